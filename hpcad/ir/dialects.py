@@ -1,0 +1,226 @@
+"""The op registry: one declarative row per op of the `arith`, `math`, `mem`, `scf`, `func`
+and `tape` dialects, naming its effects, its regions and the type rule the verifier checks.
+
+Effects: "pure" ops may be folded, CSE'd, hoisted and deleted; "read"/"write" touch array
+memory; "tape" ops save and restore values for the reverse sweep; "control" ops own regions."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Callable
+
+from .types import ArrayType, ScalarType, i1, i64
+
+
+@dataclass(frozen=True)
+class OpSpec:
+    name: str
+    effect: str = "pure"          # pure | read | write | alloc | tape | control | terminator
+    regions: int = 0
+    check: Callable | None = None  # (op) -> error string or None
+
+
+OPS: dict[str, OpSpec] = {}
+
+
+def _def(name, effect="pure", regions=0, check=None):
+    OPS[name] = OpSpec(name, effect, regions, check)
+
+
+def _nary(n, same_result=True):
+    def check(op):
+        if len(op.operands) != n or len(op.results) != 1:
+            return f"expects {n} operands and 1 result"
+        ts = {v.type for v in op.operands}
+        if len(ts) != 1:
+            return f"operand types differ: {', '.join(str(v.type) for v in op.operands)}"
+        t = op.operands[0].type
+        if not isinstance(t, ScalarType):
+            return "operands must be scalars"
+        if same_result and op.results[0].type != t:
+            return f"result type {op.results[0].type} != operand type {t}"
+        return None
+    return check
+
+
+def _bool_nary(n):
+    def check(op):
+        if len(op.operands) != n or any(v.type != i1 for v in op.operands + op.results):
+            return f"expects {n} i1 operands and an i1 result"
+        return None
+    return check
+
+
+def _check_const(op):
+    if op.operands or len(op.results) != 1 or "value" not in op.attrs:
+        return "expects no operands, one result and a value attribute"
+    return None
+
+
+def _check_cmp(op):
+    err = _nary(2, same_result=False)(op)
+    if err:
+        return err
+    if op.results[0].type != i1 or op.attrs.get("pred") not in ("eq", "ne", "lt", "le", "gt", "ge"):
+        return "expects an i1 result and pred in eq/ne/lt/le/gt/ge"
+    return None
+
+
+def _check_select(op):
+    if len(op.operands) != 3 or op.operands[0].type != i1:
+        return "expects (i1, T, T)"
+    if not (op.operands[1].type == op.operands[2].type == op.results[0].type):
+        return "branch and result types differ"
+    return None
+
+
+def _check_cast(op):
+    if len(op.operands) != 1 or not isinstance(op.operands[0].type, ScalarType) \
+            or not isinstance(op.results[0].type, ScalarType):
+        return "expects one scalar operand and a scalar result"
+    return None
+
+
+def _index_operands(op, first):
+    arr = op.operands[first]
+    if not isinstance(arr.type, ArrayType):
+        return None, f"operand {first} must be an array, got {arr.type}"
+    idx = op.operands[first + 1:]
+    if len(idx) != arr.type.ndim or any(v.type != i64 for v in idx):
+        return None, f"needs {arr.type.ndim} i64 indices for {arr.type}"
+    return arr.type, None
+
+
+def _check_load(op):
+    t, err = _index_operands(op, 0)
+    if err:
+        return err
+    return None if op.results[0].type == t.dtype else "result type must be the array's dtype"
+
+
+def _check_store(op):
+    t, err = _index_operands(op, 1)
+    if err:
+        return err
+    return None if op.operands[0].type == t.dtype else "stored value must have the array's dtype"
+
+
+def _check_alloc(op):
+    t = op.results[0].type
+    if not isinstance(t, ArrayType) or len(op.operands) != t.ndim:
+        return "needs one i64 extent per dimension"
+    return None
+
+
+def _check_shape(op):
+    if not isinstance(op.operands[0].type, ArrayType) or op.results[0].type != i64:
+        return "expects an array operand and an i64 result"
+    if not 0 <= op.attrs.get("axis", -1) < op.operands[0].type.ndim:
+        return "axis out of range"
+    return None
+
+
+def _check_for(op):
+    if len(op.operands) < 3 or any(v.type != i64 for v in op.operands[:3]):
+        return "expects i64 lb, ub, step, then iter_args"
+    body = op.regions[0]
+    inits = op.operands[3:]
+    if len(body.args) != 1 + len(inits) or body.args[0].type != i64:
+        return "body must take the induction variable then one arg per iter_arg"
+    return _check_carried(op, inits, body.args[1:], [body])
+
+
+def _check_while(op):
+    before, after = op.regions
+    inits = op.operands
+    if [a.type for a in before.args] != [v.type for v in inits]:
+        return "before-region args must match the inits"
+    cond = before.terminator
+    if cond is None or cond.name != "scf.condition" or cond.operands[0].type != i1:
+        return "before region must end in scf.condition with an i1 first operand"
+    if [v.type for v in cond.operands[1:]] != [a.type for a in after.args]:
+        return "scf.condition values must match the after-region args"
+    if [r.type for r in op.results] != [a.type for a in after.args]:
+        return "results must match the after-region args"
+    return _check_carried(op, inits, before.args, [after])
+
+
+def _check_carried(op, inits, args, bodies):
+    if [v.type for v in inits] != [a.type for a in args]:
+        return "iter_arg types differ from their inits"
+    if [r.type for r in op.results] != [v.type for v in inits]:
+        return "result types differ from the iter_args"
+    for b in bodies:
+        term = b.terminator
+        if term is None or term.name != "scf.yield":
+            return "region must end in scf.yield"
+        if [v.type for v in term.operands] != [v.type for v in inits]:
+            return "scf.yield types differ from the iter_args"
+    return None
+
+
+def _check_if(op):
+    if len(op.operands) != 1 or op.operands[0].type != i1:
+        return "expects one i1 condition"
+    for b in op.regions:
+        term = b.terminator
+        if term is None or term.name != "scf.yield":
+            return "both regions must end in scf.yield"
+        if [v.type for v in term.operands] != [r.type for r in op.results]:
+            return "scf.yield types differ from the results"
+    return None
+
+
+def _check_push(op):
+    return None if len(op.operands) == 1 and "slot" in op.attrs else "expects one value and a slot"
+
+
+def _check_pop(op):
+    return None if not op.operands and len(op.results) == 1 and "slot" in op.attrs \
+        else "expects a slot and one result"
+
+
+_def("arith.const", check=_check_const)
+for _n in ("add", "sub", "mul", "div", "floordiv", "mod", "pow", "min", "max"):
+    _def(f"arith.{_n}", check=_nary(2))
+_def("arith.neg", check=_nary(1))
+_def("arith.cmp", check=_check_cmp)
+_def("arith.select", check=_check_select)
+_def("arith.cast", check=_check_cast)
+_def("arith.and", check=_bool_nary(2))
+_def("arith.or", check=_bool_nary(2))
+_def("arith.not", check=_bool_nary(1))
+
+MATH_FUNCS = ("sin", "cos", "tan", "exp", "log", "log1p", "expm1", "sqrt", "tanh", "abs",
+              "floor", "ceil", "atan", "asin", "acos", "sinh", "cosh", "log10", "log2")
+for _n in MATH_FUNCS:
+    _def(f"math.{_n}", check=_nary(1))
+_def("math.atan2", check=_nary(2))
+
+_def("mem.alloc", "alloc", check=_check_alloc)
+_def("mem.load", "read", check=_check_load)
+_def("mem.store", "write", check=_check_store)
+_def("mem.accumulate", "write", check=_check_store)
+_def("mem.shape", check=_check_shape)
+
+_def("scf.for", "control", 1, _check_for)
+_def("scf.while", "control", 2, _check_while)
+_def("scf.if", "control", 2, _check_if)
+_def("scf.yield", "terminator")
+_def("scf.condition", "terminator")
+
+_def("func.call", "control")
+_def("func.return", "terminator")
+
+_def("tape.push", "tape", check=_check_push)
+_def("tape.pop", "tape", check=_check_pop)
+
+
+def spec(name: str) -> OpSpec:
+    try:
+        return OPS[name]
+    except KeyError:
+        raise KeyError(f"unknown op '{name}'") from None
+
+
+def is_pure(op) -> bool:
+    return OPS[op.name].effect == "pure"

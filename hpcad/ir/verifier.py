@@ -1,0 +1,85 @@
+"""IR verifier: every op is known and well-typed, every use is dominated by its definition
+(defined earlier in the same block or an enclosing one), regions end in the right terminator.
+Errors name the offending op, its function and its kernel location."""
+from __future__ import annotations
+
+from ..errors import IRVerifyError, where
+from .core import Block, Function, Module, Op
+from .dialects import OPS
+from .types import ArrayType, ScalarType
+
+_TERMINATED = {"scf.for": "scf.yield", "scf.if": "scf.yield"}
+
+
+def _fail(fn: Function, op: Op, msg: str):
+    loc = f" (kernel {where(op.loc)})" if op.loc else ""
+    raise IRVerifyError(f"in @{fn.name}: op '{op.name}'{loc}: {msg}")
+
+
+def verify_function(fn: Function, module: Module | None = None) -> None:
+    visible: set = set()
+
+    def block(b: Block, expected_term: str | None):
+        added = []
+        for a in b.args:
+            visible.add(a)
+            added.append(a)
+        for k, op in enumerate(b.ops):
+            spec = OPS.get(op.name)
+            if spec is None:
+                _fail(fn, op, "unknown op")
+            for v in op.operands:
+                if v not in visible:
+                    _fail(fn, op, f"uses %{v.name} before its definition or outside its scope")
+            if spec.effect == "terminator" and k != len(b.ops) - 1:
+                _fail(fn, op, "terminator in the middle of a block")
+            if len(op.regions) != spec.regions and op.name != "func.call":
+                _fail(fn, op, f"expects {spec.regions} regions, has {len(op.regions)}")
+            if op.name == "func.call":
+                _check_call(fn, op, module)
+            if spec.check:
+                msg = spec.check(op)
+                if msg:
+                    _fail(fn, op, msg)
+            if op.name == "scf.while":
+                block(op.regions[0], "scf.condition")
+                block(op.regions[1], "scf.yield")
+            else:
+                for r in op.regions:
+                    block(r, _TERMINATED.get(op.name))
+            for r in op.results:
+                visible.add(r)
+                added.append(r)
+        term = b.terminator
+        if expected_term and (term is None or term.name != expected_term):
+            raise IRVerifyError(f"in @{fn.name}: region of '{b.parent.name if b.parent else '?'}'"
+                                f" must end in {expected_term}")
+        for v in added:
+            visible.discard(v)
+
+    block(fn.body, "func.return")
+    ret = fn.body.terminator
+    if [v.type for v in ret.operands] != list(fn.result_types):
+        _fail(fn, ret, f"returns {[str(v.type) for v in ret.operands]}, "
+                       f"function declares {[str(t) for t in fn.result_types]}")
+    for a in fn.args:
+        if not isinstance(a.type, (ScalarType, ArrayType)) and not str(a.type).startswith("!"):
+            raise IRVerifyError(f"in @{fn.name}: argument %{a.name} has bad type {a.type}")
+
+
+def _check_call(fn: Function, op: Op, module: Module | None):
+    callee = op.attrs.get("callee")
+    if module is None:
+        return
+    target = module.functions.get(callee)
+    if target is None:
+        _fail(fn, op, f"calls unknown function @{callee}")
+    if [v.type for v in op.operands] != [a.type for a in target.args]:
+        _fail(fn, op, f"argument types differ from @{callee}'s")
+    if [r.type for r in op.results] != list(target.result_types):
+        _fail(fn, op, f"result types differ from @{callee}'s")
+
+
+def verify_module(module: Module) -> None:
+    for fn in module.functions.values():
+        verify_function(fn, module)
