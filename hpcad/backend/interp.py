@@ -1,0 +1,544 @@
+"""Reference interpreter: `run_function(fn, args, module)` runs an IR function on Python and
+NumPy values and returns the tuple its `func.return` gives; it is the oracle the compiled
+backend and the AD passes are checked against. f64/i64/i1 are Python float/int/bool, f32/i32
+NumPy scalars; arrays are mutated in place. Each function is compiled once into closures
+over a register file (one list slot per SSA value), so loops do not re-dispatch on op names."""
+from __future__ import annotations
+
+import math
+import operator
+import weakref
+from collections import defaultdict
+from typing import Callable, Sequence
+
+import numpy as np
+
+from ..errors import ArgumentError, HpcadError, where
+from ..ir.core import Block, Function, Module, Op, Value
+from ..ir.types import ArrayType, ScalarType
+
+Step = Callable[[list], None]
+
+# -- scalar semantics ----------------------------------------------------------------------
+
+_INT64_MIN = -2 ** 63
+# Finite doubles at or beyond this round to an infinite float32 (and NumPy warns on the cast).
+_F32_OVERFLOW = 2.0 ** 128 - 2.0 ** 103
+
+
+def _to_f32(x: float) -> np.float32:
+    if -_F32_OVERFLOW < x < _F32_OVERFLOW:
+        return np.float32(x)
+    with np.errstate(all="ignore"):
+        return np.float32(x)
+
+
+def _wrap32(x: int) -> np.int32:
+    """Two's-complement wrap to 32 bits, as the compiled code does on overflow."""
+    return np.int32(((x + 0x8000_0000) & 0xFFFF_FFFF) - 0x8000_0000)
+
+
+def _trunc(x) -> int:
+    try:
+        return int(x)
+    except (ValueError, OverflowError):
+        return _INT64_MIN  # what x86 (and so numba and NumPy's astype) gives for nan and inf
+
+
+def _guarded(fast: Callable, ufunc) -> Callable:
+    """`fast` (Python's operator or `math` function), with the float64 NumPy ufunc's IEEE
+    answer (inf, nan) wherever Python raises instead."""
+    def call(*xs):
+        try:
+            return fast(*xs)
+        except (ArithmeticError, ValueError):
+            with np.errstate(all="ignore"):
+                return float(ufunc(*xs))
+    return call
+
+
+def _numpy32(ufunc) -> Callable:
+    """A NumPy ufunc on float32 scalars: rare enough that it needs no Python fast path."""
+    def call(*xs):
+        with np.errstate(all="ignore"):
+            return ufunc(*xs)
+    return call
+
+
+def _as_f32(f64_op: Callable) -> Callable:
+    # The double result of + - * / rounded once to single equals the single-precision IEEE
+    # result (53 >= 2*24 + 2 bits), so float32 arithmetic can reuse the float64 rules.
+    return lambda *xs: _to_f32(f64_op(*map(float, xs)))
+
+
+def _as_i32(i64_op: Callable) -> Callable:
+    return lambda *xs: _wrap32(i64_op(*map(int, xs)))
+
+
+def _ipow(a: int, b: int) -> int:
+    if b >= 0:
+        return a ** b
+    if a == 0:
+        raise ZeroDivisionError("0 cannot be raised to a negative power")
+    return a ** -b if a in (1, -1) else 0  # numba truncates 1 / a**-b toward zero
+
+
+def _min(a, b):
+    return b if b < a else a
+
+
+def _max(a, b):
+    return b if b > a else a
+
+
+def _floor_f64(x: float) -> float:
+    return float(math.floor(x))
+
+
+def _ceil_f64(x: float) -> float:
+    return float(math.ceil(x))
+
+
+_MATH_FAST = {"abs": abs, "floor": _floor_f64, "ceil": _ceil_f64}
+_MATH_UFUNC = {"abs": "fabs", "atan": "arctan", "asin": "arcsin", "acos": "arccos",
+               "atan2": "arctan2"}
+_MATH_NAMES = ("sin", "cos", "tan", "exp", "log", "log1p", "expm1", "sqrt", "tanh", "abs",
+               "floor", "ceil", "atan", "asin", "acos", "sinh", "cosh", "log10", "log2", "atan2")
+
+
+def _ufunc(name: str):
+    return getattr(np, _MATH_UFUNC.get(name, name))
+
+
+_I64 = {"arith.add": operator.add, "arith.sub": operator.sub, "arith.mul": operator.mul,
+        "arith.floordiv": operator.floordiv, "arith.mod": operator.mod, "arith.pow": _ipow,
+        "arith.neg": operator.neg, "math.abs": abs}
+_F64 = {"arith.add": operator.add, "arith.sub": operator.sub, "arith.mul": operator.mul,
+        "arith.neg": operator.neg,
+        "arith.div": _guarded(operator.truediv, np.true_divide),
+        "arith.floordiv": _guarded(operator.floordiv, np.floor_divide),
+        "arith.mod": _guarded(operator.mod, np.mod),
+        "arith.pow": _guarded(math.pow, np.power)}
+_F64.update({f"math.{n}": _guarded(_MATH_FAST.get(n) or getattr(math, n), _ufunc(n))
+             for n in _MATH_NAMES})
+_F32 = {name: _as_f32(_F64[name])
+        for name in ("arith.add", "arith.sub", "arith.mul", "arith.div")}
+_F32.update({"arith.neg": operator.neg, "arith.floordiv": _numpy32(np.floor_divide),
+             "arith.mod": _numpy32(np.mod), "arith.pow": _numpy32(np.power)})
+_F32.update({f"math.{n}": _numpy32(_ufunc(n)) for n in _MATH_NAMES})
+
+# Typed scalar rules: op name -> result type name -> function of the operand values.
+_SCALAR: dict[str, dict[str, Callable]] = defaultdict(dict)
+for _type, _table in (("f64", _F64), ("f32", _F32), ("i64", _I64),
+                      ("i32", {n: _as_i32(f) for n, f in _I64.items()})):
+    for _name, _fn in _table.items():
+        _SCALAR[_name][_type] = _fn
+for _type in ("f64", "f32", "i64", "i32", "i1"):
+    _SCALAR["arith.min"][_type] = _min
+    _SCALAR["arith.max"][_type] = _max
+
+# Conversion to a scalar type's representation: arith.const, arith.cast and arguments.
+_CONVERT = {"f64": float, "f32": lambda x: _to_f32(float(x)), "i64": _trunc,
+            "i32": lambda x: _wrap32(_trunc(x)), "i1": bool}
+_NUMPY_SCALARS = ("f32", "i32")  # loaded as NumPy scalars; their comparisons give np.bool_
+_PREDICATES = {"eq": operator.eq, "ne": operator.ne, "lt": operator.lt, "le": operator.le,
+               "gt": operator.gt, "ge": operator.ge}
+
+# -- compilation ---------------------------------------------------------------------------
+
+
+class _Run:
+    """One `run_function` call: its tape stacks (shared with the functions it calls) and the
+    programs of the functions `func.call` reaches."""
+    __slots__ = ("tapes", "module", "programs")
+
+    def __init__(self, module: Module | None):
+        self.tapes: defaultdict[int, list] = defaultdict(list)
+        self.module = module
+        self.programs: dict[str, _Program] = {}
+
+    def program(self, callee: str, op: Op) -> "_Program":
+        prog = self.programs.get(callee)
+        if prog is None:
+            if self.module is None or callee not in self.module.functions:
+                raise HpcadError(f"func.call @{callee} ({where(op.loc)}): no such function "
+                                 f"in the module given to run_function")
+            prog = self.programs[callee] = _program(self.module.functions[callee])
+        return prog
+
+
+class _Program:
+    """A compiled function: the initial register file (slot 0 is the run, constants are
+    filled in), the argument and result slots, and the body's steps."""
+    __slots__ = ("template", "params", "steps", "returns")
+
+    def __init__(self, template: list, params: list[int], steps: tuple, returns: Callable):
+        self.template, self.params, self.steps, self.returns = template, params, steps, returns
+
+    def invoke(self, run: _Run, args: Sequence) -> tuple:
+        r = self.template.copy()
+        r[0] = run
+        for k, v in zip(self.params, args):
+            r[k] = v
+        for step in self.steps:
+            step(r)
+        return self.returns(r)
+
+
+_RULES: dict[str, Callable[["_Compiler", Op], "Step | None"]] = {}
+_TERMINATORS = ("scf.yield", "scf.condition", "func.return")
+
+
+def _rule(*names: str):
+    def register(fn):
+        for n in names:
+            _RULES[n] = fn
+        return fn
+    return register
+
+
+def _gather(slots: Sequence[int]) -> Callable[[list], tuple]:
+    if len(slots) == 1:
+        k = slots[0]
+        return lambda r: (r[k],)
+    return operator.itemgetter(*slots) if slots else lambda r: ()
+
+
+def _move(src: Sequence[int], dst: Sequence[int]) -> tuple:
+    """Steps copying registers src -> dst all at once (a loop may yield its args swapped)."""
+    pairs = [(s, d) for s, d in zip(src, dst) if s != d]
+    if not pairs:
+        return ()
+    if len(pairs) == 1:
+        (s, d), = pairs
+
+        def move_one(r):
+            r[d] = r[s]
+        return (move_one,)
+    get, dsts = _gather([s for s, _ in pairs]), [d for _, d in pairs]
+
+    def move(r):
+        for d, v in zip(dsts, get(r)):
+            r[d] = v
+    return (move,)
+
+
+class _Compiler:
+    def __init__(self):
+        self.slots: dict[Value, int] = {}
+        self.template: list = [None]
+
+    def slot(self, v: Value) -> int:
+        k = self.slots.get(v)
+        if k is None:
+            k = self.slots[v] = len(self.template)
+            self.template.append(None)
+        return k
+
+    def slots_of(self, values: Sequence[Value]) -> list[int]:
+        return [self.slot(v) for v in values]
+
+    def block(self, block: Block) -> tuple:
+        """The steps of a block's ops; its terminator is read by the op owning the block."""
+        steps = []
+        for op in block.ops:
+            if op.name in _TERMINATORS:
+                continue
+            rule = _RULES.get(op.name)
+            if rule is None:
+                raise HpcadError(f"interpreter has no rule for '{op.name}' ({where(op.loc)})")
+            step = rule(self, op)
+            if step is not None:
+                steps.append(step)
+        return tuple(steps)
+
+
+# -- rules: one compiler per op, returning its step (None when it needs no work at run time) --
+
+
+def _scalar_step(c: _Compiler, op: Op) -> Step:
+    t = op.results[0].type
+    fn = _SCALAR[op.name].get(t.name)
+    if fn is None:
+        raise HpcadError(f"interpreter has no rule for '{op.name}' on {t} ({where(op.loc)})")
+    k, args = c.slot(op.results[0]), c.slots_of(op.operands)
+    if len(args) == 1:
+        a, = args
+
+        def unary(r):
+            r[k] = fn(r[a])
+        return unary
+    a, b = args
+
+    def binary(r):
+        r[k] = fn(r[a], r[b])
+    return binary
+
+
+_rule(*_SCALAR)(_scalar_step)
+
+
+@_rule("arith.const")
+def _const(c: _Compiler, op: Op) -> None:
+    # SSA: the slot is written by this op alone, so the value can sit in the template.
+    c.template[c.slot(op.result)] = _CONVERT[op.result.type.name](op.attrs["value"])
+
+
+@_rule("arith.cast")
+def _cast(c: _Compiler, op: Op) -> Step:
+    k, a, convert = c.slot(op.result), c.slot(op.operands[0]), _CONVERT[op.result.type.name]
+
+    def cast(r):
+        r[k] = convert(r[a])
+    return cast
+
+
+@_rule("arith.cmp")
+def _cmp(c: _Compiler, op: Op) -> Step:
+    k, (a, b) = c.slot(op.result), c.slots_of(op.operands)
+    pred = _PREDICATES[op.attrs["pred"]]
+    if op.operands[0].type.name in _NUMPY_SCALARS:
+        def cmp_numpy(r):
+            r[k] = bool(pred(r[a], r[b]))
+        return cmp_numpy
+
+    def cmp(r):
+        r[k] = pred(r[a], r[b])
+    return cmp
+
+
+@_rule("arith.select")
+def _select(c: _Compiler, op: Op) -> Step:
+    k, (cond, a, b) = c.slot(op.result), c.slots_of(op.operands)
+
+    def select(r):
+        r[k] = r[a] if r[cond] else r[b]
+    return select
+
+
+@_rule("arith.and", "arith.or")
+def _and_or(c: _Compiler, op: Op) -> Step:
+    k, (a, b) = c.slot(op.result), c.slots_of(op.operands)
+    if op.name == "arith.and":
+        def and_(r):
+            r[k] = r[a] and r[b]
+        return and_
+
+    def or_(r):
+        r[k] = r[a] or r[b]
+    return or_
+
+
+@_rule("arith.not")
+def _not(c: _Compiler, op: Op) -> Step:
+    k, a = c.slot(op.result), c.slot(op.operands[0])
+
+    def not_(r):
+        r[k] = not r[a]
+    return not_
+
+
+@_rule("mem.alloc")
+def _alloc(c: _Compiler, op: Op) -> Step:
+    k, extents = c.slot(op.result), _gather(c.slots_of(op.operands))
+    fill = op.attrs.get("fill", "zeros")
+    if fill not in ("zeros", "empty"):
+        raise HpcadError(f"mem.alloc fill '{fill}' is not zeros or empty ({where(op.loc)})")
+    make, dtype = getattr(np, fill), op.result.type.dtype.np_dtype
+
+    def alloc(r):
+        r[k] = make(extents(r), dtype)
+    return alloc
+
+
+@_rule("mem.load")
+def _load(c: _Compiler, op: Op) -> Step:
+    k, a, idx = c.slot(op.result), c.slot(op.operands[0]), c.slots_of(op.operands[1:])
+    if op.result.type.name in _NUMPY_SCALARS:
+        index = _gather(idx)
+
+        def load_numpy(r):
+            r[k] = r[a][index(r)]
+        return load_numpy
+    if len(idx) == 1:
+        i, = idx
+
+        def load_1d(r):
+            r[k] = r[a].item(r[i])  # item() gives the Python scalar, unlike indexing
+        return load_1d
+    index = _gather(idx)
+
+    def load(r):
+        r[k] = r[a].item(*index(r))
+    return load
+
+
+@_rule("mem.store", "mem.accumulate")
+def _store(c: _Compiler, op: Op) -> Step:
+    v, a, idx = c.slot(op.operands[0]), c.slot(op.operands[1]), c.slots_of(op.operands[2:])
+    if len(idx) == 1:
+        i, = idx
+        if op.name == "mem.store":
+            def store_1d(r):
+                r[a][r[i]] = r[v]
+            return store_1d
+
+        def accumulate_1d(r):
+            r[a][r[i]] += r[v]
+        return accumulate_1d
+    index = _gather(idx)
+    if op.name == "mem.store":
+        def store(r):
+            r[a][index(r)] = r[v]
+        return store
+
+    def accumulate(r):
+        r[a][index(r)] += r[v]
+    return accumulate
+
+
+@_rule("mem.shape")
+def _shape(c: _Compiler, op: Op) -> Step:
+    k, a, axis = c.slot(op.result), c.slot(op.operands[0]), op.attrs["axis"]
+
+    def shape(r):
+        r[k] = r[a].shape[axis]
+    return shape
+
+
+@_rule("tape.push")
+def _push(c: _Compiler, op: Op) -> Step:
+    v, tape = c.slot(op.operands[0]), op.attrs["slot"]
+
+    def push(r):
+        r[0].tapes[tape].append(r[v])
+    return push
+
+
+@_rule("tape.pop")
+def _pop(c: _Compiler, op: Op) -> Step:
+    k, tape = c.slot(op.result), op.attrs["slot"]
+
+    def pop(r):
+        stack = r[0].tapes[tape]
+        if not stack:
+            raise HpcadError(f"internal error: tape slot {tape} popped while empty "
+                             f"({where(op.loc)}); the reverse sweep pops more than was pushed")
+        r[k] = stack.pop()
+    return pop
+
+
+@_rule("scf.for")
+def _for(c: _Compiler, op: Op) -> Step:
+    lb, ub, stride = c.slots_of(op.operands[:3])
+    body = op.regions[0]
+    iv, carried = c.slot(body.args[0]), c.slots_of(body.args[1:])
+    enter = _move(c.slots_of(op.operands[3:]), carried)
+    steps = c.block(body) + _move(c.slots_of(body.terminator.operands), carried)
+    leave = _move(carried, c.slots_of(op.results))
+
+    def for_(r):
+        if r[stride] == 0:
+            raise HpcadError("range() step must not be zero")
+        for step in enter:
+            step(r)
+        for i in range(r[lb], r[ub], r[stride]):
+            r[iv] = i
+            for step in steps:
+                step(r)
+        for step in leave:
+            step(r)
+    return for_
+
+
+@_rule("scf.while")
+def _while(c: _Compiler, op: Op) -> Step:
+    before, after = op.regions
+    current = c.slots_of(before.args)
+    condition = before.terminator
+    cond, passed = c.slot(condition.operands[0]), c.slots_of(condition.operands[1:])
+    enter = _move(c.slots_of(op.operands), current)
+    test = c.block(before)
+    body = (_move(passed, c.slots_of(after.args)) + c.block(after)
+            + _move(c.slots_of(after.terminator.operands), current))
+    leave = _move(passed, c.slots_of(op.results))
+
+    def while_(r):
+        for step in enter:
+            step(r)
+        while True:
+            for step in test:
+                step(r)
+            if not r[cond]:
+                break
+            for step in body:
+                step(r)
+        for step in leave:
+            step(r)
+    return while_
+
+
+@_rule("scf.if")
+def _if(c: _Compiler, op: Op) -> Step:
+    cond, results = c.slot(op.operands[0]), c.slots_of(op.results)
+    then, else_ = (c.block(b) + _move(c.slots_of(b.terminator.operands), results)
+                   for b in op.regions)
+
+    def if_(r):
+        for step in (then if r[cond] else else_):
+            step(r)
+    return if_
+
+
+@_rule("func.call")
+def _call(c: _Compiler, op: Op) -> Step:
+    callee, args, results = op.attrs["callee"], _gather(c.slots_of(op.operands)), \
+        c.slots_of(op.results)
+
+    def call(r):
+        run = r[0]
+        for k, v in zip(results, run.program(callee, op).invoke(run, args(r))):
+            r[k] = v
+    return call
+
+
+# -- entry point ---------------------------------------------------------------------------
+
+
+def _fingerprint(block: Block) -> tuple:
+    """Everything compilation reads from a block, comparable with ==: passes rewrite
+    functions in place, and a cached program must not outlive the IR it came from."""
+    return (tuple((a, a.type) for a in block.args),
+            tuple((op, op.name, tuple(op.operands), tuple((v, v.type) for v in op.results),
+                   tuple(op.attrs.items()), tuple(_fingerprint(b) for b in op.regions))
+                  for op in block.ops))
+
+
+# id(fn) -> (weak reference to fn, fingerprint, program); Functions are unhashable dataclasses.
+_CACHE: dict[int, tuple[weakref.ref, tuple, _Program]] = {}
+
+
+def _program(fn: Function) -> _Program:
+    key, fingerprint = id(fn), _fingerprint(fn.body)
+    hit = _CACHE.get(key)
+    if hit is not None and hit[0]() is fn and hit[1] == fingerprint:
+        return hit[2]
+    c = _Compiler()
+    params = c.slots_of(fn.args)
+    steps = c.block(fn.body)
+    returns = _gather(c.slots_of(fn.body.terminator.operands))
+    prog = _Program(c.template, params, steps, returns)
+    _CACHE[key] = (weakref.ref(fn, lambda _: _CACHE.pop(key, None)), fingerprint, prog)
+    return prog
+
+
+def run_function(fn: Function, args: Sequence, module: Module | None = None) -> tuple:
+    """Run `fn` on `args` (scalars are converted to their type's representation, arrays and
+    opaque values are passed as they are) and return the values of its `func.return`.
+    `module` resolves `func.call`; tape stacks start empty on each call."""
+    if len(args) != len(fn.args):
+        raise ArgumentError(f"@{fn.name} takes {len(fn.args)} arguments "
+                            f"({', '.join(fn.arg_names)}), got {len(args)}")
+    values = [_CONVERT[p.type.name](a) if isinstance(p.type, ScalarType) else a
+              for p, a in zip(fn.args, args)]
+    return _program(fn).invoke(_Run(module), values)

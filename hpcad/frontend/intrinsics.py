@@ -1,0 +1,42 @@
+"""What kernel calls to Python and NumPy functions mean: a table from the function object
+(found through the kernel's globals, so aliases like `from math import sin` work) to the IR
+it lowers to. Elementwise math is one row per function."""
+from __future__ import annotations
+
+import builtins
+import math
+
+import numpy as np
+
+# unary float math: python object -> math dialect op
+UNARY_MATH = {}
+for _name, _op in [("sin", "sin"), ("cos", "cos"), ("tan", "tan"), ("exp", "exp"),
+                   ("log", "log"), ("log1p", "log1p"), ("expm1", "expm1"), ("sqrt", "sqrt"),
+                   ("tanh", "tanh"), ("atan", "atan"), ("asin", "asin"), ("acos", "acos"),
+                   ("sinh", "sinh"), ("cosh", "cosh"), ("log10", "log10"), ("log2", "log2"),
+                   ("fabs", "abs")]:
+    UNARY_MATH[getattr(math, _name)] = _op
+for _name, _op in [("sin", "sin"), ("cos", "cos"), ("tan", "tan"), ("exp", "exp"),
+                   ("log", "log"), ("log1p", "log1p"), ("expm1", "expm1"), ("sqrt", "sqrt"),
+                   ("tanh", "tanh"), ("arctan", "atan"), ("arcsin", "asin"), ("arccos", "acos"),
+                   ("sinh", "sinh"), ("cosh", "cosh"), ("log10", "log10"), ("log2", "log2"),
+                   ("fabs", "abs"), ("floor", "floor"), ("ceil", "ceil")]:
+    UNARY_MATH[getattr(np, _name)] = _op
+
+# functions returning an int in Python (math.floor(2.5) == 2) but computed in float math
+INT_ROUNDING = {math.floor: "floor", math.ceil: "ceil"}
+
+ABS = {builtins.abs, np.abs, np.absolute}
+MIN = {builtins.min, np.minimum, np.fmin}
+MAX = {builtins.max, np.maximum, np.fmax}
+POW = {builtins.pow, math.pow, np.power}
+ATAN2 = {math.atan2, np.arctan2}
+
+ALLOC = {np.zeros: "zeros", np.empty: "empty", np.ones: "ones"}
+ALLOC_LIKE = {np.zeros_like: "zeros", np.empty_like: "empty", np.ones_like: "ones"}
+
+# scalar conversions: callable -> target scalar type name
+CASTS = {builtins.float: "f64", builtins.int: "i64", builtins.bool: "i1", np.float64: "f64",
+         np.float32: "f32", np.int64: "i64", np.int32: "i32", np.bool_: "i1"}
+
+CONSTANTS = {"pi": math.pi, "e": math.e, "inf": math.inf, "nan": math.nan}

@@ -1,0 +1,60 @@
+"""Syntactic facts about kernel source the lowering needs before it emits a region: which
+names a statement list assigns, whether it breaks or continues the enclosing loop, and
+whether every `return` sits in tail position (hpcad lowers returns as the region's result)."""
+from __future__ import annotations
+
+import ast
+
+
+def assigned_names(stmts) -> set[str]:
+    """Names bound anywhere in the statements (nested blocks included, nested defs excluded)."""
+    names: set[str] = set()
+    for node in _walk_stmts(stmts):
+        if isinstance(node, ast.Name) and isinstance(node.ctx, ast.Store):
+            names.add(node.id)
+        elif isinstance(node, (ast.For,)) and isinstance(node.target, ast.Name):
+            names.add(node.target.id)
+    return names
+
+
+def _walk_stmts(stmts):
+    for s in stmts:
+        yield from ast.walk(s)
+
+
+def exits_loop(stmts, kind) -> bool:
+    """Whether the statements contain a `break` (kind=ast.Break) or `continue` (ast.Continue)
+    that belongs to the enclosing loop (not to a loop nested inside them)."""
+    for s in stmts:
+        if isinstance(s, kind):
+            return True
+        if isinstance(s, ast.If) and (exits_loop(s.body, kind) or exits_loop(s.orelse, kind)):
+            return True
+    return False
+
+
+def may_exit(stmt) -> bool:
+    return exits_loop([stmt], ast.Break) or exits_loop([stmt], ast.Continue)
+
+
+def misplaced_return(stmts, tail: bool = True):
+    """The first `return` that is not in tail position, or None."""
+    for k, s in enumerate(stmts):
+        last = tail and k == len(stmts) - 1
+        if isinstance(s, ast.Return) and not last:
+            return s
+        if isinstance(s, ast.If):
+            bad = misplaced_return(s.body, last) or misplaced_return(s.orelse, last)
+            if bad:
+                return bad
+        elif isinstance(s, (ast.For, ast.While)):
+            for node in _walk_stmts(s.body + s.orelse):
+                if isinstance(node, ast.Return):
+                    return node
+    return None
+
+
+def has_side_effect_free_shape(expr) -> bool:
+    """True if evaluating the expression cannot fail or touch memory (no calls, no indexing),
+    so `and`/`or` may evaluate both sides eagerly."""
+    return not any(isinstance(n, (ast.Call, ast.Subscript)) for n in ast.walk(expr))
