@@ -15,7 +15,8 @@ import numpy as np
 
 from ..errors import ArgumentError, HpcadError, where
 from ..ir.core import Block, Function, Module, Op, Value
-from ..ir.types import ArrayType, ScalarType
+from ..ir.dialects import MATH_FUNCS
+from ..ir.types import ScalarType
 
 Step = Callable[[list], None]
 
@@ -102,8 +103,7 @@ def _ceil_f64(x: float) -> float:
 _MATH_FAST = {"abs": abs, "floor": _floor_f64, "ceil": _ceil_f64}
 _MATH_UFUNC = {"abs": "fabs", "atan": "arctan", "asin": "arcsin", "acos": "arccos",
                "atan2": "arctan2"}
-_MATH_NAMES = ("sin", "cos", "tan", "exp", "log", "log1p", "expm1", "sqrt", "tanh", "abs",
-               "floor", "ceil", "atan", "asin", "acos", "sinh", "cosh", "log10", "log2", "atan2")
+_MATH_NAMES = MATH_FUNCS + ("atan2",)
 
 
 def _ufunc(name: str):
@@ -127,15 +127,21 @@ _F32.update({"arith.neg": operator.neg, "arith.floordiv": _numpy32(np.floor_divi
              "arith.mod": _numpy32(np.mod), "arith.pow": _numpy32(np.power)})
 _F32.update({f"math.{n}": _numpy32(_ufunc(n)) for n in _MATH_NAMES})
 
-# Typed scalar rules: op name -> result type name -> function of the operand values.
-_SCALAR: dict[str, dict[str, Callable]] = defaultdict(dict)
-for _type, _table in (("f64", _F64), ("f32", _F32), ("i64", _I64),
-                      ("i32", {n: _as_i32(f) for n, f in _I64.items()})):
-    for _name, _fn in _table.items():
-        _SCALAR[_name][_type] = _fn
-for _type in ("f64", "f32", "i64", "i32", "i1"):
-    _SCALAR["arith.min"][_type] = _min
-    _SCALAR["arith.max"][_type] = _max
+
+def _scalar_rules() -> dict[str, dict[str, Callable]]:
+    """Typed scalar rules: op name -> result type name -> function of the operand values."""
+    rules: dict[str, dict[str, Callable]] = defaultdict(dict)
+    i32 = {name: _as_i32(fn) for name, fn in _I64.items()}
+    for type_name, table in (("f64", _F64), ("f32", _F32), ("i64", _I64), ("i32", i32)):
+        for name, fn in table.items():
+            rules[name][type_name] = fn
+    for type_name in ("f64", "f32", "i64", "i32", "i1"):
+        rules["arith.min"][type_name] = _min
+        rules["arith.max"][type_name] = _max
+    return dict(rules)
+
+
+_SCALAR = _scalar_rules()
 
 # Conversion to a scalar type's representation: arith.const, arith.cast and arguments.
 _CONVERT = {"f64": float, "f32": lambda x: _to_f32(float(x)), "i64": _trunc,

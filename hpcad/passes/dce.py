@@ -1,0 +1,132 @@
+"""Dead-code elimination: removes pure ops, allocations and control ops whose results are
+unused and that have no effect, and prunes `scf.for` iter_args and `scf.if` results that
+nothing reads (e.g. adjoint accumulators of inactive values). Liveness is a fixpoint over
+loops, since an iter_arg is live if its next iteration needs it."""
+from __future__ import annotations
+
+from ..ir.core import Block, Function, Op, Value
+from ..ir.dialects import OPS
+
+_EFFECTS = ("write", "tape", "terminator")
+
+
+def _has_effect(op: Op) -> bool:
+    effect = OPS[op.name].effect
+    if effect in _EFFECTS or op.name == "func.call":
+        return True
+    return any(_has_effect(o) for r in op.regions for o in r.ops)
+
+
+class _Liveness:
+    def __init__(self):
+        self.live: set[Value] = set()
+
+    def block(self, block: Block) -> None:
+        for op in reversed(block.ops):
+            self.op(op)
+
+    def op(self, op: Op) -> None:
+        live = self.live
+        if op.name == "scf.for":
+            self.loop_for(op)
+        elif op.name == "scf.if":
+            if _has_effect(op) or any(r in live for r in op.results):
+                live.add(op.operands[0])
+                for region in op.regions:
+                    term = region.ops[-1]
+                    live.update(v for v, r in zip(term.operands, op.results) if r in live)
+                    self.block(region)
+        elif op.name == "scf.while":
+            if _has_effect(op) or any(r in live for r in op.results):
+                self.mark_all(op)
+        elif op.name in ("scf.yield", "scf.condition"):
+            if op.name == "scf.condition":
+                live.add(op.operands[0])
+        elif _has_effect(op) or any(r in live for r in op.results):
+            live.update(op.operands)
+
+    def loop_for(self, op: Op) -> None:
+        body = op.regions[0]
+        term = body.ops[-1]
+        args = body.args[1:]
+        if not (_has_effect(op) or any(r in self.live for r in op.results)):
+            return
+        self.live.update(op.operands[:3])
+        while True:
+            before = len(self.live)
+            for k, (arg, res, y) in enumerate(zip(args, op.results, term.operands)):
+                if arg in self.live or res in self.live:
+                    self.live.update((arg, res, y))
+            self.block(body)
+            if len(self.live) == before:
+                break
+        for k, (arg, res) in enumerate(zip(args, op.results)):
+            if arg in self.live or res in self.live:
+                self.live.add(op.operands[3 + k])
+
+    def mark_all(self, op: Op) -> None:
+        """A while loop is kept whole: its carried values all stay live."""
+        self.live.update(op.operands)
+        self.live.update(op.results)
+        for region in op.regions:
+            self.live.update(region.args)
+            self.live.update(region.ops[-1].operands)
+        while True:
+            before = len(self.live)
+            for region in op.regions:
+                self.block(region)
+            if len(self.live) == before:
+                break
+
+
+def _sweep(block: Block, live: set[Value]) -> bool:
+    changed = False
+    kept = []
+    for op in block.ops:
+        effect = OPS[op.name].effect
+        if op.name == "scf.for" and (op.results or _has_effect(op)):
+            changed |= _prune_for(op, live)
+        elif op.name == "scf.if":
+            changed |= _prune_if(op, live)
+        keep = (effect in _EFFECTS or op.name == "func.call" or _has_effect(op)
+                or any(r in live for r in op.results))
+        if keep:
+            for r in op.regions:
+                changed |= _sweep(r, live)
+            kept.append(op)
+        else:
+            changed = True
+    block.ops = kept
+    return changed
+
+
+def _prune_for(op: Op, live: set[Value]) -> bool:
+    body = op.regions[0]
+    term = body.ops[-1]
+    dead = [k for k, (a, r) in enumerate(zip(body.args[1:], op.results))
+            if a not in live and r not in live]
+    if not dead:
+        return False
+    keep = [k for k in range(len(op.results)) if k not in dead]
+    op.operands = op.operands[:3] + [op.operands[3 + k] for k in keep]
+    body.args = body.args[:1] + [body.args[1 + k] for k in keep]
+    term.operands = [term.operands[k] for k in keep]
+    op.results = [op.results[k] for k in keep]
+    return True
+
+
+def _prune_if(op: Op, live: set[Value]) -> bool:
+    keep = [k for k, r in enumerate(op.results) if r in live]
+    if len(keep) == len(op.results):
+        return False
+    for region in op.regions:
+        term = region.ops[-1]
+        term.operands = [term.operands[k] for k in keep]
+    op.results = [op.results[k] for k in keep]
+    return True
+
+
+def dce(fn: Function) -> bool:
+    lv = _Liveness()
+    lv.block(fn.body)
+    return _sweep(fn.body, lv.live)

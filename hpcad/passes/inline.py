@@ -1,0 +1,52 @@
+"""Inline every `func.call` into its caller, so AD and the optimizer see one function."""
+from __future__ import annotations
+
+from ..errors import UnsupportedConstruct
+from ..ir.clone import clone_block
+from ..ir.core import Block, Function, Module, Value
+
+
+def inline_calls(module: Module) -> Function:
+    """Inline calls in the entry function (recursively); returns the entry function and drops
+    the callees from the module."""
+    fn = module.main
+    _inline_block(fn.body, module, depth=0)
+    module.functions = {fn.name: fn}
+    return fn
+
+
+def _inline_block(block: Block, module: Module, depth: int) -> None:
+    if depth > 64:
+        raise UnsupportedConstruct("kernel calls nest more than 64 deep (recursion?)")
+    out = []
+    replace: dict[Value, Value] = {}
+    for op in block.ops:
+        op.operands = [replace.get(v, v) for v in op.operands]
+        for r in op.regions:
+            _replace_in(r, replace)
+            _inline_block(r, module, depth)
+        if op.name != "func.call":
+            out.append(op)
+            continue
+        callee = module.functions[op.attrs["callee"]]
+        vmap = dict(zip(callee.args, op.operands))
+        body = clone_block(callee.body, vmap)
+        _inline_block(body, module, depth + 1)
+        ret = body.ops.pop()
+        for o in body.ops:
+            o.parent = block
+            if o.loc is None:
+                o.loc = op.loc
+        out.extend(body.ops)
+        for r, v in zip(op.results, ret.operands):
+            replace[r] = v
+    block.ops = out
+
+
+def _replace_in(block: Block, replace: dict[Value, Value]) -> None:
+    if not replace:
+        return
+    for op in block.ops:
+        op.operands = [replace.get(v, v) for v in op.operands]
+        for r in op.regions:
+            _replace_in(r, replace)

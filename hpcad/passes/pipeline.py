@@ -1,0 +1,26 @@
+"""The optimization pipeline, run on the primal before AD and again on the derivative."""
+from __future__ import annotations
+
+from ..ir.core import Function, Module
+from .cse import cse
+from .dce import dce
+from .inline import inline_calls
+from .licm import licm
+from .simplify import simplify
+
+PASSES = (simplify, cse, licm, dce)
+
+
+def optimize(fn: Function, max_rounds: int = 4) -> Function:
+    for _ in range(max_rounds):
+        changed = False
+        for p in PASSES:
+            changed |= p(fn)
+        if not changed:
+            break
+    return fn
+
+
+def optimize_module(module: Module) -> Function:
+    """Inline every call into the entry function, then optimize it."""
+    return optimize(inline_calls(module))

@@ -1,0 +1,120 @@
+"""Constant folding and algebraic simplification. Only rewrites that give bit-identical
+results on every backend (x*1 -> x, pow(x, 2.0) -> x*x, integer folding, branches on
+constants); float constant folding is limited to exact IEEE operations."""
+from __future__ import annotations
+
+import math
+import operator
+
+from ..ir.core import Block, Function, Op
+from ..ir.types import ScalarType, f64, i1, i64
+from .rewrite import rewrite_block
+
+_FOLD = {"arith.add": operator.add, "arith.sub": operator.sub, "arith.mul": operator.mul}
+_CMP = {"eq": operator.eq, "ne": operator.ne, "lt": operator.lt, "le": operator.le,
+        "gt": operator.gt, "ge": operator.ge}
+_EXACT_TYPES = (f64, i64, i1)  # Python arithmetic on these is the backends' arithmetic
+
+
+def _const(v):
+    op = v.owner
+    if isinstance(op, Op) and op.name == "arith.const":
+        return op.attrs["value"]
+    return None
+
+
+def _is(v, x) -> bool:
+    c = _const(v)
+    return c is not None and not isinstance(c, bool) and c == x
+
+
+def _mk_const(new_ops, value, t):
+    op = Op("arith.const", [], [t], {"value": value})
+    new_ops.append(op)
+    return op.result
+
+
+def _simplify(op: Op, new_ops: list):
+    name, args = op.name, op.operands
+    t = op.results[0].type if op.results else None
+    consts = [_const(a) for a in args]
+    if name in _FOLD and t in _EXACT_TYPES and None not in consts:
+        if t != i1:
+            value = _FOLD[name](*consts)
+            if t == i64 and not -2**63 <= value < 2**63:
+                return None
+            return [_mk_const(new_ops, value, t)]
+    if name == "arith.add":
+        if _is(args[1], 0):
+            return [args[0]]
+        if _is(args[0], 0):
+            return [args[1]]
+    if name == "arith.sub" and _is(args[1], 0):
+        return [args[0]]
+    if name == "arith.mul":
+        for a, b in (args, args[::-1]):
+            if _is(b, 1):
+                return [a]
+            if _is(b, -1):
+                neg = Op("arith.neg", [a], [t])
+                new_ops.append(neg)
+                return [neg.result]
+            if _is(b, 0) and not t.is_float:
+                return [b]
+    if name == "arith.div" and _is(args[1], 1):
+        return [args[0]]
+    if name == "arith.neg":
+        inner = args[0].owner
+        if isinstance(inner, Op) and inner.name == "arith.neg":
+            return [inner.operands[0]]
+        if consts[0] is not None and t in _EXACT_TYPES:
+            return [_mk_const(new_ops, -consts[0], t)]
+    if name == "arith.pow" and t.is_float:
+        if _is(args[1], 1):
+            return [args[0]]
+        if _is(args[1], 2):
+            sq = Op("arith.mul", [args[0], args[0]], [t])
+            new_ops.append(sq)
+            return [sq.result]
+    if name == "arith.cast":
+        if args[0].type == t:
+            return [args[0]]
+        if consts[0] is not None and args[0].type in (i64, i1) and t in (f64, i64):
+            value = float(consts[0]) if t == f64 else int(consts[0])
+            if t == i64 or abs(consts[0]) < 2**53:
+                return [_mk_const(new_ops, value, t)]
+    if name == "arith.cmp" and None not in consts and args[0].type in _EXACT_TYPES:
+        return [_mk_const(new_ops, _CMP[op.attrs["pred"]](*consts), i1)]
+    if name == "arith.cmp" and args[0] is args[1] and not args[0].type.is_float:
+        return [_mk_const(new_ops, op.attrs["pred"] in ("eq", "le", "ge"), i1)]
+    if name == "arith.not":
+        if consts[0] is not None:
+            return [_mk_const(new_ops, not consts[0], i1)]
+        inner = args[0].owner
+        if isinstance(inner, Op) and inner.name == "arith.not":
+            return [inner.operands[0]]
+    if name in ("arith.and", "arith.or"):
+        absorbing = name == "arith.or"  # x or True == True; x and False == False
+        for a, b in (args, args[::-1]):
+            c = _const(b)
+            if c is not None:
+                return [b] if c == absorbing else [a]
+    if name == "arith.select":
+        if consts[0] is not None:
+            return [args[1] if consts[0] else args[2]]
+        if args[1] is args[2]:
+            return [args[1]]
+    if name == "scf.if" and consts[0] is not None:
+        return _splice(op.regions[0 if consts[0] else 1], new_ops)
+    return None
+
+
+def _splice(block: Block, new_ops: list):
+    """Inline a region's ops; its yield's operands replace the op's results."""
+    *body, term = block.ops
+    new_ops.extend(body)
+    return list(term.operands)
+
+
+def simplify(fn: Function) -> bool:
+    return rewrite_block(fn.body, _simplify)
