@@ -1,13 +1,12 @@
 """Reference interpreter: `run_function(fn, args, module)` runs an IR function on Python and
-NumPy values and returns the tuple its `func.return` gives; it is the oracle the compiled
-backend and the AD passes are checked against. f64/i64/i1 are Python float/int/bool, f32/i32
-NumPy scalars; arrays are mutated in place. Each function is compiled once into closures
-over a register file (one list slot per SSA value), so loops do not re-dispatch on op names."""
+NumPy values (f64/i64/i1 as float/int/bool, f32/i32 as NumPy scalars, arrays mutated in place)
+and returns what its `func.return` gives; the oracle other backends are checked against. Each
+run compiles the functions it reaches into closures over a register file (a list slot per SSA
+value); nothing is cached across runs, as passes rewrite functions in place."""
 from __future__ import annotations
 
 import math
 import operator
-import weakref
 from collections import defaultdict
 from typing import Callable, Sequence
 
@@ -138,6 +137,9 @@ def _scalar_rules() -> dict[str, dict[str, Callable]]:
     for type_name in ("f64", "f32", "i64", "i32", "i1"):
         rules["arith.min"][type_name] = _min
         rules["arith.max"][type_name] = _max
+    rules["arith.and"]["i1"] = operator.and_  # on two bools & and | give bools
+    rules["arith.or"]["i1"] = operator.or_
+    rules["arith.not"]["i1"] = operator.not_
     return dict(rules)
 
 
@@ -169,13 +171,14 @@ class _Run:
             if self.module is None or callee not in self.module.functions:
                 raise HpcadError(f"func.call @{callee} ({where(op.loc)}): no such function "
                                  f"in the module given to run_function")
-            prog = self.programs[callee] = _program(self.module.functions[callee])
+            prog = self.programs[callee] = _compile(self.module.functions[callee])
         return prog
 
 
 class _Program:
-    """A compiled function: the initial register file (slot 0 is the run, constants are
-    filled in), the argument and result slots, and the body's steps."""
+    """A compiled function: the initial register file with its constants filled in, the
+    argument and result slots, and the body's steps. Steps see only the register file, so
+    slot 0 carries the `_Run` (tapes, callees)."""
     __slots__ = ("template", "params", "steps", "returns")
 
     def __init__(self, template: list, params: list[int], steps: tuple, returns: Callable):
@@ -322,28 +325,6 @@ def _select(c: _Compiler, op: Op) -> Step:
     return select
 
 
-@_rule("arith.and", "arith.or")
-def _and_or(c: _Compiler, op: Op) -> Step:
-    k, (a, b) = c.slot(op.result), c.slots_of(op.operands)
-    if op.name == "arith.and":
-        def and_(r):
-            r[k] = r[a] and r[b]
-        return and_
-
-    def or_(r):
-        r[k] = r[a] or r[b]
-    return or_
-
-
-@_rule("arith.not")
-def _not(c: _Compiler, op: Op) -> Step:
-    k, a = c.slot(op.result), c.slot(op.operands[0])
-
-    def not_(r):
-        r[k] = not r[a]
-    return not_
-
-
 @_rule("mem.alloc")
 def _alloc(c: _Compiler, op: Op) -> Step:
     k, extents = c.slot(op.result), _gather(c.slots_of(op.operands))
@@ -445,7 +426,7 @@ def _for(c: _Compiler, op: Op) -> Step:
 
     def for_(r):
         if r[stride] == 0:
-            raise HpcadError("range() step must not be zero")
+            raise HpcadError(f"range() step must not be zero ({where(op.loc)})")
         for step in enter:
             step(r)
         for i in range(r[lb], r[ub], r[stride]):
@@ -511,31 +492,11 @@ def _call(c: _Compiler, op: Op) -> Step:
 # -- entry point ---------------------------------------------------------------------------
 
 
-def _fingerprint(block: Block) -> tuple:
-    """Everything compilation reads from a block, comparable with ==: passes rewrite
-    functions in place, and a cached program must not outlive the IR it came from."""
-    return (tuple((a, a.type) for a in block.args),
-            tuple((op, op.name, tuple(op.operands), tuple((v, v.type) for v in op.results),
-                   tuple(op.attrs.items()), tuple(_fingerprint(b) for b in op.regions))
-                  for op in block.ops))
-
-
-# id(fn) -> (weak reference to fn, fingerprint, program); Functions are unhashable dataclasses.
-_CACHE: dict[int, tuple[weakref.ref, tuple, _Program]] = {}
-
-
-def _program(fn: Function) -> _Program:
-    key, fingerprint = id(fn), _fingerprint(fn.body)
-    hit = _CACHE.get(key)
-    if hit is not None and hit[0]() is fn and hit[1] == fingerprint:
-        return hit[2]
+def _compile(fn: Function) -> _Program:
     c = _Compiler()
     params = c.slots_of(fn.args)
     steps = c.block(fn.body)
-    returns = _gather(c.slots_of(fn.body.terminator.operands))
-    prog = _Program(c.template, params, steps, returns)
-    _CACHE[key] = (weakref.ref(fn, lambda _: _CACHE.pop(key, None)), fingerprint, prog)
-    return prog
+    return _Program(c.template, params, steps, _gather(c.slots_of(fn.body.terminator.operands)))
 
 
 def run_function(fn: Function, args: Sequence, module: Module | None = None) -> tuple:
@@ -547,4 +508,4 @@ def run_function(fn: Function, args: Sequence, module: Module | None = None) -> 
                             f"({', '.join(fn.arg_names)}), got {len(args)}")
     values = [_CONVERT[p.type.name](a) if isinstance(p.type, ScalarType) else a
               for p, a in zip(fn.args, args)]
-    return _program(fn).invoke(_Run(module), values)
+    return _compile(fn).invoke(_Run(module), values)

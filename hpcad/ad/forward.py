@@ -1,0 +1,228 @@
+"""Forward mode: a function computing the primal and, alongside, the tangent of every active
+value. Loops and branches carry tangents (scalars) and shadows (arrays) next to the primal
+values; elementwise ops contract the rule table's partials with their operands' tangents."""
+from __future__ import annotations
+
+from ..errors import DifferentiationError, where
+from ..ir.clone import clone_op
+from ..ir.core import Block, Builder, Function, Op, Value
+from ..ir.types import ArrayType
+from ..passes.activity import Activity
+from .common import derivative_name, has_tangent, zero
+from .rules import NON_DIFFERENTIABLE, PARTIALS, RuleBuilder
+
+
+class _Forward:
+    def __init__(self, act: Activity):
+        self.act = act
+        self.vmap: dict[Value, Value] = {}
+        self.tan: dict[Value, Value] = {}     # active scalar -> its tangent
+        self.shadow: dict[Value, Value] = {}  # shadowed array -> its shadow
+        self.b = Builder()
+
+    # -- carried values (loops, branches) -----------------------------------------------------
+    def slots(self, values: list[Value]):
+        """Which carried values get a tangent slot and which a shadow slot."""
+        tans = [k for k, v in enumerate(values) if self.act.active(v)]
+        shadows = [k for k, v in enumerate(values)
+                   if isinstance(v.type, ArrayType) and self.act.shadowed(v)]
+        return tans, shadows
+
+    def extended(self, values: list[Value], tans, shadows) -> list[Value]:
+        """The mapped primal values followed by their tangents and shadows."""
+        out = [self.vmap.get(v, v) for v in values]
+        out += [self.tangent_or_zero(values[k]) for k in tans]
+        out += [self.shadow_of(values[k]) for k in shadows]
+        return out
+
+    def bind(self, olds: list[Value], news: list[Value], tans, shadows) -> None:
+        n = len(olds)
+        for o, v in zip(olds, news[:n]):
+            self.vmap[o] = v
+        for j, k in enumerate(tans):
+            self.tan[olds[k]] = news[n + j]
+        for j, k in enumerate(shadows):
+            self.shadow[olds[k]] = news[n + len(tans) + j]
+
+    def new_args(self, olds: list[Value], tans, shadows) -> list[Value]:
+        args = [Value(o.type, o.name) for o in olds]
+        args += [Value(olds[k].type, derivative_name(olds[k], "d_")) for k in tans]
+        args += [Value(olds[k].type, derivative_name(olds[k], "d_")) for k in shadows]
+        return args
+
+    def tangent_or_zero(self, v: Value) -> Value:
+        t = self.tan.get(v)
+        return t if t is not None else zero(self.b, v.type)
+
+    def shadow_of(self, arr: Value) -> Value:
+        s = self.shadow.get(arr)
+        if s is None:
+            raise DifferentiationError(f"internal: array %{arr.name} has no shadow")
+        return s
+
+    # -- blocks -------------------------------------------------------------------------------
+    def region(self, old: Block, new: Block) -> Op:
+        """Transform all ops but the terminator into `new`; returns the old terminator."""
+        saved = self.b.block
+        self.b.block = new
+        for op in old.ops[:-1]:
+            self.op(op)
+        self.b.block = saved
+        return old.ops[-1]
+
+    def finish(self, new: Block, name: str, operands: list[Value]) -> None:
+        saved = self.b.block
+        self.b.block = new
+        self.b.op(name, operands)
+        self.b.block = saved
+
+    def op(self, op: Op) -> None:
+        self.b.loc = op.loc
+        handler = getattr(self, "op_" + op.name.replace(".", "_"), None)
+        if handler is not None:
+            handler(op)
+            return
+        new = self.b.insert(clone_op(op, self.vmap))
+        if op.name in NON_DIFFERENTIABLE or not op.results or not self.act.active(op.results[0]):
+            return
+        if op.name not in PARTIALS:
+            raise DifferentiationError(f"{where(op.loc)}: no derivative rule for '{op.name}'")
+        rb = RuleBuilder(self.b)
+        operands = new.operands
+        total = None
+        for k, v in enumerate(op.operands):
+            t = self.tan.get(v)
+            if t is None:
+                continue
+            p = PARTIALS[op.name][k](rb, *operands, new.results[0])
+            if p is None:
+                continue
+            term = _scale(rb, t, p, new.results[0].type)
+            total = term if total is None else rb.add(total, term)
+        if total is not None:
+            total.name = derivative_name(new.results[0], "d_")
+            self.tan[op.results[0]] = total
+
+    # -- memory -------------------------------------------------------------------------------
+    def op_mem_alloc(self, op):
+        new = self.b.insert(clone_op(op, self.vmap))
+        if self.act.shadowed(op.results[0]):
+            self.shadow[op.results[0]] = self.b.op1("mem.alloc", new.operands, op.results[0].type,
+                                                    {"fill": "zeros"},
+                                                    name_hint=derivative_name(new.result, "d_"))
+
+    def op_mem_load(self, op):
+        new = self.b.insert(clone_op(op, self.vmap))
+        arr = op.operands[0]
+        if self.act.active(op.results[0]) and self.act.shadowed(arr):
+            self.tan[op.results[0]] = self.b.op1(
+                "mem.load", [self.shadow_of(arr)] + new.operands[1:], new.result.type,
+                name_hint=derivative_name(new.result, "d_"))
+
+    def op_mem_store(self, op):
+        new = self.b.insert(clone_op(op, self.vmap))
+        arr = op.operands[1]
+        if self.act.shadowed(arr):
+            t = self.tangent_or_zero(op.operands[0])
+            self.b.op("mem.store", [t, self.shadow_of(arr)] + new.operands[2:])
+
+    def op_mem_accumulate(self, op):
+        new = self.b.insert(clone_op(op, self.vmap))
+        arr = op.operands[1]
+        t = self.tan.get(op.operands[0])
+        if self.act.shadowed(arr) and t is not None:
+            self.b.op("mem.accumulate", [t, self.shadow_of(arr)] + new.operands[2:])
+
+    # -- control flow -------------------------------------------------------------------------
+    def op_scf_for(self, op):
+        body = op.regions[0]
+        carried = list(op.results)
+        tans, shadows = self.slots(carried)
+        inits = self.extended(op.operands[3:], tans, shadows)
+        new_body = Block([Value(body.args[0].type, body.args[0].name)]
+                         + self.new_args(body.args[1:], tans, shadows))
+        self.vmap[body.args[0]] = new_body.args[0]
+        self.bind(body.args[1:], new_body.args[1:], tans, shadows)
+        term = self.region(body, new_body)
+        self.finish(new_body, "scf.yield", self.extended_in(new_body, term.operands, tans, shadows))
+        new = self.b.op("scf.for", [self.vmap.get(v, v) for v in op.operands[:3]] + inits,
+                        [v.type for v in inits], regions=[new_body])
+        self.name_results(new, op, tans, shadows)
+
+    def extended_in(self, block: Block, values, tans, shadows):
+        saved = self.b.block
+        self.b.block = block
+        out = self.extended(values, tans, shadows)
+        self.b.block = saved
+        return out
+
+    def name_results(self, new: Op, op: Op, tans, shadows):
+        for r, o in zip(new.results, op.results):
+            r.name = o.name
+        self.bind(op.results, new.results, tans, shadows)
+        for r in new.results[len(op.results):]:
+            r.name = None
+
+    def op_scf_while(self, op):
+        before, after = op.regions
+        tans, shadows = self.slots(list(op.results))
+        inits = self.extended(op.operands, tans, shadows)
+        new_before = Block(self.new_args(before.args, tans, shadows))
+        self.bind(before.args, new_before.args, tans, shadows)
+        cond = self.region(before, new_before)
+        self.finish(new_before, "scf.condition", [self.vmap.get(cond.operands[0])]
+                    + self.extended_in(new_before, cond.operands[1:], tans, shadows))
+        new_after = Block(self.new_args(after.args, tans, shadows))
+        self.bind(after.args, new_after.args, tans, shadows)
+        term = self.region(after, new_after)
+        self.finish(new_after, "scf.yield", self.extended_in(new_after, term.operands, tans, shadows))
+        new = self.b.op("scf.while", inits, [v.type for v in inits], regions=[new_before, new_after])
+        self.name_results(new, op, tans, shadows)
+
+    def op_scf_if(self, op):
+        tans, shadows = self.slots(list(op.results))
+        blocks = []
+        for region in op.regions:
+            nb = Block()
+            term = self.region(region, nb)
+            self.finish(nb, "scf.yield", self.extended_in(nb, term.operands, tans, shadows))
+            blocks.append(nb)
+        types = [r.type for r in op.results] + [op.results[k].type for k in tans] \
+            + [op.results[k].type for k in shadows]
+        new = self.b.op("scf.if", [self.vmap.get(op.operands[0], op.operands[0])], types,
+                        regions=blocks)
+        self.name_results(new, op, tans, shadows)
+
+
+def _scale(rb: RuleBuilder, t: Value, p, result_type) -> Value:
+    if t.type != result_type:
+        t = rb.b.op1("arith.cast", [t], result_type)
+    if p == 1.0 and not isinstance(p, Value):
+        return t
+    if p == -1.0 and not isinstance(p, Value):
+        return rb.neg(t)
+    return rb.mul(t, p)
+
+
+def forward(fn: Function, arg_activity: list[str], act: Activity) -> Function:
+    """The tangent function: args are each primal arg followed by its tangent (active
+    scalars) or shadow (shadowed arrays); returns the primal results, then one tangent per
+    float result."""
+    fw = _Forward(act)
+    args = []
+    for a, kind in zip(fn.args, arg_activity):
+        na = Value(a.type, a.name)
+        fw.vmap[a] = na
+        args.append(na)
+        if has_tangent(a, kind):
+            d = Value(a.type, derivative_name(a, "d_"))
+            (fw.shadow if isinstance(a.type, ArrayType) else fw.tan)[a] = d
+            args.append(d)
+    body = Block(args)
+    ret = fw.region(fn.body, body)
+    fw.b.block = body
+    outs = [fw.vmap.get(v, v) for v in ret.operands]
+    dots = [fw.tangent_or_zero(v) for v in ret.operands if v.type.is_float]
+    fw.b.op("func.return", outs + dots)
+    return Function(fn.name + ".fwd", body, [v.type for v in outs + dots],
+                    loc=fn.loc)

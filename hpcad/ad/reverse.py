@@ -1,0 +1,526 @@
+"""Reverse mode: an augmented forward sweep (the primal, saving what the reverse sweep needs)
+followed by the reverse sweep (adjoints of ops in reverse order, loops run backwards).
+
+The tape is explicit: a value the reverse sweep needs is either visible there already (defined
+at function top level, or a reversed loop's induction variable), recomputed from such values
+(index arithmetic, cheap float ops), or saved with `tape.push` at the end of its region in the
+forward sweep and restored with `tape.pop` at the start of that region's reverse. Primal arrays
+are never re-read by the reverse sweep, so in-place overwrites need no restoring."""
+from __future__ import annotations
+
+from ..errors import DifferentiationError, where
+from ..ir.clone import clone_op
+from ..ir.core import Block, Builder, Function, Op, Value, walk
+from ..ir.dialects import is_pure
+from ..ir.types import ArrayType, ScalarType, i1, i64
+from ..passes.activity import Activity
+from .common import derivative_name, has_tangent, zero
+from .rules import NON_DIFFERENTIABLE, PARTIALS, RuleBuilder
+
+
+class _Region:
+    """One region of the primal program while it is being reversed."""
+
+    def __init__(self, old: Block | None, fwd: Block, rev: Block, parent: "_Region | None"):
+        self.old = old            # primal block (None for the function body: see `top`)
+        self.fwd = fwd            # its copy in the augmented forward sweep
+        self.rev = rev            # the block its reverse is written into
+        self.parent = parent
+        self.avail: dict[Value, Value] = {}   # primal value -> value usable in `rev`
+        self.needs: list[tuple[Value, Value]] = []  # (primal value, placeholder) to resolve
+        self.shadows: dict[Value, Value] = {}  # primal array -> shadow usable in `rev`
+        self.setup: list[Op] = []              # shadow allocations etc. for the prologue
+
+    @property
+    def top(self) -> bool:
+        return self.parent is None
+
+
+class _Reverse:
+    def __init__(self, fn: Function, act: Activity):
+        self.fn = fn
+        self.act = act
+        self.vmap: dict[Value, Value] = {}        # primal value -> its augmented-forward copy
+        self.fwd_block: dict[Block, Block] = {}   # primal block -> augmented-forward block
+        self.trip_count: dict[Op, Value] = {}     # primal while op -> forward iteration count
+        self.adj: dict[Value, Value] = {}         # primal value -> its current adjoint
+        self.b = Builder()
+        self.slots = 0
+        self.top: _Region | None = None
+
+    # -- augmented forward sweep --------------------------------------------------------------
+    def augment(self, old: Block, new: Block) -> None:
+        self.fwd_block[old] = new
+        for op in old.ops:
+            if op.name == "scf.while":
+                new.ops.append(self.augment_while(op, new))
+                continue
+            c = Op(op.name, [self.vmap.get(v, v) for v in op.operands],
+                   [r.type for r in op.results], op.attrs, loc=op.loc,
+                   result_names=[r.name for r in op.results])
+            c.parent = new
+            for region in op.regions:
+                nb = Block([Value(a.type, a.name) for a in region.args])
+                self.vmap.update(zip(region.args, nb.args))
+                c.add_region(nb)
+                self.augment(region, nb)
+            self.vmap.update(zip(op.results, c.results))
+            new.ops.append(c)
+
+    def augment_while(self, op: Op, parent: Block) -> Op:
+        """A copy of the while loop that also counts its iterations (the reverse sweep runs
+        its body that many times)."""
+        before, after = op.regions
+        cond = before.ops[-1]
+        if list(cond.operands[1:]) != list(before.args):
+            raise DifferentiationError(f"{where(op.loc)}: internal: while loop forwards values "
+                                       f"other than its carried variables")
+        nbefore = Block([Value(a.type, a.name) for a in before.args] + [Value(i64, "count")])
+        nafter = Block([Value(a.type, a.name) for a in after.args] + [Value(i64, "count")])
+        self.vmap.update(zip(before.args, nbefore.args))
+        self.vmap.update(zip(after.args, nafter.args))
+        self.augment(before, nbefore)
+        nbefore.ops[-1].operands.append(nbefore.args[-1])
+        self.augment(after, nafter)
+        b = Builder(nafter)
+        b.index = len(nafter.ops) - 1
+        one = b.op1("arith.const", [], i64, {"value": 1})
+        nafter.ops[-1].operands.append(b.op1("arith.add", [nafter.args[-1], one], i64))
+        zero_count = Op("arith.const", [], [i64], {"value": 0})
+        zero_count.parent = parent
+        parent.ops.append(zero_count)
+        c = Op("scf.while", [self.vmap.get(v, v) for v in op.operands] + [zero_count.result],
+               [r.type for r in op.results] + [i64], loc=op.loc,
+               result_names=[r.name for r in op.results] + ["trips"])
+        c.add_region(nbefore)
+        c.add_region(nafter)
+        c.parent = parent
+        self.vmap.update(zip(op.results, c.results))
+        self.trip_count[op] = c.results[-1]
+        return c
+
+    # -- what the reverse sweep can see -------------------------------------------------------
+    def region_of(self, v: Value, ctx: _Region) -> _Region:
+        owner = v.owner
+        block = owner if isinstance(owner, Block) else owner.parent
+        r = ctx
+        while r is not None and not r.top and r.old is not block:
+            r = r.parent
+        return r if r is not None else self.top
+
+    def primal(self, v: Value, ctx: _Region) -> Value:
+        """The value of primal `v` as seen from the reverse of region `ctx`."""
+        r = self.region_of(v, ctx)
+        if r.top:
+            return self.vmap[v]
+        got = r.avail.get(v)
+        if got is None:
+            if isinstance(v.type, ArrayType):
+                raise DifferentiationError(
+                    f"internal: array %{v.name} is needed by the reverse sweep inside a loop")
+            got = Value(v.type, v.name)
+            r.avail[v] = got
+            r.needs.append((v, got))
+        return got
+
+    def recomputable(self, v: Value, r: _Region) -> bool:
+        op = v.owner
+        if not isinstance(op, Op) or not is_pure(op) or op.regions:
+            return False
+        for o in op.operands:
+            home = self.region_of(o, r)
+            if isinstance(o.type, ArrayType):
+                if not home.top:
+                    return False
+            elif home is r and v.type.is_float and o not in r.avail \
+                    and not _is_const(o):
+                return False  # a float chain would need more saved values than v itself
+        return True
+
+    def resolve(self, r: _Region) -> None:
+        """Write the prologue of region r's reverse (restores, recomputations, shadows) and the
+        matching saves at the end of its forward copy."""
+        pops, recomputed = [], []
+        k = 0
+        while k < len(r.needs):
+            v, ph = r.needs[k]
+            k += 1
+            if self.recomputable(v, r):
+                c = clone_op(v.owner, {o: self.primal(o, r) for o in v.owner.operands})
+                c.results = [ph]
+                ph.owner = c
+                recomputed.append((self.position(v.owner, r.old), c))
+            else:
+                slot = self.slots
+                self.slots += 1
+                pop = Op("tape.pop", [], [], {"slot": slot})
+                pop.results = [ph]
+                ph.owner = pop
+                pops.append(pop)
+                push = Op("tape.push", [self.vmap[v]], [], {"slot": slot})
+                fwd = r.fwd
+                push.parent = fwd
+                fwd.ops.insert(len(fwd.ops) - 1, push)
+        recomputed.sort(key=lambda t: t[0])
+        prologue = pops + [c for _, c in recomputed] + r.setup
+        for op in prologue:
+            op.parent = r.rev
+        r.rev.ops[0:0] = prologue
+
+    @staticmethod
+    def position(op: Op, block: Block) -> int:
+        while op.parent is not block:
+            op = op.parent.parent
+        return block.ops.index(op)
+
+    # -- shadows ------------------------------------------------------------------------------
+    def shadow(self, arr: Value, ctx: _Region) -> Value:
+        r = self.region_of(arr, ctx)
+        s = r.shadows.get(arr)
+        if s is not None:
+            return s
+        owner = arr.owner
+        if isinstance(owner, Op) and owner.name == "mem.alloc":
+            alloc = Op("mem.alloc", [self.primal(v, r) for v in owner.operands], [arr.type],
+                       {"fill": "zeros"}, loc=owner.loc,
+                       result_names=[derivative_name(arr, "d_")])
+            r.setup.append(alloc)
+            s = r.shadows[arr] = alloc.result
+            return s
+        if isinstance(owner, Op) and owner.name == "scf.if":
+            k = owner.results.index(arr)
+            srcs = [reg.ops[-1].operands[k] for reg in owner.regions]
+            blocks = []
+            for src in srcs:
+                nb = Block()
+                yb = Builder(nb)
+                if self.region_of(src, r) is not r:
+                    raise DifferentiationError(
+                        f"{where(owner.loc)}: an array chosen by a branch must be defined "
+                        f"before the branch to be differentiated")
+                yb.op("scf.yield", [self.shadow(src, r)])
+                blocks.append(nb)
+            sel = Op("scf.if", [self.primal(owner.operands[0], r)], [arr.type], regions=blocks)
+            r.setup.append(sel)
+            s = r.shadows[arr] = sel.result
+            return s
+        raise DifferentiationError(
+            f"{where(getattr(owner, 'loc', None))}: cannot find the shadow of array "
+            f"%{arr.name}; arrays carried by loops must be swapped or passed through, "
+            f"not created anew in each iteration")
+
+    # -- adjoints -----------------------------------------------------------------------------
+    def add_adjoint(self, v: Value, contribution: Value) -> None:
+        if not self.act.active(v):
+            return
+        if contribution.type != v.type:
+            contribution = self.b.op1("arith.cast", [contribution], v.type)
+        cur = self.adj.get(v)
+        self.adj[v] = contribution if cur is None else self.b.op1("arith.add", [cur, contribution],
+                                                                  v.type)
+
+    def reverse_block(self, ctx: _Region) -> None:
+        saved = self.b.block
+        self.b.block = ctx.rev
+        for op in reversed(ctx.old.ops[:-1] if not ctx.top else self.fn.body.ops[:-1]):
+            self.b.loc = op.loc
+            self.reverse_op(op, ctx)
+        self.b.block = saved
+
+    def reverse_op(self, op: Op, ctx: _Region) -> None:
+        name = op.name
+        if name == "scf.for":
+            return self.reverse_loop(op, ctx)
+        if name == "scf.while":
+            return self.reverse_loop(op, ctx)
+        if name == "scf.if":
+            return self.reverse_if(op, ctx)
+        if name == "mem.load":
+            g = self.adj.get(op.results[0])
+            if g is not None and self.act.shadowed(op.operands[0]):
+                idx = [self.primal(v, ctx) for v in op.operands[1:]]
+                self.b.op("mem.accumulate", [g, self.shadow(op.operands[0], ctx)] + idx)
+            return
+        if name in ("mem.store", "mem.accumulate"):
+            return self.reverse_store(op, ctx)
+        if name in ("mem.alloc", "func.call") or name in NON_DIFFERENTIABLE or not op.results:
+            if name == "func.call":
+                raise DifferentiationError(f"{where(op.loc)}: internal: call not inlined")
+            return
+        g = self.adj.get(op.results[0])
+        if g is None:
+            return
+        if name not in PARTIALS:
+            raise DifferentiationError(f"{where(op.loc)}: no derivative rule for '{name}'")
+        operands = [self.primal(v, ctx) for v in op.operands]
+        result = self.primal(op.results[0], ctx)
+        rb = RuleBuilder(self.b)
+        for k, v in enumerate(op.operands):
+            if not self.act.active(v):
+                continue
+            p = PARTIALS[name][k](rb, *operands, result)
+            if p is None:
+                continue
+            if isinstance(p, Value):
+                term = rb.mul(g, p)
+            elif p == 1.0:
+                term = g
+            elif p == -1.0:
+                term = rb.neg(g)
+            else:
+                term = rb.mul(g, p)
+            self.add_adjoint(v, term)
+
+    def reverse_store(self, op: Op, ctx: _Region) -> None:
+        value, arr = op.operands[0], op.operands[1]
+        if not self.act.shadowed(arr):
+            return
+        sh = self.shadow(arr, ctx)
+        idx = [self.primal(v, ctx) for v in op.operands[2:]]
+        active = self.act.active(value)
+        if op.name == "mem.store" or active:
+            g = self.b.op1("mem.load", [sh] + idx, arr.type.dtype)
+            if op.name == "mem.store":
+                self.b.op("mem.store", [zero(self.b, arr.type.dtype), sh] + idx)
+            if active:
+                self.add_adjoint(value, g)
+
+    # -- control flow -------------------------------------------------------------------------
+    def free_adjoints(self, op: Op) -> list[Value]:
+        """Active scalars defined outside `op` whose adjoints its regions may update."""
+        inside: set[Value] = set()
+        for region in op.regions:
+            inside.update(region.args)
+            for o in walk(region):
+                inside.update(o.results)
+                for r in o.regions:
+                    inside.update(r.args)
+        free = []
+        for region in op.regions:
+            for o in walk(region):
+                for v in o.operands:
+                    if v not in inside and v not in free and self.act.active(v) \
+                            and isinstance(v.type, ScalarType):
+                        free.append(v)
+        return free
+
+    def current(self, v: Value) -> Value:
+        g = self.adj.get(v)
+        return g if g is not None else zero(self.b, v.type)
+
+    def reverse_if(self, op: Op, ctx: _Region) -> None:
+        slots = [k for k, r in enumerate(op.results) if self.act.active(r)]
+        free = self.free_adjoints(op)
+        if not slots and not free and not self.writes_shadow(op):
+            return
+        outer = self.adj
+        seeds = {k: outer.get(op.results[k]) for k in slots}
+        cond = self.primal(op.operands[0], ctx)
+        blocks = []
+        for region in op.regions:
+            rb = Block()
+            inner = _Region(region, self.fwd_block[region], rb, ctx)
+            self.adj = {f: outer[f] for f in free if f in outer}
+            term = region.ops[-1]
+            self.b.block = rb
+            for k, g in seeds.items():
+                if g is not None:
+                    self.add_adjoint(term.operands[k], g)
+            self.reverse_block(inner)
+            self.b.block = rb
+            Builder(rb).op("scf.yield", [self.current_in(rb, f) for f in free])
+            self.resolve(inner)
+            blocks.append(rb)
+        self.adj = outer
+        self.b.block = ctx.rev
+        new = self.b.op("scf.if", [cond], [f.type for f in free], regions=blocks)
+        for f, r in zip(free, new.results):
+            self.adj[f] = r
+
+    def current_in(self, block: Block, v: Value) -> Value:
+        g = self.adj.get(v)
+        return g if g is not None else zero(Builder(block), v.type)
+
+    def writes_shadow(self, op: Op) -> bool:
+        return any(o.name in ("mem.store", "mem.accumulate") and self.act.shadowed(o.operands[1])
+                   for region in op.regions for o in walk(region))
+
+    def reverse_loop(self, op: Op, ctx: _Region) -> None:
+        is_for = op.name == "scf.for"
+        body = op.regions[0] if is_for else op.regions[1]
+        if not is_for:
+            self.check_while_before(op)
+        carried_args = body.args[1:] if is_for else body.args
+        inits = op.operands[3:] if is_for else op.operands
+        term = body.ops[-1]
+        slots = [k for k, r in enumerate(op.results) if self.act.active(r)]
+        arrays = [k for k, r in enumerate(op.results)
+                  if isinstance(r.type, ArrayType) and self.act.shadowed(r)]
+        free = self.free_adjoints(op)
+        if not slots and not free and not self.writes_shadow(op):
+            return
+        b = self.b
+        if is_for:
+            lb, ub, step = (self.primal(v, ctx) for v in op.operands[:3])
+            trips = _trip_count(b, lb, ub, step)
+        else:
+            trips = self.primal_forward(self.trip_count[op], op, ctx)
+        perm = self.permutation(op, term, carried_args, arrays)
+        final_refs = self.replay_refs(b, trips, [self.shadow(inits[k], ctx) for k in arrays], perm)
+        outer = self.adj
+        init_adj = [self.current(op.results[k]) for k in slots] + \
+                   [self.current(f) for f in free] + final_refs
+        rbody = Block([Value(i64, "k")] + [Value(v.type, derivative_name(op.results[k], "adj_"))
+                                           for k, v in zip(slots, init_adj)]
+                      + [Value(v.type, derivative_name(v, "adj_")) for v in free]
+                      + [Value(r.type, "refs") for r in final_refs])
+        inner = _Region(body, self.fwd_block[body], rbody, ctx)
+        b.block = rbody
+        if is_for:
+            inner.avail[body.args[0]] = _reversed_index(b, rbody.args[0], trips, lb, step)
+        n_s, n_f = len(slots), len(free)
+        carried_adj = rbody.args[1:1 + n_s]
+        self.adj = {f: a for f, a in zip(free, rbody.args[1 + n_s:1 + n_s + n_f])}
+        refs_after = rbody.args[1 + n_s + n_f:]
+        refs_before = [None] * len(arrays)
+        for j, k in enumerate(arrays):
+            refs_before[perm[j]] = refs_after[j]
+        for j, k in enumerate(arrays):
+            inner.shadows[carried_args[k]] = refs_before[j]
+        for k, g in zip(slots, carried_adj):
+            self.add_adjoint(term.operands[k], g)
+        self.reverse_block(inner)
+        b.block = rbody
+        outs = [self.current(carried_args[k]) for k in slots] + [self.current(f) for f in free]
+        b.op("scf.yield", outs + refs_before)
+        self.resolve(inner)
+        self.adj = outer
+        b.block = ctx.rev
+        zero_i = b.op1("arith.const", [], i64, {"value": 0})
+        one_i = b.op1("arith.const", [], i64, {"value": 1})
+        loop = b.op("scf.for", [zero_i, trips, one_i] + init_adj, [v.type for v in init_adj],
+                    regions=[rbody])
+        res = loop.results
+        for k, r in zip(slots, res[:n_s]):
+            self.adj.pop(op.results[k], None)
+            self.add_adjoint(inits[k], r)
+        for f, r in zip(free, res[n_s:n_s + n_f]):
+            self.adj[f] = r
+
+    def check_while_before(self, op: Op) -> None:
+        for o in walk(op.regions[0]):
+            if any(self.act.active(r) for r in o.results):
+                raise DifferentiationError(
+                    f"{where(o.loc)}: a while-loop condition computes a value with a "
+                    f"derivative; compute it in the loop body instead")
+
+    def primal_forward(self, fwd_value: Value, op: Op, ctx: _Region) -> Value:
+        """A forward-only value (not in the primal program) seen from ctx's reverse: the
+        iteration count of a while loop, saved when the loop is not at top level."""
+        home = self.region_of(op.results[0], ctx)
+        if home.top:
+            return fwd_value
+        placeholder = Value(i64, "trips")
+        slot = self.slots
+        self.slots += 1
+        pop = Op("tape.pop", [], [], {"slot": slot})
+        pop.results = [placeholder]
+        placeholder.owner = pop
+        home.setup.insert(0, pop)
+        push = Op("tape.push", [fwd_value], [], {"slot": slot})
+        fwd = home.fwd
+        push.parent = fwd
+        fwd.ops.insert(len(fwd.ops) - 1, push)
+        return placeholder
+
+    def permutation(self, op: Op, term: Op, carried_args, arrays) -> list[int]:
+        """For each shadowed carried array k (in `arrays` order), which position in `arrays`
+        its next-iteration value comes from: loops may only swap or pass arrays through."""
+        perm = []
+        for k in arrays:
+            src = term.operands[k]
+            if src not in carried_args or carried_args.index(src) not in arrays:
+                raise DifferentiationError(
+                    f"{where(op.loc)}: a loop carries array '{op.results[k].name}' but does not "
+                    f"just swap or pass it through; allocate buffers before the loop and swap")
+            perm.append(arrays.index(carried_args.index(src)))
+        if sorted(perm) != list(range(len(perm))):
+            raise DifferentiationError(f"{where(op.loc)}: loop-carried arrays are not a "
+                                       f"permutation of each other")
+        return perm
+
+    @staticmethod
+    def replay_refs(b: Builder, trips: Value, refs: list[Value], perm: list[int]) -> list[Value]:
+        """The shadow references after `trips` iterations of the loop's array permutation."""
+        if not refs or perm == list(range(len(perm))):
+            return refs
+        body = Block([Value(i64, "t")] + [Value(r.type, "ref") for r in refs])
+        Builder(body).op("scf.yield", [body.args[1 + p] for p in perm])
+        zero_i = b.op1("arith.const", [], i64, {"value": 0})
+        one_i = b.op1("arith.const", [], i64, {"value": 1})
+        return b.op("scf.for", [zero_i, trips, one_i] + refs, [r.type for r in refs],
+                    regions=[body]).results
+
+
+def _is_const(v: Value) -> bool:
+    return isinstance(v.owner, Op) and v.owner.name == "arith.const"
+
+
+def _trip_count(b: Builder, lb: Value, ub: Value, step: Value) -> Value:
+    """len(range(lb, ub, step)) = max(0, (ub - lb + step - sign(step)) // step)."""
+    c = lambda x: b.op1("arith.const", [], i64, {"value": x})
+    positive = b.op1("arith.cmp", [step, c(0)], i1, {"pred": "gt"})
+    sign = b.op1("arith.select", [positive, c(1), c(-1)], i64)
+    span = b.op1("arith.sub", [b.op1("arith.add", [b.op1("arith.sub", [ub, lb], i64), step], i64),
+                               sign], i64)
+    n = b.op1("arith.floordiv", [span, step], i64)
+    return b.op1("arith.max", [n, c(0)], i64, name_hint="trips")
+
+
+def _reversed_index(b: Builder, k: Value, trips: Value, lb: Value, step: Value) -> Value:
+    """The primal induction variable of reverse iteration k: lb + (trips - 1 - k) * step."""
+    one = b.op1("arith.const", [], i64, {"value": 1})
+    back = b.op1("arith.sub", [b.op1("arith.sub", [trips, one], i64), k], i64)
+    return b.op1("arith.add", [lb, b.op1("arith.mul", [back, step], i64)], i64)
+
+
+def reverse(fn: Function, arg_activity: list[str], act: Activity, ret_active: bool) -> Function:
+    """The adjoint function. Args: each primal arg followed by its shadow (shadowed arrays),
+    then one seed per float result (if ret_active). Returns the primal results, then the
+    adjoint of each active scalar argument. Shadows hold the cotangent of the arrays' exit
+    values on entry and of their entry values on return."""
+    rv = _Reverse(fn, act)
+    args, shadows = [], {}
+    for a, kind in zip(fn.args, arg_activity):
+        na = Value(a.type, a.name)
+        rv.vmap[a] = na
+        args.append(na)
+        if isinstance(a.type, ArrayType) and has_tangent(a, kind):
+            d = Value(a.type, derivative_name(a, "d_"))
+            shadows[a] = d
+            args.append(d)
+    ret = fn.body.ops[-1]
+    float_rets = [v for v in ret.operands if isinstance(v.type, ScalarType) and v.type.is_float]
+    seeds = [Value(v.type, "seed") for v in float_rets] if ret_active else []
+    body = Block(args + seeds)
+    rv.augment(fn.body, body)
+    fwd_ret = body.ops.pop()
+    top = _Region(None, body, body, None)
+    top.shadows.update(shadows)
+    rv.top = top
+    rv.b.block = body
+    for v, s in zip(float_rets, seeds):
+        rv.add_adjoint(v, s)
+    rev_start = len(body.ops)
+    rev = Block()
+    top.rev = rev
+    rv.reverse_block(top)
+    rv.b.block = rev
+    outs = [rv.current(a) for a, kind in zip(fn.args, arg_activity)
+            if has_tangent(a, kind) and not isinstance(a.type, ArrayType)]
+    rv.resolve(top)
+    for op in rev.ops:
+        op.parent = body
+    body.ops[rev_start:rev_start] = rev.ops
+    Builder(body).op("func.return", list(fwd_ret.operands) + outs)
+    return Function(fn.name + ".rev", body, [v.type for v in fwd_ret.operands + outs], loc=fn.loc)

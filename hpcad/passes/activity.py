@@ -1,0 +1,156 @@
+"""Activity analysis. A float value is *active* if it is varied (depends on an active input)
+and useful (influences an active output); only active values get derivative code. Arrays are
+tracked by alias class (SSA array values that may name the same buffer: loop-carried and
+branch-merged arrays are unioned); a class needs a shadow if it is varied and useful, or if
+it holds a shadowed argument."""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from ..errors import DifferentiationError
+from ..ir.core import Block, Function, Op, Value, walk
+from ..ir.types import ArrayType, ScalarType
+
+# argument activities understood here
+CONST, ACTIVE, DUP, SHADOW = "const", "active", "dup", "shadow"
+
+
+def _floatish(v: Value) -> bool:
+    t = v.type
+    return isinstance(t, ScalarType) and t.is_float
+
+
+class _UnionFind:
+    def __init__(self):
+        self.parent: dict = {}
+
+    def find(self, x):
+        p = self.parent.setdefault(x, x)
+        if p is not x:
+            p = self.parent[x] = self.find(p)
+        return p
+
+    def union(self, *xs):
+        roots = [self.find(x) for x in xs]
+        for r in roots[1:]:
+            self.parent[r] = roots[0]
+
+
+@dataclass
+class Activity:
+    fn: Function
+    varied: set = field(default_factory=set)
+    useful: set = field(default_factory=set)
+    classes: _UnionFind = field(default_factory=_UnionFind)
+    shadowed_classes: set = field(default_factory=set)
+
+    def active(self, v: Value) -> bool:
+        return _floatish(v) and self.key(v) in self.varied and self.key(v) in self.useful
+
+    def key(self, v: Value):
+        return self.classes.find(v)
+
+    def shadowed(self, arr: Value) -> bool:
+        return self.classes.find(arr) in self.shadowed_classes
+
+
+def _carried_groups(fn: Function):
+    """Tuples of values that are one loop-carried or branch-merged variable."""
+    for op in walk(fn.body):
+        if op.name == "scf.for":
+            body = op.regions[0]
+            for k, res in enumerate(op.results):
+                yield (op.operands[3 + k], body.args[1 + k], body.ops[-1].operands[k], res)
+        elif op.name == "scf.while":
+            before, after = op.regions
+            cond = before.ops[-1]
+            for k, res in enumerate(op.results):
+                yield (op.operands[k], before.args[k], cond.operands[1 + k], after.args[k],
+                       after.ops[-1].operands[k], res)
+        elif op.name == "scf.if":
+            for k, res in enumerate(op.results):
+                yield (res,) + tuple(r.ops[-1].operands[k] for r in op.regions)
+
+
+def analyze(fn: Function, arg_activity: list[str], ret_active: bool) -> Activity:
+    act = Activity(fn)
+    uf = act.classes
+    for group in _carried_groups(fn):
+        # constants are shared by CSE between unrelated variables: never merge through them
+        uf.union(*[v for v in group if not _is_const(v)])
+    ops = list(walk(fn.body))
+    key = uf.find
+
+    for a, kind in zip(fn.args, arg_activity):
+        if kind == ACTIVE or (kind == DUP and isinstance(a.type, ArrayType)):
+            act.varied.add(key(a))
+    _fixpoint(ops, act, key, forward=True)
+
+    if ret_active:
+        ret = fn.body.ops[-1]
+        act.useful.update(key(v) for v in ret.operands if _floatish(v))
+    for a, kind in zip(fn.args, arg_activity):
+        if kind == DUP and isinstance(a.type, ArrayType):
+            act.useful.add(key(a))
+    _fixpoint(ops, act, key, forward=False)
+
+    for a, kind in zip(fn.args, arg_activity):
+        if isinstance(a.type, ArrayType) and kind in (DUP, SHADOW):
+            act.shadowed_classes.add(key(a))
+    for op in ops:
+        for r in op.results:
+            if isinstance(r.type, ArrayType) and key(r) in act.varied and key(r) in act.useful \
+                    and r.type.dtype.is_float:
+                act.shadowed_classes.add(key(r))
+    for a, kind, name in zip(fn.args, arg_activity, fn.arg_names or [a.name for a in fn.args]):
+        k = key(a)
+        if isinstance(a.type, ArrayType) and kind == CONST and k in act.varied \
+                and k in act.useful and a.type.dtype.is_float:
+            raise DifferentiationError(
+                f"argument '{name}' is marked constant, but the kernel stores values that "
+                f"depend on active inputs into it and reads them back; mark it Duplicated "
+                f"(give it a shadow array)")
+    return act
+
+
+def _fixpoint(ops: list[Op], act: Activity, key, forward: bool) -> None:
+    marks = act.varied if forward else act.useful
+    changed = True
+    while changed:
+        changed = False
+        for op in ops:
+            for src, dst in _edges(op):
+                if forward:
+                    if key(src) in marks and key(dst) not in marks and _carries(dst):
+                        marks.add(key(dst))
+                        changed = True
+                elif key(dst) in marks and key(src) not in marks and _carries(src):
+                    marks.add(key(src))
+                    changed = True
+
+
+def _is_const(v: Value) -> bool:
+    return isinstance(v.owner, Op) and v.owner.name == "arith.const"
+
+
+def _carries(v: Value) -> bool:
+    t = v.type
+    if isinstance(t, ArrayType):
+        return t.dtype.is_float
+    return isinstance(t, ScalarType) and t.is_float
+
+
+def _edges(op: Op):
+    """Derivative-carrying dataflow edges (src -> dst) of one op. Loop-carried and branch
+    results flow through the alias classes, so control ops contribute no edges."""
+    name = op.name
+    if name in ("mem.store", "mem.accumulate"):
+        yield op.operands[0], op.operands[1]
+    elif name == "mem.load":
+        yield op.operands[0], op.results[0]
+    elif name == "arith.select":
+        yield op.operands[1], op.results[0]
+        yield op.operands[2], op.results[0]
+    elif op.dialect in ("arith", "math") and op.results:
+        for v in op.operands:
+            yield v, op.results[0]
