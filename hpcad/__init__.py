@@ -1,5 +1,13 @@
 """hpcad: parallel-aware automatic differentiation of numba-style HPC kernels."""
+from .api import (Active, Const, Dual, Duplicated, DuplicatedNoNeed, autodiff, check_grad, grad,
+                  jacobian, jvp, value_and_grad, vjp)
 from .errors import (ArgumentError, DifferentiationError, GradientMismatch, HpcadError,
                      IRParseError, IRVerifyError, KernelTypeError, UnsupportedConstruct)
+from .kernel import Kernel, kernel
 
 __version__ = "0.1.0"
+
+__all__ = ["Active", "Const", "Dual", "Duplicated", "DuplicatedNoNeed", "autodiff",
+           "check_grad", "grad", "jacobian", "jvp", "value_and_grad", "vjp", "ArgumentError",
+           "DifferentiationError", "GradientMismatch", "HpcadError", "IRParseError",
+           "IRVerifyError", "KernelTypeError", "UnsupportedConstruct", "Kernel", "kernel"]

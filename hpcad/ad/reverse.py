@@ -30,6 +30,7 @@ class _Region:
         self.needs: list[tuple[Value, Value]] = []  # (primal value, placeholder) to resolve
         self.shadows: dict[Value, Value] = {}  # primal array -> shadow usable in `rev`
         self.setup: list[Op] = []              # shadow allocations etc. for the prologue
+        self.prologue_at = len(rev.ops)        # after the reversed induction variable
 
     @property
     def top(self) -> bool:
@@ -165,7 +166,8 @@ class _Reverse:
         prologue = pops + [c for _, c in recomputed] + r.setup
         for op in prologue:
             op.parent = r.rev
-        r.rev.ops[0:0] = prologue
+        at = r.prologue_at
+        r.rev.ops[at:at] = prologue
 
     @staticmethod
     def position(op: Op, block: Block) -> int:
@@ -378,6 +380,7 @@ class _Reverse:
         b.block = rbody
         if is_for:
             inner.avail[body.args[0]] = _reversed_index(b, rbody.args[0], trips, lb, step)
+            inner.prologue_at = len(rbody.ops)
         n_s, n_f = len(slots), len(free)
         carried_adj = rbody.args[1:1 + n_s]
         self.adj = {f: a for f, a in zip(free, rbody.args[1 + n_s:1 + n_s + n_f])}

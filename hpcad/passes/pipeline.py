@@ -7,8 +7,9 @@ from .dce import dce
 from .inline import inline_calls
 from .licm import licm
 from .simplify import simplify
+from .tape import prune_tape
 
-PASSES = (simplify, cse, licm, dce)
+PASSES = (simplify, cse, licm, dce, prune_tape)
 
 
 def optimize(fn: Function, max_rounds: int = 4) -> Function:

@@ -767,10 +767,11 @@ def _ba_args(rng, n_cams=2, n_points=3):
     return cams, points, weights, feats, obs
 
 
-# float32 arrays: AD's tangents carry float32 rounding (relative 6e-8 per operation, amplified
-# by the loops), while the FD reference is computed on float64 copies, so their agreement is
-# bounded near 1e-5, not 1e-6; forward and reverse disagree by as much between themselves.
-_FLOAT32_TOLERANCES = dict(fd_rtol=1e-4, dot_rtol=1e-5, value_rtol=1e-5)
+# float32 arrays round every stored primal, tangent and adjoint to 6e-8 relative, and the plain
+# Python run rounds its float32 arithmetic elsewhere (NumPy keeps float32 * float in float32),
+# while the FD reference runs on float64 copies: agreement is near 1e-7 (a float64 model of
+# float32 stores gives 1e-8 on the derivative, 3e-7 on the value), so these cases allow 1e-5.
+_FLOAT32_TOLERANCES = dict(fd_rtol=1e-5, dot_rtol=1e-5, value_rtol=1e-5)
 
 CASES: list[Case] = [
     Case("heat1d_explicit", heat1d_explicit,

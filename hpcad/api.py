@@ -1,0 +1,440 @@
+"""hpcad's public API (see DESIGN.md): `grad`, `value_and_grad`, `vjp`, `jvp`, `jacobian`,
+`autodiff` with Enzyme-style activities, and `check_grad`. Every argument problem is an
+`ArgumentError` naming the argument before anything runs."""
+from __future__ import annotations
+
+import numpy as np
+
+from .ad.common import has_tangent
+from .errors import ArgumentError, GradientMismatch
+from .frontend.signature import typeof
+from .ir.types import ArrayType, ScalarType
+from .kernel import Kernel, as_kernel, check_backend
+from .passes.activity import ACTIVE, CONST, DUP, SHADOW
+
+
+class Const:
+    """Activity: the argument is held constant (no derivative)."""
+
+
+class Active:
+    """Activity (reverse mode): a float scalar whose adjoint is returned."""
+
+
+class Duplicated:
+    """Activity: a float array followed by its shadow array."""
+
+
+class DuplicatedNoNeed(Duplicated):
+    """Activity: like Duplicated; the caller does not need the primal array's new value."""
+
+
+class Dual:
+    """Activity (forward mode): a float scalar followed by its tangent."""
+
+
+_MARKERS = (Const, Active, Duplicated, DuplicatedNoNeed, Dual)
+
+
+# -- running derivative functions ----------------------------------------------------------
+def _is_float_scalar(t) -> bool:
+    return isinstance(t, ScalarType) and t.is_float
+
+
+def _is_float_array(t) -> bool:
+    return isinstance(t, ArrayType) and t.dtype.is_float
+
+
+def _structure(out: tuple, is_tuple: bool):
+    if not is_tuple:
+        return out[0] if out else None
+    return tuple(out)
+
+
+def _returns_tuple(spec) -> bool:
+    return len(spec.primal.result_types) != 1
+
+
+def _check_no_overlap(named_arrays) -> None:
+    arrays = [(n, a) for n, a in named_arrays if isinstance(a, np.ndarray)]
+    for i, (n1, a1) in enumerate(arrays):
+        for n2, a2 in arrays[i + 1:]:
+            if np.may_share_memory(a1, a2):
+                raise ArgumentError(f"arrays '{n1}' and '{n2}' overlap in memory; hpcad assumes "
+                                    f"array arguments and shadows are distinct buffers")
+
+
+def _check_shadow(name: str, primal, shadow, width: int = 1) -> None:
+    if not isinstance(shadow, np.ndarray):
+        raise ArgumentError(f"shadow of '{name}' must be a NumPy array, got "
+                            f"{type(shadow).__name__}")
+    if shadow.shape != primal.shape:
+        raise ArgumentError(f"shadow of '{name}' has shape {shadow.shape}, expected "
+                            f"{primal.shape} (the shape of '{name}')")
+    if shadow.dtype != primal.dtype:
+        raise ArgumentError(f"shadow of '{name}' has dtype {shadow.dtype}, expected "
+                            f"{primal.dtype}")
+    if not shadow.flags.writeable:
+        raise ArgumentError(f"shadow of '{name}' is read-only; hpcad accumulates into shadows, "
+                            f"pass a writable array")
+    if primal.flags.c_contiguous and not shadow.flags.c_contiguous:
+        raise ArgumentError(f"shadow of '{name}' must be C-contiguous like '{name}'")
+
+
+def _reverse_call(k: Kernel, args, activity, shadows, seeds, backend):
+    """Run the adjoint of k. shadows: {arg index: array}; seeds: float per float result or
+    None for ret=Const. Returns (primal results, adjoints of ACTIVE args in order)."""
+    spec = k.specialize(args)
+    fn = spec.derivative("reverse", tuple(activity), seeds is not None)
+    flat = []
+    for i, (a, kind) in enumerate(zip(args, activity)):
+        flat.append(a)
+        if has_tangent(spec.primal.args[i], kind) and isinstance(spec.primal.args[i].type,
+                                                                 ArrayType):
+            flat.append(shadows[i])
+    n_float = sum(1 for t in spec.primal.result_types if _is_float_scalar(t))
+    if seeds is not None:
+        if len(seeds) != n_float:
+            raise ArgumentError(f"kernel '{k.__name__}' returns {n_float} float values; "
+                                f"got {len(seeds)} seeds")
+        flat.extend(float(s) for s in seeds)
+    out = k.run(fn, flat, backend)
+    n = len(spec.primal.result_types)
+    return out[:n], out[n:]
+
+
+def _forward_call(k: Kernel, args, activity, tangents, backend):
+    """Run the tangent function of k. tangents: {arg index: tangent}. Returns (primal
+    results, tangents of float results)."""
+    spec = k.specialize(args)
+    fn = spec.derivative("forward", tuple(activity), True)
+    flat = []
+    for i, (a, kind) in enumerate(zip(args, activity)):
+        flat.append(a)
+        if has_tangent(spec.primal.args[i], kind):
+            flat.append(tangents[i])
+    out = k.run(fn, flat, backend)
+    n = len(spec.primal.result_types)
+    return out[:n], out[n:]
+
+
+# -- Enzyme-style in-place interface ---------------------------------------------------------
+def autodiff(f, mode: str = "reverse", activity=(), ret=Active, width: int = 1,
+             backend: str | None = None):
+    """The in-place derivative of kernel f (see DESIGN.md): reverse
+    `df(u, du, alpha, n, seed=1.0) -> (primal_ret, dalpha)`, forward
+    `df(u, u_dot, alpha, alpha_dot, n) -> (primal_ret, ret_dot)`."""
+    k = as_kernel(f)
+    check_backend(backend)
+    if mode not in ("reverse", "forward"):
+        raise ArgumentError(f"mode must be 'reverse' or 'forward', got {mode!r}")
+    if width != 1:
+        raise ArgumentError("width > 1 (batched shadows) is not supported in this version")
+    activity = tuple(activity)
+    if len(activity) != len(k.arg_names):
+        raise ArgumentError(f"kernel '{k.__name__}' has {len(k.arg_names)} arguments "
+                            f"({', '.join(k.arg_names)}) but {len(activity)} activities "
+                            f"were given")
+    allowed = (Const, Active, Duplicated, DuplicatedNoNeed) if mode == "reverse" else \
+        (Const, Dual, Duplicated, DuplicatedNoNeed)
+    for name, a in zip(k.arg_names, activity):
+        if a not in allowed:
+            hint = " (use Dual in forward mode)" if a is Active else \
+                " (use Active in reverse mode)" if a is Dual else ""
+            raise ArgumentError(f"activity of '{name}' is {getattr(a, '__name__', a)!r}, not "
+                                f"one of {', '.join(m.__name__ for m in allowed)}{hint}")
+    if ret not in (Active, Const):
+        raise ArgumentError("ret must be hpcad.Active or hpcad.Const")
+    n_flat = sum(2 if a in (Duplicated, DuplicatedNoNeed, Dual) else 1 for a in activity)
+
+    def df(*flat, seed=1.0):
+        if len(flat) != n_flat:
+            layout = ", ".join(f"{n}, d_{n}" if a in (Duplicated, DuplicatedNoNeed, Dual) else n
+                               for n, a in zip(k.arg_names, activity))
+            raise ArgumentError(f"derivative of '{k.__name__}' takes {n_flat} arguments "
+                                f"({layout}), got {len(flat)}")
+        args, inner, shadows, named = [], [], {}, []
+        pos = 0
+        for i, (name, a) in enumerate(zip(k.arg_names, activity)):
+            primal = flat[pos]
+            t = typeof(primal, name)
+            args.append(primal)
+            named.append((name, primal))
+            pos += 1
+            if a is Const:
+                inner.append(SHADOW if False else CONST)
+            elif a in (Active, Dual):
+                if not _is_float_scalar(t):
+                    raise ArgumentError(f"argument '{name}' is {a.__name__} but is not a float "
+                                        f"scalar ({t}); arrays are Duplicated")
+                inner.append(ACTIVE)
+            else:
+                if not _is_float_array(t):
+                    raise ArgumentError(f"argument '{name}' is {a.__name__} but is not a float "
+                                        f"array ({t})")
+                inner.append(DUP)
+            if a in (Duplicated, DuplicatedNoNeed, Dual):
+                shadow = flat[pos]
+                pos += 1
+                if a is Dual:
+                    if not isinstance(shadow, (float, int, np.floating)):
+                        raise ArgumentError(f"tangent of '{name}' must be a float")
+                    shadows[i] = type(primal)(shadow) if isinstance(primal, np.floating) \
+                        else float(shadow)
+                else:
+                    _check_shadow(name, primal, shadow)
+                    shadows[i] = shadow
+                    named.append((f"d_{name}", shadow))
+        _check_no_overlap(named)
+        args = k.bind(tuple(args))
+        spec = k.specialize(args)
+        as_tuple = _returns_tuple(spec)
+        if mode == "forward":
+            out, dots = _forward_call(k, args, inner, shadows, backend)
+            return _structure(out, as_tuple), _float_structure(spec, dots, as_tuple)
+        seeds = None
+        if ret is Active:
+            seeds = _seeds(k, spec, seed, as_tuple)
+        out, adjoints = _reverse_call(k, args, inner, shadows, seeds, backend)
+        return (_structure(out, as_tuple),) + tuple(adjoints)
+
+    df.__name__ = f"d_{k.__name__}"
+    return df
+
+
+def _seeds(k, spec, seed, as_tuple):
+    n_float = sum(1 for t in spec.primal.result_types if _is_float_scalar(t))
+    if as_tuple:
+        if not isinstance(seed, (tuple, list)) or len(seed) != n_float:
+            raise ArgumentError(f"kernel '{k.__name__}' returns a tuple with {n_float} float "
+                                f"values: pass seed=(s1, ..., s{n_float})")
+        return [float(s) for s in seed]
+    if n_float == 0:
+        raise ArgumentError(f"kernel '{k.__name__}' returns no float value to seed; use "
+                            f"ret=hpcad.Const")
+    return [float(seed)]
+
+
+def _float_structure(spec, values, as_tuple):
+    """Derivatives come back only for float results; put None where a result is not float."""
+    it = iter(values)
+    full = [next(it) if _is_float_scalar(t) else None for t in spec.primal.result_types]
+    return _structure(tuple(full), as_tuple)
+
+
+# -- functional interface --------------------------------------------------------------------
+def _copy_args(args):
+    return tuple(a.copy() if isinstance(a, np.ndarray) else a for a in args)
+
+
+def _float_kinds(k, args, wanted):
+    """Internal activities: wanted float args active (arrays duplicated); other float arrays
+    get a zero shadow (in case they receive active values); the rest constant."""
+    kinds = []
+    for i, (name, a) in enumerate(zip(k.arg_names, args)):
+        t = typeof(a, name)
+        if _is_float_array(t):
+            kinds.append(DUP if i in wanted else SHADOW)
+        elif _is_float_scalar(t) and i in wanted:
+            kinds.append(ACTIVE)
+        else:
+            kinds.append(CONST)
+    return kinds
+
+
+def _zero_shadows(args, kinds):
+    return {i: np.zeros_like(a) for i, (a, kind) in enumerate(zip(args, kinds))
+            if kind in (DUP, SHADOW)}
+
+
+def _normalize_argnums(k, argnums, args):
+    nums = argnums if isinstance(argnums, tuple) else (argnums,)
+    for n in nums:
+        if not isinstance(n, int) or not -len(args) <= n < len(args):
+            raise ArgumentError(f"argnums {argnums!r} out of range for kernel "
+                                f"'{k.__name__}' with {len(args)} arguments")
+    nums = tuple(n % len(args) for n in nums)
+    for n in nums:
+        t = typeof(args[n], k.arg_names[n])
+        if not (_is_float_scalar(t) or _is_float_array(t)):
+            raise ArgumentError(f"cannot differentiate with respect to '{k.arg_names[n]}': it "
+                                f"is {t}, not a float scalar or float array")
+    return nums
+
+
+def value_and_grad(f, argnums=0, backend: str | None = None):
+    """-> function returning (f(*args), d f / d args[argnums])."""
+    k = as_kernel(f)
+
+    def vg(*args):
+        args = k.bind(args)
+        nums = _normalize_argnums(k, argnums, args)
+        args = _copy_args(args)
+        _check_no_overlap(zip(k.arg_names, args))
+        kinds = _float_kinds(k, args, set(nums))
+        spec = k.specialize(args)
+        if len(spec.primal.result_types) != 1 or not _is_float_scalar(spec.primal.result_types[0]):
+            raise ArgumentError(f"grad needs kernel '{k.__name__}' to return one float; it "
+                                f"returns ({', '.join(map(str, spec.primal.result_types))}); "
+                                f"use vjp or jacobian")
+        shadows = _zero_shadows(args, kinds)
+        out, adjoints = _reverse_call(k, args, kinds, shadows, [1.0], backend)
+        scalar_adj = iter(adjoints)
+        grads = {i: (shadows[i] if kinds[i] == DUP else None) for i in range(len(args))}
+        for i, kind in enumerate(kinds):
+            if kind == ACTIVE:
+                grads[i] = float(next(scalar_adj))
+        g = tuple(grads[n] for n in nums)
+        return out[0], (g if isinstance(argnums, tuple) else g[0])
+
+    return vg
+
+
+def grad(f, argnums=0, backend: str | None = None):
+    """-> function returning d f / d args[argnums] (a tuple if argnums is a tuple)."""
+    vg = value_and_grad(f, argnums, backend)
+    return lambda *args: vg(*args)[1]
+
+
+def vjp(f, *primals, backend: str | None = None):
+    """-> (f(*primals), vjp_fn); vjp_fn(cotangent) gives one entry per primal (None for
+    constant arguments). Inputs are never modified."""
+    k = as_kernel(f)
+    args = k.bind(primals)
+    _check_no_overlap(zip(k.arg_names, args))
+    kinds = _float_kinds(k, args, set(range(len(args))))
+    spec = k.specialize(args)
+    as_tuple = _returns_tuple(spec)
+    out = k.run(spec.primal, _copy_args(args), backend)
+    frozen = _copy_args(args)
+
+    def vjp_fn(cotangent):
+        seeds = _seeds(k, spec, cotangent, as_tuple)
+        run_args = _copy_args(frozen)
+        shadows = _zero_shadows(run_args, kinds)
+        _, adjoints = _reverse_call(k, run_args, kinds, shadows, seeds, backend)
+        scalar_adj = iter(adjoints)
+        result = []
+        for i, kind in enumerate(kinds):
+            if kind == DUP:
+                result.append(shadows[i])
+            elif kind == ACTIVE:
+                result.append(float(next(scalar_adj)))
+            else:
+                result.append(None)
+        return tuple(result)
+
+    return _structure(out, as_tuple), vjp_fn
+
+
+def jvp(f, primals, tangents, backend: str | None = None):
+    """-> (f(*primals), tangent of the result along `tangents`)."""
+    k = as_kernel(f)
+    primals, tangents = tuple(primals), tuple(tangents)
+    if len(tangents) != len(primals):
+        raise ArgumentError(f"jvp: {len(primals)} primals but {len(tangents)} tangents; pass "
+                            f"one tangent per primal (None for constant arguments)")
+    args = _copy_args(k.bind(primals))
+    kinds, tans = [], {}
+    for i, (name, a, t) in enumerate(zip(k.arg_names, args, tangents + (None,) * len(args))):
+        ty = typeof(a, name)
+        if t is None:
+            if _is_float_array(ty):
+                kinds.append(SHADOW)
+                tans[i] = np.zeros_like(a)
+            else:
+                kinds.append(CONST)
+        elif _is_float_array(ty):
+            _check_shadow(f"tangent {name}", a, np.asarray(t, dtype=a.dtype))
+            kinds.append(DUP)
+            tans[i] = np.array(t, dtype=a.dtype, order="C" if a.flags.c_contiguous else "K")
+        elif _is_float_scalar(ty):
+            kinds.append(ACTIVE)
+            tans[i] = type(a)(t) if isinstance(a, np.floating) else float(t)
+        else:
+            raise ArgumentError(f"jvp: argument '{name}' is {ty}; its tangent must be None")
+    _check_no_overlap(list(zip(k.arg_names, args)) + [(f"tangent {k.arg_names[i]}", t)
+                                                      for i, t in tans.items()])
+    spec = k.specialize(args)
+    as_tuple = _returns_tuple(spec)
+    out, dots = _forward_call(k, args, kinds, tans, backend)
+    return _structure(out, as_tuple), _float_structure(spec, dots, as_tuple)
+
+
+def jacobian(f, argnums=0, mode: str = "rev", batch=None, backend: str | None = None):
+    """-> function returning the Jacobian of f's float result(s) w.r.t. args[argnums]: shape
+    out_shape + in_shape, out_shape () for one result, (m,) for a tuple of m."""
+    k = as_kernel(f)
+    if mode not in ("rev", "fwd"):
+        raise ArgumentError(f"jacobian mode must be 'rev' or 'fwd', got {mode!r}")
+
+    def jac(*args):
+        args = k.bind(args)
+        nums = _normalize_argnums(k, argnums, args)
+        spec = k.specialize(args)
+        n_out = sum(1 for t in spec.primal.result_types if _is_float_scalar(t))
+        as_tuple = _returns_tuple(spec)
+        out_shape = (n_out,) if as_tuple else ()
+        blocks = [np.zeros(out_shape + np.shape(args[n])) for n in nums]
+        if mode == "rev":
+            _, pullback = vjp(k, *args, backend=backend)
+            for row in range(max(n_out, 1)):
+                seed = tuple(float(j == row) for j in range(n_out)) if as_tuple else 1.0
+                cots = pullback(seed)
+                for blk, n in zip(blocks, nums):
+                    blk[(row,) if as_tuple else ()] = cots[n]
+        else:
+            for blk, n in zip(blocks, nums):
+                shape = np.shape(args[n])
+                for idx in np.ndindex(*shape) if shape else [()]:
+                    tangents = [None] * len(args)
+                    if shape:
+                        t = np.zeros(shape)
+                        t[idx] = 1.0
+                    else:
+                        t = 1.0
+                    tangents[n] = t
+                    _, dot = jvp(k, args, tangents, backend=backend)
+                    col = np.array([d if d is not None else 0.0 for d in dot]) if as_tuple \
+                        else dot
+                    blk[(Ellipsis,) + idx] = col
+        return tuple(blocks) if isinstance(argnums, tuple) else blocks[0]
+
+    return jac
+
+
+def check_grad(f, *args, argnums=None, eps: float = 1e-6, rtol: float = 1e-6,
+               backend: str | None = None) -> float:
+    """Compare `grad` of f against central finite differences of f (along every coordinate
+    for small inputs, along 4 random directions for large ones). Returns the largest relative
+    error; raises GradientMismatch if it exceeds rtol."""
+    k = as_kernel(f)
+    args = k.bind(args)
+    if argnums is None:
+        argnums = tuple(i for i, (n, a) in enumerate(zip(k.arg_names, args))
+                        if _is_float_scalar(typeof(a, n)) or _is_float_array(typeof(a, n)))
+    argnums = argnums if isinstance(argnums, tuple) else (argnums,)
+    grads = grad(k, argnums=argnums, backend=backend)(*args)
+    rng = np.random.default_rng(0)
+    worst = 0.0
+    for n, g in zip(argnums, grads):
+        size = np.size(args[n])
+        directions = [np.eye(size)[j].reshape(np.shape(args[n])) for j in range(size)] \
+            if size <= 32 else [rng.standard_normal(np.shape(args[n])) for _ in range(4)]
+        for d in directions:
+            analytic = float(np.sum(np.asarray(g) * d))
+            h = eps * max(1.0, float(np.max(np.abs(args[n]))))
+            plus, minus = list(_copy_args(args)), list(_copy_args(args))
+            plus[n] = plus[n] + h * d
+            minus[n] = minus[n] - h * d
+            if not isinstance(args[n], np.ndarray):
+                plus[n], minus[n] = float(plus[n]), float(minus[n])
+            numeric = (k.py_func(*plus) - k.py_func(*minus)) / (2 * h)
+            err = abs(analytic - numeric) / max(abs(analytic), abs(numeric), 1e-8)
+            worst = max(worst, err)
+            if err > rtol:
+                raise GradientMismatch(
+                    f"gradient of '{k.__name__}' w.r.t. '{k.arg_names[n]}' disagrees with "
+                    f"finite differences: directional derivative {analytic!r} vs {numeric!r} "
+                    f"(relative error {err:.2e} > rtol {rtol:.1e})")
+    return worst

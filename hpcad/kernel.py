@@ -1,0 +1,118 @@
+"""The compilation driver: `Kernel` (what `@hpcad.kernel` returns) specializes its Python
+function per argument-type signature, optimizes the IR, builds derivative functions on
+demand (cached by mode and activity) and runs them on a backend."""
+from __future__ import annotations
+
+import inspect
+from dataclasses import dataclass, field
+
+from .ad.forward import forward
+from .ad.reverse import reverse
+from .backend import interp
+from .errors import ArgumentError
+from .frontend.lower import lower_kernel
+from .frontend.signature import signature_of
+from .ir.core import Function
+from .ir.verifier import verify_function
+from .passes.activity import analyze
+from .passes.pipeline import optimize, optimize_module
+
+BACKENDS = ("interp",)
+DEFAULT_BACKEND = "interp"
+
+
+def check_backend(backend: str | None) -> str:
+    backend = backend or DEFAULT_BACKEND
+    if backend not in BACKENDS:
+        raise ArgumentError(f"unknown backend '{backend}'; available: {', '.join(BACKENDS)}")
+    return backend
+
+
+@dataclass
+class Specialization:
+    """One kernel compiled for one tuple of argument types."""
+    primal: Function
+    arg_names: list[str]
+    derivatives: dict = field(default_factory=dict)
+
+    def derivative(self, mode: str, activity: tuple[str, ...], ret_active: bool) -> Function:
+        key = (mode, activity, ret_active)
+        fn = self.derivatives.get(key)
+        if fn is None:
+            act = analyze(self.primal, list(activity), ret_active)
+            if mode == "forward":
+                fn = forward(self.primal, list(activity), act)
+            else:
+                fn = reverse(self.primal, list(activity), act, ret_active)
+            verify_function(fn)
+            fn = optimize(fn)
+            verify_function(fn)
+            self.derivatives[key] = fn
+        return fn
+
+
+class Kernel:
+    """A numba-style Python function that hpcad can run and differentiate."""
+    __hpcad_kernel__ = True
+
+    def __init__(self, py_func, backend: str | None = None):
+        self.py_func = py_func
+        self.backend = backend
+        self.signature = inspect.signature(py_func)
+        self.arg_names = list(self.signature.parameters)
+        self.specializations: dict[tuple, Specialization] = {}
+        self.__name__ = py_func.__name__
+        self.__doc__ = py_func.__doc__
+
+    def bind(self, args: tuple) -> tuple:
+        """Positional arguments with defaults filled in; an ArgumentError if they don't fit."""
+        try:
+            bound = self.signature.bind(*args)
+        except TypeError as e:
+            raise ArgumentError(f"kernel '{self.__name__}': {e}") from None
+        bound.apply_defaults()
+        return tuple(bound.arguments.values())
+
+    def specialize(self, args: tuple) -> Specialization:
+        types = signature_of(args, self.arg_names)
+        spec = self.specializations.get(types)
+        if spec is None:
+            module = lower_kernel(self.py_func, types)
+            fn = optimize_module(module)
+            verify_function(fn)
+            spec = Specialization(fn, self.arg_names)
+            self.specializations[types] = spec
+        return spec
+
+    def run(self, fn: Function, args, backend: str | None = None) -> tuple:
+        check_backend(backend or self.backend)
+        return interp.run_function(fn, list(args))
+
+    def __call__(self, *args):
+        args = self.bind(args)
+        spec = self.specialize(args)
+        out = self.run(spec.primal, args)
+        if not out:
+            return None
+        return out[0] if len(out) == 1 else out
+
+    def __repr__(self) -> str:
+        return f"<hpcad.kernel {self.__name__}>"
+
+
+def kernel(fn=None, *, backend: str | None = None):
+    """Decorator: `@hpcad.kernel` or `@hpcad.kernel(backend="interp")`."""
+    if backend is not None:
+        check_backend(backend)
+    if fn is None:
+        return lambda f: Kernel(f, backend)
+    return Kernel(fn, backend)
+
+
+def as_kernel(f) -> Kernel:
+    if isinstance(f, Kernel):
+        return f
+    if callable(f) and hasattr(f, "__code__"):
+        return Kernel(f)
+    raise ArgumentError(f"expected a kernel (a function decorated with @hpcad.kernel), "
+                        f"got {type(f).__name__}")
