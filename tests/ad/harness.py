@@ -122,39 +122,53 @@ def check_case(case, backend: str) -> None:
     rng = case_rng(case)
     args = case.make_args(rng)
     v = random_direction(rng, args)
-    args_before, v_before = copy.deepcopy(args), copy.deepcopy(v)
     fd = central_difference(case.kernel.py_func, args, v, fd_step(case, args))
-    expected_value = as_outputs(case.kernel.py_func(*copy.deepcopy(args)))
+    expected = as_outputs(case.kernel.py_func(*copy.deepcopy(args)))
+    jv = _check_forward(case, backend, args, v, fd, expected)
+    like, vjp_fn = _check_reverse(case, backend, args, v, fd, expected)
 
+    args_before = copy.deepcopy(args)
+    w = rng.standard_normal(len(fd))
+    lhs = float(np.dot(jv, w))
+    rhs = inner(v, vjp_fn(as_cotangent(like, w)))
+    err = relative_error(lhs, rhs)
+    assert err <= case.dot_rtol, \
+        f"{case.name}: dot-product test <Jv, w> {lhs!r} vs <v, J^T w> {rhs!r} ({err:.2e})"
+    _assert_unchanged("vjp_fn", args, args_before)
+
+
+def _check_forward(case, backend, args, v, fd, expected) -> np.ndarray:
+    """ad.jvp along v: its value is the plain function's, its tangent the FD one per output."""
+    args_before, v_before = copy.deepcopy(args), copy.deepcopy(v)
     out, tangent_out = ad.jvp(case.kernel, args, v, backend=backend)
     _assert_unchanged("jvp", args, args_before)
     _assert_unchanged("jvp (tangents)", v, v_before)
     assert isinstance(tangent_out, tuple) == isinstance(out, tuple), \
         f"{case.name}: tangent_out must have the structure of out"
     value, jv = as_outputs(out), as_outputs(tangent_out)
-    assert relative_error(value, expected_value) <= case.value_rtol, \
-        f"{case.name}: jvp value {value} != plain Python {expected_value}"
+    assert relative_error(value, expected) <= case.value_rtol, \
+        f"{case.name}: jvp value {value} != plain Python {expected}"
     for j in range(len(fd)):
         err = relative_error(jv[j], fd[j])
         assert err <= case.fd_rtol, \
             f"{case.name}: output {j}: jvp {jv[j]!r} vs FD {fd[j]!r} (rel. error {err:.2e})"
+    return jv
 
-    out_rev, vjp_fn = ad.vjp(case.kernel, *args, backend=backend)
+
+def _check_reverse(case, backend, args, v, fd, expected) -> tuple:
+    """ad.vjp: for each output j, <v, J^T e_j> is the FD derivative of output j along v.
+    Returns the primal output (the cotangents' template) and vjp_fn."""
+    args_before = copy.deepcopy(args)
+    out, vjp_fn = ad.vjp(case.kernel, *args, backend=backend)
     _assert_unchanged("vjp", args, args_before)
-    assert relative_error(as_outputs(out_rev), expected_value) <= case.value_rtol, \
-        f"{case.name}: vjp value {out_rev} != plain Python {expected_value}"
+    assert relative_error(as_outputs(out), expected) <= case.value_rtol, \
+        f"{case.name}: vjp value {out} != plain Python {expected}"
     for j in range(len(fd)):
-        cotangents = vjp_fn(as_cotangent(out_rev, np.eye(len(fd))[j]))
+        cotangents = vjp_fn(as_cotangent(out, np.eye(len(fd))[j]))
         _assert_cotangent_kinds(case.name, args, cotangents)
         vjv = inner(v, cotangents)
         err = relative_error(vjv, fd[j])
         assert err <= case.fd_rtol, \
             f"{case.name}: output {j}: <v, vjp> {vjv!r} vs FD {fd[j]!r} (rel. error {err:.2e})"
-
-    w = rng.standard_normal(len(fd))
-    lhs = float(np.dot(jv, w))
-    rhs = inner(v, vjp_fn(as_cotangent(out_rev, w)))
-    err = relative_error(lhs, rhs)
-    assert err <= case.dot_rtol, \
-        f"{case.name}: dot-product test <Jv, w> {lhs!r} vs <v, J^T w> {rhs!r} ({err:.2e})"
     _assert_unchanged("vjp_fn", args, args_before)
+    return out, vjp_fn

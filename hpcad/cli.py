@@ -1,0 +1,111 @@
+"""The `hpcad` command: `hpcad show-ir FILE.py:FUNC --sig "float64[:], float64" [--grad|--fwd]`
+prints a kernel's optimized IR or its derivative's."""
+from __future__ import annotations
+
+import argparse
+import importlib.util
+import sys
+from pathlib import Path
+
+from .errors import HpcadError
+from .ir.printer import print_function
+from .ir.types import ArrayType, ScalarType, parse_type
+from .kernel import Kernel, Specialization
+from .frontend.lower import lower_kernel
+from .passes.activity import ACTIVE, CONST, DUP
+from .passes.pipeline import optimize_module
+
+
+def split_signature(sig: str) -> list[str]:
+    """Split "float64[:, :], int64" at commas outside brackets."""
+    parts, depth, cur = [], 0, ""
+    for ch in sig:
+        depth += ch == "["
+        depth -= ch == "]"
+        if ch == "," and depth == 0:
+            parts.append(cur)
+            cur = ""
+        else:
+            cur += ch
+    if cur.strip():
+        parts.append(cur)
+    return [p.strip() for p in parts]
+
+
+def load_kernel(target: str) -> Kernel:
+    path, _, name = target.rpartition(":")
+    if not path or not name:
+        raise HpcadError(f"expected FILE.py:FUNC, got '{target}'")
+    file = Path(path)
+    if not file.exists():
+        raise HpcadError(f"no such file: {path}")
+    spec = importlib.util.spec_from_file_location(file.stem, file)
+    module = importlib.util.module_from_spec(spec)
+    sys.path.insert(0, str(file.parent.resolve()))
+    try:
+        spec.loader.exec_module(module)
+    finally:
+        sys.path.pop(0)
+    obj = getattr(module, name, None)
+    if obj is None:
+        raise HpcadError(f"{path} has no function '{name}'")
+    return obj if isinstance(obj, Kernel) else Kernel(obj)
+
+
+def specialization(kernel: Kernel, sig: str) -> Specialization:
+    try:
+        types = tuple(parse_type(t) for t in split_signature(sig))
+    except ValueError as e:
+        raise HpcadError(f"bad --sig: {e}") from None
+    if len(types) != len(kernel.arg_names):
+        raise HpcadError(f"--sig gives {len(types)} types, '{kernel.__name__}' takes "
+                         f"{len(kernel.arg_names)} arguments ({', '.join(kernel.arg_names)})")
+    return Specialization(optimize_module(lower_kernel(kernel.py_func, types)), kernel.arg_names)
+
+
+def default_activity(spec: Specialization) -> tuple[str, ...]:
+    """Every float argument active (arrays with a shadow), the rest constant."""
+    kinds = []
+    for a in spec.primal.args:
+        t = a.type
+        if isinstance(t, ArrayType) and t.dtype.is_float:
+            kinds.append(DUP)
+        elif isinstance(t, ScalarType) and t.is_float:
+            kinds.append(ACTIVE)
+        else:
+            kinds.append(CONST)
+    return tuple(kinds)
+
+
+def cmd_show_ir(args) -> int:
+    spec = specialization(load_kernel(args.target), args.sig)
+    fn = spec.primal
+    if args.grad or args.fwd:
+        fn = spec.derivative("reverse" if args.grad else "forward", default_activity(spec), True)
+    sys.stdout.write(print_function(fn, locs=args.locs))
+    return 0
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(prog="hpcad", description="Parallel-aware automatic "
+                                     "differentiation of numba-style kernels.")
+    sub = parser.add_subparsers(dest="command", required=True)
+    show = sub.add_parser("show-ir", help="print a kernel's optimized IR or its derivative")
+    show.add_argument("target", help="FILE.py:FUNC")
+    show.add_argument("--sig", required=True, help='argument types, e.g. "float64[:], float64, '
+                                                   'int64"')
+    mode = show.add_mutually_exclusive_group()
+    mode.add_argument("--grad", action="store_true", help="show the reverse-mode derivative")
+    mode.add_argument("--fwd", action="store_true", help="show the forward-mode derivative")
+    show.add_argument("--locs", action="store_true", help="print kernel source locations")
+    show.set_defaults(run=cmd_show_ir)
+    args = parser.parse_args(argv)
+    try:
+        return args.run(args)
+    except HpcadError as e:
+        print(f"hpcad: error: {e}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())
