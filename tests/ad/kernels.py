@@ -670,7 +670,7 @@ def ba_objective(cams, points, weights, feats, obs):
 
 def _near(rng, centers, halfwidth, n):
     """n values, each within halfwidth of one of centers: keeps branch points at a distance."""
-    return rng.choice(np.asarray(centers, dtype=np.float64), n) + rng.uniform(-halfwidth, halfwidth, n)
+    return rng.choice(np.asarray(centers), n) + rng.uniform(-halfwidth, halfwidth, n)
 
 
 def _distinct(rng, n, lo, hi):
@@ -680,7 +680,7 @@ def _distinct(rng, n, lo, hi):
 
 
 def _repeated_indices(rng, n, size):
-    """size indices into range(n) that hit some slots more than once and every slot once."""
+    """size > n indices into range(n), shuffled: every slot at least once, some more often."""
     idx = np.concatenate([np.arange(n), rng.integers(0, n, size - n)])
     return rng.permutation(idx)
 
@@ -697,7 +697,7 @@ def _break_args(rng):
 
 def _while_break_args(rng):
     x = rng.uniform(0.5, 2.0, 15)
-    partial = np.cumsum(np.sqrt(x))
+    partial = np.cumsum(np.sqrt(x))     # the loop breaks after the tenth element
     return x, float(0.5 * (partial[8] + partial[9]))
 
 
@@ -717,8 +717,8 @@ def _min_max_args(rng):
 
 
 def _csr_args(rng):
-    nrows, ncols = 6, 5
-    indptr = np.array([0, 2, 5, 6, 9, 11, 13], dtype=np.int32)
+    ncols = 5
+    indptr = np.array([0, 2, 5, 6, 9, 11, 13], dtype=np.int32)     # six rows
     indices = rng.integers(0, ncols, indptr[-1]).astype(np.int32)
     return rng.uniform(0.5, 1.5, indptr[-1]), indices, indptr, rng.uniform(-1.0, 1.0, ncols)
 
@@ -754,7 +754,9 @@ def _lstm_args(rng, n_layers=2, b=3, n_steps=4):
 def _ba_args(rng, n_cams=2, n_points=3):
     cams = np.zeros((n_cams, 11))
     cams[:, 0:3] = 0.2 * rng.standard_normal((n_cams, 3))
-    cams[1, 0:3] = 0.0                            # the small-angle branch of the rotation
+    # Camera 1 does not rotate: the sqtheta == 0 branch, whose formula is the first-order one
+    # of the other, so the objective stays smooth where FD steps leave the branch.
+    cams[1, 0:3] = 0.0
     cams[:, 3:6] = 0.1 * rng.standard_normal((n_cams, 3))
     cams[:, 6] = rng.uniform(0.8, 1.2, n_cams)
     cams[:, 7:9] = 0.1 * rng.standard_normal((n_cams, 2))

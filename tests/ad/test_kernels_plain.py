@@ -6,8 +6,8 @@ import copy
 import numpy as np
 import pytest
 
-from harness import as_outputs, case_rng, central_difference, fd_step, random_direction, \
-    relative_error
+from harness import (as_outputs, case_rng, central_difference, fd_step, random_direction,
+                     relative_error)
 from kernels import CASES
 
 SUBSET_DTYPES = (np.float64, np.float32, np.int64, np.int32)

@@ -1,0 +1,103 @@
+"""Bad inputs to the derivative API are ArgumentErrors naming the argument, raised before
+anything runs."""
+import numpy as np
+import pytest
+
+import hpcad as ad
+
+
+@ad.kernel
+def scale_sum(u, alpha, n):
+    s = 0.0
+    for i in range(n):
+        s += alpha * u[i] * u[i]
+    return s
+
+
+def _reverse():
+    return ad.autodiff(scale_sum, mode="reverse", activity=(ad.Duplicated, ad.Active, ad.Const))
+
+
+def test_wrong_shadow_shape():
+    with pytest.raises(ad.ArgumentError, match="shadow of 'u' has shape"):
+        _reverse()(np.ones(4), np.zeros(3), 2.0, 4)
+
+
+def test_wrong_shadow_dtype():
+    with pytest.raises(ad.ArgumentError, match="shadow of 'u' has dtype float32"):
+        _reverse()(np.ones(4), np.zeros(4, dtype=np.float32), 2.0, 4)
+
+
+def test_read_only_shadow():
+    du = np.zeros(4)
+    du.flags.writeable = False
+    with pytest.raises(ad.ArgumentError, match="shadow of 'u' is read-only"):
+        _reverse()(np.ones(4), du, 2.0, 4)
+
+
+def test_shadow_aliasing_primal():
+    u = np.ones(4)
+    with pytest.raises(ad.ArgumentError, match="'u' and 'd_u' overlap"):
+        _reverse()(u, u, 2.0, 4)
+
+
+def test_wrong_activity_count():
+    with pytest.raises(ad.ArgumentError, match="3 arguments .*2 activities"):
+        ad.autodiff(scale_sum, activity=(ad.Duplicated, ad.Active))
+
+
+def test_wrong_flat_argument_count():
+    with pytest.raises(ad.ArgumentError, match=r"takes 4 arguments \(u, d_u, alpha, n\)"):
+        _reverse()(np.ones(4), np.zeros(4), 2.0)
+
+
+def test_active_array_is_rejected():
+    df = ad.autodiff(scale_sum, activity=(ad.Active, ad.Active, ad.Const))
+    with pytest.raises(ad.ArgumentError, match="'u' is Active but is not a float scalar"):
+        df(np.ones(4), 2.0, 4)
+
+
+def test_dual_in_reverse_mode_is_rejected():
+    with pytest.raises(ad.ArgumentError, match="activity of 'alpha'.*use Active"):
+        ad.autodiff(scale_sum, activity=(ad.Duplicated, ad.Dual, ad.Const))
+
+
+def test_duplicated_int_array_is_rejected():
+    @ad.kernel
+    def count(idx):
+        return float(idx[0])
+
+    df = ad.autodiff(count, activity=(ad.Duplicated,))
+    with pytest.raises(ad.ArgumentError, match="'idx' is Duplicated but is not a float array"):
+        df(np.ones(3, dtype=np.int64), np.zeros(3, dtype=np.int64))
+
+
+def test_grad_argnums_out_of_range():
+    with pytest.raises(ad.ArgumentError, match="argnums 5 out of range"):
+        ad.grad(scale_sum, argnums=5)(np.ones(4), 2.0, 4)
+
+
+def test_grad_of_int_argument():
+    with pytest.raises(ad.ArgumentError, match="'n': it is i64"):
+        ad.grad(scale_sum, argnums=2)(np.ones(4), 2.0, 4)
+
+
+def test_jvp_tangent_shape():
+    with pytest.raises(ad.ArgumentError, match="shadow of 'tangent u' has shape"):
+        ad.jvp(scale_sum, (np.ones(4), 2.0, 4), (np.ones(5), 1.0, None))
+
+
+def test_unknown_backend():
+    with pytest.raises(ad.ArgumentError, match="unknown backend 'cuda'"):
+        ad.grad(scale_sum, backend="cuda")(np.ones(4), 2.0, 4)
+
+
+def test_constant_array_receiving_active_values():
+    @ad.kernel
+    def through_buffer(x, buf):
+        buf[0] = x * 2.0
+        return buf[0] * 3.0
+
+    df = ad.autodiff(through_buffer, activity=(ad.Active, ad.Const))
+    with pytest.raises(ad.DifferentiationError, match="argument 'buf' is marked constant"):
+        df(1.5, np.zeros(2))
