@@ -1,0 +1,49 @@
+"""Small kernels whose IR (and derivative IR) is pinned as golden text in tests/ir/golden/."""
+import math
+
+import numpy as np
+
+import hpcad as ad
+
+
+@ad.kernel
+def dot(x, y):
+    s = 0.0
+    for i in range(x.shape[0]):
+        s += x[i] * y[i]
+    return s
+
+
+@ad.kernel
+def heat_step(u, unew, alpha):
+    n = u.shape[0]
+    for i in range(1, n - 1):
+        unew[i] = u[i] + alpha * (u[i - 1] - 2.0 * u[i] + u[i + 1])
+    return unew[n // 2]
+
+
+@ad.kernel
+def branchy(x, a):
+    y = 0.0
+    for i in range(a.shape[0]):
+        if a[i] > 0.0:
+            y += math.sin(x * a[i])
+        else:
+            y -= a[i] * a[i]
+    return y
+
+
+@ad.kernel
+def newton_sqrt(c):
+    x = c
+    while abs(x * x - c) > 1e-12:
+        x = 0.5 * (x + c / x)
+    return x
+
+
+GOLDEN = {
+    "dot": (dot, "float64[::1], float64[::1]"),
+    "heat_step": (heat_step, "float64[::1], float64[::1], float64"),
+    "branchy": (branchy, "float64, float64[::1]"),
+    "newton_sqrt": (newton_sqrt, "float64"),
+}
