@@ -206,10 +206,38 @@ class _Reverse:
             r.setup.append(sel)
             s = r.shadows[arr] = sel.result
             return s
+        if isinstance(owner, Op) and owner.name in ("scf.for", "scf.while"):
+            self.replay_loop_shadows(owner, r)
+            return r.shadows[arr]
         raise DifferentiationError(
             f"{where(getattr(owner, 'loc', None))}: cannot find the shadow of array "
             f"%{arr.name}; arrays carried by loops must be swapped or passed through, "
             f"not created anew in each iteration")
+
+    def replay_loop_shadows(self, op: Op, r: _Region) -> None:
+        """Shadows of a loop's array results: the loop's swaps of its arrays, replayed on the
+        shadows of its inputs (no data moves), in the prologue of the loop's region."""
+        is_for = op.name == "scf.for"
+        body = op.regions[0] if is_for else op.regions[1]
+        carried = body.args[1:] if is_for else body.args
+        inits = op.operands[3:] if is_for else op.operands
+        arrays = self.shadowed_carried(op)
+        perm = self.permutation(op, body.ops[-1], carried, arrays)
+        starts = [self.shadow(inits[k], r) for k in arrays]
+        scratch = Block()
+        b = Builder(scratch)
+        if is_for:
+            trips = _trip_count(b, *(self.primal(v, r) for v in op.operands[:3]))
+        else:
+            trips = self.primal_forward(self.trip_count[op], op, r)
+        finals = self.replay_refs(b, trips, starts, perm)
+        r.setup.extend(scratch.ops)
+        for k, s in zip(arrays, finals):
+            r.shadows[op.results[k]] = s
+
+    def shadowed_carried(self, op: Op) -> list[int]:
+        return [k for k, res in enumerate(op.results)
+                if isinstance(res.type, ArrayType) and self.act.shadowed(res)]
 
     # -- adjoints -----------------------------------------------------------------------------
     def add_adjoint(self, v: Value, contribution: Value) -> None:
@@ -356,8 +384,7 @@ class _Reverse:
         inits = op.operands[3:] if is_for else op.operands
         term = body.ops[-1]
         slots = [k for k, r in enumerate(op.results) if self.act.active(r)]
-        arrays = [k for k, r in enumerate(op.results)
-                  if isinstance(r.type, ArrayType) and self.act.shadowed(r)]
+        arrays = self.shadowed_carried(op)
         free = self.free_adjoints(op)
         if not slots and not free and not self.writes_shadow(op):
             return
@@ -368,7 +395,7 @@ class _Reverse:
         else:
             trips = self.primal_forward(self.trip_count[op], op, ctx)
         perm = self.permutation(op, term, carried_args, arrays)
-        final_refs = self.replay_refs(b, trips, [self.shadow(inits[k], ctx) for k in arrays], perm)
+        final_refs = [self.shadow(op.results[k], ctx) for k in arrays]
         outer = self.adj
         init_adj = [self.current(op.results[k]) for k in slots] + \
                    [self.current(f) for f in free] + final_refs
@@ -508,15 +535,14 @@ def reverse(fn: Function, arg_activity: list[str], act: Activity, ret_active: bo
     body = Block(args + seeds)
     rv.augment(fn.body, body)
     fwd_ret = body.ops.pop()
-    top = _Region(None, body, body, None)
+    rev = Block()
+    top = _Region(None, body, rev, None)
     top.shadows.update(shadows)
     rv.top = top
-    rv.b.block = body
+    rv.b.block = rev
     for v, s in zip(float_rets, seeds):
         rv.add_adjoint(v, s)
     rev_start = len(body.ops)
-    rev = Block()
-    top.rev = rev
     rv.reverse_block(top)
     rv.b.block = rev
     outs = [rv.current(a) for a, kind in zip(fn.args, arg_activity)

@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 from ..errors import UnsupportedConstruct
-from ..ir.clone import clone_block
+from ..ir.clone import clone_op
 from ..ir.core import Block, Function, Module, Value
 
 
@@ -30,7 +30,8 @@ def _inline_block(block: Block, module: Module, depth: int) -> None:
             continue
         callee = module.functions[op.attrs["callee"]]
         vmap = dict(zip(callee.args, op.operands))
-        body = clone_block(callee.body, vmap)
+        body = Block()
+        body.ops = [clone_op(o, vmap) for o in callee.body.ops]
         _inline_block(body, module, depth + 1)
         ret = body.ops.pop()
         for o in body.ops:
