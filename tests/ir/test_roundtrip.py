@@ -1,0 +1,31 @@
+"""Every test kernel's IR, and its forward and reverse derivatives' IR, prints, parses and
+prints again identically, and verifies."""
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+sys.path.insert(0, str(Path(__file__).parent.parent / "ad"))
+from kernels import CASES  # noqa: E402
+
+from hpcad.api import _float_kinds  # noqa: E402
+from hpcad.ir import parse_function, print_function, verify_function  # noqa: E402
+
+
+def _round_trip(fn):
+    text = print_function(fn)
+    again = parse_function(text)
+    verify_function(again)
+    assert print_function(again) == text
+
+
+@pytest.mark.parametrize("case", CASES, ids=[c.name for c in CASES])
+def test_kernel_ir_round_trips(case):
+    args = case.make_args(np.random.default_rng(0))
+    k = case.kernel
+    spec = k.specialize(k.bind(args))
+    _round_trip(spec.primal)
+    kinds = tuple(_float_kinds(k, args, set(range(len(args)))))
+    for mode in ("forward", "reverse"):
+        _round_trip(spec.derivative(mode, kinds, True))
