@@ -46,9 +46,9 @@ def _is_float_array(t) -> bool:
 
 
 def _structure(out: tuple, is_tuple: bool):
-    if not is_tuple:
-        return out[0] if out else None
-    return tuple(out)
+    if not out:
+        return None
+    return tuple(out) if is_tuple else out[0]
 
 
 def _returns_tuple(spec) -> bool:

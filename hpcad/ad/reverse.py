@@ -48,6 +48,9 @@ class _Reverse:
         self.b = Builder()
         self.slots = 0
         self.top: _Region | None = None
+        # arrays nobody writes: the reverse sweep may simply load them again
+        self.written = {act.key(op.operands[1]) for op in walk(fn.body)
+                        if op.name in ("mem.store", "mem.accumulate")}
 
     # -- augmented forward sweep --------------------------------------------------------------
     def augment(self, old: Block, new: Block) -> None:
@@ -126,7 +129,10 @@ class _Reverse:
 
     def recomputable(self, v: Value, r: _Region) -> bool:
         op = v.owner
-        if not isinstance(op, Op) or not is_pure(op) or op.regions:
+        if not isinstance(op, Op) or op.regions:
+            return False
+        read_only_load = op.name == "mem.load" and self.act.key(op.operands[0]) not in self.written
+        if not (is_pure(op) or read_only_load):
             return False
         for o in op.operands:
             home = self.region_of(o, r)

@@ -51,6 +51,12 @@ def _simplify(op: Op, new_ops: list):
             return [args[1]]
     if name == "arith.sub" and _is(args[1], 0):
         return [args[0]]
+    if name == "arith.sub" and not t.is_float:
+        inner = args[0].owner  # (a + c) - c == a in wrapping integer arithmetic
+        if isinstance(inner, Op) and inner.name == "arith.add" and inner.operands[1] is args[1]:
+            return [inner.operands[0]]
+    if name == "arith.floordiv" and not t.is_float and _is(args[1], 1):
+        return [args[0]]
     if name == "arith.mul":
         for a, b in (args, args[::-1]):
             if _is(b, 1):
