@@ -2,15 +2,25 @@
 benchmark (ADBench GMM, LSTM and bundle adjustment), and CASES: every kernel with a recipe for
 small random arguments at which it is smooth, so finite differences are a valid reference.
 Every kernel is also plain Python; test_kernels_plain.py checks that before any AD runs."""
+import importlib.util
 import math
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Callable
 
 import numpy as np
 
 import hpcad as ad
 
-LOG_2PI = math.log(2.0 * math.pi)
+
+
+def _example(name: str):
+    """Import examples/NAME.py (not a package) under a private module name."""
+    path = Path(__file__).resolve().parents[2] / "examples" / f"{name}.py"
+    spec = importlib.util.spec_from_file_location(f"hpcad_example_{name}", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
 
 
 @dataclass(frozen=True)
@@ -524,50 +534,8 @@ def abs_floordiv_mod(x, period):
 # ADBench objectives
 # ---------------------------------------------------------------------------------------------
 
-@ad.kernel
-def gmm_objective(alphas, means, icf, x, wishart_gamma, wishart_m):
-    # ADBench's GMM: each component k has an inverse Cholesky factor Q_k whose diagonal is
-    # exp(icf[k, :d]) and whose strictly lower part is icf[k, d:], stored column by column.
-    n, d = x.shape
-    n_comp = len(alphas)
-    qdiag = np.zeros((n_comp, d))
-    sum_qs = np.zeros(n_comp)
-    for k in range(n_comp):
-        for j in range(d):
-            sum_qs[k] += icf[k, j]
-            qdiag[k, j] = math.exp(icf[k, j])
-    xcentered = np.zeros(d)
-    qxcentered = np.zeros(d)
-    main_term = np.zeros(n_comp)
-    slse = 0.0
-    for i in range(n):
-        for k in range(n_comp):
-            for j in range(d):
-                xcentered[j] = x[i, j] - means[k, j]
-                qxcentered[j] = qdiag[k, j] * xcentered[j]
-            lparam = d
-            for col in range(d):
-                for row in range(col + 1, d):
-                    qxcentered[row] += icf[k, lparam] * xcentered[col]
-                    lparam += 1
-            sqnorm = 0.0
-            for j in range(d):
-                sqnorm += qxcentered[j] * qxcentered[j]
-            main_term[k] = alphas[k] + sum_qs[k] - 0.5 * sqnorm
-        slse += logsumexp(main_term)
-    lse_alphas = logsumexp(alphas)
-    # Log Wishart prior, less its multivariate log-gamma term (a constant of n_dof and d).
-    n_dof = d + wishart_m + 1
-    prior = 0.0
-    for k in range(n_comp):
-        frob = 0.0
-        for j in range(d):
-            frob += qdiag[k, j] * qdiag[k, j]
-        for j in range(d, icf.shape[1]):
-            frob += icf[k, j] * icf[k, j]
-        prior += 0.5 * wishart_gamma * wishart_gamma * frob - wishart_m * sum_qs[k]
-    prior -= n_comp * n_dof * d * (math.log(wishart_gamma) - 0.5 * math.log(2.0))
-    return -n * d * 0.5 * LOG_2PI + slse - n * lse_alphas + prior
+# The GMM objective is the one examples/gmm.py differentiates: one source for both.
+gmm_objective = _example("gmm").gmm_objective
 
 
 @ad.kernel
