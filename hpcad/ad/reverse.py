@@ -15,7 +15,7 @@ from ..ir.dialects import is_pure
 from ..ir.types import ArrayType, ScalarType, i1, i64
 from ..passes.activity import Activity
 from .common import derivative_name, has_tangent, zero
-from .rules import NON_DIFFERENTIABLE, PARTIALS, RuleBuilder
+from .rules import NON_DIFFERENTIABLE, PARTIALS, RuleBuilder, uses_of_partial
 
 
 class _Region:
@@ -128,21 +128,37 @@ class _Reverse:
         return got
 
     def recomputable(self, v: Value, r: _Region) -> bool:
+        """Whether the reverse of region r can recompute v instead of restoring it: v comes
+        from a pure op (or a load of an array nobody writes) whose operands are visible
+        there, available already, or themselves cheap to recompute without the tape."""
         op = v.owner
-        if not isinstance(op, Op) or op.regions:
-            return False
-        read_only_load = op.name == "mem.load" and self.act.key(op.operands[0]) not in self.written
-        if not (is_pure(op) or read_only_load):
+        if not self.recomputable_op(op):
             return False
         for o in op.operands:
             home = self.region_of(o, r)
             if isinstance(o.type, ArrayType):
                 if not home.top:
                     return False
-            elif home is r and v.type.is_float and o not in r.avail \
-                    and not _is_const(o):
-                return False  # a float chain would need more saved values than v itself
+            elif home is r and o not in r.avail and not self.tape_free(o, r, [16]):
+                return False
         return True
+
+    def recomputable_op(self, op) -> bool:
+        if not isinstance(op, Op) or op.regions:
+            return False
+        return is_pure(op) or (op.name == "mem.load"
+                               and self.act.key(op.operands[0]) not in self.written)
+
+    def tape_free(self, v: Value, r: _Region, budget: list[int]) -> bool:
+        """v can be recomputed in r's reverse from constants, visible values and read-only
+        loads alone, in at most budget[0] ops."""
+        if _is_const(v) or v in r.avail or self.region_of(v, r) is not r:
+            return not isinstance(v.type, ArrayType) or self.region_of(v, r).top
+        op = v.owner
+        budget[0] -= 1
+        if budget[0] < 0 or not self.recomputable_op(op):
+            return False
+        return all(self.tape_free(o, r, budget) for o in op.operands)
 
     def resolve(self, r: _Region) -> None:
         """Write the prologue of region r's reverse (restores, recomputations, shadows) and the
@@ -288,13 +304,19 @@ class _Reverse:
             return
         if name not in PARTIALS:
             raise DifferentiationError(f"{where(op.loc)}: no derivative rule for '{name}'")
-        operands = [self.primal(v, ctx) for v in op.operands]
-        result = self.primal(op.results[0], ctx)
         rb = RuleBuilder(self.b)
+        primals = op.operands + op.results[:1]
+        seen: dict[int, Value] = {}
         for k, v in enumerate(op.operands):
             if not self.act.active(v):
                 continue
-            p = PARTIALS[name][k](rb, *operands, result)
+            used = uses_of_partial(name, k, [o.type for o in op.operands], op.results[0].type)
+            args = []
+            for j, (u, p_val) in enumerate(zip(used, primals)):
+                if u and j not in seen:
+                    seen[j] = self.primal(p_val, ctx)
+                args.append(seen.get(j, p_val) if u else p_val)
+            p = PARTIALS[name][k](rb, *args)
             if p is None:
                 continue
             if isinstance(p, Value):

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import math
 
-from ..ir.core import Builder, Value
+from ..ir.core import Block, Builder, Value
 from ..ir.types import i1
 
 
@@ -106,6 +106,20 @@ NON_DIFFERENTIABLE = {"arith.const", "arith.cmp", "arith.and", "arith.or", "arit
                       "mem.shape"}
 
 
-def partial(op, k: int, b: RuleBuilder, operands: list[Value], result: Value):
-    """The partial derivative of `op`'s result w.r.t. operand k, or None if it has none."""
-    return PARTIALS[op.name][k](b, *operands, result)
+_USES: dict = {}
+
+
+def uses_of_partial(name: str, k: int, operand_types, result_type) -> tuple[bool, ...]:
+    """Which of (operands..., result) the k-th partial of op `name` reads. Reverse mode asks
+    the forward sweep only for those, so that a linear op saves nothing."""
+    key = (name, k, tuple(operand_types), result_type)
+    got = _USES.get(key)
+    if got is None:
+        probes = [Value(t) for t in operand_types] + [Value(result_type)]
+        scratch = Builder(Block())
+        p = PARTIALS[name][k](RuleBuilder(scratch), *probes)
+        used = {v for op in scratch.block.ops for v in op.operands}
+        if isinstance(p, Value):
+            used.add(p)
+        got = _USES[key] = tuple(v in used for v in probes)
+    return got
