@@ -17,8 +17,8 @@ from .ir.verifier import verify_function
 from .passes.activity import analyze
 from .passes.pipeline import optimize, optimize_module
 
-BACKENDS = ("interp",)
-DEFAULT_BACKEND = "interp"
+BACKENDS = ("numba", "interp")
+DEFAULT_BACKEND = "numba"
 
 
 def check_backend(backend: str | None) -> str:
@@ -61,6 +61,7 @@ class Kernel:
         self.signature = inspect.signature(py_func)
         self.arg_names = list(self.signature.parameters)
         self.specializations: dict[tuple, Specialization] = {}
+        self.compiled: dict[int, tuple] = {}   # id(IR function) -> (function, compiled code)
         self.__name__ = py_func.__name__
         self.__doc__ = py_func.__doc__
 
@@ -85,8 +86,14 @@ class Kernel:
         return spec
 
     def run(self, fn: Function, args, backend: str | None = None) -> tuple:
-        check_backend(backend or self.backend)
-        return interp.run_function(fn, list(args))
+        backend = check_backend(backend or self.backend)
+        if backend == "interp":
+            return interp.run_function(fn, list(args))
+        entry = self.compiled.get(id(fn))
+        if entry is None:
+            from .backend.numba import compile_function
+            entry = self.compiled[id(fn)] = (fn, compile_function(fn))
+        return entry[1](*args)
 
     def __call__(self, *args):
         args = self.bind(args)

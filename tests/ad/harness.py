@@ -9,7 +9,7 @@ import numpy as np
 
 import hpcad as ad
 
-BACKENDS = ["interp"]
+BACKENDS = ["interp", "numba"]
 
 # relative_error(a, b) = |a - b| / max(|a|, |b|, TINY). TINY only keeps 0/0 out: a derivative
 # that is exactly zero on both sides counts as a match, anything else is measured relative to

@@ -1,0 +1,65 @@
+"""The numba backend: IR -> Python source -> numba.njit, cached on disk, with tape buffers
+kept per compiled function and reused across calls."""
+from __future__ import annotations
+
+import numpy as np
+
+from ...errors import HpcadError
+from ...ir.core import Function
+from ...ir.printer import print_function
+from ...ir.types import ArrayType, OpaqueType, ScalarType
+from . import cache
+from .codegen import TapeSlot, generate
+
+STATS = {"compiled": 0, "loaded": 0}   # numba compilations vs. loads from the disk cache
+
+
+def _numba_type(t):
+    from numba import types
+    if isinstance(t, ArrayType):
+        return types.Array(_numba_type(t.dtype), t.ndim, "C" if t.layout == "C" else "A")
+    if isinstance(t, ScalarType):
+        return {"f64": types.float64, "f32": types.float32, "i64": types.int64,
+                "i32": types.int32, "i1": types.boolean}[t.name]
+    raise HpcadError(f"the numba backend cannot pass values of type {t}")
+
+
+class Compiled:
+    """One IR function compiled by numba; calling it runs it (tape buffers reused)."""
+
+    def __init__(self, fn: Function):
+        for a in fn.args:
+            if isinstance(a.type, OpaqueType):
+                raise HpcadError(f"the numba backend cannot take argument %{a.name} of type "
+                                 f"{a.type} yet; use backend='interp'")
+        ir_text = print_function(fn)
+        key = cache.entry_key(ir_text)
+        self.py_name = "".join(c if c.isalnum() else "_" for c in fn.name)
+        self.source, self.slots = generate(fn, self.py_name)
+        self.n_results = len(fn.result_types)
+        self.tapes = [np.empty(0, s.dtype.np_dtype) for s in self.slots]
+        directory = cache.cache_dir()
+        path = directory / f"{self.py_name}_{key}.py"
+        sig = tuple(_numba_type(a.type) for a in fn.args) + tuple(
+            _numba_type(ArrayType(s.dtype, 1, "C")) for s in self.slots)
+        with cache.locked(path):
+            cache.write_once(path, self.source)
+            module = cache.import_module(path, f"hpcad_cache_{key}")
+            self.dispatcher = getattr(module, self.py_name)
+            if not self.dispatcher.signatures:
+                misses = self.dispatcher.stats.cache_misses.copy()
+                self.dispatcher.compile(sig)
+                compiled = self.dispatcher.stats.cache_misses != misses
+                STATS["compiled" if compiled else "loaded"] += 1
+        self.path = path
+
+    def __call__(self, *args):
+        out = self.dispatcher(*args, *self.tapes)
+        n = self.n_results
+        if self.slots:
+            self.tapes = list(out[n:])
+        return tuple(out[:n])
+
+
+def compile_function(fn: Function) -> Compiled:
+    return Compiled(fn)

@@ -1,0 +1,328 @@
+"""IR -> readable Python source for numba.njit. Each SSA value becomes a local named after
+the kernel's variable; loop-carried values share one local; constants are inlined. The tape
+is one typed buffer per slot with a position counter, allocated before the outermost loop
+that fills it, sized from the loops' trip counts when they are known there (otherwise it
+grows by doubling), and passed in and out so that a caller can reuse it across calls."""
+from __future__ import annotations
+
+import keyword
+import math
+from dataclasses import dataclass
+
+from ...ir.core import Block, Function, Op, Value
+from ...ir.types import ArrayType, ScalarType
+
+_RESERVED = {"math", "np", "njit", "range", "abs", "float", "int", "len", "min", "max", "True",
+             "False", "None", "_trips", "_grow"}
+_NP_TYPES = {"f64": "np.float64", "f32": "np.float32", "i64": "np.int64", "i32": "np.int32",
+             "i1": "np.bool_"}
+_BINARY = {"arith.add": "+", "arith.sub": "-", "arith.mul": "*", "arith.div": "/",
+           "arith.floordiv": "//", "arith.mod": "%", "arith.pow": "**"}
+_CMP = {"eq": "==", "ne": "!=", "lt": "<", "le": "<=", "gt": ">", "ge": ">="}
+_MATH = {"floor": "np.floor", "ceil": "np.ceil", "abs": "abs"}
+
+PRELUDE = '''import math
+import numpy as np
+from numba import njit
+
+OPTIONS = dict(cache=True, error_model="numpy", nogil=True)
+
+
+@njit(inline="always", **OPTIONS)
+def _trips(lb, ub, step):
+    """len(range(lb, ub, step))"""
+    n = (ub - lb + step - (1 if step > 0 else -1)) // step
+    return n if n > 0 else 0
+
+
+@njit(**OPTIONS)
+def _grow(buf, needed):
+    """A larger copy of a tape buffer (for loops whose trip count is only known at run time)."""
+    new = np.empty(max(2 * buf.shape[0], needed, 64), buf.dtype)
+    new[:buf.shape[0]] = buf
+    return new
+'''
+
+
+@dataclass
+class TapeSlot:
+    slot: int
+    dtype: ScalarType
+    anchor: Op                   # top-level op before which the buffer is set up
+    loops: list[Op]              # enclosing loops, outermost first
+    known: bool                  # every enclosing loop is a for loop with top-level bounds
+
+    @property
+    def buffer(self) -> str:
+        return f"tape_{self.slot}"
+
+    @property
+    def position(self) -> str:
+        return f"tp_{self.slot}"
+
+
+def tape_slots(fn: Function) -> list[TapeSlot]:
+    slots = []
+    top_level = set(fn.args)
+    for op in fn.body.ops:
+        top_level.update(op.results)
+
+    def visit(block: Block, chain: list[Op]):
+        for op in block.ops:
+            if op.name == "tape.push":
+                loops = [c for c in chain if c.name in ("scf.for", "scf.while")]
+                known = all(c.name == "scf.for" and all(v in top_level for v in c.operands[:3])
+                            for c in loops)
+                anchor = chain[0] if chain else op
+                slots.append(TapeSlot(op.attrs["slot"], op.operands[0].type, anchor, loops, known))
+            for r in op.regions:
+                visit(r, chain + [op])
+
+    visit(fn.body, [])
+    return sorted(slots, key=lambda s: s.slot)
+
+
+class SourceWriter:
+    def __init__(self, fn: Function, py_name: str):
+        self.fn = fn
+        self.py_name = py_name
+        self.lines: list[str] = []
+        self.names: dict[Value, str] = {}
+        self.taken: set[str] = set(_RESERVED)
+        self.slots = tape_slots(fn)
+        self.by_slot = {s.slot: s for s in self.slots}
+        self.by_anchor: dict[Op, list[TapeSlot]] = {}
+        for s in self.slots:
+            self.by_anchor.setdefault(s.anchor, []).append(s)
+
+    # -- names -------------------------------------------------------------------------------
+    def fresh(self, hint: str | None) -> str:
+        base = (hint or "v").replace(".", "_")
+        if not base.isidentifier() or keyword.iskeyword(base) or base[0].isdigit():
+            base = "v" + base if base[0].isdigit() else base + "_"
+        name, k = base, 0
+        while name in self.taken:
+            k += 1
+            name = f"{base}_{k}"
+        self.taken.add(name)
+        return name
+
+    def name(self, v: Value) -> str:
+        got = self.names.get(v)
+        if got is None:
+            got = self.names[v] = self.fresh(v.name)
+        return got
+
+    def ref(self, v: Value) -> str:
+        """How an operand is written: a literal for a constant, else its local."""
+        op = v.owner
+        if isinstance(op, Op) and op.name == "arith.const":
+            return literal(op.attrs["value"], v.type)
+        return self.name(v)
+
+    # -- emission ----------------------------------------------------------------------------
+    def emit(self, depth: int, text: str) -> None:
+        self.lines.append("    " * depth + text)
+
+    def source(self) -> str:
+        params = [self.name(a) for a in self.fn.args] + [s.buffer for s in self.slots]
+        self.emit(0, "@njit(**OPTIONS)")
+        self.emit(0, f"def {self.py_name}({', '.join(params)}):")
+        self.block(self.fn.body, 1)
+        return PRELUDE + "\n\n" + "\n".join(self.lines) + "\n"
+
+    def block(self, block: Block, depth: int) -> None:
+        for op in block.ops:
+            for s in self.by_anchor.get(op, ()):
+                self.tape_setup(s, depth)
+            self.op(op, depth)
+
+    def assign(self, depth: int, targets: list[str], values: list[str]) -> None:
+        pairs = [(t, v) for t, v in zip(targets, values) if t != v]
+        if pairs:
+            self.emit(depth, ", ".join(t for t, _ in pairs) + " = "
+                      + ", ".join(v for _, v in pairs))
+
+    def op(self, op: Op, depth: int) -> None:
+        handler = getattr(self, "op_" + op.name.replace(".", "_"), None)
+        if handler is not None:
+            handler(op, depth)
+            return
+        if op.name == "arith.const":
+            return
+        text = self.expression(op)
+        self.emit(depth, f"{self.name(op.results[0])} = {text}")
+
+    def expression(self, op: Op) -> str:
+        a = [self.ref(v) for v in op.operands]
+        t = op.results[0].type
+        name = op.name
+        if name in _BINARY:
+            text = f"{a[0]} {_BINARY[name]} {a[1]}"
+        elif name == "arith.neg":
+            text = f"-{a[0]}"
+        elif name == "arith.min":
+            text = f"{a[1]} if {a[1]} < {a[0]} else {a[0]}"
+        elif name == "arith.max":
+            text = f"{a[1]} if {a[1]} > {a[0]} else {a[0]}"
+        elif name == "arith.cmp":
+            return f"{a[0]} {_CMP[op.attrs['pred']]} {a[1]}"
+        elif name == "arith.select":
+            text = f"{a[1]} if {a[0]} else {a[2]}"
+        elif name == "arith.and":
+            return f"{a[0]} and {a[1]}"
+        elif name == "arith.or":
+            return f"{a[0]} or {a[1]}"
+        elif name == "arith.not":
+            return f"not {a[0]}"
+        elif name == "arith.cast":
+            return cast(a[0], op.operands[0].type, t)
+        elif op.dialect == "math":
+            fn = op.name.split(".", 1)[1]
+            text = f"{_MATH.get(fn, 'math.' + fn)}({', '.join(a)})"
+        elif name == "mem.load":
+            return f"{a[0]}[{', '.join(a[1:])}]"
+        elif name == "mem.shape":
+            return f"{a[0]}.shape[{op.attrs['axis']}]"
+        else:
+            raise NotImplementedError(f"numba backend: no code for '{name}'")
+        return narrow(text, t)
+
+    # -- memory ------------------------------------------------------------------------------
+    def op_mem_alloc(self, op, depth):
+        t = op.results[0].type
+        fill = "np.zeros" if op.attrs.get("fill") == "zeros" else "np.empty"
+        dims = ", ".join(self.ref(v) for v in op.operands)
+        self.emit(depth, f"{self.name(op.results[0])} = {fill}(({dims},), "
+                         f"{_NP_TYPES[t.dtype.name]})")
+
+    def op_mem_store(self, op, depth):
+        v, arr, *idx = (self.ref(x) for x in op.operands)
+        self.emit(depth, f"{arr}[{', '.join(idx)}] = {v}")
+
+    def op_mem_accumulate(self, op, depth):
+        v, arr, *idx = (self.ref(x) for x in op.operands)
+        self.emit(depth, f"{arr}[{', '.join(idx)}] += {v}")
+
+    # -- tape --------------------------------------------------------------------------------
+    def tape_setup(self, s: TapeSlot, depth: int) -> None:
+        if s.known:
+            counts = [f"_trips({', '.join(self.ref(v) for v in loop.operands[:3])})"
+                      for loop in s.loops]
+            size = " * ".join(counts) if counts else "1"
+        else:
+            size = "1024"
+        self.emit(depth, f"if {s.buffer}.shape[0] < {size}:")
+        self.emit(depth + 1, f"{s.buffer} = np.empty({size}, {_NP_TYPES[s.dtype.name]})")
+        self.emit(depth, f"{s.position} = 0")
+
+    def op_tape_push(self, op, depth):
+        s = self.by_slot[op.attrs["slot"]]
+        if not s.known:
+            self.emit(depth, f"if {s.position} == {s.buffer}.shape[0]:")
+            self.emit(depth + 1, f"{s.buffer} = _grow({s.buffer}, {s.position} + 1)")
+        self.emit(depth, f"{s.buffer}[{s.position}] = {self.ref(op.operands[0])}")
+        self.emit(depth, f"{s.position} += 1")
+
+    def op_tape_pop(self, op, depth):
+        s = self.by_slot[op.attrs["slot"]]
+        self.emit(depth, f"{s.position} -= 1")
+        self.emit(depth, f"{self.name(op.results[0])} = {s.buffer}[{s.position}]")
+
+    # -- control flow ------------------------------------------------------------------------
+    def op_scf_for(self, op, depth):
+        body = op.regions[0]
+        carried = [self.name(r) for r in op.results]
+        for arg, var in zip(body.args[1:], carried):
+            self.names[arg] = var
+        self.assign(depth, carried, [self.ref(v) for v in op.operands[3:]])
+        lb, ub, step = (self.ref(v) for v in op.operands[:3])
+        rng = f"range({lb}, {ub})" if step == "1" else f"range({lb}, {ub}, {step})"
+        self.emit(depth, f"for {self.name(body.args[0])} in {rng}:")
+        self.region_body(body, depth + 1, carried)
+
+    def region_body(self, body: Block, depth: int, carried: list[str]) -> None:
+        start = len(self.lines)
+        self.block(_without_terminator(body), depth)
+        self.assign(depth, carried, [self.ref(v) for v in body.ops[-1].operands])
+        if len(self.lines) == start:
+            self.emit(depth, "pass")
+
+    def op_scf_while(self, op, depth):
+        before, after = op.regions
+        cond = before.ops[-1]
+        current = [self.name(r) for r in op.results]
+        for a, var in zip(before.args, current):
+            self.names[a] = var
+        forwards_args = list(cond.operands[1:]) == list(before.args)
+        for a, var, fwd in zip(after.args, current, cond.operands[1:]):
+            self.names[a] = var if forwards_args else self.name(a)
+        self.assign(depth, current, [self.ref(v) for v in op.operands])
+        self.emit(depth, "while True:")
+        self.block(_without_terminator(before), depth + 1)
+        if not forwards_args:
+            self.assign(depth + 1, [self.name(a) for a in after.args],
+                        [self.ref(v) for v in cond.operands[1:]])
+        self.emit(depth + 1, f"if not ({self.ref(cond.operands[0])}):")
+        if not forwards_args:
+            self.assign(depth + 2, current, [self.name(a) for a in after.args])
+        self.emit(depth + 2, "break")
+        self.region_body(after, depth + 1, current)
+
+    def op_scf_if(self, op, depth):
+        results = [self.name(r) for r in op.results]
+        self.emit(depth, f"if {self.ref(op.operands[0])}:")
+        self.region_body(op.regions[0], depth + 1, results)
+        else_body = op.regions[1]
+        if len(else_body.ops) > 1 or results:
+            self.emit(depth, "else:")
+            self.region_body(else_body, depth + 1, results)
+
+    def op_func_return(self, op, depth):
+        values = [self.ref(v) for v in op.operands] + [s.buffer for s in self.slots]
+        self.emit(depth, f"return ({', '.join(values)}{',' if len(values) == 1 else ''})")
+
+
+def _without_terminator(block: Block) -> Block:
+    view = Block()
+    view.ops = block.ops[:-1]
+    return view
+
+
+def literal(value, t) -> str:
+    if isinstance(t, ScalarType) and t.is_bool:
+        return "True" if value else "False"
+    if isinstance(t, ScalarType) and t.is_float:
+        value = float(value)
+        if math.isnan(value):
+            text = "math.nan"
+        elif math.isinf(value):
+            text = "math.inf" if value > 0 else "-math.inf"
+        else:
+            text = repr(value)
+        return text if t.name == "f64" else f"np.float32({text})"
+    text = repr(int(value))
+    return text if t.name == "i64" else f"np.int32({text})"
+
+
+def narrow(text: str, t) -> str:
+    """Keep 32-bit arithmetic 32-bit (numba would widen mixed expressions)."""
+    if isinstance(t, ScalarType) and t.name in ("f32", "i32"):
+        return f"{_NP_TYPES[t.name]}({text})"
+    return text
+
+
+def cast(x: str, src, dst) -> str:
+    if dst.is_bool:
+        return f"{x} != 0"
+    if dst.name == "f64":
+        return f"np.float64({x})"
+    if dst.name == "i64":
+        return f"np.int64({x})"
+    return f"{_NP_TYPES[dst.name]}({x})"
+
+
+def generate(fn: Function, py_name: str) -> tuple[str, list[TapeSlot]]:
+    """Python source defining `py_name` (an njit function) for fn, and its tape slots."""
+    w = SourceWriter(fn, py_name)
+    return w.source(), w.slots
