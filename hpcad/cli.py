@@ -1,5 +1,5 @@
 """The `hpcad` command: `hpcad show-ir FILE.py:FUNC --sig "float64[:], float64" [--grad|--fwd]`
-prints a kernel's optimized IR or its derivative's."""
+prints a kernel's optimized IR or its derivative's; `hpcad show-code` the numba source."""
 from __future__ import annotations
 
 import argparse
@@ -78,12 +78,32 @@ def default_activity(spec: Specialization) -> tuple[str, ...]:
 
 
 def cmd_show_ir(args) -> int:
-    spec = specialization(load_kernel(args.target), args.sig)
-    fn = spec.primal
-    if args.grad or args.fwd:
-        fn = spec.derivative("reverse" if args.grad else "forward", default_activity(spec), True)
-    sys.stdout.write(print_function(fn, locs=args.locs))
+    sys.stdout.write(print_function(_selected_function(args), locs=args.locs))
     return 0
+
+
+def cmd_show_code(args) -> int:
+    from .backend.numba.codegen import generate
+    fn = _selected_function(args)
+    source, _ = generate(fn, "".join(c if c.isalnum() else "_" for c in fn.name))
+    sys.stdout.write(source)
+    return 0
+
+
+def _selected_function(args):
+    spec = specialization(load_kernel(args.target), args.sig)
+    if args.grad or args.fwd:
+        return spec.derivative("reverse" if args.grad else "forward", default_activity(spec), True)
+    return spec.primal
+
+
+def _add_kernel_arguments(p) -> None:
+    p.add_argument("target", help="FILE.py:FUNC")
+    p.add_argument("--sig", required=True, help='argument types, e.g. "float64[:], float64, '
+                                                'int64"')
+    mode = p.add_mutually_exclusive_group()
+    mode.add_argument("--grad", action="store_true", help="the reverse-mode derivative")
+    mode.add_argument("--fwd", action="store_true", help="the forward-mode derivative")
 
 
 def main(argv=None) -> int:
@@ -91,14 +111,13 @@ def main(argv=None) -> int:
                                      "differentiation of numba-style kernels.")
     sub = parser.add_subparsers(dest="command", required=True)
     show = sub.add_parser("show-ir", help="print a kernel's optimized IR or its derivative")
-    show.add_argument("target", help="FILE.py:FUNC")
-    show.add_argument("--sig", required=True, help='argument types, e.g. "float64[:], float64, '
-                                                   'int64"')
-    mode = show.add_mutually_exclusive_group()
-    mode.add_argument("--grad", action="store_true", help="show the reverse-mode derivative")
-    mode.add_argument("--fwd", action="store_true", help="show the forward-mode derivative")
+    _add_kernel_arguments(show)
     show.add_argument("--locs", action="store_true", help="print kernel source locations")
     show.set_defaults(run=cmd_show_ir)
+    code = sub.add_parser("show-code", help="print the Python source the numba backend "
+                                            "compiles for a kernel or its derivative")
+    _add_kernel_arguments(code)
+    code.set_defaults(run=cmd_show_code)
     args = parser.parse_args(argv)
     try:
         return args.run(args)

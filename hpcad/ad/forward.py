@@ -160,8 +160,8 @@ class _Forward:
         for r, o in zip(new.results, op.results):
             r.name = o.name
         self.bind(op.results, new.results, tans, shadows)
-        for r in new.results[len(op.results):]:
-            r.name = None
+        for r, k in zip(new.results[len(op.results):], tans + shadows):
+            r.name = derivative_name(op.results[k], "d_")
 
     def op_scf_while(self, op):
         before, after = op.regions
