@@ -41,11 +41,12 @@ def load_kernel(target: str) -> Kernel:
         raise HpcadError(f"no such file: {path}")
     spec = importlib.util.spec_from_file_location(file.stem, file)
     module = importlib.util.module_from_spec(spec)
-    sys.path.insert(0, str(file.parent.resolve()))
+    # the kernel's module may import its siblings, or packages of the working directory
+    sys.path[:0] = [str(file.parent.resolve()), str(Path.cwd())]
     try:
         spec.loader.exec_module(module)
     finally:
-        sys.path.pop(0)
+        del sys.path[:2]
     obj = getattr(module, name, None)
     if obj is None:
         raise HpcadError(f"{path} has no function '{name}'")

@@ -249,10 +249,12 @@ class _Reverse:
         scratch = Block()
         b = Builder(scratch)
         if is_for:
-            trips = _trip_count(b, *(self.primal(v, r) for v in op.operands[:3]))
+            bounds = [self.primal(v, r) for v in op.operands[:3]]
         else:
-            trips = self.primal_forward(self.trip_count[op], op, r)
-        finals = self.replay_refs(b, trips, starts, perm)
+            bounds = [b.op1("arith.const", [], i64, {"value": 0}),
+                      self.primal_forward(self.trip_count[op], op, r),
+                      b.op1("arith.const", [], i64, {"value": 1})]
+        finals = self.replay_refs(b, bounds, starts, perm)
         r.setup.extend(scratch.ops)
         for k, s in zip(arrays, finals):
             r.shadows[op.results[k]] = s
@@ -418,24 +420,25 @@ class _Reverse:
             return
         b = self.b
         if is_for:
-            lb, ub, step = (self.primal(v, ctx) for v in op.operands[:3])
-            trips = _trip_count(b, lb, ub, step)
+            bounds = [self.primal(v, ctx) for v in op.operands[:3]]
         else:
-            trips = self.primal_forward(self.trip_count[op], op, ctx)
+            zero_i = b.op1("arith.const", [], i64, {"value": 0})
+            one_i = b.op1("arith.const", [], i64, {"value": 1})
+            bounds = [zero_i, self.primal_forward(self.trip_count[op], op, ctx), one_i]
         perm = self.permutation(op, term, carried_args, arrays)
         final_refs = [self.shadow(op.results[k], ctx) for k in arrays]
         outer = self.adj
         init_adj = [self.current(op.results[k]) for k in slots] + \
                    [self.current(f) for f in free] + final_refs
-        rbody = Block([Value(i64, "k")] + [Value(v.type, derivative_name(op.results[k], "adj_"))
+        iv_name = body.args[0].name if is_for else "k"
+        rbody = Block([Value(i64, iv_name)] + [Value(v.type, derivative_name(op.results[k], "adj_"))
                                            for k, v in zip(slots, init_adj)]
                       + [Value(v.type, derivative_name(v, "adj_")) for v in free]
                       + [Value(r.type, "refs") for r in final_refs])
         inner = _Region(body, self.fwd_block[body], rbody, ctx)
         b.block = rbody
         if is_for:
-            inner.avail[body.args[0]] = _reversed_index(b, rbody.args[0], trips, lb, step)
-            inner.prologue_at = len(rbody.ops)
+            inner.avail[body.args[0]] = rbody.args[0]
         n_s, n_f = len(slots), len(free)
         carried_adj = rbody.args[1:1 + n_s]
         self.adj = {f: a for f, a in zip(free, rbody.args[1 + n_s:1 + n_s + n_f])}
@@ -454,10 +457,8 @@ class _Reverse:
         self.resolve(inner)
         self.adj = outer
         b.block = ctx.rev
-        zero_i = b.op1("arith.const", [], i64, {"value": 0})
-        one_i = b.op1("arith.const", [], i64, {"value": 1})
-        loop = b.op("scf.for", [zero_i, trips, one_i] + init_adj, [v.type for v in init_adj],
-                    regions=[rbody])
+        loop = b.op("scf.for", bounds + init_adj, [v.type for v in init_adj],
+                    attrs={"reverse": True}, regions=[rbody])
         res = loop.results
         for k, r in zip(slots, res[:n_s]):
             self.adj.pop(op.results[k], None)
@@ -508,38 +509,18 @@ class _Reverse:
         return perm
 
     @staticmethod
-    def replay_refs(b: Builder, trips: Value, refs: list[Value], perm: list[int]) -> list[Value]:
-        """The shadow references after `trips` iterations of the loop's array permutation."""
+    def replay_refs(b: Builder, bounds: list[Value], refs: list[Value],
+                    perm: list[int]) -> list[Value]:
+        """The shadow references after the loop's iterations (over `bounds`) permuted them."""
         if not refs or perm == list(range(len(perm))):
             return refs
         body = Block([Value(i64, "t")] + [Value(r.type, "ref") for r in refs])
         Builder(body).op("scf.yield", [body.args[1 + p] for p in perm])
-        zero_i = b.op1("arith.const", [], i64, {"value": 0})
-        one_i = b.op1("arith.const", [], i64, {"value": 1})
-        return b.op("scf.for", [zero_i, trips, one_i] + refs, [r.type for r in refs],
-                    regions=[body]).results
+        return b.op("scf.for", bounds + refs, [r.type for r in refs], regions=[body]).results
 
 
 def _is_const(v: Value) -> bool:
     return isinstance(v.owner, Op) and v.owner.name == "arith.const"
-
-
-def _trip_count(b: Builder, lb: Value, ub: Value, step: Value) -> Value:
-    """len(range(lb, ub, step)) = max(0, (ub - lb + step - sign(step)) // step)."""
-    c = lambda x: b.op1("arith.const", [], i64, {"value": x})
-    positive = b.op1("arith.cmp", [step, c(0)], i1, {"pred": "gt"})
-    sign = b.op1("arith.select", [positive, c(1), c(-1)], i64)
-    span = b.op1("arith.sub", [b.op1("arith.add", [b.op1("arith.sub", [ub, lb], i64), step], i64),
-                               sign], i64)
-    n = b.op1("arith.floordiv", [span, step], i64)
-    return b.op1("arith.max", [n, c(0)], i64, name_hint="trips")
-
-
-def _reversed_index(b: Builder, k: Value, trips: Value, lb: Value, step: Value) -> Value:
-    """The primal induction variable of reverse iteration k: lb + (trips - 1 - k) * step."""
-    one = b.op1("arith.const", [], i64, {"value": 1})
-    back = b.op1("arith.sub", [b.op1("arith.sub", [trips, one], i64), k], i64)
-    return b.op1("arith.add", [lb, b.op1("arith.mul", [back, step], i64)], i64)
 
 
 def reverse(fn: Function, arg_activity: list[str], act: Activity, ret_active: bool) -> Function:

@@ -423,13 +423,14 @@ def _for(c: _Compiler, op: Op) -> Step:
     enter = _move(c.slots_of(op.operands[3:]), carried)
     steps = c.block(body) + _move(c.slots_of(body.terminator.operands), carried)
     leave = _move(carried, c.slots_of(op.results))
+    order = reversed if op.attrs.get("reverse") else iter  # reverse: the same range, backwards
 
     def for_(r):
         if r[stride] == 0:
             raise HpcadError(f"range() step must not be zero ({where(op.loc)})")
         for step in enter:
             step(r)
-        for i in range(r[lb], r[ub], r[stride]):
+        for i in order(range(r[lb], r[ub], r[stride])):
             r[iv] = i
             for step in steps:
                 step(r)

@@ -94,6 +94,8 @@ class SourceWriter:
         self.by_anchor: dict[Op, list[TapeSlot]] = {}
         for s in self.slots:
             self.by_anchor.setdefault(s.anchor, []).append(s)
+        self.lower = lower_bounds(fn)
+        self.plain_ivs: set[Value] = set()   # forward range() variables numba indexes well
 
     # -- names -------------------------------------------------------------------------------
     def fresh(self, hint: str | None) -> str:
@@ -181,7 +183,7 @@ class SourceWriter:
             fn = op.name.split(".", 1)[1]
             text = f"{_MATH.get(fn, 'math.' + fn)}({', '.join(a)})"
         elif name == "mem.load":
-            return f"{a[0]}[{', '.join(a[1:])}]"
+            return self.element(op.operands[0], op.operands[1:])
         elif name == "mem.shape":
             return f"{a[0]}.shape[{op.attrs['axis']}]"
         else:
@@ -196,13 +198,24 @@ class SourceWriter:
         self.emit(depth, f"{self.name(op.results[0])} = {fill}(({dims},), "
                          f"{_NP_TYPES[t.dtype.name]})")
 
+    def element(self, arr: Value, idx: list[Value]) -> str:
+        """`a[i, j]`; an index proven non-negative is passed as unsigned, which spares numba's
+        negative-index wraparound branch (it keeps loops from vectorizing)."""
+        parts = []
+        for v in idx:
+            text = self.ref(v)
+            if v not in self.plain_ivs and (self.lower.get(v) or -1) >= 0 and not text.isdigit():
+                text = f"np.uint64({text})"
+            parts.append(text)
+        return f"{self.ref(arr)}[{', '.join(parts)}]"
+
     def op_mem_store(self, op, depth):
-        v, arr, *idx = (self.ref(x) for x in op.operands)
-        self.emit(depth, f"{arr}[{', '.join(idx)}] = {v}")
+        self.emit(depth, f"{self.element(op.operands[1], op.operands[2:])} = "
+                         f"{self.ref(op.operands[0])}")
 
     def op_mem_accumulate(self, op, depth):
-        v, arr, *idx = (self.ref(x) for x in op.operands)
-        self.emit(depth, f"{arr}[{', '.join(idx)}] += {v}")
+        self.emit(depth, f"{self.element(op.operands[1], op.operands[2:])} += "
+                         f"{self.ref(op.operands[0])}")
 
     # -- tape --------------------------------------------------------------------------------
     def tape_setup(self, s: TapeSlot, depth: int) -> None:
@@ -221,13 +234,13 @@ class SourceWriter:
         if not s.known:
             self.emit(depth, f"if {s.position} == {s.buffer}.shape[0]:")
             self.emit(depth + 1, f"{s.buffer} = _grow({s.buffer}, {s.position} + 1)")
-        self.emit(depth, f"{s.buffer}[{s.position}] = {self.ref(op.operands[0])}")
+        self.emit(depth, f"{s.buffer}[np.uint64({s.position})] = {self.ref(op.operands[0])}")
         self.emit(depth, f"{s.position} += 1")
 
     def op_tape_pop(self, op, depth):
         s = self.by_slot[op.attrs["slot"]]
         self.emit(depth, f"{s.position} -= 1")
-        self.emit(depth, f"{self.name(op.results[0])} = {s.buffer}[{s.position}]")
+        self.emit(depth, f"{self.name(op.results[0])} = {s.buffer}[np.uint64({s.position})]")
 
     # -- control flow ------------------------------------------------------------------------
     def op_scf_for(self, op, depth):
@@ -237,7 +250,16 @@ class SourceWriter:
             self.names[arg] = var
         self.assign(depth, carried, [self.ref(v) for v in op.operands[3:]])
         lb, ub, step = (self.ref(v) for v in op.operands[:3])
-        rng = f"range({lb}, {ub})" if step == "1" else f"range({lb}, {ub}, {step})"
+        if op.attrs.get("reverse"):
+            # range(lb, ub, step) backwards: from its last element down to lb
+            if step == "1":
+                rng = f"range({ub} - 1, {lb} - 1, -1)"
+            else:
+                rng = f"range({lb} + (_trips({lb}, {ub}, {step}) - 1) * {step}, {lb} - {step}, -{step})"
+        else:
+            rng = f"range({lb}, {ub})" if step == "1" else f"range({lb}, {ub}, {step})"
+            if step == "1" and (self.lower.get(op.operands[0]) or -1) >= 0:
+                self.plain_ivs.add(body.args[0])
         self.emit(depth, f"for {self.name(body.args[0])} in {rng}:")
         self.region_body(body, depth + 1, carried)
 
@@ -281,6 +303,54 @@ class SourceWriter:
     def op_func_return(self, op, depth):
         values = [self.ref(v) for v in op.operands] + [s.buffer for s in self.slots]
         self.emit(depth, f"return ({', '.join(values)}{',' if len(values) == 1 else ''})")
+
+
+def lower_bounds(fn: Function) -> dict[Value, int]:
+    """Known lower bounds of integer values (constants, shapes, range() variables and simple
+    arithmetic on them), enough to prove most array indices non-negative."""
+    low: dict[Value, int] = {}
+
+    def const_of(v):
+        op = v.owner
+        if isinstance(op, Op) and op.name == "arith.const" and not isinstance(op.attrs["value"], bool):
+            return op.attrs["value"]
+        return None
+
+    def visit(block: Block):
+        for op in block.ops:
+            name, a = op.name, op.operands
+            got = None
+            if name == "arith.const" and isinstance(op.attrs["value"], int):
+                got = op.attrs["value"]
+            elif name == "mem.shape":
+                got = 0
+            elif name == "arith.add" and a[0] in low and a[1] in low:
+                got = low[a[0]] + low[a[1]]
+            elif name == "arith.sub" and a[0] in low and const_of(a[1]) is not None:
+                got = low[a[0]] - const_of(a[1])
+            elif name == "arith.mul" and low.get(a[0], -1) >= 0 and low.get(a[1], -1) >= 0:
+                got = low[a[0]] * low[a[1]]
+            elif name == "arith.mod" and (const_of(a[1]) or 0) > 0:
+                got = 0
+            elif name == "arith.floordiv" and low.get(a[0], -1) >= 0 and (const_of(a[1]) or 0) > 0:
+                got = low[a[0]] // const_of(a[1])
+            elif name == "arith.max" and (a[0] in low or a[1] in low):
+                got = max(low.get(a[0], low.get(a[1])), low.get(a[1], low.get(a[0])))
+            elif name == "arith.min" and a[0] in low and a[1] in low:
+                got = min(low[a[0]], low[a[1]])
+            elif name == "scf.for":
+                step = const_of(a[2])
+                if step is not None and step > 0 and a[0] in low:
+                    low[op.regions[0].args[0]] = low[a[0]]
+                elif step is not None and step < 0 and a[1] in low:
+                    low[op.regions[0].args[0]] = low[a[1]] + 1
+            if got is not None and op.results and op.results[0].type.name in ("i64", "i32"):
+                low[op.results[0]] = got
+            for r in op.regions:
+                visit(r)
+
+    visit(fn.body)
+    return low
 
 
 def _without_terminator(block: Block) -> Block:
