@@ -1,0 +1,52 @@
+"""Compiled code is cached on disk: a second process computing the same gradient with the
+same HPCAD_CACHE_DIR compiles nothing."""
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).parent.parent.parent
+
+SCRIPT = """
+import json, sys
+import numpy as np
+sys.path.insert(0, {examples!r})
+from heat import heat_misfit
+import hpcad as ad
+from hpcad.backend.numba import STATS
+u = np.linspace(0.0, 1.0, 32)
+g = ad.grad(heat_misfit, argnums=(0, 2))(u, np.zeros(32), 0.2, 5)
+print(json.dumps(dict(STATS, dalpha=g[1])))
+"""
+
+
+def _run(cache_dir):
+    env = dict(os.environ, HPCAD_CACHE_DIR=str(cache_dir))
+    out = subprocess.run([sys.executable, "-c", SCRIPT.format(examples=str(ROOT / "examples"))],
+                         capture_output=True, text=True, env=env, timeout=300)
+    assert out.returncode == 0, out.stderr
+    return json.loads(out.stdout.strip().splitlines()[-1])
+
+
+def test_second_process_hits_the_cache(tmp_path):
+    first = _run(tmp_path)
+    second = _run(tmp_path)
+    assert first["compiled"] >= 1
+    assert second["compiled"] == 0 and second["loaded"] >= 1
+    assert second["dalpha"] == first["dalpha"]
+    assert any(p.suffix == ".py" for p in tmp_path.iterdir())
+
+
+def test_ranks_starting_together_share_one_compilation(tmp_path):
+    env = dict(os.environ, HPCAD_CACHE_DIR=str(tmp_path))
+    code = SCRIPT.format(examples=str(ROOT / "examples"))
+    procs = [subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE,
+                              stderr=subprocess.PIPE, text=True, env=env) for _ in range(3)]
+    results = []
+    for p in procs:
+        out, err = p.communicate(timeout=300)
+        assert p.returncode == 0, err
+        results.append(json.loads(out.strip().splitlines()[-1]))
+    assert sum(r["compiled"] for r in results) == 1
+    assert len({r["dalpha"] for r in results}) == 1
