@@ -31,6 +31,24 @@ def median_time(fn, setup=None, repeats: int = REPEATS) -> float:
     return float(np.median(times))
 
 
+def plain_numba(kernel):
+    """The kernel's own Python source under plain numba.njit (callee kernels too): the primal
+    a numba user would have without hpcad."""
+    import types
+
+    import numba
+
+    import hpcad as ad
+    f = kernel.py_func
+    scope = dict(f.__globals__)
+    for name in f.__code__.co_names:
+        obj = scope.get(name)
+        if isinstance(obj, ad.Kernel):
+            scope[name] = plain_numba(obj)
+    clone = types.FunctionType(f.__code__, scope, f.__name__, f.__defaults__, f.__closure__)
+    return numba.njit(clone, error_model="numpy")
+
+
 def machine_info() -> dict:
     import numba
     info = {"python": sys.version.split()[0], "numpy": np.__version__,
