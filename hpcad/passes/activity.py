@@ -8,8 +8,9 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from ..errors import DifferentiationError
-from ..ir.core import Block, Function, Op, Value, walk
+from ..ir.core import Function, Op, Value, walk
 from ..ir.types import ArrayType, ScalarType
+from .aliases import UnionFind, variable_classes
 
 # argument activities understood here
 CONST, ACTIVE, DUP, SHADOW = "const", "active", "dup", "shadow"
@@ -20,28 +21,12 @@ def _floatish(v: Value) -> bool:
     return isinstance(t, ScalarType) and t.is_float
 
 
-class _UnionFind:
-    def __init__(self):
-        self.parent: dict = {}
-
-    def find(self, x):
-        p = self.parent.setdefault(x, x)
-        if p is not x:
-            p = self.parent[x] = self.find(p)
-        return p
-
-    def union(self, *xs):
-        roots = [self.find(x) for x in xs]
-        for r in roots[1:]:
-            self.parent[r] = roots[0]
-
-
 @dataclass
 class Activity:
     fn: Function
     varied: set = field(default_factory=set)
     useful: set = field(default_factory=set)
-    classes: _UnionFind = field(default_factory=_UnionFind)
+    classes: UnionFind = field(default_factory=UnionFind)
     shadowed_classes: set = field(default_factory=set)
 
     def active(self, v: Value) -> bool:
@@ -54,32 +39,10 @@ class Activity:
         return self.classes.find(arr) in self.shadowed_classes
 
 
-def _carried_groups(fn: Function):
-    """Tuples of values that are one loop-carried or branch-merged variable."""
-    for op in walk(fn.body):
-        if op.name == "scf.for":
-            body = op.regions[0]
-            for k, res in enumerate(op.results):
-                yield (op.operands[3 + k], body.args[1 + k], body.ops[-1].operands[k], res)
-        elif op.name == "scf.while":
-            before, after = op.regions
-            cond = before.ops[-1]
-            for k, res in enumerate(op.results):
-                yield (op.operands[k], before.args[k], cond.operands[1 + k], after.args[k],
-                       after.ops[-1].operands[k], res)
-        elif op.name == "scf.if":
-            for k, res in enumerate(op.results):
-                yield (res,) + tuple(r.ops[-1].operands[k] for r in op.regions)
-
-
 def analyze(fn: Function, arg_activity: list[str], ret_active: bool) -> Activity:
-    act = Activity(fn)
-    uf = act.classes
-    for group in _carried_groups(fn):
-        # constants are shared by CSE between unrelated variables: never merge through them
-        uf.union(*[v for v in group if not _is_const(v)])
+    act = Activity(fn, classes=variable_classes(fn))
     ops = list(walk(fn.body))
-    key = uf.find
+    key = act.classes.find
 
     for a, kind in zip(fn.args, arg_activity):
         if kind == ACTIVE or (kind == DUP and isinstance(a.type, ArrayType)):
@@ -127,10 +90,6 @@ def _fixpoint(ops: list[Op], act: Activity, key, forward: bool) -> None:
                 elif key(dst) in marks and key(src) not in marks and _carries(src):
                     marks.add(key(src))
                     changed = True
-
-
-def _is_const(v: Value) -> bool:
-    return isinstance(v.owner, Op) and v.owner.name == "arith.const"
 
 
 def _carries(v: Value) -> bool:

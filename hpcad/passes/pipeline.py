@@ -6,10 +6,11 @@ from .cse import cse
 from .dce import dce
 from .inline import inline_calls
 from .licm import licm
+from .memory import forward_memory
 from .simplify import simplify
 from .tape import prune_tape
 
-PASSES = (simplify, cse, licm, dce, prune_tape)
+PASSES = (simplify, cse, forward_memory, licm, dce, prune_tape)
 
 
 def optimize(fn: Function, max_rounds: int = 4) -> Function:

@@ -95,8 +95,12 @@ def test_unknown_backend():
 def test_constant_array_receiving_active_values():
     @ad.kernel
     def through_buffer(x, buf):
-        buf[0] = x * 2.0
-        return buf[0] * 3.0
+        for i in range(len(buf)):
+            buf[i] = x * i
+        s = 0.0
+        for i in range(len(buf)):
+            s += buf[i] * 3.0
+        return s
 
     df = ad.autodiff(through_buffer, activity=(ad.Active, ad.Const))
     with pytest.raises(ad.DifferentiationError, match="argument 'buf' is marked constant"):

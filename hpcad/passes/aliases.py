@@ -1,0 +1,53 @@
+"""Which SSA values name the same variable: loop-carried values (init, block arg, yield,
+result) and branch-merged values are unioned. For arrays this gives the alias classes that
+memory reasoning needs: distinct arguments and allocations never overlap (the API checks
+arguments), but an array carried or swapped by a loop may be any of its sources."""
+from __future__ import annotations
+
+from ..ir.core import Function, Op, Value, walk
+
+
+class UnionFind:
+    def __init__(self):
+        self.parent: dict = {}
+
+    def find(self, x):
+        p = self.parent.setdefault(x, x)
+        if p is not x:
+            p = self.parent[x] = self.find(p)
+        return p
+
+    def union(self, *xs):
+        roots = [self.find(x) for x in xs]
+        for r in roots[1:]:
+            self.parent[r] = roots[0]
+
+
+def carried_groups(fn: Function):
+    """Tuples of values that are one loop-carried or branch-merged variable."""
+    for op in walk(fn.body):
+        if op.name == "scf.for":
+            body = op.regions[0]
+            for k, res in enumerate(op.results):
+                yield (op.operands[3 + k], body.args[1 + k], body.ops[-1].operands[k], res)
+        elif op.name == "scf.while":
+            before, after = op.regions
+            cond = before.ops[-1]
+            for k, res in enumerate(op.results):
+                yield (op.operands[k], before.args[k], cond.operands[1 + k], after.args[k],
+                       after.ops[-1].operands[k], res)
+        elif op.name == "scf.if":
+            for k, res in enumerate(op.results):
+                yield (res,) + tuple(r.ops[-1].operands[k] for r in op.regions)
+
+
+def is_const(v: Value) -> bool:
+    return isinstance(v.owner, Op) and v.owner.name == "arith.const"
+
+
+def variable_classes(fn: Function) -> UnionFind:
+    uf = UnionFind()
+    for group in carried_groups(fn):
+        # constants are shared by CSE between unrelated variables: never merge through them
+        uf.union(*[v for v in group if not is_const(v)])
+    return uf
