@@ -48,9 +48,13 @@ class _Reverse:
         self.b = Builder()
         self.slots = 0
         self.top: _Region | None = None
-        # arrays nobody writes: the reverse sweep may simply load them again
-        self.written = {act.key(op.operands[1]) for op in walk(fn.body)
-                        if op.name in ("mem.store", "mem.accumulate")}
+        # per array class, the last top-level op that writes it: a load made after that op
+        # reads what the array still holds when the reverse sweep runs, so it may be redone
+        self.last_write: dict = {}
+        for pos, top_op in enumerate(fn.body.ops):
+            for o in [top_op, *walk_regions(top_op)]:
+                if o.name in ("mem.store", "mem.accumulate"):
+                    self.last_write[act.key(o.operands[1])] = pos
 
     # -- augmented forward sweep --------------------------------------------------------------
     def augment(self, old: Block, new: Block) -> None:
@@ -146,8 +150,10 @@ class _Reverse:
     def recomputable_op(self, op) -> bool:
         if not isinstance(op, Op) or op.regions:
             return False
-        return is_pure(op) or (op.name == "mem.load"
-                               and self.act.key(op.operands[0]) not in self.written)
+        if op.name == "mem.load":
+            top = self.position(op, self.fn.body)
+            return self.last_write.get(self.act.key(op.operands[0]), -1) < top
+        return is_pure(op)
 
     def tape_free(self, v: Value, r: _Region, budget: list[int]) -> bool:
         """v can be recomputed in r's reverse from constants, visible values and read-only
@@ -517,6 +523,11 @@ class _Reverse:
         body = Block([Value(i64, "t")] + [Value(r.type, "ref") for r in refs])
         Builder(body).op("scf.yield", [body.args[1 + p] for p in perm])
         return b.op("scf.for", bounds + refs, [r.type for r in refs], regions=[body]).results
+
+
+def walk_regions(op: Op):
+    for r in op.regions:
+        yield from walk(r)
 
 
 def _is_const(v: Value) -> bool:

@@ -1,80 +1,109 @@
-"""Memory forwarding within a block: a load of an element that the block just stored or
-loaded (same array class, same index values, no write to that class in between) reuses the
-value; adjacent accumulations into the same element are summed first. Nested regions start
-afresh and invalidate the classes they write."""
+"""Memory forwarding within a block. A load of an element the block just stored or loaded
+reuses the value; a store overwritten before anything could read it is dropped; an
+accumulation into an element just stored becomes a store of the sum, two accumulations one;
+a store of the value the element already holds is dropped (together these turn the adjoint of an in-place update,
+`g = da[i]; da[i] = 0; ...; da[i] += g`, into nothing). Elements are (array class, index
+values); two different index values may name the same element, so any other access to the
+class ends what is known about it. Nested regions start afresh."""
 from __future__ import annotations
 
 from ..ir.core import Block, Function, Op, Value, walk
-from .aliases import variable_classes
+from .aliases import is_const, variable_classes
 from .rewrite import resolve
 
 
-def _written_classes(op: Op, key) -> set:
-    return {key(o.operands[1]) for r in op.regions for o in walk(r)
-            if o.name in ("mem.store", "mem.accumulate")}
+def _accessed_classes(op: Op, key) -> tuple[set, set]:
+    read, written = set(), set()
+    for r in op.regions:
+        for o in walk(r):
+            if o.name == "mem.load":
+                read.add(key(o.operands[0]))
+            elif o.name in ("mem.store", "mem.accumulate"):
+                written.add(key(o.operands[1]))
+    return read, written
+
+
+def _is_zero(v: Value) -> bool:
+    return is_const(v) and v.owner.attrs["value"] == 0 and v.type.is_float
+
+
+class _BlockState:
+    def __init__(self, key):
+        self.key = key
+        self.known: dict[tuple, Value] = {}     # element -> value memory holds there
+        self.pending: dict[tuple, tuple] = {}   # element -> (store op, value held before it)
+
+    def forget(self, cls, keep=None) -> None:
+        """Something wrote class cls (except, perhaps, element `keep`)."""
+        self.known = {e: v for e, v in self.known.items() if self.key(e[0]) != cls or e == keep}
+        self.keep_pending(cls, keep)
+
+    def keep_pending(self, cls, keep=None) -> None:
+        """Something may read class cls: its pending stores must stay."""
+        self.pending = {e: p for e, p in self.pending.items()
+                        if self.key(e[0]) != cls or e == keep}
 
 
 def _forward_block(block: Block, key, replace: dict[Value, Value]) -> bool:
-    known: dict[tuple, Value] = {}
+    st = _BlockState(key)
     changed = False
     kept: list[Op] = []
+    dropped: set[int] = set()
     for op in block.ops:
         op.operands = [resolve(replace, v) for v in op.operands]
         for r in op.regions:
             changed |= _forward_block(r, key, replace)
         if op.regions:
-            dirty = _written_classes(op, key)
-            known = {k: v for k, v in known.items() if k[0] not in dirty}
-        elif op.name == "mem.load":
-            element = (key(op.operands[0]),) + tuple(op.operands[1:])
-            got = known.get(element)
+            read, written = _accessed_classes(op, key)
+            for cls in written:
+                st.forget(cls)
+            for cls in read:
+                st.keep_pending(cls)
+            kept.append(op)
+            continue
+        if op.name == "mem.load":
+            element = tuple(op.operands)
+            got = st.known.get(element)
             if got is not None:
                 replace[op.results[0]] = got
                 changed = True
                 continue
-            known[element] = op.results[0]
+            st.keep_pending(key(element[0]))
+            st.known[element] = op.results[0]
         elif op.name in ("mem.store", "mem.accumulate"):
-            cls = key(op.operands[1])
-            known = {k: v for k, v in known.items() if k[0] != cls}
-            if op.name == "mem.store":
-                known[(cls,) + tuple(op.operands[2:])] = op.operands[0]
+            element = tuple(op.operands[1:])
+            value = op.operands[0]
+            held = st.known.get(element)
+            pend = st.pending.pop(element, None)
+            if pend is not None:        # the earlier write is overwritten or merged: drop it
+                earlier, held = pend
+                dropped.add(id(earlier))
+                changed = True
+                if op.name == "mem.accumulate":
+                    prior = earlier.operands[0]
+                    if not _is_zero(prior):
+                        total = Op("arith.add", [prior, value], [value.type], loc=op.loc)
+                        total.parent = block
+                        kept.append(total)
+                        value = total.results[0]
+                    # store then add = store of the sum; add then add = one add
+                    op = Op(earlier.name, [value] + op.operands[1:], [], loc=op.loc)
+                    op.parent = block
+            st.forget(key(element[0]), keep=element)
+            if op.name == "mem.accumulate":
+                st.known.pop(element, None)
+                st.pending[element] = (op, None)
+            elif held is value:         # memory already holds it
+                st.known[element] = value
+                continue
+            else:
+                st.known[element] = value
+                st.pending[element] = (op, held)
         kept.append(op)
-    block.ops = kept
-    return changed
-
-
-def _combine_accumulates(block: Block) -> bool:
-    """`a[i] += x; a[i] += y` -> `a[i] += x + y` when nothing in between touches memory."""
-    changed = False
-    for op in block.ops:
-        for r in op.regions:
-            changed |= _combine_accumulates(r)
-    out: list[Op] = []
-    for op in block.ops:
-        prev = out[-1] if out else None
-        if (op.name == "mem.accumulate" and prev is not None and prev.name == "mem.accumulate"
-                and prev.operands[1:] == op.operands[1:]):
-            total = Op("arith.add", [prev.operands[0], op.operands[0]], [op.operands[0].type],
-                       loc=op.loc)
-            total.parent = block
-            out[-1] = total
-            op.operands[0] = total.results[0]
-            changed = True
-        elif (op.name == "mem.accumulate" and len(out) >= 2 and prev.dialect in ("arith", "math")
-              and out[-2].name == "mem.accumulate" and out[-2].operands[1:] == op.operands[1:]):
-            earlier = out.pop(-2)
-            total = Op("arith.add", [earlier.operands[0], op.operands[0]],
-                       [op.operands[0].type], loc=op.loc)
-            total.parent = block
-            out.append(total)
-            op.operands[0] = total.results[0]
-            changed = True
-        out.append(op)
-    block.ops = out
+    block.ops = [op for op in kept if id(op) not in dropped]
     return changed
 
 
 def forward_memory(fn: Function) -> bool:
     key = variable_classes(fn).find
-    changed = _forward_block(fn.body, key, {})
-    return _combine_accumulates(fn.body) or changed
+    return _forward_block(fn.body, key, {})
