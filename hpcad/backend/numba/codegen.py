@@ -49,8 +49,7 @@ class TapeSlot:
     slot: int
     dtype: ScalarType
     anchor: Op                   # top-level op before which the buffer is set up
-    loops: list[Op]              # enclosing loops, outermost first
-    known: bool                  # every enclosing loop is a for loop with top-level bounds
+    extents: list | None         # per enclosing loop, a bound on its trip count; None: unknown
 
     @property
     def buffer(self) -> str:
@@ -61,20 +60,36 @@ class TapeSlot:
         return f"tp_{self.slot}"
 
 
-def tape_slots(fn: Function) -> list[TapeSlot]:
+def tape_slots(fn: Function, lower: dict[Value, int]) -> list[TapeSlot]:
+    """The tape's slots, each with the loops that fill it and, where it can be known before
+    the outermost one starts, a bound on how many values it receives."""
     slots = []
     top_level = set(fn.args)
     for op in fn.body.ops:
         top_level.update(op.results)
 
+    def extent(loop: Op):
+        """(lb, ub, step) to pass to _trips, or (ub, low) for `ub - low` trips at most."""
+        if loop.name != "scf.for":
+            return None
+        lb, ub, step = loop.operands[:3]
+        if all(v in top_level for v in (lb, ub, step)):
+            return ("trips", lb, ub, step)
+        step_op = step.owner
+        unit = isinstance(step_op, Op) and step_op.name == "arith.const" \
+            and step_op.attrs["value"] == 1
+        if unit and ub in top_level and lb in lower:
+            return ("at_most", ub, lower[lb])   # range(lb, ub) with lb >= lower[lb]
+        return None
+
     def visit(block: Block, chain: list[Op]):
         for op in block.ops:
             if op.name == "tape.push":
                 loops = [c for c in chain if c.name in ("scf.for", "scf.while")]
-                known = all(c.name == "scf.for" and all(v in top_level for v in c.operands[:3])
-                            for c in loops)
+                extents = [extent(c) for c in loops]
                 anchor = chain[0] if chain else op
-                slots.append(TapeSlot(op.attrs["slot"], op.operands[0].type, anchor, loops, known))
+                slots.append(TapeSlot(op.attrs["slot"], op.operands[0].type, anchor,
+                                      None if None in extents else extents))
             for r in op.regions:
                 visit(r, chain + [op])
 
@@ -89,12 +104,12 @@ class SourceWriter:
         self.lines: list[str] = []
         self.names: dict[Value, str] = {}
         self.taken: set[str] = set(_RESERVED)
-        self.slots = tape_slots(fn)
+        self.lower = lower_bounds(fn)
+        self.slots = tape_slots(fn, self.lower)
         self.by_slot = {s.slot: s for s in self.slots}
         self.by_anchor: dict[Op, list[TapeSlot]] = {}
         for s in self.slots:
             self.by_anchor.setdefault(s.anchor, []).append(s)
-        self.lower = lower_bounds(fn)
         self.plain_ivs: set[Value] = set()   # forward range() variables numba indexes well
 
     # -- names -------------------------------------------------------------------------------
@@ -219,9 +234,14 @@ class SourceWriter:
 
     # -- tape --------------------------------------------------------------------------------
     def tape_setup(self, s: TapeSlot, depth: int) -> None:
-        if s.known:
-            counts = [f"_trips({', '.join(self.ref(v) for v in loop.operands[:3])})"
-                      for loop in s.loops]
+        if s.extents is not None:
+            counts = []
+            for kind, *vals in s.extents:
+                if kind == "trips":
+                    counts.append(f"_trips({', '.join(self.ref(v) for v in vals)})")
+                else:
+                    ub, low = vals
+                    counts.append(f"max({self.ref(ub)} - {low}, 0)")
             size = " * ".join(counts) if counts else "1"
         else:
             size = "1024"
@@ -231,7 +251,7 @@ class SourceWriter:
 
     def op_tape_push(self, op, depth):
         s = self.by_slot[op.attrs["slot"]]
-        if not s.known:
+        if s.extents is None:
             self.emit(depth, f"if {s.position} == {s.buffer}.shape[0]:")
             self.emit(depth + 1, f"{s.buffer} = _grow({s.buffer}, {s.position} + 1)")
         self.emit(depth, f"{s.buffer}[np.uint64({s.position})] = {self.ref(op.operands[0])}")
