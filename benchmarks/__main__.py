@@ -1,0 +1,82 @@
+"""Run the benchmarks: `python -m benchmarks [--quick] [--cases heat,jacobi,gmm] [--out F]`.
+Prints a table of medians (after a warm-up) and ratios measured in the same run, and writes
+them as JSON with the machine's facts (default benchmarks/results/latest.json)."""
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+from pathlib import Path
+
+from benchmarks.common import compile_times, write_json
+
+CASES = ("heat", "jacobi", "gmm")
+QUICK = {"heat": {"heat quick": (20_000, 20)}, "jacobi": {"jacobi quick": (100, 10)},
+         "gmm": {"gmm quick": (5, 5, 500)}}
+
+
+def ratios(row: dict) -> dict:
+    out = {"grad_over_primal": row["hpcad_grad_s"] / row["numba_primal_s"],
+           "jvp_over_primal": row["hpcad_jvp_s"] / row["numba_primal_s"]}
+    if "handwritten_grad_s" in row:
+        out["grad_over_handwritten"] = row["hpcad_grad_s"] / row["handwritten_grad_s"]
+    if "jax_grad_s" in row:
+        out["jax_over_grad"] = row["jax_grad_s"] / row["hpcad_grad_s"]
+    return out
+
+
+def fmt_ms(x) -> str:
+    return "-" if x is None else f"{1e3 * x:9.2f}"
+
+
+def fmt_x(x) -> str:
+    return "-" if x is None else f"{x:6.2f}"
+
+
+HEADER = ("case", "numba primal ms", "hpcad primal ms", "hpcad grad ms", "grad/primal",
+          "jvp/primal", "hand adj ms", "grad/hand", "JAX grad ms", "JAX/hpcad",
+          "compile primal s", "compile grad s", "cached start s")
+
+
+def table_lines(rows: list[dict]) -> list[str]:
+    lines = ["| " + " | ".join(HEADER) + " |", "|" + "---|" * len(HEADER)]
+    for r in rows:
+        c = r.get("compile", {})
+        cells = (r["name"], fmt_ms(r["numba_primal_s"]), fmt_ms(r["hpcad_primal_s"]),
+                 fmt_ms(r["hpcad_grad_s"]), fmt_x(r["grad_over_primal"]),
+                 fmt_x(r["jvp_over_primal"]), fmt_ms(r.get("handwritten_grad_s")),
+                 fmt_x(r.get("grad_over_handwritten")), fmt_ms(r.get("jax_grad_s")),
+                 fmt_x(r.get("jax_over_grad")),
+                 fmt_x(c.get("primal_compile_s")), fmt_x(c.get("grad_compile_s")),
+                 fmt_x(c.get("cached_start_s")))
+        lines.append("| " + " | ".join(cell.strip() for cell in cells) + " |")
+    return lines
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m benchmarks")
+    parser.add_argument("--quick", action="store_true", help="tiny sizes (a smoke test)")
+    parser.add_argument("--cases", default=",".join(CASES))
+    parser.add_argument("--out", default=str(Path(__file__).parent / "results" / "latest.json"))
+    parser.add_argument("--no-compile", action="store_true",
+                        help="skip the cold-compile and cached-start measurements")
+    args = parser.parse_args(argv)
+    rows = []
+    for case in args.cases.split(","):
+        module = importlib.import_module(f"benchmarks.{case}")
+        compile_row = {} if args.no_compile else compile_times(case)
+        sizes = QUICK[case] if args.quick else module.SIZES
+        for name, size in sizes.items():
+            print(f"running {name} ...", file=sys.stderr, flush=True)
+            row = {"name": name, "case": case, "size": list(size), **module.run(size)}
+            row.update(ratios(row))
+            row["compile"] = compile_row
+            rows.append(row)
+    print("\n".join(table_lines(rows)))
+    write_json(rows, Path(args.out))
+    print(f"wrote {args.out}", file=sys.stderr)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
