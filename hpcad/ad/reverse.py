@@ -174,7 +174,10 @@ class _Reverse:
         while k < len(r.needs):
             v, ph = r.needs[k]
             k += 1
-            if self.recomputable(v, r):
+            induction = self.induction(v)
+            if induction is not None:
+                recomputed.extend((-1, c) for c in self.recompute_induction(v, ph, r, *induction))
+            elif self.recomputable(v, r):
                 c = clone_op(v.owner, {o: self.primal(o, r) for o in v.owner.operands})
                 c.results = [ph]
                 ph.owner = c
@@ -196,6 +199,40 @@ class _Reverse:
             op.parent = r.rev
         at = r.prologue_at
         r.rev.ops[at:at] = prologue
+
+    @staticmethod
+    def induction(v: Value):
+        """If v is a for loop's carried integer that grows by a loop-invariant amount each
+        iteration (`lparam += 1`), the loop and that amount: its value at iteration iv is
+        init + (iv - lb) // step * amount, no need to save it."""
+        block = v.owner
+        if not isinstance(block, Block) or block.parent is None or v.type.name != "i64":
+            return None
+        loop = block.parent
+        if loop.name != "scf.for" or v is block.args[0]:
+            return None
+        k = block.args.index(v) - 1
+        nxt = block.ops[-1].operands[k].owner
+        if not isinstance(nxt, Op) or nxt.name != "arith.add" or v not in nxt.operands:
+            return None
+        amount = nxt.operands[1] if nxt.operands[0] is v else nxt.operands[0]
+        inside = {a for a in block.args} | {r for o in walk(block) for r in o.results}
+        if amount in inside:
+            return None
+        return loop, k, amount
+
+    def recompute_induction(self, v: Value, ph: Value, r: _Region, loop: Op, k: int,
+                            amount: Value) -> list[Op]:
+        lb, _, step = (self.primal(x, r) for x in loop.operands[:3])
+        init = self.primal(loop.operands[3 + k], r)
+        iv = self.primal(loop.regions[0].args[0], r)
+        b = Builder(Block())
+        count = b.op1("arith.floordiv", [b.op1("arith.sub", [iv, lb], i64), step], i64)
+        offset = b.op1("arith.mul", [count, self.primal(amount, r)], i64)
+        total = Op("arith.add", [init, offset], [], loc=loop.loc)
+        total.results = [ph]
+        ph.owner = total
+        return b.block.ops + [total]
 
     @staticmethod
     def position(op: Op, block: Block) -> int:

@@ -1,10 +1,14 @@
 """Loop-invariant code motion: pure ops of a loop body whose operands are all defined outside
 the loop move in front of it. Ops that can trap (integer division) stay, since the loop may
-run zero times; float ops cannot trap under the IEEE semantics hpcad uses."""
+run zero times; float ops cannot trap under the IEEE semantics hpcad uses. A load of an
+array the loop does not write, at invariant indices, moves out too, guarded by "the loop runs
+at least once" so that it never reads what the original program would not."""
 from __future__ import annotations
 
-from ..ir.core import Block, Function, Op, Value
+from ..ir.core import Block, Function, Op, Value, walk
 from ..ir.dialects import is_pure
+from ..ir.types import i1
+from .aliases import variable_classes
 
 _TRAPPING = {"arith.floordiv", "arith.mod", "arith.div", "arith.pow"}
 
@@ -13,39 +17,85 @@ def _may_trap(op: Op) -> bool:
     return op.name in _TRAPPING and not op.results[0].type.is_float
 
 
-def _hoist_block(block: Block) -> bool:
-    changed = False
-    out = []
-    for op in block.ops:
-        for r in op.regions:
-            changed |= _hoist_block(r)
-        if op.name in ("scf.for", "scf.while"):
-            hoisted = _hoist_from(op)
-            for h in hoisted:
-                h.parent = block
-            out.extend(hoisted)
-            changed |= bool(hoisted)
-        out.append(op)
-    block.ops = out
-    return changed
+class _Licm:
+    def __init__(self, fn: Function):
+        self.key = variable_classes(fn).find
+
+    def block(self, block: Block) -> bool:
+        changed = False
+        out = []
+        for op in block.ops:
+            for r in op.regions:
+                changed |= self.block(r)
+            if op.name in ("scf.for", "scf.while"):
+                hoisted = self.hoist_from(op)
+                for h in hoisted:
+                    h.parent = block
+                out.extend(hoisted)
+                changed |= bool(hoisted)
+            out.append(op)
+        block.ops = out
+        return changed
+
+    def hoist_from(self, loop: Op) -> list[Op]:
+        inside: set[Value] = set()
+        for region in loop.regions:
+            _defined_in(region, inside)
+        written = {self.key(o.operands[1]) for r in loop.regions for o in walk(r)
+                   if o.name in ("mem.store", "mem.accumulate")}
+        hoisted = []
+        for region in loop.regions:
+            kept = []
+            for op in region.ops:
+                invariant = not op.regions and not any(v in inside for v in op.operands)
+                if invariant and is_pure(op) and not _may_trap(op):
+                    hoisted.append(op)
+                    inside.difference_update(op.results)
+                elif invariant and op.name == "mem.load" and region is loop.regions[0] \
+                        and self.key(op.operands[0]) not in written:
+                    guarded = _guarded_load(loop, op)
+                    if guarded is None:
+                        kept.append(op)
+                        continue
+                    hoisted.extend(guarded)
+                    inside.difference_update(op.results)
+                else:
+                    kept.append(op)
+            region.ops = kept
+        return hoisted
 
 
-def _hoist_from(loop: Op) -> list[Op]:
-    inside: set[Value] = set()
-    for region in loop.regions:
-        _defined_in(region, inside)
-    hoisted = []
-    for region in loop.regions:
-        kept = []
-        for op in region.ops:
-            if (is_pure(op) and not op.regions and not _may_trap(op)
-                    and not any(v in inside for v in op.operands)):
-                hoisted.append(op)
-                inside.difference_update(op.results)
-            else:
-                kept.append(op)
-        region.ops = kept
-    return hoisted
+def _guarded_load(loop: Op, load: Op) -> list[Op] | None:
+    """`if <loop runs>: v = load else: v = 0`, for a for loop whose step has a known sign."""
+    if loop.name != "scf.for":
+        return None
+    lb, ub, step = loop.operands[:3]
+    step_op = step.owner
+    if not (isinstance(step_op, Op) and step_op.name == "arith.const"):
+        return None
+    runs = Op("arith.cmp", [lb, ub], [i1], {"pred": "lt" if step_op.attrs["value"] > 0 else "gt"})
+    taken, skipped = Block(), Block()
+    load.parent = taken
+    taken.ops.append(load)
+    y = Op("scf.yield", [load.results[0]])
+    y.parent = taken
+    taken.ops.append(y)
+    t = load.results[0].type
+    zero = Op("arith.const", [], [t], {"value": 0.0 if t.is_float else (False if t.is_bool else 0)})
+    y2 = Op("scf.yield", [zero.results[0]])
+    for o in (zero, y2):
+        o.parent = skipped
+        skipped.ops.append(o)
+    guard = Op("scf.if", [runs.results[0]], [t], regions=[taken, skipped], loc=load.loc)
+    value = guard.results[0]
+    value.name = load.results[0].name
+    # the loop body keeps using the load's result: make the guard define that very value
+    guard.results = [load.results[0]]
+    load.results[0].owner = guard
+    fresh = Value(t, value.name, load)
+    load.results = [fresh]
+    y.operands = [fresh]
+    return [runs, guard]
 
 
 def _defined_in(block: Block, acc: set) -> None:
@@ -57,4 +107,4 @@ def _defined_in(block: Block, acc: set) -> None:
 
 
 def licm(fn: Function) -> bool:
-    return _hoist_block(fn.body)
+    return _Licm(fn).block(fn.body)
