@@ -4,13 +4,14 @@ from __future__ import annotations
 from ..ir.core import Function, Module
 from .cse import cse
 from .dce import dce
+from .fusion import fuse_loops
 from .inline import inline_calls
 from .licm import licm
 from .memory import forward_memory
 from .simplify import simplify
 from .tape import prune_tape
 
-PASSES = (simplify, cse, forward_memory, licm, dce, prune_tape)
+PASSES = (simplify, cse, forward_memory, licm, fuse_loops, dce, prune_tape)
 
 
 def optimize(fn: Function, max_rounds: int = 4) -> Function:

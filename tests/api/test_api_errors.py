@@ -99,7 +99,7 @@ def test_constant_array_receiving_active_values():
             buf[i] = x * i
         s = 0.0
         for i in range(len(buf)):
-            s += buf[i] * 3.0
+            s += buf[len(buf) - 1 - i] * 3.0   # read back in another order: not fusable
         return s
 
     df = ad.autodiff(through_buffer, activity=(ad.Active, ad.Const))
