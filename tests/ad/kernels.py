@@ -2,6 +2,7 @@
 benchmark (ADBench GMM, LSTM and bundle adjustment), and CASES: every kernel with a recipe for
 small random arguments at which it is smooth, so finite differences are a valid reference.
 Every kernel is also plain Python; test_kernels_plain.py checks that before any AD runs."""
+import functools
 import importlib.util
 import math
 from dataclasses import dataclass
@@ -14,6 +15,7 @@ import hpcad as ad
 
 
 
+@functools.lru_cache(maxsize=None)
 def _example(name: str):
     """Import examples/NAME.py (not a package) under a private module name."""
     path = Path(__file__).resolve().parents[2] / "examples" / f"{name}.py"
@@ -333,16 +335,7 @@ def min_max_builtins(x, y):
     return (hi - lo) * s
 
 
-@ad.kernel
-def logsumexp(a):
-    mx = a[0]
-    for k in range(1, len(a)):
-        if a[k] > mx:
-            mx = a[k]
-    s = 0.0
-    for k in range(len(a)):
-        s += math.exp(a[k] - mx)
-    return mx + math.log(s)
+logsumexp = _example("gmm").logsumexp   # max by branches, then a shifted sum of exps
 
 
 @ad.kernel
