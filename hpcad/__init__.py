@@ -4,10 +4,12 @@ from .api import (Active, Const, Dual, Duplicated, DuplicatedNoNeed, autodiff, c
 from .errors import (ArgumentError, DifferentiationError, GradientMismatch, HpcadError,
                      IRParseError, IRVerifyError, KernelTypeError, UnsupportedConstruct)
 from .kernel import Kernel, kernel
+from .parallel import join, par_map, par_sum, prange, spawn, sync
 
 __version__ = "0.1.0"
 
 __all__ = ["Active", "Const", "Dual", "Duplicated", "DuplicatedNoNeed", "autodiff",
            "check_grad", "grad", "jacobian", "jvp", "value_and_grad", "vjp", "ArgumentError",
            "DifferentiationError", "GradientMismatch", "HpcadError", "IRParseError",
-           "IRVerifyError", "KernelTypeError", "UnsupportedConstruct", "Kernel", "kernel"]
+           "IRVerifyError", "KernelTypeError", "UnsupportedConstruct", "Kernel", "kernel", "join",
+           "par_map", "par_sum", "prange", "spawn", "sync"]

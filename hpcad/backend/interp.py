@@ -14,7 +14,7 @@ import numpy as np
 
 from ..errors import ArgumentError, HpcadError, where
 from ..ir.core import Block, Function, Module, Op, Value
-from ..ir.dialects import MATH_FUNCS
+from ..ir.dialects import MATH_FUNCS, join_arities
 from ..ir.types import ScalarType
 
 Step = Callable[[list], None]
@@ -415,8 +415,10 @@ def _pop(c: _Compiler, op: Op) -> Step:
     return pop
 
 
-@_rule("scf.for")
+@_rule("scf.for", "par.parallel_for")
 def _for(c: _Compiler, op: Op) -> Step:
+    """A parallel loop runs its iterations in order: one valid schedule of a race-free
+    loop, and the reference the compiled backend is checked against."""
     lb, ub, stride = c.slots_of(op.operands[:3])
     body = op.regions[0]
     iv, carried = c.slot(body.args[0]), c.slots_of(body.args[1:])
@@ -476,6 +478,23 @@ def _if(c: _Compiler, op: Op) -> Step:
         for step in (then if r[cond] else else_):
             step(r)
     return if_
+
+
+@_rule("par.join")
+def _join(c: _Compiler, op: Op) -> Step:
+    """Tasks run one after the other, in order: one valid schedule of race-free tasks."""
+    steps = []
+    start = 0
+    for region, n in zip(op.regions, join_arities(op)):
+        steps += c.block(region) + _move(c.slots_of(region.terminator.operands),
+                                         c.slots_of(op.results[start:start + n]))
+        start += n
+    steps = tuple(steps)
+
+    def join(r):
+        for step in steps:
+            step(r)
+    return join
 
 
 @_rule("func.call")

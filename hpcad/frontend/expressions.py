@@ -13,6 +13,7 @@ from ..ir.core import Block, Value
 from ..ir.types import ArrayType, OpaqueType, ScalarType, SCALARS, f32, f64, i1, i64, promote, \
     scalar_from_dtype
 from . import intrinsics as intr
+from .markers import marker_of
 from .syntax import has_side_effect_free_shape
 
 _BINOPS = {ast.Add: "add", ast.Sub: "sub", ast.Mult: "mul", ast.Div: "div",
@@ -272,6 +273,9 @@ class ExpressionLowering:
         obj = fn.obj
         if getattr(obj, "__hpcad_kernel__", False):
             return self.call_kernel(obj, node)
+        marker = marker_of(obj)
+        if marker is not None:
+            return self.call_marker(marker, node)
         if node.keywords and obj not in intr.ALLOC and obj not in intr.ALLOC_LIKE:
             self.unsupported(node, "keyword arguments in this call")
         handler = self.intrinsic_handler(obj)

@@ -16,6 +16,7 @@ from ..ir.core import Block, Builder, Function, Module, Op, Value
 from ..ir.types import ArrayType, ScalarType, SCALARS, f64, i1, i64, promote
 from . import syntax
 from .expressions import ExpressionLowering
+from .parallel import ParallelLowering
 
 
 class _LoopContext:
@@ -47,7 +48,7 @@ class KernelSource:
         self.arg_names = [a.arg for a in self.fdef.args.args]
 
 
-class FunctionLowering(ExpressionLowering):
+class FunctionLowering(ParallelLowering, ExpressionLowering):
     """Lowers one kernel body for one argument signature into a `Function` of `module`."""
 
     def __init__(self, source: KernelSource, arg_types, module: Module, name: str, lowering):
@@ -58,6 +59,7 @@ class FunctionLowering(ExpressionLowering):
         self.env: dict[str, Value | tuple] = {}
         self.loops: list[_LoopContext] = []
         self.ret_arity: int | None = None
+        self.pending_tasks: list = []
         body = Block([Value(t, n) for t, n in zip(arg_types, source.arg_names)])
         self.fn = Function(name, body, [], list(source.arg_names), self.loc_of(source.fdef))
         for n, v in zip(source.arg_names, body.args):
@@ -114,11 +116,17 @@ class FunctionLowering(ExpressionLowering):
     # -- statements --------------------------------------------------------------------------
     def stmts(self, stmts) -> None:
         for k, s in enumerate(stmts):
+            if self.is_spawn(s):
+                self.builder.loc = self.loc_of(s)
+                self.stmt_spawn(s)
+                continue
+            self.flush_tasks()
             self.stmt(s)
             rest = stmts[k + 1:]
             if rest and self.loops and syntax.may_exit(s):
                 self.if_stmts(self.not_exited(s), rest, [], s)
                 return
+        self.flush_tasks()
 
     def not_exited(self, node) -> Value:
         ctx = self.loops[-1]
@@ -261,6 +269,10 @@ class FunctionLowering(ExpressionLowering):
         if s.orelse:
             self.unsupported(s, "`for ... else`")
         it = s.iter
+        marker = self.marker_call(it)
+        if marker is not None and marker.construct == "parallel_for":
+            self.parallel_for(s, marker)
+            return
         if not (isinstance(it, ast.Call) and self.static_value(it.func) is range):
             self.unsupported(s, "a `for` loop over anything but range()",
                              "loop over indices: for i in range(len(a))")
@@ -268,11 +280,7 @@ class FunctionLowering(ExpressionLowering):
             self.unsupported(s, "a loop target that is not a plain name")
         if it.keywords or not 1 <= len(it.args) <= 3:
             self.unsupported(s, "range() with keywords or more than 3 arguments")
-        bounds = [self.coerce_index(self.expr(a), a) for a in it.args]
-        if len(bounds) == 1:
-            bounds = [self.const(0, i64)] + bounds
-        if len(bounds) == 2:
-            bounds.append(self.const(1, i64))
+        bounds = self.range_bounds(it)
         has_break = syntax.exits_loop(s.body, ast.Break)
         ctx = _LoopContext(len(self.loops), has_break,
                            syntax.exits_loop(s.body, ast.Continue))
@@ -290,6 +298,15 @@ class FunctionLowering(ExpressionLowering):
                                  "scf.for", bounds + inits, [v.type for v in inits],
                                  regions=blocks))
         self.env.pop(s.target.id, None)
+
+    def range_bounds(self, call) -> list[Value]:
+        """lb, ub, step of range(...)-style arguments, as i64."""
+        bounds = [self.coerce_index(self.expr(a), a) for a in call.args]
+        if len(bounds) == 1:
+            bounds = [self.const(0, i64)] + bounds
+        if len(bounds) == 2:
+            bounds.append(self.const(1, i64))
+        return bounds
 
     def carried(self, body, exclude=None, extra=()) -> list[str]:
         names = [n for n in _ordered_assigned(body) if n in self.env and n != exclude

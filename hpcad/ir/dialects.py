@@ -158,6 +158,43 @@ def _check_carried(op, inits, args, bodies):
     return None
 
 
+REDUCTIONS = ("add", "mul", "min", "max")
+
+
+def reduction_kinds(op) -> list[str]:
+    text = op.attrs.get("reductions", "")
+    return text.split(",") if text else []
+
+
+def _check_parallel_for(op):
+    err = _check_for(op)
+    if err:
+        return err
+    kinds = reduction_kinds(op)
+    if len(kinds) != len(op.results) or any(k not in REDUCTIONS for k in kinds):
+        return f"needs one reduction kind ({'/'.join(REDUCTIONS)}) per carried value"
+    return None
+
+
+def join_arities(op) -> list[int]:
+    return [int(k) for k in op.attrs.get("arity", "").split(",") if k]
+
+
+def _check_join(op):
+    arity = join_arities(op)
+    if len(arity) != len(op.regions) or sum(arity) != len(op.results):
+        return "arity attribute must give each task's number of results"
+    start = 0
+    for region, n in zip(op.regions, arity):
+        term = region.terminator
+        if term is None or term.name != "scf.yield":
+            return "every task must end in scf.yield"
+        if [v.type for v in term.operands] != [r.type for r in op.results[start:start + n]]:
+            return "a task's yield does not match its results"
+        start += n
+    return None
+
+
 def _check_if(op):
     if len(op.operands) != 1 or op.operands[0].type != i1:
         return "expects one i1 condition"
@@ -207,6 +244,9 @@ _def("scf.while", "control", 2, _check_while)
 _def("scf.if", "control", 2, _check_if)
 _def("scf.yield", "terminator")
 _def("scf.condition", "terminator")
+
+_def("par.parallel_for", "control", 1, _check_parallel_for)
+_def("par.join", "control", -1, _check_join)
 
 _def("func.call", "control")
 _def("func.return", "terminator")

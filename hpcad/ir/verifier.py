@@ -8,7 +8,8 @@ from .core import Block, Function, Module, Op
 from .dialects import OPS
 from .types import ArrayType, ScalarType
 
-_TERMINATED = {"scf.for": "scf.yield", "scf.if": "scf.yield"}
+_TERMINATED = {"scf.for": "scf.yield", "scf.if": "scf.yield", "par.parallel_for": "scf.yield",
+               "par.join": "scf.yield"}
 
 
 def _fail(fn: Function, op: Op, msg: str):
@@ -33,7 +34,7 @@ def verify_function(fn: Function, module: Module | None = None) -> None:
                     _fail(fn, op, f"uses %{v.name} before its definition or outside its scope")
             if spec.effect == "terminator" and k != len(b.ops) - 1:
                 _fail(fn, op, "terminator in the middle of a block")
-            if len(op.regions) != spec.regions and op.name != "func.call":
+            if len(op.regions) != spec.regions and spec.regions >= 0 and op.name != "func.call":
                 _fail(fn, op, f"expects {spec.regions} regions, has {len(op.regions)}")
             if op.name == "func.call":
                 _check_call(fn, op, module)

@@ -26,7 +26,7 @@ class UnionFind:
 def carried_groups(fn: Function):
     """Tuples of values that are one loop-carried or branch-merged variable."""
     for op in walk(fn.body):
-        if op.name == "scf.for":
+        if op.name in ("scf.for", "par.parallel_for"):
             body = op.regions[0]
             for k, res in enumerate(op.results):
                 yield (op.operands[3 + k], body.args[1 + k], body.ops[-1].operands[k], res)
@@ -39,6 +39,10 @@ def carried_groups(fn: Function):
         elif op.name == "scf.if":
             for k, res in enumerate(op.results):
                 yield (res,) + tuple(r.ops[-1].operands[k] for r in op.regions)
+        elif op.name == "par.join":
+            yields = [v for r in op.regions for v in r.ops[-1].operands]
+            for res, y in zip(op.results, yields):
+                yield (res, y)
 
 
 def is_const(v: Value) -> bool:

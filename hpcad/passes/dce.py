@@ -27,8 +27,13 @@ class _Liveness:
 
     def op(self, op: Op) -> None:
         live = self.live
-        if op.name == "scf.for":
+        if op.name in ("scf.for", "par.parallel_for"):
             self.loop_for(op)
+        elif op.name == "par.join":
+            if _has_effect(op) or any(r in live for r in op.results):
+                for region in op.regions:
+                    live.update(region.ops[-1].operands)
+                    self.block(region)
         elif op.name == "scf.if":
             if _has_effect(op) or any(r in live for r in op.results):
                 live.add(op.operands[0])
@@ -84,7 +89,7 @@ def _sweep(block: Block, live: set[Value]) -> bool:
     kept = []
     for op in block.ops:
         effect = OPS[op.name].effect
-        if op.name == "scf.for" and (op.results or _has_effect(op)):
+        if op.name in ("scf.for", "par.parallel_for") and (op.results or _has_effect(op)):
             changed |= _prune_for(op, live)
         elif op.name == "scf.if":
             changed |= _prune_if(op, live)
@@ -108,6 +113,9 @@ def _prune_for(op: Op, live: set[Value]) -> bool:
     if not dead:
         return False
     keep = [k for k in range(len(op.results)) if k not in dead]
+    if "reductions" in op.attrs:
+        kinds = op.attrs["reductions"].split(",")
+        op.attrs["reductions"] = ",".join(kinds[k] for k in keep)
     op.operands = op.operands[:3] + [op.operands[3 + k] for k in keep]
     body.args = body.args[:1] + [body.args[1 + k] for k in keep]
     term.operands = [term.operands[k] for k in keep]

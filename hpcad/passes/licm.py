@@ -27,7 +27,7 @@ class _Licm:
         for op in block.ops:
             for r in op.regions:
                 changed |= self.block(r)
-            if op.name in ("scf.for", "scf.while"):
+            if op.name in ("scf.for", "scf.while", "par.parallel_for"):
                 hoisted = self.hoist_from(op)
                 for h in hoisted:
                     h.parent = block
@@ -67,7 +67,7 @@ class _Licm:
 
 def _guarded_load(loop: Op, load: Op) -> list[Op] | None:
     """`if <loop runs>: v = load else: v = 0`, for a for loop whose step has a known sign."""
-    if loop.name != "scf.for":
+    if loop.name not in ("scf.for", "par.parallel_for"):
         return None
     lb, ub, step = loop.operands[:3]
     step_op = step.owner

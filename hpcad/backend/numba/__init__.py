@@ -9,7 +9,7 @@ from ...ir.core import Function
 from ...ir.printer import print_function
 from ...ir.types import ArrayType, OpaqueType, ScalarType
 from . import cache
-from .codegen import TapeSlot, generate
+from .codegen import generate
 
 STATS = {"compiled": 0, "loaded": 0}   # numba compilations vs. loads from the disk cache
 

@@ -7,15 +7,15 @@ from __future__ import annotations
 
 import keyword
 import math
-from dataclasses import dataclass
 
-from ...ir.core import Block, Function, Op, Value
-from ...ir.types import ArrayType, ScalarType
+from ...ir.core import Block, Function, Op, Value, walk
+from ...ir.types import ScalarType
+from .common import NP_TYPES, without_terminator
+from .parallel import ParallelWriter
+from .tape import TapeSlot, TapeWriter, tape_slots
 
 _RESERVED = {"math", "np", "njit", "range", "abs", "float", "int", "len", "min", "max", "True",
              "False", "None", "_trips", "_grow"}
-_NP_TYPES = {"f64": "np.float64", "f32": "np.float32", "i64": "np.int64", "i32": "np.int32",
-             "i1": "np.bool_"}
 _BINARY = {"arith.add": "+", "arith.sub": "-", "arith.mul": "*", "arith.div": "/",
            "arith.floordiv": "//", "arith.mod": "%", "arith.pow": "**"}
 _CMP = {"eq": "==", "ne": "!=", "lt": "<", "le": "<=", "gt": ">", "ge": ">="}
@@ -23,7 +23,9 @@ _MATH = {"floor": "np.floor", "ceil": "np.ceil", "abs": "abs"}
 
 PRELUDE = '''import math
 import numpy as np
-from numba import njit
+from numba import njit, prange
+
+from hpcad.backend.numba.intrinsics import atomic_add
 
 OPTIONS = dict(cache=True, error_model="numpy", nogil=True)
 
@@ -44,60 +46,7 @@ def _grow(buf, needed):
 '''
 
 
-@dataclass
-class TapeSlot:
-    slot: int
-    dtype: ScalarType
-    anchor: Op                   # top-level op before which the buffer is set up
-    extents: list | None         # per enclosing loop, a bound on its trip count; None: unknown
-
-    @property
-    def buffer(self) -> str:
-        return f"tape_{self.slot}"
-
-    @property
-    def position(self) -> str:
-        return f"tp_{self.slot}"
-
-
-def tape_slots(fn: Function, lower: dict[Value, int]) -> list[TapeSlot]:
-    """The tape's slots, each with the loops that fill it and, where it can be known before
-    the outermost one starts, a bound on how many values it receives."""
-    slots = []
-    top_level = set(fn.args)
-    for op in fn.body.ops:
-        top_level.update(op.results)
-
-    def extent(loop: Op):
-        """(lb, ub, step) to pass to _trips, or (ub, low) for `ub - low` trips at most."""
-        if loop.name != "scf.for":
-            return None
-        lb, ub, step = loop.operands[:3]
-        if all(v in top_level for v in (lb, ub, step)):
-            return ("trips", lb, ub, step)
-        step_op = step.owner
-        unit = isinstance(step_op, Op) and step_op.name == "arith.const" \
-            and step_op.attrs["value"] == 1
-        if unit and ub in top_level and lb in lower:
-            return ("at_most", ub, lower[lb])   # range(lb, ub) with lb >= lower[lb]
-        return None
-
-    def visit(block: Block, chain: list[Op]):
-        for op in block.ops:
-            if op.name == "tape.push":
-                loops = [c for c in chain if c.name in ("scf.for", "scf.while")]
-                extents = [extent(c) for c in loops]
-                anchor = chain[0] if chain else op
-                slots.append(TapeSlot(op.attrs["slot"], op.operands[0].type, anchor,
-                                      None if None in extents else extents))
-            for r in op.regions:
-                visit(r, chain + [op])
-
-    visit(fn.body, [])
-    return sorted(slots, key=lambda s: s.slot)
-
-
-class SourceWriter:
+class SourceWriter(TapeWriter, ParallelWriter):
     def __init__(self, fn: Function, py_name: str):
         self.fn = fn
         self.py_name = py_name
@@ -111,6 +60,8 @@ class SourceWriter:
         for s in self.slots:
             self.by_anchor.setdefault(s.anchor, []).append(s)
         self.plain_ivs: set[Value] = set()   # forward range() variables numba indexes well
+        self.reduction_updates: dict[Op, tuple[str, str]] = {}
+        self.parallel = any(o.dialect == "par" for o in walk(fn.body))
 
     # -- names -------------------------------------------------------------------------------
     def fresh(self, hint: str | None) -> str:
@@ -143,7 +94,7 @@ class SourceWriter:
 
     def source(self) -> str:
         params = [self.name(a) for a in self.fn.args] + [s.buffer for s in self.slots]
-        self.emit(0, "@njit(**OPTIONS)")
+        self.emit(0, "@njit(parallel=True, **OPTIONS)" if self.parallel else "@njit(**OPTIONS)")
         self.emit(0, f"def {self.py_name}({', '.join(params)}):")
         self.block(self.fn.body, 1)
         return PRELUDE + "\n\n" + "\n".join(self.lines) + "\n"
@@ -161,6 +112,9 @@ class SourceWriter:
                       + ", ".join(v for _, v in pairs))
 
     def op(self, op: Op, depth: int) -> None:
+        if op in self.reduction_updates:
+            self.reduction_update(op, depth)
+            return
         handler = getattr(self, "op_" + op.name.replace(".", "_"), None)
         if handler is not None:
             handler(op, depth)
@@ -211,7 +165,7 @@ class SourceWriter:
         fill = "np.zeros" if op.attrs.get("fill") == "zeros" else "np.empty"
         dims = ", ".join(self.ref(v) for v in op.operands)
         self.emit(depth, f"{self.name(op.results[0])} = {fill}(({dims},), "
-                         f"{_NP_TYPES[t.dtype.name]})")
+                         f"{NP_TYPES[t.dtype.name]})")
 
     def element(self, arr: Value, idx: list[Value]) -> str:
         """`a[i, j]`; an index proven non-negative is passed as unsigned, which spares numba's
@@ -229,38 +183,14 @@ class SourceWriter:
                          f"{self.ref(op.operands[0])}")
 
     def op_mem_accumulate(self, op, depth):
+        if op.attrs.get("atomic"):
+            idx = [self.ref(v) for v in op.operands[2:]]
+            index = idx[0] if len(idx) == 1 else f"({', '.join(idx)},)"
+            self.emit(depth, f"atomic_add({self.ref(op.operands[1])}, {index}, "
+                             f"{self.ref(op.operands[0])})")
+            return
         self.emit(depth, f"{self.element(op.operands[1], op.operands[2:])} += "
                          f"{self.ref(op.operands[0])}")
-
-    # -- tape --------------------------------------------------------------------------------
-    def tape_setup(self, s: TapeSlot, depth: int) -> None:
-        if s.extents is not None:
-            counts = []
-            for kind, *vals in s.extents:
-                if kind == "trips":
-                    counts.append(f"_trips({', '.join(self.ref(v) for v in vals)})")
-                else:
-                    ub, low = vals
-                    counts.append(f"max({self.ref(ub)} - {low}, 0)")
-            size = " * ".join(counts) if counts else "1"
-        else:
-            size = "1024"
-        self.emit(depth, f"if {s.buffer}.shape[0] < {size}:")
-        self.emit(depth + 1, f"{s.buffer} = np.empty({size}, {_NP_TYPES[s.dtype.name]})")
-        self.emit(depth, f"{s.position} = 0")
-
-    def op_tape_push(self, op, depth):
-        s = self.by_slot[op.attrs["slot"]]
-        if s.extents is None:
-            self.emit(depth, f"if {s.position} == {s.buffer}.shape[0]:")
-            self.emit(depth + 1, f"{s.buffer} = _grow({s.buffer}, {s.position} + 1)")
-        self.emit(depth, f"{s.buffer}[np.uint64({s.position})] = {self.ref(op.operands[0])}")
-        self.emit(depth, f"{s.position} += 1")
-
-    def op_tape_pop(self, op, depth):
-        s = self.by_slot[op.attrs["slot"]]
-        self.emit(depth, f"{s.position} -= 1")
-        self.emit(depth, f"{self.name(op.results[0])} = {s.buffer}[np.uint64({s.position})]")
 
     # -- control flow ------------------------------------------------------------------------
     def op_scf_for(self, op, depth):
@@ -285,7 +215,7 @@ class SourceWriter:
 
     def region_body(self, body: Block, depth: int, carried: list[str]) -> None:
         start = len(self.lines)
-        self.block(_without_terminator(body), depth)
+        self.block(without_terminator(body), depth)
         self.assign(depth, carried, [self.ref(v) for v in body.ops[-1].operands])
         if len(self.lines) == start:
             self.emit(depth, "pass")
@@ -301,7 +231,7 @@ class SourceWriter:
             self.names[a] = var if forwards_args else self.name(a)
         self.assign(depth, current, [self.ref(v) for v in op.operands])
         self.emit(depth, "while True:")
-        self.block(_without_terminator(before), depth + 1)
+        self.block(without_terminator(before), depth + 1)
         if not forwards_args:
             self.assign(depth + 1, [self.name(a) for a in after.args],
                         [self.ref(v) for v in cond.operands[1:]])
@@ -373,12 +303,6 @@ def lower_bounds(fn: Function) -> dict[Value, int]:
     return low
 
 
-def _without_terminator(block: Block) -> Block:
-    view = Block()
-    view.ops = block.ops[:-1]
-    return view
-
-
 def literal(value, t) -> str:
     if isinstance(t, ScalarType) and t.is_bool:
         return "True" if value else "False"
@@ -398,7 +322,7 @@ def literal(value, t) -> str:
 def narrow(text: str, t) -> str:
     """Keep 32-bit arithmetic 32-bit (numba would widen mixed expressions)."""
     if isinstance(t, ScalarType) and t.name in ("f32", "i32"):
-        return f"{_NP_TYPES[t.name]}({text})"
+        return f"{NP_TYPES[t.name]}({text})"
     return text
 
 
@@ -409,7 +333,7 @@ def cast(x: str, src, dst) -> str:
         return f"np.float64({x})"
     if dst.name == "i64":
         return f"np.int64({x})"
-    return f"{_NP_TYPES[dst.name]}({x})"
+    return f"{NP_TYPES[dst.name]}({x})"
 
 
 def generate(fn: Function, py_name: str) -> tuple[str, list[TapeSlot]]:

@@ -1,0 +1,36 @@
+"""What numba lacks, written as llvmlite intrinsics: an atomic float add into an array
+element (the race-free form of an adjoint accumulation that several threads may hit)."""
+from __future__ import annotations
+
+from numba import types
+from numba.core import cgutils
+from numba.extending import intrinsic
+
+
+@intrinsic
+def atomic_add(typingctx, array, index, value):
+    """array[index] += value as one `atomicrmw fadd` (index an integer or a tuple)."""
+    if not isinstance(array, types.Array) or not isinstance(array.dtype, types.Float):
+        return None
+    indices = list(index) if isinstance(index, types.BaseTuple) else [index]
+    if len(indices) != array.ndim or not all(isinstance(t, types.Integer) for t in indices):
+        return None
+
+    def codegen(context, builder, sig, args):
+        aryty, idxty, valty = sig.args
+        ary = context.make_array(aryty)(context, builder, args[0])
+        if isinstance(idxty, types.BaseTuple):
+            raw = cgutils.unpack_tuple(builder, args[1], count=len(idxty))
+            kinds = list(idxty)
+        else:
+            raw, kinds = [args[1]], [idxty]
+        idx = [context.cast(builder, v, t, types.intp) for v, t in zip(raw, kinds)]
+        ptr = cgutils.get_item_pointer(context, builder, aryty, ary, idx, wraparound=True)
+        val = context.cast(builder, args[2], valty, aryty.dtype)
+        builder.atomic_rmw("fadd", ptr, val, "monotonic")
+        return context.get_dummy_value()
+
+    return types.none(array, index, value), codegen
+
+
+__all__ = ["atomic_add"]

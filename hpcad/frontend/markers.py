@@ -1,0 +1,80 @@
+"""The marker table: which Python callables are parallel constructs. It is read from the
+declarative files in markers/*.toml (one per framework) plus any directory listed in
+HPCAD_MARKERS_PATH, so supporting a framework means adding a file, not changing the engine."""
+from __future__ import annotations
+
+import importlib
+import os
+import sys
+from dataclasses import dataclass
+from functools import lru_cache
+from pathlib import Path
+
+if sys.version_info >= (3, 11):
+    import tomllib
+else:  # pragma: no cover
+    import tomli as tomllib
+
+from ..errors import HpcadError
+
+CONSTRUCTS = ("parallel_for", "join", "spawn", "sync", "par_map", "par_sum")
+
+
+@dataclass(frozen=True)
+class Marker:
+    call: str            # import path of the callable, e.g. "numba.prange"
+    construct: str       # one of CONSTRUCTS
+    options: tuple       # keyword arguments the construct accepts
+    source: str          # the marker file, for messages
+
+
+def marker_dirs() -> list[Path]:
+    dirs = [Path(__file__).resolve().parents[2] / "markers",
+            Path(sys.prefix) / "share" / "hpcad" / "markers"]
+    extra = os.environ.get("HPCAD_MARKERS_PATH", "")
+    dirs += [Path(p) for p in extra.split(os.pathsep) if p]
+    return [d for d in dirs if d.is_dir()]
+
+
+def _resolve(path: str):
+    """The object an import path names, or None if its module is not installed."""
+    parts = path.split(".")
+    for k in range(len(parts) - 1, 0, -1):
+        try:
+            obj = importlib.import_module(".".join(parts[:k]))
+        except ImportError:
+            continue
+        try:
+            for attr in parts[k:]:
+                obj = getattr(obj, attr)
+        except AttributeError:
+            return None
+        return obj
+    return None
+
+
+@lru_cache(maxsize=1)
+def marker_table() -> dict[int, tuple[object, Marker]]:
+    """id(callable) -> (callable, marker) for every marker whose module is installed."""
+    table = {}
+    for directory in marker_dirs():
+        for file in sorted(directory.glob("*.toml")):
+            try:
+                data = tomllib.loads(file.read_text())
+            except tomllib.TOMLDecodeError as e:
+                raise HpcadError(f"marker file {file}: {e}") from None
+            for entry in data.get("marker", []):
+                construct = entry.get("construct")
+                if construct not in CONSTRUCTS:
+                    raise HpcadError(f"marker file {file}: construct {construct!r} for "
+                                     f"{entry.get('call')!r} is not one of {CONSTRUCTS}")
+                obj = _resolve(entry["call"])
+                if obj is not None:
+                    table[id(obj)] = (obj, Marker(entry["call"], construct,
+                                                  tuple(entry.get("options", ())), str(file)))
+    return table
+
+
+def marker_of(obj) -> Marker | None:
+    got = marker_table().get(id(obj))
+    return got[1] if got is not None and got[0] is obj else None
