@@ -12,9 +12,12 @@ from .backend import interp
 from .errors import ArgumentError
 from .frontend.lower import lower_kernel
 from .frontend.signature import signature_of
-from .ir.core import Function
+from .ir.clone import clone_function
+from .ir.core import Function, walk
 from .ir.verifier import verify_function
 from .passes.activity import analyze
+from .passes.extrema import rewrite_extrema
+from .passes.race import check_races, make_race_free
 from .passes.pipeline import optimize, optimize_module
 
 BACKENDS = ("numba", "interp")
@@ -39,13 +42,18 @@ class Specialization:
         key = (mode, activity, ret_active)
         fn = self.derivatives.get(key)
         if fn is None:
-            act = analyze(self.primal, list(activity), ret_active)
+            primal = self.primal
+            if any(op.name == "par.parallel_for" for op in walk(primal.body)):
+                primal = clone_function(primal)
+                rewrite_extrema(primal)   # max/min reductions: derivative to the winner
+            act = analyze(primal, list(activity), ret_active)
             if mode == "forward":
-                fn = forward(self.primal, list(activity), act)
+                fn = forward(primal, list(activity), act)
             else:
-                fn = reverse(self.primal, list(activity), act, ret_active)
+                fn = reverse(primal, list(activity), act, ret_active)
             verify_function(fn)
             fn = optimize(fn)
+            make_race_free(fn)
             verify_function(fn)
             self.derivatives[key] = fn
         return fn
@@ -81,6 +89,7 @@ class Kernel:
             module = lower_kernel(self.py_func, types)
             fn = optimize_module(module)
             verify_function(fn)
+            check_races(fn)
             spec = Specialization(fn, self.arg_names)
             self.specializations[types] = spec
         return spec

@@ -6,6 +6,7 @@ from __future__ import annotations
 from ..errors import DifferentiationError, where
 from ..ir.clone import clone_op
 from ..ir.core import Block, Builder, Function, Op, Value
+from ..ir.dialects import join_arities, reduction_kinds
 from ..ir.types import ArrayType
 from ..passes.activity import Activity
 from .common import derivative_name, has_tangent, zero
@@ -134,7 +135,57 @@ class _Forward:
             self.b.op("mem.accumulate", [t, self.shadow_of(arr)] + new.operands[2:])
 
     # -- control flow -------------------------------------------------------------------------
-    def op_scf_for(self, op):
+    def op_par_parallel_for(self, op):
+        """A parallel loop's tangents are carried like a for loop's; a sum reduction's
+        tangent is again a sum reduction. (max/min reductions were made differentiable
+        before AD; a product reduction has no parallel tangent form here.)"""
+        kinds = reduction_kinds(op)
+        tans, _ = self.slots(list(op.results))
+        for k in tans:
+            if kinds[k] != "add":
+                raise DifferentiationError(
+                    f"{where(op.loc)}: cannot differentiate a '{kinds[k]}' reduction of a "
+                    f"parallel loop; accumulate a sum (e.g. of logarithms) instead")
+        new = self.op_scf_for(op, name="par.parallel_for")
+        new.attrs["reductions"] = ",".join(kinds + ["add"] * len(tans))
+
+    def op_par_join(self, op):
+        """Each task computes its results' tangents too."""
+        tans, _ = self.slots(list(op.results))
+        blocks, arity, types, start = [], [], [], 0
+        for region, n in zip(op.regions, join_arities(op)):
+            mine = [k for k in tans if start <= k < start + n]
+            nb = Block()
+            term = self.region(region, nb)
+            outs = [self.vmap.get(v, v) for v in term.operands]
+            outs += self.in_block(nb, lambda: [self.tangent_or_zero(term.operands[k - start])
+                                               for k in mine])
+            self.finish(nb, "scf.yield", outs)
+            blocks.append(nb)
+            arity.append(n + len(mine))
+            types += [r.type for r in op.results[start:start + n]] + \
+                [op.results[k].type for k in mine]
+            start += n
+        new = self.b.op("par.join", [], types, {"arity": ",".join(map(str, arity))},
+                        regions=blocks)
+        it = iter(new.results)
+        start = 0
+        for n in join_arities(op):
+            for k in range(start, start + n):
+                self.vmap[op.results[k]] = next(it)
+            for k in [k for k in tans if start <= k < start + n]:
+                self.tan[op.results[k]] = next(it)
+            start += n
+
+    def in_block(self, block: Block, fn):
+        saved = self.b.block
+        self.b.block = block
+        try:
+            return fn()
+        finally:
+            self.b.block = saved
+
+    def op_scf_for(self, op, name: str = "scf.for"):
         body = op.regions[0]
         carried = list(op.results)
         tans, shadows = self.slots(carried)
@@ -145,9 +196,10 @@ class _Forward:
         self.bind(body.args[1:], new_body.args[1:], tans, shadows)
         term = self.region(body, new_body)
         self.finish(new_body, "scf.yield", self.extended_in(new_body, term.operands, tans, shadows))
-        new = self.b.op("scf.for", [self.vmap.get(v, v) for v in op.operands[:3]] + inits,
-                        [v.type for v in inits], regions=[new_body])
+        new = self.b.op(name, [self.vmap.get(v, v) for v in op.operands[:3]] + inits,
+                        [v.type for v in inits], dict(op.attrs), regions=[new_body])
         self.name_results(new, op, tans, shadows)
+        return new
 
     def extended_in(self, block: Block, values, tans, shadows):
         saved = self.b.block

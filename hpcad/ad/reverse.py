@@ -11,7 +11,7 @@ from __future__ import annotations
 from ..errors import DifferentiationError, where
 from ..ir.clone import clone_op
 from ..ir.core import Block, Builder, Function, Op, Value, walk
-from ..ir.dialects import is_pure
+from ..ir.dialects import is_pure, join_arities, reduction_kinds
 from ..ir.types import ArrayType, ScalarType, i1, i64
 from ..passes.activity import Activity
 from .common import derivative_name, has_tangent, zero
@@ -332,6 +332,10 @@ class _Reverse:
             return self.reverse_loop(op, ctx)
         if name == "scf.if":
             return self.reverse_if(op, ctx)
+        if name == "par.parallel_for":
+            return self.reverse_parallel_for(op, ctx)
+        if name == "par.join":
+            return self.reverse_join(op, ctx)
         if name == "mem.load":
             g = self.adj.get(op.results[0])
             if g is not None and self.act.shadowed(op.operands[0]):
@@ -508,6 +512,94 @@ class _Reverse:
             self.add_adjoint(inits[k], r)
         for f, r in zip(free, res[n_s:n_s + n_f]):
             self.adj[f] = r
+
+    def reverse_parallel_for(self, op: Op, ctx: _Region) -> None:
+        """The adjoint of a parallel loop is a parallel loop over the same range. A sum
+        reduction's adjoint is broadcast to every iteration; adjoints of values from outside
+        the loop are summed over iterations (a sum reduction); racy accumulations into
+        shadows are made atomic afterwards (passes/race.py)."""
+        body, kinds = op.regions[0], reduction_kinds(op)
+        term, inits = body.ops[-1], op.operands[3:]
+        slots = [k for k, r in enumerate(op.results) if self.act.active(r)]
+        for k in slots:
+            if kinds[k] != "add":
+                raise DifferentiationError(
+                    f"{where(op.loc)}: cannot differentiate a '{kinds[k]}' reduction of a "
+                    f"parallel loop; accumulate a sum (e.g. of logarithms) instead")
+        free = self.free_adjoints(op)
+        if not slots and not free and not self.writes_shadow(op):
+            return
+        b = self.b
+        bounds = [self.primal(v, ctx) for v in op.operands[:3]]
+        seeds = {k: self.adj.get(op.results[k]) for k in slots}
+        outer = self.adj
+        rbody = Block([Value(i64, body.args[0].name)]
+                      + [Value(f.type, derivative_name(f, "adj_")) for f in free])
+        inner = _Region(body, self.fwd_block[body], rbody, ctx)
+        inner.avail[body.args[0]] = rbody.args[0]
+        self.adj = {}
+        b.block = rbody
+        for k, g in seeds.items():
+            if g is not None:
+                self.add_adjoint(term.operands[k], g)
+        self.reverse_block(inner)
+        b.block = rbody
+        outs = []
+        for f, partial in zip(free, rbody.args[1:]):
+            local = self.adj.get(f)
+            outs.append(partial if local is None else b.op1("arith.add", [partial, local], f.type))
+        b.op("scf.yield", outs)
+        self.resolve(inner)
+        self.adj = outer
+        b.block = ctx.rev
+        totals = [self.current(f) for f in free]
+        loop = b.op("par.parallel_for", bounds + totals, [f.type for f in free],
+                    attrs={"reductions": ",".join(["add"] * len(free)), "reverse": True},
+                    regions=[rbody])
+        for k in slots:
+            self.adj.pop(op.results[k], None)
+            if seeds[k] is not None:
+                self.add_adjoint(inits[k], seeds[k])
+        for f, r in zip(free, loop.results):
+            self.adj[f] = r
+
+    def reverse_join(self, op: Op, ctx: _Region) -> None:
+        """Fork-join reversed: the tasks' adjoints run as tasks again (spawned where the
+        primal synced, synced where it spawned); each returns its contributions to the
+        adjoints of values from outside, summed after the join."""
+        slots = [k for k, r in enumerate(op.results) if self.act.active(r)]
+        free = self.free_adjoints(op)
+        if not slots and not free and not self.writes_shadow(op):
+            return
+        outer = self.adj
+        seeds = {k: outer.get(op.results[k]) for k in slots}
+        blocks, start = [], 0
+        for region, n in zip(op.regions, join_arities(op)):
+            rb = Block()
+            inner = _Region(region, self.fwd_block[region], rb, ctx)
+            self.adj = {}
+            self.b.block = rb
+            for k in range(start, start + n):
+                if seeds.get(k) is not None:
+                    self.add_adjoint(region.ops[-1].operands[k - start], seeds[k])
+            self.reverse_block(inner)
+            self.b.block = rb
+            Builder(rb).op("scf.yield", [self.current_in(rb, f) for f in free])
+            self.resolve(inner)
+            blocks.append(rb)
+            start += n
+        self.adj = outer
+        self.b.block = ctx.rev
+        new = self.b.op("par.join", [], [f.type for f in free] * len(blocks),
+                        {"arity": ",".join([str(len(free))] * len(blocks))}, regions=blocks)
+        for j, f in enumerate(free):
+            total = self.adj.get(f)
+            for t in range(len(blocks)):
+                part = new.results[t * len(free) + j]
+                total = part if total is None else self.b.op1("arith.add", [total, part], f.type)
+            self.adj[f] = total
+        for k in slots:
+            self.adj.pop(op.results[k], None)
 
     def check_while_before(self, op: Op) -> None:
         for o in walk(op.regions[0]):

@@ -26,3 +26,11 @@ def clone_block(block: Block, vmap: dict[Value, Value]) -> Block:
         c.parent = new
         new.ops.append(c)
     return new
+
+
+def clone_function(fn):
+    """A deep copy of a function (transformations that rewrite it keep the original)."""
+    from .core import Function
+    vmap: dict[Value, Value] = {}
+    body = clone_block(fn.body, vmap)
+    return Function(fn.name, body, list(fn.result_types), list(fn.arg_names), fn.loc)

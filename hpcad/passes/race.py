@@ -1,0 +1,146 @@
+"""Race analysis of parallel code. Within a `par.parallel_for`, two iterations conflict if
+one writes an array element that another reads or writes; a write is safe when every access
+to that array in the loop uses one index tuple that contains the loop variable (each
+iteration then owns its elements). In a `par.join`, an array a task writes must not be
+touched by another task. Arrays allocated inside the loop (or task) are private.
+
+`check_races` rejects racy primal code (unless the loop says allow_races=True);
+`make_race_free` marks the accumulations of an adjoint that several iterations or tasks may
+hit as atomic (the race-free form the backends implement with an atomic float add)."""
+from __future__ import annotations
+
+from ..errors import DifferentiationError, HpcadError, where
+from ..ir.core import Block, Function, Op, Value, walk
+from ..ir.types import ArrayType
+from .aliases import variable_classes
+
+
+class RaceError(HpcadError):
+    """Iterations of a parallel loop, or parallel tasks, touch the same array elements."""
+
+
+def _distinct_groups(fn: Function) -> dict[Value, int]:
+    """Arrays carried together by a loop as a permutation (`u, v = v, u`) name distinct
+    buffers at any one time: value -> id of its group (same id: distinct buffers)."""
+    groups = {}
+    for op in walk(fn.body):
+        if op.name in ("scf.for", "scf.while"):
+            body = op.regions[0] if op.name == "scf.for" else op.regions[1]
+            args = body.args[1:] if op.name == "scf.for" else body.args
+            arrays = [a for a in args if isinstance(a.type, ArrayType)]
+            if len(arrays) > 1:
+                for a in arrays:
+                    groups[a] = id(op)
+    return groups
+
+
+class _Accesses:
+    def __init__(self, fn: Function):
+        self.key = variable_classes(fn).find
+        self.groups = _distinct_groups(fn)
+
+    def may_alias(self, x: Value, y: Value) -> bool:
+        if x is y:
+            return True
+        if self.key(x) != self.key(y):
+            return False
+        gx, gy = self.groups.get(x), self.groups.get(y)
+        return gx is None or gx != gy
+
+    @staticmethod
+    def collect(region: Block) -> list[tuple[Op, Value, tuple, str]]:
+        """(op, array, index tuple, kind) of the region's accesses to arrays from outside."""
+        private = {r for o in walk(region) if o.name == "mem.alloc" for r in o.results}
+        out = []
+        for o in walk(region):
+            if o.name == "mem.load":
+                arr, idx, kind = o.operands[0], tuple(o.operands[1:]), "read"
+            elif o.name in ("mem.store", "mem.accumulate"):
+                arr, idx = o.operands[1], tuple(o.operands[2:])
+                kind = "store" if o.name == "mem.store" else "accumulate"
+            else:
+                continue
+            if arr not in private:
+                out.append((o, arr, idx, kind))
+        return out
+
+
+def _owns(idx: tuple, iv: Value) -> bool:
+    """The index tuple names an element only iteration iv touches: a component is iv itself
+    or iv plus a constant."""
+    for v in idx:
+        if v is iv:
+            return True
+        op = v.owner
+        if isinstance(op, Op) and op.name in ("arith.add", "arith.sub") and iv in op.operands:
+            other = op.operands[1] if op.operands[0] is iv else op.operands[0]
+            if isinstance(other.owner, Op) and other.owner.name == "arith.const":
+                return True
+    return False
+
+
+def _loop_conflicts(loop: Op, acc: _Accesses):
+    """Groups of accesses that different iterations of the parallel loop may race on."""
+    iv = loop.regions[0].args[0]
+    accesses = acc.collect(loop.regions[0])
+    conflicts = []
+    for op, arr, idx, kind in accesses:
+        if kind == "read":
+            continue
+        related = [a for a in accesses if acc.may_alias(a[1], arr)]
+        if all(a[2] == idx for a in related) and _owns(idx, iv):
+            continue
+        conflicts.append((op, related))
+    return conflicts
+
+
+def _join_conflicts(join: Op, acc: _Accesses):
+    per_task = [acc.collect(r) for r in join.regions]
+    conflicts = []
+    for t, accesses in enumerate(per_task):
+        for op, arr, idx, kind in accesses:
+            if kind == "read":
+                continue
+            related = [a for u, other in enumerate(per_task) if u != t
+                       for a in other if acc.may_alias(a[1], arr)]
+            if related:
+                conflicts.append((op, related + [(op, arr, idx, kind)]))
+    return conflicts
+
+
+def _conflicts(fn: Function):
+    acc = _Accesses(fn)
+    for op in walk(fn.body):
+        if op.name == "par.parallel_for":
+            yield op, _loop_conflicts(op, acc)
+        elif op.name == "par.join":
+            yield op, _join_conflicts(op, acc)
+
+
+def check_races(fn: Function) -> None:
+    for par, conflicts in _conflicts(fn):
+        if par.attrs.get("allow_races") or not conflicts:
+            continue
+        op, related = conflicts[0]
+        what = "iterations of this parallel loop" if par.name == "par.parallel_for" \
+            else "tasks of this fork-join"
+        arr = op.operands[1]
+        raise RaceError(
+            f"{where(par.loc)}: {what} race on array '{arr.name}' (written at "
+            f"{where(op.loc)} and touched elsewhere at other elements); give each iteration "
+            f"its own elements, or pass allow_races=True to hpcad.prange if this is intended")
+
+
+def make_race_free(fn: Function) -> None:
+    """Mark racy accumulations atomic; any other racy write is an error (it would mean the
+    adjoint construction is wrong)."""
+    for par, conflicts in _conflicts(fn):
+        if par.attrs.get("allow_races"):
+            continue
+        for op, related in conflicts:
+            if any(kind != "accumulate" for _, _, _, kind in related):
+                raise DifferentiationError(
+                    f"{where(op.loc)}: internal: the derivative of this parallel code would "
+                    f"race on '{op.operands[1].name}' and cannot be made race-free")
+            for other, _, _, _ in related:
+                other.attrs["atomic"] = True
