@@ -8,7 +8,7 @@ from ...errors import HpcadError
 from ...ir.core import Function
 from ...ir.printer import print_function
 from ...ir.types import ArrayType, OpaqueType, ScalarType
-from . import cache
+from . import cache, threads
 from .codegen import generate
 
 STATS = {"compiled": 0, "loaded": 0}   # numba compilations vs. loads from the disk cache
@@ -37,6 +37,7 @@ class Compiled:
         self.py_name = "".join(c if c.isalnum() else "_" for c in fn.name)
         self.source, self.slots = generate(fn, self.py_name)
         self.n_results = len(fn.result_types)
+        self.threading_layer = threads.start() if "parallel=True" in self.source else None
         self.tapes = [np.empty(0, s.dtype.np_dtype) for s in self.slots]
         directory = cache.cache_dir()
         path = directory / f"{self.py_name}_{key}.py"
