@@ -14,6 +14,7 @@ from ..ir.core import Block, Builder, Function, Op, Value, walk
 from ..ir.dialects import is_pure, join_arities, reduction_kinds
 from ..ir.types import ArrayType, ScalarType, i1, i64
 from ..passes.activity import Activity
+from ..checkpoint.tape import TapeLayout, trip_count
 from .common import derivative_name, has_tangent, zero
 from .rules import NON_DIFFERENTIABLE, PARTIALS, RuleBuilder, uses_of_partial
 
@@ -31,6 +32,9 @@ class _Region:
         self.shadows: dict[Value, Value] = {}  # primal array -> shadow usable in `rev`
         self.setup: list[Op] = []              # shadow allocations etc. for the prologue
         self.prologue_at = len(rev.ops)        # after the reversed induction variable
+        self.entry: tuple | None = None        # parallel body: iteration number fwd / rev
+        self.index_ops: list[Op] = []          # computing the reverse iteration number
+        self.saved_slots: list[int] = []       # parallel body: slots with one entry each
 
     @property
     def top(self) -> bool:
@@ -46,7 +50,7 @@ class _Reverse:
         self.trip_count: dict[Op, Value] = {}     # primal while op -> forward iteration count
         self.adj: dict[Value, Value] = {}         # primal value -> its current adjoint
         self.b = Builder()
-        self.slots = 0
+        self.tape = TapeLayout()
         self.top: _Region | None = None
         # per array class, the last top-level op that writes it: a load made after that op
         # reads what the array still holds when the reverse sweep runs, so it may be redone
@@ -183,18 +187,9 @@ class _Reverse:
                 ph.owner = c
                 recomputed.append((self.position(v.owner, r.old), c))
             else:
-                slot = self.slots
-                self.slots += 1
-                pop = Op("tape.pop", [], [], {"slot": slot})
-                pop.results = [ph]
-                ph.owner = pop
-                pops.append(pop)
-                push = Op("tape.push", [self.vmap[v]], [], {"slot": slot})
-                fwd = r.fwd
-                push.parent = fwd
-                fwd.ops.insert(len(fwd.ops) - 1, push)
+                pops.append(self.tape.save(r, self, self.vmap[v], ph))
         recomputed.sort(key=lambda t: t[0])
-        prologue = pops + [c for _, c in recomputed] + r.setup
+        prologue = r.index_ops + pops + [c for _, c in recomputed] + r.setup
         for op in prologue:
             op.parent = r.rev
         at = r.prologue_at
@@ -552,6 +547,9 @@ class _Reverse:
         self.resolve(inner)
         self.adj = outer
         b.block = ctx.rev
+        if inner.saved_slots:
+            self.advance_after_forward(op, inner.saved_slots)
+            self.tape.move_segments(b, inner.saved_slots, trip_count(b, *bounds), "tape.retreat")
         totals = [self.current(f) for f in free]
         loop = b.op("par.parallel_for", bounds + totals, [f.type for f in free],
                     attrs={"reductions": ",".join(["add"] * len(free)), "reverse": True},
@@ -562,6 +560,16 @@ class _Reverse:
                 self.add_adjoint(inits[k], seeds[k])
         for f, r in zip(free, loop.results):
             self.adj[f] = r
+
+    def advance_after_forward(self, op: Op, slots: list[int]) -> None:
+        """After the forward copy of parallel loop op, move its slots' segments on."""
+        fwd_loop = self.fwd_block[op.regions[0]].parent
+        parent = fwd_loop.parent
+        b = Builder(parent)
+        b.index = parent.ops.index(fwd_loop) + 1
+        b.loc = op.loc
+        lb, ub, step = fwd_loop.operands[:3]
+        self.tape.move_segments(b, slots, trip_count(b, lb, ub, step), "tape.advance")
 
     def reverse_join(self, op: Op, ctx: _Region) -> None:
         """Fork-join reversed: the tasks' adjoints run as tasks again (spawned where the
@@ -615,16 +623,7 @@ class _Reverse:
         if home.top:
             return fwd_value
         placeholder = Value(i64, "trips")
-        slot = self.slots
-        self.slots += 1
-        pop = Op("tape.pop", [], [], {"slot": slot})
-        pop.results = [placeholder]
-        placeholder.owner = pop
-        home.setup.insert(0, pop)
-        push = Op("tape.push", [fwd_value], [], {"slot": slot})
-        fwd = home.fwd
-        push.parent = fwd
-        fwd.ops.insert(len(fwd.ops) - 1, push)
+        home.setup.insert(0, self.tape.save(home, self, fwd_value, placeholder))
         return placeholder
 
     def permutation(self, op: Op, term: Op, carried_args, arrays) -> list[int]:

@@ -158,10 +158,12 @@ _PREDICATES = {"eq": operator.eq, "ne": operator.ne, "lt": operator.lt, "le": op
 class _Run:
     """One `run_function` call: its tape stacks (shared with the functions it calls) and the
     programs of the functions `func.call` reaches."""
-    __slots__ = ("tapes", "module", "programs")
+    __slots__ = ("tapes", "entries", "bases", "module", "programs")
 
     def __init__(self, module: Module | None):
         self.tapes: defaultdict[int, list] = defaultdict(list)
+        self.entries: defaultdict[int, dict] = defaultdict(dict)   # indexed slots
+        self.bases: defaultdict[int, int] = defaultdict(int)
         self.module = module
         self.programs: dict[str, _Program] = {}
 
@@ -396,6 +398,13 @@ def _shape(c: _Compiler, op: Op) -> Step:
 @_rule("tape.push")
 def _push(c: _Compiler, op: Op) -> Step:
     v, tape = c.slot(op.operands[0]), op.attrs["slot"]
+    if len(op.operands) == 2:    # entry k of the slot's current segment (parallel loops)
+        k = c.slot(op.operands[1])
+
+        def put(r):
+            run = r[0]
+            run.entries[tape][run.bases[tape] + r[k]] = r[v]
+        return put
 
     def push(r):
         r[0].tapes[tape].append(r[v])
@@ -405,6 +414,17 @@ def _push(c: _Compiler, op: Op) -> Step:
 @_rule("tape.pop")
 def _pop(c: _Compiler, op: Op) -> Step:
     k, tape = c.slot(op.result), op.attrs["slot"]
+    if op.operands:
+        entry = c.slot(op.operands[0])
+
+        def get(r):
+            run = r[0]
+            try:
+                r[k] = run.entries[tape][run.bases[tape] + r[entry]]
+            except KeyError:
+                raise HpcadError(f"internal error: tape slot {tape} read at an entry never "
+                                 f"written ({where(op.loc)})") from None
+        return get
 
     def pop(r):
         stack = r[0].tapes[tape]
@@ -413,6 +433,16 @@ def _pop(c: _Compiler, op: Op) -> Step:
                              f"({where(op.loc)}); the reverse sweep pops more than was pushed")
         r[k] = stack.pop()
     return pop
+
+
+@_rule("tape.advance", "tape.retreat")
+def _move_base(c: _Compiler, op: Op) -> Step:
+    n, tape = c.slot(op.operands[0]), op.attrs["slot"]
+    sign = 1 if op.name == "tape.advance" else -1
+
+    def move(r):
+        r[0].bases[tape] += sign * r[n]
+    return move
 
 
 @_rule("scf.for", "par.parallel_for")

@@ -208,12 +208,24 @@ def _check_if(op):
 
 
 def _check_push(op):
-    return None if len(op.operands) == 1 and "slot" in op.attrs else "expects one value and a slot"
+    """push %v {slot}: onto the slot's stack; push %v, %k {slot}: entry k of its segment."""
+    if "slot" not in op.attrs or len(op.operands) not in (1, 2) \
+            or (len(op.operands) == 2 and op.operands[1].type != i64):
+        return "expects a value, an optional i64 entry and a slot"
+    return None
 
 
 def _check_pop(op):
-    return None if not op.operands and len(op.results) == 1 and "slot" in op.attrs \
-        else "expects a slot and one result"
+    if "slot" not in op.attrs or len(op.results) != 1 or len(op.operands) > 1 \
+            or (op.operands and op.operands[0].type != i64):
+        return "expects an optional i64 entry, a slot and one result"
+    return None
+
+
+def _check_move(op):
+    if "slot" not in op.attrs or len(op.operands) != 1 or op.operands[0].type != i64:
+        return "expects an i64 entry count and a slot"
+    return None
 
 
 _def("arith.const", check=_check_const)
@@ -253,6 +265,8 @@ _def("func.return", "terminator")
 
 _def("tape.push", "tape", check=_check_push)
 _def("tape.pop", "tape", check=_check_pop)
+_def("tape.advance", "tape", check=_check_move)   # the next segment starts n entries on
+_def("tape.retreat", "tape", check=_check_move)   # back to the previous segment
 
 
 def spec(name: str) -> OpSpec:

@@ -18,7 +18,7 @@ def prune_tape(fn: Function) -> bool:
 
 def _drop(block: Block, dead: set) -> None:
     block.ops = [op for op in block.ops
-                 if not (op.name in ("tape.push", "tape.pop") and op.attrs["slot"] in dead)]
+                 if not (op.dialect == "tape" and op.attrs["slot"] in dead)]
     for op in block.ops:
         for r in op.regions:
             _drop(r, dead)

@@ -23,12 +23,10 @@ class ParallelWriter:
             if isinstance(update, Op) and update.parent is body:
                 self.reduction_updates[update] = (carried[k], kind)
         self.assign(depth, carried, [self.ref(v) for v in op.operands[3:]])
-        self.before_parallel_loop(op, depth)
         lb, ub, step = (self.ref(v) for v in op.operands[:3])
         rng = f"prange({lb}, {ub})" if step == "1" else f"prange({lb}, {ub}, {step})"
         self.emit(depth, f"for {self.name(body.args[0])} in {rng}:")
         self.region_body(body, depth + 1, carried)
-        self.after_parallel_loop(op, depth)
 
     def reduction_update(self, op: Op, depth: int) -> None:
         """s = s OP e, in the form numba's parfor pass recognizes as a reduction."""

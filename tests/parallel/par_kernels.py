@@ -1,0 +1,437 @@
+"""Parallel test kernels (hpcad.prange, numba.prange, join, spawn/sync, par_map, par_sum), each
+with a serial twin: the same arithmetic written with plain `range` loops and direct calls, so
+the parallel kernel's derivatives can be checked against the twin's as well as against finite
+differences. CASES pairs each kernel with small random arguments at which it is smooth.
+(Named par_kernels, not kernels: tests/ad already has a kernels.py and basenames must differ.)"""
+import math
+from dataclasses import dataclass
+from typing import Callable
+
+import numba
+import numpy as np
+
+import hpcad as ad
+
+
+@dataclass(frozen=True)
+class ParallelCase:
+    """A parallel kernel, its serial twin and its arguments, with the finite-difference step
+    and tolerances tests/ad/harness.py reads. `atomic`: some reverse-mode accumulation may be
+    hit by several iterations or tasks (the adjoint needs atomic adds, so its summation order
+    can change from run to run); otherwise repeated gradients must agree bitwise."""
+    name: str
+    kernel: object
+    serial: object
+    make_args: Callable[[np.random.Generator], tuple]
+    atomic: bool
+    eps: float = 1e-6
+    fd_rtol: float = 1e-6
+    dot_rtol: float = 1e-10
+    value_rtol: float = 1e-12
+
+
+# ---------------------------------------------------------------------------------------------
+# 1-D stencil with overlapping reads: iteration i reads u[i-1], u[i], u[i+1], so the adjoint's
+# accumulations into du from neighbouring iterations collide.
+# ---------------------------------------------------------------------------------------------
+
+@ad.kernel
+def stencil1d(u, c):
+    n = u.shape[0]
+    out = np.zeros(n)
+    for i in ad.prange(1, n - 1):
+        out[i] = u[i - 1] - 2.0 * u[i] * u[i] + c * math.sin(u[i + 1])
+    loss = 0.0
+    for i in range(n):
+        loss += out[i] * out[i]
+    return loss
+
+
+@ad.kernel
+def stencil1d_serial(u, c):
+    n = u.shape[0]
+    out = np.zeros(n)
+    for i in range(1, n - 1):
+        out[i] = u[i - 1] - 2.0 * u[i] * u[i] + c * math.sin(u[i + 1])
+    loss = 0.0
+    for i in range(n):
+        loss += out[i] * out[i]
+    return loss
+
+
+# ---------------------------------------------------------------------------------------------
+# 2-D five-point stencil, prange over rows; linear in u inside the row loop (numba backend
+# limitation: nothing in the sequential j loop may need saving for the reverse sweep).
+# ---------------------------------------------------------------------------------------------
+
+@ad.kernel
+def stencil2d_rows(u, k):
+    n, m = u.shape
+    v = np.zeros((n, m))
+    for i in ad.prange(1, n - 1):
+        for j in range(1, m - 1):
+            v[i, j] = u[i, j] + k * (u[i - 1, j] + u[i + 1, j] + u[i, j - 1] + u[i, j + 1]
+                                     - 4.0 * u[i, j])
+    loss = 0.0
+    for i in range(n):
+        for j in range(m):
+            loss += v[i, j] * v[i, j]
+    return loss
+
+
+@ad.kernel
+def stencil2d_rows_serial(u, k):
+    n, m = u.shape
+    v = np.zeros((n, m))
+    for i in range(1, n - 1):
+        for j in range(1, m - 1):
+            v[i, j] = u[i, j] + k * (u[i - 1, j] + u[i + 1, j] + u[i, j - 1] + u[i, j + 1]
+                                     - 4.0 * u[i, j])
+    loss = 0.0
+    for i in range(n):
+        for j in range(m):
+            loss += v[i, j] * v[i, j]
+    return loss
+
+
+# ---------------------------------------------------------------------------------------------
+# Gather through an index array with repeats: the adjoint scatters into dx, several
+# iterations hitting the same element.
+# ---------------------------------------------------------------------------------------------
+
+@ad.kernel
+def gather_repeated(w, x, idx):
+    s = 0.0
+    for i in ad.prange(idx.shape[0]):
+        s += w[i] * math.sin(x[idx[i]])
+    return s
+
+
+@ad.kernel
+def gather_repeated_serial(w, x, idx):
+    s = 0.0
+    for i in range(idx.shape[0]):
+        s += w[i] * math.sin(x[idx[i]])
+    return s
+
+
+# ---------------------------------------------------------------------------------------------
+# Gather form: every iteration reads and writes only its own elements, so the adjoint writes
+# only its own elements too and needs no atomics (numba.prange marker).
+# ---------------------------------------------------------------------------------------------
+
+@ad.kernel
+def elementwise(u, c):
+    n = u.shape[0]
+    out = np.zeros(n)
+    for i in numba.prange(n):
+        out[i] = u[i] * u[i] + c * math.exp(-u[i])
+    loss = 0.0
+    for i in range(n):
+        loss += out[i] * out[i]
+    return loss
+
+
+@ad.kernel
+def elementwise_serial(u, c):
+    n = u.shape[0]
+    out = np.zeros(n)
+    for i in range(n):
+        out[i] = u[i] * u[i] + c * math.exp(-u[i])
+    loss = 0.0
+    for i in range(n):
+        loss += out[i] * out[i]
+    return loss
+
+
+# ---------------------------------------------------------------------------------------------
+# Reductions: sum (written -=), max, min; the extrema at points without ties.
+# ---------------------------------------------------------------------------------------------
+
+@ad.kernel
+def sum_reduction(u, c):
+    s = 0.0
+    for i in ad.prange(u.shape[0]):
+        s -= 0.5 * u[i] * u[i] - math.exp(c * u[i]) * u[i]
+    return s
+
+
+@ad.kernel
+def sum_reduction_serial(u, c):
+    s = 0.0
+    for i in range(u.shape[0]):
+        s -= 0.5 * u[i] * u[i] - math.exp(c * u[i]) * u[i]
+    return s
+
+
+@ad.kernel
+def max_reduction(u, c):
+    m = -1.0e300
+    for i in numba.prange(u.shape[0]):
+        m = max(m, u[i] * u[i] + c * u[i])
+    return m
+
+
+@ad.kernel
+def max_reduction_serial(u, c):
+    m = -1.0e300
+    for i in range(u.shape[0]):
+        m = max(m, u[i] * u[i] + c * u[i])
+    return m
+
+
+@ad.kernel
+def min_reduction(u, c):
+    m = 1.0e300
+    for i in ad.prange(u.shape[0]):
+        m = min(m, math.sin(u[i]) * c + u[i])
+    return m
+
+
+@ad.kernel
+def min_reduction_serial(u, c):
+    m = 1.0e300
+    for i in range(u.shape[0]):
+        m = min(m, math.sin(u[i]) * c + u[i])
+    return m
+
+
+# ---------------------------------------------------------------------------------------------
+# Nested prange: both loops parallel; a[j] is read by every row, so da collides across rows.
+# ---------------------------------------------------------------------------------------------
+
+@ad.kernel
+def nested_prange(u, a):
+    n, m = u.shape
+    v = np.zeros((n, m))
+    for i in ad.prange(n):
+        for j in ad.prange(m):
+            v[i, j] = a[j] * math.sin(u[i, j]) + u[i, j] * u[i, j]
+    loss = 0.0
+    for i in range(n):
+        for j in range(m):
+            loss += v[i, j] * v[i, j]
+    return loss
+
+
+@ad.kernel
+def nested_prange_serial(u, a):
+    n, m = u.shape
+    v = np.zeros((n, m))
+    for i in range(n):
+        for j in range(m):
+            v[i, j] = a[j] * math.sin(u[i, j]) + u[i, j] * u[i, j]
+    loss = 0.0
+    for i in range(n):
+        for j in range(m):
+            loss += v[i, j] * v[i, j]
+    return loss
+
+
+# ---------------------------------------------------------------------------------------------
+# Time loop around prange stencils: 1-D explicit heat with a nonlinear reaction term, updated
+# in place through a temporary.
+# ---------------------------------------------------------------------------------------------
+
+@ad.kernel
+def heat_prange(u, alpha, nsteps):
+    n = u.shape[0]
+    tmp = np.zeros(n)
+    for step in range(nsteps):
+        for i in ad.prange(1, n - 1):
+            tmp[i] = u[i] + alpha * (u[i - 1] - 2.0 * u[i] + u[i + 1]) - 0.05 * u[i] * u[i]
+        for i in ad.prange(1, n - 1):
+            u[i] = tmp[i]
+    loss = 0.0
+    for i in range(n):
+        loss += u[i] * u[i]
+    return loss
+
+
+@ad.kernel
+def heat_prange_serial(u, alpha, nsteps):
+    n = u.shape[0]
+    tmp = np.zeros(n)
+    for step in range(nsteps):
+        for i in range(1, n - 1):
+            tmp[i] = u[i] + alpha * (u[i - 1] - 2.0 * u[i] + u[i + 1]) - 0.05 * u[i] * u[i]
+        for i in range(1, n - 1):
+            u[i] = tmp[i]
+    loss = 0.0
+    for i in range(n):
+        loss += u[i] * u[i]
+    return loss
+
+
+# ---------------------------------------------------------------------------------------------
+# Fork-join: join of two kernels that both read x; spawn/sync of four tasks over chunks.
+# ---------------------------------------------------------------------------------------------
+
+@ad.kernel
+def squares(x, c):
+    s = 0.0
+    for i in range(x.shape[0]):
+        s += c * x[i] * x[i]
+    return s
+
+
+@ad.kernel
+def sine_dot(x, y):
+    s = 0.0
+    for i in range(x.shape[0]):
+        s += math.sin(x[i]) * y[i]
+    return s
+
+
+@ad.kernel
+def join_two(x, y, c):
+    a, b = ad.join(squares, (x, c), sine_dot, (x, y))
+    return a * b + a
+
+
+@ad.kernel
+def join_two_serial(x, y, c):
+    a = squares(x, c)
+    b = sine_dot(x, y)
+    return a * b + a
+
+
+@ad.kernel
+def chunk_energy(u, lo, hi):
+    s = 0.0
+    for i in range(lo, hi):
+        s += math.cos(u[i]) * u[i + 1]
+    return s
+
+
+@ad.kernel
+def spawn_four(u):
+    q = (u.shape[0] - 1) // 4
+    h1 = ad.spawn(chunk_energy, u, 0, q)
+    h2 = ad.spawn(chunk_energy, u, q, 2 * q)
+    h3 = ad.spawn(chunk_energy, u, 2 * q, 3 * q)
+    h4 = ad.spawn(chunk_energy, u, 3 * q, u.shape[0] - 1)
+    r1 = ad.sync(h1)
+    r2 = ad.sync(h2)
+    r3 = ad.sync(h3)
+    r4 = ad.sync(h4)
+    return r1 * r2 + r3 * r4
+
+
+@ad.kernel
+def spawn_four_serial(u):
+    q = (u.shape[0] - 1) // 4
+    r1 = chunk_energy(u, 0, q)
+    r2 = chunk_energy(u, q, 2 * q)
+    r3 = chunk_energy(u, 2 * q, 3 * q)
+    r4 = chunk_energy(u, 3 * q, u.shape[0] - 1)
+    return r1 * r2 + r3 * r4
+
+
+# ---------------------------------------------------------------------------------------------
+# Parallel iterators: par_map (own element only) and par_sum (reads the next element too).
+# ---------------------------------------------------------------------------------------------
+
+@ad.kernel
+def softsquare(i, u, c):
+    return c * u[i] * u[i] + math.tanh(u[i])
+
+
+@ad.kernel
+def neighbour_product(i, u, c):
+    return u[i] * u[(i + 1) % u.shape[0]] + c * math.cos(u[i])
+
+
+@ad.kernel
+def par_map_loss(u, c):
+    n = u.shape[0]
+    out = np.zeros(n)
+    ad.par_map(softsquare, n, out, u, c)
+    loss = 0.0
+    for i in range(n):
+        loss += out[i] * out[i]
+    return loss
+
+
+@ad.kernel
+def par_map_loss_serial(u, c):
+    n = u.shape[0]
+    out = np.zeros(n)
+    for i in range(n):
+        out[i] = softsquare(i, u, c)
+    loss = 0.0
+    for i in range(n):
+        loss += out[i] * out[i]
+    return loss
+
+
+@ad.kernel
+def par_sum_ring(u, c):
+    return ad.par_sum(neighbour_product, u.shape[0], u, c)
+
+
+@ad.kernel
+def par_sum_ring_serial(u, c):
+    s = 0.0
+    for i in range(u.shape[0]):
+        s += neighbour_product(i, u, c)
+    return s
+
+
+# ---------------------------------------------------------------------------------------------
+# Not a case: a product reduction, whose derivative hpcad refuses.
+# ---------------------------------------------------------------------------------------------
+
+@ad.kernel
+def product_reduction(u):
+    p = 1.0
+    for i in ad.prange(u.shape[0]):
+        p *= u[i]
+    return p
+
+
+def _repeated_indices(rng, size: int, count: int) -> np.ndarray:
+    """count indices into range(size), every one of them at least twice."""
+    idx = np.concatenate([np.arange(size), np.arange(size), rng.integers(0, size, count - 2 * size)])
+    return rng.permutation(idx).astype(np.int64)
+
+
+def _spread(rng, count: int, lo: float, hi: float) -> np.ndarray:
+    """count values in [lo, hi], shuffled, at least (hi - lo) / (2 count) apart: a max or min
+    over them has one clear winner that an FD step cannot change."""
+    grid = np.linspace(lo, hi, count)
+    jitter = rng.uniform(-0.25, 0.25, count) * (hi - lo) / count
+    return rng.permutation(grid + jitter)
+
+
+CASES: list[ParallelCase] = [
+    ParallelCase("stencil1d", stencil1d, stencil1d_serial,
+                 lambda rng: (rng.uniform(-1.0, 1.0, 40), 0.7), atomic=True),
+    ParallelCase("stencil2d_rows", stencil2d_rows, stencil2d_rows_serial,
+                 lambda rng: (rng.uniform(0.0, 1.0, (8, 7)), 0.2), atomic=True),
+    ParallelCase("gather_repeated", gather_repeated, gather_repeated_serial,
+                 lambda rng: (rng.standard_normal(50), rng.standard_normal(12),
+                              _repeated_indices(rng, 12, 50)), atomic=True),
+    ParallelCase("elementwise", elementwise, elementwise_serial,
+                 lambda rng: (rng.uniform(-1.0, 1.0, 30), 0.6), atomic=False),
+    ParallelCase("sum_reduction", sum_reduction, sum_reduction_serial,
+                 lambda rng: (rng.uniform(-1.0, 1.0, 40), 0.8), atomic=False),
+    ParallelCase("max_reduction", max_reduction, max_reduction_serial,
+                 lambda rng: (_spread(rng, 30, 0.0, 3.0), 0.5), atomic=False),
+    ParallelCase("min_reduction", min_reduction, min_reduction_serial,
+                 lambda rng: (_spread(rng, 30, -2.0, 2.0), 0.4), atomic=False),
+    ParallelCase("nested_prange", nested_prange, nested_prange_serial,
+                 lambda rng: (rng.uniform(-1.0, 1.0, (6, 9)), rng.uniform(0.5, 1.5, 9)),
+                 atomic=True),
+    ParallelCase("heat_prange", heat_prange, heat_prange_serial,
+                 lambda rng: (rng.uniform(0.5, 1.5, 24), 0.2, 15), atomic=True),
+    ParallelCase("join_two", join_two, join_two_serial,
+                 lambda rng: (rng.standard_normal(20), rng.standard_normal(20), 0.9),
+                 atomic=True),
+    ParallelCase("spawn_four", spawn_four, spawn_four_serial,
+                 lambda rng: (rng.standard_normal(41),), atomic=True),
+    ParallelCase("par_map", par_map_loss, par_map_loss_serial,
+                 lambda rng: (rng.uniform(-1.0, 1.0, 30), 0.7), atomic=False),
+    ParallelCase("par_sum", par_sum_ring, par_sum_ring_serial,
+                 lambda rng: (rng.uniform(-1.0, 1.0, 30), 0.3), atomic=True),
+]
