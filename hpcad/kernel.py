@@ -54,6 +54,7 @@ class Specialization:
             verify_function(fn)
             fn = optimize(fn)
             make_race_free(fn)
+            fn = optimize(fn)
             verify_function(fn)
             self.derivatives[key] = fn
         return fn

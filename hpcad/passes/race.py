@@ -13,6 +13,7 @@ from ..errors import DifferentiationError, HpcadError, where
 from ..ir.core import Block, Function, Op, Value, walk
 from ..ir.types import ArrayType
 from .aliases import variable_classes
+from .coloring import color, colorable
 
 
 class RaceError(HpcadError):
@@ -132,15 +133,22 @@ def check_races(fn: Function) -> None:
 
 
 def make_race_free(fn: Function) -> None:
-    """Mark racy accumulations atomic; any other racy write is an error (it would mean the
-    adjoint construction is wrong)."""
-    for par, conflicts in _conflicts(fn):
-        if par.attrs.get("allow_races"):
+    """Give racy accumulations of a derivative a race-free form: the two-colour chunked
+    loop (passes/coloring.py) for stencil-shaped ones, atomic float adds otherwise. Any
+    other racy write is an error (it would mean the adjoint construction is wrong)."""
+    for par, conflicts in list(_conflicts(fn)):
+        if par.attrs.get("allow_races") or not conflicts:
             continue
+        racing = []
         for op, related in conflicts:
             if any(kind != "accumulate" for _, _, _, kind in related):
                 raise DifferentiationError(
                     f"{where(op.loc)}: internal: the derivative of this parallel code would "
                     f"race on '{op.operands[1].name}' and cannot be made race-free")
-            for other, _, _, _ in related:
-                other.attrs["atomic"] = True
+            racing += [o for o, _, _, _ in related if o not in racing]
+        width = colorable(par, racing) if par.name == "par.parallel_for" else None
+        if width is not None:
+            color(par, width)
+        else:
+            for op in racing:
+                op.attrs["atomic"] = True
