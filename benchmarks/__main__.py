@@ -10,9 +10,11 @@ from pathlib import Path
 
 from benchmarks.common import compile_times, write_json
 
-CASES = ("heat", "jacobi", "gmm")
+CASES = ("heat", "jacobi", "gmm", "scaling")
 QUICK = {"heat": {"heat quick": (20_000, 20)}, "jacobi": {"jacobi quick": (100, 10)},
-         "gmm": {"gmm quick": (5, 5, 500)}}
+         "gmm": {"gmm quick": (5, 5, 500)},
+         "scaling": {"heat prange quick": ("heat", (20_000, 5)),
+                     "jacobi prange quick": ("jacobi", (60, 5))}}
 
 
 def ratios(row: dict) -> dict:
@@ -53,6 +55,22 @@ def table_lines(rows: list[dict]) -> list[str]:
     return lines
 
 
+SCALING_HEADER = ("case", "threads", "layer", "primal ms", "grad ms", "grad/primal",
+                  "primal efficiency", "grad efficiency", "grad eff / primal eff")
+
+
+def scaling_lines(rows: list[dict]) -> list[str]:
+    lines = ["| " + " | ".join(SCALING_HEADER) + " |", "|" + "---|" * len(SCALING_HEADER)]
+    for r in rows:
+        for t, x in r["threads"].items():
+            cells = (r["name"], str(t), r["threading_layer"], fmt_ms(x["primal_s"]),
+                     fmt_ms(x["grad_s"]), fmt_x(x["grad_over_primal"]),
+                     fmt_x(x["primal_efficiency"]), fmt_x(x["grad_efficiency"]),
+                     fmt_x(x["grad_efficiency"] / x["primal_efficiency"]))
+            lines.append("| " + " | ".join(c.strip() for c in cells) + " |")
+    return lines
+
+
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(prog="python -m benchmarks")
     parser.add_argument("--quick", action="store_true", help="tiny sizes (a smoke test)")
@@ -61,19 +79,28 @@ def main(argv=None) -> int:
     parser.add_argument("--no-compile", action="store_true",
                         help="skip the cold-compile and cached-start measurements")
     args = parser.parse_args(argv)
-    rows = []
+    rows, scaling = [], []
     for case in args.cases.split(","):
         module = importlib.import_module(f"benchmarks.{case}")
-        compile_row = {} if args.no_compile else compile_times(case)
         sizes = QUICK[case] if args.quick else module.SIZES
+        if case == "scaling":
+            for name, size in sizes.items():
+                print(f"running {name} ...", file=sys.stderr, flush=True)
+                scaling.append({"name": name, **module.run(size)})
+            continue
+        compile_row = {} if args.no_compile else compile_times(case)
         for name, size in sizes.items():
             print(f"running {name} ...", file=sys.stderr, flush=True)
             row = {"name": name, "case": case, "size": list(size), **module.run(size)}
             row.update(ratios(row))
             row["compile"] = compile_row
             rows.append(row)
-    print("\n".join(table_lines(rows)))
-    write_json(rows, Path(args.out))
+    if rows:
+        print("\n".join(table_lines(rows)))
+    if scaling:
+        print()
+        print("\n".join(scaling_lines(scaling)))
+    write_json(rows + scaling, Path(args.out))
     print(f"wrote {args.out}", file=sys.stderr)
     return 0
 

@@ -31,7 +31,7 @@ def median_time(fn, setup=None, repeats: int = REPEATS) -> float:
     return float(np.median(times))
 
 
-def plain_numba(kernel):
+def plain_numba(kernel, parallel: bool = False):
     """The kernel's own Python source under plain numba.njit (callee kernels too): the primal
     a numba user would have without hpcad."""
     import types
@@ -44,9 +44,9 @@ def plain_numba(kernel):
     for name in f.__code__.co_names:
         obj = scope.get(name)
         if isinstance(obj, ad.Kernel):
-            scope[name] = plain_numba(obj)
+            scope[name] = plain_numba(obj, parallel)
     clone = types.FunctionType(f.__code__, scope, f.__name__, f.__defaults__, f.__closure__)
-    return numba.njit(clone, error_model="numpy")
+    return numba.njit(clone, error_model="numpy", parallel=parallel)
 
 
 def machine_info() -> dict:

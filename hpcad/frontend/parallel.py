@@ -10,8 +10,18 @@ from ..ir.core import Block, Op, Value
 from ..ir.types import ArrayType, f64, i64
 from .markers import marker_of
 
-_REDUCTION_OPS = {"arith.add": "add", "arith.sub": "add", "arith.mul": "mul",
-                  "arith.max": "max", "arith.min": "min"}
+_COMBINE = {"add": "arith.add", "mul": "arith.mul", "max": "arith.max", "min": "arith.min"}
+
+
+def _identity(kind: str, t):
+    """The value an iteration's partial reduction starts from."""
+    if kind == "add":
+        return 0
+    if kind == "mul":
+        return 1
+    if t.is_float:
+        return float("-inf") if kind == "max" else float("inf")
+    return -2 ** 63 if kind == "max" else 2 ** 63 - 1
 
 
 class _Handle:
@@ -33,6 +43,9 @@ class ParallelLowering:
 
     # -- parallel loops ----------------------------------------------------------------------
     def parallel_for(self, s, marker):
+        """A prange loop. A scalar carried across iterations is a reduction (numba's
+        semantics): each iteration starts it from the operator's identity, and the loop
+        combines the iterations' values with the initial one."""
         call = s.iter
         if not isinstance(s.target, ast.Name):
             self.unsupported(s, "a parallel loop target that is not a plain name")
@@ -45,27 +58,34 @@ class ParallelLowering:
             allow_races = kw.value.value
         if not 1 <= len(call.args) <= 3:
             self.unsupported(s, f"{marker.call} with {len(call.args)} arguments")
-        if s.orelse or ast.Break in {type(n) for n in ast.walk(ast.Module(s.body, []))}:
+        if s.orelse or any(isinstance(n, ast.Break) for n in ast.walk(ast.Module(s.body, []))):
             self.unsupported(s, "`break` or `else` in a parallel loop",
                              "iterations of a prange loop cannot stop the others")
         bounds = self.range_bounds(call)
         names = self.carried(s.body, exclude=s.target.id)
+        kinds = []
         for n in names:
             if isinstance(self.env[n].type, ArrayType):
                 self.unsupported(s, f"rebinding array '{n}' inside a parallel loop")
+            kinds.append(self.reduction_kind(s.body, n, s))
         from .lower import _LoopContext
         ctx = _LoopContext(len(self.loops), False, self.has_continue(s.body))
 
         def body(block_args):
             self.env[s.target.id] = block_args[0]
+            partials = block_args[1:]
+            for n, kind, acc in zip(names, kinds, partials):
+                self.env[n] = self.const(_identity(kind, acc.type), acc.type)
             self.loop_body(s.body, ctx)
+            for n, kind, acc in zip(names, kinds, partials):
+                local = self.coerce(self.env[n], acc.type)
+                self.env[n] = self.builder.op1(_COMBINE[kind], [acc, local], acc.type)
 
         op = self.structured_loop(s, names, lambda types: [Value(i64, s.target.id)], body,
                                   lambda inits, blocks: self.builder.op(
                                       "par.parallel_for", bounds + inits,
                                       [v.type for v in inits], regions=blocks))
-        op.attrs["reductions"] = ",".join(self.reduction_kind(op, k, n, s)
-                                          for k, n in enumerate(names))
+        op.attrs["reductions"] = ",".join(kinds)
         if allow_races:
             op.attrs["allow_races"] = True
         self.env.pop(s.target.id, None)
@@ -75,45 +95,39 @@ class ParallelLowering:
         from . import syntax
         return syntax.exits_loop(stmts, ast.Continue)
 
-    def reduction_kind(self, op: Op, k: int, name: str, node) -> str:
-        """numba's reduction semantics: the carried scalar is only ever updated as
-        s = s OP e (s += e, s -= e, s *= e, s = max(s, e), s = min(s, e))."""
-        body = op.regions[0]
-        acc = body.args[1 + k]
-        y = body.ops[-1].operands[k]
-        update = y.owner
-        kind = _REDUCTION_OPS.get(getattr(update, "name", None))
-        ok = kind is not None and update.parent is body and acc in update.operands
-        if ok and update.name == "arith.sub":
-            ok = update.operands[0] is acc
-        if ok:
-            other = [v for v in update.operands if v is not acc]
-            ok = len(other) == 1 and not self.depends_on(other[0], acc, body) \
-                and self.only_use(acc, update, body)
-        if not ok:
-            self.unsupported(node, f"variable '{name.lstrip('.')}' carried across iterations "
-                                   f"of a parallel loop that is not a reduction",
+    def reduction_kind(self, stmts, name: str, node) -> str:
+        """How the loop body updates `name`: only s += e / s -= e (add), s *= e (mul),
+        s = max(s, e), s = min(s, e) are reductions."""
+        kinds = set()
+        for n in ast.walk(ast.Module(stmts, [])):
+            if isinstance(n, ast.AugAssign) and isinstance(n.target, ast.Name) \
+                    and n.target.id == name:
+                kind = {ast.Add: "add", ast.Sub: "add", ast.Mult: "mul"}.get(type(n.op))
+                kinds.add(kind)
+            elif isinstance(n, (ast.Assign, ast.AnnAssign)):
+                targets = n.targets if isinstance(n, ast.Assign) else [n.target]
+                if any(isinstance(t, ast.Name) and t.id == name for t in targets):
+                    kinds.add(self.minmax_update(n.value, name))
+        if len(kinds) != 1 or None in kinds:
+            self.unsupported(node, f"variable '{name}' carried across iterations of a parallel "
+                                   f"loop that is not a reduction",
                              "update it only as s += e, s -= e, s *= e, s = max(s, e) or "
                              "s = min(s, e), or make it local to the iteration")
-        return kind
+        return kinds.pop()
 
-    @staticmethod
-    def only_use(v: Value, user: Op, block: Block) -> bool:
-        from ..ir.core import walk
-        return all(o is user or v not in o.operands for o in walk(block))
-
-    @staticmethod
-    def depends_on(v: Value, acc: Value, block: Block) -> bool:
-        stack, seen = [v], set()
-        while stack:
-            x = stack.pop()
-            if x is acc:
-                return True
-            if x in seen or not isinstance(x.owner, Op):
-                continue
-            seen.add(x)
-            stack.extend(x.owner.operands)
-        return False
+    def minmax_update(self, value, name: str):
+        if isinstance(value, ast.Call) and len(value.args) == 2 and \
+                any(isinstance(a, ast.Name) and a.id == name for a in value.args):
+            fn = self.static_value(value.func)
+            from . import intrinsics as intr
+            try:
+                if fn in intr.MAX:
+                    return "max"
+                if fn in intr.MIN:
+                    return "min"
+            except TypeError:
+                return None
+        return None
 
     # -- fork-join ---------------------------------------------------------------------------
     def call_marker(self, marker, node):

@@ -53,6 +53,7 @@ class SourceWriter(TapeWriter, ParallelWriter):
         self.lines: list[str] = []
         self.names: dict[Value, str] = {}
         self.taken: set[str] = set(_RESERVED)
+        self.unnamed = 0
         self.lower = lower_bounds(fn)
         self.slots = tape_slots(fn, self.lower)
         self.by_slot = {s.slot: s for s in self.slots}
@@ -65,13 +66,19 @@ class SourceWriter(TapeWriter, ParallelWriter):
 
     # -- names -------------------------------------------------------------------------------
     def fresh(self, hint: str | None) -> str:
-        base = (hint or "v").replace(".", "_")
+        """A new local. Duplicates get `__k` and unnamed values `tk`: numba renames its own
+        SSA versions `x.k` to `x_k` inside parallel loops, so `_k` suffixes could collide."""
+        if hint is None:
+            self.unnamed += 1
+            base = f"t{self.unnamed}"
+        else:
+            base = hint.replace(".", "__")
         if not base.isidentifier() or keyword.iskeyword(base) or base[0].isdigit():
             base = "v" + base if base[0].isdigit() else base + "_"
         name, k = base, 0
         while name in self.taken:
             k += 1
-            name = f"{base}_{k}"
+            name = f"{base}__{k}"
         self.taken.add(name)
         return name
 
