@@ -112,6 +112,14 @@ class _Forward:
                                                     {"fill": "zeros"},
                                                     name_hint=derivative_name(new.result, "d_"))
 
+    def op_mem_view(self, op):
+        """The tangent of a view is the same view of the base's tangent."""
+        new = self.b.insert(clone_op(op, self.vmap))
+        if self.act.shadowed(op.results[0]):
+            self.shadow[op.results[0]] = self.b.op1(
+                "mem.view", [self.shadow_of(op.operands[0])] + new.operands[1:],
+                op.results[0].type, op.attrs, name_hint=derivative_name(new.result, "d_"))
+
     def op_mem_load(self, op):
         new = self.b.insert(clone_op(op, self.vmap))
         arr = op.operands[0]

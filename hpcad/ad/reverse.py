@@ -249,6 +249,13 @@ class _Reverse:
             r.setup.append(alloc)
             s = r.shadows[arr] = alloc.result
             return s
+        if isinstance(owner, Op) and owner.name == "mem.view":
+            view = Op("mem.view", [self.shadow(owner.operands[0], r)]
+                      + [self.primal(v, r) for v in owner.operands[1:]], [arr.type],
+                      owner.attrs, loc=owner.loc, result_names=[derivative_name(arr, "d_")])
+            r.setup.append(view)
+            s = r.shadows[arr] = view.result
+            return s
         if isinstance(owner, Op) and owner.name == "scf.if":
             k = owner.results.index(arr)
             srcs = [reg.ops[-1].operands[k] for reg in owner.regions]
@@ -339,7 +346,8 @@ class _Reverse:
             return
         if name in ("mem.store", "mem.accumulate"):
             return self.reverse_store(op, ctx)
-        if name in ("mem.alloc", "func.call") or name in NON_DIFFERENTIABLE or not op.results:
+        if name in ("mem.alloc", "mem.view", "func.call") or name in NON_DIFFERENTIABLE \
+                or not op.results:
             if name == "func.call":
                 raise DifferentiationError(f"{where(op.loc)}: internal: call not inlined")
             return

@@ -395,6 +395,18 @@ def _shape(c: _Compiler, op: Op) -> Step:
     return shape
 
 
+@_rule("mem.view")
+def _view(c: _Compiler, op: Op) -> Step:
+    arr, out, dims = c.slot(op.operands[0]), c.slot(op.result), op.attrs["dims"]
+    bounds = c.slots_of(op.operands[1:])
+
+    def view(r):
+        it = iter(bounds)
+        key = tuple(slice(r[next(it)], r[next(it)]) if d == "s" else r[next(it)] for d in dims)
+        r[out] = r[arr][key]
+    return view
+
+
 @_rule("tape.push")
 def _push(c: _Compiler, op: Op) -> Step:
     v, tape = c.slot(op.operands[0]), op.attrs["slot"]

@@ -219,8 +219,50 @@ class ExpressionLowering:
             if k is None:
                 self.unsupported(node, "indexing a tuple with a non-constant index")
             return base[k]
+        if self.is_view(node, base):
+            return self.view(node, base)
         arr, idx = self.subscript_parts(node, base)
         return self.builder.op1("mem.load", [arr] + idx, arr.type.dtype)
+
+    @staticmethod
+    def _index_nodes(node):
+        return node.slice.elts if isinstance(node.slice, ast.Tuple) else [node.slice]
+
+    def is_view(self, node, base) -> bool:
+        nodes = self._index_nodes(node)
+        return isinstance(base, Value) and isinstance(base.type, ArrayType) and (
+            any(isinstance(i, ast.Slice) for i in nodes) or len(nodes) < base.type.ndim)
+
+    def view(self, node, arr: Value) -> Value:
+        """a[lo:hi], a[i, :], a[:, j], a[i]: a view (NumPy basic slicing, unit steps)."""
+        nodes = list(self._index_nodes(node))
+        if len(nodes) > arr.type.ndim:
+            self.unsupported(node, f"indexing a {arr.type.ndim}-D array with {len(nodes)} "
+                                   f"indices")
+        nodes += [ast.Slice(None, None, None)] * (arr.type.ndim - len(nodes))
+        dims, operands, full = [], [arr], []
+        for axis, n in enumerate(nodes):
+            if isinstance(n, ast.Slice):
+                if n.step is not None and self.static_int(n.step) != 1:
+                    self.unsupported(node, "a slice with a step", "use unit-step slices")
+                lo = self.const(0, i64) if n.lower is None else self.coerce_index(
+                    self.expr(n.lower), n.lower)
+                hi = self.builder.op1("mem.shape", [arr], i64, {"axis": axis}) \
+                    if n.upper is None else self.coerce_index(self.expr(n.upper), n.upper)
+                dims.append("s")
+                operands += [lo, hi]
+                full.append(n.lower is None and n.upper is None)
+            else:
+                dims.append("i")
+                operands.append(self.coerce_index(self.expr(n), n))
+        kept = full
+        if not kept:
+            self.unsupported(node, "a view without any slice")
+        first_slice = dims.index("s")
+        contiguous = arr.type.layout == "C" and all(d == "s" for d in dims[first_slice:]) \
+            and all(kept[1:])
+        t = ArrayType(arr.type.dtype, len(kept), "C" if contiguous else "A")
+        return self.builder.op1("mem.view", operands, t, {"dims": "".join(dims)})
 
     def static_int(self, node):
         if isinstance(node, ast.Constant) and isinstance(node.value, int):
@@ -234,9 +276,9 @@ class ExpressionLowering:
         arr = self.expr(node.value) if base is None else base
         if not isinstance(arr, Value) or not isinstance(arr.type, ArrayType):
             self.unsupported(node, "indexing something that is not an array")
-        index_nodes = node.slice.elts if isinstance(node.slice, ast.Tuple) else [node.slice]
+        index_nodes = self._index_nodes(node)
         if any(isinstance(i, ast.Slice) for i in index_nodes):
-            self.unsupported(node, "array slicing", "index single elements in a loop")
+            self.unsupported(node, "assigning to a slice", "assign elements in a loop")
         if len(index_nodes) != arr.type.ndim:
             self.unsupported(node, f"indexing a {arr.type.ndim}-D array with "
                                    f"{len(index_nodes)} indices",

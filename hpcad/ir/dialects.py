@@ -111,6 +111,20 @@ def _check_alloc(op):
     return None
 
 
+def _check_view(op):
+    dims = op.attrs.get("dims", "")
+    arr = op.operands[0].type if op.operands else None
+    t = op.results[0].type if op.results else None
+    if not isinstance(arr, ArrayType) or len(dims) != arr.ndim or set(dims) - {"s", "i"}:
+        return "expects an array and a dims attribute of 's'/'i' per dimension"
+    if len(op.operands) != 1 + 2 * dims.count("s") + dims.count("i") \
+            or any(v.type != i64 for v in op.operands[1:]):
+        return "expects i64 (lo, hi) per slice and an i64 index per indexed dimension"
+    if not isinstance(t, ArrayType) or t.dtype != arr.dtype or t.ndim != dims.count("s"):
+        return "result must be an array of the same dtype with one dimension per slice"
+    return None
+
+
 def _check_shape(op):
     if not isinstance(op.operands[0].type, ArrayType) or op.results[0].type != i64:
         return "expects an array operand and an i64 result"
@@ -250,6 +264,7 @@ _def("mem.load", "read", check=_check_load)
 _def("mem.store", "write", check=_check_store)
 _def("mem.accumulate", "write", check=_check_store)
 _def("mem.shape", check=_check_shape)
+_def("mem.view", check=_check_view)      # a[lo:hi, j]: NumPy basic slicing, unit steps
 
 _def("scf.for", "control", 1, _check_for)
 _def("scf.while", "control", 2, _check_while)

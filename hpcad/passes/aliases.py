@@ -51,6 +51,9 @@ def is_const(v: Value) -> bool:
 
 def variable_classes(fn: Function) -> UnionFind:
     uf = UnionFind()
+    for op in walk(fn.body):
+        if op.name == "mem.view":   # a view names part of its base's buffer
+            uf.union(op.operands[0], op.results[0])
     for group in carried_groups(fn):
         # constants are shared by CSE between unrelated variables: never merge through them
         uf.union(*[v for v in group if not is_const(v)])

@@ -185,6 +185,12 @@ class SourceWriter(TapeWriter, ParallelWriter):
             parts.append(text)
         return f"{self.ref(arr)}[{', '.join(parts)}]"
 
+    def op_mem_view(self, op, depth):
+        it = iter(self.ref(v) for v in op.operands[1:])
+        parts = [f"{next(it)}:{next(it)}" if d == "s" else next(it) for d in op.attrs["dims"]]
+        self.emit(depth, f"{self.name(op.results[0])} = {self.ref(op.operands[0])}"
+                         f"[{', '.join(parts)}]")
+
     def op_mem_store(self, op, depth):
         self.emit(depth, f"{self.element(op.operands[1], op.operands[2:])} = "
                          f"{self.ref(op.operands[0])}")
