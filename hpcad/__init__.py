@@ -1,4 +1,8 @@
 """hpcad: parallel-aware automatic differentiation of numba-style HPC kernels."""
+from .backend.numba.threads import preload_tbb as _preload_tbb
+
+_preload_tbb()   # before anything starts numba's threads, so that its `tbb` layer can load
+
 from .api import (Active, Const, Dual, Duplicated, DuplicatedNoNeed, autodiff, check_grad, grad,
                   jacobian, jvp, value_and_grad, vjp)
 from .errors import (ArgumentError, DifferentiationError, GradientMismatch, HpcadError,

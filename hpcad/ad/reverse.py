@@ -698,7 +698,6 @@ def reverse(fn: Function, arg_activity: list[str], act: Activity, ret_active: bo
     rv.b.block = rev
     for v, s in zip(float_rets, seeds):
         rv.add_adjoint(v, s)
-    rev_start = len(body.ops)
     rv.reverse_block(top)
     rv.b.block = rev
     outs = [rv.current(a) for a, kind in zip(fn.args, arg_activity)
@@ -706,6 +705,6 @@ def reverse(fn: Function, arg_activity: list[str], act: Activity, ret_active: bo
     rv.resolve(top)
     for op in rev.ops:
         op.parent = body
-    body.ops[rev_start:rev_start] = rev.ops
+    body.ops.extend(rev.ops)   # (the forward sweep may have grown: tape.advance ops)
     Builder(body).op("func.return", list(fwd_ret.operands) + outs)
     return Function(fn.name + ".rev", body, [v.type for v in fwd_ret.operands + outs], loc=fn.loc)

@@ -356,6 +356,7 @@ class FunctionLowering(ParallelLowering, ExpressionLowering):
         blocks.append(block)
         self.env = outer
         inits = [self.coerce(outer[n], t) for n, t in zip(names, types)]
+        self.builder.loc = self.loc_of(node)   # the loop's own line, not its last statement's
         op = make_op(inits, blocks)
         for n, r in zip(names, op.results):
             r.name = _hint(n)

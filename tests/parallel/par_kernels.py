@@ -1,8 +1,9 @@
 """Parallel test kernels (hpcad.prange, numba.prange, join, spawn/sync, par_map, par_sum), each
 with a serial twin: the same arithmetic written with plain `range` loops and direct calls, so
 the parallel kernel's derivatives can be checked against the twin's as well as against finite
-differences. CASES pairs each kernel with small random arguments at which it is smooth.
-(Named par_kernels, not kernels: tests/ad already has a kernels.py and basenames must differ.)"""
+differences. CASES pairs each kernel with small random arguments at which it is smooth; a few
+kernels at the end are used by single tests. (Named par_kernels, not kernels: tests/ad has a
+kernels.py, and test module basenames must be unique.)"""
 import math
 from dataclasses import dataclass
 from typing import Callable
@@ -13,17 +14,26 @@ import numpy as np
 import hpcad as ad
 
 
+# How the reverse sweep keeps its accumulations into shadow arrays race-free (DESIGN.md):
+OWN = "own"            # each iteration (task) accumulates only into its own elements
+COLORED = "colored"    # stencil-shaped: two-colour chunked loop, plain +=, deterministic
+ATOMIC = "atomic"      # irregular or shared between tasks: atomic float adds, any order
+ADJOINT_FORMS = (OWN, COLORED, ATOMIC)
+
+
 @dataclass(frozen=True)
 class ParallelCase:
     """A parallel kernel, its serial twin and its arguments, with the finite-difference step
-    and tolerances tests/ad/harness.py reads. `atomic`: some reverse-mode accumulation may be
-    hit by several iterations or tasks (the adjoint needs atomic adds, so its summation order
-    can change from run to run); otherwise repeated gradients must agree bitwise."""
+    and tolerances tests/ad/harness.py reads, and the race-free form its adjoint should take
+    (one of ADJOINT_FORMS). Array gradients are the same bitwise from run to run unless the
+    adjoint adds atomically or they use the value of a parallel sum (whose last bit depends on
+    how numba's threads group the partial sums): `sum_in_gradient`."""
     name: str
     kernel: object
     serial: object
     make_args: Callable[[np.random.Generator], tuple]
-    atomic: bool
+    adjoint: str
+    sum_in_gradient: bool = False
     eps: float = 1e-6
     fd_rtol: float = 1e-6
     dot_rtol: float = 1e-10
@@ -379,8 +389,192 @@ def par_sum_ring_serial(u, c):
 
 
 # ---------------------------------------------------------------------------------------------
-# Not a case: a product reduction, whose derivative hpcad refuses.
+# A per-iteration scratch array (private to the iteration; so must its shadow be), prange on
+# the inner loop of a 2-D stencil (nonlinear: the sequential outer loop may save values), and
+# a join whose tasks write output arrays.
 # ---------------------------------------------------------------------------------------------
+
+@ad.kernel
+def private_scratch(u, c):
+    n = u.shape[0]
+    out = np.zeros(n)
+    for i in ad.prange(n):
+        w = np.zeros(3)
+        w[0] = u[i] * c
+        w[1] = w[0] * u[i]
+        w[2] = math.sin(w[1])
+        out[i] = w[0] * w[2] + w[1]
+    loss = 0.0
+    for i in range(n):
+        loss += out[i] * out[i]
+    return loss
+
+
+@ad.kernel
+def private_scratch_serial(u, c):
+    n = u.shape[0]
+    out = np.zeros(n)
+    for i in range(n):
+        w = np.zeros(3)
+        w[0] = u[i] * c
+        w[1] = w[0] * u[i]
+        w[2] = math.sin(w[1])
+        out[i] = w[0] * w[2] + w[1]
+    loss = 0.0
+    for i in range(n):
+        loss += out[i] * out[i]
+    return loss
+
+
+@ad.kernel
+def stencil2d_inner(u, k):
+    n, m = u.shape
+    v = np.zeros((n, m))
+    for i in range(1, n - 1):
+        for j in ad.prange(1, m - 1):
+            v[i, j] = (k * u[i, j] * u[i, j] + u[i - 1, j] * u[i + 1, j]
+                       - math.sin(u[i, j - 1] * u[i, j + 1]))
+    loss = 0.0
+    for i in range(n):
+        for j in range(m):
+            loss += v[i, j] * v[i, j]
+    return loss
+
+
+@ad.kernel
+def stencil2d_inner_serial(u, k):
+    n, m = u.shape
+    v = np.zeros((n, m))
+    for i in range(1, n - 1):
+        for j in range(1, m - 1):
+            v[i, j] = (k * u[i, j] * u[i, j] + u[i - 1, j] * u[i + 1, j]
+                       - math.sin(u[i, j - 1] * u[i, j + 1]))
+    loss = 0.0
+    for i in range(n):
+        for j in range(m):
+            loss += v[i, j] * v[i, j]
+    return loss
+
+
+@ad.kernel
+def fill_squares(u, a):
+    for i in range(u.shape[0]):
+        a[i] = u[i] * u[i]
+    return 0.0
+
+
+@ad.kernel
+def fill_sines(u, b, c):
+    for i in range(u.shape[0]):
+        b[i] = c * math.sin(u[i])
+    return 1.0
+
+
+@ad.kernel
+def join_outputs(u, c):
+    n = u.shape[0]
+    a = np.zeros(n)
+    b = np.zeros(n)
+    r, s = ad.join(fill_squares, (u, a), fill_sines, (u, b, c))
+    loss = r + s
+    for i in range(n):
+        loss += a[i] * b[i] + a[i]
+    return loss
+
+
+@ad.kernel
+def join_outputs_serial(u, c):
+    n = u.shape[0]
+    a = np.zeros(n)
+    b = np.zeros(n)
+    r = fill_squares(u, a)
+    s = fill_sines(u, b, c)
+    loss = r + s
+    for i in range(n):
+        loss += a[i] * b[i] + a[i]
+    return loss
+
+
+# ---------------------------------------------------------------------------------------------
+# A sum reduction inside a time loop: each step's parallel reduction feeds the loss.
+# ---------------------------------------------------------------------------------------------
+
+@ad.kernel
+def heat_energy(u, alpha, nsteps):
+    n = u.shape[0]
+    tmp = np.zeros(n)
+    total = 0.0
+    for step in range(nsteps):
+        for i in ad.prange(1, n - 1):
+            tmp[i] = u[i] + alpha * (u[i - 1] - 2.0 * u[i] + u[i + 1])
+        e = 0.0
+        for i in ad.prange(1, n - 1):
+            u[i] = tmp[i]
+            e += tmp[i] * tmp[i] * tmp[i]
+        total += e * e
+    return total
+
+
+@ad.kernel
+def heat_energy_serial(u, alpha, nsteps):
+    n = u.shape[0]
+    tmp = np.zeros(n)
+    total = 0.0
+    for step in range(nsteps):
+        for i in range(1, n - 1):
+            tmp[i] = u[i] + alpha * (u[i - 1] - 2.0 * u[i] + u[i + 1])
+        e = 0.0
+        for i in range(1, n - 1):
+            u[i] = tmp[i]
+            e += tmp[i] * tmp[i] * tmp[i]
+        total += e * e
+    return total
+
+
+# ---------------------------------------------------------------------------------------------
+# Not cases (tests use them directly): a strided prange; max and min reductions with ties,
+# whose derivative goes to the first index attaining the extremum; product reductions, whose
+# derivative hpcad refuses where it is needed.
+# ---------------------------------------------------------------------------------------------
+
+@ad.kernel
+def strided(u, c):
+    n = u.shape[0]
+    out = np.zeros(n)
+    for i in ad.prange(0, n - 1, 2):
+        out[i] = u[i] * u[i + 1] + c * math.sin(u[i])
+    loss = 0.0
+    for i in range(n):
+        loss += out[i] * out[i]
+    return loss
+
+
+@ad.kernel
+def strided_serial(u, c):
+    n = u.shape[0]
+    out = np.zeros(n)
+    for i in range(0, n - 1, 2):
+        out[i] = u[i] * u[i + 1] + c * math.sin(u[i])
+    loss = 0.0
+    for i in range(n):
+        loss += out[i] * out[i]
+    return loss
+
+
+@ad.kernel
+def tied_max(u):
+    m = -1.0e300
+    for i in ad.prange(u.shape[0]):
+        m = max(m, u[i])
+    return m
+
+
+@ad.kernel
+def tied_min(u):
+    m = 1.0e300
+    for i in numba.prange(u.shape[0]):
+        m = min(m, 2.0 * u[i])
+    return m
 
 @ad.kernel
 def product_reduction(u):
@@ -390,13 +584,24 @@ def product_reduction(u):
     return p
 
 
-def _repeated_indices(rng, size: int, count: int) -> np.ndarray:
+@ad.kernel
+def scaled_by_product(u, c):
+    p = 1.0
+    for i in ad.prange(c.shape[0]):
+        p *= c[i]
+    s = 0.0
+    for i in range(u.shape[0]):
+        s += u[i] * u[i]
+    return p * s
+
+
+def repeated_indices(rng, size: int, count: int) -> np.ndarray:
     """count indices into range(size), every one of them at least twice."""
-    idx = np.concatenate([np.arange(size), np.arange(size), rng.integers(0, size, count - 2 * size)])
-    return rng.permutation(idx).astype(np.int64)
+    extra = rng.integers(0, size, count - 2 * size)
+    return rng.permutation(np.concatenate([np.arange(size), np.arange(size), extra]))
 
 
-def _spread(rng, count: int, lo: float, hi: float) -> np.ndarray:
+def spread(rng, count: int, lo: float, hi: float) -> np.ndarray:
     """count values in [lo, hi], shuffled, at least (hi - lo) / (2 count) apart: a max or min
     over them has one clear winner that an FD step cannot change."""
     grid = np.linspace(lo, hi, count)
@@ -406,32 +611,41 @@ def _spread(rng, count: int, lo: float, hi: float) -> np.ndarray:
 
 CASES: list[ParallelCase] = [
     ParallelCase("stencil1d", stencil1d, stencil1d_serial,
-                 lambda rng: (rng.uniform(-1.0, 1.0, 40), 0.7), atomic=True),
+                 lambda rng: (rng.uniform(-1.0, 1.0, 40), 0.7), adjoint=COLORED),
     ParallelCase("stencil2d_rows", stencil2d_rows, stencil2d_rows_serial,
-                 lambda rng: (rng.uniform(0.0, 1.0, (8, 7)), 0.2), atomic=True),
+                 lambda rng: (rng.uniform(0.0, 1.0, (8, 7)), 0.2), adjoint=COLORED),
     ParallelCase("gather_repeated", gather_repeated, gather_repeated_serial,
                  lambda rng: (rng.standard_normal(50), rng.standard_normal(12),
-                              _repeated_indices(rng, 12, 50)), atomic=True),
+                              repeated_indices(rng, 12, 50)), adjoint=ATOMIC),
     ParallelCase("elementwise", elementwise, elementwise_serial,
-                 lambda rng: (rng.uniform(-1.0, 1.0, 30), 0.6), atomic=False),
+                 lambda rng: (rng.uniform(-1.0, 1.0, 30), 0.6), adjoint=OWN),
     ParallelCase("sum_reduction", sum_reduction, sum_reduction_serial,
-                 lambda rng: (rng.uniform(-1.0, 1.0, 40), 0.8), atomic=False),
+                 lambda rng: (rng.uniform(-1.0, 1.0, 40), 0.8), adjoint=OWN),
     ParallelCase("max_reduction", max_reduction, max_reduction_serial,
-                 lambda rng: (_spread(rng, 30, 0.0, 3.0), 0.5), atomic=False),
+                 lambda rng: (spread(rng, 30, 0.0, 3.0), 0.5), adjoint=OWN),
     ParallelCase("min_reduction", min_reduction, min_reduction_serial,
-                 lambda rng: (_spread(rng, 30, -2.0, 2.0), 0.4), atomic=False),
+                 lambda rng: (spread(rng, 30, -2.0, 2.0), 0.4), adjoint=OWN),
     ParallelCase("nested_prange", nested_prange, nested_prange_serial,
                  lambda rng: (rng.uniform(-1.0, 1.0, (6, 9)), rng.uniform(0.5, 1.5, 9)),
-                 atomic=True),
+                 adjoint=ATOMIC),
     ParallelCase("heat_prange", heat_prange, heat_prange_serial,
-                 lambda rng: (rng.uniform(0.5, 1.5, 24), 0.2, 15), atomic=True),
+                 lambda rng: (rng.uniform(0.5, 1.5, 24), 0.2, 15), adjoint=COLORED),
     ParallelCase("join_two", join_two, join_two_serial,
                  lambda rng: (rng.standard_normal(20), rng.standard_normal(20), 0.9),
-                 atomic=True),
+                 adjoint=ATOMIC),
     ParallelCase("spawn_four", spawn_four, spawn_four_serial,
-                 lambda rng: (rng.standard_normal(41),), atomic=True),
+                 lambda rng: (rng.standard_normal(41),), adjoint=ATOMIC),
     ParallelCase("par_map", par_map_loss, par_map_loss_serial,
-                 lambda rng: (rng.uniform(-1.0, 1.0, 30), 0.7), atomic=False),
+                 lambda rng: (rng.uniform(-1.0, 1.0, 30), 0.7), adjoint=OWN),
     ParallelCase("par_sum", par_sum_ring, par_sum_ring_serial,
-                 lambda rng: (rng.uniform(-1.0, 1.0, 30), 0.3), atomic=True),
+                 lambda rng: (rng.uniform(-1.0, 1.0, 30), 0.3), adjoint=ATOMIC),
+    ParallelCase("private_scratch", private_scratch, private_scratch_serial,
+                 lambda rng: (rng.uniform(-1.0, 1.0, 30), 0.8), adjoint=OWN),
+    ParallelCase("stencil2d_inner", stencil2d_inner, stencil2d_inner_serial,
+                 lambda rng: (rng.uniform(-1.0, 1.0, (6, 9)), 0.5), adjoint=COLORED),
+    ParallelCase("join_outputs", join_outputs, join_outputs_serial,
+                 lambda rng: (rng.uniform(-0.3, 1.0, 20), 0.7), adjoint=ATOMIC),
+    ParallelCase("heat_energy", heat_energy, heat_energy_serial,
+                 lambda rng: (rng.uniform(0.5, 1.5, 20), 0.2, 6), adjoint=COLORED,
+                 sum_in_gradient=True),
 ]

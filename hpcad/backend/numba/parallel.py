@@ -24,8 +24,13 @@ class ParallelWriter:
                 self.reduction_updates[update] = (carried[k], kind)
         self.assign(depth, carried, [self.ref(v) for v in op.operands[3:]])
         lb, ub, step = (self.ref(v) for v in op.operands[:3])
-        rng = f"prange({lb}, {ub})" if step == "1" else f"prange({lb}, {ub}, {step})"
-        self.emit(depth, f"for {self.name(body.args[0])} in {rng}:")
+        iv = self.name(body.args[0])
+        if step == "1":
+            self.emit(depth, f"for {iv} in prange({lb}, {ub}):")
+        else:   # numba's prange takes unit steps only: run over iteration numbers
+            number = self.fresh(f"{iv}_number")
+            self.emit(depth, f"for {number} in prange(_trips({lb}, {ub}, {step})):")
+            self.emit(depth + 1, f"{iv} = {lb} + {number} * {step}")
         self.region_body(body, depth + 1, carried)
 
     def reduction_update(self, op: Op, depth: int) -> None:

@@ -55,5 +55,3 @@ def available_layers() -> dict[str, str]:
             result[name] = str(e)
     return result
 
-
-preload_tbb()

@@ -1,0 +1,293 @@
+"""Derivatives of parallel kernels (par_kernels.py) on every backend: forward and reverse mode
+against finite differences of the plain Python function and by the dot-product test
+(tests/ad/harness.py), against the serial twin's derivatives, the refusal of product
+reductions, the tie rule of max/min reductions, the race-free form of each adjoint (own
+elements, two-colour chunks, atomic adds), and that gradients computed on two threads are the
+same run after run (bitwise unless the adjoint adds atomically or uses a parallel sum)."""
+import copy
+import re
+from contextlib import contextmanager
+
+import numba
+import numpy as np
+import pytest
+
+import hpcad as ad
+import par_kernels as pk
+from harness import (BACKENDS, as_outputs, case_rng, central_difference, check_case, fd_step,
+                     is_active, random_direction, relative_error)
+from hpcad.cli import default_activity
+from hpcad.ir.printer import print_function
+from par_kernels import ADJOINT_FORMS, ATOMIC, CASES, COLORED, OWN, ParallelCase
+
+CASE_BY_NAME = {case.name: case for case in CASES}
+cases = pytest.mark.parametrize("case", CASES, ids=[case.name for case in CASES])
+backends = pytest.mark.parametrize("backend", BACKENDS)
+
+TWIN_RTOL = 1e-12        # parallel vs serial derivatives: the same sums in another order
+SMOOTHNESS_RTOL = 1e-7   # FD at h and 10 h, tenfold below the 1e-6 the checks demand
+REPEATS = 20
+REPEAT_RTOL = 1e-13   # atomic adds and parallel sums: another order from run to run
+THREADS = 2
+
+
+def test_cases_have_unique_names_and_known_adjoint_forms():
+    assert len(CASE_BY_NAME) == len(CASES)
+    assert all(case.adjoint in ADJOINT_FORMS for case in CASES)
+
+
+# -- the plain functions: the reference the derivative checks rest on --------------------------
+
+@cases
+def test_plain_parallel_function_equals_serial_twin(case):
+    args = case.make_args(case_rng(case))
+    parallel = as_outputs(case.kernel.py_func(*copy.deepcopy(args)))
+    serial = as_outputs(case.serial.py_func(*copy.deepcopy(args)))
+    assert np.array_equal(parallel, serial), f"{parallel} != {serial}"
+
+
+@cases
+def test_finite_differences_are_smooth(case):
+    rng = case_rng(case)
+    args = case.make_args(rng)
+    v = random_direction(rng, args)
+    h = fd_step(case, args)
+    fine = central_difference(case.kernel.py_func, args, v, h)
+    coarse = central_difference(case.kernel.py_func, args, v, 10.0 * h)
+    value = as_outputs(case.kernel.py_func(*copy.deepcopy(args)))
+    for j in range(len(fine)):
+        assert relative_error(fine[j], coarse[j]) <= SMOOTHNESS_RTOL, \
+            f"output {j}: FD {fine[j]!r} at step h, {coarse[j]!r} at 10 h"
+        assert abs(fine[j]) > 1e-6 * max(1.0, abs(value[j])), \
+            f"output {j}: directional derivative {fine[j]!r} is too small to check"
+
+
+# -- derivatives --------------------------------------------------------------------------------
+
+@backends
+@cases
+def test_derivatives_match_finite_differences_and_dot_product(case, backend):
+    check_case(case, backend)
+
+
+def assert_matches_serial_twin(case: ParallelCase, backend: str) -> None:
+    """jvp along a random direction and vjp of a random cotangent, parallel vs serial."""
+    rng = case_rng(case)
+    args = case.make_args(rng)
+    v = random_direction(rng, args)
+    out_par, jv_par = ad.jvp(case.kernel, args, v, backend=backend)
+    out_ser, jv_ser = ad.jvp(case.serial, args, v, backend=backend)
+    assert relative_error(as_outputs(out_par), as_outputs(out_ser)) <= TWIN_RTOL, \
+        f"{case.name}: value {out_par} vs serial {out_ser}"
+    assert relative_error(as_outputs(jv_par), as_outputs(jv_ser)) <= TWIN_RTOL, \
+        f"{case.name}: jvp {jv_par} vs serial {jv_ser}"
+
+    w = float(rng.standard_normal())
+    _, pullback_par = ad.vjp(case.kernel, *args, backend=backend)
+    _, pullback_ser = ad.vjp(case.serial, *args, backend=backend)
+    cot_par, cot_ser = pullback_par(w), pullback_ser(w)
+    for k, (a, b) in enumerate(zip(cot_par, cot_ser)):
+        if b is None:
+            assert a is None, f"{case.name}: cotangent {k} should be None"
+            continue
+        err = relative_error(a, b)
+        assert err <= TWIN_RTOL, \
+            f"{case.name}: cotangent of argument {k}: {a} vs serial {b} ({err:.2e})"
+
+
+@backends
+@cases
+def test_derivatives_match_serial_twin(case, backend):
+    assert_matches_serial_twin(case, backend)
+
+
+STRIDED = ParallelCase("strided_prange", pk.strided, pk.strided_serial,
+                       lambda rng: (rng.uniform(-1.0, 1.0, 31), 0.6), adjoint=OWN)
+
+
+@backends
+def test_prange_with_a_step_runs_and_differentiates(backend):
+    args = STRIDED.make_args(case_rng(STRIDED))
+    expected = pk.strided.py_func(*copy.deepcopy(args))
+    got = ad.kernel(pk.strided.py_func, backend=backend)(*copy.deepcopy(args))
+    assert relative_error(got, expected) <= 1e-12
+    check_case(STRIDED, backend)
+    assert_matches_serial_twin(STRIDED, backend)
+
+
+# -- reductions: product refused, extrema to the first winner -----------------------------------
+
+@backends
+def test_product_reduction_derivative_raises(backend):
+    u = np.linspace(0.5, 1.5, 12)
+    with pytest.raises(ad.DifferentiationError, match=re.escape(pk.__file__)):
+        ad.grad(pk.product_reduction, backend=backend)(u)
+    with pytest.raises(ad.DifferentiationError, match=re.escape(pk.__file__)):
+        ad.jvp(pk.product_reduction, (u,), (np.ones_like(u),), backend=backend)
+
+
+@backends
+def test_product_reduction_primal_still_runs(backend):
+    u = np.linspace(0.5, 1.5, 12)
+    got = ad.kernel(pk.product_reduction.py_func, backend=backend)(u)
+    assert relative_error(got, np.prod(u)) <= 1e-14
+
+
+@backends
+def test_product_reduction_of_a_constant_needs_no_derivative(backend):
+    rng = np.random.default_rng(7)
+    u, c = rng.uniform(-1.0, 1.0, 10), rng.uniform(0.8, 1.2, 9)
+    du = ad.grad(pk.scaled_by_product, argnums=0, backend=backend)(u, c)
+    assert relative_error(du, 2.0 * np.prod(c) * u) <= 1e-13
+
+
+@backends
+@pytest.mark.parametrize("kernel, scale", [(pk.tied_max, 1.0), (pk.tied_min, 2.0)],
+                         ids=["max", "min"])
+def test_extremum_with_ties_credits_the_first_winner(kernel, scale, backend):
+    # 40 points: with two threads the tied winners sit in different threads' halves.
+    u = np.linspace(0.0, 1.0, 40)
+    u[[7, 31]] = 5.0
+    u[[12, 27]] = -3.0
+    first = 7 if kernel is pk.tied_max else 12
+    expected = np.zeros_like(u)
+    expected[first] = scale
+    for _ in range(REPEATS if backend == "numba" else 1):
+        du = ad.grad(kernel, backend=backend)(u)
+        assert np.array_equal(du, expected), f"gradient nonzero at {np.nonzero(du)[0]}"
+
+
+# -- the race-free form of each adjoint -----------------------------------------------------------
+
+def reverse_ir(case: ParallelCase) -> str:
+    """The reverse-mode derivative's IR, every float argument active (`hpcad show-ir --grad`)."""
+    args = case.kernel.bind(case.make_args(case_rng(case)))
+    spec = case.kernel.specialize(args)
+    return print_function(spec.derivative("reverse", default_activity(spec), True))
+
+
+def accumulations_into(ir: str, shadow: str) -> list[str]:
+    return [line for line in ir.splitlines()
+            if re.search(rf"mem\.accumulate %[\w.]+, %{shadow},", line)]
+
+
+def adjoint_forms(ir: str) -> set:
+    """The race-free forms (other than own elements) the derivative's IR uses."""
+    forms = set()
+    if "atomic = true" in ir:
+        forms.add(ATOMIC)
+    if re.search(r'race_free = "colored chunks"', ir):
+        forms.add(COLORED)
+    return forms
+
+
+def test_gather_with_repeats_scatters_atomically():
+    scatters = accumulations_into(reverse_ir(CASE_BY_NAME["gather_repeated"]), "d_x")
+    assert scatters and all("atomic = true" in line for line in scatters), scatters
+
+
+def test_overlapping_stencil_reads_accumulate_in_coloured_chunks():
+    ir = reverse_ir(CASE_BY_NAME["stencil1d"])
+    into_du = accumulations_into(ir, "d_u")
+    assert len(into_du) == 3, into_du
+    assert adjoint_forms(ir) == {COLORED}
+
+
+def test_own_element_adjoint_has_no_atomics():
+    ir = reverse_ir(CASE_BY_NAME["elementwise"])
+    assert accumulations_into(ir, "d_u"), "expected accumulations into d_u"
+    assert "atomic" not in ir and adjoint_forms(ir) == set()
+
+
+@cases
+def test_adjoint_takes_the_expected_race_free_form(case):
+    assert adjoint_forms(reverse_ir(case)) == {case.adjoint} - {OWN}
+
+
+# -- repeated runs on several threads ------------------------------------------------------------
+
+@contextmanager
+def numba_threads(n: int):
+    previous = numba.get_num_threads()
+    numba.set_num_threads(n)
+    try:
+        yield
+    finally:
+        numba.set_num_threads(previous)
+
+
+def active_argnums(args: tuple) -> tuple:
+    return tuple(k for k, a in enumerate(args) if is_active(a))
+
+
+def repeated_gradients(kernel, args: tuple) -> list:
+    """REPEATS gradients w.r.t. every float argument on THREADS numba threads."""
+    grad = ad.grad(kernel, argnums=active_argnums(args), backend="numba")
+    grad(*args)   # compiles; hpcad starts numba's threads (and picks the layer) first
+    with numba_threads(THREADS):
+        assert numba.get_num_threads() == THREADS
+        return [grad(*args) for _ in range(REPEATS)]
+
+
+def assert_all_agree(runs: list, rtols: list) -> None:
+    """Every run's gradients equal the first run's: bitwise where rtols[k] is 0."""
+    for r, run in enumerate(runs[1:], 1):
+        for k, (a, b, rtol) in enumerate(zip(runs[0], run, rtols)):
+            if rtol == 0.0:
+                assert np.array_equal(a, b), f"run {r}: gradient {k} differs bitwise"
+            else:
+                assert relative_error(a, b) <= rtol, \
+                    f"run {r}: gradient {k} differs by {relative_error(a, b):.2e}"
+
+
+def repeat_tolerances(case: ParallelCase, args: tuple) -> list:
+    """Array gradients: bitwise unless the adjoint adds atomically or uses a parallel sum's
+    value. Scalar gradients are sums over the iterations, i.e. parallel reductions in the
+    reverse sweep, whose partial sums numba groups by thread: under a work-stealing layer
+    (tbb) the grouping, and so the last bit, may change from run to run."""
+    exact = case.adjoint != ATOMIC and not case.sum_in_gradient
+    return [0.0 if exact and isinstance(args[k], np.ndarray) else REPEAT_RTOL
+            for k in active_argnums(args)]
+
+
+@cases
+def test_repeated_gradients_on_two_threads_agree(case):
+    args = case.make_args(case_rng(case))
+    assert_all_agree(repeated_gradients(case.kernel, args), repeat_tolerances(case, args))
+
+
+def _large_stencil(rng):
+    return rng.uniform(-1.0, 1.0, 20000), 0.7
+
+
+def _contended_gather(rng):
+    # 20000 iterations scattering into 16 elements: most atomic adds collide.
+    return (rng.standard_normal(20000), rng.standard_normal(16),
+            pk.repeated_indices(rng, 16, 20000))
+
+
+LARGE = [("stencil1d", _large_stencil), ("gather_repeated", _contended_gather)]
+
+
+@pytest.mark.parametrize("name, make_args", LARGE, ids=[name for name, _ in LARGE])
+def test_large_race_prone_gradients_agree_with_serial_twin(name, make_args):
+    case = CASE_BY_NAME[name]
+    args = make_args(np.random.default_rng(11))
+    runs = repeated_gradients(case.kernel, args)
+    assert_all_agree(runs, repeat_tolerances(case, args))
+    serial = ad.grad(case.serial, argnums=active_argnums(args), backend="numba")(*args)
+    for k, (a, b) in enumerate(zip(runs[0], serial)):
+        assert relative_error(a, b) <= TWIN_RTOL, \
+            f"gradient {k}: parallel vs serial {relative_error(a, b):.2e}"
+
+
+def test_coloured_stencil_gradient_does_not_depend_on_the_thread_count():
+    case = CASE_BY_NAME["stencil1d"]
+    u, c = _large_stencil(np.random.default_rng(12))
+    grad_u = ad.grad(case.kernel, argnums=0, backend="numba")
+    grad_u(u, c)
+    with numba_threads(1):
+        one = grad_u(u, c)
+    with numba_threads(THREADS):
+        several = grad_u(u, c)
+    assert np.array_equal(one, several)

@@ -1,0 +1,141 @@
+"""hpcad refuses primal parallel code whose iterations or tasks touch the same array elements:
+a RaceError (an HpcadError) naming this file and the line of the parallel construct, on every
+backend, unless the loop says allow_races=True. Safe loops and tasks of the same shapes pass."""
+import inspect
+import re
+
+import numpy as np
+import pytest
+
+import hpcad as ad
+from hpcad.passes.race import RaceError
+
+BACKENDS = ["interp", "numba"]
+backends = pytest.mark.parametrize("backend", BACKENDS)
+
+
+@ad.kernel
+def shifted_write(out):
+    for i in ad.prange(out.shape[0] - 1):
+        out[i + 1] = out[i] * 0.5
+    return out[0]
+
+
+@ad.kernel
+def shifted_write_allowed(out):
+    for i in ad.prange(out.shape[0] - 1, allow_races=True):
+        out[i + 1] = out[i] * 0.5
+    return out[0]
+
+
+@ad.kernel
+def shared_slot(u, buf):
+    for i in ad.prange(u.shape[0]):
+        buf[0] = buf[0] + u[i]
+    return buf[0]
+
+
+@ad.kernel
+def fill(a, c):
+    for i in range(a.shape[0]):
+        a[i] = c * i
+    return c
+
+
+@ad.kernel
+def join_same_array(a):
+    x, y = ad.join(fill, (a, 1.0), fill, (a, 2.0))
+    return x + y
+
+
+@ad.kernel
+def spawn_same_array(a):
+    h1 = ad.spawn(fill, a, 1.0)
+    h2 = ad.spawn(fill, a, 2.0)
+    x = ad.sync(h1)
+    y = ad.sync(h2)
+    return x + y
+
+
+@ad.kernel
+def own_elements(out, u):
+    for i in ad.prange(out.shape[0] - 1):
+        out[i + 1] = out[i + 1] * u[i] + u[i + 1]
+    return out[1]
+
+
+@ad.kernel
+def join_distinct_arrays(a, b):
+    x, y = ad.join(fill, (a, 1.0), fill, (b, 2.0))
+    return x + y
+
+
+def line_of(kernel, text: str) -> int:
+    """The line of this file, inside kernel's source, that contains text (exactly one)."""
+    lines, first = inspect.getsourcelines(kernel.py_func)
+    found = [first + k for k, line in enumerate(lines) if text in line]
+    assert len(found) == 1, f"{text!r} in {kernel.__name__}: lines {found}"
+    return found[0]
+
+
+def names_location(message: str, line: int) -> bool:
+    """message names this file at exactly `line` (not, say, line 20 for line 2)."""
+    return re.search(rf"{re.escape(__file__)}:{line}(?!\d)", message) is not None
+
+
+# (kernel, its arguments, the construct's line(s): a group of spawns may be named by any of
+# its spawn statements)
+RACY = [
+    (shifted_write, lambda: (np.ones(8),), ["prange("]),
+    (shared_slot, lambda: (np.ones(8), np.zeros(1)), ["prange("]),
+    (join_same_array, lambda: (np.zeros(6),), ["ad.join("]),
+    (spawn_same_array, lambda: (np.zeros(6),), ["h1 = ad.spawn(", "h2 = ad.spawn("]),
+]
+
+
+@backends
+@pytest.mark.parametrize("kernel, make_args, construct", RACY,
+                         ids=[k.__name__ for k, _, _ in RACY])
+def test_race_is_an_error_naming_the_parallel_construct(kernel, make_args, construct, backend):
+    with pytest.raises(RaceError) as info:
+        ad.kernel(kernel.py_func, backend=backend)(*make_args())
+    assert isinstance(info.value, ad.HpcadError)
+    message = str(info.value)
+    lines = [line_of(kernel, text) for text in construct]
+    assert any(names_location(message, line) for line in lines), \
+        f"expected {__file__}:{' or '.join(map(str, lines))} in: {message}"
+
+
+@backends
+def test_race_error_names_the_racing_write(backend):
+    with pytest.raises(RaceError) as info:
+        ad.kernel(shifted_write.py_func, backend=backend)(np.ones(8))
+    assert names_location(str(info.value), line_of(shifted_write, "out[i + 1] =")), \
+        str(info.value)
+
+
+@backends
+def test_allow_races_runs_the_racy_loop(backend):
+    out = np.ones(8)
+    result = ad.kernel(shifted_write_allowed.py_func, backend=backend)(out)
+    assert result == 1.0 and np.all(np.isfinite(out))
+    if backend == "interp":   # runs the loop in order, like plain Python
+        expected = np.ones(8)
+        shifted_write_allowed.py_func(expected)
+        assert np.array_equal(out, expected)
+
+
+@backends
+def test_loop_touching_only_its_own_elements_is_not_a_race(backend):
+    out, u = np.linspace(1.0, 2.0, 8), np.linspace(-1.0, 1.0, 8)
+    expected = out.copy()
+    own_elements.py_func(expected, u)
+    result = ad.kernel(own_elements.py_func, backend=backend)(out, u)
+    assert np.array_equal(out, expected) and result == expected[1]
+
+
+@backends
+def test_tasks_writing_distinct_arrays_are_not_a_race(backend):
+    a, b = np.zeros(5), np.zeros(5)
+    assert ad.kernel(join_distinct_arrays.py_func, backend=backend)(a, b) == 3.0
+    assert np.array_equal(a, np.arange(5.0)) and np.array_equal(b, 2.0 * np.arange(5.0))

@@ -1,0 +1,109 @@
+"""Parallel gradients under each of numba's threading layers (omp, tbb, workqueue), each in a
+fresh process with NUMBA_THREADING_LAYER and NUMBA_NUM_THREADS=2 set and LD_LIBRARY_PATH unset
+(hpcad preloads pip's libtbb): the process runs the requested layer on two threads, every layer
+gives the interpreter's gradient, and the layers agree (bitwise where no atomics are used)."""
+import functools
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+import hpcad as ad
+import par_kernels as pk
+from harness import is_active, relative_error
+
+LAYERS = ["omp", "tbb", "workqueue"]
+TIMEOUT_S = 240
+SEED = 3
+# One adjoint of each race-free form: own elements, two-colour chunks, atomic adds.
+NAMES = ("elementwise", "stencil1d", "gather_repeated")
+
+# Gradients w.r.t. every float argument, at the arguments each case draws from SEED.
+CHILD = """
+import json, sys
+sys.path.insert(0, {here!r})
+import numba
+import numpy as np
+import hpcad as ad
+import par_kernels as pk
+
+if {threads_first!r}:
+    numba.set_num_threads(2)
+cases = {{case.name: case for case in pk.CASES}}
+grads = {{}}
+for name in {names!r}:
+    case = cases[name]
+    args = case.make_args(np.random.default_rng({seed!r}))
+    argnums = tuple(k for k, a in enumerate(args) if isinstance(a, float)
+                    or (isinstance(a, np.ndarray) and a.dtype.kind == "f"))
+    g = ad.grad(case.kernel, argnums=argnums, backend="numba")(*args)
+    grads[name] = [x.tolist() if isinstance(x, np.ndarray) else x for x in g]
+print(json.dumps({{"layer": numba.threading_layer(), "threads": numba.get_num_threads(),
+                  "grads": grads}}))
+"""
+
+
+@functools.lru_cache(maxsize=None)
+def run_child(layer: str, threads_first: bool = False) -> dict:
+    """Run CHILD in a fresh interpreter under `layer`; its JSON report."""
+    env = dict(os.environ, NUMBA_THREADING_LAYER=layer, NUMBA_NUM_THREADS="2")
+    env.pop("LD_LIBRARY_PATH", None)
+    code = CHILD.format(here=str(Path(__file__).resolve().parent), seed=SEED, names=NAMES,
+                        threads_first=threads_first)
+    proc = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True,
+                          text=True, timeout=TIMEOUT_S)
+    assert proc.returncode == 0, f"layer {layer}: exit {proc.returncode}\n{proc.stderr[-3000:]}"
+    return json.loads(proc.stdout.strip().splitlines()[-1])
+
+
+@functools.lru_cache(maxsize=None)
+def interpreter_gradients() -> dict:
+    cases = {case.name: case for case in pk.CASES}
+    grads = {}
+    for name in NAMES:
+        case = cases[name]
+        args = case.make_args(np.random.default_rng(SEED))
+        argnums = tuple(k for k, a in enumerate(args) if is_active(a))
+        grads[name] = ad.grad(case.kernel, argnums=argnums, backend="interp")(*args)
+    return grads
+
+
+@pytest.mark.parametrize("layer", LAYERS)
+def test_requested_layer_runs_on_two_threads(layer):
+    report = run_child(layer)
+    assert report["layer"] == layer
+    assert report["threads"] == 2
+
+
+@pytest.mark.parametrize("layer", LAYERS)
+def test_gradient_under_layer_matches_interpreter(layer):
+    grads = run_child(layer)["grads"]
+    for name, expected in interpreter_gradients().items():
+        assert len(grads[name]) == len(expected)
+        for k, (got, want) in enumerate(zip(grads[name], expected)):
+            assert relative_error(got, want) <= 1e-12, f"{name}: gradient {k}"
+
+
+def test_layers_agree():
+    cases = {case.name: case for case in pk.CASES}
+    reports = {layer: run_child(layer)["grads"] for layer in LAYERS}
+    first = reports[LAYERS[0]]
+    for layer in LAYERS[1:]:
+        for name in NAMES:
+            for k, (got, want) in enumerate(zip(reports[layer][name], first[name])):
+                if isinstance(want, list) and cases[name].adjoint != pk.ATOMIC:
+                    # the same operations in the same order on every layer
+                    assert got == want, f"{layer}: {name} gradient {k} differs bitwise"
+                else:
+                    assert relative_error(got, want) <= 1e-13, f"{layer}: {name} gradient {k}"
+
+
+def test_tbb_works_when_threads_are_set_before_the_first_gradient():
+    # A user script that sets the thread count right after `import hpcad`, before any kernel
+    # is compiled: numba launches its threads then, so libtbb must already be loaded.
+    report = run_child("tbb", threads_first=True)
+    assert report["layer"] == "tbb" and report["threads"] == 2
