@@ -123,13 +123,16 @@ def check_races(fn: Function) -> None:
         if par.attrs.get("allow_races") or not conflicts:
             continue
         op, related = conflicts[0]
-        what = "iterations of this parallel loop" if par.name == "par.parallel_for" \
-            else "tasks of this fork-join"
         arr = op.operands[1]
+        if par.name == "par.parallel_for":
+            raise RaceError(
+                f"{where(par.loc)}: iterations of this parallel loop race on array "
+                f"'{arr.name}' (written at {where(op.loc)} and touched elsewhere at other "
+                f"elements); give each iteration its own elements, or pass allow_races=True "
+                f"to hpcad.prange if this is intended")
         raise RaceError(
-            f"{where(par.loc)}: {what} race on array '{arr.name}' (written at "
-            f"{where(op.loc)} and touched elsewhere at other elements); give each iteration "
-            f"its own elements, or pass allow_races=True to hpcad.prange if this is intended")
+            f"{where(par.loc)}: tasks of this fork-join race on array '{arr.name}' (written "
+            f"at {where(op.loc)} and touched by another task); give each task its own arrays")
 
 
 def make_race_free(fn: Function) -> None:
