@@ -107,3 +107,17 @@ def test_tbb_works_when_threads_are_set_before_the_first_gradient():
     # is compiled: numba launches its threads then, so libtbb must already be loaded.
     report = run_child("tbb", threads_first=True)
     assert report["layer"] == "tbb" and report["threads"] == 2
+
+
+@pytest.mark.parametrize("layer", ["omp", "tbb"])
+def test_whole_parallel_suite_passes_under_layer(layer):
+    """The derivative and race tests of this folder, run again with the layer forced."""
+    here = Path(__file__).parent
+    env = dict(os.environ, NUMBA_THREADING_LAYER=layer, NUMBA_NUM_THREADS="2")
+    env.pop("LD_LIBRARY_PATH", None)
+    out = subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider",
+                          str(here / "test_parallel_derivatives.py"),
+                          str(here / "test_races.py")],
+                         capture_output=True, text=True, env=env, timeout=900, cwd=here)
+    assert out.returncode == 0, out.stdout[-3000:] + out.stderr[-3000:]
+    assert " passed" in out.stdout.splitlines()[-1]
