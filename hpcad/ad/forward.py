@@ -10,10 +10,11 @@ from ..ir.dialects import join_arities, reduction_kinds
 from ..ir.types import ArrayType
 from ..passes.activity import Activity
 from .common import derivative_name, has_tangent, zero
+from .mpi import MpiForward
 from .rules import NON_DIFFERENTIABLE, PARTIALS, RuleBuilder
 
 
-class _Forward:
+class _Forward(MpiForward):
     def __init__(self, act: Activity):
         self.act = act
         self.vmap: dict[Value, Value] = {}

@@ -16,6 +16,7 @@ from ..ir.types import ArrayType, ScalarType, i1, i64
 from ..passes.activity import Activity
 from ..checkpoint.tape import TapeLayout, trip_count
 from .common import derivative_name, has_tangent, zero
+from .mpi import MpiReverse, global_seed, replicated_over
 from .rules import NON_DIFFERENTIABLE, PARTIALS, RuleBuilder, uses_of_partial
 
 
@@ -41,7 +42,7 @@ class _Region:
         return self.parent is None
 
 
-class _Reverse:
+class _Reverse(MpiReverse):
     def __init__(self, fn: Function, act: Activity):
         self.fn = fn
         self.act = act
@@ -338,6 +339,8 @@ class _Reverse:
             return self.reverse_parallel_for(op, ctx)
         if name == "par.join":
             return self.reverse_join(op, ctx)
+        if op.dialect == "mpi":
+            return self.reverse_mpi(op, ctx)
         if name == "mem.load":
             g = self.adj.get(op.results[0])
             if g is not None and self.act.shadowed(op.operands[0]):
@@ -697,7 +700,8 @@ def reverse(fn: Function, arg_activity: list[str], act: Activity, ret_active: bo
     rv.top = top
     rv.b.block = rev
     for v, s in zip(float_rets, seeds):
-        rv.add_adjoint(v, s)
+        comm = replicated_over(v)
+        rv.add_adjoint(v, s if comm is None else global_seed(rv.b, v, s, rv.vmap[comm]))
     rv.reverse_block(top)
     rv.b.block = rev
     outs = [rv.current(a) for a, kind in zip(fn.args, arg_activity)

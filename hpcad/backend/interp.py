@@ -407,6 +407,51 @@ def _view(c: _Compiler, op: Op) -> Step:
     return view
 
 
+def _mpi(c: _Compiler, op: Op) -> Step:
+    from .interp_mpi import run_mpi
+    args = _gather(c.slots_of(op.operands))
+    out = c.slot(op.results[0]) if op.results else None
+
+    def mpi(r):
+        value = run_mpi(op, list(args(r)))
+        if out is not None:
+            r[out] = value
+    return mpi
+
+
+for _name in ("sendrecv", "send", "recv", "allreduce", "allreduce_scalar", "barrier", "rank",
+              "size"):
+    _RULES[f"mpi.{_name}"] = _mpi
+
+
+@_rule("mem.fill")
+def _fill(c: _Compiler, op: Op) -> Step:
+    value, arr = c.slots_of(op.operands)
+
+    def fill(r):
+        r[arr][...] = r[value]
+    return fill
+
+
+@_rule("mem.add_into")
+def _add_into(c: _Compiler, op: Op) -> Step:
+    src, dst = c.slots_of(op.operands)
+
+    def add_into(r):
+        r[dst] += r[src]
+    return add_into
+
+
+@_rule("mpi.world")
+def _world(c: _Compiler, op: Op) -> Step:
+    out = c.slot(op.result)
+
+    def world(r):
+        from mpi4py import MPI
+        r[out] = MPI.COMM_WORLD
+    return world
+
+
 @_rule("tape.push")
 def _push(c: _Compiler, op: Op) -> Step:
     v, tape = c.slot(op.operands[0]), op.attrs["slot"]

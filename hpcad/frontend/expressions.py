@@ -13,7 +13,7 @@ from ..ir.core import Block, Value
 from ..ir.types import ArrayType, OpaqueType, ScalarType, SCALARS, f32, f64, i1, i64, promote, \
     scalar_from_dtype
 from . import intrinsics as intr
-from .markers import marker_of
+from .markers import marker_of, mpi_function
 from .syntax import has_side_effect_free_shape
 
 _BINOPS = {ast.Add: "add", ast.Sub: "sub", ast.Mult: "mul", ast.Div: "div",
@@ -293,6 +293,8 @@ class ExpressionLowering:
             if not hasattr(base.obj, node.attr):
                 self.unsupported(node, f"the attribute `{node.attr}`")
             return self.wrap_static(getattr(base.obj, node.attr), node)
+        if self.is_comm(base):
+            return self.comm_attribute(base, node.attr, node)
         if isinstance(base, Value) and isinstance(base.type, ArrayType):
             if node.attr == "shape":
                 return tuple(self.builder.op1("mem.shape", [base], i64, {"axis": k})
@@ -309,6 +311,12 @@ class ExpressionLowering:
 
     # -- calls -------------------------------------------------------------------------------
     def expr_Call(self, node):
+        if isinstance(node.func, ast.Attribute):
+            base = self.expr(node.func.value) if not (isinstance(node.func.value, ast.Name)
+                                                      and node.func.value.id not in self.env) \
+                else self.lookup(node.func.value)
+            if self.is_comm(base):
+                return self.comm_method(base, node.func.attr, node)
         fn = self.expr(node.func)
         if not isinstance(fn, Static):
             self.unsupported(node, "calling something that is not a function")
@@ -318,6 +326,9 @@ class ExpressionLowering:
         marker = marker_of(obj)
         if marker is not None:
             return self.call_marker(marker, node)
+        mpi_call = mpi_function(obj)
+        if mpi_call is not None:
+            return self.lower_mpi(mpi_call, self.world(), node)
         if node.keywords and obj not in intr.ALLOC and obj not in intr.ALLOC_LIKE:
             self.unsupported(node, "keyword arguments in this call")
         handler = self.intrinsic_handler(obj)

@@ -16,6 +16,7 @@ from ..ir.core import Block, Builder, Function, Module, Op, Value
 from ..ir.types import ArrayType, ScalarType, SCALARS, f64, i1, i64, promote
 from . import syntax
 from .expressions import ExpressionLowering
+from .mpi import MpiLowering
 from .parallel import ParallelLowering
 
 
@@ -48,7 +49,7 @@ class KernelSource:
         self.arg_names = [a.arg for a in self.fdef.args.args]
 
 
-class FunctionLowering(ParallelLowering, ExpressionLowering):
+class FunctionLowering(ParallelLowering, MpiLowering, ExpressionLowering):
     """Lowers one kernel body for one argument signature into a `Function` of `module`."""
 
     def __init__(self, source: KernelSource, arg_types, module: Module, name: str, lowering):

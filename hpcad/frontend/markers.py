@@ -78,3 +78,42 @@ def marker_table() -> dict[int, tuple[object, Marker]]:
 def marker_of(obj) -> Marker | None:
     got = marker_table().get(id(obj))
     return got[1] if got is not None and got[0] is obj else None
+
+
+@dataclass(frozen=True)
+class MpiCall:
+    """An MPI call a marker file declares: the `mpi` op it lowers to and its parameters
+    (in the framework's order, `name=default` for optional ones)."""
+    op: str
+    params: tuple
+    rename: tuple      # (framework name, op operand name) pairs
+    source: str
+
+
+@lru_cache(maxsize=1)
+def mpi_table() -> tuple[dict, dict, dict]:
+    """(communicator methods by name, communicator attributes by name, id(function) ->
+    (function, MpiCall)) from every marker file."""
+    methods, attributes, functions = {}, {}, {}
+    for directory in marker_dirs():
+        for file in sorted(directory.glob("*.toml")):
+            data = tomllib.loads(file.read_text())
+            for entry in data.get("method", []):
+                methods[entry["name"]] = _mpi_call(entry, file)
+            for entry in data.get("attribute", []):
+                attributes[entry["name"]] = _mpi_call(entry, file)
+            for entry in data.get("function", []):
+                obj = _resolve(entry["call"])
+                if obj is not None:
+                    functions[id(obj)] = (obj, _mpi_call(entry, file))
+    return methods, attributes, functions
+
+
+def _mpi_call(entry: dict, file: Path) -> MpiCall:
+    return MpiCall(entry["op"], tuple(entry.get("args", ())),
+                   tuple(entry.get("rename", {}).items()), str(file))
+
+
+def mpi_function(obj) -> MpiCall | None:
+    got = mpi_table()[2].get(id(obj))
+    return got[1] if got is not None and got[0] is obj else None

@@ -8,13 +8,13 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Callable
 
-from .types import ArrayType, ScalarType, i1, i64
+from .types import ArrayType, OpaqueType, ScalarType, i1, i64
 
 
 @dataclass(frozen=True)
 class OpSpec:
     name: str
-    effect: str = "pure"          # pure | read | write | alloc | tape | control | terminator
+    effect: str = "pure"   # pure | read | write | alloc | tape | comm | control | terminator
     regions: int = 0
     check: Callable | None = None  # (op) -> error string or None
 
@@ -266,11 +266,70 @@ _def("mem.accumulate", "write", check=_check_store)
 _def("mem.shape", check=_check_shape)
 _def("mem.view", check=_check_view)      # a[lo:hi, j]: NumPy basic slicing, unit steps
 
+
+def _check_fill(op):
+    arr = op.operands[1].type if len(op.operands) == 2 else None
+    if not isinstance(arr, ArrayType) or op.operands[0].type != arr.dtype:
+        return "expects (value, array) with the array's dtype"
+    return None
+
+
+def _check_add_into(op):
+    if len(op.operands) != 2 or not all(isinstance(v.type, ArrayType) for v in op.operands) \
+            or op.operands[0].type.dtype != op.operands[1].type.dtype \
+            or op.operands[0].type.ndim != op.operands[1].type.ndim:
+        return "expects (source, destination) arrays of one dtype and rank"
+    return None
+
+
+_def("mem.fill", "write", check=_check_fill)          # every element = value
+_def("mem.add_into", "write", check=_check_add_into)  # destination += source, elementwise
+
 _def("scf.for", "control", 1, _check_for)
 _def("scf.while", "control", 2, _check_while)
 _def("scf.if", "control", 2, _check_if)
 _def("scf.yield", "terminator")
 _def("scf.condition", "terminator")
+
+# mpi: operands in this order, then the communicator. Buffers are arrays (or views).
+MPI_OPERANDS = {
+    "sendrecv": ("sendbuf", "dest", "sendtag", "recvbuf", "source", "recvtag"),
+    "send": ("buf", "dest", "tag"),
+    "recv": ("buf", "source", "tag"),
+    "allreduce": ("sendbuf", "recvbuf"),
+    "allreduce_scalar": ("sendobj",),
+    "barrier": (),
+    "rank": (),
+    "size": (),
+}
+MPI_REDUCTIONS = ("sum", "max", "min")
+_MPI_RESULTS = {"allreduce_scalar": "operand", "rank": "i64", "size": "i64"}
+
+
+def _check_mpi(op):
+    kind = op.name.split(".", 1)[1]
+    names = MPI_OPERANDS[kind]
+    if len(op.operands) != len(names) + 1 or not isinstance(op.operands[-1].type, OpaqueType):
+        return f"expects ({', '.join(names + ('comm',))})"
+    for name, v in zip(names, op.operands):
+        buffer = name.endswith("buf")
+        if buffer != isinstance(v.type, ArrayType):
+            return f"operand '{name}' must be {'an array' if buffer else 'a scalar'}"
+        if not buffer and name != "sendobj" and v.type != i64:
+            return f"operand '{name}' must be i64"
+    if "op" in op.attrs and op.attrs["op"] not in MPI_REDUCTIONS:
+        return f"op must be one of {MPI_REDUCTIONS}"
+    want = _MPI_RESULTS.get(kind)
+    got = [r.type for r in op.results]
+    if want is None and got or want == "i64" and got != [i64] or \
+            want == "operand" and got != [op.operands[0].type]:
+        return "wrong result"
+    return None
+
+
+for _kind in MPI_OPERANDS:
+    _def(f"mpi.{_kind}", "comm", check=_check_mpi)
+_def("mpi.world", "pure")   # MPI.COMM_WORLD (numba-mpi calls use it implicitly)
 
 _def("par.parallel_for", "control", 1, _check_parallel_for)
 _def("par.join", "control", -1, _check_join)

@@ -110,6 +110,13 @@ def _edges(op: Op):
     elif name == "arith.select":
         yield op.operands[1], op.results[0]
         yield op.operands[2], op.results[0]
+    elif name in ("mpi.sendrecv", "mpi.allreduce"):
+        # every rank runs this same program: what a rank sends, another receives
+        yield op.operands[0], op.operands[3 if name == "mpi.sendrecv" else 1]
+    elif name == "mpi.allreduce_scalar":
+        yield op.operands[0], op.results[0]
+    elif name == "mem.add_into":
+        yield op.operands[0], op.operands[1]
     elif op.dialect in ("arith", "math") and op.results:
         for v in op.operands:
             yield v, op.results[0]

@@ -191,6 +191,21 @@ class SourceWriter(TapeWriter, ParallelWriter):
         self.emit(depth, f"{self.name(op.results[0])} = {self.ref(op.operands[0])}"
                          f"[{', '.join(parts)}]")
 
+    def elementwise(self, arr: Value, depth: int, body) -> None:
+        """Nested loops over every element of arr; body(index text) writes the statement."""
+        idx = [self.fresh(f"e{k}") for k in range(arr.type.ndim)]
+        for k, name in enumerate(idx):
+            self.emit(depth + k, f"for {name} in range({self.ref(arr)}.shape[{k}]):")
+        self.emit(depth + len(idx), body(", ".join(idx)))
+
+    def op_mem_fill(self, op, depth):
+        value, arr = op.operands
+        self.elementwise(arr, depth, lambda i: f"{self.ref(arr)}[{i}] = {self.ref(value)}")
+
+    def op_mem_add_into(self, op, depth):
+        src, dst = op.operands
+        self.elementwise(dst, depth, lambda i: f"{self.ref(dst)}[{i}] += {self.ref(src)}[{i}]")
+
     def op_mem_store(self, op, depth):
         self.emit(depth, f"{self.element(op.operands[1], op.operands[2:])} = "
                          f"{self.ref(op.operands[0])}")

@@ -1,0 +1,169 @@
+"""Derivatives of `mpi` ops (DESIGN.md's table): the tangent of a message is sent along
+with it; the adjoint of `sendrecv` is `sendrecv` with source and destination exchanged (the
+received adjoint is added to the send buffer's), of `allreduce(sum)` an `allreduce(sum)` of
+the adjoints, of `barrier` a `barrier`. Every rank runs the same program, so every rank
+takes the same derivative steps and the adjoint communication matches. A message's adjoint
+travels back with the forward message's send tag (which must be the same on all ranks)."""
+from __future__ import annotations
+
+from ..errors import DifferentiationError, where
+from ..ir.clone import clone_op
+from ..ir.core import Block, Builder, Op, Value
+from ..ir.types import ArrayType, i1, i64
+from .common import zero
+
+
+def _sum_only(op: Op) -> None:
+    if op.attrs.get("op", "sum") != "sum":
+        raise DifferentiationError(
+            f"{where(op.loc)}: the derivative of an MPI {op.attrs['op']}-reduction is not "
+            f"supported yet; reduce a sum, or gather the values and take the extremum locally")
+
+
+class MpiForward:
+    """Tangent rules, mixed into forward mode."""
+
+    def op_mpi_sendrecv(self, op):
+        new = self.b.insert(clone_op(op, self.vmap))
+        sb, rb = op.operands[0], op.operands[3]
+        if not self.act.shadowed(rb):
+            return
+        ops = new.operands
+        if self.act.shadowed(sb):
+            self.b.op("mpi.sendrecv", [self.shadow_of(sb)] + ops[1:3] + [self.shadow_of(rb)]
+                      + ops[4:])
+        else:   # a constant arrived (unless from PROC_NULL): its tangent is zero
+            received = self.b.op1("arith.cmp", [ops[4], _proc_null(self.b)], i1, {"pred": "ne"})
+            then, other = Block(), Block()
+            tb = Builder(then)
+            tb.op("mem.fill", [zero(tb, rb.type.dtype), self.shadow_of(rb)])
+            tb.op("scf.yield", [])
+            Builder(other).op("scf.yield", [])
+            self.b.op("scf.if", [received], [], regions=[then, other])
+
+    def op_mpi_allreduce(self, op):
+        new = self.b.insert(clone_op(op, self.vmap))
+        sb, rb = op.operands[0], op.operands[1]
+        if not self.act.shadowed(rb):
+            return
+        _sum_only(op)
+        if self.act.shadowed(sb):
+            self.b.op("mpi.allreduce", [self.shadow_of(sb), self.shadow_of(rb), new.operands[-1]],
+                      attrs=op.attrs)
+        else:
+            self.b.op("mem.fill", [zero(self.b, rb.type.dtype), self.shadow_of(rb)])
+
+    def op_mpi_allreduce_scalar(self, op):
+        new = self.b.insert(clone_op(op, self.vmap))
+        if not self.act.active(op.results[0]):
+            return
+        _sum_only(op)
+        t = self.tangent_or_zero(op.operands[0])
+        self.tan[op.results[0]] = self.b.op1("mpi.allreduce_scalar", [t, new.operands[-1]],
+                                             t.type, op.attrs)
+
+
+class MpiReverse:
+    """Adjoint rules, mixed into reverse mode."""
+
+    def reverse_mpi(self, op: Op, ctx) -> None:
+        kind = op.name.split(".", 1)[1]
+        handler = getattr(self, f"reverse_mpi_{kind}", None)
+        if handler is not None:
+            handler(op, ctx, self.primal(op.operands[-1], ctx) if op.operands else None)
+
+    def reverse_mpi_barrier(self, op, ctx, comm):
+        self.b.op("mpi.barrier", [comm])
+
+    def scratch_like(self, arr: Value) -> Value:
+        dims = [self.b.op1("mem.shape", [arr], i64, {"axis": k}) for k in range(arr.type.ndim)]
+        return self.b.op1("mem.alloc", dims, ArrayType(arr.type.dtype, arr.type.ndim, "C"),
+                          {"fill": "zeros"}, name_hint="received")
+
+    def reverse_mpi_sendrecv(self, op, ctx, comm):
+        sb, dest, stag, rb, source, _ = op.operands[:6]
+        if not self.act.shadowed(rb):
+            return
+        d_rb = self.shadow(rb, ctx)
+        if self.act.shadowed(sb):
+            src = self.primal(source, ctx)
+            if _is_any_source(source):
+                raise DifferentiationError(
+                    f"{where(op.loc)}: receiving from ANY_SOURCE cannot be differentiated: the "
+                    f"adjoint must be sent back to the sender; name the source rank")
+            d_sb = self.shadow(sb, ctx)
+            back = self.scratch_like(d_sb)
+            tag = self.primal(stag, ctx)
+            self.b.op("mpi.sendrecv", [d_rb, src, tag, back, self.primal(dest, ctx), tag, comm])
+            self.b.op("mem.add_into", [back, d_sb])
+        # the receive overwrote rb, unless its source was PROC_NULL (then rb kept its value)
+        received = self.b.op1("arith.cmp", [self.primal(source, ctx), _proc_null(self.b)], i1,
+                              {"pred": "ne"})
+        then, other = Block(), Block()
+        tb = Builder(then)
+        tb.op("mem.fill", [zero(tb, rb.type.dtype), d_rb])
+        tb.op("scf.yield", [])
+        Builder(other).op("scf.yield", [])
+        self.b.op("scf.if", [received], [], regions=[then, other])
+
+    def reverse_mpi_allreduce(self, op, ctx, comm):
+        sb, rb = op.operands[0], op.operands[1]
+        if not self.act.shadowed(rb):
+            return
+        _sum_only(op)
+        d_rb = self.shadow(rb, ctx)
+        if self.act.shadowed(sb):
+            total = self.scratch_like(d_rb)
+            self.b.op("mpi.allreduce", [d_rb, total, comm], attrs=op.attrs)
+            self.b.op("mem.add_into", [total, self.shadow(sb, ctx)])
+        self.b.op("mem.fill", [zero(self.b, rb.type.dtype), d_rb])
+
+    def reverse_mpi_allreduce_scalar(self, op, ctx, comm):
+        g = self.adj.get(op.results[0])
+        if g is None or not self.act.active(op.operands[0]):
+            return
+        _sum_only(op)
+        self.add_adjoint(op.operands[0],
+                         self.b.op1("mpi.allreduce_scalar", [g, comm], g.type, op.attrs))
+
+
+def _proc_null(b) -> Value:
+    from mpi4py import MPI
+    return b.op1("arith.const", [], i64, {"value": int(MPI.PROC_NULL)})
+
+
+def _is_any_source(v: Value) -> bool:
+    owner = v.owner
+    if isinstance(owner, Op) and owner.name == "arith.const":
+        from mpi4py import MPI
+        return owner.attrs["value"] == MPI.ANY_SOURCE
+    return False
+
+
+def replicated_over(v: Value):
+    """The communicator over which v is replicated (the same on all its ranks, e.g. the
+    result of an allreduce, or arithmetic on such values and constants), else None."""
+    op = v.owner
+    if not isinstance(op, Op):
+        return None
+    if op.name == "mpi.allreduce_scalar":
+        return op.operands[-1]
+    if op.name == "arith.const":
+        return None
+    if op.dialect in ("arith", "math") and not op.regions:
+        comms = {replicated_over(x) if not _is_constant(x) else "const" for x in op.operands}
+        comms.discard("const")
+        if len(comms) == 1 and None not in comms:
+            return comms.pop()
+    return None
+
+
+def _is_constant(v: Value) -> bool:
+    return isinstance(v.owner, Op) and v.owner.name == "arith.const"
+
+
+def global_seed(b, value: Value, seed: Value, comm: Value) -> Value:
+    """A replicated return value is one global output: every rank seeds it, so each rank's
+    seed counts 1/size (the allreduce's adjoint sums them back to one)."""
+    size = b.op1("arith.cast", [b.op1("mpi.size", [comm], i64)], seed.type)
+    return b.op1("arith.div", [seed, size], seed.type)

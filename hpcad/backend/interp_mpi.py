@@ -1,0 +1,63 @@
+"""The reference interpreter's MPI ops, through mpi4py on the communicator argument."""
+from __future__ import annotations
+
+import numpy as np
+
+from ..ir.core import Op
+
+
+def _ops():
+    from mpi4py import MPI
+    return {"sum": MPI.SUM, "max": MPI.MAX, "min": MPI.MIN}
+
+
+def _contiguous(buf: np.ndarray) -> np.ndarray:
+    return buf if buf.flags.c_contiguous else np.ascontiguousarray(buf)
+
+
+def _receive_into(buf: np.ndarray, fill) -> None:
+    """MPI receives into contiguous memory; a strided view gets a copy back."""
+    if buf.flags.c_contiguous:
+        fill(buf)
+    else:
+        tmp = np.empty_like(buf, order="C")
+        fill(tmp)
+        buf[...] = tmp
+
+
+def run_mpi(op: Op, args: list):
+    """Execute one mpi op on its operand values; returns its result or None."""
+    kind = op.name.split(".", 1)[1]
+    comm = args[-1]
+    if kind == "rank":
+        return comm.Get_rank()
+    if kind == "size":
+        return comm.Get_size()
+    if kind == "barrier":
+        comm.Barrier()
+        return None
+    if kind == "sendrecv":
+        sendbuf, dest, sendtag, recvbuf, source, recvtag = args[:6]
+        _receive_into(recvbuf, lambda b: comm.Sendrecv(_contiguous(sendbuf), dest, sendtag, b,
+                                                        source, recvtag))
+        return None
+    if kind == "send":
+        buf, dest, tag = args[:3]
+        comm.Send(_contiguous(buf), dest, tag)
+        return None
+    if kind == "recv":
+        buf, source, tag = args[:3]
+        _receive_into(buf, lambda b: comm.Recv(b, source, tag))
+        return None
+    if kind == "allreduce":
+        sendbuf, recvbuf = args[:2]
+        op_ = _ops()[op.attrs.get("op", "sum")]
+        _receive_into(recvbuf, lambda b: comm.Allreduce(_contiguous(sendbuf), b, op_))
+        return None
+    if kind == "allreduce_scalar":
+        value = args[0]
+        out = np.array([value])
+        red = np.empty_like(out)
+        comm.Allreduce(out, red, _ops()[op.attrs.get("op", "sum")])
+        return type(value)(red[0]) if not isinstance(value, np.generic) else red[0]
+    raise NotImplementedError(kind)

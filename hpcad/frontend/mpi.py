@@ -1,0 +1,121 @@
+"""Lowering of MPI calls declared by marker files (markers/mpi4py.toml, numba_mpi.toml):
+communicator methods (`comm.Sendrecv(...)`), attributes (`comm.rank`) and module functions
+(`numba_mpi.allreduce(...)`, on COMM_WORLD) become `mpi` ops with their operands in the op's
+canonical order. Communicators are constant arguments; buffers are arrays or views."""
+from __future__ import annotations
+
+import ast
+
+from ..ir.core import Value
+from ..ir.dialects import MPI_OPERANDS
+from ..ir.types import ArrayType, OpaqueType, ScalarType, i64
+from .markers import MpiCall, mpi_table
+
+
+def _reduction_name(obj) -> str | None:
+    """'sum'/'max'/'min' for mpi4py's MPI.SUM/MAX/MIN or numba-mpi's Operator members."""
+    try:
+        from mpi4py import MPI
+        for name in ("SUM", "MAX", "MIN"):
+            if obj is getattr(MPI, name):
+                return name.lower()
+    except ImportError:
+        pass
+    name = getattr(obj, "name", None)
+    if isinstance(name, str) and name in ("SUM", "MAX", "MIN"):
+        return name.lower()
+    return None
+
+
+class MpiLowering:
+    def is_comm(self, v) -> bool:
+        return isinstance(v, Value) and isinstance(v.type, OpaqueType) and v.type.name == "comm"
+
+    def comm_method(self, comm: Value, name: str, node):
+        call = mpi_table()[0].get(name)
+        if call is None:
+            self.unsupported(node, f"the communicator method `{name}`",
+                             "see markers/mpi4py.toml for the supported ones")
+        return self.lower_mpi(call, comm, node)
+
+    def comm_attribute(self, comm: Value, name: str, node):
+        call = mpi_table()[1].get(name)
+        if call is None:
+            self.unsupported(node, f"the communicator attribute `{name}`")
+        return self.builder.op1(f"mpi.{call.op}", [comm], i64)
+
+    def world(self) -> Value:
+        from ..ir.types import OpaqueType as _O
+        return self.builder.op1("mpi.world", [], _O("comm"), name_hint="world")
+
+    def lower_mpi(self, call: MpiCall, comm: Value, node):
+        """Bind the call's arguments to the marker's parameters and emit the op."""
+        rename = dict(call.rename)
+        params = [p.split("=", 1) for p in call.params]
+        bound: dict[str, object] = {}
+        if len(node.args) > len(params):
+            self.unsupported(node, f"{call.op} with {len(node.args)} positional arguments")
+        for (name, *_), arg in zip(params, node.args):
+            bound[name] = arg
+        for kw in node.keywords:
+            if kw.arg not in [p[0] for p in params]:
+                self.unsupported(node, f"the keyword `{kw.arg}=` of an MPI {call.op}")
+            bound[kw.arg] = kw.value
+        values: dict[str, object] = {}
+        for name, *default in params:
+            target = rename.get(name, name)
+            if name in bound:
+                values[target] = self.mpi_argument(bound[name], node)
+            elif default:
+                values[target] = self.mpi_default(default[0])
+            else:
+                self.unsupported(node, f"an MPI {call.op} without `{name}`")
+        attrs = {}
+        if "op" in values:
+            attrs["op"] = values.pop("op")
+        operands = []
+        for name in MPI_OPERANDS[call.op]:
+            v = values.get(name)
+            if name.endswith("buf"):
+                if not isinstance(v, Value) or not isinstance(v.type, ArrayType):
+                    self.unsupported(node, f"MPI buffer `{name}` that is not an array or a "
+                                           f"view", "pass an array or a slice like u[0:1]")
+            elif name == "sendobj":
+                if not isinstance(v, Value) or not isinstance(v.type, ScalarType):
+                    self.unsupported(node, "a lower-case reduction of a non-scalar",
+                                     "use Allreduce on arrays")
+                v = v if v.type.is_float or v.type.is_bool else self.coerce(v, i64)
+            else:
+                v = self.coerce_index(v, node)
+            operands.append(v)
+        operands.append(comm)
+        result = []
+        if call.op == "allreduce_scalar":
+            result = [operands[0].type]
+        elif call.op in ("rank", "size"):
+            result = [i64]
+        op = self.builder.op(f"mpi.{call.op}", operands, result, attrs)
+        return op.results[0] if op.results else None
+
+    def mpi_argument(self, node, call_node):
+        if isinstance(node, ast.Constant) and node.value is None:
+            self.unsupported(call_node, "None as an MPI argument")
+        static = self.static_value(node) if isinstance(node, (ast.Name, ast.Attribute)) else None
+        if static is not None and not isinstance(static, (int, float, bool)):
+            reduction = _reduction_name(static)
+            if reduction is None:
+                self.unsupported(call_node, f"the MPI argument {static!r}")
+            return reduction
+        value = self.expr(node)
+        return value
+
+    def mpi_default(self, text: str):
+        try:
+            return self.const(int(text), i64)
+        except ValueError:
+            pass
+        reduction = {"SUM": "sum", "MAX": "max", "MIN": "min"}.get(text)
+        if reduction is not None:
+            return reduction
+        from mpi4py import MPI
+        return self.const(int(getattr(MPI, text)), i64)
