@@ -16,6 +16,8 @@ STATS = {"compiled": 0, "loaded": 0}   # numba compilations vs. loads from the d
 
 def _numba_type(t):
     from numba import types
+    if isinstance(t, OpaqueType) and t.name == "comm":
+        return types.int64          # the communicator's MPI handle
     if isinstance(t, ArrayType):
         return types.Array(_numba_type(t.dtype), t.ndim, "C" if t.layout == "C" else "A")
     if isinstance(t, ScalarType):
@@ -28,10 +30,7 @@ class Compiled:
     """One IR function compiled by numba; calling it runs it (tape buffers reused)."""
 
     def __init__(self, fn: Function):
-        for a in fn.args:
-            if isinstance(a.type, OpaqueType):
-                raise HpcadError(f"the numba backend cannot take argument %{a.name} of type "
-                                 f"{a.type} yet; use backend='interp'")
+        self.comm_args = [k for k, a in enumerate(fn.args) if isinstance(a.type, OpaqueType)]
         ir_text = print_function(fn)
         key = cache.entry_key(ir_text)
         self.py_name = "".join(c if c.isalnum() else "_" for c in fn.name)
@@ -43,6 +42,12 @@ class Compiled:
         path = directory / f"{self.py_name}_{key}.py"
         sig = tuple(_numba_type(a.type) for a in fn.args) + tuple(
             _numba_type(ArrayType(s.dtype, 1, "C")) for s in self.slots)
+        self.mpi_handles = None
+        if "mpi_handles" in self.source:
+            from . import mpi
+            from numba import types
+            self.mpi_handles = mpi.handles()
+            sig = sig + (types.Array(types.int64, 1, "C"),)
         with cache.locked(path):
             cache.write_once(path, self.source)
             module = cache.import_module(path, f"hpcad_cache_{key}")
@@ -55,7 +60,13 @@ class Compiled:
         self.path = path
 
     def __call__(self, *args):
-        out = self.dispatcher(*args, *self.tapes)
+        if self.comm_args:
+            from .mpi import comm_handle
+            args = list(args)
+            for k in self.comm_args:
+                args[k] = comm_handle(args[k])
+        extra = () if self.mpi_handles is None else (self.mpi_handles,)
+        out = self.dispatcher(*args, *self.tapes, *extra)
         n = self.n_results
         if self.slots:
             self.tapes = list(out[n:])

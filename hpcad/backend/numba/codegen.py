@@ -11,6 +11,7 @@ import math
 from ...ir.core import Block, Function, Op, Value, walk
 from ...ir.types import ScalarType
 from .common import NP_TYPES, without_terminator
+from .mpi_codegen import MpiWriter
 from .parallel import ParallelWriter
 from .tape import TapeSlot, TapeWriter, tape_slots
 
@@ -46,7 +47,7 @@ def _grow(buf, needed):
 '''
 
 
-class SourceWriter(TapeWriter, ParallelWriter):
+class SourceWriter(TapeWriter, ParallelWriter, MpiWriter):
     def __init__(self, fn: Function, py_name: str):
         self.fn = fn
         self.py_name = py_name
@@ -63,6 +64,7 @@ class SourceWriter(TapeWriter, ParallelWriter):
         self.plain_ivs: set[Value] = set()   # forward range() variables numba indexes well
         self.reduction_updates: dict[Op, tuple[str, str]] = {}
         self.parallel = any(o.dialect == "par" for o in walk(fn.body))
+        self.uses_mpi = any(o.dialect == "mpi" for o in walk(fn.body))
 
     # -- names -------------------------------------------------------------------------------
     def fresh(self, hint: str | None) -> str:
@@ -101,10 +103,14 @@ class SourceWriter(TapeWriter, ParallelWriter):
 
     def source(self) -> str:
         params = [self.name(a) for a in self.fn.args] + [s.buffer for s in self.slots]
+        if self.uses_mpi:
+            params.append("mpi_handles")
         self.emit(0, "@njit(parallel=True, **OPTIONS)" if self.parallel else "@njit(**OPTIONS)")
         self.emit(0, f"def {self.py_name}({', '.join(params)}):")
         self.block(self.fn.body, 1)
-        return PRELUDE + "\n\n" + "\n".join(self.lines) + "\n"
+        prelude = PRELUDE + ("from hpcad.backend.numba import mpi as hpcad_mpi\n"
+                             if self.uses_mpi else "")
+        return prelude + "\n\n" + "\n".join(self.lines) + "\n"
 
     def block(self, block: Block, depth: int) -> None:
         for op in block.ops:

@@ -1,0 +1,144 @@
+"""MPI from compiled code. MPI's C functions are declared by name in the generated LLVM IR
+and resolved against the MPI library mpi4py loaded, so a compiled kernel stays cacheable on
+disk (a ctypes function pointer would not). Handles follow the MPICH ABI (C ints): the
+communicator is passed in as its handle, datatype and reduction handles as arguments taken
+from mpi4py at call time, never baked into cached code."""
+from __future__ import annotations
+
+import numpy as np
+from llvmlite import ir
+from numba import njit, types
+from numba.core import cgutils
+from numba.extending import intrinsic
+
+from ...errors import HpcadError
+
+_C_INT = ir.IntType(32)
+_VOID_P = ir.IntType(8).as_pointer()
+STATUS_IGNORE = 1          # MPICH: (MPI_Status *) 1
+HANDLE_NAMES = ("DOUBLE", "FLOAT", "INT64_T", "INT32_T", "C_BOOL", "SUM", "MAX", "MIN",
+                "COMM_WORLD")
+DTYPE_SLOT = {"f64": 0, "f32": 1, "i64": 2, "i32": 3, "i1": 4}
+OP_SLOT = {"sum": 5, "max": 6, "min": 7}
+WORLD_SLOT = 8
+PROC_NULL = -1             # MPICH's MPI_PROC_NULL
+
+
+def load_library() -> None:
+    """Make the MPI library's symbols visible to numba's JIT linker (once)."""
+    from mpi4py import MPI
+    if MPI._sizeof(MPI.Comm) != 4 or MPI.PROC_NULL != PROC_NULL:
+        raise HpcadError("the numba backend calls MPI through the MPICH ABI (int handles); "
+                         "this MPI library uses another ABI: use backend='interp'")
+    import llvmlite.binding as ll
+    from numba_mpi.common import LIB
+    ll.load_library_permanently(LIB)
+
+
+def handles() -> np.ndarray:
+    """The handles of the datatypes and reductions generated code needs, in HANDLE_NAMES
+    order (read from mpi4py in the running process)."""
+    from mpi4py import MPI
+    return np.array([MPI._handleof(getattr(MPI, n)) for n in HANDLE_NAMES], dtype=np.int64)
+
+
+def comm_handle(comm) -> int:
+    from mpi4py import MPI
+    return MPI._handleof(comm)
+
+
+def _extern(name: str, kinds: str):
+    """An intrinsic calling C function `name(...) -> int`; kinds has one letter per
+    argument: 'p' a pointer given as an integer address, 'i' a C int."""
+    def codegen(context, builder, sig, args):
+        fnty = ir.FunctionType(_C_INT, [_VOID_P if k == "p" else _C_INT for k in kinds])
+        fn = cgutils.get_or_insert_function(builder.module, fnty, name)
+        cast = []
+        for a, k in zip(args, kinds):
+            width = a.type.width
+            if k == "p":
+                cast.append(builder.inttoptr(a, _VOID_P))
+            else:
+                cast.append(builder.trunc(a, _C_INT) if width > 32 else
+                            builder.sext(a, _C_INT) if width < 32 else a)
+        return builder.sext(builder.call(fn, cast), ir.IntType(64))
+
+    # numba intrinsics need fixed parameters: write the typer with one per C argument
+    params = ", ".join(f"a{k}" for k in range(len(kinds)))
+    namespace = {"codegen": codegen, "types": types}
+    exec(f"def typer(typingctx, {params}):\n"
+         f"    return types.int64({params}), codegen\n", namespace)
+    return intrinsic(namespace["typer"])
+
+
+_comm_rank = _extern("MPI_Comm_rank", "ip")
+_comm_size = _extern("MPI_Comm_size", "ip")
+_barrier = _extern("MPI_Barrier", "i")
+_sendrecv = _extern("MPI_Sendrecv", "piiiipiiiiip")
+_send = _extern("MPI_Send", "piiiii")
+_recv = _extern("MPI_Recv", "piiiiip")
+_allreduce = _extern("MPI_Allreduce", "ppiiii")
+
+OPTIONS = dict(cache=True, nogil=True)
+
+
+@njit(**OPTIONS)
+def rank(comm):
+    out = np.zeros(1, np.int32)
+    _comm_rank(comm, out.ctypes.data)
+    return np.int64(out[0])
+
+
+@njit(**OPTIONS)
+def size(comm):
+    out = np.zeros(1, np.int32)
+    _comm_size(comm, out.ctypes.data)
+    return np.int64(out[0])
+
+
+@njit(**OPTIONS)
+def barrier(comm):
+    _barrier(comm)
+
+
+@njit(**OPTIONS)
+def sendrecv(sendbuf, dest, sendtag, recvbuf, source, recvtag, comm, dtype):
+    send = np.ascontiguousarray(sendbuf)
+    recv = np.empty(recvbuf.shape, recvbuf.dtype)
+    _sendrecv(send.ctypes.data, send.size, dtype, dest, sendtag,
+              recv.ctypes.data, recv.size, dtype, source, recvtag, comm, STATUS_IGNORE)
+    if source != PROC_NULL:     # a receive from PROC_NULL leaves the buffer as it was
+        recvbuf[...] = recv
+
+
+@njit(**OPTIONS)
+def send(buf, dest, tag, comm, dtype):
+    data = np.ascontiguousarray(buf)
+    _send(data.ctypes.data, data.size, dtype, dest, tag, comm)
+
+
+@njit(**OPTIONS)
+def recv(buf, source, tag, comm, dtype):
+    data = np.empty(buf.shape, buf.dtype)
+    _recv(data.ctypes.data, data.size, dtype, source, tag, comm, STATUS_IGNORE)
+    if source != PROC_NULL:
+        buf[...] = data
+
+
+@njit(**OPTIONS)
+def allreduce(sendbuf, recvbuf, comm, dtype, op):
+    send = np.ascontiguousarray(sendbuf)
+    recv = np.empty(recvbuf.shape, recvbuf.dtype)
+    _allreduce(send.ctypes.data, recv.ctypes.data, send.size, dtype, op, comm)
+    recvbuf[...] = recv
+
+
+@njit(**OPTIONS)
+def allreduce_scalar(value, comm, dtype, op):
+    send = np.full(1, value)
+    recv = np.empty_like(send)
+    _allreduce(send.ctypes.data, recv.ctypes.data, 1, dtype, op, comm)
+    return recv[0]
+
+
+load_library()

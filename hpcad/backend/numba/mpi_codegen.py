@@ -1,0 +1,51 @@
+"""`mpi` ops in generated code: calls of the compiled MPI helpers in `mpi.py`, with the
+datatype and reduction handles read from the `mpi_handles` argument."""
+from __future__ import annotations
+
+from .mpi import DTYPE_SLOT, OP_SLOT, WORLD_SLOT
+
+
+class MpiWriter:
+    """Mixed into the source writer."""
+
+    def mpi_args(self, op, extra=()):
+        return ", ".join([self.ref(v) for v in op.operands] + list(extra))
+
+    @staticmethod
+    def dtype_of(buffer) -> str:
+        t = buffer.type.dtype if hasattr(buffer.type, "dtype") else buffer.type
+        return f"mpi_handles[{DTYPE_SLOT[t.name]}]"
+
+    @staticmethod
+    def reduction_of(op) -> str:
+        return f"mpi_handles[{OP_SLOT[op.attrs.get('op', 'sum')]}]"
+
+    def op_mpi_world(self, op, depth):
+        self.emit(depth, f"{self.name(op.results[0])} = mpi_handles[{WORLD_SLOT}]")
+
+    def op_mpi_rank(self, op, depth):
+        self.emit(depth, f"{self.name(op.results[0])} = hpcad_mpi.rank({self.mpi_args(op)})")
+
+    def op_mpi_size(self, op, depth):
+        self.emit(depth, f"{self.name(op.results[0])} = hpcad_mpi.size({self.mpi_args(op)})")
+
+    def op_mpi_barrier(self, op, depth):
+        self.emit(depth, f"hpcad_mpi.barrier({self.mpi_args(op)})")
+
+    def op_mpi_sendrecv(self, op, depth):
+        self.emit(depth, f"hpcad_mpi.sendrecv({self.mpi_args(op, [self.dtype_of(op.operands[0])])})")
+
+    def op_mpi_send(self, op, depth):
+        self.emit(depth, f"hpcad_mpi.send({self.mpi_args(op, [self.dtype_of(op.operands[0])])})")
+
+    def op_mpi_recv(self, op, depth):
+        self.emit(depth, f"hpcad_mpi.recv({self.mpi_args(op, [self.dtype_of(op.operands[0])])})")
+
+    def op_mpi_allreduce(self, op, depth):
+        extra = [self.dtype_of(op.operands[0]), self.reduction_of(op)]
+        self.emit(depth, f"hpcad_mpi.allreduce({self.mpi_args(op, extra)})")
+
+    def op_mpi_allreduce_scalar(self, op, depth):
+        extra = [self.dtype_of(op.operands[0]), self.reduction_of(op)]
+        self.emit(depth, f"{self.name(op.results[0])} = "
+                         f"hpcad_mpi.allreduce_scalar({self.mpi_args(op, extra)})")
