@@ -1,0 +1,60 @@
+"""Distributed test kernels (each rank runs the same code on its part of the data)."""
+import math
+
+import numpy as np
+from mpi4py import MPI
+
+import hpcad as ad
+
+
+@ad.kernel
+def ring_sendrecv(x, w, comm):
+    """Pass each rank's x to the right neighbour (periodic ring), combine, reduce."""
+    rank = comm.Get_rank()
+    size = comm.Get_size()
+    got = np.zeros_like(x)
+    comm.Sendrecv(x, (rank + 1) % size, 7, got, (rank - 1 + size) % size, 7)
+    s = 0.0
+    for i in range(x.shape[0]):
+        s += math.sin(got[i]) * x[i] * w
+    return comm.allreduce(s, op=MPI.SUM)
+
+
+@ad.kernel
+def array_allreduce(x, comm):
+    """Allreduce of an array, then a rank-dependent use of the reduced values."""
+    total = np.zeros_like(x)
+    comm.Allreduce(x, total, op=MPI.SUM)
+    rank = comm.Get_rank()
+    s = 0.0
+    for i in range(x.shape[0]):
+        s += (rank + 1.0) * total[i] * total[i] + x[i]
+    return comm.allreduce(s, op=MPI.SUM)
+
+
+@ad.kernel
+def scalar_allreduce_local(x, comm):
+    """A per-rank (not replicated) result that depends on a global sum."""
+    s = 0.0
+    for i in range(x.shape[0]):
+        s += x[i] * x[i]
+    total = comm.allreduce(s, op=MPI.SUM)
+    comm.Barrier()
+    return total * x[0] + comm.Get_size()
+
+
+@ad.kernel
+def halo_views(u, alpha, comm):
+    """Halo exchange through views with PROC_NULL at the ends, then a stencil."""
+    rank = comm.rank
+    size = comm.size
+    left = rank - 1 if rank > 0 else MPI.PROC_NULL
+    right = rank + 1 if rank < size - 1 else MPI.PROC_NULL
+    n = u.shape[0]
+    comm.Sendrecv(u[n - 2:n - 1], right, 0, u[0:1], left, 0)
+    comm.Sendrecv(u[1:2], left, 1, u[n - 1:n], right, 1)
+    s = 0.0
+    for i in range(1, n - 1):
+        v = u[i] + alpha * (u[i - 1] - 2.0 * u[i] + u[i + 1])
+        s += v * v * v
+    return comm.allreduce(s, op=MPI.SUM)
