@@ -20,6 +20,7 @@ class _Forward(MpiForward):
         self.vmap: dict[Value, Value] = {}
         self.tan: dict[Value, Value] = {}     # active scalar -> its tangent
         self.shadow: dict[Value, Value] = {}  # shadowed array -> its shadow
+        self.requests: dict[Value, Value] = {}  # MPI request -> the tangent's request
         self.b = Builder()
 
     # -- carried values (loops, branches) -----------------------------------------------------

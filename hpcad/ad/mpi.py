@@ -63,6 +63,30 @@ class MpiForward:
                                              t.type, op.attrs)
 
 
+    # -- point to point: the tangent travels as a second message after the value ------------
+    def op_mpi_send(self, op):
+        new = self.b.insert(clone_op(op, self.vmap))
+        if self.act.shadowed(op.operands[0]):
+            self.b.op(op.name, [self.shadow_of(op.operands[0])] + new.operands[1:])
+
+    op_mpi_recv = op_mpi_send
+
+    def op_mpi_isend(self, op):
+        new = self.b.insert(clone_op(op, self.vmap))
+        if self.act.shadowed(op.operands[0]):
+            tangent = self.b.op1(op.name, [self.shadow_of(op.operands[0])] + new.operands[1:],
+                                 new.results[0].type, name_hint="d_request")
+            self.requests[op.results[0]] = tangent
+
+    op_mpi_irecv = op_mpi_isend
+
+    def op_mpi_wait(self, op):
+        self.b.insert(clone_op(op, self.vmap))
+        tangent = self.requests.get(op.operands[0])
+        if tangent is not None:
+            self.b.op("mpi.wait", [tangent])
+
+
 class MpiReverse:
     """Adjoint rules, mixed into reverse mode."""
 
@@ -70,7 +94,8 @@ class MpiReverse:
         kind = op.name.split(".", 1)[1]
         handler = getattr(self, f"reverse_mpi_{kind}", None)
         if handler is not None:
-            handler(op, ctx, self.primal(op.operands[-1], ctx) if op.operands else None)
+            comm = op.operands[-1] if op.operands and kind != "wait" else None
+            handler(op, ctx, None if comm is None else self.primal(comm, ctx))
 
     def reverse_mpi_barrier(self, op, ctx, comm):
         self.b.op("mpi.barrier", [comm])
@@ -96,15 +121,74 @@ class MpiReverse:
             tag = self.primal(stag, ctx)
             self.b.op("mpi.sendrecv", [d_rb, src, tag, back, self.primal(dest, ctx), tag, comm])
             self.b.op("mem.add_into", [back, d_sb])
-        # the receive overwrote rb, unless its source was PROC_NULL (then rb kept its value)
+        self.zero_if_received(rb, source, ctx)
+
+    def zero_if_received(self, buf: Value, source: Value, ctx) -> None:
+        """The receive overwrote buf (unless from PROC_NULL): its adjoint starts from zero."""
         received = self.b.op1("arith.cmp", [self.primal(source, ctx), _proc_null(self.b)], i1,
                               {"pred": "ne"})
         then, other = Block(), Block()
         tb = Builder(then)
-        tb.op("mem.fill", [zero(tb, rb.type.dtype), d_rb])
+        tb.op("mem.fill", [zero(tb, buf.type.dtype), self.shadow(buf, ctx)])
         tb.op("scf.yield", [])
         Builder(other).op("scf.yield", [])
         self.b.op("scf.if", [received], [], regions=[then, other])
+
+    def reverse_mpi_send(self, op, ctx, comm):
+        buf, dest, tag = op.operands[:3]
+        if self.act.shadowed(buf):
+            d_buf = self.shadow(buf, ctx)
+            back = self.scratch_like(d_buf)
+            self.b.op("mpi.recv", [back, self.primal(dest, ctx), self.primal(tag, ctx), comm])
+            self.b.op("mem.add_into", [back, d_buf])
+
+    def reverse_mpi_recv(self, op, ctx, comm):
+        buf, source, tag = op.operands[:3]
+        if self.act.shadowed(buf):
+            self.b.op("mpi.send", [self.shadow(buf, ctx), self.primal(source, ctx),
+                                   self.primal(tag, ctx), comm])
+            self.zero_if_received(buf, source, ctx)
+
+    def reverse_mpi_wait(self, op, ctx, comm):
+        """The adjoint of a wait posts the reversed non-blocking call (with a shadow
+        request); the adjoint of the isend/irecv waits on it."""
+        request = op.operands[0]
+        start = request.owner
+        buf, peer, tag = start.operands[:3]
+        if not self.act.shadowed(buf):
+            return
+        comm = self.primal(start.operands[-1], ctx)
+        d_buf = self.shadow(buf, ctx)
+        peer, tag = self.primal(peer, ctx), self.primal(tag, ctx)
+        if start.name == "mpi.irecv":
+            shadow_request = self.b.op1("mpi.isend", [d_buf, peer, tag, comm],
+                                        request.type, name_hint="adj_request")
+            self.requests[request] = (shadow_request, None)
+        else:
+            back = self.scratch_like(d_buf)
+            shadow_request = self.b.op1("mpi.irecv", [back, peer, tag, comm], request.type,
+                                        name_hint="adj_request")
+            self.requests[request] = (shadow_request, back)
+
+    def reverse_nonblocking(self, op, ctx):
+        got = self.requests.get(op.results[0])
+        if got is None:
+            if self.act.shadowed(op.operands[0]):
+                raise DifferentiationError(
+                    f"{where(op.loc)}: this non-blocking call's wait is in another block "
+                    f"(loop or branch); hpcad needs the call and its wait side by side")
+            return
+        shadow_request, back = got
+        self.b.op("mpi.wait", [shadow_request])
+        if op.name == "mpi.isend":
+            self.b.op("mem.add_into", [back, self.shadow(op.operands[0], ctx)])
+        else:
+            self.zero_if_received(op.operands[0], op.operands[1], ctx)
+
+    def reverse_mpi_isend(self, op, ctx, comm):
+        self.reverse_nonblocking(op, ctx)
+
+    reverse_mpi_irecv = reverse_mpi_isend
 
     def reverse_mpi_allreduce(self, op, ctx, comm):
         sb, rb = op.operands[0], op.operands[1]

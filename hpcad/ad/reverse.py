@@ -50,6 +50,7 @@ class _Reverse(MpiReverse):
         self.fwd_block: dict[Block, Block] = {}   # primal block -> augmented-forward block
         self.trip_count: dict[Op, Value] = {}     # primal while op -> forward iteration count
         self.adj: dict[Value, Value] = {}         # primal value -> its current adjoint
+        self.requests: dict[Value, tuple] = {}    # MPI request -> (shadow request, buffer)
         self.b = Builder()
         self.tape = TapeLayout()
         self.top: _Region | None = None
@@ -455,7 +456,10 @@ class _Reverse(MpiReverse):
         return g if g is not None else zero(Builder(block), v.type)
 
     def writes_shadow(self, op: Op) -> bool:
-        return any(o.name in ("mem.store", "mem.accumulate") and self.act.shadowed(o.operands[1])
+        """Whether op's regions have a reverse even without scalar adjoints: they write
+        shadowed arrays, or communicate (communication is mirrored in the reverse sweep)."""
+        return any((o.name in ("mem.store", "mem.accumulate") and self.act.shadowed(o.operands[1]))
+                   or (o.dialect == "mpi" and o.name not in _NO_REVERSE)
                    for region in op.regions for o in walk(region))
 
     def reverse_loop(self, op: Op, ctx: _Region) -> None:
@@ -662,6 +666,9 @@ class _Reverse(MpiReverse):
         body = Block([Value(i64, "t")] + [Value(r.type, "ref") for r in refs])
         Builder(body).op("scf.yield", [body.args[1 + p] for p in perm])
         return b.op("scf.for", bounds + refs, [r.type for r in refs], regions=[body]).results
+
+
+_NO_REVERSE = ("mpi.rank", "mpi.size", "mpi.world")
 
 
 def walk_regions(op: Op):

@@ -29,6 +29,9 @@ def run_mpi(op: Op, args: list):
     """Execute one mpi op on its operand values; returns its result or None."""
     kind = op.name.split(".", 1)[1]
     comm = args[-1]
+    if kind == "wait":
+        args[0].Wait()
+        return None
     if kind == "rank":
         return comm.Get_rank()
     if kind == "size":
@@ -48,6 +51,15 @@ def run_mpi(op: Op, args: list):
     if kind == "recv":
         buf, source, tag = args[:3]
         _receive_into(buf, lambda b: comm.Recv(b, source, tag))
+        return None
+    if kind in ("isend", "irecv"):
+        buf, peer, tag = args[:3]
+        if not buf.flags.c_contiguous:
+            from ..errors import HpcadError
+            raise HpcadError(f"non-blocking MPI buffers must be contiguous ({op.name})")
+        return (comm.Isend if kind == "isend" else comm.Irecv)(buf, peer, tag)
+    if kind == "wait":
+        args[0].Wait()
         return None
     if kind == "allreduce":
         sendbuf, recvbuf = args[:2]

@@ -317,6 +317,8 @@ class ExpressionLowering:
                 else self.lookup(node.func.value)
             if self.is_comm(base):
                 return self.comm_method(base, node.func.attr, node)
+            if self.is_request(base):
+                return self.request_method(base, node.func.attr, node)
         fn = self.expr(node.func)
         if not isinstance(fn, Static):
             self.unsupported(node, "calling something that is not a function")

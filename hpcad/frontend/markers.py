@@ -36,6 +36,15 @@ def marker_dirs() -> list[Path]:
     return [d for d in dirs if d.is_dir()]
 
 
+def _key(obj):
+    """Identity of a callable; a classmethod (e.g. MPI.Request.Waitall) is a new bound
+    object at every attribute access, so it is known by its class and name."""
+    owner = getattr(obj, "__self__", None)
+    if owner is not None and isinstance(owner, type):
+        return (id(owner), getattr(obj, "__name__", ""))
+    return id(obj)
+
+
 def _resolve(path: str):
     """The object an import path names, or None if its module is not installed."""
     parts = path.split(".")
@@ -70,14 +79,14 @@ def marker_table() -> dict[int, tuple[object, Marker]]:
                                      f"{entry.get('call')!r} is not one of {CONSTRUCTS}")
                 obj = _resolve(entry["call"])
                 if obj is not None:
-                    table[id(obj)] = (obj, Marker(entry["call"], construct,
+                    table[_key(obj)] = (obj, Marker(entry["call"], construct,
                                                   tuple(entry.get("options", ())), str(file)))
     return table
 
 
 def marker_of(obj) -> Marker | None:
-    got = marker_table().get(id(obj))
-    return got[1] if got is not None and got[0] is obj else None
+    got = marker_table().get(_key(obj))
+    return got[1] if got is not None else None
 
 
 @dataclass(frozen=True)
@@ -92,20 +101,22 @@ class MpiCall:
 
 @lru_cache(maxsize=1)
 def mpi_table() -> tuple[dict, dict, dict]:
-    """(communicator methods by name, communicator attributes by name, id(function) ->
-    (function, MpiCall)) from every marker file."""
+    """(communicator and request methods by name, communicator attributes by name,
+    id(function) -> (function, MpiCall)) from every marker file."""
     methods, attributes, functions = {}, {}, {}
     for directory in marker_dirs():
         for file in sorted(directory.glob("*.toml")):
             data = tomllib.loads(file.read_text())
             for entry in data.get("method", []):
                 methods[entry["name"]] = _mpi_call(entry, file)
+            for entry in data.get("request_method", []):
+                methods["request." + entry["name"]] = _mpi_call(entry, file)
             for entry in data.get("attribute", []):
                 attributes[entry["name"]] = _mpi_call(entry, file)
             for entry in data.get("function", []):
                 obj = _resolve(entry["call"])
                 if obj is not None:
-                    functions[id(obj)] = (obj, _mpi_call(entry, file))
+                    functions[_key(obj)] = (obj, _mpi_call(entry, file))
     return methods, attributes, functions
 
 
@@ -115,5 +126,5 @@ def _mpi_call(entry: dict, file: Path) -> MpiCall:
 
 
 def mpi_function(obj) -> MpiCall | None:
-    got = mpi_table()[2].get(id(obj))
-    return got[1] if got is not None and got[0] is obj else None
+    got = mpi_table()[2].get(_key(obj))
+    return got[1] if got is not None else None

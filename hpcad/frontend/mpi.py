@@ -31,6 +31,28 @@ class MpiLowering:
     def is_comm(self, v) -> bool:
         return isinstance(v, Value) and isinstance(v.type, OpaqueType) and v.type.name == "comm"
 
+    def is_request(self, v) -> bool:
+        return isinstance(v, Value) and isinstance(v.type, OpaqueType) \
+            and v.type.name == "request"
+
+    def request_method(self, req: Value, name: str, node):
+        call = mpi_table()[0].get("request." + name)
+        if call is None or node.args or node.keywords:
+            self.unsupported(node, f"the request method `{name}`")
+        self.builder.op(f"mpi.{call.op}", [req])
+        return None
+
+    def wait_all(self, node):
+        """MPI.Request.Waitall([r1, r2, ...]): a wait per request, in order."""
+        if len(node.args) != 1 or not isinstance(node.args[0], (ast.List, ast.Tuple)):
+            self.unsupported(node, "Waitall of anything but a list of request variables")
+        for elt in node.args[0].elts:
+            req = self.expr(elt)
+            if not self.is_request(req):
+                self.unsupported(node, "Waitall of something that is not a request")
+            self.builder.op("mpi.wait", [req])
+        return None
+
     def comm_method(self, comm: Value, name: str, node):
         call = mpi_table()[0].get(name)
         if call is None:
@@ -50,6 +72,8 @@ class MpiLowering:
 
     def lower_mpi(self, call: MpiCall, comm: Value, node):
         """Bind the call's arguments to the marker's parameters and emit the op."""
+        if call.op == "waitall":
+            return self.wait_all(node)
         rename = dict(call.rename)
         params = [p.split("=", 1) for p in call.params]
         bound: dict[str, object] = {}
@@ -90,7 +114,9 @@ class MpiLowering:
             operands.append(v)
         operands.append(comm)
         result = []
-        if call.op == "allreduce_scalar":
+        if call.op in ("isend", "irecv"):
+            result = [OpaqueType("request")]
+        elif call.op == "allreduce_scalar":
             result = [operands[0].type]
         elif call.op in ("rank", "size"):
             result = [i64]

@@ -296,6 +296,8 @@ MPI_OPERANDS = {
     "sendrecv": ("sendbuf", "dest", "sendtag", "recvbuf", "source", "recvtag"),
     "send": ("buf", "dest", "tag"),
     "recv": ("buf", "source", "tag"),
+    "isend": ("buf", "dest", "tag"),
+    "irecv": ("buf", "source", "tag"),
     "allreduce": ("sendbuf", "recvbuf"),
     "allreduce_scalar": ("sendobj",),
     "barrier": (),
@@ -303,7 +305,8 @@ MPI_OPERANDS = {
     "size": (),
 }
 MPI_REDUCTIONS = ("sum", "max", "min")
-_MPI_RESULTS = {"allreduce_scalar": "operand", "rank": "i64", "size": "i64"}
+_MPI_RESULTS = {"allreduce_scalar": "operand", "rank": "i64", "size": "i64",
+                "isend": "request", "irecv": "request"}
 
 
 def _check_mpi(op):
@@ -322,14 +325,22 @@ def _check_mpi(op):
     want = _MPI_RESULTS.get(kind)
     got = [r.type for r in op.results]
     if want is None and got or want == "i64" and got != [i64] or \
-            want == "operand" and got != [op.operands[0].type]:
+            want == "operand" and got != [op.operands[0].type] or \
+            want == "request" and got != [OpaqueType("request")]:
         return "wrong result"
+    return None
+
+
+def _check_wait(op):
+    if len(op.operands) != 1 or op.operands[0].type != OpaqueType("request") or op.results:
+        return "expects one request"
     return None
 
 
 for _kind in MPI_OPERANDS:
     _def(f"mpi.{_kind}", "comm", check=_check_mpi)
 _def("mpi.world", "pure")   # MPI.COMM_WORLD (numba-mpi calls use it implicitly)
+_def("mpi.wait", "comm", check=_check_wait)
 
 _def("par.parallel_for", "control", 1, _check_parallel_for)
 _def("par.join", "control", -1, _check_join)

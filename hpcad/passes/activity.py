@@ -41,6 +41,12 @@ class Activity:
 
 def analyze(fn: Function, arg_activity: list[str], ret_active: bool) -> Activity:
     act = Activity(fn, classes=variable_classes(fn))
+    p2p = [op.operands[0] for op in walk(fn.body)
+           if op.name in ("mpi.send", "mpi.recv", "mpi.isend", "mpi.irecv")]
+    if len(p2p) > 1:
+        # a send here is a receive on another rank: their buffers must agree on having
+        # derivatives, or the derivative messages would not be posted on both sides
+        act.classes.union(*p2p)
     ops = list(walk(fn.body))
     key = act.classes.find
 

@@ -58,3 +58,46 @@ def halo_views(u, alpha, comm):
         v = u[i] + alpha * (u[i - 1] - 2.0 * u[i] + u[i + 1])
         s += v * v * v
     return comm.allreduce(s, op=MPI.SUM)
+
+
+@ad.kernel
+def heat_nonblocking(u, alpha, nsteps, comm):
+    """heat_local of examples/heat_mpi.py with Isend/Irecv/Waitall halo exchanges."""
+    rank = comm.Get_rank()
+    size = comm.Get_size()
+    left = rank - 1 if rank > 0 else MPI.PROC_NULL
+    right = rank + 1 if rank < size - 1 else MPI.PROC_NULL
+    n = u.shape[0]
+    tmp = np.zeros(n)
+    for step in range(nsteps):
+        r1 = comm.Irecv(u[0:1], left, 0)
+        r2 = comm.Irecv(u[n - 1:n], right, 1)
+        r3 = comm.Isend(u[n - 2:n - 1], right, 0)
+        r4 = comm.Isend(u[1:2], left, 1)
+        MPI.Request.Waitall([r1, r2, r3, r4])
+        for i in range(1, n - 1):
+            tmp[i] = u[i] + alpha * (u[i - 1] - 2.0 * u[i] + u[i + 1])
+        for i in range(1, n - 1):
+            u[i] = tmp[i]
+    s = 0.0
+    for i in range(1, n - 1):
+        s += u[i] * u[i]
+    return comm.allreduce(s, op=MPI.SUM)
+
+
+@ad.kernel
+def blocking_pairs(x, comm):
+    """Send/Recv ordered by rank parity around a ring."""
+    rank = comm.Get_rank()
+    size = comm.Get_size()
+    got = np.zeros_like(x)
+    if rank % 2 == 0:
+        comm.Send(x, (rank + 1) % size, 3)
+        comm.Recv(got, (rank - 1 + size) % size, 3)
+    else:
+        comm.Recv(got, (rank - 1 + size) % size, 3)
+        comm.Send(x, (rank + 1) % size, 3)
+    s = 0.0
+    for i in range(x.shape[0]):
+        s += got[i] * got[i] * x[i]
+    return comm.allreduce(s, op=MPI.SUM)

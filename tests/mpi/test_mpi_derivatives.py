@@ -22,6 +22,8 @@ CASES = {
     "array_allreduce": (mk.array_allreduce, lambda r: (r.standard_normal(4),)),
     "scalar_allreduce_local": (mk.scalar_allreduce_local, lambda r: (r.standard_normal(4) + 2,)),
     "halo_views": (mk.halo_views, lambda r: (r.standard_normal(6), 0.3)),
+    "heat_nonblocking": (mk.heat_nonblocking, lambda r: (r.standard_normal(7), 0.2, 4)),
+    "blocking_pairs": (mk.blocking_pairs, lambda r: (r.standard_normal(3),)),
 }
 
 
@@ -73,6 +75,19 @@ def test_forward_and_reverse_match_finite_differences(case, backend):
     replicated = case != "scalar_allreduce_local"
     expected = fd_local if replicated else COMM.allreduce(fd_local)
     assert _rel(total, expected) <= 1e-6, (COMM.rank, total, expected)
+
+
+@pytest.mark.mpi(min_size=2)
+@pytest.mark.timeout(120)
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_nonblocking_heat_equals_sendrecv_heat(backend):
+    n, alpha, steps = 41, 0.25, 12
+    u0 = np.sin(np.linspace(0.0, np.pi, n)) + 0.1
+    u, _ = split(u0, COMM)
+    g1 = ad.grad(heat_local, argnums=(0, 1), backend=backend)(u, alpha, steps, COMM)
+    g2 = ad.grad(mk.heat_nonblocking, argnums=(0, 1), backend=backend)(u, alpha, steps, COMM)
+    np.testing.assert_allclose(g2[0], g1[0], rtol=1e-12, atol=1e-15)
+    assert _rel(g2[1], g1[1]) <= 1e-12
 
 
 @pytest.mark.mpi(min_size=2)

@@ -16,8 +16,8 @@ STATS = {"compiled": 0, "loaded": 0}   # numba compilations vs. loads from the d
 
 def _numba_type(t):
     from numba import types
-    if isinstance(t, OpaqueType) and t.name == "comm":
-        return types.int64          # the communicator's MPI handle
+    if isinstance(t, OpaqueType):
+        return types.int64          # an MPI handle (communicator, request)
     if isinstance(t, ArrayType):
         return types.Array(_numba_type(t.dtype), t.ndim, "C" if t.layout == "C" else "A")
     if isinstance(t, ScalarType):

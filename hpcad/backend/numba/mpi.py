@@ -78,6 +78,9 @@ _sendrecv = _extern("MPI_Sendrecv", "piiiipiiiiip")
 _send = _extern("MPI_Send", "piiiii")
 _recv = _extern("MPI_Recv", "piiiiip")
 _allreduce = _extern("MPI_Allreduce", "ppiiii")
+_isend = _extern("MPI_Isend", "piiiiip")
+_irecv = _extern("MPI_Irecv", "piiiiip")
+_wait = _extern("MPI_Wait", "pp")
 
 OPTIONS = dict(cache=True, nogil=True)
 
@@ -123,6 +126,27 @@ def recv(buf, source, tag, comm, dtype):
     _recv(data.ctypes.data, data.size, dtype, source, tag, comm, STATUS_IGNORE)
     if source != PROC_NULL:
         buf[...] = data
+
+
+@njit(**OPTIONS)
+def isend(buf, dest, tag, comm, dtype):
+    """Post a send of a C-contiguous buffer; the request's handle."""
+    request = np.zeros(1, np.int32)
+    _isend(buf.ctypes.data, buf.size, dtype, dest, tag, comm, request.ctypes.data)
+    return np.int64(request[0])
+
+
+@njit(**OPTIONS)
+def irecv(buf, source, tag, comm, dtype):
+    request = np.zeros(1, np.int32)
+    _irecv(buf.ctypes.data, buf.size, dtype, source, tag, comm, request.ctypes.data)
+    return np.int64(request[0])
+
+
+@njit(**OPTIONS)
+def wait(request):
+    handle = np.full(1, request, np.int32)
+    _wait(handle.ctypes.data, STATUS_IGNORE)
 
 
 @njit(**OPTIONS)

@@ -49,3 +49,21 @@ class MpiWriter:
         extra = [self.dtype_of(op.operands[0]), self.reduction_of(op)]
         self.emit(depth, f"{self.name(op.results[0])} = "
                          f"hpcad_mpi.allreduce_scalar({self.mpi_args(op, extra)})")
+
+    def nonblocking(self, op, depth, kind):
+        buf = op.operands[0]
+        if buf.type.layout != "C":
+            from ...errors import HpcadError, where
+            raise HpcadError(f"{where(op.loc)}: a non-blocking MPI call needs a C-contiguous "
+                             f"buffer in the numba backend (a unit slice along the last axis)")
+        self.emit(depth, f"{self.name(op.results[0])} = "
+                         f"hpcad_mpi.{kind}({self.mpi_args(op, [self.dtype_of(buf)])})")
+
+    def op_mpi_isend(self, op, depth):
+        self.nonblocking(op, depth, "isend")
+
+    def op_mpi_irecv(self, op, depth):
+        self.nonblocking(op, depth, "irecv")
+
+    def op_mpi_wait(self, op, depth):
+        self.emit(depth, f"hpcad_mpi.wait({self.ref(op.operands[0])})")
