@@ -1,7 +1,10 @@
 """Derivatives of `mpi` ops (DESIGN.md's table): the tangent of a message is sent along
 with it; the adjoint of `sendrecv` is `sendrecv` with source and destination exchanged (the
-received adjoint is added to the send buffer's), of `allreduce(sum)` an `allreduce(sum)` of
-the adjoints, of `barrier` a `barrier`. Every rank runs the same program, so every rank
+received adjoint is added to the send buffer's), of send/recv recv/send, of isend/irecv +
+wait the reversed non-blocking call, of `allreduce(sum)` an `allreduce(sum)`, of
+`reduce(sum -> root)` a `bcast(root)` and back, of an `allreduce(max|min)` of a scalar the
+summed adjoint to the rank that held the extremum (lowest rank on ties), of `barrier` a
+`barrier`. Every rank runs the same program, so every rank
 takes the same derivative steps and the adjoint communication matches. A message's adjoint
 travels back with the forward message's send tag (which must be the same on all ranks)."""
 from __future__ import annotations
@@ -57,10 +60,33 @@ class MpiForward:
         new = self.b.insert(clone_op(op, self.vmap))
         if not self.act.active(op.results[0]):
             return
-        _sum_only(op)
         t = self.tangent_or_zero(op.operands[0])
-        self.tan[op.results[0]] = self.b.op1("mpi.allreduce_scalar", [t, new.operands[-1]],
-                                             t.type, op.attrs)
+        comm = new.operands[-1]
+        if op.attrs.get("op", "sum") != "sum":   # the owner's tangent, shared with everyone
+            mine = _is_owner(self.b, new.operands[0], new.results[0], comm)
+            t = self.b.op1("arith.select", [mine, t, zero(self.b, t.type)], t.type)
+        self.tan[op.results[0]] = self.b.op1("mpi.allreduce_scalar", [t, comm], t.type,
+                                             {"op": "sum"})
+
+    def op_mpi_bcast(self, op):
+        new = self.b.insert(clone_op(op, self.vmap))
+        if self.act.shadowed(op.operands[0]):
+            self.b.op("mpi.bcast", [self.shadow_of(op.operands[0])] + new.operands[1:])
+
+    def op_mpi_reduce(self, op):
+        new = self.b.insert(clone_op(op, self.vmap))
+        sb, rb = op.operands[0], op.operands[1]
+        if not self.act.shadowed(rb):
+            return
+        _sum_only(op)
+        root, comm = new.operands[2], new.operands[-1]
+        if self.act.shadowed(sb):
+            self.b.op("mpi.reduce", [self.shadow_of(sb), self.shadow_of(rb), root, comm],
+                      attrs=op.attrs)
+        else:
+            d_rb = self.shadow_of(rb)
+            _on_rank(self.b, root, comm,
+                     lambda b: b.op("mem.fill", [zero(b, rb.type.dtype), d_rb]))
 
 
     # -- point to point: the tangent travels as a second message after the value ------------
@@ -206,9 +232,61 @@ class MpiReverse:
         g = self.adj.get(op.results[0])
         if g is None or not self.act.active(op.operands[0]):
             return
+        total = self.b.op1("mpi.allreduce_scalar", [g, comm], g.type, {"op": "sum"})
+        if op.attrs.get("op", "sum") != "sum":   # all of it to the rank holding the extremum
+            mine = _is_owner(self.b, self.primal(op.operands[0], ctx),
+                             self.primal(op.results[0], ctx), comm)
+            total = self.b.op1("arith.select", [mine, total, zero(self.b, g.type)], g.type)
+        self.add_adjoint(op.operands[0], total)
+
+    def reverse_mpi_bcast(self, op, ctx, comm):
+        """bcast's adjoint: the adjoints are summed onto the root (others end at zero)."""
+        buf, root = op.operands[0], self.primal(op.operands[1], ctx)
+        if not self.act.shadowed(buf):
+            return
+        d_buf = self.shadow(buf, ctx)
+        total = self.scratch_like(d_buf)
+        self.b.op("mpi.reduce", [d_buf, total, root, comm], attrs={"op": "sum"})
+        self.b.op("mem.fill", [zero(self.b, buf.type.dtype), d_buf])
+        _on_rank(self.b, root, comm, lambda b: b.op("mem.add_into", [total, d_buf]))
+
+    def reverse_mpi_reduce(self, op, ctx, comm):
+        """reduce(sum)'s adjoint: the root's adjoint is broadcast and added to every send
+        buffer's adjoint; the root's receive buffer was overwritten (its adjoint ends 0)."""
+        sb, rb = op.operands[0], op.operands[1]
+        if not self.act.shadowed(rb):
+            return
         _sum_only(op)
-        self.add_adjoint(op.operands[0],
-                         self.b.op1("mpi.allreduce_scalar", [g, comm], g.type, op.attrs))
+        root = self.primal(op.operands[2], ctx)
+        d_rb = self.shadow(rb, ctx)
+        if self.act.shadowed(sb):
+            shared = self.scratch_like(d_rb)
+            _on_rank(self.b, root, comm, lambda b: b.op("mem.add_into", [d_rb, shared]))
+            self.b.op("mpi.bcast", [shared, root, comm])
+            self.b.op("mem.add_into", [shared, self.shadow(sb, ctx)])
+        _on_rank(self.b, root, comm,
+                 lambda b: b.op("mem.fill", [zero(b, rb.type.dtype), d_rb]))
+
+
+def _on_rank(b, root: Value, comm: Value, body) -> None:
+    """if rank == root: body(builder)."""
+    here = b.op1("arith.cmp", [b.op1("mpi.rank", [comm], i64), root], i1, {"pred": "eq"})
+    then, other = Block(), Block()
+    tb = Builder(then)
+    body(tb)
+    tb.op("scf.yield", [])
+    Builder(other).op("scf.yield", [])
+    b.op("scf.if", [here], [], regions=[then, other])
+
+
+def _is_owner(b, x: Value, extremum: Value, comm: Value) -> Value:
+    """Whether this rank holds the reduction's extremum, the lowest such rank on ties."""
+    rank = b.op1("mpi.rank", [comm], i64)
+    size = b.op1("mpi.size", [comm], i64)
+    holds = b.op1("arith.cmp", [x, extremum], i1, {"pred": "eq"})
+    candidate = b.op1("arith.select", [holds, rank, size], i64)
+    owner = b.op1("mpi.allreduce_scalar", [candidate, comm], i64, {"op": "min"})
+    return b.op1("arith.cmp", [rank, owner], i1, {"pred": "eq"})
 
 
 def _proc_null(b) -> Value:

@@ -419,8 +419,8 @@ def _mpi(c: _Compiler, op: Op) -> Step:
     return mpi
 
 
-for _name in ("sendrecv", "send", "recv", "isend", "irecv", "wait", "allreduce",
-              "allreduce_scalar", "barrier", "rank", "size"):
+for _name in ("sendrecv", "send", "recv", "isend", "irecv", "wait", "allreduce", "reduce",
+              "bcast", "allreduce_scalar", "barrier", "rank", "size"):
     _RULES[f"mpi.{_name}"] = _mpi
 
 

@@ -66,6 +66,19 @@ def run_mpi(op: Op, args: list):
         op_ = _ops()[op.attrs.get("op", "sum")]
         _receive_into(recvbuf, lambda b: comm.Allreduce(_contiguous(sendbuf), b, op_))
         return None
+    if kind == "reduce":
+        sendbuf, recvbuf, root = args[:3]
+        op_ = _ops()[op.attrs.get("op", "sum")]
+        if comm.Get_rank() == root:
+            _receive_into(recvbuf, lambda b: comm.Reduce(_contiguous(sendbuf), b, op_, root))
+        else:
+            comm.Reduce(_contiguous(sendbuf), None, op_, root)
+        return None
+    if kind == "bcast":
+        buf, root = args[:2]
+        _receive_into(buf, lambda b: comm.Bcast(b, root)) if comm.Get_rank() != root \
+            else comm.Bcast(_contiguous(buf), root)
+        return None
     if kind == "allreduce_scalar":
         value = args[0]
         out = np.array([value])

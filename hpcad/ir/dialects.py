@@ -299,6 +299,8 @@ MPI_OPERANDS = {
     "isend": ("buf", "dest", "tag"),
     "irecv": ("buf", "source", "tag"),
     "allreduce": ("sendbuf", "recvbuf"),
+    "reduce": ("sendbuf", "recvbuf", "root"),
+    "bcast": ("buf", "root"),
     "allreduce_scalar": ("sendobj",),
     "barrier": (),
     "rank": (),

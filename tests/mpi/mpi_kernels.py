@@ -101,3 +101,32 @@ def blocking_pairs(x, comm):
     for i in range(x.shape[0]):
         s += got[i] * got[i] * x[i]
     return comm.allreduce(s, op=MPI.SUM)
+
+
+@ad.kernel
+def bcast_reduce(x, w, comm):
+    """Root broadcasts its x; everyone combines with its own w; the sum goes back to root,
+    which broadcasts the result again (scalars via 1-element arrays)."""
+    shared = np.zeros_like(x)
+    if comm.Get_rank() == 0:
+        for i in range(x.shape[0]):
+            shared[i] = x[i]
+    comm.Bcast(shared, root=0)
+    part = np.zeros(1)
+    for i in range(x.shape[0]):
+        part[0] += math.sin(shared[i] * w) + x[i] * w
+    total = np.zeros(1)
+    comm.Reduce(part, total, op=MPI.SUM, root=0)
+    comm.Bcast(total, root=0)
+    return total[0] * total[0]
+
+
+@ad.kernel
+def max_residual(x, comm):
+    """A global max (as used for residual norms) inside a loss."""
+    s = 0.0
+    for i in range(x.shape[0]):
+        s += x[i] * x[i]
+    top = comm.allreduce(s, op=MPI.MAX)
+    low = comm.allreduce(s, op=MPI.MIN)
+    return top * 2.0 + low + comm.allreduce(s, op=MPI.SUM)

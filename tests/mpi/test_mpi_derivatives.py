@@ -24,6 +24,8 @@ CASES = {
     "halo_views": (mk.halo_views, lambda r: (r.standard_normal(6), 0.3)),
     "heat_nonblocking": (mk.heat_nonblocking, lambda r: (r.standard_normal(7), 0.2, 4)),
     "blocking_pairs": (mk.blocking_pairs, lambda r: (r.standard_normal(3),)),
+    "bcast_reduce": (mk.bcast_reduce, lambda r: (r.standard_normal(4), 0.8)),
+    "max_residual": (mk.max_residual, lambda r: (r.standard_normal(5),)),
 }
 
 
@@ -72,7 +74,8 @@ def test_forward_and_reverse_match_finite_differences(case, backend):
     cots = pullback(1.0)
     local = sum(float(np.sum(c * t)) for c, t in zip(cots, d) if c is not None)
     total = COMM.allreduce(local)
-    replicated = case != "scalar_allreduce_local"
+    # outputs hpcad sees as replicated (allreduce results) count once; others once per rank
+    replicated = case not in ("scalar_allreduce_local", "bcast_reduce")
     expected = fd_local if replicated else COMM.allreduce(fd_local)
     assert _rel(total, expected) <= 1e-6, (COMM.rank, total, expected)
 

@@ -78,6 +78,8 @@ _sendrecv = _extern("MPI_Sendrecv", "piiiipiiiiip")
 _send = _extern("MPI_Send", "piiiii")
 _recv = _extern("MPI_Recv", "piiiiip")
 _allreduce = _extern("MPI_Allreduce", "ppiiii")
+_reduce = _extern("MPI_Reduce", "ppiiiii")
+_bcast = _extern("MPI_Bcast", "piiii")
 _isend = _extern("MPI_Isend", "piiiiip")
 _irecv = _extern("MPI_Irecv", "piiiiip")
 _wait = _extern("MPI_Wait", "pp")
@@ -155,6 +157,23 @@ def allreduce(sendbuf, recvbuf, comm, dtype, op):
     recv = np.empty(recvbuf.shape, recvbuf.dtype)
     _allreduce(send.ctypes.data, recv.ctypes.data, send.size, dtype, op, comm)
     recvbuf[...] = recv
+
+
+@njit(**OPTIONS)
+def reduce(sendbuf, recvbuf, root, comm, dtype, op):
+    send = np.ascontiguousarray(sendbuf)
+    recv = np.empty(recvbuf.shape, recvbuf.dtype)
+    _reduce(send.ctypes.data, recv.ctypes.data, send.size, dtype, op, root, comm)
+    if rank(comm) == root:
+        recvbuf[...] = recv
+
+
+@njit(**OPTIONS)
+def bcast(buf, root, comm, dtype):
+    data = np.ascontiguousarray(buf)
+    _bcast(data.ctypes.data, data.size, dtype, root, comm)
+    if rank(comm) != root:
+        buf[...] = data
 
 
 @njit(**OPTIONS)

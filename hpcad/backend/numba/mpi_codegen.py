@@ -67,3 +67,10 @@ class MpiWriter:
 
     def op_mpi_wait(self, op, depth):
         self.emit(depth, f"hpcad_mpi.wait({self.ref(op.operands[0])})")
+
+    def op_mpi_reduce(self, op, depth):
+        extra = [self.dtype_of(op.operands[0]), self.reduction_of(op)]
+        self.emit(depth, f"hpcad_mpi.reduce({self.mpi_args(op, extra)})")
+
+    def op_mpi_bcast(self, op, depth):
+        self.emit(depth, f"hpcad_mpi.bcast({self.mpi_args(op, [self.dtype_of(op.operands[0])])})")
