@@ -68,6 +68,19 @@ class MpiForward:
         self.tan[op.results[0]] = self.b.op1("mpi.allreduce_scalar", [t, comm], t.type,
                                              {"op": "sum"})
 
+    def op_mpi_gather(self, op):
+        """gather, scatter, allgather, alltoall are linear: the same op moves the tangents."""
+        new = self.b.insert(clone_op(op, self.vmap))
+        sb, rb = op.operands[0], op.operands[1]
+        if not self.act.shadowed(rb):
+            return
+        if self.act.shadowed(sb):
+            self.b.op(op.name, [self.shadow_of(sb), self.shadow_of(rb)] + new.operands[2:])
+        else:
+            self.b.op("mem.fill", [zero(self.b, rb.type.dtype), self.shadow_of(rb)])
+
+    op_mpi_scatter = op_mpi_allgather = op_mpi_alltoall = op_mpi_gather
+
     def op_mpi_bcast(self, op):
         new = self.b.insert(clone_op(op, self.vmap))
         if self.act.shadowed(op.operands[0]):
@@ -238,6 +251,64 @@ class MpiReverse:
                              self.primal(op.results[0], ctx), comm)
             total = self.b.op1("arith.select", [mine, total, zero(self.b, g.type)], g.type)
         self.add_adjoint(op.operands[0], total)
+
+    def reverse_mpi_gather(self, op, ctx, comm):
+        """gather's adjoint scatters the root's adjoint back; the root's receive buffer was
+        overwritten."""
+        self.transpose_collective(op, ctx, comm, "mpi.scatter", root_only_recv=True)
+
+    def reverse_mpi_scatter(self, op, ctx, comm):
+        """scatter's adjoint gathers the pieces' adjoints onto the root."""
+        self.transpose_collective(op, ctx, comm, "mpi.gather", root_only_send=True)
+
+    def reverse_mpi_alltoall(self, op, ctx, comm):
+        self.transpose_collective(op, ctx, comm, "mpi.alltoall")
+
+    def transpose_collective(self, op, ctx, comm, adjoint: str, root_only_recv=False,
+                             root_only_send=False):
+        sb, rb = op.operands[0], op.operands[1]
+        if not self.act.shadowed(rb):
+            return
+        root = [self.primal(op.operands[2], ctx)] if len(op.operands) == 4 else []
+        d_rb = self.shadow(rb, ctx)
+        if self.act.shadowed(sb):
+            d_sb = self.shadow(sb, ctx)
+            back = self.scratch_like(d_sb)
+            self.b.op(adjoint, [d_rb, back] + root + [comm])
+            if root_only_send:
+                _on_rank(self.b, root[0], comm, lambda b: b.op("mem.add_into", [back, d_sb]))
+            else:
+                self.b.op("mem.add_into", [back, d_sb])
+        if root_only_recv:
+            _on_rank(self.b, root[0], comm,
+                     lambda b: b.op("mem.fill", [zero(b, rb.type.dtype), d_rb]))
+        else:
+            self.b.op("mem.fill", [zero(self.b, rb.type.dtype), d_rb])
+
+    def reverse_mpi_allgather(self, op, ctx, comm):
+        """allgather's adjoint is a reduce-scatter: every rank's piece of the summed
+        adjoints goes back to the rank that contributed it."""
+        sb, rb = op.operands[0], op.operands[1]
+        if not self.act.shadowed(rb):
+            return
+        d_rb = self.shadow(rb, ctx)
+        if self.act.shadowed(sb):
+            d_sb = self.shadow(sb, ctx)
+            total = self.scratch_like(d_rb)
+            self.b.op("mpi.allreduce", [d_rb, total, comm], attrs={"op": "sum"})
+            n = self.b.op1("mem.shape", [d_sb], i64, {"axis": 0})
+            lo = self.b.op1("arith.mul", [self.b.op1("mpi.rank", [comm], i64), n], i64)
+            hi = self.b.op1("arith.add", [lo, n], i64)
+            dims = "s"
+            rest = []
+            for axis in range(1, d_rb.type.ndim):
+                rest += [self.b.op1("arith.const", [], i64, {"value": 0}),
+                         self.b.op1("mem.shape", [d_rb], i64, {"axis": axis})]
+                dims += "s"
+            piece = self.b.op1("mem.view", [total, lo, hi] + rest,
+                               ArrayType(d_sb.type.dtype, d_rb.type.ndim, "A"), {"dims": dims})
+            self.b.op("mem.add_into", [piece, d_sb])
+        self.b.op("mem.fill", [zero(self.b, rb.type.dtype), d_rb])
 
     def reverse_mpi_bcast(self, op, ctx, comm):
         """bcast's adjoint: the adjoints are summed onto the root (others end at zero)."""

@@ -420,7 +420,8 @@ def _mpi(c: _Compiler, op: Op) -> Step:
 
 
 for _name in ("sendrecv", "send", "recv", "isend", "irecv", "wait", "allreduce", "reduce",
-              "bcast", "allreduce_scalar", "barrier", "rank", "size"):
+              "bcast", "gather", "scatter", "allgather", "alltoall", "allreduce_scalar",
+              "barrier", "rank", "size"):
     _RULES[f"mpi.{_name}"] = _mpi
 
 

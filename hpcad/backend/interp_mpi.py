@@ -79,6 +79,24 @@ def run_mpi(op: Op, args: list):
         _receive_into(buf, lambda b: comm.Bcast(b, root)) if comm.Get_rank() != root \
             else comm.Bcast(_contiguous(buf), root)
         return None
+    if kind in ("gather", "scatter"):
+        sendbuf, recvbuf, root = args[:3]
+        at_root = comm.Get_rank() == root
+        if kind == "gather":
+            send = _contiguous(sendbuf)
+            if at_root:
+                _receive_into(recvbuf, lambda b: comm.Gather(send, b, root))
+            else:
+                comm.Gather(send, None, root)
+        else:
+            send = _contiguous(sendbuf) if at_root else None
+            _receive_into(recvbuf, lambda b: comm.Scatter(send, b, root))
+        return None
+    if kind in ("allgather", "alltoall"):
+        sendbuf, recvbuf = args[:2]
+        call = comm.Allgather if kind == "allgather" else comm.Alltoall
+        _receive_into(recvbuf, lambda b: call(_contiguous(sendbuf), b))
+        return None
     if kind == "allreduce_scalar":
         value = args[0]
         out = np.array([value])

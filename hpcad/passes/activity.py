@@ -116,7 +116,8 @@ def _edges(op: Op):
     elif name == "arith.select":
         yield op.operands[1], op.results[0]
         yield op.operands[2], op.results[0]
-    elif name in ("mpi.sendrecv", "mpi.allreduce", "mpi.reduce"):
+    elif name in ("mpi.sendrecv", "mpi.allreduce", "mpi.reduce", "mpi.gather", "mpi.scatter",
+                  "mpi.allgather", "mpi.alltoall"):
         # every rank runs this same program: what a rank sends, another receives
         yield op.operands[0], op.operands[3 if name == "mpi.sendrecv" else 1]
     elif name == "mpi.allreduce_scalar":

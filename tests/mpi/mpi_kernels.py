@@ -130,3 +130,27 @@ def max_residual(x, comm):
     top = comm.allreduce(s, op=MPI.MAX)
     low = comm.allreduce(s, op=MPI.MIN)
     return top * 2.0 + low + comm.allreduce(s, op=MPI.SUM)
+
+
+@ad.kernel
+def gather_scatter(x, comm):
+    """Gather onto root 0, transform there, scatter back; then allgather and alltoall."""
+    size = comm.Get_size()
+    n = x.shape[0]
+    everything = np.zeros(size * n)
+    comm.Gather(x, everything, root=0)
+    if comm.Get_rank() == 0:
+        for i in range(size * n):
+            everything[i] = math.sin(everything[i]) * (i + 1.0)
+    mine = np.zeros(n)
+    comm.Scatter(everything, mine, root=0)
+    seen = np.zeros(size * n)
+    comm.Allgather(mine, seen)
+    moved = np.zeros(size * n)
+    comm.Alltoall(seen, moved)
+    s = 0.0
+    for i in range(size * n):
+        s += moved[i] * moved[i] * (comm.Get_rank() + 1.0)
+    for i in range(n):
+        s += mine[i] * x[i]
+    return comm.allreduce(s, op=MPI.SUM)

@@ -26,6 +26,7 @@ CASES = {
     "blocking_pairs": (mk.blocking_pairs, lambda r: (r.standard_normal(3),)),
     "bcast_reduce": (mk.bcast_reduce, lambda r: (r.standard_normal(4), 0.8)),
     "max_residual": (mk.max_residual, lambda r: (r.standard_normal(5),)),
+    "gather_scatter": (mk.gather_scatter, lambda r: (r.standard_normal(2),)),
 }
 
 

@@ -80,6 +80,10 @@ _recv = _extern("MPI_Recv", "piiiiip")
 _allreduce = _extern("MPI_Allreduce", "ppiiii")
 _reduce = _extern("MPI_Reduce", "ppiiiii")
 _bcast = _extern("MPI_Bcast", "piiii")
+_gather = _extern("MPI_Gather", "piipiiii")
+_scatter = _extern("MPI_Scatter", "piipiiii")
+_allgather = _extern("MPI_Allgather", "piipiii")
+_alltoall = _extern("MPI_Alltoall", "piipiii")
 _isend = _extern("MPI_Isend", "piiiiip")
 _irecv = _extern("MPI_Irecv", "piiiiip")
 _wait = _extern("MPI_Wait", "pp")
@@ -174,6 +178,40 @@ def bcast(buf, root, comm, dtype):
     _bcast(data.ctypes.data, data.size, dtype, root, comm)
     if rank(comm) != root:
         buf[...] = data
+
+
+@njit(**OPTIONS)
+def gather(sendbuf, recvbuf, root, comm, dtype):
+    send = np.ascontiguousarray(sendbuf)
+    recv = np.empty(recvbuf.shape, recvbuf.dtype)
+    _gather(send.ctypes.data, send.size, dtype, recv.ctypes.data, send.size, dtype, root, comm)
+    if rank(comm) == root:
+        recvbuf[...] = recv
+
+
+@njit(**OPTIONS)
+def scatter(sendbuf, recvbuf, root, comm, dtype):
+    send = np.ascontiguousarray(sendbuf)
+    recv = np.empty(recvbuf.shape, recvbuf.dtype)
+    _scatter(send.ctypes.data, recv.size, dtype, recv.ctypes.data, recv.size, dtype, root, comm)
+    recvbuf[...] = recv
+
+
+@njit(**OPTIONS)
+def allgather(sendbuf, recvbuf, comm, dtype):
+    send = np.ascontiguousarray(sendbuf)
+    recv = np.empty(recvbuf.shape, recvbuf.dtype)
+    _allgather(send.ctypes.data, send.size, dtype, recv.ctypes.data, send.size, dtype, comm)
+    recvbuf[...] = recv
+
+
+@njit(**OPTIONS)
+def alltoall(sendbuf, recvbuf, comm, dtype):
+    send = np.ascontiguousarray(sendbuf)
+    recv = np.empty(recvbuf.shape, recvbuf.dtype)
+    count = send.size // size(comm)
+    _alltoall(send.ctypes.data, count, dtype, recv.ctypes.data, count, dtype, comm)
+    recvbuf[...] = recv
 
 
 @njit(**OPTIONS)

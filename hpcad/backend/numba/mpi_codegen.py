@@ -74,3 +74,15 @@ class MpiWriter:
 
     def op_mpi_bcast(self, op, depth):
         self.emit(depth, f"hpcad_mpi.bcast({self.mpi_args(op, [self.dtype_of(op.operands[0])])})")
+
+    def op_mpi_gather(self, op, depth):
+        self.emit(depth, f"hpcad_mpi.gather({self.mpi_args(op, [self.dtype_of(op.operands[0])])})")
+
+    def op_mpi_scatter(self, op, depth):
+        self.emit(depth, f"hpcad_mpi.scatter({self.mpi_args(op, [self.dtype_of(op.operands[0])])})")
+
+    def op_mpi_allgather(self, op, depth):
+        self.emit(depth, f"hpcad_mpi.allgather({self.mpi_args(op, [self.dtype_of(op.operands[0])])})")
+
+    def op_mpi_alltoall(self, op, depth):
+        self.emit(depth, f"hpcad_mpi.alltoall({self.mpi_args(op, [self.dtype_of(op.operands[0])])})")
