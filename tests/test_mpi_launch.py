@@ -37,3 +37,14 @@ def test_heat_mpi_example_gives_the_same_answer_on_any_rank_count(ranks):
                 "|d loss / d u0|       3.183980697281e+01",
                 "d loss / d alpha      -1.392242053357e+00"]
     assert lines == expected
+
+
+@pytest.mark.parametrize("ranks", [1, 2, 3])
+def test_jacobi_mpi_example_gives_the_same_answer_on_any_grid(ranks):
+    out = subprocess.run([_mpiexec(), "-n", str(ranks), sys.executable,
+                          str(ROOT / "examples" / "jacobi_mpi.py")], capture_output=True,
+                         text=True, timeout=600, cwd=ROOT)
+    assert out.returncode == 0, out.stderr[-3000:]
+    lines = [l for l in out.stdout.splitlines() if not l.startswith("process grid")]
+    assert lines == ["loss                  6.604831816789e+02",
+                     "|d loss / d u0|       4.189225904679e+01"]

@@ -668,7 +668,7 @@ class _Reverse(MpiReverse):
         return b.op("scf.for", bounds + refs, [r.type for r in refs], regions=[body]).results
 
 
-_NO_REVERSE = ("mpi.rank", "mpi.size", "mpi.world")
+_NO_REVERSE = ("mpi.rank", "mpi.size", "mpi.world", "mpi.cart_shift")
 
 
 def walk_regions(op: Op):

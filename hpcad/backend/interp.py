@@ -410,18 +410,21 @@ def _view(c: _Compiler, op: Op) -> Step:
 def _mpi(c: _Compiler, op: Op) -> Step:
     from .interp_mpi import run_mpi
     args = _gather(c.slots_of(op.operands))
-    out = c.slot(op.results[0]) if op.results else None
+    outs = c.slots_of(op.results)
 
     def mpi(r):
         value = run_mpi(op, list(args(r)))
-        if out is not None:
-            r[out] = value
+        if len(outs) == 1:
+            r[outs[0]] = value
+        else:
+            for k, v in zip(outs, value or ()):
+                r[k] = v
     return mpi
 
 
 for _name in ("sendrecv", "send", "recv", "isend", "irecv", "wait", "allreduce", "reduce",
               "bcast", "gather", "scatter", "allgather", "alltoall", "allreduce_scalar",
-              "barrier", "rank", "size"):
+              "barrier", "rank", "size", "cart_shift"):
     _RULES[f"mpi.{_name}"] = _mpi
 
 

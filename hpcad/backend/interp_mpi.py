@@ -16,11 +16,12 @@ def _contiguous(buf: np.ndarray) -> np.ndarray:
 
 
 def _receive_into(buf: np.ndarray, fill) -> None:
-    """MPI receives into contiguous memory; a strided view gets a copy back."""
+    """MPI receives into contiguous memory; a strided view gets a copy back (starting from
+    its current values: a receive from PROC_NULL leaves the buffer as it was)."""
     if buf.flags.c_contiguous:
         fill(buf)
     else:
-        tmp = np.empty_like(buf, order="C")
+        tmp = np.array(buf, order="C")
         fill(tmp)
         buf[...] = tmp
 
@@ -36,6 +37,8 @@ def run_mpi(op: Op, args: list):
         return comm.Get_rank()
     if kind == "size":
         return comm.Get_size()
+    if kind == "cart_shift":
+        return comm.Shift(args[0], args[1])
     if kind == "barrier":
         comm.Barrier()
         return None

@@ -120,7 +120,11 @@ class MpiLowering:
             result = [operands[0].type]
         elif call.op in ("rank", "size"):
             result = [i64]
+        elif call.op == "cart_shift":
+            result = [i64, i64]
         op = self.builder.op(f"mpi.{call.op}", operands, result, attrs)
+        if len(op.results) > 1:
+            return tuple(op.results)
         return op.results[0] if op.results else None
 
     def mpi_argument(self, node, call_node):

@@ -307,11 +307,12 @@ MPI_OPERANDS = {
     "alltoall": ("sendbuf", "recvbuf"),
     "allreduce_scalar": ("sendobj",),
     "barrier": (),
+    "cart_shift": ("direction", "disp"),
     "rank": (),
     "size": (),
 }
 MPI_REDUCTIONS = ("sum", "max", "min")
-_MPI_RESULTS = {"allreduce_scalar": "operand", "rank": "i64", "size": "i64",
+_MPI_RESULTS = {"allreduce_scalar": "operand", "rank": "i64", "size": "i64", "cart_shift": "i64x2",
                 "isend": "request", "irecv": "request"}
 
 
@@ -332,7 +333,8 @@ def _check_mpi(op):
     got = [r.type for r in op.results]
     if want is None and got or want == "i64" and got != [i64] or \
             want == "operand" and got != [op.operands[0].type] or \
-            want == "request" and got != [OpaqueType("request")]:
+            want == "request" and got != [OpaqueType("request")] or \
+            want == "i64x2" and got != [i64, i64]:
         return "wrong result"
     return None
 

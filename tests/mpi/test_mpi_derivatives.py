@@ -118,3 +118,47 @@ def test_distributed_heat_matches_single_process(backend):
         assert _rel(loss, ref_loss) <= 1e-12
         np.testing.assert_allclose(full, ref_du, rtol=1e-12, atol=1e-14)
         assert _rel(dalpha, ref_dalpha) <= 1e-12
+
+
+@pytest.mark.mpi(min_size=2)
+@pytest.mark.timeout(120)
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_cartesian_jacobi_matches_single_process(backend):
+    from jacobi_mpi import jacobi_local, local_block
+    cart = COMM.Create_cart(MPI.Compute_dims(COMM.size, 2))
+    x = np.linspace(0.0, 1.0, 14)[:, None]
+    y = np.linspace(0.0, 1.0, 11)[None, :]
+    u0 = np.sin(3.0 * x) * np.cos(2.0 * y) + 0.5
+    u, (r0, c0) = local_block(u0, cart)
+    loss, du = ad.value_and_grad(jacobi_local, argnums=0, backend=backend)(
+        u, np.zeros_like(u), 6, cart)
+    pieces = cart.gather((r0, c0, du), root=0)
+    if cart.rank == 0:
+        single = MPI.COMM_SELF.Create_cart([1, 1])
+        ref_loss, ref = ad.value_and_grad(jacobi_local, argnums=0, backend=backend)(
+            u0, np.zeros_like(u0), 6, single)
+        full = np.zeros_like(u0)
+        for r, c, part in pieces:   # owned cells, plus halos that are global boundaries
+            rows = slice(r - 1 if r == 1 else r, r + part.shape[0] - 2 +
+                         (1 if r + part.shape[0] - 2 == u0.shape[0] - 1 else 0))
+            cols = slice(c - 1 if c == 1 else c, c + part.shape[1] - 2 +
+                         (1 if c + part.shape[1] - 2 == u0.shape[1] - 1 else 0))
+            pr = slice(rows.start - (r - 1), rows.stop - (r - 1))
+            pc = slice(cols.start - (c - 1), cols.stop - (c - 1))
+            full[rows, cols] = part[pr, pc]
+        assert _rel(loss, ref_loss) <= 1e-12
+        np.testing.assert_allclose(full, ref, rtol=1e-12, atol=1e-14)
+
+
+@pytest.mark.mpi(min_size=2)
+@pytest.mark.timeout(120)
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_split_subcommunicator(backend):
+    """A communicator made with Split is passed in like any other."""
+    sub = COMM.Split(COMM.rank % 2, COMM.rank)
+    kernel, args = mk.ring_sendrecv, (np.random.default_rng(COMM.rank).standard_normal(4),
+                                      0.5, sub)
+    d = _direction(args)
+    fd = _fd(kernel, args, d)
+    _, tangent = ad.jvp(kernel, args, d, backend=backend)
+    assert _rel(tangent, fd) <= 1e-6

@@ -35,16 +35,23 @@ def load_library() -> None:
     ll.load_library_permanently(LIB)
 
 
+def _signed(handle: int) -> int:
+    """mpi4py gives a C int handle as an unsigned 64-bit number (0xffffffff84000000 for
+    0x84000000): the int64 with the same low 32 bits."""
+    return handle - 2 ** 64 if handle >= 2 ** 63 else handle
+
+
 def handles() -> np.ndarray:
     """The handles of the datatypes and reductions generated code needs, in HANDLE_NAMES
     order (read from mpi4py in the running process)."""
     from mpi4py import MPI
-    return np.array([MPI._handleof(getattr(MPI, n)) for n in HANDLE_NAMES], dtype=np.int64)
+    return np.array([_signed(MPI._handleof(getattr(MPI, n))) for n in HANDLE_NAMES],
+                    dtype=np.int64)
 
 
 def comm_handle(comm) -> int:
     from mpi4py import MPI
-    return MPI._handleof(comm)
+    return _signed(MPI._handleof(comm))
 
 
 def _extern(name: str, kinds: str):
@@ -84,6 +91,7 @@ _gather = _extern("MPI_Gather", "piipiiii")
 _scatter = _extern("MPI_Scatter", "piipiiii")
 _allgather = _extern("MPI_Allgather", "piipiii")
 _alltoall = _extern("MPI_Alltoall", "piipiii")
+_cart_shift = _extern("MPI_Cart_shift", "iiipp")
 _isend = _extern("MPI_Isend", "piiiiip")
 _irecv = _extern("MPI_Irecv", "piiiiip")
 _wait = _extern("MPI_Wait", "pp")
@@ -103,6 +111,13 @@ def size(comm):
     out = np.zeros(1, np.int32)
     _comm_size(comm, out.ctypes.data)
     return np.int64(out[0])
+
+
+@njit(**OPTIONS)
+def cart_shift(direction, disp, comm):
+    ranks = np.zeros(2, np.int32)
+    _cart_shift(comm, direction, disp, ranks.ctypes.data, ranks.ctypes.data + 4)
+    return np.int64(ranks[0]), np.int64(ranks[1])
 
 
 @njit(**OPTIONS)

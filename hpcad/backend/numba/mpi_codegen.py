@@ -86,3 +86,7 @@ class MpiWriter:
 
     def op_mpi_alltoall(self, op, depth):
         self.emit(depth, f"hpcad_mpi.alltoall({self.mpi_args(op, [self.dtype_of(op.operands[0])])})")
+
+    def op_mpi_cart_shift(self, op, depth):
+        self.emit(depth, f"{self.name(op.results[0])}, {self.name(op.results[1])} = "
+                         f"hpcad_mpi.cart_shift({self.mpi_args(op)})")
