@@ -10,11 +10,12 @@ from pathlib import Path
 
 from benchmarks.common import compile_times, write_json
 
-CASES = ("heat", "jacobi", "gmm", "scaling")
+CASES = ("heat", "jacobi", "gmm", "scaling", "mpi_scaling")
 QUICK = {"heat": {"heat quick": (20_000, 20)}, "jacobi": {"jacobi quick": (100, 10)},
          "gmm": {"gmm quick": (5, 5, 500)},
          "scaling": {"heat prange quick": ("heat", (20_000, 5)),
-                     "jacobi prange quick": ("jacobi", (60, 5))}}
+                     "jacobi prange quick": ("jacobi", (60, 5))},
+         "mpi_scaling": {"heat_mpi quick": (2_000, 5)}}
 
 
 def ratios(row: dict) -> dict:
@@ -71,6 +72,22 @@ def scaling_lines(rows: list[dict]) -> list[str]:
     return lines
 
 
+MPI_HEADER = ("case", "ranks", "primal ms", "grad ms", "grad/primal", "primal weak eff",
+              "grad weak eff", "grad eff / primal eff")
+
+
+def mpi_lines(rows: list[dict]) -> list[str]:
+    lines = ["| " + " | ".join(MPI_HEADER) + " |", "|" + "---|" * len(MPI_HEADER)]
+    for r in rows:
+        for ranks, x in r["ranks"].items():
+            cells = (r["name"], str(ranks), fmt_ms(x["primal_s"]), fmt_ms(x["grad_s"]),
+                     fmt_x(x["grad_over_primal"]), fmt_x(x["primal_efficiency"]),
+                     fmt_x(x["grad_efficiency"]),
+                     fmt_x(x["grad_efficiency"] / x["primal_efficiency"]))
+            lines.append("| " + " | ".join(c.strip() for c in cells) + " |")
+    return lines
+
+
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(prog="python -m benchmarks")
     parser.add_argument("--quick", action="store_true", help="tiny sizes (a smoke test)")
@@ -79,10 +96,15 @@ def main(argv=None) -> int:
     parser.add_argument("--no-compile", action="store_true",
                         help="skip the cold-compile and cached-start measurements")
     args = parser.parse_args(argv)
-    rows, scaling = [], []
+    rows, scaling, weak = [], [], []
     for case in args.cases.split(","):
         module = importlib.import_module(f"benchmarks.{case}")
         sizes = QUICK[case] if args.quick else module.SIZES
+        if case == "mpi_scaling":
+            for name, size in sizes.items():
+                print(f"running {name} ...", file=sys.stderr, flush=True)
+                weak.append({"name": name, **module.run(size)})
+            continue
         if case == "scaling":
             for name, size in sizes.items():
                 print(f"running {name} ...", file=sys.stderr, flush=True)
@@ -100,7 +122,10 @@ def main(argv=None) -> int:
     if scaling:
         print()
         print("\n".join(scaling_lines(scaling)))
-    write_json(rows + scaling, Path(args.out))
+    if weak:
+        print()
+        print("\n".join(mpi_lines(weak)))
+    write_json(rows + scaling + weak, Path(args.out))
     print(f"wrote {args.out}", file=sys.stderr)
     return 0
 

@@ -154,3 +154,22 @@ def gather_scatter(x, comm):
     for i in range(n):
         s += mine[i] * x[i]
     return comm.allreduce(s, op=MPI.SUM)
+
+
+import numba_mpi  # noqa: E402
+
+
+@ad.kernel
+def numba_mpi_calls(x, w):
+    """The same halo pattern written with numba-mpi (always COMM_WORLD)."""
+    rank = numba_mpi.rank()
+    size = numba_mpi.size()
+    got = np.zeros_like(x)
+    numba_mpi.sendrecv(x, (rank + 1) % size, got, (rank - 1 + size) % size, 5, 5)
+    part = np.zeros(1)
+    for i in range(x.shape[0]):
+        part[0] += got[i] * x[i] * w
+    total = np.zeros(1)
+    numba_mpi.allreduce(part, total)
+    numba_mpi.barrier()
+    return total[0]

@@ -162,3 +162,21 @@ def test_split_subcommunicator(backend):
     fd = _fd(kernel, args, d)
     _, tangent = ad.jvp(kernel, args, d, backend=backend)
     assert _rel(tangent, fd) <= 1e-6
+
+
+
+@pytest.mark.mpi(min_size=2)
+@pytest.mark.timeout(120)
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_numba_mpi_functions(backend):
+    """numba-mpi calls (markers/numba_mpi.toml) differentiate like mpi4py's; the output is
+    the same on every rank but comes from an array Allreduce, so each rank's counts once."""
+    args = (np.random.default_rng(COMM.rank).standard_normal(4), 0.6)
+    d = _direction(args)
+    fd = _fd(mk.numba_mpi_calls, args, d)
+    _, tangent = ad.jvp(mk.numba_mpi_calls, args, d, backend=backend)
+    assert _rel(tangent, fd) <= 1e-6
+    _, pullback = ad.vjp(mk.numba_mpi_calls, *args, backend=backend)
+    cots = pullback(1.0)
+    local = sum(float(np.sum(c * t)) for c, t in zip(cots, d) if c is not None)
+    assert _rel(COMM.allreduce(local), COMM.allreduce(fd)) <= 1e-6
