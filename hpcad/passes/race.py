@@ -119,6 +119,15 @@ def _conflicts(fn: Function):
 
 
 def check_races(fn: Function) -> None:
+    for par in walk(fn.body):
+        if par.dialect == "par":
+            for r in par.regions:
+                for o in walk(r):
+                    if o.dialect == "mpi" and o.name not in ("mpi.rank", "mpi.size",
+                                                             "mpi.world"):
+                        raise RaceError(
+                            f"{where(o.loc)}: MPI communication inside a parallel loop or "
+                            f"task ({where(par.loc)}); communicate outside it")
     for par, conflicts in _conflicts(fn):
         if par.attrs.get("allow_races") or not conflicts:
             continue

@@ -139,3 +139,17 @@ def test_tasks_writing_distinct_arrays_are_not_a_race(backend):
     a, b = np.zeros(5), np.zeros(5)
     assert ad.kernel(join_distinct_arrays.py_func, backend=backend)(a, b) == 3.0
     assert np.array_equal(a, np.arange(5.0)) and np.array_equal(b, 2.0 * np.arange(5.0))
+
+
+def test_mpi_inside_a_parallel_loop_is_an_error():
+    from mpi4py import MPI
+
+    @ad.kernel
+    def chatty(x, comm):
+        s = 0.0
+        for i in ad.prange(x.shape[0]):
+            s += comm.allreduce(x[i], op=MPI.SUM)
+        return s
+
+    with pytest.raises(ad.HpcadError, match="MPI communication inside a parallel loop"):
+        chatty(np.ones(3), MPI.COMM_WORLD)
