@@ -85,7 +85,7 @@ def _reverse_call(k: Kernel, args, activity, shadows, seeds, backend):
     """Run the adjoint of k. shadows: {arg index: array}; seeds: float per float result or
     None for ret=Const. Returns (primal results, adjoints of ACTIVE args in order)."""
     spec = k.specialize(args)
-    fn = spec.derivative("reverse", tuple(activity), seeds is not None)
+    fn = spec.derivative("reverse", tuple(activity), seeds is not None, k.snapshots)
     flat = []
     for i, (a, kind) in enumerate(zip(args, activity)):
         flat.append(a)
@@ -438,3 +438,21 @@ def check_grad(f, *args, argnums=None, eps: float = 1e-6, rtol: float = 1e-6,
                     f"finite differences: directional derivative {analytic!r} vs {numeric!r} "
                     f"(relative error {err:.2e} > rtol {rtol:.1e})")
     return worst
+
+
+def checkpoint(f, snapshots: int | str = "store_all"):
+    """The kernel f with a checkpointing policy for its reverse sweep. `snapshots=S` (an
+    int): the longest time loop saves S snapshots of its state and recomputes each segment's
+    tape in the reverse sweep (tape memory / S, one more forward run); "store_all" (the
+    default): every step's tape is kept. Gradients are the same either way."""
+    k = as_kernel(f)
+    if snapshots == "store_all":
+        count = None
+    elif isinstance(snapshots, int) and snapshots >= 1:
+        count = snapshots
+    else:
+        raise ArgumentError(f"checkpoint: snapshots must be a positive int or 'store_all', "
+                            f"got {snapshots!r}")
+    out = Kernel(k.py_func, k.backend, count)
+    out.specializations = k.specializations if count is None else {}
+    return out

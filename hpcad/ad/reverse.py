@@ -14,6 +14,7 @@ from ..ir.core import Block, Builder, Function, Op, Value, walk
 from ..ir.dialects import is_pure, join_arities, reduction_kinds
 from ..ir.types import ArrayType, ScalarType, i1, i64
 from ..passes.activity import Activity
+from ..checkpoint.segments import SegmentCheckpointing, choose_time_loop
 from ..checkpoint.tape import TapeLayout, trip_count
 from .common import derivative_name, has_tangent, zero
 from .mpi import MpiReverse, global_seed, replicated_over
@@ -42,7 +43,7 @@ class _Region:
         return self.parent is None
 
 
-class _Reverse(MpiReverse):
+class _Reverse(MpiReverse, SegmentCheckpointing):
     def __init__(self, fn: Function, act: Activity):
         self.fn = fn
         self.act = act
@@ -51,6 +52,7 @@ class _Reverse(MpiReverse):
         self.trip_count: dict[Op, Value] = {}     # primal while op -> forward iteration count
         self.adj: dict[Value, Value] = {}         # primal value -> its current adjoint
         self.requests: dict[Value, tuple] = {}    # MPI request -> (shadow request, buffer)
+        self.segmented: dict[Op, dict] = {}       # checkpointed time loops -> their layout
         self.b = Builder()
         self.tape = TapeLayout()
         self.top: _Region | None = None
@@ -68,6 +70,9 @@ class _Reverse(MpiReverse):
         for op in old.ops:
             if op.name == "scf.while":
                 new.ops.append(self.augment_while(op, new))
+                continue
+            if op in self.segmented:
+                self.augment_segmented(op, new)
                 continue
             c = Op(op.name, [self.vmap.get(v, v) for v in op.operands],
                    [r.type for r in op.results], op.attrs, loc=op.loc,
@@ -462,7 +467,12 @@ class _Reverse(MpiReverse):
                    or (o.dialect == "mpi" and o.name not in _NO_REVERSE)
                    for region in op.regions for o in walk(region))
 
-    def reverse_loop(self, op: Op, ctx: _Region) -> None:
+    def reverse_loop(self, op: Op, ctx: _Region, bounds=None, carry_out=None) -> None:
+        """Reverse a for/while loop. `bounds` overrides the reversed range (a checkpointed
+        segment); with `carry_out`, the adjoints reaching the loop's carried inputs are put
+        there (for the previous segment) instead of onto the inputs."""
+        if op in self.segmented and bounds is None:
+            return self.reverse_segmented(op, ctx)
         is_for = op.name == "scf.for"
         body = op.regions[0] if is_for else op.regions[1]
         if not is_for:
@@ -476,9 +486,10 @@ class _Reverse(MpiReverse):
         if not slots and not free and not self.writes_shadow(op):
             return
         b = self.b
-        if is_for:
+        outer_block = b.block
+        if bounds is None and is_for:
             bounds = [self.primal(v, ctx) for v in op.operands[:3]]
-        else:
+        elif bounds is None:
             zero_i = b.op1("arith.const", [], i64, {"value": 0})
             one_i = b.op1("arith.const", [], i64, {"value": 1})
             bounds = [zero_i, self.primal_forward(self.trip_count[op], op, ctx), one_i]
@@ -513,13 +524,16 @@ class _Reverse(MpiReverse):
         b.op("scf.yield", outs + refs_before)
         self.resolve(inner)
         self.adj = outer
-        b.block = ctx.rev
+        b.block = outer_block
         loop = b.op("scf.for", bounds + init_adj, [v.type for v in init_adj],
                     attrs={"reverse": True}, regions=[rbody])
         res = loop.results
         for k, r in zip(slots, res[:n_s]):
             self.adj.pop(op.results[k], None)
-            self.add_adjoint(inits[k], r)
+            if carry_out is not None:
+                carry_out[k] = r
+            else:
+                self.add_adjoint(inits[k], r)
         for f, r in zip(free, res[n_s:n_s + n_f]):
             self.adj[f] = r
 
@@ -680,12 +694,17 @@ def _is_const(v: Value) -> bool:
     return isinstance(v.owner, Op) and v.owner.name == "arith.const"
 
 
-def reverse(fn: Function, arg_activity: list[str], act: Activity, ret_active: bool) -> Function:
+def reverse(fn: Function, arg_activity: list[str], act: Activity, ret_active: bool,
+            snapshots: int | None = None) -> Function:
     """The adjoint function. Args: each primal arg followed by its shadow (shadowed arrays),
     then one seed per float result (if ret_active). Returns the primal results, then the
     adjoint of each active scalar argument. Shadows hold the cotangent of the arrays' exit
     values on entry and of their entry values on return."""
     rv = _Reverse(fn, act)
+    if snapshots:
+        loop = choose_time_loop(fn)
+        if loop is not None:
+            rv.segmented[loop] = {"snapshots": snapshots}
     args, shadows = [], {}
     for a, kind in zip(fn.args, arg_activity):
         na = Value(a.type, a.name)

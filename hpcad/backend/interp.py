@@ -437,6 +437,15 @@ def _fill(c: _Compiler, op: Op) -> Step:
     return fill
 
 
+@_rule("mem.copy")
+def _copy(c: _Compiler, op: Op) -> Step:
+    src, dst = c.slots_of(op.operands)
+
+    def copy(r):
+        r[dst][...] = r[src]
+    return copy
+
+
 @_rule("mem.add_into")
 def _add_into(c: _Compiler, op: Op) -> Step:
     src, dst = c.slots_of(op.operands)

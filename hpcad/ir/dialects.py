@@ -283,6 +283,7 @@ def _check_add_into(op):
 
 
 _def("mem.fill", "write", check=_check_fill)          # every element = value
+_def("mem.copy", "write", check=_check_add_into)      # destination = source, elementwise
 _def("mem.add_into", "write", check=_check_add_into)  # destination += source, elementwise
 
 _def("scf.for", "control", 1, _check_for)

@@ -122,7 +122,7 @@ def _edges(op: Op):
         yield op.operands[0], op.operands[3 if name == "mpi.sendrecv" else 1]
     elif name == "mpi.allreduce_scalar":
         yield op.operands[0], op.results[0]
-    elif name == "mem.add_into":
+    elif name in ("mem.add_into", "mem.copy"):
         yield op.operands[0], op.operands[1]
     elif op.dialect in ("arith", "math") and op.results:
         for v in op.operands:

@@ -28,8 +28,9 @@ def _fusable(a: Op, b: Op, key) -> bool:
     if a.name != "scf.for" or b.name != "scf.for" or a.operands[:3] != b.operands[:3] \
             or a.attrs != b.attrs:
         return False
-    if any(o.dialect == "mpi" for loop in (a, b) for o in walk(loop.regions[0])):
-        return False   # communication order must stay as written
+    if any(o.dialect == "mpi" or o.name in ("mem.fill", "mem.copy", "mem.add_into")
+           for loop in (a, b) for o in walk(loop.regions[0])):
+        return False   # communication order must stay; whole-array ops are not analysed
     produced = set(a.results)
     if any(v in produced for v in b.operands) or \
             any(v in produced for o in walk(b.regions[0]) for v in o.operands):

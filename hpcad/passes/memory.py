@@ -53,7 +53,7 @@ def _forward_block(block: Block, key, replace: dict[Value, Value]) -> bool:
         op.operands = [resolve(replace, v) for v in op.operands]
         for r in op.regions:
             changed |= _forward_block(r, key, replace)
-        if op.dialect == "mpi" or op.name in ("mem.fill", "mem.add_into") or \
+        if op.dialect == "mpi" or op.name in ("mem.fill", "mem.add_into", "mem.copy") or \
                 any(o.dialect == "mpi" for r in op.regions for o in walk(r)):
             st = _BlockState(key)   # whole-buffer reads and writes: forget it all
         if op.regions:

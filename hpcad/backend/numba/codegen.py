@@ -208,6 +208,10 @@ class SourceWriter(TapeWriter, ParallelWriter, MpiWriter):
         value, arr = op.operands
         self.elementwise(arr, depth, lambda i: f"{self.ref(arr)}[{i}] = {self.ref(value)}")
 
+    def op_mem_copy(self, op, depth):
+        src, dst = op.operands
+        self.elementwise(dst, depth, lambda i: f"{self.ref(dst)}[{i}] = {self.ref(src)}[{i}]")
+
     def op_mem_add_into(self, op, depth):
         src, dst = op.operands
         self.elementwise(dst, depth, lambda i: f"{self.ref(dst)}[{i}] += {self.ref(src)}[{i}]")

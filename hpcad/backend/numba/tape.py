@@ -63,7 +63,17 @@ def tape_slots(fn: Function, lower: dict[Value, int]) -> list[TapeSlot]:
             and step_op.attrs["value"] == 1
         if unit and ub in top_level and lb in lower:
             return ("at_most", ub, lower[lb])   # range(lb, ub) with lb >= lower[lb]
+        stop = ub.owner   # range(lb, min(lb + span, ...)): a checkpointed segment
+        if unit and isinstance(stop, Op) and stop.name == "arith.min":
+            for v in stop.operands:
+                add = v.owner
+                if isinstance(add, Op) and add.name == "arith.add" and lb in add.operands:
+                    span = add.operands[1] if add.operands[0] is lb else add.operands[0]
+                    if span in top_level:
+                        return ("at_most", span, 0)
         return None
+
+    pushes, pops = {}, {}
 
     def visit(block: Block, chain: list[Op]):
         for op in block.ops:
@@ -73,14 +83,24 @@ def tape_slots(fn: Function, lower: dict[Value, int]) -> list[TapeSlot]:
                 if any(c.name == "par.join" for c in chain):
                     in_tasks.add(op.attrs["slot"])
                 if op.name == "tape.push":
-                    extents = [extent(c) for c in chain if c.name in _LOOPS]
-                    slots[op.attrs["slot"]] = TapeSlot(
-                        op.attrs["slot"], op.operands[0].type, chain[0] if chain else op,
-                        None if None in extents else extents)
+                    pushes[op.attrs["slot"]] = (op, chain)
+                elif op.name == "tape.pop":
+                    pops.setdefault(op.attrs["slot"], chain)
             for r in op.regions:
                 visit(r, chain + [op])
 
     visit(fn.body, [])
+    for slot, (push, chain) in pushes.items():
+        # loops around both the saves and the restores (a checkpointed segment) do not
+        # add up: the slot is emptied again within each of their iterations
+        shared = 0
+        for a, b in zip(chain, pops.get(slot, [])):
+            if a is not b:
+                break
+            shared += 1
+        extents = [extent(c) for c in chain[shared:] if c.name in _LOOPS]
+        slots[slot] = TapeSlot(slot, push.operands[0].type, chain[0] if chain else push,
+                               None if None in extents else extents)
     for slot in in_tasks:
         s = slots[slot]
         s.in_task = True

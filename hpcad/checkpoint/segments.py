@@ -1,0 +1,188 @@
+"""Segment checkpointing of a time loop (two-level, sqrt(N)-style when snapshots ~ sqrt(N)).
+Instead of taping every step, the forward sweep runs the time loop as the primal and saves
+a snapshot of the loop's state (the arrays it writes, its carried scalars) at the start of
+each of S segments. The reverse sweep takes the segments last to first: restore the
+snapshot, run the segment again recording its tape, and reverse it. Tape memory falls from
+N steps to N/S steps for S snapshots of the state, at the price of one more forward run.
+The arrays hold their final values again when the derivative returns."""
+from __future__ import annotations
+
+from ..ir.clone import clone_op
+from ..ir.core import Block, Builder, Function, Op, Value, walk
+from ..ir.types import ArrayType, i1, i64
+from .tape import trip_count
+
+_WRITES = ("mem.store", "mem.accumulate", "mem.fill", "mem.add_into")
+
+
+def _root(arr: Value) -> Value:
+    while isinstance(arr.owner, Op) and arr.owner.name == "mem.view":
+        arr = arr.owner.operands[0]
+    return arr
+
+
+def _written(op: Op) -> list[Value]:
+    out = []
+    for o in walk(op.regions[0]):
+        arrays = []
+        if o.name in _WRITES:
+            arrays = [o.operands[1]]
+        elif o.dialect == "mpi":
+            arrays = [v for v in o.operands if isinstance(v.type, ArrayType)]
+        for a in arrays:
+            r = _root(a)
+            if r not in out:
+                out.append(r)
+    return out
+
+
+def choose_time_loop(fn: Function) -> Op | None:
+    """The top-level for loop to checkpoint: one that runs other loops and writes arrays
+    defined outside it (a time loop), steps by +1 and carries no arrays; the biggest such."""
+    top = set(fn.args) | {r for op in fn.body.ops for r in op.results}
+    best, size = None, 0
+    for op in fn.body.ops:
+        if op.name != "scf.for" or any(isinstance(r.type, ArrayType) for r in op.results):
+            continue
+        step = op.operands[2].owner
+        if not (isinstance(step, Op) and step.name == "arith.const" and step.attrs["value"] == 1):
+            continue
+        nested = any(o.name in ("scf.for", "par.parallel_for") for o in walk(op.regions[0]))
+        state = _written(op)
+        if nested and state and all(a in top for a in state):
+            n = sum(1 for _ in walk(op.regions[0]))
+            if n > size:
+                best, size = op, n
+    return best
+
+
+def _counted_loop(b: Builder, lb: Value, ub: Value, inits: list[Value], body, reverse=False):
+    """scf.for over [lb, ub) step 1 whose body(builder, iv, args) returns the yields."""
+    block = Block([Value(i64, "seg")] + [Value(v.type, v.name) for v in inits])
+    bb = Builder(block)
+    bb.loc = b.loc
+    bb.op("scf.yield", body(bb, block.args[0], block.args[1:]))
+    one = b.op1("arith.const", [], i64, {"value": 1})
+    return b.op("scf.for", [lb, ub, one] + list(inits), [v.type for v in inits],
+                {"reverse": True} if reverse else {}, regions=[block])
+
+
+def _element_view(b: Builder, snaps: Value, k: Value, like: Value) -> Value:
+    """snaps[k, ...]: the k-th snapshot, shaped like the state array."""
+    zero = b.op1("arith.const", [], i64, {"value": 0})
+    bounds = [k]
+    for axis in range(like.type.ndim):
+        bounds += [zero, b.op1("mem.shape", [like], i64, {"axis": axis})]
+    return b.op1("mem.view", [snaps] + bounds, ArrayType(like.type.dtype, like.type.ndim, "A"),
+                 {"dims": "i" + "s" * like.type.ndim})
+
+
+class SegmentCheckpointing:
+    """Mixed into reverse mode (`ad/reverse.py`)."""
+
+    def augment_segmented(self, op: Op, new: Block) -> None:
+        info = self.segmented[op]
+        b = Builder(new)
+        b.loc = op.loc
+        c = lambda x: b.op1("arith.const", [], i64, {"value": x})
+        lb, ub, step = (self.vmap.get(v, v) for v in op.operands[:3])
+        n = trip_count(b, lb, ub, step)
+        slots = c(info["snapshots"])
+        length = b.op1("arith.max", [b.op1("arith.floordiv", [
+            b.op1("arith.sub", [b.op1("arith.add", [n, slots], i64), c(1)], i64), slots], i64),
+            c(1)], i64, name_hint="segment")
+        count = b.op1("arith.floordiv", [b.op1("arith.sub", [b.op1("arith.add", [n, length], i64),
+                                                            c(1)], i64), length], i64)
+        state = [self.vmap[a] for a in _written(op)]
+        snaps, finals = [], []
+        for a in state:
+            dims = [b.op1("mem.shape", [a], i64, {"axis": k}) for k in range(a.type.ndim)]
+            snaps.append(b.op1("mem.alloc", [slots] + dims,
+                               ArrayType(a.type.dtype, a.type.ndim + 1, "C"), {"fill": "empty"},
+                               name_hint="snapshots"))
+            finals.append(b.op1("mem.alloc", dims, ArrayType(a.type.dtype, a.type.ndim, "C"),
+                                {"fill": "empty"}, name_hint="final"))
+        inits = [self.vmap.get(v, v) for v in op.operands[3:]]
+        scalar_snaps = [b.op1("mem.alloc", [slots], ArrayType(v.type, 1, "C"), {"fill": "empty"},
+                              name_hint="snapshots") for v in inits]
+        # the primal loop, saving the state at each segment's first step
+        primal = clone_op(op, dict(self.vmap))
+        primal.parent = new
+        body = primal.regions[0]
+        pb = Builder(body)
+        pb.index = 0
+        pb.loc = op.loc
+        number = pb.op1("arith.floordiv", [pb.op1("arith.sub", [body.args[0], lb], i64), step],
+                        i64)
+        first = pb.op1("arith.cmp", [pb.op1("arith.mod", [number, length], i64),
+                                     pb.op1("arith.const", [], i64, {"value": 0})], i1,
+                       {"pred": "eq"})
+        save, skip = Block(), Block()
+        sb = Builder(save)
+        k = sb.op1("arith.floordiv", [number, length], i64)
+        for a, snap in zip(state, snaps):
+            sb.op("mem.copy", [a, _element_view(sb, snap, k, a)])
+        for v, snap in zip(body.args[1:], scalar_snaps):
+            sb.op("mem.store", [v, snap, k])
+        sb.op("scf.yield", [])
+        Builder(skip).op("scf.yield", [])
+        pb.op("scf.if", [first], [], regions=[save, skip])
+        new.ops.append(primal)
+        self.vmap.update(zip(op.results, primal.results))
+        after = Builder(new)
+        for a, fin in zip(state, finals):
+            after.op("mem.copy", [a, fin])
+        # the step body the reverse sweep re-runs per segment (saves land in it)
+        old_body = op.regions[0]
+        template = Block([Value(a.type, a.name) for a in old_body.args])
+        self.vmap.update(zip(old_body.args, template.args))
+        self.augment(old_body, template)
+        info.update(lb=lb, ub=ub, step=step, length=length, count=count, state=state,
+                    snaps=snaps, finals=finals, scalar_snaps=scalar_snaps, template=template)
+
+    def reverse_segmented(self, op: Op, ctx) -> None:
+        info = self.segmented[op]
+        b = self.b
+        slots = [k for k, r in enumerate(op.results) if self.act.active(r)]
+        free = self.free_adjoints(op)
+        inits = op.operands[3:]
+        zero = b.op1("arith.const", [], i64, {"value": 0})
+        carried = [self.current(op.results[k]) for k in slots] + [self.current(f) for f in free]
+        span = b.op1("arith.mul", [info["length"], info["step"]], i64, name_hint="span")
+
+        def segment(sb: Builder, s: Value, args):
+            start = sb.op1("arith.add", [info["lb"], sb.op1("arith.mul", [s, span], i64)], i64)
+            stop = sb.op1("arith.min", [sb.op1("arith.add", [start, span], i64), info["ub"]], i64)
+            for a, snap in zip(info["state"], info["snaps"]):
+                sb.op("mem.copy", [_element_view(sb, snap, s, a), a])
+            restored = [sb.op1("mem.load", [snap, s], snap.type.dtype)
+                        for snap in info["scalar_snaps"]]
+            template = info["template"]
+            template.parent = None
+            sb.op("scf.for", [start, stop, info["step"]] + restored,
+                  [v.type for v in restored], regions=[template])
+            saved_block, saved_adj = self.b.block, self.adj
+            self.b.block = sb.block
+            self.adj = dict(saved_adj)
+            for k, a in zip(slots, args[:len(slots)]):
+                self.adj[op.results[k]] = a
+            for f, a in zip(free, args[len(slots):]):
+                self.adj[f] = a
+            out = {}
+            self.reverse_loop(op, ctx, bounds=[start, stop, info["step"]], carry_out=out)
+            yields = [out.get(k) or self.current(inits[k]) for k in slots]
+            yields = [y if y is not None else self.current(op.results[k])
+                      for y, k in zip(yields, slots)]
+            yields += [self.current(f) for f in free]
+            self.b.block, self.adj = saved_block, saved_adj
+            return yields
+
+        loop = _counted_loop(b, zero, info["count"], carried, segment, reverse=True)
+        res = loop.results
+        for k, r in zip(slots, res[:len(slots)]):
+            self.adj.pop(op.results[k], None)
+            self.add_adjoint(inits[k], r)
+        for f, r in zip(free, res[len(slots):]):
+            self.adj[f] = r
+        for a, fin in zip(info["state"], info["finals"]):
+            b.op("mem.copy", [fin, a])

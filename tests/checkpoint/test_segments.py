@@ -1,0 +1,57 @@
+"""Segment checkpointing of time loops (`hpcad.checkpoint(f, snapshots=S)`): the gradient
+is bitwise the store-all one, the arrays end with their final values, and the tape the
+compiled derivative keeps shrinks with the number of snapshots."""
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+import hpcad as ad
+
+sys.path.insert(0, str(Path(__file__).parent.parent.parent / "examples"))
+from heat import heat_misfit  # noqa: E402
+
+ARGS = (np.sin(np.linspace(0.0, 3.0, 60)) + 0.1, np.zeros(60), 0.3, 23)
+
+
+@pytest.mark.parametrize("backend", ["interp", "numba"])
+@pytest.mark.parametrize("snapshots", [1, 2, 5, 23, 40])
+def test_checkpointed_gradient_equals_store_all(snapshots, backend):
+    ref = ad.grad(heat_misfit, argnums=(0, 2), backend=backend)(*ARGS)
+    got = ad.grad(ad.checkpoint(heat_misfit, snapshots=snapshots), argnums=(0, 2),
+                  backend=backend)(*ARGS)
+    np.testing.assert_array_equal(got[0], ref[0])
+    assert got[1] == ref[1]
+
+
+@pytest.mark.parametrize("backend", ["interp", "numba"])
+def test_arrays_end_with_their_final_values(backend):
+    k = ad.checkpoint(heat_misfit, snapshots=4)
+    df = ad.autodiff(k, activity=(ad.Duplicated, ad.Const, ad.Active, ad.Const),
+                     backend=backend)
+    u, du = ARGS[0].copy(), np.zeros(60)
+    loss, _ = df(u, du, ARGS[1], 0.3, 23)
+    expected = ARGS[0].copy()
+    assert heat_misfit.py_func(expected, ARGS[1], 0.3, 23) == loss
+    np.testing.assert_array_equal(u, expected)
+
+
+def _tape_bytes(kernel) -> int:
+    return sum(t.nbytes for _, c in kernel.compiled.values() for t in c.tapes)
+
+
+def test_tape_shrinks_with_snapshots():
+    sizes = {}
+    for snapshots in ("store_all", 2, 8):
+        k = ad.checkpoint(heat_misfit, snapshots=snapshots)
+        k.compiled.clear()
+        ad.grad(k, argnums=0)(*ARGS)
+        sizes[snapshots] = _tape_bytes(k)
+    assert sizes[2] <= sizes["store_all"] / 2 + 64
+    assert sizes[8] <= sizes["store_all"] / 8 * 1.5 + 64
+
+
+def test_bad_policy_is_an_argument_error():
+    with pytest.raises(ad.ArgumentError, match="snapshots must be a positive int"):
+        ad.checkpoint(heat_misfit, snapshots=0)
