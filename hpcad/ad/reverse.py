@@ -14,6 +14,7 @@ from ..ir.core import Block, Builder, Function, Op, Value, walk
 from ..ir.dialects import is_pure, join_arities, reduction_kinds
 from ..ir.types import ArrayType, ScalarType, i1, i64
 from ..passes.activity import Activity
+from ..checkpoint.mincut import plan_region
 from ..checkpoint.segments import SegmentCheckpointing, choose_time_loop
 from ..checkpoint.tape import TapeLayout, trip_count
 from .common import derivative_name, has_tangent, zero
@@ -53,6 +54,7 @@ class _Reverse(MpiReverse, SegmentCheckpointing):
         self.adj: dict[Value, Value] = {}         # primal value -> its current adjoint
         self.requests: dict[Value, tuple] = {}    # MPI request -> (shadow request, buffer)
         self.segmented: dict[Op, dict] = {}       # checkpointed time loops -> their layout
+        self.plans: list = []                     # (region, RegionPlan) for `hpcad plan`
         self.b = Builder()
         self.tape = TapeLayout()
         self.top: _Region | None = None
@@ -142,22 +144,6 @@ class _Reverse(MpiReverse, SegmentCheckpointing):
             r.needs.append((v, got))
         return got
 
-    def recomputable(self, v: Value, r: _Region) -> bool:
-        """Whether the reverse of region r can recompute v instead of restoring it: v comes
-        from a pure op (or a load of an array nobody writes) whose operands are visible
-        there, available already, or themselves cheap to recompute without the tape."""
-        op = v.owner
-        if not self.recomputable_op(op):
-            return False
-        for o in op.operands:
-            home = self.region_of(o, r)
-            if isinstance(o.type, ArrayType):
-                if not home.top:
-                    return False
-            elif home is r and o not in r.avail and not self.tape_free(o, r, [16]):
-                return False
-        return True
-
     def recomputable_op(self, op) -> bool:
         if not isinstance(op, Op) or op.regions:
             return False
@@ -166,41 +152,60 @@ class _Reverse(MpiReverse, SegmentCheckpointing):
             return self.last_write.get(self.act.key(op.operands[0]), -1) < top
         return is_pure(op)
 
-    def tape_free(self, v: Value, r: _Region, budget: list[int]) -> bool:
-        """v can be recomputed in r's reverse from constants, visible values and read-only
-        loads alone, in at most budget[0] ops."""
-        if _is_const(v) or v in r.avail or self.region_of(v, r) is not r:
-            return not isinstance(v.type, ArrayType) or self.region_of(v, r).top
-        op = v.owner
-        budget[0] -= 1
-        if budget[0] < 0 or not self.recomputable_op(op):
-            return False
-        return all(self.tape_free(o, r, budget) for o in op.operands)
-
     def resolve(self, r: _Region) -> None:
         """Write the prologue of region r's reverse (restores, recomputations, shadows) and the
-        matching saves at the end of its forward copy."""
+        matching saves at the end of its forward copy; what to save and what to recompute is
+        a minimum cut (checkpoint/mincut.py)."""
         pops, recomputed = [], []
+        placeholders = dict(r.needs)
         k = 0
         while k < len(r.needs):
-            v, ph = r.needs[k]
-            k += 1
-            induction = self.induction(v)
-            if induction is not None:
-                recomputed.extend((-1, c) for c in self.recompute_induction(v, ph, r, *induction))
-            elif self.recomputable(v, r):
-                c = clone_op(v.owner, {o: self.primal(o, r) for o in v.owner.operands})
+            batch = [v for v, _ in r.needs[k:]]
+            k = len(r.needs)
+            plan = plan_region(batch, lambda v: self.local_operands(v, r),
+                               lambda v: self.can_recompute(v, r))
+            for v in plan.stored:
+                ph = placeholders.setdefault(v, r.avail.setdefault(v, Value(v.type, v.name)))
+                pops.append(self.tape.save(r, self, self.vmap[v], ph))
+            for v in plan.recomputed:
+                ph = placeholders.setdefault(v, r.avail.setdefault(v, Value(v.type, v.name)))
+                induction = self.induction(v)
+                if induction is not None:
+                    recomputed.extend((-1, c) for c in
+                                      self.recompute_induction(v, ph, r, *induction))
+                    continue
+                c = clone_op(v.owner, {o: placeholders[o] if o in placeholders and
+                                       self.region_of(o, r) is r else self.primal(o, r)
+                                       for o in v.owner.operands})
                 c.results = [ph]
                 ph.owner = c
                 recomputed.append((self.position(v.owner, r.old), c))
-            else:
-                pops.append(self.tape.save(r, self, self.vmap[v], ph))
+            self.plans.append((r, plan))
         recomputed.sort(key=lambda t: t[0])
         prologue = r.index_ops + pops + [c for _, c in recomputed] + r.setup
         for op in prologue:
             op.parent = r.rev
         at = r.prologue_at
         r.rev.ops[at:at] = prologue
+
+    def local_operands(self, v: Value, r: _Region) -> list[Value]:
+        """v's operands that the region r defines (the others r's reverse sees anyway)."""
+        if self.induction(v) is not None:
+            return []
+        needs = dict(r.needs)
+        return [o for o in v.owner.operands
+                if not isinstance(o.type, ArrayType) and self.region_of(o, r) is r
+                and (o not in r.avail or o in needs)]
+
+    def can_recompute(self, v: Value, r: _Region) -> bool:
+        if self.induction(v) is not None:
+            return True
+        op = v.owner
+        if not self.recomputable_op(op):
+            return False
+        # array operands must be visible where the reverse runs
+        return all(self.region_of(o, r).top for o in op.operands
+                   if isinstance(o.type, ArrayType))
 
     @staticmethod
     def induction(v: Value):
