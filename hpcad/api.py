@@ -456,3 +456,17 @@ def checkpoint(f, snapshots: int | str = "store_all"):
     out = Kernel(k.py_func, k.backend, count)
     out.specializations = k.specializations if count is None else {}
     return out
+
+
+def plan(f, *args, snapshots: int | None = None) -> str:
+    """What the reverse sweep of f (every float argument active) saves on the tape and what
+    it recomputes, as text ending with a hash: the same on every rank, since every rank
+    plans the same IR the same way."""
+    import hashlib
+    k = as_kernel(f)
+    args = k.bind(args)
+    spec = k.specialize(args)
+    kinds = tuple(_float_kinds(k, args, set(range(len(args)))))
+    fn = spec.derivative("reverse", kinds, True, snapshots or k.snapshots)
+    text = "\n".join(fn.plan) + "\n"
+    return text + f"plan hash {hashlib.sha256(text.encode()).hexdigest()[:16]}\n"

@@ -91,6 +91,16 @@ def cmd_show_code(args) -> int:
     return 0
 
 
+def cmd_plan(args) -> int:
+    import hashlib
+    spec = specialization(load_kernel(args.target), args.sig)
+    fn = spec.derivative("reverse", default_activity(spec), True, args.snapshots)
+    text = "\n".join(fn.plan) + "\n"
+    sys.stdout.write(text)
+    print(f"plan hash {hashlib.sha256(text.encode()).hexdigest()[:16]}")
+    return 0
+
+
 def _selected_function(args):
     spec = specialization(load_kernel(args.target), args.sig)
     if args.grad or args.fwd:
@@ -119,6 +129,12 @@ def main(argv=None) -> int:
                                             "compiles for a kernel or its derivative")
     _add_kernel_arguments(code)
     code.set_defaults(run=cmd_show_code)
+    plan = sub.add_parser("plan", help="what the reverse sweep saves and what it recomputes")
+    plan.add_argument("target", help="FILE.py:FUNC")
+    plan.add_argument("--sig", required=True, help="argument types")
+    plan.add_argument("--snapshots", type=int, default=None,
+                      help="checkpoint the time loop with this many snapshots")
+    plan.set_defaults(run=cmd_plan)
     args = parser.parse_args(argv)
     try:
         return args.run(args)

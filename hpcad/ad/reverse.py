@@ -8,6 +8,8 @@ forward sweep and restored with `tape.pop` at the start of that region's reverse
 are never re-read by the reverse sweep, so in-place overwrites need no restoring."""
 from __future__ import annotations
 
+import os
+
 from ..errors import DifferentiationError, where
 from ..ir.clone import clone_op
 from ..ir.core import Block, Builder, Function, Op, Value, walk
@@ -742,4 +744,40 @@ def reverse(fn: Function, arg_activity: list[str], act: Activity, ret_active: bo
         op.parent = body
     body.ops.extend(rev.ops)   # (the forward sweep may have grown: tape.advance ops)
     Builder(body).op("func.return", list(fwd_ret.operands) + outs)
-    return Function(fn.name + ".rev", body, [v.type for v in fwd_ret.operands + outs], loc=fn.loc)
+    out = Function(fn.name + ".rev", body, [v.type for v in fwd_ret.operands + outs], loc=fn.loc)
+    out.plan = describe_plan(rv)
+    return out
+
+
+def _short(loc) -> str:
+    return "?" if loc is None else f"{os.path.basename(loc[0])}:{loc[1]}"
+
+
+def _describe_value(v: Value) -> str:
+    if v.name:
+        return f"{v.name}:{v.type}"
+    owner = v.owner
+    what = owner.name if isinstance(owner, Op) else "argument"
+    return f"{what}@{_short(getattr(owner, 'loc', None))}:{v.type}"
+
+
+def describe_plan(rv: _Reverse) -> list[str]:
+    """Readable lines: per region of the primal, what its reverse restores from the tape
+    and how much it recomputes; checkpointed time loops and their snapshots."""
+    lines = []
+    for loop, info in rv.segmented.items():
+        names = ", ".join(a.name or "?" for a in info.get("state", []))
+        lines.append(f"time loop {_short(loop.loc)}: {info['snapshots']} snapshots of "
+                     f"[{names}]; each segment's tape is recomputed in the reverse sweep")
+    for r, plan in rv.plans:
+        if not plan.stored and not plan.recomputed:
+            continue
+        if r.top:
+            place = "function body"
+        else:
+            owner = r.old.parent
+            place = f"{owner.name} {_short(owner.loc)}"
+        stored = ", ".join(_describe_value(v) for v in plan.stored) or "nothing"
+        lines.append(f"{place}: save {stored} ({plan.store_bytes} B per execution); "
+                     f"recompute {len(plan.recomputed)} values")
+    return lines

@@ -89,6 +89,7 @@ class Function:
     result_types: list[Type]
     arg_names: list[str] = field(default_factory=list)  # Python names, for messages
     loc: Loc | None = None
+    plan: list = field(default_factory=list)  # reverse mode: what is saved or recomputed
 
     @property
     def args(self) -> list[Value]:

@@ -55,3 +55,24 @@ def test_tape_shrinks_with_snapshots():
 def test_bad_policy_is_an_argument_error():
     with pytest.raises(ad.ArgumentError, match="snapshots must be a positive int"):
         ad.checkpoint(heat_misfit, snapshots=0)
+
+
+def test_plan_names_saved_values_and_is_deterministic():
+    first = ad.plan(heat_misfit, *ARGS)
+    again = ad.plan(heat_misfit, *ARGS)
+    assert first == again
+    assert "save arith.add@heat.py" in first and first.rstrip().splitlines()[-1].startswith(
+        "plan hash ")
+    checkpointed = ad.plan(heat_misfit, *ARGS, snapshots=5)
+    assert "5 snapshots of" in checkpointed and checkpointed != first
+
+
+def test_plan_command():
+    import subprocess
+    root = Path(__file__).parent.parent.parent
+    out = subprocess.run([sys.executable, "-m", "hpcad.cli", "plan",
+                          f"{root / 'examples' / 'heat.py'}:heat_misfit", "--sig",
+                          "float64[::1], float64[::1], float64, int64", "--snapshots", "4"],
+                         capture_output=True, text=True, timeout=300)
+    assert out.returncode == 0, out.stderr
+    assert "4 snapshots of" in out.stdout and "plan hash" in out.stdout
