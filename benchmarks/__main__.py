@@ -10,12 +10,13 @@ from pathlib import Path
 
 from benchmarks.common import compile_times, write_json
 
-CASES = ("heat", "jacobi", "gmm", "scaling", "mpi_scaling")
+CASES = ("heat", "jacobi", "gmm", "scaling", "mpi_scaling", "checkpointing")
 QUICK = {"heat": {"heat quick": (20_000, 20)}, "jacobi": {"jacobi quick": (100, 10)},
          "gmm": {"gmm quick": (5, 5, 500)},
          "scaling": {"heat prange quick": ("heat", (20_000, 5)),
                      "jacobi prange quick": ("jacobi", (60, 5))},
-         "mpi_scaling": {"heat_mpi quick": (2_000, 5)}}
+         "mpi_scaling": {"heat_mpi quick": (2_000, 5)},
+         "checkpointing": {"heat checkpointing quick": (5_000, 20)}}
 
 
 def ratios(row: dict) -> dict:
@@ -88,6 +89,20 @@ def mpi_lines(rows: list[dict]) -> list[str]:
     return lines
 
 
+CHECKPOINT_HEADER = ("case", "snapshots", "grad ms", "time / store-all", "MB kept",
+                     "memory / store-all")
+
+
+def checkpoint_lines(rows: list[dict]) -> list[str]:
+    lines = ["| " + " | ".join(CHECKPOINT_HEADER) + " |", "|" + "---|" * len(CHECKPOINT_HEADER)]
+    for r in rows:
+        for policy, x in r["policies"].items():
+            cells = (r["name"], policy, fmt_ms(x["grad_s"]), fmt_x(x["time_vs_store_all"]),
+                     f"{x['bytes'] / 1e6:.1f}", fmt_x(x["memory_vs_store_all"]))
+            lines.append("| " + " | ".join(c.strip() for c in cells) + " |")
+    return lines
+
+
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(prog="python -m benchmarks")
     parser.add_argument("--quick", action="store_true", help="tiny sizes (a smoke test)")
@@ -96,10 +111,16 @@ def main(argv=None) -> int:
     parser.add_argument("--no-compile", action="store_true",
                         help="skip the cold-compile and cached-start measurements")
     args = parser.parse_args(argv)
-    rows, scaling, weak = [], [], []
+    rows, scaling, weak, budgets = [], [], [], []
     for case in args.cases.split(","):
         module = importlib.import_module(f"benchmarks.{case}")
         sizes = QUICK[case] if args.quick else module.SIZES
+        if case == "checkpointing":
+            for name, size in sizes.items():
+                print(f"running {name} ...", file=sys.stderr, flush=True)
+                budgets.append({"name": name, **module.run(size)})
+            module.plot(budgets, Path(args.out).with_name("checkpointing.png"))
+            continue
         if case == "mpi_scaling":
             for name, size in sizes.items():
                 print(f"running {name} ...", file=sys.stderr, flush=True)
@@ -125,7 +146,10 @@ def main(argv=None) -> int:
     if weak:
         print()
         print("\n".join(mpi_lines(weak)))
-    write_json(rows + scaling + weak, Path(args.out))
+    if budgets:
+        print()
+        print("\n".join(checkpoint_lines(budgets)))
+    write_json(rows + scaling + weak + budgets, Path(args.out))
     print(f"wrote {args.out}", file=sys.stderr)
     return 0
 

@@ -1,0 +1,62 @@
+"""Benchmark: memory against time for the 1-D heat gradient under segment checkpointing
+(hpcad.checkpoint(f, snapshots=S)): tape plus snapshot bytes, and time relative to
+store-all, per snapshot count. Writes a PNG of the curve next to the JSON when matplotlib
+is installed."""
+from __future__ import annotations
+
+import numpy as np
+
+import hpcad as ad
+from benchmarks.common import median_time
+from benchmarks.heat import heat, make_args
+
+SIZES = {"heat n=1e5 x200": (100_000, 200), "heat n=1e7 x10": (10_000_000, 10)}
+
+
+def _memory(kernel, n: int, snapshots) -> int:
+    """Bytes the gradient keeps: its tape buffers, plus (checkpointed) the snapshots of the
+    loop state and the copy of the final state."""
+    tape = sum(t.nbytes for _, c in kernel.compiled.values() for t in c.tapes)
+    if snapshots == "store_all":
+        return tape
+    state_arrays = 2                      # u and the loop's temporary
+    return tape + state_arrays * n * 8 * (snapshots + 1)
+
+
+def run(size) -> dict:
+    n, steps = size
+    u0, alpha, _ = make_args(size)
+    row = {"policies": {}}
+    for snapshots in ("store_all", 2, 4, 8, 16, int(np.sqrt(steps)) or 1):
+        if snapshots != "store_all" and snapshots >= steps:
+            continue
+        k = ad.checkpoint(heat, snapshots=snapshots)
+        rev = ad.autodiff(k, activity=(ad.Duplicated, ad.Active, ad.Const))
+        du = np.zeros_like(u0)
+        t = median_time(lambda u: rev(u, du, alpha, steps), lambda: (u0.copy(),))
+        row["policies"][str(snapshots)] = {"grad_s": t, "bytes": _memory(k, n, snapshots)}
+    base = row["policies"]["store_all"]
+    for p in row["policies"].values():
+        p["time_vs_store_all"] = p["grad_s"] / base["grad_s"]
+        p["memory_vs_store_all"] = p["bytes"] / base["bytes"]
+    return row
+
+
+def plot(rows: list[dict], path) -> None:
+    try:
+        import matplotlib
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+    except ImportError:
+        return
+    fig, ax = plt.subplots(figsize=(5, 3.5))
+    for r in rows:
+        pts = sorted((p["memory_vs_store_all"], p["time_vs_store_all"])
+                     for p in r["policies"].values())
+        ax.plot([m for m, _ in pts], [t for _, t in pts], "o-", label=r["name"])
+    ax.set_xlabel("memory / store-all")
+    ax.set_ylabel("gradient time / store-all")
+    ax.set_title("heat 1-D: checkpointing")
+    ax.legend()
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
