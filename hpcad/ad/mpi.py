@@ -37,12 +37,8 @@ class MpiForward:
                       + ops[4:])
         else:   # a constant arrived (unless from PROC_NULL): its tangent is zero
             received = self.b.op1("arith.cmp", [ops[4], _proc_null(self.b)], i1, {"pred": "ne"})
-            then, other = Block(), Block()
-            tb = Builder(then)
-            tb.op("mem.fill", [zero(tb, rb.type.dtype), self.shadow_of(rb)])
-            tb.op("scf.yield", [])
-            Builder(other).op("scf.yield", [])
-            self.b.op("scf.if", [received], [], regions=[then, other])
+            d_rb = self.shadow_of(rb)
+            _when(self.b, received, lambda b: b.op("mem.fill", [zero(b, rb.type.dtype), d_rb]))
 
     def op_mpi_allreduce(self, op):
         new = self.b.insert(clone_op(op, self.vmap))
@@ -166,12 +162,8 @@ class MpiReverse:
         """The receive overwrote buf (unless from PROC_NULL): its adjoint starts from zero."""
         received = self.b.op1("arith.cmp", [self.primal(source, ctx), _proc_null(self.b)], i1,
                               {"pred": "ne"})
-        then, other = Block(), Block()
-        tb = Builder(then)
-        tb.op("mem.fill", [zero(tb, buf.type.dtype), self.shadow(buf, ctx)])
-        tb.op("scf.yield", [])
-        Builder(other).op("scf.yield", [])
-        self.b.op("scf.if", [received], [], regions=[then, other])
+        d_buf = self.shadow(buf, ctx)
+        _when(self.b, received, lambda b: b.op("mem.fill", [zero(b, buf.type.dtype), d_buf]))
 
     def reverse_mpi_send(self, op, ctx, comm):
         buf, dest, tag = op.operands[:3]
@@ -339,15 +331,20 @@ class MpiReverse:
                  lambda b: b.op("mem.fill", [zero(b, rb.type.dtype), d_rb]))
 
 
-def _on_rank(b, root: Value, comm: Value, body) -> None:
-    """if rank == root: body(builder)."""
-    here = b.op1("arith.cmp", [b.op1("mpi.rank", [comm], i64), root], i1, {"pred": "eq"})
+def _when(b, cond: Value, body) -> None:
+    """if cond: body(builder)."""
     then, other = Block(), Block()
     tb = Builder(then)
     body(tb)
     tb.op("scf.yield", [])
     Builder(other).op("scf.yield", [])
-    b.op("scf.if", [here], [], regions=[then, other])
+    b.op("scf.if", [cond], [], regions=[then, other])
+
+
+def _on_rank(b, root: Value, comm: Value, body) -> None:
+    """if rank == root: body(builder)."""
+    _when(b, b.op1("arith.cmp", [b.op1("mpi.rank", [comm], i64), root], i1, {"pred": "eq"}),
+          body)
 
 
 def _is_owner(b, x: Value, extremum: Value, comm: Value) -> Value:
