@@ -13,40 +13,20 @@ import os
 from ..errors import DifferentiationError, where
 from ..ir.clone import clone_op
 from ..ir.core import Block, Builder, Function, Op, Value, walk
-from ..ir.dialects import is_pure, join_arities, reduction_kinds
-from ..ir.types import ArrayType, ScalarType, i1, i64
+from ..ir.dialects import is_pure
+from ..ir.types import ArrayType, ScalarType, i64
 from ..passes.activity import Activity
 from ..checkpoint.mincut import plan_region
 from ..checkpoint.segments import SegmentCheckpointing, choose_time_loop
-from ..checkpoint.tape import TapeLayout, trip_count
+from ..checkpoint.tape import TapeLayout
 from .common import derivative_name, has_tangent, zero
 from .mpi import MpiReverse, global_seed, replicated_over
+from .parallel import ParallelReverse
+from .regions import Region
 from .rules import NON_DIFFERENTIABLE, PARTIALS, RuleBuilder, uses_of_partial
 
 
-class _Region:
-    """One region of the primal program while it is being reversed."""
-
-    def __init__(self, old: Block | None, fwd: Block, rev: Block, parent: "_Region | None"):
-        self.old = old            # primal block (None for the function body: see `top`)
-        self.fwd = fwd            # its copy in the augmented forward sweep
-        self.rev = rev            # the block its reverse is written into
-        self.parent = parent
-        self.avail: dict[Value, Value] = {}   # primal value -> value usable in `rev`
-        self.needs: list[tuple[Value, Value]] = []  # (primal value, placeholder) to resolve
-        self.shadows: dict[Value, Value] = {}  # primal array -> shadow usable in `rev`
-        self.setup: list[Op] = []              # shadow allocations etc. for the prologue
-        self.prologue_at = len(rev.ops)        # after the reversed induction variable
-        self.entry: tuple | None = None        # parallel body: iteration number fwd / rev
-        self.index_ops: list[Op] = []          # computing the reverse iteration number
-        self.saved_slots: list[int] = []       # parallel body: slots with one entry each
-
-    @property
-    def top(self) -> bool:
-        return self.parent is None
-
-
-class _Reverse(MpiReverse, SegmentCheckpointing):
+class _Reverse(MpiReverse, ParallelReverse, SegmentCheckpointing):
     def __init__(self, fn: Function, act: Activity):
         self.fn = fn
         self.act = act
@@ -59,7 +39,7 @@ class _Reverse(MpiReverse, SegmentCheckpointing):
         self.plans: list = []                     # (region, RegionPlan) for `hpcad plan`
         self.b = Builder()
         self.tape = TapeLayout()
-        self.top: _Region | None = None
+        self.top: Region | None = None
         # per array class, the last top-level op that writes it: a load made after that op
         # reads what the array still holds when the reverse sweep runs, so it may be redone
         self.last_write: dict = {}
@@ -123,7 +103,7 @@ class _Reverse(MpiReverse, SegmentCheckpointing):
         return c
 
     # -- what the reverse sweep can see -------------------------------------------------------
-    def region_of(self, v: Value, ctx: _Region) -> _Region:
+    def region_of(self, v: Value, ctx: Region) -> Region:
         owner = v.owner
         block = owner if isinstance(owner, Block) else owner.parent
         r = ctx
@@ -131,7 +111,7 @@ class _Reverse(MpiReverse, SegmentCheckpointing):
             r = r.parent
         return r if r is not None else self.top
 
-    def primal(self, v: Value, ctx: _Region) -> Value:
+    def primal(self, v: Value, ctx: Region) -> Value:
         """The value of primal `v` as seen from the reverse of region `ctx`."""
         r = self.region_of(v, ctx)
         if r.top:
@@ -154,7 +134,7 @@ class _Reverse(MpiReverse, SegmentCheckpointing):
             return self.last_write.get(self.act.key(op.operands[0]), -1) < top
         return is_pure(op)
 
-    def resolve(self, r: _Region) -> None:
+    def resolve(self, r: Region) -> None:
         """Write the prologue of region r's reverse (restores, recomputations, shadows) and the
         matching saves at the end of its forward copy; what to save and what to recompute is
         a minimum cut (checkpoint/mincut.py)."""
@@ -190,7 +170,7 @@ class _Reverse(MpiReverse, SegmentCheckpointing):
         at = r.prologue_at
         r.rev.ops[at:at] = prologue
 
-    def local_operands(self, v: Value, r: _Region) -> list[Value]:
+    def local_operands(self, v: Value, r: Region) -> list[Value]:
         """v's operands that the region r defines (the others r's reverse sees anyway)."""
         if self.induction(v) is not None:
             return []
@@ -199,7 +179,7 @@ class _Reverse(MpiReverse, SegmentCheckpointing):
                 if not isinstance(o.type, ArrayType) and self.region_of(o, r) is r
                 and (o not in r.avail or o in needs)]
 
-    def can_recompute(self, v: Value, r: _Region) -> bool:
+    def can_recompute(self, v: Value, r: Region) -> bool:
         if self.induction(v) is not None:
             return True
         op = v.owner
@@ -230,7 +210,7 @@ class _Reverse(MpiReverse, SegmentCheckpointing):
             return None
         return loop, k, amount
 
-    def recompute_induction(self, v: Value, ph: Value, r: _Region, loop: Op, k: int,
+    def recompute_induction(self, v: Value, ph: Value, r: Region, loop: Op, k: int,
                             amount: Value) -> list[Op]:
         lb, _, step = (self.primal(x, r) for x in loop.operands[:3])
         init = self.primal(loop.operands[3 + k], r)
@@ -250,7 +230,7 @@ class _Reverse(MpiReverse, SegmentCheckpointing):
         return block.ops.index(op)
 
     # -- shadows ------------------------------------------------------------------------------
-    def shadow(self, arr: Value, ctx: _Region) -> Value:
+    def shadow(self, arr: Value, ctx: Region) -> Value:
         r = self.region_of(arr, ctx)
         s = r.shadows.get(arr)
         if s is not None:
@@ -295,7 +275,7 @@ class _Reverse(MpiReverse, SegmentCheckpointing):
             f"%{arr.name}; arrays carried by loops must be swapped or passed through, "
             f"not created anew in each iteration")
 
-    def replay_loop_shadows(self, op: Op, r: _Region) -> None:
+    def replay_loop_shadows(self, op: Op, r: Region) -> None:
         """Shadows of a loop's array results: the loop's swaps of its arrays, replayed on the
         shadows of its inputs (no data moves), in the prologue of the loop's region."""
         is_for = op.name == "scf.for"
@@ -332,7 +312,7 @@ class _Reverse(MpiReverse, SegmentCheckpointing):
         self.adj[v] = contribution if cur is None else self.b.op1("arith.add", [cur, contribution],
                                                                   v.type)
 
-    def reverse_block(self, ctx: _Region) -> None:
+    def reverse_block(self, ctx: Region) -> None:
         saved = self.b.block
         self.b.block = ctx.rev
         for op in reversed(ctx.old.ops[:-1] if not ctx.top else self.fn.body.ops[:-1]):
@@ -340,7 +320,7 @@ class _Reverse(MpiReverse, SegmentCheckpointing):
             self.reverse_op(op, ctx)
         self.b.block = saved
 
-    def reverse_op(self, op: Op, ctx: _Region) -> None:
+    def reverse_op(self, op: Op, ctx: Region) -> None:
         name = op.name
         if name == "scf.for":
             return self.reverse_loop(op, ctx)
@@ -397,7 +377,7 @@ class _Reverse(MpiReverse, SegmentCheckpointing):
                 term = rb.mul(g, p)
             self.add_adjoint(v, term)
 
-    def reverse_store(self, op: Op, ctx: _Region) -> None:
+    def reverse_store(self, op: Op, ctx: Region) -> None:
         value, arr = op.operands[0], op.operands[1]
         if not self.act.shadowed(arr):
             return
@@ -434,7 +414,7 @@ class _Reverse(MpiReverse, SegmentCheckpointing):
         g = self.adj.get(v)
         return g if g is not None else zero(self.b, v.type)
 
-    def reverse_if(self, op: Op, ctx: _Region) -> None:
+    def reverse_if(self, op: Op, ctx: Region) -> None:
         slots = [k for k, r in enumerate(op.results) if self.act.active(r)]
         free = self.free_adjoints(op)
         if not slots and not free and not self.writes_shadow(op):
@@ -445,7 +425,7 @@ class _Reverse(MpiReverse, SegmentCheckpointing):
         blocks = []
         for region in op.regions:
             rb = Block()
-            inner = _Region(region, self.fwd_block[region], rb, ctx)
+            inner = Region(region, self.fwd_block[region], rb, ctx)
             self.adj = {f: outer[f] for f in free if f in outer}
             term = region.ops[-1]
             self.b.block = rb
@@ -474,7 +454,7 @@ class _Reverse(MpiReverse, SegmentCheckpointing):
                    or (o.dialect == "mpi" and o.name not in _NO_REVERSE)
                    for region in op.regions for o in walk(region))
 
-    def reverse_loop(self, op: Op, ctx: _Region, bounds=None, carry_out=None) -> None:
+    def reverse_loop(self, op: Op, ctx: Region, bounds=None, carry_out=None) -> None:
         """Reverse a for/while loop. `bounds` overrides the reversed range (a checkpointed
         segment); with `carry_out`, the adjoints reaching the loop's carried inputs are put
         there (for the previous segment) instead of onto the inputs."""
@@ -510,7 +490,7 @@ class _Reverse(MpiReverse, SegmentCheckpointing):
                                            for k, v in zip(slots, init_adj)]
                       + [Value(v.type, derivative_name(v, "adj_")) for v in free]
                       + [Value(r.type, "refs") for r in final_refs])
-        inner = _Region(body, self.fwd_block[body], rbody, ctx)
+        inner = Region(body, self.fwd_block[body], rbody, ctx)
         b.block = rbody
         if is_for:
             inner.avail[body.args[0]] = rbody.args[0]
@@ -544,107 +524,6 @@ class _Reverse(MpiReverse, SegmentCheckpointing):
         for f, r in zip(free, res[n_s:n_s + n_f]):
             self.adj[f] = r
 
-    def reverse_parallel_for(self, op: Op, ctx: _Region) -> None:
-        """The adjoint of a parallel loop is a parallel loop over the same range. A sum
-        reduction's adjoint is broadcast to every iteration; adjoints of values from outside
-        the loop are summed over iterations (a sum reduction); racy accumulations into
-        shadows are made atomic afterwards (passes/race.py)."""
-        body, kinds = op.regions[0], reduction_kinds(op)
-        term, inits = body.ops[-1], op.operands[3:]
-        slots = [k for k, r in enumerate(op.results) if self.act.active(r)]
-        for k in slots:
-            if kinds[k] != "add":
-                raise DifferentiationError(
-                    f"{where(op.loc)}: cannot differentiate a '{kinds[k]}' reduction of a "
-                    f"parallel loop; accumulate a sum (e.g. of logarithms) instead")
-        free = self.free_adjoints(op)
-        if not slots and not free and not self.writes_shadow(op):
-            return
-        b = self.b
-        bounds = [self.primal(v, ctx) for v in op.operands[:3]]
-        seeds = {k: self.adj.get(op.results[k]) for k in slots}
-        outer = self.adj
-        rbody = Block([Value(i64, body.args[0].name)]
-                      + [Value(f.type, derivative_name(f, "adj_")) for f in free])
-        inner = _Region(body, self.fwd_block[body], rbody, ctx)
-        inner.avail[body.args[0]] = rbody.args[0]
-        self.adj = {}
-        b.block = rbody
-        for k, g in seeds.items():
-            if g is not None:
-                self.add_adjoint(term.operands[k], g)
-        self.reverse_block(inner)
-        b.block = rbody
-        outs = []
-        for f, partial in zip(free, rbody.args[1:]):
-            local = self.adj.get(f)
-            outs.append(partial if local is None else b.op1("arith.add", [partial, local], f.type))
-        b.op("scf.yield", outs)
-        self.resolve(inner)
-        self.adj = outer
-        b.block = ctx.rev
-        if inner.saved_slots:
-            self.advance_after_forward(op, inner.saved_slots)
-            self.tape.move_segments(b, inner.saved_slots, trip_count(b, *bounds), "tape.retreat")
-        totals = [self.current(f) for f in free]
-        loop = b.op("par.parallel_for", bounds + totals, [f.type for f in free],
-                    attrs={"reductions": ",".join(["add"] * len(free)), "reverse": True},
-                    regions=[rbody])
-        for k in slots:
-            self.adj.pop(op.results[k], None)
-            if seeds[k] is not None:
-                self.add_adjoint(inits[k], seeds[k])
-        for f, r in zip(free, loop.results):
-            self.adj[f] = r
-
-    def advance_after_forward(self, op: Op, slots: list[int]) -> None:
-        """After the forward copy of parallel loop op, move its slots' segments on."""
-        fwd_loop = self.fwd_block[op.regions[0]].parent
-        parent = fwd_loop.parent
-        b = Builder(parent)
-        b.index = parent.ops.index(fwd_loop) + 1
-        b.loc = op.loc
-        lb, ub, step = fwd_loop.operands[:3]
-        self.tape.move_segments(b, slots, trip_count(b, lb, ub, step), "tape.advance")
-
-    def reverse_join(self, op: Op, ctx: _Region) -> None:
-        """Fork-join reversed: the tasks' adjoints run as tasks again (spawned where the
-        primal synced, synced where it spawned); each returns its contributions to the
-        adjoints of values from outside, summed after the join."""
-        slots = [k for k, r in enumerate(op.results) if self.act.active(r)]
-        free = self.free_adjoints(op)
-        if not slots and not free and not self.writes_shadow(op):
-            return
-        outer = self.adj
-        seeds = {k: outer.get(op.results[k]) for k in slots}
-        blocks, start = [], 0
-        for region, n in zip(op.regions, join_arities(op)):
-            rb = Block()
-            inner = _Region(region, self.fwd_block[region], rb, ctx)
-            self.adj = {}
-            self.b.block = rb
-            for k in range(start, start + n):
-                if seeds.get(k) is not None:
-                    self.add_adjoint(region.ops[-1].operands[k - start], seeds[k])
-            self.reverse_block(inner)
-            self.b.block = rb
-            Builder(rb).op("scf.yield", [self.current_in(rb, f) for f in free])
-            self.resolve(inner)
-            blocks.append(rb)
-            start += n
-        self.adj = outer
-        self.b.block = ctx.rev
-        new = self.b.op("par.join", [], [f.type for f in free] * len(blocks),
-                        {"arity": ",".join([str(len(free))] * len(blocks))}, regions=blocks)
-        for j, f in enumerate(free):
-            total = self.adj.get(f)
-            for t in range(len(blocks)):
-                part = new.results[t * len(free) + j]
-                total = part if total is None else self.b.op1("arith.add", [total, part], f.type)
-            self.adj[f] = total
-        for k in slots:
-            self.adj.pop(op.results[k], None)
-
     def check_while_before(self, op: Op) -> None:
         for o in walk(op.regions[0]):
             if any(self.act.active(r) for r in o.results):
@@ -652,7 +531,7 @@ class _Reverse(MpiReverse, SegmentCheckpointing):
                     f"{where(o.loc)}: a while-loop condition computes a value with a "
                     f"derivative; compute it in the loop body instead")
 
-    def primal_forward(self, fwd_value: Value, op: Op, ctx: _Region) -> Value:
+    def primal_forward(self, fwd_value: Value, op: Op, ctx: Region) -> Value:
         """A forward-only value (not in the primal program) seen from ctx's reverse: the
         iteration count of a while loop, saved when the loop is not at top level."""
         home = self.region_of(op.results[0], ctx)
@@ -728,7 +607,7 @@ def reverse(fn: Function, arg_activity: list[str], act: Activity, ret_active: bo
     rv.augment(fn.body, body)
     fwd_ret = body.ops.pop()
     rev = Block()
-    top = _Region(None, body, rev, None)
+    top = Region(None, body, rev, None)
     top.shadows.update(shadows)
     rv.top = top
     rv.b.block = rev

@@ -10,7 +10,7 @@ import math
 import numpy as np
 
 from ..ir.core import Block, Value
-from ..ir.types import ArrayType, OpaqueType, ScalarType, SCALARS, f32, f64, i1, i64, promote, \
+from ..ir.types import ArrayType, ScalarType, SCALARS, f32, f64, i1, i64, promote, \
     scalar_from_dtype
 from . import intrinsics as intr
 from .markers import marker_of, mpi_function

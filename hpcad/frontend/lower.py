@@ -13,7 +13,7 @@ from contextlib import contextmanager
 
 from ..errors import KernelTypeError, UnsupportedConstruct
 from ..ir.core import Block, Builder, Function, Module, Op, Value
-from ..ir.types import ArrayType, ScalarType, SCALARS, f64, i1, i64, promote
+from ..ir.types import ArrayType, ScalarType, i1, i64, promote
 from . import syntax
 from .expressions import ExpressionLowering
 from .mpi import MpiLowering

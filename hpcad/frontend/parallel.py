@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import ast
 
-from ..ir.core import Block, Op, Value
+from ..ir.core import Block, Value
 from ..ir.types import ArrayType, f64, i64
 from .markers import marker_of
 

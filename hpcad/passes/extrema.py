@@ -53,7 +53,6 @@ def rewrite_extrema(fn: Function) -> bool:
     key = variable_classes(fn).find
     changed = False
     for loop in [op for op in walk(fn.body) if op.name == "par.parallel_for"]:
-        body = loop.regions[0]
         for k, kind in enumerate(reduction_kinds(loop)):
             if kind not in ("max", "min") or not loop.results[k].type.is_float:
                 continue

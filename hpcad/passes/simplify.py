@@ -3,11 +3,10 @@ results on every backend (x*1 -> x, pow(x, 2.0) -> x*x, integer folding, branche
 constants); float constant folding is limited to exact IEEE operations."""
 from __future__ import annotations
 
-import math
 import operator
 
 from ..ir.core import Block, Function, Op
-from ..ir.types import ScalarType, f64, i1, i64
+from ..ir.types import f64, i1, i64
 from .rewrite import rewrite_block
 
 _FOLD = {"arith.add": operator.add, "arith.sub": operator.sub, "arith.mul": operator.mul}

@@ -1,0 +1,27 @@
+"""A region of the primal program while reverse mode reverses it: its forward copy, the
+block its reverse is written into, and what that reverse can see (values, shadows)."""
+from __future__ import annotations
+
+from ..ir.core import Block, Op, Value
+
+
+class Region:
+    """One region of the primal program while it is being reversed."""
+
+    def __init__(self, old: Block | None, fwd: Block, rev: Block, parent: "Region | None"):
+        self.old = old            # primal block (None for the function body: see `top`)
+        self.fwd = fwd            # its copy in the augmented forward sweep
+        self.rev = rev            # the block its reverse is written into
+        self.parent = parent
+        self.avail: dict[Value, Value] = {}   # primal value -> value usable in `rev`
+        self.needs: list[tuple[Value, Value]] = []  # (primal value, placeholder) to resolve
+        self.shadows: dict[Value, Value] = {}  # primal array -> shadow usable in `rev`
+        self.setup: list[Op] = []              # shadow allocations etc. for the prologue
+        self.prologue_at = len(rev.ops)        # after the reversed induction variable
+        self.entry: tuple | None = None        # parallel body: iteration number fwd / rev
+        self.index_ops: list[Op] = []          # computing the reverse iteration number
+        self.saved_slots: list[int] = []       # parallel body: slots with one entry each
+
+    @property
+    def top(self) -> bool:
+        return self.parent is None
