@@ -85,7 +85,7 @@ def _reverse_call(k: Kernel, args, activity, shadows, seeds, backend):
     """Run the adjoint of k. shadows: {arg index: array}; seeds: float per float result or
     None for ret=Const. Returns (primal results, adjoints of ACTIVE args in order)."""
     spec = k.specialize(args)
-    fn = spec.derivative("reverse", tuple(activity), seeds is not None, k.snapshots)
+    fn = spec.derivative("reverse", tuple(activity), seeds is not None, k.snapshots, k.schedule)
     flat = []
     for i, (a, kind) in enumerate(zip(args, activity)):
         flat.append(a)
@@ -98,9 +98,19 @@ def _reverse_call(k: Kernel, args, activity, shadows, seeds, backend):
             raise ArgumentError(f"kernel '{k.__name__}' returns {n_float} float values; "
                                 f"got {len(seeds)} seeds")
         flat.extend(float(s) for s in seeds)
+    if fn.revolve is not None:
+        flat.extend(_revolve_schedule(fn.revolve, args))
     out = k.run(fn, flat, backend)
     n = len(spec.primal.result_types)
     return out[:n], out[n:]
+
+
+def _revolve_schedule(info: dict, args) -> tuple:
+    """The revolve actions for this call's step count (checkpoint/revolve.py)."""
+    from .checkpoint.revolve import schedule_actions
+    lb, ub, step = (int(args[v]) if kind == "arg" else int(v) for kind, v in info["bounds"])
+    actions, split = schedule_actions(len(range(lb, ub, step)), info["snapshots"], lb)
+    return actions, split
 
 
 def _forward_call(k: Kernel, args, activity, tangents, backend):
@@ -440,12 +450,17 @@ def check_grad(f, *args, argnums=None, eps: float = 1e-6, rtol: float = 1e-6,
     return worst
 
 
-def checkpoint(f, snapshots: int | str = "store_all"):
+def checkpoint(f, snapshots: int | str = "store_all", schedule: str = "segments"):
     """The kernel f with a checkpointing policy for its reverse sweep. `snapshots=S` (an
-    int): the longest time loop saves S snapshots of its state and recomputes each segment's
-    tape in the reverse sweep (tape memory / S, one more forward run); "store_all" (the
-    default): every step's tape is kept. Gradients are the same either way."""
+    int) checkpoints the longest time loop with S snapshots of its state:
+    schedule="segments" splits it into S segments whose tape is recomputed one at a time
+    (tape / S, one more forward run); schedule="revolve" follows a binomial (revolve)
+    schedule from checkpoint_schedules (the tape holds one step; more recomputation).
+    "store_all" (the default) keeps every step's tape. Gradients are the same either way."""
     k = as_kernel(f)
+    if schedule not in ("segments", "revolve"):
+        raise ArgumentError(f"checkpoint: schedule must be 'segments' or 'revolve', got "
+                            f"{schedule!r}")
     if snapshots == "store_all":
         count = None
     elif isinstance(snapshots, int) and snapshots >= 1:
@@ -453,7 +468,7 @@ def checkpoint(f, snapshots: int | str = "store_all"):
     else:
         raise ArgumentError(f"checkpoint: snapshots must be a positive int or 'store_all', "
                             f"got {snapshots!r}")
-    out = Kernel(k.py_func, k.backend, count)
+    out = Kernel(k.py_func, k.backend, count, schedule)
     out.specializations = k.specializations if count is None else {}
     return out
 
@@ -467,6 +482,6 @@ def plan(f, *args, snapshots: int | None = None) -> str:
     args = k.bind(args)
     spec = k.specialize(args)
     kinds = tuple(_float_kinds(k, args, set(range(len(args)))))
-    fn = spec.derivative("reverse", kinds, True, snapshots or k.snapshots)
+    fn = spec.derivative("reverse", kinds, True, snapshots or k.snapshots, k.schedule)
     text = "\n".join(fn.plan) + "\n"
     return text + f"plan hash {hashlib.sha256(text.encode()).hexdigest()[:16]}\n"

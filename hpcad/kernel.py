@@ -39,8 +39,8 @@ class Specialization:
     derivatives: dict = field(default_factory=dict)
 
     def derivative(self, mode: str, activity: tuple[str, ...], ret_active: bool,
-                   snapshots: int | None = None) -> Function:
-        key = (mode, activity, ret_active, snapshots)
+                   snapshots: int | None = None, schedule: str = "segments") -> Function:
+        key = (mode, activity, ret_active, snapshots, schedule)
         fn = self.derivatives.get(key)
         if fn is None:
             primal = self.primal
@@ -51,7 +51,7 @@ class Specialization:
             if mode == "forward":
                 fn = forward(primal, list(activity), act)
             else:
-                fn = reverse(primal, list(activity), act, ret_active, snapshots)
+                fn = reverse(primal, list(activity), act, ret_active, snapshots, schedule)
             verify_function(fn)
             fn = optimize(fn)
             make_race_free(fn)
@@ -65,10 +65,12 @@ class Kernel:
     """A numba-style Python function that hpcad can run and differentiate."""
     __hpcad_kernel__ = True
 
-    def __init__(self, py_func, backend: str | None = None, snapshots: int | None = None):
+    def __init__(self, py_func, backend: str | None = None, snapshots: int | None = None,
+                 schedule: str = "segments"):
         self.py_func = py_func
         self.backend = backend
         self.snapshots = snapshots   # checkpointing policy (see hpcad.checkpoint)
+        self.schedule = schedule
         self.signature = inspect.signature(py_func)
         self.arg_names = list(self.signature.parameters)
         self.specializations: dict[tuple, Specialization] = {}

@@ -17,6 +17,7 @@ from ..ir.dialects import is_pure
 from ..ir.types import ArrayType, ScalarType, i64
 from ..passes.activity import Activity
 from ..checkpoint.mincut import plan_region
+from ..checkpoint.revolve import RevolveCheckpointing
 from ..checkpoint.segments import SegmentCheckpointing, choose_time_loop
 from ..checkpoint.tape import TapeLayout
 from .common import derivative_name, has_tangent, zero
@@ -26,7 +27,7 @@ from .regions import Region
 from .rules import NON_DIFFERENTIABLE, PARTIALS, RuleBuilder, uses_of_partial
 
 
-class _Reverse(MpiReverse, ParallelReverse, SegmentCheckpointing):
+class _Reverse(MpiReverse, ParallelReverse, SegmentCheckpointing, RevolveCheckpointing):
     def __init__(self, fn: Function, act: Activity):
         self.fn = fn
         self.act = act
@@ -36,6 +37,9 @@ class _Reverse(MpiReverse, ParallelReverse, SegmentCheckpointing):
         self.adj: dict[Value, Value] = {}         # primal value -> its current adjoint
         self.requests: dict[Value, tuple] = {}    # MPI request -> (shadow request, buffer)
         self.segmented: dict[Op, dict] = {}       # checkpointed time loops -> their layout
+        self.revolve_loop: Op | None = None       # the time loop under a revolve schedule
+        self.revolve_info: dict = {}
+        self.revolve_args: tuple = ()             # (actions, forward-sweep action count)
         self.plans: list = []                     # (region, RegionPlan) for `hpcad plan`
         self.b = Builder()
         self.tape = TapeLayout()
@@ -57,6 +61,9 @@ class _Reverse(MpiReverse, ParallelReverse, SegmentCheckpointing):
                 continue
             if op in self.segmented:
                 self.augment_segmented(op, new)
+                continue
+            if op is self.revolve_loop:
+                self.augment_revolve(op, new)
                 continue
             c = Op(op.name, [self.vmap.get(v, v) for v in op.operands],
                    [r.type for r in op.results], op.attrs, loc=op.loc,
@@ -460,6 +467,8 @@ class _Reverse(MpiReverse, ParallelReverse, SegmentCheckpointing):
         there (for the previous segment) instead of onto the inputs."""
         if op in self.segmented and bounds is None:
             return self.reverse_segmented(op, ctx)
+        if op is self.revolve_loop and bounds is None:
+            return self.reverse_revolve(op, ctx)
         is_for = op.name == "scf.for"
         body = op.regions[0] if is_for else op.regions[1]
         if not is_for:
@@ -581,15 +590,20 @@ def _is_const(v: Value) -> bool:
 
 
 def reverse(fn: Function, arg_activity: list[str], act: Activity, ret_active: bool,
-            snapshots: int | None = None) -> Function:
+            snapshots: int | None = None, schedule: str = "segments") -> Function:
     """The adjoint function. Args: each primal arg followed by its shadow (shadowed arrays),
     then one seed per float result (if ret_active). Returns the primal results, then the
     adjoint of each active scalar argument. Shadows hold the cotangent of the arrays' exit
     values on entry and of their entry values on return."""
     rv = _Reverse(fn, act)
+    revolve_bounds = None
     if snapshots:
         loop = choose_time_loop(fn)
-        if loop is not None:
+        if loop is not None and schedule == "revolve":
+            revolve_bounds = _static_bounds(fn, loop)
+            rv.revolve_loop = loop
+            rv.revolve_info = {"snapshots": snapshots}
+        elif loop is not None:
             rv.segmented[loop] = {"snapshots": snapshots}
     args, shadows = [], {}
     for a, kind in zip(fn.args, arg_activity):
@@ -603,7 +617,11 @@ def reverse(fn: Function, arg_activity: list[str], act: Activity, ret_active: bo
     ret = fn.body.ops[-1]
     float_rets = [v for v in ret.operands if isinstance(v.type, ScalarType) and v.type.is_float]
     seeds = [Value(v.type, "seed") for v in float_rets] if ret_active else []
-    body = Block(args + seeds)
+    extra = []
+    if rv.revolve_loop is not None:   # the schedule, computed when the derivative is called
+        extra = [Value(ArrayType(i64, 2, "C"), "actions"), Value(i64, "forward_actions")]
+        rv.revolve_args = tuple(extra)
+    body = Block(args + seeds + extra)
     rv.augment(fn.body, body)
     fwd_ret = body.ops.pop()
     rev = Block()
@@ -625,6 +643,24 @@ def reverse(fn: Function, arg_activity: list[str], act: Activity, ret_active: bo
     Builder(body).op("func.return", list(fwd_ret.operands) + outs)
     out = Function(fn.name + ".rev", body, [v.type for v in fwd_ret.operands + outs], loc=fn.loc)
     out.plan = describe_plan(rv)
+    if revolve_bounds is not None:
+        out.revolve = {"bounds": revolve_bounds, "snapshots": snapshots}
+    return out
+
+
+def _static_bounds(fn: Function, loop: Op) -> list:
+    """How to find the revolve loop's range when the derivative is called: per bound, an
+    argument's index or a constant."""
+    out = []
+    for v in loop.operands[:3]:
+        if v in fn.args:
+            out.append(("arg", fn.args.index(v)))
+        elif isinstance(v.owner, Op) and v.owner.name == "arith.const":
+            out.append(("const", v.owner.attrs["value"]))
+        else:
+            raise DifferentiationError(
+                f"{where(loop.loc)}: a revolve schedule needs the time loop's range to come "
+                f"from the kernel's arguments or constants (e.g. range(nsteps))")
     return out
 
 

@@ -76,3 +76,43 @@ def test_plan_command():
                          capture_output=True, text=True, timeout=300)
     assert out.returncode == 0, out.stderr
     assert "4 snapshots of" in out.stdout and "plan hash" in out.stdout
+
+
+
+@pytest.mark.parametrize("backend", ["interp", "numba"])
+@pytest.mark.parametrize("snapshots", [1, 2, 3, 7])
+def test_revolve_gradient_equals_store_all(snapshots, backend):
+    ref = ad.grad(heat_misfit, argnums=(0, 2), backend=backend)(*ARGS)
+    k = ad.checkpoint(heat_misfit, snapshots=snapshots, schedule="revolve")
+    got = ad.grad(k, argnums=(0, 2), backend=backend)(*ARGS)
+    np.testing.assert_array_equal(got[0], ref[0])
+    assert got[1] == ref[1]
+
+
+@pytest.mark.parametrize("backend", ["interp", "numba"])
+def test_revolve_leaves_final_values(backend):
+    k = ad.checkpoint(heat_misfit, snapshots=3, schedule="revolve")
+    df = ad.autodiff(k, activity=(ad.Duplicated, ad.Const, ad.Active, ad.Const),
+                     backend=backend)
+    u, du = ARGS[0].copy(), np.zeros(60)
+    df(u, du, ARGS[1], 0.3, 23)
+    expected = ARGS[0].copy()
+    heat_misfit.py_func(expected, ARGS[1], 0.3, 23)
+    np.testing.assert_array_equal(u, expected)
+
+
+def test_revolve_tape_holds_one_step():
+    store_all = ad.checkpoint(heat_misfit, snapshots="store_all")
+    store_all.compiled.clear()
+    ad.grad(store_all, argnums=0)(*ARGS)
+    k = ad.checkpoint(heat_misfit, snapshots=4, schedule="revolve")
+    ad.grad(k, argnums=0)(*ARGS)
+    assert _tape_bytes(k) <= _tape_bytes(store_all) / 23 * 2 + 1100 * 8
+
+
+def test_revolve_schedule_follows_checkpoint_schedules():
+    from hpcad.checkpoint.revolve import FORWARD, REVERSE, schedule_actions
+    actions, split = schedule_actions(6, 2)
+    assert all(row[0] == FORWARD for row in actions[:split])
+    reversed_steps = [tuple(row[1:3]) for row in actions if row[0] == REVERSE]
+    assert reversed_steps == [(5, 6), (4, 5), (3, 4), (2, 3), (1, 2), (0, 1)]

@@ -1,0 +1,217 @@
+"""Revolve checkpointing of a time loop (binomial checkpointing, Griewank & Walther), with
+the schedule from the `checkpoint_schedules` package. With S snapshots of the loop's state
+the tape holds one step at a time; the reverse sweep re-runs steps from snapshots as the
+schedule says (O(N log N) recomputed steps). The schedule becomes a table of actions,
+computed when the derivative is called (it depends on the step count) and executed by a
+small interpreter in the derivative IR:
+
+    FORWARD n0 n1 save adj : save the state as snapshot `save` (if >= 0), then run steps
+                             [n0, n1): recording the tape if adj, else the plain step
+    REVERSE n0 n1          : reverse steps [n0, n1) (their tape was just recorded)
+    RESTORE slot           : state = snapshot `slot`
+The actions before the schedule's EndForward run where the loop ran (without tape); the rest
+runs where the loop's reverse belongs."""
+from __future__ import annotations
+
+import numpy as np
+
+from ..ir.clone import clone_op
+from ..ir.core import Block, Builder, Op, Value
+from ..ir.types import ArrayType, i1, i64
+from .segments import _element_view, _written
+
+FORWARD, REVERSE, RESTORE = 0, 1, 2
+
+
+def schedule_actions(steps: int, snapshots: int, first: int = 0) -> tuple[np.ndarray, int]:
+    """(actions [K, 5] int64, number of actions of the forward sweep) for a loop over
+    range(first, first + steps). Snapshot slots 0..snapshots-1 follow the schedule; slot
+    `snapshots` keeps the state before the forward sweep's last steps, which the forward
+    sweep runs without tape and the reverse sweep runs again with it."""
+    import checkpoint_schedules as cs
+    rows, slot_of, free = [], {}, list(range(max(snapshots, 1)))[::-1]
+    extra = max(snapshots, 1)
+    split = None
+    pending_tape = None
+    if steps == 0:
+        return np.zeros((0, 5), np.int64), 0
+    for action in cs.Revolve(steps, max(1, min(snapshots, steps))):
+        name = type(action).__name__
+        if name == "Forward":
+            save = -1
+            if action.write_ics and action.storage == cs.StorageType.RAM:
+                save = slot_of.setdefault(action.n0, free.pop())
+            adj = int(bool(action.write_adj_deps))
+            if split is None and adj:
+                pending_tape = (action.n0, action.n1)
+                adj = 0
+                if save < 0:
+                    save = extra
+            rows.append((FORWARD, first + action.n0, first + action.n1, save, adj))
+        elif name == "EndForward":
+            split = len(rows)
+            if pending_tape is not None:
+                rows.append((RESTORE, 0, 0, rows[-1][3], 0))
+                rows.append((FORWARD, first + pending_tape[0], first + pending_tape[1], -1, 1))
+        elif name == "Reverse":
+            rows.append((REVERSE, first + action.n0, first + action.n1, -1, 0))
+        elif name in ("Copy", "Move"):
+            rows.append((RESTORE, 0, 0, slot_of[action.n], 0))
+            if name == "Move":
+                free.append(slot_of.pop(action.n))
+        elif name == "EndReverse":
+            break
+    return np.array(rows, dtype=np.int64).reshape(-1, 5), split
+
+
+class RevolveCheckpointing:
+    """Mixed into reverse mode (`ad/reverse.py`)."""
+
+    def augment_revolve(self, op: Op, new: Block) -> None:
+        info = self.revolve_info
+        b = Builder(new)
+        b.loc = op.loc
+        slots = b.op1("arith.const", [], i64, {"value": max(info["snapshots"], 1) + 1})
+        state = [self.vmap[a] for a in _written(op)]
+        snaps, finals = [], []
+        for a in state:
+            dims = [b.op1("mem.shape", [a], i64, {"axis": k}) for k in range(a.type.ndim)]
+            snaps.append(b.op1("mem.alloc", [slots] + dims,
+                               ArrayType(a.type.dtype, a.type.ndim + 1, "C"), {"fill": "empty"},
+                               name_hint="snapshots"))
+            finals.append(b.op1("mem.alloc", dims, ArrayType(a.type.dtype, a.type.ndim, "C"),
+                                {"fill": "empty"}, name_hint="final"))
+        inits = [self.vmap.get(v, v) for v in op.operands[3:]]
+        scalar_snaps = [b.op1("mem.alloc", [slots], ArrayType(v.type, 1, "C"), {"fill": "empty"},
+                              name_hint="snapshots") for v in inits]
+        info.update(state=state, snaps=snaps, finals=finals, scalar_snaps=scalar_snaps)
+        zero = b.op1("arith.const", [], i64, {"value": 0})
+        final = self.run_actions(b, op, zero, self.revolve_args[1], inits, tape=False)
+        self.vmap.update(zip(op.results, final))
+        for a, fin in zip(state, finals):
+            b.op("mem.copy", [a, fin])
+        old_body = op.regions[0]
+        template = Block([Value(a.type, a.name) for a in old_body.args])
+        self.vmap.update(zip(old_body.args, template.args))
+        self.augment(old_body, template)
+        info["template"] = template
+
+    def steps_loop(self, b: Builder, op: Op, lo: Value, hi: Value, scalars, body: Block | None):
+        """Run steps [lo, hi) of the time loop: with the taping template, or a fresh plain
+        copy of the step."""
+        if body is None:
+            body = clone_op(op, dict(self.vmap)).regions[0]
+        body.parent = None
+        one = b.op1("arith.const", [], i64, {"value": 1})
+        return b.op("scf.for", [lo, hi, one] + list(scalars), [v.type for v in scalars],
+                    regions=[body]).results
+
+    def decode(self, b: Builder, a: Value) -> list[Value]:
+        actions = self.revolve_args[0]
+        return [b.op1("mem.load", [actions, a, b.op1("arith.const", [], i64, {"value": k})], i64)
+                for k in range(5)]
+
+    def save_state(self, b: Builder, slot: Value, scalars) -> None:
+        info = self.revolve_info
+        for a, snap in zip(info["state"], info["snaps"]):
+            b.op("mem.copy", [a, _element_view(b, snap, slot, a)])
+        for v, snap in zip(scalars, info["scalar_snaps"]):
+            b.op("mem.store", [v, snap, slot])
+
+    def run_actions(self, b: Builder, op: Op, lo: Value, hi: Value, inits, tape: bool,
+                    adjoint=None, adjoint_inits=()):
+        """scf.for over actions[lo:hi] carrying the loop's scalars (and, when taping, the
+        adjoints `adjoint(builder, n0, n1, adjs) -> adjs` updates)."""
+        info = self.revolve_info
+        n_adj = len(info.get("adjoint_types", [])) if tape else 0
+        types = [v.type for v in inits] + (info["adjoint_types"] if tape else [])
+        block = Block([Value(i64, "action")] + [Value(t, "carried") for t in types])
+        ab = Builder(block)
+        ab.loc = op.loc
+        kind, n0, n1, save, rec = self.decode(ab, block.args[0])
+        scalars = list(block.args[1:1 + len(inits)])
+        adjs = list(block.args[1 + len(inits):])
+
+        def branch(build) -> Block:
+            blk = Block()
+            bb = Builder(blk)
+            bb.loc = op.loc
+            bb.op("scf.yield", build(bb))
+            return blk
+
+        def is_(bb, value, k):
+            return bb.op1("arith.cmp", [value, bb.op1("arith.const", [], i64, {"value": k})], i1,
+                          {"pred": "eq"})
+
+        def forward(bb):
+            saving = bb.op1("arith.cmp", [save, bb.op1("arith.const", [], i64, {"value": 0})],
+                            i1, {"pred": "ge"})
+            bb.op("scf.if", [saving], [], regions=[
+                branch(lambda x: (self.save_state(x, save, scalars), [])[1]),
+                branch(lambda x: [])])
+            if tape:
+                recorded = bb.op("scf.if", [is_(bb, rec, 1)], [v.type for v in scalars], regions=[
+                    branch(lambda x: list(self.steps_loop(x, op, n0, n1, scalars,
+                                                          info["template"]))),
+                    branch(lambda x: list(self.steps_loop(x, op, n0, n1, scalars, None)))])
+                return list(recorded.results) + adjs
+            return list(self.steps_loop(bb, op, n0, n1, scalars, None))
+
+        def restore(bb):
+            for a, snap in zip(info["state"], info["snaps"]):
+                bb.op("mem.copy", [_element_view(bb, snap, save, a), a])
+            got = [bb.op1("mem.load", [snap, save], snap.type.dtype)
+                   for snap in info["scalar_snaps"]]
+            return got + adjs
+
+        if tape:
+            def reverse(bb):
+                return scalars + adjoint(bb, n0, n1, adjs)
+            inner = ab.op("scf.if", [is_(ab, kind, RESTORE)], types, regions=[
+                branch(restore),
+                branch(lambda x: list(x.op("scf.if", [is_(x, kind, FORWARD)], types, regions=[
+                    branch(forward), branch(reverse)]).results))])
+            ab.op("scf.yield", list(inner.results))
+        else:
+            ab.op("scf.yield", forward(ab))
+        one = b.op1("arith.const", [], i64, {"value": 1})
+        return b.op("scf.for", [lo, hi, one] + list(inits) + list(adjoint_inits), types,
+                    regions=[block]).results
+
+    def reverse_revolve(self, op: Op, ctx) -> None:
+        info = self.revolve_info
+        b = self.b
+        slots = [k for k, r in enumerate(op.results) if self.act.active(r)]
+        free = self.free_adjoints(op)
+        inits = op.operands[3:]
+        info["adjoint_types"] = [op.results[k].type for k in slots] + [f.type for f in free]
+        carried_adj = [self.current(op.results[k]) for k in slots] + [self.current(f) for f in free]
+
+        def adjoint(bb: Builder, n0: Value, n1: Value, adjs):
+            saved_block, saved_adj = self.b.block, self.adj
+            self.b.block = bb.block
+            self.adj = dict(saved_adj)
+            for k, a in zip(slots, adjs[:len(slots)]):
+                self.adj[op.results[k]] = a
+            for f, a in zip(free, adjs[len(slots):]):
+                self.adj[f] = a
+            out = {}
+            one = bb.op1("arith.const", [], i64, {"value": 1})
+            self.reverse_loop(op, ctx, bounds=[n0, n1, one], carry_out=out)
+            result = [out.get(k) if out.get(k) is not None else self.current(op.results[k])
+                      for k in slots] + [self.current(f) for f in free]
+            self.b.block, self.adj = saved_block, saved_adj
+            return result
+
+        total = b.op1("mem.shape", [self.revolve_args[0]], i64, {"axis": 0})
+        scalars = [self.primal(v, ctx) for v in inits]
+        res = self.run_actions(b, op, self.revolve_args[1], total, scalars, tape=True,
+                               adjoint=adjoint, adjoint_inits=carried_adj)
+        adjs = res[len(inits):]
+        for k, r in zip(slots, adjs[:len(slots)]):
+            self.adj.pop(op.results[k], None)
+            self.add_adjoint(inits[k], r)
+        for f, r in zip(free, adjs[len(slots):]):
+            self.adj[f] = r
+        for a, fin in zip(info["state"], info["finals"]):
+            b.op("mem.copy", [fin, a])
