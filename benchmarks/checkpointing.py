@@ -1,6 +1,6 @@
-"""Benchmark: memory against time for the 1-D heat gradient under segment checkpointing
-(hpcad.checkpoint(f, snapshots=S)): tape plus snapshot bytes, and time relative to
-store-all, per snapshot count. Writes a PNG of the curve next to the JSON when matplotlib
+"""Benchmark: memory against time for the 1-D heat gradient under checkpointing
+(hpcad.checkpoint(f, snapshots=S, schedule="segments" | "revolve")): tape plus snapshot
+bytes, and time relative to store-all, per policy. Writes a PNG of the curve next to the JSON when matplotlib
 is installed."""
 from __future__ import annotations
 
@@ -27,14 +27,17 @@ def run(size) -> dict:
     n, steps = size
     u0, alpha, _ = make_args(size)
     row = {"policies": {}}
-    for snapshots in ("store_all", 2, 4, 8, 16, int(np.sqrt(steps)) or 1):
+    policies = [("store_all", "segments")] + [(s, "segments") for s in (2, 4, 8, 16)] + \
+        [(s, "revolve") for s in (2, 4, max(1, steps // 20))]
+    for snapshots, schedule in policies:
         if snapshots != "store_all" and snapshots >= steps:
             continue
-        k = ad.checkpoint(heat, snapshots=snapshots)
+        k = ad.checkpoint(heat, snapshots=snapshots, schedule=schedule)
         rev = ad.autodiff(k, activity=(ad.Duplicated, ad.Active, ad.Const))
         du = np.zeros_like(u0)
         t = median_time(lambda u: rev(u, du, alpha, steps), lambda: (u0.copy(),))
-        row["policies"][str(snapshots)] = {"grad_s": t, "bytes": _memory(k, n, snapshots)}
+        name = str(snapshots) if schedule == "segments" else f"revolve {snapshots}"
+        row["policies"][name] = {"grad_s": t, "bytes": _memory(k, n, snapshots)}
     base = row["policies"]["store_all"]
     for p in row["policies"].values():
         p["time_vs_store_all"] = p["grad_s"] / base["grad_s"]

@@ -107,10 +107,10 @@ def _reverse_call(k: Kernel, args, activity, shadows, seeds, backend):
 
 def _revolve_schedule(info: dict, args) -> tuple:
     """The revolve actions for this call's step count (checkpoint/revolve.py)."""
-    from .checkpoint.revolve import schedule_actions
+    from .checkpoint.revolve import longest_recording, schedule_actions
     lb, ub, step = (int(args[v]) if kind == "arg" else int(v) for kind, v in info["bounds"])
     actions, split = schedule_actions(len(range(lb, ub, step)), info["snapshots"], lb)
-    return actions, split
+    return actions, split, longest_recording(actions)
 
 
 def _forward_call(k: Kernel, args, activity, tangents, backend):

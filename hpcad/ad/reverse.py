@@ -39,7 +39,7 @@ class _Reverse(MpiReverse, ParallelReverse, SegmentCheckpointing, RevolveCheckpo
         self.segmented: dict[Op, dict] = {}       # checkpointed time loops -> their layout
         self.revolve_loop: Op | None = None       # the time loop under a revolve schedule
         self.revolve_info: dict = {}
-        self.revolve_args: tuple = ()             # (actions, forward-sweep action count)
+        self.revolve_args: tuple = ()   # (actions, forward-sweep actions, longest recording)
         self.plans: list = []                     # (region, RegionPlan) for `hpcad plan`
         self.b = Builder()
         self.tape = TapeLayout()
@@ -619,7 +619,8 @@ def reverse(fn: Function, arg_activity: list[str], act: Activity, ret_active: bo
     seeds = [Value(v.type, "seed") for v in float_rets] if ret_active else []
     extra = []
     if rv.revolve_loop is not None:   # the schedule, computed when the derivative is called
-        extra = [Value(ArrayType(i64, 2, "C"), "actions"), Value(i64, "forward_actions")]
+        extra = [Value(ArrayType(i64, 2, "C"), "actions"), Value(i64, "forward_actions"),
+                 Value(i64, "longest_recording")]
         rv.revolve_args = tuple(extra)
     body = Block(args + seeds + extra)
     rv.augment(fn.body, body)

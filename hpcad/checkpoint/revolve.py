@@ -23,6 +23,12 @@ from .segments import _element_view, _written
 FORWARD, REVERSE, RESTORE = 0, 1, 2
 
 
+def longest_recording(actions: np.ndarray) -> int:
+    """The most steps one taping FORWARD action runs (sizes the tape)."""
+    taping = actions[(actions[:, 0] == FORWARD) & (actions[:, 4] == 1)]
+    return int((taping[:, 2] - taping[:, 1]).max()) if len(taping) else 1
+
+
 def schedule_actions(steps: int, snapshots: int, first: int = 0) -> tuple[np.ndarray, int]:
     """(actions [K, 5] int64, number of actions of the forward sweep) for a loop over
     range(first, first + steps). Snapshot slots 0..snapshots-1 follow the schedule; slot
@@ -150,8 +156,11 @@ class RevolveCheckpointing:
                 branch(lambda x: (self.save_state(x, save, scalars), [])[1]),
                 branch(lambda x: [])])
             if tape:
+                # min(n0 + longest recorded run, n1) == n1: a bound the tape can be sized by
+                stop = bb.op1("arith.min", [bb.op1("arith.add", [n0, self.revolve_args[2]], i64),
+                                            n1], i64)
                 recorded = bb.op("scf.if", [is_(bb, rec, 1)], [v.type for v in scalars], regions=[
-                    branch(lambda x: list(self.steps_loop(x, op, n0, n1, scalars,
+                    branch(lambda x: list(self.steps_loop(x, op, n0, stop, scalars,
                                                           info["template"]))),
                     branch(lambda x: list(self.steps_loop(x, op, n0, n1, scalars, None)))])
                 return list(recorded.results) + adjs

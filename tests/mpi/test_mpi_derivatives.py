@@ -196,6 +196,10 @@ def test_checkpointed_distributed_heat_same_plan_and_gradient(backend):
     got = ad.grad(k, argnums=(0, 1), backend=backend)(u, alpha, steps, COMM)
     np.testing.assert_array_equal(got[0], ref[0])
     assert got[1] == ref[1]
+    revolve = ad.checkpoint(heat_local, snapshots=2, schedule="revolve")
+    got = ad.grad(revolve, argnums=(0, 1), backend=backend)(u, alpha, steps, COMM)
+    np.testing.assert_array_equal(got[0], ref[0])
+    assert got[1] == ref[1]
     text = ad.plan(k, u, alpha, steps, COMM)
     assert "3 snapshots" in text
     hashes = COMM.allgather(text.splitlines()[-1])
