@@ -85,7 +85,6 @@ def _reverse_call(k: Kernel, args, activity, shadows, seeds, backend):
     """Run the adjoint of k. shadows: {arg index: array}; seeds: float per float result or
     None for ret=Const. Returns (primal results, adjoints of ACTIVE args in order)."""
     spec = k.specialize(args)
-    fn = spec.derivative("reverse", tuple(activity), seeds is not None, k.snapshots, k.schedule)
     flat = []
     for i, (a, kind) in enumerate(zip(args, activity)):
         flat.append(a)
@@ -98,11 +97,47 @@ def _reverse_call(k: Kernel, args, activity, shadows, seeds, backend):
             raise ArgumentError(f"kernel '{k.__name__}' returns {n_float} float values; "
                                 f"got {len(seeds)} seeds")
         flat.extend(float(s) for s in seeds)
+    snapshots, schedule = _policy(k, spec, tuple(activity), seeds is not None, args, flat)
+    fn = spec.derivative("reverse", tuple(activity), seeds is not None, snapshots, schedule)
     if fn.revolve is not None:
         flat.extend(_revolve_schedule(fn.revolve, args))
     out = k.run(fn, flat, backend)
     n = len(spec.primal.result_types)
     return out[:n], out[n:]
+
+
+def _policy(k: Kernel, spec, activity: tuple, ret_active: bool, args, flat) -> tuple:
+    """(snapshots, schedule) for this call: the kernel's own, or, under a memory budget
+    (hpcad.checkpoint(f, budget=...) or HPCAD_MEMORY_BUDGET), the fastest that fits."""
+    from .checkpoint.budget import agree, choose, env_budget, tape_bytes, time_loop
+    budget = env_budget() if k.budget == "auto" else k.budget
+    if budget is None:
+        k.last_policy = None
+        return k.snapshots, k.schedule
+    key = (id(spec), activity, ret_active, budget,
+           tuple(a.shape if isinstance(a, np.ndarray) else a for a in args
+                 if isinstance(a, (np.ndarray, int, np.integer))))
+    choice = k.policies.get(key)
+    if choice is None:
+        store_all = tape_bytes(spec.derivative("reverse", activity, ret_active), flat)
+        loop = time_loop(spec.primal, args)
+        comm = _communicator(spec.primal, args)
+        if comm is not None:   # every rank must checkpoint alike: the largest rank decides
+            store_all, loop = agree(comm, store_all, loop)
+        choice = choose(budget, store_all, loop)
+        if comm is None:       # ranks with other shapes would skip the agreement above
+            k.policies[key] = choice
+    k.last_policy = choice
+    return choice.snapshots, choice.schedule
+
+
+def _communicator(primal, args):
+    """For a kernel that communicates: the communicator it was passed, else COMM_WORLD."""
+    from .ir.core import walk
+    if not any(op.dialect == "mpi" for op in walk(primal.body)):
+        return None
+    from mpi4py import MPI
+    return next((a for a in args if isinstance(a, MPI.Comm)), MPI.COMM_WORLD)
 
 
 def _revolve_schedule(info: dict, args) -> tuple:
@@ -450,38 +485,71 @@ def check_grad(f, *args, argnums=None, eps: float = 1e-6, rtol: float = 1e-6,
     return worst
 
 
-def checkpoint(f, snapshots: int | str = "store_all", schedule: str = "segments"):
+def checkpoint(f, snapshots: int | str = "store_all", schedule: str = "segments",
+               budget: int | str | None = None):
     """The kernel f with a checkpointing policy for its reverse sweep. `snapshots=S` (an
     int) checkpoints the longest time loop with S snapshots of its state:
     schedule="segments" splits it into S segments whose tape is recomputed one at a time
     (tape / S, one more forward run); schedule="revolve" follows a binomial (revolve)
     schedule from checkpoint_schedules (the tape holds one step; more recomputation).
-    "store_all" (the default) keeps every step's tape. Gradients are the same either way."""
+    "store_all" (the default) keeps every step's tape; "recompute_all" keeps the least
+    (revolve with one snapshot). `budget` (bytes, or a string such as "500MB") picks, per
+    call, the fastest of these whose estimated tape + snapshot bytes fit; "auto" (also
+    `snapshots="auto"`) takes the budget from HPCAD_MEMORY_BUDGET, store-all when unset.
+    Gradients are the same either way."""
+    from .checkpoint.budget import parse_bytes
     k = as_kernel(f)
     if schedule not in ("segments", "revolve"):
         raise ArgumentError(f"checkpoint: schedule must be 'segments' or 'revolve', got "
                             f"{schedule!r}")
-    if snapshots == "store_all":
-        count = None
-    elif isinstance(snapshots, int) and snapshots >= 1:
+    count = None
+    if snapshots == "recompute_all":
+        count, schedule = 1, "revolve"
+    elif snapshots == "auto":
+        budget = budget or "auto"
+    elif isinstance(snapshots, int) and not isinstance(snapshots, bool) and snapshots >= 1:
         count = snapshots
-    else:
-        raise ArgumentError(f"checkpoint: snapshots must be a positive int or 'store_all', "
-                            f"got {snapshots!r}")
-    out = Kernel(k.py_func, k.backend, count, schedule)
+    elif snapshots != "store_all":
+        raise ArgumentError(f"checkpoint: snapshots must be a positive int, 'store_all', "
+                            f"'recompute_all' or 'auto', got {snapshots!r}")
+    if budget is not None and count is not None:
+        raise ArgumentError("checkpoint: give either a snapshot count or a budget, not both")
+    if budget is not None and budget != "auto":
+        budget = parse_bytes(budget)
+    out = Kernel(k.py_func, k.backend, count, schedule, budget if budget is not None
+                 else (None if count is not None or snapshots == "store_all" else "auto"))
     out.specializations = k.specializations if count is None else {}
     return out
 
 
-def plan(f, *args, snapshots: int | None = None) -> str:
+def plan(f, *args, snapshots: int | None = None, budget: int | str | None = None) -> str:
     """What the reverse sweep of f (every float argument active) saves on the tape and what
     it recomputes, as text ending with a hash: the same on every rank, since every rank
-    plans the same IR the same way."""
+    plans the same IR the same way. With a `budget` (or one the kernel carries), also the
+    checkpointing it picks for these arguments and its estimated tape + snapshot bytes."""
     import hashlib
+    from .checkpoint.budget import parse_bytes
     k = as_kernel(f)
     args = k.bind(args)
     spec = k.specialize(args)
     kinds = tuple(_float_kinds(k, args, set(range(len(args)))))
-    fn = spec.derivative("reverse", kinds, True, snapshots or k.snapshots, k.schedule)
-    text = "\n".join(fn.plan) + "\n"
+    schedule, head = k.schedule, ""
+    if snapshots is None:
+        if budget is not None:
+            k = Kernel(k.py_func, k.backend, None, k.schedule, parse_bytes(budget))
+            k.specializations = as_kernel(f).specializations
+        flat = []
+        for i, (a, kind) in enumerate(zip(args, kinds)):
+            flat.append(a)
+            if has_tangent(spec.primal.args[i], kind) and isinstance(a, np.ndarray):
+                flat.append(a)
+        flat.append(1.0)
+        snapshots, schedule = _policy(k, spec, kinds, True, args, flat)
+        if k.last_policy is not None:
+            c = k.last_policy
+            policy = (f"{c.schedule}, {c.snapshots} snapshots" if c.snapshots
+                      else "store all")
+            head = f"policy: {policy} ({c.reason}); estimated {c.estimate} bytes per rank\n"
+    fn = spec.derivative("reverse", kinds, True, snapshots, schedule)
+    text = head + "\n".join(fn.plan) + "\n"
     return text + f"plan hash {hashlib.sha256(text.encode()).hexdigest()[:16]}\n"

@@ -66,11 +66,14 @@ class Kernel:
     __hpcad_kernel__ = True
 
     def __init__(self, py_func, backend: str | None = None, snapshots: int | None = None,
-                 schedule: str = "segments"):
+                 schedule: str = "segments", budget: int | str | None = "auto"):
         self.py_func = py_func
         self.backend = backend
         self.snapshots = snapshots   # checkpointing policy (see hpcad.checkpoint)
         self.schedule = schedule
+        self.budget = budget         # bytes, "auto" (HPCAD_MEMORY_BUDGET) or None
+        self.policies: dict = {}     # budget choices per call shape (checkpoint/budget.py)
+        self.last_policy = None
         self.signature = inspect.signature(py_func)
         self.arg_names = list(self.signature.parameters)
         self.specializations: dict[tuple, Specialization] = {}

@@ -204,3 +204,29 @@ def test_checkpointed_distributed_heat_same_plan_and_gradient(backend):
     assert "3 snapshots" in text
     hashes = COMM.allgather(text.splitlines()[-1])
     assert len(set(hashes)) == 1
+
+
+@pytest.mark.mpi(min_size=2)
+@pytest.mark.timeout(120)
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_memory_budget_distributed_heat_same_choice_and_gradient(backend):
+    """Under a byte budget the ranks' local sizes differ (41 cells over 2 or 3 ranks), yet
+    they choose the same checkpointing (the largest rank decides), the gradient is
+    unchanged, and the plans, with the chosen policy, hash equal."""
+    n, alpha, steps = 41, 0.25, 12
+    u0 = np.sin(np.linspace(0.0, np.pi, n)) + 0.1
+    u, _ = split(u0, COMM)
+    ref = ad.grad(heat_local, argnums=(0, 1), backend=backend)(u, alpha, steps, COMM)
+    sizes = {}
+    for budget in ("900B", "1MB"):
+        k = ad.checkpoint(heat_local, budget=budget)
+        got = ad.grad(k, argnums=(0, 1), backend=backend)(u, alpha, steps, COMM)
+        np.testing.assert_array_equal(got[0], ref[0])
+        assert got[1] == ref[1]
+        choices = COMM.allgather(k.last_policy)
+        assert all(c == choices[0] for c in choices)
+        sizes[budget] = k.last_policy
+        text = ad.plan(heat_local, u, alpha, steps, COMM, budget=budget)
+        hashes = COMM.allgather(text.splitlines()[-1])
+        assert len(set(hashes)) == 1
+    assert sizes["1MB"].snapshots is None and sizes["900B"].snapshots is not None

@@ -1,0 +1,184 @@
+"""Memory-budget policies: from a budget in bytes and the call's arguments, the
+checkpointing (store-all, segments with S snapshots, or revolve with S snapshots) whose
+estimated tape + snapshot bytes fit, cheapest in time first.
+
+The estimate evaluates, in Python, the top-level integer arithmetic that sizes each tape
+slot (the loop extents the backend preallocates from, `tape_extents`) and the time loop's
+state arrays. It is a bound for the shapes of this call, identical on every rank that
+passes the same shapes."""
+from __future__ import annotations
+
+import math
+import os
+import re
+from dataclasses import dataclass
+
+import numpy as np
+
+from ..errors import ArgumentError, HpcadError
+from ..ir.core import Function, Op, Value
+from ..ir.types import ArrayType, ScalarType
+
+_UNITS = {"": 1, "b": 1, "kb": 10**3, "mb": 10**6, "gb": 10**9, "tb": 10**12,
+          "kib": 2**10, "mib": 2**20, "gib": 2**30, "tib": 2**40}
+_ITEMSIZE = {"f64": 8, "f32": 4, "i64": 8, "i32": 4, "i1": 1}
+_INT_OPS = {
+    "arith.add": lambda a, b: a + b, "arith.sub": lambda a, b: a - b,
+    "arith.mul": lambda a, b: a * b, "arith.floordiv": lambda a, b: a // b,
+    "arith.min": min, "arith.max": max,
+}
+
+
+def parse_bytes(text, what: str = "memory budget") -> int:
+    """'100MB', '2GiB', '5e8' or an int: a byte count; ArgumentError otherwise."""
+    if isinstance(text, (int, np.integer)) and not isinstance(text, bool) and text > 0:
+        return int(text)
+    m = re.fullmatch(r"\s*([0-9]*\.?[0-9]+(?:[eE][0-9]+)?)\s*([a-zA-Z]*)\s*", str(text))
+    if m is None or m.group(2).lower() not in _UNITS or float(m.group(1)) <= 0:
+        raise ArgumentError(f"{what} {text!r} is not a size: give bytes as an int or a "
+                            f"string such as '500MB' or '2GiB'")
+    return int(float(m.group(1)) * _UNITS[m.group(2).lower()])
+
+
+def env_budget() -> int | None:
+    """HPCAD_MEMORY_BUDGET, parsed, or None when unset."""
+    text = os.environ.get("HPCAD_MEMORY_BUDGET", "").strip()
+    return parse_bytes(text, "HPCAD_MEMORY_BUDGET") if text else None
+
+
+class _Unknown(Exception):
+    pass
+
+
+def _evaluate(v: Value, env: dict[Value, object]) -> int:
+    """The integer value of a top-level value, from the call's arguments."""
+    if v in env:
+        x = env[v]
+        if isinstance(x, np.ndarray):
+            raise _Unknown()
+        return int(x)
+    op = v.owner
+    if not isinstance(op, Op):
+        raise _Unknown()
+    if op.name == "arith.const":
+        out = int(op.attrs["value"])
+    elif op.name == "mem.shape" and op.operands[0] in env:
+        out = int(np.shape(env[op.operands[0]])[op.attrs["axis"]])
+    elif op.name in _INT_OPS:
+        out = _INT_OPS[op.name](*(_evaluate(a, env) for a in op.operands))
+    elif op.name == "arith.select":
+        c, a, b = (_evaluate(x, env) for x in op.operands)
+        out = a if c else b
+    elif op.name == "arith.cmp":
+        a, b = (_evaluate(x, env) for x in op.operands)
+        out = {"gt": a > b, "ge": a >= b, "lt": a < b, "le": a <= b, "eq": a == b,
+               "ne": a != b}[op.attrs["pred"]]
+    elif op.name == "arith.cast" and isinstance(v.type, ScalarType):
+        out = _evaluate(op.operands[0], env)
+    else:
+        raise _Unknown()
+    env[v] = out
+    return out
+
+
+def tape_bytes(fn: Function, flat_args) -> int | None:
+    """A bound on the bytes fn's tape holds for these arguments (flat, as the derivative
+    takes them), or None when a slot's size is only known while it runs."""
+    from ..backend.numba.tape import tape_slots
+    env = dict(zip(fn.args, flat_args))
+    total = 0
+    try:
+        for s in tape_slots(fn, {}):
+            if s.extents is None:
+                return None
+            count = 1
+            for kind, *vals in s.extents:
+                if kind == "trips":
+                    lb, ub, step = (_evaluate(x, env) for x in vals)
+                    count *= len(range(lb, ub, step))
+                else:
+                    ub, low = vals
+                    count *= max(_evaluate(ub, env) - low, 0)
+            total += count * _ITEMSIZE[s.dtype.name]
+    except (_Unknown, HpcadError):
+        return None
+    return total
+
+
+@dataclass
+class TimeLoop:
+    steps: int
+    state_bytes: int     # one snapshot of the arrays the loop writes
+
+
+def time_loop(primal: Function, args) -> TimeLoop | None:
+    """The loop checkpointing would split (segments.choose_time_loop), its step count and
+    the size of one snapshot of its state, for these arguments."""
+    from .segments import _written, choose_time_loop
+    op = choose_time_loop(primal)
+    if op is None:
+        return None
+    env = dict(zip(primal.args, args))
+    try:
+        lb, ub, step = (_evaluate(x, env) for x in op.operands[:3])
+        state = 0
+        for a in _written(op):
+            if a in env:
+                state += env[a].nbytes
+            elif isinstance(a.owner, Op) and a.owner.name == "mem.alloc":
+                dims = [_evaluate(x, env) for x in a.owner.operands]
+                state += math.prod(dims) * _ITEMSIZE[a.type.dtype.name]
+            else:
+                return None
+    except (_Unknown, KeyError, AttributeError):
+        return None
+    return TimeLoop(len(range(lb, ub, step)), state)
+
+
+def agree(comm, store_all: int | None, loop: TimeLoop | None) -> tuple:
+    """The largest tape and state over the ranks of comm (collective), so that every rank
+    chooses the same checkpointing and recomputed steps communicate alike. A size unknown
+    on any rank is unknown on all."""
+    mine = (store_all, None if loop is None else (loop.steps, loop.state_bytes))
+    everyone = comm.allgather(mine)
+    tapes = [t for t, _ in everyone]
+    loops = [lp for _, lp in everyone]
+    store_all = None if None in tapes else max(tapes)
+    if None in loops:
+        return store_all, None
+    return store_all, TimeLoop(max(lp[0] for lp in loops), max(lp[1] for lp in loops))
+
+
+@dataclass(frozen=True)
+class Choice:
+    snapshots: int | None      # None: store all
+    schedule: str
+    estimate: int              # bytes of tape + snapshots
+    reason: str
+
+
+def choose(budget: int, store_all: int | None, loop: TimeLoop | None) -> Choice:
+    """The fastest policy whose estimated bytes fit the budget: store-all, then segments
+    (one extra forward run, S >= 2 snapshots), then revolve with as many snapshots as fit
+    (the tape holds one step). An HpcadError when even revolve with one snapshot does not."""
+    if store_all is not None and store_all <= budget:
+        return Choice(None, "segments", store_all, "store-all fits")
+    if store_all is None or loop is None or loop.steps < 2:
+        why = ("its tape size is only known while it runs" if store_all is None
+               else "it has no time loop to checkpoint")
+        raise HpcadError(f"memory budget of {budget} bytes cannot be planned: {why}. Raise "
+                         f"the budget, or use hpcad.checkpoint(f, 'store_all')")
+    n, p = loop.steps, loop.state_bytes
+    for s in range(2, n + 1):
+        est = -(-n // s) * store_all // n + (s + 1) * p
+        if est <= budget:
+            return Choice(s, "segments", est, f"segments of {-(-n // s)} steps fit")
+    one_step = -(-store_all // n)
+    s = min((budget - one_step) // max(p, 1) - 1, n)
+    if s < 1:
+        need = one_step + 2 * p
+        raise HpcadError(f"memory budget of {budget} bytes is below the least this gradient "
+                         f"needs ({need} bytes: one step's tape and two copies of the "
+                         f"{p}-byte state); raise the budget")
+    return Choice(int(s), "revolve", one_step + (s + 1) * p,
+                  f"revolve with {s} snapshots fits")

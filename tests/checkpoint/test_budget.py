@@ -1,0 +1,119 @@
+"""Memory budgets (`hpcad.checkpoint(f, budget=...)`, `HPCAD_MEMORY_BUDGET`): the size
+estimate equals the tape the compiled store-all derivative allocates, the chosen policy's
+tape fits the budget, and the gradient is bitwise the store-all one."""
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+import hpcad as ad
+from hpcad.checkpoint.budget import parse_bytes
+from hpcad.errors import ArgumentError, HpcadError
+
+sys.path.insert(0, str(Path(__file__).parent.parent.parent / "examples"))
+from heat import heat_misfit  # noqa: E402
+
+N_CELLS, N_STEPS = 200, 400
+ARGS = (np.sin(np.linspace(0.0, 3.0, N_CELLS)) + 0.1, np.zeros(N_CELLS), 0.3, N_STEPS)
+
+
+def _tape_bytes(kernel) -> int:
+    return sum(t.nbytes for _, c in kernel.compiled.values() for t in c.tapes)
+
+
+def _store_all():
+    k = ad.checkpoint(heat_misfit, "store_all")
+    k.compiled.clear()
+    grads = ad.grad(k, argnums=(0, 2))(ARGS[0].copy(), *ARGS[1:])
+    return grads, _tape_bytes(k)
+
+
+def test_parse_bytes():
+    assert parse_bytes(1000) == 1000
+    assert parse_bytes("100MB") == 100 * 10**6
+    assert parse_bytes("2GiB") == 2 * 2**30
+    assert parse_bytes(" 1.5 kb ") == 1500
+    for bad in ("lots", "-5MB", "10 parsecs", 0, True):
+        with pytest.raises(ArgumentError, match="is not a size"):
+            parse_bytes(bad)
+
+
+def test_estimate_equals_the_store_all_tape():
+    _, store_all = _store_all()
+    k = ad.checkpoint(heat_misfit, budget=store_all)
+    ad.grad(k, argnums=(0, 2))(ARGS[0].copy(), *ARGS[1:])
+    assert k.last_policy.snapshots is None
+    assert k.last_policy.estimate == store_all
+    k = ad.checkpoint(heat_misfit, budget=store_all - 1)
+    ad.grad(k, argnums=(0, 2))(ARGS[0].copy(), *ARGS[1:])
+    assert k.last_policy.snapshots is not None
+
+
+@pytest.mark.parametrize("fraction, schedule", [(1.0, None), (0.25, "segments"),
+                                                (0.05, "revolve")])
+@pytest.mark.parametrize("backend", ["numba", "interp"])
+def test_budget_fits_and_gradient_is_unchanged(fraction, schedule, backend):
+    (ref, store_all) = _store_all()
+    budget = int(fraction * store_all)
+    k = ad.checkpoint(heat_misfit, budget=budget)
+    got = ad.grad(k, argnums=(0, 2), backend=backend)(ARGS[0].copy(), *ARGS[1:])
+    choice = k.last_policy
+    assert (choice.schedule if choice.snapshots else None) == schedule, (choice, budget)
+    assert choice.estimate <= budget
+    if backend == "numba":
+        snapshots = (choice.snapshots + 1) * 2 * N_CELLS * 8 if choice.snapshots else 0
+        assert _tape_bytes(k) + snapshots <= budget
+    np.testing.assert_array_equal(got[0], ref[0])
+    assert got[1] == ref[1]
+
+
+def test_budget_below_the_minimum_is_an_error():
+    k = ad.checkpoint(heat_misfit, budget="1kB")
+    with pytest.raises(HpcadError, match="below the least this gradient needs.*raise"):
+        ad.grad(k, argnums=(0, 2))(ARGS[0].copy(), *ARGS[1:])
+
+
+def test_environment_budget_applies_to_plain_kernels(monkeypatch):
+    ref, store_all = _store_all()
+    monkeypatch.setenv("HPCAD_MEMORY_BUDGET", str(store_all // 4))
+    k = ad.kernel(heat_misfit.py_func)
+    got = ad.grad(k, argnums=(0, 2))(ARGS[0].copy(), *ARGS[1:])
+    assert k.last_policy.snapshots is not None
+    np.testing.assert_array_equal(got[0], ref[0])
+    explicit = ad.checkpoint(k, "store_all")   # an explicit policy wins over the variable
+    ad.grad(explicit, argnums=0)(ARGS[0].copy(), *ARGS[1:])
+    assert explicit.last_policy is None
+    monkeypatch.setenv("HPCAD_MEMORY_BUDGET", "a lot")
+    with pytest.raises(ArgumentError, match="HPCAD_MEMORY_BUDGET"):
+        ad.grad(ad.kernel(heat_misfit.py_func), argnums=0)(ARGS[0].copy(), *ARGS[1:])
+
+
+def test_recompute_all_is_revolve_with_one_snapshot():
+    ref, store_all = _store_all()
+    k = ad.checkpoint(heat_misfit, "recompute_all")
+    assert (k.snapshots, k.schedule) == (1, "revolve")
+    got = ad.grad(k, argnums=(0, 2))(ARGS[0].copy(), *ARGS[1:])
+    np.testing.assert_array_equal(got[0], ref[0])
+    assert _tape_bytes(k) * N_STEPS <= store_all * 1.01
+
+
+def test_budget_without_a_time_loop_says_so():
+    k = ad.checkpoint(ad.kernel(_no_loop), budget=8)
+    with pytest.raises(HpcadError, match="no time loop"):
+        ad.grad(k)(np.linspace(0.0, 1.0, 50))
+
+
+def _no_loop(x):
+    s = 0.0
+    for i in range(x.shape[0]):
+        x[i] = np.sin(x[i]) * x[i]   # overwritten in place: the tape keeps the old x[i]
+        s += x[i]
+    return s
+
+
+def test_bad_arguments():
+    with pytest.raises(ArgumentError, match="either a snapshot count or a budget"):
+        ad.checkpoint(heat_misfit, snapshots=3, budget="1MB")
+    with pytest.raises(ArgumentError, match="snapshots must be"):
+        ad.checkpoint(heat_misfit, snapshots="some")
