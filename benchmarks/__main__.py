@@ -97,6 +97,9 @@ def checkpoint_lines(rows: list[dict]) -> list[str]:
     lines = ["| " + " | ".join(CHECKPOINT_HEADER) + " |", "|" + "---|" * len(CHECKPOINT_HEADER)]
     for r in rows:
         for policy, x in r["policies"].items():
+            if "error" in x:
+                lines.append(f"| {r['name']} | {policy} | {x['error']} | | | |")
+                continue
             cells = (r["name"], policy, fmt_ms(x["grad_s"]), fmt_x(x["time_vs_store_all"]),
                      f"{x['bytes'] / 1e6:.1f}", fmt_x(x["memory_vs_store_all"]))
             lines.append("| " + " | ".join(c.strip() for c in cells) + " |")
