@@ -6,7 +6,8 @@ _preload_tbb()   # before anything starts numba's threads, so that its `tbb` lay
 from .api import (Active, Const, Dual, Duplicated, DuplicatedNoNeed, autodiff, check_grad,
                   checkpoint, grad, jacobian, jvp, plan, value_and_grad, vjp)
 from .errors import (ArgumentError, DifferentiationError, GradientMismatch, HpcadError,
-                     IRParseError, IRVerifyError, KernelTypeError, UnsupportedConstruct)
+                     HpcadWarning, IRParseError, IRVerifyError, KernelTypeError,
+                     UnsupportedConstruct)
 from .kernel import Kernel, kernel
 from .parallel import join, par_map, par_sum, prange, spawn, sync
 
@@ -14,6 +15,6 @@ __version__ = "0.1.0"
 
 __all__ = ["Active", "Const", "Dual", "Duplicated", "DuplicatedNoNeed", "autodiff",
            "check_grad", "checkpoint", "plan", "grad", "jacobian", "jvp", "value_and_grad", "vjp", "ArgumentError",
-           "DifferentiationError", "GradientMismatch", "HpcadError", "IRParseError",
+           "DifferentiationError", "GradientMismatch", "HpcadError", "HpcadWarning", "IRParseError",
            "IRVerifyError", "KernelTypeError", "UnsupportedConstruct", "Kernel", "kernel", "join",
            "par_map", "par_sum", "prange", "spawn", "sync"]

@@ -7,6 +7,11 @@ class HpcadError(Exception):
     """Base class of every error hpcad raises on purpose."""
 
 
+class HpcadWarning(UserWarning):
+    """hpcad did something other than asked, and the result is still right (e.g. a
+    checkpointing request on a kernel without a time loop it can checkpoint)."""
+
+
 class UnsupportedConstruct(HpcadError):
     """The kernel uses Python that hpcad cannot lower to IR."""
 

@@ -9,8 +9,9 @@ are never re-read by the reverse sweep, so in-place overwrites need no restoring
 from __future__ import annotations
 
 import os
+import warnings
 
-from ..errors import DifferentiationError, where
+from ..errors import DifferentiationError, HpcadWarning, where
 from ..ir.clone import clone_op
 from ..ir.core import Block, Builder, Function, Op, Value, walk
 from ..ir.dialects import is_pure
@@ -605,6 +606,11 @@ def reverse(fn: Function, arg_activity: list[str], act: Activity, ret_active: bo
             rv.revolve_info = {"snapshots": snapshots}
         elif loop is not None:
             rv.segmented[loop] = {"snapshots": snapshots}
+        else:
+            warnings.warn(f"{where(fn.loc)}: checkpointing with {snapshots} snapshots was "
+                          f"asked for, but '{fn.name}' has no time loop hpcad can checkpoint "
+                          f"(a top-level loop with step 1 that runs inner loops and carries "
+                          f"no arrays); the whole tape is stored", HpcadWarning, stacklevel=2)
     args, shadows = [], {}
     for a, kind in zip(fn.args, arg_activity):
         na = Value(a.type, a.name)

@@ -12,6 +12,7 @@ from hpcad.checkpoint.budget import parse_bytes
 from hpcad.errors import ArgumentError, HpcadError
 
 sys.path.insert(0, str(Path(__file__).parent.parent.parent / "examples"))
+sys.path.insert(0, str(Path(__file__).parent.parent.parent))   # benchmarks.jacobi
 from heat import heat_misfit  # noqa: E402
 
 N_CELLS, N_STEPS = 200, 400
@@ -117,3 +118,15 @@ def test_bad_arguments():
         ad.checkpoint(heat_misfit, snapshots=3, budget="1MB")
     with pytest.raises(ArgumentError, match="snapshots must be"):
         ad.checkpoint(heat_misfit, snapshots="some")
+
+
+def test_snapshots_without_a_checkpointable_loop_warn():
+    """Jacobi swaps its arrays (u, v = v, u), so its time loop carries arrays and is not
+    checkpointed: the request says so rather than silently storing everything."""
+    from benchmarks.jacobi import jacobi, make_args
+    u, v, steps = make_args((12, 3))
+    ref = ad.grad(jacobi, argnums=(0, 1))(u.copy(), v.copy(), steps)
+    k = ad.checkpoint(ad.kernel(jacobi.py_func), snapshots=2)
+    with pytest.warns(ad.HpcadWarning, match="no time loop hpcad can checkpoint"):
+        got = ad.grad(k, argnums=(0, 1))(u.copy(), v.copy(), steps)
+    np.testing.assert_array_equal(got[0], ref[0])
