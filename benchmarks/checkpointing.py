@@ -8,26 +8,28 @@ import numpy as np
 
 import hpcad as ad
 from benchmarks.common import median_time
+from hpcad.checkpoint.budget import time_loop
 from benchmarks.heat import heat, make_args
 
 SIZES = {"heat n=1e5 x200": (100_000, 200), "heat n=1e7 x10": (10_000_000, 10)}
 BUDGETS = (1.0, 0.25, 0.05)    # memory budgets, as fractions of the store-all tape
 
 
-def _memory(kernel, n: int, snapshots) -> int:
+def _memory(kernel, state_bytes: int, snapshots) -> int:
     """Bytes the gradient keeps: its tape buffers, plus (checkpointed) the snapshots of the
     loop state and the copy of the final state."""
     tape = sum(t.nbytes for _, c in kernel.compiled.values() for t in c.tapes)
     if snapshots == "store_all":
         return tape
-    state_arrays = 2                      # u and the loop's temporary
-    return tape + state_arrays * n * 8 * (snapshots + 1)
+    return tape + state_bytes * (snapshots + 1)
 
 
 def run(size) -> dict:
     n, steps = size
     u0, alpha, _ = make_args(size)
     row = {"policies": {}}
+    args = (u0, alpha, steps)
+    state = time_loop(heat.specialize(args).primal, args).state_bytes  # u; tmp is scratch
     policies = [("store_all", "segments")] + [(s, "segments") for s in (2, 4, 8, 16)] + \
         [(s, "revolve") for s in (2, 4, max(1, steps // 20))]
     for snapshots, schedule in policies:
@@ -38,7 +40,7 @@ def run(size) -> dict:
         du = np.zeros_like(u0)
         t = median_time(lambda u: rev(u, du, alpha, steps), lambda: (u0.copy(),))
         name = str(snapshots) if schedule == "segments" else f"revolve {snapshots}"
-        row["policies"][name] = {"grad_s": t, "bytes": _memory(k, n, snapshots)}
+        row["policies"][name] = {"grad_s": t, "bytes": _memory(k, state, snapshots)}
     store_all = row["policies"]["store_all"]["bytes"]
     for fraction in BUDGETS:
         budget = max(int(fraction * store_all), 1)
@@ -51,7 +53,7 @@ def run(size) -> dict:
             row["policies"][f"budget {fraction:.0%}"] = {"error": str(e)}
             continue
         c = k.last_policy
-        kept = _memory(k, n, c.snapshots or "store_all")
+        kept = _memory(k, state, c.snapshots or "store_all")
         label = f"{c.schedule} {c.snapshots}" if c.snapshots else "store all"
         row["policies"][f"budget {fraction:.0%}: {label}"] = {
             "grad_s": t, "bytes": kept, "budget_bytes": budget, "fits": kept <= budget,

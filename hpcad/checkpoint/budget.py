@@ -114,7 +114,7 @@ class TimeLoop:
 def time_loop(primal: Function, args) -> TimeLoop | None:
     """The loop checkpointing would split (segments.choose_time_loop), its step count and
     the size of one snapshot of its state, for these arguments."""
-    from .segments import _written, choose_time_loop
+    from .segments import choose_time_loop, state_arrays
     op = choose_time_loop(primal)
     if op is None:
         return None
@@ -122,7 +122,7 @@ def time_loop(primal: Function, args) -> TimeLoop | None:
     try:
         lb, ub, step = (_evaluate(x, env) for x in op.operands[:3])
         state = 0
-        for a in _written(op):
+        for a in state_arrays(primal, op):
             if a in env:
                 state += env[a].nbytes
             elif isinstance(a.owner, Op) and a.owner.name == "mem.alloc":

@@ -18,7 +18,7 @@ import numpy as np
 from ..ir.clone import clone_op
 from ..ir.core import Block, Builder, Op, Value
 from ..ir.types import ArrayType, i1, i64
-from .segments import _element_view, _written
+from .segments import _element_view, state_arrays
 
 FORWARD, REVERSE, RESTORE = 0, 1, 2
 
@@ -78,7 +78,7 @@ class RevolveCheckpointing:
         b = Builder(new)
         b.loc = op.loc
         slots = b.op1("arith.const", [], i64, {"value": max(info["snapshots"], 1) + 1})
-        state = [self.vmap[a] for a in _written(op)]
+        state = [self.vmap[a] for a in state_arrays(self.fn, op)]
         snaps, finals = [], []
         for a in state:
             dims = [b.op1("mem.shape", [a], i64, {"axis": k}) for k in range(a.type.ndim)]

@@ -36,6 +36,47 @@ def _written(op: Op) -> list[Value]:
     return out
 
 
+def _touches(op: Op, arr: Value) -> list[Op]:
+    """The ops in op (itself included) that take arr as an operand."""
+    inner = [o for r in op.regions for o in walk(r)]
+    return [o for o in [op] + inner if arr in o.operands]
+
+
+def _is_scratch(fn: Function, loop: Op, arr: Value) -> bool:
+    """Whether arr is scratch for each step of the time loop, so its snapshots can be left
+    out: a 1-D array allocated in fn, used nowhere but in the loop, that each step first
+    fills over a range by an unconditional `arr[i] = ...` and then only reads as `arr[i]`
+    in loops over that same range. (Conservative: anything else is state.)"""
+    if not (isinstance(arr.owner, Op) and arr.owner.name == "mem.alloc"
+            and arr.type.ndim == 1):
+        return False
+    inside = [o for o in walk(loop.regions[0]) if arr in o.operands]
+    if len([o for o in walk(fn.body) if arr in o.operands]) != len(inside):
+        return False
+    touching = [op for op in loop.regions[0].ops if _touches(op, arr)]
+    if not touching or any(op.name not in ("scf.for", "par.parallel_for") for op in touching):
+        return False
+    bounds = touching[0].operands[:3]
+    for k, op in enumerate(touching):
+        iv = op.regions[0].args[0]
+        if list(op.operands[:3]) != list(bounds):
+            return False
+        for use in _touches(op, arr):
+            if k == 0:
+                ok = use.name == "mem.store" and use.operands[1:] == [arr, iv] \
+                    and use.parent is op.regions[0]
+            else:
+                ok = use.name == "mem.load" and use.operands == [arr, iv]
+            if not ok:
+                return False
+    return True
+
+
+def state_arrays(fn: Function, loop: Op) -> list[Value]:
+    """The arrays a snapshot of the time loop must hold: those it writes, less scratch."""
+    return [a for a in _written(loop) if not _is_scratch(fn, loop, a)]
+
+
 def choose_time_loop(fn: Function) -> Op | None:
     """The top-level for loop to checkpoint: one that runs other loops and writes arrays
     defined outside it (a time loop), steps by +1 and carries no arrays; the biggest such."""
@@ -93,7 +134,7 @@ class SegmentCheckpointing:
             c(1)], i64, name_hint="segment")
         count = b.op1("arith.floordiv", [b.op1("arith.sub", [b.op1("arith.add", [n, length], i64),
                                                             c(1)], i64), length], i64)
-        state = [self.vmap[a] for a in _written(op)]
+        state = [self.vmap[a] for a in state_arrays(self.fn, op)]
         snaps, finals = [], []
         for a in state:
             dims = [b.op1("mem.shape", [a], i64, {"axis": k}) for k in range(a.type.ndim)]
