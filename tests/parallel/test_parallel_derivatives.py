@@ -5,6 +5,7 @@ reductions, the tie rule of max/min reductions, the race-free form of each adjoi
 elements, two-colour chunks, atomic adds), and that gradients computed on two threads are the
 same run after run (bitwise unless the adjoint adds atomically or uses a parallel sum)."""
 import copy
+import math
 import re
 from contextlib import contextmanager
 
@@ -291,3 +292,31 @@ def test_coloured_stencil_gradient_does_not_depend_on_the_thread_count():
     with numba_threads(THREADS):
         several = grad_u(u, c)
     assert np.array_equal(one, several)
+
+
+@ad.kernel
+def _nested_prange_overwrite(u, a):
+    n, m = u.shape
+    for i in ad.prange(n):
+        for j in ad.prange(m):
+            u[i, j] = a[j] * math.sin(u[i, j])   # the reverse needs the old u[i, j]
+    s = 0.0
+    for i in range(n):
+        for j in range(m):
+            s += u[i, j] * u[i, j]
+    return s
+
+
+def test_nested_parallel_loops_that_must_save_values_are_refused_on_numba():
+    """Both loops parallel and a value to save in the inner body: the compiled tape would
+    share one position between concurrent outer iterations (this gave a wrong gradient
+    before), so numba refuses with file:line; the interpreter gets it right."""
+    u, a = np.random.default_rng(1).random((5, 4)), np.linspace(0.5, 1.5, 4)
+    with pytest.raises(ad.HpcadError, match=r"test_parallel_derivatives.py:\d+: .*nested "
+                                            r"parallel loops"):
+        ad.grad(_nested_prange_overwrite, argnums=(0, 1))(u.copy(), a)
+    got = ad.grad(_nested_prange_overwrite, argnums=(0, 1), backend="interp")(u.copy(), a)
+    du = 2.0 * (a * np.sin(u)) * a * np.cos(u)          # analytic
+    da = np.sum(2.0 * (a * np.sin(u)) * np.sin(u), axis=0)
+    np.testing.assert_allclose(got[0], du, rtol=1e-12)
+    np.testing.assert_allclose(got[1], da, rtol=1e-12)
