@@ -21,15 +21,15 @@ class ParallelReverse:
         shadows are made atomic afterwards (passes/race.py)."""
         body, kinds = op.regions[0], reduction_kinds(op)
         term, inits = body.ops[-1], op.operands[3:]
-        slots = [k for k, r in enumerate(op.results) if self.act.active(r)]
+        work = self.region_adjoints(op)
+        if work is None:
+            return
+        slots, free = work
         for k in slots:
             if kinds[k] != "add":
                 raise DifferentiationError(
                     f"{where(op.loc)}: cannot differentiate a '{kinds[k]}' reduction of a "
                     f"parallel loop; accumulate a sum (e.g. of logarithms) instead")
-        free = self.free_adjoints(op)
-        if not slots and not free and not self.writes_shadow(op):
-            return
         b = self.b
         bounds = [self.primal(v, ctx) for v in op.operands[:3]]
         seeds = {k: self.adj.get(op.results[k]) for k in slots}
@@ -81,10 +81,10 @@ class ParallelReverse:
         """Fork-join reversed: the tasks' adjoints run as tasks again (spawned where the
         primal synced, synced where it spawned); each returns its contributions to the
         adjoints of values from outside, summed after the join."""
-        slots = [k for k, r in enumerate(op.results) if self.act.active(r)]
-        free = self.free_adjoints(op)
-        if not slots and not free and not self.writes_shadow(op):
+        work = self.region_adjoints(op)
+        if work is None:
             return
+        slots, free = work
         outer = self.adj
         seeds = {k: outer.get(op.results[k]) for k in slots}
         blocks, start = [], 0

@@ -400,6 +400,16 @@ class _Reverse(MpiReverse, ParallelReverse, SegmentCheckpointing, RevolveCheckpo
                 self.add_adjoint(value, g)
 
     # -- control flow -------------------------------------------------------------------------
+    def region_adjoints(self, op: Op):
+        """For an op with regions: (positions of its active results, free adjoints), or
+        None when its reverse has nothing to do (no active result, no adjoint of an outer
+        value to update, no shadow written)."""
+        slots = [k for k, r in enumerate(op.results) if self.act.active(r)]
+        free = self.free_adjoints(op)
+        if not slots and not free and not self.writes_shadow(op):
+            return None
+        return slots, free
+
     def free_adjoints(self, op: Op) -> list[Value]:
         """Active scalars defined outside `op` whose adjoints its regions may update."""
         inside: set[Value] = set()
@@ -423,10 +433,10 @@ class _Reverse(MpiReverse, ParallelReverse, SegmentCheckpointing, RevolveCheckpo
         return g if g is not None else zero(self.b, v.type)
 
     def reverse_if(self, op: Op, ctx: Region) -> None:
-        slots = [k for k, r in enumerate(op.results) if self.act.active(r)]
-        free = self.free_adjoints(op)
-        if not slots and not free and not self.writes_shadow(op):
+        work = self.region_adjoints(op)
+        if work is None:
             return
+        slots, free = work
         outer = self.adj
         seeds = {k: outer.get(op.results[k]) for k in slots}
         cond = self.primal(op.operands[0], ctx)
@@ -477,11 +487,11 @@ class _Reverse(MpiReverse, ParallelReverse, SegmentCheckpointing, RevolveCheckpo
         carried_args = body.args[1:] if is_for else body.args
         inits = op.operands[3:] if is_for else op.operands
         term = body.ops[-1]
-        slots = [k for k, r in enumerate(op.results) if self.act.active(r)]
-        arrays = self.shadowed_carried(op)
-        free = self.free_adjoints(op)
-        if not slots and not free and not self.writes_shadow(op):
+        work = self.region_adjoints(op)
+        if work is None:
             return
+        slots, free = work
+        arrays = self.shadowed_carried(op)
         b = self.b
         outer_block = b.block
         if bounds is None and is_for:

@@ -17,8 +17,8 @@ import numpy as np
 
 from ..ir.clone import clone_op
 from ..ir.core import Block, Builder, Op, Value
-from ..ir.types import ArrayType, i1, i64
-from .segments import _element_view, state_arrays
+from ..ir.types import i1, i64
+from .segments import _element_view, alloc_snapshots, state_arrays
 
 FORWARD, REVERSE, RESTORE = 0, 1, 2
 
@@ -79,17 +79,8 @@ class RevolveCheckpointing:
         b.loc = op.loc
         slots = b.op1("arith.const", [], i64, {"value": max(info["snapshots"], 1) + 1})
         state = [self.vmap[a] for a in state_arrays(self.fn, op)]
-        snaps, finals = [], []
-        for a in state:
-            dims = [b.op1("mem.shape", [a], i64, {"axis": k}) for k in range(a.type.ndim)]
-            snaps.append(b.op1("mem.alloc", [slots] + dims,
-                               ArrayType(a.type.dtype, a.type.ndim + 1, "C"), {"fill": "empty"},
-                               name_hint="snapshots"))
-            finals.append(b.op1("mem.alloc", dims, ArrayType(a.type.dtype, a.type.ndim, "C"),
-                                {"fill": "empty"}, name_hint="final"))
         inits = [self.vmap.get(v, v) for v in op.operands[3:]]
-        scalar_snaps = [b.op1("mem.alloc", [slots], ArrayType(v.type, 1, "C"), {"fill": "empty"},
-                              name_hint="snapshots") for v in inits]
+        snaps, finals, scalar_snaps = alloc_snapshots(b, slots, state, inits)
         info.update(state=state, snaps=snaps, finals=finals, scalar_snaps=scalar_snaps)
         zero = b.op1("arith.const", [], i64, {"value": 0})
         final = self.run_actions(b, op, zero, self.revolve_args[1], inits, tape=False)

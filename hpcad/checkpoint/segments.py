@@ -97,6 +97,22 @@ def choose_time_loop(fn: Function) -> Op | None:
     return best
 
 
+def alloc_snapshots(b: Builder, slots: Value, state: list[Value], scalars: list[Value]):
+    """Buffers for `slots` snapshots of the state arrays and carried scalars, and one copy
+    of each array's final values: (array snapshots, finals, scalar snapshots)."""
+    snaps, finals = [], []
+    for a in state:
+        dims = [b.op1("mem.shape", [a], i64, {"axis": k}) for k in range(a.type.ndim)]
+        snaps.append(b.op1("mem.alloc", [slots] + dims,
+                           ArrayType(a.type.dtype, a.type.ndim + 1, "C"), {"fill": "empty"},
+                           name_hint="snapshots"))
+        finals.append(b.op1("mem.alloc", dims, ArrayType(a.type.dtype, a.type.ndim, "C"),
+                            {"fill": "empty"}, name_hint="final"))
+    scalar_snaps = [b.op1("mem.alloc", [slots], ArrayType(v.type, 1, "C"), {"fill": "empty"},
+                          name_hint="snapshots") for v in scalars]
+    return snaps, finals, scalar_snaps
+
+
 def _counted_loop(b: Builder, lb: Value, ub: Value, inits: list[Value], body, reverse=False):
     """scf.for over [lb, ub) step 1 whose body(builder, iv, args) returns the yields."""
     block = Block([Value(i64, "seg")] + [Value(v.type, v.name) for v in inits])
@@ -135,17 +151,8 @@ class SegmentCheckpointing:
         count = b.op1("arith.floordiv", [b.op1("arith.sub", [b.op1("arith.add", [n, length], i64),
                                                             c(1)], i64), length], i64)
         state = [self.vmap[a] for a in state_arrays(self.fn, op)]
-        snaps, finals = [], []
-        for a in state:
-            dims = [b.op1("mem.shape", [a], i64, {"axis": k}) for k in range(a.type.ndim)]
-            snaps.append(b.op1("mem.alloc", [slots] + dims,
-                               ArrayType(a.type.dtype, a.type.ndim + 1, "C"), {"fill": "empty"},
-                               name_hint="snapshots"))
-            finals.append(b.op1("mem.alloc", dims, ArrayType(a.type.dtype, a.type.ndim, "C"),
-                                {"fill": "empty"}, name_hint="final"))
         inits = [self.vmap.get(v, v) for v in op.operands[3:]]
-        scalar_snaps = [b.op1("mem.alloc", [slots], ArrayType(v.type, 1, "C"), {"fill": "empty"},
-                              name_hint="snapshots") for v in inits]
+        snaps, finals, scalar_snaps = alloc_snapshots(b, slots, state, inits)
         # the primal loop, saving the state at each segment's first step
         primal = clone_op(op, dict(self.vmap))
         primal.parent = new
