@@ -85,12 +85,7 @@ def _reverse_call(k: Kernel, args, activity, shadows, seeds, backend):
     """Run the adjoint of k. shadows: {arg index: array}; seeds: float per float result or
     None for ret=Const. Returns (primal results, adjoints of ACTIVE args in order)."""
     spec = k.specialize(args)
-    flat = []
-    for i, (a, kind) in enumerate(zip(args, activity)):
-        flat.append(a)
-        if has_tangent(spec.primal.args[i], kind) and isinstance(spec.primal.args[i].type,
-                                                                 ArrayType):
-            flat.append(shadows[i])
+    flat = _with_shadows(spec, args, activity, shadows)
     n_float = sum(1 for t in spec.primal.result_types if _is_float_scalar(t))
     if seeds is not None:
         if len(seeds) != n_float:
@@ -104,6 +99,18 @@ def _reverse_call(k: Kernel, args, activity, shadows, seeds, backend):
     out = k.run(fn, flat, backend)
     n = len(spec.primal.result_types)
     return out[:n], out[n:]
+
+
+def _with_shadows(spec, args, activity, shadows) -> list:
+    """The reverse derivative's leading arguments: each argument, followed by its shadow
+    where it is an array that carries one."""
+    flat = []
+    for i, (a, kind) in enumerate(zip(args, activity)):
+        flat.append(a)
+        if has_tangent(spec.primal.args[i], kind) and isinstance(spec.primal.args[i].type,
+                                                                 ArrayType):
+            flat.append(shadows[i])
+    return flat
 
 
 def _policy(k: Kernel, spec, activity: tuple, ret_active: bool, args, flat) -> tuple:
@@ -516,8 +523,7 @@ def checkpoint(f, snapshots: int | str = "store_all", schedule: str = "segments"
         raise ArgumentError("checkpoint: give either a snapshot count or a budget, not both")
     if budget is not None and budget != "auto":
         budget = parse_bytes(budget)
-    out = Kernel(k.py_func, k.backend, count, schedule, budget if budget is not None
-                 else (None if count is not None or snapshots == "store_all" else "auto"))
+    out = Kernel(k.py_func, k.backend, count, schedule, budget)
     out.specializations = k.specializations if count is None else {}
     return out
 
@@ -528,7 +534,6 @@ def plan(f, *args, snapshots: int | None = None, budget: int | str | None = None
     plans the same IR the same way. With a `budget` (or one the kernel carries), also the
     checkpointing it picks for these arguments and its estimated tape + snapshot bytes."""
     import hashlib
-    from .checkpoint.budget import parse_bytes
     k = as_kernel(f)
     args = k.bind(args)
     spec = k.specialize(args)
@@ -536,14 +541,9 @@ def plan(f, *args, snapshots: int | None = None, budget: int | str | None = None
     schedule, head = k.schedule, ""
     if snapshots is None:
         if budget is not None:
-            k = Kernel(k.py_func, k.backend, None, k.schedule, parse_bytes(budget))
-            k.specializations = as_kernel(f).specializations
-        flat = []
-        for i, (a, kind) in enumerate(zip(args, kinds)):
-            flat.append(a)
-            if has_tangent(spec.primal.args[i], kind) and isinstance(a, np.ndarray):
-                flat.append(a)
-        flat.append(1.0)
+            k = checkpoint(k, schedule=k.schedule, budget=budget)
+        # the arrays stand in for their shadows: only their sizes matter to the estimate
+        flat = _with_shadows(spec, args, kinds, args) + [1.0]
         snapshots, schedule = _policy(k, spec, kinds, True, args, flat)
         if k.last_policy is not None:
             c = k.last_policy

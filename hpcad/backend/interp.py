@@ -143,13 +143,13 @@ def _scalar_rules() -> dict[str, dict[str, Callable]]:
     return dict(rules)
 
 
-_SCALAR = _scalar_rules()
+SCALAR_RULES = _scalar_rules()
 
 # Conversion to a scalar type's representation: arith.const, arith.cast and arguments.
 _CONVERT = {"f64": float, "f32": lambda x: _to_f32(float(x)), "i64": _trunc,
             "i32": lambda x: _wrap32(_trunc(x)), "i1": bool}
 _NUMPY_SCALARS = ("f32", "i32")  # loaded as NumPy scalars; their comparisons give np.bool_
-_PREDICATES = {"eq": operator.eq, "ne": operator.ne, "lt": operator.lt, "le": operator.le,
+PREDICATES = {"eq": operator.eq, "ne": operator.ne, "lt": operator.lt, "le": operator.le,
                "gt": operator.gt, "ge": operator.ge}
 
 # -- compilation ---------------------------------------------------------------------------
@@ -269,7 +269,7 @@ class _Compiler:
 
 def _scalar_step(c: _Compiler, op: Op) -> Step:
     t = op.results[0].type
-    fn = _SCALAR[op.name].get(t.name)
+    fn = SCALAR_RULES[op.name].get(t.name)
     if fn is None:
         raise HpcadError(f"interpreter has no rule for '{op.name}' on {t} ({where(op.loc)})")
     k, args = c.slot(op.results[0]), c.slots_of(op.operands)
@@ -286,7 +286,7 @@ def _scalar_step(c: _Compiler, op: Op) -> Step:
     return binary
 
 
-_rule(*_SCALAR)(_scalar_step)
+_rule(*SCALAR_RULES)(_scalar_step)
 
 
 @_rule("arith.const")
@@ -307,7 +307,7 @@ def _cast(c: _Compiler, op: Op) -> Step:
 @_rule("arith.cmp")
 def _cmp(c: _Compiler, op: Op) -> Step:
     k, (a, b) = c.slot(op.result), c.slots_of(op.operands)
-    pred = _PREDICATES[op.attrs["pred"]]
+    pred = PREDICATES[op.attrs["pred"]]
     if op.operands[0].type.name in _NUMPY_SCALARS:
         def cmp_numpy(r):
             r[k] = bool(pred(r[a], r[b]))

@@ -3,7 +3,7 @@ checkpointing (store-all, segments with S snapshots, or revolve with S snapshots
 estimated tape + snapshot bytes fit, cheapest in time first.
 
 The estimate evaluates, in Python, the top-level integer arithmetic that sizes each tape
-slot (the loop extents the backend preallocates from, `tape_extents`) and the time loop's
+slot (the loop extents the numba backend preallocates from, `tape_slots`) and the time loop's
 state arrays. It is a bound for the shapes of this call, identical on every rank that
 passes the same shapes."""
 from __future__ import annotations
@@ -15,18 +15,14 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from ..backend.interp import PREDICATES, SCALAR_RULES
 from ..errors import ArgumentError, HpcadError
 from ..ir.core import Function, Op, Value
-from ..ir.types import ArrayType, ScalarType
+from ..ir.types import ScalarType
+from .segments import choose_time_loop, state_arrays
 
 _UNITS = {"": 1, "b": 1, "kb": 10**3, "mb": 10**6, "gb": 10**9, "tb": 10**12,
           "kib": 2**10, "mib": 2**20, "gib": 2**30, "tib": 2**40}
-_ITEMSIZE = {"f64": 8, "f32": 4, "i64": 8, "i32": 4, "i1": 1}
-_INT_OPS = {
-    "arith.add": lambda a, b: a + b, "arith.sub": lambda a, b: a - b,
-    "arith.mul": lambda a, b: a * b, "arith.floordiv": lambda a, b: a // b,
-    "arith.min": min, "arith.max": max,
-}
 
 
 def parse_bytes(text, what: str = "memory budget") -> int:
@@ -51,30 +47,29 @@ class _Unknown(Exception):
 
 
 def _evaluate(v: Value, env: dict[Value, object]) -> int:
-    """The integer value of a top-level value, from the call's arguments."""
+    """The integer value of a top-level value, from the call's arguments, with the
+    interpreter's scalar semantics."""
     if v in env:
         x = env[v]
         if isinstance(x, np.ndarray):
             raise _Unknown()
         return int(x)
     op = v.owner
-    if not isinstance(op, Op):
+    if not isinstance(op, Op) or not isinstance(v.type, ScalarType) or v.type.is_float:
         raise _Unknown()
     if op.name == "arith.const":
         out = int(op.attrs["value"])
     elif op.name == "mem.shape" and op.operands[0] in env:
         out = int(np.shape(env[op.operands[0]])[op.attrs["axis"]])
-    elif op.name in _INT_OPS:
-        out = _INT_OPS[op.name](*(_evaluate(a, env) for a in op.operands))
+    elif op.name == "arith.cast":
+        out = _evaluate(op.operands[0], env)
+    elif op.name == "arith.cmp":
+        out = PREDICATES[op.attrs["pred"]](*(_evaluate(x, env) for x in op.operands))
     elif op.name == "arith.select":
         c, a, b = (_evaluate(x, env) for x in op.operands)
         out = a if c else b
-    elif op.name == "arith.cmp":
-        a, b = (_evaluate(x, env) for x in op.operands)
-        out = {"gt": a > b, "ge": a >= b, "lt": a < b, "le": a <= b, "eq": a == b,
-               "ne": a != b}[op.attrs["pred"]]
-    elif op.name == "arith.cast" and isinstance(v.type, ScalarType):
-        out = _evaluate(op.operands[0], env)
+    elif v.type.name in SCALAR_RULES.get(op.name, {}):
+        out = SCALAR_RULES[op.name][v.type.name](*(_evaluate(a, env) for a in op.operands))
     else:
         raise _Unknown()
     env[v] = out
@@ -99,7 +94,7 @@ def tape_bytes(fn: Function, flat_args) -> int | None:
                 else:
                     ub, low = vals
                     count *= max(_evaluate(ub, env) - low, 0)
-            total += count * _ITEMSIZE[s.dtype.name]
+            total += count * s.dtype.np_dtype.itemsize
     except (_Unknown, HpcadError):
         return None
     return total
@@ -114,7 +109,6 @@ class TimeLoop:
 def time_loop(primal: Function, args) -> TimeLoop | None:
     """The loop checkpointing would split (segments.choose_time_loop), its step count and
     the size of one snapshot of its state, for these arguments."""
-    from .segments import choose_time_loop, state_arrays
     op = choose_time_loop(primal)
     if op is None:
         return None
@@ -127,10 +121,10 @@ def time_loop(primal: Function, args) -> TimeLoop | None:
                 state += env[a].nbytes
             elif isinstance(a.owner, Op) and a.owner.name == "mem.alloc":
                 dims = [_evaluate(x, env) for x in a.owner.operands]
-                state += math.prod(dims) * _ITEMSIZE[a.type.dtype.name]
+                state += math.prod(dims) * a.type.dtype.np_dtype.itemsize
             else:
                 return None
-    except (_Unknown, KeyError, AttributeError):
+    except _Unknown:
         return None
     return TimeLoop(len(range(lb, ub, step)), state)
 
