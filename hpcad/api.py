@@ -121,30 +121,20 @@ def _policy(k: Kernel, spec, activity: tuple, ret_active: bool, args, flat) -> t
     if budget is None:
         k.last_policy = None
         return k.snapshots, k.schedule
-    key = (id(spec), activity, ret_active, budget,
+    key = (id(spec), activity, ret_active,
            tuple(a.shape if isinstance(a, np.ndarray) else a for a in args
                  if isinstance(a, (np.ndarray, int, np.integer))))
-    choice = k.policies.get(key)
-    if choice is None:
-        store_all = tape_bytes(spec.derivative("reverse", activity, ret_active), flat)
-        loop = time_loop(spec.primal, args)
-        comm = _communicator(spec.primal, args)
-        if comm is not None:   # every rank must checkpoint alike: the largest rank decides
-            store_all, loop = agree(comm, store_all, loop)
-        choice = choose(budget, store_all, loop)
-        if comm is None:       # ranks with other shapes would skip the agreement above
-            k.policies[key] = choice
-    k.last_policy = choice
-    return choice.snapshots, choice.schedule
-
-
-def _communicator(primal, args):
-    """For a kernel that communicates: the communicator it was passed, else COMM_WORLD."""
-    from .ir.core import walk
-    if not any(op.dialect == "mpi" for op in walk(primal.body)):
-        return None
-    from mpi4py import MPI
-    return next((a for a in args if isinstance(a, MPI.Comm)), MPI.COMM_WORLD)
+    sizes = k.policies.get(key)     # this rank's tape and time-loop sizes for these shapes
+    if sizes is None:
+        sizes = k.policies[key] = (
+            tape_bytes(spec.derivative("reverse", activity, ret_active), flat),
+            time_loop(spec.primal, args))
+    if spec.communicates:   # every rank must checkpoint alike: the largest rank decides
+        from mpi4py import MPI
+        comm = next((a for a in args if isinstance(a, MPI.Comm)), MPI.COMM_WORLD)
+        sizes = agree(comm, *sizes)
+    k.last_policy = choose(budget, *sizes)
+    return k.last_policy.snapshots, k.last_policy.schedule
 
 
 def _revolve_schedule(info: dict, args) -> tuple:

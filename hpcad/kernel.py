@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import inspect
 from dataclasses import dataclass, field
+from functools import cached_property
 
 from .ad.forward import forward
 from .ad.reverse import reverse
@@ -37,6 +38,11 @@ class Specialization:
     primal: Function
     arg_names: list[str]
     derivatives: dict = field(default_factory=dict)
+
+    @cached_property
+    def communicates(self) -> bool:
+        """Whether the kernel calls MPI (then its derivative calls are collective)."""
+        return any(op.dialect == "mpi" for op in walk(self.primal.body))
 
     def derivative(self, mode: str, activity: tuple[str, ...], ret_active: bool,
                    snapshots: int | None = None, schedule: str = "segments") -> Function:
@@ -72,7 +78,7 @@ class Kernel:
         self.snapshots = snapshots   # checkpointing policy (see hpcad.checkpoint)
         self.schedule = schedule
         self.budget = budget         # bytes, "auto" (HPCAD_MEMORY_BUDGET) or None
-        self.policies: dict = {}     # budget choices per call shape (checkpoint/budget.py)
+        self.policies: dict = {}     # tape and time-loop sizes per call shape (api._policy)
         self.last_policy = None
         self.signature = inspect.signature(py_func)
         self.arg_names = list(self.signature.parameters)

@@ -8,6 +8,7 @@ state arrays. It is a bound for the shapes of this call, identical on every rank
 passes the same shapes."""
 from __future__ import annotations
 
+import functools
 import math
 import os
 import re
@@ -100,7 +101,7 @@ def tape_bytes(fn: Function, flat_args) -> int | None:
     return total
 
 
-@dataclass
+@dataclass(frozen=True)
 class TimeLoop:
     steps: int
     state_bytes: int     # one snapshot of the arrays the loop writes
@@ -151,6 +152,7 @@ class Choice:
     reason: str
 
 
+@functools.lru_cache(maxsize=256)
 def choose(budget: int, store_all: int | None, loop: TimeLoop | None) -> Choice:
     """The fastest policy whose estimated bytes fit the budget: store-all, then segments
     (one extra forward run, S >= 2 snapshots), then revolve with as many snapshots as fit
