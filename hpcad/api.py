@@ -92,8 +92,10 @@ def _reverse_call(k: Kernel, args, activity, shadows, seeds, backend):
             raise ArgumentError(f"kernel '{k.__name__}' returns {n_float} float values; "
                                 f"got {len(seeds)} seeds")
         flat.extend(float(s) for s in seeds)
-    snapshots, schedule = _policy(k, spec, tuple(activity), seeds is not None, args, flat)
-    fn = spec.derivative("reverse", tuple(activity), seeds is not None, snapshots, schedule)
+    snapshots, schedule, intermediates = _policy(k, spec, tuple(activity), seeds is not None,
+                                                 args, flat)
+    fn = spec.derivative("reverse", tuple(activity), seeds is not None, snapshots, schedule,
+                         intermediates)
     if fn.revolve is not None:
         flat.extend(_revolve_schedule(fn.revolve, args))
     out = k.run(fn, flat, backend)
@@ -114,27 +116,29 @@ def _with_shadows(spec, args, activity, shadows) -> list:
 
 
 def _policy(k: Kernel, spec, activity: tuple, ret_active: bool, args, flat) -> tuple:
-    """(snapshots, schedule) for this call: the kernel's own, or, under a memory budget
-    (hpcad.checkpoint(f, budget=...) or HPCAD_MEMORY_BUDGET), the fastest that fits."""
+    """(snapshots, schedule, intermediates) for this call: the kernel's own, or, under a
+    memory budget (hpcad.checkpoint(f, budget=...) or HPCAD_MEMORY_BUDGET), the fastest that
+    fits."""
     from .checkpoint.budget import agree, choose, env_budget, tape_bytes, time_loop
     budget = env_budget() if k.budget == "auto" else k.budget
     if budget is None:
         k.last_policy = None
-        return k.snapshots, k.schedule
+        return k.snapshots, k.schedule, k.intermediates
     key = (id(spec), activity, ret_active,
            tuple(a.shape if isinstance(a, np.ndarray) else a for a in args
                  if isinstance(a, (np.ndarray, int, np.integer))))
     sizes = k.policies.get(key)     # this rank's tape and time-loop sizes for these shapes
     if sizes is None:
-        sizes = k.policies[key] = (
-            tape_bytes(spec.derivative("reverse", activity, ret_active), flat),
-            time_loop(spec.primal, args))
+        tapes = tuple(tape_bytes(spec.derivative("reverse", activity, ret_active,
+                                                 intermediates=plan), flat)
+                      for plan in (k.intermediates, "recompute"))
+        sizes = k.policies[key] = (tapes, time_loop(spec.primal, args))
     if spec.communicates:   # every rank must checkpoint alike: the largest rank decides
         from mpi4py import MPI
         comm = next((a for a in args if isinstance(a, MPI.Comm)), MPI.COMM_WORLD)
         sizes = agree(comm, *sizes)
-    k.last_policy = choose(budget, *sizes)
-    return k.last_policy.snapshots, k.last_policy.schedule
+    c = k.last_policy = choose(budget, *sizes)
+    return c.snapshots, c.schedule, "recompute" if c.fewest_bytes else k.intermediates
 
 
 def _revolve_schedule(info: dict, args) -> tuple:
@@ -483,7 +487,7 @@ def check_grad(f, *args, argnums=None, eps: float = 1e-6, rtol: float = 1e-6,
 
 
 def checkpoint(f, snapshots: int | str = "store_all", schedule: str = "segments",
-               budget: int | str | None = None):
+               budget: int | str | None = None, intermediates: str | None = None):
     """The kernel f with a checkpointing policy for its reverse sweep. `snapshots=S` (an
     int) checkpoints the longest time loop with S snapshots of its state:
     schedule="segments" splits it into S segments whose tape is recomputed one at a time
@@ -493,15 +497,24 @@ def checkpoint(f, snapshots: int | str = "store_all", schedule: str = "segments"
     (revolve with one snapshot). `budget` (bytes, or a string such as "500MB") picks, per
     call, the fastest of these whose estimated tape + snapshot bytes fit; "auto" (also
     `snapshots="auto"`) takes the budget from HPCAD_MEMORY_BUDGET, store-all when unset.
-    Gradients are the same either way."""
+    `intermediates` says what the reverse sweep does with the values inside a step
+    (checkpoint/cost.py): "auto" (the default) stores those that are expensive to recompute
+    (libm calls, powers) and recomputes cheap ones where that saves tape; "recompute" saves
+    the fewest bytes (also under "recompute_all", and when a budget needs it); "store"
+    stores every float value the reverse sweep uses. Gradients are the same either way."""
     from .checkpoint.budget import parse_bytes
+    from .checkpoint.cost import INTERMEDIATES
     k = as_kernel(f)
     if schedule not in ("segments", "revolve"):
         raise ArgumentError(f"checkpoint: schedule must be 'segments' or 'revolve', got "
                             f"{schedule!r}")
+    if intermediates not in (None, *INTERMEDIATES):
+        raise ArgumentError(f"checkpoint: intermediates must be one of {INTERMEDIATES}, got "
+                            f"{intermediates!r}")
     count = None
     if snapshots == "recompute_all":
         count, schedule = 1, "revolve"
+        intermediates = intermediates or "recompute"
     elif snapshots == "auto":
         budget = budget or "auto"
     elif isinstance(snapshots, int) and not isinstance(snapshots, bool) and snapshots >= 1:
@@ -513,7 +526,8 @@ def checkpoint(f, snapshots: int | str = "store_all", schedule: str = "segments"
         raise ArgumentError("checkpoint: give either a snapshot count or a budget, not both")
     if budget is not None and budget != "auto":
         budget = parse_bytes(budget)
-    out = Kernel(k.py_func, k.backend, count, schedule, budget)
+    out = Kernel(k.py_func, k.backend, count, schedule, budget,
+                 intermediates or k.intermediates)
     out.specializations = k.specializations if count is None else {}
     return out
 
@@ -528,18 +542,18 @@ def plan(f, *args, snapshots: int | None = None, budget: int | str | None = None
     args = k.bind(args)
     spec = k.specialize(args)
     kinds = tuple(_float_kinds(k, args, set(range(len(args)))))
-    schedule, head = k.schedule, ""
+    schedule, intermediates, head = k.schedule, k.intermediates, ""
     if snapshots is None:
         if budget is not None:
             k = checkpoint(k, schedule=k.schedule, budget=budget)
         # the arrays stand in for their shadows: only their sizes matter to the estimate
         flat = _with_shadows(spec, args, kinds, args) + [1.0]
-        snapshots, schedule = _policy(k, spec, kinds, True, args, flat)
+        snapshots, schedule, intermediates = _policy(k, spec, kinds, True, args, flat)
         if k.last_policy is not None:
             c = k.last_policy
             policy = (f"{c.schedule}, {c.snapshots} snapshots" if c.snapshots
                       else "store all")
             head = f"policy: {policy} ({c.reason}); estimated {c.estimate} bytes per rank\n"
-    fn = spec.derivative("reverse", kinds, True, snapshots, schedule)
+    fn = spec.derivative("reverse", kinds, True, snapshots, schedule, intermediates)
     text = head + "\n".join(fn.plan) + "\n"
     return text + f"plan hash {hashlib.sha256(text.encode()).hexdigest()[:16]}\n"

@@ -45,8 +45,9 @@ class Specialization:
         return any(op.dialect == "mpi" for op in walk(self.primal.body))
 
     def derivative(self, mode: str, activity: tuple[str, ...], ret_active: bool,
-                   snapshots: int | None = None, schedule: str = "segments") -> Function:
-        key = (mode, activity, ret_active, snapshots, schedule)
+                   snapshots: int | None = None, schedule: str = "segments",
+                   intermediates: str = "auto") -> Function:
+        key = (mode, activity, ret_active, snapshots, schedule, intermediates)
         fn = self.derivatives.get(key)
         if fn is None:
             primal = self.primal
@@ -57,7 +58,8 @@ class Specialization:
             if mode == "forward":
                 fn = forward(primal, list(activity), act)
             else:
-                fn = reverse(primal, list(activity), act, ret_active, snapshots, schedule)
+                fn = reverse(primal, list(activity), act, ret_active, snapshots, schedule,
+                             intermediates)
             verify_function(fn)
             fn = optimize(fn)
             make_race_free(fn)
@@ -72,11 +74,13 @@ class Kernel:
     __hpcad_kernel__ = True
 
     def __init__(self, py_func, backend: str | None = None, snapshots: int | None = None,
-                 schedule: str = "segments", budget: int | str | None = "auto"):
+                 schedule: str = "segments", budget: int | str | None = "auto",
+                 intermediates: str = "auto"):
         self.py_func = py_func
         self.backend = backend
         self.snapshots = snapshots   # checkpointing policy (see hpcad.checkpoint)
         self.schedule = schedule
+        self.intermediates = intermediates   # store or recompute them: checkpoint/cost.py
         self.budget = budget         # bytes, "auto" (HPCAD_MEMORY_BUDGET) or None
         self.policies: dict = {}     # tape and time-loop sizes per call shape (api._policy)
         self.last_policy = None

@@ -17,6 +17,7 @@ from ..ir.core import Block, Builder, Function, Op, Value, walk
 from ..ir.dialects import is_pure
 from ..ir.types import ArrayType, ScalarType, i64
 from ..passes.activity import Activity
+from ..checkpoint.cost import is_expensive
 from ..checkpoint.mincut import plan_region
 from ..checkpoint.revolve import RevolveCheckpointing
 from ..checkpoint.segments import SegmentCheckpointing, choose_time_loop
@@ -29,9 +30,10 @@ from .rules import NON_DIFFERENTIABLE, PARTIALS, RuleBuilder, uses_of_partial
 
 
 class _Reverse(MpiReverse, ParallelReverse, SegmentCheckpointing, RevolveCheckpointing):
-    def __init__(self, fn: Function, act: Activity):
+    def __init__(self, fn: Function, act: Activity, intermediates: str = "auto"):
         self.fn = fn
         self.act = act
+        self.intermediates = intermediates   # checkpoint/cost.py: how the planner weighs them
         self.vmap: dict[Value, Value] = {}        # primal value -> its augmented-forward copy
         self.fwd_block: dict[Block, Block] = {}   # primal block -> augmented-forward block
         self.trip_count: dict[Op, Value] = {}     # primal while op -> forward iteration count
@@ -192,6 +194,10 @@ class _Reverse(MpiReverse, ParallelReverse, SegmentCheckpointing, RevolveCheckpo
             return True
         op = v.owner
         if not self.recomputable_op(op):
+            return False
+        if _tape_can_hold(op) and (
+                self.intermediates == "store" and isinstance(v.type, ScalarType)
+                and v.type.is_float or self.intermediates == "auto" and is_expensive(op)):
             return False
         # array operands must be visible where the reverse runs
         return all(self.region_of(o, r).top for o in op.operands
@@ -601,12 +607,13 @@ def _is_const(v: Value) -> bool:
 
 
 def reverse(fn: Function, arg_activity: list[str], act: Activity, ret_active: bool,
-            snapshots: int | None = None, schedule: str = "segments") -> Function:
+            snapshots: int | None = None, schedule: str = "segments",
+            intermediates: str = "auto") -> Function:
     """The adjoint function. Args: each primal arg followed by its shadow (shadowed arrays),
     then one seed per float result (if ret_active). Returns the primal results, then the
     adjoint of each active scalar argument. Shadows hold the cotangent of the arrays' exit
     values on entry and of their entry values on return."""
-    rv = _Reverse(fn, act)
+    rv = _Reverse(fn, act, intermediates)
     revolve_bounds = None
     if snapshots:
         loop = choose_time_loop(fn)
@@ -665,6 +672,25 @@ def reverse(fn: Function, arg_activity: list[str], act: Activity, ret_active: bo
     return out
 
 
+def _tape_can_hold(op: Op) -> bool:
+    """Whether the tape can save a value op computes whatever the loops' bounds: it indexes
+    one level of parallel loop (checkpoint/tape.py), so a value in a parallel loop nested in
+    another, in a sequential loop inside a parallel one, or in a loop inside a fork-join task
+    (whose tape must be sized before the task starts) is recomputed whatever it costs."""
+    loops, in_task = [], False
+    block = op.parent
+    while block is not None and block.parent is not None:
+        owner = block.parent
+        if owner.name in ("scf.for", "scf.while", "par.parallel_for"):
+            loops.append(owner)
+        in_task = in_task or owner.name == "par.join"
+        block = owner.parent
+    parallel = [lp for lp in loops if lp.name == "par.parallel_for"]
+    if in_task and loops:
+        return False
+    return not parallel or parallel == loops[:1]
+
+
 def _static_bounds(fn: Function, loop: Op) -> list:
     """How to find the revolve loop's range when the derivative is called: per bound, an
     argument's index or a constant."""
@@ -711,5 +737,6 @@ def describe_plan(rv: _Reverse) -> list[str]:
             place = f"{owner.name} {_short(owner.loc)}"
         stored = ", ".join(_describe_value(v) for v in plan.stored) or "nothing"
         lines.append(f"{place}: save {stored} ({plan.store_bytes} B per execution); "
-                     f"recompute {len(plan.recomputed)} values")
+                     f"recompute {len(plan.recomputed)} values ({plan.recompute_flops} "
+                     f"flops per execution)")
     return lines

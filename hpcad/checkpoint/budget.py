@@ -130,46 +130,54 @@ def time_loop(primal: Function, args) -> TimeLoop | None:
     return TimeLoop(len(range(lb, ub, step)), state)
 
 
-def agree(comm, store_all: int | None, loop: TimeLoop | None) -> tuple:
-    """The largest tape and state over the ranks of comm (collective), so that every rank
+def agree(comm, tapes: tuple, loop: TimeLoop | None) -> tuple:
+    """The largest tapes and state over the ranks of comm (collective), so that every rank
     chooses the same checkpointing and recomputed steps communicate alike. A size unknown
     on any rank is unknown on all."""
-    mine = (store_all, None if loop is None else (loop.steps, loop.state_bytes))
+    mine = (tapes, None if loop is None else (loop.steps, loop.state_bytes))
     everyone = comm.allgather(mine)
-    tapes = [t for t, _ in everyone]
+    tapes = tuple(None if any(t[k] is None for t, _ in everyone)
+                  else max(t[k] for t, _ in everyone) for k in range(len(tapes)))
     loops = [lp for _, lp in everyone]
-    store_all = None if None in tapes else max(tapes)
     if None in loops:
-        return store_all, None
-    return store_all, TimeLoop(max(lp[0] for lp in loops), max(lp[1] for lp in loops))
+        return tapes, None
+    return tapes, TimeLoop(max(lp[0] for lp in loops), max(lp[1] for lp in loops))
 
 
 @dataclass(frozen=True)
 class Choice:
-    snapshots: int | None      # None: store all
+    snapshots: int | None      # None: store all steps
     schedule: str
     estimate: int              # bytes of tape + snapshots
     reason: str
+    fewest_bytes: bool = False   # intermediates recomputed wherever that saves bytes
 
 
 @functools.lru_cache(maxsize=256)
-def choose(budget: int, store_all: int | None, loop: TimeLoop | None) -> Choice:
-    """The fastest policy whose estimated bytes fit the budget: store-all, then segments
-    (one extra forward run, S >= 2 snapshots), then revolve with as many snapshots as fit
-    (the tape holds one step). An HpcadError when even revolve with one snapshot does not."""
-    if store_all is not None and store_all <= budget:
-        return Choice(None, "segments", store_all, "store-all fits")
-    if store_all is None or loop is None or loop.steps < 2:
-        why = ("its tape size is only known while it runs" if store_all is None
+def choose(budget: int, tapes: tuple, loop: TimeLoop | None) -> Choice:
+    """The fastest policy whose estimated bytes fit the budget. tapes: the store-all tape
+    under the kernel's own plan for intermediates, then under the fewest-bytes plan (equal
+    when they are the same plan). Store-all under the kernel's plan, then under the
+    fewest-bytes plan, then segments (one extra forward run, S >= 2 snapshots), then revolve
+    with as many snapshots as fit (the tape holds one step). An HpcadError when even revolve
+    with one snapshot does not fit."""
+    own, least = tapes
+    if own is not None and own <= budget:
+        return Choice(None, "segments", own, "store-all fits")
+    if least is not None and least <= budget:
+        return Choice(None, "segments", least, "store-all fits with cheap and expensive "
+                                               "intermediates recomputed", True)
+    if least is None or loop is None or loop.steps < 2:
+        why = ("its tape size is only known while it runs" if least is None
                else "it has no time loop to checkpoint")
         raise HpcadError(f"memory budget of {budget} bytes cannot be planned: {why}. Raise "
                          f"the budget, or use hpcad.checkpoint(f, 'store_all')")
     n, p = loop.steps, loop.state_bytes
     for s in range(2, n + 1):
-        est = -(-n // s) * store_all // n + (s + 1) * p
+        est = -(-n // s) * least // n + (s + 1) * p
         if est <= budget:
-            return Choice(s, "segments", est, f"segments of {-(-n // s)} steps fit")
-    one_step = -(-store_all // n)
+            return Choice(s, "segments", est, f"segments of {-(-n // s)} steps fit", True)
+    one_step = -(-least // n)
     s = min((budget - one_step) // max(p, 1) - 1, n)
     if s < 1:
         need = one_step + 2 * p
@@ -177,4 +185,4 @@ def choose(budget: int, store_all: int | None, loop: TimeLoop | None) -> Choice:
                          f"needs ({need} bytes: one step's tape and two copies of the "
                          f"{p}-byte state); raise the budget")
     return Choice(int(s), "revolve", one_step + (s + 1) * p,
-                  f"revolve with {s} snapshots fits")
+                  f"revolve with {s} snapshots fits", True)

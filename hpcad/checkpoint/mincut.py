@@ -11,9 +11,9 @@ from dataclasses import dataclass, field
 
 import networkx as nx
 
-from ..ir.core import Value
+from ..ir.core import Op, Value
+from .cost import recompute_flops, value_bytes
 
-_BYTES = {"f64": 8, "i64": 8, "f32": 4, "i32": 4, "i1": 1}
 SOURCE, SINK = "forward", "reverse"
 
 
@@ -22,6 +22,7 @@ class RegionPlan:
     stored: list[Value] = field(default_factory=list)      # saved on the tape
     recomputed: list[Value] = field(default_factory=list)  # re-evaluated, in dependency order
     store_bytes: int = 0                                    # per execution of the region
+    recompute_flops: int = 0                                # per execution of the region
 
 
 def plan_region(needed: list[Value], local_operands, can_recompute) -> RegionPlan:
@@ -37,7 +38,7 @@ def plan_region(needed: list[Value], local_operands, can_recompute) -> RegionPla
             continue
         seen.add(v)
         order.append(v)
-        graph.add_edge(("in", v), ("out", v), capacity=1000 * _BYTES.get(v.type.name, 8) + 1)
+        graph.add_edge(("in", v), ("out", v), capacity=1000 * value_bytes(v) + 1)
         if can_recompute(v):
             for o in local_operands(v):
                 graph.add_edge(("out", o), ("in", v))
@@ -66,5 +67,7 @@ def plan_region(needed: list[Value], local_operands, can_recompute) -> RegionPla
 
     for v in needed:
         materialize(v)
-    plan.store_bytes = sum(_BYTES.get(v.type.name, 8) for v in plan.stored)
+    plan.store_bytes = sum(value_bytes(v) for v in plan.stored)
+    plan.recompute_flops = sum(recompute_flops(v.owner) for v in plan.recomputed
+                               if isinstance(v.owner, Op))
     return plan
