@@ -53,6 +53,7 @@ class ParallelReverse:
         self.resolve(inner)
         self.adj = outer
         b.block = ctx.rev
+        self.close_windows(inner, ctx)
         if inner.saved_slots:
             self.advance_after_forward(op, inner.saved_slots)
             self.tape.move_segments(b, inner.saved_slots, trip_count(b, *bounds), "tape.retreat")

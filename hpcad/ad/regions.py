@@ -21,6 +21,7 @@ class Region:
         self.entry: tuple | None = None        # parallel body: iteration number fwd / rev
         self.index_ops: list[Op] = []          # computing the reverse iteration number
         self.saved_slots: list[int] = []       # parallel body: slots with one entry each
+        self.windows: dict = {}                # loop body: loads served by a stencil window
 
     @property
     def top(self) -> bool:

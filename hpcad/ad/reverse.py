@@ -22,6 +22,7 @@ from ..checkpoint.mincut import plan_region
 from ..checkpoint.revolve import RevolveCheckpointing
 from ..checkpoint.segments import SegmentCheckpointing, choose_time_loop
 from ..checkpoint.tape import TapeLayout
+from ..checkpoint.windows import StencilWindows
 from .common import derivative_name, has_tangent, zero
 from .mpi import MpiReverse, global_seed, replicated_over
 from .parallel import ParallelReverse
@@ -29,7 +30,8 @@ from .regions import Region
 from .rules import NON_DIFFERENTIABLE, PARTIALS, RuleBuilder, uses_of_partial
 
 
-class _Reverse(MpiReverse, ParallelReverse, SegmentCheckpointing, RevolveCheckpointing):
+class _Reverse(MpiReverse, ParallelReverse, SegmentCheckpointing, RevolveCheckpointing,
+               StencilWindows):
     def __init__(self, fn: Function, act: Activity, intermediates: str = "auto"):
         self.fn = fn
         self.act = act
@@ -154,13 +156,16 @@ class _Reverse(MpiReverse, ParallelReverse, SegmentCheckpointing, RevolveCheckpo
         while k < len(r.needs):
             batch = [v for v, _ in r.needs[k:]]
             k = len(r.needs)
-            plan = plan_region(batch, lambda v: self.local_operands(v, r),
-                               lambda v: self.can_recompute(v, r))
+            plan = self.plan(r, batch, first=k == len(batch))
             for v in plan.stored:
                 ph = placeholders.setdefault(v, r.avail.setdefault(v, Value(v.type, v.name)))
                 pops.append(self.tape.save(r, self, self.vmap[v], ph))
             for v in plan.recomputed:
                 ph = placeholders.setdefault(v, r.avail.setdefault(v, Value(v.type, v.name)))
+                if v in r.windows:
+                    at = self.position(v.owner, r.old)
+                    recomputed.extend((at, c) for c in self.reload_from_window(r, v, ph))
+                    continue
                 induction = self.induction(v)
                 if induction is not None:
                     recomputed.extend((-1, c) for c in
@@ -179,6 +184,21 @@ class _Reverse(MpiReverse, ParallelReverse, SegmentCheckpointing, RevolveCheckpo
             op.parent = r.rev
         at = r.prologue_at
         r.rev.ops[at:at] = prologue
+
+    def plan(self, r: Region, batch: list[Value], first: bool):
+        """The min-cut plan for what r's reverse needs; on the first batch, with stencil
+        windows (checkpoint/windows.py) instead where that stores fewer bytes."""
+        operands = lambda v: self.local_operands(v, r)
+        plan = plan_region(batch, operands, lambda v: self.can_recompute(v, r))
+        windows = self.window_loads(r) if first else {}
+        if windows:
+            alt = plan_region(batch, lambda v: [] if v in windows else operands(v),
+                              lambda v: v in windows or self.can_recompute(v, r))
+            used = {v: windows[v] for v in alt.recomputed if v in windows}
+            if used and alt.store_bytes + self.window_bytes(used) < plan.store_bytes:
+                self.open_windows(r, used)
+                return alt
+        return plan
 
     def local_operands(self, v: Value, r: Region) -> list[Value]:
         """v's operands that the region r defines (the others r's reverse sees anyway)."""
@@ -538,6 +558,7 @@ class _Reverse(MpiReverse, ParallelReverse, SegmentCheckpointing, RevolveCheckpo
         self.resolve(inner)
         self.adj = outer
         b.block = outer_block
+        self.close_windows(inner, ctx)
         loop = b.op("scf.for", bounds + init_adj, [v.type for v in init_adj],
                     attrs={"reverse": True}, regions=[rbody])
         res = loop.results
@@ -736,6 +757,11 @@ def describe_plan(rv: _Reverse) -> list[str]:
             owner = r.old.parent
             place = f"{owner.name} {_short(owner.loc)}"
         stored = ", ".join(_describe_value(v) for v in plan.stored) or "nothing"
+        for array in dict.fromkeys(a for _, a, _, _ in r.windows.values()):
+            offsets = sorted(c for _, a, c, _ in r.windows.values() if a is array)
+            lines.append(f"{place}: save a window of {array.name or 'array'} (offsets "
+                         f"{offsets[0]}..{offsets[-1]}) before the loop, reload "
+                         f"{len(offsets)} values per iteration from it")
         lines.append(f"{place}: save {stored} ({plan.store_bytes} B per execution); "
                      f"recompute {len(plan.recomputed)} values ({plan.recompute_flops} "
                      f"flops per execution)")

@@ -515,6 +515,11 @@ def _move_base(c: _Compiler, op: Op) -> Step:
     return move
 
 
+@_rule("tape.reserve")
+def _reserve(c: _Compiler, op: Op) -> Step:
+    return lambda r: None     # indexed entries live in a dict: always room
+
+
 @_rule("scf.for", "par.parallel_for")
 def _for(c: _Compiler, op: Op) -> Step:
     """A parallel loop runs its iterations in order: one valid schedule of a race-free

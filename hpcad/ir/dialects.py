@@ -361,6 +361,7 @@ _def("tape.push", "tape", check=_check_push)
 _def("tape.pop", "tape", check=_check_pop)
 _def("tape.advance", "tape", check=_check_move)   # the next segment starts n entries on
 _def("tape.retreat", "tape", check=_check_move)   # back to the previous segment
+_def("tape.reserve", "tape", check=_check_move)   # room for n entries from the position on
 
 
 def spec(name: str) -> OpSpec:

@@ -79,7 +79,7 @@ def tape_slots(fn: Function, lower: dict[Value, int]) -> list[TapeSlot]:
                         return ("at_most", span, 0)
         return None
 
-    pushes, pops = {}, {}
+    pushes, pops, reserved = {}, {}, set()
 
     def visit(block: Block, chain: list[Op]):
         for op in block.ops:
@@ -88,6 +88,8 @@ def tape_slots(fn: Function, lower: dict[Value, int]) -> list[TapeSlot]:
                     _check_stack_use(op, chain)
                 if any(c.name == "par.join" for c in chain):
                     in_tasks.add(op.attrs["slot"])
+                if op.name == "tape.reserve":
+                    reserved.add(op.attrs["slot"])
                 if op.name == "tape.push":
                     pushes[op.attrs["slot"]] = (op, chain)
                 elif op.name == "tape.pop":
@@ -105,6 +107,10 @@ def tape_slots(fn: Function, lower: dict[Value, int]) -> list[TapeSlot]:
                 break
             shared += 1
         extents = [extent(c) for c in chain[shared:] if c.name in _LOOPS]
+        if None in extents and len(push.operands) == 2 and slot not in reserved:
+            raise HpcadError(f"{where(push.loc)}: internal: an indexed tape slot whose size is "
+                             f"unknown before its loops run (indexed entries cannot grow the "
+                             f"buffer); please report this kernel")
         slots[slot] = TapeSlot(slot, push.operands[0].type, chain[0] if chain else push,
                                None if None in extents else extents)
     for slot in in_tasks:
@@ -161,6 +167,13 @@ class TapeWriter:
             return
         self.emit(depth, f"{s.position} -= 1")
         self.emit(depth, f"{target} = {s.buffer}[np.uint64({s.position})]")
+
+    def op_tape_reserve(self, op, depth):
+        s = self.by_slot[op.attrs["slot"]]
+        if s.extents is None:
+            needed = f"{s.position} + {self.ref(op.operands[0])}"
+            self.emit(depth, f"if {needed} > {s.buffer}.shape[0]:")
+            self.emit(depth + 1, f"{s.buffer} = _grow({s.buffer}, {needed})")
 
     def op_tape_advance(self, op, depth):
         self.emit(depth, f"{self.by_slot[op.attrs['slot']].position} += "

@@ -1,0 +1,144 @@
+"""Stencil windows: a loop that reads an array at fixed offsets of its index (`u[i-1]`,
+`u[i]`, `u[i+1]`) while nothing in the loop writes it, but something after it does, would
+save each of those loads per iteration. Instead, the augmented forward sweep copies the
+window the loop reads, `u[lb+min_offset : ub+max_offset]`, onto the tape once before the
+loop (one indexed tape slot), and the loop's reverse reloads `u[i+c]` from entry
+`i + c - (lb + min_offset)`. The tape then holds one value per element instead of one per
+load, and the values derived from the loads are recomputed. The planner takes a window only
+where it stores fewer bytes (reverse.py, `resolve`). Mixed into the reverse-mode
+transformation."""
+from __future__ import annotations
+
+from ..ir.core import Block, Builder, Op, Value, walk
+from ..ir.dialects import OPS
+from ..ir.types import ArrayType, i64
+from .cost import value_bytes
+from .tape import trip_count
+
+
+def _offset(index: Value, iv: Value) -> int | None:
+    """c when index is iv + c (or iv - c, or iv), else None."""
+    if index is iv:
+        return 0
+    op = index.owner
+    if not isinstance(op, Op) or op.name not in ("arith.add", "arith.sub") or iv not in op.operands:
+        return None
+    other = op.operands[1] if op.operands[0] is iv else op.operands[0]
+    if not isinstance(other.owner, Op) or other.owner.name != "arith.const":
+        return None
+    if op.name == "arith.sub":
+        return -other.owner.attrs["value"] if op.operands[0] is iv else None
+    return other.owner.attrs["value"]
+
+
+class StencilWindows:
+    """Window candidates, their forward copies and reverse reloads (see module doc)."""
+
+    def window_loads(self, r) -> dict[Value, tuple[Value, int]]:
+        """The loads of r's loop body that a window could serve: {loaded value: (array,
+        offset)}. Only for a unit-step loop with top-level bounds (so the tape slot is sized
+        before the sweep starts), outside parallel loops and tasks (one window position),
+        without MPI inside, reading a 1-D array that the loop does not write."""
+        if r.top or self.intermediates == "store":
+            return {}
+        loop = r.old.parent
+        if loop.name not in ("scf.for", "par.parallel_for"):
+            return {}
+        step = loop.operands[2].owner
+        if not (isinstance(step, Op) and step.name == "arith.const" and step.attrs["value"] == 1):
+            return {}
+        if not all(self.region_of(v, r).top for v in loop.operands[:2]):
+            return {}
+        outer = loop.parent.parent
+        while outer is not None:
+            if outer.name in ("par.parallel_for", "par.join"):
+                return {}
+            outer = outer.parent.parent
+        written = set()
+        for o in walk(r.old):
+            if o.dialect == "mpi":
+                return {}
+            if OPS[o.name].effect == "write":
+                written.update(self.act.key(v) for v in o.operands if isinstance(v.type, ArrayType))
+        iv = r.old.args[0]
+        out = {}
+        for op in r.old.ops:
+            if op.name != "mem.load" or len(op.operands) != 2 or self.recomputable_op(op):
+                continue
+            array, index = op.operands
+            c = _offset(index, iv)
+            if c is None or self.act.key(array) in written or not self.region_of(array, r).top:
+                continue
+            out[op.results[0]] = (array, c)
+        return out
+
+    def window_bytes(self, windows: dict) -> int:
+        """Per iteration of the loop, about: one element per windowed array."""
+        arrays = {a: v for v, (a, _) in windows.items()}
+        return sum(value_bytes(v) for v in arrays.values())
+
+    def open_windows(self, r, windows: dict) -> None:
+        """Copy each window onto the tape before the loop's forward copy; r.windows maps each
+        served load to (slot, array, offset, lowest offset)."""
+        low = {}
+        for array, c in windows.values():
+            low[array] = min(c, low.get(array, c))
+        high = {}
+        for array, c in windows.values():
+            high[array] = max(c, high.get(array, c))
+        fwd_loop = r.fwd.parent
+        parent = fwd_loop.parent
+        b = Builder(parent)
+        b.index = parent.ops.index(fwd_loop)
+        b.loc = fwd_loop.loc
+        lb, ub = fwd_loop.operands[:2]
+        one = b.op1("arith.const", [], i64, {"value": 1})
+        slots = {}
+        for array in low:    # in program order of the loads: deterministic on every rank
+            slot = slots[array] = self.tape.new_slot()
+            lo = b.op1("arith.add", [lb, b.op1("arith.const", [], i64, {"value": low[array]})], i64)
+            hi = b.op1("arith.add", [ub, b.op1("arith.const", [], i64, {"value": high[array]})],
+                       i64)
+            count = trip_count(b, lo, hi, one)
+            b.op("tape.reserve", [count], attrs={"slot": slot})
+            body = Block([Value(i64, "w")])
+            inner = Builder(body)
+            x = inner.op1("mem.load", [self.vmap[array], body.args[0]], array.type.dtype)
+            inner.op("tape.push", [x, inner.op1("arith.sub", [body.args[0], lo], i64)],
+                     attrs={"slot": slot})
+            inner.op("scf.yield", [])
+            b.op("scf.for", [lo, hi, one], [], regions=[body])
+            b.op("tape.advance", [count], attrs={"slot": slot})
+        r.windows = {v: (slots[a], a, c, low[a]) for v, (a, c) in windows.items()}
+
+    def reload_from_window(self, r, v: Value, placeholder: Value) -> list[Op]:
+        """Ops of r's reverse prologue that define placeholder as v's window entry."""
+        slot, _, c, low = r.windows[v]
+        loop = r.old.parent
+        b = Builder(Block())
+        lo = b.op1("arith.add", [self.primal(loop.operands[0], r),
+                                 b.op1("arith.const", [], i64, {"value": low})], i64)
+        at = b.op1("arith.add", [r.rev.args[0], b.op1("arith.const", [], i64, {"value": c})], i64)
+        pop = Op("tape.pop", [b.op1("arith.sub", [at, lo], i64)], [], {"slot": slot})
+        pop.results = [placeholder]
+        placeholder.owner = pop
+        return b.block.ops + [pop]
+
+    def close_windows(self, r, ctx) -> None:
+        """Before the loop's reverse (built next in the current block): move each window's
+        slot back to its start."""
+        if not getattr(r, "windows", None):
+            return
+        loop = r.old.parent
+        b = self.b
+        one = b.op1("arith.const", [], i64, {"value": 1})
+        lb, ub = (self.primal(v, ctx) for v in loop.operands[:2])
+        done = set()
+        for slot, _, c, low in r.windows.values():
+            if slot in done:
+                continue
+            done.add(slot)
+            high = max(cc for s, _, cc, _ in r.windows.values() if s == slot)
+            lo = b.op1("arith.add", [lb, b.op1("arith.const", [], i64, {"value": low})], i64)
+            hi = b.op1("arith.add", [ub, b.op1("arith.const", [], i64, {"value": high})], i64)
+            b.op("tape.retreat", [trip_count(b, lo, hi, one)], attrs={"slot": slot})
