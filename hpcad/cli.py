@@ -91,10 +91,53 @@ def cmd_show_code(args) -> int:
     return 0
 
 
+def example_arguments(kernel: Kernel, sig: str) -> tuple:
+    """Arguments of the sizes --sig gives ("float64[100000], float64, int64=200"): zero
+    arrays of those shapes, ones for floats, the given integers. Only sizes matter to a
+    plan."""
+    import re
+
+    import numpy as np
+    parts = split_signature(sig)
+    if len(parts) != len(kernel.arg_names):
+        raise HpcadError(f"--sig gives {len(parts)} types, '{kernel.__name__}' takes "
+                         f"{len(kernel.arg_names)} arguments ({', '.join(kernel.arg_names)})")
+    out = []
+    for name, part in zip(kernel.arg_names, parts):
+        array = re.fullmatch(r"(\w+)\[([0-9,\s]+)\]", part)
+        scalar = re.fullmatch(r"(\w+)\s*=\s*(-?[0-9.eE+-]+)", part)
+        try:
+            if array:
+                shape = tuple(int(x) for x in array.group(2).split(",") if x.strip())
+                out.append(np.zeros(shape, np.dtype(array.group(1))))
+            elif scalar:
+                out.append(np.dtype(scalar.group(1)).type(scalar.group(2)).item())
+            elif re.fullmatch(r"float(32|64)", part):
+                out.append(1.0)
+            else:
+                raise ValueError(part)
+        except (TypeError, ValueError):
+            raise HpcadError(f"--budget needs sizes in --sig: give argument '{name}' as e.g. "
+                             f"float64[100000] (an array's shape) or int64=200 (an integer's "
+                             f"value), got '{part}'") from None
+    return tuple(out)
+
+
 def cmd_plan(args) -> int:
     import hashlib
-    spec = specialization(load_kernel(args.target), args.sig)
-    fn = spec.derivative("reverse", default_activity(spec), True, args.snapshots)
+
+    from .api import checkpoint, plan
+    kernel = load_kernel(args.target)
+    if args.intermediates:
+        kernel = checkpoint(kernel, intermediates=args.intermediates)
+    if args.budget is not None:
+        if args.snapshots is not None:
+            raise HpcadError("give either --snapshots or --budget, not both")
+        sys.stdout.write(plan(kernel, *example_arguments(kernel, args.sig), budget=args.budget))
+        return 0
+    spec = specialization(kernel, args.sig)
+    fn = spec.derivative("reverse", default_activity(spec), True, args.snapshots,
+                         intermediates=kernel.intermediates)
     text = "\n".join(fn.plan) + "\n"
     sys.stdout.write(text)
     print(f"plan hash {hashlib.sha256(text.encode()).hexdigest()[:16]}")
@@ -131,9 +174,14 @@ def main(argv=None) -> int:
     code.set_defaults(run=cmd_show_code)
     plan = sub.add_parser("plan", help="what the reverse sweep saves and what it recomputes")
     plan.add_argument("target", help="FILE.py:FUNC")
-    plan.add_argument("--sig", required=True, help="argument types")
+    plan.add_argument("--sig", required=True, help="argument types; with --budget, their "
+                      "sizes: \"float64[100000], float64, int64=200\"")
     plan.add_argument("--snapshots", type=int, default=None,
                       help="checkpoint the time loop with this many snapshots")
+    plan.add_argument("--budget", default=None, help="memory budget per rank (e.g. 100MB): "
+                      "the checkpointing that fits, and its estimated bytes")
+    plan.add_argument("--intermediates", choices=("auto", "recompute", "store"), default=None,
+                      help="store or recompute the values inside a step (default auto)")
     plan.set_defaults(run=cmd_plan)
     args = parser.parse_args(argv)
     try:

@@ -78,6 +78,21 @@ def test_plan_command():
     assert "4 snapshots of" in out.stdout and "plan hash" in out.stdout
 
 
+def test_plan_command_with_a_budget_agrees_with_the_api():
+    import subprocess
+    root = Path(__file__).parent.parent.parent
+    cmd = [sys.executable, "-m", "hpcad.cli", "plan", f"{root / 'examples' / 'heat.py'}:heat_misfit",
+           "--sig", "float64[200], float64[200], float64, int64=400", "--budget", "100kB"]
+    out = subprocess.run(cmd, capture_output=True, text=True, timeout=300)
+    assert out.returncode == 0, out.stderr
+    expected = ad.plan(heat_misfit, np.zeros(200), np.zeros(200), 1.0, 400, budget="100kB")
+    assert out.stdout == expected
+    assert out.stdout.startswith("policy: segments") and "bytes per rank" in out.stdout
+    cmd[6] = "float64[:], float64[200], float64, int64=400"
+    out = subprocess.run(cmd, capture_output=True, text=True, timeout=300)
+    assert out.returncode == 2 and "give argument 'u' as e.g. float64[100000]" in out.stderr
+
+
 
 @pytest.mark.parametrize("backend", ["interp", "numba"])
 @pytest.mark.parametrize("snapshots", [1, 2, 3, 7])
