@@ -10,13 +10,15 @@ from pathlib import Path
 
 from benchmarks.common import compile_times, write_json
 
-CASES = ("heat", "jacobi", "gmm", "scaling", "mpi_scaling", "checkpointing")
+CASES = ("heat", "jacobi", "gmm", "burgers", "scaling", "mpi_scaling", "checkpointing")
 QUICK = {"heat": {"heat quick": (20_000, 20)}, "jacobi": {"jacobi quick": (100, 10)},
-         "gmm": {"gmm quick": (5, 5, 500)},
+         "gmm": {"gmm quick": (5, 5, 500)}, "burgers": {"burgers quick": (20_000, 20)},
          "scaling": {"heat prange quick": ("heat", (20_000, 5)),
                      "jacobi prange quick": ("jacobi", (60, 5))},
          "mpi_scaling": {"heat_mpi quick": (2_000, 5)},
-         "checkpointing": {"heat checkpointing quick": (5_000, 20)}}
+         "checkpointing": {"heat checkpointing quick": ("heat", (5_000, 20)),
+                           "burgers checkpointing quick": ("burgers", (5_000, 20)),
+                           "jacobi checkpointing quick": ("jacobi", (60, 10))}}
 
 
 def ratios(row: dict) -> dict:

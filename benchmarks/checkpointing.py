@@ -1,17 +1,22 @@
-"""Benchmark: memory against time for the 1-D heat gradient under checkpointing
-(hpcad.checkpoint(f, snapshots=S, schedule="segments" | "revolve")): tape plus snapshot
-bytes, and time relative to store-all, per policy. Writes a PNG of the curve next to the JSON when matplotlib
-is installed."""
+"""Benchmark: memory against time of gradients under checkpointing (heat 1-D, Burgers 1-D,
+Jacobi 2-D): store-all (also the default plan when no budget is set), segments and revolve
+with fixed snapshot counts, and memory budgets of 100/25/5 % of store-all; tape plus snapshot bytes and time relative to
+store-all per policy. Writes a PNG of the curves next to the JSON when matplotlib is
+installed."""
 from __future__ import annotations
+
+import importlib
 
 import numpy as np
 
 import hpcad as ad
 from benchmarks.common import median_time
 from hpcad.checkpoint.budget import time_loop
-from benchmarks.heat import heat, make_args
 
-SIZES = {"heat n=1e5 x200": (100_000, 200), "heat n=1e7 x10": (10_000_000, 10)}
+SIZES = {"heat n=1e5 x200": ("heat", (100_000, 200)), "heat n=1e7 x10": ("heat", (10_000_000, 10)),
+         "burgers n=2e5 x100": ("burgers", (200_000, 100)),
+         "burgers n=1e7 x5": ("burgers", (10_000_000, 5)),
+         "jacobi 500^2 x100": ("jacobi", (500, 100)), "jacobi 4000^2 x5": ("jacobi", (4000, 5))}
 BUDGETS = (1.0, 0.25, 0.05)    # memory budgets, as fractions of the store-all tape
 
 
@@ -19,41 +24,66 @@ def _memory(kernel, state_bytes: int, snapshots) -> int:
     """Bytes the gradient keeps: its tape buffers, plus (checkpointed) the snapshots of the
     loop state and the copy of the final state."""
     tape = sum(t.nbytes for _, c in kernel.compiled.values() for t in c.tapes)
-    if snapshots == "store_all":
+    if snapshots in ("store_all", None):
         return tape
     return tape + state_bytes * (snapshots + 1)
 
 
-def run(size) -> dict:
-    n, steps = size
-    u0, alpha, _ = make_args(size)
+def _timed_gradient(kernel, args) -> float:
+    """Median time of the in-place reverse derivative (float arrays duplicated, float
+    scalars active, the rest constant); the arrays are fresh copies for every run."""
+    activity, arrays = [], []
+    for k, a in enumerate(args):
+        if isinstance(a, np.ndarray):
+            activity.append(ad.Duplicated)
+            arrays.append(k)
+        else:
+            activity.append(ad.Active if isinstance(a, float) else ad.Const)
+    rev = ad.autodiff(kernel, activity=tuple(activity))
+    shadows = {k: np.zeros_like(args[k]) for k in arrays}
+
+    def call(*copies):
+        fresh = dict(zip(arrays, copies))
+        flat = []
+        for k, a in enumerate(args):
+            flat.append(fresh.get(k, a))
+            if k in shadows:
+                flat.append(shadows[k])
+        rev(*flat)
+    return median_time(call, lambda: tuple(args[k].copy() for k in arrays))
+
+
+def run(case) -> dict:
+    module_name, size = case
+    module = importlib.import_module(f"benchmarks.{module_name}")
+    kernel = getattr(module, module_name)
+    args = module.make_args(size)
+    steps = args[-1]
     row = {"policies": {}}
-    args = (u0, alpha, steps)
-    state = time_loop(heat.specialize(args).primal, args).state_bytes  # u; tmp is scratch
-    policies = [("store_all", "segments")] + [(s, "segments") for s in (2, 4, 8, 16)] + \
-        [(s, "revolve") for s in (2, 4, max(1, steps // 20))]
+    loop = time_loop(kernel.specialize(args).primal, args)   # None: no checkpointable loop
+    state = loop.state_bytes if loop else 0                  # scratch arrays left out
+    policies = [("store_all", "segments")]
+    if loop is not None:
+        policies += [(s, "segments") for s in (2, 4, 8, 16)] + \
+            [(s, "revolve") for s in (2, 4, max(1, steps // 20))]
     for snapshots, schedule in policies:
         if snapshots != "store_all" and snapshots >= steps:
             continue
-        k = ad.checkpoint(heat, snapshots=snapshots, schedule=schedule)
-        rev = ad.autodiff(k, activity=(ad.Duplicated, ad.Active, ad.Const))
-        du = np.zeros_like(u0)
-        t = median_time(lambda u: rev(u, du, alpha, steps), lambda: (u0.copy(),))
+        k = ad.checkpoint(kernel, snapshots=snapshots, schedule=schedule)
+        t = _timed_gradient(k, args)
         name = str(snapshots) if schedule == "segments" else f"revolve {snapshots}"
         row["policies"][name] = {"grad_s": t, "bytes": _memory(k, state, snapshots)}
     store_all = row["policies"]["store_all"]["bytes"]
     for fraction in BUDGETS:
         budget = max(int(fraction * store_all), 1)
-        k = ad.checkpoint(heat, budget=budget)
-        rev = ad.autodiff(k, activity=(ad.Duplicated, ad.Active, ad.Const))
-        du = np.zeros_like(u0)
+        k = ad.checkpoint(kernel, budget=budget)
         try:
-            t = median_time(lambda u: rev(u, du, alpha, steps), lambda: (u0.copy(),))
+            t = _timed_gradient(k, args)
         except ad.HpcadError as e:      # a budget below the least the gradient needs
             row["policies"][f"budget {fraction:.0%}"] = {"error": str(e)}
             continue
         c = k.last_policy
-        kept = _memory(k, state, c.snapshots or "store_all")
+        kept = _memory(k, state, c.snapshots)
         label = f"{c.schedule} {c.snapshots}" if c.snapshots else "store all"
         row["policies"][f"budget {fraction:.0%}: {label}"] = {
             "grad_s": t, "bytes": kept, "budget_bytes": budget, "fits": kept <= budget,
@@ -65,7 +95,7 @@ def run(size) -> dict:
         if "error" in p:
             continue
         p["time_vs_store_all"] = p["grad_s"] / base["grad_s"]
-        p["memory_vs_store_all"] = p["bytes"] / base["bytes"]
+        p["memory_vs_store_all"] = p["bytes"] / base["bytes"] if base["bytes"] else 1.0
     return row
 
 
@@ -83,7 +113,7 @@ def plot(rows: list[dict], path) -> None:
         ax.plot([m for m, _ in pts], [t for _, t in pts], "o-", label=r["name"])
     ax.set_xlabel("memory / store-all")
     ax.set_ylabel("gradient time / store-all")
-    ax.set_title("heat 1-D: checkpointing")
+    ax.set_title("checkpointing: memory against time")
     ax.legend()
     fig.tight_layout()
     fig.savefig(path, dpi=120)

@@ -2,6 +2,7 @@
 by `python -m benchmarks`, not asserted here), and the hand-written reference adjoints it
 compares against agree with hpcad's gradients."""
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -29,6 +30,21 @@ def test_runner_writes_json_and_table(tmp_path):
     row = data["rows"][0]
     assert data["machine"]["numba"] and row["hpcad_grad_s"] > 0
     assert row["compile"]["cached_compiles"] == 0
+
+
+def test_checkpointing_benchmark_covers_heat_burgers_and_jacobi(tmp_path):
+    out = tmp_path / "bench.json"
+    run = subprocess.run([sys.executable, "-m", "benchmarks", "--quick", "--cases",
+                          "checkpointing", "--out", str(out)], capture_output=True, text=True,
+                         cwd=ROOT, timeout=600, env=dict(os.environ, HPCAD_BENCH_REPEATS="1"))
+    assert run.returncode == 0, run.stderr
+    rows = {r["name"]: r["policies"] for r in json.loads(out.read_text())["rows"]}
+    assert {"heat checkpointing quick", "burgers checkpointing quick",
+            "jacobi checkpointing quick"} <= set(rows)
+    for policies in rows.values():
+        for name, p in policies.items():
+            if name.startswith("budget") and "error" not in p:
+                assert p["fits"], (name, p)
 
 
 def test_handwritten_heat_adjoint_agrees_with_hpcad():
