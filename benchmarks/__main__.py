@@ -1,6 +1,7 @@
 """Run the benchmarks: `python -m benchmarks [--quick] [--cases heat,jacobi,gmm] [--out F]`.
 Prints a table of medians (after a warm-up) and ratios measured in the same run, and writes
-them as JSON with the machine's facts (default benchmarks/results/latest.json)."""
+them as JSON with the machine's facts (default benchmarks/results/latest.json), with PNG
+plots beside it (benchmarks/plots.py)."""
 from __future__ import annotations
 
 import argparse
@@ -8,6 +9,7 @@ import importlib
 import sys
 from pathlib import Path
 
+from benchmarks import plots
 from benchmarks.common import compile_times, write_json
 
 CASES = ("heat", "jacobi", "gmm", "burgers", "scaling", "mpi_scaling", "checkpointing")
@@ -116,6 +118,7 @@ def main(argv=None) -> int:
     parser.add_argument("--no-compile", action="store_true",
                         help="skip the cold-compile and cached-start measurements")
     args = parser.parse_args(argv)
+    Path(args.out).parent.mkdir(parents=True, exist_ok=True)   # plots are written beside it
     rows, scaling, weak, budgets = [], [], [], []
     for case in args.cases.split(","):
         module = importlib.import_module(f"benchmarks.{case}")
@@ -154,8 +157,13 @@ def main(argv=None) -> int:
     if budgets:
         print()
         print("\n".join(checkpoint_lines(budgets)))
-    write_json(rows + scaling + weak + budgets, Path(args.out))
-    print(f"wrote {args.out}", file=sys.stderr)
+    out = Path(args.out)
+    write_json(rows + scaling + weak + budgets, out)
+    print(f"wrote {out}", file=sys.stderr)
+    for name, figure in (("ratios.png", lambda path: plots.ratios(rows, path)),
+                         ("scaling.png", lambda path: plots.scaling(scaling, weak, path))):
+        if figure(out.with_name(name)) is not None:
+            print(f"wrote {out.with_name(name)}", file=sys.stderr)
     return 0
 
 

@@ -1,5 +1,6 @@
 """The `hpcad` command: `hpcad show-ir FILE.py:FUNC --sig "float64[:], float64" [--grad|--fwd]`
-prints a kernel's optimized IR or its derivative's; `hpcad show-code` the numba source."""
+prints a kernel's optimized IR or its derivative's; `hpcad show-code` the numba source;
+`hpcad plan` what the reverse sweep stores; `hpcad doctor` checks the installation."""
 from __future__ import annotations
 
 import argparse
@@ -7,6 +8,7 @@ import importlib.util
 import sys
 from pathlib import Path
 
+from .doctor import run as run_doctor
 from .errors import HpcadError
 from .ir.printer import print_function
 from .ir.types import ArrayType, ScalarType, parse_type
@@ -183,6 +185,10 @@ def main(argv=None) -> int:
     plan.add_argument("--intermediates", choices=("auto", "recompute", "store"), default=None,
                       help="store or recompute the values inside a step (default auto)")
     plan.set_defaults(run=cmd_plan)
+    doctor = sub.add_parser("doctor", help="versions, MPI library and mpiexec, threading "
+                                           "layers, compile cache: what to check when "
+                                           "something is off (run it under mpiexec too)")
+    doctor.set_defaults(run=lambda args: run_doctor())
     args = parser.parse_args(argv)
     try:
         return args.run(args)

@@ -30,6 +30,8 @@ def test_runner_writes_json_and_table(tmp_path):
     row = data["rows"][0]
     assert data["machine"]["numba"] and row["hpcad_grad_s"] > 0
     assert row["compile"]["cached_compiles"] == 0
+    assert (tmp_path / "ratios.png").read_bytes()[:4] == b"\x89PNG"   # plotted beside it
+    assert not (tmp_path / "scaling.png").exists()                     # nothing to plot
 
 
 def test_checkpointing_benchmark_covers_heat_burgers_and_jacobi(tmp_path):

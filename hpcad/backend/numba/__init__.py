@@ -8,6 +8,7 @@ from ...errors import HpcadError
 from ...ir.core import Function
 from ...ir.printer import print_function
 from ...ir.types import ArrayType, OpaqueType, ScalarType
+from ...progress import progress
 from . import cache, threads
 from .codegen import generate
 
@@ -34,7 +35,14 @@ class Compiled:
         ir_text = print_function(fn)
         key = cache.entry_key(ir_text)
         self.py_name = "".join(c if c.isalnum() else "_" for c in fn.name)
-        self.source, self.slots = generate(fn, self.py_name)
+        with progress(2, f"hpcad: compiling {fn.name}") as steps:
+            self.source, self.slots = generate(fn, self.py_name)
+            steps.advance()
+            self._compile(fn, key)
+            steps.advance()
+
+    def _compile(self, fn: Function, key: str) -> None:
+        """numba compiles the generated source, or loads it from the disk cache."""
         self.n_results = len(fn.result_types)
         self.threading_layer = threads.start() if "parallel=True" in self.source else None
         self.tapes = [np.empty(0, s.dtype.np_dtype) for s in self.slots]
