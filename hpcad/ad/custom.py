@@ -79,8 +79,7 @@ class RuleCalls:
         self.rules = dict(module.rules)        # callee name -> CustomKernel
         functions = dict(module.functions)     # (inlining the module drops them)
         entry = clone_function(module.main)
-        fn = inline_calls(Module({**functions, entry.name: entry}, entry.name),
-                          keep=frozenset(self.rules))
+        fn = inline_calls(Module({**functions, entry.name: entry}, entry.name), keep_custom=True)
         for op in walk(fn.body):
             if is_rule_call(op):
                 writes = written_arguments(functions[op.attrs["custom"]])

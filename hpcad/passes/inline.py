@@ -7,16 +7,17 @@ from ..ir.clone import clone_op
 from ..ir.core import Block, Function, Module, Value
 
 
-def inline_calls(module: Module, keep: frozenset = frozenset()) -> Function:
-    """Inline calls in the entry function (recursively), except calls to the functions named
-    in `keep`; returns the entry function and drops the callees from the module."""
+def inline_calls(module: Module, keep_custom: bool = False) -> Function:
+    """Inline calls in the entry function (recursively), except, with `keep_custom`, calls
+    to kernels with custom rules; returns the entry function and drops the callees from the
+    module."""
     fn = module.main
-    _inline_block(fn.body, module, depth=0, keep=keep)
+    _inline_block(fn.body, module, depth=0, keep=keep_custom)
     module.functions = {fn.name: fn}
     return fn
 
 
-def _inline_block(block: Block, module: Module, depth: int, keep=frozenset()) -> None:
+def _inline_block(block: Block, module: Module, depth: int, keep: bool = False) -> None:
     if depth > 64:
         raise UnsupportedConstruct("kernel calls nest more than 64 deep (recursion?)")
     out = []
@@ -26,7 +27,7 @@ def _inline_block(block: Block, module: Module, depth: int, keep=frozenset()) ->
         for r in op.regions:
             _replace_in(r, replace)
             _inline_block(r, module, depth, keep)
-        if op.name != "func.call" or op.attrs["callee"] in keep:
+        if op.name != "func.call" or (keep and "custom" in op.attrs):
             out.append(op)
             continue
         callee = module.functions[op.attrs["callee"]]

@@ -232,3 +232,39 @@ def test_bwd_reading_an_array_overwritten_after_the_call_is_an_error():
         ad.grad(overwrites_after_call, backend="interp")(x)
     g = ad.grad(reads_after_call, backend="interp")(x)
     np.testing.assert_allclose(g, _fd(reads_after_call.py_func, [x], 0), rtol=1e-6)
+
+
+@ad.kernel
+def relax_with_rule(u, w, nsteps):
+    for t in range(nsteps):
+        for i in range(u.shape[0]):
+            u[i] = u[i] + 0.1 * ck.doubled_sin(u[i] * w)
+    s = 0.0
+    for i in range(u.shape[0]):
+        s += u[i] * u[i]
+    return s
+
+
+@backends
+def test_checkpointed_time_loop_with_rule_calls_gives_the_store_all_gradient(backend):
+    u = np.linspace(0.1, 1.0, 8)
+    ref = ad.grad(relax_with_rule, argnums=(0, 1), backend=backend)(u, 0.7, 12)
+    for policy in (ad.checkpoint(relax_with_rule, snapshots=3),
+                   ad.checkpoint(relax_with_rule, snapshots=2, schedule="revolve")):
+        got = ad.grad(policy, argnums=(0, 1), backend=backend)(u, 0.7, 12)
+        np.testing.assert_array_equal(got[0], ref[0])
+        assert got[1] == ref[1]
+
+
+@ad.kernel
+def with_and_without_rule(v):
+    s = 0.0
+    for i in range(v.shape[0]):
+        s += ck.inv_sqrt(v[i]) + ck.bits_inv_sqrt(2.0)   # the plain kernel on a constant
+    return s
+
+
+def test_plain_kernel_sharing_the_body_of_a_custom_one_is_inlined():
+    v = np.linspace(0.5, 2.0, 4)
+    g = ad.grad(with_and_without_rule, backend="interp")(v)
+    np.testing.assert_allclose(g, -0.5 * v ** -1.5, rtol=3 * INV_SQRT_ACCURACY)
