@@ -5,6 +5,7 @@ _preload_tbb()   # before anything starts numba's threads, so that its `tbb` lay
 
 from .api import (Active, Const, Dual, Duplicated, DuplicatedNoNeed, autodiff, check_grad,
                   checkpoint, grad, jacobian, jvp, plan, value_and_grad, vjp)
+from .custom import CustomKernel, custom_jvp, custom_vjp
 from .errors import (ArgumentError, DifferentiationError, GradientMismatch, HpcadError,
                      HpcadWarning, IRParseError, IRVerifyError, KernelTypeError,
                      UnsupportedConstruct)
@@ -14,6 +15,7 @@ from .parallel import join, par_map, par_sum, prange, spawn, sync
 __version__ = "0.1.0"
 
 __all__ = ["Active", "Const", "Dual", "Duplicated", "DuplicatedNoNeed", "autodiff",
+           "CustomKernel", "custom_jvp", "custom_vjp",
            "check_grad", "checkpoint", "plan", "grad", "jacobian", "jvp", "value_and_grad", "vjp", "ArgumentError",
            "DifferentiationError", "GradientMismatch", "HpcadError", "HpcadWarning", "IRParseError",
            "IRVerifyError", "KernelTypeError", "UnsupportedConstruct", "Kernel", "kernel", "join",

@@ -7,6 +7,7 @@ import inspect
 from dataclasses import dataclass, field
 from functools import cached_property
 
+from .ad.custom import RuleCalls
 from .ad.forward import forward
 from .ad.reverse import reverse
 from .backend import interp
@@ -14,7 +15,7 @@ from .errors import ArgumentError
 from .frontend.lower import lower_kernel
 from .frontend.signature import signature_of
 from .ir.clone import clone_function
-from .ir.core import Function, walk
+from .ir.core import Function, Module, walk
 from .ir.verifier import verify_function
 from .passes.activity import analyze
 from .passes.extrema import rewrite_extrema
@@ -38,6 +39,7 @@ class Specialization:
     primal: Function
     arg_names: list[str]
     derivatives: dict = field(default_factory=dict)
+    rules: RuleCalls | None = None   # calls to kernels with custom derivative rules
 
     @cached_property
     def communicates(self) -> bool:
@@ -50,16 +52,18 @@ class Specialization:
         key = (mode, activity, ret_active, snapshots, schedule, intermediates)
         fn = self.derivatives.get(key)
         if fn is None:
-            primal = self.primal
+            primal = self.primal if self.rules is None else self.rules.for_mode(mode)
             if any(op.name == "par.parallel_for" for op in walk(primal.body)):
                 primal = clone_function(primal)
                 rewrite_extrema(primal)   # max/min reductions: derivative to the winner
             act = analyze(primal, list(activity), ret_active)
             if mode == "forward":
-                fn = forward(primal, list(activity), act)
+                fn = forward(primal, list(activity), act, self.rules)
             else:
                 fn = reverse(primal, list(activity), act, ret_active, snapshots, schedule,
-                             intermediates)
+                             intermediates, self.rules)
+            if self.rules is not None:
+                fn = self.rules.inline(fn)
             verify_function(fn)
             fn = optimize(fn)
             make_race_free(fn)
@@ -104,13 +108,18 @@ class Kernel:
         types = signature_of(args, self.arg_names)
         spec = self.specializations.get(types)
         if spec is None:
-            module = lower_kernel(self.py_func, types)
+            module = self.lower(types)
+            rules = RuleCalls(module) if module.rules else None   # before inlining
             fn = optimize_module(module)
             verify_function(fn)
             check_races(fn)
-            spec = Specialization(fn, self.arg_names)
+            spec = Specialization(fn, self.arg_names, rules=rules)
             self.specializations[types] = spec
         return spec
+
+    def lower(self, types) -> Module:
+        """This kernel's IR module for argument `types` (callees included)."""
+        return lower_kernel(self.py_func, types)
 
     def run(self, fn: Function, args, backend: str | None = None) -> tuple:
         backend = check_backend(backend or self.backend)

@@ -1,4 +1,5 @@
 """The examples run and pass their own gradient checks; the `hpcad` command works."""
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -8,12 +9,15 @@ import pytest
 ROOT = Path(__file__).parent.parent
 
 
-@pytest.mark.parametrize("example", ["heat.py", "gmm.py"])
+@pytest.mark.parametrize("example", ["heat.py", "gmm.py", "fast_inv_sqrt.py"])
 def test_example_runs(example):
     out = subprocess.run([sys.executable, str(ROOT / "examples" / example)],
                          capture_output=True, text=True, timeout=300)
     assert out.returncode == 0, out.stdout + out.stderr
     assert "passed" in out.stdout
+    if example == "fast_inv_sqrt.py":   # without the rule: the bit-operation error, file:line
+        assert re.search(r"without a rule: .*fast_inv_sqrt\.py:\d+: a derivative would flow "
+                         r"through the bits of a float.*custom_vjp", out.stdout), out.stdout
 
 
 def _hpcad(*args):

@@ -34,3 +34,10 @@ def test_autodiff_snippet_agrees_with_grad(tmp_path):
 def test_readme_commands_refer_to_existing_files():
     for path in re.findall(r"examples/\w+\.py", README):
         assert (ROOT / path).exists(), path
+
+
+def test_custom_rule_snippet_gives_the_rule_derivative(tmp_path):
+    ns = _run_snippets(tmp_path, 3)
+    import hpcad as ad
+    for x in (0.7, -1.3):
+        assert abs(ad.grad(ns["soft_sign"])(x) - 1.0 / (1.0 + abs(x)) ** 2) <= 1e-12

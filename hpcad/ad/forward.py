@@ -10,13 +10,15 @@ from ..ir.dialects import join_arities, reduction_kinds
 from ..ir.types import ArrayType
 from ..passes.activity import Activity
 from .common import derivative_name, has_tangent, zero
+from .custom import CustomForward
 from .mpi import MpiForward
 from .rules import NON_DIFFERENTIABLE, PARTIALS, RuleBuilder
 
 
-class _Forward(MpiForward):
-    def __init__(self, act: Activity):
+class _Forward(MpiForward, CustomForward):
+    def __init__(self, act: Activity, rules=None):
         self.act = act
+        self.rules = rules   # calls to kernels with custom rules (ad/custom.py)
         self.vmap: dict[Value, Value] = {}
         self.tan: dict[Value, Value] = {}     # active scalar -> its tangent
         self.shadow: dict[Value, Value] = {}  # shadowed array -> its shadow
@@ -266,11 +268,11 @@ def _scale(rb: RuleBuilder, t: Value, p, result_type) -> Value:
     return rb.mul(t, p)
 
 
-def forward(fn: Function, arg_activity: list[str], act: Activity) -> Function:
+def forward(fn: Function, arg_activity: list[str], act: Activity, rules=None) -> Function:
     """The tangent function: args are each primal arg followed by its tangent (active
     scalars) or shadow (shadowed arrays); returns the primal results, then one tangent per
     float result."""
-    fw = _Forward(act)
+    fw = _Forward(act, rules)
     args = []
     for a, kind in zip(fn.args, arg_activity):
         na = Value(a.type, a.name)

@@ -17,6 +17,7 @@ from ..ir.core import Block, Builder, Function, Op, Value, walk
 from ..ir.dialects import is_pure
 from ..ir.types import ArrayType, ScalarType, i64
 from ..passes.activity import Activity
+from ..passes.aliases import written_arrays
 from ..checkpoint.cost import is_expensive
 from ..checkpoint.mincut import plan_region
 from ..checkpoint.revolve import RevolveCheckpointing
@@ -24,6 +25,7 @@ from ..checkpoint.segments import SegmentCheckpointing, choose_time_loop
 from ..checkpoint.tape import TapeLayout
 from ..checkpoint.windows import StencilWindows
 from .common import derivative_name, has_tangent, zero
+from .custom import CustomReverse
 from .mpi import MpiReverse, global_seed, replicated_over
 from .parallel import ParallelReverse
 from .regions import Region
@@ -31,11 +33,12 @@ from .rules import NON_DIFFERENTIABLE, PARTIALS, RuleBuilder, uses_of_partial
 
 
 class _Reverse(MpiReverse, ParallelReverse, SegmentCheckpointing, RevolveCheckpointing,
-               StencilWindows):
-    def __init__(self, fn: Function, act: Activity, intermediates: str = "auto"):
+               StencilWindows, CustomReverse):
+    def __init__(self, fn: Function, act: Activity, intermediates: str = "auto", rules=None):
         self.fn = fn
         self.act = act
         self.intermediates = intermediates   # checkpoint/cost.py: how the planner weighs them
+        self.rules = rules   # calls to kernels with custom rules (ad/custom.py)
         self.vmap: dict[Value, Value] = {}        # primal value -> its augmented-forward copy
         self.fwd_block: dict[Block, Block] = {}   # primal block -> augmented-forward block
         self.trip_count: dict[Op, Value] = {}     # primal while op -> forward iteration count
@@ -56,6 +59,8 @@ class _Reverse(MpiReverse, ParallelReverse, SegmentCheckpointing, RevolveCheckpo
             for o in [top_op, *walk_regions(top_op)]:
                 if o.name in ("mem.store", "mem.accumulate"):
                     self.last_write[act.key(o.operands[1])] = pos
+                for arr in written_arrays(o) if o.name == "func.call" else ():
+                    self.last_write[act.key(arr)] = pos   # a kept call (custom rule)
 
     # -- augmented forward sweep --------------------------------------------------------------
     def augment(self, old: Block, new: Block) -> None:
@@ -376,10 +381,9 @@ class _Reverse(MpiReverse, ParallelReverse, SegmentCheckpointing, RevolveCheckpo
             return
         if name in ("mem.store", "mem.accumulate"):
             return self.reverse_store(op, ctx)
-        if name in ("mem.alloc", "mem.view", "func.call") or name in NON_DIFFERENTIABLE \
-                or not op.results:
-            if name == "func.call":
-                raise DifferentiationError(f"{where(op.loc)}: internal: call not inlined")
+        if name == "func.call":
+            return self.reverse_rule_call(op, ctx)
+        if name in ("mem.alloc", "mem.view") or name in NON_DIFFERENTIABLE or not op.results:
             return
         g = self.adj.get(op.results[0])
         if g is None:
@@ -496,6 +500,8 @@ class _Reverse(MpiReverse, ParallelReverse, SegmentCheckpointing, RevolveCheckpo
         shadowed arrays, or communicate (communication is mirrored in the reverse sweep)."""
         return any((o.name in ("mem.store", "mem.accumulate") and self.act.shadowed(o.operands[1]))
                    or (o.dialect == "mpi" and o.name not in _NO_REVERSE)
+                   or (o.name == "func.call" and any(self.act.shadowed(v) for v in o.operands
+                                                     if isinstance(v.type, ArrayType)))
                    for region in op.regions for o in walk(region))
 
     def reverse_loop(self, op: Op, ctx: Region, bounds=None, carry_out=None) -> None:
@@ -629,12 +635,12 @@ def _is_const(v: Value) -> bool:
 
 def reverse(fn: Function, arg_activity: list[str], act: Activity, ret_active: bool,
             snapshots: int | None = None, schedule: str = "segments",
-            intermediates: str = "auto") -> Function:
+            intermediates: str = "auto", rules=None) -> Function:
     """The adjoint function. Args: each primal arg followed by its shadow (shadowed arrays),
     then one seed per float result (if ret_active). Returns the primal results, then the
     adjoint of each active scalar argument. Shadows hold the cotangent of the arrays' exit
     values on entry and of their entry values on return."""
-    rv = _Reverse(fn, act, intermediates)
+    rv = _Reverse(fn, act, intermediates, rules)
     revolve_bounds = None
     if snapshots:
         loop = choose_time_loop(fn)

@@ -111,7 +111,9 @@ def _ufunc(name: str):
 
 _I64 = {"arith.add": operator.add, "arith.sub": operator.sub, "arith.mul": operator.mul,
         "arith.floordiv": operator.floordiv, "arith.mod": operator.mod, "arith.pow": _ipow,
-        "arith.neg": operator.neg, "math.abs": abs}
+        "arith.neg": operator.neg, "math.abs": abs, "arith.shl": operator.lshift,
+        "arith.shr": operator.rshift, "arith.bitand": operator.and_,
+        "arith.bitor": operator.or_, "arith.bitxor": operator.xor}
 _F64 = {"arith.add": operator.add, "arith.sub": operator.sub, "arith.mul": operator.mul,
         "arith.neg": operator.neg,
         "arith.div": _guarded(operator.truediv, np.true_divide),
@@ -405,6 +407,15 @@ def _view(c: _Compiler, op: Op) -> Step:
         key = tuple(slice(r[next(it)], r[next(it)]) if d == "s" else r[next(it)] for d in dims)
         r[out] = r[arr][key]
     return view
+
+
+@_rule("mem.bitcast")
+def _bitcast(c: _Compiler, op: Op) -> Step:
+    arr, out, dtype = c.slot(op.operands[0]), c.slot(op.result), op.result.type.dtype.np_dtype
+
+    def bitcast(r):
+        r[out] = r[arr].view(dtype)
+    return bitcast
 
 
 def _mpi(c: _Compiler, op: Op) -> Step:

@@ -16,7 +16,7 @@ _WRITES = ("mem.store", "mem.accumulate", "mem.fill", "mem.add_into")
 
 
 def _root(arr: Value) -> Value:
-    while isinstance(arr.owner, Op) and arr.owner.name == "mem.view":
+    while isinstance(arr.owner, Op) and arr.owner.name in ("mem.view", "mem.bitcast"):
         arr = arr.owner.operands[0]
     return arr
 
@@ -27,7 +27,7 @@ def _written(op: Op) -> list[Value]:
         arrays = []
         if o.name in _WRITES:
             arrays = [o.operands[1]]
-        elif o.dialect == "mpi":
+        elif o.dialect in ("mpi", "func"):   # (a kept call may write any array it is given)
             arrays = [v for v in o.operands if isinstance(v.type, ArrayType)]
         for a in arrays:
             r = _root(a)

@@ -18,6 +18,8 @@ from .syntax import has_side_effect_free_shape
 
 _BINOPS = {ast.Add: "add", ast.Sub: "sub", ast.Mult: "mul", ast.Div: "div",
            ast.FloorDiv: "floordiv", ast.Mod: "mod", ast.Pow: "pow"}
+_BITOPS = {ast.LShift: "shl", ast.RShift: "shr", ast.BitAnd: "bitand", ast.BitOr: "bitor",
+           ast.BitXor: "bitxor"}
 _CMPOPS = {ast.Eq: "eq", ast.NotEq: "ne", ast.Lt: "lt", ast.LtE: "le", ast.Gt: "gt",
            ast.GtE: "ge"}
 
@@ -139,6 +141,8 @@ class ExpressionLowering:
         return self.binop(node.op, self.expr(node.left), self.expr(node.right), node)
 
     def binop(self, op, a, b, node) -> Value:
+        if type(op) in _BITOPS:
+            return self.bitop(_BITOPS[type(op)], a, b, node)
         kind = _BINOPS.get(type(op))
         if kind is None:
             self.unsupported(node, f"the operator `{type(op).__name__}`")
@@ -148,6 +152,18 @@ class ExpressionLowering:
             t = f64
         if kind == "pow" and b.type.is_float and not t.is_float:
             t = f64
+        return self.builder.op1(f"arith.{kind}", [self.coerce(a, t), self.coerce(b, t)], t)
+
+    def bitop(self, kind, a, b, node) -> Value:
+        """Integer shifts and bitwise logic (`&`, `|` of two bools are logical and/or)."""
+        a, b = self.scalar(a, node), self.scalar(b, node)
+        if a.type.is_bool and b.type.is_bool and kind in ("bitand", "bitor"):
+            return self.builder.op1("arith.and" if kind == "bitand" else "arith.or", [a, b], i1)
+        if a.type.is_float or b.type.is_float:
+            self.type_error(node, f"bit operations need integers, got {a.type} and {b.type}; "
+                                  f"reinterpret float bits with an array view, "
+                                  f"e.g. a.view(np.int32)")
+        t = promote(a.type, b.type)
         return self.builder.op1(f"arith.{kind}", [self.coerce(a, t), self.coerce(b, t)], t)
 
     def expr_UnaryOp(self, node):
@@ -319,6 +335,9 @@ class ExpressionLowering:
                 return self.comm_method(base, node.func.attr, node)
             if self.is_request(base):
                 return self.request_method(base, node.func.attr, node)
+            if isinstance(base, Value) and isinstance(base.type, ArrayType) \
+                    and node.func.attr == "view":
+                return self.bitcast(base, node)
         fn = self.expr(node.func)
         if not isinstance(fn, Static):
             self.unsupported(node, "calling something that is not a function")
@@ -482,6 +501,18 @@ class ExpressionLowering:
             block = block.parent.parent
         self.builder.block = outer
 
+    def bitcast(self, arr: Value, node) -> Value:
+        """a.view(np.int32): the same memory read as another dtype of the same width."""
+        if len(node.args) != 1 or node.keywords:
+            self.unsupported(node, "view() without exactly one dtype argument")
+        dtype = self.dtype_of(node.args[0])
+        if dtype.bits != arr.type.dtype.bits or dtype.is_bool or arr.type.dtype.is_bool:
+            self.unsupported(node, f"viewing a {arr.type.dtype} array as {dtype}",
+                             "view as a dtype of the same width (float32 <-> int32, "
+                             "float64 <-> int64)")
+        t = ArrayType(dtype, arr.type.ndim, arr.type.layout)
+        return self.builder.op1("mem.bitcast", [arr], t)
+
     def call_kernel(self, kernel, node):
         args = [self.expr(a) for a in node.args]
         for a, n in zip(args, node.args):
@@ -489,8 +520,11 @@ class ExpressionLowering:
                 self.unsupported(n, "passing a tuple or a Python object to a kernel")
         callee = self.program.function_for(kernel.py_func, [a.type for a in args],
                                            self.loc_of(node))
-        op = self.builder.op("func.call", args, list(callee.result_types),
-                             {"callee": callee.name})
+        attrs = {"callee": callee.name}
+        if getattr(kernel, "is_custom", False):   # AD uses its rules, not its body (ad/custom.py)
+            attrs["custom"] = callee.name
+            self.program.module.rules[callee.name] = kernel
+        op = self.builder.op("func.call", args, list(callee.result_types), attrs)
         if not op.results:
             return None
         return op.results[0] if len(op.results) == 1 else tuple(op.results)

@@ -101,6 +101,7 @@ class Function:
 class Module:
     functions: dict[str, Function] = field(default_factory=dict)
     entry: str | None = None
+    rules: dict = field(default_factory=dict)  # callee name -> its custom rules (hpcad/custom.py)
 
     def add(self, fn: Function) -> Function:
         self.functions[fn.name] = fn

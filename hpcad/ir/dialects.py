@@ -73,6 +73,15 @@ def _check_select(op):
     return None
 
 
+def _int_nary(n):
+    def check(op):
+        err = _nary(n)(op)
+        if err is None and not op.operands[0].type.is_int:
+            return "bit operations need integer operands"
+        return err
+    return check
+
+
 def _check_cast(op):
     if len(op.operands) != 1 or not isinstance(op.operands[0].type, ScalarType) \
             or not isinstance(op.results[0].type, ScalarType):
@@ -122,6 +131,15 @@ def _check_view(op):
         return "expects i64 (lo, hi) per slice and an i64 index per indexed dimension"
     if not isinstance(t, ArrayType) or t.dtype != arr.dtype or t.ndim != dims.count("s"):
         return "result must be an array of the same dtype with one dimension per slice"
+    return None
+
+
+def _check_bitcast(op):
+    src = op.operands[0].type if len(op.operands) == 1 else None
+    t = op.results[0].type if len(op.results) == 1 else None
+    if not isinstance(src, ArrayType) or not isinstance(t, ArrayType) or src.ndim != t.ndim \
+            or src.layout != t.layout or src.dtype.bits != t.dtype.bits or src.dtype.is_bool:
+        return "expects an array and a result array of the same rank, layout and bit width"
     return None
 
 
@@ -252,6 +270,8 @@ _def("arith.cast", check=_check_cast)
 _def("arith.and", check=_bool_nary(2))
 _def("arith.or", check=_bool_nary(2))
 _def("arith.not", check=_bool_nary(1))
+for _n in ("shl", "shr", "bitand", "bitor", "bitxor"):   # integers: << >> & | ^
+    _def(f"arith.{_n}", check=_int_nary(2))
 
 MATH_FUNCS = ("sin", "cos", "tan", "exp", "log", "log1p", "expm1", "sqrt", "tanh", "abs",
               "floor", "ceil", "atan", "asin", "acos", "sinh", "cosh", "log10", "log2")
@@ -265,6 +285,7 @@ _def("mem.store", "write", check=_check_store)
 _def("mem.accumulate", "write", check=_check_store)
 _def("mem.shape", check=_check_shape)
 _def("mem.view", check=_check_view)      # a[lo:hi, j]: NumPy basic slicing, unit steps
+_def("mem.bitcast", check=_check_bitcast)  # a.view(np.int32): the same bytes, another dtype
 
 
 def _check_fill(op):

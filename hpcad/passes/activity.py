@@ -2,15 +2,19 @@
 and useful (influences an active output); only active values get derivative code. Arrays are
 tracked by alias class (SSA array values that may name the same buffer: loop-carried and
 branch-merged arrays are unioned); a class needs a shadow if it is varied and useful, or if
-it holds a shadowed argument."""
+it holds a shadowed argument.
+
+It also refuses derivatives that would flow through a float's bits: integers read from float
+memory through a bit cast (`a.view(np.int32)`), combined (shifts, masks) and turned back into
+floats have no derivative; such code needs a custom rule (ad/custom.py)."""
 from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from ..errors import DifferentiationError
+from ..errors import DifferentiationError, where
 from ..ir.core import Function, Op, Value, walk
 from ..ir.types import ArrayType, ScalarType
-from .aliases import UnionFind, variable_classes
+from .aliases import UnionFind, variable_classes, written_arrays
 
 # argument activities understood here
 CONST, ACTIVE, DUP, SHADOW = "const", "active", "dup", "shadow"
@@ -79,7 +83,68 @@ def analyze(fn: Function, arg_activity: list[str], ret_active: bool) -> Activity
                 f"argument '{name}' is marked constant, but the kernel stores values that "
                 f"depend on active inputs into it and reads them back; mark it Duplicated "
                 f"(give it a shadow array)")
+    _check_bit_flow(ops, act)
     return act
+
+
+_BIT_OPS = ("arith.shl", "arith.shr", "arith.bitand", "arith.bitor", "arith.bitxor")
+
+
+def _is_int(v: Value) -> bool:
+    return isinstance(v.type, (ScalarType, ArrayType)) and \
+        (v.type.dtype if isinstance(v.type, ArrayType) else v.type).is_int
+
+
+def _check_bit_flow(ops: list[Op], act: Activity) -> None:
+    """Integers carrying the bits of varied floats (read through a bit cast of float memory,
+    then through integer ops and integer arrays) must not become floats that matter to the
+    result again: a DifferentiationError at the op where they would."""
+    key = act.key
+    origin: dict = {}   # tainted integer (class) -> location of the bit cast it came from
+    changed = True
+    while changed:
+        changed = False
+        for op in ops:
+            src = None
+            if op.name == "mem.load" and _is_int(op.results[0]):
+                arr = op.operands[0]
+                if key(arr) in act.varied:
+                    src = arr.owner.loc if isinstance(arr.owner, Op) else op.loc
+                else:
+                    src = origin.get(key(arr))
+            elif op.name == "mem.store" and _is_int(op.operands[0]):
+                src = origin.get(key(op.operands[0]))
+                if src is not None and key(op.operands[1]) not in origin:
+                    origin[key(op.operands[1])] = src
+                    changed = True
+                continue
+            elif op.dialect == "arith" and op.results and _is_int(op.results[0]):
+                src = next((origin[key(v)] for v in op.operands if key(v) in origin), None)
+            if src is not None and op.results and key(op.results[0]) not in origin:
+                origin[key(op.results[0])] = src
+                changed = True
+    for op in ops:
+        if op.name == "arith.cast" and key(op.operands[0]) in origin \
+                and key(op.results[0]) in act.useful and not _is_int(op.results[0]):
+            _bit_flow_error(op, origin[key(op.operands[0])], ops, act, origin)
+        if op.name in ("mem.store", "mem.accumulate") and _is_int(op.operands[0]):
+            arr = op.operands[1]
+            float_memory = key(arr) in act.useful and (
+                key(arr) in act.varied or key(op.operands[0]) in origin)
+            if float_memory or act.shadowed(arr):
+                _bit_flow_error(op, origin.get(key(op.operands[0]), op.loc), ops, act, origin)
+
+
+def _bit_flow_error(op: Op, source, ops, act, origin) -> None:
+    lines = sorted({o.loc[1] for o in ops if o.name in _BIT_OPS and o.loc
+                    and any(act.key(v) in origin for v in o.operands)})
+    via = f", integer bit operations at line{'s' if len(lines) > 1 else ''} " \
+          f"{', '.join(map(str, lines))}" if lines else ""
+    raise DifferentiationError(
+        f"{where(op.loc)}: a derivative would flow through the bits of a float (bit cast at "
+        f"{where(source)}{via}, back to float here); integer bit operations have no "
+        f"derivative. Put this computation in its own kernel and give it a rule with "
+        f"@ad.custom_vjp (reverse mode) or @ad.custom_jvp (forward mode)")
 
 
 def _fixpoint(ops: list[Op], act: Activity, key, forward: bool) -> None:
@@ -124,6 +189,13 @@ def _edges(op: Op):
         yield op.operands[0], op.results[0]
     elif name in ("mem.add_into", "mem.copy"):
         yield op.operands[0], op.operands[1]
+    elif name == "func.call":
+        # a kernel with custom rules (ad/custom.py): any input may reach any result and any
+        # array it writes
+        outs = list(op.results) + written_arrays(op)
+        for v in op.operands:
+            for out in outs:
+                yield v, out
     elif op.dialect in ("arith", "math") and op.results:
         for v in op.operands:
             yield v, op.results[0]

@@ -5,6 +5,8 @@ arguments), but an array carried or swapped by a loop may be any of its sources.
 from __future__ import annotations
 
 from ..ir.core import Function, Op, Value, walk
+from ..ir.dialects import MPI_OPERANDS
+from ..ir.types import ArrayType
 
 
 class UnionFind:
@@ -45,6 +47,25 @@ def carried_groups(fn: Function):
                 yield (res, y)
 
 
+_RECEIVES = ("recv", "irecv", "bcast")   # mpi ops whose `buf` operand is written
+
+
+def written_arrays(op: Op) -> list[Value]:
+    """The arrays op itself writes (not those its regions write). A call writes what its
+    `writes` attribute lists (calls kept for custom rules), else any array it is given."""
+    if op.name in ("mem.store", "mem.accumulate", "mem.fill", "mem.copy", "mem.add_into"):
+        return [op.operands[1]]
+    if op.dialect == "mpi":
+        kind = op.name.split(".", 1)[1]
+        return [v for n, v in zip(MPI_OPERANDS.get(kind, ()), op.operands)
+                if n == "recvbuf" or (n == "buf" and kind in _RECEIVES)]
+    if op.name == "func.call":
+        if "writes" in op.attrs:
+            return [op.operands[int(k)] for k in op.attrs["writes"].split(",") if k]
+        return [v for v in op.operands if isinstance(v.type, ArrayType)]
+    return []
+
+
 def is_const(v: Value) -> bool:
     return isinstance(v.owner, Op) and v.owner.name == "arith.const"
 
@@ -52,7 +73,7 @@ def is_const(v: Value) -> bool:
 def variable_classes(fn: Function) -> UnionFind:
     uf = UnionFind()
     for op in walk(fn.body):
-        if op.name == "mem.view":   # a view names part of its base's buffer
+        if op.name in ("mem.view", "mem.bitcast"):   # a view names its base's buffer
             uf.union(op.operands[0], op.results[0])
     for group in carried_groups(fn):
         # constants are shared by CSE between unrelated variables: never merge through them

@@ -28,7 +28,7 @@ def _fusable(a: Op, b: Op, key) -> bool:
     if a.name != "scf.for" or b.name != "scf.for" or a.operands[:3] != b.operands[:3] \
             or a.attrs != b.attrs:
         return False
-    if any(o.dialect == "mpi" or o.name in ("mem.fill", "mem.copy", "mem.add_into")
+    if any(o.dialect in ("mpi", "func") or o.name in ("mem.fill", "mem.copy", "mem.add_into")
            for loop in (a, b) for o in walk(loop.regions[0])):
         return False   # communication order must stay; whole-array ops are not analysed
     produced = set(a.results)

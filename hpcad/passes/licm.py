@@ -43,6 +43,8 @@ class _Licm:
             _defined_in(region, inside)
         written = {self.key(o.operands[1]) for r in loop.regions for o in walk(r)
                    if o.name in ("mem.store", "mem.accumulate")}
+        written |= {self.key(v) for r in loop.regions for o in walk(r) if o.name == "func.call"
+                    for v in o.operands}   # a kept call (custom rule) may write its arrays
         hoisted = []
         for region in loop.regions:
             kept = []

@@ -53,8 +53,8 @@ def _forward_block(block: Block, key, replace: dict[Value, Value]) -> bool:
         op.operands = [resolve(replace, v) for v in op.operands]
         for r in op.regions:
             changed |= _forward_block(r, key, replace)
-        if op.dialect == "mpi" or op.name in ("mem.fill", "mem.add_into", "mem.copy") or \
-                any(o.dialect == "mpi" for r in op.regions for o in walk(r)):
+        if op.dialect in ("mpi", "func") or op.name in ("mem.fill", "mem.add_into", "mem.copy") or \
+                any(o.dialect in ("mpi", "func") for r in op.regions for o in walk(r)):
             st = _BlockState(key)   # whole-buffer reads and writes: forget it all
         if op.regions:
             read, written = _accessed_classes(op, key)

@@ -1,7 +1,7 @@
 """Race analysis of parallel code. Within a `par.parallel_for`, two iterations conflict if
 one writes an array element that another reads or writes; a write is safe when every access
-to that array in the loop uses one index tuple that contains the loop variable (each
-iteration then owns its elements). In a `par.join`, an array a task writes must not be
+to that array in the loop uses one index tuple that contains the loop variable, or they all
+index one same axis by the loop variable itself (each iteration then owns its elements). In a `par.join`, an array a task writes must not be
 touched by another task. Arrays allocated inside the loop (or task) are private.
 
 `check_races` rejects racy primal code (unless the loop says allow_races=True);
@@ -80,6 +80,18 @@ def _owns(idx: tuple, iv: Value) -> bool:
     return False
 
 
+def _owns_slice(related, arr: Value, iv: Value) -> bool:
+    """Every access is to arr itself with the loop variable as the index of one same axis
+    (`a[i, j]`, `a[i, 0]`): iteration iv owns that slice."""
+    axes = None
+    for _, other, idx, _ in related:
+        if other is not arr:
+            return False
+        mine = {k for k, v in enumerate(idx) if v is iv}
+        axes = mine if axes is None else axes & mine
+    return bool(axes)
+
+
 def _loop_conflicts(loop: Op, acc: _Accesses):
     """Groups of accesses that different iterations of the parallel loop may race on."""
     iv = loop.regions[0].args[0]
@@ -90,6 +102,8 @@ def _loop_conflicts(loop: Op, acc: _Accesses):
             continue
         related = [a for a in accesses if acc.may_alias(a[1], arr)]
         if all(a[2] == idx for a in related) and _owns(idx, iv):
+            continue
+        if _owns_slice(related, arr, iv):
             continue
         conflicts.append((op, related))
     return conflicts

@@ -29,3 +29,18 @@ def test_kernel_ir_round_trips(case):
     kinds = tuple(_float_kinds(k, args, set(range(len(args)))))
     for mode in ("forward", "reverse"):
         _round_trip(spec.derivative(mode, kinds, True))
+
+
+def test_bit_operations_and_kept_rule_calls_round_trip():
+    """Bit casts and shifts (the primal), the calls to rule kernels AD reads (func.call
+    {custom}, fwd calls with residual results) and the derivatives."""
+    import custom_kernels as ck
+    v = np.linspace(0.5, 2.0, 4)
+    spec = ck.sum_scaled_inv_sqrt.specialize((v,))
+    _round_trip(spec.primal)
+    assert "mem.bitcast" in print_function(spec.primal)
+    for mode in ("forward", "reverse"):
+        kept = spec.rules.for_mode(mode)
+        assert 'custom = "bits_inv_sqrt"' in print_function(kept)
+        _round_trip(kept)
+        _round_trip(spec.derivative(mode, ("dup",), True))

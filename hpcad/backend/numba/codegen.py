@@ -18,7 +18,8 @@ from .tape import TapeSlot, TapeWriter, tape_slots
 _RESERVED = {"math", "np", "njit", "range", "abs", "float", "int", "len", "min", "max", "True",
              "False", "None", "_trips", "_grow"}
 _BINARY = {"arith.add": "+", "arith.sub": "-", "arith.mul": "*", "arith.div": "/",
-           "arith.floordiv": "//", "arith.mod": "%", "arith.pow": "**"}
+           "arith.floordiv": "//", "arith.mod": "%", "arith.pow": "**", "arith.shl": "<<",
+           "arith.shr": ">>", "arith.bitand": "&", "arith.bitor": "|", "arith.bitxor": "^"}
 _CMP = {"eq": "==", "ne": "!=", "lt": "<", "le": "<=", "gt": ">", "ge": ">="}
 _MATH = {"floor": "np.floor", "ceil": "np.ceil", "abs": "abs"}
 
@@ -196,6 +197,10 @@ class SourceWriter(TapeWriter, ParallelWriter, MpiWriter):
         parts = [f"{next(it)}:{next(it)}" if d == "s" else next(it) for d in op.attrs["dims"]]
         self.emit(depth, f"{self.name(op.results[0])} = {self.ref(op.operands[0])}"
                          f"[{', '.join(parts)}]")
+
+    def op_mem_bitcast(self, op, depth):
+        dtype = NP_TYPES[op.results[0].type.dtype.name]
+        self.emit(depth, f"{self.name(op.results[0])} = {self.ref(op.operands[0])}.view({dtype})")
 
     def elementwise(self, arr: Value, depth: int, body) -> None:
         """Nested loops over every element of arr; body(index text) writes the statement."""

@@ -1,0 +1,242 @@
+"""Custom derivative rules in AD (the kernels and the rules' calling convention are in
+hpcad/custom.py). A call to a kernel with rules survives inlining in the IR that AD reads
+(`func.call {custom}`): forward mode calls its jvp rule instead, reverse mode its fwd rule in
+the augmented forward sweep (the residuals become primal values, which the planner saves on
+the tape) and its bwd rule in the reverse sweep. Afterwards the rule kernels are inlined like
+any call, so they run inside parallel loops and with MPI like any code."""
+from __future__ import annotations
+
+import inspect
+
+from ..errors import DifferentiationError, where
+from ..frontend.lower import ProgramLowering
+from ..ir.clone import clone_function, clone_op
+from ..ir.core import Builder, Function, Module, Op, Value, walk
+from ..ir.types import ArrayType, i64, is_float
+from ..passes.aliases import variable_classes, written_arrays
+from ..passes.inline import inline_calls
+from ..passes.pipeline import optimize
+
+CONVENTION = {
+    "jvp": "the kernel's {n} arguments, then one tangent per float argument",
+    "fwd": "the kernel's {n} arguments",
+    "bwd": "the kernel's {n} arguments, the residuals fwd returns, one cotangent per float "
+           "result, one cotangent array per float array argument",
+}
+
+
+def source_line(py_func) -> str:
+    """file:line of a Python function's definition, for messages."""
+    file = inspect.getsourcefile(py_func) or "<unknown>"
+    return f"{file}:{py_func.__code__.co_firstlineno}"
+
+
+def rule_error(kernel, rule, role: str, msg: str, cls=DifferentiationError) -> Exception:
+    """The error for a rule that does not fit the convention, naming the rule."""
+    return cls(f"{source_line(rule.py_func)}: {role} rule '{rule.__name__}' of {kernel.kind} "
+               f"kernel '{kernel.__name__}' ({kernel.where}) {msg}")
+
+
+def is_rule_call(op: Op) -> bool:
+    return op.name == "func.call" and "custom" in op.attrs
+
+
+def _float_array(t) -> bool:
+    return isinstance(t, ArrayType) and t.dtype.is_float
+
+
+def _types(types) -> str:
+    return ", ".join(map(str, types))
+
+
+def written_arguments(fn: Function) -> list[int]:
+    """Positions of the array arguments fn may write."""
+    key = variable_classes(fn).find
+    written = {key(a) for o in walk(fn.body) for a in written_arrays(o)}
+    return [k for k, a in enumerate(fn.args)
+            if isinstance(a.type, ArrayType) and key(a) in written]
+
+
+def read_arguments(fn: Function) -> list[int]:
+    """Positions of the array arguments fn reads (uses for more than their shape)."""
+    used = {v for o in walk(fn.body) if o.name != "mem.shape" for v in o.operands}
+    return [k for k, a in enumerate(fn.args) if isinstance(a.type, ArrayType) and a in used]
+
+
+def zeros_like(b: Builder, arr: Value) -> Value:
+    """A zero array of arr's shape: the tangent or cotangent of an argument that has none."""
+    dims = [b.op1("mem.shape", [arr], i64, {"axis": k}) for k in range(arr.type.ndim)]
+    return b.op1("mem.alloc", dims, ArrayType(arr.type.dtype, arr.type.ndim, "C"),
+                 {"fill": "zeros"})
+
+
+class RuleCalls:
+    """One specialization's calls to kernels with rules: the IR that AD reads (those calls
+    kept, every other call inlined) and the rule kernels, lowered for the types they are
+    called with."""
+
+    def __init__(self, module: Module):
+        self.rules = dict(module.rules)        # callee name -> CustomKernel
+        functions = dict(module.functions)     # (inlining the module drops them)
+        entry = clone_function(module.main)
+        fn = inline_calls(Module({**functions, entry.name: entry}, entry.name), keep_custom=True)
+        for op in walk(fn.body):
+            if is_rule_call(op):
+                writes = written_arguments(functions[op.attrs["custom"]])
+                op.attrs["writes"] = ",".join(map(str, writes))
+        self.primal = optimize(fn)
+        self.program = ProgramLowering()
+        self.program.module.functions.update(functions)
+
+    def kernel_of(self, op: Op):
+        return self.rules[op.attrs["custom"]]
+
+    def for_mode(self, mode: str) -> Function:
+        """A copy of the IR AD reads, with every rule that `mode` needs present; in reverse
+        mode each call becomes a call of the fwd rule, which also returns the residuals."""
+        fn = clone_function(self.primal)
+        for op in walk(fn.body):
+            if not is_rule_call(op):
+                continue
+            kernel = self.kernel_of(op)
+            if (kernel.jvp if mode == "forward" else kernel.fwd) is None:
+                fix = "defjvp(jvp)" if mode == "forward" else "defvjp(fwd, bwd)"
+                raise DifferentiationError(
+                    f"{where(op.loc)}: kernel '{kernel.__name__}' ({kernel.where}) is a "
+                    f"{kernel.kind} kernel without a {mode}-mode rule; give it one with "
+                    f"{kernel.__name__}.{fix} (hpcad never differentiates the body of a "
+                    f"kernel with custom rules)")
+            if mode == "reverse":
+                self.call_fwd(op, kernel)
+        return fn
+
+    def call_fwd(self, op: Op, kernel) -> None:
+        outs = [r.type for r in op.results]
+        fwd = self.lower(op, "fwd", [v.type for v in op.operands])
+        got = list(fwd.result_types)
+        if got[:len(outs)] != outs:
+            raise rule_error(kernel, kernel.fwd, "fwd",
+                             f"returns ({_types(got)}); it must return the kernel's results "
+                             f"({_types(outs)}) followed by the residuals bwd takes")
+        op.attrs.update(callee=fwd.name, outs=len(outs))
+        op.results += [Value(t, "res", op) for t in got[len(outs):]]
+
+    def lower(self, op: Op, role: str, types: list) -> Function:
+        """The rule `role` of the kernel op calls, lowered for argument `types`."""
+        kernel = self.kernel_of(op)
+        rule = getattr(kernel, role)
+        if len(rule.arg_names) != len(types):
+            raise rule_error(kernel, rule, role,
+                             f"takes {len(rule.arg_names)} parameters, but the call at "
+                             f"{where(op.loc)} gives it {len(types)}: "
+                             f"{CONVENTION[role].format(n=len(op.operands))}")
+        return self.program.function_for(rule.py_func, types, op.loc)
+
+    def check_results(self, op: Op, role: str, fn: Function, want: list, what: str) -> None:
+        """fn (a lowered rule) must return `want`: exact types, or any float for None."""
+        got = list(fn.result_types)
+        if len(got) != len(want) or any(w != g if w is not None else not is_float(g)
+                                        for w, g in zip(want, got)):
+            shown = _types("float" if w is None else w for w in want)
+            raise rule_error(self.kernel_of(op), getattr(self.kernel_of(op), role), role,
+                             f"returns ({_types(got)}); it must return {what} ({shown})")
+
+    def inline(self, fn: Function) -> Function:
+        """fn with every call (rules, and what they call) inlined."""
+        return inline_calls(Module({**self.program.module.functions, fn.name: fn}, fn.name))
+
+
+class CustomForward:
+    """Forward mode of a call to a kernel with rules (mixed into ad/forward.py)."""
+
+    def op_func_call(self, op: Op) -> None:
+        if not is_rule_call(op):
+            raise DifferentiationError(f"{where(op.loc)}: internal: call not inlined")
+        floats = [v for v in op.operands if is_float(v.type) or _float_array(v.type)]
+        if not any(v in self.tan or (_float_array(v.type) and self.act.shadowed(v))
+                   for v in floats):
+            self.b.insert(clone_op(op, self.vmap))   # nothing varies: the kernel itself
+            return
+        args = [self.vmap.get(v, v) for v in op.operands]
+        tangents = [(self.shadow_of(v) if self.act.shadowed(v) else zeros_like(self.b, a))
+                    if isinstance(v.type, ArrayType) else self.tangent_or_zero(v)
+                    for v, a in zip(op.operands, args) if v in floats]
+        jvp = self.rules.lower(op, "jvp", [v.type for v in args + tangents])
+        outs = [r.type for r in op.results]
+        self.rules.check_results(op, "jvp", jvp, outs + [None for t in outs if is_float(t)],
+                                 "the kernel's results, then one tangent per float result")
+        call = self.b.op("func.call", args + tangents, list(jvp.result_types),
+                         {"callee": jvp.name})
+        dots = iter(call.results[len(outs):])
+        for old, new in zip(op.results, call.results):
+            new.name = old.name
+            self.vmap[old] = new
+            if is_float(old.type):
+                dot = next(dots)
+                if self.act.active(old):
+                    self.tan[old] = dot
+
+
+class CustomReverse:
+    """Reverse mode of a call to a kernel with rules (mixed into ad/reverse.py): the forward
+    sweep already calls its fwd rule (RuleCalls.for_mode); the reverse sweep calls bwd."""
+
+    def reverse_rule_call(self, op: Op, ctx) -> None:
+        if not is_rule_call(op):
+            raise DifferentiationError(f"{where(op.loc)}: internal: call not inlined")
+        m = op.attrs["outs"]
+        outs = [r for r in op.results[:m] if is_float(r.type)]
+        arrays = [v for v in op.operands if _float_array(v.type)]
+        if all(self.adj.get(r) is None for r in outs) and \
+                not any(self.act.shadowed(a) for a in arrays):
+            return
+        gs = [self.current(r) for r in outs]
+        for r in outs:
+            self.adj.pop(r, None)
+        args = [self.primal_array(v, ctx) if isinstance(v.type, ArrayType)
+                else self.primal(v, ctx) for v in op.operands]
+        saved = [self.primal(r, ctx) for r in op.results[m:]]
+        cotangents = [self.shadow(a, ctx) if self.act.shadowed(a) else
+                      zeros_like(self.b, args[op.operands.index(a)]) for a in arrays]
+        bwd = self.rules.lower(op, "bwd", [v.type for v in args + saved + gs + cotangents])
+        scalars = [v for v in op.operands if is_float(v.type)]
+        self.rules.check_results(op, "bwd", bwd, [None] * len(scalars),
+                                 "one cotangent per float scalar argument")
+        for k in read_arguments(bwd):
+            if k < len(op.operands):
+                self.check_unchanged(op, op.operands[k], bwd)
+        call = self.b.op("func.call", args + saved + gs + cotangents, list(bwd.result_types),
+                         {"callee": bwd.name})
+        for v, g in zip(scalars, call.results):
+            self.add_adjoint(v, g)
+
+    def primal_array(self, arr: Value, ctx) -> Value:
+        """A primal array as the reverse of ctx sees it (a view made inside a loop is made
+        again from its base)."""
+        if self.region_of(arr, ctx).top:
+            return self.vmap[arr]
+        owner = arr.owner
+        if isinstance(owner, Op) and owner.name in ("mem.view", "mem.bitcast"):
+            base = self.primal_array(owner.operands[0], ctx)
+            return self.b.op1(owner.name, [base] + [self.primal(v, ctx) for v in owner.operands[1:]],
+                              arr.type, owner.attrs)
+        raise DifferentiationError(
+            f"{where(getattr(owner, 'loc', None))}: a custom rule's bwd needs array '{arr.name}', which is "
+            f"created inside a loop; create it before the loop")
+
+    def check_unchanged(self, op: Op, arr: Value, bwd: Function) -> None:
+        """bwd reads arr: nothing may write it between the call and the reverse sweep."""
+        body, key = self.fn.body, self.act.key
+        top = self.position(op, body)
+        for t in body.ops[top:]:
+            for o in [t, *(x for r in t.regions for x in walk(r))]:
+                if o is op and op.parent is body:
+                    continue   # the call's own writes are done when bwd runs
+                if any(key(w) == key(arr) for w in written_arrays(o)):
+                    kernel = self.rules.kernel_of(op)
+                    raise rule_error(kernel, kernel.bwd, "bwd",
+                                     f"reads array '{arr.name}', but {where(o.loc)} writes it "
+                                     f"after the call at {where(op.loc)}, so the reverse sweep "
+                                     f"cannot give bwd the values it had; return what bwd needs "
+                                     f"as residuals from fwd, or pass bwd a copy")
+
