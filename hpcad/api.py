@@ -68,7 +68,11 @@ def _check_shadow(name: str, primal, shadow, width: int = 1) -> None:
     if not isinstance(shadow, np.ndarray):
         raise ArgumentError(f"shadow of '{name}' must be a NumPy array, got "
                             f"{type(shadow).__name__}")
-    if shadow.shape != primal.shape:
+    if width != 1 and shadow.shape != (width,) + primal.shape:
+        raise ArgumentError(f"shadow of '{name}' has shape {shadow.shape}, expected "
+                            f"{(width,) + primal.shape}: width {width} directions of the "
+                            f"shape of '{name}', {primal.shape}")
+    if width == 1 and shadow.shape != primal.shape:
         raise ArgumentError(f"shadow of '{name}' has shape {shadow.shape}, expected "
                             f"{primal.shape} (the shape of '{name}')")
     if shadow.dtype != primal.dtype:
@@ -81,9 +85,10 @@ def _check_shadow(name: str, primal, shadow, width: int = 1) -> None:
         raise ArgumentError(f"shadow of '{name}' must be C-contiguous like '{name}'")
 
 
-def _reverse_call(k: Kernel, args, activity, shadows, seeds, backend):
-    """Run the adjoint of k. shadows: {arg index: array}; seeds: float per float result or
-    None for ret=Const. Returns (primal results, adjoints of ACTIVE args in order)."""
+def _reverse_call(k: Kernel, args, activity, shadows, seeds, backend, width: int = 1):
+    """Run the adjoint of k. shadows: {arg index: array}; seeds: float per float result (a
+    length-`width` array each when width > 1) or None for ret=Const. Returns (primal
+    results, adjoints of ACTIVE args in order)."""
     spec = k.specialize(args)
     flat = _with_shadows(spec, args, activity, shadows)
     n_float = sum(1 for t in spec.primal.result_types if _is_float_scalar(t))
@@ -91,11 +96,11 @@ def _reverse_call(k: Kernel, args, activity, shadows, seeds, backend):
         if len(seeds) != n_float:
             raise ArgumentError(f"kernel '{k.__name__}' returns {n_float} float values; "
                                 f"got {len(seeds)} seeds")
-        flat.extend(float(s) for s in seeds)
+        flat.extend(seeds)
     snapshots, schedule, intermediates = _policy(k, spec, tuple(activity), seeds is not None,
                                                  args, flat)
     fn = spec.derivative("reverse", tuple(activity), seeds is not None, snapshots, schedule,
-                         intermediates)
+                         intermediates, width)
     if fn.revolve is not None:
         flat.extend(_revolve_schedule(fn.revolve, args))
     out = k.run(fn, flat, backend)
@@ -149,11 +154,11 @@ def _revolve_schedule(info: dict, args) -> tuple:
     return actions, split, longest_recording(actions)
 
 
-def _forward_call(k: Kernel, args, activity, tangents, backend):
-    """Run the tangent function of k. tangents: {arg index: tangent}. Returns (primal
-    results, tangents of float results)."""
+def _forward_call(k: Kernel, args, activity, tangents, backend, width: int = 1):
+    """Run the tangent function of k. tangents: {arg index: tangent} (`width` directions
+    each). Returns (primal results, tangents of float results)."""
     spec = k.specialize(args)
-    fn = spec.derivative("forward", tuple(activity), True)
+    fn = spec.derivative("forward", tuple(activity), True, width=width)
     flat = []
     for i, (a, kind) in enumerate(zip(args, activity)):
         flat.append(a)
@@ -169,13 +174,17 @@ def autodiff(f, mode: str = "reverse", activity=(), ret=Active, width: int = 1,
              backend: str | None = None):
     """The in-place derivative of kernel f (see DESIGN.md): reverse
     `df(u, du, alpha, n, seed=1.0) -> (primal_ret, dalpha)`, forward
-    `df(u, u_dot, alpha, alpha_dot, n) -> (primal_ret, ret_dot)`."""
+    `df(u, u_dot, alpha, alpha_dot, n) -> (primal_ret, ret_dot)`. With width=W > 1 every
+    shadow has shape (W, *primal.shape), Dual tangents, seeds, returned adjoints and
+    tangents are length-W arrays (a scalar seed applies to all W directions)."""
     k = as_kernel(f)
     check_backend(backend)
     if mode not in ("reverse", "forward"):
         raise ArgumentError(f"mode must be 'reverse' or 'forward', got {mode!r}")
-    if width != 1:
-        raise ArgumentError("width > 1 (batched shadows) is not supported in this version")
+    if not isinstance(width, (int, np.integer)) or isinstance(width, bool) or width < 1:
+        raise ArgumentError(f"width must be a positive int (the number of directions each "
+                            f"shadow carries), got {width!r}")
+    width = int(width)
     activity = tuple(activity)
     if len(activity) != len(k.arg_names):
         raise ArgumentError(f"kernel '{k.__name__}' has {len(k.arg_names)} arguments "
@@ -223,12 +232,9 @@ def autodiff(f, mode: str = "reverse", activity=(), ret=Active, width: int = 1,
                 shadow = flat[pos]
                 pos += 1
                 if a is Dual:
-                    if not isinstance(shadow, (float, int, np.floating)):
-                        raise ArgumentError(f"tangent of '{name}' must be a float")
-                    shadows[i] = type(primal)(shadow) if isinstance(primal, np.floating) \
-                        else float(shadow)
+                    shadows[i] = _dual_tangent(name, primal, shadow, width)
                 else:
-                    _check_shadow(name, primal, shadow)
+                    _check_shadow(name, primal, shadow, width)
                     shadows[i] = shadow
                     named.append((f"d_{name}", shadow))
         _check_no_overlap(named)
@@ -236,29 +242,63 @@ def autodiff(f, mode: str = "reverse", activity=(), ret=Active, width: int = 1,
         spec = k.specialize(args)
         as_tuple = _returns_tuple(spec)
         if mode == "forward":
-            out, dots = _forward_call(k, args, inner, shadows, backend)
+            out, dots = _forward_call(k, args, inner, shadows, backend, width)
+            dots = [_lanes(d, width) for d in dots]
             return _structure(out, as_tuple), _float_structure(spec, dots, as_tuple)
         seeds = None
         if ret is Active:
-            seeds = _seeds(k, spec, seed, as_tuple)
-        out, adjoints = _reverse_call(k, args, inner, shadows, seeds, backend)
-        return (_structure(out, as_tuple),) + tuple(adjoints)
+            seeds = _seeds(k, spec, seed, as_tuple, width)
+        out, adjoints = _reverse_call(k, args, inner, shadows, seeds, backend, width)
+        return (_structure(out, as_tuple),) + tuple(_lanes(g, width) for g in adjoints)
 
     df.__name__ = f"d_{k.__name__}"
     return df
 
 
-def _seeds(k, spec, seed, as_tuple):
+def _seeds(k, spec, seed, as_tuple, width: int = 1):
     n_float = sum(1 for t in spec.primal.result_types if _is_float_scalar(t))
     if as_tuple:
         if not isinstance(seed, (tuple, list)) or len(seed) != n_float:
             raise ArgumentError(f"kernel '{k.__name__}' returns a tuple with {n_float} float "
                                 f"values: pass seed=(s1, ..., s{n_float})")
-        return [float(s) for s in seed]
+        return [_seed(s, width) for s in seed]
     if n_float == 0:
         raise ArgumentError(f"kernel '{k.__name__}' returns no float value to seed; use "
                             f"ret=hpcad.Const")
-    return [float(seed)]
+    return [_seed(seed, width)]
+
+
+def _seed(s, width: int):
+    """One result's seed: a float, or at width W a length-W array (a float applies to all)."""
+    if width == 1:
+        return float(s)
+    got = np.asarray(s, dtype=np.float64)
+    if got.shape not in ((), (width,)):
+        raise ArgumentError(f"a seed at width {width} is a float or a length-{width} array, "
+                            f"got shape {got.shape}")
+    return np.array(np.broadcast_to(got, (width,)))
+
+
+def _dual_tangent(name: str, primal, tangent, width: int):
+    """A Dual scalar's tangent: a float, or at width W a length-W float array."""
+    if width == 1:
+        if not isinstance(tangent, (float, int, np.floating)):
+            raise ArgumentError(f"tangent of '{name}' must be a float")
+        return type(primal)(tangent) if isinstance(primal, np.floating) else float(tangent)
+    dtype = primal.dtype if isinstance(primal, np.floating) else np.float64
+    got = np.asarray(tangent)
+    if got.shape != (width,) or got.dtype.kind not in "fi":
+        raise ArgumentError(f"tangent of '{name}' at width {width} must be a float array of "
+                            f"shape ({width},), got {type(tangent).__name__} of shape "
+                            f"{got.shape}")
+    return np.array(got, dtype=dtype)
+
+
+def _lanes(value, width: int):
+    """A derivative of a scalar as returned: a float at width 1, else its W lanes."""
+    if width == 1:
+        return value
+    return np.array(np.broadcast_to(np.asarray(value), (width,)))
 
 
 def _float_structure(spec, values, as_tuple):
@@ -409,44 +449,86 @@ def jvp(f, primals, tangents, backend: str | None = None):
 
 def jacobian(f, argnums=0, mode: str = "rev", batch=None, backend: str | None = None):
     """-> function returning the Jacobian of f's float result(s) w.r.t. args[argnums]: shape
-    out_shape + in_shape, out_shape () for one result, (m,) for a tuple of m."""
+    out_shape + in_shape, out_shape () for one result, (m,) for a tuple of m. Rows (mode
+    "rev") or columns ("fwd") come `batch` at a time from one batched derivative call
+    (width = batch; default min(count, 8))."""
     k = as_kernel(f)
     if mode not in ("rev", "fwd"):
         raise ArgumentError(f"jacobian mode must be 'rev' or 'fwd', got {mode!r}")
+    if batch is not None and (not isinstance(batch, int) or isinstance(batch, bool)
+                              or batch < 1):
+        raise ArgumentError(f"jacobian batch must be a positive int, got {batch!r}")
 
     def jac(*args):
         args = k.bind(args)
         nums = _normalize_argnums(k, argnums, args)
+        _check_no_overlap(zip(k.arg_names, args))
         spec = k.specialize(args)
         n_out = sum(1 for t in spec.primal.result_types if _is_float_scalar(t))
         as_tuple = _returns_tuple(spec)
         out_shape = (n_out,) if as_tuple else ()
         blocks = [np.zeros(out_shape + np.shape(args[n])) for n in nums]
-        if mode == "rev":
-            _, pullback = vjp(k, *args, backend=backend)
-            for row in range(max(n_out, 1)):
-                seed = tuple(float(j == row) for j in range(n_out)) if as_tuple else 1.0
-                cots = pullback(seed)
-                for blk, n in zip(blocks, nums):
-                    blk[(row,) if as_tuple else ()] = cots[n]
-        else:
-            for blk, n in zip(blocks, nums):
-                shape = np.shape(args[n])
-                for idx in np.ndindex(*shape) if shape else [()]:
-                    tangents = [None] * len(args)
-                    if shape:
-                        t = np.zeros(shape)
-                        t[idx] = 1.0
-                    else:
-                        t = 1.0
-                    tangents[n] = t
-                    _, dot = jvp(k, args, tangents, backend=backend)
-                    col = np.array([d if d is not None else 0.0 for d in dot]) if as_tuple \
-                        else dot
-                    blk[(Ellipsis,) + idx] = col
+        fill = _jacobian_rows if mode == "rev" else _jacobian_columns
+        fill(k, args, nums, blocks, n_out, as_tuple, batch, backend)
         return tuple(blocks) if isinstance(argnums, tuple) else blocks[0]
 
     return jac
+
+
+def _chunks(count: int, batch) -> tuple[int, list[range]]:
+    width = min(batch or 8, count)
+    return width, [range(lo, min(lo + width, count)) for lo in range(0, count, width)]
+
+
+def _units(width: int, chunk, shape: tuple):
+    """Lane l holds the unit direction e_j for the l-th j of chunk (flat indices into
+    shape; a scalar's lanes listed in chunk hold 1): a width-W tangent or seed, lanes past
+    the chunk's end zero; width 1 keeps plain shapes."""
+    t = np.zeros((width,) + shape)
+    flat = t.reshape(width, -1)
+    for lane, j in enumerate(chunk):
+        if shape:
+            flat[lane, j] = 1.0
+        else:
+            flat[j, 0] = 1.0
+    return t if width > 1 else (t[0] if shape else float(t[0]))
+
+
+def _jacobian_rows(k, args, nums, blocks, n_out, as_tuple, batch, backend):
+    """Reverse mode: W output rows per call, seeded with W unit cotangents."""
+    kinds = _float_kinds(k, args, set(nums))
+    width, chunks = _chunks(max(n_out, 1), batch)
+    for rows in chunks:
+        run = _copy_args(args)
+        shadows = {i: np.zeros((width,) * (width > 1) + a.shape, a.dtype)
+                   for i, (a, kind) in enumerate(zip(run, kinds)) if kind in (DUP, SHADOW)}
+        seeds = [_units(width, [lane for lane, r in enumerate(rows) if r == j], ())
+                 for j in range(n_out)]
+        _, adjoints = _reverse_call(k, run, kinds, shadows, seeds, backend, width)
+        scalar = dict(zip([i for i, kind in enumerate(kinds) if kind == ACTIVE], adjoints))
+        for blk, n in zip(blocks, nums):
+            got = shadows[n] if kinds[n] == DUP else np.asarray(scalar[n])
+            got = got.reshape((width,) + np.shape(args[n]))
+            for lane, row in enumerate(rows):
+                blk[(row,) if as_tuple else ()] = got[lane]
+
+
+def _jacobian_columns(k, args, nums, blocks, n_out, as_tuple, batch, backend):
+    """Forward mode: W input columns per call, along W unit tangents."""
+    for blk, n in zip(blocks, nums):
+        shape = np.shape(args[n])
+        width, chunks = _chunks(int(np.prod(shape, dtype=int)), batch)
+        for cols in chunks:
+            run = _copy_args(args)
+            kinds = _float_kinds(k, run, {n})
+            tangents = {i: np.zeros((width,) * (width > 1) + a.shape, a.dtype)
+                        for i, (a, kind) in enumerate(zip(run, kinds)) if kind == SHADOW}
+            tangents[n] = _units(width, cols, shape)
+            _, dots = _forward_call(k, run, kinds, tangents, backend, width)
+            dots = np.asarray(dots, dtype=np.float64).reshape(n_out, width)
+            flat = blk.reshape(n_out if as_tuple else 1, -1)
+            for lane, col in enumerate(cols):
+                flat[:, col] = dots[:, lane]
 
 
 def check_grad(f, *args, argnums=None, eps: float = 1e-6, rtol: float = 1e-6,

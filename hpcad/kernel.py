@@ -48,8 +48,8 @@ class Specialization:
 
     def derivative(self, mode: str, activity: tuple[str, ...], ret_active: bool,
                    snapshots: int | None = None, schedule: str = "segments",
-                   intermediates: str = "auto") -> Function:
-        key = (mode, activity, ret_active, snapshots, schedule, intermediates)
+                   intermediates: str = "auto", width: int = 1) -> Function:
+        key = (mode, activity, ret_active, snapshots, schedule, intermediates, width)
         fn = self.derivatives.get(key)
         if fn is None:
             primal = self.primal if self.rules is None else self.rules.for_mode(mode)
@@ -58,10 +58,10 @@ class Specialization:
                 rewrite_extrema(primal)   # max/min reductions: derivative to the winner
             act = analyze(primal, list(activity), ret_active)
             if mode == "forward":
-                fn = forward(primal, list(activity), act, self.rules)
+                fn = forward(primal, list(activity), act, self.rules, width)
             else:
                 fn = reverse(primal, list(activity), act, ret_active, snapshots, schedule,
-                             intermediates, self.rules)
+                             intermediates, self.rules, width)
             if self.rules is not None:
                 fn = self.rules.inline(fn)
             verify_function(fn)

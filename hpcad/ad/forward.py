@@ -1,13 +1,15 @@
 """Forward mode: a function computing the primal and, alongside, the tangent of every active
 value. Loops and branches carry tangents (scalars) and shadows (arrays) next to the primal
-values; elementwise ops contract the rule table's partials with their operands' tangents."""
+values; elementwise ops contract the rule table's partials with their operands' tangents.
+With width W every tangent and shadow carries W directions (its type `with_width(t, W)`):
+the code is the same, the derivative values are vectors."""
 from __future__ import annotations
 
 from ..errors import DifferentiationError, where
 from ..ir.clone import clone_op
 from ..ir.core import Block, Builder, Function, Op, Value
 from ..ir.dialects import join_arities, reduction_kinds
-from ..ir.types import ArrayType
+from ..ir.types import ArrayType, with_width
 from ..passes.activity import Activity
 from .common import derivative_name, has_tangent, zero
 from .custom import CustomForward
@@ -16,9 +18,10 @@ from .rules import NON_DIFFERENTIABLE, PARTIALS, RuleBuilder
 
 
 class _Forward(MpiForward, CustomForward):
-    def __init__(self, act: Activity, rules=None):
+    def __init__(self, act: Activity, rules=None, width: int = 1):
         self.act = act
         self.rules = rules   # calls to kernels with custom rules (ad/custom.py)
+        self.width = width
         self.vmap: dict[Value, Value] = {}
         self.tan: dict[Value, Value] = {}     # active scalar -> its tangent
         self.shadow: dict[Value, Value] = {}  # shadowed array -> its shadow
@@ -51,13 +54,17 @@ class _Forward(MpiForward, CustomForward):
 
     def new_args(self, olds: list[Value], tans, shadows) -> list[Value]:
         args = [Value(o.type, o.name) for o in olds]
-        args += [Value(olds[k].type, derivative_name(olds[k], "d_")) for k in tans]
-        args += [Value(olds[k].type, derivative_name(olds[k], "d_")) for k in shadows]
+        args += [Value(self.dtype(olds[k]), derivative_name(olds[k], "d_")) for k in tans]
+        args += [Value(self.dtype(olds[k]), derivative_name(olds[k], "d_")) for k in shadows]
         return args
+
+    def dtype(self, v: Value):
+        """The type of v's tangent or shadow."""
+        return with_width(v.type, self.width)
 
     def tangent_or_zero(self, v: Value) -> Value:
         t = self.tan.get(v)
-        return t if t is not None else zero(self.b, v.type)
+        return t if t is not None else zero(self.b, self.dtype(v))
 
     def shadow_of(self, arr: Value) -> Value:
         s = self.shadow.get(arr)
@@ -102,7 +109,7 @@ class _Forward(MpiForward, CustomForward):
             p = PARTIALS[op.name][k](rb, *operands, new.results[0])
             if p is None:
                 continue
-            term = _scale(rb, t, p, new.results[0].type)
+            term = _scale(rb, t, p, self.dtype(new.results[0]))
             total = term if total is None else rb.add(total, term)
         if total is not None:
             total.name = derivative_name(new.results[0], "d_")
@@ -112,7 +119,8 @@ class _Forward(MpiForward, CustomForward):
     def op_mem_alloc(self, op):
         new = self.b.insert(clone_op(op, self.vmap))
         if self.act.shadowed(op.results[0]):
-            self.shadow[op.results[0]] = self.b.op1("mem.alloc", new.operands, op.results[0].type,
+            self.shadow[op.results[0]] = self.b.op1("mem.alloc", new.operands,
+                                                    self.dtype(op.results[0]),
                                                     {"fill": "zeros"},
                                                     name_hint=derivative_name(new.result, "d_"))
 
@@ -122,14 +130,14 @@ class _Forward(MpiForward, CustomForward):
         if self.act.shadowed(op.results[0]):
             self.shadow[op.results[0]] = self.b.op1(
                 "mem.view", [self.shadow_of(op.operands[0])] + new.operands[1:],
-                op.results[0].type, op.attrs, name_hint=derivative_name(new.result, "d_"))
+                self.dtype(op.results[0]), op.attrs, name_hint=derivative_name(new.result, "d_"))
 
     def op_mem_load(self, op):
         new = self.b.insert(clone_op(op, self.vmap))
         arr = op.operands[0]
         if self.act.active(op.results[0]) and self.act.shadowed(arr):
             self.tan[op.results[0]] = self.b.op1(
-                "mem.load", [self.shadow_of(arr)] + new.operands[1:], new.result.type,
+                "mem.load", [self.shadow_of(arr)] + new.operands[1:], self.dtype(new.result),
                 name_hint=derivative_name(new.result, "d_"))
 
     def op_mem_store(self, op):
@@ -176,7 +184,7 @@ class _Forward(MpiForward, CustomForward):
             blocks.append(nb)
             arity.append(n + len(mine))
             types += [r.type for r in op.results[start:start + n]] + \
-                [op.results[k].type for k in mine]
+                [self.dtype(op.results[k]) for k in mine]
             start += n
         new = self.b.op("par.join", [], types, {"arity": ",".join(map(str, arity))},
                         regions=blocks)
@@ -251,8 +259,8 @@ class _Forward(MpiForward, CustomForward):
             term = self.region(region, nb)
             self.finish(nb, "scf.yield", self.extended_in(nb, term.operands, tans, shadows))
             blocks.append(nb)
-        types = [r.type for r in op.results] + [op.results[k].type for k in tans] \
-            + [op.results[k].type for k in shadows]
+        types = [r.type for r in op.results] + [self.dtype(op.results[k]) for k in tans] \
+            + [self.dtype(op.results[k]) for k in shadows]
         new = self.b.op("scf.if", [self.vmap.get(op.operands[0], op.operands[0])], types,
                         regions=blocks)
         self.name_results(new, op, tans, shadows)
@@ -268,18 +276,19 @@ def _scale(rb: RuleBuilder, t: Value, p, result_type) -> Value:
     return rb.mul(t, p)
 
 
-def forward(fn: Function, arg_activity: list[str], act: Activity, rules=None) -> Function:
+def forward(fn: Function, arg_activity: list[str], act: Activity, rules=None,
+            width: int = 1) -> Function:
     """The tangent function: args are each primal arg followed by its tangent (active
-    scalars) or shadow (shadowed arrays); returns the primal results, then one tangent per
-    float result."""
-    fw = _Forward(act, rules)
+    scalars) or shadow (shadowed arrays), each of `width` directions; returns the primal
+    results, then one tangent per float result."""
+    fw = _Forward(act, rules, width)
     args = []
     for a, kind in zip(fn.args, arg_activity):
         na = Value(a.type, a.name)
         fw.vmap[a] = na
         args.append(na)
         if has_tangent(a, kind):
-            d = Value(a.type, derivative_name(a, "d_"))
+            d = Value(fw.dtype(a), derivative_name(a, "d_"))
             (fw.shadow if isinstance(a.type, ArrayType) else fw.tan)[a] = d
             args.append(d)
     body = Block(args)

@@ -12,7 +12,7 @@ from __future__ import annotations
 from ..errors import DifferentiationError, where
 from ..ir.clone import clone_op
 from ..ir.core import Block, Builder, Op, Value
-from ..ir.types import ArrayType, i1, i64
+from ..ir.types import ArrayType, element, i1, i64
 from .common import zero
 
 
@@ -395,5 +395,5 @@ def _is_constant(v: Value) -> bool:
 def global_seed(b, value: Value, seed: Value, comm: Value) -> Value:
     """A replicated return value is one global output: every rank seeds it, so each rank's
     seed counts 1/size (the allreduce's adjoint sums them back to one)."""
-    size = b.op1("arith.cast", [b.op1("mpi.size", [comm], i64)], seed.type)
+    size = b.op1("arith.cast", [b.op1("mpi.size", [comm], i64)], element(seed.type))
     return b.op1("arith.div", [seed, size], seed.type)

@@ -35,7 +35,7 @@ class ParallelReverse:
         seeds = {k: self.adj.get(op.results[k]) for k in slots}
         outer = self.adj
         rbody = Block([Value(i64, body.args[0].name)]
-                      + [Value(f.type, derivative_name(f, "adj_")) for f in free])
+                      + [Value(self.dtype(f), derivative_name(f, "adj_")) for f in free])
         inner = Region(body, self.fwd_block[body], rbody, ctx)
         inner.avail[body.args[0]] = rbody.args[0]
         self.adj = {}
@@ -48,7 +48,8 @@ class ParallelReverse:
         outs = []
         for f, partial in zip(free, rbody.args[1:]):
             local = self.adj.get(f)
-            outs.append(partial if local is None else b.op1("arith.add", [partial, local], f.type))
+            outs.append(partial if local is None else b.op1("arith.add", [partial, local],
+                                                            partial.type))
         b.op("scf.yield", outs)
         self.resolve(inner)
         self.adj = outer
@@ -58,7 +59,7 @@ class ParallelReverse:
             self.advance_after_forward(op, inner.saved_slots)
             self.tape.move_segments(b, inner.saved_slots, trip_count(b, *bounds), "tape.retreat")
         totals = [self.current(f) for f in free]
-        loop = b.op("par.parallel_for", bounds + totals, [f.type for f in free],
+        loop = b.op("par.parallel_for", bounds + totals, [t.type for t in totals],
                     attrs={"reductions": ",".join(["add"] * len(free)), "reverse": True},
                     regions=[rbody])
         for k in slots:
@@ -105,13 +106,14 @@ class ParallelReverse:
             start += n
         self.adj = outer
         self.b.block = ctx.rev
-        new = self.b.op("par.join", [], [f.type for f in free] * len(blocks),
+        new = self.b.op("par.join", [], [self.dtype(f) for f in free] * len(blocks),
                         {"arity": ",".join([str(len(free))] * len(blocks))}, regions=blocks)
         for j, f in enumerate(free):
             total = self.adj.get(f)
             for t in range(len(blocks)):
                 part = new.results[t * len(free) + j]
-                total = part if total is None else self.b.op1("arith.add", [total, part], f.type)
+                total = part if total is None else self.b.op1("arith.add", [total, part],
+                                                              part.type)
             self.adj[f] = total
         for k in slots:
             self.adj.pop(op.results[k], None)

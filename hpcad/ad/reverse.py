@@ -15,7 +15,7 @@ from ..errors import DifferentiationError, HpcadWarning, where
 from ..ir.clone import clone_op
 from ..ir.core import Block, Builder, Function, Op, Value, walk
 from ..ir.dialects import is_pure
-from ..ir.types import ArrayType, ScalarType, i64
+from ..ir.types import ArrayType, ScalarType, i64, with_width
 from ..passes.activity import Activity
 from ..passes.aliases import written_arrays
 from ..checkpoint.cost import is_expensive
@@ -34,11 +34,13 @@ from .rules import NON_DIFFERENTIABLE, PARTIALS, RuleBuilder, uses_of_partial
 
 class _Reverse(MpiReverse, ParallelReverse, SegmentCheckpointing, RevolveCheckpointing,
                StencilWindows, CustomReverse):
-    def __init__(self, fn: Function, act: Activity, intermediates: str = "auto", rules=None):
+    def __init__(self, fn: Function, act: Activity, intermediates: str = "auto", rules=None,
+                 width: int = 1):
         self.fn = fn
         self.act = act
         self.intermediates = intermediates   # checkpoint/cost.py: how the planner weighs them
         self.rules = rules   # calls to kernels with custom rules (ad/custom.py)
+        self.width = width   # directions each adjoint and shadow carries
         self.vmap: dict[Value, Value] = {}        # primal value -> its augmented-forward copy
         self.fwd_block: dict[Block, Block] = {}   # primal block -> augmented-forward block
         self.trip_count: dict[Op, Value] = {}     # primal while op -> forward iteration count
@@ -276,7 +278,7 @@ class _Reverse(MpiReverse, ParallelReverse, SegmentCheckpointing, RevolveCheckpo
             return s
         owner = arr.owner
         if isinstance(owner, Op) and owner.name == "mem.alloc":
-            alloc = Op("mem.alloc", [self.primal(v, r) for v in owner.operands], [arr.type],
+            alloc = Op("mem.alloc", [self.primal(v, r) for v in owner.operands], [self.dtype(arr)],
                        {"fill": "zeros"}, loc=owner.loc,
                        result_names=[derivative_name(arr, "d_")])
             r.setup.append(alloc)
@@ -284,7 +286,7 @@ class _Reverse(MpiReverse, ParallelReverse, SegmentCheckpointing, RevolveCheckpo
             return s
         if isinstance(owner, Op) and owner.name == "mem.view":
             view = Op("mem.view", [self.shadow(owner.operands[0], r)]
-                      + [self.primal(v, r) for v in owner.operands[1:]], [arr.type],
+                      + [self.primal(v, r) for v in owner.operands[1:]], [self.dtype(arr)],
                       owner.attrs, loc=owner.loc, result_names=[derivative_name(arr, "d_")])
             r.setup.append(view)
             s = r.shadows[arr] = view.result
@@ -302,7 +304,8 @@ class _Reverse(MpiReverse, ParallelReverse, SegmentCheckpointing, RevolveCheckpo
                         f"before the branch to be differentiated")
                 yb.op("scf.yield", [self.shadow(src, r)])
                 blocks.append(nb)
-            sel = Op("scf.if", [self.primal(owner.operands[0], r)], [arr.type], regions=blocks)
+            sel = Op("scf.if", [self.primal(owner.operands[0], r)], [self.dtype(arr)],
+                     regions=blocks)
             r.setup.append(sel)
             s = r.shadows[arr] = sel.result
             return s
@@ -342,14 +345,19 @@ class _Reverse(MpiReverse, ParallelReverse, SegmentCheckpointing, RevolveCheckpo
                 if isinstance(res.type, ArrayType) and self.act.shadowed(res)]
 
     # -- adjoints -----------------------------------------------------------------------------
+    def dtype(self, v: Value):
+        """The type of v's adjoint or shadow."""
+        return with_width(v.type, self.width)
+
     def add_adjoint(self, v: Value, contribution: Value) -> None:
         if not self.act.active(v):
             return
-        if contribution.type != v.type:
-            contribution = self.b.op1("arith.cast", [contribution], v.type)
+        t = self.dtype(v)
+        if contribution.type != t:
+            contribution = self.b.op1("arith.cast", [contribution], t)
         cur = self.adj.get(v)
         self.adj[v] = contribution if cur is None else self.b.op1("arith.add", [cur, contribution],
-                                                                  v.type)
+                                                                  t)
 
     def reverse_block(self, ctx: Region) -> None:
         saved = self.b.block
@@ -423,7 +431,7 @@ class _Reverse(MpiReverse, ParallelReverse, SegmentCheckpointing, RevolveCheckpo
         idx = [self.primal(v, ctx) for v in op.operands[2:]]
         active = self.act.active(value)
         if op.name == "mem.store" or active:
-            g = self.b.op1("mem.load", [sh] + idx, arr.type.dtype)
+            g = self.b.op1("mem.load", [sh] + idx, sh.type.dtype)
             if op.name == "mem.store":
                 self.b.op("mem.store", [zero(self.b, arr.type.dtype), sh] + idx)
             if active:
@@ -460,7 +468,7 @@ class _Reverse(MpiReverse, ParallelReverse, SegmentCheckpointing, RevolveCheckpo
 
     def current(self, v: Value) -> Value:
         g = self.adj.get(v)
-        return g if g is not None else zero(self.b, v.type)
+        return g if g is not None else zero(self.b, self.dtype(v))
 
     def reverse_if(self, op: Op, ctx: Region) -> None:
         work = self.region_adjoints(op)
@@ -487,13 +495,13 @@ class _Reverse(MpiReverse, ParallelReverse, SegmentCheckpointing, RevolveCheckpo
             blocks.append(rb)
         self.adj = outer
         self.b.block = ctx.rev
-        new = self.b.op("scf.if", [cond], [f.type for f in free], regions=blocks)
+        new = self.b.op("scf.if", [cond], [self.dtype(f) for f in free], regions=blocks)
         for f, r in zip(free, new.results):
             self.adj[f] = r
 
     def current_in(self, block: Block, v: Value) -> Value:
         g = self.adj.get(v)
-        return g if g is not None else zero(Builder(block), v.type)
+        return g if g is not None else zero(Builder(block), self.dtype(v))
 
     def writes_shadow(self, op: Op) -> bool:
         """Whether op's regions have a reverse even without scalar adjoints: they write
@@ -540,7 +548,7 @@ class _Reverse(MpiReverse, ParallelReverse, SegmentCheckpointing, RevolveCheckpo
         iv_name = body.args[0].name if is_for else "k"
         rbody = Block([Value(i64, iv_name)] + [Value(v.type, derivative_name(op.results[k], "adj_"))
                                            for k, v in zip(slots, init_adj)]
-                      + [Value(v.type, derivative_name(v, "adj_")) for v in free]
+                      + [Value(self.dtype(v), derivative_name(v, "adj_")) for v in free]
                       + [Value(r.type, "refs") for r in final_refs])
         inner = Region(body, self.fwd_block[body], rbody, ctx)
         b.block = rbody
@@ -635,12 +643,13 @@ def _is_const(v: Value) -> bool:
 
 def reverse(fn: Function, arg_activity: list[str], act: Activity, ret_active: bool,
             snapshots: int | None = None, schedule: str = "segments",
-            intermediates: str = "auto", rules=None) -> Function:
+            intermediates: str = "auto", rules=None, width: int = 1) -> Function:
     """The adjoint function. Args: each primal arg followed by its shadow (shadowed arrays),
     then one seed per float result (if ret_active). Returns the primal results, then the
     adjoint of each active scalar argument. Shadows hold the cotangent of the arrays' exit
-    values on entry and of their entry values on return."""
-    rv = _Reverse(fn, act, intermediates, rules)
+    values on entry and of their entry values on return. With `width` W, seeds, adjoints
+    and shadows carry W directions (vector types); the primal and the tape are one."""
+    rv = _Reverse(fn, act, intermediates, rules, width)
     revolve_bounds = None
     if snapshots:
         loop = choose_time_loop(fn)
@@ -661,12 +670,12 @@ def reverse(fn: Function, arg_activity: list[str], act: Activity, ret_active: bo
         rv.vmap[a] = na
         args.append(na)
         if isinstance(a.type, ArrayType) and has_tangent(a, kind):
-            d = Value(a.type, derivative_name(a, "d_"))
+            d = Value(rv.dtype(a), derivative_name(a, "d_"))
             shadows[a] = d
             args.append(d)
     ret = fn.body.ops[-1]
     float_rets = [v for v in ret.operands if isinstance(v.type, ScalarType) and v.type.is_float]
-    seeds = [Value(v.type, "seed") for v in float_rets] if ret_active else []
+    seeds = [Value(rv.dtype(v), "seed") for v in float_rets] if ret_active else []
     extra = []
     if rv.revolve_loop is not None:   # the schedule, computed when the derivative is called
         extra = [Value(ArrayType(i64, 2, "C"), "actions"), Value(i64, "forward_actions"),

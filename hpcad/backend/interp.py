@@ -1,6 +1,8 @@
 """Reference interpreter: `run_function(fn, args, module)` runs an IR function on Python and
 NumPy values (f64/i64/i1 as float/int/bool, f32/i32 as NumPy scalars, arrays mutated in place)
-and returns what its `func.return` gives; the oracle other backends are checked against. Each
+and returns what its `func.return` gives; the oracle other backends are checked against.
+Vector values (batched derivatives, `f64x8`) are NumPy arrays of their lanes, arrays of
+vectors carry the lanes as a leading dimension. Each
 run compiles the functions it reaches into closures over a register file (a list slot per SSA
 value); nothing is cached across runs, as passes rewrite functions in place."""
 from __future__ import annotations
@@ -15,7 +17,7 @@ import numpy as np
 from ..errors import ArgumentError, HpcadError, where
 from ..ir.core import Block, Function, Module, Op, Value
 from ..ir.dialects import MATH_FUNCS, join_arities
-from ..ir.types import ScalarType
+from ..ir.types import ScalarType, lanes
 
 Step = Callable[[list], None]
 
@@ -151,6 +153,23 @@ SCALAR_RULES = _scalar_rules()
 _CONVERT = {"f64": float, "f32": lambda x: _to_f32(float(x)), "i64": _trunc,
             "i32": lambda x: _wrap32(_trunc(x)), "i1": bool}
 _NUMPY_SCALARS = ("f32", "i32")  # loaded as NumPy scalars; their comparisons give np.bool_
+_VECTOR_RULES = {"arith.add": np.add, "arith.sub": np.subtract, "arith.mul": np.multiply,
+                 "arith.div": np.true_divide, "arith.neg": np.negative}
+
+
+def _convert(t: ScalarType) -> Callable:
+    """Conversion to t's representation; a vector's is a fresh array of its lanes."""
+    if t.width == 1:
+        return _CONVERT[t.name]
+    shape, dtype = (t.width,), t.np_dtype
+    return lambda x: np.array(np.broadcast_to(np.asarray(x, dtype), shape))
+
+
+def _lane_index(t) -> tuple:
+    """The index prefix selecting every lane of an array of t's elements (none for plain)."""
+    return (slice(None),) if lanes(t) > 1 else ()
+
+
 PREDICATES = {"eq": operator.eq, "ne": operator.ne, "lt": operator.lt, "le": operator.le,
                "gt": operator.gt, "ge": operator.ge}
 
@@ -271,7 +290,7 @@ class _Compiler:
 
 def _scalar_step(c: _Compiler, op: Op) -> Step:
     t = op.results[0].type
-    fn = SCALAR_RULES[op.name].get(t.name)
+    fn = SCALAR_RULES[op.name].get(t.name) if t.width == 1 else _vector_rule(op.name, t)
     if fn is None:
         raise HpcadError(f"interpreter has no rule for '{op.name}' on {t} ({where(op.loc)})")
     k, args = c.slot(op.results[0]), c.slots_of(op.operands)
@@ -291,15 +310,27 @@ def _scalar_step(c: _Compiler, op: Op) -> Step:
 _rule(*SCALAR_RULES)(_scalar_step)
 
 
+def _vector_rule(name: str, t: ScalarType) -> Callable | None:
+    """Lane-wise arithmetic (derivatives are linear: + - * / and negation are all they use)."""
+    ufunc, dtype = _VECTOR_RULES.get(name), t.np_dtype
+    if ufunc is None:
+        return None
+
+    def lanewise(*xs):
+        with np.errstate(all="ignore"):
+            return ufunc(*xs, dtype=dtype) if len(xs) == 2 else ufunc(*xs).astype(dtype)
+    return lanewise
+
+
 @_rule("arith.const")
 def _const(c: _Compiler, op: Op) -> None:
     # SSA: the slot is written by this op alone, so the value can sit in the template.
-    c.template[c.slot(op.result)] = _CONVERT[op.result.type.name](op.attrs["value"])
+    c.template[c.slot(op.result)] = _convert(op.result.type)(op.attrs["value"])
 
 
 @_rule("arith.cast")
 def _cast(c: _Compiler, op: Op) -> Step:
-    k, a, convert = c.slot(op.result), c.slot(op.operands[0]), _CONVERT[op.result.type.name]
+    k, a, convert = c.slot(op.result), c.slot(op.operands[0]), _convert(op.result.type)
 
     def cast(r):
         r[k] = convert(r[a])
@@ -336,15 +367,22 @@ def _alloc(c: _Compiler, op: Op) -> Step:
     if fill not in ("zeros", "empty"):
         raise HpcadError(f"mem.alloc fill '{fill}' is not zeros or empty ({where(op.loc)})")
     make, dtype = getattr(np, fill), op.result.type.dtype.np_dtype
+    lead = (lanes(op.result.type),) if lanes(op.result.type) > 1 else ()
 
     def alloc(r):
-        r[k] = make(extents(r), dtype)
+        r[k] = make(lead + extents(r), dtype)
     return alloc
 
 
 @_rule("mem.load")
 def _load(c: _Compiler, op: Op) -> Step:
     k, a, idx = c.slot(op.result), c.slot(op.operands[0]), c.slots_of(op.operands[1:])
+    if op.result.type.width > 1:
+        index = _gather(idx)
+
+        def load_lanes(r):
+            r[k] = r[a][(slice(None),) + index(r)].copy()
+        return load_lanes
     if op.result.type.name in _NUMPY_SCALARS:
         index = _gather(idx)
 
@@ -367,6 +405,16 @@ def _load(c: _Compiler, op: Op) -> Step:
 @_rule("mem.store", "mem.accumulate")
 def _store(c: _Compiler, op: Op) -> Step:
     v, a, idx = c.slot(op.operands[0]), c.slot(op.operands[1]), c.slots_of(op.operands[2:])
+    if lanes(op.operands[1].type) > 1:
+        index = _gather(idx)
+        if op.name == "mem.store":
+            def store_lanes(r):
+                r[a][(slice(None),) + index(r)] = r[v]
+            return store_lanes
+
+        def accumulate_lanes(r):
+            r[a][(slice(None),) + index(r)] += r[v]
+        return accumulate_lanes
     if len(idx) == 1:
         i, = idx
         if op.name == "mem.store":
@@ -390,7 +438,8 @@ def _store(c: _Compiler, op: Op) -> Step:
 
 @_rule("mem.shape")
 def _shape(c: _Compiler, op: Op) -> Step:
-    k, a, axis = c.slot(op.result), c.slot(op.operands[0]), op.attrs["axis"]
+    k, a = c.slot(op.result), c.slot(op.operands[0])
+    axis = op.attrs["axis"] + len(_lane_index(op.operands[0].type))
 
     def shape(r):
         r[k] = r[a].shape[axis]
@@ -401,10 +450,11 @@ def _shape(c: _Compiler, op: Op) -> Step:
 def _view(c: _Compiler, op: Op) -> Step:
     arr, out, dims = c.slot(op.operands[0]), c.slot(op.result), op.attrs["dims"]
     bounds = c.slots_of(op.operands[1:])
+    lead = _lane_index(op.operands[0].type)
 
     def view(r):
         it = iter(bounds)
-        key = tuple(slice(r[next(it)], r[next(it)]) if d == "s" else r[next(it)] for d in dims)
+        key = lead + tuple(slice(r[next(it)], r[next(it)]) if d == "s" else r[next(it)] for d in dims)
         r[out] = r[arr][key]
     return view
 
@@ -418,13 +468,25 @@ def _bitcast(c: _Compiler, op: Op) -> Step:
     return bitcast
 
 
+_LANEWISE_MPI = ("mpi.gather", "mpi.scatter", "mpi.allgather", "mpi.alltoall")
+
+
 def _mpi(c: _Compiler, op: Op) -> Step:
     from .interp_mpi import run_mpi
     args = _gather(c.slots_of(op.operands))
     outs = c.slots_of(op.results)
+    width = lanes(op.operands[0].type) if op.operands else 1
+    if op.name in _LANEWISE_MPI and width > 1:
+        # these place each rank's buffer whole: one message per lane keeps lanes apart
+        def run(values):
+            for w in range(width):
+                run_mpi(op, [v[w] if isinstance(v, np.ndarray) else v for v in values])
+    else:
+        def run(values):
+            return run_mpi(op, values)
 
     def mpi(r):
-        value = run_mpi(op, list(args(r)))
+        value = run(list(args(r)))
         if len(outs) == 1:
             r[outs[0]] = value
         else:
@@ -442,6 +504,12 @@ for _name in ("sendrecv", "send", "recv", "isend", "irecv", "wait", "allreduce",
 @_rule("mem.fill")
 def _fill(c: _Compiler, op: Op) -> Step:
     value, arr = c.slots_of(op.operands)
+    if op.operands[0].type.width > 1:   # a vector fills its lanes' planes
+        trailing = (slice(None),) + (None,) * op.operands[1].type.ndim
+
+        def fill_lanes(r):
+            r[arr][...] = r[value][trailing]
+        return fill_lanes
 
     def fill(r):
         r[arr][...] = r[value]
@@ -642,6 +710,6 @@ def run_function(fn: Function, args: Sequence, module: Module | None = None) -> 
     if len(args) != len(fn.args):
         raise ArgumentError(f"@{fn.name} takes {len(fn.args)} arguments "
                             f"({', '.join(fn.arg_names)}), got {len(args)}")
-    values = [_CONVERT[p.type.name](a) if isinstance(p.type, ScalarType) else a
+    values = [_convert(p.type)(a) if isinstance(p.type, ScalarType) else a
               for p, a in zip(fn.args, args)]
     return _compile(fn).invoke(_Run(module), values)

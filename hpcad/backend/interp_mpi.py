@@ -105,5 +105,7 @@ def run_mpi(op: Op, args: list):
         out = np.array([value])
         red = np.empty_like(out)
         comm.Allreduce(out, red, _ops()[op.attrs.get("op", "sum")])
+        if isinstance(value, np.ndarray):   # a vector's lanes, reduced lane by lane
+            return red[0]
         return type(value)(red[0]) if not isinstance(value, np.generic) else red[0]
     raise NotImplementedError(kind)

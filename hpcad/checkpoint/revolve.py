@@ -184,7 +184,8 @@ class RevolveCheckpointing:
         slots = [k for k, r in enumerate(op.results) if self.act.active(r)]
         free = self.free_adjoints(op)
         inits = op.operands[3:]
-        info["adjoint_types"] = [op.results[k].type for k in slots] + [f.type for f in free]
+        info["adjoint_types"] = [self.dtype(op.results[k]) for k in slots] + \
+            [self.dtype(f) for f in free]
         carried_adj = [self.current(op.results[k]) for k in slots] + [self.current(f) for f in free]
 
         def adjoint(bb: Builder, n0: Value, n1: Value, adjs):

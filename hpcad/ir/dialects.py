@@ -30,12 +30,15 @@ def _nary(n, same_result=True):
     def check(op):
         if len(op.operands) != n or len(op.results) != 1:
             return f"expects {n} operands and 1 result"
-        ts = {v.type for v in op.operands}
-        if len(ts) != 1:
-            return f"operand types differ: {', '.join(str(v.type) for v in op.operands)}"
-        t = op.operands[0].type
-        if not isinstance(t, ScalarType):
+        if not all(isinstance(v.type, ScalarType) for v in op.operands):
             return "operands must be scalars"
+        # a vector (batched derivative) combines with plain scalars of its element type:
+        # the scalar applies to every lane
+        ts = {ScalarType(v.type.name) for v in op.operands}
+        widths = {v.type.width for v in op.operands} - {1}
+        if len(ts) != 1 or len(widths) > 1:
+            return f"operand types differ: {', '.join(str(v.type) for v in op.operands)}"
+        t = max((v.type for v in op.operands), key=lambda t: t.width)
         if same_result and op.results[0].type != t:
             return f"result type {op.results[0].type} != operand type {t}"
         return None
@@ -106,11 +109,19 @@ def _check_load(op):
     return None if op.results[0].type == t.dtype else "result type must be the array's dtype"
 
 
+def _fits(value_type, dtype) -> bool:
+    """Whether a value of value_type may be written into elements of dtype: the same type,
+    or a plain scalar written to every lane of a vector element."""
+    return value_type == dtype or (isinstance(value_type, ScalarType) and value_type.width == 1
+                                   and value_type == ScalarType(dtype.name))
+
+
 def _check_store(op):
     t, err = _index_operands(op, 1)
     if err:
         return err
-    return None if op.operands[0].type == t.dtype else "stored value must have the array's dtype"
+    return None if _fits(op.operands[0].type, t.dtype) else \
+        "stored value must have the array's dtype"
 
 
 def _check_alloc(op):
@@ -290,7 +301,7 @@ _def("mem.bitcast", check=_check_bitcast)  # a.view(np.int32): the same bytes, a
 
 def _check_fill(op):
     arr = op.operands[1].type if len(op.operands) == 2 else None
-    if not isinstance(arr, ArrayType) or op.operands[0].type != arr.dtype:
+    if not isinstance(arr, ArrayType) or not _fits(op.operands[0].type, arr.dtype):
         return "expects (value, array) with the array's dtype"
     return None
 

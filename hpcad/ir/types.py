@@ -1,9 +1,12 @@
 """IR types: scalars (float64, float32, int64, int32, bool) and arrays (dtype, ndim, layout).
 
 Types are frozen dataclasses, printed as `f64`, `i1`, `f64[:]` (strided) or `f64[:,::1]`
-(C-contiguous), and parsed back by `parse_type`."""
+(C-contiguous), and parsed back by `parse_type`. A float scalar may be a vector of `width`
+lanes (`f64x8`: the derivative of an f64 along 8 directions); an array of such elements
+(`f64x8[:]`) is stored with the lanes as an extra leading dimension, (8, n)."""
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 
 import numpy as np
@@ -12,9 +15,10 @@ import numpy as np
 @dataclass(frozen=True)
 class ScalarType:
     name: str  # f64 f32 i64 i32 i1
+    width: int = 1   # lanes of a vector (batched derivatives); 1 for a plain scalar
 
     def __str__(self) -> str:
-        return self.name
+        return self.name if self.width == 1 else f"{self.name}x{self.width}"
 
     @property
     def is_float(self) -> bool:
@@ -80,6 +84,29 @@ _NUMBA_NAMES = {"float64": f64, "float32": f32, "int64": i64, "int32": i32, "boo
 Type = ScalarType | ArrayType | OpaqueType
 
 
+def with_width(t, width: int):
+    """The type of t's derivative along `width` directions: float scalars become vectors of
+    `width` lanes, float arrays arrays of such vectors; anything else (and width 1) is t."""
+    if width == 1:
+        return t
+    if isinstance(t, ScalarType) and t.is_float:
+        return ScalarType(t.name, width)
+    if isinstance(t, ArrayType) and t.dtype.is_float:
+        return ArrayType(ScalarType(t.dtype.name, width), t.ndim, t.layout)
+    return t
+
+
+def lanes(t) -> int:
+    """How many lanes a value of type t carries (its element's width for arrays)."""
+    t = t.dtype if isinstance(t, ArrayType) else t
+    return t.width if isinstance(t, ScalarType) else 1
+
+
+def element(t: ScalarType) -> ScalarType:
+    """One lane of a (vector) scalar type."""
+    return SCALARS[t.name]
+
+
 def scalar_from_dtype(dtype) -> ScalarType:
     name = _FROM_NP.get(np.dtype(dtype).name)
     if name is None:
@@ -98,7 +125,9 @@ def parse_type(text: str) -> Type:
         return OpaqueType(text[1:])
     base, _, rest = text.partition("[")
     base = base.strip()
-    scalar = SCALARS.get(base) or _NUMBA_NAMES.get(base)
+    vector = re.fullmatch(r"(f64|f32)x(\d+)", base)
+    scalar = ScalarType(vector[1], int(vector[2])) if vector else \
+        SCALARS.get(base) or _NUMBA_NAMES.get(base)
     if scalar is None:
         raise ValueError(f"unknown type '{text}'")
     if not rest:

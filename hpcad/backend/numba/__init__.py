@@ -19,8 +19,11 @@ def _numba_type(t):
     from numba import types
     if isinstance(t, OpaqueType):
         return types.int64          # an MPI handle (communicator, request)
-    if isinstance(t, ArrayType):
-        return types.Array(_numba_type(t.dtype), t.ndim, "C" if t.layout == "C" else "A")
+    if isinstance(t, ArrayType):   # an array of vectors holds its lanes as a first axis
+        return types.Array(_numba_type(ScalarType(t.dtype.name)), t.ndim + (t.dtype.width > 1),
+                           "C" if t.layout == "C" else "A")
+    if isinstance(t, ScalarType) and t.width > 1:
+        return types.Array(_numba_type(ScalarType(t.name)), 1, "C")
     if isinstance(t, ScalarType):
         return {"f64": types.float64, "f32": types.float32, "i64": types.int64,
                 "i32": types.int32, "i1": types.boolean}[t.name]
@@ -56,6 +59,15 @@ class Compiled:
             from numba import types
             self.mpi_handles = mpi.handles()
             sig = sig + (types.Array(types.int64, 1, "C"),)
+        # vectors inside parallel loops keep a row per thread: pass the most threads numba
+        # may run (a run-time value: the cached code must not depend on it)
+        self.threads = ()
+        header = next(l for l in self.source.splitlines() if l.startswith(f"def {self.py_name}("))
+        if "_nthreads" in header:
+            import numba
+            from numba import types
+            self.threads = (numba.config.NUMBA_NUM_THREADS,)
+            sig = sig + (types.int64,)
         with cache.locked(path):
             cache.write_once(path, self.source)
             module = cache.import_module(path, f"hpcad_cache_{key}")
@@ -74,7 +86,7 @@ class Compiled:
             for k in self.comm_args:
                 args[k] = comm_handle(args[k])
         extra = () if self.mpi_handles is None else (self.mpi_handles,)
-        out = self.dispatcher(*args, *self.tapes, *extra)
+        out = self.dispatcher(*args, *self.tapes, *extra, *self.threads)
         n = self.n_results
         if self.slots:
             self.tapes = list(out[n:])

@@ -9,11 +9,12 @@ import keyword
 import math
 
 from ...ir.core import Block, Function, Op, Value, walk
-from ...ir.types import ScalarType
+from ...ir.types import ScalarType, lanes
 from .common import NP_TYPES, without_terminator
 from .mpi_codegen import MpiWriter
 from .parallel import ParallelWriter
 from .tape import TapeSlot, TapeWriter, tape_slots
+from .vector import VectorWriter, is_vector
 
 _RESERVED = {"math", "np", "njit", "range", "abs", "float", "int", "len", "min", "max", "True",
              "False", "None", "_trips", "_grow"}
@@ -48,7 +49,7 @@ def _grow(buf, needed):
 '''
 
 
-class SourceWriter(TapeWriter, ParallelWriter, MpiWriter):
+class SourceWriter(TapeWriter, ParallelWriter, MpiWriter, VectorWriter):
     def __init__(self, fn: Function, py_name: str):
         self.fn = fn
         self.py_name = py_name
@@ -66,6 +67,7 @@ class SourceWriter(TapeWriter, ParallelWriter, MpiWriter):
         self.reduction_updates: dict[Op, tuple[str, str]] = {}
         self.parallel = any(o.dialect == "par" for o in walk(fn.body))
         self.uses_mpi = any(o.dialect == "mpi" for o in walk(fn.body))
+        self.vector_setup()
 
     # -- names -------------------------------------------------------------------------------
     def fresh(self, hint: str | None) -> str:
@@ -96,6 +98,8 @@ class SourceWriter(TapeWriter, ParallelWriter, MpiWriter):
         op = v.owner
         if isinstance(op, Op) and op.name == "arith.const":
             return literal(op.attrs["value"], v.type)
+        if is_vector(v):
+            return self.lane_ref(v, self.name(v))
         return self.name(v)
 
     # -- emission ----------------------------------------------------------------------------
@@ -106,21 +110,39 @@ class SourceWriter(TapeWriter, ParallelWriter, MpiWriter):
         params = [self.name(a) for a in self.fn.args] + [s.buffer for s in self.slots]
         if self.uses_mpi:
             params.append("mpi_handles")
+        if self.width > 1 and self.parallel:
+            params.append("_nthreads")   # rows of per-thread vectors (vector.py)
         self.emit(0, "@njit(parallel=True, **OPTIONS)" if self.parallel else "@njit(**OPTIONS)")
         self.emit(0, f"def {self.py_name}({', '.join(params)}):")
+        start = len(self.lines)
         self.block(self.fn.body, 1)
+        self.lines[start:start] = self.storage_lines()
         prelude = PRELUDE + ("from hpcad.backend.numba import mpi as hpcad_mpi\n"
                              if self.uses_mpi else "")
+        if self.width > 1 and self.parallel:
+            prelude += "from numba import get_thread_id\n"
         return prelude + "\n\n" + "\n".join(self.lines) + "\n"
 
     def block(self, block: Block, depth: int) -> None:
+        lane_ops = []    # vector ops waiting for their lane loop (vector.py)
         for op in block.ops:
             for s in self.by_anchor.get(op, ()):
                 self.tape_setup(s, depth)
+            if self.width > 1 and self.lane_op(op):
+                lane_ops.append(op)
+                continue
+            if lane_ops and self.breaks_lanes(op):
+                self.write_lanes(lane_ops, depth)
+                lane_ops = []
             self.op(op, depth)
+        self.write_lanes(lane_ops, depth)
 
     def assign(self, depth: int, targets: list[str], values: list[str]) -> None:
         pairs = [(t, v) for t, v in zip(targets, values) if t != v]
+        vectors = [(t, v) for t, v in pairs if t in self.vector_names]
+        if vectors:
+            self.assign_lanes(depth, vectors)
+            pairs = [p for p in pairs if p not in vectors]
         if pairs:
             self.emit(depth, ", ".join(t for t, _ in pairs) + " = "
                       + ", ".join(v for _, v in pairs))
@@ -129,6 +151,9 @@ class SourceWriter(TapeWriter, ParallelWriter, MpiWriter):
         if op in self.reduction_updates:
             self.reduction_update(op, depth)
             return
+        if op in self.vector_reductions:
+            self.reduction_lane(op, depth)
+            return
         handler = getattr(self, "op_" + op.name.replace(".", "_"), None)
         if handler is not None:
             handler(op, depth)
@@ -136,7 +161,7 @@ class SourceWriter(TapeWriter, ParallelWriter, MpiWriter):
         if op.name == "arith.const":
             return
         text = self.expression(op)
-        self.emit(depth, f"{self.name(op.results[0])} = {text}")
+        self.emit(depth, f"{self.target(op.results[0])} = {text}")
 
     def expression(self, op: Op) -> str:
         a = [self.ref(v) for v in op.operands]
@@ -167,8 +192,8 @@ class SourceWriter(TapeWriter, ParallelWriter, MpiWriter):
             text = f"{_MATH.get(fn, 'math.' + fn)}({', '.join(a)})"
         elif name == "mem.load":
             return self.element(op.operands[0], op.operands[1:])
-        elif name == "mem.shape":
-            return f"{a[0]}.shape[{op.attrs['axis']}]"
+        elif name == "mem.shape":   # arrays of vectors keep their lanes first
+            return f"{a[0]}.shape[{op.attrs['axis'] + (lanes(op.operands[0].type) > 1)}]"
         else:
             raise NotImplementedError(f"numba backend: no code for '{name}'")
         return narrow(text, t)
@@ -177,14 +202,14 @@ class SourceWriter(TapeWriter, ParallelWriter, MpiWriter):
     def op_mem_alloc(self, op, depth):
         t = op.results[0].type
         fill = "np.zeros" if op.attrs.get("fill") == "zeros" else "np.empty"
-        dims = ", ".join(self.ref(v) for v in op.operands)
+        dims = ", ".join([str(lanes(t))] * (lanes(t) > 1) + [self.ref(v) for v in op.operands])
         self.emit(depth, f"{self.name(op.results[0])} = {fill}(({dims},), "
                          f"{NP_TYPES[t.dtype.name]})")
 
     def element(self, arr: Value, idx: list[Value]) -> str:
         """`a[i, j]`; an index proven non-negative is passed as unsigned, which spares numba's
         negative-index wraparound branch (it keeps loops from vectorizing)."""
-        parts = []
+        parts = [self.lane] if lanes(arr.type) > 1 else []
         for v in idx:
             text = self.ref(v)
             if v not in self.plain_ivs and (self.lower.get(v) or -1) >= 0 and not text.isdigit():
@@ -194,7 +219,8 @@ class SourceWriter(TapeWriter, ParallelWriter, MpiWriter):
 
     def op_mem_view(self, op, depth):
         it = iter(self.ref(v) for v in op.operands[1:])
-        parts = [f"{next(it)}:{next(it)}" if d == "s" else next(it) for d in op.attrs["dims"]]
+        parts = [":"] * (lanes(op.operands[0].type) > 1)
+        parts += [f"{next(it)}:{next(it)}" if d == "s" else next(it) for d in op.attrs["dims"]]
         self.emit(depth, f"{self.name(op.results[0])} = {self.ref(op.operands[0])}"
                          f"[{', '.join(parts)}]")
 
@@ -203,15 +229,18 @@ class SourceWriter(TapeWriter, ParallelWriter, MpiWriter):
         self.emit(depth, f"{self.name(op.results[0])} = {self.ref(op.operands[0])}.view({dtype})")
 
     def elementwise(self, arr: Value, depth: int, body) -> None:
-        """Nested loops over every element of arr; body(index text) writes the statement."""
-        idx = [self.fresh(f"e{k}") for k in range(arr.type.ndim)]
+        """Nested loops over every element of arr (and lane: the first index of an array of
+        vectors); body(index text) writes the statement."""
+        idx = [self.fresh(f"e{k}") for k in range(arr.type.ndim + (lanes(arr.type) > 1))]
         for k, name in enumerate(idx):
             self.emit(depth + k, f"for {name} in range({self.ref(arr)}.shape[{k}]):")
         self.emit(depth + len(idx), body(", ".join(idx)))
 
     def op_mem_fill(self, op, depth):
         value, arr = op.operands
-        self.elementwise(arr, depth, lambda i: f"{self.ref(arr)}[{i}] = {self.ref(value)}")
+        fill = self.ref(value)
+        self.elementwise(arr, depth, lambda i: f"{self.ref(arr)}[{i}] = " + (
+            f"{fill}[{i.split(',')[0]}]" if is_vector(value) else fill))
 
     def op_mem_copy(self, op, depth):
         src, dst = op.operands
@@ -227,7 +256,8 @@ class SourceWriter(TapeWriter, ParallelWriter, MpiWriter):
 
     def op_mem_accumulate(self, op, depth):
         if op.attrs.get("atomic"):
-            idx = [self.ref(v) for v in op.operands[2:]]
+            idx = [self.lane] * (lanes(op.operands[1].type) > 1) \
+                + [self.ref(v) for v in op.operands[2:]]
             index = idx[0] if len(idx) == 1 else f"({', '.join(idx)},)"
             self.emit(depth, f"atomic_add({self.ref(op.operands[1])}, {index}, "
                              f"{self.ref(op.operands[0])})")
@@ -238,7 +268,7 @@ class SourceWriter(TapeWriter, ParallelWriter, MpiWriter):
     # -- control flow ------------------------------------------------------------------------
     def op_scf_for(self, op, depth):
         body = op.regions[0]
-        carried = [self.name(r) for r in op.results]
+        carried = self.carried_names(op.results)
         for arg, var in zip(body.args[1:], carried):
             self.names[arg] = var
         self.assign(depth, carried, [self.ref(v) for v in op.operands[3:]])
@@ -266,12 +296,12 @@ class SourceWriter(TapeWriter, ParallelWriter, MpiWriter):
     def op_scf_while(self, op, depth):
         before, after = op.regions
         cond = before.ops[-1]
-        current = [self.name(r) for r in op.results]
+        current = self.carried_names(op.results)
         for a, var in zip(before.args, current):
             self.names[a] = var
         forwards_args = list(cond.operands[1:]) == list(before.args)
         for a, var, fwd in zip(after.args, current, cond.operands[1:]):
-            self.names[a] = var if forwards_args else self.name(a)
+            self.names[a] = var if forwards_args else self.carried_names([a])[0]
         self.assign(depth, current, [self.ref(v) for v in op.operands])
         self.emit(depth, "while True:")
         self.block(without_terminator(before), depth + 1)
@@ -285,7 +315,7 @@ class SourceWriter(TapeWriter, ParallelWriter, MpiWriter):
         self.region_body(after, depth + 1, current)
 
     def op_scf_if(self, op, depth):
-        results = [self.name(r) for r in op.results]
+        results = self.carried_names(op.results)
         self.emit(depth, f"if {self.ref(op.operands[0])}:")
         self.region_body(op.regions[0], depth + 1, results)
         else_body = op.regions[1]

@@ -1,8 +1,11 @@
 """`mpi` ops in generated code: calls of the compiled MPI helpers in `mpi.py`, with the
-datatype and reduction handles read from the `mpi_handles` argument."""
+datatype and reduction handles read from the `mpi_handles` argument. Buffers of vectors
+(batched derivatives) are sent whole: one message carries every direction."""
 from __future__ import annotations
 
+from ...ir.types import lanes
 from .mpi import DTYPE_SLOT, OP_SLOT, WORLD_SLOT
+from .vector import is_vector
 
 
 class MpiWriter:
@@ -47,8 +50,26 @@ class MpiWriter:
 
     def op_mpi_allreduce_scalar(self, op, depth):
         extra = [self.dtype_of(op.operands[0]), self.reduction_of(op)]
+        if is_vector(op.results[0]):   # a vector's lanes, reduced in one message
+            self.emit(depth, f"hpcad_mpi.allreduce({self.vector_operand(op.operands[0])}, "
+                             f"{self.stored(op.results[0])}, {self.ref(op.operands[1])}, "
+                             f"{', '.join(extra)})")
+            return
         self.emit(depth, f"{self.name(op.results[0])} = "
                          f"hpcad_mpi.allreduce_scalar({self.mpi_args(op, extra)})")
+
+    def lanewise(self, op, depth, call: str) -> None:
+        """gather, scatter, allgather, alltoall place each rank's buffer whole: arrays of
+        vectors go one lane per message, so that lanes stay apart."""
+        args = self.mpi_args(op, [self.dtype_of(op.operands[0])])
+        if lanes(op.operands[0].type) == 1:
+            self.emit(depth, f"hpcad_mpi.{call}({args})")
+            return
+        lane = self.fresh("w")
+        sb, rb = (self.ref(v) for v in op.operands[:2])
+        self.emit(depth, f"for {lane} in range({lanes(op.operands[0].type)}):")
+        rest = args.split(", ", 2)[2]
+        self.emit(depth + 1, f"hpcad_mpi.{call}({sb}[{lane}], {rb}[{lane}], {rest})")
 
     def nonblocking(self, op, depth, kind):
         buf = op.operands[0]
@@ -76,16 +97,16 @@ class MpiWriter:
         self.emit(depth, f"hpcad_mpi.bcast({self.mpi_args(op, [self.dtype_of(op.operands[0])])})")
 
     def op_mpi_gather(self, op, depth):
-        self.emit(depth, f"hpcad_mpi.gather({self.mpi_args(op, [self.dtype_of(op.operands[0])])})")
+        self.lanewise(op, depth, "gather")
 
     def op_mpi_scatter(self, op, depth):
-        self.emit(depth, f"hpcad_mpi.scatter({self.mpi_args(op, [self.dtype_of(op.operands[0])])})")
+        self.lanewise(op, depth, "scatter")
 
     def op_mpi_allgather(self, op, depth):
-        self.emit(depth, f"hpcad_mpi.allgather({self.mpi_args(op, [self.dtype_of(op.operands[0])])})")
+        self.lanewise(op, depth, "allgather")
 
     def op_mpi_alltoall(self, op, depth):
-        self.emit(depth, f"hpcad_mpi.alltoall({self.mpi_args(op, [self.dtype_of(op.operands[0])])})")
+        self.lanewise(op, depth, "alltoall")
 
     def op_mpi_cart_shift(self, op, depth):
         self.emit(depth, f"{self.name(op.results[0])}, {self.name(op.results[1])} = "

@@ -1,0 +1,208 @@
+"""Vector values (batched derivatives, `f64x8`) in generated code. The IR keeps the width
+as a type; here each run of lane-wise ops in a block (vector arithmetic, loads and stores of
+arrays of vectors) becomes one inner `for w in range(W)` loop over plain scalars, which numba
+compiles to small vectorizable loops. Primal ops of the block are written before that loop
+(they never read vector values, and touch other arrays). A vector that lives beyond its
+loop (loop-carried, used in another loop or by an MPI call, returned) is a length-W array,
+allocated once per call; inside a parallel loop each thread has its own row."""
+from __future__ import annotations
+
+from ...errors import HpcadError, where
+from ...ir.core import Block, Op, Value, walk
+from ...ir.types import ScalarType, lanes
+from .common import NP_TYPES
+
+# ops that are safe to write before pending lane ops: pure scalar code, allocations, primal
+# memory ops and the tape (vector ops touch only arrays of vectors)
+_BARRIERS = ("mem.fill", "mem.copy", "mem.add_into", "func.call")
+
+
+def is_vector(v: Value) -> bool:
+    return isinstance(v.type, ScalarType) and v.type.width > 1
+
+
+class VectorWriter:
+    """Mixed into the source writer."""
+
+    def vector_setup(self) -> None:
+        self.lane: str | None = None            # the lane variable while writing a lane loop
+        self.local: set[Value] = set()          # vectors that live within one lane loop
+        self.vector_names: set[str] = set()     # locals that hold a length-W array
+        self.storage: dict[str, tuple] = {}     # name -> (dtype, parallel home or None)
+        self.homes: list[dict] = []             # enclosing parallel bodies being written
+        self.vector_reductions: dict[Op, tuple[str, bool]] = {}
+        self.widths = {lanes(v.type) for o in walk(self.fn.body) for v in o.operands + o.results}
+        self.widths |= {lanes(a.type) for a in self.fn.args}
+        self.widths.discard(1)
+        if len(self.widths) > 1:
+            raise HpcadError(f"@{self.fn.name} mixes vector widths {sorted(self.widths)}")
+        self.width = self.widths.pop() if self.widths else 1
+        if self.width > 1:
+            self.plan_lanes(self.fn.body)
+            for a in self.fn.args:
+                if lanes(a.type) > 1:
+                    self.vector_names.add(self.name(a))
+
+    # -- which ops form lane loops ------------------------------------------------------------
+    @staticmethod
+    def lane_op(op: Op) -> bool:
+        if op.regions or op.name == "arith.const" or op.dialect == "mpi":
+            return False
+        if any(is_vector(r) for r in op.results):
+            return True
+        return op.name in ("mem.store", "mem.accumulate") and lanes(op.operands[1].type) > 1
+
+    @staticmethod
+    def breaks_lanes(op: Op) -> bool:
+        """Whether op must be written after the pending lane loop (not hoisted above it).
+        Planning and writing must agree on this, so it looks at nothing but the op."""
+        return bool(op.regions) or op.dialect in ("mpi", "scf", "func", "par") \
+            or op.name in _BARRIERS
+
+    def plan_lanes(self, block: Block) -> None:
+        """Group each block's lane ops into lane loops; a vector is local when every use is
+        in its own loop."""
+        group, groups, opened = 0, {}, False
+        for op in block.ops:
+            if self.lane_op(op):
+                groups[op] = group
+                opened = True
+            elif opened and self.breaks_lanes(op):
+                group += 1
+                opened = False
+            for region in op.regions:
+                self.plan_lanes(region)
+        users: dict[Value, list[Op]] = {}
+        for op in block.ops:
+            for v in op.operands:
+                users.setdefault(v, []).append(op)
+        nested = {v for op in block.ops for r in op.regions for o in walk(r) for v in o.operands}
+        for op, g in groups.items():
+            for r in op.results:
+                if is_vector(r) and r not in nested and all(groups.get(u) == g
+                                                            for u in users.get(r, ())):
+                    self.local.add(r)
+
+    # -- writing lane loops -------------------------------------------------------------------
+    def write_lanes(self, ops: list[Op], depth: int) -> None:
+        if not ops:
+            return
+        lane = self.fresh("w")
+        self.emit(depth, f"for {lane} in range({self.width}):")
+        self.lane = lane
+        for op in ops:
+            self.op(op, depth + 1)
+        self.lane = None
+
+    def lane_ref(self, v: Value, text: str) -> str:
+        """How a lane loop reads vector v (a local scalar, or lane w of its array)."""
+        if self.lane is None or v in self.local or (isinstance(v.owner, Op)
+                                                    and v.owner.name == "arith.const"):
+            return text
+        return f"{text}[{self.lane}]"
+
+    def target(self, v: Value) -> str:
+        """Where op results are written: a local, or lane w of a vector's array."""
+        if not is_vector(v) or v in self.local:
+            return self.name(v)
+        return f"{self.stored(v)}[{self.lane}]"
+
+    def stored(self, v: Value) -> str:
+        """The name of the length-W array that holds vector v (allocated once per call, or
+        per thread inside a parallel loop)."""
+        name = self.name(v)
+        if name not in self.vector_names:
+            self.vector_names.add(name)
+            home = self.homes[-1] if self.homes else None
+            self.storage[name] = (NP_TYPES[v.type.name], home)
+            if home is not None:
+                home["rows"].append(name)
+        return name
+
+    def carried_names(self, values: list[Value]) -> list[str]:
+        return [self.stored(v) if is_vector(v) else self.name(v) for v in values]
+
+    def assign_lanes(self, depth: int, pairs: list[tuple[str, str]]) -> None:
+        """targets[w] = sources[w] for every lane, all sources read before any is written
+        (loops may yield their carried vectors swapped)."""
+        lane = self.fresh("w")
+        self.emit(depth, f"for {lane} in range({self.width}):")
+        temps = []
+        for _, src in pairs:
+            temp = self.fresh("lane")
+            read = f"{src}[{lane}]" if src in self.vector_names else src
+            self.emit(depth + 1, f"{temp} = {read}")
+            temps.append(temp)
+        for (dst, _), temp in zip(pairs, temps):
+            self.emit(depth + 1, f"{dst}[{lane}] = {temp}")
+
+    def vector_operand(self, v: Value) -> str:
+        """A vector as an array argument (a constant becomes a filled array)."""
+        text = self.ref(v)
+        if text in self.vector_names:
+            return text
+        return f"np.full({self.width}, {text})"
+
+    # -- parallel loops -----------------------------------------------------------------------
+    def enter_home(self, depth: int) -> dict:
+        home = {"at": len(self.lines), "depth": depth, "rows": [], "tid": None}
+        self.homes.append(home)
+        return home
+
+    def thread_id(self, home: dict) -> str:
+        if home["tid"] is None:
+            home["tid"] = self.fresh("thread")
+        return home["tid"]
+
+    def leave_home(self, home: dict) -> None:
+        """Give the body its thread's rows of the vectors it keeps in arrays."""
+        self.homes.pop()
+        lines = []
+        if home["rows"]:
+            self.thread_id(home)
+        if home["tid"] is not None:
+            lines.append(f"{home['tid']} = get_thread_id()")
+        lines += [f"{name} = {name}_rows[{home['tid']}]" for name in home["rows"]]
+        self.lines[home["at"]:home["at"]] = ["    " * home["depth"] + l for l in lines]
+
+    def vector_reduction(self, loop: Op, update: Op | None, var: str, depth: int) -> str | None:
+        """A sum reduction of a vector: each thread adds into its own row of a partial-sums
+        array; the rows are added to the result after the loop (see reduce_rows)."""
+        body = loop.regions[0]
+        if update is None:   # passed through unchanged: the result is the initial value
+            return None
+        if not isinstance(update, Op) or update.parent is not body \
+                or update.name not in ("arith.add", "arith.sub") \
+                or not any(v in body.args for v in update.operands):
+            raise HpcadError(f"{where(loop.loc)}: numba backend: a vector reduction of a "
+                             f"parallel loop must be one sum update in its body")
+        part = self.fresh(f"{var}_part")
+        self.emit(depth, f"{part} = np.zeros((_nthreads, {self.width}), "
+                         f"{NP_TYPES[update.results[0].type.name]})")
+        self.vector_reductions[update] = (part, update.name == "arith.sub")
+        self.names[update.results[0]] = var
+        return part
+
+    def reduction_lane(self, op: Op, depth: int) -> None:
+        part, minus = self.vector_reductions[op]
+        acc = self.names[op.results[0]]
+        other = op.operands[1] if self.names.get(op.operands[0]) == acc else op.operands[0]
+        tid = self.thread_id(self.homes[-1])
+        self.emit(depth, f"{part}[{tid}, {self.lane}] {'-' if minus else '+'}= "
+                         f"{self.ref(other)}")
+
+    def reduce_rows(self, var: str, part: str, depth: int) -> None:
+        lane, t = self.fresh("w"), self.fresh("t")
+        self.emit(depth, f"for {lane} in range({self.width}):")
+        self.emit(depth + 1, f"for {t} in range(_nthreads):")
+        self.emit(depth + 2, f"{var}[{lane}] += {part}[{t}, {lane}]")
+
+    def storage_lines(self) -> list[str]:
+        """Allocations of the vectors' arrays, at the top of the function."""
+        lines = []
+        for name, (dtype, home) in self.storage.items():
+            if home is None:
+                lines.append(f"{name} = np.empty({self.width}, {dtype})")
+            else:
+                lines.append(f"{name}_rows = np.empty((_nthreads, {self.width}), {dtype})")
+        return ["    " + l for l in lines]

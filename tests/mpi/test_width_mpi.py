@@ -1,0 +1,57 @@
+"""Batched derivatives of distributed kernels under mpiexec (2 and 3 ranks, launched by
+tests/test_mpi_launch.py): each lane of a width-W forward or reverse call equals its own
+unbatched call on every rank, the derivative messages carrying all W directions at once
+(tests/ad/width_check.py). The distributed heat on both backends at W in {1, 3, 8}; the
+other MPI kernels at W=3."""
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+from mpi4py import MPI
+
+sys.path.insert(0, str(Path(__file__).parent))
+sys.path.insert(0, str(Path(__file__).parent.parent / "ad"))
+sys.path.insert(0, str(Path(__file__).parent.parent.parent / "examples"))
+import mpi_kernels as mk  # noqa: E402
+from heat_mpi import heat_local, split  # noqa: E402
+from width_check import check_forward, check_reverse  # noqa: E402
+
+COMM = MPI.COMM_WORLD
+BACKENDS = ["interp", "numba"]
+# blocking and collective communication (non-blocking calls on halo views need contiguous
+# buffers, which the lanes of a view are not)
+CASES = {
+    "ring_sendrecv": (mk.ring_sendrecv, lambda r: (r.standard_normal(5), 0.7)),
+    "array_allreduce": (mk.array_allreduce, lambda r: (r.standard_normal(4),)),
+    "scalar_allreduce_local": (mk.scalar_allreduce_local, lambda r: (r.standard_normal(4) + 2,)),
+    "halo_views": (mk.halo_views, lambda r: (r.standard_normal(6), 0.3)),
+    "blocking_pairs": (mk.blocking_pairs, lambda r: (r.standard_normal(3),)),
+    "bcast_reduce": (mk.bcast_reduce, lambda r: (r.standard_normal(4), 0.8)),
+    "max_residual": (mk.max_residual, lambda r: (r.standard_normal(5),)),
+    "gather_scatter": (mk.gather_scatter, lambda r: (r.standard_normal(2),)),
+}
+
+
+@pytest.mark.mpi(min_size=2)
+@pytest.mark.timeout(120)
+@pytest.mark.parametrize("backend", BACKENDS)
+@pytest.mark.parametrize("width", [1, 3, 8])
+def test_batched_distributed_heat_equals_separate_calls(width, backend):
+    u0 = np.sin(np.linspace(0.0, np.pi, 23)) + 0.1
+    u, _ = split(u0, COMM)
+    rng = np.random.default_rng(300 + COMM.rank)
+    check_forward(heat_local, (u, 0.25, 6, COMM), width, backend, rng)
+    check_reverse(heat_local, (u, 0.25, 6, COMM), width, backend, rng)
+
+
+@pytest.mark.mpi(min_size=2)
+@pytest.mark.timeout(120)
+@pytest.mark.parametrize("backend", BACKENDS)
+@pytest.mark.parametrize("case", sorted(CASES))
+def test_batched_mpi_kernel_equals_separate_calls(case, backend):
+    kernel, make = CASES[case]
+    rng = np.random.default_rng(400 + COMM.rank)
+    args = make(rng) + (COMM,)
+    check_forward(kernel, args, 3, backend, rng)
+    check_reverse(kernel, args, 3, backend, rng)

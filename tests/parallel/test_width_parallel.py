@@ -1,0 +1,31 @@
+"""Batched derivatives of parallel kernels (prange, reductions, fork-join): each lane of a
+width-W forward or reverse call equals its own unbatched call (tests/ad/width_check.py), on
+both backends; the numba code runs on several threads (per-thread rows of vectors, vector
+sum reductions)."""
+import numpy as np
+import pytest
+
+from harness import BACKENDS
+from par_kernels import CASES
+from width_check import check_forward, check_reverse
+
+WIDE = ("heat_prange", "sum_reduction", "join_two", "stencil2d_inner")
+
+
+def _runs():
+    """Every case at W=3 on the interpreter; numba (a parallel compile per width and mode)
+    on the WIDE cases at every width."""
+    for case in CASES:
+        for width in (1, 3, 8):
+            for backend in BACKENDS:
+                if case.name in WIDE or (width == 3 and backend == "interp"):
+                    yield pytest.param(case, width, backend,
+                                       id=f"{case.name}-W{width}-{backend}")
+
+
+@pytest.mark.parametrize("case,width,backend", list(_runs()))
+def test_batched_parallel_kernel_equals_separate_calls(case, width, backend):
+    rng = np.random.default_rng(len(case.name) * 7919 + width)
+    args = case.make_args(rng)
+    check_forward(case.kernel, args, width, backend, rng)
+    check_reverse(case.kernel, args, width, backend, rng)
