@@ -28,7 +28,7 @@ def ratios(rows: list[dict], path: Path):
     plt = pyplot()
     if plt is None or not rows:
         return None
-    fig, ax = plt.subplots(figsize=(7, 1.2 + 0.9 * len(rows)))
+    fig, ax = plt.subplots(figsize=(8, 1.6 + 0.9 * len(rows)), layout="constrained")
     y = np.arange(len(rows))[::-1] * (len(RATIOS) + 1.0)
     for k, (key, label) in enumerate(RATIOS):
         values = [r.get(key, np.nan) for r in rows]
@@ -37,8 +37,7 @@ def ratios(rows: list[dict], path: Path):
     ax.axvline(1.0, color="k", lw=0.8)
     ax.set_xlabel("time ratio (lower is better)")
     ax.set_title("hpcad derivative cost per case")
-    ax.legend(loc="lower right", fontsize=8)
-    fig.tight_layout()
+    fig.legend(loc="outside lower center", ncol=len(RATIOS), fontsize=8, frameon=False)
     fig.savefig(path, dpi=100)
     return fig
 
@@ -52,7 +51,8 @@ def scaling(threads: list[dict], ranks: list[dict], path: Path):
                (ranks, "ranks", "MPI ranks (weak scaling)")) if rows]
     if plt is None or not panels:
         return None
-    fig, axes = plt.subplots(1, len(panels), figsize=(5 * len(panels), 3.6), squeeze=False)
+    fig, axes = plt.subplots(1, len(panels), figsize=(5 * len(panels), 3.6), squeeze=False,
+                             layout="constrained")
     for ax, (rows, key, title) in zip(axes[0], panels):
         for r in rows:
             counts = sorted(r[key], key=int)    # JSON makes the counts strings
@@ -69,6 +69,5 @@ def scaling(threads: list[dict], ranks: list[dict], path: Path):
         ax.set_xlabel(title)
         ax.set_ylabel("parallel efficiency")
         ax.legend(fontsize=7)
-    fig.tight_layout()
     fig.savefig(path, dpi=100)
     return fig

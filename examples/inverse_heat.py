@@ -29,10 +29,12 @@ BOUNDS = (0.2, 2.0)
 def misfit(kappa, u, obs, ratio, nsteps, comm):
     """This rank's share of 0.5 * sum((u_T - obs)^2) over all experiments; u ends as u_T.
     u[e] holds the owned cells of experiment e between two ghost cells; kappa[f] sits on
-    the face between local cells f and f + 1, and the rank owns faces 1.. (rank 0 also
-    face 0): each face's flux is computed by one rank only and sent to the rank on its
-    right, so every face and every cell adds up its adjoints in the same order on any
-    number of ranks, and the gradient is bitwise the same."""
+    the face between local cells f and f + 1. Each face's flux is computed on one rank
+    only, the owner of the cell on its left (faces 1..m-2; rank 0 also the boundary face
+    0), and sent to the rank on its right. In the reverse sweep a face's adjoint is then a
+    sum of two terms (the same in either order), and a cell's adjoint gets the term from
+    the other rank last, where the serial sweep adds it too: the gradient is bitwise the
+    same on any number of ranks."""
     rank = comm.Get_rank()
     size = comm.Get_size()
     left = rank - 1 if rank > 0 else MPI.PROC_NULL
