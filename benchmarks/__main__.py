@@ -160,9 +160,9 @@ def main(argv=None) -> int:
     out = Path(args.out)
     write_json(rows + scaling + weak + budgets, out)
     print(f"wrote {out}", file=sys.stderr)
-    for name, figure in (("ratios.png", lambda path: plots.ratios(rows, path)),
-                         ("scaling.png", lambda path: plots.scaling(scaling, weak, path))):
-        if figure(out.with_name(name)) is not None:
+    for name, draw, data in (("ratios.png", plots.ratios, (rows,)),
+                             ("scaling.png", plots.scaling, (scaling, weak))):
+        if draw(*data, out.with_name(name)) is not None:
             print(f"wrote {out.with_name(name)}", file=sys.stderr)
     return 0
 

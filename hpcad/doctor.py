@@ -135,7 +135,12 @@ def _try_layer(layer: str) -> tuple[bool, str]:
 
 
 def cache_directory(report: Report, comm) -> None:
-    directory = cache.cache_dir().resolve()
+    try:
+        directory = cache.cache_dir().resolve()
+    except OSError as e:    # every rank has the same environment, so every rank stops here
+        report.problems.append(f"the compile cache directory cannot be made ({e}): set "
+                               f"HPCAD_CACHE_DIR to a directory you can write")
+        return
     size = comm.Get_size() if comm is not None else 1
     rank = comm.Get_rank() if comm is not None else 0
     if rank == 0:

@@ -78,3 +78,9 @@ def test_ranks_with_different_caches_are_a_problem(tmp_path):
     assert out.returncode == 1, out.stdout + out.stderr
     assert "no: 1 of 2 ranks do not see rank 0's files" in out.stdout
     assert "ranks 1 (" in out.stdout and f"{b.resolve()}) do not see" in out.stdout
+
+
+def test_a_cache_directory_that_cannot_be_made_is_a_problem():
+    out = _doctor(Path("/proc/no_such_dir/cache"))
+    assert out.returncode == 1, out.stdout + out.stderr
+    assert "the compile cache directory cannot be made" in out.stdout

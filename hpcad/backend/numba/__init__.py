@@ -41,11 +41,12 @@ class Compiled:
         with progress(2, f"hpcad: compiling {fn.name}") as steps:
             self.source, self.slots = generate(fn, self.py_name)
             steps.advance()
-            self._compile(fn, key)
+            self._build(fn, key)
             steps.advance()
 
-    def _compile(self, fn: Function, key: str) -> None:
-        """numba compiles the generated source, or loads it from the disk cache."""
+    def _build(self, fn: Function, key: str) -> None:
+        """Everything after code generation: tape buffers, the numba signature, and the
+        dispatcher (numba compiles the generated source, or loads it from the disk cache)."""
         self.n_results = len(fn.result_types)
         self.threading_layer = threads.start() if "parallel=True" in self.source else None
         self.tapes = [np.empty(0, s.dtype.np_dtype) for s in self.slots]
