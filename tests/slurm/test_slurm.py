@@ -21,6 +21,10 @@ import pytest
 
 ROOT = Path(__file__).resolve().parent.parent.parent
 BINARIES = ("munged", "slurmctld", "slurmd", "sbatch", "sinfo", "srun")
+# the daemons live in sbin, which a non-login PATH (cron, env -i, some CI runners) lacks
+os.environ["PATH"] = os.pathsep.join(
+    [os.environ.get("PATH", "")] + [d for d in ("/usr/local/sbin", "/usr/sbin", "/sbin")
+                                    if d not in os.environ.get("PATH", "").split(os.pathsep)])
 
 
 def missing_prerequisites() -> list[str]:
