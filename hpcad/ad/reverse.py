@@ -161,9 +161,10 @@ class _Reverse(MpiReverse, ParallelReverse, SegmentCheckpointing, RevolveCheckpo
         placeholders = dict(r.needs)
         k = 0
         while k < len(r.needs):
+            first = k == 0
             batch = [v for v, _ in r.needs[k:]]
             k = len(r.needs)
-            plan = self.plan(r, batch, first=k == len(batch))
+            plan = self.plan(r, batch, first)
             for v in plan.stored:
                 ph = placeholders.setdefault(v, r.avail.setdefault(v, Value(v.type, v.name)))
                 pops.append(self.tape.save(r, self, self.vmap[v], ph))
@@ -772,11 +773,11 @@ def describe_plan(rv: _Reverse) -> list[str]:
             owner = r.old.parent
             place = f"{owner.name} {_short(owner.loc)}"
         stored = ", ".join(_describe_value(v) for v in plan.stored) or "nothing"
-        for array in dict.fromkeys(a for _, a, _, _ in r.windows.values()):
-            offsets = sorted(c for _, a, c, _ in r.windows.values() if a is array)
-            lines.append(f"{place}: save a window of {array.name or 'array'} (offsets "
-                         f"{offsets[0]}..{offsets[-1]}) before the loop, reload "
-                         f"{len(offsets)} values per iteration from it")
+        for w in dict.fromkeys(w for w, _ in r.windows.values()):
+            loads = sum(1 for u, _ in r.windows.values() if u is w)
+            lines.append(f"{place}: save a window of {w.array.name or 'array'} (offsets "
+                         f"{w.low}..{w.high}) before the loop, reload {loads} values per "
+                         f"iteration from it")
         lines.append(f"{place}: save {stored} ({plan.store_bytes} B per execution); "
                      f"recompute {len(plan.recomputed)} values ({plan.recompute_flops} "
                      f"flops per execution)")

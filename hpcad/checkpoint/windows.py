@@ -9,6 +9,8 @@ where it stores fewer bytes (reverse.py, `resolve`). Mixed into the reverse-mode
 transformation."""
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 from ..ir.core import Block, Builder, Op, Value, walk
 from ..ir.dialects import OPS
 from ..ir.types import ArrayType, i64
@@ -79,47 +81,38 @@ class StencilWindows:
 
     def open_windows(self, r, windows: dict) -> None:
         """Copy each window onto the tape before the loop's forward copy; r.windows maps each
-        served load to (slot, array, offset, lowest offset)."""
-        low = {}
-        for array, c in windows.values():
-            low[array] = min(c, low.get(array, c))
-        high = {}
-        for array, c in windows.values():
-            high[array] = max(c, high.get(array, c))
+        served load to (its Window, its offset)."""
+        offsets: dict[Value, list[int]] = {}
+        for array, c in windows.values():   # in program order: deterministic on every rank
+            offsets.setdefault(array, []).append(c)
         fwd_loop = r.fwd.parent
         parent = fwd_loop.parent
         b = Builder(parent)
         b.index = parent.ops.index(fwd_loop)
         b.loc = fwd_loop.loc
         lb, ub = fwd_loop.operands[:2]
-        one = b.op1("arith.const", [], i64, {"value": 1})
-        slots = {}
-        for array in low:    # in program order of the loads: deterministic on every rank
-            slot = slots[array] = self.tape.new_slot()
-            lo = b.op1("arith.add", [lb, b.op1("arith.const", [], i64, {"value": low[array]})], i64)
-            hi = b.op1("arith.add", [ub, b.op1("arith.const", [], i64, {"value": high[array]})],
-                       i64)
-            count = trip_count(b, lo, hi, one)
-            b.op("tape.reserve", [count], attrs={"slot": slot})
+        opened = {}
+        for array, cs in offsets.items():
+            w = opened[array] = Window(self.tape.new_slot(), array, min(cs), max(cs))
+            lo, hi, count = w.extent(b, lb, ub)
+            b.op("tape.reserve", [count], attrs={"slot": w.slot})
             body = Block([Value(i64, "w")])
             inner = Builder(body)
             x = inner.op1("mem.load", [self.vmap[array], body.args[0]], array.type.dtype)
             inner.op("tape.push", [x, inner.op1("arith.sub", [body.args[0], lo], i64)],
-                     attrs={"slot": slot})
+                     attrs={"slot": w.slot})
             inner.op("scf.yield", [])
-            b.op("scf.for", [lo, hi, one], [], regions=[body])
-            b.op("tape.advance", [count], attrs={"slot": slot})
-        r.windows = {v: (slots[a], a, c, low[a]) for v, (a, c) in windows.items()}
+            b.op("scf.for", [lo, hi, _const(b, 1)], [], regions=[body])
+            b.op("tape.advance", [count], attrs={"slot": w.slot})
+        r.windows = {v: (opened[a], c) for v, (a, c) in windows.items()}
 
     def reload_from_window(self, r, v: Value, placeholder: Value) -> list[Op]:
         """Ops of r's reverse prologue that define placeholder as v's window entry."""
-        slot, _, c, low = r.windows[v]
-        loop = r.old.parent
+        w, c = r.windows[v]
         b = Builder(Block())
-        lo = b.op1("arith.add", [self.primal(loop.operands[0], r),
-                                 b.op1("arith.const", [], i64, {"value": low})], i64)
-        at = b.op1("arith.add", [r.rev.args[0], b.op1("arith.const", [], i64, {"value": c})], i64)
-        pop = Op("tape.pop", [b.op1("arith.sub", [at, lo], i64)], [], {"slot": slot})
+        lo = _shifted(b, self.primal(r.old.parent.operands[0], r), w.low)
+        at = _shifted(b, r.rev.args[0], c)
+        pop = Op("tape.pop", [b.op1("arith.sub", [at, lo], i64)], [], {"slot": w.slot})
         pop.results = [placeholder]
         placeholder.owner = pop
         return b.block.ops + [pop]
@@ -127,18 +120,31 @@ class StencilWindows:
     def close_windows(self, r, ctx) -> None:
         """Before the loop's reverse (built next in the current block): move each window's
         slot back to its start."""
-        if not getattr(r, "windows", None):
+        if not r.windows:
             return
-        loop = r.old.parent
-        b = self.b
-        one = b.op1("arith.const", [], i64, {"value": 1})
-        lb, ub = (self.primal(v, ctx) for v in loop.operands[:2])
-        done = set()
-        for slot, _, c, low in r.windows.values():
-            if slot in done:
-                continue
-            done.add(slot)
-            high = max(cc for s, _, cc, _ in r.windows.values() if s == slot)
-            lo = b.op1("arith.add", [lb, b.op1("arith.const", [], i64, {"value": low})], i64)
-            hi = b.op1("arith.add", [ub, b.op1("arith.const", [], i64, {"value": high})], i64)
-            b.op("tape.retreat", [trip_count(b, lo, hi, one)], attrs={"slot": slot})
+        lb, ub = (self.primal(v, ctx) for v in r.old.parent.operands[:2])
+        for w in dict.fromkeys(w for w, _ in r.windows.values()):
+            _, _, count = w.extent(self.b, lb, ub)
+            self.b.op("tape.retreat", [count], attrs={"slot": w.slot})
+
+
+@dataclass(frozen=True)
+class Window:
+    """One array's window: its tape slot and the lowest and highest offset the loop reads."""
+    slot: int
+    array: Value
+    low: int
+    high: int
+
+    def extent(self, b: Builder, lb: Value, ub: Value) -> tuple[Value, Value, Value]:
+        """The window's first index, its end and its length, for a loop over range(lb, ub)."""
+        lo, hi = _shifted(b, lb, self.low), _shifted(b, ub, self.high)
+        return lo, hi, trip_count(b, lo, hi, _const(b, 1))
+
+
+def _const(b: Builder, value: int) -> Value:
+    return b.op1("arith.const", [], i64, {"value": value})
+
+
+def _shifted(b: Builder, v: Value, c: int) -> Value:
+    return b.op1("arith.add", [v, _const(b, c)], i64)
