@@ -55,14 +55,18 @@ def load_kernel(target: str) -> Kernel:
     return obj if isinstance(obj, Kernel) else Kernel(obj)
 
 
+def _check_count(kernel: Kernel, parts: list) -> None:
+    if len(parts) != len(kernel.arg_names):
+        raise HpcadError(f"--sig gives {len(parts)} types, '{kernel.__name__}' takes "
+                         f"{len(kernel.arg_names)} arguments ({', '.join(kernel.arg_names)})")
+
+
 def specialization(kernel: Kernel, sig: str) -> Specialization:
     try:
         types = tuple(parse_type(t) for t in split_signature(sig))
     except ValueError as e:
         raise HpcadError(f"bad --sig: {e}") from None
-    if len(types) != len(kernel.arg_names):
-        raise HpcadError(f"--sig gives {len(types)} types, '{kernel.__name__}' takes "
-                         f"{len(kernel.arg_names)} arguments ({', '.join(kernel.arg_names)})")
+    _check_count(kernel, types)
     return Specialization(optimize_module(lower_kernel(kernel.py_func, types)), kernel.arg_names)
 
 
@@ -101,9 +105,7 @@ def example_arguments(kernel: Kernel, sig: str) -> tuple:
 
     import numpy as np
     parts = split_signature(sig)
-    if len(parts) != len(kernel.arg_names):
-        raise HpcadError(f"--sig gives {len(parts)} types, '{kernel.__name__}' takes "
-                         f"{len(kernel.arg_names)} arguments ({', '.join(kernel.arg_names)})")
+    _check_count(kernel, parts)
     out = []
     for name, part in zip(kernel.arg_names, parts):
         array = re.fullmatch(r"(\w+)\[([0-9,\s]+)\]", part)
