@@ -41,3 +41,14 @@ def test_custom_rule_snippet_gives_the_rule_derivative(tmp_path):
     import hpcad as ad
     for x in (0.7, -1.3):
         assert abs(ad.grad(ns["soft_sign"])(x) - 1.0 / (1.0 + abs(x)) ** 2) <= 1e-12
+
+
+def test_width_snippet_equals_separate_calls(tmp_path):
+    ns = _run_snippets(tmp_path, 4)
+    import hpcad as ad
+    df = ad.autodiff(ns["heat"], activity=(ad.Duplicated, ad.Active, ad.Const))
+    for w, seed in enumerate(np.arange(1.0, 5.0)):
+        du = np.zeros_like(ns["u0"])
+        _, dalpha = df(ns["u0"].copy(), du, 0.25, 20, seed=seed)
+        np.testing.assert_allclose(ns["du4"][w], du, rtol=1e-12)
+        assert abs(ns["dalpha4"][w] - dalpha) <= 1e-12 * abs(dalpha)
