@@ -12,7 +12,7 @@ from pathlib import Path
 from benchmarks import plots
 from benchmarks.common import compile_times, write_json
 
-CASES = ("heat", "jacobi", "gmm", "burgers", "scaling", "mpi_scaling", "checkpointing")
+CASES = ("heat", "jacobi", "gmm", "burgers", "scaling", "mpi_scaling", "checkpointing", "width")
 QUICK = {"heat": {"heat quick": (20_000, 20)}, "jacobi": {"jacobi quick": (100, 10)},
          "gmm": {"gmm quick": (5, 5, 500)}, "burgers": {"burgers quick": (20_000, 20)},
          "scaling": {"heat prange quick": ("heat", (20_000, 5)),
@@ -20,7 +20,9 @@ QUICK = {"heat": {"heat quick": (20_000, 20)}, "jacobi": {"jacobi quick": (100, 
          "mpi_scaling": {"heat_mpi quick": (2_000, 5)},
          "checkpointing": {"heat checkpointing quick": ("heat", (5_000, 20)),
                            "burgers checkpointing quick": ("burgers", (5_000, 20)),
-                           "jacobi checkpointing quick": ("jacobi", (60, 10))}}
+                           "jacobi checkpointing quick": ("jacobi", (60, 10))},
+         "width": {"heat width quick": ("heat", (5_000, 20)),
+                   "gmm width quick": ("gmm", (3, 4, 200))}}
 
 
 def ratios(row: dict) -> dict:
@@ -119,7 +121,7 @@ def main(argv=None) -> int:
                         help="skip the cold-compile and cached-start measurements")
     args = parser.parse_args(argv)
     Path(args.out).parent.mkdir(parents=True, exist_ok=True)   # plots are written beside it
-    rows, scaling, weak, budgets = [], [], [], []
+    rows, scaling, weak, budgets, batched = [], [], [], [], []
     for case in args.cases.split(","):
         module = importlib.import_module(f"benchmarks.{case}")
         sizes = QUICK[case] if args.quick else module.SIZES
@@ -128,6 +130,11 @@ def main(argv=None) -> int:
                 print(f"running {name} ...", file=sys.stderr, flush=True)
                 budgets.append({"name": name, **module.run(size)})
             module.plot(budgets, Path(args.out).with_name("checkpointing.png"))
+            continue
+        if case == "width":
+            for name, size in sizes.items():
+                print(f"running {name} ...", file=sys.stderr, flush=True)
+                batched.append({"name": name, **module.run(size)})
             continue
         if case == "mpi_scaling":
             for name, size in sizes.items():
@@ -157,8 +164,12 @@ def main(argv=None) -> int:
     if budgets:
         print()
         print("\n".join(checkpoint_lines(budgets)))
+    if batched:
+        from benchmarks.width import width_lines
+        print()
+        print("\n".join(width_lines(batched)))
     out = Path(args.out)
-    write_json(rows + scaling + weak + budgets, out)
+    write_json(rows + scaling + weak + budgets + batched, out)
     print(f"wrote {out}", file=sys.stderr)
     for name, draw, data in (("ratios.png", plots.ratios, (rows,)),
                              ("scaling.png", plots.scaling, (scaling, weak))):

@@ -531,6 +531,60 @@ def _jacobian_columns(k, args, nums, blocks, n_out, as_tuple, batch, backend):
                 flat[:, col] = dots[:, lane]
 
 
+def hvp(f, argnums=0, backend: str | None = None):
+    """-> function `hvp_fn(*args, v)` returning H v, the Hessian of f's float result w.r.t.
+    args[argnums] times v (v shaped like that argument; a tuple of directions, and of
+    results, when argnums is a tuple). Forward over reverse: the reverse derivative's IR,
+    differentiated in forward mode, in one call. Inputs are not modified."""
+    k = as_kernel(f)
+
+    def hvp_fn(*args_and_v):
+        if not args_and_v:
+            raise ArgumentError("hvp_fn(*args, v): the direction v comes last")
+        *given, v = args_and_v
+        args = _copy_args(k.bind(tuple(given)))
+        nums = _normalize_argnums(k, argnums, args)
+        directions = v if isinstance(argnums, tuple) else (v,)
+        if len(directions) != len(nums):
+            raise ArgumentError(f"hvp: {len(nums)} arguments to differentiate but "
+                                f"{len(directions)} directions")
+        spec = k.specialize(args)
+        if len(spec.primal.result_types) != 1 or not _is_float_scalar(spec.primal.result_types[0]):
+            raise ArgumentError(f"hvp needs kernel '{k.__name__}' to return one float")
+        kinds = tuple(_float_kinds(k, args, set(nums)))
+        tangent = dict(zip(nums, directions))
+        flat, shadows = [], {}
+        for i, (a, kind) in enumerate(zip(args, kinds)):
+            if kind == ACTIVE:
+                flat += [a, float(tangent[i])]
+            elif kind in (DUP, SHADOW):
+                t = np.zeros_like(a)
+                if kind == DUP:
+                    _check_shadow(f"direction for {k.arg_names[i]}", a,
+                                  np.asarray(tangent[i], dtype=a.dtype))
+                    t[...] = tangent[i]
+                shadows[i] = np.zeros_like(a)   # the shadow's tangent: H v on return
+                flat += [a, t, np.zeros_like(a), shadows[i]]
+            else:
+                flat.append(a)
+        flat.append(1.0)   # the seed
+        fn = spec.derivative("hvp", kinds, True)
+        out = k.run(fn, flat, backend)
+        # results: the primal value, the scalar adjoints; then their tangents
+        n_active = sum(1 for kind in kinds if kind == ACTIVE)
+        scalar = iter(out[2 + n_active:])
+        products = {}
+        for i, kind in enumerate(kinds):
+            if kind == ACTIVE:
+                products[i] = float(next(scalar))
+            elif kind == DUP:
+                products[i] = shadows[i]
+        got = tuple(products[n] for n in nums)
+        return got if isinstance(argnums, tuple) else got[0]
+
+    return hvp_fn
+
+
 def check_grad(f, *args, argnums=None, eps: float = 1e-6, rtol: float = 1e-6,
                backend: str | None = None) -> float:
     """Compare `grad` of f against central finite differences of f (along every coordinate

@@ -56,6 +56,17 @@ class Specialization:
             if any(op.name == "par.parallel_for" for op in walk(primal.body)):
                 primal = clone_function(primal)
                 rewrite_extrema(primal)   # max/min reductions: derivative to the winner
+            if mode == "hvp":   # forward over reverse (ad/hvp.py)
+                from .ad.hvp import forward_over_reverse
+                rev = self.derivative("reverse", activity, True)
+                fn, _ = forward_over_reverse(rev, primal, activity)
+                verify_function(fn)
+                fn = optimize(fn)
+                make_race_free(fn)
+                fn = optimize(fn)
+                verify_function(fn)
+                self.derivatives[key] = fn
+                return fn
             act = analyze(primal, list(activity), ret_active)
             if mode == "forward":
                 fn = forward(primal, list(activity), act, self.rules, width)

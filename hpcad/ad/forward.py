@@ -13,15 +13,18 @@ from ..ir.types import ArrayType, with_width
 from ..passes.activity import Activity
 from .common import derivative_name, has_tangent, zero
 from .custom import CustomForward
+from .hvp import TapeForward
 from .mpi import MpiForward
 from .rules import NON_DIFFERENTIABLE, PARTIALS, RuleBuilder
 
 
-class _Forward(MpiForward, CustomForward):
-    def __init__(self, act: Activity, rules=None, width: int = 1):
+class _Forward(MpiForward, CustomForward, TapeForward):
+    def __init__(self, act: Activity, rules=None, width: int = 1, tape_offset: int = 0):
         self.act = act
         self.rules = rules   # calls to kernels with custom rules (ad/custom.py)
         self.width = width
+        self.tape_offset = tape_offset   # differentiating a derivative: see ad/hvp.py
+        self.taped: set[int] = set()
         self.vmap: dict[Value, Value] = {}
         self.tan: dict[Value, Value] = {}     # active scalar -> its tangent
         self.shadow: dict[Value, Value] = {}  # shadowed array -> its shadow
@@ -277,11 +280,11 @@ def _scale(rb: RuleBuilder, t: Value, p, result_type) -> Value:
 
 
 def forward(fn: Function, arg_activity: list[str], act: Activity, rules=None,
-            width: int = 1) -> Function:
+            width: int = 1, tape_offset: int = 0) -> Function:
     """The tangent function: args are each primal arg followed by its tangent (active
     scalars) or shadow (shadowed arrays), each of `width` directions; returns the primal
     results, then one tangent per float result."""
-    fw = _Forward(act, rules, width)
+    fw = _Forward(act, rules, width, tape_offset)
     args = []
     for a, kind in zip(fn.args, arg_activity):
         na = Value(a.type, a.name)

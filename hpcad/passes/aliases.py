@@ -78,4 +78,18 @@ def variable_classes(fn: Function) -> UnionFind:
     for group in carried_groups(fn):
         # constants are shared by CSE between unrelated variables: never merge through them
         uf.union(*[v for v in group if not is_const(v)])
+    for group in tape_groups(fn):
+        uf.union(*group)
     return uf
+
+
+def tape_groups(fn: Function):
+    """Per tape slot of a derivative function, the values saved and the values restored:
+    one variable stored across the sweeps (differentiating a derivative follows it)."""
+    slots: dict[int, list[Value]] = {}
+    for op in walk(fn.body):
+        if op.name == "tape.push":
+            slots.setdefault(op.attrs["slot"], []).append(op.operands[0])
+        elif op.name == "tape.pop":
+            slots.setdefault(op.attrs["slot"], []).append(op.results[0])
+    return [group for group in slots.values() if not any(is_const(v) for v in group)]

@@ -163,7 +163,9 @@ def make_race_free(fn: Function) -> None:
     loop (passes/coloring.py) for stencil-shaped ones, atomic float adds otherwise. Any
     other racy write is an error (it would mean the adjoint construction is wrong)."""
     for par, conflicts in list(_conflicts(fn)):
-        if par.attrs.get("allow_races") or not conflicts:
+        # a loop already given a race-free form (a derivative of a derivative copies it: its
+        # tangents touch the elements its values touch) keeps it
+        if par.attrs.get("allow_races") or par.attrs.get("race_free") or not conflicts:
             continue
         racing = []
         for op, related in conflicts:

@@ -7,7 +7,7 @@ import numpy as np
 from ...errors import HpcadError
 from ...ir.core import Function
 from ...ir.printer import print_function
-from ...ir.types import ArrayType, OpaqueType, ScalarType
+from ...ir.types import ArrayType, OpaqueType, ScalarType, lanes
 from ...progress import progress
 from . import cache, threads
 from .codegen import generate
@@ -62,13 +62,17 @@ class Compiled:
             sig = sig + (types.Array(types.int64, 1, "C"),)
         # vectors inside parallel loops keep a row per thread: pass the most threads numba
         # may run (a run-time value: the cached code must not depend on it)
-        self.threads = ()
+        # vector code (vector.py) takes the width and, inside parallel loops, the most threads
+        # numba may run: run-time values (the cached code must not depend on the thread count)
+        self.vector_args = ()
         header = next(l for l in self.source.splitlines() if l.startswith(f"def {self.py_name}("))
-        if "_nthreads" in header:
+        if "_lanes" in header:
             import numba
             from numba import types
-            self.threads = (numba.config.NUMBA_NUM_THREADS,)
-            sig = sig + (types.int64,)
+            width = max(lanes(a.type) for a in fn.args + [r for r in fn.body.ops[-1].operands])
+            self.vector_args = (width,) + ((numba.config.NUMBA_NUM_THREADS,)
+                                           if "_nthreads" in header else ())
+            sig = sig + (types.int64,) * len(self.vector_args)
         with cache.locked(path):
             cache.write_once(path, self.source)
             module = cache.import_module(path, f"hpcad_cache_{key}")
@@ -87,7 +91,7 @@ class Compiled:
             for k in self.comm_args:
                 args[k] = comm_handle(args[k])
         extra = () if self.mpi_handles is None else (self.mpi_handles,)
-        out = self.dispatcher(*args, *self.tapes, *extra, *self.threads)
+        out = self.dispatcher(*args, *self.tapes, *extra, *self.vector_args)
         n = self.n_results
         if self.slots:
             self.tapes = list(out[n:])

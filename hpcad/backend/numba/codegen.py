@@ -107,16 +107,18 @@ class SourceWriter(TapeWriter, ParallelWriter, MpiWriter, VectorWriter):
         self.lines.append("    " * depth + text)
 
     def source(self) -> str:
-        params = [self.name(a) for a in self.fn.args] + [s.buffer for s in self.slots]
+        params = [self.user_array(a) for a in self.fn.args] + [s.buffer for s in self.slots]
         if self.uses_mpi:
             params.append("mpi_handles")
+        if self.width > 1:
+            params.append("_lanes")      # the width, at run time (vector.py)
         if self.width > 1 and self.parallel:
             params.append("_nthreads")   # rows of per-thread vectors (vector.py)
         self.emit(0, "@njit(parallel=True, **OPTIONS)" if self.parallel else "@njit(**OPTIONS)")
         self.emit(0, f"def {self.py_name}({', '.join(params)}):")
         start = len(self.lines)
         self.block(self.fn.body, 1)
-        self.lines[start:start] = self.storage_lines()
+        self.lines[start:start] = self.storage_lines() + self.lanes_in()
         prelude = PRELUDE + ("from hpcad.backend.numba import mpi as hpcad_mpi\n"
                              if self.uses_mpi else "")
         if self.width > 1 and self.parallel:
@@ -192,8 +194,8 @@ class SourceWriter(TapeWriter, ParallelWriter, MpiWriter, VectorWriter):
             text = f"{_MATH.get(fn, 'math.' + fn)}({', '.join(a)})"
         elif name == "mem.load":
             return self.element(op.operands[0], op.operands[1:])
-        elif name == "mem.shape":   # arrays of vectors keep their lanes first
-            return f"{a[0]}.shape[{op.attrs['axis'] + (lanes(op.operands[0].type) > 1)}]"
+        elif name == "mem.shape":   # arrays of vectors keep their lanes last (vector.py)
+            return f"{a[0]}.shape[{op.attrs['axis']}]"
         else:
             raise NotImplementedError(f"numba backend: no code for '{name}'")
         return narrow(text, t)
@@ -202,25 +204,27 @@ class SourceWriter(TapeWriter, ParallelWriter, MpiWriter, VectorWriter):
     def op_mem_alloc(self, op, depth):
         t = op.results[0].type
         fill = "np.zeros" if op.attrs.get("fill") == "zeros" else "np.empty"
-        dims = ", ".join([str(lanes(t))] * (lanes(t) > 1) + [self.ref(v) for v in op.operands])
+        dims = ", ".join([self.ref(v) for v in op.operands] + [str(lanes(t))] * (lanes(t) > 1))
         self.emit(depth, f"{self.name(op.results[0])} = {fill}(({dims},), "
                          f"{NP_TYPES[t.dtype.name]})")
 
     def element(self, arr: Value, idx: list[Value]) -> str:
         """`a[i, j]`; an index proven non-negative is passed as unsigned, which spares numba's
         negative-index wraparound branch (it keeps loops from vectorizing)."""
-        parts = [self.lane] if lanes(arr.type) > 1 else []
+        parts = []
         for v in idx:
             text = self.ref(v)
             if v not in self.plain_ivs and (self.lower.get(v) or -1) >= 0 and not text.isdigit():
                 text = f"np.uint64({text})"
             parts.append(text)
+        if lanes(arr.type) > 1:
+            parts.append(self.lane)
         return f"{self.ref(arr)}[{', '.join(parts)}]"
 
     def op_mem_view(self, op, depth):
         it = iter(self.ref(v) for v in op.operands[1:])
-        parts = [":"] * (lanes(op.operands[0].type) > 1)
-        parts += [f"{next(it)}:{next(it)}" if d == "s" else next(it) for d in op.attrs["dims"]]
+        parts = [f"{next(it)}:{next(it)}" if d == "s" else next(it) for d in op.attrs["dims"]]
+        parts += [":"] * (lanes(op.operands[0].type) > 1)
         self.emit(depth, f"{self.name(op.results[0])} = {self.ref(op.operands[0])}"
                          f"[{', '.join(parts)}]")
 
@@ -229,7 +233,7 @@ class SourceWriter(TapeWriter, ParallelWriter, MpiWriter, VectorWriter):
         self.emit(depth, f"{self.name(op.results[0])} = {self.ref(op.operands[0])}.view({dtype})")
 
     def elementwise(self, arr: Value, depth: int, body) -> None:
-        """Nested loops over every element of arr (and lane: the first index of an array of
+        """Nested loops over every element of arr (and lane: the last index of an array of
         vectors); body(index text) writes the statement."""
         idx = [self.fresh(f"e{k}") for k in range(arr.type.ndim + (lanes(arr.type) > 1))]
         for k, name in enumerate(idx):
@@ -240,7 +244,7 @@ class SourceWriter(TapeWriter, ParallelWriter, MpiWriter, VectorWriter):
         value, arr = op.operands
         fill = self.ref(value)
         self.elementwise(arr, depth, lambda i: f"{self.ref(arr)}[{i}] = " + (
-            f"{fill}[{i.split(',')[0]}]" if is_vector(value) else fill))
+            f"{fill}[{i.split(', ')[-1]}]" if is_vector(value) else fill))
 
     def op_mem_copy(self, op, depth):
         src, dst = op.operands
@@ -256,8 +260,8 @@ class SourceWriter(TapeWriter, ParallelWriter, MpiWriter, VectorWriter):
 
     def op_mem_accumulate(self, op, depth):
         if op.attrs.get("atomic"):
-            idx = [self.lane] * (lanes(op.operands[1].type) > 1) \
-                + [self.ref(v) for v in op.operands[2:]]
+            idx = [self.ref(v) for v in op.operands[2:]] \
+                + [self.lane] * (lanes(op.operands[1].type) > 1)
             index = idx[0] if len(idx) == 1 else f"({', '.join(idx)},)"
             self.emit(depth, f"atomic_add({self.ref(op.operands[1])}, {index}, "
                              f"{self.ref(op.operands[0])})")
@@ -324,6 +328,7 @@ class SourceWriter(TapeWriter, ParallelWriter, MpiWriter, VectorWriter):
             self.region_body(else_body, depth + 1, results)
 
     def op_func_return(self, op, depth):
+        self.lanes_out(depth)
         values = [self.ref(v) for v in op.operands] + [s.buffer for s in self.slots]
         self.emit(depth, f"return ({', '.join(values)}{',' if len(values) == 1 else ''})")
 

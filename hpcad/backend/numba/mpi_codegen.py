@@ -69,7 +69,7 @@ class MpiWriter:
         sb, rb = (self.ref(v) for v in op.operands[:2])
         self.emit(depth, f"for {lane} in range({lanes(op.operands[0].type)}):")
         rest = args.split(", ", 2)[2]
-        self.emit(depth + 1, f"hpcad_mpi.{call}({sb}[{lane}], {rb}[{lane}], {rest})")
+        self.emit(depth + 1, f"hpcad_mpi.{call}({sb}[..., {lane}], {rb}[..., {lane}], {rest})")
 
     def nonblocking(self, op, depth, kind):
         buf = op.operands[0]

@@ -4,12 +4,17 @@ arrays of vectors) becomes one inner `for w in range(W)` loop over plain scalars
 compiles to small vectorizable loops. Primal ops of the block are written before that loop
 (they never read vector values, and touch other arrays). A vector that lives beyond its
 loop (loop-carried, used in another loop or by an MPI call, returned) is a length-W array,
-allocated once per call; inside a parallel loop each thread has its own row."""
+allocated once per call; inside a parallel loop each thread has its own row. Arrays of
+vectors keep the lanes as their last, contiguous axis (n, W), so that a lane loop reads
+W adjacent numbers; the caller's (W, n) shadows are copied in and out at the ends. Lane
+loops run to `_lanes`, an argument (= W): a loop of unknown length is vectorized by LLVM's
+loop vectorizer (with its run-time alias checks), where a constant 8 is unrolled first and
+then left scalar, since stores to one array of vectors may alias loads from another."""
 from __future__ import annotations
 
 from ...errors import HpcadError, where
 from ...ir.core import Block, Op, Value, walk
-from ...ir.types import ScalarType, lanes
+from ...ir.types import ArrayType, ScalarType, lanes
 from .common import NP_TYPES
 
 # ops that are safe to write before pending lane ops: pure scalar code, allocations, primal
@@ -39,6 +44,9 @@ class VectorWriter:
         self.width = self.widths.pop() if self.widths else 1
         if self.width > 1:
             self.plan_lanes(self.fn.body)
+            for op in walk(self.fn.body):
+                if op.name == "scf.for":
+                    self.coalesce_carried(op)
             for a in self.fn.args:
                 if lanes(a.type) > 1:
                     self.vector_names.add(self.name(a))
@@ -83,12 +91,35 @@ class VectorWriter:
                                                             for u in users.get(r, ())):
                     self.local.add(r)
 
+    def coalesce_carried(self, loop: Op) -> None:
+        """A vector the loop body computes only to carry it to the next iteration is written
+        straight into the carried array, when nothing in the body reads the carried value
+        after that (saves a copy loop per iteration, e.g. an adjoint summed over a loop)."""
+        body = loop.regions[0]
+        term = body.ops[-1]
+        for k, (arg, y) in enumerate(zip(body.args[1:], term.operands)):
+            d = y.owner
+            if not is_vector(y) or not isinstance(d, Op) or d.parent is not body \
+                    or term.operands.count(y) != 1 or arg in term.operands:
+                continue
+            if any(y in o.operands for o in walk(body) if o is not term):
+                continue
+            at = body.ops.index(d)
+            if all(self.top_index(o, body) <= at for o in walk(body) if arg in o.operands):
+                self.names[y] = self.name(loop.results[k])
+
+    @staticmethod
+    def top_index(op: Op, block: Block) -> int:
+        while op.parent is not block:
+            op = op.parent.parent
+        return block.ops.index(op)
+
     # -- writing lane loops -------------------------------------------------------------------
     def write_lanes(self, ops: list[Op], depth: int) -> None:
         if not ops:
             return
         lane = self.fresh("w")
-        self.emit(depth, f"for {lane} in range({self.width}):")
+        self.emit(depth, f"for {lane} in range(_lanes):")
         self.lane = lane
         for op in ops:
             self.op(op, depth + 1)
@@ -126,7 +157,7 @@ class VectorWriter:
         """targets[w] = sources[w] for every lane, all sources read before any is written
         (loops may yield their carried vectors swapped)."""
         lane = self.fresh("w")
-        self.emit(depth, f"for {lane} in range({self.width}):")
+        self.emit(depth, f"for {lane} in range(_lanes):")
         temps = []
         for _, src in pairs:
             temp = self.fresh("lane")
@@ -193,7 +224,7 @@ class VectorWriter:
 
     def reduce_rows(self, var: str, part: str, depth: int) -> None:
         lane, t = self.fresh("w"), self.fresh("t")
-        self.emit(depth, f"for {lane} in range({self.width}):")
+        self.emit(depth, f"for {lane} in range(_lanes):")
         self.emit(depth + 1, f"for {t} in range(_nthreads):")
         self.emit(depth + 2, f"{var}[{lane}] += {part}[{t}, {lane}]")
 
@@ -206,3 +237,43 @@ class VectorWriter:
             else:
                 lines.append(f"{name}_rows = np.empty((_nthreads, {self.width}), {dtype})")
         return ["    " + l for l in lines]
+
+    # -- the caller's arrays of vectors: lanes first outside, last inside -----------------------
+    def user_array(self, a: Value) -> str:
+        """The parameter name of argument a (an array of vectors arrives as `<name>_lanes`,
+        lanes first, and is copied to `<name>`, lanes last)."""
+        name = self.name(a)
+        return f"{name}_lanes" if isinstance(a.type, ArrayType) and lanes(a.type) > 1 else name
+
+    def lane_arrays(self) -> list[Value]:
+        return [a for a in self.fn.args if isinstance(a.type, ArrayType) and lanes(a.type) > 1]
+
+    def lanes_in(self) -> list[str]:
+        lines = []
+        for a in self.lane_arrays():
+            name, nd = self.name(a), a.type.ndim
+            dims = ", ".join(f"{name}_lanes.shape[{k + 1}]" for k in range(nd))
+            lines.append(f"{name} = np.empty(({dims}, {self.width}), {NP_TYPES[a.type.dtype.name]})")
+            lines += self.transpose_lines(name, f"{name}_lanes", nd, into_lanes_last=True)
+        return ["    " + l for l in lines]
+
+    def lanes_out(self, depth: int) -> None:
+        for a in self.lane_arrays():
+            name = self.name(a)
+            for line in self.transpose_lines(f"{name}_lanes", name, a.type.ndim,
+                                             into_lanes_last=False):
+                self.emit(depth, line)
+
+    def transpose_lines(self, dst: str, src: str, ndim: int, into_lanes_last: bool) -> list[str]:
+        """dst[..., w] = src[w, ...] (or back): explicit loops, which numba compiles well."""
+        lane = self.fresh("w")
+        idx = [self.fresh(f"e{k}") for k in range(ndim)]
+        lanes_last = ", ".join(idx + [lane])
+        lanes_first = ", ".join([lane] + idx)
+        shape_of = dst if into_lanes_last else src
+        lines = [f"for {lane} in range(_lanes):"]
+        for k, e in enumerate(idx):
+            lines.append("    " * (k + 1) + f"for {e} in range({shape_of}.shape[{k}]):")
+        lhs, rhs = (lanes_last, lanes_first) if into_lanes_last else (lanes_first, lanes_last)
+        lines.append("    " * (ndim + 1) + f"{dst}[{lhs}] = {src}[{rhs}]")
+        return lines
