@@ -17,8 +17,9 @@ from ...ir.core import Block, Op, Value, walk
 from ...ir.types import ArrayType, ScalarType, lanes
 from .common import NP_TYPES
 
-# ops that are safe to write before pending lane ops: pure scalar code, allocations, primal
-# memory ops and the tape (vector ops touch only arrays of vectors)
+# ops without regions that must still wait for the pending lane loop: they may touch whole
+# arrays of vectors (scalar code, allocations, primal memory ops and the tape may go first:
+# lane ops touch only arrays of vectors)
 _BARRIERS = ("mem.fill", "mem.copy", "mem.add_into", "func.call")
 
 
