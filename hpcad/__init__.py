@@ -4,7 +4,6 @@ from .backend.numba.threads import preload_tbb as _preload_tbb
 _preload_tbb()   # before anything starts numba's threads, so that its `tbb` layer can load
 
 from .api import (Active, Const, Dual, Duplicated, DuplicatedNoNeed, autodiff, check_grad,
-from .api import (Active, Const, Dual, Duplicated, DuplicatedNoNeed, autodiff, check_grad,
                   checkpoint, grad, hvp, jacobian, jvp, plan, value_and_grad, vjp)
 from .custom import CustomKernel, custom_jvp, custom_vjp
 from .errors import (ArgumentError, DifferentiationError, GradientMismatch, HpcadError,
@@ -16,8 +15,8 @@ from .parallel import join, par_map, par_sum, prange, spawn, sync
 __version__ = "0.1.0"
 
 __all__ = ["Active", "Const", "Dual", "Duplicated", "DuplicatedNoNeed", "autodiff",
-           "CustomKernel", "custom_jvp", "custom_vjp",
-           "check_grad", "checkpoint", "plan", "grad", "hvp", "jacobian", "jvp", "value_and_grad", "vjp", "ArgumentError",
+           "CustomKernel", "custom_jvp", "custom_vjp", "check_grad", "checkpoint", "plan", "grad",
+           "hvp", "jacobian", "jvp", "value_and_grad", "vjp", "ArgumentError",
            "DifferentiationError", "GradientMismatch", "HpcadError", "HpcadWarning", "IRParseError",
            "IRVerifyError", "KernelTypeError", "UnsupportedConstruct", "Kernel", "kernel", "join",
            "par_map", "par_sum", "prange", "spawn", "sync"]
