@@ -1,7 +1,11 @@
 """Progress lines for long steps (compiling a derivative, a long checkpointed reverse sweep):
 `with progress(total, desc) as p: ... p.advance()` draws a tqdm bar on rank 0 when stderr is
 a terminal, and does nothing otherwise (batch jobs, pipes, other ranks), so logs stay clean.
-The bar is erased when the step ends."""
+The bar is erased when the step ends.
+
+Compiled code reports through `sweep(done, total, what)`, which the IR op `rt.progress`
+calls (from numba through an object-mode block, about half a microsecond a call): it keeps
+one bar open from a sweep's first report to its last."""
 from __future__ import annotations
 
 import os
@@ -51,3 +55,28 @@ def progress(total: int, desc: str) -> Iterator[Progress]:
         yield Progress(bar)
     finally:
         bar.close()
+
+
+_sweep_bar = None   # the bar of the sweep now reporting through `sweep`
+
+
+def sweep(done: int, total: int, what: str) -> None:
+    """done of total units of a long step run by compiled code: opens a bar at the first
+    report (where `shown()`), moves it, and closes it when done reaches total. A report
+    that goes backwards or changes the total starts a new bar (a sweep cut short by an
+    error leaves its bar behind until the next sweep)."""
+    global _sweep_bar
+    bar = _sweep_bar
+    if bar is not None and (done < bar.n or total != bar.total):
+        bar.close()
+        bar = _sweep_bar = None
+    if bar is None:
+        if done >= total or not shown():
+            return
+        from tqdm import tqdm
+        bar = _sweep_bar = tqdm(total=total, desc=what, file=sys.stderr, leave=False,
+                                dynamic_ncols=True)
+    bar.update(done - bar.n)
+    if done >= total:
+        bar.close()
+        _sweep_bar = None

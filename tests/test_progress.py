@@ -62,3 +62,45 @@ def test_compiling_a_derivative_shows_progress(stderr):
     g = ad.grad(sum_of_squares)(np.arange(3.0))
     np.testing.assert_array_equal(g, [0.0, 2.0, 4.0])
     assert "hpcad: compiling sum_of_squares.rev" in stream.getvalue()
+
+
+class Recorder:
+    """Stands in for tqdm: records each bar's description, total and positions."""
+    bars = []
+
+    def __init__(self, total, desc, **_):
+        self.total, self.desc, self.n, self.seen, self.closed = total, desc, 0, [], False
+        Recorder.bars.append(self)
+
+    def update(self, k):
+        self.n += k
+        self.seen.append(self.n)
+
+    def close(self):
+        self.closed = True
+
+
+@pytest.mark.parametrize("backend", ["interp", "numba"])
+@pytest.mark.parametrize("schedule", ["segments", "revolve"])
+def test_checkpointed_reverse_sweep_reports_progress(stderr, monkeypatch, backend, schedule):
+    import sys
+    from pathlib import Path
+    sys.path.insert(0, str(Path(__file__).parent.parent / "examples"))
+    from heat import heat_misfit
+    monkeypatch.setattr("tqdm.tqdm", Recorder)
+    Recorder.bars = []
+    args = (np.sin(np.linspace(0.0, 3.0, 40)), np.zeros(40), 0.3, 12)
+    k = ad.checkpoint(heat_misfit, snapshots=3, schedule=schedule)
+    g = ad.grad(k, backend=backend)
+    stderr(io.StringIO())              # not a terminal: no bar
+    silent = g(*args)
+    assert Recorder.bars == []
+    stderr(Terminal())
+    shown = g(*args)
+    np.testing.assert_array_equal(shown, silent)
+    sweeps = [b for b in Recorder.bars if b.desc == "hpcad: reverse sweep of heat_misfit"]
+    assert len(sweeps) == 1
+    bar = sweeps[0]
+    assert bar.closed and bar.n == bar.total and bar.seen == sorted(bar.seen)
+    # segments: one report per segment; revolve: one per action of the reverse sweep
+    assert bar.total == 3 if schedule == "segments" else bar.total > 12

@@ -18,6 +18,7 @@ from ..errors import ArgumentError, HpcadError, where
 from ..ir.core import Block, Function, Module, Op, Value
 from ..ir.dialects import MATH_FUNCS, join_arities
 from ..ir.types import ScalarType, lanes
+from ..progress import sweep
 
 Step = Callable[[list], None]
 
@@ -597,6 +598,12 @@ def _move_base(c: _Compiler, op: Op) -> Step:
 @_rule("tape.reserve")
 def _reserve(c: _Compiler, op: Op) -> Step:
     return lambda r: None     # indexed entries live in a dict: always room
+
+
+@_rule("rt.progress")
+def _progress(c: _Compiler, op: Op) -> Step:
+    done, total, what = c.slot(op.operands[0]), c.slot(op.operands[1]), op.attrs["what"]
+    return lambda r: sweep(int(r[done]), int(r[total]), what)
 
 
 @_rule("scf.for", "par.parallel_for")

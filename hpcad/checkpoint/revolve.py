@@ -18,7 +18,7 @@ import numpy as np
 from ..ir.clone import clone_op
 from ..ir.core import Block, Builder, Op, Value
 from ..ir.types import i1, i64
-from .segments import _element_view, alloc_snapshots, state_arrays
+from .segments import _element_view, alloc_snapshots, state_arrays, sweep_title
 
 FORWARD, REVERSE, RESTORE = 0, 1, 2
 
@@ -171,6 +171,10 @@ class RevolveCheckpointing:
                 branch(restore),
                 branch(lambda x: list(x.op("scf.if", [is_(x, kind, FORWARD)], types, regions=[
                     branch(forward), branch(reverse)]).results))])
+            done = ab.op1("arith.sub", [ab.op1("arith.add", [block.args[0], ab.op1(
+                "arith.const", [], i64, {"value": 1})], i64), lo], i64)
+            ab.op("rt.progress", [done, ab.op1("arith.sub", [hi, lo], i64)],
+                  attrs={"what": sweep_title(self.fn)})
             ab.op("scf.yield", list(inner.results))
         else:
             ab.op("scf.yield", forward(ab))

@@ -113,6 +113,11 @@ def alloc_snapshots(b: Builder, slots: Value, state: list[Value], scalars: list[
     return snaps, finals, scalar_snaps
 
 
+def sweep_title(fn: Function) -> str:
+    """What the progress bar of a checkpointed reverse sweep says."""
+    return f"hpcad: reverse sweep of {fn.name.split('.')[0]}"
+
+
 def _counted_loop(b: Builder, lb: Value, ub: Value, inits: list[Value], body, reverse=False):
     """scf.for over [lb, ub) step 1 whose body(builder, iv, args) returns the yields."""
     block = Block([Value(i64, "seg")] + [Value(v.type, v.name) for v in inits])
@@ -223,6 +228,8 @@ class SegmentCheckpointing:
                       for y, k in zip(yields, slots)]
             yields += [self.current(f) for f in free]
             self.b.block, self.adj = saved_block, saved_adj
+            done = sb.op1("arith.sub", [info["count"], s], i64)
+            sb.op("rt.progress", [done, info["count"]], attrs={"what": sweep_title(self.fn)})
             return yields
 
         loop = _counted_loop(b, zero, info["count"], carried, segment, reverse=True)

@@ -1,8 +1,10 @@
-"""The op registry: one declarative row per op of the `arith`, `math`, `mem`, `scf`, `func`
-and `tape` dialects, naming its effects, its regions and the type rule the verifier checks.
+"""The op registry: one declarative row per op of the `arith`, `math`, `mem`, `scf`, `func`,
+`tape` and `rt` dialects, naming its effects, its regions and the type rule the verifier
+checks.
 
 Effects: "pure" ops may be folded, CSE'd, hoisted and deleted; "read"/"write" touch array
-memory; "tape" ops save and restore values for the reverse sweep; "control" ops own regions."""
+memory; "tape" ops save and restore values for the reverse sweep; "control" ops own regions;
+"io" ops talk to the user (never deleted or moved, touch no memory)."""
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -14,7 +16,7 @@ from .types import ArrayType, OpaqueType, ScalarType, i1, i64
 @dataclass(frozen=True)
 class OpSpec:
     name: str
-    effect: str = "pure"   # pure | read | write | alloc | tape | comm | control | terminator
+    effect: str = "pure"   # pure | read | write | alloc | tape | comm | io | control | terminator
     regions: int = 0
     check: Callable | None = None  # (op) -> error string or None
 
@@ -394,6 +396,17 @@ _def("tape.pop", "tape", check=_check_pop)
 _def("tape.advance", "tape", check=_check_move)   # the next segment starts n entries on
 _def("tape.retreat", "tape", check=_check_move)   # back to the previous segment
 _def("tape.reserve", "tape", check=_check_move)   # room for n entries from the position on
+
+
+def _check_progress(op):
+    if len(op.operands) != 2 or any(v.type != i64 for v in op.operands) or op.results \
+            or not isinstance(op.attrs.get("what"), str):
+        return "expects (done: i64, total: i64) and a string 'what'"
+    return None
+
+
+# done of total units of a long step: the progress bar of hpcad.progress.sweep
+_def("rt.progress", "io", check=_check_progress)
 
 
 def spec(name: str) -> OpSpec:

@@ -7,7 +7,7 @@ from __future__ import annotations
 from ..ir.core import Block, Function, Op, Value
 from ..ir.dialects import OPS
 
-_EFFECTS = ("write", "tape", "comm", "terminator")
+_EFFECTS = ("write", "tape", "comm", "io", "terminator")
 
 
 def _has_effect(op: Op) -> bool:

@@ -17,7 +17,7 @@ from .tape import TapeSlot, TapeWriter, tape_slots
 from .vector import VectorWriter, is_vector
 
 _RESERVED = {"math", "np", "njit", "range", "abs", "float", "int", "len", "min", "max", "True",
-             "False", "None", "_trips", "_grow"}
+             "False", "None", "_trips", "_grow", "objmode", "_sweep"}
 _BINARY = {"arith.add": "+", "arith.sub": "-", "arith.mul": "*", "arith.div": "/",
            "arith.floordiv": "//", "arith.mod": "%", "arith.pow": "**", "arith.shl": "<<",
            "arith.shr": ">>", "arith.bitand": "&", "arith.bitor": "|", "arith.bitxor": "^"}
@@ -123,6 +123,8 @@ class SourceWriter(TapeWriter, ParallelWriter, MpiWriter, VectorWriter):
                              if self.uses_mpi else "")
         if self.width > 1 and self.parallel:
             prelude += "from numba import get_thread_id\n"
+        if any(op.name == "rt.progress" for op in walk(self.fn.body)):
+            prelude += "from numba import objmode\nfrom hpcad.progress import sweep as _sweep\n"
         return prelude + "\n\n" + "\n".join(self.lines) + "\n"
 
     def block(self, block: Block, depth: int) -> None:
@@ -326,6 +328,12 @@ class SourceWriter(TapeWriter, ParallelWriter, MpiWriter, VectorWriter):
         if len(else_body.ops) > 1 or results:
             self.emit(depth, "else:")
             self.region_body(else_body, depth + 1, results)
+
+    def op_rt_progress(self, op, depth):
+        """A call back into Python (hpcad.progress.sweep) from an object-mode block."""
+        done, total = (self.ref(v) for v in op.operands)
+        self.emit(depth, "with objmode():")
+        self.emit(depth + 1, f"_sweep({done}, {total}, {op.attrs['what']!r})")
 
     def op_func_return(self, op, depth):
         self.lanes_out(depth)
