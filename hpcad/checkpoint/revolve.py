@@ -13,6 +13,8 @@ The actions before the schedule's EndForward run where the loop ran (without tap
 runs where the loop's reverse belongs."""
 from __future__ import annotations
 
+from functools import lru_cache
+
 import numpy as np
 
 from ..ir.clone import clone_op
@@ -29,11 +31,19 @@ def longest_recording(actions: np.ndarray) -> int:
     return int((taping[:, 2] - taping[:, 1]).max()) if len(taping) else 1
 
 
+@lru_cache(maxsize=64)
 def schedule_actions(steps: int, snapshots: int, first: int = 0) -> tuple[np.ndarray, int]:
     """(actions [K, 5] int64, number of actions of the forward sweep) for a loop over
     range(first, first + steps). Snapshot slots 0..snapshots-1 follow the schedule; slot
     `snapshots` keeps the state before the forward sweep's last steps, which the forward
-    sweep runs without tape and the reverse sweep runs again with it."""
+    sweep runs without tape and the reverse sweep runs again with it. Memoized (the
+    schedule is pure Python, tens of milliseconds for a few hundred steps, and a
+    gradient is usually taken many times with the same step count); callers only read
+    the table (it stays writeable: numba types read-only arrays differently)."""
+    return _schedule_actions(steps, snapshots, first)
+
+
+def _schedule_actions(steps: int, snapshots: int, first: int) -> tuple[np.ndarray, int]:
     import checkpoint_schedules as cs
     rows, slot_of, free = [], {}, list(range(max(snapshots, 1)))[::-1]
     extra = max(snapshots, 1)

@@ -2,8 +2,6 @@
 kept per compiled function and reused across calls."""
 from __future__ import annotations
 
-import warnings
-
 import numpy as np
 
 from ...errors import HpcadError
@@ -81,11 +79,7 @@ class Compiled:
             self.dispatcher = getattr(module, self.py_name)
             if not self.dispatcher.signatures:
                 misses = self.dispatcher.stats.cache_misses.copy()
-                with warnings.catch_warnings():
-                    # the progress call-back (rt.progress) is an object-mode block in a
-                    # sequential part; numba warns about any object mode in nogil code
-                    warnings.filterwarnings("ignore", "Code running in object mode")
-                    self.dispatcher.compile(sig)
+                self.dispatcher.compile(sig)
                 compiled = self.dispatcher.stats.cache_misses != misses
                 STATS["compiled" if compiled else "loaded"] += 1
         self.path = path

@@ -17,12 +17,24 @@ from .tape import TapeSlot, TapeWriter, tape_slots
 from .vector import VectorWriter, is_vector
 
 _RESERVED = {"math", "np", "njit", "range", "abs", "float", "int", "len", "min", "max", "True",
-             "False", "None", "_trips", "_grow", "objmode", "_sweep"}
+             "False", "None", "_trips", "_grow", "objmode", "_sweep", "_progress"}
 _BINARY = {"arith.add": "+", "arith.sub": "-", "arith.mul": "*", "arith.div": "/",
            "arith.floordiv": "//", "arith.mod": "%", "arith.pow": "**", "arith.shl": "<<",
            "arith.shr": ">>", "arith.bitand": "&", "arith.bitor": "|", "arith.bitxor": "^"}
 _CMP = {"eq": "==", "ne": "!=", "lt": "<", "le": "<=", "gt": ">", "ge": ">="}
 _MATH = {"floor": "np.floor", "ceil": "np.ceil", "abs": "abs"}
+
+# rt.progress: an object-mode block in a function of its own, which holds the GIL (the
+# kernels are nogil); numba compiles the block in each process at its first call
+PROGRESS = """from numba import objmode
+from hpcad.progress import sweep as _sweep
+
+
+@njit(cache=True)
+def _progress(done, total, what):
+    with objmode():
+        _sweep(done, total, what)
+"""
 
 PRELUDE = '''import math
 import numpy as np
@@ -124,7 +136,7 @@ class SourceWriter(TapeWriter, ParallelWriter, MpiWriter, VectorWriter):
         if self.width > 1 and self.parallel:
             prelude += "from numba import get_thread_id\n"
         if any(op.name == "rt.progress" for op in walk(self.fn.body)):
-            prelude += "from numba import objmode\nfrom hpcad.progress import sweep as _sweep\n"
+            prelude += PROGRESS
         return prelude + "\n\n" + "\n".join(self.lines) + "\n"
 
     def block(self, block: Block, depth: int) -> None:
@@ -330,10 +342,9 @@ class SourceWriter(TapeWriter, ParallelWriter, MpiWriter, VectorWriter):
             self.region_body(else_body, depth + 1, results)
 
     def op_rt_progress(self, op, depth):
-        """A call back into Python (hpcad.progress.sweep) from an object-mode block."""
+        """A call back into Python: hpcad.progress.sweep, through PROGRESS."""
         done, total = (self.ref(v) for v in op.operands)
-        self.emit(depth, "with objmode():")
-        self.emit(depth + 1, f"_sweep({done}, {total}, {op.attrs['what']!r})")
+        self.emit(depth, f"_progress({done}, {total}, {op.attrs['what']!r})")
 
     def op_func_return(self, op, depth):
         self.lanes_out(depth)
