@@ -121,23 +121,28 @@ def _with_shadows(spec, args, activity, shadows) -> list:
 
 
 def _policy(k: Kernel, spec, activity: tuple, ret_active: bool, args, flat) -> tuple:
-    """(snapshots, schedule, intermediates) for this call: the kernel's own, or, under a
-    memory budget (hpcad.checkpoint(f, budget=...) or HPCAD_MEMORY_BUDGET), the fastest that
-    fits."""
-    from .checkpoint.budget import agree, choose, env_budget, tape_bytes, time_loop
+    """(snapshots, schedule, intermediates) for this call: the kernel's own when pinned
+    (hpcad.checkpoint with a snapshot count or "store_all"), else the fastest that fits the
+    memory budget (hpcad.checkpoint(f, budget=...) or HPCAD_MEMORY_BUDGET; none: any),
+    which is segments sized to the cache where the store-all tape outgrows it
+    (checkpoint/budget.py)."""
+    from .checkpoint.budget import agree, cache_bytes, choose, env_budget, tape_bytes, time_loop
     budget = env_budget() if k.budget == "auto" else k.budget
-    if budget is None:
-        k.last_policy = None
+    if budget is None and (k.budget != "auto" or k.snapshots is not None):
+        k.last_policy = None     # a pinned policy
         return k.snapshots, k.schedule, k.intermediates
-    key = (id(spec), activity, ret_active,
+    key = (id(spec), activity, ret_active, budget is None,
            tuple(a.shape if isinstance(a, np.ndarray) else a for a in args
                  if isinstance(a, (np.ndarray, int, np.integer))))
     sizes = k.policies.get(key)     # this rank's tape and time-loop sizes for these shapes
     if sizes is None:
+        # without a budget only the kernel's own plan matters (cache-sized segments or not)
+        plans = (k.intermediates,) if budget is None else (k.intermediates, "recompute")
         tapes = tuple(tape_bytes(spec.derivative("reverse", activity, ret_active,
                                                  intermediates=plan), flat)
-                      for plan in (k.intermediates, "recompute"))
-        sizes = k.policies[key] = (tapes, time_loop(spec.primal, args))
+                      for plan in plans)
+        tapes = tapes * (3 - len(tapes))
+        sizes = k.policies[key] = (tapes, time_loop(spec.primal, args), cache_bytes())
     if spec.communicates:   # every rank must checkpoint alike: the largest rank decides
         from mpi4py import MPI
         comm = next((a for a in args if isinstance(a, MPI.Comm)), MPI.COMM_WORLD)

@@ -19,8 +19,8 @@ from .ir.core import Function, Module, walk
 from .ir.verifier import verify_function
 from .passes.activity import analyze
 from .passes.extrema import rewrite_extrema
-from .passes.race import check_races, make_race_free
-from .passes.pipeline import optimize, optimize_module
+from .passes.race import check_races
+from .passes.pipeline import finish_derivative, optimize, optimize_module
 
 BACKENDS = ("numba", "interp")
 DEFAULT_BACKEND = "numba"
@@ -60,11 +60,7 @@ class Specialization:
                 from .ad.hvp import forward_over_reverse
                 rev = self.derivative("reverse", activity, True)
                 fn, _ = forward_over_reverse(rev, primal, activity)
-                verify_function(fn)
-                fn = optimize(fn)
-                make_race_free(fn)
-                fn = optimize(fn)
-                verify_function(fn)
+                fn = finish_derivative(fn)
                 self.derivatives[key] = fn
                 return fn
             act = analyze(primal, list(activity), ret_active)
@@ -75,11 +71,7 @@ class Specialization:
                              intermediates, self.rules, width)
             if self.rules is not None:
                 fn = self.rules.inline(fn)
-            verify_function(fn)
-            fn = optimize(fn)
-            make_race_free(fn)
-            fn = optimize(fn)
-            verify_function(fn)
+            fn = finish_derivative(fn)
             self.derivatives[key] = fn
         return fn
 

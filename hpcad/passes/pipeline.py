@@ -2,12 +2,15 @@
 from __future__ import annotations
 
 from ..ir.core import Function, Module
+from ..ir.verifier import verify_function
 from .cse import cse
 from .dce import dce
 from .fusion import fuse_loops
+from .gather import ascend_independent, gather_stencils
 from .inline import inline_calls
 from .licm import licm
 from .memory import forward_memory
+from .race import make_race_free
 from .simplify import simplify
 from .tape import prune_tape
 
@@ -27,3 +30,18 @@ def optimize(fn: Function, max_rounds: int = 4) -> Function:
 def optimize_module(module: Module) -> Function:
     """Inline every call into the entry function, then optimize it."""
     return optimize(inline_calls(module))
+
+
+def finish_derivative(fn: Function) -> Function:
+    """A derivative as AD built it -> the code to compile: optimized, parallel loops made
+    race-free (passes/race.py), then sequential reverse loops made vectorizable (gather
+    form of scatter stencils, ascending independent loops: passes/gather.py); verified
+    before and after."""
+    verify_function(fn)
+    fn = optimize(fn)
+    make_race_free(fn)
+    fn = optimize(fn)
+    if gather_stencils(fn) | ascend_independent(fn):
+        fn = optimize(fn)
+    verify_function(fn)
+    return fn

@@ -49,19 +49,21 @@ def test_window_stores_one_value_per_element_and_step():
     g_stored, tape_stored = _grad_and_tape(burgers, _args(), intermediates="store")
     assert tape == STEPS * N * 8          # the window u[0:n] per step
     assert tape_stored >= 3 * STEPS * (N - 2) * 8
+    # equal up to the order of sums: the window's indexed reads let the reverse stencil
+    # take gather form and its parameter sums be reassociated (passes/gather.py)
     for a, b in zip(g_window, g_stored):
-        np.testing.assert_array_equal(a, b)
+        np.testing.assert_allclose(a, b, rtol=1e-12, atol=0)
     assert "save a window of u (offsets -1..1)" in ad.plan(burgers, *_args())
 
 
 @pytest.mark.parametrize("policy", [{"snapshots": 3}, {"snapshots": 2, "schedule": "revolve"}])
-def test_window_under_checkpointing_is_bitwise_store_all(policy):
+def test_window_under_checkpointing_equals_store_all(policy):
     ref, _ = _grad_and_tape(burgers, _args(), intermediates="store")
     for backend in ("numba", "interp"):
         got = ad.grad(ad.checkpoint(burgers, **policy), argnums=(0, 1, 2),
                       backend=backend)(*_args())
         for a, b in zip(got, ref):
-            np.testing.assert_array_equal(a, b)
+            np.testing.assert_allclose(a, b, rtol=1e-12, atol=0)
 
 
 def test_loop_writing_the_array_it_reads_gets_no_window():

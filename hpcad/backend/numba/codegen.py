@@ -5,8 +5,10 @@ that fills it, sized from the loops' trip counts when they are known there (othe
 grows by doubling), and passed in and out so that a caller can reuse it across calls."""
 from __future__ import annotations
 
+import builtins
 import keyword
 import math
+import symtable
 
 from ...ir.core import Block, Function, Op, Value, walk
 from ...ir.types import ScalarType, lanes
@@ -76,6 +78,7 @@ class SourceWriter(TapeWriter, ParallelWriter, MpiWriter, VectorWriter):
         for s in self.slots:
             self.by_anchor.setdefault(s.anchor, []).append(s)
         self.plain_ivs: set[Value] = set()   # forward range() variables numba indexes well
+        self.outlined: list[str] = []        # functions of sums (outline_sums)
         self.reduction_updates: dict[Op, tuple[str, str]] = {}
         self.parallel = any(o.dialect == "par" for o in walk(fn.body))
         self.uses_mpi = any(o.dialect == "mpi" for o in walk(fn.body))
@@ -137,7 +140,7 @@ class SourceWriter(TapeWriter, ParallelWriter, MpiWriter, VectorWriter):
             prelude += "from numba import get_thread_id\n"
         if any(op.name == "rt.progress" for op in walk(self.fn.body)):
             prelude += PROGRESS
-        return prelude + "\n\n" + "\n".join(self.lines) + "\n"
+        return prelude + "\n\n" + "\n".join(self.outlined + self.lines) + "\n"
 
     def block(self, block: Block, depth: int) -> None:
         lane_ops = []    # vector ops waiting for their lane loop (vector.py)
@@ -285,6 +288,9 @@ class SourceWriter(TapeWriter, ParallelWriter, MpiWriter, VectorWriter):
 
     # -- control flow ------------------------------------------------------------------------
     def op_scf_for(self, op, depth):
+        if self.sums_only(op):
+            self.outline_sums(op, depth)
+            return
         body = op.regions[0]
         carried = self.carried_names(op.results)
         for arg, var in zip(body.args[1:], carried):
@@ -303,6 +309,43 @@ class SourceWriter(TapeWriter, ParallelWriter, MpiWriter, VectorWriter):
                 self.plain_ivs.add(body.args[0])
         self.emit(depth, f"for {self.name(body.args[0])} in {rng}:")
         self.region_body(body, depth + 1, carried)
+
+    # -- sums: float reductions in a function of their own that may reassociate them -----
+    def sums_only(self, op: Op) -> bool:
+        """A loop whose sums may be taken in any order (passes/gather.py marks them), if it
+        is innermost, not inside a parallel loop, and moves no tape position (LLVM vectorizes
+        a float sum only when it may reorder it)."""
+        if self.width > 1 or op.attrs.get("sums") != "any order":
+            return False
+        for o in walk(op.regions[0]):
+            if o.regions or o.dialect in ("mpi", "func", "rt", "par") or \
+                    o.dialect == "tape" and not (o.name == "tape.pop" and o.operands):
+                return False
+        parent = op.parent.parent if op.parent is not None else None
+        while parent is not None:
+            if parent.dialect == "par":
+                return False
+            parent = parent.parent.parent if parent.parent is not None else None
+        return True
+
+    def outline_sums(self, op: Op, depth: int) -> None:
+        """The loop as a function compiled with fastmath reassoc (only its own instructions
+        may be reordered; the rest of the derivative keeps IEEE order), called in place."""
+        saved, self.lines = self.lines, []
+        self.sums_only = lambda _: False     # this once, emit the loop itself
+        try:
+            self.op_scf_for(op, 1)
+        finally:
+            del self.sums_only
+        inner, self.lines = self.lines, saved
+        carried = self.carried_names(op.results)
+        params = free_names(inner, carried)
+        name = f"{self.py_name}_sums{len(self.outlined)}"
+        out = ", ".join(carried) + ","
+        self.outlined += ["@njit(fastmath={'reassoc'}, **OPTIONS)",
+                          f"def {name}({', '.join(params)}):", *inner, f"    return ({out})",
+                          "", ""]
+        self.emit(depth, f"{out} = {name}({', '.join(params)})")
 
     def region_body(self, body: Block, depth: int, carried: list[str]) -> None:
         start = len(self.lines)
@@ -350,6 +393,17 @@ class SourceWriter(TapeWriter, ParallelWriter, MpiWriter, VectorWriter):
         self.lanes_out(depth)
         values = [self.ref(v) for v in op.operands] + [s.buffer for s in self.slots]
         self.emit(depth, f"return ({', '.join(values)}{',' if len(values) == 1 else ''})")
+
+
+def free_names(lines: list[str], local: list[str]) -> list[str]:
+    """The names a block of generated statements (indented one level) reads from outside:
+    the parameters of a function made of it. Module names (numpy, helpers) are not."""
+    code = "def _block():\n" + "\n".join(lines) + "\n    return (" + ", ".join(local) + ",)\n"
+    table = symtable.symtable(code, "<generated>", "exec").get_children()[0]
+    module = _RESERVED | set(dir(builtins)) | {"prange", "atomic_add", "OPTIONS"}
+    return sorted(sym.get_name() for sym in table.get_symbols()
+                  if sym.is_referenced() and not sym.is_assigned()
+                  and sym.get_name() not in module)
 
 
 def lower_bounds(fn: Function) -> dict[Value, int]:
