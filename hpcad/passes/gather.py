@@ -105,6 +105,8 @@ def _stencils(loop: Op, acc: _Accesses) -> list[_Stencil] | None:
         if len(along) != 1 or any(v in local for v in rest):
             continue
         d, c = along[0]
+        if op.attrs.get("atomic"):
+            return None
         key = (op.operands[1], d, rest)
         groups.setdefault(key, _Stencil(loop, op.operands[1], d, rest)).terms.append((c, op))
     out = []
@@ -164,21 +166,28 @@ def _gather_loop(s: _Stencil, b: Builder) -> None:
         lb_ = Builder(block)
         lb_.loc = loop.loc
         j = block.args[0]
+        idx = list(s.invariant)
+        idx.insert(s.position, j)
+        # one load, the terms added one by one, one store: the scatter's association
+        # ((x + a) + b) + c exactly (merged accumulations would add a + b + c first)
+        total = lb_.op1("mem.load", [s.array] + idx, s.array.type.dtype)
         for c, acc_op in terms:
-            vb = lb_
-            if guarded:
-                i = lb_.op1("arith.sub", [j, lb_.op1("arith.const", [], i64, {"value": c})], i64)
-                inside = lb_.op1("arith.and", [
-                    lb_.op1("arith.cmp", [i, lo], i1, {"pred": "ge"}),
-                    lb_.op1("arith.cmp", [i, hi], i1, {"pred": "lt"})], i1)
-                then, other = Block(), Block()
-                Builder(other).op("scf.yield", [])
-                vb = Builder(then)
-                vb.loc = loop.loc
-            _term(vb, j, c, acc_op, s, body)
-            if guarded:
-                vb.op("scf.yield", [])
-                lb_.op("scf.if", [inside], [], regions=[then, other])
+            if not guarded:
+                total = lb_.op1("arith.add", [total, _term(lb_, j, c, acc_op, body)],
+                                total.type)
+                continue
+            i = lb_.op1("arith.sub", [j, lb_.op1("arith.const", [], i64, {"value": c})], i64)
+            inside = lb_.op1("arith.and", [
+                lb_.op1("arith.cmp", [i, lo], i1, {"pred": "ge"}),
+                lb_.op1("arith.cmp", [i, hi], i1, {"pred": "lt"})], i1)
+            then, other = Block(), Block()
+            Builder(other).op("scf.yield", [total])
+            vb = Builder(then)
+            vb.loc = loop.loc
+            vb.op("scf.yield", [vb.op1("arith.add", [total, _term(vb, j, c, acc_op, body)],
+                                       total.type)])
+            total = lb_.op("scf.if", [inside], [total.type], regions=[then, other]).results[0]
+        lb_.op("mem.store", [total, s.array] + idx)
         lb_.op("scf.yield", [])
         b.op("scf.for", [lb, ub, const(1)], [], regions=[block])
 
@@ -193,17 +202,14 @@ def _gather_loop(s: _Stencil, b: Builder) -> None:
         body.ops.remove(op)
 
 
-def _term(b: Builder, j: Value, c: int, acc_op: Op, s: _Stencil, body: Block) -> None:
-    """array[..., j, ...] += the accumulated value of iteration i = j - c."""
+def _term(b: Builder, j: Value, c: int, acc_op: Op, body: Block) -> Value:
+    """The value acc_op accumulates in iteration i = j - c, computed again at b."""
     i = j if c == 0 else b.op1("arith.sub", [j, b.op1("arith.const", [], i64, {"value": c})],
                                i64)
     vmap = {body.args[0]: i}
     for op in _slice(acc_op.operands[0], body):
         b.insert(clone_op(op, vmap))
-    idx = list(s.invariant)
-    idx.insert(s.position, j)
-    b.op("mem.accumulate", [vmap.get(acc_op.operands[0], acc_op.operands[0]), s.array] + idx,
-         attrs=dict(acc_op.attrs))
+    return vmap.get(acc_op.operands[0], acc_op.operands[0])
 
 
 def gather_stencils(fn: Function) -> bool:

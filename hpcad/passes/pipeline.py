@@ -12,7 +12,7 @@ from .licm import licm
 from .memory import forward_memory
 from .race import make_race_free
 from .simplify import simplify
-from .tape import prune_tape
+from .tape import index_tape, prune_tape
 
 PASSES = (simplify, cse, forward_memory, licm, fuse_loops, dce, prune_tape)
 
@@ -34,14 +34,14 @@ def optimize_module(module: Module) -> Function:
 
 def finish_derivative(fn: Function) -> Function:
     """A derivative as AD built it -> the code to compile: optimized, parallel loops made
-    race-free (passes/race.py), then sequential reverse loops made vectorizable (gather
-    form of scatter stencils, ascending independent loops: passes/gather.py); verified
-    before and after."""
+    race-free (passes/race.py), then sequential reverse loops made vectorizable (tape
+    slots indexed by iteration: passes/tape.py; gather form of scatter stencils, ascending
+    independent loops: passes/gather.py); verified before and after."""
     verify_function(fn)
     fn = optimize(fn)
     make_race_free(fn)
     fn = optimize(fn)
-    if gather_stencils(fn) | ascend_independent(fn):
+    if index_tape(fn) | gather_stencils(fn) | ascend_independent(fn):
         fn = optimize(fn)
     verify_function(fn)
     return fn

@@ -1,6 +1,6 @@
 """Memory budgets (`hpcad.checkpoint(f, budget=...)`, `HPCAD_MEMORY_BUDGET`): the size
 estimate equals the tape the compiled store-all derivative allocates, the chosen policy's
-tape fits the budget, and the gradient is bitwise the store-all one."""
+tape fits the budget, and the gradient is the store-all one."""
 import sys
 from pathlib import Path
 
@@ -66,8 +66,12 @@ def test_budget_fits_and_gradient_is_unchanged(fraction, schedule, backend):
         # snapshots hold u only: tmp is scratch, filled before it is read in every step
         snapshots = (choice.snapshots + 1) * N_CELLS * 8 if choice.snapshots else 0
         assert _tape_bytes(k) + snapshots <= budget
-    np.testing.assert_array_equal(got[0], ref[0])
-    assert got[1] == ref[1]
+    # to 1e-12 (the issue's bar): the reference is numba's, whose parameter sums may be
+    # reassociated (passes/gather.py); between numba policies it is bitwise
+    np.testing.assert_allclose(got[0], ref[0], rtol=1e-12, atol=0)
+    assert got[1] == pytest.approx(ref[1], rel=1e-12, abs=0)
+    if backend == "numba":
+        np.testing.assert_array_equal(got[0], ref[0])
 
 
 def test_budget_below_the_minimum_is_an_error():
