@@ -2,15 +2,17 @@
 hpcad/custom.py). A call to a kernel with rules survives inlining in the IR that AD reads
 (`func.call {custom}`): forward mode calls its jvp rule instead, reverse mode its fwd rule in
 the augmented forward sweep (the residuals become primal values, which the planner saves on
-the tape) and its bwd rule in the reverse sweep. Afterwards the rule kernels are inlined like
-any call, so they run inside parallel loops and with MPI like any code. Rules are written for
-one direction: at width W > 1 a rule is called once per direction (a loop over the lanes,
-`call_per_lane`), each call given lane w of the vector tangents or cotangents (`vec.extract`,
-`vec.lane`) and its derivative results gathered into vectors (`vec.insert`)."""
+the tape or recomputes by calling fwd again) and its bwd rule in the reverse sweep.
+Afterwards the rule kernels are inlined like any call, so they run inside parallel loops and
+with MPI like any code. Rules are written for one direction: at width W > 1 a rule is called
+once per direction (a loop over the lanes, `call_per_lane`), each call given lane w of the
+vector tangents or cotangents (`vec.extract`, `vec.lane`) and its derivative results
+gathered into vectors (`vec.insert`)."""
 from __future__ import annotations
 
 import inspect
 
+from ..checkpoint.cost import block_flops
 from ..errors import DifferentiationError, where
 from ..frontend.lower import ProgramLowering
 from ..ir.clone import clone_function, clone_op
@@ -174,7 +176,13 @@ class RuleCalls:
             raise rule_error(kernel, kernel.fwd, "fwd",
                              f"returns ({_types(got)}); it must return the kernel's results "
                              f"({_types(outs)}) followed by the residuals bwd takes")
-        op.attrs.update(callee=fwd.name, outs=len(outs))
+        inlined = self.inline(clone_function(fwd))
+        # calling fwd again in the reverse sweep recomputes its results (the residuals among
+        # them) when it writes no argument and sends no message; the planner weighs its flops
+        repeatable = not written_arguments(inlined) and not op.attrs["writes"] and \
+            not any(o.dialect == "mpi" for o in walk(inlined.body))
+        op.attrs.update(callee=fwd.name, outs=len(outs), flops=block_flops(inlined.body),
+                        repeatable=repeatable)
         op.results += [Value(t, "res", op) for t in got[len(outs):]]
 
     def lower(self, op: Op, role: str, types: list) -> Function:
