@@ -68,9 +68,9 @@ def read_arguments(fn: Function) -> list[int]:
     return [k for k, a in enumerate(fn.args) if isinstance(a.type, ArrayType) and a in used]
 
 
-def zeros_like(b: Builder, arr: Value, width: int = 1, fill: str = "zeros") -> Value:
-    """A zero array of arr's shape (of vectors at `width` > 1): the tangent or cotangent of
-    an argument that has none."""
+def array_like(b: Builder, arr: Value, width: int = 1, fill: str = "zeros") -> Value:
+    """A new array of arr's shape (of vectors at `width` > 1), zero unless `fill` is "empty":
+    the tangent or cotangent of an argument that has none, or a copy of arr."""
     dims = [b.op1("mem.shape", [arr], i64, {"axis": k}) for k in range(arr.type.ndim)]
     t = with_width(ArrayType(arr.type.dtype, arr.type.ndim, "C"), width)
     return b.op1("mem.alloc", dims, t, {"fill": fill})
@@ -223,7 +223,7 @@ class CustomForward:
             return
         args = [self.vmap.get(v, v) for v in op.operands]
         tangents = [(self.shadow_of(v) if self.act.shadowed(v)
-                     else zeros_like(self.b, a, self.width))
+                     else array_like(self.b, a, self.width))
                     if isinstance(v.type, ArrayType) else self.tangent_or_zero(v)
                     for v, a in zip(op.operands, args) if v in floats]
         jvp = self.rules.lower(op, "jvp", [v.type for v in args]
@@ -253,7 +253,7 @@ class CustomForward:
         pairs = []
         for k in (int(k) for k in op.attrs.get("writes", "").split(",") if k):
             arr = args[k]
-            copy = zeros_like(self.b, arr, fill="empty")
+            copy = array_like(self.b, arr, fill="empty")
             self.b.op("mem.copy", [arr, copy])
             pairs.append((copy, arr))
         return pairs
@@ -279,7 +279,7 @@ class CustomReverse:
                 else self.primal(v, ctx) for v in op.operands]
         saved = [self.primal(r, ctx) for r in op.results[m:]]
         cotangents = [self.shadow(a, ctx) if self.act.shadowed(a) else
-                      zeros_like(self.b, args[op.operands.index(a)], self.width) for a in arrays]
+                      array_like(self.b, args[op.operands.index(a)], self.width) for a in arrays]
         bwd = self.rules.lower(op, "bwd", [v.type for v in args + saved]
                                + [lane_type(v.type) for v in gs + cotangents])
         scalars = [v for v in op.operands if is_float(v.type)]
@@ -300,7 +300,7 @@ class CustomReverse:
 
     def check_writes_no_primal(self, op: Op, bwd: Function) -> None:
         """bwd, called once per direction, may write only its cotangent arrays."""
-        for k in written_arguments(bwd):
+        for k in written_arguments(self.rules.inline(clone_function(bwd))):
             if k < len(op.operands):
                 kernel = self.rules.kernel_of(op)
                 raise rule_error(kernel, kernel.bwd, "bwd",
