@@ -2,17 +2,22 @@
 hpcad/custom.py). A call to a kernel with rules survives inlining in the IR that AD reads
 (`func.call {custom}`): forward mode calls its jvp rule instead, reverse mode its fwd rule in
 the augmented forward sweep (the residuals become primal values, which the planner saves on
-the tape) and its bwd rule in the reverse sweep. Afterwards the rule kernels are inlined like
-any call, so they run inside parallel loops and with MPI like any code."""
+the tape or recomputes by calling fwd again) and its bwd rule in the reverse sweep.
+Afterwards the rule kernels are inlined like any call, so they run inside parallel loops and
+with MPI like any code. Rules are written for one direction: at width W > 1 a rule is called
+once per direction (a loop over the lanes, `call_per_lane`), each call given lane w of the
+vector tangents or cotangents (`vec.extract`, `vec.lane`) and its derivative results
+gathered into vectors (`vec.insert`)."""
 from __future__ import annotations
 
 import inspect
 
+from ..checkpoint.cost import block_flops
 from ..errors import DifferentiationError, where
 from ..frontend.lower import ProgramLowering
 from ..ir.clone import clone_function, clone_op
-from ..ir.core import Builder, Function, Module, Op, Value, walk
-from ..ir.types import ArrayType, i64, is_float
+from ..ir.core import Block, Builder, Function, Module, Op, Value, walk
+from ..ir.types import ArrayType, ScalarType, element, i64, is_float, with_width
 from ..passes.aliases import variable_classes, written_arrays
 from ..passes.inline import inline_calls
 from ..passes.pipeline import optimize
@@ -63,11 +68,64 @@ def read_arguments(fn: Function) -> list[int]:
     return [k for k, a in enumerate(fn.args) if isinstance(a.type, ArrayType) and a in used]
 
 
-def zeros_like(b: Builder, arr: Value) -> Value:
-    """A zero array of arr's shape: the tangent or cotangent of an argument that has none."""
+def array_like(b: Builder, arr: Value, width: int = 1, fill: str = "zeros") -> Value:
+    """A new array of arr's shape (of vectors at `width` > 1), zero unless `fill` is "empty":
+    the tangent or cotangent of an argument that has none, or a copy of arr."""
     dims = [b.op1("mem.shape", [arr], i64, {"axis": k}) for k in range(arr.type.ndim)]
-    return b.op1("mem.alloc", dims, ArrayType(arr.type.dtype, arr.type.ndim, "C"),
-                 {"fill": "zeros"})
+    t = with_width(ArrayType(arr.type.dtype, arr.type.ndim, "C"), width)
+    return b.op1("mem.alloc", dims, t, {"fill": fill})
+
+
+def zero_of(b: Builder, t: ScalarType) -> Value:
+    """The zero of a scalar type (a vector's zero has every lane zero)."""
+    value = 0.0 if t.is_float else False if t.is_bool else 0
+    return b.op1("arith.const", [], t, {"value": value})
+
+
+def lane_type(t):
+    """The type of one lane of a value of type t: a vector's element, an array of vectors'
+    strided view of one lane; anything else is its own lane."""
+    if isinstance(t, ArrayType) and t.dtype.width > 1:
+        return ArrayType(element(t.dtype), t.ndim, "A")
+    if isinstance(t, ScalarType) and t.width > 1:
+        return element(t)
+    return t
+
+
+def lane_loop(b: Builder, width: int, inits: list[Value], body) -> list[Value]:
+    """`for lane in range(width)` carrying `inits`; `body(builder, lane, carried)` writes one
+    lane's work and returns the values carried to the next; the loop's results."""
+    bounds = [b.op1("arith.const", [], i64, {"value": v}) for v in (0, width, 1)]
+    block = Block([Value(i64, "lane")] + [Value(v.type, v.name) for v in inits])
+    inner = Builder(block, b.loc)
+    inner.op("scf.yield", body(inner, block.args[0], block.args[1:]))
+    return b.op("scf.for", bounds + inits, [v.type for v in inits], regions=[block]).results
+
+
+def call_per_lane(b: Builder, width: int, rule: Function, fixed: list[Value],
+                  batched: list[Value], keep: int, gathered: list,
+                  restore: list[tuple[Value, Value]] = ()) -> list[Value]:
+    """Call `rule` once per direction w < width with the `fixed` operands as they are and
+    lane w of each `batched` one (a vector's lane, an array of vectors' lane view). Its
+    first `keep` results are the same in every call and taken from the last; the others are
+    gathered lane by lane into vectors of the `gathered` types. `restore`: (snapshot, array)
+    pairs copied back before each call, so that every call sees the arrays the kernel
+    updates in place as they were before the first."""
+    inits = [zero_of(b, t) for t in rule.result_types[:keep]] + [zero_of(b, t) for t in gathered]
+
+    def one_lane(lb: Builder, lane: Value, carried: list[Value]) -> list[Value]:
+        for snapshot, arr in restore:
+            lb.op("mem.copy", [snapshot, arr])
+        lanes = [lb.op1("vec.lane" if isinstance(v.type, ArrayType) else "vec.extract",
+                        [v, lane], lane_type(v.type), name_hint=v.name) for v in batched]
+        call = lb.op("func.call", fixed + lanes, list(rule.result_types), {"callee": rule.name})
+        outs = list(call.results[:keep])
+        for acc, x in zip(carried[keep:], call.results[keep:]):
+            if x.type != element(acc.type):
+                x = lb.op1("arith.cast", [x], element(acc.type))
+            outs.append(lb.op1("vec.insert", [acc, x, lane], acc.type))
+        return outs
+    return lane_loop(b, width, inits, one_lane)
 
 
 class RuleCalls:
@@ -118,7 +176,13 @@ class RuleCalls:
             raise rule_error(kernel, kernel.fwd, "fwd",
                              f"returns ({_types(got)}); it must return the kernel's results "
                              f"({_types(outs)}) followed by the residuals bwd takes")
-        op.attrs.update(callee=fwd.name, outs=len(outs))
+        inlined = self.inline(clone_function(fwd))
+        # calling fwd again in the reverse sweep recomputes its results (the residuals among
+        # them) when it writes no argument and sends no message; the planner weighs its flops
+        repeatable = not written_arguments(inlined) and not op.attrs["writes"] and \
+            not any(o.dialect == "mpi" for o in walk(inlined.body))
+        op.attrs.update(callee=fwd.name, outs=len(outs), flops=block_flops(inlined.body),
+                        repeatable=repeatable)
         op.results += [Value(t, "res", op) for t in got[len(outs):]]
 
     def lower(self, op: Op, role: str, types: list) -> Function:
@@ -158,23 +222,41 @@ class CustomForward:
             self.b.insert(clone_op(op, self.vmap))   # nothing varies: the kernel itself
             return
         args = [self.vmap.get(v, v) for v in op.operands]
-        tangents = [(self.shadow_of(v) if self.act.shadowed(v) else zeros_like(self.b, a))
+        tangents = [(self.shadow_of(v) if self.act.shadowed(v)
+                     else array_like(self.b, a, self.width))
                     if isinstance(v.type, ArrayType) else self.tangent_or_zero(v)
                     for v, a in zip(op.operands, args) if v in floats]
-        jvp = self.rules.lower(op, "jvp", [v.type for v in args + tangents])
+        jvp = self.rules.lower(op, "jvp", [v.type for v in args]
+                               + [lane_type(t.type) for t in tangents])
         outs = [r.type for r in op.results]
         self.rules.check_results(op, "jvp", jvp, outs + [None for t in outs if is_float(t)],
                                  "the kernel's results, then one tangent per float result")
-        call = self.b.op("func.call", args + tangents, list(jvp.result_types),
-                         {"callee": jvp.name})
-        dots = iter(call.results[len(outs):])
-        for old, new in zip(op.results, call.results):
+        if self.width == 1:
+            results = self.b.op("func.call", args + tangents, list(jvp.result_types),
+                                {"callee": jvp.name}).results
+        else:
+            results = call_per_lane(self.b, self.width, jvp, args, tangents, len(outs),
+                                    [self.dtype(r) for r in op.results if is_float(r.type)],
+                                    self.snapshots(op, args))
+        dots = iter(results[len(outs):])
+        for old, new in zip(op.results, results):
             new.name = old.name
             self.vmap[old] = new
             if is_float(old.type):
                 dot = next(dots)
                 if self.act.active(old):
                     self.tan[old] = dot
+
+    def snapshots(self, op: Op, args: list[Value]) -> list[tuple[Value, Value]]:
+        """(copy, array) for each array the kernel op calls writes: the calls of its jvp rule
+        for each direction must each start from the arrays' values before the first."""
+        pairs = []
+        for k in (int(k) for k in op.attrs.get("writes", "").split(",") if k):
+            arr = args[k]
+            copy = array_like(self.b, arr, fill="empty")
+            self.b.op("mem.copy", [arr, copy])
+            pairs.append((copy, arr))
+        return pairs
 
 
 class CustomReverse:
@@ -197,18 +279,36 @@ class CustomReverse:
                 else self.primal(v, ctx) for v in op.operands]
         saved = [self.primal(r, ctx) for r in op.results[m:]]
         cotangents = [self.shadow(a, ctx) if self.act.shadowed(a) else
-                      zeros_like(self.b, args[op.operands.index(a)]) for a in arrays]
-        bwd = self.rules.lower(op, "bwd", [v.type for v in args + saved + gs + cotangents])
+                      array_like(self.b, args[op.operands.index(a)], self.width) for a in arrays]
+        bwd = self.rules.lower(op, "bwd", [v.type for v in args + saved]
+                               + [lane_type(v.type) for v in gs + cotangents])
         scalars = [v for v in op.operands if is_float(v.type)]
         self.rules.check_results(op, "bwd", bwd, [None] * len(scalars),
                                  "one cotangent per float scalar argument")
         for k in read_arguments(bwd):
             if k < len(op.operands):
                 self.check_unchanged(op, op.operands[k], bwd)
-        call = self.b.op("func.call", args + saved + gs + cotangents, list(bwd.result_types),
-                         {"callee": bwd.name})
-        for v, g in zip(scalars, call.results):
+        if self.width == 1:
+            results = self.b.op("func.call", args + saved + gs + cotangents,
+                                list(bwd.result_types), {"callee": bwd.name}).results
+        else:
+            self.check_writes_no_primal(op, bwd)
+            results = call_per_lane(self.b, self.width, bwd, args + saved, gs + cotangents, 0,
+                                    [self.dtype(v) for v in scalars])
+        for v, g in zip(scalars, results):
             self.add_adjoint(v, g)
+
+    def check_writes_no_primal(self, op: Op, bwd: Function) -> None:
+        """bwd, called once per direction, may write only its cotangent arrays."""
+        for k in written_arguments(self.rules.inline(clone_function(bwd))):
+            if k < len(op.operands):
+                kernel = self.rules.kernel_of(op)
+                raise rule_error(kernel, kernel.bwd, "bwd",
+                                 f"writes its argument '{bwd.arg_names[k]}', an array of the "
+                                 f"kernel; at width {self.width} hpcad calls bwd once per "
+                                 f"direction (the call at {where(op.loc)}), so it may write "
+                                 f"only its cotangent arrays: leave the kernel's arrays as "
+                                 f"they are")
 
     def primal_array(self, arr: Value, ctx) -> Value:
         """A primal array as the reverse of ctx sees it (a view made inside a loop is made

@@ -149,9 +149,17 @@ class _Reverse(MpiReverse, ParallelReverse, SegmentCheckpointing, RevolveCheckpo
         if not isinstance(op, Op) or op.regions:
             return False
         if op.name == "mem.load":
-            top = self.position(op, self.fn.body)
-            return self.last_write.get(self.act.key(op.operands[0]), -1) < top
+            return self.unchanged_after(op, op.operands[:1])
+        if op.name == "func.call":   # a custom rule's fwd (ad/custom.py), called again
+            return bool(op.attrs.get("repeatable")) and self.unchanged_after(
+                op, [v for v in op.operands if isinstance(v.type, ArrayType)])
         return is_pure(op)
+
+    def unchanged_after(self, op: Op, arrays: list[Value]) -> bool:
+        """Whether nothing writes the arrays from op's top-level op on: reading them in the
+        reverse sweep then reads what op read."""
+        top = self.position(op, self.fn.body)
+        return all(self.last_write.get(self.act.key(a), -1) < top for a in arrays)
 
     def resolve(self, r: Region) -> None:
         """Write the prologue of region r's reverse (restores, recomputations, shadows) and the
@@ -159,6 +167,7 @@ class _Reverse(MpiReverse, ParallelReverse, SegmentCheckpointing, RevolveCheckpo
         a minimum cut (checkpoint/mincut.py)."""
         pops, recomputed = [], []
         placeholders = dict(r.needs)
+        copies: dict[Op, Op] = {}   # recomputed op -> its copy (one for all its results)
         k = 0
         while k < len(r.needs):
             first = k == 0
@@ -179,12 +188,15 @@ class _Reverse(MpiReverse, ParallelReverse, SegmentCheckpointing, RevolveCheckpo
                     recomputed.extend((-1, c) for c in
                                       self.recompute_induction(v, ph, r, *induction))
                     continue
-                c = clone_op(v.owner, {o: placeholders[o] if o in placeholders and
-                                       self.region_of(o, r) is r else self.primal(o, r)
-                                       for o in v.owner.operands})
-                c.results = [ph]
+                c = copies.get(v.owner)
+                if c is None:
+                    c = copies[v.owner] = clone_op(
+                        v.owner, {o: placeholders[o] if o in placeholders and
+                                  self.region_of(o, r) is r else self.primal(o, r)
+                                  for o in v.owner.operands})
+                    recomputed.append((self.position(v.owner, r.old), c))
+                c.results[v.owner.results.index(v)] = ph
                 ph.owner = c
-                recomputed.append((self.position(v.owner, r.old), c))
             self.plans.append((r, plan))
         recomputed.sort(key=lambda t: t[0])
         prologue = r.index_ops + pops + [c for _, c in recomputed] + r.setup
@@ -778,7 +790,10 @@ def describe_plan(rv: _Reverse) -> list[str]:
             lines.append(f"{place}: save a window of {w.array.name or 'array'} (offsets "
                          f"{w.low}..{w.high}) before the loop, reload {loads} values per "
                          f"iteration from it")
+        again = "".join(f", {_describe_value(v)} by calling {v.owner.attrs['callee']} again"
+                        for v in plan.recomputed if isinstance(v.owner, Op)
+                        and v.owner.name == "func.call")   # a custom rule's fwd
         lines.append(f"{place}: save {stored} ({plan.store_bytes} B per execution); "
                      f"recompute {len(plan.recomputed)} values ({plan.recompute_flops} "
-                     f"flops per execution)")
+                     f"flops per execution){again}")
     return lines

@@ -469,6 +469,35 @@ def _bitcast(c: _Compiler, op: Op) -> Step:
     return bitcast
 
 
+@_rule("vec.extract")
+def _extract(c: _Compiler, op: Op) -> Step:
+    k, (v, lane), convert = c.slot(op.result), c.slots_of(op.operands), _convert(op.result.type)
+
+    def extract(r):
+        r[k] = convert(r[v][r[lane]])
+    return extract
+
+
+@_rule("vec.insert")
+def _insert(c: _Compiler, op: Op) -> Step:
+    k, (v, x, lane) = c.slot(op.result), c.slots_of(op.operands)
+
+    def insert(r):
+        out = r[v].copy()   # SSA: the operand vector keeps its lanes
+        out[r[lane]] = r[x]
+        r[k] = out
+    return insert
+
+
+@_rule("vec.lane")
+def _lane(c: _Compiler, op: Op) -> Step:
+    k, (arr, lane) = c.slot(op.result), c.slots_of(op.operands)
+
+    def lane_view(r):
+        r[k] = r[arr][r[lane]]   # the lanes are the leading dimension here
+    return lane_view
+
+
 _LANEWISE_MPI = ("mpi.gather", "mpi.scatter", "mpi.allgather", "mpi.alltoall")
 
 

@@ -68,6 +68,7 @@ def plan_region(needed: list[Value], local_operands, can_recompute) -> RegionPla
     for v in needed:
         materialize(v)
     plan.store_bytes = sum(value_bytes(v) for v in plan.stored)
-    plan.recompute_flops = sum(recompute_flops(v.owner) for v in plan.recomputed
-                               if isinstance(v.owner, Op))
+    # an op with several results (a custom rule's fwd call) counts once
+    ops = dict.fromkeys(v.owner for v in plan.recomputed if isinstance(v.owner, Op))
+    plan.recompute_flops = sum(recompute_flops(op) for op in ops)
     return plan

@@ -1,6 +1,6 @@
-"""The op registry: one declarative row per op of the `arith`, `math`, `mem`, `scf`, `func`,
-`tape` and `rt` dialects, naming its effects, its regions and the type rule the verifier
-checks.
+"""The op registry: one declarative row per op of the `arith`, `math`, `mem`, `vec`, `scf`,
+`func`, `tape` and `rt` dialects, naming its effects, its regions and the type rule the
+verifier checks.
 
 Effects: "pure" ops may be folded, CSE'd, hoisted and deleted; "read"/"write" touch array
 memory; "tape" ops save and restore values for the reverse sweep; "control" ops own regions;
@@ -10,7 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Callable
 
-from .types import ArrayType, OpaqueType, ScalarType, i1, i64
+from .types import ArrayType, OpaqueType, ScalarType, element, i1, i64
 
 
 @dataclass(frozen=True)
@@ -319,6 +319,45 @@ def _check_add_into(op):
 _def("mem.fill", "write", check=_check_fill)          # every element = value
 _def("mem.copy", "write", check=_check_add_into)      # destination = source, elementwise
 _def("mem.add_into", "write", check=_check_add_into)  # destination += source, elementwise
+
+def _is_vector(t) -> bool:
+    return isinstance(t, ScalarType) and t.width > 1
+
+
+def _check_extract(op):
+    if len(op.operands) != 2 or len(op.results) != 1 or not _is_vector(op.operands[0].type) \
+            or op.operands[1].type != i64:
+        return "expects (vector, i64 lane) and one result"
+    if op.results[0].type != element(op.operands[0].type):
+        return "result must be one lane of the vector (its element type)"
+    return None
+
+
+def _check_insert(op):
+    if len(op.operands) != 3 or len(op.results) != 1 or not _is_vector(op.operands[0].type) \
+            or op.operands[2].type != i64:
+        return "expects (vector, scalar, i64 lane) and one result"
+    t = op.operands[0].type
+    if op.operands[1].type != element(t) or op.results[0].type != t:
+        return "the scalar must be the vector's element type, the result the vector's type"
+    return None
+
+
+def _check_lane(op):
+    arr = op.operands[0].type if len(op.operands) == 2 else None
+    if not isinstance(arr, ArrayType) or not _is_vector(arr.dtype) or op.operands[1].type != i64 \
+            or len(op.results) != 1:
+        return "expects (array of vectors, i64 lane) and one result"
+    if op.results[0].type != ArrayType(element(arr.dtype), arr.ndim, "A"):
+        return "result must be an array of the element type, same rank, layout A"
+    return None
+
+
+# one lane of batched derivatives (ad/custom.py calls a rule once per direction):
+_def("vec.extract", check=_check_extract)   # lane w of a vector, a scalar
+_def("vec.insert", check=_check_insert)     # the vector with lane w replaced
+_def("vec.lane", check=_check_lane)         # lane w of an array of vectors, a strided view
+
 
 _def("scf.for", "control", 1, _check_for)
 _def("scf.while", "control", 2, _check_while)

@@ -80,12 +80,20 @@ def _owns(idx: tuple, iv: Value) -> bool:
     return False
 
 
+def _lanes_of(arr: Value) -> Value:
+    """The array of vectors a lane view (`vec.lane`) shows one lane of, else arr: the view
+    indexes its elements as the array does."""
+    while isinstance(arr.owner, Op) and arr.owner.name == "vec.lane":
+        arr = arr.owner.operands[0]
+    return arr
+
+
 def _owns_slice(related, arr: Value, iv: Value) -> bool:
-    """Every access is to arr itself with the loop variable as the index of one same axis
-    (`a[i, j]`, `a[i, 0]`): iteration iv owns that slice."""
+    """Every access is to arr itself (or a lane of it) with the loop variable as the index
+    of one same axis (`a[i, j]`, `a[i, 0]`): iteration iv owns that slice."""
     axes = None
     for _, other, idx, _ in related:
-        if other is not arr:
+        if _lanes_of(other) is not _lanes_of(arr):
             return False
         mine = {k for k, v in enumerate(idx) if v is iv}
         axes = mine if axes is None else axes & mine

@@ -1,7 +1,8 @@
 """Kernels with custom derivative rules, shared by the serial and parallel tests: the bit-trick
 inverse square root (no derivative in its body), a sine whose rules deliberately give twice
-the true derivative (so a test sees that the body was not differentiated), and an array
-kernel whose bwd rule accumulates into cotangent arrays."""
+the true derivative (so a test sees that the body was not differentiated), an array
+kernel whose bwd rule accumulates into cotangent arrays, and a prange loop calling rules
+(a row norm whose rules also give twice the true derivative, and the doubled sine)."""
 import math
 
 import numpy as np
@@ -142,3 +143,45 @@ def scaled_energy(x, a):
     for i in range(x.shape[0]):
         e += out[i] * out[i] * x[i]
     return e + s * a
+
+
+@ad.custom_vjp
+@ad.kernel
+def row_norm(a, i):
+    s = 0.0
+    for j in range(a.shape[1]):
+        s += a[i, j] * a[i, j]
+    return math.sqrt(s)
+
+
+@ad.kernel
+def row_norm_fwd(a, i):
+    n = row_norm(a, i)
+    return n, n
+
+
+@ad.kernel
+def row_norm_bwd(a, i, n, g, da):
+    for j in range(a.shape[1]):
+        da[i, j] += 2.0 * g * a[i, j] / n        # deliberately twice the true derivative
+
+
+@ad.kernel
+def row_norm_jvp(a, i, da):
+    n = row_norm(a, i)
+    d = 0.0
+    for j in range(a.shape[1]):
+        d += a[i, j] * da[i, j]
+    return n, 2.0 * d / n
+
+
+row_norm.defvjp(row_norm_fwd, row_norm_bwd)
+row_norm.defjvp(row_norm_jvp)
+
+
+@ad.kernel
+def weighted_row_norms(a, w):
+    s = 0.0
+    for i in ad.prange(a.shape[0]):
+        s += w[i] * row_norm(a, i) + doubled_sin(a[i, 0])
+    return s

@@ -44,3 +44,36 @@ def test_numba_agrees_with_interpreter(case):
     for name, a, b in zip(("primal", "tangent", "cotangent"), results["interp"],
                           results["numba"]):
         assert relative_error(a, b) <= tol, f"{case.name} {name}: {relative_error(a, b):.2e}"
+
+
+LANE_OPS = """func @lanes(%g: f64x3, %d: f64x3[:,::1], %k: i64) -> (f64, f64x3) {
+  %c0 = arith.const {value = 0} : i64
+  %x = vec.extract %g, %k : f64
+  %row = vec.lane %d, %k : f64[:,:]
+  %old = mem.load %row, %c0, %c0 : f64
+  %sum = arith.add %old, %x : f64
+  mem.store %sum, %row, %c0, %c0
+  %y = vec.insert %g, %sum, %k : f64x3
+  func.return %old, %y
+}
+"""
+
+
+@pytest.mark.parametrize("backend", ["interp", "numba"])
+def test_lane_ops_read_and_write_one_lane(backend):
+    """vec.extract, vec.lane (a view: writes reach the array of vectors) and vec.insert
+    (a new vector; its operand keeps its lanes) against NumPy."""
+    from hpcad.backend import interp
+    from hpcad.backend.numba import compile_function
+    from hpcad.ir import parse_function
+    fn = parse_function(LANE_OPS)
+    g, d = np.array([1.0, 2.0, 3.0]), np.arange(24.0).reshape(3, 2, 4)
+    want_d = d.copy()
+    want_d[1, 0, 0] += g[1]
+    run = interp.run_function if backend == "interp" else \
+        lambda f, args: compile_function(f)(*args)
+    old, y = run(fn, [g, d, 1])
+    assert old == 8.0
+    np.testing.assert_array_equal(y, [1.0, 10.0, 3.0])
+    np.testing.assert_array_equal(g, [1.0, 2.0, 3.0])
+    np.testing.assert_array_equal(d, want_d)

@@ -44,3 +44,16 @@ def test_bit_operations_and_kept_rule_calls_round_trip():
         assert 'custom = "bits_inv_sqrt"' in print_function(kept)
         _round_trip(kept)
         _round_trip(spec.derivative(mode, ("dup",), True))
+
+
+@pytest.mark.parametrize("mode", ["forward", "reverse"])
+def test_rule_calls_at_width_round_trip_with_their_lane_ops(mode):
+    """At width 3 a rule is called once per lane: vec.extract, vec.insert and vec.lane (the
+    array rule's cotangent and tangent arrays) print, parse back and verify."""
+    import custom_kernels as ck
+    spec = ck.scaled_energy.specialize((np.linspace(0.3, 1.7, 6), 0.7))
+    fn = spec.derivative(mode, ("dup", "active"), True, width=3)
+    text = print_function(fn)
+    for op in ("vec.extract", "vec.insert", "vec.lane"):
+        assert op in text, op
+    _round_trip(fn)

@@ -1,4 +1,6 @@
-"""The verifier names the offending op; the parser reports the line of bad text."""
+"""The verifier names the offending op; the parser reports the line of bad text; the lane ops
+of batched derivatives (vec.extract, vec.insert, vec.lane) verify and round-trip, and their
+type errors are named."""
 import pytest
 
 from hpcad.errors import IRParseError, IRVerifyError
@@ -50,3 +52,35 @@ def test_parser_reports_line_of_undefined_value():
     text = GOOD.replace("%y = arith.mul %x, %v", "%y = arith.mul %x, %w")
     with pytest.raises(IRParseError, match="line 4: use of undefined value %w"):
         parse_function(text)
+
+
+LANES = """func @lanes(%g: f64x3, %d: f64x3[:,::1], %k: i64) -> (f64x3) {
+  %x = vec.extract %g, %k : f64
+  %row = vec.lane %d, %k : f64[:,:]
+  %c0 = arith.const {value = 0} : i64
+  mem.store %x, %row, %c0, %c0
+  %y = vec.insert %g, %x, %k : f64x3
+  func.return %y
+}
+"""
+
+
+def test_lane_ops_verify_and_round_trip():
+    fn = parse_function(LANES)
+    verify_function(fn)
+    assert print_function(fn) == LANES
+
+
+@pytest.mark.parametrize("bad,fragment", [
+    (LANES.replace("vec.extract %g, %k : f64", "vec.extract %g, %k : f64x3"),
+     "op 'vec.extract'.*element type"),
+    (LANES.replace("vec.extract %g, %k", "vec.extract %x.0, %k").replace(
+        "(%g: f64x3,", "(%x.0: f64, %g: f64x3,"), "op 'vec.extract'.*expects \\(vector"),
+    (LANES.replace("vec.lane %d, %k : f64[:,:]", "vec.lane %d, %k : f64[:,::1]"),
+     "op 'vec.lane'.*layout A"),
+    (LANES.replace("vec.insert %g, %x, %k", "vec.insert %g, %k, %k"),
+     "op 'vec.insert'.*element type"),
+])
+def test_lane_op_type_errors_are_named(bad, fragment):
+    with pytest.raises(IRVerifyError, match=fragment):
+        verify_function(parse_function(bad))

@@ -1,14 +1,20 @@
 """Custom derivative rules in distributed kernels (run by tests/test_mpi_launch.py under
 mpiexec -n 2 and -n 3): a global norm whose rules communicate (an allreduce in fwd and bwd),
 called by a kernel that exchanges halos, checked against finite differences of the global
-function in both modes on both backends; and a deliberately doubled rule is honored."""
+function in both modes on both backends, and at width 3 (the rules called once per
+direction) against separate unbatched calls; and a deliberately doubled rule is honored."""
 import math
+import sys
+from pathlib import Path
 
 import numpy as np
 import pytest
 from mpi4py import MPI
 
 import hpcad as ad
+
+sys.path.insert(0, str(Path(__file__).parent.parent / "ad"))
+from width_check import check_forward, check_reverse  # noqa: E402
 
 COMM = MPI.COMM_WORLD
 BACKENDS = ["interp", "numba"]
@@ -129,3 +135,13 @@ def test_doubled_rule_is_honored_under_mpi(backend):
     g = ad.grad(doubled_square_sum, backend=backend)(x, COMM)
     # every rank's output is the global sum of squares: d(sum of outputs)/dx = size * 2x
     np.testing.assert_allclose(g, 2.0 * COMM.size * 2.0 * x, rtol=1e-12)
+
+
+@pytest.mark.mpi(min_size=2)
+@pytest.mark.timeout(120)
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_communicating_rule_at_width_3_equals_separate_calls(backend):
+    args, _ = _case()
+    rng = np.random.default_rng(600 + COMM.rank)
+    check_forward(halo_then_norm, args, 3, backend, rng)
+    check_reverse(halo_then_norm, args, 3, backend, rng)

@@ -55,7 +55,7 @@ class VectorWriter:
     # -- which ops form lane loops ------------------------------------------------------------
     @staticmethod
     def lane_op(op: Op) -> bool:
-        if op.regions or op.name == "arith.const" or op.dialect == "mpi":
+        if op.regions or op.name == "arith.const" or op.dialect in ("mpi", "vec"):
             return False
         if any(is_vector(r) for r in op.results):
             return True
@@ -65,7 +65,7 @@ class VectorWriter:
     def breaks_lanes(op: Op) -> bool:
         """Whether op must be written after the pending lane loop (not hoisted above it).
         Planning and writing must agree on this, so it looks at nothing but the op."""
-        return bool(op.regions) or op.dialect in ("mpi", "scf", "func", "par") \
+        return bool(op.regions) or op.dialect in ("mpi", "scf", "func", "par", "vec") \
             or op.name in _BARRIERS
 
     def plan_lanes(self, block: Block) -> None:
@@ -174,6 +174,32 @@ class VectorWriter:
         if text in self.vector_names:
             return text
         return f"np.full({self.width}, {text})"
+
+    # -- single lanes (vec dialect: a rule called once per direction, ad/custom.py) -----------
+    def op_vec_extract(self, op: Op, depth: int) -> None:
+        vector, lane = op.operands
+        value = self.ref(vector) if self.is_constant(vector) else \
+            f"{self.stored(vector)}[{self.ref(lane)}]"
+        self.emit(depth, f"{self.name(op.results[0])} = {value}")
+
+    def op_vec_insert(self, op: Op, depth: int) -> None:
+        """In place when the result shares the operand's array (a lane loop's carried
+        vector, see coalesce_carried), else into a copy."""
+        vector, value, lane = op.operands
+        out = self.stored(op.results[0])
+        source = self.ref(vector) if self.is_constant(vector) else self.stored(vector)
+        if source != out:
+            self.assign_lanes(depth, [(out, source)])
+        self.emit(depth, f"{out}[{self.ref(lane)}] = {self.ref(value)}")
+
+    def op_vec_lane(self, op: Op, depth: int) -> None:
+        arr, lane = op.operands
+        index = ", ".join([":"] * arr.type.ndim + [self.ref(lane)])   # lanes last
+        self.emit(depth, f"{self.name(op.results[0])} = {self.ref(arr)}[{index}]")
+
+    @staticmethod
+    def is_constant(v: Value) -> bool:
+        return isinstance(v.owner, Op) and v.owner.name == "arith.const"
 
     # -- parallel loops -----------------------------------------------------------------------
     def enter_home(self, depth: int) -> dict:
