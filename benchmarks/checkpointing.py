@@ -20,13 +20,14 @@ SIZES = {"heat n=1e5 x200": ("heat", (100_000, 200)), "heat n=1e7 x10": ("heat",
 BUDGETS = (1.0, 0.25, 0.05)    # memory budgets, as fractions of the store-all tape
 
 
-def _memory(kernel, state_bytes: int, snapshots) -> int:
+def _memory(kernel, state_bytes: int, snapshots, schedule: str = "segments") -> int:
     """Bytes the gradient keeps: its tape buffers, plus (checkpointed) the snapshots of the
-    loop state and the copy of the final state."""
+    loop state and the copy of the final state (revolve: one snapshot more, for the forward
+    sweep's last steps)."""
     tape = sum(t.nbytes for _, c in kernel.compiled.values() for t in c.tapes)
     if snapshots in ("store_all", None):
         return tape
-    return tape + state_bytes * (snapshots + 1)
+    return tape + state_bytes * (snapshots + (2 if schedule == "revolve" else 1))
 
 
 def _timed_gradient(kernel, args) -> float:
@@ -72,7 +73,13 @@ def run(case) -> dict:
         k = ad.checkpoint(kernel, snapshots=snapshots, schedule=schedule)
         t = _timed_gradient(k, args)
         name = str(snapshots) if schedule == "segments" else f"revolve {snapshots}"
-        row["policies"][name] = {"grad_s": t, "bytes": _memory(k, state, snapshots)}
+        row["policies"][name] = {"grad_s": t, "bytes": _memory(k, state, snapshots, schedule)}
+    k = ad.checkpoint(kernel, "auto")          # the default plan (no budget set)
+    t = _timed_gradient(k, args)
+    c = k.last_policy
+    row["policies"][f"default: {c.schedule} {c.snapshots}" if c.snapshots else
+                    "default: store all"] = {
+        "grad_s": t, "bytes": _memory(k, state, c.snapshots, c.schedule)}
     store_all = row["policies"]["store_all"]["bytes"]
     for fraction in BUDGETS:
         budget = max(int(fraction * store_all), 1)
@@ -83,7 +90,7 @@ def run(case) -> dict:
             row["policies"][f"budget {fraction:.0%}"] = {"error": str(e)}
             continue
         c = k.last_policy
-        kept = _memory(k, state, c.snapshots)
+        kept = _memory(k, state, c.snapshots, c.schedule)
         label = f"{c.schedule} {c.snapshots}" if c.snapshots else "store all"
         row["policies"][f"budget {fraction:.0%}: {label}"] = {
             "grad_s": t, "bytes": kept, "budget_bytes": budget, "fits": kept <= budget,

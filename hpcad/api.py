@@ -637,7 +637,9 @@ def checkpoint(f, snapshots: int | str = "store_all", schedule: str = "segments"
     "store_all" (the default) keeps every step's tape; "recompute_all" keeps the least
     (revolve with one snapshot). `budget` (bytes, or a string such as "500MB") picks, per
     call, the fastest of these whose estimated tape + snapshot bytes fit; "auto" (also
-    `snapshots="auto"`) takes the budget from HPCAD_MEMORY_BUDGET, store-all when unset.
+    `snapshots="auto"`) takes the budget from HPCAD_MEMORY_BUDGET, and when it is unset
+    takes the fastest plan: segments that keep the tape in cache where the store-all tape
+    outgrows the cache, else store-all (a kernel without hpcad.checkpoint does the same).
     `intermediates` says what the reverse sweep does with the values inside a step
     (checkpoint/cost.py): "auto" (the default) stores those that are expensive to recompute
     (libm calls, powers) and recomputes cheap ones where that saves tape; "recompute" saves

@@ -64,7 +64,10 @@ def test_budget_fits_and_gradient_is_unchanged(fraction, schedule, backend):
     assert choice.estimate <= budget
     if backend == "numba":
         # snapshots hold u only: tmp is scratch, filled before it is read in every step
-        snapshots = (choice.snapshots + 1) * N_CELLS * 8 if choice.snapshots else 0
+        # (revolve: one more, for the forward sweep's last steps)
+        copies = choice.snapshots + (2 if choice.schedule == "revolve" else 1) \
+            if choice.snapshots else 0
+        snapshots = copies * N_CELLS * 8
         assert _tape_bytes(k) + snapshots <= budget
     # to 1e-12 (the issue's bar): the reference is numba's, whose parameter sums may be
     # reassociated (passes/gather.py); between numba policies it is bitwise
@@ -169,3 +172,37 @@ def test_arrays_carried_across_steps_are_snapshotted(schedule):
     assert got[1] == ref[1]
     if schedule == "segments":
         assert "3 snapshots of [tmp, u];" in ad.plan(c, args[0].copy(), *args[1:])
+
+
+def test_default_plan_keeps_the_tape_in_cache(monkeypatch):
+    """Without a budget, a store-all tape bigger than the cache is split into segments whose
+    tape takes at most a quarter of it; the gradient is the store-all one."""
+    (ref, store_all) = _store_all()                      # 640 kB of tape
+    monkeypatch.delenv("HPCAD_MEMORY_BUDGET", raising=False)
+    monkeypatch.setenv("HPCAD_CACHE_BYTES", "64KiB")
+    k = ad.checkpoint(heat_misfit, "auto")
+    got = ad.grad(k, argnums=(0, 2))(ARGS[0].copy(), *ARGS[1:])
+    choice = k.last_policy
+    assert choice.schedule == "segments" and choice.snapshots is not None, choice
+    per_step = store_all // N_STEPS
+    assert -(-N_STEPS // choice.snapshots) * per_step <= 64 * 1024 // 4
+    assert _tape_bytes(k) <= 64 * 1024 // 4
+    np.testing.assert_array_equal(got[0], ref[0])
+    assert got[1] == ref[1]
+    monkeypatch.setenv("HPCAD_CACHE_BYTES", "1MiB")     # the whole tape fits: store-all
+    k = ad.checkpoint(heat_misfit, "auto")
+    ad.grad(k, argnums=(0, 2))(ARGS[0].copy(), *ARGS[1:])
+    assert k.last_policy.snapshots is None
+
+
+def test_cache_segments_rule():
+    from hpcad.checkpoint.budget import TimeLoop, cache_segments, choose
+    loop = TimeLoop(100, 1_600_000)                       # Burgers n = 2e5, 100 steps
+    c = cache_segments(160_000_000, loop, 32 * 2**20)
+    assert (c.snapshots, c.schedule) == (20, "segments")  # 5 steps of 1.6 MB per segment
+    assert cache_segments(16_000_000, loop, 32 * 2**20) is None     # fits: store-all
+    assert cache_segments(400_000_000, TimeLoop(5, 80_000_000), 32 * 2**20) is None
+    assert choose(None, (160_000_000, 160_000_000), loop, 32 * 2**20) == c
+    # a budget too small for the cache-sized plan falls back to the budget's own choice
+    assert choose(20_000_000, (160_000_000, 160_000_000), loop, 32 * 2**20).estimate \
+        <= 20_000_000
