@@ -20,14 +20,10 @@ SIZES = {"heat n=1e5 x200": ("heat", (100_000, 200)), "heat n=1e7 x10": ("heat",
 BUDGETS = (1.0, 0.25, 0.05)    # memory budgets, as fractions of the store-all tape
 
 
-def _memory(kernel, state_bytes: int, snapshots, schedule: str = "segments") -> int:
-    """Bytes the gradient keeps: its tape buffers, plus (checkpointed) the snapshots of the
-    loop state and the copy of the final state (revolve: one snapshot more, for the forward
-    sweep's last steps)."""
-    tape = sum(t.nbytes for _, c in kernel.compiled.values() for t in c.tapes)
-    if snapshots in ("store_all", None):
-        return tape
-    return tape + state_bytes * (snapshots + (2 if schedule == "revolve" else 1))
+def _memory(kernel) -> int:
+    """Bytes the gradient keeps, as measured: its tape buffers and its arena of snapshots of
+    the loop state (with the copy of the final state)."""
+    return sum(sum(c.held_bytes()) for _, c in kernel.compiled.values())
 
 
 def _timed_gradient(kernel, args) -> float:
@@ -62,7 +58,6 @@ def run(case) -> dict:
     steps = args[-1]
     row = {"policies": {}}
     loop = time_loop(kernel.specialize(args).primal, args)   # None: no checkpointable loop
-    state = loop.state_bytes if loop else 0                  # scratch arrays left out
     policies = [("store_all", "segments")]
     if loop is not None:
         policies += [(s, "segments") for s in (2, 4, 8, 16)] + \
@@ -73,13 +68,13 @@ def run(case) -> dict:
         k = ad.checkpoint(kernel, snapshots=snapshots, schedule=schedule)
         t = _timed_gradient(k, args)
         name = str(snapshots) if schedule == "segments" else f"revolve {snapshots}"
-        row["policies"][name] = {"grad_s": t, "bytes": _memory(k, state, snapshots, schedule)}
+        row["policies"][name] = {"grad_s": t, "bytes": _memory(k)}
     k = ad.checkpoint(kernel, "auto")          # the default plan (no budget set)
     t = _timed_gradient(k, args)
     c = k.last_policy
     row["policies"][f"default: {c.schedule} {c.snapshots}" if c.snapshots else
                     "default: store all"] = {
-        "grad_s": t, "bytes": _memory(k, state, c.snapshots, c.schedule)}
+        "grad_s": t, "bytes": _memory(k)}
     store_all = row["policies"]["store_all"]["bytes"]
     for fraction in BUDGETS:
         budget = max(int(fraction * store_all), 1)
@@ -90,7 +85,7 @@ def run(case) -> dict:
             row["policies"][f"budget {fraction:.0%}"] = {"error": str(e)}
             continue
         c = k.last_policy
-        kept = _memory(k, state, c.snapshots, c.schedule)
+        kept = _memory(k)
         label = f"{c.schedule} {c.snapshots}" if c.snapshots else "store all"
         row["policies"][f"budget {fraction:.0%}: {label}"] = {
             "grad_s": t, "bytes": kept, "budget_bytes": budget, "fits": kept <= budget,

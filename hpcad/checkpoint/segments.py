@@ -99,16 +99,18 @@ def choose_time_loop(fn: Function) -> Op | None:
 
 def alloc_snapshots(b: Builder, slots: Value, state: list[Value], scalars: list[Value]):
     """Buffers for `slots` snapshots of the state arrays and carried scalars, and one copy
-    of each array's final values: (array snapshots, finals, scalar snapshots)."""
+    of each array's final values: (array snapshots, finals, scalar snapshots). They are
+    `mem.alloc {arena}`: the numba backend keeps them between calls, with the tape."""
     snaps, finals = [], []
+    arena = {"fill": "empty", "arena": True}   # reused across calls (numba backend)
     for a in state:
         dims = [b.op1("mem.shape", [a], i64, {"axis": k}) for k in range(a.type.ndim)]
         snaps.append(b.op1("mem.alloc", [slots] + dims,
-                           ArrayType(a.type.dtype, a.type.ndim + 1, "C"), {"fill": "empty"},
+                           ArrayType(a.type.dtype, a.type.ndim + 1, "C"), arena,
                            name_hint="snapshots"))
         finals.append(b.op1("mem.alloc", dims, ArrayType(a.type.dtype, a.type.ndim, "C"),
-                            {"fill": "empty"}, name_hint="final"))
-    scalar_snaps = [b.op1("mem.alloc", [slots], ArrayType(v.type, 1, "C"), {"fill": "empty"},
+                            arena, name_hint="final"))
+    scalar_snaps = [b.op1("mem.alloc", [slots], ArrayType(v.type, 1, "C"), arena,
                           name_hint="snapshots") for v in scalars]
     return snaps, finals, scalar_snaps
 

@@ -36,7 +36,7 @@ def _args():
 def _grad_and_tape(kernel, args, **policy):
     k = ad.checkpoint(kernel, **policy)
     g = ad.grad(k, argnums=tuple(range(len(args) - 1)))(*args)
-    return g, sum(t.nbytes for _, c in k.compiled.values() for t in c.tapes)
+    return g, sum(c.held_bytes()[0] for _, c in k.compiled.values())
 
 
 @pytest.mark.parametrize("backend", ["numba", "interp"])

@@ -11,6 +11,7 @@ from ...ir.types import ArrayType, OpaqueType, ScalarType, lanes
 from ...progress import progress
 from . import cache, threads
 from .codegen import generate
+from .tape import TapeSlot
 
 STATS = {"compiled": 0, "loaded": 0}   # numba compilations vs. loads from the disk cache
 
@@ -83,6 +84,12 @@ class Compiled:
                 compiled = self.dispatcher.stats.cache_misses != misses
                 STATS["compiled" if compiled else "loaded"] += 1
         self.path = path
+
+    def held_bytes(self) -> tuple[int, int]:
+        """(tape, arena) bytes this function keeps between calls: the tape's buffers, and
+        the arena of checkpoint snapshots (`mem.alloc {arena}`)."""
+        tape = sum(t.nbytes for s, t in zip(self.slots, self.tapes) if isinstance(s, TapeSlot))
+        return tape, sum(t.nbytes for t in self.tapes) - tape
 
     def __call__(self, *args):
         if self.comm_args:

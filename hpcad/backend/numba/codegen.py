@@ -9,6 +9,7 @@ import builtins
 import keyword
 import math
 import symtable
+from dataclasses import dataclass
 
 from ...ir.core import Block, Function, Op, Value, walk
 from ...ir.types import ScalarType, lanes
@@ -20,6 +21,7 @@ from .vector import VectorWriter, is_vector
 
 _RESERVED = {"math", "np", "njit", "range", "abs", "float", "int", "len", "min", "max", "True",
              "False", "None", "_trips", "_grow", "objmode", "_sweep", "_progress"}
+_RESERVED |= {f"arena_{k}" for k in range(64)}
 _BINARY = {"arith.add": "+", "arith.sub": "-", "arith.mul": "*", "arith.div": "/",
            "arith.floordiv": "//", "arith.mod": "%", "arith.pow": "**", "arith.shl": "<<",
            "arith.shr": ">>", "arith.bitand": "&", "arith.bitor": "|", "arith.bitxor": "^"}
@@ -73,6 +75,13 @@ class SourceWriter(TapeWriter, ParallelWriter, MpiWriter, VectorWriter):
         self.unnamed = 0
         self.lower = lower_bounds(fn)
         self.slots = tape_slots(fn, self.lower)
+        # buffers of `mem.alloc {arena}` (checkpoint snapshots): passed in and out like the
+        # tape's, so that they are allocated once and reused by later calls
+        self.arena = [ArenaBuffer(k, op.results[0].type.dtype) for k, op in enumerate(
+            o for o in walk(fn.body) if o.name == "mem.alloc" and o.attrs.get("arena"))]
+        self.arena_of = {op: a for op, a in zip(
+            (o for o in walk(fn.body) if o.name == "mem.alloc" and o.attrs.get("arena")),
+            self.arena)}
         self.by_slot = {s.slot: s for s in self.slots}
         self.by_anchor: dict[Op, list[TapeSlot]] = {}
         for s in self.slots:
@@ -122,7 +131,8 @@ class SourceWriter(TapeWriter, ParallelWriter, MpiWriter, VectorWriter):
         self.lines.append("    " * depth + text)
 
     def source(self) -> str:
-        params = [self.user_array(a) for a in self.fn.args] + [s.buffer for s in self.slots]
+        params = [self.user_array(a) for a in self.fn.args] + \
+            [s.buffer for s in self.slots + self.arena]
         if self.uses_mpi:
             params.append("mpi_handles")
         if self.width > 1:
@@ -220,6 +230,15 @@ class SourceWriter(TapeWriter, ParallelWriter, MpiWriter, VectorWriter):
     # -- memory ------------------------------------------------------------------------------
     def op_mem_alloc(self, op, depth):
         t = op.results[0].type
+        if op in self.arena_of:
+            buf, size = self.arena_of[op].buffer, self.fresh("arena_size")
+            dims = [self.ref(v) for v in op.operands]
+            self.emit(depth, f"{size} = {' * '.join(dims)}")
+            self.emit(depth, f"if {buf}.shape[0] < {size}:")
+            self.emit(depth + 1, f"{buf} = np.empty({size}, {NP_TYPES[t.dtype.name]})")
+            self.emit(depth, f"{self.name(op.results[0])} = {buf}[:{size}].reshape(("
+                             f"{', '.join(dims)},))")
+            return
         fill = "np.zeros" if op.attrs.get("fill") == "zeros" else "np.empty"
         dims = ", ".join([self.ref(v) for v in op.operands] + [str(lanes(t))] * (lanes(t) > 1))
         self.emit(depth, f"{self.name(op.results[0])} = {fill}(({dims},), "
@@ -391,7 +410,7 @@ class SourceWriter(TapeWriter, ParallelWriter, MpiWriter, VectorWriter):
 
     def op_func_return(self, op, depth):
         self.lanes_out(depth)
-        values = [self.ref(v) for v in op.operands] + [s.buffer for s in self.slots]
+        values = [self.ref(v) for v in op.operands] + [s.buffer for s in self.slots + self.arena]
         self.emit(depth, f"return ({', '.join(values)}{',' if len(values) == 1 else ''})")
 
 
@@ -487,7 +506,20 @@ def cast(x: str, src, dst) -> str:
     return f"{NP_TYPES[dst.name]}({x})"
 
 
-def generate(fn: Function, py_name: str) -> tuple[str, list[TapeSlot]]:
-    """Python source defining `py_name` (an njit function) for fn, and its tape slots."""
+@dataclass(frozen=True)
+class ArenaBuffer:
+    """The reusable buffer of one `mem.alloc {arena}`: a flat array, grown when a call
+    needs more, viewed in the shape the alloc asks for."""
+    index: int
+    dtype: ScalarType
+
+    @property
+    def buffer(self) -> str:
+        return f"arena_{self.index}"
+
+
+def generate(fn: Function, py_name: str) -> tuple[str, list]:
+    """Python source defining `py_name` (an njit function) for fn, and the buffers it takes
+    and returns after its own arguments and results: tape slots, then arena buffers."""
     w = SourceWriter(fn, py_name)
-    return w.source(), w.slots
+    return w.source(), w.slots + w.arena
