@@ -22,7 +22,7 @@ BUDGETS = (1.0, 0.25, 0.05)    # memory budgets, as fractions of the store-all t
 
 def _memory(kernel) -> int:
     """Bytes the gradient keeps, as measured: its tape buffers and its arena of snapshots of
-    the loop state (with the copy of the final state)."""
+    the loop state (segments: with a copy of the final state)."""
     return sum(sum(c.held_bytes()) for _, c in kernel.compiled.values())
 
 

@@ -227,13 +227,13 @@ def choose(budget: int | None, tapes: tuple, loop: TimeLoop | None,
         if est <= budget:
             return Choice(s, "segments", est, f"segments of {-(-n // s)} steps fit", True)
     one_step = -(-least // n)
-    # revolve keeps s schedule snapshots, one for the forward sweep's last steps and a
-    # copy of the final state (checkpoint/revolve.py): s + 2 copies of the state
-    s = min((budget - one_step) // max(p, 1) - 2, n)
+    # revolve keeps s schedule snapshots and one of the state before the forward sweep's
+    # last steps, from which it also restores the final state (checkpoint/revolve.py)
+    s = min((budget - one_step) // max(p, 1) - 1, n)
     if s < 1:
-        need = one_step + 3 * p
+        need = one_step + 2 * p
         raise HpcadError(f"memory budget of {budget} bytes is below the least this gradient "
-                         f"needs ({need} bytes: one step's tape and three copies of the "
+                         f"needs ({need} bytes: one step's tape and two copies of the "
                          f"{p}-byte state); raise the budget")
-    return Choice(int(s), "revolve", one_step + (s + 2) * p,
+    return Choice(int(s), "revolve", one_step + (s + 1) * p,
                   f"revolve with {s} snapshots fits", True)

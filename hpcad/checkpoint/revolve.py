@@ -36,7 +36,8 @@ def schedule_actions(steps: int, snapshots: int, first: int = 0) -> tuple[np.nda
     """(actions [K, 5] int64, number of actions of the forward sweep) for a loop over
     range(first, first + steps). Snapshot slots 0..snapshots-1 follow the schedule; slot
     `snapshots` keeps the state before the forward sweep's last steps, which the forward
-    sweep runs without tape and the reverse sweep runs again with it. Memoized (the
+    sweep runs without tape and the reverse sweep runs again with it, and, at its end,
+    once more without (the arrays end with their final values, with no copy of them). Memoized (the
     schedule is pure Python, tens of milliseconds for a few hundred steps, and a
     gradient is usually taken many times with the same step count); callers only read
     the table (it stays writeable: numba types read-only arrays differently)."""
@@ -49,6 +50,7 @@ def _schedule_actions(steps: int, snapshots: int, first: int) -> tuple[np.ndarra
     extra = max(snapshots, 1)
     split = None
     pending_tape = None
+    last_run = None
     if steps == 0:
         return np.zeros((0, 5), np.int64), 0
     for action in cs.Revolve(steps, max(1, min(snapshots, steps))):
@@ -61,13 +63,14 @@ def _schedule_actions(steps: int, snapshots: int, first: int) -> tuple[np.ndarra
             if split is None and adj:
                 pending_tape = (action.n0, action.n1)
                 adj = 0
-                if save < 0:
-                    save = extra
+                if save >= 0:    # the schedule's slot may be reused: keep a copy in extra
+                    rows.append((FORWARD, first + action.n0, first + action.n0, extra, 0))
+                save = extra
             rows.append((FORWARD, first + action.n0, first + action.n1, save, adj))
         elif name == "EndForward":
             split = len(rows)
             if pending_tape is not None:
-                rows.append((RESTORE, 0, 0, rows[-1][3], 0))
+                rows.append((RESTORE, 0, 0, extra, 0))
                 rows.append((FORWARD, first + pending_tape[0], first + pending_tape[1], -1, 1))
         elif name == "Reverse":
             rows.append((REVERSE, first + action.n0, first + action.n1, -1, 0))
@@ -77,6 +80,9 @@ def _schedule_actions(steps: int, snapshots: int, first: int) -> tuple[np.ndarra
                 free.append(slot_of.pop(action.n))
         elif name == "EndReverse":
             break
+    if pending_tape is not None:   # the arrays end with their final values: run the last
+        rows.append((RESTORE, 0, 0, extra, 0))   # steps again from their snapshot
+        rows.append((FORWARD, first + pending_tape[0], first + pending_tape[1], -1, 0))
     return np.array(rows, dtype=np.int64).reshape(-1, 5), split
 
 
@@ -90,13 +96,13 @@ class RevolveCheckpointing:
         slots = b.op1("arith.const", [], i64, {"value": max(info["snapshots"], 1) + 1})
         state = [self.vmap[a] for a in state_arrays(self.fn, op)]
         inits = [self.vmap.get(v, v) for v in op.operands[3:]]
-        snaps, finals, scalar_snaps = alloc_snapshots(b, slots, state, inits)
-        info.update(state=state, snaps=snaps, finals=finals, scalar_snaps=scalar_snaps)
+        # no copy of the final state: the action table ends by re-running the last steps
+        # from the snapshot kept for them (schedule_actions)
+        snaps, _, scalar_snaps = alloc_snapshots(b, slots, state, inits, with_finals=False)
+        info.update(state=state, snaps=snaps, scalar_snaps=scalar_snaps)
         zero = b.op1("arith.const", [], i64, {"value": 0})
         final = self.run_actions(b, op, zero, self.revolve_args[1], inits, tape=False)
         self.vmap.update(zip(op.results, final))
-        for a, fin in zip(state, finals):
-            b.op("mem.copy", [a, fin])
         old_body = op.regions[0]
         template = Block([Value(a.type, a.name) for a in old_body.args])
         self.vmap.update(zip(old_body.args, template.args))
@@ -228,5 +234,4 @@ class RevolveCheckpointing:
             self.add_adjoint(inits[k], r)
         for f, r in zip(free, adjs[len(slots):]):
             self.adj[f] = r
-        for a, fin in zip(info["state"], info["finals"]):
-            b.op("mem.copy", [fin, a])
+

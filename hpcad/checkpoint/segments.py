@@ -97,7 +97,8 @@ def choose_time_loop(fn: Function) -> Op | None:
     return best
 
 
-def alloc_snapshots(b: Builder, slots: Value, state: list[Value], scalars: list[Value]):
+def alloc_snapshots(b: Builder, slots: Value, state: list[Value], scalars: list[Value],
+                    with_finals: bool = True):
     """Buffers for `slots` snapshots of the state arrays and carried scalars, and one copy
     of each array's final values: (array snapshots, finals, scalar snapshots). They are
     `mem.alloc {arena}`: the numba backend keeps them between calls, with the tape."""
@@ -108,8 +109,9 @@ def alloc_snapshots(b: Builder, slots: Value, state: list[Value], scalars: list[
         snaps.append(b.op1("mem.alloc", [slots] + dims,
                            ArrayType(a.type.dtype, a.type.ndim + 1, "C"), arena,
                            name_hint="snapshots"))
-        finals.append(b.op1("mem.alloc", dims, ArrayType(a.type.dtype, a.type.ndim, "C"),
-                            arena, name_hint="final"))
+        if with_finals:
+            finals.append(b.op1("mem.alloc", dims, ArrayType(a.type.dtype, a.type.ndim, "C"),
+                                arena, name_hint="final"))
     scalar_snaps = [b.op1("mem.alloc", [slots], ArrayType(v.type, 1, "C"), arena,
                           name_hint="snapshots") for v in scalars]
     return snaps, finals, scalar_snaps

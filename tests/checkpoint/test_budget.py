@@ -63,10 +63,9 @@ def test_budget_fits_and_gradient_is_unchanged(fraction, schedule, backend):
     assert (choice.schedule if choice.snapshots else None) == schedule, (choice, budget)
     assert choice.estimate <= budget
     if backend == "numba":
-        # snapshots hold u only: tmp is scratch, filled before it is read in every step
-        # (revolve: one more, for the forward sweep's last steps)
-        copies = choice.snapshots + (2 if choice.schedule == "revolve" else 1) \
-            if choice.snapshots else 0
+        # snapshots hold u only: tmp is scratch, filled before it is read in every step;
+        # one copy more: the final state (segments), the forward sweep's last steps (revolve)
+        copies = choice.snapshots + 1 if choice.snapshots else 0
         tape, arena = (sum(c.held_bytes()[j] for _, c in k.compiled.values()) for j in (0, 1))
         assert arena == copies * N_CELLS * 8      # measured: the snapshot arena
         assert tape + arena <= budget
