@@ -86,6 +86,7 @@ class _Stencil:
     def __init__(self, loop: Op, array: Value, position: int, invariant: tuple):
         self.loop, self.array, self.position, self.invariant = loop, array, position, invariant
         self.terms: list[tuple[int, Op]] = []   # (offset, accumulate op)
+        self.acc: _Accesses | None = None
 
 
 def _stencils(loop: Op, acc: _Accesses) -> list[_Stencil] | None:
@@ -147,9 +148,81 @@ def _movable(value: Value, body: Block, acc: _Accesses) -> bool:
     return True
 
 
-def _gather_loop(s: _Stencil, b: Builder) -> None:
+def _feeder(s: _Stencil, acc: _Accesses, cmin: int) -> Op | None:
+    """The loop just before s's loop (tape moves and pure ops aside) that the gather loops
+    can absorb, running its iteration j - cmin in their iteration j: a 1-D stencil whose
+    loops share their bounds, the feeder independent (passes over arrays element by
+    element: the copy adjoint `d_tmp[i] += d_u[i]; d_u[i] = 0`), carrying nothing, and
+    the gather reading what it writes at most -cmin elements ahead. Every element the
+    gather reads is then final, and nothing the feeder reads has been changed yet."""
+    loop = s.loop
+    if acc is None:
+        return None
+    ops = loop.parent.ops
+    k = ops.index(loop) - 1
+    while k >= 0 and (is_pure(ops[k]) or ops[k].name in ("tape.retreat", "tape.advance",
+                                                           "tape.reserve")):
+        k -= 1
+    feeder = ops[k] if k >= 0 else None
+    if feeder is None or feeder.name != "scf.for" or feeder.results or s.invariant \
+            or cmin > 0 or list(feeder.operands[:3]) != list(loop.operands[:3]) \
+            or not _simple_body(feeder) or not _independent(feeder, acc):
+        return None
+    fbody = feeder.regions[0]
+    if any(op.name == "tape.pop" for op in fbody.ops) or \
+            any(_index_of(op) != (fbody.args[0],) for op in fbody.ops if op.name in _MEMORY):
+        return None
+    written = [op.operands[1] for op in fbody.ops if op.name in ("mem.store", "mem.accumulate")]
+    body = loop.regions[0]
+    for c, acc_op in s.terms:
+        for load in (op for op in _slice(acc_op.operands[0], body) if op.name == "mem.load"):
+            if any(acc.may_alias(load.operands[0], w) for w in written):
+                ahead = _offset(load.operands[1], body.args[0]) if len(load.operands) == 2 \
+                    else None
+                if ahead is None or ahead - c > -cmin:
+                    return None
+    return feeder
+
+
+def _absorb(b: Builder, feeder: Op, j: Value, shift: int, guarded: bool) -> None:
+    """At b, the feeder's iteration j + shift (guarded: if inside its range)."""
+    lo, hi = feeder.operands[:2]
+    fbody = feeder.regions[0]
+    i = b.op1("arith.add", [j, b.op1("arith.const", [], i64, {"value": shift})], i64)
+    inner = b
+    if guarded:
+        inside = b.op1("arith.and", [b.op1("arith.cmp", [i, lo], i1, {"pred": "ge"}),
+                                     b.op1("arith.cmp", [i, hi], i1, {"pred": "lt"})], i1)
+        then, other = Block(), Block()
+        Builder(other).op("scf.yield", [])
+        inner = Builder(then)
+        inner.loc = feeder.loc
+    vmap = {fbody.args[0]: i}
+    for op in fbody.ops[:-1]:
+        inner.insert(clone_op(op, vmap))
+    if guarded:
+        inner.op("scf.yield", [])
+        b.op("scf.if", [inside], [], regions=[then, other])
+
+
+def _gather(s: _Stencil, b: Builder, fuse: bool) -> None:
+    """Emit, at b, the gather loops of stencil s, with the loop before them fused in where
+    asked and where that fits (_feeder), and remove its accumulations from the loop.
+    Fusing saves passes over memory when the arrays stream from it (heat at n = 1e7: 2.74
+    -> 2.4x the primal) but costs vectorization (LLVM will not vectorize the fused loop's
+    store-to-load distances of 1-2 elements), so it is asked for only by plans whose tape
+    does not fit the cache (checkpoint/budget.py, `streaming`)."""
+    feeder = _feeder(s, s.acc, min(c for c, _ in s.terms)) if fuse else None
+    _gather_loop(s, b, feeder)
+    if feeder is not None:
+        feeder.parent.ops.remove(feeder)
+    for _, op in s.terms:
+        s.loop.regions[0].ops.remove(op)
+
+
+def _gather_loop(s: _Stencil, b: Builder, feeder: Op | None = None) -> None:
     """Emit, at b, the gather loops of stencil s (guarded head, plain interior, guarded
-    tail), and remove its accumulations from the loop."""
+    tail); with a feeder (_feeder), its iterations run inside them."""
     loop, body = s.loop, s.loop.regions[0]
     lo, hi = loop.operands[0], loop.operands[1]
     # the order in which one element receives its terms in the scatter loop: iterations in
@@ -166,6 +239,8 @@ def _gather_loop(s: _Stencil, b: Builder) -> None:
         lb_ = Builder(block)
         lb_.loc = loop.loc
         j = block.args[0]
+        if feeder is not None:
+            _absorb(lb_, feeder, j, -cmin, guarded)
         idx = list(s.invariant)
         idx.insert(s.position, j)
         # one load, the terms added one by one, one store: the scatter's association
@@ -198,8 +273,7 @@ def _gather_loop(s: _Stencil, b: Builder) -> None:
     emit(plus(lo, cmax), plus(hi, cmin), False)
     if cmin != cmax:
         emit(tail_start, plus(hi, cmax), True)
-    for _, op in terms:
-        body.ops.remove(op)
+
 
 
 def _term(b: Builder, j: Value, c: int, acc_op: Op, body: Block) -> Value:
@@ -212,9 +286,10 @@ def _term(b: Builder, j: Value, c: int, acc_op: Op, body: Block) -> Value:
     return vmap.get(acc_op.operands[0], acc_op.operands[0])
 
 
-def gather_stencils(fn: Function) -> bool:
+def gather_stencils(fn: Function, fuse: bool = False) -> bool:
     """Rewrite scatter stencils of sequential loops into gather form (see the module
-    docstring). Returns whether anything changed."""
+    docstring); with fuse, absorb the loop before them where that fits (_gather).
+    Returns whether anything changed."""
     acc = _Accesses(fn)
     changed = False
     for loop in [op for op in walk(fn.body) if op.name == "scf.for"]:
@@ -227,7 +302,9 @@ def gather_stencils(fn: Function) -> bool:
         b.index = loop.parent.ops.index(loop)
         b.loc = loop.loc
         for s in stencils:
-            _gather_loop(s, b)
+            s.acc = acc if len(stencils) == 1 else None   # (a feeder for a lone stencil)
+            _gather(s, b, fuse)
+            b.index = loop.parent.ops.index(loop)
         changed = True
     return changed
 
@@ -246,6 +323,25 @@ def sums_into(loop: Op, k: int) -> bool:
         [o for o in walk(body) if new in o.operands] == [body.ops[-1]]
 
 
+def _independent(loop: Op, acc: _Accesses) -> bool:
+    """Whether the iterations of a simple loop touch disjoint elements: each array it
+    writes is accessed only at one index tuple, which holds the loop variable itself, and
+    it moves no tape position."""
+    body = loop.regions[0]
+    if any(op.name == "tape.pop" and not op.operands for op in body.ops):
+        return False
+    accesses = [op for op in body.ops if op.name in _MEMORY]
+    for w in (op for op in accesses if op.name != "mem.load"):
+        idx = _index_of(w)
+        if body.args[0] not in idx:
+            return False
+        for a in accesses:
+            if acc.may_alias(_array_of(a), w.operands[1]) and \
+                    (_array_of(a) is not w.operands[1] or _index_of(a) != idx):
+                return False
+    return True
+
+
 def ascend_independent(fn: Function) -> bool:
     """Drop `reverse` from loops whose iterations touch disjoint elements (each array the
     loop writes is accessed only at one index tuple, which holds the loop variable itself)
@@ -257,25 +353,7 @@ def ascend_independent(fn: Function) -> bool:
         if not loop.attrs.get("reverse") or not _simple_body(loop) \
                 or not all(sums_into(loop, k) for k in range(len(loop.results))):
             continue
-        body = loop.regions[0]
-        if any(op.name == "tape.pop" and not op.operands for op in body.ops):
-            continue
-        accesses = [op for op in body.ops if op.name in _MEMORY]
-        written = [op for op in accesses if op.name != "mem.load"]
-        ok = True
-        for w in written:
-            idx = _index_of(w)
-            if body.args[0] not in idx:
-                ok = False
-                break
-            for a in accesses:
-                if acc.may_alias(_array_of(a), w.operands[1]) and \
-                        (_array_of(a) is not w.operands[1] or _index_of(a) != idx):
-                    ok = False
-                    break
-            if not ok:
-                break
-        if ok:
+        if _independent(loop, acc):
             attrs = dict(loop.attrs)
             del attrs["reverse"]
             if loop.results:

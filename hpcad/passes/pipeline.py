@@ -32,16 +32,17 @@ def optimize_module(module: Module) -> Function:
     return optimize(inline_calls(module))
 
 
-def finish_derivative(fn: Function) -> Function:
+def finish_derivative(fn: Function, streaming: bool = False) -> Function:
     """A derivative as AD built it -> the code to compile: optimized, parallel loops made
     race-free (passes/race.py), then sequential reverse loops made vectorizable (tape
     slots indexed by iteration: passes/tape.py; gather form of scatter stencils, ascending
-    independent loops: passes/gather.py); verified before and after."""
+    independent loops: passes/gather.py; with `streaming`, for plans whose tape streams
+    from memory, the loop before a gather fused into it); verified before and after."""
     verify_function(fn)
     fn = optimize(fn)
     make_race_free(fn)
     fn = optimize(fn)
-    if index_tape(fn) | gather_stencils(fn) | ascend_independent(fn):
+    if index_tape(fn) | gather_stencils(fn, streaming) | ascend_independent(fn):
         fn = optimize(fn)
     verify_function(fn)
     return fn

@@ -206,3 +206,24 @@ def test_cache_segments_rule():
     # a budget too small for the cache-sized plan falls back to the budget's own choice
     assert choose(20_000_000, (160_000_000, 160_000_000), loop, 32 * 2**20).estimate \
         <= 20_000_000
+
+
+@pytest.mark.parametrize("backend", ["numba", "interp"])
+def test_streaming_plan_fuses_the_copy_adjoint_into_the_gather(monkeypatch, backend):
+    """When the tape cannot be kept in cache (memory-bound sizes) the plan says so and the
+    reverse sweep fuses the loop before a gathered stencil into it (one pass over memory
+    less per step); the gradient is the store-all one."""
+    from hpcad.ir.core import walk
+    (ref, _) = _store_all()
+    monkeypatch.delenv("HPCAD_MEMORY_BUDGET", raising=False)
+    monkeypatch.setenv("HPCAD_CACHE_BYTES", "4kB")      # one step's tape (1.6 kB) > cache/4
+    k = ad.checkpoint(heat_misfit, "auto")
+    got = ad.grad(k, argnums=(0, 2), backend=backend)(ARGS[0].copy(), *ARGS[1:])
+    assert k.last_policy.snapshots is None and k.last_policy.streaming
+    np.testing.assert_allclose(got[0], ref[0], rtol=1e-12, atol=0)
+    assert got[1] == pytest.approx(ref[1], rel=1e-12, abs=0)
+    spec = k.specialize((ARGS[0], ARGS[1], ARGS[2], ARGS[3]))
+    loops = {s: sum(op.name == "scf.for" for op in walk(spec.derivative(
+        "reverse", ("dup", "const", "active", "const"), True, streaming=s).body))
+        for s in (False, True)}
+    assert loops[True] == loops[False] - 1
