@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from ..ir.clone import clone_op
 from ..ir.core import Block, Builder, Function, Op, Value, walk
+from ..ir.dialects import unit_step
 from ..ir.types import ArrayType, i1, i64
 from .tape import trip_count
 
@@ -85,8 +86,7 @@ def choose_time_loop(fn: Function) -> Op | None:
     for op in fn.body.ops:
         if op.name != "scf.for" or any(isinstance(r.type, ArrayType) for r in op.results):
             continue
-        step = op.operands[2].owner
-        if not (isinstance(step, Op) and step.name == "arith.const" and step.attrs["value"] == 1):
+        if not unit_step(op):
             continue
         nested = any(o.name in ("scf.for", "par.parallel_for") for o in walk(op.regions[0]))
         state = _written(op)

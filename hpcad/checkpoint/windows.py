@@ -12,25 +12,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from ..ir.core import Block, Builder, Op, Value, walk
-from ..ir.dialects import OPS
+from ..ir.dialects import OPS, iv_offset, unit_step
 from ..ir.types import ArrayType, i64
 from .cost import value_bytes
 from .tape import trip_count
-
-
-def _offset(index: Value, iv: Value) -> int | None:
-    """c when index is iv + c (or iv - c, or iv), else None."""
-    if index is iv:
-        return 0
-    op = index.owner
-    if not isinstance(op, Op) or op.name not in ("arith.add", "arith.sub") or iv not in op.operands:
-        return None
-    other = op.operands[1] if op.operands[0] is iv else op.operands[0]
-    if not isinstance(other.owner, Op) or other.owner.name != "arith.const":
-        return None
-    if op.name == "arith.sub":
-        return -other.owner.attrs["value"] if op.operands[0] is iv else None
-    return other.owner.attrs["value"]
 
 
 class StencilWindows:
@@ -46,8 +31,7 @@ class StencilWindows:
         loop = r.old.parent
         if loop.name not in ("scf.for", "par.parallel_for"):
             return {}
-        step = loop.operands[2].owner
-        if not (isinstance(step, Op) and step.name == "arith.const" and step.attrs["value"] == 1):
+        if not unit_step(loop):
             return {}
         if not all(self.region_of(v, r).top for v in loop.operands[:2]):
             return {}
@@ -68,7 +52,7 @@ class StencilWindows:
             if op.name != "mem.load" or len(op.operands) != 2 or self.recomputable_op(op):
                 continue
             array, index = op.operands
-            c = _offset(index, iv)
+            c = iv_offset(index, iv)
             if c is None or self.act.key(array) in written or not self.region_of(array, r).top:
                 continue
             out[op.results[0]] = (array, c)

@@ -221,6 +221,27 @@ def _check_parallel_for(op):
     return None
 
 
+def unit_step(loop) -> bool:
+    """Whether a loop's step is the constant 1."""
+    step = loop.operands[2].owner
+    return getattr(step, "name", None) == "arith.const" and step.attrs["value"] == 1
+
+
+def iv_offset(index, iv) -> int | None:
+    """c when index is iv + c (or iv - c, or iv itself) for a constant c, else None."""
+    if index is iv:
+        return 0
+    op = index.owner
+    if getattr(op, "name", None) not in ("arith.add", "arith.sub") or iv not in op.operands:
+        return None
+    other = op.operands[1] if op.operands[0] is iv else op.operands[0]
+    if getattr(other.owner, "name", None) != "arith.const":
+        return None
+    if op.name == "arith.sub":
+        return -other.owner.attrs["value"] if op.operands[0] is iv else None
+    return other.owner.attrs["value"]
+
+
 def join_arities(op) -> list[int]:
     return [int(k) for k in op.attrs.get("arity", "").split(",") if k]
 

@@ -8,37 +8,22 @@ from __future__ import annotations
 
 from ..ir.clone import clone_op
 from ..ir.core import Block, Builder, Op, Value
-from ..ir.dialects import reduction_kinds
+from ..ir.dialects import iv_offset, reduction_kinds, unit_step
 from ..ir.types import i64
 
 CHUNKS = 64   # chunks per loop (both colours): enough to balance, few enough to be cheap
 
 
-def _offset(v: Value, iv: Value) -> int | None:
-    """c if v is iv + c (c a constant), else None."""
-    if v is iv:
-        return 0
-    op = v.owner
-    if isinstance(op, Op) and op.name in ("arith.add", "arith.sub") and iv in op.operands:
-        other = op.operands[1] if op.operands[0] is iv else op.operands[0]
-        c = other.owner
-        if isinstance(c, Op) and c.name == "arith.const" and (op.name == "arith.add"
-                                                              or op.operands[0] is iv):
-            return c.attrs["value"] if op.name == "arith.add" else -c.attrs["value"]
-    return None
-
-
 def colorable(loop: Op, racing: list[Op]) -> int | None:
     """The stencil half-width w if the loop can be coloured, else None."""
-    step = loop.operands[2].owner
-    if not (isinstance(step, Op) and step.name == "arith.const" and step.attrs["value"] == 1):
+    if not unit_step(loop):
         return None
     if any(k != "add" for k in reduction_kinds(loop)):
         return None
     iv = loop.regions[0].args[0]
     dims, width = set(), 0
     for op in racing:
-        hits = [(d, _offset(v, iv)) for d, v in enumerate(op.operands[2:])]
+        hits = [(d, iv_offset(v, iv)) for d, v in enumerate(op.operands[2:])]
         hits = [(d, c) for d, c in hits if c is not None]
         if not hits:
             return None

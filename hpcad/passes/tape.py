@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from ..checkpoint.tape import trip_count
 from ..ir.core import Block, Builder, Function, Op, uses, walk
+from ..ir.dialects import unit_step
 from ..ir.types import i64
 
 
@@ -80,7 +81,4 @@ def index_tape(fn: Function) -> bool:
 
 def _counted(loop) -> bool:
     """A sequential unit-step loop."""
-    if loop is None or loop.name != "scf.for":
-        return False
-    step = loop.operands[2].owner
-    return isinstance(step, Op) and step.name == "arith.const" and step.attrs["value"] == 1
+    return loop is not None and loop.name == "scf.for" and unit_step(loop)

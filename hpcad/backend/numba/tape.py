@@ -10,6 +10,7 @@ from dataclasses import dataclass
 
 from ...errors import HpcadError, where
 from ...ir.core import Block, Function, Op, Value
+from ...ir.dialects import unit_step
 from ...ir.types import ScalarType
 from .common import NP_TYPES
 
@@ -64,9 +65,7 @@ def tape_slots(fn: Function, lower: dict[Value, int]) -> list[TapeSlot]:
         lb, ub, step = loop.operands[:3]
         if all(v in top_level for v in (lb, ub, step)):
             return ("trips", lb, ub, step)
-        step_op = step.owner
-        unit = isinstance(step_op, Op) and step_op.name == "arith.const" \
-            and step_op.attrs["value"] == 1
+        unit = unit_step(loop)
         if unit and ub in top_level and lb in lower:
             return ("at_most", ub, lower[lb])   # range(lb, ub) with lb >= lower[lb]
         stop = ub.owner   # range(lb, min(lb + span, ...)): a checkpointed segment
