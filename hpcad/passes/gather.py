@@ -27,9 +27,8 @@ from __future__ import annotations
 
 from ..ir.clone import clone_op
 from ..ir.core import Block, Builder, Function, Op, Value, walk
-from ..ir.dialects import is_pure
+from ..ir.dialects import is_pure, iv_offset, unit_step
 from ..ir.types import i1, i64
-from .coloring import _offset
 from .race import _Accesses
 
 _MEMORY = ("mem.load", "mem.store", "mem.accumulate")
@@ -42,8 +41,7 @@ def _defined_in(body: Block) -> set[Value]:
 def _simple_body(loop: Op) -> bool:
     """A counted loop with step 1 whose body has no regions, calls, communication or tape
     ops other than indexed reads (`tape.pop` with an index does not move the tape)."""
-    step = loop.operands[2].owner
-    if not (isinstance(step, Op) and step.name == "arith.const" and step.attrs["value"] == 1):
+    if not unit_step(loop):
         return False
     for op in loop.regions[0].ops[:-1]:
         if op.regions:
@@ -86,7 +84,6 @@ class _Stencil:
     def __init__(self, loop: Op, array: Value, position: int, invariant: tuple):
         self.loop, self.array, self.position, self.invariant = loop, array, position, invariant
         self.terms: list[tuple[int, Op]] = []   # (offset, accumulate op)
-        self.acc: _Accesses | None = None
 
 
 def _stencils(loop: Op, acc: _Accesses) -> list[_Stencil] | None:
@@ -100,7 +97,7 @@ def _stencils(loop: Op, acc: _Accesses) -> list[_Stencil] | None:
         if op.name != "mem.accumulate":
             continue
         idx = _index_of(op)
-        offsets = [(d, _offset(v, iv)) for d, v in enumerate(idx)]
+        offsets = [(d, iv_offset(v, iv)) for d, v in enumerate(idx)]
         along = [(d, c) for d, c in offsets if c is not None]
         rest = tuple(v for d, v in enumerate(idx) if d != (along[0][0] if along else -1))
         if len(along) != 1 or any(v in local for v in rest):
@@ -156,8 +153,6 @@ def _feeder(s: _Stencil, acc: _Accesses, cmin: int) -> Op | None:
     the gather reading what it writes at most -cmin elements ahead. Every element the
     gather reads is then final, and nothing the feeder reads has been changed yet."""
     loop = s.loop
-    if acc is None:
-        return None
     ops = loop.parent.ops
     k = ops.index(loop) - 1
     while k >= 0 and (is_pure(ops[k]) or ops[k].name in ("tape.retreat", "tape.advance",
@@ -177,22 +172,41 @@ def _feeder(s: _Stencil, acc: _Accesses, cmin: int) -> Op | None:
     for c, acc_op in s.terms:
         for load in (op for op in _slice(acc_op.operands[0], body) if op.name == "mem.load"):
             if any(acc.may_alias(load.operands[0], w) for w in written):
-                ahead = _offset(load.operands[1], body.args[0]) if len(load.operands) == 2 \
+                ahead = iv_offset(load.operands[1], body.args[0]) if len(load.operands) == 2 \
                     else None
                 if ahead is None or ahead - c > -cmin:
                     return None
     return feeder
 
 
+def _shifted(b: Builder, j: Value, shift: int) -> Value:
+    """j + shift."""
+    if shift == 0:
+        return j
+    return b.op1("arith.add", [j, b.op1("arith.const", [], i64, {"value": shift})], i64)
+
+
+def _before(b: Builder, j: Value, c: int) -> Value:
+    """j - c."""
+    if c == 0:
+        return j
+    return b.op1("arith.sub", [j, b.op1("arith.const", [], i64, {"value": c})], i64)
+
+
+def _within(b: Builder, i: Value, lo: Value, hi: Value) -> Value:
+    """lo <= i < hi."""
+    return b.op1("arith.and", [b.op1("arith.cmp", [i, lo], i1, {"pred": "ge"}),
+                               b.op1("arith.cmp", [i, hi], i1, {"pred": "lt"})], i1)
+
+
 def _absorb(b: Builder, feeder: Op, j: Value, shift: int, guarded: bool) -> None:
     """At b, the feeder's iteration j + shift (guarded: if inside its range)."""
     lo, hi = feeder.operands[:2]
     fbody = feeder.regions[0]
-    i = b.op1("arith.add", [j, b.op1("arith.const", [], i64, {"value": shift})], i64)
+    i = _shifted(b, j, shift)
     inner = b
     if guarded:
-        inside = b.op1("arith.and", [b.op1("arith.cmp", [i, lo], i1, {"pred": "ge"}),
-                                     b.op1("arith.cmp", [i, hi], i1, {"pred": "lt"})], i1)
+        inside = _within(b, i, lo, hi)
         then, other = Block(), Block()
         Builder(other).op("scf.yield", [])
         inner = Builder(then)
@@ -205,14 +219,14 @@ def _absorb(b: Builder, feeder: Op, j: Value, shift: int, guarded: bool) -> None
         b.op("scf.if", [inside], [], regions=[then, other])
 
 
-def _gather(s: _Stencil, b: Builder, fuse: bool) -> None:
+def _gather(s: _Stencil, b: Builder, acc: _Accesses, fuse: bool) -> None:
     """Emit, at b, the gather loops of stencil s, with the loop before them fused in where
     asked and where that fits (_feeder), and remove its accumulations from the loop.
     Fusing saves passes over memory when the arrays stream from it (heat at n = 1e7: 2.74
     -> 2.4x the primal) but costs vectorization (LLVM will not vectorize the fused loop's
     store-to-load distances of 1-2 elements), so it is asked for only by plans whose tape
     does not fit the cache (checkpoint/budget.py, `streaming`)."""
-    feeder = _feeder(s, s.acc, min(c for c, _ in s.terms)) if fuse else None
+    feeder = _feeder(s, acc, min(c for c, _ in s.terms)) if fuse else None
     _gather_loop(s, b, feeder)
     if feeder is not None:
         feeder.parent.ops.remove(feeder)
@@ -231,8 +245,6 @@ def _gather_loop(s: _Stencil, b: Builder, feeder: Op | None = None) -> None:
     sign = 1 if loop.attrs.get("reverse") else -1
     terms = sorted(s.terms, key=lambda t: (sign * t[0], position[t[1]]))
     cmin, cmax = min(c for c, _ in terms), max(c for c, _ in terms)
-    const = lambda x: b.op1("arith.const", [], i64, {"value": x})
-    plus = lambda v, c: v if c == 0 else b.op1("arith.add", [v, const(c)], i64)
 
     def emit(lb: Value, ub: Value, guarded: bool) -> None:
         block = Block([Value(i64, "j")])
@@ -247,39 +259,34 @@ def _gather_loop(s: _Stencil, b: Builder, feeder: Op | None = None) -> None:
         # ((x + a) + b) + c exactly (merged accumulations would add a + b + c first)
         total = lb_.op1("mem.load", [s.array] + idx, s.array.type.dtype)
         for c, acc_op in terms:
+            i = _before(lb_, j, c)      # the scatter's iteration that adds this term
             if not guarded:
-                total = lb_.op1("arith.add", [total, _term(lb_, j, c, acc_op, body)],
-                                total.type)
+                total = lb_.op1("arith.add", [total, _term(lb_, i, acc_op, body)], total.type)
                 continue
-            i = lb_.op1("arith.sub", [j, lb_.op1("arith.const", [], i64, {"value": c})], i64)
-            inside = lb_.op1("arith.and", [
-                lb_.op1("arith.cmp", [i, lo], i1, {"pred": "ge"}),
-                lb_.op1("arith.cmp", [i, hi], i1, {"pred": "lt"})], i1)
+            inside = _within(lb_, i, lo, hi)
             then, other = Block(), Block()
             Builder(other).op("scf.yield", [total])
             vb = Builder(then)
             vb.loc = loop.loc
-            vb.op("scf.yield", [vb.op1("arith.add", [total, _term(vb, j, c, acc_op, body)],
+            vb.op("scf.yield", [vb.op1("arith.add", [total, _term(vb, i, acc_op, body)],
                                        total.type)])
             total = lb_.op("scf.if", [inside], [total.type], regions=[then, other]).results[0]
         lb_.op("mem.store", [total, s.array] + idx)
         lb_.op("scf.yield", [])
-        b.op("scf.for", [lb, ub, const(1)], [], regions=[block])
+        b.op("scf.for", [lb, ub, b.op1("arith.const", [], i64, {"value": 1})], [],
+             regions=[block])
 
-    head_end = b.op1("arith.min", [plus(lo, cmax), plus(hi, cmax)], i64)
-    tail_start = b.op1("arith.max", [plus(hi, cmin), plus(lo, cmax)], i64)
+    head_end = b.op1("arith.min", [_shifted(b, lo, cmax), _shifted(b, hi, cmax)], i64)
+    tail_start = b.op1("arith.max", [_shifted(b, hi, cmin), _shifted(b, lo, cmax)], i64)
     if cmin != cmax:
-        emit(plus(lo, cmin), head_end, True)
-    emit(plus(lo, cmax), plus(hi, cmin), False)
+        emit(_shifted(b, lo, cmin), head_end, True)
+    emit(_shifted(b, lo, cmax), _shifted(b, hi, cmin), False)
     if cmin != cmax:
-        emit(tail_start, plus(hi, cmax), True)
+        emit(tail_start, _shifted(b, hi, cmax), True)
 
 
-
-def _term(b: Builder, j: Value, c: int, acc_op: Op, body: Block) -> Value:
-    """The value acc_op accumulates in iteration i = j - c, computed again at b."""
-    i = j if c == 0 else b.op1("arith.sub", [j, b.op1("arith.const", [], i64, {"value": c})],
-                               i64)
+def _term(b: Builder, i: Value, acc_op: Op, body: Block) -> Value:
+    """The value acc_op accumulates in the scatter's iteration i, computed again at b."""
     vmap = {body.args[0]: i}
     for op in _slice(acc_op.operands[0], body):
         b.insert(clone_op(op, vmap))
@@ -301,9 +308,8 @@ def gather_stencils(fn: Function, fuse: bool = False) -> bool:
         b = Builder(loop.parent)
         b.index = loop.parent.ops.index(loop)
         b.loc = loop.loc
-        for s in stencils:
-            s.acc = acc if len(stencils) == 1 else None   # (a feeder for a lone stencil)
-            _gather(s, b, fuse)
+        for s in stencils:   # (a feeder is fused into a lone stencil only)
+            _gather(s, b, acc, fuse and len(stencils) == 1)
             b.index = loop.parent.ops.index(loop)
         changed = True
     return changed
