@@ -20,7 +20,7 @@ from .ir.verifier import verify_function
 from .passes.activity import analyze
 from .passes.extrema import rewrite_extrema
 from .passes.race import check_races
-from .passes.pipeline import finish_derivative, optimize, optimize_module
+from .passes.pipeline import finish_derivative, optimize_module
 
 BACKENDS = ("numba", "interp")
 DEFAULT_BACKEND = "numba"

@@ -50,7 +50,6 @@ def _schedule_actions(steps: int, snapshots: int, first: int) -> tuple[np.ndarra
     extra = max(snapshots, 1)
     split = None
     pending_tape = None
-    last_run = None
     if steps == 0:
         return np.zeros((0, 5), np.int64), 0
     for action in cs.Revolve(steps, max(1, min(snapshots, steps))):
@@ -136,7 +135,6 @@ class RevolveCheckpointing:
         """scf.for over actions[lo:hi] carrying the loop's scalars (and, when taping, the
         adjoints `adjoint(builder, n0, n1, adjs) -> adjs` updates)."""
         info = self.revolve_info
-        n_adj = len(info.get("adjoint_types", [])) if tape else 0
         types = [v.type for v in inits] + (info["adjoint_types"] if tape else [])
         block = Block([Value(i64, "action")] + [Value(t, "carried") for t in types])
         ab = Builder(block)
