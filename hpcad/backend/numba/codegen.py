@@ -77,11 +77,10 @@ class SourceWriter(TapeWriter, ParallelWriter, MpiWriter, VectorWriter):
         self.slots = tape_slots(fn, self.lower)
         # buffers of `mem.alloc {arena}` (checkpoint snapshots): passed in and out like the
         # tape's, so that they are allocated once and reused by later calls
-        self.arena = [ArenaBuffer(k, op.results[0].type.dtype) for k, op in enumerate(
-            o for o in walk(fn.body) if o.name == "mem.alloc" and o.attrs.get("arena"))]
-        self.arena_of = {op: a for op, a in zip(
-            (o for o in walk(fn.body) if o.name == "mem.alloc" and o.attrs.get("arena")),
-            self.arena)}
+        allocs = [o for o in walk(fn.body) if o.name == "mem.alloc" and o.attrs.get("arena")]
+        self.arena_of = {op: ArenaBuffer(k, op.results[0].type.dtype)
+                         for k, op in enumerate(allocs)}
+        self.arena = list(self.arena_of.values())
         self.by_slot = {s.slot: s for s in self.slots}
         self.by_anchor: dict[Op, list[TapeSlot]] = {}
         for s in self.slots:
