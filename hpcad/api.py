@@ -136,12 +136,12 @@ def _policy(k: Kernel, spec, activity: tuple, ret_active: bool, args, flat) -> t
                  if isinstance(a, (np.ndarray, int, np.integer))))
     sizes = k.policies.get(key)     # this rank's tape and time-loop sizes for these shapes
     if sizes is None:
+        def tape_of(plan):
+            return tape_bytes(spec.derivative("reverse", activity, ret_active,
+                                              intermediates=plan), flat)
+        own = tape_of(k.intermediates)
         # without a budget only the kernel's own plan matters (cache-sized segments or not)
-        plans = (k.intermediates,) if budget is None else (k.intermediates, "recompute")
-        tapes = tuple(tape_bytes(spec.derivative("reverse", activity, ret_active,
-                                                 intermediates=plan), flat)
-                      for plan in plans)
-        tapes = tapes * (3 - len(tapes))
+        tapes = (own, own if budget is None else tape_of("recompute"))
         sizes = k.policies[key] = (tapes, time_loop(spec.primal, args), cache_bytes())
     if spec.communicates:   # every rank must checkpoint alike: the largest rank decides
         from mpi4py import MPI
