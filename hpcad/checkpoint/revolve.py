@@ -37,10 +37,10 @@ def schedule_actions(steps: int, snapshots: int, first: int = 0) -> tuple[np.nda
     range(first, first + steps). Snapshot slots 0..snapshots-1 follow the schedule; slot
     `snapshots` keeps the state before the forward sweep's last steps, which the forward
     sweep runs without tape and the reverse sweep runs again with it, and, at its end,
-    once more without (the arrays end with their final values, with no copy of them). Memoized (the
-    schedule is pure Python, tens of milliseconds for a few hundred steps, and a
-    gradient is usually taken many times with the same step count); callers only read
-    the table (it stays writeable: numba types read-only arrays differently)."""
+    once more without (the arrays end with their final values, with no copy of them).
+    Memoized (the schedule is pure Python, tens of milliseconds for a few hundred steps,
+    and a gradient is usually taken many times with the same step count); callers only
+    read the table (it stays writeable: numba types read-only arrays differently)."""
     return _schedule_actions(steps, snapshots, first)
 
 
@@ -232,4 +232,3 @@ class RevolveCheckpointing:
             self.add_adjoint(inits[k], r)
         for f, r in zip(free, adjs[len(slots):]):
             self.adj[f] = r
-

@@ -57,14 +57,15 @@ def index_tape(fn: Function) -> bool:
                 and not fwd.attrs.get("reverse")
                 and fwd.operands[:3] == rev.operands[:3]):
             continue
-        for loop, before, after in ((fwd, None, "tape.advance"), (rev, "tape.retreat", None)):
+        for loop, before, after in ((fwd, "tape.reserve", "tape.advance"),
+                                    (rev, "tape.retreat", None)):
             parent = loop.parent
             b = Builder(parent)
             b.index = parent.ops.index(loop)
             b.loc = loop.loc
             lb, ub, step = loop.operands[:3]
             count = trip_count(b, lb, ub, step)
-            b.op(before or "tape.reserve", [count], attrs={"slot": slot})
+            b.op(before, [count], attrs={"slot": slot})
             b.index += 1     # past the loop
             if after:
                 b.op(after, [count], attrs={"slot": slot})
