@@ -131,6 +131,14 @@ def uses(block: Block) -> dict[Value, int]:
     return count
 
 
+def replace_uses(block: Block, replace: dict[Value, Value]) -> None:
+    """Make the ops of block (nested regions included) use replace[v] wherever they use v."""
+    if not replace:
+        return
+    for op in walk(block):
+        op.operands = [replace.get(v, v) for v in op.operands]
+
+
 def defining_block(v: Value) -> Block | None:
     owner = v.owner
     if isinstance(owner, Block):

@@ -10,6 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Callable
 
+from .core import walk
 from .types import ArrayType, OpaqueType, ScalarType, element, i1, i64
 
 
@@ -225,6 +226,22 @@ def unit_step(loop) -> bool:
     """Whether a loop's step is the constant 1."""
     step = loop.operands[2].owner
     return getattr(step, "name", None) == "arith.const" and step.attrs["value"] == 1
+
+
+def sum_update(loop, k: int):
+    """The add that updates the loop's k-th carried value when that value is a float sum
+    (each iteration adds one value to it, which is all it is used for); else None."""
+    body = loop.regions[0]
+    arg, new = body.args[1 + k], body.ops[-1].operands[k]
+    add = new.owner
+    if not (getattr(add, "name", None) == "arith.add" and arg in add.operands
+            and arg.type.name in ("f64", "f32")):
+        return None
+    uses = [o for o in walk(body) if arg in o.operands]
+    if uses == [add] and add.operands.count(arg) == 1 and \
+            [o for o in walk(body) if new in o.operands] == [body.ops[-1]]:
+        return add
+    return None
 
 
 def iv_offset(index, iv) -> int | None:

@@ -7,7 +7,7 @@ also deterministic: the chunking depends on the range, not on the thread count."
 from __future__ import annotations
 
 from ..ir.clone import clone_op
-from ..ir.core import Block, Builder, Op, Value
+from ..ir.core import Block, Builder, Op, Value, replace_uses
 from ..ir.dialects import iv_offset, reduction_kinds, unit_step
 from ..ir.types import i64
 
@@ -79,12 +79,7 @@ def color(loop: Op, width: int) -> None:
     outer = b.op("scf.for", [c(0), c(2), c(1)] + list(inits), types, regions=[colors])
     for old, new in zip(loop.results, outer.results):
         new.name = old.name
-        _replace_uses(parent, old, new)
+        replace_uses(parent, {old: new})
     parent.ops.remove(loop)
 
 
-def _replace_uses(block: Block, old: Value, new: Value) -> None:
-    for op in block.ops:
-        op.operands = [new if v is old else v for v in op.operands]
-        for r in op.regions:
-            _replace_uses(r, old, new)

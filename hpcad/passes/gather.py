@@ -27,8 +27,9 @@ from __future__ import annotations
 
 from ..ir.clone import clone_op
 from ..ir.core import Block, Builder, Function, Op, Value, walk
-from ..ir.dialects import is_pure, iv_offset, unit_step
+from ..ir.dialects import is_pure, iv_offset, sum_update, unit_step
 from ..ir.types import i1, i64
+from .carry import carry_stored
 from .race import _Accesses
 
 _MEMORY = ("mem.load", "mem.store", "mem.accumulate")
@@ -227,16 +228,20 @@ def _gather(s: _Stencil, b: Builder, acc: _Accesses, fuse: bool) -> None:
     store-to-load distances of 1-2 elements), so it is asked for only by plans whose tape
     does not fit the cache (checkpoint/budget.py, `streaming`)."""
     feeder = _feeder(s, acc, min(c for c, _ in s.terms)) if fuse else None
-    _gather_loop(s, b, feeder)
+    interior = _gather_loop(s, b, feeder)
     if feeder is not None:
         feeder.parent.ops.remove(feeder)
     for _, op in s.terms:
         s.loop.regions[0].ops.remove(op)
+    if feeder is not None:
+        _fuse_rest(s, interior, acc)
+        carry_stored(interior, acc)
 
 
-def _gather_loop(s: _Stencil, b: Builder, feeder: Op | None = None) -> None:
+def _gather_loop(s: _Stencil, b: Builder, feeder: Op | None = None) -> Op:
     """Emit, at b, the gather loops of stencil s (guarded head, plain interior, guarded
-    tail); with a feeder (_feeder), its iterations run inside them."""
+    tail); with a feeder (_feeder), its iterations run inside them. Returns the interior
+    loop."""
     loop, body = s.loop, s.loop.regions[0]
     lo, hi = loop.operands[0], loop.operands[1]
     # the order in which one element receives its terms in the scatter loop: iterations in
@@ -246,7 +251,7 @@ def _gather_loop(s: _Stencil, b: Builder, feeder: Op | None = None) -> None:
     terms = sorted(s.terms, key=lambda t: (sign * t[0], position[t[1]]))
     cmin, cmax = min(c for c, _ in terms), max(c for c, _ in terms)
 
-    def emit(lb: Value, ub: Value, guarded: bool) -> None:
+    def emit(lb: Value, ub: Value, guarded: bool) -> Op:
         block = Block([Value(i64, "j")])
         lb_ = Builder(block)
         lb_.loc = loop.loc
@@ -273,16 +278,66 @@ def _gather_loop(s: _Stencil, b: Builder, feeder: Op | None = None) -> None:
             total = lb_.op("scf.if", [inside], [total.type], regions=[then, other]).results[0]
         lb_.op("mem.store", [total, s.array] + idx)
         lb_.op("scf.yield", [])
-        b.op("scf.for", [lb, ub, b.op1("arith.const", [], i64, {"value": 1})], [],
-             regions=[block])
+        return b.op("scf.for", [lb, ub, b.op1("arith.const", [], i64, {"value": 1})], [],
+                    regions=[block])
 
     head_end = b.op1("arith.min", [_shifted(b, lo, cmax), _shifted(b, hi, cmax)], i64)
     tail_start = b.op1("arith.max", [_shifted(b, hi, cmin), _shifted(b, lo, cmax)], i64)
     if cmin != cmax:
         emit(_shifted(b, lo, cmin), head_end, True)
-    emit(_shifted(b, lo, cmax), _shifted(b, hi, cmin), False)
+    interior = emit(_shifted(b, lo, cmax), _shifted(b, hi, cmin), False)
     if cmin != cmax:
         emit(tail_start, _shifted(b, hi, cmax), True)
+    return interior
+
+
+def _fuse_rest(s: _Stencil, interior: Op, acc: _Accesses) -> bool:
+    """Run what is left of the stencil's loop (the zeroing of d_tmp and the sums of scalar
+    adjoints, after its accumulations went into the gather loops) inside the gather's
+    interior loop: its iteration j - cmax at the end of the interior's iteration j, the
+    iterations the interior does not reach in the loop itself, now after the tail. Allowed
+    when the loop's iterations are independent and carry only sums (any order will do),
+    and every element it touches that a gather loop writes, or that it writes and a gather
+    loop reads, is touched by the gather in iterations up to j (offsets e_g >= e_r - cmax):
+    it then sees, and leaves, memory as when it ran last. Returns whether it fused."""
+    rest, cmax = s.loop, max(c for c, _ in s.terms)
+    rbody, ibody = rest.regions[0], interior.regions[0]
+    if not _simple_body(rest) or not _independent(rest, acc) or \
+            not all(sum_update(rest, k) for k in range(len(rest.results))):
+        return False
+    writes = ("mem.store", "mem.accumulate")
+    mine = [op for op in rbody.ops if op.name in _MEMORY]
+    theirs = [op for op in ibody.ops if op.name in _MEMORY]
+    for r in mine:
+        for g in theirs:
+            if not acc.may_alias(_array_of(r), _array_of(g)) or \
+                    (r.name not in writes and g.name not in writes):
+                continue
+            ir_, ig = _index_of(r), _index_of(g)
+            if _array_of(r) is not _array_of(g) or len(ir_) != 1 or len(ig) != 1:
+                return False
+            er, eg = iv_offset(ir_[0], rbody.args[0]), iv_offset(ig[0], ibody.args[0])
+            if er is None or eg is None or eg < er - cmax:
+                return False
+    b = Builder(ibody, interior.loc)
+    b.index = len(ibody.ops) - 1
+    j = ibody.args[0]
+    sums = [ibody.add_arg(Value(a.type, a.name)) for a in rbody.args[1:]]
+    vmap = {rbody.args[0]: _before(b, j, cmax), **dict(zip(rbody.args[1:], sums))}
+    for op in rbody.ops[:-1]:
+        b.insert(clone_op(op, vmap))
+    ibody.ops[-1].operands += [vmap.get(v, v) for v in rbody.ops[-1].operands]
+    interior.operands += rest.operands[3:]
+    interior.results += [Value(v.type, None, interior) for v in rest.results]
+    interior.attrs = {**interior.attrs, "sums": "any order"}
+    # the rest loop keeps the iterations from hi + cmin - cmax on (at least lo), after the tail
+    lo, hi = rest.operands[:2]
+    rb = Builder(rest.parent, rest.loc)
+    rb.index = rest.parent.ops.index(rest)
+    start = rb.op1("arith.max", [lo, _shifted(rb, hi, min(c for c, _ in s.terms) - cmax)], i64)
+    rest.operands = [start, hi, rest.operands[2], *interior.results[-len(rest.results):]] \
+        if rest.results else [start, hi, rest.operands[2]]
+    return True
 
 
 def _term(b: Builder, i: Value, acc_op: Op, body: Block) -> Value:
@@ -315,20 +370,6 @@ def gather_stencils(fn: Function, fuse: bool = False) -> bool:
     return changed
 
 
-def sums_into(loop: Op, k: int) -> bool:
-    """Whether the loop's k-th carried value is a float sum: each iteration adds one value
-    to it, which is all it is used for."""
-    body = loop.regions[0]
-    arg, new = body.args[1 + k], body.ops[-1].operands[k]
-    add = new.owner
-    if not (isinstance(add, Op) and add.name == "arith.add" and arg in add.operands
-            and arg.type.name in ("f64", "f32")):
-        return False
-    uses = [o for o in walk(body) if arg in o.operands]
-    return uses == [add] and add.operands.count(arg) == 1 and \
-        [o for o in walk(body) if new in o.operands] == [body.ops[-1]]
-
-
 def _independent(loop: Op, acc: _Accesses) -> bool:
     """Whether the iterations of a simple loop touch disjoint elements: each array it
     writes is accessed only at one index tuple, which holds the loop variable itself, and
@@ -357,7 +398,7 @@ def ascend_independent(fn: Function) -> bool:
     changed = False
     for loop in [op for op in walk(fn.body) if op.name == "scf.for"]:
         if not loop.attrs.get("reverse") or not _simple_body(loop) \
-                or not all(sums_into(loop, k) for k in range(len(loop.results))):
+                or not all(sum_update(loop, k) for k in range(len(loop.results))):
             continue
         if _independent(loop, acc):
             attrs = dict(loop.attrs)

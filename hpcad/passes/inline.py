@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from ..errors import UnsupportedConstruct
 from ..ir.clone import clone_op
-from ..ir.core import Block, Function, Module, Value
+from ..ir.core import Block, Function, Module, Value, replace_uses
 
 
 def inline_calls(module: Module, keep_custom: bool = False) -> Function:
@@ -25,7 +25,7 @@ def _inline_block(block: Block, module: Module, depth: int, keep: bool = False) 
     for op in block.ops:
         op.operands = [replace.get(v, v) for v in op.operands]
         for r in op.regions:
-            _replace_in(r, replace)
+            replace_uses(r, replace)
             _inline_block(r, module, depth, keep)
         if op.name != "func.call" or (keep and "custom" in op.attrs):
             out.append(op)
@@ -45,11 +45,3 @@ def _inline_block(block: Block, module: Module, depth: int, keep: bool = False) 
             replace[r] = v
     block.ops = out
 
-
-def _replace_in(block: Block, replace: dict[Value, Value]) -> None:
-    if not replace:
-        return
-    for op in block.ops:
-        op.operands = [replace.get(v, v) for v in op.operands]
-        for r in op.regions:
-            _replace_in(r, replace)

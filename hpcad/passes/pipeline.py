@@ -5,7 +5,7 @@ from ..ir.core import Function, Module
 from ..ir.verifier import verify_function
 from .cse import cse
 from .dce import dce
-from .fusion import fuse_loops
+from .fusion import fuse_loops, fuse_peeled
 from .gather import ascend_independent, gather_stencils
 from .inline import inline_calls
 from .licm import licm
@@ -14,7 +14,7 @@ from .race import make_race_free
 from .simplify import simplify
 from .tape import index_tape, prune_tape
 
-PASSES = (simplify, cse, forward_memory, licm, fuse_loops, dce, prune_tape)
+PASSES = (simplify, cse, forward_memory, licm, fuse_loops, fuse_peeled, dce, prune_tape)
 
 
 def optimize(fn: Function, max_rounds: int = 4) -> Function:

@@ -1,5 +1,6 @@
 """The on-disk cache of compiled code. Generated source is written once per IR hash (plus
-hpcad, numba and codegen versions) as a module in the cache directory; numba's own cache
+hpcad, numba and Python versions, and a hash of this backend's own source, so that a changed
+code generator never reuses what an older one wrote) as a module in the cache directory; numba's own cache
 (`cache=True`) keeps the machine code next to it. A file lock per entry makes ranks that start
 together compile once: the first compiles and saves, the others wait and load."""
 from __future__ import annotations
@@ -12,7 +13,17 @@ import sys
 from contextlib import contextmanager
 from pathlib import Path
 
-CODEGEN_VERSION = "1"
+
+
+def _codegen_version() -> str:
+    """A hash of the backend's source files (the code generator and what it calls)."""
+    h = hashlib.sha256()
+    for f in sorted(Path(__file__).parent.glob("*.py")):
+        h.update(f.read_bytes())
+    return h.hexdigest()[:16]
+
+
+CODEGEN_VERSION = _codegen_version()
 
 
 def cache_dir() -> Path:

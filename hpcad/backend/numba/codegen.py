@@ -12,6 +12,7 @@ import symtable
 from dataclasses import dataclass
 
 from ...ir.core import Block, Function, Op, Value, walk
+from ...ir.dialects import sum_update
 from ...ir.types import ScalarType, lanes
 from .common import NP_TYPES, without_terminator
 from .mpi_codegen import MpiWriter
@@ -44,7 +45,7 @@ PRELUDE = '''import math
 import numpy as np
 from numba import njit, prange
 
-from hpcad.backend.numba.intrinsics import atomic_add
+from hpcad.backend.numba.intrinsics import add_any_order, atomic_add
 
 OPTIONS = dict(cache=True, error_model="numpy", nogil=True)
 
@@ -87,6 +88,8 @@ class SourceWriter(TapeWriter, ParallelWriter, MpiWriter, VectorWriter):
             self.by_anchor.setdefault(s.anchor, []).append(s)
         self.plain_ivs: set[Value] = set()   # forward range() variables numba indexes well
         self.outlined: list[str] = []        # functions of sums (outline_sums)
+        self.any_order: set[Op] = set()      # the adds of those sums
+        self.unsigned_ivs = False            # index with every non-negative range() variable
         self.reduction_updates: dict[Op, tuple[str, str]] = {}
         self.parallel = any(o.dialect == "par" for o in walk(fn.body))
         self.uses_mpi = any(o.dialect == "mpi" for o in walk(fn.body))
@@ -195,7 +198,9 @@ class SourceWriter(TapeWriter, ParallelWriter, MpiWriter, VectorWriter):
         a = [self.ref(v) for v in op.operands]
         t = op.results[0].type
         name = op.name
-        if name in _BINARY:
+        if op in self.any_order:
+            text = f"add_any_order({a[0]}, {a[1]})"
+        elif name in _BINARY:
             text = f"{a[0]} {_BINARY[name]} {a[1]}"
         elif name == "arith.neg":
             text = f"-{a[0]}"
@@ -249,7 +254,8 @@ class SourceWriter(TapeWriter, ParallelWriter, MpiWriter, VectorWriter):
         parts = []
         for v in idx:
             text = self.ref(v)
-            if v not in self.plain_ivs and (self.lower.get(v) or -1) >= 0 and not text.isdigit():
+            if (self.unsigned_ivs or v not in self.plain_ivs) and (self.lower.get(v) or -1) >= 0 \
+                    and not text.isdigit():
                 text = f"np.uint64({text})"
             parts.append(text)
         if lanes(arr.type) > 1:
@@ -347,20 +353,25 @@ class SourceWriter(TapeWriter, ParallelWriter, MpiWriter, VectorWriter):
         return True
 
     def outline_sums(self, op: Op, depth: int) -> None:
-        """The loop as a function compiled with fastmath reassoc (only its own instructions
-        may be reordered; the rest of the derivative keeps IEEE order), called in place."""
+        """The loop as a function of its own, called in place, whose sums LLVM may
+        reassociate (their adds only: everything else keeps IEEE order) and whose indices
+        are unsigned where they are non-negative: LLVM vectorizes such a loop, where in the
+        whole derivative it would not."""
         saved, self.lines = self.lines, []
         self.sums_only = lambda _: False     # this once, emit the loop itself
+        self.any_order = {a for k in range(len(op.results)) if (a := sum_update(op, k))}
+        self.unsigned_ivs = True
         try:
             self.op_scf_for(op, 1)
         finally:
             del self.sums_only
+            self.any_order, self.unsigned_ivs = set(), False
         inner, self.lines = self.lines, saved
         carried = self.carried_names(op.results)
         params = free_names(inner, carried)
         name = f"{self.py_name}_sums{len(self.outlined)}"
         out = ", ".join(carried) + ","
-        self.outlined += ["@njit(fastmath={'reassoc'}, **OPTIONS)",
+        self.outlined += ["@njit(**OPTIONS)",
                           f"def {name}({', '.join(params)}):", *inner, f"    return ({out})",
                           "", ""]
         self.emit(depth, f"{out} = {name}({', '.join(params)})")
@@ -418,7 +429,7 @@ def free_names(lines: list[str], local: list[str]) -> list[str]:
     the parameters of a function made of it. Module names (numpy, helpers) are not."""
     code = "def _block():\n" + "\n".join(lines) + "\n    return (" + ", ".join(local) + ",)\n"
     table = symtable.symtable(code, "<generated>", "exec").get_children()[0]
-    module = _RESERVED | set(dir(builtins)) | {"prange", "atomic_add", "OPTIONS"}
+    module = _RESERVED | set(dir(builtins)) | {"prange", "atomic_add", "add_any_order", "OPTIONS"}
     return sorted(sym.get_name() for sym in table.get_symbols()
                   if sym.is_referenced() and not sym.is_assigned()
                   and sym.get_name() not in module)

@@ -1,5 +1,7 @@
 """What numba lacks, written as llvmlite intrinsics: an atomic float add into an array
-element (the race-free form of an adjoint accumulation that several threads may hit)."""
+element (the race-free form of an adjoint accumulation that several threads may hit), and a
+float add that LLVM may reassociate (the update of a sum that may be taken in any order:
+LLVM vectorizes such a sum, while every other instruction keeps IEEE order)."""
 from __future__ import annotations
 
 from numba import types
@@ -33,4 +35,16 @@ def atomic_add(typingctx, array, index, value):
     return types.none(array, index, value), codegen
 
 
-__all__ = ["atomic_add"]
+@intrinsic
+def add_any_order(typingctx, a, b):
+    """a + b as an `fadd reassoc`."""
+    if not (isinstance(a, types.Float) and a == b):
+        return None
+
+    def codegen(context, builder, sig, args):
+        return builder.fadd(args[0], args[1], flags=("reassoc",))
+
+    return a(a, b), codegen
+
+
+__all__ = ["add_any_order", "atomic_add"]

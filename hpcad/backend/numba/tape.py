@@ -78,7 +78,7 @@ def tape_slots(fn: Function, lower: dict[Value, int]) -> list[TapeSlot]:
                         return ("at_most", span, 0)
         return None
 
-    pushes, pops, reserved = {}, {}, set()
+    pushes, pops, reserved, loops = {}, {}, {}, {}
 
     def visit(block: Block, chain: list[Op]):
         for op in block.ops:
@@ -88,9 +88,11 @@ def tape_slots(fn: Function, lower: dict[Value, int]) -> list[TapeSlot]:
                 if any(c.name == "par.join" for c in chain):
                     in_tasks.add(op.attrs["slot"])
                 if op.name == "tape.reserve":
-                    reserved.add(op.attrs["slot"])
+                    reserved.setdefault(op.attrs["slot"], (op, chain))
                 if op.name == "tape.push":
                     pushes[op.attrs["slot"]] = (op, chain)
+                    inner = next((c for c in reversed(chain) if c.name in _LOOPS), None)
+                    loops.setdefault(op.attrs["slot"], set()).add(id(inner))
                 elif op.name == "tape.pop":
                     pops.setdefault(op.attrs["slot"], chain)
             for r in op.regions:
@@ -98,6 +100,12 @@ def tape_slots(fn: Function, lower: dict[Value, int]) -> list[TapeSlot]:
 
     visit(fn.body, [])
     for slot, (push, chain) in pushes.items():
+        # an indexed slot takes what its `tape.reserve` makes room for, however many loops
+        # fill it (a loop split in pieces: passes/fusion.py)
+        counted = len(push.operands) == 2 and slot in reserved and \
+            reserved[slot][0].operands[0] in top_level
+        if counted:
+            chain = reserved[slot][1]
         # loops around both the saves and the restores (a checkpointed segment) do not
         # add up: the slot is emptied again within each of their iterations
         shared = 0
@@ -106,11 +114,16 @@ def tape_slots(fn: Function, lower: dict[Value, int]) -> list[TapeSlot]:
                 break
             shared += 1
         extents = [extent(c) for c in chain[shared:] if c.name in _LOOPS]
+        if counted:
+            extents.append(("at_most", reserved[slot][0].operands[0], 0))
+        if not counted and len(loops[slot]) > 1:
+            extents = [None]    # filled in several loops: only the reserve could tell
         if None in extents and len(push.operands) == 2 and slot not in reserved:
             raise HpcadError(f"{where(push.loc)}: internal: an indexed tape slot whose size is "
                              f"unknown before its loops run (indexed entries cannot grow the "
                              f"buffer); please report this kernel")
-        slots[slot] = TapeSlot(slot, push.operands[0].type, chain[0] if chain else push,
+        anchor = reserved[slot][0] if counted else push
+        slots[slot] = TapeSlot(slot, push.operands[0].type, chain[0] if chain else anchor,
                                None if None in extents else extents)
     for slot in in_tasks:
         s = slots[slot]

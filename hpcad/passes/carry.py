@@ -1,0 +1,156 @@
+"""Values a loop stored in earlier iterations, carried to later ones in registers instead of
+loaded back from memory (scalar replacement).
+
+In the fused gather loop of an adjoint stencil (passes/gather.py)
+
+    for j in range(lo, hi):   d_tmp[j+1] += d_u[j+1]; ...; x = f(d_tmp[j+1], d_tmp[j], d_tmp[j-1])
+
+iteration j reads what iterations j-1 and j-2 stored: a dependence through memory at a
+distance of 1-2 elements that keeps LLVM from vectorizing the loop. `carry_stored` turns
+each such load into a loop-carried value (a window of the last few stored values), which
+LLVM vectorizes as a recurrence; the stores stay, so memory ends up the same.
+
+It applies to an array that the loop accesses only at `iv + c` along one index position
+(the other indices loop-invariant), that nothing else the loop touches may alias. A load of
+`a[iv + c]` reads what the most recent store to that element wrote: a store earlier in the
+same iteration at offset c, else the store at the smallest offset k > c (the last of them in
+the body) from iteration iv - (k - c). Before the loop, the window holds what memory holds.
+"""
+from __future__ import annotations
+
+from ..ir.core import Block, Builder, Op, Value, replace_uses
+from ..ir.dialects import iv_offset, unit_step
+from ..ir.types import i1, i64
+from .race import _Accesses
+
+_MEMORY = ("mem.load", "mem.store", "mem.accumulate")
+
+
+def _array(op: Op) -> Value:
+    return op.operands[0] if op.name == "mem.load" else op.operands[1]
+
+
+def _index(op: Op) -> list[Value]:
+    return op.operands[1:] if op.name == "mem.load" else op.operands[2:]
+
+
+def _offsets(ops: list[Op], iv: Value, local: set[Value]) -> dict[Op, int] | None:
+    """{access: c} when every access indexes the array at iv + c along one position, with
+    the same loop-invariant indices elsewhere; None otherwise."""
+    shape, out = None, {}
+    for op in ops:
+        idx = _index(op)
+        along = [(d, iv_offset(v, iv)) for d, v in enumerate(idx)]
+        along = [(d, c) for d, c in along if c is not None]
+        if len(along) != 1:
+            return None
+        d, c = along[0]
+        rest = tuple(v for e, v in enumerate(idx) if e != d)
+        if any(v in local for v in rest) or shape not in (None, (d, rest)):
+            return None
+        shape, out[op] = (d, rest), c
+    return out
+
+
+def _expand_accumulates(body: Block, ops: list[Op]) -> list[Op]:
+    """Each `mem.accumulate v, a, idx` of ops as `x = load a, idx; store x + v, a, idx` (what
+    it means); returns the accesses as they now are."""
+    out = []
+    for op in ops:
+        if op.name != "mem.accumulate":
+            out.append(op)
+            continue
+        b = Builder(body, op.loc)
+        b.index = body.ops.index(op)
+        value, arr, idx = op.operands[0], op.operands[1], op.operands[2:]
+        load = b.op("mem.load", [arr] + idx, [value.type])
+        total = b.op1("arith.add", [load.result, value], value.type)
+        store = b.op("mem.store", [total, arr] + idx)
+        body.ops.remove(op)
+        out += [load, store]
+    return out
+
+
+def carry_stored(loop: Op, acc: _Accesses) -> bool:
+    """Carry, in loop's iter args, the values its iterations store and later iterations load
+    back (see the module docstring). The loop must have step 1 and a body without regions.
+    Returns whether anything changed."""
+    body = loop.regions[0]
+    if not unit_step(loop) or any(op.regions for op in body.ops):
+        return False
+    iv = body.args[0]
+    local = {r for op in body.ops for r in op.results} | set(body.args)
+    by_array: dict[Value, list[Op]] = {}
+    for op in body.ops:
+        if op.name in _MEMORY:
+            by_array.setdefault(_array(op), []).append(op)
+    changed = False
+    for arr, ops in by_array.items():
+        if all(op.name == "mem.load" for op in ops) or _offsets(ops, iv, local) is None \
+                or any(a is not arr and acc.may_alias(a, arr) for a in by_array):
+            continue
+        changed |= _carry(loop, _expand_accumulates(body, ops), iv, local)
+    return changed
+
+
+def _carry(loop: Op, ops: list[Op], iv: Value, local: set[Value]) -> bool:
+    body = loop.regions[0]
+    offset = _offsets(ops, iv, local)
+    position = {op: k for k, op in enumerate(body.ops)}
+    stores = [op for op in ops if op.name == "mem.store"]
+    replace: dict[Value, Value] = {}
+    lags: dict[Op, list[tuple[Op, int]]] = {}   # store -> [(load, iterations back)]
+    for load in (op for op in ops if op.name == "mem.load"):
+        c = offset[load]
+        same = [s for s in stores if offset[s] == c and position[s] < position[load]]
+        if same:     # stored earlier in this iteration
+            replace[load.result] = same[-1].operands[0]
+            continue
+        back = [(offset[s] - c, -position[s], s) for s in stores if offset[s] > c]
+        if back:
+            d, _, s = min(back)
+            lags.setdefault(s, []).append((load, d))
+    if not replace and not lags:
+        return False
+    for s, loads in lags.items():
+        window = _window(loop, s, offset[s], max(d for _, d in loads), local)
+        replace.update((load.result, window[d - 1]) for load, d in loads)
+    for v in replace:    # a stored value may itself be a load replaced here
+        while replace[v] in replace:
+            replace[v] = replace[replace[v]]
+    replace_uses(body, replace)
+    body.ops = [op for op in body.ops if not (op.results and op.results[0] in replace)]
+    return True
+
+
+def _window(loop: Op, store: Op, k: int, depth: int, local: set[Value]) -> list[Value]:
+    """New iter args w_1..w_depth of loop: w_m in iteration j is what store wrote in
+    iteration j - m (element j - m + k); before the loop, memory's element lb - m + k, read
+    only if the loop runs at all."""
+    body = loop.regions[0]
+    arr, idx = store.operands[1], store.operands[2:]
+    t = store.operands[0].type
+    position = next(d for d, v in enumerate(idx) if v in local)
+    b = Builder(loop.parent, loop.loc)
+    b.index = loop.parent.ops.index(loop)
+    lb, ub = loop.operands[:2]
+    runs = b.op1("arith.cmp", [lb, ub], i1, {"pred": "lt"})
+    then, other = Block(), Block()
+    tb = Builder(then, loop.loc)
+    first = []
+    for m in range(1, depth + 1):
+        at = tb.op1("arith.add", [lb, tb.op1("arith.const", [], i64, {"value": k - m})], i64)
+        at_idx = list(idx)
+        at_idx[position] = at
+        first.append(tb.op1("mem.load", [arr] + at_idx, t))
+    tb.op("scf.yield", first)
+    ob = Builder(other, loop.loc)
+    zero = ob.op1("arith.const", [], t, {"value": 0.0 if t.name.startswith("f") else 0})
+    ob.op("scf.yield", [zero] * depth)
+    inits = b.op("scf.if", [runs], [t] * depth, regions=[then, other]).results
+    window = [body.add_arg(Value(t, "w")) for _ in range(depth)]
+    yield_op = body.ops[-1]
+    yield_op.operands += [store.operands[0]] + window[:-1]
+    loop.operands += inits
+    loop.results += [Value(t, None, loop) for _ in range(depth)]
+    return window
