@@ -97,10 +97,10 @@ def _reverse_call(k: Kernel, args, activity, shadows, seeds, backend, width: int
             raise ArgumentError(f"kernel '{k.__name__}' returns {n_float} float values; "
                                 f"got {len(seeds)} seeds")
         flat.extend(seeds)
-    snapshots, schedule, intermediates, streaming = _policy(
+    snapshots, schedule, intermediates = _policy(
         k, spec, tuple(activity), seeds is not None, args, flat)
     fn = spec.derivative("reverse", tuple(activity), seeds is not None, snapshots, schedule,
-                         intermediates, width, streaming)
+                         intermediates, width)
     if fn.revolve is not None:
         flat.extend(_revolve_schedule(fn.revolve, args))
     out = k.run(fn, flat, backend)
@@ -121,7 +121,7 @@ def _with_shadows(spec, args, activity, shadows) -> list:
 
 
 def _policy(k: Kernel, spec, activity: tuple, ret_active: bool, args, flat) -> tuple:
-    """(snapshots, schedule, intermediates, streaming) for this call: the kernel's own when pinned
+    """(snapshots, schedule, intermediates) for this call: the kernel's own when pinned
     (hpcad.checkpoint with a snapshot count or "store_all"), else the fastest that fits the
     memory budget (hpcad.checkpoint(f, budget=...) or HPCAD_MEMORY_BUDGET; none: any),
     which is segments sized to the cache where the store-all tape outgrows it
@@ -130,7 +130,7 @@ def _policy(k: Kernel, spec, activity: tuple, ret_active: bool, args, flat) -> t
     budget = env_budget() if k.budget == "auto" else k.budget
     if budget is None and (k.budget != "auto" or k.snapshots is not None):
         k.last_policy = None     # a pinned policy
-        return k.snapshots, k.schedule, k.intermediates, False
+        return k.snapshots, k.schedule, k.intermediates
     key = (id(spec), activity, ret_active, budget is None,
            tuple(a.shape if isinstance(a, np.ndarray) else a for a in args
                  if isinstance(a, (np.ndarray, int, np.integer))))
@@ -148,8 +148,7 @@ def _policy(k: Kernel, spec, activity: tuple, ret_active: bool, args, flat) -> t
         comm = next((a for a in args if isinstance(a, MPI.Comm)), MPI.COMM_WORLD)
         sizes = agree(comm, *sizes)
     c = k.last_policy = choose(budget, *sizes)
-    return (c.snapshots, c.schedule, "recompute" if c.fewest_bytes else k.intermediates,
-            c.streaming)
+    return c.snapshots, c.schedule, "recompute" if c.fewest_bytes else k.intermediates
 
 
 def _revolve_schedule(info: dict, args) -> tuple:
@@ -692,7 +691,7 @@ def plan(f, *args, snapshots: int | None = None, budget: int | str | None = None
             k = checkpoint(k, schedule=k.schedule, budget=budget)
         # the arrays stand in for their shadows: only their sizes matter to the estimate
         flat = _with_shadows(spec, args, kinds, args) + [1.0]
-        snapshots, schedule, intermediates, _ = _policy(k, spec, kinds, True, args, flat)
+        snapshots, schedule, intermediates = _policy(k, spec, kinds, True, args, flat)
         if k.last_policy is not None:
             c = k.last_policy
             policy = (f"{c.schedule}, {c.snapshots} snapshots" if c.snapshots

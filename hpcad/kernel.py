@@ -49,9 +49,9 @@ class Specialization:
     def derivative(self, mode: str, activity: tuple[str, ...], ret_active: bool,
                    snapshots: int | None = None, schedule: str = "segments",
                    intermediates: str = "auto", width: int = 1,
-                   streaming: bool = False) -> Function:
+                   fused: bool = True) -> Function:
         key = (mode, activity, ret_active, snapshots, schedule, intermediates, width,
-               streaming)
+               fused)
         fn = self.derivatives.get(key)
         if fn is None:
             primal = self.primal if self.rules is None else self.rules.for_mode(mode)
@@ -73,7 +73,7 @@ class Specialization:
                              intermediates, self.rules, width)
             if self.rules is not None:
                 fn = self.rules.inline(fn)
-            fn = finish_derivative(fn, streaming)
+            fn = finish_derivative(fn, fused)
             self.derivatives[key] = fn
         return fn
 

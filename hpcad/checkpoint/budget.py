@@ -174,7 +174,6 @@ class Choice:
     estimate: int              # bytes of tape + snapshots
     reason: str
     fewest_bytes: bool = False   # intermediates recomputed wherever that saves bytes
-    streaming: bool = False      # the tape streams from memory: fuse reverse loops
 
 
 def cache_segments(own: int | None, loop: TimeLoop | None, cache: int) -> Choice | None:
@@ -210,12 +209,10 @@ def choose(budget: int | None, tapes: tuple, loop: TimeLoop | None,
     fast = cache_segments(own, loop, cache)
     if fast is not None and (budget is None or fast.estimate <= budget):
         return fast
-    streaming = own is not None and own > cache   # (and no cache-sized segments)
     if budget is None:
-        return Choice(None, "segments", own, "store-all (no memory budget)",
-                      streaming=streaming)
+        return Choice(None, "segments", own, "store-all (no memory budget)")
     if own is not None and own <= budget:
-        return Choice(None, "segments", own, "store-all fits", streaming=streaming)
+        return Choice(None, "segments", own, "store-all fits")
     if least is not None and least <= budget:
         return Choice(None, "segments", least, "store-all fits with cheap and expensive "
                                                "intermediates recomputed", True)

@@ -63,7 +63,7 @@ def _expand_accumulates(body: Block, ops: list[Op]) -> list[Op]:
         b = Builder(body, op.loc)
         b.index = body.ops.index(op)
         value, arr, idx = op.operands[0], op.operands[1], op.operands[2:]
-        load = b.op("mem.load", [arr] + idx, [value.type])
+        load = b.op("mem.load", [arr] + idx, [arr.type.dtype])
         total = b.op1("arith.add", [load.result, value], value.type)
         store = b.op("mem.store", [total, arr] + idx)
         body.ops.remove(op)
@@ -86,8 +86,12 @@ def carry_stored(loop: Op, acc: _Accesses) -> bool:
             by_array.setdefault(_array(op), []).append(op)
     changed = False
     for arr, ops in by_array.items():
-        if all(op.name == "mem.load" for op in ops) or _offsets(ops, iv, local) is None \
-                or any(a is not arr and acc.may_alias(a, arr) for a in by_array):
+        if all(op.name == "mem.load" for op in ops) or \
+                _offsets(ops, iv, local) is None or \
+                any(a is not arr and acc.may_alias(a, arr) for a in by_array) or \
+                any(op.name != "mem.load" and op.operands[0].type != arr.type.dtype
+                    and getattr(op.operands[0].owner, "name", None) != "arith.const"
+                    for op in ops):     # a scalar stored to every lane: only a constant
             continue
         changed |= _carry(loop, _expand_accumulates(body, ops), iv, local)
     return changed
@@ -129,7 +133,7 @@ def _window(loop: Op, store: Op, k: int, depth: int, local: set[Value]) -> list[
     only if the loop runs at all."""
     body = loop.regions[0]
     arr, idx = store.operands[1], store.operands[2:]
-    t = store.operands[0].type
+    t = arr.type.dtype
     position = next(d for d, v in enumerate(idx) if v in local)
     b = Builder(loop.parent, loop.loc)
     b.index = loop.parent.ops.index(loop)
@@ -149,8 +153,11 @@ def _window(loop: Op, store: Op, k: int, depth: int, local: set[Value]) -> list[
     ob.op("scf.yield", [zero] * depth)
     inits = b.op("scf.if", [runs], [t] * depth, regions=[then, other]).results
     window = [body.add_arg(Value(t, "w")) for _ in range(depth)]
+    stored = store.operands[0]
+    if stored.type != t:    # a scalar constant stored to every lane of a vector: as a vector
+        stored = b.op1("arith.const", [], t, dict(stored.owner.attrs))
     yield_op = body.ops[-1]
-    yield_op.operands += [store.operands[0]] + window[:-1]
+    yield_op.operands += [stored] + window[:-1]
     loop.operands += inits
     loop.results += [Value(t, None, loop) for _ in range(depth)]
     return window

@@ -32,17 +32,18 @@ def optimize_module(module: Module) -> Function:
     return optimize(inline_calls(module))
 
 
-def finish_derivative(fn: Function, streaming: bool = False) -> Function:
+def finish_derivative(fn: Function, fused: bool = True) -> Function:
     """A derivative as AD built it -> the code to compile: optimized, parallel loops made
     race-free (passes/race.py), then sequential reverse loops made vectorizable (tape
     slots indexed by iteration: passes/tape.py; gather form of scatter stencils, ascending
-    independent loops: passes/gather.py; with `streaming`, for plans whose tape streams
-    from memory, the loop before a gather fused into it); verified before and after."""
+    independent loops: passes/gather.py, with the loops before and after a gather fused
+    into it unless `fused` is False, which only tests and comparisons ask for); verified
+    before and after."""
     verify_function(fn)
     fn = optimize(fn)
     make_race_free(fn)
     fn = optimize(fn)
-    if index_tape(fn) | gather_stencils(fn, streaming) | ascend_independent(fn):
+    if index_tape(fn) | gather_stencils(fn, fused) | ascend_independent(fn):
         fn = optimize(fn)
     verify_function(fn)
     return fn

@@ -209,21 +209,19 @@ def test_cache_segments_rule():
 
 
 @pytest.mark.parametrize("backend", ["numba", "interp"])
-def test_streaming_plan_fuses_the_copy_adjoint_into_the_gather(monkeypatch, backend):
-    """When the tape cannot be kept in cache (memory-bound sizes) the plan says so and the
-    reverse sweep fuses the loop before a gathered stencil into it (one pass over memory
-    less per step); the gradient is the store-all one."""
+def test_gather_fuses_the_copy_adjoint_into_it(backend):
+    """The reverse sweep runs the loop before a gathered stencil inside it (one pass over
+    memory less per step); the gradient is the unfused one."""
     from hpcad.ir.core import walk
-    (ref, _) = _store_all()
-    monkeypatch.delenv("HPCAD_MEMORY_BUDGET", raising=False)
-    monkeypatch.setenv("HPCAD_CACHE_BYTES", "4kB")      # one step's tape (1.6 kB) > cache/4
-    k = ad.checkpoint(heat_misfit, "auto")
+    k = ad.checkpoint(heat_misfit, "store_all")
     got = ad.grad(k, argnums=(0, 2), backend=backend)(ARGS[0].copy(), *ARGS[1:])
-    assert k.last_policy.snapshots is None and k.last_policy.streaming
-    np.testing.assert_allclose(got[0], ref[0], rtol=1e-12, atol=0)
-    assert got[1] == pytest.approx(ref[1], rel=1e-12, abs=0)
-    spec = k.specialize((ARGS[0], ARGS[1], ARGS[2], ARGS[3]))
-    loops = {s: sum(op.name == "scf.for" for op in walk(spec.derivative(
-        "reverse", ("dup", "const", "active", "const"), True, streaming=s).body))
-        for s in (False, True)}
+    spec = k.specialize(ARGS)
+    activity = ("dup", "const", "active", "const")
+    unfused = spec.derivative("reverse", activity, True, fused=False)
+    d_u = np.zeros(N_CELLS)
+    out = k.run(unfused, [ARGS[0].copy(), d_u, ARGS[1], ARGS[2], ARGS[3], 1.0], backend)
+    np.testing.assert_allclose(got[0], d_u, rtol=1e-12, atol=0)
+    assert got[1] == pytest.approx(out[1], rel=1e-12, abs=0)
+    loops = {f: sum(op.name == "scf.for" for op in walk(spec.derivative(
+        "reverse", activity, True, fused=f).body)) for f in (False, True)}
     assert loops[True] == loops[False] - 1

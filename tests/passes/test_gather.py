@@ -1,5 +1,5 @@
-"""Gather form under the streaming plan (passes/gather.py, passes/carry.py): the copy
-adjoint and the rest of the stencil's adjoint (zeroing, parameter sums) fused into the
+"""Gather form with its neighbours fused in (passes/gather.py, passes/carry.py): the copy
+adjoint and the rest of the stencil's adjoint (zeroing, parameter sums) run inside the
 gather loop, whose loads of what earlier iterations stored become carried values. The
 gradient must equal the unfused one (1e-12: only the parameter sums are reassociated) at
 every size, the tiny ones whose interior loop is empty included."""
@@ -54,9 +54,9 @@ def _args(kernel, n):
     return (u, 0.05, 0.2, 3) if kernel is burgers else (u, 0.3, 3)
 
 
-def _gradient(kernel, args, streaming, backend):
+def _gradient(kernel, args, fused, backend):
     spec = kernel.specialize(args)
-    fn = spec.derivative("reverse", ACT[kernel], True, streaming=streaming)
+    fn = spec.derivative("reverse", ACT[kernel], True, fused=fused)
     flat = []
     for a, kind in zip(args, ACT[kernel]):
         flat.append(a.copy() if isinstance(a, np.ndarray) else a)
@@ -69,7 +69,7 @@ def _gradient(kernel, args, streaming, backend):
 @pytest.mark.parametrize("backend", ["numba", "interp"])
 @pytest.mark.parametrize("kernel", [burgers, wide])
 @pytest.mark.parametrize("n", [3, 4, 5, 6, 7, 40])
-def test_streaming_gradient_equals_the_unfused_one(kernel, n, backend):
+def test_fused_gradient_equals_the_unfused_one(kernel, n, backend):
     args = _args(kernel, n)
     du, scalars = _gradient(kernel, args, False, backend)
     du_s, scalars_s = _gradient(kernel, args, True, backend)
@@ -77,7 +77,7 @@ def test_streaming_gradient_equals_the_unfused_one(kernel, n, backend):
     np.testing.assert_allclose(scalars_s, scalars, rtol=1e-12, atol=1e-300)
 
 
-def test_streaming_gradient_matches_finite_differences():
+def test_fused_gradient_matches_finite_differences():
     u, c, d, steps = _args(burgers, 30)
     du, (dc, dd) = _gradient(burgers, (u, c, d, steps), True, "numba")
     h = 1e-6
@@ -97,7 +97,7 @@ def test_streaming_gradient_matches_finite_differences():
 
 
 def _interior(kernel, args):
-    fn = kernel.specialize(args).derivative("reverse", ACT[kernel], True, streaming=True)
+    fn = kernel.specialize(args).derivative("reverse", ACT[kernel], True)
     return [op for op in walk(fn.body) if op.name == "scf.for"
             and op.attrs.get("sums") == "any order" and any(
                 o.name == "mem.store" for o in op.regions[0].ops)]
