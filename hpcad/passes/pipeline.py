@@ -7,6 +7,7 @@ from .cse import cse
 from .dce import dce
 from .fusion import fuse_loops, fuse_peeled
 from .gather import ascend_independent, gather_stencils
+from .gather_nest import gather_nests
 from .inline import inline_calls
 from .licm import licm
 from .memory import forward_memory
@@ -37,13 +38,13 @@ def finish_derivative(fn: Function, fused: bool = True) -> Function:
     race-free (passes/race.py), then sequential reverse loops made vectorizable (tape
     slots indexed by iteration: passes/tape.py; gather form of scatter stencils, ascending
     independent loops: passes/gather.py, with the loops before and after a gather fused
-    into it unless `fused` is False, which only tests and comparisons ask for); verified
-    before and after."""
+    into it unless `fused` is False, which only tests and comparisons ask for; gather form
+    of 2-D stencils: passes/gather_nest.py); verified before and after."""
     verify_function(fn)
     fn = optimize(fn)
     make_race_free(fn)
     fn = optimize(fn)
-    if index_tape(fn) | gather_stencils(fn, fused) | ascend_independent(fn):
+    if index_tape(fn) | gather_stencils(fn, fused) | gather_nests(fn) | ascend_independent(fn):
         fn = optimize(fn)
     verify_function(fn)
     return fn

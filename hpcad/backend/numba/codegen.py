@@ -336,10 +336,11 @@ class SourceWriter(TapeWriter, ParallelWriter, MpiWriter, VectorWriter):
 
     # -- sums: float reductions in a function of their own that may reassociate them -----
     def sums_only(self, op: Op) -> bool:
-        """A loop whose sums may be taken in any order (passes/gather.py marks them), if it
-        is innermost, not inside a parallel loop, and moves no tape position (LLVM vectorizes
-        a float sum only when it may reorder it)."""
-        if self.width > 1 or op.attrs.get("sums") != "any order":
+        """A loop to compile in a function of its own: one whose sums may be taken in any
+        order (passes/gather.py marks them; LLVM vectorizes a float sum only when it may
+        reorder it) or marked `outline` (passes/gather_nest.py), if it is innermost, not
+        inside a parallel loop, and moves no tape position."""
+        if self.width > 1 or not (op.attrs.get("sums") == "any order" or op.attrs.get("outline")):
             return False
         for o in walk(op.regions[0]):
             if o.regions or o.dialect in ("mpi", "func", "rt", "par") or \
@@ -369,12 +370,12 @@ class SourceWriter(TapeWriter, ParallelWriter, MpiWriter, VectorWriter):
         inner, self.lines = self.lines, saved
         carried = self.carried_names(op.results)
         params = free_names(inner, carried)
-        name = f"{self.py_name}_sums{len(self.outlined)}"
-        out = ", ".join(carried) + ","
+        name = f"{self.py_name}_loop{len(self.outlined)}"
+        out = "".join(v + ", " for v in carried)
         self.outlined += ["@njit(**OPTIONS)",
                           f"def {name}({', '.join(params)}):", *inner, f"    return ({out})",
                           "", ""]
-        self.emit(depth, f"{out} = {name}({', '.join(params)})")
+        self.emit(depth, f"{out + '= ' if out else ''}{name}({', '.join(params)})")
 
     def region_body(self, body: Block, depth: int, carried: list[str]) -> None:
         start = len(self.lines)
@@ -427,7 +428,8 @@ class SourceWriter(TapeWriter, ParallelWriter, MpiWriter, VectorWriter):
 def free_names(lines: list[str], local: list[str]) -> list[str]:
     """The names a block of generated statements (indented one level) reads from outside:
     the parameters of a function made of it. Module names (numpy, helpers) are not."""
-    code = "def _block():\n" + "\n".join(lines) + "\n    return (" + ", ".join(local) + ",)\n"
+    code = "def _block():\n" + "\n".join(lines) + "\n    return (" + "".join(
+        v + ", " for v in local) + ")\n"
     table = symtable.symtable(code, "<generated>", "exec").get_children()[0]
     module = _RESERVED | set(dir(builtins)) | {"prange", "atomic_add", "add_any_order", "OPTIONS"}
     return sorted(sym.get_name() for sym in table.get_symbols()
