@@ -20,7 +20,7 @@ from __future__ import annotations
 
 from ..ir.core import Block, Builder, Op, Value, replace_uses
 from ..ir.dialects import iv_offset, unit_step
-from ..ir.types import i1, i64
+from ..ir.types import i1, i64, lanes
 from .race import _Accesses
 
 _MEMORY = ("mem.load", "mem.store", "mem.accumulate")
@@ -74,7 +74,9 @@ def _expand_accumulates(body: Block, ops: list[Op]) -> list[Op]:
 def carry_stored(loop: Op, acc: _Accesses) -> bool:
     """Carry, in loop's iter args, the values its iterations store and later iterations load
     back (see the module docstring). The loop must have step 1 and a body without regions.
-    Returns whether anything changed."""
+    Arrays of vectors (width > 1) are left alone: their lane loops vectorize anyway, and
+    vectors carried across iterations cost copies of W lanes. Returns whether anything
+    changed."""
     body = loop.regions[0]
     if not unit_step(loop) or any(op.regions for op in body.ops):
         return False
@@ -86,12 +88,9 @@ def carry_stored(loop: Op, acc: _Accesses) -> bool:
             by_array.setdefault(_array(op), []).append(op)
     changed = False
     for arr, ops in by_array.items():
-        if all(op.name == "mem.load" for op in ops) or \
+        if lanes(arr.type) > 1 or all(op.name == "mem.load" for op in ops) or \
                 _offsets(ops, iv, local) is None or \
-                any(a is not arr and acc.may_alias(a, arr) for a in by_array) or \
-                any(op.name != "mem.load" and op.operands[0].type != arr.type.dtype
-                    and getattr(op.operands[0].owner, "name", None) != "arith.const"
-                    for op in ops):     # a scalar stored to every lane: only a constant
+                any(a is not arr and acc.may_alias(a, arr) for a in by_array):
             continue
         changed |= _carry(loop, _expand_accumulates(body, ops), iv, local)
     return changed
@@ -153,11 +152,8 @@ def _window(loop: Op, store: Op, k: int, depth: int, local: set[Value]) -> list[
     ob.op("scf.yield", [zero] * depth)
     inits = b.op("scf.if", [runs], [t] * depth, regions=[then, other]).results
     window = [body.add_arg(Value(t, "w")) for _ in range(depth)]
-    stored = store.operands[0]
-    if stored.type != t:    # a scalar constant stored to every lane of a vector: as a vector
-        stored = b.op1("arith.const", [], t, dict(stored.owner.attrs))
     yield_op = body.ops[-1]
-    yield_op.operands += [stored] + window[:-1]
+    yield_op.operands += [store.operands[0]] + window[:-1]
     loop.operands += inits
     loop.results += [Value(t, None, loop) for _ in range(depth)]
     return window

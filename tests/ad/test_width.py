@@ -40,11 +40,16 @@ def test_batched_equals_separate_calls(case, width, backend):
 def test_width_is_a_vector_type_not_copies_of_the_code():
     heat = CASE_BY_NAME["heat1d_explicit"].kernel
     spec = heat.specialize((np.zeros(4), 0.1, 2))
-    one = spec.derivative("reverse", ("dup", "active", "const"), True)
-    eight = spec.derivative("reverse", ("dup", "active", "const"), True, width=8)
+    # unfused: the fused width-1 gather also carries stored values in registers, which
+    # arrays of vectors do not (passes/carry.py)
+    one = spec.derivative("reverse", ("dup", "active", "const"), True, fused=False)
+    eight = spec.derivative("reverse", ("dup", "active", "const"), True, width=8, fused=False)
     text = print_function(eight)
     assert "%d_u: f64x8[::1]" in text and "%seed: f64x8" in text
     assert _op_counts(eight) == _op_counts(one)   # the same code (constants aside)
+    text = print_function(spec.derivative("reverse", ("dup", "active", "const"), True,
+                                          width=8))
+    assert "%d_u: f64x8[::1]" in text and "%seed: f64x8" in text
     module = parse_module(text)
     assert print_module(module).strip() == text.strip()
 
