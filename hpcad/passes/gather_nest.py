@@ -121,15 +121,17 @@ def _gather(nest: _Nest, arr: Value, terms: list, b: Builder) -> Op:
     cj_min, cj_max = min(t[1] for t in terms), max(t[1] for t in terms)
     one = b.op1("arith.const", [], i64, {"value": 1})
 
-    def element(bb: Builder, i2: Value, j2: Value, guarded: bool) -> None:
+    def element(bb: Builder, i2: Value, j2: Value, rows: bool, columns: bool) -> None:
+        """d_u[i2, j2] gathered; terms from outside the scatter's rows (columns) are
+        skipped where `rows` (`columns`) asks for the guard."""
         total = bb.op1("mem.load", [arr, i2, j2], arr.type.dtype)
         for ci, cj, acc_op in terms:
             i, j = _before(bb, i2, ci), _before(bb, j2, cj)
-            if not guarded:
+            guards = [_within(bb, i, lo_i, hi_i)] * rows + [_within(bb, j, lo_j, hi_j)] * columns
+            if not guards:
                 total = bb.op1("arith.add", [total, _term(bb, i, j, acc_op, nest)], total.type)
                 continue
-            inside = bb.op1("arith.and", [_within(bb, i, lo_i, hi_i),
-                                          _within(bb, j, lo_j, hi_j)], i1)
+            inside = guards[0] if len(guards) == 1 else bb.op1("arith.and", guards, i1)
             then, other = Block(), Block()
             Builder(other).op("scf.yield", [total])
             vb = Builder(then, nest.inner.loc)
@@ -138,38 +140,55 @@ def _gather(nest: _Nest, arr: Value, terms: list, b: Builder) -> Op:
             total = bb.op("scf.if", [inside], [total.type], regions=[then, other]).results[0]
         bb.op("mem.store", [total, arr, i2, j2])
 
-    def columns(bb: Builder, i2: Value, lb: Value, ub: Value, guarded: bool,
-                outline: bool = False) -> None:
+    def edges(bb: Builder, first: Value, last: Value, c_min: int, c_max: int, lo: Value,
+              hi: Value, body, loc) -> None:
+        """One loop over both guarded ends of [first, last): [first, lo + c_max) and
+        [hi + c_min, last), clipped so that they do not overlap (emitted once, not twice:
+        guarded code is most of what numba compiles here)."""
+        head_end = bb.op1("arith.min", [_shifted(bb, lo, c_max), last], i64)
+        tail_start = bb.op1("arith.max", [_shifted(bb, hi, c_min), head_end], i64)
+        zero = bb.op1("arith.const", [], i64, {"value": 0})
+        nh = bb.op1("arith.max", [bb.op1("arith.sub", [head_end, first], i64), zero], i64)
+        nt = bb.op1("arith.max", [bb.op1("arith.sub", [last, tail_start], i64), zero], i64)
+        block = Block([Value(i64, "k")])
+        eb = Builder(block, loc)
+        k = block.args[0]
+        in_head = eb.op1("arith.cmp", [k, nh], i1, {"pred": "lt"})
+        at = eb.op1("arith.select", [in_head, eb.op1("arith.add", [first, k], i64),
+                                     eb.op1("arith.add", [tail_start, eb.op1(
+                                         "arith.sub", [k, nh], i64)], i64)], i64)
+        body(eb, at)
+        eb.op("scf.yield", [])
+        bb.op("scf.for", [zero, bb.op1("arith.add", [nh, nt], i64), one], [], regions=[block])
+
+    def all_columns(bb: Builder, i2: Value) -> None:
         block = Block([Value(i64, "j")])
         cb = Builder(block, nest.inner.loc)
-        element(cb, i2, block.args[0], guarded)
+        element(cb, i2, block.args[0], True, True)
         cb.op("scf.yield", [])
-        bb.op("scf.for", [lb, ub, one], [], {"outline": True} if outline else None,
+        bb.op("scf.for", [_shifted(bb, lo_j, cj_min), _shifted(bb, hi_j, cj_max), one], [],
               regions=[block])
 
-    def rows(lb: Value, ub: Value, guarded: bool) -> Op:
-        block = Block([Value(i64, "i")])
-        rb = Builder(block, nest.outer.loc)
-        i2 = block.args[0]
-        if guarded:
-            columns(rb, i2, _shifted(rb, lo_j, cj_min), _shifted(rb, hi_j, cj_max), True)
-        else:
-            head_end = rb.op1("arith.min", [_shifted(rb, lo_j, cj_max),
-                                            _shifted(rb, hi_j, cj_max)], i64)
-            tail_start = rb.op1("arith.max", [_shifted(rb, hi_j, cj_min),
-                                              _shifted(rb, lo_j, cj_max)], i64)
-            columns(rb, i2, _shifted(rb, lo_j, cj_min), head_end, True)
-            columns(rb, i2, _shifted(rb, lo_j, cj_max), _shifted(rb, hi_j, cj_min), False,
-                    outline=True)
-            columns(rb, i2, tail_start, _shifted(rb, hi_j, cj_max), True)
-        rb.op("scf.yield", [])
-        return b.op("scf.for", [lb, ub, one], [], regions=[block])
+    def interior_row(rb: Builder, i2: Value) -> None:
+        edges(rb, _shifted(rb, lo_j, cj_min), _shifted(rb, hi_j, cj_max), cj_min, cj_max,
+              lo_j, hi_j, lambda eb, j2: element(eb, i2, j2, False, True), nest.inner.loc)
+        block = Block([Value(i64, "j")])
+        cb = Builder(block, nest.inner.loc)
+        element(cb, i2, block.args[0], False, False)
+        cb.op("scf.yield", [])
+        rb.op("scf.for", [_shifted(rb, lo_j, cj_max), _shifted(rb, hi_j, cj_min), one], [],
+              {"outline": True}, regions=[block])
 
-    head_end = b.op1("arith.min", [_shifted(b, lo_i, ci_max), _shifted(b, hi_i, ci_max)], i64)
-    tail_start = b.op1("arith.max", [_shifted(b, hi_i, ci_min), _shifted(b, lo_i, ci_max)], i64)
-    rows(_shifted(b, lo_i, ci_min), head_end, True)
-    interior = rows(_shifted(b, lo_i, ci_max), _shifted(b, hi_i, ci_min), False)
-    rows(tail_start, _shifted(b, hi_i, ci_max), True)
+    # the edge rows first, then the interior rows (the rest of the nest runs inside these,
+    # a row behind: passes over rows the edge rows read only after they have read them)
+    edges(b, _shifted(b, lo_i, ci_min), _shifted(b, hi_i, ci_max), ci_min, ci_max, lo_i, hi_i,
+          all_columns, nest.outer.loc)
+    block = Block([Value(i64, "i")])
+    rb = Builder(block, nest.outer.loc)
+    interior_row(rb, block.args[0])
+    rb.op("scf.yield", [])
+    interior = b.op("scf.for", [_shifted(b, lo_i, ci_max), _shifted(b, hi_i, ci_min), one], [],
+                    regions=[block])
     return interior
 
 

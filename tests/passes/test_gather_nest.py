@@ -21,6 +21,17 @@ def _jacobi_args(n, m):
     return u, np.cos(u)
 
 
+def _assert_matches_fd(f, arrays, grads, h=1e-6):
+    """Each element of each gradient against a central difference of f(*arrays)."""
+    for which, grad in enumerate(grads):
+        for k in range(grad.size):
+            plus, minus = [a.copy() for a in arrays], [a.copy() for a in arrays]
+            plus[which].flat[k] += h
+            minus[which].flat[k] -= h
+            fd = (f(*plus) - f(*minus)) / (2 * h)
+            assert grad.flat[k] == pytest.approx(fd, rel=1e-6, abs=1e-8), (which, k)
+
+
 @pytest.mark.parametrize("backend", ["numba", "interp"])
 @pytest.mark.parametrize("n,m", [(3, 3), (4, 5), (5, 4), (6, 7), (17, 20)])
 @pytest.mark.parametrize("steps", [1, 2, 3])
@@ -77,14 +88,7 @@ def test_nonlinear_nest_matches_finite_differences(n, m, backend):
                       backend=backend)
     du, dw = np.zeros_like(u), np.zeros_like(w)
     rev(u.copy(), du, w.copy(), dw, 2)
-    h = 1e-6
-    for grad, which in ((du, 0), (dw, 1)):
-        for k in range(n * m):
-            plus, minus = [u.copy(), w.copy()], [u.copy(), w.copy()]
-            plus[which].flat[k] += h
-            minus[which].flat[k] -= h
-            fd = (weighted.py_func(*plus, 2) - weighted.py_func(*minus, 2)) / (2 * h)
-            assert grad.flat[k] == pytest.approx(fd, rel=1e-6, abs=1e-8), (which, k)
+    _assert_matches_fd(lambda a, b: weighted.py_func(a, b, 2), (u, w), (du, dw))
 
 
 @ad.kernel
@@ -116,11 +120,4 @@ def test_gathered_nest_with_loaded_coefficients_matches_finite_differences(n, m,
                       backend=backend)
     du, dv = np.zeros_like(u), np.zeros_like(v)
     rev(u.copy(), du, v.copy(), dv, w, 3)
-    h = 1e-6
-    for grad, which in ((du, 0), (dv, 1)):
-        for k in range(n * m):
-            plus, minus = [u.copy(), v.copy()], [u.copy(), v.copy()]
-            plus[which].flat[k] += h
-            minus[which].flat[k] -= h
-            fd = (varcoef.py_func(*plus, w, 3) - varcoef.py_func(*minus, w, 3)) / (2 * h)
-            assert grad.flat[k] == pytest.approx(fd, rel=1e-6, abs=1e-8), (which, k)
+    _assert_matches_fd(lambda a, b: varcoef.py_func(a, b, w, 3), (u, v), (du, dv))
