@@ -88,17 +88,28 @@ def carry_stored(loop: Op, acc: _Accesses) -> bool:
             by_array.setdefault(_array(op), []).append(op)
     changed = False
     for arr, ops in by_array.items():
-        if lanes(arr.type) > 1 or all(op.name == "mem.load" for op in ops) or \
-                _offsets(ops, iv, local) is None or \
-                any(a is not arr and acc.may_alias(a, arr) for a in by_array):
+        offset = None if lanes(arr.type) > 1 else _offsets(ops, iv, local)
+        if offset is None or any(a is not arr and acc.may_alias(a, arr) for a in by_array) \
+                or not _forwardable(ops, offset, body):
             continue
-        changed |= _carry(loop, _expand_accumulates(body, ops), iv, local)
+        ops = _expand_accumulates(body, ops)
+        _carry(loop, ops, _offsets(ops, iv, local), local)
+        changed = True
     return changed
 
 
-def _carry(loop: Op, ops: list[Op], iv: Value, local: set[Value]) -> bool:
+def _forwardable(ops: list[Op], offset: dict[Op, int], body: Block) -> bool:
+    """Whether some load of the array (an accumulate loads too) reads what the loop
+    stored: at the same offset earlier in the body, or at a larger offset (an earlier
+    iteration)."""
+    position = {op: k for k, op in enumerate(body.ops)}
+    writes = [op for op in ops if op.name != "mem.load"]
+    return any(offset[w] > offset[r] or offset[w] == offset[r] and position[w] < position[r]
+               for r in ops if r.name != "mem.store" for w in writes)
+
+
+def _carry(loop: Op, ops: list[Op], offset: dict[Op, int], local: set[Value]) -> None:
     body = loop.regions[0]
-    offset = _offsets(ops, iv, local)
     position = {op: k for k, op in enumerate(body.ops)}
     stores = [op for op in ops if op.name == "mem.store"]
     replace: dict[Value, Value] = {}
@@ -113,8 +124,6 @@ def _carry(loop: Op, ops: list[Op], iv: Value, local: set[Value]) -> bool:
         if back:
             d, _, s = min(back)
             lags.setdefault(s, []).append((load, d))
-    if not replace and not lags:
-        return False
     for s, loads in lags.items():
         window = _window(loop, s, offset[s], max(d for _, d in loads), local)
         replace.update((load.result, window[d - 1]) for load, d in loads)
@@ -123,7 +132,6 @@ def _carry(loop: Op, ops: list[Op], iv: Value, local: set[Value]) -> bool:
             replace[v] = replace[replace[v]]
     replace_uses(body, replace)
     body.ops = [op for op in body.ops if not (op.results and op.results[0] in replace)]
-    return True
 
 
 def _window(loop: Op, store: Op, k: int, depth: int, local: set[Value]) -> list[Value]:
