@@ -23,8 +23,8 @@ one pass over memory per step instead of three).
 elements and carry nothing but sums: LLVM vectorizes ascending loops (the copy adjoint
 `d_tmp[i] += d_u[i]; d_u[i] = 0` goes from 82 to 30 us at n = 2e5). Such a loop with sums
 gets `sums = "any order"`: the numba backend may then reassociate them (codegen.py outlines
-it into a function compiled with fastmath reassoc), which vectorizes the adjoints of scalar
-parameters (Burgers at n = 2e5: two sums, 190 -> 35 us per step)."""
+it into a function of its own whose sums' adds are `fadd reassoc`), which vectorizes the
+adjoints of scalar parameters (Burgers at n = 2e5: two sums, 190 -> 35 us per step)."""
 from __future__ import annotations
 
 from ..ir.clone import clone_op

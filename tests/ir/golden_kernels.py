@@ -41,9 +41,37 @@ def newton_sqrt(c):
     return x
 
 
+@ad.kernel
+def heat_steps(u, alpha, nsteps):
+    """The reverse shows the 1-D gather with its neighbours fused in and d_tmp carried
+    (passes/gather.py, carry.py), and the tape save inside the stencil loop (fusion.py)."""
+    n = u.shape[0]
+    tmp = np.zeros(n)
+    for t in range(nsteps):
+        for i in range(1, n - 1):
+            tmp[i] = u[i] + alpha * (u[i - 1] - 2.0 * u[i] + u[i + 1])
+        for i in range(1, n - 1):
+            u[i] = tmp[i]
+    return u[n // 2]
+
+
+@ad.kernel
+def jacobi_sweeps(u, v, nsteps):
+    """The reverse shows the 2-D gather (passes/gather_nest.py)."""
+    n, m = u.shape
+    for step in range(nsteps):
+        for i in range(1, n - 1):
+            for j in range(1, m - 1):
+                v[i, j] = 0.25 * (u[i - 1, j] + u[i + 1, j] + u[i, j - 1] + u[i, j + 1])
+        u, v = v, u
+    return u[n // 2, m // 2]
+
+
 GOLDEN = {
     "dot": (dot, "float64[::1], float64[::1]"),
     "heat_step": (heat_step, "float64[::1], float64[::1], float64"),
     "branchy": (branchy, "float64, float64[::1]"),
     "newton_sqrt": (newton_sqrt, "float64"),
+    "heat_steps": (heat_steps, "float64[::1], float64, int64"),
+    "jacobi_sweeps": (jacobi_sweeps, "float64[:, ::1], float64[:, ::1], int64"),
 }
