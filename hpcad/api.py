@@ -155,7 +155,8 @@ def _revolve_schedule(info: dict, args) -> tuple:
     """The revolve actions for this call's step count (checkpoint/revolve.py)."""
     from .checkpoint.revolve import longest_recording, schedule_actions
     lb, ub, step = (int(args[v]) if kind == "arg" else int(v) for kind, v in info["bounds"])
-    actions, split = schedule_actions(len(range(lb, ub, step)), info["snapshots"], lb)
+    actions, split = schedule_actions(len(range(lb, ub, step)), info["snapshots"], lb,
+                                      info["lean"])
     return actions, split, longest_recording(actions)
 
 
@@ -656,7 +657,7 @@ def checkpoint(f, snapshots: int | str = "store_all", schedule: str = "segments"
                             f"{intermediates!r}")
     count = None
     if snapshots == "recompute_all":
-        count, schedule = 1, "revolve"
+        count, schedule = 1, "revolve_lean"   # the least memory
         intermediates = intermediates or "recompute"
     elif snapshots == "auto":
         budget = budget or "auto"

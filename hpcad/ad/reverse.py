@@ -666,10 +666,10 @@ def reverse(fn: Function, arg_activity: list[str], act: Activity, ret_active: bo
     revolve_bounds = None
     if snapshots:
         loop = choose_time_loop(fn)
-        if loop is not None and schedule == "revolve":
+        if loop is not None and schedule in ("revolve", "revolve_lean"):
             revolve_bounds = _static_bounds(fn, loop)
             rv.revolve_loop = loop
-            rv.revolve_info = {"snapshots": snapshots}
+            rv.revolve_info = {"snapshots": snapshots, "lean": schedule == "revolve_lean"}
         elif loop is not None:
             rv.segmented[loop] = {"snapshots": snapshots}
         else:
@@ -717,7 +717,8 @@ def reverse(fn: Function, arg_activity: list[str], act: Activity, ret_active: bo
     out = Function(fn.name + ".rev", body, [v.type for v in fwd_ret.operands + outs], loc=fn.loc)
     out.plan = describe_plan(rv)
     if revolve_bounds is not None:
-        out.revolve = {"bounds": revolve_bounds, "snapshots": snapshots}
+        out.revolve = {"bounds": revolve_bounds, "snapshots": snapshots,
+                       "lean": schedule == "revolve_lean"}
     return out
 
 

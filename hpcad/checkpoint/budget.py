@@ -204,7 +204,8 @@ def choose(budget: int | None, tapes: tuple, loop: TimeLoop | None,
     cache (cache_segments) where the store-all tape does not fit the cache, then store-all
     under the kernel's plan, then under the fewest-bytes plan, then segments (one extra
     forward run, S >= 2 snapshots), then revolve with as many snapshots as fit (the tape
-    holds one step). An HpcadError when even revolve with one snapshot does not fit."""
+    holds one step), lean where that recomputes less. An HpcadError when even lean revolve
+    with one snapshot does not fit."""
     own, least = tapes
     fast = cache_segments(own, loop, cache)
     if fast is not None and (budget is None or fast.estimate <= budget):
@@ -228,12 +229,27 @@ def choose(budget: int | None, tapes: tuple, loop: TimeLoop | None,
             return Choice(s, "segments", est, f"segments of {-(-n // s)} steps fit", True)
     one_step = -(-least // n)
     # revolve keeps s schedule snapshots and one of the state before the forward sweep's
-    # last steps, from which it also restores the final state (checkpoint/revolve.py)
-    s = min((budget - one_step) // max(p, 1) - 1, n)
-    if s < 1:
-        need = one_step + 2 * p
+    # last steps, from which it also restores the final state; lean revolve keeps the s
+    # only and runs forward from one of them instead (checkpoint/revolve.py). Of the two,
+    # the one whose table runs fewer forward steps with the snapshots that fit.
+    room = (budget - one_step) // max(p, 1)
+    options = [(forward_steps(n, s, lean), lean, s)
+               for lean, s in ((False, min(room - 1, n)), (True, min(room, n))) if s >= 1]
+    if not options:
+        need = one_step + p
         raise HpcadError(f"memory budget of {budget} bytes is below the least this gradient "
-                         f"needs ({need} bytes: one step's tape and two copies of the "
+                         f"needs ({need} bytes: one step's tape and a copy of the "
                          f"{p}-byte state); raise the budget")
-    return Choice(int(s), "revolve", one_step + (s + 1) * p,
-                  f"revolve with {s} snapshots fits", True)
+    _, lean, s = min(options)
+    return Choice(int(s), "revolve_lean" if lean else "revolve",
+                  one_step + (s + (not lean)) * p,
+                  f"revolve with {s} snapshots fits" + " (the final state recomputed from "
+                  "one)" * lean, True)
+
+
+def forward_steps(n: int, snapshots: int, lean: bool) -> int:
+    """Steps the revolve action table runs forward, tape or not (its recomputation)."""
+    from .revolve import FORWARD, schedule_actions
+    actions, _ = schedule_actions(n, snapshots, 0, lean)
+    fwd = actions[actions[:, 0] == FORWARD]
+    return int((fwd[:, 2] - fwd[:, 1]).sum())

@@ -32,7 +32,8 @@ def longest_recording(actions: np.ndarray) -> int:
 
 
 @lru_cache(maxsize=64)
-def schedule_actions(steps: int, snapshots: int, first: int = 0) -> tuple[np.ndarray, int]:
+def schedule_actions(steps: int, snapshots: int, first: int = 0,
+                     lean: bool = False) -> tuple[np.ndarray, int]:
     """(actions [K, 5] int64, number of actions of the forward sweep) for a loop over
     range(first, first + steps). Snapshot slots 0..snapshots-1 follow the schedule; slot
     `snapshots` keeps the state before the forward sweep's last steps, which the forward
@@ -40,8 +41,65 @@ def schedule_actions(steps: int, snapshots: int, first: int = 0) -> tuple[np.nda
     once more without (the arrays end with their final values, with no copy of them).
     Memoized (the schedule is pure Python, tens of milliseconds for a few hundred steps,
     and a gradient is usually taken many times with the same step count); callers only
-    read the table (it stays writeable: numba types read-only arrays differently)."""
+    read the table (it stays writeable: numba types read-only arrays differently).
+    lean: no slot beyond the schedule's (one state copy less, for budgets that cannot hold
+    it; _lean_actions)."""
+    if lean:
+        return _lean_actions(steps, snapshots, first)
     return _schedule_actions(steps, snapshots, first)
+
+
+def _lean_actions(steps: int, snapshots: int, first: int) -> tuple[np.ndarray, int]:
+    """The action table with the schedule's snapshot slots only. The forward sweep runs
+    every step without tape; the reverse sweep starts by restoring the latest snapshot at or
+    before the schedule's first taping run and running forward to it, and ends by restoring
+    the latest snapshot still held and running forward to the last step (the arrays end
+    with their final values). That costs up to one more forward run than the table with
+    the extra slot."""
+    import checkpoint_schedules as cs
+    rows, slot_of, free = [], {}, list(range(max(snapshots, 1)))[::-1]
+    held: dict[int, int] = {}    # slot -> the step whose state it holds
+    split = None
+    pending = None
+    if steps == 0:
+        return np.zeros((0, 5), np.int64), 0
+
+    def restore_before(n: int) -> None:
+        """Restore the latest held state at or before step n, then run forward to n."""
+        slot, k = max(((sl, k) for sl, k in held.items() if k <= n), key=lambda t: t[1])
+        rows.append((RESTORE, 0, 0, slot, 0))
+        if k < n:
+            rows.append((FORWARD, first + k, first + n, -1, 0))
+
+    for action in cs.Revolve(steps, max(1, min(snapshots, steps))):
+        name = type(action).__name__
+        if name == "Forward":
+            save = -1
+            if action.write_ics and action.storage == cs.StorageType.RAM:
+                save = slot_of.setdefault(action.n0, free.pop())
+                held[save] = action.n0
+            adj = int(bool(action.write_adj_deps))
+            if split is None and adj:
+                pending, adj = (action.n0, action.n1), 0
+                if save < 0 and not any(k <= action.n0 for k in held.values()):
+                    save = free[-1]    # (a free slot: the schedule may take it back later)
+                    held[save] = action.n0
+            rows.append((FORWARD, first + action.n0, first + action.n1, save, adj))
+        elif name == "EndForward":
+            split = len(rows)
+            if pending is not None:
+                restore_before(pending[0])
+                rows.append((FORWARD, first + pending[0], first + pending[1], -1, 1))
+        elif name == "Reverse":
+            rows.append((REVERSE, first + action.n0, first + action.n1, -1, 0))
+        elif name in ("Copy", "Move"):
+            rows.append((RESTORE, 0, 0, slot_of[action.n], 0))
+            if name == "Move":
+                free.append(slot_of.pop(action.n))
+        elif name == "EndReverse":
+            break
+    restore_before(steps)
+    return np.array(rows, dtype=np.int64).reshape(-1, 5), split
 
 
 def _schedule_actions(steps: int, snapshots: int, first: int) -> tuple[np.ndarray, int]:
@@ -92,7 +150,8 @@ class RevolveCheckpointing:
         info = self.revolve_info
         b = Builder(new)
         b.loc = op.loc
-        slots = b.op1("arith.const", [], i64, {"value": max(info["snapshots"], 1) + 1})
+        extra = 0 if info["lean"] else 1   # the slot of the state before the last steps
+        slots = b.op1("arith.const", [], i64, {"value": max(info["snapshots"], 1) + extra})
         state = [self.vmap[a] for a in state_arrays(self.fn, op)]
         inits = [self.vmap.get(v, v) for v in op.operands[3:]]
         # no copy of the final state: the action table ends by re-running the last steps

@@ -98,13 +98,30 @@ def test_environment_budget_applies_to_plain_kernels(monkeypatch):
         ad.grad(ad.kernel(heat_misfit.py_func), argnums=0)(ARGS[0].copy(), *ARGS[1:])
 
 
-def test_recompute_all_is_revolve_with_one_snapshot():
+@pytest.mark.parametrize("backend", ["numba", "interp"])
+def test_recompute_all_is_lean_revolve_with_one_snapshot(backend):
+    """The least memory: one step's tape and one copy of the state (lean revolve: no copy
+    of the state before the last steps; the final state is run forward from the snapshot).
+    The gradient is the store-all one and the arrays end with their final values."""
     ref, store_all = _store_all()
     k = ad.checkpoint(heat_misfit, "recompute_all")
-    assert (k.snapshots, k.schedule) == (1, "revolve")
-    got = ad.grad(k, argnums=(0, 2))(ARGS[0].copy(), *ARGS[1:])
-    np.testing.assert_array_equal(got[0], ref[0])
-    assert _tape_bytes(k) * N_STEPS <= store_all * 1.01
+    assert (k.snapshots, k.schedule) == (1, "revolve_lean")
+    got = ad.grad(k, argnums=(0, 2), backend=backend)(ARGS[0].copy(), *ARGS[1:])
+    # (the reference is numba's, whose parameter sums may be reassociated)
+    np.testing.assert_allclose(got[0], ref[0], rtol=1e-12, atol=0)
+    assert got[1] == pytest.approx(ref[1], rel=1e-12, abs=0)
+    df = ad.autodiff(k, activity=(ad.Duplicated, ad.Const, ad.Active, ad.Const),
+                     backend=backend)
+    u = ARGS[0].copy()
+    df(u, np.zeros(N_CELLS), *ARGS[1:])
+    final = ARGS[0].copy()
+    heat_misfit.py_func(final, *ARGS[1:])
+    np.testing.assert_array_equal(u, final)
+    if backend == "numba":       # per compiled derivative (grad and autodiff: two)
+        for _, c in k.compiled.values():
+            tape, arena = c.held_bytes()
+            assert tape * N_STEPS <= store_all * 1.01
+            assert arena == N_CELLS * 8      # one snapshot of u
 
 
 def test_budget_without_a_time_loop_says_so():
@@ -225,3 +242,50 @@ def test_gather_fuses_the_copy_adjoint_into_it(backend):
     loops = {f: sum(op.name == "scf.for" for op in walk(spec.derivative(
         "reverse", activity, True, fused=f).body)) for f in (False, True)}
     assert loops[True] == loops[False] - 1
+
+@pytest.mark.parametrize("backend", ["numba", "interp"])
+def test_budget_for_two_state_copies_takes_lean_revolve(backend):
+    """One step's tape and two copies of the state: revolve with one snapshot and a copy of
+    the state before the last steps, or lean revolve with two snapshots. Lean runs fewer
+    steps forward (400 steps: about 1,200 against 80,000), so the chooser takes it."""
+    ref, store_all = _store_all()
+    per_step, state = store_all // N_STEPS, N_CELLS * 8
+    budget = per_step + 2 * state
+    k = ad.checkpoint(heat_misfit, budget=budget)
+    got = ad.grad(k, argnums=(0, 2), backend=backend)(ARGS[0].copy(), *ARGS[1:])
+    assert (k.last_policy.schedule, k.last_policy.snapshots) == ("revolve_lean", 2)
+    np.testing.assert_allclose(got[0], ref[0], rtol=1e-12, atol=0)
+    assert got[1] == pytest.approx(ref[1], rel=1e-12, abs=0)
+    if backend == "numba":
+        np.testing.assert_array_equal(got[0], ref[0])
+        assert got[1] == ref[1]
+        assert sum(sum(c.held_bytes()) for _, c in k.compiled.values()) <= budget
+
+
+def test_lean_and_plain_revolve_tables_reverse_every_step_and_end_at_the_last():
+    """The action tables, run on a model whose state is the step it has reached: every step
+    is reversed right after its tape was recorded, in order from the last, restores read
+    only slots that were written, and the arrays end at the last step."""
+    from hpcad.checkpoint.revolve import FORWARD, RESTORE, schedule_actions
+    for steps in (1, 2, 3, 7, 23, 60):
+        for snapshots in (1, 2, 3, 8):
+            for lean in (False, True):
+                actions, split = schedule_actions(steps, snapshots, 0, lean)
+                slots = [None] * (max(snapshots, 1) + (not lean))
+                state, taped, reversed_ = 0, None, []
+                for kind, n0, n1, slot, adj in actions.tolist():
+                    if kind == FORWARD:
+                        assert state == n0
+                        if slot >= 0:
+                            slots[slot] = state
+                        taped, state = ((n0, n1) if adj else None), n1
+                    elif kind == RESTORE:
+                        assert slots[slot] is not None
+                        state = slots[slot]
+                    else:
+                        assert taped == (n0, n1)
+                        reversed_.append(n0)
+                        taped = None
+                assert reversed_ == list(range(steps - 1, -1, -1)), (steps, snapshots, lean)
+                assert state == steps
+                assert all(row[0] == FORWARD and not row[4] for row in actions[:split])
