@@ -43,30 +43,30 @@ def schedule_actions(steps: int, snapshots: int, first: int = 0,
     and a gradient is usually taken many times with the same step count); callers only
     read the table (it stays writeable: numba types read-only arrays differently).
     lean: no slot beyond the schedule's (one state copy less, for budgets that cannot hold
-    it; _lean_actions)."""
-    if lean:
-        return _lean_actions(steps, snapshots, first)
-    return _schedule_actions(steps, snapshots, first)
+    it; _schedule_actions)."""
+    return _schedule_actions(steps, snapshots, first, lean)
 
 
-def _lean_actions(steps: int, snapshots: int, first: int) -> tuple[np.ndarray, int]:
-    """The action table with the schedule's snapshot slots only. The forward sweep runs
-    every step without tape; the reverse sweep starts by restoring the latest snapshot at or
-    before the schedule's first taping run and running forward to it, and ends by restoring
-    the latest snapshot still held and running forward to the last step (the arrays end
-    with their final values). That costs up to one more forward run than the table with
-    the extra slot."""
+def _schedule_actions(steps: int, snapshots: int, first: int,
+                      lean: bool) -> tuple[np.ndarray, int]:
+    """The table (see schedule_actions). The forward sweep runs every step without tape;
+    the reverse sweep starts by bringing the state to the schedule's first taping run, and
+    the table ends by bringing it to the last step (the arrays end with their final
+    values). Plain: from a copy of the state before that run, in the slot after the
+    schedule's. Lean: from the latest state a schedule slot holds at or before the step,
+    running forward from there (up to one more forward run, one state copy less)."""
     import checkpoint_schedules as cs
     rows, slot_of, free = [], {}, list(range(max(snapshots, 1)))[::-1]
+    extra = max(snapshots, 1)
     held: dict[int, int] = {}    # slot -> the step whose state it holds
-    split = None
-    pending = None
+    split = pending = None
     if steps == 0:
         return np.zeros((0, 5), np.int64), 0
 
-    def restore_before(n: int) -> None:
-        """Restore the latest held state at or before step n, then run forward to n."""
-        slot, k = max(((sl, k) for sl, k in held.items() if k <= n), key=lambda t: t[1])
+    def resume(n: int) -> None:
+        """Rows that bring the state to step n (>= the first taping run's start)."""
+        slot, k = (extra, pending[0]) if not lean else \
+            max(((sl, k) for sl, k in held.items() if k <= n), key=lambda t: t[1])
         rows.append((RESTORE, 0, 0, slot, 0))
         if k < n:
             rows.append((FORWARD, first + k, first + n, -1, 0))
@@ -81,14 +81,18 @@ def _lean_actions(steps: int, snapshots: int, first: int) -> tuple[np.ndarray, i
             adj = int(bool(action.write_adj_deps))
             if split is None and adj:
                 pending, adj = (action.n0, action.n1), 0
-                if save < 0 and not any(k <= action.n0 for k in held.values()):
+                if not lean:
+                    if save >= 0:    # the schedule's slot may be reused: keep a copy in extra
+                        rows.append((FORWARD, first + action.n0, first + action.n0, extra, 0))
+                    save = extra
+                elif save < 0 and not any(k <= action.n0 for k in held.values()):
                     save = free[-1]    # (a free slot: the schedule may take it back later)
                     held[save] = action.n0
             rows.append((FORWARD, first + action.n0, first + action.n1, save, adj))
         elif name == "EndForward":
             split = len(rows)
             if pending is not None:
-                restore_before(pending[0])
+                resume(pending[0])
                 rows.append((FORWARD, first + pending[0], first + pending[1], -1, 1))
         elif name == "Reverse":
             rows.append((REVERSE, first + action.n0, first + action.n1, -1, 0))
@@ -98,48 +102,8 @@ def _lean_actions(steps: int, snapshots: int, first: int) -> tuple[np.ndarray, i
                 free.append(slot_of.pop(action.n))
         elif name == "EndReverse":
             break
-    restore_before(steps)
-    return np.array(rows, dtype=np.int64).reshape(-1, 5), split
-
-
-def _schedule_actions(steps: int, snapshots: int, first: int) -> tuple[np.ndarray, int]:
-    import checkpoint_schedules as cs
-    rows, slot_of, free = [], {}, list(range(max(snapshots, 1)))[::-1]
-    extra = max(snapshots, 1)
-    split = None
-    pending_tape = None
-    if steps == 0:
-        return np.zeros((0, 5), np.int64), 0
-    for action in cs.Revolve(steps, max(1, min(snapshots, steps))):
-        name = type(action).__name__
-        if name == "Forward":
-            save = -1
-            if action.write_ics and action.storage == cs.StorageType.RAM:
-                save = slot_of.setdefault(action.n0, free.pop())
-            adj = int(bool(action.write_adj_deps))
-            if split is None and adj:
-                pending_tape = (action.n0, action.n1)
-                adj = 0
-                if save >= 0:    # the schedule's slot may be reused: keep a copy in extra
-                    rows.append((FORWARD, first + action.n0, first + action.n0, extra, 0))
-                save = extra
-            rows.append((FORWARD, first + action.n0, first + action.n1, save, adj))
-        elif name == "EndForward":
-            split = len(rows)
-            if pending_tape is not None:
-                rows.append((RESTORE, 0, 0, extra, 0))
-                rows.append((FORWARD, first + pending_tape[0], first + pending_tape[1], -1, 1))
-        elif name == "Reverse":
-            rows.append((REVERSE, first + action.n0, first + action.n1, -1, 0))
-        elif name in ("Copy", "Move"):
-            rows.append((RESTORE, 0, 0, slot_of[action.n], 0))
-            if name == "Move":
-                free.append(slot_of.pop(action.n))
-        elif name == "EndReverse":
-            break
-    if pending_tape is not None:   # the arrays end with their final values: run the last
-        rows.append((RESTORE, 0, 0, extra, 0))   # steps again from their snapshot
-        rows.append((FORWARD, first + pending_tape[0], first + pending_tape[1], -1, 0))
+    if pending is not None:
+        resume(steps)
     return np.array(rows, dtype=np.int64).reshape(-1, 5), split
 
 
