@@ -636,11 +636,12 @@ def checkpoint(f, snapshots: int | str = "store_all", schedule: str = "segments"
     (tape / S, one more forward run); schedule="revolve" follows a binomial (revolve)
     schedule from checkpoint_schedules (the tape holds one step; more recomputation).
     "store_all" (the default) keeps every step's tape; "recompute_all" keeps the least
-    (lean revolve with one snapshot: checkpoint/revolve.py). `budget` (bytes, or a string such as "500MB") picks, per
-    call, the fastest of these whose estimated tape + snapshot bytes fit; "auto" (also
-    `snapshots="auto"`) takes the budget from HPCAD_MEMORY_BUDGET, and when it is unset
-    takes the fastest plan: segments that keep the tape in cache where the store-all tape
-    outgrows the cache, else store-all (a kernel without hpcad.checkpoint does the same).
+    (lean revolve with one snapshot: checkpoint/revolve.py). `budget` (bytes, or a string
+    such as "500MB") picks, per call, the fastest of these whose estimated tape + snapshot
+    bytes fit; "auto" (also `snapshots="auto"`) takes the budget from HPCAD_MEMORY_BUDGET,
+    and when it is unset takes the fastest plan: segments that keep the tape in cache
+    where the store-all tape outgrows the cache, else store-all (a kernel without
+    hpcad.checkpoint does the same).
     `intermediates` says what the reverse sweep does with the values inside a step
     (checkpoint/cost.py): "auto" (the default) stores those that are expensive to recompute
     (libm calls, powers) and recomputes cheap ones where that saves tape; "recompute" saves
