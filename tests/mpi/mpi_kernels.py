@@ -173,3 +173,17 @@ def numba_mpi_calls(x, w):
     numba_mpi.allreduce(part, total)
     numba_mpi.barrier()
     return total[0]
+
+
+# the kernels the derivative tests run, with their per-rank arguments (rng -> tuple)
+CASES = {
+    "ring_sendrecv": (ring_sendrecv, lambda r: (r.standard_normal(5), 0.7)),
+    "array_allreduce": (array_allreduce, lambda r: (r.standard_normal(4),)),
+    "scalar_allreduce_local": (scalar_allreduce_local, lambda r: (r.standard_normal(4) + 2,)),
+    "halo_views": (halo_views, lambda r: (r.standard_normal(6), 0.3)),
+    "heat_nonblocking": (heat_nonblocking, lambda r: (r.standard_normal(7), 0.2, 4)),
+    "blocking_pairs": (blocking_pairs, lambda r: (r.standard_normal(3),)),
+    "bcast_reduce": (bcast_reduce, lambda r: (r.standard_normal(4), 0.8)),
+    "max_residual": (max_residual, lambda r: (r.standard_normal(5),)),
+    "gather_scatter": (gather_scatter, lambda r: (r.standard_normal(2),)),
+}
