@@ -228,6 +228,19 @@ def unit_step(loop) -> bool:
     return getattr(step, "name", None) == "arith.const" and step.attrs["value"] == 1
 
 
+MEMORY_ACCESSES = ("mem.load", "mem.store", "mem.accumulate")
+
+
+def accessed_array(op):
+    """The array a mem.load, mem.store or mem.accumulate reads or writes."""
+    return op.operands[0] if op.name == "mem.load" else op.operands[1]
+
+
+def access_index(op) -> tuple:
+    """The index tuple of a mem.load, mem.store or mem.accumulate."""
+    return tuple(op.operands[1:] if op.name == "mem.load" else op.operands[2:])
+
+
 def sum_update(loop, k: int):
     """The add that updates the loop's k-th carried value when that value is a float sum
     (each iteration adds one value to it, which is all it is used for); else None."""

@@ -19,27 +19,16 @@ the body) from iteration iv - (k - c). Before the loop, the window holds what me
 from __future__ import annotations
 
 from ..ir.core import Block, Builder, Op, Value, replace_uses
-from ..ir.dialects import iv_offset, unit_step
+from ..ir.dialects import MEMORY_ACCESSES, access_index, accessed_array, iv_offset, unit_step
 from ..ir.types import i1, i64, lanes
 from .race import _Accesses
-
-_MEMORY = ("mem.load", "mem.store", "mem.accumulate")
-
-
-def _array(op: Op) -> Value:
-    return op.operands[0] if op.name == "mem.load" else op.operands[1]
-
-
-def _index(op: Op) -> list[Value]:
-    return op.operands[1:] if op.name == "mem.load" else op.operands[2:]
-
 
 def _offsets(ops: list[Op], iv: Value, local: set[Value]) -> dict[Op, int] | None:
     """{access: c} when every access indexes the array at iv + c along one position, with
     the same loop-invariant indices elsewhere; None otherwise."""
     shape, out = None, {}
     for op in ops:
-        idx = _index(op)
+        idx = access_index(op)
         along = [(d, iv_offset(v, iv)) for d, v in enumerate(idx)]
         along = [(d, c) for d, c in along if c is not None]
         if len(along) != 1:
@@ -84,8 +73,8 @@ def carry_stored(loop: Op, acc: _Accesses) -> bool:
     local = {r for op in body.ops for r in op.results} | set(body.args)
     by_array: dict[Value, list[Op]] = {}
     for op in body.ops:
-        if op.name in _MEMORY:
-            by_array.setdefault(_array(op), []).append(op)
+        if op.name in MEMORY_ACCESSES:
+            by_array.setdefault(accessed_array(op), []).append(op)
     changed = False
     for arr, ops in by_array.items():
         offset = None if lanes(arr.type) > 1 else _offsets(ops, iv, local)

@@ -13,21 +13,20 @@ from __future__ import annotations
 
 from ..ir.clone import clone_op
 from ..ir.core import Block, Builder, Function, Op, Value, walk
-from ..ir.dialects import is_pure, iv_offset, unit_step
+from ..ir.dialects import MEMORY_ACCESSES, access_index, accessed_array, is_pure, iv_offset, \
+    unit_step
 from ..ir.types import i64
 from .aliases import variable_classes
 
-_ACCESS = ("mem.load", "mem.store", "mem.accumulate")
 
 
 def _accesses(body: Block, iv: Value, rename: Value, key):
     """(class, index tuple with iv renamed, is_write) of every memory access in the body."""
     out = []
     for op in walk(body):
-        if op.name in _ACCESS:
-            arr, idx = (op.operands[0], op.operands[1:]) if op.name == "mem.load" else \
-                (op.operands[1], op.operands[2:])
-            out.append((key(arr), tuple(rename if v is iv else v for v in idx),
+        if op.name in MEMORY_ACCESSES:
+            out.append((key(accessed_array(op)),
+                        tuple(rename if v is iv else v for v in access_index(op)),
                         op.name != "mem.load"))
     return out
 

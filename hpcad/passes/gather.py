@@ -29,13 +29,11 @@ from __future__ import annotations
 
 from ..ir.clone import clone_op
 from ..ir.core import Block, Builder, Function, Op, Value, walk
-from ..ir.dialects import is_pure, iv_offset, sum_update, unit_step
+from ..ir.dialects import MEMORY_ACCESSES, access_index, accessed_array, is_pure, iv_offset, \
+    sum_update, unit_step
 from ..ir.types import i1, i64
 from .carry import carry_stored
 from .race import _Accesses
-
-_MEMORY = ("mem.load", "mem.store", "mem.accumulate")
-
 
 def _defined_in(body: Block) -> set[Value]:
     return {r for op in body.ops for r in op.results} | set(body.args)
@@ -51,17 +49,9 @@ def _simple_body(loop: Op) -> bool:
             return False
         if op.name == "tape.pop" and op.operands:
             continue
-        if not (is_pure(op) or op.name in _MEMORY):
+        if not (is_pure(op) or op.name in MEMORY_ACCESSES):
             return False
     return True
-
-
-def _array_of(op: Op) -> Value:
-    return op.operands[0] if op.name == "mem.load" else op.operands[1]
-
-
-def _index_of(op: Op) -> tuple:
-    return tuple(op.operands[1:] if op.name == "mem.load" else op.operands[2:])
 
 
 def _slice(value: Value, body: Block) -> list[Op] | None:
@@ -94,12 +84,12 @@ def _stencils(loop: Op, acc: _Accesses) -> list[_Stencil] | None:
     diagonal), or None when the loop does not fit."""
     body = loop.regions[0]
     iv, local = body.args[0], _defined_in(body)
-    accesses = [op for op in body.ops if op.name in _MEMORY]
+    accesses = [op for op in body.ops if op.name in MEMORY_ACCESSES]
     groups: dict[tuple, _Stencil] = {}
     for op in accesses:
         if op.name != "mem.accumulate":
             continue
-        idx = _index_of(op)
+        idx = access_index(op)
         offsets = [(d, iv_offset(v, iv)) for d, v in enumerate(idx)]
         along = [(d, c) for d, c in offsets if c is not None]
         rest = tuple(v for d, v in enumerate(idx) if d != (along[0][0] if along else -1))
@@ -117,8 +107,8 @@ def _stencils(loop: Op, acc: _Accesses) -> list[_Stencil] | None:
         mine = {op for _, op in s.terms}
         # the array is only accumulated here (through these terms), and nothing else the
         # loop touches may be the same buffer
-        if any(op not in mine and (_array_of(op) is s.array or acc.may_alias(_array_of(op),
-                                                                              s.array))
+        if any(op not in mine and (accessed_array(op) is s.array
+                                   or acc.may_alias(accessed_array(op), s.array))
                for op in accesses):
             continue
         if all(_movable(op.operands[0], body, acc) for _, op in s.terms):
@@ -136,13 +126,13 @@ def _movable(value: Value, body: Block, acc: _Accesses) -> bool:
         return False
     order = {op: k for k, op in enumerate(body.ops)}
     for load in (op for op in ops if op.name == "mem.load"):
-        arr, idx = load.operands[0], _index_of(load)
+        arr, idx = load.operands[0], access_index(load)
         for w in body.ops:
             if w.name not in ("mem.store", "mem.accumulate") or w is load:
                 continue
             if not acc.may_alias(w.operands[1], arr):
                 continue
-            if w.operands[1] is not arr or _index_of(w) != idx or order[w] < order[load] \
+            if w.operands[1] is not arr or access_index(w) != idx or order[w] < order[load] \
                     or body.args[0] not in idx:
                 return False
     return True
@@ -168,7 +158,8 @@ def _feeder(s: _Stencil, acc: _Accesses, cmin: int) -> Op | None:
         return None
     fbody = feeder.regions[0]
     if any(op.name == "tape.pop" for op in fbody.ops) or \
-            any(_index_of(op) != (fbody.args[0],) for op in fbody.ops if op.name in _MEMORY):
+            any(access_index(op) != (fbody.args[0],) for op in fbody.ops
+                if op.name in MEMORY_ACCESSES):
         return None
     written = [op.operands[1] for op in fbody.ops if op.name in ("mem.store", "mem.accumulate")]
     body = loop.regions[0]
@@ -308,15 +299,15 @@ def _fuse_rest(s: _Stencil, interior: Op, acc: _Accesses) -> bool:
             not all(sum_update(rest, k) for k in range(len(rest.results))):
         return False
     writes = ("mem.store", "mem.accumulate")
-    mine = [op for op in rbody.ops if op.name in _MEMORY]
-    theirs = [op for op in ibody.ops if op.name in _MEMORY]
+    mine = [op for op in rbody.ops if op.name in MEMORY_ACCESSES]
+    theirs = [op for op in ibody.ops if op.name in MEMORY_ACCESSES]
     for r in mine:
         for g in theirs:
-            if not acc.may_alias(_array_of(r), _array_of(g)) or \
+            if not acc.may_alias(accessed_array(r), accessed_array(g)) or \
                     (r.name not in writes and g.name not in writes):
                 continue
-            ir_, ig = _index_of(r), _index_of(g)
-            if _array_of(r) is not _array_of(g) or len(ir_) != 1 or len(ig) != 1:
+            ir_, ig = access_index(r), access_index(g)
+            if accessed_array(r) is not accessed_array(g) or len(ir_) != 1 or len(ig) != 1:
                 return False
             er, eg = iv_offset(ir_[0], rbody.args[0]), iv_offset(ig[0], ibody.args[0])
             if er is None or eg is None or eg < er - cmax:
@@ -380,14 +371,14 @@ def _independent(loop: Op, acc: _Accesses) -> bool:
     body = loop.regions[0]
     if any(op.name == "tape.pop" and not op.operands for op in body.ops):
         return False
-    accesses = [op for op in body.ops if op.name in _MEMORY]
+    accesses = [op for op in body.ops if op.name in MEMORY_ACCESSES]
     for w in (op for op in accesses if op.name != "mem.load"):
-        idx = _index_of(w)
+        idx = access_index(w)
         if body.args[0] not in idx:
             return False
         for a in accesses:
-            if acc.may_alias(_array_of(a), w.operands[1]) and \
-                    (_array_of(a) is not w.operands[1] or _index_of(a) != idx):
+            if acc.may_alias(accessed_array(a), w.operands[1]) and \
+                    (accessed_array(a) is not w.operands[1] or access_index(a) != idx):
                 return False
     return True
 

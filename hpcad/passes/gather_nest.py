@@ -21,10 +21,10 @@ from __future__ import annotations
 
 from ..ir.clone import clone_op
 from ..ir.core import Block, Builder, Function, Op, Value, walk
-from ..ir.dialects import is_pure, iv_offset, unit_step
+from ..ir.dialects import MEMORY_ACCESSES, access_index, accessed_array, is_pure, iv_offset, \
+    unit_step
 from ..ir.types import i1, i64
-from .gather import _MEMORY, _array_of, _before, _index_of, _movable, _shifted, _simple_body, \
-    _within
+from .gather import _before, _movable, _shifted, _simple_body, _within
 from .race import _Accesses
 
 
@@ -57,12 +57,12 @@ def _terms(nest: _Nest, acc: _Accesses) -> tuple[Value, list] | None:
     array at (i + ci, j + cj), not all on the diagonal, touches it (or anything that may
     alias it) nowhere else, and each accumulated value can be recomputed at any iteration."""
     body = nest.ibody
-    accesses = [op for op in body.ops if op.name in _MEMORY]
+    accesses = [op for op in body.ops if op.name in MEMORY_ACCESSES]
     found: dict[Value, list] = {}
     for op in accesses:
         if op.name != "mem.accumulate" or op.attrs.get("atomic"):
             continue
-        idx = _index_of(op)
+        idx = access_index(op)
         if len(idx) != 2:
             continue
         ci, cj = iv_offset(idx[0], nest.i), iv_offset(idx[1], nest.j)
@@ -72,7 +72,7 @@ def _terms(nest: _Nest, acc: _Accesses) -> tuple[Value, list] | None:
     for arr, terms in found.items():
         mine = {op for *_, op in terms}
         if all(ci == 0 and cj == 0 for ci, cj, _ in terms) or any(
-                op not in mine and acc.may_alias(_array_of(op), arr) for op in accesses):
+                op not in mine and acc.may_alias(accessed_array(op), arr) for op in accesses):
             continue
         if all(_movable(op.operands[0], body, acc) and _writes_own_element(op, nest)
                for *_, op in terms):
@@ -86,7 +86,7 @@ def _writes_own_element(term: Op, nest: _Nest) -> bool:
     other iteration changes what the term reads."""
     body = nest.ibody
     loads = {op.operands[0] for op in body.ops if op.name == "mem.load"}
-    return all(list(_index_of(w)) == [nest.i, nest.j]
+    return all(list(access_index(w)) == [nest.i, nest.j]
                for w in body.ops if w.name in ("mem.store", "mem.accumulate")
                and w.operands[1] in loads)
 
@@ -203,13 +203,13 @@ def _fuse_rest(nest: _Nest, interior: Op, arr: Value, terms: list, acc: _Accesse
     if any(op.name == "tape.pop" for op in body.ops):
         return False
     for op in body.ops:
-        if op.name not in _MEMORY:
+        if op.name not in MEMORY_ACCESSES:
             continue
-        a = _array_of(op)
+        a = accessed_array(op)
         if acc.may_alias(a, arr):
             return False
-        if op.name != "mem.load" and (len(_index_of(op)) != 2 or
-                                      iv_offset(_index_of(op)[0], nest.i) != 0):
+        if op.name != "mem.load" and (len(access_index(op)) != 2 or
+                                      iv_offset(access_index(op)[0], nest.i) != 0):
             return False
     ibody = interior.regions[0]
     b = Builder(ibody, nest.outer.loc)
