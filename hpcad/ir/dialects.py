@@ -241,6 +241,18 @@ def access_index(op) -> tuple:
     return tuple(op.operands[1:] if op.name == "mem.load" else op.operands[2:])
 
 
+def offset_along(idx, iv, local) -> tuple[int, int, tuple] | None:
+    """(position, c, the other indices) when exactly one index of idx is iv + c and none of
+    the others is in `local` (values defined in the loop: they must be loop-invariant)."""
+    along = [(d, c) for d, c in ((d, iv_offset(v, iv)) for d, v in enumerate(idx))
+             if c is not None]
+    if len(along) != 1:
+        return None
+    d, c = along[0]
+    rest = tuple(v for e, v in enumerate(idx) if e != d)
+    return None if any(v in local for v in rest) else (d, c, rest)
+
+
 def sum_update(loop, k: int):
     """The add that updates the loop's k-th carried value when that value is a float sum
     (each iteration adds one value to it, which is all it is used for); else None."""

@@ -19,7 +19,8 @@ the body) from iteration iv - (k - c). Before the loop, the window holds what me
 from __future__ import annotations
 
 from ..ir.core import Block, Builder, Op, Value, replace_uses
-from ..ir.dialects import MEMORY_ACCESSES, access_index, accessed_array, iv_offset, unit_step
+from ..ir.dialects import MEMORY_ACCESSES, access_index, accessed_array, offset_along, \
+    unit_step
 from ..ir.types import i1, i64, lanes
 from .race import _Accesses
 
@@ -28,16 +29,10 @@ def _offsets(ops: list[Op], iv: Value, local: set[Value]) -> dict[Op, int] | Non
     the same loop-invariant indices elsewhere; None otherwise."""
     shape, out = None, {}
     for op in ops:
-        idx = access_index(op)
-        along = [(d, iv_offset(v, iv)) for d, v in enumerate(idx)]
-        along = [(d, c) for d, c in along if c is not None]
-        if len(along) != 1:
+        found = offset_along(access_index(op), iv, local)
+        if found is None or shape not in (None, (found[0], found[2])):
             return None
-        d, c = along[0]
-        rest = tuple(v for e, v in enumerate(idx) if e != d)
-        if any(v in local for v in rest) or shape not in (None, (d, rest)):
-            return None
-        shape, out[op] = (d, rest), c
+        shape, out[op] = (found[0], found[2]), found[1]
     return out
 
 

@@ -131,8 +131,7 @@ def _disjoint(a: Op, b: Op, key) -> bool:
 
 def _peel(b: Builder, loop: Op, lb: Value, ub: Value) -> None:
     """At b, the loop's iterations in [lb, ub) as a loop of their own."""
-    vmap: dict[Value, Value] = {}
-    new = clone_op(loop, vmap)
+    new = clone_op(loop, {})
     new.operands[:2] = [lb, ub]
     b.insert(new)
 

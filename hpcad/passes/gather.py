@@ -30,7 +30,7 @@ from __future__ import annotations
 from ..ir.clone import clone_op
 from ..ir.core import Block, Builder, Function, Op, Value, walk
 from ..ir.dialects import MEMORY_ACCESSES, access_index, accessed_array, is_pure, iv_offset, \
-    sum_update, unit_step
+    offset_along, sum_update, unit_step
 from ..ir.types import i1, i64
 from .carry import carry_stored
 from .race import _Accesses
@@ -54,21 +54,30 @@ def _simple_body(loop: Op) -> bool:
     return True
 
 
-def _slice(value: Value, body: Block) -> list[Op] | None:
-    """The ops of body that compute value, in body order; None if it depends on a carried
-    value (an iter arg)."""
-    inside = {r: op for op in body.ops for r in op.results}
+def _slice(value: Value, *blocks: Block) -> list[Op] | None:
+    """The ops of the blocks (a loop body, or the bodies of a loop nest from the outside
+    in) that compute value, in order; None if it depends on a carried value (an iter arg)."""
+    inside = {r: op for body in blocks for op in body.ops for r in op.results}
+    carried = {a for body in blocks for a in body.args[1:]}
     need, stack = set(), [value]
     while stack:
         v = stack.pop()
-        if v in body.args[1:]:
+        if v in carried:
             return None
         op = inside.get(v)
         if op is None or op in need:
             continue
         need.add(op)
         stack.extend(op.operands)
-    return [op for op in body.ops if op in need]
+    return [op for body in blocks for op in body.ops if op in need]
+
+
+def _recompute(b: Builder, value: Value, vmap: dict, *blocks: Block) -> Value:
+    """value computed again at b from its slice of the blocks, their loop variables taking
+    the values vmap gives them."""
+    for op in _slice(value, *blocks):
+        b.insert(clone_op(op, vmap))
+    return vmap.get(value, value)
 
 
 class _Stencil:
@@ -89,13 +98,10 @@ def _stencils(loop: Op, acc: _Accesses) -> list[_Stencil] | None:
     for op in accesses:
         if op.name != "mem.accumulate":
             continue
-        idx = access_index(op)
-        offsets = [(d, iv_offset(v, iv)) for d, v in enumerate(idx)]
-        along = [(d, c) for d, c in offsets if c is not None]
-        rest = tuple(v for d, v in enumerate(idx) if d != (along[0][0] if along else -1))
-        if len(along) != 1 or any(v in local for v in rest):
+        found = offset_along(access_index(op), iv, local)
+        if found is None:
             continue
-        d, c = along[0]
+        d, c, rest = found
         if op.attrs.get("atomic"):
             return None
         key = (op.operands[1], d, rest)
@@ -335,10 +341,7 @@ def _fuse_rest(s: _Stencil, interior: Op, acc: _Accesses) -> bool:
 
 def _term(b: Builder, i: Value, acc_op: Op, body: Block) -> Value:
     """The value acc_op accumulates in the scatter's iteration i, computed again at b."""
-    vmap = {body.args[0]: i}
-    for op in _slice(acc_op.operands[0], body):
-        b.insert(clone_op(op, vmap))
-    return vmap.get(acc_op.operands[0], acc_op.operands[0])
+    return _recompute(b, acc_op.operands[0], {body.args[0]: i}, body)
 
 
 def gather_stencils(fn: Function, fuse: bool = True) -> bool:

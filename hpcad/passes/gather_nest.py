@@ -24,7 +24,7 @@ from ..ir.core import Block, Builder, Function, Op, Value, walk
 from ..ir.dialects import MEMORY_ACCESSES, access_index, accessed_array, is_pure, iv_offset, \
     unit_step
 from ..ir.types import i1, i64
-from .gather import _before, _movable, _shifted, _simple_body, _within
+from .gather import _before, _movable, _recompute, _shifted, _simple_body, _within
 from .race import _Accesses
 
 
@@ -94,19 +94,7 @@ def _writes_own_element(term: Op, nest: _Nest) -> bool:
 def _term(b: Builder, i: Value, j: Value, acc_op: Op, nest: _Nest) -> Value:
     """The value acc_op accumulates in the scatter's iteration (i, j), computed again at b
     (with the outer body's pure ops it needs)."""
-    vmap = {nest.i: i, nest.j: j}
-    need, stack = set(), [acc_op.operands[0]]
-    inside = {r: op for blk in (nest.obody, nest.ibody) for op in blk.ops for r in op.results}
-    while stack:
-        op = inside.get(stack.pop())
-        if op is not None and op not in need and op is not nest.inner:
-            need.add(op)
-            stack.extend(op.operands)
-    for blk in (nest.obody, nest.ibody):
-        for op in blk.ops:
-            if op in need:
-                b.insert(clone_op(op, vmap))
-    return vmap.get(acc_op.operands[0], acc_op.operands[0])
+    return _recompute(b, acc_op.operands[0], {nest.i: i, nest.j: j}, nest.obody, nest.ibody)
 
 
 def _gather(nest: _Nest, arr: Value, terms: list, b: Builder) -> Op:

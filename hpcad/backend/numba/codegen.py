@@ -87,9 +87,10 @@ class SourceWriter(TapeWriter, ParallelWriter, MpiWriter, VectorWriter):
         for s in self.slots:
             self.by_anchor.setdefault(s.anchor, []).append(s)
         self.plain_ivs: set[Value] = set()   # forward range() variables numba indexes well
-        self.outlined: list[str] = []        # functions of sums (outline_sums)
-        self.any_order: set[Op] = set()      # the adds of those sums
-        self.unsigned_ivs = False            # index with every non-negative range() variable
+        self.outlined: list[str] = []        # loops in functions of their own (outline_loop)
+        self.any_order: set[Op] = set()      # the adds of its sums (fadd reassoc)
+        self.in_outlined = False             # writing an outlined loop: every non-negative
+                                             # range() variable indexes unsigned
         self.reduction_updates: dict[Op, tuple[str, str]] = {}
         self.parallel = any(o.dialect == "par" for o in walk(fn.body))
         self.uses_mpi = any(o.dialect == "mpi" for o in walk(fn.body))
@@ -254,7 +255,7 @@ class SourceWriter(TapeWriter, ParallelWriter, MpiWriter, VectorWriter):
         parts = []
         for v in idx:
             text = self.ref(v)
-            if (self.unsigned_ivs or v not in self.plain_ivs) and (self.lower.get(v) or -1) >= 0 \
+            if (self.in_outlined or v not in self.plain_ivs) and (self.lower.get(v) or -1) >= 0 \
                     and not text.isdigit():
                 text = f"np.uint64({text})"
             parts.append(text)
@@ -312,8 +313,8 @@ class SourceWriter(TapeWriter, ParallelWriter, MpiWriter, VectorWriter):
 
     # -- control flow ------------------------------------------------------------------------
     def op_scf_for(self, op, depth):
-        if self.sums_only(op):
-            self.outline_sums(op, depth)
+        if not self.in_outlined and self.outlines(op):
+            self.outline_loop(op, depth)
             return
         body = op.regions[0]
         carried = self.carried_names(op.results)
@@ -335,7 +336,7 @@ class SourceWriter(TapeWriter, ParallelWriter, MpiWriter, VectorWriter):
         self.region_body(body, depth + 1, carried)
 
     # -- sums: float reductions in a function of their own that may reassociate them -----
-    def sums_only(self, op: Op) -> bool:
+    def outlines(self, op: Op) -> bool:
         """A loop to compile in a function of its own: one whose sums may be taken in any
         order (passes/gather.py marks them; LLVM vectorizes a float sum only when it may
         reorder it) or marked `outline` (passes/gather_nest.py), if it is innermost, not
@@ -353,20 +354,18 @@ class SourceWriter(TapeWriter, ParallelWriter, MpiWriter, VectorWriter):
             parent = parent.parent.parent if parent.parent is not None else None
         return True
 
-    def outline_sums(self, op: Op, depth: int) -> None:
+    def outline_loop(self, op: Op, depth: int) -> None:
         """The loop as a function of its own, called in place, whose sums LLVM may
         reassociate (their adds only: everything else keeps IEEE order) and whose indices
         are unsigned where they are non-negative: LLVM vectorizes such a loop, where in the
         whole derivative it would not."""
         saved, self.lines = self.lines, []
-        self.sums_only = lambda _: False     # this once, emit the loop itself
         self.any_order = {a for k in range(len(op.results)) if (a := sum_update(op, k))}
-        self.unsigned_ivs = True
+        self.in_outlined = True
         try:
             self.op_scf_for(op, 1)
         finally:
-            del self.sums_only
-            self.any_order, self.unsigned_ivs = set(), False
+            self.any_order, self.in_outlined = set(), False
         inner, self.lines = self.lines, saved
         carried = self.carried_names(op.results)
         params = free_names(inner, carried)

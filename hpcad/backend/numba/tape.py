@@ -92,7 +92,7 @@ def tape_slots(fn: Function, lower: dict[Value, int]) -> list[TapeSlot]:
                 if op.name == "tape.push":
                     pushes[op.attrs["slot"]] = (op, chain)
                     inner = next((c for c in reversed(chain) if c.name in _LOOPS), None)
-                    loops.setdefault(op.attrs["slot"], set()).add(id(inner))
+                    loops.setdefault(op.attrs["slot"], set()).add(inner)
                 elif op.name == "tape.pop":
                     pops.setdefault(op.attrs["slot"], chain)
             for r in op.regions:
