@@ -63,7 +63,24 @@ def forward_over_reverse(reverse_fn: Function, primal: Function, kinds: tuple):
     activity = reverse_activity(primal, kinds)
     activity += [CONST] * (len(reverse_fn.args) - len(activity))   # seeds
     act = analyze(reverse_fn, activity, True)
-    return forward(reverse_fn, activity, act, tape_offset=slot_count(reverse_fn)), activity
+    offset = slot_count(reverse_fn)
+    fn = forward(reverse_fn, activity, act, tape_offset=offset)
+    _reserve_tangent_slots(fn, offset)
+    return fn, activity
+
+
+def _reserve_tangent_slots(fn: Function, offset: int) -> None:
+    """A tangent slot takes the room its value's slot reserves (the reserve comes before the
+    pushes that show whether the value has a tangent; an indexed slot filled in several
+    loops is sized by it: backend/numba/tape.py)."""
+    pushed = {op.attrs["slot"] for op in walk(fn.body) if op.name == "tape.push"}
+    for op in list(walk(fn.body)):
+        if op.name == "tape.reserve" and op.attrs["slot"] + offset in pushed:
+            block = op.parent
+            twin = clone_op(op, {})
+            twin.attrs = {**op.attrs, "slot": op.attrs["slot"] + offset}
+            twin.parent = block
+            block.ops.insert(block.ops.index(op) + 1, twin)
 
 
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Callable
 
-from .core import walk
+from .core import Block, Op, Value, walk
 from .types import ArrayType, OpaqueType, ScalarType, element, i1, i64
 
 
@@ -520,3 +520,55 @@ def spec(name: str) -> OpSpec:
 
 def is_pure(op) -> bool:
     return OPS[op.name].effect == "pure"
+
+
+def lower_bounds(fn) -> dict[Value, int]:
+    """Known lower bounds of integer values (constants, shapes, range() variables and simple
+    arithmetic on them), enough to prove most array indices non-negative (the numba
+    backend indexes those unsigned; loop passes rely on `iv + c` naming element iv + c,
+    which a negative index, counted from the end, does not)."""
+    low: dict[Value, int] = {}
+
+    def const_of(v):
+        op = v.owner
+        if isinstance(op, Op) and op.name == "arith.const" and \
+                not isinstance(op.attrs["value"], bool):
+            return op.attrs["value"]
+        return None
+
+    def visit(block: Block):
+        for op in block.ops:
+            name, a = op.name, op.operands
+            got = None
+            if name == "arith.const" and isinstance(op.attrs["value"], int):
+                got = op.attrs["value"]
+            elif name == "mem.shape":
+                got = 0
+            elif name == "arith.add" and a[0] in low and a[1] in low:
+                got = low[a[0]] + low[a[1]]
+            elif name == "arith.sub" and a[0] in low and const_of(a[1]) is not None:
+                got = low[a[0]] - const_of(a[1])
+            elif name == "arith.mul" and low.get(a[0], -1) >= 0 and low.get(a[1], -1) >= 0:
+                got = low[a[0]] * low[a[1]]
+            elif name == "arith.mod" and (const_of(a[1]) or 0) > 0:
+                got = 0
+            elif name == "arith.floordiv" and low.get(a[0], -1) >= 0 and \
+                    (const_of(a[1]) or 0) > 0:
+                got = low[a[0]] // const_of(a[1])
+            elif name == "arith.max" and (a[0] in low or a[1] in low):
+                got = max(low.get(a[0], low.get(a[1])), low.get(a[1], low.get(a[0])))
+            elif name == "arith.min" and a[0] in low and a[1] in low:
+                got = min(low[a[0]], low[a[1]])
+            elif name == "scf.for":
+                step = const_of(a[2])
+                if step is not None and step > 0 and a[0] in low:
+                    low[op.regions[0].args[0]] = low[a[0]]
+                elif step is not None and step < 0 and a[1] in low:
+                    low[op.regions[0].args[0]] = low[a[1]] + 1
+            if got is not None and op.results and op.results[0].type.name in ("i64", "i32"):
+                low[op.results[0]] = got
+            for r in op.regions:
+                visit(r)
+
+    visit(fn.body)
+    return low

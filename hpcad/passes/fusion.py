@@ -14,9 +14,11 @@ from __future__ import annotations
 from ..ir.clone import clone_op
 from ..ir.core import Block, Builder, Function, Op, Value, walk
 from ..ir.dialects import MEMORY_ACCESSES, access_index, accessed_array, is_pure, iv_offset, \
-    unit_step
+    lower_bounds, offset_along, unit_step
 from ..ir.types import i64
 from .aliases import variable_classes
+from .carry import carry_stored
+from .race import _Accesses
 
 
 
@@ -111,19 +113,27 @@ def _offset(v: Value, base: Value) -> int | None:
     return c
 
 
-def _disjoint(a: Op, b: Op, key) -> bool:
-    """Whether two loops without carried values share no array one of them writes, and only
-    the first touches the tape (indexed pushes and pops, which do not move it)."""
-    if a.results or b.results:
+def _plain(loop: Op, tape: bool) -> bool:
+    """Whether a loop has no carried values and a body without nested regions,
+    communication, calls or whole-array ops, that touches the tape (if `tape`) only by
+    indexed pushes and pops, which do not move it."""
+    if loop.results:
         return False
-    for loop, tape in ((a, True), (b, False)):
-        for o in walk(loop.regions[0]):
-            if o.regions or o.dialect in ("mpi", "func", "rt", "par") or \
-                    o.name in ("mem.fill", "mem.copy", "mem.add_into", "mem.alloc"):
-                return False
-            if o.dialect == "tape" and not (tape and o.name in ("tape.push", "tape.pop")
-                                            and len(o.operands) >= 1 + (o.name == "tape.push")):
-                return False
+    for o in walk(loop.regions[0]):
+        if o.regions or o.dialect in ("mpi", "func", "rt", "par") or \
+                o.name in ("mem.fill", "mem.copy", "mem.add_into", "mem.alloc"):
+            return False
+        if o.dialect == "tape" and not (tape and o.name in ("tape.push", "tape.pop")
+                                        and len(o.operands) >= 1 + (o.name == "tape.push")):
+            return False
+    return True
+
+
+def _disjoint(a: Op, b: Op, key) -> bool:
+    """Whether two plain loops (_plain; only the first may touch the tape) share no array
+    one of them writes."""
+    if not (_plain(a, True) and _plain(b, False)):
+        return False
     first = _accesses(a.regions[0], None, None, key)
     second = _accesses(b.regions[0], None, None, key)
     return not any(ca == cb and (wa or wb) for ca, _, wa in first for cb, _, wb in second)
@@ -197,3 +207,133 @@ def fuse_peeled(fn: Function) -> bool:
     and that share no written array (see the module docstring). Returns whether anything
     changed."""
     return _fuse_peeled_block(fn.body, variable_classes(fn).find)
+
+
+_SHIFT_MOST = 2     # iterations the second loop may lag behind the first
+
+
+def _shifted_accesses(loop: Op) -> dict | None:
+    """{array: [(offset, other indices, is_write)]} of the loop body's accesses, each at
+    iv + offset along one index position; None when one is not of that form."""
+    body = loop.regions[0]
+    iv, local = body.args[0], {r for o in body.ops for r in o.results} | set(body.args)
+    out: dict[Value, list] = {}
+    for op in body.ops:
+        if op.name in MEMORY_ACCESSES:
+            found = offset_along(access_index(op), iv, local)
+            if found is None:
+                return None
+            out.setdefault(accessed_array(op), []).append(
+                (found[1], (found[0], found[2]), op.name != "mem.load"))
+    return out
+
+
+def _lag(a: Op, b: Op, key, first: int | None) -> int | None:
+    """The fewest iterations b must lag behind a for the two to run as one loop (a's
+    iteration k, then b's iteration k - lag) without changing what either reads: when a
+    touches element k + p of an array at iteration k and b touches element j + q at j, one
+    of them writing, b's iteration touching the same element as a's (j = k + p - q) must
+    still come after it, so lag >= q - p. None when an array one of them writes is shared
+    at other indices, through another variable of its class, or the lag is more than
+    _SHIFT_MOST; also when an index may be negative (`first`: a lower bound of the loops'
+    first iteration), since a[-1] is the last element, not the one before a[0]."""
+    accesses = _shifted_accesses(a), _shifted_accesses(b)
+    if None in accesses or first is None or \
+            any(first + c < 0 for acc in accesses for uses in acc.values() for c, _, _ in uses):
+        return None
+    first, second = accesses
+    lag = 0
+    for arr_a, acc_a in first.items():
+        for arr_b, acc_b in second.items():
+            if key(arr_a) != key(arr_b) or not any(w for *_, w in acc_a + acc_b):
+                continue
+            if arr_a is not arr_b or len({shape for _, shape, _ in acc_a + acc_b}) != 1:
+                return None
+            lag = max([lag] + [q - p for p, _, wa in acc_a for q, _, wb in acc_b if wa or wb])
+    return lag if lag <= _SHIFT_MOST else None
+
+
+def _fuse_shifted_block(block: Block, acc, low: dict) -> bool:
+    changed = False
+    for op in list(block.ops):
+        for r in op.regions:
+            changed |= _fuse_shifted_block(r, acc, low)
+    k = 0
+    while k < len(block.ops):
+        a = block.ops[k]
+        m = k + 1
+        while m < len(block.ops) and (is_pure(block.ops[m]) and not block.ops[m].regions or
+                                      block.ops[m].name in ("tape.advance", "tape.reserve")):
+            m += 1
+        b = block.ops[m] if m < len(block.ops) else None
+        lag = None
+        if a.name == "scf.for" and b is not None and b.name == "scf.for" and unit_step(a) \
+                and a.operands[:3] == b.operands[:3] and not (a.attrs or b.attrs) \
+                and _plain(a, True) and _plain(b, False):
+            lag = _lag(a, b, acc.key, low.get(a.operands[0]))
+        if lag is None:
+            k += 1
+            continue
+        _fuse_lagging(block, a, b, block.ops[k + 1:m], lag, acc)
+        changed = True
+        k += 1
+    return changed
+
+
+def _fuse_lagging(block: Block, a: Op, b: Op, between: list[Op], lag: int, acc) -> None:
+    """a over [lb, min(lb + lag, ub)) on its own, then one loop over [lb + lag, ub) running
+    a's iteration k and b's iteration k - lag, then b over [max(ub - lag, lb), ub) on its
+    own; values the fused loop stores and loads back iterations later are carried in
+    registers (passes/carry.py). Pure ops between a and b go before, tape moves after."""
+    lb, ub = a.operands[:2]
+    for op in [a] + between:
+        block.ops.remove(op)
+    builder = Builder(block, a.loc)
+    builder.index = block.ops.index(b)
+    block.ops.remove(b)
+    for op in between:
+        if is_pure(op):
+            builder.insert(op)
+    body_a, body_b = a.regions[0], b.regions[0]
+    if lag:
+        shift = builder.op1("arith.const", [], i64, {"value": lag})
+        start = builder.op1("arith.add", [lb, shift], i64)
+        _peel(builder, a, lb, builder.op1("arith.min", [start, ub], i64))
+        a.operands[0] = start
+    inner = Builder(body_a, a.loc)
+    inner.index = len(body_a.ops) - 1
+    k, j = body_a.args[0], body_b.args[0]
+
+    def at(c: int) -> Value:
+        """b's iv + c, that is k + (c - lag), as an offset of k (passes/carry.py reads)."""
+        if c == lag:
+            return k
+        return inner.op1("arith.add", [k, inner.op1("arith.const", [], i64,
+                                                    {"value": c - lag})], i64)
+    vmap = {j: at(0)}
+    for op in body_b.ops[:-1]:
+        c = iv_offset(op.results[0], j) if len(op.results) == 1 else None
+        if c is not None:
+            vmap[op.results[0]] = at(c)
+        else:
+            inner.insert(clone_op(op, vmap))
+    builder.insert(a)
+    if lag:
+        b.operands[0] = builder.op1("arith.max", [builder.op1("arith.sub", [ub, shift], i64),
+                                                  lb], i64)
+        builder.insert(b)
+    for op in between:
+        if not is_pure(op):
+            builder.insert(op)
+    carry_stored(a, acc)
+    a.attrs = {**a.attrs, "outline": True}   # compiled on its own, every index unsigned
+
+
+def fuse_shifted(fn: Function) -> bool:
+    """Fuse adjacent loops over the same range where the second reads or writes what the
+    first touches a few elements ahead of or behind it (a stencil into a buffer, then the
+    buffer copied back: `tmp[i] = f(u[i-1], u[i], u[i+1])`, `u[i] = tmp[i]`), the second
+    lagging behind as far as that needs (_lag); the buffer's elements then pass between the
+    two in registers. Run on derivatives only: the carried values this leaves would each
+    need a tape slot if AD saw them. Returns whether anything changed."""
+    return _fuse_shifted_block(fn.body, _Accesses(fn), lower_bounds(fn))

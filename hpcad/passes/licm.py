@@ -62,9 +62,32 @@ class _Licm:
                     hoisted.extend(guarded)
                     inside.difference_update(op.results)
                 else:
+                    if op.name == "scf.if":
+                        for branch in op.regions:
+                            _speculate(branch, inside, hoisted)
                     kept.append(op)
             region.ops = kept
         return hoisted
+
+
+def _speculate(block: Block, inside: set, hoisted: list[Op]) -> None:
+    """Moves the pure, non-trapping ops of a branch (and of the branches nested in it)
+    whose operands are defined outside the loop to `hoisted`: running them whether or not
+    the branch is taken costs a few integer ops once, and lets what they compute (tape
+    sizes, say) be known before the loop."""
+    kept = []
+    for op in block.ops:
+        if not op.regions and is_pure(op) and not _may_trap(op) and \
+                not any(v in inside for v in op.operands):
+            op.parent = None
+            hoisted.append(op)
+            inside.difference_update(op.results)
+            continue
+        if op.name == "scf.if":
+            for branch in op.regions:
+                _speculate(branch, inside, hoisted)
+        kept.append(op)
+    block.ops = kept
 
 
 def _guarded_load(loop: Op, load: Op) -> list[Op] | None:

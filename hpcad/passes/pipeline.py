@@ -5,7 +5,7 @@ from ..ir.core import Function, Module
 from ..ir.verifier import verify_function
 from .cse import cse
 from .dce import dce
-from .fusion import fuse_loops, fuse_peeled
+from .fusion import fuse_loops, fuse_peeled, fuse_shifted
 from .gather import ascend_independent, gather_stencils
 from .gather_nest import gather_nests
 from .inline import inline_calls
@@ -45,6 +45,8 @@ def finish_derivative(fn: Function, fused: bool = True) -> Function:
     make_race_free(fn)
     fn = optimize(fn)
     if index_tape(fn) | gather_stencils(fn, fused) | gather_nests(fn) | ascend_independent(fn):
+        fn = optimize(fn)
+    if fuse_shifted(fn):
         fn = optimize(fn)
     verify_function(fn)
     return fn

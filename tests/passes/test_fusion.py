@@ -5,6 +5,7 @@ import pytest
 
 import hpcad as ad
 from hpcad.ir import print_function
+from hpcad.ir.core import walk
 
 
 @ad.kernel
@@ -107,3 +108,140 @@ def test_tape_filled_by_a_split_loop_is_sized_by_its_reserve():
     _, dc_ref, dd_ref = ref(u.copy(), du_ref, 0.05, 0.2, steps)
     np.testing.assert_allclose(du, du_ref, rtol=1e-12)
     assert dc == pytest.approx(dc_ref, rel=1e-12) and dd == pytest.approx(dd_ref, rel=1e-12)
+
+
+# -- shifted fusion (derivatives only): a stencil into a buffer, the buffer copied back ----
+
+@ad.kernel
+def heat_like(u, c, nsteps):
+    n = u.shape[0]
+    tmp = np.zeros(n)
+    for t in range(nsteps):
+        for i in range(1, n - 1):
+            tmp[i] = u[i] + c * (u[i - 1] - 2.0 * u[i] + u[i + 1])
+        for i in range(1, n - 1):
+            u[i] = tmp[i]
+    return u[0] + u[n - 1] + u[n // 2]
+
+
+@ad.kernel
+def five_point(u, c, nsteps):
+    n = u.shape[0]
+    tmp = np.zeros(n)
+    for t in range(nsteps):
+        for i in range(2, n - 2):
+            tmp[i] = c * (u[i - 2] + u[i + 2]) + u[i] * u[i + 1] - 0.5 * u[i - 1]
+        for i in range(2, n - 2):
+            u[i] = tmp[i]
+    return u[n // 2]
+
+
+@ad.kernel
+def reads_ahead(u, v, c):
+    """The second loop reads the buffer one element ahead of where it writes and writes an
+    array the first reads one behind: a lag of 1, whose read ahead is the element the
+    first loop has just stored."""
+    n = u.shape[0]
+    tmp = np.zeros(n)
+    for i in range(1, n - 1):
+        tmp[i] = c * u[i - 1] + u[i]
+    for i in range(1, n - 1):
+        u[i] = tmp[i] - tmp[i + 1] * v[i]
+    return u[n // 2]
+
+
+@ad.kernel
+def lag_three(u, c):
+    n = u.shape[0]
+    tmp = np.zeros(n)
+    for i in range(3, n):
+        tmp[i] = c * u[i - 3]
+    for i in range(3, n):
+        u[i] = tmp[i]
+    return u[n - 1]
+
+
+@ad.kernel
+def scattered(u, idx, c):
+    n = u.shape[0]
+    tmp = np.zeros(n)
+    for i in range(n):
+        tmp[i] = c * u[i]
+    for i in range(n):
+        u[idx[i]] = tmp[i]
+    return u[0]
+
+
+@ad.kernel
+def periodic(u, c):
+    """old[i - 1] at i = 0 is the last element: not an offset the fused loop can carry."""
+    n = u.shape[0]
+    old = np.empty(n)
+    for i in range(n):
+        old[i] = u[i]
+    for i in range(n):
+        u[i] = old[i] - c * old[i - 1]
+    return u[0]
+
+
+def _shift_fused(kernel, args):
+    from hpcad.ir.clone import clone_function
+    from hpcad.passes.fusion import fuse_shifted
+    fn = clone_function(kernel.specialize(args).primal)
+    return fn, fuse_shifted(fn)
+
+
+@pytest.mark.parametrize("kernel,lag", [(heat_like, 1), (five_point, 2), (reads_ahead, 1)])
+@pytest.mark.parametrize("n", [1, 2, 3, 4, 5, 6, 9, 40])
+def test_shifted_fusion_keeps_what_the_loops_compute(kernel, lag, n):
+    """The second loop runs `lag` iterations behind the first in one loop, with the ends
+    where only one of them runs in loops of their own; memory ends up bitwise as the
+    unfused loops leave it, on both backends, at every size (the fused loop empty
+    included)."""
+    u = np.sin(np.linspace(0.0, 3.0, n)) + 0.1
+    args = (u, 0.3, 3) if kernel is not reads_ahead else (u, np.cos(u), 0.3)
+    fn, changed = _shift_fused(kernel, args)
+    assert changed
+    text = print_function(fn)
+    assert f"arith.const {{value = {lag}}}" in text and "outline = true" in text, text
+    fused = next(op for op in walk(fn.body) if op.attrs.get("outline"))
+    assert len(fused.results) >= 1        # the buffer's elements carried, not re-loaded
+    expected = [a.copy() if isinstance(a, np.ndarray) else a for a in args]
+    value = kernel.py_func(*expected)
+    for backend in ("interp", "numba"):
+        got = [a.copy() if isinstance(a, np.ndarray) else a for a in args]
+        out = kernel.run(fn, got, backend)
+        assert out[0] == value
+        for g, e in zip(got, expected):
+            if isinstance(g, np.ndarray):
+                np.testing.assert_array_equal(g, e)
+
+
+def test_shifted_fusion_leaves_far_or_irregular_dependences():
+    u = np.linspace(1.0, 2.0, 8)
+    assert not _shift_fused(lag_three, (u, 0.5))[1]
+    assert not _shift_fused(scattered, (u, np.arange(8)[::-1].copy(), 0.5))[1]
+    assert not _shift_fused(periodic, (u, 0.5))[1]
+
+
+def test_shifted_fusion_runs_on_derivatives():
+    """The forward sweep of heat's gradient copies the buffer back inside the stencil loop;
+    the gradient still matches finite differences."""
+    n, steps = 30, 4
+    u = np.sin(np.linspace(0.0, 3.0, n)) + 0.1
+    spec = heat_like.specialize((u, 0.3, steps))
+    fn = spec.derivative("reverse", ("dup", "active", "const"), True)
+    assert "outline = true" in print_function(fn)
+    du, dc = np.zeros(n), 0.0
+    rev = ad.autodiff(heat_like, activity=(ad.Duplicated, ad.Active, ad.Const))
+    _, dc = rev(u.copy(), du, 0.3, steps)
+    h = 1e-6
+    for k in (0, 1, n // 2, n - 2):
+        up, um = u.copy(), u.copy()
+        up[k] += h
+        um[k] -= h
+        fd = (heat_like.py_func(up, 0.3, steps) - heat_like.py_func(um, 0.3, steps)) / (2 * h)
+        assert du[k] == pytest.approx(fd, rel=1e-6, abs=1e-9)
+    fd = (heat_like.py_func(u.copy(), 0.3 + h, steps) -
+          heat_like.py_func(u.copy(), 0.3 - h, steps)) / (2 * h)
+    assert dc == pytest.approx(fd, rel=1e-6)

@@ -12,7 +12,7 @@ import symtable
 from dataclasses import dataclass
 
 from ...ir.core import Block, Function, Op, Value, walk
-from ...ir.dialects import sum_update
+from ...ir.dialects import lower_bounds, sum_update
 from ...ir.types import ScalarType, lanes
 from .common import NP_TYPES, without_terminator
 from .mpi_codegen import MpiWriter
@@ -339,13 +339,15 @@ class SourceWriter(TapeWriter, ParallelWriter, MpiWriter, VectorWriter):
     def outlines(self, op: Op) -> bool:
         """A loop to compile in a function of its own: one whose sums may be taken in any
         order (passes/gather.py marks them; LLVM vectorizes a float sum only when it may
-        reorder it) or marked `outline` (passes/gather_nest.py), if it is innermost, not
-        inside a parallel loop, and moves no tape position."""
+        reorder it) or marked `outline` (passes/gather_nest.py, passes/fusion.py), if it is
+        innermost, not inside a parallel loop, and moves no tape position (indexed pushes
+        and pops do not)."""
         if self.width > 1 or not (op.attrs.get("sums") == "any order" or op.attrs.get("outline")):
             return False
         for o in walk(op.regions[0]):
             if o.regions or o.dialect in ("mpi", "func", "rt", "par") or \
-                    o.dialect == "tape" and not (o.name == "tape.pop" and o.operands):
+                    o.dialect == "tape" and not (o.name == "tape.pop" and o.operands or
+                                                 o.name == "tape.push" and len(o.operands) == 2):
                 return False
         parent = op.parent.parent if op.parent is not None else None
         while parent is not None:
@@ -434,54 +436,6 @@ def free_names(lines: list[str], local: list[str]) -> list[str]:
     return sorted(sym.get_name() for sym in table.get_symbols()
                   if sym.is_referenced() and not sym.is_assigned()
                   and sym.get_name() not in module)
-
-
-def lower_bounds(fn: Function) -> dict[Value, int]:
-    """Known lower bounds of integer values (constants, shapes, range() variables and simple
-    arithmetic on them), enough to prove most array indices non-negative."""
-    low: dict[Value, int] = {}
-
-    def const_of(v):
-        op = v.owner
-        if isinstance(op, Op) and op.name == "arith.const" and not isinstance(op.attrs["value"], bool):
-            return op.attrs["value"]
-        return None
-
-    def visit(block: Block):
-        for op in block.ops:
-            name, a = op.name, op.operands
-            got = None
-            if name == "arith.const" and isinstance(op.attrs["value"], int):
-                got = op.attrs["value"]
-            elif name == "mem.shape":
-                got = 0
-            elif name == "arith.add" and a[0] in low and a[1] in low:
-                got = low[a[0]] + low[a[1]]
-            elif name == "arith.sub" and a[0] in low and const_of(a[1]) is not None:
-                got = low[a[0]] - const_of(a[1])
-            elif name == "arith.mul" and low.get(a[0], -1) >= 0 and low.get(a[1], -1) >= 0:
-                got = low[a[0]] * low[a[1]]
-            elif name == "arith.mod" and (const_of(a[1]) or 0) > 0:
-                got = 0
-            elif name == "arith.floordiv" and low.get(a[0], -1) >= 0 and (const_of(a[1]) or 0) > 0:
-                got = low[a[0]] // const_of(a[1])
-            elif name == "arith.max" and (a[0] in low or a[1] in low):
-                got = max(low.get(a[0], low.get(a[1])), low.get(a[1], low.get(a[0])))
-            elif name == "arith.min" and a[0] in low and a[1] in low:
-                got = min(low[a[0]], low[a[1]])
-            elif name == "scf.for":
-                step = const_of(a[2])
-                if step is not None and step > 0 and a[0] in low:
-                    low[op.regions[0].args[0]] = low[a[0]]
-                elif step is not None and step < 0 and a[1] in low:
-                    low[op.regions[0].args[0]] = low[a[1]] + 1
-            if got is not None and op.results and op.results[0].type.name in ("i64", "i32"):
-                low[op.results[0]] = got
-            for r in op.regions:
-                visit(r)
-
-    visit(fn.body)
-    return low
 
 
 def literal(value, t) -> str:
