@@ -59,6 +59,7 @@ class Compiled:
         if "mpi_handles" in self.source:
             from . import mpi
             from numba import types
+            mpi.load_library()
             self.mpi_handles = mpi.handles()
             sig = sig + (types.Array(types.int64, 1, "C"),)
         # vectors inside parallel loops keep a row per thread: pass the most threads numba

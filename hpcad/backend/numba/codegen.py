@@ -314,6 +314,15 @@ class SourceWriter(TapeWriter, ParallelWriter, MpiWriter, VectorWriter):
     # -- control flow ------------------------------------------------------------------------
     def op_scf_for(self, op, depth):
         if not self.in_outlined and self.outlines(op):
+            import os
+            if os.environ.get("HPCAD_INLINE_OUTLINED"):
+                self.any_order = {a for k in range(len(op.results)) if (a := sum_update(op, k))}
+                self.in_outlined = True
+                try:
+                    self.op_scf_for(op, depth)
+                finally:
+                    self.any_order, self.in_outlined = set(), False
+                return
             self.outline_loop(op, depth)
             return
         body = op.regions[0]

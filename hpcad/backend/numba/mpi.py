@@ -24,8 +24,16 @@ WORLD_SLOT = 8
 PROC_NULL = -1             # MPICH's MPI_PROC_NULL
 
 
+_loaded = False
+
+
 def load_library() -> None:
-    """Make the MPI library's symbols visible to numba's JIT linker (once)."""
+    """Make the MPI library's symbols visible to numba's JIT linker (once; before code
+    that calls MPI is compiled or loaded from the cache, not at `import hpcad`, which
+    stays free of mpi4py for kernels without MPI)."""
+    global _loaded
+    if _loaded:
+        return
     from mpi4py import MPI
     if MPI._sizeof(MPI.Comm) != 4 or MPI.PROC_NULL != PROC_NULL:
         raise HpcadError("the numba backend calls MPI through the MPICH ABI (int handles); "
@@ -33,6 +41,7 @@ def load_library() -> None:
     import llvmlite.binding as ll
     from numba_mpi.common import LIB
     ll.load_library_permanently(LIB)
+    _loaded = True
 
 
 def _signed(handle: int) -> int:
@@ -236,5 +245,3 @@ def allreduce_scalar(value, comm, dtype, op):
     _allreduce(send.ctypes.data, recv.ctypes.data, 1, dtype, op, comm)
     return recv[0]
 
-
-load_library()
