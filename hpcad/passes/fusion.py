@@ -146,6 +146,16 @@ def _peel(b: Builder, loop: Op, lb: Value, ub: Value) -> None:
     b.insert(new)
 
 
+def _next_across(block: Block, k: int) -> tuple[Op | None, int]:
+    """(the op after block.ops[k] past pure ops and tape moves, which may go before or
+    after a fused loop; its index), (None, len(block.ops)) at the end."""
+    m = k + 1
+    while m < len(block.ops) and (is_pure(block.ops[m]) and not block.ops[m].regions or
+                                  block.ops[m].name in ("tape.advance", "tape.reserve")):
+        m += 1
+    return (block.ops[m] if m < len(block.ops) else None), m
+
+
 def _fuse_peeled_block(block: Block, key) -> bool:
     changed = False
     for op in list(block.ops):
@@ -154,11 +164,7 @@ def _fuse_peeled_block(block: Block, key) -> bool:
     k = 0
     while k < len(block.ops):
         a = block.ops[k]
-        m = k + 1
-        while m < len(block.ops) and (is_pure(block.ops[m]) and not block.ops[m].regions or
-                                      block.ops[m].name in ("tape.advance", "tape.reserve")):
-            m += 1
-        b = block.ops[m] if m < len(block.ops) else None
+        b, m = _next_across(block, k)
         if a.name != "scf.for" or b is None or b.name != "scf.for" or \
                 not (unit_step(a) and unit_step(b)) or a.attrs or b.attrs:
             k += 1
@@ -261,11 +267,7 @@ def _fuse_shifted_block(block: Block, acc, low: dict) -> bool:
     k = 0
     while k < len(block.ops):
         a = block.ops[k]
-        m = k + 1
-        while m < len(block.ops) and (is_pure(block.ops[m]) and not block.ops[m].regions or
-                                      block.ops[m].name in ("tape.advance", "tape.reserve")):
-            m += 1
-        b = block.ops[m] if m < len(block.ops) else None
+        b, m = _next_across(block, k)
         lag = None
         if a.name == "scf.for" and b is not None and b.name == "scf.for" and unit_step(a) \
                 and a.operands[:3] == b.operands[:3] and not (a.attrs or b.attrs) \

@@ -1,11 +1,18 @@
 """Loop fusion merges adjacent loops only when every shared array is touched at the same
 element by the same iteration, and keeps results right (checked against plain Python)."""
+import sys
+from pathlib import Path
+
 import numpy as np
 import pytest
 
 import hpcad as ad
 from hpcad.ir import print_function
 from hpcad.ir.core import walk
+
+sys.path.insert(0, str(Path(__file__).parent.parent.parent))
+from benchmarks.heat import heat  # noqa: E402
+from test_gather import wide  # noqa: E402
 
 
 @ad.kernel
@@ -111,30 +118,7 @@ def test_tape_filled_by_a_split_loop_is_sized_by_its_reserve():
 
 
 # -- shifted fusion (derivatives only): a stencil into a buffer, the buffer copied back ----
-
-@ad.kernel
-def heat_like(u, c, nsteps):
-    n = u.shape[0]
-    tmp = np.zeros(n)
-    for t in range(nsteps):
-        for i in range(1, n - 1):
-            tmp[i] = u[i] + c * (u[i - 1] - 2.0 * u[i] + u[i + 1])
-        for i in range(1, n - 1):
-            u[i] = tmp[i]
-    return u[0] + u[n - 1] + u[n // 2]
-
-
-@ad.kernel
-def five_point(u, c, nsteps):
-    n = u.shape[0]
-    tmp = np.zeros(n)
-    for t in range(nsteps):
-        for i in range(2, n - 2):
-            tmp[i] = c * (u[i - 2] + u[i + 2]) + u[i] * u[i + 1] - 0.5 * u[i - 1]
-        for i in range(2, n - 2):
-            u[i] = tmp[i]
-    return u[n // 2]
-
+# heat (benchmarks/heat.py) lags by 1, the five-point `wide` (test_gather.py) by 2
 
 @ad.kernel
 def reads_ahead(u, v, c):
@@ -191,7 +175,7 @@ def _shift_fused(kernel, args):
     return fn, fuse_shifted(fn)
 
 
-@pytest.mark.parametrize("kernel,lag", [(heat_like, 1), (five_point, 2), (reads_ahead, 1)])
+@pytest.mark.parametrize("kernel,lag", [(heat, 1), (wide, 2), (reads_ahead, 1)])
 @pytest.mark.parametrize("n", [1, 2, 3, 4, 5, 6, 9, 40])
 def test_shifted_fusion_keeps_what_the_loops_compute(kernel, lag, n):
     """The second loop runs `lag` iterations behind the first in one loop, with the ends
@@ -229,19 +213,19 @@ def test_shifted_fusion_runs_on_derivatives():
     the gradient still matches finite differences."""
     n, steps = 30, 4
     u = np.sin(np.linspace(0.0, 3.0, n)) + 0.1
-    spec = heat_like.specialize((u, 0.3, steps))
+    spec = heat.specialize((u, 0.3, steps))
     fn = spec.derivative("reverse", ("dup", "active", "const"), True)
     assert "outline = true" in print_function(fn)
     du, dc = np.zeros(n), 0.0
-    rev = ad.autodiff(heat_like, activity=(ad.Duplicated, ad.Active, ad.Const))
+    rev = ad.autodiff(heat, activity=(ad.Duplicated, ad.Active, ad.Const))
     _, dc = rev(u.copy(), du, 0.3, steps)
     h = 1e-6
     for k in (0, 1, n // 2, n - 2):
         up, um = u.copy(), u.copy()
         up[k] += h
         um[k] -= h
-        fd = (heat_like.py_func(up, 0.3, steps) - heat_like.py_func(um, 0.3, steps)) / (2 * h)
+        fd = (heat.py_func(up, 0.3, steps) - heat.py_func(um, 0.3, steps)) / (2 * h)
         assert du[k] == pytest.approx(fd, rel=1e-6, abs=1e-9)
-    fd = (heat_like.py_func(u.copy(), 0.3 + h, steps) -
-          heat_like.py_func(u.copy(), 0.3 - h, steps)) / (2 * h)
+    fd = (heat.py_func(u.copy(), 0.3 + h, steps) -
+          heat.py_func(u.copy(), 0.3 - h, steps)) / (2 * h)
     assert dc == pytest.approx(fd, rel=1e-6)
