@@ -262,6 +262,8 @@ def _lag(a: Op, b: Op, key, first: int | None) -> int | None:
 def _fuse_shifted_block(block: Block, acc, low: dict) -> bool:
     changed = False
     for op in list(block.ops):
+        if op.dialect == "par":
+            continue   # the backend compiles no loop of a parallel body on its own (outline)
         for r in op.regions:
             changed |= _fuse_shifted_block(r, acc, low)
     k = 0
@@ -337,5 +339,6 @@ def fuse_shifted(fn: Function) -> bool:
     buffer copied back: `tmp[i] = f(u[i-1], u[i], u[i+1])`, `u[i] = tmp[i]`), the second
     lagging behind as far as that needs (_lag); the buffer's elements then pass between the
     two in registers. Run on derivatives only: the carried values this leaves would each
-    need a tape slot if AD saw them. Returns whether anything changed."""
+    need a tape slot if AD saw them. Loops in parallel bodies are left alone. Returns
+    whether anything changed."""
     return _fuse_shifted_block(fn.body, _Accesses(fn), lower_bounds(fn))

@@ -168,6 +168,20 @@ def periodic(u, c):
     return u[0]
 
 
+@ad.kernel
+def rows_in_parallel(u, c):
+    """Each parallel iteration runs a stencil into its row of a buffer and copies it back:
+    the backend does not compile loops of a parallel body on their own, so they stay two."""
+    m, n = u.shape
+    tmp = np.zeros((m, n))
+    for r in ad.prange(m):
+        for i in range(1, n - 1):
+            tmp[r, i] = u[r, i] + c * (u[r, i - 1] + u[r, i + 1])
+        for i in range(1, n - 1):
+            u[r, i] = tmp[r, i]
+    return u[0, 1]
+
+
 def _shift_fused(kernel, args):
     from hpcad.ir.clone import clone_function
     from hpcad.passes.fusion import fuse_shifted
@@ -206,6 +220,7 @@ def test_shifted_fusion_leaves_far_or_irregular_dependences():
     assert not _shift_fused(lag_three, (u, 0.5))[1]
     assert not _shift_fused(scattered, (u, np.arange(8)[::-1].copy(), 0.5))[1]
     assert not _shift_fused(periodic, (u, 0.5))[1]
+    assert not _shift_fused(rows_in_parallel, (np.ones((3, 8)), 0.5))[1]
 
 
 def test_shifted_fusion_runs_on_derivatives():
