@@ -55,12 +55,15 @@ def _expand_accumulates(body: Block, ops: list[Op]) -> list[Op]:
     return out
 
 
-def carry_stored(loop: Op, acc: _Accesses) -> bool:
+def carry_stored(loop: Op, acc: _Accesses, inits=None) -> dict:
     """Carry, in loop's iter args, the values its iterations store and later iterations load
     back (see the module docstring). The loop must have step 1 and a body without regions.
     Arrays of vectors (width > 1) are left alone: their lane loops vectorize anyway, and
-    vectors carried across iterations cost copies of W lanes. Returns whether anything
-    changed."""
+    vectors carried across iterations cost copies of W lanes. `inits(store, depth)` may
+    give a window's values before the loop (what `store` wrote in the `depth` iterations
+    before the first, latest first) instead of reading them from memory; None: memory.
+    Returns {store: the loop's results holding its window after the loop} (empty: nothing
+    changed)."""
     body = loop.regions[0]
     if not unit_step(loop) or any(op.regions for op in body.ops):
         return False
@@ -70,16 +73,15 @@ def carry_stored(loop: Op, acc: _Accesses) -> bool:
     for op in body.ops:
         if op.name in MEMORY_ACCESSES:
             by_array.setdefault(accessed_array(op), []).append(op)
-    changed = False
+    windows: dict = {}
     for arr, ops in by_array.items():
         offset = None if lanes(arr.type) > 1 else _offsets(ops, iv, local)
         if offset is None or any(a is not arr and acc.may_alias(a, arr) for a in by_array) \
                 or not _forwardable(ops, offset, body):
             continue
         ops = _expand_accumulates(body, ops)
-        _carry(loop, ops, _offsets(ops, iv, local), local)
-        changed = True
-    return changed
+        _carry(loop, ops, _offsets(ops, iv, local), local, inits, windows)
+    return windows
 
 
 def _forwardable(ops: list[Op], offset: dict[Op, int], body: Block) -> bool:
@@ -92,7 +94,8 @@ def _forwardable(ops: list[Op], offset: dict[Op, int], body: Block) -> bool:
                for r in ops if r.name != "mem.store" for w in writes)
 
 
-def _carry(loop: Op, ops: list[Op], offset: dict[Op, int], local: set[Value]) -> None:
+def _carry(loop: Op, ops: list[Op], offset: dict[Op, int], local: set[Value], inits,
+           windows: dict) -> None:
     body = loop.regions[0]
     position = {op: k for k, op in enumerate(body.ops)}
     stores = [op for op in ops if op.name == "mem.store"]
@@ -109,7 +112,10 @@ def _carry(loop: Op, ops: list[Op], offset: dict[Op, int], local: set[Value]) ->
             d, _, s = min(back)
             lags.setdefault(s, []).append((load, d))
     for s, loads in lags.items():
-        window = _window(loop, s, offset[s], max(d for _, d in loads), local)
+        depth = max(d for _, d in loads)
+        given = inits(s, depth) if inits is not None else None
+        window = _window(loop, s, offset[s], depth, local, given)
+        windows[s] = loop.results[-depth:]
         replace.update((load.result, window[d - 1]) for load, d in loads)
     for v in replace:    # a stored value may itself be a load replaced here
         while replace[v] in replace:
@@ -118,13 +124,29 @@ def _carry(loop: Op, ops: list[Op], offset: dict[Op, int], local: set[Value]) ->
     body.ops = [op for op in body.ops if not (op.results and op.results[0] in replace)]
 
 
-def _window(loop: Op, store: Op, k: int, depth: int, local: set[Value]) -> list[Value]:
+def stored_window(loop: Op, store: Op, depth: int, given: list[Value]) -> list[Value]:
+    """New iter args of loop holding what `store` wrote in its last `depth` iterations
+    (latest first; `given` before the loop); returns the loop's results that hold them
+    after it."""
+    _window(loop, store, 0, depth, set(), given)
+    return loop.results[-depth:]
+
+
+def _window(loop: Op, store: Op, k: int, depth: int, local: set[Value],
+            given: list[Value] | None = None) -> list[Value]:
     """New iter args w_1..w_depth of loop: w_m in iteration j is what store wrote in
-    iteration j - m (element j - m + k); before the loop, memory's element lb - m + k, read
-    only if the loop runs at all."""
+    iteration j - m (element j - m + k); before the loop, `given`, else memory's element
+    lb - m + k, read only if the loop runs at all."""
     body = loop.regions[0]
     arr, idx = store.operands[1], store.operands[2:]
     t = arr.type.dtype
+    window = [body.add_arg(Value(t, "w")) for _ in range(depth)]
+    yield_op = body.ops[-1]
+    yield_op.operands += [store.operands[0]] + window[:-1]
+    loop.results += [Value(t, None, loop) for _ in range(depth)]
+    if given is not None:
+        loop.operands += list(given)
+        return window
     position = next(d for d, v in enumerate(idx) if v in local)
     b = Builder(loop.parent, loop.loc)
     b.index = loop.parent.ops.index(loop)
@@ -142,10 +164,5 @@ def _window(loop: Op, store: Op, k: int, depth: int, local: set[Value]) -> list[
     ob = Builder(other, loop.loc)
     zero = ob.op1("arith.const", [], t, {"value": 0.0 if t.name.startswith("f") else 0})
     ob.op("scf.yield", [zero] * depth)
-    inits = b.op("scf.if", [runs], [t] * depth, regions=[then, other]).results
-    window = [body.add_arg(Value(t, "w")) for _ in range(depth)]
-    yield_op = body.ops[-1]
-    yield_op.operands += [store.operands[0]] + window[:-1]
-    loop.operands += inits
-    loop.results += [Value(t, None, loop) for _ in range(depth)]
+    loop.operands += b.op("scf.if", [runs], [t] * depth, regions=[then, other]).results
     return window

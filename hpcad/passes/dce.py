@@ -1,10 +1,11 @@
 """Dead-code elimination: removes pure ops, allocations and control ops whose results are
-unused and that have no effect, and prunes `scf.for` iter_args and `scf.if` results that
-nothing reads (e.g. adjoint accumulators of inactive values). Liveness is a fixpoint over
+unused and that have no effect, stores into local arrays nothing reads, and prunes `scf.for`
+iter_args and `scf.if` results that nothing reads (e.g. adjoint accumulators of inactive
+values). Liveness is a fixpoint over
 loops, since an iter_arg is live if its next iteration needs it."""
 from __future__ import annotations
 
-from ..ir.core import Block, Function, Op, Value
+from ..ir.core import Block, Function, Op, Value, walk
 from ..ir.dialects import OPS
 
 _EFFECTS = ("write", "tape", "comm", "io", "terminator")
@@ -134,7 +135,32 @@ def _prune_if(op: Op, live: set[Value]) -> bool:
     return True
 
 
+def _drop_unread_arrays(fn: Function) -> bool:
+    """Removes the stores into arrays the function allocates and never reads: used only as
+    the target of stores and accumulations (or by mem.shape), they are not loaded, returned,
+    passed on, viewed, copied or carried, so nothing can see what they hold (after shifted
+    fusion, heat's `tmp` in a derivative: passes/fusion.py)."""
+    allocs = {op.results[0] for op in walk(fn.body)
+              if op.name == "mem.alloc" and not op.attrs.get("arena")}
+    if not allocs:
+        return False
+    read, writes = set(), []
+    for op in walk(fn.body):
+        for k, v in enumerate(op.operands):
+            if v not in allocs:
+                continue
+            if op.name in ("mem.store", "mem.accumulate") and k == 1:
+                writes.append(op)
+            elif op.name != "mem.shape":
+                read.add(v)
+    dead = [op for op in writes if op.operands[1] not in read]
+    for op in dead:
+        op.parent.ops.remove(op)
+    return bool(dead)
+
+
 def dce(fn: Function) -> bool:
+    changed = _drop_unread_arrays(fn)
     lv = _Liveness()
     lv.block(fn.body)
-    return _sweep(fn.body, lv.live)
+    return _sweep(fn.body, lv.live) | changed

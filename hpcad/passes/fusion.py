@@ -8,16 +8,21 @@ iteration i of the first touched, after it.
 share nothing but arrays both only read: the first loop's iterations outside the second's
 range run in loops of their own. In a reverse-mode derivative this puts the save of a state
 array on the tape (`for w in range(n): push u[w]`) into the stencil loop that reads the same
-elements (`for i in range(1, n - 1)`): one pass over the array instead of two."""
+elements (`for i in range(1, n - 1)`): one pass over the array instead of two.
+
+`fuse_shifted` (derivatives only) fuses a stencil into a buffer with the loop that copies it
+back, the copy trailing by the elements the stencil still needs to read, the buffer's
+elements carried in registers: heat's and Burgers' forward step becomes one pass that reads
+and writes `u` and never touches `tmp`."""
 from __future__ import annotations
 
 from ..ir.clone import clone_op
 from ..ir.core import Block, Builder, Function, Op, Value, walk
 from ..ir.dialects import MEMORY_ACCESSES, access_index, accessed_array, is_pure, iv_offset, \
     lower_bounds, offset_along, unit_step
-from ..ir.types import i64
+from ..ir.types import i1, i64
 from .aliases import variable_classes
-from .carry import carry_stored
+from .carry import carry_stored, stored_window
 from .race import _Accesses
 
 
@@ -139,11 +144,11 @@ def _disjoint(a: Op, b: Op, key) -> bool:
     return not any(ca == cb and (wa or wb) for ca, _, wa in first for cb, _, wb in second)
 
 
-def _peel(b: Builder, loop: Op, lb: Value, ub: Value) -> None:
+def _peel(b: Builder, loop: Op, lb: Value, ub: Value) -> Op:
     """At b, the loop's iterations in [lb, ub) as a loop of their own."""
     new = clone_op(loop, {})
     new.operands[:2] = [lb, ub]
-    b.insert(new)
+    return b.insert(new)
 
 
 def _next_across(block: Block, k: int) -> tuple[Op | None, int]:
@@ -195,6 +200,13 @@ def _fuse_with_peels(block: Block, a: Op, b: Op, between: list[Op]) -> None:
     head_end = builder.op1("arith.min", [lb_b, ub_a], i64)
     tail_start = builder.op1("arith.max", [lb_b, ub_b], i64)
     _peel(builder, a, lb_a, head_end)
+    # a loop that only reads memory and saves on the tape has independent iterations: its
+    # tail may run first too, which leaves the fused loop next to what follows b (shifted
+    # fusion of a stencil and its copy back, Burgers: the save of u is a's body)
+    early = not any(o.name in ("mem.store", "mem.accumulate", "tape.pop")
+                    for o in a.regions[0].ops)
+    if early:
+        _peel(builder, a, tail_start, ub_a)
     body_a, body_b = a.regions[0], b.regions[0]
     vmap = {body_a.args[0]: body_b.args[0]}
     inner = Builder(body_b, a.loc)
@@ -202,7 +214,8 @@ def _fuse_with_peels(block: Block, a: Op, b: Op, between: list[Op]) -> None:
     for op in body_a.ops[:-1]:
         inner.insert(clone_op(op, vmap))
     builder.index = block.ops.index(b) + 1
-    _peel(builder, a, tail_start, ub_a)
+    if not early:
+        _peel(builder, a, tail_start, ub_a)
     for op in between:
         if not is_pure(op):
             builder.insert(op)
@@ -299,10 +312,12 @@ def _fuse_lagging(block: Block, a: Op, b: Op, between: list[Op], lag: int, acc) 
         if is_pure(op):
             builder.insert(op)
     body_a, body_b = a.regions[0], b.regions[0]
+    buffers = _buffers(a, b) if lag else {}
     if lag:
         shift = builder.op1("arith.const", [], i64, {"value": lag})
         start = builder.op1("arith.add", [lb, shift], i64)
-        _peel(builder, a, lb, builder.op1("arith.min", [start, ub], i64))
+        head = _peel(builder, a, lb, builder.op1("arith.min", [start, ub], i64))
+        twin = dict(zip(body_a.ops, head.regions[0].ops))   # a's ops -> the head's
         a.operands[0] = start
     inner = Builder(body_a, a.loc)
     inner.index = len(body_a.ops) - 1
@@ -322,15 +337,72 @@ def _fuse_lagging(block: Block, a: Op, b: Op, between: list[Op], lag: int, acc) 
         else:
             inner.insert(clone_op(op, vmap))
     builder.insert(a)
+    fed: set[Op] = set()
+
+    def from_head(store: Op, depth: int) -> list[Value] | None:
+        """A buffer's window before the fused loop: what the head loop stored last."""
+        if accessed_array(store) not in buffers or depth != lag:
+            return None
+        fed.add(store)
+        zero = Builder(block, a.loc)
+        zero.index = block.ops.index(head)
+        t = store.operands[0].type
+        given = [zero.op1("arith.const", [], t, {"value": 0.0 if t.is_float else 0})] * lag
+        return stored_window(head, twin[store], lag, given)
+    windows = carry_stored(a, acc, from_head)
+    builder.index = block.ops.index(a) + 1    # (from_head put constants before the head)
     if lag:
-        b.operands[0] = builder.op1("arith.max", [builder.op1("arith.sub", [ub, shift], i64),
-                                                  lb], i64)
-        builder.insert(b)
+        tail_start = builder.op1("arith.max", [builder.op1("arith.sub", [ub, shift], i64), lb],
+                                 i64)
+        if fed:
+            _unrolled_tail(builder, b, lb, ub, lag,
+                           {accessed_array(s): windows[s] for s in fed})
+        else:
+            b.operands[0] = tail_start
+            builder.insert(b)
     for op in between:
         if not is_pure(op):
             builder.insert(op)
-    carry_stored(a, acc)
     a.attrs = {**a.attrs, "outline": True}   # compiled on its own, every index unsigned
+
+
+def _buffers(a: Op, b: Op) -> dict[Value, int]:
+    """{array: offset}: the local arrays that a writes once per iteration (one store at
+    iv + offset) and b only reads, at the same element (a buffer passed from a to b, such
+    as heat's `tmp`); fused with a lag, their values can pass in registers only."""
+    first, second = _shifted_accesses(a), _shifted_accesses(b)
+    out = {}
+    for arr, uses in first.items():
+        owner = arr.owner
+        if not (isinstance(owner, Op) and owner.name == "mem.alloc") or arr not in second:
+            continue
+        if len(uses) == 1 and uses[0][2] and all(not w and c == uses[0][0] and shape ==
+                                                 uses[0][1] for c, shape, w in second[arr]):
+            out[arr] = uses[0][0]
+    return out
+
+
+def _unrolled_tail(builder: Builder, b: Op, lb: Value, ub: Value, lag: int,
+                   windows: dict[Value, list[Value]]) -> None:
+    """b's last `lag` iterations j = ub - m (m = lag..1, each if j >= lb), its loads of a
+    buffer replaced by w_m, the element the fused loop stored in its iteration ub - m
+    (carried: `windows`)."""
+    body = b.regions[0]
+    for m in range(lag, 0, -1):
+        j = builder.op1("arith.sub", [ub, builder.op1("arith.const", [], i64, {"value": m})],
+                        i64)
+        runs = builder.op1("arith.cmp", [j, lb], i1, {"pred": "ge"})
+        then, other = Block(), Block()
+        Builder(other).op("scf.yield", [])
+        inner = Builder(then, b.loc)
+        vmap = {body.args[0]: j}
+        for op in body.ops[:-1]:
+            if op.name == "mem.load" and op.operands[0] in windows:
+                vmap[op.results[0]] = windows[op.operands[0]][m - 1]
+            else:
+                inner.insert(clone_op(op, vmap))
+        inner.op("scf.yield", [])
+        builder.op("scf.if", [runs], [], regions=[then, other])
 
 
 def fuse_shifted(fn: Function) -> bool:
@@ -338,7 +410,8 @@ def fuse_shifted(fn: Function) -> bool:
     first touches a few elements ahead of or behind it (a stencil into a buffer, then the
     buffer copied back: `tmp[i] = f(u[i-1], u[i], u[i+1])`, `u[i] = tmp[i]`), the second
     lagging behind as far as that needs (_lag); the buffer's elements then pass between the
-    two in registers. Run on derivatives only: the carried values this leaves would each
+    two in registers, in the fused loop and in the iterations before and after it
+    (_buffers), so that a local buffer nothing else reads is not written at all (dce). Run on derivatives only: the carried values this leaves would each
     need a tape slot if AD saw them. Loops in parallel bodies are left alone. Returns
     whether anything changed."""
     return _fuse_shifted_block(fn.body, _Accesses(fn), lower_bounds(fn))
