@@ -39,14 +39,16 @@ def finish_derivative(fn: Function, fused: bool = True) -> Function:
     slots indexed by iteration: passes/tape.py; gather form of scatter stencils, ascending
     independent loops: passes/gather.py, with the loops before and after a gather fused
     into it unless `fused` is False, which only tests and comparisons ask for; gather form
-    of 2-D stencils: passes/gather_nest.py); verified before and after."""
+    of 2-D stencils: passes/gather_nest.py), then a stencil and its copy back fused into
+    one loop (passes/fusion.py, fuse_shifted; also not when `fused` is False); verified
+    before and after."""
     verify_function(fn)
     fn = optimize(fn)
     make_race_free(fn)
     fn = optimize(fn)
     if index_tape(fn) | gather_stencils(fn, fused) | gather_nests(fn) | ascend_independent(fn):
         fn = optimize(fn)
-    if fuse_shifted(fn):
+    if fused and fuse_shifted(fn):
         fn = optimize(fn)
     verify_function(fn)
     return fn
