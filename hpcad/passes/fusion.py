@@ -299,10 +299,14 @@ def _fuse_shifted_block(block: Block, acc, low: dict, batched: bool) -> bool:
 
 def _fuse_lagging(block: Block, a: Op, b: Op, between: list[Op], lag: int, acc,
                   batched: bool) -> None:
-    """a over [lb, min(lb + lag, ub)) on its own, then one loop over [lb + lag, ub) running
-    a's iteration k and b's iteration k - lag, then b over [max(ub - lag, lb), ub) on its
-    own; values the fused loop stores and loads back iterations later are carried in
-    registers (passes/carry.py). Pure ops between a and b go before, tape moves after."""
+    """a over [lb, min(lb + lag, ub)) on its own (the head), then one loop over
+    [lb + lag, ub) running a's iteration k and b's iteration k - lag, then b over
+    [max(ub - lag, lb), ub) on its own; values the fused loop stores and loads back
+    iterations later are carried in registers (passes/carry.py). A buffer (_buffers) passes
+    in registers throughout: the head's last stored values start the window, and b's last
+    iterations, unrolled, read the window the fused loop ends with (when the fused loop
+    does not run, that is the head's). Pure ops between a and b go before, tape moves
+    after."""
     lb, ub = a.operands[:2]
     for op in [a] + between:
         block.ops.remove(op)
@@ -354,15 +358,12 @@ def _fuse_lagging(block: Block, a: Op, b: Op, between: list[Op], lag: int, acc,
         return stored_window(head, twin[store], lag, given)
     windows = carry_stored(a, acc, from_head)
     builder.index = block.ops.index(a) + 1    # (from_head put constants before the head)
-    if lag:
-        tail_start = builder.op1("arith.max", [builder.op1("arith.sub", [ub, shift], i64), lb],
-                                 i64)
-        if fed:
-            _unrolled_tail(builder, b, lb, ub, lag,
-                           {accessed_array(s): windows[s] for s in fed})
-        else:
-            b.operands[0] = tail_start
-            builder.insert(b)
+    if fed:
+        _unrolled_tail(builder, b, lb, ub, lag, {accessed_array(s): windows[s] for s in fed})
+    elif lag:
+        b.operands[0] = builder.op1("arith.max", [builder.op1("arith.sub", [ub, shift], i64),
+                                                  lb], i64)
+        builder.insert(b)
     for op in between:
         if not is_pure(op):
             builder.insert(op)
@@ -414,8 +415,8 @@ def fuse_shifted(fn: Function) -> bool:
     buffer copied back: `tmp[i] = f(u[i-1], u[i], u[i+1])`, `u[i] = tmp[i]`), the second
     lagging behind as far as that needs (_lag); the buffer's elements then pass between the
     two in registers, in the fused loop and in the iterations before and after it
-    (_buffers), so that a local buffer nothing else reads is not written at all (dce). Run on derivatives only: the carried values this leaves would each
-    need a tape slot if AD saw them. Loops in parallel bodies are left alone. Returns
-    whether anything changed."""
+    (_buffers), so that a local buffer nothing else reads is not written at all (dce). Run
+    on derivatives only: the carried values this leaves would each need a tape slot if AD
+    saw them. Loops in parallel bodies are left alone. Returns whether anything changed."""
     batched = any(lanes(a.type) > 1 for a in fn.args)
     return _fuse_shifted_block(fn.body, _Accesses(fn), lower_bounds(fn), batched)
