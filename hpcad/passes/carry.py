@@ -66,7 +66,7 @@ def carry_stored(loop: Op, acc: _Accesses, inits=None) -> dict:
     changed)."""
     body = loop.regions[0]
     if not unit_step(loop) or any(op.regions for op in body.ops):
-        return False
+        return {}
     iv = body.args[0]
     local = {r for op in body.ops for r in op.results} | set(body.args)
     by_array: dict[Value, list[Op]] = {}

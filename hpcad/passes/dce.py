@@ -1,8 +1,8 @@
 """Dead-code elimination: removes pure ops, allocations and control ops whose results are
 unused and that have no effect, stores into local arrays nothing reads, and prunes `scf.for`
 iter_args and `scf.if` results that nothing reads (e.g. adjoint accumulators of inactive
-values). Liveness is a fixpoint over
-loops, since an iter_arg is live if its next iteration needs it."""
+values). Liveness is a fixpoint over loops, since an iter_arg is live if its next iteration
+needs it."""
 from __future__ import annotations
 
 from ..ir.core import Block, Function, Op, Value, walk
