@@ -241,6 +241,20 @@ def access_index(op) -> tuple:
     return tuple(op.operands[1:] if op.name == "mem.load" else op.operands[2:])
 
 
+def plain_body(loop, tape_ops: tuple = ()) -> bool:
+    """Whether a loop's body has no nested regions and holds only pure ops, memory accesses
+    and the tape ops named in `tape_ops` when indexed (an indexed push or pop does not move
+    the tape position)."""
+    for op in loop.regions[0].ops[:-1]:
+        if op.regions:
+            return False
+        if op.name in tape_ops and len(op.operands) == (2 if op.name == "tape.push" else 1):
+            continue
+        if not (is_pure(op) or op.name in MEMORY_ACCESSES):
+            return False
+    return True
+
+
 def offset_along(idx, iv, local) -> tuple[int, int, tuple] | None:
     """(position, c, the other indices) when exactly one index of idx is iv + c and none of
     the others is in `local` (values defined in the loop: they must be loop-invariant)."""

@@ -19,7 +19,7 @@ from __future__ import annotations
 from ..ir.clone import clone_op
 from ..ir.core import Block, Builder, Function, Op, Value, walk
 from ..ir.dialects import MEMORY_ACCESSES, access_index, accessed_array, is_pure, iv_offset, \
-    lower_bounds, offset_along, unit_step
+    lower_bounds, offset_along, plain_body, unit_step
 from ..ir.types import i1, i64, lanes
 from .aliases import variable_classes
 from .carry import carry_stored, stored_window
@@ -119,19 +119,10 @@ def _offset(v: Value, base: Value) -> int | None:
 
 
 def _plain(loop: Op, tape: bool) -> bool:
-    """Whether a loop has no carried values and a body without nested regions,
-    communication, calls or whole-array ops, that touches the tape (if `tape`) only by
-    indexed pushes and pops, which do not move it."""
-    if loop.results:
-        return False
-    for o in walk(loop.regions[0]):
-        if o.regions or o.dialect in ("mpi", "func", "rt", "par") or \
-                o.name in ("mem.fill", "mem.copy", "mem.add_into", "mem.alloc"):
-            return False
-        if o.dialect == "tape" and not (tape and o.name in ("tape.push", "tape.pop")
-                                        and len(o.operands) >= 1 + (o.name == "tape.push")):
-            return False
-    return True
+    """Whether a loop has no carried values and a body without nested regions of pure ops
+    and memory accesses, touching the tape (if `tape`) only by indexed pushes and pops,
+    which do not move it."""
+    return not loop.results and plain_body(loop, ("tape.push", "tape.pop") if tape else ())
 
 
 def _disjoint(a: Op, b: Op, key) -> bool:

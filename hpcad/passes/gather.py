@@ -30,7 +30,7 @@ from __future__ import annotations
 from ..ir.clone import clone_op
 from ..ir.core import Block, Builder, Function, Op, Value, walk
 from ..ir.dialects import MEMORY_ACCESSES, access_index, accessed_array, is_pure, iv_offset, \
-    offset_along, sum_update, unit_step
+    offset_along, plain_body, sum_update, unit_step
 from ..ir.types import i1, i64
 from .carry import carry_stored
 from .race import _Accesses
@@ -42,16 +42,7 @@ def _defined_in(body: Block) -> set[Value]:
 def _simple_body(loop: Op) -> bool:
     """A counted loop with step 1 whose body has no regions, calls, communication or tape
     ops other than indexed reads (`tape.pop` with an index does not move the tape)."""
-    if not unit_step(loop):
-        return False
-    for op in loop.regions[0].ops[:-1]:
-        if op.regions:
-            return False
-        if op.name == "tape.pop" and op.operands:
-            continue
-        if not (is_pure(op) or op.name in MEMORY_ACCESSES):
-            return False
-    return True
+    return unit_step(loop) and plain_body(loop, ("tape.pop",))
 
 
 def _slice(value: Value, *blocks: Block) -> list[Op] | None:

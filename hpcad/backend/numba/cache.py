@@ -1,8 +1,9 @@
 """The on-disk cache of compiled code. Generated source is written once per IR hash (plus
 hpcad, numba and Python versions, and a hash of this backend's own source, so that a changed
 code generator never reuses what an older one wrote) as a module in the cache directory;
-numba's own cache (`cache=True`) keeps the machine code next to it. A file lock per entry makes ranks that start
-together compile once: the first compiles and saves, the others wait and load."""
+numba's own cache (`cache=True`) keeps the machine code next to it. A file lock per entry
+makes ranks that start together compile once: the first compiles and saves, the others wait
+and load."""
 from __future__ import annotations
 
 import fcntl

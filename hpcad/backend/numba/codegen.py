@@ -12,7 +12,7 @@ import symtable
 from dataclasses import dataclass
 
 from ...ir.core import Block, Function, Op, Value, walk
-from ...ir.dialects import lower_bounds, sum_update
+from ...ir.dialects import lower_bounds, plain_body, sum_update
 from ...ir.types import ScalarType, lanes
 from .common import NP_TYPES, without_terminator
 from .mpi_codegen import MpiWriter
@@ -314,15 +314,6 @@ class SourceWriter(TapeWriter, ParallelWriter, MpiWriter, VectorWriter):
     # -- control flow ------------------------------------------------------------------------
     def op_scf_for(self, op, depth):
         if not self.in_outlined and self.outlines(op):
-            import os
-            if os.environ.get("HPCAD_INLINE_OUTLINED"):
-                self.any_order = {a for k in range(len(op.results)) if (a := sum_update(op, k))}
-                self.in_outlined = True
-                try:
-                    self.op_scf_for(op, depth)
-                finally:
-                    self.any_order, self.in_outlined = set(), False
-                return
             self.outline_loop(op, depth)
             return
         body = op.regions[0]
@@ -353,11 +344,8 @@ class SourceWriter(TapeWriter, ParallelWriter, MpiWriter, VectorWriter):
         and pops do not)."""
         if self.width > 1 or not (op.attrs.get("sums") == "any order" or op.attrs.get("outline")):
             return False
-        for o in walk(op.regions[0]):
-            if o.regions or o.dialect in ("mpi", "func", "rt", "par") or \
-                    o.dialect == "tape" and not (o.name == "tape.pop" and o.operands or
-                                                 o.name == "tape.push" and len(o.operands) == 2):
-                return False
+        if not plain_body(op, ("tape.push", "tape.pop")):
+            return False
         parent = op.parent.parent if op.parent is not None else None
         while parent is not None:
             if parent.dialect == "par":
