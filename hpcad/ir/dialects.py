@@ -255,6 +255,17 @@ def plain_body(loop, tape_ops: tuple = ()) -> bool:
     return True
 
 
+def in_parallel(op) -> bool:
+    """Whether op runs inside a parallel loop or task (an op of the `par` dialect encloses
+    it)."""
+    block = op.parent
+    while block is not None and block.parent is not None:
+        if block.parent.dialect == "par":
+            return True
+        block = block.parent.parent
+    return False
+
+
 def offset_along(idx, iv, local) -> tuple[int, int, tuple] | None:
     """(position, c, the other indices) when exactly one index of idx is iv + c and none of
     the others is in `local` (values defined in the loop: they must be loop-invariant)."""

@@ -21,8 +21,8 @@ from __future__ import annotations
 
 from ..ir.clone import clone_op
 from ..ir.core import Block, Builder, Function, Op, Value, walk
-from ..ir.dialects import MEMORY_ACCESSES, access_index, accessed_array, is_pure, iv_offset, \
-    unit_step
+from ..ir.dialects import MEMORY_ACCESSES, access_index, accessed_array, in_parallel, is_pure, \
+    iv_offset, unit_step
 from ..ir.types import i1, i64
 from .gather import _before, _movable, _recompute, _shifted, _simple_body, _within
 from .race import _Accesses
@@ -213,17 +213,6 @@ def _fuse_rest(nest: _Nest, interior: Op, arr: Value, terms: list, acc: _Accesse
     return True
 
 
-def _in_parallel(op: Op) -> bool:
-    """Whether op runs inside a parallel loop or task (where the gather's writes of
-    elements that receive no term, stores of unchanged values, could race)."""
-    block = op.parent
-    while block is not None and block.parent is not None:
-        if block.parent.dialect == "par":
-            return True
-        block = block.parent.parent
-    return False
-
-
 def gather_nests(fn: Function) -> bool:
     """Rewrite 2-D scatter stencils of sequential loop nests into gather form (see the
     module docstring). Returns whether anything changed."""
@@ -231,7 +220,9 @@ def gather_nests(fn: Function) -> bool:
     changed = False
     for outer in [op for op in walk(fn.body) if op.name == "scf.for"]:
         nest = _nest(outer)
-        if nest is None or _in_parallel(outer):
+        # (in a parallel loop or task, the gather's stores of elements that receive no term,
+        # of unchanged values, could race)
+        if nest is None or in_parallel(outer):
             continue
         found = _terms(nest, acc)
         if found is None:

@@ -12,7 +12,7 @@ import symtable
 from dataclasses import dataclass
 
 from ...ir.core import Block, Function, Op, Value, walk
-from ...ir.dialects import lower_bounds, plain_body, sum_update
+from ...ir.dialects import in_parallel, lower_bounds, plain_body, sum_update
 from ...ir.types import ScalarType, lanes
 from .common import NP_TYPES, without_terminator
 from .mpi_codegen import MpiWriter
@@ -344,14 +344,7 @@ class SourceWriter(TapeWriter, ParallelWriter, MpiWriter, VectorWriter):
         and pops do not)."""
         if self.width > 1 or not (op.attrs.get("sums") == "any order" or op.attrs.get("outline")):
             return False
-        if not plain_body(op, ("tape.push", "tape.pop")):
-            return False
-        parent = op.parent.parent if op.parent is not None else None
-        while parent is not None:
-            if parent.dialect == "par":
-                return False
-            parent = parent.parent.parent if parent.parent is not None else None
-        return True
+        return plain_body(op, ("tape.push", "tape.pop")) and not in_parallel(op)
 
     def outline_loop(self, op: Op, depth: int) -> None:
         """The loop as a function of its own, called in place, whose sums LLVM may
