@@ -21,6 +21,7 @@ from __future__ import annotations
 from ..ir.core import Block, Builder, Op, Value, replace_uses
 from ..ir.dialects import MEMORY_ACCESSES, access_index, accessed_array, offset_along, \
     unit_step
+from ..ir.lanes import lane_work
 from ..ir.types import i1, i64, lanes
 from .race import _Accesses
 
@@ -58,8 +59,9 @@ def _expand_accumulates(body: Block, ops: list[Op]) -> list[Op]:
 def carry_stored(loop: Op, acc: _Accesses, inits=None) -> dict:
     """Carry, in loop's iter args, the values its iterations store and later iterations load
     back (see the module docstring). The loop must have step 1 and a body without regions.
-    Arrays of vectors (width > 1) are left alone: their lane loops vectorize anyway, and
-    vectors carried across iterations cost copies of W lanes. `inits(store, depth)` may
+    Arrays of vectors (width > 1) are carried only in loops that may run lane-outer
+    (ir/lanes.py), where vectors are plain locals; elsewhere a carried vector costs a copy
+    of W lanes per iteration. `inits(store, depth)` may
     give a window's values before the loop (what `store` wrote in the `depth` iterations
     before the first, latest first) instead of reading them from memory; None: memory.
     Returns {store: the loop's results holding its window after the loop} (empty: nothing
@@ -69,13 +71,15 @@ def carry_stored(loop: Op, acc: _Accesses, inits=None) -> dict:
         return {}
     iv = body.args[0]
     local = {r for op in body.ops for r in op.results} | set(body.args)
+    per_lane = lane_work(loop) is not None
     by_array: dict[Value, list[Op]] = {}
     for op in body.ops:
         if op.name in MEMORY_ACCESSES:
             by_array.setdefault(accessed_array(op), []).append(op)
     windows: dict = {}
     for arr, ops in by_array.items():
-        offset = None if lanes(arr.type) > 1 else _offsets(ops, iv, local)
+        offset = None if lanes(arr.type) > 1 and not (per_lane and _vector_stores_ok(ops)) \
+            else _offsets(ops, iv, local)
         if offset is None or any(a is not arr and acc.may_alias(a, arr) for a in by_array) \
                 or not _forwardable(ops, offset, body):
             continue
@@ -124,6 +128,24 @@ def _carry(loop: Op, ops: list[Op], offset: dict[Op, int], local: set[Value], in
     body.ops = [op for op in body.ops if not (op.results and op.results[0] in replace)]
 
 
+def _typed(value: Value, t, body: Block) -> Value:
+    """value as type t: a scalar constant stored into an array of vectors (every lane) is
+    carried as a vector constant."""
+    if value.type == t:
+        return value
+    b = Builder(body, value.owner.loc)
+    b.index = 0
+    return b.op1("arith.const", [], t, dict(value.owner.attrs))
+
+
+def _vector_stores_ok(ops: list[Op]) -> bool:
+    """Whether every store into an array of vectors stores a vector or a constant (which
+    _typed can carry)."""
+    return all(op.name != "mem.store" or op.operands[0].type == op.operands[1].type.dtype
+               or (isinstance(op.operands[0].owner, Op)
+                   and op.operands[0].owner.name == "arith.const") for op in ops)
+
+
 def stored_window(loop: Op, store: Op, depth: int, given: list[Value]) -> list[Value]:
     """New iter args of loop holding what `store` wrote in its last `depth` iterations
     (latest first; `given` before the loop); returns the loop's results that hold them
@@ -142,7 +164,7 @@ def _window(loop: Op, store: Op, k: int, depth: int, local: set[Value],
     t = arr.type.dtype
     window = [body.add_arg(Value(t, "w")) for _ in range(depth)]
     yield_op = body.ops[-1]
-    yield_op.operands += [store.operands[0]] + window[:-1]
+    yield_op.operands += [_typed(store.operands[0], t, body)] + window[:-1]
     loop.results += [Value(t, None, loop) for _ in range(depth)]
     if given is not None:
         loop.operands += list(given)

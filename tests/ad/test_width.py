@@ -7,7 +7,9 @@ import pytest
 
 import hpcad as ad
 from harness import BACKENDS, case_rng
+from hpcad.backend.numba.codegen import generate
 from hpcad.ir.core import walk
+from hpcad.ir.lanes import lane_outer_loops, lane_work
 from hpcad.ir.parser import parse_module
 from hpcad.ir.printer import print_function, print_module
 from kernels import CASES
@@ -40,8 +42,7 @@ def test_batched_equals_separate_calls(case, width, backend):
 def test_width_is_a_vector_type_not_copies_of_the_code():
     heat = CASE_BY_NAME["heat1d_explicit"].kernel
     spec = heat.specialize((np.zeros(4), 0.1, 2))
-    # unfused: the fused width-1 gather also carries stored values in registers, which
-    # arrays of vectors do not (passes/carry.py)
+    # unfused: shifted fusion keeps its buffers in memory at width > 1 (passes/fusion.py)
     one = spec.derivative("reverse", ("dup", "active", "const"), True, fused=False)
     eight = spec.derivative("reverse", ("dup", "active", "const"), True, width=8, fused=False)
     text = print_function(eight)
@@ -52,6 +53,72 @@ def test_width_is_a_vector_type_not_copies_of_the_code():
     assert "%d_u: f64x8[::1]" in text and "%seed: f64x8" in text
     module = parse_module(text)
     assert print_module(module).strip() == text.strip()
+
+
+def _numba_source(case_name: str, args: tuple, activity: tuple, width: int) -> str:
+    spec = CASE_BY_NAME[case_name].kernel.specialize(args)
+    fn = spec.derivative("reverse", activity, True, width=width)
+    return generate(fn, "f")[0]
+
+
+def test_reverse_stencil_runs_one_lane_at_a_time():
+    """The adjoint stencil's loops run lane-outer (ir/lanes.py): each lane over its own
+    contiguous row of the (W, n) shadow, which the caller's array is, with no copy; its
+    stored values are carried in registers as at width 1. Results: every lane equal to its
+    own width-1 call, at n large enough for the gather loop to run many iterations."""
+    source = _numba_source("heat1d_explicit", (np.zeros(64), 0.2, 3),
+                           ("dup", "active", "const"), 3)
+    assert "d_u_lanes" not in source and "d_u_row" in source
+    assert "_loop" in source    # the sum of alpha's adjoint, reassociated, as at width 1
+    rng = np.random.default_rng(5)
+    args = (rng.uniform(0.5, 1.5, 300), 0.21, 9)
+    check_reverse(CASE_BY_NAME["heat1d_explicit"].kernel, args, 3, "numba", rng)
+    check_reverse(CASE_BY_NAME["heat1d_explicit"].kernel, args, 8, "numba", rng)
+
+
+def test_lanes_stay_inner_where_a_loop_cannot_run_one_lane_at_a_time():
+    """GMM's adjoint has loops that move the tape position (tape.retreat: a second lane
+    would start elsewhere), so none runs lane-outer: every loop keeps its lanes inner, and
+    arrays of vectors their lanes last."""
+    args = CASE_BY_NAME["gmm_objective"].make_args(np.random.default_rng(0))
+    activity = ("dup", "dup", "dup") + ("const",) * (len(args) - 3)
+    source = _numba_source("gmm_objective", args, activity, 3)
+    assert "_row" not in source and "_lanes[" in source
+
+
+def test_which_loops_run_one_lane_at_a_time():
+    """ir/lanes.lane_work: lane ops with pure scalar work qualify; a scalar store (state
+    a second lane would see changed) does not, and then no loop runs lane-outer, since the
+    arrays of vectors it streams over keep their lanes last."""
+    f = parse_module("""
+func @f(%a: f64x4[::1], %b: f64[::1], %v: f64x4) -> () {
+  %0 = arith.const {value = 0} : i64
+  %1 = arith.const {value = 1} : i64
+  %n = mem.shape %b {axis = 0} : i64
+  scf.for %0, %n, %1 {
+  ^(%i: i64):
+    %x = mem.load %a, %i : f64x4
+    %y = arith.mul %x, %v : f64x4
+    mem.store %y, %a, %i
+    scf.yield
+  }
+  scf.for %0, %n, %1 {
+  ^(%i.1: i64):
+    %z = mem.load %b, %i.1 : f64
+    mem.store %z, %b, %i.1
+    %x.1 = mem.load %a, %i.1 : f64x4
+    mem.store %x.1, %a, %i.1
+    scf.yield
+  }
+  func.return
+}
+""").main
+    loops = [op for op in walk(f.body) if op.name == "scf.for"]
+    assert lane_work(loops[0]) == (3, 0)
+    assert lane_work(loops[1]) is None
+    assert lane_outer_loops(f.body) == set()    # the second loop streams over %a
+    loops[1].regions[0].ops[:2] = []
+    assert lane_outer_loops(f.body) == set(loops)
 
 
 def _op_counts(fn) -> dict:

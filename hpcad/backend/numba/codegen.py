@@ -226,8 +226,9 @@ class SourceWriter(TapeWriter, ParallelWriter, MpiWriter, VectorWriter):
             text = f"{_MATH.get(fn, 'math.' + fn)}({', '.join(a)})"
         elif name == "mem.load":
             return self.element(op.operands[0], op.operands[1:])
-        elif name == "mem.shape":   # arrays of vectors keep their lanes last (vector.py)
-            return f"{a[0]}.shape[{op.attrs['axis']}]"
+        elif name == "mem.shape":   # arrays of vectors hold a lanes axis too (vector.py)
+            axis = op.attrs["axis"]
+            return f"{a[0]}.shape[{self.lane_axis(axis) if lanes(op.operands[0].type) > 1 else axis}]"
         else:
             raise NotImplementedError(f"numba backend: no code for '{name}'")
         return narrow(text, t)
@@ -245,7 +246,8 @@ class SourceWriter(TapeWriter, ParallelWriter, MpiWriter, VectorWriter):
                              f"{', '.join(dims)},))")
             return
         fill = "np.zeros" if op.attrs.get("fill") == "zeros" else "np.empty"
-        dims = ", ".join([self.ref(v) for v in op.operands] + [str(lanes(t))] * (lanes(t) > 1))
+        dims = [self.ref(v) for v in op.operands]
+        dims = ", ".join(self.with_lane(dims, str(lanes(t))) if lanes(t) > 1 else dims)
         self.emit(depth, f"{self.name(op.results[0])} = {fill}(({dims},), "
                          f"{NP_TYPES[t.dtype.name]})")
 
@@ -259,14 +261,17 @@ class SourceWriter(TapeWriter, ParallelWriter, MpiWriter, VectorWriter):
                     and not text.isdigit():
                 text = f"np.uint64({text})"
             parts.append(text)
+        if arr in self.rows:      # a lane-outer loop's row of an array of vectors
+            return f"{self.rows[arr]}[{', '.join(parts)}]"
         if lanes(arr.type) > 1:
-            parts.append(self.lane)
+            parts = self.with_lane(parts, self.lane)
         return f"{self.ref(arr)}[{', '.join(parts)}]"
 
     def op_mem_view(self, op, depth):
         it = iter(self.ref(v) for v in op.operands[1:])
         parts = [f"{next(it)}:{next(it)}" if d == "s" else next(it) for d in op.attrs["dims"]]
-        parts += [":"] * (lanes(op.operands[0].type) > 1)
+        if lanes(op.operands[0].type) > 1:
+            parts = self.with_lane(parts, ":")
         self.emit(depth, f"{self.name(op.results[0])} = {self.ref(op.operands[0])}"
                          f"[{', '.join(parts)}]")
 
@@ -276,7 +281,7 @@ class SourceWriter(TapeWriter, ParallelWriter, MpiWriter, VectorWriter):
 
     def elementwise(self, arr: Value, depth: int, body) -> None:
         """Nested loops over every element of arr (and lane: the last index of an array of
-        vectors); body(index text) writes the statement."""
+        vectors, or the first, see vector.py); body(index text) writes the statement."""
         idx = [self.fresh(f"e{k}") for k in range(arr.type.ndim + (lanes(arr.type) > 1))]
         for k, name in enumerate(idx):
             self.emit(depth + k, f"for {name} in range({self.ref(arr)}.shape[{k}]):")
@@ -285,8 +290,9 @@ class SourceWriter(TapeWriter, ParallelWriter, MpiWriter, VectorWriter):
     def op_mem_fill(self, op, depth):
         value, arr = op.operands
         fill = self.ref(value)
+        lane = 0 if self.lanes_first else -1
         self.elementwise(arr, depth, lambda i: f"{self.ref(arr)}[{i}] = " + (
-            f"{fill}[{i.split(', ')[-1]}]" if is_vector(value) else fill))
+            f"{fill}[{i.split(', ')[lane]}]" if is_vector(value) else fill))
 
     def op_mem_copy(self, op, depth):
         src, dst = op.operands
@@ -302,8 +308,9 @@ class SourceWriter(TapeWriter, ParallelWriter, MpiWriter, VectorWriter):
 
     def op_mem_accumulate(self, op, depth):
         if op.attrs.get("atomic"):
-            idx = [self.ref(v) for v in op.operands[2:]] \
-                + [self.lane] * (lanes(op.operands[1].type) > 1)
+            idx = [self.ref(v) for v in op.operands[2:]]
+            if lanes(op.operands[1].type) > 1:
+                idx = self.with_lane(idx, self.lane)
             index = idx[0] if len(idx) == 1 else f"({', '.join(idx)},)"
             self.emit(depth, f"atomic_add({self.ref(op.operands[1])}, {index}, "
                              f"{self.ref(op.operands[0])})")
@@ -316,8 +323,14 @@ class SourceWriter(TapeWriter, ParallelWriter, MpiWriter, VectorWriter):
         if not self.in_outlined and self.outlines(op):
             self.outline_loop(op, depth)
             return
+        if op in self.outer:
+            self.write_lane_outer(op, depth)
+            return
+        self.write_for(op, depth, self.carried_names(op.results))
+
+    def write_for(self, op: Op, depth: int, carried: list[str]) -> None:
+        """The loop, its carried values in the locals `carried`."""
         body = op.regions[0]
-        carried = self.carried_names(op.results)
         for arg, var in zip(body.args[1:], carried):
             self.names[arg] = var
         self.assign(depth, carried, [self.ref(v) for v in op.operands[3:]])
@@ -341,12 +354,13 @@ class SourceWriter(TapeWriter, ParallelWriter, MpiWriter, VectorWriter):
         order (passes/gather.py marks them; LLVM vectorizes a float sum only when it may
         reorder it) or marked `outline` (passes/gather_nest.py, passes/fusion.py), if it is
         innermost, not inside a parallel loop, and moves no tape position (indexed pushes
-        and pops do not)."""
-        if self.width > 1 or not (op.attrs.get("sums") == "any order" or op.attrs.get("outline")):
+        and pops do not). At width > 1, only a lane-outer one (vector.py)."""
+        if self.width > 1 and self.outer_lane is None or \
+                not (op.attrs.get("sums") == "any order" or op.attrs.get("outline")):
             return False
         return plain_body(op, ("tape.push", "tape.pop")) and not in_parallel(op)
 
-    def outline_loop(self, op: Op, depth: int) -> None:
+    def outline_loop(self, op: Op, depth: int, carried: list[str] | None = None) -> None:
         """The loop as a function of its own, called in place, whose sums LLVM may
         reassociate (their adds only: everything else keeps IEEE order) and whose indices
         are unsigned where they are non-negative: LLVM vectorizes such a loop, where in the
@@ -354,12 +368,13 @@ class SourceWriter(TapeWriter, ParallelWriter, MpiWriter, VectorWriter):
         saved, self.lines = self.lines, []
         self.any_order = {a for k in range(len(op.results)) if (a := sum_update(op, k))}
         self.in_outlined = True
+        if carried is None:
+            carried = self.carried_names(op.results)
         try:
-            self.op_scf_for(op, 1)
+            self.write_for(op, 1, carried)
         finally:
             self.any_order, self.in_outlined = set(), False
         inner, self.lines = self.lines, saved
-        carried = self.carried_names(op.results)
         params = free_names(inner, carried)
         name = f"{self.py_name}_loop{len(self.outlined)}"
         out = "".join(v + ", " for v in carried)

@@ -9,22 +9,27 @@ vectors keep the lanes as their last, contiguous axis (n, W), so that a lane loo
 W adjacent numbers; the caller's (W, n) shadows are copied in and out at the ends. Lane
 loops run to `_lanes`, an argument (= W): a loop of unknown length is vectorized by LLVM's
 loop vectorizer (with its run-time alias checks), where a constant 8 is unrolled first and
-then left scalar, since stores to one array of vectors may alias loads from another."""
+then left scalar, since stores to one array of vectors may alias loads from another.
+
+Lane-outer loops. A loop whose body only computes (pure scalar ops, loads, indexed tape
+reads) and writes vectors, such as the adjoint stencil of a reverse sweep, runs once per
+lane instead: `for w in range(W): for i in ...:`, every vector in it a plain local. Its
+lanes do not interact and it changes no scalar state, so the order is free; each lane then
+streams over its own contiguous row of the shadows, which stays in cache, where lanes last
+the W rows together would not. When every loop that touches arrays of vectors is such a
+loop, the arrays keep the caller's layout, lanes first (W, n), and no copy is made."""
 from __future__ import annotations
 
 from ...errors import HpcadError, where
 from ...ir.core import Block, Op, Value, walk
-from ...ir.types import ArrayType, ScalarType, lanes
+from ...ir.lanes import is_lane_array, is_vector, lane_op, lane_outer_loops
+from ...ir.types import ArrayType, lanes
 from .common import NP_TYPES
 
 # ops without regions that must still wait for the pending lane loop: they may touch whole
 # arrays of vectors (scalar code, allocations, primal memory ops and the tape may go first:
 # lane ops touch only arrays of vectors)
 _BARRIERS = ("mem.fill", "mem.copy", "mem.add_into", "func.call")
-
-
-def is_vector(v: Value) -> bool:
-    return isinstance(v.type, ScalarType) and v.type.width > 1
 
 
 class VectorWriter:
@@ -43,23 +48,29 @@ class VectorWriter:
         if len(self.widths) > 1:
             raise HpcadError(f"@{self.fn.name} mixes vector widths {sorted(self.widths)}")
         self.width = self.widths.pop() if self.widths else 1
+        self.outer: set[Op] = set()             # lane-outer loops
+        self.outer_lane: str | None = None      # the lane variable while writing one
+        self.rows: dict[Value, str] = {}        # and its row of each array of vectors
+        self.lanes_first = False                # arrays of vectors laid out (W, ...)
         if self.width > 1:
             self.plan_lanes(self.fn.body)
+            self.outer = lane_outer_loops(self.fn.body)
+            self.lanes_first = bool(self.outer)
+            for loop in self.outer:   # every vector in a lane-outer loop is a plain local
+                for block in [loop.regions[0]] + [r for o in walk(loop.regions[0])
+                                                   for r in o.regions]:
+                    self.local.update(a for a in block.args if is_vector(a))
+                for op in walk(loop.regions[0]):
+                    self.local.update(r for r in op.results if is_vector(r))
             for op in walk(self.fn.body):
-                if op.name == "scf.for":
+                if op.name == "scf.for" and op not in self.outer:
                     self.coalesce_carried(op)
             for a in self.fn.args:
                 if lanes(a.type) > 1:
                     self.vector_names.add(self.name(a))
 
     # -- which ops form lane loops ------------------------------------------------------------
-    @staticmethod
-    def lane_op(op: Op) -> bool:
-        if op.regions or op.name == "arith.const" or op.dialect in ("mpi", "vec"):
-            return False
-        if any(is_vector(r) for r in op.results):
-            return True
-        return op.name in ("mem.store", "mem.accumulate") and lanes(op.operands[1].type) > 1
+    lane_op = staticmethod(lane_op)
 
     @staticmethod
     def breaks_lanes(op: Op) -> bool:
@@ -92,6 +103,32 @@ class VectorWriter:
                                                             for u in users.get(r, ())):
                     self.local.add(r)
 
+    def write_lane_outer(self, loop: Op, depth: int) -> None:
+        """`for w in range(W):` around the loop, its carried vectors plain locals, copied
+        out to their arrays at the end of each lane, each array of vectors read and written
+        through the lane's own row. A loop with sums that may be taken in any order runs in
+        a function of its own (codegen.outline_loop), as at width 1."""
+        lane = self.fresh("w")
+        self.emit(depth, f"for {lane} in range(_lanes):")
+        arrays = {o.operands[0 if o.name == "mem.load" else 1] for o in walk(loop.regions[0])
+                  if o.name in ("mem.load", "mem.store", "mem.accumulate")}
+        for arr in sorted((a for a in arrays if is_lane_array(a)), key=self.name):
+            self.rows[arr] = self.fresh(f"{self.name(arr)}_row")   # the lane's own row
+            self.emit(depth + 1, f"{self.rows[arr]} = {self.ref(arr)}[{lane}]")
+        self.lane = self.outer_lane = lane
+        carried = [self.fresh(r.name) if is_vector(r) else self.name(r) for r in loop.results]
+        try:
+            if self.outlines(loop):
+                self.outline_loop(loop, depth + 1, carried)
+            else:
+                self.write_for(loop, depth + 1, carried)
+        finally:
+            self.lane = self.outer_lane = None
+            self.rows = {}
+        for r, local in zip(loop.results, carried):
+            if is_vector(r):
+                self.emit(depth + 1, f"{self.stored(r)}[{lane}] = {local}")
+
     def coalesce_carried(self, loop: Op) -> None:
         """A vector the loop body computes only to carry it to the next iteration is written
         straight into the carried array, when nothing in the body reads the carried value
@@ -118,6 +155,10 @@ class VectorWriter:
     # -- writing lane loops -------------------------------------------------------------------
     def write_lanes(self, ops: list[Op], depth: int) -> None:
         if not ops:
+            return
+        if self.outer_lane is not None:   # in a lane-outer loop: the lane is fixed
+            for op in ops:
+                self.op(op, depth)
             return
         lane = self.fresh("w")
         self.emit(depth, f"for {lane} in range(_lanes):")
@@ -152,7 +193,8 @@ class VectorWriter:
         return name
 
     def carried_names(self, values: list[Value]) -> list[str]:
-        return [self.stored(v) if is_vector(v) else self.name(v) for v in values]
+        return [self.stored(v) if is_vector(v) and v not in self.local else self.name(v)
+                for v in values]
 
     def assign_lanes(self, depth: int, pairs: list[tuple[str, str]]) -> None:
         """targets[w] = sources[w] for every lane, all sources read before any is written
@@ -194,7 +236,7 @@ class VectorWriter:
 
     def op_vec_lane(self, op: Op, depth: int) -> None:
         arr, lane = op.operands
-        index = ", ".join([":"] * arr.type.ndim + [self.ref(lane)])   # lanes last
+        index = ", ".join(self.with_lane([":"] * arr.type.ndim, self.ref(lane)))
         self.emit(depth, f"{self.name(op.results[0])} = {self.ref(arr)}[{index}]")
 
     @staticmethod
@@ -266,13 +308,23 @@ class VectorWriter:
         return ["    " + l for l in lines]
 
     # -- the caller's arrays of vectors: lanes first outside, last inside -----------------------
+    def with_lane(self, index: list[str], lane: str) -> list[str]:
+        """The index of one element of an array of vectors: lane last, or first."""
+        return [lane] + index if self.lanes_first else index + [lane]
+
+    def lane_axis(self, axis: int) -> int:
+        """The array axis of an array of vectors' element axis."""
+        return axis + 1 if self.lanes_first else axis
+
     def user_array(self, a: Value) -> str:
         """The parameter name of argument a (an array of vectors arrives as `<name>_lanes`,
-        lanes first, and is copied to `<name>`, lanes last)."""
+        lanes first, and is copied to `<name>`, lanes last, unless lanes stay first)."""
         name = self.name(a)
-        return f"{name}_lanes" if isinstance(a.type, ArrayType) and lanes(a.type) > 1 else name
+        return f"{name}_lanes" if a in self.lane_arrays() else name
 
     def lane_arrays(self) -> list[Value]:
+        if self.lanes_first:
+            return []
         return [a for a in self.fn.args if isinstance(a.type, ArrayType) and lanes(a.type) > 1]
 
     def lanes_in(self) -> list[str]:

@@ -1,0 +1,132 @@
+"""Lanes of batched derivatives (width W > 1: values of type `f64xW`, arrays of them). A
+lane op computes or stores vectors; its W lanes never interact. A loop whose body does
+nothing but lane ops and scalar work that changes no state (pure ops, loads, indexed tape
+reads) can run once per lane, `for w: for i: ...`, in place of `for i: for w: ...`: a
+lane-outer loop. Each lane then streams over its own contiguous row of an array of
+vectors laid out lanes first (W, n), and carries its values in registers, as a width-1
+loop does; the scalar work runs W times. The numba backend writes such loops so
+(backend/numba/vector.py) when every loop that streams over arrays of vectors is one;
+the loop passes carry vectors across iterations only in loops that may be (passes/carry.py),
+where elsewhere a carried vector costs a copy of W lanes per iteration."""
+from __future__ import annotations
+
+from .core import Block, Op, Value, walk
+from .dialects import is_pure
+from .types import ArrayType, ScalarType, lanes
+
+# scalar work per lane op in the lane-outer loops of a function above which they keep
+# their lanes inner, where the scalar work runs once for all lanes (a guess, not tuned:
+# the heat adjoint, the case measured, has about 0.1)
+_SCALAR_SHARE = 0.25
+
+
+def is_vector(v: Value) -> bool:
+    return isinstance(v.type, ScalarType) and v.type.width > 1
+
+
+def is_lane_array(v: Value) -> bool:
+    return isinstance(v.type, ArrayType) and lanes(v.type) > 1
+
+
+def lane_op(op: Op) -> bool:
+    """An op that computes vectors or stores them (no regions, constants or vec ops)."""
+    if op.regions or op.name == "arith.const" or op.dialect in ("mpi", "vec"):
+        return False
+    if any(is_vector(r) for r in op.results):
+        return True
+    return op.name in ("mem.store", "mem.accumulate") and lanes(op.operands[1].type) > 1
+
+
+def _scalar_work(op: Op) -> bool:
+    """A scalar op a lane-outer loop repeats per lane at a real cost (float arithmetic,
+    loads and tape reads; index arithmetic and comparisons are nearly free)."""
+    return op.name in ("mem.load", "tape.pop") or (
+        op.dialect in ("arith", "math") and any(isinstance(r.type, ScalarType)
+                                                and r.type.is_float for r in op.results))
+
+
+def lane_work(loop: Op) -> tuple[int, int] | None:
+    """(lane ops, scalar work) of a loop that may run lane-outer, else None: it holds lane
+    ops; everything else in it is nested for/if, pure scalar ops, scalar loads or indexed
+    tape pops (reads that leave the tape position where it is)."""
+    n_lane = n_scalar = 0
+    for op in walk(loop.regions[0]):
+        if op.name in ("scf.for", "scf.if", "scf.yield"):
+            continue
+        if op.dialect == "vec" or op.attrs.get("atomic"):
+            return None
+        if lane_op(op):
+            n_lane += 1
+            continue
+        if any(is_vector(v) for v in op.operands + op.results):
+            return None
+        if not (is_pure(op) or op.name == "mem.load" or op.name == "tape.pop" and op.operands):
+            return None
+        n_scalar += _scalar_work(op)
+    return (n_lane, n_scalar) if n_lane else None
+
+
+def lane_outer_loops(body: Block) -> set[Op]:
+    """The loops of a function (its body) to run lane-outer: the outermost loops that may,
+    if every access to an array of vectors inside a loop is in one of them (the arrays are
+    then laid out lanes first, which suits them only) and their scalar work, repeated per
+    lane, is small beside their lane work; else none. Functions with parallel loops or MPI
+    keep their lanes inner."""
+    if any(op.dialect in ("par", "mpi") for op in walk(body)):
+        return set()
+    loops: dict[Op, tuple[int, int]] = {}
+
+    def visit(block) -> None:
+        for op in block.ops:
+            work = lane_work(op) if op.name == "scf.for" else None
+            if work is not None:
+                loops[op] = work
+                continue
+            for region in op.regions:
+                visit(region)
+    visit(body)
+    inside = {o for loop in loops for o in walk(loop.regions[0])}
+    for op in walk(body):
+        if op not in inside and any(is_lane_array(v) for v in op.operands) \
+                and _streams(op):
+            return set()
+    if sum(s for _, s in loops.values()) > _SCALAR_SHARE * sum(n for n, _ in loops.values()):
+        return set()
+    return set(loops)
+
+
+def _streams(op: Op) -> bool:
+    """Whether op runs over the elements of an array: an index of it depends on a value
+    that varies with the iterations of a loop around it (a load of one element per time
+    step does not), or it touches a whole array inside a loop."""
+    varying: set[Value] = set()    # induction variables and carried values of those loops
+    in_loop = False
+    block = op.parent
+    while block.parent is not None:
+        if block.parent.name in ("scf.for", "scf.while"):
+            varying.update(block.args)
+            in_loop = True
+        block = block.parent.parent
+    if not in_loop:
+        return False
+    if op.name not in ("mem.load", "mem.store", "mem.accumulate"):
+        return op.name != "mem.shape"
+    return any(_depends(v, varying, 8) for v in op.operands[1 if op.name == "mem.load" else 2:])
+
+
+def _depends(v: Value, varying: set[Value], depth: int) -> bool:
+    if v in varying:
+        return True
+    if not isinstance(v.owner, Op):
+        return False       # a function argument
+    if depth == 0:
+        return True        # too far to tell: assume it does
+    return any(_depends(x, varying, depth - 1) for x in v.owner.operands)
+
+
+def outermost_block(op: Op) -> Block:
+    """The body of the function op is in."""
+    block = op.parent
+    while block.parent is not None:
+        block = block.parent.parent
+    return block
