@@ -1,7 +1,8 @@
 """Lanes of batched derivatives (width W > 1: values of type `f64xW`, arrays of them). A
 lane op computes or stores vectors; its W lanes never interact. A loop whose body does
-nothing but lane ops and scalar work that changes no state (pure ops, loads, indexed tape
-reads) can run once per lane, `for w: for i: ...`, in place of `for i: for w: ...`: a
+nothing but lane ops and scalar work that changes no state but the tape position (pure ops,
+loads, tape pops and retreats; each lane starts from the same position) can run once per
+lane, `for w: for i: ...`, in place of `for i: for w: ...`: a
 lane-outer loop. Each lane then streams over its own contiguous row of an array of
 vectors laid out lanes first (W, n), and carries its values in registers, as a width-1
 loop does; the scalar work runs W times. The numba backend writes such loops so
@@ -15,8 +16,9 @@ from .dialects import is_pure
 from .types import ArrayType, ScalarType, lanes
 
 # scalar work per lane op in the lane-outer loops of a function above which they keep
-# their lanes inner, where the scalar work runs once for all lanes (a guess, not tuned:
-# the heat adjoint, the case measured, has about 0.1)
+# their lanes inner, where the scalar work runs once for all lanes. Measured (width 8 vs
+# 8 width-1 calls): the heat adjoint (0.05) 0.50 lane-outer vs 1.3 inner, the GMM adjoint
+# (0.32) 0.67 lane-outer vs 0.33 inner
 _SCALAR_SHARE = 0.25
 
 
@@ -47,8 +49,8 @@ def _scalar_work(op: Op) -> bool:
 
 def lane_work(loop: Op) -> tuple[int, int] | None:
     """(lane ops, scalar work) of a loop that may run lane-outer, else None: it holds lane
-    ops; everything else in it is nested for/if, pure scalar ops, scalar loads or indexed
-    tape pops (reads that leave the tape position where it is)."""
+    ops; everything else in it is nested for/if, pure scalar ops, scalar loads, tape pops
+    and retreats (they move the tape position only: each lane starts from the same one)."""
     n_lane = n_scalar = 0
     for op in walk(loop.regions[0]):
         if op.name in ("scf.for", "scf.if", "scf.yield"):
@@ -60,7 +62,7 @@ def lane_work(loop: Op) -> tuple[int, int] | None:
             continue
         if any(is_vector(v) for v in op.operands + op.results):
             return None
-        if not (is_pure(op) or op.name == "mem.load" or op.name == "tape.pop" and op.operands):
+        if not (is_pure(op) or op.name in ("mem.load", "tape.pop", "tape.retreat")):
             return None
         n_scalar += _scalar_work(op)
     return (n_lane, n_scalar) if n_lane else None

@@ -20,7 +20,7 @@ from ..ir.clone import clone_op
 from ..ir.core import Block, Builder, Function, Op, Value, walk
 from ..ir.dialects import MEMORY_ACCESSES, access_index, accessed_array, is_pure, iv_offset, \
     lower_bounds, offset_along, plain_body, unit_step
-from ..ir.types import i1, i64, lanes
+from ..ir.types import i1, i64
 from .aliases import variable_classes
 from .carry import carry_stored, stored_window
 from .race import _Accesses
@@ -263,13 +263,13 @@ def _lag(a: Op, b: Op, key, first: int | None) -> int | None:
     return lag if lag <= _SHIFT_MOST else None
 
 
-def _fuse_shifted_block(block: Block, acc, low: dict, batched: bool) -> bool:
+def _fuse_shifted_block(block: Block, acc, low: dict) -> bool:
     changed = False
     for op in list(block.ops):
         if op.dialect == "par":
             continue   # the backend compiles no loop of a parallel body on its own (outline)
         for r in op.regions:
-            changed |= _fuse_shifted_block(r, acc, low, batched)
+            changed |= _fuse_shifted_block(r, acc, low)
     k = 0
     while k < len(block.ops):
         a = block.ops[k]
@@ -282,14 +282,13 @@ def _fuse_shifted_block(block: Block, acc, low: dict, batched: bool) -> bool:
         if lag is None:
             k += 1
             continue
-        _fuse_lagging(block, a, b, block.ops[k + 1:m], lag, acc, batched)
+        _fuse_lagging(block, a, b, block.ops[k + 1:m], lag, acc)
         changed = True
         k += 1
     return changed
 
 
-def _fuse_lagging(block: Block, a: Op, b: Op, between: list[Op], lag: int, acc,
-                  batched: bool) -> None:
+def _fuse_lagging(block: Block, a: Op, b: Op, between: list[Op], lag: int, acc) -> None:
     """a over [lb, min(lb + lag, ub)) on its own (the head), then one loop over
     [lb + lag, ub) running a's iteration k and b's iteration k - lag, then b over
     [max(ub - lag, lb), ub) on its own; values the fused loop stores and loads back
@@ -308,9 +307,7 @@ def _fuse_lagging(block: Block, a: Op, b: Op, between: list[Op], lag: int, acc,
         if is_pure(op):
             builder.insert(op)
     body_a, body_b = a.regions[0], b.regions[0]
-    # (in a batched derivative the buffer stays: without it the width-8 heat gradient ran
-    # 1.5x slower, in code that differs only in this loop)
-    buffers = _buffers(a, b) if lag and not batched else {}
+    buffers = _buffers(a, b) if lag else {}
     if lag:
         shift = builder.op1("arith.const", [], i64, {"value": lag})
         start = builder.op1("arith.add", [lb, shift], i64)
@@ -409,5 +406,4 @@ def fuse_shifted(fn: Function) -> bool:
     (_buffers), so that a local buffer nothing else reads is not written at all (dce). Run
     on derivatives only: the carried values this leaves would each need a tape slot if AD
     saw them. Loops in parallel bodies are left alone. Returns whether anything changed."""
-    batched = any(lanes(a.type) > 1 for a in fn.args)
-    return _fuse_shifted_block(fn.body, _Accesses(fn), lower_bounds(fn), batched)
+    return _fuse_shifted_block(fn.body, _Accesses(fn), lower_bounds(fn))

@@ -354,8 +354,10 @@ class SourceWriter(TapeWriter, ParallelWriter, MpiWriter, VectorWriter):
         order (passes/gather.py marks them; LLVM vectorizes a float sum only when it may
         reorder it) or marked `outline` (passes/gather_nest.py, passes/fusion.py), if it is
         innermost, not inside a parallel loop, and moves no tape position (indexed pushes
-        and pops do not). At width > 1, only a lane-outer one (vector.py)."""
-        if self.width > 1 and self.outer_lane is None or \
+        and pops do not). At width > 1, a loop of lane ops only when it runs lane-outer
+        (vector.py)."""
+        if self.width > 1 and self.outer_lane is None \
+                and any(self.lane_op(o) for o in op.regions[0].ops) or \
                 not (op.attrs.get("sums") == "any order" or op.attrs.get("outline")):
             return False
         return plain_body(op, ("tape.push", "tape.pop")) and not in_parallel(op)

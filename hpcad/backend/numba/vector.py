@@ -11,13 +11,15 @@ loops run to `_lanes`, an argument (= W): a loop of unknown length is vectorized
 loop vectorizer (with its run-time alias checks), where a constant 8 is unrolled first and
 then left scalar, since stores to one array of vectors may alias loads from another.
 
-Lane-outer loops. A loop whose body only computes (pure scalar ops, loads, indexed tape
-reads) and writes vectors, such as the adjoint stencil of a reverse sweep, runs once per
-lane instead: `for w in range(W): for i in ...:`, every vector in it a plain local. Its
-lanes do not interact and it changes no scalar state, so the order is free; each lane then
-streams over its own contiguous row of the shadows, which stays in cache, where lanes last
-the W rows together would not. When every loop that touches arrays of vectors is such a
-loop, the arrays keep the caller's layout, lanes first (W, n), and no copy is made."""
+Lane-outer loops (ir/lanes.py). A loop whose body only computes (pure scalar ops, loads,
+tape pops) and writes vectors, such as a reverse sweep over time steps of an adjoint
+stencil, runs once per lane instead: `for w in range(W): for t ...: for i ...:`, every
+vector in it a plain local. Its lanes do not interact and it changes no scalar state but
+the tape position, which each lane starts from afresh, so the order is free; each lane then
+streams over its own contiguous row of the shadows, which stays in cache across time
+steps, where lanes last the W rows together would not. When every loop that streams over
+arrays of vectors is such a loop, the arrays keep the caller's layout, lanes first (W, n),
+and no copy is made."""
 from __future__ import annotations
 
 from ...errors import HpcadError, where
@@ -106,10 +108,18 @@ class VectorWriter:
     def write_lane_outer(self, loop: Op, depth: int) -> None:
         """`for w in range(W):` around the loop, its carried vectors plain locals, copied
         out to their arrays at the end of each lane, each array of vectors read and written
-        through the lane's own row. A loop with sums that may be taken in any order runs in
-        a function of its own (codegen.outline_loop), as at width 1."""
+        through the lane's own row, each tape position it moves set back to where it was
+        for the next lane. A loop with sums that may be taken in any order runs in a
+        function of its own (codegen.outline_loop), as at width 1."""
+        moved = sorted({self.by_slot[o.attrs["slot"]].position for o in walk(loop.regions[0])
+                        if o.name == "tape.retreat" or o.name == "tape.pop" and not o.operands})
+        starts = [self.fresh("start") for _ in moved]
+        for start, position in zip(starts, moved):
+            self.emit(depth, f"{start} = {position}")
         lane = self.fresh("w")
         self.emit(depth, f"for {lane} in range(_lanes):")
+        for start, position in zip(starts, moved):
+            self.emit(depth + 1, f"{position} = {start}")
         arrays = {o.operands[0 if o.name == "mem.load" else 1] for o in walk(loop.regions[0])
                   if o.name in ("mem.load", "mem.store", "mem.accumulate")}
         for arr in sorted((a for a in arrays if is_lane_array(a)), key=self.name):
