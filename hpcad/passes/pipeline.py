@@ -11,6 +11,7 @@ from .gather_nest import gather_nests
 from .inline import inline_calls
 from .licm import licm
 from .memory import forward_memory
+from .overwrite import sink_overwritten
 from .race import make_race_free
 from .simplify import simplify
 from .tape import index_tape, prune_tape
@@ -40,8 +41,9 @@ def finish_derivative(fn: Function, fused: bool = True) -> Function:
     independent loops: passes/gather.py, with the loops before and after a gather fused
     into it unless `fused` is False, which only tests and comparisons ask for; gather form
     of 2-D stencils: passes/gather_nest.py), then a stencil and its copy back fused into
-    one loop (passes/fusion.py, fuse_shifted; also not when `fused` is False); verified
-    before and after."""
+    one loop (passes/fusion.py, fuse_shifted), and stores that later iterations overwrite
+    moved out of their loops (passes/overwrite.py; these two not when `fused` is False);
+    verified before and after."""
     verify_function(fn)
     fn = optimize(fn)
     make_race_free(fn)
@@ -49,6 +51,8 @@ def finish_derivative(fn: Function, fused: bool = True) -> Function:
     if index_tape(fn) | gather_stencils(fn, fused) | gather_nests(fn) | ascend_independent(fn):
         fn = optimize(fn)
     if fused and fuse_shifted(fn):
+        fn = optimize(fn)
+    if fused and sink_overwritten(fn):
         fn = optimize(fn)
     verify_function(fn)
     return fn

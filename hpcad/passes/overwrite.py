@@ -1,0 +1,145 @@
+"""Stores that a later iteration of their loop overwrites before anything reads them (dead
+store elimination across iterations). In the fused gather loop of an adjoint stencil
+
+    for j in range(lo, hi):   x = d_u[j+1]; d_u[j+1] = 0; ...; d_u[j] = y
+
+the zero stored at d_u[j+1] is overwritten by the next iteration's `d_u[j] = y`, and nothing
+reads that element in between: the store is dead but in the last iteration, whose store
+runs once after the loop instead. A store of a value computed in the loop goes the same
+way when the loop carries that value out (passes/carry.py leaves the last values a loop
+stored in its results): heat's `d_tmp[j+1] = t`, zeroed two iterations later, costs two
+stores after the loop instead of one per element.
+
+The array must be accessed in the loop only at `iv + c` along one index position (the
+other indices loop-invariant), and nothing else the loop touches may alias it; the loop
+has step 1 (either direction), a body without regions, and runs outside parallel bodies.
+Memory ends up the same, bit for bit."""
+from __future__ import annotations
+
+from ..ir.core import Block, Builder, Function, Op, Value, walk
+from ..ir.dialects import MEMORY_ACCESSES, access_index, accessed_array, in_parallel, \
+    offset_along, plain_body, unit_step
+from ..ir.types import i1, i64
+from .race import _Accesses
+
+
+def sink_overwritten(fn: Function) -> bool:
+    """Move stores that later iterations overwrite out of their loops. Returns whether
+    anything changed."""
+    acc = _Accesses(fn)
+    changed = False
+    for loop in [op for op in walk(fn.body) if op.name == "scf.for"]:
+        if unit_step(loop) and plain_body(loop, ("tape.push", "tape.pop")) \
+                and not in_parallel(loop):
+            changed |= _sink_loop(loop, acc)
+    return changed
+
+
+def _sink_loop(loop: Op, acc: _Accesses) -> bool:
+    body = loop.regions[0]
+    iv = body.args[0]
+    local = {r for op in body.ops for r in op.results} | set(body.args)
+    by_array: dict[Value, list[Op]] = {}
+    for op in body.ops:
+        if op.name in MEMORY_ACCESSES:
+            by_array.setdefault(accessed_array(op), []).append(op)
+    step = -1 if loop.attrs.get("reverse") else 1
+    changed = False
+    for arr, ops in by_array.items():
+        if any(a is not arr and acc.may_alias(a, arr) for a in by_array):
+            continue
+        where = {}
+        for op in ops:
+            found = offset_along(access_index(op), iv, local)
+            if found is None or where and next(iter(where.values()))[::2] != found[::2]:
+                where = None
+                break
+            where[op] = found
+        if not where:
+            continue
+        for store in [op for op in ops if op.name == "mem.store"]:
+            if _sink_store(loop, store, ops, where, step):
+                ops.remove(store)
+                changed = True
+    return changed
+
+
+def _sink_store(loop: Op, store: Op, ops: list[Op], where: dict, step: int) -> bool:
+    """Sink one store if a later iteration overwrites it unread; see the module doc."""
+    body = loop.regions[0]
+    pos = {op: k for k, op in enumerate(body.ops)}
+    c = where[store][1]
+
+    def when(op: Op) -> tuple[int, int]:
+        """When op touches store's element, in iterations after store's (and position)."""
+        return ((c - where[op][1]) * step, pos[op])
+    start = (0, pos[store])
+    over = [when(o) for o in ops if o.name == "mem.store" and o is not store
+            and when(o) > start]
+    if not over:
+        return False
+    first = min(over)
+    if first[0] == 0:       # overwritten in the same iteration: dead store, not ours
+        return False
+    if any(start < when(o) < first for o in ops if o.name != "mem.store"):
+        return False        # read before it is overwritten
+    value = store.operands[0]
+    if isinstance(value.owner, Op) and value.owner.name == "arith.const" \
+            and value.owner.parent is body:    # a constant the loop defines: one outside
+        b = Builder(loop.parent, store.loc)
+        b.index = loop.parent.ops.index(loop)
+        value = b.op1("arith.const", [], value.type, dict(value.owner.attrs))
+    values = _last_values(loop, value, first[0])
+    if values is None:
+        return False
+    body.ops.remove(store)
+    _store_last(loop, store, where[store], values, step)
+    return True
+
+
+def _last_values(loop: Op, value: Value, count: int) -> list[Value] | None:
+    """Values outside the loop holding what `value` was in its last `count` iterations
+    (latest first): value itself if the loop does not compute it, else the loop's results
+    that carry it (`yield value`, then `yield` of the iter arg that held it, ...)."""
+    body = loop.regions[0]
+    if value not in {r for op in body.ops for r in op.results} and value not in body.args:
+        return [value] * count
+    term = body.ops[-1]
+    out, current = [], value
+    for _ in range(count):
+        k = next((k for k, v in enumerate(term.operands) if v is current), None)
+        if k is None:
+            return None
+        out.append(loop.results[k])
+        current = body.args[1 + k]
+    return out
+
+
+def _store_last(loop: Op, store: Op, found: tuple, values: list[Value], step: int) -> None:
+    """The store of each of the last len(values) iterations, after the loop: iteration
+    j = ub - m (ascending) or lb + m - 1 (descending), if it ran, stores values[m - 1] at
+    element j + c."""
+    position, c, _ = found
+    lb, ub = loop.operands[:2]
+    parent = loop.parent
+    b = Builder(parent, store.loc)
+    b.index = parent.ops.index(loop) + 1
+    for m, value in enumerate(values, start=1):
+        if step > 0:
+            j = b.op1("arith.sub", [ub, _const(b, m)], i64)
+            ran = b.op1("arith.cmp", [j, lb], i1, {"pred": "ge"})
+        else:
+            j = b.op1("arith.add", [lb, _const(b, m - 1)], i64)
+            ran = b.op1("arith.cmp", [j, ub], i1, {"pred": "lt"})
+        then, other = Block(), Block()
+        tb = Builder(then, store.loc)
+        idx = list(access_index(store))
+        idx[position] = tb.op1("arith.add", [j, _const(tb, c)], i64) if c else j
+        tb.op("mem.store", [value, store.operands[1]] + idx)
+        tb.op("scf.yield", [])
+        Builder(other, store.loc).op("scf.yield", [])
+        b.op("scf.if", [ran], [], regions=[then, other])
+
+
+def _const(b: Builder, value: int) -> Value:
+    return b.op1("arith.const", [], i64, {"value": value})
