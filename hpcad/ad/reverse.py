@@ -57,6 +57,7 @@ class _Reverse(MpiReverse, ParallelReverse, SegmentCheckpointing, RevolveCheckpo
         # per array class, the last top-level op that writes it: a load made after that op
         # reads what the array still holds when the reverse sweep runs, so it may be redone
         self.last_write: dict = {}
+        self.first_adjoint, self.kept_adjoint = scratch_adjoints(fn)
         for pos, top_op in enumerate(fn.body.ops):
             for o in [top_op, *walk_regions(top_op)]:
                 if o.name in ("mem.store", "mem.accumulate"):
@@ -396,8 +397,13 @@ class _Reverse(MpiReverse, ParallelReverse, SegmentCheckpointing, RevolveCheckpo
             return self.reverse_mpi(op, ctx)
         if name == "mem.load":
             g = self.adj.get(op.results[0])
-            if g is not None and self.act.shadowed(op.operands[0]):
-                idx = [self.primal(v, ctx) for v in op.operands[1:]]
+            if not self.act.shadowed(op.operands[0]):
+                return
+            idx = [self.primal(v, ctx) for v in op.operands[1:]]
+            if op in self.first_adjoint:   # the step's first adjoint of a scratch element
+                value = g if g is not None else zero(self.b, self.dtype(op.operands[0]))
+                self.b.op("mem.store", [value, self.shadow(op.operands[0], ctx)] + idx)
+            elif g is not None:
                 self.b.op("mem.accumulate", [g, self.shadow(op.operands[0], ctx)] + idx)
             return
         if name in ("mem.store", "mem.accumulate"):
@@ -445,7 +451,7 @@ class _Reverse(MpiReverse, ParallelReverse, SegmentCheckpointing, RevolveCheckpo
         active = self.act.active(value)
         if op.name == "mem.store" or active:
             g = self.b.op1("mem.load", [sh] + idx, sh.type.dtype)
-            if op.name == "mem.store":
+            if op.name == "mem.store" and op not in self.kept_adjoint:
                 self.b.op("mem.store", [zero(self.b, arr.type.dtype), sh] + idx)
             if active:
                 self.add_adjoint(value, g)
@@ -652,6 +658,33 @@ def walk_regions(op: Op):
 
 def _is_const(v: Value) -> bool:
     return isinstance(v.owner, Op) and v.owner.name == "arith.const"
+
+
+def scratch_adjoints(fn: Function) -> tuple[set[Op], set[Op]]:
+    """Scratch arrays of a time loop (checkpoint/segments.py: each step fills one over a
+    range, then reads it at the same elements; like heat's `tmp`) need no zeroed adjoint.
+    No later step reads what a step stored, so the adjoint is zero at the start of each
+    step's reverse, and the first adjoint the step's reverse adds into an element, that of
+    the step's one load, may store it instead; every element the fill's adjoint then reads
+    is written again before the next step's reverse reads it, so its zeroing can go.
+    Returns (those loads, those fills). Only when the one load is unconditional in its
+    loop over the range (not in a branch or an inner loop), so that its adjoint writes
+    every element once."""
+    from ..checkpoint.segments import _is_scratch
+    loads, fills = set(), set()
+    for loop in walk(fn.body):
+        if loop.name != "scf.for":
+            continue
+        arrays = {o.operands[1] for o in walk(loop.regions[0]) if o.name == "mem.store"}
+        for arr in arrays:
+            if not _is_scratch(fn, loop, arr):
+                continue
+            uses = [o for o in walk(loop.regions[0]) if arr in o.operands]
+            reads = [o for o in uses if o.name == "mem.load"]
+            if len(reads) == 1 and reads[0].parent.parent in loop.regions[0].ops:
+                loads.add(reads[0])
+                fills.update(o for o in uses if o.name == "mem.store")
+    return loads, fills
 
 
 def reverse(fn: Function, arg_activity: list[str], act: Activity, ret_active: bool,
