@@ -58,6 +58,7 @@ class _Reverse(MpiReverse, ParallelReverse, SegmentCheckpointing, RevolveCheckpo
         # reads what the array still holds when the reverse sweep runs, so it may be redone
         self.last_write: dict = {}
         self.first_adjoint, self.kept_adjoint = scratch_adjoints(fn)
+        self.scratch = {op.operands[0] for op in self.first_adjoint}
         for pos, top_op in enumerate(fn.body.ops):
             for o in [top_op, *walk_regions(top_op)]:
                 if o.name in ("mem.store", "mem.accumulate"):
@@ -292,9 +293,11 @@ class _Reverse(MpiReverse, ParallelReverse, SegmentCheckpointing, RevolveCheckpo
             return s
         owner = arr.owner
         if isinstance(owner, Op) and owner.name == "mem.alloc":
+            # a scratch array's adjoint is scratch too: what one step's reverse stores in
+            # it, only that step's reverse reads (passes/overwrite.py relies on the mark)
+            attrs = {"fill": "zeros", **({"scratch": True} if arr in self.scratch else {})}
             alloc = Op("mem.alloc", [self.primal(v, r) for v in owner.operands], [self.dtype(arr)],
-                       {"fill": "zeros"}, loc=owner.loc,
-                       result_names=[derivative_name(arr, "d_")])
+                       attrs, loc=owner.loc, result_names=[derivative_name(arr, "d_")])
             r.setup.append(alloc)
             s = r.shadows[arr] = alloc.result
             return s

@@ -13,7 +13,13 @@ stores after the loop instead of one per element.
 The array must be accessed in the loop only at `iv + c` along one index position (the
 other indices loop-invariant), and nothing else the loop touches may alias it; the loop
 has step 1 (either direction), a body without regions, and runs outside parallel bodies.
-Memory ends up the same, bit for bit."""
+Memory ends up the same, bit for bit.
+
+`sink_scratch_stores`: in an adjoint marked `scratch` (ad/reverse.py: what one reverse step
+stores in it, only that step reads), a loop's stores that nothing after the loop in its step
+reads need not happen at all. Heat's gather loop stores `d_tmp[j+1]` for the loops after it,
+which read only its last two elements: those two stores run after the loop, the rest not
+at all, and each lane of a batched reverse sweep streams one array less."""
 from __future__ import annotations
 
 from ..ir.core import Block, Builder, Function, Op, Value, walk
@@ -143,3 +149,102 @@ def _store_last(loop: Op, store: Op, found: tuple, values: list[Value], step: in
 
 def _const(b: Builder, value: int) -> Value:
     return b.op1("arith.const", [], i64, {"value": value})
+
+
+def sink_scratch_stores(fn: Function) -> bool:
+    """Drop from loops the stores into scratch adjoints that no later op of the reverse
+    step reads, keeping (after the loop) those of its last iterations that it does read;
+    see the module doc. Returns whether anything changed."""
+    scratch = [op.results[0] for op in walk(fn.body)
+               if op.name == "mem.alloc" and op.attrs.get("scratch")]
+    changed = False
+    for arr in scratch:
+        uses = [op for op in walk(fn.body) if arr in op.operands]
+        for loop in {op.parent.parent for op in uses if op.name == "mem.store"
+                     and op.parent.parent is not None and op.parent.parent.name == "scf.for"}:
+            if unit_step(loop) and plain_body(loop, ("tape.push", "tape.pop")) \
+                    and not in_parallel(loop):
+                changed |= _sink_scratch(loop, arr, uses)
+    return changed
+
+
+def _sink_scratch(loop: Op, arr: Value, uses: list[Op]) -> bool:
+    body, block = loop.regions[0], loop.parent
+    mine = [op for op in body.ops if arr in op.operands]
+    if len(mine) != 1 or mine[0].name != "mem.store" or mine[0].operands[1] is not arr:
+        return False
+    store = mine[0]
+    iv = body.args[0]
+    found = offset_along(access_index(store), iv, {r for o in body.ops for r in o.results}
+                         | set(body.args))
+    if found is None or loop.attrs.get("reverse"):
+        return False
+    position, c, rest = found
+    inside = {o for op in block.ops for o in [op, *_nested(op)]}
+    if any(op not in inside for op in uses) or block.parent is None \
+            or all(op in set(_nested(loop)) for op in uses):
+        return False    # the step's reverse must be this block: every use in it, not all in loop
+    after = [o for op in block.ops[block.ops.index(loop) + 1:] for o in [op, *_nested(op)]
+             if arr in o.operands]
+    ub_base, ub_k = _affine(loop.operands[1])
+    keep = 0
+    for op in after:
+        if op.name not in ("mem.load", "mem.accumulate", "mem.store"):
+            return False
+        if op.name == "mem.store":
+            continue
+        idx = access_index(op)
+        if len(idx) != len(rest) + 1 or tuple(v for d, v in enumerate(idx) if d != position) \
+                != tuple(rest):
+            return False
+        lows = [k for base, k in _lower_bounds(idx[position], 6) if base is ub_base]
+        if not lows:
+            return False
+        keep = max(keep, ub_k + c - max(lows))   # it reads elements >= ub - keep + c
+    values = _last_values(loop, store.operands[0], keep) if keep > 0 else []
+    if values is None:
+        return False
+    body.ops.remove(store)
+    if values:
+        _store_last(loop, store, found, values, 1)
+    return True
+
+
+def _nested(op: Op) -> list[Op]:
+    return [o for r in op.regions for o in walk(r)]
+
+
+def _affine(v: Value) -> tuple[Value, int]:
+    """(base, k) with v = base + k, through adds and subtractions of constants."""
+    op = v.owner
+    if isinstance(op, Op) and op.name in ("arith.add", "arith.sub"):
+        k = _constant(op.operands[1])
+        if k is not None:
+            base, k0 = _affine(op.operands[0])
+            return base, k0 + (k if op.name == "arith.add" else -k)
+    return v, 0
+
+
+def _lower_bounds(v: Value, depth: int) -> list[tuple[Value, int]]:
+    """Pairs (base, k) with v >= base + k: v itself, through constant shifts, either
+    operand of a max, and the lower bound of a for loop's induction variable."""
+    base, k = _affine(v)
+    out = [(base, k)]
+    if depth == 0:
+        return out
+    op = base.owner
+    if isinstance(op, Op) and op.name == "arith.max":
+        for x in op.operands:
+            out += [(b, k + k1) for b, k1 in _lower_bounds(x, depth - 1)]
+    elif isinstance(op, Block) and op.parent is not None and op.parent.name == "scf.for" \
+            and op.args and base is op.args[0]:
+        out += [(b, k + k1) for b, k1 in _lower_bounds(op.parent.operands[0], depth - 1)]
+    return out
+
+
+def _constant(v: Value) -> int | None:
+    op = v.owner
+    if isinstance(op, Op) and op.name == "arith.const" and isinstance(op.attrs["value"], int) \
+            and not isinstance(op.attrs["value"], bool):
+        return op.attrs["value"]
+    return None

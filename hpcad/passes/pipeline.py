@@ -11,7 +11,7 @@ from .gather_nest import gather_nests
 from .inline import inline_calls
 from .licm import licm
 from .memory import forward_memory
-from .overwrite import sink_overwritten
+from .overwrite import sink_overwritten, sink_scratch_stores
 from .race import make_race_free
 from .simplify import simplify
 from .tape import index_tape, prune_tape
@@ -52,7 +52,7 @@ def finish_derivative(fn: Function, fused: bool = True) -> Function:
         fn = optimize(fn)
     if fused and fuse_shifted(fn):
         fn = optimize(fn)
-    if fused and sink_overwritten(fn):
+    if fused and (sink_overwritten(fn) | sink_scratch_stores(fn)):
         fn = optimize(fn)
     verify_function(fn)
     return fn
