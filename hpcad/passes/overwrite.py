@@ -7,8 +7,8 @@ the zero stored at d_u[j+1] is overwritten by the next iteration's `d_u[j] = y`,
 reads that element in between: the store is dead but in the last iteration, whose store
 runs once after the loop instead. A store of a value computed in the loop goes the same
 way when the loop carries that value out (passes/carry.py leaves the last values a loop
-stored in its results): heat's `d_tmp[j+1] = t`, zeroed two iterations later, costs two
-stores after the loop instead of one per element.
+stored in its results): `a[j+1] = t`, overwritten two iterations later by `a[j-1] = 0`,
+costs two stores after the loop instead of one per element.
 
 The array must be accessed in the loop only at `iv + c` along one index position (the
 other indices loop-invariant), and nothing else the loop touches may alias it; the loop
