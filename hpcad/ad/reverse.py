@@ -21,7 +21,7 @@ from ..passes.aliases import written_arrays
 from ..checkpoint.cost import is_expensive
 from ..checkpoint.mincut import plan_region
 from ..checkpoint.revolve import RevolveCheckpointing
-from ..checkpoint.segments import SegmentCheckpointing, choose_time_loop
+from ..checkpoint.segments import SegmentCheckpointing, choose_time_loop, is_scratch
 from ..checkpoint.tape import TapeLayout
 from ..checkpoint.windows import StencilWindows
 from .common import derivative_name, has_tangent, zero
@@ -673,14 +673,13 @@ def scratch_adjoints(fn: Function) -> tuple[set[Op], set[Op]]:
     Returns (those loads, those fills). Only when the one load is unconditional in its
     loop over the range (not in a branch or an inner loop), so that its adjoint writes
     every element once."""
-    from ..checkpoint.segments import _is_scratch
     loads, fills = set(), set()
     for loop in walk(fn.body):
         if loop.name != "scf.for":
             continue
         arrays = {o.operands[1] for o in walk(loop.regions[0]) if o.name == "mem.store"}
         for arr in arrays:
-            if not _is_scratch(fn, loop, arr):
+            if not is_scratch(fn, loop, arr):
                 continue
             uses = [o for o in walk(loop.regions[0]) if arr in o.operands]
             reads = [o for o in uses if o.name == "mem.load"]

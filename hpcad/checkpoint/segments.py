@@ -43,7 +43,7 @@ def _touches(op: Op, arr: Value) -> list[Op]:
     return [o for o in [op] + inner if arr in o.operands]
 
 
-def _is_scratch(fn: Function, loop: Op, arr: Value) -> bool:
+def is_scratch(fn: Function, loop: Op, arr: Value) -> bool:
     """Whether arr is scratch for each step of the time loop, so its snapshots can be left
     out: a 1-D array allocated in fn, used nowhere but in the loop, that each step first
     fills over a range by an unconditional `arr[i] = ...` and then only reads as `arr[i]`
@@ -75,7 +75,7 @@ def _is_scratch(fn: Function, loop: Op, arr: Value) -> bool:
 
 def state_arrays(fn: Function, loop: Op) -> list[Value]:
     """The arrays a snapshot of the time loop must hold: those it writes, less scratch."""
-    return [a for a in _written(loop) if not _is_scratch(fn, loop, a)]
+    return [a for a in _written(loop) if not is_scratch(fn, loop, a)]
 
 
 def choose_time_loop(fn: Function) -> Op | None:

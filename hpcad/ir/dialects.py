@@ -309,6 +309,37 @@ def iv_offset(index, iv) -> int | None:
     return other.owner.attrs["value"]
 
 
+def offsets_along(ops, iv, local) -> dict | None:
+    """{access: c} when every access (load, store, accumulate) indexes its array at iv + c
+    along one position, with the same loop-invariant indices elsewhere; None otherwise."""
+    shape, out = None, {}
+    for op in ops:
+        found = offset_along(access_index(op), iv, local)
+        if found is None or shape not in (None, (found[0], found[2])):
+            return None
+        shape, out[op] = (found[0], found[2]), found[1]
+    return out
+
+
+def defined_in(body) -> set:
+    """The values a block defines: its ops' results and its arguments."""
+    return {r for op in body.ops for r in op.results} | set(body.args)
+
+
+def shifted(b, v, c: int):
+    """v + c, built at b (v itself for c = 0): the form iv_offset reads."""
+    if c == 0:
+        return v
+    return b.op1("arith.add", [v, b.op1("arith.const", [], i64, {"value": c})], i64)
+
+
+def before(b, v, c: int):
+    """v - c, built at b (v itself for c = 0)."""
+    if c == 0:
+        return v
+    return b.op1("arith.sub", [v, b.op1("arith.const", [], i64, {"value": c})], i64)
+
+
 def join_arities(op) -> list[int]:
     return [int(k) for k in op.attrs.get("arity", "").split(",") if k]
 
@@ -547,19 +578,21 @@ def is_pure(op) -> bool:
     return OPS[op.name].effect == "pure"
 
 
+def int_const(v: Value) -> int | None:
+    """The value of an integer constant, else None."""
+    op = v.owner
+    if isinstance(op, Op) and op.name == "arith.const" and isinstance(op.attrs["value"], int) \
+            and not isinstance(op.attrs["value"], bool):
+        return op.attrs["value"]
+    return None
+
+
 def lower_bounds(fn) -> dict[Value, int]:
     """Known lower bounds of integer values (constants, shapes, range() variables and simple
     arithmetic on them), enough to prove most array indices non-negative (the numba
     backend indexes those unsigned; loop passes rely on `iv + c` naming element iv + c,
     which a negative index, counted from the end, does not)."""
     low: dict[Value, int] = {}
-
-    def const_of(v):
-        op = v.owner
-        if isinstance(op, Op) and op.name == "arith.const" and \
-                not isinstance(op.attrs["value"], bool):
-            return op.attrs["value"]
-        return None
 
     def visit(block: Block):
         for op in block.ops:
@@ -571,21 +604,21 @@ def lower_bounds(fn) -> dict[Value, int]:
                 got = 0
             elif name == "arith.add" and a[0] in low and a[1] in low:
                 got = low[a[0]] + low[a[1]]
-            elif name == "arith.sub" and a[0] in low and const_of(a[1]) is not None:
-                got = low[a[0]] - const_of(a[1])
+            elif name == "arith.sub" and a[0] in low and int_const(a[1]) is not None:
+                got = low[a[0]] - int_const(a[1])
             elif name == "arith.mul" and low.get(a[0], -1) >= 0 and low.get(a[1], -1) >= 0:
                 got = low[a[0]] * low[a[1]]
-            elif name == "arith.mod" and (const_of(a[1]) or 0) > 0:
+            elif name == "arith.mod" and (int_const(a[1]) or 0) > 0:
                 got = 0
             elif name == "arith.floordiv" and low.get(a[0], -1) >= 0 and \
-                    (const_of(a[1]) or 0) > 0:
-                got = low[a[0]] // const_of(a[1])
+                    (int_const(a[1]) or 0) > 0:
+                got = low[a[0]] // int_const(a[1])
             elif name == "arith.max" and (a[0] in low or a[1] in low):
                 got = max(low.get(a[0], low.get(a[1])), low.get(a[1], low.get(a[0])))
             elif name == "arith.min" and a[0] in low and a[1] in low:
                 got = min(low[a[0]], low[a[1]])
             elif name == "scf.for":
-                step = const_of(a[2])
+                step = int_const(a[2])
                 if step is not None and step > 0 and a[0] in low:
                     low[op.regions[0].args[0]] = low[a[0]]
                 elif step is not None and step < 0 and a[1] in low:

@@ -2,17 +2,17 @@
 lane op computes or stores vectors; its W lanes never interact. A loop whose body does
 nothing but lane ops and scalar work that changes no state but the tape position (pure ops,
 loads, tape pops and retreats; each lane starts from the same position) can run once per
-lane, `for w: for i: ...`, in place of `for i: for w: ...`: a
-lane-outer loop. Each lane then streams over its own contiguous row of an array of
-vectors laid out lanes first (W, n), and carries its values in registers, as a width-1
-loop does; the scalar work runs W times. The numba backend writes such loops so
+lane, `for w: for i: ...`, in place of `for i: for w: ...`: a lane-outer loop. Each lane
+then streams over its own contiguous row of an array of vectors laid out lanes first
+(W, n), and carries its values in registers, as a width-1 loop does; the scalar work runs
+W times. The numba backend writes such loops so
 (backend/numba/vector.py) when every loop that streams over arrays of vectors is one;
 the loop passes carry vectors across iterations only in loops that may be (passes/carry.py),
 where elsewhere a carried vector costs a copy of W lanes per iteration."""
 from __future__ import annotations
 
 from .core import Block, Op, Value, walk
-from .dialects import is_pure
+from .dialects import MEMORY_ACCESSES, access_index, is_pure
 from .types import ArrayType, ScalarType, lanes
 
 # scalar work per lane op in the lane-outer loops of a function above which they keep
@@ -111,9 +111,9 @@ def _streams(op: Op) -> bool:
         block = block.parent.parent
     if not in_loop:
         return False
-    if op.name not in ("mem.load", "mem.store", "mem.accumulate"):
+    if op.name not in MEMORY_ACCESSES:
         return op.name != "mem.shape"
-    return any(_depends(v, varying, 8) for v in op.operands[1 if op.name == "mem.load" else 2:])
+    return any(_depends(v, varying, 8) for v in access_index(op))
 
 
 def _depends(v: Value, varying: set[Value], depth: int) -> bool:
@@ -124,11 +124,3 @@ def _depends(v: Value, varying: set[Value], depth: int) -> bool:
     if depth == 0:
         return True        # too far to tell: assume it does
     return any(_depends(x, varying, depth - 1) for x in v.owner.operands)
-
-
-def outermost_block(op: Op) -> Block:
-    """The body of the function op is in."""
-    block = op.parent
-    while block.parent is not None:
-        block = block.parent.parent
-    return block

@@ -19,22 +19,48 @@ the body) from iteration iv - (k - c). Before the loop, the window holds what me
 from __future__ import annotations
 
 from ..ir.core import Block, Builder, Op, Value, replace_uses
-from ..ir.dialects import MEMORY_ACCESSES, access_index, accessed_array, offset_along, \
-    unit_step
+from ..ir.dialects import MEMORY_ACCESSES, accessed_array, before, defined_in, offsets_along, \
+    shifted, unit_step
 from ..ir.lanes import lane_work
 from ..ir.types import i1, i64, lanes
 from .race import _Accesses
 
-def _offsets(ops: list[Op], iv: Value, local: set[Value]) -> dict[Op, int] | None:
-    """{access: c} when every access indexes the array at iv + c along one position, with
-    the same loop-invariant indices elsewhere; None otherwise."""
-    shape, out = None, {}
-    for op in ops:
-        found = offset_along(access_index(op), iv, local)
-        if found is None or shape not in (None, (found[0], found[2])):
-            return None
-        shape, out[op] = (found[0], found[2]), found[1]
+def shifted_arrays(loop: Op, acc: _Accesses) -> dict[Value, tuple[list[Op], dict[Op, int]]]:
+    """{array: (its accesses in the loop body, {access: c})} for the arrays the body
+    accesses only at iv + c along one index position (offsets_along) and that nothing else
+    the body touches may alias."""
+    body = loop.regions[0]
+    iv, local = body.args[0], defined_in(body)
+    by_array: dict[Value, list[Op]] = {}
+    for op in body.ops:
+        if op.name in MEMORY_ACCESSES:
+            by_array.setdefault(accessed_array(op), []).append(op)
+    out = {}
+    for arr, ops in by_array.items():
+        offset = offsets_along(ops, iv, local)
+        if offset is not None and not any(a is not arr and acc.may_alias(a, arr)
+                                          for a in by_array):
+            out[arr] = (ops, offset)
     return out
+
+
+def last_iterations(b: Builder, lb: Value, ub: Value, ms, descending: bool, emit) -> None:
+    """At b, after a unit-step loop over [lb, ub): for each m of ms, the loop's m-th last
+    iteration j (ub - m, or lb + m - 1 when it runs descending), if it ran, as a block that
+    emit(builder, j, m) fills."""
+    for m in ms:
+        if descending:
+            j = shifted(b, lb, m - 1)
+            ran = b.op1("arith.cmp", [j, ub], i1, {"pred": "lt"})
+        else:
+            j = before(b, ub, m)
+            ran = b.op1("arith.cmp", [j, lb], i1, {"pred": "ge"})
+        then, other = Block(), Block()
+        inner = Builder(then, b.loc)
+        emit(inner, j, m)
+        inner.op("scf.yield", [])
+        Builder(other, b.loc).op("scf.yield", [])
+        b.op("scf.if", [ran], [], regions=[then, other])
 
 
 def _expand_accumulates(body: Block, ops: list[Op]) -> list[Op]:
@@ -61,30 +87,23 @@ def carry_stored(loop: Op, acc: _Accesses, inits=None) -> dict:
     back (see the module docstring). The loop must have step 1 and a body without regions.
     Arrays of vectors (width > 1) are carried only in loops that may run lane-outer
     (ir/lanes.py), where vectors are plain locals; elsewhere a carried vector costs a copy
-    of W lanes per iteration. `inits(store, depth)` may
-    give a window's values before the loop (what `store` wrote in the `depth` iterations
-    before the first, latest first) instead of reading them from memory; None: memory.
+    of W lanes per iteration. `inits(store, depth)` may give a window's values before the
+    loop (what `store` wrote in the `depth` iterations before the first, latest first)
+    instead of reading them from memory; None: memory.
     Returns {store: the loop's results holding its window after the loop} (empty: nothing
     changed)."""
     body = loop.regions[0]
     if not unit_step(loop) or any(op.regions for op in body.ops):
         return {}
-    iv = body.args[0]
-    local = {r for op in body.ops for r in op.results} | set(body.args)
+    iv, local = body.args[0], defined_in(body)
     per_lane = lane_work(loop) is not None
-    by_array: dict[Value, list[Op]] = {}
-    for op in body.ops:
-        if op.name in MEMORY_ACCESSES:
-            by_array.setdefault(accessed_array(op), []).append(op)
     windows: dict = {}
-    for arr, ops in by_array.items():
-        offset = None if lanes(arr.type) > 1 and not (per_lane and _vector_stores_ok(ops)) \
-            else _offsets(ops, iv, local)
-        if offset is None or any(a is not arr and acc.may_alias(a, arr) for a in by_array) \
+    for arr, (ops, offset) in shifted_arrays(loop, acc).items():
+        if lanes(arr.type) > 1 and not (per_lane and _vector_stores_ok(ops)) \
                 or not _forwardable(ops, offset, body):
             continue
         ops = _expand_accumulates(body, ops)
-        _carry(loop, ops, _offsets(ops, iv, local), local, inits, windows)
+        _carry(loop, ops, offsets_along(ops, iv, local), local, inits, windows)
     return windows
 
 

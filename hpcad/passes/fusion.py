@@ -18,11 +18,11 @@ from __future__ import annotations
 
 from ..ir.clone import clone_op
 from ..ir.core import Block, Builder, Function, Op, Value, walk
-from ..ir.dialects import MEMORY_ACCESSES, access_index, accessed_array, is_pure, iv_offset, \
-    lower_bounds, offset_along, plain_body, unit_step
-from ..ir.types import i1, i64
+from ..ir.dialects import MEMORY_ACCESSES, access_index, accessed_array, defined_in, is_pure, \
+    iv_offset, lower_bounds, offset_along, plain_body, shifted, unit_step
+from ..ir.types import i64
 from .aliases import variable_classes
-from .carry import carry_stored, stored_window
+from .carry import carry_stored, last_iterations, stored_window
 from .race import _Accesses
 
 
@@ -226,7 +226,7 @@ def _shifted_accesses(loop: Op) -> dict | None:
     """{array: [(offset, other indices, is_write)]} of the loop body's accesses, each at
     iv + offset along one index position; None when one is not of that form."""
     body = loop.regions[0]
-    iv, local = body.args[0], {r for o in body.ops for r in o.results} | set(body.args)
+    iv, local = body.args[0], defined_in(body)
     out: dict[Value, list] = {}
     for op in body.ops:
         if op.name in MEMORY_ACCESSES:
@@ -320,10 +320,7 @@ def _fuse_lagging(block: Block, a: Op, b: Op, between: list[Op], lag: int, acc) 
 
     def at(c: int) -> Value:
         """b's iv + c, that is k + (c - lag), as an offset of k (passes/carry.py reads)."""
-        if c == lag:
-            return k
-        return inner.op1("arith.add", [k, inner.op1("arith.const", [], i64,
-                                                    {"value": c - lag})], i64)
+        return shifted(inner, k, c - lag)
     vmap = {j: at(0)}
     for op in body_b.ops[:-1]:
         c = iv_offset(op.results[0], j) if len(op.results) == 1 else None
@@ -380,21 +377,15 @@ def _unrolled_tail(builder: Builder, b: Op, lb: Value, ub: Value, lag: int,
     buffer replaced by w_m, the element the fused loop stored in its iteration ub - m
     (carried: `windows`)."""
     body = b.regions[0]
-    for m in range(lag, 0, -1):
-        j = builder.op1("arith.sub", [ub, builder.op1("arith.const", [], i64, {"value": m})],
-                        i64)
-        runs = builder.op1("arith.cmp", [j, lb], i1, {"pred": "ge"})
-        then, other = Block(), Block()
-        Builder(other).op("scf.yield", [])
-        inner = Builder(then, b.loc)
+
+    def iteration(inner: Builder, j: Value, m: int) -> None:
         vmap = {body.args[0]: j}
         for op in body.ops[:-1]:
             if op.name == "mem.load" and op.operands[0] in windows:
                 vmap[op.results[0]] = windows[op.operands[0]][m - 1]
             else:
                 inner.insert(clone_op(op, vmap))
-        inner.op("scf.yield", [])
-        builder.op("scf.if", [runs], [], regions=[then, other])
+    last_iterations(builder, lb, ub, range(lag, 0, -1), False, iteration)
 
 
 def fuse_shifted(fn: Function) -> bool:

@@ -29,15 +29,11 @@ from __future__ import annotations
 
 from ..ir.clone import clone_op
 from ..ir.core import Block, Builder, Function, Op, Value, walk
-from ..ir.dialects import MEMORY_ACCESSES, access_index, accessed_array, is_pure, iv_offset, \
-    offset_along, plain_body, sum_update, unit_step
+from ..ir.dialects import MEMORY_ACCESSES, access_index, accessed_array, before, defined_in, \
+    is_pure, iv_offset, offset_along, plain_body, shifted, sum_update, unit_step
 from ..ir.types import i1, i64
 from .carry import carry_stored
 from .race import _Accesses
-
-def _defined_in(body: Block) -> set[Value]:
-    return {r for op in body.ops for r in op.results} | set(body.args)
-
 
 def _simple_body(loop: Op) -> bool:
     """A counted loop with step 1 whose body has no regions, calls, communication or tape
@@ -83,7 +79,7 @@ def _stencils(loop: Op, acc: _Accesses) -> list[_Stencil] | None:
     """The loop's scatter stencils that can take gather form (at least one term off the
     diagonal), or None when the loop does not fit."""
     body = loop.regions[0]
-    iv, local = body.args[0], _defined_in(body)
+    iv, local = body.args[0], defined_in(body)
     accesses = [op for op in body.ops if op.name in MEMORY_ACCESSES]
     groups: dict[tuple, _Stencil] = {}
     for op in accesses:
@@ -170,20 +166,6 @@ def _feeder(s: _Stencil, acc: _Accesses, cmin: int) -> Op | None:
     return feeder
 
 
-def _shifted(b: Builder, j: Value, shift: int) -> Value:
-    """j + shift."""
-    if shift == 0:
-        return j
-    return b.op1("arith.add", [j, b.op1("arith.const", [], i64, {"value": shift})], i64)
-
-
-def _before(b: Builder, j: Value, c: int) -> Value:
-    """j - c."""
-    if c == 0:
-        return j
-    return b.op1("arith.sub", [j, b.op1("arith.const", [], i64, {"value": c})], i64)
-
-
 def _within(b: Builder, i: Value, lo: Value, hi: Value) -> Value:
     """lo <= i < hi."""
     return b.op1("arith.and", [b.op1("arith.cmp", [i, lo], i1, {"pred": "ge"}),
@@ -194,7 +176,7 @@ def _absorb(b: Builder, feeder: Op, j: Value, shift: int, guarded: bool) -> None
     """At b, the feeder's iteration j + shift (guarded: if inside its range)."""
     lo, hi = feeder.operands[:2]
     fbody = feeder.regions[0]
-    i = _shifted(b, j, shift)
+    i = shifted(b, j, shift)
     inner = b
     if guarded:
         inside = _within(b, i, lo, hi)
@@ -254,7 +236,7 @@ def _gather_loop(s: _Stencil, b: Builder, feeder: Op | None = None) -> Op:
         # ((x + a) + b) + c exactly (merged accumulations would add a + b + c first)
         total = lb_.op1("mem.load", [s.array] + idx, s.array.type.dtype)
         for c, acc_op in terms:
-            i = _before(lb_, j, c)      # the scatter's iteration that adds this term
+            i = before(lb_, j, c)      # the scatter's iteration that adds this term
             if not guarded:
                 total = lb_.op1("arith.add", [total, _term(lb_, i, acc_op, body)], total.type)
                 continue
@@ -271,13 +253,13 @@ def _gather_loop(s: _Stencil, b: Builder, feeder: Op | None = None) -> Op:
         return b.op("scf.for", [lb, ub, b.op1("arith.const", [], i64, {"value": 1})], [],
                     regions=[block])
 
-    head_end = b.op1("arith.min", [_shifted(b, lo, cmax), _shifted(b, hi, cmax)], i64)
-    tail_start = b.op1("arith.max", [_shifted(b, hi, cmin), _shifted(b, lo, cmax)], i64)
+    head_end = b.op1("arith.min", [shifted(b, lo, cmax), shifted(b, hi, cmax)], i64)
+    tail_start = b.op1("arith.max", [shifted(b, hi, cmin), shifted(b, lo, cmax)], i64)
     if cmin != cmax:
-        emit(_shifted(b, lo, cmin), head_end, True)
-    interior = emit(_shifted(b, lo, cmax), _shifted(b, hi, cmin), False)
+        emit(shifted(b, lo, cmin), head_end, True)
+    interior = emit(shifted(b, lo, cmax), shifted(b, hi, cmin), False)
     if cmin != cmax:
-        emit(tail_start, _shifted(b, hi, cmax), True)
+        emit(tail_start, shifted(b, hi, cmax), True)
     return interior
 
 
@@ -313,7 +295,7 @@ def _fuse_rest(s: _Stencil, interior: Op, acc: _Accesses) -> bool:
     b.index = len(ibody.ops) - 1
     j = ibody.args[0]
     sums = [ibody.add_arg(Value(a.type, a.name)) for a in rbody.args[1:]]
-    vmap = {rbody.args[0]: _before(b, j, cmax), **dict(zip(rbody.args[1:], sums))}
+    vmap = {rbody.args[0]: before(b, j, cmax), **dict(zip(rbody.args[1:], sums))}
     for op in rbody.ops[:-1]:
         b.insert(clone_op(op, vmap))
     ibody.ops[-1].operands += [vmap.get(v, v) for v in rbody.ops[-1].operands]
@@ -324,7 +306,7 @@ def _fuse_rest(s: _Stencil, interior: Op, acc: _Accesses) -> bool:
     lo, hi = rest.operands[:2]
     rb = Builder(rest.parent, rest.loc)
     rb.index = rest.parent.ops.index(rest)
-    start = rb.op1("arith.max", [lo, _shifted(rb, hi, min(c for c, _ in s.terms) - cmax)], i64)
+    start = rb.op1("arith.max", [lo, shifted(rb, hi, min(c for c, _ in s.terms) - cmax)], i64)
     rest.operands = [start, hi, rest.operands[2], *interior.results[-len(rest.results):]] \
         if rest.results else [start, hi, rest.operands[2]]
     return True

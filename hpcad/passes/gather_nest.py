@@ -21,10 +21,10 @@ from __future__ import annotations
 
 from ..ir.clone import clone_op
 from ..ir.core import Block, Builder, Function, Op, Value, walk
-from ..ir.dialects import MEMORY_ACCESSES, access_index, accessed_array, in_parallel, is_pure, \
-    iv_offset, unit_step
+from ..ir.dialects import MEMORY_ACCESSES, access_index, accessed_array, before, in_parallel, \
+    is_pure, iv_offset, shifted, unit_step
 from ..ir.types import i1, i64
-from .gather import _before, _movable, _recompute, _shifted, _simple_body, _within
+from .gather import _movable, _recompute, _simple_body, _within
 from .race import _Accesses
 
 
@@ -114,7 +114,7 @@ def _gather(nest: _Nest, arr: Value, terms: list, b: Builder) -> Op:
         skipped where `rows` (`columns`) asks for the guard."""
         total = bb.op1("mem.load", [arr, i2, j2], arr.type.dtype)
         for ci, cj, acc_op in terms:
-            i, j = _before(bb, i2, ci), _before(bb, j2, cj)
+            i, j = before(bb, i2, ci), before(bb, j2, cj)
             guards = [_within(bb, i, lo_i, hi_i)] * rows + [_within(bb, j, lo_j, hi_j)] * columns
             if not guards:
                 total = bb.op1("arith.add", [total, _term(bb, i, j, acc_op, nest)], total.type)
@@ -133,8 +133,8 @@ def _gather(nest: _Nest, arr: Value, terms: list, b: Builder) -> Op:
         """One loop over both guarded ends of [first, last): [first, lo + c_max) and
         [hi + c_min, last), clipped so that they do not overlap (emitted once, not twice:
         guarded code is most of what numba compiles here)."""
-        head_end = bb.op1("arith.min", [_shifted(bb, lo, c_max), last], i64)
-        tail_start = bb.op1("arith.max", [_shifted(bb, hi, c_min), head_end], i64)
+        head_end = bb.op1("arith.min", [shifted(bb, lo, c_max), last], i64)
+        tail_start = bb.op1("arith.max", [shifted(bb, hi, c_min), head_end], i64)
         zero = bb.op1("arith.const", [], i64, {"value": 0})
         nh = bb.op1("arith.max", [bb.op1("arith.sub", [head_end, first], i64), zero], i64)
         nt = bb.op1("arith.max", [bb.op1("arith.sub", [last, tail_start], i64), zero], i64)
@@ -154,28 +154,28 @@ def _gather(nest: _Nest, arr: Value, terms: list, b: Builder) -> Op:
         cb = Builder(block, nest.inner.loc)
         element(cb, i2, block.args[0], True, True)
         cb.op("scf.yield", [])
-        bb.op("scf.for", [_shifted(bb, lo_j, cj_min), _shifted(bb, hi_j, cj_max), one], [],
+        bb.op("scf.for", [shifted(bb, lo_j, cj_min), shifted(bb, hi_j, cj_max), one], [],
               regions=[block])
 
     def interior_row(rb: Builder, i2: Value) -> None:
-        edges(rb, _shifted(rb, lo_j, cj_min), _shifted(rb, hi_j, cj_max), cj_min, cj_max,
+        edges(rb, shifted(rb, lo_j, cj_min), shifted(rb, hi_j, cj_max), cj_min, cj_max,
               lo_j, hi_j, lambda eb, j2: element(eb, i2, j2, False, True), nest.inner.loc)
         block = Block([Value(i64, "j")])
         cb = Builder(block, nest.inner.loc)
         element(cb, i2, block.args[0], False, False)
         cb.op("scf.yield", [])
-        rb.op("scf.for", [_shifted(rb, lo_j, cj_max), _shifted(rb, hi_j, cj_min), one], [],
+        rb.op("scf.for", [shifted(rb, lo_j, cj_max), shifted(rb, hi_j, cj_min), one], [],
               {"outline": True}, regions=[block])
 
     # the edge rows first, then the interior rows (the rest of the nest runs inside these,
     # a row behind: passes over rows the edge rows read only after they have read them)
-    edges(b, _shifted(b, lo_i, ci_min), _shifted(b, hi_i, ci_max), ci_min, ci_max, lo_i, hi_i,
+    edges(b, shifted(b, lo_i, ci_min), shifted(b, hi_i, ci_max), ci_min, ci_max, lo_i, hi_i,
           all_columns, nest.outer.loc)
     block = Block([Value(i64, "i")])
     rb = Builder(block, nest.outer.loc)
     interior_row(rb, block.args[0])
     rb.op("scf.yield", [])
-    interior = b.op("scf.for", [_shifted(b, lo_i, ci_max), _shifted(b, hi_i, ci_min), one], [],
+    interior = b.op("scf.for", [shifted(b, lo_i, ci_max), shifted(b, hi_i, ci_min), one], [],
                     regions=[block])
     return interior
 
@@ -202,14 +202,14 @@ def _fuse_rest(nest: _Nest, interior: Op, arr: Value, terms: list, acc: _Accesse
     ibody = interior.regions[0]
     b = Builder(ibody, nest.outer.loc)
     b.index = len(ibody.ops) - 1
-    r = _before(b, ibody.args[0], ci_max)
+    r = before(b, ibody.args[0], ci_max)
     vmap = {nest.i: r}
     for op in nest.obody.ops[:-1]:
         b.insert(clone_op(op, vmap))
     lo_i, hi_i = nest.outer.operands[:2]
     ob = Builder(nest.outer.parent, nest.outer.loc)
     ob.index = nest.outer.parent.ops.index(nest.outer)
-    nest.outer.operands[0] = ob.op1("arith.max", [lo_i, _shifted(ob, hi_i, ci_min - ci_max)], i64)
+    nest.outer.operands[0] = ob.op1("arith.max", [lo_i, shifted(ob, hi_i, ci_min - ci_max)], i64)
     return True
 
 

@@ -23,9 +23,9 @@ at all, and each lane of a batched reverse sweep streams one array less."""
 from __future__ import annotations
 
 from ..ir.core import Block, Builder, Function, Op, Value, walk
-from ..ir.dialects import MEMORY_ACCESSES, access_index, accessed_array, in_parallel, \
-    offset_along, plain_body, unit_step
-from ..ir.types import i1, i64
+from ..ir.dialects import access_index, defined_in, in_parallel, int_const, offset_along, \
+    plain_body, shifted, unit_step
+from .carry import last_iterations, shifted_arrays
 from .race import _Accesses
 
 
@@ -42,43 +42,25 @@ def sink_overwritten(fn: Function) -> bool:
 
 
 def _sink_loop(loop: Op, acc: _Accesses) -> bool:
-    body = loop.regions[0]
-    iv = body.args[0]
-    local = {r for op in body.ops for r in op.results} | set(body.args)
-    by_array: dict[Value, list[Op]] = {}
-    for op in body.ops:
-        if op.name in MEMORY_ACCESSES:
-            by_array.setdefault(accessed_array(op), []).append(op)
     step = -1 if loop.attrs.get("reverse") else 1
     changed = False
-    for arr, ops in by_array.items():
-        if any(a is not arr and acc.may_alias(a, arr) for a in by_array):
-            continue
-        where = {}
-        for op in ops:
-            found = offset_along(access_index(op), iv, local)
-            if found is None or where and next(iter(where.values()))[::2] != found[::2]:
-                where = None
-                break
-            where[op] = found
-        if not where:
-            continue
+    for ops, offset in shifted_arrays(loop, acc).values():
         for store in [op for op in ops if op.name == "mem.store"]:
-            if _sink_store(loop, store, ops, where, step):
+            if _sink_store(loop, store, ops, offset, step):
                 ops.remove(store)
                 changed = True
     return changed
 
 
-def _sink_store(loop: Op, store: Op, ops: list[Op], where: dict, step: int) -> bool:
+def _sink_store(loop: Op, store: Op, ops: list[Op], offset: dict[Op, int], step: int) -> bool:
     """Sink one store if a later iteration overwrites it unread; see the module doc."""
     body = loop.regions[0]
     pos = {op: k for k, op in enumerate(body.ops)}
-    c = where[store][1]
+    c = offset[store]
 
     def when(op: Op) -> tuple[int, int]:
         """When op touches store's element, in iterations after store's (and position)."""
-        return ((c - where[op][1]) * step, pos[op])
+        return ((c - offset[op]) * step, pos[op])
     start = (0, pos[store])
     over = [when(o) for o in ops if o.name == "mem.store" and o is not store
             and when(o) > start]
@@ -99,7 +81,7 @@ def _sink_store(loop: Op, store: Op, ops: list[Op], where: dict, step: int) -> b
     if values is None:
         return False
     body.ops.remove(store)
-    _store_last(loop, store, where[store], values, step)
+    _store_last(loop, store, values, step)
     return True
 
 
@@ -121,34 +103,20 @@ def _last_values(loop: Op, value: Value, count: int) -> list[Value] | None:
     return out
 
 
-def _store_last(loop: Op, store: Op, found: tuple, values: list[Value], step: int) -> None:
+def _store_last(loop: Op, store: Op, values: list[Value], step: int) -> None:
     """The store of each of the last len(values) iterations, after the loop: iteration
-    j = ub - m (ascending) or lb + m - 1 (descending), if it ran, stores values[m - 1] at
-    element j + c."""
-    position, c, _ = found
-    lb, ub = loop.operands[:2]
-    parent = loop.parent
-    b = Builder(parent, store.loc)
-    b.index = parent.ops.index(loop) + 1
-    for m, value in enumerate(values, start=1):
-        if step > 0:
-            j = b.op1("arith.sub", [ub, _const(b, m)], i64)
-            ran = b.op1("arith.cmp", [j, lb], i1, {"pred": "ge"})
-        else:
-            j = b.op1("arith.add", [lb, _const(b, m - 1)], i64)
-            ran = b.op1("arith.cmp", [j, ub], i1, {"pred": "lt"})
-        then, other = Block(), Block()
-        tb = Builder(then, store.loc)
+    j = ub - m (or lb + m - 1 descending), if it ran, stores values[m - 1] at element
+    j + c."""
+    body = loop.regions[0]
+    position, c, _ = offset_along(access_index(store), body.args[0], defined_in(body))
+    b = Builder(loop.parent, store.loc)
+    b.index = loop.parent.ops.index(loop) + 1
+
+    def iteration(inner: Builder, j: Value, m: int) -> None:
         idx = list(access_index(store))
-        idx[position] = tb.op1("arith.add", [j, _const(tb, c)], i64) if c else j
-        tb.op("mem.store", [value, store.operands[1]] + idx)
-        tb.op("scf.yield", [])
-        Builder(other, store.loc).op("scf.yield", [])
-        b.op("scf.if", [ran], [], regions=[then, other])
-
-
-def _const(b: Builder, value: int) -> Value:
-    return b.op1("arith.const", [], i64, {"value": value})
+        idx[position] = shifted(inner, j, c)
+        inner.op("mem.store", [values[m - 1], store.operands[1]] + idx)
+    last_iterations(b, *loop.operands[:2], range(1, len(values) + 1), step < 0, iteration)
 
 
 def sink_scratch_stores(fn: Function) -> bool:
@@ -174,9 +142,7 @@ def _sink_scratch(loop: Op, arr: Value, uses: list[Op]) -> bool:
     if len(mine) != 1 or mine[0].name != "mem.store" or mine[0].operands[1] is not arr:
         return False
     store = mine[0]
-    iv = body.args[0]
-    found = offset_along(access_index(store), iv, {r for o in body.ops for r in o.results}
-                         | set(body.args))
+    found = offset_along(access_index(store), body.args[0], defined_in(body))
     if found is None or loop.attrs.get("reverse"):
         return False
     position, c, rest = found
@@ -205,8 +171,7 @@ def _sink_scratch(loop: Op, arr: Value, uses: list[Op]) -> bool:
     if values is None:
         return False
     body.ops.remove(store)
-    if values:
-        _store_last(loop, store, found, values, 1)
+    _store_last(loop, store, values, 1)
     return True
 
 
@@ -218,7 +183,7 @@ def _affine(v: Value) -> tuple[Value, int]:
     """(base, k) with v = base + k, through adds and subtractions of constants."""
     op = v.owner
     if isinstance(op, Op) and op.name in ("arith.add", "arith.sub"):
-        k = _constant(op.operands[1])
+        k = int_const(op.operands[1])
         if k is not None:
             base, k0 = _affine(op.operands[0])
             return base, k0 + (k if op.name == "arith.add" else -k)
@@ -240,11 +205,3 @@ def _lower_bounds(v: Value, depth: int) -> list[tuple[Value, int]]:
             and op.args and base is op.args[0]:
         out += [(b, k + k1) for b, k1 in _lower_bounds(op.parent.operands[0], depth - 1)]
     return out
-
-
-def _constant(v: Value) -> int | None:
-    op = v.owner
-    if isinstance(op, Op) and op.name == "arith.const" and isinstance(op.attrs["value"], int) \
-            and not isinstance(op.attrs["value"], bool):
-        return op.attrs["value"]
-    return None

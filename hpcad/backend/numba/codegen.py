@@ -356,10 +356,11 @@ class SourceWriter(TapeWriter, ParallelWriter, MpiWriter, VectorWriter):
         innermost, not inside a parallel loop, and moves no tape position (indexed pushes
         and pops do not). At width > 1, a loop of lane ops only when it runs lane-outer
         (vector.py)."""
-        if self.width > 1 and self.outer_lane is None \
-                and any(self.lane_op(o) for o in op.regions[0].ops) or \
-                not (op.attrs.get("sums") == "any order" or op.attrs.get("outline")):
+        if not (op.attrs.get("sums") == "any order" or op.attrs.get("outline")):
             return False
+        if self.width > 1 and self.outer_lane is None \
+                and any(self.lane_op(o) for o in op.regions[0].ops):
+            return False    # its lanes run inner, in lane loops of the function itself
         return plain_body(op, ("tape.push", "tape.pop")) and not in_parallel(op)
 
     def outline_loop(self, op: Op, depth: int, carried: list[str] | None = None) -> None:

@@ -24,6 +24,7 @@ from __future__ import annotations
 
 from ...errors import HpcadError, where
 from ...ir.core import Block, Op, Value, walk
+from ...ir.dialects import MEMORY_ACCESSES, accessed_array
 from ...ir.lanes import is_lane_array, is_vector, lane_op, lane_outer_loops
 from ...ir.types import ArrayType, lanes
 from .common import NP_TYPES
@@ -53,11 +54,9 @@ class VectorWriter:
         self.outer: set[Op] = set()             # lane-outer loops
         self.outer_lane: str | None = None      # the lane variable while writing one
         self.rows: dict[Value, str] = {}        # and its row of each array of vectors
-        self.lanes_first = False                # arrays of vectors laid out (W, ...)
         if self.width > 1:
             self.plan_lanes(self.fn.body)
             self.outer = lane_outer_loops(self.fn.body)
-            self.lanes_first = bool(self.outer)
             for loop in self.outer:   # every vector in a lane-outer loop is a plain local
                 for block in [loop.regions[0]] + [r for o in walk(loop.regions[0])
                                                    for r in o.regions]:
@@ -70,6 +69,11 @@ class VectorWriter:
             for a in self.fn.args:
                 if lanes(a.type) > 1:
                     self.vector_names.add(self.name(a))
+
+    @property
+    def lanes_first(self) -> bool:
+        """Whether arrays of vectors are laid out (W, ...): when loops run lane-outer."""
+        return bool(self.outer)
 
     # -- which ops form lane loops ------------------------------------------------------------
     lane_op = staticmethod(lane_op)
@@ -120,8 +124,7 @@ class VectorWriter:
         self.emit(depth, f"for {lane} in range(_lanes):")
         for start, position in zip(starts, moved):
             self.emit(depth + 1, f"{position} = {start}")
-        arrays = {o.operands[0 if o.name == "mem.load" else 1] for o in walk(loop.regions[0])
-                  if o.name in ("mem.load", "mem.store", "mem.accumulate")}
+        arrays = {accessed_array(o) for o in walk(loop.regions[0]) if o.name in MEMORY_ACCESSES}
         for arr in sorted((a for a in arrays if is_lane_array(a)), key=self.name):
             self.rows[arr] = self.fresh(f"{self.name(arr)}_row")   # the lane's own row
             self.emit(depth + 1, f"{self.rows[arr]} = {self.ref(arr)}[{lane}]")
