@@ -156,7 +156,7 @@ def _revolve_schedule(info: dict, args) -> tuple:
     from .checkpoint.revolve import longest_recording, schedule_actions
     lb, ub, step = (int(args[v]) if kind == "arg" else int(v) for kind, v in info["bounds"])
     actions, split = schedule_actions(len(range(lb, ub, step)), info["snapshots"], lb,
-                                      info["lean"])
+                                      info["lean"], info["restart"])
     return actions, split, longest_recording(actions)
 
 

@@ -159,9 +159,21 @@ class _Reverse(MpiReverse, ParallelReverse, SegmentCheckpointing, RevolveCheckpo
 
     def unchanged_after(self, op: Op, arrays: list[Value]) -> bool:
         """Whether nothing writes the arrays from op's top-level op on: reading them in the
-        reverse sweep then reads what op read."""
+        reverse sweep then reads what op read. Under a restarting schedule (each step of the
+        time loop reversed from its restored state, checkpoint/revolve.py), also a read in
+        a step before the step's first write of the arrays, when nothing after the loop
+        writes them."""
         top = self.position(op, self.fn.body)
-        return all(self.last_write.get(self.act.key(a), -1) < top for a in arrays)
+        last = [self.last_write.get(self.act.key(a), -1) for a in arrays]
+        if all(w < top for w in last):
+            return True
+        loop = self.revolve_loop
+        if not self.revolve_info.get("restart") or self.fn.body.ops[top] is not loop \
+                or any(w > top for w in last):
+            return False
+        at = self.position(op, loop.regions[0])
+        first = self.revolve_info["first_write"]
+        return all(first.get(self.act.key(a), at + 1) > at for a in arrays)
 
     def resolve(self, r: Region) -> None:
         """Write the prologue of region r's reverse (restores, recomputations, shadows) and the
@@ -701,10 +713,13 @@ def reverse(fn: Function, arg_activity: list[str], act: Activity, ret_active: bo
     revolve_bounds = None
     if snapshots:
         loop = choose_time_loop(fn)
-        if loop is not None and schedule in ("revolve", "revolve_lean"):
+        if loop is not None and schedule.startswith("revolve"):
+            kind, disk = schedule.removesuffix("_disk"), schedule.endswith("_disk")
             revolve_bounds = _static_bounds(fn, loop)
             rv.revolve_loop = loop
-            rv.revolve_info = {"snapshots": snapshots, "lean": schedule == "revolve_lean"}
+            rv.revolve_info = {"snapshots": snapshots, "lean": kind != "revolve",
+                               "restart": kind == "revolve_restart", "disk": disk,
+                               "first_write": _first_writes(act, loop)}
         elif loop is not None:
             rv.segmented[loop] = {"snapshots": snapshots}
         else:
@@ -752,9 +767,32 @@ def reverse(fn: Function, arg_activity: list[str], act: Activity, ret_active: bo
     out = Function(fn.name + ".rev", body, [v.type for v in fwd_ret.operands + outs], loc=fn.loc)
     out.plan = describe_plan(rv)
     if revolve_bounds is not None:
+        info = rv.revolve_info
+        if info["restart"] and any(o.dialect == "tape" for o in walk(info["template"])):
+            raise NotRestartable(f"{where(rv.revolve_loop.loc)}: a step of this time loop "
+                                 f"cannot be reversed from its restored state: its reverse "
+                                 f"needs values the step computes after overwriting them")
         out.revolve = {"bounds": revolve_bounds, "snapshots": snapshots,
-                       "lean": schedule == "revolve_lean"}
+                       "lean": info["lean"], "restart": info["restart"], "disk": info["disk"]}
     return out
+
+
+class NotRestartable(DifferentiationError):
+    """The time loop's reverse needs a tape even from each step's restored state."""
+
+
+def _first_writes(act: Activity, loop: Op) -> dict:
+    """Per array class, the position in the time loop's body of the first op that may write
+    it (any op taking it, but loads, shapes and views)."""
+    first: dict = {}
+    for pos, step_op in enumerate(loop.regions[0].ops):
+        for o in [step_op, *walk_regions(step_op)]:
+            if o.name in ("mem.load", "mem.shape", "mem.view", "mem.bitcast"):
+                continue
+            for v in o.operands:
+                if isinstance(v.type, ArrayType):
+                    first.setdefault(act.key(v), pos)
+    return first
 
 
 def _tape_can_hold(op: Op) -> bool:

@@ -32,8 +32,8 @@ def longest_recording(actions: np.ndarray) -> int:
 
 
 @lru_cache(maxsize=64)
-def schedule_actions(steps: int, snapshots: int, first: int = 0,
-                     lean: bool = False) -> tuple[np.ndarray, int]:
+def schedule_actions(steps: int, snapshots: int, first: int = 0, lean: bool = False,
+                     restart: bool = False) -> tuple[np.ndarray, int]:
     """(actions [K, 5] int64, number of actions of the forward sweep) for a loop over
     range(first, first + steps). Snapshot slots 0..snapshots-1 follow the schedule; slot
     `snapshots` keeps the state before the forward sweep's last steps, which the forward
@@ -43,8 +43,28 @@ def schedule_actions(steps: int, snapshots: int, first: int = 0,
     and a gradient is usually taken many times with the same step count); callers only
     read the table (it stays writeable: numba types read-only arrays differently).
     lean: no slot beyond the schedule's (one state copy less, for budgets that cannot hold
-    it; _schedule_actions)."""
-    return _schedule_actions(steps, snapshots, first, lean)
+    it; _schedule_actions). restart (lean): each step is reversed from its state, which
+    the schedule brings back before taping it, so the taping runs are left out (a
+    snapshot they would save is still saved)."""
+    actions, split = _schedule_actions(steps, snapshots, first, lean or restart)
+    if restart:
+        actions, split = _without_taping(actions, split)
+    return actions, split
+
+
+def _without_taping(actions: np.ndarray, split: int) -> tuple[np.ndarray, int]:
+    """The table with each taping FORWARD (one step: revolve tapes one step at a time) kept
+    only as the snapshot it saves."""
+    rows, new_split = [], split
+    for k, (kind, n0, n1, save, adj) in enumerate(actions.tolist()):
+        if kind == FORWARD and adj:
+            assert n1 == n0 + 1, "revolve tapes one step at a time"
+            if save < 0:
+                new_split -= k < split
+                continue
+            n1, adj = n0, 0
+        rows.append((kind, n0, n1, save, adj))
+    return np.array(rows, dtype=np.int64).reshape(-1, 5), new_split
 
 
 def _schedule_actions(steps: int, snapshots: int, first: int,
@@ -120,7 +140,8 @@ class RevolveCheckpointing:
         inits = [self.vmap.get(v, v) for v in op.operands[3:]]
         # no copy of the final state: the action table ends by re-running the last steps
         # from the snapshot kept for them (schedule_actions)
-        snaps, _, scalar_snaps = alloc_snapshots(b, slots, state, inits, with_finals=False)
+        snaps, _, scalar_snaps = alloc_snapshots(b, slots, state, inits, with_finals=False,
+                                                 disk=info["disk"])
         info.update(state=state, snaps=snaps, scalar_snaps=scalar_snaps)
         zero = b.op1("arith.const", [], i64, {"value": 0})
         final = self.run_actions(b, op, zero, self.revolve_args[1], inits, tape=False)
@@ -183,7 +204,7 @@ class RevolveCheckpointing:
             bb.op("scf.if", [saving], [], regions=[
                 branch(lambda x: (self.save_state(x, save, scalars), [])[1]),
                 branch(lambda x: [])])
-            if tape:
+            if tape and not info["restart"]:
                 # min(n0 + longest recorded run, n1) == n1: a bound the tape can be sized by
                 stop = bb.op1("arith.min", [bb.op1("arith.add", [n0, self.revolve_args[2]], i64),
                                             n1], i64)
@@ -192,7 +213,7 @@ class RevolveCheckpointing:
                                                           info["template"]))),
                     branch(lambda x: list(self.steps_loop(x, op, n0, n1, scalars, None)))])
                 return list(recorded.results) + adjs
-            return list(self.steps_loop(bb, op, n0, n1, scalars, None))
+            return list(self.steps_loop(bb, op, n0, n1, scalars, None)) + (adjs if tape else [])
 
         def restore(bb):
             for a, snap in zip(info["state"], info["snaps"]):

@@ -98,16 +98,18 @@ def choose_time_loop(fn: Function) -> Op | None:
 
 
 def alloc_snapshots(b: Builder, slots: Value, state: list[Value], scalars: list[Value],
-                    with_finals: bool = True):
+                    with_finals: bool = True, disk: bool = False):
     """Buffers for `slots` snapshots of the state arrays and carried scalars, and one copy
     of each array's final values: (array snapshots, finals, scalar snapshots). They are
-    `mem.alloc {arena}`: the numba backend keeps them between calls, with the tape."""
+    `mem.alloc {arena}`: the numba backend keeps them between calls, with the tape; with
+    `disk`, the array snapshots are `{arena, disk}`: in a file (checkpoint/disk.py)."""
     snaps, finals = [], []
     arena = {"fill": "empty", "arena": True}   # reused across calls (numba backend)
+    on_disk = dict(arena, disk=True) if disk else arena
     for a in state:
         dims = [b.op1("mem.shape", [a], i64, {"axis": k}) for k in range(a.type.ndim)]
         snaps.append(b.op1("mem.alloc", [slots] + dims,
-                           ArrayType(a.type.dtype, a.type.ndim + 1, "C"), arena,
+                           ArrayType(a.type.dtype, a.type.ndim + 1, "C"), on_disk,
                            name_hint="snapshots"))
         if with_finals:
             finals.append(b.op1("mem.alloc", dims, ArrayType(a.type.dtype, a.type.ndim, "C"),

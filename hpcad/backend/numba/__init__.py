@@ -87,10 +87,16 @@ class Compiled:
         self.path = path
 
     def held_bytes(self) -> tuple[int, int]:
-        """(tape, arena) bytes this function keeps between calls: the tape's buffers, and
-        the arena of checkpoint snapshots (`mem.alloc {arena}`)."""
+        """(tape, arena) bytes of memory this function keeps between calls: the tape's
+        buffers, and the arena of checkpoint snapshots (`mem.alloc {arena}`), less those
+        in files (disk_bytes)."""
         tape = sum(t.nbytes for s, t in zip(self.slots, self.tapes) if isinstance(s, TapeSlot))
-        return tape, sum(t.nbytes for t in self.tapes) - tape
+        return tape, sum(t.nbytes for t in self.tapes) - tape - self.disk_bytes()
+
+    def disk_bytes(self) -> int:
+        """Bytes of snapshots this function keeps in files (`mem.alloc {arena, disk}`)."""
+        from ...checkpoint.disk import file_backed
+        return sum(t.nbytes for t in self.tapes if file_backed(t))
 
     def __call__(self, *args):
         if self.comm_args:

@@ -21,7 +21,8 @@ from .tape import TapeSlot, TapeWriter, tape_slots
 from .vector import VectorWriter, is_vector
 
 _RESERVED = {"math", "np", "njit", "range", "abs", "float", "int", "len", "min", "max", "True",
-             "False", "None", "_trips", "_grow", "objmode", "_sweep", "_progress"}
+             "False", "None", "_trips", "_grow", "objmode", "_sweep", "_progress",
+             "_disk_buffer"} | {f"_disk_{t.removeprefix('np.')}" for t in NP_TYPES.values()}
 _RESERVED |= {f"arena_{k}" for k in range(64)}
 _BINARY = {"arith.add": "+", "arith.sub": "-", "arith.mul": "*", "arith.div": "/",
            "arith.floordiv": "//", "arith.mod": "%", "arith.pow": "**", "arith.shl": "<<",
@@ -39,6 +40,20 @@ from hpcad.progress import sweep as _sweep
 def _progress(done, total, what):
     with objmode():
         _sweep(done, total, what)
+"""
+
+# mem.alloc {arena, disk}: a buffer backed by a mapped file (checkpoint/disk.py), made in
+# Python through an object-mode block of its own, one function per element type
+DISK = """from numba import objmode
+from hpcad.checkpoint.disk import buffer as _disk_buffer
+"""
+DISK_BUFFER = """
+
+@njit(cache=True)
+def _disk_{name}(size):
+    with objmode(out="{name}[::1]"):
+        out = _disk_buffer(size, "{name}")
+    return out
 """
 
 PRELUDE = '''import math
@@ -153,6 +168,11 @@ class SourceWriter(TapeWriter, ParallelWriter, MpiWriter, VectorWriter):
             prelude += "from numba import get_thread_id\n"
         if any(op.name == "rt.progress" for op in walk(self.fn.body)):
             prelude += PROGRESS
+        disk = sorted({op.results[0].type.dtype.name for op in self.arena_of
+                       if op.attrs.get("disk")})
+        if disk:
+            prelude += DISK + "".join(DISK_BUFFER.format(name=NP_TYPES[t].removeprefix("np."))
+                                      for t in disk)
         return prelude + "\n\n" + "\n".join(self.outlined + self.lines) + "\n"
 
     def block(self, block: Block, depth: int) -> None:
@@ -241,7 +261,9 @@ class SourceWriter(TapeWriter, ParallelWriter, MpiWriter, VectorWriter):
             dims = [self.ref(v) for v in op.operands]
             self.emit(depth, f"{size} = {' * '.join(dims)}")
             self.emit(depth, f"if {buf}.shape[0] < {size}:")
-            self.emit(depth + 1, f"{buf} = np.empty({size}, {NP_TYPES[t.dtype.name]})")
+            np_type = NP_TYPES[t.dtype.name]
+            self.emit(depth + 1, f"{buf} = _disk_{np_type.removeprefix('np.')}({size})"
+                      if op.attrs.get("disk") else f"{buf} = np.empty({size}, {np_type})")
             self.emit(depth, f"{self.name(op.results[0])} = {buf}[:{size}].reshape(("
                              f"{', '.join(dims)},))")
             return
