@@ -127,6 +127,7 @@ def _policy(k: Kernel, spec, activity: tuple, ret_active: bool, args, flat) -> t
     which is segments sized to the cache where the store-all tape outgrows it
     (checkpoint/budget.py)."""
     from .checkpoint.budget import agree, cache_bytes, choose, env_budget, tape_bytes, time_loop
+    from .checkpoint.disk import free_bytes
     budget = env_budget() if k.budget == "auto" else k.budget
     if budget is None and (k.budget != "auto" or k.snapshots is not None):
         k.last_policy = None     # a pinned policy
@@ -142,7 +143,11 @@ def _policy(k: Kernel, spec, activity: tuple, ret_active: bool, args, flat) -> t
         own = tape_of(k.intermediates)
         # without a budget only the kernel's own plan matters (cache-sized segments or not)
         tapes = (own, own if budget is None else tape_of("recompute"))
-        sizes = k.policies[key] = (tapes, time_loop(spec.primal, args), cache_bytes())
+        restart = budget is not None and (own is None or own > budget) and \
+            _restartable(spec, activity, ret_active)
+        disk = free_bytes() if budget is not None and k.disk else 0
+        sizes = k.policies[key] = (tapes, time_loop(spec.primal, args), cache_bytes(),
+                                   restart, disk)
     if spec.communicates:   # every rank must checkpoint alike: the largest rank decides
         from mpi4py import MPI
         comm = next((a for a in args if isinstance(a, MPI.Comm)), MPI.COMM_WORLD)
@@ -151,12 +156,24 @@ def _policy(k: Kernel, spec, activity: tuple, ret_active: bool, args, flat) -> t
     return c.snapshots, c.schedule, "recompute" if c.fewest_bytes else k.intermediates
 
 
+def _restartable(spec, activity: tuple, ret_active: bool) -> bool:
+    """Whether each step of the kernel's time loop can be reversed from its restored state,
+    with no tape (checkpoint/revolve.py, ad/reverse.py: NotRestartable)."""
+    from .ad.reverse import NotRestartable
+    try:
+        fn = spec.derivative("reverse", activity, ret_active, 1, "revolve_restart", "recompute")
+    except NotRestartable:
+        return False
+    return fn.revolve is not None
+
+
 def _revolve_schedule(info: dict, args) -> tuple:
     """The revolve actions for this call's step count (checkpoint/revolve.py)."""
     from .checkpoint.revolve import longest_recording, schedule_actions
     lb, ub, step = (int(args[v]) if kind == "arg" else int(v) for kind, v in info["bounds"])
     actions, split = schedule_actions(len(range(lb, ub, step)), info["snapshots"], lb,
-                                      info["lean"], info["restart"])
+                                      info["lean"], info["restart"],
+                                      info["restart"] and info["disk"])
     return actions, split, longest_recording(actions)
 
 
@@ -629,7 +646,8 @@ def check_grad(f, *args, argnums=None, eps: float = 1e-6, rtol: float = 1e-6,
 
 
 def checkpoint(f, snapshots: int | str = "store_all", schedule: str = "segments",
-               budget: int | str | None = None, intermediates: str | None = None):
+               budget: int | str | None = None, intermediates: str | None = None,
+               disk: bool = True):
     """The kernel f with a checkpointing policy for its reverse sweep. `snapshots=S` (an
     int) checkpoints the longest time loop with S snapshots of its state:
     schedule="segments" splits it into S segments whose tape is recomputed one at a time
@@ -646,13 +664,19 @@ def checkpoint(f, snapshots: int | str = "store_all", schedule: str = "segments"
     (checkpoint/cost.py): "auto" (the default) stores those that are expensive to recompute
     (libm calls, powers) and recomputes cheap ones where that saves tape; "recompute" saves
     the fewest bytes (also under "recompute_all", and when a budget needs it); "store"
-    stores every float value the reverse sweep uses. Gradients are the same either way."""
+    stores every float value the reverse sweep uses. Gradients are the same either way.
+    Under a budget, revolve reverses each step from its restored state with no tape where
+    the kernel allows it (a step that reads its state before overwriting it), and a budget
+    below one copy of the state puts the snapshots in files (checkpoint/disk.py: in
+    HPCAD_SNAPSHOT_DIR, default the temporary directory), unless `disk=False`;
+    schedule="restart" asks for the no-tape revolve with `snapshots` snapshots."""
     from .checkpoint.budget import parse_bytes
     from .checkpoint.cost import INTERMEDIATES
     k = as_kernel(f)
-    if schedule not in ("segments", "revolve"):
-        raise ArgumentError(f"checkpoint: schedule must be 'segments' or 'revolve', got "
-                            f"{schedule!r}")
+    if schedule not in ("segments", "revolve", "restart"):
+        raise ArgumentError(f"checkpoint: schedule must be 'segments', 'revolve' or "
+                            f"'restart', got {schedule!r}")
+    schedule = "revolve_restart" if schedule == "restart" else schedule
     if intermediates not in (None, *INTERMEDIATES):
         raise ArgumentError(f"checkpoint: intermediates must be one of {INTERMEDIATES}, got "
                             f"{intermediates!r}")
@@ -673,6 +697,7 @@ def checkpoint(f, snapshots: int | str = "store_all", schedule: str = "segments"
         budget = parse_bytes(budget)
     out = Kernel(k.py_func, k.backend, count, schedule, budget,
                  intermediates or k.intermediates)
+    out.disk = bool(disk)
     out.specializations = k.specializations if count is None else {}
     return out
 
@@ -690,7 +715,7 @@ def plan(f, *args, snapshots: int | None = None, budget: int | str | None = None
     schedule, intermediates, head = k.schedule, k.intermediates, ""
     if snapshots is None:
         if budget is not None:
-            k = checkpoint(k, schedule=k.schedule, budget=budget)
+            k = checkpoint(k, budget=budget, disk=k.disk)
         # the arrays stand in for their shadows: only their sizes matter to the estimate
         flat = _with_shadows(spec, args, kinds, args) + [1.0]
         snapshots, schedule, intermediates = _policy(k, spec, kinds, True, args, flat)

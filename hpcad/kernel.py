@@ -91,6 +91,7 @@ class Kernel:
         self.schedule = schedule
         self.intermediates = intermediates   # store or recompute them: checkpoint/cost.py
         self.budget = budget         # bytes, "auto" (HPCAD_MEMORY_BUDGET) or None
+        self.disk = True             # snapshots may go to files (checkpoint/disk.py)
         self.policies: dict = {}     # tape and time-loop sizes per call shape (api._policy)
         self.last_policy = None
         self.signature = inspect.signature(py_func)

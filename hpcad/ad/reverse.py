@@ -714,11 +714,11 @@ def reverse(fn: Function, arg_activity: list[str], act: Activity, ret_active: bo
     if snapshots:
         loop = choose_time_loop(fn)
         if loop is not None and schedule.startswith("revolve"):
-            kind, disk = schedule.removesuffix("_disk"), schedule.endswith("_disk")
+            # revolve[_lean][_restart][_disk] (checkpoint/revolve.py)
             revolve_bounds = _static_bounds(fn, loop)
             rv.revolve_loop = loop
-            rv.revolve_info = {"snapshots": snapshots, "lean": kind != "revolve",
-                               "restart": kind == "revolve_restart", "disk": disk,
+            rv.revolve_info = {"snapshots": snapshots, "lean": "_lean" in schedule,
+                               "restart": "_restart" in schedule, "disk": "_disk" in schedule,
                                "first_write": _first_writes(act, loop)}
         elif loop is not None:
             rv.segmented[loop] = {"snapshots": snapshots}
@@ -771,7 +771,8 @@ def reverse(fn: Function, arg_activity: list[str], act: Activity, ret_active: bo
         if info["restart"] and any(o.dialect == "tape" for o in walk(info["template"])):
             raise NotRestartable(f"{where(rv.revolve_loop.loc)}: a step of this time loop "
                                  f"cannot be reversed from its restored state: its reverse "
-                                 f"needs values the step computes after overwriting them")
+                                 f"needs values the step computes after overwriting them; use "
+                                 f"schedule='revolve' (a one-step tape)")
         out.revolve = {"bounds": revolve_bounds, "snapshots": snapshots,
                        "lean": info["lean"], "restart": info["restart"], "disk": info["disk"]}
     return out

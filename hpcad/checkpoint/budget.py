@@ -152,19 +152,22 @@ def _sysfs_cache_bytes() -> int:
     return max(sizes, default=32 * 2**20)
 
 
-def agree(comm, tapes: tuple, loop: TimeLoop | None, cache: int) -> tuple:
-    """The largest tapes and state, and the smallest cache, over the ranks of comm
-    (collective), so that every rank chooses the same checkpointing and recomputed steps
-    communicate alike. A size unknown on any rank is unknown on all."""
-    mine = (tapes, None if loop is None else (loop.steps, loop.state_bytes), cache)
+def agree(comm, tapes: tuple, loop: TimeLoop | None, cache: int, restart: bool = False,
+          disk: int = 0) -> tuple:
+    """The largest tapes and state, and the smallest cache and free disk, over the ranks of
+    comm (collective), so that every rank chooses the same checkpointing and recomputed
+    steps communicate alike. A size unknown on any rank is unknown on all."""
+    mine = (tapes, None if loop is None else (loop.steps, loop.state_bytes), cache, disk)
     everyone = comm.allgather(mine)
-    tapes = tuple(None if any(t[k] is None for t, _, _ in everyone)
-                  else max(t[k] for t, _, _ in everyone) for k in range(len(tapes)))
-    cache = min(c for _, _, c in everyone)
-    loops = [lp for _, lp, _ in everyone]
+    tapes = tuple(None if any(t[k] is None for t, *_ in everyone)
+                  else max(t[k] for t, *_ in everyone) for k in range(len(tapes)))
+    cache = min(c for _, _, c, _ in everyone)
+    disk = min(d for *_, d in everyone)
+    loops = [lp for _, lp, _, _ in everyone]
     if None in loops:
-        return tapes, None, cache
-    return tapes, TimeLoop(max(lp[0] for lp in loops), max(lp[1] for lp in loops)), cache
+        return tapes, None, cache, restart, disk
+    return (tapes, TimeLoop(max(lp[0] for lp in loops), max(lp[1] for lp in loops)), cache,
+            restart, disk)
 
 
 @dataclass(frozen=True)
@@ -174,6 +177,7 @@ class Choice:
     estimate: int              # bytes of tape + snapshots
     reason: str
     fewest_bytes: bool = False   # intermediates recomputed wherever that saves bytes
+    disk: int = 0              # bytes of snapshots in files (checkpoint/disk.py)
 
 
 def cache_segments(own: int | None, loop: TimeLoop | None, cache: int) -> Choice | None:
@@ -197,15 +201,18 @@ def cache_segments(own: int | None, loop: TimeLoop | None, cache: int) -> Choice
 
 @functools.lru_cache(maxsize=256)
 def choose(budget: int | None, tapes: tuple, loop: TimeLoop | None,
-           cache: int = 32 * 2**20) -> Choice:
-    """The fastest policy whose estimated bytes fit the budget (None: no limit). tapes: the
-    store-all tape under the kernel's own plan for intermediates, then under the
-    fewest-bytes plan (equal when they are the same plan). Segments that keep the tape in
-    cache (cache_segments) where the store-all tape does not fit the cache, then store-all
-    under the kernel's plan, then under the fewest-bytes plan, then segments (one extra
-    forward run, S >= 2 snapshots), then revolve with as many snapshots as fit (the tape
-    holds one step), lean where that recomputes less. An HpcadError when even lean revolve
-    with one snapshot does not fit."""
+           cache: int = 32 * 2**20, restart: bool = False, disk: int = 0) -> Choice:
+    """The fastest policy whose estimated bytes of memory fit the budget (None: no limit).
+    tapes: the store-all tape under the kernel's own plan for intermediates, then under the
+    fewest-bytes plan (equal when they are the same plan). restart: whether each step of
+    the time loop can be reversed from its restored state, without tape
+    (checkpoint/revolve.py). disk: free bytes for snapshot files (0: none may be written).
+    In order: segments that keep the tape in cache (cache_segments) where the store-all
+    tape does not fit the cache, store-all under the kernel's plan, then under the
+    fewest-bytes plan, segments (one extra forward run, S >= 2 snapshots), revolve
+    restarting each step from its state with as many snapshots as fit (no tape), revolve
+    with a one-step tape (lean where that recomputes less), and the same two with the
+    snapshots on disk. An HpcadError when none fits."""
     own, least = tapes
     fast = cache_segments(own, loop, cache)
     if fast is not None and (budget is None or fast.estimate <= budget):
@@ -227,6 +234,10 @@ def choose(budget: int | None, tapes: tuple, loop: TimeLoop | None,
         est = -(-n // s) * least // n + (s + 1) * p
         if est <= budget:
             return Choice(s, "segments", est, f"segments of {-(-n // s)} steps fit", True)
+    if restart:
+        choice = _restarting(n, p, budget // max(p, 1))
+        if choice is not None:
+            return choice
     one_step = -(-least // n)
     # revolve keeps s schedule snapshots and one of the state before the forward sweep's
     # last steps, from which it also restores the final state; lean revolve keeps the s
@@ -235,21 +246,53 @@ def choose(budget: int | None, tapes: tuple, loop: TimeLoop | None,
     room = (budget - one_step) // max(p, 1)
     options = [(forward_steps(n, s, lean), lean, s)
                for lean, s in ((False, min(room - 1, n)), (True, min(room, n))) if s >= 1]
+    if options:
+        _, lean, s = min(options)
+        return Choice(int(s), "revolve_lean" if lean else "revolve",
+                      one_step + (s + (not lean)) * p,
+                      f"revolve with {s} snapshots fits" + " (the final state recomputed "
+                      "from one)" * lean, True)
+    # below one copy of the state in memory: snapshots of every step in files, as many
+    # as half the free disk holds
+    on_disk = min(n + 2, disk // 2 // max(p, 1))
+    fits = _restarting(n, p, on_disk - 1) if restart else None   # (one slot: scratch)
+    if fits is not None:
+        files = (fits.snapshots + 1 + (fits.schedule == "revolve_restart")) * p
+        return Choice(fits.snapshots, fits.schedule + "_disk", 0,
+                      f"revolve with {fits.snapshots} snapshots in files (checkpoint/disk.py), "
+                      f"each step reversed from its snapshot (no tape)", True, files)
+    if not restart and on_disk >= 1 and one_step <= budget:
+        s = min(n, on_disk)
+        return Choice(int(s), "revolve_lean_disk", one_step,
+                      f"revolve with {s} snapshots in files (checkpoint/disk.py), the tape "
+                      f"holding one step", True, s * p)
+    need = (0 if restart else one_step) + p
+    where = "" if on_disk >= 1 or not disk else f"; the snapshot directory has {disk} " \
+        f"bytes free, less than two copies of the state"
+    raise HpcadError(f"memory budget of {budget} bytes is below the least this gradient "
+                     f"needs ({need} bytes: " + ("" if restart else "one step's tape and ")
+                     + f"a copy of the {p}-byte state{where}); raise the budget"
+                     + ("" if disk else ", or allow snapshots on disk (hpcad.checkpoint("
+                        "f, disk=True) or HPCAD_SNAPSHOT_DIR)"))
+
+
+def _restarting(n: int, p: int, copies: int) -> Choice | None:
+    """Revolve with `copies` state copies and each step reversed from its restored state,
+    plain (copies - 1 snapshots and the state before the last steps) or lean, whichever
+    runs fewer steps; None when not one copy fits."""
+    options = [(forward_steps(n, s, lean, True), lean, s)
+               for lean, s in ((False, min(copies - 1, n - 1)), (True, min(copies, n))) if s >= 1]
     if not options:
-        need = one_step + p
-        raise HpcadError(f"memory budget of {budget} bytes is below the least this gradient "
-                         f"needs ({need} bytes: one step's tape and a copy of the "
-                         f"{p}-byte state); raise the budget")
+        return None
     _, lean, s = min(options)
-    return Choice(int(s), "revolve_lean" if lean else "revolve",
-                  one_step + (s + (not lean)) * p,
-                  f"revolve with {s} snapshots fits" + " (the final state recomputed from "
-                  "one)" * lean, True)
+    return Choice(int(s), "revolve" + "_lean" * lean + "_restart", (s + (not lean)) * p,
+                  f"revolve with {s} snapshots fits, each step reversed from its restored "
+                  f"state (no tape)", True)
 
 
-def forward_steps(n: int, snapshots: int, lean: bool) -> int:
+def forward_steps(n: int, snapshots: int, lean: bool, restart: bool = False) -> int:
     """Steps the revolve action table runs forward, tape or not (its recomputation)."""
     from .revolve import FORWARD, schedule_actions
-    actions, _ = schedule_actions(n, snapshots, 0, lean)
+    actions, _ = schedule_actions(n, snapshots, 0, lean, restart)
     fwd = actions[actions[:, 0] == FORWARD]
     return int((fwd[:, 2] - fwd[:, 1]).sum())

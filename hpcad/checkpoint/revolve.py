@@ -33,7 +33,7 @@ def longest_recording(actions: np.ndarray) -> int:
 
 @lru_cache(maxsize=64)
 def schedule_actions(steps: int, snapshots: int, first: int = 0, lean: bool = False,
-                     restart: bool = False) -> tuple[np.ndarray, int]:
+                     restart: bool = False, from_slot: bool = False) -> tuple[np.ndarray, int]:
     """(actions [K, 5] int64, number of actions of the forward sweep) for a loop over
     range(first, first + steps). Snapshot slots 0..snapshots-1 follow the schedule; slot
     `snapshots` keeps the state before the forward sweep's last steps, which the forward
@@ -43,13 +43,23 @@ def schedule_actions(steps: int, snapshots: int, first: int = 0, lean: bool = Fa
     and a gradient is usually taken many times with the same step count); callers only
     read the table (it stays writeable: numba types read-only arrays differently).
     lean: no slot beyond the schedule's (one state copy less, for budgets that cannot hold
-    it; _schedule_actions). restart (lean): each step is reversed from its state, which
+    it; _schedule_actions). restart: each step is reversed from its state, which
     the schedule brings back before taping it, so the taping runs are left out (a
-    snapshot they would save is still saved)."""
-    actions, split = _schedule_actions(steps, snapshots, first, lean or restart)
+    snapshot they would save is still saved). from_slot (with restart): each REVERSE
+    reads the step's state from the snapshot slot in its `save` column instead of the
+    arrays, so a RESTORE just before it is left out, and a state reached by running
+    forward is first saved to the slot after all others (`scratch_slot`)."""
+    actions, split = _schedule_actions(steps, snapshots, first, lean)
     if restart:
         actions, split = _without_taping(actions, split)
+    if from_slot:
+        actions = _reverse_from_slots(actions, scratch_slot(snapshots, lean))
     return actions, split
+
+
+def scratch_slot(snapshots: int, lean: bool) -> int:
+    """The slot a from-slot table saves a state reached by running forward to."""
+    return max(snapshots, 1) + (not lean)
 
 
 def _without_taping(actions: np.ndarray, split: int) -> tuple[np.ndarray, int]:
@@ -65,6 +75,27 @@ def _without_taping(actions: np.ndarray, split: int) -> tuple[np.ndarray, int]:
             n1, adj = n0, 0
         rows.append((kind, n0, n1, save, adj))
     return np.array(rows, dtype=np.int64).reshape(-1, 5), new_split
+
+
+def _reverse_from_slots(actions: np.ndarray, scratch: int) -> np.ndarray:
+    """Each REVERSE given the slot it reads its state from (_schedule_actions, from_slot):
+    the slot of a RESTORE right before it, which is left out when the arrays are restored
+    again before anything else reads them; else the scratch slot, saved to first."""
+    rows = actions.tolist()
+    out = []
+    for k, row in enumerate(rows):
+        if row[0] != REVERSE:
+            out.append(row)
+            continue
+        later = next((r[0] for r in rows[k + 1:] if not (r[0] == FORWARD and r[1] == r[2]
+                                                          and r[3] < 0)), RESTORE)
+        if out and out[-1][0] == RESTORE and later == RESTORE:
+            slot = out.pop()[3]
+        else:
+            out.append([FORWARD, row[1], row[1], scratch, 0])
+            slot = scratch
+        out.append([REVERSE, row[1], row[2], slot, 0])
+    return np.array(out, dtype=np.int64).reshape(-1, 5)
 
 
 def _schedule_actions(steps: int, snapshots: int, first: int,
@@ -134,8 +165,10 @@ class RevolveCheckpointing:
         info = self.revolve_info
         b = Builder(new)
         b.loc = op.loc
-        extra = 0 if info["lean"] else 1   # the slot of the state before the last steps
-        slots = b.op1("arith.const", [], i64, {"value": max(info["snapshots"], 1) + extra})
+        # the slot of the state before the last steps (plain), the scratch slot (from_slot)
+        info["from_slot"] = info["restart"] and info["disk"]
+        count = scratch_slot(info["snapshots"], info["lean"]) + info["from_slot"]
+        slots = b.op1("arith.const", [], i64, {"value": count})
         state = [self.vmap[a] for a in state_arrays(self.fn, op)]
         inits = [self.vmap.get(v, v) for v in op.operands[3:]]
         # no copy of the final state: the action table ends by re-running the last steps
@@ -224,7 +257,7 @@ class RevolveCheckpointing:
 
         if tape:
             def reverse(bb):
-                return scalars + adjoint(bb, n0, n1, adjs)
+                return scalars + adjoint(bb, n0, n1, adjs, save)
             inner = ab.op("scf.if", [is_(ab, kind, RESTORE)], types, regions=[
                 branch(restore),
                 branch(lambda x: list(x.op("scf.if", [is_(x, kind, FORWARD)], types, regions=[
@@ -250,8 +283,11 @@ class RevolveCheckpointing:
             [self.dtype(f) for f in free]
         carried_adj = [self.current(op.results[k]) for k in slots] + [self.current(f) for f in free]
 
-        def adjoint(bb: Builder, n0: Value, n1: Value, adjs):
-            saved_block, saved_adj = self.b.block, self.adj
+        def adjoint(bb: Builder, n0: Value, n1: Value, adjs, slot: Value):
+            saved_block, saved_adj, saved_vmap = self.b.block, self.adj, dict(self.vmap)
+            if info["from_slot"]:   # the step's state is read from its snapshot
+                for a, snap in zip(state_arrays(self.fn, op), info["snaps"]):
+                    self.vmap[a] = _element_view(bb, snap, slot, self.vmap[a])
             self.b.block = bb.block
             self.adj = dict(saved_adj)
             for k, a in zip(slots, adjs[:len(slots)]):
@@ -263,7 +299,7 @@ class RevolveCheckpointing:
             self.reverse_loop(op, ctx, bounds=[n0, n1, one], carry_out=out)
             result = [out.get(k) if out.get(k) is not None else self.current(op.results[k])
                       for k in slots] + [self.current(f) for f in free]
-            self.b.block, self.adj = saved_block, saved_adj
+            self.b.block, self.adj, self.vmap = saved_block, saved_adj, saved_vmap
             return result
 
         total = b.op1("mem.shape", [self.revolve_args[0]], i64, {"axis": 0})

@@ -279,7 +279,10 @@ class SourceWriter(TapeWriter, ParallelWriter, MpiWriter, VectorWriter):
         parts = []
         for v in idx:
             text = self.ref(v)
-            if (self.in_outlined or v not in self.plain_ivs) and (self.lower.get(v) or -1) >= 0 \
+            # (outside outlined loops an index whose bound is 0 stays signed, as the plain
+            # range() variables it is computed from: mixing the two slowed loops down)
+            low = self.lower.get(v, -1) if self.in_outlined else self.lower.get(v) or -1
+            if (self.in_outlined or v not in self.plain_ivs) and low >= 0 \
                     and not text.isdigit():
                 text = f"np.uint64({text})"
             parts.append(text)
