@@ -267,8 +267,8 @@ def choose(budget: int | None, tapes: tuple, loop: TimeLoop | None,
                       f"revolve with {s} snapshots in files (checkpoint/disk.py), the tape "
                       f"holding one step", True, s * p)
     need = (0 if restart else one_step) + p
-    where = "" if on_disk >= 1 or not disk else f"; the snapshot directory has {disk} " \
-        f"bytes free, less than two copies of the state"
+    where = f"; the snapshot directory ({disk} bytes free, half of it usable) holds too " \
+        f"few copies of the state" if disk else ""
     raise HpcadError(f"memory budget of {budget} bytes is below the least this gradient "
                      f"needs ({need} bytes: " + ("" if restart else "one step's tape and ")
                      + f"a copy of the {p}-byte state{where}); raise the budget"

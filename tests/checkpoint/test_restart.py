@@ -1,0 +1,164 @@
+"""Revolve restarting each step from its state (no tape) and snapshots in files
+(checkpoint/revolve.py, checkpoint/disk.py): the gradient is the store-all one, the arrays
+end with their final values, no tape is held, snapshot files leave nothing behind, and
+kernels whose steps cannot restart keep a tape or say why."""
+import os
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+import hpcad as ad
+from hpcad.checkpoint.budget import TimeLoop, choose
+from hpcad.checkpoint.disk import buffer, file_backed
+from hpcad.checkpoint.revolve import FORWARD, RESTORE, schedule_actions
+from hpcad.errors import DifferentiationError, HpcadError
+
+sys.path.insert(0, str(Path(__file__).parent.parent.parent / "examples"))
+sys.path.insert(0, str(Path(__file__).parent))
+from heat import heat_misfit  # noqa: E402
+from test_budget import heat_taped  # noqa: E402
+
+N_CELLS, N_STEPS = 60, 23
+U0 = np.sin(np.linspace(0.0, 3.0, N_CELLS)) + 0.1
+TARGET = np.linspace(0.0, 0.5, N_CELLS)
+ACTIVITY = (ad.Duplicated, ad.Const, ad.Active, ad.Const)
+
+
+def _gradient(k, backend="numba"):
+    """(d loss / d u0, d loss / d alpha, u after the call)."""
+    u, du = U0.copy(), np.zeros(N_CELLS)
+    _, d_alpha = ad.autodiff(k, activity=ACTIVITY, backend=backend)(u, du, TARGET, 0.3,
+                                                                     N_STEPS)
+    return du, d_alpha, u
+
+
+def _reference():
+    return _gradient(ad.checkpoint(heat_misfit, "store_all"))
+
+
+def _held(k):
+    """(tape, arena in memory, disk) bytes over k's compiled derivatives."""
+    held = [(*c.held_bytes(), c.disk_bytes()) for _, c in k.compiled.values()]
+    return tuple(sum(h[j] for h in held) for j in range(3))
+
+
+@pytest.mark.parametrize("backend", ["numba", "interp"])
+@pytest.mark.parametrize("snapshots", [1, 2, 5, 22])
+@pytest.mark.parametrize("kind", ["revolve_restart", "revolve_lean_restart",
+                                  "revolve_restart_disk", "revolve_lean_restart_disk"])
+def test_restarting_revolve_gives_the_store_all_gradient(kind, snapshots, backend):
+    ref = _reference()
+    k = ad.checkpoint(heat_misfit, snapshots, schedule="restart")
+    k.schedule = kind     # (the internal names: checkpoint/revolve.py)
+    du, d_alpha, u = _gradient(k, backend)
+    final = U0.copy()
+    heat_misfit.py_func(final, TARGET, 0.3, N_STEPS)
+    np.testing.assert_array_equal(u, final)      # the arrays end with their final values
+    if backend == "numba":                       # bitwise between numba policies
+        np.testing.assert_array_equal(du, ref[0])
+        assert d_alpha == ref[1]
+        tape, memory, disk = _held(k)
+        slots = snapshots + ("_lean" not in kind) + ("_disk" in kind)   # (+ scratch slot)
+        assert tape == 0
+        assert (memory, disk) == ((0, slots * N_CELLS * 8) if "_disk" in kind
+                                  else (slots * N_CELLS * 8, 0))
+    else:   # the reference is numba's, whose parameter sums may be reassociated
+        np.testing.assert_allclose(du, ref[0], rtol=1e-12, atol=0)
+        assert d_alpha == pytest.approx(ref[1], rel=1e-12, abs=0)
+
+
+def test_a_step_that_cannot_restart_says_so():
+    """heat_taped's copy needs tmp after the step overwrote it: asking for the restarting
+    schedule is an error naming the loop; a budget falls back to a one-step tape."""
+    k = ad.checkpoint(heat_taped, 2, schedule="restart")
+    with pytest.raises(DifferentiationError, match=r"test_budget.py:\d+.*restored state.*"
+                                                    r"schedule='revolve'"):
+        _gradient(k)
+    ref = _gradient(ad.checkpoint(heat_taped, "store_all"))
+    k = ad.checkpoint(heat_taped, budget=N_CELLS * 8 * 6)
+    got = _gradient(k)
+    assert "_restart" not in k.last_policy.schedule
+    assert k.last_policy.schedule.startswith("revolve")
+    np.testing.assert_array_equal(got[0], ref[0])
+    assert got[1] == ref[1]
+
+
+def test_budget_below_one_state_puts_the_snapshots_in_files(tmp_path, monkeypatch):
+    """A budget below one copy of u: every step's state in files under
+    HPCAD_SNAPSHOT_DIR, read by the reverse step directly; no tape, no snapshot memory,
+    and the files are gone from the directory (unlinked once mapped)."""
+    monkeypatch.setenv("HPCAD_SNAPSHOT_DIR", str(tmp_path))
+    ref = _reference()
+    k = ad.checkpoint(heat_misfit, budget=N_CELLS * 8 // 2)
+    du, d_alpha, u = _gradient(k)
+    assert k.last_policy.schedule.endswith("_restart_disk"), k.last_policy
+    assert k.last_policy.estimate == 0 and k.last_policy.disk > 0
+    np.testing.assert_array_equal(du, ref[0])
+    assert d_alpha == ref[1]
+    np.testing.assert_array_equal(u, ref[2])
+    tape, memory, disk = _held(k)
+    assert (tape, memory) == (0, 0) and disk >= N_STEPS * N_CELLS * 8
+    assert os.listdir(tmp_path) == []
+    du, d_alpha, _ = _gradient(k)    # a second call reuses the mapped files
+    np.testing.assert_array_equal(du, ref[0])
+    assert _held(k)[2] == disk
+
+
+def test_disk_buffers_and_their_errors(tmp_path, monkeypatch):
+    monkeypatch.setenv("HPCAD_SNAPSHOT_DIR", str(tmp_path))
+    a = buffer(1000, np.float64)
+    a[:] = np.arange(1000.0)
+    assert file_backed(a) and file_backed(a.reshape(10, 100)[3])
+    assert not file_backed(np.zeros(3))
+    assert a.sum() == 999 * 1000 / 2 and os.listdir(tmp_path) == []
+    monkeypatch.setenv("HPCAD_SNAPSHOT_DIR", str(tmp_path / "missing"))
+    with pytest.raises(HpcadError, match="cannot create a snapshot file.*HPCAD_SNAPSHOT_DIR"):
+        buffer(10, np.float64)
+
+
+def test_choose_restart_and_disk_rules():
+    loop = TimeLoop(10, 1000)
+    tapes = (10_000, 10_000)
+    got = choose(2500, tapes, loop, 10**9, True, 10**9)      # two copies fit: in memory
+    assert "_restart" in got.schedule and not got.schedule.endswith("_disk")
+    assert got.estimate <= 2500
+    got = choose(500, tapes, loop, 10**9, True, 10**9)       # below one copy: files
+    assert got.schedule.endswith("_restart_disk") and got.estimate == 0
+    got = choose(1500, tapes, loop, 10**9, False, 10**9)     # a one-step tape, files
+    assert got.schedule == "revolve_lean_disk" and got.estimate == 1000
+    with pytest.raises(HpcadError, match="too few copies of the state"):
+        choose(500, tapes, loop, 10**9, True, 3000)
+    with pytest.raises(HpcadError, match="allow snapshots on disk"):
+        choose(500, tapes, loop, 10**9, True, 0)
+
+
+@pytest.mark.parametrize("lean", [False, True])
+@pytest.mark.parametrize("from_slot", [False, True])
+def test_restarting_tables_reverse_every_step_from_its_state(lean, from_slot):
+    """The tables run on a model whose state is the step it has reached: no taping runs,
+    each step reversed with the state at that step (in the arrays, or in the slot its row
+    names), restores read written slots, and the arrays end at the last step."""
+    for steps in (1, 2, 3, 7, 23, 60):
+        for snapshots in (1, 2, 3, 8, 60):
+            actions, split = schedule_actions(steps, snapshots, 0, lean, True, from_slot)
+            slots = [None] * (max(snapshots, 1) + (not lean) + from_slot)
+            state, reversed_ = 0, []
+            for kind, n0, n1, slot, adj in actions.tolist():
+                assert not adj
+                if kind == FORWARD:
+                    assert state == n0
+                    if slot >= 0:
+                        slots[slot] = state
+                    state = n1
+                elif kind == RESTORE:
+                    assert slots[slot] is not None
+                    state = slots[slot]
+                else:
+                    assert n1 == n0 + 1
+                    assert (slots[slot] if from_slot else state) == n0
+                    reversed_.append(n0)
+            assert reversed_ == list(range(steps - 1, -1, -1)), (steps, snapshots)
+            assert state == steps
+            assert all(row[0] == FORWARD for row in actions[:split])
