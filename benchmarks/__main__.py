@@ -107,7 +107,9 @@ def checkpoint_lines(rows: list[dict]) -> list[str]:
                 lines.append(f"| {r['name']} | {policy} | {x['error']} | | | |")
                 continue
             cells = (r["name"], policy, fmt_ms(x["grad_s"]), fmt_x(x["time_vs_store_all"]),
-                     f"{x['bytes'] / 1e6:.1f}", fmt_x(x["memory_vs_store_all"]))
+                     f"{x['bytes'] / 1e6:.1f}" + (f" (+{x['disk_bytes'] / 1e6:.0f} in files)"
+                                                  if x.get("disk_bytes") else ""),
+                     fmt_x(x["memory_vs_store_all"]))
             lines.append("| " + " | ".join(c.strip() for c in cells) + " |")
     return lines
 

@@ -22,8 +22,9 @@ BUDGETS = (1.0, 0.25, 0.05)    # memory budgets, as fractions of the store-all t
 
 
 def _memory(kernel) -> int:
-    """Bytes the gradient keeps, as measured: its tape buffers and its arena of snapshots of
-    the loop state (segments: with a copy of the final state)."""
+    """Bytes of memory the gradient keeps, as measured: its tape buffers and its arena of
+    snapshots of the loop state (segments: with a copy of the final state), less snapshots
+    in files (`disk_bytes` of a budget's row)."""
     return sum(sum(c.held_bytes()) for _, c in kernel.compiled.values())
 
 
@@ -97,11 +98,12 @@ def run(case) -> dict:
             row["policies"][f"budget {fraction:.0%}"] = {"error": str(e)}
             continue
         c = k.last_policy
+        disk = sum(c.disk_bytes() for _, c in k.compiled.values())
         kept = _memory_then_release(k)
         label = f"{c.schedule} {c.snapshots}" if c.snapshots else "store all"
         row["policies"][f"budget {fraction:.0%}: {label}"] = {
             "grad_s": t, "bytes": kept, "budget_bytes": budget, "fits": kept <= budget,
-            "estimate_bytes": c.estimate}
+            "estimate_bytes": c.estimate, "disk_bytes": disk}
     row["policies"] = {name: p for name, p in row["policies"].items() if "error" not in p} | \
         {name: p for name, p in row["policies"].items() if "error" in p}
     base = row["policies"]["store_all"]
