@@ -723,7 +723,9 @@ def plan(f, *args, snapshots: int | None = None, budget: int | str | None = None
             c = k.last_policy
             policy = (f"{c.schedule}, {c.snapshots} snapshots" if c.snapshots
                       else "store all")
-            head = f"policy: {policy} ({c.reason}); estimated {c.estimate} bytes per rank\n"
+            files = f" (and {c.disk} bytes of snapshots in files)" if c.disk else ""
+            head = f"policy: {policy} ({c.reason}); estimated {c.estimate} bytes per rank" \
+                f"{files}\n"
     fn = spec.derivative("reverse", kinds, True, snapshots, schedule, intermediates)
     text = head + "\n".join(fn.plan) + "\n"
     return text + f"plan hash {hashlib.sha256(text.encode()).hexdigest()[:16]}\n"

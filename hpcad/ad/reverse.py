@@ -21,7 +21,8 @@ from ..passes.aliases import written_arrays
 from ..checkpoint.cost import is_expensive
 from ..checkpoint.mincut import plan_region
 from ..checkpoint.revolve import RevolveCheckpointing
-from ..checkpoint.segments import SegmentCheckpointing, choose_time_loop, is_scratch
+from ..checkpoint.segments import (SegmentCheckpointing, choose_time_loop, is_scratch,
+                                   state_arrays)
 from ..checkpoint.tape import TapeLayout
 from ..checkpoint.windows import StencilWindows
 from .common import derivative_name, has_tangent, zero
@@ -851,6 +852,14 @@ def describe_plan(rv: _Reverse) -> list[str]:
         names = ", ".join(a.name or "?" for a in info.get("state", []))
         lines.append(f"time loop {_short(loop.loc)}: {info['snapshots']} snapshots of "
                      f"[{names}]; each segment's tape is recomputed in the reverse sweep")
+    if rv.revolve_loop is not None:
+        info = rv.revolve_info
+        names = ", ".join(a.name or "?" for a in state_arrays(rv.fn, rv.revolve_loop))
+        how = (f"each step reversed from its {'snapshot' if info['disk'] else 'restored state'}"
+               f", no tape" if info["restart"] else "the tape holds one step")
+        lines.append(f"time loop {_short(rv.revolve_loop.loc)}: revolve"
+                     f"{' (lean)' * info['lean']} with {info['snapshots']} snapshots of "
+                     f"[{names}]{' in files' * info['disk']}; {how}")
     for r, plan in rv.plans:
         if not plan.stored and not plan.recomputed:
             continue
