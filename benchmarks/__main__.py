@@ -96,7 +96,7 @@ def mpi_lines(rows: list[dict]) -> list[str]:
 
 
 CHECKPOINT_HEADER = ("case", "snapshots", "grad ms", "time / store-all", "MB kept",
-                     "memory / store-all")
+                     "memory / store-all", "grad diff")
 
 
 def checkpoint_lines(rows: list[dict]) -> list[str]:
@@ -104,12 +104,12 @@ def checkpoint_lines(rows: list[dict]) -> list[str]:
     for r in rows:
         for policy, x in r["policies"].items():
             if "error" in x:
-                lines.append(f"| {r['name']} | {policy} | {x['error']} | | | |")
+                lines.append(f"| {r['name']} | {policy} | {x['error']} | | | | |")
                 continue
             cells = (r["name"], policy, fmt_ms(x["grad_s"]), fmt_x(x["time_vs_store_all"]),
                      f"{x['bytes'] / 1e6:.1f}" + (f" (+{x['disk_bytes'] / 1e6:.0f} in files)"
                                                   if x.get("disk_bytes") else ""),
-                     fmt_x(x["memory_vs_store_all"]))
+                     fmt_x(x["memory_vs_store_all"]), f"{x['grad_difference']:.0e}")
             lines.append("| " + " | ".join(c.strip() for c in cells) + " |")
     return lines
 

@@ -1,7 +1,8 @@
 """Benchmark: memory against time of gradients under checkpointing (heat 1-D, Burgers 1-D,
 Jacobi 2-D): store-all (also the default plan when no budget is set), segments and revolve
 with fixed snapshot counts, and memory budgets of 100/25/5 % of store-all; tape plus snapshot bytes and time relative to
-store-all per policy. Writes a PNG of the curves next to the JSON when matplotlib is
+store-all per policy, and the largest difference of its gradient from the store-all one
+(relative to the gradient's largest entry). Writes a PNG of the curves next to the JSON when matplotlib is
 installed."""
 from __future__ import annotations
 
@@ -59,8 +60,18 @@ def _timed_gradient(kernel, args) -> float:
             flat.append(fresh.get(k, a))
             if k in shadows:
                 flat.append(shadows[k])
-        rev(*flat)
-    return median_time(call, lambda: tuple(args[k].copy() for k in arrays))
+        return rev(*flat)
+    t = median_time(call, lambda: tuple(args[k].copy() for k in arrays))
+    for s in shadows.values():      # one more call from zero shadows: the gradient
+        s[:] = 0.0
+    scalars = call(*(args[k].copy() for k in arrays))[1:]   # (after the primal result)
+    return t, np.concatenate([s.ravel() for s in shadows.values()]
+                             + [np.asarray(scalars, float).ravel()])
+
+
+def _difference(grad, ref) -> float:
+    """Largest difference from the store-all gradient, relative to its largest entry."""
+    return float(np.max(np.abs(grad - ref)) / max(np.max(np.abs(ref)), 1e-300))
 
 
 def run(case) -> dict:
@@ -79,21 +90,23 @@ def run(case) -> dict:
         if snapshots != "store_all" and snapshots >= steps:
             continue
         k = ad.checkpoint(kernel, snapshots=snapshots, schedule=schedule)
-        t = _timed_gradient(k, args)
+        t, grad = _timed_gradient(k, args)
+        ref = grad if snapshots == "store_all" else ref
         name = str(snapshots) if schedule == "segments" else f"revolve {snapshots}"
-        row["policies"][name] = {"grad_s": t, "bytes": _memory_then_release(k)}
+        row["policies"][name] = {"grad_s": t, "bytes": _memory_then_release(k),
+                                 "grad_difference": _difference(grad, ref)}
     k = ad.checkpoint(kernel, "auto")          # the default plan (no budget set)
-    t = _timed_gradient(k, args)
+    t, grad = _timed_gradient(k, args)
     c = k.last_policy
     row["policies"][f"default: {c.schedule} {c.snapshots}" if c.snapshots else
                     "default: store all"] = {
-        "grad_s": t, "bytes": _memory_then_release(k)}
+        "grad_s": t, "bytes": _memory_then_release(k), "grad_difference": _difference(grad, ref)}
     store_all = row["policies"]["store_all"]["bytes"]
     for fraction in BUDGETS:
         budget = max(int(fraction * store_all), 1)
         k = ad.checkpoint(kernel, budget=budget)
         try:
-            t = _timed_gradient(k, args)
+            t, grad = _timed_gradient(k, args)
         except ad.HpcadError as e:      # a budget below the least the gradient needs
             row["policies"][f"budget {fraction:.0%}"] = {"error": str(e)}
             continue
@@ -103,7 +116,8 @@ def run(case) -> dict:
         label = f"{c.schedule} {c.snapshots}" if c.snapshots else "store all"
         row["policies"][f"budget {fraction:.0%}: {label}"] = {
             "grad_s": t, "bytes": kept, "budget_bytes": budget, "fits": kept <= budget,
-            "estimate_bytes": c.estimate, "disk_bytes": disk}
+            "estimate_bytes": c.estimate, "disk_bytes": disk,
+            "grad_difference": _difference(grad, ref)}
     row["policies"] = {name: p for name, p in row["policies"].items() if "error" not in p} | \
         {name: p for name, p in row["policies"].items() if "error" in p}
     base = row["policies"]["store_all"]
