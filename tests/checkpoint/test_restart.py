@@ -162,3 +162,26 @@ def test_restarting_tables_reverse_every_step_from_its_state(lean, from_slot):
             assert reversed_ == list(range(steps - 1, -1, -1)), (steps, snapshots)
             assert state == steps
             assert all(row[0] == FORWARD for row in actions[:split])
+
+
+@pytest.mark.parametrize("backend", ["numba", "interp"])
+@pytest.mark.parametrize("copies", [3, 0.5])
+def test_restarting_revolve_at_width_three(copies, backend, tmp_path, monkeypatch):
+    """Three directions at once under a budget of three copies of u (in memory) and of half
+    a copy (files): the store-all gradient, bitwise on numba."""
+    monkeypatch.setenv("HPCAD_SNAPSHOT_DIR", str(tmp_path))
+    seeds = np.array([1.0, 2.0, -1.0])
+
+    def run(k):
+        u, du = U0.copy(), np.zeros((3, N_CELLS))
+        _, d_alpha = ad.autodiff(k, activity=ACTIVITY, width=3, backend=backend)(
+            u, du, TARGET, 0.3, N_STEPS, seed=seeds)
+        return du, np.asarray(d_alpha), u
+
+    ref = run(ad.checkpoint(heat_misfit, "store_all"))
+    k = ad.checkpoint(heat_misfit, budget=int(copies * N_CELLS * 8))
+    got = run(k)
+    assert "_restart" in k.last_policy.schedule
+    assert k.last_policy.schedule.endswith("_disk") == (copies < 1)
+    for a, b in zip(got, ref):
+        np.testing.assert_array_equal(a, b)
