@@ -10,7 +10,15 @@ small interpreter in the derivative IR:
     REVERSE n0 n1          : reverse steps [n0, n1) (their tape was just recorded)
     RESTORE slot           : state = snapshot `slot`
 The actions before the schedule's EndForward run where the loop ran (without tape); the rest
-runs where the loop's reverse belongs."""
+runs where the loop's reverse belongs.
+
+Restarting (`revolve[_lean]_restart`): where every value the reverse of a step needs can be
+recomputed from the state the step starts from (ad/reverse.py, `unchanged_after`), the
+table has no taping runs and REVERSE reverses the step from the state as it is (the tape is
+empty; a kernel that still needs one raises NotRestartable when its derivative is built).
+With the snapshots in files (`_disk`, checkpoint/disk.py), REVERSE's `save` column names the
+slot holding the step's state and the reverse reads it there (`_reverse_from_slots`), which
+spares copying each state back before reversing its step."""
 from __future__ import annotations
 
 from functools import lru_cache
