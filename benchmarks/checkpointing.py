@@ -82,7 +82,7 @@ def run(case) -> dict:
     steps = args[-1]
     row = {"policies": {}}
     loop = time_loop(kernel.specialize(args).primal, args)   # None: no checkpointable loop
-    policies = [("store_all", "segments")]
+    policies, ref = [("store_all", "segments")], None   # (store-all first: the reference)
     if loop is not None:
         policies += [(s, "segments") for s in (2, 4, 8, 16)] + \
             [(s, "revolve") for s in (2, 4, max(1, steps // 20))]

@@ -126,7 +126,14 @@ def _policy(k: Kernel, spec, activity: tuple, ret_active: bool, args, flat) -> t
     memory budget (hpcad.checkpoint(f, budget=...) or HPCAD_MEMORY_BUDGET; none: any),
     which is segments sized to the cache where the store-all tape outgrows it
     (checkpoint/budget.py)."""
-    from .checkpoint.budget import agree, cache_bytes, choose, env_budget, tape_bytes, time_loop
+    from .checkpoint.budget import (
+        agree,
+        cache_bytes,
+        choose,
+        env_budget,
+        tape_bytes,
+        time_loop,
+    )
     from .checkpoint.disk import free_bytes
     budget = env_budget() if k.budget == "auto" else k.budget
     if budget is None and (k.budget != "auto" or k.snapshots is not None):

@@ -11,6 +11,17 @@ from __future__ import annotations
 import os
 import warnings
 
+from ..checkpoint.cost import is_expensive
+from ..checkpoint.mincut import plan_region
+from ..checkpoint.revolve import RevolveCheckpointing
+from ..checkpoint.segments import (
+    SegmentCheckpointing,
+    choose_time_loop,
+    is_scratch,
+    state_arrays,
+)
+from ..checkpoint.tape import TapeLayout
+from ..checkpoint.windows import StencilWindows
 from ..errors import DifferentiationError, HpcadWarning, where
 from ..ir.clone import clone_op
 from ..ir.core import Block, Builder, Function, Op, Value, walk
@@ -18,13 +29,6 @@ from ..ir.dialects import is_pure
 from ..ir.types import ArrayType, ScalarType, i64, with_width
 from ..passes.activity import Activity
 from ..passes.aliases import written_arrays
-from ..checkpoint.cost import is_expensive
-from ..checkpoint.mincut import plan_region
-from ..checkpoint.revolve import RevolveCheckpointing
-from ..checkpoint.segments import (SegmentCheckpointing, choose_time_loop, is_scratch,
-                                   state_arrays)
-from ..checkpoint.tape import TapeLayout
-from ..checkpoint.windows import StencilWindows
 from .common import derivative_name, has_tangent, zero
 from .custom import CustomReverse
 from .mpi import MpiReverse, global_seed, replicated_over

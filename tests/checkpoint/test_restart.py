@@ -17,8 +17,8 @@ from hpcad.errors import DifferentiationError, HpcadError
 
 sys.path.insert(0, str(Path(__file__).parent.parent.parent / "examples"))
 sys.path.insert(0, str(Path(__file__).parent))
-from heat import heat_misfit  # noqa: E402
-from test_budget import heat_taped  # noqa: E402
+from heat import heat_misfit
+from test_budget import heat_taped
 
 N_CELLS, N_STEPS = 60, 23
 U0 = np.sin(np.linspace(0.0, 3.0, N_CELLS)) + 0.1
@@ -183,5 +183,21 @@ def test_restarting_revolve_at_width_three(copies, backend, tmp_path, monkeypatc
     got = run(k)
     assert "_restart" in k.last_policy.schedule
     assert k.last_policy.schedule.endswith("_disk") == (copies < 1)
+    for a, b in zip(got, ref):
+        np.testing.assert_array_equal(a, b)
+
+
+def test_a_step_that_cannot_restart_keeps_a_one_step_tape_with_files(tmp_path, monkeypatch):
+    """heat_taped under one step's tape and half a copy of u: lean revolve, its snapshots
+    in files, the one-step tape in memory; the store-all gradient."""
+    monkeypatch.setenv("HPCAD_SNAPSHOT_DIR", str(tmp_path))
+    k = ad.checkpoint(heat_taped, "store_all")
+    ref = _gradient(k)
+    one_step = _held(k)[0] // N_STEPS
+    k = ad.checkpoint(heat_taped, budget=one_step + N_CELLS * 4)
+    got = _gradient(k)
+    assert k.last_policy.schedule == "revolve_lean_disk"
+    tape, memory, disk = _held(k)
+    assert 0 < tape <= one_step and memory == 0 and disk > 0
     for a, b in zip(got, ref):
         np.testing.assert_array_equal(a, b)
