@@ -266,6 +266,10 @@ def choose(budget: int | None, tapes: tuple, loop: TimeLoop | None,
         return Choice(int(s), "revolve_lean_disk", one_step,
                       f"revolve with {s} snapshots in files (checkpoint/disk.py), the tape "
                       f"holding one step", True, s * p)
+    if on_disk >= 1 and not restart:
+        raise HpcadError(f"memory budget of {budget} bytes is below the least this gradient "
+                         f"needs ({one_step} bytes: one step's tape, with the snapshots in "
+                         f"files); raise the budget")
     need = (0 if restart else one_step) + p
     where = f"; the snapshot directory ({disk} bytes free, half of it usable) holds too " \
         f"few copies of the state" if disk else ""

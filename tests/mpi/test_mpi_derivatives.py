@@ -202,13 +202,14 @@ def test_checkpointed_distributed_heat_same_plan_and_gradient(backend):
 def test_memory_budget_distributed_heat_same_choice_and_gradient(backend):
     """Under a byte budget the ranks' local sizes differ (41 cells over 2 or 3 ranks), yet
     they choose the same checkpointing (the largest rank decides), the gradient is
-    unchanged, and the plans, with the chosen policy, hash equal."""
+    unchanged, and the plans, with the chosen policy, hash equal; below one copy of the
+    state, with each rank's snapshots in files of its own."""
     n, alpha, steps = 41, 0.25, 12
     u0 = np.sin(np.linspace(0.0, np.pi, n)) + 0.1
     u, _ = split(u0, COMM)
     ref = ad.grad(heat_local, argnums=(0, 1), backend=backend)(u, alpha, steps, COMM)
     sizes = {}
-    for budget in ("900B", "1MB"):
+    for budget in ("200B", "900B", "1MB"):   # (200 B: a one-step tape, u in files)
         k = ad.checkpoint(heat_local, budget=budget)
         got = ad.grad(k, argnums=(0, 1), backend=backend)(u, alpha, steps, COMM)
         np.testing.assert_array_equal(got[0], ref[0])
@@ -220,3 +221,6 @@ def test_memory_budget_distributed_heat_same_choice_and_gradient(backend):
         hashes = COMM.allgather(text.splitlines()[-1])
         assert len(set(hashes)) == 1
     assert sizes["1MB"].snapshots is None and sizes["900B"].snapshots is not None
+    assert sizes["200B"].schedule == "revolve_lean_disk" and sizes["200B"].estimate <= 200
+    with pytest.raises(ad.HpcadError, match="one step's tape, with the snapshots in files"):
+        ad.grad(ad.checkpoint(heat_local, budget="40B"), argnums=(0, 1))(u, alpha, steps, COMM)
