@@ -1,6 +1,8 @@
 """Memory-budget policies: from a budget in bytes and the call's arguments, the
-checkpointing (store-all, segments with S snapshots, or revolve with S snapshots) whose
-estimated tape + snapshot bytes fit, cheapest in time first.
+checkpointing (store-all, segments with S snapshots, revolve with S snapshots: restarting
+each step from its state without tape where the kernel allows, else with a one-step tape;
+the snapshots in files below one copy of the state) whose estimated bytes of memory (tape
+and in-memory snapshots) fit, cheapest in time first.
 
 The estimate evaluates, in Python, the top-level integer arithmetic that sizes each tape
 slot (the loop extents the numba backend preallocates from, `tape_slots`) and the time loop's
