@@ -66,10 +66,8 @@ class _Reverse(MpiReverse, ParallelReverse, SegmentCheckpointing, RevolveCheckpo
         self.scratch = {op.operands[0] for op in self.first_adjoint}
         for pos, top_op in enumerate(fn.body.ops):
             for o in [top_op, *walk_regions(top_op)]:
-                if o.name in ("mem.store", "mem.accumulate"):
-                    self.last_write[act.key(o.operands[1])] = pos
-                for arr in written_arrays(o) if o.name == "func.call" else ():
-                    self.last_write[act.key(arr)] = pos   # a kept call (custom rule)
+                for arr in written_arrays(o):   # (stores, fills, MPI receives, kept calls)
+                    self.last_write[act.key(arr)] = pos
 
     # -- augmented forward sweep --------------------------------------------------------------
     def augment(self, old: Block, new: Block) -> None:

@@ -175,6 +175,24 @@ def numba_mpi_calls(x, w):
     return total[0]
 
 
+@ad.kernel
+def halo_buffer_steps(x, w, nsteps, comm):
+    """Each step receives the left neighbour's x into a buffer that only the receive writes,
+    then reads it nonlinearly: the reverse sweep must not re-read the buffer (it holds the
+    last step's values by then)."""
+    rank = comm.Get_rank()
+    size = comm.Get_size()
+    got = np.zeros_like(x)
+    for t in range(nsteps):
+        comm.Sendrecv(x, (rank + 1) % size, 7, got, (rank - 1 + size) % size, 7)
+        for i in range(x.shape[0]):
+            x[i] = x[i] + w * math.sin(got[i])
+    s = 0.0
+    for i in range(x.shape[0]):
+        s += x[i] * x[i]
+    return comm.allreduce(s, op=MPI.SUM)
+
+
 # the kernels the derivative tests run, with their per-rank arguments (rng -> tuple)
 CASES = {
     "ring_sendrecv": (ring_sendrecv, lambda r: (r.standard_normal(5), 0.7)),
@@ -186,4 +204,5 @@ CASES = {
     "bcast_reduce": (bcast_reduce, lambda r: (r.standard_normal(4), 0.8)),
     "max_residual": (max_residual, lambda r: (r.standard_normal(5),)),
     "gather_scatter": (gather_scatter, lambda r: (r.standard_normal(2),)),
+    "halo_buffer_steps": (halo_buffer_steps, lambda r: (r.standard_normal(4), 0.7, 3)),
 }
