@@ -179,8 +179,7 @@ def _revolve_schedule(info: dict, args) -> tuple:
     from .checkpoint.revolve import longest_recording, schedule_actions
     lb, ub, step = (int(args[v]) if kind == "arg" else int(v) for kind, v in info["bounds"])
     actions, split = schedule_actions(len(range(lb, ub, step)), info["snapshots"], lb,
-                                      info["lean"], info["restart"],
-                                      info["restart"] and info["disk"])
+                                      info["lean"], info["restart"], info["from_slot"])
     return actions, split, longest_recording(actions)
 
 

@@ -723,6 +723,8 @@ def reverse(fn: Function, arg_activity: list[str], act: Activity, ret_active: bo
             rv.revolve_info = {"snapshots": snapshots, "lean": "_lean" in schedule,
                                "restart": "_restart" in schedule, "disk": "_disk" in schedule,
                                "first_write": _first_writes(act, loop)}
+            # a restarting reverse reads each step's state from its file snapshot
+            rv.revolve_info["from_slot"] = rv.revolve_info["restart"] and "_disk" in schedule
         elif loop is not None:
             rv.segmented[loop] = {"snapshots": snapshots}
         else:
@@ -777,7 +779,8 @@ def reverse(fn: Function, arg_activity: list[str], act: Activity, ret_active: bo
                                  f"needs values the step computes after overwriting them; use "
                                  f"schedule='revolve' (a one-step tape)")
         out.revolve = {"bounds": revolve_bounds, "snapshots": snapshots,
-                       "lean": info["lean"], "restart": info["restart"], "disk": info["disk"]}
+                       "lean": info["lean"], "restart": info["restart"],
+                       "from_slot": info["from_slot"]}
     return out
 
 
@@ -786,16 +789,13 @@ class NotRestartable(DifferentiationError):
 
 
 def _first_writes(act: Activity, loop: Op) -> dict:
-    """Per array class, the position in the time loop's body of the first op that may write
-    it (any op taking it, but loads, shapes and views)."""
+    """Per array class, the position in the time loop's body of the first op that writes
+    it (passes/aliases.written_arrays, as for `last_write`)."""
     first: dict = {}
     for pos, step_op in enumerate(loop.regions[0].ops):
         for o in [step_op, *walk_regions(step_op)]:
-            if o.name in ("mem.load", "mem.shape", "mem.view", "mem.bitcast"):
-                continue
-            for v in o.operands:
-                if isinstance(v.type, ArrayType):
-                    first.setdefault(act.key(v), pos)
+            for arr in written_arrays(o):
+                first.setdefault(act.key(arr), pos)
     return first
 
 

@@ -259,7 +259,7 @@ def choose(budget: int | None, tapes: tuple, loop: TimeLoop | None,
     on_disk = min(n + 2, disk // 2 // max(p, 1))
     fits = _restarting(n, p, on_disk - 1) if restart else None   # (one slot: scratch)
     if fits is not None:
-        files = (fits.snapshots + 1 + (fits.schedule == "revolve_restart")) * p
+        files = fits.estimate + p     # (its copies, and the scratch slot)
         return Choice(fits.snapshots, fits.schedule + "_disk", 0,
                       f"revolve with {fits.snapshots} snapshots in files (checkpoint/disk.py), "
                       f"each step reversed from its snapshot (no tape)", True, files)

@@ -174,7 +174,6 @@ class RevolveCheckpointing:
         b = Builder(new)
         b.loc = op.loc
         # the slot of the state before the last steps (plain), the scratch slot (from_slot)
-        info["from_slot"] = info["restart"] and info["disk"]
         count = scratch_slot(info["snapshots"], info["lean"]) + info["from_slot"]
         slots = b.op1("arith.const", [], i64, {"value": count})
         state = [self.vmap[a] for a in state_arrays(self.fn, op)]
