@@ -18,7 +18,8 @@ from ..frontend.lower import ProgramLowering
 from ..ir.clone import clone_function, clone_op
 from ..ir.core import Block, Builder, Function, Module, Op, Value, walk
 from ..ir.types import ArrayType, ScalarType, element, i64, is_float, with_width
-from ..passes.aliases import variable_classes, written_arrays
+from ..ir.effects import writes
+from ..passes.aliases import variable_classes
 from ..passes.inline import inline_calls
 from ..passes.pipeline import optimize
 
@@ -57,7 +58,7 @@ def _types(types) -> str:
 def written_arguments(fn: Function) -> list[int]:
     """Positions of the array arguments fn may write."""
     key = variable_classes(fn).find
-    written = {key(a) for o in walk(fn.body) for a in written_arrays(o)}
+    written = {key(a) for o in walk(fn.body) for a in writes(o)}
     return [k for k, a in enumerate(fn.args)
             if isinstance(a.type, ArrayType) and key(a) in written]
 
@@ -332,7 +333,7 @@ class CustomReverse:
             for o in [t, *(x for r in t.regions for x in walk(r))]:
                 if o is op and op.parent is body:
                     continue   # the call's own writes are done when bwd runs
-                if any(key(w) == key(arr) for w in written_arrays(o)):
+                if any(key(w) == key(arr) for w in writes(o)):
                     kernel = self.rules.kernel_of(op)
                     raise rule_error(kernel, kernel.bwd, "bwd",
                                      f"reads array '{arr.name}', but {where(o.loc)} writes it "

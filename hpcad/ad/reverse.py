@@ -28,7 +28,7 @@ from ..ir.core import Block, Builder, Function, Op, Value, walk
 from ..ir.dialects import is_pure
 from ..ir.types import ArrayType, ScalarType, i64, with_width
 from ..passes.activity import Activity
-from ..passes.aliases import written_arrays
+from ..ir.effects import writes
 from .common import derivative_name, has_tangent, zero
 from .custom import CustomReverse
 from .mpi import MpiReverse, global_seed, replicated_over
@@ -66,7 +66,7 @@ class _Reverse(MpiReverse, ParallelReverse, SegmentCheckpointing, RevolveCheckpo
         self.scratch = {op.operands[0] for op in self.first_adjoint}
         for pos, top_op in enumerate(fn.body.ops):
             for o in [top_op, *walk_regions(top_op)]:
-                for arr in written_arrays(o):   # (stores, fills, MPI receives, kept calls)
+                for arr in writes(o):   # (stores, fills, MPI receives, kept calls: ir/effects.py)
                     self.last_write[act.key(arr)] = pos
 
     # -- augmented forward sweep --------------------------------------------------------------
@@ -543,7 +543,7 @@ class _Reverse(MpiReverse, ParallelReverse, SegmentCheckpointing, RevolveCheckpo
     def writes_shadow(self, op: Op) -> bool:
         """Whether op's regions have a reverse even without scalar adjoints: they write
         shadowed arrays, or communicate (communication is mirrored in the reverse sweep)."""
-        return any((o.name in ("mem.store", "mem.accumulate") and self.act.shadowed(o.operands[1]))
+        return any(any(self.act.shadowed(a) for a in writes(o))
                    or (o.dialect == "mpi" and o.name not in _NO_REVERSE)
                    or (o.name == "func.call" and any(self.act.shadowed(v) for v in o.operands
                                                      if isinstance(v.type, ArrayType)))
@@ -790,11 +790,11 @@ class NotRestartable(DifferentiationError):
 
 def _first_writes(act: Activity, loop: Op) -> dict:
     """Per array class, the position in the time loop's body of the first op that writes
-    it (passes/aliases.written_arrays, as for `last_write`)."""
+    it (ir/effects.writes, as for `last_write`)."""
     first: dict = {}
     for pos, step_op in enumerate(loop.regions[0].ops):
         for o in [step_op, *walk_regions(step_op)]:
-            for arr in written_arrays(o):
+            for arr in writes(o):
                 first.setdefault(act.key(arr), pos)
     return first
 

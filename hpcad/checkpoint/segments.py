@@ -10,11 +10,9 @@ from __future__ import annotations
 from ..ir.clone import clone_op
 from ..ir.core import Block, Builder, Function, Op, Value, walk
 from ..ir.dialects import unit_step
+from ..ir.effects import writes_within
 from ..ir.types import ArrayType, i1, i64
 from .tape import trip_count
-
-_WRITES = ("mem.store", "mem.accumulate", "mem.fill", "mem.add_into")
-
 
 def _root(arr: Value) -> Value:
     while isinstance(arr.owner, Op) and arr.owner.name in ("mem.view", "mem.bitcast"):
@@ -23,17 +21,12 @@ def _root(arr: Value) -> Value:
 
 
 def _written(op: Op) -> list[Value]:
+    """The arrays (their roots, not views) the time loop's body writes: ir/effects.py."""
     out = []
-    for o in walk(op.regions[0]):
-        arrays = []
-        if o.name in _WRITES:
-            arrays = [o.operands[1]]
-        elif o.dialect in ("mpi", "func"):   # (a kept call may write any array it is given)
-            arrays = [v for v in o.operands if isinstance(v.type, ArrayType)]
-        for a in arrays:
-            r = _root(a)
-            if r not in out:
-                out.append(r)
+    for a in writes_within(op):
+        r = _root(a)
+        if r not in out:
+            out.append(r)
     return out
 
 

@@ -12,8 +12,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from ..ir.core import Block, Builder, Op, Value, walk
-from ..ir.dialects import OPS, iv_offset, unit_step
-from ..ir.types import ArrayType, i64
+from ..ir.dialects import iv_offset, unit_step
+from ..ir.effects import writes
+from ..ir.types import i64
 from .cost import value_bytes
 from .tape import trip_count
 
@@ -40,12 +41,9 @@ class StencilWindows:
             if outer.name in ("par.parallel_for", "par.join"):
                 return {}
             outer = outer.parent.parent
-        written = set()
-        for o in walk(r.old):
-            if o.dialect == "mpi" or o.name == "func.call":   # calls kept for custom rules
-                return {}
-            if OPS[o.name].effect == "write":
-                written.update(self.act.key(v) for v in o.operands if isinstance(v.type, ArrayType))
+        if any(o.dialect == "mpi" or o.name == "func.call" for o in walk(r.old)):
+            return {}   # (calls kept for custom rules)
+        written = {self.act.key(a) for o in walk(r.old) for a in writes(o)}
         iv = r.old.args[0]
         out = {}
         for op in r.old.ops:

@@ -7,6 +7,7 @@ memory; "tape" ops save and restore values for the reverse sweep; "control" ops 
 "io" ops talk to the user (never deleted or moved, touch no memory)."""
 from __future__ import annotations
 
+import numbers
 from dataclasses import dataclass
 from typing import Callable
 
@@ -16,17 +17,99 @@ from .types import ArrayType, OpaqueType, ScalarType, element, i1, i64
 
 @dataclass(frozen=True)
 class OpSpec:
+    """An op's declaration. `operands` names its operands in order (a last name starting
+    with `*` takes all the rest); `reads` and `writes` name the operands whose array memory
+    the op reads and writes (ir/effects.py answers every pass's "what does this op read or
+    write?" from them alone); `attrs` the attributes it may carry, each with its check."""
     name: str
     effect: str = "pure"   # pure | read | write | alloc | tape | comm | io | control | terminator
     regions: int = 0
     check: Callable | None = None  # (op) -> error string or None
+    operands: tuple[str, ...] = ()
+    results: tuple[str, ...] = ()
+    reads: tuple[str, ...] = ()
+    writes: tuple[str, ...] = ()
+    attrs: tuple[str, ...] = ()
 
 
 OPS: dict[str, OpSpec] = {}
 
 
-def _def(name, effect="pure", regions=0, check=None):
-    OPS[name] = OpSpec(name, effect, regions, check)
+def _is(*types):
+    return lambda v: isinstance(v, types)
+
+
+_integer = _is(numbers.Integral)
+
+
+def _one_of(*values):
+    return lambda v: v in values
+
+
+def _positions(v) -> bool:
+    return isinstance(v, str) and all(k.isdigit() for k in v.split(",") if k)
+
+
+# Every attribute an op may carry, with what its value must be. An op declares the ones it
+# takes (`attrs` of its OpSpec); the verifier refuses any other, and a value that fails
+# its check, so a pass cannot invent an attribute that no other stage knows about.
+ATTRIBUTES: dict[str, Callable] = {
+    "value": _is(numbers.Number, bool),        # arith.const
+    "pred": _one_of("eq", "ne", "lt", "le", "gt", "ge"),
+    "axis": _integer,                      # mem.shape
+    "dims": _is(str),                      # mem.view: 's' (slice) or 'i' (index) per axis
+    "fill": _one_of("zeros", "empty", "ones"),   # mem.alloc: initial contents
+    "arena": _is(bool),                    # mem.alloc: kept between calls (numba backend)
+    "disk": _is(bool),                     # mem.alloc: in a file (checkpoint/disk.py)
+    "scratch": _is(bool),                  # mem.alloc: a scratch adjoint (ad/reverse.py)
+    "atomic": _is(bool),                   # mem.accumulate: racy, made atomic (passes/race.py)
+    "reverse": _is(bool),                  # loops: the range, backwards
+    "reductions": _is(str),                # par.parallel_for: one kind per carried value
+    "allow_races": _is(bool),              # par.parallel_for: the user's promise
+    "race_free": _is(str),                 # par.parallel_for: how (passes/coloring.py)
+    "outline": _is(bool),                  # loops: compiled on their own (passes/fusion.py)
+    "sums": _one_of("any order"),          # loops: sums the backend may reassociate
+    "arity": _is(str),                     # par.join: results per task
+    "callee": _is(str),                    # func.call
+    "custom": _is(str),                    # func.call: the kernel whose rules apply
+    "writes": _positions,                  # func.call: the arguments it writes
+    "outs": _integer,                      # func.call: results before the residuals
+    "flops": _is(numbers.Number),              # func.call: cost of calling it again
+    "repeatable": _is(bool),               # func.call: may be called again in reverse
+    "op": _is(str),                        # mpi reductions: sum/max/min
+    "slot": _integer,                      # tape ops
+    "what": _is(str),                      # rt.progress: the title
+}
+
+
+def check_attributes(op) -> str | None:
+    """An error message when op carries an attribute its declaration does not name, or
+    one whose value is not what the attribute takes; else None."""
+    declared = OPS[op.name].attrs
+    for name, value in op.attrs.items():
+        if name not in declared:
+            return f"attribute '{name}' is not declared for this op " \
+                   f"(it takes: {', '.join(declared) or 'none'})"
+        if not ATTRIBUTES[name](value):
+            return f"attribute '{name}' has a bad value {value!r}"
+    return None
+
+
+def _def(name, effect="pure", regions=0, check=None, operands=(), results=("result",),
+         reads=(), writes=(), attrs=()):
+    assert set(attrs) <= set(ATTRIBUTES), attrs
+    OPS[name] = OpSpec(name, effect, regions, check, tuple(operands), tuple(results),
+                       tuple(reads), tuple(writes), tuple(attrs))
+
+
+def operand_named(op, name: str) -> list[Value]:
+    """The operands of op declared under `name` (the rest of them for a `*name`)."""
+    for k, declared in enumerate(OPS[op.name].operands):
+        if declared == name:
+            return [op.operands[k]] if k < len(op.operands) else []
+        if declared == "*" + name:
+            return list(op.operands[k:])
+    raise KeyError(f"{op.name} declares no operand '{name}'")
 
 
 def _nary(n, same_result=True):
@@ -392,32 +475,35 @@ def _check_move(op):
     return None
 
 
-_def("arith.const", check=_check_const)
+_def("arith.const", check=_check_const, attrs=("value",))
 for _n in ("add", "sub", "mul", "div", "floordiv", "mod", "pow", "min", "max"):
-    _def(f"arith.{_n}", check=_nary(2))
-_def("arith.neg", check=_nary(1))
-_def("arith.cmp", check=_check_cmp)
-_def("arith.select", check=_check_select)
-_def("arith.cast", check=_check_cast)
-_def("arith.and", check=_bool_nary(2))
-_def("arith.or", check=_bool_nary(2))
-_def("arith.not", check=_bool_nary(1))
+    _def(f"arith.{_n}", check=_nary(2), operands=("lhs", "rhs"))
+_def("arith.neg", check=_nary(1), operands=("operand",))
+_def("arith.cmp", check=_check_cmp, operands=("lhs", "rhs"), attrs=("pred",))
+_def("arith.select", check=_check_select, operands=("condition", "if_true", "if_false"))
+_def("arith.cast", check=_check_cast, operands=("operand",))
+_def("arith.and", check=_bool_nary(2), operands=("lhs", "rhs"))
+_def("arith.or", check=_bool_nary(2), operands=("lhs", "rhs"))
+_def("arith.not", check=_bool_nary(1), operands=("operand",))
 for _n in ("shl", "shr", "bitand", "bitor", "bitxor"):   # integers: << >> & | ^
-    _def(f"arith.{_n}", check=_int_nary(2))
+    _def(f"arith.{_n}", check=_int_nary(2), operands=("lhs", "rhs"))
 
 MATH_FUNCS = ("sin", "cos", "tan", "exp", "log", "log1p", "expm1", "sqrt", "tanh", "abs",
               "floor", "ceil", "atan", "asin", "acos", "sinh", "cosh", "log10", "log2")
 for _n in MATH_FUNCS:
-    _def(f"math.{_n}", check=_nary(1))
-_def("math.atan2", check=_nary(2))
+    _def(f"math.{_n}", check=_nary(1), operands=("x",))
+_def("math.atan2", check=_nary(2), operands=("y", "x"))
 
-_def("mem.alloc", "alloc", check=_check_alloc)
-_def("mem.load", "read", check=_check_load)
-_def("mem.store", "write", check=_check_store)
-_def("mem.accumulate", "write", check=_check_store)
-_def("mem.shape", check=_check_shape)
-_def("mem.view", check=_check_view)      # a[lo:hi, j]: NumPy basic slicing, unit steps
-_def("mem.bitcast", check=_check_bitcast)  # a.view(np.int32): the same bytes, another dtype
+_def("mem.alloc", "alloc", check=_check_alloc, operands=("*extent",),
+     attrs=("fill", "arena", "disk", "scratch"))
+_def("mem.load", "read", check=_check_load, operands=("array", "*index"), reads=("array",))
+_def("mem.store", "write", check=_check_store, operands=("value", "array", "*index"),
+     results=(), writes=("array",))
+_def("mem.accumulate", "write", check=_check_store, operands=("value", "array", "*index"),
+     results=(), reads=("array",), writes=("array",), attrs=("atomic",))
+_def("mem.shape", check=_check_shape, operands=("array",), attrs=("axis",))
+_def("mem.view", check=_check_view, operands=("array", "*bounds"), attrs=("dims",))      # a[lo:hi, j]: NumPy basic slicing, unit steps
+_def("mem.bitcast", check=_check_bitcast, operands=("array",))  # a.view(np.int32): the same bytes, another dtype
 
 
 def _check_fill(op):
@@ -435,9 +521,12 @@ def _check_add_into(op):
     return None
 
 
-_def("mem.fill", "write", check=_check_fill)          # every element = value
-_def("mem.copy", "write", check=_check_add_into)      # destination = source, elementwise
-_def("mem.add_into", "write", check=_check_add_into)  # destination += source, elementwise
+_def("mem.fill", "write", check=_check_fill, operands=("value", "array"), results=(),
+     writes=("array",))          # every element = value
+_def("mem.copy", "write", check=_check_add_into, operands=("source", "destination"),
+     results=(), reads=("source",), writes=("destination",))      # destination = source, elementwise
+_def("mem.add_into", "write", check=_check_add_into, operands=("source", "destination"),
+     results=(), reads=("source", "destination"), writes=("destination",))  # destination += source, elementwise
 
 def _is_vector(t) -> bool:
     return isinstance(t, ScalarType) and t.width > 1
@@ -473,16 +562,17 @@ def _check_lane(op):
 
 
 # one lane of batched derivatives (ad/custom.py calls a rule once per direction):
-_def("vec.extract", check=_check_extract)   # lane w of a vector, a scalar
-_def("vec.insert", check=_check_insert)     # the vector with lane w replaced
-_def("vec.lane", check=_check_lane)         # lane w of an array of vectors, a strided view
+_def("vec.extract", check=_check_extract, operands=("vector", "lane"))   # lane w of a vector, a scalar
+_def("vec.insert", check=_check_insert, operands=("vector", "scalar", "lane"))     # the vector with lane w replaced
+_def("vec.lane", check=_check_lane, operands=("array", "lane"))         # lane w of an array of vectors, a strided view
 
 
-_def("scf.for", "control", 1, _check_for)
-_def("scf.while", "control", 2, _check_while)
-_def("scf.if", "control", 2, _check_if)
-_def("scf.yield", "terminator")
-_def("scf.condition", "terminator")
+_def("scf.for", "control", 1, _check_for, operands=("lb", "ub", "step", "*init"),
+     results=("*carried",), attrs=("reverse", "outline", "sums"))
+_def("scf.while", "control", 2, _check_while, operands=("*init",), results=("*carried",))
+_def("scf.if", "control", 2, _check_if, operands=("condition",), results=("*merged",))
+_def("scf.yield", "terminator", operands=("*value",), results=())
+_def("scf.condition", "terminator", operands=("condition", "*value"), results=())
 
 # mpi: operands in this order, then the communicator. Buffers are arrays (or views).
 MPI_OPERANDS = {
@@ -538,22 +628,47 @@ def _check_wait(op):
     return None
 
 
-for _kind in MPI_OPERANDS:
-    _def(f"mpi.{_kind}", "comm", check=_check_mpi)
+_MPI_SENDS = ("send", "isend", "bcast")      # ops whose `buf` is read (bcast: on the root)
+_MPI_RECEIVES = ("recv", "irecv", "bcast")   # ops whose `buf` is written (an irecv's until
+#                                              its wait, which writes it too: ir/effects.py)
+
+
+def _mpi_effects(kind: str, names: tuple) -> tuple[tuple, tuple]:
+    reads = [n for n in names if n == "sendbuf" or (n == "buf" and kind in _MPI_SENDS)]
+    writes = [n for n in names if n == "recvbuf" or (n == "buf" and kind in _MPI_RECEIVES)]
+    return tuple(reads), tuple(writes)
+
+
+for _kind, _names in MPI_OPERANDS.items():
+    _reads, _writes = _mpi_effects(_kind, _names)
+    _def(f"mpi.{_kind}", "comm", check=_check_mpi, operands=_names + ("comm",),
+         results=("*result",), reads=_reads, writes=_writes, attrs=("op",))
 _def("mpi.world", "pure")   # MPI.COMM_WORLD (numba-mpi calls use it implicitly)
-_def("mpi.wait", "comm", check=_check_wait)
+# a wait completes its request's call: it reads what an isend reads, writes what an irecv
+# writes (the request names that call's buffer: ir/effects.py)
+_def("mpi.wait", "comm", check=_check_wait, operands=("request",), results=(),
+     reads=("request",), writes=("request",))
 
-_def("par.parallel_for", "control", 1, _check_parallel_for)
-_def("par.join", "control", -1, _check_join)
+_def("par.parallel_for", "control", 1, _check_parallel_for,
+     operands=("lb", "ub", "step", "*init"), results=("*reduced",),
+     attrs=("reductions", "reverse", "allow_races", "race_free", "outline", "sums"))
+_def("par.join", "control", -1, _check_join, results=("*yielded",), attrs=("arity",))
 
-_def("func.call", "control")
-_def("func.return", "terminator")
+# a call reads and writes the arrays it is given; its `writes` attribute (the positions,
+# comma-separated) narrows what it writes, for calls kept for custom rules (ad/custom.py)
+_def("func.call", "control", operands=("*args",), results=("*result",), reads=("args",),
+     writes=("args",), attrs=("callee", "writes", "repeatable", "custom", "outs", "flops"))
+_def("func.return", "terminator", operands=("*value",), results=())
 
-_def("tape.push", "tape", check=_check_push)
-_def("tape.pop", "tape", check=_check_pop)
-_def("tape.advance", "tape", check=_check_move)   # the next segment starts n entries on
-_def("tape.retreat", "tape", check=_check_move)   # back to the previous segment
-_def("tape.reserve", "tape", check=_check_move)   # room for n entries from the position on
+_def("tape.push", "tape", check=_check_push, operands=("value", "*entry"), results=(),
+     attrs=("slot",))
+_def("tape.pop", "tape", check=_check_pop, operands=("*entry",), attrs=("slot",))
+_def("tape.advance", "tape", check=_check_move, operands=("entries",), results=(),
+     attrs=("slot",))   # the next segment starts n entries on
+_def("tape.retreat", "tape", check=_check_move, operands=("entries",), results=(),
+     attrs=("slot",))   # back to the previous segment
+_def("tape.reserve", "tape", check=_check_move, operands=("entries",), results=(),
+     attrs=("slot",))   # room for n entries from the position on
 
 
 def _check_progress(op):
@@ -564,7 +679,8 @@ def _check_progress(op):
 
 
 # done of total units of a long step: the progress bar of hpcad.progress.sweep
-_def("rt.progress", "io", check=_check_progress)
+_def("rt.progress", "io", check=_check_progress, operands=("done", "total"), results=(),
+     attrs=("what",))
 
 
 def spec(name: str) -> OpSpec:

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from ..errors import IRVerifyError, where
 from .core import Block, Function, Module, Op
-from .dialects import OPS
+from .dialects import OPS, check_attributes
 from .types import ArrayType, ScalarType
 
 _TERMINATED = {"scf.for": "scf.yield", "scf.if": "scf.yield", "par.parallel_for": "scf.yield",
@@ -38,6 +38,9 @@ def verify_function(fn: Function, module: Module | None = None) -> None:
                 _fail(fn, op, f"expects {spec.regions} regions, has {len(op.regions)}")
             if op.name == "func.call":
                 _check_call(fn, op, module)
+            msg = check_attributes(op)
+            if msg:
+                _fail(fn, op, msg)
             if spec.check:
                 msg = spec.check(op)
                 if msg:

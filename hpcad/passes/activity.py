@@ -14,7 +14,8 @@ from dataclasses import dataclass, field
 from ..errors import DifferentiationError, where
 from ..ir.core import Function, Op, Value, walk
 from ..ir.types import ArrayType, ScalarType
-from .aliases import UnionFind, variable_classes, written_arrays
+from ..ir.effects import writes
+from .aliases import UnionFind, variable_classes
 
 # argument activities understood here
 CONST, ACTIVE, DUP, SHADOW = "const", "active", "dup", "shadow"
@@ -192,7 +193,7 @@ def _edges(op: Op):
     elif name == "func.call":
         # a kernel with custom rules (ad/custom.py): any input may reach any result and any
         # array it writes
-        outs = list(op.results) + written_arrays(op)
+        outs = list(op.results) + writes(op)
         for v in op.operands:
             for out in outs:
                 yield v, out

@@ -5,8 +5,6 @@ arguments), but an array carried or swapped by a loop may be any of its sources.
 from __future__ import annotations
 
 from ..ir.core import Function, Op, Value, walk
-from ..ir.dialects import MPI_OPERANDS
-from ..ir.types import ArrayType
 
 
 class UnionFind:
@@ -45,25 +43,6 @@ def carried_groups(fn: Function):
             yields = [v for r in op.regions for v in r.ops[-1].operands]
             for res, y in zip(op.results, yields):
                 yield (res, y)
-
-
-_RECEIVES = ("recv", "irecv", "bcast")   # mpi ops whose `buf` operand is written
-
-
-def written_arrays(op: Op) -> list[Value]:
-    """The arrays op itself writes (not those its regions write). A call writes what its
-    `writes` attribute lists (calls kept for custom rules), else any array it is given."""
-    if op.name in ("mem.store", "mem.accumulate", "mem.fill", "mem.copy", "mem.add_into"):
-        return [op.operands[1]]
-    if op.dialect == "mpi":
-        kind = op.name.split(".", 1)[1]
-        return [v for n, v in zip(MPI_OPERANDS.get(kind, ()), op.operands)
-                if n == "recvbuf" or (n == "buf" and kind in _RECEIVES)]
-    if op.name == "func.call":
-        if "writes" in op.attrs:
-            return [op.operands[int(k)] for k in op.attrs["writes"].split(",") if k]
-        return [v for v in op.operands if isinstance(v.type, ArrayType)]
-    return []
 
 
 def is_const(v: Value) -> bool:

@@ -7,14 +7,14 @@ from __future__ import annotations
 
 from ..ir.core import Block, Function, Op, Value, walk
 from ..ir.dialects import OPS
+from ..ir.effects import writes
 
-_EFFECTS = ("write", "tape", "comm", "io", "terminator")
+_EFFECTS = ("tape", "comm", "io", "terminator")   # besides writing memory (ir/effects.py)
 
 
 def _has_effect(op: Op) -> bool:
-    effect = OPS[op.name].effect
-    if effect in _EFFECTS or op.name == "func.call":
-        return True
+    if OPS[op.name].effect in _EFFECTS or writes(op) or op.name == "func.call":
+        return True   # (a kept call's callee may communicate)
     return any(_has_effect(o) for r in op.regions for o in r.ops)
 
 
@@ -94,7 +94,7 @@ def _sweep(block: Block, live: set[Value]) -> bool:
             changed |= _prune_for(op, live)
         elif op.name == "scf.if":
             changed |= _prune_if(op, live)
-        keep = (effect in _EFFECTS or op.name == "func.call" or _has_effect(op)
+        keep = (effect in _EFFECTS or _has_effect(op)
                 or any(r in live for r in op.results))
         if keep:
             for r in op.regions:

@@ -9,6 +9,7 @@ from __future__ import annotations
 from ..errors import DifferentiationError, where
 from ..ir.core import Block, Builder, Function, Op, Value, walk
 from ..ir.dialects import is_pure, reduction_kinds
+from ..ir.effects import writes
 from ..ir.types import i1, i64
 from .aliases import variable_classes
 
@@ -66,7 +67,7 @@ def _rewrite_one(loop: Op, k: int, kind: str, key) -> None:
     update = body.ops[-1].operands[k].owner
     acc = body.args[1 + k]
     e = update.operands[1] if update.operands[0] is acc else update.operands[0]
-    written = {key(o.operands[1]) for o in walk(body) if o.name in ("mem.store", "mem.accumulate")}
+    written = {key(a) for o in walk(body) for a in writes(o)}
     ops = _slice(e, body, written, key)
     if ops is None:
         raise DifferentiationError(

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 from ..ir.clone import clone_op
 from ..ir.core import Block, Builder, Function, Op, Value, walk
+from ..ir.effects import touches_memory
 from ..ir.dialects import MEMORY_ACCESSES, access_index, accessed_array, defined_in, is_pure, \
     iv_offset, lower_bounds, offset_along, plain_body, shifted, unit_step
 from ..ir.types import i64
@@ -42,7 +43,7 @@ def _fusable(a: Op, b: Op, key) -> bool:
     if a.name != "scf.for" or b.name != "scf.for" or a.operands[:3] != b.operands[:3] \
             or a.attrs != b.attrs:
         return False
-    if any(o.dialect in ("mpi", "func") or o.name in ("mem.fill", "mem.copy", "mem.add_into")
+    if any(o.dialect in ("mpi", "func") or (o.name not in MEMORY_ACCESSES and touches_memory(o))
            for loop in (a, b) for o in walk(loop.regions[0])):
         return False   # communication order must stay; whole-array ops are not analysed
     produced = set(a.results)

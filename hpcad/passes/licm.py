@@ -5,8 +5,9 @@ array the loop does not write, at invariant indices, moves out too, guarded by "
 at least once" so that it never reads what the original program would not."""
 from __future__ import annotations
 
-from ..ir.core import Block, Function, Op, Value, walk
+from ..ir.core import Block, Function, Op, Value
 from ..ir.dialects import is_pure
+from ..ir.effects import writes_within
 from ..ir.types import i1
 from .aliases import variable_classes
 
@@ -41,10 +42,7 @@ class _Licm:
         inside: set[Value] = set()
         for region in loop.regions:
             _defined_in(region, inside)
-        written = {self.key(o.operands[1]) for r in loop.regions for o in walk(r)
-                   if o.name in ("mem.store", "mem.accumulate")}
-        written |= {self.key(v) for r in loop.regions for o in walk(r) if o.name == "func.call"
-                    for v in o.operands}   # a kept call (custom rule) may write its arrays
+        written = {self.key(a) for a in writes_within(loop)}   # (MPI receives and calls too)
         hoisted = []
         for region in loop.regions:
             kept = []

@@ -7,20 +7,15 @@ values); two different index values may name the same element, so any other acce
 class ends what is known about it. Nested regions start afresh."""
 from __future__ import annotations
 
-from ..ir.core import Block, Function, Op, Value, walk
+from ..ir.core import Block, Function, Op, Value
+from ..ir.effects import reads_within, writes_within
 from .aliases import is_const, variable_classes
 from .rewrite import resolve
 
 
 def _accessed_classes(op: Op, key) -> tuple[set, set]:
-    read, written = set(), set()
-    for r in op.regions:
-        for o in walk(r):
-            if o.name == "mem.load":
-                read.add(key(o.operands[0]))
-            elif o.name in ("mem.store", "mem.accumulate"):
-                written.add(key(o.operands[1]))
-    return read, written
+    """The array classes op (and the ops in its regions) reads and writes: ir/effects.py."""
+    return {key(a) for a in reads_within(op)}, {key(a) for a in writes_within(op)}
 
 
 def _is_zero(v: Value) -> bool:
@@ -53,10 +48,7 @@ def _forward_block(block: Block, key, replace: dict[Value, Value]) -> bool:
         op.operands = [resolve(replace, v) for v in op.operands]
         for r in op.regions:
             changed |= _forward_block(r, key, replace)
-        if op.dialect in ("mpi", "func") or op.name in ("mem.fill", "mem.add_into", "mem.copy") or \
-                any(o.dialect in ("mpi", "func") for r in op.regions for o in walk(r)):
-            st = _BlockState(key)   # whole-buffer reads and writes: forget it all
-        if op.regions:
+        if op.name not in ("mem.load", "mem.store", "mem.accumulate"):
             read, written = _accessed_classes(op, key)
             for cls in written:
                 st.forget(cls)

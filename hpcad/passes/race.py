@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from ..errors import DifferentiationError, HpcadError, where
 from ..ir.core import Block, Function, Op, Value, walk
+from ..ir.effects import reads, writes
 from ..ir.types import ArrayType
 from .aliases import variable_classes
 from .coloring import color, colorable
@@ -55,14 +56,14 @@ class _Accesses:
         out = []
         for o in walk(region):
             if o.name == "mem.load":
-                arr, idx, kind = o.operands[0], tuple(o.operands[1:]), "read"
+                found = [(o.operands[0], tuple(o.operands[1:]), "read")]
             elif o.name in ("mem.store", "mem.accumulate"):
-                arr, idx = o.operands[1], tuple(o.operands[2:])
                 kind = "store" if o.name == "mem.store" else "accumulate"
-            else:
-                continue
-            if arr not in private:
-                out.append((o, arr, idx, kind))
+                found = [(o.operands[1], tuple(o.operands[2:]), kind)]
+            else:   # whole arrays (fills, copies, kept calls: ir/effects.py), no element
+                found = [(a, (), "read") for a in reads(o)] + \
+                        [(a, (), "store") for a in writes(o)]
+            out.extend((o, arr, idx, kind) for arr, idx, kind in found if arr not in private)
         return out
 
 
@@ -154,7 +155,7 @@ def check_races(fn: Function) -> None:
         if par.attrs.get("allow_races") or not conflicts:
             continue
         op, related = conflicts[0]
-        arr = op.operands[1]
+        arr = _written_in(op, related)
         if par.name == "par.parallel_for":
             raise RaceError(
                 f"{where(par.loc)}: iterations of this parallel loop race on array "
@@ -164,6 +165,11 @@ def check_races(fn: Function) -> None:
         raise RaceError(
             f"{where(par.loc)}: tasks of this fork-join race on array '{arr.name}' (written "
             f"at {where(op.loc)} and touched by another task); give each task its own arrays")
+
+
+def _written_in(op: Op, related) -> Value:
+    """The array op writes among the accesses of a conflict."""
+    return next(arr for o, arr, _, kind in related if o is op and kind != "read")
 
 
 def make_race_free(fn: Function) -> None:
@@ -180,7 +186,7 @@ def make_race_free(fn: Function) -> None:
             if any(kind != "accumulate" for _, _, _, kind in related):
                 raise DifferentiationError(
                     f"{where(op.loc)}: internal: the derivative of this parallel code would "
-                    f"race on '{op.operands[1].name}' and cannot be made race-free")
+                    f"race on '{_written_in(op, related).name}' and cannot be made race-free")
             racing += [o for o, _, _, _ in related if o not in racing]
         width = colorable(par, racing) if par.name == "par.parallel_for" else None
         if width is not None:

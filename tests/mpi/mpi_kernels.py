@@ -193,6 +193,84 @@ def halo_buffer_steps(x, w, nsteps, comm):
     return comm.allreduce(s, op=MPI.SUM)
 
 
+# Receive buffers read inside a loop whose only write of them is the MPI call: the loads
+# must stay after the call in each iteration (ir/effects.py declares what each call writes).
+
+@ad.kernel
+def cg_allreduce_loop(x, comm):
+    """The CG idiom: a dot product reduced by an array Allreduce, read back each iteration."""
+    loc = np.zeros(1)
+    glob = np.zeros(1)
+    s = 0.0
+    for it in range(3):
+        loc[0] = 0.0
+        for i in range(x.shape[0]):
+            loc[0] += x[i] * x[i] * (it + 1.0)
+        comm.Allreduce(loc, glob)
+        rr = glob[0]
+        s += rr * x[0]
+    return comm.allreduce(s, op=MPI.SUM)
+
+
+@ad.kernel
+def reduce_loop(x, comm):
+    """Reduce onto root 0 in a loop; the root reads the result each iteration."""
+    part = np.zeros(1)
+    total = np.zeros(1)
+    s = 0.0
+    for it in range(3):
+        part[0] = math.sin(x[it % x.shape[0]] * (it + 1.0))
+        comm.Reduce(part, total, op=MPI.SUM, root=0)
+        if comm.Get_rank() == 0:
+            s += total[0] * total[0]
+    return comm.allreduce(s, op=MPI.SUM)
+
+
+@ad.kernel
+def allgather_loop(x, comm):
+    """Allgather of a changing value in a loop, its first entries read each iteration."""
+    mine = np.zeros(1)
+    everyone = np.zeros(comm.Get_size())
+    s = 0.0
+    for it in range(3):
+        mine[0] = x[0] * (it + 1.0) + x[1]
+        comm.Allgather(mine, everyone)
+        s += everyone[0] * everyone[comm.Get_size() - 1] * x[1]
+    return comm.allreduce(s, op=MPI.SUM)
+
+
+@ad.kernel
+def sendrecv_loop(x, comm):
+    """A ring Sendrecv in a loop; element 0 of the receive buffer read each iteration."""
+    rank = comm.Get_rank()
+    size = comm.Get_size()
+    out = np.zeros(1)
+    got = np.zeros(1)
+    s = 0.0
+    for it in range(3):
+        out[0] = x[it % x.shape[0]] * (it + 2.0)
+        comm.Sendrecv(out, (rank + 1) % size, 4, got, (rank - 1 + size) % size, 4)
+        s += math.sin(got[0]) * x[0]
+    return comm.allreduce(s, op=MPI.SUM)
+
+
+@ad.kernel
+def irecv_wait_loop(x, comm):
+    """Irecv + Isend + Wait in a loop; the received element read after the wait."""
+    rank = comm.Get_rank()
+    size = comm.Get_size()
+    out = np.zeros(1)
+    got = np.zeros(1)
+    s = 0.0
+    for it in range(3):
+        out[0] = x[it % x.shape[0]] + it
+        r1 = comm.Irecv(got, (rank - 1 + size) % size, 6)
+        r2 = comm.Isend(out, (rank + 1) % size, 6)
+        MPI.Request.Waitall([r1, r2])
+        s += got[0] * got[0] * x[1]
+    return comm.allreduce(s, op=MPI.SUM)
+
+
 # the kernels the derivative tests run, with their per-rank arguments (rng -> tuple)
 CASES = {
     "ring_sendrecv": (ring_sendrecv, lambda r: (r.standard_normal(5), 0.7)),
@@ -205,4 +283,9 @@ CASES = {
     "max_residual": (max_residual, lambda r: (r.standard_normal(5),)),
     "gather_scatter": (gather_scatter, lambda r: (r.standard_normal(2),)),
     "halo_buffer_steps": (halo_buffer_steps, lambda r: (r.standard_normal(4), 0.7, 3)),
+    "cg_allreduce_loop": (cg_allreduce_loop, lambda r: (r.standard_normal(4),)),
+    "reduce_loop": (reduce_loop, lambda r: (r.standard_normal(4),)),
+    "allgather_loop": (allgather_loop, lambda r: (r.standard_normal(2),)),
+    "sendrecv_loop": (sendrecv_loop, lambda r: (r.standard_normal(3),)),
+    "irecv_wait_loop": (irecv_wait_loop, lambda r: (r.standard_normal(3),)),
 }

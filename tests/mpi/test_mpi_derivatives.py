@@ -52,6 +52,23 @@ def _rel(a, b):
 @pytest.mark.timeout(120)
 @pytest.mark.parametrize("backend", BACKENDS)
 @pytest.mark.parametrize("case", sorted(CASES))
+def test_primal_equals_plain_python(case, backend):
+    """The kernel's value on every rank is what CPython computes running it undecorated
+    (catches a load of a receive buffer moved above the MPI call that writes it)."""
+    kernel, args = _args(case)
+    plain = kernel.py_func(*[a.copy() if isinstance(a, np.ndarray) else a for a in args])
+    kernel.backend = backend
+    try:
+        got = kernel(*[a.copy() if isinstance(a, np.ndarray) else a for a in args])
+    finally:
+        kernel.backend = None
+    assert _rel(got, plain) <= 1e-12, (COMM.rank, got, plain)
+
+
+@pytest.mark.mpi(min_size=2)
+@pytest.mark.timeout(120)
+@pytest.mark.parametrize("backend", BACKENDS)
+@pytest.mark.parametrize("case", sorted(CASES))
 def test_forward_and_reverse_match_finite_differences(case, backend):
     kernel, args = _args(case)
     d = _direction(args)
