@@ -56,6 +56,13 @@ class RuleBuilder:
         return self.b.op1("arith.select", [cond, self._v(a, x), self._v(c, x)], x.type)
 
 
+def _base_where_power_is_zero(b: RuleBuilder, x: Value, r: Value) -> Value:
+    """x, or 1 where r = x**y is 0, so that d/dy x**y = log(x) r is 0 there (the limit at
+    x == 0 for y > 0) rather than log(0) * 0 = NaN; guarding the log's operand, not its
+    product, keeps the inf out of every derivative of the rule too."""
+    return b.where("eq", r, b.const(0.0, r), 1.0, x)
+
+
 # The table. Each row: op name -> one partial per operand.
 PARTIALS = {
     "arith.add": (lambda b, x, y, r: 1.0, lambda b, x, y, r: 1.0),
@@ -64,7 +71,8 @@ PARTIALS = {
     "arith.div": (lambda b, x, y, r: b.div(1.0, y), lambda b, x, y, r: b.neg(b.div(r, y))),
     "arith.neg": (lambda b, x, r: -1.0,),
     "arith.pow": (lambda b, x, y, r: b.mul(y, b.pow(x, b.sub(y, 1.0))),
-                  lambda b, x, y, r: b.mul(b.math("log", x), r)),
+                  lambda b, x, y, r: b.mul(b.math("log", _base_where_power_is_zero(b, x, r)),
+                                           r)),
     "arith.min": (lambda b, x, y, r: b.where("le", x, y, 1.0, 0.0),
                   lambda b, x, y, r: b.where("le", x, y, 0.0, 1.0)),
     "arith.max": (lambda b, x, y, r: b.where("ge", x, y, 1.0, 0.0),
