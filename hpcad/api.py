@@ -618,7 +618,8 @@ def check_grad(f, *args, argnums=None, eps: float = 1e-6, rtol: float = 1e-6,
                backend: str | None = None) -> float:
     """Compare `grad` of f against central finite differences of f (along every coordinate
     for small inputs, along 4 random directions for large ones). Returns the largest relative
-    error; raises GradientMismatch if it exceeds rtol."""
+    error; raises GradientMismatch if it exceeds rtol or a gradient entry or finite
+    difference is NaN or inf."""
     k = as_kernel(f)
     args = k.bind(args)
     if argnums is None:
@@ -629,10 +630,11 @@ def check_grad(f, *args, argnums=None, eps: float = 1e-6, rtol: float = 1e-6,
     rng = np.random.default_rng(0)
     worst = 0.0
     for n, g in zip(argnums, grads):
+        _check_finite(k, n, g, "gradient")
         size = np.size(args[n])
         directions = [np.eye(size)[j].reshape(np.shape(args[n])) for j in range(size)] \
             if size <= 32 else [rng.standard_normal(np.shape(args[n])) for _ in range(4)]
-        for d in directions:
+        for j, d in enumerate(directions):
             analytic = float(np.sum(np.asarray(g) * d))
             h = eps * max(1.0, float(np.max(np.abs(args[n]))))
             plus, minus = list(_copy_args(args)), list(_copy_args(args))
@@ -641,6 +643,8 @@ def check_grad(f, *args, argnums=None, eps: float = 1e-6, rtol: float = 1e-6,
             if not isinstance(args[n], np.ndarray):
                 plus[n], minus[n] = float(plus[n]), float(minus[n])
             numeric = (k.py_func(*plus) - k.py_func(*minus)) / (2 * h)
+            _check_finite(k, n, numeric, f"finite difference along "
+                          f"{'coordinate' if size <= 32 else 'random direction'} {j}")
             err = abs(analytic - numeric) / max(abs(analytic), abs(numeric), 1e-8)
             worst = max(worst, err)
             if err > rtol:
@@ -649,6 +653,17 @@ def check_grad(f, *args, argnums=None, eps: float = 1e-6, rtol: float = 1e-6,
                     f"finite differences: directional derivative {analytic!r} vs {numeric!r} "
                     f"(relative error {err:.2e} > rtol {rtol:.1e})")
     return worst
+
+
+def _check_finite(k: Kernel, n: int, value, what: str) -> None:
+    """NaN compares false with every tolerance: a non-finite value must fail loudly."""
+    bad = ~np.isfinite(np.asarray(value, dtype=np.float64))
+    if not bad.any():
+        return
+    entry = f" at index {tuple(int(i) for i in np.argwhere(bad)[0])}" if bad.ndim else ""
+    raise GradientMismatch(f"the {what} of '{k.__name__}' w.r.t. '{k.arg_names[n]}' is not "
+                           f"finite{entry} ({np.asarray(value)[bad].flat[0]!r}); check_grad "
+                           f"cannot compare it")
 
 
 def checkpoint(f, snapshots: int | str = "store_all", schedule: str = "segments",
