@@ -205,7 +205,8 @@ def autodiff(f, mode: str = "reverse", activity=(), ret=Active, width: int = 1,
     `df(u, du, alpha, n, seed=1.0) -> (primal_ret, dalpha)`, forward
     `df(u, u_dot, alpha, alpha_dot, n) -> (primal_ret, ret_dot)`. With width=W > 1 every
     shadow has shape (W, *primal.shape), Dual tangents, seeds, returned adjoints and
-    tangents are length-W arrays (a scalar seed applies to all W directions)."""
+    tangents are length-W arrays (a scalar seed applies to all W directions). A kernel that
+    returns nothing takes no seed."""
     k = as_kernel(f)
     check_backend(backend)
     if mode not in ("reverse", "forward"):
@@ -231,7 +232,7 @@ def autodiff(f, mode: str = "reverse", activity=(), ret=Active, width: int = 1,
         raise ArgumentError("ret must be hpcad.Active or hpcad.Const")
     n_flat = sum(2 if a in (Duplicated, DuplicatedNoNeed, Dual) else 1 for a in activity)
 
-    def df(*flat, seed=1.0):
+    def df(*flat, seed=None):
         if len(flat) != n_flat:
             layout = ", ".join(f"{n}, d_{n}" if a in (Duplicated, DuplicatedNoNeed, Dual) else n
                                for n, a in zip(k.arg_names, activity))
@@ -276,7 +277,8 @@ def autodiff(f, mode: str = "reverse", activity=(), ret=Active, width: int = 1,
             return _structure(out, as_tuple), _float_structure(spec, dots, as_tuple)
         seeds = None
         if ret is Active:
-            seeds = _seeds(k, spec, seed, as_tuple, width)
+            given = 1.0 if seed is None and spec.primal.result_types else seed
+            seeds = _seeds(k, spec, given, as_tuple, width)
         out, adjoints = _reverse_call(k, args, inner, shadows, seeds, backend, width)
         return (_structure(out, as_tuple),) + tuple(_lanes(g, width) for g in adjoints)
 
@@ -285,7 +287,14 @@ def autodiff(f, mode: str = "reverse", activity=(), ret=Active, width: int = 1,
 
 
 def _seeds(k, spec, seed, as_tuple, width: int = 1):
+    """The seeds of k's float results from the caller's `seed`; a kernel that returns
+    nothing takes none (seed None or ())."""
     n_float = sum(1 for t in spec.primal.result_types if _is_float_scalar(t))
+    if not spec.primal.result_types:
+        if seed is not None and not (isinstance(seed, (tuple, list)) and not seed):
+            raise ArgumentError(f"kernel '{k.__name__}' returns nothing, so there is nothing "
+                                f"to seed: leave seed out (got seed={seed!r})")
+        return []
     if as_tuple:
         if not isinstance(seed, (tuple, list)) or len(seed) != n_float:
             raise ArgumentError(f"kernel '{k.__name__}' returns a tuple with {n_float} float "

@@ -86,3 +86,21 @@ def test_read_only_input_shadow_accumulates():
     dx = np.ones(4)
     ad.autodiff(total, activity=(ad.Duplicated,))(np.ones(4), dx)
     np.testing.assert_array_equal(dx, 4.0)
+
+
+@pytest.mark.parametrize("backend", ["interp", "numba"])
+def test_reverse_autodiff_of_a_kernel_returning_nothing_needs_no_seed(backend):
+    @ad.kernel
+    def cube_into(y, x):
+        for i in range(len(x)):
+            y[i] = x[i] * x[i] * x[i]
+
+    x = np.array([1.0, 2.0, 3.0])
+    df = ad.autodiff(cube_into, activity=(ad.Duplicated, ad.Duplicated), backend=backend)
+    for seed in ({}, {"seed": ()}):
+        dx, y, dy = np.zeros(3), np.zeros(3), np.array([1.0, 10.0, 100.0])
+        (out,) = df(y, dy, x, dx, **seed)
+        assert out is None
+        np.testing.assert_allclose(dx, 3 * x * x * np.array([1.0, 10.0, 100.0]))
+    with pytest.raises(ad.ArgumentError, match="returns nothing, so there is nothing to seed"):
+        df(np.zeros(3), np.ones(3), x, np.zeros(3), seed=1.0)
