@@ -545,7 +545,7 @@ def _jacobian_rows(k, args, nums, blocks, n_out, as_tuple, batch, backend):
         _, adjoints = _reverse_call(k, run, kinds, shadows, seeds, backend, width)
         scalar = dict(zip([i for i, kind in enumerate(kinds) if kind == ACTIVE], adjoints))
         for blk, n in zip(blocks, nums):
-            got = shadows[n] if kinds[n] == DUP else np.asarray(scalar[n])
+            got = shadows[n] if kinds[n] == DUP else np.asarray(_lanes(scalar[n], width))
             got = got.reshape((width,) + np.shape(args[n]))
             for lane, row in enumerate(rows):
                 blk[(row,) if as_tuple else ()] = got[lane]
@@ -563,7 +563,8 @@ def _jacobian_columns(k, args, nums, blocks, n_out, as_tuple, batch, backend):
                         for i, (a, kind) in enumerate(zip(run, kinds)) if kind == SHADOW}
             tangents[n] = _units(width, cols, shape)
             _, dots = _forward_call(k, run, kinds, tangents, backend, width)
-            dots = np.asarray(dots, dtype=np.float64).reshape(n_out, width)
+            dots = np.asarray([_lanes(d, width) for d in dots],
+                              dtype=np.float64).reshape(n_out, width)
             flat = blk.reshape(n_out if as_tuple else 1, -1)
             for lane, col in enumerate(cols):
                 flat[:, col] = dots[:, lane]
