@@ -101,10 +101,11 @@ class Kernel:
         self.__name__ = py_func.__name__
         self.__doc__ = py_func.__doc__
 
-    def bind(self, args: tuple) -> tuple:
-        """Positional arguments with defaults filled in; an ArgumentError if they don't fit."""
+    def bind(self, args: tuple, keywords: dict | None = None) -> tuple:
+        """The arguments in parameter order with defaults filled in; an ArgumentError if they
+        don't fit."""
         try:
-            bound = self.signature.bind(*args)
+            bound = self.signature.bind(*args, **(keywords or {}))
         except TypeError as e:
             raise ArgumentError(f"kernel '{self.__name__}': {e}") from None
         bound.apply_defaults()
@@ -137,8 +138,8 @@ class Kernel:
             entry = self.compiled[id(fn)] = (fn, compile_function(fn))
         return entry[1](*args)
 
-    def __call__(self, *args):
-        args = self.bind(args)
+    def __call__(self, *args, **keywords):
+        args = self.bind(args, keywords)
         spec = self.specialize(args)
         out = self.run(spec.primal, args)
         if not out:

@@ -128,3 +128,31 @@ def test_bad_argument_type_names_argument():
 
 def lambda_free(a):
     return 1.0
+
+
+@ad.kernel
+def scaled(v, scale=2.0):
+    return scale * v
+
+
+def unknown_keyword(a):
+    return scaled(a[0], sclae=3.0)  # error here
+
+
+def missing_argument(a):
+    return scaled(scale=3.0)  # error here
+
+
+def argument_twice(a):
+    return scaled(a[0], 3.0, scale=1.0)  # error here
+
+
+@pytest.mark.parametrize("fn,fragment", [
+    (unknown_keyword, "unexpected keyword argument 'sclae'"),
+    (missing_argument, "missing a required argument: 'v'"),
+    (argument_twice, "multiple values for argument 'scale'"),
+])
+def test_bad_call_of_an_inner_kernel_names_the_call_and_the_callee(fn, fragment):
+    _check(fn, (np.ones(3),), fragment, ad.KernelTypeError)
+    _check(fn, (np.ones(3),), f"kernel 'scaled(v, scale=2.0)' (defined at {__file__}:",
+           ad.KernelTypeError)
