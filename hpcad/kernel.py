@@ -19,7 +19,7 @@ from .ir.core import Function, Module, walk
 from .ir.verifier import verify_function
 from .passes.activity import analyze
 from .passes.extrema import rewrite_extrema
-from .passes.race import check_races
+from .passes.race import check_races, refuse_racing_derivative
 from .passes.pipeline import finish_derivative, optimize_module
 
 BACKENDS = ("numba", "interp")
@@ -66,6 +66,7 @@ class Specialization:
                 self.derivatives[key] = fn
                 return fn
             act = analyze(primal, list(activity), ret_active)
+            refuse_racing_derivative(primal, act.shadowed)
             if mode == "forward":
                 fn = forward(primal, list(activity), act, self.rules, width)
             else:
