@@ -14,7 +14,7 @@ from ..ir.core import Block, Value
 from ..ir.types import ArrayType, ScalarType, SCALARS, f32, f64, i1, i64, promote, \
     scalar_from_dtype
 from . import intrinsics as intr
-from .markers import marker_of, mpi_function
+from .markers import marker_of, mpi_framework_of, mpi_function
 from .syntax import has_side_effect_free_shape
 
 _BINOPS = {ast.Add: "add", ast.Sub: "sub", ast.Mult: "mul", ast.Div: "div",
@@ -351,6 +351,11 @@ class ExpressionLowering:
         mpi_call = mpi_function(obj)
         if mpi_call is not None:
             return self.lower_mpi(mpi_call, self.world(), node)
+        if mpi_framework_of(obj) is not None:
+            comm = getattr(obj, "__self__", None)
+            self.unsupported_mpi(node, hint=" on a communicator that is not a kernel argument; "
+                                 "pass the communicator to the kernel"
+                                 if getattr(comm, "Get_rank", None) is not None else "")
         if node.keywords and obj not in intr.ALLOC and obj not in intr.ALLOC_LIKE:
             self.unsupported(node, "keyword arguments in this call")
         handler = self.intrinsic_handler(obj)
