@@ -109,9 +109,12 @@ PARTIALS = {
                    lambda b, y, x, r: b.neg(b.div(y, b.add(b.mul(x, x), b.mul(y, y))))),
 }
 
-# Ops whose results never carry a derivative (comparisons, logic, shapes, constants).
+# Ops whose results never carry a derivative (comparisons, logic, shapes, constants, MPI
+# ranks, sizes and communicators) or that have none (a barrier, kept as it is in forward
+# mode). Every other MPI op needs a rule of its own in ad/mpi.py, in each mode.
 NON_DIFFERENTIABLE = {"arith.const", "arith.cmp", "arith.and", "arith.or", "arith.not",
-                      "mem.shape"}
+                      "mem.shape", "mpi.rank", "mpi.size", "mpi.world", "mpi.cart_shift",
+                      "mpi.barrier"}
 
 
 _USES: dict = {}
