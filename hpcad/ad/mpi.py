@@ -132,7 +132,8 @@ class MpiReverse:
         if handler is None:
             if op.name not in NON_DIFFERENTIABLE:
                 raise DifferentiationError(f"{where(op.loc)}: the MPI call '{kind}' has no "
-                                           f"reverse-mode rule in hpcad")
+                                           f"reverse-mode rule in hpcad; move it into a kernel "
+                                           f"with an ad.custom_vjp rule")
             return
         comm = op.operands[-1] if op.operands and kind != "wait" else None
         handler(op, ctx, None if comm is None else self.primal(comm, ctx))
