@@ -205,7 +205,8 @@ def autodiff(f, mode: str = "reverse", activity=(), ret=Active, width: int = 1,
     `df(u, du, alpha, n, seed=1.0) -> (primal_ret, dalpha)`, forward
     `df(u, u_dot, alpha, alpha_dot, n) -> (primal_ret, ret_dot)`. With width=W > 1 every
     shadow has shape (W, *primal.shape), Dual tangents, seeds, returned adjoints and
-    tangents are length-W arrays (a scalar seed applies to all W directions)."""
+    tangents are length-W arrays (a scalar seed applies to all W directions). A kernel that
+    returns nothing takes no seed."""
     k = as_kernel(f)
     check_backend(backend)
     if mode not in ("reverse", "forward"):
@@ -231,7 +232,7 @@ def autodiff(f, mode: str = "reverse", activity=(), ret=Active, width: int = 1,
         raise ArgumentError("ret must be hpcad.Active or hpcad.Const")
     n_flat = sum(2 if a in (Duplicated, DuplicatedNoNeed, Dual) else 1 for a in activity)
 
-    def df(*flat, seed=1.0):
+    def df(*flat, seed=None):
         if len(flat) != n_flat:
             layout = ", ".join(f"{n}, d_{n}" if a in (Duplicated, DuplicatedNoNeed, Dual) else n
                                for n, a in zip(k.arg_names, activity))
@@ -276,7 +277,8 @@ def autodiff(f, mode: str = "reverse", activity=(), ret=Active, width: int = 1,
             return _structure(out, as_tuple), _float_structure(spec, dots, as_tuple)
         seeds = None
         if ret is Active:
-            seeds = _seeds(k, spec, seed, as_tuple, width)
+            given = 1.0 if seed is None and spec.primal.result_types else seed
+            seeds = _seeds(k, spec, given, as_tuple, width)
         out, adjoints = _reverse_call(k, args, inner, shadows, seeds, backend, width)
         return (_structure(out, as_tuple),) + tuple(_lanes(g, width) for g in adjoints)
 
@@ -285,7 +287,14 @@ def autodiff(f, mode: str = "reverse", activity=(), ret=Active, width: int = 1,
 
 
 def _seeds(k, spec, seed, as_tuple, width: int = 1):
+    """The seeds of k's float results from the caller's `seed`; a kernel that returns
+    nothing takes none (seed None or ())."""
     n_float = sum(1 for t in spec.primal.result_types if _is_float_scalar(t))
+    if not spec.primal.result_types:
+        if seed is not None and not (isinstance(seed, (tuple, list)) and not seed):
+            raise ArgumentError(f"kernel '{k.__name__}' returns nothing, so there is nothing "
+                                f"to seed: leave seed out (got seed={seed!r})")
+        return []
     if as_tuple:
         if not isinstance(seed, (tuple, list)) or len(seed) != n_float:
             raise ArgumentError(f"kernel '{k.__name__}' returns a tuple with {n_float} float "
@@ -536,7 +545,7 @@ def _jacobian_rows(k, args, nums, blocks, n_out, as_tuple, batch, backend):
         _, adjoints = _reverse_call(k, run, kinds, shadows, seeds, backend, width)
         scalar = dict(zip([i for i, kind in enumerate(kinds) if kind == ACTIVE], adjoints))
         for blk, n in zip(blocks, nums):
-            got = shadows[n] if kinds[n] == DUP else np.asarray(scalar[n])
+            got = shadows[n] if kinds[n] == DUP else np.asarray(_lanes(scalar[n], width))
             got = got.reshape((width,) + np.shape(args[n]))
             for lane, row in enumerate(rows):
                 blk[(row,) if as_tuple else ()] = got[lane]
@@ -554,7 +563,8 @@ def _jacobian_columns(k, args, nums, blocks, n_out, as_tuple, batch, backend):
                         for i, (a, kind) in enumerate(zip(run, kinds)) if kind == SHADOW}
             tangents[n] = _units(width, cols, shape)
             _, dots = _forward_call(k, run, kinds, tangents, backend, width)
-            dots = np.asarray(dots, dtype=np.float64).reshape(n_out, width)
+            dots = np.asarray([_lanes(d, width) for d in dots],
+                              dtype=np.float64).reshape(n_out, width)
             flat = blk.reshape(n_out if as_tuple else 1, -1)
             for lane, col in enumerate(cols):
                 flat[:, col] = dots[:, lane]
@@ -618,7 +628,8 @@ def check_grad(f, *args, argnums=None, eps: float = 1e-6, rtol: float = 1e-6,
                backend: str | None = None) -> float:
     """Compare `grad` of f against central finite differences of f (along every coordinate
     for small inputs, along 4 random directions for large ones). Returns the largest relative
-    error; raises GradientMismatch if it exceeds rtol."""
+    error; raises GradientMismatch if it exceeds rtol or a gradient entry or finite
+    difference is NaN or inf."""
     k = as_kernel(f)
     args = k.bind(args)
     if argnums is None:
@@ -629,10 +640,11 @@ def check_grad(f, *args, argnums=None, eps: float = 1e-6, rtol: float = 1e-6,
     rng = np.random.default_rng(0)
     worst = 0.0
     for n, g in zip(argnums, grads):
+        _check_finite(k, n, g, "gradient")
         size = np.size(args[n])
         directions = [np.eye(size)[j].reshape(np.shape(args[n])) for j in range(size)] \
             if size <= 32 else [rng.standard_normal(np.shape(args[n])) for _ in range(4)]
-        for d in directions:
+        for j, d in enumerate(directions):
             analytic = float(np.sum(np.asarray(g) * d))
             h = eps * max(1.0, float(np.max(np.abs(args[n]))))
             plus, minus = list(_copy_args(args)), list(_copy_args(args))
@@ -641,6 +653,8 @@ def check_grad(f, *args, argnums=None, eps: float = 1e-6, rtol: float = 1e-6,
             if not isinstance(args[n], np.ndarray):
                 plus[n], minus[n] = float(plus[n]), float(minus[n])
             numeric = (k.py_func(*plus) - k.py_func(*minus)) / (2 * h)
+            _check_finite(k, n, numeric, f"finite difference along "
+                          f"{'coordinate' if size <= 32 else 'random direction'} {j}")
             err = abs(analytic - numeric) / max(abs(analytic), abs(numeric), 1e-8)
             worst = max(worst, err)
             if err > rtol:
@@ -649,6 +663,17 @@ def check_grad(f, *args, argnums=None, eps: float = 1e-6, rtol: float = 1e-6,
                     f"finite differences: directional derivative {analytic!r} vs {numeric!r} "
                     f"(relative error {err:.2e} > rtol {rtol:.1e})")
     return worst
+
+
+def _check_finite(k: Kernel, n: int, value, what: str) -> None:
+    """NaN compares false with every tolerance: a non-finite value must fail loudly."""
+    bad = ~np.isfinite(np.asarray(value, dtype=np.float64))
+    if not bad.any():
+        return
+    entry = f" at index {tuple(int(i) for i in np.argwhere(bad)[0])}" if bad.ndim else ""
+    raise GradientMismatch(f"the {what} of '{k.__name__}' w.r.t. '{k.arg_names[n]}' is not "
+                           f"finite{entry} ({np.asarray(value)[bad].flat[0]!r}); check_grad "
+                           f"cannot compare it")
 
 
 def checkpoint(f, snapshots: int | str = "store_all", schedule: str = "segments",

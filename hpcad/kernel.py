@@ -19,7 +19,7 @@ from .ir.core import Function, Module, walk
 from .ir.verifier import verify_function
 from .passes.activity import analyze
 from .passes.extrema import rewrite_extrema
-from .passes.race import check_races
+from .passes.race import check_races, refuse_racing_derivative
 from .passes.pipeline import finish_derivative, optimize_module
 
 BACKENDS = ("numba", "interp")
@@ -66,6 +66,7 @@ class Specialization:
                 self.derivatives[key] = fn
                 return fn
             act = analyze(primal, list(activity), ret_active)
+            refuse_racing_derivative(primal, act.shadowed)
             if mode == "forward":
                 fn = forward(primal, list(activity), act, self.rules, width)
             else:
@@ -101,10 +102,11 @@ class Kernel:
         self.__name__ = py_func.__name__
         self.__doc__ = py_func.__doc__
 
-    def bind(self, args: tuple) -> tuple:
-        """Positional arguments with defaults filled in; an ArgumentError if they don't fit."""
+    def bind(self, args: tuple, keywords: dict | None = None) -> tuple:
+        """The arguments in parameter order with defaults filled in; an ArgumentError if they
+        don't fit."""
         try:
-            bound = self.signature.bind(*args)
+            bound = self.signature.bind(*args, **(keywords or {}))
         except TypeError as e:
             raise ArgumentError(f"kernel '{self.__name__}': {e}") from None
         bound.apply_defaults()
@@ -137,8 +139,8 @@ class Kernel:
             entry = self.compiled[id(fn)] = (fn, compile_function(fn))
         return entry[1](*args)
 
-    def __call__(self, *args):
-        args = self.bind(args)
+    def __call__(self, *args, **keywords):
+        args = self.bind(args, keywords)
         spec = self.specialize(args)
         out = self.run(spec.primal, args)
         if not out:

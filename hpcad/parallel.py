@@ -14,7 +14,8 @@ from __future__ import annotations
 
 def prange(*args, allow_races: bool = False):
     """range(*args) whose iterations may run in parallel. allow_races=True tells hpcad that
-    iterations touching the same array elements is intended (hpcad then does not stop it)."""
+    iterations touching the same array elements is intended (hpcad then does not stop it;
+    it refuses to differentiate such a race on an array that carries a derivative)."""
     return range(*args)
 
 

@@ -97,6 +97,10 @@ class _Forward(MpiForward, CustomForward, TapeForward):
         if handler is not None:
             handler(op)
             return
+        if op.dialect == "mpi" and op.name not in NON_DIFFERENTIABLE:
+            raise DifferentiationError(f"{where(op.loc)}: the MPI call '{op.name[4:]}' has no "
+                                       f"forward-mode rule in hpcad; move it into a kernel "
+                                       f"with an ad.custom_jvp rule")
         new = self.b.insert(clone_op(op, self.vmap))
         if op.name in NON_DIFFERENTIABLE or not op.results or not self.act.active(op.results[0]):
             return

@@ -14,6 +14,7 @@ from ..ir.clone import clone_op
 from ..ir.core import Block, Builder, Op, Value
 from ..ir.types import ArrayType, element, i1, i64
 from .common import zero
+from .rules import NON_DIFFERENTIABLE
 
 
 def _sum_only(op: Op) -> None:
@@ -128,9 +129,14 @@ class MpiReverse:
     def reverse_mpi(self, op: Op, ctx) -> None:
         kind = op.name.split(".", 1)[1]
         handler = getattr(self, f"reverse_mpi_{kind}", None)
-        if handler is not None:
-            comm = op.operands[-1] if op.operands and kind != "wait" else None
-            handler(op, ctx, None if comm is None else self.primal(comm, ctx))
+        if handler is None:
+            if op.name not in NON_DIFFERENTIABLE:
+                raise DifferentiationError(f"{where(op.loc)}: the MPI call '{kind}' has no "
+                                           f"reverse-mode rule in hpcad; move it into a kernel "
+                                           f"with an ad.custom_vjp rule")
+            return
+        comm = op.operands[-1] if op.operands and kind != "wait" else None
+        handler(op, ctx, None if comm is None else self.primal(comm, ctx))
 
     def reverse_mpi_barrier(self, op, ctx, comm):
         self.b.op("mpi.barrier", [comm])

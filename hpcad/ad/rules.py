@@ -56,6 +56,13 @@ class RuleBuilder:
         return self.b.op1("arith.select", [cond, self._v(a, x), self._v(c, x)], x.type)
 
 
+def _base_where_power_is_zero(b: RuleBuilder, x: Value, r: Value) -> Value:
+    """x, or 1 where r = x**y is 0, so that d/dy x**y = log(x) r is 0 there (the limit at
+    x == 0 for y > 0) rather than log(0) * 0 = NaN; guarding the log's operand, not its
+    product, keeps the inf out of every derivative of the rule too."""
+    return b.where("eq", r, b.const(0.0, r), 1.0, x)
+
+
 # The table. Each row: op name -> one partial per operand.
 PARTIALS = {
     "arith.add": (lambda b, x, y, r: 1.0, lambda b, x, y, r: 1.0),
@@ -64,7 +71,8 @@ PARTIALS = {
     "arith.div": (lambda b, x, y, r: b.div(1.0, y), lambda b, x, y, r: b.neg(b.div(r, y))),
     "arith.neg": (lambda b, x, r: -1.0,),
     "arith.pow": (lambda b, x, y, r: b.mul(y, b.pow(x, b.sub(y, 1.0))),
-                  lambda b, x, y, r: b.mul(b.math("log", x), r)),
+                  lambda b, x, y, r: b.mul(b.math("log", _base_where_power_is_zero(b, x, r)),
+                                           r)),
     "arith.min": (lambda b, x, y, r: b.where("le", x, y, 1.0, 0.0),
                   lambda b, x, y, r: b.where("le", x, y, 0.0, 1.0)),
     "arith.max": (lambda b, x, y, r: b.where("ge", x, y, 1.0, 0.0),
@@ -101,9 +109,12 @@ PARTIALS = {
                    lambda b, y, x, r: b.neg(b.div(y, b.add(b.mul(x, x), b.mul(y, y))))),
 }
 
-# Ops whose results never carry a derivative (comparisons, logic, shapes, constants).
+# Ops whose results never carry a derivative (comparisons, logic, shapes, constants, MPI
+# ranks, sizes and communicators) or that have none (a barrier, kept as it is in forward
+# mode). Every other MPI op needs a rule of its own in ad/mpi.py, in each mode.
 NON_DIFFERENTIABLE = {"arith.const", "arith.cmp", "arith.and", "arith.or", "arith.not",
-                      "mem.shape"}
+                      "mem.shape", "mpi.rank", "mpi.size", "mpi.world", "mpi.cart_shift",
+                      "mpi.barrier"}
 
 
 _USES: dict = {}

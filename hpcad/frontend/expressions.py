@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import ast
 import builtins
+import inspect
 import math
 
 import numpy as np
@@ -13,7 +14,7 @@ from ..ir.core import Block, Value
 from ..ir.types import ArrayType, ScalarType, SCALARS, f32, f64, i1, i64, promote, \
     scalar_from_dtype
 from . import intrinsics as intr
-from .markers import marker_of, mpi_function
+from .markers import marker_of, mpi_framework_of, mpi_function
 from .syntax import has_side_effect_free_shape
 
 _BINOPS = {ast.Add: "add", ast.Sub: "sub", ast.Mult: "mul", ast.Div: "div",
@@ -350,6 +351,11 @@ class ExpressionLowering:
         mpi_call = mpi_function(obj)
         if mpi_call is not None:
             return self.lower_mpi(mpi_call, self.world(), node)
+        if mpi_framework_of(obj) is not None:
+            comm = getattr(obj, "__self__", None)
+            self.unsupported_mpi(node, hint=" on a communicator that is not a kernel argument; "
+                                 "pass the communicator to the kernel"
+                                 if getattr(comm, "Get_rank", None) is not None else "")
         if node.keywords and obj not in intr.ALLOC and obj not in intr.ALLOC_LIKE:
             self.unsupported(node, "keyword arguments in this call")
         handler = self.intrinsic_handler(obj)
@@ -514,10 +520,7 @@ class ExpressionLowering:
         return self.builder.op1("mem.bitcast", [arr], t)
 
     def call_kernel(self, kernel, node):
-        args = [self.expr(a) for a in node.args]
-        for a, n in zip(args, node.args):
-            if not isinstance(a, Value):
-                self.unsupported(n, "passing a tuple or a Python object to a kernel")
+        args = self.kernel_arguments(kernel.py_func, node)
         callee = self.program.function_for(kernel.py_func, [a.type for a in args],
                                            self.loc_of(node))
         attrs = {"callee": callee.name}
@@ -528,3 +531,31 @@ class ExpressionLowering:
         if not op.results:
             return None
         return op.results[0] if len(op.results) == 1 else tuple(op.results)
+
+    def kernel_arguments(self, py_func, node) -> list[Value]:
+        """The callee's arguments in parameter order, bound as Python binds a call:
+        positional, then keywords, then the parameters' defaults."""
+        if any(isinstance(a, ast.Starred) for a in node.args) or \
+                any(kw.arg is None for kw in node.keywords):
+            self.unsupported(node, "*args or **kwargs in a call to a kernel",
+                             "pass the arguments by position or by name")
+        given = [(a, self.expr(a)) for a in node.args]
+        named = {kw.arg: (kw.value, self.expr(kw.value)) for kw in node.keywords}
+        signature = inspect.signature(py_func)
+        try:
+            bound = signature.bind(*given, **named)
+        except TypeError as e:
+            file, line = self.program.def_loc(py_func)
+            self.type_error(node, f"call of kernel '{py_func.__name__}{signature}' (defined at "
+                                  f"{file}:{line}): {e}")
+        args = []
+        for name, param in signature.parameters.items():
+            arg_node, v = bound.arguments[name] if name in bound.arguments else \
+                (node, self.wrap_static(param.default, node))
+            if not isinstance(v, Value):
+                self.unsupported(arg_node, f"passing {type(getattr(v, 'obj', v)).__name__} "
+                                           f"as argument '{name}' of kernel "
+                                           f"'{py_func.__name__}'",
+                                 "kernel arguments are numbers and arrays")
+            args.append(v)
+        return args

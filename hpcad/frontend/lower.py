@@ -464,6 +464,12 @@ class ProgramLowering:
         self.done: dict[tuple, str] = {}
         self.active: list[object] = []
 
+    @staticmethod
+    def def_loc(py_func) -> tuple[str, int]:
+        """Where kernel `py_func` is defined: its file and the line of its `def`."""
+        code = py_func.__code__
+        return code.co_filename, code.co_firstlineno
+
     def function_for(self, py_func, arg_types, node_loc=None) -> Function:
         key = (py_func, tuple(arg_types))
         name = self.done.get(key)

@@ -128,3 +128,29 @@ def _mpi_call(entry: dict, file: Path) -> MpiCall:
 def mpi_function(obj) -> MpiCall | None:
     got = mpi_table()[2].get(_key(obj))
     return got[1] if got is not None else None
+
+
+@lru_cache(maxsize=1)
+def mpi_frameworks() -> dict[str, tuple[str, ...]]:
+    """The MPI frameworks the marker files describe (their top-level module, e.g. "mpi4py")
+    -> what a kernel may call from each, as spelled in a kernel, for messages."""
+    out = {}
+    for directory in marker_dirs():
+        for file in sorted(directory.glob("*.toml")):
+            data = tomllib.loads(file.read_text())
+            spellings = [f"comm.{e['name']}" for e in data.get("method", [])] + \
+                [f"comm.{e['name']}" for e in data.get("attribute", [])] + \
+                [f"request.{e['name']}" for e in data.get("request_method", [])] + \
+                [e["call"].replace("mpi4py.", "") for e in data.get("function", [])]
+            if spellings:
+                out[data.get("framework", file.stem)] = tuple(spellings)
+    return out
+
+
+def mpi_framework_of(obj) -> str | None:
+    """The MPI framework obj belongs to (a function, method, class or object of it)."""
+    for o in (obj, getattr(obj, "__self__", None), type(obj)):
+        module = getattr(o, "__module__", None)
+        if isinstance(module, str) and module.split(".")[0] in mpi_frameworks():
+            return module.split(".")[0]
+    return None

@@ -9,7 +9,8 @@ import ast
 from ..ir.core import Value
 from ..ir.dialects import MPI_OPERANDS
 from ..ir.types import ArrayType, OpaqueType, ScalarType, i64
-from .markers import MpiCall, mpi_table
+from ..errors import UnsupportedConstruct
+from .markers import MpiCall, mpi_frameworks, mpi_table
 
 
 def _reduction_name(obj) -> str | None:
@@ -35,10 +36,19 @@ class MpiLowering:
         return isinstance(v, Value) and isinstance(v.type, OpaqueType) \
             and v.type.name == "request"
 
+    def unsupported_mpi(self, node, what: str = "call", hint: str = ""):
+        """An MPI call or attribute no marker file declares: say so, and what is supported."""
+        file, line = self.loc_of(node)
+        name = ast.unparse(node.func if isinstance(node, ast.Call) else node)
+        supported = "; ".join(f"{framework}: {', '.join(names)}"
+                              for framework, names in mpi_frameworks().items())
+        raise UnsupportedConstruct(f"{file}:{line}: MPI {what} `{name}` is not supported by "
+                                   f"hpcad{hint}; supported (markers/*.toml): {supported}")
+
     def request_method(self, req: Value, name: str, node):
         call = mpi_table()[0].get("request." + name)
         if call is None or node.args or node.keywords:
-            self.unsupported(node, f"the request method `{name}`")
+            self.unsupported_mpi(node)
         self.builder.op(f"mpi.{call.op}", [req])
         return None
 
@@ -56,14 +66,13 @@ class MpiLowering:
     def comm_method(self, comm: Value, name: str, node):
         call = mpi_table()[0].get(name)
         if call is None:
-            self.unsupported(node, f"the communicator method `{name}`",
-                             "see markers/mpi4py.toml for the supported ones")
+            self.unsupported_mpi(node)
         return self.lower_mpi(call, comm, node)
 
     def comm_attribute(self, comm: Value, name: str, node):
         call = mpi_table()[1].get(name)
         if call is None:
-            self.unsupported(node, f"the communicator attribute `{name}`")
+            self.unsupported_mpi(node, "attribute")
         return self.builder.op1(f"mpi.{call.op}", [comm], i64)
 
     def world(self) -> Value:

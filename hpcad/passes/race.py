@@ -5,9 +5,12 @@ index one same axis by the loop variable itself (each iteration then owns its el
 touched by another task. Arrays allocated inside the loop (or task) are private.
 
 `check_races` rejects racy primal code (unless the loop says allow_races=True);
+`refuse_racing_derivative` rejects derivatives of loops that race on purpose;
 `make_race_free` marks the accumulations of an adjoint that several iterations or tasks may
 hit as atomic (the race-free form the backends implement with an atomic float add)."""
 from __future__ import annotations
+
+from typing import Callable
 
 from ..errors import DifferentiationError, HpcadError, where
 from ..ir.core import Block, Function, Op, Value, walk
@@ -170,6 +173,25 @@ def check_races(fn: Function) -> None:
 def _written_in(op: Op, related) -> Value:
     """The array op writes among the accesses of a conflict."""
     return next(arr for o, arr, _, kind in related if o is op and kind != "read")
+
+
+def refuse_racing_derivative(fn: Function, shadowed: Callable[[Value], bool]) -> None:
+    """A loop that races on purpose (allow_races=True) has no derivative where it races on
+    an array that carries one (`shadowed`): the order of the racing iterations decides the
+    values, so the derivative would race too, and no race-free form of it is right."""
+    for par, conflicts in _conflicts(fn):
+        if not par.attrs.get("allow_races"):
+            continue
+        for op, related in conflicts:
+            arr = _written_in(op, related)
+            if shadowed(arr):
+                raise DifferentiationError(
+                    f"{where(op.loc)}: cannot differentiate this write to '{arr.name}': its "
+                    f"parallel loop ({where(par.loc)}) says allow_races=True and its "
+                    f"iterations may touch the same elements of '{arr.name}', so their order "
+                    f"decides the result; differentiate a version where the loop is a "
+                    f"range(), or where each iteration writes its own elements (then drop "
+                    f"allow_races)")
 
 
 def make_race_free(fn: Function) -> None:

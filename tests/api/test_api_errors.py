@@ -1,5 +1,7 @@
 """Bad inputs to the derivative API are ArgumentErrors naming the argument, raised before
 anything runs."""
+import math
+
 import numpy as np
 import pytest
 
@@ -105,3 +107,35 @@ def test_constant_array_receiving_active_values():
     df = ad.autodiff(through_buffer, activity=(ad.Active, ad.Const))
     with pytest.raises(ad.DifferentiationError, match="argument 'buf' is marked constant"):
         df(1.5, np.zeros(2))
+
+
+@ad.kernel
+def norm_of_squares(x):
+    s = 0.0
+    for i in range(len(x)):
+        s += math.sqrt(x[i] * x[i])   # d/dx at 0: 0.5 / 0 * 0 = NaN
+    return s
+
+
+@ad.kernel
+def cliff(x):
+    y = x
+    if x > 1.0:
+        y = 1e308 * 10.0
+    return y
+
+
+@pytest.mark.parametrize("backend", ["interp", "numba"])
+def test_check_grad_refuses_a_nan_gradient_naming_the_entry(backend):
+    x = np.array([1.0, 0.0, 2.0])
+    assert np.isnan(ad.grad(norm_of_squares, backend=backend)(x)[1])
+    with pytest.raises(ad.GradientMismatch, match=r"gradient of 'norm_of_squares' w.r.t. "
+                                                  r"'x' is not finite at index \(1,\)"):
+        ad.check_grad(norm_of_squares, x, backend=backend)
+
+
+@pytest.mark.parametrize("backend", ["interp", "numba"])
+def test_check_grad_refuses_a_non_finite_finite_difference(backend):
+    with pytest.raises(ad.GradientMismatch, match=r"finite difference along coordinate 0 of "
+                                                  r"'cliff' w.r.t. 'x' is not finite"):
+        ad.check_grad(cliff, 1.0 - 1e-7, backend=backend)

@@ -86,3 +86,48 @@ def test_read_only_input_shadow_accumulates():
     dx = np.ones(4)
     ad.autodiff(total, activity=(ad.Duplicated,))(np.ones(4), dx)
     np.testing.assert_array_equal(dx, 4.0)
+
+
+@pytest.mark.parametrize("backend", ["interp", "numba"])
+def test_reverse_autodiff_of_a_kernel_returning_nothing_needs_no_seed(backend):
+    @ad.kernel
+    def cube_into(y, x):
+        for i in range(len(x)):
+            y[i] = x[i] * x[i] * x[i]
+
+    x = np.array([1.0, 2.0, 3.0])
+    df = ad.autodiff(cube_into, activity=(ad.Duplicated, ad.Duplicated), backend=backend)
+    for seed in ({}, {"seed": ()}):
+        dx, y, dy = np.zeros(3), np.zeros(3), np.array([1.0, 10.0, 100.0])
+        (out,) = df(y, dy, x, dx, **seed)
+        assert out is None
+        np.testing.assert_allclose(dx, 3 * x * x * np.array([1.0, 10.0, 100.0]))
+    with pytest.raises(ad.ArgumentError, match="returns nothing, so there is nothing to seed"):
+        df(np.zeros(3), np.ones(3), x, np.zeros(3), seed=1.0)
+
+
+@ad.kernel
+def partly_constant(x, w, q):
+    """Three results: each depends on some of the arguments only (q on none)."""
+    a = 0.0
+    b = 0.0
+    c = 0.0
+    for i in range(len(x)):
+        a += x[i] * x[i] * w[i]
+        b += math.sin(x[i]) * x[(i + 1) % len(x)]
+        c += w[i] * 2.0
+    return a, b, c
+
+
+@pytest.mark.parametrize("backend", ["interp", "numba"])
+@pytest.mark.parametrize("batch", [None, 1, 3])
+def test_jacobian_modes_agree_where_results_do_not_depend_on_an_argument(backend, batch):
+    rng = np.random.default_rng(3)
+    args = (rng.standard_normal(7), rng.standard_normal(7), 0.5)
+    got = {mode: ad.jacobian(partly_constant, argnums=(0, 1, 2), mode=mode, batch=batch,
+                             backend=backend)(*args) for mode in ("rev", "fwd")}
+    for n in range(3):
+        expected = _fd_jacobian(partly_constant, args, n)
+        for mode in ("rev", "fwd"):
+            np.testing.assert_allclose(got[mode][n], expected, rtol=1e-7, atol=1e-9,
+                                       err_msg=f"mode {mode}, argument {n}")

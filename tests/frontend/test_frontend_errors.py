@@ -2,10 +2,14 @@
 file:line (the line marked `# error here` in each kernel below)."""
 import inspect
 
+import numba_mpi
 import numpy as np
 import pytest
+from mpi4py import MPI
 
 import hpcad as ad
+
+WORLD = MPI.COMM_WORLD
 
 
 def _marked_line(fn) -> int:
@@ -128,3 +132,78 @@ def test_bad_argument_type_names_argument():
 
 def lambda_free(a):
     return 1.0
+
+
+@ad.kernel
+def scaled(v, scale=2.0):
+    return scale * v
+
+
+def unknown_keyword(a):
+    return scaled(a[0], sclae=3.0)  # error here
+
+
+def missing_argument(a):
+    return scaled(scale=3.0)  # error here
+
+
+def argument_twice(a):
+    return scaled(a[0], 3.0, scale=1.0)  # error here
+
+
+@pytest.mark.parametrize("fn,fragment", [
+    (unknown_keyword, "unexpected keyword argument 'sclae'"),
+    (missing_argument, "missing a required argument: 'v'"),
+    (argument_twice, "multiple values for argument 'scale'"),
+])
+def test_bad_call_of_an_inner_kernel_names_the_call_and_the_callee(fn, fragment):
+    _check(fn, (np.ones(3),), fragment, ad.KernelTypeError)
+    _check(fn, (np.ones(3),), f"kernel 'scaled(v, scale=2.0)' (defined at {__file__}:",
+           ad.KernelTypeError)
+
+
+def mpi_waitany(comm, a):
+    comm.Waitany([])  # error here
+    return a[0]
+
+
+def mpi_wtime(comm, a):
+    t = MPI.Wtime()  # error here
+    return a[0] * t
+
+
+def mpi_window(comm, a):
+    w = MPI.Win.Create(a)  # error here
+    return a[0]
+
+
+def mpi_unknown_attribute(comm, a):
+    return a[0] * comm.name  # error here
+
+
+def numba_mpi_wtime(comm, a):
+    t = numba_mpi.wtime()  # error here
+    return a[0] * t
+
+
+def mpi_on_a_global_communicator(comm, a):
+    return a[0] * WORLD.Get_rank()  # error here
+
+
+@pytest.mark.parametrize("fn,name", [
+    (mpi_waitany, "MPI call `comm.Waitany`"),
+    (mpi_wtime, "MPI call `MPI.Wtime`"),
+    (mpi_window, "MPI call `MPI.Win.Create`"),
+    (mpi_unknown_attribute, "MPI attribute `comm.name`"),
+    (numba_mpi_wtime, "MPI call `numba_mpi.wtime`"),
+    (mpi_on_a_global_communicator, "MPI call `WORLD.Get_rank`"),
+])
+def test_unsupported_mpi_call_is_named_with_what_is_supported(fn, name):
+    _check(fn, (MPI.COMM_WORLD, np.ones(3)), f"{name} is not supported by hpcad")
+    _check(fn, (MPI.COMM_WORLD, np.ones(3)), "comm.Sendrecv")
+    _check(fn, (MPI.COMM_WORLD, np.ones(3)), "numba_mpi.allreduce")
+
+
+def test_call_on_a_global_communicator_says_to_pass_it():
+    _check(mpi_on_a_global_communicator, (MPI.COMM_WORLD, np.ones(3)),
+           "pass the communicator to the kernel")

@@ -153,3 +153,39 @@ def test_mpi_inside_a_parallel_loop_is_an_error():
 
     with pytest.raises(ad.HpcadError, match="MPI communication inside a parallel loop"):
         chatty(np.ones(3), MPI.COMM_WORLD)
+
+
+@ad.kernel
+def histogram_then_weights(count, idx, u):
+    for i in ad.prange(idx.shape[0], allow_races=True):
+        count[idx[i]] += 1
+    s = 0.0
+    for i in range(u.shape[0]):
+        s += u[i] * u[i] * count[i]
+    return s
+
+
+@backends
+@pytest.mark.parametrize("mode", ["reverse", "forward"])
+def test_derivative_through_an_allowed_race_is_a_user_error_naming_the_write(backend, mode):
+    out = np.ones(8)
+    if mode == "reverse":
+        run = lambda: ad.grad(shifted_write_allowed, backend=backend)(out)   # noqa: E731
+    else:
+        run = lambda: ad.jvp(shifted_write_allowed, (out,), (np.ones(8),),   # noqa: E731
+                             backend=backend)
+    with pytest.raises(ad.DifferentiationError) as info:
+        run()
+    msg = str(info.value)
+    assert "allow_races=True" in msg and "internal" not in msg, msg
+    assert names_location(msg, line_of(shifted_write_allowed, "out[i + 1] =")), msg
+    assert names_location(msg, line_of(shifted_write_allowed, "ad.prange")), msg
+
+
+@backends
+def test_allowed_race_on_an_array_without_derivative_is_differentiated(backend):
+    idx = np.array([0, 2, 2, 1, 0, 2])
+    u = np.array([0.5, -1.0, 2.0])
+    count = np.zeros(3, dtype=np.int64)
+    du = ad.grad(histogram_then_weights, argnums=2, backend=backend)(count, idx, u)
+    np.testing.assert_allclose(du, 2 * u * np.bincount(idx))

@@ -2,15 +2,18 @@
 kept per compiled function and reused across calls."""
 from __future__ import annotations
 
+import re
+from contextlib import contextmanager
+
 import numpy as np
 
-from ...errors import HpcadError
+from ...errors import HpcadError, UnsupportedConstruct, where
 from ...ir.core import Function
 from ...ir.printer import print_function
 from ...ir.types import ArrayType, OpaqueType, ScalarType, lanes
 from ...progress import progress
 from . import cache, threads
-from .codegen import generate
+from .codegen import generate, source_loc
 from .tape import TapeSlot
 
 STATS = {"compiled": 0, "loaded": 0}   # numba compilations vs. loads from the disk cache
@@ -29,6 +32,39 @@ def _numba_type(t):
         return {"f64": types.float64, "f32": types.float32, "i64": types.int64,
                 "i32": types.int32, "i1": types.boolean}[t.name]
     raise HpcadError(f"the numba backend cannot pass values of type {t}")
+
+
+@contextmanager
+def _refusals_reported(fn: Function, py_name: str, path, source: str):
+    """A numba error compiling fn's generated source as an hpcad error at the kernel's
+    file:line of the op whose line numba refused (else at the kernel's `def`)."""
+    from numba.core.errors import NumbaError
+    try:
+        yield
+    except NumbaError as e:
+        text = re.sub(r"\x1b\[[0-9;]*m", "", str(e))
+        lines = [int(n) for f, n in re.findall(r'File "([^"]*)", line (\d+)', text)
+                 if f.endswith(path.name)]
+        loc = source_loc(fn, py_name, lines[-1]) if lines else None
+        what = "this construct" if loc else f"kernel '{fn.name.split('.')[0]}' (defined here)"
+        code = f"; generated line {lines[-1]}: `{source.splitlines()[lines[-1] - 1].strip()}`" \
+            if lines else ""
+        raise UnsupportedConstruct(
+            f"{where(loc or fn.loc)}: the numba backend cannot compile {what}: "
+            f"{_numba_reason(text)}{code}; rewrite it, or run the kernel with "
+            f"backend='interp' (`hpcad show-code` prints the generated source)") from None
+
+
+def _numba_reason(text: str) -> str:
+    """numba's own sentence about what it refused, without its pipeline and file lines."""
+    said = []
+    for line in text.splitlines():
+        line = line.strip()
+        if line.startswith("File "):
+            break
+        if line and not line.startswith(("Failed in", "No implementation")):
+            said.append(line)
+    return " ".join(said) or text.splitlines()[0]
 
 
 class Compiled:
@@ -81,7 +117,8 @@ class Compiled:
             self.dispatcher = getattr(module, self.py_name)
             if not self.dispatcher.signatures:
                 misses = self.dispatcher.stats.cache_misses.copy()
-                self.dispatcher.compile(sig)
+                with _refusals_reported(fn, self.py_name, path, self.source):
+                    self.dispatcher.compile(sig)
                 compiled = self.dispatcher.stats.cache_misses != misses
                 STATS["compiled" if compiled else "loaded"] += 1
         self.path = path

@@ -81,11 +81,19 @@ def _grow(buf, needed):
 '''
 
 
+class SourceLine(str):
+    """A generated line that remembers the kernel location of the op it was written for, so
+    that a numba refusal of the line can be reported at the kernel's file:line."""
+    loc = None
+
+
 class SourceWriter(TapeWriter, ParallelWriter, MpiWriter, VectorWriter):
     def __init__(self, fn: Function, py_name: str):
         self.fn = fn
         self.py_name = py_name
         self.lines: list[str] = []
+        self.at = None                       # the location of the op being written
+        self.line_locs: dict[int, tuple] = {}   # source line number -> kernel location
         self.names: dict[Value, str] = {}
         self.taken: set[str] = set(_RESERVED)
         self.unnamed = 0
@@ -146,7 +154,9 @@ class SourceWriter(TapeWriter, ParallelWriter, MpiWriter, VectorWriter):
 
     # -- emission ----------------------------------------------------------------------------
     def emit(self, depth: int, text: str) -> None:
-        self.lines.append("    " * depth + text)
+        line = SourceLine("    " * depth + text)
+        line.loc = self.at
+        self.lines.append(line)
 
     def source(self) -> str:
         params = [self.user_array(a) for a in self.fn.args] + \
@@ -173,7 +183,11 @@ class SourceWriter(TapeWriter, ParallelWriter, MpiWriter, VectorWriter):
         if disk:
             prelude += DISK + "".join(DISK_BUFFER.format(name=NP_TYPES[t].removeprefix("np."))
                                       for t in disk)
-        return prelude + "\n\n" + "\n".join(self.outlined + self.lines) + "\n"
+        lines = self.outlined + self.lines
+        first = (prelude + "\n\n").count("\n") + 1
+        self.line_locs = {first + k: line.loc for k, line in enumerate(lines)
+                          if getattr(line, "loc", None)}
+        return prelude + "\n\n" + "\n".join(lines) + "\n"
 
     def block(self, block: Block, depth: int) -> None:
         lane_ops = []    # vector ops waiting for their lane loop (vector.py)
@@ -200,6 +214,13 @@ class SourceWriter(TapeWriter, ParallelWriter, MpiWriter, VectorWriter):
                       + ", ".join(v for _, v in pairs))
 
     def op(self, op: Op, depth: int) -> None:
+        saved, self.at = self.at, op.loc or self.at
+        try:
+            self.write_op(op, depth)
+        finally:
+            self.at = saved
+
+    def write_op(self, op: Op, depth: int) -> None:
         if op in self.reduction_updates:
             self.reduction_update(op, depth)
             return
@@ -521,3 +542,12 @@ def generate(fn: Function, py_name: str) -> tuple[str, list]:
     and returns after its own arguments and results: tape slots, then arena buffers."""
     w = SourceWriter(fn, py_name)
     return w.source(), w.slots + w.arena
+
+
+def source_loc(fn: Function, py_name: str, line: int):
+    """The kernel location of the op that line `line` of generate(fn, py_name)'s source was
+    written for (None where it was written for none): asked only when numba refuses a line,
+    so the source is written again rather than its map kept for every function."""
+    w = SourceWriter(fn, py_name)
+    w.source()
+    return w.line_locs.get(line)
