@@ -428,7 +428,7 @@ class _Reverse(MpiReverse, ParallelReverse, SegmentCheckpointing, RevolveCheckpo
             return self.reverse_store(op, ctx)
         if name == "func.call":
             return self.reverse_rule_call(op, ctx)
-        if any(self.act.shadowed(a) for a in written_arrays(op)):
+        if any(self.act.shadowed(a) for a in writes(op)):
             raise DifferentiationError(f"{where(op.loc)}: no reverse-mode rule for '{name}', "
                                        f"which writes an array that carries a derivative")
         if name in ("mem.alloc", "mem.view") or name in NON_DIFFERENTIABLE or not op.results:
