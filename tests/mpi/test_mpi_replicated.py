@@ -84,12 +84,17 @@ def _setup(case):
     return kernel, args, argnums, fd if isinstance(argnums, tuple) else fd[0]
 
 
-def _assert_close(got, want, what):
+def _mismatches(got, want, what) -> list[str]:
     got = got if isinstance(got, tuple) else (got,)
     want = want if isinstance(want, tuple) else (want,)
-    for g, w in zip(got, want):
-        np.testing.assert_allclose(g, w, rtol=1e-6, atol=1e-7,
-                                   err_msg=f"{what} on rank {COMM.rank}")
+    return [f"{what} on rank {COMM.rank}: {g}, expected {w}"
+            for g, w in zip(got, want) if not np.allclose(g, w, rtol=1e-6, atol=1e-7)]
+
+
+def _assert_everywhere(mismatches: list[str]) -> None:
+    """Fail on every rank together, so that no rank runs ahead into the next collective."""
+    everywhere = [m for ms in COMM.allgather(mismatches) for m in ms]
+    assert not everywhere, "\n".join(everywhere)
 
 
 @pytest.mark.mpi(min_size=2)
@@ -98,13 +103,14 @@ def _assert_close(got, want, what):
 @pytest.mark.parametrize("case", sorted(CASES))
 def test_gradient_and_jacobians_match_finite_differences_of_the_global_loss(case, backend):
     kernel, args, argnums, fd = _setup(case)
-    _assert_close(ad.grad(kernel, argnums=argnums, backend=backend)(*args), fd, "grad")
+    got = {"grad": ad.grad(kernel, argnums=argnums, backend=backend)(*args)}
     for mode in ("rev", "fwd"):
-        got = ad.jacobian(kernel, argnums=argnums, mode=mode, backend=backend)(*args)
-        _assert_close(got, fd, f"jacobian mode={mode}")
+        got[f"jacobian mode={mode}"] = ad.jacobian(kernel, argnums=argnums, mode=mode,
+                                                   backend=backend)(*args)
     # one lane at a time too: each call seeds one entry of one rank
-    got = ad.jacobian(kernel, argnums=argnums, mode="fwd", batch=1, backend=backend)(*args)
-    _assert_close(got, fd, "jacobian mode='fwd', batch=1")
+    got["jacobian mode=fwd batch=1"] = ad.jacobian(kernel, argnums=argnums, mode="fwd",
+                                                   batch=1, backend=backend)(*args)
+    _assert_everywhere([m for what, g in got.items() for m in _mismatches(g, fd, what)])
 
 
 @pytest.mark.mpi(min_size=2)
@@ -116,5 +122,5 @@ def test_buffer_loss_has_the_gradient_of_the_scalar_allreduce_loss(backend):
     x = np.random.default_rng(COMM.rank).standard_normal(4)
     buffered = ad.grad(mk.allreduce_buffer_loss, backend=backend)(x, COMM)
     scalar = ad.grad(mk.scalar_allreduce_loss, backend=backend)(x, COMM)
-    np.testing.assert_allclose(buffered, scalar, rtol=1e-13)
-    np.testing.assert_allclose(buffered, 2 * x, rtol=1e-13)
+    _assert_everywhere(_mismatches(buffered, scalar, "Allreduce-buffer loss gradient") +
+                       _mismatches(buffered, 2 * x, "Allreduce-buffer loss gradient"))
