@@ -233,6 +233,24 @@ def allreduce_buffer_steps(x, comm):
 
 
 @ad.kernel
+def allreduce_buffer_while(x, comm):
+    """CG's loop: iterate while the reduced residual, read from the buffer, is large."""
+    loc = np.zeros(1)
+    glob = np.zeros(1)
+    rr = 1.0
+    it = 0
+    while rr > 1e-3 and it < 4:
+        loc[0] = 0.0
+        for i in range(x.shape[0]):
+            x[i] = x[i] - 0.25 * x[i] * x[i]
+            loc[0] += x[i] * x[i]
+        comm.Allreduce(loc, glob, op=MPI.SUM)
+        rr = glob[0]
+        it += 1
+    return rr
+
+
+@ad.kernel
 def allreduce_buffer_local(x, comm):
     """A per-rank result made from a replicated one: each rank's value counts."""
     loc = np.zeros(1)

@@ -25,6 +25,8 @@ CASES = {
                               lambda r, rank: (r.standard_normal(3 + rank % 2), COMM), 0),
     "allreduce_buffer_steps": (mk.allreduce_buffer_steps,
                                lambda r, rank: (r.standard_normal(3) / 2, COMM), 0),
+    "allreduce_buffer_while": (mk.allreduce_buffer_while,
+                               lambda r, rank: (r.standard_normal(3 + rank % 2) / 2, COMM), 0),
     "allreduce_buffer_local": (mk.allreduce_buffer_local,
                                lambda r, rank: (r.standard_normal(3 + rank % 2), COMM), 0),
     "allgather_sum": (mk.allgather_sum, lambda r, rank: (r.standard_normal(3), COMM), 0),
