@@ -486,7 +486,9 @@ def jacobian(f, argnums=0, mode: str = "rev", batch=None, backend: str | None = 
     """-> function returning the Jacobian of f's float result(s) w.r.t. args[argnums]: shape
     out_shape + in_shape, out_shape () for one result, (m,) for a tuple of m. Rows (mode
     "rev") or columns ("fwd") come `batch` at a time from one batched derivative call
-    (width = batch; default min(count, 8))."""
+    (width = batch; default min(count, 8)). Under MPI each rank gets, in either mode, the
+    derivatives of the global result(s) with respect to its own inputs (README's MPI
+    section: a per-rank result is summed over the ranks, a replicated one counts once)."""
     k = as_kernel(f)
     if mode not in ("rev", "fwd"):
         raise ArgumentError(f"jacobian mode must be 'rev' or 'fwd', got {mode!r}")

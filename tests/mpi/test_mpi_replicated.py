@@ -13,7 +13,7 @@ from mpi4py import MPI
 import hpcad as ad
 
 sys.path.insert(0, str(Path(__file__).parent))
-import mpi_kernels as mk  # noqa: E402
+import mpi_kernels as mk
 
 COMM = MPI.COMM_WORLD
 BACKENDS = ["interp", "numba"]
