@@ -11,6 +11,7 @@ from .frontend.signature import typeof
 from .ir.types import ArrayType, ScalarType
 from .kernel import Kernel, as_kernel, check_backend
 from .passes.activity import ACTIVE, CONST, DUP, SHADOW
+from .passes.replicated import replicated_results
 
 
 class Const:
@@ -156,11 +157,16 @@ def _policy(k: Kernel, spec, activity: tuple, ret_active: bool, args, flat) -> t
         sizes = k.policies[key] = (tapes, time_loop(spec.primal, args), cache_bytes(),
                                    restart, disk)
     if spec.communicates:   # every rank must checkpoint alike: the largest rank decides
-        from mpi4py import MPI
-        comm = next((a for a in args if isinstance(a, MPI.Comm)), MPI.COMM_WORLD)
-        sizes = agree(comm, *sizes)
+        sizes = agree(_communicator(args), *sizes)
     c = k.last_policy = choose(budget, *sizes)
     return c.snapshots, c.schedule, "recompute" if c.fewest_bytes else k.intermediates
+
+
+def _communicator(args):
+    """The communicator a kernel that calls MPI runs on: its first, else COMM_WORLD (as
+    numba-mpi's calls)."""
+    from mpi4py import MPI
+    return next((a for a in args if isinstance(a, MPI.Comm)), MPI.COMM_WORLD)
 
 
 def _restartable(spec, activity: tuple, ret_active: bool) -> bool:
@@ -489,7 +495,9 @@ def jacobian(f, argnums=0, mode: str = "rev", batch=None, backend: str | None = 
     """-> function returning the Jacobian of f's float result(s) w.r.t. args[argnums]: shape
     out_shape + in_shape, out_shape () for one result, (m,) for a tuple of m. Rows (mode
     "rev") or columns ("fwd") come `batch` at a time from one batched derivative call
-    (width = batch; default min(count, 8))."""
+    (width = batch; default min(count, 8)). Under MPI each rank gets, in either mode, the
+    derivatives of the global result(s) with respect to its own inputs (README's MPI
+    section: a per-rank result is summed over the ranks, a replicated one counts once)."""
     k = as_kernel(f)
     if mode not in ("rev", "fwd"):
         raise ArgumentError(f"jacobian mode must be 'rev' or 'fwd', got {mode!r}")
@@ -518,17 +526,14 @@ def _chunks(count: int, batch) -> tuple[int, list[range]]:
     return width, [range(lo, min(lo + width, count)) for lo in range(0, count, width)]
 
 
-def _units(width: int, chunk, shape: tuple):
-    """Lane l holds the unit direction e_j for the l-th j of chunk (flat indices into
-    shape; a scalar's lanes listed in chunk hold 1): a width-W tangent or seed, lanes past
-    the chunk's end zero; width 1 keeps plain shapes."""
+def _units(width: int, entries, shape: tuple):
+    """For each (lane, j) of entries, lane holds the unit direction e_j (j a flat index
+    into shape, 0 for a scalar): a width-W tangent or seed, the other lanes zero; width 1
+    keeps plain shapes."""
     t = np.zeros((width,) + shape)
     flat = t.reshape(width, -1)
-    for lane, j in enumerate(chunk):
-        if shape:
-            flat[lane, j] = 1.0
-        else:
-            flat[j, 0] = 1.0
+    for lane, j in entries:
+        flat[lane, j] = 1.0
     return t if width > 1 else (t[0] if shape else float(t[0]))
 
 
@@ -540,7 +545,7 @@ def _jacobian_rows(k, args, nums, blocks, n_out, as_tuple, batch, backend):
         run = _copy_args(args)
         shadows = {i: np.zeros((width,) * (width > 1) + a.shape, a.dtype)
                    for i, (a, kind) in enumerate(zip(run, kinds)) if kind in (DUP, SHADOW)}
-        seeds = [_units(width, [lane for lane, r in enumerate(rows) if r == j], ())
+        seeds = [_units(width, [(lane, 0) for lane, r in enumerate(rows) if r == j], ())
                  for j in range(n_out)]
         _, adjoints = _reverse_call(k, run, kinds, shadows, seeds, backend, width)
         scalar = dict(zip([i for i, kind in enumerate(kinds) if kind == ACTIVE], adjoints))
@@ -552,22 +557,40 @@ def _jacobian_rows(k, args, nums, blocks, n_out, as_tuple, batch, backend):
 
 
 def _jacobian_columns(k, args, nums, blocks, n_out, as_tuple, batch, backend):
-    """Forward mode: W input columns per call, along W unit tangents."""
+    """Forward mode: W input columns per call, along W unit tangents. Under MPI each rank's
+    arguments are its own inputs (a parameter passed to every rank too): a column is one
+    entry on one rank, whose lane only that rank seeds. The global loss sums the per-rank
+    results over the ranks and counts a replicated one once (passes/replicated.py), so a
+    per-rank result's tangents are summed over the ranks, a replicated one's is the same
+    on all."""
+    spec = k.specialize(args)
+    comm = _communicator(args) if spec.communicates else None
+    replicated = np.array([c is not None for c, t in zip(replicated_results(spec.primal),
+                                                         spec.primal.result_types)
+                           if _is_float_scalar(t)], dtype=bool).reshape(n_out, 1)
+    rank = comm.rank if comm is not None else 0
     for blk, n in zip(blocks, nums):
         shape = np.shape(args[n])
-        width, chunks = _chunks(int(np.prod(shape, dtype=int)), batch)
-        for cols in chunks:
+        count = int(np.prod(shape, dtype=int))
+        counts = comm.allgather(count) if comm is not None else [count]
+        columns = [(r, j) for r, c in enumerate(counts) for j in range(c)]
+        width, chunks = _chunks(len(columns), batch)
+        for chunk in chunks:
+            mine = [(lane, columns[c][1]) for lane, c in enumerate(chunk)
+                    if columns[c][0] == rank]
             run = _copy_args(args)
             kinds = _float_kinds(k, run, {n})
             tangents = {i: np.zeros((width,) * (width > 1) + a.shape, a.dtype)
                         for i, (a, kind) in enumerate(zip(run, kinds)) if kind == SHADOW}
-            tangents[n] = _units(width, cols, shape)
+            tangents[n] = _units(width, mine, shape)
             _, dots = _forward_call(k, run, kinds, tangents, backend, width)
             dots = np.asarray([_lanes(d, width) for d in dots],
                               dtype=np.float64).reshape(n_out, width)
+            if comm is not None:
+                dots = np.where(replicated, dots, comm.allreduce(dots))
             flat = blk.reshape(n_out if as_tuple else 1, -1)
-            for lane, col in enumerate(cols):
-                flat[:, col] = dots[:, lane]
+            for lane, j in mine:
+                flat[:, j] = dots[:, lane]
 
 
 def hvp(f, argnums=0, backend: str | None = None):

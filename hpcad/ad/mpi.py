@@ -376,28 +376,6 @@ def _is_any_source(v: Value) -> bool:
     return False
 
 
-def replicated_over(v: Value):
-    """The communicator over which v is replicated (the same on all its ranks, e.g. the
-    result of an allreduce, or arithmetic on such values and constants), else None."""
-    op = v.owner
-    if not isinstance(op, Op):
-        return None
-    if op.name == "mpi.allreduce_scalar":
-        return op.operands[-1]
-    if op.name == "arith.const":
-        return None
-    if op.dialect in ("arith", "math") and not op.regions:
-        comms = {replicated_over(x) if not _is_constant(x) else "const" for x in op.operands}
-        comms.discard("const")
-        if len(comms) == 1 and None not in comms:
-            return comms.pop()
-    return None
-
-
-def _is_constant(v: Value) -> bool:
-    return isinstance(v.owner, Op) and v.owner.name == "arith.const"
-
-
 def global_seed(b, value: Value, seed: Value, comm: Value) -> Value:
     """A replicated return value is one global output: every rank seeds it, so each rank's
     seed counts 1/size (the allreduce's adjoint sums them back to one)."""

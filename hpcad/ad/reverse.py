@@ -29,9 +29,10 @@ from ..ir.dialects import is_pure
 from ..ir.types import ArrayType, ScalarType, i64, with_width
 from ..passes.activity import Activity
 from ..ir.effects import writes
+from ..passes.replicated import replicated_results
 from .common import derivative_name, has_tangent, zero
 from .custom import CustomReverse
-from .mpi import MpiReverse, global_seed, replicated_over
+from .mpi import MpiReverse, global_seed
 from .parallel import ParallelReverse
 from .regions import Region
 from .rules import NON_DIFFERENTIABLE, PARTIALS, RuleBuilder, uses_of_partial
@@ -760,8 +761,9 @@ def reverse(fn: Function, arg_activity: list[str], act: Activity, ret_active: bo
     top.shadows.update(shadows)
     rv.top = top
     rv.b.block = rev
+    replicated = dict(zip(ret.operands, replicated_results(fn)))
     for v, s in zip(float_rets, seeds):
-        comm = replicated_over(v)
+        comm = replicated[v]
         rv.add_adjoint(v, s if comm is None else global_seed(rv.b, v, s, rv.vmap[comm]))
     rv.reverse_block(top)
     rv.b.block = rev

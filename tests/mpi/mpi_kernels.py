@@ -271,6 +271,111 @@ def irecv_wait_loop(x, comm):
     return comm.allreduce(s, op=MPI.SUM)
 
 
+@ad.kernel
+def allreduce_buffer_loss(x, comm):
+    """The CG idiom: a local dot product, an array Allreduce, the loss read from its
+    receive buffer (the same on every rank: one global loss)."""
+    loc = np.zeros(1)
+    for i in range(x.shape[0]):
+        loc[0] += x[i] * x[i]
+    glob = np.zeros(1)
+    comm.Allreduce(loc, glob, op=MPI.SUM)
+    return glob[0]
+
+
+@ad.kernel
+def scalar_allreduce_loss(x, comm):
+    """allreduce_buffer_loss with the scalar allreduce."""
+    s = 0.0
+    for i in range(x.shape[0]):
+        s += x[i] * x[i]
+    return comm.allreduce(s, op=MPI.SUM)
+
+
+@ad.kernel
+def allreduce_buffer_steps(x, comm):
+    """CG-like steps: each reduces a dot product into a buffer, reads rr from it (at the
+    step's index, the same on every rank) and updates x with it; the loss is arithmetic
+    on the last rr."""
+    loc = np.zeros(3)
+    glob = np.zeros(3)
+    rr = 0.0
+    for step in range(3):
+        for i in range(x.shape[0]):
+            loc[step] += x[i] * x[i]
+        comm.Allreduce(loc, glob, op=MPI.SUM)
+        rr = glob[step]
+        for i in range(x.shape[0]):
+            x[i] = x[i] - 0.05 * rr * x[i]
+    return 0.5 * rr * rr + 1.0
+
+
+@ad.kernel
+def allreduce_buffer_while(x, comm):
+    """CG's loop: iterate while the reduced residual, read from the buffer, is large."""
+    loc = np.zeros(1)
+    glob = np.zeros(1)
+    rr = 1.0
+    it = 0
+    while rr > 1e-3 and it < 4:
+        loc[0] = 0.0
+        for i in range(x.shape[0]):
+            x[i] = x[i] - 0.25 * x[i] * x[i]
+            loc[0] += x[i] * x[i]
+        comm.Allreduce(loc, glob, op=MPI.SUM)
+        rr = glob[0]
+        it += 1
+    return rr
+
+
+@ad.kernel
+def allreduce_buffer_local(x, comm):
+    """A per-rank result made from a replicated one: each rank's value counts."""
+    loc = np.zeros(1)
+    for i in range(x.shape[0]):
+        loc[0] += math.sin(x[i])
+    glob = np.zeros(1)
+    comm.Allreduce(loc, glob, op=MPI.SUM)
+    return glob[0] * x[0]
+
+
+@ad.kernel
+def allgather_sum(x, comm):
+    """Each rank's local sum gathered everywhere, then summed (nonlinearly) on each rank."""
+    loc = np.zeros(1)
+    for i in range(x.shape[0]):
+        loc[0] += x[i] * math.cos(x[i])
+    seen = np.zeros(comm.Get_size())
+    comm.Allgather(loc, seen)
+    s = 0.0
+    for r in range(seen.shape[0]):
+        s += seen[r] * seen[r] * (r + 1.0)
+    return s
+
+
+@ad.kernel
+def allgather_own_entry(x, comm):
+    """Reading the gathered buffer at this rank's index gives a per-rank value."""
+    loc = np.zeros(1)
+    for i in range(x.shape[0]):
+        loc[0] += x[i] * x[i]
+    seen = np.zeros(comm.Get_size())
+    comm.Allgather(loc, seen)
+    return seen[comm.Get_rank()] * seen[0]
+
+
+@ad.kernel
+def bcast_buffer(x, comm):
+    """Root fills a buffer from its x and broadcasts it; the loss is read from it."""
+    buf = np.zeros(2)
+    if comm.Get_rank() == 0:
+        for i in range(x.shape[0]):
+            buf[0] += x[i] * x[i]
+        buf[1] = math.sin(x[0])
+    comm.Bcast(buf, root=0)
+    return buf[0] * buf[1]
+
+
 # the kernels the derivative tests run, with their per-rank arguments (rng -> tuple)
 CASES = {
     "ring_sendrecv": (ring_sendrecv, lambda r: (r.standard_normal(5), 0.7)),
@@ -288,4 +393,14 @@ CASES = {
     "allgather_loop": (allgather_loop, lambda r: (r.standard_normal(2),)),
     "sendrecv_loop": (sendrecv_loop, lambda r: (r.standard_normal(3),)),
     "irecv_wait_loop": (irecv_wait_loop, lambda r: (r.standard_normal(3),)),
+    "allreduce_buffer_loss": (allreduce_buffer_loss, lambda r: (r.standard_normal(3),)),
+    "allreduce_buffer_steps": (allreduce_buffer_steps, lambda r: (r.standard_normal(3) / 2,)),
+    "allreduce_buffer_local": (allreduce_buffer_local, lambda r: (r.standard_normal(3),)),
+    "allgather_sum": (allgather_sum, lambda r: (r.standard_normal(3),)),
+    "allgather_own_entry": (allgather_own_entry, lambda r: (r.standard_normal(3),)),
+    "bcast_buffer": (bcast_buffer, lambda r: (r.standard_normal(3),)),
 }
+
+# the cases whose result differs between ranks (each rank's counts in the global loss);
+# the others return a value that is the same on every rank (counted once)
+PER_RANK = {"scalar_allreduce_local", "allreduce_buffer_local", "allgather_own_entry"}
