@@ -595,6 +595,44 @@ def scaled_by_product(u, c):
     return p * s
 
 
+# ---------------------------------------------------------------------------------------------
+# Pair energy with a cutoff: the sum is updated inside an `if` in an inner loop (numba's
+# parfor pass once refused hpcad's code for it: "unexpected cycle in lookup()").
+# ---------------------------------------------------------------------------------------------
+
+@ad.kernel
+def cutoff_pairs(x, rc2):
+    n = x.shape[0]
+    e = 0.0
+    for i in ad.prange(n):
+        for j in range(i + 1, n):
+            dx = x[i] - x[j]
+            r2 = dx * dx
+            if r2 < rc2:
+                e += 1.0 / r2 - 1.0 / rc2
+    return e
+
+
+@ad.kernel
+def cutoff_pairs_serial(x, rc2):
+    n = x.shape[0]
+    e = 0.0
+    for i in range(n):
+        for j in range(i + 1, n):
+            dx = x[i] - x[j]
+            r2 = dx * dx
+            if r2 < rc2:
+                e += 1.0 / r2 - 1.0 / rc2
+    return e
+
+
+def lattice(rng, count: int, spacing: float) -> np.ndarray:
+    """count points spacing apart, each moved by at most spacing / 8, shuffled: every pair
+    distance lies within spacing / 4 of a multiple of spacing."""
+    jitter = rng.uniform(-0.125, 0.125, count) * spacing
+    return rng.permutation(spacing * np.arange(count) + jitter)
+
+
 def repeated_indices(rng, size: int, count: int) -> np.ndarray:
     """count indices into range(size), every one of them at least twice."""
     extra = rng.integers(0, size, count - 2 * size)
@@ -648,4 +686,7 @@ CASES: list[ParallelCase] = [
     ParallelCase("heat_energy", heat_energy, heat_energy_serial,
                  lambda rng: (rng.uniform(0.5, 1.5, 20), 0.2, 6), adjoint=COLORED,
                  sum_in_gradient=True),
+    # cutoff 2.5 at spacing 1: every pair distance is at least 0.25 from it
+    ParallelCase("cutoff_pairs", cutoff_pairs, cutoff_pairs_serial,
+                 lambda rng: (lattice(rng, 14, 1.0), 6.25), adjoint=ATOMIC, eps=1e-7),
 ]

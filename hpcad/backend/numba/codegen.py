@@ -441,12 +441,30 @@ class SourceWriter(TapeWriter, ParallelWriter, MpiWriter, VectorWriter):
 
     def op_scf_if(self, op, depth):
         results = self.carried_names(op.results)
-        self.emit(depth, f"if {self.ref(op.operands[0])}:")
-        self.region_body(op.regions[0], depth + 1, results)
-        else_body = op.regions[1]
+        cond = self.ref(op.operands[0])
+        then_body, else_body = op.regions
+        passing = self.passing_branch(op)
+        if passing is not None:
+            # `r = a` before the if rather than in a branch of its own: numba's parfor pass
+            # follows copies back from a reduction and fails ("unexpected cycle in lookup()")
+            # on a loop-carried value copied through an `else` that only passes it on
+            self.assign(depth, results, [self.ref(v) for v in passing.ops[-1].operands])
+            other, test = (then_body, cond) if passing is else_body else (else_body, f"not ({cond})")
+            self.emit(depth, f"if {test}:")
+            self.region_body(other, depth + 1, results)
+            return
+        self.emit(depth, f"if {cond}:")
+        self.region_body(then_body, depth + 1, results)
         if len(else_body.ops) > 1 or results:
             self.emit(depth, "else:")
             self.region_body(else_body, depth + 1, results)
+
+    def passing_branch(self, op: Op) -> Block | None:
+        """The branch of an if with scalar results that only passes values on (the else
+        first), if any."""
+        if not op.results or any(is_vector(r) for r in op.results):
+            return None
+        return next((b for b in reversed(op.regions) if len(b.ops) == 1), None)
 
     def op_rt_progress(self, op, depth):
         """A call back into Python: hpcad.progress.sweep, through PROGRESS."""
