@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from ...ir.core import Block, Function, Op, Value, walk
 from ...ir.dialects import in_parallel, lower_bounds, plain_body, sum_update
 from ...ir.types import ScalarType, lanes
+from .cache import boundscheck
 from .common import NP_TYPES, without_terminator
 from .mpi_codegen import MpiWriter
 from .parallel import ParallelWriter
@@ -62,7 +63,7 @@ from numba import njit, prange
 
 from hpcad.backend.numba.intrinsics import add_any_order, atomic_add
 
-OPTIONS = dict(cache=True, error_model="numpy", nogil=True)
+OPTIONS = dict(cache=True, error_model="numpy", nogil=True, boundscheck={boundscheck})
 
 
 @njit(inline="always", **OPTIONS)
@@ -162,8 +163,8 @@ class SourceWriter(TapeWriter, ParallelWriter, MpiWriter, VectorWriter):
         start = len(self.lines)
         self.block(self.fn.body, 1)
         self.lines[start:start] = self.storage_lines() + self.lanes_in()
-        prelude = PRELUDE + ("from hpcad.backend.numba import mpi as hpcad_mpi\n"
-                             if self.uses_mpi else "")
+        prelude = PRELUDE.format(boundscheck=boundscheck()) + (
+            "from hpcad.backend.numba import mpi as hpcad_mpi\n" if self.uses_mpi else "")
         if self.width > 1 and self.parallel:
             prelude += "from numba import get_thread_id\n"
         if any(op.name == "rt.progress" for op in walk(self.fn.body)):
