@@ -648,6 +648,9 @@ def spread(rng, count: int, lo: float, hi: float) -> np.ndarray:
 
 
 CASES: list[ParallelCase] = [
+    # cutoff 2.5 at spacing 1: every pair distance is at least 0.25 from it
+    ParallelCase("cutoff_pairs", cutoff_pairs, cutoff_pairs_serial,
+                 lambda rng: (lattice(rng, 14, 1.0), 6.25), adjoint=ATOMIC, eps=1e-7),
     ParallelCase("stencil1d", stencil1d, stencil1d_serial,
                  lambda rng: (rng.uniform(-1.0, 1.0, 40), 0.7), adjoint=COLORED),
     ParallelCase("stencil2d_rows", stencil2d_rows, stencil2d_rows_serial,
@@ -686,7 +689,4 @@ CASES: list[ParallelCase] = [
     ParallelCase("heat_energy", heat_energy, heat_energy_serial,
                  lambda rng: (rng.uniform(0.5, 1.5, 20), 0.2, 6), adjoint=COLORED,
                  sum_in_gradient=True),
-    # cutoff 2.5 at spacing 1: every pair distance is at least 0.25 from it
-    ParallelCase("cutoff_pairs", cutoff_pairs, cutoff_pairs_serial,
-                 lambda rng: (lattice(rng, 14, 1.0), 6.25), adjoint=ATOMIC, eps=1e-7),
 ]
