@@ -133,6 +133,7 @@ def _policy(k: Kernel, spec, activity: tuple, ret_active: bool, args, flat) -> t
         env_budget,
         tape_bytes,
         time_loop,
+        unsized_loop,
     )
     from .checkpoint.disk import free_bytes
     budget = env_budget() if k.budget == "auto" else k.budget
@@ -159,7 +160,10 @@ def _policy(k: Kernel, spec, activity: tuple, ret_active: bool, args, flat) -> t
         from mpi4py import MPI
         comm = next((a for a in args if isinstance(a, MPI.Comm)), MPI.COMM_WORLD)
         sizes = agree(comm, *sizes)
-    c = k.last_policy = choose(budget, *sizes)
+    unsized = unsized_loop(spec.derivative("reverse", activity, ret_active,
+                                           intermediates="recompute")) \
+        if budget is not None and sizes[0][1] is None else ""
+    c = k.last_policy = choose(budget, *sizes, unsized)
     return c.snapshots, c.schedule, "recompute" if c.fewest_bytes else k.intermediates
 
 
