@@ -633,6 +633,98 @@ def lattice(rng, count: int, spacing: float) -> np.ndarray:
     return rng.permutation(spacing * np.arange(count) + jitter)
 
 
+# ---------------------------------------------------------------------------------------------
+# Race-free by index arithmetic (passes/race.py): a prange over a flattened 2-D index
+# (k // m, k % m), and red-black Gauss-Seidel (rows of one colour, two apart, in parallel).
+# ---------------------------------------------------------------------------------------------
+
+@ad.kernel
+def flattened2d(u, c):
+    n, m = u.shape
+    out = np.zeros((n, m))
+    for k in ad.prange(n * m):
+        i = k // m
+        j = k % m
+        out[i, j] = math.sin(c * u[i, j]) * u[i, j]
+    loss = 0.0
+    for i in range(n):
+        for j in range(m):
+            loss += out[i, j] * out[i, j]
+    return loss
+
+
+@ad.kernel
+def flattened2d_serial(u, c):
+    n, m = u.shape
+    out = np.zeros((n, m))
+    for i in range(n):
+        for j in range(m):
+            out[i, j] = math.sin(c * u[i, j]) * u[i, j]
+    loss = 0.0
+    for i in range(n):
+        for j in range(m):
+            loss += out[i, j] * out[i, j]
+    return loss
+
+
+@ad.kernel
+def red_black(u, f, h, sweeps):
+    n = u.shape[0]
+    for sweep in range(sweeps):
+        for color in range(2):
+            for i in ad.prange(1 + color, n - 1, 2):
+                u[i] = 0.5 * (u[i - 1] + u[i + 1]) + h * f[i]
+    loss = 0.0
+    for i in range(n):
+        loss += u[i] * u[i]
+    return loss
+
+
+@ad.kernel
+def red_black_serial(u, f, h, sweeps):
+    n = u.shape[0]
+    for sweep in range(sweeps):
+        for color in range(2):
+            for i in range(1 + color, n - 1, 2):
+                u[i] = 0.5 * (u[i - 1] + u[i + 1]) + h * f[i]
+    loss = 0.0
+    for i in range(n):
+        loss += u[i] * u[i]
+    return loss
+
+
+@ad.kernel
+def red_black_rows(u, f, h, sweeps):
+    n, m = u.shape
+    for sweep in range(sweeps):
+        for color in range(2):
+            for i in ad.prange(1 + color, n - 1, 2):
+                for j in range(1, m - 1):
+                    u[i, j] = 0.25 * (u[i - 1, j] + u[i + 1, j] + u[i, j - 1] + u[i, j + 1]) \
+                        + h * f[i, j]
+    loss = 0.0
+    for i in range(n):
+        for j in range(m):
+            loss += u[i, j] * u[i, j]
+    return loss
+
+
+@ad.kernel
+def red_black_rows_serial(u, f, h, sweeps):
+    n, m = u.shape
+    for sweep in range(sweeps):
+        for color in range(2):
+            for i in range(1 + color, n - 1, 2):
+                for j in range(1, m - 1):
+                    u[i, j] = 0.25 * (u[i - 1, j] + u[i + 1, j] + u[i, j - 1] + u[i, j + 1]) \
+                        + h * f[i, j]
+    loss = 0.0
+    for i in range(n):
+        for j in range(m):
+            loss += u[i, j] * u[i, j]
+    return loss
+
+
 def repeated_indices(rng, size: int, count: int) -> np.ndarray:
     """count indices into range(size), every one of them at least twice."""
     extra = rng.integers(0, size, count - 2 * size)
@@ -648,6 +740,14 @@ def spread(rng, count: int, lo: float, hi: float) -> np.ndarray:
 
 
 CASES: list[ParallelCase] = [
+    ParallelCase("flattened2d", flattened2d, flattened2d_serial,
+                 lambda rng: (rng.uniform(0.5, 1.5, (5, 7)), 0.7), adjoint=OWN),
+    ParallelCase("red_black", red_black, red_black_serial,
+                 lambda rng: (rng.uniform(-1.0, 1.0, 21), rng.uniform(-1.0, 1.0, 21), 0.3, 3),
+                 adjoint=COLORED),
+    ParallelCase("red_black_rows", red_black_rows, red_black_rows_serial,
+                 lambda rng: (rng.uniform(-1.0, 1.0, (9, 6)), rng.uniform(-1.0, 1.0, (9, 6)),
+                              0.3, 2), adjoint=COLORED),
     # cutoff 2.5 at spacing 1: every pair distance is at least 0.25 from it
     ParallelCase("cutoff_pairs", cutoff_pairs, cutoff_pairs_serial,
                  lambda rng: (lattice(rng, 14, 1.0), 6.25), adjoint=ATOMIC, eps=1e-7),
