@@ -82,3 +82,28 @@ def test_checked_and_unchecked_code_are_cached_apart(tmp_path):
     expected = 2.0 * float(np.linspace(0.5, 1.5, 16)[0])   # d/du_0 of the sum of u_i^2
     assert all(run["value"] == pytest.approx(expected, rel=1e-14)
                for run in [unchecked, checked, *again])
+
+
+ATOMIC_SCRIPT = """
+import numpy as np
+from numba import njit
+from hpcad.backend.numba.intrinsics import atomic_add
+
+@njit(boundscheck=True)
+def scatter(a, i):
+    atomic_add(a, i, 1.0)
+
+try:
+    scatter(np.zeros(4), {index})
+    print("no error")
+except IndexError:
+    print("IndexError")
+"""
+
+
+def test_atomic_adds_are_checked_too():
+    """The atomic float add of racing adjoint accumulations (intrinsics.py) computes its
+    element's address itself: it follows numba's boundscheck flag as plain indexing does."""
+    out = subprocess.run([sys.executable, "-c", ATOMIC_SCRIPT.format(index=OUT_OF_BOUNDS)],
+                         capture_output=True, text=True, timeout=600)
+    assert out.returncode == 0 and out.stdout.strip() == "IndexError", (out.stdout, out.stderr)
