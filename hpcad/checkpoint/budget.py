@@ -117,6 +117,11 @@ def tape_bytes(fn: Function, flat_args) -> int | None:
     return total
 
 
+UNSIZED = "its loops' trip counts are only known while it runs"
+_GROWING = ("Use hpcad.checkpoint(f, 'store_all') or a snapshot count, "
+            "hpcad.checkpoint(f, 4): their tapes grow as they run")
+
+
 def unsized_loop(fn: Function) -> str:
     """Why fn's tape cannot be sized before it runs (tape_bytes is None), as a reason for
     messages: the outermost loop around a saved value whose trip count is data-dependent,
@@ -129,7 +134,7 @@ def unsized_loop(fn: Function) -> str:
                     any(_data_dependent(v) for v in loop.operands[:3]):
                 return (f"{where(loop.loc)}: the trip count of this loop is data-dependent "
                         f"(its bounds are read from an array or computed in a loop or branch)")
-    return "its tape size is only known while it runs"
+    return UNSIZED
 
 
 def _enclosing(op: Op) -> list[Op]:
@@ -263,7 +268,7 @@ def cache_segments(own: int | None, loop: TimeLoop | None, cache: int) -> Choice
 @functools.lru_cache(maxsize=256)
 def choose(budget: int | None, tapes: tuple, loop: TimeLoop | None,
            cache: int = 32 * 2**20, restart: bool = False, disk: int = 0,
-           unsized: str = "its tape size is only known while it runs") -> Choice:
+           unsized: str = UNSIZED) -> Choice:
     """The fastest policy whose estimated bytes of memory fit the budget (None: no limit).
     tapes: the store-all tape under the kernel's own plan for intermediates, then under the
     fewest-bytes plan (equal when they are the same plan). restart: whether each step of
@@ -289,9 +294,10 @@ def choose(budget: int | None, tapes: tuple, loop: TimeLoop | None,
                                                "intermediates recomputed", True)
     if loop is None or loop.steps < 2:
         raise HpcadError(f"memory budget of {budget} bytes cannot be planned: "
-                         + ("it has no time loop to checkpoint. Raise the budget"
-                            if least is not None else unsized)
-                         + ", or use hpcad.checkpoint(f, 'store_all')")
+                         + ("it has no time loop to checkpoint. Raise the budget, or use "
+                            "hpcad.checkpoint(f, 'store_all')" if least is not None else
+                            f"{unsized}, so the tape cannot be sized before it runs, and it "
+                            f"has no time loop to checkpoint. {_GROWING}"))
     n, p = loop.steps, loop.state_bytes
     if least is None:
         return _without_tape(budget, n, p, restart, disk, unsized)
@@ -357,9 +363,7 @@ def _without_tape(budget: int, n: int, p: int, restart: bool, disk: int,
            if not restart else f"not one {p}-byte copy of the state fits, in memory or in "
            f"files")
     raise HpcadError(f"memory budget of {budget} bytes cannot be planned: {unsized}, so "
-                     f"its tape cannot be sized before it runs, and {why}. Use "
-                     f"hpcad.checkpoint(f, 'store_all') (the tape grows as it runs) or pin "
-                     f"a snapshot count")
+                     f"the tape cannot be sized before it runs, and {why}. {_GROWING}")
 
 
 def _restarting_on_disk(n: int, p: int, disk: int) -> Choice | None:
