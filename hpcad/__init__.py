@@ -17,7 +17,7 @@ __version__ = "0.1.0"
 __all__ = ["Active", "Const", "Dual", "Duplicated", "DuplicatedNoNeed", "autodiff",
            "CustomKernel", "custom_jvp", "custom_vjp", "check_grad", "checkpoint", "plan", "grad",
            "hvp", "jacobian", "jvp", "value_and_grad", "vjp", "ArgumentError",
-           "DifferentiationError", "GradientMismatch", "HpcadError", "HpcadWarning", "IndexOutOfBounds",
-           "IRParseError",
-           "IRVerifyError", "KernelTypeError", "UnsupportedConstruct", "Kernel", "kernel", "join",
-           "par_map", "par_sum", "prange", "spawn", "sync"]
+           "DifferentiationError", "GradientMismatch", "HpcadError", "HpcadWarning",
+           "IndexOutOfBounds", "IRParseError", "IRVerifyError", "KernelTypeError",
+           "UnsupportedConstruct", "Kernel", "kernel", "join", "par_map", "par_sum", "prange",
+           "spawn", "sync"]

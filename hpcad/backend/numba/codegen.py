@@ -450,9 +450,12 @@ class SourceWriter(TapeWriter, ParallelWriter, MpiWriter, VectorWriter):
             # follows copies back from a reduction and fails ("unexpected cycle in lookup()")
             # on a loop-carried value copied through an `else` that only passes it on
             self.assign(depth, results, [self.ref(v) for v in passing.ops[-1].operands])
-            other, test = (then_body, cond) if passing is else_body else (else_body, f"not ({cond})")
-            self.emit(depth, f"if {test}:")
-            self.region_body(other, depth + 1, results)
+            if passing is else_body:
+                self.emit(depth, f"if {cond}:")
+                self.region_body(then_body, depth + 1, results)
+            else:
+                self.emit(depth, f"if not ({cond}):")
+                self.region_body(else_body, depth + 1, results)
             return
         self.emit(depth, f"if {cond}:")
         self.region_body(then_body, depth + 1, results)
