@@ -20,6 +20,8 @@ allocated inside the loop (or task) are private.
 hit as atomic (the race-free form the backends implement with an atomic float add)."""
 from __future__ import annotations
 
+import functools
+
 from ..errors import DifferentiationError, HpcadError, where
 from ..ir.core import Block, Function, Op, Value, walk
 from ..ir.dialects import int_const, iv_offset, lower_bounds
@@ -49,9 +51,14 @@ def _distinct_groups(fn: Function) -> dict[Value, int]:
 
 class _Accesses:
     def __init__(self, fn: Function):
+        self.fn = fn
         self.key = variable_classes(fn).find
         self.groups = _distinct_groups(fn)
-        self.low = lower_bounds(fn)
+
+    @functools.cached_property
+    def low(self) -> dict[Value, int]:
+        """Known lower bounds of integer values (ir.dialects.lower_bounds)."""
+        return lower_bounds(self.fn)
 
     def may_alias(self, x: Value, y: Value) -> bool:
         if x is y:
