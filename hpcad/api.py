@@ -134,6 +134,7 @@ def _policy(k: Kernel, spec, activity: tuple, ret_active: bool, args, flat) -> t
         env_budget,
         tape_bytes,
         time_loop,
+        unsized_loop,
     )
     from .checkpoint.disk import free_bytes
     budget = env_budget() if k.budget == "auto" else k.budget
@@ -158,7 +159,10 @@ def _policy(k: Kernel, spec, activity: tuple, ret_active: bool, args, flat) -> t
                                    restart, disk)
     if spec.communicates:   # every rank must checkpoint alike: the largest rank decides
         sizes = agree(_communicator(args), *sizes)
-    c = k.last_policy = choose(budget, *sizes)
+    unsized = unsized_loop(spec.derivative("reverse", activity, ret_active,
+                                           intermediates="recompute")) \
+        if budget is not None and sizes[0][1] is None else ""
+    c = k.last_policy = choose(budget, *sizes, unsized)
     return c.snapshots, c.schedule, "recompute" if c.fewest_bytes else k.intermediates
 
 

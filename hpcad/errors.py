@@ -36,6 +36,10 @@ class IRVerifyError(HpcadError):
     """IR breaks an invariant; the message names the offending op."""
 
 
+class IndexOutOfBounds(HpcadError, IndexError):
+    """Compiled code with HPCAD_BOUNDSCHECK=1 indexed an array out of bounds."""
+
+
 class GradientMismatch(HpcadError):
     """check_grad found a derivative that disagrees with finite differences."""
 

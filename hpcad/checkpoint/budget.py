@@ -19,8 +19,8 @@ from dataclasses import dataclass
 import numpy as np
 
 from ..backend.interp import PREDICATES, SCALAR_RULES
-from ..errors import ArgumentError, HpcadError
-from ..ir.core import Function, Op, Value
+from ..errors import ArgumentError, HpcadError, where
+from ..ir.core import Block, Function, Op, Value, walk
 from ..ir.types import ScalarType
 from .segments import choose_time_loop, state_arrays
 
@@ -62,8 +62,8 @@ def _evaluate(v: Value, env: dict[Value, object]) -> int:
         raise _Unknown()
     if op.name == "arith.const":
         out = int(op.attrs["value"])
-    elif op.name == "mem.shape" and op.operands[0] in env:
-        out = int(np.shape(env[op.operands[0]])[op.attrs["axis"]])
+    elif op.name == "mem.shape":
+        out = _extent(op.operands[0], op.attrs["axis"], env)
     elif op.name == "arith.cast":
         out = _evaluate(op.operands[0], env)
     elif op.name == "arith.cmp":
@@ -77,6 +77,20 @@ def _evaluate(v: Value, env: dict[Value, object]) -> int:
         raise _Unknown()
     env[v] = out
     return out
+
+
+def _extent(a: Value, axis: int, env: dict[Value, object]) -> int:
+    """The length of array a along axis: an argument's, or a local array's from the sizes it
+    was allocated with (np.empty_like(u), np.zeros(n), ...), or one of the same bits read as
+    another dtype (a.view)."""
+    if a in env:
+        return int(np.shape(env[a])[axis])
+    op = a.owner
+    if isinstance(op, Op) and op.name == "mem.alloc":
+        return _evaluate(op.operands[axis], env)
+    if isinstance(op, Op) and op.name == "mem.bitcast":
+        return _extent(op.operands[0], axis, env)
+    raise _Unknown()
 
 
 def tape_bytes(fn: Function, flat_args) -> int | None:
@@ -101,6 +115,56 @@ def tape_bytes(fn: Function, flat_args) -> int | None:
     except (_Unknown, HpcadError):
         return None
     return total
+
+
+UNSIZED = "its loops' trip counts are only known while it runs"
+_GROWING = ("Use hpcad.checkpoint(f, 'store_all') or a snapshot count, "
+            "hpcad.checkpoint(f, 4): their tapes grow as they run")
+
+
+def unsized_loop(fn: Function) -> str:
+    """Why fn's tape cannot be sized before it runs (tape_bytes is None), as a reason for
+    messages: the outermost loop around a saved value whose trip count is data-dependent,
+    'file:line: ...', or a general reason where there is none."""
+    for push in (op for op in walk(fn.body) if op.name == "tape.push"):
+        for loop in reversed(_enclosing(push)):
+            if loop.name == "scf.while":
+                return f"{where(loop.loc)}: the trip count of this while loop is data-dependent"
+            if loop.name in ("scf.for", "par.parallel_for") and \
+                    any(_data_dependent(v) for v in loop.operands[:3]):
+                return (f"{where(loop.loc)}: the trip count of this loop is data-dependent "
+                        f"(its bounds are read from an array or computed in a loop or branch)")
+    return UNSIZED
+
+
+def _enclosing(op: Op) -> list[Op]:
+    """The ops whose regions hold op, innermost first."""
+    out = []
+    while op.parent is not None and op.parent.parent is not None:
+        op = op.parent.parent
+        out.append(op)
+    return out
+
+
+def _data_dependent(v: Value, memo: dict | None = None) -> bool:
+    """Whether integer v may depend on array contents or on what a loop or branch computes,
+    rather than only on the arguments' scalars and shapes and on loop indices."""
+    memo = {} if memo is None else memo
+    if v not in memo:
+        owner = v.owner
+        if isinstance(owner, Block):
+            loop = owner.parent
+            memo[v] = loop is not None and not (
+                loop.name in ("scf.for", "par.parallel_for") and v is owner.args[0])
+        elif owner.regions or owner.name == "mem.load":
+            memo[v] = True
+        elif owner.name == "mem.shape":
+            array = owner.operands[0].owner
+            memo[v] = isinstance(array, Op) and (array.name != "mem.alloc" or any(
+                _data_dependent(d, memo) for d in array.operands))
+        else:
+            memo[v] = any(_data_dependent(x, memo) for x in owner.operands)
+    return memo[v]
 
 
 @dataclass(frozen=True)
@@ -203,7 +267,8 @@ def cache_segments(own: int | None, loop: TimeLoop | None, cache: int) -> Choice
 
 @functools.lru_cache(maxsize=256)
 def choose(budget: int | None, tapes: tuple, loop: TimeLoop | None,
-           cache: int = 32 * 2**20, restart: bool = False, disk: int = 0) -> Choice:
+           cache: int = 32 * 2**20, restart: bool = False, disk: int = 0,
+           unsized: str = UNSIZED) -> Choice:
     """The fastest policy whose estimated bytes of memory fit the budget (None: no limit).
     tapes: the store-all tape under the kernel's own plan for intermediates, then under the
     fewest-bytes plan (equal when they are the same plan). restart: whether each step of
@@ -214,7 +279,8 @@ def choose(budget: int | None, tapes: tuple, loop: TimeLoop | None,
     fewest-bytes plan, segments (one extra forward run, S >= 2 snapshots), revolve
     restarting each step from its state with as many snapshots as fit (no tape), revolve
     with a one-step tape (lean where that recomputes less), and the same two with the
-    snapshots on disk. An HpcadError when none fits."""
+    snapshots on disk. Where the tape cannot be sized before it runs (tapes None; unsized
+    says why), only the revolve that keeps no tape. An HpcadError when none fits."""
     own, least = tapes
     fast = cache_segments(own, loop, cache)
     if fast is not None and (budget is None or fast.estimate <= budget):
@@ -226,12 +292,15 @@ def choose(budget: int | None, tapes: tuple, loop: TimeLoop | None,
     if least is not None and least <= budget:
         return Choice(None, "segments", least, "store-all fits with cheap and expensive "
                                                "intermediates recomputed", True)
-    if least is None or loop is None or loop.steps < 2:
-        why = ("its tape size is only known while it runs" if least is None
-               else "it has no time loop to checkpoint")
-        raise HpcadError(f"memory budget of {budget} bytes cannot be planned: {why}. Raise "
-                         f"the budget, or use hpcad.checkpoint(f, 'store_all')")
+    if loop is None or loop.steps < 2:
+        raise HpcadError(f"memory budget of {budget} bytes cannot be planned: "
+                         + ("it has no time loop to checkpoint. Raise the budget, or use "
+                            "hpcad.checkpoint(f, 'store_all')" if least is not None else
+                            f"{unsized}, so the tape cannot be sized before it runs, and it "
+                            f"has no time loop to checkpoint. {_GROWING}"))
     n, p = loop.steps, loop.state_bytes
+    if least is None:
+        return _without_tape(budget, n, p, restart, disk, unsized)
     for s in range(2, n + 1):
         est = -(-n // s) * least // n + (s + 1) * p
         if est <= budget:
@@ -256,13 +325,10 @@ def choose(budget: int | None, tapes: tuple, loop: TimeLoop | None,
                       "from one)" * lean, True)
     # below one copy of the state in memory: snapshots of every step in files, as many
     # as half the free disk holds
-    on_disk = min(n + 2, disk // 2 // max(p, 1))
-    fits = _restarting(n, p, on_disk - 1) if restart else None   # (one slot: scratch)
+    fits = _restarting_on_disk(n, p, disk) if restart else None
     if fits is not None:
-        files = fits.estimate + p     # (its copies, and the scratch slot)
-        return Choice(fits.snapshots, fits.schedule + "_disk", 0,
-                      f"revolve with {fits.snapshots} snapshots in files (checkpoint/disk.py), "
-                      f"each step reversed from its snapshot (no tape)", True, files)
+        return fits
+    on_disk = min(n + 2, disk // 2 // max(p, 1))
     if not restart and on_disk >= 1 and one_step <= budget:
         s = min(n, on_disk)
         return Choice(int(s), "revolve_lean_disk", one_step,
@@ -280,6 +346,35 @@ def choose(budget: int | None, tapes: tuple, loop: TimeLoop | None,
                      + f"a copy of the {p}-byte state{where}); raise the budget"
                      + ("" if disk else ", or allow snapshots on disk (hpcad.checkpoint("
                         "f, disk=True) or HPCAD_SNAPSHOT_DIR)"))
+
+
+def _without_tape(budget: int, n: int, p: int, restart: bool, disk: int,
+                  unsized: str) -> Choice:
+    """A budget for a gradient whose tape cannot be sized before it runs: revolve with each
+    step reversed from its restored state (no tape), the snapshots in memory or in files."""
+    if restart:
+        choice = _restarting(n, p, budget // max(p, 1))
+        if choice is not None:
+            return choice
+        choice = _restarting_on_disk(n, p, disk)
+        if choice is not None:
+            return choice
+    why = ("its time loop's steps cannot be reversed from a restored state without a tape"
+           if not restart else f"not one {p}-byte copy of the state fits, in memory or in "
+           f"files")
+    raise HpcadError(f"memory budget of {budget} bytes cannot be planned: {unsized}, so "
+                     f"the tape cannot be sized before it runs, and {why}. {_GROWING}")
+
+
+def _restarting_on_disk(n: int, p: int, disk: int) -> Choice | None:
+    """_restarting with the snapshots in files, as many as half the free disk holds (one
+    slot of them scratch); None when not one fits."""
+    fits = _restarting(n, p, min(n + 2, disk // 2 // max(p, 1)) - 1)
+    if fits is None:
+        return None
+    return Choice(fits.snapshots, fits.schedule + "_disk", 0,
+                  f"revolve with {fits.snapshots} snapshots in files (checkpoint/disk.py), "
+                  f"each step reversed from its snapshot (no tape)", True, fits.estimate + p)
 
 
 def _restarting(n: int, p: int, copies: int) -> Choice | None:

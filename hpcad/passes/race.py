@@ -1,8 +1,19 @@
 """Race analysis of parallel code. Within a `par.parallel_for`, two iterations conflict if
-one writes an array element that another reads or writes; a write is safe when every access
-to that array in the loop uses one index tuple that contains the loop variable, or they all
-index one same axis by the loop variable itself (each iteration then owns its elements). In a `par.join`, an array a task writes must not be
-touched by another task. Arrays allocated inside the loop (or task) are private.
+one writes an array element that another reads or writes. A write is safe when
+- every access to that array in the loop uses one index tuple that determines the
+  iteration: a component is the loop variable i plus a constant, or two components are
+  i // m and i % m for one m (a flattened 2-D index; legal when the loop's lower bound is
+  at least 0, its step positive, m >= 0 and its upper bound a product with m: m = 0 then
+  runs no iteration, and for m > 0 the pair is a non-negative index that gives back
+  i = m * (i // m) + i % m);
+- or every access indexes one same axis by the loop variable itself (each iteration owns
+  that slice);
+- or, pairwise, the write and each access index one same axis by i + c1 and i + c2 where
+  c1 - c2 is not a nonzero multiple of the loop's constant step s (iterations are s
+  apart, so they never meet: red-black sweeps, `range(1 + colour, n - 1, 2)`), with
+  i + c >= 0 for every iteration (a negative index would count from the end).
+In a `par.join`, an array a task writes must not be touched by another task. Arrays
+allocated inside the loop (or task) are private.
 
 `check_races` rejects racy primal code (unless the loop says allow_races=True);
 `refuse_racing_derivative` rejects derivatives of loops that race on purpose;
@@ -10,10 +21,12 @@ touched by another task. Arrays allocated inside the loop (or task) are private.
 hit as atomic (the race-free form the backends implement with an atomic float add)."""
 from __future__ import annotations
 
+import functools
 from typing import Callable
 
 from ..errors import DifferentiationError, HpcadError, where
 from ..ir.core import Block, Function, Op, Value, walk
+from ..ir.dialects import int_const, iv_offset, lower_bounds
 from ..ir.effects import reads, writes
 from ..ir.types import ArrayType
 from .aliases import variable_classes
@@ -41,8 +54,14 @@ def _distinct_groups(fn: Function) -> dict[Value, int]:
 
 class _Accesses:
     def __init__(self, fn: Function):
+        self.fn = fn
         self.key = variable_classes(fn).find
         self.groups = _distinct_groups(fn)
+
+    @functools.cached_property
+    def low(self) -> dict[Value, int]:
+        """Known lower bounds of integer values (ir.dialects.lower_bounds)."""
+        return lower_bounds(self.fn)
 
     def may_alias(self, x: Value, y: Value) -> bool:
         if x is y:
@@ -84,6 +103,44 @@ def _owns(idx: tuple, iv: Value) -> bool:
     return False
 
 
+def _flattened(idx: tuple, loop: Op, low: dict[Value, int]) -> bool:
+    """Two components of the index tuple are i // m and i % m for the loop variable i and
+    one m that is >= 0 and a factor of the loop's upper bound, the lower bound >= 0 and the
+    step positive: the pair names one element per iteration (module docstring)."""
+    lb, ub, step = loop.operands[:3]
+    iv = loop.regions[0].args[0]
+    if low.get(lb, -1) < 0 or (int_const(step) or 0) <= 0:
+        return False
+    bound = ub.owner
+    factors = bound.operands if isinstance(bound, Op) and bound.name == "arith.mul" else ()
+
+    def divisor(v: Value, name: str) -> Value | None:
+        op = v.owner
+        if isinstance(op, Op) and op.name == name and op.operands[0] is iv:
+            return op.operands[1]
+        return None
+
+    quotients = {divisor(v, "arith.floordiv") for v in idx}
+    moduli = {divisor(v, "arith.mod") for v in idx}
+    return any(m is not None and low.get(m, -1) >= 0 and any(m is f for f in factors)
+               for m in quotients & moduli)
+
+
+def _apart(idx: tuple, other: tuple, loop: Op, low: dict[Value, int]) -> bool:
+    """Iterations never meet at these two index tuples: along one axis they are i + c1 and
+    i + c2, both >= 0, with c1 - c2 not a nonzero multiple of the loop's step s > 0."""
+    lb, _, step = loop.operands[:3]
+    iv, s = loop.regions[0].args[0], int_const(step) or 0
+    if s <= 0 or lb not in low:
+        return False
+    for a, b in zip(idx, other):
+        c1, c2 = iv_offset(a, iv), iv_offset(b, iv)
+        if c1 is not None and c2 is not None and low[lb] + min(c1, c2) >= 0 and \
+                (c1 == c2 or (c1 - c2) % s != 0):
+            return True
+    return False
+
+
 def _lanes_of(arr: Value) -> Value:
     """The array of vectors a lane view (`vec.lane`) shows one lane of, else arr: the view
     indexes its elements as the array does."""
@@ -113,11 +170,16 @@ def _loop_conflicts(loop: Op, acc: _Accesses):
         if kind == "read":
             continue
         related = [a for a in accesses if acc.may_alias(a[1], arr)]
-        if all(a[2] == idx for a in related) and _owns(idx, iv):
+        if all(a[2] == idx for a in related) and (_owns(idx, iv) or
+                                                  _flattened(idx, loop, acc.low)):
             continue
         if _owns_slice(related, arr, iv):
             continue
-        conflicts.append((op, related))
+        racing = [a for a in related if _lanes_of(a[1]) is not _lanes_of(arr)
+                  or not _apart(idx, a[2], loop, acc.low)]
+        if racing:
+            conflicts.append((op, racing if any(a[0] is op for a in racing)
+                              else racing + [(op, arr, idx, kind)]))
     return conflicts
 
 

@@ -1,6 +1,7 @@
 """Memory budgets (`hpcad.checkpoint(f, budget=...)`, `HPCAD_MEMORY_BUDGET`): the size
 estimate equals the tape the compiled store-all derivative allocates, the chosen policy's
 tape fits the budget, and the gradient is the store-all one."""
+import re
 import sys
 from pathlib import Path
 
@@ -317,3 +318,92 @@ def test_lean_and_plain_revolve_tables_reverse_every_step_and_end_at_the_last():
                 assert reversed_ == list(range(steps - 1, -1, -1)), (steps, snapshots, lean)
                 assert state == steps
                 assert all(row[0] == FORWARD and not row[4] for row in actions[:split])
+
+
+def _local_state(u0, c, nsteps):
+    u = np.empty_like(u0)
+    w = np.zeros(u0.shape[0] - 1)
+    for i in range(u0.shape[0]):
+        u[i] = u0[i]
+    for step in range(nsteps):
+        for i in range(w.shape[0]):
+            w[i] = c * u[i] * u[i + 1]
+        for i in range(1, u.shape[0]):
+            u[i] = u[i] - w[i - 1] * u[i]
+    s = 0.0
+    for i in range(u.shape[0]):
+        s += u[i] * u[i]
+    return s
+
+
+LOCAL_ARGS = (np.linspace(0.2, 0.9, 40), 0.3, 12)
+
+
+@pytest.mark.parametrize("backend", ["numba", "interp"])
+def test_loops_over_local_arrays_are_sized_from_the_arguments(backend):
+    """Loop bounds that are shapes of local arrays (np.empty_like(u0), np.zeros(n - 1)) are
+    known from the arguments: a budget plans store-all where it fits (its estimate is the
+    tape numba allocates), checkpoints where it does not, and the gradient matches FD."""
+    k = ad.checkpoint(ad.kernel(_local_state), budget="1GB")
+    assert ad.check_grad(k, *LOCAL_ARGS, argnums=(0, 1), backend=backend) < 1e-6
+    store_all = k.last_policy
+    assert store_all.snapshots is None and store_all.reason == "store-all fits"
+    if backend == "numba":
+        assert store_all.estimate == _tape_bytes(k)
+    small = ad.checkpoint(ad.kernel(_local_state), budget=store_all.estimate // 3)
+    assert ad.check_grad(small, *LOCAL_ARGS, argnums=(0, 1), backend=backend) < 1e-6
+    assert small.last_policy.snapshots is not None
+    assert small.last_policy.estimate <= store_all.estimate // 3
+
+
+def _csr_steps(x, vals, rowptr, cols, nsteps):
+    n = x.shape[0]
+    y = np.zeros(n)
+    for step in range(nsteps):
+        for i in range(n):
+            acc = 0.0
+            for k in range(rowptr[i], rowptr[i + 1]):
+                acc += vals[k] * x[cols[k]] * x[cols[k]]
+            y[i] = acc
+        for i in range(n):
+            x[i] = 0.5 * x[i] + 0.1 * y[i]
+    s = 0.0
+    for i in range(n):
+        s += x[i] * x[i]
+    return s
+
+
+CSR_ARGS = (np.linspace(0.1, 0.5, 6), np.linspace(0.1, 0.9, 9), np.array([0, 2, 3, 5, 6, 8, 9]),
+            np.array([0, 1, 2, 3, 0, 4, 5, 1, 2]), 10)
+
+
+@pytest.mark.parametrize("backend", ["numba", "interp"])
+def test_data_dependent_trip_counts_plan_revolve_without_tape(backend):
+    """CSR row pointers make the tape's size data-dependent; each step restarts from its
+    state, so the budget goes to snapshots (no tape) and the gradient matches FD."""
+    k = ad.checkpoint(ad.kernel(_csr_steps), budget="1kB")
+    assert ad.check_grad(k, *CSR_ARGS, argnums=(0, 1), backend=backend) < 1e-6
+    assert k.last_policy.schedule.endswith("_restart") and k.last_policy.estimate <= 1000
+    if backend == "numba":
+        assert _tape_bytes(k) == 0
+
+
+def _iterated(x, c, nsteps):
+    for step in range(nsteps):
+        for i in range(x.shape[0]):
+            r = x[i]
+            while r * r > 0.5:
+                r = r * c
+            x[i] = r + 0.01 * x[i] * x[i]
+    s = 0.0
+    for i in range(x.shape[0]):
+        s += x[i] * x[i]
+    return s
+
+
+def test_budget_refusal_names_the_data_dependent_loop():
+    line = _iterated.__code__.co_firstlineno + 4
+    k = ad.checkpoint(ad.kernel(_iterated), budget="1GB")
+    with pytest.raises(HpcadError, match=rf"{re.escape(__file__)}:{line}: the trip count of "
+                                         r"this while loop is data-dependent.*store_all"):
+        ad.grad(k, argnums=(0, 1))(np.linspace(0.5, 1.5, 8), 0.7, 5)

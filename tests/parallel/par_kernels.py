@@ -595,6 +595,136 @@ def scaled_by_product(u, c):
     return p * s
 
 
+# ---------------------------------------------------------------------------------------------
+# Pair energy with a cutoff: the sum is updated inside an `if` in an inner loop (numba's
+# parfor pass once refused hpcad's code for it: "unexpected cycle in lookup()").
+# ---------------------------------------------------------------------------------------------
+
+@ad.kernel
+def cutoff_pairs(x, rc2):
+    n = x.shape[0]
+    e = 0.0
+    for i in ad.prange(n):
+        for j in range(i + 1, n):
+            dx = x[i] - x[j]
+            r2 = dx * dx
+            if r2 < rc2:
+                e += 1.0 / r2 - 1.0 / rc2
+    return e
+
+
+@ad.kernel
+def cutoff_pairs_serial(x, rc2):
+    n = x.shape[0]
+    e = 0.0
+    for i in range(n):
+        for j in range(i + 1, n):
+            dx = x[i] - x[j]
+            r2 = dx * dx
+            if r2 < rc2:
+                e += 1.0 / r2 - 1.0 / rc2
+    return e
+
+
+def lattice(rng, count: int, spacing: float) -> np.ndarray:
+    """count points spacing apart, each moved by at most spacing / 8, shuffled: every pair
+    distance lies within spacing / 4 of a multiple of spacing."""
+    jitter = rng.uniform(-0.125, 0.125, count) * spacing
+    return rng.permutation(spacing * np.arange(count) + jitter)
+
+
+# ---------------------------------------------------------------------------------------------
+# Race-free by index arithmetic (passes/race.py): a prange over a flattened 2-D index
+# (k // m, k % m), and red-black Gauss-Seidel (rows of one colour, two apart, in parallel).
+# ---------------------------------------------------------------------------------------------
+
+@ad.kernel
+def flattened2d(u, c):
+    n, m = u.shape
+    out = np.zeros((n, m))
+    for k in ad.prange(n * m):
+        i = k // m
+        j = k % m
+        out[i, j] = math.sin(c * u[i, j]) * u[i, j]
+    loss = 0.0
+    for i in range(n):
+        for j in range(m):
+            loss += out[i, j] * out[i, j]
+    return loss
+
+
+@ad.kernel
+def flattened2d_serial(u, c):
+    n, m = u.shape
+    out = np.zeros((n, m))
+    for i in range(n):
+        for j in range(m):
+            out[i, j] = math.sin(c * u[i, j]) * u[i, j]
+    loss = 0.0
+    for i in range(n):
+        for j in range(m):
+            loss += out[i, j] * out[i, j]
+    return loss
+
+
+@ad.kernel
+def red_black(u, f, h, sweeps):
+    n = u.shape[0]
+    for sweep in range(sweeps):
+        for color in range(2):
+            for i in ad.prange(1 + color, n - 1, 2):
+                u[i] = 0.5 * (u[i - 1] + u[i + 1]) + h * f[i]
+    loss = 0.0
+    for i in range(n):
+        loss += u[i] * u[i]
+    return loss
+
+
+@ad.kernel
+def red_black_serial(u, f, h, sweeps):
+    n = u.shape[0]
+    for sweep in range(sweeps):
+        for color in range(2):
+            for i in range(1 + color, n - 1, 2):
+                u[i] = 0.5 * (u[i - 1] + u[i + 1]) + h * f[i]
+    loss = 0.0
+    for i in range(n):
+        loss += u[i] * u[i]
+    return loss
+
+
+@ad.kernel
+def red_black_rows(u, f, h, sweeps):
+    n, m = u.shape
+    for sweep in range(sweeps):
+        for color in range(2):
+            for i in ad.prange(1 + color, n - 1, 2):
+                for j in range(1, m - 1):
+                    u[i, j] = 0.25 * (u[i - 1, j] + u[i + 1, j] + u[i, j - 1] + u[i, j + 1]) \
+                        + h * f[i, j]
+    loss = 0.0
+    for i in range(n):
+        for j in range(m):
+            loss += u[i, j] * u[i, j]
+    return loss
+
+
+@ad.kernel
+def red_black_rows_serial(u, f, h, sweeps):
+    n, m = u.shape
+    for sweep in range(sweeps):
+        for color in range(2):
+            for i in range(1 + color, n - 1, 2):
+                for j in range(1, m - 1):
+                    u[i, j] = 0.25 * (u[i - 1, j] + u[i + 1, j] + u[i, j - 1] + u[i, j + 1]) \
+                        + h * f[i, j]
+    loss = 0.0
+    for i in range(n):
+        for j in range(m):
+            loss += u[i, j] * u[i, j]
+    return loss
+
+
 def repeated_indices(rng, size: int, count: int) -> np.ndarray:
     """count indices into range(size), every one of them at least twice."""
     extra = rng.integers(0, size, count - 2 * size)
@@ -610,6 +740,17 @@ def spread(rng, count: int, lo: float, hi: float) -> np.ndarray:
 
 
 CASES: list[ParallelCase] = [
+    ParallelCase("flattened2d", flattened2d, flattened2d_serial,
+                 lambda rng: (rng.uniform(0.5, 1.5, (5, 7)), 0.7), adjoint=OWN),
+    ParallelCase("red_black", red_black, red_black_serial,
+                 lambda rng: (rng.uniform(-1.0, 1.0, 21), rng.uniform(-1.0, 1.0, 21), 0.3, 3),
+                 adjoint=COLORED),
+    ParallelCase("red_black_rows", red_black_rows, red_black_rows_serial,
+                 lambda rng: (rng.uniform(-1.0, 1.0, (9, 6)), rng.uniform(-1.0, 1.0, (9, 6)),
+                              0.3, 2), adjoint=COLORED),
+    # cutoff 2.5 at spacing 1: every pair distance is at least 0.25 from it
+    ParallelCase("cutoff_pairs", cutoff_pairs, cutoff_pairs_serial,
+                 lambda rng: (lattice(rng, 14, 1.0), 6.25), adjoint=ATOMIC, eps=1e-7),
     ParallelCase("stencil1d", stencil1d, stencil1d_serial,
                  lambda rng: (rng.uniform(-1.0, 1.0, 40), 0.7), adjoint=COLORED),
     ParallelCase("stencil2d_rows", stencil2d_rows, stencil2d_rows_serial,

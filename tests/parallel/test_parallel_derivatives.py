@@ -116,6 +116,15 @@ def test_prange_with_a_step_runs_and_differentiates(backend):
     assert_matches_serial_twin(STRIDED, backend)
 
 
+@backends
+def test_sum_updated_under_an_if_in_an_inner_loop_compiles(backend):
+    case = CASE_BY_NAME["cutoff_pairs"]
+    args = case.make_args(case_rng(case))
+    expected = case.kernel.py_func(*args)
+    got = ad.kernel(case.kernel.py_func, backend=backend)(*args)
+    assert relative_error(got, expected) <= case.value_rtol
+
+
 # -- reductions: product refused, extrema to the first winner -----------------------------------
 
 @backends

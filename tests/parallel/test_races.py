@@ -70,6 +70,28 @@ def join_distinct_arrays(a, b):
     return x + y
 
 
+@ad.kernel
+def strided_collision(out):
+    for i in ad.prange(0, out.shape[0] - 2, 2):
+        out[i + 2] = out[i] * 0.5     # iteration i writes what iteration i + 2 reads
+    return out[0]
+
+
+@ad.kernel
+def strided_wraparound(out):
+    for i in ad.prange(0, out.shape[0], 2):
+        out[i - 1] = out[i] + 1.0     # i = 0 writes out[-1], the last element, which the
+    return out[0]                     # last iteration reads when the length is odd
+
+
+@ad.kernel
+def flattened_rows(out, u):
+    n, m = u.shape
+    for k in ad.prange(n * m):
+        out[k // m, 0] = u[k // m, k % m]   # the m iterations of a row write one element
+    return out[0, 0]
+
+
 def line_of(kernel, text: str) -> int:
     """The line of this file, inside kernel's source, that contains text (exactly one)."""
     lines, first = inspect.getsourcelines(kernel.py_func)
@@ -88,6 +110,9 @@ def names_location(message: str, line: int) -> bool:
 RACY = [
     (shifted_write, lambda: (np.ones(8),), ["prange("]),
     (shared_slot, lambda: (np.ones(8), np.zeros(1)), ["prange("]),
+    (strided_collision, lambda: (np.ones(8),), ["prange("]),
+    (strided_wraparound, lambda: (np.ones(7),), ["prange("]),
+    (flattened_rows, lambda: (np.zeros((3, 4)), np.ones((3, 4))), ["prange("]),
     (join_same_array, lambda: (np.zeros(6),), ["ad.join("]),
     (spawn_same_array, lambda: (np.zeros(6),), ["h1 = ad.spawn(", "h2 = ad.spawn("]),
 ]

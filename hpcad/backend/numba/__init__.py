@@ -7,7 +7,7 @@ from contextlib import contextmanager
 
 import numpy as np
 
-from ...errors import HpcadError, UnsupportedConstruct, where
+from ...errors import HpcadError, IndexOutOfBounds, UnsupportedConstruct, where
 from ...ir.core import Function
 from ...ir.printer import print_function
 from ...ir.types import ArrayType, OpaqueType, ScalarType, lanes
@@ -72,6 +72,7 @@ class Compiled:
 
     def __init__(self, fn: Function):
         self.comm_args = [k for k, a in enumerate(fn.args) if isinstance(a.type, OpaqueType)]
+        self.where = f"{where(fn.loc)}: {fn.name}" if fn.loc else fn.name
         ir_text = print_function(fn)
         key = cache.entry_key(ir_text)
         self.py_name = "".join(c if c.isalnum() else "_" for c in fn.name)
@@ -142,7 +143,17 @@ class Compiled:
             for k in self.comm_args:
                 args[k] = comm_handle(args[k])
         extra = () if self.mpi_handles is None else (self.mpi_handles,)
-        out = self.dispatcher(*args, *self.tapes, *extra, *self.vector_args)
+        try:
+            out = self.dispatcher(*args, *self.tapes, *extra, *self.vector_args)
+        except (IndexError, SystemError) as e:
+            # numba's bounds check raises IndexError; inside a prange it surfaces as a
+            # SystemError whose cause is that IndexError
+            if not isinstance(e, IndexError) and not isinstance(e.__cause__, IndexError):
+                raise
+            raise IndexOutOfBounds(
+                f"{self.where}: an array index is out of bounds in the compiled code "
+                f"({self.path.name}, checked because {cache.BOUNDSCHECK}=1); run the kernel "
+                "with backend='interp' to see the index, the array's shape and its line") from e
         n = self.n_results
         if self.slots:
             self.tapes = list(out[n:])

@@ -1,6 +1,7 @@
 """The on-disk cache of compiled code. Generated source is written once per IR hash (plus
-hpcad, numba and Python versions, and a hash of this backend's own source, so that a changed
-code generator never reuses what an older one wrote) as a module in the cache directory;
+hpcad, numba and Python versions, a hash of this backend's own source, so that a changed
+code generator never reuses what an older one wrote, and whether indices are checked,
+HPCAD_BOUNDSCHECK) as a module in the cache directory;
 numba's own cache (`cache=True`) keeps the machine code next to it. A file lock per entry
 makes ranks that start together compile once: the first compiles and saves, the others wait
 and load."""
@@ -14,6 +15,13 @@ import sys
 from contextlib import contextmanager
 from pathlib import Path
 
+BOUNDSCHECK = "HPCAD_BOUNDSCHECK"
+
+
+def boundscheck() -> bool:
+    """Whether generated code checks every index (HPCAD_BOUNDSCHECK=1): an index out of
+    bounds then raises instead of reading or writing outside the array."""
+    return os.environ.get(BOUNDSCHECK, "0").strip() not in ("", "0")
 
 
 def _codegen_version() -> str:
@@ -40,7 +48,8 @@ def entry_key(ir_text: str) -> str:
 
     from ... import __version__
     h = hashlib.sha256()
-    for part in (ir_text, __version__, numba.__version__, CODEGEN_VERSION, sys.version):
+    checked = f"{BOUNDSCHECK}={int(boundscheck())}"
+    for part in (ir_text, __version__, numba.__version__, CODEGEN_VERSION, sys.version, checked):
         h.update(part.encode())
         h.update(b"\0")
     return h.hexdigest()[:24]

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from ...ir.core import Block, Function, Op, Value, walk
 from ...ir.dialects import in_parallel, lower_bounds, plain_body, sum_update
 from ...ir.types import ScalarType, lanes
+from .cache import boundscheck
 from .common import NP_TYPES, without_terminator
 from .mpi_codegen import MpiWriter
 from .parallel import ParallelWriter
@@ -62,7 +63,7 @@ from numba import njit, prange
 
 from hpcad.backend.numba.intrinsics import add_any_order, atomic_add
 
-OPTIONS = dict(cache=True, error_model="numpy", nogil=True)
+OPTIONS = dict(cache=True, error_model="numpy", nogil=True, boundscheck={boundscheck})
 
 
 @njit(inline="always", **OPTIONS)
@@ -172,8 +173,8 @@ class SourceWriter(TapeWriter, ParallelWriter, MpiWriter, VectorWriter):
         start = len(self.lines)
         self.block(self.fn.body, 1)
         self.lines[start:start] = self.storage_lines() + self.lanes_in()
-        prelude = PRELUDE + ("from hpcad.backend.numba import mpi as hpcad_mpi\n"
-                             if self.uses_mpi else "")
+        prelude = PRELUDE.format(boundscheck=boundscheck()) + (
+            "from hpcad.backend.numba import mpi as hpcad_mpi\n" if self.uses_mpi else "")
         if self.width > 1 and self.parallel:
             prelude += "from numba import get_thread_id\n"
         if any(op.name == "rt.progress" for op in walk(self.fn.body)):
@@ -462,12 +463,33 @@ class SourceWriter(TapeWriter, ParallelWriter, MpiWriter, VectorWriter):
 
     def op_scf_if(self, op, depth):
         results = self.carried_names(op.results)
-        self.emit(depth, f"if {self.ref(op.operands[0])}:")
-        self.region_body(op.regions[0], depth + 1, results)
-        else_body = op.regions[1]
+        cond = self.ref(op.operands[0])
+        then_body, else_body = op.regions
+        passing = self.passing_branch(op)
+        if passing is not None:
+            # `r = a` before the if rather than in a branch of its own: numba's parfor pass
+            # follows copies back from a reduction and fails ("unexpected cycle in lookup()")
+            # on a loop-carried value copied through an `else` that only passes it on
+            self.assign(depth, results, [self.ref(v) for v in passing.ops[-1].operands])
+            if passing is else_body:
+                self.emit(depth, f"if {cond}:")
+                self.region_body(then_body, depth + 1, results)
+            else:
+                self.emit(depth, f"if not ({cond}):")
+                self.region_body(else_body, depth + 1, results)
+            return
+        self.emit(depth, f"if {cond}:")
+        self.region_body(then_body, depth + 1, results)
         if len(else_body.ops) > 1 or results:
             self.emit(depth, "else:")
             self.region_body(else_body, depth + 1, results)
+
+    def passing_branch(self, op: Op) -> Block | None:
+        """The branch of an if with scalar results that only passes values on (the else
+        first), if any."""
+        if not op.results or any(is_vector(r) for r in op.results):
+            return None
+        return next((b for b in reversed(op.regions) if len(b.ops) == 1), None)
 
     def op_rt_progress(self, op, depth):
         """A call back into Python: hpcad.progress.sweep, through PROGRESS."""

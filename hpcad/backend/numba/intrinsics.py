@@ -27,7 +27,8 @@ def atomic_add(typingctx, array, index, value):
         else:
             raw, kinds = [args[1]], [idxty]
         idx = [context.cast(builder, v, t, types.intp) for v, t in zip(raw, kinds)]
-        ptr = cgutils.get_item_pointer(context, builder, aryty, ary, idx, wraparound=True)
+        ptr = cgutils.get_item_pointer(context, builder, aryty, ary, idx, wraparound=True,
+                                       boundscheck=context.enable_boundscheck)
         val = context.cast(builder, args[2], valty, aryty.dtype)
         builder.atomic_rmw("fadd", ptr, val, "monotonic")
         return context.get_dummy_value()
