@@ -89,18 +89,23 @@ class _Accesses:
         return out
 
 
-def _owns(idx: tuple, iv: Value) -> bool:
+def _owns(idx: tuple, loop: Op, low: dict[Value, int]) -> bool:
     """The index tuple names an element only iteration iv touches: a component is iv itself
-    or iv plus a constant."""
-    for v in idx:
-        if v is iv:
-            return True
-        op = v.owner
-        if isinstance(op, Op) and op.name in ("arith.add", "arith.sub") and iv in op.operands:
-            other = op.operands[1] if op.operands[0] is iv else op.operands[0]
-            if isinstance(other.owner, Op) and other.owner.name == "arith.const":
-                return True
-    return False
+    or iv plus a constant, never negative (a negative index counts from the end, where
+    another iteration may be: `prange(-1, n)` writing `a[i]` meets itself at a[n - 1])."""
+    iv = loop.regions[0].args[0]
+    return any(_never_negative(iv_offset(v, iv), loop, low) for v in idx)
+
+
+def _never_negative(c: int | None, loop: Op, low: dict[Value, int]) -> bool:
+    """Whether i + c >= 0 for every iteration i of the loop (False when c is None or the
+    smallest i is not known)."""
+    if c is None:
+        return False
+    lb, ub, step = loop.operands[:3]
+    s = int_const(step) or 0
+    first = low.get(lb) if s > 0 else (low[ub] + 1 if s < 0 and ub in low else None)
+    return first is not None and first + c >= 0
 
 
 def _flattened(idx: tuple, loop: Op, low: dict[Value, int]) -> bool:
@@ -170,10 +175,10 @@ def _loop_conflicts(loop: Op, acc: _Accesses):
         if kind == "read":
             continue
         related = [a for a in accesses if acc.may_alias(a[1], arr)]
-        if all(a[2] == idx for a in related) and (_owns(idx, iv) or
+        if all(a[2] == idx for a in related) and (_owns(idx, loop, acc.low) or
                                                   _flattened(idx, loop, acc.low)):
             continue
-        if _owns_slice(related, arr, iv):
+        if _owns_slice(related, arr, iv) and _never_negative(0, loop, acc.low):
             continue
         racing = [a for a in related if _lanes_of(a[1]) is not _lanes_of(arr)
                   or not _apart(idx, a[2], loop, acc.low)]

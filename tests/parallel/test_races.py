@@ -105,6 +105,23 @@ def names_location(message: str, line: int) -> bool:
     return re.search(rf"{re.escape(__file__)}:{line}(?!\d)", message) is not None
 
 
+@ad.kernel
+def negative_start(out):
+    """Iteration -1 writes out[-1], the element iteration n - 1 writes too."""
+    for i in ad.prange(-1, out.shape[0]):
+        out[i] = out[i] * 0.5 + i
+    return out[0]
+
+
+@ad.kernel
+def negative_start_rows(out):
+    """The same wraparound through a whole row: out[-1, :] is out[n - 1, :]."""
+    for i in ad.prange(-1, out.shape[0]):
+        for j in range(out.shape[1]):
+            out[i, j] = out[i, j] + 1.0
+    return out[0, 0]
+
+
 # (kernel, its arguments, the construct's line(s): a group of spawns may be named by any of
 # its spawn statements)
 RACY = [
@@ -113,6 +130,8 @@ RACY = [
     (strided_collision, lambda: (np.ones(8),), ["prange("]),
     (strided_wraparound, lambda: (np.ones(7),), ["prange("]),
     (flattened_rows, lambda: (np.zeros((3, 4)), np.ones((3, 4))), ["prange("]),
+    (negative_start, lambda: (np.ones(5),), ["prange("]),
+    (negative_start_rows, lambda: (np.ones((4, 3)),), ["prange("]),
     (join_same_array, lambda: (np.zeros(6),), ["ad.join("]),
     (spawn_same_array, lambda: (np.zeros(6),), ["h1 = ad.spawn(", "h2 = ad.spawn("]),
 ]
