@@ -71,9 +71,13 @@ def _rewrite_one(loop: Op, k: int, kind: str, key) -> None:
     ops = _slice(e, body, written, key)
     if ops is None:
         raise DifferentiationError(
-            f"{where(update.loc)}: the {kind} reduction of this parallel loop is taken over a "
-            f"value computed from arrays the loop writes; hpcad finds the winning iteration "
-            f"by recomputing that value, so store the values in an array first")
+            f"{where(update.loc)}: the derivative of this parallel {kind} reduction needs "
+            f"the winning iteration, which hpcad finds by recomputing each iteration's "
+            f"value from the loop variable; this value cannot be recomputed (it is updated "
+            f"under an `if` or in an inner loop, or read from an array the loop writes). "
+            f"Write the update unconditionally as m = {kind}(m, e) with e computed from "
+            f"the loop variable (use -inf/+inf for skipped iterations), or store the "
+            f"values in an array first")
     m, init = loop.results[k], loop.operands[3 + k]
     lb, ub, step = loop.operands[:3]
     parent = loop.parent

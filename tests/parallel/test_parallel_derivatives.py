@@ -167,6 +167,25 @@ def test_extremum_with_ties_credits_the_first_winner(kernel, scale, backend):
         assert np.array_equal(du, expected), f"gradient nonzero at {np.nonzero(du)[0]}"
 
 
+@ad.kernel
+def conditional_max(u):
+    m = -1e300
+    for i in ad.prange(u.shape[0]):
+        if u[i] > 0.0:
+            m = max(m, u[i] * u[i])
+    return m
+
+
+@backends
+def test_extremum_updated_under_an_if_says_how_to_write_it(backend):
+    u = np.array([0.3, -2.0, 1.0])
+    with pytest.raises(ad.DifferentiationError) as info:
+        ad.grad(conditional_max, backend=backend)(u)
+    message = str(info.value)
+    assert f"{__file__}:" in message and "under an `if`" in message, message
+    assert "m = max(m, e)" in message, message
+
+
 # -- the race-free form of each adjoint -----------------------------------------------------------
 
 def reverse_ir(case: ParallelCase) -> str:
