@@ -440,10 +440,22 @@ class SourceWriter(TapeWriter, ParallelWriter, MpiWriter, VectorWriter):
         self.region_body(after, depth + 1, current)
 
     def op_scf_if(self, op, depth):
+        """A branch that only passes values on becomes their assignment before the `if`:
+        numba's parfor pass finds a cycle of copies in an `else:` that only copies a loop's
+        carried values, inside a prange with a reduction, and fails to compile it."""
         results = self.carried_names(op.results)
-        self.emit(depth, f"if {self.ref(op.operands[0])}:")
-        self.region_body(op.regions[0], depth + 1, results)
-        else_body = op.regions[1]
+        cond = self.ref(op.operands[0])
+        then_body, else_body = op.regions
+        if results and len(then_body.ops) + len(else_body.ops) > 2 \
+                and min(len(then_body.ops), len(else_body.ops)) == 1:
+            passing, working = (else_body, then_body) if len(else_body.ops) == 1 \
+                else (then_body, else_body)
+            self.assign(depth, results, [self.ref(v) for v in passing.ops[0].operands])
+            self.emit(depth, f"if {cond}:" if working is then_body else f"if not {cond}:")
+            self.region_body(working, depth + 1, results)
+            return
+        self.emit(depth, f"if {cond}:")
+        self.region_body(then_body, depth + 1, results)
         if len(else_body.ops) > 1 or results:
             self.emit(depth, "else:")
             self.region_body(else_body, depth + 1, results)

@@ -1,0 +1,117 @@
+"""A prange whose body runs sequential inner loops that compute values the reverse sweep
+needs (par_kernels.INNER_LOOP_CASES: a nonlinear 2-D heat step, a dense tanh layer, a
+molecular-dynamics force gather, CSR rows with data-dependent lengths): each iteration's
+tape entries sit in a block of its own, addressed by the iteration number, so the reverse
+iterations may run in any order and on any thread. Forward and reverse mode against finite
+differences and the dot-product test, against the serial twin, gradients repeated on two
+numba threads bitwise equal, and the refusal of what cannot be laid out."""
+import math
+
+import numpy as np
+import pytest
+
+import hpcad as ad
+import par_kernels as pk
+from harness import BACKENDS, case_rng, check_case, relative_error
+from hpcad.errors import DifferentiationError
+from par_kernels import INNER_LOOP_CASES, OWN
+from test_parallel_derivatives import (THREADS, TWIN_RTOL, active_argnums, adjoint_forms,
+                                       assert_all_agree, assert_matches_serial_twin,
+                                       numba_threads, repeat_tolerances, reverse_ir)
+
+cases = pytest.mark.parametrize("case", INNER_LOOP_CASES, ids=[c.name for c in INNER_LOOP_CASES])
+backends = pytest.mark.parametrize("backend", BACKENDS)
+REPEATS = 5
+
+
+@backends
+@cases
+def test_derivatives_match_finite_differences_and_dot_product(case, backend):
+    check_case(case, backend)
+
+
+@backends
+@cases
+def test_derivatives_match_serial_twin(case, backend):
+    assert_matches_serial_twin(case, backend)
+
+
+@cases
+def test_adjoint_takes_the_expected_race_free_form(case):
+    assert adjoint_forms(reverse_ir(case)) == {case.adjoint} - {OWN}
+
+
+@cases
+def test_repeated_gradients_on_two_threads_agree_with_the_serial_twin(case):
+    """Bitwise from run to run where no atomic add or parallel sum reaches the gradient
+    (test_parallel_derivatives.repeat_tolerances); equal to the serial twin's to 1e-12."""
+    args = case.make_args(case_rng(case))
+    argnums = active_argnums(args)
+    grad = ad.grad(case.kernel, argnums=argnums, backend="numba")
+    grad(*args)
+    with numba_threads(THREADS):
+        runs = [grad(*args) for _ in range(REPEATS)]
+    assert_all_agree(runs, repeat_tolerances(case, args))
+    serial = ad.grad(case.serial, argnums=argnums, backend="numba")(*args)
+    for k, (a, b) in enumerate(zip(runs[0], serial)):
+        assert relative_error(a, b) <= TWIN_RTOL, \
+            f"gradient {k}: {a} vs serial {b} ({relative_error(a, b):.2e})"
+
+
+def test_inner_loop_saves_are_addressed_by_the_parallel_iteration():
+    """The tape of the dense layer's output loop: one block per sample, entry
+    sample * nout + o; no tape position moves inside the parallel loop."""
+    ir = reverse_ir(next(c for c in INNER_LOOP_CASES if c.name == "dense_tanh"))
+    bodies = ir.split("par.parallel_for")[1:]
+    assert all("tape.advance" not in b.split("scf.yield\n  }")[0]
+               and "tape.retreat" not in b.split("scf.yield\n  }")[0] for b in bodies)
+    assert "tape.reserve" in ir and "tape.push" in ir
+
+
+@ad.kernel
+def while_in_prange(u, c):
+    n = u.shape[0]
+    out = np.zeros(n)
+    for i in ad.prange(n):
+        v = u[i]
+        k = 0
+        while k < 3:
+            v = v * c + math.sin(v)
+            k += 1
+        out[i] = v
+    loss = 0.0
+    for i in range(n):
+        loss += out[i] * out[i]
+    return loss
+
+
+@ad.kernel
+def nested_data_dependent(data, indptr):
+    nrows = indptr.shape[0] - 1
+    y = np.zeros(nrows)
+    for r in ad.prange(nrows):
+        s = 0.0
+        for k in range(indptr[r], indptr[r + 1]):
+            for m in range(indptr[r], k + 1):
+                s = s * data[m] + data[k]
+        y[r] = s
+    loss = 0.0
+    for r in range(nrows):
+        loss += y[r] * y[r]
+    return loss
+
+
+@backends
+def test_while_loop_saving_values_inside_a_prange_is_refused(backend):
+    u = np.linspace(0.1, 1.0, 8)
+    with pytest.raises(DifferentiationError, match=r"test_prange_inner_loops\.py:\d+: a while "
+                                                   r"loop inside the parallel loop"):
+        ad.grad(while_in_prange, backend=backend)(u, 0.5)
+
+
+@backends
+def test_loop_range_that_cannot_be_counted_before_the_prange_is_refused(backend):
+    data, indptr, _ = pk.random_csr(np.random.default_rng(3), 6, 5)
+    with pytest.raises(DifferentiationError, match=r"test_prange_inner_loops\.py:\d+: cannot "
+                                                   r"lay out the tape"):
+        ad.grad(nested_data_dependent, backend=backend)(data + 1.5, indptr)
