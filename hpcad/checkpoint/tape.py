@@ -3,8 +3,8 @@ finds it. In sequential code a slot is a stack (`tape.push` at the end of the re
 forward copy, `tape.pop` at the start of its reverse). In the body of a parallel loop,
 iterations run concurrently and their reverses in any order, so each iteration owns a
 fixed-size block of every slot it saves into, addressed by the iteration number; inside
-sequential loops of the body, the block is laid out by their iteration numbers (row-major,
-each loop given room for its most iterations). No tape position moves inside the parallel
+the loops of the body (sequential or parallel), the block is laid out by their iteration
+numbers (row-major, each loop given room for its most iterations). No tape position moves inside the parallel
 loop: before its forward copy the slot makes room for the blocks (`tape.reserve`), after it
 the slot's segment start moves on past them (`tape.advance`), and moves back before the
 reverse loop (`tape.retreat`)."""
@@ -53,23 +53,24 @@ class TapeLayout:
 
     @staticmethod
     def parallel_levels(r):
-        """(home, levels): the region of the parallel-loop body whose iterations own r's saved
-        values, and the bodies of the sequential loops between it and r, outermost first
-        (branches in between are passed through); None for sequential code."""
+        """(home, levels): the body of the outermost parallel loop whose iterations own r's
+        saved values, and the bodies of the loops between it and r, outermost first (inner
+        parallel loops among them; branches in between are passed through); None for
+        sequential code."""
         levels, p = [], r
         while not p.top:
             owner = p.old.parent
-            if owner.name == "par.parallel_for":
-                return p, levels[::-1]
-            if owner.name == "scf.for":
+            if owner.name in ("par.parallel_for", "scf.for"):
                 levels.append(p)
-            elif owner.name == "scf.while":
-                _refuse_while_in_parallel(p, owner)
-                return None
             elif owner.name != "scf.if":
-                return None
+                if owner.name == "scf.while" and not _parallel(levels):
+                    _refuse_while_in_parallel(p, owner)
+                break
             p = p.parent
-        return None
+        if not _parallel(levels):
+            return None
+        k = max(_parallel(levels))
+        return levels[k], levels[:k][::-1]
 
     def entries(self, level, outer, home, rv) -> tuple[Value, Value]:
         """The number of the entry a save at `level` (home or one of its loop bodies, `outer`
@@ -96,7 +97,7 @@ class TapeLayout:
         return level.entry
 
     def capacity(self, home, level, rv) -> tuple[Value, Value]:
-        """The most iterations the sequential loop of `level` runs in one iteration of home's
+        """The most iterations the loop of `level` runs in one iteration of home's
         parallel loop, in the forward sweep (computed before the parallel loop) and in the
         reverse sweep (before the reversed parallel loop)."""
         loop = level.old.parent
@@ -169,6 +170,10 @@ class TapeLayout:
             after.index = fwd_loop.parent.ops.index(fwd_loop) + 1
             after.op("tape.advance", [fwd_size], attrs={"slot": slot})
             b.op("tape.retreat", [rev_size], attrs={"slot": slot})
+
+
+def _parallel(levels: list) -> list[int]:
+    return [k for k, level in enumerate(levels) if level.old.parent.name == "par.parallel_for"]
 
 
 def _defined_in(block: Block) -> set[Value]:

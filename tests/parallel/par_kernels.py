@@ -837,6 +837,40 @@ def csr_horner_serial(data, x, z, indptr, indices):
     return loss
 
 
+@ad.kernel
+def nested_prange_iterated(u, c):
+    n, m = u.shape
+    out = np.zeros((n, m))
+    for i in ad.prange(n):
+        for j in ad.prange(m):
+            s = u[i, j]
+            for k in range(3):
+                s = c * s + math.sin(s)
+            out[i, j] = s
+    loss = 0.0
+    for i in range(n):
+        for j in range(m):
+            loss += out[i, j] * out[i, j]
+    return loss
+
+
+@ad.kernel
+def nested_prange_iterated_serial(u, c):
+    n, m = u.shape
+    out = np.zeros((n, m))
+    for i in range(n):
+        for j in range(m):
+            s = u[i, j]
+            for k in range(3):
+                s = c * s + math.sin(s)
+            out[i, j] = s
+    loss = 0.0
+    for i in range(n):
+        for j in range(m):
+            loss += out[i, j] * out[i, j]
+    return loss
+
+
 def random_csr(rng, nrows: int, ncols: int) -> tuple:
     """(data, indptr, indices) of a random sparse matrix with 0 to 4 entries per row (some
     rows empty, so the rows' inner trip counts differ)."""
@@ -866,4 +900,7 @@ INNER_LOOP_CASES: list[ParallelCase] = [
     ParallelCase("csr_tanh", csr_tanh, csr_tanh_serial, _csr_args, adjoint=ATOMIC),
     ParallelCase("csr_horner", csr_horner, csr_horner_serial,
                  lambda rng: _with_scalar(_csr_args(rng), 2, 0.7), adjoint=ATOMIC),
+    ParallelCase("nested_prange_iterated", nested_prange_iterated,
+                 nested_prange_iterated_serial,
+                 lambda rng: (rng.uniform(-1.0, 1.0, (5, 4)), 0.6), adjoint=OWN),
 ]
