@@ -13,7 +13,9 @@ import pytest
 import hpcad as ad
 import par_kernels as pk
 from harness import BACKENDS, case_rng, check_case, relative_error
+from hpcad.cli import default_activity
 from hpcad.errors import DifferentiationError
+from hpcad.ir.core import walk
 from par_kernels import INNER_LOOP_CASES, OWN
 from test_parallel_derivatives import (THREADS, TWIN_RTOL, active_argnums, adjoint_forms,
                                        assert_all_agree, assert_matches_serial_twin,
@@ -58,14 +60,21 @@ def test_repeated_gradients_on_two_threads_agree_with_the_serial_twin(case):
             f"gradient {k}: {a} vs serial {b} ({relative_error(a, b):.2e})"
 
 
-def test_inner_loop_saves_are_addressed_by_the_parallel_iteration():
-    """The tape of the dense layer's output loop: one block per sample, entry
-    sample * nout + o; no tape position moves inside the parallel loop."""
-    ir = reverse_ir(next(c for c in INNER_LOOP_CASES if c.name == "dense_tanh"))
-    bodies = ir.split("par.parallel_for")[1:]
-    assert all("tape.advance" not in b.split("scf.yield\n  }")[0]
-               and "tape.retreat" not in b.split("scf.yield\n  }")[0] for b in bodies)
-    assert "tape.reserve" in ir and "tape.push" in ir
+@cases
+def test_no_tape_position_moves_inside_a_parallel_loop(case):
+    """Every save inside a parallel loop is addressed by the iteration (a tape.push with an
+    entry); the slot's position moves only outside parallel loops. (md_forces and csr_tanh
+    recompute everything their reverse needs inside the prange.)"""
+    args = case.kernel.bind(case.make_args(case_rng(case)))
+    spec = case.kernel.specialize(args)
+    fn = spec.derivative("reverse", default_activity(spec), True)
+    loops = [op for op in walk(fn.body) if op.name == "par.parallel_for"]
+    inside = [op for loop in loops for region in loop.regions for op in walk(region)
+              if op.dialect == "tape"]
+    for op in inside:
+        assert op.name in ("tape.push", "tape.pop"), f"{op.name} inside a parallel loop"
+        assert len(op.operands) == (2 if op.name == "tape.push" else 1), \
+            f"{op.name} of slot {op.attrs['slot']} is not addressed by the iteration"
 
 
 @ad.kernel
@@ -115,3 +124,18 @@ def test_loop_range_that_cannot_be_counted_before_the_prange_is_refused(backend)
     with pytest.raises(DifferentiationError, match=r"test_prange_inner_loops\.py:\d+: cannot "
                                                    r"lay out the tape"):
         ad.grad(nested_data_dependent, backend=backend)(data + 1.5, indptr)
+
+
+SCHEDULES = [dict(snapshots=2), dict(snapshots=2, schedule="revolve")]
+
+
+@backends
+@pytest.mark.parametrize("schedule", SCHEDULES, ids=["segments", "revolve"])
+def test_checkpointed_heat_step_matches_the_serial_store_all_gradient(schedule, backend):
+    """The tape blocks of a prange inside a checkpointed time loop, replayed per segment
+    or per revolve step (the serial twin's gradient is checked against FD above)."""
+    u0 = np.random.default_rng(5).uniform(0.0, 1.0, (7, 6))
+    expected = ad.grad(pk.heat2d_nonlinear_serial, argnums=0, backend="interp")(u0, 0.15, 6)
+    got = ad.grad(ad.checkpoint(pk.heat2d_nonlinear, **schedule), argnums=0,
+                  backend=backend)(u0, 0.15, 6)
+    assert relative_error(got, expected) <= TWIN_RTOL
