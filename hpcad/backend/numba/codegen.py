@@ -13,6 +13,7 @@ from dataclasses import dataclass
 
 from ...ir.core import Block, Function, Op, Value, walk
 from ...ir.dialects import in_parallel, lower_bounds, plain_body, sum_update
+from ...ir.lanes import is_vector
 from ...ir.types import ScalarType, lanes
 from .common import NP_TYPES, without_terminator
 from .mpi_codegen import MpiWriter
@@ -446,7 +447,8 @@ class SourceWriter(TapeWriter, ParallelWriter, MpiWriter, VectorWriter):
         results = self.carried_names(op.results)
         cond = self.ref(op.operands[0])
         then_body, else_body = op.regions
-        if results and len(then_body.ops) + len(else_body.ops) > 2 \
+        if results and not any(is_vector(r) for r in op.results) \
+                and len(then_body.ops) + len(else_body.ops) > 2 \
                 and min(len(then_body.ops), len(else_body.ops)) == 1:
             passing, working = (else_body, then_body) if len(else_body.ops) == 1 \
                 else (then_body, else_body)
