@@ -63,8 +63,8 @@ class TapeLayout:
             if owner.name in ("par.parallel_for", "scf.for"):
                 levels.append(p)
             elif owner.name != "scf.if":
-                if owner.name == "scf.while" and not _parallel(levels):
-                    _refuse_while_in_parallel(p, owner)
+                if owner.name in _UNCOUNTED and not _parallel(levels):
+                    _refuse_inside_parallel(p, owner)
                 break
             p = p.parent
         if not _parallel(levels):
@@ -228,19 +228,27 @@ def _most_trips(b: Builder, home, loop: Op, rv) -> Value:
                 name_hint="capacity").results[0]
 
 
-def _refuse_while_in_parallel(r, loop: Op) -> None:
-    """A while loop's iterations cannot be counted before it runs: inside a parallel loop
-    its saved values would have no place of their own."""
+# Regions whose saves cannot have a place of their own inside a parallel iteration's block:
+# a while loop's iterations are not counted before it runs; a fork-join task's tape is a
+# stack (backend/numba/tape.py). What the user can do instead, per kind.
+_UNCOUNTED = {
+    "scf.while": ("a while loop", "write it as a for loop over a bounded range (break out "
+                                  "early with a flag)"),
+    "par.join": ("a fork-join task", "call the tasks one after the other (plain calls)"),
+}
+
+
+def _refuse_inside_parallel(r, region_op: Op) -> None:
+    """r's saved values sit in region_op (a while loop or a task); refuse if a parallel
+    loop runs it."""
     p = r.parent
     while not p.top:
         owner = p.old.parent
-        if owner.name == "par.join":
-            return
         if owner.name == "par.parallel_for":
+            what, hint = _UNCOUNTED[region_op.name]
             raise DifferentiationError(
-                f"{where(loop.loc)}: a while loop inside the parallel loop at "
+                f"{where(region_op.loc)}: {what} inside the parallel loop at "
                 f"{where(owner.loc)} computes values the reverse sweep needs; hpcad cannot "
-                f"size each parallel iteration's tape for it. Write it as a for loop over a "
-                f"bounded range (break out early with a flag), or make the outer loop "
-                f"sequential")
+                f"give each parallel iteration a tape block of its own for them. Either "
+                f"{hint}, or make the outer loop sequential")
         p = p.parent

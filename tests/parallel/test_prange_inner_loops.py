@@ -139,3 +139,33 @@ def test_checkpointed_heat_step_matches_the_serial_store_all_gradient(schedule, 
     got = ad.grad(ad.checkpoint(pk.heat2d_nonlinear, **schedule), argnums=0,
                   backend=backend)(u0, 0.15, 6)
     assert relative_error(got, expected) <= TWIN_RTOL
+
+
+@ad.kernel
+def iterate_row(u, i, c):
+    s = u[i, 0]
+    for k in range(u.shape[1]):
+        s = c * s + math.sin(s)
+    return s
+
+
+@ad.kernel
+def join_in_prange(u, c):
+    n = u.shape[0]
+    out = np.zeros(n)
+    for i in ad.prange(n):
+        a, b = ad.join(iterate_row, (u, i, c), iterate_row, (u, i, 0.5 * c))
+        out[i] = a * b
+    loss = 0.0
+    for i in range(n):
+        loss += out[i] * out[i]
+    return loss
+
+
+@backends
+def test_fork_join_task_saving_values_inside_a_prange_is_refused(backend):
+    """A task's tape is a stack: inside a parallel iteration it would be shared."""
+    u = np.random.default_rng(4).uniform(-1.0, 1.0, (5, 3))
+    with pytest.raises(DifferentiationError, match=r"test_prange_inner_loops\.py:\d+: a "
+                                                   r"fork-join task inside the parallel loop"):
+        ad.grad(join_in_prange, argnums=(0, 1), backend=backend)(u, 0.7)
