@@ -232,8 +232,8 @@ def _most_trips(b: Builder, home, loop: Op, rv) -> Value:
 # a while loop's iterations are not counted before it runs; a fork-join task's tape is a
 # stack (backend/numba/tape.py). What the user can do instead, per kind.
 _UNCOUNTED = {
-    "scf.while": ("a while loop", "write it as a for loop over a bounded range (break out "
-                                  "early with a flag)"),
+    "scf.while": ("a while loop",
+                  "write it as a for loop over a bounded range (break out early with a flag)"),
     "par.join": ("a fork-join task", "call the tasks one after the other (plain calls)"),
 }
 

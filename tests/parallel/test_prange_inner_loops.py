@@ -8,18 +8,26 @@ numba threads bitwise equal, and the refusal of what cannot be laid out."""
 import math
 
 import numpy as np
+import par_kernels as pk
 import pytest
+from harness import BACKENDS, case_rng, check_case, relative_error
+from par_kernels import INNER_LOOP_CASES, OWN
+from test_parallel_derivatives import (
+    THREADS,
+    TWIN_RTOL,
+    active_argnums,
+    adjoint_forms,
+    assert_all_agree,
+    assert_matches_serial_twin,
+    numba_threads,
+    repeat_tolerances,
+    reverse_ir,
+)
 
 import hpcad as ad
-import par_kernels as pk
-from harness import BACKENDS, case_rng, check_case, relative_error
 from hpcad.cli import default_activity
 from hpcad.errors import DifferentiationError
 from hpcad.ir.core import walk
-from par_kernels import INNER_LOOP_CASES, OWN
-from test_parallel_derivatives import (THREADS, TWIN_RTOL, active_argnums, adjoint_forms,
-                                       assert_all_agree, assert_matches_serial_twin,
-                                       numba_threads, repeat_tolerances, reverse_ir)
 
 cases = pytest.mark.parametrize("case", INNER_LOOP_CASES, ids=[c.name for c in INNER_LOOP_CASES])
 backends = pytest.mark.parametrize("backend", BACKENDS)
@@ -126,7 +134,7 @@ def test_loop_range_that_cannot_be_counted_before_the_prange_is_refused(backend)
         ad.grad(nested_data_dependent, backend=backend)(data + 1.5, indptr)
 
 
-SCHEDULES = [dict(snapshots=2), dict(snapshots=2, schedule="revolve")]
+SCHEDULES = [{"snapshots": 2}, {"snapshots": 2, "schedule": "revolve"}]
 
 
 @backends
