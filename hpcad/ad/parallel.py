@@ -4,7 +4,6 @@ adjoints become sum reductions, racing accumulations are made race-free afterwar
 passes/race.py), and the adjoint of a fork-join is a fork-join of the tasks' adjoints."""
 from __future__ import annotations
 
-from ..checkpoint.tape import trip_count
 from ..errors import DifferentiationError, where
 from ..ir.core import Block, Builder, Op, Value
 from ..ir.dialects import join_arities, reduction_kinds
@@ -55,9 +54,7 @@ class ParallelReverse:
         self.adj = outer
         b.block = ctx.rev
         self.close_windows(inner, ctx)
-        if inner.saved_slots:
-            self.advance_after_forward(op, inner.saved_slots)
-            self.tape.move_segments(b, inner.saved_slots, trip_count(b, *bounds), "tape.retreat")
+        self.tape.close_segments(inner, b, bounds)
         totals = [self.current(f) for f in free]
         loop = b.op("par.parallel_for", bounds + totals, [t.type for t in totals],
                     attrs={"reductions": ",".join(["add"] * len(free)), "reverse": True},
@@ -68,16 +65,6 @@ class ParallelReverse:
                 self.add_adjoint(inits[k], seeds[k])
         for f, r in zip(free, loop.results):
             self.adj[f] = r
-
-    def advance_after_forward(self, op: Op, slots: list[int]) -> None:
-        """After the forward copy of parallel loop op, move its slots' segments on."""
-        fwd_loop = self.fwd_block[op.regions[0]].parent
-        parent = fwd_loop.parent
-        b = Builder(parent)
-        b.index = parent.ops.index(fwd_loop) + 1
-        b.loc = op.loc
-        lb, ub, step = fwd_loop.operands[:3]
-        self.tape.move_segments(b, slots, trip_count(b, lb, ub, step), "tape.advance")
 
     def reverse_join(self, op: Op, ctx) -> None:
         """Fork-join reversed: the tasks' adjoints run as tasks again (spawned where the

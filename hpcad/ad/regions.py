@@ -18,9 +18,12 @@ class Region:
         self.shadows: dict[Value, Value] = {}  # primal array -> shadow usable in `rev`
         self.setup: list[Op] = []              # shadow allocations etc. for the prologue
         self.prologue_at = len(rev.ops)        # after the reversed induction variable
-        self.entry: tuple | None = None        # parallel body: iteration number fwd / rev
-        self.index_ops: list[Op] = []          # computing the reverse iteration number
-        self.saved_slots: list[int] = []       # parallel body: slots with one entry each
+        # in a parallel-loop body and its loops (checkpoint/tape.py):
+        self.entry: tuple | None = None        # the tape entry of a save here, fwd / rev
+        self.index_ops: list[Op] = []          # computing the reverse entry
+        self.saved_slots: list[tuple] = []     # parallel body: (slot, loops laying it out)
+        self.capacities: dict = {}             # parallel body: loop -> most trips, fwd / rev
+        self.reverse_setup: list[Op] = []      # parallel body: reverse capacities' ops
         self.windows: dict = {}                # loop body: loads served by a stencil window
 
     @property

@@ -805,10 +805,12 @@ def _first_writes(act: Activity, loop: Op) -> dict:
 
 
 def _tape_can_hold(op: Op) -> bool:
-    """Whether the tape can save a value op computes whatever the loops' bounds: it indexes
-    one level of parallel loop (checkpoint/tape.py), so a value in a parallel loop nested in
-    another, in a sequential loop inside a parallel one, or in a loop inside a fork-join task
-    (whose tape must be sized before the task starts) is recomputed whatever it costs."""
+    """Whether the planner may save a value op computes instead of recomputing it. Inside a
+    parallel loop each iteration's tape block is sized by the most trips of the loops in it
+    (checkpoint/tape.py), counted before the loop runs, which some ranges do not allow; so a
+    value in a loop nested in a parallel loop, or in a loop inside a fork-join task (whose
+    tape must be sized before the task starts), is recomputed whatever it costs, and saved
+    only when it cannot be recomputed."""
     loops, in_task = [], False
     block = op.parent
     while block is not None and block.parent is not None:

@@ -1,13 +1,21 @@
 """Tape layout: where the augmented forward sweep saves a value and how the reverse sweep
 finds it. In sequential code a slot is a stack (`tape.push` at the end of the region's
-forward copy, `tape.pop` at the start of its reverse). In the body of a parallel loop, and
-in branches inside it, iterations run concurrently, so a slot holds one entry per iteration,
-indexed by the iteration number; after the forward loop the slot's segment start moves on
-by the trip count (`tape.advance`), and moves back before the reverse loop (`tape.retreat`)."""
+forward copy, `tape.pop` at the start of its reverse). In the body of a parallel loop,
+iterations run concurrently and their reverses in any order, so each iteration owns a
+fixed-size block of every slot it saves into, addressed by the iteration number; inside
+the loops of the body (sequential or parallel), the block is laid out by their iteration
+numbers (row-major, each loop given room for its most iterations). No tape position moves inside the parallel
+loop: before its forward copy the slot makes room for the blocks (`tape.reserve`), after it
+the slot's segment start moves on past them (`tape.advance`), and moves back before the
+reverse loop (`tape.retreat`)."""
 from __future__ import annotations
 
-from ..ir.core import Block, Builder, Op, Value
+from ..errors import DifferentiationError, where
+from ..ir.clone import clone_op
+from ..ir.core import Block, Builder, Op, Value, walk
+from ..ir.dialects import is_pure
 from ..ir.types import i1, i64
+from ..passes.aliases import written_arrays
 
 
 def trip_count(b: Builder, lb: Value, ub: Value, step: Value) -> Value:
@@ -26,6 +34,13 @@ def _entry_number(b: Builder, iv: Value, lb: Value, step: Value) -> Value:
                  name_hint="entry")
 
 
+def _before(loop: Op) -> Builder:
+    """A builder inserting just before loop."""
+    b = Builder(loop.parent, loop.loc)
+    b.index = loop.parent.ops.index(loop)
+    return b
+
+
 class TapeLayout:
     """Creates the save/restore pairs of the reverse-mode transformation (`reverse.py`)."""
 
@@ -37,40 +52,92 @@ class TapeLayout:
         return self.slots - 1
 
     @staticmethod
-    def parallel_home(r):
-        """The region of the parallel-loop body whose iterations own r's saved values (r
-        itself or r's enclosing branches), or None for sequential code."""
-        p = r
-        while not p.top and p.old.parent.name == "scf.if":
+    def parallel_levels(r):
+        """(home, levels): the body of the outermost parallel loop whose iterations own r's
+        saved values, and the bodies of the loops between it and r, outermost first (inner
+        parallel loops among them; branches in between are passed through); None for
+        sequential code."""
+        levels, p = [], r
+        while not p.top:
+            owner = p.old.parent
+            if owner.name in ("par.parallel_for", "scf.for"):
+                levels.append(p)
+            elif owner.name != "scf.if":
+                if owner.name in _UNCOUNTED and not _parallel(levels):
+                    _refuse_inside_parallel(p, owner)
+                break
             p = p.parent
-        if not p.top and p.old.parent.name == "par.parallel_for":
-            return p
-        return None
+        if not _parallel(levels):
+            return None
+        k = max(_parallel(levels))
+        return levels[k], levels[:k][::-1]
 
-    def entries(self, home, rv) -> tuple[Value, Value]:
-        """The iteration number in the forward and in the reverse copy of the loop body."""
-        if home.entry is None:
-            loop = home.old.parent
-            fb = Builder(home.fwd)
+    def entries(self, level, outer, home, rv) -> tuple[Value, Value]:
+        """The number of the entry a save at `level` (home or one of its loop bodies, `outer`
+        the level around it) uses, in the forward and in the reverse copy of that body:
+        the iteration number, after the outer level's entry times the loop's capacity."""
+        if level.entry is None:
+            loop = level.old.parent
+            fb = Builder(level.fwd)
             fb.index = 0
-            fwd_entry = _entry_number(fb, home.fwd.args[0], rv.vmap[loop.operands[0]],
-                                      rv.vmap[loop.operands[2]])
+            fwd = _entry_number(fb, level.fwd.args[0], rv.vmap[loop.operands[0]],
+                                rv.vmap[loop.operands[2]])
             scratch = Builder(Block())
-            rev_entry = _entry_number(scratch, home.rev.args[0], rv.primal(loop.operands[0], home),
-                                      rv.primal(loop.operands[2], home))
-            home.index_ops = scratch.block.ops
-            home.entry = (fwd_entry, rev_entry)
-        return home.entry
+            rev = _entry_number(scratch, level.rev.args[0], rv.primal(loop.operands[0], level),
+                                rv.primal(loop.operands[2], level))
+            if outer is not None:
+                cap_fwd, cap_rev = self.capacity(home, level, rv)
+                out_fwd, out_rev = outer.entry
+                fwd = fb.op1("arith.add", [fb.op1("arith.mul", [out_fwd, cap_fwd], i64), fwd],
+                             i64, name_hint="entry")
+                rev = scratch.op1("arith.add", [scratch.op1("arith.mul", [out_rev, cap_rev], i64),
+                                                rev], i64, name_hint="entry")
+            level.index_ops = scratch.block.ops
+            level.entry = (fwd, rev)
+        return level.entry
+
+    def capacity(self, home, level, rv) -> tuple[Value, Value]:
+        """The most iterations the loop of `level` runs in one iteration of home's
+        parallel loop, in the forward sweep (computed before the parallel loop) and in the
+        reverse sweep (before the reversed parallel loop)."""
+        loop = level.old.parent
+        if loop not in home.capacities:
+            inside = _defined_in(home.old)
+            bounds = loop.operands[:3]
+            fb = _before(home.fwd.parent)
+            if not any(v in inside for v in bounds):
+                fwd = trip_count(fb, *(rv.vmap[v] for v in bounds))
+                scratch = Builder(Block())
+                rev = trip_count(scratch, *(rv.primal(v, home.parent) for v in bounds))
+                home.reverse_setup.extend(scratch.block.ops)
+            else:
+                fwd = _most_trips(fb, home, loop, rv)
+                rev = self.forward_in_reverse(home.parent, rv, fwd, "capacity")
+            home.capacities[loop] = (fwd, rev)
+        return home.capacities[loop]
+
+    def forward_in_reverse(self, r, rv, fwd_value: Value, name: str) -> Value:
+        """A value the forward copy of region r computes (not in the primal program), seen
+        from r's reverse: itself at top level, else saved on the tape."""
+        if r.top:
+            return fwd_value
+        placeholder = Value(fwd_value.type, name)
+        r.setup.insert(0, self.save(r, rv, fwd_value, placeholder))
+        return placeholder
 
     def save(self, r, rv, fwd_value: Value, placeholder: Value) -> Op:
         """Save fwd_value at the end of r's forward copy; returns the restore op (defining
         `placeholder`) for r's reverse prologue."""
         slot = self.new_slot()
-        home = self.parallel_home(r)
         fwd_entry = rev_entry = None
-        if home is not None:
-            fwd_entry, rev_entry = self.entries(home, rv)
-            home.saved_slots.append(slot)
+        found = self.parallel_levels(r)
+        if found is not None:
+            home, levels = found
+            outer = None
+            for level in [home] + levels:
+                fwd_entry, rev_entry = self.entries(level, outer, home, rv)
+                outer = level
+            home.saved_slots.append((slot, [level.old.parent for level in levels]))
         push = Op("tape.push", [fwd_value] + ([fwd_entry] if fwd_entry else []), [],
                   {"slot": slot})
         push.parent = r.fwd
@@ -80,7 +147,108 @@ class TapeLayout:
         placeholder.owner = pop
         return pop
 
-    @staticmethod
-    def move_segments(b: Builder, slots: list[int], trips: Value, name: str) -> None:
-        for slot in slots:
-            b.op(name, [trips], [], {"slot": slot})
+    def close_segments(self, home, b: Builder, rev_bounds: list[Value]) -> None:
+        """Home's parallel loop saved values: make room for every iteration's block before
+        its forward copy and move past them after it; before its reverse (about to be
+        written with b), move back to their start."""
+        if not home.saved_slots:
+            return
+        fwd_loop = home.fwd.parent
+        fb = _before(fwd_loop)
+        fwd_trips = trip_count(fb, *fwd_loop.operands[:3])
+        for op in home.reverse_setup:
+            b.insert(op)
+        rev_trips = trip_count(b, *rev_bounds)
+        after = Builder(fwd_loop.parent, fwd_loop.loc)
+        for slot, loops in home.saved_slots:
+            fwd_size, rev_size = fwd_trips, rev_trips
+            for loop in loops:
+                cap_fwd, cap_rev = home.capacities[loop]
+                fwd_size = fb.op1("arith.mul", [fwd_size, cap_fwd], i64)
+                rev_size = b.op1("arith.mul", [rev_size, cap_rev], i64)
+            fb.op("tape.reserve", [fwd_size], attrs={"slot": slot})
+            after.index = fwd_loop.parent.ops.index(fwd_loop) + 1
+            after.op("tape.advance", [fwd_size], attrs={"slot": slot})
+            b.op("tape.retreat", [rev_size], attrs={"slot": slot})
+
+
+def _parallel(levels: list) -> list[int]:
+    return [k for k, level in enumerate(levels) if level.old.parent.name == "par.parallel_for"]
+
+
+def _defined_in(block: Block) -> set[Value]:
+    inside = set(block.args)
+    for op in walk(block):
+        inside.update(op.results)
+        for region in op.regions:
+            inside.update(region.args)
+    return inside
+
+
+def _most_trips(b: Builder, home, loop: Op, rv) -> Value:
+    """A counting pass before home's forward parallel loop: the most iterations `loop` (in
+    the loop body, its range computed there) runs in any iteration. Its range must be
+    computed unconditionally from the iteration number and values from outside, by pure
+    ops and loads of arrays the parallel loop does not write."""
+    body = home.old
+    par = body.parent
+    refuse = lambda why: DifferentiationError(
+        f"{where(loop.loc)}: cannot lay out the tape of this loop inside the parallel loop at "
+        f"{where(par.loc)}: {why}. hpcad gives each parallel iteration a tape block sized by "
+        f"the most iterations this loop runs; compute its range at the top of the parallel "
+        f"loop's body from arrays the loop does not write, or from values set before it")
+    if loop.parent is not body:
+        raise refuse("its range depends on the parallel iteration and it sits inside a "
+                     "branch or another loop")
+    written = {rv.act.key(a) for o in walk(body) for a in written_arrays(o)}
+    needed, slice_ops = set(loop.operands[:3]), []
+    for op in reversed(body.ops[:body.ops.index(loop)]):
+        if not needed.intersection(op.results):
+            continue
+        if op.regions or not (is_pure(op) or op.name == "mem.load"):
+            raise refuse(f"its range comes from '{op.name}' ({where(op.loc)})")
+        if op.name == "mem.load" and rv.act.key(op.operands[0]) in written:
+            raise refuse(f"its range is read from an array the parallel loop writes "
+                         f"({where(op.loc)})")
+        slice_ops.append(op)
+        needed.update(op.operands)
+    fwd_par = home.fwd.parent
+    counter = Block([Value(i64, body.args[0].name), Value(i64, "most")])
+    cb = Builder(counter, loop.loc)
+    vmap = {body.args[0]: counter.args[0]}
+    inside = _defined_in(body)
+    for op in reversed(slice_ops):
+        vmap.update((v, rv.vmap[v]) for v in op.operands if v not in inside)
+        cb.insert(clone_op(op, vmap))
+    bounds = [vmap[v] if v in inside else rv.vmap[v] for v in loop.operands[:3]]
+    trips = trip_count(cb, *bounds)
+    cb.op("scf.yield", [cb.op1("arith.max", [counter.args[1], trips], i64)])
+    zero = b.op1("arith.const", [], i64, {"value": 0})
+    return b.op("scf.for", list(fwd_par.operands[:3]) + [zero], [i64], regions=[counter],
+                name_hint="capacity").results[0]
+
+
+# Regions whose saves cannot have a place of their own inside a parallel iteration's block:
+# a while loop's iterations are not counted before it runs; a fork-join task's tape is a
+# stack (backend/numba/tape.py). What the user can do instead, per kind.
+_UNCOUNTED = {
+    "scf.while": ("a while loop",
+                  "write it as a for loop over a bounded range (break out early with a flag)"),
+    "par.join": ("a fork-join task", "call the tasks one after the other (plain calls)"),
+}
+
+
+def _refuse_inside_parallel(r, region_op: Op) -> None:
+    """r's saved values sit in region_op (a while loop or a task); refuse if a parallel
+    loop runs it."""
+    p = r.parent
+    while not p.top:
+        owner = p.old.parent
+        if owner.name == "par.parallel_for":
+            what, hint = _UNCOUNTED[region_op.name]
+            raise DifferentiationError(
+                f"{where(region_op.loc)}: {what} inside the parallel loop at "
+                f"{where(owner.loc)} computes values the reverse sweep needs; hpcad cannot "
+                f"give each parallel iteration a tape block of its own for them. Either "
+                f"{hint}, or make the outer loop sequential")
+        p = p.parent

@@ -790,3 +790,258 @@ CASES: list[ParallelCase] = [
                  lambda rng: (rng.uniform(0.5, 1.5, 20), 0.2, 6), adjoint=COLORED,
                  sum_in_gradient=True),
 ]
+
+
+# ---------------------------------------------------------------------------------------------
+# A prange whose body runs a sequential inner loop that computes values the reverse sweep
+# needs (saved on the tape): each iteration's tape entries must sit where that iteration
+# alone writes and reads them (tests/parallel/test_prange_inner_loops.py).
+# ---------------------------------------------------------------------------------------------
+
+@ad.kernel
+def heat2d_nonlinear(u0, a, nsteps):
+    n, m = u0.shape
+    u = np.zeros((n, m))
+    for i in range(n):
+        for j in range(m):
+            u[i, j] = u0[i, j]
+    tmp = np.zeros((n, m))
+    for t in range(nsteps):
+        for i in ad.prange(1, n - 1):
+            for j in range(1, m - 1):
+                tmp[i, j] = u[i, j] + a * (u[i - 1, j] + u[i + 1, j] + u[i, j - 1]
+                                           + u[i, j + 1] - 4.0 * u[i, j]) \
+                    - 0.1 * math.sin(u[i, j]) * u[i, j] ** 2
+        for i in range(1, n - 1):
+            for j in range(1, m - 1):
+                u[i, j] = tmp[i, j]
+    loss = 0.0
+    for i in range(n):
+        for j in range(m):
+            loss += u[i, j] * u[i, j]
+    return loss
+
+
+@ad.kernel
+def heat2d_nonlinear_serial(u0, a, nsteps):
+    n, m = u0.shape
+    u = np.zeros((n, m))
+    for i in range(n):
+        for j in range(m):
+            u[i, j] = u0[i, j]
+    tmp = np.zeros((n, m))
+    for t in range(nsteps):
+        for i in range(1, n - 1):
+            for j in range(1, m - 1):
+                tmp[i, j] = u[i, j] + a * (u[i - 1, j] + u[i + 1, j] + u[i, j - 1]
+                                           + u[i, j + 1] - 4.0 * u[i, j]) \
+                    - 0.1 * math.sin(u[i, j]) * u[i, j] ** 2
+        for i in range(1, n - 1):
+            for j in range(1, m - 1):
+                u[i, j] = tmp[i, j]
+    loss = 0.0
+    for i in range(n):
+        for j in range(m):
+            loss += u[i, j] * u[i, j]
+    return loss
+
+
+@ad.kernel
+def dense_tanh(W, b, x):
+    nsamples, nin = x.shape
+    nout = W.shape[0]
+    y = np.zeros((nsamples, nout))
+    for s in ad.prange(nsamples):
+        for o in range(nout):
+            acc = b[o]
+            for k in range(nin):
+                acc += W[o, k] * x[s, k]
+            y[s, o] = math.tanh(acc)
+    loss = 0.0
+    for s in range(nsamples):
+        for o in range(nout):
+            loss += y[s, o] * y[s, o]
+    return loss
+
+
+@ad.kernel
+def dense_tanh_serial(W, b, x):
+    nsamples, nin = x.shape
+    nout = W.shape[0]
+    y = np.zeros((nsamples, nout))
+    for s in range(nsamples):
+        for o in range(nout):
+            acc = b[o]
+            for k in range(nin):
+                acc += W[o, k] * x[s, k]
+            y[s, o] = math.tanh(acc)
+    loss = 0.0
+    for s in range(nsamples):
+        for o in range(nout):
+            loss += y[s, o] * y[s, o]
+    return loss
+
+
+@ad.kernel
+def md_forces(x, eps):
+    n = x.shape[0]
+    f = np.zeros(n)
+    for i in ad.prange(n):
+        fx = 0.0
+        for j in range(n):
+            if j != i:
+                dx = x[i] - x[j]
+                r2 = dx * dx + eps
+                fx += dx / r2 ** 2
+        f[i] = fx
+    loss = 0.0
+    for i in range(n):
+        loss += f[i] * f[i]
+    return loss
+
+
+@ad.kernel
+def md_forces_serial(x, eps):
+    n = x.shape[0]
+    f = np.zeros(n)
+    for i in range(n):
+        fx = 0.0
+        for j in range(n):
+            if j != i:
+                dx = x[i] - x[j]
+                r2 = dx * dx + eps
+                fx += dx / r2 ** 2
+        f[i] = fx
+    loss = 0.0
+    for i in range(n):
+        loss += f[i] * f[i]
+    return loss
+
+
+@ad.kernel
+def csr_tanh(data, x, indptr, indices):
+    nrows = indptr.shape[0] - 1
+    y = np.zeros(nrows)
+    for r in ad.prange(nrows):
+        s = 0.0
+        for k in range(indptr[r], indptr[r + 1]):
+            s += data[k] * x[indices[k]]
+        y[r] = math.tanh(s)
+    loss = 0.0
+    for r in range(nrows):
+        loss += y[r] * y[r]
+    return loss
+
+
+@ad.kernel
+def csr_tanh_serial(data, x, indptr, indices):
+    nrows = indptr.shape[0] - 1
+    y = np.zeros(nrows)
+    for r in range(nrows):
+        s = 0.0
+        for k in range(indptr[r], indptr[r + 1]):
+            s += data[k] * x[indices[k]]
+        y[r] = math.tanh(s)
+    loss = 0.0
+    for r in range(nrows):
+        loss += y[r] * y[r]
+    return loss
+
+
+@ad.kernel
+def csr_horner(data, x, z, indptr, indices):
+    nrows = indptr.shape[0] - 1
+    y = np.zeros(nrows)
+    for r in ad.prange(nrows):
+        s = 0.0
+        for k in range(indptr[r], indptr[r + 1]):
+            s = z * s + data[k] * x[indices[k]]
+        y[r] = math.tanh(s)
+    loss = 0.0
+    for r in range(nrows):
+        loss += y[r] * y[r]
+    return loss
+
+
+@ad.kernel
+def csr_horner_serial(data, x, z, indptr, indices):
+    nrows = indptr.shape[0] - 1
+    y = np.zeros(nrows)
+    for r in range(nrows):
+        s = 0.0
+        for k in range(indptr[r], indptr[r + 1]):
+            s = z * s + data[k] * x[indices[k]]
+        y[r] = math.tanh(s)
+    loss = 0.0
+    for r in range(nrows):
+        loss += y[r] * y[r]
+    return loss
+
+
+@ad.kernel
+def nested_prange_iterated(u, c):
+    n, m = u.shape
+    out = np.zeros((n, m))
+    for i in ad.prange(n):
+        for j in ad.prange(m):
+            s = u[i, j]
+            for k in range(3):
+                s = c * s + math.sin(s)
+            out[i, j] = s
+    loss = 0.0
+    for i in range(n):
+        for j in range(m):
+            loss += out[i, j] * out[i, j]
+    return loss
+
+
+@ad.kernel
+def nested_prange_iterated_serial(u, c):
+    n, m = u.shape
+    out = np.zeros((n, m))
+    for i in range(n):
+        for j in range(m):
+            s = u[i, j]
+            for k in range(3):
+                s = c * s + math.sin(s)
+            out[i, j] = s
+    loss = 0.0
+    for i in range(n):
+        for j in range(m):
+            loss += out[i, j] * out[i, j]
+    return loss
+
+
+def random_csr(rng, nrows: int, ncols: int) -> tuple:
+    """(data, indptr, indices) of a random sparse matrix with 0 to 4 entries per row (some
+    rows empty, so the rows' inner trip counts differ)."""
+    counts = rng.integers(0, 5, nrows)
+    indptr = np.concatenate([[0], np.cumsum(counts)]).astype(np.int64)
+    indices = rng.integers(0, ncols, indptr[-1]).astype(np.int64)
+    return rng.uniform(-1.0, 1.0, indptr[-1]), indptr, indices
+
+
+def _csr_args(rng):
+    data, indptr, indices = random_csr(rng, 13, 9)
+    return data, rng.uniform(-1.0, 1.0, 9), indptr, indices
+
+
+def _with_scalar(args: tuple, at: int, value: float) -> tuple:
+    return args[:at] + (value,) + args[at:]
+
+
+INNER_LOOP_CASES: list[ParallelCase] = [
+    ParallelCase("heat2d_nonlinear", heat2d_nonlinear, heat2d_nonlinear_serial,
+                 lambda rng: (rng.uniform(0.0, 1.0, (7, 6)), 0.15, 3), adjoint=COLORED),
+    ParallelCase("dense_tanh", dense_tanh, dense_tanh_serial,
+                 lambda rng: (rng.uniform(-0.5, 0.5, (3, 4)), rng.uniform(-0.5, 0.5, 3),
+                              rng.uniform(-1.0, 1.0, (9, 4))), adjoint=ATOMIC),
+    ParallelCase("md_forces", md_forces, md_forces_serial,
+                 lambda rng: (np.sort(rng.uniform(0.0, 4.0, 11)), 0.5), adjoint=ATOMIC),
+    ParallelCase("csr_tanh", csr_tanh, csr_tanh_serial, _csr_args, adjoint=ATOMIC),
+    ParallelCase("csr_horner", csr_horner, csr_horner_serial,
+                 lambda rng: _with_scalar(_csr_args(rng), 2, 0.7), adjoint=ATOMIC),
+    ParallelCase("nested_prange_iterated", nested_prange_iterated,
+                 nested_prange_iterated_serial,
+                 lambda rng: (rng.uniform(-1.0, 1.0, (5, 4)), 0.6), adjoint=OWN),
+]

@@ -462,6 +462,9 @@ class SourceWriter(TapeWriter, ParallelWriter, MpiWriter, VectorWriter):
         self.region_body(after, depth + 1, current)
 
     def op_scf_if(self, op, depth):
+        """A branch that only passes values on becomes their assignment before the `if`:
+        numba's parfor pass finds a cycle of copies in an `else:` that only copies a loop's
+        carried values, inside a prange with a reduction, and fails to compile it."""
         results = self.carried_names(op.results)
         cond = self.ref(op.operands[0])
         then_body, else_body = op.regions

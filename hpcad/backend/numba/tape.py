@@ -37,16 +37,11 @@ class TapeSlot:
 def _check_stack_use(op: Op, chain: list[Op]) -> None:
     """A stack slot's position is one variable: parallel iterations cannot share it."""
     indexed = len(op.operands) == (2 if op.name == "tape.push" else 1)
-    parallel = [c for c in chain if c.name == "par.parallel_for"]
-    if len(parallel) > 1:
-        raise HpcadError(f"{where(parallel[-1].loc)}: the numba backend cannot save values for the "
-                         f"reverse sweep inside nested parallel loops yet (their iterations "
-                         f"would share one tape position); make only one of the loops "
-                         f"parallel, or use backend='interp'")
     if not indexed and any(c.name == "par.parallel_for" for c in chain):
         raise HpcadError(f"{where(op.loc)}: the numba backend cannot save values for the "
-                         f"reverse sweep inside a loop nested in a parallel loop yet; use "
-                         f"backend='interp', or make the inner loop the parallel one")
+                         f"reverse sweep here inside a parallel loop (its iterations would "
+                         f"share one tape position); use backend='interp', or make the "
+                         f"loop around this code sequential")
 
 
 def tape_slots(fn: Function, lower: dict[Value, int]) -> list[TapeSlot]:
