@@ -15,7 +15,7 @@ from ..ir.clone import clone_op
 from ..ir.core import Block, Builder, Op, Value, walk
 from ..ir.dialects import is_pure
 from ..ir.types import i1, i64
-from ..passes.aliases import written_arrays
+from ..ir.effects import writes
 
 
 def trip_count(b: Builder, lb: Value, ub: Value, step: Value) -> Value:
@@ -200,7 +200,7 @@ def _most_trips(b: Builder, home, loop: Op, rv) -> Value:
     if loop.parent is not body:
         raise refuse("its range depends on the parallel iteration and it sits inside a "
                      "branch or another loop")
-    written = {rv.act.key(a) for o in walk(body) for a in written_arrays(o)}
+    written = {rv.act.key(a) for o in walk(body) for a in writes(o)}
     needed, slice_ops = set(loop.operands[:3]), []
     for op in reversed(body.ops[:body.ops.index(loop)]):
         if not needed.intersection(op.results):
