@@ -1,0 +1,56 @@
+"""Generated kernels (grammar.py) checked against plain Python and finite differences
+(checks.py): every kernel on the interpreter, a sample on numba (its compile time is the cost),
+and prange/fork-join kernels also for bitwise-repeatable threaded runs. The profile is "ci"
+unless HPCAD_GENERATIVE=long (HPCAD_GENERATIVE_N examples per test, default 2000)."""
+import os
+import sys
+from pathlib import Path
+
+from hypothesis import HealthCheck, assume, given, settings
+from hypothesis import strategies as st
+
+sys.path.insert(0, str(Path(__file__).parent))
+import checks  # noqa: E402
+import grammar  # noqa: E402
+
+LONG = os.environ.get("HPCAD_GENERATIVE") == "long"
+CI_EXAMPLES = {"serial": int(os.environ.get("E_N", 160)), "parallel": int(os.environ.get("E_N", 100))}
+NUMBA_EVERY = 8     # one kernel in NUMBA_EVERY also runs on numba (each compiles ~3 s)
+
+settings.register_profile(
+    "ci", derandomize=True, deadline=None, print_blob=True, database=None,
+    suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large,
+                           HealthCheck.filter_too_much])
+settings.register_profile(
+    "long", derandomize=False, deadline=None, print_blob=True, database=None,
+    max_examples=int(os.environ.get("HPCAD_GENERATIVE_N", "2000")),
+    suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large,
+                           HealthCheck.filter_too_much])
+PROFILE = settings.get_profile("long" if LONG else "ci")
+
+
+def examples(kind: str) -> settings:
+    return settings(PROFILE, max_examples=PROFILE.max_examples if LONG else CI_EXAMPLES[kind])
+
+
+def check_all(gen, numba: bool) -> None:
+    args = checks.make_args(gen)
+    ref, _ = checks.plain_run(gen, args)
+    assume(checks.usable(ref))
+    for backend in ["interp"] + (["numba"] if numba else []):
+        checks.check_primal(gen, backend, args)
+        checks.check_derivatives(gen, backend, args)
+    if numba and gen.prange:
+        checks.check_repeatable(gen, args)
+
+
+@examples("serial")
+@given(gen=grammar.serial_kernels(), sample=st.integers(0, NUMBA_EVERY - 1))
+def test_serial_kernels_match_python_and_finite_differences(gen, sample):
+    check_all(gen, numba=sample == NUMBA_EVERY - 1)
+
+
+@examples("parallel")
+@given(gen=grammar.serial_kernels(parallel=True), sample=st.integers(0, NUMBA_EVERY - 1))
+def test_parallel_kernels_match_python_and_repeat_bitwise(gen, sample):
+    check_all(gen, numba=sample == NUMBA_EVERY - 1)
