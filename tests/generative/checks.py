@@ -11,6 +11,7 @@ import importlib.util
 import os
 import sys
 import tempfile
+from contextlib import contextmanager
 from pathlib import Path
 
 import numpy as np
@@ -83,6 +84,17 @@ def rel(a, b) -> float:
 def fail(gen, what: str) -> None:
     raise KernelMismatch(f"{what}\n--- kernel ({sorted(gen.features)}, n={gen.n}, nt={gen.nt}, "
                          f"c={gen.c}, seed={gen.seed}, zeros={gen.zeros}) ---\n{gen.source}")
+
+
+@contextmanager
+def reporting(gen):
+    """Any error of hpcad's (or a crash) while checking `gen` fails with the kernel's source."""
+    try:
+        yield
+    except KernelMismatch:
+        raise
+    except Exception as e:
+        fail(gen, f"{type(e).__name__}: {e}")
 
 
 def plain_run(gen, args, extra=()):

@@ -29,7 +29,7 @@ FEATURES: dict[str, bool] = {
     "prange": True,            # prange loops: own-element writes, stencil reads, reductions
     "prange_inner": False,     # prange with nonlinear inner loops and private scratch arrays
     "forkjoin": True,          # ad.join, ad.spawn/ad.sync, ad.par_map, ad.par_sum
-    "pow_at_zero": False,      # x ** 2 / x ** 3 where x may be exactly 0.0 (zeros in the data)
+    "pow_at_zero": False,      # x ** 2, x ** 3, (x * x) ** 1.5, (x * x) ** (1 + c); x may be 0.0
     # MPI (tests/mpi/test_generated_mpi.py)
     "mpi_halo": True,          # Sendrecv halo exchange (PROC_NULL ends) before a stencil
     "mpi_nonblocking": True,   # Isend/Irecv + Wait / Waitall halo exchange
@@ -115,7 +115,7 @@ def unary(ctx: Ctx, a: str) -> str:
              "math.exp(-0.5 * {a} * {a})", "math.sqrt(1.0 + {a} * {a})", "{a} / (1.0 + {a} * {a})",
              "math.cos({a})"]
     if ctx.on("pow_at_zero"):
-        forms += ["{a} ** 2", "{a} ** 3"]
+        forms += ["{a} ** 2", "{a} ** 3", "({a} * {a}) ** 1.5", "({a} * {a}) ** (1.0 + c)"]
     form = ctx.pick(forms)
     if "**" in form:
         ctx.use("pow_at_zero")
