@@ -81,6 +81,20 @@ def main(u, w, c, nt):
     return s
 ''')
 
+found("pow_variable_exponent_at_zero", "pow_at_zero",
+      "(x * x) ** (1.0 + c) at x == 0.0: forward and reverse derivatives NaN (the true "
+      "derivative is 0)", '''\
+@kernel
+def main(u, w, c, nt):
+    n = u.shape[0]
+    s = 0.0
+    for i in range(n):
+        s += (u[i] * u[i]) ** (1.0 + c)
+    for i in range(n):
+        s += u[i] * u[i] + 0.5 * w[i]
+    return s
+''', zeros=True)
+
 MPI_PROLOGUE = '''\
 @kernel
 def main(u, w, c, nt, comm):

@@ -16,8 +16,8 @@ import found  # noqa: E402
 import grammar  # noqa: E402
 
 LONG = os.environ.get("HPCAD_GENERATIVE") == "long"
-CI_EXAMPLES = {"serial": int(os.environ.get("E_N", 160)), "parallel": int(os.environ.get("E_N", 100))}
-NUMBA_EVERY = 8     # one kernel in NUMBA_EVERY also runs on numba (each compiles ~3 s)
+CI_EXAMPLES = {"serial": 160, "parallel": 100}
+NUMBA_EVERY = 25    # one kernel in NUMBA_EVERY also runs on numba (each compiles 3-20 s)
 
 settings.register_profile(
     "ci", derandomize=True, deadline=None, print_blob=True, database=None,
