@@ -55,6 +55,11 @@ def load(gen, kind: str):
     return module
 
 
+def on_numba_too(gen, every: int) -> bool:
+    """One kernel in `every` (by a hash of its source: uniform, unlike hypothesis' draws)."""
+    return int(hashlib.sha1(gen.source.encode()).hexdigest(), 16) % every == 0
+
+
 def make_args(gen, rank: int = 0) -> tuple:
     """u, w uniform in [-1, 1] (u with exact zeros when gen.zeros), c, nt."""
     rng = np.random.default_rng([gen.seed, rank])
