@@ -3,6 +3,9 @@ regression cases: test_generated.py runs the serial ones, tests/mpi/test_generat
 MPI ones, with the same checks as generated kernels. `feature` is the grammar switch
 (grammar.FEATURES) that generates such kernels; while it is off the case is an expected
 failure (its bug is in grammar.KNOWN_BUGS), once it is on the case must pass."""
+import pytest
+
+import grammar
 from grammar import Generated
 
 FOUND: dict[str, tuple[str, str, Generated]] = {}   # name -> (feature, symptom, kernel)
@@ -130,3 +133,11 @@ found("array_allreduce_loss", "mpi_array_loss",
 
 SERIAL = {k: v for k, v in FOUND.items() if not v[0].startswith("mpi_")}
 MPI_CASES = {k: v for k, v in FOUND.items() if v[0].startswith("mpi_")}
+
+
+def expect_known_bug(request, feature: str) -> None:
+    """A found kernel whose construct is still switched off is expected to fail (its bug)."""
+    if not grammar.FEATURES[feature]:
+        request.applymarker(pytest.mark.xfail(
+            reason=f"{grammar.KNOWN_BUGS[feature]}; once fixed, set grammar.FEATURES"
+                   f"[{feature!r}] = True", strict=False))

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from hypothesis import assume, given, settings
+from hypothesis import assume, given
 from mpi4py import MPI
 
 import hpcad as ad
@@ -19,10 +19,9 @@ sys.path.insert(0, str(Path(__file__).parent.parent / "generative"))
 import checks  # noqa: E402
 import found  # noqa: E402
 import grammar  # noqa: E402
-from test_generated import LONG, PROFILE, expect_known_bug  # noqa: E402
+from profiles import generative  # noqa: E402
 
 COMM = MPI.COMM_WORLD
-CI_EXAMPLES = 40
 NUMBA_EVERY = 10
 
 
@@ -91,13 +90,13 @@ def check_all(gen, numba: bool) -> None:
 @pytest.mark.parametrize("name", sorted(found.MPI_CASES))
 def test_found_mpi_kernels_match_python_and_finite_differences(name, request):
     feature, _, gen = found.MPI_CASES[name]
-    expect_known_bug(request, feature)
+    found.expect_known_bug(request, feature)
     check_all(gen, numba=True)
 
 
 @pytest.mark.mpi(min_size=2)
 @pytest.mark.timeout(600)
-@settings(PROFILE, max_examples=PROFILE.max_examples if LONG else CI_EXAMPLES)
+@generative(ci_examples=40, agree=COMM.bcast)
 @given(gen=grammar.mpi_kernels())
 def test_generated_mpi_kernels_match_python_and_finite_differences(gen):
     assume(usable(gen))
