@@ -3,16 +3,15 @@ regression cases: test_generated.py runs the serial ones, tests/mpi/test_generat
 MPI ones, with the same checks as generated kernels. `feature` is the grammar switch
 (grammar.FEATURES) that generates such kernels; while it is off the case is an expected
 failure (its bug is in grammar.KNOWN_BUGS), once it is on the case must pass."""
-import pytest
-
 import grammar
+import pytest
 from grammar import Generated
 
 FOUND: dict[str, tuple[str, str, Generated]] = {}   # name -> (feature, symptom, kernel)
 
 
 def found(name: str, feature: str, symptom: str, source: str, **sizes) -> None:
-    sizes = dict(dict(n=6, nt=1, c=0.2, seed=0, zeros=False), **sizes)
+    sizes = {"n": 6, "nt": 1, "c": 0.2, "seed": 0, "zeros": False, **sizes}
     FOUND[name] = (feature, symptom, Generated(source=source, features=frozenset({feature}),
                                                 **sizes))
 

@@ -78,9 +78,8 @@ class Generated:
 class Ctx:
     """What the blocks generated so far left behind: helper kernels, local arrays, features."""
 
-    def __init__(self, draw, mpi: bool = False):
+    def __init__(self, draw):
         self.draw = draw
-        self.mpi = mpi
         self.helpers: list[str] = []
         self.locals: list[str] = []      # 1-D local float arrays of length n (all defined)
         self.features: set[str] = set()
@@ -211,7 +210,7 @@ def block_nested(ctx: Ctx) -> list[str]:
                 "for i in range(n):", "    for j in range(3):",
                 f"        s += {m}[i, j] * {m}[i, j]"]
     reads = [f"{src}[j]", f"{src}[(i + j) % n]", f"{target}[i]"]
-    return [f"for i in range(n):", f"    {acc} = 0.0", f"    for j in {inner}:",
+    return ["for i in range(n):", f"    {acc} = 0.0", f"    for j in {inner}:",
             f"        {acc} += {expr(ctx, reads)}",
             f"    {target}[i] = {target}[i] + c * math.tanh({acc})"]
 
@@ -478,7 +477,7 @@ def mpi_loss(ctx: Ctx) -> tuple[list[str], bool]:
 @st.composite
 def mpi_kernels(draw) -> Generated:
     """`main(u, w, c, nt, comm)`: 1-3 blocks of halo stencils, collectives and loops."""
-    ctx = Ctx(draw, mpi=True)
+    ctx = Ctx(draw)
     names = [b for b, fs in MPI_BLOCK_FEATURES.items() if any(FEATURES[f] for f in fs)]
     body = list(MPI_PROLOGUE)
     for name in draw(st.lists(st.sampled_from(names), min_size=1, max_size=3)):

@@ -9,10 +9,10 @@ import pytest
 from hypothesis import assume, given
 
 sys.path.insert(0, str(Path(__file__).parent))
-import checks  # noqa: E402
-import found  # noqa: E402
-import grammar  # noqa: E402
-from profiles import generative  # noqa: E402
+import checks
+import found
+import grammar
+from profiles import generative
 
 NUMBA_EVERY = 20    # one kernel in NUMBA_EVERY also runs on numba (each compiles 3-20 s)
 

@@ -16,10 +16,10 @@ from mpi4py import MPI
 import hpcad as ad
 
 sys.path.insert(0, str(Path(__file__).parent.parent / "generative"))
-import checks  # noqa: E402
-import found  # noqa: E402
-import grammar  # noqa: E402
-from profiles import generative  # noqa: E402
+import checks
+import found
+import grammar
+from profiles import generative
 
 COMM = MPI.COMM_WORLD
 NUMBA_EVERY = 10
