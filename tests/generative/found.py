@@ -97,6 +97,83 @@ def main(u, w, c, nt):
     return s
 ''', zeros=True)
 
+found("forkjoin_task_tape_unknown_trips", "forkjoin_ranged_tape",
+      "numba only: HpcadError 'a fork-join task saves values in a loop whose trip count is "
+      "unknown before it runs; the numba backend cannot size that tape' (interp agrees with "
+      "FD; not shrunk: the two-task kernel alone passes)", '''\
+@kernel
+def task1(a, lo, hi, c):
+    r = 0.0
+    for i in range(lo, hi):
+        r += (math.tanh(a[i]) * math.tanh(a[i])) ** 1.5
+    return r
+
+
+@kernel
+def task3(a, b, c):
+    r = 0.0
+    for i in range(a.shape[0]):
+        b[i] = a[i]
+        r += b[i]
+    return r
+
+
+@kernel
+def task6(a, lo, hi, c):
+    r = 0.0
+    for i in range(lo, hi):
+        r += a[i]
+    return r
+
+
+@kernel
+def task8(a, b, c):
+    r = 0.0
+    for i in range(a.shape[0]):
+        b[i] = (a[i] * a[i]) ** 1.5
+        r += b[i]
+    return r
+
+
+@kernel
+def main(u, w, c, nt):
+    n = u.shape[0]
+    s = 0.0
+    tmp2 = np.zeros(n)
+    r4, r5 = ad.join(task1, (u, 0, n - 1, c), task3, (w, tmp2, c))
+    s += r4 * r5 + r5
+    tmp7 = np.zeros(n)
+    r9, r10 = ad.join(task6, (u, 0, n - 1, c), task8, (w, tmp7, c))
+    s += r9 * r10 + r10
+    for i in range(n):
+        acc11 = 0.0
+        for j in range(i, n, 2):
+            acc11 += math.sin((w[i] + u[j]))
+        w[i] = w[i] + c * math.tanh(acc11)
+    grid13 = np.zeros((n, 3))
+    for i in range(n):
+        for j in range(3):
+            grid13[i, j] = (u[i] + c)
+    for i in range(n):
+        for j in range(3):
+            s += grid13[i, j] * grid13[i, j]
+    cur14 = np.zeros(n)
+    for i in range(n):
+        cur14[i] = u[i]
+    nxt15 = np.zeros(n)
+    for t in range(nt):
+        for i in range(1, n - 1):
+            nxt15[i] = cur14[i] + c * math.tanh(cur14[i])
+        nxt15[0] = cur14[0]
+        nxt15[n - 1] = cur14[n - 1]
+        cur14, nxt15 = nxt15, cur14
+    for i in range(n):
+        s += cur14[i] * cur14[i]
+    for i in range(n):
+        s += u[i] * u[i] + 0.5 * w[i] + 0.25 * tmp2[i] * tmp2[i] + 0.25 * tmp7[i] * tmp7[i]
+    return s
+''')
+
 MPI_PROLOGUE = '''\
 @kernel
 def main(u, w, c, nt, comm):

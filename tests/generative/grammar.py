@@ -29,6 +29,7 @@ FEATURES: dict[str, bool] = {
     "prange": True,            # prange loops: own-element writes, stencil reads, reductions
     "prange_inner": False,     # prange with nonlinear inner loops and private scratch arrays
     "forkjoin": True,          # ad.join, ad.spawn/ad.sync, ad.par_map, ad.par_sum
+    "forkjoin_ranged_tape": False,  # a task's loop over range(lo, hi) that saves values
     "pow_at_zero": False,      # (x * x) ** (1.0 + c), a variable exponent (x == 0.0 too)
     # MPI (tests/mpi/test_generated_mpi.py)
     "mpi_halo": True,          # Sendrecv halo exchange (PROC_NULL ends) before a stencil
@@ -51,6 +52,8 @@ KNOWN_BUGS: dict[str, str] = {
     "pow_at_zero": "x ** p with a variable p at x == 0: NaN derivatives",
     "mpi_recv_in_loop": "loads of an MPI receive buffer hoisted out of the loop that reads it",
     "mpi_array_loss": "an array Allreduce loss counted once per rank in the gradient",
+    "forkjoin_ranged_tape": "numba backend: HpcadError 'a fork-join task saves values in a loop "
+                            "whose trip count is unknown before it runs' (interp is right)",
 }
 
 SIZES = (6, 7, 8, 9)
@@ -320,9 +323,13 @@ def block_forkjoin(ctx: Ctx) -> list[str]:
     if kind == "par_sum":
         f = task_kernel(ctx, "i, a, c", [f"return {expr(ctx, ['a[i]', 'a[(i + 1) % a.shape[0]]'])}"])
         return [f"s += ad.par_sum({f}, n, {ctx.pick(['u', 'w'])}, c)"]
+    if ctx.on("forkjoin_ranged_tape"):
+        ctx.use("forkjoin_ranged_tape")
+        term = expr(ctx, ["a[i]", "a[i + 1]"])
+    else:   # linear: the task's reverse saves nothing
+        term = f"{ctx.pick(['0.5', '-1.5'])} * a[i] + a[i + 1]"
     chunk = task_kernel(ctx, "a, lo, hi, c", [
-        "r = 0.0", "for i in range(lo, hi):", f"    r += {expr(ctx, ['a[i]', 'a[i + 1]'])}",
-        "return r"])
+        "r = 0.0", "for i in range(lo, hi):", f"    r += {term}", "return r"])
     if kind == "spawn":
         h1, h2 = ctx.fresh("h"), ctx.fresh("h")
         return [f"{h1} = ad.spawn({chunk}, u, 0, n // 2, c)",
