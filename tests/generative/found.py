@@ -1,0 +1,219 @@
+"""Minimal kernels the generative checker found disagreeing, one per distinct bug, kept as
+regression cases: test_generated.py runs the serial ones, tests/mpi/test_generated_mpi.py the
+MPI ones, with the same checks as generated kernels. `feature` is the grammar switch
+(grammar.FEATURES) that generates such kernels; while it is off the case is an expected
+failure (its bug is in grammar.KNOWN_BUGS), once it is on the case must pass."""
+import grammar
+import pytest
+from grammar import Generated
+
+FOUND: dict[str, tuple[str, str, Generated]] = {}   # name -> (feature, symptom, kernel)
+
+
+def found(name: str, feature: str, symptom: str, source: str, **sizes) -> None:
+    sizes = {"n": 6, "nt": 1, "c": 0.2, "seed": 0, "zeros": False, **sizes}
+    FOUND[name] = (feature, symptom, Generated(source=source, features=frozenset({feature}),
+                                                **sizes))
+
+
+found("inner_kernel_keywords", "call_kwargs",
+      "UnsupportedConstruct: 'inner1' takes 3 arguments, 1 given (keywords dropped)", '''\
+@kernel
+def inner1(a, b, c):
+    s = 0.0
+    for i in range(a.shape[0]):
+        b[i] = a[i]
+        s += a[i]
+    return s
+
+
+@kernel
+def main(u, w, c, nt):
+    n = u.shape[0]
+    s = 0.0
+    tmp2 = np.zeros(n)
+    s += inner1(u, b=tmp2, c=c)
+    for i in range(n):
+        s += u[i] * u[i] + 0.5 * w[i] + 0.25 * tmp2[i] * tmp2[i]
+    return s
+''')
+
+found("prange_inner_loop_saves", "prange_inner",
+      "prange body with a private scratch filled by an inner loop: reverse gradient off "
+      "(dot test jvp 9.93 vs <v, grad> 7.00), jvp agrees with FD", '''\
+@kernel
+def main(u, w, c, nt):
+    n = u.shape[0]
+    s = 0.0
+    tmp1 = np.zeros(n)
+    for i in ad.prange(1, n - 1):
+        scratch2 = np.zeros(3)
+        for j in range(3):
+            scratch2[j] = u[i - 1]
+        acc3 = 0.0
+        for j in range(3):
+            acc3 += scratch2[j] * u[i]
+        tmp1[i] = acc3
+        s += u[i]
+    for i in range(n):
+        u[i] = u[i]
+    for i in range(n):
+        s += u[i] * u[i] + 0.5 * w[i] + 0.25 * tmp1[i] * tmp1[i]
+    return s
+''', prange=True)
+
+found("pow_in_triangular_loop", "pow_at_zero",
+      "(u[i] * u[i]) ** (1.0 + c) in a triangular inner loop (zero trips at i = 0): reverse "
+      "gradient NaN, jvp finite; fine with ** 1.5 or range(3)", '''\
+@kernel
+def main(u, w, c, nt):
+    n = u.shape[0]
+    s = 0.0
+    for i in range(n):
+        acc1 = 0.0
+        for j in range(i):
+            acc1 += (u[i] * u[i]) ** (1.0 + c)
+        u[i] = u[i] + c * math.tanh(acc1)
+    for i in range(n):
+        s += u[i]
+    for i in range(n):
+        u[i] = u[i]
+    for i in range(n):
+        s += u[i] * u[i] + 0.5 * w[i]
+    return s
+''')
+
+found("pow_variable_exponent_at_zero", "pow_at_zero",
+      "(x * x) ** (1.0 + c) at x == 0.0: forward and reverse derivatives NaN (the true "
+      "derivative is 0)", '''\
+@kernel
+def main(u, w, c, nt):
+    n = u.shape[0]
+    s = 0.0
+    for i in range(n):
+        s += (u[i] * u[i]) ** (1.0 + c)
+    for i in range(n):
+        s += u[i] * u[i] + 0.5 * w[i]
+    return s
+''', zeros=True)
+
+found("forkjoin_task_tape_unknown_trips", "forkjoin_ranged_tape",
+      "numba only: HpcadError 'a fork-join task saves values in a loop whose trip count is "
+      "unknown before it runs; the numba backend cannot size that tape' (interp agrees with "
+      "FD; not shrunk: the two-task kernel alone passes)", '''\
+@kernel
+def task1(a, lo, hi, c):
+    r = 0.0
+    for i in range(lo, hi):
+        r += (math.tanh(a[i]) * math.tanh(a[i])) ** 1.5
+    return r
+
+
+@kernel
+def task3(a, b, c):
+    r = 0.0
+    for i in range(a.shape[0]):
+        b[i] = a[i]
+        r += b[i]
+    return r
+
+
+@kernel
+def task6(a, lo, hi, c):
+    r = 0.0
+    for i in range(lo, hi):
+        r += a[i]
+    return r
+
+
+@kernel
+def task8(a, b, c):
+    r = 0.0
+    for i in range(a.shape[0]):
+        b[i] = (a[i] * a[i]) ** 1.5
+        r += b[i]
+    return r
+
+
+@kernel
+def main(u, w, c, nt):
+    n = u.shape[0]
+    s = 0.0
+    tmp2 = np.zeros(n)
+    r4, r5 = ad.join(task1, (u, 0, n - 1, c), task3, (w, tmp2, c))
+    s += r4 * r5 + r5
+    tmp7 = np.zeros(n)
+    r9, r10 = ad.join(task6, (u, 0, n - 1, c), task8, (w, tmp7, c))
+    s += r9 * r10 + r10
+    for i in range(n):
+        acc11 = 0.0
+        for j in range(i, n, 2):
+            acc11 += math.sin((w[i] + u[j]))
+        w[i] = w[i] + c * math.tanh(acc11)
+    grid13 = np.zeros((n, 3))
+    for i in range(n):
+        for j in range(3):
+            grid13[i, j] = (u[i] + c)
+    for i in range(n):
+        for j in range(3):
+            s += grid13[i, j] * grid13[i, j]
+    cur14 = np.zeros(n)
+    for i in range(n):
+        cur14[i] = u[i]
+    nxt15 = np.zeros(n)
+    for t in range(nt):
+        for i in range(1, n - 1):
+            nxt15[i] = cur14[i] + c * math.tanh(cur14[i])
+        nxt15[0] = cur14[0]
+        nxt15[n - 1] = cur14[n - 1]
+        cur14, nxt15 = nxt15, cur14
+    for i in range(n):
+        s += cur14[i] * cur14[i]
+    for i in range(n):
+        s += u[i] * u[i] + 0.5 * w[i] + 0.25 * tmp2[i] * tmp2[i] + 0.25 * tmp7[i] * tmp7[i]
+    return s
+''')
+
+MPI_PROLOGUE = '''\
+@kernel
+def main(u, w, c, nt, comm):
+    n = u.shape[0]
+    s = 0.0
+'''
+
+found("allreduce_buffer_read_in_loop", "mpi_recv_in_loop",
+      "Allreduce into glob inside the loop that reads glob[0]: primal wrong on every rank "
+      "(5.89 vs 7.38 at 2 ranks), the load is hoisted out of the loop", MPI_PROLOGUE + '''\
+    loc1 = np.zeros(1)
+    glob2 = np.zeros(1)
+    for i in range(n):
+        loc1[0] = u[i]
+        comm.Allreduce(loc1, glob2, op=MPI.SUM)
+        s += glob2[0] * u[i]
+    for i in range(n):
+        s += u[i] * u[i] + 0.5 * w[i]
+    return comm.allreduce(s, op=MPI.SUM)
+''')
+
+found("array_allreduce_loss", "mpi_array_loss",
+      "loss returned as total[0] of an array Allreduce: reverse gradient counted once per "
+      "rank (<v, grad> = ranks x jvp)", MPI_PROLOGUE + '''\
+    for i in range(n):
+        s += u[i] * u[i] + 0.5 * w[i]
+    part = np.zeros(1)
+    part[0] = s
+    total = np.zeros(1)
+    comm.Allreduce(part, total, op=MPI.SUM)
+    return total[0]
+''')
+
+SERIAL = {k: v for k, v in FOUND.items() if not v[0].startswith("mpi_")}
+MPI_CASES = {k: v for k, v in FOUND.items() if v[0].startswith("mpi_")}
+
+
+def expect_known_bug(request, feature: str) -> None:
+    """A found kernel whose construct is still switched off is expected to fail (its bug)."""
+    if not grammar.FEATURES[feature]:
+        request.applymarker(pytest.mark.xfail(
+            reason=f"{grammar.KNOWN_BUGS[feature]}; once fixed, set grammar.FEATURES"
+                   f"[{feature!r}] = True", strict=False))

@@ -1,0 +1,497 @@
+"""A hypothesis grammar of hpcad kernels as users write them: the Python source of a module
+(a kernel `main` plus the kernels it calls) built from blocks of loops (nested, strided,
+reversed, while with break/continue), data branches, in-place updates, buffer swaps, local
+arrays, calls to other kernels, prange loops and fork-join tasks, and MPI halo exchanges and
+collectives. Every kernel is valid by construction: indices stay in bounds, math stays finite.
+
+FEATURES switches each construct on or off; KNOWN_BUGS names the switches that are off
+because the construct currently meets an hpcad bug (turn one on with its line below once the
+fix is merged). Inputs: hypothesis `draw`; output: a `Generated` (source, sizes, features)."""
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+
+from hypothesis import strategies as st
+
+# One line per construct; False: not generated. Those at False name their bug in KNOWN_BUGS.
+FEATURES: dict[str, bool] = {
+    "loop": True,              # range loops: plain, offset (i-1, i+1 reads), stride 2/3, reversed
+    "nested": True,            # loop nests, triangular inner loops, 2-D local arrays
+    "while": True,             # while loops with a counter, continue and break on data
+    "branch": True,            # `if u[i] > 0.3:` / else inside loops
+    "time_swap": True,         # time loop over two local buffers swapped by `a, b = b, a`
+    "time_swap_args": True,    # the same, swapping the argument arrays themselves
+    "time_inplace": True,      # time loop updating an argument array in place
+    "local_arrays": True,      # np.zeros(n), np.empty_like(u) (filled before read), 2-D zeros
+    "call": True,              # another kernel called with whole arrays and with slices
+    "call_kwargs": False,      # the same with keyword arguments
+    "prange": True,            # prange loops: own-element writes, stencil reads, reductions
+    "prange_inner": False,     # prange with nonlinear inner loops and private scratch arrays
+    "forkjoin": True,          # ad.join, ad.spawn/ad.sync, ad.par_map, ad.par_sum
+    "forkjoin_ranged_tape": False,  # a task's loop over range(lo, hi) that saves values
+    "pow_at_zero": False,      # (x * x) ** (1.0 + c), a variable exponent (x == 0.0 too)
+    # MPI (tests/mpi/test_generated_mpi.py)
+    "mpi_halo": True,          # Sendrecv halo exchange (PROC_NULL ends) before a stencil
+    "mpi_nonblocking": True,   # Isend/Irecv + Wait / Waitall halo exchange
+    "mpi_collective_loop": True,    # scalar allreduce inside a time loop
+    "mpi_recv_in_loop": False,      # Allreduce(loc, glob) / Sendrecv buffers read inside loops
+    "mpi_array_loss": False,        # the loss is glob[0] of an array Allreduce
+    "mpi_local_loss": True,         # per-rank loss (gradient of the sum over ranks)
+}
+
+# HPCAD_GENERATIVE_FEATURES=call_kwargs,prange_inner (or "all") switches constructs on for a run.
+_ASKED = os.environ.get("HPCAD_GENERATIVE_FEATURES", "")
+FEATURES.update({name: True for name in FEATURES if _ASKED == "all" or name in _ASKED.split(",")})
+
+# The hpcad bug each switched-off construct met when this grammar was written (the symptom;
+# the minimal kernels are in found.py).
+KNOWN_BUGS: dict[str, str] = {
+    "call_kwargs": "keyword arguments to an inner kernel are refused (UnsupportedConstruct)",
+    "prange_inner": "prange with an inner loop that saves values: wrong gradient",
+    "pow_at_zero": "x ** p with a variable p at x == 0: NaN derivatives",
+    "mpi_recv_in_loop": "loads of an MPI receive buffer hoisted out of the loop that reads it",
+    "mpi_array_loss": "an array Allreduce loss counted once per rank in the gradient",
+    "forkjoin_ranged_tape": "numba backend: HpcadError 'a fork-join task saves values in a loop "
+                            "whose trip count is unknown before it runs' (interp is right)",
+}
+
+SIZES = (6, 7, 8, 9)
+
+
+@dataclass(frozen=True)
+class Generated:
+    """A generated module. `main(u, w, c, nt[, comm])` returns a float; u, w are float arrays
+    of length n (each rank's part under MPI). zeros: some entries of u are exactly 0.0."""
+    source: str
+    n: int
+    nt: int
+    c: float
+    seed: int
+    zeros: bool
+    features: frozenset = field(default_factory=frozenset)
+    prange: bool = False
+    replicated: bool = True     # MPI: the loss is the same on every rank
+
+    def __repr__(self) -> str:
+        return (f"Generated(n={self.n}, nt={self.nt}, c={self.c}, seed={self.seed}, "
+                f"zeros={self.zeros}, features={sorted(self.features)})\n{self.source}")
+
+
+class Ctx:
+    """What the blocks generated so far left behind: helper kernels, local arrays, features."""
+
+    def __init__(self, draw):
+        self.draw = draw
+        self.helpers: list[str] = []
+        self.locals: list[str] = []      # 1-D local float arrays of length n (all defined)
+        self.features: set[str] = set()
+        self.counter = 0
+        self.prange = False
+
+    def fresh(self, stem: str) -> str:
+        self.counter += 1
+        return f"{stem}{self.counter}"
+
+    def on(self, name: str) -> bool:
+        return FEATURES[name]
+
+    def use(self, name: str) -> None:
+        self.features.add(name)
+
+    def pick(self, options):
+        return self.draw(st.sampled_from(list(options)))
+
+    def coin(self) -> bool:
+        return self.draw(st.booleans())
+
+
+def indent(lines: list[str], by: int = 1) -> list[str]:
+    return ["    " * by + line for line in lines]
+
+
+# --- expressions ------------------------------------------------------------------------------
+
+def unary(ctx: Ctx, a: str) -> str:
+    forms = ["math.sin({a})", "math.tanh({a})", "math.exp(0.3 * math.tanh({a}))",
+             "math.exp(-0.5 * {a} * {a})", "math.sqrt(1.0 + {a} * {a})", "{a} / (1.0 + {a} * {a})",
+             "math.cos({a})", "{a} ** 2", "{a} ** 3", "({a} * {a}) ** 1.5"]
+    if ctx.on("pow_at_zero"):
+        forms.append("({a} * {a}) ** (1.0 + c)")
+    form = ctx.pick(forms)
+    if "** (" in form:
+        ctx.use("pow_at_zero")
+    return form.format(a=a)
+
+
+def expr(ctx: Ctx, leaves: list[str], depth: int = 2) -> str:
+    """A smooth, finite float expression of `leaves` (array reads, scalars)."""
+    kind = ctx.pick(["leaf", "unary", "binary"] if depth > 0 else ["leaf"])
+    if kind == "leaf":
+        return ctx.pick(leaves * 3 + ["c", "0.5"])
+    if kind == "unary":
+        return unary(ctx, expr(ctx, leaves, depth - 1))
+    op = ctx.pick(["+", "-", "*"])
+    return f"({expr(ctx, leaves, depth - 1)} {op} {expr(ctx, leaves, depth - 1)})"
+
+
+def bounded(ctx: Ctx, leaves: list[str]) -> str:
+    """An expression whose size stays near its leaves' (for updates repeated in time loops)."""
+    return f"c * math.tanh({expr(ctx, leaves)})"
+
+
+def arrays(ctx: Ctx) -> list[str]:
+    return ["u", "w"] + ctx.locals
+
+
+def new_local(ctx: Ctx, like: str = "u") -> tuple[str, list[str]]:
+    """A new local 1-D array of length n, every element defined."""
+    name = ctx.fresh("tmp")
+    if ctx.on("local_arrays") and ctx.coin():
+        ctx.use("local_arrays")
+        src = ctx.pick(["u", "w"])
+        lines = [f"{name} = np.empty_like({like})", "for i in range(n):",
+                 f"    {name}[i] = {expr(ctx, [f'{src}[i]'], 1)}"]
+    else:
+        lines = [f"{name} = np.zeros(n)"]
+    ctx.locals.append(name)
+    return name, lines
+
+
+# --- statements -------------------------------------------------------------------------------
+
+RANGES = {   # kind -> (header, neighbour reads allowed)
+    "plain": ("range(n)", False),
+    "offset": ("range(1, n - 1)", True),
+    "stride2": ("range(1, n - 1, 2)", True),
+    "stride3": ("range(0, n, 3)", False),
+    "reversed": ("range(n - 1, -1, -1)", False),
+    "reversed_offset": ("range(n - 2, 0, -1)", True),
+}
+
+
+def loop_body(ctx: Ctx, i: str, neighbours: bool) -> list[str]:
+    """One or two statements of a loop over `i`: an element write, an accumulation, a branch."""
+    targets = arrays(ctx)
+    reads = [f"{a}[{i}]" for a in targets]
+    if neighbours:
+        reads += [f"{a}[{i} - 1]" for a in targets] + [f"{a}[{i} + 1]" for a in targets]
+    lines: list[str] = []
+    for _ in range(ctx.draw(st.integers(1, 2))):
+        kind = ctx.pick(["write", "update", "sum"] + (["branch"] if ctx.on("branch") else []))
+        if kind in ("write", "update"):
+            op = "=" if kind == "write" else "+="
+            lines.append(f"{ctx.pick(targets)}[{i}] {op} {expr(ctx, reads)}")
+        elif kind == "branch":
+            ctx.use("branch")
+            cond = ctx.pick([r for r in reads if "-" not in r and "+" not in r])
+            lines += [f"if {cond} > 0.3:", f"    s += {expr(ctx, reads)}",
+                      "else:", f"    s -= {expr(ctx, reads, 1)}"]
+        else:
+            lines.append(f"s += {expr(ctx, reads)}")
+    return lines
+
+
+def block_loop(ctx: Ctx) -> list[str]:
+    kind = ctx.pick(RANGES)
+    header, neighbours = RANGES[kind]
+    ctx.use("loop")
+    return [f"for i in {header}:"] + indent(loop_body(ctx, "i", neighbours))
+
+
+def block_nested(ctx: Ctx) -> list[str]:
+    ctx.use("nested")
+    acc = ctx.fresh("acc")
+    inner = ctx.pick(["range(3)", "range(i)", "range(i, n, 2)", "range(n - 1, i, -1)"])
+    target = ctx.pick(arrays(ctx))
+    src = ctx.pick(["u", "w"])
+    if ctx.coin() and ctx.on("local_arrays"):
+        ctx.use("local_arrays")
+        m = ctx.fresh("grid")
+        return [f"{m} = np.zeros((n, 3))", "for i in range(n):", "    for j in range(3):",
+                f"        {m}[i, j] = {expr(ctx, [f'{src}[i]', f'{src}[(i + j) % n]'])}",
+                "for i in range(n):", "    for j in range(3):",
+                f"        s += {m}[i, j] * {m}[i, j]"]
+    reads = [f"{src}[j]", f"{src}[(i + j) % n]", f"{target}[i]"]
+    return ["for i in range(n):", f"    {acc} = 0.0", f"    for j in {inner}:",
+            f"        {acc} += {expr(ctx, reads)}",
+            f"    {target}[i] = {target}[i] + c * math.tanh({acc})"]
+
+
+def block_while(ctx: Ctx) -> list[str]:
+    ctx.use("while")
+    k = ctx.fresh("k")
+    src = ctx.pick(["u", "w"])
+    step = ctx.pick([1, 2])
+    lines = [f"{k} = 0", f"while {k} + {step} <= n:", f"    {k} += {step}"]
+    if ctx.coin():
+        lines += [f"    if {src}[{k} - 1] > 0.6:", "        continue"]
+    lines.append(f"    s += {expr(ctx, [f'{src}[{k} - 1]', f'w[{k} - 1]'])}")
+    if ctx.coin():
+        lines += ["    if s > 2.5:", "        break"]
+    return lines
+
+
+def block_time(ctx: Ctx) -> list[str]:
+    kind = ctx.pick([k for k in ("time_swap", "time_swap_args", "time_inplace") if ctx.on(k)])
+    ctx.use(kind)
+    if kind == "time_inplace":
+        a = ctx.pick(["u", "w"])
+        return ["for t in range(nt):", "    for i in range(n):",
+                f"        {a}[i] = {a}[i] + {bounded(ctx, [f'{a}[i]', 'u[i]', 'w[i]'])}"]
+    if kind == "time_swap_args":
+        a, b = "u", "w"
+        lines = []
+    else:
+        a, b = ctx.fresh("cur"), ctx.fresh("nxt")
+        lines = [f"{a} = np.zeros(n)", "for i in range(n):", f"    {a}[i] = u[i]",
+                 f"{b} = np.zeros(n)"]
+    reads = [f"{a}[i - 1]", f"{a}[i]", f"{a}[i + 1]"]
+    lines += ["for t in range(nt):", "    for i in range(1, n - 1):",
+              f"        {b}[i] = {a}[i] + {bounded(ctx, reads)}",
+              f"    {b}[0] = {a}[0]", f"    {b}[n - 1] = {a}[n - 1]",
+              f"    {a}, {b} = {b}, {a}"]
+    if kind == "time_swap":
+        lines += ["for i in range(n):", f"    s += {a}[i] * {a}[i]"]
+    return lines
+
+
+def block_call(ctx: Ctx) -> list[str]:
+    ctx.use("call")
+    name = ctx.fresh("inner")
+    ctx.helpers.append("\n".join([
+        "@kernel", f"def {name}(a, b, c):", "    s = 0.0", "    for i in range(a.shape[0]):",
+        f"        b[i] = {expr(ctx, ['a[i]', 'b[i]'])}", f"        s += {expr(ctx, ['a[i]', 'b[i]'], 1)}",
+        "    return s"]))
+    out, lines = new_local(ctx)
+    how = ctx.pick(["whole", "slice", "loop"] + (["kwargs"] if ctx.on("call_kwargs") else []))
+    src = ctx.pick(["u", "w"])
+    if how == "whole":
+        lines.append(f"s += {name}({src}, {out}, c)")
+    elif how == "slice":
+        lines.append(f"s += {name}({src}[1:n - 1], {out}[1:n - 1], 0.5 * c)")
+    elif how == "loop":
+        lines += ["for t in range(nt):", f"    s += {name}({src}, {out}, c)"]
+    else:
+        ctx.use("call_kwargs")
+        lines.append(f"s += {name}({src}, b={out}, c=c)")
+    return lines
+
+
+def block_prange(ctx: Ctx) -> list[str]:
+    ctx.use("prange")
+    ctx.prange = True
+    out, lines = new_local(ctx)
+    marker = ctx.pick(["ad.prange", "numba.prange"])
+    stencil = ctx.coin()
+    header = f"{marker}(1, n - 1)" if stencil else f"{marker}(n)"
+    srcs = ["u", "w"] + [a for a in ctx.locals if a != out]
+    reads = [f"{a}[i]" for a in srcs]
+    if stencil:
+        reads += [f"{a}[i - 1]" for a in srcs] + [f"{a}[i + 1]" for a in srcs]
+    body = []
+    if ctx.on("prange_inner") and ctx.coin():
+        ctx.use("prange_inner")
+        scratch, acc = ctx.fresh("scratch"), ctx.fresh("acc")
+        body += [f"{scratch} = np.zeros(3)", "for j in range(3):",
+                 f"    {scratch}[j] = {expr(ctx, reads + ['0.5 * j'])}", f"{acc} = 0.0",
+                 "for j in range(3):", f"    {acc} += {scratch}[j] * {expr(ctx, reads, 1)}",
+                 f"{out}[i] = {acc}"]
+    else:
+        body.append(f"{out}[i] = {expr(ctx, reads)}")
+    if ctx.coin():
+        cond = ctx.pick([r for r in reads if "-" not in r and "+" not in r])
+        body += [f"if {cond} > 0.3:", f"    s += {expr(ctx, reads + [f'{out}[i]'])}"]
+    else:
+        body.append(f"s += {expr(ctx, reads + [f'{out}[i]'], 1)}")
+    return lines + [f"for i in {header}:"] + indent(body)
+
+
+def task_kernel(ctx: Ctx, params: str, body: list[str]) -> str:
+    name = ctx.fresh("task")
+    ctx.helpers.append("\n".join(["@kernel", f"def {name}({params}):"] + indent(body)))
+    return name
+
+
+def block_forkjoin(ctx: Ctx) -> list[str]:
+    ctx.use("forkjoin")
+    kind = ctx.pick(["join", "spawn", "par_map", "par_sum"])
+    if kind == "par_map":
+        f = task_kernel(ctx, "i, a, c", [f"return {expr(ctx, ['a[i]', 'a[(i + 1) % a.shape[0]]'])}"])
+        out, lines = new_local(ctx)
+        return lines + [f"ad.par_map({f}, n, {out}, {ctx.pick(['u', 'w'])}, c)"]
+    if kind == "par_sum":
+        f = task_kernel(ctx, "i, a, c", [f"return {expr(ctx, ['a[i]', 'a[(i + 1) % a.shape[0]]'])}"])
+        return [f"s += ad.par_sum({f}, n, {ctx.pick(['u', 'w'])}, c)"]
+    if ctx.on("forkjoin_ranged_tape"):
+        ctx.use("forkjoin_ranged_tape")
+        term = expr(ctx, ["a[i]", "a[i + 1]"])
+    else:   # linear: the task's reverse saves nothing
+        term = f"{ctx.pick(['0.5', '-1.5'])} * a[i] + a[i + 1]"
+    chunk = task_kernel(ctx, "a, lo, hi, c", [
+        "r = 0.0", "for i in range(lo, hi):", f"    r += {term}", "return r"])
+    if kind == "spawn":
+        h1, h2 = ctx.fresh("h"), ctx.fresh("h")
+        return [f"{h1} = ad.spawn({chunk}, u, 0, n // 2, c)",
+                f"{h2} = ad.spawn({chunk}, u, n // 2, n - 1, c)",
+                f"s += ad.sync({h1}) * ad.sync({h2})"]
+    out, lines = new_local(ctx)
+    fill = task_kernel(ctx, "a, b, c", [
+        "r = 0.0", "for i in range(a.shape[0]):", f"    b[i] = {expr(ctx, ['a[i]'])}",
+        "    r += b[i]", "return r"])
+    r1, r2 = ctx.fresh("r"), ctx.fresh("r")
+    return lines + [f"{r1}, {r2} = ad.join({chunk}, (u, 0, n - 1, c), {fill}, (w, {out}, c))",
+                    f"s += {r1} * {r2} + {r2}"]
+
+
+BLOCKS = {"loop": block_loop, "nested": block_nested, "while": block_while,
+          "time": block_time, "call": block_call, "prange": block_prange,
+          "forkjoin": block_forkjoin}
+
+
+def block_enabled(name: str) -> bool:
+    if name == "time":
+        return any(FEATURES[k] for k in ("time_swap", "time_swap_args", "time_inplace"))
+    return FEATURES[name]
+
+
+def loss_lines(ctx: Ctx) -> list[str]:
+    terms = " + ".join(["u[i] * u[i]", "0.5 * w[i]"] + [f"0.25 * {a}[i] * {a}[i]"
+                                                         for a in ctx.locals])
+    return ["for i in range(n):", f"    s += {terms}", "return s"]
+
+
+def module_source(ctx: Ctx, params: str, body: list[str]) -> str:
+    main = "\n".join(["@kernel", f"def main({params}):"] + indent(body))
+    return "\n\n\n".join(ctx.helpers + [main]) + "\n"
+
+
+@st.composite
+def serial_kernels(draw, parallel: bool = False) -> Generated:
+    """A kernel of 1-4 blocks; `parallel`: at least one prange or fork-join block."""
+    ctx = Ctx(draw)
+    names = [b for b in BLOCKS if block_enabled(b)]
+    body = ["n = u.shape[0]", "s = 0.0"]
+    count = draw(st.integers(1, 4))
+    chosen = draw(st.lists(st.sampled_from(names), min_size=count, max_size=count))
+    if parallel:
+        chosen.insert(draw(st.integers(0, len(chosen))),
+                      draw(st.sampled_from([b for b in ("prange", "forkjoin") if FEATURES[b]])))
+    for name in chosen:
+        body += BLOCKS[name](ctx)
+    body += loss_lines(ctx)
+    zeros = draw(st.booleans())
+    return Generated(module_source(ctx, "u, w, c, nt", body), n=draw(st.sampled_from(SIZES)),
+                     nt=draw(st.integers(1, 3)), c=draw(st.sampled_from([0.2, 0.35, 0.5])),
+                     seed=draw(st.integers(0, 2**16)), zeros=zeros,
+                     features=frozenset(ctx.features), prange=ctx.prange)
+
+
+# --- MPI --------------------------------------------------------------------------------------
+
+MPI_PROLOGUE = ["n = u.shape[0]", "s = 0.0", "rank = comm.Get_rank()", "size = comm.Get_size()",
+                "left = rank - 1 if rank > 0 else MPI.PROC_NULL",
+                "right = rank + 1 if rank < size - 1 else MPI.PROC_NULL"]
+
+
+def halo_exchange(ctx: Ctx, a: str, tag: int) -> list[str]:
+    """Fill a[0] from the left neighbour's a[n-2] and a[n-1] from the right's a[1]."""
+    if ctx.on("mpi_nonblocking") and ctx.coin():
+        ctx.use("mpi_nonblocking")
+        r = [ctx.fresh("req") for _ in range(4)]
+        lines = [f"{r[0]} = comm.Irecv({a}[0:1], left, {tag})",
+                 f"{r[1]} = comm.Irecv({a}[n - 1:n], right, {tag + 1})",
+                 f"{r[2]} = comm.Isend({a}[n - 2:n - 1], right, {tag})",
+                 f"{r[3]} = comm.Isend({a}[1:2], left, {tag + 1})"]
+        if ctx.coin():
+            return lines + [f"MPI.Request.Waitall([{', '.join(r)}])"]
+        return lines + [f"{q}.Wait()" for q in r]
+    ctx.use("mpi_halo")
+    return [f"comm.Sendrecv({a}[n - 2:n - 1], right, {tag}, {a}[0:1], left, {tag})",
+            f"comm.Sendrecv({a}[1:2], left, {tag + 1}, {a}[n - 1:n], right, {tag + 1})"]
+
+
+def mpi_block_stencil(ctx: Ctx) -> list[str]:
+    """A time loop: halo exchange of u, then a stencil update into a swapped local buffer."""
+    cur, nxt = ctx.fresh("cur"), ctx.fresh("nxt")
+    lines = [f"{cur} = np.zeros(n)", "for i in range(n):", f"    {cur}[i] = u[i]",
+             f"{nxt} = np.zeros(n)", "for t in range(nt):"]
+    reads = [f"{cur}[i - 1]", f"{cur}[i]", f"{cur}[i + 1]", "w[i]"]
+    lines += indent(halo_exchange(ctx, cur, 10 * ctx.counter))
+    lines += ["    for i in range(1, n - 1):", f"        {nxt}[i] = {cur}[i] + {bounded(ctx, reads)}",
+              f"    {nxt}[0] = {cur}[0]", f"    {nxt}[n - 1] = {cur}[n - 1]",
+              f"    {cur}, {nxt} = {nxt}, {cur}",
+              "for i in range(1, n - 1):", f"    s += {cur}[i] * {cur}[i]"]
+    return lines
+
+
+def mpi_block_collective(ctx: Ctx) -> list[str]:
+    """A scalar allreduce inside a time loop, its value used in the next loop."""
+    ctx.use("mpi_collective_loop")
+    g = ctx.fresh("g")
+    return ["for t in range(nt):", f"    {g} = 0.0", "    for i in range(n):",
+            f"        {g} += {expr(ctx, ['u[i]', 'w[i]'], 1)}",
+            f"    {g} = comm.allreduce({g}, op=MPI.SUM)", "    for i in range(n):",
+            f"        w[i] = w[i] + c * math.tanh({g} * u[i])"]
+
+
+def mpi_block_recv_loop(ctx: Ctx) -> list[str]:
+    """Receive buffers read inside loops: an array Allreduce per step read by the next loop,
+    one per element read right after it, or a ring Sendrecv per step."""
+    ctx.use("mpi_recv_in_loop")
+    loc, glob = ctx.fresh("loc"), ctx.fresh("glob")
+    kind = ctx.pick(["per_step", "per_element", "ring"])
+    if kind == "per_step":
+        return [f"{loc} = np.zeros(1)", f"{glob} = np.zeros(1)", "for t in range(nt):",
+                f"    {loc}[0] = 0.0", "    for i in range(n):",
+                f"        {loc}[0] += {expr(ctx, ['u[i]', 'w[i]'], 1)}",
+                f"    comm.Allreduce({loc}, {glob}, op=MPI.SUM)", "    for i in range(n):",
+                f"        u[i] = u[i] + c * math.sin({glob}[0] * w[i])"]
+    if kind == "per_element":
+        return [f"{loc} = np.zeros(1)", f"{glob} = np.zeros(1)", "for i in range(n):",
+                f"    {loc}[0] = {expr(ctx, ['u[i]', 'w[i]'], 1)}",
+                f"    comm.Allreduce({loc}, {glob}, op=MPI.SUM)",
+                f"    s += {glob}[0] * {expr(ctx, ['u[i]', 'w[i]'], 1)}"]
+    return [f"{glob} = np.zeros(n)", "for t in range(nt):",
+            f"    comm.Sendrecv(u, (rank + 1) % size, 5, {glob}, (rank - 1 + size) % size, 5)",
+            "    for i in range(n):", f"        u[i] = u[i] + c * math.tanh({glob}[i] * w[i])"]
+
+
+MPI_BLOCKS = {"stencil": mpi_block_stencil, "collective": mpi_block_collective,
+              "recv_loop": mpi_block_recv_loop, "loop": block_loop}
+MPI_BLOCK_FEATURES = {"stencil": ("mpi_halo", "mpi_nonblocking"),
+                      "collective": ("mpi_collective_loop",),
+                      "recv_loop": ("mpi_recv_in_loop",), "loop": ("loop",)}
+
+
+def mpi_loss(ctx: Ctx) -> tuple[list[str], bool]:
+    """The loss: the local sum's allreduce (replicated), the local sum itself (per rank), or
+    glob[0] of an array Allreduce (replicated)."""
+    kinds = ["scalar"] + [k for k, f in (("local", "mpi_local_loss"), ("array", "mpi_array_loss"))
+                          if FEATURES[f]]
+    kind = ctx.pick(kinds)
+    lines = ["for i in range(n):", "    s += u[i] * u[i] + 0.5 * w[i]"]
+    if kind == "local":
+        ctx.use("mpi_local_loss")
+        return lines + ["return s"], False
+    if kind == "array":
+        ctx.use("mpi_array_loss")
+        return lines + ["part = np.zeros(1)", "part[0] = s", "total = np.zeros(1)",
+                        "comm.Allreduce(part, total, op=MPI.SUM)", "return total[0]"], True
+    return lines + ["return comm.allreduce(s, op=MPI.SUM)"], True
+
+
+@st.composite
+def mpi_kernels(draw) -> Generated:
+    """`main(u, w, c, nt, comm)`: 1-3 blocks of halo stencils, collectives and loops."""
+    ctx = Ctx(draw)
+    names = [b for b, fs in MPI_BLOCK_FEATURES.items() if any(FEATURES[f] for f in fs)]
+    body = list(MPI_PROLOGUE)
+    for name in draw(st.lists(st.sampled_from(names), min_size=1, max_size=3)):
+        body += MPI_BLOCKS[name](ctx)
+    loss, replicated = mpi_loss(ctx)
+    body += loss
+    return Generated(module_source(ctx, "u, w, c, nt, comm", body),
+                     n=draw(st.sampled_from(SIZES)), nt=draw(st.integers(1, 3)),
+                     c=draw(st.sampled_from([0.2, 0.35, 0.5])), seed=draw(st.integers(0, 2**16)),
+                     zeros=False, features=frozenset(ctx.features), replicated=replicated)

@@ -1,0 +1,30 @@
+"""Hypothesis settings of the generative tests: "ci" (derandomized: the same kernels on every
+run and on every MPI rank) unless HPCAD_GENERATIVE=long, which draws HPCAD_GENERATIVE_N
+(default 2000) random kernels per test from HPCAD_GENERATIVE_SEED (default: a random seed,
+the same on every rank; hypothesis prints it with a failure)."""
+import os
+import random
+
+from hypothesis import HealthCheck, seed, settings
+
+LONG = os.environ.get("HPCAD_GENERATIVE") == "long"
+QUIET = [HealthCheck.too_slow, HealthCheck.data_too_large, HealthCheck.filter_too_much]
+
+settings.register_profile("ci", derandomize=True, deadline=None, database=None,
+                          print_blob=True, suppress_health_check=QUIET)
+settings.register_profile("long", derandomize=False, deadline=None, database=None,
+                          print_blob=True, suppress_health_check=QUIET,
+                          max_examples=int(os.environ.get("HPCAD_GENERATIVE_N", "2000")))
+PROFILE = settings.get_profile("long" if LONG else "ci")
+
+
+def generative(ci_examples: int, agree=lambda value: value):
+    """Decorator: the profile, `ci_examples` kernels under "ci"; under "long" a seed that
+    `agree` (e.g. an MPI broadcast) makes the same wherever the test runs."""
+    def wrap(test):
+        test = settings(PROFILE, max_examples=PROFILE.max_examples if LONG else ci_examples)(test)
+        if LONG:
+            chosen = os.environ.get("HPCAD_GENERATIVE_SEED") or random.randrange(2**32)
+            test = seed(agree(int(chosen)))(test)
+        return test
+    return wrap

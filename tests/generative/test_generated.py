@@ -1,0 +1,55 @@
+"""Generated kernels (grammar.py) checked against plain Python and finite differences
+(checks.py): every kernel on the interpreter, a sample on numba (its compile time is the cost),
+and prange/fork-join kernels also for bitwise-repeatable threaded runs. The profile is "ci"
+unless HPCAD_GENERATIVE=long (profiles.py)."""
+import sys
+from pathlib import Path
+
+import pytest
+from hypothesis import assume, given
+
+sys.path.insert(0, str(Path(__file__).parent))
+import checks
+import found
+import grammar
+from profiles import generative
+
+NUMBA_EVERY = 20    # one kernel in NUMBA_EVERY also runs on numba (each compiles 3-20 s)
+
+
+def usable(gen) -> bool:
+    """Plain Python's loss is finite and moderate (else FD says nothing): see checks.TOO_BIG."""
+    return checks.usable(checks.plain_run(gen, checks.make_args(gen))[0])
+
+
+def check_all(gen, numba: bool) -> None:
+    args = checks.make_args(gen)
+    with checks.reporting(gen):
+        for backend in ["interp"] + (["numba"] if numba else []):
+            checks.check_primal(gen, backend, args)
+            checks.check_derivatives(gen, backend, args)
+        if numba and gen.prange:
+            checks.check_repeatable(gen, args)
+
+
+@pytest.mark.timeout(1200)
+@generative(ci_examples=160)
+@given(gen=grammar.serial_kernels())
+def test_serial_kernels_match_python_and_finite_differences(gen):
+    assume(usable(gen))
+    check_all(gen, numba=checks.on_numba_too(gen, NUMBA_EVERY))
+
+
+@pytest.mark.timeout(1200)
+@generative(ci_examples=100)
+@given(gen=grammar.serial_kernels(parallel=True))
+def test_parallel_kernels_match_python_and_repeat_bitwise(gen):
+    assume(usable(gen))
+    check_all(gen, numba=checks.on_numba_too(gen, NUMBA_EVERY))
+
+
+@pytest.mark.parametrize("name", sorted(found.SERIAL))
+def test_found_kernels_match_python_and_finite_differences(name, request):
+    feature, _, gen = found.SERIAL[name]
+    found.expect_known_bug(request, feature)
+    check_all(gen, numba=True)
