@@ -252,11 +252,16 @@ def cache_segments(own: int | None, loop: TimeLoop | None, cache: int) -> Choice
     that streams every step's tape from memory (Burgers at n = 2e5 and 100 steps: 160 MB of
     tape, 6.6x the primal; 20 segments of 8 MB, 4.8x). A segment takes a quarter of the
     cache (the state and the adjoints need the rest) and at least 2 steps; None where one
-    step's tape alone is too big (memory-bound sizes: store-all)."""
+    step's tape alone is too big (memory-bound sizes: store-all), and None where a step
+    tapes more than twice the bytes of its state: re-running such a step computes much from
+    little memory, so the extra forward run costs more than reading its tape from memory
+    (a loop over independent data points whose state is a few scratch vectors)."""
     if own is None or loop is None or own <= cache:
         return None
     n = loop.steps
     per_step = -(-own // n)
+    if per_step > 2 * loop.state_bytes:
+        return None
     length = (cache // 4) // max(per_step, 1)
     if length < 2 or length >= n:
         return None

@@ -233,6 +233,18 @@ def test_cache_segments_rule():
         <= 20_000_000
 
 
+def test_cache_segments_skip_a_step_that_tapes_far_more_than_its_state():
+    """A loop over independent data points tapes kilobytes per step from a few hundred bytes
+    of scratch state: re-running a segment would cost more than streaming its tape, so the
+    plan without a budget stores all (an extra forward run was 1.3x slower there)."""
+    from hpcad.checkpoint.budget import TimeLoop, cache_segments, choose
+    points = TimeLoop(10_000, 360)
+    assert cache_segments(62_000_000, points, 32 * 2**20) is None
+    assert choose(None, (62_000_000, 62_000_000), points, 32 * 2**20).snapshots is None
+    # twice the state per step still counts as a sweep over the state
+    assert cache_segments(64 * 2**20, TimeLoop(16, 2**21), 32 * 2**20) is not None
+
+
 @pytest.mark.parametrize("backend", ["numba", "interp"])
 def test_gather_fuses_the_copy_adjoint_into_it(backend):
     """The reverse sweep runs the loop before a gathered stencil inside it (one pass over
