@@ -25,18 +25,18 @@ FEATURES: dict[str, bool] = {
     "time_inplace": True,      # time loop updating an argument array in place
     "local_arrays": True,      # np.zeros(n), np.empty_like(u) (filled before read), 2-D zeros
     "call": True,              # another kernel called with whole arrays and with slices
-    "call_kwargs": False,      # the same with keyword arguments
+    "call_kwargs": True,       # the same with keyword arguments
     "prange": True,            # prange loops: own-element writes, stencil reads, reductions
-    "prange_inner": False,     # prange with nonlinear inner loops and private scratch arrays
+    "prange_inner": True,      # prange with nonlinear inner loops and private scratch arrays
     "forkjoin": True,          # ad.join, ad.spawn/ad.sync, ad.par_map, ad.par_sum
     "forkjoin_ranged_tape": False,  # a task's loop over range(lo, hi) that saves values
-    "pow_at_zero": False,      # (x * x) ** (1.0 + c), a variable exponent (x == 0.0 too)
+    "pow_at_zero": True,       # (x * x) ** (1.0 + c), a variable exponent (x == 0.0 too)
     # MPI (tests/mpi/test_generated_mpi.py)
     "mpi_halo": True,          # Sendrecv halo exchange (PROC_NULL ends) before a stencil
     "mpi_nonblocking": True,   # Isend/Irecv + Wait / Waitall halo exchange
     "mpi_collective_loop": True,    # scalar allreduce inside a time loop
-    "mpi_recv_in_loop": False,      # Allreduce(loc, glob) / Sendrecv buffers read inside loops
-    "mpi_array_loss": False,        # the loss is glob[0] of an array Allreduce
+    "mpi_recv_in_loop": True,       # Allreduce(loc, glob) / Sendrecv buffers read inside loops
+    "mpi_array_loss": True,         # the loss is glob[0] of an array Allreduce
     "mpi_local_loss": True,         # per-rank loss (gradient of the sum over ranks)
 }
 
@@ -47,11 +47,6 @@ FEATURES.update({name: True for name in FEATURES if _ASKED == "all" or name in _
 # The hpcad bug each switched-off construct met when this grammar was written (the symptom;
 # the minimal kernels are in found.py).
 KNOWN_BUGS: dict[str, str] = {
-    "call_kwargs": "keyword arguments to an inner kernel are refused (UnsupportedConstruct)",
-    "prange_inner": "prange with an inner loop that saves values: wrong gradient",
-    "pow_at_zero": "x ** p with a variable p at x == 0: NaN derivatives",
-    "mpi_recv_in_loop": "loads of an MPI receive buffer hoisted out of the loop that reads it",
-    "mpi_array_loss": "an array Allreduce loss counted once per rank in the gradient",
     "forkjoin_ranged_tape": "numba backend: HpcadError 'a fork-join task saves values in a loop "
                             "whose trip count is unknown before it runs' (interp is right)",
 }
