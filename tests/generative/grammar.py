@@ -29,7 +29,7 @@ FEATURES: dict[str, bool] = {
     "prange": True,            # prange loops: own-element writes, stencil reads, reductions
     "prange_inner": True,      # prange with nonlinear inner loops and private scratch arrays
     "forkjoin": True,          # ad.join, ad.spawn/ad.sync, ad.par_map, ad.par_sum
-    "forkjoin_ranged_tape": False,  # a task's loop over range(lo, hi) that saves values
+    "forkjoin_ranged_tape": True,   # a task's loop over range(lo, hi) that saves values
     "pow_at_zero": True,       # (x * x) ** (1.0 + c), a variable exponent (x == 0.0 too)
     # MPI (tests/mpi/test_generated_mpi.py)
     "mpi_halo": True,          # Sendrecv halo exchange (PROC_NULL ends) before a stencil
@@ -46,10 +46,7 @@ FEATURES.update({name: True for name in FEATURES if _ASKED == "all" or name in _
 
 # The hpcad bug each switched-off construct met when this grammar was written (the symptom;
 # the minimal kernels are in found.py).
-KNOWN_BUGS: dict[str, str] = {
-    "forkjoin_ranged_tape": "numba backend: HpcadError 'a fork-join task saves values in a loop "
-                            "whose trip count is unknown before it runs' (interp is right)",
-}
+KNOWN_BUGS: dict[str, str] = {}
 
 SIZES = (6, 7, 8, 9)
 
