@@ -23,13 +23,14 @@ class OpSpec:
     write?" from them alone); `attrs` the attributes it may carry, each with its check."""
     name: str
     effect: str = "pure"   # pure | read | write | alloc | tape | comm | io | control | terminator
-    regions: int = 0
+    regions: int = 0               # how many (-1: any number, one per task)
     check: Callable | None = None  # (op) -> error string or None
     operands: tuple[str, ...] = ()
     results: tuple[str, ...] = ()
     reads: tuple[str, ...] = ()
     writes: tuple[str, ...] = ()
     attrs: tuple[str, ...] = ()
+    region_names: tuple[str, ...] = ()
 
 
 OPS: dict[str, OpSpec] = {}
@@ -95,11 +96,13 @@ def check_attributes(op) -> str | None:
     return None
 
 
-def _def(name, effect="pure", regions=0, check=None, operands=(), results=("result",),
+def _def(name, effect="pure", regions=(), check=None, operands=(), results=("result",),
          reads=(), writes=(), attrs=()):
+    """regions: their names (a last `*name`: any number of them)."""
     assert set(attrs) <= set(ATTRIBUTES), attrs
-    OPS[name] = OpSpec(name, effect, regions, check, tuple(operands), tuple(results),
-                       tuple(reads), tuple(writes), tuple(attrs))
+    count = -1 if regions and regions[-1].startswith("*") else len(regions)
+    OPS[name] = OpSpec(name, effect, count, check, tuple(operands), tuple(results),
+                       tuple(reads), tuple(writes), tuple(attrs), tuple(regions))
 
 
 def operand_named(op, name: str) -> list[Value]:
@@ -502,8 +505,10 @@ _def("mem.store", "write", check=_check_store, operands=("value", "array", "*ind
 _def("mem.accumulate", "write", check=_check_store, operands=("value", "array", "*index"),
      results=(), reads=("array",), writes=("array",), attrs=("atomic",))
 _def("mem.shape", check=_check_shape, operands=("array",), attrs=("axis",))
-_def("mem.view", check=_check_view, operands=("array", "*bounds"), attrs=("dims",))      # a[lo:hi, j]: NumPy basic slicing, unit steps
-_def("mem.bitcast", check=_check_bitcast, operands=("array",))  # a.view(np.int32): the same bytes, another dtype
+# a[lo:hi, j]: NumPy basic slicing, unit steps
+_def("mem.view", check=_check_view, operands=("array", "*bounds"), attrs=("dims",))
+# a.view(np.int32): the same bytes, another dtype
+_def("mem.bitcast", check=_check_bitcast, operands=("array",))
 
 
 def _check_fill(op):
@@ -524,9 +529,9 @@ def _check_add_into(op):
 _def("mem.fill", "write", check=_check_fill, operands=("value", "array"), results=(),
      writes=("array",))          # every element = value
 _def("mem.copy", "write", check=_check_add_into, operands=("source", "destination"),
-     results=(), reads=("source",), writes=("destination",))      # destination = source, elementwise
+     results=(), reads=("source",), writes=("destination",))   # destination = source
 _def("mem.add_into", "write", check=_check_add_into, operands=("source", "destination"),
-     results=(), reads=("source", "destination"), writes=("destination",))  # destination += source, elementwise
+     results=(), reads=("source", "destination"), writes=("destination",))   # dest += source
 
 def _is_vector(t) -> bool:
     return isinstance(t, ScalarType) and t.width > 1
@@ -562,15 +567,19 @@ def _check_lane(op):
 
 
 # one lane of batched derivatives (ad/custom.py calls a rule once per direction):
-_def("vec.extract", check=_check_extract, operands=("vector", "lane"))   # lane w of a vector, a scalar
-_def("vec.insert", check=_check_insert, operands=("vector", "scalar", "lane"))     # the vector with lane w replaced
-_def("vec.lane", check=_check_lane, operands=("array", "lane"))         # lane w of an array of vectors, a strided view
+# lane w of a vector (a scalar); the vector with lane w replaced; lane w of an array of
+# vectors (a strided view)
+_def("vec.extract", check=_check_extract, operands=("vector", "lane"))
+_def("vec.insert", check=_check_insert, operands=("vector", "scalar", "lane"))
+_def("vec.lane", check=_check_lane, operands=("array", "lane"))
 
 
-_def("scf.for", "control", 1, _check_for, operands=("lb", "ub", "step", "*init"),
+_def("scf.for", "control", ("body",), _check_for, operands=("lb", "ub", "step", "*init"),
      results=("*carried",), attrs=("reverse", "outline", "sums"))
-_def("scf.while", "control", 2, _check_while, operands=("*init",), results=("*carried",))
-_def("scf.if", "control", 2, _check_if, operands=("condition",), results=("*merged",))
+_def("scf.while", "control", ("before", "after"), _check_while, operands=("*init",),
+     results=("*carried",))
+_def("scf.if", "control", ("then", "else"), _check_if, operands=("condition",),
+     results=("*merged",))
 _def("scf.yield", "terminator", operands=("*value",), results=())
 _def("scf.condition", "terminator", operands=("condition", "*value"), results=())
 
@@ -649,10 +658,10 @@ _def("mpi.world", "pure")   # MPI.COMM_WORLD (numba-mpi calls use it implicitly)
 _def("mpi.wait", "comm", check=_check_wait, operands=("request",), results=(),
      reads=("request",), writes=("request",))
 
-_def("par.parallel_for", "control", 1, _check_parallel_for,
+_def("par.parallel_for", "control", ("body",), _check_parallel_for,
      operands=("lb", "ub", "step", "*init"), results=("*reduced",),
      attrs=("reductions", "reverse", "allow_races", "race_free", "outline", "sums"))
-_def("par.join", "control", -1, _check_join, results=("*yielded",), attrs=("arity",))
+_def("par.join", "control", ("*task",), _check_join, results=("*yielded",), attrs=("arity",))
 
 # a call reads and writes the arrays it is given; its `writes` attribute (the positions,
 # comma-separated) narrows what it writes, for calls kept for custom rules (ad/custom.py)

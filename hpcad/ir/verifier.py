@@ -35,7 +35,8 @@ def verify_function(fn: Function, module: Module | None = None) -> None:
             if spec.effect == "terminator" and k != len(b.ops) - 1:
                 _fail(fn, op, "terminator in the middle of a block")
             if len(op.regions) != spec.regions and spec.regions >= 0 and op.name != "func.call":
-                _fail(fn, op, f"expects {spec.regions} regions, has {len(op.regions)}")
+                _fail(fn, op, f"expects {spec.regions} regions ({', '.join(spec.region_names)}), "
+                              f"has {len(op.regions)}")
             if op.name == "func.call":
                 _check_call(fn, op, module)
             msg = check_attributes(op)
