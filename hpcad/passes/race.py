@@ -112,9 +112,9 @@ def _flattened(idx: tuple, loop: Op, low: dict[Value, int]) -> bool:
     """Two components of the index tuple are i // m and i % m for the loop variable i and
     one m that is >= 0 and a factor of the loop's upper bound, the lower bound >= 0 and the
     step positive: the pair names one element per iteration (module docstring)."""
-    lb, ub, step = loop.operands[:3]
+    _, ub, step = loop.operands[:3]
     iv = loop.regions[0].args[0]
-    if low.get(lb, -1) < 0 or (int_const(step) or 0) <= 0:
+    if (int_const(step) or 0) <= 0 or not _never_negative(0, loop, low):
         return False
     bound = ub.owner
     factors = bound.operands if isinstance(bound, Op) and bound.name == "arith.mul" else ()
@@ -134,13 +134,12 @@ def _flattened(idx: tuple, loop: Op, low: dict[Value, int]) -> bool:
 def _apart(idx: tuple, other: tuple, loop: Op, low: dict[Value, int]) -> bool:
     """Iterations never meet at these two index tuples: along one axis they are i + c1 and
     i + c2, both >= 0, with c1 - c2 not a nonzero multiple of the loop's step s > 0."""
-    lb, _, step = loop.operands[:3]
-    iv, s = loop.regions[0].args[0], int_const(step) or 0
-    if s <= 0 or lb not in low:
+    iv, s = loop.regions[0].args[0], int_const(loop.operands[2]) or 0
+    if s <= 0:
         return False
     for a, b in zip(idx, other):
         c1, c2 = iv_offset(a, iv), iv_offset(b, iv)
-        if c1 is not None and c2 is not None and low[lb] + min(c1, c2) >= 0 and \
+        if c1 is not None and c2 is not None and _never_negative(min(c1, c2), loop, low) and \
                 (c1 == c2 or (c1 - c2) % s != 0):
             return True
     return False
