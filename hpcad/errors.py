@@ -40,6 +40,25 @@ class IndexOutOfBounds(HpcadError, IndexError):
     """Compiled code with HPCAD_BOUNDSCHECK=1 indexed an array out of bounds."""
 
 
+class MpiError(HpcadError):
+    """An MPI call in a kernel returned an error (e.g. a message longer than its receive
+    buffer): raised on the rank where it failed, at the kernel's file:line of the call."""
+
+    def __init__(self, site: str, call: str, code: int):
+        from mpi4py import MPI
+        self.site, self.call, self.code = site, call, int(code)
+        stack = MPI.Get_error_string(int(code)).splitlines()   # MPICH: reason, then calls
+        reason = MPI.Get_error_string(MPI.Get_error_class(int(code)))
+        detail = f" ({stack[-1].split(':', 1)[-1].strip()})" if len(stack) > 1 else ""
+        super().__init__(f"{site}: {call} failed on rank {MPI.COMM_WORLD.rank}: "
+                         f"{reason}{detail}; check that every rank's messages "
+                         f"match (count, type, tag and peer) and that receive buffers hold "
+                         f"the whole message")
+
+    def __reduce__(self):
+        return type(self), (self.site, self.call, self.code)
+
+
 class GradientMismatch(HpcadError):
     """check_grad found a derivative that disagrees with finite differences."""
 

@@ -1,9 +1,19 @@
-"""The reference interpreter's MPI ops, through mpi4py on the communicator argument."""
+"""The reference interpreter's MPI ops, through mpi4py on the communicator argument. An
+MPI failure (mpi4py's MPI.Exception: its communicators return errors rather than abort) is
+an MpiError naming the call and the op's kernel file:line, as in compiled code."""
 from __future__ import annotations
 
 import numpy as np
 
+from ..errors import HpcadError, MpiError, where
 from ..ir.core import Op
+
+CALLS = {"rank": "MPI_Comm_rank", "size": "MPI_Comm_size", "cart_shift": "MPI_Cart_shift",
+         "barrier": "MPI_Barrier", "sendrecv": "MPI_Sendrecv", "send": "MPI_Send",
+         "recv": "MPI_Recv", "isend": "MPI_Isend", "irecv": "MPI_Irecv", "wait": "MPI_Wait",
+         "allreduce": "MPI_Allreduce", "allreduce_scalar": "MPI_Allreduce",
+         "reduce": "MPI_Reduce", "bcast": "MPI_Bcast", "gather": "MPI_Gather",
+         "scatter": "MPI_Scatter", "allgather": "MPI_Allgather", "alltoall": "MPI_Alltoall"}
 
 
 def _ops():
@@ -28,7 +38,15 @@ def _receive_into(buf: np.ndarray, fill) -> None:
 
 def run_mpi(op: Op, args: list):
     """Execute one mpi op on its operand values; returns its result or None."""
+    from mpi4py import MPI
     kind = op.name.split(".", 1)[1]
+    try:
+        return _run(op, kind, args)
+    except MPI.Exception as e:
+        raise MpiError(where(op.loc), CALLS.get(kind, kind), e.Get_error_code()) from None
+
+
+def _run(op: Op, kind: str, args: list):
     comm = args[-1]
     if kind == "wait":
         args[0].Wait()
@@ -58,12 +76,8 @@ def run_mpi(op: Op, args: list):
     if kind in ("isend", "irecv"):
         buf, peer, tag = args[:3]
         if not buf.flags.c_contiguous:
-            from ..errors import HpcadError
             raise HpcadError(f"non-blocking MPI buffers must be contiguous ({op.name})")
         return (comm.Isend if kind == "isend" else comm.Irecv)(buf, peer, tag)
-    if kind == "wait":
-        args[0].Wait()
-        return None
     if kind == "allreduce":
         sendbuf, recvbuf = args[:2]
         op_ = _ops()[op.attrs.get("op", "sum")]

@@ -11,7 +11,7 @@ from numba import njit, types
 from numba.core import cgutils
 from numba.extending import intrinsic
 
-from ...errors import HpcadError
+from ...errors import HpcadError, MpiError
 
 _C_INT = ir.IntType(32)
 _VOID_P = ir.IntType(8).as_pointer()
@@ -109,139 +109,170 @@ OPTIONS = dict(cache=True, nogil=True)
 
 
 @njit(**OPTIONS)
-def rank(comm):
+def _check(rc, call, site):
+    """Every MPI call's return code (mpi4py sets MPI_ERRORS_RETURN on its communicators):
+    a failure raises MpiError at the op's kernel location `site`."""
+    if rc != 0:
+        raise MpiError(site, call, rc)
+
+
+@njit(**OPTIONS)
+def _receivable(buf):
+    """Contiguous memory to receive buf's message into: buf itself where it is contiguous,
+    else a copy of its current values, so that elements no message reaches (a short message,
+    a receive from PROC_NULL) keep them, as with mpi4py."""
+    return np.ascontiguousarray(buf)
+
+
+@njit(**OPTIONS)
+def _received(buf, data):
+    if data.ctypes.data != buf.ctypes.data:
+        buf[...] = data
+
+
+@njit(**OPTIONS)
+def rank(comm, site):
     out = np.zeros(1, np.int32)
-    _comm_rank(comm, out.ctypes.data)
+    _check(_comm_rank(comm, out.ctypes.data), "MPI_Comm_rank", site)
     return np.int64(out[0])
 
 
 @njit(**OPTIONS)
-def size(comm):
+def size(comm, site):
     out = np.zeros(1, np.int32)
-    _comm_size(comm, out.ctypes.data)
+    _check(_comm_size(comm, out.ctypes.data), "MPI_Comm_size", site)
     return np.int64(out[0])
 
 
 @njit(**OPTIONS)
-def cart_shift(direction, disp, comm):
+def cart_shift(direction, disp, comm, site):
     ranks = np.zeros(2, np.int32)
-    _cart_shift(comm, direction, disp, ranks.ctypes.data, ranks.ctypes.data + 4)
+    _check(_cart_shift(comm, direction, disp, ranks.ctypes.data, ranks.ctypes.data + 4),
+           "MPI_Cart_shift", site)
     return np.int64(ranks[0]), np.int64(ranks[1])
 
 
 @njit(**OPTIONS)
-def barrier(comm):
-    _barrier(comm)
+def barrier(comm, site):
+    _check(_barrier(comm), "MPI_Barrier", site)
 
 
 @njit(**OPTIONS)
-def sendrecv(sendbuf, dest, sendtag, recvbuf, source, recvtag, comm, dtype):
+def sendrecv(sendbuf, dest, sendtag, recvbuf, source, recvtag, comm, dtype, site):
     send = np.ascontiguousarray(sendbuf)
-    recv = np.empty(recvbuf.shape, recvbuf.dtype)
-    _sendrecv(send.ctypes.data, send.size, dtype, dest, sendtag,
-              recv.ctypes.data, recv.size, dtype, source, recvtag, comm, STATUS_IGNORE)
-    if source != PROC_NULL:     # a receive from PROC_NULL leaves the buffer as it was
-        recvbuf[...] = recv
+    recv = _receivable(recvbuf)
+    _check(_sendrecv(send.ctypes.data, send.size, dtype, dest, sendtag,
+                     recv.ctypes.data, recv.size, dtype, source, recvtag, comm,
+                     STATUS_IGNORE), "MPI_Sendrecv", site)
+    _received(recvbuf, recv)
 
 
 @njit(**OPTIONS)
-def send(buf, dest, tag, comm, dtype):
+def send(buf, dest, tag, comm, dtype, site):
     data = np.ascontiguousarray(buf)
-    _send(data.ctypes.data, data.size, dtype, dest, tag, comm)
+    _check(_send(data.ctypes.data, data.size, dtype, dest, tag, comm), "MPI_Send", site)
 
 
 @njit(**OPTIONS)
-def recv(buf, source, tag, comm, dtype):
-    data = np.empty(buf.shape, buf.dtype)
-    _recv(data.ctypes.data, data.size, dtype, source, tag, comm, STATUS_IGNORE)
-    if source != PROC_NULL:
-        buf[...] = data
+def recv(buf, source, tag, comm, dtype, site):
+    data = _receivable(buf)
+    _check(_recv(data.ctypes.data, data.size, dtype, source, tag, comm, STATUS_IGNORE),
+           "MPI_Recv", site)
+    _received(buf, data)
 
 
 @njit(**OPTIONS)
-def isend(buf, dest, tag, comm, dtype):
+def isend(buf, dest, tag, comm, dtype, site):
     """Post a send of a C-contiguous buffer; the request's handle."""
     request = np.zeros(1, np.int32)
-    _isend(buf.ctypes.data, buf.size, dtype, dest, tag, comm, request.ctypes.data)
+    _check(_isend(buf.ctypes.data, buf.size, dtype, dest, tag, comm, request.ctypes.data),
+           "MPI_Isend", site)
     return np.int64(request[0])
 
 
 @njit(**OPTIONS)
-def irecv(buf, source, tag, comm, dtype):
+def irecv(buf, source, tag, comm, dtype, site):
     request = np.zeros(1, np.int32)
-    _irecv(buf.ctypes.data, buf.size, dtype, source, tag, comm, request.ctypes.data)
+    _check(_irecv(buf.ctypes.data, buf.size, dtype, source, tag, comm, request.ctypes.data),
+           "MPI_Irecv", site)
     return np.int64(request[0])
 
 
 @njit(**OPTIONS)
-def wait(request):
+def wait(request, site):
     handle = np.full(1, request, np.int32)
-    _wait(handle.ctypes.data, STATUS_IGNORE)
+    _check(_wait(handle.ctypes.data, STATUS_IGNORE), "MPI_Wait", site)
 
 
 @njit(**OPTIONS)
-def allreduce(sendbuf, recvbuf, comm, dtype, op):
+def allreduce(sendbuf, recvbuf, comm, dtype, op, site):
     send = np.ascontiguousarray(sendbuf)
-    recv = np.empty(recvbuf.shape, recvbuf.dtype)
-    _allreduce(send.ctypes.data, recv.ctypes.data, send.size, dtype, op, comm)
-    recvbuf[...] = recv
+    recv = _receivable(recvbuf)
+    _check(_allreduce(send.ctypes.data, recv.ctypes.data, send.size, dtype, op, comm),
+           "MPI_Allreduce", site)
+    _received(recvbuf, recv)
 
 
 @njit(**OPTIONS)
-def reduce(sendbuf, recvbuf, root, comm, dtype, op):
+def reduce(sendbuf, recvbuf, root, comm, dtype, op, site):
     send = np.ascontiguousarray(sendbuf)
-    recv = np.empty(recvbuf.shape, recvbuf.dtype)
-    _reduce(send.ctypes.data, recv.ctypes.data, send.size, dtype, op, root, comm)
-    if rank(comm) == root:
-        recvbuf[...] = recv
+    recv = _receivable(recvbuf)
+    _check(_reduce(send.ctypes.data, recv.ctypes.data, send.size, dtype, op, root, comm),
+           "MPI_Reduce", site)
+    if rank(comm, site) == root:
+        _received(recvbuf, recv)
 
 
 @njit(**OPTIONS)
-def bcast(buf, root, comm, dtype):
+def bcast(buf, root, comm, dtype, site):
     data = np.ascontiguousarray(buf)
-    _bcast(data.ctypes.data, data.size, dtype, root, comm)
-    if rank(comm) != root:
-        buf[...] = data
+    _check(_bcast(data.ctypes.data, data.size, dtype, root, comm), "MPI_Bcast", site)
+    if rank(comm, site) != root:
+        _received(buf, data)
 
 
 @njit(**OPTIONS)
-def gather(sendbuf, recvbuf, root, comm, dtype):
+def gather(sendbuf, recvbuf, root, comm, dtype, site):
     send = np.ascontiguousarray(sendbuf)
-    recv = np.empty(recvbuf.shape, recvbuf.dtype)
-    _gather(send.ctypes.data, send.size, dtype, recv.ctypes.data, send.size, dtype, root, comm)
-    if rank(comm) == root:
-        recvbuf[...] = recv
+    recv = _receivable(recvbuf)
+    _check(_gather(send.ctypes.data, send.size, dtype, recv.ctypes.data, send.size, dtype,
+                   root, comm), "MPI_Gather", site)
+    if rank(comm, site) == root:
+        _received(recvbuf, recv)
 
 
 @njit(**OPTIONS)
-def scatter(sendbuf, recvbuf, root, comm, dtype):
+def scatter(sendbuf, recvbuf, root, comm, dtype, site):
     send = np.ascontiguousarray(sendbuf)
-    recv = np.empty(recvbuf.shape, recvbuf.dtype)
-    _scatter(send.ctypes.data, recv.size, dtype, recv.ctypes.data, recv.size, dtype, root, comm)
-    recvbuf[...] = recv
+    recv = _receivable(recvbuf)
+    _check(_scatter(send.ctypes.data, recv.size, dtype, recv.ctypes.data, recv.size, dtype,
+                    root, comm), "MPI_Scatter", site)
+    _received(recvbuf, recv)
 
 
 @njit(**OPTIONS)
-def allgather(sendbuf, recvbuf, comm, dtype):
+def allgather(sendbuf, recvbuf, comm, dtype, site):
     send = np.ascontiguousarray(sendbuf)
-    recv = np.empty(recvbuf.shape, recvbuf.dtype)
-    _allgather(send.ctypes.data, send.size, dtype, recv.ctypes.data, send.size, dtype, comm)
-    recvbuf[...] = recv
+    recv = _receivable(recvbuf)
+    _check(_allgather(send.ctypes.data, send.size, dtype, recv.ctypes.data, send.size, dtype,
+                      comm), "MPI_Allgather", site)
+    _received(recvbuf, recv)
 
 
 @njit(**OPTIONS)
-def alltoall(sendbuf, recvbuf, comm, dtype):
+def alltoall(sendbuf, recvbuf, comm, dtype, site):
     send = np.ascontiguousarray(sendbuf)
-    recv = np.empty(recvbuf.shape, recvbuf.dtype)
-    count = send.size // size(comm)
-    _alltoall(send.ctypes.data, count, dtype, recv.ctypes.data, count, dtype, comm)
-    recvbuf[...] = recv
+    recv = _receivable(recvbuf)
+    count = send.size // size(comm, site)
+    _check(_alltoall(send.ctypes.data, count, dtype, recv.ctypes.data, count, dtype, comm),
+           "MPI_Alltoall", site)
+    _received(recvbuf, recv)
 
 
 @njit(**OPTIONS)
-def allreduce_scalar(value, comm, dtype, op):
+def allreduce_scalar(value, comm, dtype, op, site):
     send = np.full(1, value)
     recv = np.empty_like(send)
-    _allreduce(send.ctypes.data, recv.ctypes.data, 1, dtype, op, comm)
+    _check(_allreduce(send.ctypes.data, recv.ctypes.data, 1, dtype, op, comm),
+           "MPI_Allreduce", site)
     return recv[0]
-

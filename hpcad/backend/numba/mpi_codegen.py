@@ -3,6 +3,7 @@ datatype and reduction handles read from the `mpi_handles` argument. Buffers of 
 (batched derivatives) are sent whole: one message carries every direction."""
 from __future__ import annotations
 
+from ...errors import HpcadError, where
 from ...ir.types import lanes
 from .mpi import DTYPE_SLOT, OP_SLOT, WORLD_SLOT
 from .vector import is_vector
@@ -12,7 +13,12 @@ class MpiWriter:
     """Mixed into the source writer."""
 
     def mpi_args(self, op, extra=()):
-        return ", ".join([self.ref(v) for v in op.operands] + list(extra))
+        return ", ".join([self.ref(v) for v in op.operands] + list(extra) + [self.site(op)])
+
+    def site(self, op) -> str:
+        """The op's kernel location, a string constant the compiled MPI helpers put in an
+        MpiError when the call fails."""
+        return repr(where(op.loc or self.fn.loc))
 
     @staticmethod
     def dtype_of(buffer) -> str:
@@ -53,7 +59,7 @@ class MpiWriter:
         if is_vector(op.results[0]):   # a vector's lanes, reduced in one message
             self.emit(depth, f"hpcad_mpi.allreduce({self.vector_operand(op.operands[0])}, "
                              f"{self.stored(op.results[0])}, {self.ref(op.operands[1])}, "
-                             f"{', '.join(extra)})")
+                             f"{', '.join(extra)}, {self.site(op)})")
             return
         self.emit(depth, f"{self.name(op.results[0])} = "
                          f"hpcad_mpi.allreduce_scalar({self.mpi_args(op, extra)})")
@@ -74,7 +80,6 @@ class MpiWriter:
     def nonblocking(self, op, depth, kind):
         buf = op.operands[0]
         if buf.type.layout != "C":
-            from ...errors import HpcadError, where
             raise HpcadError(f"{where(op.loc)}: a non-blocking MPI call needs a C-contiguous "
                              f"buffer in the numba backend (a unit slice along the last axis)")
         self.emit(depth, f"{self.name(op.results[0])} = "
@@ -87,7 +92,7 @@ class MpiWriter:
         self.nonblocking(op, depth, "irecv")
 
     def op_mpi_wait(self, op, depth):
-        self.emit(depth, f"hpcad_mpi.wait({self.ref(op.operands[0])})")
+        self.emit(depth, f"hpcad_mpi.wait({self.ref(op.operands[0])}, {self.site(op)})")
 
     def op_mpi_reduce(self, op, depth):
         extra = [self.dtype_of(op.operands[0]), self.reduction_of(op)]
