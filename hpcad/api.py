@@ -137,6 +137,7 @@ def _policy(k: Kernel, spec, activity: tuple, ret_active: bool, args, flat) -> t
         unsized_loop,
     )
     from .checkpoint.disk import free_bytes
+    from .mpi_job import watch
     budget = env_budget() if k.budget == "auto" else k.budget
     if budget is None and (k.budget != "auto" or k.snapshots is not None):
         k.last_policy = None     # a pinned policy
@@ -158,6 +159,7 @@ def _policy(k: Kernel, spec, activity: tuple, ret_active: bool, args, flat) -> t
         sizes = k.policies[key] = (tapes, time_loop(spec.primal, args), cache_bytes(),
                                    restart, disk)
     if spec.communicates:   # every rank must checkpoint alike: the largest rank decides
+        watch()             # a planning error that ends one rank aborts the job
         sizes = agree(_communicator(args), *sizes)
     unsized = unsized_loop(spec.derivative("reverse", activity, ret_active,
                                            intermediates="recompute")) \

@@ -170,9 +170,19 @@ def _shared_between_ranks(report: Report, comm, directory: Path) -> None:
     token = uuid.uuid4().hex if comm.Get_rank() == 0 else None
     token = comm.bcast(token, root=0)
     path = directory / f".doctor-{token}"
+    refused = None
     if comm.Get_rank() == 0:
-        path.write_text(token)
-    comm.Barrier()
+        try:
+            path.write_text(token)
+        except OSError as e:    # every rank must still reach the bcast
+            refused = str(e)
+    if comm.bcast(refused, root=0) is not None:
+        if comm.Get_rank() == 0:
+            report.add("compile cache", "shared by ranks", "unknown: rank 0 cannot write there")
+            report.problems.append(f"rank 0 cannot write a file in the cache directory "
+                                   f"({refused}): set HPCAD_CACHE_DIR to a directory you can "
+                                   f"write")
+        return
     try:
         sees = path.read_text() == token
     except OSError:
@@ -232,6 +242,9 @@ def run() -> int:
         comm = MPI.COMM_WORLD
     except ImportError:
         comm = None
+    if comm is not None:
+        from .mpi_job import watch
+        watch()     # a check that fails on one rank ends the job instead of hanging the rest
     report = diagnose(comm)
     if comm is None or comm.Get_rank() == 0:
         sys.stdout.write(render(report))

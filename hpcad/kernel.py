@@ -17,6 +17,7 @@ from .frontend.signature import signature_of
 from .ir.clone import clone_function
 from .ir.core import Function, Module, walk
 from .ir.verifier import verify_function
+from .mpi_job import collective
 from .passes.activity import analyze
 from .passes.extrema import rewrite_extrema
 from .passes.race import check_races, refuse_racing_derivative
@@ -132,12 +133,14 @@ class Kernel:
     def run(self, fn: Function, args, backend: str | None = None) -> tuple:
         backend = check_backend(backend or self.backend)
         if backend == "interp":
-            return interp.run_function(fn, list(args))
+            with collective(self, fn, args):
+                return interp.run_function(fn, list(args))
         entry = self.compiled.get(id(fn))
         if entry is None:
             from .backend.numba import compile_function
             entry = self.compiled[id(fn)] = (fn, compile_function(fn))
-        return entry[1](*args)
+        with collective(self, fn, args):
+            return entry[1](*args)
 
     def __call__(self, *args, **keywords):
         args = self.bind(args, keywords)
