@@ -8,7 +8,7 @@ from .api import (Active, Const, Dual, Duplicated, DuplicatedNoNeed, autodiff, c
 from .custom import CustomKernel, custom_jvp, custom_vjp
 from .errors import (ArgumentError, DifferentiationError, GradientMismatch, HpcadError,
                      HpcadWarning, IndexOutOfBounds, IRParseError, IRVerifyError,
-                     KernelTypeError, UnsupportedConstruct)
+                     KernelTypeError, MpiError, PlanMismatch, UnsupportedConstruct)
 from .kernel import Kernel, kernel
 from .parallel import join, par_map, par_sum, prange, spawn, sync
 
@@ -19,5 +19,5 @@ __all__ = ["Active", "Const", "Dual", "Duplicated", "DuplicatedNoNeed", "autodif
            "hvp", "jacobian", "jvp", "value_and_grad", "vjp", "ArgumentError",
            "DifferentiationError", "GradientMismatch", "HpcadError", "HpcadWarning",
            "IndexOutOfBounds", "IRParseError", "IRVerifyError", "KernelTypeError",
-           "UnsupportedConstruct", "Kernel", "kernel", "join", "par_map", "par_sum", "prange",
+           "MpiError", "PlanMismatch", "UnsupportedConstruct", "Kernel", "kernel", "join", "par_map", "par_sum", "prange",
            "spawn", "sync"]

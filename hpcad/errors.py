@@ -59,6 +59,11 @@ class MpiError(HpcadError):
         return type(self), (self.site, self.call, self.code)
 
 
+class PlanMismatch(HpcadError):
+    """The ranks of an MPI job were about to run different kernels or plans (which would
+    deadlock); raised on every rank, naming each rank's plan."""
+
+
 class GradientMismatch(HpcadError):
     """check_grad found a derivative that disagrees with finite differences."""
 

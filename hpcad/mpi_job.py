@@ -13,17 +13,12 @@ import sys
 import traceback
 from contextlib import contextmanager
 
-from .errors import HpcadError
+from .errors import PlanMismatch
 
 ABORT_SWITCH = "HPCAD_MPI_ABORT"
 _calls_mpi: dict[int, tuple] = {}   # id(IR function) -> (function, whether it calls MPI)
 _agreed: set[tuple] = set()         # (id(IR function), communicator handle) compared once
 _hook_installed = False
-
-
-class PlanMismatch(HpcadError):
-    """The ranks of a job were about to run different kernels or plans (which deadlocks);
-    raised on every rank."""
 
 
 def _abort_enabled() -> bool:

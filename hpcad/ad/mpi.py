@@ -33,13 +33,10 @@ class MpiForward:
         if not self.act.shadowed(rb):
             return
         ops = new.operands
-        if self.act.shadowed(sb):
-            self.b.op("mpi.sendrecv", [self.shadow_of(sb)] + ops[1:3] + [self.shadow_of(rb)]
-                      + ops[4:])
-        else:   # a constant arrived (unless from PROC_NULL): its tangent is zero
-            received = self.b.op1("arith.cmp", [ops[4], _proc_null(self.b)], i1, {"pred": "ne"})
-            d_rb = self.shadow_of(rb)
-            _when(self.b, received, lambda b: b.op("mem.fill", [zero(b, rb.type.dtype), d_rb]))
+        # a constant's tangent is zero, sent as a message all the same: the elements a
+        # short message (or one from PROC_NULL) does not reach keep their tangents
+        d_sb = self.shadow_of(sb) if self.act.shadowed(sb) else _zeros_like(self.b, ops[0])
+        self.b.op("mpi.sendrecv", [d_sb] + ops[1:3] + [self.shadow_of(rb)] + ops[4:])
 
     def op_mpi_allreduce(self, op):
         new = self.b.insert(clone_op(op, self.vmap))
@@ -142,26 +139,27 @@ class MpiReverse:
         self.b.op("mpi.barrier", [comm])
 
     def scratch_like(self, arr: Value) -> Value:
-        dims = [self.b.op1("mem.shape", [arr], i64, {"axis": k}) for k in range(arr.type.ndim)]
-        return self.b.op1("mem.alloc", dims, ArrayType(arr.type.dtype, arr.type.ndim, "C"),
-                          {"fill": "zeros"}, name_hint="received")
+        return _zeros_like(self.b, arr)
 
     def reverse_mpi_sendrecv(self, op, ctx, comm):
+        """The received adjoint goes back whole, also where the send buffer is constant (then
+        the sender drops it): a forward message shorter than its receive buffer then fails
+        as a truncated message on the sender rather than giving a wrong gradient."""
         sb, dest, stag, rb, source, _ = op.operands[:6]
         if not self.act.shadowed(rb):
             return
         d_rb = self.shadow(rb, ctx)
+        if _is_any_source(source):
+            raise DifferentiationError(
+                f"{where(op.loc)}: receiving from ANY_SOURCE cannot be differentiated: the "
+                f"adjoint must be sent back to the sender; name the source rank")
+        back = self.scratch_like(self.shadow(sb, ctx) if self.act.shadowed(sb)
+                                 else self.primal(sb, ctx))
+        tag = self.primal(stag, ctx)
+        self.b.op("mpi.sendrecv", [d_rb, self.primal(source, ctx), tag, back,
+                                   self.primal(dest, ctx), tag, comm])
         if self.act.shadowed(sb):
-            src = self.primal(source, ctx)
-            if _is_any_source(source):
-                raise DifferentiationError(
-                    f"{where(op.loc)}: receiving from ANY_SOURCE cannot be differentiated: the "
-                    f"adjoint must be sent back to the sender; name the source rank")
-            d_sb = self.shadow(sb, ctx)
-            back = self.scratch_like(d_sb)
-            tag = self.primal(stag, ctx)
-            self.b.op("mpi.sendrecv", [d_rb, src, tag, back, self.primal(dest, ctx), tag, comm])
-            self.b.op("mem.add_into", [back, d_sb])
+            self.b.op("mem.add_into", [back, self.shadow(sb, ctx)])
         self.zero_if_received(rb, source, ctx)
 
     def zero_if_received(self, buf: Value, source: Value, ctx) -> None:
@@ -335,6 +333,12 @@ class MpiReverse:
             self.b.op("mem.add_into", [shared, self.shadow(sb, ctx)])
         _on_rank(self.b, root, comm,
                  lambda b: b.op("mem.fill", [zero(b, rb.type.dtype), d_rb]))
+
+
+def _zeros_like(b, arr: Value) -> Value:
+    dims = [b.op1("mem.shape", [arr], i64, {"axis": k}) for k in range(arr.type.ndim)]
+    return b.op1("mem.alloc", dims, ArrayType(arr.type.dtype, arr.type.ndim, "C"),
+                 {"fill": "zeros"}, name_hint="received")
 
 
 def _when(b, cond: Value, body) -> None:
