@@ -1,10 +1,10 @@
-"""A multi-rank job fails loudly instead of hanging. Before a kernel that calls MPI first
-runs on a communicator, the ranks compare what they are about to run (kernel, derivative IR
-hash, memory budget, checkpointing plan): a mismatch is an error on every rank naming each
-plan. An exception while such a kernel runs on one rank, or one that ends a rank's program
-after hpcad ran MPI code, prints the traceback with the rank and calls MPI_Abort, since the
-other ranks would wait for its messages forever. HPCAD_MPI_ABORT=0 turns the abort off (for
-interactive debugging)."""
+"""A multi-rank job fails loudly instead of hanging. Before the derivative of a kernel that
+calls MPI first runs on a communicator, the ranks compare what they are about to run
+(kernel, derivative IR hash, memory budget, checkpointing plan): a mismatch is an error on
+every rank naming each plan. An exception while such a kernel runs on one rank, or one that
+ends a rank's program after hpcad ran MPI code, prints the traceback with the rank and calls
+MPI_Abort, since the other ranks would wait for its messages forever. HPCAD_MPI_ABORT=0
+turns the abort off (for interactive debugging)."""
 from __future__ import annotations
 
 import hashlib
@@ -90,13 +90,14 @@ def _plan(kernel) -> str:
 
 @contextmanager
 def collective(kernel, fn, args):
-    """Run fn's body inside: agree on the plan first (once per function and communicator);
-    an exception on one rank then aborts the job (after printing its traceback)."""
+    """Run fn inside: for a derivative, agree on the plan first (once per function and
+    communicator); an exception on one rank then aborts the job (after its traceback)."""
     comm = communicator(fn, args)
     if comm is None:
         yield
         return
-    agree(comm, fn, kernel.__name__, _plan(kernel))
+    if not any(fn is s.primal for s in kernel.specializations.values()):
+        agree(comm, fn, kernel.__name__, _plan(kernel))   # ranks may run different primals
     try:
         yield
     except BaseException as e:

@@ -99,8 +99,23 @@ def truncated(backend):
     ring(x, np.zeros(4), COMM)
 
 
+def doctor_read_only(backend):
+    """`hpcad doctor` where rank 0 cannot write in the cache directory (as on a read-only
+    one: root writes through file permissions, so the write is refused here)."""
+    import pathlib
+
+    from hpcad.doctor import run
+
+    def refused(path, *args, **kwargs):
+        raise PermissionError(13, "Permission denied", str(path))
+
+    pathlib.Path.write_text = refused
+    sys.exit(run())
+
+
 FAULTS = {f.__name__: f for f in (user_exception, kernel_exception, budget_one_rank,
-                                  different_budgets, different_kernels, truncated)}
+                                  different_budgets, different_kernels, truncated,
+                                  doctor_read_only)}
 
 if __name__ == "__main__":
     FAULTS[sys.argv[1]](sys.argv[2])
