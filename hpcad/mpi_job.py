@@ -10,6 +10,7 @@ from __future__ import annotations
 import hashlib
 import os
 import sys
+import time
 import traceback
 from contextlib import contextmanager
 
@@ -72,6 +73,7 @@ def _abort(why: str) -> None:
                      f"MPI_Abort so that the other ranks do not wait for it forever "
                      f"({ABORT_SWITCH}=0 turns this off)\n")
     sys.stderr.flush()
+    time.sleep(1.0)   # the launcher forwards this rank's stderr before the abort tears it down
     world.Abort(1)
     os._exit(1)   # MPICH's MPI_Abort can return before the process manager ends this rank
 

@@ -2,6 +2,7 @@
 with a non-zero exit and a message naming the problem, at 2 and 3 ranks; none hangs."""
 import os
 import shutil
+import signal
 import subprocess
 import sys
 from pathlib import Path
@@ -35,6 +36,20 @@ def _mpiexec() -> str:
     return str(found) if found.exists() else shutil.which("mpiexec")
 
 
+def _run_for_at_most(seconds: int, cmd: list, env: dict) -> subprocess.CompletedProcess:
+    """cmd's result; a job still running after `seconds` is killed whole (mpiexec and its
+    ranks, which would otherwise spin in MPI waits) and fails the test."""
+    job = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                           cwd=ROOT, env=env, start_new_session=True)
+    try:
+        stdout, stderr = job.communicate(timeout=seconds)
+    except subprocess.TimeoutExpired:
+        os.killpg(job.pid, signal.SIGKILL)
+        stdout, stderr = job.communicate()
+        pytest.fail(f"the job hung for {seconds} s: {stdout[-2000:]}{stderr[-2000:]}")
+    return subprocess.CompletedProcess(cmd, job.returncode, stdout, stderr)
+
+
 @pytest.mark.parametrize("ranks", [2, 3])
 @pytest.mark.parametrize("fault, backend, said", FAULTS,
                          ids=[f"{f}-{b}" for f, b, _ in FAULTS])
@@ -44,9 +59,8 @@ def test_fault_ends_the_job_with_a_message(fault, backend, said, ranks, tmp_path
     env.pop("HPCAD_MPI_ABORT", None)
     if fault == "doctor_read_only":
         env["HPCAD_CACHE_DIR"] = str(tmp_path)
-    out = subprocess.run([_mpiexec(), "-n", str(ranks), sys.executable, str(PROGRAMS), fault,
-                          backend], capture_output=True, text=True, timeout=30, cwd=ROOT,
-                         env=env)
+    out = _run_for_at_most(30, [_mpiexec(), "-n", str(ranks), sys.executable, str(PROGRAMS),
+                                fault, backend], env)
     assert out.returncode != 0, out.stdout[-3000:] + out.stderr[-3000:]
     # doctor reports its problems on stdout, everything else on stderr
     text = out.stdout if fault == "doctor_read_only" else out.stderr
