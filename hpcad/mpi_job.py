@@ -18,7 +18,7 @@ from .errors import PlanMismatch
 
 ABORT_SWITCH = "HPCAD_MPI_ABORT"
 _calls_mpi: dict[int, tuple] = {}   # id(IR function) -> (function, whether it calls MPI)
-_agreed: set[tuple] = set()         # (id(IR function), communicator handle) compared once
+_agreed: dict[tuple, object] = {}  # (id(IR function), communicator handle) -> the function
 _hook_installed = False
 
 
@@ -99,7 +99,7 @@ def collective(kernel, fn, args):
         yield
         return
     if not any(fn is s.primal for s in kernel.specializations.values()):
-        agree(comm, fn, kernel.__name__, _plan(kernel))   # ranks may run different primals
+        agree(comm, fn, kernel)   # (ranks may run different primal kernels)
     try:
         yield
     except BaseException as e:
@@ -109,15 +109,15 @@ def collective(kernel, fn, args):
         _abort(f"{type(e).__name__} while running kernel '{kernel.__name__}'")
 
 
-def agree(comm, fn, name: str, plan: str) -> None:
+def agree(comm, fn, kernel) -> None:
     """One allgather of what each rank is about to run, before its first message."""
     from mpi4py import MPI
     key = (id(fn), MPI._handleof(comm))
-    if key in _agreed:
+    if _agreed.get(key) is fn:
         return
     from .ir.printer import print_function
     digest = hashlib.sha256(print_function(fn).encode()).hexdigest()[:12]
-    mine = f"kernel '{name}' ({fn.name}, IR {digest}), {plan}"
+    mine = f"kernel '{kernel.__name__}' ({fn.name}, IR {digest}), {_plan(kernel)}"
     everyone = comm.allgather(mine)
     if any(r != mine for r in everyone):
         ranks: dict[str, list[int]] = {}
@@ -129,4 +129,4 @@ def agree(comm, fn, name: str, plan: str) -> None:
                            f"would deadlock: {which}; give every rank the same kernel, "
                            f"arguments' types, memory budget (hpcad.checkpoint, "
                            f"HPCAD_MEMORY_BUDGET) and checkpointing")
-    _agreed.add(key)
+    _agreed[key] = fn
