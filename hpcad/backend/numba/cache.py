@@ -12,7 +12,6 @@ NAME_KEY.py, NAME_KEY.manifest, NAME_KEY.lock (held while one process compiles i
 others wait and load) and numba's NAME_KEY.<function>-<line>.pyXY.nbi / .N.nbc."""
 from __future__ import annotations
 
-import errno
 import fcntl
 import functools
 import hashlib
@@ -155,10 +154,8 @@ class Store:
     def write(self, name: str, data: bytes) -> None:
         """Write a file under a random name (O_EXCL, 0600) and rename it into place (which
         replaces whatever is at `name`, links included, without following it)."""
-        fd, tmp = tempfile.mkstemp(dir=self.root, prefix=f".{name}.", suffix=".tmp")
+        tmp = _new_file(self.root, name, data)
         try:
-            with os.fdopen(fd, "wb") as fh:
-                fh.write(data)
             os.replace(tmp, self.root / name)
         except BaseException:
             os.unlink(tmp)
@@ -167,6 +164,26 @@ class Store:
     def sign(self, name: str, files: dict[str, str]) -> str:
         text = json.dumps([name, files], sort_keys=True).encode()
         return hmac.new(self.key, text, hashlib.sha256).hexdigest()
+
+
+def _new_file(directory: Path, name: str, data: bytes) -> str:
+    """A new file holding data, under a random name (mkstemp: O_EXCL, 0600) in directory;
+    removed again if it cannot be written whole."""
+    fd, tmp = tempfile.mkstemp(dir=directory, prefix=f".{name}.", suffix=".tmp")
+    try:
+        _write_all(fd, data)
+    except BaseException:
+        os.unlink(tmp)
+        raise
+    finally:
+        os.close(fd)
+    return tmp
+
+
+def _write_all(fd: int, data: bytes) -> None:
+    view = memoryview(data)
+    while view:
+        view = view[os.write(fd, view):]
 
 
 def _user(uid: int) -> str:
@@ -208,9 +225,9 @@ def _store(root: Path, is_shared: bool, euid: int) -> Store | None:
               f"memory. Remove {root / KEY_FILE} (hpcad makes a new one)")
         return None
     except OSError as e:
-        if not _cannot_write(e):
-            raise
-        key, writable = None, False
+        _warn(f"hpcad cannot write to the compile cache {root} ({e.strerror}): it compiles "
+              f"in memory")
+        return None
     if key is None or not writable:
         _warn(f"the compile cache {root} is read-only: hpcad "
               + ("loads what it holds and compiles the rest in memory" if key else
@@ -218,19 +235,13 @@ def _store(root: Path, is_shared: bool, euid: int) -> Store | None:
     return Store(root, writable, euid, key) if key else None
 
 
-def _cannot_write(e: OSError) -> bool:
-    return e.errno in (errno.EROFS, errno.EACCES, errno.EPERM, errno.ENOSPC, errno.EDQUOT)
-
-
 def _key(store: Store) -> bytes | None:
     """The cache's HMAC key, made (random, 0600, linked into place so that no one reads a
     half-written key) if missing and the cache is writable."""
     key = store.read(KEY_FILE)
     if key is None and store.writable:
-        fd, tmp = tempfile.mkstemp(dir=store.root, prefix=".key.", suffix=".tmp")
+        tmp = _new_file(store.root, KEY_FILE, os.urandom(KEY_BYTES))
         try:
-            with os.fdopen(fd, "wb") as fh:
-                fh.write(os.urandom(KEY_BYTES))
             os.link(tmp, store.root / KEY_FILE)
         except FileExistsError:
             pass                        # another process made it first
