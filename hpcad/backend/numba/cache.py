@@ -221,8 +221,8 @@ def _store(root: Path, is_shared: bool, euid: int) -> Store | None:
     try:
         key = _key(Store(root, writable, euid, None))
     except Untrusted as e:
-        _warn(f"hpcad does not use the compile cache {root}: its key {e}; it compiles in "
-              f"memory. Remove {root / KEY_FILE} (hpcad makes a new one)")
+        _warn(f"hpcad does not use the compile cache {root}: {e}; it compiles in memory. "
+              f"Remove {root / KEY_FILE} (hpcad makes a new one)")
         return None
     except OSError as e:
         _warn(f"hpcad cannot write to the compile cache {root} ({e.strerror}): it compiles "
@@ -316,6 +316,31 @@ def _acquire(fd: int, path: Path) -> bool:
         time.sleep(0.05)
 
 
+def verified_files(store: Store, name: str) -> dict[str, bytes] | None:
+    """Every file entry `name`'s manifest lists, read and checked against it (None if there
+    is no manifest); Untrusted, saying why, if any file or the manifest's signature does not
+    match."""
+    raw = store.read(f"{name}.manifest")
+    if raw is None:
+        return None
+    try:
+        manifest = json.loads(raw)
+        files, signature = dict(manifest["files"]), str(manifest["signature"])
+    except (ValueError, KeyError, TypeError):
+        raise Untrusted("its manifest is damaged") from None
+    if store.key is not None and not hmac.compare_digest(signature, store.sign(name, files)):
+        raise Untrusted("its manifest is not signed with this cache's key")
+    verified = {}
+    for file, digest in files.items():
+        data = store.read(file)
+        if data is None:
+            raise Untrusted(f"{file} is missing")
+        if _sha256(data) != digest:
+            raise Untrusted(f"{file} differs from what hpcad wrote")
+        verified[file] = data
+    return verified
+
+
 class Entry:
     """One kernel's generated module and numba's files for it, as verified in this process.
     `store` is None when the entry lives in memory only."""
@@ -349,28 +374,13 @@ class Entry:
     def _verify(self) -> bool:
         """Whether the entry exists and every file its manifest lists matches it; Untrusted
         (saying why) if anything does not."""
-        raw = self.store.read(f"{self.name}.manifest")
-        if raw is None:
+        verified = verified_files(self.store, self.name)
+        if verified is None:
             return False
-        try:
-            manifest = json.loads(raw)
-            files, signature = dict(manifest["files"]), str(manifest["signature"])
-        except (ValueError, KeyError, TypeError):
-            raise Untrusted("its manifest is damaged") from None
-        if self.store.key is not None and not hmac.compare_digest(
-                signature, self.store.sign(self.name, files)):
-            raise Untrusted("its manifest is not signed with this cache's key")
-        if files.get(f"{self.name}.py") != _sha256(self.source.encode()):
-            raise Untrusted(f"its manifest does not list this kernel's source")
-        verified = {}
-        for name, digest in files.items():
-            data = self.store.read(name)
-            if data is None:
-                raise Untrusted(f"{name} is missing")
-            if _sha256(data) != digest:
-                raise Untrusted(f"{name} differs from what hpcad wrote")
-            verified[name] = data
-        self.files, self.verified = files, verified
+        if verified.get(f"{self.name}.py") != self.source.encode():
+            raise Untrusted("its source is not this kernel's")
+        self.files = {name: _sha256(data) for name, data in verified.items()}
+        self.verified = verified
         return True
 
     def read(self, name: str) -> bytes | None:
@@ -440,6 +450,57 @@ def entry(name: str, source: str):
             yield current
         finally:
             current.close()
+
+
+def _odd_files(store: Store):
+    """(path, why) of each file or link under the store's root that hpcad would not trust
+    (links are never hpcad's)."""
+    for folder, dirs, files in os.walk(store.root):
+        for name in sorted(dirs + files):
+            path = Path(folder) / name
+            st = path.lstat()
+            why = "is a link" if stat.S_ISLNK(st.st_mode) else store.trusts(st)
+            if why:
+                yield path, why
+
+
+def audit(root: Path) -> list[str]:
+    """What makes the cache at root unsafe or unused, for `hpcad doctor`: who may write to
+    it, files of other users in it, and entries that do not verify."""
+    st = os.stat(root)
+    euid, problems = os.geteuid(), []
+    if st.st_mode & UNSAFE_MODE:
+        problems.append(f"the compile cache {root} is writable by others (mode "
+                        f"{stat.S_IMODE(st.st_mode):o}): whoever writes there could run code "
+                        f"as its users, so hpcad does not use it; chmod 700 {root}, or use "
+                        f"a directory of your own")
+    if st.st_uid != euid and not shared():
+        problems.append(f"the compile cache {root} belongs to {_user(st.st_uid)}, not to "
+                        f"you, so hpcad does not use it: use a directory of your own, or set "
+                        f"{SHARED}=1 to read (never write) a cache of a user you trust")
+    store = Store(root, False, st.st_uid, None)
+    odd = [f"{path.relative_to(root)} {why}" for path, why in _odd_files(store)]
+    if odd:
+        problems.append(f"{len(odd)} files in the compile cache {root} are not to be trusted ("
+                        + "; ".join(odd[:3]) + "): hpcad ignores them; remove them")
+    if st.st_uid == euid:
+        try:
+            store = Store(root, False, euid, _key(store))
+        except (Untrusted, OSError) as e:
+            problems.append(f"the compile cache {root} cannot be checked: {e}; remove "
+                            f"{root / KEY_FILE} (hpcad makes a new one)")
+            return problems
+    failing = []
+    for manifest in sorted(root.glob("*.manifest")):
+        try:
+            verified_files(store, manifest.stem)
+        except Untrusted as e:
+            failing.append(f"{manifest.stem}: {e}")
+    if failing:
+        problems.append(f"{len(failing)} entries of the compile cache {root} do not verify ("
+                        + "; ".join(failing[:3]) + "): hpcad ignores and recompiles them; "
+                        "remove them")
+    return problems
 
 
 class _Locator(caching._CacheLocator):
