@@ -70,9 +70,14 @@ def victim(cache: Path, **env) -> dict:
     return json.loads(out.stdout.strip().splitlines()[-1])
 
 
-def attacker(script: str) -> None:
-    out = subprocess.run(["sh", "-ec", script], user=NOBODY, group=NOBODY, extra_groups=[],
-                         capture_output=True, text=True, timeout=60)
+def attacker(cache: Path, script: str) -> None:
+    """Run script as nobody in the cache, after taking over a `__pycache__` in it (by moving
+    it aside, which a writable parent allows, and copying what can be read)."""
+    takeover = ("if [ -d __pycache__ ] && [ ! -w __pycache__ ]; then mv __pycache__ .old; "
+                "mkdir __pycache__; cp .old/* __pycache__/ 2>/dev/null || true; fi\n")
+    out = subprocess.run(["sh", "-ec", f"cd {cache}\n{takeover}{script}"], user=NOBODY,
+                         group=NOBODY, extra_groups=[], capture_output=True, text=True,
+                         timeout=60)
     assert out.returncode == 0, out.stderr
 
 
@@ -86,10 +91,9 @@ def plant_pickles(base: Path, cache: Path) -> Path:
     payload = base / "payload.pkl"
     payload.write_bytes(pickle.dumps(Payload(f"touch {marker}")))
     payload.chmod(0o644)
-    targets = [p.name for p in [*cache.glob("*.nbi"), *cache.glob("*.nbc")]]
+    targets = [p.relative_to(cache) for p in [*cache.rglob("*.nbi"), *cache.rglob("*.nbc")]]
     assert targets
-    attacker("".join(f"cp {payload} {cache}/x.new; mv -f {cache}/x.new {cache}/{t}\n"
-                     for t in targets))
+    attacker(cache, "".join(f"cp {payload} x.new; mv -f x.new {t}\n" for t in targets))
     return marker
 
 
@@ -102,8 +106,8 @@ def plant_pyc(base: Path, cache: Path) -> Path:
                        invalidation_mode=py_compile.PycInvalidationMode.UNCHECKED_HASH)
     pyc.chmod(0o644)
     tag = sys.implementation.cache_tag
-    attacker(f"mkdir -p {cache}/__pycache__\n"
-             f"cp {pyc} {cache}/__pycache__/{entry_name(cache)}.{tag}.pyc")
+    attacker(cache, f"mkdir -p __pycache__\n"
+                    f"cp {pyc} __pycache__/{entry_name(cache)}.{tag}.pyc")
     return marker
 
 
@@ -114,8 +118,8 @@ def plant_swapped_source(base: Path, cache: Path) -> Path:
     swapped.write_text(f"import os\nos.system('touch {marker}')\n"
                        + (cache / f"{name}.py").read_text())
     swapped.chmod(0o644)
-    attacker(f"cp {swapped} {cache}/x.new; mv -f {cache}/x.new {cache}/{name}.py\n"
-             f"rm -f {cache}/*.nbi {cache}/*.nbc")
+    attacker(cache, f"cp {swapped} x.new; mv -f x.new {name}.py\n"
+                    f"rm -f *.nbi *.nbc __pycache__/*")
     return marker
 
 
@@ -124,7 +128,7 @@ def plant_links(base: Path, cache: Path, precious: Path) -> Path:
     temporary names hpcad used to write at (NAME.PID.tmp), for the next few thousand pids."""
     name = entry_name(cache)
     pid = os.getpid()
-    attacker(f"cd {cache}\nrm -f {name}.*\n"
+    attacker(cache, f"rm -rf {name}.* __pycache__\n"
              f"for n in {name}.lock .key {name}.manifest; do ln -sf {precious} $n; done\n"
              f"i={pid}; while [ $i -lt {pid + 3000} ]; do "
              f"ln -s {precious} {name}.$i.tmp; i=$((i+1)); done")
