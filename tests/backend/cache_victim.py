@@ -12,10 +12,10 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "examples"))
-from heat import heat_misfit  # noqa: E402
+from heat import heat_misfit
 
-import hpcad as ad  # noqa: E402
-from hpcad.backend.numba import STATS  # noqa: E402
+import hpcad as ad
+from hpcad.backend.numba import STATS
 
 
 def gradient(backend: str) -> list[float]:

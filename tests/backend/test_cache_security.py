@@ -20,9 +20,9 @@ import numpy as np
 import pytest
 
 sys.path.insert(0, str(Path(__file__).parent))
-import cache_victim  # noqa: E402
+import cache_victim
 
-from hpcad import doctor  # noqa: E402
+from hpcad import doctor
 
 NOBODY = 65534
 VICTIM = Path(cache_victim.__file__).resolve()
@@ -147,7 +147,7 @@ def _attacked(kind: str, scene) -> tuple[Path, Path, Path, Path]:
 
 @pytest.mark.parametrize("kind", [*PLANTS, "links"])
 def test_a_world_writable_cache_is_left_alone(kind, scene, expected):
-    base, cache, precious, marker = _attacked(kind, scene)
+    _, cache, precious, marker = _attacked(kind, scene)
     for env in ({}, {"HPCAD_CACHE_SHARED": "1"}):
         result = victim(cache, **env)
         assert np.allclose(result["grad"], expected, rtol=1e-12, atol=0)
@@ -157,7 +157,7 @@ def test_a_world_writable_cache_is_left_alone(kind, scene, expected):
 
 @pytest.mark.parametrize("kind", [*PLANTS, "links"])
 def test_planted_files_in_a_private_cache_are_ignored(kind, scene, expected):
-    base, cache, precious, marker = _attacked(kind, scene)
+    _, cache, precious, marker = _attacked(kind, scene)
     cache.chmod(0o700)          # the mode is fixed; the attacker's files are still there
     for _ in range(2):
         result = victim(cache)
@@ -166,7 +166,7 @@ def test_planted_files_in_a_private_cache_are_ignored(kind, scene, expected):
 
 
 def test_doctor_reports_an_open_cache_and_foreign_entries(scene, monkeypatch):
-    base, cache, precious = scene
+    base, cache, _ = scene
     plant_pickles(base, cache)
     monkeypatch.setenv("HPCAD_CACHE_DIR", str(cache))
     report = doctor.Report()

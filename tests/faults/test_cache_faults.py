@@ -15,7 +15,7 @@ import pytest
 
 VICTIM = Path(__file__).resolve().parents[1] / "backend" / "cache_victim.py"
 sys.path.insert(0, str(VICTIM.parent))
-import cache_victim  # noqa: E402
+import cache_victim
 
 
 @pytest.fixture(scope="module")
@@ -26,8 +26,8 @@ def expected():
 
 def run(cache: Path, *prelude: str, **env) -> dict:
     """The victim process on this cache; prelude: Python run before it (monkeypatches)."""
-    code = "\n".join([*prelude, f"import runpy; runpy.run_path({str(VICTIM)!r}, "
-                                f"run_name='__main__')"])
+    code = "\n".join([*prelude, (f"import runpy; runpy.run_path({str(VICTIM)!r}, "
+                                 f"run_name='__main__')")])
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                          timeout=300, env=dict(os.environ, HPCAD_CACHE_DIR=str(cache), **env))
     assert out.returncode == 0, out.stderr
@@ -118,8 +118,8 @@ def _read_only(cache: Path) -> list[str]:
     a mount namespace of its own for root (whom permission bits do not stop), else chmod."""
     if os.geteuid() == 0:
         return ["unshare", "-m", "sh", "-c",
-                f"mount --bind {cache} {cache} && mount -o remount,ro,bind {cache} && "
-                f'exec "$@"', "sh"]
+                (f"mount --bind {cache} {cache} && mount -o remount,ro,bind {cache} && "
+                 'exec "$@"'), "sh"]
     cache.chmod(0o500)
     return []
 
@@ -174,11 +174,11 @@ def test_a_link_at_a_lock_name_is_not_followed(filled, tmp_path, expected):
 def test_a_stuck_lock_holder_is_reported_and_bypassed(filled, expected):
     [lock] = filled.glob("*.lock")
     holder = subprocess.Popen(
-        [sys.executable, "-c", "import fcntl, os, sys, time\n"
-                               f"fd = os.open({str(lock)!r}, os.O_RDWR)\n"
-                               "fcntl.flock(fd, fcntl.LOCK_EX)\n"
-                               "print('held', flush=True)\n"
-                               "time.sleep(120)"], stdout=subprocess.PIPE, text=True)
+        [sys.executable, "-c", ("import fcntl, os, time\n"
+                                f"fd = os.open({str(lock)!r}, os.O_RDWR)\n"
+                                "fcntl.flock(fd, fcntl.LOCK_EX)\n"
+                                "print('held', flush=True)\n"
+                                "time.sleep(120)")], stdout=subprocess.PIPE, text=True)
     try:
         assert holder.stdout.readline().strip() == "held"
         start = time.monotonic()

@@ -123,13 +123,18 @@ class Store:
     owner: int
     key: bytes | None
 
-    def trusts(self, st: os.stat_result) -> str | None:
+    def why_untrusted(self, st: os.stat_result) -> str | None:
         """Why a file with this stat must not be trusted, or None."""
         if st.st_uid not in (self.owner, 0):
             return f"is owned by uid {st.st_uid}, not by {_user(self.owner)}"
         if st.st_mode & UNSAFE_MODE:
             return f"is writable by others (mode {stat.S_IMODE(st.st_mode):o})"
         return None
+
+    def why_unloadable(self, st: os.stat_result) -> str | None:
+        """Why a file with this stat must not be read, or None."""
+        return "is not a regular file" if not stat.S_ISREG(st.st_mode) else \
+            self.why_untrusted(st)
 
     def read(self, name: str) -> bytes | None:
         """A file's bytes (None if absent), opened without following links; Untrusted if it
@@ -142,7 +147,7 @@ class Store:
             raise Untrusted(f"{name} cannot be opened safely ({e.strerror})") from None
         with os.fdopen(fd, "rb") as fh:
             st = os.fstat(fd)
-            why = "is not a regular file" if not stat.S_ISREG(st.st_mode) else self.trusts(st)
+            why = self.why_unloadable(st)
             if why:
                 raise Untrusted(f"{name} {why}")
             return fh.read()
@@ -190,7 +195,7 @@ def _user(uid: int) -> str:
         return f"uid {uid}"
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def _store(root: Path, is_shared: bool, euid: int) -> Store | None:
     """The store at root, or None (with one warning) when it must not or cannot be used."""
     try:
@@ -281,7 +286,7 @@ def _locked(store: Store, name: str):
         return
     try:
         st = os.fstat(fd)
-        why = "is not a regular file" if not stat.S_ISREG(st.st_mode) else store.trusts(st)
+        why = store.why_unloadable(st)
         if why:
             _warn(f"the lock {path} {why}: hpcad compiles this kernel in memory")
             yield False
@@ -328,6 +333,8 @@ def verified_files(store: Store, name: str) -> dict[str, bytes] | None:
         raise Untrusted("its manifest is not signed with this cache's key")
     verified = {}
     for file, digest in files.items():
+        if os.sep in file or file.startswith("."):
+            raise Untrusted(f"its manifest names a file outside the entry ({file})")
         data = store.read(file)
         if data is None:
             raise Untrusted(f"{file} is missing")
@@ -423,7 +430,7 @@ class Entry:
         code = compile(self.source, filename, "exec")
         sys.modules[module_name] = module
         try:
-            exec(code, module.__dict__)
+            exec(code, module.__dict__)  # noqa: S102 (the source hpcad generated, not the file)
         except BaseException:
             del sys.modules[module_name]
             raise
@@ -457,7 +464,7 @@ def _odd_files(store: Store):
         for name in sorted(dirs + files):
             path = Path(folder) / name
             st = path.lstat()
-            why = "is a link" if stat.S_ISLNK(st.st_mode) else store.trusts(st)
+            why = "is a link" if stat.S_ISLNK(st.st_mode) else store.why_untrusted(st)
             if why:
                 yield path, why
 
