@@ -24,11 +24,12 @@ def expected():
     return cache_victim.gradient("interp")
 
 
-def run(cache: Path, *prelude: str, **env) -> dict:
-    """The victim process on this cache; prelude: Python run before it (monkeypatches)."""
+def run(cache: Path, *prelude: str, prefix: list[str] = (), **env) -> dict:
+    """The victim process on this cache; prelude: Python run before it (monkeypatches);
+    prefix: a command that runs it."""
     code = "\n".join([*prelude, (f"import runpy; runpy.run_path({str(VICTIM)!r}, "
                                  f"run_name='__main__')")])
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+    out = subprocess.run([*prefix, sys.executable, "-c", code], capture_output=True, text=True,
                          timeout=300, env=dict(os.environ, HPCAD_CACHE_DIR=str(cache), **env))
     assert out.returncode == 0, out.stderr
     result = json.loads(out.stdout.strip().splitlines()[-1])
@@ -113,24 +114,26 @@ def test_a_cache_that_cannot_be_made_compiles_in_memory(expected):
     assert "cannot be made" in warning
 
 
-def _read_only(cache: Path) -> list[str]:
-    """A command prefix that runs its command with cache read-only: a read-only bind mount in
-    a mount namespace of its own for root (whom permission bits do not stop), else chmod."""
-    if os.geteuid() == 0:
+def _read_only(cache: Path) -> tuple[list[str], str]:
+    """(command prefix, prelude) that run the victim with cache read-only: a read-only bind
+    mount in a mount namespace of its own for root, whom permission bits do not stop (or,
+    where root may not mount, os.access saying what such a mount would), else chmod."""
+    if os.geteuid() != 0:
+        cache.chmod(0o500)
+        return [], ""
+    if subprocess.run(["unshare", "-m", "true"], capture_output=True).returncode == 0:
         return ["unshare", "-m", "sh", "-c",
                 (f"mount --bind {cache} {cache} && mount -o remount,ro,bind {cache} && "
-                 'exec "$@"'), "sh"]
-    cache.chmod(0o500)
-    return []
+                 'exec "$@"'), "sh"], ""
+    return [], ("import os\n_access = os.access\n"
+                f"os.access = lambda p, m, **k: not (m & os.W_OK and str(p) == {str(cache)!r})"
+                " and _access(p, m, **k)")
 
 
 def test_a_read_only_cache_loads_what_it_holds(filled, expected):
     before = sorted(p.name for p in filled.iterdir())
-    code = f"import runpy; runpy.run_path({str(VICTIM)!r}, run_name='__main__')"
-    out = subprocess.run([*_read_only(filled), sys.executable, "-c", code], capture_output=True,
-                         text=True, timeout=300, env=dict(os.environ, HPCAD_CACHE_DIR=str(filled)))
-    assert out.returncode == 0, out.stderr
-    result = json.loads(out.stdout.strip().splitlines()[-1])
+    prefix, prelude = _read_only(filled)
+    result = run(filled, prelude, prefix=prefix)
     assert right(result, expected) and result["loaded"] == 1
     [warning] = cache_warnings(result)
     assert "is read-only" in warning
