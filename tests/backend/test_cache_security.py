@@ -178,3 +178,18 @@ def test_doctor_reports_an_open_cache_and_foreign_entries(scene, monkeypatch):
     text = "\n".join(report.problems)
     assert f"owned by {NOBODY}" in text or f"uid {NOBODY}" in text, text
     assert "do not verify" in text, text
+
+
+def test_a_shared_cache_of_a_trusted_user_is_read_never_written(scene, expected):
+    """HPCAD_CACHE_SHARED=1: the victim loads what the cache's owner (here nobody, trusted)
+    compiled, and writes nothing there; without it the cache is not used."""
+    _, cache, _ = scene
+    cache.chmod(0o755)
+    subprocess.run(["chown", "-R", f"{NOBODY}:{NOBODY}", str(cache)], check=True)
+    before = {p.name: p.stat().st_mtime_ns for p in cache.iterdir()}
+    shared = victim(cache, HPCAD_CACHE_SHARED="1")
+    assert np.allclose(shared["grad"], expected, rtol=1e-12, atol=0)
+    assert shared["loaded"] == 1 and not shared["warnings"]
+    alone = victim(cache)
+    assert alone["compiled"] == 1 and any("not to you" in w for w in alone["warnings"])
+    assert {p.name: p.stat().st_mtime_ns for p in cache.iterdir()} == before

@@ -13,6 +13,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from hpcad import doctor
+
 VICTIM = Path(__file__).resolve().parents[1] / "backend" / "cache_victim.py"
 sys.path.insert(0, str(VICTIM.parent))
 import cache_victim
@@ -204,3 +206,22 @@ def test_a_second_call_does_not_verify_again(tmp_path, monkeypatch):
     monkeypatch.setattr(cache.Entry, "_verify", lambda self: pytest.fail("verified again"))
     monkeypatch.setattr(cache.Store, "read", lambda self, name: pytest.fail("read again"))
     assert cache_victim.gradient("numba") == first
+
+
+def _doctor_problems(cache: Path, monkeypatch) -> list[str]:
+    monkeypatch.setenv("HPCAD_CACHE_DIR", str(cache))
+    report = doctor.Report()
+    doctor.cache_directory(report, None)
+    return report.problems
+
+
+def test_doctor_reports_an_open_cache_and_entries_that_do_not_verify(filled, monkeypatch):
+    assert _doctor_problems(filled, monkeypatch) == []
+    [index, *_] = filled.glob("*.nbi")
+    index.write_bytes(b"garbage")
+    [problem] = _doctor_problems(filled, monkeypatch)
+    assert "1 entries of the compile cache" in problem and "do not verify" in problem
+    assert f"{index.name} differs from what hpcad wrote" in problem
+    filled.chmod(0o777)
+    assert any("is writable by others (mode 777)" in p
+               for p in _doctor_problems(filled, monkeypatch))

@@ -39,7 +39,8 @@ class _Locator(caching._CacheLocator):
 
 
 class _Impl(caching.CompileResultCacheImpl):
-    def __init__(self, py_func, entry):   # numba's finds a locator by trying each
+    def __init__(self, py_func, entry):
+        # not numba's __init__, which would try its own locators (or NUMBA_CACHE_LOCATOR_CLASSES)
         self._lineno = py_func.__code__.co_firstlineno
         self._locator = _Locator(py_func, entry)
         self._filename_base = self.get_filename_base(f"{entry.name}.{py_func.__qualname__}",
