@@ -19,6 +19,7 @@ import hmac
 import json
 import linecache
 import os
+import pwd
 import stat
 import sys
 import tempfile
@@ -189,9 +190,8 @@ def _write_all(fd: int, data: bytes) -> None:
 
 def _user(uid: int) -> str:
     try:
-        import pwd
         return f"{pwd.getpwuid(uid).pw_name} (uid {uid})"
-    except (ImportError, KeyError):
+    except KeyError:
         return f"uid {uid}"
 
 
