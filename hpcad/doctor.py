@@ -154,6 +154,10 @@ def cache_directory(report: Report, comm) -> None:
         if not os.access(directory, os.W_OK):
             report.problems.append(f"the cache directory {directory} is not writable: set "
                                    f"HPCAD_CACHE_DIR to a directory you can write")
+        unsafe = cache.audit(directory)
+        report.add("compile cache", "safety", f"{len(unsafe)} problem(s), below" if unsafe
+                   else "no one else can write to it; every entry verifies")
+        report.problems += unsafe
         fstype, mount = filesystem(directory)
         shared = fstype in NETWORK_FILESYSTEMS
         report.add("compile cache", "filesystem",

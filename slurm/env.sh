@@ -1,11 +1,12 @@
-# Sourced by the sbatch scripts in this folder: activates hpcad's virtual environment, puts
-# the compile cache on a shared path, and defines `hpcad_launch CMD...`, which starts CMD on
-# every task of the job with srun where SLURM's pmi2 plugin serves the MPI, else mpiexec.
+# Sourced by the sbatch scripts in this folder: activates hpcad's virtual environment, makes
+# the compile cache private to the user (mode 700), and defines `hpcad_launch CMD...`, which
+# starts CMD on every task of the job with srun where SLURM's pmi2 plugin serves the MPI,
+# else mpiexec.
 # Settings (environment variables, all optional; sbatch passes the submitting shell's on):
 #   HPCAD_ROOT      the hpcad checkout (default: the directory sbatch was run from)
 #   HPCAD_VENV      its virtual environment (default: $HPCAD_ROOT/.venv)
-#   HPCAD_CACHE_DIR compiled-code cache, on a filesystem every node sees
-#                   (default: $HPCAD_ROOT/.hpcad-cache)
+#   HPCAD_CACHE_DIR compiled-code cache, yours alone, on a filesystem every node sees
+#                   (default: ~/.cache/hpcad)
 #   HPCAD_LAUNCHER  auto (default), srun or mpiexec
 set -euo pipefail
 HPCAD_ROOT=${HPCAD_ROOT:-$SLURM_SUBMIT_DIR}
@@ -15,7 +16,13 @@ if [ ! -x "$HPCAD_VENV/bin/python" ]; then
     exit 2
 fi
 source "$HPCAD_VENV/bin/activate"
-export HPCAD_CACHE_DIR=${HPCAD_CACHE_DIR:-$HPCAD_ROOT/.hpcad-cache}
+export HPCAD_CACHE_DIR=${HPCAD_CACHE_DIR:-${XDG_CACHE_HOME:-$HOME/.cache}/hpcad}
+# hpcad does not use a cache that others can write to (its code runs in every job using it)
+(umask 077 && mkdir -p "$HPCAD_CACHE_DIR")
+if [ -n "$(find "$HPCAD_CACHE_DIR" -maxdepth 0 \( ! -user "$(id -u)" -o -perm /022 \))" ]; then
+    echo "hpcad: $HPCAD_CACHE_DIR is not yours alone, so hpcad will compile in memory:" \
+         "chmod 700 it, or set HPCAD_CACHE_DIR to a directory of your own" >&2
+fi
 export NUMBA_NUM_THREADS=${NUMBA_NUM_THREADS:-${SLURM_CPUS_PER_TASK:-1}}
 
 hpcad_launch() {

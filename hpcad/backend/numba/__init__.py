@@ -88,8 +88,6 @@ class Compiled:
         self.n_results = len(fn.result_types)
         self.threading_layer = threads.start() if "parallel=True" in self.source else None
         self.tapes = [np.empty(0, s.dtype.np_dtype) for s in self.slots]
-        directory = cache.cache_dir()
-        path = directory / f"{self.py_name}_{key}.py"
         sig = tuple(_numba_type(a.type) for a in fn.args) + tuple(
             _numba_type(ArrayType(s.dtype, 1, "C")) for s in self.slots)
         self.mpi_handles = None
@@ -112,17 +110,16 @@ class Compiled:
             self.vector_args = (width,) + ((numba.config.NUMBA_NUM_THREADS,)
                                            if "_nthreads" in header else ())
             sig = sig + (types.int64,) * len(self.vector_args)
-        with cache.locked(path):
-            cache.write_once(path, self.source)
-            module = cache.import_module(path, f"hpcad_cache_{key}")
+        with cache.entry(f"{self.py_name}_{key}", self.source) as entry:
+            module = entry.module(f"hpcad_cache_{key}")
             self.dispatcher = getattr(module, self.py_name)
             if not self.dispatcher.signatures:
                 misses = self.dispatcher.stats.cache_misses.copy()
-                with _refusals_reported(fn, self.py_name, path, self.source):
+                with _refusals_reported(fn, self.py_name, entry.path, self.source):
                     self.dispatcher.compile(sig)
                 compiled = self.dispatcher.stats.cache_misses != misses
                 STATS["compiled" if compiled else "loaded"] += 1
-        self.path = path
+        self.path = entry.path
 
     def held_bytes(self) -> tuple[int, int]:
         """(tape, arena) bytes of memory this function keeps between calls: the tape's

@@ -31,13 +31,16 @@ _BINARY = {"arith.add": "+", "arith.sub": "-", "arith.mul": "*", "arith.div": "/
 _CMP = {"eq": "==", "ne": "!=", "lt": "<", "le": "<=", "gt": ">", "ge": ">="}
 _MATH = {"floor": "np.floor", "ceil": "np.ceil", "abs": "abs"}
 
+# No `cache=True` below: cache.py gives each function of a generated module numba's cache
+# itself, in the verified cache entry (numba's own cache would load unverified pickles).
+
 # rt.progress: an object-mode block in a function of its own, which holds the GIL (the
 # kernels are nogil); numba compiles the block in each process at its first call
 PROGRESS = """from numba import objmode
 from hpcad.progress import sweep as _sweep
 
 
-@njit(cache=True)
+@njit
 def _progress(done, total, what):
     with objmode():
         _sweep(done, total, what)
@@ -50,7 +53,7 @@ from hpcad.checkpoint.disk import buffer as _disk_buffer
 """
 DISK_BUFFER = """
 
-@njit(cache=True)
+@njit
 def _disk_{name}(size):
     with objmode(out="{name}[::1]"):
         out = _disk_buffer(size, "{name}")
@@ -63,7 +66,7 @@ from numba import njit, prange
 
 from hpcad.backend.numba.intrinsics import add_any_order, atomic_add
 
-OPTIONS = dict(cache=True, error_model="numpy", nogil=True, boundscheck={boundscheck})
+OPTIONS = dict(error_model="numpy", nogil=True, boundscheck={boundscheck})
 
 
 @njit(inline="always", **OPTIONS)
