@@ -22,6 +22,7 @@ spares copying each state back before reversing its step."""
 from __future__ import annotations
 
 from functools import lru_cache
+from math import comb
 
 import numpy as np
 
@@ -68,6 +69,66 @@ def schedule_actions(steps: int, snapshots: int, first: int = 0, lean: bool = Fa
 def scratch_slot(snapshots: int, lean: bool) -> int:
     """The slot a from-slot table saves a state reached by running forward to."""
     return max(snapshots, 1) + (not lean)
+
+
+def forward_steps(steps: int, snapshots: int, lean: bool, restart: bool = False) -> int:
+    """Steps the action table of schedule_actions(steps, snapshots, 0, lean, restart) runs
+    forward, tape or not (its recomputation), in closed form: the planner weighs tables of
+    1e6 steps, whose schedule takes minutes to build. The schedule runs each step once with
+    tape and recomputes binomial_recomputation steps; the table's forward sweep runs the
+    last step without tape and its reverse sweep tapes it again (+1), and the table ends by
+    running forward to the last step: plain from the copy of the state before it (+1), lean
+    from the latest snapshot (its gap back); restart leaves the taping runs out (-steps).
+    Equal to counting the table (tests/checkpoint/test_revolve_plan.py)."""
+    s = max(1, min(snapshots, steps))
+    runs = binomial_recomputation(steps, s) + (0 if restart else steps)
+    if not lean:
+        return runs + 2
+    return runs + _lean_resume(steps, s) + _lean_final(steps, s)
+
+
+def repetition_number(steps: int, snapshots: int) -> int:
+    """The least t with C(snapshots + t, t) >= steps: how often an optimal binomial schedule
+    runs a step forward at most (Griewank & Walther, ACM TOMS 26, 2000)."""
+    lo, hi = 0, 1
+    while comb(snapshots + hi, hi) < steps:
+        lo, hi = hi, 2 * hi
+    while hi - lo > 1:          # C(s + lo, lo) < steps <= C(s + hi, hi)
+        mid = (lo + hi) // 2
+        lo, hi = (mid, hi) if comb(snapshots + mid, mid) < steps else (lo, mid)
+    return lo if comb(snapshots + lo, lo) >= steps else hi
+
+
+def binomial_recomputation(steps: int, snapshots: int) -> int:
+    """Forward steps beyond one taped run per step that an optimal binomial schedule with
+    `snapshots` snapshots runs to reverse `steps` steps: t * steps - C(s + t, t - 1) with t
+    the repetition number (Griewank & Walther 2000); the optimum of checkpoint_schedules'
+    Revolve, whose schedule the tables follow."""
+    if steps <= 1:
+        return 0
+    t = repetition_number(steps, snapshots)
+    return t * steps - comb(snapshots + t, t - 1)
+
+
+def _lean_resume(steps: int, s: int) -> int:
+    """Lean tables: steps from the latest snapshot the forward sweep saved to the last step's
+    end. The sweep's snapshots sit at the binomial splits; the last is t' + 1 steps back
+    (at least 2), t' the largest t with C(s + t, t) <= steps."""
+    t = repetition_number(steps, s)
+    below = t if comb(s + t, t) == steps else t - 1
+    return max(2, below + 1)
+
+
+def _lean_final(steps: int, s: int) -> int:
+    """Lean tables: steps from the latest state a snapshot slot holds when the reverse
+    sweep ends to the last step's end. With every step a snapshot (t = 1) that is the
+    state two steps back; else the snapshots of steps 0..s-1, and the first b <= s - 1
+    steps after C(s + t - 1, s), b = steps - C(s + t - 1, s), are still held."""
+    t = repetition_number(steps, s)
+    if t == 1:
+        return 2
+    beyond = steps - comb(s + t - 1, s)
+    return steps - (s - 1) - (beyond if beyond <= s - 1 else 0)
 
 
 def _without_taping(actions: np.ndarray, split: int) -> tuple[np.ndarray, int]:
