@@ -9,6 +9,7 @@ from .custom import CustomKernel, custom_jvp, custom_vjp
 from .errors import (ArgumentError, DifferentiationError, GradientMismatch, HpcadError,
                      HpcadWarning, IndexOutOfBounds, IRParseError, IRVerifyError,
                      KernelTypeError, UnsupportedConstruct)
+from .frontend.markers import register_marker
 from .kernel import Kernel, kernel
 from .parallel import join, par_map, par_sum, prange, spawn, sync
 
@@ -20,4 +21,4 @@ __all__ = ["Active", "Const", "Dual", "Duplicated", "DuplicatedNoNeed", "autodif
            "DifferentiationError", "GradientMismatch", "HpcadError", "HpcadWarning",
            "IndexOutOfBounds", "IRParseError", "IRVerifyError", "KernelTypeError",
            "UnsupportedConstruct", "Kernel", "kernel", "join", "par_map", "par_sum", "prange",
-           "spawn", "sync"]
+           "register_marker", "spawn", "sync"]
