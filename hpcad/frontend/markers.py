@@ -20,6 +20,8 @@ else:  # pragma: no cover
 from ..errors import HpcadError
 
 CONSTRUCTS = ("parallel_for", "join", "spawn", "sync", "par_map", "par_sum")
+# the keyword arguments the frontend gives a meaning to, per construct (frontend/parallel.py)
+OPTIONS = {"parallel_for": ("allow_races",)}
 
 # the modules whose callables a marker file may name
 TRUSTED = ("mpi4py", "numba_mpi", "numba", "hpcad")
@@ -107,12 +109,21 @@ def _check_entry(file: Path, where: str, schema: dict, entry: dict) -> None:
     if "construct" in entry and entry["construct"] not in CONSTRUCTS:
         raise _bad(file, f"{where}, key `construct`", f"{entry['construct']!r} is not one of "
                    f"{', '.join(CONSTRUCTS)}")
+    unknown = set(entry.get("options", ())) - set(OPTIONS.get(entry.get("construct"), ()))
+    if unknown:
+        raise _bad(file, f"{where}, key `options`", _unknown_options(entry["construct"], unknown))
     call = entry.get("call")
     if call is not None and call.split(".")[0] not in TRUSTED:
         raise _bad(file, f"{where}, key `call`", f"{call!r} is not in a module a marker file "
                    f"may name ({', '.join(TRUSTED)}): a marker file is data and imports no "
                    f"code. Make another callable a construct from Python: "
                    f"hpcad.register_marker(fn, \"{entry.get('construct', 'parallel_for')}\")")
+
+
+def _unknown_options(construct: str, unknown: set) -> str:
+    known = OPTIONS.get(construct, ())
+    return (f"{construct} takes no keyword {', '.join(sorted(unknown))}; it takes "
+            + (", ".join(known) if known else "none"))
 
 
 def _key(obj):
@@ -158,6 +169,9 @@ def register_marker(fn, construct: str, options=()) -> None:
     options = (options,) if isinstance(options, str) else tuple(options)
     if not all(isinstance(o, str) for o in options):
         raise HpcadError(f"register_marker: options must be keyword names, got {options!r}")
+    unknown = set(options) - set(OPTIONS.get(construct, ()))
+    if unknown:
+        raise HpcadError(f"register_marker: {_unknown_options(construct, unknown)}")
     caller = sys._getframe(1)
     name = f"{getattr(fn, '__module__', '?')}.{getattr(fn, '__qualname__', repr(fn))}"
     _registered[_key(fn)] = (fn, Marker(name, construct, options, f"register_marker at "

@@ -61,6 +61,8 @@ def test_a_trusted_module_is_not_imported_by_a_marker_file(marker_dir):
     ('[[marker]]\ncall = "hpcad.prange"\nconstruct = "scatter_all"\n', "key `construct`"),
     ('[[marker]]\ncall = "hpcad.prange"\nconstruct = "parallel_for"\noptions = "x"\n',
      "key `options`"),
+    ('[[marker]]\ncall = "hpcad.join"\nconstruct = "join"\noptions = ["allow_races"]\n',
+     "key `options`"),
     ('[[marker]]\ncall = ["hpcad.prange"]\nconstruct = "parallel_for"\n', "key `call`"),
     ('[[marker]]\ncall = "os.system"\nconstruct = "parallel_for"\n', "key `call`"),
     ('[[markers]]\ncall = "hpcad.prange"\nconstruct = "parallel_for"\n', "key `markers`"),
@@ -107,5 +109,7 @@ def test_a_callable_registered_from_python_is_a_construct(backend):
 def test_register_marker_checks_its_arguments():
     with pytest.raises(ad.HpcadError, match="not one of"):
         ad.register_marker(user_prange, "parallel_while")
+    with pytest.raises(ad.HpcadError, match="takes no keyword chunk"):
+        ad.register_marker(user_prange, "parallel_for", options=["chunk"])
     with pytest.raises(ad.HpcadError, match="not callable"):
         ad.register_marker("mylib.pfor", "parallel_for")
