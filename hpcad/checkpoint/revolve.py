@@ -1,5 +1,5 @@
 """Revolve checkpointing of a time loop (binomial checkpointing, Griewank & Walther), with
-the schedule from the `checkpoint_schedules` package. With S snapshots of the loop's state
+checkpoint_schedules' Revolve schedule (generated in closed form, checkpoint/binomial.py). With S snapshots of the loop's state
 the tape holds one step at a time; the reverse sweep re-runs steps from snapshots as the
 schedule says (O(N log N) recomputed steps). The schedule becomes a table of actions,
 computed when the derivative is called (it depends on the step count) and executed by a
@@ -29,6 +29,7 @@ import numpy as np
 from ..ir.clone import clone_op
 from ..ir.core import Block, Builder, Op, Value
 from ..ir.types import i1, i64
+from .binomial import binomial_recomputation, repetition_number, revolve_actions
 from .segments import _element_view, alloc_snapshots, state_arrays, sweep_title
 
 FORWARD, REVERSE, RESTORE = 0, 1, 2
@@ -48,8 +49,8 @@ def schedule_actions(steps: int, snapshots: int, first: int = 0, lean: bool = Fa
     `snapshots` keeps the state before the forward sweep's last steps, which the forward
     sweep runs without tape and the reverse sweep runs again with it, and, at its end,
     once more without (the arrays end with their final values, with no copy of them).
-    Memoized (the schedule is pure Python, tens of milliseconds for a few hundred steps,
-    and a gradient is usually taken many times with the same step count); callers only
+    Memoized (the schedule is pure Python, about a second for 1e5 steps, and a gradient is
+    usually taken many times with the same step count); callers only
     read the table (it stays writeable: numba types read-only arrays differently).
     lean: no slot beyond the schedule's (one state copy less, for budgets that cannot hold
     it; _schedule_actions). restart: each step is reversed from its state, which
@@ -74,7 +75,7 @@ def scratch_slot(snapshots: int, lean: bool) -> int:
 def forward_steps(steps: int, snapshots: int, lean: bool, restart: bool = False) -> int:
     """Steps the action table of schedule_actions(steps, snapshots, 0, lean, restart) runs
     forward, tape or not (its recomputation), in closed form: the planner weighs tables of
-    1e6 steps, whose schedule takes minutes to build. The schedule runs each step once with
+    1e6 steps without building them (seconds each). The schedule runs each step once with
     tape and recomputes binomial_recomputation steps; the table's forward sweep runs the
     last step without tape and its reverse sweep tapes it again (+1), and the table ends by
     running forward to the last step: plain from the copy of the state before it (+1), lean
@@ -85,29 +86,6 @@ def forward_steps(steps: int, snapshots: int, lean: bool, restart: bool = False)
     if not lean:
         return runs + 2
     return runs + _lean_resume(steps, s) + _lean_final(steps, s)
-
-
-def repetition_number(steps: int, snapshots: int) -> int:
-    """The least t with C(snapshots + t, t) >= steps: how often an optimal binomial schedule
-    runs a step forward at most (Griewank & Walther, ACM TOMS 26, 2000)."""
-    lo, hi = 0, 1
-    while comb(snapshots + hi, hi) < steps:
-        lo, hi = hi, 2 * hi
-    while hi - lo > 1:          # C(s + lo, lo) < steps <= C(s + hi, hi)
-        mid = (lo + hi) // 2
-        lo, hi = (mid, hi) if comb(snapshots + mid, mid) < steps else (lo, mid)
-    return lo if comb(snapshots + lo, lo) >= steps else hi
-
-
-def binomial_recomputation(steps: int, snapshots: int) -> int:
-    """Forward steps beyond one taped run per step that an optimal binomial schedule with
-    `snapshots` snapshots runs to reverse `steps` steps: t * steps - C(s + t, t - 1) with t
-    the repetition number (Griewank & Walther 2000); the optimum of checkpoint_schedules'
-    Revolve, whose schedule the tables follow."""
-    if steps <= 1:
-        return 0
-    t = repetition_number(steps, snapshots)
-    return t * steps - comb(snapshots + t, t - 1)
 
 
 def _lean_resume(steps: int, s: int) -> int:
@@ -123,7 +101,8 @@ def _lean_final(steps: int, s: int) -> int:
     """Lean tables: steps from the latest state a snapshot slot holds when the reverse
     sweep ends to the last step's end. With every step a snapshot (t = 1) that is the
     state two steps back; else the snapshots of steps 0..s-1, and the first b <= s - 1
-    steps after C(s + t - 1, s), b = steps - C(s + t - 1, s), are still held."""
+    steps after C(s + t - 1, s), b = steps - C(s + t - 1, s), are still held (read off
+    the tables, and equal to them for every n <= 200, s <= 10)."""
     t = repetition_number(steps, s)
     if t == 1:
         return 2
@@ -175,7 +154,6 @@ def _schedule_actions(steps: int, snapshots: int, first: int,
     values). Plain: from a copy of the state before that run, in the slot after the
     schedule's. Lean: from the latest state a schedule slot holds at or before the step,
     running forward from there (up to one more forward run, one state copy less)."""
-    import checkpoint_schedules as cs
     rows, slot_of, free = [], {}, list(range(max(snapshots, 1)))[::-1]
     extra = max(snapshots, 1)
     held: dict[int, int] = {}    # slot -> the step whose state it holds
@@ -191,35 +169,36 @@ def _schedule_actions(steps: int, snapshots: int, first: int,
         if k < n:
             rows.append((FORWARD, first + k, first + n, -1, 0))
 
-    for action in cs.Revolve(steps, max(1, min(snapshots, steps))):
-        name = type(action).__name__
+    for action in revolve_actions(steps, max(1, min(snapshots, steps))):
+        name = action[0]
         if name == "Forward":
+            _, n0, n1, write_ics, write_adj = action
             save = -1
-            if action.write_ics and action.storage == cs.StorageType.RAM:
-                save = slot_of.setdefault(action.n0, free.pop())
-                held[save] = action.n0
-            adj = int(bool(action.write_adj_deps))
+            if write_ics:
+                save = slot_of.setdefault(n0, free.pop())
+                held[save] = n0
+            adj = int(write_adj)
             if split is None and adj:
-                pending, adj = (action.n0, action.n1), 0
+                pending, adj = (n0, n1), 0
                 if not lean:
                     if save >= 0:    # the schedule's slot may be reused: keep a copy in extra
-                        rows.append((FORWARD, first + action.n0, first + action.n0, extra, 0))
+                        rows.append((FORWARD, first + n0, first + n0, extra, 0))
                     save = extra
-                elif save < 0 and not any(k <= action.n0 for k in held.values()):
+                elif save < 0 and not any(k <= n0 for k in held.values()):
                     save = free[-1]    # (a free slot: the schedule may take it back later)
-                    held[save] = action.n0
-            rows.append((FORWARD, first + action.n0, first + action.n1, save, adj))
+                    held[save] = n0
+            rows.append((FORWARD, first + n0, first + n1, save, adj))
         elif name == "EndForward":
             split = len(rows)
             if pending is not None:
                 resume(pending[0])
                 rows.append((FORWARD, first + pending[0], first + pending[1], -1, 1))
         elif name == "Reverse":
-            rows.append((REVERSE, first + action.n0, first + action.n1, -1, 0))
+            rows.append((REVERSE, first + action[1], first + action[2], -1, 0))
         elif name in ("Copy", "Move"):
-            rows.append((RESTORE, 0, 0, slot_of[action.n], 0))
+            rows.append((RESTORE, 0, 0, slot_of[action[1]], 0))
             if name == "Move":
-                free.append(slot_of.pop(action.n))
+                free.append(slot_of.pop(action[1]))
         elif name == "EndReverse":
             break
     if pending is not None:

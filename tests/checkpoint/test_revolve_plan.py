@@ -1,8 +1,9 @@
-"""Budget planning at scale: the planner weighs revolve tables by a closed form of the steps
-they run forward (checkpoint/revolve.py, forward_steps) instead of building them, and tries
-one snapshot count per segment length. The closed form equals counting the tables wherever
-they can be built, and a plan for 1e5 and 1e6 steps is made at once (the tables took minutes
-at 1e3 steps and more than 300 s at 1e5; benchmarks/planning.py times it)."""
+"""Budget planning at scale: the Revolve schedule is generated in closed form
+(checkpoint/binomial.py), action for action checkpoint_schedules' own; the planner weighs
+revolve tables by a closed form of the steps they run forward (checkpoint/revolve.py,
+forward_steps) instead of building them, and tries one snapshot count per segment length.
+Plans for 1e5 and 1e6 steps are made at once (checkpoint_schedules' O(s n^2) table took
+seconds at 1e3 steps and more than 300 s at 1e5; benchmarks/planning.py times it)."""
 import subprocess
 import sys
 from pathlib import Path
@@ -11,6 +12,7 @@ import numpy as np
 import pytest
 
 import hpcad as ad
+from hpcad.checkpoint.binomial import revolve_actions
 from hpcad.checkpoint.budget import TimeLoop, choose
 from hpcad.checkpoint.revolve import FORWARD, forward_steps, schedule_actions
 
@@ -35,8 +37,29 @@ def _counted(steps: int, snapshots: int, lean: bool, restart: bool) -> int:
     return int((forward[:, 2] - forward[:, 1]).sum())
 
 
-@pytest.mark.timeout(900)
-def test_closed_form_equals_the_action_tables(revolve_cost_table_once):
+def _package_actions(steps: int, snapshots: int) -> list:
+    import checkpoint_schedules as cs
+    out = []
+    for a in cs.Revolve(steps, snapshots):
+        name = type(a).__name__
+        if name == "Forward":
+            assert not a.write_ics or a.storage == cs.StorageType.RAM
+            out.append((name, a.n0, a.n1, bool(a.write_ics), bool(a.write_adj_deps)))
+        elif name == "Reverse":
+            out.append((name, a.n0, a.n1))
+        else:
+            out.append((name, a.n) if name in ("Copy", "Move") else (name,))
+    return out
+
+
+def test_schedule_is_checkpoint_schedules_revolve(revolve_cost_table_once):
+    """Every n <= 200 steps with s <= min(n, 10) snapshots: the same actions."""
+    for s in range(1, 11):
+        for n in range(s, 201):
+            assert list(revolve_actions(n, s)) == _package_actions(n, s), (n, s)
+
+
+def test_closed_form_equals_the_action_tables():
     """Every n <= 200 steps, s <= 10 snapshots, plain and lean, with tape and restarting:
     the closed form is the table's count exactly (so no plan changes where tables were
     built before)."""
