@@ -116,3 +116,19 @@ def test_cli_plan_budget_over_1e5_steps():
                           "--budget", "100KB"], capture_output=True, text=True, timeout=120)
     assert out.returncode == 0, out.stderr
     assert "policy: revolve" in out.stdout and "61 snapshots" in out.stdout
+
+
+@pytest.mark.timeout(600)
+@pytest.mark.parametrize("backend, steps, alpha", [("numba", 100_000, 2e-5),
+                                                   ("interp", 1_500, 1e-3)])
+def test_gradient_over_many_steps_under_a_budget(backend, steps, alpha):
+    """A budget of a few dozen state copies over a long loop takes revolve, and the gradient
+    with respect to the diffusivity is the central finite difference of the loss."""
+    u0 = np.sin(np.linspace(0.0, 3.0, 12)) + 0.1
+    target = np.zeros(12)
+    k = ad.checkpoint(heat_misfit, budget=30 * u0.nbytes)
+    grad = ad.grad(k, argnums=2, backend=backend)(u0.copy(), target, alpha, steps)
+    assert k.last_policy.schedule.startswith("revolve"), k.last_policy
+    h = alpha * 1e-4
+    loss = [heat_misfit(u0.copy(), target, a, steps) for a in (alpha + h, alpha - h)]
+    np.testing.assert_allclose(grad, (loss[0] - loss[1]) / (2 * h), rtol=1e-6)
