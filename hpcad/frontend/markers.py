@@ -114,10 +114,12 @@ def _check_entry(file: Path, where: str, schema: dict, entry: dict) -> None:
         raise _bad(file, f"{where}, key `options`", _unknown_options(entry["construct"], unknown))
     call = entry.get("call")
     if call is not None and call.split(".")[0] not in TRUSTED:
+        hint = (f"make another callable a construct from Python: hpcad.register_marker(fn, "
+                f"\"{entry['construct']}\")" if "construct" in entry else
+                "MPI calls come from mpi4py and numba_mpi only")
         raise _bad(file, f"{where}, key `call`", f"{call!r} is not in a module a marker file "
                    f"may name ({', '.join(TRUSTED)}): a marker file is data and imports no "
-                   f"code. Make another callable a construct from Python: "
-                   f"hpcad.register_marker(fn, \"{entry.get('construct', 'parallel_for')}\")")
+                   f"code; {hint}")
 
 
 def _unknown_options(construct: str, unknown: set) -> str:
