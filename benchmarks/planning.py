@@ -2,11 +2,12 @@
 weighs segments and revolve by closed forms (checkpoint/revolve.py, forward_steps); each row
 times it for a budget of a few dozen state copies, with a one-step tape and restarting, and
 `hpcad.plan` on the heat example (a fresh step count each time; the first row includes
-lowering and analysing the kernel, which later step counts reuse). Target: under a second at 1e5 steps (the revolve tables it built
-before took more than 300 s there)."""
+lowering and analysing the kernel, which later step counts reuse). Target: under a second
+at 1e5 steps (the revolve tables it built before took more than 300 s there)."""
 from __future__ import annotations
 
 import time
+from functools import partial
 
 import numpy as np
 
@@ -33,10 +34,9 @@ def _heat_plan(steps: int) -> float:
 def run(size) -> dict:
     rows = {}
     for steps in size:
-        loop = TimeLoop(steps, STATE)
-        tape_s, tape = _seconds(lambda: choose(BUDGET, (steps * 800, steps * 800), loop))
-        restart_s, restart = _seconds(lambda: choose(BUDGET, (steps * 800, steps * 800), loop,
-                                                     restart=True))
+        tapes, loop = (steps * 800, steps * 800), TimeLoop(steps, STATE)
+        tape_s, tape = _seconds(partial(choose, BUDGET, tapes, loop))
+        restart_s, restart = _seconds(partial(choose, BUDGET, tapes, loop, restart=True))
         rows[str(steps)] = {"choose_s": tape_s, "policy": tape.schedule,
                             "snapshots": tape.snapshots, "choose_restart_s": restart_s,
                             "policy_restart": restart.schedule,

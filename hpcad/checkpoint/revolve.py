@@ -1,6 +1,6 @@
 """Revolve checkpointing of a time loop (binomial checkpointing, Griewank & Walther), with
-checkpoint_schedules' Revolve schedule (generated in closed form, checkpoint/binomial.py). With S snapshots of the loop's state
-the tape holds one step at a time; the reverse sweep re-runs steps from snapshots as the
+checkpoint_schedules' Revolve schedule (generated in closed form, checkpoint/binomial.py).
+With S snapshots of the loop's state the tape holds one step at a time; the reverse sweep re-runs steps from snapshots as the
 schedule says (O(N log N) recomputed steps). The schedule becomes a table of actions,
 computed when the derivative is called (it depends on the step count) and executed by a
 small interpreter in the derivative IR:

@@ -54,7 +54,7 @@ def test_planning_benchmark_prints_and_writes_plans(tmp_path):
     out = tmp_path / "bench.json"
     run = subprocess.run([sys.executable, "-m", "benchmarks", "--quick", "--cases", "planning",
                           "--out", str(out)], capture_output=True, text=True, cwd=ROOT,
-                         timeout=300)
+                         timeout=300, check=False)
     assert run.returncode == 0, run.stderr
     assert "| planning quick | 100000 |" in run.stdout
     steps = json.loads(out.read_text())["rows"][0]["steps"]

@@ -18,7 +18,7 @@ from hpcad.checkpoint.revolve import FORWARD, forward_steps, schedule_actions
 
 ROOT = Path(__file__).parent.parent.parent
 sys.path.insert(0, str(ROOT / "examples"))
-from heat import heat_misfit  # noqa: E402
+from heat import heat_misfit
 
 
 @pytest.fixture
@@ -113,7 +113,8 @@ def test_cli_plan_budget_over_1e5_steps():
     out = subprocess.run([sys.executable, "-m", "hpcad.cli", "plan",
                           f"{ROOT / 'examples' / 'heat.py'}:heat_misfit", "--sig",
                           "float64[200], float64[200], float64, int64=100000",
-                          "--budget", "100KB"], capture_output=True, text=True, timeout=120)
+                          "--budget", "100KB"], capture_output=True, text=True, timeout=120,
+                         check=False)
     assert out.returncode == 0, out.stderr
     assert "policy: revolve" in out.stdout and "61 snapshots" in out.stdout
 
