@@ -12,7 +12,8 @@ from pathlib import Path
 from benchmarks import plots
 from benchmarks.common import compile_times, write_json
 
-CASES = ("heat", "jacobi", "gmm", "burgers", "scaling", "mpi_scaling", "checkpointing", "width")
+CASES = ("heat", "jacobi", "gmm", "burgers", "scaling", "mpi_scaling", "checkpointing", "width",
+         "planning")
 QUICK = {"heat": {"heat quick": (20_000, 20)}, "jacobi": {"jacobi quick": (100, 10)},
          "gmm": {"gmm quick": (5, 5, 500)}, "burgers": {"burgers quick": (20_000, 20)},
          "scaling": {"heat prange quick": ("heat", (20_000, 5)),
@@ -22,7 +23,8 @@ QUICK = {"heat": {"heat quick": (20_000, 20)}, "jacobi": {"jacobi quick": (100, 
                            "burgers checkpointing quick": ("burgers", (5_000, 20)),
                            "jacobi checkpointing quick": ("jacobi", (60, 10))},
          "width": {"heat width quick": ("heat", (5_000, 20)),
-                   "gmm width quick": ("gmm", (3, 4, 200))}}
+                   "gmm width quick": ("gmm", (3, 4, 200))},
+         "planning": {"planning quick": (10**3, 10**5)}}
 
 
 def ratios(row: dict) -> dict:
@@ -123,7 +125,7 @@ def main(argv=None) -> int:
                         help="skip the cold-compile and cached-start measurements")
     args = parser.parse_args(argv)
     Path(args.out).parent.mkdir(parents=True, exist_ok=True)   # plots are written beside it
-    rows, scaling, weak, budgets, batched = [], [], [], [], []
+    rows, scaling, weak, budgets, batched, plans = [], [], [], [], [], []
     for case in args.cases.split(","):
         module = importlib.import_module(f"benchmarks.{case}")
         sizes = QUICK[case] if args.quick else module.SIZES
@@ -137,6 +139,11 @@ def main(argv=None) -> int:
             for name, size in sizes.items():
                 print(f"running {name} ...", file=sys.stderr, flush=True)
                 batched.append({"name": name, **module.run(size)})
+            continue
+        if case == "planning":
+            for name, size in sizes.items():
+                print(f"running {name} ...", file=sys.stderr, flush=True)
+                plans.append({"name": name, **module.run(size)})
             continue
         if case == "mpi_scaling":
             for name, size in sizes.items():
@@ -170,8 +177,12 @@ def main(argv=None) -> int:
         from benchmarks.width import width_lines
         print()
         print("\n".join(width_lines(batched)))
+    if plans:
+        from benchmarks.planning import planning_lines
+        print()
+        print("\n".join(planning_lines(plans)))
     out = Path(args.out)
-    write_json(rows + scaling + weak + budgets + batched, out)
+    write_json(rows + scaling + weak + budgets + batched + plans, out)
     print(f"wrote {out}", file=sys.stderr)
     for name, draw, data in (("ratios.png", plots.ratios, (rows,)),
                              ("scaling.png", plots.scaling, (scaling, weak))):

@@ -9,6 +9,7 @@ from .custom import CustomKernel, custom_jvp, custom_vjp
 from .errors import (ArgumentError, DifferentiationError, GradientMismatch, HpcadError,
                      HpcadWarning, IndexOutOfBounds, IRParseError, IRVerifyError,
                      KernelTypeError, MpiError, PlanMismatch, UnsupportedConstruct)
+from .frontend.markers import register_marker
 from .kernel import Kernel, kernel
 from .parallel import join, par_map, par_sum, prange, spawn, sync
 
@@ -18,6 +19,6 @@ __all__ = ["Active", "Const", "Dual", "Duplicated", "DuplicatedNoNeed", "autodif
            "CustomKernel", "custom_jvp", "custom_vjp", "check_grad", "checkpoint", "plan", "grad",
            "hvp", "jacobian", "jvp", "value_and_grad", "vjp", "ArgumentError",
            "DifferentiationError", "GradientMismatch", "HpcadError", "HpcadWarning",
-           "IndexOutOfBounds", "IRParseError", "IRVerifyError", "KernelTypeError",
-           "MpiError", "PlanMismatch", "UnsupportedConstruct", "Kernel", "kernel", "join", "par_map", "par_sum", "prange",
-           "spawn", "sync"]
+           "IndexOutOfBounds", "IRParseError", "IRVerifyError", "KernelTypeError", "MpiError",
+           "PlanMismatch", "UnsupportedConstruct", "Kernel", "kernel", "join", "par_map",
+           "par_sum", "prange", "register_marker", "spawn", "sync"]

@@ -22,6 +22,7 @@ from ..backend.interp import PREDICATES, SCALAR_RULES
 from ..errors import ArgumentError, HpcadError, where
 from ..ir.core import Block, Function, Op, Value, walk
 from ..ir.types import ScalarType
+from .revolve import forward_steps
 from .segments import choose_time_loop, state_arrays
 
 _UNITS = {"": 1, "b": 1, "kb": 10**3, "mb": 10**6, "gb": 10**9, "tb": 10**12,
@@ -306,7 +307,7 @@ def choose(budget: int | None, tapes: tuple, loop: TimeLoop | None,
     n, p = loop.steps, loop.state_bytes
     if least is None:
         return _without_tape(budget, n, p, restart, disk, unsized)
-    for s in range(2, n + 1):
+    for s in _segment_counts(n):
         est = -(-n // s) * least // n + (s + 1) * p
         if est <= budget:
             return Choice(s, "segments", est, f"segments of {-(-n // s)} steps fit", True)
@@ -353,6 +354,19 @@ def choose(budget: int | None, tapes: tuple, loop: TimeLoop | None,
                         "f, disk=True) or HPCAD_SNAPSHOT_DIR)"))
 
 
+def _segment_counts(n: int):
+    """The least S >= 2 of each run of snapshot counts with the same segment length
+    ceil(n / S): within a run more snapshots only cost bytes, so the first S that fits is
+    one of these (O(sqrt(n)) of them, not n)."""
+    s = 2
+    while s <= n:
+        yield s
+        length = -(-n // s)
+        if length == 1:
+            return
+        s = -(-n // (length - 1))
+
+
 def _without_tape(budget: int, n: int, p: int, restart: bool, disk: int,
                   unsized: str) -> Choice:
     """A budget for a gradient whose tape cannot be sized before it runs: revolve with each
@@ -394,11 +408,3 @@ def _restarting(n: int, p: int, copies: int) -> Choice | None:
     return Choice(int(s), "revolve" + "_lean" * lean + "_restart", (s + (not lean)) * p,
                   f"revolve with {s} snapshots fits, each step reversed from its restored "
                   f"state (no tape)", True)
-
-
-def forward_steps(n: int, snapshots: int, lean: bool, restart: bool = False) -> int:
-    """Steps the revolve action table runs forward, tape or not (its recomputation)."""
-    from .revolve import FORWARD, schedule_actions
-    actions, _ = schedule_actions(n, snapshots, 0, lean, restart)
-    fwd = actions[actions[:, 0] == FORWARD]
-    return int((fwd[:, 2] - fwd[:, 1]).sum())

@@ -1,6 +1,6 @@
 """Revolve checkpointing of a time loop (binomial checkpointing, Griewank & Walther), with
-the schedule from the `checkpoint_schedules` package. With S snapshots of the loop's state
-the tape holds one step at a time; the reverse sweep re-runs steps from snapshots as the
+checkpoint_schedules' Revolve schedule (generated in closed form, checkpoint/binomial.py).
+With S snapshots of the loop's state the tape holds one step at a time; the reverse sweep re-runs steps from snapshots as the
 schedule says (O(N log N) recomputed steps). The schedule becomes a table of actions,
 computed when the derivative is called (it depends on the step count) and executed by a
 small interpreter in the derivative IR:
@@ -22,12 +22,14 @@ spares copying each state back before reversing its step."""
 from __future__ import annotations
 
 from functools import lru_cache
+from math import comb
 
 import numpy as np
 
 from ..ir.clone import clone_op
 from ..ir.core import Block, Builder, Op, Value
 from ..ir.types import i1, i64
+from .binomial import binomial_recomputation, repetition_number, revolve_actions
 from .segments import _element_view, alloc_snapshots, state_arrays, sweep_title
 
 FORWARD, REVERSE, RESTORE = 0, 1, 2
@@ -47,8 +49,8 @@ def schedule_actions(steps: int, snapshots: int, first: int = 0, lean: bool = Fa
     `snapshots` keeps the state before the forward sweep's last steps, which the forward
     sweep runs without tape and the reverse sweep runs again with it, and, at its end,
     once more without (the arrays end with their final values, with no copy of them).
-    Memoized (the schedule is pure Python, tens of milliseconds for a few hundred steps,
-    and a gradient is usually taken many times with the same step count); callers only
+    Memoized (the schedule is pure Python, about a second for 1e5 steps, and a gradient is
+    usually taken many times with the same step count); callers only
     read the table (it stays writeable: numba types read-only arrays differently).
     lean: no slot beyond the schedule's (one state copy less, for budgets that cannot hold
     it; _schedule_actions). restart: each step is reversed from its state, which
@@ -68,6 +70,44 @@ def schedule_actions(steps: int, snapshots: int, first: int = 0, lean: bool = Fa
 def scratch_slot(snapshots: int, lean: bool) -> int:
     """The slot a from-slot table saves a state reached by running forward to."""
     return max(snapshots, 1) + (not lean)
+
+
+def forward_steps(steps: int, snapshots: int, lean: bool, restart: bool = False) -> int:
+    """Steps the action table of schedule_actions(steps, snapshots, 0, lean, restart) runs
+    forward, tape or not (its recomputation), in closed form: the planner weighs tables of
+    1e6 steps without building them (seconds each). The schedule runs each step once with
+    tape and recomputes binomial_recomputation steps; the table's forward sweep runs the
+    last step without tape and its reverse sweep tapes it again (+1), and the table ends by
+    running forward to the last step: plain from the copy of the state before it (+1), lean
+    from the latest snapshot (its gap back); restart leaves the taping runs out (-steps).
+    Equal to counting the table (tests/checkpoint/test_revolve_plan.py)."""
+    s = max(1, min(snapshots, steps))
+    runs = binomial_recomputation(steps, s) + (0 if restart else steps)
+    if not lean:
+        return runs + 2
+    return runs + _lean_resume(steps, s) + _lean_final(steps, s)
+
+
+def _lean_resume(steps: int, s: int) -> int:
+    """Lean tables: steps from the latest snapshot the forward sweep saved to the last step's
+    end. The sweep's snapshots sit at the binomial splits; the last is t' + 1 steps back
+    (at least 2), t' the largest t with C(s + t, t) <= steps."""
+    t = repetition_number(steps, s)
+    below = t if comb(s + t, t) == steps else t - 1
+    return max(2, below + 1)
+
+
+def _lean_final(steps: int, s: int) -> int:
+    """Lean tables: steps from the latest state a snapshot slot holds when the reverse
+    sweep ends to the last step's end. With every step a snapshot (t = 1) that is the
+    state two steps back; else the snapshots of steps 0..s-1, and the first b <= s - 1
+    steps after C(s + t - 1, s), b = steps - C(s + t - 1, s), are still held (read off
+    the tables, and equal to them for every n <= 200, s <= 10)."""
+    t = repetition_number(steps, s)
+    if t == 1:
+        return 2
+    beyond = steps - comb(s + t - 1, s)
+    return steps - (s - 1) - (beyond if beyond <= s - 1 else 0)
 
 
 def _without_taping(actions: np.ndarray, split: int) -> tuple[np.ndarray, int]:
@@ -114,7 +154,6 @@ def _schedule_actions(steps: int, snapshots: int, first: int,
     values). Plain: from a copy of the state before that run, in the slot after the
     schedule's. Lean: from the latest state a schedule slot holds at or before the step,
     running forward from there (up to one more forward run, one state copy less)."""
-    import checkpoint_schedules as cs
     rows, slot_of, free = [], {}, list(range(max(snapshots, 1)))[::-1]
     extra = max(snapshots, 1)
     held: dict[int, int] = {}    # slot -> the step whose state it holds
@@ -130,35 +169,36 @@ def _schedule_actions(steps: int, snapshots: int, first: int,
         if k < n:
             rows.append((FORWARD, first + k, first + n, -1, 0))
 
-    for action in cs.Revolve(steps, max(1, min(snapshots, steps))):
-        name = type(action).__name__
+    for action in revolve_actions(steps, max(1, min(snapshots, steps))):
+        name = action[0]
         if name == "Forward":
+            _, n0, n1, write_ics, write_adj = action
             save = -1
-            if action.write_ics and action.storage == cs.StorageType.RAM:
-                save = slot_of.setdefault(action.n0, free.pop())
-                held[save] = action.n0
-            adj = int(bool(action.write_adj_deps))
+            if write_ics:
+                save = slot_of.setdefault(n0, free.pop())
+                held[save] = n0
+            adj = int(write_adj)
             if split is None and adj:
-                pending, adj = (action.n0, action.n1), 0
+                pending, adj = (n0, n1), 0
                 if not lean:
                     if save >= 0:    # the schedule's slot may be reused: keep a copy in extra
-                        rows.append((FORWARD, first + action.n0, first + action.n0, extra, 0))
+                        rows.append((FORWARD, first + n0, first + n0, extra, 0))
                     save = extra
-                elif save < 0 and not any(k <= action.n0 for k in held.values()):
+                elif save < 0 and not any(k <= n0 for k in held.values()):
                     save = free[-1]    # (a free slot: the schedule may take it back later)
-                    held[save] = action.n0
-            rows.append((FORWARD, first + action.n0, first + action.n1, save, adj))
+                    held[save] = n0
+            rows.append((FORWARD, first + n0, first + n1, save, adj))
         elif name == "EndForward":
             split = len(rows)
             if pending is not None:
                 resume(pending[0])
                 rows.append((FORWARD, first + pending[0], first + pending[1], -1, 1))
         elif name == "Reverse":
-            rows.append((REVERSE, first + action.n0, first + action.n1, -1, 0))
+            rows.append((REVERSE, first + action[1], first + action[2], -1, 0))
         elif name in ("Copy", "Move"):
-            rows.append((RESTORE, 0, 0, slot_of[action.n], 0))
+            rows.append((RESTORE, 0, 0, slot_of[action[1]], 0))
             if name == "Move":
-                free.append(slot_of.pop(action.n))
+                free.append(slot_of.pop(action[1]))
         elif name == "EndReverse":
             break
     if pending is not None:

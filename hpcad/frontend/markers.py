@@ -1,9 +1,11 @@
 """The marker table: which Python callables are parallel constructs. It is read from the
 declarative files in markers/*.toml (one per framework) plus any directory listed in
-HPCAD_MARKERS_PATH, so supporting a framework means adding a file, not changing the engine."""
+HPCAD_MARKERS_PATH, so supporting a framework means adding a file, not changing the engine.
+A marker file is data: it may name callables of the trusted frameworks only (TRUSTED), and
+naming one imports nothing (a kernel's framework is imported by the kernel's module); any
+other callable is made a construct from Python code (register_marker)."""
 from __future__ import annotations
 
-import importlib
 import os
 import sys
 from dataclasses import dataclass
@@ -18,6 +20,24 @@ else:  # pragma: no cover
 from ..errors import HpcadError
 
 CONSTRUCTS = ("parallel_for", "join", "spawn", "sync", "par_map", "par_sum")
+# the keyword arguments the frontend gives a meaning to, per construct (frontend/parallel.py)
+OPTIONS = {"parallel_for": ("allow_races",)}
+
+# the modules whose callables a marker file may name
+TRUSTED = ("mpi4py", "numba_mpi", "numba", "hpcad")
+
+# the keys of a marker file: top-level (type) and, per kind of entry, (type, required)
+_TOP = {"framework": str, "comm_type": str}
+_ENTRY = {"call": (str, True), "op": (str, True), "name": (str, True), "args": (list, False),
+          "rename": (dict, False)}
+_SECTIONS = {
+    "marker": {"call": (str, True), "construct": (str, True), "options": (list, False)},
+    "method": {k: _ENTRY[k] for k in ("name", "op", "args", "rename")},
+    "request_method": {k: _ENTRY[k] for k in ("name", "op", "args", "rename")},
+    "attribute": {k: _ENTRY[k] for k in ("name", "op")},
+    "function": {k: _ENTRY[k] for k in ("call", "op", "args", "rename")},
+}
+_TYPE_NAMES = {str: "a string", list: "a list of strings", dict: "a table of strings"}
 
 
 @dataclass(frozen=True)
@@ -25,7 +45,7 @@ class Marker:
     call: str            # import path of the callable, e.g. "numba.prange"
     construct: str       # one of CONSTRUCTS
     options: tuple       # keyword arguments the construct accepts
-    source: str          # the marker file, for messages
+    source: str          # the marker file (or the register_marker call), for messages
 
 
 def marker_dirs() -> list[Path]:
@@ -34,6 +54,78 @@ def marker_dirs() -> list[Path]:
     extra = os.environ.get("HPCAD_MARKERS_PATH", "")
     dirs += [Path(p) for p in extra.split(os.pathsep) if p]
     return [d for d in dirs if d.is_dir()]
+
+
+@lru_cache(maxsize=1)
+def marker_files() -> tuple[tuple[Path, dict], ...]:
+    """(file, its table) for every marker file, each checked against the format
+    (markers/README.md); an HpcadError naming the file and key otherwise."""
+    out = []
+    for directory in marker_dirs():
+        for file in sorted(directory.glob("*.toml")):
+            try:
+                data = tomllib.loads(file.read_text())
+            except (tomllib.TOMLDecodeError, UnicodeDecodeError) as e:
+                raise HpcadError(f"marker file {file} is not valid TOML ({e}); fix it, or "
+                                 f"remove its directory from HPCAD_MARKERS_PATH") from None
+            _check_file(file, data)
+            out.append((file, data))
+    return tuple(out)
+
+
+def _bad(file: Path, where: str, what: str) -> HpcadError:
+    return HpcadError(f"marker file {file}, {where}: {what} (the format is in "
+                      f"markers/README.md)")
+
+
+def _check_file(file: Path, data: dict) -> None:
+    for key, value in data.items():
+        if key in _SECTIONS:
+            if not isinstance(value, list) or not all(isinstance(e, dict) for e in value):
+                raise _bad(file, f"key `{key}`", f"write each entry as a [[{key}]] table")
+            for k, entry in enumerate(value, 1):
+                _check_entry(file, f"[[{key}]] entry {k}", _SECTIONS[key], entry)
+        elif key in _TOP:
+            if not isinstance(value, _TOP[key]):
+                raise _bad(file, f"key `{key}`", f"expected {_TYPE_NAMES[_TOP[key]]}")
+        else:
+            raise _bad(file, f"key `{key}`", f"unknown key; known: "
+                       f"{', '.join(list(_TOP) + list(_SECTIONS))}")
+
+
+def _check_entry(file: Path, where: str, schema: dict, entry: dict) -> None:
+    for key, (kind, required) in schema.items():
+        if required and key not in entry:
+            raise _bad(file, where, f"key `{key}` is missing")
+    for key, value in entry.items():
+        if key not in schema:
+            raise _bad(file, f"{where}, key `{key}`", f"unknown key; known: {', '.join(schema)}")
+        kind = schema[key][0]
+        items = value.values() if isinstance(value, dict) else value
+        if not isinstance(value, kind) or (kind is not str and
+                                           not all(isinstance(x, str) for x in items)):
+            raise _bad(file, f"{where}, key `{key}`", f"expected {_TYPE_NAMES[kind]}, got "
+                       f"{value!r}")
+    if "construct" in entry and entry["construct"] not in CONSTRUCTS:
+        raise _bad(file, f"{where}, key `construct`", f"{entry['construct']!r} is not one of "
+                   f"{', '.join(CONSTRUCTS)}")
+    unknown = set(entry.get("options", ())) - set(OPTIONS.get(entry.get("construct"), ()))
+    if unknown:
+        raise _bad(file, f"{where}, key `options`", _unknown_options(entry["construct"], unknown))
+    call = entry.get("call")
+    if call is not None and call.split(".")[0] not in TRUSTED:
+        hint = (f"make another callable a construct from Python: hpcad.register_marker(fn, "
+                f"\"{entry['construct']}\")" if "construct" in entry else
+                "MPI calls come from mpi4py and numba_mpi only")
+        raise _bad(file, f"{where}, key `call`", f"{call!r} is not in a module a marker file "
+                   f"may name ({', '.join(TRUSTED)}): a marker file is data and imports no "
+                   f"code; {hint}")
+
+
+def _unknown_options(construct: str, unknown: set) -> str:
+    known = OPTIONS.get(construct, ())
+    return (f"{construct} takes no keyword {', '.join(sorted(unknown))}; it takes "
+            + (", ".join(known) if known else "none"))
 
 
 def _key(obj):
@@ -46,12 +138,13 @@ def _key(obj):
 
 
 def _resolve(path: str):
-    """The object an import path names, or None if its module is not installed."""
+    """The object an import path names, or None while its module is not imported: only
+    modules already in sys.modules are looked in (a kernel can only call what its module
+    imported), so a marker file never imports anything."""
     parts = path.split(".")
     for k in range(len(parts) - 1, 0, -1):
-        try:
-            obj = importlib.import_module(".".join(parts[:k]))
-        except ImportError:
+        obj = sys.modules.get(".".join(parts[:k]))
+        if obj is None:
             continue
         try:
             for attr in parts[k:]:
@@ -62,25 +155,42 @@ def _resolve(path: str):
     return None
 
 
-@lru_cache(maxsize=1)
-def marker_table() -> dict[int, tuple[object, Marker]]:
-    """id(callable) -> (callable, marker) for every marker whose module is installed."""
+_registered: dict = {}    # _key(callable) -> (callable, Marker), from register_marker
+
+
+def register_marker(fn, construct: str, options=()) -> None:
+    """Make the Python callable `fn` the parallel construct `construct` (one of CONSTRUCTS;
+    markers/README.md says what each means) in kernels, accepting the keyword arguments in
+    `options`: a framework outside those marker files may name (TRUSTED)."""
+    if not callable(fn):
+        raise HpcadError(f"register_marker: {fn!r} is not callable; pass the function "
+                         f"itself, e.g. hpcad.register_marker(mylib.pfor, \"parallel_for\")")
+    if construct not in CONSTRUCTS:
+        raise HpcadError(f"register_marker: construct {construct!r} is not one of "
+                         f"{', '.join(CONSTRUCTS)}")
+    options = (options,) if isinstance(options, str) else tuple(options)
+    if not all(isinstance(o, str) for o in options):
+        raise HpcadError(f"register_marker: options must be keyword names, got {options!r}")
+    unknown = set(options) - set(OPTIONS.get(construct, ()))
+    if unknown:
+        raise HpcadError(f"register_marker: {_unknown_options(construct, unknown)}")
+    caller = sys._getframe(1)
+    name = f"{getattr(fn, '__module__', '?')}.{getattr(fn, '__qualname__', repr(fn))}"
+    _registered[_key(fn)] = (fn, Marker(name, construct, options, f"register_marker at "
+                                        f"{caller.f_code.co_filename}:{caller.f_lineno}"))
+
+
+def marker_table() -> dict:
+    """_key(callable) -> (callable, marker) for every marker whose module is imported, and
+    every registered one."""
     table = {}
-    for directory in marker_dirs():
-        for file in sorted(directory.glob("*.toml")):
-            try:
-                data = tomllib.loads(file.read_text())
-            except tomllib.TOMLDecodeError as e:
-                raise HpcadError(f"marker file {file}: {e}") from None
-            for entry in data.get("marker", []):
-                construct = entry.get("construct")
-                if construct not in CONSTRUCTS:
-                    raise HpcadError(f"marker file {file}: construct {construct!r} for "
-                                     f"{entry.get('call')!r} is not one of {CONSTRUCTS}")
-                obj = _resolve(entry["call"])
-                if obj is not None:
-                    table[_key(obj)] = (obj, Marker(entry["call"], construct,
-                                                  tuple(entry.get("options", ())), str(file)))
+    for file, data in marker_files():
+        for entry in data.get("marker", []):
+            obj = _resolve(entry["call"])
+            if obj is not None:
+                table[_key(obj)] = (obj, Marker(entry["call"], entry["construct"],
+                                                tuple(entry.get("options", ())), str(file)))
+    table.update(_registered)
     return table
 
 
@@ -100,23 +210,31 @@ class MpiCall:
 
 
 @lru_cache(maxsize=1)
+def _mpi_declared() -> tuple[dict, dict, tuple]:
+    """(methods by name, attributes by name, (import path, MpiCall) of functions)."""
+    methods, attributes, functions = {}, {}, []
+    for file, data in marker_files():
+        for entry in data.get("method", []):
+            methods[entry["name"]] = _mpi_call(entry, file)
+        for entry in data.get("request_method", []):
+            methods["request." + entry["name"]] = _mpi_call(entry, file)
+        for entry in data.get("attribute", []):
+            attributes[entry["name"]] = _mpi_call(entry, file)
+        functions += [(entry["call"], _mpi_call(entry, file))
+                      for entry in data.get("function", [])]
+    return methods, attributes, tuple(functions)
+
+
 def mpi_table() -> tuple[dict, dict, dict]:
     """(communicator and request methods by name, communicator attributes by name,
-    id(function) -> (function, MpiCall)) from every marker file."""
-    methods, attributes, functions = {}, {}, {}
-    for directory in marker_dirs():
-        for file in sorted(directory.glob("*.toml")):
-            data = tomllib.loads(file.read_text())
-            for entry in data.get("method", []):
-                methods[entry["name"]] = _mpi_call(entry, file)
-            for entry in data.get("request_method", []):
-                methods["request." + entry["name"]] = _mpi_call(entry, file)
-            for entry in data.get("attribute", []):
-                attributes[entry["name"]] = _mpi_call(entry, file)
-            for entry in data.get("function", []):
-                obj = _resolve(entry["call"])
-                if obj is not None:
-                    functions[_key(obj)] = (obj, _mpi_call(entry, file))
+    _key(function) -> (function, MpiCall) for the functions whose module is imported)
+    from every marker file."""
+    methods, attributes, declared = _mpi_declared()
+    functions = {}
+    for path, call in declared:
+        obj = _resolve(path)
+        if obj is not None:
+            functions[_key(obj)] = (obj, call)
     return methods, attributes, functions
 
 
@@ -135,15 +253,13 @@ def mpi_frameworks() -> dict[str, tuple[str, ...]]:
     """The MPI frameworks the marker files describe (their top-level module, e.g. "mpi4py")
     -> what a kernel may call from each, as spelled in a kernel, for messages."""
     out = {}
-    for directory in marker_dirs():
-        for file in sorted(directory.glob("*.toml")):
-            data = tomllib.loads(file.read_text())
-            spellings = [f"comm.{e['name']}" for e in data.get("method", [])] + \
-                [f"comm.{e['name']}" for e in data.get("attribute", [])] + \
-                [f"request.{e['name']}" for e in data.get("request_method", [])] + \
-                [e["call"].replace("mpi4py.", "") for e in data.get("function", [])]
-            if spellings:
-                out[data.get("framework", file.stem)] = tuple(spellings)
+    for file, data in marker_files():
+        spellings = [f"comm.{e['name']}" for e in data.get("method", [])] + \
+            [f"comm.{e['name']}" for e in data.get("attribute", [])] + \
+            [f"request.{e['name']}" for e in data.get("request_method", [])] + \
+            [e["call"].replace("mpi4py.", "") for e in data.get("function", [])]
+        if spellings:
+            out[data.get("framework", file.stem)] = tuple(spellings)
     return out
 
 

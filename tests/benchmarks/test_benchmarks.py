@@ -49,6 +49,19 @@ def test_checkpointing_benchmark_covers_heat_burgers_and_jacobi(tmp_path):
                 assert p["fits"], (name, p)
 
 
+def test_planning_benchmark_prints_and_writes_plans(tmp_path):
+    """The planning case plans 1e3 and 1e5 steps (quick) and writes its times as JSON."""
+    out = tmp_path / "bench.json"
+    run = subprocess.run([sys.executable, "-m", "benchmarks", "--quick", "--cases", "planning",
+                          "--out", str(out)], capture_output=True, text=True, cwd=ROOT,
+                         timeout=300, check=False)
+    assert run.returncode == 0, run.stderr
+    assert "| planning quick | 100000 |" in run.stdout
+    steps = json.loads(out.read_text())["rows"][0]["steps"]
+    assert set(steps) == {"1000", "100000"}
+    assert steps["100000"]["policy"].startswith("revolve") and steps["100000"]["choose_s"] > 0
+
+
 def test_handwritten_heat_adjoint_agrees_with_hpcad():
     u0, alpha, steps = heat.make_args((64, 7))
     du_ad, dalpha_ad = ad.grad(heat.heat, argnums=(0, 1))(u0, alpha, steps)
