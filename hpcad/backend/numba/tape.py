@@ -2,11 +2,14 @@
 and pop at the position; indexed slots (parallel loops, see checkpoint/tape.py) read and
 write entry `position + k` and move the position with tape.advance/retreat. Buffers are
 allocated before the outermost loop that fills them, sized from the loops' trip counts when
-those are known there (else they grow by doubling). A slot used inside a fork-join task keeps
+those are known there (their product checked for overflow: sizes.py; else they grow by
+doubling). A slot used inside a fork-join task keeps
 its position in a one-element array: variables a numba prange body assigns are private."""
 from __future__ import annotations
 
 from dataclasses import dataclass
+
+import numpy as np
 
 from ...errors import HpcadError, where
 from ...ir.core import Block, Function, Op, Value
@@ -138,11 +141,15 @@ class TapeWriter:
             counts = []
             for kind, *vals in s.extents:
                 if kind == "trips":
-                    counts.append(f"_trips({', '.join(self.ref(v) for v in vals)})")
+                    counts.append(tuple(vals))
                 else:
                     ub, low = vals
-                    counts.append(f"max({self.ref(ub)} - {low}, 0)")
-            size = " * ".join(counts) if counts else "1"
+                    counts += [(low, f, 1) for f in self.factors(ub)] if low == 0 \
+                        else [(low, ub, 1)]
+            what = f"{where(s.anchor.loc)}: the tape of the values the loops here save for " \
+                   f"the reverse sweep needs"
+            size = self.fresh("tape_size")
+            self.emit(depth, f"{size} = {self.buffer_size(counts, s.dtype, what)}")
         else:
             size = "1024"
         self.emit(depth, f"if {s.buffer}.shape[0] < {size}:")
@@ -151,6 +158,28 @@ class TapeWriter:
             self.emit(depth, f"tp_{s.slot} = np.zeros(1, np.int64)")
         else:
             self.emit(depth, f"{s.position} = 0")
+
+    def buffer_size(self, counts: list[tuple], dtype: ScalarType, what: str) -> str:
+        """Source computing the entries of a buffer of dtype elements: the product of
+        len(range(lb, ub, step)) over counts (values or ints), checked for overflow
+        (sizes.py: a MemoryError saying `what` and the counts)."""
+        def int64(v) -> str:
+            if isinstance(v, int):
+                return str(v)
+            return self.ref(v) if v.type.name == "i64" else f"np.int64({self.ref(v)})"
+        extents = "".join(f"({', '.join(int64(v) for v in c)}), " for c in counts)
+        itemsize = np.dtype(dtype.np_dtype).itemsize
+        return f"_buffer_size(({extents}), {itemsize}, {what!r})"
+
+    def factors(self, v: Value) -> list[Value]:
+        """v as factors known to be non-negative whose product it is (a reserve's count is
+        the product of trip counts and capacities, computed in int64 where it may wrap
+        around): each is counted and multiplied again with overflow checks."""
+        op = v.owner
+        if isinstance(op, Op) and op.name == "arith.mul" and \
+                all(self.lower.get(a, -1) >= 0 for a in op.operands):
+            return [f for a in op.operands for f in self.factors(a)]
+        return [v]
 
     def op_tape_push(self, op, depth):
         s = self.by_slot[op.attrs["slot"]]
@@ -178,7 +207,11 @@ class TapeWriter:
     def op_tape_reserve(self, op, depth):
         s = self.by_slot[op.attrs["slot"]]
         if s.extents is None:
-            needed = f"{s.position} + {self.ref(op.operands[0])}"
+            what = f"{where(op.loc)}: the tape of the values the parallel loop here saves needs"
+            count = self.buffer_size([(0, f, 1) for f in self.factors(op.operands[0])],
+                                     s.dtype, what)
+            needed = self.fresh("tape_needed")
+            self.emit(depth, f"{needed} = {s.position} + {count}")
             self.emit(depth, f"if {needed} > {s.buffer}.shape[0]:")
             self.emit(depth + 1, f"{s.buffer} = _grow({s.buffer}, {needed})")
 
