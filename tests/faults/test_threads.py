@@ -4,6 +4,9 @@ GIL, so each call in flight must have tape and snapshot buffers of its own. 4 th
 (a shared buffer shows as a few percent of wrong gradients), and a single thread still reuses
 one set of buffers across calls."""
 import math
+import os
+import subprocess
+import sys
 import threading
 
 import numpy as np
@@ -59,12 +62,11 @@ def _gradient(g, seed: int) -> np.ndarray:
     return np.hstack(g(*_inputs(seed)))
 
 
-@pytest.mark.parametrize("backend", ["numba", "interp"])
-@pytest.mark.parametrize("case", sorted(KERNELS))
-def test_concurrent_gradients_are_bitwise_the_serial_ones(case, backend):
+def wrong_calls(case: str, backend: str, calls: int) -> list[int]:
+    """How many of `calls` gradient calls in each of THREADS threads, started together and
+    each with its own input, differ from that input's serial gradient."""
     k, argnums = KERNELS[case]
     g = ad.grad(k, argnums=argnums, backend=backend)
-    calls = CALLS if backend == "numba" else 10
     serial = {t: _gradient(g, t) for t in range(THREADS)}
     wrong = [0] * THREADS
     start = threading.Barrier(THREADS)
@@ -79,9 +81,27 @@ def test_concurrent_gradients_are_bitwise_the_serial_ones(case, backend):
         t.start()
     for t in threads:
         t.join()
-    assert wrong == [0] * THREADS, f"wrong gradients per thread (of {calls} calls each)"
+    return wrong
+
+
+@pytest.mark.parametrize("backend", ["numba", "interp"])
+@pytest.mark.parametrize("case", sorted(KERNELS))
+def test_concurrent_gradients_are_bitwise_the_serial_ones(case, backend):
+    calls = CALLS if backend == "numba" else 10
+    assert wrong_calls(case, backend, calls) == [0] * THREADS, \
+        f"wrong gradients per thread (of {calls} calls each)"
     if case == "snapshots":
-        assert k.last_policy is not None and k.last_policy.snapshots is not None
+        assert KERNELS[case][0].last_policy.snapshots is not None
+
+
+def test_parallel_kernels_take_turns_on_the_workqueue_layer():
+    """numba's workqueue layer aborts the process when two parallel regions run at once:
+    concurrent calls of a prange derivative wait for each other instead."""
+    env = dict(os.environ, NUMBA_THREADING_LAYER="workqueue", NUMBA_NUM_THREADS="2")
+    done = subprocess.run([sys.executable, __file__, "prange", "50"], env=env,
+                          capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, f"exit {done.returncode}: {done.stderr[-2000:]}"
+    assert done.stdout.split() == ["workqueue", "0", "0", "0", "0"]
 
 
 TAPE_BYTES = 3 * STEPS * N * 8   # sin, exp and the state saved per element and step
@@ -117,3 +137,9 @@ def test_held_bytes_count_every_set_of_buffers():
     assert compiled.held_bytes() == (2 * TAPE_BYTES, 0)
     g(*_inputs(2))
     assert compiled.held_bytes() == (2 * TAPE_BYTES, 0)
+
+
+if __name__ == "__main__":
+    import numba
+    wrong = wrong_calls(sys.argv[1], "numba", int(sys.argv[2]))
+    print(numba.threading_layer(), *wrong)

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import re
 import threading
-from contextlib import contextmanager
+from contextlib import contextmanager, nullcontext
 
 import numpy as np
 
@@ -20,6 +20,9 @@ from .codegen import generate, source_loc
 from .tape import TapeSlot
 
 STATS = {"compiled": 0, "loaded": 0}   # numba compilations vs. loads from the disk cache
+# numba's workqueue layer runs one parallel region at a time in a process and aborts it when
+# a second starts (calls from several Python threads): its parallel kernels take turns
+_WORKQUEUE = threading.Lock()
 
 
 def _numba_type(t):
@@ -129,6 +132,7 @@ class Compiled:
         dispatcher (numba compiles the generated source, or loads it from the disk cache)."""
         self.n_results = len(fn.result_types)
         self.threading_layer = threads.start() if "parallel=True" in self.source else None
+        self.turn = _WORKQUEUE if self.threading_layer == "workqueue" else nullcontext()
         self.buffers = Buffers(self.slots)
         directory = cache.cache_dir()
         path = directory / f"{self.py_name}_{key}.py"
@@ -199,7 +203,7 @@ class Compiled:
             for k in self.comm_args:
                 args[k] = comm_handle(args[k])
         extra = () if self.mpi_handles is None else (self.mpi_handles,)
-        with self.buffers.checkout() as held:
+        with self.buffers.checkout() as held, self.turn:
             out = self._run(args, held[0] + list(extra))
             held[0] = list(out[self.n_results:])
         return tuple(out[:self.n_results])
