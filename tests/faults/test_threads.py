@@ -99,7 +99,7 @@ def test_parallel_kernels_take_turns_on_the_workqueue_layer():
     concurrent calls of a prange derivative wait for each other instead."""
     env = dict(os.environ, NUMBA_THREADING_LAYER="workqueue", NUMBA_NUM_THREADS="2")
     done = subprocess.run([sys.executable, __file__, "prange", "50"], env=env,
-                          capture_output=True, text=True, timeout=120)
+                          capture_output=True, text=True, timeout=120, check=False)
     assert done.returncode == 0, f"exit {done.returncode}: {done.stderr[-2000:]}"
     assert done.stdout.split() == ["workqueue", "0", "0", "0", "0"]
 

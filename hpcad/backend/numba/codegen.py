@@ -24,7 +24,8 @@ from .vector import VectorWriter, is_vector
 
 _RESERVED = {"math", "np", "njit", "range", "abs", "float", "int", "len", "min", "max", "True",
              "False", "None", "_trips", "_grow", "objmode", "_sweep", "_progress",
-             "_disk_buffer", "_buffer_size"} | {f"_disk_{t.removeprefix('np.')}" for t in NP_TYPES.values()}
+             "_disk_buffer", "_buffer_size"} | \
+    {f"_disk_{t.removeprefix('np.')}" for t in NP_TYPES.values()}
 _RESERVED |= {f"arena_{k}" for k in range(64)}
 _BINARY = {"arith.add": "+", "arith.sub": "-", "arith.mul": "*", "arith.div": "/",
            "arith.floordiv": "//", "arith.mod": "%", "arith.pow": "**", "arith.shl": "<<",
@@ -284,8 +285,8 @@ class SourceWriter(TapeWriter, ParallelWriter, MpiWriter, VectorWriter):
             buf, size = self.arena_of[op].buffer, self.fresh("arena_size")
             dims = [self.ref(v) for v in op.operands]
             what = f"{where(op.loc)}: the snapshots of the checkpointed loop here need"
-            self.emit(depth, f"{size} = "
-                             f"{self.buffer_size([(0, v, 1) for v in op.operands], t.dtype, what)}")
+            counts = [(0, v, 1) for v in op.operands]
+            self.emit(depth, f"{size} = {self.buffer_size(counts, t.dtype, what)}")
             self.emit(depth, f"if {buf}.shape[0] < {size}:")
             np_type = NP_TYPES[t.dtype.name]
             self.emit(depth + 1, f"{buf} = _disk_{np_type.removeprefix('np.')}({size})"
