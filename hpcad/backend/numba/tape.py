@@ -26,6 +26,8 @@ class TapeSlot:
     dtype: ScalarType
     anchor: Op                   # top-level op before which the buffer is set up
     extents: list | None         # per enclosing loop, a bound on its trip count; None: unknown
+                                 # ("trips", lb, ub, step), ("at_most", ub, low): ub - low,
+                                 # ("reserved", count, 0): a tape.reserve's count
     in_task: bool = False        # used inside a par.join task: position kept in an array
 
     @property
@@ -113,7 +115,7 @@ def tape_slots(fn: Function, lower: dict[Value, int]) -> list[TapeSlot]:
             shared += 1
         extents = [extent(c) for c in chain[shared:] if c.name in _LOOPS]
         if counted:
-            extents.append(("at_most", reserved[slot][0].operands[0], 0))
+            extents.append(("reserved", reserved[slot][0].operands[0], 0))
         if not counted and len(loops[slot]) > 1:
             extents = [None]    # filled in several loops: only the reserve could tell
         if None in extents and len(push.operands) == 2 and slot not in reserved:
@@ -144,8 +146,8 @@ class TapeWriter:
                     counts.append(tuple(vals))
                 else:
                     ub, low = vals
-                    counts += [(low, f, 1) for f in self.factors(ub)] if low == 0 \
-                        else [(low, ub, 1)]
+                    counts += [(low, f, 1) for f in self.factors(ub, kind == "reserved")] \
+                        if low == 0 else [(low, ub, 1)]
             what = f"{where(s.anchor.loc)}: the tape of the values the loops here save for " \
                    f"the reverse sweep needs"
             size = self.fresh("tape_size")
@@ -171,14 +173,16 @@ class TapeWriter:
         itemsize = np.dtype(dtype.np_dtype).itemsize
         return f"_buffer_size(({extents}), {itemsize}, {what!r})"
 
-    def factors(self, v: Value) -> list[Value]:
-        """v as factors known to be non-negative whose product it is (a reserve's count is
-        the product of trip counts and capacities, computed in int64 where it may wrap
-        around): each is counted and multiplied again with overflow checks."""
+    def factors(self, v: Value, counts: bool = False) -> list[Value]:
+        """v as factors whose product it is, where that holds in non-negative counts (the
+        product, in int64, may wrap around: its factors are counted and multiplied again
+        with overflow checks). counts: v is a `tape.reserve`'s count, a product of trip
+        counts and capacities (checkpoint/tape.py), so every factor is non-negative; else
+        only factors proven non-negative are split."""
         op = v.owner
         if isinstance(op, Op) and op.name == "arith.mul" and \
-                all(self.lower.get(a, -1) >= 0 for a in op.operands):
-            return [f for a in op.operands for f in self.factors(a)]
+                (counts or all(self.lower.get(a, -1) >= 0 for a in op.operands)):
+            return [f for a in op.operands for f in self.factors(a, counts)]
         return [v]
 
     def op_tape_push(self, op, depth):
@@ -208,7 +212,7 @@ class TapeWriter:
         s = self.by_slot[op.attrs["slot"]]
         if s.extents is None:
             what = f"{where(op.loc)}: the tape of the values the parallel loop here saves needs"
-            count = self.buffer_size([(0, f, 1) for f in self.factors(op.operands[0])],
+            count = self.buffer_size([(0, f, 1) for f in self.factors(op.operands[0], True)],
                                      s.dtype, what)
             needed = self.fresh("tape_needed")
             self.emit(depth, f"{needed} = {s.position} + {count}")
