@@ -164,7 +164,9 @@ class TapeWriter:
     def buffer_size(self, counts: list[tuple], dtype: ScalarType, what: str) -> str:
         """Source computing the entries of a buffer of dtype elements: the product of
         len(range(lb, ub, step)) over counts (values or ints), checked for overflow
-        (sizes.py: a MemoryError saying `what` and the counts)."""
+        (sizes.py: a MemoryError saying `what` and the counts); 1 without counts."""
+        if not counts:
+            return "1"
         def int64(v) -> str:
             if isinstance(v, int):
                 return str(v)
