@@ -1,9 +1,12 @@
-"""The numba backend: IR -> Python source -> numba.njit, cached on disk, with tape buffers
-kept per compiled function and reused across calls."""
+"""The numba backend: IR -> Python source -> numba.njit, cached on disk, with tape and
+snapshot buffers kept per compiled function and reused across calls: one set per call in
+flight, so that calls from several threads (the compiled code releases the GIL) never share
+one."""
 from __future__ import annotations
 
 import re
-from contextlib import contextmanager
+import threading
+from contextlib import contextmanager, nullcontext
 
 import numpy as np
 
@@ -17,6 +20,9 @@ from .codegen import generate, source_loc
 from .tape import TapeSlot
 
 STATS = {"compiled": 0, "loaded": 0}   # numba compilations vs. loads from the disk cache
+# numba's workqueue layer runs one parallel region at a time in a process and aborts it when
+# a second starts (calls from several Python threads): its parallel kernels take turns
+_WORKQUEUE = threading.Lock()
 
 
 def _numba_type(t):
@@ -67,8 +73,47 @@ def _numba_reason(text: str) -> str:
     return " ".join(said) or text.splitlines()[0]
 
 
+class Buffers:
+    """The tape and arena buffers of one compiled function, one set per call in flight. A
+    call checks a set out and hands it back grown; a single-threaded caller gets the same
+    set every call (no allocation on the hot path), concurrent calls each get their own (a
+    new one when all are out), and every set stays for later calls: the function holds as
+    many sets as it once had calls at the same time."""
+
+    def __init__(self, slots: list):
+        self.slots = slots
+        self.lock = threading.Lock()
+        self.idle = [self.empty()]
+
+    def empty(self) -> list[np.ndarray]:
+        return [np.empty(0, s.dtype.np_dtype) for s in self.slots]
+
+    @contextmanager
+    def checkout(self):
+        """A set of buffers for one call, as a one-element list: the call puts the grown
+        set (the compiled code returns it) in its place."""
+        with self.lock:
+            held = [self.idle.pop() if self.idle else self.empty()]
+        try:
+            yield held
+        finally:
+            with self.lock:
+                self.idle.append(held[0])
+
+    def sets(self) -> list[list[np.ndarray]]:
+        """The sets not in use by a call now."""
+        with self.lock:
+            return list(self.idle)
+
+    def release(self) -> None:
+        """Drop every idle set's memory (the next call allocates again)."""
+        with self.lock:
+            self.idle = [self.empty()]
+
+
 class Compiled:
-    """One IR function compiled by numba; calling it runs it (tape buffers reused)."""
+    """One IR function compiled by numba; calling it runs it (buffers reused, per call in
+    flight: Buffers)."""
 
     def __init__(self, fn: Function):
         self.comm_args = [k for k, a in enumerate(fn.args) if isinstance(a.type, OpaqueType)]
@@ -87,7 +132,8 @@ class Compiled:
         dispatcher (numba compiles the generated source, or loads it from the disk cache)."""
         self.n_results = len(fn.result_types)
         self.threading_layer = threads.start() if "parallel=True" in self.source else None
-        self.tapes = [np.empty(0, s.dtype.np_dtype) for s in self.slots]
+        self.turn = _WORKQUEUE if self.threading_layer == "workqueue" else nullcontext()
+        self.buffers = Buffers(self.slots)
         sig = tuple(_numba_type(a.type) for a in fn.args) + tuple(
             _numba_type(ArrayType(s.dtype, 1, "C")) for s in self.slots)
         self.mpi_handles = None
@@ -121,17 +167,31 @@ class Compiled:
                 STATS["compiled" if compiled else "loaded"] += 1
         self.path = entry.path
 
+    @property
+    def tapes(self) -> list[np.ndarray]:
+        """The buffers the next call from a single thread uses."""
+        return self.buffers.sets()[-1]
+
     def held_bytes(self) -> tuple[int, int]:
         """(tape, arena) bytes of memory this function keeps between calls: the tape's
         buffers, and the arena of checkpoint snapshots (`mem.alloc {arena}`), less those
-        in files (disk_bytes)."""
-        tape = sum(t.nbytes for s, t in zip(self.slots, self.tapes) if isinstance(s, TapeSlot))
-        return tape, sum(t.nbytes for t in self.tapes) - tape - self.disk_bytes()
+        in files (disk_bytes), summed over its sets of buffers (one per call that ran at
+        the same time as others; Buffers)."""
+        from ...checkpoint.disk import file_backed
+        tape = arena = 0
+        for buffers in self.buffers.sets():
+            for s, t in zip(self.slots, buffers):
+                if isinstance(s, TapeSlot):
+                    tape += t.nbytes
+                elif not file_backed(t):
+                    arena += t.nbytes
+        return tape, arena
 
     def disk_bytes(self) -> int:
         """Bytes of snapshots this function keeps in files (`mem.alloc {arena, disk}`)."""
         from ...checkpoint.disk import file_backed
-        return sum(t.nbytes for t in self.tapes if file_backed(t))
+        return sum(t.nbytes for buffers in self.buffers.sets() for t in buffers
+                   if file_backed(t))
 
     def __call__(self, *args):
         if self.comm_args:
@@ -140,8 +200,15 @@ class Compiled:
             for k in self.comm_args:
                 args[k] = comm_handle(args[k])
         extra = () if self.mpi_handles is None else (self.mpi_handles,)
+        with self.buffers.checkout() as held, self.turn:
+            out = self._run(args, held[0] + list(extra))
+            held[0] = list(out[self.n_results:])
+        return tuple(out[:self.n_results])
+
+    def _run(self, args, buffers: list) -> tuple:
+        """The dispatcher's results for args followed by buffers (and the vector width)."""
         try:
-            out = self.dispatcher(*args, *self.tapes, *extra, *self.vector_args)
+            return self.dispatcher(*args, *buffers, *self.vector_args)
         except (IndexError, SystemError) as e:
             # numba's bounds check raises IndexError; inside a prange it surfaces as a
             # SystemError whose cause is that IndexError
@@ -151,10 +218,6 @@ class Compiled:
                 f"{self.where}: an array index is out of bounds in the compiled code "
                 f"({self.path.name}, checked because {cache.BOUNDSCHECK}=1); run the kernel "
                 "with backend='interp' to see the index, the array's shape and its line") from e
-        n = self.n_results
-        if self.slots:
-            self.tapes = list(out[n:])
-        return tuple(out[:n])
 
 
 def compile_function(fn: Function) -> Compiled:

@@ -11,6 +11,7 @@ import math
 import symtable
 from dataclasses import dataclass
 
+from ...errors import where
 from ...ir.core import Block, Function, Op, Value, walk
 from ...ir.dialects import in_parallel, lower_bounds, plain_body, sum_update
 from ...ir.types import ScalarType, lanes
@@ -23,7 +24,8 @@ from .vector import VectorWriter, is_vector
 
 _RESERVED = {"math", "np", "njit", "range", "abs", "float", "int", "len", "min", "max", "True",
              "False", "None", "_trips", "_grow", "objmode", "_sweep", "_progress",
-             "_disk_buffer"} | {f"_disk_{t.removeprefix('np.')}" for t in NP_TYPES.values()}
+             "_disk_buffer", "_buffer_size"} | \
+    {f"_disk_{t.removeprefix('np.')}" for t in NP_TYPES.values()}
 _RESERVED |= {f"arena_{k}" for k in range(64)}
 _BINARY = {"arith.add": "+", "arith.sub": "-", "arith.mul": "*", "arith.div": "/",
            "arith.floordiv": "//", "arith.mod": "%", "arith.pow": "**", "arith.shl": "<<",
@@ -65,6 +67,7 @@ import numpy as np
 from numba import njit, prange
 
 from hpcad.backend.numba.intrinsics import add_any_order, atomic_add
+from hpcad.backend.numba.sizes import buffer_size as _buffer_size
 
 OPTIONS = dict(error_model="numpy", nogil=True, boundscheck={boundscheck})
 
@@ -284,7 +287,9 @@ class SourceWriter(TapeWriter, ParallelWriter, MpiWriter, VectorWriter):
         if op in self.arena_of:
             buf, size = self.arena_of[op].buffer, self.fresh("arena_size")
             dims = [self.ref(v) for v in op.operands]
-            self.emit(depth, f"{size} = {' * '.join(dims)}")
+            what = f"{where(op.loc)}: the snapshots of the checkpointed loop here need"
+            counts = [(0, v, 1) for v in op.operands]
+            self.emit(depth, f"{size} = {self.buffer_size(counts, t.dtype, what)}")
             self.emit(depth, f"if {buf}.shape[0] < {size}:")
             np_type = NP_TYPES[t.dtype.name]
             self.emit(depth + 1, f"{buf} = _disk_{np_type.removeprefix('np.')}({size})"

@@ -2,11 +2,14 @@
 and pop at the position; indexed slots (parallel loops, see checkpoint/tape.py) read and
 write entry `position + k` and move the position with tape.advance/retreat. Buffers are
 allocated before the outermost loop that fills them, sized from the loops' trip counts when
-those are known there (else they grow by doubling). A slot used inside a fork-join task keeps
+those are known there (their product checked for overflow: sizes.py; else they grow by
+doubling). A slot used inside a fork-join task keeps
 its position in a one-element array: variables a numba prange body assigns are private."""
 from __future__ import annotations
 
 from dataclasses import dataclass
+
+import numpy as np
 
 from ...errors import HpcadError, where
 from ...ir.core import Block, Function, Op, Value
@@ -23,6 +26,8 @@ class TapeSlot:
     dtype: ScalarType
     anchor: Op                   # top-level op before which the buffer is set up
     extents: list | None         # per enclosing loop, a bound on its trip count; None: unknown
+                                 # ("trips", lb, ub, step), ("at_most", ub, low): ub - low,
+                                 # ("reserved", count, 0): a tape.reserve's count
     in_task: bool = False        # used inside a par.join task: position kept in an array
 
     @property
@@ -110,7 +115,7 @@ def tape_slots(fn: Function, lower: dict[Value, int]) -> list[TapeSlot]:
             shared += 1
         extents = [extent(c) for c in chain[shared:] if c.name in _LOOPS]
         if counted:
-            extents.append(("at_most", reserved[slot][0].operands[0], 0))
+            extents.append(("reserved", reserved[slot][0].operands[0], 0))
         if not counted and len(loops[slot]) > 1:
             extents = [None]    # filled in several loops: only the reserve could tell
         if None in extents and len(push.operands) == 2 and slot not in reserved:
@@ -138,11 +143,15 @@ class TapeWriter:
             counts = []
             for kind, *vals in s.extents:
                 if kind == "trips":
-                    counts.append(f"_trips({', '.join(self.ref(v) for v in vals)})")
+                    counts.append(tuple(vals))
                 else:
                     ub, low = vals
-                    counts.append(f"max({self.ref(ub)} - {low}, 0)")
-            size = " * ".join(counts) if counts else "1"
+                    counts += [(low, f, 1) for f in self.factors(ub, kind == "reserved")] \
+                        if low == 0 else [(low, ub, 1)]
+            what = f"{where(s.anchor.loc)}: the tape of the values the loops here save for " \
+                   f"the reverse sweep needs"
+            size = self.fresh("tape_size")
+            self.emit(depth, f"{size} = {self.buffer_size(counts, s.dtype, what)}")
         else:
             size = "1024"
         self.emit(depth, f"if {s.buffer}.shape[0] < {size}:")
@@ -151,6 +160,32 @@ class TapeWriter:
             self.emit(depth, f"tp_{s.slot} = np.zeros(1, np.int64)")
         else:
             self.emit(depth, f"{s.position} = 0")
+
+    def buffer_size(self, counts: list[tuple], dtype: ScalarType, what: str) -> str:
+        """Source computing the entries of a buffer of dtype elements: the product of
+        len(range(lb, ub, step)) over counts (values or ints), checked for overflow
+        (sizes.py: a MemoryError saying `what` and the counts); 1 without counts."""
+        if not counts:
+            return "1"
+        def int64(v) -> str:
+            if isinstance(v, int):
+                return str(v)
+            return self.ref(v) if v.type.name == "i64" else f"np.int64({self.ref(v)})"
+        extents = "".join(f"({', '.join(int64(v) for v in c)}), " for c in counts)
+        itemsize = np.dtype(dtype.np_dtype).itemsize
+        return f"_buffer_size(({extents}), {itemsize}, {what!r})"
+
+    def factors(self, v: Value, counts: bool = False) -> list[Value]:
+        """v as factors whose product it is, where that holds in non-negative counts (the
+        product, in int64, may wrap around: its factors are counted and multiplied again
+        with overflow checks). counts: v is a `tape.reserve`'s count, a product of trip
+        counts and capacities (checkpoint/tape.py), so every factor is non-negative; else
+        only factors proven non-negative are split."""
+        op = v.owner
+        if isinstance(op, Op) and op.name == "arith.mul" and \
+                (counts or all(self.lower.get(a, -1) >= 0 for a in op.operands)):
+            return [f for a in op.operands for f in self.factors(a, counts)]
+        return [v]
 
     def op_tape_push(self, op, depth):
         s = self.by_slot[op.attrs["slot"]]
@@ -178,7 +213,11 @@ class TapeWriter:
     def op_tape_reserve(self, op, depth):
         s = self.by_slot[op.attrs["slot"]]
         if s.extents is None:
-            needed = f"{s.position} + {self.ref(op.operands[0])}"
+            what = f"{where(op.loc)}: the tape of the values the parallel loop here saves needs"
+            count = self.buffer_size([(0, f, 1) for f in self.factors(op.operands[0], True)],
+                                     s.dtype, what)
+            needed = self.fresh("tape_needed")
+            self.emit(depth, f"{needed} = {s.position} + {count}")
             self.emit(depth, f"if {needed} > {s.buffer}.shape[0]:")
             self.emit(depth + 1, f"{s.buffer} = _grow({s.buffer}, {needed})")
 
