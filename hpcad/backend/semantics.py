@@ -1,0 +1,72 @@
+"""Integer semantics both backends follow, and the errors they raise when an integer op has
+no answer: fixed-width two's-complement wraparound like NumPy's int64/int32 (shifts by a
+count outside [0, 64) give 0, or -1 for a negative number shifted right, as NumPy's do),
+integer division and modulo by zero raise, a float converted to an integer it does not fit
+raises. Floats are IEEE (division by zero gives inf or nan). `fault(kind, loc)` is the error
+the interpreter raises; the numba backend raises the same class with the same message."""
+from __future__ import annotations
+
+from ..errors import HpcadError, IndexOutOfBounds, IntegerConversionError, \
+    IntegerDivisionByZero, where
+
+I64_MIN, I64_MAX = -2 ** 63, 2 ** 63 - 1
+# the open interval of the floats that truncate to a value of the integer type (its ends: the
+# doubles next to its range)
+FLOAT_RANGE = {"i64": (-2.0 ** 63 - 2048.0, 2.0 ** 63), "i32": (-2.0 ** 31 - 1.0, 2.0 ** 31)}
+
+FAULTS: dict[str, tuple[type, str]] = {
+    "division": (IntegerDivisionByZero,
+                 "integer division or modulo by zero (`a // b` or `a % b` with b == 0, or 0 "
+                 "to a negative power); make the divisor non-zero, or divide floats (float "
+                 "division by zero gives inf or nan)"),
+    "cast": (IntegerConversionError,
+             "a float converted to {type} is nan, infinite or out of its range; check the "
+             "value before converting, or keep it a float"),
+    "index": (IndexOutOfBounds,
+              "an array index is out of bounds{detail}; check the index (negative indices "
+              "count from the end, down to -length)"),
+}
+
+
+def fault_message(kind: str, loc, **fill) -> str:
+    return f"{where(loc)}: " + FAULTS[kind][1].format(**fill)
+
+
+def fault(kind: str, loc, **fill) -> HpcadError:
+    """The error of a `kind` fault at kernel location `loc`."""
+    return FAULTS[kind][0](fault_message(kind, loc, **fill))
+
+
+def wrap64(x: int) -> int:
+    """x modulo 2**64 as a signed int64, as the compiled code computes."""
+    if I64_MIN <= x <= I64_MAX:
+        return x
+    return ((x - I64_MIN) & 0xFFFF_FFFF_FFFF_FFFF) + I64_MIN
+
+
+def shl(a: int, b: int) -> int:
+    return wrap64(a << b) if 0 <= b < 64 else 0
+
+
+def shr(a: int, b: int) -> int:
+    return a >> b if 0 <= b < 64 else (-1 if a < 0 else 0)
+
+
+def floordiv(a: int, b: int) -> int:
+    return wrap64(a // b)   # b == 0 raises ZeroDivisionError: the rule turns it into a fault
+
+
+def ipow(a: int, b: int) -> int:
+    """a ** b in int64: modular for b >= 0; 1 / a**-b truncated toward zero for b < 0, as
+    numba computes it."""
+    if b >= 0:
+        return wrap64(pow(a, b, 2 ** 64))
+    if a == 0:
+        raise ZeroDivisionError("0 cannot be raised to a negative power")
+    return a ** -b if a in (1, -1) else 0
+
+
+def to_int(x, type_name: str) -> int | None:
+    """int(x) for a float x that fits type_name, else None (nan, inf, out of range)."""
+    low, high = FLOAT_RANGE[type_name]
+    return int(x) if low < x < high else None
