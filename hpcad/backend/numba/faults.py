@@ -1,0 +1,165 @@
+"""Integer ops and checked indices in generated code, with the interpreter's semantics
+(backend/semantics.py): shifts by any count give NumPy's answer; `//`, `%`, `**` by zero,
+float -> int conversions that do not fit, and (under HPCAD_BOUNDSCHECK=1) indices inside
+prange loops go through helpers that record a fault code in the one-element array `_faults`
+instead of raising. numba loses an exception raised on a worker thread of a prange loop (it
+returns as if nothing happened), and a raise in a prange body stops it being parallel; so
+the code after the op, or after its outermost parallel loop, checks `_faults` and `_fault`
+raises the hpcad error of the code there, on the calling thread: the class and message the
+interpreter raises (the messages name kernel lines, so the cache key covers the source)."""
+from __future__ import annotations
+
+from ...ir.core import Op
+from ..semantics import FAULTS, FLOAT_RANGE, fault_message
+from .cache import boundscheck
+
+NAMES = {"_shl", "_shr", "_floordiv", "_mod", "_ipow", "_to_i64", "_to_i32", "_index",
+         "_fault"}
+
+HELPERS = '''
+
+@njit(**OPTIONS)
+def _shl(a, b):
+    """a << b as NumPy computes it: 0 for a count outside [0, 64)."""
+    return np.int64(a) << np.int64(b) if 0 <= b < 64 else np.int64(0)
+
+
+@njit(**OPTIONS)
+def _shr(a, b):
+    """a >> b as NumPy computes it: the sign's fill for a count outside [0, 64)."""
+    if 0 <= b < 64:
+        return np.int64(a) >> np.int64(b)
+    return np.int64(-1) if a < 0 else np.int64(0)
+
+
+@njit(**OPTIONS)
+def _floordiv(a, b, code, faults):
+    """a // b wrapped to int64 (numba gives 0 for INT64_MIN // -1)."""
+    if b == 0:
+        faults[0] = code
+        return a - a
+    return -a if b == -1 else a // b
+
+
+@njit(**OPTIONS)
+def _mod(a, b, code, faults):
+    if b == 0:
+        faults[0] = code
+        return a - a
+    return a % b
+
+
+@njit(**OPTIONS)
+def _ipow(a, b, code, faults):
+    if a == 0 and b < 0:
+        faults[0] = code
+        return a - a
+    return a ** b
+
+
+@njit(**OPTIONS)
+def _to_i64(x, code, faults):
+    if not ({i64[0]!r} < x < {i64[1]!r}):   # nan fails too
+        faults[0] = code
+        return np.int64(0)
+    return np.int64(x)
+
+
+@njit(**OPTIONS)
+def _to_i32(x, code, faults):
+    if not ({i32[0]!r} < x < {i32[1]!r}):
+        faults[0] = code
+        return np.int32(0)
+    return np.int32(x)
+
+
+@njit(**OPTIONS)
+def _index(i, n, code, faults):
+    """i as numba indexes (negative from the end), or 0 and a fault when it is outside."""
+    j = i + n if i < 0 else i
+    if j < 0 or j >= n:
+        faults[0] = code
+        return 0
+    return j
+'''.format(i64=FLOAT_RANGE["i64"], i32=FLOAT_RANGE["i32"])
+
+_GUARDED = {"arith.floordiv": "_floordiv", "arith.mod": "_mod", "arith.pow": "_ipow"}
+_SHIFTS = {"arith.shl": "_shl", "arith.shr": "_shr"}
+_INTS = ("i64", "i32")
+
+
+def outermost_parallel(op: Op) -> Op:
+    """The outermost parallel loop or join around op, else op itself."""
+    found, block = op, op.parent
+    while block is not None and block.parent is not None:
+        if block.parent.dialect == "par":
+            found = block.parent
+        block = block.parent.parent
+    return found
+
+
+class FaultWriter:
+    """Mixed into the source writer: integer ops, checked casts and parallel indices."""
+
+    def fault_setup(self) -> None:
+        self.faults: list[tuple[str, str]] = []   # code - 1 -> (error class, message)
+        self.fault_checks: set[Op] = set()        # ops after which `_faults` is checked
+        self.uses_integer_ops = False
+        self.taken.add("_faults")
+
+    def fault_code(self, op: Op, kind: str, **fill) -> int:
+        """A new fault code for op (`kind` of backend/semantics.py), checked after op or
+        after its outermost parallel loop."""
+        self.faults.append((FAULTS[kind][0].__name__, fault_message(kind, op.loc, **fill)))
+        self.fault_checks.add(outermost_parallel(op))
+        return len(self.faults)
+
+    def integer_op(self, op: Op, a: list[str]) -> str | None:
+        """The text of an integer op with a helper (backend/semantics.py), else None."""
+        if op.results[0].type.name not in _INTS:
+            return None
+        if op.name in _SHIFTS:
+            self.uses_integer_ops = True
+            return f"{_SHIFTS[op.name]}({a[0]}, {a[1]})"
+        if op.name in _GUARDED:
+            self.uses_integer_ops = True
+            return f"{_GUARDED[op.name]}({a[0]}, {a[1]}, {self.fault_code(op, 'division')}, _faults)"
+        return None
+
+    def integer_cast(self, op: Op, x: str) -> str | None:
+        """A float -> int conversion, checked; None for other casts."""
+        src, dst = op.operands[0].type, op.results[0].type
+        if not (src.is_float and dst.name in _INTS):
+            return None
+        self.uses_integer_ops = True
+        return f"_to_{dst.name}({x}, {self.fault_code(op, 'cast', type=dst.name)}, _faults)"
+
+    def checked_index(self, op: Op | None, arr: str, k: int, index: str) -> str:
+        """Index k of arr, checked by a helper inside parallel loops under HPCAD_BOUNDSCHECK=1
+        (numba's own check raises on the worker thread, where the error is lost)."""
+        if op is None or not boundscheck() or outermost_parallel(op) is op:
+            return index
+        self.uses_integer_ops = True
+        code = self.fault_code(op, "index", detail="")
+        return f"_index({index}, {arr}.shape[{k}], {code}, _faults)"
+
+    def check_faults(self, op: Op, depth: int) -> None:
+        if op in self.fault_checks:
+            self.emit(depth, "if _faults[0] != 0:")
+            self.emit(depth + 1, "_fault(_faults[0])")
+
+    def fault_lines(self) -> list[str]:
+        return ["    _faults = np.zeros(1, np.int64)"] if self.faults else []
+
+    def fault_prelude(self) -> str:
+        """The helpers, and `_fault`, which raises the error of a code."""
+        if not self.uses_integer_ops:
+            return ""
+        classes = sorted({cls for cls, _ in self.faults})
+        text = HELPERS
+        if classes:
+            text = f"from hpcad.errors import {', '.join(classes)}\n" + text
+        text += "\n\n@njit(**OPTIONS)\ndef _fault(code):\n"
+        for code, (cls, message) in enumerate(self.faults, 1):
+            text += f"    if code == {code}:\n        raise {cls}({message!r})\n"
+        return text if self.faults else text + "    pass\n"
