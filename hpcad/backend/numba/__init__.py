@@ -146,8 +146,9 @@ class Compiled:
             out = self.dispatcher(*args, *self.tapes, *extra, *self.vector_args)
         except (IndexError, SystemError) as e:
             # numba's bounds check raises IndexError; inside a prange it surfaces as a
-            # SystemError whose cause is that IndexError
-            if not isinstance(e, IndexError) and not isinstance(e.__cause__, IndexError):
+            # SystemError whose cause is that IndexError (faults.py raises hpcad's own)
+            if isinstance(e, HpcadError) or not isinstance(e, IndexError) \
+                    and not isinstance(e.__cause__, IndexError):
                 raise
             raise IndexOutOfBounds(
                 f"{self.where}: an array index is out of bounds in the compiled code "

@@ -369,7 +369,10 @@ class SourceWriter(TapeWriter, ParallelWriter, MpiWriter, VectorWriter, FaultWri
     def op_mem_accumulate(self, op, depth):
         if op.attrs.get("atomic"):
             idx = [self.ref(v) for v in op.operands[2:]]
-            if lanes(op.operands[1].type) > 1:
+            if lanes(op.operands[1].type) == 1:
+                arr = self.ref(op.operands[1])
+                idx = [self.checked_index(op, arr, k, i) for k, i in enumerate(idx)]
+            else:
                 idx = self.with_lane(idx, self.lane)
             index = idx[0] if len(idx) == 1 else f"({', '.join(idx)},)"
             self.emit(depth, f"atomic_add({self.ref(op.operands[1])}, {index}, "

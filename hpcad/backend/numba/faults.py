@@ -1,12 +1,13 @@
 """Integer ops and checked indices in generated code, with the interpreter's semantics
 (backend/semantics.py): shifts by any count give NumPy's answer; `//`, `%`, `**` by zero,
-float -> int conversions that do not fit, and (under HPCAD_BOUNDSCHECK=1) indices inside
-prange loops go through helpers that record a fault code in the one-element array `_faults`
-instead of raising. numba loses an exception raised on a worker thread of a prange loop (it
-returns as if nothing happened), and a raise in a prange body stops it being parallel; so
-the code after the op, or after its outermost parallel loop, checks `_faults` and `_fault`
-raises the hpcad error of the code there, on the calling thread: the class and message the
-interpreter raises (the messages name kernel lines, so the cache key covers the source)."""
+float -> int conversions that do not fit, and (under HPCAD_BOUNDSCHECK=1) the indices of
+loads and stores go through helpers that record a fault code in the one-element array
+`_faults` instead of raising. numba loses an exception raised on a worker thread of a prange
+loop (it returns as if nothing happened), and a raise in a prange body stops it being
+parallel; so the code after the op, or after its outermost parallel loop, checks `_faults`
+and `_fault` raises the hpcad error of the code there, on the calling thread: the class and
+message the interpreter raises (the messages name kernel lines: the cache key covers the
+generated source)."""
 from __future__ import annotations
 
 from ...ir.core import Op
@@ -14,7 +15,7 @@ from ..semantics import FAULTS, FLOAT_RANGE, fault_message
 from .cache import boundscheck
 
 NAMES = {"_shl", "_shr", "_floordiv", "_mod", "_ipow", "_to_i64", "_to_i32", "_index",
-         "_fault"}
+         "_fault", "_new_faults", "_check_faults"}
 
 HELPERS = '''
 
@@ -81,6 +82,19 @@ def _index(i, n, code, faults):
         faults[0] = code
         return 0
     return j
+
+
+# `_faults` is made and read in functions of their own: made by np.zeros in the kernel, a
+# prange's writes to it (in a call) went unseen by the test after the loop
+@njit(**OPTIONS)
+def _new_faults():
+    return np.zeros(1, np.int64)
+
+
+@njit(**OPTIONS)
+def _check_faults(faults):
+    if faults[0] != 0:
+        _fault(faults[0])
 '''.format(i64=FLOAT_RANGE["i64"], i32=FLOAT_RANGE["i32"])
 
 _GUARDED = {"arith.floordiv": "_floordiv", "arith.mod": "_mod", "arith.pow": "_ipow"}
@@ -135,9 +149,10 @@ class FaultWriter:
         return f"_to_{dst.name}({x}, {self.fault_code(op, 'cast', type=dst.name)}, _faults)"
 
     def checked_index(self, op: Op | None, arr: str, k: int, index: str) -> str:
-        """Index k of arr, checked by a helper inside parallel loops under HPCAD_BOUNDSCHECK=1
-        (numba's own check raises on the worker thread, where the error is lost)."""
-        if op is None or not boundscheck() or outermost_parallel(op) is op:
+        """Index k of arr, checked by a helper under HPCAD_BOUNDSCHECK=1: the error then
+        names op's line, and inside a prange loop it is not lost (numba's own check raises
+        on the worker thread)."""
+        if op is None or not boundscheck():
             return index
         self.uses_integer_ops = True
         code = self.fault_code(op, "index", detail="")
@@ -145,11 +160,10 @@ class FaultWriter:
 
     def check_faults(self, op: Op, depth: int) -> None:
         if op in self.fault_checks:
-            self.emit(depth, "if _faults[0] != 0:")
-            self.emit(depth + 1, "_fault(_faults[0])")
+            self.emit(depth, "_check_faults(_faults)")
 
     def fault_lines(self) -> list[str]:
-        return ["    _faults = np.zeros(1, np.int64)"] if self.faults else []
+        return ["    _faults = _new_faults()"] if self.faults else []
 
     def fault_prelude(self) -> str:
         """The helpers, and `_fault`, which raises the error of a code."""
