@@ -296,9 +296,13 @@ def _scalar_step(c: _Compiler, op: Op) -> Step:
     fn = SCALAR_RULES[op.name].get(t.name) if t.width == 1 else _vector_rule(op.name, t)
     if fn is None:
         raise HpcadError(f"interpreter has no rule for '{op.name}' on {t} ({where(op.loc)})")
-    if op.name in _DIVIDING and t.name in ("i64", "i32"):
-        fn = _zero_division_raised(fn, op)
     k, args = c.slot(op.results[0]), c.slots_of(op.operands)
+    if t.name in semantics.BITS:
+        if all(getattr(v.owner, "name", None) == "arith.const" for v in op.operands):
+            semantics.check_literal(op.name, [int(c.template[a]) for a in args], t.name,
+                                    op.loc)
+        if op.name in _DIVIDING:
+            fn = _zero_division_raised(fn, op)
     if len(args) == 1:
         a, = args
 

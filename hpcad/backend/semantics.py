@@ -6,10 +6,13 @@ raises. Floats are IEEE (division by zero gives inf or nan). `fault(kind, loc)` 
 the interpreter raises; the numba backend raises the same class with the same message."""
 from __future__ import annotations
 
+import operator
+
 from ..errors import HpcadError, IndexOutOfBounds, IntegerConversionError, \
-    IntegerDivisionByZero, where
+    IntegerDivisionByZero, UnsupportedConstruct, where
 
 I64_MIN, I64_MAX = -2 ** 63, 2 ** 63 - 1
+BITS = {"i64": 64, "i32": 32}
 # the open interval of the floats that truncate to a value of the integer type (its ends: the
 # doubles next to its range)
 FLOAT_RANGE = {"i64": (-2.0 ** 63 - 2048.0, 2.0 ** 63), "i32": (-2.0 ** 31 - 1.0, 2.0 ** 31)}
@@ -70,3 +73,23 @@ def to_int(x, type_name: str) -> int | None:
     """int(x) for a float x that fits type_name, else None (nan, inf, out of range)."""
     low, high = FLOAT_RANGE[type_name]
     return int(x) if low < x < high else None
+
+
+# ops on literals that Python computes exactly, where numba refuses a result too large
+_EXACT = {"arith.add": ("+", operator.add), "arith.sub": ("-", operator.sub),
+          "arith.mul": ("*", operator.mul), "arith.pow": ("**", operator.pow),
+          "arith.shl": ("<<", operator.lshift)}
+
+
+def check_literal(name: str, values: list, type_name: str, loc) -> None:
+    """Refuse an integer op on literals whose exact value does not fit its type (`10**30`
+    is most likely meant as a float; numba refuses it when compiling): where wrapping it
+    would be the silent answer."""
+    if name not in _EXACT or len(values) != 2 or not 0 <= values[1] < BITS[type_name]:
+        return
+    symbol, exact = _EXACT[name]
+    value, half = exact(*values), 2 ** (BITS[type_name] - 1)
+    if not -half <= value < half:
+        raise UnsupportedConstruct(
+            f"{where(loc)}: {values[0]} {symbol} {values[1]} does not fit in {type_name} "
+            f"(integers wrap around); write it as a float (e.g. 1e30) if that is meant")

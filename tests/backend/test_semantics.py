@@ -114,6 +114,31 @@ def test_loop_products_wrap_like_numpy(dtype):
     assert got == [expected, expected]
 
 
+def literal_operands(a):
+    return a // 3 + 10 * (a % -4) + 100 * (a >> 2) + 1000 * (a << 3) + a ** 3
+
+
+@pytest.mark.parametrize("a", [-(2 ** 62) - 5, -7, 0, 7, 2 ** 62 + 5])
+def test_literal_operands_wrap_like_numpy(a):
+    """A literal divisor, count or power needs no check in the compiled code."""
+    expected = int(numpy_answer(literal_operands, (np.int64(a),)))
+    assert [int(run(literal_operands, (a,), b)[1]) for b in BACKENDS] == [expected, expected]
+
+
+def huge_literal(x):
+    return x * 10 ** 30
+
+
+def test_a_literal_expression_too_large_is_refused_on_both():
+    """`10 ** 30` is most likely meant as a float: numba refuses the literal and the
+    interpreter refuses it too, instead of wrapping it silently."""
+    from hpcad.errors import UnsupportedConstruct
+    for backend in BACKENDS:
+        kind, cls, message = run(huge_literal, (1.0,), backend)
+        assert cls is UnsupportedConstruct, (backend, kind, cls, message)
+        assert message.startswith(f"{__file__}:{huge_literal.__code__.co_firstlineno + 1}")
+
+
 DIVIDING = [(floordiv, (7, 0)), (mod, (7, 0)), (floordiv, (np.int32(7), np.int32(0))),
             (mod, (-7, 0)), (power, (0, -1))]
 

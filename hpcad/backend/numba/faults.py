@@ -102,6 +102,26 @@ _SHIFTS = {"arith.shl": "_shl", "arith.shr": "_shr"}
 _INTS = ("i64", "i32")
 
 
+def constant(v):
+    """The value of an `arith.const` operand, else None."""
+    return v.owner.attrs["value"] if getattr(v.owner, "name", None) == "arith.const" else None
+
+
+def plain(op: Op) -> bool:
+    """Whether an integer op needs no helper: a literal divisor other than 0 and -1, a
+    literal count in [0, width), a literal power >= 0 (numba wraps it as the helper would; an
+    all-literal expression too large for int64 is refused by numba, and the interpreter
+    refuses it too)."""
+    b = constant(op.operands[1])
+    if b is None:
+        return False
+    if op.name in ("arith.floordiv", "arith.mod"):
+        return b not in (0, -1)
+    if op.name in _SHIFTS:
+        return 0 <= b < (32 if op.results[0].type.name == "i32" else 64)
+    return b >= 0
+
+
 def outermost_parallel(op: Op) -> Op:
     """The outermost parallel loop or join around op, else op itself."""
     found, block = op, op.parent
@@ -130,7 +150,8 @@ class FaultWriter:
 
     def integer_op(self, op: Op, a: list[str]) -> str | None:
         """The text of an integer op with a helper (backend/semantics.py), else None."""
-        if op.results[0].type.name not in _INTS:
+        if op.results[0].type.name not in _INTS or op.name not in (*_SHIFTS, *_GUARDED) \
+                or plain(op):
             return None
         if op.name in _SHIFTS:
             self.uses_integer_ops = True
@@ -155,7 +176,8 @@ class FaultWriter:
         if op is None or not boundscheck():
             return index
         self.uses_integer_ops = True
-        code = self.fault_code(op, "index", detail="")
+        code = self.fault_code(op, "index", detail=" (checked because HPCAD_BOUNDSCHECK=1; "
+                               "backend='interp' shows the index and the array's shape)")
         return f"_index({index}, {arr}.shape[{k}], {code}, _faults)"
 
     def check_faults(self, op: Op, depth: int) -> None:
