@@ -153,13 +153,11 @@ class FaultWriter:
         if op.results[0].type.name not in _INTS or op.name not in (*_SHIFTS, *_GUARDED) \
                 or plain(op):
             return None
+        self.uses_integer_ops = True
         if op.name in _SHIFTS:
-            self.uses_integer_ops = True
             return f"{_SHIFTS[op.name]}({a[0]}, {a[1]})"
-        if op.name in _GUARDED:
-            self.uses_integer_ops = True
-            return f"{_GUARDED[op.name]}({a[0]}, {a[1]}, {self.fault_code(op, 'division')}, _faults)"
-        return None
+        code = self.fault_code(op, "division")
+        return f"{_GUARDED[op.name]}({a[0]}, {a[1]}, {code}, _faults)"
 
     def integer_cast(self, op: Op, x: str) -> str | None:
         """A float -> int conversion, checked; None for other casts."""
@@ -191,11 +189,10 @@ class FaultWriter:
         """The helpers, and `_fault`, which raises the error of a code."""
         if not self.uses_integer_ops:
             return ""
+        if not self.faults:
+            return HELPERS
         classes = sorted({cls for cls, _ in self.faults})
-        text = HELPERS
-        if classes:
-            text = f"from hpcad.errors import {', '.join(classes)}\n" + text
-        text += "\n\n@njit(**OPTIONS)\ndef _fault(code):\n"
-        for code, (cls, message) in enumerate(self.faults, 1):
-            text += f"    if code == {code}:\n        raise {cls}({message!r})\n"
-        return text if self.faults else text + "    pass\n"
+        raises = "".join(f"    if code == {code}:\n        raise {cls}({message!r})\n"
+                         for code, (cls, message) in enumerate(self.faults, 1))
+        return (f"from hpcad.errors import {', '.join(classes)}\n" + HELPERS
+                + f"\n\n@njit(**OPTIONS)\ndef _fault(code):\n{raises}")
