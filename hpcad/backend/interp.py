@@ -215,8 +215,12 @@ class _Program:
         r[0] = run
         for k, v in zip(self.params, args):
             r[k] = v
-        for step in self.steps:
-            step(r)
+        step = None
+        try:
+            for step in self.steps:
+                step(r)
+        except IndexError as e:
+            raise _located(e, step, r) from None
         return self.returns(r)
 
 
@@ -408,26 +412,32 @@ def _alloc(c: _Compiler, op: Op) -> Step:
     return alloc
 
 
-def _index_checked(rule: Callable[["_Compiler", Op], Step]) -> Callable:
-    """A load or store rule whose IndexError (from NumPy) is the hpcad error the numba
-    backend raises under HPCAD_BOUNDSCHECK=1, naming the op's line, index and shape."""
-    def checked_rule(c: _Compiler, op: Op) -> Step:
+def _bounds_marked(rule: Callable[["_Compiler", Op], Step]) -> Callable:
+    """A load or store rule whose step knows its op, array and index (`bounds`), so that
+    the loop running it can tell which op NumPy's IndexError came from (_located)."""
+    def marked_rule(c: _Compiler, op: Op) -> Step:
         step = rule(c, op)
         first = 1 if op.name == "mem.load" else 2
-        arr, index = c.slot(op.operands[first - 1]), _gather(c.slots_of(op.operands[first:]))
+        step.bounds = (op, c.slot(op.operands[first - 1]),
+                       _gather(c.slots_of(op.operands[first:])))
+        return step
+    return marked_rule
 
-        def checked(r):
-            try:
-                step(r)
-            except IndexError:
-                detail = f" (index {index(r)} into an array of shape {r[arr].shape})"
-                raise fault("index", op.loc, detail=detail) from None
-        return checked
-    return checked_rule
+
+def _located(e: IndexError, step, r: list) -> Exception:
+    """The IndexError a step raised as the hpcad error the numba backend raises under
+    HPCAD_BOUNDSCHECK=1, naming the op's line, the index and the shape (a step's
+    IndexError passes through the loops around it: each converts what it ran itself).
+    Catching it in the loops, not in each load, keeps the steps free of a call."""
+    if isinstance(e, HpcadError) or not hasattr(step, "bounds"):
+        return e
+    op, arr, index = step.bounds
+    detail = f" (index {index(r)} into an array of shape {r[arr].shape})"
+    return fault("index", op.loc, detail=detail)
 
 
 @_rule("mem.load")
-@_index_checked
+@_bounds_marked
 def _load(c: _Compiler, op: Op) -> Step:
     k, a, idx = c.slot(op.result), c.slot(op.operands[0]), c.slots_of(op.operands[1:])
     if op.result.type.width > 1:
@@ -456,7 +466,7 @@ def _load(c: _Compiler, op: Op) -> Step:
 
 
 @_rule("mem.store", "mem.accumulate")
-@_index_checked
+@_bounds_marked
 def _store(c: _Compiler, op: Op) -> Step:
     v, a, idx = c.slot(op.operands[0]), c.slot(op.operands[1]), c.slots_of(op.operands[2:])
     if lanes(op.operands[1].type) > 1:
@@ -705,10 +715,14 @@ def _for(c: _Compiler, op: Op) -> Step:
             raise HpcadError(f"range() step must not be zero ({where(op.loc)})")
         for step in enter:
             step(r)
-        for i in order(range(r[lb], r[ub], r[stride])):
-            r[iv] = i
-            for step in steps:
-                step(r)
+        step = None
+        try:
+            for i in order(range(r[lb], r[ub], r[stride])):
+                r[iv] = i
+                for step in steps:
+                    step(r)
+        except IndexError as e:
+            raise _located(e, step, r) from None
         for step in leave:
             step(r)
     return for_
@@ -729,13 +743,17 @@ def _while(c: _Compiler, op: Op) -> Step:
     def while_(r):
         for step in enter:
             step(r)
-        while True:
-            for step in test:
-                step(r)
-            if not r[cond]:
-                break
-            for step in body:
-                step(r)
+        step = None
+        try:
+            while True:
+                for step in test:
+                    step(r)
+                if not r[cond]:
+                    break
+                for step in body:
+                    step(r)
+        except IndexError as e:
+            raise _located(e, step, r) from None
         for step in leave:
             step(r)
     return while_
@@ -748,8 +766,12 @@ def _if(c: _Compiler, op: Op) -> Step:
                    for b in op.regions)
 
     def if_(r):
-        for step in (then if r[cond] else else_):
-            step(r)
+        step = None
+        try:
+            for step in (then if r[cond] else else_):
+                step(r)
+        except IndexError as e:
+            raise _located(e, step, r) from None
     return if_
 
 
@@ -765,8 +787,12 @@ def _join(c: _Compiler, op: Op) -> Step:
     steps = tuple(steps)
 
     def join(r):
-        for step in steps:
-            step(r)
+        step = None
+        try:
+            for step in steps:
+                step(r)
+        except IndexError as e:
+            raise _located(e, step, r) from None
     return join
 
 
