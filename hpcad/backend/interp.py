@@ -712,7 +712,7 @@ def _for(c: _Compiler, op: Op) -> Step:
 
     def for_(r):
         if r[stride] == 0:
-            raise HpcadError(f"range() step must not be zero ({where(op.loc)})")
+            raise fault("step", op.loc)
         for step in enter:
             step(r)
         step = None

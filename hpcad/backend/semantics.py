@@ -2,7 +2,7 @@
 no answer: fixed-width two's-complement wraparound like NumPy's int64/int32 (shifts by a
 count outside [0, 64) give 0, or -1 for a negative number shifted right, as NumPy's do),
 integer division and modulo by zero raise, a float converted to an integer it does not fit
-raises. Floats are IEEE (division by zero gives inf or nan). `fault(kind, loc)` is the error
+raises, a range() step of zero raises. Floats are IEEE (division by zero gives inf or nan). `fault(kind, loc)` is the error
 the interpreter raises; the numba backend raises the same class with the same message."""
 from __future__ import annotations
 
@@ -25,6 +25,7 @@ FAULTS: dict[str, tuple[type, str]] = {
     "cast": (IntegerConversionError,
              "a float converted to {type} is nan, infinite or out of its range; check the "
              "value before converting, or keep it a float"),
+    "step": (HpcadError, "range() step must not be zero; give the loop a non-zero step"),
     "index": (IndexOutOfBounds,
               "an array index is out of bounds{detail}; check the index (negative indices "
               "count from the end, down to -length)"),

@@ -219,6 +219,38 @@ def test_division_by_zero_in_a_derivative_raises_the_same_error():
     assert outcomes[0] == outcomes[1]
 
 
+def stepped_sum(u, step):
+    s = 0.0
+    for i in range(0, u.shape[0], step):
+        s += u[i]
+    return s
+
+
+def stepped_parallel(out, u, step):
+    for i in ad.prange(0, u.shape[0], step, allow_races=True):   # race-free for step > 0
+        out[i] = 2.0 * u[i]
+
+
+def stepped_rows(out, u, step):
+    for i in ad.prange(u.shape[0]):
+        for j in range(0, u.shape[1], step):
+            out[i, j] = 2.0 * u[i, j]
+
+
+@pytest.mark.parametrize("fn", [stepped_sum, stepped_parallel, stepped_rows],
+                         ids=lambda f: f.__name__)
+def test_a_zero_range_step_raises_the_same_error(fn):
+    """numba's range raises ValueError (lost inside a prange) and its prange of a zero step
+    ran no iteration; both backends now raise the interpreter's error."""
+    u = np.linspace(0.5, 1.5, 4096).reshape(64, 64) if fn is stepped_rows \
+        else np.linspace(0.5, 1.5, 4096)
+    args = (u, 0) if fn is stepped_sum else (np.zeros_like(u), u, 0)
+    outcomes = [run(fn, args, b) for b in BACKENDS]
+    for kind, cls, message in outcomes:
+        assert kind == "error" and "range() step must not be zero" in message, outcomes
+    assert outcomes[0] == outcomes[1]
+
+
 # -- bounds (HPCAD_BOUNDSCHECK=1) -------------------------------------------------------------
 
 def read_shifted(u, shift):

@@ -222,6 +222,7 @@ class SourceWriter(TapeWriter, ParallelWriter, MpiWriter, VectorWriter, FaultWri
         saved, self.at = self.at, op.loc or self.at
         outer, self.writing = self.writing, op
         try:
+            self.check_step(op, depth)
             self.write_op(op, depth)
         finally:
             self.at, self.writing = saved, outer

@@ -1,8 +1,8 @@
 """Integer ops and checked indices in generated code, with the interpreter's semantics
 (backend/semantics.py): shifts by any count give NumPy's answer; `//`, `%`, `**` by zero,
-float -> int conversions that do not fit, and (under HPCAD_BOUNDSCHECK=1) the indices of
-loads and stores go through helpers that record a fault code in the one-element array
-`_faults` instead of raising. numba loses an exception raised on a worker thread of a prange
+float -> int conversions that do not fit, range() steps of zero, and (under
+HPCAD_BOUNDSCHECK=1) the indices of loads and stores go through helpers that record a fault
+code in the one-element array `_faults` instead of raising. numba loses an exception raised on a worker thread of a prange
 loop (it returns as if nothing happened), and a raise in a prange body stops it being
 parallel; so the code after the op, or after its outermost parallel loop, checks `_faults`
 and `_fault` raises the hpcad error of the code there, on the calling thread: the class and
@@ -15,7 +15,7 @@ from ..semantics import FAULTS, FLOAT_RANGE, fault_message
 from .cache import boundscheck
 
 NAMES = {"_shl", "_shr", "_floordiv", "_mod", "_ipow", "_to_i64", "_to_i32", "_index",
-         "_fault", "_new_faults", "_check_faults"}
+         "_nonzero_step", "_fault", "_new_faults", "_check_faults"}
 
 HELPERS = '''
 
@@ -82,6 +82,12 @@ def _index(i, n, code, faults):
         faults[0] = code
         return 0
     return j
+
+
+@njit(**OPTIONS)
+def _nonzero_step(step, code, faults):
+    if step == 0:
+        faults[0] = code
 
 
 # `_faults` is made and read in functions of their own: made by np.zeros in the kernel, a
@@ -177,6 +183,19 @@ class FaultWriter:
         code = self.fault_code(op, "index", detail=" (checked because HPCAD_BOUNDSCHECK=1; "
                                "backend='interp' shows the index and the array's shape)")
         return f"_index({index}, {arr}.shape[{k}], {code}, _faults)"
+
+    def check_step(self, op: Op, depth: int) -> None:
+        """Before a loop whose step is not a literal: a zero step is the interpreter's error
+        (numba's range raises a ValueError, lost inside a prange; its prange of _trips runs
+        no iteration)."""
+        if op.name not in ("scf.for", "par.parallel_for") \
+                or constant(op.operands[2]) not in (None, 0):
+            return
+        self.uses_integer_ops = True
+        code = self.fault_code(op, "step")
+        self.emit(depth, f"_nonzero_step({self.ref(op.operands[2])}, {code}, _faults)")
+        if outermost_parallel(op) is op:
+            self.emit(depth, "_check_faults(_faults)")
 
     def check_faults(self, op: Op, depth: int) -> None:
         if op in self.fault_checks:
