@@ -1,13 +1,12 @@
 """Integer ops and checked indices in generated code, with the interpreter's semantics
 (backend/semantics.py): shifts by any count give NumPy's answer; `//`, `%`, `**` by zero,
 float -> int conversions that do not fit, range() steps of zero, and (under
-HPCAD_BOUNDSCHECK=1) the indices of loads and stores go through helpers that record a fault
-code in the one-element array `_faults` instead of raising. numba loses an exception raised on a worker thread of a prange
-loop (it returns as if nothing happened), and a raise in a prange body stops it being
-parallel; so the code after the op, or after its outermost parallel loop, checks `_faults`
-and `_fault` raises the hpcad error of the code there, on the calling thread: the class and
-message the interpreter raises (the messages name kernel lines: the cache key covers the
-generated source)."""
+HPCAD_BOUNDSCHECK=1) the indices of loads and stores go through small inlined helpers,
+which raise the interpreter's error (class and message, naming the kernel line: the cache
+key covers the generated source) through `_fault`. Inside a prange loop they record its
+code in the one-element array `_faults` instead, checked after the outermost parallel loop
+on the calling thread: numba loses an exception raised on a worker thread (the call returns
+as if nothing happened), and a raise in a prange body stops it being parallel."""
 from __future__ import annotations
 
 from ...ir.core import Op
@@ -15,17 +14,17 @@ from ..semantics import FAULTS, FLOAT_RANGE, fault_message
 from .cache import boundscheck
 
 NAMES = {"_shl", "_shr", "_floordiv", "_mod", "_ipow", "_to_i64", "_to_i32", "_index",
-         "_nonzero_step", "_fault", "_new_faults", "_check_faults"}
+         "_nonzero_step", "_report", "_fault", "_new_faults", "_check_faults"}
 
 HELPERS = '''
 
-@njit(**OPTIONS)
+@njit(inline="always", **OPTIONS)
 def _shl(a, b):
     """a << b as NumPy computes it: 0 for a count outside [0, 64)."""
     return np.int64(a) << np.int64(b) if 0 <= b < 64 else np.int64(0)
 
 
-@njit(**OPTIONS)
+@njit(inline="always", **OPTIONS)
 def _shr(a, b):
     """a >> b as NumPy computes it: the sign's fill for a count outside [0, 64)."""
     if 0 <= b < 64:
@@ -33,61 +32,70 @@ def _shr(a, b):
     return np.int64(-1) if a < 0 else np.int64(0)
 
 
-@njit(**OPTIONS)
+@njit(inline="always", **OPTIONS)
+def _report(code, faults):
+    """Outside prange loops (faults is None) raise the error of code, inside record it."""
+    if faults is None:
+        _fault(code)
+    else:
+        faults[0] = code
+
+
+@njit(inline="always", **OPTIONS)
 def _floordiv(a, b, code, faults):
     """a // b wrapped to int64 (numba gives 0 for INT64_MIN // -1)."""
     if b == 0:
-        faults[0] = code
+        _report(code, faults)
         return a - a
     return -a if b == -1 else a // b
 
 
-@njit(**OPTIONS)
+@njit(inline="always", **OPTIONS)
 def _mod(a, b, code, faults):
     if b == 0:
-        faults[0] = code
+        _report(code, faults)
         return a - a
     return a % b
 
 
-@njit(**OPTIONS)
+@njit(inline="always", **OPTIONS)
 def _ipow(a, b, code, faults):
     if a == 0 and b < 0:
-        faults[0] = code
+        _report(code, faults)
         return a - a
     return a ** b
 
 
-@njit(**OPTIONS)
+@njit(inline="always", **OPTIONS)
 def _to_i64(x, code, faults):
     if not ({i64[0]!r} < x < {i64[1]!r}):   # nan fails too
-        faults[0] = code
+        _report(code, faults)
         return np.int64(0)
     return np.int64(x)
 
 
-@njit(**OPTIONS)
+@njit(inline="always", **OPTIONS)
 def _to_i32(x, code, faults):
     if not ({i32[0]!r} < x < {i32[1]!r}):
-        faults[0] = code
+        _report(code, faults)
         return np.int32(0)
     return np.int32(x)
 
 
-@njit(**OPTIONS)
+@njit(inline="always", **OPTIONS)
 def _index(i, n, code, faults):
     """i as numba indexes (negative from the end), or 0 and a fault when it is outside."""
     j = i + n if i < 0 else i
     if j < 0 or j >= n:
-        faults[0] = code
+        _report(code, faults)
         return 0
     return j
 
 
-@njit(**OPTIONS)
+@njit(inline="always", **OPTIONS)
 def _nonzero_step(step, code, faults):
     if step == 0:
-        faults[0] = code
+        _report(code, faults)
 
 
 # `_faults` is made and read in functions of their own: made by np.zeros in the kernel, a
@@ -143,35 +151,38 @@ class FaultWriter:
 
     def fault_setup(self) -> None:
         self.faults: list[tuple[str, str]] = []   # code - 1 -> (error class, message)
-        self.fault_checks: set[Op] = set()        # ops after which `_faults` is checked
+        self.fault_checks: set[Op] = set()        # parallel ops checking `_faults` after
         self.uses_integer_ops = False
         self.taken.add("_faults")
 
-    def fault_code(self, op: Op, kind: str, **fill) -> int:
-        """A new fault code for op (`kind` of backend/semantics.py), checked after op or
-        after its outermost parallel loop."""
+    def fault_args(self, op: Op, kind: str, **fill) -> str:
+        """`code, faults` for a helper: a new code for a `kind` fault (backend/semantics.py)
+        at op, and where it goes: None (raise) or `_faults`, checked after the outermost
+        parallel loop around op."""
+        self.uses_integer_ops = True
         self.faults.append((FAULTS[kind][0].__name__, fault_message(kind, op.loc, **fill)))
-        self.fault_checks.add(outermost_parallel(op))
-        return len(self.faults)
+        anchor = outermost_parallel(op)
+        if anchor is op:
+            return f"{len(self.faults)}, None"
+        self.fault_checks.add(anchor)
+        return f"{len(self.faults)}, _faults"
 
     def integer_op(self, op: Op, a: list[str]) -> str | None:
         """The text of an integer op with a helper (backend/semantics.py), else None."""
         if op.results[0].type.name not in _INTS or op.name not in (*_SHIFTS, *_GUARDED) \
                 or plain(op):
             return None
-        self.uses_integer_ops = True
         if op.name in _SHIFTS:
+            self.uses_integer_ops = True
             return f"{_SHIFTS[op.name]}({a[0]}, {a[1]})"
-        code = self.fault_code(op, "division")
-        return f"{_GUARDED[op.name]}({a[0]}, {a[1]}, {code}, _faults)"
+        return f"{_GUARDED[op.name]}({a[0]}, {a[1]}, {self.fault_args(op, 'division')})"
 
     def integer_cast(self, op: Op, x: str) -> str | None:
         """A float -> int conversion, checked; None for other casts."""
         src, dst = op.operands[0].type, op.results[0].type
         if not (src.is_float and dst.name in _INTS):
             return None
-        self.uses_integer_ops = True
-        return f"_to_{dst.name}({x}, {self.fault_code(op, 'cast', type=dst.name)}, _faults)"
+        return f"_to_{dst.name}({x}, {self.fault_args(op, 'cast', type=dst.name)})"
 
     def checked_index(self, op: Op | None, arr: str, k: int, index: str) -> str:
         """Index k of arr, checked by a helper under HPCAD_BOUNDSCHECK=1: the error then
@@ -179,10 +190,9 @@ class FaultWriter:
         on the worker thread)."""
         if op is None or not boundscheck():
             return index
-        self.uses_integer_ops = True
-        code = self.fault_code(op, "index", detail=" (checked because HPCAD_BOUNDSCHECK=1; "
-                               "backend='interp' shows the index and the array's shape)")
-        return f"_index({index}, {arr}.shape[{k}], {code}, _faults)"
+        where = self.fault_args(op, "index", detail=" (checked because HPCAD_BOUNDSCHECK=1; "
+                                "backend='interp' shows the index and the array's shape)")
+        return f"_index({index}, {arr}.shape[{k}], {where})"
 
     def check_step(self, op: Op, depth: int) -> None:
         """Before a loop whose step is not a literal: a zero step is the interpreter's error
@@ -191,18 +201,15 @@ class FaultWriter:
         if op.name not in ("scf.for", "par.parallel_for") \
                 or constant(op.operands[2]) not in (None, 0):
             return
-        self.uses_integer_ops = True
-        code = self.fault_code(op, "step")
-        self.emit(depth, f"_nonzero_step({self.ref(op.operands[2])}, {code}, _faults)")
-        if outermost_parallel(op) is op:
-            self.emit(depth, "_check_faults(_faults)")
+        self.emit(depth, f"_nonzero_step({self.ref(op.operands[2])}, "
+                         f"{self.fault_args(op, 'step')})")
 
     def check_faults(self, op: Op, depth: int) -> None:
         if op in self.fault_checks:
             self.emit(depth, "_check_faults(_faults)")
 
     def fault_lines(self) -> list[str]:
-        return ["    _faults = _new_faults()"] if self.faults else []
+        return ["    _faults = _new_faults()"] if self.fault_checks else []
 
     def fault_prelude(self) -> str:
         """The helpers, and `_fault`, which raises the error of a code."""
