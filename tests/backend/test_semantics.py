@@ -8,7 +8,8 @@ import numpy as np
 import pytest
 
 import hpcad as ad
-from hpcad.errors import IndexOutOfBounds, IntegerConversionError, IntegerDivisionByZero
+from hpcad import (IndexOutOfBounds, IntegerConversionError, IntegerDivisionByZero,
+                   UnsupportedConstruct)
 
 BACKENDS = ("interp", "numba")
 I64_MIN, I64_MAX = -2 ** 63, 2 ** 63 - 1
@@ -132,7 +133,6 @@ def huge_literal(x):
 def test_a_literal_expression_too_large_is_refused_on_both():
     """`10 ** 30` is most likely meant as a float: numba refuses the literal and the
     interpreter refuses it too, instead of wrapping it silently."""
-    from hpcad.errors import UnsupportedConstruct
     for backend in BACKENDS:
         kind, cls, message = run(huge_literal, (1.0,), backend)
         assert cls is UnsupportedConstruct, (backend, kind, cls, message)
