@@ -1,9 +1,10 @@
 """Integer semantics both backends follow, and the errors they raise when an integer op has
 no answer: fixed-width two's-complement wraparound like NumPy's int64/int32 (shifts by a
-count outside [0, 64) give 0, or -1 for a negative number shifted right, as NumPy's do),
-integer division and modulo by zero raise, a float converted to an integer it does not fit
-raises, a range() step of zero raises. Floats are IEEE (division by zero gives inf or nan). `fault(kind, loc)` is the error
-the interpreter raises; the numba backend raises the same class with the same message."""
+count outside [0, 64) give 0, or -1 for a negative number shifted right, as NumPy's do);
+integer division and modulo by zero, a float converted to an integer it does not fit, and a
+range() step of zero raise. Floats are IEEE (division by zero gives inf or nan).
+`fault(kind, loc)` is the error the interpreter raises; the numba backend raises the same
+class with the same message (numba/faults.py)."""
 from __future__ import annotations
 
 import operator
