@@ -83,15 +83,27 @@ _EXACT = {"arith.add": ("+", operator.add), "arith.sub": ("-", operator.sub),
           "arith.shl": ("<<", operator.lshift)}
 
 
+def literal_overflow(name: str, values: list, type_name: str) -> int | None:
+    """The exact value of an integer op on literals when it does not fit its type (2**bits
+    standing in for a power too large to compute), else None."""
+    bits = BITS[type_name]
+    if name not in _EXACT or len(values) != 2:
+        return None
+    a, b = values
+    if name == "arith.shl" and not 0 <= b < bits or name == "arith.pow" and b < 0:
+        return None     # NumPy's 0, or a truncated 1 / a**-b: they fit
+    if name == "arith.pow" and abs(a) >= 2 and b >= bits:
+        return 2 ** bits
+    value = _EXACT[name][1](a, b)
+    return None if -2 ** (bits - 1) <= value < 2 ** (bits - 1) else value
+
+
 def check_literal(name: str, values: list, type_name: str, loc) -> None:
     """Refuse an integer op on literals whose exact value does not fit its type (`10**30`
-    is most likely meant as a float; numba refuses it when compiling): where wrapping it
-    would be the silent answer."""
-    if name not in _EXACT or len(values) != 2 or not 0 <= values[1] < BITS[type_name]:
-        return
-    symbol, exact = _EXACT[name]
-    value, half = exact(*values), 2 ** (BITS[type_name] - 1)
-    if not -half <= value < half:
+    is most likely meant as a float: wrapping it would be a silent wrong answer; the numba
+    backend writes the exact value, which numba refuses)."""
+    if literal_overflow(name, values, type_name) is not None:
         raise UnsupportedConstruct(
-            f"{where(loc)}: {values[0]} {symbol} {values[1]} does not fit in {type_name} "
-            f"(integers wrap around); write it as a float (e.g. 1e30) if that is meant")
+            f"{where(loc)}: {values[0]} {_EXACT[name][0]} {values[1]} does not fit in "
+            f"{type_name} (integers wrap around); write it as a float (e.g. 1e30) if that "
+            f"is meant")

@@ -126,17 +126,31 @@ def test_literal_operands_wrap_like_numpy(a):
     assert [int(run(literal_operands, (a,), b)[1]) for b in BACKENDS] == [expected, expected]
 
 
-def huge_literal(x):
+def huge_power(x):
     return x * 10 ** 30
 
 
-def test_a_literal_expression_too_large_is_refused_on_both():
+def huger_power(x):
+    return x * 10 ** 50      # (CPython does not fold it in the generated source)
+
+
+def huge_product(x):
+    return x * (1099511627776 * 1099511627776)
+
+
+def huge_shift(x):
+    return x * (3 << 63)
+
+
+@pytest.mark.parametrize("fn", [huge_power, huger_power, huge_product, huge_shift],
+                         ids=lambda f: f.__name__)
+def test_a_literal_expression_too_large_is_refused_on_both(fn):
     """`10 ** 30` is most likely meant as a float: numba refuses the literal and the
     interpreter refuses it too, instead of wrapping it silently."""
     for backend in BACKENDS:
-        kind, cls, message = run(huge_literal, (1.0,), backend)
+        kind, cls, message = run(fn, (1.0,), backend)
         assert cls is UnsupportedConstruct, (backend, kind, cls, message)
-        assert message.startswith(f"{__file__}:{huge_literal.__code__.co_firstlineno + 1}")
+        assert message.startswith(f"{__file__}:{fn.__code__.co_firstlineno + 1}"), message
 
 
 DIVIDING = [(floordiv, (7, 0)), (mod, (7, 0)), (floordiv, (np.int32(7), np.int32(0))),

@@ -10,7 +10,7 @@ as if nothing happened), and a raise in a prange body stops it being parallel.""
 from __future__ import annotations
 
 from ...ir.core import Op
-from ..semantics import FAULTS, FLOAT_RANGE, fault_message
+from ..semantics import FAULTS, FLOAT_RANGE, fault_message, literal_overflow
 from .cache import boundscheck
 
 NAMES = {"_shl", "_shr", "_floordiv", "_mod", "_ipow", "_to_i64", "_to_i32", "_index",
@@ -168,9 +168,16 @@ class FaultWriter:
         return f"{len(self.faults)}, _faults"
 
     def integer_op(self, op: Op, a: list[str]) -> str | None:
-        """The text of an integer op with a helper (backend/semantics.py), else None."""
-        if op.results[0].type.name not in _INTS or op.name not in (*_SHIFTS, *_GUARDED) \
-                or plain(op):
+        """The text of an integer op with a helper (backend/semantics.py), else None; an op
+        on literals too large for its type is its exact value, which numba refuses (as
+        CPython folds `10**30`, not `10**50`)."""
+        t = op.results[0].type.name
+        if t not in _INTS:
+            return None
+        values = [constant(v) for v in op.operands]
+        if None not in values and (big := literal_overflow(op.name, values, t)) is not None:
+            return str(big)
+        if op.name not in (*_SHIFTS, *_GUARDED) or plain(op):
             return None
         if op.name in _SHIFTS:
             self.uses_integer_ops = True
