@@ -7,8 +7,9 @@ from .api import (Active, Const, Dual, Duplicated, DuplicatedNoNeed, autodiff, c
                   checkpoint, grad, hvp, jacobian, jvp, plan, value_and_grad, vjp)
 from .custom import CustomKernel, custom_jvp, custom_vjp
 from .errors import (ArgumentError, DifferentiationError, GradientMismatch, HpcadError,
-                     HpcadWarning, IndexOutOfBounds, IRParseError, IRVerifyError,
-                     KernelTypeError, MpiError, PlanMismatch, UnsupportedConstruct)
+                     HpcadWarning, IndexOutOfBounds, IntegerConversionError,
+                     IntegerDivisionByZero, IRParseError, IRVerifyError, KernelTypeError,
+                     MpiError, PlanMismatch, UnsupportedConstruct)
 from .frontend.markers import register_marker
 from .kernel import Kernel, kernel
 from .parallel import join, par_map, par_sum, prange, spawn, sync
@@ -19,6 +20,7 @@ __all__ = ["Active", "Const", "Dual", "Duplicated", "DuplicatedNoNeed", "autodif
            "CustomKernel", "custom_jvp", "custom_vjp", "check_grad", "checkpoint", "plan", "grad",
            "hvp", "jacobian", "jvp", "value_and_grad", "vjp", "ArgumentError",
            "DifferentiationError", "GradientMismatch", "HpcadError", "HpcadWarning",
-           "IndexOutOfBounds", "IRParseError", "IRVerifyError", "KernelTypeError", "MpiError",
-           "PlanMismatch", "UnsupportedConstruct", "Kernel", "kernel", "join", "par_map",
-           "par_sum", "prange", "register_marker", "spawn", "sync"]
+           "IndexOutOfBounds", "IntegerConversionError", "IntegerDivisionByZero",
+           "IRParseError", "IRVerifyError", "KernelTypeError", "MpiError", "PlanMismatch",
+           "UnsupportedConstruct", "Kernel", "kernel", "join", "par_map", "par_sum", "prange",
+           "register_marker", "spawn", "sync"]

@@ -136,7 +136,7 @@ def _policy(k: Kernel, spec, activity: tuple, ret_active: bool, args, flat) -> t
         time_loop,
         unsized_loop,
     )
-    from .checkpoint.disk import free_bytes
+    from .checkpoint.disk import free_bytes, share
     from .mpi_job import watch
     budget = env_budget() if k.budget == "auto" else k.budget
     if budget is None and (k.budget != "auto" or k.snapshots is not None):
@@ -161,6 +161,8 @@ def _policy(k: Kernel, spec, activity: tuple, ret_active: bool, args, flat) -> t
     if spec.communicates:   # every rank must checkpoint alike: the largest rank decides
         watch()             # a planning error that ends one rank aborts the job
         sizes = agree(_communicator(args), *sizes)
+    else:                   # this process's share of the snapshot file system
+        sizes = (*sizes[:-1], share(sizes[-1]))
     unsized = unsized_loop(spec.derivative("reverse", activity, ret_active,
                                            intermediates="recompute")) \
         if budget is not None and sizes[0][1] is None else ""

@@ -64,6 +64,14 @@ class PlanMismatch(HpcadError):
     deadlock); raised on every rank, naming each rank's plan."""
 
 
+class IntegerDivisionByZero(HpcadError, ZeroDivisionError):
+    """An integer `//` or `%` by zero, or 0 ** a negative power (both backends raise it)."""
+
+
+class IntegerConversionError(HpcadError, ValueError):
+    """A float with no value in the integer type (nan, inf, out of range) converted to it."""
+
+
 class GradientMismatch(HpcadError):
     """check_grad found a derivative that disagrees with finite differences."""
 

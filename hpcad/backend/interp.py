@@ -19,6 +19,8 @@ from ..ir.core import Block, Function, Module, Op, Value
 from ..ir.dialects import MATH_FUNCS, join_arities
 from ..ir.types import ScalarType, lanes
 from ..progress import sweep
+from . import semantics
+from .semantics import fault, wrap64
 
 Step = Callable[[list], None]
 
@@ -78,12 +80,9 @@ def _as_i32(i64_op: Callable) -> Callable:
     return lambda *xs: _wrap32(i64_op(*map(int, xs)))
 
 
-def _ipow(a: int, b: int) -> int:
-    if b >= 0:
-        return a ** b
-    if a == 0:
-        raise ZeroDivisionError("0 cannot be raised to a negative power")
-    return a ** -b if a in (1, -1) else 0  # numba truncates 1 / a**-b toward zero
+def _wrapped(exact: Callable) -> Callable:
+    """An exact Python integer op, wrapped to int64 (backend/semantics.py)."""
+    return lambda *xs: wrap64(exact(*xs))
 
 
 def _min(a, b):
@@ -112,11 +111,14 @@ def _ufunc(name: str):
     return getattr(np, _MATH_UFUNC.get(name, name))
 
 
-_I64 = {"arith.add": operator.add, "arith.sub": operator.sub, "arith.mul": operator.mul,
-        "arith.floordiv": operator.floordiv, "arith.mod": operator.mod, "arith.pow": _ipow,
-        "arith.neg": operator.neg, "math.abs": abs, "arith.shl": operator.lshift,
-        "arith.shr": operator.rshift, "arith.bitand": operator.and_,
-        "arith.bitor": operator.or_, "arith.bitxor": operator.xor}
+_I64 = {name: _wrapped(fn) for name, fn in (
+    ("arith.add", operator.add), ("arith.sub", operator.sub), ("arith.mul", operator.mul),
+    ("arith.neg", operator.neg), ("math.abs", abs), ("arith.floordiv", operator.floordiv))}
+_I64.update({"arith.mod": operator.mod, "arith.pow": semantics.ipow,
+             "arith.shl": semantics.shl, "arith.shr": semantics.shr,
+             "arith.bitand": operator.and_, "arith.bitor": operator.or_,
+             "arith.bitxor": operator.xor})
+_DIVIDING = ("arith.floordiv", "arith.mod", "arith.pow")   # integer ones can divide by zero
 _F64 = {"arith.add": operator.add, "arith.sub": operator.sub, "arith.mul": operator.mul,
         "arith.neg": operator.neg,
         "arith.div": _guarded(operator.truediv, np.true_divide),
@@ -213,8 +215,12 @@ class _Program:
         r[0] = run
         for k, v in zip(self.params, args):
             r[k] = v
-        for step in self.steps:
-            step(r)
+        step = None
+        try:
+            for step in self.steps:
+                step(r)
+        except IndexError as e:
+            raise _located(e, step, r) from None
         return self.returns(r)
 
 
@@ -295,6 +301,12 @@ def _scalar_step(c: _Compiler, op: Op) -> Step:
     if fn is None:
         raise HpcadError(f"interpreter has no rule for '{op.name}' on {t} ({where(op.loc)})")
     k, args = c.slot(op.results[0]), c.slots_of(op.operands)
+    if t.name in semantics.BITS:
+        if all(getattr(v.owner, "name", None) == "arith.const" for v in op.operands):
+            semantics.check_literal(op.name, [int(c.template[a]) for a in args], t.name,
+                                    op.loc)
+        if op.name in _DIVIDING:
+            fn = _zero_division_raised(fn, op)
     if len(args) == 1:
         a, = args
 
@@ -309,6 +321,15 @@ def _scalar_step(c: _Compiler, op: Op) -> Step:
 
 
 _rule(*SCALAR_RULES)(_scalar_step)
+
+
+def _zero_division_raised(fn: Callable, op: Op) -> Callable:
+    def divide(a, b):
+        try:
+            return fn(a, b)
+        except ZeroDivisionError:
+            raise fault("division", op.loc) from None
+    return divide
 
 
 def _vector_rule(name: str, t: ScalarType) -> Callable | None:
@@ -332,6 +353,14 @@ def _const(c: _Compiler, op: Op) -> None:
 @_rule("arith.cast")
 def _cast(c: _Compiler, op: Op) -> Step:
     k, a, convert = c.slot(op.result), c.slot(op.operands[0]), _convert(op.result.type)
+    src, dst = op.operands[0].type, op.result.type
+    if src.is_float and dst.name in semantics.FLOAT_RANGE:
+        def float_to_int(r):
+            value = semantics.to_int(r[a], dst.name)
+            if value is None:
+                raise fault("cast", op.loc, type=dst.name)
+            r[k] = convert(value)
+        return float_to_int
 
     def cast(r):
         r[k] = convert(r[a])
@@ -383,7 +412,32 @@ def _alloc(c: _Compiler, op: Op) -> Step:
     return alloc
 
 
+def _bounds_marked(rule: Callable[["_Compiler", Op], Step]) -> Callable:
+    """A load or store rule whose step knows its op, array and index (`bounds`), so that
+    the loop running it can tell which op NumPy's IndexError came from (_located)."""
+    def marked_rule(c: _Compiler, op: Op) -> Step:
+        step = rule(c, op)
+        first = 1 if op.name == "mem.load" else 2
+        step.bounds = (op, c.slot(op.operands[first - 1]),
+                       _gather(c.slots_of(op.operands[first:])))
+        return step
+    return marked_rule
+
+
+def _located(e: IndexError, step, r: list) -> Exception:
+    """The IndexError a step raised as the hpcad error the numba backend raises under
+    HPCAD_BOUNDSCHECK=1, naming the op's line, the index and the shape (a step's
+    IndexError passes through the loops around it: each converts what it ran itself).
+    Catching it in the loops, not in each load, keeps the steps free of a call."""
+    if isinstance(e, HpcadError) or not hasattr(step, "bounds"):
+        return e
+    op, arr, index = step.bounds
+    detail = f" (index {index(r)} into an array of shape {r[arr].shape})"
+    return fault("index", op.loc, detail=detail)
+
+
 @_rule("mem.load")
+@_bounds_marked
 def _load(c: _Compiler, op: Op) -> Step:
     k, a, idx = c.slot(op.result), c.slot(op.operands[0]), c.slots_of(op.operands[1:])
     if op.result.type.width > 1:
@@ -412,6 +466,7 @@ def _load(c: _Compiler, op: Op) -> Step:
 
 
 @_rule("mem.store", "mem.accumulate")
+@_bounds_marked
 def _store(c: _Compiler, op: Op) -> Step:
     v, a, idx = c.slot(op.operands[0]), c.slot(op.operands[1]), c.slots_of(op.operands[2:])
     if lanes(op.operands[1].type) > 1:
@@ -657,13 +712,17 @@ def _for(c: _Compiler, op: Op) -> Step:
 
     def for_(r):
         if r[stride] == 0:
-            raise HpcadError(f"range() step must not be zero ({where(op.loc)})")
+            raise fault("step", op.loc)
         for step in enter:
             step(r)
-        for i in order(range(r[lb], r[ub], r[stride])):
-            r[iv] = i
-            for step in steps:
-                step(r)
+        step = None
+        try:
+            for i in order(range(r[lb], r[ub], r[stride])):
+                r[iv] = i
+                for step in steps:
+                    step(r)
+        except IndexError as e:
+            raise _located(e, step, r) from None
         for step in leave:
             step(r)
     return for_
@@ -684,13 +743,17 @@ def _while(c: _Compiler, op: Op) -> Step:
     def while_(r):
         for step in enter:
             step(r)
-        while True:
-            for step in test:
-                step(r)
-            if not r[cond]:
-                break
-            for step in body:
-                step(r)
+        step = None
+        try:
+            while True:
+                for step in test:
+                    step(r)
+                if not r[cond]:
+                    break
+                for step in body:
+                    step(r)
+        except IndexError as e:
+            raise _located(e, step, r) from None
         for step in leave:
             step(r)
     return while_
@@ -703,8 +766,12 @@ def _if(c: _Compiler, op: Op) -> Step:
                    for b in op.regions)
 
     def if_(r):
-        for step in (then if r[cond] else else_):
-            step(r)
+        step = None
+        try:
+            for step in (then if r[cond] else else_):
+                step(r)
+        except IndexError as e:
+            raise _located(e, step, r) from None
     return if_
 
 
@@ -720,8 +787,12 @@ def _join(c: _Compiler, op: Op) -> Step:
     steps = tuple(steps)
 
     def join(r):
-        for step in steps:
-            step(r)
+        step = None
+        try:
+            for step in steps:
+                step(r)
+        except IndexError as e:
+            raise _located(e, step, r) from None
     return join
 
 

@@ -221,16 +221,20 @@ def _sysfs_cache_bytes() -> int:
 
 def agree(comm, tapes: tuple, loop: TimeLoop | None, cache: int, restart: bool = False,
           disk: int = 0) -> tuple:
-    """The largest tapes and state, and the smallest cache and free disk, over the ranks of
-    comm (collective), so that every rank chooses the same checkpointing and recomputed
-    steps communicate alike. A size unknown on any rank is unknown on all."""
-    mine = (tapes, None if loop is None else (loop.steps, loop.state_bytes), cache, disk)
+    """The largest tapes and state, and the smallest cache and share of free disk (its free
+    bytes over the ranks that share its file system, disk.share), over the ranks of comm
+    (collective), so that every rank chooses the same checkpointing and recomputed steps
+    communicate alike. A size unknown on any rank is unknown on all."""
+    from .disk import file_system, share
+    where = file_system()     # ranks on one host and device share its free space
+    mine = (tapes, None if loop is None else (loop.steps, loop.state_bytes), cache, disk, where)
     everyone = comm.allgather(mine)
     tapes = tuple(None if any(t[k] is None for t, *_ in everyone)
                   else max(t[k] for t, *_ in everyone) for k in range(len(tapes)))
-    cache = min(c for _, _, c, _ in everyone)
-    disk = min(d for *_, d in everyone)
-    loops = [lp for _, lp, _, _ in everyone]
+    cache = min(c for _, _, c, _, _ in everyone)
+    sharing = [sum(w == other for *_, other in everyone) for *_, w in everyone]
+    disk = min(share(d, n) for (*_, d, _), n in zip(everyone, sharing))
+    loops = [lp for _, lp, _, _, _ in everyone]
     if None in loops:
         return tapes, None, cache, restart, disk
     return (tapes, TimeLoop(max(lp[0] for lp in loops), max(lp[1] for lp in loops)), cache,

@@ -4,6 +4,7 @@ the interpreter raises IndexError, instead of reading or writing outside the arr
 is part of the compile-cache key: checked and unchecked code never stand in for each other.
 The compiled kernels run in processes of their own, so that unchecked code cannot corrupt
 this one."""
+import inspect
 import json
 import os
 import subprocess
@@ -53,7 +54,9 @@ def run_numba(cache_dir: Path, name: str, shift: int, checked: bool) -> dict:
 
 
 def kernel_line(name: str) -> str:
-    return f"{bk.__file__}:{getattr(bk, name).py_func.__code__.co_firstlineno + 1}"
+    """file:line of the kernel's read at `i + shift`."""
+    lines, first = inspect.getsourcelines(getattr(bk, name).py_func)
+    return f"{bk.__file__}:{first + next(k for k, l in enumerate(lines) if 'i + shift' in l)}"
 
 
 @pytest.mark.parametrize("name", KERNELS)

@@ -118,13 +118,12 @@ class Compiled:
     def __init__(self, fn: Function):
         self.comm_args = [k for k, a in enumerate(fn.args) if isinstance(a.type, OpaqueType)]
         self.where = f"{where(fn.loc)}: {fn.name}" if fn.loc else fn.name
-        ir_text = print_function(fn)
-        key = cache.entry_key(ir_text)
         self.py_name = "".join(c if c.isalnum() else "_" for c in fn.name)
         with progress(2, f"hpcad: compiling {fn.name}") as steps:
             self.source, self.slots = generate(fn, self.py_name)
             steps.advance()
-            self._build(fn, key)
+            # the source too: its error messages name kernel lines (faults.py)
+            self._build(fn, cache.entry_key(print_function(fn) + self.source))
             steps.advance()
 
     def _build(self, fn: Function, key: str) -> None:
@@ -211,8 +210,9 @@ class Compiled:
             return self.dispatcher(*args, *buffers, *self.vector_args)
         except (IndexError, SystemError) as e:
             # numba's bounds check raises IndexError; inside a prange it surfaces as a
-            # SystemError whose cause is that IndexError
-            if not isinstance(e, IndexError) and not isinstance(e.__cause__, IndexError):
+            # SystemError whose cause is that IndexError (faults.py raises hpcad's own)
+            if isinstance(e, HpcadError) or not isinstance(e, IndexError) \
+                    and not isinstance(e.__cause__, IndexError):
                 raise
             raise IndexOutOfBounds(
                 f"{self.where}: an array index is out of bounds in the compiled code "

@@ -17,6 +17,7 @@ from ...ir.dialects import in_parallel, lower_bounds, plain_body, sum_update
 from ...ir.types import ScalarType, lanes
 from .cache import boundscheck
 from .common import NP_TYPES, without_terminator
+from .faults import NAMES as FAULT_NAMES, FaultWriter
 from .mpi_codegen import MpiWriter
 from .parallel import ParallelWriter
 from .tape import TapeSlot, TapeWriter, tape_slots
@@ -26,7 +27,7 @@ _RESERVED = {"math", "np", "njit", "range", "abs", "float", "int", "len", "min",
              "False", "None", "_trips", "_grow", "objmode", "_sweep", "_progress",
              "_disk_buffer", "_buffer_size"} | \
     {f"_disk_{t.removeprefix('np.')}" for t in NP_TYPES.values()}
-_RESERVED |= {f"arena_{k}" for k in range(64)}
+_RESERVED |= {f"arena_{k}" for k in range(64)} | FAULT_NAMES
 _BINARY = {"arith.add": "+", "arith.sub": "-", "arith.mul": "*", "arith.div": "/",
            "arith.floordiv": "//", "arith.mod": "%", "arith.pow": "**", "arith.shl": "<<",
            "arith.shr": ">>", "arith.bitand": "&", "arith.bitor": "|", "arith.bitxor": "^"}
@@ -94,7 +95,7 @@ class SourceLine(str):
     loc = None
 
 
-class SourceWriter(TapeWriter, ParallelWriter, MpiWriter, VectorWriter):
+class SourceWriter(TapeWriter, ParallelWriter, MpiWriter, VectorWriter, FaultWriter):
     def __init__(self, fn: Function, py_name: str):
         self.fn = fn
         self.py_name = py_name
@@ -125,6 +126,8 @@ class SourceWriter(TapeWriter, ParallelWriter, MpiWriter, VectorWriter):
         self.parallel = any(o.dialect == "par" for o in walk(fn.body))
         self.uses_mpi = any(o.dialect == "mpi" for o in walk(fn.body))
         self.vector_setup()
+        self.fault_setup()
+        self.writing: Op | None = None       # the op being written (checked_index)
 
     # -- names -------------------------------------------------------------------------------
     def fresh(self, hint: str | None) -> str:
@@ -178,13 +181,14 @@ class SourceWriter(TapeWriter, ParallelWriter, MpiWriter, VectorWriter):
         self.emit(0, f"def {self.py_name}({', '.join(params)}):")
         start = len(self.lines)
         self.block(self.fn.body, 1)
-        self.lines[start:start] = self.storage_lines() + self.lanes_in()
+        self.lines[start:start] = self.storage_lines() + self.lanes_in() + self.fault_lines()
         prelude = PRELUDE.format(boundscheck=boundscheck()) + (
             "from hpcad.backend.numba import mpi as hpcad_mpi\n" if self.uses_mpi else "")
         if self.width > 1 and self.parallel:
             prelude += "from numba import get_thread_id\n"
         if any(op.name == "rt.progress" for op in walk(self.fn.body)):
             prelude += PROGRESS
+        prelude += self.fault_prelude()
         disk = sorted({op.results[0].type.dtype.name for op in self.arena_of
                        if op.attrs.get("disk")})
         if disk:
@@ -222,10 +226,13 @@ class SourceWriter(TapeWriter, ParallelWriter, MpiWriter, VectorWriter):
 
     def op(self, op: Op, depth: int) -> None:
         saved, self.at = self.at, op.loc or self.at
+        outer, self.writing = self.writing, op
         try:
+            self.check_step(op, depth)
             self.write_op(op, depth)
         finally:
-            self.at = saved
+            self.at, self.writing = saved, outer
+        self.check_faults(op, depth)
 
     def write_op(self, op: Op, depth: int) -> None:
         if op in self.reduction_updates:
@@ -249,6 +256,8 @@ class SourceWriter(TapeWriter, ParallelWriter, MpiWriter, VectorWriter):
         name = op.name
         if op in self.any_order:
             text = f"add_any_order({a[0]}, {a[1]})"
+        elif (integer := self.integer_op(op, a)) is not None:
+            text = integer
         elif name in _BINARY:
             text = f"{a[0]} {_BINARY[name]} {a[1]}"
         elif name == "arith.neg":
@@ -268,7 +277,7 @@ class SourceWriter(TapeWriter, ParallelWriter, MpiWriter, VectorWriter):
         elif name == "arith.not":
             return f"not {a[0]}"
         elif name == "arith.cast":
-            return cast(a[0], op.operands[0].type, t)
+            return self.integer_cast(op, a[0]) or cast(a[0], op.operands[0].type, t)
         elif op.dialect == "math":
             fn = op.name.split(".", 1)[1]
             text = f"{_MATH.get(fn, 'math.' + fn)}({', '.join(a)})"
@@ -307,8 +316,13 @@ class SourceWriter(TapeWriter, ParallelWriter, MpiWriter, VectorWriter):
         """`a[i, j]`; an index proven non-negative is passed as unsigned, which spares numba's
         negative-index wraparound branch (it keeps loops from vectorizing)."""
         parts = []
-        for v in idx:
+        for k, v in enumerate(idx):
             text = self.ref(v)
+            checked = self.checked_index(self.writing, self.ref(arr), k, text) \
+                if lanes(arr.type) == 1 and arr not in self.rows else text
+            if checked != text:
+                parts.append(checked)
+                continue
             # (outside outlined loops an index whose bound is 0 stays signed, as the plain
             # range() variables it is computed from: mixing the two slowed loops down)
             low = self.lower.get(v, -1) if self.in_outlined else self.lower.get(v) or -1
@@ -364,7 +378,10 @@ class SourceWriter(TapeWriter, ParallelWriter, MpiWriter, VectorWriter):
     def op_mem_accumulate(self, op, depth):
         if op.attrs.get("atomic"):
             idx = [self.ref(v) for v in op.operands[2:]]
-            if lanes(op.operands[1].type) > 1:
+            if lanes(op.operands[1].type) == 1:
+                arr = self.ref(op.operands[1])
+                idx = [self.checked_index(op, arr, k, i) for k, i in enumerate(idx)]
+            else:
                 idx = self.with_lane(idx, self.lane)
             index = idx[0] if len(idx) == 1 else f"({', '.join(idx)},)"
             self.emit(depth, f"atomic_add({self.ref(op.operands[1])}, {index}, "

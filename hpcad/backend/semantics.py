@@ -1,0 +1,109 @@
+"""Integer semantics both backends follow, and the errors they raise when an integer op has
+no answer: fixed-width two's-complement wraparound like NumPy's int64/int32 (shifts by a
+count outside [0, 64) give 0, or -1 for a negative number shifted right, as NumPy's do);
+integer division and modulo by zero, a float converted to an integer it does not fit, and a
+range() step of zero raise. Floats are IEEE (division by zero gives inf or nan).
+`fault(kind, loc)` is the error the interpreter raises; the numba backend raises the same
+class with the same message (numba/faults.py)."""
+from __future__ import annotations
+
+import operator
+
+from ..errors import HpcadError, IndexOutOfBounds, IntegerConversionError, \
+    IntegerDivisionByZero, UnsupportedConstruct, where
+
+I64_MIN, I64_MAX = -2 ** 63, 2 ** 63 - 1
+BITS = {"i64": 64, "i32": 32}
+# the open interval of the floats that truncate to a value of the integer type (its ends: the
+# doubles next to its range)
+FLOAT_RANGE = {"i64": (-2.0 ** 63 - 2048.0, 2.0 ** 63), "i32": (-2.0 ** 31 - 1.0, 2.0 ** 31)}
+
+FAULTS: dict[str, tuple[type, str]] = {
+    "division": (IntegerDivisionByZero,
+                 "integer division or modulo by zero (`a // b` or `a % b` with b == 0, or 0 "
+                 "to a negative power); make the divisor non-zero, or divide floats (float "
+                 "division by zero gives inf or nan)"),
+    "cast": (IntegerConversionError,
+             "a float converted to {type} is nan, infinite or out of its range; check the "
+             "value before converting, or keep it a float"),
+    "step": (HpcadError, "range() step must not be zero; give the loop a non-zero step"),
+    "index": (IndexOutOfBounds,
+              "an array index is out of bounds{detail}; check the index (negative indices "
+              "count from the end, down to -length)"),
+}
+
+
+def fault_message(kind: str, loc, **fill) -> str:
+    return f"{where(loc)}: " + FAULTS[kind][1].format(**fill)
+
+
+def fault(kind: str, loc, **fill) -> HpcadError:
+    """The error of a `kind` fault at kernel location `loc`."""
+    return FAULTS[kind][0](fault_message(kind, loc, **fill))
+
+
+def wrap64(x: int) -> int:
+    """x modulo 2**64 as a signed int64, as the compiled code computes."""
+    if I64_MIN <= x <= I64_MAX:
+        return x
+    return ((x - I64_MIN) & 0xFFFF_FFFF_FFFF_FFFF) + I64_MIN
+
+
+def shl(a: int, b: int) -> int:
+    return wrap64(a << b) if 0 <= b < 64 else 0
+
+
+def shr(a: int, b: int) -> int:
+    return a >> b if 0 <= b < 64 else (-1 if a < 0 else 0)
+
+
+def floordiv(a: int, b: int) -> int:
+    return wrap64(a // b)   # b == 0 raises ZeroDivisionError: the rule turns it into a fault
+
+
+def ipow(a: int, b: int) -> int:
+    """a ** b in int64: modular for b >= 0; 1 / a**-b truncated toward zero for b < 0, as
+    numba computes it."""
+    if b >= 0:
+        return wrap64(pow(a, b, 2 ** 64))
+    if a == 0:
+        raise ZeroDivisionError("0 cannot be raised to a negative power")
+    return a ** -b if a in (1, -1) else 0
+
+
+def to_int(x, type_name: str) -> int | None:
+    """int(x) for a float x that fits type_name, else None (nan, inf, out of range)."""
+    low, high = FLOAT_RANGE[type_name]
+    return int(x) if low < x < high else None
+
+
+# ops on literals that Python computes exactly, where numba refuses a result too large
+_EXACT = {"arith.add": ("+", operator.add), "arith.sub": ("-", operator.sub),
+          "arith.mul": ("*", operator.mul), "arith.pow": ("**", operator.pow),
+          "arith.shl": ("<<", operator.lshift)}
+
+
+def literal_overflow(name: str, values: list, type_name: str) -> int | None:
+    """The exact value of an integer op on literals when it does not fit its type (2**bits
+    standing in for a power too large to compute), else None."""
+    bits = BITS[type_name]
+    if name not in _EXACT or len(values) != 2:
+        return None
+    a, b = values
+    if name == "arith.shl" and not 0 <= b < bits or name == "arith.pow" and b < 0:
+        return None     # NumPy's 0, or a truncated 1 / a**-b: they fit
+    if name == "arith.pow" and abs(a) >= 2 and b >= bits:
+        return 2 ** bits
+    value = _EXACT[name][1](a, b)
+    return None if -2 ** (bits - 1) <= value < 2 ** (bits - 1) else value
+
+
+def check_literal(name: str, values: list, type_name: str, loc) -> None:
+    """Refuse an integer op on literals whose exact value does not fit its type (`10**30`
+    is most likely meant as a float: wrapping it would be a silent wrong answer; the numba
+    backend writes the exact value, which numba refuses)."""
+    if literal_overflow(name, values, type_name) is not None:
+        raise UnsupportedConstruct(
+            f"{where(loc)}: {values[0]} {_EXACT[name][0]} {values[1]} does not fit in "
+            f"{type_name} (integers wrap around); write it as a float (e.g. 1e30) if that "
+            f"is meant")
