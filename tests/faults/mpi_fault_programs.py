@@ -18,7 +18,7 @@ COMM = MPI.COMM_WORLD
 
 @ad.kernel
 def picked(x, k, comm):
-    """x[k] summed over the ranks (k out of bounds on one rank: an IndexError there)."""
+    """x[k] summed over the ranks (k out of bounds on one rank: an IndexOutOfBounds there)."""
     return comm.allreduce(x[k] * x[k], op=MPI.SUM)
 
 

@@ -19,7 +19,7 @@ TRUNCATED = f"mpi_fault_programs.py:{RING_SENDRECV}: MPI_Sendrecv failed on rank
 # fault, backend, what the output must say
 FAULTS = [
     ("user_exception", "interp", ["user code failed on rank 1", "MPI_Abort"]),
-    ("kernel_exception", "interp", ["IndexError", "while running kernel 'picked'",
+    ("kernel_exception", "interp", ["IndexOutOfBounds", "while running kernel 'picked'",
                                     "MPI_Abort"]),
     ("budget_one_rank", "interp", ["memory budget of 40 bytes is below", "MPI_Abort"]),
     ("different_budgets", "interp", ["PlanMismatch", "a memory budget of 1000000 bytes",
