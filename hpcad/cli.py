@@ -164,9 +164,20 @@ def _add_kernel_arguments(p) -> None:
     mode.add_argument("--fwd", action="store_true", help="the forward-mode derivative")
 
 
+def _version() -> str:
+    """hpcad's version and those of what it compiles with (a bug report's first line)."""
+    import numba
+    import numpy
+
+    from . import __version__
+    return f"hpcad {__version__} (numba {numba.__version__}, numpy {numpy.__version__}, " \
+           f"Python {sys.version.split()[0]})"
+
+
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(prog="hpcad", description="Parallel-aware automatic "
                                      "differentiation of numba-style kernels.")
+    parser.add_argument("--version", action="version", version=_version())
     sub = parser.add_subparsers(dest="command", required=True)
     show = sub.add_parser("show-ir", help="print a kernel's optimized IR or its derivative")
     _add_kernel_arguments(show)

@@ -42,3 +42,12 @@ def test_show_ir_reports_bad_signature():
     out = _hpcad("show-ir", f"{ROOT / 'examples' / 'heat.py'}:heat_misfit", "--sig", "float64")
     assert out.returncode == 2
     assert "--sig gives 1 types" in out.stderr
+
+
+def test_version_names_hpcad_and_what_it_compiles_with():
+    import numba
+
+    import hpcad
+    out = _hpcad("--version")
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.startswith(f"hpcad {hpcad.__version__} (numba {numba.__version__}, ")
