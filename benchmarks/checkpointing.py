@@ -98,8 +98,7 @@ def run(case) -> dict:
     k = ad.checkpoint(kernel, "auto")          # the default plan (no budget set)
     t, grad = _timed_gradient(k, args)
     c = k.last_policy
-    row["policies"][f"default: {c.schedule} {c.snapshots}" if c.snapshots else
-                    "default: store all"] = {
+    row["policies"][f"default: {c.plan.describe()}"] = {
         "grad_s": t, "bytes": _memory_then_release(k), "grad_difference": _difference(grad, ref)}
     store_all = row["policies"]["store_all"]["bytes"]
     for fraction in BUDGETS:
@@ -113,7 +112,7 @@ def run(case) -> dict:
         c = k.last_policy
         disk = sum(c.disk_bytes() for _, c in k.compiled.values())
         kept = _memory_then_release(k)
-        label = f"{c.schedule} {c.snapshots}" if c.snapshots else "store all"
+        label = c.plan.describe()
         row["policies"][f"budget {fraction:.0%}: {label}"] = {
             "grad_s": t, "bytes": kept, "budget_bytes": budget, "fits": kept <= budget,
             "estimate_bytes": c.estimate, "disk_bytes": disk,

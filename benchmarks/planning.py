@@ -37,9 +37,9 @@ def run(size) -> dict:
         tapes, loop = (steps * 800, steps * 800), TimeLoop(steps, STATE)
         tape_s, tape = _seconds(partial(choose, BUDGET, tapes, loop))
         restart_s, restart = _seconds(partial(choose, BUDGET, tapes, loop, restart=True))
-        rows[str(steps)] = {"choose_s": tape_s, "policy": tape.schedule,
+        rows[str(steps)] = {"choose_s": tape_s, "policy": tape.plan.shape.describe(),
                             "snapshots": tape.snapshots, "choose_restart_s": restart_s,
-                            "policy_restart": restart.schedule,
+                            "policy_restart": restart.plan.shape.describe(),
                             "snapshots_restart": restart.snapshots,
                             "heat_plan_s": _heat_plan(steps)}
     return {"steps": rows}

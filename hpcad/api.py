@@ -3,9 +3,15 @@
 `ArgumentError` naming the argument before anything runs."""
 from __future__ import annotations
 
+from dataclasses import replace
+
 import numpy as np
 
 from .ad.common import has_tangent
+from .checkpoint.budget import parse_bytes
+from .checkpoint.cost import INTERMEDIATES
+from .checkpoint.plan import STORE_ALL, Kind, Plan
+from .checkpoint.planner import plan_call, run_time_args
 from .errors import ArgumentError, GradientMismatch
 from .frontend.signature import typeof
 from .ir.types import ArrayType, ScalarType
@@ -98,12 +104,10 @@ def _reverse_call(k: Kernel, args, activity, shadows, seeds, backend, width: int
             raise ArgumentError(f"kernel '{k.__name__}' returns {n_float} float values; "
                                 f"got {len(seeds)} seeds")
         flat.extend(seeds)
-    snapshots, schedule, intermediates = _policy(
-        k, spec, tuple(activity), seeds is not None, args, flat)
-    fn = spec.derivative("reverse", tuple(activity), seeds is not None, snapshots, schedule,
-                         intermediates, width)
-    if fn.revolve is not None:
-        flat.extend(_revolve_schedule(fn.revolve, args))
+    plan = _plan_call(k, spec, tuple(activity), seeds is not None, args, flat)
+    fn = spec.derivative("reverse", tuple(activity), seeds is not None, plan, width)
+    if fn.run_args is not None:   # a checkpointed time loop: its snapshot count, ...
+        flat.extend(run_time_args(fn.run_args, plan.snapshots, args))
     out = k.run(fn, flat, backend)
     n = len(spec.primal.result_types)
     return out[:n], out[n:]
@@ -121,53 +125,11 @@ def _with_shadows(spec, args, activity, shadows) -> list:
     return flat
 
 
-def _policy(k: Kernel, spec, activity: tuple, ret_active: bool, args, flat) -> tuple:
-    """(snapshots, schedule, intermediates) for this call: the kernel's own when pinned
-    (hpcad.checkpoint with a snapshot count or "store_all"), else the fastest that fits the
-    memory budget (hpcad.checkpoint(f, budget=...) or HPCAD_MEMORY_BUDGET; none: any),
-    which is segments sized to the cache where the store-all tape outgrows it
-    (checkpoint/budget.py)."""
-    from .checkpoint.budget import (
-        agree,
-        cache_bytes,
-        choose,
-        env_budget,
-        tape_bytes,
-        time_loop,
-        unsized_loop,
-    )
-    from .checkpoint.disk import free_bytes, share
-    from .mpi_job import watch
-    budget = env_budget() if k.budget == "auto" else k.budget
-    if budget is None and (k.budget != "auto" or k.snapshots is not None):
-        k.last_policy = None     # a pinned policy
-        return k.snapshots, k.schedule, k.intermediates
-    key = (id(spec), activity, ret_active, budget is None,
-           tuple(a.shape if isinstance(a, np.ndarray) else a for a in args
-                 if isinstance(a, (np.ndarray, int, np.integer))))
-    sizes = k.policies.get(key)     # this rank's tape and time-loop sizes for these shapes
-    if sizes is None:
-        def tape_of(plan):
-            return tape_bytes(spec.derivative("reverse", activity, ret_active,
-                                              intermediates=plan), flat)
-        own = tape_of(k.intermediates)
-        # without a budget only the kernel's own plan matters (cache-sized segments or not)
-        tapes = (own, own if budget is None else tape_of("recompute"))
-        restart = budget is not None and (own is None or own > budget) and \
-            _restartable(spec, activity, ret_active)
-        disk = free_bytes() if budget is not None and k.disk else 0
-        sizes = k.policies[key] = (tapes, time_loop(spec.primal, args), cache_bytes(),
-                                   restart, disk)
-    if spec.communicates:   # every rank must checkpoint alike: the largest rank decides
-        watch()             # a planning error that ends one rank aborts the job
-        sizes = agree(_communicator(args), *sizes)
-    else:                   # this process's share of the snapshot file system
-        sizes = (*sizes[:-1], share(sizes[-1]))
-    unsized = unsized_loop(spec.derivative("reverse", activity, ret_active,
-                                           intermediates="recompute")) \
-        if budget is not None and sizes[0][1] is None else ""
-    c = k.last_policy = choose(budget, *sizes, unsized)
-    return c.snapshots, c.schedule, "recompute" if c.fewest_bytes else k.intermediates
+def _plan_call(k: Kernel, spec, activity: tuple, ret_active: bool, args, flat) -> Plan:
+    """The checkpointing plan for this call (checkpoint/planner.py); every rank of a kernel
+    that calls MPI plans alike."""
+    comm = _communicator(args) if spec.communicates else None
+    return plan_call(k, spec, activity, ret_active, args, flat, comm)
 
 
 def _communicator(args):
@@ -175,26 +137,6 @@ def _communicator(args):
     numba-mpi's calls)."""
     from mpi4py import MPI
     return next((a for a in args if isinstance(a, MPI.Comm)), MPI.COMM_WORLD)
-
-
-def _restartable(spec, activity: tuple, ret_active: bool) -> bool:
-    """Whether each step of the kernel's time loop can be reversed from its restored state,
-    with no tape (checkpoint/revolve.py, ad/reverse.py: NotRestartable)."""
-    from .ad.reverse import NotRestartable
-    try:
-        fn = spec.derivative("reverse", activity, ret_active, 1, "revolve_restart", "recompute")
-    except NotRestartable:
-        return False
-    return fn.revolve is not None
-
-
-def _revolve_schedule(info: dict, args) -> tuple:
-    """The revolve actions for this call's step count (checkpoint/revolve.py)."""
-    from .checkpoint.revolve import longest_recording, schedule_actions
-    lb, ub, step = (int(args[v]) if kind == "arg" else int(v) for kind, v in info["bounds"])
-    actions, split = schedule_actions(len(range(lb, ub, step)), info["snapshots"], lb,
-                                      info["lean"], info["restart"], info["from_slot"])
-    return actions, split, longest_recording(actions)
 
 
 def _forward_call(k: Kernel, args, activity, tangents, backend, width: int = 1):
@@ -729,22 +671,21 @@ def checkpoint(f, snapshots: int | str = "store_all", schedule: str = "segments"
     stores every float value the reverse sweep uses. Gradients are the same either way.
     Under a budget, revolve reverses each step from its restored state with no tape where
     the kernel allows it (a step that reads its state before overwriting it), and a budget
-    below one copy of the state puts the snapshots in files (checkpoint/disk.py: in
+    below one copy of the state puts the snapshots in files (runtime/snapshots.py: in
     HPCAD_SNAPSHOT_DIR, default the temporary directory), unless `disk=False`;
     schedule="restart" asks for the no-tape revolve with `snapshots` snapshots."""
-    from .checkpoint.budget import parse_bytes
-    from .checkpoint.cost import INTERMEDIATES
     k = as_kernel(f)
     if schedule not in ("segments", "revolve", "restart"):
         raise ArgumentError(f"checkpoint: schedule must be 'segments', 'revolve' or "
                             f"'restart', got {schedule!r}")
-    schedule = "revolve_restart" if schedule == "restart" else schedule
+    pinned = Plan(Kind.SEGMENTS) if schedule == "segments" else \
+        Plan(Kind.REVOLVE, restart=schedule == "restart")
     if intermediates not in (None, *INTERMEDIATES):
         raise ArgumentError(f"checkpoint: intermediates must be one of {INTERMEDIATES}, got "
                             f"{intermediates!r}")
     count = None
     if snapshots == "recompute_all":
-        count, schedule = 1, "revolve_lean"   # the least memory
+        count, pinned = 1, Plan(Kind.REVOLVE, lean=True)   # the least memory
         intermediates = intermediates or "recompute"
     elif snapshots == "auto":
         budget = budget or "auto"
@@ -757,8 +698,10 @@ def checkpoint(f, snapshots: int | str = "store_all", schedule: str = "segments"
         raise ArgumentError("checkpoint: give either a snapshot count or a budget, not both")
     if budget is not None and budget != "auto":
         budget = parse_bytes(budget)
-    out = Kernel(k.py_func, k.backend, count, schedule, budget,
-                 intermediates or k.intermediates)
+    intermediates = intermediates or k.intermediates
+    pinned = replace(pinned, snapshots=count, intermediates=intermediates) if count else \
+        replace(STORE_ALL, intermediates=intermediates) if budget is None else None
+    out = Kernel(k.py_func, k.backend, pinned, budget, intermediates)
     out.disk = bool(disk)
     out.specializations = k.specializations if count is None else {}
     return out
@@ -774,20 +717,20 @@ def plan(f, *args, snapshots: int | None = None, budget: int | str | None = None
     args = k.bind(args)
     spec = k.specialize(args)
     kinds = tuple(_float_kinds(k, args, set(range(len(args)))))
-    schedule, intermediates, head = k.schedule, k.intermediates, ""
+    chosen, head = Plan(Kind.SEGMENTS, snapshots, intermediates=k.intermediates), ""
     if snapshots is None:
         if budget is not None:
             k = checkpoint(k, budget=budget, disk=k.disk)
         # the arrays stand in for their shadows: only their sizes matter to the estimate
         flat = _with_shadows(spec, args, kinds, args) + [1.0]
-        snapshots, schedule, intermediates = _policy(k, spec, kinds, True, args, flat)
+        chosen = _plan_call(k, spec, kinds, True, args, flat)
         if k.last_policy is not None:
             c = k.last_policy
-            policy = (f"{c.schedule}, {c.snapshots} snapshots" if c.snapshots
-                      else "store all")
             files = f" (and {c.disk} bytes of snapshots in files)" if c.disk else ""
-            head = f"policy: {policy} ({c.reason}); estimated {c.estimate} bytes per rank" \
-                f"{files}\n"
-    fn = spec.derivative("reverse", kinds, True, snapshots, schedule, intermediates)
+            head = f"policy: {c.plan.describe()} ({c.reason}); estimated {c.estimate} bytes " \
+                f"per rank{files}\n"
+    fn = spec.derivative("reverse", kinds, True, chosen)
+    if fn.run_args is not None:
+        head += f"checkpointing: {chosen.describe()}\n"
     text = head + "\n".join(fn.plan) + "\n"
     return text + f"plan hash {hashlib.sha256(text.encode()).hexdigest()[:16]}\n"

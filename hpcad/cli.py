@@ -131,6 +131,7 @@ def cmd_plan(args) -> int:
     import hashlib
 
     from .api import checkpoint, plan
+    from .checkpoint.plan import Kind, Plan
     kernel = load_kernel(args.target)
     if args.intermediates:
         kernel = checkpoint(kernel, intermediates=args.intermediates)
@@ -140,9 +141,11 @@ def cmd_plan(args) -> int:
         sys.stdout.write(plan(kernel, *example_arguments(kernel, args.sig), budget=args.budget))
         return 0
     spec = specialization(kernel, args.sig)
-    fn = spec.derivative("reverse", default_activity(spec), True, args.snapshots,
-                         intermediates=kernel.intermediates)
-    text = "\n".join(fn.plan) + "\n"
+    chosen = Plan(Kind.SEGMENTS if args.snapshots else Kind.STORE_ALL, args.snapshots,
+                  intermediates=kernel.intermediates)
+    fn = spec.derivative("reverse", default_activity(spec), True, chosen)
+    head = "" if fn.run_args is None else f"checkpointing: {chosen.describe()}\n"
+    text = head + "\n".join(fn.plan) + "\n"
     sys.stdout.write(text)
     print(f"plan hash {hashlib.sha256(text.encode()).hexdigest()[:16]}")
     return 0

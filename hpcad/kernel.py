@@ -11,6 +11,8 @@ from .ad.custom import RuleCalls
 from .ad.forward import forward
 from .ad.reverse import reverse
 from .backend import interp
+from .checkpoint.budget import Choice
+from .checkpoint.plan import STORE_ALL, Plan
 from .errors import ArgumentError
 from .frontend.lower import lower_kernel
 from .frontend.signature import signature_of
@@ -48,11 +50,12 @@ class Specialization:
         return any(op.dialect == "mpi" for op in walk(self.primal.body))
 
     def derivative(self, mode: str, activity: tuple[str, ...], ret_active: bool,
-                   snapshots: int | None = None, schedule: str = "segments",
-                   intermediates: str = "auto", width: int = 1,
-                   fused: bool = True) -> Function:
-        key = (mode, activity, ret_active, snapshots, schedule, intermediates, width,
-               fused)
+                   plan: Plan = STORE_ALL, width: int = 1, fused: bool = True) -> Function:
+        """The derivative function of this mode and activity, built once per plan shape:
+        a checkpointed one takes its snapshot count at run time (checkpoint/plan.py), so a
+        new problem size, whatever snapshot count it is planned with, reuses it."""
+        plan = plan.shape
+        key = (mode, activity, ret_active, plan, width, fused)
         fn = self.derivatives.get(key)
         if fn is None:
             primal = self.primal if self.rules is None else self.rules.for_mode(mode)
@@ -71,8 +74,7 @@ class Specialization:
             if mode == "forward":
                 fn = forward(primal, list(activity), act, self.rules, width)
             else:
-                fn = reverse(primal, list(activity), act, ret_active, snapshots, schedule,
-                             intermediates, self.rules, width)
+                fn = reverse(primal, list(activity), act, ret_active, plan, self.rules, width)
             if self.rules is not None:
                 fn = self.rules.inline(fn)
             fn = finish_derivative(fn, fused)
@@ -84,18 +86,18 @@ class Kernel:
     """A numba-style Python function that hpcad can run and differentiate."""
     __hpcad_kernel__ = True
 
-    def __init__(self, py_func, backend: str | None = None, snapshots: int | None = None,
-                 schedule: str = "segments", budget: int | str | None = "auto",
-                 intermediates: str = "auto"):
+    def __init__(self, py_func, backend: str | None = None, pinned: Plan | None = None,
+                 budget: int | str | None = "auto", intermediates: str = "auto"):
         self.py_func = py_func
         self.backend = backend
-        self.snapshots = snapshots   # checkpointing policy (see hpcad.checkpoint)
-        self.schedule = schedule
+        # checkpointing (see hpcad.checkpoint and checkpoint/planner.py): a pinned plan, or
+        # one chosen per call within the memory budget
+        self.pinned = pinned
         self.intermediates = intermediates   # store or recompute them: checkpoint/cost.py
         self.budget = budget         # bytes, "auto" (HPCAD_MEMORY_BUDGET) or None
-        self.disk = True             # snapshots may go to files (checkpoint/disk.py)
-        self.policies: dict = {}     # tape and time-loop sizes per call shape (api._policy)
-        self.last_policy = None
+        self.disk = True             # snapshots may go to files (runtime/snapshots.py)
+        self.policies: dict = {}     # tape and time-loop sizes per call shape (the planner's)
+        self.last_policy: Choice | None = None   # the planner's last choice
         self.signature = inspect.signature(py_func)
         self.arg_names = list(self.signature.parameters)
         self.specializations: dict[tuple, Specialization] = {}

@@ -18,7 +18,7 @@ from .errors import PlanMismatch
 
 ABORT_SWITCH = "HPCAD_MPI_ABORT"
 _calls_mpi: dict[int, tuple] = {}   # id(IR function) -> (function, whether it calls MPI)
-_agreed: dict[tuple, object] = {}  # (id(IR function), communicator handle) -> the function
+_agreed: dict[tuple, tuple] = {}  # (id(IR function), communicator) -> (the function, plan)
 _hook_installed = False
 
 
@@ -85,8 +85,7 @@ def _plan(kernel) -> str:
     text = "no memory budget" if budget is None else f"a memory budget of {budget} bytes"
     choice = kernel.last_policy
     if choice is not None:
-        text += f", checkpointing '{choice.schedule}' with " \
-                f"{choice.snapshots if choice.snapshots is not None else 'all'} snapshots"
+        text += f", checkpointing: {choice.plan.describe()}"
     return text
 
 
@@ -112,12 +111,14 @@ def collective(kernel, fn, args):
 def agree(comm, fn, kernel) -> None:
     """One allgather of what each rank is about to run, before its first message."""
     from mpi4py import MPI
-    key = (id(fn), MPI._handleof(comm))
-    if _agreed.get(key) is fn:
+    # (one derivative runs with any snapshot count: agree again when the plan changes)
+    key, plan = (id(fn), MPI._handleof(comm)), _plan(kernel)
+    agreed = _agreed.get(key)
+    if agreed is not None and agreed[0] is fn and agreed[1] == plan:
         return
     from .ir.printer import print_function
     digest = hashlib.sha256(print_function(fn).encode()).hexdigest()[:12]
-    mine = f"kernel '{kernel.__name__}' ({fn.name}, IR {digest}), {_plan(kernel)}"
+    mine = f"kernel '{kernel.__name__}' ({fn.name}, IR {digest}), {plan}"
     everyone = comm.allgather(mine)
     if any(r != mine for r in everyone):
         ranks: dict[str, list[int]] = {}
@@ -129,4 +130,4 @@ def agree(comm, fn, kernel) -> None:
                            f"would deadlock: {which}; give every rank the same kernel, "
                            f"arguments' types, memory budget (hpcad.checkpoint, "
                            f"HPCAD_MEMORY_BUDGET) and checkpointing")
-    _agreed[key] = fn
+    _agreed[key] = (fn, plan)

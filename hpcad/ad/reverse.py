@@ -9,20 +9,15 @@ are never re-read by the reverse sweep, so in-place overwrites need no restoring
 from __future__ import annotations
 
 import os
-import warnings
 
+from ..checkpoint import windows
 from ..checkpoint.cost import is_expensive
 from ..checkpoint.mincut import plan_region
-from ..checkpoint.revolve import RevolveCheckpointing
-from ..checkpoint.segments import (
-    SegmentCheckpointing,
-    choose_time_loop,
-    is_scratch,
-    state_arrays,
-)
+from ..checkpoint.plan import STORE_ALL, Plan
+from ..checkpoint.segments import is_scratch
+from ..checkpoint.strategy import Strategy, run_args, strategy_args, time_loop_strategy
 from ..checkpoint.tape import TapeLayout
-from ..checkpoint.windows import StencilWindows
-from ..errors import DifferentiationError, HpcadWarning, where
+from ..errors import DifferentiationError, where
 from ..ir.clone import clone_op
 from ..ir.core import Block, Builder, Function, Op, Value, walk
 from ..ir.dialects import is_pure
@@ -38,8 +33,7 @@ from .regions import Region
 from .rules import NON_DIFFERENTIABLE, PARTIALS, RuleBuilder, uses_of_partial
 
 
-class _Reverse(MpiReverse, ParallelReverse, SegmentCheckpointing, RevolveCheckpointing,
-               StencilWindows, CustomReverse):
+class _Reverse(MpiReverse, ParallelReverse, CustomReverse):
     def __init__(self, fn: Function, act: Activity, intermediates: str = "auto", rules=None,
                  width: int = 1):
         self.fn = fn
@@ -52,10 +46,7 @@ class _Reverse(MpiReverse, ParallelReverse, SegmentCheckpointing, RevolveCheckpo
         self.trip_count: dict[Op, Value] = {}     # primal while op -> forward iteration count
         self.adj: dict[Value, Value] = {}         # primal value -> its current adjoint
         self.requests: dict[Value, tuple] = {}    # MPI request -> (shadow request, buffer)
-        self.segmented: dict[Op, dict] = {}       # checkpointed time loops -> their layout
-        self.revolve_loop: Op | None = None       # the time loop under a revolve schedule
-        self.revolve_info: dict = {}
-        self.revolve_args: tuple = ()   # (actions, forward-sweep actions, longest recording)
+        self.strategy: Strategy | None = None    # the checkpointed time loop's (checkpoint/)
         self.plans: list = []                     # (region, RegionPlan) for `hpcad plan`
         self.b = Builder()
         self.tape = TapeLayout()
@@ -77,11 +68,8 @@ class _Reverse(MpiReverse, ParallelReverse, SegmentCheckpointing, RevolveCheckpo
             if op.name == "scf.while":
                 new.ops.append(self.augment_while(op, new))
                 continue
-            if op in self.segmented:
-                self.augment_segmented(op, new)
-                continue
-            if op is self.revolve_loop:
-                self.augment_revolve(op, new)
+            if self.strategy is not None and op is self.strategy.loop:
+                self.strategy.augment(self, op, new)
                 continue
             c = Op(op.name, [self.vmap.get(v, v) for v in op.operands],
                    [r.type for r in op.results], op.attrs, loc=op.loc,
@@ -171,13 +159,8 @@ class _Reverse(MpiReverse, ParallelReverse, SegmentCheckpointing, RevolveCheckpo
         last = [self.last_write.get(self.act.key(a), -1) for a in arrays]
         if all(w < top for w in last):
             return True
-        loop = self.revolve_loop
-        if not self.revolve_info.get("restart") or self.fn.body.ops[top] is not loop \
-                or any(w > top for w in last):
-            return False
-        at = self.position(op, loop.regions[0])
-        first = self.revolve_info["first_write"]
-        return all(first.get(self.act.key(a), at + 1) > at for a in arrays)
+        return self.strategy is not None and not any(w > top for w in last) and \
+            self.strategy.reads_restored(self, op, arrays, top)
 
     def resolve(self, r: Region) -> None:
         """Write the prologue of region r's reverse (restores, recomputations, shadows) and the
@@ -199,7 +182,8 @@ class _Reverse(MpiReverse, ParallelReverse, SegmentCheckpointing, RevolveCheckpo
                 ph = placeholders.setdefault(v, r.avail.setdefault(v, Value(v.type, v.name)))
                 if v in r.windows:
                     at = self.position(v.owner, r.old)
-                    recomputed.extend((at, c) for c in self.reload_from_window(r, v, ph))
+                    recomputed.extend((at, c) for c in windows.reload_from_window(self, r, v,
+                                                                                  ph))
                     continue
                 induction = self.induction(v)
                 if induction is not None:
@@ -228,13 +212,13 @@ class _Reverse(MpiReverse, ParallelReverse, SegmentCheckpointing, RevolveCheckpo
         windows (checkpoint/windows.py) instead where that stores fewer bytes."""
         operands = lambda v: self.local_operands(v, r)
         plan = plan_region(batch, operands, lambda v: self.can_recompute(v, r))
-        windows = self.window_loads(r) if first else {}
-        if windows:
-            alt = plan_region(batch, lambda v: [] if v in windows else operands(v),
-                              lambda v: v in windows or self.can_recompute(v, r))
-            used = {v: windows[v] for v in alt.recomputed if v in windows}
-            if used and alt.store_bytes + self.window_bytes(used) < plan.store_bytes:
-                self.open_windows(r, used)
+        loads = windows.window_loads(self, r) if first else {}
+        if loads:
+            alt = plan_region(batch, lambda v: [] if v in loads else operands(v),
+                              lambda v: v in loads or self.can_recompute(v, r))
+            used = {v: loads[v] for v in alt.recomputed if v in loads}
+            if used and alt.store_bytes + windows.window_bytes(used) < plan.store_bytes:
+                windows.open_windows(self, r, used)
                 return alt
         return plan
 
@@ -557,10 +541,8 @@ class _Reverse(MpiReverse, ParallelReverse, SegmentCheckpointing, RevolveCheckpo
         """Reverse a for/while loop. `bounds` overrides the reversed range (a checkpointed
         segment); with `carry_out`, the adjoints reaching the loop's carried inputs are put
         there (for the previous segment) instead of onto the inputs."""
-        if op in self.segmented and bounds is None:
-            return self.reverse_segmented(op, ctx)
-        if op is self.revolve_loop and bounds is None:
-            return self.reverse_revolve(op, ctx)
+        if self.strategy is not None and op is self.strategy.loop and bounds is None:
+            return self.strategy.reverse(self, op, ctx)
         is_for = op.name == "scf.for"
         body = op.regions[0] if is_for else op.regions[1]
         if not is_for:
@@ -613,7 +595,7 @@ class _Reverse(MpiReverse, ParallelReverse, SegmentCheckpointing, RevolveCheckpo
         self.resolve(inner)
         self.adj = outer
         b.block = outer_block
-        self.close_windows(inner, ctx)
+        windows.close_windows(self, inner, ctx)
         loop = b.op("scf.for", bounds + init_adj, [v.type for v in init_adj],
                     attrs={"reverse": True}, regions=[rbody])
         res = loop.results
@@ -709,33 +691,16 @@ def scratch_adjoints(fn: Function) -> tuple[set[Op], set[Op]]:
 
 
 def reverse(fn: Function, arg_activity: list[str], act: Activity, ret_active: bool,
-            snapshots: int | None = None, schedule: str = "segments",
-            intermediates: str = "auto", rules=None, width: int = 1) -> Function:
+            plan: Plan = STORE_ALL, rules=None, width: int = 1) -> Function:
     """The adjoint function. Args: each primal arg followed by its shadow (shadowed arrays),
-    then one seed per float result (if ret_active). Returns the primal results, then the
-    adjoint of each active scalar argument. Shadows hold the cotangent of the arrays' exit
-    values on entry and of their entry values on return. With `width` W, seeds, adjoints
-    and shadows carry W directions (vector types); the primal and the tape are one."""
-    rv = _Reverse(fn, act, intermediates, rules, width)
-    revolve_bounds = None
-    if snapshots:
-        loop = choose_time_loop(fn)
-        if loop is not None and schedule.startswith("revolve"):
-            # revolve[_lean][_restart][_disk] (checkpoint/revolve.py)
-            revolve_bounds = _static_bounds(fn, loop)
-            rv.revolve_loop = loop
-            rv.revolve_info = {"snapshots": snapshots, "lean": "_lean" in schedule,
-                               "restart": "_restart" in schedule, "disk": "_disk" in schedule,
-                               "first_write": _first_writes(act, loop)}
-            # a restarting reverse reads each step's state from its file snapshot
-            rv.revolve_info["from_slot"] = rv.revolve_info["restart"] and "_disk" in schedule
-        elif loop is not None:
-            rv.segmented[loop] = {"snapshots": snapshots}
-        else:
-            warnings.warn(f"{where(fn.loc)}: checkpointing with {snapshots} snapshots was "
-                          f"asked for, but '{fn.name}' has no time loop hpcad can checkpoint "
-                          f"(a top-level loop with step 1 that runs inner loops and carries "
-                          f"no arrays); the whole tape is stored", HpcadWarning, stacklevel=2)
+    then one seed per float result (if ret_active), then what the plan's time-loop strategy
+    reads at run time (its snapshot count: checkpoint/strategy.py). Returns the primal
+    results, then the adjoint of each active scalar argument. Shadows hold the cotangent of
+    the arrays' exit values on entry and of their entry values on return. With `width` W,
+    seeds, adjoints and shadows carry W directions (vector types); the primal and the tape
+    are one."""
+    rv = _Reverse(fn, act, plan.intermediates, rules, width)
+    rv.strategy = time_loop_strategy(fn, plan, act)
     args, shadows = [], {}
     for a, kind in zip(fn.args, arg_activity):
         na = Value(a.type, a.name)
@@ -748,12 +713,7 @@ def reverse(fn: Function, arg_activity: list[str], act: Activity, ret_active: bo
     ret = fn.body.ops[-1]
     float_rets = [v for v in ret.operands if isinstance(v.type, ScalarType) and v.type.is_float]
     seeds = [Value(rv.dtype(v), "seed") for v in float_rets] if ret_active else []
-    extra = []
-    if rv.revolve_loop is not None:   # the schedule, computed when the derivative is called
-        extra = [Value(ArrayType(i64, 2, "C"), "actions"), Value(i64, "forward_actions"),
-                 Value(i64, "longest_recording")]
-        rv.revolve_args = tuple(extra)
-    body = Block(args + seeds + extra)
+    body = Block(args + seeds + strategy_args(rv.strategy))
     rv.augment(fn.body, body)
     fwd_ret = body.ops.pop()
     rev = Block()
@@ -776,32 +736,10 @@ def reverse(fn: Function, arg_activity: list[str], act: Activity, ret_active: bo
     Builder(body).op("func.return", list(fwd_ret.operands) + outs)
     out = Function(fn.name + ".rev", body, [v.type for v in fwd_ret.operands + outs], loc=fn.loc)
     out.plan = describe_plan(rv)
-    if revolve_bounds is not None:
-        info = rv.revolve_info
-        if info["restart"] and any(o.dialect == "tape" for o in walk(info["template"])):
-            raise NotRestartable(f"{where(rv.revolve_loop.loc)}: a step of this time loop "
-                                 f"cannot be reversed from its restored state: its reverse "
-                                 f"needs values the step computes after overwriting them; use "
-                                 f"schedule='revolve' (a one-step tape)")
-        out.revolve = {"bounds": revolve_bounds, "snapshots": snapshots,
-                       "lean": info["lean"], "restart": info["restart"],
-                       "from_slot": info["from_slot"]}
+    if rv.strategy is not None:
+        rv.strategy.finish()
+    out.run_args = run_args(fn, rv.strategy, plan)
     return out
-
-
-class NotRestartable(DifferentiationError):
-    """The time loop's reverse needs a tape even from each step's restored state."""
-
-
-def _first_writes(act: Activity, loop: Op) -> dict:
-    """Per array class, the position in the time loop's body of the first op that writes
-    it (ir/effects.writes, as for `last_write`)."""
-    first: dict = {}
-    for pos, step_op in enumerate(loop.regions[0].ops):
-        for o in [step_op, *walk_regions(step_op)]:
-            for arr in writes(o):
-                first.setdefault(act.key(arr), pos)
-    return first
 
 
 def _tape_can_hold(op: Op) -> bool:
@@ -825,22 +763,6 @@ def _tape_can_hold(op: Op) -> bool:
     return not parallel or parallel == loops[:1]
 
 
-def _static_bounds(fn: Function, loop: Op) -> list:
-    """How to find the revolve loop's range when the derivative is called: per bound, an
-    argument's index or a constant."""
-    out = []
-    for v in loop.operands[:3]:
-        if v in fn.args:
-            out.append(("arg", fn.args.index(v)))
-        elif isinstance(v.owner, Op) and v.owner.name == "arith.const":
-            out.append(("const", v.owner.attrs["value"]))
-        else:
-            raise DifferentiationError(
-                f"{where(loop.loc)}: a revolve schedule needs the time loop's range to come "
-                f"from the kernel's arguments or constants (e.g. range(nsteps))")
-    return out
-
-
 def _short(loc) -> str:
     return "?" if loc is None else f"{os.path.basename(loc[0])}:{loc[1]}"
 
@@ -856,19 +778,7 @@ def _describe_value(v: Value) -> str:
 def describe_plan(rv: _Reverse) -> list[str]:
     """Readable lines: per region of the primal, what its reverse restores from the tape
     and how much it recomputes; checkpointed time loops and their snapshots."""
-    lines = []
-    for loop, info in rv.segmented.items():
-        names = ", ".join(a.name or "?" for a in info.get("state", []))
-        lines.append(f"time loop {_short(loop.loc)}: {info['snapshots']} snapshots of "
-                     f"[{names}]; each segment's tape is recomputed in the reverse sweep")
-    if rv.revolve_loop is not None:
-        info = rv.revolve_info
-        names = ", ".join(a.name or "?" for a in state_arrays(rv.fn, rv.revolve_loop))
-        how = (f"each step reversed from its {'snapshot' if info['disk'] else 'restored state'}"
-               f", no tape" if info["restart"] else "the tape holds one step")
-        lines.append(f"time loop {_short(rv.revolve_loop.loc)}: revolve"
-                     f"{' (lean)' * info['lean']} with {info['snapshots']} snapshots of "
-                     f"[{names}]{' in files' * info['disk']}; {how}")
+    lines = [] if rv.strategy is None else [rv.strategy.describe()]
     for r, plan in rv.plans:
         if not plan.stored and not plan.recomputed:
             continue

@@ -399,8 +399,8 @@ def _alloc(c: _Compiler, op: Op) -> Step:
     make, dtype = getattr(np, fill), op.result.type.dtype.np_dtype
     lead = (lanes(op.result.type),) if lanes(op.result.type) > 1 else ()
 
-    if op.attrs.get("disk"):   # snapshots in a file (checkpoint/disk.py)
-        from ..checkpoint.disk import buffer
+    if op.attrs.get("disk"):   # snapshots in a file (runtime/snapshots.py)
+        from ..runtime.snapshots import buffer
 
         def alloc_on_disk(r):
             shape = extents(r)

@@ -12,16 +12,19 @@ from __future__ import annotations
 
 import functools
 import math
+import operator
 import os
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 
-from ..backend.interp import PREDICATES, SCALAR_RULES
 from ..errors import ArgumentError, HpcadError, where
 from ..ir.core import Block, Function, Op, Value, walk
 from ..ir.types import ScalarType
+from ..runtime.snapshots import file_system, share
+from ..runtime.tape import tape_slots
+from .plan import Kind, Plan
 from .revolve import forward_steps
 from .segments import choose_time_loop, state_arrays
 
@@ -50,9 +53,19 @@ class _Unknown(Exception):
     pass
 
 
+# the integer and boolean ops of size arithmetic, computed exactly (a size past int64 is
+# past any budget); any other op leaves a size unknown
+_INTEGER = {"arith.add": operator.add, "arith.sub": operator.sub, "arith.mul": operator.mul,
+            "arith.neg": operator.neg, "arith.floordiv": operator.floordiv,
+            "arith.mod": operator.mod, "arith.min": min, "arith.max": max, "math.abs": abs,
+            "arith.and": operator.and_, "arith.or": operator.or_, "arith.not": operator.not_}
+_PREDICATES = {"eq": operator.eq, "ne": operator.ne, "lt": operator.lt, "le": operator.le,
+               "gt": operator.gt, "ge": operator.ge}
+
+
 def _evaluate(v: Value, env: dict[Value, object]) -> int:
     """The integer value of a top-level value, from the call's arguments, with the
-    interpreter's scalar semantics."""
+    exact integer arithmetic."""
     if v in env:
         x = env[v]
         if isinstance(x, np.ndarray):
@@ -68,12 +81,15 @@ def _evaluate(v: Value, env: dict[Value, object]) -> int:
     elif op.name == "arith.cast":
         out = _evaluate(op.operands[0], env)
     elif op.name == "arith.cmp":
-        out = PREDICATES[op.attrs["pred"]](*(_evaluate(x, env) for x in op.operands))
+        out = _PREDICATES[op.attrs["pred"]](*(_evaluate(x, env) for x in op.operands))
     elif op.name == "arith.select":
         c, a, b = (_evaluate(x, env) for x in op.operands)
         out = a if c else b
-    elif v.type.name in SCALAR_RULES.get(op.name, {}):
-        out = SCALAR_RULES[op.name][v.type.name](*(_evaluate(a, env) for a in op.operands))
+    elif op.name in _INTEGER:
+        try:
+            out = int(_INTEGER[op.name](*(_evaluate(a, env) for a in op.operands)))
+        except ZeroDivisionError:
+            raise _Unknown() from None
     else:
         raise _Unknown()
     env[v] = out
@@ -97,7 +113,6 @@ def _extent(a: Value, axis: int, env: dict[Value, object]) -> int:
 def tape_bytes(fn: Function, flat_args) -> int | None:
     """A bound on the bytes fn's tape holds for these arguments (flat, as the derivative
     takes them), or None when a slot's size is only known while it runs."""
-    from ..backend.numba.tape import tape_slots
     env = dict(zip(fn.args, flat_args))
     total = 0
     try:
@@ -225,7 +240,6 @@ def agree(comm, tapes: tuple, loop: TimeLoop | None, cache: int, restart: bool =
     bytes over the ranks that share its file system, disk.share), over the ranks of comm
     (collective), so that every rank chooses the same checkpointing and recomputed steps
     communicate alike. A size unknown on any rank is unknown on all."""
-    from .disk import file_system, share
     where = file_system()     # ranks on one host and device share its free space
     mine = (tapes, None if loop is None else (loop.steps, loop.state_bytes), cache, disk, where)
     everyone = comm.allgather(mine)
@@ -243,12 +257,16 @@ def agree(comm, tapes: tuple, loop: TimeLoop | None, cache: int, restart: bool =
 
 @dataclass(frozen=True)
 class Choice:
-    snapshots: int | None      # None: store all steps
-    schedule: str
+    plan: Plan                 # its intermediates are the planner's to fill in
     estimate: int              # bytes of tape + snapshots
     reason: str
     fewest_bytes: bool = False   # intermediates recomputed wherever that saves bytes
-    disk: int = 0              # bytes of snapshots in files (checkpoint/disk.py)
+    disk: int = 0              # bytes of snapshots in files (hpcad/runtime/snapshots.py)
+
+    @property
+    def snapshots(self) -> int | None:
+        """The snapshot count; None: store all steps."""
+        return self.plan.snapshots
 
 
 def cache_segments(own: int | None, loop: TimeLoop | None, cache: int) -> Choice | None:
@@ -271,7 +289,7 @@ def cache_segments(own: int | None, loop: TimeLoop | None, cache: int) -> Choice
     if length < 2 or length >= n:
         return None
     s = -(-n // length)
-    return Choice(s, "segments", length * per_step + (s + 1) * loop.state_bytes,
+    return Choice(Plan(Kind.SEGMENTS, s), length * per_step + (s + 1) * loop.state_bytes,
                   f"segments of {length} steps keep the tape in cache ({cache} bytes)")
 
 
@@ -296,11 +314,11 @@ def choose(budget: int | None, tapes: tuple, loop: TimeLoop | None,
     if fast is not None and (budget is None or fast.estimate <= budget):
         return fast
     if budget is None:
-        return Choice(None, "segments", own, "store-all (no memory budget)")
+        return Choice(Plan(), own, "store-all (no memory budget)")
     if own is not None and own <= budget:
-        return Choice(None, "segments", own, "store-all fits")
+        return Choice(Plan(), own, "store-all fits")
     if least is not None and least <= budget:
-        return Choice(None, "segments", least, "store-all fits with cheap and expensive "
+        return Choice(Plan(), least, "store-all fits with cheap and expensive "
                                                "intermediates recomputed", True)
     if loop is None or loop.steps < 2:
         raise HpcadError(f"memory budget of {budget} bytes cannot be planned: "
@@ -314,7 +332,7 @@ def choose(budget: int | None, tapes: tuple, loop: TimeLoop | None,
     for s in _segment_counts(n):
         est = -(-n // s) * least // n + (s + 1) * p
         if est <= budget:
-            return Choice(s, "segments", est, f"segments of {-(-n // s)} steps fit", True)
+            return Choice(Plan(Kind.SEGMENTS, s), est, f"segments of {-(-n // s)} steps fit", True)
     if restart:
         choice = _restarting(n, p, budget // max(p, 1))
         if choice is not None:
@@ -329,8 +347,7 @@ def choose(budget: int | None, tapes: tuple, loop: TimeLoop | None,
                for lean, s in ((False, min(room - 1, n)), (True, min(room, n))) if s >= 1]
     if options:
         _, lean, s = min(options)
-        return Choice(int(s), "revolve_lean" if lean else "revolve",
-                      one_step + (s + (not lean)) * p,
+        return Choice(Plan(Kind.REVOLVE, int(s), lean=lean), one_step + (s + (not lean)) * p,
                       f"revolve with {s} snapshots fits" + " (the final state recomputed "
                       "from one)" * lean, True)
     # below one copy of the state in memory: snapshots of every step in files, as many
@@ -341,8 +358,8 @@ def choose(budget: int | None, tapes: tuple, loop: TimeLoop | None,
     on_disk = min(n + 2, disk // 2 // max(p, 1))
     if not restart and on_disk >= 1 and one_step <= budget:
         s = min(n, on_disk)
-        return Choice(int(s), "revolve_lean_disk", one_step,
-                      f"revolve with {s} snapshots in files (checkpoint/disk.py), the tape "
+        return Choice(Plan(Kind.REVOLVE, int(s), lean=True, disk=True), one_step,
+                      f"revolve with {s} snapshots in files (hpcad/runtime/snapshots.py), the tape "
                       f"holding one step", True, s * p)
     if on_disk >= 1 and not restart:
         raise HpcadError(f"memory budget of {budget} bytes is below the least this gradient "
@@ -395,8 +412,8 @@ def _restarting_on_disk(n: int, p: int, disk: int) -> Choice | None:
     fits = _restarting(n, p, min(n + 2, disk // 2 // max(p, 1)) - 1)
     if fits is None:
         return None
-    return Choice(fits.snapshots, fits.schedule + "_disk", 0,
-                  f"revolve with {fits.snapshots} snapshots in files (checkpoint/disk.py), "
+    return Choice(replace(fits.plan, disk=True), 0,
+                  f"revolve with {fits.snapshots} snapshots in files (hpcad/runtime/snapshots.py), "
                   f"each step reversed from its snapshot (no tape)", True, fits.estimate + p)
 
 
@@ -409,6 +426,6 @@ def _restarting(n: int, p: int, copies: int) -> Choice | None:
     if not options:
         return None
     _, lean, s = min(options)
-    return Choice(int(s), "revolve" + "_lean" * lean + "_restart", (s + (not lean)) * p,
+    return Choice(Plan(Kind.REVOLVE, int(s), lean=lean, restart=True), (s + (not lean)) * p,
                   f"revolve with {s} snapshots fits, each step reversed from its restored "
                   f"state (no tape)", True)

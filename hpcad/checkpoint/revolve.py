@@ -12,25 +12,31 @@ small interpreter in the derivative IR:
 The actions before the schedule's EndForward run where the loop ran (without tape); the rest
 runs where the loop's reverse belongs.
 
-Restarting (`revolve[_lean]_restart`): where every value the reverse of a step needs can be
+Restarting (plan.restart): where every value the reverse of a step needs can be
 recomputed from the state the step starts from (ad/reverse.py, `unchanged_after`), the
 table has no taping runs and REVERSE reverses the step from the state as it is (the tape is
 empty; a kernel that still needs one raises NotRestartable when its derivative is built).
-With the snapshots in files (`_disk`, checkpoint/disk.py), REVERSE's `save` column names the
+With the snapshots in files (plan.disk, runtime/snapshots.py), REVERSE's `save` column names the
 slot holding the step's state and the reverse reads it there (`_reverse_from_slots`), which
 spares copying each state back before reversing its step."""
 from __future__ import annotations
 
+from collections.abc import Callable
 from functools import lru_cache
 from math import comb
+from typing import Any
 
 import numpy as np
 
+from ..errors import DifferentiationError, where
 from ..ir.clone import clone_op
-from ..ir.core import Block, Builder, Op, Value
+from ..ir.core import Block, Builder, Function, Op, Value, walk
+from ..ir.effects import writes
 from ..ir.types import i1, i64
 from .binomial import binomial_recomputation, repetition_number, revolve_actions
-from .segments import _element_view, alloc_snapshots, state_arrays, sweep_title
+from .engine import Engine
+from .plan import Plan
+from .segments import alloc_snapshots, element_view, short_loc, state_arrays, sweep_title
 
 FORWARD, REVERSE, RESTORE = 0, 1, 2
 
@@ -206,156 +212,276 @@ def _schedule_actions(steps: int, snapshots: int, first: int,
     return np.array(rows, dtype=np.int64).reshape(-1, 5), split
 
 
-class RevolveCheckpointing:
-    """Mixed into reverse mode (`ad/reverse.py`)."""
+class NotRestartable(DifferentiationError):
+    """The time loop's reverse needs a tape even from each step's restored state."""
 
-    def augment_revolve(self, op: Op, new: Block) -> None:
-        info = self.revolve_info
+
+class Revolve:
+    """The revolve strategy for the time loop `loop` (see module doc): the reverse engine
+    (ad/reverse.py) calls augment where the loop's forward copy goes and reverse where its
+    reverse goes. `args`: the derivative's arguments holding the snapshot count, the action
+    table, the number of its forward-sweep actions and its longest taping run (run-time
+    values: checkpoint/plan.py)."""
+
+    def __init__(self, fn: Function, loop: Op, plan: Plan, act: Any, args: list[Value]):
+        self.fn = fn
+        self.loop = loop
+        self.plan = plan
+        self.snapshots, self.actions, self.forward_actions, self.longest = args
+        self.first_write = _first_writes(act, loop)
+        self.state: list[Value] = []
+        self.snaps: list[Value] = []
+        self.scalar_snaps: list[Value] = []
+        self.template = Block()
+        self.adjoint_types: list[Any] = []
+
+    def augment(self, engine: Engine, op: Op, new: Block) -> None:
+        """The forward sweep's actions (no tape); the taping step body kept aside."""
         b = Builder(new)
         b.loc = op.loc
         # the slot of the state before the last steps (plain), the scratch slot (from_slot)
-        count = scratch_slot(info["snapshots"], info["lean"]) + info["from_slot"]
-        slots = b.op1("arith.const", [], i64, {"value": count})
-        state = [self.vmap[a] for a in state_arrays(self.fn, op)]
-        inits = [self.vmap.get(v, v) for v in op.operands[3:]]
+        one = b.op1("arith.const", [], i64, {"value": 1})
+        extra = b.op1("arith.const", [], i64,
+                      {"value": (not self.plan.lean) + self.plan.from_slot})
+        slots = b.op1("arith.add", [b.op1("arith.max", [self.snapshots, one], i64), extra], i64)
+        self.state = [engine.vmap[a] for a in state_arrays(self.fn, op)]
+        inits = [engine.vmap.get(v, v) for v in op.operands[3:]]
         # no copy of the final state: the action table ends by re-running the last steps
         # from the snapshot kept for them (schedule_actions)
-        snaps, _, scalar_snaps = alloc_snapshots(b, slots, state, inits, with_finals=False,
-                                                 disk=info["disk"])
-        info.update(state=state, snaps=snaps, scalar_snaps=scalar_snaps)
+        self.snaps, _, self.scalar_snaps = alloc_snapshots(b, slots, self.state, inits,
+                                                           with_finals=False,
+                                                           disk=self.plan.disk)
         zero = b.op1("arith.const", [], i64, {"value": 0})
-        final = self.run_actions(b, op, zero, self.revolve_args[1], inits, tape=False)
-        self.vmap.update(zip(op.results, final))
+        final = self.run_actions(engine, b, op, zero, self.forward_actions, inits, tape=False)
+        engine.vmap.update(zip(op.results, final, strict=True))
         old_body = op.regions[0]
-        template = Block([Value(a.type, a.name) for a in old_body.args])
-        self.vmap.update(zip(old_body.args, template.args))
-        self.augment(old_body, template)
-        info["template"] = template
+        self.template = Block([Value(a.type, a.name) for a in old_body.args])
+        engine.vmap.update(zip(old_body.args, self.template.args, strict=True))
+        engine.augment(old_body, self.template)
 
-    def steps_loop(self, b: Builder, op: Op, lo: Value, hi: Value, scalars, body: Block | None):
+    def steps_loop(self, engine: Engine, b: Builder, op: Op, lo: Value, hi: Value,
+                   scalars: list[Value], body: Block | None) -> list[Value]:
         """Run steps [lo, hi) of the time loop: with the taping template, or a fresh plain
         copy of the step."""
         if body is None:
-            body = clone_op(op, dict(self.vmap)).regions[0]
+            body = clone_op(op, dict(engine.vmap)).regions[0]
         body.parent = None
         one = b.op1("arith.const", [], i64, {"value": 1})
         return b.op("scf.for", [lo, hi, one] + list(scalars), [v.type for v in scalars],
                     regions=[body]).results
 
     def decode(self, b: Builder, a: Value) -> list[Value]:
-        actions = self.revolve_args[0]
-        return [b.op1("mem.load", [actions, a, b.op1("arith.const", [], i64, {"value": k})], i64)
+        return [b.op1("mem.load", [self.actions, a, b.op1("arith.const", [], i64,
+                                                            {"value": k})], i64)
                 for k in range(5)]
 
-    def save_state(self, b: Builder, slot: Value, scalars) -> None:
-        info = self.revolve_info
-        for a, snap in zip(info["state"], info["snaps"]):
-            b.op("mem.copy", [a, _element_view(b, snap, slot, a)])
-        for v, snap in zip(scalars, info["scalar_snaps"]):
+    def save_state(self, b: Builder, slot: Value, scalars: list[Value]) -> None:
+        for a, snap in zip(self.state, self.snaps, strict=True):
+            b.op("mem.copy", [a, element_view(b, snap, slot, a)])
+        for v, snap in zip(scalars, self.scalar_snaps, strict=True):
             b.op("mem.store", [v, snap, slot])
 
-    def run_actions(self, b: Builder, op: Op, lo: Value, hi: Value, inits, tape: bool,
-                    adjoint=None, adjoint_inits=()):
+    def run_actions(self, engine: Engine, b: Builder, op: Op, lo: Value, hi: Value,
+                    inits: list[Value], tape: bool, adjoint: Adjoint | None = None,
+                    adjoint_inits: list[Value] | None = None) -> list[Value]:
         """scf.for over actions[lo:hi] carrying the loop's scalars (and, when taping, the
-        adjoints `adjoint(builder, n0, n1, adjs) -> adjs` updates)."""
-        info = self.revolve_info
-        types = [v.type for v in inits] + (info["adjoint_types"] if tape else [])
+        adjoints `adjoint(builder, n0, n1, adjs, slot) -> adjs` updates)."""
+        types = [v.type for v in inits] + (self.adjoint_types if tape else [])
         block = Block([Value(i64, "action")] + [Value(t, "carried") for t in types])
         ab = Builder(block)
         ab.loc = op.loc
-        kind, n0, n1, save, rec = self.decode(ab, block.args[0])
+        row = self.decode(ab, block.args[0])
         scalars = list(block.args[1:1 + len(inits)])
         adjs = list(block.args[1 + len(inits):])
-
-        def branch(build) -> Block:
-            blk = Block()
-            bb = Builder(blk)
-            bb.loc = op.loc
-            bb.op("scf.yield", build(bb))
-            return blk
-
-        def is_(bb, value, k):
-            return bb.op1("arith.cmp", [value, bb.op1("arith.const", [], i64, {"value": k})], i1,
-                          {"pred": "eq"})
-
-        def forward(bb):
-            saving = bb.op1("arith.cmp", [save, bb.op1("arith.const", [], i64, {"value": 0})],
-                            i1, {"pred": "ge"})
-            bb.op("scf.if", [saving], [], regions=[
-                branch(lambda x: (self.save_state(x, save, scalars), [])[1]),
-                branch(lambda x: [])])
-            if tape and not info["restart"]:
-                # min(n0 + longest recorded run, n1) == n1: a bound the tape can be sized by
-                stop = bb.op1("arith.min", [bb.op1("arith.add", [n0, self.revolve_args[2]], i64),
-                                            n1], i64)
-                recorded = bb.op("scf.if", [is_(bb, rec, 1)], [v.type for v in scalars], regions=[
-                    branch(lambda x: list(self.steps_loop(x, op, n0, stop, scalars,
-                                                          info["template"]))),
-                    branch(lambda x: list(self.steps_loop(x, op, n0, n1, scalars, None)))])
-                return list(recorded.results) + adjs
-            return list(self.steps_loop(bb, op, n0, n1, scalars, None)) + (adjs if tape else [])
-
-        def restore(bb):
-            for a, snap in zip(info["state"], info["snaps"]):
-                bb.op("mem.copy", [_element_view(bb, snap, save, a), a])
-            got = [bb.op1("mem.load", [snap, save], snap.type.dtype)
-                   for snap in info["scalar_snaps"]]
-            return got + adjs
-
+        act = _Actions(self, engine, op, row, scalars, adjs, tape)
         if tape:
-            def reverse(bb):
-                return scalars + adjoint(bb, n0, n1, adjs, save)
-            inner = ab.op("scf.if", [is_(ab, kind, RESTORE)], types, regions=[
-                branch(restore),
-                branch(lambda x: list(x.op("scf.if", [is_(x, kind, FORWARD)], types, regions=[
-                    branch(forward), branch(reverse)]).results))])
+            assert adjoint is not None
+            carried = act.dispatch(ab, types, adjoint)
             done = ab.op1("arith.sub", [ab.op1("arith.add", [block.args[0], ab.op1(
                 "arith.const", [], i64, {"value": 1})], i64), lo], i64)
             ab.op("rt.progress", [done, ab.op1("arith.sub", [hi, lo], i64)],
                   attrs={"what": sweep_title(self.fn)})
-            ab.op("scf.yield", list(inner.results))
+            ab.op("scf.yield", carried)
         else:
-            ab.op("scf.yield", forward(ab))
+            ab.op("scf.yield", act.forward(ab))
         one = b.op1("arith.const", [], i64, {"value": 1})
-        return b.op("scf.for", [lo, hi, one] + list(inits) + list(adjoint_inits), types,
+        return b.op("scf.for", [lo, hi, one] + list(inits) + list(adjoint_inits or []), types,
                     regions=[block]).results
 
-    def reverse_revolve(self, op: Op, ctx) -> None:
-        info = self.revolve_info
-        b = self.b
-        slots = [k for k, r in enumerate(op.results) if self.act.active(r)]
-        free = self.free_adjoints(op)
+    def reverse(self, engine: Engine, op: Op, ctx: Any) -> None:
+        """The reverse sweep's actions: restores, re-runs (taping) and reverses of steps."""
+        b = engine.b
+        slots = [k for k, r in enumerate(op.results) if engine.act.active(r)]
+        free = engine.free_adjoints(op)
         inits = op.operands[3:]
-        info["adjoint_types"] = [self.dtype(op.results[k]) for k in slots] + \
-            [self.dtype(f) for f in free]
-        carried_adj = [self.current(op.results[k]) for k in slots] + [self.current(f) for f in free]
+        self.adjoint_types = [engine.dtype(op.results[k]) for k in slots] + \
+            [engine.dtype(f) for f in free]
+        carried_adj = [engine.current(op.results[k]) for k in slots] + \
+            [engine.current(f) for f in free]
 
-        def adjoint(bb: Builder, n0: Value, n1: Value, adjs, slot: Value):
-            saved_block, saved_adj, saved_vmap = self.b.block, self.adj, dict(self.vmap)
-            if info["from_slot"]:   # the step's state is read from its snapshot
-                for a, snap in zip(state_arrays(self.fn, op), info["snaps"]):
-                    self.vmap[a] = _element_view(bb, snap, slot, self.vmap[a])
-            self.b.block = bb.block
-            self.adj = dict(saved_adj)
-            for k, a in zip(slots, adjs[:len(slots)]):
-                self.adj[op.results[k]] = a
-            for f, a in zip(free, adjs[len(slots):]):
-                self.adj[f] = a
-            out = {}
-            one = bb.op1("arith.const", [], i64, {"value": 1})
-            self.reverse_loop(op, ctx, bounds=[n0, n1, one], carry_out=out)
-            result = [out.get(k) if out.get(k) is not None else self.current(op.results[k])
-                      for k in slots] + [self.current(f) for f in free]
-            self.b.block, self.adj, self.vmap = saved_block, saved_adj, saved_vmap
-            return result
+        def adjoint(bb: Builder, n0: Value, n1: Value, adjs: list[Value],
+                    slot: Value) -> list[Value]:
+            return self._reverse_steps(engine, op, ctx, bb, [n0, n1], adjs, slot)
 
-        total = b.op1("mem.shape", [self.revolve_args[0]], i64, {"axis": 0})
-        scalars = [self.primal(v, ctx) for v in inits]
-        res = self.run_actions(b, op, self.revolve_args[1], total, scalars, tape=True,
+        total = b.op1("mem.shape", [self.actions], i64, {"axis": 0})
+        scalars = [engine.primal(v, ctx) for v in inits]
+        res = self.run_actions(engine, b, op, self.forward_actions, total, scalars, tape=True,
                                adjoint=adjoint, adjoint_inits=carried_adj)
         adjs = res[len(inits):]
-        for k, r in zip(slots, adjs[:len(slots)]):
-            self.adj.pop(op.results[k], None)
-            self.add_adjoint(inits[k], r)
-        for f, r in zip(free, adjs[len(slots):]):
-            self.adj[f] = r
+        for k, r in zip(slots, adjs[:len(slots)], strict=True):
+            engine.adj.pop(op.results[k], None)
+            engine.add_adjoint(inits[k], r)
+        for f, r in zip(free, adjs[len(slots):], strict=True):
+            engine.adj[f] = r
+
+    def _reverse_steps(self, engine: Engine, op: Op, ctx: Any, bb: Builder,
+                       steps: list[Value], adjs: list[Value], slot: Value) -> list[Value]:
+        """Within bb's block, the reverse of steps [n0, n1) from the carried adjoints; with
+        from_slot, reading the steps' state from snapshot `slot`."""
+        slots = [k for k, r in enumerate(op.results) if engine.act.active(r)]
+        free = engine.free_adjoints(op)
+        saved_block, saved_adj, saved_vmap = engine.b.block, engine.adj, dict(engine.vmap)
+        if self.plan.from_slot:   # the step's state is read from its snapshot
+            for a, snap in zip(state_arrays(self.fn, op), self.snaps, strict=True):
+                engine.vmap[a] = element_view(bb, snap, slot, engine.vmap[a])
+        engine.b.block = bb.block
+        engine.adj = dict(saved_adj)
+        for k, a in zip(slots, adjs[:len(slots)], strict=True):
+            engine.adj[op.results[k]] = a
+        for f, a in zip(free, adjs[len(slots):], strict=True):
+            engine.adj[f] = a
+        out: dict[int, Value] = {}
+        one = bb.op1("arith.const", [], i64, {"value": 1})
+        engine.reverse_loop(op, ctx, bounds=[steps[0], steps[1], one], carry_out=out)
+        got = [out.get(k) for k in slots]
+        result = [g if g is not None else engine.current(op.results[k])
+                  for g, k in zip(got, slots, strict=True)] + [engine.current(f) for f in free]
+        engine.b.block, engine.adj, engine.vmap = saved_block, saved_adj, saved_vmap
+        return result
+
+    def reads_restored(self, engine: Engine, op: Op, arrays: list[Value], top: int) -> bool:
+        """Restarting: whether op, a read of `arrays` in a step of the time loop (at top
+        level position `top`), comes before the step's first write of them, so that the
+        step's reverse, run from the restored state, reads what op read."""
+        if not self.plan.restart or engine.fn.body.ops[top] is not self.loop:
+            return False
+        at = _position(op, self.loop.regions[0])
+        return all(self.first_write.get(engine.act.key(a), at + 1) > at for a in arrays)
+
+    def describe(self) -> str:
+        names = ", ".join(a.name or "?" for a in state_arrays(self.fn, self.loop))
+        p = self.plan
+        how = (f"each step reversed from its {'snapshot' if p.disk else 'restored state'}"
+               f", no tape" if p.restart else "the tape holds one step")
+        return (f"time loop {short_loc(self.loop.loc)}: revolve{' (lean)' * p.lean} with "
+                f"snapshots of [{names}]{' in files' * p.disk}; {how}")
+
+    def finish(self) -> None:
+        """A restarting plan whose step still needs a tape: NotRestartable."""
+        if self.plan.restart and any(o.dialect == "tape" for o in walk(self.template)):
+            raise NotRestartable(f"{where(self.loop.loc)}: a step of this time loop cannot "
+                                 f"be reversed from its restored state: its reverse needs "
+                                 f"values the step computes after overwriting them; use "
+                                 f"schedule='revolve' (a one-step tape)")
+
+
+Adjoint = Callable[[Builder, Value, Value, list[Value], Value], list[Value]]
+
+
+class _Actions:
+    """The branches of one action of the table, in the body of the loop over actions."""
+
+    def __init__(self, rv: Revolve, engine: Engine, op: Op, row: list[Value],
+                 scalars: list[Value], adjs: list[Value], tape: bool):
+        self.rv, self.engine, self.op = rv, engine, op
+        self.kind, self.n0, self.n1, self.save, self.rec = row
+        self.scalars, self.adjs, self.tape = scalars, adjs, tape
+
+    def branch(self, build: Callable[[Builder], list[Value]]) -> Block:
+        blk = Block()
+        bb = Builder(blk)
+        bb.loc = self.op.loc
+        bb.op("scf.yield", build(bb))
+        return blk
+
+    def forward(self, bb: Builder) -> list[Value]:
+        """FORWARD n0 n1 save adj: save the state to `save` (if >= 0), run the steps."""
+        rv, op, scalars = self.rv, self.op, self.scalars
+        saving = bb.op1("arith.cmp", [self.save, _const(bb, 0)], i1, {"pred": "ge"})
+        bb.op("scf.if", [saving], [], regions=[
+            self.branch(lambda x: (rv.save_state(x, self.save, scalars), [])[1]),
+            self.branch(lambda x: [])])
+        if self.tape and not rv.plan.restart:
+            # min(n0 + longest recorded run, n1) == n1: a bound the tape can be sized by
+            stop = bb.op1("arith.min", [bb.op1("arith.add", [self.n0, rv.longest], i64),
+                                        self.n1], i64)
+            recorded = bb.op("scf.if", [_is(bb, self.rec, 1)], [v.type for v in scalars],
+                             regions=[
+                self.branch(lambda x: list(rv.steps_loop(self.engine, x, op, self.n0, stop,
+                                                         scalars, rv.template))),
+                self.branch(lambda x: list(rv.steps_loop(self.engine, x, op, self.n0,
+                                                         self.n1, scalars, None)))])
+            return list(recorded.results) + self.adjs
+        steps = rv.steps_loop(self.engine, bb, op, self.n0, self.n1, scalars, None)
+        return list(steps) + (self.adjs if self.tape else [])
+
+    def restore(self, bb: Builder) -> list[Value]:
+        """RESTORE slot: the state from snapshot `slot`."""
+        for a, snap in zip(self.rv.state, self.rv.snaps, strict=True):
+            bb.op("mem.copy", [element_view(bb, snap, self.save, a), a])
+        got = [bb.op1("mem.load", [snap, self.save], snap.type.dtype)
+               for snap in self.rv.scalar_snaps]
+        return got + self.adjs
+
+    def dispatch(self, ab: Builder, types: list[Any], adjoint: Adjoint) -> list[Value]:
+        """RESTORE, FORWARD or REVERSE by the action's kind; what the action carries on."""
+        def reverse(bb: Builder) -> list[Value]:
+            return self.scalars + adjoint(bb, self.n0, self.n1, self.adjs, self.save)
+        inner = ab.op("scf.if", [_is(ab, self.kind, RESTORE)], types, regions=[
+            self.branch(self.restore),
+            self.branch(lambda x: list(x.op("scf.if", [_is(x, self.kind, FORWARD)], types,
+                                            regions=[self.branch(self.forward),
+                                                     self.branch(reverse)]).results))])
+        return list(inner.results)
+
+
+def _const(b: Builder, k: int) -> Value:
+    return b.op1("arith.const", [], i64, {"value": k})
+
+
+def _is(b: Builder, value: Value, k: int) -> Value:
+    return b.op1("arith.cmp", [value, _const(b, k)], i1, {"pred": "eq"})
+
+
+def _position(op: Op, block: Block) -> int:
+    """The index in block of the op of block that holds op."""
+    while op.parent is not block:
+        op = op.parent.parent
+    return block.ops.index(op)
+
+
+def _first_writes(act: Any, loop: Op) -> dict[Any, int]:
+    """Per array class, the position in the time loop's body of the first op that writes
+    it (ir/effects.writes, as the engine's `last_write`)."""
+    first: dict[Any, int] = {}
+    for pos, step_op in enumerate(loop.regions[0].ops):
+        for o in [step_op, *(x for r in step_op.regions for x in walk(r))]:
+            for arr in writes(o):
+                first.setdefault(act.key(arr), pos)
+    return first
+
+
+def static_bounds(fn: Function, loop: Op) -> tuple[tuple[str, int], ...]:
+    """How to find the revolve loop's range when the derivative is called: per bound, an
+    argument's index or a constant."""
+    out = []
+    for v in loop.operands[:3]:
+        if v in fn.args:
+            out.append(("arg", fn.args.index(v)))
+        elif isinstance(v.owner, Op) and v.owner.name == "arith.const":
+            out.append(("const", int(v.owner.attrs["value"])))
+        else:
+            raise DifferentiationError(
+                f"{where(loop.loc)}: a revolve schedule needs the time loop's range to come "
+                f"from the kernel's arguments or constants (e.g. range(nsteps))")
+    return tuple(out)

@@ -7,11 +7,15 @@ N steps to N/S steps for S snapshots of the state, at the price of one more forw
 The arrays hold their final values again when the derivative returns."""
 from __future__ import annotations
 
+import os
+from typing import Any
+
 from ..ir.clone import clone_op
 from ..ir.core import Block, Builder, Function, Op, Value, walk
 from ..ir.dialects import unit_step
 from ..ir.effects import writes_within
 from ..ir.types import ArrayType, i1, i64
+from .engine import Engine
 from .tape import trip_count
 
 def _root(arr: Value) -> Value:
@@ -95,7 +99,7 @@ def alloc_snapshots(b: Builder, slots: Value, state: list[Value], scalars: list[
     """Buffers for `slots` snapshots of the state arrays and carried scalars, and one copy
     of each array's final values: (array snapshots, finals, scalar snapshots). They are
     `mem.alloc {arena}`: the numba backend keeps them between calls, with the tape; with
-    `disk`, the array snapshots are `{arena, disk}`: in a file (checkpoint/disk.py)."""
+    `disk`, the array snapshots are `{arena, disk}`: in a file (runtime/snapshots.py)."""
     snaps, finals = [], []
     arena = {"fill": "empty", "arena": True}   # reused across calls (numba backend)
     on_disk = dict(arena, disk=True) if disk else arena
@@ -128,7 +132,7 @@ def _counted_loop(b: Builder, lb: Value, ub: Value, inits: list[Value], body, re
                 {"reverse": True} if reverse else {}, regions=[block])
 
 
-def _element_view(b: Builder, snaps: Value, k: Value, like: Value) -> Value:
+def element_view(b: Builder, snaps: Value, k: Value, like: Value) -> Value:
     """snaps[k, ...]: the k-th snapshot, shaped like the state array."""
     zero = b.op1("arith.const", [], i64, {"value": 0})
     bounds = [k]
@@ -138,105 +142,163 @@ def _element_view(b: Builder, snaps: Value, k: Value, like: Value) -> Value:
                  {"dims": "i" + "s" * like.type.ndim})
 
 
-class SegmentCheckpointing:
-    """Mixed into reverse mode (`ad/reverse.py`)."""
+class Segments:
+    """The segments strategy for the time loop `loop` (see module doc): the reverse engine
+    (ad/reverse.py) calls augment where the loop's forward copy goes and reverse where
+    its reverse goes. `snapshots` is the derivative's argument holding the snapshot count
+    (a run-time value: checkpoint/plan.py)."""
 
-    def augment_segmented(self, op: Op, new: Block) -> None:
-        info = self.segmented[op]
+    def __init__(self, fn: Function, loop: Op, snapshots: Value):
+        self.fn = fn
+        self.loop = loop
+        self.snapshots = snapshots
+        self.state: list[Value] = []
+        self.snaps: list[Value] = []
+        self.finals: list[Value] = []
+        self.scalar_snaps: list[Value] = []
+        self.template = Block()
+        self.lb = self.ub = self.step = self.length = self.count = snapshots
+
+    def augment(self, engine: Engine, op: Op, new: Block) -> None:
+        """The loop as the primal, saving its state at each segment's first step; the
+        taping step body the reverse re-runs per segment is kept aside."""
         b = Builder(new)
         b.loc = op.loc
-        c = lambda x: b.op1("arith.const", [], i64, {"value": x})
-        lb, ub, step = (self.vmap.get(v, v) for v in op.operands[:3])
-        n = trip_count(b, lb, ub, step)
-        slots = c(info["snapshots"])
-        length = b.op1("arith.max", [b.op1("arith.floordiv", [
-            b.op1("arith.sub", [b.op1("arith.add", [n, slots], i64), c(1)], i64), slots], i64),
-            c(1)], i64, name_hint="segment")
-        count = b.op1("arith.floordiv", [b.op1("arith.sub", [b.op1("arith.add", [n, length], i64),
-                                                            c(1)], i64), length], i64)
-        state = [self.vmap[a] for a in state_arrays(self.fn, op)]
-        inits = [self.vmap.get(v, v) for v in op.operands[3:]]
-        snaps, finals, scalar_snaps = alloc_snapshots(b, slots, state, inits)
-        # the primal loop, saving the state at each segment's first step
-        primal = clone_op(op, dict(self.vmap))
+        self.lb, self.ub, self.step = (engine.vmap.get(v, v) for v in op.operands[:3])
+        self.length, self.count = _segment_layout(b, self.lb, self.ub, self.step,
+                                                  self.snapshots)
+        self.state = [engine.vmap[a] for a in state_arrays(self.fn, op)]
+        inits = [engine.vmap.get(v, v) for v in op.operands[3:]]
+        self.snaps, self.finals, self.scalar_snaps = alloc_snapshots(b, self.snapshots,
+                                                                     self.state, inits)
+        primal = clone_op(op, dict(engine.vmap))
         primal.parent = new
+        self._save_at_segment_starts(primal, op)
+        new.ops.append(primal)
+        engine.vmap.update(zip(op.results, primal.results, strict=True))
+        after = Builder(new)
+        for a, fin in zip(self.state, self.finals, strict=True):
+            after.op("mem.copy", [a, fin])
+        # the step body the reverse sweep re-runs per segment (saves land in it)
+        old_body = op.regions[0]
+        self.template = Block([Value(a.type, a.name) for a in old_body.args])
+        engine.vmap.update(zip(old_body.args, self.template.args, strict=True))
+        engine.augment(old_body, self.template)
+
+    def _save_at_segment_starts(self, primal: Op, op: Op) -> None:
         body = primal.regions[0]
         pb = Builder(body)
         pb.index = 0
         pb.loc = op.loc
-        number = pb.op1("arith.floordiv", [pb.op1("arith.sub", [body.args[0], lb], i64), step],
-                        i64)
-        first = pb.op1("arith.cmp", [pb.op1("arith.mod", [number, length], i64),
+        number = pb.op1("arith.floordiv", [pb.op1("arith.sub", [body.args[0], self.lb], i64),
+                                           self.step], i64)
+        first = pb.op1("arith.cmp", [pb.op1("arith.mod", [number, self.length], i64),
                                      pb.op1("arith.const", [], i64, {"value": 0})], i1,
                        {"pred": "eq"})
         save, skip = Block(), Block()
         sb = Builder(save)
-        k = sb.op1("arith.floordiv", [number, length], i64)
-        for a, snap in zip(state, snaps):
-            sb.op("mem.copy", [a, _element_view(sb, snap, k, a)])
-        for v, snap in zip(body.args[1:], scalar_snaps):
+        k = sb.op1("arith.floordiv", [number, self.length], i64)
+        for a, snap in zip(self.state, self.snaps, strict=True):
+            sb.op("mem.copy", [a, element_view(sb, snap, k, a)])
+        for v, snap in zip(body.args[1:], self.scalar_snaps, strict=True):
             sb.op("mem.store", [v, snap, k])
         sb.op("scf.yield", [])
         Builder(skip).op("scf.yield", [])
         pb.op("scf.if", [first], [], regions=[save, skip])
-        new.ops.append(primal)
-        self.vmap.update(zip(op.results, primal.results))
-        after = Builder(new)
-        for a, fin in zip(state, finals):
-            after.op("mem.copy", [a, fin])
-        # the step body the reverse sweep re-runs per segment (saves land in it)
-        old_body = op.regions[0]
-        template = Block([Value(a.type, a.name) for a in old_body.args])
-        self.vmap.update(zip(old_body.args, template.args))
-        self.augment(old_body, template)
-        info.update(lb=lb, ub=ub, step=step, length=length, count=count, state=state,
-                    snaps=snaps, finals=finals, scalar_snaps=scalar_snaps, template=template)
 
-    def reverse_segmented(self, op: Op, ctx) -> None:
-        info = self.segmented[op]
-        b = self.b
-        slots = [k for k, r in enumerate(op.results) if self.act.active(r)]
-        free = self.free_adjoints(op)
+    def reverse(self, engine: Engine, op: Op, ctx: Any) -> None:
+        """The segments last to first: restore the segment's snapshot, re-run it with
+        tape, reverse it (engine.reverse_loop over the segment's range)."""
+        b = engine.b
+        slots = [k for k, r in enumerate(op.results) if engine.act.active(r)]
+        free = engine.free_adjoints(op)
         inits = op.operands[3:]
         zero = b.op1("arith.const", [], i64, {"value": 0})
-        carried = [self.current(op.results[k]) for k in slots] + [self.current(f) for f in free]
-        span = b.op1("arith.mul", [info["length"], info["step"]], i64, name_hint="span")
+        carried = [engine.current(op.results[k]) for k in slots] + \
+            [engine.current(f) for f in free]
+        span = b.op1("arith.mul", [self.length, self.step], i64, name_hint="span")
 
-        def segment(sb: Builder, s: Value, args):
-            start = sb.op1("arith.add", [info["lb"], sb.op1("arith.mul", [s, span], i64)], i64)
-            stop = sb.op1("arith.min", [sb.op1("arith.add", [start, span], i64), info["ub"]], i64)
-            for a, snap in zip(info["state"], info["snaps"]):
-                sb.op("mem.copy", [_element_view(sb, snap, s, a), a])
-            restored = [sb.op1("mem.load", [snap, s], snap.type.dtype)
-                        for snap in info["scalar_snaps"]]
-            template = info["template"]
-            template.parent = None
-            sb.op("scf.for", [start, stop, info["step"]] + restored,
-                  [v.type for v in restored], regions=[template])
-            saved_block, saved_adj = self.b.block, self.adj
-            self.b.block = sb.block
-            self.adj = dict(saved_adj)
-            for k, a in zip(slots, args[:len(slots)]):
-                self.adj[op.results[k]] = a
-            for f, a in zip(free, args[len(slots):]):
-                self.adj[f] = a
-            out = {}
-            self.reverse_loop(op, ctx, bounds=[start, stop, info["step"]], carry_out=out)
-            yields = [out.get(k) or self.current(inits[k]) for k in slots]
-            yields = [y if y is not None else self.current(op.results[k])
-                      for y, k in zip(yields, slots)]
-            yields += [self.current(f) for f in free]
-            self.b.block, self.adj = saved_block, saved_adj
-            done = sb.op1("arith.sub", [info["count"], s], i64)
-            sb.op("rt.progress", [done, info["count"]], attrs={"what": sweep_title(self.fn)})
+        def segment(sb: Builder, s: Value, args: list[Value]) -> list[Value]:
+            start = sb.op1("arith.add", [self.lb, sb.op1("arith.mul", [s, span], i64)], i64)
+            stop = sb.op1("arith.min", [sb.op1("arith.add", [start, span], i64), self.ub], i64)
+            restored = self._restore(sb, s)
+            self.template.parent = None
+            sb.op("scf.for", [start, stop, self.step] + restored,
+                  [v.type for v in restored], regions=[self.template])
+            yields = _reverse_segment(engine, op, ctx, sb, [start, stop, self.step], args)
+            done = sb.op1("arith.sub", [self.count, s], i64)
+            sb.op("rt.progress", [done, self.count], attrs={"what": sweep_title(self.fn)})
             return yields
 
-        loop = _counted_loop(b, zero, info["count"], carried, segment, reverse=True)
+        loop = _counted_loop(b, zero, self.count, carried, segment, reverse=True)
         res = loop.results
-        for k, r in zip(slots, res[:len(slots)]):
-            self.adj.pop(op.results[k], None)
-            self.add_adjoint(inits[k], r)
-        for f, r in zip(free, res[len(slots):]):
-            self.adj[f] = r
-        for a, fin in zip(info["state"], info["finals"]):
+        for k, r in zip(slots, res[:len(slots)], strict=True):
+            engine.adj.pop(op.results[k], None)
+            engine.add_adjoint(inits[k], r)
+        for f, r in zip(free, res[len(slots):], strict=True):
+            engine.adj[f] = r
+        for a, fin in zip(self.state, self.finals, strict=True):
             b.op("mem.copy", [fin, a])
+
+    def _restore(self, sb: Builder, s: Value) -> list[Value]:
+        """Restore snapshot s: its arrays copied back; its carried scalars, returned."""
+        for a, snap in zip(self.state, self.snaps, strict=True):
+            sb.op("mem.copy", [element_view(sb, snap, s, a), a])
+        return [sb.op1("mem.load", [snap, s], snap.type.dtype) for snap in self.scalar_snaps]
+
+    def reads_restored(self, engine: Engine, op: Op, arrays: list[Value], top: int) -> bool:
+        """Segments re-run each segment with tape: no step reads a restored state alone."""
+        return False
+
+    def describe(self) -> str:
+        names = ", ".join(a.name or "?" for a in state_arrays(self.fn, self.loop))
+        return (f"time loop {short_loc(self.loop.loc)}: snapshots of [{names}]; each "
+                f"segment's tape is recomputed in the reverse sweep")
+
+    def finish(self) -> None:
+        """Nothing to check once the derivative is built."""
+
+
+def _reverse_segment(engine: Engine, op: Op, ctx: Any, sb: Builder, bounds: list[Value],
+                     adjoints: list[Value]) -> list[Value]:
+    """Within sb's block, the reverse of the time loop's steps over `bounds`, starting from
+    the carried `adjoints` (of op's active results, then of its free scalars); returns them
+    as they reach the segment's start."""
+    slots = [k for k, r in enumerate(op.results) if engine.act.active(r)]
+    free = engine.free_adjoints(op)
+    inits = op.operands[3:]
+    saved_block, saved_adj = engine.b.block, engine.adj
+    engine.b.block = sb.block
+    engine.adj = dict(saved_adj)
+    for k, a in zip(slots, adjoints[:len(slots)], strict=True):
+        engine.adj[op.results[k]] = a
+    for f, a in zip(free, adjoints[len(slots):], strict=True):
+        engine.adj[f] = a
+    out: dict[int, Value] = {}
+    engine.reverse_loop(op, ctx, bounds=bounds, carry_out=out)
+    yields = [out.get(k) or engine.current(inits[k]) for k in slots]
+    yields = [y if y is not None else engine.current(op.results[k])
+              for y, k in zip(yields, slots, strict=True)]
+    yields += [engine.current(f) for f in free]
+    engine.b.block, engine.adj = saved_block, saved_adj
+    return yields
+
+
+def _segment_layout(b: Builder, lb: Value, ub: Value, step: Value,
+                    slots: Value) -> tuple[Value, Value]:
+    """(steps per segment, number of segments) for `slots` snapshots, at run time:
+    max(ceil(n / slots), 1) and ceil(n / length)."""
+    def c(x: int) -> Value:
+        return b.op1("arith.const", [], i64, {"value": x})
+    n = trip_count(b, lb, ub, step)
+    length = b.op1("arith.max", [b.op1("arith.floordiv", [
+        b.op1("arith.sub", [b.op1("arith.add", [n, slots], i64), c(1)], i64), slots], i64),
+        c(1)], i64, name_hint="segment")
+    count = b.op1("arith.floordiv", [b.op1("arith.sub", [b.op1("arith.add", [n, length], i64),
+                                                        c(1)], i64), length], i64)
+    return length, count
+
+
+def short_loc(loc: tuple[Any, ...] | None) -> str:
+    """'file.py:line' of a kernel location, for plan lines."""
+    return "?" if loc is None else f"{os.path.basename(loc[0])}:{loc[1]}"

@@ -90,7 +90,7 @@ class Function:
     arg_names: list[str] = field(default_factory=list)  # Python names, for messages
     loc: Loc | None = None
     plan: list = field(default_factory=list)  # reverse mode: what is saved or recomputed
-    revolve: dict | None = None   # reverse mode with a revolve schedule: how to build it
+    run_args: Any = None   # checkpointed reverse mode: its run-time arguments (checkpoint/plan.py)
 
     @property
     def args(self) -> list[Value]:

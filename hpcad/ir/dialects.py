@@ -61,7 +61,7 @@ ATTRIBUTES: dict[str, Callable] = {
     "dims": _is(str),                      # mem.view: 's' (slice) or 'i' (index) per axis
     "fill": _one_of("zeros", "empty", "ones"),   # mem.alloc: initial contents
     "arena": _is(bool),                    # mem.alloc: kept between calls (numba backend)
-    "disk": _is(bool),                     # mem.alloc: in a file (checkpoint/disk.py)
+    "disk": _is(bool),                     # mem.alloc: in a file (runtime/snapshots.py)
     "scratch": _is(bool),                  # mem.alloc: a scratch adjoint (ad/reverse.py)
     "atomic": _is(bool),                   # mem.accumulate: racy, made atomic (passes/race.py)
     "reverse": _is(bool),                  # loops: the range, backwards

@@ -10,6 +10,7 @@ import pytest
 
 import hpcad as ad
 from hpcad.checkpoint.budget import parse_bytes
+from hpcad.checkpoint.plan import Kind, Plan
 from hpcad.errors import ArgumentError, HpcadError
 
 sys.path.insert(0, str(Path(__file__).parent.parent.parent / "examples"))
@@ -52,8 +53,8 @@ def test_estimate_equals_the_store_all_tape():
     assert k.last_policy.snapshots is not None
 
 
-@pytest.mark.parametrize("fraction, schedule", [(1.0, None), (0.25, "segments"),
-                                                (0.05, "revolve_restart")])
+@pytest.mark.parametrize("fraction, schedule", [(1.0, None), (0.25, (Kind.SEGMENTS, False)),
+                                                (0.05, (Kind.REVOLVE, True))])
 @pytest.mark.parametrize("backend", ["numba", "interp"])
 def test_budget_fits_and_gradient_is_unchanged(fraction, schedule, backend):
     (ref, store_all) = _store_all()
@@ -63,18 +64,19 @@ def test_budget_fits_and_gradient_is_unchanged(fraction, schedule, backend):
     choice = k.last_policy
     # (revolve restarting each step from its state, plain or lean: whichever runs fewer
     # steps forward with what fits)
-    assert (choice.schedule.replace("_lean", "") if choice.snapshots else None) == schedule, \
+    plan = choice.plan
+    assert ((plan.kind, plan.restart) if choice.snapshots else None) == schedule, \
         (choice, budget)
     assert choice.estimate <= budget
     if backend == "numba":
         # snapshots hold u only: tmp is scratch, filled before it is read in every step;
         # one copy more: the final state (segments), the forward sweep's last steps (plain
         # revolve)
-        copies = choice.snapshots + ("_lean" not in choice.schedule) if choice.snapshots else 0
+        copies = choice.snapshots + (not plan.lean) if choice.snapshots else 0
         tape, arena = (sum(c.held_bytes()[j] for _, c in k.compiled.values()) for j in (0, 1))
         assert arena == copies * N_CELLS * 8      # measured: the snapshot arena
         assert tape + arena <= budget
-        if "_restart" in choice.schedule:
+        if plan.restart:
             assert tape == 0
     # to 1e-12 (the issue's bar): the reference is numba's, whose parameter sums may be
     # reassociated (passes/gather.py); between numba policies it is bitwise
@@ -113,7 +115,7 @@ def test_recompute_all_is_lean_revolve_with_one_snapshot(backend):
     The gradient is the store-all one and the arrays end with their final values."""
     ref, store_all = _store_all()
     k = ad.checkpoint(heat_misfit, "recompute_all")
-    assert (k.snapshots, k.schedule) == (1, "revolve_lean")
+    assert k.pinned == Plan(Kind.REVOLVE, 1, lean=True, intermediates="recompute")
     got = ad.grad(k, argnums=(0, 2), backend=backend)(ARGS[0].copy(), *ARGS[1:])
     # (the reference is numba's, whose parameter sums may be reassociated)
     np.testing.assert_allclose(got[0], ref[0], rtol=1e-12, atol=0)
@@ -167,7 +169,7 @@ def test_snapshots_without_a_checkpointable_loop_warn():
 
 def test_scratch_arrays_are_not_snapshotted():
     text = ad.plan(ad.checkpoint(heat_misfit, snapshots=4), *ARGS)
-    assert "4 snapshots of [u];" in text
+    assert "checkpointing: segments, 4 snapshots" in text and "snapshots of [u];" in text
 
 
 def _memory_heat(u, alpha, nsteps):
@@ -196,7 +198,7 @@ def test_arrays_carried_across_steps_are_snapshotted(schedule):
     np.testing.assert_array_equal(got[0], ref[0])
     assert got[1] == ref[1]
     if schedule == "segments":
-        assert "3 snapshots of [tmp, u];" in ad.plan(c, args[0].copy(), *args[1:])
+        assert "snapshots of [tmp, u];" in ad.plan(c, args[0].copy(), *args[1:])
 
 
 def test_default_plan_keeps_the_tape_in_cache(monkeypatch):
@@ -208,7 +210,7 @@ def test_default_plan_keeps_the_tape_in_cache(monkeypatch):
     k = ad.checkpoint(heat_misfit, "auto")
     got = ad.grad(k, argnums=(0, 2))(ARGS[0].copy(), *ARGS[1:])
     choice = k.last_policy
-    assert choice.schedule == "segments" and choice.snapshots is not None, choice
+    assert choice.plan.kind is Kind.SEGMENTS and choice.snapshots is not None, choice
     per_step = store_all // N_STEPS
     assert -(-N_STEPS // choice.snapshots) * per_step <= 64 * 1024 // 4
     assert _tape_bytes(k) <= 64 * 1024 // 4
@@ -224,7 +226,7 @@ def test_cache_segments_rule():
     from hpcad.checkpoint.budget import TimeLoop, cache_segments, choose
     loop = TimeLoop(100, 1_600_000)                       # Burgers n = 2e5, 100 steps
     c = cache_segments(160_000_000, loop, 32 * 2**20)
-    assert (c.snapshots, c.schedule) == (20, "segments")  # 5 steps of 1.6 MB per segment
+    assert c.plan == Plan(Kind.SEGMENTS, 20)       # 5 steps of 1.6 MB per segment
     assert cache_segments(16_000_000, loop, 32 * 2**20) is None     # fits: store-all
     assert cache_segments(400_000_000, TimeLoop(5, 80_000_000), 32 * 2**20) is None
     assert choose(None, (160_000_000, 160_000_000), loop, 32 * 2**20) == c
@@ -294,7 +296,7 @@ def test_budget_for_two_state_copies_takes_lean_revolve(backend):
     budget = per_step + 2 * state
     k = ad.checkpoint(heat_taped, budget=budget)
     got = ad.grad(k, argnums=(0, 2), backend=backend)(ARGS[0].copy(), *ARGS[1:])
-    assert (k.last_policy.schedule, k.last_policy.snapshots) == ("revolve_lean", 2)
+    assert k.last_policy.plan == Plan(Kind.REVOLVE, 2, lean=True)
     np.testing.assert_allclose(got[0], ref[0], rtol=1e-12, atol=0)
     assert got[1] == pytest.approx(ref[1], rel=1e-12, abs=0)
     if backend == "numba":
@@ -395,7 +397,8 @@ def test_data_dependent_trip_counts_plan_revolve_without_tape(backend):
     state, so the budget goes to snapshots (no tape) and the gradient matches FD."""
     k = ad.checkpoint(ad.kernel(_csr_steps), budget="1kB")
     assert ad.check_grad(k, *CSR_ARGS, argnums=(0, 1), backend=backend) < 1e-6
-    assert k.last_policy.schedule.endswith("_restart") and k.last_policy.estimate <= 1000
+    assert k.last_policy.plan.restart and not k.last_policy.plan.disk
+    assert k.last_policy.estimate <= 1000
     if backend == "numba":
         assert _tape_bytes(k) == 0
 

@@ -1,9 +1,10 @@
 """Revolve restarting each step from its state (no tape) and snapshots in files
-(checkpoint/revolve.py, checkpoint/disk.py): the gradient is the store-all one, the arrays
+(checkpoint/revolve.py, runtime/snapshots.py): the gradient is the store-all one, the arrays
 end with their final values, no tape is held, snapshot files leave nothing behind, and
 kernels whose steps cannot restart keep a tape or say why."""
 import os
 import sys
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -11,9 +12,10 @@ import pytest
 
 import hpcad as ad
 from hpcad.checkpoint.budget import TimeLoop, choose
-from hpcad.checkpoint.disk import buffer, file_backed
+from hpcad.checkpoint.plan import Kind, Plan
 from hpcad.checkpoint.revolve import FORWARD, RESTORE, schedule_actions
 from hpcad.errors import DifferentiationError, HpcadError
+from hpcad.runtime.snapshots import buffer, file_backed
 
 sys.path.insert(0, str(Path(__file__).parent.parent.parent / "examples"))
 sys.path.insert(0, str(Path(__file__).parent))
@@ -46,12 +48,12 @@ def _held(k):
 
 @pytest.mark.parametrize("backend", ["numba", "interp"])
 @pytest.mark.parametrize("snapshots", [1, 2, 5, 22])
-@pytest.mark.parametrize("kind", ["revolve_restart", "revolve_lean_restart",
-                                  "revolve_restart_disk", "revolve_lean_restart_disk"])
-def test_restarting_revolve_gives_the_store_all_gradient(kind, snapshots, backend):
+@pytest.mark.parametrize("lean", [False, True])
+@pytest.mark.parametrize("on_disk", [False, True])
+def test_restarting_revolve_gives_the_store_all_gradient(lean, on_disk, snapshots, backend):
     ref = _reference()
     k = ad.checkpoint(heat_misfit, snapshots, schedule="restart")
-    k.schedule = kind     # (the internal names: checkpoint/revolve.py)
+    k.pinned = replace(k.pinned, lean=lean, disk=on_disk)   # (plans hpcad.checkpoint lacks)
     du, d_alpha, u = _gradient(k, backend)
     final = U0.copy()
     heat_misfit.py_func(final, TARGET, 0.3, N_STEPS)
@@ -60,9 +62,9 @@ def test_restarting_revolve_gives_the_store_all_gradient(kind, snapshots, backen
         np.testing.assert_array_equal(du, ref[0])
         assert d_alpha == ref[1]
         tape, memory, disk = _held(k)
-        slots = snapshots + ("_lean" not in kind) + ("_disk" in kind)   # (+ scratch slot)
+        slots = snapshots + (not lean) + on_disk   # (+ the scratch slot)
         assert tape == 0
-        assert (memory, disk) == ((0, slots * N_CELLS * 8) if "_disk" in kind
+        assert (memory, disk) == ((0, slots * N_CELLS * 8) if on_disk
                                   else (slots * N_CELLS * 8, 0))
     else:   # the reference is numba's, whose parameter sums may be reassociated
         np.testing.assert_allclose(du, ref[0], rtol=1e-12, atol=0)
@@ -79,8 +81,8 @@ def test_a_step_that_cannot_restart_says_so():
     ref = _gradient(ad.checkpoint(heat_taped, "store_all"))
     k = ad.checkpoint(heat_taped, budget=N_CELLS * 8 * 6)
     got = _gradient(k)
-    assert "_restart" not in k.last_policy.schedule
-    assert k.last_policy.schedule.startswith("revolve")
+    assert not k.last_policy.plan.restart
+    assert k.last_policy.plan.kind is Kind.REVOLVE
     np.testing.assert_array_equal(got[0], ref[0])
     assert got[1] == ref[1]
 
@@ -93,7 +95,7 @@ def test_budget_below_one_state_puts_the_snapshots_in_files(tmp_path, monkeypatc
     ref = _reference()
     k = ad.checkpoint(heat_misfit, budget=N_CELLS * 8 // 2)
     du, d_alpha, u = _gradient(k)
-    assert k.last_policy.schedule.endswith("_restart_disk"), k.last_policy
+    assert k.last_policy.plan.restart and k.last_policy.plan.disk, k.last_policy
     assert k.last_policy.estimate == 0 and k.last_policy.disk > 0
     np.testing.assert_array_equal(du, ref[0])
     assert d_alpha == ref[1]
@@ -122,12 +124,13 @@ def test_choose_restart_and_disk_rules():
     loop = TimeLoop(10, 1000)
     tapes = (10_000, 10_000)
     got = choose(2500, tapes, loop, 10**9, True, 10**9)      # two copies fit: in memory
-    assert "_restart" in got.schedule and not got.schedule.endswith("_disk")
+    assert got.plan.restart and not got.plan.disk
     assert got.estimate <= 2500
     got = choose(500, tapes, loop, 10**9, True, 10**9)       # below one copy: files
-    assert got.schedule.endswith("_restart_disk") and got.estimate == 0
+    assert got.plan.restart and got.plan.disk and got.estimate == 0
     got = choose(1500, tapes, loop, 10**9, False, 10**9)     # a one-step tape, files
-    assert got.schedule == "revolve_lean_disk" and got.estimate == 1000
+    assert got.plan == Plan(Kind.REVOLVE, got.snapshots, lean=True, disk=True)
+    assert got.estimate == 1000
     with pytest.raises(HpcadError, match="too few copies of the state"):
         choose(500, tapes, loop, 10**9, True, 3000)
     with pytest.raises(HpcadError, match="allow snapshots on disk"):
@@ -181,8 +184,8 @@ def test_restarting_revolve_at_width_three(copies, backend, tmp_path, monkeypatc
     ref = run(ad.checkpoint(heat_misfit, "store_all"))
     k = ad.checkpoint(heat_misfit, budget=int(copies * N_CELLS * 8))
     got = run(k)
-    assert "_restart" in k.last_policy.schedule
-    assert k.last_policy.schedule.endswith("_disk") == (copies < 1)
+    assert k.last_policy.plan.restart
+    assert k.last_policy.plan.disk == (copies < 1)
     for a, b in zip(got, ref):
         np.testing.assert_array_equal(a, b)
 
@@ -196,7 +199,8 @@ def test_a_step_that_cannot_restart_keeps_a_one_step_tape_with_files(tmp_path, m
     one_step = _held(k)[0] // N_STEPS
     k = ad.checkpoint(heat_taped, budget=one_step + N_CELLS * 4)
     got = _gradient(k)
-    assert k.last_policy.schedule == "revolve_lean_disk"
+    assert k.last_policy.plan == Plan(Kind.REVOLVE, k.last_policy.snapshots, lean=True,
+                                      disk=True)
     tape, memory, disk = _held(k)
     assert 0 < tape <= one_step and memory == 0 and disk > 0
     for a, b in zip(got, ref):

@@ -14,6 +14,7 @@ import pytest
 import hpcad as ad
 from hpcad.checkpoint.binomial import revolve_actions
 from hpcad.checkpoint.budget import TimeLoop, choose
+from hpcad.checkpoint.plan import Kind
 from hpcad.checkpoint.revolve import FORWARD, forward_steps, schedule_actions
 
 ROOT = Path(__file__).parent.parent.parent
@@ -82,8 +83,8 @@ def test_segments_take_the_first_snapshot_count_that_fits():
                     got = choose(budget, (10**12, least), TimeLoop(n, 4))
                 except ad.HpcadError:
                     got = None
-                planned = got.snapshots if got is not None and got.schedule == "segments" \
-                    else None
+                planned = got.snapshots if got is not None and \
+                    got.plan.kind is Kind.SEGMENTS else None
                 assert planned == every, (n, least, budget)
 
 
@@ -96,7 +97,7 @@ def test_planning_a_million_steps_finishes(steps, restart):
     state = 8_000
     budget = 40 * state
     choice = choose(budget, (steps * 800, steps * 800), TimeLoop(steps, state), restart=restart)
-    assert choice.schedule.startswith("revolve") and choice.estimate <= budget
+    assert choice.plan.kind is Kind.REVOLVE and choice.estimate <= budget
     assert 30 <= choice.snapshots <= 40
 
 
@@ -129,7 +130,7 @@ def test_gradient_over_many_steps_under_a_budget(backend, steps, alpha):
     target = np.zeros(12)
     k = ad.checkpoint(heat_misfit, budget=30 * u0.nbytes)
     grad = ad.grad(k, argnums=2, backend=backend)(u0.copy(), target, alpha, steps)
-    assert k.last_policy.schedule.startswith("revolve"), k.last_policy
+    assert k.last_policy.plan.kind is Kind.REVOLVE, k.last_policy
     h = alpha * 1e-4
     loss = [heat_misfit(u0.copy(), target, a, steps) for a in (alpha + h, alpha - h)]
     np.testing.assert_allclose(grad, (loss[0] - loss[1]) / (2 * h), rtol=1e-6)

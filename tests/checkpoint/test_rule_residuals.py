@@ -13,6 +13,7 @@ import numpy as np
 import pytest
 
 import hpcad as ad
+from hpcad.checkpoint.plan import Plan
 from hpcad.ir.core import walk
 
 sys.path.insert(0, str(Path(__file__).parent.parent / "ad"))
@@ -51,7 +52,7 @@ def sum_cubes(v, w):
 
 def _tape_pushes(kernel, args, policy: str, activity) -> int:
     spec = kernel.specialize(kernel.bind(args))
-    fn = spec.derivative("reverse", activity, True, intermediates=policy)
+    fn = spec.derivative("reverse", activity, True, Plan(intermediates=policy))
     return sum(op.name == "tape.push" for op in walk(fn.body))
 
 

@@ -64,7 +64,7 @@ def test_plan_names_saved_values_and_is_deterministic():
     assert "save arith.add@heat.py" in first and first.rstrip().splitlines()[-1].startswith(
         "plan hash ")
     checkpointed = ad.plan(heat_misfit, *ARGS, snapshots=5)
-    assert "5 snapshots of" in checkpointed and checkpointed != first
+    assert "checkpointing: segments, 5 snapshots" in checkpointed and checkpointed != first
 
 
 def test_plan_command():
@@ -75,7 +75,7 @@ def test_plan_command():
                           "float64[::1], float64[::1], float64, int64", "--snapshots", "4"],
                          capture_output=True, text=True, timeout=300)
     assert out.returncode == 0, out.stderr
-    assert "4 snapshots of" in out.stdout and "plan hash" in out.stdout
+    assert "checkpointing: segments, 4 snapshots" in out.stdout and "plan hash" in out.stdout
 
 
 def test_plan_command_with_a_budget_agrees_with_the_api():

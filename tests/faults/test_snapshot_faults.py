@@ -1,4 +1,4 @@
-"""Snapshot files (checkpoint/disk.py) on a full or shared file system: a file's blocks are
+"""Snapshot files (runtime/snapshots.py) on a full or shared file system: a file's blocks are
 allocated before it is mapped, so no room is an HpcadError naming the directory and the size
 instead of a SIGBUS when a page is first written, and planning takes only this process's
 share of the free space (divided among the ranks on the same host and device, or the node's
@@ -17,7 +17,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from hpcad.checkpoint import disk
+from hpcad.runtime import snapshots as disk
 from hpcad.checkpoint.budget import agree
 from hpcad.errors import HpcadError
 
@@ -119,7 +119,7 @@ def small_fs(tmp_path):
 FILL = """
 import errno, os, sys
 import numpy as np
-from hpcad.checkpoint import disk
+from hpcad.runtime import snapshots as disk
 if sys.argv[1] == "no-fallocate":
     def unsupported(*args):
         raise OSError(errno.EOPNOTSUPP, "not supported")
@@ -146,7 +146,7 @@ def test_snapshots_larger_than_the_file_system_raise_instead_of_sigbus(small_fs,
 SHARE = """
 import numpy as np
 from mpi4py import MPI
-from hpcad.checkpoint import disk
+from hpcad.runtime import snapshots as disk
 from hpcad.checkpoint.budget import agree
 comm = MPI.COMM_WORLD
 room = agree(comm, (1, 1), None, 1 << 30, False, disk.free_bytes())[-1]

@@ -15,9 +15,10 @@ from ...ir.core import Function
 from ...ir.printer import print_function
 from ...ir.types import ArrayType, OpaqueType, ScalarType, lanes
 from ...progress import progress
+from ...runtime.snapshots import file_backed
+from ...runtime.tape import TapeSlot
 from . import cache, threads
 from .codegen import generate, source_loc
-from .tape import TapeSlot
 
 STATS = {"compiled": 0, "loaded": 0}   # numba compilations vs. loads from the disk cache
 # numba's workqueue layer runs one parallel region at a time in a process and aborts it when
@@ -176,7 +177,6 @@ class Compiled:
         buffers, and the arena of checkpoint snapshots (`mem.alloc {arena}`), less those
         in files (disk_bytes), summed over its sets of buffers (one per call that ran at
         the same time as others; Buffers)."""
-        from ...checkpoint.disk import file_backed
         tape = arena = 0
         for buffers in self.buffers.sets():
             for s, t in zip(self.slots, buffers):
@@ -188,7 +188,6 @@ class Compiled:
 
     def disk_bytes(self) -> int:
         """Bytes of snapshots this function keeps in files (`mem.alloc {arena, disk}`)."""
-        from ...checkpoint.disk import file_backed
         return sum(t.nbytes for buffers in self.buffers.sets() for t in buffers
                    if file_backed(t))
 

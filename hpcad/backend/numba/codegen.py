@@ -15,12 +15,13 @@ from ...errors import where
 from ...ir.core import Block, Function, Op, Value, walk
 from ...ir.dialects import in_parallel, lower_bounds, plain_body, sum_update
 from ...ir.types import ScalarType, lanes
+from ...runtime.tape import TapeSlot, tape_slots
 from .cache import boundscheck
 from .common import NP_TYPES, without_terminator
 from .faults import NAMES as FAULT_NAMES, FaultWriter
 from .mpi_codegen import MpiWriter
 from .parallel import ParallelWriter
-from .tape import TapeSlot, TapeWriter, tape_slots
+from .tape import TapeWriter
 from .vector import VectorWriter, is_vector
 
 _RESERVED = {"math", "np", "njit", "range", "abs", "float", "int", "len", "min", "max", "True",
@@ -49,10 +50,10 @@ def _progress(done, total, what):
         _sweep(done, total, what)
 """
 
-# mem.alloc {arena, disk}: a buffer backed by a mapped file (checkpoint/disk.py), made in
+# mem.alloc {arena, disk}: a buffer backed by a mapped file (runtime/snapshots.py), made in
 # Python through an object-mode block of its own, one function per element type
 DISK = """from numba import objmode
-from hpcad.checkpoint.disk import buffer as _disk_buffer
+from hpcad.runtime.snapshots import buffer as _disk_buffer
 """
 DISK_BUFFER = """
 
