@@ -4,6 +4,7 @@ adjoints become sum reductions, racing accumulations are made race-free afterwar
 passes/race.py), and the adjoint of a fork-join is a fork-join of the tasks' adjoints."""
 from __future__ import annotations
 
+from ..checkpoint import windows
 from ..errors import DifferentiationError, where
 from ..ir.core import Block, Builder, Op, Value
 from ..ir.dialects import join_arities, reduction_kinds
@@ -53,7 +54,7 @@ class ParallelReverse:
         self.resolve(inner)
         self.adj = outer
         b.block = ctx.rev
-        self.close_windows(inner, ctx)
+        windows.close_windows(self, inner, ctx)
         self.tape.close_segments(inner, b, bounds)
         totals = [self.current(f) for f in free]
         loop = b.op("par.parallel_for", bounds + totals, [t.type for t in totals],
