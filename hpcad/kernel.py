@@ -22,8 +22,8 @@ from .ir.verifier import verify_function
 from .mpi_job import collective
 from .passes.activity import analyze
 from .passes.extrema import rewrite_extrema
-from .passes.race import check_races, refuse_racing_derivative
 from .passes.pipeline import finish_derivative, optimize_module
+from .passes.race import check_races, refuse_racing_derivative
 
 BACKENDS = ("numba", "interp")
 DEFAULT_BACKEND = "numba"

@@ -57,22 +57,22 @@ def _operations(steps: int, snapshots: int):
     the state of step n, ("R", n) restore it, ("D", n) drop it, ("F", n0, n1) run forward,
     ("T", n) tape the next step (its forward run ends at n), ("B", n1, n0) reverse it,
     ("DT", n) drop the tape. Iterative (the recursion is as deep as there are splits)."""
-    work = [(0, steps - 1, snapshots, True)]    # (origin, l = steps - 1, snapshots, save)
+    work = [(0, steps - 1, snapshots, True)]    # (origin, last = steps - 1, snapshots, save)
     while work:
         item = work.pop()
         if isinstance(item[0], str):
             yield item
             continue
-        o, l, cm, save = item
-        if l == 0:
+        o, last, cm, save = item
+        if last == 0:
             yield from (("T", o + 1), ("F", o, o + 1), ("B", o + 1, o), ("DT", o + 1),
                         ("D", o))
             continue
         if save:
             yield ("W", o)
-        if l == 1 or cm == 1:
-            for index in range(l - 1, -1, -1):
-                if index != l - 1:
+        if last == 1 or cm == 1:
+            for index in range(last - 1, -1, -1):
+                if index != last - 1:
                     yield ("R", o)
                 if index + 1 != 0:
                     yield ("F", o, o + index + 1)
@@ -81,10 +81,10 @@ def _operations(steps: int, snapshots: int):
             yield from (("R", o), ("T", o + 1), ("F", o, o + 1), ("B", o + 1, o),
                         ("DT", o + 1), ("D", o))
             continue
-        j = _split(l + 1, cm)
+        j = _split(last + 1, cm)
         yield ("F", o, o + j)
         # the first part, then a restore and the rest (its own save of o left out)
-        work += [(o, j - 1, cm, False), ("R", o), (o + j, l - j, cm - 1, True)]
+        work += [(o, j - 1, cm, False), ("R", o), (o + j, last - j, cm - 1, True)]
 
 
 def revolve_actions(steps: int, snapshots: int):

@@ -113,7 +113,7 @@ def _extent(a: Value, axis: int, env: dict[Value, object]) -> int:
 def tape_bytes(fn: Function, flat_args) -> int | None:
     """A bound on the bytes fn's tape holds for these arguments (flat, as the derivative
     takes them), or None when a slot's size is only known while it runs."""
-    env = dict(zip(fn.args, flat_args))
+    env = dict(zip(fn.args, flat_args, strict=False))
     total = 0
     try:
         for s in tape_slots(fn, {}):
@@ -195,7 +195,7 @@ def time_loop(primal: Function, args) -> TimeLoop | None:
     op = choose_time_loop(primal)
     if op is None:
         return None
-    env = dict(zip(primal.args, args))
+    env = dict(zip(primal.args, args, strict=False))
     try:
         lb, ub, step = (_evaluate(x, env) for x in op.operands[:3])
         state = 0
@@ -247,7 +247,7 @@ def agree(comm, tapes: tuple, loop: TimeLoop | None, cache: int, restart: bool =
                   else max(t[k] for t, *_ in everyone) for k in range(len(tapes)))
     cache = min(c for _, _, c, _, _ in everyone)
     sharing = [sum(w == other for *_, other in everyone) for *_, w in everyone]
-    disk = min(share(d, n) for (*_, d, _), n in zip(everyone, sharing))
+    disk = min(share(d, n) for (*_, d, _), n in zip(everyone, sharing, strict=False))
     loops = [lp for _, lp, _, _, _ in everyone]
     if None in loops:
         return tapes, None, cache, restart, disk

@@ -27,7 +27,7 @@ def plan_region(needed: list[Value], local_operands, can_recompute) -> RegionPla
     """`needed`: values of the region its reverse uses; `local_operands(v)`: v's operands
     defined in the region (the others are available anyway); `can_recompute(v)`: whether v
     may be evaluated again in the reverse sweep."""
-    import networkx as nx   # imported when a plan is made (not at `import hpcad`)
+    import networkx as nx  # imported when a plan is made (not at `import hpcad`)
     graph = nx.DiGraph()
     order, seen = [], set()
     stack = list(reversed(needed))

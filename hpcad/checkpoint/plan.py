@@ -11,6 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass, replace
 from enum import Enum
 
+
 class Kind(Enum):
     """How the time loop's reverse gets the states its steps start from."""
     STORE_ALL = "store_all"   # every step's tape is kept

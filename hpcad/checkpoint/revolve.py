@@ -1,9 +1,10 @@
 """Revolve checkpointing of a time loop (binomial checkpointing, Griewank & Walther), with
 checkpoint_schedules' Revolve schedule (generated in closed form, checkpoint/binomial.py).
-With S snapshots of the loop's state the tape holds one step at a time; the reverse sweep re-runs steps from snapshots as the
-schedule says (O(N log N) recomputed steps). The schedule becomes a table of actions,
-computed when the derivative is called (it depends on the step count) and executed by a
-small interpreter in the derivative IR:
+With S snapshots of the loop's state the tape holds one step at a time; the reverse sweep
+re-runs steps from snapshots as the schedule says (O(N log N) recomputed steps). The
+schedule becomes a table of actions, computed when the derivative is called (it depends on
+the step count and the snapshot count) and executed by a small interpreter in the
+derivative IR:
 
     FORWARD n0 n1 save adj : save the state as snapshot `save` (if >= 0), then run steps
                              [n0, n1): recording the tape if adj, else the plain step
@@ -160,56 +161,79 @@ def _schedule_actions(steps: int, snapshots: int, first: int,
     values). Plain: from a copy of the state before that run, in the slot after the
     schedule's. Lean: from the latest state a schedule slot holds at or before the step,
     running forward from there (up to one more forward run, one state copy less)."""
-    rows, slot_of, free = [], {}, list(range(max(snapshots, 1)))[::-1]
-    extra = max(snapshots, 1)
-    held: dict[int, int] = {}    # slot -> the step whose state it holds
-    split = pending = None
     if steps == 0:
         return np.zeros((0, 5), np.int64), 0
-
-    def resume(n: int) -> None:
-        """Rows that bring the state to step n (>= the first taping run's start)."""
-        slot, k = (extra, pending[0]) if not lean else \
-            max(((sl, k) for sl, k in held.items() if k <= n), key=lambda t: t[1])
-        rows.append((RESTORE, 0, 0, slot, 0))
-        if k < n:
-            rows.append((FORWARD, first + k, first + n, -1, 0))
-
+    table = _Table(snapshots, first, lean)
     for action in revolve_actions(steps, max(1, min(snapshots, steps))):
-        name = action[0]
-        if name == "Forward":
-            _, n0, n1, write_ics, write_adj = action
-            save = -1
-            if write_ics:
-                save = slot_of.setdefault(n0, free.pop())
-                held[save] = n0
-            adj = int(write_adj)
-            if split is None and adj:
-                pending, adj = (n0, n1), 0
-                if not lean:
-                    if save >= 0:    # the schedule's slot may be reused: keep a copy in extra
-                        rows.append((FORWARD, first + n0, first + n0, extra, 0))
-                    save = extra
-                elif save < 0 and not any(k <= n0 for k in held.values()):
-                    save = free[-1]    # (a free slot: the schedule may take it back later)
-                    held[save] = n0
-            rows.append((FORWARD, first + n0, first + n1, save, adj))
-        elif name == "EndForward":
-            split = len(rows)
-            if pending is not None:
-                resume(pending[0])
-                rows.append((FORWARD, first + pending[0], first + pending[1], -1, 1))
-        elif name == "Reverse":
-            rows.append((REVERSE, first + action[1], first + action[2], -1, 0))
-        elif name in ("Copy", "Move"):
-            rows.append((RESTORE, 0, 0, slot_of[action[1]], 0))
-            if name == "Move":
-                free.append(slot_of.pop(action[1]))
-        elif name == "EndReverse":
+        if action[0] == "EndReverse":
             break
-    if pending is not None:
-        resume(steps)
-    return np.array(rows, dtype=np.int64).reshape(-1, 5), split
+        _TABLE_RULES[action[0]](table, action)
+    if table.pending is not None:
+        table.resume(steps)
+    assert table.split is not None, "revolve's actions end their forward sweep"
+    return np.array(table.rows, dtype=np.int64).reshape(-1, 5), table.split
+
+
+class _Table:
+    """The rows of _schedule_actions, appended action by action of the schedule."""
+
+    def __init__(self, snapshots: int, first: int, lean: bool):
+        self.first, self.lean = first, lean
+        self.rows: list[tuple[int, int, int, int, int]] = []
+        self.slot_of: dict[int, int] = {}       # step -> the schedule slot holding its state
+        self.free = list(range(max(snapshots, 1)))[::-1]
+        self.extra = max(snapshots, 1)
+        self.held: dict[int, int] = {}          # slot -> the step whose state it holds
+        self.split: int | None = None
+        self.pending: tuple[int, int] | None = None   # the first taping run, moved
+
+    def resume(self, n: int) -> None:
+        """Rows that bring the state to step n (>= the first taping run's start)."""
+        assert self.pending is not None
+        slot, k = (self.extra, self.pending[0]) if not self.lean else \
+            max(((sl, k) for sl, k in self.held.items() if k <= n), key=lambda t: t[1])
+        self.rows.append((RESTORE, 0, 0, slot, 0))
+        if k < n:
+            self.rows.append((FORWARD, self.first + k, self.first + n, -1, 0))
+
+    def forward(self, action: tuple[Any, ...]) -> None:
+        _, n0, n1, write_ics, write_adj = action
+        save = -1
+        if write_ics:
+            save = self.slot_of.setdefault(n0, self.free.pop())
+            self.held[save] = n0
+        adj = int(write_adj)
+        if self.split is None and adj:
+            self.pending, adj = (n0, n1), 0
+            if not self.lean:
+                if save >= 0:    # the schedule's slot may be reused: keep a copy in extra
+                    self.rows.append((FORWARD, self.first + n0, self.first + n0, self.extra, 0))
+                save = self.extra
+            elif save < 0 and not any(k <= n0 for k in self.held.values()):
+                save = self.free[-1]    # (a free slot: the schedule may take it back later)
+                self.held[save] = n0
+        self.rows.append((FORWARD, self.first + n0, self.first + n1, save, adj))
+
+    def end_forward(self, action: tuple[Any, ...]) -> None:
+        self.split = len(self.rows)
+        if self.pending is not None:
+            self.resume(self.pending[0])
+            n0, n1 = self.pending
+            self.rows.append((FORWARD, self.first + n0, self.first + n1, -1, 1))
+
+    def reverse(self, action: tuple[Any, ...]) -> None:
+        self.rows.append((REVERSE, self.first + action[1], self.first + action[2], -1, 0))
+
+    def restore(self, action: tuple[Any, ...]) -> None:
+        """Copy or Move (a last restore, freeing the slot)."""
+        self.rows.append((RESTORE, 0, 0, self.slot_of[action[1]], 0))
+        if action[0] == "Move":
+            self.free.append(self.slot_of.pop(action[1]))
+
+
+_TABLE_RULES: dict[str, Callable[[_Table, tuple[Any, ...]], None]] = {
+    "Forward": _Table.forward, "EndForward": _Table.end_forward, "Reverse": _Table.reverse,
+    "Copy": _Table.restore, "Move": _Table.restore}
 
 
 class NotRestartable(DifferentiationError):

@@ -18,6 +18,7 @@ from ..ir.types import ArrayType, i1, i64
 from .engine import Engine
 from .tape import trip_count
 
+
 def _root(arr: Value) -> Value:
     while isinstance(arr.owner, Op) and arr.owner.name in ("mem.view", "mem.bitcast"):
         arr = arr.owner.operands[0]

@@ -4,23 +4,25 @@ forward copy, `tape.pop` at the start of its reverse). In the body of a parallel
 iterations run concurrently and their reverses in any order, so each iteration owns a
 fixed-size block of every slot it saves into, addressed by the iteration number; inside
 the loops of the body (sequential or parallel), the block is laid out by their iteration
-numbers (row-major, each loop given room for its most iterations). No tape position moves inside the parallel
-loop: before its forward copy the slot makes room for the blocks (`tape.reserve`), after it
-the slot's segment start moves on past them (`tape.advance`), and moves back before the
-reverse loop (`tape.retreat`)."""
+numbers (row-major, each loop given room for its most iterations). No tape position moves
+inside the parallel loop: before its forward copy the slot makes room for the blocks
+(`tape.reserve`), after it the slot's segment start moves on past them (`tape.advance`),
+and moves back before the reverse loop (`tape.retreat`). How many entries each slot
+holds: runtime/tape.py."""
 from __future__ import annotations
 
 from ..errors import DifferentiationError, where
 from ..ir.clone import clone_op
 from ..ir.core import Block, Builder, Op, Value, walk
 from ..ir.dialects import is_pure
-from ..ir.types import i1, i64
 from ..ir.effects import writes
+from ..ir.types import i1, i64
 
 
 def trip_count(b: Builder, lb: Value, ub: Value, step: Value) -> Value:
     """len(range(lb, ub, step)) = max(0, (ub - lb + step - sign(step)) // step)."""
-    c = lambda x: b.op1("arith.const", [], i64, {"value": x})
+    def c(x: int) -> Value:
+        return b.op1("arith.const", [], i64, {"value": x})
     positive = b.op1("arith.cmp", [step, c(0)], i1, {"pred": "gt"})
     sign = b.op1("arith.select", [positive, c(1), c(-1)], i64)
     span = b.op1("arith.sub", [b.op1("arith.add", [b.op1("arith.sub", [ub, lb], i64), step], i64),
@@ -192,11 +194,13 @@ def _most_trips(b: Builder, home, loop: Op, rv) -> Value:
     ops and loads of arrays the parallel loop does not write."""
     body = home.old
     par = body.parent
-    refuse = lambda why: DifferentiationError(
-        f"{where(loop.loc)}: cannot lay out the tape of this loop inside the parallel loop at "
-        f"{where(par.loc)}: {why}. hpcad gives each parallel iteration a tape block sized by "
-        f"the most iterations this loop runs; compute its range at the top of the parallel "
-        f"loop's body from arrays the loop does not write, or from values set before it")
+    def refuse(why: str) -> DifferentiationError:
+        return DifferentiationError(
+            f"{where(loop.loc)}: cannot lay out the tape of this loop inside the parallel loop "
+            f"at {where(par.loc)}: {why}. hpcad gives each parallel iteration a tape block "
+            f"sized by the most iterations this loop runs; compute its range at the top of "
+            f"the parallel loop's body from arrays the loop does not write, or from values "
+            f"set before it")
     if loop.parent is not body:
         raise refuse("its range depends on the parallel iteration and it sits inside a "
                      "branch or another loop")

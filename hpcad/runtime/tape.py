@@ -6,6 +6,7 @@ writer), and the planner sums it into a tape size for a call's arguments
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 from ..errors import HpcadError, where
 from ..ir.core import Block, Function, Op, Value
@@ -20,7 +21,7 @@ class TapeSlot:
     slot: int
     dtype: ScalarType
     anchor: Op                   # top-level op before which the buffer is set up
-    extents: list | None         # per enclosing loop, a bound on its trip count; None: unknown
+    extents: list[Any] | None        # per enclosing loop, a bound on its trip count; None: unknown
                                  # ("trips", lb, ub, step), ("at_most", ub, low): ub - low,
                                  # ("reserved", count, 0): a tape.reserve's count
     in_task: bool = False        # used inside a par.join task: position kept in an array
@@ -46,81 +47,15 @@ def _check_stack_use(op: Op, chain: list[Op]) -> None:
 
 def tape_slots(fn: Function, lower: dict[Value, int]) -> list[TapeSlot]:
     """The tape's slots, each with the loops that fill it and, where it can be known before
-    the outermost one starts, a bound on how many values it receives."""
-    slots: dict[int, TapeSlot] = {}
-    in_tasks: set[int] = set()
+    the outermost one starts, a bound on how many values it receives. lower: known lower
+    bounds of integer values (ir.dialects.lower_bounds; {} for none)."""
+    uses = _TapeUses(fn)
     top_level = set(fn.args)
     for op in fn.body.ops:
         top_level.update(op.results)
-
-    def extent(loop: Op):
-        """("trips", lb, ub, step) or ("at_most", ub, low): a bound on the loop's trips."""
-        if loop.name not in ("scf.for", "par.parallel_for"):
-            return None
-        lb, ub, step = loop.operands[:3]
-        if all(v in top_level for v in (lb, ub, step)):
-            return ("trips", lb, ub, step)
-        unit = unit_step(loop)
-        if unit and ub in top_level and lb in lower:
-            return ("at_most", ub, lower[lb])   # range(lb, ub) with lb >= lower[lb]
-        stop = ub.owner   # range(lb, min(lb + span, ...)): a checkpointed segment
-        if unit and isinstance(stop, Op) and stop.name == "arith.min":
-            for v in stop.operands:
-                add = v.owner
-                if isinstance(add, Op) and add.name == "arith.add" and lb in add.operands:
-                    span = add.operands[1] if add.operands[0] is lb else add.operands[0]
-                    if span in top_level:
-                        return ("at_most", span, 0)
-        return None
-
-    pushes, pops, reserved, loops = {}, {}, {}, {}
-
-    def visit(block: Block, chain: list[Op]):
-        for op in block.ops:
-            if op.dialect == "tape":
-                if op.name in ("tape.push", "tape.pop"):
-                    _check_stack_use(op, chain)
-                if any(c.name == "par.join" for c in chain):
-                    in_tasks.add(op.attrs["slot"])
-                if op.name == "tape.reserve":
-                    reserved.setdefault(op.attrs["slot"], (op, chain))
-                if op.name == "tape.push":
-                    pushes[op.attrs["slot"]] = (op, chain)
-                    inner = next((c for c in reversed(chain) if c.name in _LOOPS), None)
-                    loops.setdefault(op.attrs["slot"], set()).add(inner)
-                elif op.name == "tape.pop":
-                    pops.setdefault(op.attrs["slot"], chain)
-            for r in op.regions:
-                visit(r, chain + [op])
-
-    visit(fn.body, [])
-    for slot, (push, chain) in pushes.items():
-        # an indexed slot takes what its `tape.reserve` makes room for, however many loops
-        # fill it (a loop split in pieces: passes/fusion.py)
-        counted = len(push.operands) == 2 and slot in reserved and \
-            reserved[slot][0].operands[0] in top_level
-        if counted:
-            chain = reserved[slot][1]
-        # loops around both the saves and the restores (a checkpointed segment) do not
-        # add up: the slot is emptied again within each of their iterations
-        shared = 0
-        for a, b in zip(chain, pops.get(slot, [])):
-            if a is not b:
-                break
-            shared += 1
-        extents = [extent(c) for c in chain[shared:] if c.name in _LOOPS]
-        if counted:
-            extents.append(("reserved", reserved[slot][0].operands[0], 0))
-        if not counted and len(loops[slot]) > 1:
-            extents = [None]    # filled in several loops: only the reserve could tell
-        if None in extents and len(push.operands) == 2 and slot not in reserved:
-            raise HpcadError(f"{where(push.loc)}: internal: an indexed tape slot whose size is "
-                             f"unknown before its loops run (indexed entries cannot grow the "
-                             f"buffer); please report this kernel")
-        anchor = reserved[slot][0] if counted else push
-        slots[slot] = TapeSlot(slot, push.operands[0].type, chain[0] if chain else anchor,
-                               None if None in extents else extents)
-    for slot in in_tasks:
+    slots = {slot: _slot(uses, slot, push, chain, top_level, lower)
+             for slot, (push, chain) in uses.pushes.items()}
+    for slot in uses.in_tasks:
         s = slots[slot]
         s.in_task = True
         if s.extents is None:
@@ -128,3 +63,98 @@ def tape_slots(fn: Function, lower: dict[Value, int]) -> list[TapeSlot]:
                              f"whose trip count is unknown before it runs; the numba backend "
                              f"cannot size that tape")
     return sorted(slots.values(), key=lambda s: s.slot)
+
+
+class _TapeUses:
+    """Where each slot is pushed, popped and reserved, with the ops around (`chain`)."""
+
+    def __init__(self, fn: Function):
+        self.pushes: dict[int, tuple[Op, list[Op]]] = {}
+        self.pops: dict[int, list[Op]] = {}
+        self.reserved: dict[int, tuple[Op, list[Op]]] = {}
+        self.loops: dict[int, set[Op | None]] = {}   # innermost loops around its pushes
+        self.in_tasks: set[int] = set()
+        self.visit(fn.body, [])
+
+    def visit(self, block: Block, chain: list[Op]) -> None:
+        for op in block.ops:
+            if op.dialect == "tape":
+                self.note(op, chain)
+            for r in op.regions:
+                self.visit(r, chain + [op])
+
+    def note(self, op: Op, chain: list[Op]) -> None:
+        slot = op.attrs["slot"]
+        if op.name in ("tape.push", "tape.pop"):
+            _check_stack_use(op, chain)
+        if any(c.name == "par.join" for c in chain):
+            self.in_tasks.add(slot)
+        if op.name == "tape.reserve":
+            self.reserved.setdefault(slot, (op, chain))
+        if op.name == "tape.push":
+            self.pushes[slot] = (op, chain)
+            inner = next((c for c in reversed(chain) if c.name in _LOOPS), None)
+            self.loops.setdefault(slot, set()).add(inner)
+        elif op.name == "tape.pop":
+            self.pops.setdefault(slot, chain)
+
+
+def _slot(uses: _TapeUses, slot: int, push: Op, chain: list[Op], top_level: set[Value],
+          lower: dict[Value, int]) -> TapeSlot:
+    # an indexed slot takes what its `tape.reserve` makes room for, however many loops
+    # fill it (a loop split in pieces: passes/fusion.py)
+    reserve = uses.reserved.get(slot)
+    counted = len(push.operands) == 2 and reserve is not None and \
+        reserve[0].operands[0] in top_level
+    if counted:
+        assert reserve is not None
+        chain = reserve[1]
+    # loops around both the saves and the restores (a checkpointed segment) do not
+    # add up: the slot is emptied again within each of their iterations
+    shared = 0
+    for a, b in zip(chain, uses.pops.get(slot, []), strict=False):
+        if a is not b:
+            break
+        shared += 1
+    extents = [_extent(c, top_level, lower) for c in chain[shared:] if c.name in _LOOPS]
+    if counted:
+        assert reserve is not None
+        extents.append(("reserved", reserve[0].operands[0], 0))
+    if not counted and len(uses.loops[slot]) > 1:
+        extents = [None]    # filled in several loops: only the reserve could tell
+    if None in extents and len(push.operands) == 2 and reserve is None:
+        raise HpcadError(f"{where(push.loc)}: internal: an indexed tape slot whose size is "
+                         f"unknown before its loops run (indexed entries cannot grow the "
+                         f"buffer); please report this kernel")
+    anchor = reserve[0] if counted and reserve is not None else push
+    return TapeSlot(slot, push.operands[0].type, chain[0] if chain else anchor,
+                    None if None in extents else extents)
+
+
+def _extent(loop: Op, top_level: set[Value], lower: dict[Value, int]) -> tuple[Any, ...] | None:
+    """("trips", lb, ub, step) or ("at_most", ub, low): a bound on the loop's trips."""
+    if loop.name not in ("scf.for", "par.parallel_for"):
+        return None
+    lb, ub, step = loop.operands[:3]
+    if all(v in top_level for v in (lb, ub, step)):
+        return ("trips", lb, ub, step)
+    if not unit_step(loop):
+        return None
+    if ub in top_level and lb in lower:
+        return ("at_most", ub, lower[lb])   # range(lb, ub) with lb >= lower[lb]
+    span = _segment_span(lb, ub, top_level)
+    return None if span is None else ("at_most", span, 0)
+
+
+def _segment_span(lb: Value, ub: Value, top_level: set[Value]) -> Value | None:
+    """A top-level span where ub is min(lb + span, ...): a checkpointed segment's range."""
+    stop = ub.owner
+    if not (isinstance(stop, Op) and stop.name == "arith.min"):
+        return None
+    for v in stop.operands:
+        add = v.owner
+        if isinstance(add, Op) and add.name == "arith.add" and lb in add.operands:
+            span = add.operands[1] if add.operands[0] is lb else add.operands[0]
+            if span in top_level:
+                return span
+    return None
