@@ -6,7 +6,9 @@ from the repetition numbers by a binary search. checkpoint/revolve.py turns the 
 into its table; tests/checkpoint/test_revolve_plan.py compares them with the package's."""
 from __future__ import annotations
 
+from collections.abc import Iterator
 from math import comb
+from typing import Any
 
 
 def repetition_number(steps: int, snapshots: int) -> int:
@@ -49,15 +51,21 @@ def _split(steps: int, snapshots: int) -> int:
     while lo < hi:
         mid = (lo + hi) // 2
         lo, hi = (lo, mid) if least(mid) is not None else (mid + 1, hi)
-    return min(max(least(lo), 1), steps - 2)
+    found = least(lo)
+    assert found is not None, "the repetition number bounds the split"
+    return min(max(found, 1), steps - 2)
 
 
-def _operations(steps: int, snapshots: int):
+Operation = tuple[Any, ...]
+
+
+def _operations(steps: int, snapshots: int) -> Iterator[Operation]:
     """Revolve's operations for `steps` steps (hrevolve's sequence, flat): ("W", n) save
     the state of step n, ("R", n) restore it, ("D", n) drop it, ("F", n0, n1) run forward,
     ("T", n) tape the next step (its forward run ends at n), ("B", n1, n0) reverse it,
     ("DT", n) drop the tape. Iterative (the recursion is as deep as there are splits)."""
-    work = [(0, steps - 1, snapshots, True)]    # (origin, last = steps - 1, snapshots, save)
+    # (origin, last = steps - 1, snapshots, save)
+    work: list[Operation] = [(0, steps - 1, snapshots, True)]
     while work:
         item = work.pop()
         if isinstance(item[0], str):
@@ -87,7 +95,7 @@ def _operations(steps: int, snapshots: int):
         work += [(o, j - 1, cm, False), ("R", o), (o + j, last - j, cm - 1, True)]
 
 
-def revolve_actions(steps: int, snapshots: int):
+def revolve_actions(steps: int, snapshots: int) -> Iterator[tuple[Any, ...]]:
     """checkpoint_schedules.Revolve(steps, snapshots)'s actions as tuples: ("Forward", n0,
     n1, write_ics, write_adj_deps), ("EndForward",), ("Reverse", n0, n1), ("Copy", n),
     ("Move", n) (a last restore, freeing the snapshot), ("EndReverse",)."""

@@ -15,7 +15,9 @@ import math
 import operator
 import os
 import re
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, replace
+from typing import Any
 
 import numpy as np
 
@@ -27,12 +29,13 @@ from ..runtime.tape import tape_slots
 from .plan import Kind, Plan
 from .revolve import forward_steps
 from .segments import choose_time_loop, state_arrays
+from .tape import array_type
 
 _UNITS = {"": 1, "b": 1, "kb": 10**3, "mb": 10**6, "gb": 10**9, "tb": 10**12,
           "kib": 2**10, "mib": 2**20, "gib": 2**30, "tib": 2**40}
 
 
-def parse_bytes(text, what: str = "memory budget") -> int:
+def parse_bytes(text: object, what: str = "memory budget") -> int:
     """'100MB', '2GiB', '5e8' or an int: a byte count; ArgumentError otherwise."""
     if isinstance(text, (int, np.integer)) and not isinstance(text, bool) and text > 0:
         return int(text)
@@ -55,15 +58,16 @@ class _Unknown(Exception):
 
 # the integer and boolean ops of size arithmetic, computed exactly (a size past int64 is
 # past any budget); any other op leaves a size unknown
-_INTEGER = {"arith.add": operator.add, "arith.sub": operator.sub, "arith.mul": operator.mul,
-            "arith.neg": operator.neg, "arith.floordiv": operator.floordiv,
-            "arith.mod": operator.mod, "arith.min": min, "arith.max": max, "math.abs": abs,
-            "arith.and": operator.and_, "arith.or": operator.or_, "arith.not": operator.not_}
+_INTEGER: dict[str, Callable[..., Any]] = {
+    "arith.add": operator.add, "arith.sub": operator.sub, "arith.mul": operator.mul,
+    "arith.neg": operator.neg, "arith.floordiv": operator.floordiv,
+    "arith.mod": operator.mod, "arith.min": min, "arith.max": max, "math.abs": abs,
+    "arith.and": operator.and_, "arith.or": operator.or_, "arith.not": operator.not_}
 _PREDICATES = {"eq": operator.eq, "ne": operator.ne, "lt": operator.lt, "le": operator.le,
                "gt": operator.gt, "ge": operator.ge}
 
 
-def _evaluate(v: Value, env: dict[Value, object]) -> int:
+def _evaluate(v: Value, env: dict[Value, Any]) -> int:
     """The integer value of a top-level value, from the call's arguments, with the
     exact integer arithmetic."""
     if v in env:
@@ -96,7 +100,7 @@ def _evaluate(v: Value, env: dict[Value, object]) -> int:
     return out
 
 
-def _extent(a: Value, axis: int, env: dict[Value, object]) -> int:
+def _extent(a: Value, axis: int, env: dict[Value, Any]) -> int:
     """The length of array a along axis: an argument's, or a local array's from the sizes it
     was allocated with (np.empty_like(u), np.zeros(n), ...), or one of the same bits read as
     another dtype (a.view)."""
@@ -110,7 +114,7 @@ def _extent(a: Value, axis: int, env: dict[Value, object]) -> int:
     raise _Unknown()
 
 
-def tape_bytes(fn: Function, flat_args) -> int | None:
+def tape_bytes(fn: Function, flat_args: list[Any]) -> int | None:
     """A bound on the bytes fn's tape holds for these arguments (flat, as the derivative
     takes them), or None when a slot's size is only known while it runs."""
     env = dict(zip(fn.args, flat_args, strict=False))
@@ -162,7 +166,7 @@ def _enclosing(op: Op) -> list[Op]:
     return out
 
 
-def _data_dependent(v: Value, memo: dict | None = None) -> bool:
+def _data_dependent(v: Value, memo: dict[Value, bool] | None = None) -> bool:
     """Whether integer v may depend on array contents or on what a loop or branch computes,
     rather than only on the arguments' scalars and shapes and on loop indices."""
     memo = {} if memo is None else memo
@@ -189,7 +193,7 @@ class TimeLoop:
     state_bytes: int     # one snapshot of the arrays the loop writes
 
 
-def time_loop(primal: Function, args) -> TimeLoop | None:
+def time_loop(primal: Function, args: tuple[Any, ...]) -> TimeLoop | None:
     """The loop checkpointing would split (segments.choose_time_loop), its step count and
     the size of one snapshot of its state, for these arguments."""
     op = choose_time_loop(primal)
@@ -204,7 +208,7 @@ def time_loop(primal: Function, args) -> TimeLoop | None:
                 state += env[a].nbytes
             elif isinstance(a.owner, Op) and a.owner.name == "mem.alloc":
                 dims = [_evaluate(x, env) for x in a.owner.operands]
-                state += math.prod(dims) * a.type.dtype.np_dtype.itemsize
+                state += math.prod(dims) * array_type(a).dtype.np_dtype.itemsize
             else:
                 return None
     except _Unknown:
@@ -234,8 +238,11 @@ def _sysfs_cache_bytes() -> int:
     return max(sizes, default=32 * 2**20)
 
 
-def agree(comm, tapes: tuple, loop: TimeLoop | None, cache: int, restart: bool = False,
-          disk: int = 0) -> tuple:
+Tapes = tuple[int | None, int | None]   # store-all tape: the kernel's plan, fewest bytes
+
+
+def agree(comm: Any, tapes: Tapes, loop: TimeLoop | None, cache: int, restart: bool = False,
+          disk: int = 0) -> tuple[Tapes, TimeLoop | None, int, bool, int]:
     """The largest tapes and state, and the smallest cache and share of free disk (its free
     bytes over the ranks that share its file system, disk.share), over the ranks of comm
     (collective), so that every rank chooses the same checkpointing and recomputed steps
@@ -243,8 +250,10 @@ def agree(comm, tapes: tuple, loop: TimeLoop | None, cache: int, restart: bool =
     where = file_system()     # ranks on one host and device share its free space
     mine = (tapes, None if loop is None else (loop.steps, loop.state_bytes), cache, disk, where)
     everyone = comm.allgather(mine)
-    tapes = tuple(None if any(t[k] is None for t, *_ in everyone)
-                  else max(t[k] for t, *_ in everyone) for k in range(len(tapes)))
+    def largest(k: int) -> int | None:
+        return None if any(t[k] is None for t, *_ in everyone) else \
+            max(t[k] for t, *_ in everyone)
+    tapes = (largest(0), largest(1))
     cache = min(c for _, _, c, _, _ in everyone)
     sharing = [sum(w == other for *_, other in everyone) for *_, w in everyone]
     disk = min(share(d, n) for (*_, d, _), n in zip(everyone, sharing, strict=False))
@@ -258,7 +267,7 @@ def agree(comm, tapes: tuple, loop: TimeLoop | None, cache: int, restart: bool =
 @dataclass(frozen=True)
 class Choice:
     plan: Plan                 # its intermediates are the planner's to fill in
-    estimate: int              # bytes of tape + snapshots
+    estimate: int | None       # bytes of tape + snapshots (None: store-all, unsized)
     reason: str
     fewest_bytes: bool = False   # intermediates recomputed wherever that saves bytes
     disk: int = 0              # bytes of snapshots in files (hpcad/runtime/snapshots.py)
@@ -294,7 +303,7 @@ def cache_segments(own: int | None, loop: TimeLoop | None, cache: int) -> Choice
 
 
 @functools.lru_cache(maxsize=256)
-def choose(budget: int | None, tapes: tuple, loop: TimeLoop | None,
+def choose(budget: int | None, tapes: Tapes, loop: TimeLoop | None,
            cache: int = 32 * 2**20, restart: bool = False, disk: int = 0,
            unsized: str = UNSIZED) -> Choice:
     """The fastest policy whose estimated bytes of memory fit the budget (None: no limit).
@@ -311,7 +320,8 @@ def choose(budget: int | None, tapes: tuple, loop: TimeLoop | None,
     says why), only the revolve that keeps no tape. An HpcadError when none fits."""
     own, least = tapes
     fast = cache_segments(own, loop, cache)
-    if fast is not None and (budget is None or fast.estimate <= budget):
+    if fast is not None and (budget is None or fast.estimate is not None
+                             and fast.estimate <= budget):
         return fast
     if budget is None:
         return Choice(Plan(), own, "store-all (no memory budget)")
@@ -375,7 +385,7 @@ def choose(budget: int | None, tapes: tuple, loop: TimeLoop | None,
                         "f, disk=True) or HPCAD_SNAPSHOT_DIR)"))
 
 
-def _segment_counts(n: int):
+def _segment_counts(n: int) -> Iterator[int]:
     """The least S >= 2 of each run of snapshot counts with the same segment length
     ceil(n / S): within a run more snapshots only cost bytes, so the first S that fits is
     one of these (O(sqrt(n)) of them, not n)."""
@@ -410,11 +420,12 @@ def _restarting_on_disk(n: int, p: int, disk: int) -> Choice | None:
     """_restarting with the snapshots in files, as many as half the free disk holds (one
     slot of them scratch); None when not one fits."""
     fits = _restarting(n, p, min(n + 2, disk // 2 // max(p, 1)) - 1)
-    if fits is None:
+    if fits is None or fits.estimate is None:
         return None
     return Choice(replace(fits.plan, disk=True), 0,
-                  f"revolve with {fits.snapshots} snapshots in files (hpcad/runtime/snapshots.py), "
-                  f"each step reversed from its snapshot (no tape)", True, fits.estimate + p)
+                  f"revolve with {fits.snapshots} snapshots in files "
+                  f"(hpcad/runtime/snapshots.py), each step reversed from its snapshot (no "
+                  f"tape)", True, fits.estimate + p)
 
 
 def _restarting(n: int, p: int, copies: int) -> Choice | None:

@@ -27,7 +27,7 @@ _FREE = ("arith.const", "scf.yield", "scf.condition", "func.return")
 
 
 def value_bytes(v: Value) -> int:
-    return BYTES.get(v.type.name, 8)
+    return BYTES.get(getattr(v.type, "name", ""), 8)
 
 
 def recompute_flops(op: Op) -> int:
@@ -35,7 +35,7 @@ def recompute_flops(op: Op) -> int:
     if op.name in _FLOPS:
         return _FLOPS[op.name]
     if op.name == "func.call":   # a kept call (custom rule) says what it costs
-        return op.attrs.get("flops", EXPENSIVE_FLOPS)
+        return int(op.attrs.get("flops", EXPENSIVE_FLOPS))
     return _LIBM_FLOPS if op.dialect == "math" else 1
 
 

@@ -7,6 +7,7 @@ from which every needed value can be recomputed. networkx computes it; the graph
 program order, so every rank takes the same decisions."""
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from ..ir.core import Op, Value
@@ -23,7 +24,8 @@ class RegionPlan:
     recompute_flops: int = 0                                # per execution of the region
 
 
-def plan_region(needed: list[Value], local_operands, can_recompute) -> RegionPlan:
+def plan_region(needed: list[Value], local_operands: Callable[[Value], list[Value]],
+                can_recompute: Callable[[Value], bool]) -> RegionPlan:
     """`needed`: values of the region its reverse uses; `local_operands(v)`: v's operands
     defined in the region (the others are available anyway); `can_recompute(v)`: whether v
     may be evaluated again in the reverse sweep."""
@@ -53,7 +55,7 @@ def plan_region(needed: list[Value], local_operands, can_recompute) -> RegionPla
     plan = RegionPlan()
     done: set[Value] = set()
 
-    def materialize(v: Value):
+    def materialize(v: Value) -> None:
         if v in done:
             return
         done.add(v)

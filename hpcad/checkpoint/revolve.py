@@ -38,6 +38,7 @@ from .binomial import binomial_recomputation, repetition_number, revolve_actions
 from .engine import Engine
 from .plan import Plan
 from .segments import alloc_snapshots, element_view, short_loc, state_arrays, sweep_title
+from .tape import array_type, block_of
 
 FORWARD, REVERSE, RESTORE = 0, 1, 2
 
@@ -291,19 +292,22 @@ class Revolve:
             body = clone_op(op, dict(engine.vmap)).regions[0]
         body.parent = None
         one = b.op1("arith.const", [], i64, {"value": 1})
-        return b.op("scf.for", [lo, hi, one] + list(scalars), [v.type for v in scalars],
-                    regions=[body]).results
+        steps: list[Value] = b.op("scf.for", [lo, hi, one] + list(scalars),
+                                  [v.type for v in scalars], regions=[body]).results
+        return steps
 
     def decode(self, b: Builder, a: Value) -> list[Value]:
         return [b.op1("mem.load", [self.actions, a, b.op1("arith.const", [], i64,
                                                             {"value": k})], i64)
                 for k in range(5)]
 
-    def save_state(self, b: Builder, slot: Value, scalars: list[Value]) -> None:
+    def save_state(self, b: Builder, slot: Value, scalars: list[Value]) -> list[Value]:
+        """Copy the state to snapshot `slot`; nothing to yield."""
         for a, snap in zip(self.state, self.snaps, strict=True):
             b.op("mem.copy", [a, element_view(b, snap, slot, a)])
         for v, snap in zip(scalars, self.scalar_snaps, strict=True):
             b.op("mem.store", [v, snap, slot])
+        return []
 
     def run_actions(self, engine: Engine, b: Builder, op: Op, lo: Value, hi: Value,
                     inits: list[Value], tape: bool, adjoint: Adjoint | None = None,
@@ -329,8 +333,9 @@ class Revolve:
         else:
             ab.op("scf.yield", act.forward(ab))
         one = b.op1("arith.const", [], i64, {"value": 1})
-        return b.op("scf.for", [lo, hi, one] + list(inits) + list(adjoint_inits or []), types,
-                    regions=[block]).results
+        out: list[Value] = b.op("scf.for", [lo, hi, one] + list(inits)
+                                + list(adjoint_inits or []), types, regions=[block]).results
+        return out
 
     def reverse(self, engine: Engine, op: Op, ctx: Any) -> None:
         """The reverse sweep's actions: restores, re-runs (taping) and reverses of steps."""
@@ -433,7 +438,7 @@ class _Actions:
         rv, op, scalars = self.rv, self.op, self.scalars
         saving = bb.op1("arith.cmp", [self.save, _const(bb, 0)], i1, {"pred": "ge"})
         bb.op("scf.if", [saving], [], regions=[
-            self.branch(lambda x: (rv.save_state(x, self.save, scalars), [])[1]),
+            self.branch(lambda x: rv.save_state(x, self.save, scalars)),
             self.branch(lambda x: [])])
         if self.tape and not rv.plan.restart:
             # min(n0 + longest recorded run, n1) == n1: a bound the tape can be sized by
@@ -453,7 +458,7 @@ class _Actions:
         """RESTORE slot: the state from snapshot `slot`."""
         for a, snap in zip(self.rv.state, self.rv.snaps, strict=True):
             bb.op("mem.copy", [element_view(bb, snap, self.save, a), a])
-        got = [bb.op1("mem.load", [snap, self.save], snap.type.dtype)
+        got = [bb.op1("mem.load", [snap, self.save], array_type(snap).dtype)
                for snap in self.rv.scalar_snaps]
         return got + self.adjs
 
@@ -480,7 +485,9 @@ def _is(b: Builder, value: Value, k: int) -> Value:
 def _position(op: Op, block: Block) -> int:
     """The index in block of the op of block that holds op."""
     while op.parent is not block:
-        op = op.parent.parent
+        owner = block_of(op).parent
+        assert owner is not None, "internal: op is not inside block"
+        op = owner
     return block.ops.index(op)
 
 

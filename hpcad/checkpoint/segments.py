@@ -8,6 +8,7 @@ The arrays hold their final values again when the derivative returns."""
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
 from typing import Any
 
 from ..ir.clone import clone_op
@@ -16,7 +17,7 @@ from ..ir.dialects import unit_step
 from ..ir.effects import writes_within
 from ..ir.types import ArrayType, i1, i64
 from .engine import Engine
-from .tape import trip_count
+from .tape import array_type, scalar_type, trip_count
 
 
 def _root(arr: Value) -> Value:
@@ -47,7 +48,7 @@ def is_scratch(fn: Function, loop: Op, arr: Value) -> bool:
     fills over a range by an unconditional `arr[i] = ...` and then only reads as `arr[i]`
     in loops over that same range. (Conservative: anything else is state.)"""
     if not (isinstance(arr.owner, Op) and arr.owner.name == "mem.alloc"
-            and arr.type.ndim == 1):
+            and array_type(arr).ndim == 1):
         return False
     inside = [o for o in walk(loop.regions[0]) if arr in o.operands]
     if len([o for o in walk(fn.body) if arr in o.operands]) != len(inside):
@@ -96,7 +97,8 @@ def choose_time_loop(fn: Function) -> Op | None:
 
 
 def alloc_snapshots(b: Builder, slots: Value, state: list[Value], scalars: list[Value],
-                    with_finals: bool = True, disk: bool = False):
+                    with_finals: bool = True,
+                    disk: bool = False) -> tuple[list[Value], list[Value], list[Value]]:
     """Buffers for `slots` snapshots of the state arrays and carried scalars, and one copy
     of each array's final values: (array snapshots, finals, scalar snapshots). They are
     `mem.alloc {arena}`: the numba backend keeps them between calls, with the tape; with
@@ -105,14 +107,15 @@ def alloc_snapshots(b: Builder, slots: Value, state: list[Value], scalars: list[
     arena = {"fill": "empty", "arena": True}   # reused across calls (numba backend)
     on_disk = dict(arena, disk=True) if disk else arena
     for a in state:
-        dims = [b.op1("mem.shape", [a], i64, {"axis": k}) for k in range(a.type.ndim)]
+        dims = [b.op1("mem.shape", [a], i64, {"axis": k}) for k in range(array_type(a).ndim)]
         snaps.append(b.op1("mem.alloc", [slots] + dims,
-                           ArrayType(a.type.dtype, a.type.ndim + 1, "C"), on_disk,
+                           ArrayType(array_type(a).dtype, array_type(a).ndim + 1, "C"), on_disk,
                            name_hint="snapshots"))
         if with_finals:
-            finals.append(b.op1("mem.alloc", dims, ArrayType(a.type.dtype, a.type.ndim, "C"),
-                                arena, name_hint="final"))
-    scalar_snaps = [b.op1("mem.alloc", [slots], ArrayType(v.type, 1, "C"), arena,
+            t = array_type(a)
+            finals.append(b.op1("mem.alloc", dims, ArrayType(t.dtype, t.ndim, "C"), arena,
+                                name_hint="final"))
+    scalar_snaps = [b.op1("mem.alloc", [slots], ArrayType(scalar_type(v), 1, "C"), arena,
                           name_hint="snapshots") for v in scalars]
     return snaps, finals, scalar_snaps
 
@@ -122,25 +125,29 @@ def sweep_title(fn: Function) -> str:
     return f"hpcad: reverse sweep of {fn.name.split('.')[0]}"
 
 
-def _counted_loop(b: Builder, lb: Value, ub: Value, inits: list[Value], body, reverse=False):
+def _counted_loop(b: Builder, lb: Value, ub: Value, inits: list[Value],
+                  body: Callable[[Builder, Value, list[Value]], list[Value]],
+                  reverse: bool = False) -> Op:
     """scf.for over [lb, ub) step 1 whose body(builder, iv, args) returns the yields."""
     block = Block([Value(i64, "seg")] + [Value(v.type, v.name) for v in inits])
     bb = Builder(block)
     bb.loc = b.loc
     bb.op("scf.yield", body(bb, block.args[0], block.args[1:]))
     one = b.op1("arith.const", [], i64, {"value": 1})
-    return b.op("scf.for", [lb, ub, one] + list(inits), [v.type for v in inits],
-                {"reverse": True} if reverse else {}, regions=[block])
+    loop: Op = b.op("scf.for", [lb, ub, one] + list(inits), [v.type for v in inits],
+                    {"reverse": True} if reverse else {}, regions=[block])
+    return loop
 
 
 def element_view(b: Builder, snaps: Value, k: Value, like: Value) -> Value:
     """snaps[k, ...]: the k-th snapshot, shaped like the state array."""
     zero = b.op1("arith.const", [], i64, {"value": 0})
     bounds = [k]
-    for axis in range(like.type.ndim):
+    for axis in range(array_type(like).ndim):
         bounds += [zero, b.op1("mem.shape", [like], i64, {"axis": axis})]
-    return b.op1("mem.view", [snaps] + bounds, ArrayType(like.type.dtype, like.type.ndim, "A"),
-                 {"dims": "i" + "s" * like.type.ndim})
+    t = array_type(like)
+    return b.op1("mem.view", [snaps] + bounds, ArrayType(t.dtype, t.ndim, "A"),
+                 {"dims": "i" + "s" * t.ndim})
 
 
 class Segments:
@@ -245,7 +252,7 @@ class Segments:
         """Restore snapshot s: its arrays copied back; its carried scalars, returned."""
         for a, snap in zip(self.state, self.snaps, strict=True):
             sb.op("mem.copy", [element_view(sb, snap, s, a), a])
-        return [sb.op1("mem.load", [snap, s], snap.type.dtype) for snap in self.scalar_snaps]
+        return [sb.op1("mem.load", [snap, s], array_type(snap).dtype) for snap in self.scalar_snaps]
 
     def reads_restored(self, engine: Engine, op: Op, arrays: list[Value], top: int) -> bool:
         """Segments re-run each segment with tape: no step reads a restored state alone."""

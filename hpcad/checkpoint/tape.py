@@ -11,12 +11,19 @@ and moves back before the reverse loop (`tape.retreat`). How many entries each s
 holds: runtime/tape.py."""
 from __future__ import annotations
 
+from typing import TYPE_CHECKING, Any
+
 from ..errors import DifferentiationError, where
 from ..ir.clone import clone_op
 from ..ir.core import Block, Builder, Op, Value, walk
 from ..ir.dialects import is_pure
 from ..ir.effects import writes
-from ..ir.types import i1, i64
+from ..ir.types import ArrayType, ScalarType, i1, i64
+
+if TYPE_CHECKING:
+    from .engine import Engine
+
+Region = Any   # the reverse engine's regions (ad/regions.py): old, fwd and rev blocks
 
 
 def trip_count(b: Builder, lb: Value, ub: Value, step: Value) -> Value:
@@ -38,15 +45,40 @@ def _entry_number(b: Builder, iv: Value, lb: Value, step: Value) -> Value:
 
 def _before(loop: Op) -> Builder:
     """A builder inserting just before loop."""
-    b = Builder(loop.parent, loop.loc)
-    b.index = loop.parent.ops.index(loop)
+    block = block_of(loop)
+    b = Builder(block, loop.loc)
+    b.index = block.ops.index(loop)
     return b
+
+
+def built(b: Builder) -> list[Op]:
+    """The ops of the block b writes into."""
+    assert b.block is not None, "internal: a builder without a block"
+    return b.block.ops
+
+
+def array_type(v: Value) -> ArrayType:
+    """v's type, an array's (the state, snapshots and windows are arrays)."""
+    assert isinstance(v.type, ArrayType), f"internal: %{v.name} is not an array"
+    return v.type
+
+
+def scalar_type(v: Value) -> ScalarType:
+    """v's type, a scalar's (a carried scalar of a time loop)."""
+    assert isinstance(v.type, ScalarType), f"internal: %{v.name} is not a scalar"
+    return v.type
+
+
+def block_of(op: Op) -> Block:
+    """The block op is in (ops the reverse sweep handles are in one)."""
+    assert op.parent is not None, f"internal: {op.name} is in no block"
+    return op.parent
 
 
 class TapeLayout:
     """Creates the save/restore pairs of the reverse-mode transformation (`reverse.py`)."""
 
-    def __init__(self):
+    def __init__(self) -> None:
         self.slots = 0
 
     def new_slot(self) -> int:
@@ -54,7 +86,7 @@ class TapeLayout:
         return self.slots - 1
 
     @staticmethod
-    def parallel_levels(r):
+    def parallel_levels(r: Region) -> tuple[Region, list[Region]] | None:
         """(home, levels): the body of the outermost parallel loop whose iterations own r's
         saved values, and the bodies of the loops between it and r, outermost first (inner
         parallel loops among them; branches in between are passed through); None for
@@ -74,7 +106,8 @@ class TapeLayout:
         k = max(_parallel(levels))
         return levels[k], levels[:k][::-1]
 
-    def entries(self, level, outer, home, rv) -> tuple[Value, Value]:
+    def entries(self, level: Region, outer: Region | None, home: Region,
+                rv: Engine) -> tuple[Value, Value]:
         """The number of the entry a save at `level` (home or one of its loop bodies, `outer`
         the level around it) uses, in the forward and in the reverse copy of that body:
         the iteration number, after the outer level's entry times the loop's capacity."""
@@ -94,11 +127,12 @@ class TapeLayout:
                              i64, name_hint="entry")
                 rev = scratch.op1("arith.add", [scratch.op1("arith.mul", [out_rev, cap_rev], i64),
                                                 rev], i64, name_hint="entry")
-            level.index_ops = scratch.block.ops
+            level.index_ops = built(scratch)
             level.entry = (fwd, rev)
-        return level.entry
+        entry: tuple[Value, Value] = level.entry
+        return entry
 
-    def capacity(self, home, level, rv) -> tuple[Value, Value]:
+    def capacity(self, home: Region, level: Region, rv: Engine) -> tuple[Value, Value]:
         """The most iterations the loop of `level` runs in one iteration of home's
         parallel loop, in the forward sweep (computed before the parallel loop) and in the
         reverse sweep (before the reversed parallel loop)."""
@@ -111,14 +145,15 @@ class TapeLayout:
                 fwd = trip_count(fb, *(rv.vmap[v] for v in bounds))
                 scratch = Builder(Block())
                 rev = trip_count(scratch, *(rv.primal(v, home.parent) for v in bounds))
-                home.reverse_setup.extend(scratch.block.ops)
+                home.reverse_setup.extend(built(scratch))
             else:
                 fwd = _most_trips(fb, home, loop, rv)
                 rev = self.forward_in_reverse(home.parent, rv, fwd, "capacity")
             home.capacities[loop] = (fwd, rev)
-        return home.capacities[loop]
+        got: tuple[Value, Value] = home.capacities[loop]
+        return got
 
-    def forward_in_reverse(self, r, rv, fwd_value: Value, name: str) -> Value:
+    def forward_in_reverse(self, r: Region, rv: Engine, fwd_value: Value, name: str) -> Value:
         """A value the forward copy of region r computes (not in the primal program), seen
         from r's reverse: itself at top level, else saved on the tape."""
         if r.top:
@@ -127,7 +162,7 @@ class TapeLayout:
         r.setup.insert(0, self.save(r, rv, fwd_value, placeholder))
         return placeholder
 
-    def save(self, r, rv, fwd_value: Value, placeholder: Value) -> Op:
+    def save(self, r: Region, rv: Engine, fwd_value: Value, placeholder: Value) -> Op:
         """Save fwd_value at the end of r's forward copy; returns the restore op (defining
         `placeholder`) for r's reverse prologue."""
         slot = self.new_slot()
@@ -149,7 +184,7 @@ class TapeLayout:
         placeholder.owner = pop
         return pop
 
-    def close_segments(self, home, b: Builder, rev_bounds: list[Value]) -> None:
+    def close_segments(self, home: Region, b: Builder, rev_bounds: list[Value]) -> None:
         """Home's parallel loop saved values: make room for every iteration's block before
         its forward copy and move past them after it; before its reverse (about to be
         written with b), move back to their start."""
@@ -161,7 +196,7 @@ class TapeLayout:
         for op in home.reverse_setup:
             b.insert(op)
         rev_trips = trip_count(b, *rev_bounds)
-        after = Builder(fwd_loop.parent, fwd_loop.loc)
+        after = Builder(block_of(fwd_loop), fwd_loop.loc)
         for slot, loops in home.saved_slots:
             fwd_size, rev_size = fwd_trips, rev_trips
             for loop in loops:
@@ -169,12 +204,12 @@ class TapeLayout:
                 fwd_size = fb.op1("arith.mul", [fwd_size, cap_fwd], i64)
                 rev_size = b.op1("arith.mul", [rev_size, cap_rev], i64)
             fb.op("tape.reserve", [fwd_size], attrs={"slot": slot})
-            after.index = fwd_loop.parent.ops.index(fwd_loop) + 1
+            after.index = block_of(fwd_loop).ops.index(fwd_loop) + 1
             after.op("tape.advance", [fwd_size], attrs={"slot": slot})
             b.op("tape.retreat", [rev_size], attrs={"slot": slot})
 
 
-def _parallel(levels: list) -> list[int]:
+def _parallel(levels: list[Region]) -> list[int]:
     return [k for k, level in enumerate(levels) if level.old.parent.name == "par.parallel_for"]
 
 
@@ -187,13 +222,14 @@ def _defined_in(block: Block) -> set[Value]:
     return inside
 
 
-def _most_trips(b: Builder, home, loop: Op, rv) -> Value:
+def _most_trips(b: Builder, home: Region, loop: Op, rv: Engine) -> Value:
     """A counting pass before home's forward parallel loop: the most iterations `loop` (in
     the loop body, its range computed there) runs in any iteration. Its range must be
     computed unconditionally from the iteration number and values from outside, by pure
     ops and loads of arrays the parallel loop does not write."""
-    body = home.old
-    par = body.parent
+    body: Block = home.old
+    par: Op = home.old.parent
+
     def refuse(why: str) -> DifferentiationError:
         return DifferentiationError(
             f"{where(loop.loc)}: cannot lay out the tape of this loop inside the parallel loop "
@@ -228,8 +264,9 @@ def _most_trips(b: Builder, home, loop: Op, rv) -> Value:
     trips = trip_count(cb, *bounds)
     cb.op("scf.yield", [cb.op1("arith.max", [counter.args[1], trips], i64)])
     zero = b.op1("arith.const", [], i64, {"value": 0})
-    return b.op("scf.for", list(fwd_par.operands[:3]) + [zero], [i64], regions=[counter],
-                name_hint="capacity").results[0]
+    most: Value = b.op("scf.for", list(fwd_par.operands[:3]) + [zero], [i64],
+                       regions=[counter], name_hint="capacity").results[0]
+    return most
 
 
 # Regions whose saves cannot have a place of their own inside a parallel iteration's block:
@@ -242,7 +279,7 @@ _UNCOUNTED = {
 }
 
 
-def _refuse_inside_parallel(r, region_op: Op) -> None:
+def _refuse_inside_parallel(r: Region, region_op: Op) -> None:
     """r's saved values sit in region_op (a while loop or a task); refuse if a parallel
     loop runs it."""
     p = r.parent

@@ -18,7 +18,7 @@ from ..ir.effects import writes
 from ..ir.types import i64
 from .cost import value_bytes
 from .engine import Engine
-from .tape import trip_count
+from .tape import array_type, built, trip_count
 
 
 def window_loads(engine: Engine, r: Any) -> dict[Value, tuple[Value, int]]:
@@ -79,7 +79,7 @@ def open_windows(engine: Engine, r: Any, windows: dict[Value, tuple[Value, int]]
         b.op("tape.reserve", [count], attrs={"slot": w.slot})
         body = Block([Value(i64, "w")])
         inner = Builder(body)
-        x = inner.op1("mem.load", [engine.vmap[array], body.args[0]], array.type.dtype)
+        x = inner.op1("mem.load", [engine.vmap[array], body.args[0]], array_type(array).dtype)
         inner.op("tape.push", [x, inner.op1("arith.sub", [body.args[0], lo], i64)],
                  attrs={"slot": w.slot})
         inner.op("scf.yield", [])
@@ -96,7 +96,7 @@ def reload_from_window(engine: Engine, r: Any, v: Value, placeholder: Value) -> 
     pop = Op("tape.pop", [b.op1("arith.sub", [at, lo], i64)], [], {"slot": w.slot})
     pop.results = [placeholder]
     placeholder.owner = pop
-    return b.block.ops + [pop]
+    return built(b) + [pop]
 
 def close_windows(engine: Engine, r: Any, ctx: Any) -> None:
     """Before the loop's reverse (built next in the current block): move each window's

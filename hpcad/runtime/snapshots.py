@@ -23,6 +23,7 @@ import socket
 import tempfile
 
 import numpy as np
+from numpy.typing import DTypeLike
 
 from ..errors import HpcadError
 
@@ -80,9 +81,10 @@ def share(free: int, sharing: int = 1) -> int:
     return max(free // max(sharing, local_processes(), 1) - SLACK_BLOCKS * block, 0)
 
 
-def buffer(size: int, dtype) -> np.ndarray:
-    """A 1-D array of `size` elements backed by a new, already unlinked file."""
-    dtype = np.dtype(dtype)
+def buffer(size: int, element: DTypeLike) -> np.ndarray:
+    """A 1-D array of `size` elements of dtype `element`, backed by a new, already
+    unlinked file."""
+    dtype = np.dtype(element)
     where = snapshot_dir()
     nbytes = max(int(size), 1) * dtype.itemsize
     try:
@@ -117,8 +119,9 @@ def _allocate(fd: int, nbytes: int) -> None:
         done += os.pwrite(fd, zeros[:nbytes - done], done)
 
 
-def file_backed(a: np.ndarray) -> bool:
-    """Whether a's memory is a mapped file (a buffer from `buffer`)."""
+def file_backed(array: np.ndarray) -> bool:
+    """Whether array's memory is a mapped file (a buffer from `buffer`)."""
+    a: object = array
     while a is not None:
         if isinstance(a, mmap.mmap):
             return True

@@ -127,7 +127,9 @@ def _slot(uses: _TapeUses, slot: int, push: Op, chain: list[Op], top_level: set[
                          f"unknown before its loops run (indexed entries cannot grow the "
                          f"buffer); please report this kernel")
     anchor = reserve[0] if counted and reserve is not None else push
-    return TapeSlot(slot, push.operands[0].type, chain[0] if chain else anchor,
+    saved = push.operands[0].type
+    assert isinstance(saved, ScalarType), "internal: the tape holds scalars"
+    return TapeSlot(slot, saved, chain[0] if chain else anchor,
                     None if None in extents else extents)
 
 
