@@ -117,7 +117,7 @@ def _extent(a: Value, axis: int, env: dict[Value, Any]) -> int:
 def tape_bytes(fn: Function, flat_args: list[Any]) -> int | None:
     """A bound on the bytes fn's tape holds for these arguments (flat, as the derivative
     takes them), or None when a slot's size is only known while it runs."""
-    env = dict(zip(fn.args, flat_args, strict=False))
+    env = dict(zip(fn.args, flat_args))
     total = 0
     try:
         for s in tape_slots(fn, {}):
@@ -199,7 +199,7 @@ def time_loop(primal: Function, args: tuple[Any, ...]) -> TimeLoop | None:
     op = choose_time_loop(primal)
     if op is None:
         return None
-    env = dict(zip(primal.args, args, strict=False))
+    env = dict(zip(primal.args, args))
     try:
         lb, ub, step = (_evaluate(x, env) for x in op.operands[:3])
         state = 0
@@ -256,7 +256,7 @@ def agree(comm: Any, tapes: Tapes, loop: TimeLoop | None, cache: int, restart: b
     tapes = (largest(0), largest(1))
     cache = min(c for _, _, c, _, _ in everyone)
     sharing = [sum(w == other for *_, other in everyone) for *_, w in everyone]
-    disk = min(share(d, n) for (*_, d, _), n in zip(everyone, sharing, strict=False))
+    disk = min(share(d, n) for (*_, d, _), n in zip(everyone, sharing))
     loops = [lp for _, lp, _, _, _ in everyone]
     if None in loops:
         return tapes, None, cache, restart, disk

@@ -12,6 +12,7 @@ from typing import Any, Protocol
 
 import numpy as np
 
+from ..errors import HpcadError
 from ..ir.core import Function
 from ..runtime.snapshots import free_bytes, share
 from .budget import (
@@ -102,10 +103,14 @@ def restartable(spec: Derivatives, activity: tuple[str, ...], ret_active: bool) 
     return fn.run_args is not None
 
 
-def run_time_args(run: RunArgs, snapshots: int, args: tuple[Any, ...]) -> tuple[Any, ...]:
+def run_time_args(run: RunArgs, snapshots: int | None,
+                  args: tuple[Any, ...]) -> tuple[Any, ...]:
     """The arguments a checkpointed derivative takes after its seeds, for this call: the
     snapshot count, then for revolve the action table for the call's step count, the
     number of its forward-sweep actions and its longest taping run."""
+    if snapshots is None or snapshots < 1:
+        raise HpcadError(f"internal: a checkpointed derivative ({run.plan.describe()}) "
+                         f"called with {snapshots} snapshots; please report this kernel")
     if run.plan.kind is not Kind.REVOLVE:
         return (snapshots,)
     lb, ub, step = (int(args[v]) if kind == "arg" else int(v) for kind, v in run.bounds)

@@ -112,7 +112,7 @@ def _slot(uses: _TapeUses, slot: int, push: Op, chain: list[Op], top_level: set[
     # loops around both the saves and the restores (a checkpointed segment) do not
     # add up: the slot is emptied again within each of their iterations
     shared = 0
-    for a, b in zip(chain, uses.pops.get(slot, []), strict=False):
+    for a, b in zip(chain, uses.pops.get(slot, [])):
         if a is not b:
             break
         shared += 1
