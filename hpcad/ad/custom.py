@@ -15,10 +15,10 @@ import inspect
 from ..checkpoint.cost import block_flops
 from ..errors import DifferentiationError, where
 from ..frontend.lower import ProgramLowering
-from ..ir.clone import clone_function, clone_op
+from ..ir.clone import clone_function
 from ..ir.core import Block, Builder, Function, Module, Op, Value, walk
-from ..ir.types import ArrayType, ScalarType, element, i64, is_float, with_width
 from ..ir.effects import writes
+from ..ir.types import ArrayType, ScalarType, element, i64, is_float, with_width
 from ..passes.aliases import variable_classes
 from ..passes.inline import inline_calls
 from ..passes.pipeline import optimize
@@ -209,135 +209,3 @@ class RuleCalls:
     def inline(self, fn: Function) -> Function:
         """fn with every call (rules, and what they call) inlined."""
         return inline_calls(Module({**self.program.module.functions, fn.name: fn}, fn.name))
-
-
-class CustomForward:
-    """Forward mode of a call to a kernel with rules (mixed into ad/forward.py)."""
-
-    def op_func_call(self, op: Op) -> None:
-        if not is_rule_call(op):
-            raise DifferentiationError(f"{where(op.loc)}: internal: call not inlined")
-        floats = [v for v in op.operands if is_float(v.type) or _float_array(v.type)]
-        if not any(v in self.tan or (_float_array(v.type) and self.act.shadowed(v))
-                   for v in floats):
-            self.b.insert(clone_op(op, self.vmap))   # nothing varies: the kernel itself
-            return
-        args = [self.vmap.get(v, v) for v in op.operands]
-        tangents = [(self.shadow_of(v) if self.act.shadowed(v)
-                     else array_like(self.b, a, self.width))
-                    if isinstance(v.type, ArrayType) else self.tangent_or_zero(v)
-                    for v, a in zip(op.operands, args) if v in floats]
-        jvp = self.rules.lower(op, "jvp", [v.type for v in args]
-                               + [lane_type(t.type) for t in tangents])
-        outs = [r.type for r in op.results]
-        self.rules.check_results(op, "jvp", jvp, outs + [None for t in outs if is_float(t)],
-                                 "the kernel's results, then one tangent per float result")
-        if self.width == 1:
-            results = self.b.op("func.call", args + tangents, list(jvp.result_types),
-                                {"callee": jvp.name}).results
-        else:
-            results = call_per_lane(self.b, self.width, jvp, args, tangents, len(outs),
-                                    [self.dtype(r) for r in op.results if is_float(r.type)],
-                                    self.snapshots(op, args))
-        dots = iter(results[len(outs):])
-        for old, new in zip(op.results, results):
-            new.name = old.name
-            self.vmap[old] = new
-            if is_float(old.type):
-                dot = next(dots)
-                if self.act.active(old):
-                    self.tan[old] = dot
-
-    def snapshots(self, op: Op, args: list[Value]) -> list[tuple[Value, Value]]:
-        """(copy, array) for each array the kernel op calls writes: the calls of its jvp rule
-        for each direction must each start from the arrays' values before the first."""
-        pairs = []
-        for k in (int(k) for k in op.attrs.get("writes", "").split(",") if k):
-            arr = args[k]
-            copy = array_like(self.b, arr, fill="empty")
-            self.b.op("mem.copy", [arr, copy])
-            pairs.append((copy, arr))
-        return pairs
-
-
-class CustomReverse:
-    """Reverse mode of a call to a kernel with rules (mixed into ad/reverse.py): the forward
-    sweep already calls its fwd rule (RuleCalls.for_mode); the reverse sweep calls bwd."""
-
-    def reverse_rule_call(self, op: Op, ctx) -> None:
-        if not is_rule_call(op):
-            raise DifferentiationError(f"{where(op.loc)}: internal: call not inlined")
-        m = op.attrs["outs"]
-        outs = [r for r in op.results[:m] if is_float(r.type)]
-        arrays = [v for v in op.operands if _float_array(v.type)]
-        if all(self.adj.get(r) is None for r in outs) and \
-                not any(self.act.shadowed(a) for a in arrays):
-            return
-        gs = [self.current(r) for r in outs]
-        for r in outs:
-            self.adj.pop(r, None)
-        args = [self.primal_array(v, ctx) if isinstance(v.type, ArrayType)
-                else self.primal(v, ctx) for v in op.operands]
-        saved = [self.primal(r, ctx) for r in op.results[m:]]
-        cotangents = [self.shadow(a, ctx) if self.act.shadowed(a) else
-                      array_like(self.b, args[op.operands.index(a)], self.width) for a in arrays]
-        bwd = self.rules.lower(op, "bwd", [v.type for v in args + saved]
-                               + [lane_type(v.type) for v in gs + cotangents])
-        scalars = [v for v in op.operands if is_float(v.type)]
-        self.rules.check_results(op, "bwd", bwd, [None] * len(scalars),
-                                 "one cotangent per float scalar argument")
-        for k in read_arguments(bwd):
-            if k < len(op.operands):
-                self.check_unchanged(op, op.operands[k], bwd)
-        if self.width == 1:
-            results = self.b.op("func.call", args + saved + gs + cotangents,
-                                list(bwd.result_types), {"callee": bwd.name}).results
-        else:
-            self.check_writes_no_primal(op, bwd)
-            results = call_per_lane(self.b, self.width, bwd, args + saved, gs + cotangents, 0,
-                                    [self.dtype(v) for v in scalars])
-        for v, g in zip(scalars, results):
-            self.add_adjoint(v, g)
-
-    def check_writes_no_primal(self, op: Op, bwd: Function) -> None:
-        """bwd, called once per direction, may write only its cotangent arrays."""
-        for k in written_arguments(self.rules.inline(clone_function(bwd))):
-            if k < len(op.operands):
-                kernel = self.rules.kernel_of(op)
-                raise rule_error(kernel, kernel.bwd, "bwd",
-                                 f"writes its argument '{bwd.arg_names[k]}', an array of the "
-                                 f"kernel; at width {self.width} hpcad calls bwd once per "
-                                 f"direction (the call at {where(op.loc)}), so it may write "
-                                 f"only its cotangent arrays: leave the kernel's arrays as "
-                                 f"they are")
-
-    def primal_array(self, arr: Value, ctx) -> Value:
-        """A primal array as the reverse of ctx sees it (a view made inside a loop is made
-        again from its base)."""
-        if self.region_of(arr, ctx).top:
-            return self.vmap[arr]
-        owner = arr.owner
-        if isinstance(owner, Op) and owner.name in ("mem.view", "mem.bitcast"):
-            base = self.primal_array(owner.operands[0], ctx)
-            return self.b.op1(owner.name, [base] + [self.primal(v, ctx) for v in owner.operands[1:]],
-                              arr.type, owner.attrs)
-        raise DifferentiationError(
-            f"{where(getattr(owner, 'loc', None))}: a custom rule's bwd needs array '{arr.name}', which is "
-            f"created inside a loop; create it before the loop")
-
-    def check_unchanged(self, op: Op, arr: Value, bwd: Function) -> None:
-        """bwd reads arr: nothing may write it between the call and the reverse sweep."""
-        body, key = self.fn.body, self.act.key
-        top = self.position(op, body)
-        for t in body.ops[top:]:
-            for o in [t, *(x for r in t.regions for x in walk(r))]:
-                if o is op and op.parent is body:
-                    continue   # the call's own writes are done when bwd runs
-                if any(key(w) == key(arr) for w in writes(o)):
-                    kernel = self.rules.kernel_of(op)
-                    raise rule_error(kernel, kernel.bwd, "bwd",
-                                     f"reads array '{arr.name}', but {where(o.loc)} writes it "
-                                     f"after the call at {where(op.loc)}, so the reverse sweep "
-                                     f"cannot give bwd the values it had; return what bwd needs "
-                                     f"as residuals from fwd, or pass bwd a copy")
-

@@ -11,34 +11,6 @@ from ..passes.activity import CONST, DUP, SHADOW, analyze
 from .common import has_tangent
 
 
-class TapeForward:
-    """Tangent rules of the tape ops, mixed into forward mode (ad/forward.py)."""
-    tape_offset = 0   # slots of the function being differentiated: the tangents' slots follow
-
-    def tangent_slot(self, op) -> dict:
-        return {"slot": op.attrs["slot"] + self.tape_offset}
-
-    def op_tape_push(self, op):
-        new = self.b.insert(clone_op(op, self.vmap))
-        t = self.tan.get(op.operands[0])
-        if t is not None:
-            self.b.op("tape.push", [t] + new.operands[1:], attrs=self.tangent_slot(op))
-            self.taped.add(op.attrs["slot"])
-
-    def op_tape_pop(self, op):
-        new = self.b.insert(clone_op(op, self.vmap))
-        if self.act.active(op.results[0]):
-            self.tan[op.results[0]] = self.b.op1("tape.pop", new.operands, new.result.type,
-                                                 self.tangent_slot(op))
-
-    def op_tape_advance(self, op):
-        new = self.b.insert(clone_op(op, self.vmap))
-        if op.attrs["slot"] in self.taped:
-            self.b.op(op.name, new.operands, attrs=self.tangent_slot(op))
-
-    op_tape_retreat = op_tape_advance
-
-
 def slot_count(fn: Function) -> int:
     return 1 + max((op.attrs["slot"] for op in walk(fn.body) if op.dialect == "tape"),
                    default=-1)

@@ -8,7 +8,7 @@ from ..ir.core import Block, Op, Value
 class Region:
     """One region of the primal program while it is being reversed."""
 
-    def __init__(self, old: Block | None, fwd: Block, rev: Block, parent: "Region | None"):
+    def __init__(self, old: Block | None, fwd: Block, rev: Block, parent: Region | None):
         self.old = old            # primal block (None for the function body: see `top`)
         self.fwd = fwd            # its copy in the augmented forward sweep
         self.rev = rev            # the block its reverse is written into

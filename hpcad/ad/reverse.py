@@ -10,9 +10,11 @@ from __future__ import annotations
 
 import os
 import warnings
+from collections.abc import Callable, Sequence
+from typing import Any
 
 from ..checkpoint.cost import is_expensive
-from ..checkpoint.mincut import plan_region
+from ..checkpoint.mincut import RegionPlan, plan_region
 from ..checkpoint.revolve import RevolveCheckpointing
 from ..checkpoint.segments import (
     SegmentCheckpointing,
@@ -26,22 +28,28 @@ from ..errors import DifferentiationError, HpcadWarning, where
 from ..ir.clone import clone_op
 from ..ir.core import Block, Builder, Function, Op, Value, walk
 from ..ir.dialects import is_pure
+from ..ir.effects import writes
 from ..ir.types import ArrayType, ScalarType, i64, with_width
 from ..passes.activity import Activity
-from ..ir.effects import writes
 from ..passes.replicated import replicated_results
 from .common import derivative_name, has_tangent, zero
-from .custom import CustomReverse
-from .mpi import MpiReverse, global_seed
-from .parallel import ParallelReverse
+from .custom import RuleCalls
 from .regions import Region
-from .rules import NON_DIFFERENTIABLE, PARTIALS, RuleBuilder, uses_of_partial
+from .rules import vjp_rule
+from .rules.mpi import communicates, global_seed
 
 
-class _Reverse(MpiReverse, ParallelReverse, SegmentCheckpointing, RevolveCheckpointing,
-               StencilWindows, CustomReverse):
-    def __init__(self, fn: Function, act: Activity, intermediates: str = "auto", rules=None,
-                 width: int = 1):
+class ReverseEngine(SegmentCheckpointing, RevolveCheckpointing,
+                    StencilWindows):
+    """The walk of reverse mode and what its rules (ad/rules/, typed by
+    rules/context.ReverseContext) see: the augmented forward sweep's map of primal values
+    (`vmap`), the adjoints (`adj`), shadows and tape saves (`primal`, `shadow`, `resolve`),
+    and `reverse_region`, which reverses the regions of every op that has some. (The three
+    bases are the time-loop checkpointing schedules of checkpoint/, which call this
+    engine's `augment`, `reverse_loop`, `primal`, `current`, `add_adjoint`, ...)"""
+
+    def __init__(self, fn: Function, act: Activity, intermediates: str = "auto",
+                 rules: RuleCalls | None = None, width: int = 1) -> None:
         self.fn = fn
         self.act = act
         self.intermediates = intermediates   # checkpoint/cost.py: how the planner weighs them
@@ -51,18 +59,20 @@ class _Reverse(MpiReverse, ParallelReverse, SegmentCheckpointing, RevolveCheckpo
         self.fwd_block: dict[Block, Block] = {}   # primal block -> augmented-forward block
         self.trip_count: dict[Op, Value] = {}     # primal while op -> forward iteration count
         self.adj: dict[Value, Value] = {}         # primal value -> its current adjoint
-        self.requests: dict[Value, tuple] = {}    # MPI request -> (shadow request, buffer)
-        self.segmented: dict[Op, dict] = {}       # checkpointed time loops -> their layout
+        # MPI request -> (shadow request, buffer)
+        self.requests: dict[Value, tuple[Value, Value | None]] = {}
+        self.segmented: dict[Op, dict[str, Any]] = {}   # checkpointed time loops -> layout
         self.revolve_loop: Op | None = None       # the time loop under a revolve schedule
-        self.revolve_info: dict = {}
-        self.revolve_args: tuple = ()   # (actions, forward-sweep actions, longest recording)
-        self.plans: list = []                     # (region, RegionPlan) for `hpcad plan`
+        self.revolve_info: dict[str, Any] = {}
+        self.revolve_args: tuple[Value, ...] = ()   # (actions, forward-sweep actions,
+        #                                             longest recording)
+        self.plans: list[tuple[Region, RegionPlan]] = []   # for `hpcad plan`
         self.b = Builder()
         self.tape = TapeLayout()
         self.top: Region | None = None
         # per array class, the last top-level op that writes it: a load made after that op
         # reads what the array still holds when the reverse sweep runs, so it may be redone
-        self.last_write: dict = {}
+        self.last_write: dict[Any, int] = {}
         self.first_adjoint, self.kept_adjoint = scratch_adjoints(fn)
         self.scratch = {op.operands[0] for op in self.first_adjoint}
         for pos, top_op in enumerate(fn.body.ops):
@@ -401,82 +411,8 @@ class _Reverse(MpiReverse, ParallelReverse, SegmentCheckpointing, RevolveCheckpo
         self.b.block = saved
 
     def reverse_op(self, op: Op, ctx: Region) -> None:
-        name = op.name
-        if name == "scf.for":
-            return self.reverse_loop(op, ctx)
-        if name == "scf.while":
-            return self.reverse_loop(op, ctx)
-        if name == "scf.if":
-            return self.reverse_if(op, ctx)
-        if name == "par.parallel_for":
-            return self.reverse_parallel_for(op, ctx)
-        if name == "par.join":
-            return self.reverse_join(op, ctx)
-        if op.dialect == "mpi":
-            return self.reverse_mpi(op, ctx)
-        if name == "mem.load":
-            g = self.adj.get(op.results[0])
-            if not self.act.shadowed(op.operands[0]):
-                return
-            idx = [self.primal(v, ctx) for v in op.operands[1:]]
-            if op in self.first_adjoint:   # the step's first adjoint of a scratch element
-                value = g if g is not None else zero(self.b, self.dtype(op.operands[0]))
-                self.b.op("mem.store", [value, self.shadow(op.operands[0], ctx)] + idx)
-            elif g is not None:
-                self.b.op("mem.accumulate", [g, self.shadow(op.operands[0], ctx)] + idx)
-            return
-        if name in ("mem.store", "mem.accumulate"):
-            return self.reverse_store(op, ctx)
-        if name == "func.call":
-            return self.reverse_rule_call(op, ctx)
-        if any(self.act.shadowed(a) for a in writes(op)):
-            raise DifferentiationError(f"{where(op.loc)}: no reverse-mode rule for '{name}', "
-                                       f"which writes an array that carries a derivative")
-        if name in ("mem.alloc", "mem.view") or name in NON_DIFFERENTIABLE or not op.results:
-            return
-        g = self.adj.get(op.results[0])
-        if g is None:
-            return
-        if name not in PARTIALS:
-            raise DifferentiationError(f"{where(op.loc)}: no derivative rule for '{name}'")
-        rb = RuleBuilder(self.b)
-        primals = op.operands + op.results[:1]
-        seen: dict[int, Value] = {}
-        for k, v in enumerate(op.operands):
-            if not self.act.active(v):
-                continue
-            used = uses_of_partial(name, k, [o.type for o in op.operands], op.results[0].type)
-            args = []
-            for j, (u, p_val) in enumerate(zip(used, primals)):
-                if u and j not in seen:
-                    seen[j] = self.primal(p_val, ctx)
-                args.append(seen.get(j, p_val) if u else p_val)
-            p = PARTIALS[name][k](rb, *args)
-            if p is None:
-                continue
-            if isinstance(p, Value):
-                term = rb.mul(g, p)
-            elif p == 1.0:
-                term = g
-            elif p == -1.0:
-                term = rb.neg(g)
-            else:
-                term = rb.mul(g, p)
-            self.add_adjoint(v, term)
-
-    def reverse_store(self, op: Op, ctx: Region) -> None:
-        value, arr = op.operands[0], op.operands[1]
-        if not self.act.shadowed(arr):
-            return
-        sh = self.shadow(arr, ctx)
-        idx = [self.primal(v, ctx) for v in op.operands[2:]]
-        active = self.act.active(value)
-        if op.name == "mem.store" or active:
-            g = self.b.op1("mem.load", [sh] + idx, sh.type.dtype)
-            if op.name == "mem.store" and op not in self.kept_adjoint:
-                self.b.op("mem.store", [zero(self.b, arr.type.dtype), sh] + idx)
-            if active:
-                self.add_adjoint(value, g)
+        """Reverse one op with its rule (ad/rules/)."""
+        vjp_rule(op)(self, op, ctx)
 
     # -- control flow -------------------------------------------------------------------------
     def region_adjoints(self, op: Op):
@@ -511,35 +447,6 @@ class _Reverse(MpiReverse, ParallelReverse, SegmentCheckpointing, RevolveCheckpo
         g = self.adj.get(v)
         return g if g is not None else zero(self.b, self.dtype(v))
 
-    def reverse_if(self, op: Op, ctx: Region) -> None:
-        work = self.region_adjoints(op)
-        if work is None:
-            return
-        slots, free = work
-        outer = self.adj
-        seeds = {k: outer.get(op.results[k]) for k in slots}
-        cond = self.primal(op.operands[0], ctx)
-        blocks = []
-        for region in op.regions:
-            rb = Block()
-            inner = Region(region, self.fwd_block[region], rb, ctx)
-            self.adj = {f: outer[f] for f in free if f in outer}
-            term = region.ops[-1]
-            self.b.block = rb
-            for k, g in seeds.items():
-                if g is not None:
-                    self.add_adjoint(term.operands[k], g)
-            self.reverse_block(inner)
-            self.b.block = rb
-            Builder(rb).op("scf.yield", [self.current_in(rb, f) for f in free])
-            self.resolve(inner)
-            blocks.append(rb)
-        self.adj = outer
-        self.b.block = ctx.rev
-        new = self.b.op("scf.if", [cond], [self.dtype(f) for f in free], regions=blocks)
-        for f, r in zip(free, new.results):
-            self.adj[f] = r
-
     def current_in(self, block: Block, v: Value) -> Value:
         g = self.adj.get(v)
         return g if g is not None else zero(Builder(block), self.dtype(v))
@@ -548,12 +455,43 @@ class _Reverse(MpiReverse, ParallelReverse, SegmentCheckpointing, RevolveCheckpo
         """Whether op's regions have a reverse even without scalar adjoints: they write
         shadowed arrays, or communicate (communication is mirrored in the reverse sweep)."""
         return any(any(self.act.shadowed(a) for a in writes(o))
-                   or (o.dialect == "mpi" and o.name not in _NO_REVERSE)
+                   or communicates(o)
                    or (o.name == "func.call" and any(self.act.shadowed(v) for v in o.operands
                                                      if isinstance(v.type, ArrayType)))
                    for region in op.regions for o in walk(region))
 
-    def reverse_loop(self, op: Op, ctx: Region, bounds=None, carry_out=None) -> None:
+    def reverse_region(self, old: Block, ctx: Region, rev: Block, adjoints: dict[Value, Value],
+                       seeds: Sequence[tuple[Value, Value | None]],
+                       yields: Callable[[], list[Value]],
+                       avail: dict[Value, Value] | None = None,
+                       shadows: dict[Value, Value] | None = None) -> Region:
+        """Reverse `old`, a region of an op reversed in ctx, into block `rev`: the one walk
+        behind the reverse of branches, loops, parallel loops and fork-joins. It starts from
+        the adjoint map `adjoints` (of values from outside the region that it updates), adds
+        each (value, adjoint) of `seeds` (the adjoints of what the region yields; None for
+        none), reverses the region's ops, ends `rev` with a yield of `yields()`, and writes
+        the prologue that restores or recomputes what it read (`resolve`). `avail` and
+        `shadows` are primal values and shadows `rev` sees from its arguments. The adjoint
+        map and the builder are as before on return; so is the returned region, for the
+        caller's windows and tape segments."""
+        outer, outer_block = self.adj, self.b.block
+        inner = Region(old, self.fwd_block[old], rev, ctx)
+        inner.avail.update(avail or {})
+        inner.shadows.update(shadows or {})
+        self.adj = adjoints
+        self.b.block = rev
+        for v, g in seeds:
+            if g is not None:
+                self.add_adjoint(v, g)
+        self.reverse_block(inner)
+        self.b.block = rev
+        self.b.op("scf.yield", yields())
+        self.resolve(inner)
+        self.adj, self.b.block = outer, outer_block
+        return inner
+
+    def reverse_loop(self, op: Op, ctx: Region, bounds: list[Value] | None = None,
+                     carry_out: dict[int, Value] | None = None) -> None:
         """Reverse a for/while loop. `bounds` overrides the reversed range (a checkpointed
         segment); with `carry_out`, the adjoints reaching the loop's carried inputs are put
         there (for the previous segment) instead of onto the inputs."""
@@ -570,61 +508,52 @@ class _Reverse(MpiReverse, ParallelReverse, SegmentCheckpointing, RevolveCheckpo
         term = body.ops[-1]
         work = self.region_adjoints(op)
         if work is None:
-            return
+            return None
         slots, free = work
         arrays = self.shadowed_carried(op)
-        b = self.b
-        outer_block = b.block
-        if bounds is None and is_for:
-            bounds = [self.primal(v, ctx) for v in op.operands[:3]]
-        elif bounds is None:
-            zero_i = b.op1("arith.const", [], i64, {"value": 0})
-            one_i = b.op1("arith.const", [], i64, {"value": 1})
-            bounds = [zero_i, self.primal_forward(self.trip_count[op], op, ctx), one_i]
+        if bounds is None:
+            bounds = self.loop_bounds(op, ctx)
         perm = self.permutation(op, term, carried_args, arrays)
         final_refs = [self.shadow(op.results[k], ctx) for k in arrays]
-        outer = self.adj
         init_adj = [self.current(op.results[k]) for k in slots] + \
                    [self.current(f) for f in free] + final_refs
-        iv_name = body.args[0].name if is_for else "k"
-        rbody = Block([Value(i64, iv_name)] + [Value(v.type, derivative_name(op.results[k], "adj_"))
-                                           for k, v in zip(slots, init_adj)]
-                      + [Value(self.dtype(v), derivative_name(v, "adj_")) for v in free]
-                      + [Value(r.type, "refs") for r in final_refs])
-        inner = Region(body, self.fwd_block[body], rbody, ctx)
-        b.block = rbody
-        if is_for:
-            inner.avail[body.args[0]] = rbody.args[0]
+        rev = Block([Value(i64, body.args[0].name if is_for else "k")]
+                    + [Value(v.type, derivative_name(op.results[k], "adj_"))
+                       for k, v in zip(slots, init_adj)]
+                    + [Value(self.dtype(v), derivative_name(v, "adj_")) for v in free]
+                    + [Value(r.type, "refs") for r in final_refs])
         n_s, n_f = len(slots), len(free)
-        carried_adj = rbody.args[1:1 + n_s]
-        self.adj = {f: a for f, a in zip(free, rbody.args[1 + n_s:1 + n_s + n_f])}
-        refs_after = rbody.args[1 + n_s + n_f:]
-        refs_before = [None] * len(arrays)
-        for j, k in enumerate(arrays):
-            refs_before[perm[j]] = refs_after[j]
-        for j, k in enumerate(arrays):
-            inner.shadows[carried_args[k]] = refs_before[j]
-        for k, g in zip(slots, carried_adj):
-            self.add_adjoint(term.operands[k], g)
-        self.reverse_block(inner)
-        b.block = rbody
-        outs = [self.current(carried_args[k]) for k in slots] + [self.current(f) for f in free]
-        b.op("scf.yield", outs + refs_before)
-        self.resolve(inner)
-        self.adj = outer
-        b.block = outer_block
+        refs_after = rev.args[1 + n_s + n_f:]
+        refs_before = [refs_after[perm.index(j)] for j in range(len(arrays))]
+        inner = self.reverse_region(
+            body, ctx, rev, dict(zip(free, rev.args[1 + n_s:1 + n_s + n_f], strict=True)),
+            list(zip([term.operands[k] for k in slots], rev.args[1:1 + n_s], strict=True)),
+            lambda: [self.current(carried_args[k]) for k in slots]
+            + [self.current(f) for f in free] + refs_before,
+            avail={body.args[0]: rev.args[0]} if is_for else None,
+            shadows={carried_args[k]: refs_before[j] for j, k in enumerate(arrays)})
         self.close_windows(inner, ctx)
-        loop = b.op("scf.for", bounds + init_adj, [v.type for v in init_adj],
-                    attrs={"reverse": True}, regions=[rbody])
+        loop = self.b.op("scf.for", bounds + init_adj, [v.type for v in init_adj],
+                         attrs={"reverse": True}, regions=[rev])
         res = loop.results
-        for k, r in zip(slots, res[:n_s]):
+        for k, r in zip(slots, res[:n_s], strict=True):
             self.adj.pop(op.results[k], None)
             if carry_out is not None:
                 carry_out[k] = r
             else:
                 self.add_adjoint(inits[k], r)
-        for f, r in zip(free, res[n_s:n_s + n_f]):
+        for f, r in zip(free, res[n_s:n_s + n_f], strict=True):
             self.adj[f] = r
+        return None
+
+    def loop_bounds(self, op: Op, ctx: Region) -> list[Value]:
+        """The range a loop's reverse runs over, as ctx's reverse sees it: a for loop's own,
+        a while loop's count of iterations."""
+        if op.name == "scf.for":
+            return [self.primal(v, ctx) for v in op.operands[:3]]
+        zero_i = self.b.op1("arith.const", [], i64, {"value": 0})
+        one_i = self.b.op1("arith.const", [], i64, {"value": 1})
+        return [zero_i, self.primal_forward(self.trip_count[op], op, ctx), one_i]
 
     def check_while_before(self, op: Op) -> None:
         for o in walk(op.regions[0]):
@@ -670,9 +599,6 @@ class _Reverse(MpiReverse, ParallelReverse, SegmentCheckpointing, RevolveCheckpo
         return b.op("scf.for", bounds + refs, [r.type for r in refs], regions=[body]).results
 
 
-_NO_REVERSE = ("mpi.rank", "mpi.size", "mpi.world", "mpi.cart_shift")
-
-
 def walk_regions(op: Op):
     for r in op.regions:
         yield from walk(r)
@@ -716,7 +642,7 @@ def reverse(fn: Function, arg_activity: list[str], act: Activity, ret_active: bo
     adjoint of each active scalar argument. Shadows hold the cotangent of the arrays' exit
     values on entry and of their entry values on return. With `width` W, seeds, adjoints
     and shadows carry W directions (vector types); the primal and the tape are one."""
-    rv = _Reverse(fn, act, intermediates, rules, width)
+    rv = ReverseEngine(fn, act, intermediates, rules, width)
     revolve_bounds = None
     if snapshots:
         loop = choose_time_loop(fn)
@@ -853,7 +779,7 @@ def _describe_value(v: Value) -> str:
     return f"{what}@{_short(getattr(owner, 'loc', None))}:{v.type}"
 
 
-def describe_plan(rv: _Reverse) -> list[str]:
+def describe_plan(rv: ReverseEngine) -> list[str]:
     """Readable lines: per region of the primal, what its reverse restores from the tape
     and how much it recomputes; checkpointed time loops and their snapshots."""
     lines = []
