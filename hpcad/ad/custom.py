@@ -11,6 +11,8 @@ gathered into vectors (`vec.insert`)."""
 from __future__ import annotations
 
 import inspect
+from collections.abc import Callable, Iterable, Sequence
+from typing import TYPE_CHECKING, Any
 
 from ..checkpoint.cost import block_flops
 from ..errors import DifferentiationError, where
@@ -18,10 +20,15 @@ from ..frontend.lower import ProgramLowering
 from ..ir.clone import clone_function
 from ..ir.core import Block, Builder, Function, Module, Op, Value, walk
 from ..ir.effects import writes
-from ..ir.types import ArrayType, ScalarType, element, i64, is_float, with_width
+from ..ir.types import ArrayType, ScalarType, Type, element, i64, is_float, with_width
 from ..passes.aliases import variable_classes
 from ..passes.inline import inline_calls
 from ..passes.pipeline import optimize
+from .common import array_type
+
+if TYPE_CHECKING:
+    from ..custom import CustomKernel
+    from ..kernel import Kernel
 
 CONVENTION = {
     "jvp": "the kernel's {n} arguments, then one tangent per float argument",
@@ -31,13 +38,14 @@ CONVENTION = {
 }
 
 
-def source_line(py_func) -> str:
+def source_line(py_func: Callable[..., Any]) -> str:
     """file:line of a Python function's definition, for messages."""
     file = inspect.getsourcefile(py_func) or "<unknown>"
     return f"{file}:{py_func.__code__.co_firstlineno}"
 
 
-def rule_error(kernel, rule, role: str, msg: str, cls=DifferentiationError) -> Exception:
+def rule_error(kernel: CustomKernel, rule: Kernel, role: str, msg: str,
+               cls: type[Exception] = DifferentiationError) -> Exception:
     """The error for a rule that does not fit the convention, naming the rule."""
     return cls(f"{source_line(rule.py_func)}: {role} rule '{rule.__name__}' of {kernel.kind} "
                f"kernel '{kernel.__name__}' ({kernel.where}) {msg}")
@@ -47,17 +55,17 @@ def is_rule_call(op: Op) -> bool:
     return op.name == "func.call" and "custom" in op.attrs
 
 
-def _float_array(t) -> bool:
+def _float_array(t: Type) -> bool:
     return isinstance(t, ArrayType) and t.dtype.is_float
 
 
-def _types(types) -> str:
+def _types(types: Iterable[object]) -> str:
     return ", ".join(map(str, types))
 
 
 def written_arguments(fn: Function) -> list[int]:
     """Positions of the array arguments fn may write."""
-    key = variable_classes(fn).find
+    key: Callable[[Value], object] = variable_classes(fn).find
     written = {key(a) for o in walk(fn.body) for a in writes(o)}
     return [k for k, a in enumerate(fn.args)
             if isinstance(a.type, ArrayType) and key(a) in written]
@@ -72,18 +80,23 @@ def read_arguments(fn: Function) -> list[int]:
 def array_like(b: Builder, arr: Value, width: int = 1, fill: str = "zeros") -> Value:
     """A new array of arr's shape (of vectors at `width` > 1), zero unless `fill` is "empty":
     the tangent or cotangent of an argument that has none, or a copy of arr."""
-    dims = [b.op1("mem.shape", [arr], i64, {"axis": k}) for k in range(arr.type.ndim)]
-    t = with_width(ArrayType(arr.type.dtype, arr.type.ndim, "C"), width)
-    return b.op1("mem.alloc", dims, t, {"fill": fill})
+    at = array_type(arr)
+    dims = [b.op1("mem.shape", [arr], i64, {"axis": k}) for k in range(at.ndim)]
+    t = with_width(ArrayType(at.dtype, at.ndim, "C"), width)
+    new: Value = b.op1("mem.alloc", dims, t, {"fill": fill})
+    return new
 
 
-def zero_of(b: Builder, t: ScalarType) -> Value:
+def zero_of(b: Builder, t: Type) -> Value:
     """The zero of a scalar type (a vector's zero has every lane zero)."""
+    if not isinstance(t, ScalarType):
+        raise TypeError(f"internal: no zero of type {t}")
     value = 0.0 if t.is_float else False if t.is_bool else 0
-    return b.op1("arith.const", [], t, {"value": value})
+    z: Value = b.op1("arith.const", [], t, {"value": value})
+    return z
 
 
-def lane_type(t):
+def lane_type(t: Type) -> Type:
     """The type of one lane of a value of type t: a vector's element, an array of vectors'
     strided view of one lane; anything else is its own lane."""
     if isinstance(t, ArrayType) and t.dtype.width > 1:
@@ -93,19 +106,21 @@ def lane_type(t):
     return t
 
 
-def lane_loop(b: Builder, width: int, inits: list[Value], body) -> list[Value]:
+def lane_loop(b: Builder, width: int, inits: list[Value],
+              body: Callable[[Builder, Value, list[Value]], list[Value]]) -> list[Value]:
     """`for lane in range(width)` carrying `inits`; `body(builder, lane, carried)` writes one
     lane's work and returns the values carried to the next; the loop's results."""
     bounds = [b.op1("arith.const", [], i64, {"value": v}) for v in (0, width, 1)]
     block = Block([Value(i64, "lane")] + [Value(v.type, v.name) for v in inits])
     inner = Builder(block, b.loc)
     inner.op("scf.yield", body(inner, block.args[0], block.args[1:]))
-    return b.op("scf.for", bounds + inits, [v.type for v in inits], regions=[block]).results
+    loop: Op = b.op("scf.for", bounds + inits, [v.type for v in inits], regions=[block])
+    return loop.results
 
 
 def call_per_lane(b: Builder, width: int, rule: Function, fixed: list[Value],
-                  batched: list[Value], keep: int, gathered: list,
-                  restore: list[tuple[Value, Value]] = ()) -> list[Value]:
+                  batched: list[Value], keep: int, gathered: list[Type],
+                  restore: Sequence[tuple[Value, Value]] = ()) -> list[Value]:
     """Call `rule` once per direction w < width with the `fixed` operands as they are and
     lane w of each `batched` one (a vector's lane, an array of vectors' lane view). Its
     first `keep` results are the same in every call and taken from the last; the others are
@@ -121,9 +136,10 @@ def call_per_lane(b: Builder, width: int, rule: Function, fixed: list[Value],
                         [v, lane], lane_type(v.type), name_hint=v.name) for v in batched]
         call = lb.op("func.call", fixed + lanes, list(rule.result_types), {"callee": rule.name})
         outs = list(call.results[:keep])
-        for acc, x in zip(carried[keep:], call.results[keep:]):
-            if x.type != element(acc.type):
-                x = lb.op1("arith.cast", [x], element(acc.type))
+        for acc, x in zip(carried[keep:], call.results[keep:], strict=False):
+            lane_t = lane_type(acc.type)
+            if x.type != lane_t:
+                x = lb.op1("arith.cast", [x], lane_t)
             outs.append(lb.op1("vec.insert", [acc, x, lane], acc.type))
         return outs
     return lane_loop(b, width, inits, one_lane)
@@ -134,7 +150,7 @@ class RuleCalls:
     kept, every other call inlined) and the rule kernels, lowered for the types they are
     called with."""
 
-    def __init__(self, module: Module):
+    def __init__(self, module: Module) -> None:
         self.rules = dict(module.rules)        # callee name -> CustomKernel
         functions = dict(module.functions)     # (inlining the module drops them)
         entry = clone_function(module.main)
@@ -144,11 +160,12 @@ class RuleCalls:
                 writes = written_arguments(functions[op.attrs["custom"]])
                 op.attrs["writes"] = ",".join(map(str, writes))
         self.primal = optimize(fn)
-        self.program = ProgramLowering()
+        self.program = ProgramLowering()  # type: ignore[no-untyped-call]  # (frontend/ untyped)
         self.program.module.functions.update(functions)
 
-    def kernel_of(self, op: Op):
-        return self.rules[op.attrs["custom"]]
+    def kernel_of(self, op: Op) -> CustomKernel:
+        kernel: CustomKernel = self.rules[op.attrs["custom"]]
+        return kernel
 
     def for_mode(self, mode: str) -> Function:
         """A copy of the IR AD reads, with every rule that `mode` needs present; in reverse
@@ -169,11 +186,12 @@ class RuleCalls:
                 self.call_fwd(op, kernel)
         return fn
 
-    def call_fwd(self, op: Op, kernel) -> None:
+    def call_fwd(self, op: Op, kernel: CustomKernel) -> None:
         outs = [r.type for r in op.results]
         fwd = self.lower(op, "fwd", [v.type for v in op.operands])
         got = list(fwd.result_types)
         if got[:len(outs)] != outs:
+            assert kernel.fwd is not None   # (for_mode checked)
             raise rule_error(kernel, kernel.fwd, "fwd",
                              f"returns ({_types(got)}); it must return the kernel's results "
                              f"({_types(outs)}) followed by the residuals bwd takes")
@@ -186,7 +204,7 @@ class RuleCalls:
                         repeatable=repeatable)
         op.results += [Value(t, "res", op) for t in got[len(outs):]]
 
-    def lower(self, op: Op, role: str, types: list) -> Function:
+    def lower(self, op: Op, role: str, types: list[Type]) -> Function:
         """The rule `role` of the kernel op calls, lowered for argument `types`."""
         kernel = self.kernel_of(op)
         rule = getattr(kernel, role)
@@ -195,13 +213,15 @@ class RuleCalls:
                              f"takes {len(rule.arg_names)} parameters, but the call at "
                              f"{where(op.loc)} gives it {len(types)}: "
                              f"{CONVENTION[role].format(n=len(op.operands))}")
-        return self.program.function_for(rule.py_func, types, op.loc)
+        fn: Function = self.program.function_for(rule.py_func, types, op.loc)
+        return fn
 
-    def check_results(self, op: Op, role: str, fn: Function, want: list, what: str) -> None:
+    def check_results(self, op: Op, role: str, fn: Function, want: list[Type | None],
+                      what: str) -> None:
         """fn (a lowered rule) must return `want`: exact types, or any float for None."""
         got = list(fn.result_types)
         if len(got) != len(want) or any(w != g if w is not None else not is_float(g)
-                                        for w, g in zip(want, got)):
+                                        for w, g in zip(want, got, strict=True)):
             shown = _types("float" if w is None else w for w in want)
             raise rule_error(self.kernel_of(op), getattr(self.kernel_of(op), role), role,
                              f"returns ({_types(got)}); it must return {what} ({shown})")

@@ -56,7 +56,7 @@ class ForwardEngine:
     def bind(self, olds: list[Value], news: list[Value], tans: list[int],
              shadows: list[int]) -> None:
         n = len(olds)
-        for o, v in zip(olds, news[:n]):
+        for o, v in zip(olds, news[:n], strict=True):
             self.vmap[o] = v
         for j, k in enumerate(tans):
             self.tan[olds[k]] = news[n + j]
@@ -128,10 +128,10 @@ class ForwardEngine:
         return out
 
     def name_results(self, new: Op, op: Op, tans: list[int], shadows: list[int]) -> None:
-        for r, o in zip(new.results, op.results):
+        for r, o in zip(new.results, op.results, strict=False):
             r.name = o.name
         self.bind(op.results, new.results, tans, shadows)
-        for r, k in zip(new.results[len(op.results):], tans + shadows):
+        for r, k in zip(new.results[len(op.results):], tans + shadows, strict=True):
             r.name = derivative_name(op.results[k], "d_")
 
 
@@ -142,7 +142,7 @@ def forward(fn: Function, arg_activity: list[str], act: Activity, rules: RuleCal
     results, then one tangent per float result."""
     fw = ForwardEngine(act, rules, width, tape_offset)
     args = []
-    for a, kind in zip(fn.args, arg_activity):
+    for a, kind in zip(fn.args, arg_activity, strict=False):
         na = Value(a.type, a.name)
         fw.vmap[a] = na
         args.append(na)

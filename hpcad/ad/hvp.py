@@ -1,7 +1,8 @@
 """Hessian-vector products, forward over reverse: the reverse derivative's IR is a kernel
 like any other, so forward mode differentiates it. What forward mode meets there beyond
 the primal dialects is the tape: a saved value's tangent is saved on a second tape (slot
-k + offset beside slot k), in the same places, and restored beside it."""
+k + offset beside slot k), in the same places, and restored beside it (the tape's rules:
+ad/rules/tape.py)."""
 from __future__ import annotations
 
 from ..ir.clone import clone_op
@@ -16,19 +17,20 @@ def slot_count(fn: Function) -> int:
                    default=-1)
 
 
-def reverse_activity(primal: Function, kinds: tuple) -> list[str]:
+def reverse_activity(primal: Function, kinds: tuple[str, ...]) -> list[str]:
     """Activities of the reverse derivative's arguments for its tangent: each primal
     argument as it was, its shadow (the adjoint array, whose tangent is the product) like it,
     the seeds constant."""
     out = []
-    for a, kind in zip(primal.args, kinds):
+    for a, kind in zip(primal.args, kinds, strict=False):
         out.append(kind)
         if isinstance(a.type, ArrayType) and has_tangent(a, kind):
             out.append(DUP if kind == DUP else SHADOW)
     return out
 
 
-def forward_over_reverse(reverse_fn: Function, primal: Function, kinds: tuple):
+def forward_over_reverse(reverse_fn: Function, primal: Function,
+                         kinds: tuple[str, ...]) -> tuple[Function, list[str]]:
     """(tangent function of reverse_fn, its activity) for directions in the primal arguments
     marked DUP/ACTIVE: its tangents of the shadows and of the scalar adjoints are H v."""
     from .forward import forward
@@ -49,6 +51,7 @@ def _reserve_tangent_slots(fn: Function, offset: int) -> None:
     for op in list(walk(fn.body)):
         if op.name == "tape.reserve" and op.attrs["slot"] + offset in pushed:
             block = op.parent
+            assert block is not None
             twin = clone_op(op, {})
             twin.attrs = {**op.attrs, "slot": op.attrs["slot"] + offset}
             twin.parent = block

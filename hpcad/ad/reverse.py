@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import os
 import warnings
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from typing import Any
 
 from ..checkpoint.cost import is_expensive
@@ -29,7 +29,7 @@ from ..ir.clone import clone_op
 from ..ir.core import Block, Builder, Function, Op, Value, walk
 from ..ir.dialects import is_pure
 from ..ir.effects import writes
-from ..ir.types import ArrayType, ScalarType, i64, with_width
+from ..ir.types import ArrayType, ScalarType, Type, i64, with_width
 from ..passes.activity import Activity
 from ..passes.replicated import replicated_results
 from .common import derivative_name, has_tangent, zero
@@ -68,7 +68,7 @@ class ReverseEngine(SegmentCheckpointing, RevolveCheckpointing,
         #                                             longest recording)
         self.plans: list[tuple[Region, RegionPlan]] = []   # for `hpcad plan`
         self.b = Builder()
-        self.tape = TapeLayout()
+        self.tape = TapeLayout()  # type: ignore[no-untyped-call]  # (checkpoint/tape.py untyped)
         self.top: Region | None = None
         # per array class, the last top-level op that writes it: a load made after that op
         # reads what the array still holds when the reverse sweep runs, so it may be redone
@@ -99,10 +99,10 @@ class ReverseEngine(SegmentCheckpointing, RevolveCheckpointing,
             c.parent = new
             for region in op.regions:
                 nb = Block([Value(a.type, a.name) for a in region.args])
-                self.vmap.update(zip(region.args, nb.args))
+                self.vmap.update(zip(region.args, nb.args, strict=True))
                 c.add_region(nb)
                 self.augment(region, nb)
-            self.vmap.update(zip(op.results, c.results))
+            self.vmap.update(zip(op.results, c.results, strict=True))
             new.ops.append(c)
 
     def augment_while(self, op: Op, parent: Block) -> Op:
@@ -115,8 +115,8 @@ class ReverseEngine(SegmentCheckpointing, RevolveCheckpointing,
                                        f"other than its carried variables")
         nbefore = Block([Value(a.type, a.name) for a in before.args] + [Value(i64, "count")])
         nafter = Block([Value(a.type, a.name) for a in after.args] + [Value(i64, "count")])
-        self.vmap.update(zip(before.args, nbefore.args))
-        self.vmap.update(zip(after.args, nafter.args))
+        self.vmap.update(zip(before.args, nbefore.args, strict=False))
+        self.vmap.update(zip(after.args, nafter.args, strict=False))
         self.augment(before, nbefore)
         nbefore.ops[-1].operands.append(nbefore.args[-1])
         self.augment(after, nafter)
@@ -133,7 +133,7 @@ class ReverseEngine(SegmentCheckpointing, RevolveCheckpointing,
         c.add_region(nbefore)
         c.add_region(nafter)
         c.parent = parent
-        self.vmap.update(zip(op.results, c.results))
+        self.vmap.update(zip(op.results, c.results, strict=False))
         self.trip_count[op] = c.results[-1]
         return c
 
@@ -141,10 +141,12 @@ class ReverseEngine(SegmentCheckpointing, RevolveCheckpointing,
     def region_of(self, v: Value, ctx: Region) -> Region:
         owner = v.owner
         block = owner if isinstance(owner, Block) else owner.parent
-        r = ctx
+        r: Region | None = ctx
         while r is not None and not r.top and r.old is not block:
             r = r.parent
-        return r if r is not None else self.top
+        found = r if r is not None else self.top
+        assert found is not None   # (the reverse sweep starts at the top region)
+        return found
 
     def primal(self, v: Value, ctx: Region) -> Value:
         """The value of primal `v` as seen from the reverse of region `ctx`."""
@@ -161,7 +163,7 @@ class ReverseEngine(SegmentCheckpointing, RevolveCheckpointing,
             r.needs.append((v, got))
         return got
 
-    def recomputable_op(self, op) -> bool:
+    def recomputable_op(self, op: Op | Block) -> bool:
         if not isinstance(op, Op) or op.regions:
             return False
         if op.name == "mem.load":
@@ -193,7 +195,8 @@ class ReverseEngine(SegmentCheckpointing, RevolveCheckpointing,
         """Write the prologue of region r's reverse (restores, recomputations, shadows) and the
         matching saves at the end of its forward copy; what to save and what to recompute is
         a minimum cut (checkpoint/mincut.py)."""
-        pops, recomputed = [], []
+        pops: list[Op] = []
+        recomputed: list[tuple[int, Op]] = []
         placeholders = dict(r.needs)
         copies: dict[Op, Op] = {}   # recomputed op -> its copy (one for all its results)
         k = 0
@@ -233,10 +236,11 @@ class ReverseEngine(SegmentCheckpointing, RevolveCheckpointing,
         at = r.prologue_at
         r.rev.ops[at:at] = prologue
 
-    def plan(self, r: Region, batch: list[Value], first: bool):
+    def plan(self, r: Region, batch: list[Value], first: bool) -> RegionPlan:
         """The min-cut plan for what r's reverse needs; on the first batch, with stencil
         windows (checkpoint/windows.py) instead where that stores fewer bytes."""
-        operands = lambda v: self.local_operands(v, r)
+        def operands(v: Value) -> list[Value]:
+            return self.local_operands(v, r)
         plan = plan_region(batch, operands, lambda v: self.can_recompute(v, r))
         windows = self.window_loads(r) if first else {}
         if windows:
@@ -272,12 +276,12 @@ class ReverseEngine(SegmentCheckpointing, RevolveCheckpointing,
                    if isinstance(o.type, ArrayType))
 
     @staticmethod
-    def induction(v: Value):
+    def induction(v: Value) -> tuple[Op, int, Value] | None:
         """If v is a for loop's carried integer that grows by a loop-invariant amount each
         iteration (`lparam += 1`), the loop and that amount: its value at iteration iv is
         init + (iv - lb) // step * amount, no need to save it."""
         block = v.owner
-        if not isinstance(block, Block) or block.parent is None or v.type.name != "i64":
+        if not isinstance(block, Block) or block.parent is None or v.type != i64:
             return None
         loop = block.parent
         if loop.name != "scf.for" or v is block.args[0]:
@@ -297,18 +301,22 @@ class ReverseEngine(SegmentCheckpointing, RevolveCheckpointing,
         lb, _, step = (self.primal(x, r) for x in loop.operands[:3])
         init = self.primal(loop.operands[3 + k], r)
         iv = self.primal(loop.regions[0].args[0], r)
-        b = Builder(Block())
+        block = Block()
+        b = Builder(block)
         count = b.op1("arith.floordiv", [b.op1("arith.sub", [iv, lb], i64), step], i64)
         offset = b.op1("arith.mul", [count, self.primal(amount, r)], i64)
         total = Op("arith.add", [init, offset], [], loc=loop.loc)
         total.results = [ph]
         ph.owner = total
-        return b.block.ops + [total]
+        return block.ops + [total]
 
     @staticmethod
-    def position(op: Op, block: Block) -> int:
+    def position(op: Op, block: Block | None) -> int:
+        """Where in `block` the op holding op (or op itself) is."""
         while op.parent is not block:
+            assert op.parent is not None and op.parent.parent is not None
             op = op.parent.parent
+        assert block is not None
         return block.ops.index(op)
 
     # -- shadows ------------------------------------------------------------------------------
@@ -380,7 +388,7 @@ class ReverseEngine(SegmentCheckpointing, RevolveCheckpointing,
                       b.op1("arith.const", [], i64, {"value": 1})]
         finals = self.replay_refs(b, bounds, starts, perm)
         r.setup.extend(scratch.ops)
-        for k, s in zip(arrays, finals):
+        for k, s in zip(arrays, finals, strict=True):
             r.shadows[op.results[k]] = s
 
     def shadowed_carried(self, op: Op) -> list[int]:
@@ -388,9 +396,10 @@ class ReverseEngine(SegmentCheckpointing, RevolveCheckpointing,
                 if isinstance(res.type, ArrayType) and self.act.shadowed(res)]
 
     # -- adjoints -----------------------------------------------------------------------------
-    def dtype(self, v: Value):
+    def dtype(self, v: Value) -> Type:
         """The type of v's adjoint or shadow."""
-        return with_width(v.type, self.width)
+        t: Type = with_width(v.type, self.width)
+        return t
 
     def add_adjoint(self, v: Value, contribution: Value) -> None:
         if not self.act.active(v):
@@ -405,7 +414,8 @@ class ReverseEngine(SegmentCheckpointing, RevolveCheckpointing,
     def reverse_block(self, ctx: Region) -> None:
         saved = self.b.block
         self.b.block = ctx.rev
-        for op in reversed(ctx.old.ops[:-1] if not ctx.top else self.fn.body.ops[:-1]):
+        block = self.fn.body if ctx.old is None else ctx.old
+        for op in reversed(block.ops[:-1]):
             self.b.loc = op.loc
             self.reverse_op(op, ctx)
         self.b.block = saved
@@ -415,7 +425,7 @@ class ReverseEngine(SegmentCheckpointing, RevolveCheckpointing,
         vjp_rule(op)(self, op, ctx)
 
     # -- control flow -------------------------------------------------------------------------
-    def region_adjoints(self, op: Op):
+    def region_adjoints(self, op: Op) -> tuple[list[int], list[Value]] | None:
         """For an op with regions: (positions of its active results, free adjoints), or
         None when its reverse has nothing to do (no active result, no adjoint of an outer
         value to update, no shadow written)."""
@@ -519,7 +529,7 @@ class ReverseEngine(SegmentCheckpointing, RevolveCheckpointing,
                    [self.current(f) for f in free] + final_refs
         rev = Block([Value(i64, body.args[0].name if is_for else "k")]
                     + [Value(v.type, derivative_name(op.results[k], "adj_"))
-                       for k, v in zip(slots, init_adj)]
+                       for k, v in zip(slots, init_adj, strict=False)]
                     + [Value(self.dtype(v), derivative_name(v, "adj_")) for v in free]
                     + [Value(r.type, "refs") for r in final_refs])
         n_s, n_f = len(slots), len(free)
@@ -572,7 +582,8 @@ class ReverseEngine(SegmentCheckpointing, RevolveCheckpointing,
         home.setup.insert(0, self.tape.save(home, self, fwd_value, placeholder))
         return placeholder
 
-    def permutation(self, op: Op, term: Op, carried_args, arrays) -> list[int]:
+    def permutation(self, op: Op, term: Op, carried_args: list[Value],
+                    arrays: list[int]) -> list[int]:
         """For each shadowed carried array k (in `arrays` order), which position in `arrays`
         its next-iteration value comes from: loops may only swap or pass arrays through."""
         perm = []
@@ -596,12 +607,18 @@ class ReverseEngine(SegmentCheckpointing, RevolveCheckpointing,
             return refs
         body = Block([Value(i64, "t")] + [Value(r.type, "ref") for r in refs])
         Builder(body).op("scf.yield", [body.args[1 + p] for p in perm])
-        return b.op("scf.for", bounds + refs, [r.type for r in refs], regions=[body]).results
+        loop: Op = b.op("scf.for", bounds + refs, [r.type for r in refs], regions=[body])
+        return loop.results
 
 
-def walk_regions(op: Op):
+def walk_regions(op: Op) -> Iterator[Op]:
     for r in op.regions:
         yield from walk(r)
+
+
+def _parent_op(op: Op) -> Op | None:
+    """The op whose region holds op."""
+    return None if op.parent is None else op.parent.parent
 
 
 def _is_const(v: Value) -> bool:
@@ -618,7 +635,8 @@ def scratch_adjoints(fn: Function) -> tuple[set[Op], set[Op]]:
     Returns (those loads, those fills). Only when the one load is unconditional in its
     loop over the range (not in a branch or an inner loop), so that its adjoint writes
     every element once."""
-    loads, fills = set(), set()
+    loads: set[Op] = set()
+    fills: set[Op] = set()
     for loop in walk(fn.body):
         if loop.name != "scf.for":
             continue
@@ -628,7 +646,7 @@ def scratch_adjoints(fn: Function) -> tuple[set[Op], set[Op]]:
                 continue
             uses = [o for o in walk(loop.regions[0]) if arr in o.operands]
             reads = [o for o in uses if o.name == "mem.load"]
-            if len(reads) == 1 and reads[0].parent.parent in loop.regions[0].ops:
+            if len(reads) == 1 and _parent_op(reads[0]) in loop.regions[0].ops:
                 loads.add(reads[0])
                 fills.update(o for o in uses if o.name == "mem.store")
     return loads, fills
@@ -636,7 +654,8 @@ def scratch_adjoints(fn: Function) -> tuple[set[Op], set[Op]]:
 
 def reverse(fn: Function, arg_activity: list[str], act: Activity, ret_active: bool,
             snapshots: int | None = None, schedule: str = "segments",
-            intermediates: str = "auto", rules=None, width: int = 1) -> Function:
+            intermediates: str = "auto", rules: RuleCalls | None = None,
+            width: int = 1) -> Function:
     """The adjoint function. Args: each primal arg followed by its shadow (shadowed arrays),
     then one seed per float result (if ret_active). Returns the primal results, then the
     adjoint of each active scalar argument. Shadows hold the cotangent of the arrays' exit
@@ -663,7 +682,7 @@ def reverse(fn: Function, arg_activity: list[str], act: Activity, ret_active: bo
                           f"(a top-level loop with step 1 that runs inner loops and carries "
                           f"no arrays); the whole tape is stored", HpcadWarning, stacklevel=2)
     args, shadows = [], {}
-    for a, kind in zip(fn.args, arg_activity):
+    for a, kind in zip(fn.args, arg_activity, strict=False):
         na = Value(a.type, a.name)
         rv.vmap[a] = na
         args.append(na)
@@ -687,13 +706,13 @@ def reverse(fn: Function, arg_activity: list[str], act: Activity, ret_active: bo
     top.shadows.update(shadows)
     rv.top = top
     rv.b.block = rev
-    replicated = dict(zip(ret.operands, replicated_results(fn)))
-    for v, s in zip(float_rets, seeds):
+    replicated = dict(zip(ret.operands, replicated_results(fn), strict=False))
+    for v, s in zip(float_rets, seeds, strict=False):
         comm = replicated[v]
         rv.add_adjoint(v, s if comm is None else global_seed(rv.b, v, s, rv.vmap[comm]))
     rv.reverse_block(top)
     rv.b.block = rev
-    outs = [rv.current(a) for a, kind in zip(fn.args, arg_activity)
+    outs = [rv.current(a) for a, kind in zip(fn.args, arg_activity, strict=False)
             if has_tangent(a, kind) and not isinstance(a.type, ArrayType)]
     rv.resolve(top)
     for op in rev.ops:
@@ -705,10 +724,11 @@ def reverse(fn: Function, arg_activity: list[str], act: Activity, ret_active: bo
     if revolve_bounds is not None:
         info = rv.revolve_info
         if info["restart"] and any(o.dialect == "tape" for o in walk(info["template"])):
-            raise NotRestartable(f"{where(rv.revolve_loop.loc)}: a step of this time loop "
-                                 f"cannot be reversed from its restored state: its reverse "
-                                 f"needs values the step computes after overwriting them; use "
-                                 f"schedule='revolve' (a one-step tape)")
+            time_loop = rv.revolve_loop
+            raise NotRestartable(f"{where(None if time_loop is None else time_loop.loc)}: a step "
+                                 f"of this time loop cannot be reversed from its restored "
+                                 f"state: its reverse needs values the step computes after "
+                                 f"overwriting them; use schedule='revolve' (a one-step tape)")
         out.revolve = {"bounds": revolve_bounds, "snapshots": snapshots,
                        "lean": info["lean"], "restart": info["restart"],
                        "from_slot": info["from_slot"]}
@@ -719,10 +739,10 @@ class NotRestartable(DifferentiationError):
     """The time loop's reverse needs a tape even from each step's restored state."""
 
 
-def _first_writes(act: Activity, loop: Op) -> dict:
+def _first_writes(act: Activity, loop: Op) -> dict[Any, int]:
     """Per array class, the position in the time loop's body of the first op that writes
     it (ir/effects.writes, as for `last_write`)."""
-    first: dict = {}
+    first: dict[Any, int] = {}
     for pos, step_op in enumerate(loop.regions[0].ops):
         for o in [step_op, *walk_regions(step_op)]:
             for arr in writes(o):
@@ -751,7 +771,7 @@ def _tape_can_hold(op: Op) -> bool:
     return not parallel or parallel == loops[:1]
 
 
-def _static_bounds(fn: Function, loop: Op) -> list:
+def _static_bounds(fn: Function, loop: Op) -> list[tuple[str, Any]]:
     """How to find the revolve loop's range when the derivative is called: per bound, an
     argument's index or a constant."""
     out = []
@@ -767,7 +787,7 @@ def _static_bounds(fn: Function, loop: Op) -> list:
     return out
 
 
-def _short(loc) -> str:
+def _short(loc: tuple[Any, ...] | None) -> str:
     return "?" if loc is None else f"{os.path.basename(loc[0])}:{loc[1]}"
 
 
@@ -798,11 +818,8 @@ def describe_plan(rv: ReverseEngine) -> list[str]:
     for r, plan in rv.plans:
         if not plan.stored and not plan.recomputed:
             continue
-        if r.top:
-            place = "function body"
-        else:
-            owner = r.old.parent
-            place = f"{owner.name} {_short(owner.loc)}"
+        owner = None if r.old is None else r.old.parent
+        place = "function body" if owner is None else f"{owner.name} {_short(owner.loc)}"
         stored = ", ".join(_describe_value(v) for v in plan.stored) or "nothing"
         for w in dict.fromkeys(w for w, _ in r.windows.values()):
             loads = sum(1 for u, _ in r.windows.values() if u is w)

@@ -139,9 +139,9 @@ def uses_of_partial(name: str, k: int, operand_types: list[Type],
     got = _USES.get(key)
     if got is None:
         probes = [Value(t) for t in operand_types] + [Value(result_type)]
-        scratch = Builder(Block())
-        p = PARTIALS[name][k](RuleBuilder(scratch), *probes)
-        used = {v for op in scratch.block.ops for v in op.operands}
+        block = Block()
+        p = PARTIALS[name][k](RuleBuilder(Builder(block)), *probes)
+        used = {v for op in block.ops for v in op.operands}
         if isinstance(p, Value):
             used.add(p)
         got = _USES[key] = tuple(v in used for v in probes)

@@ -13,6 +13,7 @@ from ...ir.core import Function, Op, Value, walk
 from ...ir.effects import writes
 from ...ir.types import ArrayType, is_float
 from ..custom import (
+    RuleCalls,
     array_like,
     call_per_lane,
     is_rule_call,
@@ -24,12 +25,26 @@ from ..custom import (
 from .registry import defrule
 
 if TYPE_CHECKING:
+    from ...custom import CustomKernel
+    from ...kernel import Kernel
     from ..regions import Region
     from .context import ForwardContext, ReverseContext
 
 
 def _float_array(t: object) -> bool:
     return isinstance(t, ArrayType) and t.dtype.is_float
+
+
+def _calls(ctx: ForwardContext | ReverseContext) -> RuleCalls:
+    """The specialization's calls to kernels with rules (there is one: AD met a call)."""
+    if ctx.rules is None:
+        raise DifferentiationError("internal: a call to a kernel with rules, but no rules")
+    return ctx.rules
+
+
+def _bwd(kernel: CustomKernel) -> Kernel:
+    assert kernel.bwd is not None   # (RuleCalls.for_mode checked)
+    return kernel.bwd
 
 
 def jvp_rule_call(ctx: ForwardContext, op: Op) -> None:
@@ -44,11 +59,11 @@ def jvp_rule_call(ctx: ForwardContext, op: Op) -> None:
     tangents = [(ctx.shadow_of(v) if ctx.act.shadowed(v)
                  else array_like(ctx.b, a, ctx.width))
                 if isinstance(v.type, ArrayType) else ctx.tangent_or_zero(v)
-                for v, a in zip(op.operands, args) if v in floats]
-    jvp = ctx.rules.lower(op, "jvp", [v.type for v in args]
+                for v, a in zip(op.operands, args, strict=True) if v in floats]
+    jvp = _calls(ctx).lower(op, "jvp", [v.type for v in args]
                            + [lane_type(t.type) for t in tangents])
     outs = [r.type for r in op.results]
-    ctx.rules.check_results(op, "jvp", jvp, outs + [None for t in outs if is_float(t)],
+    _calls(ctx).check_results(op, "jvp", jvp, outs + [None for t in outs if is_float(t)],
                              "the kernel's results, then one tangent per float result")
     if ctx.width == 1:
         results = ctx.b.op("func.call", args + tangents, list(jvp.result_types),
@@ -58,7 +73,7 @@ def jvp_rule_call(ctx: ForwardContext, op: Op) -> None:
                                 [ctx.dtype(r) for r in op.results if is_float(r.type)],
                                 _snapshots(ctx, op, args))
     dots = iter(results[len(outs):])
-    for old, new in zip(op.results, results):
+    for old, new in zip(op.results, results, strict=False):
         new.name = old.name
         ctx.vmap[old] = new
         if is_float(old.type):
@@ -96,10 +111,10 @@ def vjp_rule_call(ctx: ReverseContext, op: Op, region: Region) -> None:
     saved = [ctx.primal(r, region) for r in op.results[m:]]
     cotangents = [ctx.shadow(a, region) if ctx.act.shadowed(a) else
                   array_like(ctx.b, args[op.operands.index(a)], ctx.width) for a in arrays]
-    bwd = ctx.rules.lower(op, "bwd", [v.type for v in args + saved]
+    bwd = _calls(ctx).lower(op, "bwd", [v.type for v in args + saved]
                            + [lane_type(v.type) for v in gs + cotangents])
     scalars = [v for v in op.operands if is_float(v.type)]
-    ctx.rules.check_results(op, "bwd", bwd, [None] * len(scalars),
+    _calls(ctx).check_results(op, "bwd", bwd, [None] * len(scalars),
                              "one cotangent per float scalar argument")
     for k in read_arguments(bwd):
         if k < len(op.operands):
@@ -111,16 +126,16 @@ def vjp_rule_call(ctx: ReverseContext, op: Op, region: Region) -> None:
         _check_writes_no_primal(ctx, op, bwd)
         results = call_per_lane(ctx.b, ctx.width, bwd, args + saved, gs + cotangents, 0,
                                 [ctx.dtype(v) for v in scalars])
-    for v, g in zip(scalars, results):
+    for v, g in zip(scalars, results, strict=False):
         ctx.add_adjoint(v, g)
 
 
 def _check_writes_no_primal(ctx: ReverseContext, op: Op, bwd: Function) -> None:
     """bwd, called once per direction, may write only its cotangent arrays."""
-    for k in written_arguments(ctx.rules.inline(clone_function(bwd))):
+    for k in written_arguments(_calls(ctx).inline(clone_function(bwd))):
         if k < len(op.operands):
-            kernel = ctx.rules.kernel_of(op)
-            raise rule_error(kernel, kernel.bwd, "bwd",
+            kernel = _calls(ctx).kernel_of(op)
+            raise rule_error(kernel, _bwd(kernel), "bwd",
                              f"writes its argument '{bwd.arg_names[k]}', an array of the "
                              f"kernel; at width {ctx.width} hpcad calls bwd once per "
                              f"direction (the call at {where(op.loc)}), so it may write "
@@ -139,8 +154,8 @@ def _primal_array(ctx: ReverseContext, arr: Value, region: Region) -> Value:
         return ctx.b.op1(owner.name, [base] + [ctx.primal(v, region) for v in owner.operands[1:]],
                           arr.type, owner.attrs)
     raise DifferentiationError(
-        f"{where(getattr(owner, 'loc', None))}: a custom rule's bwd needs array '{arr.name}', which is "
-        f"created inside a loop; create it before the loop")
+        f"{where(getattr(owner, 'loc', None))}: a custom rule's bwd needs array '{arr.name}', "
+        f"which is created inside a loop; create it before the loop")
 
 
 def _check_unchanged(ctx: ReverseContext, op: Op, arr: Value, bwd: Function) -> None:
@@ -152,8 +167,8 @@ def _check_unchanged(ctx: ReverseContext, op: Op, arr: Value, bwd: Function) -> 
             if o is op and op.parent is body:
                 continue   # the call's own writes are done when bwd runs
             if any(key(w) == key(arr) for w in writes(o)):
-                kernel = ctx.rules.kernel_of(op)
-                raise rule_error(kernel, kernel.bwd, "bwd",
+                kernel = _calls(ctx).kernel_of(op)
+                raise rule_error(kernel, _bwd(kernel), "bwd",
                                  f"reads array '{arr.name}', but {where(o.loc)} writes it "
                                  f"after the call at {where(op.loc)}, so the reverse sweep "
                                  f"cannot give bwd the values it had; return what bwd needs "

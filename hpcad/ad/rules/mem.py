@@ -9,7 +9,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from ...ir.core import Op
-from ..common import derivative_name, zero
+from ..common import array_type, derivative_name, zero
 from .registry import defrule, inert_jvp, inert_vjp
 
 if TYPE_CHECKING:
@@ -86,9 +86,9 @@ def vjp_store(ctx: ReverseContext, op: Op, region: Region) -> None:
     idx = [ctx.primal(v, region) for v in op.operands[2:]]
     active = ctx.act.active(value)
     if op.name == "mem.store" or active:
-        g = ctx.b.op1("mem.load", [sh] + idx, sh.type.dtype)
+        g = ctx.b.op1("mem.load", [sh] + idx, array_type(sh).dtype)
         if op.name == "mem.store" and op not in ctx.kept_adjoint:
-            ctx.b.op("mem.store", [zero(ctx.b, arr.type.dtype), sh] + idx)
+            ctx.b.op("mem.store", [zero(ctx.b, array_type(arr).dtype), sh] + idx)
         if active:
             ctx.add_adjoint(value, g)
 

@@ -15,8 +15,9 @@ from typing import TYPE_CHECKING
 
 from ...errors import DifferentiationError, where
 from ...ir.core import Block, Builder, Op, Value
-from ...ir.types import ArrayType, element, i1, i64
-from ..common import zero
+from ...ir.types import ArrayType, i1, i64
+from ..common import array_type, zero
+from ..custom import lane_type
 from .registry import VjpRule, defrule, inert_jvp, inert_vjp
 
 if TYPE_CHECKING:
@@ -53,7 +54,7 @@ def jvp_allreduce(ctx: ForwardContext, op: Op) -> None:
         ctx.b.op("mpi.allreduce", [ctx.shadow_of(sb), ctx.shadow_of(rb), new.operands[-1]],
                   attrs=op.attrs)
     else:
-        ctx.b.op("mem.fill", [zero(ctx.b, rb.type.dtype), ctx.shadow_of(rb)])
+        ctx.b.op("mem.fill", [zero(ctx.b, array_type(rb).dtype), ctx.shadow_of(rb)])
 
 
 def jvp_allreduce_scalar(ctx: ForwardContext, op: Op) -> None:
@@ -78,7 +79,7 @@ def jvp_linear(ctx: ForwardContext, op: Op) -> None:
     if ctx.act.shadowed(sb):
         ctx.b.op(op.name, [ctx.shadow_of(sb), ctx.shadow_of(rb)] + new.operands[2:])
     else:
-        ctx.b.op("mem.fill", [zero(ctx.b, rb.type.dtype), ctx.shadow_of(rb)])
+        ctx.b.op("mem.fill", [zero(ctx.b, array_type(rb).dtype), ctx.shadow_of(rb)])
 
 
 def jvp_bcast(ctx: ForwardContext, op: Op) -> None:
@@ -100,7 +101,7 @@ def jvp_reduce(ctx: ForwardContext, op: Op) -> None:
     else:
         d_rb = ctx.shadow_of(rb)
         _on_rank(ctx.b, root, comm,
-                 lambda b: b.op("mem.fill", [zero(b, rb.type.dtype), d_rb]))
+                 lambda b: b.op("mem.fill", [zero(b, array_type(rb).dtype), d_rb]))
 
 
 # -- point to point: the tangent travels as a second message after the value ------------
@@ -157,7 +158,7 @@ def _zero_if_received(ctx: ReverseContext, buf: Value, source: Value,
     received = ctx.b.op1("arith.cmp", [ctx.primal(source, region), _proc_null(ctx.b)], i1,
                           {"pred": "ne"})
     d_buf = ctx.shadow(buf, region)
-    _when(ctx.b, received, lambda b: b.op("mem.fill", [zero(b, buf.type.dtype), d_buf]))
+    _when(ctx.b, received, lambda b: b.op("mem.fill", [zero(b, array_type(buf).dtype), d_buf]))
 
 
 def vjp_send(ctx: ReverseContext, op: Op, region: Region, comm: Value) -> None:
@@ -229,7 +230,7 @@ def vjp_allreduce(ctx: ReverseContext, op: Op, region: Region, comm: Value) -> N
         total = _zeros_like(ctx.b, d_rb)
         ctx.b.op("mpi.allreduce", [d_rb, total, comm], attrs=op.attrs)
         ctx.b.op("mem.add_into", [total, ctx.shadow(sb, region)])
-    ctx.b.op("mem.fill", [zero(ctx.b, rb.type.dtype), d_rb])
+    ctx.b.op("mem.fill", [zero(ctx.b, array_type(rb).dtype), d_rb])
 
 
 def vjp_allreduce_scalar(ctx: ReverseContext, op: Op, region: Region, comm: Value) -> None:
@@ -277,9 +278,9 @@ def _transpose_collective(ctx: ReverseContext, op: Op, region: Region, comm: Val
             ctx.b.op("mem.add_into", [back, d_sb])
     if root_only_recv:
         _on_rank(ctx.b, root[0], comm,
-                 lambda b: b.op("mem.fill", [zero(b, rb.type.dtype), d_rb]))
+                 lambda b: b.op("mem.fill", [zero(b, array_type(rb).dtype), d_rb]))
     else:
-        ctx.b.op("mem.fill", [zero(ctx.b, rb.type.dtype), d_rb])
+        ctx.b.op("mem.fill", [zero(ctx.b, array_type(rb).dtype), d_rb])
 
 
 def vjp_allgather(ctx: ReverseContext, op: Op, region: Region, comm: Value) -> None:
@@ -298,14 +299,15 @@ def vjp_allgather(ctx: ReverseContext, op: Op, region: Region, comm: Value) -> N
         hi = ctx.b.op1("arith.add", [lo, n], i64)
         dims = "s"
         rest = []
-        for axis in range(1, d_rb.type.ndim):
+        for axis in range(1, array_type(d_rb).ndim):
             rest += [ctx.b.op1("arith.const", [], i64, {"value": 0}),
                      ctx.b.op1("mem.shape", [d_rb], i64, {"axis": axis})]
             dims += "s"
         piece = ctx.b.op1("mem.view", [total, lo, hi] + rest,
-                           ArrayType(d_sb.type.dtype, d_rb.type.ndim, "A"), {"dims": dims})
+                          ArrayType(array_type(d_sb).dtype, array_type(d_rb).ndim, "A"),
+                          {"dims": dims})
         ctx.b.op("mem.add_into", [piece, d_sb])
-    ctx.b.op("mem.fill", [zero(ctx.b, rb.type.dtype), d_rb])
+    ctx.b.op("mem.fill", [zero(ctx.b, array_type(rb).dtype), d_rb])
 
 
 def vjp_bcast(ctx: ReverseContext, op: Op, region: Region, comm: Value) -> None:
@@ -316,7 +318,7 @@ def vjp_bcast(ctx: ReverseContext, op: Op, region: Region, comm: Value) -> None:
     d_buf = ctx.shadow(buf, region)
     total = _zeros_like(ctx.b, d_buf)
     ctx.b.op("mpi.reduce", [d_buf, total, root, comm], attrs={"op": "sum"})
-    ctx.b.op("mem.fill", [zero(ctx.b, buf.type.dtype), d_buf])
+    ctx.b.op("mem.fill", [zero(ctx.b, array_type(buf).dtype), d_buf])
     _on_rank(ctx.b, root, comm, lambda b: b.op("mem.add_into", [total, d_buf]))
 
 
@@ -335,16 +337,19 @@ def vjp_reduce(ctx: ReverseContext, op: Op, region: Region, comm: Value) -> None
         ctx.b.op("mpi.bcast", [shared, root, comm])
         ctx.b.op("mem.add_into", [shared, ctx.shadow(sb, region)])
     _on_rank(ctx.b, root, comm,
-             lambda b: b.op("mem.fill", [zero(b, rb.type.dtype), d_rb]))
+             lambda b: b.op("mem.fill", [zero(b, array_type(rb).dtype), d_rb]))
 
 
-def _zeros_like(b, arr: Value) -> Value:
-    dims = [b.op1("mem.shape", [arr], i64, {"axis": k}) for k in range(arr.type.ndim)]
-    return b.op1("mem.alloc", dims, ArrayType(arr.type.dtype, arr.type.ndim, "C"),
-                 {"fill": "zeros"}, name_hint="received")
+def _zeros_like(b: Builder, arr: Value) -> Value:
+    """A zero array of arr's shape: the buffer an adjoint message is received into."""
+    t = array_type(arr)
+    dims = [b.op1("mem.shape", [arr], i64, {"axis": k}) for k in range(t.ndim)]
+    buf: Value = b.op1("mem.alloc", dims, ArrayType(t.dtype, t.ndim, "C"), {"fill": "zeros"},
+                       name_hint="received")
+    return buf
 
 
-def _when(b, cond: Value, body) -> None:
+def _when(b: Builder, cond: Value, body: Callable[[Builder], object]) -> None:
     """if cond: body(builder)."""
     then, other = Block(), Block()
     tb = Builder(then)
@@ -354,40 +359,43 @@ def _when(b, cond: Value, body) -> None:
     b.op("scf.if", [cond], [], regions=[then, other])
 
 
-def _on_rank(b, root: Value, comm: Value, body) -> None:
+def _on_rank(b: Builder, root: Value, comm: Value, body: Callable[[Builder], object]) -> None:
     """if rank == root: body(builder)."""
     _when(b, b.op1("arith.cmp", [b.op1("mpi.rank", [comm], i64), root], i1, {"pred": "eq"}),
           body)
 
 
-def _is_owner(b, x: Value, extremum: Value, comm: Value) -> Value:
+def _is_owner(b: Builder, x: Value, extremum: Value, comm: Value) -> Value:
     """Whether this rank holds the reduction's extremum, the lowest such rank on ties."""
     rank = b.op1("mpi.rank", [comm], i64)
     size = b.op1("mpi.size", [comm], i64)
     holds = b.op1("arith.cmp", [x, extremum], i1, {"pred": "eq"})
     candidate = b.op1("arith.select", [holds, rank, size], i64)
     owner = b.op1("mpi.allreduce_scalar", [candidate, comm], i64, {"op": "min"})
-    return b.op1("arith.cmp", [rank, owner], i1, {"pred": "eq"})
+    mine: Value = b.op1("arith.cmp", [rank, owner], i1, {"pred": "eq"})
+    return mine
 
 
-def _proc_null(b) -> Value:
+def _proc_null(b: Builder) -> Value:
     from mpi4py import MPI
-    return b.op1("arith.const", [], i64, {"value": int(MPI.PROC_NULL)})
+    null: Value = b.op1("arith.const", [], i64, {"value": int(MPI.PROC_NULL)})
+    return null
 
 
 def _is_any_source(v: Value) -> bool:
     owner = v.owner
     if isinstance(owner, Op) and owner.name == "arith.const":
         from mpi4py import MPI
-        return owner.attrs["value"] == MPI.ANY_SOURCE
+        return bool(owner.attrs["value"] == MPI.ANY_SOURCE)
     return False
 
 
-def global_seed(b, value: Value, seed: Value, comm: Value) -> Value:
+def global_seed(b: Builder, value: Value, seed: Value, comm: Value) -> Value:
     """A replicated return value is one global output: every rank seeds it, so each rank's
     seed counts 1/size (the allreduce's adjoint sums them back to one)."""
-    size = b.op1("arith.cast", [b.op1("mpi.size", [comm], i64)], element(seed.type))
-    return b.op1("arith.div", [seed, size], seed.type)
+    size = b.op1("arith.cast", [b.op1("mpi.size", [comm], i64)], lane_type(seed.type))
+    share: Value = b.op1("arith.div", [seed, size], seed.type)
+    return share
 
 
 def _with_comm(rule: Callable[[ReverseContext, Op, Region, Value], None]) -> VjpRule:

@@ -5,6 +5,7 @@ sum reductions, racing accumulations are made race-free afterwards by passes/rac
 fork-join's tangent and adjoint are fork-joins of the tasks' tangents and adjoints."""
 from __future__ import annotations
 
+from functools import partial
 from typing import TYPE_CHECKING
 
 from ...errors import DifferentiationError, where
@@ -38,6 +39,11 @@ def jvp_parallel_for(ctx: ForwardContext, op: Op) -> None:
     new.attrs["reductions"] = ",".join(kinds + ["add"] * len(tans))
 
 
+def _tangents(ctx: ForwardContext, values: list[Value], positions: list[int],
+              start: int) -> list[Value]:
+    return [ctx.tangent_or_zero(values[k - start]) for k in positions]
+
+
 def jvp_join(ctx: ForwardContext, op: Op) -> None:
     """Each task computes its results' tangents too."""
     tans, _ = ctx.slots(list(op.results))
@@ -47,8 +53,7 @@ def jvp_join(ctx: ForwardContext, op: Op) -> None:
         nb = Block()
         term = ctx.region(region, nb)
         outs = [ctx.vmap.get(v, v) for v in term.operands]
-        outs += ctx.in_block(nb, lambda: [ctx.tangent_or_zero(term.operands[k - start])
-                                          for k in mine])
+        outs += ctx.in_block(nb, partial(_tangents, ctx, term.operands, mine, start))
         ctx.finish(nb, "scf.yield", outs)
         blocks.append(nb)
         arity.append(n + len(mine))
@@ -88,10 +93,10 @@ def vjp_parallel_for(ctx: ReverseContext, op: Op, region: Region) -> None:
         """Each iteration's part of the adjoints of values from outside, summed by the
         loop's reductions."""
         outs = []
-        for f, partial in zip(free, rev.args[1:], strict=True):
+        for f, part in zip(free, rev.args[1:], strict=True):
             local = ctx.adj.get(f)
-            outs.append(partial if local is None else b.op1("arith.add", [partial, local],
-                                                            partial.type))
+            outs.append(part if local is None else b.op1("arith.add", [part, local],
+                                                         part.type))
         return outs
     inner = ctx.reverse_region(body, region, rev, {},
                                [(term.operands[k], g) for k, g in seeds.items()], totals,
@@ -134,12 +139,12 @@ def vjp_join(ctx: ReverseContext, op: Op, region: Region) -> None:
     new = ctx.b.op("par.join", [], types,
                    {"arity": ",".join([str(len(free))] * len(blocks))}, regions=blocks)
     for j, f in enumerate(free):
+        parts = [new.results[t * len(free) + j] for t in range(len(blocks))]
         total = ctx.adj.get(f)
-        for t in range(len(blocks)):
-            part = new.results[t * len(free) + j]
+        for part in parts:
             total = part if total is None else ctx.b.op1("arith.add", [total, part],
                                                          part.type)
-        ctx.adj[f] = total
+        ctx.adj[f] = parts[0] if total is None else total
     for k in slots:
         ctx.adj.pop(op.results[k], None)
 

@@ -91,6 +91,10 @@ def vjp_if(ctx: ReverseContext, op: Op, region: Region) -> None:
         ctx.adj[f] = r
 
 
-defrule("scf.for", jvp=jvp_for, vjp=vjp_loop)
+def jvp_scf_for(ctx: ForwardContext, op: Op) -> None:
+    jvp_for(ctx, op)
+
+
+defrule("scf.for", jvp=jvp_scf_for, vjp=vjp_loop)
 defrule("scf.while", jvp=jvp_while, vjp=vjp_loop)
 defrule("scf.if", jvp=jvp_if, vjp=vjp_if)
