@@ -89,3 +89,27 @@ func @f(%a: f64[::1], %x: f64) -> (f64) {
     with pytest.raises(ad.DifferentiationError, match=r"kernel.py:7: no reverse-mode rule for "
                                                       r"'mem.fill'"):
         Specialization(fn, ["a", "x"]).derivative("reverse", (DUP, ACTIVE), True)
+
+
+def test_op_without_forward_rule_writing_an_active_array_is_an_error():
+    """Forward mode copied mem.fill as it was: the tangent of `a` kept the values from
+    before the fill, a wrong derivative without a word."""
+    from hpcad.ir.parser import parse_module
+    from hpcad.kernel import Specialization
+    from hpcad.passes.activity import ACTIVE, DUP
+
+    module = parse_module("""
+func @f(%a: f64[::1], %x: f64) -> (f64) {
+  %0 = arith.const {value = 0} : i64
+  %y = arith.mul %x, %x : f64
+  mem.fill %y, %a
+  %v = mem.load %a, %0 : f64
+  func.return %v
+}
+""")
+    fn = module.main
+    for op in fn.body.ops:
+        op.loc = ("kernel.py", 7)
+    with pytest.raises(ad.DifferentiationError, match=r"kernel.py:7: no forward-mode rule for "
+                                                      r"'mem.fill', which writes an array"):
+        Specialization(fn, ["a", "x"]).derivative("forward", (DUP, ACTIVE), True)

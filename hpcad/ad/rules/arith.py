@@ -211,5 +211,14 @@ def vjp_elementwise(ctx: ReverseContext, op: Op, region: Region) -> None:
         ctx.add_adjoint(v, term)
 
 
+def defpartials(name: str, *partials: Callable[..., Partial]) -> None:
+    """Register an elementwise op by its row of partials (one per operand, each called as
+    `partial(b, *operands, result)`): forward and reverse mode both use the row."""
+    PARTIALS[name] = partials
+    for key in [key for key in _USES if key[0] == name]:
+        del _USES[key]
+    defrule(name, jvp=jvp_elementwise, vjp=vjp_elementwise)
+
+
 defrule(*PARTIALS, jvp=jvp_elementwise, vjp=vjp_elementwise)
 defrule(*NON_DIFFERENTIABLE, jvp=inert_jvp, vjp=inert_vjp)
