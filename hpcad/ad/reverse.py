@@ -1,5 +1,8 @@
 """Reverse mode: an augmented forward sweep (the primal, saving what the reverse sweep needs)
-followed by the reverse sweep (adjoints of ops in reverse order, loops run backwards).
+followed by the reverse sweep (adjoints of ops in reverse order, loops run backwards). The
+engine here owns the walk, the adjoint map, shadows and the tape; each op's adjoint is its
+reverse rule's (ad/rules/, looked up by op name), and every op with regions reverses them
+through the one `ReverseEngine.reverse_region`.
 
 The tape is explicit: a value the reverse sweep needs is either visible there already (defined
 at function top level, or a reversed loop's induction variable), recomputed from such values
@@ -456,10 +459,6 @@ class ReverseEngine(SegmentCheckpointing, RevolveCheckpointing,
     def current(self, v: Value) -> Value:
         g = self.adj.get(v)
         return g if g is not None else zero(self.b, self.dtype(v))
-
-    def current_in(self, block: Block, v: Value) -> Value:
-        g = self.adj.get(v)
-        return g if g is not None else zero(Builder(block), self.dtype(v))
 
     def writes_shadow(self, op: Op) -> bool:
         """Whether op's regions have a reverse even without scalar adjoints: they write
