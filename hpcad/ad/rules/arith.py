@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any
 from ...ir.core import Block, Builder, Op, Value
 from ...ir.types import Type, i1
 from ..common import derivative_name
-from .registry import defrule, inert_jvp, inert_vjp
+from .registry import constant_jvp, constant_vjp, defrule
 
 if TYPE_CHECKING:
     from ..regions import Region
@@ -221,4 +221,4 @@ def defpartials(name: str, *partials: Callable[..., Partial]) -> None:
 
 
 defrule(*PARTIALS, jvp=jvp_elementwise, vjp=vjp_elementwise)
-defrule(*NON_DIFFERENTIABLE, jvp=inert_jvp, vjp=inert_vjp)
+defrule(*NON_DIFFERENTIABLE, jvp=constant_jvp, vjp=constant_vjp)

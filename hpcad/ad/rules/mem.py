@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING
 
 from ...ir.core import Op
 from ..common import array_type, derivative_name, zero
-from .registry import defrule, inert_jvp, inert_vjp
+from .registry import constant_jvp, constant_vjp, defrule, inert_jvp, inert_vjp
 
 if TYPE_CHECKING:
     from ..regions import Region
@@ -98,7 +98,7 @@ defrule("mem.view", jvp=jvp_view, vjp=vjp_lazy_shadow)
 defrule("mem.load", jvp=jvp_load, vjp=vjp_load)
 defrule("mem.store", jvp=jvp_store, vjp=vjp_store)
 defrule("mem.accumulate", jvp=jvp_accumulate, vjp=vjp_store)
-# no derivative passes through these: a shape is an integer, and the rest never carry one
-# in the programs AD reads (the error names the op where one would)
-defrule("mem.shape", "mem.bitcast", "mem.fill", "mem.copy", "mem.add_into",
-        jvp=inert_jvp, vjp=inert_vjp)
+defrule("mem.shape", jvp=constant_jvp, vjp=constant_vjp)   # an integer
+# these never carry a derivative in the programs AD reads (the error names the op where one
+# would)
+defrule("mem.bitcast", "mem.fill", "mem.copy", "mem.add_into", jvp=inert_jvp, vjp=inert_vjp)

@@ -18,7 +18,7 @@ from ...ir.core import Block, Builder, Op, Value
 from ...ir.types import ArrayType, i1, i64
 from ..common import array_type, zero
 from ..custom import lane_type
-from .registry import VjpRule, defrule, inert_jvp, inert_vjp
+from .registry import VjpRule, constant_jvp, constant_vjp, defrule, inert_jvp
 
 if TYPE_CHECKING:
     from ..regions import Region
@@ -423,7 +423,7 @@ defrule("mpi.wait", jvp=jvp_wait, vjp=vjp_wait)
 defrule("mpi.barrier", jvp=inert_jvp, vjp=_with_comm(vjp_barrier))
 # ranks, sizes and communicators are integers or handles: no derivative, no message
 SILENT = ("mpi.rank", "mpi.size", "mpi.world", "mpi.cart_shift")
-defrule(*SILENT, jvp=inert_jvp, vjp=inert_vjp)
+defrule(*SILENT, jvp=constant_jvp, vjp=constant_vjp)
 
 
 def communicates(op: Op) -> bool:

@@ -66,6 +66,16 @@ def carries_derivative(ctx: ForwardContext | ReverseContext, op: Op) -> bool:
         any(act.shadowed(a) for a in writes(op))
 
 
+def constant_jvp(ctx: ForwardContext, op: Op) -> None:
+    """The forward rule of an op whose results have no derivative by their nature
+    (constants, comparisons, integers, handles): the op itself, its tangent zero."""
+    ctx.clone(op)
+
+
+def constant_vjp(ctx: ReverseContext, op: Op, region: Region) -> None:
+    """The reverse rule of an op whose results have no derivative: nothing to add."""
+
+
 def inert_jvp(ctx: ForwardContext, op: Op) -> None:
     """The forward rule of an op that no derivative reaches: the op itself."""
     if carries_derivative(ctx, op):
