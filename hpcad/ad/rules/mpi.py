@@ -15,9 +15,8 @@ from typing import TYPE_CHECKING
 
 from ...errors import DifferentiationError, where
 from ...ir.core import Block, Builder, Op, Value
-from ...ir.types import ArrayType, i1, i64
+from ...ir.types import ArrayType, ScalarType, element, i1, i64
 from ..common import array_type, zero
-from ..custom import lane_type
 from .registry import VjpRule, constant_jvp, constant_vjp, defrule, inert_jvp
 
 if TYPE_CHECKING:
@@ -393,7 +392,9 @@ def _is_any_source(v: Value) -> bool:
 def global_seed(b: Builder, value: Value, seed: Value, comm: Value) -> Value:
     """A replicated return value is one global output: every rank seeds it, so each rank's
     seed counts 1/size (the allreduce's adjoint sums them back to one)."""
-    size = b.op1("arith.cast", [b.op1("mpi.size", [comm], i64)], lane_type(seed.type))
+    t = seed.type
+    assert isinstance(t, ScalarType)
+    size = b.op1("arith.cast", [b.op1("mpi.size", [comm], i64)], element(t))
     share: Value = b.op1("arith.div", [seed, size], seed.type)
     return share
 
