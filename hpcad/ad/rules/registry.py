@@ -90,7 +90,7 @@ def inert_vjp(ctx: ReverseContext, op: Op, region: Region) -> None:
 
 
 def _carries(op: Op, mode: str) -> DifferentiationError:
-    what = "writes an array that carries a derivative" if any(True for _ in writes(op)) \
+    what = "writes an array that carries a derivative" if writes(op) \
         else "computes a value that carries a derivative"
     return DifferentiationError(f"{where(op.loc)}: no {mode}-mode rule for '{op.name}', "
                                 f"which {what}")
