@@ -3,13 +3,40 @@ from .backend.numba.threads import preload_tbb as _preload_tbb
 
 _preload_tbb()   # before anything starts numba's threads, so that its `tbb` layer can load
 
-from .api import (Active, Const, Dual, Duplicated, DuplicatedNoNeed, autodiff, check_grad,
-                  checkpoint, grad, hvp, jacobian, jvp, plan, value_and_grad, vjp)
+from .api import (
+                  Active,
+                  Const,
+                  Dual,
+                  Duplicated,
+                  DuplicatedNoNeed,
+                  autodiff,
+                  check_grad,
+                  checkpoint,
+                  grad,
+                  hvp,
+                  jacobian,
+                  jvp,
+                  plan,
+                  value_and_grad,
+                  vjp,
+)
 from .custom import CustomKernel, custom_jvp, custom_vjp
-from .errors import (ArgumentError, DifferentiationError, GradientMismatch, HpcadError,
-                     HpcadWarning, IndexOutOfBounds, IntegerConversionError,
-                     IntegerDivisionByZero, IRParseError, IRVerifyError, KernelTypeError,
-                     MpiError, PlanMismatch, UnsupportedConstruct)
+from .errors import (
+                  ArgumentError,
+                  DifferentiationError,
+                  GradientMismatch,
+                  HpcadError,
+                  HpcadWarning,
+                  IndexOutOfBounds,
+                  IntegerConversionError,
+                  IntegerDivisionByZero,
+                  IRParseError,
+                  IRVerifyError,
+                  KernelTypeError,
+                  MpiError,
+                  PlanMismatch,
+                  UnsupportedConstruct,
+)
 from .frontend.markers import register_marker
 from .kernel import Kernel, kernel
 from .parallel import join, par_map, par_sum, prange, spawn, sync

@@ -10,10 +10,10 @@ from pathlib import Path
 
 from .doctor import run as run_doctor
 from .errors import HpcadError
+from .frontend.lower import lower_kernel
 from .ir.printer import print_function
 from .ir.types import ArrayType, ScalarType, parse_type
 from .kernel import Kernel, Specialization
-from .frontend.lower import lower_kernel
 from .passes.activity import ACTIVE, CONST, DUP
 from .passes.pipeline import optimize_module
 

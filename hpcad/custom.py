@@ -40,12 +40,12 @@ class CustomKernel(Kernel):
         self.fwd: Kernel | None = None
         self.bwd: Kernel | None = None
 
-    def defjvp(self, jvp) -> "CustomKernel":
+    def defjvp(self, jvp) -> CustomKernel:
         """Forward mode: `jvp(*args, *tangents) -> (*outs, *tangent_outs)`."""
         self.jvp = self._rule(jvp, "jvp", minimum=len(self.arg_names) + 1)
         return self
 
-    def defvjp(self, fwd, bwd) -> "CustomKernel":
+    def defvjp(self, fwd, bwd) -> CustomKernel:
         """Reverse mode: `fwd(*args) -> (*outs, *res)`, `bwd(*args, *res, *gs,
         *cotangent_arrays) -> one cotangent per float scalar argument`."""
         self.fwd = self._rule(fwd, "fwd", exactly=len(self.arg_names))

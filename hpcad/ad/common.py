@@ -3,7 +3,7 @@ zero constants."""
 from __future__ import annotations
 
 from ..ir.core import Builder, Value
-from ..ir.types import ArrayType, ScalarType
+from ..ir.types import ArrayType, ScalarType, Type
 from ..passes.activity import ACTIVE, DUP, SHADOW
 
 
@@ -15,9 +15,19 @@ def has_tangent(arg: Value, kind: str) -> bool:
     return kind == ACTIVE and isinstance(arg.type, ScalarType) and arg.type.is_float
 
 
-def zero(b: Builder, t) -> Value:
-    return b.op1("arith.const", [], t, {"value": 0.0})
+def zero(b: Builder, t: Type) -> Value:
+    """The zero of a float type (every lane of a vector's)."""
+    z: Value = b.op1("arith.const", [], t, {"value": 0.0})
+    return z
 
 
 def derivative_name(v: Value, prefix: str) -> str | None:
     return f"{prefix}{v.name}" if v.name else None
+
+
+def array_type(arr: Value) -> ArrayType:
+    """arr's type, an array's (rules call it on values the IR's verifier made sure of)."""
+    t = arr.type
+    if not isinstance(t, ArrayType):
+        raise TypeError(f"internal: %{arr.name} is not an array")
+    return t

@@ -11,17 +11,24 @@ gathered into vectors (`vec.insert`)."""
 from __future__ import annotations
 
 import inspect
+from collections.abc import Callable, Iterable, Sequence
+from typing import TYPE_CHECKING, Any
 
 from ..checkpoint.cost import block_flops
 from ..errors import DifferentiationError, where
 from ..frontend.lower import ProgramLowering
-from ..ir.clone import clone_function, clone_op
+from ..ir.clone import clone_function
 from ..ir.core import Block, Builder, Function, Module, Op, Value, walk
-from ..ir.types import ArrayType, ScalarType, element, i64, is_float, with_width
 from ..ir.effects import writes
+from ..ir.types import ArrayType, ScalarType, Type, element, i64, is_float, with_width
 from ..passes.aliases import variable_classes
 from ..passes.inline import inline_calls
 from ..passes.pipeline import optimize
+from .common import array_type
+
+if TYPE_CHECKING:
+    from ..custom import CustomKernel
+    from ..kernel import Kernel
 
 CONVENTION = {
     "jvp": "the kernel's {n} arguments, then one tangent per float argument",
@@ -31,13 +38,14 @@ CONVENTION = {
 }
 
 
-def source_line(py_func) -> str:
+def source_line(py_func: Callable[..., Any]) -> str:
     """file:line of a Python function's definition, for messages."""
     file = inspect.getsourcefile(py_func) or "<unknown>"
     return f"{file}:{py_func.__code__.co_firstlineno}"
 
 
-def rule_error(kernel, rule, role: str, msg: str, cls=DifferentiationError) -> Exception:
+def rule_error(kernel: CustomKernel, rule: Kernel, role: str, msg: str,
+               cls: type[Exception] = DifferentiationError) -> Exception:
     """The error for a rule that does not fit the convention, naming the rule."""
     return cls(f"{source_line(rule.py_func)}: {role} rule '{rule.__name__}' of {kernel.kind} "
                f"kernel '{kernel.__name__}' ({kernel.where}) {msg}")
@@ -47,17 +55,17 @@ def is_rule_call(op: Op) -> bool:
     return op.name == "func.call" and "custom" in op.attrs
 
 
-def _float_array(t) -> bool:
+def _float_array(t: Type) -> bool:
     return isinstance(t, ArrayType) and t.dtype.is_float
 
 
-def _types(types) -> str:
+def _types(types: Iterable[object]) -> str:
     return ", ".join(map(str, types))
 
 
 def written_arguments(fn: Function) -> list[int]:
     """Positions of the array arguments fn may write."""
-    key = variable_classes(fn).find
+    key: Callable[[Value], object] = variable_classes(fn).find
     written = {key(a) for o in walk(fn.body) for a in writes(o)}
     return [k for k, a in enumerate(fn.args)
             if isinstance(a.type, ArrayType) and key(a) in written]
@@ -72,18 +80,23 @@ def read_arguments(fn: Function) -> list[int]:
 def array_like(b: Builder, arr: Value, width: int = 1, fill: str = "zeros") -> Value:
     """A new array of arr's shape (of vectors at `width` > 1), zero unless `fill` is "empty":
     the tangent or cotangent of an argument that has none, or a copy of arr."""
-    dims = [b.op1("mem.shape", [arr], i64, {"axis": k}) for k in range(arr.type.ndim)]
-    t = with_width(ArrayType(arr.type.dtype, arr.type.ndim, "C"), width)
-    return b.op1("mem.alloc", dims, t, {"fill": fill})
+    at = array_type(arr)
+    dims = [b.op1("mem.shape", [arr], i64, {"axis": k}) for k in range(at.ndim)]
+    t = with_width(ArrayType(at.dtype, at.ndim, "C"), width)
+    new: Value = b.op1("mem.alloc", dims, t, {"fill": fill})
+    return new
 
 
-def zero_of(b: Builder, t: ScalarType) -> Value:
+def zero_of(b: Builder, t: Type) -> Value:
     """The zero of a scalar type (a vector's zero has every lane zero)."""
+    if not isinstance(t, ScalarType):
+        raise TypeError(f"internal: no zero of type {t}")
     value = 0.0 if t.is_float else False if t.is_bool else 0
-    return b.op1("arith.const", [], t, {"value": value})
+    z: Value = b.op1("arith.const", [], t, {"value": value})
+    return z
 
 
-def lane_type(t):
+def lane_type(t: Type) -> Type:
     """The type of one lane of a value of type t: a vector's element, an array of vectors'
     strided view of one lane; anything else is its own lane."""
     if isinstance(t, ArrayType) and t.dtype.width > 1:
@@ -93,19 +106,21 @@ def lane_type(t):
     return t
 
 
-def lane_loop(b: Builder, width: int, inits: list[Value], body) -> list[Value]:
+def lane_loop(b: Builder, width: int, inits: list[Value],
+              body: Callable[[Builder, Value, list[Value]], list[Value]]) -> list[Value]:
     """`for lane in range(width)` carrying `inits`; `body(builder, lane, carried)` writes one
     lane's work and returns the values carried to the next; the loop's results."""
     bounds = [b.op1("arith.const", [], i64, {"value": v}) for v in (0, width, 1)]
     block = Block([Value(i64, "lane")] + [Value(v.type, v.name) for v in inits])
     inner = Builder(block, b.loc)
     inner.op("scf.yield", body(inner, block.args[0], block.args[1:]))
-    return b.op("scf.for", bounds + inits, [v.type for v in inits], regions=[block]).results
+    loop: Op = b.op("scf.for", bounds + inits, [v.type for v in inits], regions=[block])
+    return loop.results
 
 
 def call_per_lane(b: Builder, width: int, rule: Function, fixed: list[Value],
-                  batched: list[Value], keep: int, gathered: list,
-                  restore: list[tuple[Value, Value]] = ()) -> list[Value]:
+                  batched: list[Value], keep: int, gathered: list[Type],
+                  restore: Sequence[tuple[Value, Value]] = ()) -> list[Value]:
     """Call `rule` once per direction w < width with the `fixed` operands as they are and
     lane w of each `batched` one (a vector's lane, an array of vectors' lane view). Its
     first `keep` results are the same in every call and taken from the last; the others are
@@ -121,9 +136,10 @@ def call_per_lane(b: Builder, width: int, rule: Function, fixed: list[Value],
                         [v, lane], lane_type(v.type), name_hint=v.name) for v in batched]
         call = lb.op("func.call", fixed + lanes, list(rule.result_types), {"callee": rule.name})
         outs = list(call.results[:keep])
-        for acc, x in zip(carried[keep:], call.results[keep:]):
-            if x.type != element(acc.type):
-                x = lb.op1("arith.cast", [x], element(acc.type))
+        for acc, x in zip(carried[keep:], call.results[keep:], strict=False):
+            lane_t = lane_type(acc.type)
+            if x.type != lane_t:
+                x = lb.op1("arith.cast", [x], lane_t)
             outs.append(lb.op1("vec.insert", [acc, x, lane], acc.type))
         return outs
     return lane_loop(b, width, inits, one_lane)
@@ -134,7 +150,7 @@ class RuleCalls:
     kept, every other call inlined) and the rule kernels, lowered for the types they are
     called with."""
 
-    def __init__(self, module: Module):
+    def __init__(self, module: Module) -> None:
         self.rules = dict(module.rules)        # callee name -> CustomKernel
         functions = dict(module.functions)     # (inlining the module drops them)
         entry = clone_function(module.main)
@@ -144,11 +160,12 @@ class RuleCalls:
                 writes = written_arguments(functions[op.attrs["custom"]])
                 op.attrs["writes"] = ",".join(map(str, writes))
         self.primal = optimize(fn)
-        self.program = ProgramLowering()
+        self.program = ProgramLowering()  # type: ignore[no-untyped-call]  # (frontend/ untyped)
         self.program.module.functions.update(functions)
 
-    def kernel_of(self, op: Op):
-        return self.rules[op.attrs["custom"]]
+    def kernel_of(self, op: Op) -> CustomKernel:
+        kernel: CustomKernel = self.rules[op.attrs["custom"]]
+        return kernel
 
     def for_mode(self, mode: str) -> Function:
         """A copy of the IR AD reads, with every rule that `mode` needs present; in reverse
@@ -169,11 +186,12 @@ class RuleCalls:
                 self.call_fwd(op, kernel)
         return fn
 
-    def call_fwd(self, op: Op, kernel) -> None:
+    def call_fwd(self, op: Op, kernel: CustomKernel) -> None:
         outs = [r.type for r in op.results]
         fwd = self.lower(op, "fwd", [v.type for v in op.operands])
         got = list(fwd.result_types)
         if got[:len(outs)] != outs:
+            assert kernel.fwd is not None   # (for_mode checked)
             raise rule_error(kernel, kernel.fwd, "fwd",
                              f"returns ({_types(got)}); it must return the kernel's results "
                              f"({_types(outs)}) followed by the residuals bwd takes")
@@ -186,7 +204,7 @@ class RuleCalls:
                         repeatable=repeatable)
         op.results += [Value(t, "res", op) for t in got[len(outs):]]
 
-    def lower(self, op: Op, role: str, types: list) -> Function:
+    def lower(self, op: Op, role: str, types: list[Type]) -> Function:
         """The rule `role` of the kernel op calls, lowered for argument `types`."""
         kernel = self.kernel_of(op)
         rule = getattr(kernel, role)
@@ -195,13 +213,15 @@ class RuleCalls:
                              f"takes {len(rule.arg_names)} parameters, but the call at "
                              f"{where(op.loc)} gives it {len(types)}: "
                              f"{CONVENTION[role].format(n=len(op.operands))}")
-        return self.program.function_for(rule.py_func, types, op.loc)
+        fn: Function = self.program.function_for(rule.py_func, types, op.loc)
+        return fn
 
-    def check_results(self, op: Op, role: str, fn: Function, want: list, what: str) -> None:
+    def check_results(self, op: Op, role: str, fn: Function, want: list[Type | None],
+                      what: str) -> None:
         """fn (a lowered rule) must return `want`: exact types, or any float for None."""
         got = list(fn.result_types)
         if len(got) != len(want) or any(w != g if w is not None else not is_float(g)
-                                        for w, g in zip(want, got)):
+                                        for w, g in zip(want, got, strict=True)):
             shown = _types("float" if w is None else w for w in want)
             raise rule_error(self.kernel_of(op), getattr(self.kernel_of(op), role), role,
                              f"returns ({_types(got)}); it must return {what} ({shown})")
@@ -209,135 +229,3 @@ class RuleCalls:
     def inline(self, fn: Function) -> Function:
         """fn with every call (rules, and what they call) inlined."""
         return inline_calls(Module({**self.program.module.functions, fn.name: fn}, fn.name))
-
-
-class CustomForward:
-    """Forward mode of a call to a kernel with rules (mixed into ad/forward.py)."""
-
-    def op_func_call(self, op: Op) -> None:
-        if not is_rule_call(op):
-            raise DifferentiationError(f"{where(op.loc)}: internal: call not inlined")
-        floats = [v for v in op.operands if is_float(v.type) or _float_array(v.type)]
-        if not any(v in self.tan or (_float_array(v.type) and self.act.shadowed(v))
-                   for v in floats):
-            self.b.insert(clone_op(op, self.vmap))   # nothing varies: the kernel itself
-            return
-        args = [self.vmap.get(v, v) for v in op.operands]
-        tangents = [(self.shadow_of(v) if self.act.shadowed(v)
-                     else array_like(self.b, a, self.width))
-                    if isinstance(v.type, ArrayType) else self.tangent_or_zero(v)
-                    for v, a in zip(op.operands, args) if v in floats]
-        jvp = self.rules.lower(op, "jvp", [v.type for v in args]
-                               + [lane_type(t.type) for t in tangents])
-        outs = [r.type for r in op.results]
-        self.rules.check_results(op, "jvp", jvp, outs + [None for t in outs if is_float(t)],
-                                 "the kernel's results, then one tangent per float result")
-        if self.width == 1:
-            results = self.b.op("func.call", args + tangents, list(jvp.result_types),
-                                {"callee": jvp.name}).results
-        else:
-            results = call_per_lane(self.b, self.width, jvp, args, tangents, len(outs),
-                                    [self.dtype(r) for r in op.results if is_float(r.type)],
-                                    self.snapshots(op, args))
-        dots = iter(results[len(outs):])
-        for old, new in zip(op.results, results):
-            new.name = old.name
-            self.vmap[old] = new
-            if is_float(old.type):
-                dot = next(dots)
-                if self.act.active(old):
-                    self.tan[old] = dot
-
-    def snapshots(self, op: Op, args: list[Value]) -> list[tuple[Value, Value]]:
-        """(copy, array) for each array the kernel op calls writes: the calls of its jvp rule
-        for each direction must each start from the arrays' values before the first."""
-        pairs = []
-        for k in (int(k) for k in op.attrs.get("writes", "").split(",") if k):
-            arr = args[k]
-            copy = array_like(self.b, arr, fill="empty")
-            self.b.op("mem.copy", [arr, copy])
-            pairs.append((copy, arr))
-        return pairs
-
-
-class CustomReverse:
-    """Reverse mode of a call to a kernel with rules (mixed into ad/reverse.py): the forward
-    sweep already calls its fwd rule (RuleCalls.for_mode); the reverse sweep calls bwd."""
-
-    def reverse_rule_call(self, op: Op, ctx) -> None:
-        if not is_rule_call(op):
-            raise DifferentiationError(f"{where(op.loc)}: internal: call not inlined")
-        m = op.attrs["outs"]
-        outs = [r for r in op.results[:m] if is_float(r.type)]
-        arrays = [v for v in op.operands if _float_array(v.type)]
-        if all(self.adj.get(r) is None for r in outs) and \
-                not any(self.act.shadowed(a) for a in arrays):
-            return
-        gs = [self.current(r) for r in outs]
-        for r in outs:
-            self.adj.pop(r, None)
-        args = [self.primal_array(v, ctx) if isinstance(v.type, ArrayType)
-                else self.primal(v, ctx) for v in op.operands]
-        saved = [self.primal(r, ctx) for r in op.results[m:]]
-        cotangents = [self.shadow(a, ctx) if self.act.shadowed(a) else
-                      array_like(self.b, args[op.operands.index(a)], self.width) for a in arrays]
-        bwd = self.rules.lower(op, "bwd", [v.type for v in args + saved]
-                               + [lane_type(v.type) for v in gs + cotangents])
-        scalars = [v for v in op.operands if is_float(v.type)]
-        self.rules.check_results(op, "bwd", bwd, [None] * len(scalars),
-                                 "one cotangent per float scalar argument")
-        for k in read_arguments(bwd):
-            if k < len(op.operands):
-                self.check_unchanged(op, op.operands[k], bwd)
-        if self.width == 1:
-            results = self.b.op("func.call", args + saved + gs + cotangents,
-                                list(bwd.result_types), {"callee": bwd.name}).results
-        else:
-            self.check_writes_no_primal(op, bwd)
-            results = call_per_lane(self.b, self.width, bwd, args + saved, gs + cotangents, 0,
-                                    [self.dtype(v) for v in scalars])
-        for v, g in zip(scalars, results):
-            self.add_adjoint(v, g)
-
-    def check_writes_no_primal(self, op: Op, bwd: Function) -> None:
-        """bwd, called once per direction, may write only its cotangent arrays."""
-        for k in written_arguments(self.rules.inline(clone_function(bwd))):
-            if k < len(op.operands):
-                kernel = self.rules.kernel_of(op)
-                raise rule_error(kernel, kernel.bwd, "bwd",
-                                 f"writes its argument '{bwd.arg_names[k]}', an array of the "
-                                 f"kernel; at width {self.width} hpcad calls bwd once per "
-                                 f"direction (the call at {where(op.loc)}), so it may write "
-                                 f"only its cotangent arrays: leave the kernel's arrays as "
-                                 f"they are")
-
-    def primal_array(self, arr: Value, ctx) -> Value:
-        """A primal array as the reverse of ctx sees it (a view made inside a loop is made
-        again from its base)."""
-        if self.region_of(arr, ctx).top:
-            return self.vmap[arr]
-        owner = arr.owner
-        if isinstance(owner, Op) and owner.name in ("mem.view", "mem.bitcast"):
-            base = self.primal_array(owner.operands[0], ctx)
-            return self.b.op1(owner.name, [base] + [self.primal(v, ctx) for v in owner.operands[1:]],
-                              arr.type, owner.attrs)
-        raise DifferentiationError(
-            f"{where(getattr(owner, 'loc', None))}: a custom rule's bwd needs array '{arr.name}', which is "
-            f"created inside a loop; create it before the loop")
-
-    def check_unchanged(self, op: Op, arr: Value, bwd: Function) -> None:
-        """bwd reads arr: nothing may write it between the call and the reverse sweep."""
-        body, key = self.fn.body, self.act.key
-        top = self.position(op, body)
-        for t in body.ops[top:]:
-            for o in [t, *(x for r in t.regions for x in walk(r))]:
-                if o is op and op.parent is body:
-                    continue   # the call's own writes are done when bwd runs
-                if any(key(w) == key(arr) for w in writes(o)):
-                    kernel = self.rules.kernel_of(op)
-                    raise rule_error(kernel, kernel.bwd, "bwd",
-                                     f"reads array '{arr.name}', but {where(o.loc)} writes it "
-                                     f"after the call at {where(op.loc)}, so the reverse sweep "
-                                     f"cannot give bwd the values it had; return what bwd needs "
-                                     f"as residuals from fwd, or pass bwd a copy")
-

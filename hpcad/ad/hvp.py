@@ -1,7 +1,8 @@
 """Hessian-vector products, forward over reverse: the reverse derivative's IR is a kernel
 like any other, so forward mode differentiates it. What forward mode meets there beyond
 the primal dialects is the tape: a saved value's tangent is saved on a second tape (slot
-k + offset beside slot k), in the same places, and restored beside it."""
+k + offset beside slot k), in the same places, and restored beside it (the tape's rules:
+ad/rules/tape.py)."""
 from __future__ import annotations
 
 from ..ir.clone import clone_op
@@ -11,52 +12,25 @@ from ..passes.activity import CONST, DUP, SHADOW, analyze
 from .common import has_tangent
 
 
-class TapeForward:
-    """Tangent rules of the tape ops, mixed into forward mode (ad/forward.py)."""
-    tape_offset = 0   # slots of the function being differentiated: the tangents' slots follow
-
-    def tangent_slot(self, op) -> dict:
-        return {"slot": op.attrs["slot"] + self.tape_offset}
-
-    def op_tape_push(self, op):
-        new = self.b.insert(clone_op(op, self.vmap))
-        t = self.tan.get(op.operands[0])
-        if t is not None:
-            self.b.op("tape.push", [t] + new.operands[1:], attrs=self.tangent_slot(op))
-            self.taped.add(op.attrs["slot"])
-
-    def op_tape_pop(self, op):
-        new = self.b.insert(clone_op(op, self.vmap))
-        if self.act.active(op.results[0]):
-            self.tan[op.results[0]] = self.b.op1("tape.pop", new.operands, new.result.type,
-                                                 self.tangent_slot(op))
-
-    def op_tape_advance(self, op):
-        new = self.b.insert(clone_op(op, self.vmap))
-        if op.attrs["slot"] in self.taped:
-            self.b.op(op.name, new.operands, attrs=self.tangent_slot(op))
-
-    op_tape_retreat = op_tape_advance
-
-
 def slot_count(fn: Function) -> int:
     return 1 + max((op.attrs["slot"] for op in walk(fn.body) if op.dialect == "tape"),
                    default=-1)
 
 
-def reverse_activity(primal: Function, kinds: tuple) -> list[str]:
+def reverse_activity(primal: Function, kinds: tuple[str, ...]) -> list[str]:
     """Activities of the reverse derivative's arguments for its tangent: each primal
     argument as it was, its shadow (the adjoint array, whose tangent is the product) like it,
     the seeds constant."""
     out = []
-    for a, kind in zip(primal.args, kinds):
+    for a, kind in zip(primal.args, kinds, strict=False):
         out.append(kind)
         if isinstance(a.type, ArrayType) and has_tangent(a, kind):
             out.append(DUP if kind == DUP else SHADOW)
     return out
 
 
-def forward_over_reverse(reverse_fn: Function, primal: Function, kinds: tuple):
+def forward_over_reverse(reverse_fn: Function, primal: Function,
+                         kinds: tuple[str, ...]) -> tuple[Function, list[str]]:
     """(tangent function of reverse_fn, its activity) for directions in the primal arguments
     marked DUP/ACTIVE: its tangents of the shadows and of the scalar adjoints are H v."""
     from .forward import forward
@@ -77,6 +51,7 @@ def _reserve_tangent_slots(fn: Function, offset: int) -> None:
     for op in list(walk(fn.body)):
         if op.name == "tape.reserve" and op.attrs["slot"] + offset in pushed:
             block = op.parent
+            assert block is not None
             twin = clone_op(op, {})
             twin.attrs = {**op.attrs, "slot": op.attrs["slot"] + offset}
             twin.parent = block

@@ -1,5 +1,8 @@
 """Reverse mode: an augmented forward sweep (the primal, saving what the reverse sweep needs)
-followed by the reverse sweep (adjoints of ops in reverse order, loops run backwards).
+followed by the reverse sweep (adjoints of ops in reverse order, loops run backwards). The
+engine here owns the walk, the adjoint map, shadows and the tape; each op's adjoint is its
+reverse rule's (ad/rules/, looked up by op name), and every op with regions reverses them
+through the one `ReverseEngine.reverse_region`.
 
 The tape is explicit: a value the reverse sweep needs is either visible there already (defined
 at function top level, or a reversed loop's induction variable), recomputed from such values
@@ -9,10 +12,12 @@ are never re-read by the reverse sweep, so in-place overwrites need no restoring
 from __future__ import annotations
 
 import os
+from collections.abc import Callable, Iterator, Sequence
+from typing import Any
 
 from ..checkpoint import windows
 from ..checkpoint.cost import is_expensive
-from ..checkpoint.mincut import plan_region
+from ..checkpoint.mincut import RegionPlan, plan_region
 from ..checkpoint.plan import STORE_ALL, Plan
 from ..checkpoint.segments import is_scratch
 from ..checkpoint.strategy import Strategy, run_args, strategy_args, time_loop_strategy
@@ -21,21 +26,27 @@ from ..errors import DifferentiationError, where
 from ..ir.clone import clone_op
 from ..ir.core import Block, Builder, Function, Op, Value, walk
 from ..ir.dialects import is_pure
-from ..ir.types import ArrayType, ScalarType, i64, with_width
-from ..passes.activity import Activity
 from ..ir.effects import writes
+from ..ir.types import ArrayType, ScalarType, Type, i64, with_width
+from ..passes.activity import Activity
 from ..passes.replicated import replicated_results
 from .common import derivative_name, has_tangent, zero
-from .custom import CustomReverse
-from .mpi import MpiReverse, global_seed
-from .parallel import ParallelReverse
+from .custom import RuleCalls
 from .regions import Region
-from .rules import NON_DIFFERENTIABLE, PARTIALS, RuleBuilder, uses_of_partial
+from .rules import vjp_rule
+from .rules.mpi import communicates, global_seed
 
 
-class _Reverse(MpiReverse, ParallelReverse, CustomReverse):
-    def __init__(self, fn: Function, act: Activity, intermediates: str = "auto", rules=None,
-                 width: int = 1):
+class ReverseEngine:
+    """The walk of reverse mode and what its rules (ad/rules/, typed by
+    rules/context.ReverseContext) see: the augmented forward sweep's map of primal values
+    (`vmap`), the adjoints (`adj`), shadows and tape saves (`primal`, `shadow`, `resolve`),
+    and `reverse_region`, which reverses the regions of every op that has some. A
+    checkpointed time loop is handed to the plan's strategy (checkpoint/strategy.py), which
+    gets this engine as an argument and uses what checkpoint/engine.py states."""
+
+    def __init__(self, fn: Function, act: Activity, intermediates: str = "auto",
+                 rules: RuleCalls | None = None, width: int = 1) -> None:
         self.fn = fn
         self.act = act
         self.intermediates = intermediates   # checkpoint/cost.py: how the planner weighs them
@@ -45,15 +56,16 @@ class _Reverse(MpiReverse, ParallelReverse, CustomReverse):
         self.fwd_block: dict[Block, Block] = {}   # primal block -> augmented-forward block
         self.trip_count: dict[Op, Value] = {}     # primal while op -> forward iteration count
         self.adj: dict[Value, Value] = {}         # primal value -> its current adjoint
-        self.requests: dict[Value, tuple] = {}    # MPI request -> (shadow request, buffer)
+        # MPI request -> (shadow request, buffer)
+        self.requests: dict[Value, tuple[Value, Value | None]] = {}
         self.strategy: Strategy | None = None    # the checkpointed time loop's (checkpoint/)
-        self.plans: list = []                     # (region, RegionPlan) for `hpcad plan`
+        self.plans: list[tuple[Region, RegionPlan]] = []   # for `hpcad plan`
         self.b = Builder()
         self.tape = TapeLayout()
         self.top: Region | None = None
         # per array class, the last top-level op that writes it: a load made after that op
         # reads what the array still holds when the reverse sweep runs, so it may be redone
-        self.last_write: dict = {}
+        self.last_write: dict[Any, int] = {}
         self.first_adjoint, self.kept_adjoint = scratch_adjoints(fn)
         self.scratch = {op.operands[0] for op in self.first_adjoint}
         for pos, top_op in enumerate(fn.body.ops):
@@ -77,10 +89,10 @@ class _Reverse(MpiReverse, ParallelReverse, CustomReverse):
             c.parent = new
             for region in op.regions:
                 nb = Block([Value(a.type, a.name) for a in region.args])
-                self.vmap.update(zip(region.args, nb.args))
+                self.vmap.update(zip(region.args, nb.args, strict=True))
                 c.add_region(nb)
                 self.augment(region, nb)
-            self.vmap.update(zip(op.results, c.results))
+            self.vmap.update(zip(op.results, c.results, strict=True))
             new.ops.append(c)
 
     def augment_while(self, op: Op, parent: Block) -> Op:
@@ -93,8 +105,8 @@ class _Reverse(MpiReverse, ParallelReverse, CustomReverse):
                                        f"other than its carried variables")
         nbefore = Block([Value(a.type, a.name) for a in before.args] + [Value(i64, "count")])
         nafter = Block([Value(a.type, a.name) for a in after.args] + [Value(i64, "count")])
-        self.vmap.update(zip(before.args, nbefore.args))
-        self.vmap.update(zip(after.args, nafter.args))
+        self.vmap.update(zip(before.args, nbefore.args, strict=False))
+        self.vmap.update(zip(after.args, nafter.args, strict=False))
         self.augment(before, nbefore)
         nbefore.ops[-1].operands.append(nbefore.args[-1])
         self.augment(after, nafter)
@@ -111,7 +123,7 @@ class _Reverse(MpiReverse, ParallelReverse, CustomReverse):
         c.add_region(nbefore)
         c.add_region(nafter)
         c.parent = parent
-        self.vmap.update(zip(op.results, c.results))
+        self.vmap.update(zip(op.results, c.results, strict=False))
         self.trip_count[op] = c.results[-1]
         return c
 
@@ -119,10 +131,12 @@ class _Reverse(MpiReverse, ParallelReverse, CustomReverse):
     def region_of(self, v: Value, ctx: Region) -> Region:
         owner = v.owner
         block = owner if isinstance(owner, Block) else owner.parent
-        r = ctx
+        r: Region | None = ctx
         while r is not None and not r.top and r.old is not block:
             r = r.parent
-        return r if r is not None else self.top
+        found = r if r is not None else self.top
+        assert found is not None   # (the reverse sweep starts at the top region)
+        return found
 
     def primal(self, v: Value, ctx: Region) -> Value:
         """The value of primal `v` as seen from the reverse of region `ctx`."""
@@ -139,7 +153,7 @@ class _Reverse(MpiReverse, ParallelReverse, CustomReverse):
             r.needs.append((v, got))
         return got
 
-    def recomputable_op(self, op) -> bool:
+    def recomputable_op(self, op: Op | Block) -> bool:
         if not isinstance(op, Op) or op.regions:
             return False
         if op.name == "mem.load":
@@ -148,6 +162,11 @@ class _Reverse(MpiReverse, ParallelReverse, CustomReverse):
             return bool(op.attrs.get("repeatable")) and self.unchanged_after(
                 op, [v for v in op.operands if isinstance(v.type, ArrayType)])
         return is_pure(op)
+
+    def close_windows(self, r: Region, ctx: Region) -> None:
+        """Before the reverse of r's loop: move its stencil windows' tape slots back
+        (checkpoint/windows.py)."""
+        windows.close_windows(self, r, ctx)
 
     def unchanged_after(self, op: Op, arrays: list[Value]) -> bool:
         """Whether nothing writes the arrays from op's top-level op on: reading them in the
@@ -166,7 +185,8 @@ class _Reverse(MpiReverse, ParallelReverse, CustomReverse):
         """Write the prologue of region r's reverse (restores, recomputations, shadows) and the
         matching saves at the end of its forward copy; what to save and what to recompute is
         a minimum cut (checkpoint/mincut.py)."""
-        pops, recomputed = [], []
+        pops: list[Op] = []
+        recomputed: list[tuple[int, Op]] = []
         placeholders = dict(r.needs)
         copies: dict[Op, Op] = {}   # recomputed op -> its copy (one for all its results)
         k = 0
@@ -207,10 +227,11 @@ class _Reverse(MpiReverse, ParallelReverse, CustomReverse):
         at = r.prologue_at
         r.rev.ops[at:at] = prologue
 
-    def plan(self, r: Region, batch: list[Value], first: bool):
+    def plan(self, r: Region, batch: list[Value], first: bool) -> RegionPlan:
         """The min-cut plan for what r's reverse needs; on the first batch, with stencil
         windows (checkpoint/windows.py) instead where that stores fewer bytes."""
-        operands = lambda v: self.local_operands(v, r)
+        def operands(v: Value) -> list[Value]:
+            return self.local_operands(v, r)
         plan = plan_region(batch, operands, lambda v: self.can_recompute(v, r))
         loads = windows.window_loads(self, r) if first else {}
         if loads:
@@ -246,12 +267,12 @@ class _Reverse(MpiReverse, ParallelReverse, CustomReverse):
                    if isinstance(o.type, ArrayType))
 
     @staticmethod
-    def induction(v: Value):
+    def induction(v: Value) -> tuple[Op, int, Value] | None:
         """If v is a for loop's carried integer that grows by a loop-invariant amount each
         iteration (`lparam += 1`), the loop and that amount: its value at iteration iv is
         init + (iv - lb) // step * amount, no need to save it."""
         block = v.owner
-        if not isinstance(block, Block) or block.parent is None or v.type.name != "i64":
+        if not isinstance(block, Block) or block.parent is None or v.type != i64:
             return None
         loop = block.parent
         if loop.name != "scf.for" or v is block.args[0]:
@@ -271,18 +292,22 @@ class _Reverse(MpiReverse, ParallelReverse, CustomReverse):
         lb, _, step = (self.primal(x, r) for x in loop.operands[:3])
         init = self.primal(loop.operands[3 + k], r)
         iv = self.primal(loop.regions[0].args[0], r)
-        b = Builder(Block())
+        block = Block()
+        b = Builder(block)
         count = b.op1("arith.floordiv", [b.op1("arith.sub", [iv, lb], i64), step], i64)
         offset = b.op1("arith.mul", [count, self.primal(amount, r)], i64)
         total = Op("arith.add", [init, offset], [], loc=loop.loc)
         total.results = [ph]
         ph.owner = total
-        return b.block.ops + [total]
+        return block.ops + [total]
 
     @staticmethod
-    def position(op: Op, block: Block) -> int:
+    def position(op: Op, block: Block | None) -> int:
+        """Where in `block` the op holding op (or op itself) is."""
         while op.parent is not block:
+            assert op.parent is not None and op.parent.parent is not None
             op = op.parent.parent
+        assert block is not None
         return block.ops.index(op)
 
     # -- shadows ------------------------------------------------------------------------------
@@ -354,7 +379,7 @@ class _Reverse(MpiReverse, ParallelReverse, CustomReverse):
                       b.op1("arith.const", [], i64, {"value": 1})]
         finals = self.replay_refs(b, bounds, starts, perm)
         r.setup.extend(scratch.ops)
-        for k, s in zip(arrays, finals):
+        for k, s in zip(arrays, finals, strict=True):
             r.shadows[op.results[k]] = s
 
     def shadowed_carried(self, op: Op) -> list[int]:
@@ -362,9 +387,10 @@ class _Reverse(MpiReverse, ParallelReverse, CustomReverse):
                 if isinstance(res.type, ArrayType) and self.act.shadowed(res)]
 
     # -- adjoints -----------------------------------------------------------------------------
-    def dtype(self, v: Value):
+    def dtype(self, v: Value) -> Type:
         """The type of v's adjoint or shadow."""
-        return with_width(v.type, self.width)
+        t: Type = with_width(v.type, self.width)
+        return t
 
     def add_adjoint(self, v: Value, contribution: Value) -> None:
         if not self.act.active(v):
@@ -379,91 +405,18 @@ class _Reverse(MpiReverse, ParallelReverse, CustomReverse):
     def reverse_block(self, ctx: Region) -> None:
         saved = self.b.block
         self.b.block = ctx.rev
-        for op in reversed(ctx.old.ops[:-1] if not ctx.top else self.fn.body.ops[:-1]):
+        block = self.fn.body if ctx.old is None else ctx.old
+        for op in reversed(block.ops[:-1]):
             self.b.loc = op.loc
             self.reverse_op(op, ctx)
         self.b.block = saved
 
     def reverse_op(self, op: Op, ctx: Region) -> None:
-        name = op.name
-        if name == "scf.for":
-            return self.reverse_loop(op, ctx)
-        if name == "scf.while":
-            return self.reverse_loop(op, ctx)
-        if name == "scf.if":
-            return self.reverse_if(op, ctx)
-        if name == "par.parallel_for":
-            return self.reverse_parallel_for(op, ctx)
-        if name == "par.join":
-            return self.reverse_join(op, ctx)
-        if op.dialect == "mpi":
-            return self.reverse_mpi(op, ctx)
-        if name == "mem.load":
-            g = self.adj.get(op.results[0])
-            if not self.act.shadowed(op.operands[0]):
-                return
-            idx = [self.primal(v, ctx) for v in op.operands[1:]]
-            if op in self.first_adjoint:   # the step's first adjoint of a scratch element
-                value = g if g is not None else zero(self.b, self.dtype(op.operands[0]))
-                self.b.op("mem.store", [value, self.shadow(op.operands[0], ctx)] + idx)
-            elif g is not None:
-                self.b.op("mem.accumulate", [g, self.shadow(op.operands[0], ctx)] + idx)
-            return
-        if name in ("mem.store", "mem.accumulate"):
-            return self.reverse_store(op, ctx)
-        if name == "func.call":
-            return self.reverse_rule_call(op, ctx)
-        if any(self.act.shadowed(a) for a in writes(op)):
-            raise DifferentiationError(f"{where(op.loc)}: no reverse-mode rule for '{name}', "
-                                       f"which writes an array that carries a derivative")
-        if name in ("mem.alloc", "mem.view") or name in NON_DIFFERENTIABLE or not op.results:
-            return
-        g = self.adj.get(op.results[0])
-        if g is None:
-            return
-        if name not in PARTIALS:
-            raise DifferentiationError(f"{where(op.loc)}: no derivative rule for '{name}'")
-        rb = RuleBuilder(self.b)
-        primals = op.operands + op.results[:1]
-        seen: dict[int, Value] = {}
-        for k, v in enumerate(op.operands):
-            if not self.act.active(v):
-                continue
-            used = uses_of_partial(name, k, [o.type for o in op.operands], op.results[0].type)
-            args = []
-            for j, (u, p_val) in enumerate(zip(used, primals)):
-                if u and j not in seen:
-                    seen[j] = self.primal(p_val, ctx)
-                args.append(seen.get(j, p_val) if u else p_val)
-            p = PARTIALS[name][k](rb, *args)
-            if p is None:
-                continue
-            if isinstance(p, Value):
-                term = rb.mul(g, p)
-            elif p == 1.0:
-                term = g
-            elif p == -1.0:
-                term = rb.neg(g)
-            else:
-                term = rb.mul(g, p)
-            self.add_adjoint(v, term)
-
-    def reverse_store(self, op: Op, ctx: Region) -> None:
-        value, arr = op.operands[0], op.operands[1]
-        if not self.act.shadowed(arr):
-            return
-        sh = self.shadow(arr, ctx)
-        idx = [self.primal(v, ctx) for v in op.operands[2:]]
-        active = self.act.active(value)
-        if op.name == "mem.store" or active:
-            g = self.b.op1("mem.load", [sh] + idx, sh.type.dtype)
-            if op.name == "mem.store" and op not in self.kept_adjoint:
-                self.b.op("mem.store", [zero(self.b, arr.type.dtype), sh] + idx)
-            if active:
-                self.add_adjoint(value, g)
+        """Reverse one op with its rule (ad/rules/)."""
+        vjp_rule(op)(self, op, ctx)
 
     # -- control flow -------------------------------------------------------------------------
-    def region_adjoints(self, op: Op):
+    def region_adjoints(self, op: Op) -> tuple[list[int], list[Value]] | None:
         """For an op with regions: (positions of its active results, free adjoints), or
         None when its reverse has nothing to do (no active result, no adjoint of an outer
         value to update, no shadow written)."""
@@ -495,49 +448,47 @@ class _Reverse(MpiReverse, ParallelReverse, CustomReverse):
         g = self.adj.get(v)
         return g if g is not None else zero(self.b, self.dtype(v))
 
-    def reverse_if(self, op: Op, ctx: Region) -> None:
-        work = self.region_adjoints(op)
-        if work is None:
-            return
-        slots, free = work
-        outer = self.adj
-        seeds = {k: outer.get(op.results[k]) for k in slots}
-        cond = self.primal(op.operands[0], ctx)
-        blocks = []
-        for region in op.regions:
-            rb = Block()
-            inner = Region(region, self.fwd_block[region], rb, ctx)
-            self.adj = {f: outer[f] for f in free if f in outer}
-            term = region.ops[-1]
-            self.b.block = rb
-            for k, g in seeds.items():
-                if g is not None:
-                    self.add_adjoint(term.operands[k], g)
-            self.reverse_block(inner)
-            self.b.block = rb
-            Builder(rb).op("scf.yield", [self.current_in(rb, f) for f in free])
-            self.resolve(inner)
-            blocks.append(rb)
-        self.adj = outer
-        self.b.block = ctx.rev
-        new = self.b.op("scf.if", [cond], [self.dtype(f) for f in free], regions=blocks)
-        for f, r in zip(free, new.results):
-            self.adj[f] = r
-
-    def current_in(self, block: Block, v: Value) -> Value:
-        g = self.adj.get(v)
-        return g if g is not None else zero(Builder(block), self.dtype(v))
-
     def writes_shadow(self, op: Op) -> bool:
         """Whether op's regions have a reverse even without scalar adjoints: they write
         shadowed arrays, or communicate (communication is mirrored in the reverse sweep)."""
         return any(any(self.act.shadowed(a) for a in writes(o))
-                   or (o.dialect == "mpi" and o.name not in _NO_REVERSE)
+                   or communicates(o)
                    or (o.name == "func.call" and any(self.act.shadowed(v) for v in o.operands
                                                      if isinstance(v.type, ArrayType)))
                    for region in op.regions for o in walk(region))
 
-    def reverse_loop(self, op: Op, ctx: Region, bounds=None, carry_out=None) -> None:
+    def reverse_region(self, old: Block, ctx: Region, rev: Block, adjoints: dict[Value, Value],
+                       seeds: Sequence[tuple[Value, Value | None]],
+                       yields: Callable[[], list[Value]],
+                       avail: dict[Value, Value] | None = None,
+                       shadows: dict[Value, Value] | None = None) -> Region:
+        """Reverse `old`, a region of an op reversed in ctx, into block `rev`: the one walk
+        behind the reverse of branches, loops, parallel loops and fork-joins. It starts from
+        the adjoint map `adjoints` (of values from outside the region that it updates), adds
+        each (value, adjoint) of `seeds` (the adjoints of what the region yields; None for
+        none), reverses the region's ops, ends `rev` with a yield of `yields()`, and writes
+        the prologue that restores or recomputes what it read (`resolve`). `avail` and
+        `shadows` are primal values and shadows `rev` sees from its arguments. The adjoint
+        map and the builder are as before on return; so is the returned region, for the
+        caller's windows and tape segments."""
+        outer, outer_block = self.adj, self.b.block
+        inner = Region(old, self.fwd_block[old], rev, ctx)
+        inner.avail.update(avail or {})
+        inner.shadows.update(shadows or {})
+        self.adj = adjoints
+        self.b.block = rev
+        for v, g in seeds:
+            if g is not None:
+                self.add_adjoint(v, g)
+        self.reverse_block(inner)
+        self.b.block = rev
+        self.b.op("scf.yield", yields())
+        self.resolve(inner)
+        self.adj, self.b.block = outer, outer_block
+        return inner
+
+    def reverse_loop(self, op: Op, ctx: Region, bounds: list[Value] | None = None,
+                     carry_out: dict[int, Value] | None = None) -> None:
         """Reverse a for/while loop. `bounds` overrides the reversed range (a checkpointed
         segment); with `carry_out`, the adjoints reaching the loop's carried inputs are put
         there (for the previous segment) instead of onto the inputs."""
@@ -552,61 +503,52 @@ class _Reverse(MpiReverse, ParallelReverse, CustomReverse):
         term = body.ops[-1]
         work = self.region_adjoints(op)
         if work is None:
-            return
+            return None
         slots, free = work
         arrays = self.shadowed_carried(op)
-        b = self.b
-        outer_block = b.block
-        if bounds is None and is_for:
-            bounds = [self.primal(v, ctx) for v in op.operands[:3]]
-        elif bounds is None:
-            zero_i = b.op1("arith.const", [], i64, {"value": 0})
-            one_i = b.op1("arith.const", [], i64, {"value": 1})
-            bounds = [zero_i, self.primal_forward(self.trip_count[op], op, ctx), one_i]
+        if bounds is None:
+            bounds = self.loop_bounds(op, ctx)
         perm = self.permutation(op, term, carried_args, arrays)
         final_refs = [self.shadow(op.results[k], ctx) for k in arrays]
-        outer = self.adj
         init_adj = [self.current(op.results[k]) for k in slots] + \
                    [self.current(f) for f in free] + final_refs
-        iv_name = body.args[0].name if is_for else "k"
-        rbody = Block([Value(i64, iv_name)] + [Value(v.type, derivative_name(op.results[k], "adj_"))
-                                           for k, v in zip(slots, init_adj)]
-                      + [Value(self.dtype(v), derivative_name(v, "adj_")) for v in free]
-                      + [Value(r.type, "refs") for r in final_refs])
-        inner = Region(body, self.fwd_block[body], rbody, ctx)
-        b.block = rbody
-        if is_for:
-            inner.avail[body.args[0]] = rbody.args[0]
+        rev = Block([Value(i64, body.args[0].name if is_for else "k")]
+                    + [Value(v.type, derivative_name(op.results[k], "adj_"))
+                       for k, v in zip(slots, init_adj, strict=False)]
+                    + [Value(self.dtype(v), derivative_name(v, "adj_")) for v in free]
+                    + [Value(r.type, "refs") for r in final_refs])
         n_s, n_f = len(slots), len(free)
-        carried_adj = rbody.args[1:1 + n_s]
-        self.adj = {f: a for f, a in zip(free, rbody.args[1 + n_s:1 + n_s + n_f])}
-        refs_after = rbody.args[1 + n_s + n_f:]
-        refs_before = [None] * len(arrays)
-        for j, k in enumerate(arrays):
-            refs_before[perm[j]] = refs_after[j]
-        for j, k in enumerate(arrays):
-            inner.shadows[carried_args[k]] = refs_before[j]
-        for k, g in zip(slots, carried_adj):
-            self.add_adjoint(term.operands[k], g)
-        self.reverse_block(inner)
-        b.block = rbody
-        outs = [self.current(carried_args[k]) for k in slots] + [self.current(f) for f in free]
-        b.op("scf.yield", outs + refs_before)
-        self.resolve(inner)
-        self.adj = outer
-        b.block = outer_block
-        windows.close_windows(self, inner, ctx)
-        loop = b.op("scf.for", bounds + init_adj, [v.type for v in init_adj],
-                    attrs={"reverse": True}, regions=[rbody])
+        refs_after = rev.args[1 + n_s + n_f:]
+        refs_before = [refs_after[perm.index(j)] for j in range(len(arrays))]
+        inner = self.reverse_region(
+            body, ctx, rev, dict(zip(free, rev.args[1 + n_s:1 + n_s + n_f], strict=True)),
+            list(zip([term.operands[k] for k in slots], rev.args[1:1 + n_s], strict=True)),
+            lambda: [self.current(carried_args[k]) for k in slots]
+            + [self.current(f) for f in free] + refs_before,
+            avail={body.args[0]: rev.args[0]} if is_for else None,
+            shadows={carried_args[k]: refs_before[j] for j, k in enumerate(arrays)})
+        self.close_windows(inner, ctx)
+        loop = self.b.op("scf.for", bounds + init_adj, [v.type for v in init_adj],
+                         attrs={"reverse": True}, regions=[rev])
         res = loop.results
-        for k, r in zip(slots, res[:n_s]):
+        for k, r in zip(slots, res[:n_s], strict=True):
             self.adj.pop(op.results[k], None)
             if carry_out is not None:
                 carry_out[k] = r
             else:
                 self.add_adjoint(inits[k], r)
-        for f, r in zip(free, res[n_s:n_s + n_f]):
+        for f, r in zip(free, res[n_s:n_s + n_f], strict=True):
             self.adj[f] = r
+        return None
+
+    def loop_bounds(self, op: Op, ctx: Region) -> list[Value]:
+        """The range a loop's reverse runs over, as ctx's reverse sees it: a for loop's own,
+        a while loop's count of iterations."""
+        if op.name == "scf.for":
+            return [self.primal(v, ctx) for v in op.operands[:3]]
+        zero_i = self.b.op1("arith.const", [], i64, {"value": 0})
+        one_i = self.b.op1("arith.const", [], i64, {"value": 1})
+        return [zero_i, self.primal_forward(self.trip_count[op], op, ctx), one_i]
 
     def check_while_before(self, op: Op) -> None:
         for o in walk(op.regions[0]):
@@ -625,7 +567,8 @@ class _Reverse(MpiReverse, ParallelReverse, CustomReverse):
         home.setup.insert(0, self.tape.save(home, self, fwd_value, placeholder))
         return placeholder
 
-    def permutation(self, op: Op, term: Op, carried_args, arrays) -> list[int]:
+    def permutation(self, op: Op, term: Op, carried_args: list[Value],
+                    arrays: list[int]) -> list[int]:
         """For each shadowed carried array k (in `arrays` order), which position in `arrays`
         its next-iteration value comes from: loops may only swap or pass arrays through."""
         perm = []
@@ -649,15 +592,18 @@ class _Reverse(MpiReverse, ParallelReverse, CustomReverse):
             return refs
         body = Block([Value(i64, "t")] + [Value(r.type, "ref") for r in refs])
         Builder(body).op("scf.yield", [body.args[1 + p] for p in perm])
-        return b.op("scf.for", bounds + refs, [r.type for r in refs], regions=[body]).results
+        loop: Op = b.op("scf.for", bounds + refs, [r.type for r in refs], regions=[body])
+        return loop.results
 
 
-_NO_REVERSE = ("mpi.rank", "mpi.size", "mpi.world", "mpi.cart_shift")
-
-
-def walk_regions(op: Op):
+def walk_regions(op: Op) -> Iterator[Op]:
     for r in op.regions:
         yield from walk(r)
+
+
+def _parent_op(op: Op) -> Op | None:
+    """The op whose region holds op."""
+    return None if op.parent is None else op.parent.parent
 
 
 def _is_const(v: Value) -> bool:
@@ -674,7 +620,8 @@ def scratch_adjoints(fn: Function) -> tuple[set[Op], set[Op]]:
     Returns (those loads, those fills). Only when the one load is unconditional in its
     loop over the range (not in a branch or an inner loop), so that its adjoint writes
     every element once."""
-    loads, fills = set(), set()
+    loads: set[Op] = set()
+    fills: set[Op] = set()
     for loop in walk(fn.body):
         if loop.name != "scf.for":
             continue
@@ -684,14 +631,15 @@ def scratch_adjoints(fn: Function) -> tuple[set[Op], set[Op]]:
                 continue
             uses = [o for o in walk(loop.regions[0]) if arr in o.operands]
             reads = [o for o in uses if o.name == "mem.load"]
-            if len(reads) == 1 and reads[0].parent.parent in loop.regions[0].ops:
+            if len(reads) == 1 and _parent_op(reads[0]) in loop.regions[0].ops:
                 loads.add(reads[0])
                 fills.update(o for o in uses if o.name == "mem.store")
     return loads, fills
 
 
 def reverse(fn: Function, arg_activity: list[str], act: Activity, ret_active: bool,
-            plan: Plan = STORE_ALL, rules=None, width: int = 1) -> Function:
+            plan: Plan = STORE_ALL, rules: RuleCalls | None = None,
+            width: int = 1) -> Function:
     """The adjoint function. Args: each primal arg followed by its shadow (shadowed arrays),
     then one seed per float result (if ret_active), then what the plan's time-loop strategy
     reads at run time (its snapshot count: checkpoint/strategy.py). Returns the primal
@@ -699,10 +647,10 @@ def reverse(fn: Function, arg_activity: list[str], act: Activity, ret_active: bo
     the arrays' exit values on entry and of their entry values on return. With `width` W,
     seeds, adjoints and shadows carry W directions (vector types); the primal and the tape
     are one."""
-    rv = _Reverse(fn, act, plan.intermediates, rules, width)
+    rv = ReverseEngine(fn, act, plan.intermediates, rules, width)
     rv.strategy = time_loop_strategy(fn, plan, act)
     args, shadows = [], {}
-    for a, kind in zip(fn.args, arg_activity):
+    for a, kind in zip(fn.args, arg_activity, strict=False):
         na = Value(a.type, a.name)
         rv.vmap[a] = na
         args.append(na)
@@ -721,13 +669,13 @@ def reverse(fn: Function, arg_activity: list[str], act: Activity, ret_active: bo
     top.shadows.update(shadows)
     rv.top = top
     rv.b.block = rev
-    replicated = dict(zip(ret.operands, replicated_results(fn)))
-    for v, s in zip(float_rets, seeds):
+    replicated = dict(zip(ret.operands, replicated_results(fn), strict=False))
+    for v, s in zip(float_rets, seeds, strict=False):
         comm = replicated[v]
         rv.add_adjoint(v, s if comm is None else global_seed(rv.b, v, s, rv.vmap[comm]))
     rv.reverse_block(top)
     rv.b.block = rev
-    outs = [rv.current(a) for a, kind in zip(fn.args, arg_activity)
+    outs = [rv.current(a) for a, kind in zip(fn.args, arg_activity, strict=False)
             if has_tangent(a, kind) and not isinstance(a.type, ArrayType)]
     rv.resolve(top)
     for op in rev.ops:
@@ -763,7 +711,7 @@ def _tape_can_hold(op: Op) -> bool:
     return not parallel or parallel == loops[:1]
 
 
-def _short(loc) -> str:
+def _short(loc: tuple[Any, ...] | None) -> str:
     return "?" if loc is None else f"{os.path.basename(loc[0])}:{loc[1]}"
 
 
@@ -775,18 +723,15 @@ def _describe_value(v: Value) -> str:
     return f"{what}@{_short(getattr(owner, 'loc', None))}:{v.type}"
 
 
-def describe_plan(rv: _Reverse) -> list[str]:
+def describe_plan(rv: ReverseEngine) -> list[str]:
     """Readable lines: per region of the primal, what its reverse restores from the tape
     and how much it recomputes; checkpointed time loops and their snapshots."""
     lines = [] if rv.strategy is None else [rv.strategy.describe()]
     for r, plan in rv.plans:
         if not plan.stored and not plan.recomputed:
             continue
-        if r.top:
-            place = "function body"
-        else:
-            owner = r.old.parent
-            place = f"{owner.name} {_short(owner.loc)}"
+        owner = None if r.old is None else r.old.parent
+        place = "function body" if owner is None else f"{owner.name} {_short(owner.loc)}"
         stored = ", ".join(_describe_value(v) for v in plan.stored) or "nothing"
         for w in dict.fromkeys(w for w, _ in r.windows.values()):
             loads = sum(1 for u, _ in r.windows.values() if u is w)

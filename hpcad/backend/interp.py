@@ -10,7 +10,7 @@ from __future__ import annotations
 import math
 import operator
 from collections import defaultdict
-from typing import Callable, Sequence
+from collections.abc import Callable, Sequence
 
 import numpy as np
 
@@ -191,7 +191,7 @@ class _Run:
         self.module = module
         self.programs: dict[str, _Program] = {}
 
-    def program(self, callee: str, op: Op) -> "_Program":
+    def program(self, callee: str, op: Op) -> _Program:
         prog = self.programs.get(callee)
         if prog is None:
             if self.module is None or callee not in self.module.functions:
@@ -224,7 +224,7 @@ class _Program:
         return self.returns(r)
 
 
-_RULES: dict[str, Callable[["_Compiler", Op], "Step | None"]] = {}
+_RULES: dict[str, Callable[[_Compiler, Op], Step | None]] = {}
 _TERMINATORS = ("scf.yield", "scf.condition", "func.return")
 
 
@@ -412,7 +412,7 @@ def _alloc(c: _Compiler, op: Op) -> Step:
     return alloc
 
 
-def _bounds_marked(rule: Callable[["_Compiler", Op], Step]) -> Callable:
+def _bounds_marked(rule: Callable[[_Compiler, Op], Step]) -> Callable:
     """A load or store rule whose step knows its op, array and index (`bounds`), so that
     the loop running it can tell which op NumPy's IndexError came from (_located)."""
     def marked_rule(c: _Compiler, op: Op) -> Step:
@@ -518,7 +518,8 @@ def _view(c: _Compiler, op: Op) -> Step:
 
     def view(r):
         it = iter(bounds)
-        key = lead + tuple(slice(r[next(it)], r[next(it)]) if d == "s" else r[next(it)] for d in dims)
+        key = lead + tuple(slice(r[next(it)], r[next(it)]) if d == "s" else r[next(it)]
+                           for d in dims)
         r[out] = r[arr][key]
     return view
 

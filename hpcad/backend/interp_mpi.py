@@ -47,79 +47,114 @@ def run_mpi(op: Op, args: list):
 
 
 def _run(op: Op, kind: str, args: list):
-    comm = args[-1]
-    if kind == "wait":
-        args[0].Wait()
-        return None
-    if kind == "rank":
-        return comm.Get_rank()
-    if kind == "size":
-        return comm.Get_size()
-    if kind == "cart_shift":
-        return comm.Shift(args[0], args[1])
-    if kind == "barrier":
-        comm.Barrier()
-        return None
-    if kind == "sendrecv":
-        sendbuf, dest, sendtag, recvbuf, source, recvtag = args[:6]
-        _receive_into(recvbuf, lambda b: comm.Sendrecv(_contiguous(sendbuf), dest, sendtag, b,
-                                                        source, recvtag))
-        return None
-    if kind == "send":
-        buf, dest, tag = args[:3]
-        comm.Send(_contiguous(buf), dest, tag)
-        return None
-    if kind == "recv":
-        buf, source, tag = args[:3]
-        _receive_into(buf, lambda b: comm.Recv(b, source, tag))
-        return None
-    if kind in ("isend", "irecv"):
-        buf, peer, tag = args[:3]
-        if not buf.flags.c_contiguous:
-            raise HpcadError(f"non-blocking MPI buffers must be contiguous ({op.name})")
-        return (comm.Isend if kind == "isend" else comm.Irecv)(buf, peer, tag)
-    if kind == "allreduce":
+    rule = RUN.get(kind)
+    if rule is None:
+        raise HpcadError(f"{where(op.loc)}: the interpreter has no rule for MPI call "
+                         f"{op.name}")
+    return rule(op, args[-1], args)
+
+
+def _wait(op, comm, args):
+    args[0].Wait()
+
+
+def _sendrecv(op, comm, args):
+    sendbuf, dest, sendtag, recvbuf, source, recvtag = args[:6]
+    _receive_into(recvbuf, lambda b: comm.Sendrecv(_contiguous(sendbuf), dest, sendtag, b,
+                                                    source, recvtag))
+
+
+def _send(op, comm, args):
+    buf, dest, tag = args[:3]
+    comm.Send(_contiguous(buf), dest, tag)
+
+
+def _recv(op, comm, args):
+    buf, source, tag = args[:3]
+    _receive_into(buf, lambda b: comm.Recv(b, source, tag))
+
+
+def _nonblocking(op, comm, args):
+    buf, peer, tag = args[:3]
+    if not buf.flags.c_contiguous:
+        raise HpcadError(f"non-blocking MPI buffers must be contiguous ({op.name})")
+    return (comm.Isend if op.name.endswith("isend") else comm.Irecv)(buf, peer, tag)
+
+
+def _allreduce(op, comm, args):
+    sendbuf, recvbuf = args[:2]
+    op_ = _ops()[op.attrs.get("op", "sum")]
+    _receive_into(recvbuf, lambda b: comm.Allreduce(_contiguous(sendbuf), b, op_))
+
+
+def _reduce(op, comm, args):
+    sendbuf, recvbuf, root = args[:3]
+    op_ = _ops()[op.attrs.get("op", "sum")]
+    if comm.Get_rank() == root:
+        _receive_into(recvbuf, lambda b: comm.Reduce(_contiguous(sendbuf), b, op_, root))
+    else:
+        comm.Reduce(_contiguous(sendbuf), None, op_, root)
+
+
+def _bcast(op, comm, args):
+    buf, root = args[:2]
+    if comm.Get_rank() != root:
+        _receive_into(buf, lambda b: comm.Bcast(b, root))
+    else:
+        comm.Bcast(_contiguous(buf), root)
+
+
+def _gather(op, comm, args):
+    sendbuf, recvbuf, root = args[:3]
+    send = _contiguous(sendbuf)
+    if comm.Get_rank() == root:
+        _receive_into(recvbuf, lambda b: comm.Gather(send, b, root))
+    else:
+        comm.Gather(send, None, root)
+
+
+def _scatter(op, comm, args):
+    sendbuf, recvbuf, root = args[:3]
+    send = _contiguous(sendbuf) if comm.Get_rank() == root else None
+    _receive_into(recvbuf, lambda b: comm.Scatter(send, b, root))
+
+
+def _collective(name: str):
+    def run(op, comm, args):
         sendbuf, recvbuf = args[:2]
-        op_ = _ops()[op.attrs.get("op", "sum")]
-        _receive_into(recvbuf, lambda b: comm.Allreduce(_contiguous(sendbuf), b, op_))
-        return None
-    if kind == "reduce":
-        sendbuf, recvbuf, root = args[:3]
-        op_ = _ops()[op.attrs.get("op", "sum")]
-        if comm.Get_rank() == root:
-            _receive_into(recvbuf, lambda b: comm.Reduce(_contiguous(sendbuf), b, op_, root))
-        else:
-            comm.Reduce(_contiguous(sendbuf), None, op_, root)
-        return None
-    if kind == "bcast":
-        buf, root = args[:2]
-        _receive_into(buf, lambda b: comm.Bcast(b, root)) if comm.Get_rank() != root \
-            else comm.Bcast(_contiguous(buf), root)
-        return None
-    if kind in ("gather", "scatter"):
-        sendbuf, recvbuf, root = args[:3]
-        at_root = comm.Get_rank() == root
-        if kind == "gather":
-            send = _contiguous(sendbuf)
-            if at_root:
-                _receive_into(recvbuf, lambda b: comm.Gather(send, b, root))
-            else:
-                comm.Gather(send, None, root)
-        else:
-            send = _contiguous(sendbuf) if at_root else None
-            _receive_into(recvbuf, lambda b: comm.Scatter(send, b, root))
-        return None
-    if kind in ("allgather", "alltoall"):
-        sendbuf, recvbuf = args[:2]
-        call = comm.Allgather if kind == "allgather" else comm.Alltoall
+        call = getattr(comm, name)
         _receive_into(recvbuf, lambda b: call(_contiguous(sendbuf), b))
-        return None
-    if kind == "allreduce_scalar":
-        value = args[0]
-        out = np.array([value])
-        red = np.empty_like(out)
-        comm.Allreduce(out, red, _ops()[op.attrs.get("op", "sum")])
-        if isinstance(value, np.ndarray):   # a vector's lanes, reduced lane by lane
-            return red[0]
-        return type(value)(red[0]) if not isinstance(value, np.generic) else red[0]
-    raise NotImplementedError(kind)
+    return run
+
+
+def _allreduce_scalar(op, comm, args):
+    value = args[0]
+    out = np.array([value])
+    red = np.empty_like(out)
+    comm.Allreduce(out, red, _ops()[op.attrs.get("op", "sum")])
+    if isinstance(value, np.ndarray):   # a vector's lanes, reduced lane by lane
+        return red[0]
+    return type(value)(red[0]) if not isinstance(value, np.generic) else red[0]
+
+
+# mpi op kind -> rule(op, communicator, operand values) -> result or None
+RUN = {
+    "wait": _wait,
+    "rank": lambda op, comm, args: comm.Get_rank(),
+    "size": lambda op, comm, args: comm.Get_size(),
+    "cart_shift": lambda op, comm, args: comm.Shift(args[0], args[1]),
+    "barrier": lambda op, comm, args: comm.Barrier(),
+    "sendrecv": _sendrecv,
+    "send": _send,
+    "recv": _recv,
+    "isend": _nonblocking,
+    "irecv": _nonblocking,
+    "allreduce": _allreduce,
+    "reduce": _reduce,
+    "bcast": _bcast,
+    "gather": _gather,
+    "scatter": _scatter,
+    "allgather": _collective("Allgather"),
+    "alltoall": _collective("Alltoall"),
+    "allreduce_scalar": _allreduce_scalar,
+}

@@ -9,8 +9,14 @@ from __future__ import annotations
 
 import operator
 
-from ..errors import HpcadError, IndexOutOfBounds, IntegerConversionError, \
-    IntegerDivisionByZero, UnsupportedConstruct, where
+from ..errors import (
+    HpcadError,
+    IndexOutOfBounds,
+    IntegerConversionError,
+    IntegerDivisionByZero,
+    UnsupportedConstruct,
+    where,
+)
 
 I64_MIN, I64_MAX = -2 ** 63, 2 ** 63 - 1
 BITS = {"i64": 64, "i32": 32}

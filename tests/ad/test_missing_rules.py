@@ -8,7 +8,7 @@ import pytest
 from mpi4py import MPI
 
 import hpcad as ad
-from hpcad.ad.mpi import MpiForward, MpiReverse
+from hpcad.ad.rules import JVP, VJP
 
 BACKENDS = ["interp", "numba"]
 
@@ -26,7 +26,7 @@ def summed_squares(comm, u, total):
 
 def _call_line() -> str:
     lines, start = inspect.getsourcelines(summed_squares.py_func)
-    return f"{__file__}:{start + next(k for k, l in enumerate(lines) if '# the call' in l)}"
+    return f"{__file__}:{start + next(k for k, line in enumerate(lines) if '# the call' in line)}"
 
 
 def _fresh():
@@ -35,7 +35,7 @@ def _fresh():
 
 @pytest.mark.parametrize("backend", BACKENDS)
 def test_mpi_call_without_reverse_rule_is_an_error_at_the_call(backend, monkeypatch):
-    monkeypatch.delattr(MpiReverse, "reverse_mpi_allreduce")
+    monkeypatch.delitem(VJP, "mpi.allreduce")
     with pytest.raises(ad.DifferentiationError) as info:
         ad.grad(_fresh(), argnums=1, backend=backend)(MPI.COMM_WORLD, np.ones(3), np.zeros(3))
     msg = str(info.value)
@@ -44,7 +44,7 @@ def test_mpi_call_without_reverse_rule_is_an_error_at_the_call(backend, monkeypa
 
 @pytest.mark.parametrize("backend", BACKENDS)
 def test_mpi_call_without_forward_rule_is_an_error_at_the_call(backend, monkeypatch):
-    monkeypatch.delattr(MpiForward, "op_mpi_allreduce")
+    monkeypatch.delitem(JVP, "mpi.allreduce")
     with pytest.raises(ad.DifferentiationError) as info:
         ad.jvp(_fresh(), (MPI.COMM_WORLD, np.ones(3), np.zeros(3)), (None, np.ones(3), None),
                backend=backend)
@@ -89,3 +89,27 @@ func @f(%a: f64[::1], %x: f64) -> (f64) {
     with pytest.raises(ad.DifferentiationError, match=r"kernel.py:7: no reverse-mode rule for "
                                                       r"'mem.fill'"):
         Specialization(fn, ["a", "x"]).derivative("reverse", (DUP, ACTIVE), True)
+
+
+def test_op_without_forward_rule_writing_an_active_array_is_an_error():
+    """Forward mode copied mem.fill as it was: the tangent of `a` kept the values from
+    before the fill, a wrong derivative without a word."""
+    from hpcad.ir.parser import parse_module
+    from hpcad.kernel import Specialization
+    from hpcad.passes.activity import ACTIVE, DUP
+
+    module = parse_module("""
+func @f(%a: f64[::1], %x: f64) -> (f64) {
+  %0 = arith.const {value = 0} : i64
+  %y = arith.mul %x, %x : f64
+  mem.fill %y, %a
+  %v = mem.load %a, %0 : f64
+  func.return %v
+}
+""")
+    fn = module.main
+    for op in fn.body.ops:
+        op.loc = ("kernel.py", 7)
+    with pytest.raises(ad.DifferentiationError, match=r"kernel.py:7: no forward-mode rule for "
+                                                      r"'mem.fill', which writes an array"):
+        Specialization(fn, ["a", "x"]).derivative("forward", (DUP, ACTIVE), True)

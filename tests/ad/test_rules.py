@@ -1,4 +1,4 @@
-"""Rows of the partials table (ad/rules.py) at the edges of their domain: a rule must give
+"""Rows of the partials table (ad/rules/arith.py) at the edges of their domain: a rule must give
 the one-sided derivative where the function has one, never a NaN or inf from a branch the
 answer does not need."""
 import math

@@ -54,7 +54,7 @@ class Untrusted(Exception):
 _warned: set[str] = set()
 
 
-def _warn(message: str) -> None:
+def warn(message: str) -> None:
     """Warn once per process about each thing."""
     if message not in _warned:
         _warned.add(message)
@@ -202,11 +202,11 @@ def _store(root: Path, is_shared: bool, euid: int) -> Store | None:
         root.mkdir(mode=0o700, parents=True, exist_ok=True)
         st = os.stat(root)
     except OSError as e:
-        _warn(f"the compile cache directory {root} cannot be made ({e.strerror}): hpcad "
+        warn(f"the compile cache directory {root} cannot be made ({e.strerror}): hpcad "
               f"compiles in memory; set HPCAD_CACHE_DIR to a directory you can write")
         return None
     if st.st_mode & UNSAFE_MODE:
-        _warn(f"hpcad does not use the compile cache {root}: it is writable by others (mode "
+        warn(f"hpcad does not use the compile cache {root}: it is writable by others (mode "
               f"{stat.S_IMODE(st.st_mode):o}), who could plant code that runs as you; it "
               f"compiles in memory. Use a private directory (chmod 700 {root}, or unset "
               f"HPCAD_CACHE_DIR for ~/.cache/hpcad)")
@@ -214,7 +214,7 @@ def _store(root: Path, is_shared: bool, euid: int) -> Store | None:
     if st.st_uid != euid:
         if is_shared:
             return Store(root, False, st.st_uid, None)
-        _warn(f"hpcad does not use the compile cache {root}: it belongs to "
+        warn(f"hpcad does not use the compile cache {root}: it belongs to "
               f"{_user(st.st_uid)}, not to you; it compiles in memory. Set {SHARED}=1 to "
               f"read (never write) a cache of a user you trust, or use your own directory")
         return None
@@ -222,15 +222,15 @@ def _store(root: Path, is_shared: bool, euid: int) -> Store | None:
     try:
         key = _key(Store(root, writable, euid, None))
     except Untrusted as e:
-        _warn(f"hpcad does not use the compile cache {root}: {e}; it compiles in memory. "
+        warn(f"hpcad does not use the compile cache {root}: {e}; it compiles in memory. "
               f"Remove {root / KEY_FILE} (hpcad makes a new one)")
         return None
     except OSError as e:
-        _warn(f"hpcad cannot write to the compile cache {root} ({e.strerror}): it compiles "
+        warn(f"hpcad cannot write to the compile cache {root} ({e.strerror}): it compiles "
               f"in memory")
         return None
     if key is None or not writable:
-        _warn(f"the compile cache {root} is read-only: hpcad "
+        warn(f"the compile cache {root} is read-only: hpcad "
               + ("loads what it holds and compiles the rest in memory" if key else
                  "compiles in memory"))
     return Store(root, writable, euid, key) if key else None
@@ -280,7 +280,7 @@ def _locked(store: Store, name: str):
     try:
         fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW | os.O_NONBLOCK, 0o600)
     except OSError as e:
-        _warn(f"the lock {path} cannot be opened safely ({e.strerror}): hpcad compiles this "
+        warn(f"the lock {path} cannot be opened safely ({e.strerror}): hpcad compiles this "
               f"kernel in memory; remove the lock file if it is a link")
         yield False
         return
@@ -288,7 +288,7 @@ def _locked(store: Store, name: str):
         st = os.fstat(fd)
         why = store.why_unloadable(st)
         if why:
-            _warn(f"the lock {path} {why}: hpcad compiles this kernel in memory")
+            warn(f"the lock {path} {why}: hpcad compiles this kernel in memory")
             yield False
         else:
             yield _acquire(fd, path)
@@ -306,7 +306,7 @@ def _acquire(fd: int, path: Path) -> bool:
             pass
         waited = time.monotonic() - start
         if waited >= timeout:
-            _warn(f"waited {waited:.0f} s for the lock {path} (another process compiling the "
+            warn(f"waited {waited:.0f} s for the lock {path} (another process compiling the "
                   f"same kernel): hpcad compiles it in memory ({LOCK_TIMEOUT} sets the wait)")
             return False
         if not told and waited >= LOCK_NOTICE_S:
@@ -363,7 +363,7 @@ class Entry:
         try:
             found = self._verify()
         except Untrusted as e:
-            _warn(f"hpcad ignores the cache entry {self.store.root / self.name}.*: {e}; "
+            warn(f"hpcad ignores the cache entry {self.store.root / self.name}.*: {e}; "
                   + ("it recompiles it" if self.writable else "it compiles it in memory"))
             found = False
         if found:
@@ -402,7 +402,7 @@ class Entry:
             self.store.write(f"{self.name}.manifest",
                              json.dumps(manifest, sort_keys=True).encode())
         except OSError as e:
-            _warn(f"hpcad cannot write to the compile cache {self.store.root} ({e.strerror}): "
+            warn(f"hpcad cannot write to the compile cache {self.store.root} ({e.strerror}): "
                   f"it compiles in memory")
             self.store = None
             return

@@ -12,7 +12,7 @@ from contextlib import contextmanager
 
 from numba.core import caching
 
-from .cache import _warn
+from .cache import warn
 
 
 class _Locator(caching._CacheLocator):
@@ -95,7 +95,7 @@ class EntryCache(caching.FunctionCache):
         try:
             return super().load_overload(sig, target_context)
         except (pickle.UnpicklingError, EOFError, ValueError) as e:
-            _warn(f"hpcad ignores numba's cache of {self._entry.path} ({e}): it recompiles")
+            warn(f"hpcad ignores numba's cache of {self._entry.path} ({e}): it recompiles")
             return None
 
     def save_overload(self, sig, data):

@@ -1,0 +1,433 @@
+"""Rules of the `mpi` dialect, one table entry per MPI call at the end of the file (adding a
+call is one entry here plus its lowering): the tangent of a message is sent along
+with it; the adjoint of `sendrecv` is `sendrecv` with source and destination exchanged (the
+received adjoint is added to the send buffer's), of send/recv recv/send, of isend/irecv +
+wait the reversed non-blocking call, of `allreduce(sum)` an `allreduce(sum)`, of
+`reduce(sum -> root)` a `bcast(root)` and back, of an `allreduce(max|min)` of a scalar the
+summed adjoint to the rank that held the extremum (lowest rank on ties), of `barrier` a
+`barrier`. Every rank runs the same program, so every rank
+takes the same derivative steps and the adjoint communication matches. A message's adjoint
+travels back with the forward message's send tag (which must be the same on all ranks)."""
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import TYPE_CHECKING
+
+from ...errors import DifferentiationError, where
+from ...ir.core import Block, Builder, Op, Value
+from ...ir.types import ArrayType, ScalarType, element, i1, i64
+from ..common import array_type, zero
+from .registry import VjpRule, constant_jvp, constant_vjp, defrule, inert_jvp
+
+if TYPE_CHECKING:
+    from ..regions import Region
+    from .context import ForwardContext, ReverseContext
+
+
+def _sum_only(op: Op) -> None:
+    if op.attrs.get("op", "sum") != "sum":
+        raise DifferentiationError(
+            f"{where(op.loc)}: the derivative of an MPI {op.attrs['op']}-reduction is not "
+            f"supported yet; reduce a sum, or gather the values and take the extremum locally")
+
+
+def jvp_sendrecv(ctx: ForwardContext, op: Op) -> None:
+    new = ctx.clone(op)
+    sb, rb = op.operands[0], op.operands[3]
+    if not ctx.act.shadowed(rb):
+        return
+    ops = new.operands
+    # a constant's tangent is zero, sent as a message all the same: the elements a
+    # short message (or one from PROC_NULL) does not reach keep their tangents
+    d_sb = ctx.shadow_of(sb) if ctx.act.shadowed(sb) else _zeros_like(ctx.b, ops[0])
+    ctx.b.op("mpi.sendrecv", [d_sb] + ops[1:3] + [ctx.shadow_of(rb)] + ops[4:])
+
+
+def jvp_allreduce(ctx: ForwardContext, op: Op) -> None:
+    new = ctx.clone(op)
+    sb, rb = op.operands[0], op.operands[1]
+    if not ctx.act.shadowed(rb):
+        return
+    _sum_only(op)
+    if ctx.act.shadowed(sb):
+        ctx.b.op("mpi.allreduce", [ctx.shadow_of(sb), ctx.shadow_of(rb), new.operands[-1]],
+                  attrs=op.attrs)
+    else:
+        ctx.b.op("mem.fill", [zero(ctx.b, array_type(rb).dtype), ctx.shadow_of(rb)])
+
+
+def jvp_allreduce_scalar(ctx: ForwardContext, op: Op) -> None:
+    new = ctx.clone(op)
+    if not ctx.act.active(op.results[0]):
+        return
+    t = ctx.tangent_or_zero(op.operands[0])
+    comm = new.operands[-1]
+    if op.attrs.get("op", "sum") != "sum":   # the owner's tangent, shared with everyone
+        mine = _is_owner(ctx.b, new.operands[0], new.results[0], comm)
+        t = ctx.b.op1("arith.select", [mine, t, zero(ctx.b, t.type)], t.type)
+    ctx.tan[op.results[0]] = ctx.b.op1("mpi.allreduce_scalar", [t, comm], t.type,
+                                         {"op": "sum"})
+
+
+def jvp_linear(ctx: ForwardContext, op: Op) -> None:
+    """gather, scatter, allgather, alltoall are linear: the same op moves the tangents."""
+    new = ctx.clone(op)
+    sb, rb = op.operands[0], op.operands[1]
+    if not ctx.act.shadowed(rb):
+        return
+    if ctx.act.shadowed(sb):
+        ctx.b.op(op.name, [ctx.shadow_of(sb), ctx.shadow_of(rb)] + new.operands[2:])
+    else:
+        ctx.b.op("mem.fill", [zero(ctx.b, array_type(rb).dtype), ctx.shadow_of(rb)])
+
+
+def jvp_bcast(ctx: ForwardContext, op: Op) -> None:
+    new = ctx.clone(op)
+    if ctx.act.shadowed(op.operands[0]):
+        ctx.b.op("mpi.bcast", [ctx.shadow_of(op.operands[0])] + new.operands[1:])
+
+
+def jvp_reduce(ctx: ForwardContext, op: Op) -> None:
+    new = ctx.clone(op)
+    sb, rb = op.operands[0], op.operands[1]
+    if not ctx.act.shadowed(rb):
+        return
+    _sum_only(op)
+    root, comm = new.operands[2], new.operands[-1]
+    if ctx.act.shadowed(sb):
+        ctx.b.op("mpi.reduce", [ctx.shadow_of(sb), ctx.shadow_of(rb), root, comm],
+                  attrs=op.attrs)
+    else:
+        d_rb = ctx.shadow_of(rb)
+        _on_rank(ctx.b, root, comm,
+                 lambda b: b.op("mem.fill", [zero(b, array_type(rb).dtype), d_rb]))
+
+
+# -- point to point: the tangent travels as a second message after the value ------------
+def jvp_message(ctx: ForwardContext, op: Op) -> None:
+    new = ctx.clone(op)
+    if ctx.act.shadowed(op.operands[0]):
+        ctx.b.op(op.name, [ctx.shadow_of(op.operands[0])] + new.operands[1:])
+
+
+def jvp_nonblocking(ctx: ForwardContext, op: Op) -> None:
+    new = ctx.clone(op)
+    if ctx.act.shadowed(op.operands[0]):
+        tangent = ctx.b.op1(op.name, [ctx.shadow_of(op.operands[0])] + new.operands[1:],
+                             new.results[0].type, name_hint="d_request")
+        ctx.requests[op.results[0]] = tangent
+
+
+def jvp_wait(ctx: ForwardContext, op: Op) -> None:
+    ctx.clone(op)
+    tangent = ctx.requests.get(op.operands[0])
+    if tangent is not None:
+        ctx.b.op("mpi.wait", [tangent])
+
+
+def vjp_barrier(ctx: ReverseContext, op: Op, region: Region, comm: Value) -> None:
+    ctx.b.op("mpi.barrier", [comm])
+
+
+def vjp_sendrecv(ctx: ReverseContext, op: Op, region: Region, comm: Value) -> None:
+    """The received adjoint goes back whole, also where the send buffer is constant (then
+    the sender drops it): a forward message shorter than its receive buffer then fails
+    as a truncated message on the sender rather than giving a wrong gradient."""
+    sb, dest, stag, rb, source, _ = op.operands[:6]
+    if not ctx.act.shadowed(rb):
+        return
+    d_rb = ctx.shadow(rb, region)
+    if _is_any_source(source):
+        raise DifferentiationError(
+            f"{where(op.loc)}: receiving from ANY_SOURCE cannot be differentiated: the "
+            f"adjoint must be sent back to the sender; name the source rank")
+    back = _zeros_like(ctx.b, ctx.shadow(sb, region) if ctx.act.shadowed(sb)
+                       else ctx.primal(sb, region))
+    tag = ctx.primal(stag, region)
+    ctx.b.op("mpi.sendrecv", [d_rb, ctx.primal(source, region), tag, back,
+                               ctx.primal(dest, region), tag, comm])
+    if ctx.act.shadowed(sb):
+        ctx.b.op("mem.add_into", [back, ctx.shadow(sb, region)])
+    _zero_if_received(ctx, rb, source, region)
+
+
+def _zero_if_received(ctx: ReverseContext, buf: Value, source: Value,
+                      region: Region) -> None:
+    """The receive overwrote buf (unless from PROC_NULL): its adjoint starts from zero."""
+    received = ctx.b.op1("arith.cmp", [ctx.primal(source, region), _proc_null(ctx.b)], i1,
+                          {"pred": "ne"})
+    d_buf = ctx.shadow(buf, region)
+    _when(ctx.b, received, lambda b: b.op("mem.fill", [zero(b, array_type(buf).dtype), d_buf]))
+
+
+def vjp_send(ctx: ReverseContext, op: Op, region: Region, comm: Value) -> None:
+    buf, dest, tag = op.operands[:3]
+    if ctx.act.shadowed(buf):
+        d_buf = ctx.shadow(buf, region)
+        back = _zeros_like(ctx.b, d_buf)
+        ctx.b.op("mpi.recv", [back, ctx.primal(dest, region), ctx.primal(tag, region), comm])
+        ctx.b.op("mem.add_into", [back, d_buf])
+
+
+def vjp_recv(ctx: ReverseContext, op: Op, region: Region, comm: Value) -> None:
+    buf, source, tag = op.operands[:3]
+    if ctx.act.shadowed(buf):
+        ctx.b.op("mpi.send", [ctx.shadow(buf, region), ctx.primal(source, region),
+                               ctx.primal(tag, region), comm])
+        _zero_if_received(ctx, buf, source, region)
+
+
+def vjp_nonblocking(ctx: ReverseContext, op: Op, region: Region, comm: Value) -> None:
+    _reverse_nonblocking(ctx, op, region)
+
+
+def vjp_wait(ctx: ReverseContext, op: Op, region: Region) -> None:
+    """The adjoint of a wait posts the reversed non-blocking call (with a shadow
+    request); the adjoint of the isend/irecv waits on it."""
+    request = op.operands[0]
+    start = request.owner
+    buf, peer, tag = start.operands[:3]
+    if not ctx.act.shadowed(buf):
+        return
+    comm = ctx.primal(start.operands[-1], region)
+    d_buf = ctx.shadow(buf, region)
+    peer, tag = ctx.primal(peer, region), ctx.primal(tag, region)
+    if start.name == "mpi.irecv":
+        shadow_request = ctx.b.op1("mpi.isend", [d_buf, peer, tag, comm],
+                                    request.type, name_hint="adj_request")
+        ctx.requests[request] = (shadow_request, None)
+    else:
+        back = _zeros_like(ctx.b, d_buf)
+        shadow_request = ctx.b.op1("mpi.irecv", [back, peer, tag, comm], request.type,
+                                    name_hint="adj_request")
+        ctx.requests[request] = (shadow_request, back)
+
+
+def _reverse_nonblocking(ctx: ReverseContext, op: Op, region: Region) -> None:
+    got = ctx.requests.get(op.results[0])
+    if got is None:
+        if ctx.act.shadowed(op.operands[0]):
+            raise DifferentiationError(
+                f"{where(op.loc)}: this non-blocking call's wait is in another block "
+                f"(loop or branch); hpcad needs the call and its wait side by side")
+        return
+    shadow_request, back = got
+    ctx.b.op("mpi.wait", [shadow_request])
+    if op.name == "mpi.isend":
+        ctx.b.op("mem.add_into", [back, ctx.shadow(op.operands[0], region)])
+    else:
+        _zero_if_received(ctx, op.operands[0], op.operands[1], region)
+
+
+def vjp_allreduce(ctx: ReverseContext, op: Op, region: Region, comm: Value) -> None:
+    sb, rb = op.operands[0], op.operands[1]
+    if not ctx.act.shadowed(rb):
+        return
+    _sum_only(op)
+    d_rb = ctx.shadow(rb, region)
+    if ctx.act.shadowed(sb):
+        total = _zeros_like(ctx.b, d_rb)
+        ctx.b.op("mpi.allreduce", [d_rb, total, comm], attrs=op.attrs)
+        ctx.b.op("mem.add_into", [total, ctx.shadow(sb, region)])
+    ctx.b.op("mem.fill", [zero(ctx.b, array_type(rb).dtype), d_rb])
+
+
+def vjp_allreduce_scalar(ctx: ReverseContext, op: Op, region: Region, comm: Value) -> None:
+    g = ctx.adj.get(op.results[0])
+    if g is None or not ctx.act.active(op.operands[0]):
+        return
+    total = ctx.b.op1("mpi.allreduce_scalar", [g, comm], g.type, {"op": "sum"})
+    if op.attrs.get("op", "sum") != "sum":   # all of it to the rank holding the extremum
+        mine = _is_owner(ctx.b, ctx.primal(op.operands[0], region),
+                         ctx.primal(op.results[0], region), comm)
+        total = ctx.b.op1("arith.select", [mine, total, zero(ctx.b, g.type)], g.type)
+    ctx.add_adjoint(op.operands[0], total)
+
+
+def vjp_gather(ctx: ReverseContext, op: Op, region: Region, comm: Value) -> None:
+    """gather's adjoint scatters the root's adjoint back; the root's receive buffer was
+    overwritten."""
+    _transpose_collective(ctx, op, region, comm, "mpi.scatter", root_only_recv=True)
+
+
+def vjp_scatter(ctx: ReverseContext, op: Op, region: Region, comm: Value) -> None:
+    """scatter's adjoint gathers the pieces' adjoints onto the root."""
+    _transpose_collective(ctx, op, region, comm, "mpi.gather", root_only_send=True)
+
+
+def vjp_alltoall(ctx: ReverseContext, op: Op, region: Region, comm: Value) -> None:
+    _transpose_collective(ctx, op, region, comm, "mpi.alltoall")
+
+
+def _transpose_collective(ctx: ReverseContext, op: Op, region: Region, comm: Value,
+                          adjoint: str, root_only_recv: bool = False,
+                          root_only_send: bool = False) -> None:
+    sb, rb = op.operands[0], op.operands[1]
+    if not ctx.act.shadowed(rb):
+        return
+    root = [ctx.primal(op.operands[2], region)] if len(op.operands) == 4 else []
+    d_rb = ctx.shadow(rb, region)
+    if ctx.act.shadowed(sb):
+        d_sb = ctx.shadow(sb, region)
+        back = _zeros_like(ctx.b, d_sb)
+        ctx.b.op(adjoint, [d_rb, back] + root + [comm])
+        if root_only_send:
+            _on_rank(ctx.b, root[0], comm, lambda b: b.op("mem.add_into", [back, d_sb]))
+        else:
+            ctx.b.op("mem.add_into", [back, d_sb])
+    if root_only_recv:
+        _on_rank(ctx.b, root[0], comm,
+                 lambda b: b.op("mem.fill", [zero(b, array_type(rb).dtype), d_rb]))
+    else:
+        ctx.b.op("mem.fill", [zero(ctx.b, array_type(rb).dtype), d_rb])
+
+
+def vjp_allgather(ctx: ReverseContext, op: Op, region: Region, comm: Value) -> None:
+    """allgather's adjoint is a reduce-scatter: every rank's piece of the summed
+    adjoints goes back to the rank that contributed it."""
+    sb, rb = op.operands[0], op.operands[1]
+    if not ctx.act.shadowed(rb):
+        return
+    d_rb = ctx.shadow(rb, region)
+    if ctx.act.shadowed(sb):
+        d_sb = ctx.shadow(sb, region)
+        total = _zeros_like(ctx.b, d_rb)
+        ctx.b.op("mpi.allreduce", [d_rb, total, comm], attrs={"op": "sum"})
+        n = ctx.b.op1("mem.shape", [d_sb], i64, {"axis": 0})
+        lo = ctx.b.op1("arith.mul", [ctx.b.op1("mpi.rank", [comm], i64), n], i64)
+        hi = ctx.b.op1("arith.add", [lo, n], i64)
+        dims = "s"
+        rest = []
+        for axis in range(1, array_type(d_rb).ndim):
+            rest += [ctx.b.op1("arith.const", [], i64, {"value": 0}),
+                     ctx.b.op1("mem.shape", [d_rb], i64, {"axis": axis})]
+            dims += "s"
+        piece = ctx.b.op1("mem.view", [total, lo, hi] + rest,
+                          ArrayType(array_type(d_sb).dtype, array_type(d_rb).ndim, "A"),
+                          {"dims": dims})
+        ctx.b.op("mem.add_into", [piece, d_sb])
+    ctx.b.op("mem.fill", [zero(ctx.b, array_type(rb).dtype), d_rb])
+
+
+def vjp_bcast(ctx: ReverseContext, op: Op, region: Region, comm: Value) -> None:
+    """bcast's adjoint: the adjoints are summed onto the root (others end at zero)."""
+    buf, root = op.operands[0], ctx.primal(op.operands[1], region)
+    if not ctx.act.shadowed(buf):
+        return
+    d_buf = ctx.shadow(buf, region)
+    total = _zeros_like(ctx.b, d_buf)
+    ctx.b.op("mpi.reduce", [d_buf, total, root, comm], attrs={"op": "sum"})
+    ctx.b.op("mem.fill", [zero(ctx.b, array_type(buf).dtype), d_buf])
+    _on_rank(ctx.b, root, comm, lambda b: b.op("mem.add_into", [total, d_buf]))
+
+
+def vjp_reduce(ctx: ReverseContext, op: Op, region: Region, comm: Value) -> None:
+    """reduce(sum)'s adjoint: the root's adjoint is broadcast and added to every send
+    buffer's adjoint; the root's receive buffer was overwritten (its adjoint ends 0)."""
+    sb, rb = op.operands[0], op.operands[1]
+    if not ctx.act.shadowed(rb):
+        return
+    _sum_only(op)
+    root = ctx.primal(op.operands[2], region)
+    d_rb = ctx.shadow(rb, region)
+    if ctx.act.shadowed(sb):
+        shared = _zeros_like(ctx.b, d_rb)
+        _on_rank(ctx.b, root, comm, lambda b: b.op("mem.add_into", [d_rb, shared]))
+        ctx.b.op("mpi.bcast", [shared, root, comm])
+        ctx.b.op("mem.add_into", [shared, ctx.shadow(sb, region)])
+    _on_rank(ctx.b, root, comm,
+             lambda b: b.op("mem.fill", [zero(b, array_type(rb).dtype), d_rb]))
+
+
+def _zeros_like(b: Builder, arr: Value) -> Value:
+    """A zero array of arr's shape: the buffer an adjoint message is received into."""
+    t = array_type(arr)
+    dims = [b.op1("mem.shape", [arr], i64, {"axis": k}) for k in range(t.ndim)]
+    buf: Value = b.op1("mem.alloc", dims, ArrayType(t.dtype, t.ndim, "C"), {"fill": "zeros"},
+                       name_hint="received")
+    return buf
+
+
+def _when(b: Builder, cond: Value, body: Callable[[Builder], object]) -> None:
+    """if cond: body(builder)."""
+    then, other = Block(), Block()
+    tb = Builder(then)
+    body(tb)
+    tb.op("scf.yield", [])
+    Builder(other).op("scf.yield", [])
+    b.op("scf.if", [cond], [], regions=[then, other])
+
+
+def _on_rank(b: Builder, root: Value, comm: Value, body: Callable[[Builder], object]) -> None:
+    """if rank == root: body(builder)."""
+    _when(b, b.op1("arith.cmp", [b.op1("mpi.rank", [comm], i64), root], i1, {"pred": "eq"}),
+          body)
+
+
+def _is_owner(b: Builder, x: Value, extremum: Value, comm: Value) -> Value:
+    """Whether this rank holds the reduction's extremum, the lowest such rank on ties."""
+    rank = b.op1("mpi.rank", [comm], i64)
+    size = b.op1("mpi.size", [comm], i64)
+    holds = b.op1("arith.cmp", [x, extremum], i1, {"pred": "eq"})
+    candidate = b.op1("arith.select", [holds, rank, size], i64)
+    owner = b.op1("mpi.allreduce_scalar", [candidate, comm], i64, {"op": "min"})
+    mine: Value = b.op1("arith.cmp", [rank, owner], i1, {"pred": "eq"})
+    return mine
+
+
+def _proc_null(b: Builder) -> Value:
+    from mpi4py import MPI
+    null: Value = b.op1("arith.const", [], i64, {"value": int(MPI.PROC_NULL)})
+    return null
+
+
+def _is_any_source(v: Value) -> bool:
+    owner = v.owner
+    if isinstance(owner, Op) and owner.name == "arith.const":
+        from mpi4py import MPI
+        return bool(owner.attrs["value"] == MPI.ANY_SOURCE)
+    return False
+
+
+def global_seed(b: Builder, value: Value, seed: Value, comm: Value) -> Value:
+    """A replicated return value is one global output: every rank seeds it, so each rank's
+    seed counts 1/size (the allreduce's adjoint sums them back to one)."""
+    t = seed.type
+    assert isinstance(t, ScalarType)
+    size = b.op1("arith.cast", [b.op1("mpi.size", [comm], i64)], element(t))
+    share: Value = b.op1("arith.div", [seed, size], seed.type)
+    return share
+
+
+def _with_comm(rule: Callable[[ReverseContext, Op, Region, Value], None]) -> VjpRule:
+    """A collective's reverse rule, given the communicator as the reverse sweep sees it."""
+    def vjp(ctx: ReverseContext, op: Op, region: Region) -> None:
+        rule(ctx, op, region, ctx.primal(op.operands[-1], region))
+    return vjp
+
+
+# The table: one entry per MPI call, its tangent rule beside its adjoint rule.
+defrule("mpi.sendrecv", jvp=jvp_sendrecv, vjp=_with_comm(vjp_sendrecv))
+defrule("mpi.allreduce", jvp=jvp_allreduce, vjp=_with_comm(vjp_allreduce))
+defrule("mpi.allreduce_scalar", jvp=jvp_allreduce_scalar,
+        vjp=_with_comm(vjp_allreduce_scalar))
+defrule("mpi.gather", jvp=jvp_linear, vjp=_with_comm(vjp_gather))
+defrule("mpi.scatter", jvp=jvp_linear, vjp=_with_comm(vjp_scatter))
+defrule("mpi.allgather", jvp=jvp_linear, vjp=_with_comm(vjp_allgather))
+defrule("mpi.alltoall", jvp=jvp_linear, vjp=_with_comm(vjp_alltoall))
+defrule("mpi.bcast", jvp=jvp_bcast, vjp=_with_comm(vjp_bcast))
+defrule("mpi.reduce", jvp=jvp_reduce, vjp=_with_comm(vjp_reduce))
+defrule("mpi.send", jvp=jvp_message, vjp=_with_comm(vjp_send))
+defrule("mpi.recv", jvp=jvp_message, vjp=_with_comm(vjp_recv))
+defrule("mpi.isend", "mpi.irecv", jvp=jvp_nonblocking, vjp=_with_comm(vjp_nonblocking))
+defrule("mpi.wait", jvp=jvp_wait, vjp=vjp_wait)
+defrule("mpi.barrier", jvp=inert_jvp, vjp=_with_comm(vjp_barrier))
+# ranks, sizes and communicators are integers or handles: no derivative, no message
+SILENT = ("mpi.rank", "mpi.size", "mpi.world", "mpi.cart_shift")
+defrule(*SILENT, jvp=constant_jvp, vjp=constant_vjp)
+
+
+def communicates(op: Op) -> bool:
+    """Whether op is an MPI call whose reverse sends or waits too (the reverse sweep mirrors
+    every message, also where no derivative travels)."""
+    return op.dialect == "mpi" and op.name not in SILENT
