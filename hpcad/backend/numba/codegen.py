@@ -22,6 +22,11 @@ RULE_MODULES = (tape, parallel, mpi_codegen, vector)
 _BINARY = {"arith.add": "+", "arith.sub": "-", "arith.mul": "*", "arith.div": "/",
            "arith.floordiv": "//", "arith.mod": "%", "arith.pow": "**", "arith.shl": "<<",
            "arith.shr": ">>", "arith.bitand": "&", "arith.bitor": "|", "arith.bitxor": "^"}
+# value ops written as one expression of their operands {0}, {1}, ...
+_FORMS = {**{name: f"{{0}} {symbol} {{1}}" for name, symbol in _BINARY.items()},
+          "arith.neg": "-{0}", "arith.min": "{1} if {1} < {0} else {0}",
+          "arith.max": "{1} if {1} > {0} else {0}", "arith.select": "{1} if {0} else {2}"}
+_LOGIC = {"arith.and": "{0} and {1}", "arith.or": "{0} or {1}", "arith.not": "not {0}"}
 _CMP = {"eq": "==", "ne": "!=", "lt": "<", "le": "<=", "gt": ">", "ge": ">="}
 _MATH = {"floor": "np.floor", "ceil": "np.ceil", "abs": "abs"}
 
@@ -118,53 +123,49 @@ def arith_const(w: Writer, op: Op, depth: int) -> None:
     """Nothing: constants are written inline where they are used (Writer.ref)."""
 
 
-@rule(*_BINARY, *(f"arith.{n}" for n in ("neg", "min", "max", "cmp", "select", "and", "or",
-                                          "not", "cast")),
-      *(f"math.{n}" for n in MATH_FUNCS + ("atan2",)), "mem.load", "mem.shape")
+@rule(*_FORMS, *_LOGIC, "arith.cmp", "arith.cast", *(f"math.{n}" for n in MATH_FUNCS),
+      "math.atan2", "mem.load", "mem.shape")
 def value(w: Writer, op: Op, depth: int) -> None:
     """An op computing one value from its operands: `x = <expression>`."""
     w.emit(depth, f"{vector.target(w, op.results[0])} = {expression(w, op)}")
 
 
 def expression(w: Writer, op: Op) -> str:
+    """The Python expression of a value op; arithmetic narrowed to 32 bits where its type
+    is (narrow)."""
     a = [w.ref(v) for v in op.operands]
     t = op.results[0].type
-    name = op.name
     if op in w.any_order:
-        text = f"add_any_order({a[0]}, {a[1]})"
-    elif (integer := faults.integer_op(w, op, a)) is not None:
-        text = integer
-    elif name in _BINARY:
-        text = f"{a[0]} {_BINARY[name]} {a[1]}"
-    elif name == "arith.neg":
-        text = f"-{a[0]}"
-    elif name == "arith.min":
-        text = f"{a[1]} if {a[1]} < {a[0]} else {a[0]}"
-    elif name == "arith.max":
-        text = f"{a[1]} if {a[1]} > {a[0]} else {a[0]}"
-    elif name == "arith.cmp":
-        return f"{a[0]} {_CMP[op.attrs['pred']]} {a[1]}"
-    elif name == "arith.select":
-        text = f"{a[1]} if {a[0]} else {a[2]}"
-    elif name == "arith.and":
-        return f"{a[0]} and {a[1]}"
-    elif name == "arith.or":
-        return f"{a[0]} or {a[1]}"
-    elif name == "arith.not":
-        return f"not {a[0]}"
-    elif name == "arith.cast":
-        return faults.integer_cast(w, op, a[0]) or cast(a[0], op.operands[0].type, t)
-    elif op.dialect == "math":
+        return narrow(f"add_any_order({a[0]}, {a[1]})", t)
+    integer = faults.integer_op(w, op, a)
+    if integer is not None:
+        return narrow(integer, t)
+    if op.name in _FORMS:
+        return narrow(_FORMS[op.name].format(*a), t)
+    if op.dialect == "math":
         fn = op.name.split(".", 1)[1]
-        text = f"{_MATH.get(fn, 'math.' + fn)}({', '.join(a)})"
-    elif name == "mem.load":
+        return narrow(f"{_MATH.get(fn, 'math.' + fn)}({', '.join(a)})", t)
+    return typed_expression(w, op, a)
+
+
+def typed_expression(w: Writer, op: Op, a: list[str]) -> str:
+    """Comparisons, logic, casts, loads and shapes: already of their result's type."""
+    name = op.name
+    if name == "arith.cmp":
+        return f"{a[0]} {_CMP[op.attrs['pred']]} {a[1]}"
+    if name in _LOGIC:
+        return _LOGIC[name].format(*a)
+    if name == "arith.cast":
+        return faults.integer_cast(w, op, a[0]) or cast(a[0], op.operands[0].type,
+                                                         op.results[0].type)
+    if name == "mem.load":
         return element(w, op.operands[0], op.operands[1:])
-    elif name == "mem.shape":   # arrays of vectors hold a lanes axis too (vector.py)
+    if name == "mem.shape":   # arrays of vectors hold a lanes axis too (vector.py)
         axis = op.attrs["axis"]
-        return f"{a[0]}.shape[{vector.lane_axis(w, axis) if lanes(op.operands[0].type) > 1 else axis}]"
-    else:
-        raise AssertionError(f"value() is registered for '{name}' but cannot write it")
-    return narrow(text, t)
+        if lanes(op.operands[0].type) > 1:
+            axis = vector.lane_axis(w, axis)
+        return f"{a[0]}.shape[{axis}]"
+    raise AssertionError(f"value() is registered for '{name}' but cannot write it")
 
 
 @rule("mem.alloc")
@@ -300,10 +301,10 @@ def scf_while(w: Writer, op, depth):
     before, after = op.regions
     cond = before.ops[-1]
     current = vector.carried_names(w, op.results)
-    for a, var in zip(before.args, current):
+    for a, var in zip(before.args, current, strict=True):
         w.names[a] = var
     forwards_args = list(cond.operands[1:]) == list(before.args)
-    for a, var, fwd in zip(after.args, current, cond.operands[1:]):
+    for a, var in zip(after.args, current, strict=True):
         w.names[a] = var if forwards_args else vector.carried_names(w, [a])[0]
     w.assign(depth, current, [w.ref(v) for v in op.operands])
     w.emit(depth, "while True:")

@@ -9,8 +9,8 @@ from typing import TYPE_CHECKING
 
 from ...ir.core import Op
 from ...ir.dialects import join_arities, reduction_kinds
-from .common import NP_TYPES, without_terminator
 from . import vector
+from .common import NP_TYPES, without_terminator
 from .rules import rule
 from .vector import is_vector
 
@@ -22,7 +22,7 @@ if TYPE_CHECKING:
 def par_parallel_for(w: Writer, op, depth):
     body = op.regions[0]
     carried = vector.carried_names(w, op.results)
-    for arg, var in zip(body.args[1:], carried):
+    for arg, var in zip(body.args[1:], carried, strict=True):
         w.names[arg] = var
     parts = []
     for k, kind in enumerate(reduction_kinds(op)):
@@ -80,11 +80,12 @@ def par_join(w: Writer, op, depth):
     w.emit(depth, f"for {task} in prange({len(op.regions)}):")
     home = vector.enter_home(w, depth + 1)
     start = 0
-    for k, (region, n) in enumerate(zip(op.regions, join_arities(op))):
+    for k, (region, n) in enumerate(zip(op.regions, join_arities(op), strict=True)):
         w.emit(depth + 1, f"{'if' if k == 0 else 'elif'} {task} == {k}:")
         mark = len(w.lines)
         w.block(without_terminator(region), depth + 2)
-        for buf, v in zip(buffers[start:start + n], region.ops[-1].operands):
+        for buf, v in zip(buffers[start:start + n], region.ops[-1].operands,
+                          strict=True):
             if buf in w.vector_names:
                 vector.assign_lanes(w, depth + 2, [(buf, w.ref(v))])
             else:
@@ -93,6 +94,6 @@ def par_join(w: Writer, op, depth):
             w.emit(depth + 2, "pass")
         start += n
     vector.leave_home(w, home)
-    for r, buf in zip(op.results, buffers):
+    for r, buf in zip(op.results, buffers, strict=True):
         if not is_vector(r):
             w.emit(depth, f"{w.name(r)} = {buf}[0]")

@@ -114,15 +114,15 @@ def write_lane_outer(w: Writer, loop: Op, depth: int) -> None:
     out to their arrays at the end of each lane, each array of vectors read and written
     through the lane's own row, each tape position it moves set back to where it was
     for the next lane. A loop with sums that may be taken in any order runs in a
-    function of its own (codegen.outline_loop), as at width 1."""
+    function of its own (Writer.outline_loop), as at width 1."""
     moved = sorted({w.by_slot[o.attrs["slot"]].position for o in walk(loop.regions[0])
                     if o.name == "tape.retreat" or o.name == "tape.pop" and not o.operands})
     starts = [w.fresh("start") for _ in moved]
-    for start, position in zip(starts, moved):
+    for start, position in zip(starts, moved, strict=True):
         w.emit(depth, f"{start} = {position}")
     lane = w.fresh("w")
     w.emit(depth, f"for {lane} in range(_lanes):")
-    for start, position in zip(starts, moved):
+    for start, position in zip(starts, moved, strict=True):
         w.emit(depth + 1, f"{position} = {start}")
     arrays = {accessed_array(o) for o in walk(loop.regions[0]) if o.name in MEMORY_ACCESSES}
     for arr in sorted((a for a in arrays if is_lane_array(a)), key=w.name):
@@ -138,7 +138,7 @@ def write_lane_outer(w: Writer, loop: Op, depth: int) -> None:
     finally:
         w.lane = w.outer_lane = None
         w.rows = {}
-    for r, local in zip(loop.results, carried):
+    for r, local in zip(loop.results, carried, strict=True):
         if is_vector(r):
             w.emit(depth + 1, f"{stored(w, r)}[{lane}] = {local}")
 
@@ -149,7 +149,7 @@ def coalesce_carried(w: Writer, loop: Op) -> None:
     after that (saves a copy loop per iteration, e.g. an adjoint summed over a loop)."""
     body = loop.regions[0]
     term = body.ops[-1]
-    for k, (arg, y) in enumerate(zip(body.args[1:], term.operands)):
+    for k, (arg, y) in enumerate(zip(body.args[1:], term.operands, strict=True)):
         d = y.owner
         if not is_vector(y) or not isinstance(d, Op) or d.parent is not body \
                 or term.operands.count(y) != 1 or arg in term.operands:
@@ -226,7 +226,7 @@ def assign_lanes(w: Writer, depth: int, pairs: list[tuple[str, str]]) -> None:
         read = f"{src}[{lane}]" if src in w.vector_names else src
         w.emit(depth + 1, f"{temp} = {read}")
         temps.append(temp)
-    for (dst, _), temp in zip(pairs, temps):
+    for (dst, _), temp in zip(pairs, temps, strict=True):
         w.emit(depth + 1, f"{dst}[{lane}] = {temp}")
 
 
@@ -290,7 +290,7 @@ def leave_home(w: Writer, home: dict) -> None:
     if home["tid"] is not None:
         lines.append(f"{home['tid']} = get_thread_id()")
     lines += [f"{name} = {name}_rows[{home['tid']}]" for name in home["rows"]]
-    w.lines[home["at"]:home["at"]] = ["    " * home["depth"] + l for l in lines]
+    w.lines[home["at"]:home["at"]] = ["    " * home["depth"] + line for line in lines]
 
 
 def vector_reduction(w: Writer, loop: Op, update: Op | None, var: str, depth: int) -> str | None:
@@ -336,7 +336,7 @@ def storage_lines(w: Writer) -> list[str]:
             lines.append(f"{name} = np.empty({w.width}, {dtype})")
         else:
             lines.append(f"{name}_rows = np.empty((_nthreads, {w.width}), {dtype})")
-    return ["    " + l for l in lines]
+    return ["    " + line for line in lines]
 
 
 def with_lane(w: Writer, index: list[str], lane: str) -> list[str]:
@@ -369,7 +369,7 @@ def lanes_in(w: Writer) -> list[str]:
         dims = ", ".join(f"{name}_lanes.shape[{k + 1}]" for k in range(nd))
         lines.append(f"{name} = np.empty(({dims}, {w.width}), {NP_TYPES[a.type.dtype.name]})")
         lines += transpose_lines(w, name, f"{name}_lanes", nd, into_lanes_last=True)
-    return ["    " + l for l in lines]
+    return ["    " + line for line in lines]
 
 
 def lanes_out(w: Writer, depth: int) -> None:

@@ -171,7 +171,7 @@ class Writer:
         rule_for(op)(self, op, depth)
 
     def assign(self, depth: int, targets: list[str], values: list[str]) -> None:
-        pairs = [(t, v) for t, v in zip(targets, values) if t != v]
+        pairs = [(t, v) for t, v in zip(targets, values, strict=True) if t != v]
         vectors = [(t, v) for t, v in pairs if t in self.vector_names]
         if vectors:
             vector.assign_lanes(self, depth, vectors)
@@ -191,7 +191,7 @@ class Writer:
     def write_for(self, op: Op, depth: int, carried: list[str]) -> None:
         """The loop, its carried values in the locals `carried`."""
         body = op.regions[0]
-        for arg, var in zip(body.args[1:], carried):
+        for arg, var in zip(body.args[1:], carried, strict=True):
             self.names[arg] = var
         self.assign(depth, carried, [self.ref(v) for v in op.operands[3:]])
         lb, ub, step = (self.ref(v) for v in op.operands[:3])
@@ -200,7 +200,8 @@ class Writer:
             if step == "1":
                 rng = f"range({ub} - 1, {lb} - 1, -1)"
             else:
-                rng = f"range({lb} + (_trips({lb}, {ub}, {step}) - 1) * {step}, {lb} - {step}, -{step})"
+                last = f"{lb} + (_trips({lb}, {ub}, {step}) - 1) * {step}"
+                rng = f"range({last}, {lb} - {step}, -{step})"
         else:
             rng = f"range({lb}, {ub})" if step == "1" else f"range({lb}, {ub}, {step})"
             if step == "1" and (self.lower.get(op.operands[0]) or -1) >= 0:
