@@ -1,26 +1,32 @@
 """Python kernel source -> IR, specialized on argument types.
 
-Variables become SSA values; loops and branches become `scf` ops whose iter_args/results
-carry the variables they reassign; `break`/`continue` become flags that guard the rest of the
-body; tail `return`s become the function's results. Calls to other kernels become
-`func.call` ops on callee functions lowered for the actual argument types (inlined later)."""
+A LoweringContext holds the state of one kernel body being lowered; each statement kind
+is lowered by its rule in STATEMENTS (below), each expression kind by its rule in
+EXPRESSIONS (expressions.py). Variables become SSA values; loops and branches become `scf`
+ops whose iter_args/results carry the variables they reassign; `break`/`continue` become
+flags that guard the rest of the body; tail `return`s become the function's results. Calls
+to other kernels become `func.call` ops on callee functions lowered for the actual argument
+types (inlined later)."""
 from __future__ import annotations
 
 import ast
+import builtins
 import inspect
 import textwrap
 from contextlib import contextmanager
 
+import numpy as np
+
 from ..errors import KernelTypeError, UnsupportedConstruct
 from ..ir.core import Block, Builder, Function, Module, Op, Value
-from ..ir.types import ArrayType, ScalarType, i1, i64, promote
-from . import syntax
-from .expressions import ExpressionLowering
-from .mpi import MpiLowering
-from .parallel import ParallelLowering
+from ..ir.types import ArrayType, ScalarType, f32, f64, i1, i64, promote
+from . import expressions, parallel, syntax
+from .expressions import EXPRESSIONS, Static
 
 
-class _LoopContext:
+class LoopContext:
+    """The names of a loop's `break` and `continue` flags (None: the body has none)."""
+
     def __init__(self, depth: int, has_break: bool, has_continue: bool):
         self.brk = f".brk{depth}" if has_break else None
         self.cont = f".cont{depth}" if has_continue else None
@@ -49,8 +55,11 @@ class KernelSource:
         self.arg_names = [a.arg for a in self.fdef.args.args]
 
 
-class FunctionLowering(ParallelLowering, MpiLowering, ExpressionLowering):
-    """Lowers one kernel body for one argument signature into a `Function` of `module`."""
+class LoweringContext:
+    """The state of one kernel body being lowered for one argument signature into a
+    `Function` of `module`: the builder and its insertion block, the environment (variable
+    -> SSA value), the enclosing loops' exit flags, the pending spawned tasks. Statement and
+    expression rules (STATEMENTS here, EXPRESSIONS in expressions.py) take it as `ctx`."""
 
     def __init__(self, source: KernelSource, arg_types, module: Module, name: str, lowering):
         self.src = source
@@ -58,12 +67,12 @@ class FunctionLowering(ParallelLowering, MpiLowering, ExpressionLowering):
         self.program = lowering
         self.builder = Builder()
         self.env: dict[str, Value | tuple] = {}
-        self.loops: list[_LoopContext] = []
+        self.loops: list[LoopContext] = []
         self.ret_arity: int | None = None
         self.pending_tasks: list = []
-        body = Block([Value(t, n) for t, n in zip(arg_types, source.arg_names)])
+        body = Block([Value(t, n) for t, n in zip(arg_types, source.arg_names, strict=True)])
         self.fn = Function(name, body, [], list(source.arg_names), self.loc_of(source.fdef))
-        for n, v in zip(source.arg_names, body.args):
+        for n, v in zip(source.arg_names, body.args, strict=True):
             self.env[n] = v
 
     # -- locations and errors ----------------------------------------------------------------
@@ -88,7 +97,7 @@ class FunctionLowering(ParallelLowering, MpiLowering, ExpressionLowering):
         finally:
             self.builder.block = saved
 
-    # -- function ----------------------------------------------------------------------------
+    # -- the function and its statements (STATEMENTS) ----------------------------------------
     def lower(self) -> Function:
         fdef = self.src.fdef
         a = fdef.args
@@ -114,191 +123,124 @@ class FunctionLowering(ParallelLowering, MpiLowering, ExpressionLowering):
         self.fn.result_types = [v.type for v in rets]
         return self.fn
 
-    # -- statements --------------------------------------------------------------------------
     def stmts(self, stmts) -> None:
         for k, s in enumerate(stmts):
-            if self.is_spawn(s):
+            if parallel.is_spawn(self, s):
                 self.builder.loc = self.loc_of(s)
-                self.stmt_spawn(s)
+                parallel.stmt_spawn(self, s)
                 continue
-            self.flush_tasks()
+            parallel.flush_tasks(self)
             self.stmt(s)
             rest = stmts[k + 1:]
             if rest and self.loops and syntax.may_exit(s):
-                self.if_stmts(self.not_exited(s), rest, [], s)
+                if_stmts(self, not_exited(self, s), rest, [], s)
                 return
-        self.flush_tasks()
-
-    def not_exited(self, node) -> Value:
-        ctx = self.loops[-1]
-        flags = [self.env[f] for f in (ctx.brk, ctx.cont) if f and f in self.env]
-        left = flags[0]
-        for f in flags[1:]:
-            left = self.builder.op1("arith.or", [left, f], i1)
-        return self.builder.op1("arith.not", [left], i1)
+        parallel.flush_tasks(self)
 
     def stmt(self, s) -> None:
         self.builder.loc = self.loc_of(s)
-        method = getattr(self, "stmt_" + type(s).__name__, None)
-        if method is None:
+        lower = STATEMENTS.get(type(s))
+        if lower is None:
             self.unsupported(s, f"the statement `{type(s).__name__}`")
-        method(s)
+        lower(self, s)
 
-    def stmt_Pass(self, s):
-        pass
+    # -- values: constants, conversions, names (expressions.py: EXPRESSIONS) -----------------
+    def expr(self, node, allow_none: bool = False):
+        lower = EXPRESSIONS.get(type(node))
+        if lower is None:
+            self.unsupported(node, f"the expression `{type(node).__name__}`")
+        v = lower(self, node)
+        if v is None and not allow_none:
+            self.unsupported(node, "using the result of a call that returns nothing")
+        return v
 
-    def stmt_Expr(self, s):
-        if isinstance(s.value, ast.Constant) and isinstance(s.value.value, str):
-            return  # docstring
-        if not isinstance(s.value, ast.Call):
-            self.unsupported(s, "an expression statement without effect")
-        self.expr(s.value, allow_none=True)
-
-    def stmt_Return(self, s):
-        if s.value is None:
-            vals = ()
+    def const(self, value, t: ScalarType) -> Value:
+        if t.is_float:
+            value = float(value)
+        elif t.is_bool:
+            value = bool(value)
         else:
-            v = self.expr(s.value)
-            vals = v if isinstance(v, tuple) else (v,)
-        for v in vals:
-            if not isinstance(v, Value) or isinstance(v.type, ArrayType):
-                self.unsupported(s, "returning arrays or non-scalar values",
-                                 "write results into an output array argument")
-        if self.ret_arity is not None and self.ret_arity != len(vals):
-            self.unsupported(s, "returning different numbers of values on different paths")
-        self.ret_arity = len(vals)
-        for k, v in enumerate(vals):
-            self.env[f".ret{k}"] = v
+            value = int(value)
+        return self.builder.op1("arith.const", [], t, {"value": value})
 
-    def stmt_Assign(self, s):
-        value = self.expr(s.value)
-        for target in s.targets:
-            self.assign(target, value)
+    def coerce(self, v: Value, t) -> Value:
+        if v.type == t:
+            return v
+        if isinstance(v.type, ScalarType) and isinstance(t, ScalarType):
+            if t.is_bool:
+                zero = self.const(0, v.type)
+                return self.builder.op1("arith.cmp", [v, zero], i1, {"pred": "ne"})
+            return self.builder.op1("arith.cast", [v], t)
+        raise AssertionError(f"cannot coerce {v.type} to {t}")
 
-    def stmt_AnnAssign(self, s):
-        if s.value is None:
-            return
-        self.assign(s.target, self.expr(s.value))
+    def coerce_index(self, v, node) -> Value:
+        if not isinstance(v, Value) or not isinstance(v.type, ScalarType) or v.type.is_float:
+            self.type_error(node, "indices and range() bounds must be integers, got "
+                                  f"{getattr(v, 'type', type(v).__name__)}")
+        return self.coerce(v, i64)
 
-    def stmt_AugAssign(self, s):
-        if isinstance(s.target, ast.Name):
-            cur = self.lookup(s.target)
-            self.assign(s.target, self.binop(s.op, cur, self.expr(s.value), s))
-        elif isinstance(s.target, ast.Subscript):
-            arr, idx = self.subscript_parts(s.target)
-            cur = self.builder.op1("mem.load", [arr] + idx, arr.type.dtype, name_hint=None)
-            new = self.binop(s.op, cur, self.expr(s.value), s)
-            self.store(arr, idx, new, s)
-        else:
-            self.unsupported(s, "this augmented-assignment target")
+    def scalar(self, v, node) -> Value:
+        if isinstance(v, Static) and isinstance(v.obj, (int, float, bool)):
+            v = self.python_const(v.obj)
+        if not isinstance(v, Value) or not isinstance(v.type, ScalarType):
+            what = "an array" if isinstance(getattr(v, "type", None), ArrayType) else \
+                type(getattr(v, "obj", v)).__name__
+            self.unsupported(node, f"using {what} where a scalar is expected",
+                             "whole-array expressions are not supported; write a loop")
+        return v
 
-    def assign(self, target, value) -> None:
-        if isinstance(target, ast.Name):
-            if isinstance(value, Value) and value.name is None and isinstance(value.owner, Op):
-                value.name = target.id
-            if not isinstance(value, (Value, tuple)):
-                self.unsupported(target, f"assigning {type(value).__name__} to a variable")
-            self.env[target.id] = value
-        elif isinstance(target, ast.Tuple):
-            if not isinstance(value, tuple) or len(value) != len(target.elts):
-                self.unsupported(target, "unpacking a value that is not a tuple of the same "
-                                 "length")
-            for t, v in zip(target.elts, value):
-                self.assign(t, v)
-        elif isinstance(target, ast.Subscript):
-            arr, idx = self.subscript_parts(target)
-            self.store(arr, idx, value, target)
-        else:
-            self.unsupported(target, f"assignment to `{type(target).__name__}`")
+    def python_const(self, obj) -> Value:
+        if isinstance(obj, (bool, np.bool_)):
+            return self.const(bool(obj), i1)
+        if isinstance(obj, (int, np.integer)):
+            return self.const(int(obj), i64)
+        if isinstance(obj, np.float32):
+            return self.const(float(obj), f32)
+        return self.const(float(obj), f64)
 
-    def store(self, arr, idx, value, node):
-        if not isinstance(value, Value) or not isinstance(value.type, ScalarType):
-            self.unsupported(node, "storing a non-scalar into an array element")
-        self.builder.op("mem.store", [self.coerce(value, arr.type.dtype)] + [arr] + idx)
+    def condition(self, node) -> Value:
+        return self.truth(self.expr(node), node)
 
-    def stmt_If(self, s):
-        self.if_stmts(self.condition(s.test), s.body, s.orelse, s)
+    def truth(self, v, node) -> Value:
+        v = self.scalar(v, node)
+        return v if v.type == i1 else self.coerce(v, i1)
 
-    def if_stmts(self, cond: Value, then_stmts, else_stmts, node) -> None:
-        before = dict(self.env)
-        branches = []
-        for stmts in (then_stmts, else_stmts):
-            block = Block()
-            self.env = dict(before)
-            with self.at(block):
-                self.stmts(stmts)
-            branches.append((block, self.env))
-        self.env = before
-        merged = self.merge_names(before, [e for _, e in branches])
-        types = [self.unify([e[n] for _, e in branches], n, node) for n in merged]
-        for block, env in branches:
-            with self.at(block):
-                self.builder.op("scf.yield", [self.coerce(env[n], t) for n, t in zip(merged, types)])
-        op = self.builder.op("scf.if", [cond], types, regions=[b for b, _ in branches])
-        self.env = dict(before)
-        for n, r in zip(merged, op.results):
-            r.name = _hint(n)
-            self.env[n] = r
-        for n in list(self.env):
-            if n not in merged and any(n not in e for _, e in branches):
-                del self.env[n]
+    def static_value(self, node):
+        if isinstance(node, ast.Name) and node.id not in self.env:
+            return self.global_object(node)
+        if isinstance(node, ast.Attribute):
+            base = self.static_value(node.value)
+            if base is not None and not isinstance(base, Value):
+                return getattr(base, node.attr, None)
+        return None
 
-    @staticmethod
-    def merge_names(before, envs) -> list[str]:
-        """Names that differ between a branch and the state before, defined on every branch."""
-        names = []
-        for e in envs:
-            for n, v in e.items():
-                if n not in names and (before.get(n) is not v) and all(n in x for x in envs):
-                    names.append(n)
-        return [n for n in names if isinstance(envs[0][n], Value)]
+    def global_object(self, node):
+        name = node.id
+        if name in self.src.globals:
+            return self.src.globals[name]
+        if hasattr(builtins, name):
+            return getattr(builtins, name)
+        return None
 
-    def unify(self, values, name, node):
-        types = {v.type for v in values if isinstance(v, Value)}
-        if len(types) == 1:
-            return types.pop()
-        if all(isinstance(t, ScalarType) for t in types):
-            out = types.pop()
-            for t in types:
-                out = promote(out, t) if out != t else out
-            return out
-        self.type_error(node, f"variable '{_hint(name)}' holds values of incompatible types "
-                              f"{', '.join(sorted(str(t) for t in types))} on different paths")
+    def lookup(self, node: ast.Name):
+        v = self.env.get(node.id)
+        if v is None:
+            obj = self.global_object(node)
+            if obj is None:
+                self.unsupported(node, f"using '{node.id}' where it may be undefined",
+                                 "assign it before the loop or branch that sets it")
+            return self.wrap_static(obj, node)
+        return v
 
-    # -- loops -------------------------------------------------------------------------------
-    def stmt_For(self, s):
-        if s.orelse:
-            self.unsupported(s, "`for ... else`")
-        it = s.iter
-        marker = self.marker_call(it)
-        if marker is not None and marker.construct == "parallel_for":
-            self.parallel_for(s, marker)
-            return
-        if not (isinstance(it, ast.Call) and self.static_value(it.func) is range):
-            self.unsupported(s, "a `for` loop over anything but range()",
-                             "loop over indices: for i in range(len(a))")
-        if not isinstance(s.target, ast.Name):
-            self.unsupported(s, "a loop target that is not a plain name")
-        if it.keywords or not 1 <= len(it.args) <= 3:
-            self.unsupported(s, "range() with keywords or more than 3 arguments")
-        bounds = self.range_bounds(it)
-        has_break = syntax.exits_loop(s.body, ast.Break)
-        ctx = _LoopContext(len(self.loops), has_break,
-                           syntax.exits_loop(s.body, ast.Continue))
-        if has_break:
-            self.for_with_break(s, bounds, ctx)
-            return
-        names = self.carried(s.body, exclude=s.target.id)
+    def wrap_static(self, obj, node):
+        if isinstance(obj, (bool, int, float, np.number, np.bool_)):
+            return self.python_const(obj)
+        return Static(obj)
 
-        def body(block_args):
-            self.env[s.target.id] = block_args[0]
-            self.loop_body(s.body, ctx)
-
-        self.structured_loop(s, names, lambda types: [Value(i64, s.target.id)],
-                             body, lambda inits, blocks: self.builder.op(
-                                 "scf.for", bounds + inits, [v.type for v in inits],
-                                 regions=blocks))
-        self.env.pop(s.target.id, None)
+    # -- loops (also parallel.py's) ----------------------------------------------------------
+    def loop_context(self, has_break: bool, has_continue: bool) -> LoopContext:
+        """The flags of a new innermost loop (see LoopContext)."""
+        return LoopContext(len(self.loops), has_break, has_continue)
 
     def range_bounds(self, call) -> list[Value]:
         """lb, ub, step of range(...)-style arguments, as i64."""
@@ -314,10 +256,10 @@ class FunctionLowering(ParallelLowering, MpiLowering, ExpressionLowering):
                  and isinstance(self.env[n], Value)]
         return list(extra) + names
 
-    def loop_body(self, stmts, ctx: _LoopContext):
-        self.loops.append(ctx)
-        if ctx.cont:
-            self.env[ctx.cont] = self.const(False, i1)
+    def loop_body(self, stmts, loop: LoopContext):
+        self.loops.append(loop)
+        if loop.cont:
+            self.env[loop.cont] = self.const(False, i1)
         try:
             self.stmts(stmts)
         finally:
@@ -333,112 +275,314 @@ class FunctionLowering(ParallelLowering, MpiLowering, ExpressionLowering):
             blocks, yields = [], None
             lead = leading_args(types)
             if before_fn is not None:
-                before = Block([Value(t, _hint(n)) for n, t in zip(names, types)])
+                before = Block([Value(t, _hint(n)) for n, t in zip(names, types, strict=True)])
                 self.env = dict(outer)
-                self.env.update(zip(names, before.args))
+                self.env.update(zip(names, before.args, strict=True))
                 with self.at(before):
                     before_fn(before.args)
                 blocks.append(before)
-            block = Block(lead + [Value(t, _hint(n)) for n, t in zip(names, types)])
+            block = Block(lead + [Value(t, _hint(n)) for n, t in zip(names, types, strict=True)])
             self.env = dict(outer)
-            self.env.update(zip(names, block.args[len(lead):]))
+            self.env.update(zip(names, block.args[len(lead):], strict=True))
             with self.at(block):
                 body_fn(block.args)
             yields = [self.env.get(n) for n in names]
-            for n, y in zip(names, yields):
+            for n, y in zip(names, yields, strict=True):
                 if not isinstance(y, Value):
                     self.unsupported(node, f"variable '{_hint(n)}' becoming undefined in a loop")
-            new_types = [self.unify([y, Value(t)], n, node) for n, y, t in zip(names, yields, types)]
+            new_types = [unify(self, [y, Value(t)], n, node)
+                         for n, y, t in zip(names, yields, types, strict=True)]
             if new_types == types:
                 break
             types = new_types
         with self.at(block):
-            self.builder.op("scf.yield", [self.coerce(y, t) for y, t in zip(yields, types)])
+            self.builder.op("scf.yield", [self.coerce(y, t)
+                                          for y, t in zip(yields, types, strict=True)])
         blocks.append(block)
         self.env = outer
-        inits = [self.coerce(outer[n], t) for n, t in zip(names, types)]
+        inits = [self.coerce(outer[n], t) for n, t in zip(names, types, strict=True)]
         self.builder.loc = self.loc_of(node)   # the loop's own line, not its last statement's
         op = make_op(inits, blocks)
-        for n, r in zip(names, op.results):
+        for n, r in zip(names, op.results, strict=True):
             r.name = _hint(n)
             self.env[n] = r
         return op
 
-    def stmt_While(self, s):
-        if s.orelse:
-            self.unsupported(s, "`while ... else`")
-        ctx = _LoopContext(len(self.loops), syntax.exits_loop(s.body, ast.Break),
-                           syntax.exits_loop(s.body, ast.Continue))
-        extra = []
-        if ctx.brk:
-            self.env[ctx.brk] = self.const(False, i1)
-            extra = [ctx.brk]
-        names = self.carried(s.body, extra=extra)
-        self.while_loop(s, names, lambda: self.condition(s.test), ctx, s.body)
-        if ctx.brk:
-            self.env.pop(ctx.brk, None)
 
-    def while_loop(self, node, names, test_fn, ctx, body_stmts, prologue=None, epilogue=None):
-        def before(args):
-            cond = self.guarded_test(test_fn, ctx)
-            self.builder.op("scf.condition", [cond] + list(args))
+def not_exited(ctx: LoweringContext, node) -> Value:
+    loop = ctx.loops[-1]
+    flags = [ctx.env[f] for f in (loop.brk, loop.cont) if f and f in ctx.env]
+    left = flags[0]
+    for f in flags[1:]:
+        left = ctx.builder.op1("arith.or", [left, f], i1)
+    return ctx.builder.op1("arith.not", [left], i1)
 
-        def body(args):
-            if prologue:
-                prologue()
-            self.loop_body(body_stmts, ctx)
-            if epilogue:
-                epilogue()
 
-        self.structured_loop(node, names, lambda types: [], body,
-                             lambda inits, blocks: self.builder.op(
-                                 "scf.while", inits, [v.type for v in inits], regions=blocks),
-                             before_fn=before)
+def stmt_pass(ctx: LoweringContext, s):
+    pass
 
-    def guarded_test(self, test_fn, ctx) -> Value:
-        """The loop test, evaluated only while the loop has not executed `break`."""
-        if not ctx.brk:
-            return test_fn()
-        not_broken = self.builder.op1("arith.not", [self.env[ctx.brk]], i1)
-        return self.short_circuit(not_broken, test_fn, is_and=True)
 
-    def for_with_break(self, s, bounds, ctx):
-        """`for` with `break`: a while loop over an explicit induction variable."""
-        lb, ub, step = bounds
-        iv_name = f".iv{len(self.loops)}"
-        self.env[iv_name] = lb
-        self.env[ctx.brk] = self.const(False, i1)
-        names = self.carried(s.body, exclude=s.target.id, extra=[iv_name, ctx.brk])
+def stmt_expr(ctx: LoweringContext, s):
+    if isinstance(s.value, ast.Constant) and isinstance(s.value.value, str):
+        return  # docstring
+    if not isinstance(s.value, ast.Call):
+        ctx.unsupported(s, "an expression statement without effect")
+    ctx.expr(s.value, allow_none=True)
 
-        def in_range():
-            iv = self.env[iv_name]
-            up = self.builder.op1("arith.cmp", [iv, ub], i1, {"pred": "lt"})
-            down = self.builder.op1("arith.cmp", [iv, ub], i1, {"pred": "gt"})
-            zero = self.const(0, i64)
-            positive = self.builder.op1("arith.cmp", [step, zero], i1, {"pred": "gt"})
-            return self.builder.op1("arith.select", [positive, up, down], i1)
 
-        def bind_target():
-            self.env[s.target.id] = self.env[iv_name]
+def stmt_return(ctx: LoweringContext, s):
+    if s.value is None:
+        vals = ()
+    else:
+        v = ctx.expr(s.value)
+        vals = v if isinstance(v, tuple) else (v,)
+    for v in vals:
+        if not isinstance(v, Value) or isinstance(v.type, ArrayType):
+            ctx.unsupported(s, "returning arrays or non-scalar values",
+                            "write results into an output array argument")
+    if ctx.ret_arity is not None and ctx.ret_arity != len(vals):
+        ctx.unsupported(s, "returning different numbers of values on different paths")
+    ctx.ret_arity = len(vals)
+    for k, v in enumerate(vals):
+        ctx.env[f".ret{k}"] = v
 
-        def advance():
-            self.env[iv_name] = self.builder.op1("arith.add", [self.env[iv_name], step], i64)
 
-        self.while_loop(s, names, in_range, ctx, s.body, bind_target, advance)
-        for n in (iv_name, ctx.brk, s.target.id):
-            self.env.pop(n, None)
+def stmt_assign(ctx: LoweringContext, s):
+    value = ctx.expr(s.value)
+    for target in s.targets:
+        assign(ctx, target, value)
 
-    def stmt_Break(self, s):
-        ctx = self.loops[-1] if self.loops else None
-        if ctx is None or ctx.brk is None:
-            self.unsupported(s, "`break` outside a loop")
-        self.env[ctx.brk] = self.const(True, i1)
 
-    def stmt_Continue(self, s):
-        ctx = self.loops[-1] if self.loops else None
-        if ctx is None or ctx.cont is None:
-            self.unsupported(s, "`continue` outside a loop")
-        self.env[ctx.cont] = self.const(True, i1)
+def stmt_annassign(ctx: LoweringContext, s):
+    if s.value is None:
+        return
+    assign(ctx, s.target, ctx.expr(s.value))
+
+
+def stmt_augassign(ctx: LoweringContext, s):
+    if isinstance(s.target, ast.Name):
+        cur = ctx.lookup(s.target)
+        assign(ctx, s.target, expressions.binop(ctx, s.op, cur, ctx.expr(s.value), s))
+    elif isinstance(s.target, ast.Subscript):
+        arr, idx = expressions.subscript_parts(ctx, s.target)
+        cur = ctx.builder.op1("mem.load", [arr] + idx, arr.type.dtype, name_hint=None)
+        new = expressions.binop(ctx, s.op, cur, ctx.expr(s.value), s)
+        store(ctx, arr, idx, new, s)
+    else:
+        ctx.unsupported(s, "this augmented-assignment target")
+
+
+def assign(ctx: LoweringContext, target, value) -> None:
+    if isinstance(target, ast.Name):
+        if isinstance(value, Value) and value.name is None and isinstance(value.owner, Op):
+            value.name = target.id
+        if not isinstance(value, (Value, tuple)):
+            ctx.unsupported(target, f"assigning {type(value).__name__} to a variable")
+        ctx.env[target.id] = value
+    elif isinstance(target, ast.Tuple):
+        if not isinstance(value, tuple) or len(value) != len(target.elts):
+            ctx.unsupported(target, "unpacking a value that is not a tuple of the same "
+                            "length")
+        for t, v in zip(target.elts, value, strict=True):
+            assign(ctx, t, v)
+    elif isinstance(target, ast.Subscript):
+        arr, idx = expressions.subscript_parts(ctx, target)
+        store(ctx, arr, idx, value, target)
+    else:
+        ctx.unsupported(target, f"assignment to `{type(target).__name__}`")
+
+
+def store(ctx: LoweringContext, arr, idx, value, node):
+    if not isinstance(value, Value) or not isinstance(value.type, ScalarType):
+        ctx.unsupported(node, "storing a non-scalar into an array element")
+    ctx.builder.op("mem.store", [ctx.coerce(value, arr.type.dtype)] + [arr] + idx)
+
+
+def stmt_if(ctx: LoweringContext, s):
+    if_stmts(ctx, ctx.condition(s.test), s.body, s.orelse, s)
+
+
+def if_stmts(ctx: LoweringContext, cond: Value, then_stmts, else_stmts, node) -> None:
+    before = dict(ctx.env)
+    branches = []
+    for stmts in (then_stmts, else_stmts):
+        block = Block()
+        ctx.env = dict(before)
+        with ctx.at(block):
+            ctx.stmts(stmts)
+        branches.append((block, ctx.env))
+    ctx.env = before
+    merged = merge_names(before, [e for _, e in branches])
+    types = [unify(ctx, [e[n] for _, e in branches], n, node) for n in merged]
+    for block, env in branches:
+        with ctx.at(block):
+            ctx.builder.op("scf.yield", [ctx.coerce(env[n], t)
+                                         for n, t in zip(merged, types, strict=True)])
+    op = ctx.builder.op("scf.if", [cond], types, regions=[b for b, _ in branches])
+    ctx.env = dict(before)
+    for n, r in zip(merged, op.results, strict=True):
+        r.name = _hint(n)
+        ctx.env[n] = r
+    for n in list(ctx.env):
+        if n not in merged and any(n not in e for _, e in branches):
+            del ctx.env[n]
+
+
+def merge_names(before, envs) -> list[str]:
+    """Names that differ between a branch and the state before, defined on every branch."""
+    names = []
+    for e in envs:
+        for n, v in e.items():
+            if n not in names and (before.get(n) is not v) and all(n in x for x in envs):
+                names.append(n)
+    return [n for n in names if isinstance(envs[0][n], Value)]
+
+
+def unify(ctx: LoweringContext, values, name, node):
+    types = {v.type for v in values if isinstance(v, Value)}
+    if len(types) == 1:
+        return types.pop()
+    if all(isinstance(t, ScalarType) for t in types):
+        out = types.pop()
+        for t in types:
+            out = promote(out, t) if out != t else out
+        return out
+    ctx.type_error(node, f"variable '{_hint(name)}' holds values of incompatible types "
+                         f"{', '.join(sorted(str(t) for t in types))} on different paths")
+
+
+def stmt_for(ctx: LoweringContext, s):
+    if s.orelse:
+        ctx.unsupported(s, "`for ... else`")
+    it = s.iter
+    marker = parallel.marker_call(ctx, it)
+    if marker is not None and marker.construct == "parallel_for":
+        parallel.parallel_for(ctx, s, marker)
+        return
+    if not (isinstance(it, ast.Call) and ctx.static_value(it.func) is range):
+        ctx.unsupported(s, "a `for` loop over anything but range()",
+                        "loop over indices: for i in range(len(a))")
+    if not isinstance(s.target, ast.Name):
+        ctx.unsupported(s, "a loop target that is not a plain name")
+    if it.keywords or not 1 <= len(it.args) <= 3:
+        ctx.unsupported(s, "range() with keywords or more than 3 arguments")
+    bounds = ctx.range_bounds(it)
+    has_break = syntax.exits_loop(s.body, ast.Break)
+    loop = LoopContext(len(ctx.loops), has_break,
+                       syntax.exits_loop(s.body, ast.Continue))
+    if has_break:
+        for_with_break(ctx, s, bounds, loop)
+        return
+    names = ctx.carried(s.body, exclude=s.target.id)
+
+    def body(block_args):
+        ctx.env[s.target.id] = block_args[0]
+        ctx.loop_body(s.body, loop)
+
+    ctx.structured_loop(s, names, lambda types: [Value(i64, s.target.id)],
+                        body, lambda inits, blocks: ctx.builder.op(
+                            "scf.for", bounds + inits, [v.type for v in inits],
+                            regions=blocks))
+    ctx.env.pop(s.target.id, None)
+
+
+def stmt_while(ctx: LoweringContext, s):
+    if s.orelse:
+        ctx.unsupported(s, "`while ... else`")
+    loop = LoopContext(len(ctx.loops), syntax.exits_loop(s.body, ast.Break),
+                       syntax.exits_loop(s.body, ast.Continue))
+    extra = []
+    if loop.brk:
+        ctx.env[loop.brk] = ctx.const(False, i1)
+        extra = [loop.brk]
+    names = ctx.carried(s.body, extra=extra)
+    while_loop(ctx, s, names, lambda: ctx.condition(s.test), loop, s.body)
+    if loop.brk:
+        ctx.env.pop(loop.brk, None)
+
+
+def while_loop(ctx: LoweringContext, node, names, test_fn, loop, body_stmts, prologue=None,
+               epilogue=None):
+    def before(args):
+        cond = guarded_test(ctx, test_fn, loop)
+        ctx.builder.op("scf.condition", [cond] + list(args))
+
+    def body(args):
+        if prologue:
+            prologue()
+        ctx.loop_body(body_stmts, loop)
+        if epilogue:
+            epilogue()
+
+    ctx.structured_loop(node, names, lambda types: [], body,
+                        lambda inits, blocks: ctx.builder.op(
+                            "scf.while", inits, [v.type for v in inits], regions=blocks),
+                        before_fn=before)
+
+
+def guarded_test(ctx: LoweringContext, test_fn, loop) -> Value:
+    """The loop test, evaluated only while the loop has not executed `break`."""
+    if not loop.brk:
+        return test_fn()
+    not_broken = ctx.builder.op1("arith.not", [ctx.env[loop.brk]], i1)
+    return expressions.short_circuit(ctx, not_broken, test_fn, is_and=True)
+
+
+def for_with_break(ctx: LoweringContext, s, bounds, loop):
+    """`for` with `break`: a while loop over an explicit induction variable."""
+    lb, ub, step = bounds
+    iv_name = f".iv{len(ctx.loops)}"
+    ctx.env[iv_name] = lb
+    ctx.env[loop.brk] = ctx.const(False, i1)
+    names = ctx.carried(s.body, exclude=s.target.id, extra=[iv_name, loop.brk])
+
+    def in_range():
+        iv = ctx.env[iv_name]
+        up = ctx.builder.op1("arith.cmp", [iv, ub], i1, {"pred": "lt"})
+        down = ctx.builder.op1("arith.cmp", [iv, ub], i1, {"pred": "gt"})
+        zero = ctx.const(0, i64)
+        positive = ctx.builder.op1("arith.cmp", [step, zero], i1, {"pred": "gt"})
+        return ctx.builder.op1("arith.select", [positive, up, down], i1)
+
+    def bind_target():
+        ctx.env[s.target.id] = ctx.env[iv_name]
+
+    def advance():
+        ctx.env[iv_name] = ctx.builder.op1("arith.add", [ctx.env[iv_name], step], i64)
+
+    while_loop(ctx, s, names, in_range, loop, s.body, bind_target, advance)
+    for n in (iv_name, loop.brk, s.target.id):
+        ctx.env.pop(n, None)
+
+
+def stmt_break(ctx: LoweringContext, s):
+    loop = ctx.loops[-1] if ctx.loops else None
+    if loop is None or loop.brk is None:
+        ctx.unsupported(s, "`break` outside a loop")
+    ctx.env[loop.brk] = ctx.const(True, i1)
+
+
+def stmt_continue(ctx: LoweringContext, s):
+    loop = ctx.loops[-1] if ctx.loops else None
+    if loop is None or loop.cont is None:
+        ctx.unsupported(s, "`continue` outside a loop")
+    ctx.env[loop.cont] = ctx.const(True, i1)
+
+
+# statement kind -> its rule (LoweringContext.stmt)
+STATEMENTS = {
+    ast.Pass: stmt_pass,
+    ast.Expr: stmt_expr,
+    ast.Return: stmt_return,
+    ast.Assign: stmt_assign,
+    ast.AnnAssign: stmt_annassign,
+    ast.AugAssign: stmt_augassign,
+    ast.If: stmt_if,
+    ast.For: stmt_for,
+    ast.While: stmt_while,
+    ast.Break: stmt_break,
+    ast.Continue: stmt_continue,
+}
 
 
 def _hint(name: str) -> str:
@@ -447,7 +591,7 @@ def _hint(name: str) -> str:
 
 def _ordered_assigned(stmts) -> list[str]:
     seen = []
-    for node in syntax._walk_stmts(stmts):
+    for node in syntax.walk_stmts(stmts):
         n = None
         if isinstance(node, ast.Name) and isinstance(node.ctx, ast.Store):
             n = node.id
@@ -490,7 +634,7 @@ class ProgramLowering:
                 raise UnsupportedConstruct(f"{node_loc[0]}:{node_loc[1]}: '{base}' takes "
                                            f"{len(src.arg_names)} arguments, "
                                            f"{len(arg_types)} given")
-            fn = FunctionLowering(src, arg_types, self.module, name, self).lower()
+            fn = LoweringContext(src, arg_types, self.module, name, self).lower()
         finally:
             self.active.pop()
         self.module.add(fn)

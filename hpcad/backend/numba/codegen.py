@@ -125,7 +125,7 @@ def arith_const(w: Writer, op: Op, depth: int) -> None:
 
 @rule(*_FORMS, *_LOGIC, "arith.cmp", "arith.cast", *(f"math.{n}" for n in MATH_FUNCS),
       "math.atan2", "mem.load", "mem.shape")
-def value(w: Writer, op: Op, depth: int) -> None:
+def write_value(w: Writer, op: Op, depth: int) -> None:
     """An op computing one value from its operands: `x = <expression>`."""
     w.emit(depth, f"{vector.target(w, op.results[0])} = {expression(w, op)}")
 

@@ -384,12 +384,12 @@ def transpose_lines(w: Writer, dst: str, src: str, ndim: int, into_lanes_last: b
     """dst[..., w] = src[w, ...] (or back): explicit loops, which numba compiles well."""
     lane = w.fresh("w")
     idx = [w.fresh(f"e{k}") for k in range(ndim)]
-    lanes_last = ", ".join(idx + [lane])
-    lanes_first = ", ".join([lane] + idx)
+    last = ", ".join(idx + [lane])      # the element's index, lanes last
+    first = ", ".join([lane] + idx)     # and lanes first
     shape_of = dst if into_lanes_last else src
     lines = [f"for {lane} in range(_lanes):"]
     for k, e in enumerate(idx):
         lines.append("    " * (k + 1) + f"for {e} in range({shape_of}.shape[{k}]):")
-    lhs, rhs = (lanes_last, lanes_first) if into_lanes_last else (lanes_first, lanes_last)
+    lhs, rhs = (last, first) if into_lanes_last else (first, last)
     lines.append("    " * (ndim + 1) + f"{dst}[{lhs}] = {src}[{rhs}]")
     return lines
