@@ -17,6 +17,11 @@ if TYPE_CHECKING:
     from .lower import LoweringContext
 
 
+# the result types of the MPI ops that have results (allreduce_scalar: its operand's)
+_RESULTS = {"isend": (OpaqueType("request"),), "irecv": (OpaqueType("request"),),
+            "rank": (i64,), "size": (i64,), "cart_shift": (i64, i64)}
+
+
 def _reduction_name(obj) -> str | None:
     """'sum'/'max'/'min' for mpi4py's MPI.SUM/MAX/MIN or numba-mpi's Operator members."""
     try:
@@ -93,6 +98,26 @@ def lower_mpi(ctx: LoweringContext, call: MpiCall, comm: Value, node):
     """Bind the call's arguments to the marker's parameters and emit the op."""
     if call.op == "waitall":
         return wait_all(ctx, node)
+    values = bind_arguments(ctx, call, node)
+    attrs = {}
+    if "op" in values:
+        attrs["op"] = values.pop("op")
+    operands = [mpi_operand(ctx, name, values.get(name), node)
+                for name in MPI_OPERANDS[call.op]] + [comm]
+    if call.op == "allreduce_scalar":
+        result = [operands[0].type]
+    else:
+        result = list(_RESULTS.get(call.op, ()))
+    op = ctx.builder.op(f"mpi.{call.op}", operands, result, attrs)
+    if len(op.results) > 1:
+        return tuple(op.results)
+    return op.results[0] if op.results else None
+
+
+def bind_arguments(ctx: LoweringContext, call: MpiCall, node) -> dict[str, object]:
+    """The call's arguments by the op's operand names (the marker's `rename`), each
+    positional or keyword argument bound to the marker's parameter as Python binds them,
+    missing ones from the parameters' defaults."""
     rename = dict(call.rename)
     params = [p.split("=", 1) for p in call.params]
     bound: dict[str, object] = {}
@@ -113,38 +138,23 @@ def lower_mpi(ctx: LoweringContext, call: MpiCall, comm: Value, node):
             values[target] = mpi_default(ctx, default[0])
         else:
             ctx.unsupported(node, f"an MPI {call.op} without `{name}`")
-    attrs = {}
-    if "op" in values:
-        attrs["op"] = values.pop("op")
-    operands = []
-    for name in MPI_OPERANDS[call.op]:
-        v = values.get(name)
-        if name.endswith("buf"):
-            if not isinstance(v, Value) or not isinstance(v.type, ArrayType):
-                ctx.unsupported(node, f"MPI buffer `{name}` that is not an array or a "
-                                      f"view", "pass an array or a slice like u[0:1]")
-        elif name == "sendobj":
-            if not isinstance(v, Value) or not isinstance(v.type, ScalarType):
-                ctx.unsupported(node, "a lower-case reduction of a non-scalar",
-                                "use Allreduce on arrays")
-            v = v if v.type.is_float or v.type.is_bool else ctx.coerce(v, i64)
-        else:
-            v = ctx.coerce_index(v, node)
-        operands.append(v)
-    operands.append(comm)
-    result = []
-    if call.op in ("isend", "irecv"):
-        result = [OpaqueType("request")]
-    elif call.op == "allreduce_scalar":
-        result = [operands[0].type]
-    elif call.op in ("rank", "size"):
-        result = [i64]
-    elif call.op == "cart_shift":
-        result = [i64, i64]
-    op = ctx.builder.op(f"mpi.{call.op}", operands, result, attrs)
-    if len(op.results) > 1:
-        return tuple(op.results)
-    return op.results[0] if op.results else None
+    return values
+
+
+def mpi_operand(ctx: LoweringContext, name: str, v, node) -> Value:
+    """Operand `name` of an MPI op: a buffer (an array or a view), a lower-case reduction's
+    scalar, or an integer (a rank, a tag, a count)."""
+    if name.endswith("buf"):
+        if not isinstance(v, Value) or not isinstance(v.type, ArrayType):
+            ctx.unsupported(node, f"MPI buffer `{name}` that is not an array or a "
+                                  f"view", "pass an array or a slice like u[0:1]")
+        return v
+    if name == "sendobj":
+        if not isinstance(v, Value) or not isinstance(v.type, ScalarType):
+            ctx.unsupported(node, "a lower-case reduction of a non-scalar",
+                            "use Allreduce on arrays")
+        return v if v.type.is_float or v.type.is_bool else ctx.coerce(v, i64)
+    return ctx.coerce_index(v, node)
 
 
 def mpi_argument(ctx: LoweringContext, node, call_node):
