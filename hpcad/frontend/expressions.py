@@ -18,7 +18,7 @@ from .markers import marker_of, mpi_framework_of, mpi_function
 from .syntax import has_side_effect_free_shape
 
 if TYPE_CHECKING:
-    from .lower import LoweringContext
+    from .context import LoweringContext
 
 _BINOPS = {ast.Add: "add", ast.Sub: "sub", ast.Mult: "mul", ast.Div: "div",
            ast.FloorDiv: "floordiv", ast.Mod: "mod", ast.Pow: "pow"}

@@ -14,7 +14,7 @@ from ..ir.types import ArrayType, OpaqueType, ScalarType, i64
 from .markers import MpiCall, mpi_frameworks, mpi_table
 
 if TYPE_CHECKING:
-    from .lower import LoweringContext
+    from .context import LoweringContext
 
 
 # the result types of the MPI ops that have results (allreduce_scalar: its operand's)

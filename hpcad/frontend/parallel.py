@@ -14,7 +14,7 @@ from . import syntax
 from .markers import marker_of
 
 if TYPE_CHECKING:
-    from .lower import LoweringContext
+    from .context import LoweringContext
 
 _COMBINE = {"add": "arith.add", "mul": "arith.mul", "max": "arith.max", "min": "arith.min"}
 
