@@ -47,8 +47,9 @@ class ArenaBuffer:
 
 
 class Writer:
-    """The state of one function being written, and the walk that writes it. The rules
-    read and extend this state; each field says who uses it."""
+    """The state of one function being written, and the walk that writes it: block() writes
+    each op of a block through op(), which finds the op's rule in rules.RULES. The rules
+    read and extend this state; the comments say which module uses a field."""
 
     def __init__(self, fn: Function, py_name: str):
         self.fn = fn
@@ -76,6 +77,7 @@ class Writer:
         self.any_order: set[Op] = set()      # the adds of its sums (fadd reassoc)
         self.in_outlined = False             # writing an outlined loop: every non-negative
                                              # range() variable indexes unsigned
+        # parallel.py: the update op of each scalar reduction -> (its variable, its kind)
         self.reduction_updates: dict[Op, tuple[str, str]] = {}
         self.parallel = any(o.dialect == "par" for o in walk(fn.body))
         self.uses_mpi = any(o.dialect == "mpi" for o in walk(fn.body))
