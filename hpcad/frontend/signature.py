@@ -39,4 +39,4 @@ def _is_communicator(value) -> bool:
 
 
 def signature_of(args, names) -> tuple:
-    return tuple(typeof(a, n) for a, n in zip(args, names, strict=True))
+    return tuple(typeof(a, n) for a, n in zip(args, names))

@@ -114,7 +114,7 @@ def tape_slots(fn: Function, lower: dict[Value, int]) -> list[TapeSlot]:
         # loops around both the saves and the restores (a checkpointed segment) do not
         # add up: the slot is emptied again within each of their iterations
         shared = 0
-        for a, b in zip(chain, pops.get(slot, []), strict=False):
+        for a, b in zip(chain, pops.get(slot, [])):
             if a is not b:
                 break
             shared += 1
