@@ -94,7 +94,7 @@ def _check_file(file: Path, data: dict) -> None:
 
 
 def _check_entry(file: Path, where: str, schema: dict, entry: dict) -> None:
-    for key, (kind, required) in schema.items():
+    for key, (_, required) in schema.items():
         if required and key not in entry:
             raise _bad(file, where, f"key `{key}` is missing")
     for key, value in entry.items():

@@ -5,12 +5,21 @@ canonical order. Communicators are constant arguments; buffers are arrays or vie
 from __future__ import annotations
 
 import ast
+from typing import TYPE_CHECKING
 
+from ..errors import UnsupportedConstruct
 from ..ir.core import Value
 from ..ir.dialects import MPI_OPERANDS
 from ..ir.types import ArrayType, OpaqueType, ScalarType, i64
-from ..errors import UnsupportedConstruct
 from .markers import MpiCall, mpi_frameworks, mpi_table
+
+if TYPE_CHECKING:
+    from .context import LoweringContext
+
+
+# the result types of the MPI ops that have results (allreduce_scalar: its operand's)
+_RESULTS = {"isend": (OpaqueType("request"),), "irecv": (OpaqueType("request"),),
+            "rank": (i64,), "size": (i64,), "cart_shift": (i64, i64)}
 
 
 def _reduction_name(obj) -> str | None:
@@ -28,133 +37,146 @@ def _reduction_name(obj) -> str | None:
     return None
 
 
-class MpiLowering:
-    def is_comm(self, v) -> bool:
-        return isinstance(v, Value) and isinstance(v.type, OpaqueType) and v.type.name == "comm"
+def is_comm(ctx: LoweringContext, v) -> bool:
+    return isinstance(v, Value) and isinstance(v.type, OpaqueType) and v.type.name == "comm"
 
-    def is_request(self, v) -> bool:
-        return isinstance(v, Value) and isinstance(v.type, OpaqueType) \
-            and v.type.name == "request"
 
-    def unsupported_mpi(self, node, what: str = "call", hint: str = ""):
-        """An MPI call or attribute no marker file declares: say so, and what is supported."""
-        file, line = self.loc_of(node)
-        name = ast.unparse(node.func if isinstance(node, ast.Call) else node)
-        supported = "; ".join(f"{framework}: {', '.join(names)}"
-                              for framework, names in mpi_frameworks().items())
-        raise UnsupportedConstruct(f"{file}:{line}: MPI {what} `{name}` is not supported by "
-                                   f"hpcad{hint}; supported (markers/*.toml): {supported}")
+def is_request(ctx: LoweringContext, v) -> bool:
+    return isinstance(v, Value) and isinstance(v.type, OpaqueType) \
+        and v.type.name == "request"
 
-    def request_method(self, req: Value, name: str, node):
-        call = mpi_table()[0].get("request." + name)
-        if call is None or node.args or node.keywords:
-            self.unsupported_mpi(node)
-        self.builder.op(f"mpi.{call.op}", [req])
-        return None
 
-    def wait_all(self, node):
-        """MPI.Request.Waitall([r1, r2, ...]): a wait per request, in order."""
-        if len(node.args) != 1 or not isinstance(node.args[0], (ast.List, ast.Tuple)):
-            self.unsupported(node, "Waitall of anything but a list of request variables")
-        for elt in node.args[0].elts:
-            req = self.expr(elt)
-            if not self.is_request(req):
-                self.unsupported(node, "Waitall of something that is not a request")
-            self.builder.op("mpi.wait", [req])
-        return None
+def unsupported_mpi(ctx: LoweringContext, node, what: str = "call", hint: str = ""):
+    """An MPI call or attribute no marker file declares: say so, and what is supported."""
+    file, line = ctx.loc_of(node)
+    name = ast.unparse(node.func if isinstance(node, ast.Call) else node)
+    supported = "; ".join(f"{framework}: {', '.join(names)}"
+                          for framework, names in mpi_frameworks().items())
+    raise UnsupportedConstruct(f"{file}:{line}: MPI {what} `{name}` is not supported by "
+                               f"hpcad{hint}; supported (markers/*.toml): {supported}")
 
-    def comm_method(self, comm: Value, name: str, node):
-        call = mpi_table()[0].get(name)
-        if call is None:
-            self.unsupported_mpi(node)
-        return self.lower_mpi(call, comm, node)
 
-    def comm_attribute(self, comm: Value, name: str, node):
-        call = mpi_table()[1].get(name)
-        if call is None:
-            self.unsupported_mpi(node, "attribute")
-        return self.builder.op1(f"mpi.{call.op}", [comm], i64)
+def request_method(ctx: LoweringContext, req: Value, name: str, node):
+    call = mpi_table()[0].get("request." + name)
+    if call is None or node.args or node.keywords:
+        unsupported_mpi(ctx, node)
+    ctx.builder.op(f"mpi.{call.op}", [req])
+    return None
 
-    def world(self) -> Value:
-        from ..ir.types import OpaqueType as _O
-        return self.builder.op1("mpi.world", [], _O("comm"), name_hint="world")
 
-    def lower_mpi(self, call: MpiCall, comm: Value, node):
-        """Bind the call's arguments to the marker's parameters and emit the op."""
-        if call.op == "waitall":
-            return self.wait_all(node)
-        rename = dict(call.rename)
-        params = [p.split("=", 1) for p in call.params]
-        bound: dict[str, object] = {}
-        if len(node.args) > len(params):
-            self.unsupported(node, f"{call.op} with {len(node.args)} positional arguments")
-        for (name, *_), arg in zip(params, node.args):
-            bound[name] = arg
-        for kw in node.keywords:
-            if kw.arg not in [p[0] for p in params]:
-                self.unsupported(node, f"the keyword `{kw.arg}=` of an MPI {call.op}")
-            bound[kw.arg] = kw.value
-        values: dict[str, object] = {}
-        for name, *default in params:
-            target = rename.get(name, name)
-            if name in bound:
-                values[target] = self.mpi_argument(bound[name], node)
-            elif default:
-                values[target] = self.mpi_default(default[0])
-            else:
-                self.unsupported(node, f"an MPI {call.op} without `{name}`")
-        attrs = {}
-        if "op" in values:
-            attrs["op"] = values.pop("op")
-        operands = []
-        for name in MPI_OPERANDS[call.op]:
-            v = values.get(name)
-            if name.endswith("buf"):
-                if not isinstance(v, Value) or not isinstance(v.type, ArrayType):
-                    self.unsupported(node, f"MPI buffer `{name}` that is not an array or a "
-                                           f"view", "pass an array or a slice like u[0:1]")
-            elif name == "sendobj":
-                if not isinstance(v, Value) or not isinstance(v.type, ScalarType):
-                    self.unsupported(node, "a lower-case reduction of a non-scalar",
-                                     "use Allreduce on arrays")
-                v = v if v.type.is_float or v.type.is_bool else self.coerce(v, i64)
-            else:
-                v = self.coerce_index(v, node)
-            operands.append(v)
-        operands.append(comm)
-        result = []
-        if call.op in ("isend", "irecv"):
-            result = [OpaqueType("request")]
-        elif call.op == "allreduce_scalar":
-            result = [operands[0].type]
-        elif call.op in ("rank", "size"):
-            result = [i64]
-        elif call.op == "cart_shift":
-            result = [i64, i64]
-        op = self.builder.op(f"mpi.{call.op}", operands, result, attrs)
-        if len(op.results) > 1:
-            return tuple(op.results)
-        return op.results[0] if op.results else None
+def wait_all(ctx: LoweringContext, node):
+    """MPI.Request.Waitall([r1, r2, ...]): a wait per request, in order."""
+    if len(node.args) != 1 or not isinstance(node.args[0], (ast.List, ast.Tuple)):
+        ctx.unsupported(node, "Waitall of anything but a list of request variables")
+    for elt in node.args[0].elts:
+        req = ctx.expr(elt)
+        if not is_request(ctx, req):
+            ctx.unsupported(node, "Waitall of something that is not a request")
+        ctx.builder.op("mpi.wait", [req])
+    return None
 
-    def mpi_argument(self, node, call_node):
-        if isinstance(node, ast.Constant) and node.value is None:
-            self.unsupported(call_node, "None as an MPI argument")
-        static = self.static_value(node) if isinstance(node, (ast.Name, ast.Attribute)) else None
-        if static is not None and not isinstance(static, (int, float, bool)):
-            reduction = _reduction_name(static)
-            if reduction is None:
-                self.unsupported(call_node, f"the MPI argument {static!r}")
-            return reduction
-        value = self.expr(node)
-        return value
 
-    def mpi_default(self, text: str):
-        try:
-            return self.const(int(text), i64)
-        except ValueError:
-            pass
-        reduction = {"SUM": "sum", "MAX": "max", "MIN": "min"}.get(text)
-        if reduction is not None:
-            return reduction
-        from mpi4py import MPI
-        return self.const(int(getattr(MPI, text)), i64)
+def comm_method(ctx: LoweringContext, comm: Value, name: str, node):
+    call = mpi_table()[0].get(name)
+    if call is None:
+        unsupported_mpi(ctx, node)
+    return lower_mpi(ctx, call, comm, node)
+
+
+def comm_attribute(ctx: LoweringContext, comm: Value, name: str, node):
+    call = mpi_table()[1].get(name)
+    if call is None:
+        unsupported_mpi(ctx, node, "attribute")
+    return ctx.builder.op1(f"mpi.{call.op}", [comm], i64)
+
+
+def world(ctx: LoweringContext) -> Value:
+    return ctx.builder.op1("mpi.world", [], OpaqueType("comm"), name_hint="world")
+
+
+def lower_mpi(ctx: LoweringContext, call: MpiCall, comm: Value, node):
+    """Bind the call's arguments to the marker's parameters and emit the op."""
+    if call.op == "waitall":
+        return wait_all(ctx, node)
+    values = bind_arguments(ctx, call, node)
+    attrs = {}
+    if "op" in values:
+        attrs["op"] = values.pop("op")
+    operands = [mpi_operand(ctx, name, values.get(name), node)
+                for name in MPI_OPERANDS[call.op]] + [comm]
+    if call.op == "allreduce_scalar":
+        result = [operands[0].type]
+    else:
+        result = list(_RESULTS.get(call.op, ()))
+    op = ctx.builder.op(f"mpi.{call.op}", operands, result, attrs)
+    if len(op.results) > 1:
+        return tuple(op.results)
+    return op.results[0] if op.results else None
+
+
+def bind_arguments(ctx: LoweringContext, call: MpiCall, node) -> dict[str, object]:
+    """The call's arguments by the op's operand names (the marker's `rename`), each
+    positional or keyword argument bound to the marker's parameter as Python binds them,
+    missing ones from the parameters' defaults."""
+    rename = dict(call.rename)
+    params = [p.split("=", 1) for p in call.params]
+    bound: dict[str, object] = {}
+    if len(node.args) > len(params):
+        ctx.unsupported(node, f"{call.op} with {len(node.args)} positional arguments")
+    for (name, *_), arg in zip(params, node.args, strict=False):
+        bound[name] = arg
+    for kw in node.keywords:
+        if kw.arg not in [p[0] for p in params]:
+            ctx.unsupported(node, f"the keyword `{kw.arg}=` of an MPI {call.op}")
+        bound[kw.arg] = kw.value
+    values: dict[str, object] = {}
+    for name, *default in params:
+        target = rename.get(name, name)
+        if name in bound:
+            values[target] = mpi_argument(ctx, bound[name], node)
+        elif default:
+            values[target] = mpi_default(ctx, default[0])
+        else:
+            ctx.unsupported(node, f"an MPI {call.op} without `{name}`")
+    return values
+
+
+def mpi_operand(ctx: LoweringContext, name: str, v, node) -> Value:
+    """Operand `name` of an MPI op: a buffer (an array or a view), a lower-case reduction's
+    scalar, or an integer (a rank, a tag, a count)."""
+    if name.endswith("buf"):
+        if not isinstance(v, Value) or not isinstance(v.type, ArrayType):
+            ctx.unsupported(node, f"MPI buffer `{name}` that is not an array or a "
+                                  f"view", "pass an array or a slice like u[0:1]")
+        return v
+    if name == "sendobj":
+        if not isinstance(v, Value) or not isinstance(v.type, ScalarType):
+            ctx.unsupported(node, "a lower-case reduction of a non-scalar",
+                            "use Allreduce on arrays")
+        return v if v.type.is_float or v.type.is_bool else ctx.coerce(v, i64)
+    return ctx.coerce_index(v, node)
+
+
+def mpi_argument(ctx: LoweringContext, node, call_node):
+    if isinstance(node, ast.Constant) and node.value is None:
+        ctx.unsupported(call_node, "None as an MPI argument")
+    static = ctx.static_value(node) if isinstance(node, (ast.Name, ast.Attribute)) else None
+    if static is not None and not isinstance(static, (int, float, bool)):
+        reduction = _reduction_name(static)
+        if reduction is None:
+            ctx.unsupported(call_node, f"the MPI argument {static!r}")
+        return reduction
+    value = ctx.expr(node)
+    return value
+
+
+def mpi_default(ctx: LoweringContext, text: str):
+    try:
+        return ctx.const(int(text), i64)
+    except ValueError:
+        pass
+    reduction = {"SUM": "sum", "MAX": "max", "MIN": "min"}.get(text)
+    if reduction is not None:
+        return reduction
+    from mpi4py import MPI
+    return ctx.const(int(getattr(MPI, text)), i64)

@@ -9,7 +9,7 @@ import ast
 def assigned_names(stmts) -> set[str]:
     """Names bound anywhere in the statements (nested blocks included, nested defs excluded)."""
     names: set[str] = set()
-    for node in _walk_stmts(stmts):
+    for node in walk_stmts(stmts):
         if isinstance(node, ast.Name) and isinstance(node.ctx, ast.Store):
             names.add(node.id)
         elif isinstance(node, (ast.For,)) and isinstance(node.target, ast.Name):
@@ -17,7 +17,7 @@ def assigned_names(stmts) -> set[str]:
     return names
 
 
-def _walk_stmts(stmts):
+def walk_stmts(stmts):
     for s in stmts:
         yield from ast.walk(s)
 
@@ -48,7 +48,7 @@ def misplaced_return(stmts, tail: bool = True):
             if bad:
                 return bad
         elif isinstance(s, (ast.For, ast.While)):
-            for node in _walk_stmts(s.body + s.orelse):
+            for node in walk_stmts(s.body + s.orelse):
                 if isinstance(node, ast.Return):
                     return node
     return None

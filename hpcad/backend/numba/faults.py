@@ -9,9 +9,14 @@ on the calling thread: numba loses an exception raised on a worker thread (the c
 as if nothing happened), and a raise in a prange body stops it being parallel."""
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from ...ir.core import Op
 from ..semantics import FAULTS, FLOAT_RANGE, fault_message, literal_overflow
 from .cache import boundscheck
+
+if TYPE_CHECKING:
+    from .writer import Writer
 
 NAMES = {"_shl", "_shr", "_floordiv", "_mod", "_ipow", "_to_i64", "_to_i32", "_index",
          "_nonzero_step", "_report", "_fault", "_new_faults", "_check_faults"}
@@ -146,86 +151,84 @@ def outermost_parallel(op: Op) -> Op:
     return found
 
 
-class FaultWriter:
-    """Mixed into the source writer: integer ops, checked casts and parallel indices."""
+def fault_args(w: Writer, op: Op, kind: str, **fill) -> str:
+    """`code, faults` for a helper: a new code for a `kind` fault (backend/semantics.py)
+    at op, and where it goes: None (raise) or `_faults`, checked after the outermost
+    parallel loop around op."""
+    w.uses_integer_ops = True
+    w.faults.append((FAULTS[kind][0].__name__, fault_message(kind, op.loc, **fill)))
+    anchor = outermost_parallel(op)
+    if anchor is op:
+        return f"{len(w.faults)}, None"
+    w.fault_checks.add(anchor)
+    return f"{len(w.faults)}, _faults"
 
-    def fault_setup(self) -> None:
-        self.faults: list[tuple[str, str]] = []   # code - 1 -> (error class, message)
-        self.fault_checks: set[Op] = set()        # parallel ops checking `_faults` after
-        self.uses_integer_ops = False
-        self.taken.add("_faults")
 
-    def fault_args(self, op: Op, kind: str, **fill) -> str:
-        """`code, faults` for a helper: a new code for a `kind` fault (backend/semantics.py)
-        at op, and where it goes: None (raise) or `_faults`, checked after the outermost
-        parallel loop around op."""
-        self.uses_integer_ops = True
-        self.faults.append((FAULTS[kind][0].__name__, fault_message(kind, op.loc, **fill)))
-        anchor = outermost_parallel(op)
-        if anchor is op:
-            return f"{len(self.faults)}, None"
-        self.fault_checks.add(anchor)
-        return f"{len(self.faults)}, _faults"
+def integer_op(w: Writer, op: Op, a: list[str]) -> str | None:
+    """The text of an integer op with a helper (backend/semantics.py), else None; an op
+    on literals too large for its type is its exact value, which numba refuses (as
+    CPython folds `10**30`, not `10**50`)."""
+    t = op.results[0].type.name
+    if t not in _INTS:
+        return None
+    values = [constant(v) for v in op.operands]
+    if None not in values and (big := literal_overflow(op.name, values, t)) is not None:
+        return str(big)
+    if op.name not in (*_SHIFTS, *_GUARDED) or plain(op):
+        return None
+    if op.name in _SHIFTS:
+        w.uses_integer_ops = True
+        return f"{_SHIFTS[op.name]}({a[0]}, {a[1]})"
+    return f"{_GUARDED[op.name]}({a[0]}, {a[1]}, {fault_args(w, op, 'division')})"
 
-    def integer_op(self, op: Op, a: list[str]) -> str | None:
-        """The text of an integer op with a helper (backend/semantics.py), else None; an op
-        on literals too large for its type is its exact value, which numba refuses (as
-        CPython folds `10**30`, not `10**50`)."""
-        t = op.results[0].type.name
-        if t not in _INTS:
-            return None
-        values = [constant(v) for v in op.operands]
-        if None not in values and (big := literal_overflow(op.name, values, t)) is not None:
-            return str(big)
-        if op.name not in (*_SHIFTS, *_GUARDED) or plain(op):
-            return None
-        if op.name in _SHIFTS:
-            self.uses_integer_ops = True
-            return f"{_SHIFTS[op.name]}({a[0]}, {a[1]})"
-        return f"{_GUARDED[op.name]}({a[0]}, {a[1]}, {self.fault_args(op, 'division')})"
 
-    def integer_cast(self, op: Op, x: str) -> str | None:
-        """A float -> int conversion, checked; None for other casts."""
-        src, dst = op.operands[0].type, op.results[0].type
-        if not (src.is_float and dst.name in _INTS):
-            return None
-        return f"_to_{dst.name}({x}, {self.fault_args(op, 'cast', type=dst.name)})"
+def integer_cast(w: Writer, op: Op, x: str) -> str | None:
+    """A float -> int conversion, checked; None for other casts."""
+    src, dst = op.operands[0].type, op.results[0].type
+    if not (src.is_float and dst.name in _INTS):
+        return None
+    return f"_to_{dst.name}({x}, {fault_args(w, op, 'cast', type=dst.name)})"
 
-    def checked_index(self, op: Op | None, arr: str, k: int, index: str) -> str:
-        """Index k of arr, checked by a helper under HPCAD_BOUNDSCHECK=1: the error then
-        names op's line, and inside a prange loop it is not lost (numba's own check raises
-        on the worker thread)."""
-        if op is None or not boundscheck():
-            return index
-        where = self.fault_args(op, "index", detail=" (checked because HPCAD_BOUNDSCHECK=1; "
-                                "backend='interp' shows the index and the array's shape)")
-        return f"_index({index}, {arr}.shape[{k}], {where})"
 
-    def check_step(self, op: Op, depth: int) -> None:
-        """Before a loop whose step is not a literal: a zero step is the interpreter's error
-        (numba's range raises a ValueError, lost inside a prange; its prange of _trips runs
-        no iteration)."""
-        if op.name not in ("scf.for", "par.parallel_for") \
-                or constant(op.operands[2]) not in (None, 0):
-            return
-        self.emit(depth, f"_nonzero_step({self.ref(op.operands[2])}, "
-                         f"{self.fault_args(op, 'step')})")
+def checked_index(w: Writer, op: Op | None, arr: str, k: int, index: str) -> str:
+    """Index k of arr, checked by a helper under HPCAD_BOUNDSCHECK=1: the error then
+    names op's line, and inside a prange loop it is not lost (numba's own check raises
+    on the worker thread)."""
+    if op is None or not boundscheck():
+        return index
+    where = fault_args(w, op, "index", detail=" (checked because HPCAD_BOUNDSCHECK=1; "
+                          "backend='interp' shows the index and the array's shape)")
+    return f"_index({index}, {arr}.shape[{k}], {where})"
 
-    def check_faults(self, op: Op, depth: int) -> None:
-        if op in self.fault_checks:
-            self.emit(depth, "_check_faults(_faults)")
 
-    def fault_lines(self) -> list[str]:
-        return ["    _faults = _new_faults()"] if self.fault_checks else []
+def check_step(w: Writer, op: Op, depth: int) -> None:
+    """Before a loop whose step is not a literal: a zero step is the interpreter's error
+    (numba's range raises a ValueError, lost inside a prange; its prange of _trips runs
+    no iteration)."""
+    if op.name not in ("scf.for", "par.parallel_for") \
+            or constant(op.operands[2]) not in (None, 0):
+        return
+    w.emit(depth, f"_nonzero_step({w.ref(op.operands[2])}, "
+                  f"{fault_args(w, op, 'step')})")
 
-    def fault_prelude(self) -> str:
-        """The helpers, and `_fault`, which raises the error of a code."""
-        if not self.uses_integer_ops:
-            return ""
-        if not self.faults:
-            return HELPERS
-        classes = sorted({cls for cls, _ in self.faults})
-        raises = "".join(f"    if code == {code}:\n        raise {cls}({message!r})\n"
-                         for code, (cls, message) in enumerate(self.faults, 1))
-        return (f"from hpcad.errors import {', '.join(classes)}\n" + HELPERS
-                + f"\n\n@njit(**OPTIONS)\ndef _fault(code):\n{raises}")
+
+def check_faults(w: Writer, op: Op, depth: int) -> None:
+    if op in w.fault_checks:
+        w.emit(depth, "_check_faults(_faults)")
+
+
+def fault_lines(w: Writer) -> list[str]:
+    return ["    _faults = _new_faults()"] if w.fault_checks else []
+
+
+def fault_prelude(w: Writer) -> str:
+    """The helpers, and `_fault`, which raises the error of a code."""
+    if not w.uses_integer_ops:
+        return ""
+    if not w.faults:
+        return HELPERS
+    classes = sorted({cls for cls, _ in w.faults})
+    raises = "".join(f"    if code == {code}:\n        raise {cls}({message!r})\n"
+                     for code, (cls, message) in enumerate(w.faults, 1))
+    return (f"from hpcad.errors import {', '.join(classes)}\n" + HELPERS
+            + f"\n\n@njit(**OPTIONS)\ndef _fault(code):\n{raises}")

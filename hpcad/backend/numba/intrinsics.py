@@ -26,7 +26,7 @@ def atomic_add(typingctx, array, index, value):
             kinds = list(idxty)
         else:
             raw, kinds = [args[1]], [idxty]
-        idx = [context.cast(builder, v, t, types.intp) for v, t in zip(raw, kinds)]
+        idx = [context.cast(builder, v, t, types.intp) for v, t in zip(raw, kinds, strict=True)]
         ptr = cgutils.get_item_pointer(context, builder, aryty, ary, idx, wraparound=True,
                                        boundscheck=context.enable_boundscheck)
         val = context.cast(builder, args[2], valty, aryty.dtype)

@@ -3,116 +3,161 @@ datatype and reduction handles read from the `mpi_handles` argument. Buffers of 
 (batched derivatives) are sent whole: one message carries every direction."""
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from ...errors import HpcadError, where
 from ...ir.types import lanes
+from . import vector
 from .mpi import DTYPE_SLOT, OP_SLOT, WORLD_SLOT
+from .rules import rule
 from .vector import is_vector
 
+if TYPE_CHECKING:
+    from .writer import Writer
 
-class MpiWriter:
-    """Mixed into the source writer."""
 
-    def mpi_args(self, op, extra=()):
-        return ", ".join([self.ref(v) for v in op.operands] + list(extra) + [self.site(op)])
+def mpi_args(w: Writer, op, extra=()):
+    return ", ".join([w.ref(v) for v in op.operands] + list(extra) + [site(w, op)])
 
-    def site(self, op) -> str:
-        """The op's kernel location, a string constant the compiled MPI helpers put in an
-        MpiError when the call fails."""
-        return repr(where(op.loc or self.fn.loc))
 
-    @staticmethod
-    def dtype_of(buffer) -> str:
-        t = buffer.type.dtype if hasattr(buffer.type, "dtype") else buffer.type
-        return f"mpi_handles[{DTYPE_SLOT[t.name]}]"
+def site(w: Writer, op) -> str:
+    """The op's kernel location, a string constant the compiled MPI helpers put in an
+    MpiError when the call fails."""
+    return repr(where(op.loc or w.fn.loc))
 
-    @staticmethod
-    def reduction_of(op) -> str:
-        return f"mpi_handles[{OP_SLOT[op.attrs.get('op', 'sum')]}]"
 
-    def op_mpi_world(self, op, depth):
-        self.emit(depth, f"{self.name(op.results[0])} = mpi_handles[{WORLD_SLOT}]")
+def dtype_of(buffer) -> str:
+    t = buffer.type.dtype if hasattr(buffer.type, "dtype") else buffer.type
+    return f"mpi_handles[{DTYPE_SLOT[t.name]}]"
 
-    def op_mpi_rank(self, op, depth):
-        self.emit(depth, f"{self.name(op.results[0])} = hpcad_mpi.rank({self.mpi_args(op)})")
 
-    def op_mpi_size(self, op, depth):
-        self.emit(depth, f"{self.name(op.results[0])} = hpcad_mpi.size({self.mpi_args(op)})")
+def reduction_of(op) -> str:
+    return f"mpi_handles[{OP_SLOT[op.attrs.get('op', 'sum')]}]"
 
-    def op_mpi_barrier(self, op, depth):
-        self.emit(depth, f"hpcad_mpi.barrier({self.mpi_args(op)})")
 
-    def op_mpi_sendrecv(self, op, depth):
-        self.emit(depth, f"hpcad_mpi.sendrecv({self.mpi_args(op, [self.dtype_of(op.operands[0])])})")
+@rule("mpi.world")
+def mpi_world(w: Writer, op, depth):
+    w.emit(depth, f"{w.name(op.results[0])} = mpi_handles[{WORLD_SLOT}]")
 
-    def op_mpi_send(self, op, depth):
-        self.emit(depth, f"hpcad_mpi.send({self.mpi_args(op, [self.dtype_of(op.operands[0])])})")
 
-    def op_mpi_recv(self, op, depth):
-        self.emit(depth, f"hpcad_mpi.recv({self.mpi_args(op, [self.dtype_of(op.operands[0])])})")
+@rule("mpi.rank")
+def mpi_rank(w: Writer, op, depth):
+    w.emit(depth, f"{w.name(op.results[0])} = hpcad_mpi.rank({mpi_args(w, op)})")
 
-    def op_mpi_allreduce(self, op, depth):
-        extra = [self.dtype_of(op.operands[0]), self.reduction_of(op)]
-        self.emit(depth, f"hpcad_mpi.allreduce({self.mpi_args(op, extra)})")
 
-    def op_mpi_allreduce_scalar(self, op, depth):
-        extra = [self.dtype_of(op.operands[0]), self.reduction_of(op)]
-        if is_vector(op.results[0]):   # a vector's lanes, reduced in one message
-            self.emit(depth, f"hpcad_mpi.allreduce({self.vector_operand(op.operands[0])}, "
-                             f"{self.stored(op.results[0])}, {self.ref(op.operands[1])}, "
-                             f"{', '.join(extra)}, {self.site(op)})")
-            return
-        self.emit(depth, f"{self.name(op.results[0])} = "
-                         f"hpcad_mpi.allreduce_scalar({self.mpi_args(op, extra)})")
+@rule("mpi.size")
+def mpi_size(w: Writer, op, depth):
+    w.emit(depth, f"{w.name(op.results[0])} = hpcad_mpi.size({mpi_args(w, op)})")
 
-    def lanewise(self, op, depth, call: str) -> None:
-        """gather, scatter, allgather, alltoall place each rank's buffer whole: arrays of
-        vectors go one lane per message, so that lanes stay apart."""
-        args = self.mpi_args(op, [self.dtype_of(op.operands[0])])
-        if lanes(op.operands[0].type) == 1:
-            self.emit(depth, f"hpcad_mpi.{call}({args})")
-            return
-        lane = self.fresh("w")
-        sb, rb = (self.ref(v) for v in op.operands[:2])
-        self.emit(depth, f"for {lane} in range({lanes(op.operands[0].type)}):")
-        rest = args.split(", ", 2)[2]
-        self.emit(depth + 1, f"hpcad_mpi.{call}({sb}[..., {lane}], {rb}[..., {lane}], {rest})")
 
-    def nonblocking(self, op, depth, kind):
-        buf = op.operands[0]
-        if buf.type.layout != "C":
-            raise HpcadError(f"{where(op.loc)}: a non-blocking MPI call needs a C-contiguous "
-                             f"buffer in the numba backend (a unit slice along the last axis)")
-        self.emit(depth, f"{self.name(op.results[0])} = "
-                         f"hpcad_mpi.{kind}({self.mpi_args(op, [self.dtype_of(buf)])})")
+@rule("mpi.barrier")
+def mpi_barrier(w: Writer, op, depth):
+    w.emit(depth, f"hpcad_mpi.barrier({mpi_args(w, op)})")
 
-    def op_mpi_isend(self, op, depth):
-        self.nonblocking(op, depth, "isend")
 
-    def op_mpi_irecv(self, op, depth):
-        self.nonblocking(op, depth, "irecv")
+@rule("mpi.sendrecv")
+def mpi_sendrecv(w: Writer, op, depth):
+    w.emit(depth, f"hpcad_mpi.sendrecv({mpi_args(w, op, [dtype_of(op.operands[0])])})")
 
-    def op_mpi_wait(self, op, depth):
-        self.emit(depth, f"hpcad_mpi.wait({self.ref(op.operands[0])}, {self.site(op)})")
 
-    def op_mpi_reduce(self, op, depth):
-        extra = [self.dtype_of(op.operands[0]), self.reduction_of(op)]
-        self.emit(depth, f"hpcad_mpi.reduce({self.mpi_args(op, extra)})")
+@rule("mpi.send")
+def mpi_send(w: Writer, op, depth):
+    w.emit(depth, f"hpcad_mpi.send({mpi_args(w, op, [dtype_of(op.operands[0])])})")
 
-    def op_mpi_bcast(self, op, depth):
-        self.emit(depth, f"hpcad_mpi.bcast({self.mpi_args(op, [self.dtype_of(op.operands[0])])})")
 
-    def op_mpi_gather(self, op, depth):
-        self.lanewise(op, depth, "gather")
+@rule("mpi.recv")
+def mpi_recv(w: Writer, op, depth):
+    w.emit(depth, f"hpcad_mpi.recv({mpi_args(w, op, [dtype_of(op.operands[0])])})")
 
-    def op_mpi_scatter(self, op, depth):
-        self.lanewise(op, depth, "scatter")
 
-    def op_mpi_allgather(self, op, depth):
-        self.lanewise(op, depth, "allgather")
+@rule("mpi.allreduce")
+def mpi_allreduce(w: Writer, op, depth):
+    extra = [dtype_of(op.operands[0]), reduction_of(op)]
+    w.emit(depth, f"hpcad_mpi.allreduce({mpi_args(w, op, extra)})")
 
-    def op_mpi_alltoall(self, op, depth):
-        self.lanewise(op, depth, "alltoall")
 
-    def op_mpi_cart_shift(self, op, depth):
-        self.emit(depth, f"{self.name(op.results[0])}, {self.name(op.results[1])} = "
-                         f"hpcad_mpi.cart_shift({self.mpi_args(op)})")
+@rule("mpi.allreduce_scalar")
+def mpi_allreduce_scalar(w: Writer, op, depth):
+    extra = [dtype_of(op.operands[0]), reduction_of(op)]
+    if is_vector(op.results[0]):   # a vector's lanes, reduced in one message
+        w.emit(depth, f"hpcad_mpi.allreduce({vector.vector_operand(w, op.operands[0])}, "
+                      f"{vector.stored(w, op.results[0])}, {w.ref(op.operands[1])}, "
+                      f"{', '.join(extra)}, {site(w, op)})")
+        return
+    w.emit(depth, f"{w.name(op.results[0])} = "
+                  f"hpcad_mpi.allreduce_scalar({mpi_args(w, op, extra)})")
+
+
+def lanewise(w: Writer, op, depth, call: str) -> None:
+    """gather, scatter, allgather, alltoall place each rank's buffer whole: arrays of
+    vectors go one lane per message, so that lanes stay apart."""
+    args = mpi_args(w, op, [dtype_of(op.operands[0])])
+    if lanes(op.operands[0].type) == 1:
+        w.emit(depth, f"hpcad_mpi.{call}({args})")
+        return
+    lane = w.fresh("w")
+    sb, rb = (w.ref(v) for v in op.operands[:2])
+    w.emit(depth, f"for {lane} in range({lanes(op.operands[0].type)}):")
+    rest = args.split(", ", 2)[2]
+    w.emit(depth + 1, f"hpcad_mpi.{call}({sb}[..., {lane}], {rb}[..., {lane}], {rest})")
+
+
+def nonblocking(w: Writer, op, depth, kind):
+    buf = op.operands[0]
+    if buf.type.layout != "C":
+        raise HpcadError(f"{where(op.loc)}: a non-blocking MPI call needs a C-contiguous "
+                         f"buffer in the numba backend (a unit slice along the last axis)")
+    w.emit(depth, f"{w.name(op.results[0])} = "
+                  f"hpcad_mpi.{kind}({mpi_args(w, op, [dtype_of(buf)])})")
+
+
+@rule("mpi.isend")
+def mpi_isend(w: Writer, op, depth):
+    nonblocking(w, op, depth, "isend")
+
+
+@rule("mpi.irecv")
+def mpi_irecv(w: Writer, op, depth):
+    nonblocking(w, op, depth, "irecv")
+
+
+@rule("mpi.wait")
+def mpi_wait(w: Writer, op, depth):
+    w.emit(depth, f"hpcad_mpi.wait({w.ref(op.operands[0])}, {site(w, op)})")
+
+
+@rule("mpi.reduce")
+def mpi_reduce(w: Writer, op, depth):
+    extra = [dtype_of(op.operands[0]), reduction_of(op)]
+    w.emit(depth, f"hpcad_mpi.reduce({mpi_args(w, op, extra)})")
+
+
+@rule("mpi.bcast")
+def mpi_bcast(w: Writer, op, depth):
+    w.emit(depth, f"hpcad_mpi.bcast({mpi_args(w, op, [dtype_of(op.operands[0])])})")
+
+
+@rule("mpi.gather")
+def mpi_gather(w: Writer, op, depth):
+    lanewise(w, op, depth, "gather")
+
+
+@rule("mpi.scatter")
+def mpi_scatter(w: Writer, op, depth):
+    lanewise(w, op, depth, "scatter")
+
+
+@rule("mpi.allgather")
+def mpi_allgather(w: Writer, op, depth):
+    lanewise(w, op, depth, "allgather")
+
+
+@rule("mpi.alltoall")
+def mpi_alltoall(w: Writer, op, depth):
+    lanewise(w, op, depth, "alltoall")
+
+
+@rule("mpi.cart_shift")
+def mpi_cart_shift(w: Writer, op, depth):
+    w.emit(depth, f"{w.name(op.results[0])}, {w.name(op.results[1])} = "
+                  f"hpcad_mpi.cart_shift({mpi_args(w, op)})")

@@ -1,0 +1,361 @@
+"""The state of one kernel body being lowered, and the walk over its statements: a
+LoweringContext holds the builder, the environment (variable -> SSA value), the enclosing
+loops' exit flags and the pending spawned tasks; it lowers each statement through its rule
+in STATEMENTS (statements.py) and each expression through its rule in EXPRESSIONS
+(expressions.py), and gives the rules the services they share (constants, conversions,
+name lookup, branches and loops that carry variables)."""
+from __future__ import annotations
+
+import ast
+import builtins
+from contextlib import contextmanager
+from typing import TYPE_CHECKING
+
+import numpy as np
+
+from ..errors import KernelTypeError, UnsupportedConstruct
+from ..ir.core import Block, Builder, Function, Module, Value
+from ..ir.types import ArrayType, ScalarType, f32, f64, i1, i64, promote
+from . import parallel, syntax
+from .expressions import EXPRESSIONS, Static
+from .statements import STATEMENTS
+
+if TYPE_CHECKING:
+    from .lower import KernelSource
+
+
+class LoopContext:
+    """The names of a loop's `break` and `continue` flags (None: the body has none)."""
+
+    def __init__(self, depth: int, has_break: bool, has_continue: bool):
+        self.brk = f".brk{depth}" if has_break else None
+        self.cont = f".cont{depth}" if has_continue else None
+
+
+class LoweringContext:
+    """The state of one kernel body being lowered for one argument signature into a
+    `Function` of `module`: the builder and its insertion block, the environment (variable
+    -> SSA value), the enclosing loops' exit flags, the pending spawned tasks. Statement and
+    expression rules (STATEMENTS here, EXPRESSIONS in expressions.py) take it as `ctx`."""
+
+    def __init__(self, source: KernelSource, arg_types, module: Module, name: str, lowering):
+        self.src = source
+        self.module = module
+        self.program = lowering
+        self.builder = Builder()
+        self.env: dict[str, Value | tuple] = {}
+        self.loops: list[LoopContext] = []
+        self.ret_arity: int | None = None
+        self.pending_tasks: list = []
+        body = Block([Value(t, n) for t, n in zip(arg_types, source.arg_names, strict=True)])
+        self.fn = Function(name, body, [], list(source.arg_names), self.loc_of(source.fdef))
+        for n, v in zip(source.arg_names, body.args, strict=True):
+            self.env[n] = v
+
+    # -- locations and errors ----------------------------------------------------------------
+    def loc_of(self, node):
+        return (self.src.file, getattr(node, "lineno", 0) + self.src.line_offset)
+
+    def unsupported(self, node, what: str, hint: str = ""):
+        file, line = self.loc_of(node)
+        raise UnsupportedConstruct(f"{file}:{line}: {what} is not supported in hpcad kernels"
+                                   + (f"; {hint}" if hint else ""))
+
+    def type_error(self, node, msg: str):
+        file, line = self.loc_of(node)
+        raise KernelTypeError(f"{file}:{line}: {msg}")
+
+    @contextmanager
+    def at(self, block: Block):
+        saved = self.builder.block
+        self.builder.block = block
+        try:
+            yield
+        finally:
+            self.builder.block = saved
+
+    # -- the function and its statements (STATEMENTS) ----------------------------------------
+    def lower(self) -> Function:
+        fdef = self.src.fdef
+        a = fdef.args
+        if a.vararg or a.kwarg or a.kwonlyargs or a.posonlyargs:
+            self.unsupported(fdef, "*args, **kwargs and keyword-only parameters",
+                             "use plain positional parameters")
+        bad = syntax.misplaced_return(fdef.body)
+        if bad is not None:
+            self.unsupported(bad, "a `return` before the end of the kernel",
+                             "assign the result to a variable and return it at the end")
+        self.builder.block = self.fn.body
+        self.stmts(fdef.body)
+        rets = []
+        if self.ret_arity is not None:
+            for k in range(self.ret_arity):
+                v = self.env.get(f".ret{k}")
+                if v is None:
+                    self.unsupported(fdef, "a kernel where some paths return a value and some "
+                                     "do not", "return a value on every path")
+                rets.append(v)
+        self.builder.loc = self.loc_of(fdef)
+        self.builder.op("func.return", rets)
+        self.fn.result_types = [v.type for v in rets]
+        return self.fn
+
+    def stmts(self, stmts) -> None:
+        for k, s in enumerate(stmts):
+            if parallel.is_spawn(self, s):
+                self.builder.loc = self.loc_of(s)
+                parallel.stmt_spawn(self, s)
+                continue
+            parallel.flush_tasks(self)
+            self.stmt(s)
+            rest = stmts[k + 1:]
+            if rest and self.loops and syntax.may_exit(s):
+                self.if_stmts(self.not_exited(s), rest, [], s)
+                return
+        parallel.flush_tasks(self)
+
+    def stmt(self, s) -> None:
+        self.builder.loc = self.loc_of(s)
+        lower = STATEMENTS.get(type(s))
+        if lower is None:
+            self.unsupported(s, f"the statement `{type(s).__name__}`")
+        lower(self, s)
+
+    # -- values: constants, conversions, names (expressions.py: EXPRESSIONS) -----------------
+    def expr(self, node, allow_none: bool = False):
+        lower = EXPRESSIONS.get(type(node))
+        if lower is None:
+            self.unsupported(node, f"the expression `{type(node).__name__}`")
+        v = lower(self, node)
+        if v is None and not allow_none:
+            self.unsupported(node, "using the result of a call that returns nothing")
+        return v
+
+    def const(self, value, t: ScalarType) -> Value:
+        if t.is_float:
+            value = float(value)
+        elif t.is_bool:
+            value = bool(value)
+        else:
+            value = int(value)
+        return self.builder.op1("arith.const", [], t, {"value": value})
+
+    def coerce(self, v: Value, t) -> Value:
+        if v.type == t:
+            return v
+        if isinstance(v.type, ScalarType) and isinstance(t, ScalarType):
+            if t.is_bool:
+                zero = self.const(0, v.type)
+                return self.builder.op1("arith.cmp", [v, zero], i1, {"pred": "ne"})
+            return self.builder.op1("arith.cast", [v], t)
+        raise AssertionError(f"cannot coerce {v.type} to {t}")
+
+    def coerce_index(self, v, node) -> Value:
+        if not isinstance(v, Value) or not isinstance(v.type, ScalarType) or v.type.is_float:
+            self.type_error(node, "indices and range() bounds must be integers, got "
+                                  f"{getattr(v, 'type', type(v).__name__)}")
+        return self.coerce(v, i64)
+
+    def scalar(self, v, node) -> Value:
+        if isinstance(v, Static) and isinstance(v.obj, (int, float, bool)):
+            v = self.python_const(v.obj)
+        if not isinstance(v, Value) or not isinstance(v.type, ScalarType):
+            what = "an array" if isinstance(getattr(v, "type", None), ArrayType) else \
+                type(getattr(v, "obj", v)).__name__
+            self.unsupported(node, f"using {what} where a scalar is expected",
+                             "whole-array expressions are not supported; write a loop")
+        return v
+
+    def python_const(self, obj) -> Value:
+        if isinstance(obj, (bool, np.bool_)):
+            return self.const(bool(obj), i1)
+        if isinstance(obj, (int, np.integer)):
+            return self.const(int(obj), i64)
+        if isinstance(obj, np.float32):
+            return self.const(float(obj), f32)
+        return self.const(float(obj), f64)
+
+    def condition(self, node) -> Value:
+        return self.truth(self.expr(node), node)
+
+    def truth(self, v, node) -> Value:
+        v = self.scalar(v, node)
+        return v if v.type == i1 else self.coerce(v, i1)
+
+    def static_value(self, node):
+        if isinstance(node, ast.Name) and node.id not in self.env:
+            return self.global_object(node)
+        if isinstance(node, ast.Attribute):
+            base = self.static_value(node.value)
+            if base is not None and not isinstance(base, Value):
+                return getattr(base, node.attr, None)
+        return None
+
+    def global_object(self, node):
+        name = node.id
+        if name in self.src.globals:
+            return self.src.globals[name]
+        if hasattr(builtins, name):
+            return getattr(builtins, name)
+        return None
+
+    def lookup(self, node: ast.Name):
+        v = self.env.get(node.id)
+        if v is None:
+            obj = self.global_object(node)
+            if obj is None:
+                self.unsupported(node, f"using '{node.id}' where it may be undefined",
+                                 "assign it before the loop or branch that sets it")
+            return self.wrap_static(obj, node)
+        return v
+
+    def wrap_static(self, obj, node):
+        if isinstance(obj, (bool, int, float, np.number, np.bool_)):
+            return self.python_const(obj)
+        return Static(obj)
+
+    # -- loops (also parallel.py's) ----------------------------------------------------------
+    def loop_context(self, has_break: bool, has_continue: bool) -> LoopContext:
+        """The flags of a new innermost loop (see LoopContext)."""
+        return LoopContext(len(self.loops), has_break, has_continue)
+
+    def range_bounds(self, call) -> list[Value]:
+        """lb, ub, step of range(...)-style arguments, as i64."""
+        bounds = [self.coerce_index(self.expr(a), a) for a in call.args]
+        if len(bounds) == 1:
+            bounds = [self.const(0, i64)] + bounds
+        if len(bounds) == 2:
+            bounds.append(self.const(1, i64))
+        return bounds
+
+    def carried(self, body, exclude=None, extra=()) -> list[str]:
+        names = [n for n in ordered_assigned(body) if n in self.env and n != exclude
+                 and isinstance(self.env[n], Value)]
+        return list(extra) + names
+
+    def loop_body(self, stmts, loop: LoopContext):
+        self.loops.append(loop)
+        if loop.cont:
+            self.env[loop.cont] = self.const(False, i1)
+        try:
+            self.stmts(stmts)
+        finally:
+            self.loops.pop()
+
+    def structured_loop(self, node, names, leading_args, body_fn, make_op, before_fn=None):
+        """Lower a loop whose body reassigns `names`: block args carry them, the body yields
+        them. If the body changes a variable's type (int -> float), redo with the promoted
+        type so that iter_args keep one type."""
+        outer = dict(self.env)
+        types = [outer[n].type for n in names]
+        for _ in range(4):
+            blocks, yields = [], None
+            lead = leading_args(types)
+            carried = [(display_name(n), t) for n, t in zip(names, types, strict=True)]
+            if before_fn is not None:
+                before = Block([Value(t, n) for n, t in carried])
+                self.env = dict(outer)
+                self.env.update(zip(names, before.args, strict=True))
+                with self.at(before):
+                    before_fn(before.args)
+                blocks.append(before)
+            block = Block(lead + [Value(t, n) for n, t in carried])
+            self.env = dict(outer)
+            self.env.update(zip(names, block.args[len(lead):], strict=True))
+            with self.at(block):
+                body_fn(block.args)
+            yields = [self.env.get(n) for n in names]
+            for n, y in zip(names, yields, strict=True):
+                if not isinstance(y, Value):
+                    self.unsupported(node, f"variable '{display_name(n)}' becoming undefined "
+                                           f"in a loop")
+            new_types = [self.unify([y, Value(t)], n, node)
+                         for n, y, t in zip(names, yields, types, strict=True)]
+            if new_types == types:
+                break
+            types = new_types
+        with self.at(block):
+            self.builder.op("scf.yield", [self.coerce(y, t)
+                                          for y, t in zip(yields, types, strict=True)])
+        blocks.append(block)
+        self.env = outer
+        inits = [self.coerce(outer[n], t) for n, t in zip(names, types, strict=True)]
+        self.builder.loc = self.loc_of(node)   # the loop's own line, not its last statement's
+        op = make_op(inits, blocks)
+        for n, r in zip(names, op.results, strict=True):
+            r.name = display_name(n)
+            self.env[n] = r
+        return op
+
+    # -- branches: environments merged after an if (also a loop's early exit) -------------
+    def if_stmts(self, cond: Value, then_stmts, else_stmts, node) -> None:
+        before = dict(self.env)
+        branches = []
+        for stmts in (then_stmts, else_stmts):
+            block = Block()
+            self.env = dict(before)
+            with self.at(block):
+                self.stmts(stmts)
+            branches.append((block, self.env))
+        self.env = before
+        merged = merge_names(before, [e for _, e in branches])
+        types = [self.unify([e[n] for _, e in branches], n, node) for n in merged]
+        for block, env in branches:
+            with self.at(block):
+                self.builder.op("scf.yield", [self.coerce(env[n], t)
+                                             for n, t in zip(merged, types, strict=True)])
+        op = self.builder.op("scf.if", [cond], types, regions=[b for b, _ in branches])
+        self.env = dict(before)
+        for n, r in zip(merged, op.results, strict=True):
+            r.name = display_name(n)
+            self.env[n] = r
+        for n in list(self.env):
+            if n not in merged and any(n not in e for _, e in branches):
+                del self.env[n]
+
+    def unify(self, values, name, node):
+        types = {v.type for v in values if isinstance(v, Value)}
+        if len(types) == 1:
+            return types.pop()
+        if all(isinstance(t, ScalarType) for t in types):
+            out = types.pop()
+            for t in types:
+                out = promote(out, t) if out != t else out
+            return out
+        self.type_error(node, f"variable '{display_name(name)}' holds values of incompatible types "
+                             f"{', '.join(sorted(str(t) for t in types))} on different paths")
+
+    def not_exited(self, node) -> Value:
+        loop = self.loops[-1]
+        flags = [self.env[f] for f in (loop.brk, loop.cont) if f and f in self.env]
+        left = flags[0]
+        for f in flags[1:]:
+            left = self.builder.op1("arith.or", [left, f], i1)
+        return self.builder.op1("arith.not", [left], i1)
+
+
+def merge_names(before, envs) -> list[str]:
+    """Names that differ between a branch and the state before, defined on every branch."""
+    names = []
+    for e in envs:
+        for n, v in e.items():
+            if n not in names and (before.get(n) is not v) and all(n in x for x in envs):
+                names.append(n)
+    return [n for n in names if isinstance(envs[0][n], Value)]
+
+
+def display_name(name: str) -> str:
+    """A variable's name as the user wrote it (internal flags start with '.')."""
+    return name.lstrip(".")
+
+
+def ordered_assigned(stmts) -> list[str]:
+    """The names the statements assign, in order of their first assignment."""
+    seen = []
+    for node in syntax.walk_stmts(stmts):
+        n = None
+        if isinstance(node, ast.Name) and isinstance(node.ctx, ast.Store):
+            n = node.id
+        if n and n not in seen:
+            seen.append(n)
+    return seen
