@@ -9,23 +9,9 @@ import numpy as np
 import hpcad as ad
 from benchmarks.common import jax_available, median_time
 from benchmarks.reference.jacobi_adjoint import JacobiAdjoint
+from hpcad.kernels.stencils import jacobi
 
 SIZES = {"jacobi 500^2 x100": (500, 100), "jacobi 4000^2 x5": (4000, 5)}
-
-
-@ad.kernel
-def jacobi(u, v, nsteps):
-    n, m = u.shape
-    for step in range(nsteps):
-        for i in range(1, n - 1):
-            for j in range(1, m - 1):
-                v[i, j] = 0.25 * (u[i - 1, j] + u[i + 1, j] + u[i, j - 1] + u[i, j + 1])
-        u, v = v, u
-    s = 0.0
-    for i in range(n):
-        for j in range(m):
-            s += u[i, j] * u[i, j]
-    return s
 
 
 def make_args(size):
@@ -80,6 +66,7 @@ def compile_probe() -> dict:
 
 def probe_compile(kernel, args, activity) -> dict:
     import time
+
     from hpcad.backend.numba import STATS
     t = time.perf_counter()
     numba.njit(kernel.py_func, error_model="numpy").compile(

@@ -1,4 +1,4 @@
-"""Benchmark: weak scaling of the distributed 1-D heat (examples/heat_mpi.py) and its
+"""Benchmark: weak scaling of the distributed 1-D heat (hpcad/kernels/mpi_stencils.py, run by examples/heat_mpi.py) and its
 gradient under mpiexec: each rank keeps the same share of the domain, so ideal times stay
 flat. Weak-scaling efficiency = t(1 rank) / t(R ranks); the gradient's is compared with the
 primal's (target: >= 0.9 of it) and gradient/primal is reported per rank count. The primal
@@ -19,9 +19,8 @@ _RANK_SCRIPT = """
 import json, sys, time
 import numpy as np
 from mpi4py import MPI
-sys.path.insert(0, {examples!r})
 import hpcad as ad
-from heat_mpi import heat_local
+from hpcad.kernels.mpi_stencils import heat_local
 comm = MPI.COMM_WORLD
 n, steps = {per_rank!r}, {steps!r}
 u0 = np.sin(np.linspace(0.0, 3.0, n + 2) + comm.rank) + 0.1
@@ -55,7 +54,7 @@ def run(size) -> dict:
     per_rank, steps = size
     mpiexec = Path(sys.executable).parent / "mpiexec"
     mpiexec = str(mpiexec) if mpiexec.exists() else shutil.which("mpiexec")
-    script = _RANK_SCRIPT.format(examples=str(ROOT / "examples"), per_rank=per_rank,
+    script = _RANK_SCRIPT.format(per_rank=per_rank,
                                  steps=steps)
     row = {"ranks": {}}
     for ranks in rank_counts():

@@ -40,12 +40,9 @@ def runs(tmp_path_factory):
 
 
 def test_gradient_agrees_with_finite_differences():
-    sys.path.insert(0, str(ROOT / "examples"))
-    try:
-        from inverse_heat import N_CELLS, InverseProblem
-    finally:
-        sys.path.remove(str(ROOT / "examples"))
     from mpi4py import MPI
+
+    from examples.inverse_heat import N_CELLS, InverseProblem
     problem = InverseProblem(MPI.COMM_WORLD)
     rng = np.random.default_rng(1)
     kappa = 1.0 + 0.2 * rng.random(N_CELLS + 1)

@@ -2,27 +2,14 @@
 benchmark (ADBench GMM, LSTM and bundle adjustment), and CASES: every kernel with a recipe for
 small random arguments at which it is smooth, so finite differences are a valid reference.
 Every kernel is also plain Python; test_kernels_plain.py checks that before any AD runs."""
-import functools
-import importlib.util
 import math
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Callable
 
 import numpy as np
 
 import hpcad as ad
-
-
-
-@functools.lru_cache(maxsize=None)
-def _example(name: str):
-    """Import examples/NAME.py (not a package) under a private module name."""
-    path = Path(__file__).resolve().parents[2] / "examples" / f"{name}.py"
-    spec = importlib.util.spec_from_file_location(f"hpcad_example_{name}", path)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+from hpcad.kernels import gmm, stencils
 
 
 @dataclass(frozen=True)
@@ -42,19 +29,7 @@ class Case:
 # Time stepping in place
 # ---------------------------------------------------------------------------------------------
 
-@ad.kernel
-def heat1d_explicit(u, alpha, nsteps):
-    n = u.shape[0]
-    tmp = np.zeros(n)
-    for step in range(nsteps):
-        for i in range(1, n - 1):
-            tmp[i] = u[i] + alpha * (u[i - 1] - 2.0 * u[i] + u[i + 1])
-        for i in range(1, n - 1):
-            u[i] = tmp[i]
-    loss = 0.0
-    for i in range(n):
-        loss += u[i] * u[i]
-    return loss
+heat1d_explicit = stencils.heat
 
 
 @ad.kernel
@@ -335,7 +310,7 @@ def min_max_builtins(x, y):
     return (hi - lo) * s
 
 
-logsumexp = _example("gmm").logsumexp   # max by branches, then a shifted sum of exps
+logsumexp = gmm.logsumexp   # max by branches, then a shifted sum of exps
 
 
 @ad.kernel
@@ -527,8 +502,8 @@ def abs_floordiv_mod(x, period):
 # ADBench objectives
 # ---------------------------------------------------------------------------------------------
 
-# The GMM objective is the one examples/gmm.py differentiates: one source for both.
-gmm_objective = _example("gmm").gmm_objective
+# The GMM objective of hpcad/kernels/gmm.py, which examples/gmm.py and the benchmark run.
+gmm_objective = gmm.gmm_objective
 
 
 @ad.kernel

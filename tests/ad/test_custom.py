@@ -10,9 +10,9 @@ import re
 import numpy as np
 import pytest
 
-import custom_kernels as ck
 import hpcad as ad
 from hpcad.ir.printer import print_function
+from tests.ad import custom_kernels as ck
 
 backends = pytest.mark.parametrize("backend", ["interp", "numba"])
 INV_SQRT_ACCURACY = 2e-3   # one Newton step after the bit trick

@@ -11,11 +11,11 @@ import math
 import numpy as np
 import pytest
 
-import custom_kernels as ck
 import hpcad as ad
-from harness import BACKENDS
 from hpcad.ir.core import walk
-from width_check import check_forward, check_reverse
+from tests.ad import custom_kernels as ck
+from tests.ad.harness import BACKENDS
+from tests.ad.width_check import check_forward, check_reverse
 
 WIDTHS = (1, 3, 8)
 CASES = {

@@ -2,18 +2,14 @@
 central differences of the gradient, on serial kernels (loops, while loops, branches, GMM)
 and parallel ones (per-iteration tape entries), on both backends; hvp never modifies its
 inputs and rejects kernels with several results."""
-import sys
-from pathlib import Path
 
 import numpy as np
 import pytest
 
 import hpcad as ad
-from harness import BACKENDS, case_rng
-from kernels import CASES
-
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "parallel"))
-import par_kernels  # noqa: E402
+from tests.ad.harness import BACKENDS, case_rng
+from tests.ad.kernels import CASES
+from tests.parallel import par_kernels
 
 SERIAL = ("heat1d_explicit", "newton_cbrt", "piecewise_branches", "logsumexp", "softplus",
           "gmm_objective", "lstm_objective")

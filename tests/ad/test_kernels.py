@@ -7,8 +7,15 @@ import numpy as np
 import pytest
 
 import hpcad as ad
-from harness import BACKENDS, case_rng, central_difference, check_case, fd_step, relative_error
-from kernels import CASES
+from tests.ad.harness import (
+    BACKENDS,
+    case_rng,
+    central_difference,
+    check_case,
+    fd_step,
+    relative_error,
+)
+from tests.ad.kernels import CASES
 
 CASE_BY_NAME = {case.name: case for case in CASES}
 HEAT = CASE_BY_NAME["heat1d_explicit"]

@@ -6,14 +6,14 @@ import numpy as np
 import pytest
 
 import hpcad as ad
-from harness import BACKENDS, case_rng
 from hpcad.backend.numba.codegen import generate
 from hpcad.ir.core import walk
 from hpcad.ir.lanes import lane_outer_loops, lane_work
 from hpcad.ir.parser import parse_module
 from hpcad.ir.printer import print_function, print_module
-from kernels import CASES
-from width_check import check_forward, check_reverse
+from tests.ad.harness import BACKENDS, case_rng
+from tests.ad.kernels import CASES
+from tests.ad.width_check import check_forward, check_reverse
 
 CASE_BY_NAME = {case.name: case for case in CASES}
 # numba compiles every (kernel, width, mode): every kernel at W=3, a spread of them at W=8

@@ -1,17 +1,13 @@
 """jacobian from batched derivative calls (rows or columns W at a time) against central
 finite differences, on five kernels, in both modes, with chunk sizes that divide the count,
 that leave a short last chunk, and the default; bad batch values are errors."""
-import sys
-from pathlib import Path
 
 import numpy as np
 import pytest
 
 import hpcad as ad
-
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "ad"))
-import kernels as k  # noqa: E402
-from test_jacobian import moments  # noqa: E402
+from tests.ad import kernels as k
+from tests.api.test_jacobian import moments
 
 
 def _fd_jacobian(f, args, n, eps=1e-6):

@@ -15,15 +15,14 @@ import numpy as np
 import pytest
 
 import hpcad as ad
-import bounds_kernels as bk
+from tests.backend import bounds_kernels as bk
 
-HERE = Path(__file__).parent
+ROOT = Path(__file__).resolve().parents[2]   # the child imports tests.backend from here
 
 SCRIPT = """
 import json, sys
 import numpy as np
-sys.path.insert(0, {here!r})
-import bounds_kernels as bk
+from tests.backend import bounds_kernels as bk
 import hpcad as ad
 from hpcad.backend.numba import STATS
 name, shift = sys.argv[1], int(sys.argv[2])
@@ -47,8 +46,8 @@ def run_numba(cache_dir: Path, name: str, shift: int, checked: bool) -> dict:
     env.pop("HPCAD_BOUNDSCHECK", None)
     if checked:
         env["HPCAD_BOUNDSCHECK"] = "1"
-    out = subprocess.run([sys.executable, "-c", SCRIPT.format(here=str(HERE)), name, str(shift)],
-                         capture_output=True, text=True, env=env, timeout=600)
+    out = subprocess.run([sys.executable, "-c", SCRIPT, name, str(shift)],
+                         capture_output=True, text=True, env=env, timeout=600, cwd=ROOT)
     assert out.returncode == 0, out.stderr
     return json.loads(out.stdout.strip().splitlines()[-1])
 

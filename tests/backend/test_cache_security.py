@@ -19,10 +19,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-sys.path.insert(0, str(Path(__file__).parent))
-import cache_victim
-
 from hpcad import doctor
+from tests.backend import cache_victim
 
 NOBODY = 65534
 VICTIM = Path(cache_victim.__file__).resolve()

@@ -10,13 +10,11 @@ from pathlib import Path
 import numpy as np
 
 import hpcad as ad
+from benchmarks import heat, jacobi
+from benchmarks.reference.heat_adjoint import HeatAdjoint
+from benchmarks.reference.jacobi_adjoint import JacobiAdjoint
 
 ROOT = Path(__file__).parent.parent.parent
-sys.path.insert(0, str(ROOT))
-
-from benchmarks import heat, jacobi  # noqa: E402
-from benchmarks.reference.heat_adjoint import HeatAdjoint  # noqa: E402
-from benchmarks.reference.jacobi_adjoint import JacobiAdjoint  # noqa: E402
 
 
 def test_runner_writes_json_and_table(tmp_path):

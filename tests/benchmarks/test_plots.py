@@ -1,13 +1,9 @@
 """benchmarks/plots.py draws what the rows say: one bar per ratio and case, one efficiency
 line per case, kind (primal, gradient) and scaling axis (threads, ranks)."""
-import sys
-from pathlib import Path
 
 import numpy as np
 
-sys.path.insert(0, str(Path(__file__).parent.parent.parent))
-
-from benchmarks import plots  # noqa: E402
+from benchmarks import plots
 
 PNG = b"\x89PNG\r\n\x1a\n"
 

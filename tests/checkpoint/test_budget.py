@@ -2,8 +2,6 @@
 estimate equals the tape the compiled store-all derivative allocates, the chosen policy's
 tape fits the budget, and the gradient is the store-all one."""
 import re
-import sys
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -11,10 +9,7 @@ import pytest
 import hpcad as ad
 from hpcad.checkpoint.budget import parse_bytes
 from hpcad.errors import ArgumentError, HpcadError
-
-sys.path.insert(0, str(Path(__file__).parent.parent.parent / "examples"))
-sys.path.insert(0, str(Path(__file__).parent.parent.parent))   # benchmarks.jacobi
-from heat import heat_misfit  # noqa: E402
+from hpcad.kernels.stencils import heat_misfit
 
 N_CELLS, N_STEPS = 200, 400
 ARGS = (np.sin(np.linspace(0.0, 3.0, N_CELLS)) + 0.1, np.zeros(N_CELLS), 0.3, N_STEPS)

@@ -3,8 +3,6 @@
 end with their final values, no tape is held, snapshot files leave nothing behind, and
 kernels whose steps cannot restart keep a tape or say why."""
 import os
-import sys
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -14,11 +12,8 @@ from hpcad.checkpoint.budget import TimeLoop, choose
 from hpcad.checkpoint.disk import buffer, file_backed
 from hpcad.checkpoint.revolve import FORWARD, RESTORE, schedule_actions
 from hpcad.errors import DifferentiationError, HpcadError
-
-sys.path.insert(0, str(Path(__file__).parent.parent.parent / "examples"))
-sys.path.insert(0, str(Path(__file__).parent))
-from heat import heat_misfit
-from test_budget import heat_taped
+from hpcad.kernels.stencils import heat_misfit
+from tests.checkpoint.test_budget import heat_taped
 
 N_CELLS, N_STEPS = 60, 23
 U0 = np.sin(np.linspace(0.0, 3.0, N_CELLS)) + 0.1

@@ -15,10 +15,9 @@ import hpcad as ad
 from hpcad.checkpoint.binomial import revolve_actions
 from hpcad.checkpoint.budget import TimeLoop, choose
 from hpcad.checkpoint.revolve import FORWARD, forward_steps, schedule_actions
+from hpcad.kernels.stencils import heat_misfit
 
 ROOT = Path(__file__).parent.parent.parent
-sys.path.insert(0, str(ROOT / "examples"))
-from heat import heat_misfit
 
 
 @pytest.fixture

@@ -6,17 +6,13 @@ a cheap rule is recomputed under "recompute" (and "auto", which saves bytes), an
 one (libm calls, loops) stays stored under "auto", and "store" stores; `ad.plan` says which."""
 import math
 import re
-import sys
-from pathlib import Path
 
 import numpy as np
 import pytest
 
 import hpcad as ad
 from hpcad.ir.core import walk
-
-sys.path.insert(0, str(Path(__file__).parent.parent / "ad"))
-import custom_kernels as ck  # noqa: E402
+from tests.ad import custom_kernels as ck
 
 POLICIES = ("auto", "recompute", "store")
 

@@ -3,16 +3,12 @@ array it does not write saves one copy of the window instead of three loads per 
 the gradient matches finite differences and is bitwise the one of the plan that stores every
 intermediate, under store-all, segments and revolve; a loop that writes the array it reads
 gets no window."""
-import sys
-from pathlib import Path
 
 import numpy as np
 import pytest
 
 import hpcad as ad
-
-sys.path.insert(0, str(Path(__file__).parent.parent.parent))   # benchmarks.burgers
-from benchmarks.burgers import burgers  # noqa: E402
+from benchmarks.burgers import burgers
 
 N, STEPS = 40, 6
 

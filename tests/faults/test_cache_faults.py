@@ -14,10 +14,9 @@ import numpy as np
 import pytest
 
 from hpcad import doctor
+from tests.backend import cache_victim
 
-VICTIM = Path(__file__).resolve().parents[1] / "backend" / "cache_victim.py"
-sys.path.insert(0, str(VICTIM.parent))
-import cache_victim
+VICTIM = Path(cache_victim.__file__).resolve()
 
 
 @pytest.fixture(scope="module")

@@ -2,17 +2,12 @@
 (checks.py): every kernel on the interpreter, a sample on numba (its compile time is the cost),
 and prange/fork-join kernels also for bitwise-repeatable threaded runs. The profile is "ci"
 unless HPCAD_GENERATIVE=long (profiles.py)."""
-import sys
-from pathlib import Path
 
 import pytest
 from hypothesis import assume, given
 
-sys.path.insert(0, str(Path(__file__).parent))
-import checks
-import found
-import grammar
-from profiles import generative
+from tests.generative import checks, found, grammar
+from tests.generative.profiles import generative
 
 NUMBA_EVERY = 20    # one kernel in NUMBA_EVERY also runs on numba (each compiles 3-20 s)
 

@@ -4,17 +4,13 @@ called by a kernel that exchanges halos, checked against finite differences of t
 function in both modes on both backends, and at width 3 (the rules called once per
 direction) against separate unbatched calls; and a deliberately doubled rule is honored."""
 import math
-import sys
-from pathlib import Path
 
 import numpy as np
 import pytest
 from mpi4py import MPI
 
 import hpcad as ad
-
-sys.path.insert(0, str(Path(__file__).parent.parent / "ad"))
-from width_check import check_forward, check_reverse  # noqa: E402
+from tests.ad.width_check import check_forward, check_reverse  # noqa: E402
 
 COMM = MPI.COMM_WORLD
 BACKENDS = ["interp", "numba"]

@@ -1,19 +1,14 @@
 """Derivatives of distributed kernels under mpiexec (run by tests/test_mpi_launch.py with
 2 and 3 ranks): forward and reverse mode against central finite differences of the global
 function, on both backends; the distributed heat gradient against the single-process one."""
-import sys
-from pathlib import Path
 
 import numpy as np
 import pytest
 from mpi4py import MPI
 
 import hpcad as ad
-
-sys.path.insert(0, str(Path(__file__).parent))
-sys.path.insert(0, str(Path(__file__).parent.parent.parent / "examples"))
-import mpi_kernels as mk  # noqa: E402
-from heat_mpi import heat_local, split  # noqa: E402
+from hpcad.kernels.mpi_stencils import heat_local, split
+from tests.mpi import mpi_kernels as mk
 
 COMM = MPI.COMM_WORLD
 BACKENDS = ["interp", "numba"]
@@ -130,7 +125,7 @@ def test_distributed_heat_matches_single_process(backend):
 @pytest.mark.timeout(120)
 @pytest.mark.parametrize("backend", BACKENDS)
 def test_cartesian_jacobi_matches_single_process(backend):
-    from jacobi_mpi import jacobi_local, local_block
+    from hpcad.kernels.mpi_stencils import jacobi_local, local_block
     cart = COMM.Create_cart(MPI.Compute_dims(COMM.size, 2))
     x = np.linspace(0.0, 1.0, 14)[:, None]
     y = np.linspace(0.0, 1.0, 11)[None, :]

@@ -3,17 +3,13 @@ differences of the global loss (run by tests/test_mpi_launch.py at 2 and 3 ranks
 entry is perturbed on the rank that owns it, and the global loss is the result itself
 where it is the same on every rank (a value read from a collective's receive buffer, as
 from `comm.allreduce`), else the sum of the ranks' results."""
-import sys
-from pathlib import Path
 
 import numpy as np
 import pytest
 from mpi4py import MPI
 
 import hpcad as ad
-
-sys.path.insert(0, str(Path(__file__).parent))
-import mpi_kernels as mk
+from tests.mpi import mpi_kernels as mk
 
 COMM = MPI.COMM_WORLD
 BACKENDS = ["interp", "numba"]

@@ -3,19 +3,14 @@ tests/test_mpi_launch.py): each lane of a width-W forward or reverse call equals
 unbatched call on every rank, the derivative messages carrying all W directions at once
 (tests/ad/width_check.py). The distributed heat on both backends at W in {1, 3, 8}; the
 other MPI kernels at W=3."""
-import sys
-from pathlib import Path
 
 import numpy as np
 import pytest
 from mpi4py import MPI
 
-sys.path.insert(0, str(Path(__file__).parent))
-sys.path.insert(0, str(Path(__file__).parent.parent / "ad"))
-sys.path.insert(0, str(Path(__file__).parent.parent.parent / "examples"))
-import mpi_kernels as mk  # noqa: E402
-from heat_mpi import heat_local, split  # noqa: E402
-from width_check import check_forward, check_reverse  # noqa: E402
+from hpcad.kernels.mpi_stencils import heat_local, split
+from tests.ad.width_check import check_forward, check_reverse  # noqa: E402
+from tests.mpi import mpi_kernels as mk
 
 COMM = MPI.COMM_WORLD
 BACKENDS = ["interp", "numba"]

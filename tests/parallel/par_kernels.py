@@ -13,7 +13,6 @@ import numpy as np
 
 import hpcad as ad
 
-
 # How the reverse sweep keeps its accumulations into shadow arrays race-free (DESIGN.md):
 OWN = "own"            # each iteration (task) accumulates only into its own elements
 COLORED = "colored"    # stencil-shaped: two-colour chunked loop, plain +=, deterministic

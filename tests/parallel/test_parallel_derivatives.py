@@ -14,12 +14,21 @@ import numpy as np
 import pytest
 
 import hpcad as ad
-import par_kernels as pk
-from harness import (BACKENDS, as_outputs, case_rng, central_difference, check_case, fd_step,
-                     is_active, random_direction, relative_error)
 from hpcad.cli import default_activity
 from hpcad.ir.printer import print_function
-from par_kernels import ADJOINT_FORMS, ATOMIC, CASES, COLORED, OWN, ParallelCase
+from tests.ad.harness import (
+    BACKENDS,
+    as_outputs,
+    case_rng,
+    central_difference,
+    check_case,
+    fd_step,
+    is_active,
+    random_direction,
+    relative_error,
+)
+from tests.parallel import par_kernels as pk
+from tests.parallel.par_kernels import ADJOINT_FORMS, ATOMIC, CASES, COLORED, OWN, ParallelCase
 
 CASE_BY_NAME = {case.name: case for case in CASES}
 cases = pytest.mark.parametrize("case", CASES, ids=[case.name for case in CASES])

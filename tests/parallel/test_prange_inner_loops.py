@@ -8,11 +8,16 @@ numba threads bitwise equal, and the refusal of what cannot be laid out."""
 import math
 
 import numpy as np
-import par_kernels as pk
 import pytest
-from harness import BACKENDS, case_rng, check_case, relative_error
-from par_kernels import INNER_LOOP_CASES, OWN
-from test_parallel_derivatives import (
+
+import hpcad as ad
+from hpcad.cli import default_activity
+from hpcad.errors import DifferentiationError
+from hpcad.ir.core import walk
+from tests.ad.harness import BACKENDS, case_rng, check_case, relative_error
+from tests.parallel import par_kernels as pk
+from tests.parallel.par_kernels import INNER_LOOP_CASES, OWN
+from tests.parallel.test_parallel_derivatives import (
     THREADS,
     TWIN_RTOL,
     active_argnums,
@@ -23,11 +28,6 @@ from test_parallel_derivatives import (
     repeat_tolerances,
     reverse_ir,
 )
-
-import hpcad as ad
-from hpcad.cli import default_activity
-from hpcad.errors import DifferentiationError
-from hpcad.ir.core import walk
 
 cases = pytest.mark.parametrize("case", INNER_LOOP_CASES, ids=[c.name for c in INNER_LOOP_CASES])
 backends = pytest.mark.parametrize("backend", BACKENDS)

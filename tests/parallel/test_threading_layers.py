@@ -13,9 +13,10 @@ import numpy as np
 import pytest
 
 import hpcad as ad
-import par_kernels as pk
-from harness import is_active, relative_error
+from tests.ad.harness import is_active, relative_error
+from tests.parallel import par_kernels as pk
 
+ROOT = Path(__file__).resolve().parents[2]   # the child imports tests.parallel from here
 LAYERS = ["omp", "tbb", "workqueue"]
 TIMEOUT_S = 240
 SEED = 3
@@ -25,11 +26,10 @@ NAMES = ("elementwise", "stencil1d", "gather_repeated")
 # Gradients w.r.t. every float argument, at the arguments each case draws from SEED.
 CHILD = """
 import json, sys
-sys.path.insert(0, {here!r})
 import numba
 import numpy as np
 import hpcad as ad
-import par_kernels as pk
+from tests.parallel import par_kernels as pk
 
 if {threads_first!r}:
     numba.set_num_threads(2)
@@ -52,10 +52,10 @@ def run_child(layer: str, threads_first: bool = False) -> dict:
     """Run CHILD in a fresh interpreter under `layer`; its JSON report."""
     env = dict(os.environ, NUMBA_THREADING_LAYER=layer, NUMBA_NUM_THREADS="2")
     env.pop("LD_LIBRARY_PATH", None)
-    code = CHILD.format(here=str(Path(__file__).resolve().parent), seed=SEED, names=NAMES,
+    code = CHILD.format(seed=SEED, names=NAMES,
                         threads_first=threads_first)
     proc = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True,
-                          text=True, timeout=TIMEOUT_S)
+                          text=True, timeout=TIMEOUT_S, cwd=ROOT)
     assert proc.returncode == 0, f"layer {layer}: exit {proc.returncode}\n{proc.stderr[-3000:]}"
     return json.loads(proc.stdout.strip().splitlines()[-1])
 

@@ -5,9 +5,9 @@ sum reductions)."""
 import numpy as np
 import pytest
 
-from harness import BACKENDS
-from par_kernels import CASES
-from width_check import check_forward, check_reverse
+from tests.ad.harness import BACKENDS
+from tests.ad.width_check import check_forward, check_reverse
+from tests.parallel.par_kernels import CASES
 
 WIDE = ("heat_prange", "sum_reduction", "join_two", "stencil2d_inner")
 

@@ -1,18 +1,14 @@
 """Loop fusion merges adjacent loops only when every shared array is touched at the same
 element by the same iteration, and keeps results right (checked against plain Python)."""
-import sys
-from pathlib import Path
 
 import numpy as np
 import pytest
 
 import hpcad as ad
+from benchmarks.heat import heat
 from hpcad.ir import print_function
 from hpcad.ir.core import walk
-
-sys.path.insert(0, str(Path(__file__).parent.parent.parent))
-from benchmarks.heat import heat  # noqa: E402
-from test_gather import wide  # noqa: E402
+from tests.passes.test_gather import wide
 
 
 @ad.kernel

@@ -104,10 +104,7 @@ def test_heat_reverse_sweep_stores_each_adjoint_once():
     writes d_u[j]) nor stores d_tmp at all (a scratch adjoint that the loops after it read
     only at its last two elements, stored after the loop); the gradient still matches
     finite differences."""
-    import sys
-    from pathlib import Path
-    sys.path.insert(0, str(Path(__file__).parent.parent.parent))
-    from benchmarks.heat import heat
+    from hpcad.kernels.stencils import heat
     n, steps, alpha = 40, 5, 0.2
     u = np.sin(np.linspace(0.0, 3.0, n)) + 0.1
     fn = heat.specialize((u, alpha, steps)).derivative("reverse", ("dup", "active", "const"),
