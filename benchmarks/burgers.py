@@ -21,7 +21,8 @@ def make_args(size):
 
 def run(size) -> dict:
     u0, c, d, steps = make_args(size)
-    copy = lambda: (u0.copy(),)
+    def copy():
+        return (u0.copy(),)
     primal = numba.njit(burgers.py_func, error_model="numpy")
     row = {"numba_primal_s": median_time(lambda u: primal(u, c, d, steps), copy),
            "hpcad_primal_s": median_time(lambda u: burgers(u, c, d, steps), copy)}

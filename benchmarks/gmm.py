@@ -27,7 +27,7 @@ def jax_grad(d):
     import jax.numpy as jnp
     from jax.scipy.special import logsumexp
     jax.config.update("jax_enable_x64", True)
-    rows, cols = zip(*[(r, c) for c in range(d) for r in range(c + 1, d)])
+    rows, cols = zip(*[(r, c) for c in range(d) for r in range(c + 1, d)], strict=True)
     rows, cols = np.array(rows), np.array(cols)
 
     def objective(alphas, means, icf, x, gamma, m):

@@ -37,7 +37,8 @@ def jax_grad():
 
 def run(size) -> dict:
     u0, alpha, steps = make_args(size)
-    copy = lambda: (u0.copy(),)
+    def copy():
+        return (u0.copy(),)
     primal = numba.njit(heat.py_func, error_model="numpy")
     row = {"numba_primal_s": median_time(lambda u: primal(u, alpha, steps), copy),
            "hpcad_primal_s": median_time(lambda u: heat(u, alpha, steps), copy)}

@@ -40,7 +40,8 @@ def jax_grad():
 
 def run(size) -> dict:
     u0, v0, steps = make_args(size)
-    copies = lambda: (u0.copy(), v0.copy())
+    def copies():
+        return (u0.copy(), v0.copy())
     primal = numba.njit(jacobi.py_func, error_model="numpy")
     row = {"numba_primal_s": median_time(lambda u, v: primal(u, v, steps), copies),
            "hpcad_primal_s": median_time(lambda u, v: jacobi(u, v, steps), copies)}
@@ -74,11 +75,12 @@ def probe_compile(kernel, args, activity) -> dict:
     primal_compile = time.perf_counter() - t
     rev = ad.autodiff(kernel, activity=activity)
     flat = []
-    for a, act in zip(args, activity):
+    for a, act in zip(args, activity, strict=True):
         flat.append(a)
         if act is ad.Duplicated:
             flat.append(np.zeros_like(a))
-    copies = lambda: tuple(x.copy() if isinstance(x, np.ndarray) else x for x in flat)
+    def copies():
+        return tuple(x.copy() if isinstance(x, np.ndarray) else x for x in flat)
     t = time.perf_counter()
     rev(*copies())
     first = time.perf_counter() - t

@@ -1,7 +1,8 @@
-"""Benchmark: weak scaling of the distributed 1-D heat (hpcad/kernels/mpi_stencils.py, run by examples/heat_mpi.py) and its
-gradient under mpiexec: each rank keeps the same share of the domain, so ideal times stay
-flat. Weak-scaling efficiency = t(1 rank) / t(R ranks); the gradient's is compared with the
-primal's (target: >= 0.9 of it) and gradient/primal is reported per rank count. The primal
+"""Benchmark: weak scaling of the distributed 1-D heat (hpcad/kernels/mpi_stencils.py, which
+examples/heat_mpi.py runs) and its gradient under mpiexec: each rank keeps the same share of
+the domain, so ideal times stay flat. Weak-scaling efficiency = t(1 rank) / t(R ranks); the
+gradient's is compared with the primal's (target: >= 0.9 of it) and gradient/primal is
+reported per rank count. The primal
 is hpcad's compiled kernel (what numba + numba-mpi code would run)."""
 from __future__ import annotations
 
@@ -65,7 +66,7 @@ def run(size) -> dict:
             raise RuntimeError(out.stderr[-3000:])
         row["ranks"][ranks] = json.loads(out.stdout.strip().splitlines()[-1])
     base = row["ranks"][1]
-    for r, x in row["ranks"].items():
+    for x in row["ranks"].values():
         x["grad_over_primal"] = x["grad_s"] / x["primal_s"]
         x["primal_efficiency"] = base["primal_s"] / x["primal_s"]
         x["grad_efficiency"] = base["grad_s"] / x["grad_s"]

@@ -46,7 +46,7 @@ def run(size) -> dict:
 
     def flat():
         out = []
-        for a, act in zip(copies(), activity):
+        for a, act in zip(copies(), activity, strict=True):
             out.append(a)
             if act is ad.Duplicated:
                 out.append(np.zeros_like(a))

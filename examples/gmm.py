@@ -25,7 +25,7 @@ def main() -> int:
 
     gradient = ad.grad(gmm_objective, argnums=(0, 1, 2))(*params, *data)
     print(f"objective          {gmm_objective(*params, *data):.10e}")
-    for name, g in zip(("alphas", "means", "icf"), gradient):
+    for name, g in zip(("alphas", "means", "icf"), gradient, strict=True):
         print(f"|d f / d {name:6s}|  {np.linalg.norm(g):.10e}")
 
     # Central differences along random directions v: (f(p + h v) - f(p - h v)) / 2h should
@@ -33,10 +33,10 @@ def main() -> int:
     h, rtol, failed = 1e-6, 1e-6, False
     for trial in range(3):
         v = [rng.standard_normal(p.shape) for p in params]
-        plus = gmm_objective(*[p + h * vk for p, vk in zip(params, v)], *data)
-        minus = gmm_objective(*[p - h * vk for p, vk in zip(params, v)], *data)
+        plus = gmm_objective(*[p + h * vk for p, vk in zip(params, v, strict=True)], *data)
+        minus = gmm_objective(*[p - h * vk for p, vk in zip(params, v, strict=True)], *data)
         fd = (plus - minus) / (2.0 * h)
-        directional = sum(float(np.vdot(g, vk)) for g, vk in zip(gradient, v))
+        directional = sum(float(np.vdot(g, vk)) for g, vk in zip(gradient, v, strict=True))
         error = abs(fd - directional) / max(abs(fd), abs(directional))
         failed |= error > rtol
         print(f"direction {trial}: AD {directional:+.12e}  FD {fd:+.12e}  rel. error {error:.1e}")

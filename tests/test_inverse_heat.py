@@ -75,8 +75,9 @@ def test_writes_png(runs):
 
 
 def test_runs_without_matplotlib_and_says_so(tmp_path):
+    png = str(tmp_path / "x.png")
     hide = ("import sys, runpy; sys.modules['matplotlib'] = None; "
-            f"sys.argv = [{str(EXAMPLE)!r}, '--maxiter', '2', '--png', {str(tmp_path / 'x.png')!r}]; "
+            f"sys.argv = [{str(EXAMPLE)!r}, '--maxiter', '2', '--png', {png!r}]; "
             f"runpy.run_path({str(EXAMPLE)!r}, run_name='__main__')")
     out = subprocess.run([sys.executable, "-c", hide], capture_output=True, text=True,
                          timeout=300, cwd=ROOT)

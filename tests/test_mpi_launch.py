@@ -32,7 +32,7 @@ def test_heat_mpi_example_gives_the_same_answer_on_any_rank_count(ranks):
                           str(ROOT / "examples" / "heat_mpi.py")], capture_output=True,
                          text=True, timeout=600, cwd=ROOT)
     assert out.returncode == 0, out.stderr[-3000:]
-    lines = [l for l in out.stdout.splitlines() if not l.startswith("ranks")]
+    lines = [line for line in out.stdout.splitlines() if not line.startswith("ranks")]
     expected = ["loss                  2.539336829555e+02",
                 "|d loss / d u0|       3.183980697281e+01",
                 "d loss / d alpha      -1.392242053357e+00"]
@@ -45,6 +45,7 @@ def test_jacobi_mpi_example_gives_the_same_answer_on_any_grid(ranks):
                           str(ROOT / "examples" / "jacobi_mpi.py")], capture_output=True,
                          text=True, timeout=600, cwd=ROOT)
     assert out.returncode == 0, out.stderr[-3000:]
-    lines = [l for l in out.stdout.splitlines() if not l.startswith("process grid")]
+    lines = [line for line in out.stdout.splitlines()
+             if not line.startswith("process grid")]
     assert lines == ["loss                  6.604831816789e+02",
                      "|d loss / d u0|       4.189225904679e+01"]

@@ -65,7 +65,7 @@ def as_cotangent(like, weights: np.ndarray):
 def inner(direction: tuple, cotangents: tuple) -> float:
     """sum_k <v_k, c_k> over the active arguments."""
     return float(sum(np.vdot(np.asarray(v, dtype=np.float64), np.asarray(c, dtype=np.float64))
-                     for v, c in zip(direction, cotangents) if v is not None))
+                     for v, c in zip(direction, cotangents, strict=True) if v is not None))
 
 
 def fd_step(case, args: tuple) -> float:
@@ -84,7 +84,7 @@ def shifted(args: tuple, direction: tuple, h: float) -> tuple:
         if isinstance(arg, np.ndarray):
             return arg.astype(np.float64) + h * v.astype(np.float64)
         return arg + h * v
-    return tuple(shift(arg, v) for arg, v in zip(args, direction))
+    return tuple(shift(arg, v) for arg, v in zip(args, direction, strict=True))
 
 
 def central_difference(py_func, args: tuple, direction: tuple, h: float) -> np.ndarray:
@@ -95,7 +95,7 @@ def central_difference(py_func, args: tuple, direction: tuple, h: float) -> np.n
 
 
 def _assert_unchanged(what: str, values: tuple, before: tuple) -> None:
-    for k, (now, then) in enumerate(zip(values, before)):
+    for k, (now, then) in enumerate(zip(values, before, strict=True)):
         if isinstance(then, np.ndarray):
             assert now.dtype == then.dtype and np.array_equal(now, then), \
                 f"{what} modified argument {k}"
@@ -106,7 +106,7 @@ def _assert_unchanged(what: str, values: tuple, before: tuple) -> None:
 def _assert_cotangent_kinds(name: str, args: tuple, cotangents: tuple) -> None:
     assert isinstance(cotangents, tuple) and len(cotangents) == len(args), \
         f"{name}: vjp_fn must return one entry per argument"
-    for k, (arg, ct) in enumerate(zip(args, cotangents)):
+    for k, (arg, ct) in enumerate(zip(args, cotangents, strict=True)):
         if not is_active(arg):
             assert ct is None, f"{name}: cotangent of constant argument {k} must be None"
         elif isinstance(arg, np.ndarray):

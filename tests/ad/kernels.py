@@ -3,8 +3,8 @@ benchmark (ADBench GMM, LSTM and bundle adjustment), and CASES: every kernel wit
 small random arguments at which it is smooth, so finite differences are a valid reference.
 Every kernel is also plain Python; test_kernels_plain.py checks that before any AD runs."""
 import math
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Callable
 
 import numpy as np
 
@@ -373,8 +373,8 @@ def matmul_frobenius(a, b):
     c = np.zeros((n, m))
     for i in range(n):
         for j in range(m):
-            for l in range(k):
-                c[i, j] += a[i, l] * b[l, j]
+            for q in range(k):
+                c[i, j] += a[i, q] * b[q, j]
     s = 0.0
     for i in range(n):
         for j in range(m):

@@ -20,7 +20,7 @@ INV_SQRT_ACCURACY = 2e-3   # one Newton step after the bit trick
 
 def _line_of(fn, text: str) -> int:
     lines, start = inspect.getsourcelines(fn)
-    return start + next(k for k, l in enumerate(lines) if text in l)
+    return start + next(k for k, line in enumerate(lines) if text in line)
 
 
 def _fd(f, args, k, h=1e-6):

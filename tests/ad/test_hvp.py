@@ -27,10 +27,10 @@ def fd_of_gradient(kernel, args, nums, directions, backend, eps=1e-6):
 
     def moved(sign):
         out = [a.copy() if isinstance(a, np.ndarray) else a for a in args]
-        for n, d in zip(nums, directions):
+        for n, d in zip(nums, directions, strict=True):
             out[n] = out[n] + sign * eps * d
         return g(*out)
-    return [(p - m) / (2 * eps) for p, m in zip(moved(1.0), moved(-1.0))]
+    return [(p - m) / (2 * eps) for p, m in zip(moved(1.0), moved(-1.0), strict=True)]
 
 
 @pytest.mark.parametrize("backend", BACKENDS)
@@ -44,10 +44,10 @@ def test_hvp_matches_fd_of_gradient(name, backend):
                        else float(rng.standard_normal()) for n in nums)
     before = [a.copy() if isinstance(a, np.ndarray) else a for a in args]
     got = ad.hvp(case.kernel, argnums=nums, backend=backend)(*args, directions)
-    for a, b in zip(args, before):
+    for a, b in zip(args, before, strict=True):
         assert np.array_equal(a, b)
     want = fd_of_gradient(case.kernel, args, nums, directions, backend)
-    for n, h, w in zip(nums, got, want):
+    for n, h, w in zip(nums, got, want, strict=True):
         scale = max(np.max(np.abs(w)), 1e-3)
         err = np.max(np.abs(np.asarray(h) - w)) / scale
         assert err <= 2e-5, f"{name}: H v for argument {n} off by {err:.1e}"

@@ -26,7 +26,7 @@ def summed_squares(comm, u, total):
 
 def _call_line() -> str:
     lines, start = inspect.getsourcelines(summed_squares.py_func)
-    return f"{__file__}:{start + next(k for k, l in enumerate(lines) if '# the call' in l)}"
+    return f"{__file__}:{start + next(k for k, line in enumerate(lines) if '# the call' in line)}"
 
 
 def _fresh():

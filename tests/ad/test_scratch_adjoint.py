@@ -75,7 +75,7 @@ def _check_fd(kernel, args, backend):
     grads = ad.grad(kernel, argnums=nums, backend=backend)(
         *[a.copy() if isinstance(a, np.ndarray) else a for a in args])
     eps = 1e-6
-    for k, g in zip(nums, grads):
+    for k, g in zip(nums, grads, strict=True):
         a = args[k]
         for e in (range(a.size) if isinstance(a, np.ndarray) else [None]):
             plus = [x.copy() if isinstance(x, np.ndarray) else x for x in args]

@@ -59,7 +59,7 @@ def test_batched_jacobian_matches_fd(name, mode, batch):
     kernel, make, nums = CASES[name]
     args = make()
     got = ad.jacobian(kernel, argnums=nums, mode=mode, batch=batch, backend="interp")(*args)
-    for n, jac in zip(nums, got):
+    for n, jac in zip(nums, got, strict=True):
         fd = _fd_jacobian(kernel, args, n)
         np.testing.assert_allclose(jac, fd, rtol=1e-6, atol=1e-7 * max(1.0, np.abs(fd).max()))
 
@@ -69,7 +69,7 @@ def test_batched_jacobian_on_numba_equals_interp(mode):
     args = _gmm_args()
     want = ad.jacobian(k.gmm_objective, argnums=(0, 1), mode=mode, backend="interp")(*args)
     got = ad.jacobian(k.gmm_objective, argnums=(0, 1), mode=mode, backend="numba")(*args)
-    for g, w in zip(got, want):
+    for g, w in zip(got, want, strict=True):
         np.testing.assert_allclose(g, w, rtol=1e-12, atol=1e-14)
 
 

@@ -38,7 +38,7 @@ def test_numba_agrees_with_interpreter(case):
         cots = pullback(as_cotangent(out, weights))
         results[backend] = (_flatten(out), _flatten(tout), _flatten(cots))
     for name, a, b in zip(("primal", "tangent", "cotangent"), results["interp"],
-                          results["numba"]):
+                          results["numba"], strict=True):
         assert relative_error(a, b) <= tol, f"{case.name} {name}: {relative_error(a, b):.2e}"
 
 

@@ -55,7 +55,7 @@ def run_numba(cache_dir: Path, name: str, shift: int, checked: bool) -> dict:
 def kernel_line(name: str) -> str:
     """file:line of the kernel's read at `i + shift`."""
     lines, first = inspect.getsourcelines(getattr(bk, name).py_func)
-    return f"{bk.__file__}:{first + next(k for k, l in enumerate(lines) if 'i + shift' in l)}"
+    return f"{bk.__file__}:{first + next(k for k, line in enumerate(lines) if 'i + shift' in line)}"
 
 
 @pytest.mark.parametrize("name", KERNELS)

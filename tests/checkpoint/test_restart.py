@@ -178,7 +178,7 @@ def test_restarting_revolve_at_width_three(copies, backend, tmp_path, monkeypatc
     got = run(k)
     assert "_restart" in k.last_policy.schedule
     assert k.last_policy.schedule.endswith("_disk") == (copies < 1)
-    for a, b in zip(got, ref):
+    for a, b in zip(got, ref, strict=True):
         np.testing.assert_array_equal(a, b)
 
 
@@ -194,5 +194,5 @@ def test_a_step_that_cannot_restart_keeps_a_one_step_tape_with_files(tmp_path, m
     assert k.last_policy.schedule == "revolve_lean_disk"
     tape, memory, disk = _held(k)
     assert 0 < tape <= one_step and memory == 0 and disk > 0
-    for a, b in zip(got, ref):
+    for a, b in zip(got, ref, strict=True):
         np.testing.assert_array_equal(a, b)

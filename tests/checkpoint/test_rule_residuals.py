@@ -159,7 +159,7 @@ def test_rule_reading_an_array_is_recomputed_only_while_nothing_overwrites_it():
         for policy in POLICIES:
             got = ad.grad(ad.checkpoint(kernel, intermediates=policy), argnums=(0, 1),
                           backend="interp")(table, xs)
-            for g, w in zip(got, want):
+            for g, w in zip(got, want, strict=True):
                 np.testing.assert_allclose(g, w, rtol=1e-12)
 
 

@@ -79,7 +79,8 @@ def test_plan_command():
 def test_plan_command_with_a_budget_agrees_with_the_api():
     import subprocess
     root = Path(__file__).parent.parent.parent
-    cmd = [sys.executable, "-m", "hpcad.cli", "plan", f"{root / 'examples' / 'heat.py'}:heat_misfit",
+    cmd = [sys.executable, "-m", "hpcad.cli", "plan",
+           f"{root / 'examples' / 'heat.py'}:heat_misfit",
            "--sig", "float64[200], float64[200], float64, int64=400", "--budget", "100kB"]
     out = subprocess.run(cmd, capture_output=True, text=True, timeout=300)
     assert out.returncode == 0, out.stderr

@@ -47,7 +47,7 @@ def test_window_stores_one_value_per_element_and_step():
     assert tape_stored >= 3 * STEPS * (N - 2) * 8
     # equal up to the order of sums: the window's indexed reads let the reverse stencil
     # take gather form and its parameter sums be reassociated (passes/gather.py)
-    for a, b in zip(g_window, g_stored):
+    for a, b in zip(g_window, g_stored, strict=True):
         np.testing.assert_allclose(a, b, rtol=1e-12, atol=0)
     assert "save a window of u (offsets -1..1)" in ad.plan(burgers, *_args())
 
@@ -58,7 +58,7 @@ def test_window_under_checkpointing_equals_store_all(policy):
     for backend in ("numba", "interp"):
         got = ad.grad(ad.checkpoint(burgers, **policy), argnums=(0, 1, 2),
                       backend=backend)(*_args())
-        for a, b in zip(got, ref):
+        for a, b in zip(got, ref, strict=True):
             np.testing.assert_allclose(a, b, rtol=1e-12, atol=0)
 
 

@@ -92,8 +92,9 @@ doubled_square_sum.defvjp(doubled_fwd, doubled_bwd)
 
 
 def _fd(kernel, args, d, h=1e-6):
-    plus = kernel.py_func(*[a + h * t if t is not None else a for a, t in zip(args, d)])
-    minus = kernel.py_func(*[a - h * t if t is not None else a for a, t in zip(args, d)])
+    pairs = list(zip(args, d, strict=True))
+    plus = kernel.py_func(*[a + h * t if t is not None else a for a, t in pairs])
+    minus = kernel.py_func(*[a - h * t if t is not None else a for a, t in pairs])
     return (plus - minus) / (2 * h)
 
 
@@ -119,7 +120,7 @@ def test_communicating_rule_in_halo_kernel_matches_finite_differences(backend):
     # each rank's output counts once: the pullback of all outputs is the FD of their sum
     _, pullback = ad.vjp(halo_then_norm, *args, backend=backend)
     cots = pullback(1.0)
-    local = sum(float(np.sum(c * t)) for c, t in zip(cots, d) if c is not None)
+    local = sum(float(np.sum(c * t)) for c, t in zip(cots, d, strict=True) if c is not None)
     assert _rel(COMM.allreduce(local), COMM.allreduce(fd_local)) <= 1e-6
 
 

@@ -28,7 +28,7 @@ def _direction(args):
 
 
 def _shifted(args, d, h):
-    return tuple(a + h * t if t is not None else a for a, t in zip(args, d))
+    return tuple(a + h * t if t is not None else a for a, t in zip(args, d, strict=True))
 
 
 def _fd(kernel, args, d, h=1e-6):
@@ -75,7 +75,7 @@ def test_forward_and_reverse_match_finite_differences(case, backend):
     # global directional derivative of the summed outputs is checked
     _, pullback = ad.vjp(kernel, *args, backend=backend)
     cots = pullback(1.0)
-    local = sum(float(np.sum(c * t)) for c, t in zip(cots, d) if c is not None)
+    local = sum(float(np.sum(c * t)) for c, t in zip(cots, d, strict=True) if c is not None)
     total = COMM.allreduce(local)
     # outputs that are the same on every rank count once; others once per rank
     expected = COMM.allreduce(fd_local) if case in mk.PER_RANK else fd_local
@@ -180,7 +180,7 @@ def test_numba_mpi_functions(backend):
     assert _rel(tangent, fd) <= 1e-6
     _, pullback = ad.vjp(mk.numba_mpi_calls, *args, backend=backend)
     cots = pullback(1.0)
-    local = sum(float(np.sum(c * t)) for c, t in zip(cots, d) if c is not None)
+    local = sum(float(np.sum(c * t)) for c, t in zip(cots, d, strict=True) if c is not None)
     assert _rel(COMM.allreduce(local), fd) <= 1e-6
 
 

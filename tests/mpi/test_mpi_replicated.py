@@ -86,7 +86,7 @@ def _mismatches(got, want, what) -> list[str]:
     got = got if isinstance(got, tuple) else (got,)
     want = want if isinstance(want, tuple) else (want,)
     return [f"{what} on rank {COMM.rank}: {g}, expected {w}"
-            for g, w in zip(got, want) if not np.allclose(g, w, rtol=1e-6, atol=1e-7)]
+            for g, w in zip(got, want, strict=True) if not np.allclose(g, w, rtol=1e-6, atol=1e-7)]
 
 
 def _assert_everywhere(mismatches: list[str]) -> None:

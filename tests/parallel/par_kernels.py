@@ -5,8 +5,8 @@ differences. CASES pairs each kernel with small random arguments at which it is 
 kernels at the end are used by single tests. (Named par_kernels, not kernels: tests/ad has a
 kernels.py, and test module basenames must be unique.)"""
 import math
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Callable
 
 import numba
 import numpy as np

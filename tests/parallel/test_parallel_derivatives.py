@@ -96,7 +96,7 @@ def assert_matches_serial_twin(case: ParallelCase, backend: str) -> None:
     _, pullback_par = ad.vjp(case.kernel, *args, backend=backend)
     _, pullback_ser = ad.vjp(case.serial, *args, backend=backend)
     cot_par, cot_ser = pullback_par(w), pullback_ser(w)
-    for k, (a, b) in enumerate(zip(cot_par, cot_ser)):
+    for k, (a, b) in enumerate(zip(cot_par, cot_ser, strict=True)):
         if b is None:
             assert a is None, f"{case.name}: cotangent {k} should be None"
             continue
@@ -273,7 +273,7 @@ def repeated_gradients(kernel, args: tuple) -> list:
 def assert_all_agree(runs: list, rtols: list) -> None:
     """Every run's gradients equal the first run's: bitwise where rtols[k] is 0."""
     for r, run in enumerate(runs[1:], 1):
-        for k, (a, b, rtol) in enumerate(zip(runs[0], run, rtols)):
+        for k, (a, b, rtol) in enumerate(zip(runs[0], run, rtols, strict=True)):
             if rtol == 0.0:
                 assert np.array_equal(a, b), f"run {r}: gradient {k} differs bitwise"
             else:
@@ -317,7 +317,7 @@ def test_large_race_prone_gradients_agree_with_serial_twin(name, make_args):
     runs = repeated_gradients(case.kernel, args)
     assert_all_agree(runs, repeat_tolerances(case, args))
     serial = ad.grad(case.serial, argnums=active_argnums(args), backend="numba")(*args)
-    for k, (a, b) in enumerate(zip(runs[0], serial)):
+    for k, (a, b) in enumerate(zip(runs[0], serial, strict=True)):
         assert relative_error(a, b) <= TWIN_RTOL, \
             f"gradient {k}: parallel vs serial {relative_error(a, b):.2e}"
 

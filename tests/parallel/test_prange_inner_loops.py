@@ -63,7 +63,7 @@ def test_repeated_gradients_on_two_threads_agree_with_the_serial_twin(case):
         runs = [grad(*args) for _ in range(REPEATS)]
     assert_all_agree(runs, repeat_tolerances(case, args))
     serial = ad.grad(case.serial, argnums=argnums, backend="numba")(*args)
-    for k, (a, b) in enumerate(zip(runs[0], serial)):
+    for k, (a, b) in enumerate(zip(runs[0], serial, strict=True)):
         assert relative_error(a, b) <= TWIN_RTOL, \
             f"gradient {k}: {a} vs serial {b} ({relative_error(a, b):.2e})"
 

@@ -47,7 +47,7 @@ print(json.dumps({{"layer": numba.threading_layer(), "threads": numba.get_num_th
 """
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def run_child(layer: str, threads_first: bool = False) -> dict:
     """Run CHILD in a fresh interpreter under `layer`; its JSON report."""
     env = dict(os.environ, NUMBA_THREADING_LAYER=layer, NUMBA_NUM_THREADS="2")
@@ -60,7 +60,7 @@ def run_child(layer: str, threads_first: bool = False) -> dict:
     return json.loads(proc.stdout.strip().splitlines()[-1])
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def interpreter_gradients() -> dict:
     cases = {case.name: case for case in pk.CASES}
     grads = {}
@@ -84,7 +84,7 @@ def test_gradient_under_layer_matches_interpreter(layer):
     grads = run_child(layer)["grads"]
     for name, expected in interpreter_gradients().items():
         assert len(grads[name]) == len(expected)
-        for k, (got, want) in enumerate(zip(grads[name], expected)):
+        for k, (got, want) in enumerate(zip(grads[name], expected, strict=True)):
             assert relative_error(got, want) <= 1e-12, f"{name}: gradient {k}"
 
 
@@ -94,7 +94,7 @@ def test_layers_agree():
     first = reports[LAYERS[0]]
     for layer in LAYERS[1:]:
         for name in NAMES:
-            for k, (got, want) in enumerate(zip(reports[layer][name], first[name])):
+            for k, (got, want) in enumerate(zip(reports[layer][name], first[name], strict=True)):
                 if isinstance(want, list) and cases[name].adjoint != pk.ATOMIC:
                     # the same operations in the same order on every layer
                     assert got == want, f"{layer}: {name} gradient {k} differs bitwise"

@@ -82,7 +82,7 @@ def test_loops_over_overlapping_ranges_are_fused_with_peeled_ends():
             got = [x.copy() for x in args]
             overlapping.backend = backend
             assert overlapping(*got) == value
-            for g, e in zip(got, expected):
+            for g, e in zip(got, expected, strict=True):
                 np.testing.assert_array_equal(g, e)
     overlapping.backend = "numba"
 
@@ -206,7 +206,7 @@ def test_shifted_fusion_keeps_what_the_loops_compute(kernel, lag, n):
         got = [a.copy() if isinstance(a, np.ndarray) else a for a in args]
         out = kernel.run(fn, got, backend)
         assert out[0] == value
-        for g, e in zip(got, expected):
+        for g, e in zip(got, expected, strict=True):
             if isinstance(g, np.ndarray):
                 np.testing.assert_array_equal(g, e)
 

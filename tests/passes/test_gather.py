@@ -44,7 +44,7 @@ def _gradient(kernel, args, fused, backend):
     spec = kernel.specialize(args)
     fn = spec.derivative("reverse", ACT[kernel], True, fused=fused)
     flat = []
-    for a, kind in zip(args, ACT[kernel]):
+    for a, kind in zip(args, ACT[kernel], strict=True):
         flat.append(a.copy() if isinstance(a, np.ndarray) else a)
         if kind == "dup":
             flat.append(np.zeros_like(a))

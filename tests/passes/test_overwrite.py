@@ -88,7 +88,7 @@ def test_overwritten_stores_leave_the_loop_and_memory_is_the_same(kernel, descen
         want_out, want = _run(kernel, before, args, backend)
         got_out, got = _run(kernel, after, args, backend)
         assert got_out == want_out
-        for g, w in zip(got, want):
+        for g, w in zip(got, want, strict=True):
             if isinstance(g, np.ndarray):
                 np.testing.assert_array_equal(g, w)
 

@@ -170,7 +170,7 @@ def cluster():
                    f"`apt-get install slurm-wlm munge` (.ci/run does it when run as root).")
         if os.environ.get("CI", "").lower() == "true":
             pytest.fail(message, pytrace=False)
-        warnings.warn(message)
+        warnings.warn(message, stacklevel=2)
         pytest.skip(message)
     c = Cluster(Path(tempfile.mkdtemp(prefix="hpcad-slurm-")))
     try:
