@@ -2,7 +2,7 @@
 when it recomputes forward values)."""
 from __future__ import annotations
 
-from .core import Block, Op, Value
+from .core import Block, Function, Op, Value
 
 
 def clone_op(op: Op, vmap: dict[Value, Value]) -> Op:
@@ -12,14 +12,14 @@ def clone_op(op: Op, vmap: dict[Value, Value]) -> Op:
              op.attrs, loc=op.loc, result_names=[r.name for r in op.results])
     for region in op.regions:
         new.add_region(clone_block(region, vmap))
-    for old, nv in zip(op.results, new.results):
+    for old, nv in zip(op.results, new.results, strict=True):
         vmap[old] = nv
     return new
 
 
 def clone_block(block: Block, vmap: dict[Value, Value]) -> Block:
     new = Block([Value(a.type, a.name) for a in block.args])
-    for old, nv in zip(block.args, new.args):
+    for old, nv in zip(block.args, new.args, strict=True):
         vmap[old] = nv
     for op in block.ops:
         c = clone_op(op, vmap)
@@ -28,9 +28,8 @@ def clone_block(block: Block, vmap: dict[Value, Value]) -> Block:
     return new
 
 
-def clone_function(fn):
+def clone_function(fn: Function) -> Function:
     """A deep copy of a function (transformations that rewrite it keep the original)."""
-    from .core import Function
     vmap: dict[Value, Value] = {}
     body = clone_block(fn.body, vmap)
     return Function(fn.name, body, list(fn.result_types), list(fn.arg_names), fn.loc)
