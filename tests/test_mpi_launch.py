@@ -1,5 +1,7 @@
 """The MPI tests, run under `mpiexec -n 2` and `-n 3` (an odd count catches neighbour
-bugs), each with a time limit so that a communication mismatch fails instead of hanging."""
+bugs), each with a time limit so that a communication mismatch fails instead of hanging.
+The fast tier runs tests/mpi's tests not marked slow at 2 ranks; the full tier runs all of
+them at 2 and at 3 ranks."""
 import os
 import shutil
 import subprocess
@@ -16,17 +18,21 @@ def _mpiexec() -> str:
     return str(found) if found.exists() else shutil.which("mpiexec")
 
 
-@pytest.mark.parametrize("ranks", [2, 3])
-def test_mpi_suite(ranks):
+@pytest.mark.parametrize("ranks, selection", [
+    pytest.param(2, ["-m", "not slow"], id="2-fast"),
+    pytest.param(2, [], id="2", marks=pytest.mark.slow),
+    pytest.param(3, [], id="3", marks=pytest.mark.slow)])
+def test_mpi_suite(ranks, selection):
     cmd = [_mpiexec(), "-n", str(ranks), sys.executable, "-m", "pytest", "-q", "--with-mpi",
-           "-p", "no:cacheprovider", "-x", str(ROOT / "tests" / "mpi")]
+           "-p", "no:cacheprovider", "-x", *selection, str(ROOT / "tests" / "mpi")]
     out = subprocess.run(cmd, capture_output=True, text=True, timeout=900, cwd=ROOT,
                          env=dict(os.environ, NUMBA_NUM_THREADS="1"))
     assert out.returncode == 0, out.stdout[-4000:] + out.stderr[-4000:]
     assert " passed" in out.stdout and "failed" not in out.stdout
 
 
-@pytest.mark.parametrize("ranks", [1, 2, 3])
+@pytest.mark.parametrize("ranks", [pytest.param(1, marks=pytest.mark.slow), 2,
+                                   pytest.param(3, marks=pytest.mark.slow)])
 def test_heat_mpi_example_gives_the_same_answer_on_any_rank_count(ranks):
     out = subprocess.run([_mpiexec(), "-n", str(ranks), sys.executable,
                           str(ROOT / "examples" / "heat_mpi.py")], capture_output=True,
@@ -39,7 +45,8 @@ def test_heat_mpi_example_gives_the_same_answer_on_any_rank_count(ranks):
     assert lines == expected
 
 
-@pytest.mark.parametrize("ranks", [1, 2, 3])
+@pytest.mark.parametrize("ranks", [pytest.param(1, marks=pytest.mark.slow),
+                                   pytest.param(2, marks=pytest.mark.slow), 3])
 def test_jacobi_mpi_example_gives_the_same_answer_on_any_grid(ranks):
     out = subprocess.run([_mpiexec(), "-n", str(ranks), sys.executable,
                           str(ROOT / "examples" / "jacobi_mpi.py")], capture_output=True,

@@ -8,6 +8,7 @@ import sys
 from pathlib import Path
 
 import numpy as np
+import pytest
 
 import hpcad as ad
 from benchmarks import heat, jacobi
@@ -17,6 +18,7 @@ from benchmarks.reference.jacobi_adjoint import JacobiAdjoint
 ROOT = Path(__file__).parent.parent.parent
 
 
+@pytest.mark.slow
 def test_runner_writes_json_and_table(tmp_path):
     out = tmp_path / "bench.json"
     run = subprocess.run([sys.executable, "-m", "benchmarks", "--quick", "--cases", "heat",
@@ -32,6 +34,7 @@ def test_runner_writes_json_and_table(tmp_path):
     assert not (tmp_path / "scaling.png").exists()                     # nothing to plot
 
 
+@pytest.mark.slow
 def test_checkpointing_benchmark_covers_heat_burgers_and_jacobi(tmp_path):
     out = tmp_path / "bench.json"
     run = subprocess.run([sys.executable, "-m", "benchmarks", "--quick", "--cases",
@@ -47,6 +50,7 @@ def test_checkpointing_benchmark_covers_heat_burgers_and_jacobi(tmp_path):
                 assert p["fits"], (name, p)
 
 
+@pytest.mark.slow
 def test_planning_benchmark_prints_and_writes_plans(tmp_path):
     """The planning case plans 1e3 and 1e5 steps (quick) and writes its times as JSON."""
     out = tmp_path / "bench.json"

@@ -27,6 +27,7 @@ def check_all(gen, numba: bool) -> None:
             checks.check_repeatable(gen, args)
 
 
+@pytest.mark.slow
 @pytest.mark.timeout(1200)
 @generative(ci_examples=160)
 @given(gen=grammar.serial_kernels())
@@ -35,6 +36,7 @@ def test_serial_kernels_match_python_and_finite_differences(gen):
     check_all(gen, numba=checks.on_numba_too(gen, NUMBA_EVERY))
 
 
+@pytest.mark.slow
 @pytest.mark.timeout(1200)
 @generative(ci_examples=100)
 @given(gen=grammar.serial_kernels(parallel=True))
