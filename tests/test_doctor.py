@@ -57,7 +57,7 @@ def test_measures_the_cache_and_names_its_filesystem(serial):
 
 
 def test_a_layer_that_cannot_start_is_reported_with_the_reason():
-    ok, detail = doctor._try_layer("no_such_layer")
+    ok, detail = doctor.try_layer("no_such_layer")
     assert not ok and "no_such_layer" in detail
 
 
