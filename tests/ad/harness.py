@@ -6,10 +6,30 @@ import copy
 import zlib
 
 import numpy as np
+import pytest
 
 import hpcad as ad
 
 BACKENDS = ["interp", "numba"]
+SLOW = pytest.mark.slow
+
+
+def on_backends(cases, fast_on_numba=()):
+    """Parametrize a test by (case, backend): every case on both backends. numba compiles
+    each case's derivatives (seconds apiece), so only the cases named in fast_on_numba run
+    on numba in the fast tier (`pytest -m "not slow"`); the others there are marked slow."""
+    return pytest.mark.parametrize("case, backend", [
+        pytest.param(case, backend, id=f"{case.name}-{backend}",
+                     marks=SLOW if backend == "numba" and case.name not in fast_on_numba
+                     else ())
+        for case in cases for backend in BACKENDS])
+
+
+def slow_unless(cases, fast=()):
+    """Parametrize a test by case, the cases not named in `fast` marked slow."""
+    return pytest.mark.parametrize("case", [
+        pytest.param(case, id=case.name, marks=() if case.name in fast else SLOW)
+        for case in cases])
 
 # relative_error(a, b) = |a - b| / max(|a|, |b|, TINY). TINY only keeps 0/0 out: a derivative
 # that is exactly zero on both sides counts as a match, anything else is measured relative to

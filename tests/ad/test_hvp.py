@@ -7,13 +7,14 @@ import numpy as np
 import pytest
 
 import hpcad as ad
-from tests.ad.harness import BACKENDS, case_rng
+from tests.ad.harness import BACKENDS, SLOW, case_rng
 from tests.ad.kernels import CASES
 from tests.parallel import par_kernels
 
 SERIAL = ("heat1d_explicit", "newton_cbrt", "piecewise_branches", "logsumexp", "softplus",
           "gmm_objective", "lstm_objective")
 PARALLEL = ("stencil1d", "heat_prange", "sum_reduction")
+FAST_ON_NUMBA = ("heat1d_explicit", "heat_prange")   # the rest compile on numba in the slow tier
 CASE_BY_NAME = {c.name: c for c in CASES} | {c.name: c for c in par_kernels.CASES}
 
 
@@ -33,8 +34,10 @@ def fd_of_gradient(kernel, args, nums, directions, backend, eps=1e-6):
     return [(p - m) / (2 * eps) for p, m in zip(moved(1.0), moved(-1.0), strict=True)]
 
 
-@pytest.mark.parametrize("backend", BACKENDS)
-@pytest.mark.parametrize("name", SERIAL + PARALLEL)
+@pytest.mark.parametrize("name, backend", [
+    pytest.param(name, backend, id=f"{name}-{backend}",
+                 marks=SLOW if backend == "numba" and name not in FAST_ON_NUMBA else ())
+    for name in SERIAL + PARALLEL for backend in BACKENDS])
 def test_hvp_matches_fd_of_gradient(name, backend):
     case = CASE_BY_NAME[name]
     rng = case_rng(case)

@@ -143,7 +143,12 @@ def _attacked(kind: str, scene) -> tuple[Path, Path, Path, Path]:
     return base, cache, precious, marker
 
 
-@pytest.mark.parametrize("kind", [*PLANTS, "links"])
+# the fast tier plants pickles; the other plants run in the slow tier
+KINDS = ["pickle", *(pytest.param(kind, marks=pytest.mark.slow)
+                     for kind in [*PLANTS, "links"] if kind != "pickle")]
+
+
+@pytest.mark.parametrize("kind", KINDS)
 def test_a_world_writable_cache_is_left_alone(kind, scene, expected):
     _, cache, precious, marker = _attacked(kind, scene)
     for env in ({}, {"HPCAD_CACHE_SHARED": "1"}):
@@ -153,7 +158,7 @@ def test_a_world_writable_cache_is_left_alone(kind, scene, expected):
         assert any("writable by others" in w for w in result["warnings"])
 
 
-@pytest.mark.parametrize("kind", [*PLANTS, "links"])
+@pytest.mark.parametrize("kind", KINDS)
 def test_planted_files_in_a_private_cache_are_ignored(kind, scene, expected):
     _, cache, precious, marker = _attacked(kind, scene)
     cache.chmod(0o700)          # the mode is fixed; the attacker's files are still there

@@ -47,9 +47,11 @@ def test_estimate_equals_the_store_all_tape():
     assert k.last_policy.snapshots is not None
 
 
-@pytest.mark.parametrize("fraction, schedule", [(1.0, None), (0.25, "segments"),
-                                                (0.05, "revolve_restart")])
-@pytest.mark.parametrize("backend", ["numba", "interp"])
+@pytest.mark.parametrize("fraction, schedule, backend", [
+    (fraction, schedule, backend) if backend == "interp" or fraction == 1.0 else
+    pytest.param(fraction, schedule, backend, marks=pytest.mark.slow)
+    for fraction, schedule in [(1.0, None), (0.25, "segments"), (0.05, "revolve_restart")]
+    for backend in ["numba", "interp"]])
 def test_budget_fits_and_gradient_is_unchanged(fraction, schedule, backend):
     (ref, store_all) = _store_all()
     budget = int(fraction * store_all)
@@ -101,7 +103,8 @@ def test_environment_budget_applies_to_plain_kernels(monkeypatch):
         ad.grad(ad.kernel(heat_misfit.py_func), argnums=0)(ARGS[0].copy(), *ARGS[1:])
 
 
-@pytest.mark.parametrize("backend", ["numba", "interp"])
+@pytest.mark.parametrize("backend", [pytest.param("numba", marks=pytest.mark.slow),
+                                     "interp"])
 def test_recompute_all_is_lean_revolve_with_one_snapshot(backend):
     """The least memory: one step's tape and one copy of the state (lean revolve: no copy
     of the state before the last steps; the final state is run forward from the snapshot).
@@ -277,7 +280,8 @@ def heat_taped(u, target, alpha, nsteps):
     return loss
 
 
-@pytest.mark.parametrize("backend", ["numba", "interp"])
+@pytest.mark.parametrize("backend", [pytest.param("numba", marks=pytest.mark.slow),
+                                     "interp"])
 def test_budget_for_two_state_copies_takes_lean_revolve(backend):
     """One step's tape and two copies of the state: revolve with one snapshot and a copy of
     the state before the last steps, or lean revolve with two snapshots. Lean runs fewer
@@ -346,7 +350,8 @@ def _local_state(u0, c, nsteps):
 LOCAL_ARGS = (np.linspace(0.2, 0.9, 40), 0.3, 12)
 
 
-@pytest.mark.parametrize("backend", ["numba", "interp"])
+@pytest.mark.parametrize("backend", [pytest.param("numba", marks=pytest.mark.slow),
+                                     "interp"])
 def test_loops_over_local_arrays_are_sized_from_the_arguments(backend):
     """Loop bounds that are shapes of local arrays (np.empty_like(u0), np.zeros(n - 1)) are
     known from the arguments: a budget plans store-all where it fits (its estimate is the
@@ -384,7 +389,8 @@ CSR_ARGS = (np.linspace(0.1, 0.5, 6), np.linspace(0.1, 0.9, 9), np.array([0, 2, 
             np.array([0, 1, 2, 3, 0, 4, 5, 1, 2]), 10)
 
 
-@pytest.mark.parametrize("backend", ["numba", "interp"])
+@pytest.mark.parametrize("backend", [pytest.param("numba", marks=pytest.mark.slow),
+                                     "interp"])
 def test_data_dependent_trip_counts_plan_revolve_without_tape(backend):
     """CSR row pointers make the tape's size data-dependent; each step restarts from its
     state, so the budget goes to snapshots (no tape) and the gradient matches FD."""

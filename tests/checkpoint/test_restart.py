@@ -39,10 +39,22 @@ def _held(k):
     return tuple(sum(h[j] for h in held) for j in range(3))
 
 
-@pytest.mark.parametrize("backend", ["numba", "interp"])
-@pytest.mark.parametrize("snapshots", [1, 2, 5, 22])
-@pytest.mark.parametrize("kind", ["revolve_restart", "revolve_lean_restart",
-                                  "revolve_restart_disk", "revolve_lean_restart_disk"])
+KINDS = ["revolve_restart", "revolve_lean_restart", "revolve_restart_disk",
+         "revolve_lean_restart_disk"]
+
+
+def _restart_runs():
+    """Every kind at 1, 2, 5 and 22 snapshots on both backends; the fast tier keeps 2
+    snapshots, on numba for the in-memory kinds."""
+    for kind in KINDS:
+        for snapshots in (1, 2, 5, 22):
+            for backend in ("numba", "interp"):
+                fast = snapshots == 2 and (backend == "interp" or not kind.endswith("disk"))
+                yield pytest.param(kind, snapshots, backend, id=f"{kind}-{snapshots}-{backend}",
+                                   marks=() if fast else pytest.mark.slow)
+
+
+@pytest.mark.parametrize("kind, snapshots, backend", list(_restart_runs()))
 def test_restarting_revolve_gives_the_store_all_gradient(kind, snapshots, backend):
     ref = _reference()
     k = ad.checkpoint(heat_misfit, snapshots, schedule="restart")
@@ -159,7 +171,7 @@ def test_restarting_tables_reverse_every_step_from_its_state(lean, from_slot):
             assert all(row[0] == FORWARD for row in actions[:split])
 
 
-@pytest.mark.parametrize("backend", ["numba", "interp"])
+@pytest.mark.parametrize("backend", [pytest.param("numba", marks=pytest.mark.slow), "interp"])
 @pytest.mark.parametrize("copies", [3, 0.5])
 def test_restarting_revolve_at_width_three(copies, backend, tmp_path, monkeypatch):
     """Three directions at once under a budget of three copies of u (in memory) and of half

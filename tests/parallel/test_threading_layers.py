@@ -109,6 +109,7 @@ def test_tbb_works_when_threads_are_set_before_the_first_gradient():
     assert report["layer"] == "tbb" and report["threads"] == 2
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("layer", ["omp", "tbb"])
 def test_whole_parallel_suite_passes_under_layer(layer):
     """The derivative and race tests of this folder, run again with the layer forced."""
