@@ -671,7 +671,7 @@ def _floordiv_mod_args(rng):
     return x, float(period)
 
 
-def _gmm_args(rng, d=3, n_comp=4, n=6):
+def gmm_args(rng, d=3, n_comp=4, n=6):
     alphas = rng.standard_normal(n_comp)
     means = rng.standard_normal((n_comp, d))
     icf = 0.3 * rng.standard_normal((n_comp, d + d * (d - 1) // 2))
@@ -777,7 +777,7 @@ CASES: list[Case] = [
     Case("numpy_functions", numpy_functions,
          lambda rng: (rng.uniform(0.2, 1.2, 8), _near(rng, [0.75, 1.5, 2.25], 0.15, 8))),
     Case("abs_floordiv_mod", abs_floordiv_mod, _floordiv_mod_args),
-    Case("gmm_objective", gmm_objective, _gmm_args),
+    Case("gmm_objective", gmm_objective, gmm_args),
     Case("lstm_objective", lstm_objective, _lstm_args),
     Case("ba_objective", ba_objective, _ba_args),
 ]

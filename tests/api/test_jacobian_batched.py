@@ -40,7 +40,7 @@ def _mv_args():
 
 
 def _gmm_args():
-    return k._gmm_args(np.random.default_rng(5))
+    return k.gmm_args(np.random.default_rng(5))
 
 
 CASES = {   # kernel, arguments, the float arguments to differentiate

@@ -88,6 +88,7 @@ def test_found_mpi_kernels_match_python_and_finite_differences(name, request):
     check_all(gen, numba=True)
 
 
+@pytest.mark.slow
 @pytest.mark.mpi(min_size=2)
 @pytest.mark.timeout(600)
 @generative(ci_examples=40, agree=COMM.bcast)

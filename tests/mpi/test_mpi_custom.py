@@ -13,7 +13,9 @@ import hpcad as ad
 from tests.ad.width_check import check_forward, check_reverse  # noqa: E402
 
 COMM = MPI.COMM_WORLD
-BACKENDS = ["interp", "numba"]
+# numba compiles each derivative on every rank (seconds apiece): the fast tier runs these on
+# the interpreter, and numba under MPI through the examples (tests/test_mpi_launch.py)
+BACKENDS = ["interp", pytest.param("numba", marks=pytest.mark.slow)]
 
 
 @ad.custom_vjp

@@ -11,7 +11,9 @@ from hpcad.kernels.mpi_stencils import heat_local, split
 from tests.mpi import mpi_kernels as mk
 
 COMM = MPI.COMM_WORLD
-BACKENDS = ["interp", "numba"]
+# numba compiles each derivative on every rank (seconds apiece): the fast tier runs these on
+# the interpreter, and numba under MPI through the examples (tests/test_mpi_launch.py)
+BACKENDS = ["interp", pytest.param("numba", marks=pytest.mark.slow)]
 CASES = mk.CASES
 
 

@@ -12,7 +12,9 @@ import hpcad as ad
 from tests.mpi import mpi_kernels as mk
 
 COMM = MPI.COMM_WORLD
-BACKENDS = ["interp", "numba"]
+# numba compiles each derivative on every rank (seconds apiece): the fast tier runs these on
+# the interpreter, and numba under MPI through the examples (tests/test_mpi_launch.py)
+BACKENDS = ["interp", pytest.param("numba", marks=pytest.mark.slow)]
 
 # kernel, this rank's arguments (rng, rank -> tuple; sizes may differ between ranks where
 # the kernel allows it), the arguments to differentiate

@@ -13,7 +13,9 @@ from tests.ad.width_check import check_forward, check_reverse  # noqa: E402
 from tests.mpi import mpi_kernels as mk
 
 COMM = MPI.COMM_WORLD
-BACKENDS = ["interp", "numba"]
+# numba compiles each derivative on every rank (seconds apiece): the fast tier runs these on
+# the interpreter, and numba under MPI through the examples (tests/test_mpi_launch.py)
+BACKENDS = ["interp", pytest.param("numba", marks=pytest.mark.slow)]
 # blocking and collective communication (non-blocking calls on halo views need contiguous
 # buffers, which the lanes of a view are not)
 CASES = {name: case for name, case in mk.CASES.items() if name != "heat_nonblocking"}
