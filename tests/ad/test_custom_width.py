@@ -14,7 +14,7 @@ import pytest
 import hpcad as ad
 from hpcad.ir.core import walk
 from tests.ad import custom_kernels as ck
-from tests.ad.harness import BACKENDS
+from tests.ad.harness import BACKENDS, SLOW
 from tests.ad.width_check import check_forward, check_reverse
 
 WIDTHS = (1, 3, 8)
@@ -27,9 +27,10 @@ CASES = {
 }
 
 
-@pytest.mark.parametrize("backend", BACKENDS)
-@pytest.mark.parametrize("width", WIDTHS)
-@pytest.mark.parametrize("name", list(CASES))
+@pytest.mark.parametrize("name, width, backend", [
+    pytest.param(name, width, backend, id=f"{name}-{width}-{backend}",
+                 marks=SLOW if backend == "numba" and width != 3 else ())
+    for name in CASES for width in WIDTHS for backend in BACKENDS])
 def test_rule_calls_at_width_equal_separate_calls(name, width, backend):
     kernel, make_args = CASES[name]
     rng = np.random.default_rng(width)
