@@ -29,7 +29,8 @@ CASES = {
 
 @pytest.mark.parametrize("name, width, backend", [
     pytest.param(name, width, backend, id=f"{name}-{width}-{backend}",
-                 marks=SLOW if backend == "numba" and width != 3 else ())
+                 marks=SLOW if backend == "numba" and (width != 3 or name == "prange_rules")
+                 else ())
     for name in CASES for width in WIDTHS for backend in BACKENDS])
 def test_rule_calls_at_width_equal_separate_calls(name, width, backend):
     kernel, make_args = CASES[name]
