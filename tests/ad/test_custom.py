@@ -246,6 +246,7 @@ def relax_with_rule(u, w, nsteps):
 
 
 @backends
+@pytest.mark.slow
 def test_checkpointed_time_loop_with_rule_calls_gives_the_store_all_gradient(backend):
     u = np.linspace(0.1, 1.0, 8)
     ref = ad.grad(relax_with_rule, argnums=(0, 1), backend=backend)(u, 0.7, 12)

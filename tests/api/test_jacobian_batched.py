@@ -64,7 +64,7 @@ def test_batched_jacobian_matches_fd(name, mode, batch):
         np.testing.assert_allclose(jac, fd, rtol=1e-6, atol=1e-7 * max(1.0, np.abs(fd).max()))
 
 
-@pytest.mark.parametrize("mode", ["rev", "fwd"])
+@pytest.mark.parametrize("mode", ["rev", pytest.param("fwd", marks=pytest.mark.slow)])
 def test_batched_jacobian_on_numba_equals_interp(mode):
     args = _gmm_args()
     want = ad.jacobian(k.gmm_objective, argnums=(0, 1), mode=mode, backend="interp")(*args)

@@ -58,7 +58,7 @@ def kernel_line(name: str) -> str:
     return f"{bk.__file__}:{first + next(k for k, line in enumerate(lines) if 'i + shift' in line)}"
 
 
-@pytest.mark.parametrize("name", KERNELS)
+@pytest.mark.parametrize("name", [KERNELS[0], pytest.param(KERNELS[1], marks=pytest.mark.slow)])
 def test_out_of_bounds_raises_on_numba_when_checked(name, tmp_path):
     got = run_numba(tmp_path, name, OUT_OF_BOUNDS, checked=True)
     assert got["error"] is not None, f"no error; gradient {got['value']}"
@@ -75,6 +75,7 @@ def test_out_of_bounds_raises_on_the_interpreter(name):
         ad.grad(getattr(bk, name), argnums=0, backend="interp")(*args)
 
 
+@pytest.mark.slow
 def test_checked_and_unchecked_code_are_cached_apart(tmp_path):
     unchecked = run_numba(tmp_path, "shifted_read", 0, checked=False)
     checked = run_numba(tmp_path, "shifted_read", 0, checked=True)

@@ -6,6 +6,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 ROOT = Path(__file__).parent.parent.parent
 
 SCRIPT = """
@@ -37,6 +39,7 @@ def test_second_process_hits_the_cache(tmp_path):
     assert any(p.suffix == ".py" for p in tmp_path.iterdir())
 
 
+@pytest.mark.slow
 def test_ranks_starting_together_share_one_compilation(tmp_path):
     env = dict(os.environ, HPCAD_CACHE_DIR=str(tmp_path))
     code = SCRIPT

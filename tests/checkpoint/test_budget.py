@@ -105,6 +105,7 @@ def test_environment_budget_applies_to_plain_kernels(monkeypatch):
 
 @pytest.mark.parametrize("backend", [pytest.param("numba", marks=pytest.mark.slow),
                                      "interp"])
+@pytest.mark.slow
 def test_recompute_all_is_lean_revolve_with_one_snapshot(backend):
     """The least memory: one step's tape and one copy of the state (lean revolve: no copy
     of the state before the last steps; the final state is run forward from the snapshot).
@@ -182,7 +183,7 @@ def _memory_heat(u, alpha, nsteps):
     return s
 
 
-@pytest.mark.parametrize("schedule", ["segments", "revolve"])
+@pytest.mark.parametrize("schedule", [pytest.param("segments", marks=pytest.mark.slow), "revolve"])
 def test_arrays_carried_across_steps_are_snapshotted(schedule):
     """tmp keeps half its value from step to step, so it is state, not scratch: it must be
     in the snapshots, and the gradient is still the store-all one."""
@@ -197,6 +198,7 @@ def test_arrays_carried_across_steps_are_snapshotted(schedule):
         assert "3 snapshots of [tmp, u];" in ad.plan(c, args[0].copy(), *args[1:])
 
 
+@pytest.mark.slow
 def test_default_plan_keeps_the_tape_in_cache(monkeypatch):
     """Without a budget, a store-all tape bigger than the cache is split into segments whose
     tape takes at most a quarter of it; the gradient is the store-all one."""
@@ -282,6 +284,7 @@ def heat_taped(u, target, alpha, nsteps):
 
 @pytest.mark.parametrize("backend", [pytest.param("numba", marks=pytest.mark.slow),
                                      "interp"])
+@pytest.mark.slow
 def test_budget_for_two_state_copies_takes_lean_revolve(backend):
     """One step's tape and two copies of the state: revolve with one snapshot and a copy of
     the state before the last steps, or lean revolve with two snapshots. Lean runs fewer

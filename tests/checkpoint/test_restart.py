@@ -45,11 +45,11 @@ KINDS = ["revolve_restart", "revolve_lean_restart", "revolve_restart_disk",
 
 def _restart_runs():
     """Every kind at 1, 2, 5 and 22 snapshots on both backends; the fast tier keeps 2
-    snapshots, on numba for the in-memory kinds."""
+    snapshots, on numba for revolve_restart."""
     for kind in KINDS:
         for snapshots in (1, 2, 5, 22):
             for backend in ("numba", "interp"):
-                fast = snapshots == 2 and (backend == "interp" or not kind.endswith("disk"))
+                fast = snapshots == 2 and (backend == "interp" or kind == "revolve_restart")
                 yield pytest.param(kind, snapshots, backend, id=f"{kind}-{snapshots}-{backend}",
                                    marks=() if fast else pytest.mark.slow)
 
@@ -76,6 +76,7 @@ def test_restarting_revolve_gives_the_store_all_gradient(kind, snapshots, backen
         assert d_alpha == pytest.approx(ref[1], rel=1e-12, abs=0)
 
 
+@pytest.mark.slow
 def test_a_step_that_cannot_restart_says_so():
     """heat_taped's copy needs tmp after the step overwrote it: asking for the restarting
     schedule is an error naming the loop; a budget falls back to a one-step tape."""

@@ -51,6 +51,7 @@ def _package_actions(steps: int, snapshots: int) -> list:
     return out
 
 
+@pytest.mark.slow
 def test_schedule_is_checkpoint_schedules_revolve(revolve_cost_table_once):
     """Every n <= 200 steps with s <= min(n, 10) snapshots: the same actions."""
     for s in range(1, 11):
@@ -119,8 +120,8 @@ def test_cli_plan_budget_over_1e5_steps():
 
 
 @pytest.mark.timeout(600)
-@pytest.mark.parametrize("backend, steps, alpha", [("numba", 100_000, 2e-5),
-                                                   ("interp", 1_500, 1e-3)])
+@pytest.mark.parametrize("backend, steps, alpha", [
+    pytest.param("numba", 100_000, 2e-5, marks=pytest.mark.slow), ("interp", 1_500, 1e-3)])
 def test_gradient_over_many_steps_under_a_budget(backend, steps, alpha):
     """A budget of a few dozen state copies over a long loop takes revolve, and the gradient
     with respect to the diffusivity is the central finite difference of the loss."""

@@ -13,8 +13,10 @@ from hpcad.kernels.stencils import heat_misfit
 ARGS = (np.sin(np.linspace(0.0, 3.0, 60)) + 0.1, np.zeros(60), 0.3, 23)
 
 
-@pytest.mark.parametrize("backend", ["interp", "numba"])
-@pytest.mark.parametrize("snapshots", [1, 2, 5, 23, 40])
+@pytest.mark.parametrize("snapshots, backend", [
+    (snapshots, backend) if backend == "interp" or snapshots == 5 else
+    pytest.param(snapshots, backend, marks=pytest.mark.slow)
+    for snapshots in (1, 2, 5, 23, 40) for backend in ("interp", "numba")])
 def test_checkpointed_gradient_equals_store_all(snapshots, backend):
     ref = ad.grad(heat_misfit, argnums=(0, 2), backend=backend)(*ARGS)
     got = ad.grad(ad.checkpoint(heat_misfit, snapshots=snapshots), argnums=(0, 2),
@@ -23,7 +25,7 @@ def test_checkpointed_gradient_equals_store_all(snapshots, backend):
     assert got[1] == ref[1]
 
 
-@pytest.mark.parametrize("backend", ["interp", "numba"])
+@pytest.mark.parametrize("backend", ["interp", pytest.param("numba", marks=pytest.mark.slow)])
 def test_arrays_end_with_their_final_values(backend):
     k = ad.checkpoint(heat_misfit, snapshots=4)
     df = ad.autodiff(k, activity=(ad.Duplicated, ad.Const, ad.Active, ad.Const),
@@ -39,6 +41,7 @@ def _tape_bytes(kernel) -> int:
     return sum(c.held_bytes()[0] for _, c in kernel.compiled.values())
 
 
+@pytest.mark.slow
 def test_tape_shrinks_with_snapshots():
     sizes = {}
     for snapshots in ("store_all", 2, 8):
@@ -93,8 +96,10 @@ def test_plan_command_with_a_budget_agrees_with_the_api():
 
 
 
-@pytest.mark.parametrize("backend", ["interp", "numba"])
-@pytest.mark.parametrize("snapshots", [1, 2, 3, 7])
+@pytest.mark.parametrize("snapshots, backend", [
+    (snapshots, backend) if backend == "interp" or snapshots == 2 else
+    pytest.param(snapshots, backend, marks=pytest.mark.slow)
+    for snapshots in (1, 2, 3, 7) for backend in ("interp", "numba")])
 def test_revolve_gradient_equals_store_all(snapshots, backend):
     ref = ad.grad(heat_misfit, argnums=(0, 2), backend=backend)(*ARGS)
     k = ad.checkpoint(heat_misfit, snapshots=snapshots, schedule="revolve")
@@ -132,7 +137,7 @@ def test_revolve_schedule_follows_checkpoint_schedules():
     assert reversed_steps == [(5, 6), (4, 5), (3, 4), (2, 3), (1, 2), (0, 1)]
 
 
-@pytest.mark.parametrize("schedule", ["segments", "revolve"])
+@pytest.mark.parametrize("schedule", ["segments", pytest.param("revolve", marks=pytest.mark.slow)])
 def test_snapshots_live_in_an_arena_reused_across_calls(schedule):
     """The snapshot buffers are allocated by the first call and kept by the compiled
     derivative, like the tape: later calls of the same size write the same memory."""
