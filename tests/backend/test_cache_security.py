@@ -183,6 +183,7 @@ def test_doctor_reports_an_open_cache_and_foreign_entries(scene, monkeypatch):
     assert "do not verify" in text, text
 
 
+@pytest.mark.slow
 def test_a_shared_cache_of_a_trusted_user_is_read_never_written(scene, expected):
     """HPCAD_CACHE_SHARED=1: the victim loads what the cache's owner (here nobody, trusted)
     compiled, and writes nothing there; without it the cache is not used."""

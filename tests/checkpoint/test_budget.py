@@ -36,6 +36,7 @@ def test_parse_bytes():
             parse_bytes(bad)
 
 
+@pytest.mark.slow
 def test_estimate_equals_the_store_all_tape():
     _, store_all = _store_all()
     k = ad.checkpoint(heat_misfit, budget=store_all)
@@ -88,6 +89,7 @@ def test_budget_below_the_minimum_is_an_error():
         ad.grad(k, argnums=(0, 2))(ARGS[0].copy(), *ARGS[1:])
 
 
+@pytest.mark.slow
 def test_environment_budget_applies_to_plain_kernels(monkeypatch):
     ref, store_all = _store_all()
     monkeypatch.setenv("HPCAD_MEMORY_BUDGET", str(store_all // 4))

@@ -40,6 +40,7 @@ def test_window_gradient_matches_finite_differences(backend):
     ad.check_grad(burgers, *_args(), argnums=(0, 1, 2), backend=backend)
 
 
+@pytest.mark.slow
 def test_window_stores_one_value_per_element_and_step():
     g_window, tape = _grad_and_tape(burgers, _args())
     g_stored, tape_stored = _grad_and_tape(burgers, _args(), intermediates="store")

@@ -61,8 +61,8 @@ def _interrupt(tmp_path, backend: str, seconds: float, signals) -> tuple:
     return child.returncode, out, err, time.perf_counter() - start
 
 
-@pytest.mark.parametrize("signals", [[signal.SIGINT], pytest.param([signal.SIGINT, signal.SIGINT],
-                                                                    marks=pytest.mark.slow)])
+@pytest.mark.slow
+@pytest.mark.parametrize("signals", [[signal.SIGINT], [signal.SIGINT, signal.SIGINT]])
 def test_ctrl_c_in_compiled_code_arrives_when_the_kernel_returns(tmp_path, signals):
     rc, out, err, _ = _interrupt(tmp_path, "numba", 6.0, signals)
     assert rc != 0 and "returned" not in out

@@ -45,7 +45,13 @@ def test_parallel_kernels_match_python_and_repeat_bitwise(gen):
     check_all(gen, numba=checks.on_numba_too(gen, NUMBA_EVERY))
 
 
-@pytest.mark.parametrize("name", sorted(found.SERIAL))
+# the two found kernels that take seconds to compile run in the slow tier
+SLOW_FOUND = ("forkjoin_task_tape_unknown_trips", "prange_inner_loop_saves")
+
+
+@pytest.mark.parametrize("name", [pytest.param(name, marks=pytest.mark.slow)
+                                  if name in SLOW_FOUND else name
+                                  for name in sorted(found.SERIAL)])
 def test_found_kernels_match_python_and_finite_differences(name, request):
     feature, _, gen = found.SERIAL[name]
     found.expect_known_bug(request, feature)

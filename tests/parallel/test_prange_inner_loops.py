@@ -39,7 +39,7 @@ from tests.parallel.test_parallel_derivatives import (
 
 cases = pytest.mark.parametrize("case", INNER_LOOP_CASES, ids=[c.name for c in INNER_LOOP_CASES])
 backends = pytest.mark.parametrize("backend", BACKENDS)
-FAST_ON_NUMBA = ("heat2d_nonlinear",)   # the other cases compile on numba in the slow tier
+FAST_ON_NUMBA = ()   # each case compiles on numba for seconds: those runs are in the slow tier
 REPEATS = 5
 
 
