@@ -54,6 +54,7 @@ def test_gradient_agrees_with_finite_differences():
         assert abs(grad @ d - numeric) <= 1e-6 * abs(numeric)
 
 
+@pytest.mark.slow
 def test_recovers_kappa_from_noise_free_data(runs):
     stdout, _ = runs[1]
     error = float(re.search(r"relative error of kappa (\S+)", stdout).group(1))
@@ -62,6 +63,7 @@ def test_recovers_kappa_from_noise_free_data(runs):
     assert losses[-1] < 1e-8 * losses[0]
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("ranks", [2, 3])
 def test_loss_history_is_the_same_on_any_rank_count(runs, ranks):
     serial, parallel = _losses(runs[1][0]), _losses(runs[ranks][0])
@@ -69,6 +71,7 @@ def test_loss_history_is_the_same_on_any_rank_count(runs, ranks):
     np.testing.assert_allclose(parallel, serial, rtol=1e-10, atol=0)
 
 
+@pytest.mark.slow
 def test_writes_png(runs):
     for _, png in runs.values():
         assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"

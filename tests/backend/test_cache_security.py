@@ -159,6 +159,7 @@ def test_a_world_writable_cache_is_left_alone(kind, scene, expected):
 
 
 @pytest.mark.parametrize("kind", KINDS)
+@pytest.mark.slow
 def test_planted_files_in_a_private_cache_are_ignored(kind, scene, expected):
     _, cache, precious, marker = _attacked(kind, scene)
     cache.chmod(0o700)          # the mode is fixed; the attacker's files are still there

@@ -185,7 +185,8 @@ def _memory_heat(u, alpha, nsteps):
     return s
 
 
-@pytest.mark.parametrize("schedule", [pytest.param("segments", marks=pytest.mark.slow), "revolve"])
+@pytest.mark.slow
+@pytest.mark.parametrize("schedule", ["segments", "revolve"])
 def test_arrays_carried_across_steps_are_snapshotted(schedule):
     """tmp keeps half its value from step to step, so it is state, not scratch: it must be
     in the snapshots, and the gradient is still the store-all one."""

@@ -195,6 +195,7 @@ def test_restarting_revolve_at_width_three(copies, backend, tmp_path, monkeypatc
         np.testing.assert_array_equal(a, b)
 
 
+@pytest.mark.slow
 def test_a_step_that_cannot_restart_keeps_a_one_step_tape_with_files(tmp_path, monkeypatch):
     """heat_taped under one step's tape and half a copy of u: lean revolve, its snapshots
     in files, the one-step tape in memory; the store-all gradient."""

@@ -14,7 +14,7 @@ ARGS = (np.sin(np.linspace(0.0, 3.0, 60)) + 0.1, np.zeros(60), 0.3, 23)
 
 
 @pytest.mark.parametrize("snapshots, backend", [
-    (snapshots, backend) if backend == "interp" or snapshots == 5 else
+    (snapshots, backend) if backend == "interp" else
     pytest.param(snapshots, backend, marks=pytest.mark.slow)
     for snapshots in (1, 2, 5, 23, 40) for backend in ("interp", "numba")])
 def test_checkpointed_gradient_equals_store_all(snapshots, backend):
@@ -108,7 +108,7 @@ def test_revolve_gradient_equals_store_all(snapshots, backend):
     assert got[1] == ref[1]
 
 
-@pytest.mark.parametrize("backend", ["interp", "numba"])
+@pytest.mark.parametrize("backend", ["interp", pytest.param("numba", marks=pytest.mark.slow)])
 def test_revolve_leaves_final_values(backend):
     k = ad.checkpoint(heat_misfit, snapshots=3, schedule="revolve")
     df = ad.autodiff(k, activity=(ad.Duplicated, ad.Const, ad.Active, ad.Const),
@@ -120,6 +120,7 @@ def test_revolve_leaves_final_values(backend):
     np.testing.assert_array_equal(u, expected)
 
 
+@pytest.mark.slow
 def test_revolve_tape_holds_one_step():
     store_all = ad.checkpoint(heat_misfit, snapshots="store_all")
     store_all.compiled.clear()

@@ -53,9 +53,8 @@ def test_window_stores_one_value_per_element_and_step():
     assert "save a window of u (offsets -1..1)" in ad.plan(burgers, *_args())
 
 
-@pytest.mark.parametrize("policy", [
-    {"snapshots": 3},
-    pytest.param({"snapshots": 2, "schedule": "revolve"}, marks=pytest.mark.slow)])
+@pytest.mark.slow
+@pytest.mark.parametrize("policy", [{"snapshots": 3}, {"snapshots": 2, "schedule": "revolve"}])
 def test_window_under_checkpointing_equals_store_all(policy):
     ref, _ = _grad_and_tape(burgers, _args(), intermediates="store")
     for backend in ("numba", "interp"):

@@ -99,6 +99,7 @@ def test_an_entry_signed_with_another_key_is_recompiled(filled, tmp_path, expect
     assert "is not signed with this cache's key" in warning
 
 
+@pytest.mark.slow
 def test_a_world_writable_cache_is_not_used(tmp_path, expected):
     cache = tmp_path / "cache"
     cache.mkdir()
@@ -110,6 +111,7 @@ def test_a_world_writable_cache_is_not_used(tmp_path, expected):
     assert not list(cache.iterdir())
 
 
+@pytest.mark.slow
 def test_a_cache_that_cannot_be_made_compiles_in_memory(expected):
     result = run(Path("/proc/no_such_dir/cache"))
     assert right(result, expected)
