@@ -45,8 +45,8 @@ def test_heat_mpi_example_gives_the_same_answer_on_any_rank_count(ranks):
     assert lines == expected
 
 
-@pytest.mark.parametrize("ranks", [pytest.param(1, marks=pytest.mark.slow),
-                                   pytest.param(2, marks=pytest.mark.slow), 3])
+@pytest.mark.slow
+@pytest.mark.parametrize("ranks", [1, 2, 3])
 def test_jacobi_mpi_example_gives_the_same_answer_on_any_grid(ranks):
     out = subprocess.run([_mpiexec(), "-n", str(ranks), sys.executable,
                           str(ROOT / "examples" / "jacobi_mpi.py")], capture_output=True,

@@ -59,6 +59,7 @@ def test_schedule_is_checkpoint_schedules_revolve(revolve_cost_table_once):
             assert list(revolve_actions(n, s)) == _package_actions(n, s), (n, s)
 
 
+@pytest.mark.slow
 def test_closed_form_equals_the_action_tables():
     """Every n <= 200 steps, s <= 10 snapshots, plain and lean, with tape and restarting:
     the closed form is the table's count exactly (so no plan changes where tables were

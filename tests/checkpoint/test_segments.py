@@ -138,7 +138,8 @@ def test_revolve_schedule_follows_checkpoint_schedules():
     assert reversed_steps == [(5, 6), (4, 5), (3, 4), (2, 3), (1, 2), (0, 1)]
 
 
-@pytest.mark.parametrize("schedule", ["segments", pytest.param("revolve", marks=pytest.mark.slow)])
+@pytest.mark.slow
+@pytest.mark.parametrize("schedule", ["segments", "revolve"])
 def test_snapshots_live_in_an_arena_reused_across_calls(schedule):
     """The snapshot buffers are allocated by the first call and kept by the compiled
     derivative, like the tape: later calls of the same size write the same memory."""
