@@ -116,6 +116,55 @@ def checkpoint_lines(rows: list[dict]) -> list[str]:
     return lines
 
 
+def _width_lines(rows: list[dict]) -> list[str]:
+    from benchmarks.width import width_lines
+    return width_lines(rows)
+
+
+def _planning_lines(rows: list[dict]) -> list[str]:
+    from benchmarks.planning import planning_lines
+    return planning_lines(rows)
+
+
+# The cases with a table of their own, in the order the tables are printed and written; every
+# other case is a row of the ratio table ("ratios").
+TABLES = {"ratios": table_lines, "scaling": scaling_lines, "mpi_scaling": mpi_lines,
+          "checkpointing": checkpoint_lines, "width": _width_lines, "planning": _planning_lines}
+
+
+def _announce(name: str) -> None:
+    print(f"running {name} ...", file=sys.stderr, flush=True)
+
+
+def _own_table_rows(module, sizes: dict) -> list[dict]:
+    rows = []
+    for name, size in sizes.items():
+        _announce(name)
+        rows.append({"name": name, **module.run(size)})
+    return rows
+
+
+def _ratio_rows(case: str, module, sizes: dict, compile_row: dict) -> list[dict]:
+    rows = []
+    for name, size in sizes.items():
+        _announce(name)
+        row = {"name": name, "case": case, "size": list(size), **module.run(size)}
+        row.update(ratios(row))
+        row["compile"] = compile_row
+        rows.append(row)
+    return rows
+
+
+def _print_tables(tables: dict[str, list[dict]]) -> None:
+    printed = False
+    for key, rows in tables.items():
+        if rows:
+            if printed:
+                print()
+            print("\n".join(TABLES[key](rows)))
+            printed = True
+
+
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(prog="python -m benchmarks")
     parser.add_argument("--quick", action="store_true", help="tiny sizes (a smoke test)")
@@ -124,68 +173,26 @@ def main(argv=None) -> int:
     parser.add_argument("--no-compile", action="store_true",
                         help="skip the cold-compile and cached-start measurements")
     args = parser.parse_args(argv)
-    Path(args.out).parent.mkdir(parents=True, exist_ok=True)   # plots are written beside it
-    rows, scaling, weak, budgets, batched, plans = [], [], [], [], [], []
+    out = Path(args.out)
+    out.parent.mkdir(parents=True, exist_ok=True)   # plots are written beside it
+    tables: dict[str, list[dict]] = {key: [] for key in TABLES}
     for case in args.cases.split(","):
         module = importlib.import_module(f"benchmarks.{case}")
         sizes = QUICK[case] if args.quick else module.SIZES
-        if case == "checkpointing":
-            for name, size in sizes.items():
-                print(f"running {name} ...", file=sys.stderr, flush=True)
-                budgets.append({"name": name, **module.run(size)})
-            module.plot(budgets, Path(args.out).with_name("checkpointing.png"))
-            continue
-        if case == "width":
-            for name, size in sizes.items():
-                print(f"running {name} ...", file=sys.stderr, flush=True)
-                batched.append({"name": name, **module.run(size)})
-            continue
-        if case == "planning":
-            for name, size in sizes.items():
-                print(f"running {name} ...", file=sys.stderr, flush=True)
-                plans.append({"name": name, **module.run(size)})
-            continue
-        if case == "mpi_scaling":
-            for name, size in sizes.items():
-                print(f"running {name} ...", file=sys.stderr, flush=True)
-                weak.append({"name": name, **module.run(size)})
-            continue
-        if case == "scaling":
-            for name, size in sizes.items():
-                print(f"running {name} ...", file=sys.stderr, flush=True)
-                scaling.append({"name": name, **module.run(size)})
-            continue
-        compile_row = {} if args.no_compile else compile_times(case)
-        for name, size in sizes.items():
-            print(f"running {name} ...", file=sys.stderr, flush=True)
-            row = {"name": name, "case": case, "size": list(size), **module.run(size)}
-            row.update(ratios(row))
-            row["compile"] = compile_row
-            rows.append(row)
-    if rows:
-        print("\n".join(table_lines(rows)))
-    if scaling:
-        print()
-        print("\n".join(scaling_lines(scaling)))
-    if weak:
-        print()
-        print("\n".join(mpi_lines(weak)))
-    if budgets:
-        print()
-        print("\n".join(checkpoint_lines(budgets)))
-    if batched:
-        from benchmarks.width import width_lines
-        print()
-        print("\n".join(width_lines(batched)))
-    if plans:
-        from benchmarks.planning import planning_lines
-        print()
-        print("\n".join(planning_lines(plans)))
-    out = Path(args.out)
-    write_json(rows + scaling + weak + budgets + batched + plans, out)
+        if case in TABLES:
+            tables[case] += _own_table_rows(module, sizes)
+        else:
+            compile_row = {} if args.no_compile else compile_times(case)
+            tables["ratios"] += _ratio_rows(case, module, sizes, compile_row)
+    if tables["checkpointing"]:
+        importlib.import_module("benchmarks.checkpointing").plot(
+            tables["checkpointing"], out.with_name("checkpointing.png"))
+    _print_tables(tables)
+    write_json([row for rows in tables.values() for row in rows], out)
     print(f"wrote {out}", file=sys.stderr)
-    for name, draw, data in (("ratios.png", plots.ratios, (rows,)),
-                             ("scaling.png", plots.scaling, (scaling, weak))):
+    for name, draw, data in (("ratios.png", plots.ratios, (tables["ratios"],)),
+                             ("scaling.png", plots.scaling,
+                              (tables["scaling"], tables["mpi_scaling"]))):
         if draw(*data, out.with_name(name)) is not None:
             print(f"wrote {out.with_name(name)}", file=sys.stderr)
     return 0

@@ -1,9 +1,9 @@
 """Benchmark: memory against time of gradients under checkpointing (heat 1-D, Burgers 1-D,
 Jacobi 2-D): store-all (also the default plan when no budget is set), segments and revolve
-with fixed snapshot counts, and memory budgets of 100/25/5 % of store-all; tape plus snapshot bytes and time relative to
-store-all per policy, and the largest difference of its gradient from the store-all one
-(relative to the gradient's largest entry). Writes a PNG of the curves next to the JSON when matplotlib is
-installed."""
+with fixed snapshot counts, and memory budgets of 100/25/5 % of store-all; tape plus snapshot
+bytes and time relative to store-all per policy, and the largest difference of its gradient
+from the store-all one (relative to the gradient's largest entry). Writes a PNG of the curves
+next to the JSON when matplotlib is installed."""
 from __future__ import annotations
 
 import gc
@@ -54,7 +54,7 @@ def _timed_gradient(kernel, args) -> float:
     shadows = {k: np.zeros_like(args[k]) for k in arrays}
 
     def call(*copies):
-        fresh = dict(zip(arrays, copies))
+        fresh = dict(zip(arrays, copies, strict=True))
         flat = []
         for k, a in enumerate(args):
             flat.append(fresh.get(k, a))

@@ -2,24 +2,15 @@
 loop-based kernel of examples/gmm.py; gradient w.r.t. alphas, means and icf."""
 from __future__ import annotations
 
-import importlib.util
-
 import numpy as np
 
 import hpcad as ad
-from benchmarks.common import ROOT, jax_available, median_time, plain_numba
+from benchmarks.common import jax_available, median_time, plain_numba
+from hpcad.kernels.gmm import gmm_objective
 
 SIZES = {"gmm d=10 K=25 N=1e4": (10, 25, 10_000)}
 
 
-def _load_example():
-    spec = importlib.util.spec_from_file_location("hpcad_example_gmm", ROOT / "examples" / "gmm.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
-gmm_objective = _load_example().gmm_objective
 ACTIVITY = (ad.Duplicated, ad.Duplicated, ad.Duplicated, ad.Const, ad.Const, ad.Const)
 
 
@@ -36,7 +27,7 @@ def jax_grad(d):
     import jax.numpy as jnp
     from jax.scipy.special import logsumexp
     jax.config.update("jax_enable_x64", True)
-    rows, cols = zip(*[(r, c) for c in range(d) for r in range(c + 1, d)])
+    rows, cols = zip(*[(r, c) for c in range(d) for r in range(c + 1, d)], strict=True)
     rows, cols = np.array(rows), np.array(cols)
 
     def objective(alphas, means, icf, x, gamma, m):
@@ -81,6 +72,7 @@ def run(size) -> dict:
 def compile_probe() -> dict:
     """Run in a fresh process (see common.compile_times)."""
     import time
+
     from hpcad.backend.numba import STATS
     args = make_args((3, 4, 20))
     t = time.perf_counter()

@@ -9,23 +9,9 @@ import numpy as np
 import hpcad as ad
 from benchmarks.common import jax_available, median_time
 from benchmarks.reference.jacobi_adjoint import JacobiAdjoint
+from hpcad.kernels.stencils import jacobi
 
 SIZES = {"jacobi 500^2 x100": (500, 100), "jacobi 4000^2 x5": (4000, 5)}
-
-
-@ad.kernel
-def jacobi(u, v, nsteps):
-    n, m = u.shape
-    for step in range(nsteps):
-        for i in range(1, n - 1):
-            for j in range(1, m - 1):
-                v[i, j] = 0.25 * (u[i - 1, j] + u[i + 1, j] + u[i, j - 1] + u[i, j + 1])
-        u, v = v, u
-    s = 0.0
-    for i in range(n):
-        for j in range(m):
-            s += u[i, j] * u[i, j]
-    return s
 
 
 def make_args(size):
@@ -54,7 +40,8 @@ def jax_grad():
 
 def run(size) -> dict:
     u0, v0, steps = make_args(size)
-    copies = lambda: (u0.copy(), v0.copy())
+    def copies():
+        return (u0.copy(), v0.copy())
     primal = numba.njit(jacobi.py_func, error_model="numpy")
     row = {"numba_primal_s": median_time(lambda u, v: primal(u, v, steps), copies),
            "hpcad_primal_s": median_time(lambda u, v: jacobi(u, v, steps), copies)}
@@ -80,6 +67,7 @@ def compile_probe() -> dict:
 
 def probe_compile(kernel, args, activity) -> dict:
     import time
+
     from hpcad.backend.numba import STATS
     t = time.perf_counter()
     numba.njit(kernel.py_func, error_model="numpy").compile(
@@ -87,11 +75,12 @@ def probe_compile(kernel, args, activity) -> dict:
     primal_compile = time.perf_counter() - t
     rev = ad.autodiff(kernel, activity=activity)
     flat = []
-    for a, act in zip(args, activity):
+    for a, act in zip(args, activity, strict=True):
         flat.append(a)
         if act is ad.Duplicated:
             flat.append(np.zeros_like(a))
-    copies = lambda: tuple(x.copy() if isinstance(x, np.ndarray) else x for x in flat)
+    def copies():
+        return tuple(x.copy() if isinstance(x, np.ndarray) else x for x in flat)
     t = time.perf_counter()
     rev(*copies())
     first = time.perf_counter() - t

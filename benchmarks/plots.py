@@ -53,7 +53,7 @@ def scaling(threads: list[dict], ranks: list[dict], path: Path):
         return None
     fig, axes = plt.subplots(1, len(panels), figsize=(5 * len(panels), 3.6), squeeze=False,
                              layout="constrained")
-    for ax, (rows, key, title) in zip(axes[0], panels):
+    for ax, (rows, key, title) in zip(axes[0], panels, strict=True):
         for r in rows:
             counts = sorted(r[key], key=int)    # JSON makes the counts strings
             x = [int(c) for c in counts]

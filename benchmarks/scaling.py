@@ -11,39 +11,11 @@ import numpy as np
 
 import hpcad as ad
 from benchmarks.common import median_time, plain_numba
+from hpcad.kernels.stencils import heat_prange as heat
+from hpcad.kernels.stencils import jacobi_prange as jacobi
 
 SIZES = {"heat prange n=1e6 x20": ("heat", (1_000_000, 20)),
          "jacobi prange 1000^2 x20": ("jacobi", (1000, 20))}
-
-
-@ad.kernel
-def heat(u, alpha, nsteps):
-    n = u.shape[0]
-    tmp = np.zeros(n)
-    for t in range(nsteps):
-        for i in numba.prange(1, n - 1):
-            tmp[i] = u[i] + alpha * (u[i - 1] - 2.0 * u[i] + u[i + 1])
-        for i in numba.prange(1, n - 1):
-            u[i] = tmp[i]
-    s = 0.0
-    for i in numba.prange(n):
-        s += u[i] * u[i]
-    return s
-
-
-@ad.kernel
-def jacobi(u, v, nsteps):
-    n, m = u.shape
-    for step in range(nsteps):
-        for i in numba.prange(1, n - 1):
-            for j in range(1, m - 1):
-                v[i, j] = 0.25 * (u[i - 1, j] + u[i + 1, j] + u[i, j - 1] + u[i, j + 1])
-        u, v = v, u
-    s = 0.0
-    for i in numba.prange(n):
-        for j in range(m):
-            s += u[i, j] * u[i, j]
-    return s
 
 
 def _case(name, size):
@@ -74,7 +46,7 @@ def run(size) -> dict:
 
     def flat():
         out = []
-        for a, act in zip(copies(), activity):
+        for a, act in zip(copies(), activity, strict=True):
             out.append(a)
             if act is ad.Duplicated:
                 out.append(np.zeros_like(a))

@@ -10,22 +10,7 @@ import sys
 import numpy as np
 
 import hpcad as ad
-
-
-@ad.kernel
-def heat_misfit(u, target, alpha, nsteps):
-    n = u.shape[0]
-    tmp = np.zeros(n)
-    for step in range(nsteps):
-        for i in range(1, n - 1):
-            tmp[i] = u[i] + alpha * (u[i - 1] - 2.0 * u[i] + u[i + 1])
-        for i in range(1, n - 1):
-            u[i] = tmp[i]
-    loss = 0.0
-    for i in range(n):
-        misfit = u[i] - target[i]
-        loss += misfit * misfit
-    return loss
+from hpcad.kernels.stencils import heat_misfit
 
 
 def main() -> int:

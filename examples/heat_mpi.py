@@ -14,36 +14,7 @@ import numpy as np
 from mpi4py import MPI
 
 import hpcad as ad
-
-
-@ad.kernel
-def heat_local(u, alpha, nsteps, comm):
-    rank = comm.Get_rank()
-    size = comm.Get_size()
-    left = rank - 1 if rank > 0 else MPI.PROC_NULL
-    right = rank + 1 if rank < size - 1 else MPI.PROC_NULL
-    n = u.shape[0]
-    tmp = np.zeros(n)
-    for step in range(nsteps):
-        comm.Sendrecv(u[n - 2:n - 1], right, 0, u[0:1], left, 0)
-        comm.Sendrecv(u[1:2], left, 1, u[n - 1:n], right, 1)
-        for i in range(1, n - 1):
-            tmp[i] = u[i] + alpha * (u[i - 1] - 2.0 * u[i] + u[i + 1])
-        for i in range(1, n - 1):
-            u[i] = tmp[i]
-    s = 0.0
-    for i in range(1, n - 1):
-        s += u[i] * u[i]
-    return comm.allreduce(s, op=MPI.SUM)
-
-
-def split(global_u: np.ndarray, comm) -> tuple[np.ndarray, int]:
-    """This rank's part of the global array with one ghost cell at each end, and the global
-    index of its first owned cell. Interior cells 1..N-2 are dealt out in contiguous blocks."""
-    interior = global_u.shape[0] - 2
-    counts = [interior // comm.size + (r < interior % comm.size) for r in range(comm.size)]
-    start = 1 + sum(counts[:comm.rank])
-    return global_u[start - 1:start + counts[comm.rank] + 1].copy(), start
+from hpcad.kernels.mpi_stencils import heat_local, split
 
 
 def main() -> int:

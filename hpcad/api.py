@@ -1,4 +1,4 @@
-"""hpcad's public API (see DESIGN.md): `grad`, `value_and_grad`, `vjp`, `jvp`, `jacobian`,
+"""hpcad's public API (README.md, API): `grad`, `value_and_grad`, `vjp`, `jvp`, `jacobian`,
 `autodiff` with Enzyme-style activities, and `check_grad`. Every argument problem is an
 `ArgumentError` naming the argument before anything runs."""
 from __future__ import annotations
@@ -157,7 +157,7 @@ def _forward_call(k: Kernel, args, activity, tangents, backend, width: int = 1):
 # -- Enzyme-style in-place interface ---------------------------------------------------------
 def autodiff(f, mode: str = "reverse", activity=(), ret=Active, width: int = 1,
              backend: str | None = None):
-    """The in-place derivative of kernel f (see DESIGN.md): reverse
+    """The in-place derivative of kernel f (README.md, API): reverse
     `df(u, du, alpha, n, seed=1.0) -> (primal_ret, dalpha)`, forward
     `df(u, u_dot, alpha, alpha_dot, n) -> (primal_ret, ret_dot)`. With width=W > 1 every
     shadow has shape (W, *primal.shape), Dual tangents, seeds, returned adjoints and
@@ -165,27 +165,8 @@ def autodiff(f, mode: str = "reverse", activity=(), ret=Active, width: int = 1,
     returns nothing takes no seed."""
     k = as_kernel(f)
     check_backend(backend)
-    if mode not in ("reverse", "forward"):
-        raise ArgumentError(f"mode must be 'reverse' or 'forward', got {mode!r}")
-    if not isinstance(width, (int, np.integer)) or isinstance(width, bool) or width < 1:
-        raise ArgumentError(f"width must be a positive int (the number of directions each "
-                            f"shadow carries), got {width!r}")
-    width = int(width)
     activity = tuple(activity)
-    if len(activity) != len(k.arg_names):
-        raise ArgumentError(f"kernel '{k.__name__}' has {len(k.arg_names)} arguments "
-                            f"({', '.join(k.arg_names)}) but {len(activity)} activities "
-                            f"were given")
-    allowed = (Const, Active, Duplicated, DuplicatedNoNeed) if mode == "reverse" else \
-        (Const, Dual, Duplicated, DuplicatedNoNeed)
-    for name, a in zip(k.arg_names, activity):
-        if a not in allowed:
-            hint = " (use Dual in forward mode)" if a is Active else \
-                " (use Active in reverse mode)" if a is Dual else ""
-            raise ArgumentError(f"activity of '{name}' is {getattr(a, '__name__', a)!r}, not "
-                                f"one of {', '.join(m.__name__ for m in allowed)}{hint}")
-    if ret not in (Active, Const):
-        raise ArgumentError("ret must be hpcad.Active or hpcad.Const")
+    width = _check_autodiff(k, mode, activity, ret, width)
     n_flat = sum(2 if a in (Duplicated, DuplicatedNoNeed, Dual) else 1 for a in activity)
 
     def df(*flat, seed=None):
@@ -194,35 +175,7 @@ def autodiff(f, mode: str = "reverse", activity=(), ret=Active, width: int = 1,
                                for n, a in zip(k.arg_names, activity))
             raise ArgumentError(f"derivative of '{k.__name__}' takes {n_flat} arguments "
                                 f"({layout}), got {len(flat)}")
-        args, inner, shadows, named = [], [], {}, []
-        pos = 0
-        for i, (name, a) in enumerate(zip(k.arg_names, activity)):
-            primal = flat[pos]
-            t = typeof(primal, name)
-            args.append(primal)
-            named.append((name, primal))
-            pos += 1
-            if a is Const:
-                inner.append(SHADOW if False else CONST)
-            elif a in (Active, Dual):
-                if not _is_float_scalar(t):
-                    raise ArgumentError(f"argument '{name}' is {a.__name__} but is not a float "
-                                        f"scalar ({t}); arrays are Duplicated")
-                inner.append(ACTIVE)
-            else:
-                if not _is_float_array(t):
-                    raise ArgumentError(f"argument '{name}' is {a.__name__} but is not a float "
-                                        f"array ({t})")
-                inner.append(DUP)
-            if a in (Duplicated, DuplicatedNoNeed, Dual):
-                shadow = flat[pos]
-                pos += 1
-                if a is Dual:
-                    shadows[i] = _dual_tangent(name, primal, shadow, width)
-                else:
-                    _check_shadow(name, primal, shadow, width)
-                    shadows[i] = shadow
-                    named.append((f"d_{name}", shadow))
+        args, inner, shadows, named = _split_flat(k, activity, flat, width)
         _check_no_overlap(named)
         args = k.bind(tuple(args))
         spec = k.specialize(args)
@@ -240,6 +193,65 @@ def autodiff(f, mode: str = "reverse", activity=(), ret=Active, width: int = 1,
 
     df.__name__ = f"d_{k.__name__}"
     return df
+
+
+def _check_autodiff(k, mode: str, activity: tuple, ret, width) -> int:
+    """autodiff's arguments checked before anything runs; returns the width as an int."""
+    if mode not in ("reverse", "forward"):
+        raise ArgumentError(f"mode must be 'reverse' or 'forward', got {mode!r}")
+    if not isinstance(width, (int, np.integer)) or isinstance(width, bool) or width < 1:
+        raise ArgumentError(f"width must be a positive int (the number of directions each "
+                            f"shadow carries), got {width!r}")
+    if len(activity) != len(k.arg_names):
+        raise ArgumentError(f"kernel '{k.__name__}' has {len(k.arg_names)} arguments "
+                            f"({', '.join(k.arg_names)}) but {len(activity)} activities "
+                            f"were given")
+    allowed = (Const, Active, Duplicated, DuplicatedNoNeed) if mode == "reverse" else \
+        (Const, Dual, Duplicated, DuplicatedNoNeed)
+    for name, a in zip(k.arg_names, activity):
+        if a not in allowed:
+            hint = " (use Dual in forward mode)" if a is Active else \
+                " (use Active in reverse mode)" if a is Dual else ""
+            raise ArgumentError(f"activity of '{name}' is {getattr(a, '__name__', a)!r}, not "
+                                f"one of {', '.join(m.__name__ for m in allowed)}{hint}")
+    if ret not in (Active, Const):
+        raise ArgumentError("ret must be hpcad.Active or hpcad.Const")
+    return int(width)
+
+
+def _split_flat(k, activity: tuple, flat: tuple, width: int):
+    """The in-place derivative's flat arguments -> (primal args, inner activities, shadows
+    by argument index, (name, array) pairs that must not overlap), each checked."""
+    args, inner, shadows, named = [], [], {}, []
+    pos = 0
+    for i, (name, a) in enumerate(zip(k.arg_names, activity)):
+        primal = flat[pos]
+        t = typeof(primal, name)
+        args.append(primal)
+        named.append((name, primal))
+        pos += 1
+        if a is Const:
+            inner.append(CONST)
+        elif a in (Active, Dual):
+            if not _is_float_scalar(t):
+                raise ArgumentError(f"argument '{name}' is {a.__name__} but is not a float "
+                                    f"scalar ({t}); arrays are Duplicated")
+            inner.append(ACTIVE)
+        else:
+            if not _is_float_array(t):
+                raise ArgumentError(f"argument '{name}' is {a.__name__} but is not a float "
+                                    f"array ({t})")
+            inner.append(DUP)
+        if a in (Duplicated, DuplicatedNoNeed, Dual):
+            shadow = flat[pos]
+            pos += 1
+            if a is Dual:
+                shadows[i] = _dual_tangent(name, primal, shadow, width)
+            else:
+                _check_shadow(name, primal, shadow, width)
+                shadows[i] = shadow
+                named.append((f"d_{name}", shadow))
+    return args, inner, shadows, named
 
 
 def _seeds(k, spec, seed, as_tuple, width: int = 1):

@@ -102,7 +102,7 @@ def _launcher_version(launcher: str) -> str:
 def threading_layers(report: Report) -> None:
     """Start each layer in a fresh process (a process can start only one)."""
     with ThreadPoolExecutor(len(LAYERS)) as pool:
-        results = dict(zip(LAYERS, pool.map(_try_layer, LAYERS)))
+        results = dict(zip(LAYERS, pool.map(try_layer, LAYERS)))
     for layer, (ok, detail) in results.items():
         report.add("numba threading layers", layer, "ok" if ok else f"fails: {detail}")
     if not any(ok for ok, _ in results.values()):
@@ -118,7 +118,8 @@ def threading_layers(report: Report) -> None:
                                f"pick one that does")
 
 
-def _try_layer(layer: str) -> tuple[bool, str]:
+def try_layer(layer: str) -> tuple[bool, str]:
+    """Whether numba's threading layer `layer` starts in a fresh process, and why not."""
     code = "from hpcad.backend.numba import threads; print(threads.start())"
     # under mpiexec the child would take the launcher's PMI variables as its own
     env = {k: v for k, v in os.environ.items() if not k.startswith(MPI_LAUNCH_VARIABLES)}

@@ -57,7 +57,7 @@ def test_measures_the_cache_and_names_its_filesystem(serial):
 
 
 def test_a_layer_that_cannot_start_is_reported_with_the_reason():
-    ok, detail = doctor._try_layer("no_such_layer")
+    ok, detail = doctor.try_layer("no_such_layer")
     assert not ok and "no_such_layer" in detail
 
 
@@ -69,6 +69,7 @@ def test_ranks_that_share_the_cache(tmp_path):
     assert not list(tmp_path.glob(".doctor-*"))      # the token file is gone
 
 
+@pytest.mark.slow
 def test_ranks_with_different_caches_are_a_problem(tmp_path):
     a, b = tmp_path / "a", tmp_path / "b"
     cmd = [str(MPIEXEC), "-n", "1", "-env", "HPCAD_CACHE_DIR", str(a), sys.executable, "-m",

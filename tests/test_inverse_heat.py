@@ -40,12 +40,9 @@ def runs(tmp_path_factory):
 
 
 def test_gradient_agrees_with_finite_differences():
-    sys.path.insert(0, str(ROOT / "examples"))
-    try:
-        from inverse_heat import N_CELLS, InverseProblem
-    finally:
-        sys.path.remove(str(ROOT / "examples"))
     from mpi4py import MPI
+
+    from examples.inverse_heat import N_CELLS, InverseProblem
     problem = InverseProblem(MPI.COMM_WORLD)
     rng = np.random.default_rng(1)
     kappa = 1.0 + 0.2 * rng.random(N_CELLS + 1)
@@ -57,6 +54,7 @@ def test_gradient_agrees_with_finite_differences():
         assert abs(grad @ d - numeric) <= 1e-6 * abs(numeric)
 
 
+@pytest.mark.slow
 def test_recovers_kappa_from_noise_free_data(runs):
     stdout, _ = runs[1]
     error = float(re.search(r"relative error of kappa (\S+)", stdout).group(1))
@@ -65,6 +63,7 @@ def test_recovers_kappa_from_noise_free_data(runs):
     assert losses[-1] < 1e-8 * losses[0]
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("ranks", [2, 3])
 def test_loss_history_is_the_same_on_any_rank_count(runs, ranks):
     serial, parallel = _losses(runs[1][0]), _losses(runs[ranks][0])
@@ -72,14 +71,16 @@ def test_loss_history_is_the_same_on_any_rank_count(runs, ranks):
     np.testing.assert_allclose(parallel, serial, rtol=1e-10, atol=0)
 
 
+@pytest.mark.slow
 def test_writes_png(runs):
     for _, png in runs.values():
         assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
 
 
 def test_runs_without_matplotlib_and_says_so(tmp_path):
+    png = str(tmp_path / "x.png")
     hide = ("import sys, runpy; sys.modules['matplotlib'] = None; "
-            f"sys.argv = [{str(EXAMPLE)!r}, '--maxiter', '2', '--png', {str(tmp_path / 'x.png')!r}]; "
+            f"sys.argv = [{str(EXAMPLE)!r}, '--maxiter', '2', '--png', {png!r}]; "
             f"runpy.run_path({str(EXAMPLE)!r}, run_name='__main__')")
     out = subprocess.run([sys.executable, "-c", hide], capture_output=True, text=True,
                          timeout=300, cwd=ROOT)

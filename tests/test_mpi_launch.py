@@ -1,5 +1,7 @@
 """The MPI tests, run under `mpiexec -n 2` and `-n 3` (an odd count catches neighbour
-bugs), each with a time limit so that a communication mismatch fails instead of hanging."""
+bugs), each with a time limit so that a communication mismatch fails instead of hanging.
+The fast tier runs tests/mpi's tests not marked slow at 2 ranks; the full tier runs all of
+them at 2 and at 3 ranks."""
 import os
 import shutil
 import subprocess
@@ -16,35 +18,41 @@ def _mpiexec() -> str:
     return str(found) if found.exists() else shutil.which("mpiexec")
 
 
-@pytest.mark.parametrize("ranks", [2, 3])
-def test_mpi_suite(ranks):
+@pytest.mark.parametrize("ranks, selection", [
+    pytest.param(2, ["-m", "not slow"], id="2-fast"),
+    pytest.param(2, [], id="2", marks=pytest.mark.slow),
+    pytest.param(3, [], id="3", marks=pytest.mark.slow)])
+def test_mpi_suite(ranks, selection):
     cmd = [_mpiexec(), "-n", str(ranks), sys.executable, "-m", "pytest", "-q", "--with-mpi",
-           "-p", "no:cacheprovider", "-x", str(ROOT / "tests" / "mpi")]
+           "-p", "no:cacheprovider", "-x", *selection, str(ROOT / "tests" / "mpi")]
     out = subprocess.run(cmd, capture_output=True, text=True, timeout=900, cwd=ROOT,
                          env=dict(os.environ, NUMBA_NUM_THREADS="1"))
     assert out.returncode == 0, out.stdout[-4000:] + out.stderr[-4000:]
     assert " passed" in out.stdout and "failed" not in out.stdout
 
 
-@pytest.mark.parametrize("ranks", [1, 2, 3])
+@pytest.mark.parametrize("ranks", [pytest.param(1, marks=pytest.mark.slow), 2,
+                                   pytest.param(3, marks=pytest.mark.slow)])
 def test_heat_mpi_example_gives_the_same_answer_on_any_rank_count(ranks):
     out = subprocess.run([_mpiexec(), "-n", str(ranks), sys.executable,
                           str(ROOT / "examples" / "heat_mpi.py")], capture_output=True,
                          text=True, timeout=600, cwd=ROOT)
     assert out.returncode == 0, out.stderr[-3000:]
-    lines = [l for l in out.stdout.splitlines() if not l.startswith("ranks")]
+    lines = [line for line in out.stdout.splitlines() if not line.startswith("ranks")]
     expected = ["loss                  2.539336829555e+02",
                 "|d loss / d u0|       3.183980697281e+01",
                 "d loss / d alpha      -1.392242053357e+00"]
     assert lines == expected
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("ranks", [1, 2, 3])
 def test_jacobi_mpi_example_gives_the_same_answer_on_any_grid(ranks):
     out = subprocess.run([_mpiexec(), "-n", str(ranks), sys.executable,
                           str(ROOT / "examples" / "jacobi_mpi.py")], capture_output=True,
                          text=True, timeout=600, cwd=ROOT)
     assert out.returncode == 0, out.stderr[-3000:]
-    lines = [l for l in out.stdout.splitlines() if not l.startswith("process grid")]
+    lines = [line for line in out.stdout.splitlines()
+             if not line.startswith("process grid")]
     assert lines == ["loss                  6.604831816789e+02",
                      "|d loss / d u0|       4.189225904679e+01"]

@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 
 import hpcad as ad
+from hpcad.kernels.stencils import heat_misfit
 from hpcad.progress import progress
 
 
@@ -83,10 +84,6 @@ class Recorder:
 @pytest.mark.parametrize("backend", ["interp", "numba"])
 @pytest.mark.parametrize("schedule", ["segments", "revolve"])
 def test_checkpointed_reverse_sweep_reports_progress(stderr, monkeypatch, backend, schedule):
-    import sys
-    from pathlib import Path
-    sys.path.insert(0, str(Path(__file__).parent.parent / "examples"))
-    from heat import heat_misfit
     monkeypatch.setattr("tqdm.tqdm", Recorder)
     Recorder.bars = []
     args = (np.sin(np.linspace(0.0, 3.0, 40)), np.zeros(40), 0.3, 12)

@@ -5,6 +5,7 @@ import runpy
 from pathlib import Path
 
 import numpy as np
+import pytest
 
 ROOT = Path(__file__).parent.parent
 README = (ROOT / "README.md").read_text()
@@ -36,6 +37,7 @@ def test_readme_commands_refer_to_existing_files():
         assert (ROOT / path).exists(), path
 
 
+@pytest.mark.slow
 def test_custom_rule_snippet_gives_the_rule_derivative(tmp_path):
     ns = _run_snippets(tmp_path, 3)
     import hpcad as ad
@@ -43,6 +45,7 @@ def test_custom_rule_snippet_gives_the_rule_derivative(tmp_path):
         assert abs(ad.grad(ns["soft_sign"])(x) - 1.0 / (1.0 + abs(x)) ** 2) <= 1e-12
 
 
+@pytest.mark.slow
 def test_width_snippet_equals_separate_calls(tmp_path):
     ns = _run_snippets(tmp_path, 4)
     import hpcad as ad

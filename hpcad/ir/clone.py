@@ -12,14 +12,14 @@ def clone_op(op: Op, vmap: dict[Value, Value]) -> Op:
              op.attrs, loc=op.loc, result_names=[r.name for r in op.results])
     for region in op.regions:
         new.add_region(clone_block(region, vmap))
-    for old, nv in zip(op.results, new.results):
+    for old, nv in zip(op.results, new.results, strict=True):
         vmap[old] = nv
     return new
 
 
 def clone_block(block: Block, vmap: dict[Value, Value]) -> Block:
     new = Block([Value(a.type, a.name) for a in block.args])
-    for old, nv in zip(block.args, new.args):
+    for old, nv in zip(block.args, new.args, strict=True):
         vmap[old] = nv
     for op in block.ops:
         c = clone_op(op, vmap)

@@ -4,8 +4,9 @@ A region is a single block with arguments (structured control flow only: loops a
 are ops with regions, never jumps). `Builder` appends ops at an insertion point."""
 from __future__ import annotations
 
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Iterator
+from typing import Any
 
 from .types import Type
 
@@ -23,7 +24,7 @@ class Value:
         return f"%{self.name or '?'}:{self.type}"
 
 
-Loc = tuple  # (file, line)
+Loc = tuple[str, int]  # (file, line)
 
 
 class Block:
@@ -43,7 +44,7 @@ class Block:
         return v
 
     @property
-    def terminator(self) -> "Op | None":
+    def terminator(self) -> Op | None:
         return self.ops[-1] if self.ops else None
 
 
@@ -51,12 +52,15 @@ class Op:
     """An operation: name `dialect.op`, operands, results, attributes, regions, location."""
     __slots__ = ("name", "operands", "results", "attrs", "regions", "loc", "parent")
 
-    def __init__(self, name: str, operands=(), result_types=(), attrs=None, regions=(),
-                 loc: Loc | None = None, result_names=None):
+    def __init__(self, name: str, operands: Iterable[Value] = (),
+                 result_types: Sequence[Type] = (), attrs: Mapping[str, Any] | None = None,
+                 regions: Iterable[Block] = (), loc: Loc | None = None,
+                 result_names: Sequence[str | None] | None = None):
         self.name = name
         self.operands: list[Value] = list(operands)
         names = list(result_names or [None] * len(result_types))
-        self.results: list[Value] = [Value(t, n, self) for t, n in zip(result_types, names)]
+        self.results: list[Value] = [Value(t, n, self)
+                                     for t, n in zip(result_types, names, strict=True)]
         self.attrs: dict[str, Any] = dict(attrs or {})
         self.regions: list[Block] = []
         self.loc = loc
@@ -89,7 +93,7 @@ class Function:
     result_types: list[Type]
     arg_names: list[str] = field(default_factory=list)  # Python names, for messages
     loc: Loc | None = None
-    plan: list = field(default_factory=list)  # reverse mode: what is saved or recomputed
+    plan: list[Any] = field(default_factory=list)  # reverse mode: what is saved or recomputed
     run_args: Any = None   # checkpointed reverse mode: its run-time arguments (checkpoint/plan.py)
 
     @property
@@ -101,7 +105,8 @@ class Function:
 class Module:
     functions: dict[str, Function] = field(default_factory=dict)
     entry: str | None = None
-    rules: dict = field(default_factory=dict)  # callee name -> its custom rules (hpcad/custom.py)
+    # callee name -> its custom rules (hpcad/custom.py)
+    rules: dict[str, Any] = field(default_factory=dict)
 
     def add(self, fn: Function) -> Function:
         self.functions[fn.name] = fn
@@ -111,6 +116,7 @@ class Module:
 
     @property
     def main(self) -> Function:
+        assert self.entry is not None, "a module's entry is set by its first add()"
         return self.functions[self.entry]
 
 
@@ -157,6 +163,7 @@ class Builder:
         self.index: int | None = None  # insert before this position; None = append
 
     def insert(self, op: Op) -> Op:
+        assert self.block is not None, "Builder.insert before at(block)"
         op.parent = self.block
         if op.loc is None:
             op.loc = self.loc
@@ -167,9 +174,12 @@ class Builder:
             self.index += 1
         return op
 
-    def op(self, name: str, operands=(), result_types=(), attrs=None, regions=(), name_hint=None):
+    def op(self, name: str, operands: Iterable[Value] = (), result_types: Sequence[Type] = (),
+           attrs: Mapping[str, Any] | None = None, regions: Iterable[Block] = (),
+           name_hint: str | None = None) -> Op:
         names = [name_hint] * len(result_types) if name_hint else None
         return self.insert(Op(name, operands, result_types, attrs, regions, self.loc, names))
 
-    def op1(self, name: str, operands, result_type, attrs=None, name_hint=None) -> Value:
+    def op1(self, name: str, operands: Iterable[Value], result_type: Type,
+            attrs: Mapping[str, Any] | None = None, name_hint: str | None = None) -> Value:
         return self.op(name, operands, [result_type], attrs, name_hint=name_hint).result

@@ -8,11 +8,15 @@ memory; "tape" ops save and restore values for the reverse sweep; "control" ops 
 from __future__ import annotations
 
 import numbers
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Callable
+from typing import Any, TypeGuard
 
-from .core import Block, Op, Value, walk
-from .types import ArrayType, OpaqueType, ScalarType, element, i1, i64
+from .core import Block, Builder, Function, Op, Value, walk
+from .types import ArrayType, OpaqueType, ScalarType, Type, element, i1, i64
+
+AttrCheck = Callable[[Any], bool]            # an attribute's value -> whether it is valid
+OpCheck = Callable[["Op"], "str | None"]     # an op -> an error message, or None
 
 
 @dataclass(frozen=True)
@@ -24,7 +28,7 @@ class OpSpec:
     name: str
     effect: str = "pure"   # pure | read | write | alloc | tape | comm | io | control | terminator
     regions: int = 0               # how many (-1: any number, one per task)
-    check: Callable | None = None  # (op) -> error string or None
+    check: OpCheck | None = None  # (op) -> error string or None
     operands: tuple[str, ...] = ()
     results: tuple[str, ...] = ()
     reads: tuple[str, ...] = ()
@@ -36,25 +40,25 @@ class OpSpec:
 OPS: dict[str, OpSpec] = {}
 
 
-def _is(*types):
+def _is(*types: type) -> AttrCheck:
     return lambda v: isinstance(v, types)
 
 
 _integer = _is(numbers.Integral)
 
 
-def _one_of(*values):
+def _one_of(*values: object) -> AttrCheck:
     return lambda v: v in values
 
 
-def _positions(v) -> bool:
+def _positions(v: object) -> bool:
     return isinstance(v, str) and all(k.isdigit() for k in v.split(",") if k)
 
 
 # Every attribute an op may carry, with what its value must be. An op declares the ones it
 # takes (`attrs` of its OpSpec); the verifier refuses any other, and a value that fails
 # its check, so a pass cannot invent an attribute that no other stage knows about.
-ATTRIBUTES: dict[str, Callable] = {
+ATTRIBUTES: dict[str, AttrCheck] = {
     "value": _is(numbers.Number, bool),        # arith.const
     "pred": _one_of("eq", "ne", "lt", "le", "gt", "ge"),
     "axis": _integer,                      # mem.shape
@@ -83,7 +87,7 @@ ATTRIBUTES: dict[str, Callable] = {
 }
 
 
-def check_attributes(op) -> str | None:
+def check_attributes(op: Op) -> str | None:
     """An error message when op carries an attribute its declaration does not name, or
     one whose value is not what the attribute takes; else None."""
     declared = OPS[op.name].attrs
@@ -96,8 +100,10 @@ def check_attributes(op) -> str | None:
     return None
 
 
-def _def(name, effect="pure", regions=(), check=None, operands=(), results=("result",),
-         reads=(), writes=(), attrs=()):
+def _def(name: str, effect: str = "pure", regions: tuple[str, ...] = (),
+         check: OpCheck | None = None, operands: tuple[str, ...] = (),
+         results: tuple[str, ...] = ("result",), reads: tuple[str, ...] = (),
+         writes: tuple[str, ...] = (), attrs: tuple[str, ...] = ()) -> None:
     """regions: their names (a last `*name`: any number of them)."""
     assert set(attrs) <= set(ATTRIBUTES), attrs
     count = -1 if regions and regions[-1].startswith("*") else len(regions)
@@ -105,7 +111,7 @@ def _def(name, effect="pure", regions=(), check=None, operands=(), results=("res
                        tuple(reads), tuple(writes), tuple(attrs), tuple(regions))
 
 
-def operand_named(op, name: str) -> list[Value]:
+def operand_named(op: Op, name: str) -> list[Value]:
     """The operands of op declared under `name` (the rest of them for a `*name`)."""
     for k, declared in enumerate(OPS[op.name].operands):
         if declared == name:
@@ -115,40 +121,41 @@ def operand_named(op, name: str) -> list[Value]:
     raise KeyError(f"{op.name} declares no operand '{name}'")
 
 
-def _nary(n, same_result=True):
-    def check(op):
+def _nary(n: int, same_result: bool = True) -> OpCheck:
+    def check(op: Op) -> str | None:
         if len(op.operands) != n or len(op.results) != 1:
             return f"expects {n} operands and 1 result"
-        if not all(isinstance(v.type, ScalarType) for v in op.operands):
+        scalars = [v.type for v in op.operands if isinstance(v.type, ScalarType)]
+        if len(scalars) != n:
             return "operands must be scalars"
         # a vector (batched derivative) combines with plain scalars of its element type:
         # the scalar applies to every lane
-        ts = {ScalarType(v.type.name) for v in op.operands}
-        widths = {v.type.width for v in op.operands} - {1}
+        ts = {ScalarType(t.name) for t in scalars}
+        widths = {t.width for t in scalars} - {1}
         if len(ts) != 1 or len(widths) > 1:
-            return f"operand types differ: {', '.join(str(v.type) for v in op.operands)}"
-        t = max((v.type for v in op.operands), key=lambda t: t.width)
+            return f"operand types differ: {', '.join(str(t) for t in scalars)}"
+        t = max(scalars, key=lambda t: t.width)
         if same_result and op.results[0].type != t:
             return f"result type {op.results[0].type} != operand type {t}"
         return None
     return check
 
 
-def _bool_nary(n):
-    def check(op):
+def _bool_nary(n: int) -> OpCheck:
+    def check(op: Op) -> str | None:
         if len(op.operands) != n or any(v.type != i1 for v in op.operands + op.results):
             return f"expects {n} i1 operands and an i1 result"
         return None
     return check
 
 
-def _check_const(op):
+def _check_const(op: Op) -> str | None:
     if op.operands or len(op.results) != 1 or "value" not in op.attrs:
         return "expects no operands, one result and a value attribute"
     return None
 
 
-def _check_cmp(op):
+def _check_cmp(op: Op) -> str | None:
     err = _nary(2, same_result=False)(op)
     if err:
         return err
@@ -157,7 +164,7 @@ def _check_cmp(op):
     return None
 
 
-def _check_select(op):
+def _check_select(op: Op) -> str | None:
     if len(op.operands) != 3 or op.operands[0].type != i1:
         return "expects (i1, T, T)"
     if not (op.operands[1].type == op.operands[2].type == op.results[0].type):
@@ -165,62 +172,64 @@ def _check_select(op):
     return None
 
 
-def _int_nary(n):
-    def check(op):
+def _int_nary(n: int) -> OpCheck:
+    def check(op: Op) -> str | None:
         err = _nary(n)(op)
-        if err is None and not op.operands[0].type.is_int:
+        first = op.operands[0].type
+        if err is None and not (isinstance(first, ScalarType) and first.is_int):
             return "bit operations need integer operands"
         return err
     return check
 
 
-def _check_cast(op):
+def _check_cast(op: Op) -> str | None:
     if len(op.operands) != 1 or not isinstance(op.operands[0].type, ScalarType) \
             or not isinstance(op.results[0].type, ScalarType):
         return "expects one scalar operand and a scalar result"
     return None
 
 
-def _index_operands(op, first):
+def _indexed_array(op: Op, first: int) -> ArrayType | str:
+    """The type of the array operand `first`, indexed by the operands after it; or the error."""
     arr = op.operands[first]
     if not isinstance(arr.type, ArrayType):
-        return None, f"operand {first} must be an array, got {arr.type}"
+        return f"operand {first} must be an array, got {arr.type}"
     idx = op.operands[first + 1:]
     if len(idx) != arr.type.ndim or any(v.type != i64 for v in idx):
-        return None, f"needs {arr.type.ndim} i64 indices for {arr.type}"
-    return arr.type, None
+        return f"needs {arr.type.ndim} i64 indices for {arr.type}"
+    return arr.type
 
 
-def _check_load(op):
-    t, err = _index_operands(op, 0)
-    if err:
-        return err
+def _check_load(op: Op) -> str | None:
+    t = _indexed_array(op, 0)
+    if isinstance(t, str):
+        return t
     return None if op.results[0].type == t.dtype else "result type must be the array's dtype"
 
 
-def _fits(value_type, dtype) -> bool:
+def _fits(value_type: Type, dtype: ScalarType) -> bool:
     """Whether a value of value_type may be written into elements of dtype: the same type,
     or a plain scalar written to every lane of a vector element."""
     return value_type == dtype or (isinstance(value_type, ScalarType) and value_type.width == 1
                                    and value_type == ScalarType(dtype.name))
 
 
-def _check_store(op):
-    t, err = _index_operands(op, 1)
-    if err:
-        return err
+def _check_store(op: Op) -> str | None:
+    t = _indexed_array(op, 1)
+    if isinstance(t, str):
+        return t
     return None if _fits(op.operands[0].type, t.dtype) else \
         "stored value must have the array's dtype"
 
 
-def _check_alloc(op):
+def _check_alloc(op: Op) -> str | None:
     t = op.results[0].type
     if not isinstance(t, ArrayType) or len(op.operands) != t.ndim:
         return "needs one i64 extent per dimension"
     return None
 
 
-def _check_view(op):
+def _check_view(op: Op) -> str | None:
     dims = op.attrs.get("dims", "")
     arr = op.operands[0].type if op.operands else None
     t = op.results[0].type if op.results else None
@@ -234,7 +243,7 @@ def _check_view(op):
     return None
 
 
-def _check_bitcast(op):
+def _check_bitcast(op: Op) -> str | None:
     src = op.operands[0].type if len(op.operands) == 1 else None
     t = op.results[0].type if len(op.results) == 1 else None
     if not isinstance(src, ArrayType) or not isinstance(t, ArrayType) or src.ndim != t.ndim \
@@ -243,7 +252,7 @@ def _check_bitcast(op):
     return None
 
 
-def _check_shape(op):
+def _check_shape(op: Op) -> str | None:
     if not isinstance(op.operands[0].type, ArrayType) or op.results[0].type != i64:
         return "expects an array operand and an i64 result"
     if not 0 <= op.attrs.get("axis", -1) < op.operands[0].type.ndim:
@@ -251,7 +260,7 @@ def _check_shape(op):
     return None
 
 
-def _check_for(op):
+def _check_for(op: Op) -> str | None:
     if len(op.operands) < 3 or any(v.type != i64 for v in op.operands[:3]):
         return "expects i64 lb, ub, step, then iter_args"
     body = op.regions[0]
@@ -261,7 +270,7 @@ def _check_for(op):
     return _check_carried(op, inits, body.args[1:], [body])
 
 
-def _check_while(op):
+def _check_while(op: Op) -> str | None:
     before, after = op.regions
     inits = op.operands
     if [a.type for a in before.args] != [v.type for v in inits]:
@@ -276,7 +285,8 @@ def _check_while(op):
     return _check_carried(op, inits, before.args, [after])
 
 
-def _check_carried(op, inits, args, bodies):
+def _check_carried(op: Op, inits: list[Value], args: list[Value],
+                   bodies: list[Block]) -> str | None:
     if [v.type for v in inits] != [a.type for a in args]:
         return "iter_arg types differ from their inits"
     if [r.type for r in op.results] != [v.type for v in inits]:
@@ -293,12 +303,12 @@ def _check_carried(op, inits, args, bodies):
 REDUCTIONS = ("add", "mul", "min", "max")
 
 
-def reduction_kinds(op) -> list[str]:
+def reduction_kinds(op: Op) -> list[str]:
     text = op.attrs.get("reductions", "")
     return text.split(",") if text else []
 
 
-def _check_parallel_for(op):
+def _check_parallel_for(op: Op) -> str | None:
     err = _check_for(op)
     if err:
         return err
@@ -308,7 +318,7 @@ def _check_parallel_for(op):
     return None
 
 
-def unit_step(loop) -> bool:
+def unit_step(loop: Op) -> bool:
     """Whether a loop's step is the constant 1."""
     step = loop.operands[2].owner
     return getattr(step, "name", None) == "arith.const" and step.attrs["value"] == 1
@@ -317,17 +327,17 @@ def unit_step(loop) -> bool:
 MEMORY_ACCESSES = ("mem.load", "mem.store", "mem.accumulate")
 
 
-def accessed_array(op):
+def accessed_array(op: Op) -> Value:
     """The array a mem.load, mem.store or mem.accumulate reads or writes."""
     return op.operands[0] if op.name == "mem.load" else op.operands[1]
 
 
-def access_index(op) -> tuple:
+def access_index(op: Op) -> tuple[Value, ...]:
     """The index tuple of a mem.load, mem.store or mem.accumulate."""
     return tuple(op.operands[1:] if op.name == "mem.load" else op.operands[2:])
 
 
-def plain_body(loop, tape_ops: tuple = ()) -> bool:
+def plain_body(loop: Op, tape_ops: tuple[str, ...] = ()) -> bool:
     """Whether a loop's body has no nested regions and holds only pure ops, memory accesses
     and the tape ops named in `tape_ops` when indexed (an indexed push or pop does not move
     the tape position)."""
@@ -341,7 +351,7 @@ def plain_body(loop, tape_ops: tuple = ()) -> bool:
     return True
 
 
-def in_parallel(op) -> bool:
+def in_parallel(op: Op) -> bool:
     """Whether op runs inside a parallel loop or task (an op of the `par` dialect encloses
     it)."""
     block = op.parent
@@ -352,7 +362,8 @@ def in_parallel(op) -> bool:
     return False
 
 
-def offset_along(idx, iv, local) -> tuple[int, int, tuple] | None:
+def offset_along(idx: tuple[Value, ...], iv: Value,
+                 local: set[Value]) -> tuple[int, int, tuple[Value, ...]] | None:
     """(position, c, the other indices) when exactly one index of idx is iv + c and none of
     the others is in `local` (values defined in the loop: they must be loop-invariant)."""
     along = [(d, c) for d, c in ((d, iv_offset(v, iv)) for d, v in enumerate(idx))
@@ -364,14 +375,14 @@ def offset_along(idx, iv, local) -> tuple[int, int, tuple] | None:
     return None if any(v in local for v in rest) else (d, c, rest)
 
 
-def sum_update(loop, k: int):
+def sum_update(loop: Op, k: int) -> Op | None:
     """The add that updates the loop's k-th carried value when that value is a float sum
     (each iteration adds one value to it, which is all it is used for); else None."""
     body = loop.regions[0]
     arg, new = body.args[1 + k], body.ops[-1].operands[k]
     add = new.owner
-    if not (getattr(add, "name", None) == "arith.add" and arg in add.operands
-            and arg.type.name in ("f64", "f32")):
+    if not (isinstance(add, Op) and add.name == "arith.add" and arg in add.operands
+            and isinstance(arg.type, ScalarType) and arg.type.name in ("f64", "f32")):
         return None
     uses = [o for o in walk(body) if arg in o.operands]
     if uses == [add] and add.operands.count(arg) == 1 and \
@@ -380,22 +391,25 @@ def sum_update(loop, k: int):
     return None
 
 
-def iv_offset(index, iv) -> int | None:
+def iv_offset(index: Value, iv: Value) -> int | None:
     """c when index is iv + c (or iv - c, or iv itself) for a constant c, else None."""
     if index is iv:
         return 0
     op = index.owner
-    if getattr(op, "name", None) not in ("arith.add", "arith.sub") or iv not in op.operands:
+    if not isinstance(op, Op) or op.name not in ("arith.add", "arith.sub") \
+            or iv not in op.operands:
         return None
     other = op.operands[1] if op.operands[0] is iv else op.operands[0]
-    if getattr(other.owner, "name", None) != "arith.const":
+    const = other.owner
+    if not isinstance(const, Op) or const.name != "arith.const":
         return None
+    c: int = const.attrs["value"]
     if op.name == "arith.sub":
-        return -other.owner.attrs["value"] if op.operands[0] is iv else None
-    return other.owner.attrs["value"]
+        return -c if op.operands[0] is iv else None
+    return c
 
 
-def offsets_along(ops, iv, local) -> dict | None:
+def offsets_along(ops: list[Op], iv: Value, local: set[Value]) -> dict[Op, int] | None:
     """{access: c} when every access (load, store, accumulate) indexes its array at iv + c
     along one position, with the same loop-invariant indices elsewhere; None otherwise."""
     shape, out = None, {}
@@ -407,35 +421,35 @@ def offsets_along(ops, iv, local) -> dict | None:
     return out
 
 
-def defined_in(body) -> set:
+def defined_in(body: Block) -> set[Value]:
     """The values a block defines: its ops' results and its arguments."""
     return {r for op in body.ops for r in op.results} | set(body.args)
 
 
-def shifted(b, v, c: int):
+def shifted(b: Builder, v: Value, c: int) -> Value:
     """v + c, built at b (v itself for c = 0): the form iv_offset reads."""
     if c == 0:
         return v
     return b.op1("arith.add", [v, b.op1("arith.const", [], i64, {"value": c})], i64)
 
 
-def before(b, v, c: int):
+def before(b: Builder, v: Value, c: int) -> Value:
     """v - c, built at b (v itself for c = 0)."""
     if c == 0:
         return v
     return b.op1("arith.sub", [v, b.op1("arith.const", [], i64, {"value": c})], i64)
 
 
-def join_arities(op) -> list[int]:
+def join_arities(op: Op) -> list[int]:
     return [int(k) for k in op.attrs.get("arity", "").split(",") if k]
 
 
-def _check_join(op):
+def _check_join(op: Op) -> str | None:
     arity = join_arities(op)
     if len(arity) != len(op.regions) or sum(arity) != len(op.results):
         return "arity attribute must give each task's number of results"
     start = 0
-    for region, n in zip(op.regions, arity):
+    for region, n in zip(op.regions, arity, strict=True):
         term = region.terminator
         if term is None or term.name != "scf.yield":
             return "every task must end in scf.yield"
@@ -445,7 +459,7 @@ def _check_join(op):
     return None
 
 
-def _check_if(op):
+def _check_if(op: Op) -> str | None:
     if len(op.operands) != 1 or op.operands[0].type != i1:
         return "expects one i1 condition"
     for b in op.regions:
@@ -457,7 +471,7 @@ def _check_if(op):
     return None
 
 
-def _check_push(op):
+def _check_push(op: Op) -> str | None:
     """push %v {slot}: onto the slot's stack; push %v, %k {slot}: entry k of its segment."""
     if "slot" not in op.attrs or len(op.operands) not in (1, 2) \
             or (len(op.operands) == 2 and op.operands[1].type != i64):
@@ -465,14 +479,14 @@ def _check_push(op):
     return None
 
 
-def _check_pop(op):
+def _check_pop(op: Op) -> str | None:
     if "slot" not in op.attrs or len(op.results) != 1 or len(op.operands) > 1 \
             or (op.operands and op.operands[0].type != i64):
         return "expects an optional i64 entry, a slot and one result"
     return None
 
 
-def _check_move(op):
+def _check_move(op: Op) -> str | None:
     if "slot" not in op.attrs or len(op.operands) != 1 or op.operands[0].type != i64:
         return "expects an i64 entry count and a slot"
     return None
@@ -511,17 +525,17 @@ _def("mem.view", check=_check_view, operands=("array", "*bounds"), attrs=("dims"
 _def("mem.bitcast", check=_check_bitcast, operands=("array",))
 
 
-def _check_fill(op):
+def _check_fill(op: Op) -> str | None:
     arr = op.operands[1].type if len(op.operands) == 2 else None
     if not isinstance(arr, ArrayType) or not _fits(op.operands[0].type, arr.dtype):
         return "expects (value, array) with the array's dtype"
     return None
 
 
-def _check_add_into(op):
-    if len(op.operands) != 2 or not all(isinstance(v.type, ArrayType) for v in op.operands) \
-            or op.operands[0].type.dtype != op.operands[1].type.dtype \
-            or op.operands[0].type.ndim != op.operands[1].type.ndim:
+def _check_add_into(op: Op) -> str | None:
+    arrays = [v.type for v in op.operands if isinstance(v.type, ArrayType)]
+    if len(op.operands) != 2 or len(arrays) != 2 or arrays[0].dtype != arrays[1].dtype \
+            or arrays[0].ndim != arrays[1].ndim:
         return "expects (source, destination) arrays of one dtype and rank"
     return None
 
@@ -533,30 +547,31 @@ _def("mem.copy", "write", check=_check_add_into, operands=("source", "destinatio
 _def("mem.add_into", "write", check=_check_add_into, operands=("source", "destination"),
      results=(), reads=("source", "destination"), writes=("destination",))   # dest += source
 
-def _is_vector(t) -> bool:
+def _is_vector(t: Type | None) -> TypeGuard[ScalarType]:
     return isinstance(t, ScalarType) and t.width > 1
 
 
-def _check_extract(op):
-    if len(op.operands) != 2 or len(op.results) != 1 or not _is_vector(op.operands[0].type) \
+def _check_extract(op: Op) -> str | None:
+    t = op.operands[0].type if op.operands else None
+    if len(op.operands) != 2 or len(op.results) != 1 or not _is_vector(t) \
             or op.operands[1].type != i64:
         return "expects (vector, i64 lane) and one result"
-    if op.results[0].type != element(op.operands[0].type):
+    if op.results[0].type != element(t):
         return "result must be one lane of the vector (its element type)"
     return None
 
 
-def _check_insert(op):
-    if len(op.operands) != 3 or len(op.results) != 1 or not _is_vector(op.operands[0].type) \
+def _check_insert(op: Op) -> str | None:
+    t = op.operands[0].type if op.operands else None
+    if len(op.operands) != 3 or len(op.results) != 1 or not _is_vector(t) \
             or op.operands[2].type != i64:
         return "expects (vector, scalar, i64 lane) and one result"
-    t = op.operands[0].type
     if op.operands[1].type != element(t) or op.results[0].type != t:
         return "the scalar must be the vector's element type, the result the vector's type"
     return None
 
 
-def _check_lane(op):
+def _check_lane(op: Op) -> str | None:
     arr = op.operands[0].type if len(op.operands) == 2 else None
     if not isinstance(arr, ArrayType) or not _is_vector(arr.dtype) or op.operands[1].type != i64 \
             or len(op.results) != 1:
@@ -608,12 +623,12 @@ _MPI_RESULTS = {"allreduce_scalar": "operand", "rank": "i64", "size": "i64", "ca
                 "isend": "request", "irecv": "request"}
 
 
-def _check_mpi(op):
+def _check_mpi(op: Op) -> str | None:
     kind = op.name.split(".", 1)[1]
     names = MPI_OPERANDS[kind]
     if len(op.operands) != len(names) + 1 or not isinstance(op.operands[-1].type, OpaqueType):
         return f"expects ({', '.join(names + ('comm',))})"
-    for name, v in zip(names, op.operands):
+    for name, v in zip(names, op.operands[:-1], strict=True):
         buffer = name.endswith("buf")
         if buffer != isinstance(v.type, ArrayType):
             return f"operand '{name}' must be {'an array' if buffer else 'a scalar'}"
@@ -631,7 +646,7 @@ def _check_mpi(op):
     return None
 
 
-def _check_wait(op):
+def _check_wait(op: Op) -> str | None:
     if len(op.operands) != 1 or op.operands[0].type != OpaqueType("request") or op.results:
         return "expects one request"
     return None
@@ -642,7 +657,7 @@ _MPI_RECEIVES = ("recv", "irecv", "bcast")   # ops whose `buf` is written (an ir
 #                                              its wait, which writes it too: ir/effects.py)
 
 
-def _mpi_effects(kind: str, names: tuple) -> tuple[tuple, tuple]:
+def _mpi_effects(kind: str, names: tuple[str, ...]) -> tuple[tuple[str, ...], tuple[str, ...]]:
     reads = [n for n in names if n == "sendbuf" or (n == "buf" and kind in _MPI_SENDS)]
     writes = [n for n in names if n == "recvbuf" or (n == "buf" and kind in _MPI_RECEIVES)]
     return tuple(reads), tuple(writes)
@@ -680,7 +695,7 @@ _def("tape.reserve", "tape", check=_check_move, operands=("entries",), results=(
      attrs=("slot",))   # room for n entries from the position on
 
 
-def _check_progress(op):
+def _check_progress(op: Op) -> str | None:
     if len(op.operands) != 2 or any(v.type != i64 for v in op.operands) or op.results \
             or not isinstance(op.attrs.get("what"), str):
         return "expects (done: i64, total: i64) and a string 'what'"
@@ -699,7 +714,7 @@ def spec(name: str) -> OpSpec:
         raise KeyError(f"unknown op '{name}'") from None
 
 
-def is_pure(op) -> bool:
+def is_pure(op: Op) -> bool:
     return OPS[op.name].effect == "pure"
 
 
@@ -712,43 +727,86 @@ def int_const(v: Value) -> int | None:
     return None
 
 
-def lower_bounds(fn) -> dict[Value, int]:
+def _positive_const(v: Value) -> int | None:
+    c = int_const(v)
+    return c if c is not None and c > 0 else None
+
+
+def _low_const(op: Op, low: dict[Value, int]) -> int | None:
+    value = op.attrs["value"]
+    return value if isinstance(value, int) else None
+
+
+def _low_add(op: Op, low: dict[Value, int]) -> int | None:
+    a, b = op.operands[:2]
+    return low[a] + low[b] if a in low and b in low else None
+
+
+def _low_sub(op: Op, low: dict[Value, int]) -> int | None:
+    a, b = op.operands[:2]
+    c = int_const(b)
+    return low[a] - c if a in low and c is not None else None
+
+
+def _low_mul(op: Op, low: dict[Value, int]) -> int | None:
+    a, b = op.operands[:2]
+    return low[a] * low[b] if low.get(a, -1) >= 0 and low.get(b, -1) >= 0 else None
+
+
+def _low_mod(op: Op, low: dict[Value, int]) -> int | None:
+    return 0 if _positive_const(op.operands[1]) is not None else None
+
+
+def _low_floordiv(op: Op, low: dict[Value, int]) -> int | None:
+    a, divisor = op.operands[0], _positive_const(op.operands[1])
+    return low[a] // divisor if low.get(a, -1) >= 0 and divisor is not None else None
+
+
+def _low_max(op: Op, low: dict[Value, int]) -> int | None:
+    known = [low[v] for v in op.operands if v in low]
+    return max(known) if known else None
+
+
+def _low_min(op: Op, low: dict[Value, int]) -> int | None:
+    a, b = op.operands[:2]
+    return min(low[a], low[b]) if a in low and b in low else None
+
+
+# op -> the lower bound of its result, from those of its operands (None: not known)
+_LOWER_BOUNDS: dict[str, Callable[[Op, dict[Value, int]], int | None]] = {
+    "arith.const": _low_const, "mem.shape": lambda op, low: 0, "arith.add": _low_add,
+    "arith.sub": _low_sub, "arith.mul": _low_mul, "arith.mod": _low_mod,
+    "arith.floordiv": _low_floordiv, "arith.max": _low_max, "arith.min": _low_min,
+}
+
+
+def _bound_loop_variable(loop: Op, low: dict[Value, int]) -> None:
+    lb, ub, step = loop.operands[:3]
+    c = int_const(step)
+    if c is not None and c > 0 and lb in low:
+        low[loop.regions[0].args[0]] = low[lb]
+    elif c is not None and c < 0 and ub in low:
+        low[loop.regions[0].args[0]] = low[ub] + 1
+
+
+def _is_integer(v: Value) -> bool:
+    return isinstance(v.type, ScalarType) and v.type.name in ("i64", "i32")
+
+
+def lower_bounds(fn: Function) -> dict[Value, int]:
     """Known lower bounds of integer values (constants, shapes, range() variables and simple
     arithmetic on them), enough to prove most array indices non-negative (the numba
     backend indexes those unsigned; loop passes rely on `iv + c` naming element iv + c,
     which a negative index, counted from the end, does not)."""
     low: dict[Value, int] = {}
 
-    def visit(block: Block):
+    def visit(block: Block) -> None:
         for op in block.ops:
-            name, a = op.name, op.operands
-            got = None
-            if name == "arith.const" and isinstance(op.attrs["value"], int):
-                got = op.attrs["value"]
-            elif name == "mem.shape":
-                got = 0
-            elif name == "arith.add" and a[0] in low and a[1] in low:
-                got = low[a[0]] + low[a[1]]
-            elif name == "arith.sub" and a[0] in low and int_const(a[1]) is not None:
-                got = low[a[0]] - int_const(a[1])
-            elif name == "arith.mul" and low.get(a[0], -1) >= 0 and low.get(a[1], -1) >= 0:
-                got = low[a[0]] * low[a[1]]
-            elif name == "arith.mod" and (int_const(a[1]) or 0) > 0:
-                got = 0
-            elif name == "arith.floordiv" and low.get(a[0], -1) >= 0 and \
-                    (int_const(a[1]) or 0) > 0:
-                got = low[a[0]] // int_const(a[1])
-            elif name == "arith.max" and (a[0] in low or a[1] in low):
-                got = max(low.get(a[0], low.get(a[1])), low.get(a[1], low.get(a[0])))
-            elif name == "arith.min" and a[0] in low and a[1] in low:
-                got = min(low[a[0]], low[a[1]])
-            elif name == "scf.for":
-                step = int_const(a[2])
-                if step is not None and step > 0 and a[0] in low:
-                    low[op.regions[0].args[0]] = low[a[0]]
-                elif step is not None and step < 0 and a[1] in low:
-                    low[op.regions[0].args[0]] = low[a[1]] + 1
-            if got is not None and op.results and op.results[0].type.name in ("i64", "i32"):
+            rule = _LOWER_BOUNDS.get(op.name)
+            got = rule(op, low) if rule is not None else None
+            if op.name == "scf.for":
+                _bound_loop_variable(op, low)
+            if got is not None and op.results and _is_integer(op.results[0]):
                 low[op.results[0]] = got
             for r in op.regions:
                 visit(r)

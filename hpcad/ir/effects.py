@@ -8,7 +8,7 @@ add those of the ops in its regions. An operand that is an MPI request stands fo
 buffer of the call that made it (a wait writes what its irecv receives)."""
 from __future__ import annotations
 
-from typing import Iterator
+from collections.abc import Iterable, Iterator
 
 from .core import Op, Value, walk
 from .dialects import OPS, operand_named
@@ -69,7 +69,7 @@ def _request_buffer(request: Value, which: str) -> list[Value]:
     return reads(call) if which == "reads" else writes(call)
 
 
-def _unique(values) -> list[Value]:
+def _unique(values: Iterable[Value]) -> list[Value]:
     seen: dict[Value, None] = {}
     for v in values:
         seen.setdefault(v, None)

@@ -78,7 +78,7 @@ def lane_outer_loops(body: Block) -> set[Op]:
         return set()
     loops: dict[Op, tuple[int, int]] = {}
 
-    def visit(block) -> None:
+    def visit(block: Block) -> None:
         for op in block.ops:
             work = lane_work(op) if op.name == "scf.for" else None
             if work is not None:
@@ -104,7 +104,7 @@ def _streams(op: Op) -> bool:
     varying: set[Value] = set()    # induction variables and carried values of those loops
     in_loop = False
     block = op.parent
-    while block.parent is not None:
+    while block is not None and block.parent is not None:
         if block.parent.name in ("scf.for", "scf.while"):
             varying.update(block.args)
             in_loop = True

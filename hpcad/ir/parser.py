@@ -4,10 +4,11 @@ Value names become the values' name hints, so print(parse(print(m))) == print(m)
 from __future__ import annotations
 
 import re
+from typing import NoReturn
 
 from ..errors import IRParseError
-from .core import Block, Function, Module, Op, Value
-from .types import parse_type
+from .core import Block, Function, Loc, Module, Op, Value
+from .types import Type, parse_type
 
 _TOKEN = re.compile(r"""
     (?P<ws>[ \t\r\n]+|//[^\n]*)
@@ -21,11 +22,16 @@ _TOKEN = re.compile(r"""
 """, re.VERBOSE)
 
 
-def _tokenize(text: str) -> list[tuple[str, str, int]]:
-    tokens, pos, line = [], 0, 1
+Token = tuple[str, str, int]   # (kind, text, line)
+AttrValue = str | int | float | bool
+
+
+def _tokenize(text: str) -> list[Token]:
+    tokens: list[Token] = []
+    pos, line = 0, 1
     while pos < len(text):
         m = _TOKEN.match(text, pos)
-        if not m:
+        if not m or m.lastgroup is None:
             raise IRParseError(f"line {line}: unexpected character {text[pos]!r}")
         kind = m.lastgroup
         if kind != "ws":
@@ -43,18 +49,18 @@ class _Parser:
         self.scope: dict[str, Value] = {}
 
     # -- token helpers -------------------------------------------------------------------
-    def peek(self, k: int = 0):
+    def peek(self, k: int = 0) -> Token:
         return self.tokens[min(self.pos + k, len(self.tokens) - 1)]
 
-    def next(self):
+    def next(self) -> Token:
         tok = self.tokens[self.pos]
         self.pos += 1
         return tok
 
-    def error(self, msg: str):
+    def error(self, msg: str) -> NoReturn:
         raise IRParseError(f"line {self.peek()[2]}: {msg} (at {self.peek()[1]!r})")
 
-    def expect(self, text: str):
+    def expect(self, text: str) -> Token:
         tok = self.next()
         if tok[1] != text:
             self.pos -= 1
@@ -89,7 +95,7 @@ class _Parser:
             self.accept(",")
         self.expect("{")
         self.ops_until_close(body)
-        return Function(name[1:], body, rets, [a.name for a in body.args])
+        return Function(name[1:], body, rets, [a.name or "" for a in body.args])
 
     def arg_list(self) -> list[Value]:
         self.expect("(")
@@ -105,12 +111,12 @@ class _Parser:
             self.accept(",")
         return args
 
-    def define(self, name: str, v: Value):
+    def define(self, name: str, v: Value) -> None:
         if name in self.scope:
             self.error(f"{name} defined twice")
         self.scope[name] = v
 
-    def type(self):
+    def type(self) -> Type:
         kind, text, _ = self.next()
         try:
             return parse_type(text)
@@ -118,35 +124,59 @@ class _Parser:
             self.pos -= 1
             self.error(str(e))
 
-    def ops_until_close(self, block: Block):
+    def ops_until_close(self, block: Block) -> None:
         while not self.accept("}"):
             op = self.op()
             op.parent = block
             block.ops.append(op)
 
     def op(self) -> Op:
-        result_names = []
-        if self.peek()[0] == "value":
-            while True:
-                result_names.append(self.next()[1])
-                if not self.accept(","):
-                    break
-            self.expect("=")
+        result_names = self.result_names()
         kind, name, line = self.next()
         if kind != "word" or "." not in name:
             self.pos -= 1
             self.error("expected an op name")
-        operands = []
-        if self.peek()[0] == "value":
-            while True:
-                vname = self.next()[1]
-                if vname not in self.scope:
-                    self.pos -= 1
-                    self.error(f"use of undefined value {vname}")
-                operands.append(self.scope[vname])
-                if not self.accept(","):
-                    break
-        attrs = {}
+        operands = self.operands()
+        attrs = self.attrs()
+        types = self.result_types()
+        if len(types) != len(result_names):
+            self.error(f"{name}: {len(result_names)} results but {len(types)} types")
+        loc = self.loc()
+        op = Op(name, operands, types, attrs, loc=loc, result_names=[n[1:] for n in result_names])
+        while self.accept("{"):
+            op.add_region(self.region())
+        for n, r in zip(result_names, op.results, strict=True):
+            self.define(n, r)
+        return op
+
+    def result_names(self) -> list[str]:
+        """`%a, %b =` before an op: its results' names (none when the op has no results)."""
+        names: list[str] = []
+        if self.peek()[0] != "value":
+            return names
+        while True:
+            names.append(self.next()[1])
+            if not self.accept(","):
+                break
+        self.expect("=")
+        return names
+
+    def operands(self) -> list[Value]:
+        operands: list[Value] = []
+        if self.peek()[0] != "value":
+            return operands
+        while True:
+            vname = self.next()[1]
+            if vname not in self.scope:
+                self.pos -= 1
+                self.error(f"use of undefined value {vname}")
+            operands.append(self.scope[vname])
+            if not self.accept(","):
+                break
+        return operands
+
+    def attrs(self) -> dict[str, AttrValue]:
+        attrs: dict[str, AttrValue] = {}
         if self.peek()[1] == "{" and self.peek(1)[0] == "word" and self.peek(2)[1] == "=":
             self.next()
             while not self.accept("}"):
@@ -154,39 +184,41 @@ class _Parser:
                 self.expect("=")
                 attrs[key] = self.attr_value()
                 self.accept(",")
-        types = []
+        return attrs
+
+    def result_types(self) -> list[Type]:
+        types: list[Type] = []
         if self.accept(":"):
             types.append(self.type())
             while self.accept(","):
                 types.append(self.type())
-        if len(types) != len(result_names):
-            self.error(f"{name}: {len(result_names)} results but {len(types)} types")
-        loc = None
-        if self.peek()[1] == "loc":
-            self.next()
-            self.expect("(")
-            file = self.string(self.next()[1])
+        return types
+
+    def loc(self) -> Loc | None:
+        if self.peek()[1] != "loc":
+            return None
+        self.next()
+        self.expect("(")
+        file = self.string(self.next()[1])
+        self.expect(":")
+        loc = (file, int(self.next()[1]))
+        self.expect(")")
+        return loc
+
+    def region(self) -> Block:
+        block = Block()
+        if self.accept("^"):
+            for a in self.arg_list():
+                block.add_arg(a)
             self.expect(":")
-            loc = (file, int(self.next()[1]))
-            self.expect(")")
-        op = Op(name, operands, types, attrs, loc=loc, result_names=[n[1:] for n in result_names])
-        while self.accept("{"):
-            block = Block()
-            if self.accept("^"):
-                for a in self.arg_list():
-                    block.add_arg(a)
-                self.expect(":")
-            self.ops_until_close(block)
-            op.add_region(block)
-        for n, r in zip(result_names, op.results):
-            self.define(n, r)
-        return op
+        self.ops_until_close(block)
+        return block
 
     @staticmethod
     def string(text: str) -> str:
         return re.sub(r"\\(.)", r"\1", text[1:-1])
 
-    def attr_value(self):
+    def attr_value(self) -> AttrValue:
         kind, text, _ = self.next()
         if kind == "string":
             return self.string(text)

@@ -11,7 +11,7 @@ import math
 from .core import Block, Function, Module, Op, Value
 
 
-def format_attr(v) -> str:
+def format_attr(v: object) -> str:
     if isinstance(v, bool):
         return "true" if v else "false"
     if isinstance(v, int):
@@ -28,7 +28,7 @@ def format_attr(v) -> str:
 
 
 class _Namer:
-    def __init__(self):
+    def __init__(self) -> None:
         self.names: dict[Value, str] = {}
         self.taken: set[str] = set()
         self.counter = 0
@@ -101,5 +101,5 @@ def print_function(fn: Function, locs: bool = False) -> str:
 
 
 def print_module(mod: Module, locs: bool = False) -> str:
-    order = [mod.entry] + [n for n in mod.functions if n != mod.entry]
+    order = [mod.main.name] + [n for n in mod.functions if n != mod.entry]
     return "\n".join(print_function(mod.functions[n], locs) for n in order)

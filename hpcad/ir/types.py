@@ -10,6 +10,7 @@ import re
 from dataclasses import dataclass
 
 import numpy as np
+import numpy.typing as npt
 
 
 @dataclass(frozen=True)
@@ -84,7 +85,7 @@ _NUMBA_NAMES = {"float64": f64, "float32": f32, "int64": i64, "int32": i32, "boo
 Type = ScalarType | ArrayType | OpaqueType
 
 
-def with_width(t, width: int):
+def with_width(t: Type, width: int) -> Type:
     """The type of t's derivative along `width` directions: float scalars become vectors of
     `width` lanes, float arrays arrays of such vectors; anything else (and width 1) is t."""
     if width == 1:
@@ -96,7 +97,7 @@ def with_width(t, width: int):
     return t
 
 
-def lanes(t) -> int:
+def lanes(t: Type) -> int:
     """How many lanes a value of type t carries (its element's width for arrays)."""
     t = t.dtype if isinstance(t, ArrayType) else t
     return t.width if isinstance(t, ScalarType) else 1
@@ -107,14 +108,14 @@ def element(t: ScalarType) -> ScalarType:
     return SCALARS[t.name]
 
 
-def scalar_from_dtype(dtype) -> ScalarType:
+def scalar_from_dtype(dtype: npt.DTypeLike) -> ScalarType:
     name = _FROM_NP.get(np.dtype(dtype).name)
     if name is None:
         raise ValueError(f"unsupported dtype {np.dtype(dtype).name}")
     return SCALARS[name]
 
 
-def is_float(t) -> bool:
+def is_float(t: Type) -> bool:
     return isinstance(t, ScalarType) and t.is_float
 
 

@@ -3,8 +3,10 @@
 Errors name the offending op, its function and its kernel location."""
 from __future__ import annotations
 
+from typing import NoReturn
+
 from ..errors import IRVerifyError, where
-from .core import Block, Function, Module, Op
+from .core import Block, Function, Module, Op, Value
 from .dialects import OPS, check_attributes
 from .types import ArrayType, ScalarType
 
@@ -12,58 +14,61 @@ _TERMINATED = {"scf.for": "scf.yield", "scf.if": "scf.yield", "par.parallel_for"
                "par.join": "scf.yield"}
 
 
-def _fail(fn: Function, op: Op, msg: str):
+def _fail(fn: Function, op: Op, msg: str) -> NoReturn:
     loc = f" (kernel {where(op.loc)})" if op.loc else ""
     raise IRVerifyError(f"in @{fn.name}: op '{op.name}'{loc}: {msg}")
 
 
-def verify_function(fn: Function, module: Module | None = None) -> None:
-    visible: set = set()
+def _check_op(fn: Function, op: Op, last: bool, visible: set[Value],
+              module: Module | None) -> None:
+    """op alone: known, its operands in scope, its place, its regions, its attributes and
+    its type rule (`last`: whether it ends its block)."""
+    spec = OPS.get(op.name)
+    if spec is None:
+        _fail(fn, op, "unknown op")
+    for v in op.operands:
+        if v not in visible:
+            _fail(fn, op, f"uses %{v.name} before its definition or outside its scope")
+    if spec.effect == "terminator" and not last:
+        _fail(fn, op, "terminator in the middle of a block")
+    if len(op.regions) != spec.regions and spec.regions >= 0 and op.name != "func.call":
+        _fail(fn, op, f"expects {spec.regions} regions ({', '.join(spec.region_names)}), "
+                      f"has {len(op.regions)}")
+    if op.name == "func.call":
+        _check_call(fn, op, module)
+    msg = check_attributes(op) or (spec.check(op) if spec.check else None)
+    if msg:
+        _fail(fn, op, msg)
 
-    def block(b: Block, expected_term: str | None):
-        added = []
-        for a in b.args:
-            visible.add(a)
-            added.append(a)
+
+def _region_terminators(op: Op) -> list[str | None]:
+    """The op each of op's regions must end in (None: any)."""
+    if op.name == "scf.while":
+        return ["scf.condition", "scf.yield"]
+    return [_TERMINATED.get(op.name)] * len(op.regions)
+
+
+def verify_function(fn: Function, module: Module | None = None) -> None:
+    visible: set[Value] = set()
+
+    def block(b: Block, expected_term: str | None) -> None:
+        added = list(b.args)
+        visible.update(b.args)
         for k, op in enumerate(b.ops):
-            spec = OPS.get(op.name)
-            if spec is None:
-                _fail(fn, op, "unknown op")
-            for v in op.operands:
-                if v not in visible:
-                    _fail(fn, op, f"uses %{v.name} before its definition or outside its scope")
-            if spec.effect == "terminator" and k != len(b.ops) - 1:
-                _fail(fn, op, "terminator in the middle of a block")
-            if len(op.regions) != spec.regions and spec.regions >= 0 and op.name != "func.call":
-                _fail(fn, op, f"expects {spec.regions} regions ({', '.join(spec.region_names)}), "
-                              f"has {len(op.regions)}")
-            if op.name == "func.call":
-                _check_call(fn, op, module)
-            msg = check_attributes(op)
-            if msg:
-                _fail(fn, op, msg)
-            if spec.check:
-                msg = spec.check(op)
-                if msg:
-                    _fail(fn, op, msg)
-            if op.name == "scf.while":
-                block(op.regions[0], "scf.condition")
-                block(op.regions[1], "scf.yield")
-            else:
-                for r in op.regions:
-                    block(r, _TERMINATED.get(op.name))
-            for r in op.results:
-                visible.add(r)
-                added.append(r)
+            _check_op(fn, op, k == len(b.ops) - 1, visible, module)
+            for region, ends_in in zip(op.regions, _region_terminators(op), strict=True):
+                block(region, ends_in)
+            visible.update(op.results)
+            added += op.results
         term = b.terminator
         if expected_term and (term is None or term.name != expected_term):
             raise IRVerifyError(f"in @{fn.name}: region of '{b.parent.name if b.parent else '?'}'"
                                 f" must end in {expected_term}")
-        for v in added:
-            visible.discard(v)
+        visible.difference_update(added)
 
     block(fn.body, "func.return")
     ret = fn.body.terminator
+    assert ret is not None, "block() checked that the body ends in func.return"
     if [v.type for v in ret.operands] != list(fn.result_types):
         _fail(fn, ret, f"returns {[str(v.type) for v in ret.operands]}, "
                        f"function declares {[str(t) for t in fn.result_types]}")
@@ -72,11 +77,11 @@ def verify_function(fn: Function, module: Module | None = None) -> None:
             raise IRVerifyError(f"in @{fn.name}: argument %{a.name} has bad type {a.type}")
 
 
-def _check_call(fn: Function, op: Op, module: Module | None):
+def _check_call(fn: Function, op: Op, module: Module | None) -> None:
     callee = op.attrs.get("callee")
     if module is None:
         return
-    target = module.functions.get(callee)
+    target = module.functions.get(callee) if isinstance(callee, str) else None
     if target is None:
         _fail(fn, op, f"calls unknown function @{callee}")
     if [v.type for v in op.operands] != [a.type for a in target.args]:

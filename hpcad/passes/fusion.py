@@ -18,14 +18,24 @@ from __future__ import annotations
 
 from ..ir.clone import clone_op
 from ..ir.core import Block, Builder, Function, Op, Value, walk
+from ..ir.dialects import (
+    MEMORY_ACCESSES,
+    access_index,
+    accessed_array,
+    defined_in,
+    is_pure,
+    iv_offset,
+    lower_bounds,
+    offset_along,
+    plain_body,
+    shifted,
+    unit_step,
+)
 from ..ir.effects import touches_memory
-from ..ir.dialects import MEMORY_ACCESSES, access_index, accessed_array, defined_in, is_pure, \
-    iv_offset, lower_bounds, offset_along, plain_body, shifted, unit_step
 from ..ir.types import i64
 from .aliases import variable_classes
 from .carry import carry_stored, last_iterations, stored_window
 from .race import _Accesses
-
 
 
 def _accesses(body: Block, iv: Value, rename: Value, key):

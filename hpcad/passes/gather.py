@@ -29,11 +29,24 @@ from __future__ import annotations
 
 from ..ir.clone import clone_op
 from ..ir.core import Block, Builder, Function, Op, Value, walk
-from ..ir.dialects import MEMORY_ACCESSES, access_index, accessed_array, before, defined_in, \
-    is_pure, iv_offset, offset_along, plain_body, shifted, sum_update, unit_step
+from ..ir.dialects import (
+    MEMORY_ACCESSES,
+    access_index,
+    accessed_array,
+    before,
+    defined_in,
+    is_pure,
+    iv_offset,
+    offset_along,
+    plain_body,
+    shifted,
+    sum_update,
+    unit_step,
+)
 from ..ir.types import i1, i64
 from .carry import carry_stored
 from .race import _Accesses
+
 
 def _simple_body(loop: Op) -> bool:
     """A counted loop with step 1 whose body has no regions, calls, communication or tape

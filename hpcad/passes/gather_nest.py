@@ -21,8 +21,17 @@ from __future__ import annotations
 
 from ..ir.clone import clone_op
 from ..ir.core import Block, Builder, Function, Op, Value, walk
-from ..ir.dialects import MEMORY_ACCESSES, access_index, accessed_array, before, in_parallel, \
-    is_pure, iv_offset, shifted, unit_step
+from ..ir.dialects import (
+    MEMORY_ACCESSES,
+    access_index,
+    accessed_array,
+    before,
+    in_parallel,
+    is_pure,
+    iv_offset,
+    shifted,
+    unit_step,
+)
 from ..ir.types import i1, i64
 from .gather import _movable, _recompute, _simple_body, _within
 from .race import _Accesses

@@ -22,7 +22,7 @@ hit as atomic (the race-free form the backends implement with an atomic float ad
 from __future__ import annotations
 
 import functools
-from typing import Callable
+from collections.abc import Callable
 
 from ..errors import DifferentiationError, HpcadError, where
 from ..ir.core import Block, Function, Op, Value, walk

@@ -6,10 +6,30 @@ import copy
 import zlib
 
 import numpy as np
+import pytest
 
 import hpcad as ad
 
 BACKENDS = ["interp", "numba"]
+SLOW = pytest.mark.slow
+
+
+def on_backends(cases, fast_on_numba=()):
+    """Parametrize a test by (case, backend): every case on both backends. numba compiles
+    each case's derivatives (seconds apiece), so only the cases named in fast_on_numba run
+    on numba in the fast tier (`pytest -m "not slow"`); the others there are marked slow."""
+    return pytest.mark.parametrize("case, backend", [
+        pytest.param(case, backend, id=f"{case.name}-{backend}",
+                     marks=SLOW if backend == "numba" and case.name not in fast_on_numba
+                     else ())
+        for case in cases for backend in BACKENDS])
+
+
+def slow_unless(cases, fast=()):
+    """Parametrize a test by case, the cases not named in `fast` marked slow."""
+    return pytest.mark.parametrize("case", [
+        pytest.param(case, id=case.name, marks=() if case.name in fast else SLOW)
+        for case in cases])
 
 # relative_error(a, b) = |a - b| / max(|a|, |b|, TINY). TINY only keeps 0/0 out: a derivative
 # that is exactly zero on both sides counts as a match, anything else is measured relative to
@@ -65,7 +85,7 @@ def as_cotangent(like, weights: np.ndarray):
 def inner(direction: tuple, cotangents: tuple) -> float:
     """sum_k <v_k, c_k> over the active arguments."""
     return float(sum(np.vdot(np.asarray(v, dtype=np.float64), np.asarray(c, dtype=np.float64))
-                     for v, c in zip(direction, cotangents) if v is not None))
+                     for v, c in zip(direction, cotangents, strict=True) if v is not None))
 
 
 def fd_step(case, args: tuple) -> float:
@@ -84,7 +104,7 @@ def shifted(args: tuple, direction: tuple, h: float) -> tuple:
         if isinstance(arg, np.ndarray):
             return arg.astype(np.float64) + h * v.astype(np.float64)
         return arg + h * v
-    return tuple(shift(arg, v) for arg, v in zip(args, direction))
+    return tuple(shift(arg, v) for arg, v in zip(args, direction, strict=True))
 
 
 def central_difference(py_func, args: tuple, direction: tuple, h: float) -> np.ndarray:
@@ -95,7 +115,7 @@ def central_difference(py_func, args: tuple, direction: tuple, h: float) -> np.n
 
 
 def _assert_unchanged(what: str, values: tuple, before: tuple) -> None:
-    for k, (now, then) in enumerate(zip(values, before)):
+    for k, (now, then) in enumerate(zip(values, before, strict=True)):
         if isinstance(then, np.ndarray):
             assert now.dtype == then.dtype and np.array_equal(now, then), \
                 f"{what} modified argument {k}"
@@ -106,7 +126,7 @@ def _assert_unchanged(what: str, values: tuple, before: tuple) -> None:
 def _assert_cotangent_kinds(name: str, args: tuple, cotangents: tuple) -> None:
     assert isinstance(cotangents, tuple) and len(cotangents) == len(args), \
         f"{name}: vjp_fn must return one entry per argument"
-    for k, (arg, ct) in enumerate(zip(args, cotangents)):
+    for k, (arg, ct) in enumerate(zip(args, cotangents, strict=True)):
         if not is_active(arg):
             assert ct is None, f"{name}: cotangent of constant argument {k} must be None"
         elif isinstance(arg, np.ndarray):

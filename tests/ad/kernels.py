@@ -2,27 +2,14 @@
 benchmark (ADBench GMM, LSTM and bundle adjustment), and CASES: every kernel with a recipe for
 small random arguments at which it is smooth, so finite differences are a valid reference.
 Every kernel is also plain Python; test_kernels_plain.py checks that before any AD runs."""
-import functools
-import importlib.util
 import math
+from collections.abc import Callable
 from dataclasses import dataclass
-from pathlib import Path
-from typing import Callable
 
 import numpy as np
 
 import hpcad as ad
-
-
-
-@functools.lru_cache(maxsize=None)
-def _example(name: str):
-    """Import examples/NAME.py (not a package) under a private module name."""
-    path = Path(__file__).resolve().parents[2] / "examples" / f"{name}.py"
-    spec = importlib.util.spec_from_file_location(f"hpcad_example_{name}", path)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+from hpcad.kernels import gmm, stencils
 
 
 @dataclass(frozen=True)
@@ -42,19 +29,7 @@ class Case:
 # Time stepping in place
 # ---------------------------------------------------------------------------------------------
 
-@ad.kernel
-def heat1d_explicit(u, alpha, nsteps):
-    n = u.shape[0]
-    tmp = np.zeros(n)
-    for step in range(nsteps):
-        for i in range(1, n - 1):
-            tmp[i] = u[i] + alpha * (u[i - 1] - 2.0 * u[i] + u[i + 1])
-        for i in range(1, n - 1):
-            u[i] = tmp[i]
-    loss = 0.0
-    for i in range(n):
-        loss += u[i] * u[i]
-    return loss
+heat1d_explicit = stencils.heat
 
 
 @ad.kernel
@@ -335,7 +310,7 @@ def min_max_builtins(x, y):
     return (hi - lo) * s
 
 
-logsumexp = _example("gmm").logsumexp   # max by branches, then a shifted sum of exps
+logsumexp = gmm.logsumexp   # max by branches, then a shifted sum of exps
 
 
 @ad.kernel
@@ -398,8 +373,8 @@ def matmul_frobenius(a, b):
     c = np.zeros((n, m))
     for i in range(n):
         for j in range(m):
-            for l in range(k):
-                c[i, j] += a[i, l] * b[l, j]
+            for q in range(k):
+                c[i, j] += a[i, q] * b[q, j]
     s = 0.0
     for i in range(n):
         for j in range(m):
@@ -527,8 +502,8 @@ def abs_floordiv_mod(x, period):
 # ADBench objectives
 # ---------------------------------------------------------------------------------------------
 
-# The GMM objective is the one examples/gmm.py differentiates: one source for both.
-gmm_objective = _example("gmm").gmm_objective
+# The GMM objective of hpcad/kernels/gmm.py, which examples/gmm.py and the benchmark run.
+gmm_objective = gmm.gmm_objective
 
 
 @ad.kernel
@@ -696,7 +671,7 @@ def _floordiv_mod_args(rng):
     return x, float(period)
 
 
-def _gmm_args(rng, d=3, n_comp=4, n=6):
+def gmm_args(rng, d=3, n_comp=4, n=6):
     alphas = rng.standard_normal(n_comp)
     means = rng.standard_normal((n_comp, d))
     icf = 0.3 * rng.standard_normal((n_comp, d + d * (d - 1) // 2))
@@ -802,7 +777,7 @@ CASES: list[Case] = [
     Case("numpy_functions", numpy_functions,
          lambda rng: (rng.uniform(0.2, 1.2, 8), _near(rng, [0.75, 1.5, 2.25], 0.15, 8))),
     Case("abs_floordiv_mod", abs_floordiv_mod, _floordiv_mod_args),
-    Case("gmm_objective", gmm_objective, _gmm_args),
+    Case("gmm_objective", gmm_objective, gmm_args),
     Case("lstm_objective", lstm_objective, _lstm_args),
     Case("ba_objective", ba_objective, _ba_args),
 ]

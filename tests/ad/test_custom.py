@@ -10,9 +10,9 @@ import re
 import numpy as np
 import pytest
 
-import custom_kernels as ck
 import hpcad as ad
 from hpcad.ir.printer import print_function
+from tests.ad import custom_kernels as ck
 
 backends = pytest.mark.parametrize("backend", ["interp", "numba"])
 INV_SQRT_ACCURACY = 2e-3   # one Newton step after the bit trick
@@ -20,7 +20,7 @@ INV_SQRT_ACCURACY = 2e-3   # one Newton step after the bit trick
 
 def _line_of(fn, text: str) -> int:
     lines, start = inspect.getsourcelines(fn)
-    return start + next(k for k, l in enumerate(lines) if text in l)
+    return start + next(k for k, line in enumerate(lines) if text in line)
 
 
 def _fd(f, args, k, h=1e-6):
@@ -246,6 +246,7 @@ def relax_with_rule(u, w, nsteps):
 
 
 @backends
+@pytest.mark.slow
 def test_checkpointed_time_loop_with_rule_calls_gives_the_store_all_gradient(backend):
     u = np.linspace(0.1, 1.0, 8)
     ref = ad.grad(relax_with_rule, argnums=(0, 1), backend=backend)(u, 0.7, 12)

@@ -11,11 +11,11 @@ import math
 import numpy as np
 import pytest
 
-import custom_kernels as ck
 import hpcad as ad
-from harness import BACKENDS
 from hpcad.ir.core import walk
-from width_check import check_forward, check_reverse
+from tests.ad import custom_kernels as ck
+from tests.ad.harness import BACKENDS, SLOW
+from tests.ad.width_check import check_forward, check_reverse
 
 WIDTHS = (1, 3, 8)
 CASES = {
@@ -27,9 +27,11 @@ CASES = {
 }
 
 
-@pytest.mark.parametrize("backend", BACKENDS)
-@pytest.mark.parametrize("width", WIDTHS)
-@pytest.mark.parametrize("name", list(CASES))
+@pytest.mark.parametrize("name, width, backend", [
+    pytest.param(name, width, backend, id=f"{name}-{width}-{backend}",
+                 marks=SLOW if backend == "numba" and (width != 3 or name == "prange_rules")
+                 else ())
+    for name in CASES for width in WIDTHS for backend in BACKENDS])
 def test_rule_calls_at_width_equal_separate_calls(name, width, backend):
     kernel, make_args = CASES[name]
     rng = np.random.default_rng(width)

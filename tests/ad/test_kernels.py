@@ -7,8 +7,16 @@ import numpy as np
 import pytest
 
 import hpcad as ad
-from harness import BACKENDS, case_rng, central_difference, check_case, fd_step, relative_error
-from kernels import CASES
+from tests.ad.harness import (
+    BACKENDS,
+    case_rng,
+    central_difference,
+    check_case,
+    fd_step,
+    on_backends,
+    relative_error,
+)
+from tests.ad.kernels import CASES
 
 CASE_BY_NAME = {case.name: case for case in CASES}
 HEAT = CASE_BY_NAME["heat1d_explicit"]
@@ -20,8 +28,12 @@ def test_there_are_at_least_30_cases():
     assert len(CASE_BY_NAME) == len(CASES), "case names must be unique"
 
 
-@pytest.mark.parametrize("backend", BACKENDS)
-@pytest.mark.parametrize("case", CASES, ids=[case.name for case in CASES])
+# the kernels whose numba compile takes seconds (measured) run on numba in the slow tier
+SLOW_ON_NUMBA = ("gmm_objective", "lstm_objective", "ba_objective", "newton_cbrt",
+                 "data_dependent_step", "float32_inplace_relax")
+
+
+@on_backends(CASES, [c.name for c in CASES if c.name not in SLOW_ON_NUMBA])
 def test_derivatives_match_finite_differences(case, backend):
     check_case(case, backend)
 
@@ -62,7 +74,7 @@ def test_grad_with_int_argnums_returns_a_bare_gradient(backend):
     assert relative_error(dalpha, fd_gradient(HEAT, args, 1)) <= 1e-6
 
 
-@pytest.mark.parametrize("backend", BACKENDS)
+@pytest.mark.parametrize("backend", ["interp", pytest.param("numba", marks=pytest.mark.slow)])
 def test_value_and_grad_of_gmm_wrt_alphas_means_icf(backend):
     args = GMM.make_args(case_rng(GMM))
     value, grads = ad.value_and_grad(GMM.kernel, argnums=(0, 1, 2), backend=backend)(*args)

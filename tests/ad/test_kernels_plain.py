@@ -6,9 +6,15 @@ import copy
 import numpy as np
 import pytest
 
-from harness import (as_outputs, case_rng, central_difference, fd_step, random_direction,
-                     relative_error)
-from kernels import CASES
+from tests.ad.harness import (
+    as_outputs,
+    case_rng,
+    central_difference,
+    fd_step,
+    random_direction,
+    relative_error,
+)
+from tests.ad.kernels import CASES
 
 SUBSET_DTYPES = (np.float64, np.float32, np.int64, np.int32)
 

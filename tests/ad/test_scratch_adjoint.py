@@ -75,7 +75,7 @@ def _check_fd(kernel, args, backend):
     grads = ad.grad(kernel, argnums=nums, backend=backend)(
         *[a.copy() if isinstance(a, np.ndarray) else a for a in args])
     eps = 1e-6
-    for k, g in zip(nums, grads):
+    for k, g in zip(nums, grads, strict=True):
         a = args[k]
         for e in (range(a.size) if isinstance(a, np.ndarray) else [None]):
             plus = [x.copy() if isinstance(x, np.ndarray) else x for x in args]
@@ -102,6 +102,7 @@ def test_scratch_adjoint_is_stored_once_per_step_and_never_zeroed(backend):
 
 
 @pytest.mark.parametrize("backend", ["interp", "numba"])
+@pytest.mark.slow
 def test_a_read_in_a_branch_keeps_accumulating_and_zeroing(backend):
     args = (np.linspace(0.3, 1.2, 9), 0.2, 4)
     ops, fn = _scratch_ops(read_in_branch, args)
@@ -110,6 +111,7 @@ def test_a_read_in_a_branch_keeps_accumulating_and_zeroing(backend):
 
 
 @pytest.mark.parametrize("backend", ["interp", "numba"])
+@pytest.mark.slow
 def test_two_reading_loops(backend):
     """The optimizer fuses the two reading loops (one load of tmp[i] per step is left):
     the gradient is right either way."""

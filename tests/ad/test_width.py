@@ -6,14 +6,14 @@ import numpy as np
 import pytest
 
 import hpcad as ad
-from harness import BACKENDS, case_rng
 from hpcad.backend.numba.codegen import generate
 from hpcad.ir.core import walk
 from hpcad.ir.lanes import lane_outer_loops, lane_work
 from hpcad.ir.parser import parse_module
 from hpcad.ir.printer import print_function, print_module
-from kernels import CASES
-from width_check import check_forward, check_reverse
+from tests.ad.harness import BACKENDS, SLOW, case_rng
+from tests.ad.kernels import CASES
+from tests.ad.width_check import check_forward, check_reverse
 
 CASE_BY_NAME = {case.name: case for case in CASES}
 # numba compiles every (kernel, width, mode): every kernel at W=3, a spread of them at W=8
@@ -27,8 +27,16 @@ def _runs():
             for backend in BACKENDS:
                 if backend == "numba" and width == 8 and case.name not in NUMBA_W8:
                     continue
-                yield pytest.param(case, width, backend,
-                                   id=f"{case.name}-W{width}-{backend}")
+                yield pytest.param(case, width, backend, id=f"{case.name}-W{width}-{backend}",
+                                   marks=() if _fast(case.name, width, backend) else SLOW)
+
+
+def _fast(name: str, width: int, backend: str) -> bool:
+    """The fast tier: every kernel at W=1 and W=3 on the interpreter, and numba at W=3 on the
+    heat kernel (numba compiles every kernel, width and mode: seconds apiece)."""
+    if backend == "numba":
+        return width == 3 and name == "heat1d_explicit"
+    return width in (1, 3)
 
 
 @pytest.mark.parametrize("case,width,backend", list(_runs()))

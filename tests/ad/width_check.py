@@ -58,16 +58,16 @@ def check_forward(kernel, args, width, backend, rng, rtol=RTOL) -> None:
                           backend=backend)
     single = ad.autodiff(kernel, mode="forward", activity=activity, backend=backend)
     flat = []
-    for a, t in zip(_copy(args), tangents):
+    for a, t in zip(_copy(args), tangents, strict=True):
         flat += [a] if t is None else [a, _stacked(t, width)]
     out, dots = batched(*flat)
     for w in range(width):
         flat = []
-        for a, t in zip(_copy(args), tangents):
+        for a, t in zip(_copy(args), tangents, strict=True):
             flat += [a] if t is None else [a, t[w].copy() if t.ndim > 1 else float(t[w])]
         out_w, dots_w = single(*flat)
         assert lane_error(_as_list(out), _as_list(out_w)) <= rtol, "primal results differ"
-        for k, (d, d_w) in enumerate(zip(_as_list(dots), _as_list(dots_w))):
+        for k, (d, d_w) in enumerate(zip(_as_list(dots), _as_list(dots_w), strict=True)):
             if d_w is None:
                 assert d is None
                 continue
@@ -89,7 +89,7 @@ def check_reverse(kernel, args, width, backend, rng, rtol=RTOL) -> None:
     single = ad.autodiff(kernel, mode="reverse", activity=activity, backend=backend)
     got_shadows = [_stacked(s, width) if s is not None else None for s in shadows]
     flat = []
-    for a, s in zip(_copy(args), got_shadows):
+    for a, s in zip(_copy(args), got_shadows, strict=True):
         flat += [a] if s is None else [a, s]
     seed = tuple(_stacked(s, width) for s in seeds) if isinstance(out, tuple) \
         else _stacked(seeds[0], width)
@@ -99,17 +99,17 @@ def check_reverse(kernel, args, width, backend, rng, rtol=RTOL) -> None:
     for w in range(width):
         lane_shadows = [s[w].copy() if s is not None else None for s in shadows]
         flat = []
-        for a, s in zip(_copy(args), lane_shadows):
+        for a, s in zip(_copy(args), lane_shadows, strict=True):
             flat += [a] if s is None else [a, s]
         lane_seed = tuple(float(s[w]) for s in seeds) if isinstance(out, tuple) \
             else float(seeds[0][w])
         want = single(*flat, seed=lane_seed)
         assert lane_error(_as_list(got[0]), _as_list(want[0])) <= rtol, "primal results differ"
-        for k, (g, g_w) in enumerate(zip(got[1:], want[1:])):
+        for k, (g, g_w) in enumerate(zip(got[1:], want[1:], strict=True)):
             g = _lane(g, w, width)
             err = lane_error(g, g_w)
             assert err <= rtol, f"reverse lane {w}, adjoint {k}: {g!r} vs {g_w!r} ({err:.1e})"
-        for k, (s, s_w) in enumerate(zip(got_shadows, lane_shadows)):
+        for k, (s, s_w) in enumerate(zip(got_shadows, lane_shadows, strict=True)):
             if s is not None:
                 err = lane_error(s[w], s_w)
                 assert err <= rtol, f"reverse lane {w}, shadow of argument {k} ({err:.1e})"

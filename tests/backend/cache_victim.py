@@ -7,15 +7,12 @@ every warning it saw. The cache tests run it as the user whose cache is attacked
 import json
 import sys
 import warnings
-from pathlib import Path
 
 import numpy as np
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "examples"))
-from heat import heat_misfit
-
 import hpcad as ad
 from hpcad.backend.numba import STATS
+from hpcad.kernels.stencils import heat_misfit
 
 
 def gradient(backend: str) -> list[float]:

@@ -1,17 +1,13 @@
 """The numba backend agrees with the reference interpreter on every test kernel: primal
 value, forward tangent and reverse cotangents, to 1e-12 relative (float32 kernels: to a few
 float32 ulps, since libm's float32 functions and NumPy's may round differently)."""
-import sys
-from pathlib import Path
 
 import numpy as np
 import pytest
 
-sys.path.insert(0, str(Path(__file__).parent.parent / "ad"))
-from harness import as_cotangent, case_rng, random_direction, relative_error  # noqa: E402
-from kernels import CASES  # noqa: E402
-
 import hpcad as ad  # noqa: E402
+from tests.ad.harness import as_cotangent, case_rng, random_direction, relative_error
+from tests.ad.kernels import CASES
 
 
 def _tolerance(args) -> float:
@@ -42,7 +38,7 @@ def test_numba_agrees_with_interpreter(case):
         cots = pullback(as_cotangent(out, weights))
         results[backend] = (_flatten(out), _flatten(tout), _flatten(cots))
     for name, a, b in zip(("primal", "tangent", "cotangent"), results["interp"],
-                          results["numba"]):
+                          results["numba"], strict=True):
         assert relative_error(a, b) <= tol, f"{case.name} {name}: {relative_error(a, b):.2e}"
 
 

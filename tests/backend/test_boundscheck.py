@@ -15,15 +15,14 @@ import numpy as np
 import pytest
 
 import hpcad as ad
-import bounds_kernels as bk
+from tests.backend import bounds_kernels as bk
 
-HERE = Path(__file__).parent
+ROOT = Path(__file__).resolve().parents[2]   # the child imports tests.backend from here
 
 SCRIPT = """
 import json, sys
 import numpy as np
-sys.path.insert(0, {here!r})
-import bounds_kernels as bk
+from tests.backend import bounds_kernels as bk
 import hpcad as ad
 from hpcad.backend.numba import STATS
 name, shift = sys.argv[1], int(sys.argv[2])
@@ -47,8 +46,8 @@ def run_numba(cache_dir: Path, name: str, shift: int, checked: bool) -> dict:
     env.pop("HPCAD_BOUNDSCHECK", None)
     if checked:
         env["HPCAD_BOUNDSCHECK"] = "1"
-    out = subprocess.run([sys.executable, "-c", SCRIPT.format(here=str(HERE)), name, str(shift)],
-                         capture_output=True, text=True, env=env, timeout=600)
+    out = subprocess.run([sys.executable, "-c", SCRIPT, name, str(shift)],
+                         capture_output=True, text=True, env=env, timeout=600, cwd=ROOT)
     assert out.returncode == 0, out.stderr
     return json.loads(out.stdout.strip().splitlines()[-1])
 
@@ -56,10 +55,10 @@ def run_numba(cache_dir: Path, name: str, shift: int, checked: bool) -> dict:
 def kernel_line(name: str) -> str:
     """file:line of the kernel's read at `i + shift`."""
     lines, first = inspect.getsourcelines(getattr(bk, name).py_func)
-    return f"{bk.__file__}:{first + next(k for k, l in enumerate(lines) if 'i + shift' in l)}"
+    return f"{bk.__file__}:{first + next(k for k, line in enumerate(lines) if 'i + shift' in line)}"
 
 
-@pytest.mark.parametrize("name", KERNELS)
+@pytest.mark.parametrize("name", [KERNELS[0], pytest.param(KERNELS[1], marks=pytest.mark.slow)])
 def test_out_of_bounds_raises_on_numba_when_checked(name, tmp_path):
     got = run_numba(tmp_path, name, OUT_OF_BOUNDS, checked=True)
     assert got["error"] is not None, f"no error; gradient {got['value']}"
@@ -76,6 +75,7 @@ def test_out_of_bounds_raises_on_the_interpreter(name):
         ad.grad(getattr(bk, name), argnums=0, backend="interp")(*args)
 
 
+@pytest.mark.slow
 def test_checked_and_unchecked_code_are_cached_apart(tmp_path):
     unchecked = run_numba(tmp_path, "shifted_read", 0, checked=False)
     checked = run_numba(tmp_path, "shifted_read", 0, checked=True)

@@ -19,10 +19,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-sys.path.insert(0, str(Path(__file__).parent))
-import cache_victim
-
 from hpcad import doctor
+from tests.backend import cache_victim
 
 NOBODY = 65534
 VICTIM = Path(cache_victim.__file__).resolve()
@@ -145,7 +143,12 @@ def _attacked(kind: str, scene) -> tuple[Path, Path, Path, Path]:
     return base, cache, precious, marker
 
 
-@pytest.mark.parametrize("kind", [*PLANTS, "links"])
+# the fast tier plants pickles; the other plants run in the slow tier
+KINDS = ["pickle", *(pytest.param(kind, marks=pytest.mark.slow)
+                     for kind in [*PLANTS, "links"] if kind != "pickle")]
+
+
+@pytest.mark.parametrize("kind", KINDS)
 def test_a_world_writable_cache_is_left_alone(kind, scene, expected):
     _, cache, precious, marker = _attacked(kind, scene)
     for env in ({}, {"HPCAD_CACHE_SHARED": "1"}):
@@ -155,7 +158,8 @@ def test_a_world_writable_cache_is_left_alone(kind, scene, expected):
         assert any("writable by others" in w for w in result["warnings"])
 
 
-@pytest.mark.parametrize("kind", [*PLANTS, "links"])
+@pytest.mark.parametrize("kind", KINDS)
+@pytest.mark.slow
 def test_planted_files_in_a_private_cache_are_ignored(kind, scene, expected):
     _, cache, precious, marker = _attacked(kind, scene)
     cache.chmod(0o700)          # the mode is fixed; the attacker's files are still there
@@ -180,6 +184,7 @@ def test_doctor_reports_an_open_cache_and_foreign_entries(scene, monkeypatch):
     assert "do not verify" in text, text
 
 
+@pytest.mark.slow
 def test_a_shared_cache_of_a_trusted_user_is_read_never_written(scene, expected):
     """HPCAD_CACHE_SHARED=1: the victim loads what the cache's owner (here nobody, trusted)
     compiled, and writes nothing there; without it the cache is not used."""

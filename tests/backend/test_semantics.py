@@ -8,8 +8,12 @@ import numpy as np
 import pytest
 
 import hpcad as ad
-from hpcad import (IndexOutOfBounds, IntegerConversionError, IntegerDivisionByZero,
-                   UnsupportedConstruct)
+from hpcad import (
+    IndexOutOfBounds,
+    IntegerConversionError,
+    IntegerDivisionByZero,
+    UnsupportedConstruct,
+)
 
 BACKENDS = ("interp", "numba")
 I64_MIN, I64_MAX = -2 ** 63, 2 ** 63 - 1

@@ -8,17 +8,17 @@ import sys
 from pathlib import Path
 
 import numpy as np
+import pytest
 
 import hpcad as ad
+from benchmarks import heat, jacobi
+from benchmarks.reference.heat_adjoint import HeatAdjoint
+from benchmarks.reference.jacobi_adjoint import JacobiAdjoint
 
 ROOT = Path(__file__).parent.parent.parent
-sys.path.insert(0, str(ROOT))
-
-from benchmarks import heat, jacobi  # noqa: E402
-from benchmarks.reference.heat_adjoint import HeatAdjoint  # noqa: E402
-from benchmarks.reference.jacobi_adjoint import JacobiAdjoint  # noqa: E402
 
 
+@pytest.mark.slow
 def test_runner_writes_json_and_table(tmp_path):
     out = tmp_path / "bench.json"
     run = subprocess.run([sys.executable, "-m", "benchmarks", "--quick", "--cases", "heat",
@@ -34,6 +34,7 @@ def test_runner_writes_json_and_table(tmp_path):
     assert not (tmp_path / "scaling.png").exists()                     # nothing to plot
 
 
+@pytest.mark.slow
 def test_checkpointing_benchmark_covers_heat_burgers_and_jacobi(tmp_path):
     out = tmp_path / "bench.json"
     run = subprocess.run([sys.executable, "-m", "benchmarks", "--quick", "--cases",
@@ -49,6 +50,7 @@ def test_checkpointing_benchmark_covers_heat_burgers_and_jacobi(tmp_path):
                 assert p["fits"], (name, p)
 
 
+@pytest.mark.slow
 def test_planning_benchmark_prints_and_writes_plans(tmp_path):
     """The planning case plans 1e3 and 1e5 steps (quick) and writes its times as JSON."""
     out = tmp_path / "bench.json"

@@ -1,13 +1,9 @@
 """benchmarks/plots.py draws what the rows say: one bar per ratio and case, one efficiency
 line per case, kind (primal, gradient) and scaling axis (threads, ranks)."""
-import sys
-from pathlib import Path
 
 import numpy as np
 
-sys.path.insert(0, str(Path(__file__).parent.parent.parent))
-
-from benchmarks import plots  # noqa: E402
+from benchmarks import plots
 
 PNG = b"\x89PNG\r\n\x1a\n"
 
@@ -32,7 +28,7 @@ def test_scaling_lines_are_the_efficiencies(tmp_path):
     ranks = [{"name": "heat_mpi", "ranks": counts((1.0, 1.0), (0.7, 0.75), (0.6, 0.5))}]
     fig = plots.scaling(threads, ranks, tmp_path / "scaling.png")
     left, right = fig.axes
-    assert [list(l.get_ydata()) for l in left.get_lines()[:2]] == [[1.0, 0.9], [1.0, 0.8]]
+    assert [list(line.get_ydata()) for line in left.get_lines()[:2]] == [[1.0, 0.9], [1.0, 0.8]]
     assert list(right.get_lines()[0].get_xdata()) == [1, 2, 4]
     assert list(right.get_lines()[1].get_ydata()) == [1.0, 0.7, 0.6]
     assert (tmp_path / "scaling.png").read_bytes()[:8] == PNG

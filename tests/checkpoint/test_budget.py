@@ -2,8 +2,6 @@
 estimate equals the tape the compiled store-all derivative allocates, the chosen policy's
 tape fits the budget, and the gradient is the store-all one."""
 import re
-import sys
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -12,10 +10,7 @@ import hpcad as ad
 from hpcad.checkpoint.budget import parse_bytes
 from hpcad.checkpoint.plan import Kind, Plan
 from hpcad.errors import ArgumentError, HpcadError
-
-sys.path.insert(0, str(Path(__file__).parent.parent.parent / "examples"))
-sys.path.insert(0, str(Path(__file__).parent.parent.parent))   # benchmarks.jacobi
-from heat import heat_misfit  # noqa: E402
+from hpcad.kernels.stencils import heat_misfit
 
 N_CELLS, N_STEPS = 200, 400
 ARGS = (np.sin(np.linspace(0.0, 3.0, N_CELLS)) + 0.1, np.zeros(N_CELLS), 0.3, N_STEPS)
@@ -42,6 +37,7 @@ def test_parse_bytes():
             parse_bytes(bad)
 
 
+@pytest.mark.slow
 def test_estimate_equals_the_store_all_tape():
     _, store_all = _store_all()
     k = ad.checkpoint(heat_misfit, budget=store_all)
@@ -53,9 +49,12 @@ def test_estimate_equals_the_store_all_tape():
     assert k.last_policy.snapshots is not None
 
 
-@pytest.mark.parametrize("fraction, schedule", [(1.0, None), (0.25, (Kind.SEGMENTS, False)),
-                                                (0.05, (Kind.REVOLVE, True))])
-@pytest.mark.parametrize("backend", ["numba", "interp"])
+@pytest.mark.parametrize("fraction, schedule, backend", [
+    (fraction, schedule, backend) if backend == "interp" or fraction == 1.0 else
+    pytest.param(fraction, schedule, backend, marks=pytest.mark.slow)
+    for fraction, schedule in [(1.0, None), (0.25, (Kind.SEGMENTS, False)),
+                               (0.05, (Kind.REVOLVE, True))]
+    for backend in ["numba", "interp"]])
 def test_budget_fits_and_gradient_is_unchanged(fraction, schedule, backend):
     (ref, store_all) = _store_all()
     budget = int(fraction * store_all)
@@ -93,6 +92,7 @@ def test_budget_below_the_minimum_is_an_error():
         ad.grad(k, argnums=(0, 2))(ARGS[0].copy(), *ARGS[1:])
 
 
+@pytest.mark.slow
 def test_environment_budget_applies_to_plain_kernels(monkeypatch):
     ref, store_all = _store_all()
     monkeypatch.setenv("HPCAD_MEMORY_BUDGET", str(store_all // 4))
@@ -108,7 +108,9 @@ def test_environment_budget_applies_to_plain_kernels(monkeypatch):
         ad.grad(ad.kernel(heat_misfit.py_func), argnums=0)(ARGS[0].copy(), *ARGS[1:])
 
 
-@pytest.mark.parametrize("backend", ["numba", "interp"])
+@pytest.mark.parametrize("backend", [pytest.param("numba", marks=pytest.mark.slow),
+                                     "interp"])
+@pytest.mark.slow
 def test_recompute_all_is_lean_revolve_with_one_snapshot(backend):
     """The least memory: one step's tape and one copy of the state (lean revolve: no copy
     of the state before the last steps; the final state is run forward from the snapshot).
@@ -186,6 +188,7 @@ def _memory_heat(u, alpha, nsteps):
     return s
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("schedule", ["segments", "revolve"])
 def test_arrays_carried_across_steps_are_snapshotted(schedule):
     """tmp keeps half its value from step to step, so it is state, not scratch: it must be
@@ -201,6 +204,7 @@ def test_arrays_carried_across_steps_are_snapshotted(schedule):
         assert "snapshots of [tmp, u];" in ad.plan(c, args[0].copy(), *args[1:])
 
 
+@pytest.mark.slow
 def test_default_plan_keeps_the_tape_in_cache(monkeypatch):
     """Without a budget, a store-all tape bigger than the cache is split into segments whose
     tape takes at most a quarter of it; the gradient is the store-all one."""
@@ -284,7 +288,9 @@ def heat_taped(u, target, alpha, nsteps):
     return loss
 
 
-@pytest.mark.parametrize("backend", ["numba", "interp"])
+@pytest.mark.parametrize("backend", [pytest.param("numba", marks=pytest.mark.slow),
+                                     "interp"])
+@pytest.mark.slow
 def test_budget_for_two_state_copies_takes_lean_revolve(backend):
     """One step's tape and two copies of the state: revolve with one snapshot and a copy of
     the state before the last steps, or lean revolve with two snapshots. Lean runs fewer
@@ -353,7 +359,8 @@ def _local_state(u0, c, nsteps):
 LOCAL_ARGS = (np.linspace(0.2, 0.9, 40), 0.3, 12)
 
 
-@pytest.mark.parametrize("backend", ["numba", "interp"])
+@pytest.mark.parametrize("backend", [pytest.param("numba", marks=pytest.mark.slow),
+                                     "interp"])
 def test_loops_over_local_arrays_are_sized_from_the_arguments(backend):
     """Loop bounds that are shapes of local arrays (np.empty_like(u0), np.zeros(n - 1)) are
     known from the arguments: a budget plans store-all where it fits (its estimate is the
@@ -391,7 +398,8 @@ CSR_ARGS = (np.linspace(0.1, 0.5, 6), np.linspace(0.1, 0.9, 9), np.array([0, 2, 
             np.array([0, 1, 2, 3, 0, 4, 5, 1, 2]), 10)
 
 
-@pytest.mark.parametrize("backend", ["numba", "interp"])
+@pytest.mark.parametrize("backend", [pytest.param("numba", marks=pytest.mark.slow),
+                                     "interp"])
 def test_data_dependent_trip_counts_plan_revolve_without_tape(backend):
     """CSR row pointers make the tape's size data-dependent; each step restarts from its
     state, so the budget goes to snapshots (no tape) and the gradient matches FD."""

@@ -2,17 +2,12 @@
 argument of the compiled derivative (checkpoint/plan.py): a gradient taken at five sizes,
 each planned with a different snapshot count, compiles its derivative once, and each
 gradient is the central finite difference of the loss."""
-import sys
-from pathlib import Path
-
 import numpy as np
 import pytest
 
 import hpcad as ad
 from hpcad.backend import numba as numba_backend
-
-sys.path.insert(0, str(Path(__file__).parent.parent.parent / "examples"))
-from heat import heat_misfit  # noqa: E402
+from hpcad.kernels.stencils import heat_misfit
 
 BUDGET = 60_000   # bytes: segments with 2 to 8 snapshots over these sizes
 SIZES = [(32, 400), (40, 500), (48, 600), (56, 700), (64, 800)]   # (cells, steps)

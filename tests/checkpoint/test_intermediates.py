@@ -77,9 +77,9 @@ def test_cheap_chain_is_recomputed_with_less_tape_than_storing_all(backend):
         if backend == "numba":
             out["tape"] = _tape(k)
     for got in (stored["grad"], recomputed["grad"]):
-        for g, r in zip(got, ref):
+        for g, r in zip(got, ref, strict=True):
             np.testing.assert_allclose(g, r, rtol=1e-12, atol=1e-12)
-    for g, r in zip(stored["grad"], recomputed["grad"]):
+    for g, r in zip(stored["grad"], recomputed["grad"], strict=True):
         np.testing.assert_array_equal(g, r)
     if backend == "numba":
         assert stored["tape"] >= 3 * N * 8          # x, y and z values per element
@@ -93,7 +93,7 @@ def test_expensive_intermediates_are_stored_when_the_budget_allows():
     (g_store, tape_store, _) = _run(expensive, args, (0, 1), intermediates="store")
     (g_least, tape_least, _) = _run(expensive, args, (0, 1), intermediates="recompute")
     for got in (g_auto, g_store, g_least):
-        for g, r in zip(got, ref):
+        for g, r in zip(got, ref, strict=True):
             np.testing.assert_allclose(g, r, rtol=1e-12, atol=1e-14)
     assert tape_auto == 2 * N * 8          # the sin and exp results, per element
     assert tape_store == 3 * N * 8         # and the loaded x[i], which auto reloads
@@ -102,7 +102,7 @@ def test_expensive_intermediates_are_stored_when_the_budget_allows():
     (g_tight, tape_tight, k) = _run(expensive, args, (0, 1), budget=tape_auto - 1)
     assert k.last_policy.fewest_bytes and k.last_policy.snapshots is None
     assert tape_tight == tape_least
-    for g, r in zip(g_tight, g_auto):
+    for g, r in zip(g_tight, g_auto, strict=True):
         np.testing.assert_allclose(g, r, rtol=1e-14)
     (_, _, k) = _run(expensive, args, (0, 1), budget=tape_auto)
     assert not k.last_policy.fewest_bytes

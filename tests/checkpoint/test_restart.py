@@ -3,9 +3,7 @@
 end with their final values, no tape is held, snapshot files leave nothing behind, and
 kernels whose steps cannot restart keep a tape or say why."""
 import os
-import sys
 from dataclasses import replace
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -15,12 +13,9 @@ from hpcad.checkpoint.budget import TimeLoop, choose
 from hpcad.checkpoint.plan import Kind, Plan
 from hpcad.checkpoint.revolve import FORWARD, RESTORE, schedule_actions
 from hpcad.errors import DifferentiationError, HpcadError
+from hpcad.kernels.stencils import heat_misfit
 from hpcad.runtime.snapshots import buffer, file_backed
-
-sys.path.insert(0, str(Path(__file__).parent.parent.parent / "examples"))
-sys.path.insert(0, str(Path(__file__).parent))
-from heat import heat_misfit
-from test_budget import heat_taped
+from tests.checkpoint.test_budget import heat_taped
 
 N_CELLS, N_STEPS = 60, 23
 U0 = np.sin(np.linspace(0.0, 3.0, N_CELLS)) + 0.1
@@ -46,10 +41,20 @@ def _held(k):
     return tuple(sum(h[j] for h in held) for j in range(3))
 
 
-@pytest.mark.parametrize("backend", ["numba", "interp"])
-@pytest.mark.parametrize("snapshots", [1, 2, 5, 22])
-@pytest.mark.parametrize("lean", [False, True])
-@pytest.mark.parametrize("on_disk", [False, True])
+def _restart_runs():
+    """Restarting revolve, lean or not, in memory or on disk, at 1, 2, 5 and 22 snapshots on
+    both backends; the fast tier keeps 2 snapshots, on numba for the plain one."""
+    for lean in (False, True):
+        for on_disk in (False, True):
+            for snapshots in (1, 2, 5, 22):
+                for backend in ("numba", "interp"):
+                    fast = snapshots == 2 and (backend == "interp" or not (lean or on_disk))
+                    yield pytest.param(lean, on_disk, snapshots, backend,
+                                       id=f"{lean}-{on_disk}-{snapshots}-{backend}",
+                                       marks=() if fast else pytest.mark.slow)
+
+
+@pytest.mark.parametrize("lean, on_disk, snapshots, backend", list(_restart_runs()))
 def test_restarting_revolve_gives_the_store_all_gradient(lean, on_disk, snapshots, backend):
     ref = _reference()
     k = ad.checkpoint(heat_misfit, snapshots, schedule="restart")
@@ -71,6 +76,7 @@ def test_restarting_revolve_gives_the_store_all_gradient(lean, on_disk, snapshot
         assert d_alpha == pytest.approx(ref[1], rel=1e-12, abs=0)
 
 
+@pytest.mark.slow
 def test_a_step_that_cannot_restart_says_so():
     """heat_taped's copy needs tmp after the step overwrote it: asking for the restarting
     schedule is an error naming the loop; a budget falls back to a one-step tape."""
@@ -167,7 +173,7 @@ def test_restarting_tables_reverse_every_step_from_its_state(lean, from_slot):
             assert all(row[0] == FORWARD for row in actions[:split])
 
 
-@pytest.mark.parametrize("backend", ["numba", "interp"])
+@pytest.mark.parametrize("backend", [pytest.param("numba", marks=pytest.mark.slow), "interp"])
 @pytest.mark.parametrize("copies", [3, 0.5])
 def test_restarting_revolve_at_width_three(copies, backend, tmp_path, monkeypatch):
     """Three directions at once under a budget of three copies of u (in memory) and of half
@@ -190,6 +196,7 @@ def test_restarting_revolve_at_width_three(copies, backend, tmp_path, monkeypatc
         np.testing.assert_array_equal(a, b)
 
 
+@pytest.mark.slow
 def test_a_step_that_cannot_restart_keeps_a_one_step_tape_with_files(tmp_path, monkeypatch):
     """heat_taped under one step's tape and half a copy of u: lean revolve, its snapshots
     in files, the one-step tape in memory; the store-all gradient."""
@@ -203,5 +210,5 @@ def test_a_step_that_cannot_restart_keeps_a_one_step_tape_with_files(tmp_path, m
                                       disk=True)
     tape, memory, disk = _held(k)
     assert 0 < tape <= one_step and memory == 0 and disk > 0
-    for a, b in zip(got, ref):
+    for a, b in zip(got, ref, strict=True):
         np.testing.assert_array_equal(a, b)

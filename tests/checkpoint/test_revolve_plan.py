@@ -16,10 +16,9 @@ from hpcad.checkpoint.binomial import revolve_actions
 from hpcad.checkpoint.budget import TimeLoop, choose
 from hpcad.checkpoint.plan import Kind
 from hpcad.checkpoint.revolve import FORWARD, forward_steps, schedule_actions
+from hpcad.kernels.stencils import heat_misfit
 
 ROOT = Path(__file__).parent.parent.parent
-sys.path.insert(0, str(ROOT / "examples"))
-from heat import heat_misfit
 
 
 @pytest.fixture
@@ -53,6 +52,7 @@ def _package_actions(steps: int, snapshots: int) -> list:
     return out
 
 
+@pytest.mark.slow
 def test_schedule_is_checkpoint_schedules_revolve(revolve_cost_table_once):
     """Every n <= 200 steps with s <= min(n, 10) snapshots: the same actions."""
     for s in range(1, 11):
@@ -60,6 +60,7 @@ def test_schedule_is_checkpoint_schedules_revolve(revolve_cost_table_once):
             assert list(revolve_actions(n, s)) == _package_actions(n, s), (n, s)
 
 
+@pytest.mark.slow
 def test_closed_form_equals_the_action_tables():
     """Every n <= 200 steps, s <= 10 snapshots, plain and lean, with tape and restarting:
     the closed form is the table's count exactly (so no plan changes where tables were
@@ -121,8 +122,8 @@ def test_cli_plan_budget_over_1e5_steps():
 
 
 @pytest.mark.timeout(600)
-@pytest.mark.parametrize("backend, steps, alpha", [("numba", 100_000, 2e-5),
-                                                   ("interp", 1_500, 1e-3)])
+@pytest.mark.parametrize("backend, steps, alpha", [
+    pytest.param("numba", 100_000, 2e-5, marks=pytest.mark.slow), ("interp", 1_500, 1e-3)])
 def test_gradient_over_many_steps_under_a_budget(backend, steps, alpha):
     """A budget of a few dozen state copies over a long loop takes revolve, and the gradient
     with respect to the diffusivity is the central finite difference of the loss."""

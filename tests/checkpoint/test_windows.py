@@ -3,16 +3,12 @@ array it does not write saves one copy of the window instead of three loads per 
 the gradient matches finite differences and is bitwise the one of the plan that stores every
 intermediate, under store-all, segments and revolve; a loop that writes the array it reads
 gets no window."""
-import sys
-from pathlib import Path
 
 import numpy as np
 import pytest
 
 import hpcad as ad
-
-sys.path.insert(0, str(Path(__file__).parent.parent.parent))   # benchmarks.burgers
-from benchmarks.burgers import burgers  # noqa: E402
+from benchmarks.burgers import burgers
 
 N, STEPS = 40, 6
 
@@ -44,6 +40,7 @@ def test_window_gradient_matches_finite_differences(backend):
     ad.check_grad(burgers, *_args(), argnums=(0, 1, 2), backend=backend)
 
 
+@pytest.mark.slow
 def test_window_stores_one_value_per_element_and_step():
     g_window, tape = _grad_and_tape(burgers, _args())
     g_stored, tape_stored = _grad_and_tape(burgers, _args(), intermediates="store")
@@ -51,18 +48,19 @@ def test_window_stores_one_value_per_element_and_step():
     assert tape_stored >= 3 * STEPS * (N - 2) * 8
     # equal up to the order of sums: the window's indexed reads let the reverse stencil
     # take gather form and its parameter sums be reassociated (passes/gather.py)
-    for a, b in zip(g_window, g_stored):
+    for a, b in zip(g_window, g_stored, strict=True):
         np.testing.assert_allclose(a, b, rtol=1e-12, atol=0)
     assert "save a window of u (offsets -1..1)" in ad.plan(burgers, *_args())
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("policy", [{"snapshots": 3}, {"snapshots": 2, "schedule": "revolve"}])
 def test_window_under_checkpointing_equals_store_all(policy):
     ref, _ = _grad_and_tape(burgers, _args(), intermediates="store")
     for backend in ("numba", "interp"):
         got = ad.grad(ad.checkpoint(burgers, **policy), argnums=(0, 1, 2),
                       backend=backend)(*_args())
-        for a, b in zip(got, ref):
+        for a, b in zip(got, ref, strict=True):
             np.testing.assert_allclose(a, b, rtol=1e-12, atol=0)
 
 

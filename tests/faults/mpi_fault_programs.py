@@ -3,15 +3,12 @@ mpiexec: `python mpi_fault_programs.py FAULT BACKEND`. Each must end the job (no
 a message on stderr) instead of leaving the other ranks waiting."""
 import os
 import sys
-from pathlib import Path
 
 import numpy as np
 from mpi4py import MPI
 
 import hpcad as ad
-
-sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "examples"))
-from heat_mpi import heat_local as heat  # noqa: E402  (explicit heat, one ghost each end)
+from hpcad.kernels.mpi_stencils import heat_local as heat  # explicit heat, one ghost each end
 
 COMM = MPI.COMM_WORLD
 

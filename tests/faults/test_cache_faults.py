@@ -14,10 +14,9 @@ import numpy as np
 import pytest
 
 from hpcad import doctor
+from tests.backend import cache_victim
 
-VICTIM = Path(__file__).resolve().parents[1] / "backend" / "cache_victim.py"
-sys.path.insert(0, str(VICTIM.parent))
-import cache_victim
+VICTIM = Path(cache_victim.__file__).resolve()
 
 
 @pytest.fixture(scope="module")
@@ -78,6 +77,7 @@ def test_a_damaged_index_is_recompiled_once(filled, expected):
     assert repaired["loaded"] == 1 and not cache_warnings(repaired)
 
 
+@pytest.mark.slow
 def test_garbage_at_numba_files_is_never_unpickled(filled, expected):
     for f in [*filled.glob("*.nbi"), *filled.glob("*.nbc")]:
         f.write_bytes(b"\x80\x04garbage")
@@ -86,6 +86,7 @@ def test_garbage_at_numba_files_is_never_unpickled(filled, expected):
     assert "UnpicklingError" not in result["stderr"] and len(cache_warnings(result)) == 1
 
 
+@pytest.mark.slow
 def test_an_entry_signed_with_another_key_is_recompiled(filled, tmp_path, expected):
     other = tmp_path / "other"
     run(other)
@@ -98,6 +99,7 @@ def test_an_entry_signed_with_another_key_is_recompiled(filled, tmp_path, expect
     assert "is not signed with this cache's key" in warning
 
 
+@pytest.mark.slow
 def test_a_world_writable_cache_is_not_used(tmp_path, expected):
     cache = tmp_path / "cache"
     cache.mkdir()
@@ -109,6 +111,7 @@ def test_a_world_writable_cache_is_not_used(tmp_path, expected):
     assert not list(cache.iterdir())
 
 
+@pytest.mark.slow
 def test_a_cache_that_cannot_be_made_compiles_in_memory(expected):
     result = run(Path("/proc/no_such_dir/cache"))
     assert right(result, expected)
@@ -132,6 +135,7 @@ def _read_only(cache: Path) -> tuple[list[str], str]:
                 " and _access(p, m, **k)")
 
 
+@pytest.mark.slow
 def test_a_read_only_cache_loads_what_it_holds(filled, expected):
     before = sorted(p.name for p in filled.iterdir())
     prefix, prelude = _read_only(filled)
@@ -143,6 +147,7 @@ def test_a_read_only_cache_loads_what_it_holds(filled, expected):
     assert sorted(p.name for p in filled.iterdir()) == before
 
 
+@pytest.mark.slow
 def test_a_full_cache_compiles_in_memory_and_leaves_no_debris(tmp_path, expected):
     cache = tmp_path / "cache"
     run(cache)
@@ -163,6 +168,7 @@ def test_a_full_cache_compiles_in_memory_and_leaves_no_debris(tmp_path, expected
     assert not list(cache.glob("*.manifest"))
 
 
+@pytest.mark.slow
 def test_a_link_at_a_lock_name_is_not_followed(filled, tmp_path, expected):
     precious = tmp_path / "precious.txt"
     precious.write_text("precious")
@@ -176,6 +182,7 @@ def test_a_link_at_a_lock_name_is_not_followed(filled, tmp_path, expected):
     assert precious.read_text() == "precious"
 
 
+@pytest.mark.slow
 def test_a_stuck_lock_holder_is_reported_and_bypassed(filled, expected):
     [lock] = filled.glob("*.lock")
     holder = subprocess.Popen(

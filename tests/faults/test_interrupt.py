@@ -61,6 +61,7 @@ def _interrupt(tmp_path, backend: str, seconds: float, signals) -> tuple:
     return child.returncode, out, err, time.perf_counter() - start
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("signals", [[signal.SIGINT], [signal.SIGINT, signal.SIGINT]])
 def test_ctrl_c_in_compiled_code_arrives_when_the_kernel_returns(tmp_path, signals):
     rc, out, err, _ = _interrupt(tmp_path, "numba", 6.0, signals)

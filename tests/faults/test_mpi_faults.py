@@ -50,7 +50,7 @@ def _run_for_at_most(seconds: int, cmd: list, env: dict) -> subprocess.Completed
     return subprocess.CompletedProcess(cmd, job.returncode, stdout, stderr)
 
 
-@pytest.mark.parametrize("ranks", [2, 3])
+@pytest.mark.parametrize("ranks", [2, pytest.param(3, marks=pytest.mark.slow)])
 @pytest.mark.parametrize("fault, backend, said", FAULTS,
                          ids=[f"{f}-{b}" for f, b, _ in FAULTS])
 def test_fault_ends_the_job_with_a_message(fault, backend, said, ranks, tmp_path):

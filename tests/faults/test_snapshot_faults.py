@@ -17,9 +17,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from hpcad.runtime import snapshots as disk
 from hpcad.checkpoint.budget import agree
 from hpcad.errors import HpcadError
+from hpcad.runtime import snapshots as disk
 
 ROOT = Path(__file__).parent.parent.parent
 TMPFS_BYTES = 1 << 20

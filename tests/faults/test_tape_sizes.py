@@ -57,6 +57,7 @@ def _run(name: str, *sizes: int) -> subprocess.CompletedProcess:
 
 
 @pytest.mark.parametrize(("kernel", "sizes"), [(windowed_sum, (3, M, K)), (sparse_rows, (M,))])
+@pytest.mark.slow
 def test_overflowing_tape_size_is_a_memory_error_on_numba(kernel, sizes):
     done = _run(kernel.__name__, *sizes)
     assert done.returncode == 1, f"exit {done.returncode}: {done.stderr[-2000:]}"

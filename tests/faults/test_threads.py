@@ -84,8 +84,10 @@ def wrong_calls(case: str, backend: str, calls: int) -> list[int]:
     return wrong
 
 
-@pytest.mark.parametrize("backend", ["numba", "interp"])
-@pytest.mark.parametrize("case", sorted(KERNELS))
+@pytest.mark.parametrize("case, backend", [
+    pytest.param(case, backend, marks=pytest.mark.slow)
+    if backend == "numba" and case != "tape" else (case, backend)
+    for case in sorted(KERNELS) for backend in ("numba", "interp")])
 def test_concurrent_gradients_are_bitwise_the_serial_ones(case, backend):
     calls = CALLS if backend == "numba" else 10
     assert wrong_calls(case, backend, calls) == [0] * THREADS, \

@@ -22,7 +22,8 @@ HEADER = {   # same line count, so file:line is the same in both modules
     "hpcad": "kernel = ad.kernel\n",
     "plain": "kernel = lambda f: f\n",
 }
-IMPORTS = "import math\n\nimport numba\nimport numpy as np\nfrom mpi4py import MPI\n\nimport hpcad as ad\n"
+IMPORTS = ("import math\n\nimport numba\nimport numpy as np\nfrom mpi4py import MPI\n\n"
+           "import hpcad as ad\n")
 VALUE_RTOL = 1e-12
 DOT_RTOL = 1e-9
 FD_RTOL = 1e-5
@@ -130,7 +131,7 @@ def check_primal(gen, backend: str, args, extra=()) -> None:
     a = copies(args)
     out = k(*a, *extra)
     arrays = [x for x in a if isinstance(x, np.ndarray)]
-    errs = [rel(out, ref)] + [rel(x, y) for x, y in zip(arrays, ref_arrays)]
+    errs = [rel(out, ref)] + [rel(x, y) for x, y in zip(arrays, ref_arrays, strict=True)]
     if max(errs) > VALUE_RTOL:
         fail(gen, f"primal on {backend} differs from plain Python: loss {out!r} vs {ref!r}, "
                   f"relative errors (loss, arrays) {errs}")
@@ -154,8 +155,8 @@ def pair(g, v) -> float:
 
 
 def finite_difference(gen, args, v, h: float, extra=()) -> float:
-    plus = [a + h * d if d is not None else a for a, d in zip(copies(args), v)]
-    minus = [a - h * d if d is not None else a for a, d in zip(copies(args), v)]
+    plus = [a + h * d if d is not None else a for a, d in zip(copies(args), v, strict=True)]
+    minus = [a - h * d if d is not None else a for a, d in zip(copies(args), v, strict=True)]
     return (plain_run(gen, plus, extra)[0] - plain_run(gen, minus, extra)[0]) / (2 * h)
 
 

@@ -3,9 +3,10 @@ regression cases: test_generated.py runs the serial ones, tests/mpi/test_generat
 MPI ones, with the same checks as generated kernels. `feature` is the grammar switch
 (grammar.FEATURES) that generates such kernels; while it is off the case is an expected
 failure (its bug is in grammar.KNOWN_BUGS), once it is on the case must pass."""
-import grammar
 import pytest
-from grammar import Generated
+
+from tests.generative import grammar
+from tests.generative.grammar import Generated
 
 FOUND: dict[str, tuple[str, str, Generated]] = {}   # name -> (feature, symptom, kernel)
 

@@ -49,6 +49,7 @@ FEATURES.update({name: True for name in FEATURES if _ASKED == "all" or name in _
 KNOWN_BUGS: dict[str, str] = {}
 
 SIZES = (6, 7, 8, 9)
+NEIGHBOURS = ["a[i]", "a[(i + 1) % a.shape[0]]"]   # what a task at i reads: its element, the next
 
 
 @dataclass(frozen=True)
@@ -253,7 +254,8 @@ def block_call(ctx: Ctx) -> list[str]:
     name = ctx.fresh("inner")
     ctx.helpers.append("\n".join([
         "@kernel", f"def {name}(a, b, c):", "    s = 0.0", "    for i in range(a.shape[0]):",
-        f"        b[i] = {expr(ctx, ['a[i]', 'b[i]'])}", f"        s += {expr(ctx, ['a[i]', 'b[i]'], 1)}",
+        f"        b[i] = {expr(ctx, ['a[i]', 'b[i]'])}",
+        f"        s += {expr(ctx, ['a[i]', 'b[i]'], 1)}",
         "    return s"]))
     out, lines = new_local(ctx)
     how = ctx.pick(["whole", "slice", "loop"] + (["kwargs"] if ctx.on("call_kwargs") else []))
@@ -309,11 +311,11 @@ def block_forkjoin(ctx: Ctx) -> list[str]:
     ctx.use("forkjoin")
     kind = ctx.pick(["join", "spawn", "par_map", "par_sum"])
     if kind == "par_map":
-        f = task_kernel(ctx, "i, a, c", [f"return {expr(ctx, ['a[i]', 'a[(i + 1) % a.shape[0]]'])}"])
+        f = task_kernel(ctx, "i, a, c", [f"return {expr(ctx, NEIGHBOURS)}"])
         out, lines = new_local(ctx)
         return lines + [f"ad.par_map({f}, n, {out}, {ctx.pick(['u', 'w'])}, c)"]
     if kind == "par_sum":
-        f = task_kernel(ctx, "i, a, c", [f"return {expr(ctx, ['a[i]', 'a[(i + 1) % a.shape[0]]'])}"])
+        f = task_kernel(ctx, "i, a, c", [f"return {expr(ctx, NEIGHBOURS)}"])
         return [f"s += ad.par_sum({f}, n, {ctx.pick(['u', 'w'])}, c)"]
     if ctx.on("forkjoin_ranged_tape"):
         ctx.use("forkjoin_ranged_tape")
@@ -410,7 +412,8 @@ def mpi_block_stencil(ctx: Ctx) -> list[str]:
              f"{nxt} = np.zeros(n)", "for t in range(nt):"]
     reads = [f"{cur}[i - 1]", f"{cur}[i]", f"{cur}[i + 1]", "w[i]"]
     lines += indent(halo_exchange(ctx, cur, 10 * ctx.counter))
-    lines += ["    for i in range(1, n - 1):", f"        {nxt}[i] = {cur}[i] + {bounded(ctx, reads)}",
+    lines += ["    for i in range(1, n - 1):",
+              f"        {nxt}[i] = {cur}[i] + {bounded(ctx, reads)}",
               f"    {nxt}[0] = {cur}[0]", f"    {nxt}[n - 1] = {cur}[n - 1]",
               f"    {cur}, {nxt} = {nxt}, {cur}",
               "for i in range(1, n - 1):", f"    s += {cur}[i] * {cur}[i]"]

@@ -2,17 +2,12 @@
 (checks.py): every kernel on the interpreter, a sample on numba (its compile time is the cost),
 and prange/fork-join kernels also for bitwise-repeatable threaded runs. The profile is "ci"
 unless HPCAD_GENERATIVE=long (profiles.py)."""
-import sys
-from pathlib import Path
 
 import pytest
 from hypothesis import assume, given
 
-sys.path.insert(0, str(Path(__file__).parent))
-import checks
-import found
-import grammar
-from profiles import generative
+from tests.generative import checks, found, grammar
+from tests.generative.profiles import generative
 
 NUMBA_EVERY = 20    # one kernel in NUMBA_EVERY also runs on numba (each compiles 3-20 s)
 
@@ -32,6 +27,7 @@ def check_all(gen, numba: bool) -> None:
             checks.check_repeatable(gen, args)
 
 
+@pytest.mark.slow
 @pytest.mark.timeout(1200)
 @generative(ci_examples=160)
 @given(gen=grammar.serial_kernels())
@@ -40,6 +36,7 @@ def test_serial_kernels_match_python_and_finite_differences(gen):
     check_all(gen, numba=checks.on_numba_too(gen, NUMBA_EVERY))
 
 
+@pytest.mark.slow
 @pytest.mark.timeout(1200)
 @generative(ci_examples=100)
 @given(gen=grammar.serial_kernels(parallel=True))
@@ -48,7 +45,13 @@ def test_parallel_kernels_match_python_and_repeat_bitwise(gen):
     check_all(gen, numba=checks.on_numba_too(gen, NUMBA_EVERY))
 
 
-@pytest.mark.parametrize("name", sorted(found.SERIAL))
+# the two found kernels that take seconds to compile run in the slow tier
+SLOW_FOUND = ("forkjoin_task_tape_unknown_trips", "prange_inner_loop_saves")
+
+
+@pytest.mark.parametrize("name", [pytest.param(name, marks=pytest.mark.slow)
+                                  if name in SLOW_FOUND else name
+                                  for name in sorted(found.SERIAL)])
 def test_found_kernels_match_python_and_finite_differences(name, request):
     feature, _, gen = found.SERIAL[name]
     found.expect_known_bug(request, feature)

@@ -6,9 +6,9 @@ from pathlib import Path
 
 import pytest
 
-from golden_kernels import GOLDEN
 from hpcad.cli import default_activity, specialization
 from hpcad.ir import parse_function, print_function
+from tests.ir.golden_kernels import GOLDEN
 
 GOLDEN_DIR = Path(__file__).parent / "golden"
 MODES = ("primal", "fwd", "rev")

@@ -1,16 +1,12 @@
 """Every test kernel's IR, and its forward and reverse derivatives' IR, prints, parses and
 prints again identically, and verifies."""
-import sys
-from pathlib import Path
 
 import numpy as np
 import pytest
 
-sys.path.insert(0, str(Path(__file__).parent.parent / "ad"))
-from kernels import CASES  # noqa: E402
-
-from hpcad.api import _float_kinds  # noqa: E402
-from hpcad.ir import parse_function, print_function, verify_function  # noqa: E402
+from hpcad.api import _float_kinds
+from hpcad.ir import parse_function, print_function, verify_function
+from tests.ad.kernels import CASES
 
 
 def _round_trip(fn):
@@ -34,7 +30,7 @@ def test_kernel_ir_round_trips(case):
 def test_bit_operations_and_kept_rule_calls_round_trip():
     """Bit casts and shifts (the primal), the calls to rule kernels AD reads (func.call
     {custom}, fwd calls with residual results) and the derivatives."""
-    import custom_kernels as ck
+    from tests.ad import custom_kernels as ck
     v = np.linspace(0.5, 2.0, 4)
     spec = ck.sum_scaled_inv_sqrt.specialize((v,))
     _round_trip(spec.primal)
@@ -50,7 +46,7 @@ def test_bit_operations_and_kept_rule_calls_round_trip():
 def test_rule_calls_at_width_round_trip_with_their_lane_ops(mode):
     """At width 3 a rule is called once per lane: vec.extract, vec.insert and vec.lane (the
     array rule's cotangent and tangent arrays) print, parse back and verify."""
-    import custom_kernels as ck
+    from tests.ad import custom_kernels as ck
     spec = ck.scaled_energy.specialize((np.linspace(0.3, 1.7, 6), 0.7))
     fn = spec.derivative(mode, ("dup", "active"), True, width=3)
     text = print_function(fn)

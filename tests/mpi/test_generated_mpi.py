@@ -5,8 +5,6 @@ backend equals the plain Python function run under mpi4py on the same ranks; the
 gradient of the global loss (the replicated value once, per-rank values summed) equals the
 forward tangent (dot test) and central finite differences. Every rank reaches the same
 verdict (outcomes are gathered), so hypothesis generates and shrinks in step on all ranks."""
-import sys
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -14,12 +12,8 @@ from hypothesis import assume, given
 from mpi4py import MPI
 
 import hpcad as ad
-
-sys.path.insert(0, str(Path(__file__).parent.parent / "generative"))
-import checks
-import found
-import grammar
-from profiles import generative
+from tests.generative import checks, found, grammar
+from tests.generative.profiles import generative
 
 COMM = MPI.COMM_WORLD
 NUMBA_EVERY = 10
@@ -94,6 +88,7 @@ def test_found_mpi_kernels_match_python_and_finite_differences(name, request):
     check_all(gen, numba=True)
 
 
+@pytest.mark.slow
 @pytest.mark.mpi(min_size=2)
 @pytest.mark.timeout(600)
 @generative(ci_examples=40, agree=COMM.bcast)

@@ -4,20 +4,18 @@ called by a kernel that exchanges halos, checked against finite differences of t
 function in both modes on both backends, and at width 3 (the rules called once per
 direction) against separate unbatched calls; and a deliberately doubled rule is honored."""
 import math
-import sys
-from pathlib import Path
 
 import numpy as np
 import pytest
 from mpi4py import MPI
 
 import hpcad as ad
-
-sys.path.insert(0, str(Path(__file__).parent.parent / "ad"))
-from width_check import check_forward, check_reverse  # noqa: E402
+from tests.ad.width_check import check_forward, check_reverse  # noqa: E402
 
 COMM = MPI.COMM_WORLD
-BACKENDS = ["interp", "numba"]
+# numba compiles each derivative on every rank (seconds apiece): the fast tier runs these on
+# the interpreter, and numba under MPI through the examples (tests/test_mpi_launch.py)
+BACKENDS = ["interp", pytest.param("numba", marks=pytest.mark.slow)]
 
 
 @ad.custom_vjp
@@ -96,8 +94,9 @@ doubled_square_sum.defvjp(doubled_fwd, doubled_bwd)
 
 
 def _fd(kernel, args, d, h=1e-6):
-    plus = kernel.py_func(*[a + h * t if t is not None else a for a, t in zip(args, d)])
-    minus = kernel.py_func(*[a - h * t if t is not None else a for a, t in zip(args, d)])
+    pairs = list(zip(args, d, strict=True))
+    plus = kernel.py_func(*[a + h * t if t is not None else a for a, t in pairs])
+    minus = kernel.py_func(*[a - h * t if t is not None else a for a, t in pairs])
     return (plus - minus) / (2 * h)
 
 
@@ -123,7 +122,7 @@ def test_communicating_rule_in_halo_kernel_matches_finite_differences(backend):
     # each rank's output counts once: the pullback of all outputs is the FD of their sum
     _, pullback = ad.vjp(halo_then_norm, *args, backend=backend)
     cots = pullback(1.0)
-    local = sum(float(np.sum(c * t)) for c, t in zip(cots, d) if c is not None)
+    local = sum(float(np.sum(c * t)) for c, t in zip(cots, d, strict=True) if c is not None)
     assert _rel(COMM.allreduce(local), COMM.allreduce(fd_local)) <= 1e-6
 
 

@@ -1,8 +1,6 @@
 """Derivatives of distributed kernels under mpiexec (run by tests/test_mpi_launch.py with
 2 and 3 ranks): forward and reverse mode against central finite differences of the global
 function, on both backends; the distributed heat gradient against the single-process one."""
-import sys
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -10,14 +8,13 @@ from mpi4py import MPI
 
 import hpcad as ad
 from hpcad.checkpoint.plan import Kind, Plan
-
-sys.path.insert(0, str(Path(__file__).parent))
-sys.path.insert(0, str(Path(__file__).parent.parent.parent / "examples"))
-import mpi_kernels as mk  # noqa: E402
-from heat_mpi import heat_local, split  # noqa: E402
+from hpcad.kernels.mpi_stencils import heat_local, split
+from tests.mpi import mpi_kernels as mk
 
 COMM = MPI.COMM_WORLD
-BACKENDS = ["interp", "numba"]
+# numba compiles each derivative on every rank (seconds apiece): the fast tier runs these on
+# the interpreter, and numba under MPI through the examples (tests/test_mpi_launch.py)
+BACKENDS = ["interp", pytest.param("numba", marks=pytest.mark.slow)]
 CASES = mk.CASES
 
 
@@ -34,7 +31,7 @@ def _direction(args):
 
 
 def _shifted(args, d, h):
-    return tuple(a + h * t if t is not None else a for a, t in zip(args, d))
+    return tuple(a + h * t if t is not None else a for a, t in zip(args, d, strict=True))
 
 
 def _fd(kernel, args, d, h=1e-6):
@@ -81,7 +78,7 @@ def test_forward_and_reverse_match_finite_differences(case, backend):
     # global directional derivative of the summed outputs is checked
     _, pullback = ad.vjp(kernel, *args, backend=backend)
     cots = pullback(1.0)
-    local = sum(float(np.sum(c * t)) for c, t in zip(cots, d) if c is not None)
+    local = sum(float(np.sum(c * t)) for c, t in zip(cots, d, strict=True) if c is not None)
     total = COMM.allreduce(local)
     # outputs that are the same on every rank count once; others once per rank
     expected = COMM.allreduce(fd_local) if case in mk.PER_RANK else fd_local
@@ -131,7 +128,7 @@ def test_distributed_heat_matches_single_process(backend):
 @pytest.mark.timeout(120)
 @pytest.mark.parametrize("backend", BACKENDS)
 def test_cartesian_jacobi_matches_single_process(backend):
-    from jacobi_mpi import jacobi_local, local_block
+    from hpcad.kernels.mpi_stencils import jacobi_local, local_block
     cart = COMM.Create_cart(MPI.Compute_dims(COMM.size, 2))
     x = np.linspace(0.0, 1.0, 14)[:, None]
     y = np.linspace(0.0, 1.0, 11)[None, :]
@@ -186,7 +183,7 @@ def test_numba_mpi_functions(backend):
     assert _rel(tangent, fd) <= 1e-6
     _, pullback = ad.vjp(mk.numba_mpi_calls, *args, backend=backend)
     cots = pullback(1.0)
-    local = sum(float(np.sum(c * t)) for c, t in zip(cots, d) if c is not None)
+    local = sum(float(np.sum(c * t)) for c, t in zip(cots, d, strict=True) if c is not None)
     assert _rel(COMM.allreduce(local), fd) <= 1e-6
 
 

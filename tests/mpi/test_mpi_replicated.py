@@ -3,20 +3,18 @@ differences of the global loss (run by tests/test_mpi_launch.py at 2 and 3 ranks
 entry is perturbed on the rank that owns it, and the global loss is the result itself
 where it is the same on every rank (a value read from a collective's receive buffer, as
 from `comm.allreduce`), else the sum of the ranks' results."""
-import sys
-from pathlib import Path
 
 import numpy as np
 import pytest
 from mpi4py import MPI
 
 import hpcad as ad
-
-sys.path.insert(0, str(Path(__file__).parent))
-import mpi_kernels as mk
+from tests.mpi import mpi_kernels as mk
 
 COMM = MPI.COMM_WORLD
-BACKENDS = ["interp", "numba"]
+# numba compiles each derivative on every rank (seconds apiece): the fast tier runs these on
+# the interpreter, and numba under MPI through the examples (tests/test_mpi_launch.py)
+BACKENDS = ["interp", pytest.param("numba", marks=pytest.mark.slow)]
 
 # kernel, this rank's arguments (rng, rank -> tuple; sizes may differ between ranks where
 # the kernel allows it), the arguments to differentiate
@@ -90,7 +88,7 @@ def _mismatches(got, want, what) -> list[str]:
     got = got if isinstance(got, tuple) else (got,)
     want = want if isinstance(want, tuple) else (want,)
     return [f"{what} on rank {COMM.rank}: {g}, expected {w}"
-            for g, w in zip(got, want) if not np.allclose(g, w, rtol=1e-6, atol=1e-7)]
+            for g, w in zip(got, want, strict=True) if not np.allclose(g, w, rtol=1e-6, atol=1e-7)]
 
 
 def _assert_everywhere(mismatches: list[str]) -> None:

@@ -3,22 +3,19 @@ tests/test_mpi_launch.py): each lane of a width-W forward or reverse call equals
 unbatched call on every rank, the derivative messages carrying all W directions at once
 (tests/ad/width_check.py). The distributed heat on both backends at W in {1, 3, 8}; the
 other MPI kernels at W=3."""
-import sys
-from pathlib import Path
 
 import numpy as np
 import pytest
 from mpi4py import MPI
 
-sys.path.insert(0, str(Path(__file__).parent))
-sys.path.insert(0, str(Path(__file__).parent.parent / "ad"))
-sys.path.insert(0, str(Path(__file__).parent.parent.parent / "examples"))
-import mpi_kernels as mk  # noqa: E402
-from heat_mpi import heat_local, split  # noqa: E402
-from width_check import check_forward, check_reverse  # noqa: E402
+from hpcad.kernels.mpi_stencils import heat_local, split
+from tests.ad.width_check import check_forward, check_reverse  # noqa: E402
+from tests.mpi import mpi_kernels as mk
 
 COMM = MPI.COMM_WORLD
-BACKENDS = ["interp", "numba"]
+# numba compiles each derivative on every rank (seconds apiece): the fast tier runs these on
+# the interpreter, and numba under MPI through the examples (tests/test_mpi_launch.py)
+BACKENDS = ["interp", pytest.param("numba", marks=pytest.mark.slow)]
 # blocking and collective communication (non-blocking calls on halo views need contiguous
 # buffers, which the lanes of a view are not)
 CASES = {name: case for name, case in mk.CASES.items() if name != "heat_nonblocking"}

@@ -5,16 +5,15 @@ differences. CASES pairs each kernel with small random arguments at which it is 
 kernels at the end are used by single tests. (Named par_kernels, not kernels: tests/ad has a
 kernels.py, and test module basenames must be unique.)"""
 import math
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Callable
 
 import numba
 import numpy as np
 
 import hpcad as ad
 
-
-# How the reverse sweep keeps its accumulations into shadow arrays race-free (DESIGN.md):
+# How the reverse sweep keeps its accumulations into shadow arrays race-free (docs/architecture.md):
 OWN = "own"            # each iteration (task) accumulates only into its own elements
 COLORED = "colored"    # stencil-shaped: two-colour chunked loop, plain +=, deterministic
 ATOMIC = "atomic"      # irregular or shared between tasks: atomic float adds, any order

@@ -7,8 +7,8 @@ import math
 import numpy as np
 import pytest
 
-import custom_kernels as ck
 import hpcad as ad
+from tests.ad import custom_kernels as ck
 
 
 def _doubled_gradient(a, w):

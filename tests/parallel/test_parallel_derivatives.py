@@ -14,16 +14,31 @@ import numpy as np
 import pytest
 
 import hpcad as ad
-import par_kernels as pk
-from harness import (BACKENDS, as_outputs, case_rng, central_difference, check_case, fd_step,
-                     is_active, random_direction, relative_error)
 from hpcad.cli import default_activity
 from hpcad.ir.printer import print_function
-from par_kernels import ADJOINT_FORMS, ATOMIC, CASES, COLORED, OWN, ParallelCase
+from tests.ad.harness import (
+    BACKENDS,
+    SLOW,
+    as_outputs,
+    case_rng,
+    central_difference,
+    check_case,
+    fd_step,
+    is_active,
+    on_backends,
+    random_direction,
+    relative_error,
+    slow_unless,
+)
+from tests.parallel import par_kernels as pk
+from tests.parallel.par_kernels import ADJOINT_FORMS, ATOMIC, CASES, COLORED, OWN, ParallelCase
 
 CASE_BY_NAME = {case.name: case for case in CASES}
 cases = pytest.mark.parametrize("case", CASES, ids=[case.name for case in CASES])
 backends = pytest.mark.parametrize("backend", BACKENDS)
+# one case of each race-free adjoint form (own elements, two-colour chunks, atomic adds) is
+# compiled by numba in the fast tier; the rest of the numba runs are in the slow one
+FAST_ON_NUMBA = ("elementwise", "stencil1d", "gather_repeated")
 
 TWIN_RTOL = 1e-12        # parallel vs serial derivatives: the same sums in another order
 SMOOTHNESS_RTOL = 1e-7   # FD at h and 10 h, tenfold below the 1e-6 the checks demand
@@ -65,8 +80,7 @@ def test_finite_differences_are_smooth(case):
 
 # -- derivatives --------------------------------------------------------------------------------
 
-@backends
-@cases
+@on_backends(CASES, FAST_ON_NUMBA)
 def test_derivatives_match_finite_differences_and_dot_product(case, backend):
     check_case(case, backend)
 
@@ -87,7 +101,7 @@ def assert_matches_serial_twin(case: ParallelCase, backend: str) -> None:
     _, pullback_par = ad.vjp(case.kernel, *args, backend=backend)
     _, pullback_ser = ad.vjp(case.serial, *args, backend=backend)
     cot_par, cot_ser = pullback_par(w), pullback_ser(w)
-    for k, (a, b) in enumerate(zip(cot_par, cot_ser)):
+    for k, (a, b) in enumerate(zip(cot_par, cot_ser, strict=True)):
         if b is None:
             assert a is None, f"{case.name}: cotangent {k} should be None"
             continue
@@ -96,8 +110,7 @@ def assert_matches_serial_twin(case: ParallelCase, backend: str) -> None:
             f"{case.name}: cotangent of argument {k}: {a} vs serial {b} ({err:.2e})"
 
 
-@backends
-@cases
+@on_backends(CASES, FAST_ON_NUMBA)
 def test_derivatives_match_serial_twin(case, backend):
     assert_matches_serial_twin(case, backend)
 
@@ -106,7 +119,7 @@ STRIDED = ParallelCase("strided_prange", pk.strided, pk.strided_serial,
                        lambda rng: (rng.uniform(-1.0, 1.0, 31), 0.6), adjoint=OWN)
 
 
-@backends
+@pytest.mark.parametrize("backend", ["interp", pytest.param("numba", marks=SLOW)])
 def test_prange_with_a_step_runs_and_differentiates(backend):
     args = STRIDED.make_args(case_rng(STRIDED))
     expected = pk.strided.py_func(*copy.deepcopy(args))
@@ -264,7 +277,7 @@ def repeated_gradients(kernel, args: tuple) -> list:
 def assert_all_agree(runs: list, rtols: list) -> None:
     """Every run's gradients equal the first run's: bitwise where rtols[k] is 0."""
     for r, run in enumerate(runs[1:], 1):
-        for k, (a, b, rtol) in enumerate(zip(runs[0], run, rtols)):
+        for k, (a, b, rtol) in enumerate(zip(runs[0], run, rtols, strict=True)):
             if rtol == 0.0:
                 assert np.array_equal(a, b), f"run {r}: gradient {k} differs bitwise"
             else:
@@ -282,7 +295,7 @@ def repeat_tolerances(case: ParallelCase, args: tuple) -> list:
             for k in active_argnums(args)]
 
 
-@cases
+@slow_unless(CASES, FAST_ON_NUMBA)
 def test_repeated_gradients_on_two_threads_agree(case):
     args = case.make_args(case_rng(case))
     assert_all_agree(repeated_gradients(case.kernel, args), repeat_tolerances(case, args))
@@ -301,6 +314,7 @@ def _contended_gather(rng):
 LARGE = [("stencil1d", _large_stencil), ("gather_repeated", _contended_gather)]
 
 
+@SLOW
 @pytest.mark.parametrize("name, make_args", LARGE, ids=[name for name, _ in LARGE])
 def test_large_race_prone_gradients_agree_with_serial_twin(name, make_args):
     case = CASE_BY_NAME[name]
@@ -308,11 +322,12 @@ def test_large_race_prone_gradients_agree_with_serial_twin(name, make_args):
     runs = repeated_gradients(case.kernel, args)
     assert_all_agree(runs, repeat_tolerances(case, args))
     serial = ad.grad(case.serial, argnums=active_argnums(args), backend="numba")(*args)
-    for k, (a, b) in enumerate(zip(runs[0], serial)):
+    for k, (a, b) in enumerate(zip(runs[0], serial, strict=True)):
         assert relative_error(a, b) <= TWIN_RTOL, \
             f"gradient {k}: parallel vs serial {relative_error(a, b):.2e}"
 
 
+@SLOW
 def test_coloured_stencil_gradient_does_not_depend_on_the_thread_count():
     case = CASE_BY_NAME["stencil1d"]
     u, c = _large_stencil(np.random.default_rng(12))

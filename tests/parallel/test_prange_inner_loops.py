@@ -8,11 +8,24 @@ numba threads bitwise equal, and the refusal of what cannot be laid out."""
 import math
 
 import numpy as np
-import par_kernels as pk
 import pytest
-from harness import BACKENDS, case_rng, check_case, relative_error
-from par_kernels import INNER_LOOP_CASES, OWN
-from test_parallel_derivatives import (
+
+import hpcad as ad
+from hpcad.cli import default_activity
+from hpcad.errors import DifferentiationError
+from hpcad.ir.core import walk
+from tests.ad.harness import (
+    BACKENDS,
+    SLOW,
+    case_rng,
+    check_case,
+    on_backends,
+    relative_error,
+    slow_unless,
+)
+from tests.parallel import par_kernels as pk
+from tests.parallel.par_kernels import INNER_LOOP_CASES, OWN
+from tests.parallel.test_parallel_derivatives import (
     THREADS,
     TWIN_RTOL,
     active_argnums,
@@ -24,24 +37,18 @@ from test_parallel_derivatives import (
     reverse_ir,
 )
 
-import hpcad as ad
-from hpcad.cli import default_activity
-from hpcad.errors import DifferentiationError
-from hpcad.ir.core import walk
-
 cases = pytest.mark.parametrize("case", INNER_LOOP_CASES, ids=[c.name for c in INNER_LOOP_CASES])
 backends = pytest.mark.parametrize("backend", BACKENDS)
+FAST_ON_NUMBA = ()   # each case compiles on numba for seconds: those runs are in the slow tier
 REPEATS = 5
 
 
-@backends
-@cases
+@on_backends(INNER_LOOP_CASES, FAST_ON_NUMBA)
 def test_derivatives_match_finite_differences_and_dot_product(case, backend):
     check_case(case, backend)
 
 
-@backends
-@cases
+@on_backends(INNER_LOOP_CASES, FAST_ON_NUMBA)
 def test_derivatives_match_serial_twin(case, backend):
     assert_matches_serial_twin(case, backend)
 
@@ -51,7 +58,7 @@ def test_adjoint_takes_the_expected_race_free_form(case):
     assert adjoint_forms(reverse_ir(case)) == {case.adjoint} - {OWN}
 
 
-@cases
+@slow_unless(INNER_LOOP_CASES, FAST_ON_NUMBA)
 def test_repeated_gradients_on_two_threads_agree_with_the_serial_twin(case):
     """Bitwise from run to run where no atomic add or parallel sum reaches the gradient
     (test_parallel_derivatives.repeat_tolerances); equal to the serial twin's to 1e-12."""
@@ -63,7 +70,7 @@ def test_repeated_gradients_on_two_threads_agree_with_the_serial_twin(case):
         runs = [grad(*args) for _ in range(REPEATS)]
     assert_all_agree(runs, repeat_tolerances(case, args))
     serial = ad.grad(case.serial, argnums=argnums, backend="numba")(*args)
-    for k, (a, b) in enumerate(zip(runs[0], serial)):
+    for k, (a, b) in enumerate(zip(runs[0], serial, strict=True)):
         assert relative_error(a, b) <= TWIN_RTOL, \
             f"gradient {k}: {a} vs serial {b} ({relative_error(a, b):.2e})"
 
@@ -137,7 +144,7 @@ def test_loop_range_that_cannot_be_counted_before_the_prange_is_refused(backend)
 SCHEDULES = [{"snapshots": 2}, {"snapshots": 2, "schedule": "revolve"}]
 
 
-@backends
+@pytest.mark.parametrize("backend", ["interp", pytest.param("numba", marks=SLOW)])
 @pytest.mark.parametrize("schedule", SCHEDULES, ids=["segments", "revolve"])
 def test_checkpointed_heat_step_matches_the_serial_store_all_gradient(schedule, backend):
     """The tape blocks of a prange inside a checkpointed time loop, replayed per segment

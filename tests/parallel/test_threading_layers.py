@@ -13,9 +13,10 @@ import numpy as np
 import pytest
 
 import hpcad as ad
-import par_kernels as pk
-from harness import is_active, relative_error
+from tests.ad.harness import is_active, relative_error
+from tests.parallel import par_kernels as pk
 
+ROOT = Path(__file__).resolve().parents[2]   # the child imports tests.parallel from here
 LAYERS = ["omp", "tbb", "workqueue"]
 TIMEOUT_S = 240
 SEED = 3
@@ -25,11 +26,10 @@ NAMES = ("elementwise", "stencil1d", "gather_repeated")
 # Gradients w.r.t. every float argument, at the arguments each case draws from SEED.
 CHILD = """
 import json, sys
-sys.path.insert(0, {here!r})
 import numba
 import numpy as np
 import hpcad as ad
-import par_kernels as pk
+from tests.parallel import par_kernels as pk
 
 if {threads_first!r}:
     numba.set_num_threads(2)
@@ -47,20 +47,20 @@ print(json.dumps({{"layer": numba.threading_layer(), "threads": numba.get_num_th
 """
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def run_child(layer: str, threads_first: bool = False) -> dict:
     """Run CHILD in a fresh interpreter under `layer`; its JSON report."""
     env = dict(os.environ, NUMBA_THREADING_LAYER=layer, NUMBA_NUM_THREADS="2")
     env.pop("LD_LIBRARY_PATH", None)
-    code = CHILD.format(here=str(Path(__file__).resolve().parent), seed=SEED, names=NAMES,
+    code = CHILD.format(seed=SEED, names=NAMES,
                         threads_first=threads_first)
     proc = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True,
-                          text=True, timeout=TIMEOUT_S)
+                          text=True, timeout=TIMEOUT_S, cwd=ROOT)
     assert proc.returncode == 0, f"layer {layer}: exit {proc.returncode}\n{proc.stderr[-3000:]}"
     return json.loads(proc.stdout.strip().splitlines()[-1])
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def interpreter_gradients() -> dict:
     cases = {case.name: case for case in pk.CASES}
     grads = {}
@@ -84,7 +84,7 @@ def test_gradient_under_layer_matches_interpreter(layer):
     grads = run_child(layer)["grads"]
     for name, expected in interpreter_gradients().items():
         assert len(grads[name]) == len(expected)
-        for k, (got, want) in enumerate(zip(grads[name], expected)):
+        for k, (got, want) in enumerate(zip(grads[name], expected, strict=True)):
             assert relative_error(got, want) <= 1e-12, f"{name}: gradient {k}"
 
 
@@ -94,7 +94,7 @@ def test_layers_agree():
     first = reports[LAYERS[0]]
     for layer in LAYERS[1:]:
         for name in NAMES:
-            for k, (got, want) in enumerate(zip(reports[layer][name], first[name])):
+            for k, (got, want) in enumerate(zip(reports[layer][name], first[name], strict=True)):
                 if isinstance(want, list) and cases[name].adjoint != pk.ATOMIC:
                     # the same operations in the same order on every layer
                     assert got == want, f"{layer}: {name} gradient {k} differs bitwise"
@@ -109,6 +109,7 @@ def test_tbb_works_when_threads_are_set_before_the_first_gradient():
     assert report["layer"] == "tbb" and report["threads"] == 2
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("layer", ["omp", "tbb"])
 def test_whole_parallel_suite_passes_under_layer(layer):
     """The derivative and race tests of this folder, run again with the layer forced."""

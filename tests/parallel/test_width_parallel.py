@@ -5,22 +5,25 @@ sum reductions)."""
 import numpy as np
 import pytest
 
-from harness import BACKENDS
-from par_kernels import CASES
-from width_check import check_forward, check_reverse
+from tests.ad.harness import BACKENDS, SLOW
+from tests.ad.width_check import check_forward, check_reverse
+from tests.parallel.par_kernels import CASES
 
 WIDE = ("heat_prange", "sum_reduction", "join_two", "stencil2d_inner")
 
 
 def _runs():
     """Every case at W=3 on the interpreter; numba (a parallel compile per width and mode)
-    on the WIDE cases at every width."""
+    on the WIDE cases at every width. The fast tier keeps the WIDE cases at W=3 on the
+    interpreter (numba at width runs in tests/ad/test_width.py's fast tier)."""
     for case in CASES:
         for width in (1, 3, 8):
             for backend in BACKENDS:
                 if case.name in WIDE or (width == 3 and backend == "interp"):
+                    fast = width == 3 and backend == "interp" and case.name in WIDE
                     yield pytest.param(case, width, backend,
-                                       id=f"{case.name}-W{width}-{backend}")
+                                       id=f"{case.name}-W{width}-{backend}",
+                                       marks=() if fast else SLOW)
 
 
 @pytest.mark.parametrize("case,width,backend", list(_runs()))

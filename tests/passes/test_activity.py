@@ -48,7 +48,7 @@ def test_value_not_reaching_output_is_inactive():
         return x * 3.0
 
     spec = unused.specialize((2.0,))
-    act = analyze(spec.primal, [ACTIVE], True)
+    analyze(spec.primal, [ACTIVE], True)
     rev = print_function(spec.derivative("reverse", (ACTIVE,), True))
     assert "arith.add" not in rev, rev
     assert ad.grad(unused)(2.0) == 3.0

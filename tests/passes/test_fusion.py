@@ -1,18 +1,14 @@
 """Loop fusion merges adjacent loops only when every shared array is touched at the same
 element by the same iteration, and keeps results right (checked against plain Python)."""
-import sys
-from pathlib import Path
 
 import numpy as np
 import pytest
 
 import hpcad as ad
+from benchmarks.heat import heat
 from hpcad.ir import print_function
 from hpcad.ir.core import walk
-
-sys.path.insert(0, str(Path(__file__).parent.parent.parent))
-from benchmarks.heat import heat  # noqa: E402
-from test_gather import wide  # noqa: E402
+from tests.passes.test_gather import wide
 
 
 @ad.kernel
@@ -86,7 +82,7 @@ def test_loops_over_overlapping_ranges_are_fused_with_peeled_ends():
             got = [x.copy() for x in args]
             overlapping.backend = backend
             assert overlapping(*got) == value
-            for g, e in zip(got, expected):
+            for g, e in zip(got, expected, strict=True):
                 np.testing.assert_array_equal(g, e)
     overlapping.backend = "numba"
 
@@ -210,7 +206,7 @@ def test_shifted_fusion_keeps_what_the_loops_compute(kernel, lag, n):
         got = [a.copy() if isinstance(a, np.ndarray) else a for a in args]
         out = kernel.run(fn, got, backend)
         assert out[0] == value
-        for g, e in zip(got, expected):
+        for g, e in zip(got, expected, strict=True):
             if isinstance(g, np.ndarray):
                 np.testing.assert_array_equal(g, e)
 

@@ -3,21 +3,17 @@ adjoint and the rest of the stencil's adjoint (zeroing, parameter sums) run insi
 gather loop, whose loads of what earlier iterations stored become carried values. The
 gradient must equal the unfused one (1e-12: only the parameter sums are reassociated) at
 every size, the tiny ones whose interior loop is empty included."""
-import sys
-from pathlib import Path
 
 import numpy as np
 import pytest
 
 import hpcad as ad
+from benchmarks.burgers import burgers
 from hpcad.backend.interp import run_function
 from hpcad.ir.clone import clone_function
 from hpcad.ir.core import walk
 from hpcad.passes.carry import carry_stored
 from hpcad.passes.race import _Accesses
-
-sys.path.insert(0, str(Path(__file__).parent.parent.parent))
-from benchmarks.burgers import burgers  # noqa: E402
 
 
 @ad.kernel
@@ -48,7 +44,7 @@ def _gradient(kernel, args, fused, backend):
     spec = kernel.specialize(args)
     fn = spec.derivative("reverse", ACT[kernel], True, fused=fused)
     flat = []
-    for a, kind in zip(args, ACT[kernel]):
+    for a, kind in zip(args, ACT[kernel], strict=True):
         flat.append(a.copy() if isinstance(a, np.ndarray) else a)
         if kind == "dup":
             flat.append(np.zeros_like(a))

@@ -1,18 +1,14 @@
 """Gather form of 2-D adjoint stencils (passes/gather_nest.py): the Jacobi gradient equals
 the hand-written scatter adjoint (benchmarks/reference) at every size, the tiny ones whose
 interior rows or columns are empty included; nests it must not rewrite stay correct."""
-import sys
-from pathlib import Path
 
 import numpy as np
 import pytest
 
 import hpcad as ad
+from benchmarks.jacobi import jacobi
+from benchmarks.reference.jacobi_adjoint import JacobiAdjoint
 from hpcad.ir.core import walk
-
-sys.path.insert(0, str(Path(__file__).parent.parent.parent))
-from benchmarks.jacobi import jacobi  # noqa: E402
-from benchmarks.reference.jacobi_adjoint import JacobiAdjoint  # noqa: E402
 
 
 def _jacobi_args(n, m):

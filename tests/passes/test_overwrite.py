@@ -88,7 +88,7 @@ def test_overwritten_stores_leave_the_loop_and_memory_is_the_same(kernel, descen
         want_out, want = _run(kernel, before, args, backend)
         got_out, got = _run(kernel, after, args, backend)
         assert got_out == want_out
-        for g, w in zip(got, want):
+        for g, w in zip(got, want, strict=True):
             if isinstance(g, np.ndarray):
                 np.testing.assert_array_equal(g, w)
 
@@ -104,10 +104,7 @@ def test_heat_reverse_sweep_stores_each_adjoint_once():
     writes d_u[j]) nor stores d_tmp at all (a scratch adjoint that the loops after it read
     only at its last two elements, stored after the loop); the gradient still matches
     finite differences."""
-    import sys
-    from pathlib import Path
-    sys.path.insert(0, str(Path(__file__).parent.parent.parent))
-    from benchmarks.heat import heat
+    from hpcad.kernels.stencils import heat
     n, steps, alpha = 40, 5, 0.2
     u = np.sin(np.linspace(0.0, 3.0, n)) + 0.1
     fn = heat.specialize((u, alpha, steps)).derivative("reverse", ("dup", "active", "const"),

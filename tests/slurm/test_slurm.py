@@ -170,7 +170,7 @@ def cluster():
                    f"`apt-get install slurm-wlm munge` (.ci/run does it when run as root).")
         if os.environ.get("CI", "").lower() == "true":
             pytest.fail(message, pytrace=False)
-        warnings.warn(message)
+        warnings.warn(message, stacklevel=2)
         pytest.skip(message)
     c = Cluster(Path(tempfile.mkdtemp(prefix="hpcad-slurm-")))
     try:
@@ -180,6 +180,7 @@ def cluster():
         c.stop()
 
 
+@pytest.mark.slow
 @pytest.mark.timeout(900)
 def test_heat_gradient_job_prints_what_the_example_prints(cluster, tmp_path):
     rc, out = cluster.submit("heat_grad.sbatch", 2, tmp_path)
@@ -193,6 +194,7 @@ def test_heat_gradient_job_prints_what_the_example_prints(cluster, tmp_path):
     assert re.search(r"^launcher: (srun --mpi=pmi2|mpiexec -n 2)", out, re.M), out
 
 
+@pytest.mark.slow
 @pytest.mark.timeout(900)
 def test_inverse_problem_job_converges_and_writes_its_png(cluster, tmp_path):
     rc, out = cluster.submit("inverse_heat.sbatch", 2, tmp_path, HPCAD_LAUNCHER="mpiexec")

@@ -214,6 +214,7 @@ def _reverse_nonblocking(ctx: ReverseContext, op: Op, region: Region) -> None:
     shadow_request, back = got
     ctx.b.op("mpi.wait", [shadow_request])
     if op.name == "mpi.isend":
+        assert back is not None, "an isend's adjoint receives into a buffer"
         ctx.b.op("mem.add_into", [back, ctx.shadow(op.operands[0], region)])
     else:
         _zero_if_received(ctx, op.operands[0], op.operands[1], region)

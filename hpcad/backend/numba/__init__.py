@@ -138,17 +138,17 @@ class Compiled:
             _numba_type(ArrayType(s.dtype, 1, "C")) for s in self.slots)
         self.mpi_handles = None
         if "mpi_handles" in self.source:
-            from . import mpi
             from numba import types
+
+            from . import mpi
             mpi.load_library()
             self.mpi_handles = mpi.handles()
             sig = sig + (types.Array(types.int64, 1, "C"),)
-        # vectors inside parallel loops keep a row per thread: pass the most threads numba
-        # may run (a run-time value: the cached code must not depend on it)
         # vector code (vector.py) takes the width and, inside parallel loops, the most threads
         # numba may run: run-time values (the cached code must not depend on the thread count)
         self.vector_args = ()
-        header = next(l for l in self.source.splitlines() if l.startswith(f"def {self.py_name}("))
+        header = next(line for line in self.source.splitlines()
+                      if line.startswith(f"def {self.py_name}("))
         if "_lanes" in header:
             import numba
             from numba import types
