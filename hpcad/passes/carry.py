@@ -23,9 +23,9 @@ from ..ir.dialects import MEMORY_ACCESSES, accessed_array, before, defined_in, o
     shifted, unit_step
 from ..ir.lanes import lane_work
 from ..ir.types import i1, i64, lanes
-from .race import _Accesses
+from .race import Accesses
 
-def shifted_arrays(loop: Op, acc: _Accesses) -> dict[Value, tuple[list[Op], dict[Op, int]]]:
+def shifted_arrays(loop: Op, acc: Accesses) -> dict[Value, tuple[list[Op], dict[Op, int]]]:
     """{array: (its accesses in the loop body, {access: c})} for the arrays the body
     accesses only at iv + c along one index position (offsets_along) and that nothing else
     the body touches may alias."""
@@ -82,7 +82,7 @@ def _expand_accumulates(body: Block, ops: list[Op]) -> list[Op]:
     return out
 
 
-def carry_stored(loop: Op, acc: _Accesses, inits=None) -> dict:
+def carry_stored(loop: Op, acc: Accesses, inits=None) -> dict:
     """Carry, in loop's iter args, the values its iterations store and later iterations load
     back (see the module docstring). The loop must have step 1 and a body without regions.
     Arrays of vectors (width > 1) are carried only in loops that may run lane-outer

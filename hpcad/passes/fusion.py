@@ -24,7 +24,7 @@ from ..ir.dialects import MEMORY_ACCESSES, access_index, accessed_array, defined
 from ..ir.types import i64
 from .aliases import variable_classes
 from .carry import carry_stored, last_iterations, stored_window
-from .race import _Accesses
+from .race import Accesses
 
 
 
@@ -398,4 +398,4 @@ def fuse_shifted(fn: Function) -> bool:
     (_buffers), so that a local buffer nothing else reads is not written at all (dce). Run
     on derivatives only: the carried values this leaves would each need a tape slot if AD
     saw them. Loops in parallel bodies are left alone. Returns whether anything changed."""
-    return _fuse_shifted_block(fn.body, _Accesses(fn), lower_bounds(fn))
+    return _fuse_shifted_block(fn.body, Accesses(fn), lower_bounds(fn))

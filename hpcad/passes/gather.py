@@ -29,42 +29,22 @@ from __future__ import annotations
 
 from ..ir.clone import clone_op
 from ..ir.core import Block, Builder, Function, Op, Value, walk
-from ..ir.dialects import MEMORY_ACCESSES, access_index, accessed_array, before, defined_in, \
-    is_pure, iv_offset, offset_along, plain_body, shifted, sum_update, unit_step
-from ..ir.types import i1, i64
+from ..ir.dialects import (
+    MEMORY_ACCESSES,
+    access_index,
+    accessed_array,
+    before,
+    defined_in,
+    is_pure,
+    iv_offset,
+    offset_along,
+    shifted,
+    sum_update,
+)
+from ..ir.types import i64
+from .affine import movable, recompute, simple_body, slice_of, within
 from .carry import carry_stored
-from .race import _Accesses
-
-def _simple_body(loop: Op) -> bool:
-    """A counted loop with step 1 whose body has no regions, calls, communication or tape
-    ops other than indexed reads (`tape.pop` with an index does not move the tape)."""
-    return unit_step(loop) and plain_body(loop, ("tape.pop",))
-
-
-def _slice(value: Value, *blocks: Block) -> list[Op] | None:
-    """The ops of the blocks (a loop body, or the bodies of a loop nest from the outside
-    in) that compute value, in order; None if it depends on a carried value (an iter arg)."""
-    inside = {r: op for body in blocks for op in body.ops for r in op.results}
-    carried = {a for body in blocks for a in body.args[1:]}
-    need, stack = set(), [value]
-    while stack:
-        v = stack.pop()
-        if v in carried:
-            return None
-        op = inside.get(v)
-        if op is None or op in need:
-            continue
-        need.add(op)
-        stack.extend(op.operands)
-    return [op for body in blocks for op in body.ops if op in need]
-
-
-def _recompute(b: Builder, value: Value, vmap: dict, *blocks: Block) -> Value:
-    """value computed again at b from its slice of the blocks, their loop variables taking
-    the values vmap gives them."""
-    for op in _slice(value, *blocks):
-        b.insert(clone_op(op, vmap))
-    return vmap.get(value, value)
+from .race import Accesses
 
 
 class _Stencil:
@@ -75,7 +55,7 @@ class _Stencil:
         self.terms: list[tuple[int, Op]] = []   # (offset, accumulate op)
 
 
-def _stencils(loop: Op, acc: _Accesses) -> list[_Stencil] | None:
+def _stencils(loop: Op, acc: Accesses) -> list[_Stencil] | None:
     """The loop's scatter stencils that can take gather form (at least one term off the
     diagonal), or None when the loop does not fit."""
     body = loop.regions[0]
@@ -104,34 +84,12 @@ def _stencils(loop: Op, acc: _Accesses) -> list[_Stencil] | None:
                                    or acc.may_alias(accessed_array(op), s.array))
                for op in accesses):
             continue
-        if all(_movable(op.operands[0], body, acc) for _, op in s.terms):
+        if all(movable(op.operands[0], body, acc) for _, op in s.terms):
             out.append(s)
     return out
 
 
-def _movable(value: Value, body: Block, acc: _Accesses) -> bool:
-    """Whether value can be computed before the loop runs, at any iteration: it depends on
-    no carried value, and each array it loads is either not written by the loop, or written
-    only at the one index it is loaded from, after that load (so the load sees the value
-    from before the loop)."""
-    ops = _slice(value, body)
-    if ops is None:
-        return False
-    order = {op: k for k, op in enumerate(body.ops)}
-    for load in (op for op in ops if op.name == "mem.load"):
-        arr, idx = load.operands[0], access_index(load)
-        for w in body.ops:
-            if w.name not in ("mem.store", "mem.accumulate") or w is load:
-                continue
-            if not acc.may_alias(w.operands[1], arr):
-                continue
-            if w.operands[1] is not arr or access_index(w) != idx or order[w] < order[load] \
-                    or body.args[0] not in idx:
-                return False
-    return True
-
-
-def _feeder(s: _Stencil, acc: _Accesses, cmin: int) -> Op | None:
+def _feeder(s: _Stencil, acc: Accesses, cmin: int) -> Op | None:
     """The loop just before s's loop (tape moves and pure ops aside) that the gather loops
     can absorb, running its iteration j - cmin in their iteration j: a 1-D stencil whose
     loops share their bounds, the feeder independent (passes over arrays element by
@@ -147,7 +105,7 @@ def _feeder(s: _Stencil, acc: _Accesses, cmin: int) -> Op | None:
     feeder = ops[k] if k >= 0 else None
     if feeder is None or feeder.name != "scf.for" or feeder.results or s.invariant \
             or cmin > 0 or list(feeder.operands[:3]) != list(loop.operands[:3]) \
-            or not _simple_body(feeder) or not _independent(feeder, acc):
+            or not simple_body(feeder) or not _independent(feeder, acc):
         return None
     fbody = feeder.regions[0]
     if any(op.name == "tape.pop" for op in fbody.ops) or \
@@ -157,19 +115,13 @@ def _feeder(s: _Stencil, acc: _Accesses, cmin: int) -> Op | None:
     written = [op.operands[1] for op in fbody.ops if op.name in ("mem.store", "mem.accumulate")]
     body = loop.regions[0]
     for c, acc_op in s.terms:
-        for load in (op for op in _slice(acc_op.operands[0], body) if op.name == "mem.load"):
+        for load in (op for op in slice_of(acc_op.operands[0], body) or [] if op.name == "mem.load"):
             if any(acc.may_alias(load.operands[0], w) for w in written):
                 ahead = iv_offset(load.operands[1], body.args[0]) if len(load.operands) == 2 \
                     else None
                 if ahead is None or ahead - c > -cmin:
                     return None
     return feeder
-
-
-def _within(b: Builder, i: Value, lo: Value, hi: Value) -> Value:
-    """lo <= i < hi."""
-    return b.op1("arith.and", [b.op1("arith.cmp", [i, lo], i1, {"pred": "ge"}),
-                               b.op1("arith.cmp", [i, hi], i1, {"pred": "lt"})], i1)
 
 
 def _absorb(b: Builder, feeder: Op, j: Value, shift: int, guarded: bool) -> None:
@@ -179,7 +131,7 @@ def _absorb(b: Builder, feeder: Op, j: Value, shift: int, guarded: bool) -> None
     i = shifted(b, j, shift)
     inner = b
     if guarded:
-        inside = _within(b, i, lo, hi)
+        inside = within(b, i, lo, hi)
         then, other = Block(), Block()
         Builder(other).op("scf.yield", [])
         inner = Builder(then)
@@ -192,7 +144,7 @@ def _absorb(b: Builder, feeder: Op, j: Value, shift: int, guarded: bool) -> None
         b.op("scf.if", [inside], [], regions=[then, other])
 
 
-def _gather(s: _Stencil, b: Builder, acc: _Accesses, fuse: bool) -> None:
+def _gather(s: _Stencil, b: Builder, acc: Accesses, fuse: bool) -> None:
     """Emit, at b, the gather loops of stencil s and remove its accumulations from the
     loop; with fuse, where that fits, the loop before them (_feeder) and what remains of
     the stencil's loop (_fuse_rest) run inside them, and the interior loop's loads of what
@@ -240,7 +192,7 @@ def _gather_loop(s: _Stencil, b: Builder, feeder: Op | None = None) -> Op:
             if not guarded:
                 total = lb_.op1("arith.add", [total, _term(lb_, i, acc_op, body)], total.type)
                 continue
-            inside = _within(lb_, i, lo, hi)
+            inside = within(lb_, i, lo, hi)
             then, other = Block(), Block()
             Builder(other).op("scf.yield", [total])
             vb = Builder(then)
@@ -263,7 +215,7 @@ def _gather_loop(s: _Stencil, b: Builder, feeder: Op | None = None) -> Op:
     return interior
 
 
-def _fuse_rest(s: _Stencil, interior: Op, acc: _Accesses) -> bool:
+def _fuse_rest(s: _Stencil, interior: Op, acc: Accesses) -> bool:
     """Run what is left of the stencil's loop (the zeroing of d_tmp and the sums of scalar
     adjoints, after its accumulations went into the gather loops) inside the gather's
     interior loop: its iteration j - cmax at the end of the interior's iteration j, the
@@ -274,7 +226,7 @@ def _fuse_rest(s: _Stencil, interior: Op, acc: _Accesses) -> bool:
     it then sees, and leaves, memory as when it ran last. Returns whether it fused."""
     rest, cmax = s.loop, max(c for c, _ in s.terms)
     rbody, ibody = rest.regions[0], interior.regions[0]
-    if not _simple_body(rest) or not _independent(rest, acc) or \
+    if not simple_body(rest) or not _independent(rest, acc) or \
             not all(sum_update(rest, k) for k in range(len(rest.results))):
         return False
     writes = ("mem.store", "mem.accumulate")
@@ -314,7 +266,7 @@ def _fuse_rest(s: _Stencil, interior: Op, acc: _Accesses) -> bool:
 
 def _term(b: Builder, i: Value, acc_op: Op, body: Block) -> Value:
     """The value acc_op accumulates in the scatter's iteration i, computed again at b."""
-    return _recompute(b, acc_op.operands[0], {body.args[0]: i}, body)
+    return recompute(b, acc_op.operands[0], {body.args[0]: i}, body)
 
 
 def gather_stencils(fn: Function, fuse: bool = True) -> bool:
@@ -322,10 +274,10 @@ def gather_stencils(fn: Function, fuse: bool = True) -> bool:
     docstring); with fuse, the loops before and after them run inside them where that
     fits (_gather).
     Returns whether anything changed."""
-    acc = _Accesses(fn)
+    acc = Accesses(fn)
     changed = False
     for loop in [op for op in walk(fn.body) if op.name == "scf.for"]:
-        if not _simple_body(loop):
+        if not simple_body(loop):
             continue
         stencils = _stencils(loop, acc)
         if not stencils:
@@ -340,7 +292,7 @@ def gather_stencils(fn: Function, fuse: bool = True) -> bool:
     return changed
 
 
-def _independent(loop: Op, acc: _Accesses) -> bool:
+def _independent(loop: Op, acc: Accesses) -> bool:
     """Whether the iterations of a simple loop touch disjoint elements: each array it
     writes is accessed only at one index tuple, which holds the loop variable itself, and
     it moves no tape position."""
@@ -364,10 +316,10 @@ def ascend_independent(fn: Function) -> bool:
     loop writes is accessed only at one index tuple, which holds the loop variable itself)
     and carry nothing but float sums (whose order is then ascending; a sum in either order
     is the sum's derivative). Returns whether anything changed."""
-    acc = _Accesses(fn)
+    acc = Accesses(fn)
     changed = False
     for loop in [op for op in walk(fn.body) if op.name == "scf.for"]:
-        if not loop.attrs.get("reverse") or not _simple_body(loop) \
+        if not loop.attrs.get("reverse") or not simple_body(loop) \
                 or not all(sum_update(loop, k) for k in range(len(loop.results))):
             continue
         if _independent(loop, acc):

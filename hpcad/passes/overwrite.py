@@ -26,13 +26,13 @@ from ..ir.core import Block, Builder, Function, Op, Value, walk
 from ..ir.dialects import access_index, defined_in, in_parallel, int_const, offset_along, \
     plain_body, shifted, unit_step
 from .carry import last_iterations, shifted_arrays
-from .race import _Accesses
+from .race import Accesses
 
 
 def sink_overwritten(fn: Function) -> bool:
     """Move stores that later iterations overwrite out of their loops. Returns whether
     anything changed."""
-    acc = _Accesses(fn)
+    acc = Accesses(fn)
     changed = False
     for loop in [op for op in walk(fn.body) if op.name == "scf.for"]:
         if unit_step(loop) and plain_body(loop, ("tape.push", "tape.pop")) \
@@ -41,7 +41,7 @@ def sink_overwritten(fn: Function) -> bool:
     return changed
 
 
-def _sink_loop(loop: Op, acc: _Accesses) -> bool:
+def _sink_loop(loop: Op, acc: Accesses) -> bool:
     step = -1 if loop.attrs.get("reverse") else 1
     changed = False
     for ops, offset in shifted_arrays(loop, acc).values():
