@@ -14,7 +14,7 @@ from hpcad.backend.interp import run_function
 from hpcad.ir.clone import clone_function
 from hpcad.ir.core import walk
 from hpcad.passes.carry import carry_stored
-from hpcad.passes.race import _Accesses
+from hpcad.passes.race import Accesses
 
 sys.path.insert(0, str(Path(__file__).parent.parent.parent))
 from benchmarks.burgers import burgers  # noqa: E402
@@ -122,7 +122,7 @@ def test_carry_stored_keeps_the_meaning_of_a_loop(n):
     a, b = np.linspace(1.0, 2.0, n), np.linspace(-1.0, 0.5, n)
     fn = clone_function(recurrence.specialize((a, b)).primal)
     (loop,) = [op for op in walk(fn.body) if op.name == "scf.for"]
-    assert carry_stored(loop, _Accesses(fn))
+    assert carry_stored(loop, Accesses(fn))
     assert not any(op.name == "mem.load" and op.operands[0] is fn.args[0]
                    for op in loop.regions[0].ops)
     a1, b1, a2, b2 = a.copy(), b.copy(), a.copy(), b.copy()
