@@ -49,10 +49,8 @@ class Specialization:
 
     def derivative(self, mode: str, activity: tuple[str, ...], ret_active: bool,
                    snapshots: int | None = None, schedule: str = "segments",
-                   intermediates: str = "auto", width: int = 1,
-                   fused: bool = True) -> Function:
-        key = (mode, activity, ret_active, snapshots, schedule, intermediates, width,
-               fused)
+                   intermediates: str = "auto", width: int = 1) -> Function:
+        key = (mode, activity, ret_active, snapshots, schedule, intermediates, width)
         fn = self.derivatives.get(key)
         if fn is None:
             primal = self.primal if self.rules is None else self.rules.for_mode(mode)
@@ -75,7 +73,7 @@ class Specialization:
                              intermediates, self.rules, width)
             if self.rules is not None:
                 fn = self.rules.inline(fn)
-            fn = finish_derivative(fn, fused)
+            fn = finish_derivative(fn)
             self.derivatives[key] = fn
         return fn
 

@@ -269,10 +269,10 @@ def _term(b: Builder, i: Value, acc_op: Op, body: Block) -> Value:
     return recompute(b, acc_op.operands[0], {body.args[0]: i}, body)
 
 
-def gather_stencils(fn: Function, fuse: bool = True) -> bool:
+def gather_stencils(fn: Function) -> bool:
     """Rewrite scatter stencils of sequential loops into gather form (see the module
-    docstring); with fuse, the loops before and after them run inside them where that
-    fits (_gather).
+    docstring); the loops before and after them run inside them where that fits
+    (_gather).
     Returns whether anything changed."""
     acc = Accesses(fn)
     changed = False
@@ -286,7 +286,7 @@ def gather_stencils(fn: Function, fuse: bool = True) -> bool:
         b.index = loop.parent.ops.index(loop)
         b.loc = loop.loc
         for s in stencils:   # (a feeder is fused into a lone stencil only)
-            _gather(s, b, acc, fuse and len(stencils) == 1)
+            _gather(s, b, acc, len(stencils) == 1)
             b.index = loop.parent.ops.index(loop)
         changed = True
     return changed
