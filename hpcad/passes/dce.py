@@ -139,7 +139,7 @@ def _drop_unread_arrays(fn: Function) -> bool:
     """Removes the stores into arrays the function allocates and never reads: used only as
     the target of stores and accumulations (or by mem.shape), they are not loaded, returned,
     passed on, viewed, copied or carried, so nothing can see what they hold (after shifted
-    fusion, heat's `tmp` in a derivative: passes/fusion.py)."""
+    fusion, the buffer of a stencil and its copy back in a derivative: passes/fusion.py)."""
     allocs = {op.results[0] for op in walk(fn.body)
               if op.name == "mem.alloc" and not op.attrs.get("arena")}
     if not allocs:

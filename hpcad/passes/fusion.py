@@ -12,8 +12,8 @@ elements (`for i in range(1, n - 1)`): one pass over the array instead of two.
 
 `fuse_shifted` (derivatives only) fuses a stencil into a buffer with the loop that copies it
 back, the copy trailing by the elements the stencil still needs to read, the buffer's
-elements carried in registers: heat's and Burgers' forward step becomes one pass that reads
-and writes `u` and never touches `tmp`."""
+elements carried in registers: a step `tmp[i] = f(u[i-1], u[i], u[i+1]); u[i] = tmp[i]`
+becomes one pass that reads and writes `u` and never touches `tmp`."""
 from __future__ import annotations
 
 from ..ir.clone import clone_op
@@ -194,7 +194,7 @@ def _fuse_with_peels(block: Block, a: Op, b: Op, between: list[Op]) -> None:
     _peel(builder, a, lb_a, head_end)
     # a loop that only reads memory and saves on the tape has independent iterations: its
     # tail may run first too, which leaves the fused loop next to what follows b (shifted
-    # fusion of a stencil and its copy back, Burgers: the save of u is a's body)
+    # fusion of a stencil and its copy back, when the save of u is a's body)
     early = not any(o.name in ("mem.store", "mem.accumulate", "tape.pop")
                     for o in a.regions[0].ops)
     if early:
@@ -359,7 +359,7 @@ def _fuse_lagging(block: Block, a: Op, b: Op, between: list[Op], lag: int, acc) 
 def _buffers(a: Op, b: Op) -> dict[Value, int]:
     """{array: offset}: the local arrays that a writes once per iteration (one store at
     iv + offset) and b only reads, at the same element (a buffer passed from a to b, such
-    as heat's `tmp`); fused with a lag, their values can pass in registers only."""
+    as `tmp` in the module docstring); fused with a lag, their values can pass in registers only."""
     first, second = _shifted_accesses(a), _shifted_accesses(b)
     out = {}
     for arr, uses in first.items():

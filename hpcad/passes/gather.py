@@ -20,11 +20,11 @@ gather loop (_gather: with the copy adjoint that precedes the stencil's adjoint 
 one pass over memory per step instead of three).
 
 `ascend_independent` drops the `reverse` attribute of loops whose iterations touch disjoint
-elements and carry nothing but sums: LLVM vectorizes ascending loops (the copy adjoint
-`d_tmp[i] += d_u[i]; d_u[i] = 0` goes from 82 to 30 us at n = 2e5). Such a loop with sums
+elements and carry nothing but sums: LLVM vectorizes ascending loops (such as the copy
+adjoint `d_tmp[i] += d_u[i]; d_u[i] = 0`). Such a loop with sums
 gets `sums = "any order"`: the numba backend may then reassociate them (codegen.py outlines
 it into a function of its own whose sums' adds are `fadd reassoc`), which vectorizes the
-adjoints of scalar parameters (Burgers at n = 2e5: two sums, 190 -> 35 us per step)."""
+adjoints of scalar parameters. (Measured effects: benchmarks/README.md.)"""
 from __future__ import annotations
 
 from ..ir.clone import clone_op
@@ -149,8 +149,7 @@ def _gather(s: _Stencil, b: Builder, acc: Accesses, fuse: bool) -> None:
     loop; with fuse, where that fits, the loop before them (_feeder) and what remains of
     the stencil's loop (_fuse_rest) run inside them, and the interior loop's loads of what
     its earlier iterations stored become carried values (passes/carry.py), which lets LLVM
-    vectorize it. Fusing saves passes over memory at every size (gradient / primal, heat at
-    n = 1e5: 4.4 -> 3.6; Burgers at n = 1e7: 2.8 -> 2.2)."""
+    vectorize it. Fusing saves passes over memory at every size."""
     feeder = _feeder(s, acc, min(c for c, _ in s.terms)) if fuse else None
     interior = _gather_loop(s, b, feeder)
     if feeder is not None:

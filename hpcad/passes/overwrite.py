@@ -17,9 +17,9 @@ Memory ends up the same, bit for bit.
 
 `sink_scratch_stores`: in an adjoint marked `scratch` (ad/reverse.py: what one reverse step
 stores in it, only that step reads), a loop's stores that nothing after the loop in its step
-reads need not happen at all. Heat's gather loop stores `d_tmp[j+1]` for the loops after it,
-which read only its last two elements: those two stores run after the loop, the rest not
-at all, and each lane of a batched reverse sweep streams one array less."""
+reads need not happen at all. A gather loop that stores `d_tmp[j+1]` for loops after it
+that read only its last two elements keeps those two stores, after the loop, and drops
+the rest: each lane of a batched reverse sweep streams one array less."""
 from __future__ import annotations
 
 from ..ir.core import Block, Builder, Function, Op, Value, walk

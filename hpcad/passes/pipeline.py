@@ -37,9 +37,10 @@ def optimize_module(module: Module) -> Function:
 def finish_derivative(fn: Function) -> Function:
     """A derivative as AD built it -> the code to compile: optimized, parallel loops made
     race-free (passes/race.py), then sequential reverse loops made vectorizable (tape
-    slots indexed by iteration: passes/tape.py; gather form of scatter stencils with the
-    loops before and after fused in, ascending independent loops: passes/gather.py; gather
-    form over loop nests of any depth: passes/gather_nest.py), then a stencil and its copy
+    slots indexed by iteration of their loop nest: passes/tape.py; gather form of scatter
+    stencils over loop nests of depth 2 and more: passes/gather_nest.py, then of single
+    loops, with the loops before and after fused in, and ascending independent loops:
+    passes/gather.py), then a stencil and its copy
     back fused into one loop (passes/fusion.py, fuse_shifted), and stores that later
     iterations overwrite moved out of their loops (passes/overwrite.py); verified before
     and after."""
@@ -47,7 +48,7 @@ def finish_derivative(fn: Function) -> Function:
     fn = optimize(fn)
     make_race_free(fn)
     fn = optimize(fn)
-    if index_tape(fn) | gather_stencils(fn) | gather_nests(fn) | ascend_independent(fn):
+    if index_tape(fn) | gather_nests(fn) | gather_stencils(fn) | ascend_independent(fn):
         fn = optimize(fn)
     if fuse_shifted(fn):
         fn = optimize(fn)
