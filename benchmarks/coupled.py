@@ -26,7 +26,8 @@ def make_args(size):
 
 def run(size) -> dict:
     *arrays, steps = make_args(size)
-    copies = lambda: tuple(a.copy() for a in arrays)
+    def copies():
+        return tuple(a.copy() for a in arrays)
     primal = numba.njit(coupled.py_func, error_model="numpy")
     row = {"numba_primal_s": median_time(lambda *a: primal(*a, steps), copies),
            "hpcad_primal_s": median_time(lambda *a: coupled(*a, steps), copies)}

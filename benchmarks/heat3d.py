@@ -25,7 +25,8 @@ def make_args(size):
 
 def run(size) -> dict:
     u0, v0, steps = make_args(size)
-    copies = lambda: (u0.copy(), v0.copy())
+    def copies():
+        return (u0.copy(), v0.copy())
     primal = numba.njit(heat3d.py_func, error_model="numpy")
     row = {"numba_primal_s": median_time(lambda u, v: primal(u, v, steps), copies),
            "hpcad_primal_s": median_time(lambda u, v: heat3d(u, v, steps), copies)}

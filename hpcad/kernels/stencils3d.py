@@ -12,7 +12,7 @@ def heat3d(u, v, nsteps):
     """nsteps explicit 7-point heat steps (u and v swapped each step); the final state's
     squared norm."""
     n, m, p = u.shape
-    for step in range(nsteps):
+    for _step in range(nsteps):
         for i in range(1, n - 1):
             for j in range(1, m - 1):
                 for k in range(1, p - 1):
@@ -33,7 +33,7 @@ def coupled(u, v, un, vn, nsteps):
     """nsteps steps of two fields, each updated from a stencil of both (u, un and v, vn
     swapped each step); the final states' squared norms."""
     n, m = u.shape
-    for step in range(nsteps):
+    for _step in range(nsteps):
         for i in range(1, n - 1):
             for j in range(1, m - 1):
                 un[i, j] = u[i, j] + 0.1 * (u[i - 1, j] + u[i + 1, j] + u[i, j - 1]

@@ -13,8 +13,8 @@ from dataclasses import dataclass, field
 
 from ..errors import DifferentiationError, where
 from ..ir.core import Function, Op, Value, walk
-from ..ir.types import ArrayType, ScalarType
 from ..ir.effects import writes
+from ..ir.types import ArrayType, ScalarType
 from .aliases import UnionFind, variable_classes
 
 # argument activities understood here

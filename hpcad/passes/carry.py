@@ -19,11 +19,19 @@ the body) from iteration iv - (k - c). Before the loop, the window holds what me
 from __future__ import annotations
 
 from ..ir.core import Block, Builder, Op, Value, replace_uses
-from ..ir.dialects import MEMORY_ACCESSES, accessed_array, before, defined_in, offsets_along, \
-    shifted, unit_step
+from ..ir.dialects import (
+    MEMORY_ACCESSES,
+    accessed_array,
+    before,
+    defined_in,
+    offsets_along,
+    shifted,
+    unit_step,
+)
 from ..ir.lanes import lane_work
 from ..ir.types import i1, i64, lanes
 from .race import Accesses
+
 
 def shifted_arrays(loop: Op, acc: Accesses) -> dict[Value, tuple[list[Op], dict[Op, int]]]:
     """{array: (its accesses in the loop body, {access: c})} for the arrays the body

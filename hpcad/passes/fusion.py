@@ -18,14 +18,24 @@ from __future__ import annotations
 
 from ..ir.clone import clone_op
 from ..ir.core import Block, Builder, Function, Op, Value, walk
+from ..ir.dialects import (
+    MEMORY_ACCESSES,
+    access_index,
+    accessed_array,
+    defined_in,
+    is_pure,
+    iv_offset,
+    lower_bounds,
+    offset_along,
+    plain_body,
+    shifted,
+    unit_step,
+)
 from ..ir.effects import touches_memory
-from ..ir.dialects import MEMORY_ACCESSES, access_index, accessed_array, defined_in, is_pure, \
-    iv_offset, lower_bounds, offset_along, plain_body, shifted, unit_step
 from ..ir.types import i64
 from .aliases import variable_classes
 from .carry import carry_stored, last_iterations, stored_window
 from .race import Accesses
-
 
 
 def _accesses(body: Block, iv: Value, rename: Value, key):
@@ -313,7 +323,7 @@ def _fuse_lagging(block: Block, a: Op, b: Op, between: list[Op], lag: int, acc) 
         shift = builder.op1("arith.const", [], i64, {"value": lag})
         start = builder.op1("arith.add", [lb, shift], i64)
         head = _peel(builder, a, lb, builder.op1("arith.min", [start, ub], i64))
-        twin = dict(zip(body_a.ops, head.regions[0].ops))   # a's ops -> the head's
+        twin = dict(zip(body_a.ops, head.regions[0].ops, strict=False))   # a's ops -> the head's
         a.operands[0] = start
     inner = Builder(body_a, a.loc)
     inner.index = len(body_a.ops) - 1

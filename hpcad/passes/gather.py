@@ -115,7 +115,8 @@ def _feeder(s: _Stencil, acc: Accesses, cmin: int) -> Op | None:
     written = [op.operands[1] for op in fbody.ops if op.name in ("mem.store", "mem.accumulate")]
     body = loop.regions[0]
     for c, acc_op in s.terms:
-        for load in (op for op in slice_of(acc_op.operands[0], body) or [] if op.name == "mem.load"):
+        ops = slice_of(acc_op.operands[0], body) or []
+        for load in (op for op in ops if op.name == "mem.load"):
             if any(acc.may_alias(load.operands[0], w) for w in written):
                 ahead = iv_offset(load.operands[1], body.args[0]) if len(load.operands) == 2 \
                     else None
@@ -246,7 +247,7 @@ def _fuse_rest(s: _Stencil, interior: Op, acc: Accesses) -> bool:
     b.index = len(ibody.ops) - 1
     j = ibody.args[0]
     sums = [ibody.add_arg(Value(a.type, a.name)) for a in rbody.args[1:]]
-    vmap = {rbody.args[0]: before(b, j, cmax), **dict(zip(rbody.args[1:], sums))}
+    vmap = {rbody.args[0]: before(b, j, cmax), **dict(zip(rbody.args[1:], sums, strict=False))}
     for op in rbody.ops[:-1]:
         b.insert(clone_op(op, vmap))
     ibody.ops[-1].operands += [vmap.get(v, v) for v in rbody.ops[-1].operands]

@@ -23,8 +23,16 @@ the rest: each lane of a batched reverse sweep streams one array less."""
 from __future__ import annotations
 
 from ..ir.core import Block, Builder, Function, Op, Value, walk
-from ..ir.dialects import access_index, defined_in, in_parallel, int_const, offset_along, \
-    plain_body, shifted, unit_step
+from ..ir.dialects import (
+    access_index,
+    defined_in,
+    in_parallel,
+    int_const,
+    offset_along,
+    plain_body,
+    shifted,
+    unit_step,
+)
 from .carry import last_iterations, shifted_arrays
 from .race import Accesses
 

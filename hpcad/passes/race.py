@@ -22,7 +22,7 @@ hit as atomic (the race-free form the backends implement with an atomic float ad
 from __future__ import annotations
 
 import functools
-from typing import Callable
+from collections.abc import Callable
 
 from ..errors import DifferentiationError, HpcadError, where
 from ..ir.core import Block, Function, Op, Value, walk
@@ -137,7 +137,7 @@ def _apart(idx: tuple, other: tuple, loop: Op, low: dict[Value, int]) -> bool:
     iv, s = loop.regions[0].args[0], int_const(loop.operands[2]) or 0
     if s <= 0:
         return False
-    for a, b in zip(idx, other):
+    for a, b in zip(idx, other, strict=False):
         c1, c2 = iv_offset(a, iv), iv_offset(b, iv)
         if c1 is not None and c2 is not None and _never_negative(min(c1, c2), loop, low) and \
                 (c1 == c2 or (c1 - c2) % s != 0):

@@ -15,8 +15,8 @@ from __future__ import annotations
 
 from ..ir.core import Block, Function, Op, Value, walk
 from ..ir.dialects import MPI_OPERANDS
-from ..ir.types import ArrayType
 from ..ir.effects import writes
+from ..ir.types import ArrayType
 from .aliases import variable_classes
 
 REPLICATED_ANYWHERE = "constant"   # the same on every rank of every communicator

@@ -2,7 +2,7 @@
 an op by values (or new ops), and substitute replaced values in every later use."""
 from __future__ import annotations
 
-from typing import Callable
+from collections.abc import Callable
 
 from ..ir.core import Block, Op, Value
 

@@ -44,7 +44,8 @@ def _fd_check(kernel, arrays, steps, backend, h=1e-6):
     shadows = [np.zeros_like(a) for a in arrays]
     flat = [x for a, d in zip(arrays, shadows, strict=True) for x in (a.copy(), d)]
     rev(*flat, steps)
-    f = lambda xs: kernel(*[x.copy() for x in xs], steps)
+    def f(xs):
+        return kernel(*[x.copy() for x in xs], steps)
     for which, grad in enumerate(shadows):
         for k in range(grad.size):
             plus, minus = [a.copy() for a in arrays], [a.copy() for a in arrays]
