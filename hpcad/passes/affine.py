@@ -24,6 +24,7 @@ from ..ir.dialects import (
     MEMORY_ACCESSES,
     access_index,
     accessed_array,
+    defined_in,
     is_pure,
     iv_offset,
     plain_body,
@@ -107,6 +108,49 @@ def affine_index(idx: tuple, ivs: tuple[Value, ...], local: set[Value]) \
             return None
         out.append(found)
     return tuple(out)
+
+
+def along(op: Op, loop: Op) -> tuple[int, int, tuple] | None:
+    """The single loop's view of an access in its body: (position, c, the other index
+    components) when exactly one component is `iv + c` and the others do not change in the
+    loop; else None."""
+    body = loop.regions[0]
+    idx = access_index(op)
+    index = affine_index(idx, (body.args[0],), defined_in(body))
+    hits = [(d, comp[1]) for d, comp in enumerate(index or ()) if comp is not None]
+    if len(hits) != 1:
+        return None
+    d, c = hits[0]
+    return d, c, tuple(v for e, v in enumerate(idx) if e != d)
+
+
+def offsets(ops: list[Op], loop: Op) -> dict[Op, int] | None:
+    """{access: c} when every access is `iv + c` along one position (`along`), with the
+    same other components; None otherwise."""
+    shape, out = None, {}
+    for op in ops:
+        found = along(op, loop)
+        if found is None or shape not in (None, (found[0], found[2])):
+            return None
+        shape, out[op] = (found[0], found[2]), found[1]
+    return out
+
+
+def shifted_arrays(loop: Op, acc: Accesses) -> dict[Value, tuple[list[Op], dict[Op, int]]]:
+    """{array: (its accesses in the loop body, {access: c})} for the arrays the body
+    accesses only at `iv + c` along one index position (`offsets`) and that nothing else
+    the body touches may alias."""
+    by_array: dict[Value, list[Op]] = {}
+    for op in loop.regions[0].ops:
+        if op.name in MEMORY_ACCESSES:
+            by_array.setdefault(accessed_array(op), []).append(op)
+    out = {}
+    for arr, ops in by_array.items():
+        offset = offsets(ops, loop)
+        if offset is not None and not any(a is not arr and acc.may_alias(a, arr)
+                                          for a in by_array):
+            out[arr] = (ops, offset)
+    return out
 
 
 def simple_body(loop: Op) -> bool:

@@ -22,17 +22,16 @@ from ..ir.dialects import (
     MEMORY_ACCESSES,
     access_index,
     accessed_array,
-    defined_in,
     is_pure,
     iv_offset,
     lower_bounds,
-    offset_along,
     plain_body,
     shifted,
     unit_step,
 )
 from ..ir.effects import touches_memory
 from ..ir.types import i64
+from .affine import along
 from .aliases import variable_classes
 from .carry import carry_stored, last_iterations, stored_window
 from .race import Accesses
@@ -236,12 +235,10 @@ _SHIFT_MOST = 2     # iterations the second loop may lag behind the first
 def _shifted_accesses(loop: Op) -> dict | None:
     """{array: [(offset, other indices, is_write)]} of the loop body's accesses, each at
     iv + offset along one index position; None when one is not of that form."""
-    body = loop.regions[0]
-    iv, local = body.args[0], defined_in(body)
     out: dict[Value, list] = {}
-    for op in body.ops:
+    for op in loop.regions[0].ops:
         if op.name in MEMORY_ACCESSES:
-            found = offset_along(access_index(op), iv, local)
+            found = along(op, loop)
             if found is None:
                 return None
             out.setdefault(accessed_array(op), []).append(

@@ -34,15 +34,13 @@ from ..ir.dialects import (
     access_index,
     accessed_array,
     before,
-    defined_in,
     is_pure,
     iv_offset,
-    offset_along,
     shifted,
     sum_update,
 )
 from ..ir.types import i64
-from .affine import movable, recompute, simple_body, slice_of, within
+from .affine import along, movable, recompute, simple_body, slice_of, within
 from .carry import carry_stored
 from .race import Accesses
 
@@ -59,13 +57,12 @@ def _stencils(loop: Op, acc: Accesses) -> list[_Stencil] | None:
     """The loop's scatter stencils that can take gather form (at least one term off the
     diagonal), or None when the loop does not fit."""
     body = loop.regions[0]
-    iv, local = body.args[0], defined_in(body)
     accesses = [op for op in body.ops if op.name in MEMORY_ACCESSES]
     groups: dict[tuple, _Stencil] = {}
     for op in accesses:
         if op.name != "mem.accumulate":
             continue
-        found = offset_along(access_index(op), iv, local)
+        found = along(op, loop)
         if found is None:
             continue
         d, c, rest = found

@@ -25,15 +25,14 @@ from __future__ import annotations
 from ..ir.core import Block, Builder, Function, Op, Value, walk
 from ..ir.dialects import (
     access_index,
-    defined_in,
     in_parallel,
     int_const,
-    offset_along,
     plain_body,
     shifted,
     unit_step,
 )
-from .carry import last_iterations, shifted_arrays
+from .affine import along, shifted_arrays
+from .carry import last_iterations
 from .race import Accesses
 
 
@@ -115,8 +114,7 @@ def _store_last(loop: Op, store: Op, values: list[Value], step: int) -> None:
     """The store of each of the last len(values) iterations, after the loop: iteration
     j = ub - m (or lb + m - 1 descending), if it ran, stores values[m - 1] at element
     j + c."""
-    body = loop.regions[0]
-    position, c, _ = offset_along(access_index(store), body.args[0], defined_in(body))
+    position, c, _ = along(store, loop)
     b = Builder(loop.parent, store.loc)
     b.index = loop.parent.ops.index(loop) + 1
 
@@ -150,7 +148,7 @@ def _sink_scratch(loop: Op, arr: Value, uses: list[Op]) -> bool:
     if len(mine) != 1 or mine[0].name != "mem.store" or mine[0].operands[1] is not arr:
         return False
     store = mine[0]
-    found = offset_along(access_index(store), body.args[0], defined_in(body))
+    found = along(store, loop)
     if found is None or loop.attrs.get("reverse"):
         return False
     position, c, rest = found
