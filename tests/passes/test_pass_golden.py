@@ -1,7 +1,8 @@
-"""One IR-in/IR-out test per loop rewrite: tests/passes/golden/PASS.CASE.in.ir is the
-derivative as the pipeline (passes/pipeline.py) hands it to the pass, PASS.CASE.out.ir what
-the pass makes of it. Each test fails if the rewrite does nothing. Regenerate the outputs
-after an intended change with HPCAD_UPDATE_GOLDEN=1 and review the diff."""
+"""One IR-in/IR-out test per loop rewrite: tests/passes/golden/PASS.CASE.in.ir is a small
+function of the shape the rewrite is for (a 2-D and a 3-D scatter nest, two arrays in one
+nest, a 1-D stencil after its copy adjoint, a tape slot in a nest, ...), PASS.CASE.out.ir
+what the pass makes of it. Each test fails if the rewrite does nothing. Regenerate the
+outputs after an intended change with HPCAD_UPDATE_GOLDEN=1 and review the diff."""
 import os
 from pathlib import Path
 
