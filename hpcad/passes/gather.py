@@ -40,25 +40,23 @@ from ..ir.dialects import (
     sum_update,
 )
 from ..ir.types import i64
-from .affine import along, movable, recompute, simple_body, slice_of, within
+from .affine import Access, Nest, along, movable, simple_body, slice_of, within
 from .carry import carry_stored
+from .gather_nest import Gather, emit_gather, non_negative
 from .race import Accesses
 
 
-class _Stencil:
-    """The scatter accumulations into one array along one index position of a loop."""
-
-    def __init__(self, loop: Op, array: Value, position: int, invariant: tuple):
-        self.loop, self.array, self.position, self.invariant = loop, array, position, invariant
-        self.terms: list[tuple[int, Op]] = []   # (offset, accumulate op)
+def _offsets(g: Gather) -> list[tuple[int, Op]]:
+    """The single loop's terms as (c, accumulate op)."""
+    return [(c[0], op) for c, op in g.terms]
 
 
-def _stencils(loop: Op, acc: Accesses) -> list[_Stencil] | None:
+def _stencils(loop: Op, acc: Accesses) -> list[Gather] | None:
     """The loop's scatter stencils that can take gather form (at least one term off the
     diagonal), or None when the loop does not fit."""
     body = loop.regions[0]
     accesses = [op for op in body.ops if op.name in MEMORY_ACCESSES]
-    groups: dict[tuple, _Stencil] = {}
+    groups: dict[tuple, Gather] = {}
     for op in accesses:
         if op.name != "mem.accumulate":
             continue
@@ -69,10 +67,12 @@ def _stencils(loop: Op, acc: Accesses) -> list[_Stencil] | None:
         if op.attrs.get("atomic"):
             return None
         key = (op.operands[1], d, rest)
-        groups.setdefault(key, _Stencil(loop, op.operands[1], d, rest)).terms.append((c, op))
+        index = tuple((0, c) if e == d else None for e in range(len(rest) + 1))
+        template = Access(op, op.operands[1], index)
+        groups.setdefault(key, Gather(Nest((loop,)), template)).terms.append(((c,), op))
     out = []
     for s in groups.values():
-        if all(c == 0 for c, _ in s.terms):
+        if all(c == (0,) for c, _ in s.terms) or not non_negative(s, acc):
             continue
         mine = {op for _, op in s.terms}
         # the array is only accumulated here (through these terms), and nothing else the
@@ -86,21 +86,21 @@ def _stencils(loop: Op, acc: Accesses) -> list[_Stencil] | None:
     return out
 
 
-def _feeder(s: _Stencil, acc: Accesses, cmin: int) -> Op | None:
+def _feeder(s: Gather, acc: Accesses, cmin: int) -> Op | None:
     """The loop just before s's loop (tape moves and pure ops aside) that the gather loops
     can absorb, running its iteration j - cmin in their iteration j: a 1-D stencil whose
     loops share their bounds, the feeder independent (passes over arrays element by
     element: the copy adjoint `d_tmp[i] += d_u[i]; d_u[i] = 0`), carrying nothing, and
     the gather reading what it writes at most -cmin elements ahead. Every element the
     gather reads is then final, and nothing the feeder reads has been changed yet."""
-    loop = s.loop
+    loop = s.nest.loops[0]
     ops = loop.parent.ops
     k = ops.index(loop) - 1
     while k >= 0 and (is_pure(ops[k]) or ops[k].name in ("tape.retreat", "tape.advance",
                                                            "tape.reserve")):
         k -= 1
     feeder = ops[k] if k >= 0 else None
-    if feeder is None or feeder.name != "scf.for" or feeder.results or s.invariant \
+    if feeder is None or feeder.name != "scf.for" or feeder.results or len(s.template.index) > 1 \
             or cmin > 0 or list(feeder.operands[:3]) != list(loop.operands[:3]) \
             or not simple_body(feeder) or not _independent(feeder, acc):
         return None
@@ -111,7 +111,7 @@ def _feeder(s: _Stencil, acc: Accesses, cmin: int) -> Op | None:
         return None
     written = [op.operands[1] for op in fbody.ops if op.name in ("mem.store", "mem.accumulate")]
     body = loop.regions[0]
-    for c, acc_op in s.terms:
+    for c, acc_op in _offsets(s):
         ops = slice_of(acc_op.operands[0], body) or []
         for load in (op for op in ops if op.name == "mem.load"):
             if any(acc.may_alias(load.operands[0], w) for w in written):
@@ -142,77 +142,28 @@ def _absorb(b: Builder, feeder: Op, j: Value, shift: int, guarded: bool) -> None
         b.op("scf.if", [inside], [], regions=[then, other])
 
 
-def _gather(s: _Stencil, b: Builder, acc: Accesses, fuse: bool) -> None:
-    """Emit, at b, the gather loops of stencil s and remove its accumulations from the
-    loop; with fuse, where that fits, the loop before them (_feeder) and what remains of
-    the stencil's loop (_fuse_rest) run inside them, and the interior loop's loads of what
-    its earlier iterations stored become carried values (passes/carry.py), which lets LLVM
-    vectorize it. Fusing saves passes over memory at every size."""
-    feeder = _feeder(s, acc, min(c for c, _ in s.terms)) if fuse else None
-    interior = _gather_loop(s, b, feeder)
+def _gather(s: Gather, b: Builder, acc: Accesses, fuse: bool) -> None:
+    """Emit, at b, the gather loops of stencil s (passes/gather_nest.py: a guarded head, the
+    interior, a guarded tail) and remove its accumulations from the loop; with fuse, where
+    that fits, the loop before them (_feeder) and what remains of the stencil's loop
+    (_fuse_rest) run inside them, and the interior loop's loads of what its earlier
+    iterations stored become carried values (passes/carry.py), which lets LLVM vectorize
+    it. Fusing saves passes over memory at every size."""
+    cmin = s.span(0)[0]
+    feeder = _feeder(s, acc, cmin) if fuse else None
+    if feeder is not None:
+        s.prologue = lambda fb, j, guarded: _absorb(fb, feeder, j, -cmin, guarded)
+    interior = emit_gather(b, s)
     if feeder is not None:
         feeder.parent.ops.remove(feeder)
     for _, op in s.terms:
-        s.loop.regions[0].ops.remove(op)
+        s.nest.inner.ops.remove(op)
     if feeder is not None:
         _fuse_rest(s, interior, acc)
         carry_stored(interior, acc)
 
 
-def _gather_loop(s: _Stencil, b: Builder, feeder: Op | None = None) -> Op:
-    """Emit, at b, the gather loops of stencil s (guarded head, plain interior, guarded
-    tail); with a feeder (_feeder), its iterations run inside them. Returns the interior
-    loop."""
-    loop, body = s.loop, s.loop.regions[0]
-    lo, hi = loop.operands[0], loop.operands[1]
-    # the order in which one element receives its terms in the scatter loop: iterations in
-    # loop order (i = j - c), then program order within an iteration
-    position = {op: k for k, op in enumerate(body.ops)}
-    sign = 1 if loop.attrs.get("reverse") else -1
-    terms = sorted(s.terms, key=lambda t: (sign * t[0], position[t[1]]))
-    cmin, cmax = min(c for c, _ in terms), max(c for c, _ in terms)
-
-    def emit(lb: Value, ub: Value, guarded: bool) -> Op:
-        block = Block([Value(i64, "j")])
-        lb_ = Builder(block)
-        lb_.loc = loop.loc
-        j = block.args[0]
-        if feeder is not None:
-            _absorb(lb_, feeder, j, -cmin, guarded)
-        idx = list(s.invariant)
-        idx.insert(s.position, j)
-        # one load, the terms added one by one, one store: the scatter's association
-        # ((x + a) + b) + c exactly (merged accumulations would add a + b + c first)
-        total = lb_.op1("mem.load", [s.array] + idx, s.array.type.dtype)
-        for c, acc_op in terms:
-            i = before(lb_, j, c)      # the scatter's iteration that adds this term
-            if not guarded:
-                total = lb_.op1("arith.add", [total, _term(lb_, i, acc_op, body)], total.type)
-                continue
-            inside = within(lb_, i, lo, hi)
-            then, other = Block(), Block()
-            Builder(other).op("scf.yield", [total])
-            vb = Builder(then)
-            vb.loc = loop.loc
-            vb.op("scf.yield", [vb.op1("arith.add", [total, _term(vb, i, acc_op, body)],
-                                       total.type)])
-            total = lb_.op("scf.if", [inside], [total.type], regions=[then, other]).results[0]
-        lb_.op("mem.store", [total, s.array] + idx)
-        lb_.op("scf.yield", [])
-        return b.op("scf.for", [lb, ub, b.op1("arith.const", [], i64, {"value": 1})], [],
-                    regions=[block])
-
-    head_end = b.op1("arith.min", [shifted(b, lo, cmax), shifted(b, hi, cmax)], i64)
-    tail_start = b.op1("arith.max", [shifted(b, hi, cmin), shifted(b, lo, cmax)], i64)
-    if cmin != cmax:
-        emit(shifted(b, lo, cmin), head_end, True)
-    interior = emit(shifted(b, lo, cmax), shifted(b, hi, cmin), False)
-    if cmin != cmax:
-        emit(tail_start, shifted(b, hi, cmax), True)
-    return interior
-
-
-def _fuse_rest(s: _Stencil, interior: Op, acc: Accesses) -> bool:
+def _fuse_rest(s: Gather, interior: Op, acc: Accesses) -> bool:
     """Run what is left of the stencil's loop (the zeroing of d_tmp and the sums of scalar
     adjoints, after its accumulations went into the gather loops) inside the gather's
     interior loop: its iteration j - cmax at the end of the interior's iteration j, the
@@ -221,7 +172,7 @@ def _fuse_rest(s: _Stencil, interior: Op, acc: Accesses) -> bool:
     and every element it touches that a gather loop writes, or that it writes and a gather
     loop reads, is touched by the gather in iterations up to j (offsets e_g >= e_r - cmax):
     it then sees, and leaves, memory as when it ran last. Returns whether it fused."""
-    rest, cmax = s.loop, max(c for c, _ in s.terms)
+    rest, (cmin, cmax) = s.nest.loops[0], s.span(0)
     rbody, ibody = rest.regions[0], interior.regions[0]
     if not simple_body(rest) or not _independent(rest, acc) or \
             not all(sum_update(rest, k) for k in range(len(rest.results))):
@@ -255,15 +206,10 @@ def _fuse_rest(s: _Stencil, interior: Op, acc: Accesses) -> bool:
     lo, hi = rest.operands[:2]
     rb = Builder(rest.parent, rest.loc)
     rb.index = rest.parent.ops.index(rest)
-    start = rb.op1("arith.max", [lo, shifted(rb, hi, min(c for c, _ in s.terms) - cmax)], i64)
+    start = rb.op1("arith.max", [lo, shifted(rb, hi, cmin - cmax)], i64)
     rest.operands = [start, hi, rest.operands[2], *interior.results[-len(rest.results):]] \
         if rest.results else [start, hi, rest.operands[2]]
     return True
-
-
-def _term(b: Builder, i: Value, acc_op: Op, body: Block) -> Value:
-    """The value acc_op accumulates in the scatter's iteration i, computed again at b."""
-    return recompute(b, acc_op.operands[0], {body.args[0]: i}, body)
 
 
 def gather_stencils(fn: Function) -> bool:

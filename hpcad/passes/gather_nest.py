@@ -45,13 +45,17 @@ from .affine import Access, Nest, movable, perfect_nest, recompute, within
 from .race import Accesses
 
 
-class _Gather:
+class Gather:
     """The accumulations into one array of a nest, all at one index shape: terms (offset
-    per level, op)."""
+    per level, op). A `prologue(builder, x, guarded)` runs first at each element of a
+    single loop's gather (passes/gather.py fuses the loop before it in so), whose guarded
+    ends then run before and after its interior."""
 
-    def __init__(self, nest: Nest, template: Access):
+    def __init__(self, nest: Nest, template: Access,
+                 prologue: Callable[[Builder, Value, bool], None] | None = None):
         self.nest, self.array, self.template = nest, template.array, template
         self.terms: list[tuple[tuple[int, ...], Op]] = []
+        self.prologue = prologue
 
     def span(self, level: int) -> tuple[int, int]:
         cs = [c[level] for c, _ in self.terms]
@@ -70,17 +74,17 @@ def _shape(a: Access) -> tuple:
                  for comp, v in zip(a.index, access_index(a.op), strict=True))
 
 
-def _gathers(nest: Nest, acc: Accesses) -> list[_Gather]:
+def _gathers(nest: Nest, acc: Accesses) -> list[Gather]:
     """The gathers of the nest's arrays that take gather form (module docstring)."""
     accesses = nest.accesses()
     if accesses is None:
         return []
-    found: dict[Value, _Gather | None] = {}
+    found: dict[Value, Gather | None] = {}
     for a in accesses:
         if a.op.name != "mem.accumulate":
             continue
         offsets = a.offsets(nest.depth)
-        g = found.get(a.array, _Gather(nest, a))
+        g = found.get(a.array, Gather(nest, a))
         if g is None or offsets is None or a.op.attrs.get("atomic") \
                 or _shape(a) != _shape(g.template):
             found[a.array] = None
@@ -95,7 +99,7 @@ def _gathers(nest: Nest, acc: Accesses) -> list[_Gather]:
         if any(a.op not in mine and acc.may_alias(a.array, arr) for a in accesses):
             continue
         if all(_term_movable(op, nest, accesses, acc) for _, op in g.terms) \
-                and _non_negative(g, acc):
+                and non_negative(g, acc):
             out.append(g)
     return out
 
@@ -111,14 +115,14 @@ def _term_movable(term: Op, nest: Nest, accesses: list[Access], acc: Accesses) -
                for a in accesses if a.write and a.array in loads)
 
 
-def _non_negative(g: _Gather, acc: Accesses) -> bool:
+def non_negative(g: Gather, acc: Accesses) -> bool:
     """Whether every index the gather touches, lo_L + c_min on each level, is known to be
     non-negative."""
     return all(acc.low.get(g.nest.bounds(level)[0], -1) + g.span(level)[0] >= 0
                for level in range(g.nest.depth))
 
 
-def _sorted_terms(g: _Gather) -> list[tuple[tuple[int, ...], Op]]:
+def _sorted_terms(g: Gather) -> list[tuple[tuple[int, ...], Op]]:
     """The order in which one element receives its terms in the scatter: iterations in the
     nest's order (on each level i = p - c, ascending or reversed), then program order."""
     position = {op: k for k, op in enumerate(g.nest.inner.ops)}
@@ -127,11 +131,15 @@ def _sorted_terms(g: _Gather) -> list[tuple[tuple[int, ...], Op]]:
                                           position[t[1]]))
 
 
-def _emit_element(b: Builder, g: _Gather, terms: list, at: list[Value], guarded: set) -> None:
+def _emit_element(b: Builder, g: Gather, terms: list, at: list[Value], guarded: set) -> None:
     """A[at] gathered: its terms from the scatter's iterations at - c, each from outside
     the scatter's domain on a level in `guarded` skipped."""
     nest, arr = g.nest, g.array
+    if g.prologue is not None:
+        g.prologue(b, at[0], bool(guarded))
     idx = g.element(at)
+    # one load, the terms added one by one, one store: the scatter's association
+    # ((x + a) + b) + c exactly (merged accumulations would add a + b + c first)
     total = b.op1("mem.load", [arr, *idx], arr.type.dtype)
     for offsets, op in terms:
         it = [before(b, at[level], c) for level, c in enumerate(offsets)]
@@ -164,7 +172,7 @@ def _loop(b: Builder, lb: Value, ub: Value, loc, body: Callable[[Builder, Value]
     return b.op("scf.for", [lb, ub, one], [], dict(attrs or {}), regions=[block])
 
 
-def _edges(b: Builder, g: _Gather, level: int, body: Callable[[Builder, Value], None]) -> None:
+def _edges(b: Builder, g: Gather, level: int, body: Callable[[Builder, Value], None]) -> None:
     """One loop over both guarded ends of level's range [lo + c_min, hi + c_max):
     [.., lo + c_max) and [hi + c_min, ..), clipped so that they do not overlap (emitted
     once, not twice: guarded code is most of what numba compiles here)."""
@@ -186,7 +194,7 @@ def _edges(b: Builder, g: _Gather, level: int, body: Callable[[Builder, Value], 
     _loop(b, zero, b.op1("arith.add", [nh, nt], i64), g.nest.loops[level].loc, at)
 
 
-def _full(b: Builder, g: _Gather, terms: list, at: list[Value], guarded: set) -> None:
+def _full(b: Builder, g: Gather, terms: list, at: list[Value], guarded: set) -> None:
     """Every element from level len(at) down, each of those levels guarded."""
     level = len(at)
     if level == g.nest.depth:
@@ -198,24 +206,50 @@ def _full(b: Builder, g: _Gather, terms: list, at: list[Value], guarded: set) ->
           lambda lb, x: _full(lb, g, terms, [*at, x], guarded | {level}))
 
 
-def _interior(b: Builder, g: _Gather, terms: list, at: list[Value]) -> Op | None:
-    """From level len(at) down: its guarded ends (_edges), then its interior, unguarded
-    on this level, recursing; the innermost interior loop is outlined. Returns the
-    loop over this level's interior (None below the innermost level)."""
+def _interior(b: Builder, g: Gather, terms: list, at: list[Value]) -> Op | None:
+    """From level len(at) down: its guarded ends (_edges; with a prologue, a loop before
+    and one after the interior, _ends), then its interior, unguarded on this level,
+    recursing; a nest's innermost interior loop is outlined. Returns the loop over this
+    level's interior (None below the innermost level)."""
     level = len(at)
     if level == g.nest.depth:
         _emit_element(b, g, terms, at, set())
         return None
     lo, hi = g.nest.bounds(level)
     c_min, c_max = g.span(level)
-    if c_min != c_max:
+    ends = _ends(b, g, terms) if g.prologue is not None and c_min != c_max else None
+    if c_min != c_max and ends is None:
         _edges(b, g, level, lambda eb, x: _full(eb, g, terms, [*at, x], {level}))
-    attrs = {"outline": True} if level == g.nest.depth - 1 else None
-    return _loop(b, shifted(b, lo, c_max), shifted(b, hi, c_min), g.nest.loops[level].loc,
-                 lambda lb, x: _interior(lb, g, terms, [*at, x]), attrs)
+    attrs = {"outline": True} if level == g.nest.depth - 1 > 0 else None
+    interior = _loop(b, shifted(b, lo, c_max), shifted(b, hi, c_min), g.nest.loops[level].loc,
+                     lambda lb, x: _interior(lb, g, terms, [*at, x]), attrs)
+    if ends is not None:
+        ends()
+    return interior
 
 
-def _fuse_rest(nest: Nest, g: _Gather, interior: Op, acc: Accesses) -> bool:
+def _ends(b: Builder, g: Gather, terms: list) -> Callable[[], None]:
+    """A single loop's guarded head [lo + c_min, lo + c_max), emitted now, and a function
+    that emits its guarded tail [hi + c_min, hi + c_max) (both clipped to the range)."""
+    lo, hi = g.nest.bounds(0)
+    c_min, c_max = g.span(0)
+    loc = g.nest.loops[0].loc
+    head_end = b.op1("arith.min", [shifted(b, lo, c_max), shifted(b, hi, c_max)], i64)
+    tail_start = b.op1("arith.max", [shifted(b, hi, c_min), shifted(b, lo, c_max)], i64)
+    _loop(b, shifted(b, lo, c_min), head_end, loc,
+          lambda lb, x: _emit_element(lb, g, terms, [x], {0}))
+    return lambda: _loop(b, tail_start, shifted(b, hi, c_max), loc,
+                         lambda lb, x: _emit_element(lb, g, terms, [x], {0}))
+
+
+def emit_gather(b: Builder, g: Gather) -> Op:
+    """Emit, at b, the gather of g; returns the loop over its outermost interior."""
+    interior = _interior(b, g, _sorted_terms(g), [])
+    assert interior is not None
+    return interior
+
+
+def _fuse_rest(nest: Nest, g: Gather, interior: Op, acc: Accesses) -> bool:
     """Run outer index r of what is left of the nest at the end of the gather's interior
     outer index r + c_max (the outer indices it does not reach there, after the gather),
     when the rest moves no tape, its iterations are independent (each array it writes is
@@ -266,7 +300,7 @@ def gather_nests(fn: Function) -> bool:
         for g in gathers:
             b = Builder(outer.parent, outer.loc)
             b.index = outer.parent.ops.index(outer)
-            interior = _interior(b, g, _sorted_terms(g), [])
+            interior = emit_gather(b, g)
             for _, op in g.terms:
                 nest.inner.ops.remove(op)
         if interior is not None:
