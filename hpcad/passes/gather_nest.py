@@ -20,14 +20,17 @@ its own (with unsigned indices), where LLVM vectorizes it. What is left of the n
 zeroing of the adjoint the stencil read: `d_v[i, j] = 0`) runs for outer index r inside
 the last gather's interior, after its outer index r + c_max, once no later one reads it.
 
-Legality, in the terms of passes/affine.py, for the nest of depth >= 2 and an array A:
+Legality, in the terms of passes/affine.py, for a nest and an array A (passes/gather.py
+gathers single loops through the same emitter, emit_gather):
 - the nest is perfect and rectangular, outside parallel bodies; its innermost body is
   simple;
 - A is touched in the nest only by non-atomic accumulations (nothing else that may alias
   it), each at `iv_L + c_L` on every level exactly once, other components invariant;
 - each accumulated value depends on no carried value, and every array it loads that the
   nest writes is written only at (iv_0, ..., iv_{D-1}) itself, after the load: no other
-  iteration changes what a term reads, so it may be computed at any time before the nest;
+  iteration changes what a term reads, so it may be computed at any time before the nest
+  (an indexed tape read too: no op of the nest moves the tape, so an entry names the same
+  value anywhere in it);
 - every gathered index is known to be non-negative (a negative index names an element
   from the end, which the shifted arithmetic does not).
 Then every element of A receives the same terms in the same order (iterations in the
