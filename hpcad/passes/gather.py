@@ -153,7 +153,7 @@ def _gather(s: Gather, b: Builder, acc: Accesses, fuse: bool) -> None:
     feeder = _feeder(s, acc, cmin) if fuse else None
     if feeder is not None:
         s.prologue = lambda fb, j, guarded: _absorb(fb, feeder, j, -cmin, guarded)
-    interior = emit_gather(b, s)
+    interior = emit_gather(b, [s])
     if feeder is not None:
         feeder.parent.ops.remove(feeder)
     for _, op in s.terms:

@@ -12,7 +12,8 @@ last bit), before the original nest, which keeps what else it did:
     for i2 in range(lo_i - 1, hi_i + 1):
         for j2 in range(lo_j - 1, hi_j + 1):   d_u[i2, j2] += y(i2+1, j2) + ... (scatter order)
 
-Each array the nest scatters into gets its own gather nest. On each level the elements
+Each array the nest scatters into is gathered, in one nest with the others whose terms
+span the same offsets. On each level the elements
 whose neighbours may fall outside the scatter's domain run in one guarded loop (both ends,
 every deeper level guarded too), the rest in an unguarded loop; the unguarded innermost
 loop is marked `outline = true`, so that the numba backend compiles it in a function of
@@ -134,12 +135,19 @@ def _sorted_terms(g: Gather) -> list[tuple[tuple[int, ...], Op]]:
                                           position[t[1]]))
 
 
-def _emit_element(b: Builder, g: Gather, terms: list, at: list[Value], guarded: set) -> None:
+def _emit_element(b: Builder, g: Gather, groups: list, at: list[Value], guarded: set) -> None:
+    """The element at `at` of each gather of groups ((gather, its sorted terms), all of
+    g's span), in turn."""
+    if g.prologue is not None:
+        g.prologue(b, at[0], bool(guarded))
+    for gather, terms in groups:
+        _emit_one(b, gather, terms, at, guarded)
+
+
+def _emit_one(b: Builder, g: Gather, terms: list, at: list[Value], guarded: set) -> None:
     """A[at] gathered: its terms from the scatter's iterations at - c, each from outside
     the scatter's domain on a level in `guarded` skipped."""
     nest, arr = g.nest, g.array
-    if g.prologue is not None:
-        g.prologue(b, at[0], bool(guarded))
     idx = g.element(at)
     # one load, the terms added one by one, one store: the scatter's association
     # ((x + a) + b) + c exactly (merged accumulations would add a + b + c first)
@@ -197,41 +205,41 @@ def _edges(b: Builder, g: Gather, level: int, body: Callable[[Builder, Value], N
     _loop(b, zero, b.op1("arith.add", [nh, nt], i64), g.nest.loops[level].loc, at)
 
 
-def _full(b: Builder, g: Gather, terms: list, at: list[Value], guarded: set) -> None:
+def _full(b: Builder, g: Gather, groups: list, at: list[Value], guarded: set) -> None:
     """Every element from level len(at) down, each of those levels guarded."""
     level = len(at)
     if level == g.nest.depth:
-        _emit_element(b, g, terms, at, guarded)
+        _emit_element(b, g, groups, at, guarded)
         return
     lo, hi = g.nest.bounds(level)
     c_min, c_max = g.span(level)
     _loop(b, shifted(b, lo, c_min), shifted(b, hi, c_max), g.nest.loops[level].loc,
-          lambda lb, x: _full(lb, g, terms, [*at, x], guarded | {level}))
+          lambda lb, x: _full(lb, g, groups, [*at, x], guarded | {level}))
 
 
-def _interior(b: Builder, g: Gather, terms: list, at: list[Value]) -> Op | None:
+def _interior(b: Builder, g: Gather, groups: list, at: list[Value]) -> Op | None:
     """From level len(at) down: its guarded ends (_edges; with a prologue, a loop before
     and one after the interior, _ends), then its interior, unguarded on this level,
     recursing; a nest's innermost interior loop is outlined. Returns the loop over this
     level's interior (None below the innermost level)."""
     level = len(at)
     if level == g.nest.depth:
-        _emit_element(b, g, terms, at, set())
+        _emit_element(b, g, groups, at, set())
         return None
     lo, hi = g.nest.bounds(level)
     c_min, c_max = g.span(level)
-    ends = _ends(b, g, terms) if g.prologue is not None and c_min != c_max else None
+    ends = _ends(b, g, groups) if g.prologue is not None and c_min != c_max else None
     if c_min != c_max and ends is None:
-        _edges(b, g, level, lambda eb, x: _full(eb, g, terms, [*at, x], {level}))
+        _edges(b, g, level, lambda eb, x: _full(eb, g, groups, [*at, x], {level}))
     attrs = {"outline": True} if level == g.nest.depth - 1 > 0 else None
     interior = _loop(b, shifted(b, lo, c_max), shifted(b, hi, c_min), g.nest.loops[level].loc,
-                     lambda lb, x: _interior(lb, g, terms, [*at, x]), attrs)
+                     lambda lb, x: _interior(lb, g, groups, [*at, x]), attrs)
     if ends is not None:
         ends()
     return interior
 
 
-def _ends(b: Builder, g: Gather, terms: list) -> Callable[[], None]:
+def _ends(b: Builder, g: Gather, groups: list) -> Callable[[], None]:
     """A single loop's guarded head [lo + c_min, lo + c_max), emitted now, and a function
     that emits its guarded tail [hi + c_min, hi + c_max) (both clipped to the range)."""
     lo, hi = g.nest.bounds(0)
@@ -240,14 +248,16 @@ def _ends(b: Builder, g: Gather, terms: list) -> Callable[[], None]:
     head_end = b.op1("arith.min", [shifted(b, lo, c_max), shifted(b, hi, c_max)], i64)
     tail_start = b.op1("arith.max", [shifted(b, hi, c_min), shifted(b, lo, c_max)], i64)
     _loop(b, shifted(b, lo, c_min), head_end, loc,
-          lambda lb, x: _emit_element(lb, g, terms, [x], {0}))
+          lambda lb, x: _emit_element(lb, g, groups, [x], {0}))
     return lambda: _loop(b, tail_start, shifted(b, hi, c_max), loc,
-                         lambda lb, x: _emit_element(lb, g, terms, [x], {0}))
+                         lambda lb, x: _emit_element(lb, g, groups, [x], {0}))
 
 
-def emit_gather(b: Builder, g: Gather) -> Op:
-    """Emit, at b, the gather of g; returns the loop over its outermost interior."""
-    interior = _interior(b, g, _sorted_terms(g), [])
+def emit_gather(b: Builder, gathers: list[Gather]) -> Op:
+    """Emit, at b, one gather nest computing the elements of each of `gathers` (same nest,
+    same span on every level) in turn; returns the loop over its outermost interior."""
+    groups = [(g, _sorted_terms(g)) for g in gathers]
+    interior = _interior(b, gathers[0], groups, [])
     assert interior is not None
     return interior
 
@@ -298,15 +308,18 @@ def gather_nests(fn: Function) -> bool:
         # of unchanged values, could race)
         if nest is None or nest.depth < 2 or in_parallel(outer):
             continue
-        gathers = _gathers(nest, acc)
+        spans: dict[tuple, list[Gather]] = {}
+        for g in _gathers(nest, acc):   # gathers over the same span share one nest
+            spans.setdefault(tuple(g.span(lv) for lv in range(nest.depth)), []).append(g)
         interior = None
-        for g in gathers:
+        for gathers in spans.values():
             b = Builder(outer.parent, outer.loc)
             b.index = outer.parent.ops.index(outer)
-            interior = emit_gather(b, g)
-            for _, op in g.terms:
-                nest.inner.ops.remove(op)
+            interior = emit_gather(b, gathers)
+            for g in gathers:
+                for _, op in g.terms:
+                    nest.inner.ops.remove(op)
         if interior is not None:
-            _fuse_rest(nest, gathers[-1], interior, acc)
+            _fuse_rest(nest, gathers[0], interior, acc)
             changed = True
     return changed
