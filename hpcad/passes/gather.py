@@ -42,7 +42,7 @@ from ..ir.dialects import (
 from ..ir.types import i64
 from .affine import Access, Nest, along, movable, simple_body, slice_of, within
 from .carry import carry_stored
-from .gather_nest import Gather, emit_gather, non_negative
+from .gather_nest import Gather, emit_gather
 from .race import Accesses
 
 
@@ -72,7 +72,7 @@ def _stencils(loop: Op, acc: Accesses) -> list[Gather] | None:
         groups.setdefault(key, Gather(Nest((loop,)), template)).terms.append(((c,), op))
     out = []
     for s in groups.values():
-        if all(c == (0,) for c, _ in s.terms) or not non_negative(s, acc):
+        if all(c == (0,) for c, _ in s.terms):
             continue
         mine = {op for _, op in s.terms}
         # the array is only accumulated here (through these terms), and nothing else the

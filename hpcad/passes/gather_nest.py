@@ -22,7 +22,7 @@ zeroing of the adjoint the stencil read: `d_v[i, j] = 0`) runs for outer index r
 the last gather's interior, after its outer index r + c_max, once no later one reads it.
 
 Legality, in the terms of passes/affine.py, for a nest and an array A (passes/gather.py
-gathers single loops through the same emitter, emit_gather):
+gathers single loops through the same emitter, emit_gather, under its own conditions):
 - the nest is perfect and rectangular, outside parallel bodies; its innermost body is
   simple;
 - A is touched in the nest only by non-atomic accumulations (nothing else that may alias
@@ -103,7 +103,7 @@ def _gathers(nest: Nest, acc: Accesses) -> list[Gather]:
         if any(a.op not in mine and acc.may_alias(a.array, arr) for a in accesses):
             continue
         if all(_term_movable(op, nest, accesses, acc) for _, op in g.terms) \
-                and non_negative(g, acc):
+                and _non_negative(g, acc):
             out.append(g)
     return out
 
@@ -119,7 +119,7 @@ def _term_movable(term: Op, nest: Nest, accesses: list[Access], acc: Accesses) -
                for a in accesses if a.write and a.array in loads)
 
 
-def non_negative(g: Gather, acc: Accesses) -> bool:
+def _non_negative(g: Gather, acc: Accesses) -> bool:
     """Whether every index the gather touches, lo_L + c_min on each level, is known to be
     non-negative."""
     return all(acc.low.get(g.nest.bounds(level)[0], -1) + g.span(level)[0] >= 0
