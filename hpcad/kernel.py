@@ -50,12 +50,12 @@ class Specialization:
         return any(op.dialect == "mpi" for op in walk(self.primal.body))
 
     def derivative(self, mode: str, activity: tuple[str, ...], ret_active: bool,
-                   plan: Plan = STORE_ALL, width: int = 1, fused: bool = True) -> Function:
+                   plan: Plan = STORE_ALL, width: int = 1) -> Function:
         """The derivative function of this mode and activity, built once per plan shape:
         a checkpointed one takes its snapshot count at run time (checkpoint/plan.py), so a
         new problem size, whatever snapshot count it is planned with, reuses it."""
         plan = plan.shape
-        key = (mode, activity, ret_active, plan, width, fused)
+        key = (mode, activity, ret_active, plan, width)
         fn = self.derivatives.get(key)
         if fn is None:
             primal = self.primal if self.rules is None else self.rules.for_mode(mode)
@@ -77,7 +77,7 @@ class Specialization:
                 fn = reverse(primal, list(activity), act, ret_active, plan, self.rules, width)
             if self.rules is not None:
                 fn = self.rules.inline(fn)
-            fn = finish_derivative(fn, fused)
+            fn = finish_derivative(fn)
             self.derivatives[key] = fn
         return fn
 

@@ -10,8 +10,9 @@ distance of 1-2 elements that keeps LLVM from vectorizing the loop. `carry_store
 each such load into a loop-carried value (a window of the last few stored values), which
 LLVM vectorizes as a recurrence; the stores stay, so memory ends up the same.
 
-It applies to an array that the loop accesses only at `iv + c` along one index position
-(the other indices loop-invariant), that nothing else the loop touches may alias. A load of
+It applies to an array that the loop accesses only at `iv + c` along one index position,
+the other indices loop-invariant (passes/affine.py, shifted_arrays), and that nothing else
+the loop touches may alias. A load of
 `a[iv + c]` reads what the most recent store to that element wrote: a store earlier in the
 same iteration at offset c, else the store at the smallest offset k > c (the last of them in
 the body) from iteration iv - (k - c). Before the loop, the window holds what memory holds.
@@ -20,36 +21,15 @@ from __future__ import annotations
 
 from ..ir.core import Block, Builder, Op, Value, replace_uses
 from ..ir.dialects import (
-    MEMORY_ACCESSES,
-    accessed_array,
     before,
     defined_in,
-    offsets_along,
     shifted,
     unit_step,
 )
 from ..ir.lanes import lane_work
 from ..ir.types import i1, i64, lanes
-from .race import _Accesses
-
-
-def shifted_arrays(loop: Op, acc: _Accesses) -> dict[Value, tuple[list[Op], dict[Op, int]]]:
-    """{array: (its accesses in the loop body, {access: c})} for the arrays the body
-    accesses only at iv + c along one index position (offsets_along) and that nothing else
-    the body touches may alias."""
-    body = loop.regions[0]
-    iv, local = body.args[0], defined_in(body)
-    by_array: dict[Value, list[Op]] = {}
-    for op in body.ops:
-        if op.name in MEMORY_ACCESSES:
-            by_array.setdefault(accessed_array(op), []).append(op)
-    out = {}
-    for arr, ops in by_array.items():
-        offset = offsets_along(ops, iv, local)
-        if offset is not None and not any(a is not arr and acc.may_alias(a, arr)
-                                          for a in by_array):
-            out[arr] = (ops, offset)
-    return out
+from .affine import offsets, shifted_arrays
+from .race import Accesses
 
 
 def last_iterations(b: Builder, lb: Value, ub: Value, ms, descending: bool, emit) -> None:
@@ -90,7 +70,7 @@ def _expand_accumulates(body: Block, ops: list[Op]) -> list[Op]:
     return out
 
 
-def carry_stored(loop: Op, acc: _Accesses, inits=None) -> dict:
+def carry_stored(loop: Op, acc: Accesses, inits=None) -> dict:
     """Carry, in loop's iter args, the values its iterations store and later iterations load
     back (see the module docstring). The loop must have step 1 and a body without regions.
     Arrays of vectors (width > 1) are carried only in loops that may run lane-outer
@@ -103,7 +83,7 @@ def carry_stored(loop: Op, acc: _Accesses, inits=None) -> dict:
     body = loop.regions[0]
     if not unit_step(loop) or any(op.regions for op in body.ops):
         return {}
-    iv, local = body.args[0], defined_in(body)
+    local = defined_in(body)
     per_lane = lane_work(loop) is not None
     windows: dict = {}
     for arr, (ops, offset) in shifted_arrays(loop, acc).items():
@@ -111,7 +91,7 @@ def carry_stored(loop: Op, acc: _Accesses, inits=None) -> dict:
                 or not _forwardable(ops, offset, body):
             continue
         ops = _expand_accumulates(body, ops)
-        _carry(loop, ops, offsets_along(ops, iv, local), local, inits, windows)
+        _carry(loop, ops, offsets(ops, loop), local, inits, windows)
     return windows
 
 

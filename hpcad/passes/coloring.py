@@ -47,7 +47,8 @@ def color(loop: Op, width: int) -> None:
     b = Builder(parent)
     b.index = parent.ops.index(loop)
     b.loc = loop.loc
-    c = lambda x: b.op1("arith.const", [], i64, {"value": x})
+    def c(x):
+        return b.op1("arith.const", [], i64, {"value": x})
     span = b.op1("arith.sub", [ub, lb], i64)
     if step != 1:   # the trip count, len(range(lb, ub, step))
         span = b.op1("arith.floordiv", [b.op1("arith.add", [span, c(step - 1)], i64), c(step)],
@@ -61,12 +62,14 @@ def color(loop: Op, width: int) -> None:
     types = [v.type for v in inits]
     colors = Block([Value(i64, "color")] + [Value(t, "acc") for t in types])
     cb = Builder(colors)
-    cc = lambda x: cb.op1("arith.const", [], i64, {"value": x})
+    def cc(x):
+        return cb.op1("arith.const", [], i64, {"value": x})
     mine = cb.op1("arith.floordiv", [cb.op1("arith.sub", [cb.op1("arith.add", [count, cc(1)], i64),
                                                           colors.args[0]], i64), cc(2)], i64)
     chunks = Block([Value(i64, "ch")] + [Value(t, "acc") for t in types])
     hb = Builder(chunks)
-    hc = lambda x: hb.op1("arith.const", [], i64, {"value": x})
+    def hc(x):
+        return hb.op1("arith.const", [], i64, {"value": x})
     index = hb.op1("arith.add", [colors.args[0], hb.op1("arith.mul", [chunks.args[0], hc(2)], i64)],
                    i64)
     lo = hb.op1("arith.add", [lb, hb.op1("arith.mul", [index, stride], i64)], i64,

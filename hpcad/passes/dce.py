@@ -40,7 +40,8 @@ class _Liveness:
                 live.add(op.operands[0])
                 for region in op.regions:
                     term = region.ops[-1]
-                    live.update(v for v, r in zip(term.operands, op.results) if r in live)
+                    live.update(v for v, r in zip(term.operands, op.results, strict=False)
+                                if r in live)
                     self.block(region)
         elif op.name == "scf.while":
             if _has_effect(op) or any(r in live for r in op.results):
@@ -60,13 +61,13 @@ class _Liveness:
         self.live.update(op.operands[:3])
         while True:
             before = len(self.live)
-            for k, (arg, res, y) in enumerate(zip(args, op.results, term.operands)):
+            for arg, res, y in zip(args, op.results, term.operands, strict=False):
                 if arg in self.live or res in self.live:
                     self.live.update((arg, res, y))
             self.block(body)
             if len(self.live) == before:
                 break
-        for k, (arg, res) in enumerate(zip(args, op.results)):
+        for k, (arg, res) in enumerate(zip(args, op.results, strict=False)):
             if arg in self.live or res in self.live:
                 self.live.add(op.operands[3 + k])
 
@@ -109,7 +110,7 @@ def _sweep(block: Block, live: set[Value]) -> bool:
 def _prune_for(op: Op, live: set[Value]) -> bool:
     body = op.regions[0]
     term = body.ops[-1]
-    dead = [k for k, (a, r) in enumerate(zip(body.args[1:], op.results))
+    dead = [k for k, (a, r) in enumerate(zip(body.args[1:], op.results, strict=False))
             if a not in live and r not in live]
     if not dead:
         return False
@@ -139,7 +140,7 @@ def _drop_unread_arrays(fn: Function) -> bool:
     """Removes the stores into arrays the function allocates and never reads: used only as
     the target of stores and accumulations (or by mem.shape), they are not loaded, returned,
     passed on, viewed, copied or carried, so nothing can see what they hold (after shifted
-    fusion, heat's `tmp` in a derivative: passes/fusion.py)."""
+    fusion, the buffer of a stencil and its copy back in a derivative: passes/fusion.py)."""
     allocs = {op.results[0] for op in walk(fn.body)
               if op.name == "mem.alloc" and not op.attrs.get("arena")}
     if not allocs:

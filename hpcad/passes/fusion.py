@@ -12,8 +12,8 @@ elements (`for i in range(1, n - 1)`): one pass over the array instead of two.
 
 `fuse_shifted` (derivatives only) fuses a stencil into a buffer with the loop that copies it
 back, the copy trailing by the elements the stencil still needs to read, the buffer's
-elements carried in registers: heat's and Burgers' forward step becomes one pass that reads
-and writes `u` and never touches `tmp`."""
+elements carried in registers: a step `tmp[i] = f(u[i-1], u[i], u[i+1]); u[i] = tmp[i]`
+becomes one pass that reads and writes `u` and never touches `tmp`."""
 from __future__ import annotations
 
 from ..ir.clone import clone_op
@@ -22,20 +22,19 @@ from ..ir.dialects import (
     MEMORY_ACCESSES,
     access_index,
     accessed_array,
-    defined_in,
     is_pure,
     iv_offset,
     lower_bounds,
-    offset_along,
     plain_body,
     shifted,
     unit_step,
 )
 from ..ir.effects import touches_memory
 from ..ir.types import i64
+from .affine import along
 from .aliases import variable_classes
 from .carry import carry_stored, last_iterations, stored_window
-from .race import _Accesses
+from .race import Accesses
 
 
 def _accesses(body: Block, iv: Value, rename: Value, key):
@@ -204,7 +203,7 @@ def _fuse_with_peels(block: Block, a: Op, b: Op, between: list[Op]) -> None:
     _peel(builder, a, lb_a, head_end)
     # a loop that only reads memory and saves on the tape has independent iterations: its
     # tail may run first too, which leaves the fused loop next to what follows b (shifted
-    # fusion of a stencil and its copy back, Burgers: the save of u is a's body)
+    # fusion of a stencil and its copy back, when the save of u is a's body)
     early = not any(o.name in ("mem.store", "mem.accumulate", "tape.pop")
                     for o in a.regions[0].ops)
     if early:
@@ -236,12 +235,10 @@ _SHIFT_MOST = 2     # iterations the second loop may lag behind the first
 def _shifted_accesses(loop: Op) -> dict | None:
     """{array: [(offset, other indices, is_write)]} of the loop body's accesses, each at
     iv + offset along one index position; None when one is not of that form."""
-    body = loop.regions[0]
-    iv, local = body.args[0], defined_in(body)
     out: dict[Value, list] = {}
-    for op in body.ops:
+    for op in loop.regions[0].ops:
         if op.name in MEMORY_ACCESSES:
-            found = offset_along(access_index(op), iv, local)
+            found = along(op, loop)
             if found is None:
                 return None
             out.setdefault(accessed_array(op), []).append(
@@ -323,7 +320,7 @@ def _fuse_lagging(block: Block, a: Op, b: Op, between: list[Op], lag: int, acc) 
         shift = builder.op1("arith.const", [], i64, {"value": lag})
         start = builder.op1("arith.add", [lb, shift], i64)
         head = _peel(builder, a, lb, builder.op1("arith.min", [start, ub], i64))
-        twin = dict(zip(body_a.ops, head.regions[0].ops))   # a's ops -> the head's
+        twin = dict(zip(body_a.ops, head.regions[0].ops, strict=False))   # a's ops -> the head's
         a.operands[0] = start
     inner = Builder(body_a, a.loc)
     inner.index = len(body_a.ops) - 1
@@ -369,7 +366,7 @@ def _fuse_lagging(block: Block, a: Op, b: Op, between: list[Op], lag: int, acc) 
 def _buffers(a: Op, b: Op) -> dict[Value, int]:
     """{array: offset}: the local arrays that a writes once per iteration (one store at
     iv + offset) and b only reads, at the same element (a buffer passed from a to b, such
-    as heat's `tmp`); fused with a lag, their values can pass in registers only."""
+    as `tmp` in the module docstring); fused with a lag, their values can pass in registers only."""
     first, second = _shifted_accesses(a), _shifted_accesses(b)
     out = {}
     for arr, uses in first.items():
@@ -408,4 +405,4 @@ def fuse_shifted(fn: Function) -> bool:
     (_buffers), so that a local buffer nothing else reads is not written at all (dce). Run
     on derivatives only: the carried values this leaves would each need a tape slot if AD
     saw them. Loops in parallel bodies are left alone. Returns whether anything changed."""
-    return _fuse_shifted_block(fn.body, _Accesses(fn), lower_bounds(fn))
+    return _fuse_shifted_block(fn.body, Accesses(fn), lower_bounds(fn))

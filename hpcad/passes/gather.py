@@ -20,11 +20,11 @@ gather loop (_gather: with the copy adjoint that precedes the stencil's adjoint 
 one pass over memory per step instead of three).
 
 `ascend_independent` drops the `reverse` attribute of loops whose iterations touch disjoint
-elements and carry nothing but sums: LLVM vectorizes ascending loops (the copy adjoint
-`d_tmp[i] += d_u[i]; d_u[i] = 0` goes from 82 to 30 us at n = 2e5). Such a loop with sums
+elements and carry nothing but sums: LLVM vectorizes ascending loops (such as the copy
+adjoint `d_tmp[i] += d_u[i]; d_u[i] = 0`). Such a loop with sums
 gets `sums = "any order"`: the numba backend may then reassociate them (codegen.py outlines
 it into a function of its own whose sums' adds are `fadd reassoc`), which vectorizes the
-adjoints of scalar parameters (Burgers at n = 2e5: two sums, 190 -> 35 us per step)."""
+adjoints of scalar parameters. (Measured effects: benchmarks/README.md.)"""
 from __future__ import annotations
 
 from ..ir.clone import clone_op
@@ -34,81 +34,45 @@ from ..ir.dialects import (
     access_index,
     accessed_array,
     before,
-    defined_in,
     is_pure,
     iv_offset,
-    offset_along,
-    plain_body,
     shifted,
     sum_update,
-    unit_step,
 )
-from ..ir.types import i1, i64
+from ..ir.types import i64
+from .affine import Access, Nest, along, movable, simple_body, slice_of, within
 from .carry import carry_stored
-from .race import _Accesses
+from .gather_nest import Gather, emit_gather
+from .race import Accesses
 
 
-def _simple_body(loop: Op) -> bool:
-    """A counted loop with step 1 whose body has no regions, calls, communication or tape
-    ops other than indexed reads (`tape.pop` with an index does not move the tape)."""
-    return unit_step(loop) and plain_body(loop, ("tape.pop",))
+def _offsets(g: Gather) -> list[tuple[int, Op]]:
+    """The single loop's terms as (c, accumulate op)."""
+    return [(c[0], op) for c, op in g.terms]
 
 
-def _slice(value: Value, *blocks: Block) -> list[Op] | None:
-    """The ops of the blocks (a loop body, or the bodies of a loop nest from the outside
-    in) that compute value, in order; None if it depends on a carried value (an iter arg)."""
-    inside = {r: op for body in blocks for op in body.ops for r in op.results}
-    carried = {a for body in blocks for a in body.args[1:]}
-    need, stack = set(), [value]
-    while stack:
-        v = stack.pop()
-        if v in carried:
-            return None
-        op = inside.get(v)
-        if op is None or op in need:
-            continue
-        need.add(op)
-        stack.extend(op.operands)
-    return [op for body in blocks for op in body.ops if op in need]
-
-
-def _recompute(b: Builder, value: Value, vmap: dict, *blocks: Block) -> Value:
-    """value computed again at b from its slice of the blocks, their loop variables taking
-    the values vmap gives them."""
-    for op in _slice(value, *blocks):
-        b.insert(clone_op(op, vmap))
-    return vmap.get(value, value)
-
-
-class _Stencil:
-    """The scatter accumulations into one array along one index position of a loop."""
-
-    def __init__(self, loop: Op, array: Value, position: int, invariant: tuple):
-        self.loop, self.array, self.position, self.invariant = loop, array, position, invariant
-        self.terms: list[tuple[int, Op]] = []   # (offset, accumulate op)
-
-
-def _stencils(loop: Op, acc: _Accesses) -> list[_Stencil] | None:
+def _stencils(loop: Op, acc: Accesses) -> list[Gather] | None:
     """The loop's scatter stencils that can take gather form (at least one term off the
     diagonal), or None when the loop does not fit."""
     body = loop.regions[0]
-    iv, local = body.args[0], defined_in(body)
     accesses = [op for op in body.ops if op.name in MEMORY_ACCESSES]
-    groups: dict[tuple, _Stencil] = {}
+    groups: dict[tuple, Gather] = {}
     for op in accesses:
         if op.name != "mem.accumulate":
             continue
-        found = offset_along(access_index(op), iv, local)
+        found = along(op, loop)
         if found is None:
             continue
         d, c, rest = found
         if op.attrs.get("atomic"):
             return None
         key = (op.operands[1], d, rest)
-        groups.setdefault(key, _Stencil(loop, op.operands[1], d, rest)).terms.append((c, op))
+        index = tuple((0, c) if e == d else None for e in range(len(rest) + 1))
+        template = Access(op, op.operands[1], index)
+        groups.setdefault(key, Gather(Nest((loop,)), template)).terms.append(((c,), op))
     out = []
     for s in groups.values():
-        if all(c == 0 for c, _ in s.terms):
+        if all(c == (0,) for c, _ in s.terms):
             continue
         mine = {op for _, op in s.terms}
         # the array is only accumulated here (through these terms), and nothing else the
@@ -117,50 +81,28 @@ def _stencils(loop: Op, acc: _Accesses) -> list[_Stencil] | None:
                                    or acc.may_alias(accessed_array(op), s.array))
                for op in accesses):
             continue
-        if all(_movable(op.operands[0], body, acc) for _, op in s.terms):
+        if all(movable(op.operands[0], body, acc) for _, op in s.terms):
             out.append(s)
     return out
 
 
-def _movable(value: Value, body: Block, acc: _Accesses) -> bool:
-    """Whether value can be computed before the loop runs, at any iteration: it depends on
-    no carried value, and each array it loads is either not written by the loop, or written
-    only at the one index it is loaded from, after that load (so the load sees the value
-    from before the loop)."""
-    ops = _slice(value, body)
-    if ops is None:
-        return False
-    order = {op: k for k, op in enumerate(body.ops)}
-    for load in (op for op in ops if op.name == "mem.load"):
-        arr, idx = load.operands[0], access_index(load)
-        for w in body.ops:
-            if w.name not in ("mem.store", "mem.accumulate") or w is load:
-                continue
-            if not acc.may_alias(w.operands[1], arr):
-                continue
-            if w.operands[1] is not arr or access_index(w) != idx or order[w] < order[load] \
-                    or body.args[0] not in idx:
-                return False
-    return True
-
-
-def _feeder(s: _Stencil, acc: _Accesses, cmin: int) -> Op | None:
+def _feeder(s: Gather, acc: Accesses, cmin: int) -> Op | None:
     """The loop just before s's loop (tape moves and pure ops aside) that the gather loops
     can absorb, running its iteration j - cmin in their iteration j: a 1-D stencil whose
     loops share their bounds, the feeder independent (passes over arrays element by
     element: the copy adjoint `d_tmp[i] += d_u[i]; d_u[i] = 0`), carrying nothing, and
     the gather reading what it writes at most -cmin elements ahead. Every element the
     gather reads is then final, and nothing the feeder reads has been changed yet."""
-    loop = s.loop
+    loop = s.nest.loops[0]
     ops = loop.parent.ops
     k = ops.index(loop) - 1
     while k >= 0 and (is_pure(ops[k]) or ops[k].name in ("tape.retreat", "tape.advance",
                                                            "tape.reserve")):
         k -= 1
     feeder = ops[k] if k >= 0 else None
-    if feeder is None or feeder.name != "scf.for" or feeder.results or s.invariant \
+    if feeder is None or feeder.name != "scf.for" or feeder.results or len(s.template.index) > 1 \
             or cmin > 0 or list(feeder.operands[:3]) != list(loop.operands[:3]) \
-            or not _simple_body(feeder) or not _independent(feeder, acc):
+            or not simple_body(feeder) or not _independent(feeder, acc):
         return None
     fbody = feeder.regions[0]
     if any(op.name == "tape.pop" for op in fbody.ops) or \
@@ -169,20 +111,15 @@ def _feeder(s: _Stencil, acc: _Accesses, cmin: int) -> Op | None:
         return None
     written = [op.operands[1] for op in fbody.ops if op.name in ("mem.store", "mem.accumulate")]
     body = loop.regions[0]
-    for c, acc_op in s.terms:
-        for load in (op for op in _slice(acc_op.operands[0], body) if op.name == "mem.load"):
+    for c, acc_op in _offsets(s):
+        ops = slice_of(acc_op.operands[0], body) or []
+        for load in (op for op in ops if op.name == "mem.load"):
             if any(acc.may_alias(load.operands[0], w) for w in written):
                 ahead = iv_offset(load.operands[1], body.args[0]) if len(load.operands) == 2 \
                     else None
                 if ahead is None or ahead - c > -cmin:
                     return None
     return feeder
-
-
-def _within(b: Builder, i: Value, lo: Value, hi: Value) -> Value:
-    """lo <= i < hi."""
-    return b.op1("arith.and", [b.op1("arith.cmp", [i, lo], i1, {"pred": "ge"}),
-                               b.op1("arith.cmp", [i, hi], i1, {"pred": "lt"})], i1)
 
 
 def _absorb(b: Builder, feeder: Op, j: Value, shift: int, guarded: bool) -> None:
@@ -192,7 +129,7 @@ def _absorb(b: Builder, feeder: Op, j: Value, shift: int, guarded: bool) -> None
     i = shifted(b, j, shift)
     inner = b
     if guarded:
-        inside = _within(b, i, lo, hi)
+        inside = within(b, i, lo, hi)
         then, other = Block(), Block()
         Builder(other).op("scf.yield", [])
         inner = Builder(then)
@@ -205,78 +142,28 @@ def _absorb(b: Builder, feeder: Op, j: Value, shift: int, guarded: bool) -> None
         b.op("scf.if", [inside], [], regions=[then, other])
 
 
-def _gather(s: _Stencil, b: Builder, acc: _Accesses, fuse: bool) -> None:
-    """Emit, at b, the gather loops of stencil s and remove its accumulations from the
-    loop; with fuse, where that fits, the loop before them (_feeder) and what remains of
-    the stencil's loop (_fuse_rest) run inside them, and the interior loop's loads of what
-    its earlier iterations stored become carried values (passes/carry.py), which lets LLVM
-    vectorize it. Fusing saves passes over memory at every size (gradient / primal, heat at
-    n = 1e5: 4.4 -> 3.6; Burgers at n = 1e7: 2.8 -> 2.2)."""
-    feeder = _feeder(s, acc, min(c for c, _ in s.terms)) if fuse else None
-    interior = _gather_loop(s, b, feeder)
+def _gather(s: Gather, b: Builder, acc: Accesses, fuse: bool) -> None:
+    """Emit, at b, the gather loops of stencil s (passes/gather_nest.py: a guarded head, the
+    interior, a guarded tail) and remove its accumulations from the loop; with fuse, where
+    that fits, the loop before them (_feeder) and what remains of the stencil's loop
+    (_fuse_rest) run inside them, and the interior loop's loads of what its earlier
+    iterations stored become carried values (passes/carry.py), which lets LLVM vectorize
+    it. Fusing saves passes over memory at every size."""
+    cmin = s.span(0)[0]
+    feeder = _feeder(s, acc, cmin) if fuse else None
+    if feeder is not None:
+        s.prologue = lambda fb, j, guarded: _absorb(fb, feeder, j, -cmin, guarded)
+    interior = emit_gather(b, [s])
     if feeder is not None:
         feeder.parent.ops.remove(feeder)
     for _, op in s.terms:
-        s.loop.regions[0].ops.remove(op)
+        s.nest.inner.ops.remove(op)
     if feeder is not None:
         _fuse_rest(s, interior, acc)
         carry_stored(interior, acc)
 
 
-def _gather_loop(s: _Stencil, b: Builder, feeder: Op | None = None) -> Op:
-    """Emit, at b, the gather loops of stencil s (guarded head, plain interior, guarded
-    tail); with a feeder (_feeder), its iterations run inside them. Returns the interior
-    loop."""
-    loop, body = s.loop, s.loop.regions[0]
-    lo, hi = loop.operands[0], loop.operands[1]
-    # the order in which one element receives its terms in the scatter loop: iterations in
-    # loop order (i = j - c), then program order within an iteration
-    position = {op: k for k, op in enumerate(body.ops)}
-    sign = 1 if loop.attrs.get("reverse") else -1
-    terms = sorted(s.terms, key=lambda t: (sign * t[0], position[t[1]]))
-    cmin, cmax = min(c for c, _ in terms), max(c for c, _ in terms)
-
-    def emit(lb: Value, ub: Value, guarded: bool) -> Op:
-        block = Block([Value(i64, "j")])
-        lb_ = Builder(block)
-        lb_.loc = loop.loc
-        j = block.args[0]
-        if feeder is not None:
-            _absorb(lb_, feeder, j, -cmin, guarded)
-        idx = list(s.invariant)
-        idx.insert(s.position, j)
-        # one load, the terms added one by one, one store: the scatter's association
-        # ((x + a) + b) + c exactly (merged accumulations would add a + b + c first)
-        total = lb_.op1("mem.load", [s.array] + idx, s.array.type.dtype)
-        for c, acc_op in terms:
-            i = before(lb_, j, c)      # the scatter's iteration that adds this term
-            if not guarded:
-                total = lb_.op1("arith.add", [total, _term(lb_, i, acc_op, body)], total.type)
-                continue
-            inside = _within(lb_, i, lo, hi)
-            then, other = Block(), Block()
-            Builder(other).op("scf.yield", [total])
-            vb = Builder(then)
-            vb.loc = loop.loc
-            vb.op("scf.yield", [vb.op1("arith.add", [total, _term(vb, i, acc_op, body)],
-                                       total.type)])
-            total = lb_.op("scf.if", [inside], [total.type], regions=[then, other]).results[0]
-        lb_.op("mem.store", [total, s.array] + idx)
-        lb_.op("scf.yield", [])
-        return b.op("scf.for", [lb, ub, b.op1("arith.const", [], i64, {"value": 1})], [],
-                    regions=[block])
-
-    head_end = b.op1("arith.min", [shifted(b, lo, cmax), shifted(b, hi, cmax)], i64)
-    tail_start = b.op1("arith.max", [shifted(b, hi, cmin), shifted(b, lo, cmax)], i64)
-    if cmin != cmax:
-        emit(shifted(b, lo, cmin), head_end, True)
-    interior = emit(shifted(b, lo, cmax), shifted(b, hi, cmin), False)
-    if cmin != cmax:
-        emit(tail_start, shifted(b, hi, cmax), True)
-    return interior
-
-
-def _fuse_rest(s: _Stencil, interior: Op, acc: _Accesses) -> bool:
+def _fuse_rest(s: Gather, interior: Op, acc: Accesses) -> bool:
     """Run what is left of the stencil's loop (the zeroing of d_tmp and the sums of scalar
     adjoints, after its accumulations went into the gather loops) inside the gather's
     interior loop: its iteration j - cmax at the end of the interior's iteration j, the
@@ -285,9 +172,9 @@ def _fuse_rest(s: _Stencil, interior: Op, acc: _Accesses) -> bool:
     and every element it touches that a gather loop writes, or that it writes and a gather
     loop reads, is touched by the gather in iterations up to j (offsets e_g >= e_r - cmax):
     it then sees, and leaves, memory as when it ran last. Returns whether it fused."""
-    rest, cmax = s.loop, max(c for c, _ in s.terms)
+    rest, (cmin, cmax) = s.nest.loops[0], s.span(0)
     rbody, ibody = rest.regions[0], interior.regions[0]
-    if not _simple_body(rest) or not _independent(rest, acc) or \
+    if not simple_body(rest) or not _independent(rest, acc) or \
             not all(sum_update(rest, k) for k in range(len(rest.results))):
         return False
     writes = ("mem.store", "mem.accumulate")
@@ -308,7 +195,7 @@ def _fuse_rest(s: _Stencil, interior: Op, acc: _Accesses) -> bool:
     b.index = len(ibody.ops) - 1
     j = ibody.args[0]
     sums = [ibody.add_arg(Value(a.type, a.name)) for a in rbody.args[1:]]
-    vmap = {rbody.args[0]: before(b, j, cmax), **dict(zip(rbody.args[1:], sums))}
+    vmap = {rbody.args[0]: before(b, j, cmax), **dict(zip(rbody.args[1:], sums, strict=False))}
     for op in rbody.ops[:-1]:
         b.insert(clone_op(op, vmap))
     ibody.ops[-1].operands += [vmap.get(v, v) for v in rbody.ops[-1].operands]
@@ -319,26 +206,21 @@ def _fuse_rest(s: _Stencil, interior: Op, acc: _Accesses) -> bool:
     lo, hi = rest.operands[:2]
     rb = Builder(rest.parent, rest.loc)
     rb.index = rest.parent.ops.index(rest)
-    start = rb.op1("arith.max", [lo, shifted(rb, hi, min(c for c, _ in s.terms) - cmax)], i64)
+    start = rb.op1("arith.max", [lo, shifted(rb, hi, cmin - cmax)], i64)
     rest.operands = [start, hi, rest.operands[2], *interior.results[-len(rest.results):]] \
         if rest.results else [start, hi, rest.operands[2]]
     return True
 
 
-def _term(b: Builder, i: Value, acc_op: Op, body: Block) -> Value:
-    """The value acc_op accumulates in the scatter's iteration i, computed again at b."""
-    return _recompute(b, acc_op.operands[0], {body.args[0]: i}, body)
-
-
-def gather_stencils(fn: Function, fuse: bool = True) -> bool:
+def gather_stencils(fn: Function) -> bool:
     """Rewrite scatter stencils of sequential loops into gather form (see the module
-    docstring); with fuse, the loops before and after them run inside them where that
-    fits (_gather).
+    docstring); the loops before and after them run inside them where that fits
+    (_gather).
     Returns whether anything changed."""
-    acc = _Accesses(fn)
+    acc = Accesses(fn)
     changed = False
     for loop in [op for op in walk(fn.body) if op.name == "scf.for"]:
-        if not _simple_body(loop):
+        if not simple_body(loop):
             continue
         stencils = _stencils(loop, acc)
         if not stencils:
@@ -347,13 +229,13 @@ def gather_stencils(fn: Function, fuse: bool = True) -> bool:
         b.index = loop.parent.ops.index(loop)
         b.loc = loop.loc
         for s in stencils:   # (a feeder is fused into a lone stencil only)
-            _gather(s, b, acc, fuse and len(stencils) == 1)
+            _gather(s, b, acc, len(stencils) == 1)
             b.index = loop.parent.ops.index(loop)
         changed = True
     return changed
 
 
-def _independent(loop: Op, acc: _Accesses) -> bool:
+def _independent(loop: Op, acc: Accesses) -> bool:
     """Whether the iterations of a simple loop touch disjoint elements: each array it
     writes is accessed only at one index tuple, which holds the loop variable itself, and
     it moves no tape position."""
@@ -377,10 +259,10 @@ def ascend_independent(fn: Function) -> bool:
     loop writes is accessed only at one index tuple, which holds the loop variable itself)
     and carry nothing but float sums (whose order is then ascending; a sum in either order
     is the sum's derivative). Returns whether anything changed."""
-    acc = _Accesses(fn)
+    acc = Accesses(fn)
     changed = False
     for loop in [op for op in walk(fn.body) if op.name == "scf.for"]:
-        if not loop.attrs.get("reverse") or not _simple_body(loop) \
+        if not loop.attrs.get("reverse") or not simple_body(loop) \
                 or not all(sum_update(loop, k) for k in range(len(loop.results))):
             continue
         if _independent(loop, acc):

@@ -1,247 +1,325 @@
-"""Gather form for the adjoint of a 2-D stencil: a nest of two loops whose body scatters
+"""Gather form of adjoint stencils over loop nests of any depth (passes/affine.py). A nest
+whose body scatters into an array at `iv + c` on every level,
 
     for i in reversed(range(lo_i, hi_i)):
         for j in reversed(range(lo_j, hi_j)):
             y = f(i, j); d_u[i, j+1] += y; d_u[i, j-1] += y; d_u[i+1, j] += y; d_u[i-1, j] += y
 
-becomes a nest that computes each element of d_u once, its terms recomputed at the shifted
-iterations and added in the scatter's order (so the result is the same to the last bit):
+becomes a nest that computes each element of d_u once, its terms recomputed at the
+shifted iterations and added in the scatter's order (so the result is the same to the
+last bit), before the original nest, which keeps what else it did:
 
     for i2 in range(lo_i - 1, hi_i + 1):
         for j2 in range(lo_j - 1, hi_j + 1):   d_u[i2, j2] += y(i2+1, j2) + ... (scatter order)
 
-as passes/gather.py does for one loop. Rows and columns whose neighbours may fall outside
-the scatter's domain are guarded, the rest are not; the unguarded column loop is marked
-`outline = true` so that the numba backend compiles it in a function of its own (with
-unsigned indices), where LLVM vectorizes it. What is left of the nest (the zeroing of the
-adjoint the stencil read: `d_v[i, j] = 0`) runs for row i2 - 1 after row i2 of the gather,
-once no later row reads it (Jacobi 500^2: 255 -> 68 us per reverse step, by hand).
+Each array the nest scatters into is gathered, in one nest with the others whose terms
+span the same offsets. On each level the elements
+whose neighbours may fall outside the scatter's domain run in one guarded loop (both ends,
+every deeper level guarded too), the rest in an unguarded loop; the unguarded innermost
+loop is marked `outline = true`, so that the numba backend compiles it in a function of
+its own (with unsigned indices), where LLVM vectorizes it. What is left of the nest (the
+zeroing of the adjoint the stencil read: `d_v[i, j] = 0`) runs for outer index r inside
+the last gather's interior, after its outer index r + c_max, once no later one reads it.
+
+Legality, in the terms of passes/affine.py, for a nest and an array A (passes/gather.py
+gathers single loops through the same emitter, emit_gather, under its own conditions):
+- the nest is perfect and rectangular, outside parallel bodies; its innermost body is
+  simple;
+- A is touched in the nest only by non-atomic accumulations (nothing else that may alias
+  it), each at `iv_L + c_L` on every level exactly once, other components invariant;
+- each accumulated value depends on no carried value, and every array it loads that the
+  nest writes is written only at (iv_0, ..., iv_{D-1}) itself, after the load: no other
+  iteration changes what a term reads, so it may be computed at any time before the nest
+  (an indexed tape read too: no op of the nest moves the tape, so an entry names the same
+  value anywhere in it);
+- every gathered index is known to be non-negative (a negative index names an element
+  from the end, which the shifted arithmetic does not).
+Then every element of A receives the same terms in the same order (iterations in the
+nest's lexicographic order, program order within one), and nothing else sees A.
 """
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from ..ir.clone import clone_op
-from ..ir.core import Block, Builder, Function, Op, Value, walk
-from ..ir.dialects import (
-    MEMORY_ACCESSES,
-    access_index,
-    accessed_array,
-    before,
-    in_parallel,
-    is_pure,
-    iv_offset,
-    shifted,
-    unit_step,
-)
+from ..ir.core import Block, Builder, Function, Op, Value, uses, walk
+from ..ir.dialects import access_index, before, in_parallel, shifted
 from ..ir.types import i1, i64
-from .gather import _movable, _recompute, _simple_body, _within
-from .race import _Accesses
+from .affine import Access, Nest, movable, perfect_nest, recompute, within
+from .race import Accesses
 
 
-class _Nest:
-    """A perfectly nested pair of counted loops with step 1 and a rectangular domain."""
+class Gather:
+    """The accumulations into one array of a nest, all at one index shape: terms (offset
+    per level, op). A `prologue(builder, x, guarded)` runs first at each element of a
+    single loop's gather (passes/gather.py fuses the loop before it in so), whose guarded
+    ends then run before and after its interior."""
 
-    def __init__(self, outer: Op, inner: Op):
-        self.outer, self.inner = outer, inner
-        self.obody, self.ibody = outer.regions[0], inner.regions[0]
-        self.i, self.j = self.obody.args[0], self.ibody.args[0]
+    def __init__(self, nest: Nest, template: Access,
+                 prologue: Callable[[Builder, Value, bool], None] | None = None):
+        self.nest, self.array, self.template = nest, template.array, template
+        self.terms: list[tuple[tuple[int, ...], Op]] = []
+        self.prologue = prologue
+
+    def span(self, level: int) -> tuple[int, int]:
+        cs = [c[level] for c, _ in self.terms]
+        return min(cs), max(cs)
+
+    def element(self, at: list[Value]) -> list[Value]:
+        """The index of the element at gather position `at` (one value per level)."""
+        return [at[comp[0]] if comp is not None else v
+                for comp, v in zip(self.template.index, access_index(self.template.op),
+                                   strict=True)]
 
 
-def _nest(outer: Op) -> _Nest | None:
-    if outer.name != "scf.for" or outer.results or not unit_step(outer):
-        return None
-    ops = outer.regions[0].ops[:-1]
-    loops = [op for op in ops if op.regions]
-    if len(loops) != 1 or loops[0].name != "scf.for" or loops[0].results \
-            or not all(is_pure(op) for op in ops if op is not loops[0]):
-        return None
-    inner = loops[0]
-    local = {r for op in ops for r in op.results} | {outer.regions[0].args[0]}
-    if any(v in local for v in inner.operands[:3]) or not _simple_body(inner):
-        return None
-    return _Nest(outer, inner)
+def _shape(a: Access) -> tuple:
+    """Which level each component follows, or the invariant value itself."""
+    return tuple(comp[0] if comp is not None else v
+                 for comp, v in zip(a.index, access_index(a.op), strict=True))
 
 
-def _terms(nest: _Nest, acc: _Accesses) -> tuple[Value, list] | None:
-    """(array, [(ci, cj, accumulate op)]) when the inner body accumulates into one 2-D
-    array at (i + ci, j + cj), not all on the diagonal, touches it (or anything that may
-    alias it) nowhere else, and each accumulated value can be recomputed at any iteration."""
-    body = nest.ibody
-    accesses = [op for op in body.ops if op.name in MEMORY_ACCESSES]
-    found: dict[Value, list] = {}
-    for op in accesses:
-        if op.name != "mem.accumulate" or op.attrs.get("atomic"):
+def _gathers(nest: Nest, acc: Accesses) -> list[Gather]:
+    """The gathers of the nest's arrays that take gather form (module docstring)."""
+    accesses = nest.accesses()
+    if accesses is None:
+        return []
+    found: dict[Value, Gather | None] = {}
+    for a in accesses:
+        if a.op.name != "mem.accumulate":
             continue
-        idx = access_index(op)
-        if len(idx) != 2:
+        offsets = a.offsets(nest.depth)
+        g = found.get(a.array, Gather(nest, a))
+        if g is None or offsets is None or a.op.attrs.get("atomic") \
+                or _shape(a) != _shape(g.template):
+            found[a.array] = None
             continue
-        ci, cj = iv_offset(idx[0], nest.i), iv_offset(idx[1], nest.j)
-        if ci is None or cj is None:
+        g.terms.append((offsets, a.op))
+        found[a.array] = g
+    out = []
+    for arr, g in found.items():
+        if g is None or all(not any(c) for c, _ in g.terms):
             continue
-        found.setdefault(op.operands[1], []).append((ci, cj, op))
-    for arr, terms in found.items():
-        mine = {op for *_, op in terms}
-        if all(ci == 0 and cj == 0 for ci, cj, _ in terms) or any(
-                op not in mine and acc.may_alias(accessed_array(op), arr) for op in accesses):
+        mine = {op for _, op in g.terms}
+        if any(a.op not in mine and acc.may_alias(a.array, arr) for a in accesses):
             continue
-        if all(_movable(op.operands[0], body, acc) and _writes_own_element(op, nest)
-               for *_, op in terms):
-            return arr, terms
-    return None
+        if all(_term_movable(op, nest, accesses, acc) for _, op in g.terms) \
+                and _non_negative(g, acc):
+            out.append(g)
+    return out
 
 
-def _writes_own_element(term: Op, nest: _Nest) -> bool:
-    """Whether every array written in the inner body that the term's value loads is written
-    at the element (i, j) itself (_movable has checked the load comes first): then no
-    other iteration changes what the term reads."""
-    body = nest.ibody
-    loads = {op.operands[0] for op in body.ops if op.name == "mem.load"}
-    return all(list(access_index(w)) == [nest.i, nest.j]
-               for w in body.ops if w.name in ("mem.store", "mem.accumulate")
-               and w.operands[1] in loads)
+def _term_movable(term: Op, nest: Nest, accesses: list[Access], acc: Accesses) -> bool:
+    """Whether the term's value may be computed at any time before the nest: movable in
+    the innermost body, and every array it loads that the nest writes is written only at
+    the iteration's own element (offset 0 on every level)."""
+    if not movable(term.operands[0], nest.inner, acc):
+        return False
+    loads = {a.array for a in accesses if not a.write}
+    return all(a.offsets(nest.depth) == (0,) * nest.depth
+               for a in accesses if a.write and a.array in loads)
 
 
-def _term(b: Builder, i: Value, j: Value, acc_op: Op, nest: _Nest) -> Value:
-    """The value acc_op accumulates in the scatter's iteration (i, j), computed again at b
-    (with the outer body's pure ops it needs)."""
-    return _recompute(b, acc_op.operands[0], {nest.i: i, nest.j: j}, nest.obody, nest.ibody)
+def _non_negative(g: Gather, acc: Accesses) -> bool:
+    """Whether every index the gather touches, lo_L + c_min on each level, is known to be
+    non-negative."""
+    return all(acc.low.get(g.nest.bounds(level)[0], -1) + g.span(level)[0] >= 0
+               for level in range(g.nest.depth))
 
 
-def _gather(nest: _Nest, arr: Value, terms: list, b: Builder) -> Op:
-    """Emit, at b, the gather nest; returns the loop over its interior rows."""
-    lo_i, hi_i = nest.outer.operands[:2]
-    lo_j, hi_j = nest.inner.operands[:2]
-    position = {op: k for k, op in enumerate(nest.ibody.ops)}
-    si = 1 if nest.outer.attrs.get("reverse") else -1
-    sj = 1 if nest.inner.attrs.get("reverse") else -1
-    terms = sorted(terms, key=lambda t: (si * t[0], sj * t[1], position[t[2]]))
-    ci_min, ci_max = min(t[0] for t in terms), max(t[0] for t in terms)
-    cj_min, cj_max = min(t[1] for t in terms), max(t[1] for t in terms)
+def _sorted_terms(g: Gather) -> list[tuple[tuple[int, ...], Op]]:
+    """The order in which one element receives its terms in the scatter: iterations in the
+    nest's order (on each level i = p - c, ascending or reversed), then program order."""
+    position = {op: k for k, op in enumerate(g.nest.inner.ops)}
+    signs = [1 if loop.attrs.get("reverse") else -1 for loop in g.nest.loops]
+    return sorted(g.terms, key=lambda t: (*(s * c for s, c in zip(signs, t[0], strict=True)),
+                                          position[t[1]]))
+
+
+def _emit_element(b: Builder, g: Gather, groups: list, at: list[Value], guarded: set) -> None:
+    """The element at `at` of each gather of groups ((gather, its sorted terms), all of
+    g's span), in turn."""
+    if g.prologue is not None:
+        g.prologue(b, at[0], bool(guarded))
+    for gather, terms in groups:
+        _emit_one(b, gather, terms, at, guarded)
+
+
+def _emit_one(b: Builder, g: Gather, terms: list, at: list[Value], guarded: set) -> None:
+    """A[at] gathered: its terms from the scatter's iterations at - c, each from outside
+    the scatter's domain on a level in `guarded` skipped."""
+    nest, arr = g.nest, g.array
+    idx = g.element(at)
+    # one load, the terms added one by one, one store: the scatter's association
+    # ((x + a) + b) + c exactly (merged accumulations would add a + b + c first)
+    total = b.op1("mem.load", [arr, *idx], arr.type.dtype)
+    for offsets, op in terms:
+        it = [before(b, at[level], c) for level, c in enumerate(offsets)]
+        guards = [within(b, it[level], *nest.bounds(level)) for level in sorted(guarded)]
+        vmap = dict(zip(nest.ivs, it, strict=True))
+        if not guards:
+            term = recompute(b, op.operands[0], vmap, *nest.bodies)
+            total = b.op1("arith.add", [total, term], total.type)
+            continue
+        inside = guards[0]
+        for more in guards[1:]:
+            inside = b.op1("arith.and", [inside, more], i1)
+        then, other = Block(), Block()
+        Builder(other).op("scf.yield", [total])
+        vb = Builder(then, nest.loops[-1].loc)
+        term = recompute(vb, op.operands[0], vmap, *nest.bodies)
+        vb.op("scf.yield", [vb.op1("arith.add", [total, term], total.type)])
+        total = b.op("scf.if", [inside], [total.type], regions=[then, other]).results[0]
+    b.op("mem.store", [total, arr, *idx])
+
+
+def _loop(b: Builder, lb: Value, ub: Value, loc, body: Callable[[Builder, Value], None],
+          attrs: dict | None = None) -> Op:
+    """for x in range(lb, ub): body(x), built at b."""
+    block = Block([Value(i64, "x")])
+    lb_ = Builder(block, loc)
+    body(lb_, block.args[0])
+    lb_.op("scf.yield", [])
     one = b.op1("arith.const", [], i64, {"value": 1})
+    return b.op("scf.for", [lb, ub, one], [], dict(attrs or {}), regions=[block])
 
-    def element(bb: Builder, i2: Value, j2: Value, rows: bool, columns: bool) -> None:
-        """d_u[i2, j2] gathered; terms from outside the scatter's rows (columns) are
-        skipped where `rows` (`columns`) asks for the guard."""
-        total = bb.op1("mem.load", [arr, i2, j2], arr.type.dtype)
-        for ci, cj, acc_op in terms:
-            i, j = before(bb, i2, ci), before(bb, j2, cj)
-            guards = [_within(bb, i, lo_i, hi_i)] * rows + [_within(bb, j, lo_j, hi_j)] * columns
-            if not guards:
-                total = bb.op1("arith.add", [total, _term(bb, i, j, acc_op, nest)], total.type)
-                continue
-            inside = guards[0] if len(guards) == 1 else bb.op1("arith.and", guards, i1)
-            then, other = Block(), Block()
-            Builder(other).op("scf.yield", [total])
-            vb = Builder(then, nest.inner.loc)
-            vb.op("scf.yield", [vb.op1("arith.add", [total, _term(vb, i, j, acc_op, nest)],
-                                       total.type)])
-            total = bb.op("scf.if", [inside], [total.type], regions=[then, other]).results[0]
-        bb.op("mem.store", [total, arr, i2, j2])
 
-    def edges(bb: Builder, first: Value, last: Value, c_min: int, c_max: int, lo: Value,
-              hi: Value, body, loc) -> None:
-        """One loop over both guarded ends of [first, last): [first, lo + c_max) and
-        [hi + c_min, last), clipped so that they do not overlap (emitted once, not twice:
-        guarded code is most of what numba compiles here)."""
-        head_end = bb.op1("arith.min", [shifted(bb, lo, c_max), last], i64)
-        tail_start = bb.op1("arith.max", [shifted(bb, hi, c_min), head_end], i64)
-        zero = bb.op1("arith.const", [], i64, {"value": 0})
-        nh = bb.op1("arith.max", [bb.op1("arith.sub", [head_end, first], i64), zero], i64)
-        nt = bb.op1("arith.max", [bb.op1("arith.sub", [last, tail_start], i64), zero], i64)
-        block = Block([Value(i64, "k")])
-        eb = Builder(block, loc)
-        k = block.args[0]
+def _edges(b: Builder, g: Gather, level: int, body: Callable[[Builder, Value], None]) -> None:
+    """One loop over both guarded ends of level's range [lo + c_min, hi + c_max):
+    [.., lo + c_max) and [hi + c_min, ..), clipped so that they do not overlap (emitted
+    once, not twice: guarded code is most of what numba compiles here)."""
+    lo, hi = g.nest.bounds(level)
+    c_min, c_max = g.span(level)
+    first, last = shifted(b, lo, c_min), shifted(b, hi, c_max)
+    head_end = b.op1("arith.min", [shifted(b, lo, c_max), last], i64)
+    tail_start = b.op1("arith.max", [shifted(b, hi, c_min), head_end], i64)
+    zero = b.op1("arith.const", [], i64, {"value": 0})
+    nh = b.op1("arith.max", [b.op1("arith.sub", [head_end, first], i64), zero], i64)
+    nt = b.op1("arith.max", [b.op1("arith.sub", [last, tail_start], i64), zero], i64)
+
+    def at(eb: Builder, k: Value) -> None:
         in_head = eb.op1("arith.cmp", [k, nh], i1, {"pred": "lt"})
-        at = eb.op1("arith.select", [in_head, eb.op1("arith.add", [first, k], i64),
-                                     eb.op1("arith.add", [tail_start, eb.op1(
-                                         "arith.sub", [k, nh], i64)], i64)], i64)
-        body(eb, at)
-        eb.op("scf.yield", [])
-        bb.op("scf.for", [zero, bb.op1("arith.add", [nh, nt], i64), one], [], regions=[block])
+        x = eb.op1("arith.select", [in_head, eb.op1("arith.add", [first, k], i64),
+                                    eb.op1("arith.add", [tail_start, eb.op1(
+                                        "arith.sub", [k, nh], i64)], i64)], i64)
+        body(eb, x)
+    _loop(b, zero, b.op1("arith.add", [nh, nt], i64), g.nest.loops[level].loc, at)
 
-    def all_columns(bb: Builder, i2: Value) -> None:
-        block = Block([Value(i64, "j")])
-        cb = Builder(block, nest.inner.loc)
-        element(cb, i2, block.args[0], True, True)
-        cb.op("scf.yield", [])
-        bb.op("scf.for", [shifted(bb, lo_j, cj_min), shifted(bb, hi_j, cj_max), one], [],
-              regions=[block])
 
-    def interior_row(rb: Builder, i2: Value) -> None:
-        edges(rb, shifted(rb, lo_j, cj_min), shifted(rb, hi_j, cj_max), cj_min, cj_max,
-              lo_j, hi_j, lambda eb, j2: element(eb, i2, j2, False, True), nest.inner.loc)
-        block = Block([Value(i64, "j")])
-        cb = Builder(block, nest.inner.loc)
-        element(cb, i2, block.args[0], False, False)
-        cb.op("scf.yield", [])
-        rb.op("scf.for", [shifted(rb, lo_j, cj_max), shifted(rb, hi_j, cj_min), one], [],
-              {"outline": True}, regions=[block])
+def _full(b: Builder, g: Gather, groups: list, at: list[Value], guarded: set) -> None:
+    """Every element from level len(at) down, each of those levels guarded."""
+    level = len(at)
+    if level == g.nest.depth:
+        _emit_element(b, g, groups, at, guarded)
+        return
+    lo, hi = g.nest.bounds(level)
+    c_min, c_max = g.span(level)
+    _loop(b, shifted(b, lo, c_min), shifted(b, hi, c_max), g.nest.loops[level].loc,
+          lambda lb, x: _full(lb, g, groups, [*at, x], guarded | {level}))
 
-    # the edge rows first, then the interior rows (the rest of the nest runs inside these,
-    # a row behind: passes over rows the edge rows read only after they have read them)
-    edges(b, shifted(b, lo_i, ci_min), shifted(b, hi_i, ci_max), ci_min, ci_max, lo_i, hi_i,
-          all_columns, nest.outer.loc)
-    block = Block([Value(i64, "i")])
-    rb = Builder(block, nest.outer.loc)
-    interior_row(rb, block.args[0])
-    rb.op("scf.yield", [])
-    interior = b.op("scf.for", [shifted(b, lo_i, ci_max), shifted(b, hi_i, ci_min), one], [],
-                    regions=[block])
+
+def _interior(b: Builder, g: Gather, groups: list, at: list[Value]) -> Op | None:
+    """From level len(at) down: its guarded ends (_edges; with a prologue, a loop before
+    and one after the interior, _ends), then its interior, unguarded on this level,
+    recursing; a nest's innermost interior loop is outlined. Returns the loop over this
+    level's interior (None below the innermost level)."""
+    level = len(at)
+    if level == g.nest.depth:
+        _emit_element(b, g, groups, at, set())
+        return None
+    lo, hi = g.nest.bounds(level)
+    c_min, c_max = g.span(level)
+    ends = _ends(b, g, groups) if g.prologue is not None and c_min != c_max else None
+    if c_min != c_max and ends is None:
+        _edges(b, g, level, lambda eb, x: _full(eb, g, groups, [*at, x], {level}))
+    attrs = {"outline": True} if level == g.nest.depth - 1 > 0 else None
+    interior = _loop(b, shifted(b, lo, c_max), shifted(b, hi, c_min), g.nest.loops[level].loc,
+                     lambda lb, x: _interior(lb, g, groups, [*at, x]), attrs)
+    if ends is not None:
+        ends()
     return interior
 
 
-def _fuse_rest(nest: _Nest, interior: Op, arr: Value, terms: list, acc: _Accesses) -> bool:
-    """Run row r of what is left of the nest after row r + ci_max of the gather's interior
-    rows (the rows it does not reach there after the gather), when nothing it touches is
-    the gathered array and every element it writes is read by the gather only in rows up to
-    that one: the gather reads row i2 - ci of the other arrays, so row r last at r + ci_max.
-    Returns whether it fused."""
-    ci_min, ci_max = min(t[0] for t in terms), max(t[0] for t in terms)
-    body = nest.ibody
-    if any(op.name == "tape.pop" for op in body.ops):
+def _ends(b: Builder, g: Gather, groups: list) -> Callable[[], None]:
+    """A single loop's guarded head [lo + c_min, lo + c_max), emitted now, and a function
+    that emits its guarded tail [hi + c_min, hi + c_max) (both clipped to the range)."""
+    lo, hi = g.nest.bounds(0)
+    c_min, c_max = g.span(0)
+    loc = g.nest.loops[0].loc
+    head_end = b.op1("arith.min", [shifted(b, lo, c_max), shifted(b, hi, c_max)], i64)
+    tail_start = b.op1("arith.max", [shifted(b, hi, c_min), shifted(b, lo, c_max)], i64)
+    _loop(b, shifted(b, lo, c_min), head_end, loc,
+          lambda lb, x: _emit_element(lb, g, groups, [x], {0}))
+    return lambda: _loop(b, tail_start, shifted(b, hi, c_max), loc,
+                         lambda lb, x: _emit_element(lb, g, groups, [x], {0}))
+
+
+def emit_gather(b: Builder, gathers: list[Gather]) -> Op:
+    """Emit, at b, one gather nest computing the elements of each of `gathers` (same nest,
+    same span on every level) in turn; returns the loop over its outermost interior."""
+    groups = [(g, _sorted_terms(g)) for g in gathers]
+    interior = _interior(b, gathers[0], groups, [])
+    assert interior is not None
+    return interior
+
+
+def _fuse_rest(nest: Nest, g: Gather, interior: Op, acc: Accesses) -> bool:
+    """Run outer index r of what is left of the nest at the end of the gather's interior
+    outer index r + c_max (the outer indices it does not reach there, after the gather),
+    when the rest moves no tape, its iterations are independent (each array it writes is
+    accessed only at one index, at outer offset 0) and it touches nothing the gathers
+    write (_gathers): the gather reads what the rest writes only at the scatter's own
+    element (_term_movable), at outer index i2 - c for its terms' c, so outer index r
+    last at r + c_max. Returns whether it fused."""
+    inner = nest.inner
+    counts = uses(inner)
+    inner.ops = [op for op in inner.ops if not (op.name == "tape.pop" and op.operands
+                                                 and not counts.get(op.results[0], 0))]
+    accesses = nest.accesses()
+    if accesses is None or any(op.name == "tape.pop" for op in inner.ops):
         return False
-    for op in body.ops:
-        if op.name not in MEMORY_ACCESSES:
-            continue
-        a = accessed_array(op)
-        if acc.may_alias(a, arr):
+    for w in (a for a in accesses if a.write):
+        if (0, 0) not in w.index or any(
+                acc.may_alias(a.array, w.array) and (a.array is not w.array
+                                                     or a.index != w.index)
+                for a in accesses):
             return False
-        if op.name != "mem.load" and (len(access_index(op)) != 2 or
-                                      iv_offset(access_index(op)[0], nest.i) != 0):
-            return False
+    c_min, c_max = g.span(0)
     ibody = interior.regions[0]
-    b = Builder(ibody, nest.outer.loc)
+    b = Builder(ibody, nest.loops[0].loc)
     b.index = len(ibody.ops) - 1
-    r = before(b, ibody.args[0], ci_max)
-    vmap = {nest.i: r}
-    for op in nest.obody.ops[:-1]:
+    vmap = {nest.ivs[0]: before(b, ibody.args[0], c_max)}
+    for op in nest.bodies[0].ops[:-1]:
         b.insert(clone_op(op, vmap))
-    lo_i, hi_i = nest.outer.operands[:2]
-    ob = Builder(nest.outer.parent, nest.outer.loc)
-    ob.index = nest.outer.parent.ops.index(nest.outer)
-    nest.outer.operands[0] = ob.op1("arith.max", [lo_i, shifted(ob, hi_i, ci_min - ci_max)], i64)
+    lo, hi = nest.bounds(0)
+    ob = Builder(nest.loops[0].parent, nest.loops[0].loc)
+    ob.index = nest.loops[0].parent.ops.index(nest.loops[0])
+    nest.loops[0].operands[0] = ob.op1("arith.max", [lo, shifted(ob, hi, c_min - c_max)], i64)
     return True
 
 
 def gather_nests(fn: Function) -> bool:
-    """Rewrite 2-D scatter stencils of sequential loop nests into gather form (see the
-    module docstring). Returns whether anything changed."""
-    acc = _Accesses(fn)
+    """Rewrite the scatter stencils of sequential loop nests of depth >= 2 into gather form
+    (see the module docstring). Returns whether anything changed."""
+    acc = Accesses(fn)
     changed = False
     for outer in [op for op in walk(fn.body) if op.name == "scf.for"]:
-        nest = _nest(outer)
+        nest = perfect_nest(outer)
         # (in a parallel loop or task, the gather's stores of elements that receive no term,
         # of unchanged values, could race)
-        if nest is None or in_parallel(outer):
+        if nest is None or nest.depth < 2 or in_parallel(outer):
             continue
-        found = _terms(nest, acc)
-        if found is None:
-            continue
-        arr, terms = found
-        b = Builder(outer.parent, outer.loc)
-        b.index = outer.parent.ops.index(outer)
-        interior = _gather(nest, arr, terms, b)
-        for *_, op in terms:
-            nest.ibody.ops.remove(op)
-        _fuse_rest(nest, interior, arr, terms, acc)
-        changed = True
+        spans: dict[tuple, list[Gather]] = {}
+        for g in _gathers(nest, acc):   # gathers over the same span share one nest
+            spans.setdefault(tuple(g.span(lv) for lv in range(nest.depth)), []).append(g)
+        interior = None
+        for gathers in spans.values():
+            b = Builder(outer.parent, outer.loc)
+            b.index = outer.parent.ops.index(outer)
+            interior = emit_gather(b, gathers)
+            for g in gathers:
+                for _, op in g.terms:
+                    nest.inner.ops.remove(op)
+        if interior is not None:
+            _fuse_rest(nest, gathers[0], interior, acc)
+            changed = True
     return changed

@@ -1,6 +1,7 @@
 """Loop-invariant code motion: pure ops of a loop body (or of a fork-join task) whose operands
 are all defined outside it move in front of it (a task's sizes are then known before the
-tasks start: the numba backend sizes their tapes there). Ops that can trap (integer division) stay, since the loop may
+tasks start: the numba backend sizes their tapes there). Ops that can trap (integer
+division) stay, since the loop may
 run zero times; float ops cannot trap under the IEEE semantics hpcad uses. A load of an
 array the loop does not write, at invariant indices, moves out too, guarded by "the loop runs
 at least once" so that it never reads what the original program would not."""

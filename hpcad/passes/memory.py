@@ -1,7 +1,8 @@
 """Memory forwarding within a block. A load of an element the block just stored or loaded
 reuses the value; a store overwritten before anything could read it is dropped; an
 accumulation into an element just stored becomes a store of the sum, two accumulations one;
-a store of the value the element already holds is dropped (together these turn the adjoint of an in-place update,
+a store of the value the element already holds is dropped (together these turn the
+adjoint of an in-place update,
 `g = da[i]; da[i] = 0; ...; da[i] += g`, into nothing). Elements are (array class, index
 values); two different index values may name the same element, so any other access to the
 class ends what is known about it. Nested regions start afresh."""

@@ -17,30 +17,29 @@ Memory ends up the same, bit for bit.
 
 `sink_scratch_stores`: in an adjoint marked `scratch` (ad/reverse.py: what one reverse step
 stores in it, only that step reads), a loop's stores that nothing after the loop in its step
-reads need not happen at all. Heat's gather loop stores `d_tmp[j+1]` for the loops after it,
-which read only its last two elements: those two stores run after the loop, the rest not
-at all, and each lane of a batched reverse sweep streams one array less."""
+reads need not happen at all. A gather loop that stores `d_tmp[j+1]` for loops after it
+that read only its last two elements keeps those two stores, after the loop, and drops
+the rest: each lane of a batched reverse sweep streams one array less."""
 from __future__ import annotations
 
 from ..ir.core import Block, Builder, Function, Op, Value, walk
 from ..ir.dialects import (
     access_index,
-    defined_in,
     in_parallel,
     int_const,
-    offset_along,
     plain_body,
     shifted,
     unit_step,
 )
-from .carry import last_iterations, shifted_arrays
-from .race import _Accesses
+from .affine import along, shifted_arrays
+from .carry import last_iterations
+from .race import Accesses
 
 
 def sink_overwritten(fn: Function) -> bool:
     """Move stores that later iterations overwrite out of their loops. Returns whether
     anything changed."""
-    acc = _Accesses(fn)
+    acc = Accesses(fn)
     changed = False
     for loop in [op for op in walk(fn.body) if op.name == "scf.for"]:
         if unit_step(loop) and plain_body(loop, ("tape.push", "tape.pop")) \
@@ -49,7 +48,7 @@ def sink_overwritten(fn: Function) -> bool:
     return changed
 
 
-def _sink_loop(loop: Op, acc: _Accesses) -> bool:
+def _sink_loop(loop: Op, acc: Accesses) -> bool:
     step = -1 if loop.attrs.get("reverse") else 1
     changed = False
     for ops, offset in shifted_arrays(loop, acc).values():
@@ -115,8 +114,7 @@ def _store_last(loop: Op, store: Op, values: list[Value], step: int) -> None:
     """The store of each of the last len(values) iterations, after the loop: iteration
     j = ub - m (or lb + m - 1 descending), if it ran, stores values[m - 1] at element
     j + c."""
-    body = loop.regions[0]
-    position, c, _ = offset_along(access_index(store), body.args[0], defined_in(body))
+    position, c, _ = along(store, loop)
     b = Builder(loop.parent, store.loc)
     b.index = loop.parent.ops.index(loop) + 1
 
@@ -150,7 +148,7 @@ def _sink_scratch(loop: Op, arr: Value, uses: list[Op]) -> bool:
     if len(mine) != 1 or mine[0].name != "mem.store" or mine[0].operands[1] is not arr:
         return False
     store = mine[0]
-    found = offset_along(access_index(store), body.args[0], defined_in(body))
+    found = along(store, loop)
     if found is None or loop.attrs.get("reverse"):
         return False
     position, c, rest = found

@@ -34,25 +34,25 @@ def optimize_module(module: Module) -> Function:
     return optimize(inline_calls(module))
 
 
-def finish_derivative(fn: Function, fused: bool = True) -> Function:
+def finish_derivative(fn: Function) -> Function:
     """A derivative as AD built it -> the code to compile: optimized, parallel loops made
     race-free (passes/race.py), then sequential reverse loops made vectorizable (tape
-    slots indexed by iteration: passes/tape.py; gather form of scatter stencils, ascending
-    independent loops: passes/gather.py, with the loops before and after a gather fused
-    into it unless `fused` is False, which only tests and comparisons ask for; gather form
-    of 2-D stencils: passes/gather_nest.py), then a stencil and its copy back fused into
-    one loop (passes/fusion.py, fuse_shifted), and stores that later iterations overwrite
-    moved out of their loops (passes/overwrite.py; these two not when `fused` is False);
-    verified before and after."""
+    slots indexed by iteration of their loop nest: passes/tape.py; gather form of scatter
+    stencils over loop nests of depth 2 and more: passes/gather_nest.py, then of single
+    loops, with the loops before and after fused in, and ascending independent loops:
+    passes/gather.py), then a stencil and its copy
+    back fused into one loop (passes/fusion.py, fuse_shifted), and stores that later
+    iterations overwrite moved out of their loops (passes/overwrite.py); verified before
+    and after."""
     verify_function(fn)
     fn = optimize(fn)
     make_race_free(fn)
     fn = optimize(fn)
-    if index_tape(fn) | gather_stencils(fn, fused) | gather_nests(fn) | ascend_independent(fn):
+    if index_tape(fn) | gather_nests(fn) | gather_stencils(fn) | ascend_independent(fn):
         fn = optimize(fn)
-    if fused and fuse_shifted(fn):
+    if fuse_shifted(fn):
         fn = optimize(fn)
-    if fused and (sink_overwritten(fn) | sink_scratch_stores(fn)):
+    if sink_overwritten(fn) | sink_scratch_stores(fn):
         fn = optimize(fn)
     verify_function(fn)
     return fn

@@ -52,7 +52,7 @@ def _distinct_groups(fn: Function) -> dict[Value, int]:
     return groups
 
 
-class _Accesses:
+class Accesses:
     def __init__(self, fn: Function):
         self.fn = fn
         self.key = variable_classes(fn).find
@@ -137,7 +137,7 @@ def _apart(idx: tuple, other: tuple, loop: Op, low: dict[Value, int]) -> bool:
     iv, s = loop.regions[0].args[0], int_const(loop.operands[2]) or 0
     if s <= 0:
         return False
-    for a, b in zip(idx, other):
+    for a, b in zip(idx, other, strict=False):
         c1, c2 = iv_offset(a, iv), iv_offset(b, iv)
         if c1 is not None and c2 is not None and _never_negative(min(c1, c2), loop, low) and \
                 (c1 == c2 or (c1 - c2) % s != 0):
@@ -165,7 +165,7 @@ def _owns_slice(related, arr: Value, iv: Value) -> bool:
     return bool(axes)
 
 
-def _loop_conflicts(loop: Op, acc: _Accesses):
+def _loop_conflicts(loop: Op, acc: Accesses):
     """Groups of accesses that different iterations of the parallel loop may race on."""
     iv = loop.regions[0].args[0]
     accesses = acc.collect(loop.regions[0])
@@ -187,7 +187,7 @@ def _loop_conflicts(loop: Op, acc: _Accesses):
     return conflicts
 
 
-def _join_conflicts(join: Op, acc: _Accesses):
+def _join_conflicts(join: Op, acc: Accesses):
     per_task = [acc.collect(r) for r in join.regions]
     conflicts = []
     for t, accesses in enumerate(per_task):
@@ -202,7 +202,7 @@ def _join_conflicts(join: Op, acc: _Accesses):
 
 
 def _conflicts(fn: Function):
-    acc = _Accesses(fn)
+    acc = Accesses(fn)
     for op in walk(fn.body):
         if op.name == "par.parallel_for":
             yield op, _loop_conflicts(op, acc)

@@ -63,11 +63,18 @@ def read_in_branch(u, c, nsteps):
 def _scratch_ops(kernel, args):
     activity = tuple("dup" if isinstance(a, np.ndarray) else "active"
                      if isinstance(a, float) else "const" for a in args)
-    fn = kernel.specialize(args).derivative("reverse", activity, True, fused=False)
+    fn = kernel.specialize(args).derivative("reverse", activity, True)
     d_tmp = next(op.results[0] for op in walk(fn.body) if op.name == "mem.alloc"
                  and op.results[0].name == "d_tmp")
-    return [op.name for op in walk(fn.body) if d_tmp in op.operands
+    return [op for op in walk(fn.body) if d_tmp in op.operands
             and op.name in ("mem.store", "mem.accumulate")], fn
+
+
+def _zeroing(op) -> bool:
+    """A store of the constant 0 (the zeroing of an accumulated adjoint)."""
+    value = op.operands[0].owner
+    return op.name == "mem.store" and getattr(value, "name", None) == "arith.const" \
+        and value.attrs["value"] == 0
 
 
 def _check_fd(kernel, args, backend):
@@ -96,8 +103,10 @@ def _check_fd(kernel, args, backend):
 def test_scratch_adjoint_is_stored_once_per_step_and_never_zeroed(backend):
     args = (np.linspace(0.6, 1.4, 9), 0.2, 4)
     ops, fn = _scratch_ops(one_read, args)
-    assert ops.count("mem.accumulate") == 0, print_function(fn)
-    assert ops.count("mem.store") == 1     # the step's read's adjoint; no zeroing store
+    # the step's read's adjoint stored (passes/overwrite.py keeps only the stores of the
+    # last iterations, which the step reads after its loop); no accumulation, no zeroing
+    assert ops and all(op.name == "mem.store" and not _zeroing(op) for op in ops), \
+        print_function(fn)
     _check_fd(one_read, args, backend)
 
 
@@ -106,7 +115,8 @@ def test_scratch_adjoint_is_stored_once_per_step_and_never_zeroed(backend):
 def test_a_read_in_a_branch_keeps_accumulating_and_zeroing(backend):
     args = (np.linspace(0.3, 1.2, 9), 0.2, 4)
     ops, fn = _scratch_ops(read_in_branch, args)
-    assert "mem.accumulate" in ops and "mem.store" in ops, print_function(fn)
+    assert any(op.name == "mem.accumulate" for op in ops) and any(map(_zeroing, ops)), \
+        print_function(fn)
     _check_fd(read_in_branch, args, backend)
 
 

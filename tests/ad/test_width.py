@@ -50,9 +50,8 @@ def test_batched_equals_separate_calls(case, width, backend):
 def test_width_is_a_vector_type_not_copies_of_the_code():
     heat = CASE_BY_NAME["heat1d_explicit"].kernel
     spec = heat.specialize((np.zeros(4), 0.1, 2))
-    # unfused: shifted fusion keeps its buffers in memory at width > 1 (passes/fusion.py)
-    one = spec.derivative("reverse", ("dup", "active", "const"), True, fused=False)
-    eight = spec.derivative("reverse", ("dup", "active", "const"), True, width=8, fused=False)
+    one = spec.derivative("reverse", ("dup", "active", "const"), True)
+    eight = spec.derivative("reverse", ("dup", "active", "const"), True, width=8)
     text = print_function(eight)
     assert "%d_u: f64x8[::1]" in text and "%seed: f64x8" in text
     assert _op_counts(eight) == _op_counts(one)   # the same code (constants aside)
