@@ -34,84 +34,145 @@ def _mk_const(new_ops, value, t):
 
 
 def _simplify(op: Op, new_ops: list):
-    name, args = op.name, op.operands
+    rule = _RULES.get(op.name)
+    if rule is None:
+        return None
     t = op.results[0].type if op.results else None
-    consts = [_const(a) for a in args]
-    if name in _FOLD and t in _EXACT_TYPES and None not in consts:
-        if t != i1:
-            value = _FOLD[name](*consts)
+    return rule(op, op.operands, [_const(a) for a in op.operands], t, new_ops)
+
+
+def _folding(rule):
+    """add, sub, mul: fold constant operands of exact types first (an int64 result that
+    overflows stays unfolded), else the algebraic rule."""
+    def fold(op, args, consts, t, new_ops):
+        if t in _EXACT_TYPES and t != i1 and None not in consts:
+            value = _FOLD[op.name](*consts)
             if t == i64 and not -2**63 <= value < 2**63:
                 return None
             return [_mk_const(new_ops, value, t)]
-    if name == "arith.add":
-        if _is(args[1], 0):
-            return [args[0]]
-        if _is(args[0], 0):
-            return [args[1]]
-    if name == "arith.sub" and _is(args[1], 0):
+        return rule(op, args, consts, t, new_ops)
+    return fold
+
+
+def _add(op, args, consts, t, new_ops):
+    if _is(args[1], 0):
         return [args[0]]
-    if name == "arith.sub" and not t.is_float:
+    if _is(args[0], 0):
+        return [args[1]]
+    return None
+
+
+def _sub(op, args, consts, t, new_ops):
+    if _is(args[1], 0):
+        return [args[0]]
+    if not t.is_float:
         inner = args[0].owner  # (a + c) - c == a in wrapping integer arithmetic
         if isinstance(inner, Op) and inner.name == "arith.add" and inner.operands[1] is args[1]:
             return [inner.operands[0]]
-    if name == "arith.floordiv" and not t.is_float and _is(args[1], 1):
+    return None
+
+
+def _mul(op, args, consts, t, new_ops):
+    for a, b in (args, args[::-1]):
+        if _is(b, 1):
+            return [a]
+        if _is(b, -1):
+            neg = Op("arith.neg", [a], [t])
+            new_ops.append(neg)
+            return [neg.result]
+        if _is(b, 0) and not t.is_float:
+            return [b]
+    return None
+
+
+def _floordiv(op, args, consts, t, new_ops):
+    return [args[0]] if not t.is_float and _is(args[1], 1) else None
+
+
+def _div(op, args, consts, t, new_ops):
+    return [args[0]] if _is(args[1], 1) else None
+
+
+def _neg(op, args, consts, t, new_ops):
+    inner = args[0].owner
+    if isinstance(inner, Op) and inner.name == "arith.neg":
+        return [inner.operands[0]]
+    if consts[0] is not None and t in _EXACT_TYPES:
+        return [_mk_const(new_ops, -consts[0], t)]
+    return None
+
+
+def _pow(op, args, consts, t, new_ops):
+    if not t.is_float:
+        return None
+    if _is(args[1], 1):
         return [args[0]]
-    if name == "arith.mul":
-        for a, b in (args, args[::-1]):
-            if _is(b, 1):
-                return [a]
-            if _is(b, -1):
-                neg = Op("arith.neg", [a], [t])
-                new_ops.append(neg)
-                return [neg.result]
-            if _is(b, 0) and not t.is_float:
-                return [b]
-    if name == "arith.div" and _is(args[1], 1):
+    if _is(args[1], 2):
+        sq = Op("arith.mul", [args[0], args[0]], [t])
+        new_ops.append(sq)
+        return [sq.result]
+    return None
+
+
+def _cast(op, args, consts, t, new_ops):
+    if args[0].type == t:
         return [args[0]]
-    if name == "arith.neg":
-        inner = args[0].owner
-        if isinstance(inner, Op) and inner.name == "arith.neg":
-            return [inner.operands[0]]
-        if consts[0] is not None and t in _EXACT_TYPES:
-            return [_mk_const(new_ops, -consts[0], t)]
-    if name == "arith.pow" and t.is_float:
-        if _is(args[1], 1):
-            return [args[0]]
-        if _is(args[1], 2):
-            sq = Op("arith.mul", [args[0], args[0]], [t])
-            new_ops.append(sq)
-            return [sq.result]
-    if name == "arith.cast":
-        if args[0].type == t:
-            return [args[0]]
-        if consts[0] is not None and args[0].type in (i64, i1) and t in (f64, i64):
-            value = float(consts[0]) if t == f64 else int(consts[0])
-            if t == i64 or abs(consts[0]) < 2**53:
-                return [_mk_const(new_ops, value, t)]
-    if name == "arith.cmp" and None not in consts and args[0].type in _EXACT_TYPES:
+    if consts[0] is not None and args[0].type in (i64, i1) and t in (f64, i64):
+        value = float(consts[0]) if t == f64 else int(consts[0])
+        if t == i64 or abs(consts[0]) < 2**53:
+            return [_mk_const(new_ops, value, t)]
+    return None
+
+
+def _cmp(op, args, consts, t, new_ops):
+    if None not in consts and args[0].type in _EXACT_TYPES:
         return [_mk_const(new_ops, _CMP[op.attrs["pred"]](*consts), i1)]
-    if name == "arith.cmp" and args[0] is args[1] and not args[0].type.is_float:
+    if args[0] is args[1] and not args[0].type.is_float:
         return [_mk_const(new_ops, op.attrs["pred"] in ("eq", "le", "ge"), i1)]
-    if name == "arith.not":
-        if consts[0] is not None:
-            return [_mk_const(new_ops, not consts[0], i1)]
-        inner = args[0].owner
-        if isinstance(inner, Op) and inner.name == "arith.not":
-            return [inner.operands[0]]
-    if name in ("arith.and", "arith.or"):
-        absorbing = name == "arith.or"  # x or True == True; x and False == False
-        for a, b in (args, args[::-1]):
-            c = _const(b)
-            if c is not None:
-                return [b] if c == absorbing else [a]
-    if name == "arith.select":
-        if consts[0] is not None:
-            return [args[1] if consts[0] else args[2]]
-        if args[1] is args[2]:
-            return [args[1]]
-    if name == "scf.if" and consts[0] is not None:
+    return None
+
+
+def _not(op, args, consts, t, new_ops):
+    if consts[0] is not None:
+        return [_mk_const(new_ops, not consts[0], i1)]
+    inner = args[0].owner
+    if isinstance(inner, Op) and inner.name == "arith.not":
+        return [inner.operands[0]]
+    return None
+
+
+def _and_or(op, args, consts, t, new_ops):
+    absorbing = op.name == "arith.or"  # x or True == True; x and False == False
+    for a, b in (args, args[::-1]):
+        c = _const(b)
+        if c is not None:
+            return [b] if c == absorbing else [a]
+    return None
+
+
+def _select(op, args, consts, t, new_ops):
+    if consts[0] is not None:
+        return [args[1] if consts[0] else args[2]]
+    if args[1] is args[2]:
+        return [args[1]]
+    return None
+
+
+def _if(op, args, consts, t, new_ops):
+    if consts[0] is not None:
         return _splice(op.regions[0 if consts[0] else 1], new_ops)
     return None
+
+
+# op name -> rule(op, operands, their constant values or None, result type, new ops)
+# -> replacement values, or None to keep the op
+_RULES = {
+    "arith.add": _folding(_add), "arith.sub": _folding(_sub), "arith.mul": _folding(_mul),
+    "arith.floordiv": _floordiv,
+    "arith.div": _div, "arith.neg": _neg, "arith.pow": _pow, "arith.cast": _cast,
+    "arith.cmp": _cmp, "arith.not": _not, "arith.and": _and_or, "arith.or": _and_or,
+    "arith.select": _select, "scf.if": _if,
+}
 
 
 def _splice(block: Block, new_ops: list):
