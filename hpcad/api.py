@@ -16,6 +16,7 @@ from .errors import ArgumentError, GradientMismatch
 from .frontend.signature import typeof
 from .ir.types import ArrayType, ScalarType
 from .kernel import Kernel, as_kernel, check_backend
+from .mpi_job import watch
 from .passes.activity import ACTIVE, CONST, DUP, SHADOW
 from .passes.replicated import replicated_results
 
@@ -129,6 +130,8 @@ def _plan_call(k: Kernel, spec, activity: tuple, ret_active: bool, args, flat) -
     """The checkpointing plan for this call (checkpoint/planner.py); every rank of a kernel
     that calls MPI plans alike."""
     comm = _communicator(args) if spec.communicates else None
+    if comm is not None:
+        watch()     # a planning error that ends one rank aborts the job (hpcad/mpi_job.py)
     return plan_call(k, spec, activity, ret_active, args, flat, comm)
 
 

@@ -17,7 +17,8 @@ PACKAGE = ROOT / "hpcad"
 FORBIDDEN = {
     "hpcad.ir": ("hpcad.frontend", "hpcad.passes", "hpcad.ad", "hpcad.checkpoint",
                  "hpcad.backend", "hpcad.api", "hpcad.kernel"),
-    "hpcad.checkpoint": ("hpcad.backend", "hpcad.frontend", "hpcad.api", "hpcad.kernel"),
+    "hpcad.checkpoint": ("hpcad.backend", "hpcad.frontend", "hpcad.api", "hpcad.kernel",
+                         "hpcad.mpi_job"),
     "hpcad.runtime": ("hpcad.checkpoint", "hpcad.backend", "hpcad.ad", "hpcad.frontend",
                       "hpcad.passes", "hpcad.api", "hpcad.kernel"),
     "hpcad.backend": ("hpcad.checkpoint", "hpcad.ad", "hpcad.frontend", "hpcad.api",

@@ -63,9 +63,7 @@ def plan_call(k: Policy, spec: Derivatives, activity: tuple[str, ...], ret_activ
     sizes = k.policies.get(key)
     if sizes is None:
         sizes = k.policies[key] = _sizes(k, spec, activity, ret_active, args, flat, budget)
-    if comm is not None:
-        from ..mpi_job import watch
-        watch()         # a planning error that ends one rank aborts the job
+    if comm is not None:   # (the caller has set up hpcad/mpi_job.watch)
         sizes = agree(comm, *sizes)
     else:               # this process's share of the snapshot file system
         sizes = (*sizes[:-1], share(sizes[-1]))
