@@ -322,7 +322,7 @@ def _copy_args(args):
     return tuple(a.copy() if isinstance(a, np.ndarray) else a for a in args)
 
 
-def _float_kinds(k, args, wanted):
+def float_kinds(k, args, wanted):
     """Internal activities: wanted float args active (arrays duplicated); other float arrays
     get a zero shadow (in case they receive active values); the rest constant."""
     kinds = []
@@ -366,7 +366,7 @@ def value_and_grad(f, argnums=0, backend: str | None = None):
         nums = _normalize_argnums(k, argnums, args)
         args = _copy_args(args)
         _check_no_overlap(zip(k.arg_names, args))
-        kinds = _float_kinds(k, args, set(nums))
+        kinds = float_kinds(k, args, set(nums))
         spec = k.specialize(args)
         if len(spec.primal.result_types) != 1 or not _is_float_scalar(spec.primal.result_types[0]):
             raise ArgumentError(f"grad needs kernel '{k.__name__}' to return one float; it "
@@ -397,7 +397,7 @@ def vjp(f, *primals, backend: str | None = None):
     k = as_kernel(f)
     args = k.bind(primals)
     _check_no_overlap(zip(k.arg_names, args))
-    kinds = _float_kinds(k, args, set(range(len(args))))
+    kinds = float_kinds(k, args, set(range(len(args))))
     spec = k.specialize(args)
     as_tuple = _returns_tuple(spec)
     out = k.run(spec.primal, _copy_args(args), backend)
@@ -504,7 +504,7 @@ def _units(width: int, entries, shape: tuple):
 
 def _jacobian_rows(k, args, nums, blocks, n_out, as_tuple, batch, backend):
     """Reverse mode: W output rows per call, seeded with W unit cotangents."""
-    kinds = _float_kinds(k, args, set(nums))
+    kinds = float_kinds(k, args, set(nums))
     width, chunks = _chunks(max(n_out, 1), batch)
     for rows in chunks:
         run = _copy_args(args)
@@ -544,7 +544,7 @@ def _jacobian_columns(k, args, nums, blocks, n_out, as_tuple, batch, backend):
             mine = [(lane, columns[c][1]) for lane, c in enumerate(chunk)
                     if columns[c][0] == rank]
             run = _copy_args(args)
-            kinds = _float_kinds(k, run, {n})
+            kinds = float_kinds(k, run, {n})
             tangents = {i: np.zeros((width,) * (width > 1) + a.shape, a.dtype)
                         for i, (a, kind) in enumerate(zip(run, kinds)) if kind == SHADOW}
             tangents[n] = _units(width, mine, shape)
@@ -578,7 +578,7 @@ def hvp(f, argnums=0, backend: str | None = None):
         spec = k.specialize(args)
         if len(spec.primal.result_types) != 1 or not _is_float_scalar(spec.primal.result_types[0]):
             raise ArgumentError(f"hvp needs kernel '{k.__name__}' to return one float")
-        kinds = tuple(_float_kinds(k, args, set(nums)))
+        kinds = tuple(float_kinds(k, args, set(nums)))
         tangent = dict(zip(nums, directions))
         flat, shadows = [], {}
         for i, (a, kind) in enumerate(zip(args, kinds)):
@@ -731,7 +731,7 @@ def plan(f, *args, snapshots: int | None = None, budget: int | str | None = None
     k = as_kernel(f)
     args = k.bind(args)
     spec = k.specialize(args)
-    kinds = tuple(_float_kinds(k, args, set(range(len(args)))))
+    kinds = tuple(float_kinds(k, args, set(range(len(args)))))
     chosen, head = Plan(Kind.SEGMENTS, snapshots, intermediates=k.intermediates), ""
     if snapshots is None:
         if budget is not None:

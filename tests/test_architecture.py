@@ -84,11 +84,20 @@ def test_packages_import_only_downstream():
     assert not bad, "imports against the layering:\n" + "\n".join(bad)
 
 
+def _sources():
+    """hpcad's modules and the tests, benchmarks and examples that use them."""
+    yield from _modules()
+    for folder in ("tests", "benchmarks", "examples"):
+        for path in sorted((ROOT / folder).rglob("*.py")):
+            module = ".".join(path.relative_to(ROOT).with_suffix("").parts)
+            yield path, module, ast.parse(path.read_text(), str(path))
+
+
 def test_no_private_names_across_modules():
     bad = []
-    for path, module, tree in _modules():
+    for path, module, tree in _sources():
         for target, names, line in _imports(path, module, tree, typing=True):
-            if not target.startswith("hpcad"):
+            if not target.startswith(("hpcad", "tests", "benchmarks", "examples")):
                 continue
             private = [n for n in names if n.startswith("_") and not n.startswith("__")]
             if private and target != module:

@@ -210,7 +210,7 @@ class MpiCall:
 
 
 @lru_cache(maxsize=1)
-def _mpi_declared() -> tuple[dict, dict, tuple]:
+def mpi_declared() -> tuple[dict, dict, tuple]:
     """(methods by name, attributes by name, (import path, MpiCall) of functions)."""
     methods, attributes, functions = {}, {}, []
     for file, data in marker_files():
@@ -229,7 +229,7 @@ def mpi_table() -> tuple[dict, dict, dict]:
     """(communicator and request methods by name, communicator attributes by name,
     _key(function) -> (function, MpiCall) for the functions whose module is imported)
     from every marker file."""
-    methods, attributes, declared = _mpi_declared()
+    methods, attributes, declared = mpi_declared()
     functions = {}
     for path, call in declared:
         obj = _resolve(path)

@@ -159,7 +159,7 @@ def test_a_full_cache_compiles_in_memory_and_leaves_no_debris(tmp_path, expected
             "def _full(fd, data):\n"
             "    os.write(fd, bytes(data[:len(data) // 2]))\n"
             "    raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))\n"
-            "cache._write_all = _full")
+            "cache.write_all = _full")
     result = run(cache, full)
     assert right(result, expected) and result["compiled"] == 1
     [warning] = cache_warnings(result)
@@ -210,7 +210,7 @@ def test_a_second_call_does_not_verify_again(tmp_path, monkeypatch):
     monkeypatch.setenv("HPCAD_CACHE_DIR", str(tmp_path / "cache"))
     from hpcad.backend.numba import cache
     first = cache_victim.gradient("numba")
-    monkeypatch.setattr(cache.Entry, "_verify", lambda self: pytest.fail("verified again"))
+    monkeypatch.setattr(cache.Entry, "verify", lambda self: pytest.fail("verified again"))
     monkeypatch.setattr(cache.Store, "read", lambda self, name: pytest.fail("read again"))
     assert cache_victim.gradient("numba") == first
 

@@ -18,7 +18,7 @@ def marker_dir(tmp_path, monkeypatch):
     directory = tmp_path / "markers"
     directory.mkdir()
     monkeypatch.setenv("HPCAD_MARKERS_PATH", str(directory))
-    caches = (markers.marker_files, markers._mpi_declared, markers.mpi_frameworks)
+    caches = (markers.marker_files, markers.mpi_declared, markers.mpi_frameworks)
     for cache in caches:
         cache.cache_clear()
     yield directory

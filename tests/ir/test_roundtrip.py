@@ -4,7 +4,7 @@ prints again identically, and verifies."""
 import numpy as np
 import pytest
 
-from hpcad.api import _float_kinds
+from hpcad.api import float_kinds
 from hpcad.ir import parse_function, print_function, verify_function
 from tests.ad.kernels import CASES
 
@@ -22,7 +22,7 @@ def test_kernel_ir_round_trips(case):
     k = case.kernel
     spec = k.specialize(k.bind(args))
     _round_trip(spec.primal)
-    kinds = tuple(_float_kinds(k, args, set(range(len(args)))))
+    kinds = tuple(float_kinds(k, args, set(range(len(args)))))
     for mode in ("forward", "reverse"):
         _round_trip(spec.derivative(mode, kinds, True))
 

@@ -173,7 +173,7 @@ def _new_file(directory: Path, name: str, data: bytes) -> str:
     removed again if it cannot be written whole."""
     fd, tmp = tempfile.mkstemp(dir=directory, prefix=f".{name}.", suffix=".tmp")
     try:
-        _write_all(fd, data)
+        write_all(fd, data)
     except BaseException:
         os.unlink(tmp)
         raise
@@ -182,7 +182,7 @@ def _new_file(directory: Path, name: str, data: bytes) -> str:
     return tmp
 
 
-def _write_all(fd: int, data: bytes) -> None:
+def write_all(fd: int, data: bytes) -> None:
     view = memoryview(data)
     while view:
         view = view[os.write(fd, view):]
@@ -361,7 +361,7 @@ class Entry:
     def open(self) -> None:
         """Verify the entry on disk, or start it afresh (writing its source)."""
         try:
-            found = self._verify()
+            found = self.verify()
         except Untrusted as e:
             warn(f"hpcad ignores the cache entry {self.store.root / self.name}.*: {e}; "
                   + ("it recompiles it" if self.writable else "it compiles it in memory"))
@@ -374,7 +374,7 @@ class Entry:
         self.files, self.verified = {}, {}
         self.write(f"{self.name}.py", self.source.encode())
 
-    def _verify(self) -> bool:
+    def verify(self) -> bool:
         """Whether the entry exists and every file its manifest lists matches it; Untrusted
         (saying why) if anything does not."""
         verified = verified_files(self.store, self.name)
