@@ -127,3 +127,10 @@ def test_no_sys_path_edits(tree_root):
     bad = [f"{p.relative_to(ROOT)}" for p in sorted((ROOT / tree_root).rglob("*.py"))
            if edit.search(p.read_text())]
     assert not bad, f"sys.path edited in {', '.join(bad)}: import the package instead"
+
+
+def test_generated_numba_source_reads_snapshot_files_from_the_runtime():
+    """The numba writer's generated source names its imports in strings, which the import
+    checks above do not see."""
+    source = (PACKAGE / "backend" / "numba" / "codegen.py").read_text()
+    assert "hpcad.checkpoint" not in source and "hpcad.runtime.snapshots" in source
