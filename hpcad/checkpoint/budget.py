@@ -281,8 +281,8 @@ class Choice:
 def cache_segments(own: int | None, loop: TimeLoop | None, cache: int) -> Choice | None:
     """Segments whose tape stays in cache, when the store-all tape does not: a reverse
     sweep that re-runs a segment from its snapshot and reads its tape from cache beats one
-    that streams every step's tape from memory (Burgers at n = 2e5 and 100 steps: 160 MB of
-    tape, 6.6x the primal; 20 segments of 8 MB, 4.8x). A segment takes a quarter of the
+    that streams every step's tape from memory (measured: benchmarks/README.md). A segment
+    takes a quarter of the
     cache (the state and the adjoints need the rest) and at least 2 steps; None where one
     step's tape alone is too big (memory-bound sizes: store-all), and None where a step
     tapes more than twice the bytes of its state: re-running such a step computes much from
