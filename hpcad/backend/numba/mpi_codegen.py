@@ -40,45 +40,16 @@ def mpi_world(w: Writer, op, depth):
     w.emit(depth, f"{w.name(op.results[0])} = mpi_handles[{WORLD_SLOT}]")
 
 
-@rule("mpi.rank")
-def mpi_rank(w: Writer, op, depth):
-    w.emit(depth, f"{w.name(op.results[0])} = hpcad_mpi.rank({mpi_args(w, op)})")
 
 
-@rule("mpi.size")
-def mpi_size(w: Writer, op, depth):
-    w.emit(depth, f"{w.name(op.results[0])} = hpcad_mpi.size({mpi_args(w, op)})")
 
 
-@rule("mpi.barrier")
-def mpi_barrier(w: Writer, op, depth):
-    w.emit(depth, f"hpcad_mpi.barrier({mpi_args(w, op)})")
 
-
-@rule("mpi.sendrecv")
-def mpi_sendrecv(w: Writer, op, depth):
-    w.emit(depth, f"hpcad_mpi.sendrecv({mpi_args(w, op, [dtype_of(op.operands[0])])})")
-
-
-@rule("mpi.send")
-def mpi_send(w: Writer, op, depth):
-    w.emit(depth, f"hpcad_mpi.send({mpi_args(w, op, [dtype_of(op.operands[0])])})")
-
-
-@rule("mpi.recv")
-def mpi_recv(w: Writer, op, depth):
-    w.emit(depth, f"hpcad_mpi.recv({mpi_args(w, op, [dtype_of(op.operands[0])])})")
-
-
-@rule("mpi.allreduce")
-def mpi_allreduce(w: Writer, op, depth):
-    extra = [dtype_of(op.operands[0]), reduction_of(op)]
-    w.emit(depth, f"hpcad_mpi.allreduce({mpi_args(w, op, extra)})")
 
 
 @rule("mpi.allreduce_scalar")
 def mpi_allreduce_scalar(w: Writer, op, depth):
-    extra = [dtype_of(op.operands[0]), reduction_of(op)]
+    extra = _dtype_reduction(op)
     if is_vector(op.results[0]):   # a vector's lanes, reduced in one message
         w.emit(depth, f"hpcad_mpi.allreduce({vector.vector_operand(w, op.operands[0])}, "
                       f"{vector.stored(w, op.results[0])}, {w.ref(op.operands[1])}, "
@@ -126,15 +97,6 @@ def mpi_wait(w: Writer, op, depth):
     w.emit(depth, f"hpcad_mpi.wait({w.ref(op.operands[0])}, {site(w, op)})")
 
 
-@rule("mpi.reduce")
-def mpi_reduce(w: Writer, op, depth):
-    extra = [dtype_of(op.operands[0]), reduction_of(op)]
-    w.emit(depth, f"hpcad_mpi.reduce({mpi_args(w, op, extra)})")
-
-
-@rule("mpi.bcast")
-def mpi_bcast(w: Writer, op, depth):
-    w.emit(depth, f"hpcad_mpi.bcast({mpi_args(w, op, [dtype_of(op.operands[0])])})")
 
 
 @rule("mpi.gather")
@@ -157,7 +119,30 @@ def mpi_alltoall(w: Writer, op, depth):
     lanewise(w, op, depth, "alltoall")
 
 
-@rule("mpi.cart_shift")
-def mpi_cart_shift(w: Writer, op, depth):
-    w.emit(depth, f"{w.name(op.results[0])}, {w.name(op.results[1])} = "
-                  f"hpcad_mpi.cart_shift({mpi_args(w, op)})")
+def _dtype(op) -> list[str]:
+    return [dtype_of(op.operands[0])]
+
+
+def _dtype_reduction(op) -> list[str]:
+    return [dtype_of(op.operands[0]), reduction_of(op)]
+
+
+def _none(op) -> list[str]:
+    return []
+
+
+def _call(name: str, extra=_none):
+    """The rule of an op that is one call of the compiled helper `name` on its operands,
+    the `extra` handles and its site, assigning its results (if any)."""
+    def write(w: Writer, op, depth):
+        results = ", ".join(w.name(r) for r in op.results)
+        w.emit(depth, f"{results + ' = ' if results else ''}"
+                      f"hpcad_mpi.{name}({mpi_args(w, op, extra(op))})")
+    return write
+
+
+# ops that are one call: op name -> (helper, extra handles after the operands)
+for _name, _extra in {"rank": _none, "size": _none, "barrier": _none, "cart_shift": _none,
+                      "sendrecv": _dtype, "send": _dtype, "recv": _dtype, "bcast": _dtype,
+                      "allreduce": _dtype_reduction, "reduce": _dtype_reduction}.items():
+    rule(f"mpi.{_name}")(_call(_name, _extra))
