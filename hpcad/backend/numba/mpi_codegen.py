@@ -3,6 +3,7 @@ datatype and reduction handles read from the `mpi_handles` argument. Buffers of 
 (batched derivatives) are sent whole: one message carries every direction."""
 from __future__ import annotations
 
+import functools
 from typing import TYPE_CHECKING
 
 from ...errors import HpcadError, where
@@ -82,14 +83,6 @@ def nonblocking(w: Writer, op, depth, kind):
                   f"hpcad_mpi.{kind}({mpi_args(w, op, [dtype_of(buf)])})")
 
 
-@rule("mpi.isend")
-def mpi_isend(w: Writer, op, depth):
-    nonblocking(w, op, depth, "isend")
-
-
-@rule("mpi.irecv")
-def mpi_irecv(w: Writer, op, depth):
-    nonblocking(w, op, depth, "irecv")
 
 
 @rule("mpi.wait")
@@ -99,24 +92,8 @@ def mpi_wait(w: Writer, op, depth):
 
 
 
-@rule("mpi.gather")
-def mpi_gather(w: Writer, op, depth):
-    lanewise(w, op, depth, "gather")
 
 
-@rule("mpi.scatter")
-def mpi_scatter(w: Writer, op, depth):
-    lanewise(w, op, depth, "scatter")
-
-
-@rule("mpi.allgather")
-def mpi_allgather(w: Writer, op, depth):
-    lanewise(w, op, depth, "allgather")
-
-
-@rule("mpi.alltoall")
-def mpi_alltoall(w: Writer, op, depth):
-    lanewise(w, op, depth, "alltoall")
 
 
 def _dtype(op) -> list[str]:
@@ -146,3 +123,7 @@ for _name, _extra in {"rank": _none, "size": _none, "barrier": _none, "cart_shif
                       "sendrecv": _dtype, "send": _dtype, "recv": _dtype, "bcast": _dtype,
                       "allreduce": _dtype_reduction, "reduce": _dtype_reduction}.items():
     rule(f"mpi.{_name}")(_call(_name, _extra))
+for _name in ("isend", "irecv"):
+    rule(f"mpi.{_name}")(functools.partial(nonblocking, kind=_name))
+for _name in ("gather", "scatter", "allgather", "alltoall"):
+    rule(f"mpi.{_name}")(functools.partial(lanewise, call=_name))
