@@ -15,8 +15,8 @@ arrays gets a random cotangent for them (hpcad.vjp). float32 inputs are promoted
 for the derivative check (finite differences in float32 say little).
 
 Each row reads `works`, `wrong` (a silent wrong answer: the primal or the derivative disagrees),
-`error` (the exception's type and first line), `no grad` (nothing float to differentiate) or
-`timeout`."""
+`error` (the exception's type and first line), `no grad` (nothing float to differentiate),
+`timeout` or `skip` (the file has no function of the benchmark's name)."""
 from __future__ import annotations
 
 import argparse
@@ -28,6 +28,7 @@ import sys
 import tempfile
 from pathlib import Path
 
+import numba
 import numpy as np
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -228,7 +229,12 @@ def gradient_error(kern, ref, args: list) -> str | None:
 def check_one(npbench: Path, info: dict, variant_file: Path, backend: str | None) -> dict:
     """Runs in the child process: the row of one benchmark variant."""
     import hpcad
-    ref = getattr(load_module(variant_file, "npbench_numba"), info["func_name"])
+    ref = getattr(load_module(variant_file, "npbench_numba"), info["func_name"], None)
+    if ref is None:
+        return {"status": "skip", "stage": "load",
+                "detail": f"the file defines no function {info['func_name']!r}"}
+    if not isinstance(ref, numba.core.dispatcher.Dispatcher):   # its decorator line lost '@'
+        ref = numba.njit(ref)
     args = inputs(npbench, info)
     with tempfile.TemporaryDirectory() as tmp:
         path = Path(tmp) / variant_file.name      # same name and lines in hpcad's messages
@@ -236,6 +242,8 @@ def check_one(npbench: Path, info: dict, variant_file: Path, backend: str | None
         stage = "load"
         try:
             kern = getattr(load_module(path, "npbench_hpcad", hpcad=hpcad), info["func_name"])
+            if not isinstance(kern, hpcad.Kernel):
+                kern = hpcad.kernel(kern)
             stage = "primal"
             err = primal_error(kern, ref, args)
             if err:
@@ -243,7 +251,7 @@ def check_one(npbench: Path, info: dict, variant_file: Path, backend: str | None
             stage = "gradient"
             err = gradient_error(kern, ref, args)
         except Exception as e:   # the row records it; nothing is hidden
-            first = (str(e).strip().splitlines() or [""])[0]
+            first = (str(e).strip().splitlines() or [""])[0].replace(f"{tmp}/", "")
             return {"status": "error", "stage": stage, "detail": f"{type(e).__name__}: {first}"}
     if err == "no grad":
         return {"status": "no grad", "stage": "gradient", "detail": ""}
@@ -288,7 +296,7 @@ def table(rows: list[dict]) -> list[str]:
         detail = r["detail"].replace("|", "\\|")[:160]
         lines.append(f"| {r['kernel']} | {r['variant']} | {mark} | {r['stage']} | {detail} |")
     counts = {s: sum(r["status"] == s for r in rows) for s in
-              ("works", "wrong", "error", "no grad", "timeout")}
+              ("works", "wrong", "error", "no grad", "timeout", "skip")}
     lines.append("")
     lines.append(", ".join(f"{n} {s}" for s, n in counts.items()))
     return lines
