@@ -172,6 +172,15 @@ class LoweringContext:
                              "e.g. np.sum(a)")
         return v
 
+    def runtime_check(self, cond: Value, message: str, node) -> None:
+        """Stop the kernel with a KernelAssertionError saying `message` at node's file:line
+        unless cond holds when it runs (an `rt.assert`; derivatives check it in their primal
+        part)."""
+        saved = self.builder.loc
+        self.builder.loc = self.loc_of(node)
+        self.builder.op("rt.assert", [self.truth(cond, node)], [], {"what": message})
+        self.builder.loc = saved
+
     def python_const(self, obj) -> Value:
         if isinstance(obj, (bool, np.bool_)):
             return self.const(bool(obj), i1)

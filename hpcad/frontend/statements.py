@@ -124,6 +124,18 @@ def store(ctx: LoweringContext, arr, idx, value, node):
     ctx.builder.op("mem.store", [ctx.coerce(value, arr.type.dtype)] + [arr] + idx)
 
 
+def stmt_assert(ctx: LoweringContext, s):
+    """`assert cond[, "message"]`: checked when the kernel runs (also in the primal part of
+    its derivatives), a KernelAssertionError at the statement's file:line if it fails."""
+    what = f"`assert {ast.unparse(s.test)}` failed"
+    if s.msg is not None:
+        if not (isinstance(s.msg, ast.Constant) and isinstance(s.msg.value, str)):
+            ctx.unsupported(s, "an assert message that is not a string literal",
+                            'write the message as a constant string: assert x > 0, "x > 0"')
+        what += f": {s.msg.value}"
+    ctx.runtime_check(ctx.condition(s.test), what, s)
+
+
 def stmt_if(ctx: LoweringContext, s):
     ctx.if_stmts(ctx.condition(s.test), s.body, s.orelse, s)
 
@@ -253,6 +265,7 @@ STATEMENTS = {
     ast.Assign: stmt_assign,
     ast.AnnAssign: stmt_annassign,
     ast.AugAssign: stmt_augassign,
+    ast.Assert: stmt_assert,
     ast.If: stmt_if,
     ast.For: stmt_for,
     ast.While: stmt_while,
