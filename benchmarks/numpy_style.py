@@ -5,8 +5,9 @@ differentiated as written. Per kernel, measured in one run (medians after a warm
 - for the stencils, the same ratio for the same kernel written as explicit loops (below);
   target: NumPy style within 1.2x of the loop version's ratio;
 - jax.grad (jit-compiled, after a warm-up, block_until_ready) of the same program in
-  jax.numpy / hpcad's gradient; targets: above 1 on every stencil (hpcad faster), at least
-  1/1.5 on the matrix products. Without jax installed that column stays empty.
+  jax.numpy (benchmarks/numpy_style_jax.py) / hpcad's gradient; targets: above 1 on every
+  stencil (hpcad faster), at least 1/1.5 on the matrix products. Without jax installed that
+  column stays empty and the row says so.
 
 A kernel hpcad cannot run yet gets a row with the reason instead of its figures. Each row
 also says how far hpcad's gradient is from JAX's (and from the loop version's)."""
@@ -101,62 +102,6 @@ def fdtd_2d_loops(ex, ey, hz, fict):
 LOOPS = {"jacobi_2d": jacobi_2d_loops, "heat_3d": heat_3d_loops, "fdtd_2d": fdtd_2d_loops}
 
 
-# -- the same programs in jax.numpy ------------------------------------------------------------
-def _jax_programs() -> dict:
-    """name -> (loss in jax.numpy, positions of its static arguments)."""
-    import jax
-    import jax.numpy as jnp
-
-    def jacobi_2d(A, B, tsteps):
-        def step(_, AB):
-            A, B = AB
-            B = B.at[1:-1, 1:-1].set(0.2 * (A[1:-1, 1:-1] + A[1:-1, :-2] + A[1:-1, 2:]
-                                            + A[2:, 1:-1] + A[:-2, 1:-1]))
-            A = A.at[1:-1, 1:-1].set(0.2 * (B[1:-1, 1:-1] + B[1:-1, :-2] + B[1:-1, 2:]
-                                            + B[2:, 1:-1] + B[:-2, 1:-1]))
-            return A, B
-        A, B = jax.lax.fori_loop(0, tsteps, step, (A, B))
-        return jnp.sum(A * A)
-
-    def heat_point(A):
-        c = A[1:-1, 1:-1, 1:-1]
-        return (0.125 * (A[2:, 1:-1, 1:-1] - 2.0 * c + A[:-2, 1:-1, 1:-1])
-                + 0.125 * (A[1:-1, 2:, 1:-1] - 2.0 * c + A[1:-1, :-2, 1:-1])
-                + 0.125 * (A[1:-1, 1:-1, 2:] - 2.0 * c + A[1:-1, 1:-1, :-2]) + c)
-
-    def heat_3d(A, B, tsteps):
-        def step(_, AB):
-            A, B = AB
-            B = B.at[1:-1, 1:-1, 1:-1].set(heat_point(A))
-            A = A.at[1:-1, 1:-1, 1:-1].set(heat_point(B))
-            return A, B
-        A, B = jax.lax.fori_loop(0, tsteps, step, (A, B))
-        return jnp.sum(A * A)
-
-    def fdtd_2d(ex, ey, hz, fict):
-        def step(t, fields):
-            ex, ey, hz = fields
-            ey = ey.at[0, :].set(fict[t])
-            ey = ey.at[1:, :].set(ey[1:, :] - 0.5 * (hz[1:, :] - hz[:-1, :]))
-            ex = ex.at[:, 1:].set(ex[:, 1:] - 0.5 * (hz[:, 1:] - hz[:, :-1]))
-            hz = hz.at[:-1, :-1].set(hz[:-1, :-1] - 0.7 * (ex[:-1, 1:] - ex[:-1, :-1]
-                                                           + ey[1:, :-1] - ey[:-1, :-1]))
-            return ex, ey, hz
-        ex, ey, hz = jax.lax.fori_loop(0, fict.shape[0], step, (ex, ey, hz))
-        return jnp.sum(hz * hz) + 0.5 * jnp.sum(ex * ey)
-
-    def gemm(alpha, beta, C, A, B):
-        C = alpha * A @ B + beta * C
-        return jnp.sum(C * C)
-
-    def atax(A, x):
-        y = A.T @ (A @ x)
-        return jnp.dot(y, y)
-
-    return {"jacobi_2d": (jacobi_2d, (2,)), "heat_3d": (heat_3d, (2,)),
-            "fdtd_2d": (fdtd_2d, ()), "gemm": (gemm, ()), "atax": (atax, ())}
-
-
 # -- inputs and derivatives --------------------------------------------------------------------
 def make_args(name: str, n: int, steps: int | None) -> tuple:
     """The kernel's own inputs at size n, with `steps` time steps where it has them."""
@@ -217,15 +162,12 @@ def gradient(fn, args: tuple, argnums: tuple) -> tuple[float, list]:
     return median_time(df, setup), got
 
 
-def jax_gradient(name: str, args: tuple, argnums: tuple) -> tuple[float, list]:
-    import jax
-    jax.config.update("jax_enable_x64", True)
-    loss, static = _jax_programs()[name]
-    g = jax.jit(jax.grad(loss, argnums=argnums), static_argnums=static)
-
-    def call():
-        return jax.block_until_ready(g(*args))
-    return median_time(call), [np.asarray(x) for x in call()]
+def jax_gradient(name: str, args: tuple) -> tuple[float, list]:
+    """(median seconds, gradients) of jax.grad of the jax.numpy version (jit-compiled; the
+    warm-up call compiles it)."""
+    from benchmarks.numpy_style_jax import jax_grad
+    g = jax_grad(name, args)
+    return median_time(lambda: g(*args)), [np.asarray(x) for x in g(*args)]
 
 
 def difference(got: list, want: list) -> float:
@@ -257,7 +199,7 @@ def run(spec) -> dict:
     if not jax_available():
         row["jax_note"] = "jax not installed"
         return row
-    row["jax_grad_s"], jax_grads = jax_gradient(name, args, kernel.argnums)
+    row["jax_grad_s"], jax_grads = jax_gradient(name, args)
     if grads is not None:
         row["jax_over_hpcad"] = row["jax_grad_s"] / row["hpcad_grad_s"]
         row["grad_vs_jax"] = difference(grads, jax_grads)
