@@ -563,6 +563,31 @@ def fill(ctx: LoweringContext, target: Sliced, value, node) -> None:
     loop_nest(ctx, [d.value for d in dims], body, node, starts=target.starts())
 
 
+def store_masked(ctx: LoweringContext, arr: Value, mask, value, node,
+                 update: Callable | None = None) -> None:
+    """arr[mask] = value (or arr[mask] op= value: update(ctx, element, value)) for a boolean
+    array mask of arr's shape and a scalar value: where mask holds, the element changes.
+    An array right side (NumPy pairs it with the selected elements in order) is refused."""
+    m = as_expr(ctx, mask, node)
+    if m.ndim != arr.type.ndim:
+        ctx.unsupported(node, "a boolean mask of another rank than the array it indexes")
+    if is_array(value):
+        ctx.unsupported(node, "assigning an array through a boolean mask",
+                        "assign a scalar (a[mask] = 0.0), or use np.where: "
+                        "a[:] = np.where(mask, b, a)")
+    value = ctx.scalar(value, node)
+    target = as_expr(ctx, arr, node)
+    if not isinstance(target, Sliced):
+        target = whole(ctx, arr)
+
+    def select(c, vs):
+        cond, cur = vs
+        new = update(c, cur, value) if update is not None else value
+        return c.builder.op1("arith.select", [c.truth(cond, node), c.coerce(new, cur.type),
+                                              cur], cur.type)
+    fill(ctx, target, elementwise(ctx, select, [m, target], node), node)
+
+
 def whole(ctx: LoweringContext, arr: Value) -> Sliced:
     """arr[...] over every axis (the target of `a[:] = ...` and `a += ...`)."""
     axes = [("s", ctx.const(0, i64), 1, d, True) for d in Ref(arr).dims(ctx)]
