@@ -628,6 +628,31 @@ def _add_into(c: _Compiler, op: Op) -> Step:
     return add_into
 
 
+def _lane_of(t, transpose: bool = False) -> Callable:
+    """lane w of an operand of a linalg op (a plain array is the same in every lane),
+    transposed if asked."""
+    if lanes(t) > 1:
+        return (lambda x, w: x[w].T) if transpose else (lambda x, w: x[w])
+    return (lambda x, w: x.T) if transpose else (lambda x, w: x)
+
+
+@_rule("linalg.matmul", "linalg.outer")
+def _linalg(c: _Compiler, op: Op) -> Step:
+    a, b, out = c.slots_of(op.operands)
+    product = np.matmul if op.name == "linalg.matmul" else np.outer
+    lane_a = _lane_of(op.operands[0].type, op.attrs.get("transpose_a", False))
+    lane_b = _lane_of(op.operands[1].type, op.attrs.get("transpose_b", False))
+    width = lanes(op.operands[2].type)
+
+    def linalg(r):
+        if width == 1:
+            r[out][...] = product(lane_a(r[a], 0), lane_b(r[b], 0))
+            return
+        for w in range(width):
+            r[out][w] = product(lane_a(r[a], w), lane_b(r[b], w))
+    return linalg
+
+
 @_rule("mpi.world")
 def _world(c: _Compiler, op: Op) -> Step:
     out = c.slot(op.result)

@@ -9,7 +9,7 @@ from ...errors import where
 from ...ir.core import Block, Function, Op, Value, walk
 from ...ir.dialects import MATH_FUNCS
 from ...ir.types import ScalarType, lanes
-from . import faults, mpi_codegen, parallel, tape, vector
+from . import faults, linalg, mpi_codegen, parallel, tape, vector
 from .cache import boundscheck
 from .common import NP_TYPES, without_terminator
 from .rules import rule
@@ -17,7 +17,7 @@ from .vector import is_vector
 from .writer import Writer
 
 # the modules whose rules (rules.py) the writer needs besides this one's
-RULE_MODULES = (tape, parallel, mpi_codegen, vector)
+RULE_MODULES = (tape, parallel, mpi_codegen, vector, linalg)
 
 _BINARY = {"arith.add": "+", "arith.sub": "-", "arith.mul": "*", "arith.div": "/",
            "arith.floordiv": "//", "arith.mod": "%", "arith.pow": "**", "arith.shl": "<<",
