@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING
 
 from ..ir.core import Block, Value
 from ..ir.types import SCALARS, ArrayType, f64, i1, i64, promote, scalar_from_dtype
-from . import arrays, mpi, parallel
+from . import arrays, linalg, mpi, parallel
 from . import intrinsics as intr
 from .markers import marker_of, mpi_framework_of, mpi_function
 from .syntax import has_side_effect_free_shape
@@ -50,6 +50,8 @@ def expr_tuple(ctx: LoweringContext, node):
 
 
 def expr_binop(ctx: LoweringContext, node):
+    if isinstance(node.op, ast.MatMult):
+        return linalg.product(ctx, ctx.expr(node.left), ctx.expr(node.right), node)
     return binop(ctx, node.op, ctx.expr(node.left), ctx.expr(node.right), node)
 
 
@@ -219,6 +221,8 @@ def expr_attribute(ctx: LoweringContext, node):
         return ctx.wrap_static(getattr(base.obj, node.attr), node)
     if mpi.is_comm(ctx, base):
         return mpi.comm_attribute(ctx, base, node.attr, node)
+    if node.attr == "T" and arrays.is_array(base):
+        return linalg.transpose(ctx, base, node)
     if isinstance(base, Value) and isinstance(base.type, ArrayType):
         if node.attr == "shape":
             return tuple(ctx.builder.op1("mem.shape", [base], i64, {"axis": k})
@@ -246,6 +250,8 @@ def expr_call(ctx: LoweringContext, node):
         if isinstance(base, Value) and isinstance(base.type, ArrayType) \
                 and node.func.attr == "view":
             return bitcast(ctx, base, node)
+        if arrays.is_array(base) and node.func.attr == "dot":
+            return linalg.method_dot(ctx, base, node)
     fn = ctx.expr(node.func)
     if not isinstance(fn, Static):
         ctx.unsupported(node, "calling something that is not a function")
@@ -529,7 +535,8 @@ INTRINSICS = [(intr.UNARY_MATH, elementwise_call(1, unary_math)),
               (intr.LOGICAL_NOT, elementwise_call(1, logical)),
               (intr.LOGICAL_BINARY, elementwise_call(2, logical)),
               (intr.ALLOC, call_alloc), (intr.ALLOC_LIKE, call_alloc),
-              (intr.CASTS, elementwise_call(1, cast)), ({builtins.len}, call_len)]
+              (intr.CASTS, elementwise_call(1, cast)), ({builtins.len}, call_len),
+              (linalg.FUNCTIONS, linalg.call)]
 
 # expression kind -> its rule (LoweringContext.expr)
 EXPRESSIONS = {

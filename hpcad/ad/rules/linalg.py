@@ -14,6 +14,7 @@ from ...errors import DifferentiationError, where
 from ...ir.core import Builder, Op, Value, walk
 from ...ir.dialects import in_parallel
 from ...ir.effects import writes
+from ...ir.types import element
 from ..common import array_type, zero
 from ..custom import array_like
 from .registry import defrule
@@ -93,7 +94,7 @@ def jvp_bilinear(ctx: ForwardContext, op: Op) -> None:
     terms = [(ctx.shadow_of(x), ny)] if ctx.act.shadowed(x) else []
     terms += [(nx, ctx.shadow_of(y))] if ctx.act.shadowed(y) else []
     if not terms:
-        ctx.b.op("mem.fill", [zero(ctx.b, array_type(d_out).dtype), d_out])
+        ctx.b.op("mem.fill", [zero(ctx.b, element(array_type(d_out).dtype)), d_out])
         return
     product(ctx.b, op.name, *terms[0], d_out, ta, tb)
     for first, second in terms[1:]:
@@ -124,7 +125,7 @@ def vjp_bilinear(ctx: ReverseContext, op: Op, region: Region) -> None:
         part = array_like(ctx.b, target, fill="empty")
         product(ctx.b, name, first, second, part, *_flags(attrs))
         parts.append((part, target))
-    ctx.b.op("mem.fill", [zero(ctx.b, array_type(g).dtype), g])
+    ctx.b.op("mem.fill", [zero(ctx.b, element(array_type(g).dtype)), g])
     for part, target in parts:
         ctx.b.op("mem.add_into", [part, target])
 
