@@ -133,9 +133,10 @@ def vjp_bilinear(ctx: ReverseContext, op: Op, region: Region) -> None:
 def _read_again(ctx: ReverseContext, op: Op, arr: Value, region: Region) -> Value:
     """arr as op read it, for the reverse sweep: arr itself when nothing writes it after op,
     else (op at top level) a copy made just before op in the forward sweep."""
+    visible = _visible(ctx, arr, region)
     later = _later_write(ctx, op, arr)
     if later is None:
-        return _visible(ctx, arr, region)
+        return visible
     if op.parent is not ctx.fn.body:
         raise DifferentiationError(
             f"{where(op.loc)}: the reverse sweep of this matrix product needs the values "

@@ -1,0 +1,185 @@
+"""Matrix products in kernels (`@`, np.matmul, np.dot, a.dot, np.outer, .T, np.transpose):
+the primal equals numba.njit of the same source, derivatives match central finite
+differences and each other (harness.check_case), batched derivatives equal W separate calls
+(width_check.py), on both backends; the derivatives are products too (linalg ops in the
+derivative IR, no element loops); an operand overwritten after a product still gets the
+right gradient, or a clear error where hpcad cannot keep its old values."""
+import math
+
+import numba
+import numpy as np
+import pytest
+
+import hpcad as ad
+from hpcad.cli import default_activity, specialization
+from hpcad.errors import DifferentiationError, KernelAssertionError
+from hpcad.ir.core import walk
+from tests.ad.harness import BACKENDS, case_rng, check_case, on_backends, relative_error
+from tests.ad.kernels import Case
+from tests.ad.width_check import check_forward, check_reverse
+
+
+@ad.kernel
+def gemm_nt(A, B, u, v):
+    D = A @ B.T
+    return np.dot(u, D @ v)
+
+
+@ad.kernel
+def vector_matrix(x, A):
+    y = np.dot(x, A)
+    return y.dot(np.sin(y))
+
+
+@ad.kernel
+def at_b(A, B, u, v):
+    C = np.transpose(A) @ B
+    return np.dot(u, C.dot(v))
+
+
+@ad.kernel
+def matmul_function(A, x, u):
+    return np.dot(u, np.matmul(A, np.sin(x)))
+
+
+@ad.kernel
+def outer_product(x, y, u, v):
+    O = np.outer(x, np.cos(y))
+    return np.dot(u, O @ v)
+
+
+@ad.kernel
+def transpose_in_expression(A, u, v):
+    E = np.exp(A.T) * 0.5
+    return np.dot(u, E @ v)
+
+
+@ad.kernel
+def mlp_layer(W, x, b, c):
+    h = np.tanh(W @ x + b)
+    return np.dot(c, h)
+
+
+@ad.kernel
+def prange_around_product(A, B, x):
+    n = x.shape[0]
+    y = np.empty(n)
+    for i in numba.prange(n):
+        y[i] = math.sin(x[i])
+    z = (A @ B) @ y
+    s = 0.0
+    for i in numba.prange(n):
+        s += z[i] * z[i]
+    return s
+
+
+@ad.kernel
+def overwritten_after_product(A, B, u, v):
+    C = A @ B
+    for i in range(A.shape[0]):
+        for j in range(A.shape[1]):
+            A[i, j] = A[i, j] * A[i, j]
+    return np.dot(u, C @ v) + np.dot(u, A @ u)
+
+
+def _on(kernel, backend):
+    """The kernel run on `backend`."""
+    return ad.kernel(kernel.py_func, backend=backend)
+
+
+def _normal(*shapes, dtype=np.float64):
+    return lambda rng: tuple(rng.standard_normal(s).astype(dtype) for s in shapes)
+
+
+CASES = [
+    Case("gemm_nt", gemm_nt, _normal((4, 3), (5, 3), (4,), (5,))),
+    Case("vector_matrix", vector_matrix, _normal((4,), (4, 3))),
+    Case("at_b", at_b, _normal((3, 4), (3, 5), (4,), (5,))),
+    Case("matmul_function", matmul_function, _normal((4, 3), (3,), (4,))),
+    Case("outer_product", outer_product, _normal((4,), (3,), (4,), (3,))),
+    Case("transpose_in_expression", transpose_in_expression, _normal((3, 4), (4,), (3,))),
+    Case("mlp_layer", mlp_layer, _normal((5, 3), (3,), (5,), (5,))),
+    Case("prange_around_product", prange_around_product, _normal((4, 3), (3, 4), (4,))),
+    Case("overwritten_after_product", overwritten_after_product,
+         _normal((3, 3), (3, 4), (3,), (4,))),
+]
+FAST_ON_NUMBA = ("gemm_nt", "overwritten_after_product")
+NUMPY_ONLY = ("matmul_function",)   # numba.njit has no np.matmul: compared with NumPy
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+@pytest.mark.parametrize("case", [pytest.param(c, id=c.name) for c in CASES])
+def test_primal_equals_numba_njit(case, backend):
+    args = case.make_args(case_rng(case))
+    reference = case.kernel.py_func if case.name in NUMPY_ONLY else \
+        numba.njit(case.kernel.py_func)
+    expected = reference(*[np.copy(a) for a in args])
+    got = _on(case.kernel, backend)(*[np.copy(a) for a in args])
+    assert relative_error(got, expected) <= 1e-12
+
+
+@on_backends(CASES, fast_on_numba=FAST_ON_NUMBA)
+def test_derivatives_match_finite_differences(case, backend):
+    check_case(case, backend)
+
+
+@on_backends(CASES, fast_on_numba=FAST_ON_NUMBA)
+def test_width_3_equals_three_calls(case, backend):
+    rng = case_rng(case)
+    args = case.make_args(rng)
+    check_forward(case.kernel, args, 3, backend, rng)
+    check_reverse(case.kernel, args, 3, backend, rng)
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_float32_product(backend):
+    @ad.kernel
+    def gemm32(A, B, u, v):
+        return np.dot(u, (A @ B) @ v)
+    rng = np.random.default_rng(0)
+    args = _normal((4, 3), (3, 5), (4,), (5,), dtype=np.float32)(rng)
+    expected = numba.njit(gemm32.py_func)(*args)
+    assert relative_error(_on(gemm32, backend)(*args), expected) <= 1e-6
+    grads = ad.grad(gemm32, argnums=(0, 1), backend=backend)(*args)
+    A, B, u, v = (a.astype(np.float64) for a in args)
+    assert relative_error(grads[0], np.outer(u, B @ v)) <= 1e-5
+    assert relative_error(grads[1], np.outer(A.T @ u, v)) <= 1e-5
+
+
+@pytest.mark.parametrize("mode, counts", [("forward", {"linalg.matmul": 6}),
+                                           ("reverse", {"linalg.matmul": 5, "linalg.outer": 1})])
+def test_derivatives_are_products(mode, counts):
+    """gemm_nt's two products: forward adds a product per operand with a tangent (2 + 2);
+    reverse adds, for D @ v, an outer product (D's adjoint) and a product (v's), for
+    A @ B.T one product per operand."""
+    spec = specialization(gemm_nt, "f64[:,::1], f64[:,::1], f64[::1], f64[::1]")
+    fn = spec.derivative(mode, default_activity(spec), True)
+    names = [op.name for op in walk(fn.body)]
+    assert {name: names.count(name) for name in counts} == counts
+
+
+@ad.kernel
+def overwritten_in_loop(A, u, v, steps):
+    s = 0.0
+    for t in range(steps):
+        s += np.dot(u, A @ v)
+        for i in range(A.shape[0]):
+            A[i, 0] = 0.5 * A[i, 0]
+    return s
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_operand_overwritten_in_the_same_loop_is_a_clear_error(backend):
+    args = _normal((3, 4), (3,), (4,))(np.random.default_rng(1)) + (2,)
+    with pytest.raises(DifferentiationError, match=r"test_linalg.py:\d+: the reverse sweep "
+                                                  r"of this matrix product needs the values "
+                                                  r"'A' had here"):
+        ad.grad(overwritten_in_loop, argnums=2, backend=backend)(*args)   # v's needs A
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_mismatched_inner_axes_stop_the_kernel(backend):
+    rng = np.random.default_rng(2)
+    A, B, u, v = _normal((4, 3), (5, 2), (4,), (5,))(rng)
+    with pytest.raises(KernelAssertionError, match="inner axes have different lengths"):
+        _on(gemm_nt, backend)(A, B, u, v)
