@@ -67,6 +67,13 @@ def jacobi_sweeps(u, v, nsteps):
     return u[n // 2, m // 2]
 
 
+@ad.kernel
+def matvec_t(A, x, y):
+    """Matrix products (linalg.matmul with a transpose flag): the forward adds a product per
+    operand with a tangent, the reverse an outer product for A and a product for x."""
+    return np.dot(y, A.T @ x)
+
+
 GOLDEN = {
     "dot": (dot, "float64[::1], float64[::1]"),
     "heat_step": (heat_step, "float64[::1], float64[::1], float64"),
@@ -74,4 +81,5 @@ GOLDEN = {
     "newton_sqrt": (newton_sqrt, "float64"),
     "heat_steps": (heat_steps, "float64[::1], float64, int64"),
     "jacobi_sweeps": (jacobi_sweeps, "float64[:, ::1], float64[:, ::1], int64"),
+    "matvec_t": (matvec_t, "float64[:, ::1], float64[::1], float64[::1]"),
 }
