@@ -44,8 +44,8 @@ def matmul_function(A, x, u):
 
 @ad.kernel
 def outer_product(x, y, u, v):
-    O = np.outer(x, np.cos(y))
-    return np.dot(u, O @ v)
+    P = np.outer(x, np.cos(y))
+    return np.dot(u, P @ v)
 
 
 @ad.kernel
