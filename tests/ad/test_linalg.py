@@ -61,6 +61,12 @@ def mlp_layer(W, x, b, c):
 
 
 @ad.kernel
+def view_operands(A, B, u, v):
+    C = A[1:, :] @ B[:, ::2]
+    return np.dot(u[1:], C @ v[:C.shape[1]])
+
+
+@ad.kernel
 def prange_around_product(A, B, x):
     n = x.shape[0]
     y = np.empty(n)
@@ -99,6 +105,7 @@ CASES = [
     Case("outer_product", outer_product, _normal((4,), (3,), (4,), (3,))),
     Case("transpose_in_expression", transpose_in_expression, _normal((3, 4), (4,), (3,))),
     Case("mlp_layer", mlp_layer, _normal((5, 3), (3,), (5,), (5,))),
+    Case("view_operands", view_operands, _normal((5, 3), (3, 6), (5,), (4,))),
     Case("prange_around_product", prange_around_product, _normal((4, 3), (3, 4), (4,))),
     Case("overwritten_after_product", overwritten_after_product,
          _normal((3, 3), (3, 4), (3,), (4,))),
@@ -107,6 +114,7 @@ FAST_ON_NUMBA = ("gemm_nt", "overwritten_after_product")
 NUMPY_ONLY = ("matmul_function",)   # numba.njit has no np.matmul: compared with NumPy
 
 
+@pytest.mark.filterwarnings("ignore::numba.NumbaPerformanceWarning")   # numba's, on views
 @pytest.mark.parametrize("backend", BACKENDS)
 @pytest.mark.parametrize("case", [pytest.param(c, id=c.name) for c in CASES])
 def test_primal_equals_numba_njit(case, backend):

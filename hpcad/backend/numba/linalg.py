@@ -22,9 +22,12 @@ def _ndim(v: Value) -> int:
 
 
 def _contiguous(w: Writer, v: Value) -> bool:
-    """Whether numba types v (its lane's view, for an array of vectors) C-contiguous."""
+    """Whether numba types v (its lane's view, for an array of vectors) C-contiguous: an
+    argument or an allocation the IR types so (numba types a view such as a[1:3, :] 'A'
+    where the IR knows it is contiguous)."""
     assert isinstance(v.type, ArrayType)
-    return v.type.layout == "C" and (lanes(v.type) == 1 or vector.lanes_first(w))
+    made = not isinstance(v.owner, Op) or v.owner.name == "mem.alloc"
+    return v.type.layout == "C" and made and (lanes(v.type) == 1 or vector.lanes_first(w))
 
 
 def _lane_view(w: Writer, v: Value, lane: str | None) -> str:
