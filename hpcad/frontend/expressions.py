@@ -50,12 +50,12 @@ def expr_tuple(ctx: LoweringContext, node):
 
 
 def expr_binop(ctx: LoweringContext, node):
-    if isinstance(node.op, ast.MatMult):
-        return linalg.product(ctx, ctx.expr(node.left), ctx.expr(node.right), node)
     return binop(ctx, node.op, ctx.expr(node.left), ctx.expr(node.right), node)
 
 
 def binop(ctx: LoweringContext, op, a, b, node) -> Value:
+    if isinstance(op, ast.MatMult):
+        return linalg.product(ctx, a, b, node)
     if arrays.is_array(a) or arrays.is_array(b):
         return arrays.elementwise(ctx, lambda c, vs: binop(c, op, vs[0], vs[1], node), [a, b],
                                   node)
