@@ -90,7 +90,7 @@ def overwritten_after_product(A, B, u, v):
 
 def _on(kernel, backend):
     """The kernel run on `backend`."""
-    return ad.kernel(kernel.py_func, backend=backend)
+    return ad.kernel(kernel.py_func, backend=backend, parallel=kernel.parallel)
 
 
 def _normal(*shapes, dtype=np.float64):
@@ -191,3 +191,17 @@ def test_mismatched_inner_axes_stop_the_kernel(backend):
     A, B, u, v = _normal((4, 3), (5, 2), (4,), (5,))(rng)
     with pytest.raises(KernelAssertionError, match="inner axes have different lengths"):
         _on(gemm_nt, backend)(A, B, u, v)
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_parallel_true_kernel(backend):
+    """@ad.kernel(parallel=True): the vector dots and element-wise parts become parallel
+    loops around the products."""
+    kernel = ad.kernel(mlp_layer.py_func, parallel=True)
+    case = Case("mlp_layer_parallel", kernel, _normal((5, 3), (3,), (5,), (5,)))
+    args = case.make_args(case_rng(case))
+    expected = numba.njit(mlp_layer.py_func, parallel=True)(*args)
+    assert relative_error(_on(kernel, backend)(*args), expected) <= 1e-12
+    primal = specialization(kernel, "f64[:,::1], f64[::1], f64[::1], f64[::1]").primal
+    assert any(op.name == "par.parallel_for" for op in walk(primal.body))
+    check_case(case, backend)
