@@ -205,3 +205,22 @@ def test_parallel_true_kernel(backend):
     primal = specialization(kernel, "f64[:,::1], f64[::1], f64[::1], f64[::1]").primal
     assert any(op.name == "par.parallel_for" for op in walk(primal.body))
     check_case(case, backend)
+
+
+@ad.kernel
+def product_in_prange_body(A, X, out):
+    for k in numba.prange(X.shape[0]):
+        y = A @ X[k]
+        out[k] = y[0] * y[1]
+    return out[0]
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_reverse_of_a_product_in_a_prange_body_is_a_clear_error(backend):
+    rng = np.random.default_rng(3)
+    args = (rng.standard_normal((3, 3)), rng.standard_normal((4, 3)), np.zeros(4))
+    expected = numba.njit(product_in_prange_body.py_func)(*[np.copy(a) for a in args])
+    assert relative_error(_on(product_in_prange_body, backend)(*args), expected) <= 1e-12
+    with pytest.raises(DifferentiationError, match=r"test_linalg.py:\d+: a matrix product "
+                                                  r"inside a parallel loop \(prange\)"):
+        ad.grad(product_in_prange_body, argnums=0, backend=backend)(*args)
