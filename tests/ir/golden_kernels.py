@@ -74,6 +74,16 @@ def matvec_t(A, x, y):
     return np.dot(y, A.T @ x)
 
 
+@ad.kernel
+def array_stencil(u, v, nsteps):
+    """NumPy array syntax (frontend/arrays.py): each slice statement is one nest over the
+    target's indices, the slices read as u[i + c]; the reverse shows the 2-D gather."""
+    for _ in range(nsteps):
+        v[1:-1, 1:-1] = 0.25 * (u[:-2, 1:-1] + u[2:, 1:-1] + u[1:-1, :-2] + u[1:-1, 2:])
+        u[1:-1, 1:-1] = np.where(v[1:-1, 1:-1] > 0.0, v[1:-1, 1:-1], 0.5 * v[1:-1, 1:-1])
+    return u[1, 1]
+
+
 GOLDEN = {
     "dot": (dot, "float64[::1], float64[::1]"),
     "heat_step": (heat_step, "float64[::1], float64[::1], float64"),
@@ -82,4 +92,5 @@ GOLDEN = {
     "heat_steps": (heat_steps, "float64[::1], float64, int64"),
     "jacobi_sweeps": (jacobi_sweeps, "float64[:, ::1], float64[:, ::1], int64"),
     "matvec_t": (matvec_t, "float64[:, ::1], float64[::1], float64[::1]"),
+    "array_stencil": (array_stencil, "float64[:, ::1], float64[:, ::1], int64"),
 }
