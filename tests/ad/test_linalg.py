@@ -167,22 +167,50 @@ def test_derivatives_are_products(mode, counts):
 
 
 @ad.kernel
-def overwritten_in_loop(A, u, v, steps):
+def linear_steps(u, M, w, nsteps):
+    """Each step reads u in a product, then overwrites it: the reverse of a step reads the u
+    of that step (a history of u, one copy per iteration)."""
+    for t in range(nsteps):
+        f = M @ u
+        for i in range(u.shape[0]):
+            u[i] = u[i] + 0.1 * math.tanh(f[i])
+    return np.dot(w, u)
+
+
+LINEAR_STEPS = Case("linear_steps", linear_steps,
+                    lambda rng: (rng.standard_normal(4), rng.standard_normal((4, 4)),
+                                 rng.standard_normal(4), 3))
+
+
+@on_backends([LINEAR_STEPS], fast_on_numba=("linear_steps",))
+def test_operand_overwritten_later_in_its_loop(case, backend):
+    args = case.make_args(case_rng(case))
+    expected = numba.njit(linear_steps.py_func)(np.copy(args[0]), *args[1:])
+    assert relative_error(_on(linear_steps, backend)(np.copy(args[0]), *args[1:]),
+                          expected) <= 1e-12
+    check_case(case, backend)
+    rng = case_rng(case)
+    check_reverse(case.kernel, args, 3, backend, rng)
+
+
+@ad.kernel
+def overwritten_in_inner_loop(A, u, v, steps):
     s = 0.0
     for t in range(steps):
-        s += np.dot(u, A @ v)
+        for r in range(2):
+            s += np.dot(u, A @ v)
         for i in range(A.shape[0]):
             A[i, 0] = 0.5 * A[i, 0]
     return s
 
 
 @pytest.mark.parametrize("backend", BACKENDS)
-def test_operand_overwritten_in_the_same_loop_is_a_clear_error(backend):
+def test_operand_overwritten_around_an_inner_loop_is_a_clear_error(backend):
     args = _normal((3, 4), (3,), (4,))(np.random.default_rng(1)) + (2,)
     with pytest.raises(DifferentiationError, match=r"test_linalg.py:\d+: the reverse sweep "
                                                   r"of this matrix product needs the values "
                                                   r"'A' had here"):
-        ad.grad(overwritten_in_loop, argnums=2, backend=backend)(*args)   # v's needs A
+        ad.grad(overwritten_in_inner_loop, argnums=2, backend=backend)(*args)   # v's needs A
 
 
 @pytest.mark.parametrize("backend", BACKENDS)

@@ -3,18 +3,21 @@ matrix products too (never element-wise tapes). For C = op(A) @ op(B): forward m
 dC = op(dA) @ op(B) + op(A) @ op(dB); reverse mode adds C̄ @ op(B)ᵀ into Ā and op(A)ᵀ @ C̄
 into B̄ (an outer product where an operand is a vector) and zeroes C̄, which the product
 overwrote. The reverse sweep reads A and B as the product read them: the arrays as they
-are when nothing writes them afterwards, else a copy taken in the forward sweep beside a
-top-level product; a product inside a loop whose operands change later is refused."""
+are when nothing writes them afterwards; else a copy taken in the forward sweep beside a
+top-level product, or, in the body of a top-level for loop, a history with one copy per
+iteration (as the tape keeps one value per iteration of a load). Anything else whose
+operands change later (nested or while loops, checkpointed time loops) is refused."""
 from __future__ import annotations
 
 from collections.abc import Callable
 from typing import TYPE_CHECKING
 
+from ...checkpoint.tape import trip_count
 from ...errors import DifferentiationError, where
 from ...ir.core import Builder, Op, Value, walk
 from ...ir.dialects import in_parallel
 from ...ir.effects import writes
-from ...ir.types import element
+from ...ir.types import ArrayType, element, i64
 from ..common import array_type, zero
 from ..custom import array_like
 from .registry import defrule
@@ -137,13 +140,16 @@ def _read_again(ctx: ReverseContext, op: Op, arr: Value, region: Region) -> Valu
     later = _later_write(ctx, op, arr)
     if later is None:
         return visible
-    if op.parent is not ctx.fn.body:
+    if op.parent is ctx.fn.body:
+        return _snapshot(ctx, op, arr, region)
+    history = _history(ctx, op, arr, region)
+    if history is None:
         raise DifferentiationError(
             f"{where(op.loc)}: the reverse sweep of this matrix product needs the values "
             f"'{arr.name or 'its operand'}' had here, but {where(later.loc)} overwrites it "
             f"later in the same loop; compute the product into a new array, or write the "
             f"changed values to another array")
-    return _snapshot(ctx, op, arr, region)
+    return history
 
 
 def _later_write(ctx: ReverseContext, op: Op, arr: Value) -> Op | None:
@@ -173,17 +179,61 @@ def _visible(ctx: ReverseContext, arr: Value, region: Region) -> Value:
         f"the loop and fill it in the loop")
 
 
+def _forward_copy(ctx: ReverseContext, op: Op, region: Region) -> Builder:
+    """A builder inserting just before op's copy in region's forward sweep."""
+    mapped = [ctx.vmap.get(v, v) for v in op.operands]
+    b = Builder(region.fwd, op.loc)
+    b.index = next(k for k, c in enumerate(region.fwd.ops)
+                   if c.name == op.name and c.operands == mapped)
+    return b
+
+
 def _snapshot(ctx: ReverseContext, op: Op, arr: Value, region: Region) -> Value:
     """A copy of arr taken in the forward sweep just before op's copy there (op is a
     top-level op, so the copy is visible to the whole reverse sweep)."""
-    fwd = region.fwd
-    mapped = [ctx.vmap[v] for v in op.operands]
-    at = next(k for k, c in enumerate(fwd.ops) if c.name == op.name and c.operands == mapped)
-    b = Builder(fwd, op.loc)
-    b.index = at
+    b = _forward_copy(ctx, op, region)
     copy = array_like(b, ctx.vmap[arr], fill="empty")
     b.op("mem.copy", [ctx.vmap[arr], copy])
     return copy
+
+
+def _history(ctx: ReverseContext, op: Op, arr: Value, region: Region) -> Value | None:
+    """For op in the body of a top-level for loop (not a checkpointed time loop) and arr an
+    array from outside the loop: a history of arr, one copy per iteration (allocated before
+    the loop, each filled just before op's copy in the forward sweep); the reverse of an
+    iteration reads its own. None where that does not apply."""
+    loop = op.parent.parent if op.parent is not None else None
+    strategy = getattr(ctx, "strategy", None)
+    top = region.parent
+    if loop is None or loop.name != "scf.for" or loop.parent is not ctx.fn.body \
+            or getattr(strategy, "loop", None) is loop or top is None or not top.top \
+            or not ctx.region_of(arr, region).top:
+        return None
+    fwd_loop = next(c for c in top.fwd.ops if c.regions and c.regions[0] is region.fwd)
+    lb, ub, step = fwd_loop.operands[:3]
+    b = Builder(top.fwd, loop.loc)
+    b.index = top.fwd.ops.index(fwd_loop)
+    source, t = ctx.vmap[arr], array_type(arr)
+    dims = [b.op1("mem.shape", [source], i64, {"axis": k}) for k in range(t.ndim)]
+    history = b.op1("mem.alloc", [trip_count(b, lb, ub, step), *dims],
+                    ArrayType(t.dtype, t.ndim + 1, "C"), {"fill": "empty"})
+    fb = _forward_copy(ctx, op, region)
+    fb.op("mem.copy", [source, _entry(fb, history, region.fwd.args[0], lb, step, dims)])
+    iv, lb, step = (ctx.primal(v, region) for v in (loop.regions[0].args[0], loop.operands[0],
+                                                    loop.operands[2]))
+    return _entry(ctx.b, history, iv, lb, step, dims)
+
+
+def _entry(b: Builder, history: Value, iv: Value, lb: Value, step: Value,
+           dims: list[Value]) -> Value:
+    """history[(iv - lb) // step], a view."""
+    k = b.op1("arith.floordiv", [b.op1("arith.sub", [iv, lb], i64), step], i64)
+    zero_i = b.op1("arith.const", [], i64, {"value": 0})
+    bounds = [x for d in dims for x in (zero_i, d)]
+    t = array_type(history)
+    entry: Value = b.op1("mem.view", [history, k, *bounds],
+                         ArrayType(t.dtype, t.ndim - 1, "C"), {"dims": "i" + "s" * len(dims)})
+    return entry
 
 
 defrule("linalg.matmul", "linalg.outer", jvp=jvp_bilinear, vjp=vjp_bilinear)
