@@ -21,13 +21,13 @@ def _ndim(v: Value) -> int:
     return v.type.ndim
 
 
-def _contiguous(w: Writer, v: Value) -> bool:
-    """Whether numba types v (its lane's view, for an array of vectors) C-contiguous: an
-    argument or an allocation the IR types so (numba types a view such as a[1:3, :] 'A'
-    where the IR knows it is contiguous)."""
+def _contiguous(v: Value) -> bool:
+    """Whether numba types v C-contiguous: an argument or an allocation the IR types so
+    (numba types a view such as a[1:3, :] 'A' where the IR knows it is contiguous; a lane's
+    view of an array of vectors is taken as strided, whichever layout vector.py chose)."""
     assert isinstance(v.type, ArrayType)
     made = not isinstance(v.owner, Op) or v.owner.name == "mem.alloc"
-    return v.type.layout == "C" and made and (lanes(v.type) == 1 or vector.lanes_first(w))
+    return v.type.layout == "C" and made and lanes(v.type) == 1
 
 
 def _lane_view(w: Writer, v: Value, lane: str | None) -> str:
@@ -37,17 +37,17 @@ def _lane_view(w: Writer, v: Value, lane: str | None) -> str:
     return f"{w.ref(v)}[{', '.join(vector.with_lane(w, [':'] * _ndim(v), lane))}]"
 
 
-def _operand(w: Writer, v: Value, text: str, transpose: bool) -> str:
-    if not _contiguous(w, v):
+def _operand(v: Value, text: str, transpose: bool) -> str:
+    if not _contiguous(v):
         text = f"np.ascontiguousarray({text})"
     return f"{text}.T" if transpose else text
 
 
 def _write_matmul(w: Writer, op: Op, depth: int, texts: list[str]) -> None:
     a, b, out = op.operands
-    x = _operand(w, a, texts[0], bool(op.attrs.get("transpose_a")))
-    y = _operand(w, b, texts[1], bool(op.attrs.get("transpose_b")))
-    if _contiguous(w, out):
+    x = _operand(a, texts[0], bool(op.attrs.get("transpose_a")))
+    y = _operand(b, texts[1], bool(op.attrs.get("transpose_b")))
+    if _contiguous(out):
         w.emit(depth, f"np.dot({x}, {y}, {texts[2]})")
     else:
         w.emit(depth, f"{texts[2]}[{', '.join([':'] * _ndim(out))}] = np.dot({x}, {y})")
