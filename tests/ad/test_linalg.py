@@ -61,6 +61,13 @@ def mlp_layer(W, x, b, c):
 
 
 @ad.kernel
+def gram_and_square(A, u, v):
+    G = A.T @ A
+    S = A @ A.T
+    return np.dot(u, G @ v) + np.dot(S[0], S[1]) + np.dot(u, (G @ G) @ v)
+
+
+@ad.kernel
 def view_operands(A, B, u, v):
     C = A[1:, :] @ B[:, ::2]
     return np.dot(u[1:], C @ v[:C.shape[1]])
@@ -105,6 +112,7 @@ CASES = [
     Case("outer_product", outer_product, _normal((4,), (3,), (4,), (3,))),
     Case("transpose_in_expression", transpose_in_expression, _normal((3, 4), (4,), (3,))),
     Case("mlp_layer", mlp_layer, _normal((5, 3), (3,), (5,), (5,))),
+    Case("gram_and_square", gram_and_square, _normal((3, 4), (4,), (4,))),
     Case("view_operands", view_operands, _normal((5, 3), (3, 6), (5,), (4,))),
     Case("prange_around_product", prange_around_product, _normal((4, 3), (3, 4), (4,))),
     Case("overwritten_after_product", overwritten_after_product,
