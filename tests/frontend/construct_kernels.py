@@ -30,3 +30,138 @@ def checked_in_prange(x, c):
     for i in range(x.shape[0]):
         s += out[i] * x[i]
     return s
+
+
+@ad.kernel
+def sum_over_elements(x, c):
+    s = 0.0
+    for v in x:
+        s += c * math.sin(v) * v
+    return s
+
+
+@ad.kernel
+def sum_over_rows(a, c):
+    s = 0.0
+    for row in a:
+        t = 0.0
+        for v in row:
+            t += v * v
+        s += c * math.exp(0.1 * t)
+    return s
+
+
+@ad.kernel
+def weighted_by_position(x, c):
+    s = 0.0
+    for i, v in enumerate(x):
+        s += (i + 1) * c * v * v
+    for i, v in enumerate(x, 2):
+        s += i * math.cos(v)
+    return s
+
+
+@ad.kernel
+def enumerate_a_range(x, c):
+    s = 0.0
+    for k, j in enumerate(range(x.shape[0] - 1, 0, -2)):
+        s += (k + 1.0) * x[j] * c
+    for k, j in enumerate(range(1, x.shape[0], 3), 1):
+        s += k * x[j] * x[j - 1]
+    return s
+
+
+@ad.kernel
+def dot_by_zip(x, y, c):
+    s = 0.0
+    for a, b in zip(x, y):       # y is longer: stops at x's end
+        s += a * b * c
+    return s
+
+
+@ad.kernel
+def zip_enumerate_unpacked(x, y, c):
+    s = 0.0
+    for i, (a, b) in enumerate(zip(x, y)):
+        s += i * a * math.sin(b) + c
+    for j, (a, b) in zip(range(1, 100), zip(x, y)):
+        s += j * a * b
+    return s
+
+
+@ad.kernel
+def zip_rows(a, y):
+    s = 0.0
+    for row, w in zip(a, y):
+        for v in row:
+            s += w * v * v
+    return s
+
+
+@ad.kernel
+def loops_in_prange_body(a, y, c):
+    n = a.shape[0]
+    out = np.zeros(n)
+    for i in numba.prange(n):
+        t = 0.0
+        for j, (v, w) in enumerate(zip(a[i], y)):
+            t += (j + 1) * v * w * c
+        for v in a[i]:
+            t += math.sin(v)
+        out[i] = t
+    s = 0.0
+    for v in out:
+        s += v * v
+    return s
+
+
+@ad.kernel
+def element_loop_with_break(x, c):
+    s = 0.0
+    for i, v in enumerate(x):
+        if i >= 4:
+            break
+        if v < -0.9:
+            continue
+        s += c * v * v
+    return s
+
+
+@ad.kernel
+def strict_zip(x, y):
+    s = 0.0
+    for a, b in zip(x, y, strict=True):
+        s += a * b
+    return s
+
+
+@ad.kernel
+def loop_over_shape(a):
+    s = 0
+    for n in a.shape:
+        s += n
+    return s
+
+
+@ad.kernel
+def loop_over_number(x):
+    s = 0.0
+    for v in x[0]:
+        s += v
+    return s
+
+
+@ad.kernel
+def unpack_an_element(x):
+    s = 0.0
+    for a, b in x:
+        s += a * b
+    return s
+
+
+@ad.kernel
+def enumerate_with_keyword(x):
+    s = 0.0
+    for i, v in enumerate(x, start=1):
+        s += i * v
+    return s
