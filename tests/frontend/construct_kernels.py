@@ -165,3 +165,32 @@ def enumerate_with_keyword(x):
     for i, v in enumerate(x, start=1):
         s += i * v
     return s
+
+
+@ad.kernel
+def damped_sum(x, c=0.5, steps=3, scale=2.0):
+    s = 0.0
+    for step in range(steps):
+        for v in x:
+            s += scale * c * math.sin(v + step)
+    return s
+
+
+@ad.kernel
+def calls_with_keywords(x, c):
+    return damped_sum(x, c, scale=1.5) + damped_sum(x, steps=2)
+
+
+# keyword-only parameters (numba.njit refuses them: checked against plain Python)
+@ad.kernel
+def keyword_only(x, c=0.5, *, steps=3, scale=2.0):
+    s = 0.0
+    for step in range(steps):
+        for v in x:
+            s += scale * c * math.cos(v * step)
+    return s
+
+
+@ad.kernel
+def calls_keyword_only(x, c):
+    return keyword_only(x, c, scale=1.5) + keyword_only(x, steps=2)
