@@ -194,3 +194,39 @@ def keyword_only(x, c=0.5, *, steps=3, scale=2.0):
 @ad.kernel
 def calls_keyword_only(x, c):
     return keyword_only(x, c, scale=1.5) + keyword_only(x, steps=2)
+
+
+@ad.kernel
+def special_functions(x, c):
+    s = 0.0
+    for v in x:
+        s += math.erf(c * v) + 0.5 * math.erfc(v - c) + math.hypot(v, c) * np.hypot(c, 2.0 * v)
+    return s
+
+
+@ad.kernel
+def skips_bad_values(x, c):
+    s = 0.0
+    for v in x:
+        if math.isnan(v) or np.isinf(v):
+            continue
+        if math.isfinite(v * c) and not np.isnan(c):
+            s += round(3.0 * c) * v * v + round(c, 1) * v
+    return s
+
+
+@ad.kernel
+def rounded(x, out, digits):
+    for i, v in enumerate(x):
+        out[i, 0] = round(v) if abs(v) < 1e15 else -1   # (round(inf) and round(nan) raise)
+        out[i, 1] = round(v, 2)
+        out[i, 2] = round(v, -2)
+        out[i, 3] = round(v, 25)
+        out[i, 4] = round(v, 0)
+        out[i, 5] = math.isnan(v) + 2 * math.isinf(v) + 4 * np.isfinite(v)
+    return round(x[0], 1) + digits
+
+
+@ad.kernel
+def round_to_int(v):
+    return round(v)
