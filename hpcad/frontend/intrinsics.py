@@ -37,6 +37,14 @@ FLOAT_CLASS = {math.isnan: "isnan", np.isnan: "isnan", math.isinf: "isinf", np.i
                math.isfinite: "isfinite", np.isfinite: "isfinite"}
 ROUND = {builtins.round}
 
+WHERE = {np.where}
+CLIP = {np.clip}
+SIGN = {np.sign}
+SQUARE = {np.square}
+LOGICAL = {np.logical_and: "and", np.logical_or: "or", np.logical_not: "not"}
+LOGICAL_NOT = {np.logical_not}
+LOGICAL_BINARY = {np.logical_and, np.logical_or}
+
 ALLOC = {np.zeros: "zeros", np.empty: "empty", np.ones: "ones"}
 ALLOC_LIKE = {np.zeros_like: "zeros", np.empty_like: "empty", np.ones_like: "ones"}
 
