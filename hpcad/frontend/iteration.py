@@ -1,6 +1,7 @@
 """What a `for` loop iterates over, as numba's nopython mode allows: range(), arrays (the
-elements of a 1-D array, the sub-array views a[k] of an n-D one), enumerate() and zip() of
-those, nested. Each is a `Source`: a length (i64, computed before the loop) and the item at
+elements of a 1-D array, the sub-array views a[k] of an n-D one; a slice iterates over its
+view, an array expression over its value computed before the loop, as in NumPy),
+enumerate() and zip() of those, nested. Each is a `Source`: a length (i64, computed before the loop) and the item at
 position k (emitted in the body), so every such loop lowers to the plain `scf.for` over
 k in [0, length) that statements.stmt_for builds, and AD, parallel loops and the passes see
 nothing new. To add an iterable: a Source class and a row in CALLS (or a case in `source`)."""
@@ -14,6 +15,7 @@ from typing import TYPE_CHECKING
 from ..ir.core import Value
 from ..ir.dialects import int_const
 from ..ir.types import ArrayType, ScalarType, i1, i64
+from . import arrays
 
 if TYPE_CHECKING:
     from .context import LoweringContext
@@ -89,6 +91,19 @@ class ArraySource(Source):
         row = ArrayType(t.dtype, t.ndim - 1, t.layout)
         return ctx.builder.op1("mem.view", [self.array, k] + bounds, row,
                                {"dims": "i" + "s" * (t.ndim - 1)})
+
+
+@dataclass
+class StridedSource(Source):
+    """A 1-D slice with a step (a[::2]): its elements, read from the base array in the loop
+    (as a NumPy view is read: what the body writes into the base, later items see)."""
+    expr: arrays.ArrayExpr
+
+    def length(self, ctx: LoweringContext) -> Value:
+        return self.expr.extents(ctx)[0]
+
+    def item(self, ctx: LoweringContext, k: Value) -> Item:
+        return self.expr.element(ctx, [k])
 
 
 @dataclass
@@ -172,6 +187,13 @@ def source(ctx: LoweringContext, node: ast.AST) -> Source:
         if read is not None:
             return read(ctx, node)
     value = ctx.expr(node)
+    if isinstance(value, arrays.ArrayExpr):
+        if isinstance(value, arrays.Sliced) and not value.plain_view:
+            if value.ndim != 1:
+                ctx.unsupported(node, "a `for` loop over the rows of a slice with a step or "
+                                      "np.newaxis", "loop over range() and index the array")
+            return StridedSource(value)
+        value = arrays.bind(ctx, value, node)   # a slice's view, an expression's new array
     if isinstance(value, Value) and isinstance(value.type, ArrayType):
         return ArraySource(value)
     if isinstance(value, tuple):

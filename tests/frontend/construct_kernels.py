@@ -230,3 +230,38 @@ def rounded(x, out, digits):
 @ad.kernel
 def round_to_int(v):
     return round(v)
+
+
+@ad.kernel
+def loops_over_slices(x, a, c):
+    s = 0.0
+    for v in x[1:]:
+        s += c * v * v
+    for v in x[::-2]:
+        s += math.sin(v)
+    for u, w in zip(x[1:], x[:-1]):
+        s += u * w
+    for row in a[1:, :2]:
+        for v in row:
+            s += c * v
+    for v in 2.0 * x + c:
+        s += v * v * v
+    return s
+
+
+@ad.kernel
+def writes_through_a_slice(x):
+    for i, v in enumerate(x[1:]):
+        x[i + 2 if i + 2 < x.shape[0] else 0] += v   # later items see the writes
+    s = 0.0
+    for v in x:
+        s += v * v
+    return s
+
+
+@ad.kernel
+def rows_of_a_strided_slice(a):
+    s = 0.0
+    for row in a[::2]:
+        s += row[0]
+    return s

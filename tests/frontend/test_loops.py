@@ -37,6 +37,10 @@ def _rows_weights_scale(rng):
     return rng.uniform(-1.0, 1.0, (5, 3)), rng.uniform(-1.0, 1.0, 4), 0.8
 
 
+def _vector_matrix_scale(rng):
+    return rng.uniform(-1.0, 1.0, 7), rng.uniform(-1.0, 1.0, (4, 3)), 0.8
+
+
 CASES = [Case("sum_over_elements", ck.sum_over_elements, _vector),
          Case("sum_over_rows", ck.sum_over_rows, _matrix),
          Case("weighted_by_position", ck.weighted_by_position, _vector),
@@ -45,7 +49,9 @@ CASES = [Case("sum_over_elements", ck.sum_over_elements, _vector),
          Case("zip_enumerate_unpacked", ck.zip_enumerate_unpacked, _two_vectors),
          Case("zip_rows", ck.zip_rows, _rows_and_weights),
          Case("loops_in_prange_body", ck.loops_in_prange_body, _rows_weights_scale),
-         Case("element_loop_with_break", ck.element_loop_with_break, _vector)]
+         Case("element_loop_with_break", ck.element_loop_with_break, _vector),
+         Case("loops_over_slices", ck.loops_over_slices, _vector_matrix_scale),
+         Case("writes_through_a_slice", ck.writes_through_a_slice, lambda rng: _vector(rng)[:1])]
 
 
 @pytest.mark.parametrize("backend", BACKENDS)
@@ -83,7 +89,9 @@ def test_constant_range_steps_leave_no_check_in_the_ir():
     (ck.unpack_an_element, (np.ones(3),), "unpacking a value that is not a tuple", ""),
     (ck.enumerate_with_keyword, (np.ones(3),), "this call of enumerate()",
      "enumerate(a, start), start by position"),
-], ids=["tuple", "number", "unpacking", "enumerate-keyword"])
+    (ck.rows_of_a_strided_slice, (np.ones((4, 2)),), "the rows of a slice with a step",
+     "loop over range() and index the array"),
+], ids=["tuple", "number", "unpacking", "enumerate-keyword", "strided-rows"])
 def test_unsupported_loops_are_errors_at_their_line(kernel, args, message, hint):
     with pytest.raises(ad.UnsupportedConstruct) as info:
         kernel(*args)
