@@ -1,10 +1,11 @@
 """What a `for` loop iterates over, as numba's nopython mode allows: range(), arrays (the
 elements of a 1-D array, the sub-array views a[k] of an n-D one; a slice iterates over its
 view, an array expression over its value computed before the loop, as in NumPy),
-enumerate() and zip() of those, nested. Each is a `Source`: a length (i64, computed before the loop) and the item at
-position k (emitted in the body), so every such loop lowers to the plain `scf.for` over
-k in [0, length) that statements.stmt_for builds, and AD, parallel loops and the passes see
-nothing new. To add an iterable: a Source class and a row in CALLS (or a case in `source`)."""
+enumerate() and zip() of those, nested. Each is a `Source`: a length (i64, computed before
+the loop) and the item at position k (emitted in the body), so every such loop lowers to the
+plain `scf.for` over k in [0, length) that statements.stmt_for builds, and AD, parallel
+loops and the passes see nothing new. To add an iterable: a Source class and a row in CALLS
+(or a case in `source`)."""
 from __future__ import annotations
 
 import ast
