@@ -265,3 +265,13 @@ def rows_of_a_strided_slice(a):
     for row in a[::2]:
         s += row[0]
     return s
+
+
+@ad.kernel
+def hypot_of_arrays(x, y):
+    h = np.hypot(x, 2.0 * y)
+    s = 0.0
+    for v, bad in zip(h, np.isnan(x * y)):
+        if not bad:
+            s += v * v * v
+    return s

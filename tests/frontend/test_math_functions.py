@@ -26,8 +26,13 @@ def _with_specials(rng):
     return x, 0.37
 
 
+def _x_y(rng):
+    return rng.uniform(-1.0, 1.0, 6), rng.uniform(0.5, 1.0, 6)
+
+
 CASES = [Case("special_functions", ck.special_functions, _x_c),
-         Case("skips_bad_values", ck.skips_bad_values, _x_c)]
+         Case("skips_bad_values", ck.skips_bad_values, _x_c),
+         Case("hypot_of_arrays", ck.hypot_of_arrays, _x_y)]
 
 
 @pytest.mark.parametrize("backend", BACKENDS)
