@@ -74,3 +74,17 @@ def test_assert_message_must_be_a_string_literal():
     with pytest.raises(ad.UnsupportedConstruct, match="an assert message that is not a "
                                                        "string literal"):
         bad(1.0)
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_hessian_vector_product_of_a_kernel_with_asserts(backend):
+    """Forward over reverse keeps the check too, and H v is the central difference of the
+    gradient along v."""
+    x, c, v = np.array([0.3, -0.4, 0.8]), 0.7, np.array([1.0, -0.5, 0.25])
+    hv = ad.hvp(checked_energy, backend=backend)(x, c, v)
+    grad = ad.grad(checked_energy, backend="interp")
+    eps = 1e-5
+    np.testing.assert_allclose(hv, (grad(x + eps * v, c) - grad(x - eps * v, c)) / (2 * eps),
+                               rtol=1e-7)
+    with pytest.raises(ad.KernelAssertionError, match="c must be positive"):
+        ad.hvp(checked_energy, backend=backend)(x, -1.0, v)
