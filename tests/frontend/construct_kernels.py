@@ -275,3 +275,19 @@ def hypot_of_arrays(x, y):
         if not bad:
             s += v * v * v
     return s
+
+
+@ad.kernel
+def checked_heat(u, alpha, nsteps):
+    n = u.shape[0]
+    tmp = np.zeros(n)
+    for t in range(nsteps):
+        for i in range(1, n - 1):
+            tmp[i] = u[i] + alpha * (u[i - 1] - 2.0 * u[i] + u[i + 1])
+        for i in range(1, n - 1):
+            u[i] = tmp[i]
+        assert u[n // 2] < 100.0, "blew up"
+    s = 0.0
+    for i in range(n):
+        s += u[i] * u[i]
+    return s

@@ -2,6 +2,7 @@
 of its derivatives; a failed one is a KernelAssertionError (an AssertionError too) naming the
 kernel's file:line and the condition, a passing one changes nothing."""
 import inspect
+import warnings
 
 import numpy as np
 import pytest
@@ -9,7 +10,7 @@ import pytest
 import hpcad as ad
 from tests.ad.kernels import Case
 from tests.frontend.construct_check import check_construct, run_on
-from tests.frontend.construct_kernels import checked_energy, checked_in_prange
+from tests.frontend.construct_kernels import checked_energy, checked_heat, checked_in_prange
 
 BACKENDS = ["interp", "numba"]
 
@@ -88,3 +89,23 @@ def test_hessian_vector_product_of_a_kernel_with_asserts(backend):
                                rtol=1e-7)
     with pytest.raises(ad.KernelAssertionError, match="c must be positive"):
         ad.hvp(checked_energy, backend=backend)(x, -1.0, v)
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+@pytest.mark.parametrize("schedule", ["segments", "revolve"])
+def test_checkpointed_time_loop_with_an_assert(schedule, backend):
+    """The assert in the time loop leaves it checkpointable: the gradient is the store-all
+    one, which matches finite differences; a failing assert is raised."""
+    u, direction = np.sin(np.linspace(0.0, 3.0, 12)), np.linspace(-1.0, 1.0, 12)
+    stored = ad.grad(checked_heat, backend=backend)(u.copy(), 0.2, 20)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", ad.HpcadWarning)   # (a loop it cannot checkpoint)
+        checkpointed = ad.grad(ad.checkpoint(checked_heat, snapshots=3, schedule=schedule),
+                               backend=backend)(u.copy(), 0.2, 20)
+    np.testing.assert_array_equal(checkpointed, stored)
+    eps, f = 1e-6, checked_heat.py_func
+    fd = (f(u + eps * direction, 0.2, 20) - f(u - eps * direction, 0.2, 20)) / (2 * eps)
+    assert float(stored @ direction) == pytest.approx(fd, rel=1e-7)
+    with pytest.raises(ad.KernelAssertionError, match="blew up"):
+        ad.grad(ad.checkpoint(checked_heat, snapshots=3, schedule=schedule),
+                backend=backend)(u.copy(), 0.7, 60)
