@@ -291,3 +291,13 @@ def checked_heat(u, alpha, nsteps):
     for i in range(n):
         s += u[i] * u[i]
     return s
+
+
+@ad.kernel
+def sum_over_planes(a, c):
+    s = 0.0
+    for k, plane in enumerate(a):
+        for row in plane:
+            for v in row:
+                s += (k + c) * v * v
+    return s

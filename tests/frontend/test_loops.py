@@ -1,8 +1,9 @@
-"""`for` over arrays (elements of a 1-D array, rows of a 2-D one), enumerate() (of arrays and
-of range()), zip() (stopping at the shortest) and tuple unpacking in the target, also in a
-prange body and with break/continue: primal equal to numba.njit of the same source, forward
-and reverse derivatives against central finite differences and against each other, on both
-backends. What stays unsupported is an error in user words at the loop's file:line."""
+"""`for` over arrays (elements of a 1-D array, rows of a 2-D one, planes of a 3-D one, slices
+and array expressions), enumerate() (of arrays and of range()), zip() (stopping at the
+shortest) and tuple unpacking in the target, also in a prange body and with break/continue:
+primal equal to numba.njit of the same source, forward and reverse derivatives against
+central finite differences and against each other, on both backends. What stays unsupported
+is an error in user words at the loop's file:line."""
 import inspect
 
 import numpy as np
@@ -50,6 +51,8 @@ CASES = [Case("sum_over_elements", ck.sum_over_elements, _vector),
          Case("zip_rows", ck.zip_rows, _rows_and_weights),
          Case("loops_in_prange_body", ck.loops_in_prange_body, _rows_weights_scale),
          Case("element_loop_with_break", ck.element_loop_with_break, _vector),
+         Case("sum_over_planes", ck.sum_over_planes,
+              lambda rng: (rng.uniform(-1.0, 1.0, (3, 2, 4)), 0.8)),
          Case("loops_over_slices", ck.loops_over_slices, _vector_matrix_scale),
          Case("writes_through_a_slice", ck.writes_through_a_slice, lambda rng: _vector(rng)[:1])]
 
