@@ -46,16 +46,13 @@ class RangeSource(Source):
         """len(range(lb, ub, step)) = max(0, (ub - lb + step - sign(step)) // step)."""
         b = ctx.builder
         c = int_const(self.step)
-        if c is None:
+        if c is None or c == 0:
             zero = ctx.const(0, i64)
             ctx.runtime_check(b.op1("arith.cmp", [self.step, zero], i1, {"pred": "ne"}),
                               "range() step must not be zero; give the loop a non-zero step",
                               self.node)
             up = b.op1("arith.cmp", [self.step, zero], i1, {"pred": "gt"})
             sign = b.op1("arith.select", [up, ctx.const(1, i64), ctx.const(-1, i64)], i64)
-        elif c == 0:
-            ctx.unsupported(self.node, "range() with a step of zero",
-                            "give the loop a non-zero step")
         else:
             sign = ctx.const(1 if c > 0 else -1, i64)
         span = b.op1("arith.sub", [self.ub, self.lb], i64)

@@ -301,3 +301,11 @@ def sum_over_planes(a, c):
             for v in row:
                 s += (k + c) * v * v
     return s
+
+
+@ad.kernel
+def enumerate_range_with_step(x, step):
+    s = 0.0
+    for k, j in enumerate(range(0, x.shape[0], step)):
+        s += k * x[j]
+    return s

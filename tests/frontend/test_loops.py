@@ -101,3 +101,12 @@ def test_unsupported_loops_are_errors_at_their_line(kernel, args, message, hint)
     text = str(info.value)
     assert text.startswith(_line_of(kernel, " in ") + ": ") and message in text, text
     assert hint in text, text
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_a_zero_range_step_in_enumerate_is_an_error_when_it_runs(backend):
+    x = np.arange(7.0)
+    assert run_on(ck.enumerate_range_with_step, backend, (x, 3)) == 0 * 0 + 1 * 3 + 2 * 6
+    assert run_on(ck.enumerate_range_with_step, backend, (x, -2)) == 0.0
+    with pytest.raises(ad.KernelAssertionError, match="range\\(\\) step must not be zero"):
+        run_on(ck.enumerate_range_with_step, backend, (x, 0))
