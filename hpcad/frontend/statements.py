@@ -196,7 +196,25 @@ def loop_space(ctx: LoweringContext, s):
         return [src.lb, src.ub, src.step], lambda iv: assign(ctx, s.target, iv)
     src = iteration.source(ctx, it)
     bounds = [ctx.const(0, i64), src.length(ctx), ctx.const(1, i64)]
-    return bounds, lambda k: assign(ctx, s.target, src.item(ctx, k))
+    return bounds, lambda k: bind_item(ctx, s.target, src.item(ctx, k))
+
+
+def bind_item(ctx: LoweringContext, target, item) -> None:
+    """`target = item` for a loop's item, the shapes of tuple targets checked first."""
+    check_unpacking(ctx, target, item)
+    assign(ctx, target, item)
+
+
+def check_unpacking(ctx: LoweringContext, target, item) -> None:
+    if not isinstance(target, ast.Tuple):
+        return
+    if not (isinstance(item, tuple) and len(item) == len(target.elts)):
+        what = f"a tuple of {len(item)} values" if isinstance(item, tuple) else "one value"
+        ctx.unsupported(target, f"unpacking {what} into {len(target.elts)} loop variables",
+                        "an item of enumerate() is (index, item), of zip(a, b) (item of a, "
+                        "item of b); an element or a row is one value")
+    for t, v in zip(target.elts, item, strict=True):
+        check_unpacking(ctx, t, v)
 
 
 def target_names(target) -> list[str]:

@@ -309,3 +309,11 @@ def enumerate_range_with_step(x, step):
     for k, j in enumerate(range(0, x.shape[0], step)):
         s += k * x[j]
     return s
+
+
+@ad.kernel
+def unpack_three_from_zip(x):
+    s = 0.0
+    for i, (a, b, c) in enumerate(zip(x, x)):
+        s += a * b * c
+    return s

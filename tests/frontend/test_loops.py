@@ -89,12 +89,15 @@ def test_constant_range_steps_leave_no_check_in_the_ir():
      "put the values in an array"),
     (ck.loop_over_number, (np.ones(3),), "a `for` loop over a number",
      "loop over range(), an array, enumerate() or zip() of those"),
-    (ck.unpack_an_element, (np.ones(3),), "unpacking a value that is not a tuple", ""),
+    (ck.unpack_an_element, (np.ones(3),), "unpacking one value into 2 loop variables",
+     "an item of enumerate() is (index, item)"),
+    (ck.unpack_three_from_zip, (np.ones(3),), "unpacking a tuple of 2 values into 3 loop "
+     "variables", "of zip(a, b) (item of a, item of b)"),
     (ck.enumerate_with_keyword, (np.ones(3),), "this call of enumerate()",
      "enumerate(a, start), start by position"),
     (ck.rows_of_a_strided_slice, (np.ones((4, 2)),), "the rows of a slice with a step",
      "loop over range() and index the array"),
-], ids=["tuple", "number", "unpacking", "enumerate-keyword", "strided-rows"])
+], ids=["tuple", "number", "unpacking", "unpacking-zip", "enumerate-keyword", "strided-rows"])
 def test_unsupported_loops_are_errors_at_their_line(kernel, args, message, hint):
     with pytest.raises(ad.UnsupportedConstruct) as info:
         kernel(*args)
