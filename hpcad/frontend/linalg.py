@@ -23,6 +23,8 @@ class Transposed(arrays.ArrayExpr):
     """The transpose of an array expression (its axes reversed); `source` is the array Value
     it transposes, when it is one (a product then sets a flag instead of reading it)."""
 
+    view_like = True   # NumPy binds a view; a name bound to one holds a copy (statements.py)
+
     def __init__(self, inner: arrays.ArrayExpr, source: Value | None):
         self.inner, self.source = inner, source
         self.dtype, self.ndim = inner.dtype, inner.ndim

@@ -47,8 +47,54 @@ def stmt_return(ctx: LoweringContext, s):
 
 def stmt_assign(ctx: LoweringContext, s):
     value = ctx.expr(s.value)
+    if getattr(value, "view_like", False):
+        copied_view_is_safe(ctx, s)
     for target in s.targets:
         assign(ctx, target, value)
+
+
+# array methods that only read the array they are called on
+_READING_METHODS = {"sum", "prod", "max", "min", "mean", "argmin", "argmax", "copy", "dot",
+                    "reshape", "ravel", "flatten", "astype", "transpose", "cumsum", "any",
+                    "all", "view"}
+
+
+def copied_view_is_safe(ctx: LoweringContext, s) -> None:
+    """`At = A.T` binds a copy (NumPy binds a view): refuse unless nothing in the kernel
+    writes into the new name or into any array the right side names, so the copy cannot be
+    told from a view."""
+    names = {t.id for t in s.targets if isinstance(t, ast.Name)} | {
+        n.id for n in ast.walk(s.value) if isinstance(n, ast.Name)}
+    for node in ast.walk(ctx.src.fdef):
+        if writes_into(ctx, node, names):
+            ctx.unsupported(s, "giving a name to a transposed array that the kernel also "
+                               f"writes into (line {ctx.loc_of(node)[1]})",
+                            "use the transpose directly in expressions (A.T @ x), or make a "
+                            "separate array: At = A.T.copy()")
+
+
+def writes_into(ctx: LoweringContext, node, names: set[str]) -> bool:
+    """Whether the syntax node may write into an array named in `names`: a store through
+    a subscript, an augmented assignment, a call that is not NumPy/math (a kernel, MPI) or
+    a method that is not a read-only one, taking the array."""
+    def named(e) -> bool:
+        while isinstance(e, ast.Subscript):
+            e = e.value
+        return isinstance(e, ast.Name) and e.id in names
+    if isinstance(node, (ast.Assign, ast.AugAssign, ast.AnnAssign)):
+        targets = node.targets if isinstance(node, ast.Assign) else [node.target]
+        return any(isinstance(t, ast.Subscript) and named(t) or
+                   isinstance(node, ast.AugAssign) and named(t) for t in targets)
+    if not isinstance(node, ast.Call):
+        return False
+    if isinstance(node.func, ast.Attribute) and named(node.func.value) and \
+            node.func.attr not in _READING_METHODS:
+        return True
+    fn = ctx.static_value(node.func)
+    module = getattr(fn, "__module__", None) or ""
+    if module.split(".")[0] in ("numpy", "math", "builtins") or fn in (len, range):
+        return False
+    return any(named(a) for a in node.args + [k.value for k in node.keywords])
 
 
 def stmt_annassign(ctx: LoweringContext, s):
