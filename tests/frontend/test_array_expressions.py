@@ -104,6 +104,23 @@ def masked(a, b):
     return s
 
 
+def fresh_each_step(u, nt):
+    un = np.empty_like(u)
+    for _ in range(nt):
+        un = u * 1.0           # a new array every step, read only in its step
+        u[1:-1] = un[1:-1] + 0.1 * (un[2:] - 2.0 * un[1:-1] + un[:-2])
+    s = 0.0
+    for i in range(u.shape[0]):
+        s += u[i] * u[i] * (i + 1)
+    return s
+
+
+def bound_transpose(A, x):
+    At = A.T                   # a copy hpcad may take: nothing writes A or At
+    y = At @ x + At[:, 0]
+    return y[0] * y[1] + At[1, 0]
+
+
 def _rand(*shape):
     return lambda rng: rng.uniform(0.1, 0.9, shape)
 
@@ -121,6 +138,8 @@ CASES = [
     Case("overlapping", ad.kernel(overlapping), lambda r: (_rand(7)(r), _rand(7)(r))),
     Case("in_prange", ad.kernel(in_prange), lambda r: (_rand(4, 5)(r), np.zeros((4, 5)))),
     Case("masked", ad.kernel(masked), lambda r: (_rand(9)(r), _rand(9)(r))),
+    Case("fresh_each_step", ad.kernel(fresh_each_step), lambda r: (_rand(9)(r), 3)),
+    Case("bound_transpose", ad.kernel(bound_transpose), lambda r: (_rand(3, 3)(r), _rand(3)(r))),
 ]
 FAST = ("jacobi_2d", "ufuncs")
 
@@ -194,6 +213,19 @@ def compacting_mask(a, b):
     return a[0]
 
 
+def last_fresh_array(u, nt):
+    un = np.empty_like(u)
+    for _ in range(nt):
+        un = u * 1.0
+    return un[0]
+
+
+def written_transpose(A, x):
+    At = A.T
+    A[0, 0] = 5.0
+    return At[0, 0] + x[0]
+
+
 def array_as_scalar(u):
     r = 0.0
     if u > 0.5:
@@ -206,6 +238,8 @@ def array_as_scalar(u):
     (fancy, (np.ones(4), np.zeros(2, dtype=np.int64)), "indexing with an array"),
     (array_as_scalar, (np.ones(4),), "where a scalar is expected"),
     (compacting_mask, (np.ones(4), np.ones(4)), "boolean indexing"),
+    (last_fresh_array, (np.ones(4), 2), "after the loop at line"),
+    (written_transpose, (np.ones((2, 2)), np.ones(2)), "transposed array that the kernel also"),
 ])
 def test_unsupported_says_what_and_where(fn, args, words):
     with pytest.raises(UnsupportedConstruct, match=words) as e:
