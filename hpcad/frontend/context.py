@@ -244,8 +244,10 @@ class LoweringContext:
         return bounds
 
     def carried(self, body, exclude=None, extra=()) -> list[str]:
+        rebound = syntax.rebound_names(body)
         names = [n for n in ordered_assigned(body) if n in self.env and n != exclude
-                 and isinstance(self.env[n], Value)]
+                 and isinstance(self.env[n], Value)
+                 and (n in rebound or not isinstance(self.env[n].type, ArrayType))]
         return list(extra) + names
 
     def loop_body(self, stmts, loop: LoopContext):
