@@ -281,6 +281,7 @@ def loop_nest(ctx: LoweringContext, extents: Sequence[Value], body: Callable, no
     is parallel when its carried values are reductions of the given kinds."""
     parallel = ctx.program.parallel and not inside_parallel(ctx) and extents and \
         (not carried or kinds is not None)
+    kinds = tuple(kinds or ())
     zero, one = ctx.const(0, i64), ctx.const(1, i64)
     ivs: list[Value] = []
 
@@ -305,7 +306,7 @@ def loop_nest(ctx: LoweringContext, extents: Sequence[Value], body: Callable, no
         op = ctx.builder.op(name, [zero, extents[k], one, *accs], [a.type for a in accs],
                             regions=[block])
         if name == "par.parallel_for":
-            op.attrs["reductions"] = ",".join(kinds or ())
+            op.attrs["reductions"] = ",".join(kinds)
         return op.results
 
     return level(0, list(carried))
