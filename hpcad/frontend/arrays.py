@@ -279,9 +279,9 @@ def loop_nest(ctx: LoweringContext, extents: Sequence[Value], body: Callable, no
     """Nested loops over extents (row-major); body(ivs, accs) -> new accs runs innermost.
     Returns the carried values after the nest. In a parallel=True kernel the outermost loop
     is parallel when its carried values are reductions of the given kinds."""
-    parallel = ctx.program.parallel and not inside_parallel(ctx) and extents and \
-        (not carried or kinds is not None)
-    kinds = tuple(kinds or ())
+    parallel = bool(ctx.program.parallel and not inside_parallel(ctx) and extents and
+                    (not carried or kinds is not None))
+    kinds = list(kinds or ())
     zero, one = ctx.const(0, i64), ctx.const(1, i64)
     ivs: list[Value] = []
 
@@ -474,7 +474,7 @@ def bound(ctx: LoweringContext, n, size: Value, step: int, is_lower: bool) -> Va
     to [0, size] (step > 0) or [-1, size - 1] (step < 0); omitted: the start or end."""
     b = ctx.builder
     if n is None:
-        if (step > 0) == is_lower:
+        if is_lower:
             return ctx.const(0, i64) if step > 0 else b.op1(
                 "arith.sub", [size, ctx.const(1, i64)], i64)
         return size if step > 0 else ctx.const(-1, i64)
