@@ -94,6 +94,27 @@ def in_prange(x, out):
     return s
 
 
+def masked(a, b):
+    a[a < 0.3] = 0.25
+    b[a > b] += 2.0 * a[0]
+    b[b > 1.5] *= a[1]
+    s = 0.0
+    for i in range(a.shape[0]):
+        s += a[i] * b[i] * (i + 1)
+    return s
+
+
+def fresh_each_step(u, nt):
+    un = np.empty_like(u)
+    for _ in range(nt):
+        un = u * 1.0           # a new array every step, read only in its step
+        u[1:-1] = un[1:-1] + 0.1 * (un[2:] - 2.0 * un[1:-1] + un[:-2])
+    s = 0.0
+    for i in range(u.shape[0]):
+        s += u[i] * u[i] * (i + 1)
+    return s
+
+
 def _rand(*shape):
     return lambda rng: rng.uniform(0.1, 0.9, shape)
 
@@ -110,6 +131,8 @@ CASES = [
          lambda r: (_rand(8)(r), _rand(8)(r))),
     Case("overlapping", ad.kernel(overlapping), lambda r: (_rand(7)(r), _rand(7)(r))),
     Case("in_prange", ad.kernel(in_prange), lambda r: (_rand(4, 5)(r), np.zeros((4, 5)))),
+    Case("masked", ad.kernel(masked), lambda r: (_rand(9)(r), _rand(9)(r))),
+    Case("fresh_each_step", ad.kernel(fresh_each_step), lambda r: (_rand(9)(r), 3)),
 ]
 FAST = ("jacobi_2d", "ufuncs")
 
@@ -178,6 +201,18 @@ def fancy(u, idx):
     return u[0]
 
 
+def compacting_mask(a, b):
+    a[a > 0.5] = b[a > 0.5]
+    return a[0]
+
+
+def last_fresh_array(u, nt):
+    un = np.empty_like(u)
+    for _ in range(nt):
+        un = u * 1.0
+    return un[0]
+
+
 def array_as_scalar(u):
     r = 0.0
     if u > 0.5:
@@ -189,6 +224,8 @@ def array_as_scalar(u):
     (stepped_name, (np.ones(4),), "giving a name to a slice with a step"),
     (fancy, (np.ones(4), np.zeros(2, dtype=np.int64)), "indexing with an array"),
     (array_as_scalar, (np.ones(4),), "where a scalar is expected"),
+    (compacting_mask, (np.ones(4), np.ones(4)), "boolean indexing"),
+    (last_fresh_array, (np.ones(4), 2), "after the loop at line"),
 ])
 def test_unsupported_says_what_and_where(fn, args, words):
     with pytest.raises(UnsupportedConstruct, match=words) as e:
