@@ -38,12 +38,12 @@ PRIMAL_RTOL = 1e-12
 # harness's default tolerance (1e-6) holds for all of them.
 
 
-def on_backends(names=tuple(KERNELS)):
+def on_backends():
     """Parametrize by (kernel name, backend): the interpreter in the fast tier, numba slow."""
     return pytest.mark.parametrize("name, backend", [
         pytest.param(name, backend, id=f"{name}-{backend}",
                      marks=SLOW if backend == "numba" else ())
-        for name in names for backend in BACKENDS])
+        for name in KERNELS for backend in BACKENDS])
 
 
 @functools.cache
