@@ -175,7 +175,7 @@ def _edges(op: Op):
     """Derivative-carrying dataflow edges (src -> dst) of one op. Loop-carried and branch
     results flow through the alias classes, so control ops contribute no edges."""
     name = op.name
-    if name in ("mem.store", "mem.accumulate"):
+    if name in ("mem.store", "mem.accumulate", "mem.fill"):
         yield op.operands[0], op.operands[1]
     elif name == "mem.load":
         yield op.operands[0], op.results[0]
