@@ -175,7 +175,7 @@ def _edges(op: Op):
     """Derivative-carrying dataflow edges (src -> dst) of one op. Loop-carried and branch
     results flow through the alias classes, so control ops contribute no edges."""
     name = op.name
-    if name in ("mem.store", "mem.accumulate"):
+    if name in ("mem.store", "mem.accumulate", "mem.fill"):
         yield op.operands[0], op.operands[1]
     elif name == "mem.load":
         yield op.operands[0], op.results[0]
@@ -190,6 +190,9 @@ def _edges(op: Op):
         yield op.operands[0], op.results[0]
     elif name in ("mem.add_into", "mem.copy"):
         yield op.operands[0], op.operands[1]
+    elif op.dialect == "linalg":   # products: both operands reach the result
+        yield op.operands[0], op.operands[2]
+        yield op.operands[1], op.operands[2]
     elif name == "func.call":
         # a kernel with custom rules (ad/custom.py): any input may reach any result and any
         # array it writes

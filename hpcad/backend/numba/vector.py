@@ -80,7 +80,7 @@ def lanes_first(w: Writer) -> bool:
 def breaks_lanes(op: Op) -> bool:
     """Whether op must be written after the pending lane loop (not hoisted above it).
     Planning and writing must agree on this, so it looks at nothing but the op."""
-    return bool(op.regions) or op.dialect in ("mpi", "scf", "func", "par", "vec") \
+    return bool(op.regions) or op.dialect in ("mpi", "scf", "func", "par", "vec", "linalg") \
         or op.name in _BARRIERS
 
 
