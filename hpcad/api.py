@@ -53,6 +53,16 @@ def _is_float_array(t) -> bool:
     return isinstance(t, ArrayType) and t.dtype.is_float
 
 
+def _has_derivative(t) -> bool:
+    """A result with a derivative: a float scalar, or a float array the kernel returns
+    (seeded with a cotangent array in reverse mode, a tangent array in forward mode)."""
+    return _is_float_scalar(t) or _is_float_array(t)
+
+
+def _returns_array(spec) -> bool:
+    return any(isinstance(t, ArrayType) for t in spec.primal.result_types)
+
+
 def _structure(out: tuple, is_tuple: bool):
     if not out:
         return None
@@ -99,7 +109,7 @@ def _reverse_call(k: Kernel, args, activity, shadows, seeds, backend, width: int
     results, adjoints of ACTIVE args in order)."""
     spec = k.specialize(args)
     flat = _with_shadows(spec, args, activity, shadows)
-    n_float = sum(1 for t in spec.primal.result_types if _is_float_scalar(t))
+    n_float = sum(1 for t in spec.primal.result_types if _has_derivative(t))
     if seeds is not None:
         if len(seeds) != n_float:
             raise ArgumentError(f"kernel '{k.__name__}' returns {n_float} float values; "
@@ -185,13 +195,15 @@ def autodiff(f, mode: str = "reverse", activity=(), ret=Active, width: int = 1,
         as_tuple = _returns_tuple(spec)
         if mode == "forward":
             out, dots = _forward_call(k, args, inner, shadows, backend, width)
-            dots = [_lanes(d, width) for d in dots]
-            return _structure(out, as_tuple), _float_structure(spec, dots, as_tuple)
-        seeds = None
+            return _structure(out, as_tuple), _float_structure(spec, dots, as_tuple, width)
+        seeds, primal_out = None, None
         if ret is Active:
+            if _returns_array(spec):   # the cotangents' shapes are the results'
+                primal_out = k.run(spec.primal, _copy_args(args), backend)
             given = 1.0 if seed is None and spec.primal.result_types else seed
-            seeds = _seeds(k, spec, given, as_tuple, width)
+            seeds = _seeds(k, spec, given, as_tuple, width, primal_out)
         out, adjoints = _reverse_call(k, args, inner, shadows, seeds, backend, width)
+        out = out if primal_out is None else primal_out
         return (_structure(out, as_tuple),) + tuple(_lanes(g, width) for g in adjoints)
 
     df.__name__ = f"d_{k.__name__}"
@@ -257,10 +269,11 @@ def _split_flat(k, activity: tuple, flat: tuple, width: int):
     return args, inner, shadows, named
 
 
-def _seeds(k, spec, seed, as_tuple, width: int = 1):
-    """The seeds of k's float results from the caller's `seed`; a kernel that returns
-    nothing takes none (seed None or ())."""
-    n_float = sum(1 for t in spec.primal.result_types if _is_float_scalar(t))
+def _seeds(k, spec, seed, as_tuple, width: int = 1, out=None):
+    """The seeds of k's float results from the caller's `seed`: a float per float scalar, a
+    cotangent array per float array (of the shape of that result in `out`, the primal
+    results); a kernel that returns nothing takes none (seed None or ())."""
+    n_float = sum(1 for t in spec.primal.result_types if _has_derivative(t))
     if not spec.primal.result_types:
         if seed is not None and not (isinstance(seed, (tuple, list)) and not seed):
             raise ArgumentError(f"kernel '{k.__name__}' returns nothing, so there is nothing "
@@ -270,11 +283,26 @@ def _seeds(k, spec, seed, as_tuple, width: int = 1):
         if not isinstance(seed, (tuple, list)) or len(seed) != n_float:
             raise ArgumentError(f"kernel '{k.__name__}' returns a tuple with {n_float} float "
                                 f"values: pass seed=(s1, ..., s{n_float})")
-        return [_seed(s, width) for s in seed]
-    if n_float == 0:
+    elif n_float == 0:
         raise ArgumentError(f"kernel '{k.__name__}' returns no float value to seed; use "
                             f"ret=hpcad.Const")
-    return [_seed(seed, width)]
+    seeds = list(seed) if as_tuple else [seed]
+    floats = [(j, t) for j, t in enumerate(spec.primal.result_types) if _has_derivative(t)]
+    return [_array_seed(k, j, s, out[j], width) if isinstance(t, ArrayType) else
+            _seed(s, width) for (j, t), s in zip(floats, seeds)]
+
+
+def _array_seed(k, j: int, seed, result, width: int):
+    """The cotangent of k's array result j (`result`, as the primal returned it): an array
+    of its shape and dtype, at width W one per direction, (W, *shape)."""
+    shape = result.shape if width == 1 else (width,) + result.shape
+    got = np.asarray(seed) if isinstance(seed, (np.ndarray, list, tuple)) else None
+    if got is None or got.shape != shape or got.dtype.kind not in "fi":
+        what = f"an array of shape {got.shape}" if got is not None else type(seed).__name__
+        raise ArgumentError(f"kernel '{k.__name__}' returns an array of shape "
+                            f"{result.shape} (result {j}); its cotangent must be a float "
+                            f"array of shape {shape}, got {what}")
+    return np.array(got, dtype=result.dtype)
 
 
 def _seed(s, width: int):
@@ -310,10 +338,12 @@ def _lanes(value, width: int):
     return np.array(np.broadcast_to(np.asarray(value), (width,)))
 
 
-def _float_structure(spec, values, as_tuple):
-    """Derivatives come back only for float results; put None where a result is not float."""
+def _float_structure(spec, values, as_tuple, width: int = 1):
+    """Derivatives come back only for float results (scalars as `_lanes`, arrays as they
+    are); put None where a result is not float."""
     it = iter(values)
-    full = [next(it) if _is_float_scalar(t) else None for t in spec.primal.result_types]
+    full = [None if not _has_derivative(t) else next(it) if isinstance(t, ArrayType) else
+            _lanes(next(it), width) for t in spec.primal.result_types]
     return _structure(tuple(full), as_tuple)
 
 
@@ -368,10 +398,7 @@ def value_and_grad(f, argnums=0, backend: str | None = None):
         _check_no_overlap(zip(k.arg_names, args))
         kinds = float_kinds(k, args, set(nums))
         spec = k.specialize(args)
-        if len(spec.primal.result_types) != 1 or not _is_float_scalar(spec.primal.result_types[0]):
-            raise ArgumentError(f"grad needs kernel '{k.__name__}' to return one float; it "
-                                f"returns ({', '.join(map(str, spec.primal.result_types))}); "
-                                f"use vjp or jacobian")
+        _check_scalar_result(k, spec, "grad")
         shadows = _zero_shadows(args, kinds)
         out, adjoints = _reverse_call(k, args, kinds, shadows, [1.0], backend)
         scalar_adj = iter(adjoints)
@@ -383,6 +410,21 @@ def value_and_grad(f, argnums=0, backend: str | None = None):
         return out[0], (g if isinstance(argnums, tuple) else g[0])
 
     return vg
+
+
+def _check_scalar_result(k, spec, what: str) -> None:
+    """grad, value_and_grad and hvp differentiate one float result."""
+    types = spec.primal.result_types
+    if len(types) == 1 and _is_float_scalar(types[0]):
+        return
+    got = f"it returns ({', '.join(map(str, types))})"
+    if _returns_array(spec):
+        raise ArgumentError(f"{what} needs kernel '{k.__name__}' to return one float, but "
+                            f"{got}, an array: use hpcad.vjp(f, *args) and call its vjp_fn "
+                            f"with a cotangent of the array's shape (or hpcad.jvp for a "
+                            f"tangent of the array)")
+    raise ArgumentError(f"{what} needs kernel '{k.__name__}' to return one float; {got}; "
+                        f"use vjp or jacobian")
 
 
 def grad(f, argnums=0, backend: str | None = None):
@@ -404,7 +446,7 @@ def vjp(f, *primals, backend: str | None = None):
     frozen = _copy_args(args)
 
     def vjp_fn(cotangent):
-        seeds = _seeds(k, spec, cotangent, as_tuple)
+        seeds = _seeds(k, spec, cotangent, as_tuple, out=out)
         run_args = _copy_args(frozen)
         shadows = _zero_shadows(run_args, kinds)
         _, adjoints = _reverse_call(k, run_args, kinds, shadows, seeds, backend)
@@ -475,6 +517,10 @@ def jacobian(f, argnums=0, mode: str = "rev", batch=None, backend: str | None = 
         nums = _normalize_argnums(k, argnums, args)
         _check_no_overlap(zip(k.arg_names, args))
         spec = k.specialize(args)
+        if _returns_array(spec):
+            raise ArgumentError(f"jacobian of kernel '{k.__name__}', which returns an array, "
+                                f"is not supported: use hpcad.vjp (one row per cotangent) "
+                                f"or hpcad.jvp (one column per tangent)")
         n_out = sum(1 for t in spec.primal.result_types if _is_float_scalar(t))
         as_tuple = _returns_tuple(spec)
         out_shape = (n_out,) if as_tuple else ()
@@ -576,8 +622,7 @@ def hvp(f, argnums=0, backend: str | None = None):
             raise ArgumentError(f"hvp: {len(nums)} arguments to differentiate but "
                                 f"{len(directions)} directions")
         spec = k.specialize(args)
-        if len(spec.primal.result_types) != 1 or not _is_float_scalar(spec.primal.result_types[0]):
-            raise ArgumentError(f"hvp needs kernel '{k.__name__}' to return one float")
+        _check_scalar_result(k, spec, "hvp")
         kinds = tuple(float_kinds(k, args, set(nums)))
         tangent = dict(zip(nums, directions))
         flat, shadows = [], {}

@@ -30,7 +30,7 @@ from ..ir.effects import writes
 from ..ir.types import ArrayType, ScalarType, Type, i64, with_width
 from ..passes.activity import Activity
 from ..passes.replicated import replicated_results
-from .common import derivative_name, has_tangent, zero
+from .common import derivative_name, differentiable_result, has_tangent, zero
 from .custom import RuleCalls
 from .regions import Region
 from .rules import vjp_rule
@@ -641,7 +641,8 @@ def reverse(fn: Function, arg_activity: list[str], act: Activity, ret_active: bo
             plan: Plan = STORE_ALL, rules: RuleCalls | None = None,
             width: int = 1) -> Function:
     """The adjoint function. Args: each primal arg followed by its shadow (shadowed arrays),
-    then one seed per float result (if ret_active), then what the plan's time-loop strategy
+    then one seed per float result (if ret_active; for a returned float array, an array of
+    its shape holding its cotangent, added into its shadow first), then what the plan's time-loop strategy
     reads at run time (its snapshot count: checkpoint/strategy.py). Returns the primal
     results, then the adjoint of each active scalar argument. Shadows hold the cotangent of
     the arrays' exit values on entry and of their entry values on return. With `width` W,
@@ -659,8 +660,9 @@ def reverse(fn: Function, arg_activity: list[str], act: Activity, ret_active: bo
             shadows[a] = d
             args.append(d)
     ret = fn.body.ops[-1]
-    float_rets = [v for v in ret.operands if isinstance(v.type, ScalarType) and v.type.is_float]
-    seeds = [Value(rv.dtype(v), "seed") for v in float_rets] if ret_active else []
+    float_rets = [v for v in ret.operands if differentiable_result(v)]
+    seeds = [Value(with_width(seed_type(v), width), "seed") for v in float_rets] \
+        if ret_active else []
     body = Block(args + seeds + strategy_args(rv.strategy))
     rv.augment(fn.body, body)
     fwd_ret = body.ops.pop()
@@ -671,6 +673,10 @@ def reverse(fn: Function, arg_activity: list[str], act: Activity, ret_active: bo
     rv.b.block = rev
     replicated = dict(zip(ret.operands, replicated_results(fn), strict=False))
     for v, s in zip(float_rets, seeds, strict=False):
+        if isinstance(v.type, ArrayType):   # a returned array: its cotangent, added in
+            if rv.act.shadowed(v):
+                rv.b.op("mem.add_into", [s, rv.shadow(v, top)])
+            continue
         comm = replicated[v]
         rv.add_adjoint(v, s if comm is None else global_seed(rv.b, v, s, rv.vmap[comm]))
     rv.reverse_block(top)
@@ -688,6 +694,13 @@ def reverse(fn: Function, arg_activity: list[str], act: Activity, ret_active: bo
         rv.strategy.finish()
     out.run_args = run_args(fn, rv.strategy, plan)
     return out
+
+
+def seed_type(v: Value) -> Type:
+    """The type of a float result's seed (at width 1): a scalar's own, a returned array's
+    cotangent an array of its dtype and rank in any layout (the caller's)."""
+    t = v.type
+    return ArrayType(t.dtype, t.ndim) if isinstance(t, ArrayType) else t
 
 
 def _tape_can_hold(op: Op) -> bool:

@@ -35,7 +35,7 @@ def stmt_return(ctx: LoweringContext, s):
         v = ctx.expr(s.value)
         vals = v if isinstance(v, tuple) else (v,)
     for v in vals:
-        if not isinstance(v, Value) or isinstance(v.type, ArrayType):
+        if not isinstance(v, Value):
             ctx.unsupported(s, "returning arrays or non-scalar values",
                             "write results into an output array argument")
     if ctx.ret_arity is not None and ctx.ret_arity != len(vals):
