@@ -417,14 +417,14 @@ def _check_scalar_result(k, spec, what: str) -> None:
     types = spec.primal.result_types
     if len(types) == 1 and _is_float_scalar(types[0]):
         return
-    got = f"it returns ({', '.join(map(str, types))})"
+    got = f"({', '.join(map(str, types))})"
     if _returns_array(spec):
-        raise ArgumentError(f"{what} needs kernel '{k.__name__}' to return one float, but "
-                            f"{got}, an array: use hpcad.vjp(f, *args) and call its vjp_fn "
-                            f"with a cotangent of the array's shape (or hpcad.jvp for a "
-                            f"tangent of the array)")
-    raise ArgumentError(f"{what} needs kernel '{k.__name__}' to return one float; {got}; "
-                        f"use vjp or jacobian")
+        raise ArgumentError(f"{what} needs kernel '{k.__name__}' to return one float, but it "
+                            f"returns an array {got}: use hpcad.vjp(f, *args) and call its "
+                            f"vjp_fn with a cotangent of the array's shape (or hpcad.jvp "
+                            f"for a tangent of the array)")
+    raise ArgumentError(f"{what} needs kernel '{k.__name__}' to return one float; it returns "
+                        f"{got}; use vjp or jacobian")
 
 
 def grad(f, argnums=0, backend: str | None = None):

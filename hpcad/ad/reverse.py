@@ -340,7 +340,7 @@ class ReverseEngine:
             for src in srcs:
                 nb = Block()
                 yb = Builder(nb)
-                if self.region_of(src, r) is not r:
+                if self.region_of(src, r) is not r or _defined_inside(src, owner):
                     raise DifferentiationError(
                         f"{where(owner.loc)}: an array chosen by a branch must be defined "
                         f"before the branch to be differentiated")
@@ -599,6 +599,17 @@ class ReverseEngine:
 def walk_regions(op: Op) -> Iterator[Op]:
     for r in op.regions:
         yield from walk(r)
+
+
+def _defined_inside(v: Value, op: Op) -> bool:
+    """Whether v is defined in one of op's regions (at any depth)."""
+    owner = v.owner
+    block = owner if isinstance(owner, Block) else owner.parent
+    while block is not None and block.parent is not None:
+        if block.parent is op:
+            return True
+        block = block.parent.parent
+    return False
 
 
 def _parent_op(op: Op) -> Op | None:

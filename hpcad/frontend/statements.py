@@ -29,6 +29,8 @@ def stmt_expr(ctx: LoweringContext, s):
 
 
 def stmt_return(ctx: LoweringContext, s):
+    """`return` of scalars and arrays (a tuple of them): the kernel returns what numba's
+    would, an argument array (or a view of one) itself, a local one as allocated."""
     if s.value is None:
         vals = ()
     else:
@@ -36,8 +38,9 @@ def stmt_return(ctx: LoweringContext, s):
         vals = v if isinstance(v, tuple) else (v,)
     for v in vals:
         if not isinstance(v, Value):
-            ctx.unsupported(s, "returning arrays or non-scalar values",
-                            "write results into an output array argument")
+            what = getattr(v, "obj", v)
+            ctx.unsupported(s, f"returning {type(what).__name__} `{ast.unparse(s.value)}`",
+                            "return numbers, arrays or a tuple of them")
     if ctx.ret_arity is not None and ctx.ret_arity != len(vals):
         ctx.unsupported(s, "returning different numbers of values on different paths")
     ctx.ret_arity = len(vals)
