@@ -92,6 +92,31 @@ def chosen_in_branch(u, a):
     return out
 
 
+@ad.kernel
+def laplacian_expr(u, a):
+    return a * u[1:-1] * (u[:-2] - 2.0 * u[1:-1] + u[2:])
+
+
+@ad.kernel
+def sum_and_exp(u, a):
+    s = 0.0
+    for i in range(u.shape[0]):
+        s += u[i] * u[i]
+    return s, np.exp(u) * a
+
+
+@ad.kernel
+def inner_view(u, a):
+    for i in range(u.shape[0]):
+        u[i] = a * u[i] * u[i]
+    return u[1:-1]
+
+
+@ad.kernel
+def every_other(u):
+    return u[::2]
+
+
 def _rng():
     return np.random.default_rng(7)
 
@@ -103,6 +128,9 @@ CASES = {
     "outer2d": (outer2d, lambda r: (r.standard_normal(3), r.standard_normal(4))),
     "heat_state": (heat_state, lambda r: (np.sin(np.linspace(0.0, 3.0, 9)), 0.2, 6)),
     "twice": (twice, lambda r: (r.standard_normal(5),)),
+    "laplacian_expr": (laplacian_expr, lambda r: (r.standard_normal(8), 0.9)),
+    "sum_and_exp": (sum_and_exp, lambda r: (r.standard_normal(5), 1.1)),
+    "inner_view": (inner_view, lambda r: (r.standard_normal(6), 0.8)),
 }
 
 
@@ -133,10 +161,9 @@ def _cotangent(k, args, r):
     return [_random_like(r, o) for o in _floats(k.py_func(*_copies(args)))]
 
 
-def _as_given(k, ct):
+def _as_given(k, args, ct):
     """The cotangent as vjp_fn takes it: one entry per float result, a tuple for a tuple."""
-    spec_out = k.py_func.__name__ in ("stats", "twice")
-    return tuple(ct) if spec_out else ct[0]
+    return tuple(ct) if isinstance(k.py_func(*_copies(args)), tuple) else ct[0]
 
 
 def _fd(k, args, direction, ct, eps=1e-6):
@@ -175,7 +202,7 @@ def test_vjp_matches_finite_differences(name, backend):
     args = make(r)
     ct = _cotangent(k, args, r)
     out, vjp_fn = ad.vjp(k, *_copies(args), backend=backend)
-    grads = vjp_fn(_as_given(k, ct))
+    grads = vjp_fn(_as_given(k, args, ct))
     d = _direction(args, r)
     analytic = sum(float(np.sum(g * di)) for g, di in zip(grads, d) if di is not None)
     np.testing.assert_allclose(analytic, _fd(k, args, d, ct), rtol=1e-6, atol=1e-9)
@@ -197,7 +224,7 @@ def test_jvp_matches_finite_differences_and_vjp(name, backend):
     jt = sum(float(np.sum(c * t)) for c, t in zip(ct, tangents))   # <ct, J t>
     np.testing.assert_allclose(jt, _fd(k, args, d, ct), rtol=1e-6, atol=1e-9)
     _, vjp_fn = ad.vjp(k, *_copies(args), backend=backend)
-    grads = vjp_fn(_as_given(k, ct))
+    grads = vjp_fn(_as_given(k, args, ct))
     jtct = sum(float(np.sum(g * di)) for g, di in zip(grads, d) if di is not None)
     np.testing.assert_allclose(jt, jtct, rtol=1e-10)   # <J^T ct, t>
 
@@ -208,6 +235,21 @@ def test_returned_argument_is_the_same_array_as_numba(backend):
     got = ad.kernel(scale_in_place.py_func, backend=backend)(u, 2.0)
     assert got is u
     np.testing.assert_allclose(u, 2.0 * np.linspace(0.5, 1.5, 4) ** 2)
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_returned_slice_is_a_view_of_the_argument_as_in_numba(backend):
+    u = np.linspace(0.5, 1.5, 6)
+    got = ad.kernel(inner_view.py_func, backend=backend)(u, 2.0)
+    assert np.shares_memory(got, u) and got.shape == (4,)
+    got[0] = 7.0
+    assert u[1] == 7.0
+
+
+def test_returning_a_stepped_slice_is_refused():
+    with pytest.raises(ad.UnsupportedConstruct, match=r"test_return_arrays.py:\d+: returning "
+                                                      r"a slice with a step.*out\[:\] = "):
+        every_other(np.ones(4))
 
 
 @pytest.mark.parametrize("backend", BACKENDS)
