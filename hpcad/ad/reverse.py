@@ -653,12 +653,12 @@ def reverse(fn: Function, arg_activity: list[str], act: Activity, ret_active: bo
             width: int = 1) -> Function:
     """The adjoint function. Args: each primal arg followed by its shadow (shadowed arrays),
     then one seed per float result (if ret_active; for a returned float array, an array of
-    its shape holding its cotangent, added into its shadow first), then what the plan's time-loop strategy
-    reads at run time (its snapshot count: checkpoint/strategy.py). Returns the primal
-    results, then the adjoint of each active scalar argument. Shadows hold the cotangent of
-    the arrays' exit values on entry and of their entry values on return. With `width` W,
-    seeds, adjoints and shadows carry W directions (vector types); the primal and the tape
-    are one."""
+    its shape holding its cotangent, added into its shadow first), then what the plan's
+    time-loop strategy reads at run time (its snapshot count: checkpoint/strategy.py).
+    Returns the primal results, then the adjoint of each active scalar argument. Shadows
+    hold the cotangent of the arrays' exit values on entry and of their entry values on
+    return. With `width` W, seeds, adjoints and shadows carry W directions (vector types);
+    the primal and the tape are one."""
     rv = ReverseEngine(fn, act, plan.intermediates, rules, width)
     rv.strategy = time_loop_strategy(fn, plan, act)
     args, shadows = [], {}
