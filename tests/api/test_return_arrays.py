@@ -373,3 +373,20 @@ def test_array_chosen_in_a_branch_is_refused_for_a_scalar_result_too(backend):
     silently zero derivative before.)"""
     with pytest.raises(ad.DifferentiationError, match=r"an array chosen by a branch"):
         ad.grad(weighted_by_branch_array, argnums=(0, 1), backend=backend)(np.ones(3), 2.0)
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+@pytest.mark.parametrize("name", ["squares", "heat_state"])
+def test_autodiff_forward_width_3_gives_lanes_first_array_tangents(name, backend):
+    k, make = CASES[name]
+    r = _rng()
+    args = make(r)
+    tu, ta = r.standard_normal((3,) + args[0].shape), r.standard_normal(3)
+    activity = (ad.Duplicated, ad.Dual) + (ad.Const,) * (len(args) - 2)
+    df = ad.autodiff(k, "forward", activity, width=3, backend=backend)
+    _, tangent = df(args[0].copy(), tu.copy(), args[1], ta.copy(), *args[2:])
+    assert tangent.shape == (3,) + args[0].shape
+    for lane in range(3):
+        _, want = ad.jvp(k, _copies(args), (tu[lane], ta[lane]) + (None,) * (len(args) - 2),
+                         backend=backend)
+        np.testing.assert_allclose(tangent[lane], want, rtol=1e-12, atol=1e-14)
