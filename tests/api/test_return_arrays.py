@@ -390,3 +390,58 @@ def test_autodiff_forward_width_3_gives_lanes_first_array_tangents(name, backend
         _, want = ad.jvp(k, _copies(args), (tu[lane], ta[lane]) + (None,) * (len(args) - 2),
                          backend=backend)
         np.testing.assert_allclose(tangent[lane], want, rtol=1e-12, atol=1e-14)
+
+
+@ad.kernel
+def sines(u, a):
+    out = np.empty_like(u)
+    for i in range(u.shape[0]):
+        out[i] = a * math.sin(u[i])
+    return out
+
+
+@ad.kernel
+def calls_sines(u, a):
+    v = sines(u, a)
+    s = 0.0
+    for i in range(u.shape[0]):
+        s += v[i] * u[i]
+    return s
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_a_called_kernel_may_return_an_array(backend):
+    u = np.linspace(0.1, 1.0, 5)
+    assert calls_sines(u, 2.0) == pytest.approx(calls_sines.py_func(u, 2.0), rel=1e-12)
+    assert ad.check_grad(calls_sines, u, 2.0, backend=backend) < 1e-6
+
+
+@ad.custom_vjp
+@ad.kernel
+def ruled_cube(u):
+    out = np.empty_like(u)
+    for i in range(u.shape[0]):
+        out[i] = u[i] ** 3
+    return out
+
+
+@ad.kernel
+def ruled_cube_fwd(u):
+    out = np.empty_like(u)
+    for i in range(u.shape[0]):
+        out[i] = u[i] ** 3
+    return out, 1.0
+
+
+@ad.kernel
+def ruled_cube_bwd(u, r, g, du):
+    return 0.0
+
+
+ruled_cube.defvjp(ruled_cube_fwd, ruled_cube_bwd)
+
+
+def test_a_kernel_with_custom_rules_returning_an_array_is_refused():
+    with pytest.raises(ad.DifferentiationError, match=r"'ruled_cube' .* has custom derivative "
+                                                      r"rules and returns an array"):
+        ad.vjp(ruled_cube, np.ones(3), backend="interp")[1](np.ones(3))
