@@ -196,14 +196,11 @@ def autodiff(f, mode: str = "reverse", activity=(), ret=Active, width: int = 1,
         if mode == "forward":
             out, dots = _forward_call(k, args, inner, shadows, backend, width)
             return _structure(out, as_tuple), _float_structure(spec, dots, as_tuple, width)
-        seeds, primal_out = None, None
+        seeds = None
         if ret is Active:
-            if _returns_array(spec):   # the cotangents' shapes are the results'
-                primal_out = k.run(spec.primal, _copy_args(args), backend)
             given = 1.0 if seed is None and spec.primal.result_types else seed
-            seeds = _seeds(k, spec, given, as_tuple, width, primal_out)
+            seeds = _seeds(k, spec, given, as_tuple, width)
         out, adjoints = _reverse_call(k, args, inner, shadows, seeds, backend, width)
-        out = out if primal_out is None else primal_out
         return (_structure(out, as_tuple),) + tuple(_lanes(g, width) for g in adjoints)
 
     df.__name__ = f"d_{k.__name__}"
@@ -272,7 +269,8 @@ def _split_flat(k, activity: tuple, flat: tuple, width: int):
 def _seeds(k, spec, seed, as_tuple, width: int = 1, out=None):
     """The seeds of k's float results from the caller's `seed`: a float per float scalar, a
     cotangent array per float array (of the shape of that result in `out`, the primal
-    results); a kernel that returns nothing takes none (seed None or ())."""
+    results, when given; else the derivative checks it when it runs: ad/reverse.py); a
+    kernel that returns nothing takes none (seed None or ())."""
     n_float = sum(1 for t in spec.primal.result_types if _has_derivative(t))
     if not spec.primal.result_types:
         if seed is not None and not (isinstance(seed, (tuple, list)) and not seed):
@@ -288,21 +286,25 @@ def _seeds(k, spec, seed, as_tuple, width: int = 1, out=None):
                             f"ret=hpcad.Const")
     seeds = list(seed) if as_tuple else [seed]
     floats = [(j, t) for j, t in enumerate(spec.primal.result_types) if _has_derivative(t)]
-    return [_array_seed(k, j, s, out[j], width) if isinstance(t, ArrayType) else
-            _seed(s, width) for (j, t), s in zip(floats, seeds)]
+    return [_array_seed(k, j, t, s, width, None if out is None else out[j].shape)
+            if isinstance(t, ArrayType) else _seed(s, width)
+            for (j, t), s in zip(floats, seeds)]
 
 
-def _array_seed(k, j: int, seed, result, width: int):
-    """The cotangent of k's array result j (`result`, as the primal returned it): an array
-    of its shape and dtype, at width W one per direction, (W, *shape)."""
-    shape = result.shape if width == 1 else (width,) + result.shape
+def _array_seed(k, j: int, t: ArrayType, seed, width: int, shape: tuple | None):
+    """The cotangent of k's array result j (of type t; of `shape` where known): a float
+    array of its rank (its shape) and dtype, at width W one per direction, (W, *shape)."""
+    lead = () if width == 1 else (width,)
     got = np.asarray(seed) if isinstance(seed, (np.ndarray, list, tuple)) else None
-    if got is None or got.shape != shape or got.dtype.kind not in "fi":
+    if got is None or got.dtype.kind not in "fi" or got.ndim != len(lead) + t.ndim or \
+            got.shape[:len(lead)] != lead or shape is not None and got.shape != lead + shape:
+        want = f"shape {lead + shape}" if shape is not None else \
+            f"{len(lead) + t.ndim} dimensions" + (f", the first of length {width}" if lead
+                                                  else "")
         what = f"an array of shape {got.shape}" if got is not None else type(seed).__name__
-        raise ArgumentError(f"kernel '{k.__name__}' returns an array of shape "
-                            f"{result.shape} (result {j}); its cotangent must be a float "
-                            f"array of shape {shape}, got {what}")
-    return np.array(got, dtype=result.dtype)
+        raise ArgumentError(f"kernel '{k.__name__}' returns an array ({t}) as result {j}; "
+                            f"its cotangent must be a float array of {want}, got {what}")
+    return np.array(got, dtype=t.dtype.np_dtype)
 
 
 def _seed(s, width: int):

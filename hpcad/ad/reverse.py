@@ -27,10 +27,10 @@ from ..ir.clone import clone_op
 from ..ir.core import Block, Builder, Function, Op, Value, walk
 from ..ir.dialects import is_pure
 from ..ir.effects import writes
-from ..ir.types import ArrayType, ScalarType, Type, i64, with_width
+from ..ir.types import ArrayType, ScalarType, Type, i1, i64, with_width
 from ..passes.activity import Activity
 from ..passes.replicated import replicated_results
-from .common import derivative_name, differentiable_result, has_tangent, zero
+from .common import array_type, derivative_name, differentiable_result, has_tangent, zero
 from .custom import RuleCalls
 from .regions import Region
 from .rules import vjp_rule
@@ -683,8 +683,10 @@ def reverse(fn: Function, arg_activity: list[str], act: Activity, ret_active: bo
     rv.top = top
     rv.b.block = rev
     replicated = dict(zip(ret.operands, replicated_results(fn), strict=False))
-    for v, s in zip(float_rets, seeds, strict=False):
+    rv.b.loc = ret.loc
+    for k, (v, s) in enumerate(zip(float_rets, seeds, strict=False)):
         if isinstance(v.type, ArrayType):   # a returned array: its cotangent, added in
+            check_seed_shape(rv.b, rv.vmap[v], s, k)
             if rv.act.shadowed(v):
                 rv.b.op("mem.add_into", [s, rv.shadow(v, top)])
             continue
@@ -705,6 +707,19 @@ def reverse(fn: Function, arg_activity: list[str], act: Activity, ret_active: bo
         rv.strategy.finish()
     out.run_args = run_args(fn, rv.strategy, plan)
     return out
+
+
+def check_seed_shape(b: Builder, result: Value, seed: Value, k: int) -> None:
+    """A returned array's cotangent must have the array's shape (adding it in would read
+    past its end): a KernelAssertionError at the kernel's line otherwise."""
+    same: Value | None = None
+    for axis in range(array_type(result).ndim):
+        dims = [b.op1("mem.shape", [a], i64, {"axis": axis}) for a in (seed, result)]
+        eq = b.op1("arith.cmp", dims, i1, {"pred": "eq"})
+        same = eq if same is None else b.op1("arith.and", [same, eq], i1)
+    if same is not None:
+        b.op("rt.assert", [same], [], {"what": f"the cotangent (seed) of float result {k}, "
+                                               f"an array, must have the array's shape"})
 
 
 def seed_type(v: Value) -> Type:

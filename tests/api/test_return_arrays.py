@@ -301,8 +301,12 @@ def test_array_chosen_in_a_branch_runs_and_its_derivative_is_refused(backend):
 @pytest.mark.parametrize("policy", [
     dict(snapshots=2), dict(snapshots=3, schedule="revolve"),
     dict(snapshots=2, schedule="restart"), dict(snapshots="recompute_all"),
-    dict(budget="200B")])
+    dict(budget="200B"), dict(budget="60B")],   # 60 B: snapshots in files
+    ids=["segments", "revolve", "restart", "recompute_all", "budget", "budget_in_files"])
 def test_time_loop_returning_its_state_under_checkpointing(policy, backend):
+    """Segments, revolve (restarting too), recompute-all and plans within a budget (which
+    put the snapshots in files below one copy of the state) all give the store-all
+    derivative, and the primal array returned beside it is the final state."""
     r = _rng()
     args = CASES["heat_state"][1](r)
     ct = r.standard_normal(args[0].shape)
@@ -336,8 +340,18 @@ def test_autodiff_seeds_an_array_result_at_width_3(backend):
         gu, ga = vjp_fn(cts[lane])
         np.testing.assert_allclose(du[lane], gu, rtol=1e-12)
         np.testing.assert_allclose(da[lane], ga, rtol=1e-12)
-    with pytest.raises(ad.ArgumentError, match=r"shape \(3, 6\)"):
+    with pytest.raises(ad.ArgumentError, match=r"2 dimensions, the first of length 3"):
         df(u.copy(), np.zeros((3, 6)), 1.3, seed=cts[0])
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_autodiff_seed_of_another_length_stops_the_derivative(backend):
+    """autodiff runs nothing before the derivative: the derivative checks the seed's shape
+    against the returned array's before adding it in."""
+    df = ad.autodiff(squares, "reverse", (ad.Duplicated, ad.Active), backend=backend)
+    with pytest.raises(ad.KernelAssertionError, match=r"test_return_arrays.py:\d+: .*seed\) "
+                                                      r"of float result 0, an array, must have"):
+        df(np.ones(6), np.zeros(6), 1.3, seed=np.ones(5))
 
 
 @pytest.mark.parametrize("backend", BACKENDS)
