@@ -160,7 +160,7 @@ class RuleCalls:
                 writes = written_arguments(functions[op.attrs["custom"]])
                 op.attrs["writes"] = ",".join(map(str, writes))
         self.primal = optimize(fn)
-        self.program = ProgramLowering()  # type: ignore[no-untyped-call]  # (frontend/ untyped)
+        self.program = ProgramLowering()
         self.program.module.functions.update(functions)
 
     def kernel_of(self, op: Op) -> CustomKernel:
