@@ -502,7 +502,8 @@ def jvp(f, primals, tangents, backend: str | None = None):
 
 def jacobian(f, argnums=0, mode: str = "rev", batch=None, backend: str | None = None):
     """-> function returning the Jacobian of f's float result(s) w.r.t. args[argnums]: shape
-    out_shape + in_shape, out_shape () for one result, (m,) for a tuple of m. Rows (mode
+    out_shape + in_shape, out_shape () for one result, (m,) for a tuple of m, the array's
+    shape for one float array (not under MPI, not in a tuple). Rows (mode
     "rev") or columns ("fwd") come `batch` at a time from one batched derivative call
     (width = batch; default min(count, 8)). Under MPI each rank gets, in either mode, the
     derivatives of the global result(s) with respect to its own inputs (README's MPI
@@ -520,9 +521,7 @@ def jacobian(f, argnums=0, mode: str = "rev", batch=None, backend: str | None = 
         _check_no_overlap(zip(k.arg_names, args))
         spec = k.specialize(args)
         if _returns_array(spec):
-            raise ArgumentError(f"jacobian of kernel '{k.__name__}', which returns an array, "
-                                f"is not supported: use hpcad.vjp (one row per cotangent) "
-                                f"or hpcad.jvp (one column per tangent)")
+            return _array_jacobian(k, spec, args, nums, mode, batch, backend, argnums)
         n_out = sum(1 for t in spec.primal.result_types if _is_float_scalar(t))
         as_tuple = _returns_tuple(spec)
         out_shape = (n_out,) if as_tuple else ()
@@ -532,6 +531,52 @@ def jacobian(f, argnums=0, mode: str = "rev", batch=None, backend: str | None = 
         return tuple(blocks) if isinstance(argnums, tuple) else blocks[0]
 
     return jac
+
+
+def _array_jacobian(k, spec, args, nums, mode, batch, backend, argnums):
+    """The Jacobian of a kernel returning one float array, of shape out_shape + in_shape:
+    rows from W unit cotangents per reverse call, or columns from W unit tangents per
+    forward call."""
+    types = spec.primal.result_types
+    if len(types) != 1 or not _is_float_array(types[0]) or spec.communicates:
+        raise ArgumentError(f"jacobian of kernel '{k.__name__}', which returns "
+                            f"({', '.join(map(str, types))}), is not supported: jacobian takes "
+                            f"one float array (not in a tuple, not under MPI) or float "
+                            f"scalars; use hpcad.vjp (one row per cotangent) or hpcad.jvp "
+                            f"(one column per tangent)")
+    out_shape = k.run(spec.primal, _copy_args(args), backend)[0].shape
+    m = int(np.prod(out_shape, dtype=int))
+    blocks = []
+    for n in nums:
+        in_shape = np.shape(args[n])
+        count = m if mode == "rev" else int(np.prod(in_shape, dtype=int))
+        flat = np.zeros((m, int(np.prod(in_shape, dtype=int))))
+        width, chunks = _chunks(count, batch)
+        for chunk in chunks:
+            units = list(enumerate(chunk))
+            run = _copy_args(args)
+            if mode == "rev":
+                kinds = float_kinds(k, run, {n})
+                shadows = _zero_shadows_width(run, kinds, width)
+                seed = _units(width, units, out_shape)
+                _, adjoints = _reverse_call(k, run, kinds, shadows, [seed], backend, width)
+                got = shadows[n] if kinds[n] == DUP else np.asarray(_lanes(adjoints[0], width))
+                flat[list(chunk)] = got.reshape(width, -1)[:len(units)]
+            else:
+                kinds = float_kinds(k, run, {n})
+                tangents = _zero_shadows_width(run, kinds, width, skip=n)
+                tangents[n] = _units(width, units, in_shape)
+                _, dots = _forward_call(k, run, kinds, tangents, backend, width)
+                flat[:, list(chunk)] = dots[0].reshape(width, m)[:len(units)].T
+        blocks.append(flat.reshape(out_shape + in_shape))
+    return tuple(blocks) if isinstance(argnums, tuple) else blocks[0]
+
+
+def _zero_shadows_width(args, kinds, width: int, skip=None) -> dict:
+    """Zero shadows (width W: (W, *shape)) of the arrays that carry one, but `skip`."""
+    return {i: np.zeros((width,) * (width > 1) + a.shape, a.dtype)
+            for i, (a, kind) in enumerate(zip(args, kinds))
+            if kind in (DUP, SHADOW) and i != skip}
 
 
 def _chunks(count: int, batch) -> tuple[int, list[range]]:

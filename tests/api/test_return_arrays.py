@@ -264,13 +264,13 @@ def test_constant_result_has_zero_derivatives(backend):
 
 
 @pytest.mark.parametrize("backend", BACKENDS)
-@pytest.mark.parametrize("how", ["grad", "value_and_grad", "check_grad", "jacobian"])
+@pytest.mark.parametrize("how", ["grad", "value_and_grad", "check_grad", "hvp"])
 def test_grad_of_an_array_result_says_to_use_vjp(how, backend):
     u = np.ones(3)
     call = {"grad": lambda: ad.grad(squares, backend=backend)(u, 1.0),
             "value_and_grad": lambda: ad.value_and_grad(squares, backend=backend)(u, 1.0),
             "check_grad": lambda: ad.check_grad(squares, u, 1.0, backend=backend),
-            "jacobian": lambda: ad.jacobian(squares, backend=backend)(u, 1.0)}[how]
+            "hvp": lambda: ad.hvp(squares, backend=backend)(u, 1.0, u)}[how]
     with pytest.raises(ad.ArgumentError, match=r"'squares'.*returns an array.*vjp"):
         call()
 
@@ -459,3 +459,51 @@ def test_a_kernel_with_custom_rules_returning_an_array_is_refused():
     with pytest.raises(ad.DifferentiationError, match=r"'ruled_cube' .* has custom derivative "
                                                       r"rules and returns an array"):
         ad.vjp(ruled_cube, np.ones(3), backend="interp")[1](np.ones(3))
+
+
+def _fd_jacobian(k, args, n, eps=1e-6):
+    x = args[n]
+    out = np.asarray(k.py_func(*_copies(args)))
+    jac = np.zeros(out.shape + np.shape(x))
+    for idx in np.ndindex(*np.shape(x)):
+        plus, minus = list(_copies(args)), list(_copies(args))
+        if np.shape(x):
+            plus[n][idx] += eps
+            minus[n][idx] -= eps
+        else:
+            plus[n], minus[n] = x + eps, x - eps
+        jac[(Ellipsis,) + idx] = (k.py_func(*plus) - k.py_func(*minus)) / (2 * eps)
+    return jac
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+@pytest.mark.parametrize("mode, batch", [("rev", None), ("fwd", None), ("rev", 2), ("fwd", 1)])
+@pytest.mark.parametrize("name", ["outer2d", "heat_state"])
+def test_jacobian_of_an_array_result(name, mode, batch, backend):
+    k, make = CASES[name]
+    args = make(_rng())
+    got = ad.jacobian(k, argnums=(0, 1), mode=mode, batch=batch, backend=backend)(*args)
+    for n, j in zip((0, 1), got):
+        np.testing.assert_allclose(j, _fd_jacobian(k, args, n), rtol=1e-6, atol=1e-8)
+
+
+def test_jacobian_of_a_tuple_with_an_array_is_refused():
+    with pytest.raises(ad.ArgumentError, match=r"jacobian of kernel 'stats'.*use hpcad.vjp"):
+        ad.jacobian(stats, backend="interp")(np.ones(3), 1.0)
+
+
+@ad.kernel
+def first_row(a):
+    return a[0]
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_returning_a_row_gives_a_view_of_it(backend):
+    """(Once refused as 'returning arrays'.)"""
+    a = np.arange(6.0).reshape(2, 3)
+    got = ad.kernel(first_row.py_func, backend=backend)(a)
+    np.testing.assert_array_equal(got, numba.njit(first_row.py_func)(a))
+    assert np.shares_memory(got, a)
+    _, vjp_fn = ad.vjp(first_row, a, backend=backend)
+    np.testing.assert_array_equal(vjp_fn(np.array([1.0, 2.0, 3.0]))[0],
+                                  [[1.0, 2.0, 3.0], [0.0, 0.0, 0.0]])
