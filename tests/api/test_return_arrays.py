@@ -113,6 +113,32 @@ def inner_view(u, a):
 
 
 @ad.kernel
+def ping_pong(u, alpha, nsteps):
+    n = u.shape[0]
+    a = np.empty_like(u)
+    b = np.zeros(n)
+    for i in range(n):
+        a[i] = u[i]
+    for t in range(nsteps):
+        for i in range(1, n - 1):
+            b[i] = a[i] + alpha * (a[i - 1] - 2.0 * a[i] + a[i + 1]) * math.cos(a[i])
+        a, b = b, a
+    return a
+
+
+@ad.kernel
+def buffer_and_result(u, alpha):
+    n = u.shape[0]
+    tmp = np.zeros(n)
+    out = np.zeros(n)
+    for i in range(1, n - 1):
+        tmp[i] = u[i] * alpha + u[i - 1]
+    for i in range(1, n - 1):
+        out[i] = tmp[i] * tmp[i]
+    return tmp, out
+
+
+@ad.kernel
 def every_other(u):
     return u[::2]
 
@@ -131,6 +157,8 @@ CASES = {
     "laplacian_expr": (laplacian_expr, lambda r: (r.standard_normal(8), 0.9)),
     "sum_and_exp": (sum_and_exp, lambda r: (r.standard_normal(5), 1.1)),
     "inner_view": (inner_view, lambda r: (r.standard_normal(6), 0.8)),
+    "ping_pong": (ping_pong, lambda r: (r.standard_normal(8), 0.3, 5)),
+    "buffer_and_result": (buffer_and_result, lambda r: (r.standard_normal(7), 0.7)),
 }
 
 
