@@ -139,6 +139,14 @@ def buffer_and_result(u, alpha):
 
 
 @ad.kernel
+def parallel_out(u, a):
+    out = np.empty_like(u)
+    for i in numba.prange(u.shape[0]):
+        out[i] = a * math.sin(u[i]) * u[i]
+    return out
+
+
+@ad.kernel
 def every_other(u):
     return u[::2]
 
@@ -159,6 +167,7 @@ CASES = {
     "inner_view": (inner_view, lambda r: (r.standard_normal(6), 0.8)),
     "ping_pong": (ping_pong, lambda r: (r.standard_normal(8), 0.3, 5)),
     "buffer_and_result": (buffer_and_result, lambda r: (r.standard_normal(7), 0.7)),
+    "parallel_out": (parallel_out, lambda r: (r.standard_normal(40), 1.3)),
 }
 
 
