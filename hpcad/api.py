@@ -174,8 +174,9 @@ def autodiff(f, mode: str = "reverse", activity=(), ret=Active, width: int = 1,
     `df(u, du, alpha, n, seed=1.0) -> (primal_ret, dalpha)`, forward
     `df(u, u_dot, alpha, alpha_dot, n) -> (primal_ret, ret_dot)`. With width=W > 1 every
     shadow has shape (W, *primal.shape), Dual tangents, seeds, returned adjoints and
-    tangents are length-W arrays (a scalar seed applies to all W directions). A kernel that
-    returns nothing takes no seed."""
+    tangents are length-W arrays (a scalar seed applies to all W directions). A returned
+    float array is seeded with an array of its shape and its tangent is one ((W, *shape)
+    at width W). A kernel that returns nothing takes no seed."""
     k = as_kernel(f)
     check_backend(backend)
     activity = tuple(activity)
@@ -437,7 +438,8 @@ def grad(f, argnums=0, backend: str | None = None):
 
 def vjp(f, *primals, backend: str | None = None):
     """-> (f(*primals), vjp_fn); vjp_fn(cotangent) gives one entry per primal (None for
-    constant arguments). Inputs are never modified."""
+    constant arguments). The cotangent has one entry per float result (a tuple for a
+    tuple): a float, or an array of a returned array's shape. Inputs are never modified."""
     k = as_kernel(f)
     args = k.bind(primals)
     _check_no_overlap(zip(k.arg_names, args))
