@@ -89,9 +89,10 @@ class LoweringContext:
     def lower(self) -> Function:
         fdef = self.src.fdef
         a = fdef.args
-        if a.vararg or a.kwarg or a.kwonlyargs or a.posonlyargs:
-            self.unsupported(fdef, "*args, **kwargs and keyword-only parameters",
-                             "use plain positional parameters")
+        if a.vararg or a.kwarg:
+            self.unsupported(fdef, "a kernel with *args or **kwargs parameters",
+                             "name each parameter (defaults and keyword-only parameters "
+                             "are fine)")
         bad = syntax.misplaced_return(fdef.body)
         if bad is not None:
             self.unsupported(bad, "a `return` before the end of the kernel",

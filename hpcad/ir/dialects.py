@@ -505,11 +505,15 @@ _def("arith.not", check=_bool_nary(1), operands=("operand",))
 for _n in ("shl", "shr", "bitand", "bitor", "bitxor"):   # integers: << >> & | ^
     _def(f"arith.{_n}", check=_int_nary(2), operands=("lhs", "rhs"))
 
+# rint: to the nearest integer, halves to even (Python's and numba's round)
 MATH_FUNCS = ("sin", "cos", "tan", "exp", "log", "log1p", "expm1", "sqrt", "tanh", "abs",
-              "floor", "ceil", "atan", "asin", "acos", "sinh", "cosh", "log10", "log2")
+              "floor", "ceil", "atan", "asin", "acos", "sinh", "cosh", "log10", "log2",
+              "erf", "erfc", "rint")
 for _n in MATH_FUNCS:
     _def(f"math.{_n}", check=_nary(1), operands=("x",))
-_def("math.atan2", check=_nary(2), operands=("y", "x"))
+MATH_BINARY = {"atan2": ("y", "x"), "hypot": ("x", "y")}   # name -> its operands
+for _n, _operands in MATH_BINARY.items():
+    _def(f"math.{_n}", check=_nary(2), operands=_operands)
 
 _def("mem.alloc", "alloc", check=_check_alloc, operands=("*extent",),
      attrs=("fill", "arena", "disk", "scratch"))
