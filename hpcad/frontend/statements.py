@@ -29,20 +29,35 @@ def stmt_expr(ctx: LoweringContext, s):
 
 
 def stmt_return(ctx: LoweringContext, s):
+    """`return` of scalars and arrays (a tuple of them), as numba returns them: an array
+    (an argument, a local one, a view of either) itself, with its memory; an array
+    expression in a new array, as NumPy computes it."""
     if s.value is None:
         vals = ()
     else:
         v = ctx.expr(s.value)
-        vals = v if isinstance(v, tuple) else (v,)
-    for v in vals:
-        if not isinstance(v, Value) or isinstance(v.type, ArrayType):
-            ctx.unsupported(s, "returning arrays or non-scalar values",
-                            "write results into an output array argument")
+        vals = tuple(returned(ctx, x, s) for x in (v if isinstance(v, tuple) else (v,)))
     if ctx.ret_arity is not None and ctx.ret_arity != len(vals):
         ctx.unsupported(s, "returning different numbers of values on different paths")
     ctx.ret_arity = len(vals)
     for k, v in enumerate(vals):
         ctx.env[f".ret{k}"] = v
+
+
+def returned(ctx: LoweringContext, v, s) -> Value:
+    """One returned value: a scalar or an array value as is, a unit-step slice as a view of
+    its base, any other array expression materialized."""
+    if isinstance(v, arrays.Sliced) and not v.plain_view:
+        ctx.unsupported(s, "returning a slice with a step or np.newaxis (numba returns a "
+                        "strided view of the array)", "copy it into a new array and return "
+                        "that: out = np.empty(m); out[:] = u[::2]")
+    if arrays.is_array(v):
+        return arrays.bind(ctx, v, s)
+    if not isinstance(v, Value):
+        what = getattr(v, "obj", v)
+        ctx.unsupported(s, f"returning {type(what).__name__} from `{ast.unparse(s.value)}`",
+                        "return numbers, arrays or a tuple of them")
+    return v
 
 
 def stmt_assign(ctx: LoweringContext, s):

@@ -260,3 +260,25 @@ def test_reverse_of_a_product_in_a_prange_body_is_a_clear_error(backend):
     with pytest.raises(DifferentiationError, match=r"test_linalg.py:\d+: a matrix product "
                                                   r"inside a parallel loop \(prange\)"):
         ad.grad(product_in_prange_body, argnums=0, backend=backend)(*args)
+
+
+def _cubed_product(A, x):
+    y = A @ x
+    s = 0.0
+    for i in range(y.shape[0]):
+        s += y[i] * y[i] * y[i]
+    return s
+
+
+@pytest.mark.parametrize("backend", ["interp", "numba"])
+def test_hessian_vector_product_through_a_product(backend):
+    """Forward over reverse reads the adjoint products' fills and copies (ad/rules/mem.py):
+    H v against central differences of the gradient."""
+    rng = np.random.default_rng(5)
+    A, x, v = rng.random((4, 4)), rng.random(4), rng.random(4)
+    k = ad.kernel(_cubed_product, backend=backend)
+    hv = ad.hvp(k, argnums=1)(A, x, v)
+    g = ad.grad(k, argnums=1)
+    h = 1e-5
+    fd = (g(A, x + h * v) - g(A, x - h * v)) / (2 * h)
+    np.testing.assert_allclose(hv, fd, rtol=1e-7)

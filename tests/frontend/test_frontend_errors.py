@@ -76,10 +76,6 @@ def undefined_after_branch(x):
     return y  # error here
 
 
-def partial_index(a):
-    return a[0]  # error here
-
-
 @ad.kernel
 def recursive(x, n):
     if n > 0:
@@ -102,7 +98,6 @@ def type_clash(a, flag):
     (loop_over_tuple, (np.ones(4),), "a `for` loop over a tuple"),
     (while_else, (4.0,), "while ... else"),
     (undefined_after_branch, (1.0,), "'y'"),
-    (partial_index, (np.ones((2, 2)),), "returning arrays"),
 ])
 def test_unsupported_construct_names_file_line(fn, args, fragment):
     _check(fn, args, fragment)

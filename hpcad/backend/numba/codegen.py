@@ -373,7 +373,8 @@ def rt_assert(w: Writer, op, depth):
 @rule("func.return")
 def func_return(w: Writer, op, depth):
     vector.lanes_out(w, depth)
-    values = [w.ref(v) for v in op.operands] + [s.buffer for s in w.slots + w.arena]
+    values = [vector.returned(w, v, depth) for v in op.operands] + \
+        [s.buffer for s in w.slots + w.arena]
     w.emit(depth, f"return ({', '.join(values)}{',' if len(values) == 1 else ''})")
 
 
