@@ -198,8 +198,8 @@ def reverse_grads(kern, probe: Probe) -> list:
         if act is ad.Duplicated:
             shadows.append(s.copy())
             flat.append(shadows[-1])
-    df = ad.autodiff(kern, activity=activity)
     floats = [s for s in probe.out_seed if s is not None]
+    df = ad.autodiff(kern, activity=activity, ret=ad.Active if floats else ad.Const)
     seed = None if not floats else float(floats[0]) if len(floats) == 1 else \
         tuple(float(s) for s in floats)
     scalar_grads = iter(df(*flat, seed=seed)[1:])
