@@ -555,8 +555,11 @@ def kernel_arguments(ctx: LoweringContext, py_func, node) -> list[Value]:
             any(kw.arg is None for kw in node.keywords):
         ctx.unsupported(node, "*args or **kwargs in a call to a kernel",
                         "pass the arguments by position or by name")
-    given = [(a, ctx.expr(a)) for a in node.args]
-    named = {kw.arg: (kw.value, ctx.expr(kw.value)) for kw in node.keywords}
+    def argument(a):     # an array expression is passed as a new array, as NumPy would
+        v = ctx.expr(a)
+        return arrays.as_array_value(ctx, v, a) if isinstance(v, arrays.ArrayExpr) else v
+    given = [(a, argument(a)) for a in node.args]
+    named = {kw.arg: (kw.value, argument(kw.value)) for kw in node.keywords}
     signature = inspect.signature(py_func)
     try:
         bound = signature.bind(*given, **named)
