@@ -1,0 +1,428 @@
+"""Array construction and views in kernels: np.empty/zeros/ones/full and their `*_like`
+forms, np.arange, np.linspace, copies (np.copy, a.copy(), a.flatten()), reshaped views
+(a.reshape, a.ravel(): one `mem.reshape` of a C-contiguous base), joins (np.concatenate,
+np.stack) and np.cumsum. Everything but the views allocates a fresh C-contiguous array
+(`mem.alloc`) and fills it with a loop nest of loads and stores, so derivatives flow
+through them with no rule of their own."""
+from __future__ import annotations
+
+import ast
+from typing import TYPE_CHECKING
+
+import numpy as np
+
+from ..ir.core import Block, Op, Value
+from ..ir.types import ArrayType, ScalarType, f64, i1, i64, promote, scalar_from_dtype
+
+if TYPE_CHECKING:
+    from .context import LoweringContext
+
+ALLOC = {np.zeros: "zeros", np.empty: "empty", np.ones: "ones", np.full: "full"}
+ALLOC_LIKE = {np.zeros_like: "zeros", np.empty_like: "empty", np.ones_like: "ones",
+              np.full_like: "full"}
+
+
+# -- shared pieces: arrays, dtypes, shapes, loop nests ---------------------------------------
+def is_array_value(v) -> bool:
+    return isinstance(v, Value) and isinstance(v.type, ArrayType)
+
+
+def extents_of(ctx: LoweringContext, arr: Value) -> list[Value]:
+    return [ctx.builder.op1("mem.shape", [arr], i64, {"axis": k})
+            for k in range(arr.type.ndim)]
+
+
+def alloc(ctx: LoweringContext, dims: list[Value], dtype: ScalarType,
+          fill: str = "empty") -> Value:
+    return ctx.builder.op1("mem.alloc", dims, ArrayType(dtype, len(dims), "C"), {"fill": fill})
+
+
+def nest(ctx: LoweringContext, extents: list[Value], body, carried=()) -> list[Value]:
+    """Nested scf.for loops over extents; body(ivs, accs) -> new accs runs innermost;
+    the values carried out of the nest."""
+    zero, one = ctx.const(0, i64), ctx.const(1, i64)
+    ivs: list[Value] = []
+
+    def level(k: int, accs: list[Value]) -> list[Value]:
+        if k == len(extents):
+            return list(body(list(ivs), accs))
+        block = Block([Value(i64, f"i{k}")] + [Value(a.type, a.name) for a in accs])
+        ivs.append(block.args[0])
+        with ctx.at(block):
+            ctx.builder.op("scf.yield", level(k + 1, block.args[1:]))
+        ivs.pop()
+        return ctx.builder.op("scf.for", [zero, extents[k], one] + accs,
+                              [a.type for a in accs], regions=[block]).results
+
+    return level(0, list(carried))
+
+
+def copy_into(ctx: LoweringContext, src: Value, dst: Value, offsets=None) -> None:
+    """dst[i + offsets] = src[i] for every element i of src (offsets: i64 per axis)."""
+    def body(ivs, accs):
+        at = ivs if offsets is None else \
+            [i if o is None else ctx.builder.op1("arith.add", [i, o], i64)
+             for i, o in zip(ivs, offsets, strict=True)]
+        v = ctx.builder.op1("mem.load", [src] + ivs, src.type.dtype)
+        ctx.builder.op("mem.store", [ctx.coerce(v, dst.type.dtype), dst] + at)
+        return []
+    nest(ctx, extents_of(ctx, src), body)
+
+
+def fill_array(ctx: LoweringContext, arr: Value, dims: list[Value], value: Value) -> None:
+    """A loop nest storing `value` into every element of a fresh array."""
+    def body(ivs, accs):
+        ctx.builder.op("mem.store", [value, arr] + ivs)
+        return []
+    nest(ctx, dims, body)
+
+
+def dtype_of(ctx: LoweringContext, node) -> ScalarType:
+    """The dtype a `dtype=` argument names: np.float64, float, int, bool, or `a.dtype`."""
+    obj = ctx.static_value(node)
+    if obj is None:
+        v = ctx.expr(node)
+        obj = None if isinstance(v, (Value, tuple)) else getattr(v, "obj", None)
+    if obj is None:
+        ctx.unsupported(node, "a dtype that is not a NumPy type, float/int/bool or a.dtype")
+    try:
+        return scalar_from_dtype(obj)
+    except (TypeError, ValueError):
+        ctx.unsupported(node, f"the dtype {obj!r}", "use float64, float32, int64, int32 or "
+                                                  "bool")
+
+
+def static_int(node) -> int | tuple | None:
+    """The value of a literal int (or tuple of ints: axis=(0, 1)) in the source, else None."""
+    try:
+        value = ast.literal_eval(node)
+    except ValueError:
+        return None
+    ok = isinstance(value, int) or (isinstance(value, tuple)
+                                    and all(isinstance(k, int) for k in value))
+    return value if ok and not isinstance(value, bool) else None
+
+
+def shape_dims(ctx: LoweringContext, node) -> list[Value]:
+    """The i64 extents a shape argument gives: an int, a tuple of ints or `a.shape`."""
+    v = ctx.expr(node)
+    dims = list(v) if isinstance(v, tuple) else [v]
+    return [ctx.coerce_index(ctx.scalar(d, node), node) for d in dims]
+
+
+def keywords(ctx: LoweringContext, node, allowed: tuple[str, ...], what: str) -> dict:
+    """The call's keyword arguments by name; an error for one `what` does not take."""
+    out = {}
+    for kw in node.keywords:
+        if kw.arg not in allowed:
+            hint = {"keepdims": "numba does not take keepdims either; index the result "
+                                "instead, e.g. s[:, None] is not needed in loops",
+                    "order": "only C order is supported"}.get(kw.arg or "", "")
+            ctx.unsupported(kw.value, f"the keyword `{kw.arg}=` of {what}", hint)
+        out[kw.arg] = kw.value
+    return out
+
+
+def array_arg(ctx: LoweringContext, node, what: str) -> Value:
+    v = ctx.expr(node)
+    if not is_array_value(v):
+        ctx.unsupported(node, f"{what} of something that is not an array")
+    return v
+
+
+# -- np.empty / zeros / ones / full and *_like ------------------------------------------------
+def call_alloc(ctx: LoweringContext, obj, node) -> Value:
+    like = obj in ALLOC_LIKE
+    fill = (ALLOC_LIKE if like else ALLOC)[obj]
+    name = obj.__name__
+    params = ("shape", "fill_value", "dtype") if fill == "full" else ("shape", "dtype")
+    if len(node.args) > len(params) or not node.args:
+        ctx.unsupported(node, f"np.{name} with {len(node.args)} positional arguments")
+    given = dict(zip(params, node.args))
+    given.update(keywords(ctx, node, params, f"np.{name}"))
+    if like:
+        first = array_arg(ctx, given["shape"], f"np.{name}")
+        dims, dtype = extents_of(ctx, first), first.type.dtype
+    else:
+        dims, dtype = shape_dims(ctx, given["shape"]), f64
+    value = None
+    if fill == "full":
+        if "fill_value" not in given:
+            ctx.unsupported(node, f"np.{name} without a fill value")
+        value = ctx.scalar(ctx.expr(given["fill_value"]), node)
+        if not like and "dtype" not in given:   # np.full's dtype is its value's
+            dtype = value.type
+    if "dtype" in given:
+        dtype = dtype_of(ctx, given["dtype"])
+    if fill in ("zeros", "empty"):
+        return alloc(ctx, dims, dtype, fill)
+    arr = alloc(ctx, dims, dtype)
+    fill_array(ctx, arr, dims, ctx.coerce(value, dtype) if value is not None
+               else ctx.const(1, dtype))
+    return arr
+
+
+# -- np.arange, np.linspace -------------------------------------------------------------------
+def call_arange(ctx: LoweringContext, obj, node) -> Value:
+    """np.arange(stop), (start, stop), (start, stop, step): element i is start + i * step,
+    ceil((stop - start) / step) of them (numba's formula)."""
+    given = dict(keywords(ctx, node, ("dtype",), "np.arange"))
+    if not 1 <= len(node.args) <= 3:
+        ctx.unsupported(node, f"np.arange with {len(node.args)} arguments")
+    vals = [ctx.scalar(ctx.expr(a), a) for a in node.args]
+    if len(vals) == 1:
+        vals = [ctx.const(0, i64)] + vals
+    if len(vals) == 2:
+        vals.append(ctx.const(1, i64))
+    if len(node.args) == 3 and static_int(node.args[2]) == 0:
+        ctx.type_error(node, "np.arange with a step of 0 (NumPy raises ValueError)")
+    t = i64
+    for v in vals:
+        t = promote(t, v.type) if v.type != t else t
+    start, stop, step = (ctx.coerce(v, t) for v in vals)
+    b = ctx.builder
+    if t.is_float:
+        count = b.op1("math.ceil", [b.op1("arith.div", [b.op1("arith.sub", [stop, start], t),
+                                                          step], t)], t)
+        count = ctx.coerce(count, i64)
+    else:   # ceil(a / s) == -((-a) // s) for either sign of s
+        count = b.op1("arith.neg", [b.op1("arith.floordiv", [
+            b.op1("arith.sub", [start, stop], t), step], t)], t)
+        count = ctx.coerce(count, i64)
+    count = b.op1("arith.max", [count, ctx.const(0, i64)], i64)
+    dtype = dtype_of(ctx, given["dtype"]) if "dtype" in given else t
+    arr = alloc(ctx, [count], dtype)
+
+    def body(ivs, accs):
+        i = ctx.coerce(ivs[0], t)
+        v = b.op1("arith.add", [start, b.op1("arith.mul", [i, step], t)], t)
+        b.op("mem.store", [ctx.coerce(v, dtype), arr, ivs[0]])
+        return []
+    nest(ctx, [count], body)
+    return arr
+
+
+def call_linspace(ctx: LoweringContext, obj, node) -> Value:
+    """np.linspace(start, stop, num): start + i * (stop - start) / (num - 1), the last
+    element exactly stop (numba's endpoint=True)."""
+    given = dict(zip(("start", "stop", "num"), node.args))
+    given.update(keywords(ctx, node, ("start", "stop", "num"), "np.linspace"))
+    if len(node.args) > 3 or set(given) != {"start", "stop", "num"}:
+        ctx.unsupported(node, "np.linspace without exactly start, stop and num",
+                        "pass np.linspace(start, stop, num)")
+    start, stop = (ctx.coerce(ctx.scalar(ctx.expr(given[k]), node), f64)
+                   for k in ("start", "stop"))
+    num = ctx.coerce_index(ctx.scalar(ctx.expr(given["num"]), node), node)
+    b = ctx.builder
+    one = ctx.const(1, i64)
+    div = b.op1("arith.max", [b.op1("arith.sub", [num, one], i64), one], i64)
+    step = b.op1("arith.div", [b.op1("arith.sub", [stop, start], f64), ctx.coerce(div, f64)],
+                 f64)
+    arr = alloc(ctx, [num], f64)
+
+    def body(ivs, accs):
+        v = b.op1("arith.add", [start, b.op1("arith.mul", [ctx.coerce(ivs[0], f64), step],
+                                             f64)], f64)
+        b.op("mem.store", [v, arr, ivs[0]])
+        return []
+    nest(ctx, [num], body)
+    several = b.op1("arith.cmp", [num, one], i1, {"pred": "gt"})
+    last = Block()
+    with ctx.at(last):
+        b.op("mem.store", [stop, arr, b.op1("arith.sub", [num, one], i64)])
+        b.op("scf.yield", [])
+    other = Block()
+    with ctx.at(other):
+        b.op("scf.yield", [])
+    b.op("scf.if", [several], [], regions=[last, other])
+    return arr
+
+
+# -- copies and reshaped views ----------------------------------------------------------------
+def copy_of(ctx: LoweringContext, arr: Value) -> Value:
+    """A fresh C-contiguous array with arr's elements."""
+    out = alloc(ctx, extents_of(ctx, arr), arr.type.dtype)
+    copy_into(ctx, arr, out)
+    return out
+
+
+def call_copy(ctx: LoweringContext, obj, node) -> Value:
+    if len(node.args) != 1 or node.keywords:
+        ctx.unsupported(node, "np.copy with other than one argument")
+    return copy_of(ctx, array_arg(ctx, node.args[0], "np.copy"))
+
+
+def method_copy(ctx: LoweringContext, arr: Value, node) -> Value:
+    if node.args or node.keywords:
+        ctx.unsupported(node, "a.copy() with arguments")
+    return copy_of(ctx, arr)
+
+
+def reshape(ctx: LoweringContext, arr: Value, dims: list[Value], node) -> Value:
+    """A C-contiguous array viewed with other extents (one of them may be -1: inferred);
+    writes through the view reach the base, like NumPy's."""
+    owner = arr.owner
+    if arr.type.layout != "C" or (isinstance(owner, Op) and owner.name == "mem.view"
+                                  and arr.type.ndim > 1):
+        ctx.unsupported(node, "reshaping an array that may not be C-contiguous (a slice or "
+                              "a strided view)",
+                        "reshape a copy: x.copy().reshape(...), as numba requires too")
+    t = ArrayType(arr.type.dtype, len(dims), "C")
+    return ctx.builder.op1("mem.reshape", [arr] + dims, t)
+
+
+def method_reshape(ctx: LoweringContext, arr: Value, node) -> Value:
+    keywords(ctx, node, (), "a.reshape")
+    if len(node.args) == 1:
+        dims = shape_dims(ctx, node.args[0])
+    else:
+        dims = [ctx.coerce_index(ctx.scalar(ctx.expr(a), a), a) for a in node.args]
+    if not dims:
+        ctx.unsupported(node, "reshaping to a 0-d array")
+    return reshape(ctx, arr, dims, node)
+
+
+def method_ravel(ctx: LoweringContext, arr: Value, node) -> Value:
+    """a.ravel(): a 1-D view of a C-contiguous array (numba's ravel copies other layouts)."""
+    keywords(ctx, node, (), "a.ravel")
+    if node.args:
+        ctx.unsupported(node, "a.ravel() with arguments")
+    if arr.type.ndim == 1:
+        return arr
+    return reshape(ctx, arr, [ctx.const(-1, i64)], node)
+
+
+def method_flatten(ctx: LoweringContext, arr: Value, node) -> Value:
+    keywords(ctx, node, (), "a.flatten")
+    if node.args:
+        ctx.unsupported(node, "a.flatten() with arguments")
+    flat = copy_of(ctx, arr)
+    return flat if arr.type.ndim == 1 else reshape(ctx, flat, [ctx.const(-1, i64)], node)
+
+
+def call_ravel(ctx: LoweringContext, obj, node) -> Value:
+    if len(node.args) != 1:
+        ctx.unsupported(node, "np.ravel with other than one argument")
+    return method_ravel(ctx, array_arg(ctx, node.args[0], "np.ravel"),
+                        ast.Call(node.func, [], node.keywords))
+
+
+def call_reshape(ctx: LoweringContext, obj, node) -> Value:
+    if len(node.args) != 2:
+        ctx.unsupported(node, "np.reshape without exactly (array, shape)")
+    arr = array_arg(ctx, node.args[0], "np.reshape")
+    return reshape(ctx, arr, shape_dims(ctx, node.args[1]), node)
+
+
+# -- joins ------------------------------------------------------------------------------------
+def joined_arrays(ctx: LoweringContext, node, what: str) -> tuple[list[Value], int]:
+    """The arrays of np.concatenate((a, b, ...), axis=k) / np.stack, and k."""
+    given = keywords(ctx, node, ("axis",), what)
+    if len(node.args) == 2:
+        given["axis"] = node.args[1]
+    elif len(node.args) != 1:
+        ctx.unsupported(node, f"{what} without a tuple of arrays")
+    seq = node.args[0]
+    if not isinstance(seq, (ast.Tuple, ast.List)) or not seq.elts:
+        ctx.unsupported(node, f"{what} of something other than a literal tuple of arrays",
+                        f"write {what}((a, b), axis=0)")
+    arrays = [array_arg(ctx, e, what) for e in seq.elts]
+    axis = static_int(given["axis"]) if "axis" in given else 0
+    if not isinstance(axis, int):
+        ctx.unsupported(node, f"{what} with an axis that is not an integer literal")
+    ndim = {a.type.ndim for a in arrays}
+    if len(ndim) != 1:
+        ctx.type_error(node, f"{what} of arrays of different ranks "
+                             f"({', '.join(str(a.type) for a in arrays)})")
+    return arrays, axis
+
+
+def join_dtype(arrays: list[Value]) -> ScalarType:
+    t = arrays[0].type.dtype
+    for a in arrays[1:]:
+        t = promote(t, a.type.dtype) if a.type.dtype != t else t
+    return t
+
+
+def normal_axis(ctx: LoweringContext, axis: int, ndim: int, node) -> int:
+    if not -ndim <= axis < ndim:
+        ctx.type_error(node, f"axis {axis} is out of bounds for {ndim} dimensions")
+    return axis % ndim
+
+
+def call_concatenate(ctx: LoweringContext, obj, node) -> Value:
+    """np.concatenate((a, b, ...), axis=k): each copied into its place along k. The other
+    extents are the first array's (NumPy requires them equal)."""
+    arrays, axis = joined_arrays(ctx, node, "np.concatenate")
+    axis = normal_axis(ctx, axis, arrays[0].type.ndim, node)
+    dims = extents_of(ctx, arrays[0])
+    offsets, total = [], ctx.const(0, i64)
+    for a in arrays:
+        offsets.append(total)
+        ext = ctx.builder.op1("mem.shape", [a], i64, {"axis": axis})
+        total = ctx.builder.op1("arith.add", [total, ext], i64)
+    dims[axis] = total
+    out = alloc(ctx, dims, join_dtype(arrays))
+    for a, off in zip(arrays, offsets, strict=True):
+        copy_into(ctx, a, out, [off if k == axis else None for k in range(a.type.ndim)])
+    return out
+
+
+def call_stack(ctx: LoweringContext, obj, node) -> Value:
+    """np.stack((a, b, ...), axis=k): a new axis k of length len((a, b, ...))."""
+    arrays, axis = joined_arrays(ctx, node, "np.stack")
+    ndim = arrays[0].type.ndim
+    axis = normal_axis(ctx, axis, ndim + 1, node)
+    dims = extents_of(ctx, arrays[0])
+    dims.insert(axis, ctx.const(len(arrays), i64))
+    out = alloc(ctx, dims, join_dtype(arrays))
+    for k, a in enumerate(arrays):
+        def body(ivs, accs, a=a, k=k):
+            v = ctx.builder.op1("mem.load", [a] + ivs, a.type.dtype)
+            at = ivs[:axis] + [ctx.const(k, i64)] + ivs[axis:]
+            ctx.builder.op("mem.store", [ctx.coerce(v, out.type.dtype), out] + at)
+            return []
+        nest(ctx, extents_of(ctx, a), body)
+    return out
+
+
+# -- np.cumsum --------------------------------------------------------------------------------
+def call_cumsum(ctx: LoweringContext, obj, node) -> Value:
+    """np.cumsum(a): the running sums of a's elements in C order (a 1-D result);
+    np.cumsum(a, axis=k): running sums along axis k, a's shape."""
+    given = keywords(ctx, node, ("axis",), "np.cumsum")
+    if len(node.args) == 2:
+        given["axis"] = node.args[1]
+    elif len(node.args) != 1:
+        ctx.unsupported(node, "np.cumsum without exactly an array and an optional axis")
+    arr = array_arg(ctx, node.args[0], "np.cumsum")
+    dtype = arr.type.dtype if not (arr.type.dtype.is_bool or arr.type.dtype.is_int) else i64
+    if "axis" not in given:
+        src = arr if arr.type.ndim == 1 else \
+            reshape(ctx, arr if arr.type.layout == "C" else copy_of(ctx, arr),
+                    [ctx.const(-1, i64)], node)
+        return running_sums(ctx, src, 0, dtype)
+    axis = static_int(given["axis"])
+    if not isinstance(axis, int):
+        ctx.unsupported(node, "np.cumsum with an axis that is not an integer literal")
+    return running_sums(ctx, arr, normal_axis(ctx, axis, arr.type.ndim, node), dtype)
+
+
+def running_sums(ctx: LoweringContext, arr: Value, axis: int, dtype: ScalarType) -> Value:
+    """out[..., i, ...] = arr[..., 0, ...] + ... + arr[..., i, ...] along axis."""
+    dims = extents_of(ctx, arr)
+    out = alloc(ctx, dims, dtype)
+    outer = dims[:axis] + dims[axis + 1:]
+    b = ctx.builder
+
+    def lane(ivs, accs):
+        def step(inner, sums):
+            at = ivs[:axis] + inner + ivs[axis:]
+            v = ctx.coerce(b.op1("mem.load", [arr] + at, arr.type.dtype), dtype)
+            s = b.op1("arith.add", [sums[0], v], dtype)
+            b.op("mem.store", [s, out] + at)
+            return [s]
+        nest(ctx, [dims[axis]], step, [ctx.const(0, dtype)])
+        return []
+    nest(ctx, outer, lane)
+    return out
