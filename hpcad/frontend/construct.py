@@ -13,6 +13,7 @@ import numpy as np
 
 from ..ir.core import Block, Op, Value
 from ..ir.types import ArrayType, ScalarType, f64, i1, i64, promote, scalar_from_dtype
+from .arrays import ArrayExpr, as_array_value, as_expr, loop_nest, materialize
 
 if TYPE_CHECKING:
     from .context import LoweringContext
@@ -22,11 +23,7 @@ ALLOC_LIKE = {np.zeros_like: "zeros", np.empty_like: "empty", np.ones_like: "one
               np.full_like: "full"}
 
 
-# -- shared pieces: arrays, dtypes, shapes, loop nests ---------------------------------------
-def is_array_value(v) -> bool:
-    return isinstance(v, Value) and isinstance(v.type, ArrayType)
-
-
+# -- shared pieces: arrays, dtypes, shapes --------------------------------------------------
 def extents_of(ctx: LoweringContext, arr: Value) -> list[Value]:
     return [ctx.builder.op1("mem.shape", [arr], i64, {"axis": k})
             for k in range(arr.type.ndim)]
@@ -37,44 +34,25 @@ def alloc(ctx: LoweringContext, dims: list[Value], dtype: ScalarType,
     return ctx.builder.op1("mem.alloc", dims, ArrayType(dtype, len(dims), "C"), {"fill": fill})
 
 
-def nest(ctx: LoweringContext, extents: list[Value], body, carried=()) -> list[Value]:
-    """Nested scf.for loops over extents; body(ivs, accs) -> new accs runs innermost;
-    the values carried out of the nest."""
-    zero, one = ctx.const(0, i64), ctx.const(1, i64)
-    ivs: list[Value] = []
-
-    def level(k: int, accs: list[Value]) -> list[Value]:
-        if k == len(extents):
-            return list(body(list(ivs), accs))
-        block = Block([Value(i64, f"i{k}")] + [Value(a.type, a.name) for a in accs])
-        ivs.append(block.args[0])
-        with ctx.at(block):
-            ctx.builder.op("scf.yield", level(k + 1, block.args[1:]))
-        ivs.pop()
-        return ctx.builder.op("scf.for", [zero, extents[k], one] + accs,
-                              [a.type for a in accs], regions=[block]).results
-
-    return level(0, list(carried))
-
-
-def copy_into(ctx: LoweringContext, src: Value, dst: Value, offsets=None) -> None:
-    """dst[i + offsets] = src[i] for every element i of src (offsets: i64 per axis)."""
+def copy_into(ctx: LoweringContext, src: ArrayExpr, dst: Value, node, offsets=None) -> None:
+    """dst[i + offsets] = src[i] for every element i of src (offsets: i64 or None per axis)."""
     def body(ivs, accs):
         at = ivs if offsets is None else \
             [i if o is None else ctx.builder.op1("arith.add", [i, o], i64)
              for i, o in zip(ivs, offsets, strict=True)]
-        v = ctx.builder.op1("mem.load", [src] + ivs, src.type.dtype)
+        v = src.element(ctx, ivs)
         ctx.builder.op("mem.store", [ctx.coerce(v, dst.type.dtype), dst] + at)
         return []
-    nest(ctx, extents_of(ctx, src), body)
+    loop_nest(ctx, src.extents(ctx), body, node)
 
 
-def fill_array(ctx: LoweringContext, arr: Value, dims: list[Value], value: Value) -> None:
+def fill_array(ctx: LoweringContext, arr: Value, dims: list[Value], value: Value,
+               node) -> None:
     """A loop nest storing `value` into every element of a fresh array."""
     def body(ivs, accs):
         ctx.builder.op("mem.store", [value, arr] + ivs)
         return []
-    nest(ctx, dims, body)
+    loop_nest(ctx, dims, body, node)
 
 
 def dtype_of(ctx: LoweringContext, node) -> ScalarType:
@@ -123,9 +101,10 @@ def keywords(ctx: LoweringContext, node, allowed: tuple[str, ...], what: str) ->
     return out
 
 
-def array_arg(ctx: LoweringContext, node, what: str) -> Value:
-    v = ctx.expr(node)
-    if not is_array_value(v):
+def array_arg(ctx: LoweringContext, node, what: str) -> ArrayExpr:
+    """The array (or array expression) argument `node` of a call."""
+    v = as_expr(ctx, ctx.expr(node), node)
+    if v is None:
         ctx.unsupported(node, f"{what} of something that is not an array")
     return v
 
@@ -142,7 +121,7 @@ def call_alloc(ctx: LoweringContext, obj, node) -> Value:
     given.update(keywords(ctx, node, params, f"np.{name}"))
     if like:
         first = array_arg(ctx, given["shape"], f"np.{name}")
-        dims, dtype = extents_of(ctx, first), first.type.dtype
+        dims, dtype = first.extents(ctx), first.dtype
     else:
         dims, dtype = shape_dims(ctx, given["shape"]), f64
     value = None
@@ -158,7 +137,7 @@ def call_alloc(ctx: LoweringContext, obj, node) -> Value:
         return alloc(ctx, dims, dtype, fill)
     arr = alloc(ctx, dims, dtype)
     fill_array(ctx, arr, dims, ctx.coerce(value, dtype) if value is not None
-               else ctx.const(1, dtype))
+               else ctx.const(1, dtype), node)
     return arr
 
 
@@ -174,13 +153,13 @@ def call_arange(ctx: LoweringContext, obj, node) -> Value:
         vals = [ctx.const(0, i64)] + vals
     if len(vals) == 2:
         vals.append(ctx.const(1, i64))
-    if len(node.args) == 3 and static_int(node.args[2]) == 0:
-        ctx.type_error(node, "np.arange with a step of 0 (NumPy raises ValueError)")
     t = i64
     for v in vals:
         t = promote(t, v.type) if v.type != t else t
     start, stop, step = (ctx.coerce(v, t) for v in vals)
     b = ctx.builder
+    ctx.runtime_check(b.op1("arith.cmp", [step, ctx.const(0, t)], i1, {"pred": "ne"}),
+                      "np.arange with a step of 0", node)
     if t.is_float:
         count = b.op1("math.ceil", [b.op1("arith.div", [b.op1("arith.sub", [stop, start], t),
                                                           step], t)], t)
@@ -198,7 +177,7 @@ def call_arange(ctx: LoweringContext, obj, node) -> Value:
         v = b.op1("arith.add", [start, b.op1("arith.mul", [i, step], t)], t)
         b.op("mem.store", [ctx.coerce(v, dtype), arr, ivs[0]])
         return []
-    nest(ctx, [count], body)
+    loop_nest(ctx, [count], body, node)
     return arr
 
 
@@ -225,7 +204,7 @@ def call_linspace(ctx: LoweringContext, obj, node) -> Value:
                                              f64)], f64)
         b.op("mem.store", [v, arr, ivs[0]])
         return []
-    nest(ctx, [num], body)
+    loop_nest(ctx, [num], body, node)
     several = b.op1("arith.cmp", [num, one], i1, {"pred": "gt"})
     last = Block()
     with ctx.at(last):
@@ -239,28 +218,23 @@ def call_linspace(ctx: LoweringContext, obj, node) -> Value:
 
 
 # -- copies and reshaped views ----------------------------------------------------------------
-def copy_of(ctx: LoweringContext, arr: Value) -> Value:
-    """A fresh C-contiguous array with arr's elements."""
-    out = alloc(ctx, extents_of(ctx, arr), arr.type.dtype)
-    copy_into(ctx, arr, out)
-    return out
-
-
 def call_copy(ctx: LoweringContext, obj, node) -> Value:
     if len(node.args) != 1 or node.keywords:
         ctx.unsupported(node, "np.copy with other than one argument")
-    return copy_of(ctx, array_arg(ctx, node.args[0], "np.copy"))
+    return materialize(ctx, array_arg(ctx, node.args[0], "np.copy"), node)
 
 
-def method_copy(ctx: LoweringContext, arr: Value, node) -> Value:
+def method_copy(ctx: LoweringContext, arr, node) -> Value:
     if node.args or node.keywords:
         ctx.unsupported(node, "a.copy() with arguments")
-    return copy_of(ctx, arr)
+    return materialize(ctx, arr, node)
 
 
-def reshape(ctx: LoweringContext, arr: Value, dims: list[Value], node) -> Value:
+def reshape(ctx: LoweringContext, arr, dims: list[Value], node) -> Value:
     """A C-contiguous array viewed with other extents (one of them may be -1: inferred);
-    writes through the view reach the base, like NumPy's."""
+    writes through the view reach the base, like NumPy's. An array expression is
+    computed into a new array first."""
+    arr = as_array_value(ctx, arr, node)
     owner = arr.owner
     if arr.type.layout != "C" or (isinstance(owner, Op) and owner.name == "mem.view"
                                   and arr.type.ndim > 1):
@@ -271,7 +245,7 @@ def reshape(ctx: LoweringContext, arr: Value, dims: list[Value], node) -> Value:
     return ctx.builder.op1("mem.reshape", [arr] + dims, t)
 
 
-def method_reshape(ctx: LoweringContext, arr: Value, node) -> Value:
+def method_reshape(ctx: LoweringContext, arr, node) -> Value:
     keywords(ctx, node, (), "a.reshape")
     if len(node.args) == 1:
         dims = shape_dims(ctx, node.args[0])
@@ -282,29 +256,32 @@ def method_reshape(ctx: LoweringContext, arr: Value, node) -> Value:
     return reshape(ctx, arr, dims, node)
 
 
-def method_ravel(ctx: LoweringContext, arr: Value, node) -> Value:
-    """a.ravel(): a 1-D view of a C-contiguous array (numba's ravel copies other layouts)."""
-    keywords(ctx, node, (), "a.ravel")
-    if node.args:
+def ravel(ctx: LoweringContext, arr, node) -> Value:
+    """A 1-D view of a C-contiguous array (numba's ravel copies any other layout, and
+    so does hpcad: an array expression or a strided view is copied)."""
+    arr = as_array_value(ctx, arr, node)
+    if arr.type.layout != "C" or (isinstance(arr.owner, Op) and arr.owner.name == "mem.view"
+                                  and arr.type.ndim > 1):
+        arr = materialize(ctx, arr, node)
+    return arr if arr.type.ndim == 1 else reshape(ctx, arr, [ctx.const(-1, i64)], node)
+
+
+def method_ravel(ctx: LoweringContext, arr, node) -> Value:
+    if node.args or node.keywords:
         ctx.unsupported(node, "a.ravel() with arguments")
-    if arr.type.ndim == 1:
-        return arr
-    return reshape(ctx, arr, [ctx.const(-1, i64)], node)
+    return ravel(ctx, arr, node)
 
 
-def method_flatten(ctx: LoweringContext, arr: Value, node) -> Value:
-    keywords(ctx, node, (), "a.flatten")
-    if node.args:
+def method_flatten(ctx: LoweringContext, arr, node) -> Value:
+    if node.args or node.keywords:
         ctx.unsupported(node, "a.flatten() with arguments")
-    flat = copy_of(ctx, arr)
-    return flat if arr.type.ndim == 1 else reshape(ctx, flat, [ctx.const(-1, i64)], node)
+    return ravel(ctx, materialize(ctx, arr, node), node)
 
 
 def call_ravel(ctx: LoweringContext, obj, node) -> Value:
-    if len(node.args) != 1:
-        ctx.unsupported(node, "np.ravel with other than one argument")
-    return method_ravel(ctx, array_arg(ctx, node.args[0], "np.ravel"),
-                        ast.Call(node.func, [], node.keywords))
+    if len(node.args) != 1 or node.keywords:
+        ctx.unsupported(node, "np.ravel with other than one array argument")
+    return ravel(ctx, array_arg(ctx, node.args[0], "np.ravel"), node)
 
 
 def call_reshape(ctx: LoweringContext, obj, node) -> Value:
@@ -315,7 +292,7 @@ def call_reshape(ctx: LoweringContext, obj, node) -> Value:
 
 
 # -- joins ------------------------------------------------------------------------------------
-def joined_arrays(ctx: LoweringContext, node, what: str) -> tuple[list[Value], int]:
+def joined_arrays(ctx: LoweringContext, node, what: str) -> tuple[list[ArrayExpr], int]:
     """The arrays of np.concatenate((a, b, ...), axis=k) / np.stack, and k."""
     given = keywords(ctx, node, ("axis",), what)
     if len(node.args) == 2:
@@ -330,17 +307,16 @@ def joined_arrays(ctx: LoweringContext, node, what: str) -> tuple[list[Value], i
     axis = static_int(given["axis"]) if "axis" in given else 0
     if not isinstance(axis, int):
         ctx.unsupported(node, f"{what} with an axis that is not an integer literal")
-    ndim = {a.type.ndim for a in arrays}
-    if len(ndim) != 1:
+    if len({a.ndim for a in arrays}) != 1:
         ctx.type_error(node, f"{what} of arrays of different ranks "
-                             f"({', '.join(str(a.type) for a in arrays)})")
+                             f"({', '.join(str(a.ndim) for a in arrays)})")
     return arrays, axis
 
 
-def join_dtype(arrays: list[Value]) -> ScalarType:
-    t = arrays[0].type.dtype
+def join_dtype(arrays: list[ArrayExpr]) -> ScalarType:
+    t = arrays[0].dtype
     for a in arrays[1:]:
-        t = promote(t, a.type.dtype) if a.type.dtype != t else t
+        t = promote(t, a.dtype) if a.dtype != t else t
     return t
 
 
@@ -350,39 +326,50 @@ def normal_axis(ctx: LoweringContext, axis: int, ndim: int, node) -> int:
     return axis % ndim
 
 
+def check_extents(ctx: LoweringContext, arrays: list[ArrayExpr], skip: int | None, what: str,
+                  node) -> list[Value]:
+    """The first array's extents; the others' must equal them (but along axis `skip`),
+    checked when the kernel runs, as NumPy checks them."""
+    first = arrays[0].extents(ctx)
+    for a in arrays[1:]:
+        for k, (x, y) in enumerate(zip(first, a.extents(ctx), strict=True)):
+            if k != skip and x is not y:
+                same = ctx.builder.op1("arith.cmp", [x, y], i1, {"pred": "eq"})
+                ctx.runtime_check(same, f"{what}: the arrays' lengths along axis {k} differ",
+                                  node)
+    return list(first)
+
+
 def call_concatenate(ctx: LoweringContext, obj, node) -> Value:
-    """np.concatenate((a, b, ...), axis=k): each copied into its place along k. The other
-    extents are the first array's (NumPy requires them equal)."""
+    """np.concatenate((a, b, ...), axis=k): each copied into its place along k."""
     arrays, axis = joined_arrays(ctx, node, "np.concatenate")
-    axis = normal_axis(ctx, axis, arrays[0].type.ndim, node)
-    dims = extents_of(ctx, arrays[0])
+    axis = normal_axis(ctx, axis, arrays[0].ndim, node)
+    dims = check_extents(ctx, arrays, axis, "np.concatenate", node)
     offsets, total = [], ctx.const(0, i64)
     for a in arrays:
         offsets.append(total)
-        ext = ctx.builder.op1("mem.shape", [a], i64, {"axis": axis})
-        total = ctx.builder.op1("arith.add", [total, ext], i64)
+        total = ctx.builder.op1("arith.add", [total, a.extents(ctx)[axis]], i64)
     dims[axis] = total
     out = alloc(ctx, dims, join_dtype(arrays))
     for a, off in zip(arrays, offsets, strict=True):
-        copy_into(ctx, a, out, [off if k == axis else None for k in range(a.type.ndim)])
+        copy_into(ctx, a, out, node, [off if k == axis else None for k in range(a.ndim)])
     return out
 
 
 def call_stack(ctx: LoweringContext, obj, node) -> Value:
     """np.stack((a, b, ...), axis=k): a new axis k of length len((a, b, ...))."""
     arrays, axis = joined_arrays(ctx, node, "np.stack")
-    ndim = arrays[0].type.ndim
-    axis = normal_axis(ctx, axis, ndim + 1, node)
-    dims = extents_of(ctx, arrays[0])
+    axis = normal_axis(ctx, axis, arrays[0].ndim + 1, node)
+    dims = check_extents(ctx, arrays, None, "np.stack", node)
     dims.insert(axis, ctx.const(len(arrays), i64))
     out = alloc(ctx, dims, join_dtype(arrays))
     for k, a in enumerate(arrays):
         def body(ivs, accs, a=a, k=k):
-            v = ctx.builder.op1("mem.load", [a] + ivs, a.type.dtype)
             at = ivs[:axis] + [ctx.const(k, i64)] + ivs[axis:]
-            ctx.builder.op("mem.store", [ctx.coerce(v, out.type.dtype), out] + at)
+            ctx.builder.op("mem.store", [ctx.coerce(a.element(ctx, ivs), out.type.dtype), out]
+                           + at)
             return []
-        nest(ctx, extents_of(ctx, a), body)
+        loop_nest(ctx, a.extents(ctx), body, node)
     return out
 
 
@@ -396,33 +383,63 @@ def call_cumsum(ctx: LoweringContext, obj, node) -> Value:
     elif len(node.args) != 1:
         ctx.unsupported(node, "np.cumsum without exactly an array and an optional axis")
     arr = array_arg(ctx, node.args[0], "np.cumsum")
-    dtype = arr.type.dtype if not (arr.type.dtype.is_bool or arr.type.dtype.is_int) else i64
-    if "axis" not in given:
-        src = arr if arr.type.ndim == 1 else \
-            reshape(ctx, arr if arr.type.layout == "C" else copy_of(ctx, arr),
-                    [ctx.const(-1, i64)], node)
-        return running_sums(ctx, src, 0, dtype)
+    dtype = arr.dtype if arr.dtype.is_float else i64
+    if "axis" not in given or (isinstance(given["axis"], ast.Constant)
+                               and given["axis"].value is None):
+        src = arr if arr.ndim == 1 else as_expr(ctx, ravel(ctx, arr, node), node)
+        return running_sums(ctx, src, 0, dtype, node)
     axis = static_int(given["axis"])
     if not isinstance(axis, int):
         ctx.unsupported(node, "np.cumsum with an axis that is not an integer literal")
-    return running_sums(ctx, arr, normal_axis(ctx, axis, arr.type.ndim, node), dtype)
+    return running_sums(ctx, arr, normal_axis(ctx, axis, arr.ndim, node), dtype, node)
 
 
-def running_sums(ctx: LoweringContext, arr: Value, axis: int, dtype: ScalarType) -> Value:
-    """out[..., i, ...] = arr[..., 0, ...] + ... + arr[..., i, ...] along axis."""
-    dims = extents_of(ctx, arr)
+def running_sums(ctx: LoweringContext, src: ArrayExpr, axis: int, dtype: ScalarType,
+                 node) -> Value:
+    """out[..., i, ...] = src[..., 0, ...] + ... + src[..., i, ...] along axis: a serial
+    loop along axis inside a (parallel) nest over the other axes."""
+    dims = src.extents(ctx)
     out = alloc(ctx, dims, dtype)
-    outer = dims[:axis] + dims[axis + 1:]
     b = ctx.builder
 
     def lane(ivs, accs):
         def step(inner, sums):
             at = ivs[:axis] + inner + ivs[axis:]
-            v = ctx.coerce(b.op1("mem.load", [arr] + at, arr.type.dtype), dtype)
-            s = b.op1("arith.add", [sums[0], v], dtype)
+            s = b.op1("arith.add", [sums[0], ctx.coerce(src.element(ctx, at), dtype)], dtype)
             b.op("mem.store", [s, out] + at)
             return [s]
-        nest(ctx, [dims[axis]], step, [ctx.const(0, dtype)])
+        loop_nest(ctx, [dims[axis]], step, node, [ctx.const(0, dtype)])
         return []
-    nest(ctx, outer, lane)
+    loop_nest(ctx, dims[:axis] + dims[axis + 1:], lane, node)
     return out
+
+
+# -- array attributes -------------------------------------------------------------------------
+def attribute(ctx: LoweringContext, arr, attr: str, node):
+    """a.shape, a.ndim, a.size, a.dtype of an array or an array expression."""
+    e = as_expr(ctx, arr, node)
+    if attr == "shape":
+        return tuple(e.extents(ctx))
+    if attr == "ndim":
+        return ctx.const(e.ndim, i64)
+    if attr == "size":
+        size = ctx.const(1, i64)
+        for ext in e.extents(ctx):
+            size = ctx.builder.op1("arith.mul", [size, ext], i64)
+        return size
+    if attr == "dtype":
+        return ctx.wrap_static(e.dtype.np_dtype.type, node)
+    ctx.unsupported(node, f"the array attribute `{attr}`",
+                    "arrays have .shape, .ndim, .size and .dtype")
+
+
+# function -> the rule lowering a call of it (expressions.INTRINSICS)
+INTRINSICS = [(ALLOC, call_alloc), (ALLOC_LIKE, call_alloc), ({np.arange}, call_arange),
+              ({np.linspace}, call_linspace), ({np.copy}, call_copy),
+              ({np.ravel}, call_ravel), ({np.reshape}, call_reshape),
+              ({np.concatenate}, call_concatenate), ({np.stack}, call_stack),
+              ({np.cumsum}, call_cumsum)]
+# array method -> its rule(ctx, array or array expression, call node)
+METHODS = {"copy": method_copy, "reshape": method_reshape, "ravel": method_ravel,
+           "flatten": method_flatten}
+ATTRIBUTES = ("shape", "ndim", "size", "dtype")

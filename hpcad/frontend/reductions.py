@@ -16,7 +16,8 @@ import numpy as np
 
 from ..ir.core import Value
 from ..ir.types import ScalarType, f64, i1, i64
-from .construct import alloc, keywords, nest, normal_axis, static_int
+from .arrays import as_expr, loop_nest
+from .construct import alloc, keywords, normal_axis, static_int
 
 if TYPE_CHECKING:
     from collections.abc import Callable
@@ -44,7 +45,6 @@ REDUCERS = {
 # -- what is reduced: an array or an array expression ------------------------------------------
 def source(ctx: LoweringContext, v, node):
     """The ArrayExpr of an array operand (arrays.as_expr), or an error naming the call."""
-    from .arrays import as_expr
     expr = as_expr(ctx, v, node)
     if expr is None:
         ctx.unsupported(node, "reducing something that is not an array",
@@ -100,7 +100,6 @@ def reduce_all(ctx: LoweringContext, expr, r: Reducer, node) -> Value:
     reduction beside it), the result is NaN when there is one; min/max over several axes
     run one flat loop, whose element passes/extrema.py can recompute from the loop
     variable in a parallel kernel."""
-    from .arrays import loop_nest
     t = acc_type(expr.dtype, r)
     extents = expr.extents(ctx)
     nan_check = r.kind in ("min", "max") and t.is_float
@@ -128,7 +127,6 @@ def arg_extreme(ctx: LoweringContext, expr, kind: str, node) -> Value:
     """np.argmin/np.argmax over the flattened array: the extreme m (a parallel reduction),
     then the first element number where it is attained (a min reduction over numbers);
     when m is NaN, the first NaN's."""
-    from .arrays import loop_nest
     m = reduce_all(ctx, expr, REDUCERS[kind], node)
     extents = expr.extents(ctx)
     none = ctx.const(2 ** 62, i64)
@@ -153,7 +151,6 @@ def along_axis(ctx: LoweringContext, expr, axis: int, dtype: ScalarType, node,
     """out[rest] = finish(accumulators after step(v, accs) over expr[..., k, ...] along
     axis); the outer nest over the result's elements is parallel in a parallel kernel, the
     inner one along axis serial."""
-    from .arrays import loop_nest
     extents = expr.extents(ctx)
     rest = extents[:axis] + extents[axis + 1:]
     out = alloc(ctx, rest, dtype)
@@ -161,7 +158,7 @@ def along_axis(ctx: LoweringContext, expr, axis: int, dtype: ScalarType, node,
     def element(ivs, accs):
         def inner(k, acc):
             return step(expr.element(ctx, ivs[:axis] + k + ivs[axis:]), k[0], acc)
-        final = nest(ctx, [extents[axis]], inner, inits)
+        final = loop_nest(ctx, [extents[axis]], inner, node, inits)
         ctx.builder.op("mem.store", [ctx.coerce(finish(final), dtype), out] + ivs)
         return []
     loop_nest(ctx, rest, element, node)
@@ -337,5 +334,7 @@ FUNCTIONS = {np.sum: "sum", np.prod: "prod", np.min: "min", np.max: "max", np.am
              np.amax: "max", np.argmin: "argmin", np.argmax: "argmax", np.mean: "mean"}
 METHOD_NAMES = {"sum": "sum", "prod": "prod", "min": "min", "max": "max", "mean": "mean",
                 "argmin": "argmin", "argmax": "argmax"}
+# function -> the rule lowering a call of it (expressions.INTRINSICS)
+INTRINSICS = [(FUNCTIONS, call_reduction), ({np.linalg.norm}, call_norm)]
+# array method -> its rule(ctx, array or array expression, call node)
 METHODS = {name: method_reduction for name in METHOD_NAMES}
-NORM = {np.linalg.norm}
