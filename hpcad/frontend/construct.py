@@ -34,14 +34,11 @@ def alloc(ctx: LoweringContext, dims: list[Value], dtype: ScalarType,
     return ctx.builder.op1("mem.alloc", dims, ArrayType(dtype, len(dims), "C"), {"fill": fill})
 
 
-def copy_into(ctx: LoweringContext, src: ArrayExpr, dst: Value, node, offsets=None) -> None:
-    """dst[i + offsets] = src[i] for every element i of src (offsets: i64 or None per axis)."""
+def copy_into(ctx: LoweringContext, src: ArrayExpr, dst: Value, node) -> None:
+    """dst[i] = src[i] for every element i of src."""
     def body(ivs, accs):
-        at = ivs if offsets is None else \
-            [i if o is None else ctx.builder.op1("arith.add", [i, o], i64)
-             for i, o in zip(ivs, offsets, strict=True)]
         v = src.element(ctx, ivs)
-        ctx.builder.op("mem.store", [ctx.coerce(v, dst.type.dtype), dst] + at)
+        ctx.builder.op("mem.store", [ctx.coerce(v, dst.type.dtype), dst] + ivs)
         return []
     loop_nest(ctx, src.extents(ctx), body, node)
 
@@ -352,8 +349,20 @@ def call_concatenate(ctx: LoweringContext, obj, node) -> Value:
     dims[axis] = total
     out = alloc(ctx, dims, join_dtype(arrays))
     for a, off in zip(arrays, offsets, strict=True):
-        copy_into(ctx, a, out, node, [off if k == axis else None for k in range(a.ndim)])
+        copy_into(ctx, a, piece(ctx, out, dims, axis, off, a.extents(ctx)[axis]), node)
     return out
+
+
+def piece(ctx: LoweringContext, out: Value, dims: list[Value], axis: int, first: Value,
+          length: Value) -> Value:
+    """The view out[..., first:first + length, ...] along axis (each array of a
+    concatenation is copied into its own piece, so a parallel copy owns its elements)."""
+    bounds = []
+    for k, ext in enumerate(dims):
+        bounds += [first, ctx.builder.op1("arith.add", [first, length], i64)] if k == axis \
+            else [ctx.const(0, i64), ext]
+    t = ArrayType(out.type.dtype, out.type.ndim, "C" if axis == 0 else "A")
+    return ctx.builder.op1("mem.view", [out] + bounds, t, {"dims": "s" * out.type.ndim})
 
 
 def call_stack(ctx: LoweringContext, obj, node) -> Value:

@@ -115,7 +115,8 @@ def reduce_all(ctx: LoweringContext, expr, r: Reducer, node) -> Value:
                                        i64))
         return out
     inits = [start_value(ctx, r, t)] + ([ctx.const(0, i64)] if nan_check else [])
-    kinds = [r.kind] + (["add"] if nan_check else [])
+    # a product stays serial: hpcad differentiates parallel sums, min and max only
+    kinds = None if r.kind == "mul" else [r.kind] + (["add"] if nan_check else [])
     results = loop_nest(ctx, space, body, node, carried=inits, kinds=kinds)
     if not nan_check:
         return results[0]
