@@ -217,3 +217,15 @@ def test_what_numpy_refuses_is_refused_clearly(fn, args, error, fragment, backen
     with pytest.raises(error) as info:
         ad.kernel(fn, backend=backend)(*args)
     assert fragment in str(info.value) and "test_construct.py:" in str(info.value)
+
+
+@pytest.mark.parametrize("backend", ["interp", "numba"])
+def test_batched_tangents_through_reshaped_views_match_reverse(backend):
+    """At width 3 a reshape's shadow is an array of vectors reshaped with its lanes."""
+    rng = np.random.default_rng(0)
+    args = (rng.standard_normal((3, 4)), rng.standard_normal(6))
+    forward = ad.jacobian(reshaped_views, argnums=(0, 1), mode="fwd", batch=3,
+                          backend=backend)(*args)
+    reverse = ad.jacobian(reshaped_views, argnums=(0, 1), mode="rev", backend=backend)(*args)
+    for f, r in zip(forward, reverse, strict=True):
+        np.testing.assert_allclose(f, r, rtol=1e-12, atol=1e-12)
