@@ -105,6 +105,8 @@ def reduce_all(ctx: LoweringContext, expr, r: Reducer, node) -> Value:
     nan_check = r.kind in ("min", "max") and t.is_float
     flat = r.kind in ("min", "max") and len(extents) > 1
     space = [element_count(ctx, extents)] if flat else extents
+    if r.kind in ("min", "max"):
+        check_nonempty(ctx, element_count(ctx, extents), r.kind, node)
 
     def body(ivs, accs):
         v = flat_element(ctx, expr, extents, ivs[0]) if flat else expr.element(ctx, ivs)
@@ -146,6 +148,12 @@ def arg_extreme(ctx: LoweringContext, expr, kind: str, node) -> Value:
     return first
 
 
+def check_nonempty(ctx: LoweringContext, length: Value, kind: str, node) -> None:
+    """min/max of no elements: NumPy and numba raise (there is no identity to return)."""
+    some = ctx.builder.op1("arith.cmp", [length, ctx.const(0, i64)], i1, {"pred": "gt"})
+    ctx.runtime_check(some, f"a {kind}imum (or arg{kind}) of an empty array", node)
+
+
 # -- reductions along an axis: a fresh array --------------------------------------------------
 def along_axis(ctx: LoweringContext, expr, axis: int, dtype: ScalarType, node,
                step: Callable, inits: list[Value], finish: Callable) -> Value:
@@ -169,6 +177,8 @@ def along_axis(ctx: LoweringContext, expr, axis: int, dtype: ScalarType, node,
 def reduce_axis(ctx: LoweringContext, expr, r: Reducer, axis: int, node) -> Value:
     t = acc_type(expr.dtype, r)
     nan_check = r.kind in ("min", "max") and t.is_float
+    if r.kind in ("min", "max"):
+        check_nonempty(ctx, expr.extents(ctx)[axis], r.kind, node)
 
     def step(v, k, accs):
         v = ctx.coerce(v, t)
@@ -187,6 +197,7 @@ def arg_axis(ctx: LoweringContext, expr, kind: str, axis: int, node) -> Value:
     r = REDUCERS[kind]
     t = expr.dtype
     pred = "lt" if kind == "min" else "gt"
+    check_nonempty(ctx, expr.extents(ctx)[axis], kind, node)
 
     def step(v, k, accs):
         best, where = accs

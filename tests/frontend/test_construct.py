@@ -141,7 +141,7 @@ def test_construct_matches_numba_and_finite_differences(case, backend):
     check_construct(case, backend)
 
 
-@on_backends(NUMPY_CASES, fast_on_numba=("parallel_construction",))
+@on_backends(NUMPY_CASES)
 def test_construct_matches_numpy_and_finite_differences(case, backend):
     args = case.make_args(np.random.default_rng(3))
     got = as_outputs(run_on(case.kernel, backend, args))

@@ -139,7 +139,7 @@ def test_reduction_matches_numba_and_finite_differences(case, backend):
     check_construct(case, backend)
 
 
-@on_backends(NUMPY_CASES, fast_on_numba=("parallel_reductions",))
+@on_backends(NUMPY_CASES)
 def test_reduction_matches_numpy_and_finite_differences(case, backend):
     args = case.make_args(np.random.default_rng(3))
     got = as_outputs(run_on(case.kernel, backend, args))
@@ -211,3 +211,20 @@ def test_unsupported_reductions_are_refused_clearly(fn, args, fragment):
     with pytest.raises((ad.UnsupportedConstruct, ad.KernelTypeError)) as info:
         ad.kernel(fn, backend="interp")(*args)
     assert fragment in str(info.value) and "test_reductions.py:" in str(info.value)
+
+
+def max_of_empty(x):
+    return np.max(x[2:2])
+
+
+def argmin_of_empty_rows(a):
+    return np.sum(np.argmin(a[:, 1:1], axis=1))
+
+
+@pytest.mark.parametrize("fn, x", [(max_of_empty, np.ones(4)),
+                                   (argmin_of_empty_rows, np.ones((2, 3)))])
+@pytest.mark.parametrize("backend", ["interp", "numba"])
+def test_extreme_of_an_empty_array_raises_as_numpy_does(fn, x, backend):
+    with pytest.raises(ad.KernelAssertionError) as info:
+        ad.kernel(fn, backend=backend)(x)
+    assert "of an empty array" in str(info.value) and "test_reductions.py:" in str(info.value)
