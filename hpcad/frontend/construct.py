@@ -179,16 +179,17 @@ def call_arange(ctx: LoweringContext, obj, node) -> Value:
 
 
 def call_linspace(ctx: LoweringContext, obj, node) -> Value:
-    """np.linspace(start, stop, num): start + i * (stop - start) / (num - 1), the last
+    """np.linspace(start, stop, num=50): start + i * (stop - start) / (num - 1), the last
     element exactly stop (numba's endpoint=True)."""
     given = dict(zip(("start", "stop", "num"), node.args))
     given.update(keywords(ctx, node, ("start", "stop", "num"), "np.linspace"))
-    if len(node.args) > 3 or set(given) != {"start", "stop", "num"}:
-        ctx.unsupported(node, "np.linspace without exactly start, stop and num",
+    if len(node.args) > 3 or not {"start", "stop"} <= set(given):
+        ctx.unsupported(node, "np.linspace without start and stop",
                         "pass np.linspace(start, stop, num)")
     start, stop = (ctx.coerce(ctx.scalar(ctx.expr(given[k]), node), f64)
                    for k in ("start", "stop"))
-    num = ctx.coerce_index(ctx.scalar(ctx.expr(given["num"]), node), node)
+    num = ctx.coerce_index(ctx.scalar(ctx.expr(given["num"]), node), node) \
+        if "num" in given else ctx.const(50, i64)
     b = ctx.builder
     one = ctx.const(1, i64)
     div = b.op1("arith.max", [b.op1("arith.sub", [num, one], i64), one], i64)

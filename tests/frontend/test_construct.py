@@ -40,7 +40,7 @@ def ranges(x, a, b):
     u = np.arange(0.5, 0.5 * (n + 1), 0.5)
     grid = np.linspace(a, b, n)
     return np.sum(x * r) + np.sum(x * s * t) + np.sum(u * x) + np.sum(grid * x) \
-        + np.sum(np.linspace(0.0, a, 4))
+        + np.sum(np.linspace(0.0, a, 4)) + np.sum(np.linspace(a, 1.0))
 
 
 @ad.kernel

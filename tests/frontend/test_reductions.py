@@ -228,3 +228,15 @@ def test_extreme_of_an_empty_array_raises_as_numpy_does(fn, x, backend):
     with pytest.raises(ad.KernelAssertionError) as info:
         ad.kernel(fn, backend=backend)(x)
     assert "of an empty array" in str(info.value) and "test_reductions.py:" in str(info.value)
+
+
+@ad.kernel
+def dot_by_sum(x, y):
+    return np.sum(x * y) + (x - y).max() + np.linalg.norm(x * y)
+
+
+def test_reducing_an_expression_allocates_no_temporary():
+    x = np.ones(5)
+    spec = dot_by_sum.specialize(dot_by_sum.bind((x, x)))
+    assert not [op for op in walk(spec.primal.body) if op.name == "mem.alloc"]
+    assert dot_by_sum(np.arange(3.0), np.ones(3)) == pytest.approx(3.0 + 1.0 + 5 ** 0.5)
