@@ -320,10 +320,10 @@ def loop_nest(ctx: LoweringContext, extents: Sequence[Value], body: Callable, no
         with ctx.at(block):
             if parallel and k == 0:
                 partial = [ctx.const(identity(kind, a.type), a.type)
-                           for kind, a in zip(kinds or (), accs, strict=True)]
+                           for kind, a in zip(kinds, accs, strict=True)]
                 local = level(k + 1, partial)
                 new = [ctx.builder.op1(_COMBINE[kind], [a, v], a.type)
-                       for kind, a, v in zip(kinds or (), block.args[1:], local, strict=True)]
+                       for kind, a, v in zip(kinds, block.args[1:], local, strict=True)]
             else:
                 new = level(k + 1, list(block.args[1:]))
             ctx.builder.op("scf.yield", [ctx.coerce(v, a.type) for v, a in
