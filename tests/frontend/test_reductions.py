@@ -240,3 +240,17 @@ def test_reducing_an_expression_allocates_no_temporary():
     spec = dot_by_sum.specialize(dot_by_sum.bind((x, x)))
     assert not [op for op in walk(spec.primal.body) if op.name == "mem.alloc"]
     assert dot_by_sum(np.arange(3.0), np.ones(3)) == pytest.approx(3.0 + 1.0 + 5 ** 0.5)
+
+
+@ad.kernel
+def integer_and_boolean_reductions(x, k):
+    r = np.arange(k)
+    return np.sum(x > 0.0) + np.max(x > 0.5) * 10 + np.prod(r + 1) + r.max() - np.min(r) \
+        + np.argmax(x > 0.0) + np.mean(r) + np.sum(np.arange(k))
+
+
+@pytest.mark.parametrize("backend", ["interp", "numba"])
+def test_integer_and_boolean_reductions_match_numba(backend):
+    x = np.array([-1.0, 0.3, 0.7, -0.2, 2.0])
+    got = run_on(integer_and_boolean_reductions, backend, (x, 5))
+    assert got == numba.njit(integer_and_boolean_reductions.py_func)(x, 5)
