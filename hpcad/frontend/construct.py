@@ -24,11 +24,6 @@ ALLOC_LIKE = {np.zeros_like: "zeros", np.empty_like: "empty", np.ones_like: "one
 
 
 # -- shared pieces: arrays, dtypes, shapes --------------------------------------------------
-def extents_of(ctx: LoweringContext, arr: Value) -> list[Value]:
-    return [ctx.builder.op1("mem.shape", [arr], i64, {"axis": k})
-            for k in range(arr.type.ndim)]
-
-
 def alloc(ctx: LoweringContext, dims: list[Value], dtype: ScalarType,
           fill: str = "empty") -> Value:
     return ctx.builder.op1("mem.alloc", dims, ArrayType(dtype, len(dims), "C"), {"fill": fill})
@@ -67,7 +62,7 @@ def dtype_of(ctx: LoweringContext, node) -> ScalarType:
                                                   "bool")
 
 
-def static_int(node) -> int | tuple | None:
+def int_literal(node) -> int | tuple | None:
     """The value of a literal int (or tuple of ints: axis=(0, 1)) in the source, else None."""
     try:
         value = ast.literal_eval(node)
@@ -302,7 +297,7 @@ def joined_arrays(ctx: LoweringContext, node, what: str) -> tuple[list[ArrayExpr
         ctx.unsupported(node, f"{what} of something other than a literal tuple of arrays",
                         f"write {what}((a, b), axis=0)")
     arrays = [array_arg(ctx, e, what) for e in seq.elts]
-    axis = static_int(given["axis"]) if "axis" in given else 0
+    axis = int_literal(given["axis"]) if "axis" in given else 0
     if not isinstance(axis, int):
         ctx.unsupported(node, f"{what} with an axis that is not an integer literal")
     if len({a.ndim for a in arrays}) != 1:
@@ -398,7 +393,7 @@ def call_cumsum(ctx: LoweringContext, obj, node) -> Value:
                                and given["axis"].value is None):
         src = arr if arr.ndim == 1 else as_expr(ctx, ravel(ctx, arr, node), node)
         return running_sums(ctx, src, 0, dtype, node)
-    axis = static_int(given["axis"])
+    axis = int_literal(given["axis"])
     if not isinstance(axis, int):
         ctx.unsupported(node, "np.cumsum with an axis that is not an integer literal")
     return running_sums(ctx, arr, normal_axis(ctx, axis, arr.ndim, node), dtype, node)

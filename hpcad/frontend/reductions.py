@@ -17,7 +17,7 @@ import numpy as np
 from ..ir.core import Value
 from ..ir.types import ScalarType, f64, i1, i64
 from .arrays import as_expr, loop_nest
-from .construct import alloc, keywords, normal_axis, static_int
+from .construct import alloc, int_literal, keywords, normal_axis
 
 if TYPE_CHECKING:
     from collections.abc import Callable
@@ -219,7 +219,7 @@ def parse_axis(ctx: LoweringContext, node, given: dict, ndim: int) -> int | None
     axis_node = given.get("axis")
     if axis_node is None or (isinstance(axis_node, ast.Constant) and axis_node.value is None):
         return None
-    axis = static_int(axis_node)
+    axis = int_literal(axis_node)
     if isinstance(axis, tuple):
         if sorted(a % ndim for a in axis) == list(range(ndim)) and len(axis) == ndim:
             return None
@@ -317,7 +317,7 @@ def norm_order(ctx: LoweringContext, node, ndim: int):
         return 2
     value = ctx.static_value(node)
     if value is None:
-        lit = static_int(node)
+        lit = int_literal(node)
         value = lit if lit is not None else getattr(node, "value", None)
     if value == "fro" and ndim == 2:
         return 2
