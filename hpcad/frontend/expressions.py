@@ -11,13 +11,8 @@ import math
 from typing import TYPE_CHECKING
 
 from ..ir.core import Block, Value
-<<<<<<< HEAD
 from ..ir.types import SCALARS, ArrayType, f64, i1, i64, promote
-from . import arrays, construct, mpi, parallel, reductions
-=======
-from ..ir.types import SCALARS, ArrayType, f64, i1, i64, promote, scalar_from_dtype
-from . import arrays, linalg, mpi, parallel
->>>>>>> main
+from . import arrays, construct, linalg, mpi, parallel, reductions
 from . import intrinsics as intr
 from .markers import marker_of, mpi_framework_of, mpi_function
 from .syntax import has_side_effect_free_shape
@@ -230,25 +225,10 @@ def expr_attribute(ctx: LoweringContext, node):
         return ctx.wrap_static(getattr(base.obj, node.attr), node)
     if mpi.is_comm(ctx, base):
         return mpi.comm_attribute(ctx, base, node.attr, node)
-<<<<<<< HEAD
-    if arrays.is_array(base) and node.attr in construct.ATTRIBUTES:
-        return construct.attribute(ctx, base, node.attr, node)
-=======
     if node.attr == "T" and arrays.is_array(base):
         return linalg.transpose(ctx, base, node)
-    if isinstance(base, Value) and isinstance(base.type, ArrayType):
-        if node.attr == "shape":
-            return tuple(ctx.builder.op1("mem.shape", [base], i64, {"axis": k})
-                         for k in range(base.type.ndim))
-        if node.attr == "ndim":
-            return ctx.const(base.type.ndim, i64)
-        if node.attr == "size":
-            size = ctx.builder.op1("mem.shape", [base], i64, {"axis": 0})
-            for k in range(1, base.type.ndim):
-                ext = ctx.builder.op1("mem.shape", [base], i64, {"axis": k})
-                size = ctx.builder.op1("arith.mul", [size, ext], i64)
-            return size
->>>>>>> main
+    if arrays.is_array(base) and node.attr in construct.ATTRIBUTES:
+        return construct.attribute(ctx, base, node.attr, node)
     ctx.unsupported(node, f"the attribute `{node.attr}`")
 
 
@@ -264,13 +244,10 @@ def expr_call(ctx: LoweringContext, node):
         if isinstance(base, Value) and isinstance(base.type, ArrayType) \
                 and node.func.attr == "view":
             return bitcast(ctx, base, node)
-<<<<<<< HEAD
-        if arrays.is_array(base) and node.func.attr in ARRAY_METHODS:
-            return ARRAY_METHODS[node.func.attr](ctx, base, node)
-=======
         if arrays.is_array(base) and node.func.attr == "dot":
             return linalg.method_dot(ctx, base, node)
->>>>>>> main
+        if arrays.is_array(base) and node.func.attr in ARRAY_METHODS:
+            return ARRAY_METHODS[node.func.attr](ctx, base, node)
     fn = ctx.expr(node.func)
     if not isinstance(fn, Static):
         ctx.unsupported(node, "calling something that is not a function")
@@ -545,8 +522,8 @@ INTRINSICS = [(intr.UNARY_MATH, elementwise_call(1, unary_math)),
               (intr.SQUARE, elementwise_call(1, square)),
               (intr.LOGICAL_NOT, elementwise_call(1, logical)),
               (intr.LOGICAL_BINARY, elementwise_call(2, logical)),
-<<<<<<< HEAD
               (intr.CASTS, elementwise_call(1, cast)), ({builtins.len}, call_len),
+              (intr.ROUND, call_round), (linalg.FUNCTIONS, linalg.call),
               *construct.INTRINSICS, *reductions.INTRINSICS]
 
 # the rules that read keyword arguments themselves (dtype=, axis=, ...)
@@ -554,11 +531,6 @@ TAKE_KEYWORDS = {rule for _, rule in [*construct.INTRINSICS, *reductions.INTRINS
 
 # array method name -> the rule lowering a.name(...) (the array or array expression, the call)
 ARRAY_METHODS = {**construct.METHODS, **reductions.METHODS}
-=======
-              (intr.ALLOC, call_alloc), (intr.ALLOC_LIKE, call_alloc),
-              (intr.CASTS, elementwise_call(1, cast)), ({builtins.len}, call_len),
-              (intr.ROUND, call_round), (linalg.FUNCTIONS, linalg.call)]
->>>>>>> main
 
 # expression kind -> its rule (LoweringContext.expr)
 EXPRESSIONS = {
