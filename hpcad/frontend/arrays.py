@@ -30,7 +30,7 @@ if TYPE_CHECKING:
     from .context import LoweringContext
 
 # ops making an array from its extents: the operand position of the first extent
-EXTENT_OPERANDS = {"mem.alloc": 0}
+EXTENT_OPERANDS = {"mem.alloc": 0, "mem.reshape": 1}
 _COMBINE = {"add": "arith.add", "mul": "arith.mul", "max": "arith.max", "min": "arith.min"}
 
 
