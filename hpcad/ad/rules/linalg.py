@@ -14,10 +14,10 @@ from typing import TYPE_CHECKING
 
 from ...checkpoint.tape import trip_count
 from ...errors import DifferentiationError, where
-from ...ir.core import Builder, Op, Value, walk
+from ...ir.core import Block, Builder, Op, Value, walk
 from ...ir.dialects import in_parallel
 from ...ir.effects import writes
-from ...ir.types import ArrayType, element, i1, i64
+from ...ir.types import ArrayType, element, i1, i64, lanes
 from ..common import array_type, zero
 from ..custom import array_like
 from .registry import defrule
@@ -125,12 +125,38 @@ def vjp_bilinear(ctx: ReverseContext, op: Op, region: Region) -> None:
         name, first, second, attrs = ADJOINTS[op.name][k](first_operand, second_operand, g,
                                                              op.attrs)
         target = ctx.shadow((x, y)[k], region)
+        if name == "linalg.outer" and target is not g and \
+                all(lanes(v.type) == 1 for v in (first, second, target)):
+            _accumulate_outer(ctx.b, first, second, target)   # a rank-1 update in place
+            continue
         part = array_like(ctx.b, target, fill="empty")
         product(ctx.b, name, first, second, part, *_flags(attrs))
         parts.append((part, target))
     ctx.b.op("mem.fill", [zero(ctx.b, element(array_type(g).dtype)), g])
     for part, target in parts:
         ctx.b.op("mem.add_into", [part, target])
+
+
+def _accumulate_outer(b: Builder, x: Value, y: Value, target: Value) -> None:
+    """target[i, j] += x[i] * y[j]: a loop nest, with no temporary and no second pass (the
+    adjoint of a matrix-vector product; it reads x and y, which it does not write)."""
+    zero_i = b.op1("arith.const", [], i64, {"value": 0})
+    one = b.op1("arith.const", [], i64, {"value": 1})
+    t = array_type(target).dtype
+    rows = Block([Value(i64, "i")])
+    b.op("scf.for", [zero_i, b.op1("mem.shape", [x], i64, {"axis": 0}), one], [],
+         regions=[rows])
+    rb = Builder(rows, b.loc)
+    cols = Block([Value(i64, "j")])
+    rb.op("scf.for", [zero_i, rb.op1("mem.shape", [y], i64, {"axis": 0}), one], [],
+          regions=[cols])
+    cb = Builder(cols, b.loc)
+    xi = cb.op1("mem.load", [x, rows.args[0]], t)
+    yj = cb.op1("mem.load", [y, cols.args[0]], t)
+    cb.op("mem.accumulate", [cb.op1("arith.mul", [xi, yj], t), target, rows.args[0],
+                             cols.args[0]])
+    cb.op("scf.yield")
+    rb.op("scf.yield")
 
 
 def _read_again(ctx: ReverseContext, op: Op, arr: Value, region: Region) -> Value:
