@@ -16,7 +16,7 @@ import numpy as np
 from ..errors import KernelTypeError, UnsupportedConstruct
 from ..ir.core import Block, Builder, Function, Module, Value
 from ..ir.types import ArrayType, ScalarType, f32, f64, i1, i64, promote
-from . import parallel, syntax
+from . import parallel, syntax, words
 from .expressions import EXPRESSIONS, Static
 from .statements import STATEMENTS
 
@@ -118,14 +118,14 @@ class LoweringContext:
         self.builder.loc = self.loc_of(s)
         lower = STATEMENTS.get(type(s))
         if lower is None:
-            self.unsupported(s, f"the statement `{type(s).__name__}`")
+            self.unsupported(s, *words.describe(s, words.STATEMENTS))
         lower(self, s)
 
     # -- values: constants, conversions, names (expressions.py: EXPRESSIONS) -----------------
     def expr(self, node, allow_none: bool = False):
         lower = EXPRESSIONS.get(type(node))
         if lower is None:
-            self.unsupported(node, f"the expression `{type(node).__name__}`")
+            self.unsupported(node, *words.describe(node, words.EXPRESSIONS))
         v = lower(self, node)
         if v is None and not allow_none:
             self.unsupported(node, "using the result of a call that returns nothing")

@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING
 from ..ir.core import Block, Value
 from ..ir.types import SCALARS, ArrayType, f64, i1, i64, promote, scalar_from_dtype
 from . import intrinsics as intr
-from . import mpi, parallel
+from . import mpi, parallel, words
 from .markers import marker_of, mpi_framework_of, mpi_function
 from .syntax import has_side_effect_free_shape
 
@@ -38,7 +38,7 @@ class Static:
 def expr_constant(ctx: LoweringContext, node):
     if isinstance(node.value, (bool, int, float)):
         return ctx.python_const(node.value)
-    ctx.unsupported(node, f"the constant {node.value!r}")
+    ctx.unsupported(node, *words.constant(node.value))
 
 
 def expr_name(ctx: LoweringContext, node):
@@ -58,7 +58,7 @@ def binop(ctx: LoweringContext, op, a, b, node) -> Value:
         return bitop(ctx, _BITOPS[type(op)], a, b, node)
     kind = _BINOPS.get(type(op))
     if kind is None:
-        ctx.unsupported(node, f"the operator `{type(op).__name__}`")
+        ctx.unsupported(node, *words.describe(op, words.OPERATORS))
     a, b = ctx.scalar(a, node), ctx.scalar(b, node)
     t = promote(a.type, b.type)
     if kind == "div" and not t.is_float:
@@ -91,17 +91,18 @@ def expr_unaryop(ctx: LoweringContext, node):
         if v.type.is_bool:
             v = ctx.coerce(v, i64)
         return ctx.builder.op1("arith.neg", [v], v.type)
-    ctx.unsupported(node, f"the operator `{type(node.op).__name__}`")
+    ctx.unsupported(node, *words.describe(node.op, words.OPERATORS))
 
 
 def expr_compare(ctx: LoweringContext, node):
+    for op in node.ops:   # `x in t`, `x is None`: name the operator, not its operands
+        if type(op) not in _CMPOPS:
+            ctx.unsupported(node, *words.describe(op, words.OPERATORS))
     left = ctx.scalar(ctx.expr(node.left), node)
     result = None
     for op, right_node in zip(node.ops, node.comparators, strict=True):
         right = ctx.scalar(ctx.expr(right_node), node)
-        pred = _CMPOPS.get(type(op))
-        if pred is None:
-            ctx.unsupported(node, f"the comparison `{type(op).__name__}`")
+        pred = _CMPOPS[type(op)]
         t = promote(left.type, right.type) if left.type != right.type else left.type
         c = ctx.builder.op1("arith.cmp", [ctx.coerce(left, t), ctx.coerce(right, t)],
                             i1, {"pred": pred})

@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING
 
 from ..ir.core import Op, Value
 from ..ir.types import ArrayType, ScalarType, i1, i64
-from . import expressions, parallel, syntax
+from . import expressions, parallel, syntax, words
 
 if TYPE_CHECKING:
     from .context import LoweringContext
@@ -23,8 +23,9 @@ def stmt_pass(ctx: LoweringContext, s):
 def stmt_expr(ctx: LoweringContext, s):
     if isinstance(s.value, ast.Constant) and isinstance(s.value.value, str):
         return  # docstring
-    if not isinstance(s.value, ast.Call):
-        ctx.unsupported(s, "an expression statement without effect")
+    if not isinstance(s.value, ast.Call) and type(s.value) in expressions.EXPRESSIONS:
+        ctx.unsupported(s, "an expression statement without effect",
+                        "assign its value or drop it")
     ctx.expr(s.value, allow_none=True)
 
 
@@ -78,6 +79,8 @@ def assign(ctx: LoweringContext, target, value) -> None:
             ctx.unsupported(target, f"assigning {type(value).__name__} to a variable")
         ctx.env[target.id] = value
     elif isinstance(target, ast.Tuple):
+        for starred in (t for t in target.elts if isinstance(t, ast.Starred)):
+            ctx.unsupported(starred, *words.target(starred))
         if not isinstance(value, tuple) or len(value) != len(target.elts):
             ctx.unsupported(target, "unpacking a value that is not a tuple of the same "
                             "length")
@@ -87,7 +90,7 @@ def assign(ctx: LoweringContext, target, value) -> None:
         arr, idx = expressions.subscript_parts(ctx, target)
         store(ctx, arr, idx, value, target)
     else:
-        ctx.unsupported(target, f"assignment to `{type(target).__name__}`")
+        ctx.unsupported(target, *words.target(target))
 
 
 def store(ctx: LoweringContext, arr, idx, value, node):
