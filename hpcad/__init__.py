@@ -32,6 +32,7 @@ from .errors import (
                   IntegerDivisionByZero,
                   IRParseError,
                   IRVerifyError,
+                  KernelAssertionError,
                   KernelTypeError,
                   MpiError,
                   PlanMismatch,
@@ -48,6 +49,7 @@ __all__ = ["Active", "Const", "Dual", "Duplicated", "DuplicatedNoNeed", "autodif
            "hvp", "jacobian", "jvp", "value_and_grad", "vjp", "ArgumentError",
            "DifferentiationError", "GradientMismatch", "HpcadError", "HpcadWarning",
            "IndexOutOfBounds", "IntegerConversionError", "IntegerDivisionByZero",
-           "IRParseError", "IRVerifyError", "KernelTypeError", "MpiError", "PlanMismatch",
+           "IRParseError", "IRVerifyError", "KernelAssertionError", "KernelTypeError",
+           "MpiError", "PlanMismatch",
            "UnsupportedConstruct", "Kernel", "kernel", "join", "par_map", "par_sum", "prange",
            "register_marker", "spawn", "sync"]

@@ -716,7 +716,7 @@ def checkpoint(f, snapshots: int | str = "store_all", schedule: str = "segments"
     intermediates = intermediates or k.intermediates
     pinned = replace(pinned, snapshots=count, intermediates=intermediates) if count else \
         replace(STORE_ALL, intermediates=intermediates) if budget is None else None
-    out = Kernel(k.py_func, k.backend, pinned, budget, intermediates)
+    out = Kernel(k.py_func, k.backend, pinned, budget, intermediates, k.parallel)
     out.disk = bool(disk)
     out.specializations = k.specializations if count is None else {}
     return out

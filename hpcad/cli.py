@@ -10,7 +10,6 @@ from pathlib import Path
 
 from .doctor import run as run_doctor
 from .errors import HpcadError
-from .frontend.lower import lower_kernel
 from .ir.printer import print_function
 from .ir.types import ArrayType, ScalarType, parse_type
 from .kernel import Kernel, Specialization
@@ -67,7 +66,7 @@ def specialization(kernel: Kernel, sig: str) -> Specialization:
     except ValueError as e:
         raise HpcadError(f"bad --sig: {e}") from None
     _check_count(kernel, types)
-    return Specialization(optimize_module(lower_kernel(kernel.py_func, types)), kernel.arg_names)
+    return Specialization(optimize_module(kernel.lower(types)), kernel.arg_names)
 
 
 def default_activity(spec: Specialization) -> tuple[str, ...]:

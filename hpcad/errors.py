@@ -72,6 +72,11 @@ class IntegerConversionError(HpcadError, ValueError):
     """A float with no value in the integer type (nan, inf, out of range) converted to it."""
 
 
+class KernelAssertionError(HpcadError, AssertionError):
+    """A kernel's `assert` (or a check hpcad adds, e.g. that two arrays' shapes agree) failed
+    while it ran: the message names the kernel's file:line (both backends raise it)."""
+
+
 class GradientMismatch(HpcadError):
     """check_grad found a derivative that disagrees with finite differences."""
 

@@ -87,9 +87,11 @@ class Kernel:
     __hpcad_kernel__ = True
 
     def __init__(self, py_func, backend: str | None = None, pinned: Plan | None = None,
-                 budget: int | str | None = "auto", intermediates: str = "auto"):
+                 budget: int | str | None = "auto", intermediates: str = "auto",
+                 parallel: bool = False):
         self.py_func = py_func
         self.backend = backend
+        self.parallel = parallel     # array statements as parallel loops (numba's parfors)
         # checkpointing (see hpcad.checkpoint and checkpoint/planner.py): a pinned plan, or
         # one chosen per call within the memory budget
         self.pinned = pinned
@@ -130,7 +132,7 @@ class Kernel:
 
     def lower(self, types) -> Module:
         """This kernel's IR module for argument `types` (callees included)."""
-        return lower_kernel(self.py_func, types)
+        return lower_kernel(self.py_func, types, self.parallel)
 
     def run(self, fn: Function, args, backend: str | None = None) -> tuple:
         backend = check_backend(backend or self.backend)
@@ -156,13 +158,15 @@ class Kernel:
         return f"<hpcad.kernel {self.__name__}>"
 
 
-def kernel(fn=None, *, backend: str | None = None):
-    """Decorator: `@hpcad.kernel` or `@hpcad.kernel(backend="interp")`."""
+def kernel(fn=None, *, backend: str | None = None, parallel: bool = False):
+    """Decorator: `@hpcad.kernel`, `@hpcad.kernel(backend="interp")`, or
+    `@hpcad.kernel(parallel=True)`: whole-array statements and reductions run as parallel
+    loops, like numba's `parallel=True`."""
     if backend is not None:
         check_backend(backend)
     if fn is None:
-        return lambda f: Kernel(f, backend)
-    return Kernel(fn, backend)
+        return lambda f: Kernel(f, backend, parallel=parallel)
+    return Kernel(fn, backend, parallel=parallel)
 
 
 def as_kernel(f) -> Kernel:

@@ -699,6 +699,16 @@ def _progress(c: _Compiler, op: Op) -> Step:
     return lambda r: sweep(int(r[done]), int(r[total]), what)
 
 
+@_rule("rt.assert")
+def _assert(c: _Compiler, op: Op) -> Step:
+    cond, what = c.slot(op.operands[0]), op.attrs["what"]
+
+    def check(r):
+        if not r[cond]:
+            raise fault("assert", op.loc, what=what)
+    return check
+
+
 @_rule("scf.for", "par.parallel_for")
 def _for(c: _Compiler, op: Op) -> Step:
     """A parallel loop runs its iterations in order: one valid schedule of a race-free

@@ -1,8 +1,9 @@
 """Integer semantics both backends follow, and the errors they raise when an integer op has
 no answer: fixed-width two's-complement wraparound like NumPy's int64/int32 (shifts by a
 count outside [0, 64) give 0, or -1 for a negative number shifted right, as NumPy's do);
-integer division and modulo by zero, a float converted to an integer it does not fit, and a
-range() step of zero raise. Floats are IEEE (division by zero gives inf or nan).
+integer division and modulo by zero, a float converted to an integer it does not fit, a
+range() step of zero and a failed `rt.assert` (the kernel's `assert`) raise. Floats are IEEE
+(division by zero gives inf or nan).
 `fault(kind, loc)` is the error the interpreter raises; the numba backend raises the same
 class with the same message (numba/faults.py)."""
 from __future__ import annotations
@@ -14,6 +15,7 @@ from ..errors import (
     IndexOutOfBounds,
     IntegerConversionError,
     IntegerDivisionByZero,
+    KernelAssertionError,
     UnsupportedConstruct,
     where,
 )
@@ -36,6 +38,7 @@ FAULTS: dict[str, tuple[type, str]] = {
     "index": (IndexOutOfBounds,
               "an array index is out of bounds{detail}; check the index (negative indices "
               "count from the end, down to -length)"),
+    "assert": (KernelAssertionError, "{what}"),   # rt.assert: its message
 }
 
 

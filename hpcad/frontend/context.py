@@ -17,6 +17,7 @@ from ..errors import KernelTypeError, UnsupportedConstruct
 from ..ir.core import Block, Builder, Function, Module, Value
 from ..ir.types import ArrayType, ScalarType, f32, f64, i1, i64, promote
 from . import parallel, syntax, words
+from .arrays import ArrayExpr
 from .expressions import EXPRESSIONS, Static
 from .statements import STATEMENTS
 
@@ -47,6 +48,7 @@ class LoweringContext:
         self.loops: list[LoopContext] = []
         self.ret_arity: int | None = None
         self.pending_tasks: list = []
+        self.array_views: dict = {}   # a slice's view -> how it indexes its base (arrays.py)
         body = Block([Value(t, n) for t, n in zip(arg_types, source.arg_names, strict=True)])
         self.fn = Function(name, body, [], list(source.arg_names), self.loc_of(source.fdef))
         for n, v in zip(source.arg_names, body.args, strict=True):
@@ -159,12 +161,25 @@ class LoweringContext:
     def scalar(self, v, node) -> Value:
         if isinstance(v, Static) and isinstance(v.obj, (int, float, bool)):
             v = self.python_const(v.obj)
+        if isinstance(v, ArrayExpr):
+            self.unsupported(node, "using an array expression where a scalar is expected",
+                             "index it to get one element, or reduce it, e.g. np.sum(...)")
         if not isinstance(v, Value) or not isinstance(v.type, ScalarType):
             what = "an array" if isinstance(getattr(v, "type", None), ArrayType) else \
                 type(getattr(v, "obj", v)).__name__
             self.unsupported(node, f"using {what} where a scalar is expected",
-                             "whole-array expressions are not supported; write a loop")
+                             "index it to get one element, e.g. a[i], or reduce it, "
+                             "e.g. np.sum(a)")
         return v
+
+    def runtime_check(self, cond: Value, message: str, node) -> None:
+        """Stop the kernel with a KernelAssertionError saying `message` at node's file:line
+        unless cond holds when it runs (an `rt.assert`; derivatives check it in their primal
+        part)."""
+        saved = self.builder.loc
+        self.builder.loc = self.loc_of(node)
+        self.builder.op("rt.assert", [self.truth(cond, node)], [], {"what": message})
+        self.builder.loc = saved
 
     def python_const(self, obj) -> Value:
         if isinstance(obj, (bool, np.bool_)):

@@ -12,8 +12,8 @@ from typing import TYPE_CHECKING
 
 from ..ir.core import Block, Value
 from ..ir.types import SCALARS, ArrayType, f64, i1, i64, promote, scalar_from_dtype
+from . import arrays, mpi, parallel, words
 from . import intrinsics as intr
-from . import mpi, parallel, words
 from .markers import marker_of, mpi_framework_of, mpi_function
 from .syntax import has_side_effect_free_shape
 
@@ -54,6 +54,9 @@ def expr_binop(ctx: LoweringContext, node):
 
 
 def binop(ctx: LoweringContext, op, a, b, node) -> Value:
+    if arrays.is_array(a) or arrays.is_array(b):
+        return arrays.elementwise(ctx, lambda c, vs: binop(c, op, vs[0], vs[1], node), [a, b],
+                                  node)
     if type(op) in _BITOPS:
         return bitop(ctx, _BITOPS[type(op)], a, b, node)
     kind = _BINOPS.get(type(op))
@@ -82,33 +85,52 @@ def bitop(ctx: LoweringContext, kind, a, b, node) -> Value:
 
 
 def expr_unaryop(ctx: LoweringContext, node):
-    v = ctx.scalar(ctx.expr(node.operand), node)
-    if isinstance(node.op, ast.Not):
+    return unaryop(ctx, node.op, ctx.expr(node.operand), node)
+
+
+def unaryop(ctx: LoweringContext, op, v, node):
+    if arrays.is_array(v):
+        return arrays.elementwise(ctx, lambda c, vs: unaryop(c, op, vs[0], node), [v], node)
+    v = ctx.scalar(v, node)
+    if isinstance(op, ast.Not):
         return ctx.builder.op1("arith.not", [ctx.truth(v, node)], i1)
-    if isinstance(node.op, ast.UAdd):
+    if isinstance(op, ast.UAdd):
         return v
-    if isinstance(node.op, ast.USub):
+    if isinstance(op, ast.USub):
         if v.type.is_bool:
             v = ctx.coerce(v, i64)
         return ctx.builder.op1("arith.neg", [v], v.type)
-    ctx.unsupported(node, *words.describe(node.op, words.OPERATORS))
+    if isinstance(op, ast.Invert) and v.type.is_bool:
+        return ctx.builder.op1("arith.not", [v], i1)
+    ctx.unsupported(node, *words.describe(op, words.OPERATORS))
 
 
 def expr_compare(ctx: LoweringContext, node):
     for op in node.ops:   # `x in t`, `x is None`: name the operator, not its operands
         if type(op) not in _CMPOPS:
             ctx.unsupported(node, *words.describe(op, words.OPERATORS))
-    left = ctx.scalar(ctx.expr(node.left), node)
+    left = ctx.expr(node.left)
     result = None
     for op, right_node in zip(node.ops, node.comparators, strict=True):
-        right = ctx.scalar(ctx.expr(right_node), node)
-        pred = _CMPOPS[type(op)]
-        t = promote(left.type, right.type) if left.type != right.type else left.type
-        c = ctx.builder.op1("arith.cmp", [ctx.coerce(left, t), ctx.coerce(right, t)],
-                            i1, {"pred": pred})
+        right = ctx.expr(right_node)
+        if len(node.ops) > 1 and (arrays.is_array(left) or arrays.is_array(right)):
+            ctx.unsupported(node, "a chained comparison of arrays (a < b < c)",
+                            "combine two comparisons with &: (a < b) & (b < c)")
+        c = compare(ctx, op, left, right, node)
         result = c if result is None else ctx.builder.op1("arith.and", [result, c], i1)
         left = right
     return result
+
+
+def compare(ctx: LoweringContext, op, left, right, node):
+    if arrays.is_array(left) or arrays.is_array(right):
+        return arrays.elementwise(ctx, lambda c, vs: compare(c, op, vs[0], vs[1], node),
+                                  [left, right], node)
+    left, right = ctx.scalar(left, node), ctx.scalar(right, node)
+    pred = _CMPOPS[type(op)]
+    t = promote(left.type, right.type) if left.type != right.type else left.type
+    return ctx.builder.op1("arith.cmp", [ctx.coerce(left, t), ctx.coerce(right, t)],
+                           i1, {"pred": pred})
 
 
 def expr_boolop(ctx: LoweringContext, node):
@@ -153,74 +175,34 @@ def expr_ifexp(ctx: LoweringContext, node):
 def expr_subscript(ctx: LoweringContext, node):
     base = ctx.expr(node.value)
     if isinstance(base, tuple):
-        k = static_int(ctx, node.slice)
+        k = arrays.static_int(node.slice)
         if k is None:
             ctx.unsupported(node, "indexing a tuple with a non-constant index")
         return base[k]
+    if isinstance(base, arrays.ArrayExpr):
+        ctx.unsupported(node, "indexing the result of an array expression",
+                        "give the expression a name first, or index its operands")
     if is_view(ctx, node, base):
-        return view(ctx, node, base)
+        sliced = arrays.subscript(ctx, base, node)
+        return arrays.view_of(ctx, sliced) if sliced.plain_view else sliced
     arr, idx = subscript_parts(ctx, node, base)
     return ctx.builder.op1("mem.load", [arr] + idx, arr.type.dtype)
 
 
-def _index_nodes(node):
-    return node.slice.elts if isinstance(node.slice, ast.Tuple) else [node.slice]
-
-
 def is_view(ctx: LoweringContext, node, base) -> bool:
-    nodes = _index_nodes(node)
+    """Whether base[...] selects more than one element (a slice, np.newaxis, or fewer
+    indices than axes)."""
+    nodes = arrays.index_nodes(node)
     return isinstance(base, Value) and isinstance(base.type, ArrayType) and (
-        any(isinstance(i, ast.Slice) for i in nodes) or len(nodes) < base.type.ndim)
-
-
-def view(ctx: LoweringContext, node, arr: Value) -> Value:
-    """a[lo:hi], a[i, :], a[:, j], a[i]: a view (NumPy basic slicing, unit steps)."""
-    nodes = list(_index_nodes(node))
-    if len(nodes) > arr.type.ndim:
-        ctx.unsupported(node, f"indexing a {arr.type.ndim}-D array with {len(nodes)} "
-                              f"indices")
-    nodes += [ast.Slice(None, None, None)] * (arr.type.ndim - len(nodes))
-    dims, operands, full = [], [arr], []
-    for axis, n in enumerate(nodes):
-        if isinstance(n, ast.Slice):
-            if n.step is not None and static_int(ctx, n.step) != 1:
-                ctx.unsupported(node, "a slice with a step", "use unit-step slices")
-            lo = ctx.const(0, i64) if n.lower is None else ctx.coerce_index(
-                ctx.expr(n.lower), n.lower)
-            hi = ctx.builder.op1("mem.shape", [arr], i64, {"axis": axis}) \
-                if n.upper is None else ctx.coerce_index(ctx.expr(n.upper), n.upper)
-            dims.append("s")
-            operands += [lo, hi]
-            full.append(n.lower is None and n.upper is None)
-        else:
-            dims.append("i")
-            operands.append(ctx.coerce_index(ctx.expr(n), n))
-    kept = full
-    if not kept:
-        ctx.unsupported(node, "a view without any slice")
-    first_slice = dims.index("s")
-    contiguous = arr.type.layout == "C" and all(d == "s" for d in dims[first_slice:]) \
-        and all(kept[1:])
-    t = ArrayType(arr.type.dtype, len(kept), "C" if contiguous else "A")
-    return ctx.builder.op1("mem.view", operands, t, {"dims": "".join(dims)})
-
-
-def static_int(ctx: LoweringContext, node):
-    if isinstance(node, ast.Constant) and isinstance(node.value, int):
-        return node.value
-    if isinstance(node, ast.UnaryOp) and isinstance(node.op, ast.USub):
-        k = static_int(ctx, node.operand)
-        return None if k is None else -k
-    return None
+        any(isinstance(i, ast.Slice) or arrays.is_newaxis(ctx, i) for i in nodes)
+        or len(nodes) < base.type.ndim)
 
 
 def subscript_parts(ctx: LoweringContext, node, base=None):
     arr = ctx.expr(node.value) if base is None else base
     if not isinstance(arr, Value) or not isinstance(arr.type, ArrayType):
         ctx.unsupported(node, "indexing something that is not an array")
-    index_nodes = _index_nodes(node)
-    if any(isinstance(i, ast.Slice) for i in index_nodes):
-        ctx.unsupported(node, "assigning to a slice", "assign elements in a loop")
+    index_nodes = arrays.index_nodes(node)
     if len(index_nodes) != arr.type.ndim:
         ctx.unsupported(node, f"indexing a {arr.type.ndim}-D array with "
                               f"{len(index_nodes)} indices",
@@ -302,39 +284,55 @@ def intrinsic_rule(obj):
         return None
 
 
-def args_of(ctx: LoweringContext, node, n=None):
-    if n is not None and len(node.args) != n:
-        ctx.unsupported(node, f"this call with {len(node.args)} arguments (expects {n})")
-    return [ctx.scalar(ctx.expr(a), a) for a in node.args]
-
-
 def float_of(ctx: LoweringContext, v: Value) -> Value:
     return v if v.type.is_float else ctx.coerce(v, f64)
 
 
-def call_unary_math(ctx: LoweringContext, obj, node):
-    (x,) = args_of(ctx, node, 1)
-    x = float_of(ctx, x)
+def elementwise_call(arity, scalar_rule):
+    """The rule of a call applying scalar_rule(ctx, obj, scalars, node) element by element
+    when an argument is an array (NumPy's ufuncs), `arity` arguments (None: two or more)."""
+    def lower(ctx: LoweringContext, obj, node):
+        if node.keywords:
+            ctx.unsupported(node, "keyword arguments in this call")
+        if arity is not None and len(node.args) != arity:
+            ctx.unsupported(node, f"this call with {len(node.args)} arguments "
+                                  f"(expects {arity})")
+        vals = [ctx.expr(a) for a in node.args]
+        return arrays.elementwise(ctx, lambda c, vs: scalar_rule(c, obj, vs, node), vals, node)
+    return lower
+
+
+def unary_math(ctx: LoweringContext, obj, vals, node):
+    x = float_of(ctx, vals[0])
     return ctx.builder.op1(f"math.{intr.UNARY_MATH[obj]}", [x], x.type)
 
 
-def call_int_rounding(ctx: LoweringContext, obj, node):
-    (x,) = args_of(ctx, node, 1)
+def int_rounding(ctx: LoweringContext, obj, vals, node):
+    (x,) = vals
     if not x.type.is_float:
         return ctx.coerce(x, i64)
     r = ctx.builder.op1(f"math.{intr.INT_ROUNDING[obj]}", [x], x.type)
     return ctx.coerce(r, i64)
 
 
-def call_abs(ctx: LoweringContext, obj, node):
-    (x,) = args_of(ctx, node, 1)
-    return ctx.builder.op1("math.abs", [x], x.type)
+def absolute(ctx: LoweringContext, obj, vals, node):
+    return ctx.builder.op1("math.abs", [vals[0]], vals[0].type)
 
 
 def call_minmax(ctx: LoweringContext, obj, node):
-    vals = args_of(ctx, node)
-    if len(vals) < 2:
-        ctx.unsupported(node, "min()/max() of fewer than two scalars")
+    if obj in (builtins.min, builtins.max):
+        vals = [ctx.expr(a) for a in node.args]
+        if any(arrays.is_array(v) for v in vals):
+            ctx.unsupported(node, f"{obj.__name__}() of arrays",
+                            f"use np.{obj.__name__}imum(a, b) element by element, or "
+                            f"np.{obj.__name__}(a) / a.{obj.__name__}() for one element")
+        if len(vals) < 2:
+            ctx.unsupported(node, "min()/max() of fewer than two scalars")
+        return minmax(ctx, obj, [ctx.scalar(v, node) for v in vals], node)
+    return elementwise_call(2, minmax)(ctx, obj, node)
+
+
+def minmax(ctx: LoweringContext, obj, vals, node):
     kind = "min" if obj in intr.MIN else "max"
     acc = vals[0]
     for v in vals[1:]:
@@ -343,22 +341,56 @@ def call_minmax(ctx: LoweringContext, obj, node):
     return acc
 
 
-def call_pow(ctx: LoweringContext, obj, node):
-    x, y = args_of(ctx, node, 2)
+def power(ctx: LoweringContext, obj, vals, node):
+    x, y = vals
     if obj is math.pow:
         x, y = float_of(ctx, x), float_of(ctx, y)
     return binop(ctx, ast.Pow(), x, y, node)
 
 
-def call_atan2(ctx: LoweringContext, obj, node):
-    y, x = args_of(ctx, node, 2)
+def atan2(ctx: LoweringContext, obj, vals, node):
+    y, x = vals
     t = promote(float_of(ctx, y).type, float_of(ctx, x).type)
     return ctx.builder.op1("math.atan2", [ctx.coerce(y, t), ctx.coerce(x, t)], t)
 
 
-def call_cast(ctx: LoweringContext, obj, node):
-    (x,) = args_of(ctx, node, 1)
-    return ctx.coerce(x, SCALARS[intr.CASTS[obj]])
+def where(ctx: LoweringContext, obj, vals, node):
+    cond, a, b = vals
+    t = promote(a.type, b.type) if a.type != b.type else a.type
+    return ctx.builder.op1("arith.select", [ctx.truth(cond, node), ctx.coerce(a, t),
+                                            ctx.coerce(b, t)], t)
+
+
+def clip(ctx: LoweringContext, obj, vals, node):
+    x, lo, hi = vals
+    t = promote(promote(x.type, lo.type), hi.type)
+    low = ctx.builder.op1("arith.max", [ctx.coerce(x, t), ctx.coerce(lo, t)], t)
+    return ctx.builder.op1("arith.min", [low, ctx.coerce(hi, t)], t)
+
+
+def sign(ctx: LoweringContext, obj, vals, node):
+    (x,) = vals
+    t = x.type if not x.type.is_bool else i64
+    zero = ctx.const(0, x.type)
+    pos = ctx.coerce(ctx.builder.op1("arith.cmp", [x, zero], i1, {"pred": "gt"}), t)
+    neg = ctx.coerce(ctx.builder.op1("arith.cmp", [x, zero], i1, {"pred": "lt"}), t)
+    return ctx.builder.op1("arith.sub", [pos, neg], t)
+
+
+def square(ctx: LoweringContext, obj, vals, node):
+    return binop(ctx, ast.Mult(), vals[0], vals[0], node)
+
+
+def logical(ctx: LoweringContext, obj, vals, node):
+    kind = intr.LOGICAL[obj]
+    bools = [ctx.truth(v, node) for v in vals]
+    if kind == "not":
+        return ctx.builder.op1("arith.not", bools, i1)
+    return ctx.builder.op1(f"arith.{kind}", bools, i1)
+
+
+def cast(ctx: LoweringContext, obj, vals, node):
+    return ctx.coerce(vals[0], SCALARS[intr.CASTS[obj]])
 
 
 def call_len(ctx: LoweringContext, obj, node):
@@ -488,11 +520,17 @@ def kernel_arguments(ctx: LoweringContext, py_func, node) -> list[Value]:
 
 
 # intrinsic functions (intrinsics.py) -> the rule lowering a call of one
-INTRINSICS = [(intr.UNARY_MATH, call_unary_math), (intr.INT_ROUNDING, call_int_rounding),
-              (intr.ABS, call_abs), (intr.MIN, call_minmax), (intr.MAX, call_minmax),
-              (intr.POW, call_pow), (intr.ATAN2, call_atan2), (intr.ALLOC, call_alloc),
-              (intr.ALLOC_LIKE, call_alloc), (intr.CASTS, call_cast),
-              ({builtins.len}, call_len)]
+INTRINSICS = [(intr.UNARY_MATH, elementwise_call(1, unary_math)),
+              (intr.INT_ROUNDING, elementwise_call(1, int_rounding)),
+              (intr.ABS, elementwise_call(1, absolute)), (intr.MIN, call_minmax),
+              (intr.MAX, call_minmax), (intr.POW, elementwise_call(2, power)),
+              (intr.ATAN2, elementwise_call(2, atan2)), (intr.WHERE, elementwise_call(3, where)),
+              (intr.CLIP, elementwise_call(3, clip)), (intr.SIGN, elementwise_call(1, sign)),
+              (intr.SQUARE, elementwise_call(1, square)),
+              (intr.LOGICAL_NOT, elementwise_call(1, logical)),
+              (intr.LOGICAL_BINARY, elementwise_call(2, logical)),
+              (intr.ALLOC, call_alloc), (intr.ALLOC_LIKE, call_alloc),
+              (intr.CASTS, elementwise_call(1, cast)), ({builtins.len}, call_len)]
 
 # expression kind -> its rule (LoweringContext.expr)
 EXPRESSIONS = {

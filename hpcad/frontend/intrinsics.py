@@ -32,6 +32,14 @@ MAX = {builtins.max, np.maximum, np.fmax}
 POW = {builtins.pow, math.pow, np.power}
 ATAN2 = {math.atan2, np.arctan2}
 
+WHERE = {np.where}
+CLIP = {np.clip}
+SIGN = {np.sign}
+SQUARE = {np.square}
+LOGICAL = {np.logical_and: "and", np.logical_or: "or", np.logical_not: "not"}
+LOGICAL_NOT = {np.logical_not}
+LOGICAL_BINARY = {np.logical_and, np.logical_or}
+
 ALLOC = {np.zeros: "zeros", np.empty: "empty", np.ones: "ones"}
 ALLOC_LIKE = {np.zeros_like: "zeros", np.empty_like: "empty", np.ones_like: "ones"}
 

@@ -41,7 +41,8 @@ class KernelSource:
 class ProgramLowering:
     """Lowers an entry kernel and, on demand, every kernel it calls, into one module."""
 
-    def __init__(self):
+    def __init__(self, parallel: bool = False):
+        self.parallel = parallel    # @kernel(parallel=True): array statements as parallel loops
         self.module = Module()
         self.done: dict[tuple, str] = {}
         self.active: list[object] = []
@@ -80,9 +81,10 @@ class ProgramLowering:
         return fn
 
 
-def lower_kernel(py_func, arg_types) -> Module:
-    """The module of `py_func` specialized on `arg_types`; its entry is the kernel itself."""
-    prog = ProgramLowering()
+def lower_kernel(py_func, arg_types, parallel: bool = False) -> Module:
+    """The module of `py_func` specialized on `arg_types`; its entry is the kernel itself.
+    parallel: array expressions and reductions become parallel loops (numba's parfors)."""
+    prog = ProgramLowering(parallel)
     entry = prog.function_for(py_func, arg_types, ("<call>", 0))
     prog.module.entry = entry.name
     return prog.module

@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING
 
 from ..ir.core import Op, Value
 from ..ir.types import ArrayType, ScalarType, i1, i64
-from . import expressions, parallel, syntax, words
+from . import arrays, expressions, parallel, syntax, words
 
 if TYPE_CHECKING:
     from .context import LoweringContext
@@ -61,7 +61,18 @@ def stmt_annassign(ctx: LoweringContext, s):
 def stmt_augassign(ctx: LoweringContext, s):
     if isinstance(s.target, ast.Name):
         cur = ctx.lookup(s.target)
+        if arrays.is_array(cur):     # in place, as NumPy's a += b
+            target = arrays.as_expr(ctx, cur, s)
+            if not isinstance(target, arrays.Sliced):
+                target = arrays.whole(ctx, cur)
+            arrays.fill(ctx, target, expressions.binop(ctx, s.op, cur, ctx.expr(s.value), s),
+                        s)
+            return
         assign(ctx, s.target, expressions.binop(ctx, s.op, cur, ctx.expr(s.value), s))
+    elif isinstance(s.target, ast.Subscript) and is_slicing(ctx, s.target):
+        arr = array_of(ctx, s.target)
+        target = arrays.subscript(ctx, arr, s.target, allow_newaxis=False)
+        arrays.fill(ctx, target, expressions.binop(ctx, s.op, target, ctx.expr(s.value), s), s)
     elif isinstance(s.target, ast.Subscript):
         arr, idx = expressions.subscript_parts(ctx, s.target)
         cur = ctx.builder.op1("mem.load", [arr] + idx, arr.type.dtype, name_hint=None)
@@ -71,8 +82,22 @@ def stmt_augassign(ctx: LoweringContext, s):
         ctx.unsupported(s, "this augmented-assignment target")
 
 
+def is_slicing(ctx: LoweringContext, node) -> bool:
+    """Whether a subscript target selects more than one element."""
+    base = ctx.expr(node.value)
+    return expressions.is_view(ctx, node, base)
+
+
+def array_of(ctx: LoweringContext, node) -> Value:
+    arr = ctx.expr(node.value)
+    if not isinstance(arr, Value) or not isinstance(arr.type, ArrayType):
+        ctx.unsupported(node, "assigning into something that is not an array")
+    return arr
+
+
 def assign(ctx: LoweringContext, target, value) -> None:
     if isinstance(target, ast.Name):
+        value = arrays.bind(ctx, value, target)
         if isinstance(value, Value) and value.name is None and isinstance(value.owner, Op):
             value.name = target.id
         if not isinstance(value, (Value, tuple)):
@@ -86,6 +111,8 @@ def assign(ctx: LoweringContext, target, value) -> None:
                             "length")
         for t, v in zip(target.elts, value, strict=True):
             assign(ctx, t, v)
+    elif isinstance(target, ast.Subscript) and is_slicing(ctx, target):
+        arrays.store_into(ctx, array_of(ctx, target), target, value, target)
     elif isinstance(target, ast.Subscript):
         arr, idx = expressions.subscript_parts(ctx, target)
         store(ctx, arr, idx, value, target)
@@ -95,8 +122,21 @@ def assign(ctx: LoweringContext, target, value) -> None:
 
 def store(ctx: LoweringContext, arr, idx, value, node):
     if not isinstance(value, Value) or not isinstance(value.type, ScalarType):
-        ctx.unsupported(node, "storing a non-scalar into an array element")
+        ctx.unsupported(node, "storing an array into one array element",
+                        "select several elements with a slice, e.g. a[i, :] = row")
     ctx.builder.op("mem.store", [ctx.coerce(value, arr.type.dtype)] + [arr] + idx)
+
+
+def stmt_assert(ctx: LoweringContext, s):
+    """`assert cond[, "message"]`: checked when the kernel runs (also in the primal part of
+    its derivatives), a KernelAssertionError at the statement's file:line if it fails."""
+    what = f"`assert {ast.unparse(s.test)}` failed"
+    if s.msg is not None:
+        if not (isinstance(s.msg, ast.Constant) and isinstance(s.msg.value, str)):
+            ctx.unsupported(s, "an assert message that is not a string literal",
+                            'write the message as a constant string: assert x > 0, "x > 0"')
+        what += f": {s.msg.value}"
+    ctx.runtime_check(ctx.condition(s.test), what, s)
 
 
 def stmt_if(ctx: LoweringContext, s):
@@ -228,6 +268,7 @@ STATEMENTS = {
     ast.Assign: stmt_assign,
     ast.AnnAssign: stmt_annassign,
     ast.AugAssign: stmt_augassign,
+    ast.Assert: stmt_assert,
     ast.If: stmt_if,
     ast.For: stmt_for,
     ast.While: stmt_while,

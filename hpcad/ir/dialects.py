@@ -83,7 +83,7 @@ ATTRIBUTES: dict[str, AttrCheck] = {
     "repeatable": _is(bool),               # func.call: may be called again in reverse
     "op": _is(str),                        # mpi reductions: sum/max/min
     "slot": _integer,                      # tape ops
-    "what": _is(str),                      # rt.progress: the title
+    "what": _is(str),                      # rt.progress: the title; rt.assert: the message
 }
 
 
@@ -704,6 +704,19 @@ def _check_progress(op: Op) -> str | None:
 
 # done of total units of a long step: the progress bar of hpcad.progress.sweep
 _def("rt.progress", "io", check=_check_progress, operands=("done", "total"), results=(),
+     attrs=("what",))
+
+
+def _check_assert(op: Op) -> str | None:
+    if len(op.operands) != 1 or op.operands[0].type != i1 or op.results \
+            or not isinstance(op.attrs.get("what"), str):
+        return "expects one i1 condition and a string 'what'"
+    return None
+
+
+# stop the kernel with a KernelAssertionError saying `what` (at the op's file:line) unless
+# the condition holds: `assert` and the frontend's runtime checks (shapes that must agree)
+_def("rt.assert", "io", check=_check_assert, operands=("condition",), results=(),
      attrs=("what",))
 
 

@@ -42,4 +42,4 @@ def jvp_move(ctx: ForwardContext, op: Op) -> None:
 defrule("tape.push", jvp=jvp_push)
 defrule("tape.pop", jvp=jvp_pop)
 defrule("tape.advance", "tape.retreat", jvp=jvp_move)
-defrule("tape.reserve", "rt.progress", jvp=inert_jvp)   # (hvp.py reserves the tangent slots)
+defrule("tape.reserve", jvp=inert_jvp)   # (hvp.py reserves the tangent slots)

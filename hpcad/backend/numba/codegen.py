@@ -362,6 +362,14 @@ def rt_progress(w: Writer, op, depth):
     w.emit(depth, f"_progress({done}, {total}, {op.attrs['what']!r})")
 
 
+@rule("rt.assert")
+def rt_assert(w: Writer, op, depth):
+    """The interpreter's KernelAssertionError, raised through faults.py (recorded inside a
+    prange loop, raised after it)."""
+    w.emit(depth, f"if not {w.ref(op.operands[0])}:")
+    w.emit(depth + 1, f"_report({faults.fault_args(w, op, 'assert', what=op.attrs['what'])})")
+
+
 @rule("func.return")
 def func_return(w: Writer, op, depth):
     vector.lanes_out(w, depth)

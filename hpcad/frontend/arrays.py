@@ -1,0 +1,537 @@
+"""NumPy array syntax in kernels, lowered to IR loop nests (never to calls into NumPy).
+
+An array-valued expression is an `ArrayExpr`: a lazy description of its elements, nothing
+computed until it is stored. Storing one (a slice assignment, a new name, a reduction)
+emits one loop nest computing each element where it is needed, so a statement fuses into
+one nest with no temporaries, and everything hpcad does to loops (activity, the planner,
+parallel loops, width W, custom rules) applies unchanged.
+
+- A slice read inside an expression is index arithmetic on its base array (`u[1:-1]` at i
+  loads `u[i + 1]`), so the loop passes see a stencil, not a copy. Bound to a name, a
+  unit-step slice is a view (`mem.view`), as in NumPy.
+- Broadcasting follows NumPy: axes align on the right, an axis of static length 1
+  (`np.newaxis`) repeats; any other two lengths must be equal, which is checked at run
+  time unless they are known to be (the same array's axis with the same offset).
+- `t = expr` allocates a new array (NumPy semantics); `a[...] = expr` and `a += expr` write
+  in place, through a temporary only when the right side reads the target's memory at
+  other positions (`a[1:] = a[:-1]`).
+- In a kernel declared `@hpcad.kernel(parallel=True)` the outermost loop of each nest is a
+  parallel loop, as numba's parfors make it."""
+from __future__ import annotations
+
+import ast
+from collections.abc import Callable, Sequence
+from typing import TYPE_CHECKING
+
+from ..ir.core import Block, Op, Value
+from ..ir.types import ArrayType, ScalarType, i1, i64
+
+if TYPE_CHECKING:
+    from .context import LoweringContext
+
+_COMBINE = {"add": "arith.add", "mul": "arith.mul", "max": "arith.max", "min": "arith.min"}
+
+
+class Dim:
+    """One axis's length: its i64 value and a key equal for lengths known to be equal
+    (None: known to equal nothing else); `one` for a static length-1 (broadcast) axis."""
+    __slots__ = ("value", "key", "one")
+
+    def __init__(self, value: Value, key=None, one: bool = False):
+        self.value, self.key, self.one = value, key, one
+
+    def same(self, other: Dim) -> bool:
+        return self is other or (self.key is not None and self.key == other.key)
+
+
+class ArrayExpr:
+    """A lazy array value: its element type, its rank, its axes' lengths (emitted once, at
+    the statement, before any nest) and each element (emitted inside the nest)."""
+    dtype: ScalarType
+    ndim: int
+
+    def dims(self, ctx: LoweringContext) -> list[Dim]:
+        raise NotImplementedError
+
+    def extents(self, ctx: LoweringContext) -> list[Value]:
+        return [d.value for d in self.dims(ctx)]
+
+    def one(self, axis: int) -> bool:
+        """Whether the axis has static length 1 (it broadcasts)."""
+        return False
+
+    def element(self, ctx: LoweringContext, idx: Sequence[Value]) -> Value:
+        raise NotImplementedError
+
+    def reads(self) -> list[tuple[Value, object]]:
+        """(root array, how it is indexed) for every array the elements read."""
+        raise NotImplementedError
+
+
+class Ref(ArrayExpr):
+    """A whole array value (an argument, an allocation, a view bound to a name)."""
+
+    def __init__(self, arr: Value):
+        self.arr = arr
+        self.dtype, self.ndim = arr.type.dtype, arr.type.ndim
+        self._dims: list[Dim] | None = None
+
+    def dims(self, ctx):
+        if self._dims is None:
+            self._dims = [Dim(ctx.builder.op1("mem.shape", [self.arr], i64, {"axis": k}),
+                              ("len", self.arr, k, 0)) for k in range(self.ndim)]
+        return self._dims
+
+    def element(self, ctx, idx):
+        return ctx.builder.op1("mem.load", [self.arr, *idx], self.dtype)
+
+    def reads(self):
+        return [(root(self.arr), whole_key(self.arr))]
+
+
+class Sliced(ArrayExpr):
+    """base[...] with slices, integer indices and np.newaxis: per base axis, a fixed index
+    ("i", value) or a range ("s", first, step, Dim); plus ("n",) for each new axis."""
+
+    def __init__(self, base: Value, axes: list[tuple], key: tuple):
+        self.base, self.axes, self.key = base, axes, key
+        self.dtype = base.type.dtype
+        self.ndim = sum(a[0] != "i" for a in axes)
+
+    def _out_axes(self):
+        return [a for a in self.axes if a[0] != "i"]
+
+    def dims(self, ctx):
+        return [a[3] if a[0] == "s" else Dim(ctx.const(1, i64), ("const", 1), one=True)
+                for a in self._out_axes()]
+
+    def one(self, axis):
+        return self._out_axes()[axis][0] == "n"
+
+    def index(self, ctx, idx) -> list[Value]:
+        """The base array's index of the element at idx."""
+        out, it = [], iter(idx)
+        for a in self.axes:
+            if a[0] == "i":
+                out.append(a[1])
+            elif a[0] == "n":
+                next(it)
+            else:
+                out.append(affine(ctx, a[1], a[2], next(it)))
+        return out
+
+    def element(self, ctx, idx):
+        return ctx.builder.op1("mem.load", [self.base, *self.index(ctx, idx)], self.dtype)
+
+    def reads(self):
+        return [(root(self.base), self.key)]
+
+    @property
+    def plain_view(self) -> bool:
+        """Whether mem.view can express it (unit steps, no new axes)."""
+        return all(a[0] == "i" or (a[0] == "s" and a[2] == 1) for a in self.axes)
+
+
+class Map(ArrayExpr):
+    """fn applied element by element to operands (scalars or arrays), broadcast."""
+
+    def __init__(self, fn: Callable, operands: list, dtype: ScalarType, node):
+        self.fn, self.operands, self.dtype, self.node = fn, operands, dtype, node
+        self.ndim = max(o.ndim for o in operands if isinstance(o, ArrayExpr))
+        self._dims: list[Dim] | None = None
+
+    def _aligned(self, o: ArrayExpr) -> int:
+        return self.ndim - o.ndim
+
+    def dims(self, ctx):
+        if self._dims is None:
+            arrays = [o for o in self.operands if isinstance(o, ArrayExpr)]
+            self._dims = broadcast_dims(ctx, [(o, o.dims(ctx)) for o in arrays], self.ndim,
+                                        self.node)
+        return self._dims
+
+    def one(self, axis):
+        return all(o.one(axis - self._aligned(o)) for o in self.operands
+                   if isinstance(o, ArrayExpr) and axis >= self._aligned(o))
+
+    def element(self, ctx, idx):
+        vals = [o.element(ctx, operand_index(ctx, o, idx)) if isinstance(o, ArrayExpr) else o
+                for o in self.operands]
+        return self.fn(ctx, vals)
+
+    def reads(self):
+        return [r for o in self.operands if isinstance(o, ArrayExpr) for r in o.reads()]
+
+
+# -- building blocks ------------------------------------------------------------------------
+def root(arr: Value) -> Value:
+    """The array whose memory arr is (a view's or bitcast's base, followed to the end)."""
+    while isinstance(arr.owner, Op) and arr.owner.name in ("mem.view", "mem.bitcast",
+                                                             "mem.reshape"):
+        arr = arr.owner.operands[0]
+    return arr
+
+
+def affine(ctx: LoweringContext, first: Value, step: int, iv: Value) -> Value:
+    """first + step * iv, in the form the loop passes read (iv + c for a constant first)."""
+    b = ctx.builder
+    scaled = iv if step == 1 else b.op1("arith.mul", [iv, ctx.const(step, i64)], i64)
+    c = const_of(first)
+    if c == 0:
+        return scaled
+    if c is not None:
+        return b.op1("arith.add", [scaled, ctx.const(c, i64)], i64)
+    return b.op1("arith.add", [scaled, first], i64)
+
+
+def const_or_value(v: Value):
+    """A constant's value, else v itself (how index keys compare)."""
+    c = const_of(v)
+    return v if c is None else c
+
+
+def whole_key(arr: Value) -> tuple:
+    """The key of arr[:, ..., :] (how whole-array reads compare with slices of arr)."""
+    return (arr, tuple(("s", 0, 1, ("len", arr, k, 0)) for k in range(arr.type.ndim)))
+
+
+def const_of(v: Value) -> int | None:
+    owner = v.owner
+    if isinstance(owner, Op) and owner.name == "arith.const":
+        return owner.attrs["value"]
+    return None
+
+
+def operand_index(ctx: LoweringContext, o: ArrayExpr, idx: Sequence[Value]) -> list[Value]:
+    """An operand's index within a broadcast result's index idx (right-aligned axes; a
+    length-1 axis reads its only element)."""
+    tail = list(idx[len(idx) - o.ndim:])
+    return [ctx.const(0, i64) if o.one(k) else v for k, v in enumerate(tail)]
+
+
+def broadcast_dims(ctx: LoweringContext, operands, ndim: int, node) -> list[Dim]:
+    """The broadcast result's axes from the operands' (ArrayExpr, dims); lengths not known
+    to agree are checked at run time."""
+    out = []
+    for axis in range(ndim):
+        dims = [d[axis - (ndim - len(d))] for _, d in operands if axis >= ndim - len(d)]
+        real = [d for d in dims if not d.one]
+        if not real:
+            out.append(dims[0])
+            continue
+        for d in real[1:]:
+            check_same_length(ctx, real[0], d, node, f"axis {axis}")
+        out.append(real[0])
+    return out
+
+
+def check_same_length(ctx: LoweringContext, a: Dim, b: Dim, node, where: str) -> None:
+    if a.same(b):
+        return
+    same = ctx.builder.op1("arith.cmp", [a.value, b.value], i1, {"pred": "eq"})
+    ctx.runtime_check(same, f"array operands have different lengths along {where} "
+                            f"(NumPy would broadcast only a length-1 axis; hpcad broadcasts "
+                            f"only axes made with np.newaxis)", node)
+
+
+def is_array(v) -> bool:
+    """Whether v is array-valued: an array Value or an ArrayExpr."""
+    return isinstance(v, ArrayExpr) or (isinstance(v, Value) and isinstance(v.type, ArrayType))
+
+
+def as_expr(ctx: LoweringContext, v, node) -> ArrayExpr | None:
+    """v as an ArrayExpr (a view made by slicing reads its base), None for a scalar."""
+    if isinstance(v, ArrayExpr):
+        return v
+    if isinstance(v, Value) and isinstance(v.type, ArrayType):
+        return ctx.array_views.get(v) or Ref(v)
+    return None
+
+
+def elementwise(ctx: LoweringContext, fn: Callable, args: list, node):
+    """fn(ctx, scalars) applied to args element by element (NumPy broadcasting), lazily;
+    just fn(ctx, args) when no argument is an array."""
+    exprs = [as_expr(ctx, a, node) for a in args]
+    if all(e is None for e in exprs):
+        return fn(ctx, [ctx.scalar(a, node) for a in args])
+    operands = [e if e is not None else ctx.scalar(a, node) for e, a in zip(exprs, args,
+                                                                          strict=True)]
+    probe = Block()
+    with ctx.at(probe):     # the element type: fn built once on stand-ins, then dropped
+        stand_ins = [Value(o.dtype) if isinstance(o, ArrayExpr) else o for o in operands]
+        dtype = fn(ctx, stand_ins).type
+    if not isinstance(dtype, ScalarType):
+        ctx.unsupported(node, "this operation on arrays")
+    return Map(fn, operands, dtype, node)
+
+
+def inside_parallel(ctx: LoweringContext) -> bool:
+    block = ctx.builder.block
+    while block is not None and block.parent is not None:
+        if block.parent.name.startswith("par."):
+            return True
+        block = block.parent.parent
+    return False
+
+
+def loop_nest(ctx: LoweringContext, extents: Sequence[Value], body: Callable, node,
+              carried: Sequence[Value] = (), kinds: Sequence[str] | None = None) -> list[Value]:
+    """Nested loops over extents (row-major); body(ivs, accs) -> new accs runs innermost.
+    Returns the carried values after the nest. In a parallel=True kernel the outermost loop
+    is parallel when its carried values are reductions of the given kinds."""
+    parallel = ctx.program.parallel and not inside_parallel(ctx) and extents and \
+        (not carried or kinds is not None)
+    zero, one = ctx.const(0, i64), ctx.const(1, i64)
+    ivs: list[Value] = []
+
+    def level(k: int, accs: list[Value]) -> list[Value]:
+        if k == len(extents):
+            return list(body(list(ivs), accs))
+        block = Block([Value(i64, f"i{len(ivs)}")] + [Value(a.type) for a in accs])
+        ivs.append(block.args[0])
+        with ctx.at(block):
+            if parallel and k == 0:
+                partial = [ctx.const(identity(kind, a.type), a.type)
+                           for kind, a in zip(kinds, accs, strict=True)]
+                local = level(k + 1, partial)
+                new = [ctx.builder.op1(_COMBINE[kind], [a, v], a.type)
+                       for kind, a, v in zip(kinds, block.args[1:], local, strict=True)]
+            else:
+                new = level(k + 1, list(block.args[1:]))
+            ctx.builder.op("scf.yield", [ctx.coerce(v, a.type) for v, a in
+                                         zip(new, accs, strict=True)])
+        ivs.pop()
+        name = "par.parallel_for" if parallel and k == 0 else "scf.for"
+        op = ctx.builder.op(name, [zero, extents[k], one, *accs], [a.type for a in accs],
+                            regions=[block])
+        if name == "par.parallel_for":
+            op.attrs["reductions"] = ",".join(kinds or ())
+        return op.results
+
+    return level(0, list(carried))
+
+
+def identity(kind: str, t: ScalarType):
+    """The value a partial reduction of this kind starts from."""
+    if kind == "add":
+        return 0
+    if kind == "mul":
+        return 1
+    if t.is_float:
+        return float("-inf") if kind == "max" else float("inf")
+    return -2 ** 63 if kind == "max" else 2 ** 63 - 1
+
+
+def materialize(ctx: LoweringContext, v, node) -> Value:
+    """A fresh C-contiguous array holding v's elements."""
+    e = as_expr(ctx, v, node)
+    dims = e.dims(ctx)
+    arr = ctx.builder.op1("mem.alloc", [d.value for d in dims], ArrayType(e.dtype, e.ndim, "C"),
+                          {"fill": "empty"})
+
+    def body(ivs, accs):
+        ctx.builder.op("mem.store", [e.element(ctx, ivs), arr, *ivs])
+        return []
+    loop_nest(ctx, [d.value for d in dims], body, node)
+    return arr
+
+
+def as_array_value(ctx: LoweringContext, v, node) -> Value:
+    """An array Value as is, an ArrayExpr materialized."""
+    if isinstance(v, Value) and isinstance(v.type, ArrayType):
+        return v
+    return materialize(ctx, v, node)
+
+
+def bind(ctx: LoweringContext, v, node):
+    """What a name holds after `name = v`: a view for a plain slice, a new array for any
+    other array expression (NumPy semantics), v itself otherwise."""
+    if not isinstance(v, ArrayExpr):
+        return v
+    if isinstance(v, Sliced):
+        if not v.plain_view:
+            ctx.unsupported(node, "giving a name to a slice with a step or np.newaxis",
+                            "use it directly in an expression, or copy it: "
+                            "v = u[::2].copy()")
+        return view_of(ctx, v)
+    return materialize(ctx, v, node)
+
+
+def view_of(ctx: LoweringContext, s: Sliced) -> Value:
+    """The view a unit-step slice names; expressions reading it read its base directly."""
+    view = plain_view(ctx, s)
+    ctx.array_views[view] = s
+    return view
+
+
+def plain_view(ctx: LoweringContext, s: Sliced) -> Value:
+    """The mem.view of a unit-step slice (dims 's'/'i', bounds [first, first + length))."""
+    operands, dims = [s.base], ""
+    for a in s.axes:
+        if a[0] == "i":
+            operands.append(a[1])
+            dims += "i"
+        else:
+            operands += [a[1], ctx.builder.op1("arith.add", [a[1], a[3].value], i64)]
+            dims += "s"
+    layout = "C" if s.base.type.layout == "C" and contiguous_axes(s) else "A"
+    return ctx.builder.op1("mem.view", operands, ArrayType(s.dtype, s.ndim, layout),
+                           {"dims": dims})
+
+
+def contiguous_axes(s: Sliced) -> bool:
+    """Whether a unit-step slice of a C array is C-contiguous: fixed indices then slices,
+    every slice after the first taking its whole axis."""
+    kinds = [a[0] for a in s.axes]
+    if "s" not in kinds:
+        return False
+    first = kinds.index("s")
+    return all(k == "s" for k in kinds[first:]) and all(
+        a[4] for a in s.axes[first + 1:])
+
+
+# -- subscripts -----------------------------------------------------------------------------
+def index_nodes(node) -> list:
+    return list(node.slice.elts) if isinstance(node.slice, ast.Tuple) else [node.slice]
+
+
+def is_newaxis(ctx: LoweringContext, n) -> bool:
+    return (isinstance(n, ast.Constant) and n.value is None) or (
+        isinstance(n, ast.Attribute) and n.attr == "newaxis" and ctx.static_value(n) is None)
+
+
+def subscript(ctx: LoweringContext, arr: Value, node, allow_newaxis: bool = True) -> Sliced:
+    """base[...] with at least one slice or new axis, or fewer indices than axes."""
+    nodes = index_nodes(node)
+    real = [n for n in nodes if not is_newaxis(ctx, n)]
+    if len(real) > arr.type.ndim:
+        ctx.unsupported(node, f"indexing a {arr.type.ndim}-D array with {len(real)} indices")
+    nodes += [ast.Slice(None, None, None)] * (arr.type.ndim - len(real))
+    axes, key, axis = [], [], 0
+    for n in nodes:
+        if is_newaxis(ctx, n):
+            if not allow_newaxis:
+                ctx.unsupported(node, "np.newaxis in an assignment target")
+            axes.append(("n",))
+            key.append("n")
+            continue
+        if isinstance(n, ast.Slice):
+            a = slice_axis(ctx, arr, axis, n, node)
+            axes.append(a)
+            key.append(("s", const_or_value(a[1]), a[2],
+                        a[3].key if a[3].key is not None else a[3]))
+        else:
+            v = ctx.expr(n)
+            if is_array(v):
+                ctx.unsupported(node, "indexing with an array (fancy or boolean indexing)",
+                                "use np.where(mask, a, b), or a loop over the indices")
+            v = ctx.coerce_index(v, n)
+            c = const_of(v)
+            if c is not None and c < 0:     # a[-1]: the last element, counted from the end
+                v = ctx.builder.op1("arith.add", [ctx.builder.op1(
+                    "mem.shape", [arr], i64, {"axis": axis}), v], i64)
+            axes.append(("i", v))
+            key.append(("i", const_or_value(v)))
+        axis += 1
+    return Sliced(arr, axes, (arr, tuple(key)))
+
+
+def slice_axis(ctx: LoweringContext, arr: Value, axis: int, n: ast.Slice, node) -> tuple:
+    """("s", first index, step, Dim of the length, whether the whole axis) for a[lo:hi:step]
+    along one axis, with Python's rules for omitted and negative bounds."""
+    step = 1
+    if n.step is not None:
+        step = static_int(n.step)
+        if step is None or step == 0:
+            ctx.unsupported(node, "a slice whose step is not a nonzero integer constant",
+                            "write the step as a literal, e.g. a[::2]")
+    b = ctx.builder
+    size = b.op1("mem.shape", [arr], i64, {"axis": axis})
+    lo_c = None if n.lower is None else static_int(n.lower)
+    hi_c = None if n.upper is None else static_int(n.upper)
+    whole = n.lower is None and n.upper is None and step == 1
+    if step == 1 and (n.lower is None or (lo_c is not None and lo_c >= 0)) and \
+            (n.upper is None or (hi_c is not None and hi_c < 0)):
+        lo = lo_c or 0              # length n - lo + hi: known equal to others like it
+        off = (hi_c or 0) - lo
+        length = size if off == 0 else b.op1("arith.max", [ctx.const(0, i64), b.op1(
+            "arith.add", [size, ctx.const(off, i64)], i64)], i64)
+        return ("s", ctx.const(lo, i64), 1, Dim(length, ("len", arr, axis, off)), whole)
+    lo = bound(ctx, n.lower, size, step, is_lower=True)
+    hi = bound(ctx, n.upper, size, step, is_lower=False)
+    span = b.op1("arith.sub", [hi, lo] if step > 0 else [lo, hi], i64)
+    k = abs(step)
+    if k != 1:
+        span = b.op1("arith.floordiv", [b.op1("arith.add", [span, ctx.const(k - 1, i64)], i64),
+                                        ctx.const(k, i64)], i64)
+    length = b.op1("arith.max", [ctx.const(0, i64), span], i64)
+    return ("s", lo, step, Dim(length), whole)
+
+
+def bound(ctx: LoweringContext, n, size: Value, step: int, is_lower: bool) -> Value:
+    """A slice bound normalized as Python does: negative counts from the end, then clipped
+    to [0, size] (step > 0) or [-1, size - 1] (step < 0); omitted: the start or end."""
+    b = ctx.builder
+    if n is None:
+        if (step > 0) == is_lower:
+            return ctx.const(0, i64) if step > 0 else b.op1(
+                "arith.sub", [size, ctx.const(1, i64)], i64)
+        return size if step > 0 else ctx.const(-1, i64)
+    v = ctx.coerce_index(ctx.scalar(ctx.expr(n), n), n)
+    low = ctx.const(0 if step > 0 else -1, i64)
+    high = size if step > 0 else b.op1("arith.sub", [size, ctx.const(1, i64)], i64)
+    wrapped = b.op1("arith.add", [v, size], i64)
+    negative = b.op1("arith.cmp", [v, ctx.const(0, i64)], i1, {"pred": "lt"})
+    v = b.op1("arith.select", [negative, wrapped, v], i64)
+    return b.op1("arith.min", [b.op1("arith.max", [v, low], i64), high], i64)
+
+
+def static_int(node) -> int | None:
+    if isinstance(node, ast.Constant) and isinstance(node.value, int) and \
+            not isinstance(node.value, bool):
+        return node.value
+    if isinstance(node, ast.UnaryOp) and isinstance(node.op, ast.USub):
+        k = static_int(node.operand)
+        return None if k is None else -k
+    return None
+
+
+# -- stores ---------------------------------------------------------------------------------
+def store_into(ctx: LoweringContext, arr: Value, node, value, where) -> None:
+    """arr[...] = value where the subscript node has slices (or fewer indices than axes):
+    every selected element gets value, broadcast."""
+    target = subscript(ctx, arr, node, allow_newaxis=False)
+    fill(ctx, target, value, where)
+
+
+def fill(ctx: LoweringContext, target: Sliced, value, node) -> None:
+    """Store value (a scalar or an array expression, broadcast) into target's elements."""
+    dims = target.dims(ctx)
+    src = as_expr(ctx, value, node)
+    if src is not None:
+        if src.ndim > target.ndim:
+            ctx.unsupported(node, f"assigning a {src.ndim}-D array to a {target.ndim}-D "
+                                  f"selection")
+        if any(r[0] is root(target.base) and r[1] != target.key for r in src.reads()):
+            src = Ref(materialize(ctx, src, node))   # a[1:] = a[:-1]: read all, then write
+        src_dims = src.dims(ctx)
+        for k, d in enumerate(src_dims):
+            if not d.one:
+                check_same_length(ctx, dims[target.ndim - src.ndim + k], d, node,
+                                  f"axis {target.ndim - src.ndim + k}")
+    else:
+        value = ctx.scalar(value, node)
+    dtype = target.dtype
+
+    def body(ivs, accs):
+        v = src.element(ctx, operand_index(ctx, src, ivs)) if src is not None else value
+        ctx.builder.op("mem.store", [ctx.coerce(v, dtype), target.base,
+                                     *target.index(ctx, ivs)])
+        return []
+    loop_nest(ctx, [d.value for d in dims], body, node)
+
+
+def whole(ctx: LoweringContext, arr: Value) -> Sliced:
+    """arr[...] over every axis (the target of `a[:] = ...` and `a += ...`)."""
+    axes = [("s", ctx.const(0, i64), 1, d, True) for d in Ref(arr).dims(ctx)]
+    return Sliced(arr, axes, whole_key(arr))
