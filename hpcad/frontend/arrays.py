@@ -126,6 +126,13 @@ class Sliced(ArrayExpr):
     def reads(self):
         return [(root(self.base), self.key)]
 
+    def starts(self) -> list[int]:
+        """Per output axis, the base index of its first element when that is a constant
+        and the step 1 (else 0): a nest storing into it loops over the base's indices, the
+        form of a hand-written loop (`for i in range(1, n - 1): v[i] = ...`)."""
+        return [(const_of(a[1]) or 0) if a[0] == "s" and a[2] == 1 else 0
+                for a in self._out_axes()]
+
     @property
     def plain_view(self) -> bool:
         """Whether mem.view can express it (unit steps, no new axes)."""
@@ -173,15 +180,29 @@ def root(arr: Value) -> Value:
 
 
 def affine(ctx: LoweringContext, first: Value, step: int, iv: Value) -> Value:
-    """first + step * iv, in the form the loop passes read (iv + c for a constant first)."""
+    """first + step * iv, in the form the loop passes read (iv + c for a constant first;
+    an iv that is itself x + k or x - k for a constant k folds into x + c')."""
     b = ctx.builder
-    scaled = iv if step == 1 else b.op1("arith.mul", [iv, ctx.const(step, i64)], i64)
     c = const_of(first)
+    base, k = offset_of(iv)
+    if step == 1 and c is not None and k is not None:
+        return base if c + k == 0 else b.op1("arith.add", [base, ctx.const(c + k, i64)], i64)
+    scaled = iv if step == 1 else b.op1("arith.mul", [iv, ctx.const(step, i64)], i64)
     if c == 0:
         return scaled
     if c is not None:
         return b.op1("arith.add", [scaled, ctx.const(c, i64)], i64)
     return b.op1("arith.add", [scaled, first], i64)
+
+
+def offset_of(v: Value) -> tuple[Value, int | None]:
+    """(x, k) when v is x + k or x - k for a constant k, else (v, None)."""
+    owner = v.owner
+    if isinstance(owner, Op) and owner.name in ("arith.add", "arith.sub"):
+        k = const_of(owner.operands[1])
+        if k is not None:
+            return owner.operands[0], k if owner.name == "arith.add" else -k
+    return v, None
 
 
 def const_or_value(v: Value):
@@ -275,18 +296,25 @@ def inside_parallel(ctx: LoweringContext) -> bool:
 
 
 def loop_nest(ctx: LoweringContext, extents: Sequence[Value], body: Callable, node,
-              carried: Sequence[Value] = (), kinds: Sequence[str] | None = None) -> list[Value]:
+              carried: Sequence[Value] = (), kinds: Sequence[str] | None = None,
+              starts: Sequence[int] | None = None) -> list[Value]:
     """Nested loops over extents (row-major); body(ivs, accs) -> new accs runs innermost.
     Returns the carried values after the nest. In a parallel=True kernel the outermost loop
-    is parallel when its carried values are reductions of the given kinds."""
-    parallel = ctx.program.parallel and not inside_parallel(ctx) and extents and \
-        (not carried or kinds is not None)
+    is parallel when its carried values are reductions of the given kinds. starts: a
+    constant first index per loop (the loop runs over [start, start + extent)); the body
+    still gets 0-based positions (iv - start, which index arithmetic folds away)."""
+    starts = list(starts or [0] * len(extents))
+    parallel = bool(ctx.program.parallel and not inside_parallel(ctx) and extents and
+                    (not carried or kinds is not None))
+    kinds = list(kinds or ())
     zero, one = ctx.const(0, i64), ctx.const(1, i64)
     ivs: list[Value] = []
 
     def level(k: int, accs: list[Value]) -> list[Value]:
         if k == len(extents):
-            return list(body(list(ivs), accs))
+            rel = [iv if c == 0 else ctx.builder.op1("arith.sub", [iv, ctx.const(c, i64)], i64)
+                   for iv, c in zip(ivs, starts, strict=True)]
+            return list(body(rel, accs))
         block = Block([Value(i64, f"i{len(ivs)}")] + [Value(a.type) for a in accs])
         ivs.append(block.args[0])
         with ctx.at(block):
@@ -302,10 +330,14 @@ def loop_nest(ctx: LoweringContext, extents: Sequence[Value], body: Callable, no
                                          zip(new, accs, strict=True)])
         ivs.pop()
         name = "par.parallel_for" if parallel and k == 0 else "scf.for"
-        op = ctx.builder.op(name, [zero, extents[k], one, *accs], [a.type for a in accs],
+        lb, ub = zero, extents[k]
+        if starts[k]:
+            lb = ctx.const(starts[k], i64)
+            ub = ctx.builder.op1("arith.add", [extents[k], lb], i64)
+        op = ctx.builder.op(name, [lb, ub, one, *accs], [a.type for a in accs],
                             regions=[block])
         if name == "par.parallel_for":
-            op.attrs["reductions"] = ",".join(kinds or ())
+            op.attrs["reductions"] = ",".join(kinds)
         return op.results
 
     return level(0, list(carried))
@@ -473,7 +505,7 @@ def bound(ctx: LoweringContext, n, size: Value, step: int, is_lower: bool) -> Va
     to [0, size] (step > 0) or [-1, size - 1] (step < 0); omitted: the start or end."""
     b = ctx.builder
     if n is None:
-        if (step > 0) == is_lower:
+        if is_lower:
             return ctx.const(0, i64) if step > 0 else b.op1(
                 "arith.sub", [size, ctx.const(1, i64)], i64)
         return size if step > 0 else ctx.const(-1, i64)
@@ -528,7 +560,32 @@ def fill(ctx: LoweringContext, target: Sliced, value, node) -> None:
         ctx.builder.op("mem.store", [ctx.coerce(v, dtype), target.base,
                                      *target.index(ctx, ivs)])
         return []
-    loop_nest(ctx, [d.value for d in dims], body, node)
+    loop_nest(ctx, [d.value for d in dims], body, node, starts=target.starts())
+
+
+def store_masked(ctx: LoweringContext, arr: Value, mask, value, node,
+                 update: Callable | None = None) -> None:
+    """arr[mask] = value (or arr[mask] op= value: update(ctx, element, value)) for a boolean
+    array mask of arr's shape and a scalar value: where mask holds, the element changes.
+    An array right side (NumPy pairs it with the selected elements in order) is refused."""
+    m = as_expr(ctx, mask, node)
+    if m.ndim != arr.type.ndim:
+        ctx.unsupported(node, "a boolean mask of another rank than the array it indexes")
+    if is_array(value):
+        ctx.unsupported(node, "assigning an array through a boolean mask",
+                        "assign a scalar (a[mask] = 0.0), or use np.where: "
+                        "a[:] = np.where(mask, b, a)")
+    value = ctx.scalar(value, node)
+    target = as_expr(ctx, arr, node)
+    if not isinstance(target, Sliced):
+        target = whole(ctx, arr)
+
+    def select(c, vs):
+        cond, cur = vs
+        new = update(c, cur, value) if update is not None else value
+        return c.builder.op1("arith.select", [c.truth(cond, node), c.coerce(new, cur.type),
+                                              cur], cur.type)
+    fill(ctx, target, elementwise(ctx, select, [m, target], node), node)
 
 
 def whole(ctx: LoweringContext, arr: Value) -> Sliced:

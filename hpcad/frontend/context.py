@@ -25,6 +25,14 @@ if TYPE_CHECKING:
     from .lower import KernelSource
 
 
+class IterationLocal:
+    """What a name holds after a loop that rebinds it to a new array in every iteration
+    (LoweringContext.carried): nothing usable."""
+
+    def __init__(self, name: str, loc):
+        self.name, self.loc = name, loc
+
+
 class LoopContext:
     """The names of a loop's `break` and `continue` flags (None: the body has none)."""
 
@@ -49,6 +57,7 @@ class LoweringContext:
         self.ret_arity: int | None = None
         self.pending_tasks: list = []
         self.array_views: dict = {}   # a slice's view -> how it indexes its base (arrays.py)
+        self.iteration_arrays: list[list[str]] = []   # carried() -> structured_loop()
         body = Block([Value(t, n) for t, n in zip(arg_types, source.arg_names, strict=True)])
         self.fn = Function(name, body, [], list(source.arg_names), self.loc_of(source.fdef))
         for n, v in zip(source.arg_names, body.args, strict=True):
@@ -216,6 +225,11 @@ class LoweringContext:
 
     def lookup(self, node: ast.Name):
         v = self.env.get(node.id)
+        if isinstance(v, IterationLocal):
+            self.unsupported(node, f"using array '{node.id}' after the loop at line "
+                                   f"{v.loc[1]} that gives it a new array in every iteration",
+                             f"make '{node.id}' before the loop and write into it, "
+                             f"e.g. {node.id}[:] = ...")
         if v is None:
             obj = self.global_object(node)
             if obj is None:
@@ -244,9 +258,16 @@ class LoweringContext:
         return bounds
 
     def carried(self, body, exclude=None, extra=()) -> list[str]:
+        """The variables a loop over `body` carries from one iteration to the next. An
+        array the body rebinds before reading it (`un = u.copy()` each iteration) is not
+        carried: its value stays inside its iteration, and after the loop the name is
+        unusable (the loop that follows, structured_loop, takes these from the stack)."""
         names = [n for n in ordered_assigned(body) if n in self.env and n != exclude
                  and isinstance(self.env[n], Value)]
-        return list(extra) + names
+        local = [n for n in names if isinstance(self.env[n].type, ArrayType)
+                 and syntax.rebound_before_use(body, n)]
+        self.iteration_arrays.append(local)
+        return list(extra) + [n for n in names if n not in local]
 
     def loop_body(self, stmts, loop: LoopContext):
         self.loops.append(loop)
@@ -261,6 +282,7 @@ class LoweringContext:
         """Lower a loop whose body reassigns `names`: block args carry them, the body yields
         them. If the body changes a variable's type (int -> float), redo with the promoted
         type so that iter_args keep one type."""
+        local = self.iteration_arrays.pop() if self.iteration_arrays else []
         outer = dict(self.env)
         types = [outer[n].type for n in names]
         for _ in range(4):
@@ -300,6 +322,8 @@ class LoweringContext:
         for n, r in zip(names, op.results, strict=True):
             r.name = display_name(n)
             self.env[n] = r
+        for n in local:
+            self.env[n] = IterationLocal(n, self.loc_of(node))
         return op
 
     # -- branches: environments merged after an if (also a loop's early exit) -------------

@@ -203,11 +203,15 @@ def subscript_parts(ctx: LoweringContext, node, base=None):
     if not isinstance(arr, Value) or not isinstance(arr.type, ArrayType):
         ctx.unsupported(node, "indexing something that is not an array")
     index_nodes = arrays.index_nodes(node)
+    indices = [ctx.expr(i) for i in index_nodes]
+    if any(arrays.is_array(i) for i in indices):
+        ctx.unsupported(node, "indexing with an array (fancy or boolean indexing)",
+                        "use np.where(mask, a, b), or a loop over the indices")
     if len(index_nodes) != arr.type.ndim:
         ctx.unsupported(node, f"indexing a {arr.type.ndim}-D array with "
                               f"{len(index_nodes)} indices",
                         "give one index per dimension, e.g. a[i, j]")
-    return arr, [ctx.coerce_index(ctx.expr(i), i) for i in index_nodes]
+    return arr, [ctx.coerce_index(v, i) for v, i in zip(indices, index_nodes, strict=True)]
 
 
 def expr_attribute(ctx: LoweringContext, node):

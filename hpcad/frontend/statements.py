@@ -73,6 +73,10 @@ def stmt_augassign(ctx: LoweringContext, s):
         arr = array_of(ctx, s.target)
         target = arrays.subscript(ctx, arr, s.target, allow_newaxis=False)
         arrays.fill(ctx, target, expressions.binop(ctx, s.op, target, ctx.expr(s.value), s), s)
+    elif isinstance(s.target, ast.Subscript) and mask_of(ctx, s.target) is not None:
+        arrays.store_masked(ctx, array_of(ctx, s.target), mask_of(ctx, s.target),
+                            ctx.expr(s.value), s,
+                            lambda c, cur, v: expressions.binop(c, s.op, cur, v, s))
     elif isinstance(s.target, ast.Subscript):
         arr, idx = expressions.subscript_parts(ctx, s.target)
         cur = ctx.builder.op1("mem.load", [arr] + idx, arr.type.dtype, name_hint=None)
@@ -86,6 +90,16 @@ def is_slicing(ctx: LoweringContext, node) -> bool:
     """Whether a subscript target selects more than one element."""
     base = ctx.expr(node.value)
     return expressions.is_view(ctx, node, base)
+
+
+def mask_of(ctx: LoweringContext, node):
+    """The boolean array of a[mask] (NumPy boolean indexing), else None."""
+    if isinstance(node.slice, (ast.Tuple, ast.Slice)):
+        return None
+    mask = ctx.expr(node.slice)
+    if arrays.is_array(mask) and arrays.as_expr(ctx, mask, node).dtype.is_bool:
+        return mask
+    return None
 
 
 def array_of(ctx: LoweringContext, node) -> Value:
@@ -113,6 +127,8 @@ def assign(ctx: LoweringContext, target, value) -> None:
             assign(ctx, t, v)
     elif isinstance(target, ast.Subscript) and is_slicing(ctx, target):
         arrays.store_into(ctx, array_of(ctx, target), target, value, target)
+    elif isinstance(target, ast.Subscript) and mask_of(ctx, target) is not None:
+        arrays.store_masked(ctx, array_of(ctx, target), mask_of(ctx, target), value, target)
     elif isinstance(target, ast.Subscript):
         arr, idx = expressions.subscript_parts(ctx, target)
         store(ctx, arr, idx, value, target)

@@ -17,6 +17,20 @@ def assigned_names(stmts) -> set[str]:
     return names
 
 
+def rebound_before_use(stmts, name: str) -> bool:
+    """Whether the first statement mentioning `name` is a plain `name = expr` at this level
+    whose expr does not read it: the value the name had before the statements is dead."""
+    for s in stmts:
+        mentions = [n for n in ast.walk(s) if isinstance(n, ast.Name) and n.id == name]
+        if not mentions:
+            continue
+        if isinstance(s, ast.Assign) and len(s.targets) == 1 and \
+                isinstance(s.targets[0], ast.Name) and s.targets[0].id == name:
+            return not any(isinstance(n, ast.Name) and n.id == name for n in ast.walk(s.value))
+        return False
+    return False
+
+
 def walk_stmts(stmts):
     for s in stmts:
         yield from ast.walk(s)

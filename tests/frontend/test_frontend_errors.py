@@ -80,10 +80,6 @@ def partial_index(a):
     return a[0]  # error here
 
 
-def array_arith(a):
-    return a * 2.0  # error here
-
-
 @ad.kernel
 def recursive(x, n):
     if n > 0:
@@ -107,7 +103,6 @@ def type_clash(a, flag):
     (while_else, (4.0,), "while ... else"),
     (undefined_after_branch, (1.0,), "'y'"),
     (partial_index, (np.ones((2, 2)),), "returning arrays"),
-    (array_arith, (np.ones(3),), "whole-array expressions"),
 ])
 def test_unsupported_construct_names_file_line(fn, args, fragment):
     _check(fn, args, fragment)

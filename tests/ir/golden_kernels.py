@@ -67,6 +67,16 @@ def jacobi_sweeps(u, v, nsteps):
     return u[n // 2, m // 2]
 
 
+@ad.kernel
+def array_stencil(u, v, nsteps):
+    """NumPy array syntax (frontend/arrays.py): each slice statement is one nest over the
+    target's indices, the slices read as u[i + c]; the reverse shows the 2-D gather."""
+    for _ in range(nsteps):
+        v[1:-1, 1:-1] = 0.25 * (u[:-2, 1:-1] + u[2:, 1:-1] + u[1:-1, :-2] + u[1:-1, 2:])
+        u[1:-1, 1:-1] = np.where(v[1:-1, 1:-1] > 0.0, v[1:-1, 1:-1], 0.5 * v[1:-1, 1:-1])
+    return u[1, 1]
+
+
 GOLDEN = {
     "dot": (dot, "float64[::1], float64[::1]"),
     "heat_step": (heat_step, "float64[::1], float64[::1], float64"),
@@ -74,4 +84,5 @@ GOLDEN = {
     "newton_sqrt": (newton_sqrt, "float64"),
     "heat_steps": (heat_steps, "float64[::1], float64, int64"),
     "jacobi_sweeps": (jacobi_sweeps, "float64[:, ::1], float64[:, ::1], int64"),
+    "array_stencil": (array_stencil, "float64[:, ::1], float64[:, ::1], int64"),
 }

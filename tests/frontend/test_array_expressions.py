@@ -1,0 +1,234 @@
+"""NumPy array syntax in kernels (frontend/arrays.py): each kernel's primal equals
+numba.njit of the same source, and its derivatives pass the harness's three checks
+(jvp and vjp against central finite differences of the plain NumPy function, jvp against
+vjp), on both backends; plus the NumPy semantics that a fused loop could get wrong
+(overlapping slices, views, new names) and the errors for what stays unsupported."""
+import numba
+import numpy as np
+import pytest
+
+import hpcad as ad
+from hpcad.errors import HpcadError, KernelAssertionError, UnsupportedConstruct
+from tests.ad.harness import check_case, on_backends, relative_error
+from tests.ad.kernels import Case
+
+
+def laplace_1d(u, out):
+    out[1:-1] = u[:-2] - 2.0 * u[1:-1] + u[2:]
+    return out[1] * out[2] + out[-2]
+
+
+def jacobi_2d(A, B, steps):
+    for _ in range(steps):
+        B[1:-1, 1:-1] = 0.2 * (A[1:-1, 1:-1] + A[1:-1, :-2] + A[1:-1, 2:] + A[2:, 1:-1]
+                               + A[:-2, 1:-1])
+        A[1:-1, 1:-1] = 0.2 * (B[1:-1, 1:-1] + B[1:-1, :-2] + B[1:-1, 2:] + B[2:, 1:-1]
+                               + B[:-2, 1:-1])
+    s = 0.0
+    for i in range(A.shape[0]):
+        for j in range(A.shape[1]):
+            s += A[i, j] * A[i, j] * (i + 1)
+    return s
+
+
+def ufuncs(x, y, out):
+    out[:] = np.exp(-x) * np.sin(y) + np.sqrt(x * x + 1.0) - np.abs(y) ** 1.5
+    out += np.maximum(x, 0.3) * np.minimum(y, 0.2) + np.arctan2(y, x + 2.0)
+    out -= np.where(x > y, x * y, 2.0 * y) + np.clip(x, 0.2, 0.7) * np.sign(y - 0.4)
+    out *= np.tanh(x) + np.log1p(x) + np.cos(y) / (1.0 + np.square(x))
+    s = 0.0
+    for i in range(out.shape[0]):
+        s += out[i] * (i + 1.0)
+    return s
+
+
+def steps_and_ends(u, v):
+    v[::2] = u[1::2] * 3.0 + u[::-2]
+    v[-3:] += u[:3] * u[-3:]
+    v[:-5:-1] = v[:-5:-1] - u[2:6]
+    s = 0.0
+    for i in range(v.shape[0]):
+        s += v[i] * v[i] * (1.0 + 0.1 * i)
+    return s
+
+
+def outer_broadcast(x, y, M):
+    M[:, :] = x[:, np.newaxis] * y[np.newaxis, :] + x[:, None] - 0.5 * y
+    M[1] = M[0] + y
+    M[:, 0] = 2.0 * x
+    s = 0.0
+    for i in range(M.shape[0]):
+        for j in range(M.shape[1]):
+            s += M[i, j] * np.cos(i + 0.5 * j)
+    return s
+
+
+def new_names_and_views(u, w):
+    t = u * 2.0 + 1.0          # a new array: writing into it leaves u alone
+    t[0] = 100.0
+    inner = w[1:-1]            # a view: writing into it writes w
+    inner[:] = t[1:-1] * u[:-2]
+    inner += u[2:]
+    s = 0.0
+    for i in range(w.shape[0]):
+        s += w[i] * w[i] + u[i] * t[i]
+    return s
+
+
+def overlapping(a, b):
+    a[1:] = a[:-1] * 2.0       # NumPy reads the whole right side first
+    b[:-1] += b[1:]
+    s = 0.0
+    for i in range(a.shape[0]):
+        s += a[i] * (i + 1.0) + b[i] * b[i]
+    return s
+
+
+def in_prange(x, out):
+    for i in numba.prange(x.shape[0]):
+        out[i, :] = np.exp(x[i, :]) * x[i, ::-1]
+    s = 0.0
+    for i in range(out.shape[0]):
+        for j in range(out.shape[1]):
+            s += out[i, j] * (j + 1.0)
+    return s
+
+
+def masked(a, b):
+    a[a < 0.3] = 0.25
+    b[a > b] += 2.0 * a[0]
+    b[b > 1.5] *= a[1]
+    s = 0.0
+    for i in range(a.shape[0]):
+        s += a[i] * b[i] * (i + 1)
+    return s
+
+
+def fresh_each_step(u, nt):
+    un = np.empty_like(u)
+    for _ in range(nt):
+        un = u * 1.0           # a new array every step, read only in its step
+        u[1:-1] = un[1:-1] + 0.1 * (un[2:] - 2.0 * un[1:-1] + un[:-2])
+    s = 0.0
+    for i in range(u.shape[0]):
+        s += u[i] * u[i] * (i + 1)
+    return s
+
+
+def _rand(*shape):
+    return lambda rng: rng.uniform(0.1, 0.9, shape)
+
+
+CASES = [
+    Case("laplace_1d", ad.kernel(laplace_1d), lambda r: (_rand(11)(r), np.zeros(11))),
+    Case("jacobi_2d", ad.kernel(jacobi_2d), lambda r: (_rand(7, 6)(r), np.zeros((7, 6)), 2)),
+    Case("ufuncs", ad.kernel(ufuncs), lambda r: (_rand(9)(r), _rand(9)(r), np.zeros(9)),
+         fd_rtol=1e-5),
+    Case("steps_and_ends", ad.kernel(steps_and_ends), lambda r: (_rand(10)(r), _rand(10)(r))),
+    Case("outer_broadcast", ad.kernel(outer_broadcast),
+         lambda r: (_rand(5)(r), _rand(4)(r), np.zeros((5, 4)))),
+    Case("new_names_and_views", ad.kernel(new_names_and_views),
+         lambda r: (_rand(8)(r), _rand(8)(r))),
+    Case("overlapping", ad.kernel(overlapping), lambda r: (_rand(7)(r), _rand(7)(r))),
+    Case("in_prange", ad.kernel(in_prange), lambda r: (_rand(4, 5)(r), np.zeros((4, 5)))),
+    Case("masked", ad.kernel(masked), lambda r: (_rand(9)(r), _rand(9)(r))),
+    Case("fresh_each_step", ad.kernel(fresh_each_step), lambda r: (_rand(9)(r), 3)),
+]
+FAST = ("jacobi_2d", "ufuncs")
+
+
+@pytest.mark.parametrize("case", CASES, ids=[c.name for c in CASES])
+@pytest.mark.parametrize("backend", ["interp", "numba"])
+def test_primal_equals_numba(case, backend):
+    rng = np.random.default_rng(1)
+    args = case.make_args(rng)
+    mine = [a.copy() if isinstance(a, np.ndarray) else a for a in args]
+    theirs = [a.copy() if isinstance(a, np.ndarray) else a for a in args]
+    got = ad.kernel(case.kernel.py_func, backend=backend)(*mine)
+    want = numba.njit(case.kernel.py_func)(*theirs)
+    assert relative_error(got, want) <= 1e-12
+    for m, t in zip(mine, theirs):
+        if isinstance(m, np.ndarray):
+            assert relative_error(m, t) <= 1e-12
+
+
+@on_backends(CASES, fast_on_numba=FAST)
+def test_derivatives(case, backend):
+    check_case(case, backend)
+
+
+@pytest.mark.parametrize("backend", ["interp", "numba"])
+def test_parallel_true_is_parallel_and_agrees(backend):
+    serial = ad.kernel(jacobi_2d, backend=backend)
+    par = ad.kernel(jacobi_2d, backend=backend, parallel=True)
+    rng = np.random.default_rng(3)
+    A, B = rng.random((9, 8)), np.zeros((9, 8))
+    spec = par.specialize(par.bind((A, B, 2)))
+    assert any(op.name == "par.parallel_for" for op in _ops(spec.primal.body))
+    assert relative_error(par(A.copy(), B.copy(), 2), serial(A.copy(), B.copy(), 2)) <= 1e-12
+    g_par = ad.grad(par)(A, B, 2)
+    g_ser = ad.grad(serial)(A, B, 2)
+    assert relative_error(g_par, g_ser) <= 1e-12
+
+
+def _ops(block):
+    for op in block.ops:
+        yield op
+        for r in op.regions:
+            yield from _ops(r)
+
+
+def mismatched(a, b, out):
+    out[:] = a + b
+    return out[0]
+
+
+@pytest.mark.parametrize("backend", ["interp", "numba"])
+def test_different_lengths_stop_the_kernel(backend):
+    k = ad.kernel(mismatched, backend=backend)
+    assert k(np.ones(4), np.ones(4), np.zeros(4)) == 2.0
+    with pytest.raises(KernelAssertionError, match=r"test_array_expressions.py:\d+.*lengths"):
+        k(np.ones(4), np.ones(5), np.zeros(4))
+
+
+def stepped_name(u):
+    v = u[::2]
+    return v[0]
+
+
+def fancy(u, idx):
+    u[idx] = 0.0
+    return u[0]
+
+
+def compacting_mask(a, b):
+    a[a > 0.5] = b[a > 0.5]
+    return a[0]
+
+
+def last_fresh_array(u, nt):
+    un = np.empty_like(u)
+    for _ in range(nt):
+        un = u * 1.0
+    return un[0]
+
+
+def array_as_scalar(u):
+    r = 0.0
+    if u > 0.5:
+        r = 1.0
+    return r
+
+
+@pytest.mark.parametrize("fn, args, words", [
+    (stepped_name, (np.ones(4),), "giving a name to a slice with a step"),
+    (fancy, (np.ones(4), np.zeros(2, dtype=np.int64)), "indexing with an array"),
+    (array_as_scalar, (np.ones(4),), "where a scalar is expected"),
+    (compacting_mask, (np.ones(4), np.ones(4)), "boolean indexing"),
+    (last_fresh_array, (np.ones(4), 2), "after the loop at line"),
+])
+def test_unsupported_says_what_and_where(fn, args, words):
+    with pytest.raises(UnsupportedConstruct, match=words) as e:
+        ad.kernel(fn, backend="interp")(*args)
+    assert "test_array_expressions.py:" in str(e.value)
+    assert isinstance(e.value, HpcadError)
