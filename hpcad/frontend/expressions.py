@@ -10,7 +10,7 @@ import inspect
 import math
 from typing import TYPE_CHECKING
 
-from ..ir.core import Block, Value
+from ..ir.core import Block, Op, Value
 from ..ir.types import SCALARS, ArrayType, f64, i1, i64, promote, scalar_from_dtype
 from . import arrays, mpi, parallel, words
 from . import intrinsics as intr
@@ -226,15 +226,13 @@ def expr_attribute(ctx: LoweringContext, node):
         return mpi.comm_attribute(ctx, base, node.attr, node)
     if isinstance(base, Value) and isinstance(base.type, ArrayType):
         if node.attr == "shape":
-            return tuple(ctx.builder.op1("mem.shape", [base], i64, {"axis": k})
-                         for k in range(base.type.ndim))
+            return tuple(extent(ctx, base, k) for k in range(base.type.ndim))
         if node.attr == "ndim":
             return ctx.const(base.type.ndim, i64)
         if node.attr == "size":
-            size = ctx.builder.op1("mem.shape", [base], i64, {"axis": 0})
+            size = extent(ctx, base, 0)
             for k in range(1, base.type.ndim):
-                ext = ctx.builder.op1("mem.shape", [base], i64, {"axis": k})
-                size = ctx.builder.op1("arith.mul", [size, ext], i64)
+                size = ctx.builder.op1("arith.mul", [size, extent(ctx, base, k)], i64)
             return size
     ctx.unsupported(node, f"the attribute `{node.attr}`")
 
@@ -405,7 +403,16 @@ def call_len(ctx: LoweringContext, obj, node):
         return ctx.const(len(arr), i64)
     if not isinstance(arr, Value) or not isinstance(arr.type, ArrayType):
         ctx.unsupported(node, "len() of something that is not an array")
-    return ctx.builder.op1("mem.shape", [arr], i64, {"axis": 0})
+    return extent(ctx, arr, 0)
+
+
+def extent(ctx: LoweringContext, arr: Value, axis: int) -> Value:
+    """arr.shape[axis]: an array allocated in the kernel has the length it was allocated with
+    (so a loop over it, e.g. in a prange body, has a range the tape can be sized by)."""
+    owner = arr.owner
+    if isinstance(owner, Op) and owner.name == "mem.alloc":
+        return owner.operands[axis]
+    return ctx.builder.op1("mem.shape", [arr], i64, {"axis": axis})
 
 
 def call_alloc(ctx: LoweringContext, obj, node):
