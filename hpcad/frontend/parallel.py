@@ -69,7 +69,7 @@ def parallel_for(ctx: LoweringContext, s, marker):
     kinds = []
     for n in names:
         if isinstance(ctx.env[n].type, ArrayType):
-            ctx.unsupported(s, f"rebinding array '{n}' inside a parallel loop")
+            refuse_carried_array(ctx, s.body, n, s)
         kinds.append(reduction_kind(ctx, s.body, n, s))
     loop = ctx.loop_context(False, syntax.exits_loop(s.body, ast.Continue))
 
@@ -91,6 +91,22 @@ def parallel_for(ctx: LoweringContext, s, marker):
     if allow_races:
         op.attrs["allow_races"] = True
     ctx.env.pop(s.target.id, None)
+
+
+def refuse_carried_array(ctx: LoweringContext, stmts, name: str, node) -> None:
+    """An array variable the body binds: `acc += e` (numba's array reduction, whose private
+    per-thread copies hpcad does not make) or a rebinding visible after the iteration."""
+    for n in ast.walk(ast.Module(stmts, [])):
+        if isinstance(n, ast.AugAssign) and isinstance(n.target, ast.Name) \
+                and n.target.id == name:
+            ctx.unsupported(n, f"the array reduction `{ast.unparse(n)}` "
+                               f"across the iterations of a parallel loop",
+                            f"give each element its own iteration (for j in prange(m): for i "
+                            f"in range(n): {name}[j] += a[i, j]), or write row i into a 2-D "
+                            f"array in the loop and reduce it after the loop")
+    ctx.unsupported(node, f"rebinding array '{name}' inside a parallel loop",
+                    f"write into it in place ({name}[...] = e), or use a name of its own in "
+                    f"each iteration")
 
 
 def reduction_kind(ctx: LoweringContext, stmts, name: str, node) -> str:

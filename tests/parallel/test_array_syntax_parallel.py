@@ -6,12 +6,14 @@ the same source; its derivatives match finite differences and forward matches re
 arithmetic with `range`, or the same source without parallel=True) and repeat run after run
 on two threads, which a race in the adjoint would break."""
 import copy
+import inspect
 
 import numba
 import numpy as np
 import pytest
 
 import hpcad as ad
+from hpcad.passes.race import RaceError
 from tests.ad.harness import (
     BACKENDS,
     as_outputs,
@@ -217,3 +219,41 @@ def _ops(block):
         yield op
         for r in op.regions:
             yield from _ops(r)
+
+
+# -- what a prange body may not do with arrays: said at its line -----------------------------
+def array_reduction(a, w):
+    acc = np.zeros(a.shape[1])
+    for i in numba.prange(a.shape[0]):
+        acc += a[i, :] * w  # error here
+    return acc[0]
+
+
+def racing_slice_store(a, acc):
+    for i in numba.prange(a.shape[0]):  # error here
+        acc[:] += a[i, :]
+    return acc[0]
+
+
+def _marked_line(fn) -> int:
+    lines, start = inspect.getsourcelines(fn)
+    return start + next(k for k, line in enumerate(lines) if "# error here" in line)
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_array_reduction_across_iterations_is_refused_in_words(backend):
+    """numba makes per-thread copies of `acc` for `acc += ...` in a prange; hpcad says so
+    and how to write it, rather than racing on acc."""
+    with pytest.raises(ad.UnsupportedConstruct) as info:
+        ad.kernel(array_reduction, backend=backend)(np.ones((4, 3)), np.ones(3))
+    msg = str(info.value)
+    assert msg.startswith(f"{__file__}:{_marked_line(array_reduction)}: the array reduction "
+                          f"`acc += a[i, :] * w` across the iterations"), msg
+    assert "acc[j] += a[i, j]" in msg, msg
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_slice_store_shared_by_iterations_is_a_race(backend):
+    with pytest.raises(RaceError) as info:
+        ad.kernel(racing_slice_store, backend=backend)(np.ones((4, 3)), np.zeros(3))
+    assert f"{__file__}:{_marked_line(racing_slice_store)}:" in str(info.value)
