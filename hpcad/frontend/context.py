@@ -163,8 +163,9 @@ class LoweringContext:
 
     def coerce_index(self, v, node) -> Value:
         if not isinstance(v, Value) or not isinstance(v.type, ScalarType) or v.type.is_float:
-            self.type_error(node, "indices and range() bounds must be integers, got "
-                                  f"{getattr(v, 'type', type(v).__name__)}")
+            got = v.type if isinstance(v, Value) else "an array" if isinstance(v, ArrayExpr) \
+                else words.value(getattr(v, "obj", v))
+            self.type_error(node, f"indices and range() bounds must be integers, got {got}")
         return self.coerce(v, i64)
 
     def scalar(self, v, node) -> Value:
@@ -175,7 +176,7 @@ class LoweringContext:
                              "index it to get one element, or reduce it, e.g. np.sum(...)")
         if not isinstance(v, Value) or not isinstance(v.type, ScalarType):
             what = "an array" if isinstance(getattr(v, "type", None), ArrayType) else \
-                type(getattr(v, "obj", v)).__name__
+                words.value(getattr(v, "obj", v))
             self.unsupported(node, f"using {what} where a scalar is expected",
                              "index it to get one element, e.g. a[i], or reduce it, "
                              "e.g. np.sum(a)")

@@ -522,7 +522,7 @@ def kernel_arguments(ctx: LoweringContext, py_func, node) -> list[Value]:
         arg_node, v = bound.arguments[name] if name in bound.arguments else \
             (node, ctx.wrap_static(param.default, node))
         if not isinstance(v, Value):
-            ctx.unsupported(arg_node, f"passing {type(getattr(v, 'obj', v)).__name__} "
+            ctx.unsupported(arg_node, f"passing {words.value(getattr(v, 'obj', v))} "
                                       f"as argument '{name}' of kernel "
                                       f"'{py_func.__name__}'",
                             "kernel arguments are numbers and arrays")

@@ -115,7 +115,8 @@ def assign(ctx: LoweringContext, target, value) -> None:
         if isinstance(value, Value) and value.name is None and isinstance(value.owner, Op):
             value.name = target.id
         if not isinstance(value, (Value, tuple)):
-            ctx.unsupported(target, f"assigning {type(value).__name__} to a variable")
+            ctx.unsupported(target, f"assigning {words.value(getattr(value, 'obj', value))} to a "
+                                    f"variable", "use the value directly where it is needed")
         ctx.env[target.id] = value
     elif isinstance(target, ast.Tuple):
         for starred in (t for t in target.elts if isinstance(t, ast.Starred)):

@@ -149,6 +149,14 @@ CONSTANTS = {
     "ellipsis": ("`...` in an index", "write the slices out: a[:, :] or a[i, :]"),
 }
 
+# type of a Python object met where a number or an array is needed -> what it is called
+VALUES = {
+    "tuple": "a tuple", "list": "a list", "dict": "a dict", "str": "a string",
+    "NoneType": "None", "module": "a module", "type": "a type", "function": "a function",
+    "builtin_function_or_method": "a function", "ufunc": "a NumPy function",
+    "CPUDispatcher": "a numba function",
+}
+
 _TABLES = (STATEMENTS, EXPRESSIONS, OPERATORS)
 
 
@@ -168,6 +176,11 @@ def target(node) -> tuple[str, str]:
         return TARGETS[type(node).__name__]
     what, hint = describe(node)
     return f"assigning to {what}", hint
+
+
+def value(obj) -> str:
+    """What a Python object used as a kernel value is called (a module, a tuple, ...)."""
+    return VALUES.get(type(obj).__name__, f"a Python {type(obj).__name__} object")
 
 
 def constant(value) -> tuple[str, str]:

@@ -233,3 +233,30 @@ def test_no_table_entry_uses_an_ast_class_name():
 def test_matrix_product_is_called_a_matrix_product():
     what, hint = words.describe(ast.MatMult())
     assert what == "the matrix product `@`" and "MatMult" not in hint
+
+
+def module_as_number(a):
+    return a[0] + np  # error here
+
+
+def module_as_bound(a):
+    s = 0.0
+    for i in range(math):  # error here
+        s += a[0]
+    return s
+
+
+def tuple_as_number(a):
+    t = (a[0], a[1])
+    return t * 2.0  # error here
+
+
+@pytest.mark.parametrize("fn, words_", [
+    (module_as_number, "a module"), (module_as_bound, "a module"),
+    (tuple_as_number, "a tuple")], ids=["module", "bound", "tuple"])
+def test_python_values_are_named_in_words(fn, words_):
+    with pytest.raises(ad.HpcadError) as info:
+        ad.kernel(fn, backend="interp")(np.ones(3))
+    msg = str(info.value)
+    assert f"{inspect.getsourcefile(fn)}:{_marked_line(fn)}: " in msg and words_ in msg, msg
+    assert "Static" not in msg and "module'" not in msg, msg
