@@ -88,6 +88,20 @@ def jacobi_slices(u, nsteps, cart):
     return cart.allreduce(s, op=MPI.SUM)
 
 
+@ad.kernel
+def ring_rank_tags(x, comm):
+    """Each message tagged with its sender's rank: the send and receive tags of one call
+    differ, and each adjoint must travel with its own message's tag."""
+    rank, size = comm.rank, comm.size
+    right, left = (rank + 1) % size, (rank - 1 + size) % size
+    got = np.zeros_like(x)
+    comm.Sendrecv(x[1:], right, rank, got[:-1], left, left)
+    s = 0.0
+    for i in range(x.shape[0]):
+        s += np.sin(got[i]) * x[i]
+    return comm.allreduce(s, op=MPI.SUM)
+
+
 def _heat_args(comm=COMM):
     g = np.sin(np.linspace(0.0, np.pi, 17)) + 0.1 * np.cos(np.arange(17.0))
     u, _ = split(g, comm)
@@ -112,6 +126,8 @@ CASES = {
     "heat_slices_nonblocking": (heat_slices_nonblocking, lambda: _heat_args()[0]),
     "heat_slices_numba_mpi": (heat_slices_numba_mpi, lambda: _heat_args()[0][:3]),
     "jacobi_slices": (jacobi_slices, lambda: _jacobi_args()[0]),
+    "ring_rank_tags": (ring_rank_tags,
+                       lambda: (np.cos(np.arange(5.0) + COMM.rank) + 1.5, COMM)),
 }
 
 
