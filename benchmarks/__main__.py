@@ -12,11 +12,12 @@ from pathlib import Path
 from benchmarks import plots
 from benchmarks.common import compile_times, write_json
 
-CASES = ("heat", "jacobi", "heat3d", "coupled", "gmm", "burgers", "scaling", "mpi_scaling",
-         "checkpointing", "width", "planning")
+CASES = ("heat", "jacobi", "heat3d", "coupled", "gmm", "gemm", "burgers", "scaling",
+         "mpi_scaling", "checkpointing", "width", "planning")
 QUICK = {"heat": {"heat quick": (20_000, 20)}, "jacobi": {"jacobi quick": (100, 10)},
          "heat3d": {"heat3d quick": (24, 5)}, "coupled": {"coupled quick": (100, 10)},
-         "gmm": {"gmm quick": (5, 5, 500)}, "burgers": {"burgers quick": (20_000, 20)},
+         "gmm": {"gmm quick": (5, 5, 500)}, "gemm": {"gemm quick": (100,)},
+         "burgers": {"burgers quick": (20_000, 20)},
          "scaling": {"heat prange quick": ("heat", (20_000, 5)),
                      "jacobi prange quick": ("jacobi", (60, 5))},
          "mpi_scaling": {"heat_mpi quick": (2_000, 5)},

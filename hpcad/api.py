@@ -53,6 +53,16 @@ def _is_float_array(t) -> bool:
     return isinstance(t, ArrayType) and t.dtype.is_float
 
 
+def _has_derivative(t) -> bool:
+    """A result with a derivative: a float scalar, or a float array the kernel returns
+    (seeded with a cotangent array in reverse mode, a tangent array in forward mode)."""
+    return _is_float_scalar(t) or _is_float_array(t)
+
+
+def _returns_array(spec) -> bool:
+    return any(isinstance(t, ArrayType) for t in spec.primal.result_types)
+
+
 def _structure(out: tuple, is_tuple: bool):
     if not out:
         return None
@@ -99,7 +109,7 @@ def _reverse_call(k: Kernel, args, activity, shadows, seeds, backend, width: int
     results, adjoints of ACTIVE args in order)."""
     spec = k.specialize(args)
     flat = _with_shadows(spec, args, activity, shadows)
-    n_float = sum(1 for t in spec.primal.result_types if _is_float_scalar(t))
+    n_float = sum(1 for t in spec.primal.result_types if _has_derivative(t))
     if seeds is not None:
         if len(seeds) != n_float:
             raise ArgumentError(f"kernel '{k.__name__}' returns {n_float} float values; "
@@ -164,8 +174,9 @@ def autodiff(f, mode: str = "reverse", activity=(), ret=Active, width: int = 1,
     `df(u, du, alpha, n, seed=1.0) -> (primal_ret, dalpha)`, forward
     `df(u, u_dot, alpha, alpha_dot, n) -> (primal_ret, ret_dot)`. With width=W > 1 every
     shadow has shape (W, *primal.shape), Dual tangents, seeds, returned adjoints and
-    tangents are length-W arrays (a scalar seed applies to all W directions). A kernel that
-    returns nothing takes no seed."""
+    tangents are length-W arrays (a scalar seed applies to all W directions). A returned
+    float array is seeded with an array of its shape and its tangent is one ((W, *shape)
+    at width W). A kernel that returns nothing takes no seed."""
     k = as_kernel(f)
     check_backend(backend)
     activity = tuple(activity)
@@ -185,8 +196,7 @@ def autodiff(f, mode: str = "reverse", activity=(), ret=Active, width: int = 1,
         as_tuple = _returns_tuple(spec)
         if mode == "forward":
             out, dots = _forward_call(k, args, inner, shadows, backend, width)
-            dots = [_lanes(d, width) for d in dots]
-            return _structure(out, as_tuple), _float_structure(spec, dots, as_tuple)
+            return _structure(out, as_tuple), _float_structure(spec, dots, as_tuple, width)
         seeds = None
         if ret is Active:
             given = 1.0 if seed is None and spec.primal.result_types else seed
@@ -257,10 +267,12 @@ def _split_flat(k, activity: tuple, flat: tuple, width: int):
     return args, inner, shadows, named
 
 
-def _seeds(k, spec, seed, as_tuple, width: int = 1):
-    """The seeds of k's float results from the caller's `seed`; a kernel that returns
-    nothing takes none (seed None or ())."""
-    n_float = sum(1 for t in spec.primal.result_types if _is_float_scalar(t))
+def _seeds(k, spec, seed, as_tuple, width: int = 1, out=None):
+    """The seeds of k's float results from the caller's `seed`: a float per float scalar, a
+    cotangent array per float array (of the shape of that result in `out`, the primal
+    results, when given; else the derivative checks it when it runs: ad/reverse.py); a
+    kernel that returns nothing takes none (seed None or ())."""
+    n_float = sum(1 for t in spec.primal.result_types if _has_derivative(t))
     if not spec.primal.result_types:
         if seed is not None and not (isinstance(seed, (tuple, list)) and not seed):
             raise ArgumentError(f"kernel '{k.__name__}' returns nothing, so there is nothing "
@@ -270,11 +282,30 @@ def _seeds(k, spec, seed, as_tuple, width: int = 1):
         if not isinstance(seed, (tuple, list)) or len(seed) != n_float:
             raise ArgumentError(f"kernel '{k.__name__}' returns a tuple with {n_float} float "
                                 f"values: pass seed=(s1, ..., s{n_float})")
-        return [_seed(s, width) for s in seed]
-    if n_float == 0:
+    elif n_float == 0:
         raise ArgumentError(f"kernel '{k.__name__}' returns no float value to seed; use "
                             f"ret=hpcad.Const")
-    return [_seed(seed, width)]
+    seeds = list(seed) if as_tuple else [seed]
+    floats = [(j, t) for j, t in enumerate(spec.primal.result_types) if _has_derivative(t)]
+    return [_array_seed(k, j, t, s, width, None if out is None else out[j].shape)
+            if isinstance(t, ArrayType) else _seed(s, width)
+            for (j, t), s in zip(floats, seeds)]
+
+
+def _array_seed(k, j: int, t: ArrayType, seed, width: int, shape: tuple | None):
+    """The cotangent of k's array result j (of type t; of `shape` where known): a float
+    array of its rank (its shape) and dtype, at width W one per direction, (W, *shape)."""
+    lead = () if width == 1 else (width,)
+    got = np.asarray(seed) if isinstance(seed, (np.ndarray, list, tuple)) else None
+    if got is None or got.dtype.kind not in "fi" or got.ndim != len(lead) + t.ndim or \
+            got.shape[:len(lead)] != lead or shape is not None and got.shape != lead + shape:
+        want = f"shape {lead + shape}" if shape is not None else \
+            f"{len(lead) + t.ndim} dimensions" + (f", the first of length {width}" if lead
+                                                  else "")
+        what = f"an array of shape {got.shape}" if got is not None else type(seed).__name__
+        raise ArgumentError(f"kernel '{k.__name__}' returns an array ({t}) as result {j}; "
+                            f"its cotangent must be a float array of {want}, got {what}")
+    return np.array(got, dtype=t.dtype.np_dtype)
 
 
 def _seed(s, width: int):
@@ -310,10 +341,12 @@ def _lanes(value, width: int):
     return np.array(np.broadcast_to(np.asarray(value), (width,)))
 
 
-def _float_structure(spec, values, as_tuple):
-    """Derivatives come back only for float results; put None where a result is not float."""
+def _float_structure(spec, values, as_tuple, width: int = 1):
+    """Derivatives come back only for float results (scalars as `_lanes`, arrays as they
+    are); put None where a result is not float."""
     it = iter(values)
-    full = [next(it) if _is_float_scalar(t) else None for t in spec.primal.result_types]
+    full = [None if not _has_derivative(t) else next(it) if isinstance(t, ArrayType) else
+            _lanes(next(it), width) for t in spec.primal.result_types]
     return _structure(tuple(full), as_tuple)
 
 
@@ -368,10 +401,7 @@ def value_and_grad(f, argnums=0, backend: str | None = None):
         _check_no_overlap(zip(k.arg_names, args))
         kinds = float_kinds(k, args, set(nums))
         spec = k.specialize(args)
-        if len(spec.primal.result_types) != 1 or not _is_float_scalar(spec.primal.result_types[0]):
-            raise ArgumentError(f"grad needs kernel '{k.__name__}' to return one float; it "
-                                f"returns ({', '.join(map(str, spec.primal.result_types))}); "
-                                f"use vjp or jacobian")
+        _check_scalar_result(k, spec, "grad")
         shadows = _zero_shadows(args, kinds)
         out, adjoints = _reverse_call(k, args, kinds, shadows, [1.0], backend)
         scalar_adj = iter(adjoints)
@@ -385,6 +415,21 @@ def value_and_grad(f, argnums=0, backend: str | None = None):
     return vg
 
 
+def _check_scalar_result(k, spec, what: str) -> None:
+    """grad, value_and_grad and hvp differentiate one float result."""
+    types = spec.primal.result_types
+    if len(types) == 1 and _is_float_scalar(types[0]):
+        return
+    got = f"({', '.join(map(str, types))})"
+    if _returns_array(spec):
+        raise ArgumentError(f"{what} needs kernel '{k.__name__}' to return one float, but it "
+                            f"returns an array {got}: use hpcad.vjp(f, *args) and call its "
+                            f"vjp_fn with a cotangent of the array's shape (or hpcad.jvp "
+                            f"for a tangent of the array)")
+    raise ArgumentError(f"{what} needs kernel '{k.__name__}' to return one float; it returns "
+                        f"{got}; use vjp or jacobian")
+
+
 def grad(f, argnums=0, backend: str | None = None):
     """-> function returning d f / d args[argnums] (a tuple if argnums is a tuple)."""
     vg = value_and_grad(f, argnums, backend)
@@ -393,7 +438,8 @@ def grad(f, argnums=0, backend: str | None = None):
 
 def vjp(f, *primals, backend: str | None = None):
     """-> (f(*primals), vjp_fn); vjp_fn(cotangent) gives one entry per primal (None for
-    constant arguments). Inputs are never modified."""
+    constant arguments). The cotangent has one entry per float result (a tuple for a
+    tuple): a float, or an array of a returned array's shape. Inputs are never modified."""
     k = as_kernel(f)
     args = k.bind(primals)
     _check_no_overlap(zip(k.arg_names, args))
@@ -404,7 +450,7 @@ def vjp(f, *primals, backend: str | None = None):
     frozen = _copy_args(args)
 
     def vjp_fn(cotangent):
-        seeds = _seeds(k, spec, cotangent, as_tuple)
+        seeds = _seeds(k, spec, cotangent, as_tuple, out=out)
         run_args = _copy_args(frozen)
         shadows = _zero_shadows(run_args, kinds)
         _, adjoints = _reverse_call(k, run_args, kinds, shadows, seeds, backend)
@@ -458,7 +504,8 @@ def jvp(f, primals, tangents, backend: str | None = None):
 
 def jacobian(f, argnums=0, mode: str = "rev", batch=None, backend: str | None = None):
     """-> function returning the Jacobian of f's float result(s) w.r.t. args[argnums]: shape
-    out_shape + in_shape, out_shape () for one result, (m,) for a tuple of m. Rows (mode
+    out_shape + in_shape, out_shape () for one result, (m,) for a tuple of m, the array's
+    shape for one float array (not under MPI, not in a tuple). Rows (mode
     "rev") or columns ("fwd") come `batch` at a time from one batched derivative call
     (width = batch; default min(count, 8)). Under MPI each rank gets, in either mode, the
     derivatives of the global result(s) with respect to its own inputs (README's MPI
@@ -475,6 +522,8 @@ def jacobian(f, argnums=0, mode: str = "rev", batch=None, backend: str | None = 
         nums = _normalize_argnums(k, argnums, args)
         _check_no_overlap(zip(k.arg_names, args))
         spec = k.specialize(args)
+        if _returns_array(spec):
+            return _array_jacobian(k, spec, args, nums, mode, batch, backend, argnums)
         n_out = sum(1 for t in spec.primal.result_types if _is_float_scalar(t))
         as_tuple = _returns_tuple(spec)
         out_shape = (n_out,) if as_tuple else ()
@@ -484,6 +533,52 @@ def jacobian(f, argnums=0, mode: str = "rev", batch=None, backend: str | None = 
         return tuple(blocks) if isinstance(argnums, tuple) else blocks[0]
 
     return jac
+
+
+def _array_jacobian(k, spec, args, nums, mode, batch, backend, argnums):
+    """The Jacobian of a kernel returning one float array, of shape out_shape + in_shape:
+    rows from W unit cotangents per reverse call, or columns from W unit tangents per
+    forward call."""
+    types = spec.primal.result_types
+    if len(types) != 1 or not _is_float_array(types[0]) or spec.communicates:
+        raise ArgumentError(f"jacobian of kernel '{k.__name__}', which returns "
+                            f"({', '.join(map(str, types))}), is not supported: jacobian takes "
+                            f"one float array (not in a tuple, not under MPI) or float "
+                            f"scalars; use hpcad.vjp (one row per cotangent) or hpcad.jvp "
+                            f"(one column per tangent)")
+    out_shape = k.run(spec.primal, _copy_args(args), backend)[0].shape
+    m = int(np.prod(out_shape, dtype=int))
+    blocks = []
+    for n in nums:
+        in_shape = np.shape(args[n])
+        count = m if mode == "rev" else int(np.prod(in_shape, dtype=int))
+        flat = np.zeros((m, int(np.prod(in_shape, dtype=int))))
+        width, chunks = _chunks(count, batch)
+        for chunk in chunks:
+            units = list(enumerate(chunk))
+            run = _copy_args(args)
+            if mode == "rev":
+                kinds = float_kinds(k, run, {n})
+                shadows = _zero_shadows_width(run, kinds, width)
+                seed = _units(width, units, out_shape)
+                _, adjoints = _reverse_call(k, run, kinds, shadows, [seed], backend, width)
+                got = shadows[n] if kinds[n] == DUP else np.asarray(_lanes(adjoints[0], width))
+                flat[list(chunk)] = got.reshape(width, -1)[:len(units)]
+            else:
+                kinds = float_kinds(k, run, {n})
+                tangents = _zero_shadows_width(run, kinds, width, skip=n)
+                tangents[n] = _units(width, units, in_shape)
+                _, dots = _forward_call(k, run, kinds, tangents, backend, width)
+                flat[:, list(chunk)] = dots[0].reshape(width, m)[:len(units)].T
+        blocks.append(flat.reshape(out_shape + in_shape))
+    return tuple(blocks) if isinstance(argnums, tuple) else blocks[0]
+
+
+def _zero_shadows_width(args, kinds, width: int, skip=None) -> dict:
+    """Zero shadows (width W: (W, *shape)) of the arrays that carry one, but `skip`."""
+    return {i: np.zeros((width,) * (width > 1) + a.shape, a.dtype)
+            for i, (a, kind) in enumerate(zip(args, kinds))
+            if kind in (DUP, SHADOW) and i != skip}
 
 
 def _chunks(count: int, batch) -> tuple[int, list[range]]:
@@ -576,8 +671,7 @@ def hvp(f, argnums=0, backend: str | None = None):
             raise ArgumentError(f"hvp: {len(nums)} arguments to differentiate but "
                                 f"{len(directions)} directions")
         spec = k.specialize(args)
-        if len(spec.primal.result_types) != 1 or not _is_float_scalar(spec.primal.result_types[0]):
-            raise ArgumentError(f"hvp needs kernel '{k.__name__}' to return one float")
+        _check_scalar_result(k, spec, "hvp")
         kinds = tuple(float_kinds(k, args, set(nums)))
         tangent = dict(zip(nums, directions))
         flat, shadows = [], {}

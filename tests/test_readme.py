@@ -32,6 +32,16 @@ def test_autodiff_snippet_agrees_with_grad(tmp_path):
     assert abs(ns["dalpha"] - dalpha) <= 1e-12 * abs(dalpha)
 
 
+def test_array_result_snippet_matches_finite_differences(tmp_path):
+    ns = _run_snippets(tmp_path, 3)
+    step, u0 = ns["step"].py_func, ns["u0"]
+    assert ns["new"].shape == (u0.size - 2,)
+    h = 1e-6
+    fd = (np.sum(step(u0, 0.25 + h)) - np.sum(step(u0, 0.25 - h))) / (2 * h)
+    assert abs(ns["dalpha"] - fd) <= 1e-6 * abs(fd)
+    np.testing.assert_allclose(ns["dnew"], step(np.ones_like(u0), 0.0), rtol=1e-12)
+
+
 def test_readme_commands_refer_to_existing_files():
     for path in re.findall(r"examples/\w+\.py", README):
         assert (ROOT / path).exists(), path
@@ -39,7 +49,7 @@ def test_readme_commands_refer_to_existing_files():
 
 @pytest.mark.slow
 def test_custom_rule_snippet_gives_the_rule_derivative(tmp_path):
-    ns = _run_snippets(tmp_path, 3)
+    ns = _run_snippets(tmp_path, 4)
     import hpcad as ad
     for x in (0.7, -1.3):
         assert abs(ad.grad(ns["soft_sign"])(x) - 1.0 / (1.0 + abs(x)) ** 2) <= 1e-12
@@ -47,7 +57,7 @@ def test_custom_rule_snippet_gives_the_rule_derivative(tmp_path):
 
 @pytest.mark.slow
 def test_width_snippet_equals_separate_calls(tmp_path):
-    ns = _run_snippets(tmp_path, 4)
+    ns = _run_snippets(tmp_path, 5)
     import hpcad as ad
     df = ad.autodiff(ns["heat"], activity=(ad.Duplicated, ad.Active, ad.Const))
     for w, seed in enumerate(np.arange(1.0, 5.0)):

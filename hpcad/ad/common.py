@@ -1,5 +1,5 @@
-"""Pieces shared by forward and reverse mode: signatures of derivative functions and
-zero constants."""
+"""Pieces shared by forward and reverse mode: signatures of derivative functions (which
+arguments and results carry derivatives) and zero constants."""
 from __future__ import annotations
 
 from ..ir.core import Builder, Value
@@ -13,6 +13,15 @@ def has_tangent(arg: Value, kind: str) -> bool:
     if isinstance(arg.type, ArrayType):
         return kind in (DUP, SHADOW) and arg.type.dtype.is_float
     return kind == ACTIVE and isinstance(arg.type, ScalarType) and arg.type.is_float
+
+
+def differentiable_result(v: Value) -> bool:
+    """Whether a kernel result has a derivative (a seed in reverse mode, a tangent in
+    forward mode): a float scalar, or a float array the kernel returns."""
+    t = v.type
+    if isinstance(t, ArrayType):
+        return t.dtype.is_float
+    return isinstance(t, ScalarType) and t.is_float
 
 
 def zero(b: Builder, t: Type) -> Value:

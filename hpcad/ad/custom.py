@@ -160,7 +160,7 @@ class RuleCalls:
                 writes = written_arguments(functions[op.attrs["custom"]])
                 op.attrs["writes"] = ",".join(map(str, writes))
         self.primal = optimize(fn)
-        self.program = ProgramLowering()  # type: ignore[no-untyped-call]  # (frontend/ untyped)
+        self.program = ProgramLowering()
         self.program.module.functions.update(functions)
 
     def kernel_of(self, op: Op) -> CustomKernel:
@@ -175,6 +175,12 @@ class RuleCalls:
             if not is_rule_call(op):
                 continue
             kernel = self.kernel_of(op)
+            if any(isinstance(r.type, ArrayType) for r in op.results):
+                raise DifferentiationError(
+                    f"{where(op.loc)}: kernel '{kernel.__name__}' ({kernel.where}) has custom "
+                    f"derivative rules and returns an array, which the rules' conventions do "
+                    f"not cover; write the result into an output array argument instead (its "
+                    f"cotangent array then carries the result's derivative)")
             if (kernel.jvp if mode == "forward" else kernel.fwd) is None:
                 fix = "defjvp(jvp)" if mode == "forward" else "defvjp(fwd, bwd)"
                 raise DifferentiationError(

@@ -11,9 +11,9 @@ from typing import TypeVar
 from ..errors import DifferentiationError
 from ..ir.clone import clone_op
 from ..ir.core import Block, Builder, Function, Op, Value
-from ..ir.types import ArrayType, Type, is_float, with_width
+from ..ir.types import ArrayType, Type, i64, with_width
 from ..passes.activity import Activity
-from .common import derivative_name, has_tangent, zero
+from .common import derivative_name, differentiable_result, has_tangent, zero
 from .custom import RuleCalls
 from .rules import jvp_rule
 
@@ -78,6 +78,20 @@ class ForwardEngine:
         t = self.tan.get(v)
         return t if t is not None else zero(self.b, self.dtype(v))
 
+    def result_tangent(self, v: Value) -> Value:
+        """The tangent of a float result: a scalar's, or a returned array's shadow (a new
+        zero array of its shape where nothing active flows into it)."""
+        if not isinstance(v.type, ArrayType):
+            return self.tangent_or_zero(v)
+        if self.act.shadowed(v):
+            return self.shadow_of(v)
+        primal = self.vmap.get(v, v)
+        dims = [self.b.op1("mem.shape", [primal], i64, {"axis": k}) for k in range(v.type.ndim)]
+        t = with_width(ArrayType(v.type.dtype, v.type.ndim, "C"), self.width)
+        zeros: Value = self.b.op1("mem.alloc", dims, t, {"fill": "zeros"},
+                                  name_hint=derivative_name(v, "d_"))
+        return zeros
+
     def shadow_of(self, arr: Value) -> Value:
         s = self.shadow.get(arr)
         if s is None:
@@ -139,7 +153,7 @@ def forward(fn: Function, arg_activity: list[str], act: Activity, rules: RuleCal
             width: int = 1, tape_offset: int = 0) -> Function:
     """The tangent function: args are each primal arg followed by its tangent (active
     scalars) or shadow (shadowed arrays), each of `width` directions; returns the primal
-    results, then one tangent per float result."""
+    results, then one tangent per float result (an array for a float array result)."""
     fw = ForwardEngine(act, rules, width, tape_offset)
     args = []
     for a, kind in zip(fn.args, arg_activity, strict=False):
@@ -154,7 +168,7 @@ def forward(fn: Function, arg_activity: list[str], act: Activity, rules: RuleCal
     ret = fw.region(fn.body, body)
     fw.b.block = body
     outs = [fw.vmap.get(v, v) for v in ret.operands]
-    dots = [fw.tangent_or_zero(v) for v in ret.operands if is_float(v.type)]
+    dots = [fw.result_tangent(v) for v in ret.operands if differentiable_result(v)]
     fw.b.op("func.return", outs + dots)
     return Function(fn.name + ".fwd", body, [v.type for v in outs + dots],
                     loc=fn.loc)

@@ -27,10 +27,10 @@ from ..ir.clone import clone_op
 from ..ir.core import Block, Builder, Function, Op, Value, walk
 from ..ir.dialects import is_pure
 from ..ir.effects import writes
-from ..ir.types import ArrayType, ScalarType, Type, i64, with_width
+from ..ir.types import ArrayType, ScalarType, Type, i1, i64, with_width
 from ..passes.activity import Activity
 from ..passes.replicated import replicated_results
-from .common import derivative_name, has_tangent, zero
+from .common import array_type, derivative_name, differentiable_result, has_tangent, zero
 from .custom import RuleCalls
 from .regions import Region
 from .rules import vjp_rule
@@ -340,7 +340,7 @@ class ReverseEngine:
             for src in srcs:
                 nb = Block()
                 yb = Builder(nb)
-                if self.region_of(src, r) is not r:
+                if self.region_of(src, r) is not r or _defined_inside(src, owner):
                     raise DifferentiationError(
                         f"{where(owner.loc)}: an array chosen by a branch must be defined "
                         f"before the branch to be differentiated")
@@ -601,6 +601,17 @@ def walk_regions(op: Op) -> Iterator[Op]:
         yield from walk(r)
 
 
+def _defined_inside(v: Value, op: Op) -> bool:
+    """Whether v is defined in one of op's regions (at any depth)."""
+    owner = v.owner
+    block = owner if isinstance(owner, Block) else owner.parent
+    while block is not None and block.parent is not None:
+        if block.parent is op:
+            return True
+        block = block.parent.parent
+    return False
+
+
 def _parent_op(op: Op) -> Op | None:
     """The op whose region holds op."""
     return None if op.parent is None else op.parent.parent
@@ -641,12 +652,13 @@ def reverse(fn: Function, arg_activity: list[str], act: Activity, ret_active: bo
             plan: Plan = STORE_ALL, rules: RuleCalls | None = None,
             width: int = 1) -> Function:
     """The adjoint function. Args: each primal arg followed by its shadow (shadowed arrays),
-    then one seed per float result (if ret_active), then what the plan's time-loop strategy
-    reads at run time (its snapshot count: checkpoint/strategy.py). Returns the primal
-    results, then the adjoint of each active scalar argument. Shadows hold the cotangent of
-    the arrays' exit values on entry and of their entry values on return. With `width` W,
-    seeds, adjoints and shadows carry W directions (vector types); the primal and the tape
-    are one."""
+    then one seed per float result (if ret_active; for a returned float array, an array of
+    its shape holding its cotangent, added into its shadow first), then what the plan's
+    time-loop strategy reads at run time (its snapshot count: checkpoint/strategy.py).
+    Returns the primal results, then the adjoint of each active scalar argument. Shadows
+    hold the cotangent of the arrays' exit values on entry and of their entry values on
+    return. With `width` W, seeds, adjoints and shadows carry W directions (vector types);
+    the primal and the tape are one."""
     rv = ReverseEngine(fn, act, plan.intermediates, rules, width)
     rv.strategy = time_loop_strategy(fn, plan, act)
     args, shadows = [], {}
@@ -659,8 +671,9 @@ def reverse(fn: Function, arg_activity: list[str], act: Activity, ret_active: bo
             shadows[a] = d
             args.append(d)
     ret = fn.body.ops[-1]
-    float_rets = [v for v in ret.operands if isinstance(v.type, ScalarType) and v.type.is_float]
-    seeds = [Value(rv.dtype(v), "seed") for v in float_rets] if ret_active else []
+    float_rets = [v for v in ret.operands if differentiable_result(v)]
+    seeds = [Value(with_width(seed_type(v), width), "seed") for v in float_rets] \
+        if ret_active else []
     body = Block(args + seeds + strategy_args(rv.strategy))
     rv.augment(fn.body, body)
     fwd_ret = body.ops.pop()
@@ -670,7 +683,13 @@ def reverse(fn: Function, arg_activity: list[str], act: Activity, ret_active: bo
     rv.top = top
     rv.b.block = rev
     replicated = dict(zip(ret.operands, replicated_results(fn), strict=False))
-    for v, s in zip(float_rets, seeds, strict=False):
+    rv.b.loc = ret.loc
+    for k, (v, s) in enumerate(zip(float_rets, seeds, strict=False)):
+        if isinstance(v.type, ArrayType):   # a returned array: its cotangent, added in
+            check_seed_shape(rv.b, rv.vmap[v], s, k)
+            if rv.act.shadowed(v):
+                rv.b.op("mem.add_into", [s, rv.shadow(v, top)])
+            continue
         comm = replicated[v]
         rv.add_adjoint(v, s if comm is None else global_seed(rv.b, v, s, rv.vmap[comm]))
     rv.reverse_block(top)
@@ -688,6 +707,26 @@ def reverse(fn: Function, arg_activity: list[str], act: Activity, ret_active: bo
         rv.strategy.finish()
     out.run_args = run_args(fn, rv.strategy, plan)
     return out
+
+
+def check_seed_shape(b: Builder, result: Value, seed: Value, k: int) -> None:
+    """A returned array's cotangent must have the array's shape (adding it in would read
+    past its end): a KernelAssertionError at the kernel's line otherwise."""
+    same: Value | None = None
+    for axis in range(array_type(result).ndim):
+        dims = [b.op1("mem.shape", [a], i64, {"axis": axis}) for a in (seed, result)]
+        eq = b.op1("arith.cmp", dims, i1, {"pred": "eq"})
+        same = eq if same is None else b.op1("arith.and", [same, eq], i1)
+    if same is not None:
+        b.op("rt.assert", [same], [], {"what": f"the cotangent (seed) of float result {k}, "
+                                               f"an array, must have the array's shape"})
+
+
+def seed_type(v: Value) -> Type:
+    """The type of a float result's seed (at width 1): a scalar's own, a returned array's
+    cotangent an array of its dtype and rank in any layout (the caller's)."""
+    t = v.type
+    return ArrayType(t.dtype, t.ndim) if isinstance(t, ArrayType) else t
 
 
 def _tape_can_hold(op: Op) -> bool:

@@ -16,7 +16,7 @@ import numpy as np
 
 from ..errors import ArgumentError, HpcadError, where
 from ..ir.core import Block, Function, Module, Op, Value
-from ..ir.dialects import MATH_FUNCS, join_arities
+from ..ir.dialects import MATH_BINARY, MATH_FUNCS, join_arities
 from ..ir.types import ScalarType, lanes
 from ..progress import sweep
 from . import semantics
@@ -101,14 +101,20 @@ def _ceil_f64(x: float) -> float:
     return float(math.ceil(x))
 
 
-_MATH_FAST = {"abs": abs, "floor": _floor_f64, "ceil": _ceil_f64}
+def _rint_f64(x: float) -> float:
+    return float(round(x))   # halves to even; inf and nan raise: np.rint answers them
+
+
+_MATH_FAST = {"abs": abs, "floor": _floor_f64, "ceil": _ceil_f64, "rint": _rint_f64}
 _MATH_UFUNC = {"abs": "fabs", "atan": "arctan", "asin": "arcsin", "acos": "arccos",
                "atan2": "arctan2"}
-_MATH_NAMES = MATH_FUNCS + ("atan2",)
+# functions NumPy has no ufunc of (they never raise): math's, float32 rounded once
+_MATH_ONLY = {"erf": math.erf, "erfc": math.erfc}
+_MATH_NAMES = MATH_FUNCS + tuple(MATH_BINARY)
 
 
 def _ufunc(name: str):
-    return getattr(np, _MATH_UFUNC.get(name, name))
+    return _MATH_ONLY.get(name) or getattr(np, _MATH_UFUNC.get(name, name))
 
 
 _I64 = {name: _wrapped(fn) for name, fn in (
@@ -132,6 +138,7 @@ _F32 = {name: _as_f32(_F64[name])
 _F32.update({"arith.neg": operator.neg, "arith.floordiv": _numpy32(np.floor_divide),
              "arith.mod": _numpy32(np.mod), "arith.pow": _numpy32(np.power)})
 _F32.update({f"math.{n}": _numpy32(_ufunc(n)) for n in _MATH_NAMES})
+_F32.update({f"math.{n}": _as_f32(fn) for n, fn in _MATH_ONLY.items()})
 
 
 def _scalar_rules() -> dict[str, dict[str, Callable]]:
@@ -626,6 +633,31 @@ def _add_into(c: _Compiler, op: Op) -> Step:
     def add_into(r):
         r[dst] += r[src]
     return add_into
+
+
+def _lane_of(t, transpose: bool = False) -> Callable:
+    """lane w of an operand of a linalg op (a plain array is the same in every lane),
+    transposed if asked."""
+    if lanes(t) > 1:
+        return (lambda x, w: x[w].T) if transpose else (lambda x, w: x[w])
+    return (lambda x, w: x.T) if transpose else (lambda x, w: x)
+
+
+@_rule("linalg.matmul", "linalg.outer")
+def _linalg(c: _Compiler, op: Op) -> Step:
+    a, b, out = c.slots_of(op.operands)
+    product = np.matmul if op.name == "linalg.matmul" else np.outer
+    lane_a = _lane_of(op.operands[0].type, op.attrs.get("transpose_a", False))
+    lane_b = _lane_of(op.operands[1].type, op.attrs.get("transpose_b", False))
+    width = lanes(op.operands[2].type)
+
+    def linalg(r):
+        if width == 1:
+            r[out][...] = product(lane_a(r[a], 0), lane_b(r[b], 0))
+            return
+        for w in range(width):
+            r[out][w] = product(lane_a(r[a], w), lane_b(r[b], w))
+    return linalg
 
 
 @_rule("mpi.world")

@@ -89,9 +89,10 @@ class LoweringContext:
     def lower(self) -> Function:
         fdef = self.src.fdef
         a = fdef.args
-        if a.vararg or a.kwarg or a.kwonlyargs or a.posonlyargs:
-            self.unsupported(fdef, "*args, **kwargs and keyword-only parameters",
-                             "use plain positional parameters")
+        if a.vararg or a.kwarg:
+            self.unsupported(fdef, "a kernel with *args or **kwargs parameters",
+                             "name each parameter (defaults and keyword-only parameters "
+                             "are fine)")
         bad = syntax.misplaced_return(fdef.body)
         if bad is not None:
             self.unsupported(bad, "a `return` before the end of the kernel",
@@ -262,9 +263,12 @@ class LoweringContext:
         """The variables a loop over `body` carries from one iteration to the next. An
         array the body rebinds before reading it (`un = u.copy()` each iteration) is not
         carried: its value stays inside its iteration, and after the loop the name is
-        unusable (the loop that follows, structured_loop, takes these from the stack)."""
+        unusable (the loop that follows, structured_loop, takes these from the stack). An
+        array the body only updates in place (`a += b`) is not carried either."""
+        rebound = syntax.rebound_names(body)
         names = [n for n in ordered_assigned(body) if n in self.env and n != exclude
-                 and isinstance(self.env[n], Value)]
+                 and isinstance(self.env[n], Value)
+                 and (n in rebound or not isinstance(self.env[n].type, ArrayType))]
         local = [n for n in names if isinstance(self.env[n].type, ArrayType)
                  and syntax.rebound_before_use(body, n)]
         self.iteration_arrays.append(local)

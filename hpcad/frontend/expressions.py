@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING
 
 from ..ir.core import Block, Op, Value
 from ..ir.types import SCALARS, ArrayType, f64, i1, i64, promote, scalar_from_dtype
-from . import arrays, mpi, parallel, words
+from . import arrays, linalg, mpi, parallel, words
 from . import intrinsics as intr
 from .markers import marker_of, mpi_framework_of, mpi_function
 from .syntax import has_side_effect_free_shape
@@ -54,6 +54,8 @@ def expr_binop(ctx: LoweringContext, node):
 
 
 def binop(ctx: LoweringContext, op, a, b, node) -> Value:
+    if isinstance(op, ast.MatMult):
+        return linalg.product(ctx, a, b, node)
     if arrays.is_array(a) or arrays.is_array(b):
         return arrays.elementwise(ctx, lambda c, vs: binop(c, op, vs[0], vs[1], node), [a, b],
                                   node)
@@ -224,6 +226,8 @@ def expr_attribute(ctx: LoweringContext, node):
         return ctx.wrap_static(getattr(base.obj, node.attr), node)
     if mpi.is_comm(ctx, base):
         return mpi.comm_attribute(ctx, base, node.attr, node)
+    if node.attr == "T" and arrays.is_array(base):
+        return linalg.transpose(ctx, base, node)
     if isinstance(base, Value) and isinstance(base.type, ArrayType):
         if node.attr == "shape":
             return tuple(extent(ctx, base, k) for k in range(base.type.ndim))
@@ -249,6 +253,8 @@ def expr_call(ctx: LoweringContext, node):
         if isinstance(base, Value) and isinstance(base.type, ArrayType) \
                 and node.func.attr == "view":
             return bitcast(ctx, base, node)
+        if arrays.is_array(base) and node.func.attr == "dot":
+            return linalg.method_dot(ctx, base, node)
     fn = ctx.expr(node.func)
     if not isinstance(fn, Static):
         ctx.unsupported(node, "calling something that is not a function")
@@ -350,10 +356,59 @@ def power(ctx: LoweringContext, obj, vals, node):
     return binop(ctx, ast.Pow(), x, y, node)
 
 
-def atan2(ctx: LoweringContext, obj, vals, node):
-    y, x = vals
-    t = promote(float_of(ctx, y).type, float_of(ctx, x).type)
-    return ctx.builder.op1("math.atan2", [ctx.coerce(y, t), ctx.coerce(x, t)], t)
+def binary_math(ctx: LoweringContext, obj, vals, node):
+    a, b = vals
+    t = promote(float_of(ctx, a).type, float_of(ctx, b).type)
+    return ctx.builder.op1(f"math.{intr.BINARY_MATH[obj]}", [ctx.coerce(a, t),
+                                                              ctx.coerce(b, t)], t)
+
+
+def float_class(ctx: LoweringContext, obj, vals, node):
+    """isnan, isinf, isfinite as comparisons: x != x, |x| == inf, |x| < inf."""
+    (x,) = vals
+    test = intr.FLOAT_CLASS[obj]
+    if not x.type.is_float:
+        return ctx.const(test == "isfinite", i1)
+    if test == "isnan":
+        return ctx.builder.op1("arith.cmp", [x, x], i1, {"pred": "ne"})
+    size = ctx.builder.op1("math.abs", [x], x.type)
+    inf = ctx.const(math.inf, x.type)
+    return ctx.builder.op1("arith.cmp", [size, inf], i1,
+                           {"pred": "eq" if test == "isinf" else "lt"})
+
+
+def call_round(ctx: LoweringContext, obj, node):
+    """round(x): the nearest int, halves to even; round(x, n): numba's formula (x scaled
+    by 10**n, rounded, scaled back; x itself where the scaling overflows)."""
+    if node.keywords or not 1 <= len(node.args) <= 2:
+        ctx.unsupported(node, "this call of round()", "write round(x) or round(x, 2)")
+    x = ctx.scalar(ctx.expr(node.args[0]), node.args[0])
+    if len(node.args) == 1:
+        if not x.type.is_float:
+            return ctx.coerce(x, i64)
+        return ctx.coerce(ctx.builder.op1("math.rint", [x], x.type), i64)
+    digits = arrays.static_int(node.args[1])
+    if digits is None or not x.type.is_float:
+        ctx.unsupported(node, "round(x, n) of an integer or with n not a constant",
+                        "round a float to a literal number of digits, e.g. round(x, 2)")
+    return round_digits(ctx, x, digits)
+
+
+def round_digits(ctx: LoweringContext, x: Value, digits: int) -> Value:
+    b, t = ctx.builder, x.type
+    if digits < 0:
+        scale = ctx.const(10.0 ** -digits, t)
+        y = b.op1("math.rint", [b.op1("arith.div", [x, scale], t)], t)
+        return b.op1("arith.mul", [y, scale], t)
+    # 10**(n - 22) * 1e22 for n > 22: each factor is exact, their product may overflow
+    powers = (10.0 ** (digits - 22), 1e22) if digits > 22 else (10.0 ** digits, 1.0)
+    first, second = (ctx.const(p, t) for p in powers)
+    y = b.op1("arith.mul", [b.op1("arith.mul", [x, first], t), second], t)
+    back = b.op1("arith.div", [b.op1("arith.div", [b.op1("math.rint", [y], t), second], t),
+                               first], t)
+    overflows = b.op1("arith.cmp", [b.op1("math.abs", [y], t), ctx.const(math.inf, t)], i1,
+                      {"pred": "eq"})
+    return b.op1("arith.select", [overflows, x, back], t)
 
 
 def where(ctx: LoweringContext, obj, vals, node):
@@ -535,13 +590,16 @@ INTRINSICS = [(intr.UNARY_MATH, elementwise_call(1, unary_math)),
               (intr.INT_ROUNDING, elementwise_call(1, int_rounding)),
               (intr.ABS, elementwise_call(1, absolute)), (intr.MIN, call_minmax),
               (intr.MAX, call_minmax), (intr.POW, elementwise_call(2, power)),
-              (intr.ATAN2, elementwise_call(2, atan2)), (intr.WHERE, elementwise_call(3, where)),
+              (intr.BINARY_MATH, elementwise_call(2, binary_math)),
+              (intr.FLOAT_CLASS, elementwise_call(1, float_class)),
+              (intr.WHERE, elementwise_call(3, where)),
               (intr.CLIP, elementwise_call(3, clip)), (intr.SIGN, elementwise_call(1, sign)),
               (intr.SQUARE, elementwise_call(1, square)),
               (intr.LOGICAL_NOT, elementwise_call(1, logical)),
               (intr.LOGICAL_BINARY, elementwise_call(2, logical)),
               (intr.ALLOC, call_alloc), (intr.ALLOC_LIKE, call_alloc),
-              (intr.CASTS, elementwise_call(1, cast)), ({builtins.len}, call_len)]
+              (intr.CASTS, elementwise_call(1, cast)), ({builtins.len}, call_len),
+              (intr.ROUND, call_round), (linalg.FUNCTIONS, linalg.call)]
 
 # expression kind -> its rule (LoweringContext.expr)
 EXPRESSIONS = {

@@ -14,13 +14,13 @@ for _name, _op in [("sin", "sin"), ("cos", "cos"), ("tan", "tan"), ("exp", "exp"
                    ("log", "log"), ("log1p", "log1p"), ("expm1", "expm1"), ("sqrt", "sqrt"),
                    ("tanh", "tanh"), ("atan", "atan"), ("asin", "asin"), ("acos", "acos"),
                    ("sinh", "sinh"), ("cosh", "cosh"), ("log10", "log10"), ("log2", "log2"),
-                   ("fabs", "abs")]:
+                   ("fabs", "abs"), ("erf", "erf"), ("erfc", "erfc")]:
     UNARY_MATH[getattr(math, _name)] = _op
 for _name, _op in [("sin", "sin"), ("cos", "cos"), ("tan", "tan"), ("exp", "exp"),
                    ("log", "log"), ("log1p", "log1p"), ("expm1", "expm1"), ("sqrt", "sqrt"),
                    ("tanh", "tanh"), ("arctan", "atan"), ("arcsin", "asin"), ("arccos", "acos"),
                    ("sinh", "sinh"), ("cosh", "cosh"), ("log10", "log10"), ("log2", "log2"),
-                   ("fabs", "abs"), ("floor", "floor"), ("ceil", "ceil")]:
+                   ("fabs", "abs"), ("floor", "floor"), ("ceil", "ceil"), ("rint", "rint")]:
     UNARY_MATH[getattr(np, _name)] = _op
 
 # functions returning an int in Python (math.floor(2.5) == 2) but computed in float math
@@ -30,7 +30,12 @@ ABS = {builtins.abs, np.abs, np.absolute}
 MIN = {builtins.min, np.minimum, np.fmin}
 MAX = {builtins.max, np.maximum, np.fmax}
 POW = {builtins.pow, math.pow, np.power}
-ATAN2 = {math.atan2, np.arctan2}
+# binary float math: python object -> math dialect op
+BINARY_MATH = {math.atan2: "atan2", np.arctan2: "atan2", math.hypot: "hypot", np.hypot: "hypot"}
+# float classification: python object -> the test it makes (False for integers)
+FLOAT_CLASS = {math.isnan: "isnan", np.isnan: "isnan", math.isinf: "isinf", np.isinf: "isinf",
+               math.isfinite: "isfinite", np.isfinite: "isfinite"}
+ROUND = {builtins.round}
 
 WHERE = {np.where}
 CLIP = {np.clip}

@@ -35,7 +35,8 @@ class KernelSource:
         self.globals = dict(py_func.__globals__)
         closure = inspect.getclosurevars(py_func)
         self.globals.update(closure.nonlocals)
-        self.arg_names = [a.arg for a in self.fdef.args.args]
+        params = self.fdef.args   # in the order inspect.signature binds them (kernel.py)
+        self.arg_names = [a.arg for a in params.posonlyargs + params.args + params.kwonlyargs]
 
 
 class ProgramLowering:

@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING
 
 from ..ir.core import Op, Value
 from ..ir.types import ArrayType, ScalarType, i1, i64
-from . import arrays, expressions, parallel, syntax, words
+from . import arrays, expressions, iteration, parallel, syntax, words
 
 if TYPE_CHECKING:
     from .context import LoweringContext
@@ -30,15 +30,14 @@ def stmt_expr(ctx: LoweringContext, s):
 
 
 def stmt_return(ctx: LoweringContext, s):
+    """`return` of scalars and arrays (a tuple of them), as numba returns them: an array
+    (an argument, a local one, a view of either) itself, with its memory; an array
+    expression in a new array, as NumPy computes it."""
     if s.value is None:
         vals = ()
     else:
         v = ctx.expr(s.value)
-        vals = v if isinstance(v, tuple) else (v,)
-    for v in vals:
-        if not isinstance(v, Value) or isinstance(v.type, ArrayType):
-            ctx.unsupported(s, "returning arrays or non-scalar values",
-                            "write results into an output array argument")
+        vals = tuple(returned(ctx, x, s) for x in (v if isinstance(v, tuple) else (v,)))
     if ctx.ret_arity is not None and ctx.ret_arity != len(vals):
         ctx.unsupported(s, "returning different numbers of values on different paths")
     ctx.ret_arity = len(vals)
@@ -46,10 +45,72 @@ def stmt_return(ctx: LoweringContext, s):
         ctx.env[f".ret{k}"] = v
 
 
+def returned(ctx: LoweringContext, v, s) -> Value:
+    """One returned value: a scalar or an array value as is, a unit-step slice as a view of
+    its base, any other array expression materialized."""
+    if isinstance(v, arrays.Sliced) and not v.plain_view:
+        ctx.unsupported(s, "returning a slice with a step or np.newaxis (numba returns a "
+                        "strided view of the array)", "copy it into a new array and return "
+                        "that: out = np.empty(m); out[:] = u[::2]")
+    if arrays.is_array(v):
+        return arrays.bind(ctx, v, s)
+    if not isinstance(v, Value):
+        what = getattr(v, "obj", v)
+        ctx.unsupported(s, f"returning {type(what).__name__} from `{ast.unparse(s.value)}`",
+                        "return numbers, arrays or a tuple of them")
+    return v
+
+
 def stmt_assign(ctx: LoweringContext, s):
     value = ctx.expr(s.value)
+    if getattr(value, "view_like", False):
+        copied_view_is_safe(ctx, s)
     for target in s.targets:
         assign(ctx, target, value)
+
+
+# array methods that only read the array they are called on
+_READING_METHODS = {"sum", "prod", "max", "min", "mean", "argmin", "argmax", "copy", "dot",
+                    "reshape", "ravel", "flatten", "astype", "transpose", "cumsum", "any",
+                    "all", "view"}
+
+
+def copied_view_is_safe(ctx: LoweringContext, s) -> None:
+    """`At = A.T` binds a copy (NumPy binds a view): refuse unless nothing in the kernel
+    writes into the new name or into any array the right side names, so the copy cannot be
+    told from a view."""
+    names = {t.id for t in s.targets if isinstance(t, ast.Name)} | {
+        n.id for n in ast.walk(s.value) if isinstance(n, ast.Name)}
+    for node in ast.walk(ctx.src.fdef):
+        if writes_into(ctx, node, names):
+            ctx.unsupported(s, "giving a name to a transposed array that the kernel also "
+                               f"writes into (line {ctx.loc_of(node)[1]})",
+                            "use the transpose directly in expressions (A.T @ x), or make a "
+                            "separate array: At = A.T.copy()")
+
+
+def writes_into(ctx: LoweringContext, node, names: set[str]) -> bool:
+    """Whether the syntax node may write into an array named in `names`: a store through
+    a subscript, an augmented assignment, a call that is not NumPy/math (a kernel, MPI) or
+    a method that is not a read-only one, taking the array."""
+    def named(e) -> bool:
+        while isinstance(e, ast.Subscript):
+            e = e.value
+        return isinstance(e, ast.Name) and e.id in names
+    if isinstance(node, (ast.Assign, ast.AugAssign, ast.AnnAssign)):
+        targets = node.targets if isinstance(node, ast.Assign) else [node.target]
+        return any(isinstance(t, ast.Subscript) and named(t) or
+                   isinstance(node, ast.AugAssign) and named(t) for t in targets)
+    if not isinstance(node, ast.Call):
+        return False
+    if isinstance(node.func, ast.Attribute) and named(node.func.value) and \
+            node.func.attr not in _READING_METHODS:
+        return True
+    fn = ctx.static_value(node.func)
+    module = getattr(fn, "__module__", None) or ""
+    if module.split(".")[0] in ("numpy", "math", "builtins") or fn in (len, range):
+        return False
+    return any(named(a) for a in node.args + [k.value for k in node.keywords])
 
 
 def stmt_annassign(ctx: LoweringContext, s):
@@ -161,37 +222,76 @@ def stmt_if(ctx: LoweringContext, s):
 
 
 def stmt_for(ctx: LoweringContext, s):
+    """`for` over range(), an array, enumerate() or zip(): an `scf.for` over indices, the
+    target bound at the top of the body (iteration.py); with `break`, a while loop."""
     if s.orelse:
         ctx.unsupported(s, "`for ... else`")
-    it = s.iter
-    marker = parallel.marker_call(ctx, it)
+    marker = parallel.marker_call(ctx, s.iter)
     if marker is not None and marker.construct == "parallel_for":
         parallel.parallel_for(ctx, s, marker)
         return
-    if not (isinstance(it, ast.Call) and ctx.static_value(it.func) is range):
-        ctx.unsupported(s, "a `for` loop over anything but range()",
-                        "loop over indices: for i in range(len(a))")
-    if not isinstance(s.target, ast.Name):
-        ctx.unsupported(s, "a loop target that is not a plain name")
-    if it.keywords or not 1 <= len(it.args) <= 3:
-        ctx.unsupported(s, "range() with keywords or more than 3 arguments")
-    bounds = ctx.range_bounds(it)
+    bounds, bind = loop_space(ctx, s)
     has_break = syntax.exits_loop(s.body, ast.Break)
     loop = ctx.loop_context(has_break, syntax.exits_loop(s.body, ast.Continue))
     if has_break:
-        for_with_break(ctx, s, bounds, loop)
+        for_with_break(ctx, s, bounds, loop, bind)
         return
-    names = ctx.carried(s.body, exclude=s.target.id)
+    targets = target_names(s.target)
+    names = [n for n in ctx.carried(s.body) if n not in targets]
 
     def body(block_args):
-        ctx.env[s.target.id] = block_args[0]
+        bind(block_args[0])
         ctx.loop_body(s.body, loop)
 
-    ctx.structured_loop(s, names, lambda types: [Value(i64, s.target.id)],
+    ctx.structured_loop(s, names, lambda types: [Value(i64, index_name(s.target))],
                         body, lambda inits, blocks: ctx.builder.op(
                             "scf.for", bounds + inits, [v.type for v in inits],
                             regions=blocks))
-    ctx.env.pop(s.target.id, None)
+    for n in targets:
+        ctx.env.pop(n, None)
+
+
+def loop_space(ctx: LoweringContext, s):
+    """The loop's (lb, ub, step) and the function binding its target from the induction
+    variable: range() directly, any other iterable by position k in [0, its length)."""
+    it = s.iter
+    if isinstance(it, ast.Call) and ctx.static_value(it.func) is range \
+            and isinstance(s.target, ast.Name):
+        src = iteration.source(ctx, it)
+        return [src.lb, src.ub, src.step], lambda iv: assign(ctx, s.target, iv)
+    src = iteration.source(ctx, it)
+    bounds = [ctx.const(0, i64), src.length(ctx), ctx.const(1, i64)]
+    return bounds, lambda k: bind_item(ctx, s.target, src.item(ctx, k))
+
+
+def bind_item(ctx: LoweringContext, target, item) -> None:
+    """`target = item` for a loop's item, the shapes of tuple targets checked first."""
+    check_unpacking(ctx, target, item)
+    assign(ctx, target, item)
+
+
+def check_unpacking(ctx: LoweringContext, target, item) -> None:
+    if not isinstance(target, ast.Tuple):
+        return
+    if not (isinstance(item, tuple) and len(item) == len(target.elts)):
+        what = f"a tuple of {len(item)} values" if isinstance(item, tuple) else "one value"
+        ctx.unsupported(target, f"unpacking {what} into {len(target.elts)} loop variables",
+                        "an item of enumerate() is (index, item), of zip(a, b) (item of a, "
+                        "item of b); an element or a row is one value")
+    for t, v in zip(target.elts, item, strict=True):
+        check_unpacking(ctx, t, v)
+
+
+def target_names(target) -> list[str]:
+    """The names a loop target binds (`i`, `i, (x, y)`)."""
+    return [n.id for n in ast.walk(target) if isinstance(n, ast.Name)]
+
+
+def index_name(target) -> str:
+    """The induction variable's name: the target's for range(), else one naming it."""
+    if isinstance(target, ast.Name):
+        return target.id
+    return "k"
 
 
 def stmt_while(ctx: LoweringContext, s):
@@ -236,13 +336,14 @@ def guarded_test(ctx: LoweringContext, test_fn, loop) -> Value:
     return expressions.short_circuit(ctx, not_broken, test_fn, is_and=True)
 
 
-def for_with_break(ctx: LoweringContext, s, bounds, loop):
+def for_with_break(ctx: LoweringContext, s, bounds, loop, bind):
     """`for` with `break`: a while loop over an explicit induction variable."""
     lb, ub, step = bounds
     iv_name = f".iv{len(ctx.loops)}"
     ctx.env[iv_name] = lb
     ctx.env[loop.brk] = ctx.const(False, i1)
-    names = ctx.carried(s.body, exclude=s.target.id, extra=[iv_name, loop.brk])
+    targets = target_names(s.target)
+    names = [n for n in ctx.carried(s.body, extra=[iv_name, loop.brk]) if n not in targets]
 
     def in_range():
         iv = ctx.env[iv_name]
@@ -252,14 +353,11 @@ def for_with_break(ctx: LoweringContext, s, bounds, loop):
         positive = ctx.builder.op1("arith.cmp", [step, zero], i1, {"pred": "gt"})
         return ctx.builder.op1("arith.select", [positive, up, down], i1)
 
-    def bind_target():
-        ctx.env[s.target.id] = ctx.env[iv_name]
-
     def advance():
         ctx.env[iv_name] = ctx.builder.op1("arith.add", [ctx.env[iv_name], step], i64)
 
-    while_loop(ctx, s, names, in_range, loop, s.body, bind_target, advance)
-    for n in (iv_name, loop.brk, s.target.id):
+    while_loop(ctx, s, names, in_range, loop, s.body, lambda: bind(ctx.env[iv_name]), advance)
+    for n in (iv_name, loop.brk, *targets):
         ctx.env.pop(n, None)
 
 

@@ -17,6 +17,14 @@ def assigned_names(stmts) -> set[str]:
     return names
 
 
+def rebound_names(stmts) -> set[str]:
+    """Names the statements bind other than as the target of an augmented assignment (which
+    updates an array in place, as NumPy's `a += b`, rather than binding a new value)."""
+    in_place = {id(node.target) for node in walk_stmts(stmts) if isinstance(node, ast.AugAssign)}
+    return {node.id for node in walk_stmts(stmts) if isinstance(node, ast.Name)
+            and isinstance(node.ctx, ast.Store) and id(node) not in in_place}
+
+
 def rebound_before_use(stmts, name: str) -> bool:
     """Whether the first statement mentioning `name` is a plain `name = expr` at this level
     whose expr does not read it: the value the name had before the statements is dead."""

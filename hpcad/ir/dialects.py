@@ -1,5 +1,5 @@
-"""The op registry: one declarative row per op of the `arith`, `math`, `mem`, `vec`, `scf`,
-`func`, `tape` and `rt` dialects, naming its effects, its regions and the type rule the
+"""The op registry: one declarative row per op of the `arith`, `math`, `mem`, `linalg`, `vec`,
+`scf`, `func`, `tape` and `rt` dialects, naming its effects, its regions and the type rule the
 verifier checks.
 
 Effects: "pure" ops may be folded, CSE'd, hoisted and deleted; "read"/"write" touch array
@@ -84,6 +84,8 @@ ATTRIBUTES: dict[str, AttrCheck] = {
     "op": _is(str),                        # mpi reductions: sum/max/min
     "slot": _integer,                      # tape ops
     "what": _is(str),                      # rt.progress: the title; rt.assert: the message
+    "transpose_a": _is(bool),              # linalg.matmul: the first operand, transposed
+    "transpose_b": _is(bool),              # linalg.matmul: the second operand, transposed
 }
 
 
@@ -505,11 +507,15 @@ _def("arith.not", check=_bool_nary(1), operands=("operand",))
 for _n in ("shl", "shr", "bitand", "bitor", "bitxor"):   # integers: << >> & | ^
     _def(f"arith.{_n}", check=_int_nary(2), operands=("lhs", "rhs"))
 
+# rint: to the nearest integer, halves to even (Python's and numba's round)
 MATH_FUNCS = ("sin", "cos", "tan", "exp", "log", "log1p", "expm1", "sqrt", "tanh", "abs",
-              "floor", "ceil", "atan", "asin", "acos", "sinh", "cosh", "log10", "log2")
+              "floor", "ceil", "atan", "asin", "acos", "sinh", "cosh", "log10", "log2",
+              "erf", "erfc", "rint")
 for _n in MATH_FUNCS:
     _def(f"math.{_n}", check=_nary(1), operands=("x",))
-_def("math.atan2", check=_nary(2), operands=("y", "x"))
+MATH_BINARY = {"atan2": ("y", "x"), "hypot": ("x", "y")}   # name -> its operands
+for _n, _operands in MATH_BINARY.items():
+    _def(f"math.{_n}", check=_nary(2), operands=_operands)
 
 _def("mem.alloc", "alloc", check=_check_alloc, operands=("*extent",),
      attrs=("fill", "arena", "disk", "scratch"))
@@ -546,6 +552,45 @@ _def("mem.copy", "write", check=_check_add_into, operands=("source", "destinatio
      results=(), reads=("source",), writes=("destination",))   # destination = source
 _def("mem.add_into", "write", check=_check_add_into, operands=("source", "destination"),
      results=(), reads=("source", "destination"), writes=("destination",))   # dest += source
+
+def _check_linalg(op: Op, ranks: set[tuple[int, ...]]) -> str | None:
+    """Three array operands of one float type (two read, one written), of `ranks`; the
+    written one carries the lanes of the others (one vector width at most)."""
+    arrays = [v.type for v in op.operands if isinstance(v.type, ArrayType)]
+    if len(op.operands) != 3 or len(arrays) != 3 or op.results:
+        return "expects three arrays (two read, one written) and no result"
+    if len({t.dtype.name for t in arrays}) != 1 or not arrays[0].dtype.is_float:
+        return "expects arrays of one float type"
+    if tuple(t.ndim for t in arrays) not in ranks:
+        return f"expects ranks {' or '.join(str(r) for r in sorted(ranks))}"
+    widths = {t.dtype.width for t in arrays}
+    if len(widths - {1}) > 1 or arrays[2].dtype.width != max(widths):
+        return "the result must carry the lanes of its operands, of one width"
+    return None
+
+
+def _check_matmul(op: Op) -> str | None:
+    err = _check_linalg(op, {(2, 2, 2), (2, 1, 1), (1, 2, 1)})
+    ranks = [v.type.ndim if isinstance(v.type, ArrayType) else 0 for v in op.operands]
+    if err is None and (op.attrs.get("transpose_a") and ranks[0] != 2
+                        or op.attrs.get("transpose_b") and ranks[1] != 2):
+        return "only a 2-D operand may be transposed"
+    return err
+
+
+def _check_outer(op: Op) -> str | None:
+    return _check_linalg(op, {(1, 1, 2)})
+
+
+# matrix products in destination-passing style (ad/rules/linalg.py, backend/numba/linalg.py):
+# out = op(a) @ op(b), op the transpose where its flag says, a 1-D operand a vector (a
+# row on the left, a column on the right); out[i, j] = x[i] * y[j]. An operand of vectors
+# (batched derivatives) gives one product per lane, a plain operand the same in each lane.
+_def("linalg.matmul", "write", check=_check_matmul, operands=("a", "b", "out"), results=(),
+     reads=("a", "b"), writes=("out",), attrs=("transpose_a", "transpose_b"))
+_def("linalg.outer", "write", check=_check_outer, operands=("x", "y", "out"), results=(),
+     reads=("x", "y"), writes=("out",))
+
 
 def _is_vector(t: Type | None) -> TypeGuard[ScalarType]:
     return isinstance(t, ScalarType) and t.width > 1

@@ -26,6 +26,11 @@ def _floatish(v: Value) -> bool:
     return isinstance(t, ScalarType) and t.is_float
 
 
+def _float_array(v: Value) -> bool:
+    """A returned float array: its cotangent seeds its shadow (ad/reverse.py)."""
+    return isinstance(v.type, ArrayType) and v.type.dtype.is_float
+
+
 @dataclass
 class Activity:
     fn: Function
@@ -62,7 +67,7 @@ def analyze(fn: Function, arg_activity: list[str], ret_active: bool) -> Activity
 
     if ret_active:
         ret = fn.body.ops[-1]
-        act.useful.update(key(v) for v in ret.operands if _floatish(v))
+        act.useful.update(key(v) for v in ret.operands if _floatish(v) or _float_array(v))
     for a, kind in zip(fn.args, arg_activity):
         if kind == DUP and isinstance(a.type, ArrayType):
             act.useful.add(key(a))
@@ -175,7 +180,7 @@ def _edges(op: Op):
     """Derivative-carrying dataflow edges (src -> dst) of one op. Loop-carried and branch
     results flow through the alias classes, so control ops contribute no edges."""
     name = op.name
-    if name in ("mem.store", "mem.accumulate"):
+    if name in ("mem.store", "mem.accumulate", "mem.fill"):
         yield op.operands[0], op.operands[1]
     elif name == "mem.load":
         yield op.operands[0], op.results[0]
@@ -190,6 +195,9 @@ def _edges(op: Op):
         yield op.operands[0], op.results[0]
     elif name in ("mem.add_into", "mem.copy"):
         yield op.operands[0], op.operands[1]
+    elif op.dialect == "linalg":   # products: both operands reach the result
+        yield op.operands[0], op.operands[2]
+        yield op.operands[1], op.operands[2]
     elif name == "func.call":
         # a kernel with custom rules (ad/custom.py): any input may reach any result and any
         # array it writes

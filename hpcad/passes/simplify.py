@@ -1,6 +1,7 @@
 """Constant folding and algebraic simplification. Only rewrites that give bit-identical
 results on every backend (x*1 -> x, pow(x, 2.0) -> x*x, integer folding, branches on
-constants); float constant folding is limited to exact IEEE operations."""
+constants, checks that always hold); float constant folding is limited to exact IEEE
+operations."""
 from __future__ import annotations
 
 import operator
@@ -164,6 +165,11 @@ def _if(op, args, consts, t, new_ops):
     return None
 
 
+def _assert(op, args, consts, t, new_ops):
+    """A check that always holds costs nothing."""
+    return [] if consts[0] is True else None
+
+
 # op name -> rule(op, operands, their constant values or None, result type, new ops)
 # -> replacement values, or None to keep the op
 _RULES = {
@@ -171,7 +177,7 @@ _RULES = {
     "arith.floordiv": _floordiv,
     "arith.div": _div, "arith.neg": _neg, "arith.pow": _pow, "arith.cast": _cast,
     "arith.cmp": _cmp, "arith.not": _not, "arith.and": _and_or, "arith.or": _and_or,
-    "arith.select": _select, "scf.if": _if,
+    "arith.select": _select, "scf.if": _if, "rt.assert": _assert,
 }
 
 

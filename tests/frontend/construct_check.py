@@ -1,5 +1,6 @@
 """Checks a kernel written with a Python construct three ways on one backend: its primal
-against numba.njit of the same source (1e-12 relative), and its derivatives by
+against numba.njit of the same source (1e-12 relative; against the plain Python function
+where numba cannot compile it), and its derivatives by
 tests/ad/harness.check_case (forward and reverse against central finite differences, and
 forward against reverse by the dot-product test)."""
 import copy
@@ -27,10 +28,11 @@ def run_on(kernel, backend: str, args: tuple):
     return out[0] if len(out) == 1 else out
 
 
-def check_construct(case: Case, backend: str) -> None:
+def check_construct(case: Case, backend: str, reference: str = "numba") -> None:
     args = case.make_args(np.random.default_rng(7))
     got = as_outputs(run_on(case.kernel, backend, args))
-    expected = as_outputs(njit_of(case.kernel)(*copy.deepcopy(args)))
+    plain = njit_of(case.kernel) if reference == "numba" else case.kernel.py_func
+    expected = as_outputs(plain(*copy.deepcopy(args)))
     err = relative_error(got, expected)
-    assert err <= 1e-12, f"{case.name}: {backend} primal {got} != numba.njit {expected}"
+    assert err <= 1e-12, f"{case.name}: {backend} primal {got} != {reference} {expected}"
     check_case(case, backend)

@@ -30,3 +30,290 @@ def checked_in_prange(x, c):
     for i in range(x.shape[0]):
         s += out[i] * x[i]
     return s
+
+
+@ad.kernel
+def sum_over_elements(x, c):
+    s = 0.0
+    for v in x:
+        s += c * math.sin(v) * v
+    return s
+
+
+@ad.kernel
+def sum_over_rows(a, c):
+    s = 0.0
+    for row in a:
+        t = 0.0
+        for v in row:
+            t += v * v
+        s += c * math.exp(0.1 * t)
+    return s
+
+
+@ad.kernel
+def weighted_by_position(x, c):
+    s = 0.0
+    for i, v in enumerate(x):
+        s += (i + 1) * c * v * v
+    for i, v in enumerate(x, 2):
+        s += i * math.cos(v)
+    return s
+
+
+@ad.kernel
+def enumerate_a_range(x, c):
+    s = 0.0
+    for k, j in enumerate(range(x.shape[0] - 1, 0, -2)):
+        s += (k + 1.0) * x[j] * c
+    for k, j in enumerate(range(1, x.shape[0], 3), 1):
+        s += k * x[j] * x[j - 1]
+    return s
+
+
+@ad.kernel
+def dot_by_zip(x, y, c):
+    s = 0.0
+    for a, b in zip(x, y):       # y is longer: stops at x's end
+        s += a * b * c
+    return s
+
+
+@ad.kernel
+def zip_enumerate_unpacked(x, y, c):
+    s = 0.0
+    for i, (a, b) in enumerate(zip(x, y)):
+        s += i * a * math.sin(b) + c
+    for j, (a, b) in zip(range(1, 100), zip(x, y)):
+        s += j * a * b
+    return s
+
+
+@ad.kernel
+def zip_rows(a, y):
+    s = 0.0
+    for row, w in zip(a, y):
+        for v in row:
+            s += w * v * v
+    return s
+
+
+@ad.kernel
+def loops_in_prange_body(a, y, c):
+    n = a.shape[0]
+    out = np.zeros(n)
+    for i in numba.prange(n):
+        t = 0.0
+        for j, (v, w) in enumerate(zip(a[i], y)):
+            t += (j + 1) * v * w * c
+        for v in a[i]:
+            t += math.sin(v)
+        out[i] = t
+    s = 0.0
+    for v in out:
+        s += v * v
+    return s
+
+
+@ad.kernel
+def element_loop_with_break(x, c):
+    s = 0.0
+    for i, v in enumerate(x):
+        if i >= 4:
+            break
+        if v < -0.9:
+            continue
+        s += c * v * v
+    return s
+
+
+@ad.kernel
+def strict_zip(x, y):
+    s = 0.0
+    for a, b in zip(x, y, strict=True):
+        s += a * b
+    return s
+
+
+@ad.kernel
+def loop_over_shape(a):
+    s = 0
+    for n in a.shape:
+        s += n
+    return s
+
+
+@ad.kernel
+def loop_over_number(x):
+    s = 0.0
+    for v in x[0]:
+        s += v
+    return s
+
+
+@ad.kernel
+def unpack_an_element(x):
+    s = 0.0
+    for a, b in x:
+        s += a * b
+    return s
+
+
+@ad.kernel
+def enumerate_with_keyword(x):
+    s = 0.0
+    for i, v in enumerate(x, start=1):
+        s += i * v
+    return s
+
+
+@ad.kernel
+def damped_sum(x, c=0.5, steps=3, scale=2.0):
+    s = 0.0
+    for step in range(steps):
+        for v in x:
+            s += scale * c * math.sin(v + step)
+    return s
+
+
+@ad.kernel
+def calls_with_keywords(x, c):
+    return damped_sum(x, c, scale=1.5) + damped_sum(x, steps=2)
+
+
+# keyword-only parameters (numba.njit refuses them: checked against plain Python)
+@ad.kernel
+def keyword_only(x, c=0.5, *, steps=3, scale=2.0):
+    s = 0.0
+    for step in range(steps):
+        for v in x:
+            s += scale * c * math.cos(v * step)
+    return s
+
+
+@ad.kernel
+def calls_keyword_only(x, c):
+    return keyword_only(x, c, scale=1.5) + keyword_only(x, steps=2)
+
+
+@ad.kernel
+def special_functions(x, c):
+    s = 0.0
+    for v in x:
+        s += math.erf(c * v) + 0.5 * math.erfc(v - c) + math.hypot(v, c) * np.hypot(c, 2.0 * v)
+    return s
+
+
+@ad.kernel
+def skips_bad_values(x, c):
+    s = 0.0
+    for v in x:
+        if math.isnan(v) or np.isinf(v):
+            continue
+        if math.isfinite(v * c) and not np.isnan(c):
+            s += round(3.0 * c) * v * v + round(c, 1) * v
+    return s
+
+
+@ad.kernel
+def rounded(x, out, digits):
+    for i, v in enumerate(x):
+        out[i, 0] = round(v) if abs(v) < 1e15 else -1   # (round(inf) and round(nan) raise)
+        out[i, 1] = round(v, 2)
+        out[i, 2] = round(v, -2)
+        out[i, 3] = round(v, 25)
+        out[i, 4] = round(v, 0)
+        out[i, 5] = math.isnan(v) + 2 * math.isinf(v) + 4 * np.isfinite(v)
+    return round(x[0], 1) + digits
+
+
+@ad.kernel
+def round_to_int(v):
+    return round(v)
+
+
+@ad.kernel
+def loops_over_slices(x, a, c):
+    s = 0.0
+    for v in x[1:]:
+        s += c * v * v
+    for v in x[::-2]:
+        s += math.sin(v)
+    for u, w in zip(x[1:], x[:-1]):
+        s += u * w
+    for row in a[1:, :2]:
+        for v in row:
+            s += c * v
+    for v in 2.0 * x + c:
+        s += v * v * v
+    return s
+
+
+@ad.kernel
+def writes_through_a_slice(x):
+    for i, v in enumerate(x[1:]):
+        x[i + 2 if i + 2 < x.shape[0] else 0] += v   # later items see the writes
+    s = 0.0
+    for v in x:
+        s += v * v
+    return s
+
+
+@ad.kernel
+def rows_of_a_strided_slice(a):
+    s = 0.0
+    for row in a[::2]:
+        s += row[0]
+    return s
+
+
+@ad.kernel
+def hypot_of_arrays(x, y):
+    h = np.hypot(x, 2.0 * y)
+    s = 0.0
+    for v, bad in zip(h, np.isnan(x * y)):
+        if not bad:
+            s += v * v * v
+    return s
+
+
+@ad.kernel
+def checked_heat(u, alpha, nsteps):
+    n = u.shape[0]
+    tmp = np.zeros(n)
+    for t in range(nsteps):
+        for i in range(1, n - 1):
+            tmp[i] = u[i] + alpha * (u[i - 1] - 2.0 * u[i] + u[i + 1])
+        for i in range(1, n - 1):
+            u[i] = tmp[i]
+        assert u[n // 2] < 100.0, "blew up"
+    s = 0.0
+    for i in range(n):
+        s += u[i] * u[i]
+    return s
+
+
+@ad.kernel
+def sum_over_planes(a, c):
+    s = 0.0
+    for k, plane in enumerate(a):
+        for row in plane:
+            for v in row:
+                s += (k + c) * v * v
+    return s
+
+
+@ad.kernel
+def enumerate_range_with_step(x, step):
+    s = 0.0
+    for k, j in enumerate(range(0, x.shape[0], step)):
+        s += k * x[j]
+    return s
+
+
+@ad.kernel
+def unpack_three_from_zip(x):
+    s = 0.0
+    for i, (a, b, c) in enumerate(zip(x, x)):
+        s += a * b * c
+    return s

@@ -115,6 +115,12 @@ def fresh_each_step(u, nt):
     return s
 
 
+def bound_transpose(A, x):
+    At = A.T                   # a copy hpcad may take: nothing writes A or At
+    y = At @ x + At[:, 0]
+    return y[0] * y[1] + At[1, 0]
+
+
 def _rand(*shape):
     return lambda rng: rng.uniform(0.1, 0.9, shape)
 
@@ -133,6 +139,7 @@ CASES = [
     Case("in_prange", ad.kernel(in_prange), lambda r: (_rand(4, 5)(r), np.zeros((4, 5)))),
     Case("masked", ad.kernel(masked), lambda r: (_rand(9)(r), _rand(9)(r))),
     Case("fresh_each_step", ad.kernel(fresh_each_step), lambda r: (_rand(9)(r), 3)),
+    Case("bound_transpose", ad.kernel(bound_transpose), lambda r: (_rand(3, 3)(r), _rand(3)(r))),
 ]
 FAST = ("jacobi_2d", "ufuncs")
 
@@ -213,6 +220,12 @@ def last_fresh_array(u, nt):
     return un[0]
 
 
+def written_transpose(A, x):
+    At = A.T
+    A[0, 0] = 5.0
+    return At[0, 0] + x[0]
+
+
 def array_as_scalar(u):
     r = 0.0
     if u > 0.5:
@@ -226,6 +239,7 @@ def array_as_scalar(u):
     (array_as_scalar, (np.ones(4),), "where a scalar is expected"),
     (compacting_mask, (np.ones(4), np.ones(4)), "boolean indexing"),
     (last_fresh_array, (np.ones(4), 2), "after the loop at line"),
+    (written_transpose, (np.ones((2, 2)), np.ones(2)), "transposed array that the kernel also"),
 ])
 def test_unsupported_says_what_and_where(fn, args, words):
     with pytest.raises(UnsupportedConstruct, match=words) as e:

@@ -68,6 +68,13 @@ def jacobi_sweeps(u, v, nsteps):
 
 
 @ad.kernel
+def matvec_t(A, x, y):
+    """Matrix products (linalg.matmul with a transpose flag): the forward adds a product per
+    operand with a tangent, the reverse an outer product for A and a product for x."""
+    return np.dot(y, A.T @ x)
+
+
+@ad.kernel
 def array_stencil(u, v, nsteps):
     """NumPy array syntax (frontend/arrays.py): each slice statement is one nest over the
     target's indices, the slices read as u[i + c]; the reverse shows the 2-D gather."""
@@ -84,5 +91,6 @@ GOLDEN = {
     "newton_sqrt": (newton_sqrt, "float64"),
     "heat_steps": (heat_steps, "float64[::1], float64, int64"),
     "jacobi_sweeps": (jacobi_sweeps, "float64[:, ::1], float64[:, ::1], int64"),
+    "matvec_t": (matvec_t, "float64[:, ::1], float64[::1], float64[::1]"),
     "array_stencil": (array_stencil, "float64[:, ::1], float64[:, ::1], int64"),
 }

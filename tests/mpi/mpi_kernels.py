@@ -377,11 +377,30 @@ def bcast_buffer(x, comm):
 
 
 # the kernels the derivative tests run, with their per-rank arguments (rng -> tuple)
+@ad.kernel
+def halo_python_loops(u, alpha, comm):
+    """Halo exchange, then a stencil written with zip/enumerate over slices and an assert."""
+    assert alpha > 0.0, "alpha must be positive"
+    rank = comm.rank
+    size = comm.size
+    left = rank - 1 if rank > 0 else MPI.PROC_NULL
+    right = rank + 1 if rank < size - 1 else MPI.PROC_NULL
+    n = u.shape[0]
+    comm.Sendrecv(u[n - 2:n - 1], right, 0, u[0:1], left, 0)
+    comm.Sendrecv(u[1:2], left, 1, u[n - 1:n], right, 1)
+    s = 0.0
+    for i, (a, b, c) in enumerate(zip(u[:-2], u[1:-1], u[2:])):
+        v = b + alpha * (a - 2.0 * b + c)
+        s += (i + 1.0) * v * v * v
+    return comm.allreduce(s, op=MPI.SUM)
+
+
 CASES = {
     "ring_sendrecv": (ring_sendrecv, lambda r: (r.standard_normal(5), 0.7)),
     "array_allreduce": (array_allreduce, lambda r: (r.standard_normal(4),)),
     "scalar_allreduce_local": (scalar_allreduce_local, lambda r: (r.standard_normal(4) + 2,)),
     "halo_views": (halo_views, lambda r: (r.standard_normal(6), 0.3)),
+    "halo_python_loops": (halo_python_loops, lambda r: (r.standard_normal(6), 0.3)),
     "heat_nonblocking": (heat_nonblocking, lambda r: (r.standard_normal(7), 0.2, 4)),
     "blocking_pairs": (blocking_pairs, lambda r: (r.standard_normal(3),)),
     "bcast_reduce": (bcast_reduce, lambda r: (r.standard_normal(4), 0.8)),

@@ -77,6 +77,20 @@ def _base_where_power_is_zero(b: RuleBuilder, x: Value, r: Value) -> Value:
     return b.where("eq", r, b.const(0.0, r), 1.0, x)
 
 
+_TWO_OVER_SQRT_PI = 2.0 / math.sqrt(math.pi)
+
+
+def _gaussian(b: RuleBuilder, x: Value) -> Value:
+    """exp(-x**2), the shape of erf's derivative."""
+    return b.math("exp", b.neg(b.mul(x, x)))
+
+
+def _over_norm(b: RuleBuilder, x: Value, r: Value) -> Value:
+    """x / hypot(x, y), the partial of hypot; 0 where hypot is 0 (its kink at the origin,
+    where x / r would be 0 / 0)."""
+    return b.where("eq", r, b.const(0.0, r), 0.0, b.div(x, r))
+
+
 # The table. Each row: op name -> one partial per operand.
 PARTIALS: dict[str, tuple[Callable[..., Partial], ...]] = {
     "arith.add": (lambda b, x, y, r: 1.0, lambda b, x, y, r: 1.0),
@@ -121,6 +135,10 @@ PARTIALS: dict[str, tuple[Callable[..., Partial], ...]] = {
     "math.log2": (lambda b, x, r: b.div(1.0 / math.log(2.0), x),),
     "math.atan2": (lambda b, y, x, r: b.div(x, b.add(b.mul(x, x), b.mul(y, y))),
                    lambda b, y, x, r: b.neg(b.div(y, b.add(b.mul(x, x), b.mul(y, y))))),
+    "math.erf": (lambda b, x, r: b.mul(_TWO_OVER_SQRT_PI, _gaussian(b, x)),),
+    "math.erfc": (lambda b, x, r: b.mul(-_TWO_OVER_SQRT_PI, _gaussian(b, x)),),
+    "math.rint": (lambda b, x, r: None,),
+    "math.hypot": (lambda b, x, y, r: _over_norm(b, x, r), lambda b, x, y, r: _over_norm(b, y, r)),
 }
 
 # Ops whose results never carry a derivative: constants, comparisons, logic, bit operations.

@@ -93,12 +93,36 @@ def vjp_store(ctx: ReverseContext, op: Op, region: Region) -> None:
             ctx.add_adjoint(value, g)
 
 
+def jvp_fill(ctx: ForwardContext, op: Op) -> None:
+    """Every element = value: every tangent element = value's tangent (zero if none)."""
+    ctx.clone(op)
+    arr = op.operands[1]
+    if ctx.act.shadowed(arr):
+        ctx.b.op("mem.fill", [ctx.tangent_or_zero(op.operands[0]), ctx.shadow_of(arr)])
+
+
+def jvp_copy(ctx: ForwardContext, op: Op) -> None:
+    """destination = source (or += source): the same of the tangents; a source without a
+    tangent copies zeros (and adds nothing)."""
+    ctx.clone(op)
+    src, dst = op.operands
+    if not ctx.act.shadowed(dst):
+        return
+    if ctx.act.shadowed(src):
+        ctx.b.op(op.name, [ctx.shadow_of(src), ctx.shadow_of(dst)])
+    elif op.name == "mem.copy":
+        sh = ctx.shadow_of(dst)
+        ctx.b.op("mem.fill", [zero(ctx.b, array_type(sh).dtype), sh])
+
+
 defrule("mem.alloc", jvp=jvp_alloc, vjp=vjp_lazy_shadow)
 defrule("mem.view", jvp=jvp_view, vjp=vjp_lazy_shadow)
 defrule("mem.load", jvp=jvp_load, vjp=vjp_load)
 defrule("mem.store", jvp=jvp_store, vjp=vjp_store)
 defrule("mem.accumulate", jvp=jvp_accumulate, vjp=vjp_store)
 defrule("mem.shape", jvp=constant_jvp, vjp=constant_vjp)   # an integer
-# these never carry a derivative in the programs AD reads (the error names the op where one
-# would)
-defrule("mem.bitcast", "mem.fill", "mem.copy", "mem.add_into", jvp=inert_jvp, vjp=inert_vjp)
+defrule("mem.fill", jvp=jvp_fill, vjp=inert_vjp)
+defrule("mem.copy", "mem.add_into", jvp=jvp_copy, vjp=inert_vjp)
+# in the reverse, fill/copy/add_into come only from derivative code (forward over reverse
+# reads them); the error names the op where a derivative reaches one
+defrule("mem.bitcast", jvp=inert_jvp, vjp=inert_vjp)

@@ -7,9 +7,9 @@ from __future__ import annotations
 
 from ...errors import where
 from ...ir.core import Block, Function, Op, Value, walk
-from ...ir.dialects import MATH_FUNCS
+from ...ir.dialects import MATH_BINARY, MATH_FUNCS
 from ...ir.types import ScalarType, lanes
-from . import faults, mpi_codegen, parallel, tape, vector
+from . import faults, linalg, mpi_codegen, parallel, tape, vector
 from .cache import boundscheck
 from .common import NP_TYPES, without_terminator
 from .rules import rule
@@ -17,7 +17,7 @@ from .vector import is_vector
 from .writer import Writer
 
 # the modules whose rules (rules.py) the writer needs besides this one's
-RULE_MODULES = (tape, parallel, mpi_codegen, vector)
+RULE_MODULES = (tape, parallel, mpi_codegen, vector, linalg)
 
 _BINARY = {"arith.add": "+", "arith.sub": "-", "arith.mul": "*", "arith.div": "/",
            "arith.floordiv": "//", "arith.mod": "%", "arith.pow": "**", "arith.shl": "<<",
@@ -28,7 +28,7 @@ _FORMS = {**{name: f"{{0}} {symbol} {{1}}" for name, symbol in _BINARY.items()},
           "arith.max": "{1} if {1} > {0} else {0}", "arith.select": "{1} if {0} else {2}"}
 _LOGIC = {"arith.and": "{0} and {1}", "arith.or": "{0} or {1}", "arith.not": "not {0}"}
 _CMP = {"eq": "==", "ne": "!=", "lt": "<", "le": "<=", "gt": ">", "ge": ">="}
-_MATH = {"floor": "np.floor", "ceil": "np.ceil", "abs": "abs"}
+_MATH = {"floor": "np.floor", "ceil": "np.ceil", "abs": "abs", "rint": "np.rint"}
 
 # No `cache=True` below: cache.py gives each function of a generated module numba's cache
 # itself, in the verified cache entry (numba's own cache would load unverified pickles).
@@ -123,8 +123,8 @@ def arith_const(w: Writer, op: Op, depth: int) -> None:
     """Nothing: constants are written inline where they are used (Writer.ref)."""
 
 
-@rule(*_FORMS, *_LOGIC, "arith.cmp", "arith.cast", *(f"math.{n}" for n in MATH_FUNCS),
-      "math.atan2", "mem.load", "mem.shape")
+@rule(*_FORMS, *_LOGIC, "arith.cmp", "arith.cast",
+      *(f"math.{n}" for n in (*MATH_FUNCS, *MATH_BINARY)), "mem.load", "mem.shape")
 def write_value(w: Writer, op: Op, depth: int) -> None:
     """An op computing one value from its operands: `x = <expression>`."""
     w.emit(depth, f"{vector.target(w, op.results[0])} = {expression(w, op)}")
@@ -373,7 +373,8 @@ def rt_assert(w: Writer, op, depth):
 @rule("func.return")
 def func_return(w: Writer, op, depth):
     vector.lanes_out(w, depth)
-    values = [w.ref(v) for v in op.operands] + [s.buffer for s in w.slots + w.arena]
+    values = [vector.returned(w, v, depth) for v in op.operands] + \
+        [s.buffer for s in w.slots + w.arena]
     w.emit(depth, f"return ({', '.join(values)}{',' if len(values) == 1 else ''})")
 
 

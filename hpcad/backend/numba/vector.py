@@ -80,7 +80,7 @@ def lanes_first(w: Writer) -> bool:
 def breaks_lanes(op: Op) -> bool:
     """Whether op must be written after the pending lane loop (not hoisted above it).
     Planning and writing must agree on this, so it looks at nothing but the op."""
-    return bool(op.regions) or op.dialect in ("mpi", "scf", "func", "par", "vec") \
+    return bool(op.regions) or op.dialect in ("mpi", "scf", "func", "par", "vec", "linalg") \
         or op.name in _BARRIERS
 
 
@@ -378,6 +378,20 @@ def lanes_out(w: Writer, depth: int) -> None:
         for line in transpose_lines(w, f"{name}_lanes", name, a.type.ndim,
                                        into_lanes_last=False):
             w.emit(depth, line)
+
+
+def returned(w: Writer, v: Value, depth: int) -> str:
+    """A returned array of vectors (the tangent of a returned array) reaches the caller
+    lanes first, (W, ...), as its shadow arguments do."""
+    name = w.ref(v)
+    if not (isinstance(v.type, ArrayType) and lanes(v.type) > 1) or lanes_first(w):
+        return name
+    out, nd = w.fresh(f"{name}_out"), v.type.ndim
+    dims = ", ".join(f"{name}.shape[{k}]" for k in range(nd))
+    w.emit(depth, f"{out} = np.empty(({w.width}, {dims}), {NP_TYPES[v.type.dtype.name]})")
+    for line in transpose_lines(w, out, name, nd, into_lanes_last=False):
+        w.emit(depth, line)
+    return out
 
 
 def transpose_lines(w: Writer, dst: str, src: str, ndim: int, into_lanes_last: bool) -> list[str]:

@@ -1,0 +1,239 @@
+"""Rules of the `linalg` dialect: matrix products are bilinear, so their derivatives are
+matrix products too (never element-wise tapes). For C = op(A) @ op(B): forward mode
+dC = op(dA) @ op(B) + op(A) @ op(dB); reverse mode adds C̄ @ op(B)ᵀ into Ā and op(A)ᵀ @ C̄
+into B̄ (an outer product where an operand is a vector) and zeroes C̄, which the product
+overwrote. The reverse sweep reads A and B as the product read them: the arrays as they
+are when nothing writes them afterwards; else a copy taken in the forward sweep beside a
+top-level product, or, in the body of a top-level for loop, a history with one copy per
+iteration (as the tape keeps one value per iteration of a load). Anything else whose
+operands change later (nested or while loops, checkpointed time loops) is refused."""
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import TYPE_CHECKING
+
+from ...checkpoint.tape import trip_count
+from ...errors import DifferentiationError, where
+from ...ir.core import Builder, Op, Value, walk
+from ...ir.dialects import in_parallel
+from ...ir.effects import writes
+from ...ir.types import ArrayType, element, i64
+from ..common import array_type, zero
+from ..custom import array_like
+from .registry import defrule
+
+if TYPE_CHECKING:
+    from ..regions import Region
+    from .context import ForwardContext, ReverseContext
+
+# (A, B, C̄, op's attributes) -> (op name, first, second, attributes) of an adjoint product
+Adjoint = Callable[[Value, Value, Value, dict[str, bool]], tuple[str, Value, Value,
+                                                                dict[str, bool]]]
+
+
+def product(b: Builder, name: str, x: Value, y: Value, out: Value,
+            ta: bool = False, tb: bool = False) -> None:
+    """out = op(x) @ op(y) (or the outer product of x and y); only true flags are written."""
+    attrs = {k: True for k, flag in (("transpose_a", ta), ("transpose_b", tb)) if flag}
+    b.op(name, [x, y, out], [], attrs)
+
+
+def _flags(attrs: dict[str, bool]) -> tuple[bool, bool]:
+    return bool(attrs.get("transpose_a")), bool(attrs.get("transpose_b"))
+
+
+def _matmul_adjoint_a(a: Value, b: Value, g: Value, attrs: dict[str, bool]) -> tuple[
+        str, Value, Value, dict[str, bool]]:
+    """Ā of op(A) @ op(B): C̄ op(B)ᵀ, transposed when A is; an outer product for a 1-D B."""
+    ta, tb = _flags(attrs)
+    if array_type(b).ndim == 1:   # y = op(A) x: Ā' = ȳ xᵀ
+        return ("linalg.outer", b, g, {}) if ta else ("linalg.outer", g, b, {})
+    if array_type(a).ndim == 1:   # y = x op(B): x̄ = op(B) ȳ
+        return "linalg.matmul", b, g, {"transpose_a": tb}
+    if ta:
+        return "linalg.matmul", b, g, {"transpose_a": tb, "transpose_b": True}
+    return "linalg.matmul", g, b, {"transpose_b": not tb}
+
+
+def _matmul_adjoint_b(a: Value, b: Value, g: Value, attrs: dict[str, bool]) -> tuple[
+        str, Value, Value, dict[str, bool]]:
+    """B̄ of op(A) @ op(B): op(A)ᵀ C̄, transposed when B is; an outer product for a 1-D A."""
+    ta, tb = _flags(attrs)
+    if array_type(a).ndim == 1:   # y = x op(B): B̄' = x ȳᵀ
+        return ("linalg.outer", g, a, {}) if tb else ("linalg.outer", a, g, {})
+    if array_type(b).ndim == 1:   # y = op(A) x: x̄ = op(A)ᵀ ȳ
+        return "linalg.matmul", a, g, {"transpose_a": not ta}
+    if tb:
+        return "linalg.matmul", g, a, {"transpose_a": True, "transpose_b": ta}
+    return "linalg.matmul", a, g, {"transpose_a": not ta}
+
+
+def _outer_adjoint_x(x: Value, y: Value, g: Value, attrs: dict[str, bool]) -> tuple[
+        str, Value, Value, dict[str, bool]]:
+    return "linalg.matmul", g, y, {}            # x̄ = Ō y
+
+
+def _outer_adjoint_y(x: Value, y: Value, g: Value, attrs: dict[str, bool]) -> tuple[
+        str, Value, Value, dict[str, bool]]:
+    return "linalg.matmul", g, x, {"transpose_a": True}   # ȳ = Ōᵀ x
+
+
+# op -> the adjoint products of its first and second operands
+ADJOINTS: dict[str, tuple[Adjoint, Adjoint]] = {
+    "linalg.matmul": (_matmul_adjoint_a, _matmul_adjoint_b),
+    "linalg.outer": (_outer_adjoint_x, _outer_adjoint_y),
+}
+
+
+def jvp_bilinear(ctx: ForwardContext, op: Op) -> None:
+    """d(x ∘ y) = dx ∘ y + x ∘ dy, each term the op itself on a tangent."""
+    new = ctx.clone(op)
+    x, y, out = op.operands
+    if not ctx.act.shadowed(out):
+        return
+    nx, ny, _ = new.operands
+    d_out = ctx.shadow_of(out)
+    ta, tb = _flags(op.attrs)
+    terms = [(ctx.shadow_of(x), ny)] if ctx.act.shadowed(x) else []
+    terms += [(nx, ctx.shadow_of(y))] if ctx.act.shadowed(y) else []
+    if not terms:
+        ctx.b.op("mem.fill", [zero(ctx.b, element(array_type(d_out).dtype)), d_out])
+        return
+    product(ctx.b, op.name, *terms[0], d_out, ta, tb)
+    for first, second in terms[1:]:
+        part = array_like(ctx.b, d_out, fill="empty")
+        product(ctx.b, op.name, first, second, part, ta, tb)
+        ctx.b.op("mem.add_into", [part, d_out])
+
+
+def vjp_bilinear(ctx: ReverseContext, op: Op, region: Region) -> None:
+    """Each shadowed operand gets its adjoint product of C̄ (computed before C̄ is zeroed)."""
+    x, y, out = op.operands
+    targets = [k for k, v in enumerate((x, y)) if ctx.act.shadowed(v)]
+    if not ctx.act.shadowed(out) or not targets:
+        return
+    if in_parallel(op):
+        raise DifferentiationError(
+            f"{where(op.loc)}: a matrix product inside a parallel loop (prange) has no "
+            f"reverse-mode rule yet (its adjoints would race); move the product out of the "
+            f"parallel loop")
+    g = ctx.shadow(out, region)
+    first_operand, second_operand = (_read_again(ctx, op, v, region) if 1 - k in targets
+                                     else v for k, v in enumerate((x, y)))
+    parts = []
+    for k in targets:
+        name, first, second, attrs = ADJOINTS[op.name][k](first_operand, second_operand, g,
+                                                             op.attrs)
+        target = ctx.shadow((x, y)[k], region)
+        part = array_like(ctx.b, target, fill="empty")
+        product(ctx.b, name, first, second, part, *_flags(attrs))
+        parts.append((part, target))
+    ctx.b.op("mem.fill", [zero(ctx.b, element(array_type(g).dtype)), g])
+    for part, target in parts:
+        ctx.b.op("mem.add_into", [part, target])
+
+
+def _read_again(ctx: ReverseContext, op: Op, arr: Value, region: Region) -> Value:
+    """arr as op read it, for the reverse sweep: arr itself when nothing writes it after op,
+    else (op at top level) a copy made just before op in the forward sweep."""
+    visible = _visible(ctx, arr, region)
+    later = _later_write(ctx, op, arr)
+    if later is None:
+        return visible
+    if op.parent is ctx.fn.body:
+        return _snapshot(ctx, op, arr, region)
+    history = _history(ctx, op, arr, region)
+    if history is None:
+        raise DifferentiationError(
+            f"{where(op.loc)}: the reverse sweep of this matrix product needs the values "
+            f"'{arr.name or 'its operand'}' had here, but {where(later.loc)} overwrites it "
+            f"later in the same loop; compute the product into a new array, or write the "
+            f"changed values to another array")
+    return history
+
+
+def _later_write(ctx: ReverseContext, op: Op, arr: Value) -> Op | None:
+    """An op that writes arr (its alias class) from op's top-level op on, but op itself."""
+    body, key = ctx.fn.body, ctx.act.key
+    for top in body.ops[ctx.position(op, body):]:
+        for o in [top, *(x for r in top.regions for x in walk(r))]:
+            if o is not op and any(key(w) == key(arr) for w in writes(o)):
+                return o
+    return None
+
+
+def _visible(ctx: ReverseContext, arr: Value, region: Region) -> Value:
+    """A primal array as the reverse of region sees it (a view made inside a loop is made
+    again from its base)."""
+    if ctx.region_of(arr, region).top:
+        return ctx.vmap[arr]
+    owner = arr.owner
+    if isinstance(owner, Op) and owner.name in ("mem.view", "mem.bitcast"):
+        base = _visible(ctx, owner.operands[0], region)
+        return ctx.b.op1(owner.name, [base] + [ctx.primal(v, region)
+                                               for v in owner.operands[1:]],
+                         arr.type, owner.attrs)
+    raise DifferentiationError(
+        f"{where(getattr(owner, 'loc', None))}: the reverse sweep of a matrix product needs "
+        f"array '{arr.name or 'operand'}', which is created inside a loop; create it before "
+        f"the loop and fill it in the loop")
+
+
+def _forward_copy(ctx: ReverseContext, op: Op, region: Region) -> Builder:
+    """A builder inserting just before op's copy in region's forward sweep."""
+    mapped = [ctx.vmap.get(v, v) for v in op.operands]
+    b = Builder(region.fwd, op.loc)
+    b.index = next(k for k, c in enumerate(region.fwd.ops)
+                   if c.name == op.name and c.operands == mapped)
+    return b
+
+
+def _snapshot(ctx: ReverseContext, op: Op, arr: Value, region: Region) -> Value:
+    """A copy of arr taken in the forward sweep just before op's copy there (op is a
+    top-level op, so the copy is visible to the whole reverse sweep)."""
+    b = _forward_copy(ctx, op, region)
+    copy = array_like(b, ctx.vmap[arr], fill="empty")
+    b.op("mem.copy", [ctx.vmap[arr], copy])
+    return copy
+
+
+def _history(ctx: ReverseContext, op: Op, arr: Value, region: Region) -> Value | None:
+    """For op in the body of a top-level for loop (not a checkpointed time loop) and arr an
+    array from outside the loop: a history of arr, one copy per iteration (allocated before
+    the loop, each filled just before op's copy in the forward sweep); the reverse of an
+    iteration reads its own. None where that does not apply."""
+    loop = op.parent.parent if op.parent is not None else None
+    strategy = getattr(ctx, "strategy", None)
+    top = region.parent
+    if loop is None or loop.name != "scf.for" or loop.parent is not ctx.fn.body \
+            or getattr(strategy, "loop", None) is loop or top is None or not top.top \
+            or not ctx.region_of(arr, region).top:
+        return None
+    fwd_loop = next(c for c in top.fwd.ops if c.regions and c.regions[0] is region.fwd)
+    lb, ub, step = fwd_loop.operands[:3]
+    b = Builder(top.fwd, loop.loc)
+    b.index = top.fwd.ops.index(fwd_loop)
+    source, t = ctx.vmap[arr], array_type(arr)
+    dims = [b.op1("mem.shape", [source], i64, {"axis": k}) for k in range(t.ndim)]
+    history = b.op1("mem.alloc", [trip_count(b, lb, ub, step), *dims],
+                    ArrayType(t.dtype, t.ndim + 1, "C"), {"fill": "empty"})
+    fb = _forward_copy(ctx, op, region)
+    fb.op("mem.copy", [source, _entry(fb, history, region.fwd.args[0], lb, step, dims)])
+    iv, lb, step = (ctx.primal(v, region) for v in (loop.regions[0].args[0], loop.operands[0],
+                                                    loop.operands[2]))
+    return _entry(ctx.b, history, iv, lb, step, dims)
+
+
+def _entry(b: Builder, history: Value, iv: Value, lb: Value, step: Value,
+           dims: list[Value]) -> Value:
+    """history[(iv - lb) // step], a view."""
+    k = b.op1("arith.floordiv", [b.op1("arith.sub", [iv, lb], i64), step], i64)
+    zero_i = b.op1("arith.const", [], i64, {"value": 0})
+    bounds = [x for d in dims for x in (zero_i, d)]
+    t = array_type(history)
+    entry: Value = b.op1("mem.view", [history, k, *bounds],
+                         ArrayType(t.dtype, t.ndim - 1, "C"), {"dims": "i" + "s" * len(dims)})
+    return entry
+
+
+defrule("linalg.matmul", "linalg.outer", jvp=jvp_bilinear, vjp=vjp_bilinear)

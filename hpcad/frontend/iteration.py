@@ -1,0 +1,204 @@
+"""What a `for` loop iterates over, as numba's nopython mode allows: range(), arrays (the
+elements of a 1-D array, the sub-array views a[k] of an n-D one; a slice iterates over its
+view, an array expression over its value computed before the loop, as in NumPy),
+enumerate() and zip() of those, nested. Each is a `Source`: a length (i64, computed before
+the loop) and the item at position k (emitted in the body), so every such loop lowers to the
+plain `scf.for` over k in [0, length) that statements.stmt_for builds, and AD, parallel
+loops and the passes see nothing new. To add an iterable: a Source class and a row in CALLS
+(or a case in `source`)."""
+from __future__ import annotations
+
+import ast
+import builtins
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+from ..ir.core import Value
+from ..ir.dialects import int_const
+from ..ir.types import ArrayType, ScalarType, i1, i64
+from . import arrays
+
+if TYPE_CHECKING:
+    from .context import LoweringContext
+
+Item = Value | tuple
+
+
+class Source:
+    """An iterable: its length, and its item at position k (0 <= k < length)."""
+
+    def length(self, ctx: LoweringContext) -> Value:
+        raise NotImplementedError
+
+    def item(self, ctx: LoweringContext, k: Value) -> Item:
+        raise NotImplementedError
+
+
+@dataclass
+class RangeSource(Source):
+    """range(lb, ub, step): the item at k is lb + k * step."""
+    lb: Value
+    ub: Value
+    step: Value
+    node: ast.AST
+
+    def length(self, ctx: LoweringContext) -> Value:
+        """len(range(lb, ub, step)) = max(0, (ub - lb + step - sign(step)) // step)."""
+        b = ctx.builder
+        c = int_const(self.step)
+        if c is None or c == 0:
+            zero = ctx.const(0, i64)
+            ctx.runtime_check(b.op1("arith.cmp", [self.step, zero], i1, {"pred": "ne"}),
+                              "range() step must not be zero; give the loop a non-zero step",
+                              self.node)
+            up = b.op1("arith.cmp", [self.step, zero], i1, {"pred": "gt"})
+            sign = b.op1("arith.select", [up, ctx.const(1, i64), ctx.const(-1, i64)], i64)
+        else:
+            sign = ctx.const(1 if c > 0 else -1, i64)
+        span = b.op1("arith.sub", [self.ub, self.lb], i64)
+        if c != 1:
+            span = b.op1("arith.add", [span, b.op1("arith.sub", [self.step, sign], i64)], i64)
+            span = b.op1("arith.floordiv", [span, self.step], i64)
+        return b.op1("arith.max", [span, ctx.const(0, i64)], i64)
+
+    def item(self, ctx: LoweringContext, k: Value) -> Item:
+        offset = k if int_const(self.step) == 1 else \
+            ctx.builder.op1("arith.mul", [k, self.step], i64)
+        if int_const(self.lb) == 0:
+            return offset
+        return ctx.builder.op1("arith.add", [self.lb, offset], i64)
+
+
+@dataclass
+class ArraySource(Source):
+    """An array: its elements (1-D) or the views a[k] along its first axis (n-D)."""
+    array: Value
+
+    def length(self, ctx: LoweringContext) -> Value:
+        return ctx.builder.op1("mem.shape", [self.array], i64, {"axis": 0})
+
+    def item(self, ctx: LoweringContext, k: Value) -> Item:
+        t = self.array.type
+        assert isinstance(t, ArrayType)
+        if t.ndim == 1:
+            return ctx.builder.op1("mem.load", [self.array, k], t.dtype)
+        bounds: list[Value] = []
+        for axis in range(1, t.ndim):
+            bounds += [ctx.const(0, i64),
+                       ctx.builder.op1("mem.shape", [self.array], i64, {"axis": axis})]
+        row = ArrayType(t.dtype, t.ndim - 1, t.layout)
+        return ctx.builder.op1("mem.view", [self.array, k] + bounds, row,
+                               {"dims": "i" + "s" * (t.ndim - 1)})
+
+
+@dataclass
+class StridedSource(Source):
+    """A 1-D slice with a step (a[::2]): its elements, read from the base array in the loop
+    (as a NumPy view is read: what the body writes into the base, later items see)."""
+    expr: arrays.ArrayExpr
+
+    def length(self, ctx: LoweringContext) -> Value:
+        return self.expr.extents(ctx)[0]
+
+    def item(self, ctx: LoweringContext, k: Value) -> Item:
+        return self.expr.element(ctx, [k])
+
+
+@dataclass
+class EnumerateSource(Source):
+    """enumerate(inner, start): the item at k is (start + k, inner's item at k)."""
+    inner: Source
+    start: Value
+
+    def length(self, ctx: LoweringContext) -> Value:
+        return self.inner.length(ctx)
+
+    def item(self, ctx: LoweringContext, k: Value) -> Item:
+        count = k if int_const(self.start) == 0 else \
+            ctx.builder.op1("arith.add", [self.start, k], i64)
+        return (count, self.inner.item(ctx, k))
+
+
+@dataclass
+class ZipSource(Source):
+    """zip(a, b, ...): as long as the shortest (with strict=True: all must be as long, a
+    KernelAssertionError otherwise); the item at k is the tuple of their items at k."""
+    sources: list[Source]
+    strict: bool
+    node: ast.AST
+
+    def length(self, ctx: LoweringContext) -> Value:
+        lengths = [s.length(ctx) for s in self.sources]
+        shortest = lengths[0]
+        for n in lengths[1:]:
+            if self.strict:
+                same = ctx.builder.op1("arith.cmp", [shortest, n], i1, {"pred": "eq"})
+                ctx.runtime_check(same, "zip(strict=True) of sequences of different "
+                                        "lengths; make them equally long, or drop "
+                                        "strict=True to stop at the shortest", self.node)
+            shortest = ctx.builder.op1("arith.min", [shortest, n], i64)
+        return shortest
+
+    def item(self, ctx: LoweringContext, k: Value) -> Item:
+        return tuple(s.item(ctx, k) for s in self.sources)
+
+
+def _range(ctx: LoweringContext, node: ast.Call) -> Source:
+    if node.keywords or not 1 <= len(node.args) <= 3:
+        ctx.unsupported(node, "range() with keywords or more than 3 arguments")
+    lb, ub, step = ctx.range_bounds(node)
+    return RangeSource(lb, ub, step, node)
+
+
+def _enumerate(ctx: LoweringContext, node: ast.Call) -> Source:
+    if node.keywords or not 1 <= len(node.args) <= 2:
+        ctx.unsupported(node, "this call of enumerate()",
+                        "write enumerate(a) or enumerate(a, start), start by position "
+                        "(as numba takes it)")
+    start = ctx.coerce_index(ctx.expr(node.args[1]), node) if len(node.args) == 2 \
+        else ctx.const(0, i64)
+    return EnumerateSource(source(ctx, node.args[0]), start)
+
+
+def _zip(ctx: LoweringContext, node: ast.Call) -> Source:
+    strict = False
+    for kw in node.keywords:
+        value = ctx.static_value(kw.value) if not isinstance(kw.value, ast.Constant) \
+            else kw.value.value
+        if kw.arg != "strict" or not isinstance(value, bool):
+            ctx.unsupported(node, f"zip() with the keyword `{kw.arg}=`",
+                            "zip takes the sequences and at most strict=True or False")
+        strict = value
+    if not node.args:
+        ctx.unsupported(node, "zip() of nothing", "zip at least one array or range()")
+    return ZipSource([source(ctx, a) for a in node.args], strict, node)
+
+
+# the built-ins a loop may iterate over -> how to read their call
+CALLS = {builtins.range: _range, builtins.enumerate: _enumerate, builtins.zip: _zip}
+
+
+def source(ctx: LoweringContext, node: ast.AST) -> Source:
+    """The Source of a loop's iterable (the arrays it reads evaluated here, once)."""
+    if isinstance(node, ast.Call):
+        read = CALLS.get(ctx.static_value(node.func))
+        if read is not None:
+            return read(ctx, node)
+    value = ctx.expr(node)
+    if isinstance(value, arrays.ArrayExpr):
+        if isinstance(value, arrays.Sliced) and not value.plain_view:
+            if value.ndim != 1:
+                ctx.unsupported(node, "a `for` loop over the rows of a slice with a step or "
+                                      "np.newaxis", "loop over range() and index the array")
+            return StridedSource(value)
+        value = arrays.bind(ctx, value, node)   # a slice's view, an expression's new array
+    if isinstance(value, Value) and isinstance(value.type, ArrayType):
+        return ArraySource(value)
+    if isinstance(value, tuple):
+        ctx.unsupported(node, "a `for` loop over a tuple",
+                        "put the values in an array and loop over it, or index the tuple "
+                        "with constants")
+    what = "a number" if isinstance(value, Value) and isinstance(value.type, ScalarType) \
+        else "this object"
+    ctx.unsupported(node, f"a `for` loop over {what}",
+                    "loop over range(), an array, enumerate() or zip() of those")

@@ -1,0 +1,185 @@
+"""Linear algebra in kernels: `A @ B`, `np.matmul`, `np.dot`, `a.dot(b)`, `np.outer`, `.T` and
+`np.transpose`. A product of matrices and vectors is one `linalg.matmul` op writing a fresh
+array (a BLAS call in the numba backend, a matrix product again in its derivatives:
+ad/rules/linalg.py); the dot of two vectors is a sum loop, like any reduction. A transpose is
+a lazy `Transposed` array expression: a product reads a transposed array through the op's
+transpose flag (no copy), anything else reads its elements with the indices swapped.
+Operands that are other array expressions are computed into arrays first."""
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+import numpy as np
+
+from ..ir.core import Value
+from ..ir.types import ArrayType, f64, i1, i64, promote
+from . import arrays
+
+if TYPE_CHECKING:
+    from .context import LoweringContext
+
+
+class Transposed(arrays.ArrayExpr):
+    """The transpose of an array expression (its axes reversed); `source` is the array Value
+    it transposes, when it is one (a product then sets a flag instead of reading it)."""
+
+    view_like = True   # NumPy binds a view; a name bound to one holds a copy (statements.py)
+
+    def __init__(self, inner: arrays.ArrayExpr, source: Value | None):
+        self.inner, self.source = inner, source
+        self.dtype, self.ndim = inner.dtype, inner.ndim
+
+    def dims(self, ctx):
+        return self.inner.dims(ctx)[::-1]
+
+    def one(self, axis):
+        return self.inner.one(self.ndim - 1 - axis)
+
+    def element(self, ctx, idx):
+        return self.inner.element(ctx, list(idx)[::-1])
+
+    def reads(self):   # never the positions a store into the inner array writes
+        return [(arr, ("transposed", key)) for arr, key in self.inner.reads()]
+
+
+def transpose(ctx: LoweringContext, v, node):
+    """`v.T`, `np.transpose(v)`: a vector as it is, else the axes reversed (lazily)."""
+    e = arrays.as_expr(ctx, v, node)
+    if e is None:
+        ctx.unsupported(node, "the transpose of a scalar")
+    if isinstance(e, Transposed):
+        return e.source if e.source is not None else e.inner
+    if e.ndim == 1:
+        return v
+    return Transposed(e, v if isinstance(v, Value) else None)
+
+
+def product(ctx: LoweringContext, a, b, node, what: str = "a matrix product (@)"):
+    """a @ b for arrays of one or two dimensions: a scalar for two vectors, else a new
+    array."""
+    if not (arrays.is_array(a) and arrays.is_array(b)):
+        ctx.unsupported(node, f"{what} with a scalar operand",
+                        "multiply by a scalar with *")
+    (x, ta), (y, tb) = _operand(ctx, a, node, what), _operand(ctx, b, node, what)
+    t = _float_type(x, y)
+    x, y = _as_type(ctx, x, t, node), _as_type(ctx, y, t, node)
+    rows, inner_a = _axes(ctx, x, ta, left=True)
+    inner_b, cols = _axes(ctx, y, tb, left=False)
+    _check_inner(ctx, inner_a, inner_b, node)
+    if rows is None and cols is None:
+        return _vector_dot(ctx, x, y, node)
+    shape = [d.value for d in (rows, cols) if d is not None]
+    out = ctx.builder.op1("mem.alloc", shape, ArrayType(t, len(shape), "C"), {"fill": "empty"})
+    attrs = {k: True for k, flag in (("transpose_a", ta), ("transpose_b", tb)) if flag}
+    ctx.builder.op("linalg.matmul", [x, y, out], [], attrs)
+    return out
+
+
+def dot(ctx: LoweringContext, a, b, node):
+    """np.dot / a.dot(b): a product, or a scalar times an array."""
+    if not (arrays.is_array(a) and arrays.is_array(b)):
+        return arrays.elementwise(ctx, lambda c, vs: c.builder.op1(
+            "arith.mul", *_promoted(c, vs)), [a, b], node)
+    return product(ctx, a, b, node, "np.dot")
+
+
+def method_dot(ctx: LoweringContext, base, node):
+    """a.dot(b)."""
+    if len(node.args) != 1 or node.keywords:
+        ctx.unsupported(node, "a.dot() without exactly one argument", "write a.dot(b)")
+    return dot(ctx, base, ctx.expr(node.args[0]), node)
+
+
+def outer(ctx: LoweringContext, a, b, node):
+    """np.outer of two vectors: a new matrix."""
+    (x, _), (y, _) = _operand(ctx, a, node, "np.outer"), _operand(ctx, b, node, "np.outer")
+    if x.type.ndim != 1 or y.type.ndim != 1:
+        ctx.unsupported(node, "np.outer of arrays that are not 1-D",
+                        "pass vectors, e.g. np.outer(a.ravel(), b.ravel())")
+    t = _float_type(x, y)
+    x, y = _as_type(ctx, x, t, node), _as_type(ctx, y, t, node)
+    shape = [ctx.builder.op1("mem.shape", [v], i64, {"axis": 0}) for v in (x, y)]
+    out = ctx.builder.op1("mem.alloc", shape, ArrayType(t, 2, "C"), {"fill": "empty"})
+    ctx.builder.op("linalg.outer", [x, y, out], [])
+    return out
+
+
+def _promoted(ctx: LoweringContext, vs: list[Value]) -> tuple[list[Value], object]:
+    t = promote(vs[0].type, vs[1].type)
+    return [ctx.coerce(v, t) for v in vs], t
+
+
+def _operand(ctx: LoweringContext, v, node, what: str) -> tuple[Value, bool]:
+    """An operand as an array Value and whether the product reads it transposed."""
+    if isinstance(v, Transposed) and v.source is not None and v.ndim == 2:
+        return v.source, True
+    arr = arrays.as_array_value(ctx, v, node)
+    if arr.type.ndim > 2:
+        ctx.unsupported(node, f"{what} of a {arr.type.ndim}-D array",
+                        "multiply 2-D slices of it in a loop")
+    return arr, False
+
+
+def _float_type(x: Value, y: Value):
+    t = promote(x.type.dtype, y.type.dtype)
+    return t if t.is_float else f64
+
+
+def _as_type(ctx: LoweringContext, arr: Value, t, node) -> Value:
+    """arr, or a copy of it converted to the float type t."""
+    if arr.type.dtype == t:
+        return arr
+    return arrays.materialize(ctx, arrays.elementwise(
+        ctx, lambda c, vs: c.coerce(vs[0], t), [arr], node), node)
+
+
+def _axes(ctx: LoweringContext, arr: Value, transposed: bool, left: bool):
+    """(outer axis or None for a vector, inner axis) of a left operand; (inner, outer) of a
+    right one. Axes are arrays.Dim (lengths known equal compare equal)."""
+    dims = arrays.as_expr(ctx, arr, None).dims(ctx)
+    if len(dims) == 1:
+        return (None, dims[0]) if left else (dims[0], None)
+    first, second = dims[::-1] if transposed else dims
+    return first, second
+
+
+def _check_inner(ctx: LoweringContext, a: arrays.Dim, b: arrays.Dim, node) -> None:
+    if a.same(b):
+        return
+    same = ctx.builder.op1("arith.cmp", [a.value, b.value], i1, {"pred": "eq"})
+    ctx.runtime_check(same, "matrix product of arrays whose inner axes have different "
+                            "lengths (the left operand's last axis must be as long as the "
+                            "right operand's first)", node)
+
+
+def _vector_dot(ctx: LoweringContext, x: Value, y: Value, node) -> Value:
+    """The sum of x[i] * y[i] (a reduction loop)."""
+    n = ctx.builder.op1("mem.shape", [x], i64, {"axis": 0})
+    t = x.type.dtype
+
+    def body(ivs, accs):
+        xi = ctx.builder.op1("mem.load", [x, ivs[0]], t)
+        yi = ctx.builder.op1("mem.load", [y, ivs[0]], t)
+        return [ctx.builder.op1("arith.add", [accs[0], ctx.builder.op1(
+            "arith.mul", [xi, yi], t)], t)]
+    (total,) = arrays.loop_nest(ctx, [n], body, node, carried=[ctx.const(0.0, t)],
+                                kinds=["add"])
+    return total
+
+
+# function object -> how a call of it lowers: (ctx, argument values, node) -> value
+FUNCTIONS = {
+    np.matmul: lambda ctx, args, node: product(ctx, *args, node, "np.matmul"),
+    np.dot: lambda ctx, args, node: dot(ctx, *args, node),
+    np.outer: lambda ctx, args, node: outer(ctx, *args, node),
+    np.transpose: lambda ctx, args, node: transpose(ctx, *args, node),
+}
+_ARITY = {np.matmul: 2, np.dot: 2, np.outer: 2, np.transpose: 1}
+
+
+def call(ctx: LoweringContext, obj, node):
+    """The intrinsic rule of the functions in FUNCTIONS (frontend/expressions.py)."""
+    if len(node.args) != _ARITY[obj] or node.keywords:
+        ctx.unsupported(node, f"np.{obj.__name__} with these arguments",
+                        f"pass {_ARITY[obj]} positional argument(s), no out= or axes=")
+    return FUNCTIONS[obj](ctx, [ctx.expr(a) for a in node.args], node)

@@ -1,0 +1,284 @@
+"""Matrix products in kernels (`@`, np.matmul, np.dot, a.dot, np.outer, .T, np.transpose):
+the primal equals numba.njit of the same source, derivatives match central finite
+differences and each other (harness.check_case), batched derivatives equal W separate calls
+(width_check.py), on both backends; the derivatives are products too (linalg ops in the
+derivative IR, no element loops); an operand overwritten after a product still gets the
+right gradient, or a clear error where hpcad cannot keep its old values."""
+import math
+
+import numba
+import numpy as np
+import pytest
+
+import hpcad as ad
+from hpcad.cli import default_activity, specialization
+from hpcad.errors import DifferentiationError, KernelAssertionError
+from hpcad.ir.core import walk
+from tests.ad.harness import BACKENDS, case_rng, check_case, on_backends, relative_error
+from tests.ad.kernels import Case
+from tests.ad.width_check import check_forward, check_reverse
+
+
+@ad.kernel
+def gemm_nt(A, B, u, v):
+    D = A @ B.T
+    return np.dot(u, D @ v)
+
+
+@ad.kernel
+def vector_matrix(x, A):
+    y = np.dot(x, A)
+    return y.dot(np.sin(y))
+
+
+@ad.kernel
+def at_b(A, B, u, v):
+    C = np.transpose(A) @ B
+    return np.dot(u, C.dot(v))
+
+
+@ad.kernel
+def matmul_function(A, x, u):
+    return np.dot(u, np.matmul(A, np.sin(x)))
+
+
+@ad.kernel
+def outer_product(x, y, u, v):
+    P = np.outer(x, np.cos(y))
+    return np.dot(u, P @ v)
+
+
+@ad.kernel
+def transpose_in_expression(A, u, v):
+    E = np.exp(A.T) * 0.5
+    return np.dot(u, E @ v)
+
+
+@ad.kernel
+def mlp_layer(W, x, b, c):
+    h = np.tanh(W @ x + b)
+    return np.dot(c, h)
+
+
+@ad.kernel
+def gram_and_square(A, u, v):
+    G = A.T @ A
+    S = A @ A.T
+    return np.dot(u, G @ v) + np.dot(S[0], S[1]) + np.dot(u, (G @ G) @ v)
+
+
+@ad.kernel
+def view_operands(A, B, u, v):
+    C = A[1:, :] @ B[:, ::2]
+    return np.dot(u[1:], C @ v[:C.shape[1]])
+
+
+@ad.kernel
+def prange_around_product(A, B, x):
+    n = x.shape[0]
+    y = np.empty(n)
+    for i in numba.prange(n):
+        y[i] = math.sin(x[i])
+    z = (A @ B) @ y
+    s = 0.0
+    for i in numba.prange(n):
+        s += z[i] * z[i]
+    return s
+
+
+@ad.kernel
+def overwritten_after_product(A, B, u, v):
+    C = A @ B
+    for i in range(A.shape[0]):
+        for j in range(A.shape[1]):
+            A[i, j] = A[i, j] * A[i, j]
+    return np.dot(u, C @ v) + np.dot(u, A @ u)
+
+
+def _on(kernel, backend):
+    """The kernel run on `backend`."""
+    return ad.kernel(kernel.py_func, backend=backend, parallel=kernel.parallel)
+
+
+def _normal(*shapes, dtype=np.float64):
+    return lambda rng: tuple(rng.standard_normal(s).astype(dtype) for s in shapes)
+
+
+CASES = [
+    Case("gemm_nt", gemm_nt, _normal((4, 3), (5, 3), (4,), (5,))),
+    Case("vector_matrix", vector_matrix, _normal((4,), (4, 3))),
+    Case("at_b", at_b, _normal((3, 4), (3, 5), (4,), (5,))),
+    Case("matmul_function", matmul_function, _normal((4, 3), (3,), (4,))),
+    Case("outer_product", outer_product, _normal((4,), (3,), (4,), (3,))),
+    Case("transpose_in_expression", transpose_in_expression, _normal((3, 4), (4,), (3,))),
+    Case("mlp_layer", mlp_layer, _normal((5, 3), (3,), (5,), (5,))),
+    Case("gram_and_square", gram_and_square, _normal((3, 4), (4,), (4,))),
+    Case("view_operands", view_operands, _normal((5, 3), (3, 6), (5,), (4,))),
+    Case("prange_around_product", prange_around_product, _normal((4, 3), (3, 4), (4,))),
+    Case("overwritten_after_product", overwritten_after_product,
+         _normal((3, 3), (3, 4), (3,), (4,))),
+]
+FAST_ON_NUMBA = ("gemm_nt", "overwritten_after_product")
+NUMPY_ONLY = ("matmul_function",)   # numba.njit has no np.matmul: compared with NumPy
+
+
+@pytest.mark.filterwarnings("ignore::numba.NumbaPerformanceWarning")   # numba's, on views
+@pytest.mark.parametrize("backend", BACKENDS)
+@pytest.mark.parametrize("case", [pytest.param(c, id=c.name) for c in CASES])
+def test_primal_equals_numba_njit(case, backend):
+    args = case.make_args(case_rng(case))
+    reference = case.kernel.py_func if case.name in NUMPY_ONLY else \
+        numba.njit(case.kernel.py_func)
+    expected = reference(*[np.copy(a) for a in args])
+    got = _on(case.kernel, backend)(*[np.copy(a) for a in args])
+    assert relative_error(got, expected) <= 1e-12
+
+
+@on_backends(CASES, fast_on_numba=FAST_ON_NUMBA)
+def test_derivatives_match_finite_differences(case, backend):
+    check_case(case, backend)
+
+
+@on_backends(CASES, fast_on_numba=FAST_ON_NUMBA)
+def test_width_3_equals_three_calls(case, backend):
+    rng = case_rng(case)
+    args = case.make_args(rng)
+    check_forward(case.kernel, args, 3, backend, rng)
+    check_reverse(case.kernel, args, 3, backend, rng)
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_float32_product(backend):
+    @ad.kernel
+    def gemm32(A, B, u, v):
+        return np.dot(u, (A @ B) @ v)
+    rng = np.random.default_rng(0)
+    args = _normal((4, 3), (3, 5), (4,), (5,), dtype=np.float32)(rng)
+    expected = numba.njit(gemm32.py_func)(*args)
+    assert relative_error(_on(gemm32, backend)(*args), expected) <= 1e-6
+    grads = ad.grad(gemm32, argnums=(0, 1), backend=backend)(*args)
+    A, B, u, v = (a.astype(np.float64) for a in args)
+    assert relative_error(grads[0], np.outer(u, B @ v)) <= 1e-5
+    assert relative_error(grads[1], np.outer(A.T @ u, v)) <= 1e-5
+
+
+@pytest.mark.parametrize("mode, counts", [("forward", {"linalg.matmul": 6}),
+                                           ("reverse", {"linalg.matmul": 5, "linalg.outer": 1})])
+def test_derivatives_are_products(mode, counts):
+    """gemm_nt's two products: forward adds a product per operand with a tangent (2 + 2);
+    reverse adds, for D @ v, an outer product (D's adjoint) and a product (v's), for
+    A @ B.T one product per operand."""
+    spec = specialization(gemm_nt, "f64[:,::1], f64[:,::1], f64[::1], f64[::1]")
+    fn = spec.derivative(mode, default_activity(spec), True)
+    names = [op.name for op in walk(fn.body)]
+    assert {name: names.count(name) for name in counts} == counts
+
+
+@ad.kernel
+def linear_steps(u, M, w, nsteps):
+    """Each step reads u in a product, then overwrites it: the reverse of a step reads the u
+    of that step (a history of u, one copy per iteration)."""
+    for t in range(nsteps):
+        f = M @ u
+        for i in range(u.shape[0]):
+            u[i] = u[i] + 0.1 * math.tanh(f[i])
+    return np.dot(w, u)
+
+
+LINEAR_STEPS = Case("linear_steps", linear_steps,
+                    lambda rng: (rng.standard_normal(4), rng.standard_normal((4, 4)),
+                                 rng.standard_normal(4), 3))
+
+
+@on_backends([LINEAR_STEPS], fast_on_numba=("linear_steps",))
+def test_operand_overwritten_later_in_its_loop(case, backend):
+    args = case.make_args(case_rng(case))
+    expected = numba.njit(linear_steps.py_func)(np.copy(args[0]), *args[1:])
+    assert relative_error(_on(linear_steps, backend)(np.copy(args[0]), *args[1:]),
+                          expected) <= 1e-12
+    check_case(case, backend)
+    rng = case_rng(case)
+    check_reverse(case.kernel, args, 3, backend, rng)
+
+
+@ad.kernel
+def overwritten_in_inner_loop(A, u, v, steps):
+    s = 0.0
+    for t in range(steps):
+        for r in range(2):
+            s += np.dot(u, A @ v)
+        for i in range(A.shape[0]):
+            A[i, 0] = 0.5 * A[i, 0]
+    return s
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_operand_overwritten_around_an_inner_loop_is_a_clear_error(backend):
+    args = _normal((3, 4), (3,), (4,))(np.random.default_rng(1)) + (2,)
+    with pytest.raises(DifferentiationError, match=r"test_linalg.py:\d+: the reverse sweep "
+                                                  r"of this matrix product needs the values "
+                                                  r"'A' had here"):
+        ad.grad(overwritten_in_inner_loop, argnums=2, backend=backend)(*args)   # v's needs A
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_mismatched_inner_axes_stop_the_kernel(backend):
+    rng = np.random.default_rng(2)
+    A, B, u, v = _normal((4, 3), (5, 2), (4,), (5,))(rng)
+    with pytest.raises(KernelAssertionError, match="inner axes have different lengths"):
+        _on(gemm_nt, backend)(A, B, u, v)
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_parallel_true_kernel(backend):
+    """@ad.kernel(parallel=True): the vector dots and element-wise parts become parallel
+    loops around the products."""
+    kernel = ad.kernel(mlp_layer.py_func, parallel=True)
+    case = Case("mlp_layer_parallel", kernel, _normal((5, 3), (3,), (5,), (5,)))
+    args = case.make_args(case_rng(case))
+    expected = numba.njit(mlp_layer.py_func, parallel=True)(*args)
+    assert relative_error(_on(kernel, backend)(*args), expected) <= 1e-12
+    primal = specialization(kernel, "f64[:,::1], f64[::1], f64[::1], f64[::1]").primal
+    assert any(op.name == "par.parallel_for" for op in walk(primal.body))
+    check_case(case, backend)
+
+
+@ad.kernel
+def product_in_prange_body(A, X, out):
+    for k in numba.prange(X.shape[0]):
+        y = A @ X[k]
+        out[k] = y[0] * y[1]
+    return out[0]
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_reverse_of_a_product_in_a_prange_body_is_a_clear_error(backend):
+    rng = np.random.default_rng(3)
+    args = (rng.standard_normal((3, 3)), rng.standard_normal((4, 3)), np.zeros(4))
+    expected = numba.njit(product_in_prange_body.py_func)(*[np.copy(a) for a in args])
+    assert relative_error(_on(product_in_prange_body, backend)(*args), expected) <= 1e-12
+    with pytest.raises(DifferentiationError, match=r"test_linalg.py:\d+: a matrix product "
+                                                  r"inside a parallel loop \(prange\)"):
+        ad.grad(product_in_prange_body, argnums=0, backend=backend)(*args)
+
+
+def _cubed_product(A, x):
+    y = A @ x
+    s = 0.0
+    for i in range(y.shape[0]):
+        s += y[i] * y[i] * y[i]
+    return s
+
+
+@pytest.mark.parametrize("backend", ["interp", "numba"])
+def test_hessian_vector_product_through_a_product(backend):
+    """Forward over reverse reads the adjoint products' fills and copies (ad/rules/mem.py):
+    H v against central differences of the gradient."""
+    rng = np.random.default_rng(5)
+    A, x, v = rng.random((4, 4)), rng.random(4), rng.random(4)
+    k = ad.kernel(_cubed_product, backend=backend)
+    hv = ad.hvp(k, argnums=1)(A, x, v)
+    g = ad.grad(k, argnums=1)
+    h = 1e-5
+    fd = (g(A, x + h * v) - g(A, x - h * v)) / (2 * h)
+    np.testing.assert_allclose(hv, fd, rtol=1e-7)
