@@ -56,7 +56,7 @@ def returned(ctx: LoweringContext, v, s) -> Value:
         return arrays.bind(ctx, v, s)
     if not isinstance(v, Value):
         what = getattr(v, "obj", v)
-        ctx.unsupported(s, f"returning {type(what).__name__} from `{ast.unparse(s.value)}`",
+        ctx.unsupported(s, f"returning {words.value(what)} from `{ast.unparse(s.value)}`",
                         "return numbers, arrays or a tuple of them")
     return v
 

@@ -260,3 +260,14 @@ def test_python_values_are_named_in_words(fn, words_):
     msg = str(info.value)
     assert f"{inspect.getsourcefile(fn)}:{_marked_line(fn)}: " in msg and words_ in msg, msg
     assert "Static" not in msg and "module'" not in msg, msg
+
+
+def returns_a_module(a):
+    return np  # error here
+
+
+def test_returning_a_python_object_names_it_in_words():
+    with pytest.raises(ad.UnsupportedConstruct) as info:
+        ad.kernel(returns_a_module, backend="interp")(np.ones(3))
+    msg = str(info.value)
+    assert f":{_marked_line(returns_a_module)}: returning a module from `np`" in msg, msg
