@@ -14,9 +14,9 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from ..errors import KernelTypeError, UnsupportedConstruct
-from ..ir.core import Block, Builder, Function, Module, Value
+from ..ir.core import Block, Builder, Function, Module, Op, Value
 from ..ir.types import ArrayType, ScalarType, f32, f64, i1, i64, promote
-from . import parallel, syntax, words
+from . import arrays, parallel, syntax, words
 from .arrays import ArrayExpr
 from .expressions import EXPRESSIONS, Static
 from .statements import STATEMENTS
@@ -58,6 +58,8 @@ class LoweringContext:
         self.pending_tasks: list = []
         self.array_views: dict = {}   # a slice's view -> how it indexes its base (arrays.py)
         self.iteration_arrays: list[list[str]] = []   # carried() -> structured_loop()
+        self.buffers: dict[str, str] = {}   # array name -> its spare (double_buffer)
+        self.new_buffers: list[list[str]] = []   # carried() -> structured_loop()
         body = Block([Value(t, n) for t, n in zip(arg_types, source.arg_names, strict=True)])
         self.fn = Function(name, body, [], list(source.arg_names), self.loc_of(source.fdef))
         for n, v in zip(source.arg_names, body.args, strict=True):
@@ -272,7 +274,52 @@ class LoweringContext:
         local = [n for n in names if isinstance(self.env[n].type, ArrayType)
                  and syntax.rebound_before_use(body, n)]
         self.iteration_arrays.append(local)
-        return list(extra) + [n for n in names if n not in local]
+        carried = [n for n in names if n not in local]
+        fresh = [n for n in carried if isinstance(self.env[n].type, ArrayType)
+                 and n not in self.buffers and syntax.rebound_afresh(body, n, self.pure_call)]
+        for n in fresh:
+            self.double_buffer(n)
+        self.new_buffers.append(fresh)
+        return list(extra) + [m for n in carried for m in ([n, self.buffers[n]]
+                                                           if n in self.buffers else [n])]
+
+    def double_buffer(self, name: str) -> None:
+        """A loop rebinds array `name` to a new array each iteration (`p = r + beta * p`)
+        and nothing else refers to its arrays: the loop writes each new value into a spare
+        array instead and swaps the two (what the reverse sweep can follow), both made
+        before the loop, the first a copy of the value before it (never written)."""
+        cur = self.env[name]
+        first = arrays.materialize(self, cur, None)
+        spare = self.builder.op1("mem.alloc", [self.builder.op1(
+            "mem.shape", [first], i64, {"axis": k}) for k in range(first.type.ndim)],
+            first.type, {"fill": "empty"})
+        self.env[name], self.env[f".spare.{name}"] = first, spare
+        self.buffers[name] = f".spare.{name}"
+
+    def rebind_buffered(self, name: str, value, node) -> None:
+        """`name = value` in a loop that double-buffers `name`: value's elements go into
+        the spare array, which becomes `name`."""
+        if isinstance(value, arrays.Sliced) or not isinstance(value, ArrayExpr) and not (
+                isinstance(value, Value) and isinstance(value.owner, Op)
+                and value.owner.name == "mem.alloc"):
+            self.unsupported(node, f"rebinding array '{name}' in a loop to an array that "
+                                   f"already exists (or a view of one)",
+                             f"copy it: {name} = other.copy(), or write into '{name}': "
+                             f"{name}[:] = other")
+        spare = self.buffers[name]
+        cur, new = self.env[name], self.env[spare]
+        arrays.fill(self, arrays.whole(self, new), value, node)
+        self.env[name], self.env[spare] = new, cur
+
+    def pure_call(self, func) -> bool:
+        """Whether a call of func (a syntax node) cannot keep or return its array
+        arguments' memory: NumPy and math functions, builtins, array methods."""
+        if isinstance(func, ast.Attribute) and not (isinstance(func.value, ast.Name)
+                                                    and func.value.id not in self.env):
+            return True      # a method of a local value (views are syntax.rebound_afresh's)
+        obj = self.static_value(func)
+        module = (getattr(obj, "__module__", None) or "").split(".")[0]
+        return module in ("numpy", "math", "builtins") or obj in (len, range, abs, min, max)
 
     def loop_body(self, stmts, loop: LoopContext):
         self.loops.append(loop)
@@ -288,6 +335,7 @@ class LoweringContext:
         them. If the body changes a variable's type (int -> float), redo with the promoted
         type so that iter_args keep one type."""
         local = self.iteration_arrays.pop() if self.iteration_arrays else []
+        buffered = self.new_buffers.pop() if self.new_buffers else []
         outer = dict(self.env)
         types = [outer[n].type for n in names]
         for _ in range(4):
@@ -329,6 +377,8 @@ class LoweringContext:
             self.env[n] = r
         for n in local:
             self.env[n] = IterationLocal(n, self.loc_of(node))
+        for n in buffered:
+            self.env.pop(self.buffers.pop(n), None)
         return op
 
     # -- branches: environments merged after an if (also a loop's early exit) -------------

@@ -60,6 +60,9 @@ def product(ctx: LoweringContext, a, b, node, what: str = "a matrix product (@)"
     if not (arrays.is_array(a) and arrays.is_array(b)):
         ctx.unsupported(node, f"{what} with a scalar operand",
                         "multiply by a scalar with *")
+    fused = _fused_product(ctx, a, b, node)
+    if fused is not None:
+        return fused
     (x, ta), (y, tb) = _operand(ctx, a, node, what), _operand(ctx, b, node, what)
     t = _float_type(x, y)
     x, y = _as_type(ctx, x, t, node), _as_type(ctx, y, t, node)
@@ -101,6 +104,44 @@ def outer(ctx: LoweringContext, a, b, node):
     shape = [ctx.builder.op1("mem.shape", [v], i64, {"axis": 0}) for v in (x, y)]
     out = ctx.builder.op1("mem.alloc", shape, ArrayType(t, 2, "C"), {"fill": "empty"})
     ctx.builder.op("linalg.outer", [x, y, out], [])
+    return out
+
+
+def _fused_product(ctx: LoweringContext, a, b, node):
+    """A product with a vector whose other operand is an element-wise expression
+    (`(dx * w) @ mass`, `np.dot(x - y, x - y)`): one reduction nest reading the
+    expression's elements, no temporary (a matrix-vector product is bound by memory, not
+    by BLAS); None when both operands are arrays or both are matrices."""
+    ea, eb = arrays.as_expr(ctx, a, node), arrays.as_expr(ctx, b, node)
+    lazy = [isinstance(e, arrays.Map) or isinstance(e, Transposed) and e.source is None
+            for e in (ea, eb)]
+    if not any(lazy) or ea.ndim > 2 or eb.ndim > 2 or (ea.ndim == 2 and eb.ndim == 2):
+        return None
+    t = promote(ea.dtype, eb.dtype)
+    t = t if t.is_float else f64
+    da, db = ea.dims(ctx), eb.dims(ctx)
+    _check_inner(ctx, da[-1], db[0], node)
+
+    def summed(outer: list[Value]) -> Value:
+        """sum over k of a[outer.., k] * b[k, outer..]"""
+        def body(ivs, accs):
+            k = ivs[0]
+            x = ctx.coerce(ea.element(ctx, outer + [k] if ea.ndim == 2 else [k]), t)
+            y = ctx.coerce(eb.element(ctx, [k] + outer if eb.ndim == 2 else [k]), t)
+            return [ctx.builder.op1("arith.add", [accs[0], ctx.builder.op1(
+                "arith.mul", [x, y], t)], t)]
+        (total,) = arrays.loop_nest(ctx, [da[-1].value], body, node,
+                                    carried=[ctx.const(0.0, t)], kinds=["add"])
+        return total
+    if ea.ndim == 1 and eb.ndim == 1:
+        return summed([])
+    length = da[0] if ea.ndim == 2 else db[1]
+    out = ctx.builder.op1("mem.alloc", [length.value], ArrayType(t, 1, "C"), {"fill": "empty"})
+
+    def row(ivs, accs):
+        ctx.builder.op("mem.store", [summed(ivs), out, ivs[0]])
+        return []
+    arrays.loop_nest(ctx, [length.value], row, node)
     return out
 
 

@@ -171,7 +171,9 @@ def array_of(ctx: LoweringContext, node) -> Value:
 
 
 def assign(ctx: LoweringContext, target, value) -> None:
-    if isinstance(target, ast.Name):
+    if isinstance(target, ast.Name) and target.id in ctx.buffers:
+        ctx.rebind_buffered(target.id, value, target)
+    elif isinstance(target, ast.Name):
         value = arrays.bind(ctx, value, target)
         if isinstance(value, Value) and value.name is None and isinstance(value.owner, Op):
             value.name = target.id

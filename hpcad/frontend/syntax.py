@@ -25,6 +25,73 @@ def rebound_names(stmts) -> set[str]:
             and isinstance(node.ctx, ast.Store) and id(node) not in in_place}
 
 
+# calls that return their array argument itself or a view of it
+_VIEW_METHODS = {"reshape", "ravel", "view", "transpose", "T", "swapaxes", "squeeze"}
+
+
+def rebound_afresh(stmts, name: str, pure_call) -> bool:
+    """Whether a loop body over `stmts` binds array `name` only by plain `name = expr`
+    statements at its top level and never lets another name, a loop target or a call other
+    than pure_call(func node) refer to the array `name` holds (no `q = name`, `q = name[1:]`,
+    `q = name.T`, `for row in name`, `f(name)` for a kernel f): so the value it had before a
+    binding is never seen again once the binding is done, and its memory may be reused."""
+    for s in stmts:
+        binds = [n for n in ast.walk(s) if isinstance(n, ast.Name) and n.id == name
+                 and isinstance(n.ctx, ast.Store)]
+        if binds and not (isinstance(s, ast.Assign) and len(s.targets) == 1
+                          and isinstance(s.targets[0], ast.Name)
+                          and not _may_be_existing(s.value, pure_call)):
+            return False
+    for node in walk_stmts(stmts):
+        if isinstance(node, (ast.Assign, ast.AnnAssign)) and node.value is not None and \
+                _refers_to(node.value, name):
+            return False
+        if isinstance(node, (ast.For, ast.comprehension)) and _refers_to(node.iter, name):
+            return False
+        if isinstance(node, ast.Call) and not pure_call(node.func) and any(
+                _refers_to(a, name) for a in node.args + [k.value for k in node.keywords]):
+            return False
+    return True
+
+
+def _may_be_existing(expr, pure_call) -> bool:
+    """Whether the expression may evaluate to an array that exists already (a name, a view,
+    what a kernel call returns) rather than a new one."""
+    if isinstance(expr, (ast.Name, ast.Subscript)):
+        return True
+    if isinstance(expr, ast.Attribute):
+        return expr.attr in _VIEW_METHODS
+    if isinstance(expr, ast.Call):
+        if isinstance(expr.func, ast.Attribute) and expr.func.attr in _VIEW_METHODS:
+            return True
+        return not pure_call(expr.func)
+    if isinstance(expr, ast.IfExp):
+        return _may_be_existing(expr.body, pure_call) or \
+            _may_be_existing(expr.orelse, pure_call)
+    return False
+
+
+def _refers_to(expr, name: str) -> bool:
+    """Whether the expression's value may be the array `name` or a view of it."""
+    if isinstance(expr, ast.Name):
+        return expr.id == name
+    if isinstance(expr, ast.Subscript):
+        return _refers_to(expr.value, name)
+    if isinstance(expr, ast.Attribute):
+        return expr.attr in _VIEW_METHODS and _refers_to(expr.value, name)
+    if isinstance(expr, ast.Call) and isinstance(expr.func, ast.Attribute):
+        return expr.func.attr in _VIEW_METHODS and _refers_to(expr.func.value, name)
+    if isinstance(expr, ast.Call):
+        return any(_refers_to(a, name) for a in expr.args) and \
+            getattr(expr.func, "attr", getattr(expr.func, "id", "")) in \
+            _VIEW_METHODS | {"asarray", "ascontiguousarray", "atleast_1d", "atleast_2d"}
+    if isinstance(expr, (ast.Tuple, ast.List)):
+        return any(_refers_to(e, name) for e in expr.elts)
+    if isinstance(expr, ast.IfExp):
+        return _refers_to(expr.body, name) or _refers_to(expr.orelse, name)
+    return False
+
+
 def rebound_before_use(stmts, name: str) -> bool:
     """Whether the first statement mentioning `name` is a plain `name = expr` at this level
     whose expr does not read it: the value the name had before the statements is dead."""

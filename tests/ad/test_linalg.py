@@ -282,3 +282,25 @@ def test_hessian_vector_product_through_a_product(backend):
     h = 1e-5
     fd = (g(A, x + h * v) - g(A, x - h * v)) / (2 * h)
     np.testing.assert_allclose(hv, fd, rtol=1e-7)
+
+
+def _fused_products(x, m, nsteps):
+    """Products of element-wise expressions with vectors, in a time loop: one reduction nest
+    each, no temporary the reverse sweep would need (frontend/linalg.py _fused_product)."""
+    v = x * 0.5
+    for _ in range(nsteps):
+        d = x[:, None] - x[None, :]
+        v += 0.1 * ((d * np.exp(-d * d)) @ m) + 0.05 * (m @ (d * d)) * np.dot(x - 0.5, x + m)
+        x += 0.1 * v
+    return np.dot(x * v, x)
+
+
+FUSED = Case("fused_products", ad.kernel(_fused_products),
+             lambda rng: (rng.random(5), rng.random(5), 3))
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_products_with_expressions_fuse(backend):
+    check_case(FUSED, backend)
+    spec = FUSED.kernel.specialize(FUSED.kernel.bind(FUSED.make_args(np.random.default_rng(0))))
+    assert not any(op.name == "linalg.matmul" for op in walk(spec.primal.body))

@@ -121,6 +121,27 @@ def bound_transpose(A, x):
     return y[0] * y[1] + At[1, 0]
 
 
+def cg_rebinding(A, b, iters):
+    x = b * 0.0
+    r = b - A @ x
+    p = r * 1.0
+    rs = np.dot(r, r)
+    for _ in range(iters):          # x, r, p: a new array each step (double-buffered)
+        Ap = A @ p
+        alpha = rs / np.dot(p, Ap)
+        x = x + alpha * p
+        r = r - alpha * Ap
+        rs_new = np.dot(r, r)
+        p = r + (rs_new / rs) * p
+        rs = rs_new
+    return np.dot(x, x)
+
+
+def _spd(rng):
+    m = rng.uniform(0.1, 0.9, (5, 5))
+    return m @ m.T + 5.0 * np.eye(5)
+
+
 def _rand(*shape):
     return lambda rng: rng.uniform(0.1, 0.9, shape)
 
@@ -139,6 +160,7 @@ CASES = [
     Case("in_prange", ad.kernel(in_prange), lambda r: (_rand(4, 5)(r), np.zeros((4, 5)))),
     Case("masked", ad.kernel(masked), lambda r: (_rand(9)(r), _rand(9)(r))),
     Case("fresh_each_step", ad.kernel(fresh_each_step), lambda r: (_rand(9)(r), 3)),
+    Case("cg_rebinding", ad.kernel(cg_rebinding), lambda r: (_spd(r), _rand(5)(r), 3)),
     Case("bound_transpose", ad.kernel(bound_transpose), lambda r: (_rand(3, 3)(r), _rand(3)(r))),
 ]
 FAST = ("jacobi_2d", "ufuncs")
@@ -224,6 +246,22 @@ def written_transpose(A, x):
     At = A.T
     A[0, 0] = 5.0
     return At[0, 0] + x[0]
+
+
+def rebinding_to_existing(a, b, n):
+    for _ in range(n):
+        b[0] += a[0]
+        a = b
+    return a[0]
+
+
+def test_rebinding_to_an_existing_array_is_not_double_buffered():
+    """`a = b` makes a an alias of b (NumPy): the loop carries it as it is (the primal runs)
+    and the reverse sweep, which can only follow swaps, says so."""
+    k = ad.kernel(rebinding_to_existing, backend="interp")
+    assert k(np.ones(3), np.ones(3), 2) == rebinding_to_existing(np.ones(3), np.ones(3), 2)
+    with pytest.raises(ad.DifferentiationError, match="does not just swap"):
+        ad.grad(k)(np.ones(3), np.ones(3), 2)
 
 
 def array_as_scalar(u):

@@ -17,7 +17,7 @@ from ...errors import DifferentiationError, where
 from ...ir.core import Builder, Op, Value, walk
 from ...ir.dialects import in_parallel
 from ...ir.effects import writes
-from ...ir.types import ArrayType, element, i64
+from ...ir.types import ArrayType, element, i1, i64
 from ..common import array_type, zero
 from ..custom import array_like
 from .registry import defrule
@@ -136,10 +136,9 @@ def vjp_bilinear(ctx: ReverseContext, op: Op, region: Region) -> None:
 def _read_again(ctx: ReverseContext, op: Op, arr: Value, region: Region) -> Value:
     """arr as op read it, for the reverse sweep: arr itself when nothing writes it after op,
     else (op at top level) a copy made just before op in the forward sweep."""
-    visible = _visible(ctx, arr, region)
     later = _later_write(ctx, op, arr)
     if later is None:
-        return visible
+        return _visible(ctx, arr, region)
     if op.parent is ctx.fn.body:
         return _snapshot(ctx, op, arr, region)
     history = _history(ctx, op, arr, region)
@@ -199,25 +198,37 @@ def _snapshot(ctx: ReverseContext, op: Op, arr: Value, region: Region) -> Value:
 
 def _history(ctx: ReverseContext, op: Op, arr: Value, region: Region) -> Value | None:
     """For op in the body of a top-level for loop (not a checkpointed time loop) and arr an
-    array from outside the loop: a history of arr, one copy per iteration (allocated before
-    the loop, each filled just before op's copy in the forward sweep); the reverse of an
-    iteration reads its own. None where that does not apply."""
+    array from outside the loop, or one the loop carries (swapped buffers, of the shape of
+    the one it starts from: checked): a history of arr, one copy per iteration (allocated
+    before the loop, each filled just before op's copy in the forward sweep); the reverse of
+    an iteration reads its own. None where that does not apply."""
     loop = op.parent.parent if op.parent is not None else None
     strategy = getattr(ctx, "strategy", None)
     top = region.parent
     if loop is None or loop.name != "scf.for" or loop.parent is not ctx.fn.body \
-            or getattr(strategy, "loop", None) is loop or top is None or not top.top \
-            or not ctx.region_of(arr, region).top:
+            or getattr(strategy, "loop", None) is loop or top is None or not top.top:
+        return None
+    carried = arr.owner is loop.regions[0]
+    if not (carried or ctx.region_of(arr, region).top):
         return None
     fwd_loop = next(c for c in top.fwd.ops if c.regions and c.regions[0] is region.fwd)
     lb, ub, step = fwd_loop.operands[:3]
     b = Builder(top.fwd, loop.loc)
     b.index = top.fwd.ops.index(fwd_loop)
-    source, t = ctx.vmap[arr], array_type(arr)
-    dims = [b.op1("mem.shape", [source], i64, {"axis": k}) for k in range(t.ndim)]
+    t = array_type(arr)
+    first = loop.operands[2 + loop.regions[0].args.index(arr)] if carried else arr
+    dims = [b.op1("mem.shape", [ctx.vmap[first]], i64, {"axis": k}) for k in range(t.ndim)]
     history = b.op1("mem.alloc", [trip_count(b, lb, ub, step), *dims],
                     ArrayType(t.dtype, t.ndim + 1, "C"), {"fill": "empty"})
     fb = _forward_copy(ctx, op, region)
+    source = ctx.vmap[arr]
+    if carried:
+        for k, d in enumerate(dims):
+            same = fb.op1("arith.cmp", [fb.op1("mem.shape", [source], i64, {"axis": k}), d],
+                          i1, {"pred": "eq"})
+            fb.op("rt.assert", [same], [], {
+                "what": f"the loop changes the shape of array '{arr.name or 'operand'}', "
+                        f"whose values the reverse sweep of a matrix product keeps"})
     fb.op("mem.copy", [source, _entry(fb, history, region.fwd.args[0], lb, step, dims)])
     iv, lb, step = (ctx.primal(v, region) for v in (loop.regions[0].args[0], loop.operands[0],
                                                     loop.operands[2]))
