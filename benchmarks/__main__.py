@@ -13,7 +13,7 @@ from benchmarks import plots
 from benchmarks.common import compile_times, write_json
 
 CASES = ("heat", "jacobi", "heat3d", "coupled", "gmm", "gemm", "burgers", "scaling",
-         "mpi_scaling", "checkpointing", "width", "planning")
+         "mpi_scaling", "checkpointing", "width", "planning", "numpy_style")
 QUICK = {"heat": {"heat quick": (20_000, 20)}, "jacobi": {"jacobi quick": (100, 10)},
          "heat3d": {"heat3d quick": (24, 5)}, "coupled": {"coupled quick": (100, 10)},
          "gmm": {"gmm quick": (5, 5, 500)}, "gemm": {"gemm quick": (100,)},
@@ -26,7 +26,8 @@ QUICK = {"heat": {"heat quick": (20_000, 20)}, "jacobi": {"jacobi quick": (100, 
                            "jacobi checkpointing quick": ("jacobi", (60, 10))},
          "width": {"heat width quick": ("heat", (5_000, 20)),
                    "gmm width quick": ("gmm", (3, 4, 200))},
-         "planning": {"planning quick": (10**3, 10**5)}}
+         "planning": {"planning quick": (10**3, 10**5)},
+         "numpy_style": {"jacobi_2d quick": ("jacobi_2d", 60, 3), "gemm quick": ("gemm", 40, None)}}
 
 
 def ratios(row: dict) -> dict:
@@ -128,10 +129,16 @@ def _planning_lines(rows: list[dict]) -> list[str]:
     return planning_lines(rows)
 
 
+def _numpy_style_lines(rows: list[dict]) -> list[str]:
+    from benchmarks.numpy_style import numpy_style_lines
+    return numpy_style_lines(rows)
+
+
 # The cases with a table of their own, in the order the tables are printed and written; every
 # other case is a row of the ratio table ("ratios").
 TABLES = {"ratios": table_lines, "scaling": scaling_lines, "mpi_scaling": mpi_lines,
-          "checkpointing": checkpoint_lines, "width": _width_lines, "planning": _planning_lines}
+          "checkpointing": checkpoint_lines, "width": _width_lines, "planning": _planning_lines,
+          "numpy_style": _numpy_style_lines}
 
 
 def _announce(name: str) -> None:

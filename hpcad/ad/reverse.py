@@ -326,8 +326,8 @@ class ReverseEngine:
             r.setup.append(alloc)
             s = r.shadows[arr] = alloc.result
             return s
-        if isinstance(owner, Op) and owner.name == "mem.view":
-            view = Op("mem.view", [self.shadow(owner.operands[0], r)]
+        if isinstance(owner, Op) and owner.name in ("mem.view", "mem.reshape"):
+            view = Op(owner.name, [self.shadow(owner.operands[0], r)]
                       + [self.primal(v, r) for v in owner.operands[1:]], [self.dtype(arr)],
                       owner.attrs, loc=owner.loc, result_names=[derivative_name(arr, "d_")])
             r.setup.append(view)

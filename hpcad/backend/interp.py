@@ -531,6 +531,17 @@ def _view(c: _Compiler, op: Op) -> Step:
     return view
 
 
+@_rule("mem.reshape")
+def _reshape(c: _Compiler, op: Op) -> Step:
+    arr, out, dims = c.slot(op.operands[0]), c.slot(op.result), c.slots_of(op.operands[1:])
+    lead = len(_lane_index(op.operands[0].type))   # an array of vectors: lanes first
+
+    def reshape(r):   # a view, never a copy (NumPy raises where it would need one)
+        shape = r[arr].shape[:lead] + tuple(r[d] for d in dims)
+        r[out] = r[arr].reshape(shape, copy=False)
+    return reshape
+
+
 @_rule("mem.bitcast")
 def _bitcast(c: _Compiler, op: Op) -> Step:
     arr, out, dtype = c.slot(op.operands[0]), c.slot(op.result), op.result.type.dtype.np_dtype

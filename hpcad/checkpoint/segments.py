@@ -21,7 +21,8 @@ from .tape import array_type, scalar_type, trip_count
 
 
 def _root(arr: Value) -> Value:
-    while isinstance(arr.owner, Op) and arr.owner.name in ("mem.view", "mem.bitcast"):
+    while isinstance(arr.owner, Op) and \
+            arr.owner.name in ("mem.view", "mem.reshape", "mem.bitcast"):
         arr = arr.owner.operands[0]
     return arr
 

@@ -29,6 +29,8 @@ from ..ir.types import ArrayType, ScalarType, i1, i64
 if TYPE_CHECKING:
     from .context import LoweringContext
 
+# ops making an array from its extents: the operand position of the first extent
+EXTENT_OPERANDS = {"mem.alloc": 0, "mem.reshape": 1}
 _COMBINE = {"add": "arith.add", "mul": "arith.mul", "max": "arith.max", "min": "arith.min"}
 
 
@@ -78,9 +80,19 @@ class Ref(ArrayExpr):
 
     def dims(self, ctx):
         if self._dims is None:
-            self._dims = [Dim(ctx.builder.op1("mem.shape", [self.arr], i64, {"axis": k}),
+            self._dims = [Dim(ctx.const(1, i64), ("const", 1), one=True) if self.one(k) else
+                          Dim(ctx.builder.op1("mem.shape", [self.arr], i64, {"axis": k}),
                               ("len", self.arr, k, 0)) for k in range(self.ndim)]
         return self._dims
+
+    def one(self, axis):
+        """An axis made with the constant length 1 (np.empty((n, 1)), a.reshape((n, 1)))
+        broadcasts, as in NumPy."""
+        owner = self.arr.owner
+        if isinstance(owner, Op) and owner.name in EXTENT_OPERANDS:
+            extents = owner.operands[EXTENT_OPERANDS[owner.name]:]
+            return axis < len(extents) and const_of(extents[axis]) == 1
+        return False
 
     def element(self, ctx, idx):
         return ctx.builder.op1("mem.load", [self.arr, *idx], self.dtype)

@@ -11,8 +11,8 @@ import math
 from typing import TYPE_CHECKING
 
 from ..ir.core import Block, Op, Value
-from ..ir.types import SCALARS, ArrayType, f64, i1, i64, promote, scalar_from_dtype
-from . import arrays, linalg, mpi, parallel, words
+from ..ir.types import SCALARS, ArrayType, f64, i1, i64, promote
+from . import arrays, construct, linalg, mpi, parallel, reductions, words
 from . import intrinsics as intr
 from .markers import marker_of, mpi_framework_of, mpi_function
 from .syntax import has_side_effect_free_shape
@@ -228,16 +228,10 @@ def expr_attribute(ctx: LoweringContext, node):
         return mpi.comm_attribute(ctx, base, node.attr, node)
     if node.attr == "T" and arrays.is_array(base):
         return linalg.transpose(ctx, base, node)
-    if isinstance(base, Value) and isinstance(base.type, ArrayType):
-        if node.attr == "shape":
-            return tuple(extent(ctx, base, k) for k in range(base.type.ndim))
-        if node.attr == "ndim":
-            return ctx.const(base.type.ndim, i64)
-        if node.attr == "size":
-            size = extent(ctx, base, 0)
-            for k in range(1, base.type.ndim):
-                size = ctx.builder.op1("arith.mul", [size, extent(ctx, base, k)], i64)
-            return size
+    if node.attr == "shape" and isinstance(base, Value) and isinstance(base.type, ArrayType):
+        return tuple(extent(ctx, base, k) for k in range(base.type.ndim))
+    if arrays.is_array(base) and node.attr in construct.ATTRIBUTES:
+        return construct.attribute(ctx, base, node.attr, node)
     ctx.unsupported(node, f"the attribute `{node.attr}`")
 
 
@@ -255,6 +249,8 @@ def expr_call(ctx: LoweringContext, node):
             return bitcast(ctx, base, node)
         if arrays.is_array(base) and node.func.attr == "dot":
             return linalg.method_dot(ctx, base, node)
+        if arrays.is_array(base) and node.func.attr in ARRAY_METHODS:
+            return ARRAY_METHODS[node.func.attr](ctx, base, node)
     fn = ctx.expr(node.func)
     if not isinstance(fn, Static):
         ctx.unsupported(node, "calling something that is not a function")
@@ -272,8 +268,6 @@ def expr_call(ctx: LoweringContext, node):
         mpi.unsupported_mpi(ctx, node, hint=" on a communicator that is not a kernel argument; "
                                  "pass the communicator to the kernel"
                                  if getattr(comm, "Get_rank", None) is not None else "")
-    if node.keywords and obj not in intr.ALLOC and obj not in intr.ALLOC_LIKE:
-        ctx.unsupported(node, "keyword arguments in this call")
     handler = intrinsic_rule(obj)
     if handler is None:
         name = getattr(obj, "__name__", repr(obj))
@@ -281,6 +275,8 @@ def expr_call(ctx: LoweringContext, node):
                 if callable(obj) and hasattr(obj, "__code__") else
                 "see the supported-construct list in the README")
         ctx.unsupported(node, f"calling `{name}`", hint)
+    if node.keywords and handler not in TAKE_KEYWORDS:
+        ctx.unsupported(node, "keyword arguments in this call")
     return handler(ctx, obj, node)
 
 
@@ -470,70 +466,11 @@ def extent(ctx: LoweringContext, arr: Value, axis: int) -> Value:
     return ctx.builder.op1("mem.shape", [arr], i64, {"axis": axis})
 
 
-def call_alloc(ctx: LoweringContext, obj, node):
-    like = obj in intr.ALLOC_LIKE
-    fill = (intr.ALLOC_LIKE if like else intr.ALLOC)[obj]
-    if not node.args:
-        ctx.unsupported(node, "an allocation without a shape")
-    first = ctx.expr(node.args[0])
-    dtype_node = node.args[1] if len(node.args) > 1 else None
-    for kw in node.keywords:
-        if kw.arg != "dtype":
-            ctx.unsupported(node, f"the keyword `{kw.arg}=` in an allocation")
-        dtype_node = kw.value
-    if like:
-        if not isinstance(first, Value) or not isinstance(first.type, ArrayType):
-            ctx.unsupported(node, f"{obj.__name__} of something that is not an array")
-        dims = [ctx.builder.op1("mem.shape", [first], i64, {"axis": k})
-                for k in range(first.type.ndim)]
-        dtype = first.type.dtype
-    else:
-        dims = list(first) if isinstance(first, tuple) else [first]
-        dims = [ctx.coerce_index(ctx.scalar(d, node), node) for d in dims]
-        dtype = f64
-    if dtype_node is not None:
-        dtype = dtype_of(ctx, dtype_node)
-    t = ArrayType(dtype, len(dims), "C")
-    arr = ctx.builder.op1("mem.alloc", dims, t, {"fill": "empty" if fill == "ones" else fill})
-    if fill == "ones":
-        fill_array(ctx, arr, dims, ctx.const(1, dtype))
-    return arr
-
-
-def dtype_of(ctx: LoweringContext, node):
-    obj = ctx.static_value(node)
-    if obj is None:
-        ctx.unsupported(node, "a dtype that is not a NumPy type or float/int/bool")
-    try:
-        return scalar_from_dtype(obj)
-    except (TypeError, ValueError):
-        ctx.unsupported(node, f"the dtype {obj!r}")
-
-
-def fill_array(ctx: LoweringContext, arr, dims, value):
-    """Nested loops storing `value` into every element of a fresh array."""
-    zero, one = ctx.const(0, i64), ctx.const(1, i64)
-    ivs = []
-    outer = ctx.builder.block
-    for d in dims:
-        body = Block([Value(i64, f"i{len(ivs)}")])
-        ctx.builder.op("scf.for", [zero, d, one], [], regions=[body])
-        ctx.builder.block = body
-        ivs.append(body.args[0])
-    ctx.builder.op("mem.store", [value, arr] + ivs)
-    block = ctx.builder.block
-    while block is not outer:
-        ctx.builder.block = block
-        ctx.builder.op("scf.yield", [])
-        block = block.parent.parent
-    ctx.builder.block = outer
-
-
 def bitcast(ctx: LoweringContext, arr: Value, node) -> Value:
     """a.view(np.int32): the same memory read as another dtype of the same width."""
     if len(node.args) != 1 or node.keywords:
         ctx.unsupported(node, "view() without exactly one dtype argument")
-    dtype = dtype_of(ctx, node.args[0])
+    dtype = construct.dtype_of(ctx, node.args[0])
     if dtype.bits != arr.type.dtype.bits or dtype.is_bool or arr.type.dtype.is_bool:
         ctx.unsupported(node, f"viewing a {arr.type.dtype} array as {dtype}",
                         "view as a dtype of the same width (float32 <-> int32, "
@@ -563,8 +500,11 @@ def kernel_arguments(ctx: LoweringContext, py_func, node) -> list[Value]:
             any(kw.arg is None for kw in node.keywords):
         ctx.unsupported(node, "*args or **kwargs in a call to a kernel",
                         "pass the arguments by position or by name")
-    given = [(a, ctx.expr(a)) for a in node.args]
-    named = {kw.arg: (kw.value, ctx.expr(kw.value)) for kw in node.keywords}
+    def argument(a):     # an array expression is passed as a new array, as NumPy would
+        v = ctx.expr(a)
+        return arrays.as_array_value(ctx, v, a) if isinstance(v, arrays.ArrayExpr) else v
+    given = [(a, argument(a)) for a in node.args]
+    named = {kw.arg: (kw.value, argument(kw.value)) for kw in node.keywords}
     signature = inspect.signature(py_func)
     try:
         bound = signature.bind(*given, **named)
@@ -597,9 +537,15 @@ INTRINSICS = [(intr.UNARY_MATH, elementwise_call(1, unary_math)),
               (intr.SQUARE, elementwise_call(1, square)),
               (intr.LOGICAL_NOT, elementwise_call(1, logical)),
               (intr.LOGICAL_BINARY, elementwise_call(2, logical)),
-              (intr.ALLOC, call_alloc), (intr.ALLOC_LIKE, call_alloc),
               (intr.CASTS, elementwise_call(1, cast)), ({builtins.len}, call_len),
-              (intr.ROUND, call_round), (linalg.FUNCTIONS, linalg.call)]
+              (intr.ROUND, call_round), (linalg.FUNCTIONS, linalg.call),
+              *construct.INTRINSICS, *reductions.INTRINSICS]
+
+# the rules that read keyword arguments themselves (dtype=, axis=, ...)
+TAKE_KEYWORDS = {rule for _, rule in [*construct.INTRINSICS, *reductions.INTRINSICS]}
+
+# array method name -> the rule lowering a.name(...) (the array or array expression, the call)
+ARRAY_METHODS = {**construct.METHODS, **reductions.METHODS}
 
 # expression kind -> its rule (LoweringContext.expr)
 EXPRESSIONS = {

@@ -45,8 +45,6 @@ LOGICAL = {np.logical_and: "and", np.logical_or: "or", np.logical_not: "not"}
 LOGICAL_NOT = {np.logical_not}
 LOGICAL_BINARY = {np.logical_and, np.logical_or}
 
-ALLOC = {np.zeros: "zeros", np.empty: "empty", np.ones: "ones"}
-ALLOC_LIKE = {np.zeros_like: "zeros", np.empty_like: "empty", np.ones_like: "ones"}
 
 # scalar conversions: callable -> target scalar type name
 CASTS = {builtins.float: "f64", builtins.int: "i64", builtins.bool: "i1", np.float64: "f64",

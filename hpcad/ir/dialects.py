@@ -245,6 +245,18 @@ def _check_view(op: Op) -> str | None:
     return None
 
 
+def _check_reshape(op: Op) -> str | None:
+    arr = op.operands[0].type if op.operands else None
+    t = op.results[0].type if len(op.results) == 1 else None
+    if not isinstance(arr, ArrayType) or arr.layout != "C":
+        return "expects a C-contiguous array to reshape"
+    if not isinstance(t, ArrayType) or t.dtype != arr.dtype or t.layout != "C" \
+            or t.ndim != len(op.operands) - 1 or any(v.type != i64 for v in op.operands[1:]):
+        return "expects one i64 extent (-1: inferred) per dimension of a C-contiguous result " \
+               "of the array's dtype"
+    return None
+
+
 def _check_bitcast(op: Op) -> str | None:
     src = op.operands[0].type if len(op.operands) == 1 else None
     t = op.results[0].type if len(op.results) == 1 else None
@@ -527,6 +539,8 @@ _def("mem.accumulate", "write", check=_check_store, operands=("value", "array", 
 _def("mem.shape", check=_check_shape, operands=("array",), attrs=("axis",))
 # a[lo:hi, j]: NumPy basic slicing, unit steps
 _def("mem.view", check=_check_view, operands=("array", "*bounds"), attrs=("dims",))
+# a.reshape(n, m): the same elements of a C-contiguous array in C order, other extents
+_def("mem.reshape", check=_check_reshape, operands=("array", "*extent"))
 # a.view(np.int32): the same bytes, another dtype
 _def("mem.bitcast", check=_check_bitcast, operands=("array",))
 

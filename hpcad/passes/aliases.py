@@ -52,7 +52,7 @@ def is_const(v: Value) -> bool:
 def variable_classes(fn: Function) -> UnionFind:
     uf = UnionFind()
     for op in walk(fn.body):
-        if op.name in ("mem.view", "mem.bitcast", "vec.lane"):   # a view names its base's buffer
+        if op.name in ("mem.view", "mem.reshape", "mem.bitcast", "vec.lane"):   # a view: its base
             uf.union(op.operands[0], op.results[0])
     for group in carried_groups(fn):
         # constants are shared by CSE between unrelated variables: never merge through them

@@ -153,6 +153,16 @@ def _lanes_of(arr: Value) -> Value:
     return arr
 
 
+def _same_indexing(x: Value, y: Value) -> bool:
+    """Whether one index tuple names the same element of x and of y: the same array (or
+    lanes of it), or two names of a buffer that neither slices nor reshapes (u[1:][i] is
+    u[i + 1], a.reshape(m, n)[i, j] is not a[i, j])."""
+    x, y = _lanes_of(x), _lanes_of(y)
+    return x is y or not any(isinstance(v.owner, Op) and v.owner.name in ("mem.view",
+                                                                          "mem.reshape")
+                             for v in (x, y))
+
+
 def _owns_slice(related, arr: Value, iv: Value) -> bool:
     """Every access is to arr itself (or a lane of it) with the loop variable as the index
     of one same axis (`a[i, j]`, `a[i, 0]`): iteration iv owns that slice."""
@@ -174,8 +184,8 @@ def _loop_conflicts(loop: Op, acc: Accesses):
         if kind == "read":
             continue
         related = [a for a in accesses if acc.may_alias(a[1], arr)]
-        if all(a[2] == idx for a in related) and (_owns(idx, loop, acc.low) or
-                                                  _flattened(idx, loop, acc.low)):
+        same = all(a[2] == idx and _same_indexing(a[1], arr) for a in related)
+        if same and (_owns(idx, loop, acc.low) or _flattened(idx, loop, acc.low)):
             continue
         if _owns_slice(related, arr, iv) and _never_negative(0, loop, acc.low):
             continue

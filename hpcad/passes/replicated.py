@@ -20,7 +20,7 @@ from ..ir.types import ArrayType
 from .aliases import variable_classes
 
 REPLICATED_ANYWHERE = "constant"   # the same on every rank of every communicator
-_VIEWS = ("mem.view", "mem.bitcast", "vec.lane")
+_VIEWS = ("mem.view", "mem.reshape", "mem.bitcast", "vec.lane")
 _COLLECTIVE_RECEIVES = {"allreduce": "recvbuf", "allgather": "recvbuf", "bcast": "buf"}
 
 
@@ -169,6 +169,8 @@ class _Replicated:
         self.kind[op.results[0]] = self.same_size.get(op.results[0],
                                                       meet(*map(self.of, op.operands)))
         return contents
+
+    op_mem_reshape = op_mem_view
 
     # -- writes -------------------------------------------------------------------------
     def op_mem_store(self, op, contents, uniform):

@@ -165,6 +165,15 @@ def _if(op, args, consts, t, new_ops):
     return None
 
 
+def _shape(op, args, consts, t, new_ops):
+    """A fresh array's length along an axis is the extent it was allocated with (loops
+    over it then have a range known before the array exists: tape layout needs that)."""
+    alloc = args[0].owner
+    if isinstance(alloc, Op) and alloc.name == "mem.alloc":
+        return [alloc.operands[op.attrs["axis"]]]
+    return None
+
+
 def _assert(op, args, consts, t, new_ops):
     """A check that always holds costs nothing."""
     return [] if consts[0] is True else None
@@ -177,7 +186,7 @@ _RULES = {
     "arith.floordiv": _floordiv,
     "arith.div": _div, "arith.neg": _neg, "arith.pow": _pow, "arith.cast": _cast,
     "arith.cmp": _cmp, "arith.not": _not, "arith.and": _and_or, "arith.or": _and_or,
-    "arith.select": _select, "scf.if": _if, "rt.assert": _assert,
+    "arith.select": _select, "scf.if": _if, "mem.shape": _shape, "rt.assert": _assert,
 }
 
 

@@ -122,6 +122,23 @@ def negative_start_rows(out):
     return out[0, 0]
 
 
+@ad.kernel
+def through_a_shifted_view(u):
+    v = u[1:]
+    for i in ad.prange(v.shape[0]):
+        v[i] = u[i] * 2.0     # v[i] is u[i + 1]: iteration i + 1 reads it
+    return u[0]
+
+
+@ad.kernel
+def through_a_reshaped_view(a):
+    r = a.reshape(a.shape[1], a.shape[0])
+    for i in ad.prange(a.shape[0]):
+        for j in range(a.shape[0]):
+            r[i, j] = a[i, j] * 2.0     # a (3, 4): r[1, 2] is a[1, 1], a[1, 2] is r[2, 0]
+    return a[0, 0]
+
+
 # (kernel, its arguments, the construct's line(s): a group of spawns may be named by any of
 # its spawn statements)
 RACY = [
@@ -134,6 +151,8 @@ RACY = [
     (negative_start_rows, lambda: (np.ones((4, 3)),), ["prange("]),
     (join_same_array, lambda: (np.zeros(6),), ["ad.join("]),
     (spawn_same_array, lambda: (np.zeros(6),), ["h1 = ad.spawn(", "h2 = ad.spawn("]),
+    (through_a_shifted_view, lambda: (np.ones(6),), ["prange("]),
+    (through_a_reshaped_view, lambda: (np.ones((3, 4)),), ["prange("]),
 ]
 
 

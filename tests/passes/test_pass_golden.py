@@ -14,13 +14,14 @@ from hpcad.passes.fusion import fuse_shifted
 from hpcad.passes.gather import ascend_independent, gather_stencils
 from hpcad.passes.gather_nest import gather_nests
 from hpcad.passes.overwrite import sink_overwritten, sink_scratch_stores
+from hpcad.passes.simplify import simplify
 from hpcad.passes.tape import index_tape
 
 GOLDEN = Path(__file__).parent / "golden"
 PASSES = {"gather_stencils": gather_stencils, "gather_nests": gather_nests,
           "ascend_independent": ascend_independent, "index_tape": index_tape,
           "fuse_shifted": fuse_shifted, "sink_overwritten": sink_overwritten,
-          "sink_scratch_stores": sink_scratch_stores}
+          "sink_scratch_stores": sink_scratch_stores, "simplify": simplify}
 CASES = sorted(p.name[:-len(".in.ir")] for p in GOLDEN.glob("*.in.ir"))
 
 

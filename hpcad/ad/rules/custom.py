@@ -149,7 +149,7 @@ def _primal_array(ctx: ReverseContext, arr: Value, region: Region) -> Value:
     if ctx.region_of(arr, region).top:
         return ctx.vmap[arr]
     owner = arr.owner
-    if isinstance(owner, Op) and owner.name in ("mem.view", "mem.bitcast"):
+    if isinstance(owner, Op) and owner.name in ("mem.view", "mem.reshape", "mem.bitcast"):
         base = _primal_array(ctx, owner.operands[0], region)
         return ctx.b.op1(owner.name, [base] + [ctx.primal(v, region) for v in owner.operands[1:]],
                           arr.type, owner.attrs)

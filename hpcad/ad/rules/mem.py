@@ -26,11 +26,11 @@ def jvp_alloc(ctx: ForwardContext, op: Op) -> None:
 
 
 def jvp_view(ctx: ForwardContext, op: Op) -> None:
-    """The tangent of a view is the same view of the base's tangent."""
+    """The tangent of a view (a slice, a reshape) is the same view of the base's tangent."""
     new = ctx.clone(op)
     if ctx.act.shadowed(op.results[0]):
         ctx.shadow[op.results[0]] = ctx.b.op1(
-            "mem.view", [ctx.shadow_of(op.operands[0])] + new.operands[1:],
+            op.name, [ctx.shadow_of(op.operands[0])] + new.operands[1:],
             ctx.dtype(op.results[0]), op.attrs, name_hint=derivative_name(new.result, "d_"))
 
 
@@ -116,7 +116,7 @@ def jvp_copy(ctx: ForwardContext, op: Op) -> None:
 
 
 defrule("mem.alloc", jvp=jvp_alloc, vjp=vjp_lazy_shadow)
-defrule("mem.view", jvp=jvp_view, vjp=vjp_lazy_shadow)
+defrule("mem.view", "mem.reshape", jvp=jvp_view, vjp=vjp_lazy_shadow)
 defrule("mem.load", jvp=jvp_load, vjp=vjp_load)
 defrule("mem.store", jvp=jvp_store, vjp=vjp_store)
 defrule("mem.accumulate", jvp=jvp_accumulate, vjp=vjp_store)

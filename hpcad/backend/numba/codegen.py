@@ -226,6 +226,15 @@ def mem_view(w: Writer, op, depth):
                   f"[{', '.join(parts)}]")
 
 
+@rule("mem.reshape")
+def mem_reshape(w: Writer, op, depth):
+    dims = [w.ref(v) for v in op.operands[1:]]
+    if lanes(op.operands[0].type) > 1:
+        dims = vector.with_lane(w, dims, str(lanes(op.operands[0].type)))
+    w.emit(depth, f"{w.name(op.results[0])} = {w.ref(op.operands[0])}"
+                  f".reshape(({', '.join(dims)},))")
+
+
 @rule("mem.bitcast")
 def mem_bitcast(w: Writer, op, depth):
     dtype = NP_TYPES[op.results[0].type.dtype.name]

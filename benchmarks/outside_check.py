@@ -1,0 +1,344 @@
+"""Outside check: third-party numba kernels (a checkout of NPBench, github.com/spcl/npbench,
+passed as a path; none of its code lives here) run under hpcad as written, apart from the
+decorator: every `@nb.jit(...)`/`@numba.njit` line becomes `@hpcad.kernel`.
+
+    python -m benchmarks.outside_check /tmp/npbench [--only gemm,atax] [--variants n,np,npr]
+        [--backend numba|interp] [--timeout 300] [--out /tmp/outside.json]
+
+For each benchmark and numba variant, in a fresh process (a crash or a hang costs one row):
+the inputs come from the benchmark's own `initialize` at small sizes; the primal is compared
+with numba's on the same inputs (returned values and arrays updated in place); then the
+reverse derivative w.r.t. every float array and float scalar argument is checked against
+central finite differences of numba's primal along a random direction. A kernel that updates
+arrays in place gets random cotangents for their exit values (hpcad.autodiff); one that returns
+arrays gets a random cotangent for them (hpcad.vjp). float32 inputs are promoted to float64
+for the derivative check (finite differences in float32 say little).
+
+Each row reads `works`, `wrong` (a silent wrong answer: the primal or the derivative disagrees),
+`error` (the exception's type and first line), `no grad` (nothing float to differentiate),
+`timeout` or `skip` (the file has no function of the benchmark's name)."""
+from __future__ import annotations
+
+import argparse
+import importlib.util
+import json
+import re
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+import numba
+import numpy as np
+
+ROOT = Path(__file__).resolve().parent.parent
+VARIANTS = ("n", "np", "npr")        # nopython; parallel=True; prange. o/op/opr: object mode
+CAP = 32                              # integer size parameters larger than this are capped
+SIZES = {"stockham_fft": {"R": 2, "K": 4}, "lenet": {"N": 2, "H": 28, "W": 28},
+         "spmv": {"M": 32, "N": 32, "nnz": 64}, "nbody": {"N": 8, "tEnd": 0.2, "dt": 0.05},
+         "azimint_hist": {"N": 64, "npt": 8}, "azimint_naive": {"N": 64, "npt": 8},
+         "resnet": {"N": 2, "W": 8, "H": 8, "C1": 8, "C2": 4},
+         "conv2d_bias": {"N": 2, "C_in": 3, "C_out": 4, "K": 2, "H": 8, "W": 8},
+         "mlp": {"C_in": 3, "N": 4, "S0": 16, "S1": 16, "S2": 16}}
+PRIMAL_RTOL = 1e-9                    # numba's fastmath may reassociate; hpcad does not
+GRAD_RTOL = 1e-5
+DECORATOR = re.compile(r"^(\s*)@(?:nb|numba)\.(?:jit|njit)\b(\(.*\))?\s*$", re.M)
+
+
+# -- one kernel, in its own process ------------------------------------------------------------
+def load_module(path: Path, name: str, **names):
+    """The module at path, with `names` bound in its globals before it runs."""
+    spec = importlib.util.spec_from_file_location(name, path)
+    module = importlib.util.module_from_spec(spec)
+    module.__dict__.update(names)
+    spec.loader.exec_module(module)
+    return module
+
+
+def kernel_source(source: str, backend: str | None) -> str:
+    """The module's source with each numba decorator replaced by hpcad's (parallel=True kept
+    where hpcad.kernel takes it; the backend where one is asked for)."""
+    import inspect
+
+    import hpcad
+    takes_parallel = "parallel" in inspect.signature(hpcad.kernel).parameters
+
+    def swap(m: re.Match) -> str:
+        options = [f"backend={backend!r}"] if backend else []
+        if takes_parallel and "parallel=True" in (m.group(2) or ""):
+            options.append("parallel=True")
+        return f"{m.group(1)}@hpcad.kernel" + (f"({', '.join(options)})" if options else "")
+
+    return DECORATOR.sub(swap, source)
+
+
+def parameters(info: dict) -> dict:
+    params = dict(info["parameters"]["S"])
+    small = SIZES.get(info["short_name"], SIZES.get(info["module_name"]))
+    if small:
+        return {**params, **small}
+    return {k: min(v, CAP) if isinstance(v, int) and not isinstance(v, bool) else v
+            for k, v in params.items()}
+
+
+def inputs(npbench: Path, info: dict) -> list:
+    folder = npbench / "npbench" / "benchmarks" / info["relative_path"]
+    data = parameters(info)
+    init = info.get("init")
+    if init:
+        np.random.seed(42)
+        module = load_module(folder / f"{info['module_name']}.py", "npbench_init")
+        out = getattr(module, init["func_name"])(*(data[a] for a in init["input_args"]))
+        if len(init["output_args"]) == 1:
+            out = (out,)
+        data.update(zip(init["output_args"], out))
+    return [data[a] for a in info["input_args"]]
+
+
+def copies(args: list) -> list:
+    return [a.copy() if isinstance(a, np.ndarray) else a for a in args]
+
+
+def as_tuple(out) -> tuple:
+    return out if isinstance(out, tuple) else () if out is None else (out,)
+
+
+def mismatch(got, want) -> float:
+    """Largest relative difference of two values (inf where shapes or kinds differ)."""
+    got, want = np.asarray(got), np.asarray(want)
+    if got.shape != want.shape:
+        return float("inf")
+    if got.size == 0:
+        return 0.0
+    scale = max(float(np.max(np.abs(want))), 1e-300)
+    return float(np.max(np.abs(got.astype(want.dtype) - want))) / scale
+
+
+def primal_error(fn, ref, args: list) -> str | None:
+    """None when fn agrees with ref on args (results and arrays updated in place)."""
+    a, b = copies(args), copies(args)
+    got, want = as_tuple(fn(*a)), as_tuple(ref(*b))
+    if len(got) != len(want):
+        return f"returns {len(got)} values, numba {len(want)}"
+    pairs = [(f"result {i}", g, w) for i, (g, w) in enumerate(zip(got, want))]
+    pairs += [(f"argument {i}", g, w) for i, (g, w) in enumerate(zip(a, b))
+              if isinstance(w, np.ndarray)]
+    for what, g, w in pairs:
+        err = mismatch(g, w)
+        if not err <= PRIMAL_RTOL:
+            return f"{what} differs from numba's by {err:.1e} (relative)"
+    return None
+
+
+def is_float_array(a) -> bool:
+    return isinstance(a, np.ndarray) and a.dtype.kind == "f"
+
+
+def is_float_scalar(a) -> bool:
+    return isinstance(a, (float, np.floating))
+
+
+def promoted(args: list) -> list:
+    return [a.astype(np.float64) if is_float_array(a) else
+            float(a) if isinstance(a, np.float32) else a for a in args]
+
+
+class Probe:
+    """The random direction and cotangents of one derivative check, and the scalar function
+    L(args) = <cotangents, outputs> they define (evaluated with numba's primal)."""
+
+    def __init__(self, ref, args: list):
+        rng = np.random.default_rng(7)
+        self.ref, self.args = ref, args
+        self.direction = [rng.standard_normal(a.shape) if is_float_array(a) else
+                          float(rng.standard_normal()) if is_float_scalar(a) else None
+                          for a in args]
+        out = as_tuple(ref(*copies(args)))
+        self.returns_arrays = any(isinstance(o, np.ndarray) for o in out)
+        self.out_seed = [rng.standard_normal(np.shape(o)) if self.wanted(o) else None
+                         for o in out]
+        self.arg_seed = [rng.standard_normal(a.shape) if is_float_array(a) and
+                         not self.returns_arrays else None for a in args]
+
+    def wanted(self, o) -> bool:
+        floating = np.asarray(o).dtype.kind == "f"
+        return floating and (isinstance(o, np.ndarray) or not self.returns_arrays)
+
+    def loss(self, args: list) -> float:
+        a = copies(args)
+        out = as_tuple(self.ref(*a))
+        total = sum(float(np.sum(s * o)) for s, o in zip(self.out_seed, out) if s is not None)
+        return total + sum(float(np.sum(s * x)) for s, x in zip(self.arg_seed, a)
+                           if s is not None)
+
+    def finite_difference(self, eps: float) -> float:
+        def moved(sign):
+            return [a + sign * eps * d if d is not None else a
+                    for a, d in zip(self.args, self.direction)]
+        return (self.loss(moved(1.0)) - self.loss(moved(-1.0))) / (2 * eps)
+
+    def pairing(self, grads: list) -> float:
+        return sum(float(np.sum(g * d)) for g, d in zip(grads, self.direction)
+                   if g is not None and d is not None)
+
+
+def reverse_grads(kern, probe: Probe) -> list:
+    """hpcad's reverse derivative: one gradient (or None) per argument."""
+    import hpcad as ad
+    args = copies(probe.args)
+    if probe.returns_arrays:
+        _, vjp_fn = ad.vjp(kern, *args)
+        seeds = [s if s is not None else 0.0 for s in probe.out_seed]
+        return list(vjp_fn(tuple(seeds) if len(seeds) > 1 else seeds[0]))
+    activity = [ad.Duplicated if is_float_array(a) else ad.Active if is_float_scalar(a)
+                else ad.Const for a in args]
+    flat, shadows = [], []
+    for a, act, s in zip(args, activity, probe.arg_seed):
+        flat.append(a)
+        if act is ad.Duplicated:
+            shadows.append(s.copy())
+            flat.append(shadows[-1])
+    floats = [s for s in probe.out_seed if s is not None]
+    df = ad.autodiff(kern, activity=activity, ret=ad.Active if floats else ad.Const)
+    seed = None if not floats else float(floats[0]) if len(floats) == 1 else \
+        tuple(float(s) for s in floats)
+    scalar_grads = iter(df(*flat, seed=seed)[1:])
+    shadow_iter = iter(shadows)
+    return [next(shadow_iter) if act is ad.Duplicated else
+            next(scalar_grads) if act is ad.Active else None for act in activity]
+
+
+def gradient_error(kern, ref, args: list) -> str | None:
+    args = promoted(args)
+    if not any(is_float_array(a) or is_float_scalar(a) for a in args):
+        return "no grad"
+    probe = Probe(ref, args)
+    if not any(s is not None for s in probe.out_seed + probe.arg_seed):
+        return "no grad"
+    grads = reverse_grads(kern, probe)
+    exact = probe.pairing(grads)
+    errs = []
+    for eps in (1e-6, 1e-5, 1e-7):
+        fd = probe.finite_difference(eps)
+        errs.append(abs(exact - fd) / max(abs(fd), abs(exact), 1e-12))
+        if errs[-1] <= GRAD_RTOL:
+            return None
+    return f"derivative {exact:.6e} vs finite differences (relative error {min(errs):.1e})"
+
+
+def check_one(npbench: Path, info: dict, variant_file: Path, backend: str | None) -> dict:
+    """Runs in the child process: the row of one benchmark variant."""
+    import hpcad
+    ref = getattr(load_module(variant_file, "npbench_numba"), info["func_name"], None)
+    if ref is None:
+        return {"status": "skip", "stage": "load",
+                "detail": f"the file defines no function {info['func_name']!r}"}
+    if not isinstance(ref, numba.core.dispatcher.Dispatcher):   # its decorator line lost '@'
+        ref = numba.njit(ref)
+    args = inputs(npbench, info)
+    with tempfile.TemporaryDirectory() as tmp:
+        path = Path(tmp) / variant_file.name      # same name and lines in hpcad's messages
+        path.write_text(kernel_source(variant_file.read_text(), backend))
+        stage = "load"
+        try:
+            kern = getattr(load_module(path, "npbench_hpcad", hpcad=hpcad), info["func_name"])
+            if not isinstance(kern, hpcad.Kernel):
+                kern = hpcad.kernel(kern)
+            stage = "primal"
+            err = primal_error(kern, ref, args)
+            if err:
+                return {"status": "wrong", "stage": stage, "detail": err}
+            stage = "gradient"
+            err = gradient_error(kern, ref, args)
+        except Exception as e:   # the row records it; nothing is hidden
+            first = (str(e).strip().splitlines() or [""])[0].replace(f"{tmp}/", "")
+            return {"status": "error", "stage": stage, "detail": f"{type(e).__name__}: {first}"}
+    if err == "no grad":
+        return {"status": "no grad", "stage": "gradient", "detail": ""}
+    return {"status": "wrong" if err else "works", "stage": "gradient", "detail": err or ""}
+
+
+# -- the driver ---------------------------------------------------------------------------------
+def variants_of(npbench: Path, info: dict, wanted: tuple) -> list[Path]:
+    """The benchmark's numba files among the wanted variants, skipping a parallel one whose
+    body (decorators aside) is the serial one's."""
+    folder = npbench / "npbench" / "benchmarks" / info["relative_path"]
+    files, bodies = [], set()
+    for v in wanted:
+        f = folder / f"{info['module_name']}_numba_{v}.py"
+        if f.exists():
+            body = DECORATOR.sub("", f.read_text())
+            if body not in bodies:
+                bodies.add(body)
+                files.append(f)
+    return files
+
+
+def run_child(npbench: Path, info_file: Path, variant: Path, backend: str | None,
+              timeout: int) -> dict:
+    cmd = [sys.executable, "-m", "benchmarks.outside_check", str(npbench), "--child",
+           str(info_file), str(variant)] + (["--backend", backend] if backend else [])
+    try:
+        out = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout, cwd=ROOT)
+    except subprocess.TimeoutExpired:
+        return {"status": "timeout", "stage": "", "detail": f"over {timeout} s"}
+    lines = out.stdout.strip().splitlines()
+    if out.returncode != 0 or not lines:
+        tail = (out.stderr.strip().splitlines() or ["no output"])[-1]
+        return {"status": "error", "stage": "crash", "detail": f"exit {out.returncode}: {tail}"}
+    return json.loads(lines[-1])
+
+
+def table(rows: list[dict]) -> list[str]:
+    lines = ["| kernel | variant | result | stage | detail |", "|---|---|---|---|---|"]
+    for r in rows:
+        mark = "wrong (!!)" if r["status"] == "wrong" else r["status"]
+        detail = r["detail"].replace("|", "\\|")[:160]
+        lines.append(f"| {r['kernel']} | {r['variant']} | {mark} | {r['stage']} | {detail} |")
+    counts = {s: sum(r["status"] == s for r in rows) for s in
+              ("works", "wrong", "error", "no grad", "timeout", "skip")}
+    lines.append("")
+    lines.append(", ".join(f"{n} {s}" for s, n in counts.items()))
+    return lines
+
+
+def benchmarks_info(npbench: Path, only: set[str] | None) -> list[tuple[Path, dict]]:
+    found = []
+    for f in sorted((npbench / "bench_info").glob("*.json")):
+        info = json.loads(f.read_text())["benchmark"]
+        if only is None or f.stem in only or info["short_name"] in only:
+            found.append((f, info))
+    return found
+
+
+def main(argv=None) -> int:
+    p = argparse.ArgumentParser(prog="python -m benchmarks.outside_check")
+    p.add_argument("npbench", type=Path, help="a checkout of github.com/spcl/npbench")
+    p.add_argument("--only", help="comma-separated benchmark names")
+    p.add_argument("--variants", default=",".join(VARIANTS))
+    p.add_argument("--backend", choices=("numba", "interp"))
+    p.add_argument("--timeout", type=int, default=300)
+    p.add_argument("--out", type=Path)
+    p.add_argument("--child", nargs=2, type=Path, help=argparse.SUPPRESS)
+    a = p.parse_args(argv)
+    if a.child:
+        info = json.loads(a.child[0].read_text())["benchmark"]
+        print(json.dumps(check_one(a.npbench.resolve(), info, a.child[1], a.backend)))
+        return 0
+    rows = []
+    only = set(a.only.split(",")) if a.only else None
+    for info_file, info in benchmarks_info(a.npbench.resolve(), only):
+        for variant in variants_of(a.npbench.resolve(), info, tuple(a.variants.split(","))):
+            name = variant.stem.rsplit("_", 1)[1]
+            print(f"{info_file.stem} {name} ...", file=sys.stderr, flush=True)
+            row = run_child(a.npbench.resolve(), info_file, variant, a.backend, a.timeout)
+            rows.append({"kernel": info_file.stem, "variant": name, **row})
+            print(f"  {row['status']}: {row['detail']}", file=sys.stderr, flush=True)
+    print("\n".join(table(rows)))
+    if a.out:
+        a.out.write_text(json.dumps(rows, indent=2))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

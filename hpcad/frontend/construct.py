@@ -1,0 +1,450 @@
+"""Array construction and views in kernels: np.empty/zeros/ones/full and their `*_like`
+forms, np.arange, np.linspace, copies (np.copy, a.copy(), a.flatten()), reshaped views
+(a.reshape, a.ravel(): one `mem.reshape` of a C-contiguous base), joins (np.concatenate,
+np.stack) and np.cumsum. Everything but the views allocates a fresh C-contiguous array
+(`mem.alloc`) and fills it with a loop nest of loads and stores, so derivatives flow
+through them with no rule of their own."""
+from __future__ import annotations
+
+import ast
+from typing import TYPE_CHECKING
+
+import numpy as np
+
+from ..ir.core import Block, Op, Value
+from ..ir.types import ArrayType, ScalarType, f64, i1, i64, promote, scalar_from_dtype
+from .arrays import ArrayExpr, as_array_value, as_expr, loop_nest, materialize
+
+if TYPE_CHECKING:
+    from .context import LoweringContext
+
+ALLOC = {np.zeros: "zeros", np.empty: "empty", np.ones: "ones", np.full: "full"}
+ALLOC_LIKE = {np.zeros_like: "zeros", np.empty_like: "empty", np.ones_like: "ones",
+              np.full_like: "full"}
+
+
+# -- shared pieces: arrays, dtypes, shapes --------------------------------------------------
+def alloc(ctx: LoweringContext, dims: list[Value], dtype: ScalarType,
+          fill: str = "empty") -> Value:
+    return ctx.builder.op1("mem.alloc", dims, ArrayType(dtype, len(dims), "C"), {"fill": fill})
+
+
+def copy_into(ctx: LoweringContext, src: ArrayExpr, dst: Value, node) -> None:
+    """dst[i] = src[i] for every element i of src."""
+    def body(ivs, accs):
+        v = src.element(ctx, ivs)
+        ctx.builder.op("mem.store", [ctx.coerce(v, dst.type.dtype), dst] + ivs)
+        return []
+    loop_nest(ctx, src.extents(ctx), body, node)
+
+
+def fill_array(ctx: LoweringContext, arr: Value, dims: list[Value], value: Value,
+               node) -> None:
+    """A loop nest storing `value` into every element of a fresh array."""
+    def body(ivs, accs):
+        ctx.builder.op("mem.store", [value, arr] + ivs)
+        return []
+    loop_nest(ctx, dims, body, node)
+
+
+def dtype_of(ctx: LoweringContext, node) -> ScalarType:
+    """The dtype a `dtype=` argument names: np.float64, float, int, bool, or `a.dtype`."""
+    obj = ctx.static_value(node)
+    if obj is None:
+        v = ctx.expr(node)
+        obj = None if isinstance(v, (Value, tuple)) else getattr(v, "obj", None)
+    if obj is None:
+        ctx.unsupported(node, "a dtype that is not a NumPy type, float/int/bool or a.dtype")
+    try:
+        return scalar_from_dtype(obj)
+    except (TypeError, ValueError):
+        ctx.unsupported(node, f"the dtype {obj!r}", "use float64, float32, int64, int32 or "
+                                                  "bool")
+
+
+def int_literal(node) -> int | tuple | None:
+    """The value of a literal int (or tuple of ints: axis=(0, 1)) in the source, else None."""
+    try:
+        value = ast.literal_eval(node)
+    except ValueError:
+        return None
+    ok = isinstance(value, int) or (isinstance(value, tuple)
+                                    and all(isinstance(k, int) for k in value))
+    return value if ok and not isinstance(value, bool) else None
+
+
+def shape_dims(ctx: LoweringContext, node) -> list[Value]:
+    """The i64 extents a shape argument gives: an int, a tuple of ints or `a.shape`."""
+    v = ctx.expr(node)
+    dims = list(v) if isinstance(v, tuple) else [v]
+    return [ctx.coerce_index(ctx.scalar(d, node), node) for d in dims]
+
+
+def keywords(ctx: LoweringContext, node, allowed: tuple[str, ...], what: str) -> dict:
+    """The call's keyword arguments by name; an error for one `what` does not take."""
+    out = {}
+    for kw in node.keywords:
+        if kw.arg not in allowed:
+            hint = {"keepdims": "numba does not take keepdims either; index the result "
+                                "instead, e.g. s[:, None] is not needed in loops",
+                    "order": "only C order is supported"}.get(kw.arg or "", "")
+            ctx.unsupported(kw.value, f"the keyword `{kw.arg}=` of {what}", hint)
+        out[kw.arg] = kw.value
+    return out
+
+
+def array_arg(ctx: LoweringContext, node, what: str) -> ArrayExpr:
+    """The array (or array expression) argument `node` of a call."""
+    v = as_expr(ctx, ctx.expr(node), node)
+    if v is None:
+        ctx.unsupported(node, f"{what} of something that is not an array")
+    return v
+
+
+# -- np.empty / zeros / ones / full and *_like ------------------------------------------------
+def call_alloc(ctx: LoweringContext, obj, node) -> Value:
+    like = obj in ALLOC_LIKE
+    fill = (ALLOC_LIKE if like else ALLOC)[obj]
+    name = obj.__name__
+    params = ("shape", "fill_value", "dtype") if fill == "full" else ("shape", "dtype")
+    if len(node.args) > len(params) or not node.args:
+        ctx.unsupported(node, f"np.{name} with {len(node.args)} positional arguments")
+    given = dict(zip(params, node.args))
+    given.update(keywords(ctx, node, params, f"np.{name}"))
+    if like:
+        first = array_arg(ctx, given["shape"], f"np.{name}")
+        dims, dtype = first.extents(ctx), first.dtype
+    else:
+        dims, dtype = shape_dims(ctx, given["shape"]), f64
+    value = None
+    if fill == "full":
+        if "fill_value" not in given:
+            ctx.unsupported(node, f"np.{name} without a fill value")
+        value = ctx.scalar(ctx.expr(given["fill_value"]), node)
+        if not like and "dtype" not in given:   # np.full's dtype is its value's
+            dtype = value.type
+    if "dtype" in given:
+        dtype = dtype_of(ctx, given["dtype"])
+    if fill in ("zeros", "empty"):
+        return alloc(ctx, dims, dtype, fill)
+    arr = alloc(ctx, dims, dtype)
+    fill_array(ctx, arr, dims, ctx.coerce(value, dtype) if value is not None
+               else ctx.const(1, dtype), node)
+    return arr
+
+
+# -- np.arange, np.linspace -------------------------------------------------------------------
+def call_arange(ctx: LoweringContext, obj, node) -> Value:
+    """np.arange(stop), (start, stop), (start, stop, step): element i is start + i * step,
+    ceil((stop - start) / step) of them (numba's formula)."""
+    given = dict(keywords(ctx, node, ("dtype",), "np.arange"))
+    if not 1 <= len(node.args) <= 3:
+        ctx.unsupported(node, f"np.arange with {len(node.args)} arguments")
+    vals = [ctx.scalar(ctx.expr(a), a) for a in node.args]
+    if len(vals) == 1:
+        vals = [ctx.const(0, i64)] + vals
+    if len(vals) == 2:
+        vals.append(ctx.const(1, i64))
+    t = i64
+    for v in vals:
+        t = promote(t, v.type) if v.type != t else t
+    start, stop, step = (ctx.coerce(v, t) for v in vals)
+    b = ctx.builder
+    ctx.runtime_check(b.op1("arith.cmp", [step, ctx.const(0, t)], i1, {"pred": "ne"}),
+                      "np.arange with a step of 0", node)
+    if t.is_float:
+        count = b.op1("math.ceil", [b.op1("arith.div", [b.op1("arith.sub", [stop, start], t),
+                                                          step], t)], t)
+        count = ctx.coerce(count, i64)
+    else:   # ceil(a / s) == -((-a) // s) for either sign of s
+        count = b.op1("arith.neg", [b.op1("arith.floordiv", [
+            b.op1("arith.sub", [start, stop], t), step], t)], t)
+        count = ctx.coerce(count, i64)
+    count = b.op1("arith.max", [count, ctx.const(0, i64)], i64)
+    dtype = dtype_of(ctx, given["dtype"]) if "dtype" in given else t
+    arr = alloc(ctx, [count], dtype)
+
+    def body(ivs, accs):
+        i = ctx.coerce(ivs[0], t)
+        v = b.op1("arith.add", [start, b.op1("arith.mul", [i, step], t)], t)
+        b.op("mem.store", [ctx.coerce(v, dtype), arr, ivs[0]])
+        return []
+    loop_nest(ctx, [count], body, node)
+    return arr
+
+
+def call_linspace(ctx: LoweringContext, obj, node) -> Value:
+    """np.linspace(start, stop, num=50): start + i * (stop - start) / (num - 1), the last
+    element exactly stop (numba's endpoint=True)."""
+    given = dict(zip(("start", "stop", "num"), node.args))
+    given.update(keywords(ctx, node, ("start", "stop", "num"), "np.linspace"))
+    if len(node.args) > 3 or not {"start", "stop"} <= set(given):
+        ctx.unsupported(node, "np.linspace without start and stop",
+                        "pass np.linspace(start, stop, num)")
+    start, stop = (ctx.coerce(ctx.scalar(ctx.expr(given[k]), node), f64)
+                   for k in ("start", "stop"))
+    num = ctx.coerce_index(ctx.scalar(ctx.expr(given["num"]), node), node) \
+        if "num" in given else ctx.const(50, i64)
+    b = ctx.builder
+    one = ctx.const(1, i64)
+    div = b.op1("arith.max", [b.op1("arith.sub", [num, one], i64), one], i64)
+    step = b.op1("arith.div", [b.op1("arith.sub", [stop, start], f64), ctx.coerce(div, f64)],
+                 f64)
+    arr = alloc(ctx, [num], f64)
+
+    def body(ivs, accs):
+        v = b.op1("arith.add", [start, b.op1("arith.mul", [ctx.coerce(ivs[0], f64), step],
+                                             f64)], f64)
+        b.op("mem.store", [v, arr, ivs[0]])
+        return []
+    loop_nest(ctx, [num], body, node)
+    several = b.op1("arith.cmp", [num, one], i1, {"pred": "gt"})
+    last = Block()
+    with ctx.at(last):
+        b.op("mem.store", [stop, arr, b.op1("arith.sub", [num, one], i64)])
+        b.op("scf.yield", [])
+    other = Block()
+    with ctx.at(other):
+        b.op("scf.yield", [])
+    b.op("scf.if", [several], [], regions=[last, other])
+    return arr
+
+
+# -- copies and reshaped views ----------------------------------------------------------------
+def call_copy(ctx: LoweringContext, obj, node) -> Value:
+    if len(node.args) != 1 or node.keywords:
+        ctx.unsupported(node, "np.copy with other than one argument")
+    return materialize(ctx, array_arg(ctx, node.args[0], "np.copy"), node)
+
+
+def method_copy(ctx: LoweringContext, arr, node) -> Value:
+    if node.args or node.keywords:
+        ctx.unsupported(node, "a.copy() with arguments")
+    return materialize(ctx, arr, node)
+
+
+def reshape(ctx: LoweringContext, arr, dims: list[Value], node) -> Value:
+    """A C-contiguous array viewed with other extents (one of them may be -1: inferred);
+    writes through the view reach the base, like NumPy's. An array expression is
+    computed into a new array first."""
+    arr = as_array_value(ctx, arr, node)
+    owner = arr.owner
+    if arr.type.layout != "C" or (isinstance(owner, Op) and owner.name == "mem.view"
+                                  and arr.type.ndim > 1):
+        ctx.unsupported(node, "reshaping an array that may not be C-contiguous (a slice or "
+                              "a strided view)",
+                        "reshape a copy: x.copy().reshape(...), as numba requires too")
+    t = ArrayType(arr.type.dtype, len(dims), "C")
+    return ctx.builder.op1("mem.reshape", [arr] + dims, t)
+
+
+def method_reshape(ctx: LoweringContext, arr, node) -> Value:
+    keywords(ctx, node, (), "a.reshape")
+    if len(node.args) == 1:
+        dims = shape_dims(ctx, node.args[0])
+    else:
+        dims = [ctx.coerce_index(ctx.scalar(ctx.expr(a), a), a) for a in node.args]
+    if not dims:
+        ctx.unsupported(node, "reshaping to a 0-d array")
+    return reshape(ctx, arr, dims, node)
+
+
+def ravel(ctx: LoweringContext, arr, node) -> Value:
+    """A 1-D view of a C-contiguous array (numba's ravel copies any other layout, and
+    so does hpcad: an array expression or a strided view is copied)."""
+    arr = as_array_value(ctx, arr, node)
+    if arr.type.layout != "C" or (isinstance(arr.owner, Op) and arr.owner.name == "mem.view"
+                                  and arr.type.ndim > 1):
+        arr = materialize(ctx, arr, node)
+    return arr if arr.type.ndim == 1 else reshape(ctx, arr, [ctx.const(-1, i64)], node)
+
+
+def method_ravel(ctx: LoweringContext, arr, node) -> Value:
+    if node.args or node.keywords:
+        ctx.unsupported(node, "a.ravel() with arguments")
+    return ravel(ctx, arr, node)
+
+
+def method_flatten(ctx: LoweringContext, arr, node) -> Value:
+    if node.args or node.keywords:
+        ctx.unsupported(node, "a.flatten() with arguments")
+    return ravel(ctx, materialize(ctx, arr, node), node)
+
+
+def call_ravel(ctx: LoweringContext, obj, node) -> Value:
+    if len(node.args) != 1 or node.keywords:
+        ctx.unsupported(node, "np.ravel with other than one array argument")
+    return ravel(ctx, array_arg(ctx, node.args[0], "np.ravel"), node)
+
+
+def call_reshape(ctx: LoweringContext, obj, node) -> Value:
+    if len(node.args) != 2:
+        ctx.unsupported(node, "np.reshape without exactly (array, shape)")
+    arr = array_arg(ctx, node.args[0], "np.reshape")
+    return reshape(ctx, arr, shape_dims(ctx, node.args[1]), node)
+
+
+# -- joins ------------------------------------------------------------------------------------
+def joined_arrays(ctx: LoweringContext, node, what: str) -> tuple[list[ArrayExpr], int]:
+    """The arrays of np.concatenate((a, b, ...), axis=k) / np.stack, and k."""
+    given = keywords(ctx, node, ("axis",), what)
+    if len(node.args) == 2:
+        given["axis"] = node.args[1]
+    elif len(node.args) != 1:
+        ctx.unsupported(node, f"{what} without a tuple of arrays")
+    seq = node.args[0]
+    if not isinstance(seq, (ast.Tuple, ast.List)) or not seq.elts:
+        ctx.unsupported(node, f"{what} of something other than a literal tuple of arrays",
+                        f"write {what}((a, b), axis=0)")
+    arrays = [array_arg(ctx, e, what) for e in seq.elts]
+    axis = int_literal(given["axis"]) if "axis" in given else 0
+    if not isinstance(axis, int):
+        ctx.unsupported(node, f"{what} with an axis that is not an integer literal")
+    if len({a.ndim for a in arrays}) != 1:
+        ctx.type_error(node, f"{what} of arrays of different ranks "
+                             f"({', '.join(str(a.ndim) for a in arrays)})")
+    return arrays, axis
+
+
+def join_dtype(arrays: list[ArrayExpr]) -> ScalarType:
+    t = arrays[0].dtype
+    for a in arrays[1:]:
+        t = promote(t, a.dtype) if a.dtype != t else t
+    return t
+
+
+def normal_axis(ctx: LoweringContext, axis: int, ndim: int, node) -> int:
+    if not -ndim <= axis < ndim:
+        ctx.type_error(node, f"axis {axis} is out of bounds for {ndim} dimensions")
+    return axis % ndim
+
+
+def check_extents(ctx: LoweringContext, arrays: list[ArrayExpr], skip: int | None, what: str,
+                  node) -> list[Value]:
+    """The first array's extents; the others' must equal them (but along axis `skip`),
+    checked when the kernel runs, as NumPy checks them."""
+    first = arrays[0].extents(ctx)
+    for a in arrays[1:]:
+        for k, (x, y) in enumerate(zip(first, a.extents(ctx), strict=True)):
+            if k != skip and x is not y:
+                same = ctx.builder.op1("arith.cmp", [x, y], i1, {"pred": "eq"})
+                ctx.runtime_check(same, f"{what}: the arrays' lengths along axis {k} differ",
+                                  node)
+    return list(first)
+
+
+def call_concatenate(ctx: LoweringContext, obj, node) -> Value:
+    """np.concatenate((a, b, ...), axis=k): each copied into its place along k."""
+    arrays, axis = joined_arrays(ctx, node, "np.concatenate")
+    axis = normal_axis(ctx, axis, arrays[0].ndim, node)
+    dims = check_extents(ctx, arrays, axis, "np.concatenate", node)
+    offsets, total = [], ctx.const(0, i64)
+    for a in arrays:
+        offsets.append(total)
+        total = ctx.builder.op1("arith.add", [total, a.extents(ctx)[axis]], i64)
+    dims[axis] = total
+    out = alloc(ctx, dims, join_dtype(arrays))
+    for a, off in zip(arrays, offsets, strict=True):
+        copy_into(ctx, a, piece(ctx, out, dims, axis, off, a.extents(ctx)[axis]), node)
+    return out
+
+
+def piece(ctx: LoweringContext, out: Value, dims: list[Value], axis: int, first: Value,
+          length: Value) -> Value:
+    """The view out[..., first:first + length, ...] along axis (each array of a
+    concatenation is copied into its own piece, so a parallel copy owns its elements)."""
+    bounds = []
+    for k, ext in enumerate(dims):
+        bounds += [first, ctx.builder.op1("arith.add", [first, length], i64)] if k == axis \
+            else [ctx.const(0, i64), ext]
+    t = ArrayType(out.type.dtype, out.type.ndim, "C" if axis == 0 else "A")
+    return ctx.builder.op1("mem.view", [out] + bounds, t, {"dims": "s" * out.type.ndim})
+
+
+def call_stack(ctx: LoweringContext, obj, node) -> Value:
+    """np.stack((a, b, ...), axis=k): a new axis k of length len((a, b, ...))."""
+    arrays, axis = joined_arrays(ctx, node, "np.stack")
+    axis = normal_axis(ctx, axis, arrays[0].ndim + 1, node)
+    dims = check_extents(ctx, arrays, None, "np.stack", node)
+    dims.insert(axis, ctx.const(len(arrays), i64))
+    out = alloc(ctx, dims, join_dtype(arrays))
+    for k, a in enumerate(arrays):
+        def body(ivs, accs, a=a, k=k):
+            at = ivs[:axis] + [ctx.const(k, i64)] + ivs[axis:]
+            ctx.builder.op("mem.store", [ctx.coerce(a.element(ctx, ivs), out.type.dtype), out]
+                           + at)
+            return []
+        loop_nest(ctx, a.extents(ctx), body, node)
+    return out
+
+
+# -- np.cumsum --------------------------------------------------------------------------------
+def call_cumsum(ctx: LoweringContext, obj, node) -> Value:
+    """np.cumsum(a): the running sums of a's elements in C order (a 1-D result);
+    np.cumsum(a, axis=k): running sums along axis k, a's shape."""
+    given = keywords(ctx, node, ("axis",), "np.cumsum")
+    if len(node.args) == 2:
+        given["axis"] = node.args[1]
+    elif len(node.args) != 1:
+        ctx.unsupported(node, "np.cumsum without exactly an array and an optional axis")
+    arr = array_arg(ctx, node.args[0], "np.cumsum")
+    dtype = arr.dtype if arr.dtype.is_float else i64
+    if "axis" not in given or (isinstance(given["axis"], ast.Constant)
+                               and given["axis"].value is None):
+        src = arr if arr.ndim == 1 else as_expr(ctx, ravel(ctx, arr, node), node)
+        return running_sums(ctx, src, 0, dtype, node)
+    axis = int_literal(given["axis"])
+    if not isinstance(axis, int):
+        ctx.unsupported(node, "np.cumsum with an axis that is not an integer literal")
+    return running_sums(ctx, arr, normal_axis(ctx, axis, arr.ndim, node), dtype, node)
+
+
+def running_sums(ctx: LoweringContext, src: ArrayExpr, axis: int, dtype: ScalarType,
+                 node) -> Value:
+    """out[..., i, ...] = src[..., 0, ...] + ... + src[..., i, ...] along axis: a serial
+    loop along axis inside a (parallel) nest over the other axes."""
+    dims = src.extents(ctx)
+    out = alloc(ctx, dims, dtype)
+    b = ctx.builder
+
+    def lane(ivs, accs):
+        def step(inner, sums):
+            at = ivs[:axis] + inner + ivs[axis:]
+            s = b.op1("arith.add", [sums[0], ctx.coerce(src.element(ctx, at), dtype)], dtype)
+            b.op("mem.store", [s, out] + at)
+            return [s]
+        loop_nest(ctx, [dims[axis]], step, node, [ctx.const(0, dtype)])
+        return []
+    loop_nest(ctx, dims[:axis] + dims[axis + 1:], lane, node)
+    return out
+
+
+# -- array attributes -------------------------------------------------------------------------
+def attribute(ctx: LoweringContext, arr, attr: str, node):
+    """a.shape, a.ndim, a.size, a.dtype of an array or an array expression."""
+    e = as_expr(ctx, arr, node)
+    if attr == "shape":
+        return tuple(e.extents(ctx))
+    if attr == "ndim":
+        return ctx.const(e.ndim, i64)
+    if attr == "size":
+        size = ctx.const(1, i64)
+        for ext in e.extents(ctx):
+            size = ctx.builder.op1("arith.mul", [size, ext], i64)
+        return size
+    if attr == "dtype":
+        return ctx.wrap_static(e.dtype.np_dtype.type, node)
+    ctx.unsupported(node, f"the array attribute `{attr}`",
+                    "arrays have .shape, .ndim, .size and .dtype")
+
+
+# function -> the rule lowering a call of it (expressions.INTRINSICS)
+INTRINSICS = [(ALLOC, call_alloc), (ALLOC_LIKE, call_alloc), ({np.arange}, call_arange),
+              ({np.linspace}, call_linspace), ({np.copy}, call_copy),
+              ({np.ravel}, call_ravel), ({np.reshape}, call_reshape),
+              ({np.concatenate}, call_concatenate), ({np.stack}, call_stack),
+              ({np.cumsum}, call_cumsum)]
+# array method -> its rule(ctx, array or array expression, call node)
+METHODS = {"copy": method_copy, "reshape": method_reshape, "ravel": method_ravel,
+           "flatten": method_flatten}
+ATTRIBUTES = ("shape", "ndim", "size", "dtype")
