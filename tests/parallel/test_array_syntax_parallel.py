@@ -92,6 +92,20 @@ def rows_weighted_serial(a, w):
     return s
 
 
+def rows_dot(a, w):
+    s = 0.0
+    for i in numba.prange(a.shape[0]):
+        s += np.sum(a[i, :] * w) ** 2
+    return s
+
+
+def rows_dot_serial(a, w):
+    s = 0.0
+    for i in range(a.shape[0]):
+        s += np.sum(a[i, :] * w) ** 2
+    return s
+
+
 # -- parallel=True: whole-array statements (the twin is the same source, serial) ---------------
 def broadcast_update(a, b, c, out):
     out[:] = np.sin(a) * b + c
@@ -126,6 +140,9 @@ CASES = [
                  lambda rng: (rng.uniform(-1.0, 1.0, (6, 9)), 0.3, np.zeros((6, 9))),
                  adjoint=OWN),
     ParallelCase("rows_weighted", ad.kernel(rows_weighted), ad.kernel(rows_weighted_serial),
+                 lambda rng: (rng.uniform(-1.0, 1.0, (8, 5)), rng.uniform(0.5, 1.5, 5)),
+                 adjoint=ATOMIC, sum_in_gradient=True),
+    ParallelCase("rows_dot", ad.kernel(rows_dot), ad.kernel(rows_dot_serial),
                  lambda rng: (rng.uniform(-1.0, 1.0, (8, 5)), rng.uniform(0.5, 1.5, 5)),
                  adjoint=ATOMIC, sum_in_gradient=True),
     ParallelCase("broadcast_update", ad.kernel(broadcast_update, parallel=True),
