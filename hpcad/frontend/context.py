@@ -16,7 +16,7 @@ import numpy as np
 from ..errors import KernelTypeError, UnsupportedConstruct
 from ..ir.core import Block, Builder, Function, Module, Op, Value
 from ..ir.types import ArrayType, ScalarType, f32, f64, i1, i64, promote
-from . import arrays, parallel, syntax
+from . import arrays, parallel, syntax, words
 from .arrays import ArrayExpr
 from .expressions import EXPRESSIONS, Static
 from .statements import STATEMENTS
@@ -132,14 +132,14 @@ class LoweringContext:
         self.builder.loc = self.loc_of(s)
         lower = STATEMENTS.get(type(s))
         if lower is None:
-            self.unsupported(s, f"the statement `{type(s).__name__}`")
+            self.unsupported(s, *words.describe(s, words.STATEMENTS))
         lower(self, s)
 
     # -- values: constants, conversions, names (expressions.py: EXPRESSIONS) -----------------
     def expr(self, node, allow_none: bool = False):
         lower = EXPRESSIONS.get(type(node))
         if lower is None:
-            self.unsupported(node, f"the expression `{type(node).__name__}`")
+            self.unsupported(node, *words.describe(node, words.EXPRESSIONS))
         v = lower(self, node)
         if v is None and not allow_none:
             self.unsupported(node, "using the result of a call that returns nothing")
@@ -166,8 +166,9 @@ class LoweringContext:
 
     def coerce_index(self, v, node) -> Value:
         if not isinstance(v, Value) or not isinstance(v.type, ScalarType) or v.type.is_float:
-            self.type_error(node, "indices and range() bounds must be integers, got "
-                                  f"{getattr(v, 'type', type(v).__name__)}")
+            got = v.type if isinstance(v, Value) else "an array" if isinstance(v, ArrayExpr) \
+                else words.value(getattr(v, "obj", v))
+            self.type_error(node, f"indices and range() bounds must be integers, got {got}")
         return self.coerce(v, i64)
 
     def scalar(self, v, node) -> Value:
@@ -178,7 +179,7 @@ class LoweringContext:
                              "index it to get one element, or reduce it, e.g. np.sum(...)")
         if not isinstance(v, Value) or not isinstance(v.type, ScalarType):
             what = "an array" if isinstance(getattr(v, "type", None), ArrayType) else \
-                type(getattr(v, "obj", v)).__name__
+                words.value(getattr(v, "obj", v))
             self.unsupported(node, f"using {what} where a scalar is expected",
                              "index it to get one element, e.g. a[i], or reduce it, "
                              "e.g. np.sum(a)")

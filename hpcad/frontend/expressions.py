@@ -10,9 +10,9 @@ import inspect
 import math
 from typing import TYPE_CHECKING
 
-from ..ir.core import Block, Value
+from ..ir.core import Block, Op, Value
 from ..ir.types import SCALARS, ArrayType, f64, i1, i64, promote
-from . import arrays, construct, linalg, mpi, parallel, reductions
+from . import arrays, construct, linalg, mpi, parallel, reductions, words
 from . import intrinsics as intr
 from .markers import marker_of, mpi_framework_of, mpi_function
 from .syntax import has_side_effect_free_shape
@@ -38,7 +38,7 @@ class Static:
 def expr_constant(ctx: LoweringContext, node):
     if isinstance(node.value, (bool, int, float)):
         return ctx.python_const(node.value)
-    ctx.unsupported(node, f"the constant {node.value!r}")
+    ctx.unsupported(node, *words.constant(node.value))
 
 
 def expr_name(ctx: LoweringContext, node):
@@ -63,7 +63,7 @@ def binop(ctx: LoweringContext, op, a, b, node) -> Value:
         return bitop(ctx, _BITOPS[type(op)], a, b, node)
     kind = _BINOPS.get(type(op))
     if kind is None:
-        ctx.unsupported(node, f"the operator `{type(op).__name__}`")
+        ctx.unsupported(node, *words.describe(op, words.OPERATORS))
     a, b = ctx.scalar(a, node), ctx.scalar(b, node)
     t = promote(a.type, b.type)
     if kind == "div" and not t.is_float:
@@ -104,10 +104,13 @@ def unaryop(ctx: LoweringContext, op, v, node):
         return ctx.builder.op1("arith.neg", [v], v.type)
     if isinstance(op, ast.Invert) and v.type.is_bool:
         return ctx.builder.op1("arith.not", [v], i1)
-    ctx.unsupported(node, f"the operator `{type(op).__name__}`")
+    ctx.unsupported(node, *words.describe(op, words.OPERATORS))
 
 
 def expr_compare(ctx: LoweringContext, node):
+    for op in node.ops:   # `x in t`, `x is None`: name the operator, not its operands
+        if type(op) not in _CMPOPS:
+            ctx.unsupported(node, *words.describe(op, words.OPERATORS))
     left = ctx.expr(node.left)
     result = None
     for op, right_node in zip(node.ops, node.comparators, strict=True):
@@ -126,9 +129,7 @@ def compare(ctx: LoweringContext, op, left, right, node):
         return arrays.elementwise(ctx, lambda c, vs: compare(c, op, vs[0], vs[1], node),
                                   [left, right], node)
     left, right = ctx.scalar(left, node), ctx.scalar(right, node)
-    pred = _CMPOPS.get(type(op))
-    if pred is None:
-        ctx.unsupported(node, f"the comparison `{type(op).__name__}`")
+    pred = _CMPOPS[type(op)]
     t = promote(left.type, right.type) if left.type != right.type else left.type
     return ctx.builder.op1("arith.cmp", [ctx.coerce(left, t), ctx.coerce(right, t)],
                            i1, {"pred": pred})
@@ -227,6 +228,8 @@ def expr_attribute(ctx: LoweringContext, node):
         return mpi.comm_attribute(ctx, base, node.attr, node)
     if node.attr == "T" and arrays.is_array(base):
         return linalg.transpose(ctx, base, node)
+    if node.attr == "shape" and isinstance(base, Value) and isinstance(base.type, ArrayType):
+        return tuple(extent(ctx, base, k) for k in range(base.type.ndim))
     if arrays.is_array(base) and node.attr in construct.ATTRIBUTES:
         return construct.attribute(ctx, base, node.attr, node)
     ctx.unsupported(node, f"the attribute `{node.attr}`")
@@ -451,7 +454,16 @@ def call_len(ctx: LoweringContext, obj, node):
         return ctx.const(len(arr), i64)
     if not isinstance(arr, Value) or not isinstance(arr.type, ArrayType):
         ctx.unsupported(node, "len() of something that is not an array")
-    return ctx.builder.op1("mem.shape", [arr], i64, {"axis": 0})
+    return extent(ctx, arr, 0)
+
+
+def extent(ctx: LoweringContext, arr: Value, axis: int) -> Value:
+    """arr.shape[axis]: an array allocated in the kernel has the length it was allocated with
+    (so a loop over it, e.g. in a prange body, has a range the tape can be sized by)."""
+    owner = arr.owner
+    if isinstance(owner, Op) and owner.name == "mem.alloc":
+        return owner.operands[axis]
+    return ctx.builder.op1("mem.shape", [arr], i64, {"axis": axis})
 
 
 def bitcast(ctx: LoweringContext, arr: Value, node) -> Value:
@@ -505,7 +517,7 @@ def kernel_arguments(ctx: LoweringContext, py_func, node) -> list[Value]:
         arg_node, v = bound.arguments[name] if name in bound.arguments else \
             (node, ctx.wrap_static(param.default, node))
         if not isinstance(v, Value):
-            ctx.unsupported(arg_node, f"passing {type(getattr(v, 'obj', v)).__name__} "
+            ctx.unsupported(arg_node, f"passing {words.value(getattr(v, 'obj', v))} "
                                       f"as argument '{name}' of kernel "
                                       f"'{py_func.__name__}'",
                             "kernel arguments are numbers and arrays")

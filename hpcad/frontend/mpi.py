@@ -11,11 +11,21 @@ from ..errors import UnsupportedConstruct
 from ..ir.core import Value
 from ..ir.dialects import MPI_OPERANDS
 from ..ir.types import ArrayType, OpaqueType, ScalarType, i64
+from .arrays import ArrayExpr, Sliced
 from .markers import MpiCall, mpi_frameworks, mpi_table
 
 if TYPE_CHECKING:
     from .context import LoweringContext
 
+
+# non-blocking ops -> how their buffer is named in an error: MPI reads or writes it after the
+# call returns, so a strided one cannot be packed into contiguous memory around the call
+_NONBLOCKING = {"isend": "a non-blocking send of", "irecv": "a non-blocking receive into"}
+_NONBLOCKING_HINT = {
+    "isend": "use comm.Sendrecv or comm.Send (hpcad packs strided slices for blocking calls), "
+             "or copy it into a contiguous array first: buf = np.empty(n); buf[:] = u[:, 1]",
+    "irecv": "receive into a contiguous array and copy it in after the wait "
+             "(u[:, -1] = buf), or use comm.Sendrecv or comm.Recv"}
 
 # the result types of the MPI ops that have results (allreduce_scalar: its operand's)
 _RESULTS = {"isend": (OpaqueType("request"),), "irecv": (OpaqueType("request"),),
@@ -104,6 +114,9 @@ def lower_mpi(ctx: LoweringContext, call: MpiCall, comm: Value, node):
         attrs["op"] = values.pop("op")
     operands = [mpi_operand(ctx, name, values.get(name), node)
                 for name in MPI_OPERANDS[call.op]] + [comm]
+    if call.op in _NONBLOCKING and operands[0].type.layout != "C":
+        ctx.unsupported(node, f"{_NONBLOCKING[call.op]} a non-contiguous array (a strided "
+                              f"slice such as u[:, 1])", _NONBLOCKING_HINT[call.op])
     if call.op == "allreduce_scalar":
         result = [operands[0].type]
     else:
@@ -145,6 +158,13 @@ def mpi_operand(ctx: LoweringContext, name: str, v, node) -> Value:
     """Operand `name` of an MPI op: a buffer (an array or a view), a lower-case reduction's
     scalar, or an integer (a rank, a tag, a count)."""
     if name.endswith("buf"):
+        if isinstance(v, Sliced):
+            ctx.unsupported(node, "a slice with a step as an MPI buffer",
+                            "copy it into a contiguous array (buf = np.empty(k); "
+                            "buf[:] = u[::2]) and send or receive that")
+        if isinstance(v, ArrayExpr):
+            ctx.unsupported(node, "an array expression as an MPI buffer",
+                            "store it into an array first: buf = np.empty(n); buf[:] = expr")
         if not isinstance(v, Value) or not isinstance(v.type, ArrayType):
             ctx.unsupported(node, f"MPI buffer `{name}` that is not an array or a "
                                   f"view", "pass an array or a slice like u[0:1]")

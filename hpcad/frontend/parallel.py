@@ -64,12 +64,15 @@ def parallel_for(ctx: LoweringContext, s, marker):
     if s.orelse or any(isinstance(n, ast.Break) for n in ast.walk(ast.Module(s.body, []))):
         ctx.unsupported(s, "`break` or `else` in a parallel loop",
                         "iterations of a prange loop cannot stop the others")
+    refuse_array_reductions(ctx, s.body)
     bounds = ctx.range_bounds(call)
     names = ctx.carried(s.body, exclude=s.target.id)
     kinds = []
     for n in names:
         if isinstance(ctx.env[n].type, ArrayType):
-            ctx.unsupported(s, f"rebinding array '{n}' inside a parallel loop")
+            ctx.unsupported(s, f"rebinding array '{n}' inside a parallel loop",
+                            f"write into it in place ({n}[...] = e), or use a name of its own "
+                            f"in each iteration")
         kinds.append(reduction_kind(ctx, s.body, n, s))
     loop = ctx.loop_context(False, syntax.exits_loop(s.body, ast.Continue))
 
@@ -91,6 +94,24 @@ def parallel_for(ctx: LoweringContext, s, marker):
     if allow_races:
         op.attrs["allow_races"] = True
     ctx.env.pop(s.target.id, None)
+
+
+def refuse_array_reductions(ctx: LoweringContext, stmts) -> None:
+    """`acc += e` on an array from before the loop is numba's array reduction (a private copy
+    of acc per thread, added up after the loop), which hpcad does not make: in place, the
+    iterations would race on acc."""
+    for n in ast.walk(ast.Module(stmts, [])):
+        if not (isinstance(n, ast.AugAssign) and isinstance(n.target, ast.Name)):
+            continue
+        name = n.target.id
+        v = ctx.env.get(name)
+        if isinstance(v, Value) and isinstance(v.type, ArrayType) and \
+                not syntax.rebound_before_use(stmts, name):
+            ctx.unsupported(n, f"the array reduction `{ast.unparse(n)}` "
+                               f"across the iterations of a parallel loop",
+                            f"give each element its own iteration (for j in prange(m): for i "
+                            f"in range(n): {name}[j] += a[i, j]), or write row i into a 2-D "
+                            f"array in the loop and reduce it after the loop")
 
 
 def reduction_kind(ctx: LoweringContext, stmts, name: str, node) -> str:

@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING
 
 from ..ir.core import Op, Value
 from ..ir.types import ArrayType, ScalarType, i1, i64
-from . import arrays, expressions, iteration, parallel, syntax
+from . import arrays, expressions, iteration, parallel, syntax, words
 
 if TYPE_CHECKING:
     from .context import LoweringContext
@@ -23,8 +23,9 @@ def stmt_pass(ctx: LoweringContext, s):
 def stmt_expr(ctx: LoweringContext, s):
     if isinstance(s.value, ast.Constant) and isinstance(s.value.value, str):
         return  # docstring
-    if not isinstance(s.value, ast.Call):
-        ctx.unsupported(s, "an expression statement without effect")
+    if not isinstance(s.value, ast.Call) and type(s.value) in expressions.EXPRESSIONS:
+        ctx.unsupported(s, "an expression statement without effect",
+                        "assign its value or drop it")
     ctx.expr(s.value, allow_none=True)
 
 
@@ -55,7 +56,7 @@ def returned(ctx: LoweringContext, v, s) -> Value:
         return arrays.bind(ctx, v, s)
     if not isinstance(v, Value):
         what = getattr(v, "obj", v)
-        ctx.unsupported(s, f"returning {type(what).__name__} from `{ast.unparse(s.value)}`",
+        ctx.unsupported(s, f"returning {words.value(what)} from `{ast.unparse(s.value)}`",
                         "return numbers, arrays or a tuple of them")
     return v
 
@@ -177,9 +178,12 @@ def assign(ctx: LoweringContext, target, value) -> None:
         if isinstance(value, Value) and value.name is None and isinstance(value.owner, Op):
             value.name = target.id
         if not isinstance(value, (Value, tuple)):
-            ctx.unsupported(target, f"assigning {type(value).__name__} to a variable")
+            ctx.unsupported(target, f"assigning {words.value(getattr(value, 'obj', value))} to a "
+                                    f"variable", "use the value directly where it is needed")
         ctx.env[target.id] = value
     elif isinstance(target, ast.Tuple):
+        for starred in (t for t in target.elts if isinstance(t, ast.Starred)):
+            ctx.unsupported(starred, *words.target(starred))
         if not isinstance(value, tuple) or len(value) != len(target.elts):
             ctx.unsupported(target, "unpacking a value that is not a tuple of the same "
                             "length")
@@ -193,7 +197,7 @@ def assign(ctx: LoweringContext, target, value) -> None:
         arr, idx = expressions.subscript_parts(ctx, target)
         store(ctx, arr, idx, value, target)
     else:
-        ctx.unsupported(target, f"assignment to `{type(target).__name__}`")
+        ctx.unsupported(target, *words.target(target))
 
 
 def store(ctx: LoweringContext, arr, idx, value, node):

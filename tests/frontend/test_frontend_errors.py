@@ -93,7 +93,7 @@ def type_clash(a, flag):
 @pytest.mark.parametrize("fn,args,fragment", [
     (slicing, (np.ones(4),), "a slice with a step"),
     (early_return, (np.ones(4),), "`return` before the end"),
-    (list_literal, (np.ones(4),), "List"),
+    (list_literal, (np.ones(4),), "a list literal"),
     (plain_call, (np.ones(4),), "@hpcad.kernel"),
     (loop_over_tuple, (np.ones(4),), "a `for` loop over a tuple"),
     (while_else, (4.0,), "while ... else"),

@@ -7,7 +7,7 @@ wait the reversed non-blocking call, of `allreduce(sum)` an `allreduce(sum)`, of
 summed adjoint to the rank that held the extremum (lowest rank on ties), of `barrier` a
 `barrier`. Every rank runs the same program, so every rank
 takes the same derivative steps and the adjoint communication matches. A message's adjoint
-travels back with the forward message's send tag (which must be the same on all ranks)."""
+travels back with the forward message's tag."""
 from __future__ import annotations
 
 from collections.abc import Callable
@@ -133,7 +133,7 @@ def vjp_sendrecv(ctx: ReverseContext, op: Op, region: Region, comm: Value) -> No
     """The received adjoint goes back whole, also where the send buffer is constant (then
     the sender drops it): a forward message shorter than its receive buffer then fails
     as a truncated message on the sender rather than giving a wrong gradient."""
-    sb, dest, stag, rb, source, _ = op.operands[:6]
+    sb, dest, stag, rb, source, rtag = op.operands[:6]
     if not ctx.act.shadowed(rb):
         return
     d_rb = ctx.shadow(rb, region)
@@ -143,9 +143,12 @@ def vjp_sendrecv(ctx: ReverseContext, op: Op, region: Region, comm: Value) -> No
             f"adjoint must be sent back to the sender; name the source rank")
     back = _zeros_like(ctx.b, ctx.shadow(sb, region) if ctx.act.shadowed(sb)
                        else ctx.primal(sb, region))
-    tag = ctx.primal(stag, region)
-    ctx.b.op("mpi.sendrecv", [d_rb, ctx.primal(source, region), tag, back,
-                               ctx.primal(dest, region), tag, comm])
+    # each adjoint travels with its forward message's tag: the one received (the receive's
+    # tag; the send's where that is ANY_TAG) goes back, the one sent comes back
+    sent = ctx.primal(stag, region)
+    got = sent if _is_any_tag(rtag) else ctx.primal(rtag, region)
+    ctx.b.op("mpi.sendrecv", [d_rb, ctx.primal(source, region), got, back,
+                               ctx.primal(dest, region), sent, comm])
     if ctx.act.shadowed(sb):
         ctx.b.op("mem.add_into", [back, ctx.shadow(sb, region)])
     _zero_if_received(ctx, rb, source, region)
@@ -383,10 +386,19 @@ def _proc_null(b: Builder) -> Value:
 
 
 def _is_any_source(v: Value) -> bool:
+    return _is_constant(v, "ANY_SOURCE")
+
+
+def _is_any_tag(v: Value) -> bool:
+    return _is_constant(v, "ANY_TAG")
+
+
+def _is_constant(v: Value, name: str) -> bool:
+    """Whether v is the constant MPI.<name>."""
     owner = v.owner
     if isinstance(owner, Op) and owner.name == "arith.const":
         from mpi4py import MPI
-        return bool(owner.attrs["value"] == MPI.ANY_SOURCE)
+        return bool(owner.attrs["value"] == getattr(MPI, name))
     return False
 
 

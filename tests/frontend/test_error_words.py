@@ -1,0 +1,273 @@
+"""A construct hpcad does not support is named in user words (a list comprehension, the
+membership test `in`), never by its `ast` class name (ListComp, In), with the kernel's
+file:line (the line marked `# error here` below) and the nearest supported way to write it."""
+import ast
+import inspect
+import math
+import re
+
+import numpy as np
+import pytest
+
+import hpcad as ad
+from hpcad.frontend import words
+
+# every class name the ast module defines (node classes, operators, contexts, helpers)
+AST_NAMES = sorted(n for n, c in vars(ast).items()
+                   if isinstance(c, type) and issubclass(c, ast.AST) and n[0].isupper())
+COUNTER = 0.0
+
+
+def _marked_line(fn) -> int:
+    lines, start = inspect.getsourcelines(fn)
+    return start + next(k for k, line in enumerate(lines) if "# error here" in line)
+
+
+def _ast_names_in(text: str) -> list[str]:
+    return [n for n in AST_NAMES if re.search(rf"\b{n}\b", text)]
+
+
+def list_comprehension(a):
+    b = [x * 2.0 for x in range(3)]  # error here
+    return b
+
+
+def dict_literal(a):
+    d = {"x": a[0]}  # error here
+    return d
+
+
+def set_literal(a):
+    s = {1, 2}  # error here
+    return s
+
+
+def a_lambda(a):
+    return (lambda x: x * 2.0)(a[0])  # error here
+
+
+def f_string(a):
+    s = f"{a[0]}"  # error here
+    return s
+
+
+def with_block(a):
+    with open("x"):  # error here
+        pass
+    return a[0]
+
+
+def try_block(a):
+    try:  # error here
+        x = a[0]
+    except IndexError:
+        x = 0.0
+    return x
+
+
+def raise_stmt(a):
+    if a[0] < 0:
+        raise ValueError("negative")  # error here
+    return a[0]
+
+
+def global_stmt(a):
+    global COUNTER  # error here
+    return a[0]
+
+
+def make_nonlocal():
+    total = 0.0
+
+    def nonlocal_stmt(a):
+        nonlocal total  # error here
+        return a[0]
+    return nonlocal_stmt
+
+
+def generator(a):
+    yield a[0]  # error here
+
+
+def walrus(a):
+    x = 0.0
+    if (n := a[0]) > 0:  # error here
+        x = n
+    return x
+
+
+def starred_target(a):
+    x, *rest = (a[0], a[1], a[2])  # error here
+    return x + rest[0]
+
+
+def starred_argument(a):
+    t = (a[0],)
+    return math.exp(*t)  # error here
+
+
+def delete(a):
+    x = a[0]
+    del x  # error here
+    return a[1]
+
+
+def import_inside(a):
+    import math  # error here
+    return math.exp(a[0])
+
+
+def nested_def(a):
+    def twice(x):  # error here
+        return 2.0 * x
+    return a[0]
+
+
+def nested_class(a):
+    class Box:  # error here
+        pass
+    return a[0]
+
+
+def membership(a):
+    x = a[0] in (1.0, 2.0)  # error here
+    return x
+
+
+def identity(a):
+    x = a[0] is None  # error here
+    return x
+
+
+def string_constant(a):
+    s = "text"  # error here
+    return s
+
+
+def match_stmt(a):
+    match 1:  # error here
+        case 1:
+            pass
+    return a[0]
+
+
+def generator_expression(a):
+    g = (x for x in range(3))  # error here
+    return g
+
+
+def attribute_target(a):
+    np.x = a[0]  # error here
+    return a[0]
+
+
+CASES = [
+    (list_comprehension, "a list comprehension"),
+    (dict_literal, "a dict literal"),
+    (set_literal, "a set literal"),
+    (a_lambda, "a `lambda`"),
+    (f_string, "an f-string"),
+    (with_block, "a `with` block"),
+    (try_block, "a `try` statement"),
+    (raise_stmt, "a `raise` statement"),
+    (global_stmt, "a `global` declaration"),
+    (make_nonlocal(), "a `nonlocal` declaration"),
+    (generator, "`yield`"),
+    (walrus, "an assignment expression (`:=`)"),
+    (starred_target, "starred unpacking (`a, *rest = ...`)"),
+    (starred_argument, "a starred expression (`*x`)"),
+    (delete, "`del`"),
+    (import_inside, "an `import` inside a kernel"),
+    (nested_def, "a function defined inside a kernel"),
+    (nested_class, "a class defined inside a kernel"),
+    (membership, "the membership test `in`"),
+    (identity, "the identity test `is`"),
+    (string_constant, "a string"),
+    (match_stmt, "a `match` statement"),
+    (generator_expression, "a generator expression"),
+    (attribute_target, "assigning to an attribute (`obj.x = ...`)"),
+]
+
+
+@pytest.mark.parametrize("fn, phrase", CASES, ids=[fn.__name__ for fn, _ in CASES])
+def test_unsupported_construct_is_named_in_words_with_location_and_hint(fn, phrase):
+    with pytest.raises(ad.UnsupportedConstruct) as info:
+        ad.kernel(fn, backend="interp")(np.ones(3))
+    msg = str(info.value)
+    where = f"{inspect.getsourcefile(fn)}:{_marked_line(fn)}: "
+    assert msg.startswith(where), msg
+    text = msg[len(where):]
+    assert text.startswith(phrase + " is not supported in hpcad kernels; "), msg
+    hint = text.split("; ", 1)[1]
+    assert len(hint.split()) >= 2, msg
+    assert _ast_names_in(text) == [], msg
+
+
+def _concrete(base):
+    for cls in base.__subclasses__():
+        if cls.__module__ == "ast" and not issubclass(cls, ast.Constant) or cls is ast.Constant:
+            yield cls
+        yield from _concrete(cls)
+
+
+@pytest.mark.parametrize("base, table", [
+    (ast.stmt, words.STATEMENTS), (ast.expr, words.EXPRESSIONS),
+    (ast.operator, words.OPERATORS), (ast.unaryop, words.OPERATORS),
+    (ast.cmpop, words.OPERATORS), (ast.boolop, words.OPERATORS)])
+def test_every_python_construct_has_words_and_a_hint(base, table):
+    """Every statement, expression and operator of this Python is in the table (the
+    deprecated aliases of Constant, never produced by ast.parse, describe as Constant)."""
+    for cls in set(_concrete(base)):
+        assert cls.__name__ in table, cls
+        what, hint = words.describe(cls.__new__(cls), table)
+        assert what and hint and _ast_names_in(what + " " + hint) == [], (cls, what, hint)
+
+
+def test_no_table_entry_uses_an_ast_class_name():
+    for table in (words.STATEMENTS, words.EXPRESSIONS, words.OPERATORS, words.TARGETS,
+                  words.CONSTANTS):
+        for what, hint in table.values():
+            assert _ast_names_in(what + " " + hint) == [], (what, hint)
+
+
+def test_matrix_product_is_called_a_matrix_product():
+    what, hint = words.describe(ast.MatMult())
+    assert what == "the matrix product `@`" and "MatMult" not in hint
+
+
+def module_as_number(a):
+    return a[0] + np  # error here
+
+
+def module_as_bound(a):
+    s = 0.0
+    for i in range(math):  # error here
+        s += a[0]
+    return s
+
+
+def tuple_as_number(a):
+    t = (a[0], a[1])
+    return t * 2.0  # error here
+
+
+@pytest.mark.parametrize("fn, words_", [
+    (module_as_number, "a module"), (module_as_bound, "a module"),
+    (tuple_as_number, "a tuple")], ids=["module", "bound", "tuple"])
+def test_python_values_are_named_in_words(fn, words_):
+    with pytest.raises(ad.HpcadError) as info:
+        ad.kernel(fn, backend="interp")(np.ones(3))
+    msg = str(info.value)
+    assert f"{inspect.getsourcefile(fn)}:{_marked_line(fn)}: " in msg and words_ in msg, msg
+    assert "Static" not in msg and "module'" not in msg, msg
+
+
+def returns_a_module(a):
+    return np  # error here
+
+
+def test_returning_a_python_object_names_it_in_words():
+    with pytest.raises(ad.UnsupportedConstruct) as info:
+        ad.kernel(returns_a_module, backend="interp")(np.ones(3))
+    msg = str(info.value)
+    assert f":{_marked_line(returns_a_module)}: returning a module from `np`" in msg, msg
