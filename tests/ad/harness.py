@@ -12,6 +12,8 @@ import hpcad as ad
 
 BACKENDS = ["interp", "numba"]
 SLOW = pytest.mark.slow
+# both backends, the numba one (seconds of compiling per case) in the slow tier only
+INTERP_FAST = ["interp", pytest.param("numba", marks=SLOW)]
 
 
 def on_backends(cases, fast_on_numba=()):

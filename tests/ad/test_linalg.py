@@ -14,7 +14,14 @@ import hpcad as ad
 from hpcad.cli import default_activity, specialization
 from hpcad.errors import DifferentiationError, KernelAssertionError
 from hpcad.ir.core import walk
-from tests.ad.harness import BACKENDS, case_rng, check_case, on_backends, relative_error
+from tests.ad.harness import (
+    BACKENDS,
+    INTERP_FAST,
+    case_rng,
+    check_case,
+    on_backends,
+    relative_error,
+)
 from tests.ad.kernels import Case
 from tests.ad.width_check import check_forward, check_reverse
 
@@ -270,7 +277,7 @@ def _cubed_product(A, x):
     return s
 
 
-@pytest.mark.parametrize("backend", ["interp", "numba"])
+@pytest.mark.parametrize("backend", INTERP_FAST)
 def test_hessian_vector_product_through_a_product(backend):
     """Forward over reverse reads the adjoint products' fills and copies (ad/rules/mem.py):
     H v against central differences of the gradient."""

@@ -9,8 +9,9 @@ import numpy as np
 import pytest
 
 import hpcad as ad
+from tests.ad.harness import INTERP_FAST
 
-BACKENDS = ["interp", "numba"]
+BACKENDS = INTERP_FAST
 
 
 @ad.kernel

@@ -9,7 +9,7 @@ import pytest
 
 import hpcad as ad
 from hpcad.errors import HpcadError, KernelAssertionError, UnsupportedConstruct
-from tests.ad.harness import check_case, on_backends, relative_error
+from tests.ad.harness import INTERP_FAST, check_case, on_backends, relative_error
 from tests.ad.kernels import Case
 
 
@@ -187,7 +187,7 @@ CALLS_KERNELS = ("column_broadcast_and_call",)
 
 
 @pytest.mark.parametrize("case", CASES, ids=[c.name for c in CASES])
-@pytest.mark.parametrize("backend", ["interp", "numba"])
+@pytest.mark.parametrize("backend", INTERP_FAST)
 def test_primal_equals_numba(case, backend):
     rng = np.random.default_rng(1)
     args = case.make_args(rng)
@@ -209,7 +209,7 @@ def test_derivatives(case, backend):
     check_case(case, backend)
 
 
-@pytest.mark.parametrize("backend", ["interp", "numba"])
+@pytest.mark.parametrize("backend", INTERP_FAST)
 def test_parallel_true_is_parallel_and_agrees(backend):
     serial = ad.kernel(jacobi_2d, backend=backend)
     par = ad.kernel(jacobi_2d, backend=backend, parallel=True)
@@ -235,7 +235,7 @@ def mismatched(a, b, out):
     return out[0]
 
 
-@pytest.mark.parametrize("backend", ["interp", "numba"])
+@pytest.mark.parametrize("backend", INTERP_FAST)
 def test_different_lengths_stop_the_kernel(backend):
     k = ad.kernel(mismatched, backend=backend)
     assert k(np.ones(4), np.ones(4), np.zeros(4)) == 2.0

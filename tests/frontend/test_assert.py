@@ -8,11 +8,12 @@ import numpy as np
 import pytest
 
 import hpcad as ad
+from tests.ad.harness import INTERP_FAST
 from tests.ad.kernels import Case
 from tests.frontend.construct_check import check_construct, run_on
 from tests.frontend.construct_kernels import checked_energy, checked_heat, checked_in_prange
 
-BACKENDS = ["interp", "numba"]
+BACKENDS = INTERP_FAST
 
 
 def _line_of(kernel, text: str) -> str:

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 import hpcad as ad
-from tests.ad.harness import as_outputs, check_case, on_backends, relative_error
+from tests.ad.harness import INTERP_FAST, as_outputs, check_case, on_backends, relative_error
 from tests.ad.kernels import Case
 from tests.frontend.construct_check import check_construct, run_on
 
@@ -159,7 +159,7 @@ def fill_through_views(a, b):
     f[1] = -3.0
 
 
-@pytest.mark.parametrize("backend", ["interp", "numba"])
+@pytest.mark.parametrize("backend", INTERP_FAST)
 def test_views_write_to_their_base_and_copies_do_not(backend):
     a, b = np.zeros((2, 3)), np.zeros((3, 2))
     ad.kernel(fill_through_views.py_func, backend=backend)(a, b)
@@ -179,7 +179,7 @@ def int_results(n, k):
     return np.sum(e) + np.sum(s) + c[n - 1] + np.sum(np.zeros(n, dtype=r.dtype) + 1)
 
 
-@pytest.mark.parametrize("backend", ["interp", "numba"])
+@pytest.mark.parametrize("backend", INTERP_FAST)
 @pytest.mark.parametrize("n, k", [(5, 2), (1, 3), (7, 7)])
 def test_integer_construction_matches_numba(n, k, backend):
     assert run_on(int_results, backend, (n, k)) == numba.njit(int_results.py_func)(n, k)
@@ -212,14 +212,14 @@ def concatenate_mismatch(a, b):
     (concatenate_mismatch, (np.ones((2, 3)), np.ones((2, 4))), ad.KernelAssertionError,
      "lengths along axis 1 differ"),
 ])
-@pytest.mark.parametrize("backend", ["interp", "numba"])
+@pytest.mark.parametrize("backend", INTERP_FAST)
 def test_what_numpy_refuses_is_refused_clearly(fn, args, error, fragment, backend):
     with pytest.raises(error) as info:
         ad.kernel(fn, backend=backend)(*args)
     assert fragment in str(info.value) and "test_construct.py:" in str(info.value)
 
 
-@pytest.mark.parametrize("backend", ["interp", "numba"])
+@pytest.mark.parametrize("backend", INTERP_FAST)
 def test_batched_tangents_through_reshaped_views_match_reverse(backend):
     """At width 3 a reshape's shadow is an array of vectors reshaped with its lanes."""
     rng = np.random.default_rng(0)

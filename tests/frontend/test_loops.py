@@ -11,11 +11,12 @@ import pytest
 
 import hpcad as ad
 from hpcad.ir.printer import print_function
+from tests.ad.harness import INTERP_FAST
 from tests.ad.kernels import Case
 from tests.frontend import construct_kernels as ck
 from tests.frontend.construct_check import check_construct, run_on
 
-BACKENDS = ["interp", "numba"]
+BACKENDS = INTERP_FAST
 
 
 def _vector(rng):

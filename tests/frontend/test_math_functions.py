@@ -9,11 +9,12 @@ import numpy as np
 import pytest
 
 import hpcad as ad
+from tests.ad.harness import INTERP_FAST
 from tests.ad.kernels import Case
 from tests.frontend import construct_kernels as ck
 from tests.frontend.construct_check import check_construct, njit_of, run_on
 
-BACKENDS = ["interp", "numba"]
+BACKENDS = INTERP_FAST
 
 
 def _x_c(rng):

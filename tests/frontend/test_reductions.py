@@ -11,7 +11,7 @@ import pytest
 
 import hpcad as ad
 from hpcad.ir.core import walk
-from tests.ad.harness import as_outputs, check_case, on_backends, relative_error
+from tests.ad.harness import INTERP_FAST, as_outputs, check_case, on_backends, relative_error
 from tests.ad.kernels import Case
 from tests.frontend.construct_check import check_construct, run_on
 
@@ -162,7 +162,7 @@ def nan_extremes(x):
     return np.max(x), np.min(x), np.argmax(x) * 1.0, np.argmin(x) * 1.0
 
 
-@pytest.mark.parametrize("backend", ["interp", "numba"])
+@pytest.mark.parametrize("backend", INTERP_FAST)
 @pytest.mark.parametrize("values", [[1.0, math.nan, 3.0, math.nan], [math.nan, 2.0, 0.5],
                                     [2.0, 5.0, 5.0, -1.0, -1.0], [-math.inf, 1.0, math.inf]])
 def test_nan_and_ties_follow_numba(values, backend):
@@ -178,7 +178,7 @@ def max_of_ties(x):
     return np.max(x * x)
 
 
-@pytest.mark.parametrize("backend", ["interp", "numba"])
+@pytest.mark.parametrize("backend", INTERP_FAST)
 def test_gradient_of_a_tied_max_goes_to_the_first(backend):
     x = np.array([1.0, -2.0, 2.0, 0.5])
     g = ad.grad(max_of_ties, backend=backend)(x)
@@ -223,7 +223,7 @@ def argmin_of_empty_rows(a):
 
 @pytest.mark.parametrize("fn, x", [(max_of_empty, np.ones(4)),
                                    (argmin_of_empty_rows, np.ones((2, 3)))])
-@pytest.mark.parametrize("backend", ["interp", "numba"])
+@pytest.mark.parametrize("backend", INTERP_FAST)
 def test_extreme_of_an_empty_array_raises_as_numpy_does(fn, x, backend):
     with pytest.raises(ad.KernelAssertionError) as info:
         ad.kernel(fn, backend=backend)(x)
@@ -249,7 +249,7 @@ def integer_and_boolean_reductions(x, k):
         + np.argmax(x > 0.0) + np.mean(r) + np.sum(np.arange(k))
 
 
-@pytest.mark.parametrize("backend", ["interp", "numba"])
+@pytest.mark.parametrize("backend", INTERP_FAST)
 def test_integer_and_boolean_reductions_match_numba(backend):
     x = np.array([-1.0, 0.3, 0.7, -0.2, 2.0])
     got = run_on(integer_and_boolean_reductions, backend, (x, 5))
