@@ -134,7 +134,7 @@ NUMPY_CASES = [
 ]
 
 
-@on_backends(CASES, fast_on_numba=("sum_of_product", "extremes_2d"))
+@on_backends(CASES, fast_on_numba=("sum_of_product",))
 def test_reduction_matches_numba_and_finite_differences(case, backend):
     check_construct(case, backend)
 

@@ -155,7 +155,7 @@ CASES = [
                  lambda rng: (rng.uniform(0.0, 1.0, (7, 8)), np.zeros((7, 8)), 3),
                  adjoint=OWN),
 ]
-FAST_ON_NUMBA = ("rows_exp", "broadcast_update")
+FAST_ON_NUMBA = ("rows_exp",)
 cases = pytest.mark.parametrize("case", CASES, ids=[c.name for c in CASES])
 
 
