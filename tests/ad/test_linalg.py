@@ -15,7 +15,6 @@ from hpcad.cli import default_activity, specialization
 from hpcad.errors import DifferentiationError, KernelAssertionError
 from hpcad.ir.core import walk
 from tests.ad.harness import (
-    BACKENDS,
     INTERP_FAST,
     case_rng,
     check_case,
