@@ -182,6 +182,30 @@ class Map(ArrayExpr):
         return [r for o in self.operands if isinstance(o, ArrayExpr) for r in o.reads()]
 
 
+class Flipped(ArrayExpr):
+    """An array expression with every axis reversed (np.flip)."""
+    view_like = True   # NumPy binds a view; a name bound to one holds a copy (statements.py)
+
+    def __init__(self, inner: ArrayExpr):
+        self.inner, self.dtype, self.ndim = inner, inner.dtype, inner.ndim
+
+    def dims(self, ctx):
+        return self.inner.dims(ctx)
+
+    def one(self, axis):
+        return self.inner.one(axis)
+
+    def element(self, ctx, idx):
+        b, last = ctx.builder, []
+        for d, i in zip(self.inner.dims(ctx), idx, strict=True):
+            top = b.op1("arith.sub", [d.value, ctx.const(1, i64)], i64)
+            last.append(b.op1("arith.sub", [top, i], i64))
+        return self.inner.element(ctx, last)
+
+    def reads(self):   # never the positions a store into the inner array writes
+        return [(arr, ("flipped", key)) for arr, key in self.inner.reads()]
+
+
 # -- building blocks ------------------------------------------------------------------------
 def root(arr: Value) -> Value:
     """The array whose memory arr is (a view's or bitcast's base, followed to the end)."""

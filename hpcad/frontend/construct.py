@@ -13,7 +13,7 @@ import numpy as np
 
 from ..ir.core import Block, Op, Value
 from ..ir.types import ArrayType, ScalarType, f64, i1, i64, promote, scalar_from_dtype
-from .arrays import ArrayExpr, as_array_value, as_expr, loop_nest, materialize
+from .arrays import ArrayExpr, Flipped, as_array_value, as_expr, loop_nest, materialize
 
 if TYPE_CHECKING:
     from .context import LoweringContext
@@ -336,8 +336,43 @@ def check_extents(ctx: LoweringContext, arrays: list[ArrayExpr], skip: int | Non
 def call_concatenate(ctx: LoweringContext, obj, node) -> Value:
     """np.concatenate((a, b, ...), axis=k): each copied into its place along k."""
     arrays, axis = joined_arrays(ctx, node, "np.concatenate")
+    return concatenated(ctx, arrays, axis, "np.concatenate", node)
+
+
+def call_hstack(ctx: LoweringContext, obj, node) -> Value:
+    """np.hstack((a, b, ...)): joined along the first axis of vectors, else the second."""
+    if node.keywords:
+        ctx.unsupported(node, "keyword arguments of np.hstack")
+    arrays, _ = joined_arrays(ctx, node, "np.hstack")
+    return concatenated(ctx, arrays, 0 if arrays[0].ndim == 1 else 1, "np.hstack", node)
+
+
+def call_eye(ctx: LoweringContext, obj, node) -> Value:
+    """np.eye(n), np.eye(n, m), dtype=: zeros with ones on the main diagonal."""
+    given = keywords(ctx, node, ("M", "dtype"), "np.eye")
+    if not 1 <= len(node.args) <= 2:
+        ctx.unsupported(node, "np.eye with an offset k or more arguments",
+                        "write np.eye(n) or np.eye(n, m)")
+    rows = shape_dims(ctx, node.args[0])
+    cols_node = node.args[1] if len(node.args) == 2 else given.get("M")
+    cols = shape_dims(ctx, cols_node) if cols_node is not None else rows
+    if len(rows) != 1 or len(cols) != 1:
+        ctx.unsupported(node, "np.eye of a shape that is not one integer per axis")
+    dtype = dtype_of(ctx, given["dtype"]) if "dtype" in given else f64
+    out = alloc(ctx, [rows[0], cols[0]], dtype, fill="zeros")
+    diagonal = ctx.builder.op1("arith.min", [rows[0], cols[0]], i64)
+
+    def body(ivs, accs):
+        ctx.builder.op("mem.store", [ctx.const(1, dtype), out, ivs[0], ivs[0]])
+        return []
+    loop_nest(ctx, [diagonal], body, node)
+    return out
+
+
+def concatenated(ctx: LoweringContext, arrays: list[ArrayExpr], axis: int, what: str,
+                 node) -> Value:
     axis = normal_axis(ctx, axis, arrays[0].ndim, node)
-    dims = check_extents(ctx, arrays, axis, "np.concatenate", node)
+    dims = check_extents(ctx, arrays, axis, what, node)
     offsets, total = [], ctx.const(0, i64)
     for a in arrays:
         offsets.append(total)
@@ -379,6 +414,14 @@ def call_stack(ctx: LoweringContext, obj, node) -> Value:
 
 
 # -- np.cumsum --------------------------------------------------------------------------------
+def call_flip(ctx: LoweringContext, obj, node) -> ArrayExpr:
+    """np.flip(a): every axis reversed, read lazily (a view in NumPy; binding it to a name
+    makes a copy only where nothing can tell, as for a transpose)."""
+    if len(node.args) != 1 or node.keywords:
+        ctx.unsupported(node, "np.flip with an axis", "reverse one axis with a slice: a[::-1]")
+    return Flipped(array_arg(ctx, node.args[0], "np.flip"))
+
+
 def call_cumsum(ctx: LoweringContext, obj, node) -> Value:
     """np.cumsum(a): the running sums of a's elements in C order (a 1-D result);
     np.cumsum(a, axis=k): running sums along axis k, a's shape."""
@@ -443,7 +486,8 @@ INTRINSICS = [(ALLOC, call_alloc), (ALLOC_LIKE, call_alloc), ({np.arange}, call_
               ({np.linspace}, call_linspace), ({np.copy}, call_copy),
               ({np.ravel}, call_ravel), ({np.reshape}, call_reshape),
               ({np.concatenate}, call_concatenate), ({np.stack}, call_stack),
-              ({np.cumsum}, call_cumsum)]
+              ({np.cumsum}, call_cumsum), ({np.hstack}, call_hstack), ({np.eye}, call_eye),
+              ({np.flip}, call_flip)]
 # array method -> its rule(ctx, array or array expression, call node)
 METHODS = {"copy": method_copy, "reshape": method_reshape, "ravel": method_ravel,
            "flatten": method_flatten}

@@ -159,6 +159,15 @@ def column_broadcast_and_call(x, w):
     return s
 
 
+def eye_hstack_flip(x, y):
+    n = x.shape[0]
+    M = np.eye(n) + 0.5 * np.eye(n, n + 1)[:, 1:]
+    z = np.hstack((x, np.flip(y)))          # a new array of length 2n
+    y[:] += 0.3 * np.flip(y)                # reads y reversed while writing it: a temporary
+    w = M @ x + z[:n] * z[n:] + np.flip(y)
+    return np.dot(w, w)
+
+
 def _rand(*shape):
     return lambda rng: rng.uniform(0.1, 0.9, shape)
 
@@ -180,6 +189,7 @@ CASES = [
     Case("cg_rebinding", ad.kernel(cg_rebinding), lambda r: (_spd(r), _rand(5)(r), 3)),
     Case("column_broadcast_and_call", ad.kernel(column_broadcast_and_call),
          lambda r: (_rand(4, 3)(r), _rand(4, 3)(r))),
+    Case("eye_hstack_flip", ad.kernel(eye_hstack_flip), lambda r: (_rand(5)(r), _rand(5)(r))),
     Case("bound_transpose", ad.kernel(bound_transpose), lambda r: (_rand(3, 3)(r), _rand(3)(r))),
 ]
 FAST = ("jacobi_2d",)
