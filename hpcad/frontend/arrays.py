@@ -24,7 +24,7 @@ from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING
 
 from ..ir.core import Block, Op, Value
-from ..ir.types import ArrayType, ScalarType, i1, i64
+from ..ir.types import ArrayType, ScalarType, f32, i1, i64
 
 if TYPE_CHECKING:
     from .context import LoweringContext
@@ -313,6 +313,7 @@ def elementwise(ctx: LoweringContext, fn: Callable, args: list, node):
         return fn(ctx, [ctx.scalar(a, node) for a in args])
     operands = [e if e is not None else ctx.scalar(a, node) for e, a in zip(exprs, args,
                                                                           strict=True)]
+    operands = weak_literals(ctx, operands)
     probe = Block()
     with ctx.at(probe):     # the element type: fn built once on stand-ins, then dropped
         stand_ins = [Value(o.dtype) if isinstance(o, ArrayExpr) else o for o in operands]
@@ -320,6 +321,23 @@ def elementwise(ctx: LoweringContext, fn: Callable, args: list, node):
     if not isinstance(dtype, ScalarType):
         ctx.unsupported(node, "this operation on arrays")
     return Map(fn, operands, dtype, node)
+
+
+def weak_literals(ctx: LoweringContext, operands: list) -> list:
+    """A number written in the source takes the float type of the arrays it meets, as in
+    NumPy and numba (`x32 * 0.5` stays float32): a literal next to float32 arrays only."""
+    floats = {o.dtype for o in operands if isinstance(o, ArrayExpr) and o.dtype.is_float}
+    if floats != {f32}:
+        return operands
+    return [ctx.const(const_of_number(o), f32) if isinstance(o, Value) and
+            const_of_number(o) is not None and not o.type.is_bool else o for o in operands]
+
+
+def const_of_number(v: Value):
+    owner = v.owner
+    if isinstance(owner, Op) and owner.name == "arith.const":
+        return owner.attrs["value"]
+    return None
 
 
 def inside_parallel(ctx: LoweringContext) -> bool:

@@ -317,3 +317,31 @@ def test_unsupported_says_what_and_where(fn, args, words):
         ad.kernel(fn, backend="interp")(*args)
     assert "test_array_expressions.py:" in str(e.value)
     assert isinstance(e.value, HpcadError)
+
+
+def float32_literals(x, out):
+    out[:] = x * 0.5 + np.exp(-x) * 3 - np.maximum(x, 0.25) ** 2
+    return out[1]
+
+
+@pytest.mark.parametrize("backend", INTERP_FAST)
+def test_literals_keep_float32_arrays_float32(backend):
+    """A number in the source takes the float type of the float32 arrays it meets (NumPy's
+    weak scalars, numba's array typing): the primal is float32 all through; on the
+    interpreter it equals NumPy's bit for bit, compiled it differs only in float32's last
+    bit (numba's float32 exp), as numba.njit's does."""
+    x = np.random.default_rng(2).random(9).astype(np.float32)
+    mine, theirs = np.zeros(9, np.float32), np.zeros(9, np.float32)
+    k = ad.kernel(float32_literals, backend=backend)
+    spec = k.specialize(k.bind((x, mine)))
+    assert not any(getattr(op.results[0].type, "name", "") == "f64"
+                   for op in _ops(spec.primal.body) if op.results and op.name != "arith.const"
+                   and op.name.startswith(("arith.", "math.")))
+    got = k(x, mine)
+    want = float32_literals(x, theirs)
+    jitted = np.zeros(9, np.float32)
+    numba.njit(float32_literals)(x, jitted)
+    if backend == "interp":   # NumPy's own functions
+        assert got == want and np.array_equal(mine, theirs)
+    np.testing.assert_allclose(mine, theirs, rtol=4e-7)
+    np.testing.assert_allclose(mine, jitted, rtol=4e-7)
