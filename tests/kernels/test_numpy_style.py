@@ -44,10 +44,10 @@ PRIMAL_RTOL = 1e-12
 # solve, products, a solver with rebound arrays, broadcasting, reductions). The others run
 # on the interpreter; HPCAD_ALL_KERNELS=1 compiles all of them.
 ON_NUMBA = set(KERNELS) if os.environ.get("HPCAD_ALL_KERNELS") else {
-    "jacobi_2d", "heat_3d", "fdtd_2d", "horizontal_diffusion", "vertical_advection", "gemm",
-    "conjugate_gradient", "mlp", "nbody"}
+    "jacobi_2d", "horizontal_diffusion", "vertical_advection", "gemm", "conjugate_gradient",
+    "mlp"}
 ON_PARALLEL = set(KERNELS) if os.environ.get("HPCAD_ALL_KERNELS") else {
-    "jacobi_2d", "heat_3d", "horizontal_diffusion", "softmax", "gemm"}
+    "jacobi_2d", "softmax"}
 
 
 def on_backends():
