@@ -31,7 +31,8 @@ if TYPE_CHECKING:
 
 # ops making an array from its extents: the operand position of the first extent
 EXTENT_OPERANDS = {"mem.alloc": 0, "mem.reshape": 1}
-_COMBINE = {"add": "arith.add", "mul": "arith.mul", "max": "arith.max", "min": "arith.min"}
+# a reduction kind -> the op combining two partial results
+COMBINE = {"add": "arith.add", "mul": "arith.mul", "max": "arith.max", "min": "arith.min"}
 
 
 class Dim:
@@ -329,15 +330,8 @@ def weak_literals(ctx: LoweringContext, operands: list) -> list:
     floats = {o.dtype for o in operands if isinstance(o, ArrayExpr) and o.dtype.is_float}
     if floats != {f32}:
         return operands
-    return [ctx.const(const_of_number(o), f32) if isinstance(o, Value) and
-            const_of_number(o) is not None and not o.type.is_bool else o for o in operands]
-
-
-def const_of_number(v: Value):
-    owner = v.owner
-    if isinstance(owner, Op) and owner.name == "arith.const":
-        return owner.attrs["value"]
-    return None
+    return [ctx.const(const_of(o), f32) if isinstance(o, Value) and
+            const_of(o) is not None and not o.type.is_bool else o for o in operands]
 
 
 def inside_parallel(ctx: LoweringContext) -> bool:
@@ -376,7 +370,7 @@ def loop_nest(ctx: LoweringContext, extents: Sequence[Value], body: Callable, no
                 partial = [ctx.const(identity(kind, a.type), a.type)
                            for kind, a in zip(kinds, accs, strict=True)]
                 local = level(k + 1, partial)
-                new = [ctx.builder.op1(_COMBINE[kind], [a, v], a.type)
+                new = [ctx.builder.op1(COMBINE[kind], [a, v], a.type)
                        for kind, a, v in zip(kinds, block.args[1:], local, strict=True)]
             else:
                 new = level(k + 1, list(block.args[1:]))

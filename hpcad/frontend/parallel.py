@@ -9,25 +9,12 @@ from typing import TYPE_CHECKING
 
 from ..ir.core import Block, Value
 from ..ir.types import ArrayType, f64, i64
+from . import arrays, syntax
 from . import intrinsics as intr
-from . import syntax
 from .markers import marker_of
 
 if TYPE_CHECKING:
     from .context import LoweringContext
-
-_COMBINE = {"add": "arith.add", "mul": "arith.mul", "max": "arith.max", "min": "arith.min"}
-
-
-def _identity(kind: str, t):
-    """The value an iteration's partial reduction starts from."""
-    if kind == "add":
-        return 0
-    if kind == "mul":
-        return 1
-    if t.is_float:
-        return float("-inf") if kind == "max" else float("inf")
-    return -2 ** 63 if kind == "max" else 2 ** 63 - 1
 
 
 class _Handle:
@@ -80,11 +67,11 @@ def parallel_for(ctx: LoweringContext, s, marker):
         ctx.env[s.target.id] = block_args[0]
         partials = block_args[1:]
         for n, kind, acc in zip(names, kinds, partials, strict=True):
-            ctx.env[n] = ctx.const(_identity(kind, acc.type), acc.type)
+            ctx.env[n] = ctx.const(arrays.identity(kind, acc.type), acc.type)
         ctx.loop_body(s.body, loop)
         for n, kind, acc in zip(names, kinds, partials, strict=True):
             local = ctx.coerce(ctx.env[n], acc.type)
-            ctx.env[n] = ctx.builder.op1(_COMBINE[kind], [acc, local], acc.type)
+            ctx.env[n] = ctx.builder.op1(arrays.COMBINE[kind], [acc, local], acc.type)
 
     op = ctx.structured_loop(s, names, lambda types: [Value(i64, s.target.id)], body,
                              lambda inits, blocks: ctx.builder.op(
