@@ -678,6 +678,15 @@ MPI_OPERANDS = {
     "size": (),
 }
 MPI_REDUCTIONS = ("sum", "max", "min")
+# what a call makes the same on every rank of its communicator (passes/replicated.py): the
+# operand buffer it receives identical values into, or "result" for its scalar results
+MPI_REPLICATES = {
+    "allreduce": "recvbuf",
+    "allgather": "recvbuf",
+    "bcast": "buf",
+    "allreduce_scalar": "result",
+    "size": "result",
+}
 _MPI_RESULTS = {"allreduce_scalar": "operand", "rank": "i64", "size": "i64", "cart_shift": "i64x2",
                 "isend": "request", "irecv": "request"}
 

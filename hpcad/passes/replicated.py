@@ -3,9 +3,11 @@ IR; output: per value, the communicator it is replicated over (REPLICATED_ANYWHE
 constants), or none for a per-rank value. A returned replicated value is one global output
 (ad/reverse.py seeds it once in all, api.py's forward Jacobian does not sum it over ranks).
 
-Replicated are: constants and `mpi.size`; a scalar allreduce's result; values loaded, at a
-replicated index, from an array whose contents are replicated at that point (after a
-collective receive into it: Allreduce, Allgather, Bcast, or while it holds zeros); and
+Replicated are: constants; what an MPI call declares it makes the same everywhere
+(ir/dialects.py MPI_REPLICATES: `mpi.size` and a scalar allreduce's result, the receive
+buffers of Allreduce, Allgather and Bcast); values loaded, at a replicated index, from an
+array whose contents are replicated at that point (after such a collective receive into it,
+or while it holds zeros); and
 arithmetic on replicated values. Flow-sensitively, an array's contents stop being
 replicated when anything else writes it, or when it is written under control flow that
 differs between ranks (a branch on a per-rank condition, a loop with per-rank bounds). A
@@ -14,14 +16,13 @@ shape is replicated too. Anything else, arguments included, is per-rank."""
 from __future__ import annotations
 
 from ..ir.core import Block, Function, Op, Value, walk
-from ..ir.dialects import MPI_OPERANDS
+from ..ir.dialects import MPI_OPERANDS, MPI_REPLICATES
 from ..ir.effects import writes
 from ..ir.types import ArrayType
 from .aliases import variable_classes
 
 REPLICATED_ANYWHERE = "constant"   # the same on every rank of every communicator
 _VIEWS = ("mem.view", "mem.reshape", "mem.bitcast", "vec.lane")
-_COLLECTIVE_RECEIVES = {"allreduce": "recvbuf", "allgather": "recvbuf", "bcast": "buf"}
 
 
 def meet(*kinds):
@@ -52,8 +53,8 @@ def replicated_results(fn: Function) -> list:
 def _collective_buffer(op: Op) -> Value | None:
     """The buffer op receives the same values into on every rank, if it is such a collective."""
     kind = op.name.split(".", 1)[1] if op.dialect == "mpi" else None
-    role = _COLLECTIVE_RECEIVES.get(kind)
-    if role is None:
+    role = MPI_REPLICATES.get(kind)
+    if role is None or role == "result":
         return None
     return op.operands[MPI_OPERANDS[kind].index(role)]
 
@@ -89,6 +90,9 @@ class _Replicated:
         handler = getattr(self, "op_" + op.name.replace(".", "_"), None)
         if handler is not None:
             return handler(op, contents, uniform)
+        if op.dialect == "mpi" and MPI_REPLICATES.get(op.name[4:]) == "result":
+            self.set_results(op, op.operands[-1])
+            return contents
         if op.dialect in ("arith", "math") and not op.regions:
             self.set_results(op, meet(*map(self.of, op.operands)))
         elif op.regions:
@@ -139,13 +143,6 @@ class _Replicated:
         self.set_results(op, REPLICATED_ANYWHERE)
         return contents
 
-    def op_mpi_size(self, op, contents, uniform):
-        self.set_results(op, op.operands[-1])
-        return contents
-
-    def op_mpi_allreduce_scalar(self, op, contents, uniform):
-        self.set_results(op, op.operands[-1])
-        return contents
 
     def op_mem_load(self, op, contents, uniform):
         arr = op.operands[0]
