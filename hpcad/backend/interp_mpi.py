@@ -137,6 +137,15 @@ def _allreduce_scalar(op, comm, args):
     return type(value)(red[0]) if not isinstance(value, np.generic) else red[0]
 
 
+# -- v-forms (helper V) --
+
+# -- reductions (helper R) --
+
+# -- nonblocking (helper N) --
+
+# -- topology (helper T) --
+
+
 # mpi op kind -> rule(op, communicator, operand values) -> result or None
 RUN = {
     "wait": _wait,
@@ -157,4 +166,12 @@ RUN = {
     "allgather": _collective("Allgather"),
     "alltoall": _collective("Alltoall"),
     "allreduce_scalar": _allreduce_scalar,
+    # -- v-forms (helper V) --
+
+    # -- reductions (helper R) --
+
+    # -- nonblocking (helper N) --
+
+    # -- topology (helper T) --
+
 }

@@ -676,6 +676,14 @@ MPI_OPERANDS = {
     "cart_shift": ("direction", "disp"),
     "rank": (),
     "size": (),
+    # -- v-forms (helper V) --
+
+    # -- reductions (helper R) --
+
+    # -- nonblocking (helper N) --
+
+    # -- topology (helper T) --
+
 }
 MPI_REDUCTIONS = ("sum", "max", "min")
 # what a call makes the same on every rank of its communicator (passes/replicated.py): the
@@ -686,6 +694,14 @@ MPI_REPLICATES = {
     "bcast": "buf",
     "allreduce_scalar": "result",
     "size": "result",
+    # -- v-forms (helper V) --
+
+    # -- reductions (helper R) --
+
+    # -- nonblocking (helper N) --
+
+    # -- topology (helper T) --
+
 }
 _MPI_RESULTS = {"allreduce_scalar": "operand", "rank": "i64", "size": "i64", "cart_shift": "i64x2",
                 "isend": "request", "irecv": "request"}

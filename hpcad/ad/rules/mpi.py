@@ -435,6 +435,14 @@ defrule("mpi.recv", jvp=jvp_message, vjp=_with_comm(vjp_recv))
 defrule("mpi.isend", "mpi.irecv", jvp=jvp_nonblocking, vjp=_with_comm(vjp_nonblocking))
 defrule("mpi.wait", jvp=jvp_wait, vjp=vjp_wait)
 defrule("mpi.barrier", jvp=inert_jvp, vjp=_with_comm(vjp_barrier))
+# -- v-forms (helper V) --
+
+# -- reductions (helper R) --
+
+# -- nonblocking (helper N) --
+
+# -- topology (helper T) --
+
 # ranks, sizes and communicators are integers or handles: no derivative, no message
 SILENT = ("mpi.rank", "mpi.size", "mpi.world", "mpi.cart_shift")
 defrule(*SILENT, jvp=constant_jvp, vjp=constant_vjp)

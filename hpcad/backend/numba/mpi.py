@@ -276,3 +276,12 @@ def allreduce_scalar(value, comm, dtype, op, site):
     _check(_allreduce(send.ctypes.data, recv.ctypes.data, 1, dtype, op, comm),
            "MPI_Allreduce", site)
     return recv[0]
+
+
+# -- v-forms (helper V) --
+
+# -- reductions (helper R) --
+
+# -- nonblocking (helper N) --
+
+# -- topology (helper T) --

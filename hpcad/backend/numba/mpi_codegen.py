@@ -127,3 +127,12 @@ for _name in ("isend", "irecv"):
     rule(f"mpi.{_name}")(functools.partial(nonblocking, kind=_name))
 for _name in ("gather", "scatter", "allgather", "alltoall"):
     rule(f"mpi.{_name}")(functools.partial(lanewise, call=_name))
+
+
+# -- v-forms (helper V) --
+
+# -- reductions (helper R) --
+
+# -- nonblocking (helper N) --
+
+# -- topology (helper T) --
