@@ -609,7 +609,8 @@ def _mpi(c: _Compiler, op: Op) -> Step:
 
 for _name in ("sendrecv", "send", "recv", "isend", "irecv", "wait", "allreduce", "reduce",
               "bcast", "gather", "scatter", "allgather", "alltoall", "allreduce_scalar",
-              "barrier", "rank", "size", "cart_shift"):
+              "barrier", "rank", "size", "cart_shift",
+              "iallreduce", "ibcast", "ireduce", "iallgather"):
     _RULES[f"mpi.{_name}"] = _mpi
 
 

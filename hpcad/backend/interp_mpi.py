@@ -7,13 +7,16 @@ import numpy as np
 
 from ..errors import HpcadError, MpiError, where
 from ..ir.core import Op
+from ..ir.types import lanes
 
 CALLS = {"rank": "MPI_Comm_rank", "size": "MPI_Comm_size", "cart_shift": "MPI_Cart_shift",
          "barrier": "MPI_Barrier", "sendrecv": "MPI_Sendrecv", "send": "MPI_Send",
          "recv": "MPI_Recv", "isend": "MPI_Isend", "irecv": "MPI_Irecv", "wait": "MPI_Wait",
          "allreduce": "MPI_Allreduce", "allreduce_scalar": "MPI_Allreduce",
          "reduce": "MPI_Reduce", "bcast": "MPI_Bcast", "gather": "MPI_Gather",
-         "scatter": "MPI_Scatter", "allgather": "MPI_Allgather", "alltoall": "MPI_Alltoall"}
+         "scatter": "MPI_Scatter", "allgather": "MPI_Allgather", "alltoall": "MPI_Alltoall",
+         "iallreduce": "MPI_Iallreduce", "ibcast": "MPI_Ibcast", "ireduce": "MPI_Ireduce",
+         "iallgather": "MPI_Iallgather"}
 
 
 def _ops():
@@ -55,7 +58,12 @@ def _run(op: Op, kind: str, args: list):
 
 
 def _wait(op, comm, args):
-    args[0].Wait()
+    request = args[0]
+    if isinstance(request, list):   # one request per lane (_iallgather)
+        from mpi4py import MPI
+        MPI.Request.Waitall(request)
+    else:
+        request.Wait()
 
 
 def _sendrecv(op, comm, args):
@@ -142,6 +150,42 @@ def _allreduce_scalar(op, comm, args):
 # -- reductions (helper R) --
 
 # -- nonblocking (helper N) --
+def _posted(op, buffers) -> None:
+    """MPI reads and writes a nonblocking collective's buffers until its wait: they are the
+    arrays themselves, never copies."""
+    if not all(b is None or b.flags.c_contiguous for b in buffers):
+        raise HpcadError(f"{where(op.loc)}: non-blocking MPI buffers must be contiguous "
+                         f"({op.name})")
+
+
+def _iallreduce(op, comm, args):
+    sendbuf, recvbuf = args[:2]
+    _posted(op, (sendbuf, recvbuf))
+    return comm.Iallreduce(sendbuf, recvbuf, _ops()[op.attrs.get("op", "sum")])
+
+
+def _ibcast(op, comm, args):
+    buf, root = args[:2]
+    _posted(op, (buf,))
+    return comm.Ibcast(buf, root)
+
+
+def _ireduce(op, comm, args):
+    sendbuf, recvbuf, root = args[:3]
+    recv = recvbuf if comm.Get_rank() == root else None
+    _posted(op, (sendbuf, recv))
+    return comm.Ireduce(sendbuf, recv, _ops()[op.attrs.get("op", "sum")], root)
+
+
+def _iallgather(op, comm, args):
+    """Each rank's buffer is placed whole: arrays of vectors (the lane the first axis here)
+    go one lane per message, their requests waited together."""
+    sendbuf, recvbuf = args[:2]
+    _posted(op, (sendbuf, recvbuf))
+    if lanes(op.operands[0].type) == 1:
+        return comm.Iallgather(sendbuf, recvbuf)
+    return [comm.Iallgather(s, r) for s, r in zip(sendbuf, recvbuf, strict=True)]
+
 
 # -- topology (helper T) --
 
@@ -171,7 +215,10 @@ RUN = {
     # -- reductions (helper R) --
 
     # -- nonblocking (helper N) --
-
+    "iallreduce": _iallreduce,
+    "ibcast": _ibcast,
+    "ireduce": _ireduce,
+    "iallgather": _iallgather,
     # -- topology (helper T) --
 
 }

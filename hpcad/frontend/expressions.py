@@ -560,4 +560,5 @@ EXPRESSIONS = {
     ast.Subscript: expr_subscript,
     ast.Attribute: expr_attribute,
     ast.Call: expr_call,
+    ast.List: mpi.request_list,   # a list of MPI requests only
 }

@@ -29,13 +29,13 @@ TRUSTED = ("mpi4py", "numba_mpi", "numba", "hpcad")
 # the keys of a marker file: top-level (type) and, per kind of entry, (type, required)
 _TOP = {"framework": str, "comm_type": str}
 _ENTRY = {"call": (str, True), "op": (str, True), "name": (str, True), "args": (list, False),
-          "rename": (dict, False)}
+          "rename": (dict, False), "results": (list, False)}
 _SECTIONS = {
     "marker": {"call": (str, True), "construct": (str, True), "options": (list, False)},
-    "method": {k: _ENTRY[k] for k in ("name", "op", "args", "rename")},
-    "request_method": {k: _ENTRY[k] for k in ("name", "op", "args", "rename")},
+    "method": {k: _ENTRY[k] for k in ("name", "op", "args", "rename", "results")},
+    "request_method": {k: _ENTRY[k] for k in ("name", "op", "args", "rename", "results")},
     "attribute": {k: _ENTRY[k] for k in ("name", "op")},
-    "function": {k: _ENTRY[k] for k in ("call", "op", "args", "rename")},
+    "function": {k: _ENTRY[k] for k in ("call", "op", "args", "rename", "results")},
 }
 _TYPE_NAMES = {str: "a string", list: "a list of strings", dict: "a table of strings"}
 
@@ -207,6 +207,7 @@ class MpiCall:
     params: tuple
     rename: tuple      # (framework name, op operand name) pairs
     source: str
+    results: tuple = ()   # what the call returns, by name (frontend/mpi.py), if not the op's
 
 
 @lru_cache(maxsize=1)
@@ -240,7 +241,8 @@ def mpi_table() -> tuple[dict, dict, dict]:
 
 def _mpi_call(entry: dict, file: Path) -> MpiCall:
     return MpiCall(entry["op"], tuple(entry.get("args", ())),
-                   tuple(entry.get("rename", {}).items()), str(file))
+                   tuple(entry.get("rename", {}).items()), str(file),
+                   tuple(entry.get("results", ())))
 
 
 def mpi_function(obj) -> MpiCall | None:

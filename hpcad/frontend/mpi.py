@@ -8,9 +8,10 @@ import ast
 from typing import TYPE_CHECKING
 
 from ..errors import UnsupportedConstruct
-from ..ir.core import Value
+from ..ir.core import Op, Value, walk
 from ..ir.dialects import MPI_OPERANDS
-from ..ir.types import ArrayType, OpaqueType, ScalarType, i64
+from ..ir.types import ArrayType, OpaqueType, ScalarType, i1, i64
+from . import words
 from .arrays import ArrayExpr, Sliced
 from .markers import MpiCall, mpi_frameworks, mpi_table
 
@@ -29,7 +30,10 @@ _NONBLOCKING_HINT = {
 
 # the result types of the MPI ops that have results (allreduce_scalar: its operand's)
 _RESULTS = {"isend": (OpaqueType("request"),), "irecv": (OpaqueType("request"),),
-            "rank": (i64,), "size": (i64,), "cart_shift": (i64, i64)}
+            "rank": (i64,), "size": (i64,), "cart_shift": (i64, i64),
+            "iallreduce": (OpaqueType("request"),), "ibcast": (OpaqueType("request"),),
+            "ireduce": (OpaqueType("request"),), "iallgather": (OpaqueType("request"),)}
+_ICOLLECTIVES = ("iallreduce", "ibcast", "ireduce", "iallgather")
 
 
 def _reduction_name(obj) -> str | None:
@@ -66,24 +70,110 @@ def unsupported_mpi(ctx: LoweringContext, node, what: str = "call", hint: str = 
                                f"hpcad{hint}; supported (markers/*.toml): {supported}")
 
 
+# -- nonblocking (helper N) --
+# request-completion calls -> what they return (mpi4py's spelling; a marker's `results`
+# overrides it). Each completes its requests at a known point, the same on every run (the
+# derivative needs every message's completion there): Wait, Waitall, Test and Testall each
+# request still active (Test* then return True), Waitany and Testany the lowest-index active
+# one (its index; MPI.UNDEFINED if none is active), Waitsome every active one (their indices)
+COMPLETIONS = {"wait": (), "waitall": (), "test": ("flag",), "testall": ("flag",),
+               "waitany": ("index",), "testany": ("index", "flag"), "waitsome": ("indices",)}
+_SINGLE = ("wait", "test")                   # take one request, not a list
+_LOWEST = ("waitany", "testany")             # complete the lowest-index active request
+_STATEFUL = ("waitany", "testany", "waitsome")   # results depend on which are active
+
+
 def request_method(ctx: LoweringContext, req: Value, name: str, node):
     call = mpi_table()[0].get("request." + name)
     if call is None or node.args or node.keywords:
         unsupported_mpi(ctx, node)
-    ctx.builder.op(f"mpi.{call.op}", [req])
-    return None
+    return complete(ctx, call, [req], node)
 
 
-def wait_all(ctx: LoweringContext, node):
-    """MPI.Request.Waitall([r1, r2, ...]): a wait per request, in order."""
-    if len(node.args) != 1 or not isinstance(node.args[0], (ast.List, ast.Tuple)):
-        ctx.unsupported(node, "Waitall of anything but a list of request variables")
-    for elt in node.args[0].elts:
-        req = ctx.expr(elt)
-        if not is_request(ctx, req):
-            ctx.unsupported(node, "Waitall of something that is not a request")
+def request_list(ctx: LoweringContext, node):
+    """A list literal of MPI requests (`reqs = [r1, r2]`): the tuple of them; any other
+    list literal is not supported."""
+    items = tuple(ctx.expr(e) for e in node.elts
+                  if isinstance(e, (ast.Name, ast.Call, ast.Attribute)))
+    if not items or len(items) != len(node.elts) or \
+            not all(is_request(ctx, v) for v in items):
+        ctx.unsupported(node, *words.describe(node, words.EXPRESSIONS))
+    return items
+
+
+def _requests(ctx: LoweringContext, call: MpiCall, node) -> list[Value]:
+    """The requests a completion call is given: one, or a list or tuple (literal or bound
+    to a name) of request variables."""
+    if len(node.args) != 1 or node.keywords:
+        ctx.unsupported(node, f"MPI {call.op} with other than one positional argument")
+    arg = node.args[0]
+    if call.op in _SINGLE:
+        got: object = (ctx.expr(arg),)
+    elif isinstance(arg, (ast.List, ast.Tuple)):
+        got = tuple(ctx.expr(e) for e in arg.elts)
+    else:
+        got = ctx.expr(arg)
+    if not isinstance(got, tuple) or not all(is_request(ctx, r) for r in got):
+        ctx.unsupported(node, f"MPI {call.op} of something that is not a list or tuple of "
+                              f"requests", "keep each request in a variable and pass "
+                              "[r1, r2], or a name bound to such a list (arrays of "
+                              "requests, as numba_mpi allows, are not supported)")
+    return list(got)
+
+
+def complete(ctx: LoweringContext, call: MpiCall, reqs: list[Value], node):
+    """A wait for each request the call completes (COMPLETIONS), and its results."""
+    done = []
+    for k, req in enumerate(reqs):
+        if call.op in _STATEFUL and req.owner.parent is not ctx.builder.block:
+            ctx.unsupported(node, f"MPI {call.op} in a loop or branch that its requests "
+                                  f"were made outside of", "hpcad completes requests at "
+                                  "points known when it compiles, which needs to know "
+                                  "there which are still active: call it in the block "
+                                  "that made the requests, or use MPI.Request.Waitall")
+        if _completed(ctx, req, node) or (call.op in _LOWEST and done):
+            continue
         ctx.builder.op("mpi.wait", [req])
-    return None
+        done.append(k)
+    values = {"status": lambda: ctx.const(0, i64), "flag": lambda: ctx.const(True, i1),
+              "index": lambda: ctx.const(done[0] if done else _undefined(), i64),
+              "indices": lambda: tuple(ctx.const(k, i64) for k in done)}
+    results = tuple(values[name]() for name in call.results or COMPLETIONS[call.op])
+    return results[0] if len(results) == 1 else (results or None)
+
+
+def _completed(ctx: LoweringContext, req: Value, node) -> bool:
+    """Whether a wait above in the request's block (or the current one) completed it; an
+    error where a branch or loop above may have."""
+    start = req.owner
+    if not isinstance(start, Op) or start.parent is None:
+        ctx.unsupported(node, "completing a request carried by a loop or chosen by a "
+                              "branch", "wait for it in the iteration that made it")
+    blocks = [start.parent] + [b for b in (ctx.builder.block,) if b is not start.parent]
+    found = False
+    for block in blocks:
+        for op in block.ops:
+            if op.name == "mpi.wait" and op.operands[0] is req:
+                found = True
+            elif any(o.name == "mpi.wait" and o.operands[0] is req
+                     for region in op.regions for o in walk(region)):
+                ctx.unsupported(node, "completing a request that a branch or loop above "
+                                      "may have completed already", "complete each request "
+                                      "once, in its call's block or in every branch")
+    return found
+
+
+def _undefined() -> int:
+    from mpi4py import MPI
+    return int(MPI.UNDEFINED)
+
+
+def _returned(ctx: LoweringContext, call: MpiCall, value):
+    """What a call whose marker names its `results` returns: its op's request beside the
+    status numba-mpi returns first (hpcad raises MpiError on failures, so it is 0)."""
+    if not call.results:
+        return value
+    return tuple(value if name == "request" else ctx.const(0, i64) for name in call.results)
 
 
 def comm_method(ctx: LoweringContext, comm: Value, name: str, node):
@@ -106,8 +196,8 @@ def world(ctx: LoweringContext) -> Value:
 
 def lower_mpi(ctx: LoweringContext, call: MpiCall, comm: Value, node):
     """Bind the call's arguments to the marker's parameters and emit the op."""
-    if call.op == "waitall":
-        return wait_all(ctx, node)
+    if call.op in COMPLETIONS:
+        return complete(ctx, call, _requests(ctx, call, node), node)
     values = bind_arguments(ctx, call, node)
     attrs = {}
     if "op" in values:
@@ -117,6 +207,8 @@ def lower_mpi(ctx: LoweringContext, call: MpiCall, comm: Value, node):
     if call.op in _NONBLOCKING and operands[0].type.layout != "C":
         ctx.unsupported(node, f"{_NONBLOCKING[call.op]} a non-contiguous array (a strided "
                               f"slice such as u[:, 1])", _NONBLOCKING_HINT[call.op])
+    if call.op in _ICOLLECTIVES:
+        _check_contiguous(ctx, call, operands, node)
     if call.op == "allreduce_scalar":
         result = [operands[0].type]
     else:
@@ -124,7 +216,18 @@ def lower_mpi(ctx: LoweringContext, call: MpiCall, comm: Value, node):
     op = ctx.builder.op(f"mpi.{call.op}", operands, result, attrs)
     if len(op.results) > 1:
         return tuple(op.results)
-    return op.results[0] if op.results else None
+    return _returned(ctx, call, op.results[0] if op.results else None)
+
+
+def _check_contiguous(ctx: LoweringContext, call: MpiCall, operands: list[Value], node):
+    """MPI reads and writes a nonblocking collective's buffers until its wait: no copy may
+    stand in for a strided one."""
+    for name, v in zip(MPI_OPERANDS[call.op], operands, strict=False):
+        if name.endswith("buf") and v.type.layout != "C":
+            ctx.unsupported(node, f"a non-blocking collective on a non-contiguous array "
+                                  f"(`{name}`, a strided slice such as u[:, 1])",
+                            "copy it into a contiguous array first (buf = np.empty(n); "
+                            "buf[:] = u[:, 1]), or use the blocking call")
 
 
 def bind_arguments(ctx: LoweringContext, call: MpiCall, node) -> dict[str, object]:

@@ -681,7 +681,10 @@ MPI_OPERANDS = {
     # -- reductions (helper R) --
 
     # -- nonblocking (helper N) --
-
+    "iallreduce": ("sendbuf", "recvbuf"),
+    "ibcast": ("buf", "root"),
+    "ireduce": ("sendbuf", "recvbuf", "root"),
+    "iallgather": ("sendbuf", "recvbuf"),
     # -- topology (helper T) --
 
 }
@@ -699,12 +702,17 @@ MPI_REPLICATES = {
     # -- reductions (helper R) --
 
     # -- nonblocking (helper N) --
-
+    # (written at the request's wait: passes/replicated.py sees the wait as the call)
+    "iallreduce": "recvbuf",
+    "iallgather": "recvbuf",
+    "ibcast": "buf",
     # -- topology (helper T) --
 
 }
 _MPI_RESULTS = {"allreduce_scalar": "operand", "rank": "i64", "size": "i64", "cart_shift": "i64x2",
-                "isend": "request", "irecv": "request"}
+                "isend": "request", "irecv": "request",
+                "iallreduce": "request", "ibcast": "request", "ireduce": "request",
+                "iallgather": "request"}
 
 
 def _check_mpi(op: Op) -> str | None:
@@ -736,9 +744,10 @@ def _check_wait(op: Op) -> str | None:
     return None
 
 
-_MPI_SENDS = ("send", "isend", "bcast")      # ops whose `buf` is read (bcast: on the root)
-_MPI_RECEIVES = ("recv", "irecv", "bcast")   # ops whose `buf` is written (an irecv's until
-#                                              its wait, which writes it too: ir/effects.py)
+_MPI_SENDS = ("send", "isend", "bcast",      # ops whose `buf` is read (bcast: on the root)
+              "ibcast")
+_MPI_RECEIVES = ("recv", "irecv", "bcast",   # ops whose `buf` is written (an irecv's until
+                 "ibcast")                   # its wait, which writes it too: ir/effects.py)
 
 
 def _mpi_effects(kind: str, names: tuple[str, ...]) -> tuple[tuple[str, ...], tuple[str, ...]]:

@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 
 from ..errors import DifferentiationError, where
 from ..ir.core import Function, Op, Value, walk
+from ..ir.dialects import MPI_OPERANDS
 from ..ir.effects import writes
 from ..ir.types import ArrayType, ScalarType
 from .aliases import UnionFind, variable_classes
@@ -187,10 +188,11 @@ def _edges(op: Op):
     elif name == "arith.select":
         yield op.operands[1], op.results[0]
         yield op.operands[2], op.results[0]
-    elif name in ("mpi.sendrecv", "mpi.allreduce", "mpi.reduce", "mpi.gather", "mpi.scatter",
-                  "mpi.allgather", "mpi.alltoall"):
-        # every rank runs this same program: what a rank sends, another receives
-        yield op.operands[0], op.operands[3 if name == "mpi.sendrecv" else 1]
+    elif op.dialect == "mpi" and {"sendbuf", "recvbuf"} <= set(MPI_OPERANDS.get(name[4:], ())):
+        # every rank runs this same program: what a rank sends, another receives (also a
+        # nonblocking collective's, received at its wait)
+        names = MPI_OPERANDS[name[4:]]
+        yield op.operands[names.index("sendbuf")], op.operands[names.index("recvbuf")]
     elif name == "mpi.allreduce_scalar":
         yield op.operands[0], op.results[0]
     elif name in ("mem.add_into", "mem.copy"):

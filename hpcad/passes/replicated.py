@@ -50,8 +50,18 @@ def replicated_results(fn: Function) -> list:
             for k in (kind.get(v) for v in ret.operands)]
 
 
+def _started(op: Op) -> Op:
+    """The op whose receive op completes: a wait's nonblocking call (its receive buffer is
+    written at the wait), else op."""
+    if op.name == "mpi.wait" and isinstance(op.operands[0].owner, Op):
+        return op.operands[0].owner
+    return op
+
+
 def _collective_buffer(op: Op) -> Value | None:
-    """The buffer op receives the same values into on every rank, if it is such a collective."""
+    """The buffer op receives the same values into on every rank, if it is such a collective
+    (or the wait completing one)."""
+    op = _started(op)
     kind = op.name.split(".", 1)[1] if op.dialect == "mpi" else None
     role = MPI_REPLICATES.get(kind)
     if role is None or role == "result":
@@ -110,12 +120,13 @@ class _Replicated:
         """Contents after op: a collective's receive buffer holds replicated values; any
         other write leaves its array per-rank."""
         buffer = _collective_buffer(op)
+        call = _started(op)
         out = dict(contents)
         for arr in writes(op):
             if arr is buffer and uniform:   # (a Bcast's root is the same on every rank)
-                scalars = [self.of(v) for v in op.operands[:-1]
+                scalars = [self.of(v) for v in call.operands[:-1]
                            if not isinstance(v.type, ArrayType)]
-                out = self.update(out, arr, meet(op.operands[-1], *scalars))
+                out = self.update(out, arr, meet(call.operands[-1], *scalars))
             else:
                 out[self.classes.find(arr)] = None
         return out

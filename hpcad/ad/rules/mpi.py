@@ -119,6 +119,7 @@ def jvp_nonblocking(ctx: ForwardContext, op: Op) -> None:
 
 
 def jvp_wait(ctx: ForwardContext, op: Op) -> None:
+    _started(op)
     ctx.clone(op)
     tangent = ctx.requests.get(op.operands[0])
     if tangent is not None:
@@ -186,9 +187,15 @@ def vjp_nonblocking(ctx: ReverseContext, op: Op, region: Region, comm: Value) ->
 
 def vjp_wait(ctx: ReverseContext, op: Op, region: Region) -> None:
     """The adjoint of a wait posts the reversed non-blocking call (with a shadow
-    request); the adjoint of the isend/irecv waits on it."""
+    request); the adjoint of the isend/irecv waits on it. A nonblocking collective's
+    adjoint is its blocking form's, here (its receive happens at the wait; MPI lets no one
+    touch its buffers between the call and the wait)."""
     request = op.operands[0]
-    start = request.owner
+    start = _started(op)
+    if start.name in COMPLETED_AT_WAIT:
+        COMPLETED_AT_WAIT[start.name](ctx, start, region, ctx.primal(start.operands[-1],
+                                                                     region))
+        return
     buf, peer, tag = start.operands[:3]
     if not ctx.act.shadowed(buf):
         return
@@ -211,8 +218,10 @@ def _reverse_nonblocking(ctx: ReverseContext, op: Op, region: Region) -> None:
     if got is None:
         if ctx.act.shadowed(op.operands[0]):
             raise DifferentiationError(
-                f"{where(op.loc)}: this non-blocking call's wait is in another block "
-                f"(loop or branch); hpcad needs the call and its wait side by side")
+                f"{where(op.loc)}: this Isend/Irecv's wait is in another block (a branch); "
+                f"its adjoint message is posted at the wait's reverse and must complete at "
+                f"the call's, which hpcad needs side by side: wait in the block of the "
+                f"call (nonblocking collectives, Iallreduce etc., may be waited in a branch)")
         return
     shadow_request, back = got
     ctx.b.op("mpi.wait", [shadow_request])
@@ -440,7 +449,58 @@ defrule("mpi.barrier", jvp=inert_jvp, vjp=_with_comm(vjp_barrier))
 # -- reductions (helper R) --
 
 # -- nonblocking (helper N) --
+def _started(wait: Op) -> Op:
+    """The nonblocking call a wait completes, checked to be completed once: a wait in a loop
+    that the call is outside of would complete it again in every iteration."""
+    start = wait.operands[0].owner
+    if not isinstance(start, Op):
+        raise DifferentiationError(
+            f"{where(wait.loc)}: this wait's request is carried by a loop; hpcad "
+            f"differentiates a request waited in the iteration that made it")
+    o = wait
+    while o.parent is not start.parent:
+        assert o.parent is not None and isinstance(o.parent.parent, Op)
+        o = o.parent.parent
+        if o.name in ("scf.for", "scf.while", "par.parallel_for"):
+            raise DifferentiationError(
+                f"{where(wait.loc)}: this wait is in a loop that its request's call "
+                f"({where(start.loc)}) is outside of, so it would complete the request "
+                f"again in every iteration: wait before the loop, or post the call inside it")
+    return start
 
+
+def jvp_icollective(ctx: ForwardContext, op: Op) -> None:
+    """The same nonblocking call on the tangents, waited at the call's wait (jvp_wait)."""
+    new = ctx.clone(op)
+    sb, rb = op.operands[0], op.operands[0 if op.name == "mpi.ibcast" else 1]
+    if not ctx.act.shadowed(rb):
+        return
+    _sum_only(op)
+    if ctx.act.shadowed(sb):
+        shadows = [ctx.shadow_of(sb)] + ([] if rb is sb else [ctx.shadow_of(rb)])
+        ctx.requests[op.results[0]] = ctx.b.op1(
+            op.name, shadows + new.operands[len(shadows):], new.results[0].type, op.attrs,
+            name_hint="d_request")
+        return
+    d_rb = ctx.shadow_of(rb)
+    if op.name == "mpi.ireduce":
+        _on_rank(ctx.b, new.operands[2], new.operands[-1],
+                 lambda b: b.op("mem.fill", [zero(b, array_type(rb).dtype), d_rb]))
+    else:
+        ctx.b.op("mem.fill", [zero(ctx.b, array_type(rb).dtype), d_rb])
+
+
+def vjp_icollective(ctx: ReverseContext, op: Op, region: Region, comm: Value) -> None:
+    """Nothing at the call: its adjoint is done at its wait's (vjp_wait)."""
+    if ctx.act.shadowed(op.operands[0 if op.name == "mpi.ibcast" else 1]):
+        _sum_only(op)
+
+
+# nonblocking collective -> its blocking form's reverse rule, done at the wait's reverse
+COMPLETED_AT_WAIT: dict[str, Callable[[ReverseContext, Op, Region, Value], None]] = {
+    "mpi.iallreduce": vjp_allreduce, "mpi.ibcast": vjp_bcast, "mpi.ireduce": vjp_reduce,
+    "mpi.iallgather": vjp_allgather}
+defrule(*COMPLETED_AT_WAIT, jvp=jvp_icollective, vjp=_with_comm(vjp_icollective))
 # -- topology (helper T) --
 
 # ranks, sizes and communicators are integers or handles: no derivative, no message

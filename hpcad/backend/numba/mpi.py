@@ -283,5 +283,52 @@ def allreduce_scalar(value, comm, dtype, op, site):
 # -- reductions (helper R) --
 
 # -- nonblocking (helper N) --
+# nonblocking collectives on C-contiguous buffers (MPI reads and writes them until the wait);
+# each returns its request's handle
+_iallreduce = _extern("MPI_Iallreduce", "ppiiiip")
+_ibcast = _extern("MPI_Ibcast", "piiiip")
+_ireduce = _extern("MPI_Ireduce", "ppiiiiip")
+_iallgather = _extern("MPI_Iallgather", "piipiiip")
+
+
+@njit(**OPTIONS)
+def iallreduce(sendbuf, recvbuf, comm, dtype, op, site):
+    request = np.zeros(1, np.int32)
+    _check(_iallreduce(sendbuf.ctypes.data, recvbuf.ctypes.data, sendbuf.size, dtype, op,
+                       comm, request.ctypes.data), "MPI_Iallreduce", site)
+    return np.int64(request[0])
+
+
+@njit(**OPTIONS)
+def ibcast(buf, root, comm, dtype, site):
+    request = np.zeros(1, np.int32)
+    _check(_ibcast(buf.ctypes.data, buf.size, dtype, root, comm, request.ctypes.data),
+           "MPI_Ibcast", site)
+    return np.int64(request[0])
+
+
+@njit(**OPTIONS)
+def ireduce(sendbuf, recvbuf, root, comm, dtype, op, site):
+    request = np.zeros(1, np.int32)
+    _check(_ireduce(sendbuf.ctypes.data, recvbuf.ctypes.data, sendbuf.size, dtype, op, root,
+                    comm, request.ctypes.data), "MPI_Ireduce", site)
+    return np.int64(request[0])
+
+
+@njit(**OPTIONS)
+def iallgather(sendbuf, recvbuf, comm, dtype, site):
+    request = np.zeros(1, np.int32)
+    _check(_iallgather(sendbuf.ctypes.data, sendbuf.size, dtype, recvbuf.ctypes.data,
+                       sendbuf.size, dtype, comm, request.ctypes.data), "MPI_Iallgather",
+           site)
+    return np.int64(request[0])
+
+
+@njit(**OPTIONS)
+def wait_keeping(request, first, second, site):
+    """wait, with the call's buffers passed along: they stay alive (numba frees an array
+    after its last use) until MPI is done with them."""
+    wait(request, site)
+
 
 # -- topology (helper T) --

@@ -87,6 +87,12 @@ def nonblocking(w: Writer, op, depth, kind):
 
 @rule("mpi.wait")
 def mpi_wait(w: Writer, op, depth):
+    call = op.operands[0].owner
+    buffers = [v for v in getattr(call, "operands", ()) if hasattr(v.type, "dtype")]
+    if buffers and call.parent is op.parent:   # kept alive until MPI is done with them
+        w.emit(depth, f"hpcad_mpi.wait_keeping({w.ref(op.operands[0])}, "
+                      f"{w.ref(buffers[0])}, {w.ref(buffers[-1])}, {site(w, op)})")
+        return
     w.emit(depth, f"hpcad_mpi.wait({w.ref(op.operands[0])}, {site(w, op)})")
 
 
@@ -134,5 +140,17 @@ for _name in ("gather", "scatter", "allgather", "alltoall"):
 # -- reductions (helper R) --
 
 # -- nonblocking (helper N) --
+def icollective(w: Writer, op, depth, extra):
+    """A nonblocking collective: MPI uses its buffers until the wait, so they must be
+    C-contiguous (whole buffers of vectors are lane-correct: the lane is the last axis)."""
+    for buf in op.operands:
+        if hasattr(buf.type, "layout") and buf.type.layout != "C":
+            raise HpcadError(f"{where(op.loc)}: a non-blocking MPI collective needs "
+                             f"C-contiguous buffers in the numba backend")
+    _call(op.name[4:], extra)(w, op, depth)
 
+
+for _name, _extra in {"iallreduce": _dtype_reduction, "ibcast": _dtype,
+                      "ireduce": _dtype_reduction, "iallgather": _dtype}.items():
+    rule(f"mpi.{_name}")(functools.partial(icollective, extra=_extra))
 # -- topology (helper T) --
