@@ -199,6 +199,13 @@ def vjp_wait(ctx: ReverseContext, op: Op, region: Region) -> None:
     buf, peer, tag = start.operands[:3]
     if not ctx.act.shadowed(buf):
         return
+    if op.parent is not start.parent:
+        raise DifferentiationError(
+            f"{where(op.loc)}: this Isend/Irecv's wait is in another block (a branch) than "
+            f"its call ({where(start.loc)}); its adjoint message is posted at the wait's "
+            f"reverse and completed at the call's, which hpcad needs side by side: wait in "
+            f"the call's block (nonblocking collectives, Iallreduce etc., may be waited in "
+            f"a branch)")
     comm = ctx.primal(start.operands[-1], region)
     d_buf = ctx.shadow(buf, region)
     peer, tag = ctx.primal(peer, region), ctx.primal(tag, region)
@@ -218,10 +225,8 @@ def _reverse_nonblocking(ctx: ReverseContext, op: Op, region: Region) -> None:
     if got is None:
         if ctx.act.shadowed(op.operands[0]):
             raise DifferentiationError(
-                f"{where(op.loc)}: this Isend/Irecv's wait is in another block (a branch); "
-                f"its adjoint message is posted at the wait's reverse and must complete at "
-                f"the call's, which hpcad needs side by side: wait in the block of the "
-                f"call (nonblocking collectives, Iallreduce etc., may be waited in a branch)")
+                f"{where(op.loc)}: this Isend/Irecv is never waited for; complete it with "
+                f"req.Wait() or MPI.Request.Waitall in its block")
         return
     shadow_request, back = got
     ctx.b.op("mpi.wait", [shadow_request])
