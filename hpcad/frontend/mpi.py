@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import ast
 from typing import TYPE_CHECKING
+from weakref import WeakKeyDictionary
 
 from ..errors import UnsupportedConstruct
 from ..ir.core import Op, Value, walk
@@ -81,6 +82,9 @@ COMPLETIONS = {"wait": (), "waitall": (), "test": ("flag",), "testall": ("flag",
 _SINGLE = ("wait", "test")                   # take one request, not a list
 _LOWEST = ("waitany", "testany")             # complete the lowest-index active request
 _STATEFUL = ("waitany", "testany", "waitsome")   # results depend on which are active
+# per kernel being lowered, nonblocking call -> how many loop bodies enclose it (a wait in
+# more would repeat)
+_LOOP_DEPTH: WeakKeyDictionary[LoweringContext, dict[Op, int]] = WeakKeyDictionary()
 
 
 def request_method(ctx: LoweringContext, req: Value, name: str, node):
@@ -125,6 +129,11 @@ def complete(ctx: LoweringContext, call: MpiCall, reqs: list[Value], node):
     """A wait for each request the call completes (COMPLETIONS), and its results."""
     done = []
     for k, req in enumerate(reqs):
+        if _LOOP_DEPTH.get(ctx, {}).get(req.owner, 0) < len(ctx.loops):
+            ctx.unsupported(node, f"MPI {call.op} in a loop that its request's call is "
+                                  f"outside of (it would complete the request again in "
+                                  f"every iteration)", "complete it before the loop, or "
+                                  "post the call inside the loop")
         if call.op in _STATEFUL and req.owner.parent is not ctx.builder.block:
             ctx.unsupported(node, f"MPI {call.op} in a loop or branch that its requests "
                                   f"were made outside of", "hpcad completes requests at "
@@ -214,6 +223,8 @@ def lower_mpi(ctx: LoweringContext, call: MpiCall, comm: Value, node):
     else:
         result = list(_RESULTS.get(call.op, ()))
     op = ctx.builder.op(f"mpi.{call.op}", operands, result, attrs)
+    if result == [OpaqueType("request")]:
+        _LOOP_DEPTH.setdefault(ctx, {})[op] = len(ctx.loops)
     if len(op.results) > 1:
         return tuple(op.results)
     return _returned(ctx, call, op.results[0] if op.results else None)

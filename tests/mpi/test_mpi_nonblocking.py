@@ -193,12 +193,37 @@ def waitany_in_loop(x, comm):
 
 
 @ad.kernel
+def waitany_in_branch(x, comm):
+    b = np.zeros(1)
+    c = np.zeros(1)
+    r1 = comm.Iallreduce(x, b)
+    r2 = comm.Iallreduce(x, c)
+    i = 0
+    if x[0] > 0.0:
+        i = MPI.Request.Waitany([r1, r2])  # error here
+    MPI.Request.Waitall([r1, r2])
+    return b[0] + c[0] + i
+
+
+@ad.kernel
 def wait_in_loop(x, comm):
     b = np.zeros(1)
     r = comm.Iallreduce(x, b)
     s = 0.0
     for k in range(2):
-        r.Wait()
+        r.Wait()  # error here
+        s += b[0]
+    return s
+
+
+@ad.kernel
+def wait_in_branch_in_loop(x, comm):
+    b = np.zeros(1)
+    r = comm.Iallreduce(x, b)
+    s = 0.0
+    for k in range(2):
+        if k == 1:
+            r.Wait()
         s += b[0]
     return s
 
@@ -251,10 +276,13 @@ def isend_waited_in_branch(x, comm):
 @pytest.mark.mpi(min_size=2)
 @pytest.mark.timeout(120)
 @pytest.mark.parametrize("kernel, error, words", [
-    (waitany_in_loop, UnsupportedConstruct, "waitany in a loop or branch that its requests"),
+    (waitany_in_loop, UnsupportedConstruct, "waitany in a loop that its request's call"),
+    (waitany_in_branch, UnsupportedConstruct, "waitany in a loop or branch that its requests"),
     (waited_in_branch_then_again, UnsupportedConstruct, "may have completed already"),
     (list_of_numbers, UnsupportedConstruct, "a list literal"),
-    (wait_in_loop, DifferentiationError, "would complete the request again"),
+    (wait_in_loop, UnsupportedConstruct, "wait in a loop that its request's call is outside"),
+    (wait_in_branch_in_loop, UnsupportedConstruct, "wait in a loop that its request's call"),
+    (polling_loop, DifferentiationError, "would complete the request again"),
     (iallreduce_max, DifferentiationError, "max-reduction is not supported"),
     (isend_waited_in_branch, DifferentiationError, "wait is in another block (a branch)"),
 ])
@@ -269,3 +297,14 @@ def test_what_hpcad_cannot_complete_at_a_known_point_is_an_error(kernel, error, 
 def test_a_strided_buffer_of_a_nonblocking_collective_is_an_error():
     with pytest.raises(UnsupportedConstruct, match="non-contiguous array"):
         strided_iallreduce(np.ones((3, 2)), COMM)
+
+
+@pytest.mark.mpi(min_size=2)
+@pytest.mark.timeout(120)
+def test_checkpointed_time_loop_with_iallreduce_has_the_same_gradient():
+    """Recomputed steps post their Iallreduce and wait again on every rank (revolve)."""
+    kernel, args = _args("iallreduce_overlap")
+    ref = ad.grad(kernel, backend="interp")(*args)
+    for k in (ad.checkpoint(kernel, snapshots=1),
+              ad.checkpoint(kernel, snapshots=1, schedule="revolve")):
+        np.testing.assert_allclose(ad.grad(k, backend="interp")(*args), ref, rtol=1e-13)

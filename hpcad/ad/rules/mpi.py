@@ -14,7 +14,7 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 from ...errors import DifferentiationError, where
-from ...ir.core import Block, Builder, Op, Value
+from ...ir.core import Block, Builder, Op, Value, walk
 from ...ir.types import ArrayType, ScalarType, element, i1, i64
 from ..common import array_type, zero
 from .registry import VjpRule, constant_jvp, constant_vjp, defrule, inert_jvp
@@ -224,9 +224,9 @@ def _reverse_nonblocking(ctx: ReverseContext, op: Op, region: Region) -> None:
     got = ctx.requests.get(op.results[0])
     if got is None:
         if ctx.act.shadowed(op.operands[0]):
-            raise DifferentiationError(
-                f"{where(op.loc)}: this Isend/Irecv is never waited for; complete it with "
-                f"req.Wait() or MPI.Request.Waitall in its block")
+            _check_waits(op)
+            raise DifferentiationError(f"{where(op.loc)}: internal: the wait of this "
+                                       f"Isend/Irecv was not reversed")
         return
     shadow_request, back = got
     ctx.b.op("mpi.wait", [shadow_request])
@@ -474,8 +474,23 @@ def _started(wait: Op) -> Op:
     return start
 
 
+def _check_waits(call: Op) -> None:
+    """Every wait of a nonblocking call completes it once, where the derivative sees it (a
+    wait in a loop's condition, as in `while not req.Test()`, is in no reversed body)."""
+    assert call.parent is not None
+    waits = [o for o in walk(call.parent) if o.name == "mpi.wait" and o.operands[0] is
+             call.results[0]]
+    if not waits:
+        raise DifferentiationError(
+            f"{where(call.loc)}: this nonblocking call is never waited for; complete it with "
+            f"req.Wait() or MPI.Request.Waitall in its block")
+    for wait in waits:
+        _started(wait)
+
+
 def jvp_icollective(ctx: ForwardContext, op: Op) -> None:
     """The same nonblocking call on the tangents, waited at the call's wait (jvp_wait)."""
+    _check_waits(op)
     new = ctx.clone(op)
     sb, rb = op.operands[0], op.operands[0 if op.name == "mpi.ibcast" else 1]
     if not ctx.act.shadowed(rb):
@@ -497,6 +512,7 @@ def jvp_icollective(ctx: ForwardContext, op: Op) -> None:
 
 def vjp_icollective(ctx: ReverseContext, op: Op, region: Region, comm: Value) -> None:
     """Nothing at the call: its adjoint is done at its wait's (vjp_wait)."""
+    _check_waits(op)
     if ctx.act.shadowed(op.operands[0 if op.name == "mpi.ibcast" else 1]):
         _sum_only(op)
 
