@@ -1,7 +1,8 @@
 """Kernels with nonblocking collectives and request completion (tests/mpi/
 test_mpi_nonblocking.py): Iallreduce overlapping a local update in a time loop, Ibcast,
-Ireduce and Iallgather completed by Waitany, Test and Waitall, point-to-point requests
-completed by Waitany/Testall/Waitsome/Testany, and numba-mpi's request functions. Every
+Ireduce and Iallgather completed by Waitany, Test and Waitall, an Iallreduce waited in a
+branch, point-to-point requests completed by Waitany/Testall/Waitsome/Testany, and
+numba-mpi's request functions. Every
 output is the same on every rank (a scalar allreduce or an Iallreduce's receive buffer) and
 does not depend on which request MPI completes first (plain Python, the finite differences'
 reference, may complete them in any order)."""
@@ -133,10 +134,33 @@ def numba_mpi_requests(x):
     return total[0]
 
 
+@ad.kernel
+def iallreduce_waited_in_branches(x, comm):
+    """An Iallreduce waited in either branch (its adjoint is done where the wait is), one
+    branch overlapping it with local work."""
+    a = np.zeros(2)
+    b = np.zeros(2)
+    a[0] = x[0] * x[1]
+    a[1] = math.sin(x[2])
+    r = comm.Iallreduce(a, b)
+    s = 0.0
+    if x[3] > 0.0:
+        r.Wait()
+        s = b[0] * b[1]
+    else:
+        for i in range(2):
+            s += x[i] * x[i]
+        r.Wait()
+        s += b[0] + b[1] * b[1]
+    return comm.allreduce(s, op=MPI.SUM)
+
+
 # name -> (kernel, arguments before the communicator from a generator, takes comm)
 CASES = {
     "iallreduce_overlap": (iallreduce_overlap, lambda r: (r.standard_normal(4) / 2,), True),
     "icollectives": (icollectives, lambda r: (r.standard_normal(4),), True),
     "ring_requests": (ring_requests, lambda r: (r.standard_normal(4),), True),
     "numba_mpi_requests": (numba_mpi_requests, lambda r: (r.standard_normal(4),), False),
+    "iallreduce_waited_in_branches": (iallreduce_waited_in_branches,
+                                      lambda r: (r.standard_normal(4),), True),
 }

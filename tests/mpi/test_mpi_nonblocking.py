@@ -21,9 +21,16 @@ from tests.mpi import nonblocking_kernels as nk
 
 COMM = MPI.COMM_WORLD
 BACKENDS = ["interp", pytest.param("numba", marks=pytest.mark.slow)]
-# numba compiles each derivative on every rank: its width check runs on the kernels with
-# the collectives (point-to-point requests are lane-checked on the interpreter)
-WIDE = ["iallreduce_overlap", "icollectives"]
+# numba compiles each derivative on every rank (seconds apiece): it runs the kernels that
+# cover every op once (icollectives: the four collectives; numba_mpi_requests: isend, irecv
+# and the completions, which lower to waits), its width check the collectives'
+NUMBA_CASES = ("iallreduce_overlap", "icollectives", "numba_mpi_requests")
+NUMBA_WIDE = ("iallreduce_overlap", "icollectives")
+
+
+def _cases(numba_cases):
+    return [(case, "interp") for case in sorted(nk.CASES)] + \
+        [pytest.param(case, "numba", marks=pytest.mark.slow) for case in numba_cases]
 
 
 def _args(case, seed=100):
@@ -55,8 +62,7 @@ def _rel(a, b):
 
 @pytest.mark.mpi(min_size=2)
 @pytest.mark.timeout(120)
-@pytest.mark.parametrize("backend", BACKENDS)
-@pytest.mark.parametrize("case", sorted(nk.CASES))
+@pytest.mark.parametrize("case, backend", _cases(NUMBA_CASES))
 def test_primal_forward_and_reverse_match_finite_differences(case, backend):
     """Every output is the same on every rank (one global output): the forward tangent is
     its directional derivative, the reverse cotangents summed over ranks give it too."""
@@ -79,11 +85,8 @@ def test_primal_forward_and_reverse_match_finite_differences(case, backend):
 
 @pytest.mark.mpi(min_size=2)
 @pytest.mark.timeout(120)
-@pytest.mark.parametrize("backend", BACKENDS)
-@pytest.mark.parametrize("case", sorted(nk.CASES))
+@pytest.mark.parametrize("case, backend", _cases(NUMBA_WIDE))
 def test_width_3_equals_separate_calls(case, backend):
-    if backend == "numba" and case not in WIDE:
-        return   # (covered on the interpreter; see WIDE)
     kernel, args = _args(case, seed=400)
     rng = np.random.default_rng(500 + COMM.rank)
     check_forward(kernel, args, 3, backend, rng)
