@@ -129,7 +129,8 @@ def complete(ctx: LoweringContext, call: MpiCall, reqs: list[Value], node):
     """A wait for each request the call completes (COMPLETIONS), and its results."""
     done = []
     for k, req in enumerate(reqs):
-        if _LOOP_DEPTH.get(ctx, {}).get(req.owner, 0) < len(ctx.loops):
+        depth = _LOOP_DEPTH.get(ctx, {}).get(req.owner)   # (None: made by other lowering)
+        if depth is not None and depth < len(ctx.loops):
             ctx.unsupported(node, f"MPI {call.op} in a loop that its request's call is "
                                   f"outside of (it would complete the request again in "
                                   f"every iteration)", "complete it before the loop, or "
