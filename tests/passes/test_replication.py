@@ -1,4 +1,4 @@
-"""Which returned values are the same on every rank (passes/replicated.py): a value read
+"""Which returned values are the same on every rank (passes/replication.py): a value read
 from a collective's receive buffer, at an index that is the same everywhere, with no
 other write in between and no rank-dependent control flow, is; anything that may differ
 between ranks is per-rank. (On one rank: the analysis reads the IR only.)"""
@@ -9,7 +9,7 @@ import pytest
 from mpi4py import MPI
 
 import hpcad as ad
-from hpcad.passes.replicated import replicated_results
+from hpcad.passes.replication import Kind, replication_types
 
 
 @ad.kernel
@@ -126,15 +126,16 @@ PER_RANK = [mixed, own_entry, written_after, read_under_rank_branch,
 
 def _returned(kernel):
     spec = kernel.specialize((np.linspace(0.5, 1.0, 3), MPI.COMM_WORLD))
-    return replicated_results(spec.primal)
+    return replication_types(spec.primal).results
 
 
 @pytest.mark.parametrize("kernel", REPLICATED, ids=lambda k: k.__name__)
 def test_values_read_from_a_collective_buffer_are_replicated(kernel):
-    (comm,) = _returned(kernel)
-    assert comm is not None and comm.name == "comm"
+    (kind,) = _returned(kernel)
+    assert kind.kind is Kind.REPLICATED and kind.comm.name == "comm"
 
 
 @pytest.mark.parametrize("kernel", PER_RANK, ids=lambda k: k.__name__)
 def test_values_that_may_differ_between_ranks_are_per_rank(kernel):
-    assert _returned(kernel) == [None]
+    (kind,) = _returned(kernel)
+    assert not kind.one_global_output
