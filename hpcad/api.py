@@ -20,7 +20,7 @@ from .ir.types import ArrayType, ScalarType
 from .kernel import Kernel, as_kernel, check_backend
 from .mpi_job import watch
 from .passes.activity import ACTIVE, CONST, DUP, SHADOW
-from .passes.replication import replication_types
+from .passes.replication import describe, replication_types
 
 
 class Const:
@@ -898,16 +898,19 @@ def checkpoint(f, snapshots: int | str = "store_all", schedule: str = "segments"
     return out
 
 
-def plan(f, *args, snapshots: int | None = None, budget: int | str | None = None) -> str:
+def plan(f, *args, snapshots: int | None = None, budget: int | str | None = None,
+         params=()) -> str:
     """What the reverse sweep of f (every float argument active) saves on the tape and what
     it recomputes, as text ending with a hash: the same on every rank, since every rank
     plans the same IR the same way. With a `budget` (or one the kernel carries), also the
-    checkpointing it picks for these arguments and its estimated tape + snapshot bytes."""
-    import hashlib
+    checkpointing it picks for these arguments and its estimated tape + snapshot bytes.
+    A kernel with a communicator: first each argument's and result's replication type
+    (`params` as value_and_grad's) and where the adjoint sums over the ranks."""
     k = as_kernel(f)
     args = k.bind(args)
     spec = k.specialize(args)
     kinds = tuple(float_kinds(k, args, set(range(len(args)))))
+    replicated = _param_positions(k, params, args)
     chosen, head = Plan(Kind.SEGMENTS, snapshots, intermediates=k.intermediates), ""
     if snapshots is None:
         if budget is not None:
@@ -920,8 +923,10 @@ def plan(f, *args, snapshots: int | None = None, budget: int | str | None = None
             files = f" (and {c.disk} bytes of snapshots in files)" if c.disk else ""
             head = f"policy: {c.plan.describe()} ({c.reason}); estimated {c.estimate} bytes " \
                 f"per rank{files}\n"
-    fn = spec.derivative("reverse", kinds, True, chosen)
+    fn = spec.derivative("reverse", kinds, True, chosen, params=replicated)
     if fn.run_args is not None:
         head += f"checkpointing: {chosen.describe()}\n"
-    text = head + "\n".join(fn.plan) + "\n"
+    summed = [k.arg_names[n] for n in replicated if kinds[n] in (ACTIVE, DUP)]
+    lines = describe(replication_types(spec.primal, replicated), k.arg_names, summed)
+    text = head + "\n".join(lines + fn.plan) + "\n"
     return text + f"plan hash {hashlib.sha256(text.encode()).hexdigest()[:16]}\n"
