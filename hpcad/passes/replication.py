@@ -450,7 +450,8 @@ def notes(types: ReplicationTypes, params: Iterable[int] = ()):
             return (f"replication types (unmarked values are per-rank, or computed from "
                     f"constants only): arguments {args}; results {rets}")
         share = _summand(item)
-        marked = [(v, types.of(v)) for v in item.results] + \
+        marked = [(v, types.of(v)) for v in item.results   # (an array's: its shape)
+                  if not isinstance(v.type, ArrayType)] + \
             list(types.buffers.get(item, {}).items()) + \
             [(share, types.of(share)) for _ in range(share is not None and
                                                      share not in types.buffers.get(item, {}))]
