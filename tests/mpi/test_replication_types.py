@@ -158,3 +158,21 @@ def test_vjp_with_params_gives_the_complete_gradient():
     ref = ad.grad(rk.fit_loss, argnums=(0, 1), backend="interp")(
         theta, kappa, u0, target, nt, MPI.COMM_SELF)
     assert _rel(dtheta, ref[0]) <= 1e-12 and _rel(dkappa, ref[1]) <= 1e-12
+
+
+@pytest.mark.mpi(min_size=2)
+@pytest.mark.timeout(120)
+def test_check_params_switch_trusts_the_caller(monkeypatch):
+    """HPCAD_CHECK_PARAMS=0 skips the comparison: each rank's share at its own values is
+    summed as declared (here: the sum of the ranks' gradients at their own theta)."""
+    theta, kappa, u0, target, nt = _fitting_problem()
+    theta = theta + 1e-3 * COMM.rank
+    args = (theta, kappa, _mine(u0), _mine(target), nt, COMM)
+    monkeypatch.setenv("HPCAD_CHECK_PARAMS", "0")
+    summed = ad.grad(rk.fit_loss, argnums=0, backend="interp", params=("theta", "kappa"))(*args)
+    monkeypatch.delenv("HPCAD_CHECK_PARAMS")
+    share = ad.grad(rk.fit_loss, argnums=0, backend="interp")(*args)
+    # undeclared, the loss is per-rank (theta may differ), so summed over the ranks: size
+    # times the declared loss, which is one global output
+    expected = COMM.allreduce(share) / COMM.size
+    assert _rel(summed, expected) <= 1e-12
