@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from ..errors import DifferentiationError
 from ..ir.core import Builder, Value
-from ..ir.types import ArrayType, ScalarType, i64
+from ..ir.types import ArrayType, ScalarType, Type, i64
 from .common import array_type
 
 
@@ -74,5 +74,5 @@ def _piece(b: Builder, packed: Value, lo: Value, n: Value, like: Value) -> Value
     return shaped
 
 
-def _cast(b: Builder, v: Value, t) -> Value:
+def _cast(b: Builder, v: Value, t: Type) -> Value:
     return v if v.type == t else b.op1("arith.cast", [v], t)

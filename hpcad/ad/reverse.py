@@ -694,9 +694,9 @@ def reverse(fn: Function, arg_activity: list[str], act: Activity, ret_active: bo
             if rv.act.shadowed(v):
                 rv.b.op("mem.add_into", [s, rv.shadow(v, top)])
             continue
-        kind = returned[v]
-        rv.add_adjoint(v, global_seed(rv.b, v, s, _comm_at(rv, kind.comm))
-                       if kind.one_global_output else s)
+        output = returned[v]
+        rv.add_adjoint(v, global_seed(rv.b, v, s, _comm_at(rv, output.comm))
+                       if output.one_global_output and output.comm is not None else s)
     rv.reverse_block(top)
     rv.b.block = rev
     scalars = [a for a, kind in zip(fn.args, arg_activity, strict=False)
