@@ -20,7 +20,8 @@ from .ir.types import ArrayType, ScalarType
 from .kernel import Kernel, as_kernel, check_backend
 from .mpi_job import watch
 from .passes.activity import ACTIVE, CONST, DUP, SHADOW
-from .passes.replication import describe, replication_types
+from .passes.replication import replication_types
+from .passes.replication_notes import describe
 
 
 class Const:

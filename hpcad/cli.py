@@ -19,7 +19,8 @@ from .ir.types import ArrayType, ScalarType, parse_type
 from .kernel import Kernel, Specialization
 from .passes.activity import ACTIVE, CONST, DUP
 from .passes.pipeline import optimize_module
-from .passes.replication import describe, notes, replication_types
+from .passes.replication import replication_types
+from .passes.replication_notes import describe, notes
 
 
 def split_signature(sig: str) -> list[str]:

@@ -21,7 +21,6 @@ is what a rank contributes to a sum that a call declares (ir/dialects.py MPI_SUM
 op is sum and the contribution is not replicated). Anything else is per-rank."""
 from __future__ import annotations
 
-import os
 from collections.abc import Iterable
 from dataclasses import dataclass
 from enum import Enum
@@ -137,7 +136,7 @@ def _returned(k, partial) -> Replication:
     return PER_RANK if k == REPLICATED_ANYWHERE else _typed(k)
 
 
-def _collective_buffer(op: Op) -> Value | None:
+def collective_buffer(op: Op) -> Value | None:
     """The buffer op receives the same values into on every rank, if it is such a collective."""
     kind = op.name.split(".", 1)[1] if op.dialect == "mpi" else None
     role = MPI_REPLICATES.get(kind)
@@ -146,7 +145,7 @@ def _collective_buffer(op: Op) -> Value | None:
     return op.operands[MPI_OPERANDS[kind].index(role)]
 
 
-def _summand(op: Op) -> Value | None:
+def summand(op: Op) -> Value | None:
     """The operand op sums over the ranks (each rank's share), if it is a sum reduction."""
     kind = op.name.split(".", 1)[1] if op.dialect == "mpi" else None
     role = MPI_SUMS.get(kind)
@@ -177,7 +176,7 @@ class _Replicated:
         self.world = next((op.result for op in walk(fn.body) if op.name == "mpi.world"), None)
         # collective receive buffers: the same size on every rank
         self.same_size = {b: self.comm_of(op) for op in walk(fn.body)
-                          if (b := _collective_buffer(op)) is not None}
+                          if (b := collective_buffer(op)) is not None}
         self.kind.update(self.same_size)
         declared = REPLICATED_ANYWHERE if self.comm is None else self.comm
         for k in params:
@@ -241,7 +240,7 @@ class _Replicated:
         written = {a: self.contents_of(contents, a) for a in writes(op)}
         if written:
             self.buffers[op] = written
-        share = _summand(op)
+        share = summand(op)
         if share is None:
             return
         replicated = self.contents_of(contents, share) if isinstance(share.type, ArrayType) \
@@ -260,7 +259,7 @@ class _Replicated:
     def written(self, op: Op, contents: dict, uniform: bool) -> dict:
         """Contents after op: a collective's receive buffer holds replicated values; any
         other write leaves its array per-rank."""
-        buffer = _collective_buffer(op)
+        buffer = collective_buffer(op)
         out = dict(contents)
         for arr in writes(op):
             if arr is buffer and uniform:   # (a Bcast's root is the same on every rank)
@@ -431,77 +430,3 @@ def _meet_contents(*states: dict) -> dict:
     got = {k: meet(*(s.get(k) for s in states)) for k in keys}
     return {k: v for k, v in got.items() if v is not None}
 
-
-# -- in words: `hpcad show-ir` and `hpcad plan` ----------------------------------------------
-def notes(types: ReplicationTypes, params: Iterable[int] = ()):
-    """The comments `hpcad show-ir` prints (ir/printer.py `notes`): for the function, a
-    header line with the arguments' and results' kinds; for an op, the values and buffers
-    it leaves replicated or partial over a communicator (constants go unmarked)."""
-    declared = set(params)
-
-    def note(item, name) -> str | None:
-        def kind(r: Replication) -> str:
-            return r.describe(name)
-        if isinstance(item, Function):
-            args = ", ".join(f"{name(a)} {kind(r)}" + (" (params)" * (k in declared))
-                             for k, (a, r) in enumerate(zip(item.args, types.arguments))
-                             if not isinstance(a.type, OpaqueType))
-            rets = ", ".join(kind(r) for r in types.results) or "none"
-            return (f"replication types (unmarked values are per-rank, or computed from "
-                    f"constants only): arguments {args}; results {rets}")
-        share = _summand(item)
-        marked = [(v, types.of(v)) for v in item.results   # (an array's: its shape)
-                  if not isinstance(v.type, ArrayType)] + \
-            list(types.buffers.get(item, {}).items()) + \
-            [(share, types.of(share)) for _ in range(share is not None and
-                                                     share not in types.buffers.get(item, {}))]
-        text = ", ".join(f"{name(v)} {kind(r)}" for v, r in marked
-                         if r.kind is not Kind.PER_RANK and r.comm is not None)
-        return text or None
-    return note
-
-
-def describe(types: ReplicationTypes, arg_names: list[str], summed: Iterable[str] = ()) \
-        -> list[str]:
-    """`hpcad plan`'s lines: each argument's and result's kind, what each rank seeds, and
-    where the adjoint's reductions over the ranks happen."""
-    if types.communicator is None:
-        return []
-    def name(v: Value) -> str:
-        return v.name or "comm"
-    args = ", ".join(f"{n} {r.describe(name)}" for n, a, r in
-                     zip(arg_names, types.fn.args, types.arguments)
-                     if not isinstance(a.type, OpaqueType))
-    lines = [f"replication: arguments {args}"]
-    for k, r in enumerate(types.results):
-        seed = "one global output: each rank seeds 1/size" if r.one_global_output else \
-            "each rank's part of the summed loss: each rank seeds it"
-        lines.append(f"replication: result {k} {r.describe(name)} ({seed})")
-    where = [f"{op.name} at {_short(op.loc)}" for op in walk(types.fn.body)
-             if _replicates_floats(op)]
-    lines.append("adjoint reductions (the ranks' shares of a replicated value's adjoint "
-                 f"summed): {', '.join(where) or 'none'}")
-    summed = list(summed)
-    lines.append(f"adjoint reductions: the gradients of {', '.join(summed)} summed over the "
-                 f"ranks once, at the end, in one allreduce (params)" if summed else
-                 "adjoint reductions: none at the end; each argument's gradient is this "
-                 "rank's (params= sums replicated parameters' shares)")
-    return lines
-
-
-def _replicates_floats(op: Op) -> bool:
-    """Whether op is a collective that makes floats the same everywhere (its adjoint sums
-    their adjoints' shares over the ranks)."""
-    if op.dialect != "mpi" or op.name[4:] not in MPI_REPLICATES:
-        return False
-    role = MPI_REPLICATES[op.name[4:]]
-    values = op.results if role == "result" else [_collective_buffer(op)]
-    return any(v is not None and _element_is_float(v.type) for v in values)
-
-
-def _element_is_float(t) -> bool:
-    return (t.dtype if isinstance(t, ArrayType) else t).is_float
-
-
-def _short(loc) -> str:
-    return "?" if loc is None else f"{os.path.basename(loc[0])}:{loc[1]}"

@@ -14,7 +14,8 @@ from mpi4py import MPI
 import hpcad as ad
 from hpcad.ir import parse_function, print_function
 from hpcad.ir.core import walk
-from hpcad.passes.replication import Kind, Replication, describe, notes, replication_types
+from hpcad.passes.replication import Kind, Replication, replication_types
+from hpcad.passes.replication_notes import describe, notes
 
 
 @ad.kernel
