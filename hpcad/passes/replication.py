@@ -241,7 +241,7 @@ class _Replicated:
         if written:
             self.buffers[op] = written
         share = summand(op)
-        if share is None:
+        if share is None or share in written:   # (in place: the buffer now holds the sum)
             return
         replicated = self.contents_of(contents, share) if isinstance(share.type, ArrayType) \
             else self.of(share)
