@@ -3,6 +3,8 @@
 `ArgumentError` naming the argument before anything runs."""
 from __future__ import annotations
 
+import hashlib
+import os
 from dataclasses import replace
 
 import numpy as np
@@ -18,7 +20,8 @@ from .ir.types import ArrayType, ScalarType
 from .kernel import Kernel, as_kernel, check_backend
 from .mpi_job import watch
 from .passes.activity import ACTIVE, CONST, DUP, SHADOW
-from .passes.replicated import replicated_results
+from .passes.replication import replication_types
+from .passes.replication_notes import describe
 
 
 class Const:
@@ -42,6 +45,7 @@ class Dual:
 
 
 _MARKERS = (Const, Active, Duplicated, DuplicatedNoNeed, Dual)
+CHECK_PARAMS = "HPCAD_CHECK_PARAMS"   # 0: trust params= without comparing the ranks' values
 
 
 # -- running derivative functions ----------------------------------------------------------
@@ -103,11 +107,14 @@ def _check_shadow(name: str, primal, shadow, width: int = 1) -> None:
         raise ArgumentError(f"shadow of '{name}' must be C-contiguous like '{name}'")
 
 
-def _reverse_call(k: Kernel, args, activity, shadows, seeds, backend, width: int = 1):
+def _reverse_call(k: Kernel, args, activity, shadows, seeds, backend, width: int = 1,
+                  params: tuple[int, ...] = ()):
     """Run the adjoint of k. shadows: {arg index: array}; seeds: float per float result (a
     length-`width` array each when width > 1) or None for ret=Const. Returns (primal
-    results, adjoints of ACTIVE args in order)."""
+    results, adjoints of ACTIVE args in order); those of the replicated parameters at
+    positions `params` summed over the ranks (README, MPI)."""
     spec = k.specialize(args)
+    params = _checked_params(k, spec, args, params)
     flat = _with_shadows(spec, args, activity, shadows)
     n_float = sum(1 for t in spec.primal.result_types if _has_derivative(t))
     if seeds is not None:
@@ -116,7 +123,7 @@ def _reverse_call(k: Kernel, args, activity, shadows, seeds, backend, width: int
                                 f"got {len(seeds)} seeds")
         flat.extend(seeds)
     plan = _plan_call(k, spec, tuple(activity), seeds is not None, args, flat)
-    fn = spec.derivative("reverse", tuple(activity), seeds is not None, plan, width)
+    fn = spec.derivative("reverse", tuple(activity), seeds is not None, plan, width, params)
     if fn.run_args is not None:   # a checkpointed time loop: its snapshot count, ...
         flat.extend(run_time_args(fn.run_args, plan.snapshots, args))
     out = k.run(fn, flat, backend)
@@ -143,6 +150,72 @@ def _plan_call(k: Kernel, spec, activity: tuple, ret_active: bool, args, flat) -
     if comm is not None:
         watch()     # a planning error that ends one rank aborts the job (hpcad/mpi_job.py)
     return plan_call(k, spec, activity, ret_active, args, flat, comm)
+
+
+def _params_communicator(spec, args):
+    """The communicator replicated parameters are the same over: the kernel's first
+    communicator argument, else COMM_WORLD where it calls MPI; None for a kernel without
+    one (then each rank's gradient is already complete: params= changes nothing)."""
+    from mpi4py import MPI
+    comm = next((a for a in args if isinstance(a, MPI.Comm)), None)
+    return comm if comm is not None or not spec.communicates else MPI.COMM_WORLD
+
+
+def _checked_params(k: Kernel, spec, args, params: tuple[int, ...]) -> tuple[int, ...]:
+    """params, once every rank is shown to hold the same values of them (one allgather of
+    a digest per call; HPCAD_CHECK_PARAMS=0 trusts the caller), or () without a
+    communicator. Ranks that differ are an ArgumentError on every rank."""
+    comm = _params_communicator(spec, args) if params else None
+    if comm is None:
+        return ()
+    if os.environ.get(CHECK_PARAMS, "1").strip() == "0" or comm.Get_size() == 1:
+        return params
+    watch()
+    mine = tuple(_digest(args[n]) for n in params)
+    everyone = comm.allgather(mine)
+    differ = [k.arg_names[n] for j, n in enumerate(params)
+              if any(d[j] != mine[j] for d in everyone)]
+    if differ:
+        holders: dict = {}
+        for rank, d in enumerate(everyone):
+            holders.setdefault(d, []).append(rank)
+        groups = "; ".join(f"ranks {', '.join(map(str, r))}" for r in holders.values())
+        raise ArgumentError(f"params= declares {', '.join(map(repr, differ))} of kernel "
+                            f"'{k.__name__}' the same on every rank, but the ranks hold "
+                            f"different values ({groups} agree among themselves): pass "
+                            f"the same values everywhere (e.g. comm.Bcast them from one "
+                            f"rank), or leave them out of params= to get each rank's share "
+                            f"of their gradient")
+    return params
+
+
+def _digest(value) -> str:
+    """A parameter's bits, dtype and shape, hashed (the same on two ranks iff equal)."""
+    a = np.ascontiguousarray(value)
+    text = f"{a.dtype.str}{a.shape}".encode() + a.tobytes()
+    return hashlib.sha256(text).hexdigest()[:32]
+
+
+def _param_positions(k: Kernel, params, args) -> tuple[int, ...]:
+    """params= (argument names or positions, one or a tuple) as sorted positions: numbers
+    or number arrays, not communicators."""
+    given = params if isinstance(params, (tuple, list)) else (params,)
+    out = set()
+    for p in given:
+        if isinstance(p, str) and p in k.arg_names:
+            n = k.arg_names.index(p)
+        elif isinstance(p, int) and not isinstance(p, bool) and -len(args) <= p < len(args):
+            n = p % len(args)
+        else:
+            raise ArgumentError(f"params={params!r}: {p!r} is not an argument of kernel "
+                                f"'{k.__name__}' ({', '.join(k.arg_names)}); name the "
+                                f"replicated parameters or give their positions")
+        t = typeof(args[n], k.arg_names[n])
+        if not isinstance(t, (ScalarType, ArrayType)):
+            raise ArgumentError(f"params=: argument '{k.arg_names[n]}' is {t}; only numbers "
+                                f"and arrays can be replicated parameters")
+        out.add(n)
+    return tuple(sorted(out))
 
 
 def _communicator(args):
@@ -390,20 +463,25 @@ def _normalize_argnums(k, argnums, args):
     return nums
 
 
-def value_and_grad(f, argnums=0, backend: str | None = None):
-    """-> function returning (f(*args), d f / d args[argnums])."""
+def value_and_grad(f, argnums=0, backend: str | None = None, params=()):
+    """-> function returning (f(*args), d f / d args[argnums]). Under MPI, the arguments
+    named in `params` (names or positions) are replicated parameters, the same on every
+    rank: their gradients come back complete on every rank, summed over the ranks by one
+    allreduce per call (README, MPI); the others' are each rank's share."""
     k = as_kernel(f)
 
     def vg(*args):
         args = k.bind(args)
         nums = _normalize_argnums(k, argnums, args)
+        replicated = _param_positions(k, params, args)
         args = _copy_args(args)
         _check_no_overlap(zip(k.arg_names, args))
         kinds = float_kinds(k, args, set(nums))
         spec = k.specialize(args)
         _check_scalar_result(k, spec, "grad")
         shadows = _zero_shadows(args, kinds)
-        out, adjoints = _reverse_call(k, args, kinds, shadows, [1.0], backend)
+        out, adjoints = _reverse_call(k, args, kinds, shadows, [1.0], backend,
+                                      params=replicated)
         scalar_adj = iter(adjoints)
         grads = {i: (shadows[i] if kinds[i] == DUP else None) for i in range(len(args))}
         for i, kind in enumerate(kinds):
@@ -430,18 +508,21 @@ def _check_scalar_result(k, spec, what: str) -> None:
                         f"{got}; use vjp or jacobian")
 
 
-def grad(f, argnums=0, backend: str | None = None):
-    """-> function returning d f / d args[argnums] (a tuple if argnums is a tuple)."""
-    vg = value_and_grad(f, argnums, backend)
+def grad(f, argnums=0, backend: str | None = None, params=()):
+    """-> function returning d f / d args[argnums] (a tuple if argnums is a tuple); `params`
+    as value_and_grad's."""
+    vg = value_and_grad(f, argnums, backend, params)
     return lambda *args: vg(*args)[1]
 
 
-def vjp(f, *primals, backend: str | None = None):
+def vjp(f, *primals, backend: str | None = None, params=()):
     """-> (f(*primals), vjp_fn); vjp_fn(cotangent) gives one entry per primal (None for
     constant arguments). The cotangent has one entry per float result (a tuple for a
-    tuple): a float, or an array of a returned array's shape. Inputs are never modified."""
+    tuple): a float, or an array of a returned array's shape. Inputs are never modified.
+    `params` as value_and_grad's."""
     k = as_kernel(f)
     args = k.bind(primals)
+    replicated = _param_positions(k, params, args)
     _check_no_overlap(zip(k.arg_names, args))
     kinds = float_kinds(k, args, set(range(len(args))))
     spec = k.specialize(args)
@@ -453,7 +534,8 @@ def vjp(f, *primals, backend: str | None = None):
         seeds = _seeds(k, spec, cotangent, as_tuple, out=out)
         run_args = _copy_args(frozen)
         shadows = _zero_shadows(run_args, kinds)
-        _, adjoints = _reverse_call(k, run_args, kinds, shadows, seeds, backend)
+        _, adjoints = _reverse_call(k, run_args, kinds, shadows, seeds, backend,
+                                    params=replicated)
         scalar_adj = iter(adjoints)
         result = []
         for i, kind in enumerate(kinds):
@@ -620,13 +702,14 @@ def _jacobian_columns(k, args, nums, blocks, n_out, as_tuple, batch, backend):
     """Forward mode: W input columns per call, along W unit tangents. Under MPI each rank's
     arguments are its own inputs (a parameter passed to every rank too): a column is one
     entry on one rank, whose lane only that rank seeds. The global loss sums the per-rank
-    results over the ranks and counts a replicated one once (passes/replicated.py), so a
+    results over the ranks and counts a replicated one once (passes/replication.py), so a
     per-rank result's tangents are summed over the ranks, a replicated one's is the same
     on all."""
     spec = k.specialize(args)
     comm = _communicator(args) if spec.communicates else None
-    replicated = np.array([c is not None for c, t in zip(replicated_results(spec.primal),
-                                                         spec.primal.result_types)
+    replicated = np.array([r.one_global_output for r, t in
+                           zip(replication_types(spec.primal).results,
+                               spec.primal.result_types)
                            if _is_float_scalar(t)], dtype=bool).reshape(n_out, 1)
     rank = comm.rank if comm is not None else 0
     for blk, n in zip(blocks, nums):
@@ -816,16 +899,19 @@ def checkpoint(f, snapshots: int | str = "store_all", schedule: str = "segments"
     return out
 
 
-def plan(f, *args, snapshots: int | None = None, budget: int | str | None = None) -> str:
+def plan(f, *args, snapshots: int | None = None, budget: int | str | None = None,
+         params=()) -> str:
     """What the reverse sweep of f (every float argument active) saves on the tape and what
     it recomputes, as text ending with a hash: the same on every rank, since every rank
     plans the same IR the same way. With a `budget` (or one the kernel carries), also the
-    checkpointing it picks for these arguments and its estimated tape + snapshot bytes."""
-    import hashlib
+    checkpointing it picks for these arguments and its estimated tape + snapshot bytes.
+    A kernel with a communicator: first each argument's and result's replication type
+    (`params` as value_and_grad's) and where the adjoint sums over the ranks."""
     k = as_kernel(f)
     args = k.bind(args)
     spec = k.specialize(args)
     kinds = tuple(float_kinds(k, args, set(range(len(args)))))
+    replicated = _param_positions(k, params, args)
     chosen, head = Plan(Kind.SEGMENTS, snapshots, intermediates=k.intermediates), ""
     if snapshots is None:
         if budget is not None:
@@ -838,8 +924,10 @@ def plan(f, *args, snapshots: int | None = None, budget: int | str | None = None
             files = f" (and {c.disk} bytes of snapshots in files)" if c.disk else ""
             head = f"policy: {c.plan.describe()} ({c.reason}); estimated {c.estimate} bytes " \
                 f"per rank{files}\n"
-    fn = spec.derivative("reverse", kinds, True, chosen)
+    fn = spec.derivative("reverse", kinds, True, chosen, params=replicated)
     if fn.run_args is not None:
         head += f"checkpointing: {chosen.describe()}\n"
-    text = head + "\n".join(fn.plan) + "\n"
+    summed = [k.arg_names[n] for n in replicated if kinds[n] in (ACTIVE, DUP)]
+    lines = describe(replication_types(spec.primal, replicated), k.arg_names, summed)
+    text = head + "\n".join(lines + fn.plan) + "\n"
     return text + f"plan hash {hashlib.sha256(text.encode()).hexdigest()[:16]}\n"

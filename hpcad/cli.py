@@ -1,6 +1,9 @@
 """The `hpcad` command: `hpcad show-ir FILE.py:FUNC --sig "float64[:], float64" [--grad|--fwd]`
-prints a kernel's optimized IR or its derivative's; `hpcad show-code` the numba source;
-`hpcad plan` what the reverse sweep stores; `hpcad doctor` checks the installation."""
+prints a kernel's optimized IR or its derivative's (a kernel that communicates with its
+replication types as comments); `hpcad show-code` the numba source; `hpcad plan` what the
+reverse sweep stores and, under MPI, each argument's and result's replication and where the
+adjoint reduces over the ranks; `hpcad doctor` checks the installation. `--params a,b`
+declares replicated parameters (README, MPI)."""
 from __future__ import annotations
 
 import argparse
@@ -8,6 +11,7 @@ import importlib.util
 import sys
 from pathlib import Path
 
+from .ad.common import has_tangent
 from .doctor import run as run_doctor
 from .errors import HpcadError
 from .ir.printer import print_function
@@ -15,6 +19,8 @@ from .ir.types import ArrayType, ScalarType, parse_type
 from .kernel import Kernel, Specialization
 from .passes.activity import ACTIVE, CONST, DUP
 from .passes.pipeline import optimize_module
+from .passes.replication import replication_types
+from .passes.replication_notes import describe, notes
 
 
 def split_signature(sig: str) -> list[str]:
@@ -84,13 +90,42 @@ def default_activity(spec: Specialization) -> tuple[str, ...]:
 
 
 def cmd_show_ir(args) -> int:
-    sys.stdout.write(print_function(_selected_function(args), locs=args.locs))
+    spec, fn = _selected_function(args)
+    params = _params(spec, args.params)
+    if args.grad or args.fwd:   # the declared arguments where the derivative takes them
+        params = _derivative_positions(spec, default_activity(spec), params, args.fwd)
+    types = replication_types(fn, params)
+    sys.stdout.write(print_function(fn, locs=args.locs, notes=notes(types, params)
+                                    if types.communicator is not None else None))
     return 0
+
+
+def _params(spec: Specialization, given: str | None) -> tuple[int, ...]:
+    """--params "theta,kappa" as argument positions."""
+    names = [n.strip() for n in (given or "").split(",") if n.strip()]
+    unknown = [n for n in names if n not in spec.arg_names]
+    if unknown:
+        raise HpcadError(f"--params names {', '.join(unknown)}, which are not arguments of "
+                         f"the kernel ({', '.join(spec.arg_names)})")
+    return tuple(sorted(spec.arg_names.index(n) for n in names))
+
+
+def _derivative_positions(spec: Specialization, activity: tuple[str, ...],
+                          params: tuple[int, ...], forward: bool) -> tuple[int, ...]:
+    """Where the derivative function takes the primal arguments `params` (a shadow follows
+    each array with one; a tangent, in forward mode, each active scalar too)."""
+    out, pos = [], 0
+    for k, (a, kind) in enumerate(zip(spec.primal.args, activity)):
+        if k in params:
+            out.append(pos)
+        tangent = has_tangent(a, kind) and (forward or isinstance(a.type, ArrayType))
+        pos += 1 + tangent
+    return tuple(out)
 
 
 def cmd_show_code(args) -> int:
     from .backend.numba.codegen import generate
-    fn = _selected_function(args)
+    _, fn = _selected_function(args)
     source, _ = generate(fn, "".join(c if c.isalnum() else "_" for c in fn.name))
     sys.stdout.write(source)
     return 0
@@ -137,24 +172,31 @@ def cmd_plan(args) -> int:
     if args.budget is not None:
         if args.snapshots is not None:
             raise HpcadError("give either --snapshots or --budget, not both")
-        sys.stdout.write(plan(kernel, *example_arguments(kernel, args.sig), budget=args.budget))
+        sys.stdout.write(plan(kernel, *example_arguments(kernel, args.sig), budget=args.budget,
+                              params=tuple(n for n in (args.params or "").split(",") if n)))
         return 0
     spec = specialization(kernel, args.sig)
     chosen = Plan(Kind.SEGMENTS if args.snapshots else Kind.STORE_ALL, args.snapshots,
                   intermediates=kernel.intermediates)
-    fn = spec.derivative("reverse", default_activity(spec), True, chosen)
+    activity = default_activity(spec)
+    params = _params(spec, args.params)
+    fn = spec.derivative("reverse", activity, True, chosen, params=params)
     head = "" if fn.run_args is None else f"checkpointing: {chosen.describe()}\n"
-    text = head + "\n".join(fn.plan) + "\n"
+    summed = [spec.arg_names[k] for k in params if has_tangent(spec.primal.args[k], activity[k])]
+    lines = describe(replication_types(spec.primal, params), spec.arg_names, summed)
+    text = head + "\n".join(lines + fn.plan) + "\n"
     sys.stdout.write(text)
     print(f"plan hash {hashlib.sha256(text.encode()).hexdigest()[:16]}")
     return 0
 
 
-def _selected_function(args):
+def _selected_function(args) -> tuple[Specialization, object]:
     spec = specialization(load_kernel(args.target), args.sig)
     if args.grad or args.fwd:
-        return spec.derivative("reverse" if args.grad else "forward", default_activity(spec), True)
-    return spec.primal
+        params = _params(spec, getattr(args, "params", None)) if args.grad else ()
+        return spec, spec.derivative("reverse" if args.grad else "forward",
+                                     default_activity(spec), True, params=params)
+    return spec, spec.primal
 
 
 def _add_kernel_arguments(p) -> None:
@@ -164,6 +206,9 @@ def _add_kernel_arguments(p) -> None:
     mode = p.add_mutually_exclusive_group()
     mode.add_argument("--grad", action="store_true", help="the reverse-mode derivative")
     mode.add_argument("--fwd", action="store_true", help="the forward-mode derivative")
+    p.add_argument("--params", default=None, help="replicated parameters, e.g. "
+                   "\"theta,kappa\": the same on every rank, their gradient summed over the "
+                   "ranks once (README, MPI)")
 
 
 def _version() -> str:
@@ -197,6 +242,8 @@ def main(argv=None) -> int:
                       help="checkpoint the time loop with this many snapshots")
     plan.add_argument("--budget", default=None, help="memory budget per rank (e.g. 100MB): "
                       "the checkpointing that fits, and its estimated bytes")
+    plan.add_argument("--params", default=None, help="replicated parameters, e.g. "
+                      "\"theta,kappa\" (README, MPI)")
     plan.add_argument("--intermediates", choices=("auto", "recompute", "store"), default=None,
                       help="store or recompute the values inside a step (default auto)")
     plan.set_defaults(run=cmd_plan)

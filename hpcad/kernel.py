@@ -50,12 +50,14 @@ class Specialization:
         return any(op.dialect == "mpi" for op in walk(self.primal.body))
 
     def derivative(self, mode: str, activity: tuple[str, ...], ret_active: bool,
-                   plan: Plan = STORE_ALL, width: int = 1) -> Function:
+                   plan: Plan = STORE_ALL, width: int = 1,
+                   params: tuple[int, ...] = ()) -> Function:
         """The derivative function of this mode and activity, built once per plan shape:
         a checkpointed one takes its snapshot count at run time (checkpoint/plan.py), so a
-        new problem size, whatever snapshot count it is planned with, reuses it."""
+        new problem size, whatever snapshot count it is planned with, reuses it. A reverse
+        one sums the adjoints of the replicated parameters `params` over the ranks."""
         plan = plan.shape
-        key = (mode, activity, ret_active, plan, width)
+        key = (mode, activity, ret_active, plan, width, params)
         fn = self.derivatives.get(key)
         if fn is None:
             primal = self.primal if self.rules is None else self.rules.for_mode(mode)
@@ -74,7 +76,8 @@ class Specialization:
             if mode == "forward":
                 fn = forward(primal, list(activity), act, self.rules, width)
             else:
-                fn = reverse(primal, list(activity), act, ret_active, plan, self.rules, width)
+                fn = reverse(primal, list(activity), act, ret_active, plan, self.rules, width,
+                             params)
             if self.rules is not None:
                 fn = self.rules.inline(fn)
             fn = finish_derivative(fn)

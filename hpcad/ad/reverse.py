@@ -28,10 +28,11 @@ from ..ir.core import Block, Builder, Function, Op, Value, walk
 from ..ir.dialects import is_pure
 from ..ir.effects import writes
 from ..ir.types import ArrayType, ScalarType, Type, i1, i64, with_width
-from ..passes.activity import Activity
-from ..passes.replicated import replicated_results
+from ..passes.activity import SHADOW, Activity
+from ..passes.replication import replication_types
 from .common import array_type, derivative_name, differentiable_result, has_tangent, zero
 from .custom import RuleCalls
+from .params import reduce_parameters
 from .regions import Region
 from .rules import vjp_rule
 from .rules.mpi import communicates, global_seed
@@ -650,7 +651,7 @@ def scratch_adjoints(fn: Function) -> tuple[set[Op], set[Op]]:
 
 def reverse(fn: Function, arg_activity: list[str], act: Activity, ret_active: bool,
             plan: Plan = STORE_ALL, rules: RuleCalls | None = None,
-            width: int = 1) -> Function:
+            width: int = 1, params: tuple[int, ...] = ()) -> Function:
     """The adjoint function. Args: each primal arg followed by its shadow (shadowed arrays),
     then one seed per float result (if ret_active; for a returned float array, an array of
     its shape holding its cotangent, added into its shadow first), then what the plan's
@@ -658,7 +659,9 @@ def reverse(fn: Function, arg_activity: list[str], act: Activity, ret_active: bo
     Returns the primal results, then the adjoint of each active scalar argument. Shadows
     hold the cotangent of the arrays' exit values on entry and of their entry values on
     return. With `width` W, seeds, adjoints and shadows carry W directions (vector types);
-    the primal and the tape are one."""
+    the primal and the tape are one. The arguments at positions `params` are the same on
+    every rank (passes/replication.py); their adjoints are summed over the ranks at the end,
+    in one message (ad/params.py)."""
     rv = ReverseEngine(fn, act, plan.intermediates, rules, width)
     rv.strategy = time_loop_strategy(fn, plan, act)
     args, shadows = [], {}
@@ -682,7 +685,8 @@ def reverse(fn: Function, arg_activity: list[str], act: Activity, ret_active: bo
     top.shadows.update(shadows)
     rv.top = top
     rv.b.block = rev
-    replicated = dict(zip(ret.operands, replicated_results(fn), strict=False))
+    types = replication_types(fn, params)
+    returned = dict(zip(ret.operands, types.results, strict=False))
     rv.b.loc = ret.loc
     for k, (v, s) in enumerate(zip(float_rets, seeds, strict=False)):
         if isinstance(v.type, ArrayType):   # a returned array: its cotangent, added in
@@ -690,12 +694,17 @@ def reverse(fn: Function, arg_activity: list[str], act: Activity, ret_active: bo
             if rv.act.shadowed(v):
                 rv.b.op("mem.add_into", [s, rv.shadow(v, top)])
             continue
-        comm = replicated[v]
-        rv.add_adjoint(v, s if comm is None else global_seed(rv.b, v, s, rv.vmap[comm]))
+        output = returned[v]
+        rv.add_adjoint(v, global_seed(rv.b, v, s, _comm_at(rv, output.comm))
+                       if output.one_global_output and output.comm is not None else s)
     rv.reverse_block(top)
     rv.b.block = rev
-    outs = [rv.current(a) for a, kind in zip(fn.args, arg_activity, strict=False)
-            if has_tangent(a, kind) and not isinstance(a.type, ArrayType)]
+    scalars = [a for a, kind in zip(fn.args, arg_activity, strict=False)
+               if has_tangent(a, kind) and not isinstance(a.type, ArrayType)]
+    outs = [rv.current(a) for a in scalars]
+    summed = tuple(k for k in params if arg_activity[k] != SHADOW)   # (no gradient asked)
+    if types.communicator is not None and summed:
+        outs = _reduce_params(rv, types.communicator, shadows, scalars, outs, summed, width)
     rv.resolve(top)
     for op in rev.ops:
         op.parent = body
@@ -707,6 +716,34 @@ def reverse(fn: Function, arg_activity: list[str], act: Activity, ret_active: bo
         rv.strategy.finish()
     out.run_args = run_args(fn, rv.strategy, plan)
     return out
+
+
+def _comm_at(rv: ReverseEngine, comm: Value) -> Value:
+    """The communicator comm of the primal, where the adjoint's return is (`mpi.world`
+    anew: the primal's may be inside a region)."""
+    owner = comm.owner
+    if isinstance(owner, Op) and owner.name == "mpi.world":
+        return rv.b.op1("mpi.world", [], comm.type, name_hint="world")
+    return rv.vmap[comm]
+
+
+def _reduce_params(rv: ReverseEngine, comm: Value, shadows: dict[Value, Value],
+                   scalars: list[Value], outs: list[Value], params: tuple[int, ...],
+                   width: int) -> list[Value]:
+    """The scalar adjoints after the replicated parameters' adjoints (those of `params`
+    that have one) are summed over the ranks: ad/params.py."""
+    declared = [rv.fn.args[k] for k in params]
+    arrays = [shadows[a] for a in declared if a in shadows]
+    summed = [a for a in scalars if a in declared]
+    if not arrays and not summed:
+        return outs
+    if width != 1:
+        raise DifferentiationError("params= is for gradients (width 1): a batched derivative "
+                                   "sums its directions' shares itself")
+    got = dict(zip(summed, reduce_parameters(rv.b, _comm_at(rv, comm), arrays,
+                                             [outs[scalars.index(a)] for a in summed]),
+                   strict=True))
+    return [got.get(a, g) for a, g in zip(scalars, outs, strict=True)]
 
 
 def check_seed_shape(b: Builder, result: Value, seed: Value, k: int) -> None:

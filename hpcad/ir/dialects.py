@@ -689,7 +689,7 @@ MPI_OPERANDS = {
 
 }
 MPI_REDUCTIONS = ("sum", "max", "min")
-# what a call makes the same on every rank of its communicator (passes/replicated.py): the
+# what a call makes the same on every rank of its communicator (passes/replication.py): the
 # operand buffer it receives identical values into, or "result" for its scalar results
 MPI_REPLICATES = {
     "allreduce": "recvbuf",
@@ -702,13 +702,17 @@ MPI_REPLICATES = {
     # -- reductions (helper R) --
 
     # -- nonblocking (helper N) --
-    # (written at the request's wait: passes/replicated.py sees the wait as the call)
+    # (written at the request's wait: passes/replication.py sees the wait as the call)
     "iallreduce": "recvbuf",
     "iallgather": "recvbuf",
     "ibcast": "buf",
     # -- topology (helper T) --
 
 }
+# what a call sums over the ranks when its op is sum: the operand each rank contributes its
+# share (partial) through (passes/replication.py); a new sum reduction adds its row
+MPI_SUMS = {"allreduce": "sendbuf", "allreduce_scalar": "sendobj", "reduce": "sendbuf",
+            "iallreduce": "sendbuf", "ireduce": "sendbuf"}
 _MPI_RESULTS = {"allreduce_scalar": "operand", "rank": "i64", "size": "i64", "cart_shift": "i64x2",
                 "isend": "request", "irecv": "request",
                 "iallreduce": "request", "ibcast": "request", "ireduce": "request",

@@ -3,10 +3,13 @@
     %r = dialect.op %a, %b {attr = 1} : f64 { ^(%i: i64): ... }
 
 Names come from the kernel's variables; clashes get `.1`, `.2` suffixes (never valid in
-Python, so they cannot collide with a kernel name)."""
+Python, so they cannot collide with a kernel name). An analysis may add `// comments` (the
+parser skips them): `notes(item, name)` gives the text for the function (a line before
+it) or for an op (the end of its line), `name` printing a value."""
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 
 from .core import Block, Function, Module, Op, Value
 
@@ -50,18 +53,30 @@ class _Namer:
         return "%" + name
 
 
+Notes = Callable[[object, Callable[[Value], str]], "str | None"]
+
+
 class Printer:
-    def __init__(self, locs: bool = False):
+    def __init__(self, locs: bool = False, notes: Notes | None = None):
         self.locs = locs
+        self.notes = notes
         self.name = _Namer()
         self.lines: list[str] = []
 
     def function(self, fn: Function) -> None:
         args = ", ".join(f"{self.name(a)}: {a.type}" for a in fn.args)
         rets = ", ".join(str(t) for t in fn.result_types)
+        start = len(self.lines)
         self.lines.append(f"func @{fn.name}({args}) -> ({rets}) {{")
         self.block_ops(fn.body, 1)
         self.lines.append("}")
+        header = self.notes(fn, self.name) if self.notes else None   # (names as in the body)
+        if header:
+            self.lines.insert(start, f"// {header}")
+
+    def note(self, op: Op) -> str:
+        text = self.notes(op, self.name) if self.notes else None
+        return f"  // {text}" if text else ""
 
     def block_ops(self, block: Block, depth: int) -> None:
         for op in block.ops:
@@ -82,7 +97,7 @@ class Printer:
         if self.locs and op.loc:
             text += f' loc("{op.loc[0]}":{op.loc[1]})'
         if not op.regions:
-            self.lines.append(pad + text)
+            self.lines.append(pad + text + self.note(op))
             return
         for k, region in enumerate(op.regions):
             opener = pad + text + " {" if k == 0 else self.lines.pop() + " {"
@@ -94,8 +109,8 @@ class Printer:
             self.lines.append(pad + "}")
 
 
-def print_function(fn: Function, locs: bool = False) -> str:
-    p = Printer(locs)
+def print_function(fn: Function, locs: bool = False, notes: Notes | None = None) -> str:
+    p = Printer(locs, notes)
     p.function(fn)
     return "\n".join(p.lines) + "\n"
 

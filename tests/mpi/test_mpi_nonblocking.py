@@ -15,7 +15,7 @@ from hpcad.cli import specialization
 from hpcad.errors import DifferentiationError, UnsupportedConstruct
 from hpcad.ir.core import walk
 from hpcad.ir.effects import reads, writes
-from hpcad.passes.replicated import replicated_results
+from hpcad.passes.replication import replication_types
 from tests.ad.width_check import check_forward, check_reverse
 from tests.mpi import nonblocking_kernels as nk
 
@@ -110,7 +110,8 @@ def test_receive_buffer_is_written_at_the_wait_and_replicated_after_it():
     for k, op in enumerate(block.ops):
         if any(o.name == "mem.load" and o.operands[0] is glob for o in walk_op(op)):
             assert k > at, "a load of the receive buffer moved above its wait"
-    assert replicated_results(fn) == [fn.args[1]]
+    [result] = replication_types(fn).results
+    assert result.one_global_output and result.comm is fn.args[1]
 
 
 def walk_op(op):

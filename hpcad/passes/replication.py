@@ -1,28 +1,88 @@
-"""Which values are replicated: the same on every rank of a communicator. Input: a function's
-IR; output: per value, the communicator it is replicated over (REPLICATED_ANYWHERE for
-constants), or none for a per-rank value. A returned replicated value is one global output
-(ad/reverse.py seeds it once in all, api.py's forward Jacobian does not sum it over ranks).
+"""Replication types: for each value and buffer of a function, whether it is the same on
+every rank of a communicator (replicated), each rank's share of a sum over the ranks
+(partial), or neither (per-rank). Input: a function's IR and the arguments the user declares
+replicated (`params=`); output: a `ReplicationTypes`. A returned replicated value is one
+global output (ad/reverse.py seeds it once in all, api.py's forward Jacobian does not sum it
+over ranks); any other returned value is each rank's part of a sum. An adjoint's kind is the
+dual of its value's (`Replication.adjoint`, as JAX's sharding AD): a replicated value's
+adjoint is partial until a reduction sums it (the adjoint of the collective that replicated
+it, or params='s one deferred allreduce: ad/params.py).
 
-Replicated are: constants; what an MPI call declares it makes the same everywhere
-(ir/dialects.py MPI_REPLICATES: `mpi.size` and a scalar allreduce's result, the receive
-buffers of Allreduce, Allgather and Bcast); values loaded, at a replicated index, from an
-array whose contents are replicated at that point (after such a collective receive into it,
-or while it holds zeros); and
-arithmetic on replicated values. Flow-sensitively, an array's contents stop being
-replicated when anything else writes it, or when it is written under control flow that
-differs between ranks (a branch on a per-rank condition, a loop with per-rank bounds). A
-collective's receive buffer has the same size on every rank (MPI's matching counts), so its
-shape is replicated too. Anything else, arguments included, is per-rank."""
+Replicated are: constants; arguments declared replicated; what an MPI call declares it
+makes the same everywhere (ir/dialects.py MPI_REPLICATES: `mpi.size` and a scalar
+allreduce's result, the receive buffers of Allreduce, Allgather and Bcast); values loaded,
+at a replicated index, from an array whose contents are replicated at that point (after
+such a collective receive into it, or while it holds zeros); and arithmetic on replicated
+values. Flow-sensitively, an array's contents stop being replicated when anything else
+writes it, or when it is written under control flow that differs between ranks (a branch on
+a per-rank condition, a loop with per-rank bounds). A collective's receive buffer has the
+same size on every rank (MPI's matching counts), so its shape is replicated too. Partial
+is what a rank contributes to a sum that a call declares (ir/dialects.py MPI_SUMS, when its
+op is sum and the contribution is not replicated). Anything else is per-rank."""
 from __future__ import annotations
 
+from collections.abc import Iterable
+from dataclasses import dataclass
+from enum import Enum
+
 from ..ir.core import Block, Function, Op, Value, walk
-from ..ir.dialects import MPI_OPERANDS, MPI_REPLICATES
+from ..ir.dialects import MPI_OPERANDS, MPI_REPLICATES, MPI_SUMS
 from ..ir.effects import writes
-from ..ir.types import ArrayType
+from ..ir.types import ArrayType, OpaqueType
 from .aliases import variable_classes
 
 REPLICATED_ANYWHERE = "constant"   # the same on every rank of every communicator
 _VIEWS = ("mem.view", "mem.reshape", "mem.bitcast", "vec.lane")
+
+
+class Kind(Enum):
+    REPLICATED = "replicated"
+    PARTIAL = "partial"
+    PER_RANK = "per-rank"
+
+
+@dataclass(frozen=True)
+class Replication:
+    """A value's (or a buffer's contents') replication type over communicator `comm`
+    (None: over every communicator, for constants; for per-rank values)."""
+    kind: Kind
+    comm: Value | None = None
+
+    @property
+    def one_global_output(self) -> bool:
+        """Returned, it is one output for all ranks (seeded once in all), not a rank's part
+        of a sum (a constant has no derivative: it counts as a part)."""
+        return self.kind is Kind.REPLICATED and self.comm is not None
+
+    def adjoint(self) -> Replication:
+        """The kind of this value's adjoint: the cotangent of a replicated value is each
+        rank's share of a sum (partial), a share's is replicated, a per-rank value's is
+        per-rank."""
+        dual = {Kind.REPLICATED: Kind.PARTIAL, Kind.PARTIAL: Kind.REPLICATED}
+        return Replication(dual.get(self.kind, Kind.PER_RANK), self.comm)
+
+    def describe(self, name_of=lambda v: v.name or "comm") -> str:
+        if self.kind is Kind.PER_RANK:
+            return "per-rank"
+        over = "every communicator" if self.comm is None else name_of(self.comm)
+        return f"{self.kind.value} over {over}"
+
+
+PER_RANK = Replication(Kind.PER_RANK)
+
+
+@dataclass
+class ReplicationTypes:
+    """The replication types of fn's values and buffers."""
+    fn: Function
+    values: dict[Value, Replication]   # scalar values (an array value: its shape)
+    buffers: dict[Op, dict[Value, Replication]]   # after op: the arrays it writes or sums
+    arguments: list[Replication]   # on entry (an array: its contents)
+    results: list[Replication]     # on return (an array: its contents)
+    communicator: Value | None     # the kernel's: its first communicator argument, else world
+
+    def of(self, v: Value) -> Replication:
+        return self.values.get(v, PER_RANK)
 
 
 def meet(*kinds):
@@ -33,21 +93,25 @@ def meet(*kinds):
     return comms.pop() if comms else REPLICATED_ANYWHERE
 
 
-def replicated_values(fn: Function) -> dict[Value, object]:
-    """{value: communicator value or REPLICATED_ANYWHERE} for every replicated scalar value
-    of fn (array values: their shape is replicated); per-rank values are absent."""
-    walker = _Replicated(fn)
-    walker.block(fn.body, {}, uniform=True)
-    return {v: k for v, k in walker.kind.items() if k is not None}
-
-
-def replicated_results(fn: Function) -> list:
-    """Per returned value, the communicator it is replicated over, else None (per-rank;
-    a returned constant, which has no derivative, counts as per-rank)."""
-    kind = replicated_values(fn)
+def replication_types(fn: Function, params: Iterable[int] = ()) -> ReplicationTypes:
+    """The replication types of fn, whose arguments at positions `params` are the same on
+    every rank of the kernel's communicator (where fn has none, of every communicator)."""
+    walker = _Replicated(fn, tuple(params))
+    end = walker.block(fn.body, walker.entry_contents(), uniform=True)
+    values = {v: _typed(k) for v, k in walker.kind.items() if k is not None}
+    values.update((v, Replication(Kind.PARTIAL, c)) for v, c in walker.partial.items())
+    buffers = {op: {a: _typed(k) for a, k in arrays.items()}
+               for op, arrays in walker.buffers.items()}
+    for op, (arr, comm) in walker.partial_buffers.items():
+        buffers.setdefault(op, {})[arr] = Replication(Kind.PARTIAL, comm)
     ret = fn.body.ops[-1]
-    return [k if k != REPLICATED_ANYWHERE else None
-            for k in (kind.get(v) for v in ret.operands)]
+    results = [_returned(walker.contents_of(end, v) if isinstance(v.type, ArrayType)
+                         else walker.kind.get(v), walker.partial.get(v))
+               for v in ret.operands]
+    arguments = [_typed(walker.contents_of(walker.entry_contents(), a)
+                        if isinstance(a.type, ArrayType) else walker.kind.get(a))
+                 for a in fn.args]
+    return ReplicationTypes(fn, values, buffers, arguments, results, walker.comm)
 
 
 def _started(op: Op) -> Op:
@@ -58,7 +122,29 @@ def _started(op: Op) -> Op:
     return op
 
 
-def _collective_buffer(op: Op) -> Value | None:
+def kernel_communicator(fn: Function) -> Value | None:
+    """The communicator a kernel runs on (as api.py's): its first communicator argument,
+    else MPI.COMM_WORLD where it calls numba-mpi (`mpi.world`), else none."""
+    for a in fn.args:
+        if isinstance(a.type, OpaqueType) and a.type.name == "comm":
+            return a
+    return next((op.result for op in walk(fn.body) if op.name == "mpi.world"), None)
+
+
+def _typed(k) -> Replication:
+    if k is None:
+        return PER_RANK
+    return Replication(Kind.REPLICATED, None if k == REPLICATED_ANYWHERE else k)
+
+
+def _returned(k, partial) -> Replication:
+    """A returned value's type (a returned constant has no derivative: a rank's part)."""
+    if partial is not None:
+        return Replication(Kind.PARTIAL, partial)
+    return PER_RANK if k == REPLICATED_ANYWHERE else _typed(k)
+
+
+def collective_buffer(op: Op) -> Value | None:
     """The buffer op receives the same values into on every rank, if it is such a collective
     (or the wait completing one)."""
     op = _started(op)
@@ -69,23 +155,63 @@ def _collective_buffer(op: Op) -> Value | None:
     return op.operands[MPI_OPERANDS[kind].index(role)]
 
 
+def summand(op: Op) -> Value | None:
+    """The operand op sums over the ranks (each rank's share), if it is a sum reduction."""
+    kind = op.name.split(".", 1)[1] if op.dialect == "mpi" else None
+    role = MPI_SUMS.get(kind)
+    if role is None or op.attrs.get("op", "sum") != "sum":
+        return None
+    return op.operands[MPI_OPERANDS[kind].index(role)]
+
+
 class _Replicated:
     """Abstract interpretation of the structured IR. `kind` maps each value to its lattice
-    element; `contents` (per alias class of arrays, at the current point) likewise."""
+    element; `contents` (per alias class of arrays, at the current point) likewise; every
+    `mpi.world` stands for one communicator, the first."""
 
-    def __init__(self, fn: Function):
+    def __init__(self, fn: Function, params: tuple[int, ...]):
         self.kind: dict[Value, object] = {}
+        self.partial: dict[Value, object] = {}   # scalar shares of a sum -> communicator
+        self.buffers: dict[Op, dict[Value, object]] = {}
+        self.partial_buffers: dict[Op, tuple[Value, object]] = {}
         self.classes = variable_classes(fn)
+        self.fn, self.params = fn, params
         members: dict = {}
         for op in walk(fn.body):
             for v in list(op.operands) + list(op.results):
                 if isinstance(v.type, ArrayType):
                     members.setdefault(self.classes.find(v), set()).add(v)
         self.members = members
+        self.comm = kernel_communicator(fn)
+        self.world = next((op.result for op in walk(fn.body) if op.name == "mpi.world"), None)
         # collective receive buffers: the same size on every rank
-        self.same_size = {b: op.operands[-1] for op in walk(fn.body)
-                          if (b := _collective_buffer(op)) is not None}
+        self.same_size = {b: self.comm_of(op) for op in walk(fn.body)
+                          if (b := collective_buffer(op)) is not None}
         self.kind.update(self.same_size)
+        declared = REPLICATED_ANYWHERE if self.comm is None else self.comm
+        for k in params:
+            self.kind[fn.args[k]] = declared
+
+    def comm_of(self, op: Op) -> Value:
+        """op's communicator (each `mpi.world` is the first)."""
+        comm = op.operands[-1]
+        owner = comm.owner
+        return self.world if isinstance(owner, Op) and owner.name == "mpi.world" else comm
+
+    def entry_contents(self) -> dict:
+        """Array contents on entry: a declared argument's are replicated (where its alias
+        class holds it alone)."""
+        contents: dict = {}
+        for k in self.params:
+            arr = self.fn.args[k]
+            if isinstance(arr.type, ArrayType):
+                root = self.classes.find(arr)
+                if all(_base(m) is arr for m in self.members.get(root, {arr})):
+                    contents[root] = self.kind[arr]
+        return contents
+
+    def contents_of(self, contents: dict, arr: Value):
+        return contents.get(self.classes.find(arr))
 
     def of(self, v: Value):
         return self.kind.get(v)
@@ -97,11 +223,17 @@ class _Replicated:
         return contents
 
     def op(self, op: Op, contents: dict, uniform: bool) -> dict:
+        contents = self.transfer(op, contents, uniform)
+        if not op.regions:
+            self.note(op, contents)
+        return contents
+
+    def transfer(self, op: Op, contents: dict, uniform: bool) -> dict:
         handler = getattr(self, "op_" + op.name.replace(".", "_"), None)
         if handler is not None:
             return handler(op, contents, uniform)
         if op.dialect == "mpi" and MPI_REPLICATES.get(op.name[4:]) == "result":
-            self.set_results(op, op.operands[-1])
+            self.set_results(op, self.comm_of(op))
             return contents
         if op.dialect in ("arith", "math") and not op.regions:
             self.set_results(op, meet(*map(self.of, op.operands)))
@@ -112,6 +244,24 @@ class _Replicated:
             self.set_results(op, None)
         return self.written(op, contents, uniform)
 
+    def note(self, op: Op, contents: dict) -> None:
+        """Record what op leaves in the arrays it writes, and the share of a sum it
+        contributes (the last visit of a loop body is the fixpoint's)."""
+        written = {a: self.contents_of(contents, a) for a in writes(op)}
+        if written:
+            self.buffers[op] = written
+        share = summand(op)
+        if share is None or share in written:   # (in place: the buffer now holds the sum)
+            return
+        replicated = self.contents_of(contents, share) if isinstance(share.type, ArrayType) \
+            else self.of(share)
+        if replicated is not None:
+            return
+        if isinstance(share.type, ArrayType):
+            self.partial_buffers[op] = (share, self.comm_of(op))
+        else:
+            self.partial[share] = self.comm_of(op)
+
     def set_results(self, op: Op, kind) -> None:
         for r in op.results:
             self.kind[r] = kind
@@ -119,14 +269,14 @@ class _Replicated:
     def written(self, op: Op, contents: dict, uniform: bool) -> dict:
         """Contents after op: a collective's receive buffer holds replicated values; any
         other write leaves its array per-rank."""
-        buffer = _collective_buffer(op)
+        buffer = collective_buffer(op)
         call = _started(op)
         out = dict(contents)
         for arr in writes(op):
             if arr is buffer and uniform:   # (a Bcast's root is the same on every rank)
                 scalars = [self.of(v) for v in call.operands[:-1]
                            if not isinstance(v.type, ArrayType)]
-                out = self.update(out, arr, meet(call.operands[-1], *scalars))
+                out = self.update(out, arr, meet(self.comm_of(call), *scalars))
             else:
                 out[self.classes.find(arr)] = None
         return out
@@ -290,3 +440,4 @@ def _meet_contents(*states: dict) -> dict:
     keys = set().union(*states)
     got = {k: meet(*(s.get(k) for s in states)) for k in keys}
     return {k: v for k, v in got.items() if v is not None}
+

@@ -1,0 +1,178 @@
+"""Replication types at work (run by tests/test_mpi_launch.py at 2 and 3 ranks): a
+distributed conjugate gradient and a parameter-fitting loop return, on every rank, the
+gradient of the one-process program (the same kernel on MPI.COMM_SELF with the whole
+vector) to 1e-12; the replicated parameters declared with params= come back complete on
+every rank, summed by exactly one allreduce per gradient call."""
+import numpy as np
+import pytest
+from mpi4py import MPI
+
+import hpcad as ad
+from hpcad.backend import interp_mpi
+from hpcad.ir.core import walk
+from tests.mpi import replication_kernels as rk
+
+COMM = MPI.COMM_WORLD
+BACKENDS = ["interp", pytest.param("numba", marks=pytest.mark.slow)]
+N = 13   # rows: an uneven split at 2 and 3 ranks
+
+
+def _mine(full: np.ndarray) -> np.ndarray:
+    return np.array_split(full, COMM.size)[COMM.rank].copy()
+
+
+def _rel(a, b) -> float:
+    return float(np.max(np.abs(np.asarray(a) - np.asarray(b))) /
+                 max(float(np.max(np.abs(b))), 1e-300))
+
+
+def _same_on_every_rank(value) -> bool:
+    values = COMM.allgather(np.asarray(value))
+    return all(np.array_equal(v, values[0]) for v in values)
+
+
+def _fitting_problem():
+    x = np.linspace(0.0, 1.0, N)
+    u0, target = np.sin(np.pi * x) + 0.2, 0.8 * np.sin(np.pi * x) + 0.1 * x
+    theta, kappa, nt = np.array([-0.3, 0.2, 0.05]), 0.4, 6
+    return theta, kappa, u0, target, nt
+
+
+@pytest.mark.mpi(min_size=2)
+@pytest.mark.timeout(120)
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_distributed_cg_gradient_is_the_one_process_gradient(backend):
+    b = np.cos(np.linspace(0.0, 3.0, N)) + 0.5
+    sigma, nit = 0.5, 6
+    grad = ad.value_and_grad(rk.cg_loss, argnums=(0, 1), backend=backend, params=("sigma",))
+    loss, (db, dsigma) = grad(_mine(b), sigma, nit, COMM)
+    ref_loss, (ref_db, ref_dsigma) = ad.value_and_grad(rk.cg_loss, argnums=(0, 1),
+                                                       backend=backend)(b, sigma, nit,
+                                                                        MPI.COMM_SELF)
+    assert _rel(loss, ref_loss) <= 1e-12
+    assert _rel(db, _mine(ref_db)) <= 1e-12, (COMM.rank, db, _mine(ref_db))
+    assert _rel(dsigma, ref_dsigma) <= 1e-12, (COMM.rank, dsigma, ref_dsigma)
+    assert _same_on_every_rank(dsigma)
+
+
+def _cg_fd(b, sigma, nit, h=1e-6):
+    """Central differences of the one-process loss in sigma and in b[0]."""
+    def f(bb, s):
+        return rk.cg_loss.py_func(bb, s, nit, MPI.COMM_SELF)
+    e = np.zeros_like(b)
+    e[0] = h
+    return ((f(b, sigma + h) - f(b, sigma - h)) / (2 * h),
+            (f(b + e, sigma) - f(b - e, sigma)) / (2 * h))
+
+
+def test_one_process_cg_gradient_matches_finite_differences():
+    b = np.cos(np.linspace(0.0, 3.0, N)) + 0.5
+    db, dsigma = ad.grad(rk.cg_loss, argnums=(0, 1), backend="interp")(b, 0.5, 6,
+                                                                        MPI.COMM_SELF)
+    fd_sigma, fd_b0 = _cg_fd(b, 0.5, 6)
+    assert _rel(dsigma, fd_sigma) <= 1e-6 and _rel(db[0], fd_b0) <= 1e-6
+
+
+@pytest.mark.mpi(min_size=2)
+@pytest.mark.timeout(120)
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_fitted_parameters_get_the_one_process_gradient_on_every_rank(backend):
+    theta, kappa, u0, target, nt = _fitting_problem()
+    grad = ad.grad(rk.fit_loss, argnums=(0, 1, 2), backend=backend,
+                   params=("theta", "kappa"))
+    dtheta, dkappa, du0 = grad(theta, kappa, _mine(u0), _mine(target), nt, COMM)
+    ref = ad.grad(rk.fit_loss, argnums=(0, 1, 2), backend=backend)(
+        theta, kappa, u0, target, nt, MPI.COMM_SELF)
+    assert _rel(dtheta, ref[0]) <= 1e-12, (COMM.rank, dtheta, ref[0])
+    assert _rel(dkappa, ref[1]) <= 1e-12, (COMM.rank, dkappa, ref[1])
+    assert _rel(du0, _mine(ref[2])) <= 1e-12
+    assert _same_on_every_rank(dtheta) and _same_on_every_rank(dkappa)
+
+
+def test_one_process_fitting_gradient_matches_finite_differences():
+    theta, kappa, u0, target, nt = _fitting_problem()
+    dtheta, dkappa = ad.grad(rk.fit_loss, argnums=(0, 1), backend="interp")(
+        theta, kappa, u0, target, nt, MPI.COMM_SELF)
+
+    def f(th, ka):
+        return rk.fit_loss.py_func(th, ka, u0, target, nt, MPI.COMM_SELF)
+    h = 1e-6
+    for j in range(3):
+        e = np.zeros(3)
+        e[j] = h
+        assert _rel(dtheta[j], (f(theta + e, kappa) - f(theta - e, kappa)) / (2 * h)) <= 1e-6
+    assert _rel(dkappa, (f(theta, kappa + h) - f(theta, kappa - h)) / (2 * h)) <= 1e-6
+
+
+def _counted_calls(monkeypatch, run):
+    """run() while counting the interpreter's MPI calls by kind."""
+    counts: dict[str, int] = {}
+    for kind, rule in list(interp_mpi.RUN.items()):
+        def counted(op, comm, args, kind=kind, rule=rule):
+            counts[kind] = counts.get(kind, 0) + 1
+            return rule(op, comm, args)
+        monkeypatch.setitem(interp_mpi.RUN, kind, counted)
+    run()
+    monkeypatch.undo()
+    return counts
+
+
+@pytest.mark.mpi(min_size=2)
+@pytest.mark.timeout(120)
+def test_params_cost_one_allreduce_per_gradient_call(monkeypatch):
+    theta, kappa, u0, target, nt = _fitting_problem()
+    args = (theta, kappa, _mine(u0), _mine(target), nt, COMM)
+    declared = ad.grad(rk.fit_loss, argnums=(0, 1, 2), backend="interp",
+                       params=("theta", "kappa"))
+    shares = ad.grad(rk.fit_loss, argnums=(0, 1, 2), backend="interp")
+    declared(*args), shares(*args)   # (the first calls agree on the plan: mpi_job.py)
+    with_params = _counted_calls(monkeypatch, lambda: declared(*args))
+    without = _counted_calls(monkeypatch, lambda: shares(*args))
+    messages = (with_params | without).keys() - {"rank", "size"}   # (queries, no message)
+    extra = {k: with_params.get(k, 0) - without.get(k, 0) for k in messages}
+    assert {k: v for k, v in extra.items() if v} == {"allreduce": 1}, (with_params, without)
+    assert with_params["sendrecv"] >= 2 * nt   # (the count sees the time loop's messages)
+    spec = rk.fit_loss.specialize(args)
+    rev = [fn for key, fn in spec.derivatives.items() if key[0] == "reverse" and key[-1]]
+    (reduction,) = [op for op in walk(rev[0].body) if op.name == "mpi.allreduce"]
+    assert reduction.parent is rev[0].body   # after the sweep, outside every loop
+
+
+@pytest.mark.mpi(min_size=2)
+@pytest.mark.timeout(120)
+def test_params_that_differ_between_ranks_are_refused_on_every_rank():
+    theta, kappa, u0, target, nt = _fitting_problem()
+    theta = theta + 1e-3 * (COMM.rank == 1)
+    grad = ad.grad(rk.fit_loss, argnums=0, backend="interp", params=("theta", "kappa"))
+    with pytest.raises(ad.ArgumentError, match="params= declares 'theta' of kernel"):
+        grad(theta, kappa, _mine(u0), _mine(target), nt, COMM)
+
+
+@pytest.mark.mpi(min_size=2)
+@pytest.mark.timeout(120)
+def test_vjp_with_params_gives_the_complete_gradient():
+    theta, kappa, u0, target, nt = _fitting_problem()
+    _, pullback = ad.vjp(rk.fit_loss, theta, kappa, _mine(u0), _mine(target), nt, COMM,
+                         backend="interp", params=(0, 1))
+    dtheta, dkappa = pullback(1.0)[:2]
+    ref = ad.grad(rk.fit_loss, argnums=(0, 1), backend="interp")(
+        theta, kappa, u0, target, nt, MPI.COMM_SELF)
+    assert _rel(dtheta, ref[0]) <= 1e-12 and _rel(dkappa, ref[1]) <= 1e-12
+
+
+@pytest.mark.mpi(min_size=2)
+@pytest.mark.timeout(120)
+def test_check_params_switch_trusts_the_caller(monkeypatch):
+    """HPCAD_CHECK_PARAMS=0 skips the comparison: each rank's share at its own values is
+    summed as declared (here: the sum of the ranks' gradients at their own theta)."""
+    theta, kappa, u0, target, nt = _fitting_problem()
+    theta = theta + 1e-3 * COMM.rank
+    args = (theta, kappa, _mine(u0), _mine(target), nt, COMM)
+    monkeypatch.setenv("HPCAD_CHECK_PARAMS", "0")
+    summed = ad.grad(rk.fit_loss, argnums=0, backend="interp", params=("theta", "kappa"))(*args)
+    monkeypatch.delenv("HPCAD_CHECK_PARAMS")
+    share = ad.grad(rk.fit_loss, argnums=0, backend="interp")(*args)
+    # undeclared, the loss is per-rank (theta may differ), so summed over the ranks: size
+    # times the declared loss, which is one global output
+    expected = COMM.allreduce(share) / COMM.size
+    assert _rel(summed, expected) <= 1e-12
