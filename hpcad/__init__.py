@@ -41,6 +41,7 @@ from .errors import (
 from .frontend.markers import register_marker
 from .kernel import Kernel, kernel
 from .parallel import join, par_map, par_sum, prange, spawn, sync
+from . import testing   # hpcad.testing: dot_test, taylor_test
 
 __version__ = "0.1.0"
 
