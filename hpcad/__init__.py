@@ -3,6 +3,7 @@ from .backend.numba.threads import preload_tbb as _preload_tbb
 
 _preload_tbb()   # before anything starts numba's threads, so that its `tbb` layer can load
 
+from . import testing as testing  # hpcad.testing: dot_test, taylor_test
 from .api import (
                   Active,
                   Const,
@@ -41,7 +42,6 @@ from .errors import (
 from .frontend.markers import register_marker
 from .kernel import Kernel, kernel
 from .parallel import join, par_map, par_sum, prange, spawn, sync
-from . import testing   # hpcad.testing: dot_test, taylor_test
 
 __version__ = "0.1.0"
 
