@@ -117,6 +117,7 @@ def test_taylor_test_reports_first_order_for_a_wrong_gradient(backend):
 def test_linear_loss_passes_with_remainders_at_rounding_error():
     taylor = taylor_test(weighted_sum, (_u(), 2.0), argnums=0, backend="interp")
     assert max(taylor.remainders) <= taylor.floor
+    assert all(math.isnan(rate) for rate in taylor.rates)   # (not judged)
 
 
 def test_arguments_it_cannot_perturb_are_refused():

@@ -239,11 +239,12 @@ def test_checkpointed_distributed_heat_same_plan_and_gradient(backend):
 @pytest.mark.timeout(120)
 @pytest.mark.parametrize("backend", BACKENDS)
 def test_memory_budget_distributed_heat_same_choice_and_gradient(backend):
-    """Under a byte budget the ranks' local sizes differ (41 cells over 2 or 3 ranks), yet
-    they choose the same checkpointing (the largest rank decides), the gradient is
+    """Under a byte budget the ranks' local sizes differ (41 cells over 2 ranks; 13 or 14
+    per rank over more than 3, so that the budgets below, in bytes, keep their meaning),
+    yet they choose the same checkpointing (the largest rank decides), the gradient is
     unchanged, and the plans, with the chosen policy, hash equal; below one copy of the
     state, with each rank's snapshots in files of its own."""
-    n, alpha, steps = 41, 0.25, 12
+    n, alpha, steps = 41 if COMM.size <= 3 else 2 + 13 * COMM.size + COMM.size // 2, 0.25, 12
     u0 = np.sin(np.linspace(0.0, np.pi, n)) + 0.1
     u, _ = split(u0, COMM)
     ref = ad.grad(heat_local, argnums=(0, 1), backend=backend)(u, alpha, steps, COMM)

@@ -2,8 +2,11 @@
 and taylor_test pass on the distributed heat with its diffusivity named replicated (uneven
 local sizes), and fail, with their figures and on every rank alike, on a deliberately wrong
 custom adjoint (the dot test) and the gradient it gives (the Taylor test: first order); an
-argument named replicated that differs between ranks is an ArgumentError."""
+argument named replicated that differs between ranks is an ArgumentError; the README's
+example runs as written."""
 import math
+import re
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -125,6 +128,17 @@ def test_replicated_argument_that_differs_between_ranks_is_refused():
     with pytest.raises(ad.ArgumentError, match="'alpha' .* differs between ranks"):
         dot_test(heat_local, (u, 0.25 + COMM.rank, steps, comm), replicated="alpha",
                  backend="interp")
+
+
+@pytest.mark.mpi(min_size=2)
+@pytest.mark.timeout(120)
+def test_readme_example_passes():
+    readme = (Path(__file__).parents[2] / "README.md").read_text()
+    example = next(block for block in re.findall(r"```python\n(.*?)```", readme, re.S)
+                   if "from hpcad.testing import" in block)
+    namespace: dict = {}
+    exec(compile(example, "README.md", "exec"), namespace)
+    namespace["test_heat_derivatives"]()
 
 
 def _copies(args):
