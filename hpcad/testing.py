@@ -8,7 +8,9 @@ with them; the figures are rank 0's, broadcast, so every rank passes or fails al
 from __future__ import annotations
 
 import math
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 
@@ -21,6 +23,9 @@ from .passes.replicated import replicated_results
 
 __all__ = ["DerivativeTestFailure", "DotTestResult", "TaylorTestResult", "dot_test",
            "taylor_test"]
+
+# arguments by position or name, one or several
+Selection = int | str | Sequence[int | str]
 
 # A Taylor remainder below ROUNDOFF * eps * (the loss's scale) is rounding error, not a
 # remainder: its ratios say nothing about the order.
@@ -79,8 +84,10 @@ class _Setup:
         return float(self.comm.bcast(self.comm.reduce(local, root=0), root=0))
 
 
-def dot_test(kernel, args, argnums=None, *, replicated=(), seed: int = 0,
-             rtol: float = 1e-10, comm=None, backend: str | None = None) -> DotTestResult:
+def dot_test(kernel: Callable[..., Any], args: Sequence[Any],
+             argnums: Selection | None = None, *, replicated: Selection = (), seed: int = 0,
+             rtol: float = 1e-10, comm: Any = None,
+             backend: str | None = None) -> DotTestResult:
     """Check that forward and reverse mode are adjoint: <J v, w> (jvp) equals <v, J^T w>
     (vjp) to rtol, for random directions v of args[argnums] (default: every float argument)
     and random cotangents w of the kernel's float results. Collective under MPI."""
@@ -111,9 +118,10 @@ def dot_test(kernel, args, argnums=None, *, replicated=(), seed: int = 0,
     return result
 
 
-def taylor_test(kernel, args, argnums=None, *, replicated=(), seed: int = 0,
-                h: float = 1e-3, steps: int = 4, min_rate: float = 1.8, comm=None,
-                backend: str | None = None) -> TaylorTestResult:
+def taylor_test(kernel: Callable[..., Any], args: Sequence[Any],
+                argnums: Selection | None = None, *, replicated: Selection = (),
+                seed: int = 0, h: float = 1e-3, steps: int = 4, min_rate: float = 1.8,
+                comm: Any = None, backend: str | None = None) -> TaylorTestResult:
     """Check the gradient of a kernel returning one float: along a random direction v,
     the remainder |f(x + h v) - f(x) - h <grad f(x), v>| must shrink at second order
     (rate >= min_rate) as h halves, `steps` times from h. f is the global loss: the sum of
@@ -202,20 +210,16 @@ def _check_replicated(s: _Setup) -> None:
     """An argument named replicated must be: perturbing it alike everywhere keeps it so."""
     if s.comm is None:
         return
+    from mpi4py import MPI
     for i in sorted(s.shared):
         ours = np.asarray(s.args[i])
         theirs = s.comm.bcast(ours, root=0)
         same = ours.shape == np.shape(theirs) and bool(np.array_equal(ours, theirs))
-        if not s.comm.allreduce(same, op=_land()):
+        if not s.comm.allreduce(same, op=MPI.LAND):
             raise ArgumentError(f"argument '{s.kernel.arg_names[i]}' of "
                                 f"'{s.kernel.__name__}' is named replicated but differs "
                                 f"between ranks; pass the same value on every rank or leave "
                                 f"it out of replicated=")
-
-
-def _land():
-    from mpi4py import MPI
-    return MPI.LAND
 
 
 def _directions(s: _Setup) -> dict[int, object]:
