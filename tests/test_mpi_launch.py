@@ -22,7 +22,7 @@ def _mpiexec() -> str:
 def _environment(ranks: int) -> dict:
     """One numba thread per rank; more ranks than cores: MPICH's waits yield the core
     (MPIR_CVAR_ENABLE_HEAVY_YIELD) instead of spinning on it while the rank they wait for
-    needs it (the fast tier at 8 ranks on 2 cores: 153 s spinning, 95 s yielding)."""
+    needs it (the fast tier at 8 ranks on 2 busy cores: 140 s spinning, 79 s yielding)."""
     env = dict(os.environ, NUMBA_NUM_THREADS="1")
     if ranks > (os.cpu_count() or 1):
         env.setdefault("MPIR_CVAR_ENABLE_HEAVY_YIELD", "1")
