@@ -3,6 +3,7 @@ from .backend.numba.threads import preload_tbb as _preload_tbb
 
 _preload_tbb()   # before anything starts numba's threads, so that its `tbb` layer can load
 
+from . import testing as testing  # hpcad.testing: dot_test, taylor_test
 from .api import (
                   Active,
                   Const,

@@ -81,6 +81,15 @@ class GradientMismatch(HpcadError):
     """check_grad found a derivative that disagrees with finite differences."""
 
 
+class DerivativeTestFailure(GradientMismatch, AssertionError):
+    """hpcad.testing's dot_test or taylor_test failed (an AssertionError, so that pytest
+    reports it as a failed check); `result` holds the test's figures."""
+
+    def __init__(self, message: str, result: object = None):
+        super().__init__(message)
+        self.result = result
+
+
 def where(loc) -> str:
     """Render a source location (file, line) as 'file:line' for messages."""
     if loc is None:

@@ -1,6 +1,8 @@
 """Derivatives of distributed kernels under mpiexec (run by tests/test_mpi_launch.py with
-2 and 3 ranks): forward and reverse mode against central finite differences of the global
-function, on both backends; the distributed heat gradient against the single-process one."""
+2 and 3 ranks): forward mode against central finite differences of the plain Python
+function, reverse mode against forward mode (hpcad.testing.dot_test) and the gradient of the
+global loss through its Taylor remainder (hpcad.testing.taylor_test), on both backends; the
+distributed heat gradient against the single-process one."""
 
 import numpy as np
 import pytest
@@ -9,6 +11,7 @@ from mpi4py import MPI
 import hpcad as ad
 from hpcad.checkpoint.plan import Kind, Plan
 from hpcad.kernels.mpi_stencils import heat_local, split
+from hpcad.testing import dot_test, taylor_test
 from tests.mpi import mpi_kernels as mk
 
 COMM = MPI.COMM_WORLD
@@ -34,11 +37,14 @@ def _shifted(args, d, h):
     return tuple(a + h * t if t is not None else a for a, t in zip(args, d, strict=True))
 
 
+def _copies(args):
+    return tuple(a.copy() if isinstance(a, np.ndarray) else a for a in args)
+
+
 def _fd(kernel, args, d, h=1e-6):
-    plus = kernel.py_func(*_shifted([a.copy() if isinstance(a, np.ndarray) else a
-                                     for a in args], d, h))
-    minus = kernel.py_func(*_shifted([a.copy() if isinstance(a, np.ndarray) else a
-                                      for a in args], d, -h))
+    """Central difference of the plain Python function (a collective)."""
+    plus = kernel.py_func(*_shifted(_copies(args), d, h))
+    minus = kernel.py_func(*_shifted(_copies(args), d, -h))
     return (plus - minus) / (2 * h)
 
 
@@ -54,10 +60,10 @@ def test_primal_equals_plain_python(case, backend):
     """The kernel's value on every rank is what CPython computes running it undecorated
     (catches a load of a receive buffer moved above the MPI call that writes it)."""
     kernel, args = _args(case)
-    plain = kernel.py_func(*[a.copy() if isinstance(a, np.ndarray) else a for a in args])
+    plain = kernel.py_func(*_copies(args))
     kernel.backend = backend
     try:
-        got = kernel(*[a.copy() if isinstance(a, np.ndarray) else a for a in args])
+        got = kernel(*_copies(args))
     finally:
         kernel.backend = None
     assert _rel(got, plain) <= 1e-12, (COMM.rank, got, plain)
@@ -67,22 +73,41 @@ def test_primal_equals_plain_python(case, backend):
 @pytest.mark.timeout(120)
 @pytest.mark.parametrize("backend", BACKENDS)
 @pytest.mark.parametrize("case", sorted(CASES))
-def test_forward_and_reverse_match_finite_differences(case, backend):
+def test_forward_matches_finite_differences(case, backend):
+    """The tangent of this rank's output along everyone's direction is the central finite
+    difference of the plain Python function (run undecorated on every rank)."""
     kernel, args = _args(case)
     d = _direction(args)
-    # the function's output on this rank; its FD along everyone's direction
     fd_local = _fd(kernel, args, d)
     _, tangent = ad.jvp(kernel, args, d, backend=backend)
     assert _rel(tangent, fd_local) <= 1e-6, (COMM.rank, tangent, fd_local)
-    # reverse: each rank's output counts once (a replicated output once in all), so the
-    # global directional derivative of the summed outputs is checked
-    _, pullback = ad.vjp(kernel, *args, backend=backend)
-    cots = pullback(1.0)
-    local = sum(float(np.sum(c * t)) for c, t in zip(cots, d, strict=True) if c is not None)
-    total = COMM.allreduce(local)
-    # outputs that are the same on every rank count once; others once per rank
-    expected = COMM.allreduce(fd_local) if case in mk.PER_RANK else fd_local
-    assert _rel(total, expected) <= 1e-6, (COMM.rank, total, expected)
+
+
+@pytest.mark.mpi(min_size=2)
+@pytest.mark.timeout(120)
+@pytest.mark.parametrize("backend", BACKENDS)
+@pytest.mark.parametrize("case", sorted(CASES))
+def test_reverse_is_the_adjoint_of_forward(case, backend):
+    """<J v, w> = <v, J^T w> summed over the ranks (hpcad.testing.dot_test): reverse mode,
+    with its seeding of per-rank and replicated outputs, transposes the forward mode that
+    the finite differences above check."""
+    kernel, args = _args(case)
+    dot_test(kernel, args, backend=backend)
+
+
+@pytest.mark.mpi(min_size=2)
+@pytest.mark.timeout(120)
+@pytest.mark.parametrize("backend", BACKENDS)
+@pytest.mark.parametrize("case", sorted(CASES))
+def test_gradient_of_the_global_loss_passes_taylor_test(case, backend):
+    """The gradient is that of the global loss: the ranks' results summed, a result the same
+    on every rank counted once (mk.PER_RANK says which, by hand); its Taylor remainder is
+    second order (hpcad.testing.taylor_test)."""
+    kernel, args = _args(case)
+    taylor = taylor_test(kernel, args, backend=backend)
+    plain = kernel.py_func(*_copies(args))
+    expected = COMM.allreduce(plain) if case in mk.PER_RANK else plain
+    assert _rel(taylor.value, expected) <= 1e-12, (COMM.rank, taylor.value, expected)
 
 
 @pytest.mark.mpi(min_size=2)
@@ -166,7 +191,7 @@ def test_split_subcommunicator(backend):
     fd = _fd(kernel, args, d)
     _, tangent = ad.jvp(kernel, args, d, backend=backend)
     assert _rel(tangent, fd) <= 1e-6
-
+    dot_test(kernel, args, backend=backend)   # (sums over the sub-communicator's ranks)
 
 
 @pytest.mark.mpi(min_size=2)
@@ -181,10 +206,9 @@ def test_numba_mpi_functions(backend):
     fd = _fd(mk.numba_mpi_calls, args, d)
     _, tangent = ad.jvp(mk.numba_mpi_calls, args, d, backend=backend)
     assert _rel(tangent, fd) <= 1e-6
-    _, pullback = ad.vjp(mk.numba_mpi_calls, *args, backend=backend)
-    cots = pullback(1.0)
-    local = sum(float(np.sum(c * t)) for c, t in zip(cots, d, strict=True) if c is not None)
-    assert _rel(COMM.allreduce(local), fd) <= 1e-6
+    dot_test(mk.numba_mpi_calls, args, backend=backend)   # (on COMM_WORLD: no comm argument)
+    taylor = taylor_test(mk.numba_mpi_calls, args, backend=backend)
+    assert _rel(taylor.value, mk.numba_mpi_calls.py_func(*_copies(args))) <= 1e-12
 
 
 @pytest.mark.mpi(min_size=2)
@@ -215,11 +239,12 @@ def test_checkpointed_distributed_heat_same_plan_and_gradient(backend):
 @pytest.mark.timeout(120)
 @pytest.mark.parametrize("backend", BACKENDS)
 def test_memory_budget_distributed_heat_same_choice_and_gradient(backend):
-    """Under a byte budget the ranks' local sizes differ (41 cells over 2 or 3 ranks), yet
-    they choose the same checkpointing (the largest rank decides), the gradient is
+    """Under a byte budget the ranks' local sizes differ (41 cells over 2 ranks; 13 or 14
+    per rank over more than 3, so that the budgets below, in bytes, keep their meaning),
+    yet they choose the same checkpointing (the largest rank decides), the gradient is
     unchanged, and the plans, with the chosen policy, hash equal; below one copy of the
     state, with each rank's snapshots in files of its own."""
-    n, alpha, steps = 41, 0.25, 12
+    n, alpha, steps = 41 if COMM.size <= 3 else 2 + 13 * COMM.size + COMM.size // 2, 0.25, 12
     u0 = np.sin(np.linspace(0.0, np.pi, n)) + 0.1
     u, _ = split(u0, COMM)
     ref = ad.grad(heat_local, argnums=(0, 1), backend=backend)(u, alpha, steps, COMM)
