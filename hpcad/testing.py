@@ -2,8 +2,8 @@
 `dot_test` (forward and reverse mode agree, <J v, w> = <v, J^T w>) and `taylor_test` (the
 gradient's Taylor remainder shrinks at second order). Each rank draws random directions for
 the arguments it holds; inner products are summed over the ranks, an output the same on every
-rank (passes/replicated.py) counting once; arguments named `replicated` get the same direction
-on every rank. Both return their figures, or raise DerivativeTestFailure (an AssertionError)
+rank (passes/replication.py) counting once; arguments named in `params` (the same on every
+rank, as for ad.grad) get the same direction on every rank. Both return their figures, or raise DerivativeTestFailure (an AssertionError)
 with them; the figures are rank 0's, broadcast, so every rank passes or fails alike."""
 from __future__ import annotations
 
@@ -19,7 +19,7 @@ from .errors import ArgumentError, DerivativeTestFailure
 from .frontend.signature import typeof
 from .ir.types import ArrayType, ScalarType
 from .kernel import Kernel, as_kernel
-from .passes.replicated import replicated_results
+from .passes.replication import replication_types
 
 __all__ = ["DerivativeTestFailure", "DotTestResult", "TaylorTestResult", "dot_test",
            "taylor_test"]
@@ -85,13 +85,13 @@ class _Setup:
 
 
 def dot_test(kernel: Callable[..., Any], args: Sequence[Any],
-             argnums: Selection | None = None, *, replicated: Selection = (), seed: int = 0,
+             argnums: Selection | None = None, *, params: Selection = (), seed: int = 0,
              rtol: float = 1e-10, comm: Any = None,
              backend: str | None = None) -> DotTestResult:
     """Check that forward and reverse mode are adjoint: <J v, w> (jvp) equals <v, J^T w>
     (vjp) to rtol, for random directions v of args[argnums] (default: every float argument)
     and random cotangents w of the kernel's float results. Collective under MPI."""
-    s = _setup(kernel, args, argnums, replicated, comm, seed)
+    s = _setup(kernel, args, argnums, params, comm, seed)
     directions = _directions(s)
     tangents = [directions.get(i) for i in range(len(s.args))]
     _, dots = jvp(s.kernel, _copies(s.args), tangents, backend=backend)
@@ -119,7 +119,7 @@ def dot_test(kernel: Callable[..., Any], args: Sequence[Any],
 
 
 def taylor_test(kernel: Callable[..., Any], args: Sequence[Any],
-                argnums: Selection | None = None, *, replicated: Selection = (),
+                argnums: Selection | None = None, *, params: Selection = (),
                 seed: int = 0, h: float = 1e-3, steps: int = 4, min_rate: float = 1.8,
                 comm: Any = None, backend: str | None = None) -> TaylorTestResult:
     """Check the gradient of a kernel returning one float: along a random direction v,
@@ -128,7 +128,7 @@ def taylor_test(kernel: Callable[..., Any], args: Sequence[Any],
     the ranks' results, or the result itself where it is the same on every rank."""
     if steps < 2:
         raise ArgumentError(f"taylor_test needs steps >= 2 to measure a rate, got {steps}")
-    s = _setup(kernel, args, argnums, replicated, comm, seed)
+    s = _setup(kernel, args, argnums, params, comm, seed)
     directions = _directions(s)
     value, grads = value_and_grad(s.kernel, argnums=s.nums, backend=backend)(
         *_copies(s.args))
@@ -159,7 +159,7 @@ def taylor_test(kernel: Callable[..., Any], args: Sequence[Any],
 
 
 # -- arguments and directions ----------------------------------------------------------------
-def _setup(kernel, args, argnums, replicated, comm, seed: int) -> _Setup:
+def _setup(kernel, args, argnums, params, comm, seed: int) -> _Setup:
     k = as_kernel(kernel)
     args = k.bind(tuple(args))
     floats = tuple(i for i, (n, a) in enumerate(zip(k.arg_names, args)) if _is_float(a, n))
@@ -168,7 +168,7 @@ def _setup(kernel, args, argnums, replicated, comm, seed: int) -> _Setup:
         if i not in floats:
             raise ArgumentError(f"cannot perturb argument '{k.arg_names[i]}' of "
                                 f"'{k.__name__}': it is not a float scalar or float array")
-    shared = frozenset(_indices(k, replicated, "replicated"))
+    shared = frozenset(_indices(k, params, "params"))
     comm = comm if comm is not None else _communicator(k, args)
     s = _Setup(k, args, nums, shared, comm, seed)
     _check_replicated(s)
@@ -207,7 +207,8 @@ def _communicator(k: Kernel, args: tuple):
 
 
 def _check_replicated(s: _Setup) -> None:
-    """An argument named replicated must be: perturbing it alike everywhere keeps it so."""
+    """An argument named in params= (the same on every rank, as for ad.grad's params=) must be:
+    perturbing it alike everywhere keeps it so."""
     if s.comm is None:
         return
     from mpi4py import MPI
@@ -217,9 +218,9 @@ def _check_replicated(s: _Setup) -> None:
         same = ours.shape == np.shape(theirs) and bool(np.array_equal(ours, theirs))
         if not s.comm.allreduce(same, op=MPI.LAND):
             raise ArgumentError(f"argument '{s.kernel.arg_names[i]}' of "
-                                f"'{s.kernel.__name__}' is named replicated but differs "
+                                f"'{s.kernel.__name__}' is named in params= but differs "
                                 f"between ranks; pass the same value on every rank or leave "
-                                f"it out of replicated=")
+                                f"it out of params=")
 
 
 def _directions(s: _Setup) -> dict[int, object]:
@@ -241,11 +242,11 @@ def _copies(args: tuple) -> tuple:
 def _outputs(s: _Setup, spec) -> dict[int, bool]:
     """{result index: whether it counts once} for each float result: a scalar the same on
     every rank counts once; any other, and a returned array, is this rank's part."""
-    kinds = replicated_results(spec.primal)
+    kinds = replication_types(spec.primal).results
     out = {}
     for j, (t, kind) in enumerate(zip(spec.primal.result_types, kinds)):
         if isinstance(t, ScalarType) and t.is_float:
-            out[j] = kind is not None and s.comm is not None
+            out[j] = kind.one_global_output and s.comm is not None
         elif isinstance(t, ArrayType) and t.dtype.is_float:
             out[j] = False
     if not out:

@@ -77,9 +77,9 @@ def _heat():
 @pytest.mark.parametrize("backend", BACKENDS)
 def test_dot_and_taylor_tests_pass_on_distributed_heat(backend):
     args = _heat()
-    dot = dot_test(heat_local, args, replicated=("alpha",), backend=backend)
+    dot = dot_test(heat_local, args, params=("alpha",), backend=backend)
     assert dot.relative_error <= 1e-10 and dot.forward != 0.0
-    taylor = taylor_test(heat_local, args, replicated=("alpha",), backend=backend)
+    taylor = taylor_test(heat_local, args, params=("alpha",), backend=backend)
     assert all(abs(rate - 2.0) < 0.1 for rate in taylor.rates), taylor
     # the loss it tests is the global one: the replicated result counts once
     assert taylor.value == pytest.approx(heat_local.py_func(*_copies(args)), rel=1e-12)
@@ -89,7 +89,7 @@ def test_dot_and_taylor_tests_pass_on_distributed_heat(backend):
 @pytest.mark.mpi(min_size=2)
 @pytest.mark.timeout(120)
 def test_per_rank_alpha_is_tested_as_each_rank_own_input():
-    """Without replicated=, each rank perturbs its own alpha: still one function of all the
+    """Without params=, each rank perturbs its own alpha: still one function of all the
     ranks' inputs, whose derivatives the tests check."""
     args = _heat()
     dot_test(heat_local, args, backend="interp")
@@ -126,7 +126,7 @@ def test_taylor_test_reports_first_order_for_a_wrong_gradient(backend):
 def test_replicated_argument_that_differs_between_ranks_is_refused():
     u, _, steps, comm = _heat()
     with pytest.raises(ad.ArgumentError, match="'alpha' .* differs between ranks"):
-        dot_test(heat_local, (u, 0.25 + COMM.rank, steps, comm), replicated="alpha",
+        dot_test(heat_local, (u, 0.25 + COMM.rank, steps, comm), params="alpha",
                  backend="interp")
 
 
