@@ -3,8 +3,9 @@
 gradient's Taylor remainder shrinks at second order). Each rank draws random directions for
 the arguments it holds; inner products are summed over the ranks, an output the same on every
 rank (passes/replication.py) counting once; arguments named in `params` (the same on every
-rank, as for ad.grad) get the same direction on every rank. Both return their figures, or raise DerivativeTestFailure (an AssertionError)
-with them; the figures are rank 0's, broadcast, so every rank passes or fails alike."""
+rank, as for ad.grad) get the same direction on every rank. Both return their figures, or
+raise DerivativeTestFailure (an AssertionError) with them; the figures are rank 0's,
+broadcast, so every rank passes or fails alike."""
 from __future__ import annotations
 
 import math
