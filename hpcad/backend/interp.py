@@ -609,7 +609,9 @@ def _mpi(c: _Compiler, op: Op) -> Step:
 
 for _name in ("sendrecv", "send", "recv", "isend", "irecv", "wait", "allreduce", "reduce",
               "bcast", "gather", "scatter", "allgather", "alltoall", "allreduce_scalar",
-              "barrier", "rank", "size", "cart_shift"):
+              "barrier", "rank", "size", "cart_shift",
+              "gatherv", "scatterv", "allgatherv", "alltoallv", "reduce_scatter",
+              "reduce_scatter_block"):
     _RULES[f"mpi.{_name}"] = _mpi
 
 
