@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 
 from ..errors import DifferentiationError, where
 from ..ir.core import Function, Op, Value, walk
+from ..ir.dialects import MPI_OPERANDS
 from ..ir.effects import writes
 from ..ir.types import ArrayType, ScalarType
 from .aliases import UnionFind, variable_classes
@@ -193,6 +194,8 @@ def _edges(op: Op):
         yield op.operands[0], op.operands[3 if name == "mpi.sendrecv" else 1]
     elif name == "mpi.allreduce_scalar":
         yield op.operands[0], op.results[0]
+    elif op.dialect == "mpi" and MPI_OPERANDS.get(name[4:], ())[:2] == ("sendbuf", "recvbuf"):
+        yield op.operands[0], op.operands[1]   # collectives (the v-forms, reduce-scatters)
     elif name in ("mem.add_into", "mem.copy"):
         yield op.operands[0], op.operands[1]
     elif op.dialect == "linalg":   # products: both operands reach the result
