@@ -249,13 +249,13 @@ def _reduce_scatter(op, comm, args, n_send, n_recv):
     size, rank = comm.Get_size(), comm.Get_rank()
     counts = np.asarray(counts)
     problem = _block_problem(counts, np.cumsum(counts) - counts, n_send, size, True)
-    if problem is None and counts[rank] > n_recv:
-        problem = f"this rank's count {counts[rank]} exceeds its receive buffer ({n_recv})"
+    if problem is None and counts[rank] != n_recv:
+        problem = (f"this rank's count is {counts[rank]} but its receive buffer holds "
+                   f"{n_recv} elements")
     _agree(op, comm, problem)
     send = _contiguous(sendbuf).reshape(-1)[:counts.sum()]
     op_ = _ops()[op.attrs.get("op", "sum")]
-    _receive_into(recvbuf, lambda b: comm.Reduce_scatter(
-        send, b.reshape(-1)[:counts[rank]], counts, op_))
+    _receive_into(recvbuf, lambda b: comm.Reduce_scatter(send, b, counts, op_))
 
 
 def _reduce_scatter_block(op, comm, args, n_send, n_recv):
