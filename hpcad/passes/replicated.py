@@ -5,7 +5,8 @@ constants), or none for a per-rank value. A returned replicated value is one glo
 
 Replicated are: constants; what an MPI call declares it makes the same everywhere
 (ir/dialects.py MPI_REPLICATES: `mpi.size` and a scalar allreduce's result, the receive
-buffers of Allreduce, Allgather and Bcast); values loaded, at a replicated index, from an
+buffers of Allreduce, Allgather, Bcast and Allgatherv, the latter where what its blocks leave
+alone was replicated too); values loaded, at a replicated index, from an
 array whose contents are replicated at that point (after such a collective receive into it,
 or while it holds zeros); and
 arithmetic on replicated values. Flow-sensitively, an array's contents stop being
@@ -57,6 +58,11 @@ def _collective_buffer(op: Op) -> Value | None:
     if role is None or role == "result":
         return None
     return op.operands[MPI_OPERANDS[kind].index(role)]
+
+
+def _has_gaps(op: Op) -> bool:
+    """Whether op's blocks (a v-form's displacements) may leave part of its buffer alone."""
+    return any(name.endswith("displs") for name in MPI_OPERANDS[op.name.split(".", 1)[1]])
 
 
 class _Replicated:
@@ -115,7 +121,10 @@ class _Replicated:
             if arr is buffer and uniform:   # (a Bcast's root is the same on every rank)
                 scalars = [self.of(v) for v in op.operands[:-1]
                            if not isinstance(v.type, ArrayType)]
-                out = self.update(out, arr, meet(op.operands[-1], *scalars))
+                kind = meet(op.operands[-1], *scalars)
+                if _has_gaps(op):   # the elements no block covers keep what they held
+                    kind = meet(kind, contents.get(self.classes.find(arr)))
+                out = self.update(out, arr, kind)
             else:
                 out[self.classes.find(arr)] = None
         return out

@@ -150,3 +150,57 @@ def test_buffer_specification_errors_name_the_line():
         _run(wrong_datatype, np.ones(2), "interp")
     with pytest.raises(UnsupportedConstruct, match=r"test_mpi_vforms.py:\d+: counts"):
         _run(counts_for_plain_call, np.ones(2), "interp")
+
+
+
+def _allgatherv_sum_of_squares(x, comm, gaps):
+    """The sum of squares of an Allgatherv's receive buffer (the kernels' uneven blocks
+    with one-element gaps) whose gaps hold gaps * x[0]."""
+    size = comm.Get_size()
+    counts = np.zeros(size, dtype=np.int64)
+    displs = np.zeros(size, dtype=np.int64)
+    offset = 0
+    for r in range(size):
+        counts[r] = (3 * r + 2) % 5
+        displs[r] = offset
+        offset += counts[r] + 1
+    k = counts[comm.Get_rank()]
+    send = np.empty(k)
+    for i in range(k):
+        send[i] = x[i] * x[i]
+    full = np.zeros(offset + 1)
+    for i in range(offset + 1):
+        full[i] = gaps * x[0]
+    comm.Allgatherv(send, [full, counts, displs, MPI.DOUBLE])
+    s = 0.0
+    for i in range(offset + 1):
+        s += full[i] * full[i]
+    return s
+
+
+@ad.kernel
+def allgatherv_zero_gaps(x, comm):
+    return _allgatherv_sum_of_squares(x, comm, 0.0)
+
+
+@ad.kernel
+def allgatherv_own_gaps(x, comm):
+    return _allgatherv_sum_of_squares(x, comm, 1.5)
+
+
+@pytest.mark.mpi(min_size=2)
+@pytest.mark.timeout(120)
+@pytest.mark.parametrize("backend", BACKENDS)
+@pytest.mark.parametrize("kernel, replicated", [(allgatherv_zero_gaps, True),
+                                                (allgatherv_own_gaps, False)])
+def test_allgatherv_result_is_replicated_only_where_the_gaps_are(kernel, replicated, backend):
+    """A result read from an Allgatherv's receive buffer is one global output when the
+    elements between the blocks were the same everywhere, else each rank's part of the sum
+    over ranks: the sum over ranks of <cotangent, direction> is that loss's derivative."""
+    x = np.random.default_rng(100 + COMM.rank).standard_normal(vk.N_X)
+    d = np.random.default_rng(200 + COMM.rank).standard_normal(vk.N_X)
+    fd_local = _fd(kernel, x, d)
+    expected = fd_local if replicated else COMM.allreduce(fd_local)
+    _, pullback = ad.vjp(kernel, x, COMM, backend=backend)
+    total = COMM.allreduce(float(np.sum(pullback(1.0)[0] * d)))
+    assert _rel(total, expected) <= 1e-6, (COMM.rank, total, expected)

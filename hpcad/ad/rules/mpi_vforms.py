@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING
 from ...errors import DifferentiationError, where
 from ...frontend.mpi_buffers import exclusive_prefix_sums
 from ...ir.core import Builder, Op, Value
-from ...ir.types import ArrayType, i64
+from ...ir.types import ArrayType, element, i64
 from ..common import array_type, zero
 from .registry import defrule
 
@@ -83,7 +83,7 @@ class Adjoint:
         self.b.op(self.op.name, [again, self.d_rb] + self.args[2:], attrs=SUM)
 
     def clear_all(self) -> None:
-        self.b.op("mem.fill", [zero(self.b, array_type(self.d_rb).dtype), self.d_rb])
+        self.b.op("mem.fill", [zero(self.b, element(array_type(self.d_rb).dtype)), self.d_rb])
 
 
 def vjp_gatherv(ctx: ReverseContext, op: Op, region: Region) -> None:
