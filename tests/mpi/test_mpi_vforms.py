@@ -8,7 +8,7 @@ import pytest
 from mpi4py import MPI
 
 import hpcad as ad
-from hpcad.errors import HpcadError, KernelTypeError, UnsupportedConstruct
+from hpcad.errors import DifferentiationError, HpcadError, KernelTypeError, UnsupportedConstruct
 from tests.ad.width_check import check_forward, check_reverse
 from tests.mpi import vform_kernels as vk
 
@@ -153,9 +153,10 @@ def test_buffer_specification_errors_name_the_line():
 
 
 
-def _allgatherv_sum_of_squares(x, comm, gaps):
+@ad.kernel
+def allgatherv_sum_of_squares(x, comm, gap):
     """The sum of squares of an Allgatherv's receive buffer (the kernels' uneven blocks
-    with one-element gaps) whose gaps hold gaps * x[0]."""
+    with one-element gaps) whose gaps hold `gap`."""
     size = comm.Get_size()
     counts = np.zeros(size, dtype=np.int64)
     displs = np.zeros(size, dtype=np.int64)
@@ -170,7 +171,7 @@ def _allgatherv_sum_of_squares(x, comm, gaps):
         send[i] = x[i] * x[i]
     full = np.zeros(offset + 1)
     for i in range(offset + 1):
-        full[i] = gaps * x[0]
+        full[i] = gap
     comm.Allgatherv(send, [full, counts, displs, MPI.DOUBLE])
     s = 0.0
     for i in range(offset + 1):
@@ -180,12 +181,12 @@ def _allgatherv_sum_of_squares(x, comm, gaps):
 
 @ad.kernel
 def allgatherv_zero_gaps(x, comm):
-    return _allgatherv_sum_of_squares(x, comm, 0.0)
+    return allgatherv_sum_of_squares(x, comm, 0.0)
 
 
 @ad.kernel
 def allgatherv_own_gaps(x, comm):
-    return _allgatherv_sum_of_squares(x, comm, 1.5)
+    return allgatherv_sum_of_squares(x, comm, 1.5 * x[0])
 
 
 @pytest.mark.mpi(min_size=2)
@@ -204,3 +205,25 @@ def test_allgatherv_result_is_replicated_only_where_the_gaps_are(kernel, replica
     _, pullback = ad.vjp(kernel, x, COMM, backend=backend)
     total = COMM.allreduce(float(np.sum(pullback(1.0)[0] * d)))
     assert _rel(total, expected) <= 1e-6, (COMM.rank, total, expected)
+
+
+@ad.kernel
+def counts_changed_in_loop(x, comm):
+    size = comm.Get_size()
+    counts = np.zeros(size, dtype=np.int64)
+    full = np.zeros(2 * size)
+    for t in range(2):
+        for r in range(size):
+            counts[r] = 1 + t
+        comm.Allgatherv(x[0:1 + t], [full, counts, MPI.DOUBLE])
+    return full[0]
+
+
+@pytest.mark.mpi(min_size=2)
+@pytest.mark.timeout(60)
+def test_counts_changed_after_the_call_are_a_differentiation_error():
+    """The adjoint reads the counts as the call did: counts refilled in a loop are an
+    error naming the line, not a wrong gradient."""
+    with pytest.raises(DifferentiationError, match=r"test_mpi_vforms.py:\d+: the counts"):
+        _, pullback = ad.vjp(counts_changed_in_loop, np.ones(3), COMM, backend="interp")
+        pullback(1.0)

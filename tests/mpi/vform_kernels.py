@@ -118,9 +118,44 @@ def reduce_scatters(x, comm):
     return comm.allreduce(s, op=MPI.SUM)
 
 
+
+@ad.kernel
+def two_steps(x, comm):
+    """A time loop of two Allgatherv steps into one buffer (counts filled before the loop),
+    then an Allgatherv with other counts of constants over values that depend on x."""
+    rank = comm.Get_rank()
+    size = comm.Get_size()
+    counts = np.zeros(size, dtype=np.int64)
+    displs = np.zeros(size, dtype=np.int64)
+    others = np.zeros(size, dtype=np.int64)
+    offset = 0
+    for r in range(size):
+        counts[r] = (3 * r + 2) % 4
+        others[r] = (3 * r + 3) % 4
+        displs[r] = offset
+        offset += counts[r] + 1
+    full = np.empty(4 * size + 1)
+    for i in range(4 * size + 1):
+        full[i] = x[i % N_X] * (i + 1.0)
+    s = 0.0
+    send = np.empty(counts[rank])
+    for t in range(2):
+        for i in range(counts[rank]):
+            send[i] = full[i + rank] * full[i] * 0.5
+        comm.Allgatherv(send, [full, counts, displs, MPI.DOUBLE])
+        for i in range(4 * size + 1):
+            s += full[i] * (i + 1.0)
+    constant = np.empty(others[rank])
+    for i in range(others[rank]):
+        constant[i] = rank + i + 0.5
+    comm.Allgatherv(constant, [full, others, MPI.DOUBLE])
+    for i in range(4 * size + 1):
+        s += full[i] * full[i]
+    return comm.allreduce(s, op=MPI.SUM)
+
 def make_x(rng):
     return (rng.standard_normal(N_X),)
 
 
 CASES = {"gather_scatter_v": gather_scatter_v, "allgather_alltoall_v": allgather_alltoall_v,
-         "reduce_scatters": reduce_scatters}
+         "reduce_scatters": reduce_scatters, "two_steps": two_steps}

@@ -53,16 +53,32 @@ def jvp_vform(ctx: ForwardContext, op: Op) -> None:
     ctx.b.op(op.name, [d_sb, d_rb] + new.operands[2:], attrs=dict(op.attrs))
 
 
+def kept_as_read(ctx: ReverseContext, op: Op, arr: Value, region: Region) -> None:
+    """The adjoint reads the counts and displacements as the call did: they must neither
+    change after it nor be made inside a loop (the tape keeps scalars, not these arrays)."""
+    if not ctx.region_of(arr, region).top or not ctx.unchanged_after(op, [arr]):
+        raise DifferentiationError(
+            f"{where(op.loc)}: the counts or displacements `{arr.name or '?'}` of this MPI "
+            f"{op.name[4:]} are made or changed inside a loop or after the call; its "
+            f"derivative reads them as the call did: fill them once before the loop (one "
+            f"array per set of counts) and leave them unchanged")
+
+
 class Adjoint:
     """What every v-form adjoint needs: the primal operands as the reverse sweep sees
     them, the receive buffer's adjoint, and the send buffer's where it has one."""
 
     def __init__(self, ctx: ReverseContext, op: Op, region: Region):
-        self.ctx, self.op, self.b = ctx, op, ctx.b
-        self.args = [ctx.primal(v, region) for v in op.operands]
+        self.op, self.b = op, ctx.b
         sb, rb = op.operands[0], op.operands[1]
         self.d_rb = ctx.shadow(rb, region)
         self.d_sb = ctx.shadow(sb, region) if ctx.act.shadowed(sb) else None
+        # the send buffer's values are not needed, its shape is its adjoint's
+        send = self.d_sb if self.d_sb is not None else ctx.primal(sb, region)
+        for v in op.operands[2:]:
+            if isinstance(v.type, ArrayType):
+                kept_as_read(ctx, op, v, region)
+        self.args = [send] + [ctx.primal(v, region) for v in op.operands[1:]]
 
     def call(self, kind: str, operands: list[Value]) -> None:
         self.b.op(f"mpi.{kind}", operands + [self.args[-1]], attrs=SUM)
