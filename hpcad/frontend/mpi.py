@@ -13,7 +13,7 @@ from ..ir.dialects import MPI_OPERANDS
 from ..ir.types import ArrayType, OpaqueType, ScalarType, i64
 from .arrays import ArrayExpr, Sliced
 from .markers import MpiCall, mpi_frameworks, mpi_table
-from .mpi_buffers import buffer_spec, complete, index_array, is_spec
+from .mpi_buffers import buffer_spec, fill_displacements, index_array, is_spec
 
 if TYPE_CHECKING:
     from .context import LoweringContext
@@ -156,7 +156,7 @@ def bind_arguments(ctx: LoweringContext, call: MpiCall, node) -> dict[str, objec
             values[target] = mpi_default(ctx, default[0])
         else:
             ctx.unsupported(node, f"an MPI {call.op} without `{name}`")
-    complete(ctx, call.op, values)
+    fill_displacements(ctx, call.op, values)
     return values
 
 

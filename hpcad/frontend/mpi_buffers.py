@@ -57,7 +57,7 @@ def buffer_spec(ctx: LoweringContext, op: str, target: str, node, call_node,
     return values
 
 
-def complete(ctx: LoweringContext, op: str, values: dict[str, object]) -> None:
+def fill_displacements(ctx: LoweringContext, op: str, values: dict[str, object]) -> None:
     """Omitted displacements: the exclusive prefix sums of their counts."""
     for name in MPI_OPERANDS[op]:
         counts = values.get(name[:-len("displs")] + "counts")

@@ -401,7 +401,7 @@ defrule("mpi.allreduce_scalar", jvp=jvp_allreduce_scalar,
         vjp=_with_comm(vjp_allreduce_scalar))
 defrule("mpi.gather", jvp=jvp_linear, vjp=_with_comm(vjp_gather))
 defrule("mpi.scatter", jvp=jvp_linear, vjp=_with_comm(vjp_scatter))
-defrule("mpi.allgather", jvp=jvp_linear, vjp=vjp_allgather)
+defrule("mpi.allgather", jvp=jvp_linear, vjp=_with_comm(vjp_allgather))
 defrule("mpi.alltoall", jvp=jvp_linear, vjp=_with_comm(vjp_alltoall))
 defrule("mpi.bcast", jvp=jvp_bcast, vjp=_with_comm(vjp_bcast))
 defrule("mpi.reduce", jvp=jvp_reduce, vjp=_with_comm(vjp_reduce))

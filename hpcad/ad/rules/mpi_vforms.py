@@ -68,7 +68,7 @@ class Adjoint:
     """What every v-form adjoint needs: the primal operands as the reverse sweep sees
     them, the receive buffer's adjoint, and the send buffer's where it has one."""
 
-    def __init__(self, ctx: ReverseContext, op: Op, region: Region):
+    def __init__(self, ctx: ReverseContext, op: Op, region: Region, comm: Value | None = None):
         self.op, self.b = op, ctx.b
         sb, rb = op.operands[0], op.operands[1]
         self.d_rb = ctx.shadow(rb, region)
@@ -79,9 +79,10 @@ class Adjoint:
             if isinstance(v.type, ArrayType):
                 kept_as_read(ctx, op, v, region)
         self.args = [send] + [ctx.primal(v, region) for v in op.operands[1:]]
+        self.comm = comm if comm is not None else self.args[-1]
 
     def call(self, kind: str, operands: list[Value]) -> None:
-        self.b.op(f"mpi.{kind}", operands + [self.args[-1]], attrs=SUM)
+        self.b.op(f"mpi.{kind}", operands + [self.comm], attrs=SUM)
 
     def received(self) -> Value:
         """A zero array like the send buffer's adjoint, to receive its increment into."""
@@ -188,12 +189,12 @@ def vjp_reduce_scatter_block(ctx: ReverseContext, op: Op, region: Region) -> Non
     a.clear_all()
 
 
-def vjp_allgather(ctx: ReverseContext, op: Op, region: Region) -> None:
+def vjp_allgather(ctx: ReverseContext, op: Op, region: Region, comm: Value) -> None:
     """allgather's adjoint is one reduce_scatter_block: every rank's piece of the summed
     adjoints goes back to the rank that contributed it."""
     if not ctx.act.shadowed(op.operands[1]):
         return
-    a = Adjoint(ctx, op, region)
+    a = Adjoint(ctx, op, region, comm)
     if a.d_sb is not None:
         back = a.received()
         a.call("reduce_scatter_block", [a.d_rb, back])
