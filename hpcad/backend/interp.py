@@ -610,7 +610,9 @@ def _mpi(c: _Compiler, op: Op) -> Step:
 for _name in ("sendrecv", "send", "recv", "isend", "irecv", "wait", "allreduce", "reduce",
               "bcast", "gather", "scatter", "allgather", "alltoall", "allreduce_scalar",
               "barrier", "rank", "size", "cart_shift",
-              "iallreduce", "ibcast", "ireduce", "iallgather"):
+              "iallreduce", "ibcast", "ireduce", "iallgather",
+              "gatherv", "scatterv", "allgatherv", "alltoallv", "reduce_scatter",
+              "reduce_scatter_block"):
     _RULES[f"mpi.{_name}"] = _mpi
 
 

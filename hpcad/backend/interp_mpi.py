@@ -7,6 +7,7 @@ import numpy as np
 
 from ..errors import HpcadError, MpiError, where
 from ..ir.core import Op
+from ..ir.dialects import MPI_OPERANDS
 from ..ir.types import lanes
 
 CALLS = {"rank": "MPI_Comm_rank", "size": "MPI_Comm_size", "cart_shift": "MPI_Cart_shift",
@@ -16,7 +17,10 @@ CALLS = {"rank": "MPI_Comm_rank", "size": "MPI_Comm_size", "cart_shift": "MPI_Ca
          "reduce": "MPI_Reduce", "bcast": "MPI_Bcast", "gather": "MPI_Gather",
          "scatter": "MPI_Scatter", "allgather": "MPI_Allgather", "alltoall": "MPI_Alltoall",
          "iallreduce": "MPI_Iallreduce", "ibcast": "MPI_Ibcast", "ireduce": "MPI_Ireduce",
-         "iallgather": "MPI_Iallgather"}
+         "iallgather": "MPI_Iallgather",
+         "gatherv": "MPI_Gatherv", "scatterv": "MPI_Scatterv", "allgatherv": "MPI_Allgatherv",
+         "alltoallv": "MPI_Alltoallv", "reduce_scatter": "MPI_Reduce_scatter",
+         "reduce_scatter_block": "MPI_Reduce_scatter_block"}
 
 
 def _ops():
@@ -146,6 +150,130 @@ def _allreduce_scalar(op, comm, args):
 
 
 # -- v-forms (helper V) --
+def _block_problem(counts, displs, extent: int, ranks: int, disjoint: bool) -> str | None:
+    """What is wrong with per-rank blocks (counts[r] elements from displs[r]) of a buffer
+    of `extent` elements, or None: one block per rank, counts >= 0, every block inside the
+    buffer, and (for receive buffers) no two blocks overlapping."""
+    counts, displs = np.asarray(counts), np.asarray(displs)
+    if len(counts) != ranks or len(displs) != ranks:
+        return (f"it needs one count and one displacement per rank ({ranks}), got "
+                f"{len(counts)} counts and {len(displs)} displacements")
+    if (counts < 0).any():
+        return f"a count is negative (counts {counts.tolist()})"
+    used = counts > 0
+    if (used & ((displs < 0) | (displs + counts > extent))).any():
+        return (f"a block lies outside its buffer of {extent} elements (counts "
+                f"{counts.tolist()}, displacements {displs.tolist()})")
+    order = np.argsort(displs[used], kind="stable")
+    starts, ends = displs[used][order], (displs + counts)[used][order]
+    if disjoint and (starts[1:] < ends[:-1]).any():
+        return (f"two receive blocks overlap (counts {counts.tolist()}, displacements "
+                f"{displs.tolist()})")
+    return None
+
+
+def _agree(op, comm, problem: str | None) -> None:
+    """Raise on every rank where any rank found its blocks wrong (a rank that raised alone
+    would leave the others waiting in the collective)."""
+    from mpi4py import MPI
+    flags = np.array([problem is not None], dtype=np.int64)
+    comm.Allreduce(MPI.IN_PLACE, flags, op=MPI.MAX)
+    if flags[0]:
+        detail = problem or "another rank's counts or displacements are wrong (see its error)"
+        raise HpcadError(f"{where(op.loc)}: {CALLS[op.name.split('.', 1)[1]]} on rank "
+                         f"{comm.Get_rank()}: {detail}; fix the counts and displacements")
+
+
+def _size(buf) -> int:
+    return int(np.size(buf))
+
+
+def _lanewise_v(rule):
+    """Arrays of vectors (lanes first here) go one lane per call, so that counts and
+    displacements, in elements, stay the same for every lane."""
+    def run(op, comm, args):
+        names = MPI_OPERANDS[op.name.split(".", 1)[1]]
+        width = lanes(op.operands[0].type)
+        if width == 1:
+            return rule(op, comm, args, _size(args[0]), _size(args[1]))
+        for w in range(width):
+            lane = [a[w] if n.endswith("buf") else a for n, a in zip(names, args)]
+            rule(op, comm, lane + args[len(names):], _size(args[0][0]), _size(args[1][0]))
+        return None
+    return run
+
+
+def _gatherv(op, comm, args, n_send, n_recv):
+    sendbuf, recvbuf, counts, displs, root = args[:5]
+    rank = comm.Get_rank()
+    problem = None
+    if rank == root:
+        problem = _block_problem(counts, displs, n_recv, comm.Get_size(), True)
+        if problem is None and counts[root] != n_send:
+            problem = f"the root sends {n_send} elements but receives {counts[root]} from itself"
+    _agree(op, comm, problem)
+    send = _contiguous(sendbuf)
+    if rank == root:
+        _receive_into(recvbuf, lambda b: comm.Gatherv(send, [b, (counts, displs)], root))
+    else:
+        comm.Gatherv(send, None, root)
+
+
+def _scatterv(op, comm, args, n_send, n_recv):
+    sendbuf, recvbuf, counts, displs, root = args[:5]
+    rank = comm.Get_rank()
+    problem = None
+    if rank == root:
+        problem = _block_problem(counts, displs, n_send, comm.Get_size(), False)
+    _agree(op, comm, problem)
+    send = [_contiguous(sendbuf), (counts, displs)] if rank == root else None
+    _receive_into(recvbuf, lambda b: comm.Scatterv(send, b, root))
+
+
+def _allgatherv(op, comm, args, n_send, n_recv):
+    sendbuf, recvbuf, counts, displs = args[:4]
+    problem = _block_problem(counts, displs, n_recv, comm.Get_size(), True)
+    if problem is None and counts[comm.Get_rank()] != n_send:
+        problem = (f"this rank sends {n_send} elements but its count is "
+                   f"{counts[comm.Get_rank()]}")
+    _agree(op, comm, problem)
+    send = _contiguous(sendbuf)
+    _receive_into(recvbuf, lambda b: comm.Allgatherv(send, [b, (counts, displs)]))
+
+
+def _alltoallv(op, comm, args, n_send, n_recv):
+    sendbuf, recvbuf, scounts, sdispls, rcounts, rdispls = args[:6]
+    size = comm.Get_size()
+    problem = _block_problem(scounts, sdispls, n_send, size, False) \
+        or _block_problem(rcounts, rdispls, n_recv, size, True)
+    _agree(op, comm, problem)
+    send = [_contiguous(sendbuf), (scounts, sdispls)]
+    _receive_into(recvbuf, lambda b: comm.Alltoallv(send, [b, (rcounts, rdispls)]))
+
+
+def _reduce_scatter(op, comm, args, n_send, n_recv):
+    sendbuf, recvbuf, counts = args[:3]
+    size, rank = comm.Get_size(), comm.Get_rank()
+    counts = np.asarray(counts)
+    problem = _block_problem(counts, np.cumsum(counts) - counts, n_send, size, True)
+    if problem is None and counts[rank] != n_recv:
+        problem = (f"this rank's count is {counts[rank]} but its receive buffer holds "
+                   f"{n_recv} elements")
+    _agree(op, comm, problem)
+    send = _contiguous(sendbuf).reshape(-1)[:counts.sum()]
+    op_ = _ops()[op.attrs.get("op", "sum")]
+    _receive_into(recvbuf, lambda b: comm.Reduce_scatter(send, b, counts, op_))
+
+
+def _reduce_scatter_block(op, comm, args, n_send, n_recv):
+    sendbuf, recvbuf = args[:2]
+    problem = None
+    if n_send != n_recv * comm.Get_size():
+        problem = (f"the send buffer holds {n_send} elements, not the size of the "
+                   f"communicator times the receive buffer's ({n_recv})")
+    _agree(op, comm, problem)
+    op_ = _ops()[op.attrs.get("op", "sum")]
+    _receive_into(recvbuf, lambda b: comm.Reduce_scatter_block(_contiguous(sendbuf), b, op_))
 
 # -- reductions (helper R) --
 
@@ -211,6 +339,12 @@ RUN = {
     "alltoall": _collective("Alltoall"),
     "allreduce_scalar": _allreduce_scalar,
     # -- v-forms (helper V) --
+    "gatherv": _lanewise_v(_gatherv),
+    "scatterv": _lanewise_v(_scatterv),
+    "allgatherv": _lanewise_v(_allgatherv),
+    "alltoallv": _lanewise_v(_alltoallv),
+    "reduce_scatter": _lanewise_v(_reduce_scatter),
+    "reduce_scatter_block": _lanewise_v(_reduce_scatter_block),
 
     # -- reductions (helper R) --
 

@@ -15,6 +15,7 @@ from ..ir.types import ArrayType, OpaqueType, ScalarType, i1, i64
 from . import words
 from .arrays import ArrayExpr, Sliced
 from .markers import MpiCall, mpi_frameworks, mpi_table
+from .mpi_buffers import buffer_spec, fill_displacements, index_array, is_spec
 
 if TYPE_CHECKING:
     from .context import LoweringContext
@@ -260,18 +261,29 @@ def bind_arguments(ctx: LoweringContext, call: MpiCall, node) -> dict[str, objec
     values: dict[str, object] = {}
     for name, *default in params:
         target = rename.get(name, name)
-        if name in bound:
+        if name in bound and target.endswith("buf") and is_spec(bound[name]):
+            values.update(buffer_spec(ctx, call.op, target, bound[name], node, mpi_argument))
+        elif name in bound and target.endswith(("counts", "displs")):
+            values[target] = index_array(ctx, bound[name], node, mpi_argument)
+        elif name in bound:
             values[target] = mpi_argument(ctx, bound[name], node)
         elif default:
             values[target] = mpi_default(ctx, default[0])
         else:
             ctx.unsupported(node, f"an MPI {call.op} without `{name}`")
+    fill_displacements(ctx, call.op, values)
     return values
 
 
 def mpi_operand(ctx: LoweringContext, name: str, v, node) -> Value:
     """Operand `name` of an MPI op: a buffer (an array or a view), a lower-case reduction's
-    scalar, or an integer (a rank, a tag, a count)."""
+    scalar, an integer array (counts, displacements) or an integer (a rank, a tag)."""
+    if name.endswith(("counts", "displs")):
+        if v is None:
+            ctx.unsupported(node, f"a v-form MPI call without its `{name}`",
+                            "give them in the buffer specification: "
+                            "[buf, counts, displs, MPI.DOUBLE]")
+        return v
     if name.endswith("buf"):
         if isinstance(v, Sliced):
             ctx.unsupported(node, "a slice with a step as an MPI buffer",

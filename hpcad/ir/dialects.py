@@ -677,6 +677,14 @@ MPI_OPERANDS = {
     "rank": (),
     "size": (),
     # -- v-forms (helper V) --
+    # counts and displacements: 1-D integer arrays, one entry per rank, in elements of the
+    # buffer's dtype (also for buffers of several dimensions: they count in C order)
+    "gatherv": ("sendbuf", "recvbuf", "recvcounts", "recvdispls", "root"),
+    "scatterv": ("sendbuf", "recvbuf", "sendcounts", "senddispls", "root"),
+    "allgatherv": ("sendbuf", "recvbuf", "recvcounts", "recvdispls"),
+    "alltoallv": ("sendbuf", "recvbuf", "sendcounts", "senddispls", "recvcounts", "recvdispls"),
+    "reduce_scatter": ("sendbuf", "recvbuf", "recvcounts"),
+    "reduce_scatter_block": ("sendbuf", "recvbuf"),
 
     # -- reductions (helper R) --
 
@@ -698,6 +706,7 @@ MPI_REPLICATES = {
     "allreduce_scalar": "result",
     "size": "result",
     # -- v-forms (helper V) --
+    "allgatherv": "recvbuf",
 
     # -- reductions (helper R) --
 
@@ -712,11 +721,17 @@ MPI_REPLICATES = {
 # what a call sums over the ranks when its op is sum: the operand each rank contributes its
 # share (partial) through (passes/replication.py); a new sum reduction adds its row
 MPI_SUMS = {"allreduce": "sendbuf", "allreduce_scalar": "sendobj", "reduce": "sendbuf",
-            "iallreduce": "sendbuf", "ireduce": "sendbuf"}
+            "iallreduce": "sendbuf", "ireduce": "sendbuf", "reduce_scatter": "sendbuf",
+            "reduce_scatter_block": "sendbuf"}
 _MPI_RESULTS = {"allreduce_scalar": "operand", "rank": "i64", "size": "i64", "cart_shift": "i64x2",
                 "isend": "request", "irecv": "request",
                 "iallreduce": "request", "ibcast": "request", "ireduce": "request",
                 "iallgather": "request"}
+
+
+# operands of the v-form collectives that are integer arrays the call reads (counts and
+# displacements per rank)
+_MPI_INDEX_ARRAYS = ("counts", "displs")
 
 
 def _check_mpi(op: Op) -> str | None:
@@ -726,6 +741,11 @@ def _check_mpi(op: Op) -> str | None:
         return f"expects ({', '.join(names + ('comm',))})"
     for name, v in zip(names, op.operands[:-1], strict=True):
         buffer = name.endswith("buf")
+        if name.endswith(_MPI_INDEX_ARRAYS):
+            t = v.type
+            if not isinstance(t, ArrayType) or t.ndim != 1 or not t.dtype.is_int:
+                return f"operand '{name}' must be a 1-D integer array"
+            continue
         if buffer != isinstance(v.type, ArrayType):
             return f"operand '{name}' must be {'an array' if buffer else 'a scalar'}"
         if not buffer and name != "sendobj" and v.type != i64:
@@ -755,7 +775,8 @@ _MPI_RECEIVES = ("recv", "irecv", "bcast",   # ops whose `buf` is written (an ir
 
 
 def _mpi_effects(kind: str, names: tuple[str, ...]) -> tuple[tuple[str, ...], tuple[str, ...]]:
-    reads = [n for n in names if n == "sendbuf" or (n == "buf" and kind in _MPI_SENDS)]
+    reads = [n for n in names if n == "sendbuf" or (n == "buf" and kind in _MPI_SENDS)
+             or n.endswith(_MPI_INDEX_ARRAYS)]
     writes = [n for n in names if n == "recvbuf" or (n == "buf" and kind in _MPI_RECEIVES)]
     return tuple(reads), tuple(writes)
 

@@ -10,7 +10,9 @@ it, or params='s one deferred allreduce: ad/params.py).
 
 Replicated are: constants; arguments declared replicated; what an MPI call declares it
 makes the same everywhere (ir/dialects.py MPI_REPLICATES: `mpi.size` and a scalar
-allreduce's result, the receive buffers of Allreduce, Allgather and Bcast); values loaded,
+allreduce's result, the receive buffers of Allreduce, Allgather, Bcast and Allgatherv, the
+latter where what its blocks leave alone was replicated too and its counts and
+displacements are replicated); values loaded,
 at a replicated index, from an array whose contents are replicated at that point (after
 such a collective receive into it, or while it holds zeros); and arithmetic on replicated
 values. Flow-sensitively, an array's contents stop being replicated when anything else
@@ -164,6 +166,19 @@ def summand(op: Op) -> Value | None:
     return op.operands[MPI_OPERANDS[kind].index(role)]
 
 
+def _has_gaps(op: Op) -> bool:
+    """Whether op's blocks (a v-form's displacements) may leave part of its buffer alone."""
+    return any(name.endswith("displs") for name in MPI_OPERANDS[op.name.split(".", 1)[1]])
+
+
+def _layout(op: Op) -> list[Value]:
+    """A v-form's counts and displacements (each rank's own: the received layout is the same
+    everywhere only where they are)."""
+    names = MPI_OPERANDS[op.name.split(".", 1)[1]]
+    return [v for name, v in zip(names, op.operands, strict=False)
+            if name.endswith(("counts", "displs"))]
+
+
 class _Replicated:
     """Abstract interpretation of the structured IR. `kind` maps each value to its lattice
     element; `contents` (per alias class of arrays, at the current point) likewise; every
@@ -276,7 +291,11 @@ class _Replicated:
             if arr is buffer and uniform:   # (a Bcast's root is the same on every rank)
                 scalars = [self.of(v) for v in call.operands[:-1]
                            if not isinstance(v.type, ArrayType)]
-                out = self.update(out, arr, meet(self.comm_of(call), *scalars))
+                kind = meet(self.comm_of(call), *scalars)
+                if _has_gaps(call):   # the elements no block covers keep what they held
+                    kind = meet(kind, contents.get(self.classes.find(arr)),
+                                *(contents.get(self.classes.find(v)) for v in _layout(call)))
+                out = self.update(out, arr, kind)
             else:
                 out[self.classes.find(arr)] = None
         return out

@@ -88,6 +88,9 @@ class ReverseContext(Protocol):
 
     def region_of(self, v: Value, ctx: Region) -> Region: ...
 
+    def unchanged_after(self, op: Op, arrays: list[Value]) -> bool:
+        """Whether reading the arrays in the reverse sweep reads what op read."""
+
     @staticmethod
     def position(op: Op, block: Block) -> int: ...
 

@@ -3,7 +3,8 @@ call is one entry here plus its lowering): the tangent of a message is sent alon
 with it; the adjoint of `sendrecv` is `sendrecv` with source and destination exchanged (the
 received adjoint is added to the send buffer's), of send/recv recv/send, of isend/irecv +
 wait the reversed non-blocking call, of `allreduce(sum)` an `allreduce(sum)`, of
-`reduce(sum -> root)` a `bcast(root)` and back, of an `allreduce(max|min)` of a scalar the
+`reduce(sum -> root)` a `bcast(root)` and back, of `allgather` a `reduce_scatter_block`
+(the v-forms' rules: mpi_vforms.py), of an `allreduce(max|min)` of a scalar the
 summed adjoint to the rank that held the extremum (lowest rank on ties), of `barrier` a
 `barrier`. Every rank runs the same program, so every rank
 takes the same derivative steps and the adjoint communication matches. A message's adjoint
@@ -17,6 +18,7 @@ from ...errors import DifferentiationError, where
 from ...ir.core import Block, Builder, Op, Value, walk
 from ...ir.types import ArrayType, ScalarType, element, i1, i64
 from ..common import array_type, zero
+from .mpi_vforms import vjp_allgather
 from .registry import VjpRule, constant_jvp, constant_vjp, defrule, inert_jvp
 
 if TYPE_CHECKING:
@@ -298,33 +300,6 @@ def _transpose_collective(ctx: ReverseContext, op: Op, region: Region, comm: Val
                  lambda b: b.op("mem.fill", [zero(b, array_type(rb).dtype), d_rb]))
     else:
         ctx.b.op("mem.fill", [zero(ctx.b, array_type(rb).dtype), d_rb])
-
-
-def vjp_allgather(ctx: ReverseContext, op: Op, region: Region, comm: Value) -> None:
-    """allgather's adjoint is a reduce-scatter: every rank's piece of the summed
-    adjoints goes back to the rank that contributed it."""
-    sb, rb = op.operands[0], op.operands[1]
-    if not ctx.act.shadowed(rb):
-        return
-    d_rb = ctx.shadow(rb, region)
-    if ctx.act.shadowed(sb):
-        d_sb = ctx.shadow(sb, region)
-        total = _zeros_like(ctx.b, d_rb)
-        ctx.b.op("mpi.allreduce", [d_rb, total, comm], attrs={"op": "sum"})
-        n = ctx.b.op1("mem.shape", [d_sb], i64, {"axis": 0})
-        lo = ctx.b.op1("arith.mul", [ctx.b.op1("mpi.rank", [comm], i64), n], i64)
-        hi = ctx.b.op1("arith.add", [lo, n], i64)
-        dims = "s"
-        rest = []
-        for axis in range(1, array_type(d_rb).ndim):
-            rest += [ctx.b.op1("arith.const", [], i64, {"value": 0}),
-                     ctx.b.op1("mem.shape", [d_rb], i64, {"axis": axis})]
-            dims += "s"
-        piece = ctx.b.op1("mem.view", [total, lo, hi] + rest,
-                          ArrayType(array_type(d_sb).dtype, array_type(d_rb).ndim, "A"),
-                          {"dims": dims})
-        ctx.b.op("mem.add_into", [piece, d_sb])
-    ctx.b.op("mem.fill", [zero(ctx.b, array_type(rb).dtype), d_rb])
 
 
 def vjp_bcast(ctx: ReverseContext, op: Op, region: Region, comm: Value) -> None:

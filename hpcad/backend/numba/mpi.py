@@ -279,6 +279,162 @@ def allreduce_scalar(value, comm, dtype, op, site):
 
 
 # -- v-forms (helper V) --
+_gatherv = _extern("MPI_Gatherv", "piipppiii")
+_scatterv = _extern("MPI_Scatterv", "pppipiiii")
+_allgatherv = _extern("MPI_Allgatherv", "piipppii")
+_alltoallv = _extern("MPI_Alltoallv", "pppipppii")
+_reduce_scatter = _extern("MPI_Reduce_scatter", "pppiii")
+_reduce_scatter_block = _extern("MPI_Reduce_scatter_block", "ppiiii")
+
+# what _block_fault found wrong, by its code (0: nothing)
+_NO_FAULT, _LENGTH, _NEGATIVE, _OUTSIDE, _OVERLAP, _SIZES = 0, 1, 2, 3, 4, 5
+
+
+@njit(**OPTIONS)
+def _block_fault(counts, displs, extent, ranks, disjoint):
+    """What is wrong with per-rank blocks (counts[r] elements from displs[r]) of a buffer
+    of `extent` elements: one block per rank, counts >= 0, each block inside the buffer,
+    and for receive buffers (disjoint) no two blocks overlapping."""
+    if counts.size != ranks or displs.size != ranks:
+        return _LENGTH
+    for r in range(ranks):
+        if counts[r] < 0:
+            return _NEGATIVE
+    for r in range(ranks):
+        if counts[r] > 0 and (displs[r] < 0 or displs[r] + counts[r] > extent):
+            return _OUTSIDE
+    if disjoint:
+        end = np.int64(0)
+        for r in np.argsort(displs):
+            if counts[r] > 0:
+                if displs[r] < end:
+                    return _OVERLAP
+                end = max(end, np.int64(displs[r] + counts[r]))
+    return _NO_FAULT
+
+
+@njit(**OPTIONS)
+def _fault_message(fault):
+    if fault == _LENGTH:
+        return "it needs one count and one displacement per rank"
+    if fault == _NEGATIVE:
+        return "a count is negative"
+    if fault == _OUTSIDE:
+        return "a block lies outside its buffer"
+    if fault == _OVERLAP:
+        return "two receive blocks overlap"
+    if fault == _SIZES:
+        return "a rank's own count differs from the size of the buffer it sends or receives"
+    return "another rank's counts or displacements are wrong (see its error)"
+
+
+@njit(**OPTIONS)
+def _agree(fault, comm, int_type, max_op, call, site):
+    """Raise on every rank where any rank found a fault (a rank raising alone would leave
+    the others waiting in the collective)."""
+    send = np.full(1, fault, np.int64)
+    worst = np.zeros(1, np.int64)
+    _check(_allreduce(send.ctypes.data, worst.ctypes.data, 1, int_type, max_op, comm),
+           "MPI_Allreduce", site)
+    if worst[0] != _NO_FAULT:
+        raise HpcadError(site + ": " + call + " on rank " + str(rank(comm, site)) + ": "
+                         + _fault_message(fault) + "; fix the counts and displacements")
+
+
+@njit(**OPTIONS)
+def _c_ints(a):
+    return np.ascontiguousarray(a).astype(np.int32)
+
+
+@njit(**OPTIONS)
+def gatherv(sendbuf, recvbuf, counts, displs, root, comm, dtype, int_type, max_op, site):
+    send = np.ascontiguousarray(sendbuf)
+    recv = _receivable(recvbuf)
+    mine = rank(comm, site) == root
+    fault = _NO_FAULT
+    if mine:
+        fault = _block_fault(counts, displs, recv.size, size(comm, site), True)
+        if fault == _NO_FAULT and counts[root] != send.size:
+            fault = _SIZES
+    _agree(fault, comm, int_type, max_op, "MPI_Gatherv", site)
+    c, d = _c_ints(counts), _c_ints(displs)
+    _check(_gatherv(send.ctypes.data, send.size, dtype, recv.ctypes.data, c.ctypes.data,
+                    d.ctypes.data, dtype, root, comm), "MPI_Gatherv", site)
+    if mine:
+        _received(recvbuf, recv)
+
+
+@njit(**OPTIONS)
+def scatterv(sendbuf, recvbuf, counts, displs, root, comm, dtype, int_type, max_op, site):
+    send = np.ascontiguousarray(sendbuf)
+    recv = _receivable(recvbuf)
+    fault = _NO_FAULT
+    if rank(comm, site) == root:
+        fault = _block_fault(counts, displs, send.size, size(comm, site), False)
+    _agree(fault, comm, int_type, max_op, "MPI_Scatterv", site)
+    c, d = _c_ints(counts), _c_ints(displs)
+    _check(_scatterv(send.ctypes.data, c.ctypes.data, d.ctypes.data, dtype, recv.ctypes.data,
+                     recv.size, dtype, root, comm), "MPI_Scatterv", site)
+    _received(recvbuf, recv)
+
+
+@njit(**OPTIONS)
+def allgatherv(sendbuf, recvbuf, counts, displs, comm, dtype, int_type, max_op, site):
+    send = np.ascontiguousarray(sendbuf)
+    recv = _receivable(recvbuf)
+    fault = _block_fault(counts, displs, recv.size, size(comm, site), True)
+    if fault == _NO_FAULT and counts[rank(comm, site)] != send.size:
+        fault = _SIZES
+    _agree(fault, comm, int_type, max_op, "MPI_Allgatherv", site)
+    c, d = _c_ints(counts), _c_ints(displs)
+    _check(_allgatherv(send.ctypes.data, send.size, dtype, recv.ctypes.data, c.ctypes.data,
+                       d.ctypes.data, dtype, comm), "MPI_Allgatherv", site)
+    _received(recvbuf, recv)
+
+
+@njit(**OPTIONS)
+def alltoallv(sendbuf, recvbuf, sendcounts, senddispls, recvcounts, recvdispls, comm, dtype,
+              int_type, max_op, site):
+    send = np.ascontiguousarray(sendbuf)
+    recv = _receivable(recvbuf)
+    ranks = size(comm, site)
+    fault = _block_fault(sendcounts, senddispls, send.size, ranks, False)
+    if fault == _NO_FAULT:
+        fault = _block_fault(recvcounts, recvdispls, recv.size, ranks, True)
+    _agree(fault, comm, int_type, max_op, "MPI_Alltoallv", site)
+    sc, sd = _c_ints(sendcounts), _c_ints(senddispls)
+    rc, rd = _c_ints(recvcounts), _c_ints(recvdispls)
+    _check(_alltoallv(send.ctypes.data, sc.ctypes.data, sd.ctypes.data, dtype,
+                      recv.ctypes.data, rc.ctypes.data, rd.ctypes.data, dtype, comm),
+           "MPI_Alltoallv", site)
+    _received(recvbuf, recv)
+
+
+@njit(**OPTIONS)
+def reduce_scatter(sendbuf, recvbuf, counts, comm, dtype, op, int_type, max_op, site):
+    """Rank r receives the reduced block r; the blocks lie one after another."""
+    send = np.ascontiguousarray(sendbuf)
+    recv = _receivable(recvbuf)
+    starts = np.cumsum(counts) - counts
+    fault = _block_fault(counts, starts, send.size, size(comm, site), True)
+    if fault == _NO_FAULT and counts[rank(comm, site)] != recv.size:
+        fault = _SIZES
+    _agree(fault, comm, int_type, max_op, "MPI_Reduce_scatter", site)
+    c = _c_ints(counts)
+    _check(_reduce_scatter(send.ctypes.data, recv.ctypes.data, c.ctypes.data, dtype, op,
+                           comm), "MPI_Reduce_scatter", site)
+    _received(recvbuf, recv)
+
+
+@njit(**OPTIONS)
+def reduce_scatter_block(sendbuf, recvbuf, comm, dtype, op, int_type, max_op, site):
+    send = np.ascontiguousarray(sendbuf)
+    recv = _receivable(recvbuf)
+    fault = _NO_FAULT if send.size == recv.size * size(comm, site) else _SIZES
+    _agree(fault, comm, int_type, max_op, "MPI_Reduce_scatter_block", site)
+    _check(_reduce_scatter_block(send.ctypes.data, recv.ctypes.data, recv.size, dtype, op,
+                                 comm), "MPI_Reduce_scatter_block", site)
+    _received(recvbuf, recv)
 
 # -- reductions (helper R) --
 

@@ -136,6 +136,28 @@ for _name in ("gather", "scatter", "allgather", "alltoall"):
 
 
 # -- v-forms (helper V) --
+def vform(w: Writer, op, depth, reduces: bool) -> None:
+    """A v-form collective or a reduce-scatter: the buffers' handles, the reduction's, and
+    those of the int64 agreement on the run-time checks of counts and displacements.
+    Arrays of vectors go one lane per call: counts and displacements count elements."""
+    kind = op.name.split(".", 1)[1]
+    handles = [dtype_of(op.operands[0])] + ([reduction_of(op)] if reduces else []) + \
+        [f"mpi_handles[{DTYPE_SLOT['i64']}]", f"mpi_handles[{OP_SLOT['max']}]", site(w, op)]
+    refs = [w.ref(v) for v in op.operands]
+    width = lanes(op.operands[0].type)
+    if width == 1:
+        w.emit(depth, f"hpcad_mpi.{kind}({', '.join(refs + handles)})")
+        return
+    lane = w.fresh("w")
+    w.emit(depth, f"for {lane} in range({width}):")
+    refs[:2] = [f"{r}[..., {lane}]" for r in refs[:2]]
+    w.emit(depth + 1, f"hpcad_mpi.{kind}({', '.join(refs + handles)})")
+
+
+for _name in ("gatherv", "scatterv", "allgatherv", "alltoallv"):
+    rule(f"mpi.{_name}")(functools.partial(vform, reduces=False))
+for _name in ("reduce_scatter", "reduce_scatter_block"):
+    rule(f"mpi.{_name}")(functools.partial(vform, reduces=True))
 
 # -- reductions (helper R) --
 
