@@ -24,6 +24,7 @@ from .api import (
 from .custom import CustomKernel, custom_jvp, custom_vjp
 from .errors import (
                   ArgumentError,
+                  CollectiveError,
                   DifferentiationError,
                   GradientMismatch,
                   HpcadError,
@@ -51,6 +52,6 @@ __all__ = ["Active", "Const", "Dual", "Duplicated", "DuplicatedNoNeed", "autodif
            "DifferentiationError", "GradientMismatch", "HpcadError", "HpcadWarning",
            "IndexOutOfBounds", "IntegerConversionError", "IntegerDivisionByZero",
            "IRParseError", "IRVerifyError", "KernelAssertionError", "KernelTypeError",
-           "MpiError", "PlanMismatch",
+           "CollectiveError", "MpiError", "PlanMismatch",
            "UnsupportedConstruct", "Kernel", "kernel", "join", "par_map", "par_sum", "prange",
            "register_marker", "spawn", "sync"]

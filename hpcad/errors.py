@@ -59,6 +59,12 @@ class MpiError(HpcadError):
         return type(self), (self.site, self.call, self.code)
 
 
+class CollectiveError(HpcadError):
+    """A fault the ranks of a collective found together (e.g. wrong v-form counts on one
+    rank): raised on every rank at the same call, so no rank is left waiting and the job
+    is not aborted (hpcad/mpi_job.py)."""
+
+
 class PlanMismatch(HpcadError):
     """The ranks of an MPI job were about to run different kernels or plans (which would
     deadlock); raised on every rank, naming each rank's plan."""

@@ -14,7 +14,7 @@ import time
 import traceback
 from contextlib import contextmanager
 
-from .errors import PlanMismatch
+from .errors import CollectiveError, PlanMismatch
 
 ABORT_SWITCH = "HPCAD_MPI_ABORT"
 _calls_mpi: dict[int, tuple] = {}   # id(IR function) -> (function, whether it calls MPI)
@@ -101,6 +101,8 @@ def collective(kernel, fn, args):
         agree(comm, fn, kernel)   # (ranks may run different primal kernels)
     try:
         yield
+    except CollectiveError:   # every rank raises it together: nobody waits
+        raise
     except BaseException as e:
         if not _abort_enabled():
             raise

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..errors import HpcadError, MpiError, where
+from ..errors import CollectiveError, HpcadError, MpiError, where
 from ..ir.core import Op
 from ..ir.dialects import MPI_OPERANDS
 from ..ir.types import lanes
@@ -180,7 +180,7 @@ def _agree(op, comm, problem: str | None) -> None:
     comm.Allreduce(MPI.IN_PLACE, flags, op=MPI.MAX)
     if flags[0]:
         detail = problem or "another rank's counts or displacements are wrong (see its error)"
-        raise HpcadError(f"{where(op.loc)}: {CALLS[op.name.split('.', 1)[1]]} on rank "
+        raise CollectiveError(f"{where(op.loc)}: {CALLS[op.name.split('.', 1)[1]]} on rank "
                          f"{comm.Get_rank()}: {detail}; fix the counts and displacements")
 
 

@@ -11,7 +11,7 @@ from numba import njit, types
 from numba.core import cgutils
 from numba.extending import intrinsic
 
-from ...errors import HpcadError, MpiError
+from ...errors import CollectiveError, HpcadError, MpiError
 
 _C_INT = ir.IntType(32)
 _VOID_P = ir.IntType(8).as_pointer()
@@ -337,7 +337,7 @@ def _agree(fault, comm, int_type, max_op, call, site):
     _check(_allreduce(send.ctypes.data, worst.ctypes.data, 1, int_type, max_op, comm),
            "MPI_Allreduce", site)
     if worst[0] != _NO_FAULT:
-        raise HpcadError(site + ": " + call + " on rank " + str(rank(comm, site)) + ": "
+        raise CollectiveError(site + ": " + call + " on rank " + str(rank(comm, site)) + ": "
                          + _fault_message(fault) + "; fix the counts and displacements")
 
 
