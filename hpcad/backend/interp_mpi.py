@@ -13,7 +13,10 @@ CALLS = {"rank": "MPI_Comm_rank", "size": "MPI_Comm_size", "cart_shift": "MPI_Ca
          "recv": "MPI_Recv", "isend": "MPI_Isend", "irecv": "MPI_Irecv", "wait": "MPI_Wait",
          "allreduce": "MPI_Allreduce", "allreduce_scalar": "MPI_Allreduce",
          "reduce": "MPI_Reduce", "bcast": "MPI_Bcast", "gather": "MPI_Gather",
-         "scatter": "MPI_Scatter", "allgather": "MPI_Allgather", "alltoall": "MPI_Alltoall"}
+         "scatter": "MPI_Scatter", "allgather": "MPI_Allgather", "alltoall": "MPI_Alltoall",
+         "neighbor_alltoall": "MPI_Neighbor_alltoall",
+         "neighbor_allgather": "MPI_Neighbor_allgather", "cart_coords": "MPI_Cart_coords",
+         "cart_topo": "MPI_Cart_get", "cart_ndim": "MPI_Cartdim_get", "wtime": "MPI_Wtime"}
 
 
 def _ops():
@@ -144,6 +147,14 @@ def _allreduce_scalar(op, comm, args):
 # -- nonblocking (helper N) --
 
 # -- topology (helper T) --
+def _cart_topo(op, comm, args):
+    """Get_topo's dims, periods and coords, one flat tuple (the op's results)."""
+    return tuple(int(x) for part in comm.Get_topo() for x in part)
+
+
+def _wtime(op, comm, args):
+    from mpi4py import MPI
+    return MPI.Wtime()
 
 
 # mpi op kind -> rule(op, communicator, operand values) -> result or None
@@ -173,5 +184,10 @@ RUN = {
     # -- nonblocking (helper N) --
 
     # -- topology (helper T) --
-
+    "neighbor_alltoall": _collective("Neighbor_alltoall"),
+    "neighbor_allgather": _collective("Neighbor_allgather"),
+    "cart_coords": lambda op, comm, args: tuple(comm.Get_coords(args[0])),
+    "cart_topo": _cart_topo,
+    "cart_ndim": lambda op, comm, args: comm.Get_dim(),
+    "wtime": _wtime,
 }

@@ -9,8 +9,8 @@ from typing import TYPE_CHECKING
 
 from ..errors import UnsupportedConstruct
 from ..ir.core import Value
-from ..ir.dialects import MPI_OPERANDS
-from ..ir.types import ArrayType, OpaqueType, ScalarType, i64
+from ..ir.dialects import MPI_OPERANDS, cart_ndim
+from ..ir.types import ArrayType, OpaqueType, ScalarType, f64, i64
 from .arrays import ArrayExpr, Sliced
 from .markers import MpiCall, mpi_frameworks, mpi_table
 
@@ -29,7 +29,8 @@ _NONBLOCKING_HINT = {
 
 # the result types of the MPI ops that have results (allreduce_scalar: its operand's)
 _RESULTS = {"isend": (OpaqueType("request"),), "irecv": (OpaqueType("request"),),
-            "rank": (i64,), "size": (i64,), "cart_shift": (i64, i64)}
+            "rank": (i64,), "size": (i64,), "cart_shift": (i64, i64),
+            "cart_ndim": (i64,), "wtime": (f64,)}
 
 
 def _reduction_name(obj) -> str | None:
@@ -48,7 +49,8 @@ def _reduction_name(obj) -> str | None:
 
 
 def is_comm(ctx: LoweringContext, v) -> bool:
-    return isinstance(v, Value) and isinstance(v.type, OpaqueType) and v.type.name == "comm"
+    return isinstance(v, Value) and isinstance(v.type, OpaqueType) \
+        and (v.type.name == "comm" or cart_ndim(v.type) is not None)
 
 
 def is_request(ctx: LoweringContext, v) -> bool:
@@ -106,6 +108,9 @@ def world(ctx: LoweringContext) -> Value:
 
 def lower_mpi(ctx: LoweringContext, call: MpiCall, comm: Value, node):
     """Bind the call's arguments to the marker's parameters and emit the op."""
+    from . import mpi_topology  # topologies, persistent requests, refusals (helper T)
+    if mpi_topology.handles(ctx, call, node):
+        return mpi_topology.lower(ctx, call, comm, node)
     if call.op == "waitall":
         return wait_all(ctx, node)
     values = bind_arguments(ctx, call, node)

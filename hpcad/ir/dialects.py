@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from typing import Any, TypeGuard
 
 from .core import Block, Builder, Function, Op, Value, walk
-from .types import ArrayType, OpaqueType, ScalarType, Type, element, i1, i64
+from .types import ArrayType, OpaqueType, ScalarType, Type, element, f64, i1, i64
 
 AttrCheck = Callable[[Any], bool]            # an attribute's value -> whether it is valid
 OpCheck = Callable[["Op"], "str | None"]     # an op -> an error message, or None
@@ -683,7 +683,12 @@ MPI_OPERANDS = {
     # -- nonblocking (helper N) --
 
     # -- topology (helper T) --
-
+    "neighbor_alltoall": ("sendbuf", "recvbuf"),
+    "neighbor_allgather": ("sendbuf", "recvbuf"),
+    "cart_coords": ("rank",),
+    "cart_topo": (),
+    "cart_ndim": (),
+    "wtime": (),
 }
 MPI_REDUCTIONS = ("sum", "max", "min")
 # what a call makes the same on every rank of its communicator (passes/replicated.py): the
@@ -701,10 +706,26 @@ MPI_REPLICATES = {
     # -- nonblocking (helper N) --
 
     # -- topology (helper T) --
-
+    "cart_ndim": "result",
 }
 _MPI_RESULTS = {"allreduce_scalar": "operand", "rank": "i64", "size": "i64", "cart_shift": "i64x2",
-                "isend": "request", "irecv": "request"}
+                "isend": "request", "irecv": "request",
+                "cart_ndim": "i64", "wtime": "f64", "cart_coords": "dims", "cart_topo": "dims3"}
+
+
+def cart_ndim(t: Type) -> int | None:
+    """The number of dimensions of a Cartesian communicator's type (`!cart2`: a
+    communicator made by Create_cart, typed by frontend/signature.py), else None."""
+    if isinstance(t, OpaqueType) and t.name.startswith("cart") and t.name[4:].isdigit():
+        return int(t.name[4:])
+    return None
+
+
+def _topology_results(want: str, op: Op) -> list[ScalarType]:
+    """wtime's f64; Get_coords' one i64 per dimension, Get_topo's three per dimension
+    (dims, periods, coords)."""
+    n = cart_ndim(op.operands[-1].type) or 0
+    return {"f64": [f64], "dims": [i64] * n, "dims3": [i64] * (3 * n)}[want]
 
 
 def _check_mpi(op: Op) -> str | None:
@@ -725,7 +746,8 @@ def _check_mpi(op: Op) -> str | None:
     if want is None and got or want == "i64" and got != [i64] or \
             want == "operand" and got != [op.operands[0].type] or \
             want == "request" and got != [OpaqueType("request")] or \
-            want == "i64x2" and got != [i64, i64]:
+            want == "i64x2" and got != [i64, i64] or \
+            want in ("f64", "dims", "dims3") and got != _topology_results(want, op):
         return "wrong result"
     return None
 

@@ -191,6 +191,8 @@ def _edges(op: Op):
                   "mpi.allgather", "mpi.alltoall"):
         # every rank runs this same program: what a rank sends, another receives
         yield op.operands[0], op.operands[3 if name == "mpi.sendrecv" else 1]
+    elif name in ("mpi.neighbor_alltoall", "mpi.neighbor_allgather"):   # topology (helper T)
+        yield op.operands[0], op.operands[1]
     elif name == "mpi.allreduce_scalar":
         yield op.operands[0], op.results[0]
     elif name in ("mem.add_into", "mem.copy"):
