@@ -23,6 +23,18 @@ _REFUSED = {"processor_name": (
     "MPI.Get_processor_name: it returns a string, which a kernel cannot hold",
     "call it outside the kernel and print it there")}
 
+# MPI families refused wherever they appear in a kernel: a word of the call -> why
+_FAMILIES = {"Win": " (one-sided communication: a Put or Get has no matching call on the "
+                    "target rank that could carry its adjoint back; use Sendrecv or "
+                    "Isend/Irecv)",
+             "Create_intercomm": " (intercommunicators: a rank there names a process of "
+                                 "the other group)"}
+
+
+def refusal(name: str) -> str:
+    """Why hpcad refuses the MPI call `name` (as written in the kernel), or ''."""
+    return next((why for word, why in _FAMILIES.items() if word in name.split(".")), "")
+
 
 def handles(ctx: LoweringContext, call: MpiCall, node) -> bool:
     return call.op in _NEIGHBOURHOOD or call.op in _CART_QUERIES or call.op in _REFUSED \
