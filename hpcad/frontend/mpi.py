@@ -62,7 +62,7 @@ def unsupported_mpi(ctx: LoweringContext, node, what: str = "call", hint: str = 
     """An MPI call or attribute no marker file declares: say so, and what is supported."""
     file, line = ctx.loc_of(node)
     name = ast.unparse(node.func if isinstance(node, ast.Call) else node)
-    from .mpi_topology import refusal   # why hpcad refuses some MPI families (helper T)
+    from .mpi_topology import refusal  # why hpcad refuses some MPI families (helper T)
     hint = hint or refusal(name)
     supported = "; ".join(f"{framework}: {', '.join(names)}"
                           for framework, names in mpi_frameworks().items())

@@ -507,8 +507,9 @@ def _block(b: Builder, arr: Value, k: int, keep_axis: bool = True) -> Value:
 
 
 def _zero_received_blocks(b: Builder, d_rb: Value, comm: Value, ndim: int) -> None:
-    """The blocks received from a rank (not PROC_NULL) were overwritten: adjoints to 0."""
-    dtype = array_type(d_rb).dtype
+    """The blocks received from a rank (not PROC_NULL) were overwritten: adjoints to 0 (a
+    plain zero fills every lane of an array of vectors)."""
+    dtype = element(array_type(d_rb).dtype)
     for axis in range(ndim):
         direction = b.op1("arith.const", [], i64, {"value": axis})
         one = b.op1("arith.const", [], i64, {"value": 1})
