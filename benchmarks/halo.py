@@ -14,7 +14,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 RANKS = (2, 4)
 # name -> (cells per rank along each axis, time steps, repeats)
-SIZES = {"halo 128^2/rank x20": (128, 20, 5)}
+SIZES = {"halo 256^2/rank x50": (256, 50, 7)}
 
 _RANK_SCRIPT = """
 import json, time

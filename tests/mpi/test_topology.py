@@ -146,3 +146,9 @@ def test_intercommunicators_and_windows_are_refused():
         local.Free()
     with pytest.raises(UnsupportedConstruct, match="one-sided"):
         tk.window(np.ones(2))
+    win = MPI.Win.Create(np.ones(2), comm=COMM)
+    try:
+        with pytest.raises(ArgumentError, match="one-sided"):
+            tk.first(win, COMM)
+    finally:
+        win.Free()
