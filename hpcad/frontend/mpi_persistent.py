@@ -40,7 +40,7 @@ def is_persistent(v) -> bool:
 
 def takes(ctx: LoweringContext, call: MpiCall, node) -> bool:
     """Whether this module lowers the call: a persistent call, or a Waitall naming one."""
-    if call.op in _STARTS or call.op in ("startall", "start", "free"):
+    if call.op in _STARTS or call.op == "startall":
         return True
     return call.op == "waitall" and len(node.args) == 1 \
         and isinstance(node.args[0], (ast.List, ast.Tuple)) \
@@ -55,11 +55,9 @@ def lower(ctx: LoweringContext, call: MpiCall, comm: Value, node):
         for req in _listed(ctx, node, "Startall"):
             start(ctx, _persistent(ctx, req, node), node)
         return None
-    if call.op == "waitall":
-        for req in _listed(ctx, node, "Waitall"):
-            wait(ctx, req, node)
-        return None
-    ctx.unsupported(node, f"MPI {call.op} of something that is not a persistent request")
+    for req in _listed(ctx, node, "Waitall"):   # a Waitall naming a persistent request
+        wait(ctx, req, node)
+    return None
 
 
 def describe(ctx: LoweringContext, call: MpiCall, comm: Value, node) -> Persistent:

@@ -28,7 +28,9 @@ _FAMILIES = {"Win": " (one-sided communication: a Put or Get has no matching cal
                     "target rank that could carry its adjoint back; use Sendrecv or "
                     "Isend/Irecv)",
              "Create_intercomm": " (intercommunicators: a rank there names a process of "
-                                 "the other group)"}
+                                 "the other group)",
+             "Start": " (Start applies to persistent requests, made by comm.Send_init or "
+                      "comm.Recv_init)"}
 
 
 def refusal(name: str) -> str:

@@ -100,6 +100,14 @@ def waited_outside(x, nsteps, comm):
 
 
 @ad.kernel
+def start_plain_request(x, comm):
+    req = comm.Isend(x, comm.Get_rank(), 0)
+    req.Start()
+    req.Wait()
+    return x[0]
+
+
+@ad.kernel
 def recv_any(x, comm):
     if comm.Get_rank() == 0:
         comm.Send(x, 1, 0)
