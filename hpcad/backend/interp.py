@@ -580,7 +580,8 @@ def _lane(c: _Compiler, op: Op) -> Step:
     return lane_view
 
 
-_LANEWISE_MPI = ("mpi.gather", "mpi.scatter", "mpi.allgather", "mpi.alltoall")
+_LANEWISE_MPI = ("mpi.gather", "mpi.scatter", "mpi.allgather", "mpi.alltoall",
+                "mpi.neighbor_alltoall", "mpi.neighbor_allgather")
 
 
 def _mpi(c: _Compiler, op: Op) -> Step:
@@ -613,6 +614,9 @@ for _name in ("sendrecv", "send", "recv", "isend", "irecv", "wait", "allreduce",
               "iallreduce", "ibcast", "ireduce", "iallgather",
               "gatherv", "scatterv", "allgatherv", "alltoallv", "reduce_scatter",
               "reduce_scatter_block"):
+    _RULES[f"mpi.{_name}"] = _mpi
+for _name in ("neighbor_alltoall", "neighbor_allgather", "cart_coords", "cart_topo",
+              "cart_ndim", "wtime"):   # topology (helper T)
     _RULES[f"mpi.{_name}"] = _mpi
 
 

@@ -20,7 +20,10 @@ CALLS = {"rank": "MPI_Comm_rank", "size": "MPI_Comm_size", "cart_shift": "MPI_Ca
          "iallgather": "MPI_Iallgather",
          "gatherv": "MPI_Gatherv", "scatterv": "MPI_Scatterv", "allgatherv": "MPI_Allgatherv",
          "alltoallv": "MPI_Alltoallv", "reduce_scatter": "MPI_Reduce_scatter",
-         "reduce_scatter_block": "MPI_Reduce_scatter_block"}
+         "reduce_scatter_block": "MPI_Reduce_scatter_block",
+         "neighbor_alltoall": "MPI_Neighbor_alltoall",
+         "neighbor_allgather": "MPI_Neighbor_allgather", "cart_coords": "MPI_Cart_coords",
+         "cart_topo": "MPI_Cart_get", "cart_ndim": "MPI_Cartdim_get", "wtime": "MPI_Wtime"}
 
 
 def _ops():
@@ -316,6 +319,14 @@ def _iallgather(op, comm, args):
 
 
 # -- topology (helper T) --
+def _cart_topo(op, comm, args):
+    """Get_topo's dims, periods and coords, one flat tuple (the op's results)."""
+    return tuple(int(x) for part in comm.Get_topo() for x in part)
+
+
+def _wtime(op, comm, args):
+    from mpi4py import MPI
+    return MPI.Wtime()
 
 
 # mpi op kind -> rule(op, communicator, operand values) -> result or None
@@ -354,5 +365,10 @@ RUN = {
     "ireduce": _ireduce,
     "iallgather": _iallgather,
     # -- topology (helper T) --
-
+    "neighbor_alltoall": _collective("Neighbor_alltoall"),
+    "neighbor_allgather": _collective("Neighbor_allgather"),
+    "cart_coords": lambda op, comm, args: tuple(comm.Get_coords(args[0])),
+    "cart_topo": _cart_topo,
+    "cart_ndim": lambda op, comm, args: comm.Get_dim(),
+    "wtime": _wtime,
 }

@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING
 
 from ..ir.core import Block, Op, Value
 from ..ir.types import SCALARS, ArrayType, f64, i1, i64, promote
-from . import arrays, construct, linalg, mpi, parallel, reductions, words
+from . import arrays, construct, linalg, mpi, mpi_persistent, parallel, reductions, words
 from . import intrinsics as intr
 from .markers import marker_of, mpi_framework_of, mpi_function
 from .syntax import has_side_effect_free_shape
@@ -244,6 +244,8 @@ def expr_call(ctx: LoweringContext, node):
             return mpi.comm_method(ctx, base, node.func.attr, node)
         if mpi.is_request(ctx, base):
             return mpi.request_method(ctx, base, node.func.attr, node)
+        if mpi_persistent.is_persistent(base):
+            return mpi_persistent.method(ctx, base, node.func.attr, node)
         if isinstance(base, Value) and isinstance(base.type, ArrayType) \
                 and node.func.attr == "view":
             return bitcast(ctx, base, node)

@@ -10,8 +10,8 @@ from weakref import WeakKeyDictionary
 
 from ..errors import UnsupportedConstruct
 from ..ir.core import Op, Value, walk
-from ..ir.dialects import MPI_OPERANDS
-from ..ir.types import ArrayType, OpaqueType, ScalarType, i1, i64
+from ..ir.dialects import MPI_OPERANDS, cart_ndim
+from ..ir.types import ArrayType, OpaqueType, ScalarType, f64, i1, i64
 from . import words
 from .arrays import ArrayExpr, Sliced
 from .markers import MpiCall, mpi_frameworks, mpi_table
@@ -34,7 +34,8 @@ _NONBLOCKING_HINT = {
 _RESULTS = {"isend": (OpaqueType("request"),), "irecv": (OpaqueType("request"),),
             "rank": (i64,), "size": (i64,), "cart_shift": (i64, i64),
             "iallreduce": (OpaqueType("request"),), "ibcast": (OpaqueType("request"),),
-            "ireduce": (OpaqueType("request"),), "iallgather": (OpaqueType("request"),)}
+            "ireduce": (OpaqueType("request"),), "iallgather": (OpaqueType("request"),),
+            "cart_ndim": (i64,), "wtime": (f64,)}
 _ICOLLECTIVES = ("iallreduce", "ibcast", "ireduce", "iallgather")
 
 
@@ -54,7 +55,8 @@ def _reduction_name(obj) -> str | None:
 
 
 def is_comm(ctx: LoweringContext, v) -> bool:
-    return isinstance(v, Value) and isinstance(v.type, OpaqueType) and v.type.name == "comm"
+    return isinstance(v, Value) and isinstance(v.type, OpaqueType) \
+        and (v.type.name == "comm" or cart_ndim(v.type) is not None)
 
 
 def is_request(ctx: LoweringContext, v) -> bool:
@@ -66,6 +68,8 @@ def unsupported_mpi(ctx: LoweringContext, node, what: str = "call", hint: str = 
     """An MPI call or attribute no marker file declares: say so, and what is supported."""
     file, line = ctx.loc_of(node)
     name = ast.unparse(node.func if isinstance(node, ast.Call) else node)
+    from .mpi_topology import refusal  # why hpcad refuses some MPI families (helper T)
+    hint = hint or refusal(name)
     supported = "; ".join(f"{framework}: {', '.join(names)}"
                           for framework, names in mpi_frameworks().items())
     raise UnsupportedConstruct(f"{file}:{line}: MPI {what} `{name}` is not supported by "
@@ -207,6 +211,9 @@ def world(ctx: LoweringContext) -> Value:
 
 def lower_mpi(ctx: LoweringContext, call: MpiCall, comm: Value, node):
     """Bind the call's arguments to the marker's parameters and emit the op."""
+    from . import mpi_topology  # topologies, persistent requests, refusals (helper T)
+    if mpi_topology.handles(ctx, call, node):
+        return mpi_topology.lower(ctx, call, comm, node)
     if call.op in COMPLETIONS:
         return complete(ctx, call, _requests(ctx, call, node), node)
     values = bind_arguments(ctx, call, node)

@@ -29,13 +29,33 @@ def typeof(value, arg_name: str):
         layout = "C" if value.flags.c_contiguous else "A"
         return ArrayType(dtype, value.ndim, layout)
     if _is_communicator(value):
-        return OpaqueType("comm")
+        return _communicator_type(value, arg_name)
+    if type(value).__module__.startswith("mpi4py") and type(value).__name__ == "Win":
+        raise ArgumentError(f"argument '{arg_name}': MPI windows (one-sided communication) "
+                            f"are not supported: a Put or Get has no matching call on the "
+                            f"target rank to carry its adjoint back; use Sendrecv or "
+                            f"Isend/Irecv")
     raise ArgumentError(f"argument '{arg_name}': values of type {type(value).__name__} are not "
                         f"supported; pass floats, ints, bools or NumPy arrays")
 
 
 def _is_communicator(value) -> bool:
     return type(value).__module__.startswith("mpi4py") and hasattr(value, "Get_rank")
+
+
+def _communicator_type(comm, arg_name: str):
+    """`!comm`, or `!cart<ndim>` for a Cartesian communicator (its number of dimensions
+    fixes how many values Get_coords gives and how many neighbours a neighbourhood
+    collective has). Intercommunicators are refused: their point-to-point ranks name the
+    other group, so a message's adjoint could not be sent back along the same pair."""
+    from mpi4py import MPI
+    if isinstance(comm, MPI.Intercomm):
+        raise ArgumentError(f"argument '{arg_name}': intercommunicators are not supported (a "
+                            f"rank there names a process of the other group); pass an "
+                            f"intracommunicator, e.g. intercomm.Merge()")
+    if isinstance(comm, MPI.Cartcomm):
+        return OpaqueType(f"cart{comm.Get_dim()}")
+    return OpaqueType("comm")
 
 
 def signature_of(args, names) -> tuple:

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from typing import Any, TypeGuard
 
 from .core import Block, Builder, Function, Op, Value, walk
-from .types import ArrayType, OpaqueType, ScalarType, Type, element, i1, i64
+from .types import ArrayType, OpaqueType, ScalarType, Type, element, f64, i1, i64
 
 AttrCheck = Callable[[Any], bool]            # an attribute's value -> whether it is valid
 OpCheck = Callable[["Op"], "str | None"]     # an op -> an error message, or None
@@ -694,7 +694,12 @@ MPI_OPERANDS = {
     "ireduce": ("sendbuf", "recvbuf", "root"),
     "iallgather": ("sendbuf", "recvbuf"),
     # -- topology (helper T) --
-
+    "neighbor_alltoall": ("sendbuf", "recvbuf"),
+    "neighbor_allgather": ("sendbuf", "recvbuf"),
+    "cart_coords": ("rank",),
+    "cart_topo": (),
+    "cart_ndim": (),
+    "wtime": (),
 }
 MPI_REDUCTIONS = ("sum", "max", "min")
 # what a call makes the same on every rank of its communicator (passes/replication.py): the
@@ -716,7 +721,7 @@ MPI_REPLICATES = {
     "iallgather": "recvbuf",
     "ibcast": "buf",
     # -- topology (helper T) --
-
+    "cart_ndim": "result",
 }
 # what a call sums over the ranks when its op is sum: the operand each rank contributes its
 # share (partial) through (passes/replication.py); a new sum reduction adds its row
@@ -726,12 +731,30 @@ MPI_SUMS = {"allreduce": "sendbuf", "allreduce_scalar": "sendobj", "reduce": "se
 _MPI_RESULTS = {"allreduce_scalar": "operand", "rank": "i64", "size": "i64", "cart_shift": "i64x2",
                 "isend": "request", "irecv": "request",
                 "iallreduce": "request", "ibcast": "request", "ireduce": "request",
-                "iallgather": "request"}
+                "iallgather": "request",
+                "cart_ndim": "i64", "wtime": "f64", "cart_coords": "dims", "cart_topo": "dims3"}
 
 
 # operands of the v-form collectives that are integer arrays the call reads (counts and
 # displacements per rank)
 _MPI_INDEX_ARRAYS = ("counts", "displs")
+
+
+
+
+def cart_ndim(t: Type) -> int | None:
+    """The number of dimensions of a Cartesian communicator's type (`!cart2`: a
+    communicator made by Create_cart, typed by frontend/signature.py), else None."""
+    if isinstance(t, OpaqueType) and t.name.startswith("cart") and t.name[4:].isdigit():
+        return int(t.name[4:])
+    return None
+
+
+def _topology_results(want: str, op: Op) -> list[ScalarType]:
+    """wtime's f64; Get_coords' one i64 per dimension, Get_topo's three per dimension
+    (dims, periods, coords)."""
+    n = cart_ndim(op.operands[-1].type) or 0
+    return {"f64": [f64], "dims": [i64] * n, "dims3": [i64] * (3 * n)}[want]
 
 
 def _check_mpi(op: Op) -> str | None:
@@ -757,7 +780,8 @@ def _check_mpi(op: Op) -> str | None:
     if want is None and got or want == "i64" and got != [i64] or \
             want == "operand" and got != [op.operands[0].type] or \
             want == "request" and got != [OpaqueType("request")] or \
-            want == "i64x2" and got != [i64, i64]:
+            want == "i64x2" and got != [i64, i64] or \
+            want in ("f64", "dims", "dims3") and got != _topology_results(want, op):
         return "wrong result"
     return None
 

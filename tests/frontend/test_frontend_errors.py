@@ -157,8 +157,8 @@ def mpi_waitany(comm, a):
     return a[0]
 
 
-def mpi_wtime(comm, a):
-    t = MPI.Wtime()  # error here
+def mpi_query_thread(comm, a):
+    t = MPI.Query_thread()  # error here
     return a[0] * t
 
 
@@ -171,8 +171,8 @@ def mpi_unknown_attribute(comm, a):
     return a[0] * comm.name  # error here
 
 
-def numba_mpi_wtime(comm, a):
-    t = numba_mpi.wtime()  # error here
+def numba_mpi_query_thread(comm, a):
+    t = numba_mpi.query_thread()  # error here
     return a[0] * t
 
 
@@ -182,10 +182,10 @@ def mpi_on_a_global_communicator(comm, a):
 
 @pytest.mark.parametrize("fn,name", [
     (mpi_waitany, "MPI call `comm.Waitany`"),
-    (mpi_wtime, "MPI call `MPI.Wtime`"),
+    (mpi_query_thread, "MPI call `MPI.Query_thread`"),
     (mpi_window, "MPI call `MPI.Win.Create`"),
     (mpi_unknown_attribute, "MPI attribute `comm.name`"),
-    (numba_mpi_wtime, "MPI call `numba_mpi.wtime`"),
+    (numba_mpi_query_thread, "MPI call `numba_mpi.query_thread`"),
     (mpi_on_a_global_communicator, "MPI call `WORLD.Get_rank`"),
 ])
 def test_unsupported_mpi_call_is_named_with_what_is_supported(fn, name):

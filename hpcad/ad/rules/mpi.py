@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING
 
 from ...errors import DifferentiationError, where
 from ...ir.core import Block, Builder, Op, Value, walk
+from ...ir.dialects import cart_ndim
 from ...ir.types import ArrayType, ScalarType, element, i1, i64
 from ..common import array_type, zero
 from .mpi_vforms import vjp_allgather
@@ -109,12 +110,16 @@ def jvp_reduce(ctx: ForwardContext, op: Op) -> None:
 def jvp_message(ctx: ForwardContext, op: Op) -> None:
     new = ctx.clone(op)
     if ctx.act.shadowed(op.operands[0]):
+        if op.name in ("mpi.recv", "mpi.irecv"):
+            _named_source(op, op.operands[1])
         ctx.b.op(op.name, [ctx.shadow_of(op.operands[0])] + new.operands[1:])
 
 
 def jvp_nonblocking(ctx: ForwardContext, op: Op) -> None:
     new = ctx.clone(op)
     if ctx.act.shadowed(op.operands[0]):
+        if op.name == "mpi.irecv":
+            _named_source(op, op.operands[1])
         tangent = ctx.b.op1(op.name, [ctx.shadow_of(op.operands[0])] + new.operands[1:],
                              new.results[0].type, name_hint="d_request")
         ctx.requests[op.results[0]] = tangent
@@ -178,6 +183,7 @@ def vjp_send(ctx: ReverseContext, op: Op, region: Region, comm: Value) -> None:
 def vjp_recv(ctx: ReverseContext, op: Op, region: Region, comm: Value) -> None:
     buf, source, tag = op.operands[:3]
     if ctx.act.shadowed(buf):
+        _named_source(op, source)
         ctx.b.op("mpi.send", [ctx.shadow(buf, region), ctx.primal(source, region),
                                ctx.primal(tag, region), comm])
         _zero_if_received(ctx, buf, source, region)
@@ -212,6 +218,7 @@ def vjp_wait(ctx: ReverseContext, op: Op, region: Region) -> None:
     d_buf = ctx.shadow(buf, region)
     peer, tag = ctx.primal(peer, region), ctx.primal(tag, region)
     if start.name == "mpi.irecv":
+        _named_source(start, start.operands[1])
         shadow_request = ctx.b.op1("mpi.isend", [d_buf, peer, tag, comm],
                                     request.type, name_hint="adj_request")
         ctx.requests[request] = (shadow_request, None)
@@ -498,9 +505,99 @@ COMPLETED_AT_WAIT: dict[str, Callable[[ReverseContext, Op, Region, Value], None]
     "mpi.iallgather": vjp_allgather}
 defrule(*COMPLETED_AT_WAIT, jvp=jvp_icollective, vjp=_with_comm(vjp_icollective))
 # -- topology (helper T) --
+# Neighbourhood collectives on a Cartesian communicator: block k goes to neighbour k of
+# (-d0, +d0, -d1, +d1, ...), who receives it as its block for the opposite direction, so
+# the adjoint of Neighbor_alltoall is Neighbor_alltoall of the received blocks' adjoints
+# (each goes back to its sender and lands in its send block for the opposite direction);
+# of Neighbor_allgather, the sum over blocks of that. A PROC_NULL neighbour's block was not
+# received: its adjoint is kept.
+def jvp_neighbourhood(ctx: ForwardContext, op: Op) -> None:
+    """Linear: the same collective moves the tangents (zeros from a constant send buffer,
+    so that PROC_NULL blocks keep their tangents and the others are overwritten)."""
+    new = ctx.clone(op)
+    sb, rb = op.operands[0], op.operands[1]
+    if not ctx.act.shadowed(rb):
+        return
+    d_sb = ctx.shadow_of(sb) if ctx.act.shadowed(sb) else _zeros_like(ctx.b, new.operands[0])
+    ctx.b.op(op.name, [d_sb, ctx.shadow_of(rb), new.operands[-1]])
+
+
+def vjp_neighbourhood(ctx: ReverseContext, op: Op, region: Region, comm: Value) -> None:
+    sb, rb = op.operands[0], op.operands[1]
+    if not ctx.act.shadowed(rb):
+        return
+    d_rb = ctx.shadow(rb, region)
+    back = _zeros_like(ctx.b, d_rb)
+    ctx.b.op("mpi.neighbor_alltoall", [d_rb, back, comm])
+    if ctx.act.shadowed(sb):
+        d_sb = ctx.shadow(sb, region)
+        if op.name == "mpi.neighbor_alltoall":
+            ctx.b.op("mem.add_into", [back, d_sb])
+        else:
+            for k in range(2 * _cart_dims(op)):
+                ctx.b.op("mem.add_into", [_block(ctx.b, back, k, keep_axis=False), d_sb])
+    _zero_received_blocks(ctx.b, d_rb, comm, _cart_dims(op))
+
+
+def _cart_dims(op: Op) -> int:
+    ndim = cart_ndim(op.operands[-1].type)
+    if ndim is None:
+        raise DifferentiationError(
+            f"{where(op.loc)}: a neighbourhood collective is differentiated on Cartesian "
+            f"communicators only (comm.Create_cart), whose neighbours come in +/- pairs")
+    return ndim
+
+
+def _block(b: Builder, arr: Value, k: int, keep_axis: bool = True) -> Value:
+    """Block k of arr along its first axis (arr[k:k+1] or arr[k])."""
+    t = array_type(arr)
+    lo = b.op1("arith.const", [], i64, {"value": k})
+    bounds = [lo, b.op1("arith.const", [], i64, {"value": k + 1})] if keep_axis else [lo]
+    for axis in range(1, t.ndim):
+        bounds += [b.op1("arith.const", [], i64, {"value": 0}),
+                   b.op1("mem.shape", [arr], i64, {"axis": axis})]
+    view: Value = b.op1("mem.view", [arr] + bounds,
+                        ArrayType(t.dtype, t.ndim - (not keep_axis), "A"),
+                        {"dims": ("s" if keep_axis else "i") + "s" * (t.ndim - 1)})
+    return view
+
+
+def _zero_received_blocks(b: Builder, d_rb: Value, comm: Value, ndim: int) -> None:
+    """The blocks received from a rank (not PROC_NULL) were overwritten: adjoints to 0 (a
+    plain zero fills every lane of an array of vectors)."""
+    dtype = element(array_type(d_rb).dtype)
+    for axis in range(ndim):
+        direction = b.op1("arith.const", [], i64, {"value": axis})
+        one = b.op1("arith.const", [], i64, {"value": 1})
+        peers = b.op("mpi.cart_shift", [direction, one, comm], [i64, i64]).results
+        for k, peer in zip((2 * axis, 2 * axis + 1), peers, strict=True):
+            received = b.op1("arith.cmp", [peer, _proc_null(b)], i1, {"pred": "ne"})
+            _when(b, received, _filler(d_rb, k, dtype))
+
+
+def _filler(d_rb: Value, k: int, dtype: ScalarType) -> Callable[[Builder], object]:
+    """Zero block k of d_rb (a branch's body)."""
+    def fill(b: Builder) -> object:
+        return b.op("mem.fill", [zero(b, dtype), _block(b, d_rb, k)])
+    return fill
+
+
+def _named_source(op: Op, source: Value) -> None:
+    """A derivative sends the adjoint back to (or receives the tangent from) the sender:
+    a receive from ANY_SOURCE does not say which rank that is."""
+    if _is_any_source(source):
+        raise DifferentiationError(
+            f"{where(op.loc)}: receiving from ANY_SOURCE cannot be differentiated: the "
+            f"derivative must travel along the same pair of ranks as the value; name the "
+            f"source rank")
+
+
+defrule("mpi.neighbor_alltoall", "mpi.neighbor_allgather", jvp=jvp_neighbourhood,
+        vjp=_with_comm(vjp_neighbourhood))
+TOPOLOGY_QUERIES = ("mpi.cart_coords", "mpi.cart_topo", "mpi.cart_ndim", "mpi.wtime")
 
 # ranks, sizes and communicators are integers or handles: no derivative, no message
-SILENT = ("mpi.rank", "mpi.size", "mpi.world", "mpi.cart_shift")
+SILENT = ("mpi.rank", "mpi.size", "mpi.world", "mpi.cart_shift") + TOPOLOGY_QUERIES
 defrule(*SILENT, jvp=constant_jvp, vjp=constant_vjp)
 
 

@@ -488,3 +488,69 @@ def wait_keeping(request, first, second, site):
 
 
 # -- topology (helper T) --
+_neighbor_alltoall = _extern("MPI_Neighbor_alltoall", "piipiii")
+_neighbor_allgather = _extern("MPI_Neighbor_allgather", "piipiii")
+_cartdim_get = _extern("MPI_Cartdim_get", "ip")
+_cart_coords = _extern("MPI_Cart_coords", "iiip")
+_cart_get = _extern("MPI_Cart_get", "iippp")
+
+
+def _wtime_codegen(context, builder, sig, args):
+    fn = cgutils.get_or_insert_function(builder.module, ir.FunctionType(ir.DoubleType(), []),
+                                        "MPI_Wtime")
+    return builder.call(fn, [])
+
+
+@intrinsic
+def _wtime(typingctx):
+    return types.float64(), _wtime_codegen
+
+
+@njit(**OPTIONS)
+def cart_ndim(comm, site):
+    out = np.zeros(1, np.int32)
+    _check(_cartdim_get(comm, out.ctypes.data), "MPI_Cartdim_get", site)
+    return np.int64(out[0])
+
+
+@njit(**OPTIONS)
+def neighbor_alltoall(sendbuf, recvbuf, comm, dtype, site):
+    """One block per neighbour, (-d0, +d0, -d1, ...); a PROC_NULL neighbour's block of
+    recvbuf keeps its values."""
+    send = np.ascontiguousarray(sendbuf)
+    recv = _receivable(recvbuf)
+    count = send.size // (2 * cart_ndim(comm, site))
+    _check(_neighbor_alltoall(send.ctypes.data, count, dtype, recv.ctypes.data, count, dtype,
+                              comm), "MPI_Neighbor_alltoall", site)
+    _received(recvbuf, recv)
+
+
+@njit(**OPTIONS)
+def neighbor_allgather(sendbuf, recvbuf, comm, dtype, site):
+    send = np.ascontiguousarray(sendbuf)
+    recv = _receivable(recvbuf)
+    _check(_neighbor_allgather(send.ctypes.data, send.size, dtype, recv.ctypes.data,
+                               send.size, dtype, comm), "MPI_Neighbor_allgather", site)
+    _received(recvbuf, recv)
+
+
+@njit(**OPTIONS)
+def cart_coords(rank, comm, ndim, site):
+    """This rank's coordinates, an int64 array of ndim."""
+    out = np.zeros(ndim, np.int32)
+    _check(_cart_coords(comm, rank, ndim, out.ctypes.data), "MPI_Cart_coords", site)
+    return out.astype(np.int64)
+
+
+@njit(**OPTIONS)
+def cart_topo(comm, ndim, site):
+    """dims, periods and coords, one int64 array of 3 * ndim."""
+    out = np.zeros(3 * ndim, np.int32)
+    _check(_cart_get(comm, ndim, out.ctypes.data, out.ctypes.data + 4 * ndim,
+                     out.ctypes.data + 8 * ndim), "MPI_Cart_get", site)
+    return out.astype(np.int64)
+
+
+@njit(**OPTIONS)
+def wtime(comm, site):
+    return _wtime()

@@ -7,6 +7,7 @@ import functools
 from typing import TYPE_CHECKING
 
 from ...errors import HpcadError, where
+from ...ir.dialects import cart_ndim
 from ...ir.types import lanes
 from . import vector
 from .mpi import DTYPE_SLOT, OP_SLOT, WORLD_SLOT
@@ -176,3 +177,20 @@ for _name, _extra in {"iallreduce": _dtype_reduction, "ibcast": _dtype,
                       "ireduce": _dtype_reduction, "iallgather": _dtype}.items():
     rule(f"mpi.{_name}")(functools.partial(icollective, extra=_extra))
 # -- topology (helper T) --
+for _name in ("neighbor_alltoall", "neighbor_allgather"):
+    rule(f"mpi.{_name}")(functools.partial(lanewise, call=_name))
+for _name in ("cart_ndim", "wtime"):
+    rule(f"mpi.{_name}")(_call(_name))
+
+
+def _cart_query(w: Writer, op, depth):
+    """Get_coords and Get_topo: the helper's array, unpacked into the op's results."""
+    values = w.fresh("cart")
+    w.emit(depth, f"{values} = hpcad_mpi.{op.name.split('.', 1)[1]}"
+                  f"({mpi_args(w, op, [str(cart_ndim(op.operands[-1].type))])})")
+    for k, r in enumerate(op.results):
+        w.emit(depth, f"{w.name(r)} = {values}[{k}]")
+
+
+rule("mpi.cart_coords")(_cart_query)
+rule("mpi.cart_topo")(_cart_query)
