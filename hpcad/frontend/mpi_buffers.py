@@ -46,7 +46,7 @@ def buffer_spec(ctx: LoweringContext, op: str, target: str, node, call_node,
         return values
     prefix = target[:-len("buf")]
     counts_name, displs_name = prefix + "counts", prefix + "displs"
-    if counts_name not in MPI_OPERANDS[op] or len(parts) > 2:
+    if counts_name not in MPI_OPERANDS.get(op, ()) or len(parts) > 2:
         ctx.unsupported(call_node, f"counts or displacements in the buffer specification of "
                                    f"`{target}` of an MPI {op}",
                         "only the v-form collectives (Gatherv, Scatterv, Allgatherv, "
@@ -59,7 +59,7 @@ def buffer_spec(ctx: LoweringContext, op: str, target: str, node, call_node,
 
 def fill_displacements(ctx: LoweringContext, op: str, values: dict[str, object]) -> None:
     """Omitted displacements: the exclusive prefix sums of their counts."""
-    for name in MPI_OPERANDS[op]:
+    for name in MPI_OPERANDS.get(op, ()):
         counts = values.get(name[:-len("displs")] + "counts")
         if name.endswith("displs") and name not in values and isinstance(counts, Value):
             values[name] = exclusive_prefix_sums(ctx.builder, counts)
