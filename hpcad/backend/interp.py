@@ -611,6 +611,7 @@ for _name in ("sendrecv", "send", "recv", "isend", "irecv", "wait", "allreduce",
               "bcast", "gather", "scatter", "allgather", "alltoall", "allreduce_scalar",
               "barrier", "rank", "size", "cart_shift"):
     _RULES[f"mpi.{_name}"] = _mpi
+_RULES["mpi.owner"] = _mpi
 
 
 @_rule("mem.fill")

@@ -13,7 +13,8 @@ CALLS = {"rank": "MPI_Comm_rank", "size": "MPI_Comm_size", "cart_shift": "MPI_Ca
          "recv": "MPI_Recv", "isend": "MPI_Isend", "irecv": "MPI_Irecv", "wait": "MPI_Wait",
          "allreduce": "MPI_Allreduce", "allreduce_scalar": "MPI_Allreduce",
          "reduce": "MPI_Reduce", "bcast": "MPI_Bcast", "gather": "MPI_Gather",
-         "scatter": "MPI_Scatter", "allgather": "MPI_Allgather", "alltoall": "MPI_Alltoall"}
+         "scatter": "MPI_Scatter", "allgather": "MPI_Allgather", "alltoall": "MPI_Alltoall",
+         "owner": "MPI_Allreduce"}
 
 
 def _ops():
@@ -140,6 +141,18 @@ def _allreduce_scalar(op, comm, args):
 # -- v-forms (helper V) --
 
 # -- reductions (helper R) --
+def _owner(op, comm, args):
+    """Per element, the lowest rank holding the MAX/MIN (one holding a NaN where the
+    extremum is NaN, or where no rank equals it)."""
+    from mpi4py import MPI
+    sendbuf, recvbuf = args[:2]
+    x = _contiguous(sendbuf)
+    top = np.empty_like(x)
+    comm.Allreduce(x, top, _ops()[op.attrs["op"]])
+    held = (x == top) | np.isnan(x) if x.dtype.kind == "f" else x == top
+    mine = np.where(held, comm.Get_rank(), comm.Get_size()).astype(np.int64)
+    _receive_into(recvbuf, lambda b: comm.Allreduce(mine, b, MPI.MIN))
+
 
 # -- nonblocking (helper N) --
 
@@ -169,6 +182,7 @@ RUN = {
     # -- v-forms (helper V) --
 
     # -- reductions (helper R) --
+    "owner": _owner,
 
     # -- nonblocking (helper N) --
 

@@ -13,6 +13,7 @@ from ..ir.dialects import MPI_OPERANDS
 from ..ir.types import ArrayType, OpaqueType, ScalarType, i64
 from .arrays import ArrayExpr, Sliced
 from .markers import MpiCall, mpi_frameworks, mpi_table
+from .mpi_reductions import IN_PLACE, LOWERINGS, NONE, Site
 
 if TYPE_CHECKING:
     from .context import LoweringContext
@@ -33,10 +34,11 @@ _RESULTS = {"isend": (OpaqueType("request"),), "irecv": (OpaqueType("request"),)
 
 
 def _reduction_name(obj) -> str | None:
-    """'sum'/'max'/'min' for mpi4py's MPI.SUM/MAX/MIN or numba-mpi's Operator members."""
+    """'sum'/'max'/'min'/'prod' for mpi4py's MPI.SUM/MAX/MIN/PROD or numba-mpi's Operator
+    members."""
     try:
         from mpi4py import MPI
-        for name in ("SUM", "MAX", "MIN"):
+        for name in ("SUM", "MAX", "MIN", "PROD"):
             if obj is getattr(MPI, name):
                 return name.lower()
     except ImportError:
@@ -45,6 +47,14 @@ def _reduction_name(obj) -> str | None:
     if isinstance(name, str) and name in ("SUM", "MAX", "MIN"):
         return name.lower()
     return None
+
+
+def _is_in_place(obj) -> bool:
+    try:
+        from mpi4py import MPI
+    except ImportError:
+        return False
+    return obj is MPI.IN_PLACE
 
 
 def is_comm(ctx: LoweringContext, v) -> bool:
@@ -112,16 +122,27 @@ def lower_mpi(ctx: LoweringContext, call: MpiCall, comm: Value, node):
     attrs = {}
     if "op" in values:
         attrs["op"] = values.pop("op")
+    lowering = LOWERINGS.get(call.op)
+    if lowering is not None:
+        site = Site(ctx, comm, node,
+                    lambda op, vals, at: emit_mpi(ctx, op, vals, at, comm, node),
+                    lambda name, v: mpi_operand(ctx, name, v, node))
+        return lowering(site, values, attrs)
+    return emit_mpi(ctx, call.op, values, attrs, comm, node)
+
+
+def emit_mpi(ctx: LoweringContext, kind: str, values: dict, attrs: dict, comm: Value, node):
+    """One `mpi.<kind>` op on the values of its operands (by name); its result, if any."""
     operands = [mpi_operand(ctx, name, values.get(name), node)
-                for name in MPI_OPERANDS[call.op]] + [comm]
-    if call.op in _NONBLOCKING and operands[0].type.layout != "C":
-        ctx.unsupported(node, f"{_NONBLOCKING[call.op]} a non-contiguous array (a strided "
-                              f"slice such as u[:, 1])", _NONBLOCKING_HINT[call.op])
-    if call.op == "allreduce_scalar":
+                for name in MPI_OPERANDS[kind]] + [comm]
+    if kind in _NONBLOCKING and operands[0].type.layout != "C":
+        ctx.unsupported(node, f"{_NONBLOCKING[kind]} a non-contiguous array (a strided "
+                              f"slice such as u[:, 1])", _NONBLOCKING_HINT[kind])
+    if kind == "allreduce_scalar":
         result = [operands[0].type]
     else:
-        result = list(_RESULTS.get(call.op, ()))
-    op = ctx.builder.op(f"mpi.{call.op}", operands, result, attrs)
+        result = list(_RESULTS.get(kind, ()))
+    op = ctx.builder.op(f"mpi.{kind}", operands, result, attrs)
     if len(op.results) > 1:
         return tuple(op.results)
     return op.results[0] if op.results else None
@@ -157,6 +178,8 @@ def bind_arguments(ctx: LoweringContext, call: MpiCall, node) -> dict[str, objec
 def mpi_operand(ctx: LoweringContext, name: str, v, node) -> Value:
     """Operand `name` of an MPI op: a buffer (an array or a view), a lower-case reduction's
     scalar, or an integer (a rank, a tag, a count)."""
+    if v is IN_PLACE or v is NONE:
+        ctx.unsupported(node, f"{v} as the MPI argument `{name}` of this call")
     if name.endswith("buf"):
         if isinstance(v, Sliced):
             ctx.unsupported(node, "a slice with a step as an MPI buffer",
@@ -179,8 +202,10 @@ def mpi_operand(ctx: LoweringContext, name: str, v, node) -> Value:
 
 def mpi_argument(ctx: LoweringContext, node, call_node):
     if isinstance(node, ast.Constant) and node.value is None:
-        ctx.unsupported(call_node, "None as an MPI argument")
+        return NONE   # a receive buffer MPI ignores on this rank (mpi_reductions.py)
     static = ctx.static_value(node) if isinstance(node, (ast.Name, ast.Attribute)) else None
+    if static is not None and _is_in_place(static):
+        return IN_PLACE
     if static is not None and not isinstance(static, (int, float, bool)):
         reduction = _reduction_name(static)
         if reduction is None:
@@ -195,7 +220,7 @@ def mpi_default(ctx: LoweringContext, text: str):
         return ctx.const(int(text), i64)
     except ValueError:
         pass
-    reduction = {"SUM": "sum", "MAX": "max", "MIN": "min"}.get(text)
+    reduction = {"SUM": "sum", "MAX": "max", "MIN": "min", "PROD": "prod"}.get(text)
     if reduction is not None:
         return reduction
     from mpi4py import MPI

@@ -679,6 +679,9 @@ MPI_OPERANDS = {
     # -- v-forms (helper V) --
 
     # -- reductions (helper R) --
+    # per element, the lowest rank holding the op=max|min extremum (recvbuf: i64); the array
+    # MAX/MIN reductions are this and a SUM of the owners' elements (frontend/mpi_reductions)
+    "owner": ("sendbuf", "recvbuf"),
 
     # -- nonblocking (helper N) --
 
@@ -697,6 +700,7 @@ MPI_REPLICATES = {
     # -- v-forms (helper V) --
 
     # -- reductions (helper R) --
+    "owner": "recvbuf",
 
     # -- nonblocking (helper N) --
 

@@ -132,6 +132,13 @@ for _name in ("gather", "scatter", "allgather", "alltoall"):
 # -- v-forms (helper V) --
 
 # -- reductions (helper R) --
+def _owner_handles(op) -> list[str]:
+    """The send buffer's datatype and reduction, then int64 and MIN for the owners."""
+    return _dtype_reduction(op) + [f"mpi_handles[{DTYPE_SLOT['i64']}]",
+                                   f"mpi_handles[{OP_SLOT['min']}]"]
+
+
+rule("mpi.owner")(_call("owner", _owner_handles))
 
 # -- nonblocking (helper N) --
 
