@@ -140,3 +140,33 @@ CASES = {
     "scalars": (scalars, lambda rng: (rng.standard_normal(3),), True),
     "numba_mpi": (numba_mpi_collectives, lambda rng: (rng.standard_normal(3), 0.7), False),
 }
+
+
+@ad.kernel
+def extremum_weights(x, comm):
+    """A replicated loss (it reads receive buffers of collectives) of MAX and MIN results
+    of four elements."""
+    top = np.zeros_like(x)
+    comm.Allreduce(x, top, op=MPI.MAX)
+    low = np.zeros_like(x)
+    comm.Allreduce(x, low, op=MPI.MIN)
+    return (top[0] + 2.0 * top[1] + 3.0 * top[2] + 4.0 * top[3] + 10.0 * low[0]
+            + 11.0 * low[1] + 12.0 * low[2] + 13.0 * low[3])
+
+
+@ad.kernel
+def product_weights(x, comm):
+    """A replicated loss of PROD results of three elements."""
+    prod = np.zeros_like(x)
+    comm.Allreduce(x, prod, op=MPI.PROD)
+    return prod[0] + 2.0 * prod[1] + 3.0 * prod[2]
+
+
+@ad.kernel
+def missing_values(x, comm):
+    """What mpi4py gives as None off the root (reduce, gather) and on rank 0 (exscan)."""
+    out = np.zeros(3)
+    out[0] = comm.reduce(x[0], op=MPI.SUM, root=0)
+    out[1] = comm.gather(x[0], root=0)[0]
+    out[2] = comm.exscan(x[0])
+    return out

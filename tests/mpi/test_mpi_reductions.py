@@ -75,3 +75,55 @@ def test_reductions_at_width_3(case, backend):
     rng = np.random.default_rng(700 + COMM.rank)
     check_forward(kernel, args, 3, backend, rng)
     check_reverse(kernel, args, 3, backend, rng)
+
+
+def _ties():
+    """Per element: all ranks tie; rank order; ranks >= 1 tie on the MAX; ranks >= 1 tie
+    on the MIN."""
+    r = COMM.rank
+    return np.array([1.0, float(r), 2.0 if r >= 1 else 0.0, -1.0 if r != 0 else 5.0])
+
+
+@pytest.mark.mpi(min_size=2)
+@pytest.mark.timeout(120)
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_max_min_ties_go_to_the_lowest_rank(backend):
+    """The derivative of each element's MAX and MIN goes whole to the lowest rank holding
+    it (finite differences are not defined at ties: the owners are written out)."""
+    size, r = COMM.size, COMM.rank
+    max_owner = [0, size - 1, 1, 0]
+    min_owner = [0, 0, 0, 1]
+    expected = np.array([(i + 1.0) * (max_owner[i] == r) + (i + 10.0) * (min_owner[i] == r)
+                         for i in range(4)])
+    got = ad.grad(rk.extremum_weights, argnums=0, backend=backend)(_ties(), COMM)
+    np.testing.assert_array_equal(got, expected)
+    d = np.random.default_rng(800 + r).standard_normal(4)
+    _, tangent = ad.jvp(rk.extremum_weights, (_ties(), COMM), (d, None), backend=backend)
+    assert _rel(tangent, COMM.allreduce(float(expected @ d))) <= 1e-14
+
+
+@pytest.mark.mpi(min_size=2)
+@pytest.mark.timeout(120)
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_prod_with_zero_entries_is_the_product_of_the_others(backend):
+    r = COMM.rank
+    x = np.array([0.0 if r == 0 else 2.0, 0.0, r + 1.5])
+    everyone = np.array(COMM.allgather(x))
+    others = np.array([np.prod(np.delete(everyone[:, i], r)) for i in range(3)])
+    got = ad.grad(rk.product_weights, argnums=0, backend=backend)(x, COMM)
+    np.testing.assert_allclose(got, others * np.arange(1.0, 4.0), rtol=1e-15, atol=0)
+    assert got[0] != 0.0 if r == 0 else got[0] == 0.0
+
+
+@pytest.mark.mpi(min_size=2)
+@pytest.mark.timeout(120)
+def test_results_mpi4py_gives_as_none_are_nan():
+    x = np.array([COMM.rank + 2.0])
+    got = rk.missing_values(x, COMM)
+    size = COMM.size
+    if COMM.rank == 0:
+        assert got[0] == sum(k + 2.0 for k in range(size)) and got[1] == 2.0
+        assert np.isnan(got[2])
+    else:
+        assert np.isnan(got[0]) and np.isnan(got[1])
+        assert got[2] == sum(k + 2.0 for k in range(COMM.rank))
