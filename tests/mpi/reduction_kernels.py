@@ -170,3 +170,20 @@ def missing_values(x, comm):
     out[1] = comm.gather(x[0], root=0)[0]
     out[2] = comm.exscan(x[0])
     return out
+
+
+def bad_in_place(x, comm):
+    comm.Bcast(MPI.IN_PLACE, root=0)
+    return x[0]
+
+
+def bad_scan(x, comm):
+    y = np.zeros_like(x)
+    comm.Scan(x, y, op=MPI.MAX)
+    return y[0]
+
+
+def bad_count(x, w):
+    everything = np.zeros(numba_mpi.size() * x.shape[0])
+    numba_mpi.gather(x, everything, x.shape[0] + 1, 0)
+    return everything[0] * w

@@ -9,6 +9,7 @@ import pytest
 from mpi4py import MPI
 
 import hpcad as ad
+from hpcad.errors import KernelAssertionError, UnsupportedConstruct
 from tests.ad.width_check import check_forward, check_reverse
 from tests.mpi import reduction_kernels as rk
 
@@ -127,3 +128,16 @@ def test_results_mpi4py_gives_as_none_are_nan():
     else:
         assert np.isnan(got[0]) and np.isnan(got[1])
         assert got[2] == sum(k + 2.0 for k in range(COMM.rank))
+
+
+@pytest.mark.mpi(min_size=2)
+@pytest.mark.timeout(120)
+def test_unsupported_uses_say_what_and_where(monkeypatch):
+    monkeypatch.setenv("HPCAD_MPI_ABORT", "0")   # every rank fails the count check
+    x = np.ones(2)
+    with pytest.raises(UnsupportedConstruct, match=r"reduction_kernels.py:\d+: MPI.IN_PLACE"):
+        ad.kernel(rk.bad_in_place)(x, COMM)
+    with pytest.raises(UnsupportedConstruct, match="Scan/Exscan with op=MAX"):
+        ad.kernel(rk.bad_scan)(x, COMM)
+    with pytest.raises(KernelAssertionError, match="numba_mpi.gather's count"):
+        ad.kernel(rk.bad_count, backend="interp")(x, 1.0)
