@@ -310,7 +310,8 @@ def lower_allgather_object(s: Site, values: dict, attrs: dict):
 
 
 def lower_scatter_object(s: Site, values: dict, attrs: dict):
-    """comm.scatter(seq, root): seq a 1-D array of one value per rank (on the root)."""
+    """comm.scatter(seq, root): seq a 1-D array of one value per rank (on the root; every
+    rank passes an array, as every rank's result has the same type)."""
     seq = _buffer(s, values, "sendbuf")
     if seq.type.ndim != 1:
         s.refuse("comm.scatter of an array that is not 1-D", "pass one value per rank")

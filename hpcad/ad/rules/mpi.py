@@ -5,7 +5,9 @@ received adjoint is added to the send buffer's), of send/recv recv/send, of isen
 wait the reversed non-blocking call, of `allreduce(sum)` an `allreduce(sum)`, of
 `reduce(sum -> root)` a `bcast(root)` and back, of an `allreduce(max|min)` of a scalar the
 summed adjoint to the rank that held the extremum (lowest rank on ties), of `barrier` a
-`barrier`. Every rank runs the same program, so every rank
+`barrier`. MPI.IN_PLACE, array MAX/MIN/PROD, scans, Sendrecv_replace and the lower-case
+collectives reach AD as these ops (frontend/mpi_reductions.py lowers them; `mpi.owner`,
+the owners of an extremum, is an integer). Every rank runs the same program, so every rank
 takes the same derivative steps and the adjoint communication matches. A message's adjoint
 travels back with the forward message's tag."""
 from __future__ import annotations
