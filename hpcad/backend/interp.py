@@ -618,6 +618,7 @@ for _name in ("sendrecv", "send", "recv", "isend", "irecv", "wait", "allreduce",
 for _name in ("neighbor_alltoall", "neighbor_allgather", "cart_coords", "cart_topo",
               "cart_ndim", "wtime"):   # topology (helper T)
     _RULES[f"mpi.{_name}"] = _mpi
+_RULES["mpi.owner"] = _mpi
 
 
 @_rule("mem.fill")

@@ -23,7 +23,8 @@ CALLS = {"rank": "MPI_Comm_rank", "size": "MPI_Comm_size", "cart_shift": "MPI_Ca
          "reduce_scatter_block": "MPI_Reduce_scatter_block",
          "neighbor_alltoall": "MPI_Neighbor_alltoall",
          "neighbor_allgather": "MPI_Neighbor_allgather", "cart_coords": "MPI_Cart_coords",
-         "cart_topo": "MPI_Cart_get", "cart_ndim": "MPI_Cartdim_get", "wtime": "MPI_Wtime"}
+         "cart_topo": "MPI_Cart_get", "cart_ndim": "MPI_Cartdim_get", "wtime": "MPI_Wtime",
+         "owner": "MPI_Allreduce"}
 
 
 def _ops():
@@ -279,6 +280,18 @@ def _reduce_scatter_block(op, comm, args, n_send, n_recv):
     _receive_into(recvbuf, lambda b: comm.Reduce_scatter_block(_contiguous(sendbuf), b, op_))
 
 # -- reductions (helper R) --
+def _owner(op, comm, args):
+    """Per element, the lowest rank holding the MAX/MIN (one holding a NaN where the
+    extremum is NaN, or where no rank equals it)."""
+    from mpi4py import MPI
+    sendbuf, recvbuf = args[:2]
+    x = _contiguous(sendbuf)
+    top = np.empty_like(x)
+    comm.Allreduce(x, top, _ops()[op.attrs["op"]])
+    held = (x == top) | np.isnan(x) if x.dtype.kind == "f" else x == top
+    mine = np.where(held, comm.Get_rank(), comm.Get_size()).astype(np.int64)
+    _receive_into(recvbuf, lambda b: comm.Allreduce(mine, b, MPI.MIN))
+
 
 # -- nonblocking (helper N) --
 def _posted(op, buffers) -> None:
@@ -358,6 +371,7 @@ RUN = {
     "reduce_scatter_block": _lanewise_v(_reduce_scatter_block),
 
     # -- reductions (helper R) --
+    "owner": _owner,
 
     # -- nonblocking (helper N) --
     "iallreduce": _iallreduce,

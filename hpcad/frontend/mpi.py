@@ -16,6 +16,7 @@ from . import words
 from .arrays import ArrayExpr, Sliced
 from .markers import MpiCall, mpi_frameworks, mpi_table
 from .mpi_buffers import buffer_spec, fill_displacements, index_array, is_spec
+from .mpi_reductions import IN_PLACE, LOWERINGS, NONE, Site
 
 if TYPE_CHECKING:
     from .context import LoweringContext
@@ -40,10 +41,11 @@ _ICOLLECTIVES = ("iallreduce", "ibcast", "ireduce", "iallgather")
 
 
 def _reduction_name(obj) -> str | None:
-    """'sum'/'max'/'min' for mpi4py's MPI.SUM/MAX/MIN or numba-mpi's Operator members."""
+    """'sum'/'max'/'min'/'prod' for mpi4py's MPI.SUM/MAX/MIN/PROD or numba-mpi's Operator
+    members."""
     try:
         from mpi4py import MPI
-        for name in ("SUM", "MAX", "MIN"):
+        for name in ("SUM", "MAX", "MIN", "PROD"):
             if obj is getattr(MPI, name):
                 return name.lower()
     except ImportError:
@@ -52,6 +54,14 @@ def _reduction_name(obj) -> str | None:
     if isinstance(name, str) and name in ("SUM", "MAX", "MIN"):
         return name.lower()
     return None
+
+
+def _is_in_place(obj) -> bool:
+    try:
+        from mpi4py import MPI
+    except ImportError:
+        return False
+    return obj is MPI.IN_PLACE
 
 
 def is_comm(ctx: LoweringContext, v) -> bool:
@@ -220,29 +230,41 @@ def lower_mpi(ctx: LoweringContext, call: MpiCall, comm: Value, node):
     attrs = {}
     if "op" in values:
         attrs["op"] = values.pop("op")
+    lowering = LOWERINGS.get(call.op)
+    if lowering is not None:
+        site = Site(ctx, comm, node,
+                    lambda op, vals, at: emit_mpi(ctx, op, vals, at, comm, node),
+                    lambda name, v: mpi_operand(ctx, name, v, node))
+        return lowering(site, values, attrs)
+    out = emit_mpi(ctx, call.op, values, attrs, comm, node)
+    return out if isinstance(out, tuple) else _returned(ctx, call, out)
+
+
+def emit_mpi(ctx: LoweringContext, kind: str, values: dict, attrs: dict, comm: Value, node):
+    """One `mpi.<kind>` op on the values of its operands (by name); its result, if any."""
     operands = [mpi_operand(ctx, name, values.get(name), node)
-                for name in MPI_OPERANDS[call.op]] + [comm]
-    if call.op in _NONBLOCKING and operands[0].type.layout != "C":
-        ctx.unsupported(node, f"{_NONBLOCKING[call.op]} a non-contiguous array (a strided "
-                              f"slice such as u[:, 1])", _NONBLOCKING_HINT[call.op])
-    if call.op in _ICOLLECTIVES:
-        _check_contiguous(ctx, call, operands, node)
-    if call.op == "allreduce_scalar":
+                for name in MPI_OPERANDS[kind]] + [comm]
+    if kind in _NONBLOCKING and operands[0].type.layout != "C":
+        ctx.unsupported(node, f"{_NONBLOCKING[kind]} a non-contiguous array (a strided "
+                              f"slice such as u[:, 1])", _NONBLOCKING_HINT[kind])
+    if kind in _ICOLLECTIVES:
+        _check_contiguous(ctx, kind, operands, node)
+    if kind == "allreduce_scalar":
         result = [operands[0].type]
     else:
-        result = list(_RESULTS.get(call.op, ()))
-    op = ctx.builder.op(f"mpi.{call.op}", operands, result, attrs)
+        result = list(_RESULTS.get(kind, ()))
+    op = ctx.builder.op(f"mpi.{kind}", operands, result, attrs)
     if result == [OpaqueType("request")]:
         _LOOP_DEPTH.setdefault(ctx, {})[op] = len(ctx.loops)
     if len(op.results) > 1:
         return tuple(op.results)
-    return _returned(ctx, call, op.results[0] if op.results else None)
+    return op.results[0] if op.results else None
 
 
-def _check_contiguous(ctx: LoweringContext, call: MpiCall, operands: list[Value], node):
+def _check_contiguous(ctx: LoweringContext, kind: str, operands: list[Value], node):
     """MPI reads and writes a nonblocking collective's buffers until its wait: no copy may
     stand in for a strided one."""
-    for name, v in zip(MPI_OPERANDS[call.op], operands, strict=False):
+    for name, v in zip(MPI_OPERANDS[kind], operands, strict=False):
         if name.endswith("buf") and v.type.layout != "C":
             ctx.unsupported(node, f"a non-blocking collective on a non-contiguous array "
                                   f"(`{name}`, a strided slice such as u[:, 1])",
@@ -285,6 +307,8 @@ def bind_arguments(ctx: LoweringContext, call: MpiCall, node) -> dict[str, objec
 def mpi_operand(ctx: LoweringContext, name: str, v, node) -> Value:
     """Operand `name` of an MPI op: a buffer (an array or a view), a lower-case reduction's
     scalar, an integer array (counts, displacements) or an integer (a rank, a tag)."""
+    if v is IN_PLACE or v is NONE:
+        ctx.unsupported(node, f"{v} as the MPI argument `{name}` of this call")
     if name.endswith(("counts", "displs")):
         if v is None:
             ctx.unsupported(node, f"a v-form MPI call without its `{name}`",
@@ -313,8 +337,10 @@ def mpi_operand(ctx: LoweringContext, name: str, v, node) -> Value:
 
 def mpi_argument(ctx: LoweringContext, node, call_node):
     if isinstance(node, ast.Constant) and node.value is None:
-        ctx.unsupported(call_node, "None as an MPI argument")
+        return NONE   # a receive buffer MPI ignores on this rank (mpi_reductions.py)
     static = ctx.static_value(node) if isinstance(node, (ast.Name, ast.Attribute)) else None
+    if static is not None and _is_in_place(static):
+        return IN_PLACE
     if static is not None and not isinstance(static, (int, float, bool)):
         reduction = _reduction_name(static)
         if reduction is None:
@@ -329,7 +355,7 @@ def mpi_default(ctx: LoweringContext, text: str):
         return ctx.const(int(text), i64)
     except ValueError:
         pass
-    reduction = {"SUM": "sum", "MAX": "max", "MIN": "min"}.get(text)
+    reduction = {"SUM": "sum", "MAX": "max", "MIN": "min", "PROD": "prod"}.get(text)
     if reduction is not None:
         return reduction
     from mpi4py import MPI

@@ -687,6 +687,9 @@ MPI_OPERANDS = {
     "reduce_scatter_block": ("sendbuf", "recvbuf"),
 
     # -- reductions (helper R) --
+    # per element, the lowest rank holding the op=max|min extremum (recvbuf: i64); the array
+    # MAX/MIN reductions are this and a SUM of the owners' elements (frontend/mpi_reductions)
+    "owner": ("sendbuf", "recvbuf"),
 
     # -- nonblocking (helper N) --
     "iallreduce": ("sendbuf", "recvbuf"),
@@ -714,6 +717,7 @@ MPI_REPLICATES = {
     "allgatherv": "recvbuf",
 
     # -- reductions (helper R) --
+    "owner": "recvbuf",
 
     # -- nonblocking (helper N) --
     # (written at the request's wait: passes/replication.py sees the wait as the call)

@@ -6,7 +6,9 @@ wait the reversed non-blocking call, of `allreduce(sum)` an `allreduce(sum)`, of
 `reduce(sum -> root)` a `bcast(root)` and back, of `allgather` a `reduce_scatter_block`
 (the v-forms' rules: mpi_vforms.py), of an `allreduce(max|min)` of a scalar the
 summed adjoint to the rank that held the extremum (lowest rank on ties), of `barrier` a
-`barrier`. Every rank runs the same program, so every rank
+`barrier`. MPI.IN_PLACE, array MAX/MIN/PROD, scans, Sendrecv_replace and the lower-case
+collectives reach AD as these ops (frontend/mpi_reductions.py lowers them; `mpi.owner`,
+the owners of an extremum, is an integer). Every rank runs the same program, so every rank
 takes the same derivative steps and the adjoint communication matches. A message's adjoint
 travels back with the forward message's tag."""
 from __future__ import annotations
@@ -76,9 +78,13 @@ def jvp_linear(ctx: ForwardContext, op: Op) -> None:
     """gather, scatter, allgather, alltoall are linear: the same op moves the tangents."""
     new = ctx.clone(op)
     sb, rb = op.operands[0], op.operands[1]
-    if not ctx.act.shadowed(rb):
+    gather = op.name == "mpi.gather"
+    if not (ctx.act.shadowed(rb) or gather and ctx.act.shadowed(sb)):
         return
-    if ctx.act.shadowed(sb):
+    if not ctx.act.shadowed(rb):   # a gather's receive buffer nothing reads (off the root)
+        d_sb = ctx.shadow_of(sb)
+        ctx.b.op(op.name, [d_sb, _blocks_of(ctx.b, d_sb, new.operands[-1])] + new.operands[2:])
+    elif ctx.act.shadowed(sb):
         ctx.b.op(op.name, [ctx.shadow_of(sb), ctx.shadow_of(rb)] + new.operands[2:])
     else:
         ctx.b.op("mem.fill", [zero(ctx.b, array_type(rb).dtype), ctx.shadow_of(rb)])
@@ -93,13 +99,14 @@ def jvp_bcast(ctx: ForwardContext, op: Op) -> None:
 def jvp_reduce(ctx: ForwardContext, op: Op) -> None:
     new = ctx.clone(op)
     sb, rb = op.operands[0], op.operands[1]
-    if not ctx.act.shadowed(rb):
+    if not (ctx.act.shadowed(rb) or ctx.act.shadowed(sb)):
         return
     _sum_only(op)
     root, comm = new.operands[2], new.operands[-1]
-    if ctx.act.shadowed(sb):
-        ctx.b.op("mpi.reduce", [ctx.shadow_of(sb), ctx.shadow_of(rb), root, comm],
-                  attrs=op.attrs)
+    if ctx.act.shadowed(sb):   # (into a scratch where nothing reads the receive buffer)
+        d_rb = ctx.shadow_of(rb) if ctx.act.shadowed(rb) else \
+            _zeros_like(ctx.b, ctx.shadow_of(sb))
+        ctx.b.op("mpi.reduce", [ctx.shadow_of(sb), d_rb, root, comm], attrs=op.attrs)
     else:
         d_rb = ctx.shadow_of(rb)
         _on_rank(ctx.b, root, comm,
@@ -290,10 +297,13 @@ def _transpose_collective(ctx: ReverseContext, op: Op, region: Region, comm: Val
                           adjoint: str, root_only_recv: bool = False,
                           root_only_send: bool = False) -> None:
     sb, rb = op.operands[0], op.operands[1]
-    if not ctx.act.shadowed(rb):
+    if not (ctx.act.shadowed(rb) or root_only_recv and ctx.act.shadowed(sb)):
         return
     root = [ctx.primal(op.operands[2], region)] if len(op.operands) == 4 else []
-    d_rb = ctx.shadow(rb, region)
+    if not ctx.act.shadowed(rb):   # a gather's receive buffer nothing reads (off the root)
+        d_rb = _blocks_of(ctx.b, ctx.shadow(sb, region), comm)
+    else:
+        d_rb = ctx.shadow(rb, region)
     if ctx.act.shadowed(sb):
         d_sb = ctx.shadow(sb, region)
         back = _zeros_like(ctx.b, d_sb)
@@ -302,6 +312,8 @@ def _transpose_collective(ctx: ReverseContext, op: Op, region: Region, comm: Val
             _on_rank(ctx.b, root[0], comm, lambda b: b.op("mem.add_into", [back, d_sb]))
         else:
             ctx.b.op("mem.add_into", [back, d_sb])
+    if not ctx.act.shadowed(rb):
+        return
     if root_only_recv:
         _on_rank(ctx.b, root[0], comm,
                  lambda b: b.op("mem.fill", [zero(b, array_type(rb).dtype), d_rb]))
@@ -325,26 +337,54 @@ def vjp_reduce(ctx: ReverseContext, op: Op, region: Region, comm: Value) -> None
     """reduce(sum)'s adjoint: the root's adjoint is broadcast and added to every send
     buffer's adjoint; the root's receive buffer was overwritten (its adjoint ends 0)."""
     sb, rb = op.operands[0], op.operands[1]
-    if not ctx.act.shadowed(rb):
+    if not _either_shadowed(ctx, sb, rb):
         return
     _sum_only(op)
     root = ctx.primal(op.operands[2], region)
-    d_rb = ctx.shadow(rb, region)
     if ctx.act.shadowed(sb):
-        shared = _zeros_like(ctx.b, d_rb)
-        _on_rank(ctx.b, root, comm, lambda b: b.op("mem.add_into", [d_rb, shared]))
+        d_sb = ctx.shadow(sb, region)
+        shared = _zeros_like(ctx.b, d_sb)
+        if ctx.act.shadowed(rb):
+            d_rb = ctx.shadow(rb, region)
+            _on_rank(ctx.b, root, comm, lambda b: b.op("mem.add_into", [d_rb, shared]))
         ctx.b.op("mpi.bcast", [shared, root, comm])
-        ctx.b.op("mem.add_into", [shared, ctx.shadow(sb, region)])
-    _on_rank(ctx.b, root, comm,
-             lambda b: b.op("mem.fill", [zero(b, array_type(rb).dtype), d_rb]))
+        ctx.b.op("mem.add_into", [shared, d_sb])
+    if ctx.act.shadowed(rb):
+        d_rb = ctx.shadow(rb, region)
+        _on_rank(ctx.b, root, comm,
+                 lambda b: b.op("mem.fill", [zero(b, array_type(rb).dtype), d_rb]))
+
+
+def _either_shadowed(ctx: ReverseContext, sb: Value, rb: Value) -> bool:
+    """Whether a rooted collective's adjoint communicates: also where this rank's receive
+    buffer has no derivative while its send buffer has, as where MPI ignores it off the
+    root (`comm.Reduce(x, None)` in a branch beside the root's call: the ranks' adjoint
+    messages must match)."""
+    return ctx.act.shadowed(rb) or ctx.act.shadowed(sb)
 
 
 def _zeros_like(b: Builder, arr: Value) -> Value:
     """A zero array of arr's shape: the buffer an adjoint message is received into."""
+    return _zeros_shaped(b, arr, arr)
+
+
+def _blocks_of(b: Builder, arr: Value, comm: Value) -> Value:
+    """Zeros of arr's type, one block of arr's shape per rank along axis 0: a gather's
+    receive buffer."""
     t = array_type(arr)
     dims = [b.op1("mem.shape", [arr], i64, {"axis": k}) for k in range(t.ndim)]
+    dims[0] = b.op1("arith.mul", [dims[0], b.op1("mpi.size", [comm], i64)], i64)
     buf: Value = b.op1("mem.alloc", dims, ArrayType(t.dtype, t.ndim, "C"), {"fill": "zeros"},
                        name_hint="received")
+    return buf
+
+
+def _zeros_shaped(b: Builder, arr: Value, typed: Value) -> Value:
+    """A zero array of arr's shape and the element type of array `typed`."""
+    t = array_type(arr)
+    dims = [b.op1("mem.shape", [arr], i64, {"axis": k}) for k in range(t.ndim)]
+    buf: Value = b.op1("mem.alloc", dims, ArrayType(array_type(typed).dtype, t.ndim, "C"),
+                       {"fill": "zeros"}, name_hint="received")
     return buf
 
 
@@ -434,6 +474,9 @@ defrule("mpi.barrier", jvp=inert_jvp, vjp=_with_comm(vjp_barrier))
 # -- v-forms (helper V) --
 
 # -- reductions (helper R) --
+# the owners of a MAX/MIN are integers: no derivative (the reduction's derivative flows
+# through the SUM of the owners' elements it lowers to, frontend/mpi_reductions.py)
+defrule("mpi.owner", jvp=constant_jvp, vjp=constant_vjp)
 
 # -- nonblocking (helper N) --
 def _started(wait: Op) -> Op:

@@ -437,6 +437,23 @@ def reduce_scatter_block(sendbuf, recvbuf, comm, dtype, op, int_type, max_op, si
     _received(recvbuf, recv)
 
 # -- reductions (helper R) --
+@njit(**OPTIONS)
+def owner(sendbuf, recvbuf, comm, dtype, op, int64, minimum, site):
+    """Per element, the lowest rank holding the op (MAX/MIN) extremum (one holding a NaN
+    where the extremum is NaN, or where no rank equals it), into the int64 recvbuf."""
+    x = np.ascontiguousarray(sendbuf).ravel()
+    top = np.empty_like(x)
+    _check(_allreduce(x.ctypes.data, top.ctypes.data, x.size, dtype, op, comm),
+           "MPI_Allreduce", site)
+    me, nobody = rank(comm, site), size(comm, site)
+    mine = np.empty(x.size, np.int64)
+    for i in range(x.size):
+        mine[i] = me if x[i] == top[i] or x[i] != x[i] else nobody
+    recv = _receivable(recvbuf)
+    _check(_allreduce(mine.ctypes.data, recv.ctypes.data, x.size, int64, minimum, comm),
+           "MPI_Allreduce", site)
+    _received(recvbuf, recv)
+
 
 # -- nonblocking (helper N) --
 # nonblocking collectives on C-contiguous buffers (MPI reads and writes them until the wait);

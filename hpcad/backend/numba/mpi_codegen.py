@@ -161,6 +161,13 @@ for _name in ("reduce_scatter", "reduce_scatter_block"):
     rule(f"mpi.{_name}")(functools.partial(vform, reduces=True))
 
 # -- reductions (helper R) --
+def _owner_handles(op) -> list[str]:
+    """The send buffer's datatype and reduction, then int64 and MIN for the owners."""
+    return _dtype_reduction(op) + [f"mpi_handles[{DTYPE_SLOT['i64']}]",
+                                   f"mpi_handles[{OP_SLOT['min']}]"]
+
+
+rule("mpi.owner")(_call("owner", _owner_handles))
 
 # -- nonblocking (helper N) --
 def icollective(w: Writer, op, depth, extra):
