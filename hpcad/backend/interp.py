@@ -616,7 +616,7 @@ for _name in ("sendrecv", "send", "recv", "isend", "irecv", "wait", "allreduce",
               "reduce_scatter_block"):
     _RULES[f"mpi.{_name}"] = _mpi
 for _name in ("neighbor_alltoall", "neighbor_allgather", "cart_coords", "cart_topo",
-              "cart_ndim", "wtime"):   # topology (helper T)
+              "cart_ndim", "wtime"):
     _RULES[f"mpi.{_name}"] = _mpi
 _RULES["mpi.owner"] = _mpi
 

@@ -153,7 +153,6 @@ def _allreduce_scalar(op, comm, args):
     return type(value)(red[0]) if not isinstance(value, np.generic) else red[0]
 
 
-# -- v-forms (helper V) --
 def _block_problem(counts, displs, extent: int, ranks: int, disjoint: bool) -> str | None:
     """What is wrong with per-rank blocks (counts[r] elements from displs[r]) of a buffer
     of `extent` elements, or None: one block per rank, counts >= 0, every block inside the
@@ -279,7 +278,6 @@ def _reduce_scatter_block(op, comm, args, n_send, n_recv):
     op_ = _ops()[op.attrs.get("op", "sum")]
     _receive_into(recvbuf, lambda b: comm.Reduce_scatter_block(_contiguous(sendbuf), b, op_))
 
-# -- reductions (helper R) --
 def _owner(op, comm, args):
     """Per element, the lowest rank holding the MAX/MIN (one holding a NaN where the
     extremum is NaN, or where no rank equals it)."""
@@ -293,7 +291,6 @@ def _owner(op, comm, args):
     _receive_into(recvbuf, lambda b: comm.Allreduce(mine, b, MPI.MIN))
 
 
-# -- nonblocking (helper N) --
 def _posted(op, buffers) -> None:
     """MPI reads and writes a nonblocking collective's buffers until its wait: they are the
     arrays themselves, never copies."""
@@ -331,7 +328,6 @@ def _iallgather(op, comm, args):
     return [comm.Iallgather(s, r) for s, r in zip(sendbuf, recvbuf, strict=True)]
 
 
-# -- topology (helper T) --
 def _cart_topo(op, comm, args):
     """Get_topo's dims, periods and coords, one flat tuple (the op's results)."""
     return tuple(int(x) for part in comm.Get_topo() for x in part)
@@ -362,7 +358,6 @@ RUN = {
     "allgather": _collective("Allgather"),
     "alltoall": _collective("Alltoall"),
     "allreduce_scalar": _allreduce_scalar,
-    # -- v-forms (helper V) --
     "gatherv": _lanewise_v(_gatherv),
     "scatterv": _lanewise_v(_scatterv),
     "allgatherv": _lanewise_v(_allgatherv),
@@ -370,15 +365,12 @@ RUN = {
     "reduce_scatter": _lanewise_v(_reduce_scatter),
     "reduce_scatter_block": _lanewise_v(_reduce_scatter_block),
 
-    # -- reductions (helper R) --
     "owner": _owner,
 
-    # -- nonblocking (helper N) --
     "iallreduce": _iallreduce,
     "ibcast": _ibcast,
     "ireduce": _ireduce,
     "iallgather": _iallgather,
-    # -- topology (helper T) --
     "neighbor_alltoall": _collective("Neighbor_alltoall"),
     "neighbor_allgather": _collective("Neighbor_allgather"),
     "cart_coords": lambda op, comm, args: tuple(comm.Get_coords(args[0])),

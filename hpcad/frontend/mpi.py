@@ -78,7 +78,7 @@ def unsupported_mpi(ctx: LoweringContext, node, what: str = "call", hint: str = 
     """An MPI call or attribute no marker file declares: say so, and what is supported."""
     file, line = ctx.loc_of(node)
     name = ast.unparse(node.func if isinstance(node, ast.Call) else node)
-    from .mpi_topology import refusal  # why hpcad refuses some MPI families (helper T)
+    from .mpi_topology import refusal  # why hpcad refuses some MPI families
     hint = hint or refusal(name)
     supported = "; ".join(f"{framework}: {', '.join(names)}"
                           for framework, names in mpi_frameworks().items())
@@ -86,7 +86,6 @@ def unsupported_mpi(ctx: LoweringContext, node, what: str = "call", hint: str = 
                                f"hpcad{hint}; supported (markers/*.toml): {supported}")
 
 
-# -- nonblocking (helper N) --
 # request-completion calls -> what they return (mpi4py's spelling; a marker's `results`
 # overrides it). Each completes its requests at a known point, the same on every run (the
 # derivative needs every message's completion there): Wait, Waitall, Test and Testall each
@@ -221,7 +220,7 @@ def world(ctx: LoweringContext) -> Value:
 
 def lower_mpi(ctx: LoweringContext, call: MpiCall, comm: Value, node):
     """Bind the call's arguments to the marker's parameters and emit the op."""
-    from . import mpi_topology  # topologies, persistent requests, refusals (helper T)
+    from . import mpi_topology  # topologies, persistent requests, refusals
     if mpi_topology.handles(ctx, call, node):
         return mpi_topology.lower(ctx, call, comm, node)
     if call.op in COMPLETIONS:

@@ -676,7 +676,6 @@ MPI_OPERANDS = {
     "cart_shift": ("direction", "disp"),
     "rank": (),
     "size": (),
-    # -- v-forms (helper V) --
     # counts and displacements: 1-D integer arrays, one entry per rank, in elements of the
     # buffer's dtype (also for buffers of several dimensions: they count in C order)
     "gatherv": ("sendbuf", "recvbuf", "recvcounts", "recvdispls", "root"),
@@ -686,17 +685,14 @@ MPI_OPERANDS = {
     "reduce_scatter": ("sendbuf", "recvbuf", "recvcounts"),
     "reduce_scatter_block": ("sendbuf", "recvbuf"),
 
-    # -- reductions (helper R) --
     # per element, the lowest rank holding the op=max|min extremum (recvbuf: i64); the array
     # MAX/MIN reductions are this and a SUM of the owners' elements (frontend/mpi_reductions)
     "owner": ("sendbuf", "recvbuf"),
 
-    # -- nonblocking (helper N) --
     "iallreduce": ("sendbuf", "recvbuf"),
     "ibcast": ("buf", "root"),
     "ireduce": ("sendbuf", "recvbuf", "root"),
     "iallgather": ("sendbuf", "recvbuf"),
-    # -- topology (helper T) --
     "neighbor_alltoall": ("sendbuf", "recvbuf"),
     "neighbor_allgather": ("sendbuf", "recvbuf"),
     "cart_coords": ("rank",),
@@ -713,18 +709,14 @@ MPI_REPLICATES = {
     "bcast": "buf",
     "allreduce_scalar": "result",
     "size": "result",
-    # -- v-forms (helper V) --
     "allgatherv": "recvbuf",
 
-    # -- reductions (helper R) --
     "owner": "recvbuf",
 
-    # -- nonblocking (helper N) --
     # (written at the request's wait: passes/replication.py sees the wait as the call)
     "iallreduce": "recvbuf",
     "iallgather": "recvbuf",
     "ibcast": "buf",
-    # -- topology (helper T) --
     "cart_ndim": "result",
 }
 # what a call sums over the ranks when its op is sum: the operand each rank contributes its
@@ -742,8 +734,6 @@ _MPI_RESULTS = {"allreduce_scalar": "operand", "rank": "i64", "size": "i64", "ca
 # operands of the v-form collectives that are integer arrays the call reads (counts and
 # displacements per rank)
 _MPI_INDEX_ARRAYS = ("counts", "displs")
-
-
 
 
 def cart_ndim(t: Type) -> int | None:

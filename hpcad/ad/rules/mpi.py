@@ -471,14 +471,10 @@ defrule("mpi.recv", jvp=jvp_message, vjp=_with_comm(vjp_recv))
 defrule("mpi.isend", "mpi.irecv", jvp=jvp_nonblocking, vjp=_with_comm(vjp_nonblocking))
 defrule("mpi.wait", jvp=jvp_wait, vjp=vjp_wait)
 defrule("mpi.barrier", jvp=inert_jvp, vjp=_with_comm(vjp_barrier))
-# -- v-forms (helper V) --
-
-# -- reductions (helper R) --
 # the owners of a MAX/MIN are integers: no derivative (the reduction's derivative flows
 # through the SUM of the owners' elements it lowers to, frontend/mpi_reductions.py)
 defrule("mpi.owner", jvp=constant_jvp, vjp=constant_vjp)
 
-# -- nonblocking (helper N) --
 def _started(wait: Op) -> Op:
     """The nonblocking call a wait completes, checked to be completed once: a wait in a loop
     that the call is outside of would complete it again in every iteration."""
@@ -547,7 +543,6 @@ COMPLETED_AT_WAIT: dict[str, Callable[[ReverseContext, Op, Region, Value], None]
     "mpi.iallreduce": vjp_allreduce, "mpi.ibcast": vjp_bcast, "mpi.ireduce": vjp_reduce,
     "mpi.iallgather": vjp_allgather}
 defrule(*COMPLETED_AT_WAIT, jvp=jvp_icollective, vjp=_with_comm(vjp_icollective))
-# -- topology (helper T) --
 # Neighbourhood collectives on a Cartesian communicator: block k goes to neighbour k of
 # (-d0, +d0, -d1, +d1, ...), who receives it as its block for the opposite direction, so
 # the adjoint of Neighbor_alltoall is Neighbor_alltoall of the received blocks' adjoints

@@ -278,7 +278,6 @@ def allreduce_scalar(value, comm, dtype, op, site):
     return recv[0]
 
 
-# -- v-forms (helper V) --
 _gatherv = _extern("MPI_Gatherv", "piipppiii")
 _scatterv = _extern("MPI_Scatterv", "pppipiiii")
 _allgatherv = _extern("MPI_Allgatherv", "piipppii")
@@ -436,7 +435,6 @@ def reduce_scatter_block(sendbuf, recvbuf, comm, dtype, op, int_type, max_op, si
                                  comm), "MPI_Reduce_scatter_block", site)
     _received(recvbuf, recv)
 
-# -- reductions (helper R) --
 @njit(**OPTIONS)
 def owner(sendbuf, recvbuf, comm, dtype, op, int64, minimum, site):
     """Per element, the lowest rank holding the op (MAX/MIN) extremum (one holding a NaN
@@ -455,7 +453,6 @@ def owner(sendbuf, recvbuf, comm, dtype, op, int64, minimum, site):
     _received(recvbuf, recv)
 
 
-# -- nonblocking (helper N) --
 # nonblocking collectives on C-contiguous buffers (MPI reads and writes them until the wait);
 # each returns its request's handle
 _iallreduce = _extern("MPI_Iallreduce", "ppiiiip")
@@ -504,7 +501,6 @@ def wait_keeping(request, first, second, site):
     wait(request, site)
 
 
-# -- topology (helper T) --
 _neighbor_alltoall = _extern("MPI_Neighbor_alltoall", "piipiii")
 _neighbor_allgather = _extern("MPI_Neighbor_allgather", "piipiii")
 _cartdim_get = _extern("MPI_Cartdim_get", "ip")

@@ -42,13 +42,6 @@ def mpi_world(w: Writer, op, depth):
     w.emit(depth, f"{w.name(op.results[0])} = mpi_handles[{WORLD_SLOT}]")
 
 
-
-
-
-
-
-
-
 @rule("mpi.allreduce_scalar")
 def mpi_allreduce_scalar(w: Writer, op, depth):
     extra = _dtype_reduction(op)
@@ -84,8 +77,6 @@ def nonblocking(w: Writer, op, depth, kind):
                   f"hpcad_mpi.{kind}({mpi_args(w, op, [dtype_of(buf)])})")
 
 
-
-
 @rule("mpi.wait")
 def mpi_wait(w: Writer, op, depth):
     call = op.operands[0].owner
@@ -95,12 +86,6 @@ def mpi_wait(w: Writer, op, depth):
                       f"{w.ref(buffers[0])}, {w.ref(buffers[-1])}, {site(w, op)})")
         return
     w.emit(depth, f"hpcad_mpi.wait({w.ref(op.operands[0])}, {site(w, op)})")
-
-
-
-
-
-
 
 
 def _dtype(op) -> list[str]:
@@ -136,7 +121,6 @@ for _name in ("gather", "scatter", "allgather", "alltoall"):
     rule(f"mpi.{_name}")(functools.partial(lanewise, call=_name))
 
 
-# -- v-forms (helper V) --
 def vform(w: Writer, op, depth, reduces: bool) -> None:
     """A v-form collective or a reduce-scatter: the buffers' handles, the reduction's, and
     those of the int64 agreement on the run-time checks of counts and displacements.
@@ -160,7 +144,6 @@ for _name in ("gatherv", "scatterv", "allgatherv", "alltoallv"):
 for _name in ("reduce_scatter", "reduce_scatter_block"):
     rule(f"mpi.{_name}")(functools.partial(vform, reduces=True))
 
-# -- reductions (helper R) --
 def _owner_handles(op) -> list[str]:
     """The send buffer's datatype and reduction, then int64 and MIN for the owners."""
     return _dtype_reduction(op) + [f"mpi_handles[{DTYPE_SLOT['i64']}]",
@@ -169,7 +152,6 @@ def _owner_handles(op) -> list[str]:
 
 rule("mpi.owner")(_call("owner", _owner_handles))
 
-# -- nonblocking (helper N) --
 def icollective(w: Writer, op, depth, extra):
     """A nonblocking collective: MPI uses its buffers until the wait, so they must be
     C-contiguous (whole buffers of vectors are lane-correct: the lane is the last axis)."""
@@ -183,7 +165,6 @@ def icollective(w: Writer, op, depth, extra):
 for _name, _extra in {"iallreduce": _dtype_reduction, "ibcast": _dtype,
                       "ireduce": _dtype_reduction, "iallgather": _dtype}.items():
     rule(f"mpi.{_name}")(functools.partial(icollective, extra=_extra))
-# -- topology (helper T) --
 for _name in ("neighbor_alltoall", "neighbor_allgather"):
     rule(f"mpi.{_name}")(functools.partial(lanewise, call=_name))
 for _name in ("cart_ndim", "wtime"):
