@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 
 from ..errors import DifferentiationError, where
 from ..ir.core import Function, Op, Value, walk
-from ..ir.dialects import MPI_OPERANDS
+from ..ir.dialects import MPI_MATCHES, MPI_OPERANDS
 from ..ir.effects import writes
 from ..ir.types import ArrayType, ScalarType
 from .aliases import UnionFind, variable_classes
@@ -52,19 +52,14 @@ class Activity:
 
 def analyze(fn: Function, arg_activity: list[str], ret_active: bool) -> Activity:
     act = Activity(fn, classes=variable_classes(fn))
-    p2p = [op.operands[0] for op in walk(fn.body)
-           if op.name in ("mpi.send", "mpi.recv", "mpi.isend", "mpi.irecv")]
-    if len(p2p) > 1:
-        # a send here is a receive on another rank: their buffers must agree on having
-        # derivatives, or the derivative messages would not be posted on both sides
-        act.classes.union(*p2p)
     ops = list(walk(fn.body))
     key = act.classes.find
+    groups = _matching_groups(ops)
 
     for a, kind in zip(fn.args, arg_activity):
         if kind == ACTIVE or (kind == DUP and isinstance(a.type, ArrayType)):
             act.varied.add(key(a))
-    _fixpoint(ops, act, key, forward=True)
+    _fixpoint(ops, act, key, forward=True, groups=groups)
 
     if ret_active:
         ret = fn.body.ops[-1]
@@ -72,7 +67,7 @@ def analyze(fn: Function, arg_activity: list[str], ret_active: bool) -> Activity
     for a, kind in zip(fn.args, arg_activity):
         if kind == DUP and isinstance(a.type, ArrayType):
             act.useful.add(key(a))
-    _fixpoint(ops, act, key, forward=False)
+    _fixpoint(ops, act, key, forward=False, groups=groups)
 
     for a, kind in zip(fn.args, arg_activity):
         if isinstance(a.type, ArrayType) and kind in (DUP, SHADOW):
@@ -82,6 +77,7 @@ def analyze(fn: Function, arg_activity: list[str], ret_active: bool) -> Activity
             if isinstance(r.type, ArrayType) and key(r) in act.varied and key(r) in act.useful \
                     and r.type.dtype.is_float:
                 act.shadowed_classes.add(key(r))
+    _shadow_groups(fn, arg_activity, groups, act)
     for a, kind, name in zip(fn.args, arg_activity, fn.arg_names or [a.name for a in fn.args]):
         k = key(a)
         if isinstance(a.type, ArrayType) and kind == CONST and k in act.varied \
@@ -154,11 +150,65 @@ def _bit_flow_error(op: Op, source, ops, act, origin) -> None:
         f"@ad.custom_vjp (reverse mode) or @ad.custom_jvp (forward mode)")
 
 
-def _fixpoint(ops: list[Op], act: Activity, key, forward: bool) -> None:
+def _matching_groups(ops: list[Op]) -> list[list[tuple[Value, Op]]]:
+    """The derivative-carrying operands of the MPI calls whose messages may match one
+    another's (ir/dialects.py MPI_MATCHES), one group per kind of call: float buffers, and a
+    scalar allreduce's float result. Ranks that take different branches reach different calls
+    of a kind (`Reduce(MPI.IN_PLACE, r)` on the root, `Reduce(x, None)` elsewhere): each
+    rank's rule posts a derivative message where its call's operands carry derivatives, so
+    all of a group's operands carry them or none does (extra messages of zeros, never one
+    that only some ranks post)."""
+    groups: dict[str, list[tuple[Value, Op]]] = {}
+    for op in ops:
+        if op.dialect != "mpi":
+            continue
+        kind = op.name[4:]
+        names = MPI_OPERANDS.get(kind, ())
+        members = [v for n, v in zip(names, op.operands) if n.endswith("buf") and _carries(v)]
+        if kind == "allreduce_scalar":
+            members += [r for r in op.results if _carries(r)]
+        groups.setdefault(MPI_MATCHES.get(kind, kind), []).extend((v, op) for v in members)
+    return [g for g in groups.values() if len(g) > 1]
+
+
+def _spread(groups: list[list[tuple[Value, Op]]], marks: set, key) -> bool:
+    """Mark every operand of a group where one is marked; whether any mark was added."""
+    changed = False
+    for group in groups:
+        if any(key(v) in marks for v, _ in group):
+            new = {key(v) for v, _ in group} - marks
+            marks |= new
+            changed = changed or bool(new)
+    return changed
+
+
+def _shadow_groups(fn: Function, arg_activity: list[str], groups, act: Activity) -> None:
+    """A group with a shadowed buffer shadows all of its buffers; a constant argument's
+    cannot be: an error that says which calls and what to do."""
+    consts = {act.key(a): (a, n) for a, kind, n in zip(
+        fn.args, arg_activity, fn.arg_names or [a.name for a in fn.args]) if kind == CONST}
+    for group in groups:
+        arrays = [(v, op) for v, op in group if isinstance(v.type, ArrayType)]
+        shadowed = next((op for v, op in arrays if act.shadowed(v)), None)
+        if shadowed is None:
+            continue
+        for v, op in arrays:
+            if act.key(v) in consts:
+                raise DifferentiationError(
+                    f"{where(op.loc)}: argument '{consts[act.key(v)][1]}' is a buffer of "
+                    f"this {op.name[4:]}, and the buffer of the {shadowed.name[4:]} at "
+                    f"{where(shadowed.loc)} carries derivatives; ranks that reach different "
+                    f"ones of these calls must post the same derivative messages, so every "
+                    f"buffer of them needs a shadow: mark '{consts[act.key(v)][1]}' "
+                    f"Duplicated")
+            act.shadowed_classes.add(act.key(v))
+
+
+def _fixpoint(ops: list[Op], act: Activity, key, forward: bool, groups=()) -> None:
     marks = act.varied if forward else act.useful
     changed = True
     while changed:
-        changed = False
+        changed = _spread(groups, marks, key)
         for op in ops:
             for src, dst in _edges(op):
                 if forward:
