@@ -54,7 +54,8 @@ def analyze(fn: Function, arg_activity: list[str], ret_active: bool) -> Activity
     act = Activity(fn, classes=variable_classes(fn))
     ops = list(walk(fn.body))
     key = act.classes.find
-    groups = _matching_groups(ops)
+    constant = {key(a) for a, kind in zip(fn.args, arg_activity) if kind == CONST}
+    groups = _matching_groups(ops, lambda v: key(v) in constant)
 
     for a, kind in zip(fn.args, arg_activity):
         if kind == ACTIVE or (kind == DUP and isinstance(a.type, ArrayType)):
@@ -150,33 +151,41 @@ def _bit_flow_error(op: Op, source, ops, act, origin) -> None:
         f"@ad.custom_vjp (reverse mode) or @ad.custom_jvp (forward mode)")
 
 
-def _matching_groups(ops: list[Op]) -> list[list[tuple[Value, Op]]]:
+# operands of calls whose derivative rules (ad/rules/mpi.py) send zeros in place of a
+# constant argument's derivative, posting their messages all the same
+_ZEROS_FOR_CONSTANT = {("mpi.sendrecv", "sendbuf")}
+
+
+def _matching_groups(ops: list[Op], constant) -> list[list[tuple[Value, Op, str]]]:
     """The derivative-carrying operands of the MPI calls whose messages may match one
     another's (ir/dialects.py MPI_MATCHES), one group per kind of call: float buffers, and a
     scalar allreduce's float result. Ranks that take different branches reach different calls
     of a kind (`Reduce(MPI.IN_PLACE, r)` on the root, `Reduce(x, None)` elsewhere): each
     rank's rule posts a derivative message where its call's operands carry derivatives, so
     all of a group's operands carry them or none does (extra messages of zeros, never one
-    that only some ranks post)."""
-    groups: dict[str, list[tuple[Value, Op]]] = {}
+    that only some ranks post). A constant argument whose call's rule sends zeros in its
+    place (_ZEROS_FOR_CONSTANT) decides nothing: it is left out."""
+    groups: dict[str, list[tuple[Value, Op, str]]] = {}
     for op in ops:
         if op.dialect != "mpi":
             continue
         kind = op.name[4:]
         names = MPI_OPERANDS.get(kind, ())
-        members = [v for n, v in zip(names, op.operands) if n.endswith("buf") and _carries(v)]
+        members = [(v, op, n) for n, v in zip(names, op.operands)
+                   if n.endswith("buf") and _carries(v)
+                   and not (constant(v) and (op.name, n) in _ZEROS_FOR_CONSTANT)]
         if kind == "allreduce_scalar":
-            members += [r for r in op.results if _carries(r)]
-        groups.setdefault(MPI_MATCHES.get(kind, kind), []).extend((v, op) for v in members)
+            members += [(r, op, "result") for r in op.results if _carries(r)]
+        groups.setdefault(MPI_MATCHES.get(kind, kind), []).extend(members)
     return [g for g in groups.values() if len(g) > 1]
 
 
-def _spread(groups: list[list[tuple[Value, Op]]], marks: set, key) -> bool:
+def _spread(groups: list[list[tuple[Value, Op, str]]], marks: set, key) -> bool:
     """Mark every operand of a group where one is marked; whether any mark was added."""
     changed = False
     for group in groups:
-        if any(key(v) in marks for v, _ in group):
-            new = {key(v) for v, _ in group} - marks
+        if any(key(v) in marks for v, _, _ in group):
+            new = {key(v) for v, _, _ in group} - marks
             marks |= new
             changed = changed or bool(new)
     return changed
@@ -188,11 +197,11 @@ def _shadow_groups(fn: Function, arg_activity: list[str], groups, act: Activity)
     consts = {act.key(a): (a, n) for a, kind, n in zip(
         fn.args, arg_activity, fn.arg_names or [a.name for a in fn.args]) if kind == CONST}
     for group in groups:
-        arrays = [(v, op) for v, op in group if isinstance(v.type, ArrayType)]
-        shadowed = next((op for v, op in arrays if act.shadowed(v)), None)
+        arrays = [m for m in group if isinstance(m[0].type, ArrayType)]
+        shadowed = next((op for v, op, _ in arrays if act.shadowed(v)), None)
         if shadowed is None:
             continue
-        for v, op in arrays:
+        for v, op, _ in arrays:
             if act.key(v) in consts:
                 raise DifferentiationError(
                     f"{where(op.loc)}: argument '{consts[act.key(v)][1]}' is a buffer of "
