@@ -8,6 +8,7 @@ import pytest
 from mpi4py import MPI
 
 import hpcad as ad
+from tests.ad.width_check import check_forward, check_reverse
 from tests.mpi import branch_kernels as bk
 
 COMM = MPI.COMM_WORLD
@@ -39,3 +40,14 @@ def test_branches_match_finite_differences(case, backend):
     cot = pullback(1.0)[0]
     total = COMM.allreduce(float(np.sum(cot * d)))
     assert _rel(total, fd) <= 1e-6, (COMM.rank, total, fd)
+
+
+@pytest.mark.mpi(min_size=2)
+@pytest.mark.timeout(120)
+@pytest.mark.parametrize("backend", BACKENDS)
+@pytest.mark.parametrize("case", sorted(bk.CASES))
+def test_branches_at_width_3(case, backend):
+    x = np.random.default_rng(1000 + COMM.rank).uniform(0.5, 1.5, 4)
+    rng = np.random.default_rng(1100 + COMM.rank)
+    check_forward(bk.CASES[case], (x, COMM), 3, backend, rng)
+    check_reverse(bk.CASES[case], (x, COMM), 3, backend, rng)
