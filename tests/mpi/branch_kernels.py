@@ -105,3 +105,17 @@ def scatter_none(x, comm):
 CASES = {"reduce_in_place": reduce_in_place, "gather_none": gather_none,
          "bcast_branches": bcast_branches, "lower_case_branches": lower_case_branches,
          "scatter_none": scatter_none}
+
+
+@ad.kernel
+def bcast_constant_argument(x, c, comm):
+    """Two broadcasts, one of x's squares, one of the argument c."""
+    n = x.shape[0]
+    b = np.empty(n)
+    b[:] = x * x
+    comm.Bcast(b, root=0)
+    comm.Bcast(c, root=0)
+    s = 0.0
+    for i in range(n):
+        s += b[i] * c[i]
+    return s

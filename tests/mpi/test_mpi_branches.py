@@ -51,3 +51,15 @@ def test_branches_at_width_3(case, backend):
     rng = np.random.default_rng(1100 + COMM.rank)
     check_forward(bk.CASES[case], (x, COMM), 3, backend, rng)
     check_reverse(bk.CASES[case], (x, COMM), 3, backend, rng)
+
+
+@pytest.mark.mpi(min_size=2)
+@pytest.mark.timeout(120)
+def test_constant_argument_beside_a_varied_buffer_of_its_kind_is_refused():
+    """c has no shadow, but another rank could reach its Bcast where this one reaches the
+    Bcast of x's squares: every rank refuses, naming c and what to do."""
+    x, c = np.ones(4), np.ones(4)
+    with pytest.raises(ad.DifferentiationError, match="argument 'c' .* mark 'c' Duplicated"):
+        ad.autodiff(bk.bcast_constant_argument, mode="forward",
+                    activity=(ad.Duplicated, ad.Const, ad.Const),
+                    backend="interp")(x, np.ones(4), c, COMM)
