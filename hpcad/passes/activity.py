@@ -2,7 +2,9 @@
 and useful (influences an active output); only active values get derivative code. Arrays are
 tracked by alias class (SSA array values that may name the same buffer: loop-carried and
 branch-merged arrays are unioned); a class needs a shadow if it is varied and useful, or if
-it holds a shadowed argument.
+it holds a shadowed argument. The MPI calls whose messages may match one another's (one
+kind of collective; all point-to-point calls) carry derivatives together: ranks that reach
+different ones of them through branches still post the same derivative messages.
 
 It also refuses derivatives that would flow through a float's bits: integers read from float
 memory through a bit cast (`a.view(np.int32)`), combined (shifts, masks) and turned back into
