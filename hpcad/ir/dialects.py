@@ -719,6 +719,11 @@ MPI_REPLICATES = {
     "ibcast": "buf",
     "cart_ndim": "result",
 }
+# which calls' messages may match one another's on other ranks (a send here is a receive
+# there); a call not named matches only calls of its own name. Ranks in different branches
+# may reach different calls of one kind: passes/activity.py gives all their float buffers
+# one derivative status, so that every rank posts the same derivative messages
+MPI_MATCHES = {"send": "p2p", "recv": "p2p", "isend": "p2p", "irecv": "p2p", "sendrecv": "p2p"}
 # what a call sums over the ranks when its op is sum: the operand each rank contributes its
 # share (partial) through (passes/replication.py); a new sum reduction adds its row
 MPI_SUMS = {"allreduce": "sendbuf", "allreduce_scalar": "sendobj", "reduce": "sendbuf",

@@ -2,7 +2,9 @@
 and useful (influences an active output); only active values get derivative code. Arrays are
 tracked by alias class (SSA array values that may name the same buffer: loop-carried and
 branch-merged arrays are unioned); a class needs a shadow if it is varied and useful, or if
-it holds a shadowed argument.
+it holds a shadowed argument. The MPI calls whose messages may match one another's (one
+kind of collective; all point-to-point calls) carry derivatives together: ranks that reach
+different ones of them through branches still post the same derivative messages.
 
 It also refuses derivatives that would flow through a float's bits: integers read from float
 memory through a bit cast (`a.view(np.int32)`), combined (shifts, masks) and turned back into
@@ -13,7 +15,7 @@ from dataclasses import dataclass, field
 
 from ..errors import DifferentiationError, where
 from ..ir.core import Function, Op, Value, walk
-from ..ir.dialects import MPI_OPERANDS
+from ..ir.dialects import MPI_MATCHES, MPI_OPERANDS
 from ..ir.effects import writes
 from ..ir.types import ArrayType, ScalarType
 from .aliases import UnionFind, variable_classes
@@ -52,19 +54,15 @@ class Activity:
 
 def analyze(fn: Function, arg_activity: list[str], ret_active: bool) -> Activity:
     act = Activity(fn, classes=variable_classes(fn))
-    p2p = [op.operands[0] for op in walk(fn.body)
-           if op.name in ("mpi.send", "mpi.recv", "mpi.isend", "mpi.irecv")]
-    if len(p2p) > 1:
-        # a send here is a receive on another rank: their buffers must agree on having
-        # derivatives, or the derivative messages would not be posted on both sides
-        act.classes.union(*p2p)
     ops = list(walk(fn.body))
     key = act.classes.find
+    constant = {key(a) for a, kind in zip(fn.args, arg_activity) if kind == CONST}
+    groups = _matching_groups(ops, lambda v: key(v) in constant)
 
     for a, kind in zip(fn.args, arg_activity):
         if kind == ACTIVE or (kind == DUP and isinstance(a.type, ArrayType)):
             act.varied.add(key(a))
-    _fixpoint(ops, act, key, forward=True)
+    _fixpoint(ops, act, key, forward=True, groups=groups)
 
     if ret_active:
         ret = fn.body.ops[-1]
@@ -72,7 +70,7 @@ def analyze(fn: Function, arg_activity: list[str], ret_active: bool) -> Activity
     for a, kind in zip(fn.args, arg_activity):
         if kind == DUP and isinstance(a.type, ArrayType):
             act.useful.add(key(a))
-    _fixpoint(ops, act, key, forward=False)
+    _fixpoint(ops, act, key, forward=False, groups=groups)
 
     for a, kind in zip(fn.args, arg_activity):
         if isinstance(a.type, ArrayType) and kind in (DUP, SHADOW):
@@ -82,6 +80,7 @@ def analyze(fn: Function, arg_activity: list[str], ret_active: bool) -> Activity
             if isinstance(r.type, ArrayType) and key(r) in act.varied and key(r) in act.useful \
                     and r.type.dtype.is_float:
                 act.shadowed_classes.add(key(r))
+    _shadow_groups(fn, arg_activity, groups, act)
     for a, kind, name in zip(fn.args, arg_activity, fn.arg_names or [a.name for a in fn.args]):
         k = key(a)
         if isinstance(a.type, ArrayType) and kind == CONST and k in act.varied \
@@ -154,11 +153,73 @@ def _bit_flow_error(op: Op, source, ops, act, origin) -> None:
         f"@ad.custom_vjp (reverse mode) or @ad.custom_jvp (forward mode)")
 
 
-def _fixpoint(ops: list[Op], act: Activity, key, forward: bool) -> None:
+# operands of calls whose derivative rules (ad/rules/mpi.py) send zeros in place of a
+# constant argument's derivative, posting their messages all the same
+_ZEROS_FOR_CONSTANT = {("mpi.sendrecv", "sendbuf")}
+
+
+def _matching_groups(ops: list[Op], constant) -> list[list[tuple[Value, Op, str]]]:
+    """The derivative-carrying operands of the MPI calls whose messages may match one
+    another's (ir/dialects.py MPI_MATCHES), one group per kind of call: float buffers, and a
+    scalar allreduce's float result. Ranks that take different branches reach different calls
+    of a kind (`Reduce(MPI.IN_PLACE, r)` on the root, `Reduce(x, None)` elsewhere): each
+    rank's rule posts a derivative message where its call's operands carry derivatives, so
+    all of a group's operands carry them or none does (extra messages of zeros, never one
+    that only some ranks post). A constant argument whose call's rule sends zeros in its
+    place (_ZEROS_FOR_CONSTANT) decides nothing: it is left out."""
+    groups: dict[str, list[tuple[Value, Op, str]]] = {}
+    for op in ops:
+        if op.dialect != "mpi":
+            continue
+        kind = op.name[4:]
+        names = MPI_OPERANDS.get(kind, ())
+        members = [(v, op, n) for n, v in zip(names, op.operands)
+                   if n.endswith("buf") and _carries(v)
+                   and not (constant(v) and (op.name, n) in _ZEROS_FOR_CONSTANT)]
+        if kind == "allreduce_scalar":
+            members += [(r, op, "result") for r in op.results if _carries(r)]
+        groups.setdefault(MPI_MATCHES.get(kind, kind), []).extend(members)
+    return [g for g in groups.values() if len(g) > 1]
+
+
+def _spread(groups: list[list[tuple[Value, Op, str]]], marks: set, key) -> bool:
+    """Mark every operand of a group where one is marked; whether any mark was added."""
+    changed = False
+    for group in groups:
+        if any(key(v) in marks for v, _, _ in group):
+            new = {key(v) for v, _, _ in group} - marks
+            marks |= new
+            changed = changed or bool(new)
+    return changed
+
+
+def _shadow_groups(fn: Function, arg_activity: list[str], groups, act: Activity) -> None:
+    """A group with a shadowed buffer shadows all of its buffers; a constant argument's
+    cannot be: an error that says which calls and what to do."""
+    consts = {act.key(a): (a, n) for a, kind, n in zip(
+        fn.args, arg_activity, fn.arg_names or [a.name for a in fn.args]) if kind == CONST}
+    for group in groups:
+        arrays = [m for m in group if isinstance(m[0].type, ArrayType)]
+        shadowed = next((op for v, op, _ in arrays if act.shadowed(v)), None)
+        if shadowed is None:
+            continue
+        for v, op, _ in arrays:
+            if act.key(v) in consts:
+                raise DifferentiationError(
+                    f"{where(op.loc)}: argument '{consts[act.key(v)][1]}' is a buffer of "
+                    f"this {op.name[4:]}, and the buffer of the {shadowed.name[4:]} at "
+                    f"{where(shadowed.loc)} carries derivatives; ranks that reach different "
+                    f"ones of these calls must post the same derivative messages, so every "
+                    f"buffer of them needs a shadow: mark '{consts[act.key(v)][1]}' "
+                    f"Duplicated")
+            act.shadowed_classes.add(act.key(v))
+
+
+def _fixpoint(ops: list[Op], act: Activity, key, forward: bool, groups=()) -> None:
     marks = act.varied if forward else act.useful
     changed = True
     while changed:
-        changed = False
+        changed = _spread(groups, marks, key)
         for op in ops:
             for src, dst in _edges(op):
                 if forward:

@@ -267,15 +267,19 @@ def vjp_allreduce(ctx: ReverseContext, op: Op, region: Region, comm: Value) -> N
 
 
 def vjp_allreduce_scalar(ctx: ReverseContext, op: Op, region: Region, comm: Value) -> None:
-    g = ctx.adj.get(op.results[0])
-    if g is None or not ctx.act.active(op.operands[0]):
+    """Communicates wherever the result is active (on every rank alike, passes/activity.py),
+    also where no adjoint reached it or the operand is constant here."""
+    res = op.results[0]
+    if not ctx.act.active(res):
         return
+    g = ctx.current(res)
     total = ctx.b.op1("mpi.allreduce_scalar", [g, comm], g.type, {"op": "sum"})
     if op.attrs.get("op", "sum") != "sum":   # all of it to the rank holding the extremum
         mine = _is_owner(ctx.b, ctx.primal(op.operands[0], region),
-                         ctx.primal(op.results[0], region), comm)
+                         ctx.primal(res, region), comm)
         total = ctx.b.op1("arith.select", [mine, total, zero(ctx.b, g.type)], g.type)
-    ctx.add_adjoint(op.operands[0], total)
+    if ctx.act.active(op.operands[0]):
+        ctx.add_adjoint(op.operands[0], total)
 
 
 def vjp_gather(ctx: ReverseContext, op: Op, region: Region, comm: Value) -> None:
