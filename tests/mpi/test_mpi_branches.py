@@ -10,9 +10,9 @@ from mpi4py import MPI
 import hpcad as ad
 from tests.ad.width_check import check_forward, check_reverse
 from tests.mpi import branch_kernels as bk
+from tests.mpi import case_backends
 
 COMM = MPI.COMM_WORLD
-BACKENDS = ["interp", pytest.param("numba", marks=pytest.mark.slow)]
 
 
 def _rel(a, b):
@@ -21,8 +21,8 @@ def _rel(a, b):
 
 @pytest.mark.mpi(min_size=2)
 @pytest.mark.timeout(120)
-@pytest.mark.parametrize("backend", BACKENDS)
-@pytest.mark.parametrize("case", sorted(bk.CASES))
+@pytest.mark.parametrize("case, backend", case_backends(sorted(bk.CASES),
+                                                        ("reduce_in_place", "bcast_branches")))
 def test_branches_match_finite_differences(case, backend):
     """The tangent summed over ranks and the cotangents' pairing with the direction, summed
     over ranks, both equal the central difference of the summed results."""
@@ -44,8 +44,7 @@ def test_branches_match_finite_differences(case, backend):
 
 @pytest.mark.mpi(min_size=2)
 @pytest.mark.timeout(120)
-@pytest.mark.parametrize("backend", BACKENDS)
-@pytest.mark.parametrize("case", sorted(bk.CASES))
+@pytest.mark.parametrize("case, backend", case_backends(sorted(bk.CASES), ("reduce_in_place",)))
 def test_branches_at_width_3(case, backend):
     x = np.random.default_rng(1000 + COMM.rank).uniform(0.5, 1.5, 4)
     rng = np.random.default_rng(1100 + COMM.rank)

@@ -11,10 +11,10 @@ from mpi4py import MPI
 import hpcad as ad
 from hpcad.errors import KernelAssertionError, UnsupportedConstruct
 from tests.ad.width_check import check_forward, check_reverse
+from tests.mpi import BACKENDS, case_backends
 from tests.mpi import reduction_kernels as rk
 
 COMM = MPI.COMM_WORLD
-BACKENDS = ["interp", pytest.param("numba", marks=pytest.mark.slow)]
 
 
 def _args(case):
@@ -69,8 +69,8 @@ def test_reductions_match_finite_differences(case, backend):
 
 @pytest.mark.mpi(min_size=2)
 @pytest.mark.timeout(120)
-@pytest.mark.parametrize("backend", BACKENDS)
-@pytest.mark.parametrize("case", sorted(rk.CASES))
+@pytest.mark.parametrize("case, backend", case_backends(sorted(rk.CASES),
+                                                        ("extrema", "scalars")))
 def test_reductions_at_width_3(case, backend):
     kernel, args = _args(case)
     rng = np.random.default_rng(700 + COMM.rank)

@@ -10,10 +10,12 @@ from mpi4py import MPI
 import hpcad as ad
 from hpcad.errors import DifferentiationError, HpcadError, KernelTypeError, UnsupportedConstruct
 from tests.ad.width_check import check_forward, check_reverse
+from tests.mpi import BACKENDS, case_backends, interp_unless_all
 from tests.mpi import vform_kernels as vk
 
 COMM = MPI.COMM_WORLD
-BACKENDS = ["interp", pytest.param("numba", marks=pytest.mark.slow)]
+# compiled: one kernel per pair of calls (two_steps repeats them in a loop)
+ON_NUMBA = ("allgather_alltoall_v", "gather_scatter_v", "reduce_scatters")
 
 
 def _rel(a, b):
@@ -26,8 +28,7 @@ def _fd(kernel, x, d, h=1e-6):
 
 @pytest.mark.mpi(min_size=2)
 @pytest.mark.timeout(120)
-@pytest.mark.parametrize("backend", BACKENDS)
-@pytest.mark.parametrize("case", sorted(vk.CASES))
+@pytest.mark.parametrize("case, backend", case_backends(sorted(vk.CASES), ON_NUMBA))
 def test_vform_derivatives_match_finite_differences(case, backend):
     """The output is an allreduce (the same on every rank): the tangent is the global
     directional derivative, and so is the sum over ranks of <cotangent, direction>."""
@@ -51,8 +52,8 @@ def test_vform_derivatives_match_finite_differences(case, backend):
 
 @pytest.mark.mpi(min_size=2)
 @pytest.mark.timeout(120)
-@pytest.mark.parametrize("backend", BACKENDS)
-@pytest.mark.parametrize("case", sorted(vk.CASES))
+@pytest.mark.parametrize("case, backend", case_backends(sorted(vk.CASES),
+                                                        ("allgather_alltoall_v",)))
 def test_vform_batched_equals_separate_calls(case, backend):
     rng = np.random.default_rng(400 + COMM.rank)
     args = vk.make_x(rng) + (COMM,)
@@ -191,7 +192,7 @@ def allgatherv_own_gaps(x, comm):
 
 @pytest.mark.mpi(min_size=2)
 @pytest.mark.timeout(120)
-@pytest.mark.parametrize("backend", BACKENDS)
+@pytest.mark.parametrize("backend", interp_unless_all())
 @pytest.mark.parametrize("kernel, replicated", [(allgatherv_zero_gaps, True),
                                                 (allgatherv_own_gaps, False)])
 def test_allgatherv_result_is_replicated_only_where_the_gaps_are(kernel, replicated, backend):

@@ -15,9 +15,9 @@ from mpi4py import MPI
 import hpcad as ad
 from hpcad.kernels.mpi_stencils import heat_local, split
 from hpcad.testing import DerivativeTestFailure, dot_test, taylor_test
+from tests.mpi import BACKENDS, interp_unless_all
 
 COMM = MPI.COMM_WORLD
-BACKENDS = ["interp", pytest.param("numba", marks=pytest.mark.slow)]
 
 
 @ad.custom_vjp
@@ -98,7 +98,7 @@ def test_per_rank_alpha_is_tested_as_each_rank_own_input():
 
 @pytest.mark.mpi(min_size=2)
 @pytest.mark.timeout(120)
-@pytest.mark.parametrize("backend", BACKENDS)
+@pytest.mark.parametrize("backend", interp_unless_all())
 def test_dot_test_fails_on_a_wrong_custom_adjoint(backend):
     x = np.random.default_rng(10 + COMM.rank).standard_normal(5)
     with pytest.raises(DerivativeTestFailure, match="dot test of 'smoothed_energy' failed") \
@@ -113,7 +113,7 @@ def test_dot_test_fails_on_a_wrong_custom_adjoint(backend):
 
 @pytest.mark.mpi(min_size=2)
 @pytest.mark.timeout(120)
-@pytest.mark.parametrize("backend", BACKENDS)
+@pytest.mark.parametrize("backend", interp_unless_all())
 def test_taylor_test_reports_first_order_for_a_wrong_gradient(backend):
     x = np.random.default_rng(20 + COMM.rank).standard_normal(5)
     with pytest.raises(DerivativeTestFailure, match=r"shrinks at rate [01]\.\d\d <") as failed:

@@ -11,10 +11,10 @@ from mpi4py import MPI
 import hpcad as ad
 from hpcad.errors import ArgumentError, DifferentiationError, UnsupportedConstruct
 from tests.ad.width_check import check_forward, check_reverse
+from tests.mpi import BACKENDS, case_backends, interp_unless_all
 from tests.mpi import topology_kernels as tk
 
 COMM = MPI.COMM_WORLD
-BACKENDS = ["interp", pytest.param("numba", marks=pytest.mark.slow)]
 # (process grid, periodic): a row of ranks with PROC_NULL ends, a periodic column
 GRIDS = {"rows": ([COMM.size, 1], False), "periodic-columns": ([1, COMM.size], True)}
 
@@ -80,8 +80,7 @@ def test_neighbourhood_collectives_match_finite_differences(grid, backend):
 
 @pytest.mark.mpi(min_size=2)
 @pytest.mark.timeout(120)
-@pytest.mark.parametrize("backend", BACKENDS)
-@pytest.mark.parametrize("grid", sorted(GRIDS))
+@pytest.mark.parametrize("grid, backend", case_backends(sorted(GRIDS), ("periodic-columns",)))
 def test_batched_neighbourhood_collectives_equal_separate_calls(grid, backend):
     args = random_args(cartesian(grid))
     rng = np.random.default_rng(30 + COMM.rank)
@@ -99,7 +98,7 @@ def test_persistent_requests_match_finite_differences(backend):
 
 @pytest.mark.mpi(min_size=2)
 @pytest.mark.timeout(120)
-@pytest.mark.parametrize("backend", BACKENDS)
+@pytest.mark.parametrize("backend", interp_unless_all())
 def test_wtime_is_a_constant(backend):
     x = np.arange(1.0, 4.0)
     value, grad = ad.value_and_grad(tk.timed, backend=backend)(x)
