@@ -18,7 +18,7 @@ PACKAGE = ROOT / "hpcad"
 STAGES = ("hpcad.ir", "hpcad.runtime", "hpcad.frontend", "hpcad.checkpoint", "hpcad.passes",
           "hpcad.ad", "hpcad.backend")
 ABOVE_STAGES = ("hpcad.api", "hpcad.kernel", "hpcad.cli", "hpcad.custom", "hpcad.mpi_job",
-                "hpcad.doctor", "hpcad.kernels")
+                "hpcad.doctor", "hpcad.kernels", "hpcad.gradbench")
 FORBIDDEN = {stage: STAGES[k + 1:] + ABOVE_STAGES for k, stage in enumerate(STAGES)}
 # where a class may not inherit behaviour from several classes
 NO_MIXINS = ("hpcad/ad", "hpcad/checkpoint", "hpcad/frontend", "hpcad/backend/numba")

@@ -1,0 +1,1 @@
+"""One module per GradBench eval; each names its functions with `protocol.evaluation`."""
