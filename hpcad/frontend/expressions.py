@@ -12,7 +12,17 @@ from typing import TYPE_CHECKING
 
 from ..ir.core import Block, Op, Value
 from ..ir.types import SCALARS, ArrayType, f64, i1, i64, promote
-from . import arrays, construct, linalg, mpi, mpi_persistent, parallel, reductions, words
+from . import (
+    arrays,
+    construct,
+    linalg,
+    mpi,
+    mpi_arguments,
+    mpi_persistent,
+    parallel,
+    reductions,
+    words,
+)
 from . import intrinsics as intr
 from .markers import marker_of, mpi_framework_of, mpi_function
 from .syntax import has_side_effect_free_shape
@@ -224,7 +234,7 @@ def expr_attribute(ctx: LoweringContext, node):
         if not hasattr(base.obj, node.attr):
             ctx.unsupported(node, f"the attribute `{node.attr}`")
         return ctx.wrap_static(getattr(base.obj, node.attr), node)
-    if mpi.is_comm(ctx, base):
+    if mpi_arguments.is_comm(ctx, base):
         return mpi.comm_attribute(ctx, base, node.attr, node)
     if node.attr == "T" and arrays.is_array(base):
         return linalg.transpose(ctx, base, node)
@@ -240,9 +250,9 @@ def expr_call(ctx: LoweringContext, node):
         base = ctx.expr(node.func.value) if not (isinstance(node.func.value, ast.Name)
                                                  and node.func.value.id not in ctx.env) \
             else ctx.lookup(node.func.value)
-        if mpi.is_comm(ctx, base):
+        if mpi_arguments.is_comm(ctx, base):
             return mpi.comm_method(ctx, base, node.func.attr, node)
-        if mpi.is_request(ctx, base):
+        if mpi_arguments.is_request(ctx, base):
             return mpi.request_method(ctx, base, node.func.attr, node)
         if mpi_persistent.is_persistent(base):
             return mpi_persistent.method(ctx, base, node.func.attr, node)

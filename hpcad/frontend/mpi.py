@@ -10,13 +10,12 @@ from weakref import WeakKeyDictionary
 
 from ..errors import UnsupportedConstruct
 from ..ir.core import Op, Value, walk
-from ..ir.dialects import MPI_OPERANDS, cart_ndim
-from ..ir.types import ArrayType, OpaqueType, ScalarType, f64, i1, i64
-from . import words
-from .arrays import ArrayExpr, Sliced
+from ..ir.dialects import MPI_OPERANDS
+from ..ir.types import OpaqueType, f64, i1, i64
+from . import mpi_topology, words
 from .markers import MpiCall, mpi_frameworks, mpi_table
-from .mpi_buffers import buffer_spec, fill_displacements, index_array, is_spec
-from .mpi_reductions import IN_PLACE, LOWERINGS, NONE, Site
+from .mpi_arguments import bind_arguments, is_request, mpi_operand
+from .mpi_reductions import LOWERINGS, Site
 
 if TYPE_CHECKING:
     from .context import LoweringContext
@@ -40,46 +39,11 @@ _RESULTS = {"isend": (OpaqueType("request"),), "irecv": (OpaqueType("request"),)
 _ICOLLECTIVES = ("iallreduce", "ibcast", "ireduce", "iallgather")
 
 
-def _reduction_name(obj) -> str | None:
-    """'sum'/'max'/'min'/'prod' for mpi4py's MPI.SUM/MAX/MIN/PROD or numba-mpi's Operator
-    members."""
-    try:
-        from mpi4py import MPI
-        for name in ("SUM", "MAX", "MIN", "PROD"):
-            if obj is getattr(MPI, name):
-                return name.lower()
-    except ImportError:
-        pass
-    name = getattr(obj, "name", None)
-    if isinstance(name, str) and name in ("SUM", "MAX", "MIN"):
-        return name.lower()
-    return None
-
-
-def _is_in_place(obj) -> bool:
-    try:
-        from mpi4py import MPI
-    except ImportError:
-        return False
-    return obj is MPI.IN_PLACE
-
-
-def is_comm(ctx: LoweringContext, v) -> bool:
-    return isinstance(v, Value) and isinstance(v.type, OpaqueType) \
-        and (v.type.name == "comm" or cart_ndim(v.type) is not None)
-
-
-def is_request(ctx: LoweringContext, v) -> bool:
-    return isinstance(v, Value) and isinstance(v.type, OpaqueType) \
-        and v.type.name == "request"
-
-
 def unsupported_mpi(ctx: LoweringContext, node, what: str = "call", hint: str = ""):
     """An MPI call or attribute no marker file declares: say so, and what is supported."""
     file, line = ctx.loc_of(node)
     name = ast.unparse(node.func if isinstance(node, ast.Call) else node)
-    from .mpi_topology import refusal  # why hpcad refuses some MPI families
-    hint = hint or refusal(name)
+    hint = hint or mpi_topology.refusal(name)
     supported = "; ".join(f"{framework}: {', '.join(names)}"
                           for framework, names in mpi_frameworks().items())
     raise UnsupportedConstruct(f"{file}:{line}: MPI {what} `{name}` is not supported by "
@@ -220,7 +184,6 @@ def world(ctx: LoweringContext) -> Value:
 
 def lower_mpi(ctx: LoweringContext, call: MpiCall, comm: Value, node):
     """Bind the call's arguments to the marker's parameters and emit the op."""
-    from . import mpi_topology  # topologies, persistent requests, refusals
     if mpi_topology.handles(ctx, call, node):
         return mpi_topology.lower(ctx, call, comm, node)
     if call.op in COMPLETIONS:
@@ -269,93 +232,3 @@ def _check_contiguous(ctx: LoweringContext, kind: str, operands: list[Value], no
                                   f"(`{name}`, a strided slice such as u[:, 1])",
                             "copy it into a contiguous array first (buf = np.empty(n); "
                             "buf[:] = u[:, 1]), or use the blocking call")
-
-
-def bind_arguments(ctx: LoweringContext, call: MpiCall, node) -> dict[str, object]:
-    """The call's arguments by the op's operand names (the marker's `rename`), each
-    positional or keyword argument bound to the marker's parameter as Python binds them,
-    missing ones from the parameters' defaults."""
-    rename = dict(call.rename)
-    params = [p.split("=", 1) for p in call.params]
-    bound: dict[str, object] = {}
-    if len(node.args) > len(params):
-        ctx.unsupported(node, f"{call.op} with {len(node.args)} positional arguments")
-    for (name, *_), arg in zip(params, node.args, strict=False):
-        bound[name] = arg
-    for kw in node.keywords:
-        if kw.arg not in [p[0] for p in params]:
-            ctx.unsupported(node, f"the keyword `{kw.arg}=` of an MPI {call.op}")
-        bound[kw.arg] = kw.value
-    values: dict[str, object] = {}
-    for name, *default in params:
-        target = rename.get(name, name)
-        if name in bound and target.endswith("buf") and is_spec(bound[name]):
-            values.update(buffer_spec(ctx, call.op, target, bound[name], node, mpi_argument))
-        elif name in bound and target.endswith(("counts", "displs")):
-            values[target] = index_array(ctx, bound[name], node, mpi_argument)
-        elif name in bound:
-            values[target] = mpi_argument(ctx, bound[name], node)
-        elif default:
-            values[target] = mpi_default(ctx, default[0])
-        else:
-            ctx.unsupported(node, f"an MPI {call.op} without `{name}`")
-    fill_displacements(ctx, call.op, values)
-    return values
-
-
-def mpi_operand(ctx: LoweringContext, name: str, v, node) -> Value:
-    """Operand `name` of an MPI op: a buffer (an array or a view), a lower-case reduction's
-    scalar, an integer array (counts, displacements) or an integer (a rank, a tag)."""
-    if v is IN_PLACE or v is NONE:
-        ctx.unsupported(node, f"{v} as the MPI argument `{name}` of this call")
-    if name.endswith(("counts", "displs")):
-        if v is None:
-            ctx.unsupported(node, f"a v-form MPI call without its `{name}`",
-                            "give them in the buffer specification: "
-                            "[buf, counts, displs, MPI.DOUBLE]")
-        return v
-    if name.endswith("buf"):
-        if isinstance(v, Sliced):
-            ctx.unsupported(node, "a slice with a step as an MPI buffer",
-                            "copy it into a contiguous array (buf = np.empty(k); "
-                            "buf[:] = u[::2]) and send or receive that")
-        if isinstance(v, ArrayExpr):
-            ctx.unsupported(node, "an array expression as an MPI buffer",
-                            "store it into an array first: buf = np.empty(n); buf[:] = expr")
-        if not isinstance(v, Value) or not isinstance(v.type, ArrayType):
-            ctx.unsupported(node, f"MPI buffer `{name}` that is not an array or a "
-                                  f"view", "pass an array or a slice like u[0:1]")
-        return v
-    if name == "sendobj":
-        if not isinstance(v, Value) or not isinstance(v.type, ScalarType):
-            ctx.unsupported(node, "a lower-case reduction of a non-scalar",
-                            "use Allreduce on arrays")
-        return v if v.type.is_float or v.type.is_bool else ctx.coerce(v, i64)
-    return ctx.coerce_index(v, node)
-
-
-def mpi_argument(ctx: LoweringContext, node, call_node):
-    if isinstance(node, ast.Constant) and node.value is None:
-        return NONE   # a receive buffer MPI ignores on this rank (mpi_reductions.py)
-    static = ctx.static_value(node) if isinstance(node, (ast.Name, ast.Attribute)) else None
-    if static is not None and _is_in_place(static):
-        return IN_PLACE
-    if static is not None and not isinstance(static, (int, float, bool)):
-        reduction = _reduction_name(static)
-        if reduction is None:
-            ctx.unsupported(call_node, f"the MPI argument {static!r}")
-        return reduction
-    value = ctx.expr(node)
-    return value
-
-
-def mpi_default(ctx: LoweringContext, text: str):
-    try:
-        return ctx.const(int(text), i64)
-    except ValueError:
-        pass
-    reduction = {"SUM": "sum", "MAX": "max", "MIN": "min", "PROD": "prod"}.get(text)
-    if reduction is not None:
-        return reduction
-    from mpi4py import MPI
-    return ctx.const(int(getattr(MPI, text)), i64)

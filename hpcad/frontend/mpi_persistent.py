@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING
 
 from ..ir.core import Block, Value
 from ..ir.types import OpaqueType
-from .mpi import bind_arguments, is_request, mpi_operand
+from .mpi_arguments import bind_arguments, is_request, mpi_operand
 
 if TYPE_CHECKING:
     from .context import LoweringContext

@@ -10,7 +10,7 @@ from ..ir.core import Value
 from ..ir.dialects import cart_ndim
 from ..ir.types import ArrayType, i1, i64
 from . import mpi_persistent
-from .mpi import bind_arguments, mpi_operand
+from .mpi_arguments import bind_arguments, mpi_operand
 
 if TYPE_CHECKING:
     from .context import LoweringContext
