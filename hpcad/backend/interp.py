@@ -16,10 +16,11 @@ import numpy as np
 
 from ..errors import ArgumentError, HpcadError, where
 from ..ir.core import Block, Function, Module, Op, Value
-from ..ir.dialects import MATH_BINARY, MATH_FUNCS, join_arities
+from ..ir.dialects import MATH_BINARY, MATH_FUNCS, MPI_WHOLE_BUFFERS, join_arities
 from ..ir.types import ScalarType, lanes
 from ..progress import sweep
 from . import semantics
+from .interp_mpi import RUN, run_mpi
 from .semantics import fault, wrap64
 
 Step = Callable[[list], None]
@@ -580,16 +581,11 @@ def _lane(c: _Compiler, op: Op) -> Step:
     return lane_view
 
 
-_LANEWISE_MPI = ("mpi.gather", "mpi.scatter", "mpi.allgather", "mpi.alltoall",
-                "mpi.neighbor_alltoall", "mpi.neighbor_allgather")
-
-
 def _mpi(c: _Compiler, op: Op) -> Step:
-    from .interp_mpi import run_mpi
     args = _gather(c.slots_of(op.operands))
     outs = c.slots_of(op.results)
     width = lanes(op.operands[0].type) if op.operands else 1
-    if op.name in _LANEWISE_MPI and width > 1:
+    if op.name[4:] in MPI_WHOLE_BUFFERS and width > 1:
         # these place each rank's buffer whole: one message per lane keeps lanes apart
         def run(values):
             for w in range(width):
@@ -608,17 +604,8 @@ def _mpi(c: _Compiler, op: Op) -> Step:
     return mpi
 
 
-for _name in ("sendrecv", "send", "recv", "isend", "irecv", "wait", "allreduce", "reduce",
-              "bcast", "gather", "scatter", "allgather", "alltoall", "allreduce_scalar",
-              "barrier", "rank", "size", "cart_shift",
-              "iallreduce", "ibcast", "ireduce", "iallgather",
-              "gatherv", "scatterv", "allgatherv", "alltoallv", "reduce_scatter",
-              "reduce_scatter_block"):
+for _name in RUN:   # every call the interpreter runs (interp_mpi.py)
     _RULES[f"mpi.{_name}"] = _mpi
-for _name in ("neighbor_alltoall", "neighbor_allgather", "cart_coords", "cart_topo",
-              "cart_ndim", "wtime"):
-    _RULES[f"mpi.{_name}"] = _mpi
-_RULES["mpi.owner"] = _mpi
 
 
 @_rule("mem.fill")

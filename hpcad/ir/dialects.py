@@ -724,6 +724,11 @@ MPI_REPLICATES = {
 # may reach different calls of one kind: passes/activity.py gives all their float buffers
 # one derivative status, so that every rank posts the same derivative messages
 MPI_MATCHES = {"send": "p2p", "recv": "p2p", "isend": "p2p", "irecv": "p2p", "sendrecv": "p2p"}
+# calls that place each rank's buffer whole in a larger one (at an offset by rank or by
+# neighbour): with width-W tangents (lanes) the backends send one message per lane, which
+# keeps the lanes apart
+MPI_WHOLE_BUFFERS = ("gather", "scatter", "allgather", "alltoall", "neighbor_alltoall",
+                     "neighbor_allgather")
 # what a call sums over the ranks when its op is sum: the operand each rank contributes its
 # share (partial) through (passes/replication.py); a new sum reduction adds its row
 MPI_SUMS = {"allreduce": "sendbuf", "allreduce_scalar": "sendobj", "reduce": "sendbuf",

@@ -176,7 +176,7 @@ def _matching_groups(ops: list[Op], constant) -> list[list[tuple[Value, Op, str]
         members = [(v, op, n) for n, v in zip(names, op.operands)
                    if n.endswith("buf") and _carries(v)
                    and not (constant(v) and (op.name, n) in _ZEROS_FOR_CONSTANT)]
-        if kind == "allreduce_scalar":
+        if "sendobj" in names:   # a lower-case reduction: its result carries the derivative
             members += [(r, op, "result") for r in op.results if _carries(r)]
         groups.setdefault(MPI_MATCHES.get(kind, kind), []).extend(members)
     return [g for g in groups.values() if len(g) > 1]
@@ -254,8 +254,8 @@ def _edges(op: Op):
         # nonblocking collective's, received at its wait)
         names = MPI_OPERANDS[name[4:]]
         yield op.operands[names.index("sendbuf")], op.operands[names.index("recvbuf")]
-    elif name == "mpi.allreduce_scalar":
-        yield op.operands[0], op.results[0]
+    elif op.dialect == "mpi" and "sendobj" in MPI_OPERANDS.get(name[4:], ()):
+        yield op.operands[MPI_OPERANDS[name[4:]].index("sendobj")], op.results[0]
     elif name in ("mem.add_into", "mem.copy"):
         yield op.operands[0], op.operands[1]
     elif op.dialect == "linalg":   # products: both operands reach the result

@@ -7,7 +7,7 @@ import functools
 from typing import TYPE_CHECKING
 
 from ...errors import HpcadError, where
-from ...ir.dialects import cart_ndim
+from ...ir.dialects import MPI_WHOLE_BUFFERS, cart_ndim
 from ...ir.types import lanes
 from . import vector
 from .mpi import DTYPE_SLOT, OP_SLOT, WORLD_SLOT
@@ -117,8 +117,6 @@ for _name, _extra in {"rank": _none, "size": _none, "barrier": _none, "cart_shif
     rule(f"mpi.{_name}")(_call(_name, _extra))
 for _name in ("isend", "irecv"):
     rule(f"mpi.{_name}")(functools.partial(nonblocking, kind=_name))
-for _name in ("gather", "scatter", "allgather", "alltoall"):
-    rule(f"mpi.{_name}")(functools.partial(lanewise, call=_name))
 
 
 def vform(w: Writer, op, depth, reduces: bool) -> None:
@@ -165,7 +163,7 @@ def icollective(w: Writer, op, depth, extra):
 for _name, _extra in {"iallreduce": _dtype_reduction, "ibcast": _dtype,
                       "ireduce": _dtype_reduction, "iallgather": _dtype}.items():
     rule(f"mpi.{_name}")(functools.partial(icollective, extra=_extra))
-for _name in ("neighbor_alltoall", "neighbor_allgather"):
+for _name in MPI_WHOLE_BUFFERS:   # one message per lane (ir/dialects.py)
     rule(f"mpi.{_name}")(functools.partial(lanewise, call=_name))
 for _name in ("cart_ndim", "wtime"):
     rule(f"mpi.{_name}")(_call(_name))
