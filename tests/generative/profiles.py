@@ -28,3 +28,10 @@ def generative(ci_examples: int, agree=lambda value: value):
             test = seed(agree(int(chosen)))(test)
         return test
     return wrap
+
+
+def time_limit(ci_seconds: int, per_example: int = 30) -> int:
+    """A test's time limit: `ci_seconds` under "ci"; under "long", that plus `per_example`
+    seconds for each of its kernels, so that a long run is not stopped for its length (a hang
+    still fails, later)."""
+    return ci_seconds + (per_example * PROFILE.max_examples if LONG else 0)

@@ -6,7 +6,7 @@ unless HPCAD_GENERATIVE=long (profiles.py)."""
 import pytest
 from hypothesis import assume, given
 
-from tests.generative import checks, found, grammar
+from tests.generative import checks, found, grammar, profiles
 from tests.generative.profiles import generative
 
 NUMBA_EVERY = 20    # one kernel in NUMBA_EVERY also runs on numba (each compiles 3-20 s)
@@ -28,7 +28,7 @@ def check_all(gen, numba: bool) -> None:
 
 
 @pytest.mark.slow
-@pytest.mark.timeout(1200)
+@pytest.mark.timeout(profiles.time_limit(1200))
 @generative(ci_examples=160)
 @given(gen=grammar.serial_kernels())
 def test_serial_kernels_match_python_and_finite_differences(gen):
@@ -37,7 +37,7 @@ def test_serial_kernels_match_python_and_finite_differences(gen):
 
 
 @pytest.mark.slow
-@pytest.mark.timeout(1200)
+@pytest.mark.timeout(profiles.time_limit(1200))
 @generative(ci_examples=100)
 @given(gen=grammar.serial_kernels(parallel=True))
 def test_parallel_kernels_match_python_and_repeat_bitwise(gen):

@@ -12,7 +12,7 @@ from hypothesis import assume, given
 from mpi4py import MPI
 
 import hpcad as ad
-from tests.generative import checks, found, grammar
+from tests.generative import checks, found, grammar, profiles
 from tests.generative.profiles import generative
 
 COMM = MPI.COMM_WORLD
@@ -90,7 +90,7 @@ def test_found_mpi_kernels_match_python_and_finite_differences(name, request):
 
 @pytest.mark.slow
 @pytest.mark.mpi(min_size=2)
-@pytest.mark.timeout(600)
+@pytest.mark.timeout(profiles.time_limit(600))
 @generative(ci_examples=40, agree=COMM.bcast)
 @given(gen=grammar.mpi_kernels())
 def test_generated_mpi_kernels_match_python_and_finite_differences(gen):
