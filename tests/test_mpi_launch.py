@@ -7,6 +7,7 @@ import os
 import shutil
 import subprocess
 import sys
+import threading
 from pathlib import Path
 
 import pytest
@@ -24,26 +25,86 @@ def _mpiexec() -> str:
 
 
 def _environment(ranks: int) -> dict:
-    """One numba thread per rank; more ranks than cores: MPICH's waits yield the core
-    (MPIR_CVAR_ENABLE_HEAVY_YIELD) instead of spinning on it while the rank they wait for
-    needs it (the fast tier at 8 ranks on 2 busy cores: 140 s spinning, 79 s yielding)."""
+    """One numba thread per rank; more processes than cores (the ranks and the serial tests
+    beside them): MPICH's waits yield the core (MPIR_CVAR_ENABLE_HEAVY_YIELD) instead of
+    spinning on it while the process they wait for needs it (the fast tier at 8 ranks on 2
+    busy cores: 140 s spinning, 79 s yielding)."""
     env = dict(os.environ, NUMBA_NUM_THREADS="1")
-    if ranks > (os.cpu_count() or 1):
+    if ranks + 1 > (os.cpu_count() or 1):
         env.setdefault("MPIR_CVAR_ENABLE_HEAVY_YIELD", "1")
     return env
 
 
-@pytest.mark.parametrize("ranks, selection", [
-    pytest.param(2, ["-m", "not slow"], id="2-fast"),
-    pytest.param(2, [], id="2", marks=pytest.mark.slow),
-    pytest.param(3, [], id="3", marks=pytest.mark.slow),
-    pytest.param(8, ["-m", "not slow"], id="8-fast", marks=pytest.mark.slow)])
-@pytest.mark.timeout(SUITE_TIMEOUT + 60)
-def test_mpi_suite(ranks, selection):
+# the runs of tests/mpi: id -> (ranks, pytest selection)
+RUNS = {"2-fast": (2, ["-m", "not slow"]), "2": (2, []), "3": (3, []),
+        "8-fast": (8, ["-m", "not slow"])}
+
+
+def _run(ranks: int, selection: list[str], started: list) -> subprocess.CompletedProcess:
     cmd = [_mpiexec(), "-n", str(ranks), sys.executable, "-m", "pytest", "-q", "--with-mpi",
            "-p", "no:cacheprovider", "-x", *selection, str(ROOT / "tests" / "mpi")]
-    out = subprocess.run(cmd, capture_output=True, text=True, timeout=SUITE_TIMEOUT, cwd=ROOT,
-                         env=_environment(ranks))
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            cwd=ROOT, env=_environment(ranks))
+    started.append(proc)
+    try:
+        out, err = proc.communicate(timeout=SUITE_TIMEOUT)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        out, err = proc.communicate()
+        err += f"\n[tests/test_mpi_launch] stopped after {SUITE_TIMEOUT} s"
+    return subprocess.CompletedProcess(cmd, proc.returncode, out, err)
+
+
+class Launcher:
+    """The MPI runs a session selected, started one after another in a background thread when
+    collection ends (tests/conftest.py), so that they use the core the serial tests leave
+    idle; each test_mpi_suite waits for its own run's result. A run not started in the
+    background (a test selected some other way) runs when its test asks for it."""
+
+    def __init__(self) -> None:
+        self.results: dict[str, subprocess.CompletedProcess] = {}
+        self.done: dict[str, threading.Event] = {}
+        self.procs: list[subprocess.Popen] = []
+
+    def start(self, ids: list[str]) -> None:
+        ids = [i for i in ids if i in RUNS and i not in self.done]
+        for i in ids:
+            self.done[i] = threading.Event()
+
+        def work() -> None:
+            for i in ids:
+                try:
+                    self.results[i] = _run(*RUNS[i], self.procs)
+                finally:
+                    self.done[i].set()
+        threading.Thread(target=work, name="tests/mpi runs", daemon=True).start()
+
+    def result(self, run_id: str) -> subprocess.CompletedProcess:
+        if run_id not in self.done:
+            return _run(*RUNS[run_id], self.procs)
+        self.done[run_id].wait()
+        if run_id not in self.results:
+            pytest.fail(f"the background run of tests/mpi ({run_id}) ended without a result")
+        return self.results[run_id]
+
+    def stop(self) -> None:
+        """Kill what still runs (the session ended early: -x, Ctrl-C, a failure)."""
+        for proc in self.procs:
+            if proc.poll() is None:
+                proc.kill()
+
+
+LAUNCHER = Launcher()
+
+
+@pytest.mark.parametrize("run_id", [
+    pytest.param("2-fast"),
+    pytest.param("2", marks=pytest.mark.slow),
+    pytest.param("3", marks=pytest.mark.slow),
+    pytest.param("8-fast", marks=pytest.mark.slow)])
+@pytest.mark.timeout(SUITE_TIMEOUT + 60)
+def test_mpi_suite(run_id):
+    out = LAUNCHER.result(run_id)
     assert out.returncode == 0, out.stdout[-4000:] + out.stderr[-4000:]
     assert " passed" in out.stdout and "failed" not in out.stdout
 
