@@ -55,12 +55,18 @@ def gradbench_env(root: Path) -> dict:
     return os.environ | {"PYTHONPATH": str(root / "python/gradbench")}
 
 
-def manual_tool(root: Path) -> list[str]:
-    return [sys.executable, "-m", "gradbench.cpp", "manual"]
+def manual_tool(root: Path) -> dict:
+    """GradBench's C++ tool runner for its manual tool, as Popen arguments."""
+    return {"args": [sys.executable, "-m", "gradbench.cpp", "manual"], "cwd": root,
+            "env": gradbench_env(root)}
 
 
-def hpcad_tool() -> list[str]:
-    return [sys.executable, "-m", "hpcad.gradbench"]
+def hpcad_tool() -> dict:
+    """hpcad's tool, as Popen arguments: this hpcad, wherever it is imported from."""
+    here = str(Path(__file__).resolve().parents[2])
+    path = os.pathsep.join(filter(None, (here, os.environ.get("PYTHONPATH"))))
+    return {"args": [sys.executable, "-m", "hpcad.gradbench"],
+            "env": os.environ | {"PYTHONPATH": path}}
 
 
 def build_manual(root: Path, eval_name: str) -> None:
@@ -75,8 +81,8 @@ def build_manual(root: Path, eval_name: str) -> None:
     messages = "".join(json.dumps(m) + "\n" for m in (
         {"id": 0, "kind": "start", "eval": eval_name},
         {"id": 1, "kind": "define", "module": eval_name}))
-    proc = subprocess.run(manual_tool(root), input=messages, text=True, capture_output=True,
-                          cwd=root, env=gradbench_env(root), check=False)
+    proc = subprocess.run(**manual_tool(root), input=messages, text=True, capture_output=True,
+                          check=False)
     lines = proc.stdout.splitlines()
     define = json.loads(lines[-1]) if len(lines) == 2 else {"success": False}
     if not define.get("success"):
@@ -84,13 +90,15 @@ def build_manual(root: Path, eval_name: str) -> None:
                             f"{define.get('error') or proc.stderr}")
 
 
-def relay(eval_name: str, eval_args: list[str], tool: list[str], root: Path) -> list[Outcome]:
-    """Run the eval driver against `tool`, passing each message on; the evaluates' outcomes."""
+def relay(eval_name: str, eval_args: list[str], tool: dict, root: Path,
+          inputs: list | None = None) -> list[Outcome]:
+    """Run the eval driver against `tool`, passing each message on; the evaluates' outcomes
+    (and their inputs appended to `inputs`, in the same order, when given)."""
     driver = [sys.executable, "-m", f"gradbench.evals.{eval_name}.run", *eval_args]
     evaluates: dict[int, tuple[dict, Outcome]] = {}
     with subprocess.Popen(driver, cwd=root, env=gradbench_env(root), text=True,
                           stdin=subprocess.PIPE, stdout=subprocess.PIPE) as ev, \
-         subprocess.Popen(tool, text=True, stdin=subprocess.PIPE,
+         subprocess.Popen(**tool, text=True, stdin=subprocess.PIPE,
                           stdout=subprocess.PIPE) as tl:
         assert ev.stdin and ev.stdout and tl.stdin and tl.stdout
         for line in ev.stdout:
@@ -101,9 +109,11 @@ def relay(eval_name: str, eval_args: list[str], tool: list[str], root: Path) -> 
                 break
             answer = tl.stdout.readline()
             if not answer:
-                raise ArgumentError(f"the tool {' '.join(tool)} stopped answering at "
+                raise ArgumentError(f"the tool {' '.join(tool['args'])} stopped answering at "
                                     f"message {message['id']} ({message['kind']})")
             record(message, json.loads(answer), evaluates)
+            if inputs is not None and message["kind"] == "evaluate":
+                inputs.append(message["input"])
             ev.stdin.write(answer)
             ev.stdin.flush()
         tl.stdin.close()
@@ -141,11 +151,13 @@ def table(eval_name: str, outcomes: list[Outcome]) -> str:
 
 
 def run(eval_name: str, eval_args: list[str], root: Path, tool: str = "hpcad",
-        build: bool = True) -> list[Outcome]:
-    if build:
-        build_manual(root, eval_name)
-    return relay(eval_name, eval_args, manual_tool(root) if tool == "manual" else hpcad_tool(),
-                 root)
+        inputs: list | None = None) -> list[Outcome]:
+    """The eval's driver against hpcad (after GradBench has built its validator's manual tool)
+    or against the manual tool (which builds itself at "define")."""
+    if tool == "manual":
+        return relay(eval_name, eval_args, manual_tool(root), root, inputs)
+    build_manual(root, eval_name)
+    return relay(eval_name, eval_args, hpcad_tool(), root, inputs)
 
 
 def main(argv: list[str] | None = None) -> int:
