@@ -107,7 +107,7 @@ def driver_args(eval_name: str, sizes: str) -> list[str]:
 def manual_runs(eval_name: str, sizes: str, root: Path) -> tuple[dict, list]:
     """(function, description) -> the manual tool's median seconds, and the driver's
     evaluates as (function, description, input)."""
-    from hpcad.gradbench.run import relay, manual_tool
+    from hpcad.gradbench.run import manual_tool, relay
     source = (root / "python/gradbench/gradbench/evals" / eval_name / "run.py").read_text()
     extra = ["--no-validation"] if "--no-validation" in source else []
     inputs: list = []

@@ -77,12 +77,12 @@ def kmeans_dir(points, centroids):
 
 
 # --- gmm: the log posterior of a Gaussian mixture with a Wishart prior on the precisions ---
-def gmm_objective(alpha, mu, q, l, x, m, gamma):
+def gmm_objective(alpha, mu, q, lower, x, m, gamma):
     n, d = x.shape
     k = alpha.shape[0]
     rows, cols = np.tril_indices(d, -1)
     order = np.lexsort((rows, cols))   # l fills the strict lower triangle column by column
-    Q = jnp.zeros((k, d, d)).at[:, rows[order], cols[order]].set(l)
+    Q = jnp.zeros((k, d, d)).at[:, rows[order], cols[order]].set(lower)
     Q = Q + jax.vmap(jnp.diag)(jnp.exp(q))
     centered = x[:, None, :] - mu[None, :, :]
     qx = jnp.einsum("kij,nkj->nki", Q, centered)

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from functools import partial
 from typing import Any
 
 import numpy as np
@@ -110,6 +111,10 @@ def det_matrix(inp: dict) -> np.ndarray:
     return np.asarray(inp["A"]).reshape(inp["ell"], inp["ell"])
 
 
+def det_primal(inp: dict) -> float:
+    return float(np.linalg.det(det_matrix(inp)))
+
+
 def det_gradient(inp: dict) -> list:
     A = det_matrix(inp)
     return (np.linalg.det(A) * np.linalg.inv(A).T).ravel().tolist()   # the cofactors
@@ -143,8 +148,11 @@ CASES = [
     Case("llsq", "gradient", llsq_input, llsq_gradient),
     Case("ode", "primal", ode_input, ode_primal),
     Case("ode", "gradient", ode_input, ode_gradient, rtol=1e-6),
-    Case("det", "primal", det_input, lambda inp: float(np.linalg.det(det_matrix(inp)))),
+    Case("det", "primal", det_input, det_primal),
     Case("det", "gradient", det_input, det_gradient),
+    # the written-out small determinants, and the first size that walks the stack
+    *(Case("det", f, partial(det_input, ell), ref) for ell in (2, 3, 4)
+      for f, ref in (("primal", det_primal), ("gradient", det_gradient))),
     Case("kmeans", "cost", kmeans_input, lambda inp: float(kmeans_distances(inp).min(1).sum())),
     Case("kmeans", "dir", kmeans_input, kmeans_dir),
     # gmm, lstm, ht (helper M), ba (W), particle, saddle (N): their rows go here.

@@ -4,13 +4,23 @@ the first row, recursively (cmpad's `det_by_minor`; `primal`), and its gradient 
 The kernel language has no recursion, so the expansion walks the tree of minors with an
 explicit stack, as the recursive version's calls would: depth d expands the minor of rows
 d.. over the columns not used above it, in increasing order with alternating signs, and a
-2 x 2 minor is expanded in place. Inputs and gradients are flat, row-major (GradBench's)."""
+3 x 3 minor is written out (the same products as the recursion's last levels without their
+stack traffic: the reverse sweep tapes a sixth of the steps). Inputs and gradients are flat,
+row-major (GradBench's)."""
 from __future__ import annotations
 
 import numpy as np
 
 import hpcad as ad
 from hpcad.gradbench.protocol import evaluation
+
+
+@ad.kernel
+def det3(A, r: int, c0: int, c1: int, c2: int):
+    """The 3 x 3 minor of rows r, r+1, r+2 and columns c0 < c1 < c2, expanded along row r."""
+    return (A[r, c0] * (A[r + 1, c1] * A[r + 2, c2] - A[r + 1, c2] * A[r + 2, c1])
+            - A[r, c1] * (A[r + 1, c0] * A[r + 2, c2] - A[r + 1, c2] * A[r + 2, c0])
+            + A[r, c2] * (A[r + 1, c0] * A[r + 2, c1] - A[r + 1, c1] * A[r + 2, c0]))
 
 
 @ad.kernel
@@ -25,17 +35,29 @@ def det_by_minors(A):
     if ell == 1:
         expansion[0] = A[0, 0]
         depth = -1
+    elif ell == 2:
+        expansion[0] = A[0, 0] * A[1, 1] - A[0, 1] * A[1, 0]
+        depth = -1
+    elif ell == 3:
+        expansion[0] = det3(A, 0, 0, 1, 2)
+        depth = -1
     while depth >= 0:
         c = column[depth] + 1
         while c < ell and used[c] == 1:
             c += 1
         if c < ell:
             column[depth] = c
-            if depth == ell - 2:
-                last = 0   # the one column left for the last row
-                while used[last] == 1 or last == c:
-                    last += 1
-                expansion[depth] += sign[depth] * A[depth, c] * A[depth + 1, last]
+            if depth == ell - 4:
+                c0 = 0   # the three columns left for the last three rows
+                while used[c0] == 1 or c0 == c:
+                    c0 += 1
+                c1 = c0 + 1
+                while used[c1] == 1 or c1 == c:
+                    c1 += 1
+                c2 = c1 + 1
+                while used[c2] == 1 or c2 == c:
+                    c2 += 1
+                expansion[depth] += sign[depth] * A[depth, c] * det3(A, depth + 1, c0, c1, c2)
                 sign[depth] = -sign[depth]
             else:
                 used[c] = 1
