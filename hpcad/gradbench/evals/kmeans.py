@@ -17,7 +17,6 @@ import numpy as np
 import hpcad as ad
 from hpcad.gradbench.protocol import evaluation
 
-
 BLOCK = 256   # points whose products with every centroid are computed at once (in cache)
 
 
