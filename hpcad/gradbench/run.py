@@ -95,7 +95,7 @@ def relay(eval_name: str, eval_args: list[str], tool: dict, root: Path,
     """Run the eval driver against `tool`, passing each message on; the evaluates' outcomes
     (and their inputs appended to `inputs`, in the same order, when given)."""
     driver = [sys.executable, "-m", f"gradbench.evals.{eval_name}.run", *eval_args]
-    evaluates: dict[int, tuple[dict, Outcome]] = {}
+    evaluates: dict[int, Outcome] = {}
     with subprocess.Popen(driver, cwd=root, env=gradbench_env(root), text=True,
                           stdin=subprocess.PIPE, stdout=subprocess.PIPE) as ev, \
          subprocess.Popen(**tool, text=True, stdin=subprocess.PIPE,
@@ -118,19 +118,23 @@ def relay(eval_name: str, eval_args: list[str], tool: dict, root: Path,
             ev.stdin.flush()
         tl.stdin.close()
         ev.stdin.close()
-    return [outcome for _, outcome in evaluates.values()]
+    if ev.returncode:
+        raise ArgumentError(f"GradBench's {eval_name} driver exited with status {ev.returncode} "
+                            f"(its error is above: a wrong argument, or a missing package: "
+                            f"GradBench's drivers need pydantic, pip install 'hpcad[gradbench]')")
+    return list(evaluates.values())
 
 
 def record(message: dict, response: dict, evaluates: dict) -> None:
     if message["kind"] == "evaluate":
         ns = [t["nanoseconds"] for t in response.get("timings") or ()
               if t["name"] == "evaluate"]
-        evaluates[message["id"]] = (message, Outcome(
+        evaluates[message["id"]] = Outcome(
             function=message["function"], description=message.get("description", ""),
             success=bool(response.get("success")), error=response.get("error"),
-            median_ns=int(statistics.median(ns)) if ns else None))
+            median_ns=int(statistics.median(ns)) if ns else None)
     elif message["kind"] == "analysis" and message["of"] in evaluates:
-        outcome = evaluates[message["of"]][1]
+        outcome = evaluates[message["of"]]
         outcome.valid, outcome.error = message["valid"], message.get("error")
 
 
@@ -169,7 +173,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--tool", choices=("hpcad", "manual"), default="hpcad")
     parser.add_argument("--json", metavar="FILE", help="also write the outcomes as JSON")
     args, eval_args = parser.parse_known_args(argv)
-    outcomes = run(args.eval, eval_args, checkout(args.gradbench), args.tool)
+    try:
+        outcomes = run(args.eval, eval_args, checkout(args.gradbench), args.tool)
+    except ArgumentError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
     print(table(args.eval, outcomes), flush=True)
     if args.json:
         Path(args.json).write_text(json.dumps([asdict(o) for o in outcomes], indent=1))
