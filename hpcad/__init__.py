@@ -14,6 +14,7 @@ from .api import (
                   check_grad,
                   checkpoint,
                   grad,
+                  grad_and_hvp,
                   hvp,
                   jacobian,
                   jvp,
@@ -48,7 +49,7 @@ __version__ = "0.1.0"
 
 __all__ = ["Active", "Const", "Dual", "Duplicated", "DuplicatedNoNeed", "autodiff",
            "CustomKernel", "custom_jvp", "custom_vjp", "check_grad", "checkpoint", "plan", "grad",
-           "hvp", "jacobian", "jvp", "value_and_grad", "vjp", "ArgumentError",
+           "grad_and_hvp", "hvp", "jacobian", "jvp", "value_and_grad", "vjp", "ArgumentError",
            "DifferentiationError", "GradientMismatch", "HpcadError", "HpcadWarning",
            "IndexOutOfBounds", "IntegerConversionError", "IntegerDivisionByZero",
            "IRParseError", "IRVerifyError", "KernelAssertionError", "KernelTypeError",

@@ -741,9 +741,17 @@ def hvp(f, argnums=0, backend: str | None = None):
     args[argnums] times v (v shaped like that argument; a tuple of directions, and of
     results, when argnums is a tuple). Forward over reverse: the reverse derivative's IR,
     differentiated in forward mode, in one call. Inputs are not modified."""
+    both = grad_and_hvp(f, argnums, backend)
+    return lambda *args_and_v: both(*args_and_v)[2]
+
+
+def grad_and_hvp(f, argnums=0, backend: str | None = None):
+    """-> function `fn(*args, v)` returning (f(*args), gradient, H v), as value_and_grad and
+    hvp give them, from ONE forward-over-reverse call: the reverse sweep that H v
+    differentiates leaves the gradient in its shadows (k-means' Newton step needs both)."""
     k = as_kernel(f)
 
-    def hvp_fn(*args_and_v):
+    def grad_and_hvp_fn(*args_and_v):
         if not args_and_v:
             raise ArgumentError("hvp_fn(*args, v): the direction v comes last")
         *given, v = args_and_v
@@ -757,7 +765,7 @@ def hvp(f, argnums=0, backend: str | None = None):
         _check_scalar_result(k, spec, "hvp")
         kinds = tuple(float_kinds(k, args, set(nums)))
         tangent = dict(zip(nums, directions))
-        flat, shadows = [], {}
+        flat, adjoints, shadows = [], {}, {}
         for i, (a, kind) in enumerate(zip(args, kinds)):
             if kind == ACTIVE:
                 flat += [a, float(tangent[i])]
@@ -767,8 +775,9 @@ def hvp(f, argnums=0, backend: str | None = None):
                     _check_shadow(f"direction for {k.arg_names[i]}", a,
                                   np.asarray(tangent[i], dtype=a.dtype))
                     t[...] = tangent[i]
+                adjoints[i] = np.zeros_like(a)  # the gradient on return
                 shadows[i] = np.zeros_like(a)   # the shadow's tangent: H v on return
-                flat += [a, t, np.zeros_like(a), shadows[i]]
+                flat += [a, t, adjoints[i], shadows[i]]
             else:
                 flat.append(a)
         flat.append(1.0)   # the seed
@@ -776,17 +785,20 @@ def hvp(f, argnums=0, backend: str | None = None):
         out = k.run(fn, flat, backend)
         # results: the primal value, the scalar adjoints; then their tangents
         n_active = sum(1 for kind in kinds if kind == ACTIVE)
-        scalar = iter(out[2 + n_active:])
-        products = {}
+        scalar_adjoint, scalar_product = iter(out[1:1 + n_active]), iter(out[2 + n_active:])
+        grads, products = {}, {}
         for i, kind in enumerate(kinds):
             if kind == ACTIVE:
-                products[i] = float(next(scalar))
+                grads[i], products[i] = float(next(scalar_adjoint)), float(next(scalar_product))
             elif kind == DUP:
-                products[i] = shadows[i]
-        got = tuple(products[n] for n in nums)
-        return got if isinstance(argnums, tuple) else got[0]
+                grads[i], products[i] = adjoints[i], shadows[i]
+        g = tuple(grads[n] for n in nums)
+        hv = tuple(products[n] for n in nums)
+        if not isinstance(argnums, tuple):
+            g, hv = g[0], hv[0]
+        return float(out[0]), g, hv
 
-    return hvp_fn
+    return grad_and_hvp_fn
 
 
 def check_grad(f, *args, argnums=None, eps: float = 1e-6, rtol: float = 1e-6,

@@ -80,3 +80,28 @@ def test_handwritten_jacobi_adjoint_agrees_with_hpcad():
     JacobiAdjoint()(u0.copy(), du, v0.copy(), dv, steps)
     np.testing.assert_allclose(du, gu, rtol=1e-12, atol=1e-15)
     np.testing.assert_allclose(dv, gv, rtol=1e-12, atol=1e-15)
+
+
+@pytest.mark.slow
+def test_gradbench_benchmark_has_a_row_per_eval_function(tmp_path):
+    """Every function of every GradBench eval module gets timed (hpcad, and JAX where
+    benchmarks/gradbench_jax.py has it); no checkout given, so no manual figures."""
+    from benchmarks.common import jax_available
+    from benchmarks.gradbench import INPUTS, written_evals
+    from hpcad.gradbench.protocol import module
+    out = tmp_path / "bench.json"
+    env = {k: v for k, v in os.environ.items() if k != "HPCAD_GRADBENCH_DIR"}
+    run = subprocess.run([sys.executable, "-m", "benchmarks", "--quick", "--cases", "gradbench",
+                          "--out", str(out)], capture_output=True, text=True, cwd=ROOT,
+                         timeout=900, env=env | {"HPCAD_BENCH_REPEATS": "1"})
+    assert run.returncode == 0, run.stderr
+    rows = json.loads(out.read_text())["rows"][0]["rows"]
+    timed = {(r["eval"], r["function"]) for r in rows if r.get("hpcad_s")}
+    for name in written_evals():
+        if name in INPUTS:
+            assert {(name, f) for f in module(name).FUNCTIONS} <= timed, name
+    assert all(r["manual_s"] is None for r in rows if "manual_s" in r)
+    if jax_available():
+        assert {("kmeans", "cost"), ("kmeans", "dir")} <= {
+            (r["eval"], r["function"]) for r in rows if r.get("jax_s")}
+    assert "| kmeans | dir |" in run.stdout
