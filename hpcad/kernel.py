@@ -29,6 +29,24 @@ BACKENDS = ("numba", "interp")
 DEFAULT_BACKEND = "numba"
 
 
+def _fingerprint_function():
+    """numba's C typeof fingerprint of one argument (type, dtype, ndim, layout and
+    writability of an array; the type of a scalar): the fast dispatch key's parts. Equal
+    fingerprints give equal hpcad types (frontend/signature.py): typeof reads only an
+    array's dtype name, ndim and C-contiguity and a scalar's type. It raises for values
+    it has no fingerprint for (communicators), which then take the full path."""
+    try:
+        from numba._dispatcher import compute_fingerprint
+        return compute_fingerprint
+    except ImportError:   # (an unknown numba: every call takes the full path)
+        def none(value):
+            raise NotImplementedError
+        return none
+
+
+fingerprint = _fingerprint_function()
+
+
 def check_backend(backend: str | None) -> str:
     backend = backend or DEFAULT_BACKEND
     if backend not in BACKENDS:
@@ -43,6 +61,7 @@ class Specialization:
     arg_names: list[str]
     derivatives: dict = field(default_factory=dict)
     rules: RuleCalls | None = None   # calls to kernels with custom derivative rules
+    stale: bool = False   # its kernel's rules changed: fast calls must not use it (forget)
 
     @cached_property
     def communicates(self) -> bool:
@@ -107,8 +126,27 @@ class Kernel:
         self.arg_names = list(self.signature.parameters)
         self.specializations: dict[tuple, Specialization] = {}
         self.compiled: dict[int, tuple] = {}   # id(IR function) -> (function, compiled code)
+        # fast dispatch: (call site, argument fingerprints) -> a call that needs no checks
+        # beyond the key (see __call__ and api.value_and_grad); cleared with the backend
+        self.calls: dict[tuple, object] = {}
         self.__name__ = py_func.__name__
         self.__doc__ = py_func.__doc__
+
+    @property
+    def backend(self) -> str | None:
+        return self._backend
+
+    @backend.setter
+    def backend(self, backend: str | None) -> None:
+        self._backend = backend
+        self.calls = {}
+
+    def forget(self) -> None:
+        """Drop every specialization (its derivatives are stale: the rules changed)."""
+        for spec in self.specializations.values():
+            spec.stale = True
+        self.specializations.clear()
+        self.calls = {}
 
     def bind(self, args: tuple, keywords: dict | None = None) -> tuple:
         """The arguments in parameter order with defaults filled in; an ArgumentError if they
@@ -150,15 +188,46 @@ class Kernel:
             return entry[1](*args)
 
     def __call__(self, *args, **keywords):
-        args = self.bind(args, keywords)
-        spec = self.specialize(args)
-        out = self.run(spec.primal, args)
-        if not out:
-            return None
-        return out[0] if len(out) == 1 else out
+        if not keywords:
+            try:   # a signature called before, as a key of fingerprints (fast_call)
+                call = self.calls[(None, *map(fingerprint, args))]
+            except Exception:   # a new one, or an argument without a fingerprint
+                pass
+            else:
+                return call(args)
+        bound = self.bind(args, keywords)
+        spec = self.specialize(bound)
+        out = _unpack(self.run(spec.primal, bound))
+        if not keywords and len(args) == len(self.arg_names):
+            self.calls[(None, *map(fingerprint, args))] = self.fast_call(spec)
+        return out
+
+    def fast_call(self, spec: Specialization):
+        """A call of spec's primal for arguments of the key's types, doing what __call__'s
+        full path does past binding and typing them: a kernel that calls MPI keeps that
+        path (its collective checks); the compiled code is looked up every call (tests
+        and benchmarks clear `compiled` to start afresh)."""
+        fn, backend = spec.primal, check_backend(self.backend)
+        if spec.communicates:
+            return lambda args: _unpack(self.run(fn, args))
+        if backend == "interp":
+            return lambda args: _unpack(interp.run_function(fn, list(args)))
+        compiled, fid = self.compiled, id(fn)
+
+        def call(args):
+            entry = compiled.get(fid)
+            return _unpack(entry[1](*args) if entry is not None else self.run(fn, args))
+        return call
 
     def __repr__(self) -> str:
         return f"<hpcad.kernel {self.__name__}>"
+
+
+def _unpack(out: tuple):
+    """A kernel's results as it returns them: None, one value, or a tuple."""
+    if not out:
+        return None
+    return out[0] if len(out) == 1 else out
 
 
 def kernel(fn=None, *, backend: str | None = None, parallel: bool = False):
