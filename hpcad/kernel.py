@@ -7,7 +7,7 @@ import inspect
 from dataclasses import dataclass, field
 from functools import cached_property
 
-from .ad.custom import RuleCalls
+from .ad.custom import RuleCalls, written_arguments
 from .ad.forward import forward
 from .ad.reverse import reverse
 from .backend import interp
@@ -20,7 +20,7 @@ from .ir.clone import clone_function
 from .ir.core import Function, Module, walk
 from .ir.verifier import verify_function
 from .mpi_job import collective
-from .passes.activity import analyze
+from .passes.activity import CONST, SHADOW, analyze
 from .passes.extrema import rewrite_extrema
 from .passes.pipeline import finish_derivative, optimize_module
 from .passes.race import check_races, refuse_racing_derivative
@@ -61,12 +61,42 @@ class Specialization:
     arg_names: list[str]
     derivatives: dict = field(default_factory=dict)
     rules: RuleCalls | None = None   # calls to kernels with custom derivative rules
+    constants: dict = field(default_factory=dict)   # activity -> without_dead_shadows
     stale: bool = False   # its kernel's rules changed: fast calls must not use it (forget)
 
     @cached_property
     def communicates(self) -> bool:
         """Whether the kernel calls MPI (then its derivative calls are collective)."""
         return any(op.dialect == "mpi" for op in walk(self.primal.body))
+
+    def without_dead_shadows(self, activity: tuple[str, ...]) -> tuple[str, ...]:
+        """activity (reverse mode, result active) with SHADOW made CONST for each float array
+        no active value can reach: the kernel never writes it (through any alias) and its
+        alias class is not varied, so its shadow would stay zero and feed nothing; the
+        derivative then takes no shadow for it. Kept as given for a kernel with custom
+        rules or MPI calls (whose shadow groups decide otherwise: passes/activity.py)."""
+        out = self.constants.get(activity)
+        if out is None:
+            out = activity
+            if SHADOW in activity and self.rules is None and not self.communicates:
+                primal = self.primal_for("reverse")
+                act = analyze(primal, list(activity), True)
+                written = set(written_arguments(primal))
+                returned = {act.key(v) for v in primal.body.ops[-1].operands}
+                out = tuple(CONST if kind == SHADOW and k not in written
+                            and act.key(a) not in act.varied and act.key(a) not in returned
+                            else kind for k, (a, kind) in enumerate(zip(primal.args, activity)))
+            self.constants[activity] = out
+        return out
+
+    def primal_for(self, mode: str) -> Function:
+        """The primal a derivative of this mode is built from: custom rules' calls for the
+        mode, max/min reductions of parallel loops rewritten to reach the winner."""
+        primal = self.primal if self.rules is None else self.rules.for_mode(mode)
+        if any(op.name == "par.parallel_for" for op in walk(primal.body)):
+            primal = clone_function(primal)
+            rewrite_extrema(primal)   # max/min reductions: derivative to the winner
+        return primal
 
     def derivative(self, mode: str, activity: tuple[str, ...], ret_active: bool,
                    plan: Plan = STORE_ALL, width: int = 1,
@@ -79,10 +109,7 @@ class Specialization:
         key = (mode, activity, ret_active, plan, width, params)
         fn = self.derivatives.get(key)
         if fn is None:
-            primal = self.primal if self.rules is None else self.rules.for_mode(mode)
-            if any(op.name == "par.parallel_for" for op in walk(primal.body)):
-                primal = clone_function(primal)
-                rewrite_extrema(primal)   # max/min reductions: derivative to the winner
+            primal = self.primal_for(mode)
             if mode == "hvp":   # forward over reverse (ad/hvp.py)
                 from .ad.hvp import forward_over_reverse
                 rev = self.derivative("reverse", activity, True)
