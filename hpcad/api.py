@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import hashlib
+import itertools
 import os
 from dataclasses import replace
 
@@ -151,13 +152,24 @@ def _reverse_setup(k: Kernel, args, activity, shadows, seeds, width: int = 1,
 def _written(spec, fn, activity) -> frozenset[int]:
     """Positions of k's arguments that the reverse derivative fn writes (ir/effects.py,
     through any alias), from its flat arguments: each argument, then its shadow if any."""
+    return _facts(spec, fn, activity)[0]
+
+
+def _facts(spec, fn, activity) -> tuple[frozenset[int], bool]:
+    """(_written, whether fn keeps a tape), found once per derivative."""
+    known = spec.writes.get(id(fn))
+    if known is not None and known[0] is fn:
+        return known[1]
     flat_of = []
     for i, (a, kind) in enumerate(zip(spec.primal.args, activity)):
         flat_of.append(i)
         if has_tangent(a, kind) and isinstance(a.type, ArrayType):
             flat_of.append(None)   # the shadow
-    return frozenset(flat_of[j] for j in written_arguments(fn)
-                     if j < len(flat_of) and flat_of[j] is not None)
+    written = frozenset(flat_of[j] for j in written_arguments(fn)
+                        if j < len(flat_of) and flat_of[j] is not None)
+    tape = any(op.name == "tape.push" for op in walk(fn.body))
+    spec.writes[id(fn)] = (fn, (written, tape))
+    return written, tape
 
 
 def _with_shadows(spec, args, activity, shadows) -> list:
@@ -527,13 +539,23 @@ def _value_and_grad(k: Kernel, given: tuple, argnums, backend, params, site):
     out = k.run(fn, flat, backend)
     n = len(spec.primal.result_types)
     result = _GradResult(kinds, nums, isinstance(argnums, tuple))
-    if site is not None and len(given) == len(k.arg_names) and not spec.communicates \
-            and fn.run_args is None and _plan_fixed(k, spec, kinds, fn):
-        k.calls[(site, *map(fingerprint, given))] = _GradCall(
-            k, spec, fn, kinds, _written(spec, fn, kinds), check_backend(backend or k.backend),
-            result, k.last_policy, lambda a: _value_and_grad(k, a, argnums, backend, params,
-                                                             site))
+    key = _key(site, given) if len(given) == len(k.arg_names) else None
+    if key is not None and not spec.communicates:
+        k.calls[key] = _GradCall(k, spec, kinds, fn, check_backend(backend or k.backend),
+                                 result, lambda a: _value_and_grad(k, a, argnums, backend,
+                                                                   params, site))
     return result.pick(out[0], out[n:], shadows)
+
+
+def _key(site, args):
+    """The fast dispatch key of args at a call site (Kernel.calls), or None where there is
+    none (a site that cannot be a key, an argument without a fingerprint)."""
+    if site is None:
+        return None
+    try:
+        return (site, *map(fingerprint, args))
+    except Exception:
+        return None
 
 
 _SITES: dict = {}   # (transformation, argnums, backend, params) -> a small number
@@ -558,7 +580,7 @@ def _plan_fixed(k: Kernel, spec, kinds, fn) -> bool:
         return False
     store_all = spec.derivative("reverse", tuple(kinds), True,
                                 replace(STORE_ALL, intermediates=k.intermediates))
-    return fn is store_all and not any(op.name == "tape.push" for op in walk(store_all.body))
+    return fn is store_all and not _facts(spec, fn, kinds)[1]
 
 
 class _GradResult:
@@ -580,47 +602,58 @@ class _GradResult:
 
 class _GradCall:
     """value_and_grad for arguments of one key: what the full path decided for them, kept
-    (argument checks, activity, plan, which arguments to copy), so that a call copies the
-    arguments the derivative writes, allocates the shadows and runs the compiled
-    derivative. It takes the full path where that can change: the kernel's rules changed
-    (a stale specialization), its compiled code was dropped, or its backend changed."""
+    (argument checks, activity, which arguments get shadows), so that a call allocates
+    the shadows, copies the arguments the derivative writes and runs it. The plan is
+    kept where the key fixes it (_plan_fixed), else made per call as the full path makes
+    it. It takes the full path where that can change: the kernel's rules changed (a
+    stale specialization), its compiled code was dropped, or its backend changed."""
 
-    def __init__(self, k, spec, fn, kinds, written, backend, result, policy, full):
-        self.k, self.spec, self.fn, self.full = k, spec, fn, full
+    def __init__(self, k, spec, kinds, fn, backend, result, full):
+        self.k, self.spec, self.kinds, self.full = k, spec, kinds, full
+        self.fn = fn if _plan_fixed(k, spec, kinds, fn) else None   # None: plan per call
+        self.written = _written(spec, fn, kinds)
         self.backend, self.kernel_backend = backend, k.backend
-        self.result, self.policy = result, policy
-        # per argument: copy it?, and the C-contiguous shadow's dtype (None: no shadow)
-        self.steps = tuple(
-            (i in written, (a.type.dtype.np_dtype if a.type.layout == "C" else False)
-             if has_tangent(a, kind) and isinstance(a.type, ArrayType) else None)
-            for i, (a, kind) in enumerate(zip(spec.primal.args, kinds)))
+        self.result, self.policy = result, k.last_policy
+        # per argument, its shadow: None (none), its dtype (C-contiguous) or False (another
+        # layout: np.zeros_like keeps it)
+        self.shadows = tuple((a.type.dtype.np_dtype if a.type.layout == "C" else False)
+                             if has_tangent(a, kind) and isinstance(a.type, ArrayType)
+                             else None for a, kind in zip(spec.primal.args, kinds))
+        places = itertools.accumulate((1 + (d is not None) for d in self.shadows), initial=0)
+        self.places = tuple(places)[:-1]   # where each argument is in the flat arguments
         self.n = len(spec.primal.result_types)
 
     def __call__(self, args):
         k = self.k
         if self.spec.stale or k.backend is not self.kernel_backend:
             return self.full(args)
-        if self.backend == "interp":
-            run = self._interp
-        else:
-            entry = k.compiled.get(id(self.fn))
-            if entry is None:
-                return self.full(args)
-            run = entry[1]
         flat, shadows = [], {}
-        for i, (a, (copy, dtype)) in enumerate(zip(args, self.steps)):
-            flat.append(a.copy() if copy else a)
+        for i, (a, dtype) in enumerate(zip(args, self.shadows)):
+            flat.append(a)
             if dtype is not None:
                 s = shadows[i] = np.zeros(a.shape, dtype) if dtype is not False else \
                     np.zeros_like(a)
                 flat.append(s)
         flat.append(1.0)
-        out = run(*flat)
-        k.last_policy = self.policy
+        fn, written = self.fn, self.written
+        if fn is None:
+            plan = _plan_call(k, self.spec, self.kinds, True, args, flat)
+            fn = self.spec.derivative("reverse", self.kinds, True, plan)
+            written = _written(self.spec, fn, self.kinds)
+            if fn.run_args is not None:
+                flat.extend(run_time_args(fn.run_args, plan.snapshots, args))
+        else:
+            k.last_policy = self.policy
+        for i in written:
+            flat[self.places[i]] = args[i].copy()
+        if self.backend == "interp":
+            out = interp.run_function(fn, flat)
+        else:
+            entry = k.compiled.get(id(fn))
+            if entry is None:
+                return self.full(args)
+            out = entry[1](*flat)
         return self.result.pick(out[0], out[self.n:], shadows)
-
-    def _interp(self, *flat):
-        return interp.run_function(self.fn, list(flat))
 
 
 def _check_scalar_result(k, spec, what: str) -> None:

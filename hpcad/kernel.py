@@ -62,6 +62,7 @@ class Specialization:
     derivatives: dict = field(default_factory=dict)
     rules: RuleCalls | None = None   # calls to kernels with custom derivative rules
     constants: dict = field(default_factory=dict)   # activity -> without_dead_shadows
+    writes: dict = field(default_factory=dict)   # id(derivative) -> (it, written positions)
     stale: bool = False   # its kernel's rules changed: fast calls must not use it (forget)
 
     @cached_property
@@ -226,7 +227,11 @@ class Kernel:
         spec = self.specialize(bound)
         out = _unpack(self.run(spec.primal, bound))
         if not keywords and len(args) == len(self.arg_names):
-            self.calls[(None, *map(fingerprint, args))] = self.fast_call(spec)
+            try:
+                key = (None, *map(fingerprint, args))
+            except Exception:   # an argument without a fingerprint: always the full path
+                return out
+            self.calls[key] = self.fast_call(spec)
         return out
 
     def fast_call(self, spec: Specialization):

@@ -65,7 +65,7 @@ def plan_call(k: Policy, spec: Derivatives, activity: tuple[str, ...], ret_activ
         sizes = k.policies[key] = _sizes(k, spec, activity, ret_active, args, flat, budget)
     if comm is not None:   # (the caller has set up hpcad/mpi_job.watch)
         sizes = agree(comm, *sizes)
-    else:               # this process's share of the snapshot file system
+    elif sizes[-1]:     # this process's share of the snapshot file system (none: none)
         sizes = (*sizes[:-1], share(sizes[-1]))
     unsized = unsized_loop(spec.derivative("reverse", activity, ret_active,
                                            Plan(intermediates="recompute"))) \
