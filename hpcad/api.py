@@ -690,15 +690,15 @@ def vjp(f, *primals, backend: str | None = None, params=()):
     kinds = float_kinds(k, args, set(range(len(args))))
     spec = k.specialize(args)
     as_tuple = _returns_tuple(spec)
-    out = k.run(spec.primal, _copy_args(args), backend)
-    frozen = _copy_args(args)
+    out = k.run(spec.primal, _copy_args(args), backend)   # (an array result may be a view)
+    frozen = _copy_args(args)   # the point of linearization, whatever the caller does next
 
     def vjp_fn(cotangent):
         seeds = _seeds(k, spec, cotangent, as_tuple, out=out)
-        run_args = _copy_args(frozen)
-        shadows = _zero_shadows(run_args, kinds)
-        _, adjoints = _reverse_call(k, run_args, kinds, shadows, seeds, backend,
-                                    params=replicated)
+        shadows = _zero_shadows(frozen, kinds)
+        _, fn, flat, _ = _reverse_setup(k, frozen, kinds, shadows, seeds, params=replicated,
+                                        fresh=True)   # copies what the derivative writes
+        adjoints = k.run(fn, flat, backend)[len(spec.primal.result_types):]
         scalar_adj = iter(adjoints)
         result = []
         for i, kind in enumerate(kinds):

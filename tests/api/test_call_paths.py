@@ -239,3 +239,21 @@ def test_a_new_backend_or_dropped_compiled_code_takes_the_full_path(monkeypatch)
     assert k(x, w, 4) == 6.0
     np.testing.assert_array_equal(g(x, w, 4), 2.0 * w)
     assert len(runs) == 2
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_vjp_fn_called_twice_leaves_inputs_and_its_linearization_point_unmodified(backend):
+    """vjp_fn copies what the derivative writes (heat's state) each call: the second call
+    starts from the same point as the first."""
+    k = _fresh(heat)
+    u0 = np.random.default_rng(4).random(10)
+    keep = u0.copy()
+    value, vjp_fn = ad.vjp(k, u0, 0.2, 3, backend=backend)
+    np.testing.assert_array_equal(u0, keep)
+    assert value == pytest.approx(_heat_numpy(keep, 0.2, 3), rel=1e-13)
+    u0[:] = 0.0   # the caller's array changes: vjp_fn still linearizes at keep
+    expected = _central(lambda u: _heat_numpy(u, 0.2, 3), keep)
+    for _ in range(2):
+        du, d_alpha, d_steps = vjp_fn(1.0)
+        np.testing.assert_allclose(du, expected, rtol=1e-6, atol=1e-8)
+        assert d_steps is None
