@@ -16,7 +16,6 @@ import subprocess
 import sys
 import tempfile
 import time
-
 from pathlib import Path
 
 import numpy as np
@@ -38,7 +37,7 @@ def dot(x, w, n):
 
 @ad.kernel
 def heat(u, alpha, steps):
-    for t in range(steps):
+    for _step in range(steps):
         for i in range(1, u.shape[0] - 1):
             u[i] = u[i] + alpha * (u[i - 1] - 2.0 * u[i] + u[i + 1])
     return np.sum(u * u)

@@ -11,16 +11,16 @@ from dataclasses import replace
 import numpy as np
 
 from .ad.common import has_tangent
+from .ad.custom import written_arguments
+from .backend import interp
 from .checkpoint.budget import parse_bytes
 from .checkpoint.cost import INTERMEDIATES
 from .checkpoint.plan import STORE_ALL, Kind, Plan
 from .checkpoint.planner import plan_call, run_time_args
 from .errors import ArgumentError, GradientMismatch
 from .frontend.signature import typeof
-from .ir.types import ArrayType, ScalarType
-from .ad.custom import written_arguments
-from .backend import interp
 from .ir.core import walk
+from .ir.types import ArrayType, ScalarType
 from .kernel import Kernel, as_kernel, check_backend, fingerprint
 from .mpi_job import watch
 from .passes.activity import ACTIVE, CONST, DUP, SHADOW
