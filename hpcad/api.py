@@ -131,6 +131,7 @@ def _reverse_setup(k: Kernel, args, activity, shadows, seeds, width: int = 1,
     spec = k.specialize(args)
     params = _checked_params(k, spec, args, params)
     flat = _with_shadows(spec, args, activity, shadows)
+    lead = len(flat)
     n_float = sum(1 for t in spec.primal.result_types if _has_derivative(t))
     if seeds is not None:
         if len(seeds) != n_float:
@@ -142,8 +143,7 @@ def _reverse_setup(k: Kernel, args, activity, shadows, seeds, width: int = 1,
     if fresh:
         written = _written(spec, fn, activity)
         args = tuple(a.copy() if i in written else a for i, a in enumerate(args))
-        flat = _with_shadows(spec, args, activity, shadows) + flat[len(flat) - len(seeds
-                                                                                   or ()):]
+        flat = _with_shadows(spec, args, activity, shadows) + flat[lead:]
     if fn.run_args is not None:   # a checkpointed time loop: its snapshot count, ...
         flat.extend(run_time_args(fn.run_args, plan.snapshots, args))
     return spec, fn, flat, plan
