@@ -8,35 +8,37 @@ is built in program order, so every rank takes the same decisions."""
 from __future__ import annotations
 
 import math
-from collections.abc import Callable
+from collections.abc import Callable, Hashable, Iterator
 from dataclasses import dataclass, field
 
 from ..ir.core import Op, Value
 from .cost import recompute_flops, value_bytes
 
 SOURCE, SINK = "forward", "reverse"
+Node = Hashable
+Residual = dict[Node, dict[Node, float]]   # capacity left per edge (math.inf: unbounded)
 
 
 class Graph:
     """A directed graph with integer edge capacities (None: unbounded), for one minimum
     cut. Pure Python: importing networkx took most of a warm start's first gradient."""
 
-    def __init__(self):
-        self.capacity: dict = {}   # node -> {successor: capacity}, in insertion order
+    def __init__(self) -> None:
+        self.capacity: dict[Node, dict[Node, int | None]] = {}   # in insertion order
 
-    def add_edge(self, u, v, capacity: int | None = None) -> None:
+    def add_edge(self, u: Node, v: Node, capacity: int | None = None) -> None:
         """An edge u -> v; adding it again sets a capacity given, keeps one not given."""
         out = self.capacity.setdefault(u, {})
         if capacity is not None or v not in out:
             out[v] = capacity
         self.capacity.setdefault(v, {})
 
-    def sink_side(self, source, sink) -> set:
+    def sink_side(self, source: Node, sink: Node) -> set[Node]:
         """The nodes that can reach `sink` in the residual graph of a maximum flow: the
         sink's side of the minimum cut nearest the sink, the same for every maximum flow
         (networkx.minimum_cut's second set). Dinic's algorithm; every source-sink path
         here passes a bounded edge, so the flow is finite."""
-        residual = {u: {} for u in self.capacity}
+        residual: Residual = {u: {} for u in self.capacity}
         for u, out in self.capacity.items():
             for v, c in out.items():
                 residual[u][v] = residual[u].get(v, 0) + (math.inf if c is None else c)
@@ -58,11 +60,11 @@ class Graph:
         return reach
 
 
-def _levels(residual: dict, source) -> dict:
+def _levels(residual: Residual, source: Node) -> dict[Node, int]:
     """Breadth-first distances from source along edges with capacity left."""
     level, frontier = {source: 0}, [source]
     while frontier:
-        nxt = []
+        nxt: list[Node] = []
         for u in frontier:
             for v, c in residual[u].items():
                 if c > 0 and v not in level:
@@ -72,12 +74,14 @@ def _levels(residual: dict, source) -> dict:
     return level
 
 
-def _augment(residual: dict, level: dict, edges: dict, source, sink) -> bool:
+def _augment(residual: Residual, level: dict[Node, int], edges: dict[Node, Iterator[Node]],
+             source: Node, sink: Node) -> bool:
     """One augmenting path of the level graph (its bottleneck pushed along it); False when
     none is left. Each node's edges are tried once per phase (`edges`: an iterator per
     node, past the edges tried); a phase that ends early is followed by another, so the
     flow is still maximal. Iterative: deep graphs stay within Python's recursion limit."""
-    path, u = [], source
+    path: list[tuple[Node, Node]] = []
+    u = source
     while u != sink:
         for v in edges[u]:
             if residual[u][v] > 0 and level.get(v) == level[u] + 1:
