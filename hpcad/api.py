@@ -4,20 +4,24 @@
 from __future__ import annotations
 
 import hashlib
+import itertools
 import os
 from dataclasses import replace
 
 import numpy as np
 
 from .ad.common import has_tangent
+from .ad.custom import written_arguments
+from .backend import interp
 from .checkpoint.budget import parse_bytes
 from .checkpoint.cost import INTERMEDIATES
 from .checkpoint.plan import STORE_ALL, Kind, Plan
 from .checkpoint.planner import plan_call, run_time_args
 from .errors import ArgumentError, GradientMismatch
 from .frontend.signature import typeof
+from .ir.core import walk
 from .ir.types import ArrayType, ScalarType
-from .kernel import Kernel, as_kernel, check_backend
+from .kernel import Kernel, as_kernel, check_backend, fingerprint
 from .mpi_job import watch
 from .passes.activity import ACTIVE, CONST, DUP, SHADOW
 from .passes.replication import replication_types
@@ -113,9 +117,21 @@ def _reverse_call(k: Kernel, args, activity, shadows, seeds, backend, width: int
     length-`width` array each when width > 1) or None for ret=Const. Returns (primal
     results, adjoints of ACTIVE args in order); those of the replicated parameters at
     positions `params` summed over the ranks (README, MPI)."""
+    spec, fn, flat, _ = _reverse_setup(k, args, activity, shadows, seeds, width, params)
+    out = k.run(fn, flat, backend)
+    n = len(spec.primal.result_types)
+    return out[:n], out[n:]
+
+
+def _reverse_setup(k: Kernel, args, activity, shadows, seeds, width: int = 1,
+                   params: tuple[int, ...] = (), fresh: bool = False):
+    """_reverse_call's derivative and its flat arguments, and the plan: (spec, fn, flat,
+    plan). fresh: the arguments the derivative writes are copies (grad: inputs are not
+    modified; those it only reads are passed as they are)."""
     spec = k.specialize(args)
     params = _checked_params(k, spec, args, params)
     flat = _with_shadows(spec, args, activity, shadows)
+    lead = len(flat)
     n_float = sum(1 for t in spec.primal.result_types if _has_derivative(t))
     if seeds is not None:
         if len(seeds) != n_float:
@@ -124,11 +140,36 @@ def _reverse_call(k: Kernel, args, activity, shadows, seeds, backend, width: int
         flat.extend(seeds)
     plan = _plan_call(k, spec, tuple(activity), seeds is not None, args, flat)
     fn = spec.derivative("reverse", tuple(activity), seeds is not None, plan, width, params)
+    if fresh:
+        written = _written(spec, fn, activity)
+        args = tuple(a.copy() if i in written else a for i, a in enumerate(args))
+        flat = _with_shadows(spec, args, activity, shadows) + flat[lead:]
     if fn.run_args is not None:   # a checkpointed time loop: its snapshot count, ...
         flat.extend(run_time_args(fn.run_args, plan.snapshots, args))
-    out = k.run(fn, flat, backend)
-    n = len(spec.primal.result_types)
-    return out[:n], out[n:]
+    return spec, fn, flat, plan
+
+
+def _written(spec, fn, activity) -> frozenset[int]:
+    """Positions of k's arguments that the reverse derivative fn writes (ir/effects.py,
+    through any alias), from its flat arguments: each argument, then its shadow if any."""
+    return _facts(spec, fn, activity)[0]
+
+
+def _facts(spec, fn, activity) -> tuple[frozenset[int], bool]:
+    """(_written, whether fn keeps a tape), found once per derivative."""
+    known = spec.writes.get(id(fn))
+    if known is not None and known[0] is fn:
+        return known[1]
+    flat_of = []
+    for i, (a, kind) in enumerate(zip(spec.primal.args, activity)):
+        flat_of.append(i)
+        if has_tangent(a, kind) and isinstance(a.type, ArrayType):
+            flat_of.append(None)   # the shadow
+    written = frozenset(flat_of[j] for j in written_arguments(fn)
+                        if j < len(flat_of) and flat_of[j] is not None)
+    tape = any(op.name == "tape.push" for op in walk(fn.body))
+    spec.writes[id(fn)] = (fn, (written, tape))
+    return written, tape
 
 
 def _with_shadows(spec, args, activity, shadows) -> list:
@@ -469,28 +510,150 @@ def value_and_grad(f, argnums=0, backend: str | None = None, params=()):
     rank: their gradients come back complete on every rank, summed over the ranks by one
     allreduce per call (README, MPI); the others' are each rank's share."""
     k = as_kernel(f)
+    site = _call_site("value_and_grad", argnums, backend, params)
 
     def vg(*args):
-        args = k.bind(args)
-        nums = _normalize_argnums(k, argnums, args)
-        replicated = _param_positions(k, params, args)
-        args = _copy_args(args)
-        _check_no_overlap(zip(k.arg_names, args))
-        kinds = float_kinds(k, args, set(nums))
-        spec = k.specialize(args)
-        _check_scalar_result(k, spec, "grad")
-        shadows = _zero_shadows(args, kinds)
-        out, adjoints = _reverse_call(k, args, kinds, shadows, [1.0], backend,
-                                      params=replicated)
-        scalar_adj = iter(adjoints)
-        grads = {i: (shadows[i] if kinds[i] == DUP else None) for i in range(len(args))}
-        for i, kind in enumerate(kinds):
-            if kind == ACTIVE:
-                grads[i] = float(next(scalar_adj))
-        g = tuple(grads[n] for n in nums)
-        return out[0], (g if isinstance(argnums, tuple) else g[0])
+        try:   # a signature called before (_GradCall)
+            call = k.calls[(site, *map(fingerprint, args))]
+        except Exception:   # a new one, or an argument without a fingerprint
+            return _value_and_grad(k, args, argnums, backend, params, site)
+        return call(args)
 
     return vg
+
+
+def _value_and_grad(k: Kernel, given: tuple, argnums, backend, params, site):
+    """value_and_grad's full path: every check, then (where the key fixes all it decided) a
+    _GradCall in k.calls for the next call with arguments of these types. Copies only the
+    arguments the derivative writes; a float array not differentiated gets no shadow where
+    no active value reaches it (Specialization.without_dead_shadows)."""
+    args = k.bind(given)
+    nums = _normalize_argnums(k, argnums, args)
+    replicated = _param_positions(k, params, args)
+    spec = k.specialize(args)
+    _check_scalar_result(k, spec, "grad")
+    kinds = spec.without_dead_shadows(tuple(float_kinds(k, args, set(nums))))
+    shadows = _zero_shadows(args, kinds)
+    spec, fn, flat, plan = _reverse_setup(k, args, kinds, shadows, [1.0], params=replicated,
+                                          fresh=True)
+    out = k.run(fn, flat, backend)
+    n = len(spec.primal.result_types)
+    result = _GradResult(kinds, nums, isinstance(argnums, tuple))
+    key = _key(site, given) if len(given) == len(k.arg_names) else None
+    if key is not None and not spec.communicates:
+        k.calls[key] = _GradCall(k, spec, kinds, fn, check_backend(backend or k.backend),
+                                 result, lambda a: _value_and_grad(k, a, argnums, backend,
+                                                                   params, site))
+    return result.pick(out[0], out[n:], shadows)
+
+
+def _key(site, args):
+    """The fast dispatch key of args at a call site (Kernel.calls), or None where there is
+    none (a site that cannot be a key, an argument without a fingerprint)."""
+    if site is None:
+        return None
+    try:
+        return (site, *map(fingerprint, args))
+    except Exception:
+        return None
+
+
+_SITES: dict = {}   # (transformation, argnums, backend, params) -> a small number
+
+
+def _call_site(*config):
+    """A number for one configuration of a transformation, the first part of its fast
+    dispatch keys in Kernel.calls (never None, the kernel's own call); None where the
+    configuration cannot be a key (it then always takes the full path)."""
+    try:
+        return _SITES.setdefault(config, len(_SITES) + 1)
+    except TypeError:   # (e.g. params given as a list)
+        return None
+
+
+def _plan_fixed(k: Kernel, spec, kinds, fn) -> bool:
+    """Whether every later call with arguments of these types gets fn's plan: a kernel
+    without a pinned plan or budget of its own whose store-all derivative keeps no tape
+    (its estimated bytes, 0, fit any budget, and no segments can keep a tape in cache:
+    checkpoint/planner.py). Else each call plans (its sizes may change the plan)."""
+    if k.pinned is not None or k.budget != "auto":
+        return False
+    store_all = spec.derivative("reverse", tuple(kinds), True,
+                                replace(STORE_ALL, intermediates=k.intermediates))
+    return fn is store_all and not _facts(spec, fn, kinds)[1]
+
+
+class _GradResult:
+    """Where value_and_grad's gradients come from: the shadows of DUP arguments, the
+    scalar adjoints of ACTIVE ones (in argument order among the results)."""
+
+    def __init__(self, kinds, nums, as_tuple: bool):
+        adjoint = {i: j for j, i in enumerate(i for i, kind in enumerate(kinds)
+                                               if kind == ACTIVE)}
+        self.picks = tuple((kinds[n] == DUP, n if kinds[n] == DUP else adjoint[n])
+                           for n in nums)
+        self.as_tuple = as_tuple
+
+    def pick(self, value, adjoints, shadows):
+        g = tuple(shadows[j] if is_shadow else float(adjoints[j])
+                  for is_shadow, j in self.picks)
+        return value, (g if self.as_tuple else g[0])
+
+
+class _GradCall:
+    """value_and_grad for arguments of one key: what the full path decided for them, kept
+    (argument checks, activity, which arguments get shadows), so that a call allocates
+    the shadows, copies the arguments the derivative writes and runs it. The plan is
+    kept where the key fixes it (_plan_fixed), else made per call as the full path makes
+    it. It takes the full path where that can change: the kernel's rules changed (a
+    stale specialization), its compiled code was dropped, or its backend changed."""
+
+    def __init__(self, k, spec, kinds, fn, backend, result, full):
+        self.k, self.spec, self.kinds, self.full = k, spec, kinds, full
+        self.fn = fn if _plan_fixed(k, spec, kinds, fn) else None   # None: plan per call
+        self.written = _written(spec, fn, kinds)
+        self.backend, self.kernel_backend = backend, k.backend
+        self.result, self.policy = result, k.last_policy
+        # per argument, its shadow: None (none), its dtype (C-contiguous) or False (another
+        # layout: np.zeros_like keeps it)
+        self.shadows = tuple((a.type.dtype.np_dtype if a.type.layout == "C" else False)
+                             if has_tangent(a, kind) and isinstance(a.type, ArrayType)
+                             else None for a, kind in zip(spec.primal.args, kinds))
+        places = itertools.accumulate((1 + (d is not None) for d in self.shadows), initial=0)
+        self.places = tuple(places)[:-1]   # where each argument is in the flat arguments
+        self.n = len(spec.primal.result_types)
+
+    def __call__(self, args):
+        k = self.k
+        if self.spec.stale or k.backend is not self.kernel_backend:
+            return self.full(args)
+        flat, shadows = [], {}
+        for i, (a, dtype) in enumerate(zip(args, self.shadows)):
+            flat.append(a)
+            if dtype is not None:
+                s = shadows[i] = np.zeros(a.shape, dtype) if dtype is not False else \
+                    np.zeros_like(a)
+                flat.append(s)
+        flat.append(1.0)
+        fn, written = self.fn, self.written
+        if fn is None:
+            plan = _plan_call(k, self.spec, self.kinds, True, args, flat)
+            fn = self.spec.derivative("reverse", self.kinds, True, plan)
+            written = _written(self.spec, fn, self.kinds)
+            if fn.run_args is not None:
+                flat.extend(run_time_args(fn.run_args, plan.snapshots, args))
+        else:
+            k.last_policy = self.policy
+        for i in written:
+            flat[self.places[i]] = args[i].copy()
+        if self.backend == "interp":
+            out = interp.run_function(fn, flat)
+        else:
+            entry = k.compiled.get(id(fn))
+            if entry is None:
+                return self.full(args)
+            out = entry[1](*flat)
+        return self.result.pick(out[0], out[self.n:], shadows)
 
 
 def _check_scalar_result(k, spec, what: str) -> None:
@@ -527,15 +690,15 @@ def vjp(f, *primals, backend: str | None = None, params=()):
     kinds = float_kinds(k, args, set(range(len(args))))
     spec = k.specialize(args)
     as_tuple = _returns_tuple(spec)
-    out = k.run(spec.primal, _copy_args(args), backend)
-    frozen = _copy_args(args)
+    out = k.run(spec.primal, _copy_args(args), backend)   # (an array result may be a view)
+    frozen = _copy_args(args)   # the point of linearization, whatever the caller does next
 
     def vjp_fn(cotangent):
         seeds = _seeds(k, spec, cotangent, as_tuple, out=out)
-        run_args = _copy_args(frozen)
-        shadows = _zero_shadows(run_args, kinds)
-        _, adjoints = _reverse_call(k, run_args, kinds, shadows, seeds, backend,
-                                    params=replicated)
+        shadows = _zero_shadows(frozen, kinds)
+        _, fn, flat, _ = _reverse_setup(k, frozen, kinds, shadows, seeds, params=replicated,
+                                        fresh=True)   # copies what the derivative writes
+        adjoints = k.run(fn, flat, backend)[len(spec.primal.result_types):]
         scalar_adj = iter(adjoints)
         result = []
         for i, kind in enumerate(kinds):

@@ -63,7 +63,7 @@ class CustomKernel(Kernel):
             want = exactly if exactly is not None else f"at least {minimum}"
             raise rule_error(self, rule, role, f"takes {n} parameters, expected {want}: "
                              f"{CONVENTION[role].format(n=len(self.arg_names))}", ArgumentError)
-        self.specializations.clear()   # derivatives built with the old rules are stale
+        self.forget()   # derivatives built with the old rules are stale
         return rule
 
     def lower(self, types) -> Module:

@@ -7,7 +7,7 @@ import inspect
 from dataclasses import dataclass, field
 from functools import cached_property
 
-from .ad.custom import RuleCalls
+from .ad.custom import RuleCalls, written_arguments
 from .ad.forward import forward
 from .ad.reverse import reverse
 from .backend import interp
@@ -20,13 +20,31 @@ from .ir.clone import clone_function
 from .ir.core import Function, Module, walk
 from .ir.verifier import verify_function
 from .mpi_job import collective
-from .passes.activity import analyze
+from .passes.activity import CONST, SHADOW, analyze
 from .passes.extrema import rewrite_extrema
 from .passes.pipeline import finish_derivative, optimize_module
 from .passes.race import check_races, refuse_racing_derivative
 
 BACKENDS = ("numba", "interp")
 DEFAULT_BACKEND = "numba"
+
+
+def _fingerprint_function():
+    """numba's C typeof fingerprint of one argument (type, dtype, ndim, layout and
+    writability of an array; the type of a scalar): the fast dispatch key's parts. Equal
+    fingerprints give equal hpcad types (frontend/signature.py): typeof reads only an
+    array's dtype name, ndim and C-contiguity and a scalar's type. It raises for values
+    it has no fingerprint for (communicators), which then take the full path."""
+    try:
+        from numba._dispatcher import compute_fingerprint
+        return compute_fingerprint
+    except ImportError:   # (an unknown numba: every call takes the full path)
+        def none(value):
+            raise NotImplementedError
+        return none
+
+
+fingerprint = _fingerprint_function()
 
 
 def check_backend(backend: str | None) -> str:
@@ -43,11 +61,43 @@ class Specialization:
     arg_names: list[str]
     derivatives: dict = field(default_factory=dict)
     rules: RuleCalls | None = None   # calls to kernels with custom derivative rules
+    constants: dict = field(default_factory=dict)   # activity -> without_dead_shadows
+    writes: dict = field(default_factory=dict)   # id(derivative) -> (it, written positions)
+    stale: bool = False   # its kernel's rules changed: fast calls must not use it (forget)
 
     @cached_property
     def communicates(self) -> bool:
         """Whether the kernel calls MPI (then its derivative calls are collective)."""
         return any(op.dialect == "mpi" for op in walk(self.primal.body))
+
+    def without_dead_shadows(self, activity: tuple[str, ...]) -> tuple[str, ...]:
+        """activity (reverse mode, result active) with SHADOW made CONST for each float array
+        no active value can reach: the kernel never writes it (through any alias) and its
+        alias class is not varied, so its shadow would stay zero and feed nothing; the
+        derivative then takes no shadow for it. Kept as given for a kernel with custom
+        rules or MPI calls (whose shadow groups decide otherwise: passes/activity.py)."""
+        out = self.constants.get(activity)
+        if out is None:
+            out = activity
+            if SHADOW in activity and self.rules is None and not self.communicates:
+                primal = self.primal_for("reverse")
+                act = analyze(primal, list(activity), True)
+                written = set(written_arguments(primal))
+                returned = {act.key(v) for v in primal.body.ops[-1].operands}
+                out = tuple(CONST if kind == SHADOW and k not in written
+                            and act.key(a) not in act.varied and act.key(a) not in returned
+                            else kind for k, (a, kind) in enumerate(zip(primal.args, activity)))
+            self.constants[activity] = out
+        return out
+
+    def primal_for(self, mode: str) -> Function:
+        """The primal a derivative of this mode is built from: custom rules' calls for the
+        mode, max/min reductions of parallel loops rewritten to reach the winner."""
+        primal = self.primal if self.rules is None else self.rules.for_mode(mode)
+        if any(op.name == "par.parallel_for" for op in walk(primal.body)):
+            primal = clone_function(primal)
+            rewrite_extrema(primal)   # max/min reductions: derivative to the winner
+        return primal
 
     def derivative(self, mode: str, activity: tuple[str, ...], ret_active: bool,
                    plan: Plan = STORE_ALL, width: int = 1,
@@ -60,10 +110,7 @@ class Specialization:
         key = (mode, activity, ret_active, plan, width, params)
         fn = self.derivatives.get(key)
         if fn is None:
-            primal = self.primal if self.rules is None else self.rules.for_mode(mode)
-            if any(op.name == "par.parallel_for" for op in walk(primal.body)):
-                primal = clone_function(primal)
-                rewrite_extrema(primal)   # max/min reductions: derivative to the winner
+            primal = self.primal_for(mode)
             if mode == "hvp":   # forward over reverse (ad/hvp.py)
                 from .ad.hvp import forward_over_reverse
                 rev = self.derivative("reverse", activity, True)
@@ -107,8 +154,27 @@ class Kernel:
         self.arg_names = list(self.signature.parameters)
         self.specializations: dict[tuple, Specialization] = {}
         self.compiled: dict[int, tuple] = {}   # id(IR function) -> (function, compiled code)
+        # fast dispatch: (call site, argument fingerprints) -> a call that needs no checks
+        # beyond the key (see __call__ and api.value_and_grad); cleared with the backend
+        self.calls: dict[tuple, object] = {}
         self.__name__ = py_func.__name__
         self.__doc__ = py_func.__doc__
+
+    @property
+    def backend(self) -> str | None:
+        return self._backend
+
+    @backend.setter
+    def backend(self, backend: str | None) -> None:
+        self._backend = backend
+        self.calls = {}
+
+    def forget(self) -> None:
+        """Drop every specialization (its derivatives are stale: the rules changed)."""
+        for spec in self.specializations.values():
+            spec.stale = True
+        self.specializations.clear()
+        self.calls = {}
 
     def bind(self, args: tuple, keywords: dict | None = None) -> tuple:
         """The arguments in parameter order with defaults filled in; an ArgumentError if they
@@ -150,15 +216,50 @@ class Kernel:
             return entry[1](*args)
 
     def __call__(self, *args, **keywords):
-        args = self.bind(args, keywords)
-        spec = self.specialize(args)
-        out = self.run(spec.primal, args)
-        if not out:
-            return None
-        return out[0] if len(out) == 1 else out
+        if not keywords:
+            try:   # a signature called before, as a key of fingerprints (fast_call)
+                call = self.calls[(None, *map(fingerprint, args))]
+            except Exception:   # a new one, or an argument without a fingerprint
+                pass
+            else:
+                return call(args)
+        bound = self.bind(args, keywords)
+        spec = self.specialize(bound)
+        out = _unpack(self.run(spec.primal, bound))
+        if not keywords and len(args) == len(self.arg_names):
+            try:
+                key = (None, *map(fingerprint, args))
+            except Exception:   # an argument without a fingerprint: always the full path
+                return out
+            self.calls[key] = self.fast_call(spec)
+        return out
+
+    def fast_call(self, spec: Specialization):
+        """A call of spec's primal for arguments of the key's types, doing what __call__'s
+        full path does past binding and typing them: a kernel that calls MPI keeps that
+        path (its collective checks); the compiled code is looked up every call (tests
+        and benchmarks clear `compiled` to start afresh)."""
+        fn, backend = spec.primal, check_backend(self.backend)
+        if spec.communicates:
+            return lambda args: _unpack(self.run(fn, args))
+        if backend == "interp":
+            return lambda args: _unpack(interp.run_function(fn, list(args)))
+        compiled, fid = self.compiled, id(fn)
+
+        def call(args):
+            entry = compiled.get(fid)
+            return _unpack(entry[1](*args) if entry is not None else self.run(fn, args))
+        return call
 
     def __repr__(self) -> str:
         return f"<hpcad.kernel {self.__name__}>"
+
+
+def _unpack(out: tuple):
+    """A kernel's results as it returns them: None, one value, or a tuple."""
+    if not out:
+        return None
+    return out[0] if len(out) == 1 else out
 
 
 def kernel(fn=None, *, backend: str | None = None, parallel: bool = False):

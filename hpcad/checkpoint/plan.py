@@ -36,7 +36,7 @@ class Plan:
     @property
     def shape(self) -> Plan:
         """The plan without its snapshot count: what the derivative's code depends on."""
-        return replace(self, snapshots=None)
+        return self if self.snapshots is None else replace(self, snapshots=None)
 
     @property
     def checkpoints(self) -> bool:

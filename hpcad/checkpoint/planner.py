@@ -7,6 +7,7 @@ calls MPI. Also the run-time arguments a checkpointed derivative takes: its snap
 and, for revolve, the action table for the call's step count."""
 from __future__ import annotations
 
+import functools
 from dataclasses import replace
 from typing import Any, Protocol
 
@@ -65,13 +66,19 @@ def plan_call(k: Policy, spec: Derivatives, activity: tuple[str, ...], ret_activ
         sizes = k.policies[key] = _sizes(k, spec, activity, ret_active, args, flat, budget)
     if comm is not None:   # (the caller has set up hpcad/mpi_job.watch)
         sizes = agree(comm, *sizes)
-    else:               # this process's share of the snapshot file system
+    elif sizes[-1]:     # this process's share of the snapshot file system (none: none)
         sizes = (*sizes[:-1], share(sizes[-1]))
     unsized = unsized_loop(spec.derivative("reverse", activity, ret_active,
                                            Plan(intermediates="recompute"))) \
         if budget is not None and sizes[0][1] is None else ""
     c = k.last_policy = choose(budget, *sizes, unsized)
-    return replace(c.plan, intermediates="recompute" if c.fewest_bytes else k.intermediates)
+    return _with_intermediates(c.plan, "recompute" if c.fewest_bytes else k.intermediates)
+
+
+@functools.lru_cache(maxsize=256)
+def _with_intermediates(plan: Plan, intermediates: str) -> Plan:
+    """plan with `intermediates` (made once per pair: every reverse call plans)."""
+    return replace(plan, intermediates=intermediates)
 
 
 def _sizes(k: Policy, spec: Derivatives, activity: tuple[str, ...], ret_active: bool,

@@ -89,17 +89,25 @@ class Buffers:
     def empty(self) -> list[np.ndarray]:
         return [np.empty(0, s.dtype.np_dtype) for s in self.slots]
 
+    def take(self) -> list[np.ndarray]:
+        """A set of buffers for one call: an idle one, else a new one."""
+        with self.lock:
+            return self.idle.pop() if self.idle else self.empty()
+
+    def give(self, held: list[np.ndarray]) -> None:
+        """A set back after its call (grown by it, or as taken when the call failed)."""
+        with self.lock:
+            self.idle.append(held)
+
     @contextmanager
     def checkout(self):
         """A set of buffers for one call, as a one-element list: the call puts the grown
         set (the compiled code returns it) in its place."""
-        with self.lock:
-            held = [self.idle.pop() if self.idle else self.empty()]
+        held = [self.take()]
         try:
             yield held
         finally:
-            with self.lock:
-                self.idle.append(held[0])
+            self.give(held[0])
 
     def sets(self) -> list[list[np.ndarray]]:
         """The sets not in use by a call now."""
@@ -132,7 +140,7 @@ class Compiled:
         dispatcher (numba compiles the generated source, or loads it from the disk cache)."""
         self.n_results = len(fn.result_types)
         self.threading_layer = threads.start() if "parallel=True" in self.source else None
-        self.turn = _WORKQUEUE if self.threading_layer == "workqueue" else nullcontext()
+        self.turn = _WORKQUEUE if self.threading_layer == "workqueue" else None
         self.buffers = Buffers(self.slots)
         sig = tuple(_numba_type(a.type) for a in fn.args) + tuple(
             _numba_type(ArrayType(s.dtype, 1, "C")) for s in self.slots)
@@ -192,18 +200,27 @@ class Compiled:
                    if file_backed(t))
 
     def __call__(self, *args):
+        """The results of fn for args (a tuple); on the hot path of every kernel and
+        derivative call, so a function without buffers, communicators or a turn to wait
+        for calls its dispatcher and nothing else."""
         if self.comm_args:
             from .mpi import comm_handle
             args = list(args)
             for k in self.comm_args:
                 args[k] = comm_handle(args[k])
-        extra = () if self.mpi_handles is None else (self.mpi_handles,)
-        with self.buffers.checkout() as held, self.turn:
-            out = self._run(args, held[0] + list(extra))
-            held[0] = list(out[self.n_results:])
-        return tuple(out[:self.n_results])
+        if not self.slots and self.mpi_handles is None and self.turn is None:
+            return self._run(args, ())
+        extra = [] if self.mpi_handles is None else [self.mpi_handles]
+        held = self.buffers.take()
+        try:
+            with self.turn or nullcontext():
+                out = self._run(args, held + extra)
+            held = list(out[self.n_results:])
+        finally:
+            self.buffers.give(held)
+        return out[:self.n_results]
 
-    def _run(self, args, buffers: list) -> tuple:
+    def _run(self, args, buffers) -> tuple:
         """The dispatcher's results for args followed by buffers (and the vector width)."""
         try:
             return self.dispatcher(*args, *buffers, *self.vector_args)

@@ -1,0 +1,259 @@
+"""The fast call paths (kernel.Kernel.__call__, api._GradCall): a call whose arguments have
+the fingerprints of an earlier call skips the checks that key fixes, and nothing else. grad
+copies only the arguments its derivative writes (the caller's arrays are never modified,
+those it reads are passed as they are), a float array not differentiated and never reached
+by an active value gets no shadow, and a new dtype, rank, layout or scalar type, new rules
+or a new backend never reuse what an earlier call decided. Both backends."""
+import numpy as np
+import pytest
+
+import hpcad as ad
+from hpcad.backend import interp
+
+BACKENDS = ("numba", "interp")
+
+
+@ad.kernel
+def dot(x, w, n):
+    s = 0.0
+    for i in range(n):
+        s += w[i] * x[i] * x[i]
+    return s
+
+
+@ad.kernel
+def heat(u, alpha, steps):
+    for t in range(steps):
+        for i in range(1, u.shape[0] - 1):
+            u[i] = u[i] + alpha * (u[i - 1] - 2.0 * u[i] + u[i + 1])
+    return np.sum(u * u)
+
+
+@ad.kernel
+def scratch(x, tmp, w):
+    """tmp is not differentiated but receives active values: it keeps its shadow."""
+    for i in range(x.shape[0]):
+        tmp[i] = x[i] * x[i]
+    s = 0.0
+    for i in range(x.shape[0]):
+        s += tmp[i] * w[i]
+    return s
+
+
+@ad.kernel
+def total(a):
+    return np.sum(a * a)
+
+
+def _heat_numpy(u, alpha, steps):
+    u = u.copy()
+    for _ in range(steps):
+        for i in range(1, u.shape[0] - 1):
+            u[i] = u[i] + alpha * (u[i - 1] - 2.0 * u[i] + u[i + 1])
+    return float(np.sum(u * u))
+
+
+def _central(f, x, h=1e-6):
+    g = np.zeros_like(x)
+    for j in range(x.size):
+        e = np.zeros_like(x)
+        e.flat[j] = h
+        g.flat[j] = (f(x + e) - f(x - e)) / (2 * h)
+    return g
+
+
+def _fresh(k):
+    return ad.kernel(k.py_func)
+
+
+class Spy:
+    """Records the arguments each run of a compiled or interpreted function receives."""
+
+    def __init__(self):
+        self.calls = []
+
+    def wrap(self, run):
+        def spied(*args):
+            self.calls.append(args)
+            return run(*args)
+        return spied
+
+
+def _spy(k, backend, monkeypatch, spy):
+    """Every run of k's functions (primal and derivatives, full and fast paths) goes through
+    spy: a compiled one's entry in k.compiled, or the interpreter's run_function."""
+    if backend == "interp":
+        run = interp.run_function
+
+        def spied(fn, args):
+            spy.calls.append(tuple(args))
+            return run(fn, args)
+        monkeypatch.setattr(interp, "run_function", spied)
+        return
+    for fid, (fn, compiled) in list(k.compiled.items()):
+        k.compiled[fid] = (fn, spy.wrap(compiled))
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_grad_leaves_written_arguments_unmodified_and_matches_differences(backend):
+    k = _fresh(heat)
+    rng = np.random.default_rng(1)
+    u0 = rng.random(12)
+    keep = u0.copy()
+    g = ad.grad(k, argnums=0, backend=backend)
+    expected = _central(lambda u: _heat_numpy(u, 0.2, 3), u0)
+    for _ in range(3):   # the first call takes the full path, the others the fast one
+        du = g(u0, 0.2, 3)
+        np.testing.assert_array_equal(u0, keep)   # README: "u0 is not modified"
+        np.testing.assert_allclose(du, expected, rtol=1e-6, atol=1e-8)
+    assert len(k.calls) == 1
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_grad_copies_written_arguments_and_passes_read_ones_as_they_are(backend, monkeypatch):
+    """u (written) reaches the derivative as a copy, every call; w (read) as the caller's
+    array itself."""
+    for k, args, copied, shared in ((_fresh(heat), (np.linspace(0, 1, 9), 0.1, 2), 0, None),
+                                    (_fresh(dot), (np.ones(5), np.arange(5.0), 5), None, 1)):
+        g = ad.value_and_grad(k, argnums=0, backend=backend)
+        g(*args)   # compiles; the spy then sees the full-path and fast-path calls alike
+        spy = Spy()
+        _spy(k, backend, monkeypatch, spy)
+        k.calls.clear()
+        for _ in range(3):
+            g(*args)
+        assert len(spy.calls) == 3
+        for flat in spy.calls:
+            if copied is not None:
+                assert not any(a is args[copied] for a in flat)
+                assert not any(isinstance(a, np.ndarray) and np.shares_memory(a, args[copied])
+                               for a in flat)
+            if shared is not None:
+                assert any(a is args[shared] for a in flat)
+        monkeypatch.undo()
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_undifferentiated_float_array_gets_no_shadow_and_the_same_gradient(backend):
+    k = _fresh(dot)
+    rng = np.random.default_rng(2)
+    x, w = rng.random(7), rng.random(7)
+    for _ in range(2):
+        value, dx = ad.value_and_grad(k, argnums=0, backend=backend)(x, w, 7)
+        np.testing.assert_allclose(dx, 2.0 * w * x, rtol=1e-13)
+        assert value == pytest.approx(float(np.sum(w * x * x)), rel=1e-13)
+    (spec,) = k.specializations.values()
+    (fn,) = [f for key, f in spec.derivatives.items() if key[0] == "reverse"]
+    assert [a.name for a in fn.args] == ["x", "d_x", "w", "n", "seed"]   # no d_w
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_undifferentiated_array_that_active_values_reach_keeps_its_shadow(backend):
+    k = _fresh(scratch)
+    rng = np.random.default_rng(3)
+    x, w = rng.random(6), rng.random(6)
+    for _ in range(2):
+        dx = ad.grad(k, argnums=0, backend=backend)(x, np.zeros(6), w)
+        np.testing.assert_allclose(dx, 2.0 * w * x, rtol=1e-13)
+    (spec,) = k.specializations.values()
+    (fn,) = [f for key, f in spec.derivatives.items() if key[0] == "reverse"]
+    assert "d_tmp" in [a.name for a in fn.args]
+
+
+def _arrays():
+    base = np.arange(1.0, 13.0)
+    return [base[:6].copy(), base[:6].astype(np.float32), base.reshape(3, 4),
+            base[::2], np.asfortranarray(base.reshape(3, 4)), base[:6].astype(np.int64)]
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_new_dtype_rank_or_layout_takes_a_new_specialization(backend):
+    """Each call below differs from the one before only in dtype, rank or layout: a key that
+    left one out would run code typed for the previous call."""
+    k = _fresh(total)
+    k.backend = backend
+    g = ad.grad(k)
+    for _ in range(2):   # the second round takes the fast paths
+        for a in _arrays():
+            got = k(a)
+            assert got == pytest.approx(float(np.sum(a.astype(np.float64) ** 2)), rel=1e-6)
+            if a.dtype != np.int64:
+                np.testing.assert_allclose(g(a), 2.0 * a, rtol=1e-6)
+    assert len(k.specializations) == 6
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_scalar_type_is_part_of_the_key(backend):
+    @ad.kernel(backend=backend)
+    def half(x, c):
+        return x[0] * (c / 2)
+
+    x = np.ones(1)
+    assert half(x, 3) == 1.5 and half(x, 3) == 1.5      # int c
+    assert half(x, 3.0) == 1.5 and half(x, 3.0) == 1.5  # float c: a new specialization
+    assert len(half.specializations) == 2
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_new_rules_are_used_by_the_next_grad(backend):
+    @ad.kernel
+    def cube(x):
+        return x * x * x
+
+    @ad.kernel
+    def cube_fwd(x):
+        return x * x * x, x
+
+    @ad.kernel
+    def cube_bwd(x, r, g):
+        return 3.0 * r * r * g
+
+    @ad.kernel
+    def cube_bwd_twice(x, r, g):
+        return 6.0 * r * r * g
+
+    rule = ad.custom_vjp(cube)
+    rule.defvjp(cube_fwd, cube_bwd)
+    g = ad.grad(rule, backend=backend)
+    assert g(2.0) == 12.0 and g(2.0) == 12.0
+    rule.defvjp(cube_fwd, cube_bwd_twice)
+    assert g(2.0) == 24.0 and g(2.0) == 24.0
+
+
+def test_a_new_backend_or_dropped_compiled_code_takes_the_full_path(monkeypatch):
+    k = _fresh(dot)
+    x, w = np.ones(4), np.arange(4.0)
+    g = ad.grad(k)
+    assert k(x, w, 4) == 6.0 and k(x, w, 4) == 6.0
+    np.testing.assert_array_equal(g(x, w, 4), 2.0 * w)
+    np.testing.assert_array_equal(g(x, w, 4), 2.0 * w)
+    k.compiled.clear()    # (tests and benchmarks start afresh so)
+    assert k(x, w, 4) == 6.0
+    np.testing.assert_array_equal(g(x, w, 4), 2.0 * w)
+    assert len(k.compiled) == 2
+    runs = []
+    run = interp.run_function
+    monkeypatch.setattr(interp, "run_function", lambda fn, args: runs.append(fn) or
+                        run(fn, args))
+    k.backend = "interp"
+    assert k(x, w, 4) == 6.0
+    np.testing.assert_array_equal(g(x, w, 4), 2.0 * w)
+    assert len(runs) == 2
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_vjp_fn_called_twice_leaves_inputs_and_its_linearization_point_unmodified(backend):
+    """vjp_fn copies what the derivative writes (heat's state) each call: the second call
+    starts from the same point as the first."""
+    k = _fresh(heat)
+    u0 = np.random.default_rng(4).random(10)
+    keep = u0.copy()
+    value, vjp_fn = ad.vjp(k, u0, 0.2, 3, backend=backend)
+    np.testing.assert_array_equal(u0, keep)
+    assert value == pytest.approx(_heat_numpy(keep, 0.2, 3), rel=1e-13)
+    u0[:] = 0.0   # the caller's array changes: vjp_fn still linearizes at keep
+    expected = _central(lambda u: _heat_numpy(u, 0.2, 3), keep)
+    for _ in range(2):
+        du, d_alpha, d_steps = vjp_fn(1.0)
+        np.testing.assert_allclose(du, expected, rtol=1e-6, atol=1e-8)
+        assert d_steps is None
