@@ -121,7 +121,11 @@ class Kernel:
         return tuple(bound.arguments.values())
 
     def specialize(self, args: tuple) -> Specialization:
-        types = signature_of(args, self.arg_names)
+        return self.for_types(signature_of(args, self.arg_names))
+
+    def for_types(self, types: tuple) -> Specialization:
+        """The specialization for argument types `types` (a kernel calling a derivative of
+        this one knows only the types: frontend/nested.py)."""
         spec = self.specializations.get(types)
         if spec is None:
             module = self.lower(types)

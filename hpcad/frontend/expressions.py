@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING
 
 from ..ir.core import Block, Op, Value
 from ..ir.types import SCALARS, ArrayType, f64, i1, i64, promote
-from . import arrays, construct, linalg, mpi, mpi_persistent, parallel, reductions, words
+from . import arrays, construct, linalg, mpi, mpi_persistent, nested, parallel, reductions, words
 from . import intrinsics as intr
 from .markers import marker_of, mpi_framework_of, mpi_function
 from .syntax import has_side_effect_free_shape
@@ -259,6 +259,12 @@ def expr_call(ctx: LoweringContext, node):
     obj = fn.obj
     if getattr(obj, "__hpcad_kernel__", False):
         return call_kernel(ctx, obj, node)
+    derivative = nested.derivative_of(obj)
+    if derivative is not None:
+        return nested.call_derivative(ctx, derivative, node)
+    transform = nested.transform_rule(obj)
+    if transform is not None:
+        return transform(ctx, obj, node)
     marker = marker_of(obj)
     if marker is not None:
         return parallel.call_marker(ctx, marker, node)
