@@ -7,6 +7,7 @@ import inspect
 from dataclasses import dataclass, field
 from functools import cached_property
 
+from .ad import nested
 from .ad.custom import RuleCalls
 from .ad.forward import forward
 from .ad.reverse import reverse
@@ -74,8 +75,11 @@ class Specialization:
             act = analyze(primal, list(activity), ret_active)
             refuse_racing_derivative(primal, act.shadowed)
             if mode == "forward":
-                fn = forward(primal, list(activity), act, self.rules, width)
+                offset = nested.tape_offset(primal, width)
+                fn = forward(primal, list(activity), act, self.rules, width, offset)
+                nested.finish_forward(fn, offset)
             else:
+                nested.refuse_reverse_over_tape(primal)
                 fn = reverse(primal, list(activity), act, ret_active, plan, self.rules, width,
                              params)
             if self.rules is not None:
