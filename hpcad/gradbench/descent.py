@@ -9,11 +9,11 @@ import numpy as np
 import hpcad as ad
 
 
-def argmin_kernel(cost, grad_into):
+def argmin_kernel(cost, grad_into, backend: str | None = None):
     """A kernel `argmin(c, x) -> cost at the minimum` moving x (in place) to the argmin of
     cost(c, .) from x: steps of eta * gradient, eta doubled after 10 accepted steps, halved
     after a rejected one; it stops when the gradient or the step is shorter than 1e-5."""
-    @ad.kernel
+    @ad.kernel(backend=backend)
     def argmin(c, x):
         n = x.shape[0]
         g = np.zeros(n)

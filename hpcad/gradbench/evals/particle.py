@@ -65,9 +65,10 @@ def trajectory(force):
     return miss
 
 
-def variant(outer: str, inner: str):
+def variant(outer: str, inner: str, backend: str | None = None):
+    """The eval function `outer + inner` (e.g. "fr"): w0 -> the w found."""
     miss = trajectory(FORCES[inner])
-    argmin = argmin_kernel(miss, GRADIENTS[outer](miss))
+    argmin = argmin_kernel(miss, GRADIENTS[outer](miss), backend)
 
     def run(w0: float) -> float:
         wv = np.array([w0])

@@ -22,8 +22,8 @@ def negated(x, y):
     return -objective(x, y)
 
 
-def saddle_kernels(outer: str, inner: str):
-    """(the outer argmin's kernel, the argmax's) for gradient modes `outer` and `inner`."""
+def outer_argmin(outer: str, inner: str, backend: str | None = None):
+    """The outer argmin's kernel for gradient modes `outer` and `inner`."""
     argmax = argmin_kernel(negated, GRADIENTS[inner](negated))
 
     @ad.kernel
@@ -35,12 +35,13 @@ def saddle_kernels(outer: str, inner: str):
         argmax(x, y)
         return objective(x, y)
 
-    return argmin_kernel(max_over_y, GRADIENTS[outer](max_over_y)), argmax
+    return argmin_kernel(max_over_y, GRADIENTS[outer](max_over_y), backend)
 
 
-def variant(outer: str, inner: str):
-    argmin, _ = saddle_kernels(outer, inner)
-    argmax = argmin_kernel(negated, GRADIENTS[outer](negated))   # step 2: the outer mode
+def variant(outer: str, inner: str, backend: str | None = None):
+    """The eval function `outer + inner` (e.g. "fr"): start -> x and y concatenated."""
+    argmin = outer_argmin(outer, inner, backend)
+    argmax = argmin_kernel(negated, GRADIENTS[outer](negated), backend)   # step 2
 
     def run(start: np.ndarray) -> np.ndarray:
         x = start.copy()
