@@ -10,7 +10,6 @@ import ast
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from ..ad.hvp import slot_count
 from ..ir.clone import clone_function
 from ..ir.core import Function, Value, walk
 from ..ir.effects import writes_within
@@ -239,14 +238,10 @@ def _copy(ctx: LoweringContext, a: Value) -> Value:
 
 
 def _call(ctx: LoweringContext, fn: Function, operands: list[Value], node) -> list[Value]:
-    """Call derivative fn (a copy in the caller's module, its tape slots after those of
-    the module's other functions); its results."""
+    """Call derivative fn (a copy in the caller's module; inlining gives each place it
+    lands tape slots of its own: passes/inline.py); its results."""
     module = ctx.program.module
     callee = clone_function(fn)
-    offset = max((slot_count(f) for f in module.functions.values()), default=0)
-    for op in walk(callee.body):
-        if op.dialect == "tape":
-            op.attrs = {**op.attrs, "slot": op.attrs["slot"] + offset}
     base, n = callee.name, 0
     while callee.name in module.functions:
         n += 1

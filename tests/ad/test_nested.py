@@ -297,3 +297,41 @@ def test_unsupported_nested_derivatives_are_refused(kernel, message):
         ad.kernel(kernel.py_func, backend="interp")(np.ones(3), 4) if kernel in (
             grad_of_int_argument, argnums_not_literal) else \
             ad.kernel(kernel.py_func, backend="interp")(np.ones(3))
+
+
+@ad.kernel
+def recurrence_while(x, n):
+    """recurrence, its trip count unknown before the loop runs (a stack tape)."""
+    s = 1.0
+    k = 0
+    while k < n:
+        s = s * np.sin(x[0] * s) + x[1]
+        k += 1
+    return s
+
+
+@ad.kernel
+def recurrence_gradient_into(x, n, g):
+    d = ad.grad(recurrence_while)(x, n)
+    g[0] = d[0]
+    g[1] = d[1]
+
+
+@ad.kernel
+def taped_gradient_twice(x, n, m):
+    """One inner derivative with a tape inlined twice: before a loop and inside it."""
+    g = np.zeros(2)
+    recurrence_gradient_into(x, n, g)
+    s = g[0]
+    for _ in range(m):
+        recurrence_gradient_into(x, n, g)
+        s += g[1]
+    return s
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_each_inlined_copy_of_a_taped_derivative_has_its_own_tape(backend):
+    x = np.array([0.4, 0.3])
+    g = fd_gradient(recurrence_py, [x], 0)
+    got = ad.kernel(taped_gradient_twice.py_func, backend=backend)(x, 4, 3)
+    assert got == pytest.approx(g[0] + 3 * g[1], rel=1e-7)
