@@ -1,5 +1,6 @@
 """Derivatives of kernels taken inside a kernel (nested AD): `ad.grad(f, argnums)(...)`,
-`ad.value_and_grad(f, argnums)(...)` and `ad.jvp(f, primals, tangents)` in kernel code.
+`ad.value_and_grad(f, argnums)(...)`, `ad.jvp(f, primals, tangents)` and
+`out, vjp_fn = ad.vjp(f, *primals)` then `vjp_fn(cotangent)` in kernel code.
 hpcad differentiates the callee's IR with its own engines (reverse for grad, forward for
 jvp), adds the derivative function to the caller's module and calls it; inlining then
 puts it in the caller like any kernel call, so the caller compiles and differentiates
@@ -14,7 +15,7 @@ from ..ir.clone import clone_function
 from ..ir.core import Function, Value, walk
 from ..ir.effects import writes_within
 from ..ir.types import ArrayType, ScalarType, f64, i64
-from . import expressions
+from . import construct, expressions
 
 if TYPE_CHECKING:
     from .context import LoweringContext
@@ -29,14 +30,16 @@ class NestedDerivative:
     argnums: int | tuple[int, ...]
 
 
-def derivative_of(obj) -> NestedDerivative | None:
-    return getattr(obj, "__hpcad_derivative__", None)
-
-
-def transform_rule(obj):
-    """The rule lowering a call of one of hpcad's transforms in kernel code, or None."""
+def call_rule(obj):
+    """The rule lowering a call of obj in kernel code if obj is one of hpcad's transforms,
+    a derivative one made or a vjp_fn, else None."""
     from .. import api
-    rules = {api.grad: make_transform, api.value_and_grad: make_transform, api.jvp: call_jvp}
+    if getattr(obj, "__hpcad_derivative__", None) is not None:
+        return call_derivative
+    if isinstance(obj, Pullback):
+        return call_pullback
+    rules = {api.grad: make_transform, api.value_and_grad: make_transform, api.jvp: call_jvp,
+             api.vjp: call_vjp}
     try:
         return rules.get(obj)
     except TypeError:   # unhashable object
@@ -78,10 +81,11 @@ def _literal(ctx: LoweringContext, node):
 
 
 # -- calling the derivative ------------------------------------------------------------------
-def call_derivative(ctx: LoweringContext, d: NestedDerivative, node):
+def call_derivative(ctx: LoweringContext, df, node):
     """`df(*args)` for df = ad.grad(f, argnums) or ad.value_and_grad(f, argnums): the
     reverse derivative of f, seeded with 1.0, its float arrays' shadows zeros."""
     from ..passes.activity import ACTIVE, CONST, DUP, SHADOW
+    d: NestedDerivative = df.__hpcad_derivative__
     k = d.kernel
     args = expressions.kernel_arguments(ctx, k.py_func, node)
     spec = _specialization(ctx, k, args, node)
@@ -104,7 +108,7 @@ def call_derivative(ctx: LoweringContext, d: NestedDerivative, node):
                         "call ad.grad of it from Python, or shorten its time loop")
     operands, shadows = [], {}
     for i, (a, kind) in enumerate(zip(args, kinds)):
-        operands.append(_copy(ctx, a) if i in written else a)
+        operands.append(_copy(ctx, a, node) if i in written else a)
         if kind in (DUP, SHADOW):
             shadows[i] = _zeros_like(ctx, a)
             operands.append(shadows[i])
@@ -148,7 +152,7 @@ def call_jvp(ctx: LoweringContext, obj, node):
                                f"'{k.__name__}', which is {a.type}", "pass None for it")
         kinds.append(CONST if none and not (i in written and _float_array(a)) else
                      SHADOW if none else DUP if isinstance(a.type, ArrayType) else ACTIVE)
-        operands.append(_copy(ctx, a) if i in written else a)
+        operands.append(_copy(ctx, a, node) if i in written else a)
         if kinds[-1] == SHADOW:
             operands.append(_zeros_like(ctx, a))
         elif kinds[-1] in (DUP, ACTIVE):
@@ -161,6 +165,73 @@ def call_jvp(ctx: LoweringContext, obj, node):
     return (out[0], dot[0]) if n == 1 else (tuple(out), dot)
 
 
+@dataclass(frozen=True)
+class Pullback:
+    """The `vjp_fn` of `out, vjp_fn = ad.vjp(f, x, y)` in kernel code: f and the primals
+    (arrays copied when ad.vjp ran, so later writes do not change them)."""
+    kernel: Any
+    args: tuple[Value, ...]
+
+
+def call_vjp(ctx: LoweringContext, obj, node):
+    """`ad.vjp(f, x, y)`: (f(x, y), its pullback); f returns one float or float array."""
+    if not node.args or node.keywords:
+        ctx.unsupported(node, "this call of `ad.vjp` in a kernel",
+                        "write out, vjp_fn = ad.vjp(f, x, y) with f a kernel")
+    k = getattr(ctx.expr(node.args[0]), "obj", None)
+    if not getattr(k, "__hpcad_kernel__", False):
+        ctx.unsupported(node, "`ad.vjp` of something that is not a kernel",
+                        "decorate the function with @hpcad.kernel")
+    call = ast.copy_location(ast.Call(func=node.args[0], args=node.args[1:], keywords=[]),
+                             node)
+    args = expressions.kernel_arguments(ctx, k.py_func, call)
+    spec = _specialization(ctx, k, args, node)
+    types = spec.primal.result_types
+    if len(types) != 1 or not ((types[0].dtype if isinstance(types[0], ArrayType)
+                                else types[0]).is_float):
+        ctx.unsupported(node, f"ad.vjp of kernel '{k.__name__}' in a kernel: it does not "
+                              f"return one float or one float array", "return one")
+    frozen = tuple(_copy(ctx, a, node) for a in args)
+    callee = ctx.program.function_for(k.py_func, [a.type for a in args], ctx.loc_of(node))
+    written = _written_args(spec.primal)
+    operands = [_copy(ctx, a, node) if i in written else a for i, a in enumerate(frozen)]
+    out = ctx.builder.op("func.call", operands, list(callee.result_types),
+                         {"callee": callee.name}).results[0]
+    return out, expressions.Static(Pullback(k, frozen))
+
+
+def call_pullback(ctx: LoweringContext, p: Pullback, node):
+    """`vjp_fn(cotangent)`: one entry per argument of f (None for those without a
+    derivative), by f's reverse derivative seeded with the cotangent."""
+    from ..passes.activity import ACTIVE, CONST, DUP
+    if len(node.args) != 1 or node.keywords:
+        ctx.unsupported(node, "calling a vjp_fn with other than one cotangent")
+    spec = p.kernel.for_types(tuple(a.type for a in p.args))
+    result = spec.primal.result_types[0]
+    seed = ctx.expr(node.args[0])
+    if isinstance(result, ArrayType):
+        if not isinstance(seed, Value) or not isinstance(seed.type, ArrayType) or \
+                seed.type.ndim != result.ndim:
+            ctx.unsupported(node, f"a cotangent that is not an array of {result.ndim} "
+                                  f"dimensions, the shape of the result of "
+                                  f"'{p.kernel.__name__}'")
+        seed = _copy(ctx, seed, node)
+    else:
+        seed = ctx.coerce(seed, result)
+    kinds = tuple(DUP if _float_array(a) else ACTIVE if _float(a) else CONST for a in p.args)
+    fn = spec.derivative("reverse", kinds, True)
+    written = _written_args(spec.primal)
+    operands, shadows = [], {}
+    for i, (a, kind) in enumerate(zip(p.args, kinds)):
+        operands.append(_copy(ctx, a, node) if i in written else a)
+        if kind == DUP:
+            shadows[i] = _zeros_like(ctx, a)
+            operands.append(shadows[i])
+    results = iter(_call(ctx, fn, operands + [seed], node)[1:])
+    return tuple(shadows[i] if kind == DUP else next(results) if kind == ACTIVE else None
+                 for i, kind in enumerate(kinds))
+
+
 def _tangent(ctx: LoweringContext, a: Value, node, written: bool) -> Value:
     t = ctx.expr(node)
     if isinstance(a.type, ArrayType):
@@ -169,7 +240,7 @@ def _tangent(ctx: LoweringContext, a: Value, node, written: bool) -> Value:
                 and t.type.ndim == a.type.ndim):
             ctx.unsupported(node, f"a tangent that is not a {a.type.dtype} array of "
                                   f"{a.type.ndim} dimensions like its primal")
-        return _copy(ctx, t) if written else t
+        return _copy(ctx, t, node) if written else t
     return ctx.coerce(t, a.type)
 
 
@@ -218,23 +289,19 @@ def _written_args(fn: Function) -> set[int]:
     return {i for i, a in enumerate(fn.args) if id(a) in written}
 
 
-def _alloc(ctx: LoweringContext, a: Value, fill: str) -> Value:
+def _zeros_like(ctx: LoweringContext, a: Value) -> Value:
     t = a.type
     dims = [ctx.builder.op1("mem.shape", [a], i64, {"axis": k}) for k in range(t.ndim)]
-    return ctx.builder.op1("mem.alloc", dims, ArrayType(t.dtype, t.ndim, "C"), {"fill": fill})
+    return ctx.builder.op1("mem.alloc", dims, ArrayType(t.dtype, t.ndim, "C"), {"fill": "zeros"})
 
 
-def _zeros_like(ctx: LoweringContext, a: Value) -> Value:
-    return _alloc(ctx, a, "zeros")
-
-
-def _copy(ctx: LoweringContext, a: Value) -> Value:
-    """A new array holding a's values (a scalar is passed as it is)."""
+def _copy(ctx: LoweringContext, a: Value, node) -> Value:
+    """A new array holding a's values, as `a.copy()` (a loop derivatives flow through); a
+    scalar is passed as it is."""
     if not isinstance(a.type, ArrayType):
         return a
-    new = _alloc(ctx, a, "empty")
-    ctx.builder.op("mem.copy", [a, new])
-    return new
+    call = ast.copy_location(ast.Call(func=node, args=[], keywords=[]), node)
+    return construct.method_copy(ctx, a, call)
 
 
 def _call(ctx: LoweringContext, fn: Function, operands: list[Value], node) -> list[Value]:

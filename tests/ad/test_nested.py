@@ -335,3 +335,50 @@ def test_each_inlined_copy_of_a_taped_derivative_has_its_own_tape(backend):
     g = fd_gradient(recurrence_py, [x], 0)
     got = ad.kernel(taped_gradient_twice.py_func, backend=backend)(x, 4, 3)
     assert got == pytest.approx(g[0] + 3 * g[1], rel=1e-7)
+
+
+# -- ad.vjp in a kernel ----------------------------------------------------------------------
+@ad.kernel
+def uses_pullback(x, a):
+    out, vjp_fn = ad.vjp(cubic, x, a)
+    dx, da = vjp_fn(2.0)
+    return out + dx[0] * dx[1] + da
+
+
+def uses_pullback_py(x, a):
+    c = np.cos(x[0] * x[1])
+    dx = 2.0 * np.array([3 * a * x[0] ** 2 * x[1] + x[1] * c,
+                         a * x[0] ** 3 + x[0] * c + 2 * a * a * x[1]])
+    da = 2.0 * (x[0] ** 3 * x[1] + 2 * a * x[1] ** 2)
+    out = a * x[0] ** 3 * x[1] + np.sin(x[0] * x[1]) + a * a * x[1] ** 2
+    return out + dx[0] * dx[1] + da
+
+
+@ad.kernel
+def squares(u):
+    return u * u
+
+
+@ad.kernel
+def pulls_back_an_array(u, w):
+    out, vjp_fn = ad.vjp(squares, u)
+    (du,) = vjp_fn(w)
+    return np.sum(du * du) + out[0]
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_vjp_in_a_kernel_and_its_gradient(backend):
+    assert ad.kernel(uses_pullback.py_func, backend=backend)(XC, AC) == \
+        pytest.approx(uses_pullback_py(XC, AC), rel=1e-13)
+    got = ad.grad(uses_pullback, argnums=(0, 1), backend=backend)(XC, AC)
+    for k, g in enumerate(got):
+        assert np.allclose(g, fd_gradient(uses_pullback_py, [XC, AC], k), rtol=1e-7)
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_vjp_of_an_array_result_in_a_kernel(backend):
+    u, w = np.array([1.0, 2.0, -0.5]), np.array([3.0, 4.0, 0.25])
+    assert ad.kernel(pulls_back_an_array.py_func, backend=backend)(u, w) == \
+        pytest.approx(np.sum((2 * u * w) ** 2) + 1.0, rel=1e-14)
+    _, tangent = ad.jvp(pulls_back_an_array, (u, w), (np.ones(3), None), backend=backend)
+    assert tangent == pytest.approx(np.sum(8 * u * w * w) + 2 * u[0], rel=1e-13)
