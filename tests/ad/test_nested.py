@@ -218,6 +218,13 @@ def test_reverse_over_a_taped_inner_reverse_sweep_is_refused():
         ad.grad(recurrence_gradient_product, backend="interp")(np.array([0.4, 0.3]), 4)
 
 
+def test_batched_forward_over_a_taped_inner_reverse_sweep_is_refused():
+    with pytest.raises(DifferentiationError, match=r"forward mode at width 2 over a reverse "
+                                                   r"derivative taken inside"):
+        ad.jacobian(recurrence_gradient_product, mode="fwd", batch=2,
+                    backend="interp")(np.array([0.4, 0.3]), 4)
+
+
 @ad.kernel
 def scaled_in_place(u, c):
     """Writes its argument u; returns a float."""
@@ -382,3 +389,20 @@ def test_vjp_of_an_array_result_in_a_kernel(backend):
         pytest.approx(np.sum((2 * u * w) ** 2) + 1.0, rel=1e-14)
     _, tangent = ad.jvp(pulls_back_an_array, (u, w), (np.ones(3), None), backend=backend)
     assert tangent == pytest.approx(np.sum(8 * u * w * w) + 2 * u[0], rel=1e-13)
+
+
+@ad.kernel
+def global_sum(x, comm):
+    total = np.sum(x * x)
+    return comm.allreduce(total)
+
+
+@ad.kernel
+def grad_of_mpi_kernel(x, comm):
+    return ad.grad(global_sum)(x, comm)[0]
+
+
+def test_a_nested_derivative_of_an_mpi_kernel_is_refused():
+    from mpi4py import MPI
+    with pytest.raises(UnsupportedConstruct, match=r"test_nested.py:\d+: .*communicator"):
+        ad.kernel(grad_of_mpi_kernel.py_func, backend="interp")(np.ones(3), MPI.COMM_WORLD)
