@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any
 from ..ir.clone import clone_function
 from ..ir.core import Function, Value, walk
 from ..ir.effects import writes_within
-from ..ir.types import ArrayType, ScalarType, f64, i64
+from ..ir.types import ArrayType, ScalarType, i64
 from . import construct, expressions
 
 if TYPE_CHECKING:
@@ -112,7 +112,7 @@ def call_derivative(ctx: LoweringContext, df, node):
         if kind in (DUP, SHADOW):
             shadows[i] = _zeros_like(ctx, a)
             operands.append(shadows[i])
-    operands.append(ctx.const(1.0, f64))
+    operands.append(ctx.const(1.0, types[0]))
     results = _call(ctx, fn, operands, node)
     adjoints = iter(results[1:])
     grads = {i: shadows[i] if kinds[i] == DUP else next(adjoints)
