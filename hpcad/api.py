@@ -491,7 +491,7 @@ def value_and_grad(f, argnums=0, backend: str | None = None, params=()):
         g = tuple(grads[n] for n in nums)
         return out[0], (g if isinstance(argnums, tuple) else g[0])
 
-    vg.__hpcad_derivative__ = NestedDerivative(k, "value_and_grad", argnums)  # type: ignore
+    vg.__hpcad_derivative__ = NestedDerivative(k, "value_and_grad", argnums)
     return vg
 
 
@@ -518,7 +518,7 @@ def grad(f, argnums=0, backend: str | None = None, params=()):
     def g(*args):
         return vg(*args)[1]
 
-    g.__hpcad_derivative__ = replace(vg.__hpcad_derivative__, transform="grad")  # type: ignore
+    g.__hpcad_derivative__ = replace(vg.__hpcad_derivative__, transform="grad")
     return g
 
 
