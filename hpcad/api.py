@@ -18,6 +18,7 @@ from .checkpoint.cost import INTERMEDIATES
 from .checkpoint.plan import STORE_ALL, Kind, Plan
 from .checkpoint.planner import plan_call, run_time_args
 from .errors import ArgumentError, GradientMismatch
+from .frontend.nested import NestedDerivative
 from .frontend.signature import typeof
 from .ir.core import walk
 from .ir.types import ArrayType, ScalarType
@@ -519,6 +520,7 @@ def value_and_grad(f, argnums=0, backend: str | None = None, params=()):
             return _value_and_grad(k, args, argnums, backend, params, site)
         return call(args)
 
+    vg.__hpcad_derivative__ = NestedDerivative(k, "value_and_grad", argnums)
     return vg
 
 
@@ -675,7 +677,12 @@ def grad(f, argnums=0, backend: str | None = None, params=()):
     """-> function returning d f / d args[argnums] (a tuple if argnums is a tuple); `params`
     as value_and_grad's."""
     vg = value_and_grad(f, argnums, backend, params)
-    return lambda *args: vg(*args)[1]
+
+    def g(*args):
+        return vg(*args)[1]
+
+    g.__hpcad_derivative__ = replace(vg.__hpcad_derivative__, transform="grad")
+    return g
 
 
 def vjp(f, *primals, backend: str | None = None, params=()):

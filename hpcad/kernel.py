@@ -7,6 +7,7 @@ import inspect
 from dataclasses import dataclass, field
 from functools import cached_property
 
+from .ad import nested
 from .ad.custom import RuleCalls, written_arguments
 from .ad.forward import forward
 from .ad.reverse import reverse
@@ -121,8 +122,11 @@ class Specialization:
             act = analyze(primal, list(activity), ret_active)
             refuse_racing_derivative(primal, act.shadowed)
             if mode == "forward":
-                fn = forward(primal, list(activity), act, self.rules, width)
+                offset = nested.tape_offset(primal, width)
+                fn = forward(primal, list(activity), act, self.rules, width, offset)
+                nested.finish_forward(fn, offset)
             else:
+                nested.refuse_reverse_over_tape(primal)
                 fn = reverse(primal, list(activity), act, ret_active, plan, self.rules, width,
                              params)
             if self.rules is not None:
@@ -187,7 +191,11 @@ class Kernel:
         return tuple(bound.arguments.values())
 
     def specialize(self, args: tuple) -> Specialization:
-        types = signature_of(args, self.arg_names)
+        return self.for_types(signature_of(args, self.arg_names))
+
+    def for_types(self, types: tuple) -> Specialization:
+        """The specialization for argument types `types` (a kernel calling a derivative of
+        this one knows only the types: frontend/nested.py)."""
         spec = self.specializations.get(types)
         if spec is None:
             module = self.lower(types)

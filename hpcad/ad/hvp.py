@@ -39,11 +39,11 @@ def forward_over_reverse(reverse_fn: Function, primal: Function,
     act = analyze(reverse_fn, activity, True)
     offset = slot_count(reverse_fn)
     fn = forward(reverse_fn, activity, act, tape_offset=offset)
-    _reserve_tangent_slots(fn, offset)
+    reserve_tangent_slots(fn, offset)
     return fn, activity
 
 
-def _reserve_tangent_slots(fn: Function, offset: int) -> None:
+def reserve_tangent_slots(fn: Function, offset: int) -> None:
     """A tangent slot takes the room its value's slot reserves (the reserve comes before the
     pushes that show whether the value has a tangent; an indexed slot filled in several
     loops is sized by it: backend/numba/tape.py)."""

@@ -131,7 +131,9 @@ class ReverseEngine:
     # -- what the reverse sweep can see -------------------------------------------------------
     def region_of(self, v: Value, ctx: Region) -> Region:
         owner = v.owner
-        block = owner if isinstance(owner, Block) else owner.parent
+        return self.region_of_block(owner if isinstance(owner, Block) else owner.parent, ctx)
+
+    def region_of_block(self, block: Block | None, ctx: Region) -> Region:
         r: Region | None = ctx
         while r is not None and not r.top and r.old is not block:
             r = r.parent
@@ -561,7 +563,7 @@ class ReverseEngine:
     def primal_forward(self, fwd_value: Value, op: Op, ctx: Region) -> Value:
         """A forward-only value (not in the primal program) seen from ctx's reverse: the
         iteration count of a while loop, saved when the loop is not at top level."""
-        home = self.region_of(op.results[0], ctx)
+        home = self.region_of_block(op.parent, ctx)   # (a while loop may have no results)
         if home.top:
             return fwd_value
         placeholder = Value(i64, "trips")

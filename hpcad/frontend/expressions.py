@@ -19,6 +19,7 @@ from . import (
     mpi,
     mpi_arguments,
     mpi_persistent,
+    nested,
     parallel,
     reductions,
     words,
@@ -267,8 +268,9 @@ def expr_call(ctx: LoweringContext, node):
     if not isinstance(fn, Static):
         ctx.unsupported(node, "calling something that is not a function")
     obj = fn.obj
-    if getattr(obj, "__hpcad_kernel__", False):
-        return call_kernel(ctx, obj, node)
+    kernel_rule = kernel_call_rule(obj)
+    if kernel_rule is not None:
+        return kernel_rule(ctx, obj, node)
     marker = marker_of(obj)
     if marker is not None:
         return parallel.call_marker(ctx, marker, node)
@@ -290,6 +292,14 @@ def expr_call(ctx: LoweringContext, node):
     if node.keywords and handler not in TAKE_KEYWORDS:
         ctx.unsupported(node, "keyword arguments in this call")
     return handler(ctx, obj, node)
+
+
+def kernel_call_rule(obj):
+    """The rule lowering a call of another kernel, or of a derivative of one taken in
+    kernel code (nested.py), else None."""
+    if getattr(obj, "__hpcad_kernel__", False):
+        return call_kernel
+    return nested.call_rule(obj)
 
 
 def intrinsic_rule(obj):

@@ -56,18 +56,19 @@ class ProgramLowering:
 
     def function_for(self, py_func, arg_types, node_loc=None) -> Function:
         key = (py_func, tuple(arg_types))
-        name = self.done.get(key)
-        if name is not None:
-            return self.module.functions[name]
         if py_func in self.active:
             raise UnsupportedConstruct(f"{node_loc[0]}:{node_loc[1]}: recursive kernel call to "
                                        f"'{py_func.__name__}' is not supported in hpcad kernels")
+        name = self.done.get(key)
+        if name is not None:
+            return self.module.functions[name]
         base = py_func.__name__
         name, k = base, 0
-        while name in self.module.functions:
+        while name in self.module.functions or name in self.done.values():
             k += 1
             name = f"{base}.{k}"
         self.active.append(py_func)
+        self.done[key] = name   # taken now: a callee of the same name lowered meanwhile
         try:
             src = KernelSource(py_func)
             if len(src.arg_names) != len(arg_types):
@@ -75,10 +76,12 @@ class ProgramLowering:
                                            f"{len(src.arg_names)} arguments, "
                                            f"{len(arg_types)} given")
             fn = LoweringContext(src, arg_types, self.module, name, self).lower()
+        except BaseException:
+            del self.done[key]
+            raise
         finally:
             self.active.pop()
         self.module.add(fn)
-        self.done[key] = name
         return fn
 
 

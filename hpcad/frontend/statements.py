@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING
 
 from ..ir.core import Op, Value
 from ..ir.types import ArrayType, ScalarType, i1, i64
-from . import arrays, expressions, iteration, parallel, syntax, words
+from . import arrays, expressions, iteration, nested, parallel, syntax, words
 from .mpi_persistent import Persistent
 
 if TYPE_CHECKING:
@@ -178,7 +178,8 @@ def assign(ctx: LoweringContext, target, value) -> None:
         value = arrays.bind(ctx, value, target)
         if isinstance(value, Value) and value.name is None and isinstance(value.owner, Op):
             value.name = target.id
-        if not isinstance(value, (Value, tuple, Persistent)):
+        pullback = isinstance(getattr(value, "obj", None), nested.Pullback)   # ad.vjp's
+        if not isinstance(value, (Value, tuple, Persistent)) and not pullback:
             ctx.unsupported(target, f"assigning {words.value(getattr(value, 'obj', value))} to a "
                                     f"variable", "use the value directly where it is needed")
         ctx.env[target.id] = value

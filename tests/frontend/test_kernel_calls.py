@@ -59,3 +59,32 @@ def test_keyword_and_default_arguments_of_an_inner_kernel(kernel, backend):
     fx, fs = _fd_gradient(kernel, x, s)
     np.testing.assert_allclose(gx, fx, rtol=1e-7)
     assert gs == pytest.approx(fs, rel=1e-7, abs=1e-12)
+
+
+def _scaling(c):
+    @ad.kernel
+    def step(x):
+        return c * x
+    return step
+
+
+_double, _triple = _scaling(2.0), _scaling(3.0)   # two kernels named `step`
+
+
+@ad.kernel
+def calls_a_namesake(x):
+    return _triple(x) + 1.0
+
+
+def _namesake_caller():
+    @ad.kernel
+    def step(x):
+        return _double(x) * calls_a_namesake(x)
+    return step
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_kernels_of_one_name_nested_in_a_call_chain(backend):
+    """step -> calls_a_namesake -> step (another kernel): each keeps its own body."""
+    outer = _namesake_caller()
+    assert ad.kernel(outer.py_func, backend=backend)(0.5) == pytest.approx(1.0 * 2.5)

@@ -84,6 +84,20 @@ def array_stencil(u, v, nsteps):
     return u[1, 1]
 
 
+@ad.kernel
+def bilinear(x, c):
+    return c * x[0] * x[1] + x[0] * x[0]
+
+
+@ad.kernel
+def nested_grad(x, c):
+    """A gradient taken inside a kernel (frontend/nested.py): the primal holds the inner
+    reverse sweep inlined (the gradient a zeroed array it accumulates into); its own
+    derivatives differentiate that sweep again."""
+    g = ad.grad(bilinear, argnums=0)(x, c)
+    return g[0] * g[1]
+
+
 GOLDEN = {
     "dot": (dot, "float64[::1], float64[::1]"),
     "heat_step": (heat_step, "float64[::1], float64[::1], float64"),
@@ -93,4 +107,5 @@ GOLDEN = {
     "jacobi_sweeps": (jacobi_sweeps, "float64[:, ::1], float64[:, ::1], int64"),
     "matvec_t": (matvec_t, "float64[:, ::1], float64[::1], float64[::1]"),
     "array_stencil": (array_stencil, "float64[:, ::1], float64[:, ::1], int64"),
+    "nested_grad": (nested_grad, "float64[::1], float64"),
 }
