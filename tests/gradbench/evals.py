@@ -10,6 +10,8 @@ from typing import Any
 
 import numpy as np
 
+from tests.gradbench.descent_reference import particle_reference, saddle_reference
+
 
 @dataclass(frozen=True)
 class Case:
@@ -155,5 +157,10 @@ CASES = [
       for f, ref in (("primal", det_primal), ("gradient", det_gradient))),
     Case("kmeans", "cost", kmeans_input, lambda inp: float(kmeans_distances(inp).min(1).sum())),
     Case("kmeans", "dir", kmeans_input, kmeans_dir),
-    # gmm, lstm, ht (helper M), ba (W), particle, saddle (N): their rows go here.
+    *(Case("saddle", f, lambda: {"start": [1.0, 1.0]},
+           lambda inp: saddle_reference(np.asarray(inp["start"])), rtol=1e-9)
+      for f in ("ff", "fr", "rf", "rr")),
+    *(Case("particle", f, lambda: {"w": 0.0}, lambda inp: particle_reference(inp["w"]),
+           rtol=1e-9) for f in ("ff", "fr", "rf", "rr")),
+    # gmm, lstm, ht (helper M), ba (W): their rows go here.
 ]

@@ -6,19 +6,7 @@ import pytest
 
 from hpcad.gradbench.evals import saddle
 from tests.ad.harness import INTERP_FAST
-from tests.gradbench.descent_reference import argmin
-
-
-def reference(start):
-    def f(x, y):
-        return x @ x - y @ y
-
-    def max_over_y(x):
-        return f(x, argmin(lambda y: -f(x, y), lambda y: 2.0 * y, start))
-
-    x = argmin(max_over_y, lambda x: 2.0 * x, start)
-    y = argmin(lambda y: -f(x, y), lambda y: 2.0 * y, start)
-    return np.concatenate([x, y])
+from tests.gradbench.descent_reference import saddle_reference as reference
 
 
 @pytest.mark.parametrize("backend", INTERP_FAST)

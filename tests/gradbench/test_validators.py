@@ -21,7 +21,9 @@ SMALL = {   # each eval driver's arguments for small sizes
     "ode": ["-n", "10", "100", "-s", "1", "10", *FAST],
     "det": ["-l", "3", "5", "7", *FAST],
     "kmeans": ["-k", "4", "10", "-n", "100", "-d", "3", *FAST],
-    # gmm, lstm, ht (helper M), ba (W), particle, saddle (N): their small sizes go here.
+    "saddle": FAST,
+    "particle": FAST,
+    # gmm, lstm, ht (helper M), ba (W): their small sizes go here.
 }
 
 
