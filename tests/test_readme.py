@@ -18,6 +18,12 @@ def _run_snippets(tmp_path, count):
     return runpy.run_path(str(script))
 
 
+def _run_through(tmp_path, marker: str):
+    """The snippets up to the first that contains `marker`, run as one script."""
+    blocks = re.findall(r"```python\n(.*?)```", README, re.S)
+    return _run_snippets(tmp_path, next(i for i, b in enumerate(blocks) if marker in b) + 1)
+
+
 def test_quickstart_snippet_runs(tmp_path):
     ns = _run_snippets(tmp_path, 1)
     assert ns["du0"].shape == ns["u0"].shape and np.all(np.isfinite(ns["du0"]))
@@ -42,6 +48,14 @@ def test_array_result_snippet_matches_finite_differences(tmp_path):
     np.testing.assert_allclose(ns["dnew"], step(np.ones_like(u0), 0.0), rtol=1e-12)
 
 
+def test_nested_snippet_gives_the_analytic_gradient(tmp_path):
+    # the inner ascent moves only y, so d f(x, y_n) / dx = (2 x0, -2 x1) exactly
+    ns = _run_through(tmp_path, "def ascend")
+    x = ns["x"]
+    np.testing.assert_allclose(ns["dx"], [2.0 * x[0], -2.0 * x[1]], rtol=1e-12)
+    np.testing.assert_array_equal(ns["y"], [1.0, 2.0])   # not modified
+
+
 def test_readme_commands_refer_to_existing_files():
     for path in re.findall(r"examples/\w+\.py", README):
         assert (ROOT / path).exists(), path
@@ -49,7 +63,7 @@ def test_readme_commands_refer_to_existing_files():
 
 @pytest.mark.slow
 def test_custom_rule_snippet_gives_the_rule_derivative(tmp_path):
-    ns = _run_snippets(tmp_path, 4)
+    ns = _run_through(tmp_path, "def soft_sign")
     import hpcad as ad
     for x in (0.7, -1.3):
         assert abs(ad.grad(ns["soft_sign"])(x) - 1.0 / (1.0 + abs(x)) ** 2) <= 1e-12
@@ -57,7 +71,7 @@ def test_custom_rule_snippet_gives_the_rule_derivative(tmp_path):
 
 @pytest.mark.slow
 def test_width_snippet_equals_separate_calls(tmp_path):
-    ns = _run_snippets(tmp_path, 5)
+    ns = _run_through(tmp_path, "du4")
     import hpcad as ad
     df = ad.autodiff(ns["heat"], activity=(ad.Duplicated, ad.Active, ad.Const))
     for w, seed in enumerate(np.arange(1.0, 5.0)):
