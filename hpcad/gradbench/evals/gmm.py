@@ -3,8 +3,9 @@ its precision matrices (`objective`) and its gradient with respect to alpha, mu,
 (`jacobian`), as GradBench's evals/gmm/README.md defines them.
 
 Component k's precision matrix is Q_k^T Q_k, with Q_k lower triangular: diagonal exp(q[k]) and
-the strictly lower part l[k] filled column by column. The kernel applies Q_k to each centered
-point in place, one column of l at a time, as a loop a user would write.
+the strictly lower part l[k] filled column by column. The kernel unpacks l into one square
+matrix per component (rows of the transposed factor, so that the inner loop runs along
+memory), then applies Q_k to each centered point in place, one column at a time.
 """
 from __future__ import annotations
 
@@ -37,6 +38,14 @@ def log_posterior(alpha, mu, q, l, x, gamma, m):
     n_comp = len(alpha)
     qdiag = np.exp(q)
     sum_q = np.sum(q, axis=1)
+    # lt[k, c, r] = Q_k[r, c] below the diagonal: l[k] unpacked column by column
+    lt = np.zeros((n_comp, d, d))
+    for k in range(n_comp):
+        p = 0
+        for c in range(d):
+            for r in range(c + 1, d):
+                lt[k, c, r] = l[k, p]
+                p += 1
     xc = np.zeros(d)
     qxc = np.zeros(d)
     beta = np.zeros(n_comp)
@@ -46,11 +55,9 @@ def log_posterior(alpha, mu, q, l, x, gamma, m):
             for j in range(d):
                 xc[j] = x[i, j] - mu[k, j]
                 qxc[j] = qdiag[k, j] * xc[j]
-            p = 0
-            for c in range(d):
+            for c in range(d):          # qxc = Q_k xc, one column of Q_k at a time
                 for r in range(c + 1, d):
-                    qxc[r] += l[k, p] * xc[c]
-                    p += 1
+                    qxc[r] += lt[k, c, r] * xc[c]
             sqnorm = 0.0
             for j in range(d):
                 sqnorm += qxc[j] * qxc[j]
