@@ -99,11 +99,13 @@ def skinned_positions(theta, parents, base_relatives, inverse_base_absolutes, ba
     skinned = np.zeros((n_verts, 3))
     for bone in range(n_bones):
         for v in range(n_verts):
-            for r in range(3):
-                acc = 0.0
-                for j in range(4):
-                    acc += transforms[bone, r, j] * base_positions[v, j]
-                skinned[v, r] += acc * weights[v, bone]
+            w = weights[v, bone]
+            if w != 0.0:        # a vertex moves with a few bones only
+                for r in range(3):
+                    acc = 0.0
+                    for j in range(4):
+                        acc += transforms[bone, r, j] * base_positions[v, j]
+                    skinned[v, r] += acc * w
     if is_mirrored:
         for v in range(n_verts):
             skinned[v, 0] = -skinned[v, 0]
