@@ -20,7 +20,7 @@ import hpcad as ad
 from hpcad.gradbench.protocol import evaluation
 
 N_THETA = 26
-WIDTH = 8       # directions per forward-mode call
+WIDTH = 16      # directions per forward-mode call
 
 
 @ad.kernel
