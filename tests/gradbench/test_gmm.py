@@ -22,11 +22,11 @@ def make_input(seed=0, d=D, k=K, n=N, m=2, gamma=1.3) -> dict:
             "l": (0.5 * rng.normal(size=(k, d * (d - 1) // 2))).tolist()}
 
 
-def factor(q, l, d):
-    """Q: exp(q) on the diagonal, l below it column by column."""
+def factor(q, lower, d):
+    """Q: exp(q) on the diagonal, lower (GradBench's l) below it column by column."""
     Q = np.diag(np.exp(q))
     Q[np.array([r for c in range(d) for r in range(c + 1, d)], dtype=int),
-      np.array([c for c in range(d) for r in range(c + 1, d)], dtype=int)] = l
+      np.array([c for c in range(d) for r in range(c + 1, d)], dtype=int)] = lower
     return Q
 
 
@@ -35,11 +35,12 @@ def log_multigamma(a, p):
                                                     for j in range(1, p + 1))
 
 
-def reference(raw, alpha, mu, q, l) -> float:
+def reference(raw, alpha, mu, q, lower) -> float:
     d, n, m, gamma = raw["d"], raw["n"], raw["m"], raw["gamma"]
     x = np.array(raw["x"])
     log_phi = alpha - np.log(np.sum(np.exp(alpha)))
-    precisions = [factor(q[k], l[k], d).T @ factor(q[k], l[k], d) for k in range(len(alpha))]
+    precisions = [factor(q[k], lower[k], d).T @ factor(q[k], lower[k], d)
+                  for k in range(len(alpha))]
     total = 0.0
     for i in range(n):
         terms = []

@@ -32,19 +32,19 @@ def logsumexp(v):
 
 
 @ad.kernel
-def log_posterior(alpha, mu, q, l, x, gamma, m):
+def log_posterior(alpha, mu, q, lower, x, gamma, m):
     """The log posterior less its constant terms (see `constant`)."""
     n, d = x.shape
     n_comp = len(alpha)
     qdiag = np.exp(q)
     sum_q = np.sum(q, axis=1)
-    # lt[k, c, r] = Q_k[r, c] below the diagonal: l[k] unpacked column by column
+    # lt[k, c, r] = Q_k[r, c] below the diagonal: lower[k] (GradBench's l[k]) unpacked
     lt = np.zeros((n_comp, d, d))
     for k in range(n_comp):
         p = 0
         for c in range(d):
             for r in range(c + 1, d):
-                lt[k, c, r] = l[k, p]
+                lt[k, c, r] = lower[k, p]
                 p += 1
     xc = np.zeros(d)
     qxc = np.zeros(d)
@@ -63,7 +63,7 @@ def log_posterior(alpha, mu, q, l, x, gamma, m):
                 sqnorm += qxc[j] * qxc[j]
             beta[k] = alpha[k] + sum_q[k] - 0.5 * sqnorm
         slse += logsumexp(beta)
-    frob = np.sum(qdiag * qdiag) + np.sum(l * l)
+    frob = np.sum(qdiag * qdiag) + np.sum(lower * lower)
     prior = -0.5 * gamma * gamma * frob + m * np.sum(sum_q)
     return slse - n * logsumexp(alpha) + prior
 
@@ -82,12 +82,12 @@ def constant(d: int, k: int, n: int, m: int, gamma: float) -> float:
 
 
 def prepare(raw: dict) -> tuple:
-    """(alpha, mu, q, l, x, gamma, m) as arrays, and the constant term."""
+    """(alpha, mu, q, l, x, gamma, m) as arrays (l 2-D also when d = 1), and the constant term."""
     d = raw["d"]
     k = raw["k"]
-    l = np.array(raw["l"], dtype=np.float64).reshape(k, d * (d - 1) // 2)
+    lower = np.array(raw["l"], dtype=np.float64).reshape(k, d * (d - 1) // 2)
     args = (np.array(raw["alpha"], dtype=np.float64), np.array(raw["mu"], dtype=np.float64),
-            np.array(raw["q"], dtype=np.float64), l, np.array(raw["x"], dtype=np.float64),
+            np.array(raw["q"], dtype=np.float64), lower, np.array(raw["x"], dtype=np.float64),
             float(raw["gamma"]), int(raw["m"]))
     return args, constant(d, k, raw["n"], int(raw["m"]), float(raw["gamma"]))
 

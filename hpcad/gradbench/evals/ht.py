@@ -44,34 +44,35 @@ def pose_parameters(theta, n_bones):
 
 
 @ad.kernel
-def skinned_positions(theta, parents, base_relatives, inverse_base_absolutes, base_positions,
-                      weights, is_mirrored, positions):
-    """positions[v] = the posed vertex v: each bone's absolute transform (relative to its
-    parent's, rotated by its Euler angles) times its inverse base transform moves the base
-    vertex, weighted; then the global rotation and translation."""
+def euler_rotation(pose, col, rot):
+    """rot = Rz Ry Rx of the angles (x, z, y) in pose[col]."""
+    cx = math.cos(pose[col, 0])
+    sx = math.sin(pose[col, 0])
+    cz = math.cos(pose[col, 1])
+    sz = math.sin(pose[col, 1])
+    cy = math.cos(pose[col, 2])
+    sy = math.sin(pose[col, 2])
+    rot[0, 0] = cz * cy
+    rot[1, 0] = sz * cy
+    rot[2, 0] = -sy
+    rot[0, 1] = -sz * cx + cz * sy * sx
+    rot[1, 1] = cz * cx + sz * sy * sx
+    rot[2, 1] = cy * sx
+    rot[0, 2] = sz * sx + cz * sy * cx
+    rot[1, 2] = -cz * sx + sz * sy * cx
+    rot[2, 2] = cy * cx
+
+
+@ad.kernel
+def bone_transforms(pose, parents, base_relatives, inverse_base_absolutes, transforms):
+    """transforms[bone] = its absolute transform (its parent's times its own relative one,
+    rotated by its Euler angles) times its inverse base transform."""
     n_bones = parents.shape[0]
-    pose = pose_parameters(theta, n_bones)
     absolutes = np.zeros((n_bones, 4, 4))
-    transforms = np.zeros((n_bones, 4, 4))
     rot = np.zeros((3, 3))
     rel = np.zeros((4, 4))
     for bone in range(n_bones):
-        # rot = Rz Ry Rx of the bone's angles (x, z, y in its pose column)
-        cx = math.cos(pose[bone + 3, 0])
-        sx = math.sin(pose[bone + 3, 0])
-        cz = math.cos(pose[bone + 3, 1])
-        sz = math.sin(pose[bone + 3, 1])
-        cy = math.cos(pose[bone + 3, 2])
-        sy = math.sin(pose[bone + 3, 2])
-        rot[0, 0] = cz * cy
-        rot[1, 0] = sz * cy
-        rot[2, 0] = -sy
-        rot[0, 1] = -sz * cx + cz * sy * sx
-        rot[1, 1] = cz * cx + sz * sy * sx
-        rot[2, 1] = cy * sx
-        rot[0, 2] = sz * sx + cz * sy * cx
-        rot[1, 2] = -cz * sx + sz * sy * cx
-        rot[2, 2] = cy * cx
+        euler_rotation(pose, bone + 3, rot)
         for r in range(4):
             for c in range(3):
                 acc = 0.0
@@ -95,23 +96,12 @@ def skinned_positions(theta, parents, base_relatives, inverse_base_absolutes, ba
                 for j in range(4):
                     acc += absolutes[bone, r, j] * inverse_base_absolutes[bone, j, c]
                 transforms[bone, r, c] = acc
-    n_verts = base_positions.shape[0]
-    skinned = np.zeros((n_verts, 3))
-    for bone in range(n_bones):
-        for v in range(n_verts):
-            w = weights[v, bone]
-            if w != 0.0:        # a vertex moves with a few bones only
-                for r in range(3):
-                    acc = 0.0
-                    for j in range(4):
-                        acc += transforms[bone, r, j] * base_positions[v, j]
-                    skinned[v, r] += acc * w
-    if is_mirrored:
-        for v in range(n_verts):
-            skinned[v, 0] = -skinned[v, 0]
-    # global rotation: angle-axis theta[0:3] (identity when the angle is tiny), then scale
-    # each column by pose[1] and translate by theta[3:6]
-    grot = np.zeros((3, 3))
+
+
+@ad.kernel
+def angle_axis_rotation(pose, grot):
+    """grot = the rotation by the angle-axis vector pose[0] (identity when the angle is
+    tiny)."""
     norm = math.sqrt(pose[0, 0] * pose[0, 0] + pose[0, 1] * pose[0, 1]
                      + pose[0, 2] * pose[0, 2])
     if norm < 0.0001:
@@ -132,6 +122,33 @@ def skinned_positions(theta, parents, base_relatives, inverse_base_absolutes, ba
         grot[2, 0] = x * z * (1.0 - c) - y * s
         grot[2, 1] = z * y * (1.0 - c) + x * s
         grot[2, 2] = z * z + (1.0 - z * z) * c
+
+
+@ad.kernel
+def skinned_positions(theta, parents, base_relatives, inverse_base_absolutes, base_positions,
+                      weights, is_mirrored, positions):
+    """positions[v] = the posed vertex v: the bones' transforms move the base vertex,
+    weighted; then the global rotation, scaled by pose[1], and the translation."""
+    n_bones = parents.shape[0]
+    pose = pose_parameters(theta, n_bones)
+    transforms = np.zeros((n_bones, 4, 4))
+    bone_transforms(pose, parents, base_relatives, inverse_base_absolutes, transforms)
+    n_verts = base_positions.shape[0]
+    skinned = np.zeros((n_verts, 3))
+    for bone in range(n_bones):
+        for v in range(n_verts):
+            w = weights[v, bone]
+            if w != 0.0:        # a vertex moves with a few bones only
+                for r in range(3):
+                    acc = 0.0
+                    for j in range(4):
+                        acc += transforms[bone, r, j] * base_positions[v, j]
+                    skinned[v, r] += acc * w
+    if is_mirrored:
+        for v in range(n_verts):
+            skinned[v, 0] = -skinned[v, 0]
+    grot = np.zeros((3, 3))
+    angle_axis_rotation(pose, grot)
     for v in range(n_verts):
         for r in range(3):
             acc = 0.0
