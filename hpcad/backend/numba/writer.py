@@ -12,7 +12,7 @@ import symtable
 from dataclasses import dataclass
 
 from ...ir.core import Block, Function, Op, Value, walk
-from ...ir.dialects import in_parallel, lower_bounds, plain_body, sum_update
+from ...ir.dialects import in_parallel, int_const, lower_bounds, plain_body, sum_update
 from ...ir.types import ScalarType
 from ...runtime.tape import TapeSlot, tape_slots
 from . import faults, parallel, tape, vector
@@ -206,7 +206,10 @@ class Writer:
                 rng = f"range({last}, {lb} - {step}, -{step})"
         else:
             rng = f"range({lb}, {ub})" if step == "1" else f"range({lb}, {ub}, {step})"
-            if step == "1" and (self.lower.get(op.operands[0]) or -1) >= 0:
+            # (LLVM proves a variable from a constant start non-negative; one from a computed
+            # start, as in a triangular `range(c + 1, d)`, it does not: that one is passed
+            # unsigned where it is provably non-negative)
+            if step == "1" and (int_const(op.operands[0]) or -1) >= 0:
                 self.plain_ivs.add(body.args[0])
         self.emit(depth, f"for {self.name(body.args[0])} in {rng}:")
         self.region_body(body, depth + 1, carried)
