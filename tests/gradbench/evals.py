@@ -3,6 +3,7 @@ INDEPENDENT reference outputs (NumPy formulas, finite differences of a NumPy pri
 `Case` per function. Adding an eval is adding its rows to CASES."""
 from __future__ import annotations
 
+import json
 from collections.abc import Callable
 from dataclasses import dataclass
 from functools import partial
@@ -10,6 +11,9 @@ from typing import Any
 
 import numpy as np
 
+from tests.gradbench import test_gmm as gmm_t
+from tests.gradbench import test_ht as ht_t
+from tests.gradbench import test_lstm as lstm_t
 from tests.gradbench.descent_reference import particle_reference, saddle_reference
 
 
@@ -141,6 +145,11 @@ def kmeans_dir(inp: dict) -> list:
     return np.stack([C[j] - P[nearest == j].mean(axis=0) for j in range(len(C))]).tolist()
 
 
+def ht_input(us: bool) -> dict:
+    from hpcad.gradbench.evals import ht
+    return json.loads(json.dumps(ht.synthetic(us=us, seed=4), default=lambda a: a.tolist()))
+
+
 CASES = [
     Case("hello", "square", lambda: 1.5, lambda x: x * x),
     Case("hello", "double", lambda: 1.5, lambda x: 2 * x),
@@ -162,5 +171,17 @@ CASES = [
       for f in ("ff", "fr", "rf", "rr")),
     *(Case("particle", f, lambda: {"w": 0.0}, lambda inp: particle_reference(inp["w"]),
            rtol=1e-9) for f in ("ff", "fr", "rf", "rr")),
-    # gmm, lstm, ht (helper M), ba (W): their rows go here.
+    Case("gmm", "objective", gmm_t.make_input,
+         lambda raw: gmm_t.reference(raw, *gmm_t.params(raw))),
+    Case("gmm", "jacobian", gmm_t.make_input,
+         lambda raw: dict(zip(("alpha", "mu", "q", "l"), gmm_t.fd_gradient(raw), strict=True)),
+         rtol=1e-6),
+    Case("lstm", "objective", lstm_t.make_input,
+         lambda raw: lstm_t.reference(*lstm_t.arrays(raw))),
+    Case("lstm", "jacobian", lstm_t.make_input, lstm_t.fd_gradient, rtol=1e-6),
+    *(Case("ht", f, partial(ht_input, us), ref, rtol=rtol) for us in (False, True)
+      for f, ref, rtol in (("objective", lambda raw: ht_t.reference(raw, *ht_t.inputs(raw)),
+                            1e-10),
+                           ("jacobian", ht_t.fd_jacobian, 1e-6))),
+    # ba (W): its rows go here.
 ]

@@ -23,7 +23,10 @@ SMALL = {   # each eval driver's arguments for small sizes
     "kmeans": ["-k", "4", "10", "-n", "100", "-d", "3", *FAST],
     "saddle": FAST,
     "particle": FAST,
-    # gmm, lstm, ht (helper M), ba (W): their small sizes go here.
+    "gmm": ["-d", "2", "3", "5", "-k", "3", "4", "-n", "20", *FAST],
+    "lstm": ["-l", "1", "2", "-c", "5", "20", *FAST],
+    "ht": ["--model", "small", "--max", "3", *FAST],
+    # ba (W): its small sizes go here.
 }
 
 
