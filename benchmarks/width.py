@@ -31,9 +31,9 @@ def stream(x, y, out, a):
         out[i] = a * x[i] * x[i] + y[i]
 
 
-def _placed(t, lanes_last: bool):
-    """t (W, *shape), its memory lanes last or (W, *shape) C-contiguous."""
-    if t.ndim == 1 or not lanes_last:
+def _placed(t, width: int, lanes_last: bool):
+    """t (W, *shape) (width 1: shape), its memory lanes last or (W, *shape) C-contiguous."""
+    if width == 1 or t.ndim == 1 or not lanes_last:
         return t
     out = np.moveaxis(np.empty(t.shape[1:] + t.shape[:1], t.dtype), -1, 0)
     out[...] = t
@@ -46,7 +46,7 @@ def _stream_case(size, width: int, lanes_last: bool):
     rng = np.random.default_rng(0)
     lead = (width,) if width > 1 else ()
     x, y, out = rng.standard_normal(n), rng.standard_normal(n), np.ones(n)
-    dx, dy, dout = (_placed(rng.standard_normal(lead + (n,)), lanes_last) for _ in range(3))
+    dx, dy, dout = (_placed(rng.standard_normal(lead + (n,)), width, lanes_last) for _ in range(3))
     da = rng.standard_normal(width) if width > 1 else 1.0
     df = ad.autodiff(stream, mode="forward", width=width,
                      activity=(ad.Duplicated, ad.Duplicated, ad.Duplicated, ad.Dual))
@@ -64,7 +64,7 @@ def _ba_case(size, width: int, lanes_last: bool):
     X, w = rng.standard_normal((m, 3)), 0.5 + 0.1 * rng.standard_normal(p)
     obs = np.stack([np.arange(p) % n, np.arange(p) % m], axis=1).astype(np.int64)
     feats = rng.standard_normal((p, 2))
-    tangents = [_placed(rng.standard_normal(lead + shape), lanes_last)
+    tangents = [_placed(rng.standard_normal(lead + shape), width, lanes_last)
                 for shape in ((n, 11), (m, 3), (p,), (p, 2), (p,))]
     df = ad.autodiff(ba.residuals, mode="forward", activity=ba.ACTIVITY, width=width)
     args = (cams, tangents[0], X, tangents[1], w, tangents[2], obs, feats, np.empty((p, 2)),
