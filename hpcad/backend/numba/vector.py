@@ -28,7 +28,7 @@ from ...errors import HpcadError, where
 from ...ir.core import Block, Function, Op, Value, walk
 from ...ir.dialects import MEMORY_ACCESSES, accessed_array
 from ...ir.lanes import is_lane_array, is_vector, lane_op, lane_outer_loops
-from ...ir.types import ArrayType, lanes
+from ...ir.types import lanes
 from .common import NP_TYPES
 from .rules import rule
 
