@@ -108,8 +108,11 @@ def _check_shadow(name: str, primal, shadow, width: int = 1) -> None:
     if not shadow.flags.writeable:
         raise ArgumentError(f"shadow of '{name}' is read-only; hpcad accumulates into shadows, "
                             f"pass a writable array")
-    if primal.flags.c_contiguous and not shadow.flags.c_contiguous:
-        raise ArgumentError(f"shadow of '{name}' must be C-contiguous like '{name}'")
+    if primal.flags.c_contiguous and not (shadow.flags.c_contiguous or width > 1 and
+                                          np.moveaxis(shadow, 0, -1).flags.c_contiguous):
+        raise ArgumentError(f"shadow of '{name}' must be C-contiguous like '{name}'"
+                            + (" (or lanes last: np.moveaxis(a, -1, 0) of a C-contiguous "
+                               f"{primal.shape + (width,)} array a)" if width > 1 else ""))
 
 
 def _reverse_call(k: Kernel, args, activity, shadows, seeds, backend, width: int = 1,
@@ -818,19 +821,31 @@ def _array_jacobian(k, spec, args, nums, mode, batch, backend, argnums):
                 flat[list(chunk)] = got.reshape(width, -1)[:len(units)]
             else:
                 kinds = float_kinds(k, run, {n})
-                tangents = _zero_shadows_width(run, kinds, width, skip=n)
-                tangents[n] = _units(width, units, in_shape)
+                tangents = _zero_shadows_width(run, kinds, width, skip=n, lanes_last=True)
+                tangents[n] = _units(width, units, in_shape, lanes_last=True)
                 _, dots = _forward_call(k, run, kinds, tangents, backend, width)
                 flat[:, list(chunk)] = dots[0].reshape(width, m)[:len(units)].T
         blocks.append(flat.reshape(out_shape + in_shape))
     return tuple(blocks) if isinstance(argnums, tuple) else blocks[0]
 
 
-def _zero_shadows_width(args, kinds, width: int, skip=None) -> dict:
-    """Zero shadows (width W: (W, *shape)) of the arrays that carry one, but `skip`."""
-    return {i: np.zeros((width,) * (width > 1) + a.shape, a.dtype)
+def _zero_shadows_width(args, kinds, width: int, skip=None, lanes_last=False) -> dict:
+    """Zero shadows (width W: (W, *shape)) of the arrays that carry one, but `skip`; with
+    lanes_last, in the memory layout forward derivatives read in place."""
+    return {i: _zeros_width(width, a.shape, a.dtype, lanes_last)
             for i, (a, kind) in enumerate(zip(args, kinds))
             if kind in (DUP, SHADOW) and i != skip}
+
+
+def _zeros_width(width: int, shape: tuple, dtype=np.float64, lanes_last=False):
+    """Zeros of shape (W, *shape) ((*shape) at width 1). With lanes_last their memory
+    is (*shape, W), the layout the numba backend's batched code reads in place
+    (backend/numba/lane_layout.py): a forward Jacobian's tangents are not copied."""
+    if width == 1:
+        return np.zeros(shape, dtype)
+    if lanes_last:
+        return np.moveaxis(np.zeros(tuple(shape) + (width,), dtype), -1, 0)
+    return np.zeros((width,) + tuple(shape), dtype)
 
 
 def _chunks(count: int, batch) -> tuple[int, list[range]]:
@@ -838,15 +853,14 @@ def _chunks(count: int, batch) -> tuple[int, list[range]]:
     return width, [range(lo, min(lo + width, count)) for lo in range(0, count, width)]
 
 
-def _units(width: int, entries, shape: tuple):
+def _units(width: int, entries, shape: tuple, lanes_last=False):
     """For each (lane, j) of entries, lane holds the unit direction e_j (j a flat index
     into shape, 0 for a scalar): a width-W tangent or seed, the other lanes zero; width 1
-    keeps plain shapes."""
-    t = np.zeros((width,) + shape)
-    flat = t.reshape(width, -1)
+    keeps plain shapes. lanes_last: as _zeros_width."""
+    t = _zeros_width(width, shape, lanes_last=lanes_last) if width > 1 else np.zeros(shape)
     for lane, j in entries:
-        flat[lane, j] = 1.0
-    return t if width > 1 else (t[0] if shape else float(t[0]))
+        t[(lane,) * (width > 1) + np.unravel_index(j, shape)] = 1.0
+    return t if width > 1 or shape else float(t)
 
 
 def _jacobian_rows(k, args, nums, blocks, n_out, as_tuple, batch, backend):
@@ -893,9 +907,9 @@ def _jacobian_columns(k, args, nums, blocks, n_out, as_tuple, batch, backend):
                     if columns[c][0] == rank]
             run = _copy_args(args)
             kinds = float_kinds(k, run, {n})
-            tangents = {i: np.zeros((width,) * (width > 1) + a.shape, a.dtype)
+            tangents = {i: _zeros_width(width, a.shape, a.dtype, lanes_last=True)
                         for i, (a, kind) in enumerate(zip(run, kinds)) if kind == SHADOW}
-            tangents[n] = _units(width, mine, shape)
+            tangents[n] = _units(width, mine, shape, lanes_last=True)
             _, dots = _forward_call(k, run, kinds, tangents, backend, width)
             dots = np.asarray([_lanes(d, width) for d in dots],
                               dtype=np.float64).reshape(n_out, width)

@@ -19,6 +19,7 @@ from ...runtime.snapshots import file_backed
 from ...runtime.tape import TapeSlot
 from . import cache, threads
 from .codegen import generate, source_loc
+from .lane_layout import lane_layout
 
 STATS = {"compiled": 0, "loaded": 0}   # numba compilations vs. loads from the disk cache
 # numba's workqueue layer runs one parallel region at a time in a process and aborts it when
@@ -126,6 +127,7 @@ class Compiled:
 
     def __init__(self, fn: Function):
         self.comm_args = [k for k, a in enumerate(fn.args) if isinstance(a.type, OpaqueType)]
+        self.lanes = lane_layout(fn)   # arrays of vectors: the caller's and the code's layout
         self.where = f"{where(fn.loc)}: {fn.name}" if fn.loc else fn.name
         self.py_name = "".join(c if c.isalnum() else "_" for c in fn.name)
         with progress(2, f"hpcad: compiling {fn.name}") as steps:
@@ -208,6 +210,15 @@ class Compiled:
             args = list(args)
             for k in self.comm_args:
                 args[k] = comm_handle(args[k])
+        if self.lanes is not None:   # arrays of vectors in the compiled code's layout
+            args = list(args)
+            back = self.lanes.to_code(args)
+            return self.lanes.to_caller(tuple(self._with_buffers(args)), back)
+        return self._with_buffers(args)
+
+    def _with_buffers(self, args) -> tuple:
+        """The results of a call with this function's tape and snapshot buffers, MPI handles
+        and thread turn (none of them: straight to numba)."""
         if not self.slots and self.mpi_handles is None and self.turn is None:
             return self._run(args, ())
         extra = [] if self.mpi_handles is None else [self.mpi_handles]

@@ -6,7 +6,8 @@ compiles to small vectorizable loops. Primal ops of the block are written before
 loop (loop-carried, used in another loop or by an MPI call, returned) is a length-W array,
 allocated once per call; inside a parallel loop each thread has its own row. Arrays of
 vectors keep the lanes as their last, contiguous axis (n, W), so that a lane loop reads
-W adjacent numbers; the caller's (W, n) shadows are copied in and out at the ends. Lane
+W adjacent numbers; the caller's arrays reach the code in that layout (lane_layout.py: in
+place when their memory already is, else transposed once by the caller). Lane
 loops run to `_lanes`, an argument (= W): a loop of unknown length is vectorized by LLVM's
 loop vectorizer (with its run-time alias checks), where a constant 8 is unrolled first and
 then left scalar, since stores to one array of vectors may alias loads from another.
@@ -18,8 +19,7 @@ vector in it a plain local. Its lanes do not interact and it changes no scalar s
 the tape position, which each lane starts from afresh, so the order is free; each lane then
 streams over its own contiguous row of the shadows, which stays in cache across time
 steps, where lanes last the W rows together would not. When every loop that streams over
-arrays of vectors is such a loop, the arrays keep the caller's layout, lanes first (W, n),
-and no copy is made."""
+arrays of vectors is such a loop, the arrays are laid out lanes first (W, n)."""
 from __future__ import annotations
 
 from typing import TYPE_CHECKING
@@ -28,7 +28,7 @@ from ...errors import HpcadError, where
 from ...ir.core import Block, Function, Op, Value, walk
 from ...ir.dialects import MEMORY_ACCESSES, accessed_array
 from ...ir.lanes import is_lane_array, is_vector, lane_op, lane_outer_loops
-from ...ir.types import ArrayType, lanes
+from ...ir.types import lanes
 from .common import NP_TYPES
 from .rules import rule
 
@@ -347,63 +347,3 @@ def with_lane(w: Writer, index: list[str], lane: str) -> list[str]:
 def lane_axis(w: Writer, axis: int) -> int:
     """The array axis of an array of vectors' element axis."""
     return axis + 1 if lanes_first(w) else axis
-
-
-def user_array(w: Writer, a: Value) -> str:
-    """The parameter name of argument a (an array of vectors arrives as `<name>_lanes`,
-    lanes first, and is copied to `<name>`, lanes last, unless lanes stay first)."""
-    name = w.name(a)
-    return f"{name}_lanes" if a in lane_arrays(w) else name
-
-
-def lane_arrays(w: Writer) -> list[Value]:
-    if lanes_first(w):
-        return []
-    return [a for a in w.fn.args if isinstance(a.type, ArrayType) and lanes(a.type) > 1]
-
-
-def lanes_in(w: Writer) -> list[str]:
-    lines = []
-    for a in lane_arrays(w):
-        name, nd = w.name(a), a.type.ndim
-        dims = ", ".join(f"{name}_lanes.shape[{k + 1}]" for k in range(nd))
-        lines.append(f"{name} = np.empty(({dims}, {w.width}), {NP_TYPES[a.type.dtype.name]})")
-        lines += transpose_lines(w, name, f"{name}_lanes", nd, into_lanes_last=True)
-    return ["    " + line for line in lines]
-
-
-def lanes_out(w: Writer, depth: int) -> None:
-    for a in lane_arrays(w):
-        name = w.name(a)
-        for line in transpose_lines(w, f"{name}_lanes", name, a.type.ndim,
-                                       into_lanes_last=False):
-            w.emit(depth, line)
-
-
-def returned(w: Writer, v: Value, depth: int) -> str:
-    """A returned array of vectors (the tangent of a returned array) reaches the caller
-    lanes first, (W, ...), as its shadow arguments do."""
-    name = w.ref(v)
-    if not (isinstance(v.type, ArrayType) and lanes(v.type) > 1) or lanes_first(w):
-        return name
-    out, nd = w.fresh(f"{name}_out"), v.type.ndim
-    dims = ", ".join(f"{name}.shape[{k}]" for k in range(nd))
-    w.emit(depth, f"{out} = np.empty(({w.width}, {dims}), {NP_TYPES[v.type.dtype.name]})")
-    for line in transpose_lines(w, out, name, nd, into_lanes_last=False):
-        w.emit(depth, line)
-    return out
-
-
-def transpose_lines(w: Writer, dst: str, src: str, ndim: int, into_lanes_last: bool) -> list[str]:
-    """dst[..., w] = src[w, ...] (or back): explicit loops, which numba compiles well."""
-    lane = w.fresh("w")
-    idx = [w.fresh(f"e{k}") for k in range(ndim)]
-    last = ", ".join(idx + [lane])      # the element's index, lanes last
-    first = ", ".join([lane] + idx)     # and lanes first
-    shape_of = dst if into_lanes_last else src
-    lines = [f"for {lane} in range(_lanes):"]
-    for k, e in enumerate(idx):
-        lines.append("    " * (k + 1) + f"for {e} in range({shape_of}.shape[{k}]):")
-    lhs, rhs = (last, first) if into_lanes_last else (first, last)
-    lines.append("    " * (ndim + 1) + f"{dst}[{lhs}] = {src}[{rhs}]")
-    return lines

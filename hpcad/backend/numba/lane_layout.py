@@ -1,0 +1,88 @@
+"""Where the caller's arrays of vectors meet the compiled code's layout. Callers hold the W
+directions of a shadow as (W, *shape); the generated code reads them lanes last,
+(*shape, W), or lanes first where its loops run lane-outer (vector.py, ir/lanes.py). An
+argument whose memory already is in the code's layout (a lanes-last one is
+`np.moveaxis(t, -1, 0)` of a C-contiguous (*shape, W) array, as `hpcad.jacobian` makes
+its tangents) is passed as a view, with no copy; any other is transposed
+once into a contiguous copy before the call, and back after it when the code writes it.
+A returned array of vectors comes back as a (W, *shape) view of the code's array."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from ...ir.core import Function, Op, walk
+from ...ir.effects import writes
+from ...ir.lanes import is_lane_array, lane_outer_loops
+
+_VIEWS = ("mem.view", "mem.reshape", "mem.bitcast", "vec.lane")
+
+
+@dataclass(frozen=True)
+class LaneArg:
+    position: int
+    contiguous: bool   # the compiled code's type is C-contiguous (else any strides)
+    written: bool      # the code may write it (a copy goes back after the call)
+
+
+@dataclass(frozen=True)
+class LaneLayout:
+    """How fn's arrays of vectors are passed: lanes last or first, which arguments."""
+    lanes_last: bool
+    args: tuple[LaneArg, ...]
+    results: tuple[int, ...]   # returned arrays of vectors, lanes last in the code
+
+    def to_code(self, args: list) -> list:
+        """args with each array of vectors in the code's layout (args is changed); the
+        (code's copy, caller's view) pairs to copy back after the call."""
+        back = []
+        for a in self.args:
+            view = np.moveaxis(args[a.position], 0, -1) if self.lanes_last else \
+                args[a.position]
+            if a.contiguous and not view.flags.c_contiguous:
+                copy = np.ascontiguousarray(view)
+                if a.written:
+                    back.append((copy, view))
+                view = copy
+            args[a.position] = view
+        return back
+
+    def to_caller(self, out: tuple, back: list) -> tuple:
+        for copy, view in back:
+            view[...] = copy
+        if not self.results:
+            return out
+        out = list(out)
+        for k in self.results:
+            out[k] = np.moveaxis(out[k], -1, 0)
+        return tuple(out)
+
+
+def lane_layout(fn: Function) -> LaneLayout | None:
+    """fn's layout of arrays of vectors (None when it has none)."""
+    arrays = [k for k, a in enumerate(fn.args) if is_lane_array(a)]
+    returned = [k for k, v in enumerate(fn.body.ops[-1].operands) if is_lane_array(v)]
+    if not arrays and not returned:
+        return None
+    last = not lane_outer_loops(fn.body)
+    written = _written_args(fn)
+    args = tuple(LaneArg(k, fn.args[k].type.layout == "C", written is None or k in written)
+                 for k in arrays)
+    return LaneLayout(last, args, tuple(returned) if last else ())
+
+
+def _written_args(fn: Function) -> set[int] | None:
+    """The positions of the arguments fn writes (through views too); None when a written
+    array cannot be traced to one (then every one counts as written)."""
+    position = {a: k for k, a in enumerate(fn.args)}
+    out: set[int] = set()
+    for op in walk(fn.body):
+        for arr in writes(op):
+            while isinstance(arr.owner, Op) and arr.owner.name in _VIEWS:
+                arr = arr.owner.operands[0]
+            if arr in position:
+                out.add(position[arr])
+            elif not isinstance(arr.owner, Op) or arr.owner.name != "mem.alloc":
+                return None
+    return out
