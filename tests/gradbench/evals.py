@@ -11,6 +11,7 @@ from typing import Any
 
 import numpy as np
 
+from tests.gradbench import test_ba as ba_t
 from tests.gradbench import test_gmm as gmm_t
 from tests.gradbench import test_ht as ht_t
 from tests.gradbench import test_lstm as lstm_t
@@ -145,6 +146,50 @@ def kmeans_dir(inp: dict) -> list:
     return np.stack([C[j] - P[nearest == j].mean(axis=0) for j in range(len(C))]).tolist()
 
 
+# --- ba -----------------------------------------------------------------------------------
+def ba_input() -> dict:
+    return {"n": 3, "m": 4, "p": 10, "cam": [0.3, -0.2, 0.1, 0.5, 0.4, -1.0, 1.2, 0.1, -0.1,
+                                             1e-3, 1e-5],
+            "x": [0.3, -0.2, 4.0], "w": 0.8, "feat": [0.1, 0.2]}
+
+
+def ba_problem(raw: dict) -> dict:
+    """The driver's problem: p observations, observation i sees camera i mod n, point i mod m
+    (every camera, point, weight and feature a copy of the given one)."""
+    n, m, p = raw["n"], raw["m"], raw["p"]
+    return {"cams": np.tile(raw["cam"], (n, 1)), "X": np.tile(raw["x"], (m, 1)),
+            "w": np.full(p, float(raw["w"])), "feats": np.tile(raw["feat"], (p, 1)),
+            "obs": np.stack([np.arange(p) % n, np.arange(p) % m], axis=1)}
+
+
+def ba_objective(raw: dict) -> dict:
+    pb = ba_problem(raw)
+    reproj, w_err = ba_t.reference(pb["cams"], pb["X"], pb["w"], pb["obs"], pb["feats"])
+    return {"reproj_error": {"elements": reproj[0].tolist(), "repeated": raw["p"]},
+            "w_err": {"element": float(w_err[0]), "repeated": raw["p"]}}
+
+
+def ba_jacobian(raw: dict) -> dict:
+    """GradBench's CSR form of the Jacobian of (reprojection errors, weight errors) in (cams,
+    points, weights), by central differences: its first 30 entries and its last."""
+    n, m, p = raw["n"], raw["m"], raw["p"]
+    dense = ba_t.dense_fd(ba_problem(raw))
+    rows, cols = [0], []
+    for i in range(p):
+        block = [*range(11 * (i % n), 11 * (i % n) + 11),
+                 *range(11 * n + 3 * (i % m), 11 * n + 3 * (i % m) + 3), 11 * n + 3 * m + i]
+        for _ in range(2):
+            cols += block
+            rows.append(len(cols))
+    for i in range(p):
+        cols.append(11 * n + 3 * m + i)
+        rows.append(len(cols))
+    row_of = np.repeat(np.arange(3 * p), np.diff(rows))
+    vals = dense[row_of, cols]
+    return {"rows": rows[:30] + [rows[-1]], "cols": cols[:30] + [cols[-1]],
+            "vals": vals[:30].tolist() + [float(vals[-1])]}
+
+
 def ht_input(us: bool) -> dict:
     from hpcad.gradbench.evals import ht
     return json.loads(json.dumps(ht.synthetic(us=us, seed=4), default=lambda a: a.tolist()))
@@ -183,5 +228,6 @@ CASES = [
       for f, ref, rtol in (("objective", lambda raw: ht_t.reference(raw, *ht_t.inputs(raw)),
                             1e-10),
                            ("jacobian", ht_t.fd_jacobian, 1e-6))),
-    # ba (W): its rows go here.
+    Case("ba", "objective", ba_input, ba_objective),
+    Case("ba", "jacobian", ba_input, ba_jacobian, rtol=1e-6),
 ]

@@ -27,7 +27,7 @@ def _problem(rng, zero_rotation=False):
     return pb
 
 
-def _reference(cams, X, w, obs, feats):
+def reference(cams, X, w, obs, feats):
     """Reprojection errors in NumPy (Rodrigues' formula; its first-order form at r = 0)."""
     cam, pt = cams[obs[:, 0]], X[obs[:, 1]]
     x = pt - cam[:, 3:6]
@@ -45,7 +45,7 @@ def _reference(cams, X, w, obs, feats):
     return reproj, 1.0 - w * w
 
 
-def _dense_fd(pb):
+def dense_fd(pb):
     """Central differences of (reproj, w_err) w.r.t. (cams, X, w), as a dense matrix."""
     cams, X, w = pb["cams"], pb["X"], pb["w"]
     columns = []
@@ -54,7 +54,7 @@ def _dense_fd(pb):
             def at(h, arr=arr, j=j):
                 saved = arr.flat[j]
                 arr.flat[j] = saved + h
-                reproj, w_err = _reference(cams, X, w, pb["obs"], pb["feats"])
+                reproj, w_err = reference(cams, X, w, pb["obs"], pb["feats"])
                 arr.flat[j] = saved
                 return np.concatenate([reproj.ravel(), w_err])
             columns.append((at(EPS) - at(-EPS)) / (2 * EPS))
@@ -70,10 +70,10 @@ def _dense(rows, cols, vals, shape):
 
 
 @pytest.mark.parametrize("zero_rotation", [False, True])
-def test_objective_equals_numpy_reference(zero_rotation):
+def test_objective_equals_numpyreference(zero_rotation):
     pb = _problem(np.random.default_rng(0), zero_rotation)
     reproj, w_err = ba.objective_values(pb)
-    want_reproj, want_w = _reference(pb["cams"], pb["X"], pb["w"], pb["obs"], pb["feats"])
+    want_reproj, want_w = reference(pb["cams"], pb["X"], pb["w"], pb["obs"], pb["feats"])
     np.testing.assert_allclose(reproj, want_reproj, rtol=1e-12)
     np.testing.assert_allclose(w_err, want_w, rtol=1e-12)
 
@@ -82,7 +82,7 @@ def test_objective_equals_numpy_reference(zero_rotation):
 def test_sparse_jacobian_equals_finite_differences(zero_rotation):
     pb = _problem(np.random.default_rng(1), zero_rotation)
     rows, cols, vals = ba.jacobian_csr(pb)
-    fd = _dense_fd(pb)
+    fd = dense_fd(pb)
     got = _dense(rows, cols, vals, fd.shape)
     np.testing.assert_allclose(got, fd, rtol=1e-5, atol=1e-6 * np.abs(fd).max())
     p = pb["obs"].shape[0]
@@ -106,7 +106,7 @@ def test_compressed_forward_blocks_equal_finite_differences(backend):
                      backend=backend)
     df(pb["cams"], d_cams, pb["X"], d_X, pb["w"], d_w, pb["obs"], pb["feats"],
        np.zeros((p, 2)), d_reproj, np.zeros(p), d_w_err)
-    fd = _dense_fd(pb)
+    fd = dense_fd(pb)
     for i, (c, j) in enumerate(pb["obs"]):
         columns = list(range(11 * c, 11 * c + 11)) + \
             list(range(11 * n + 3 * j, 11 * n + 3 * j + 3)) + [11 * n + 3 * m + i]

@@ -26,7 +26,7 @@ SMALL = {   # each eval driver's arguments for small sizes
     "gmm": ["-d", "2", "3", "5", "-k", "3", "4", "-n", "20", *FAST],
     "lstm": ["-l", "1", "2", "-c", "5", "20", *FAST],
     "ht": ["--model", "small", "--max", "3", *FAST],
-    # ba (W): its small sizes go here.
+    "ba": ["--min", "1", "--max", "2", *FAST],
 }
 
 
