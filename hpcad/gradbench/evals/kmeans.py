@@ -30,14 +30,16 @@ def cost(points, centroids):
     nearest = np.zeros(n, dtype=np.int64)
     for start in range(0, n, BLOCK):
         stop = min(start + BLOCK, n)
-        cross = points[start:stop] @ centroids.T
-        for i in range(stop - start):
-            closest = math.inf
-            for j in range(k):
-                dist = norms[j] - 2.0 * cross[i, j]   # |p - c|^2 - |p|^2
-                if dist < closest:
-                    closest = dist
-                    nearest[start + i] = j
+        cross = centroids @ points[start:stop].T   # (k, block): a centroid's products in a row
+        closest = np.full(stop - start, math.inf)
+        best = np.zeros(stop - start, dtype=np.int64)
+        for j in range(k):
+            for i in range(stop - start):   # independent points: a vector loop
+                dist = norms[j] - 2.0 * cross[j, i]   # |p - c|^2 - |p|^2
+                better = dist < closest[i]
+                best[i] = j if better else best[i]
+                closest[i] = dist if better else closest[i]
+        nearest[start:stop] = best
     total = 0.0
     for i in range(n):
         for col in range(points.shape[1]):
