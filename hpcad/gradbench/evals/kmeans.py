@@ -4,10 +4,13 @@ which is diagonal, so H's diagonal is H times ones. One forward-over-reverse cal
 (`ad.grad_and_hvp`) gives J and H ones together.
 
 The cost finds each point's nearest centroid from |c|^2 - 2 p.c (|p - c|^2 less the |p|^2 all
-centroids share), a block of points' products with every centroid at a time (a matrix
-product, on BLAS, as JAX's k-means does), then adds each point's squared distance to its
-nearest centroid computed exactly from the index: the minimum's value, and a derivative that
-follows only the nearest centroid (an integer index carries none), not all k distances."""
+centroids share), every centroid's products with a block of points at a time (a matrix
+product, on BLAS, as JAX's k-means does). The block's points look for their nearest centroid
+together: centroid by centroid, a loop over the points that are independent of each other
+(selects the compiler vectorizes), not point by point a chain of compares over the centroids
+(each waits on the last). Then it adds each point's squared distance to its nearest centroid
+computed exactly from the index: the minimum's value, and a derivative that follows only the
+nearest centroid (an integer index carries none), not all k distances."""
 from __future__ import annotations
 
 import math
