@@ -488,6 +488,31 @@ def float_kinds(k, args, wanted):
     return kinds
 
 
+_WRITTEN: dict[int, tuple] = {}   # id(fn) -> (fn, its written_arguments)
+
+
+def _written(fn) -> list[int]:
+    if id(fn) not in _WRITTEN:
+        _WRITTEN[id(fn)] = (fn, written_arguments(fn))
+    return _WRITTEN[id(fn)][1]
+
+
+def _unwritten_constant(primal, kinds) -> tuple:
+    """kinds, a float array the primal never writes constant rather than SHADOW: it cannot
+    receive active values, so it needs no shadow (nor its tangent, adjoint...)."""
+    written = set(_written(primal))
+    return tuple(CONST if kind == SHADOW and i not in written else kind
+                 for i, kind in enumerate(kinds))
+
+
+def _copy_written(fn, flat: list, given: set[int]) -> list:
+    """flat, fn's arguments, with a copy of each caller's array (at a position in `given`)
+    that fn may write: inputs stay as they were given."""
+    written = set(_written(fn)) & given
+    return [a.copy() if i in written and isinstance(a, np.ndarray) else a
+            for i, a in enumerate(flat)]
+
+
 def _zero_shadows(args, kinds):
     return {i: np.zeros_like(a) for i, (a, kind) in enumerate(zip(args, kinds))
             if kind in (DUP, SHADOW)}
@@ -939,7 +964,7 @@ def grad_and_hvp(f, argnums=0, backend: str | None = None):
         if not args_and_v:
             raise ArgumentError("hvp_fn(*args, v): the direction v comes last")
         *given, v = args_and_v
-        args = _copy_args(k.bind(tuple(given)))
+        args = k.bind(tuple(given))
         nums = _normalize_argnums(k, argnums, args)
         directions = v if isinstance(argnums, tuple) else (v,)
         if len(directions) != len(nums):
@@ -947,10 +972,11 @@ def grad_and_hvp(f, argnums=0, backend: str | None = None):
                                 f"{len(directions)} directions")
         spec = k.specialize(args)
         _check_scalar_result(k, spec, "hvp")
-        kinds = tuple(float_kinds(k, args, set(nums)))
+        kinds = _unwritten_constant(spec.primal, float_kinds(k, args, set(nums)))
         tangent = dict(zip(nums, directions))
-        flat, adjoints, shadows = [], {}, {}
+        flat, adjoints, shadows, given_at = [], {}, {}, set()
         for i, (a, kind) in enumerate(zip(args, kinds)):
+            given_at.add(len(flat))
             if kind == ACTIVE:
                 flat += [a, float(tangent[i])]
             elif kind in (DUP, SHADOW):
@@ -966,7 +992,7 @@ def grad_and_hvp(f, argnums=0, backend: str | None = None):
                 flat.append(a)
         flat.append(1.0)   # the seed
         fn = spec.derivative("hvp", kinds, True)
-        out = k.run(fn, flat, backend)
+        out = k.run(fn, _copy_written(fn, flat, given_at), backend)
         # results: the primal value, the scalar adjoints; then their tangents
         n_active = sum(1 for kind in kinds if kind == ACTIVE)
         scalar_adjoint, scalar_product = iter(out[1:1 + n_active]), iter(out[2 + n_active:])

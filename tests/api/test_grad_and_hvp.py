@@ -102,3 +102,39 @@ def test_branchy_kernel_against_finite_differences(backend):
 def test_direction_comes_last():
     with pytest.raises(ad.ArgumentError, match="direction v comes last"):
         ad.grad_and_hvp(cubic)()
+
+
+@ad.kernel
+def through_buffer(x, weights, buf):
+    """sum((w x)^2) through buf, a float array written with active values and read back."""
+    for i in range(x.shape[0]):
+        buf[i] = weights[i] * x[i]
+    total = 0.0
+    for i in range(x.shape[0]):
+        total += buf[i] * buf[i]
+    return total
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_an_array_only_read_is_neither_copied_nor_shadowed(backend):
+    """weights (50 MB) is only read: the call allocates nothing of its size (no copy, no zero
+    shadow, tangent or adjoint); buf is written: it keeps its shadow (the derivative flows
+    through it) and the caller's buf is left as it was."""
+    import tracemalloc
+    n = 6_250_000 if backend == "numba" else 2_000
+    x = np.linspace(0.5, 1.5, 7)
+    weights = np.linspace(1.0, 2.0, n)
+    buf = np.full(7, -1.0)
+    both = ad.grad_and_hvp(through_buffer, argnums=0, backend=backend)
+    both(x, weights, buf, np.ones(7))   # compiled before measuring
+    tracemalloc.start()
+    value, g, hv = both(x, weights, buf, np.ones(7))
+    peak = tracemalloc.get_traced_memory()[1]
+    tracemalloc.stop()
+    w = weights[:7]
+    assert value == pytest.approx(np.sum((w * x) ** 2), rel=1e-12)
+    np.testing.assert_allclose(g, 2 * w * w * x, rtol=1e-12)
+    np.testing.assert_allclose(hv, 2 * w * w, rtol=1e-12)
+    assert np.all(buf == -1.0)
+    if backend == "numba":
+        assert peak < weights.nbytes / 4

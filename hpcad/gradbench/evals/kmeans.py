@@ -4,10 +4,13 @@ which is diagonal, so H's diagonal is H times ones. One forward-over-reverse cal
 (`ad.grad_and_hvp`) gives J and H ones together.
 
 The cost finds each point's nearest centroid from |c|^2 - 2 p.c (|p - c|^2 less the |p|^2 all
-centroids share), a block of points' products with every centroid at a time (a matrix
-product, on BLAS, as JAX's k-means does), then adds each point's squared distance to its
-nearest centroid computed exactly from the index: the minimum's value, and a derivative that
-follows only the nearest centroid (an integer index carries none), not all k distances."""
+centroids share), every centroid's products with a block of points at a time (a matrix
+product, on BLAS, as JAX's k-means does). The block's points look for their nearest centroid
+together: centroid by centroid, a loop over the points that are independent of each other
+(selects the compiler vectorizes), not point by point a chain of compares over the centroids
+(each waits on the last). Then it adds each point's squared distance to its nearest centroid
+computed exactly from the index: the minimum's value, and a derivative that follows only the
+nearest centroid (an integer index carries none), not all k distances."""
 from __future__ import annotations
 
 import math
@@ -30,14 +33,16 @@ def cost(points, centroids):
     nearest = np.zeros(n, dtype=np.int64)
     for start in range(0, n, BLOCK):
         stop = min(start + BLOCK, n)
-        cross = points[start:stop] @ centroids.T
-        for i in range(stop - start):
-            closest = math.inf
-            for j in range(k):
-                dist = norms[j] - 2.0 * cross[i, j]   # |p - c|^2 - |p|^2
-                if dist < closest:
-                    closest = dist
-                    nearest[start + i] = j
+        cross = centroids @ points[start:stop].T   # (k, block): a centroid's products in a row
+        closest = np.full(stop - start, math.inf)
+        best = np.zeros(stop - start, dtype=np.int64)
+        for j in range(k):
+            for i in range(stop - start):   # independent points: a vector loop
+                dist = norms[j] - 2.0 * cross[j, i]   # |p - c|^2 - |p|^2
+                better = dist < closest[i]
+                best[i] = j if better else best[i]
+                closest[i] = dist if better else closest[i]
+        nearest[start:stop] = best
     total = 0.0
     for i in range(n):
         for col in range(points.shape[1]):
