@@ -491,7 +491,8 @@ def float_kinds(k, args, wanted):
 _WRITTEN: dict[int, tuple] = {}   # id(fn) -> (fn, its written_arguments)
 
 
-def _written(fn) -> list[int]:
+def _written_by(fn) -> list[int]:
+    """Positions of fn's arguments that fn may write (ad/custom.written_arguments), cached."""
     if id(fn) not in _WRITTEN:
         _WRITTEN[id(fn)] = (fn, written_arguments(fn))
     return _WRITTEN[id(fn)][1]
@@ -500,7 +501,7 @@ def _written(fn) -> list[int]:
 def _unwritten_constant(primal, kinds) -> tuple:
     """kinds, a float array the primal never writes constant rather than SHADOW: it cannot
     receive active values, so it needs no shadow (nor its tangent, adjoint...)."""
-    written = set(_written(primal))
+    written = set(_written_by(primal))
     return tuple(CONST if kind == SHADOW and i not in written else kind
                  for i, kind in enumerate(kinds))
 
@@ -508,7 +509,7 @@ def _unwritten_constant(primal, kinds) -> tuple:
 def _copy_written(fn, flat: list, given: set[int]) -> list:
     """flat, fn's arguments, with a copy of each caller's array (at a position in `given`)
     that fn may write: inputs stay as they were given."""
-    written = set(_written(fn)) & given
+    written = set(_written_by(fn)) & given
     return [a.copy() if i in written and isinstance(a, np.ndarray) else a
             for i, a in enumerate(flat)]
 
