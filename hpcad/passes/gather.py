@@ -42,7 +42,7 @@ from ..ir.dialects import (
 from ..ir.types import i64
 from .affine import Access, Nest, along, movable, simple_body, slice_of, within
 from .carry import carry_stored
-from .gather_nest import Gather, emit_gather
+from .gather_nest import Gather, has_race_free_form, emit_gather
 from .race import Accesses
 
 
@@ -64,7 +64,7 @@ def _stencils(loop: Op, acc: Accesses) -> list[Gather] | None:
         if found is None:
             continue
         d, c, rest = found
-        if op.attrs.get("atomic"):
+        if has_race_free_form(op):
             return None
         key = (op.operands[1], d, rest)
         index = tuple((0, c) if e == d else None for e in range(len(rest) + 1))

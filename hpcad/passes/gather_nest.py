@@ -72,6 +72,12 @@ class Gather:
                                    strict=True)]
 
 
+def has_race_free_form(op: Op) -> bool:
+    """Whether an accumulation has a race-free form of its own (passes/race.py: atomic, or
+    into per-thread copies), which a gather loop would lose."""
+    return bool(op.attrs.get("atomic") or op.attrs.get("private"))
+
+
 def _shape(a: Access) -> tuple:
     """Which level each component follows, or the invariant value itself."""
     return tuple(comp[0] if comp is not None else v
@@ -89,7 +95,7 @@ def _gathers(nest: Nest, acc: Accesses) -> list[Gather]:
             continue
         offsets = a.offsets(nest.depth)
         g = found.get(a.array, Gather(nest, a))
-        if g is None or offsets is None or a.op.attrs.get("atomic") \
+        if g is None or offsets is None or has_race_free_form(a.op) \
                 or _shape(a) != _shape(g.template):
             found[a.array] = None
             continue

@@ -92,8 +92,8 @@ def source(w: Writer) -> str:
         params.append("mpi_handles")
     if w.width > 1:
         params.append("_lanes")      # the width, at run time (vector.py)
-    if w.width > 1 and w.parallel:
-        params.append("_nthreads")   # rows of per-thread vectors (vector.py)
+    if w.parallel and (w.width > 1 or parallel.uses_private_copies(w.fn)):
+        params.append("_nthreads")   # rows of per-thread vectors or copies (parallel.py)
     w.emit(0, "@njit(parallel=True, **OPTIONS)" if w.parallel else "@njit(**OPTIONS)")
     w.emit(0, f"def {w.py_name}({', '.join(params)}):")
     start = len(w.lines)
@@ -101,7 +101,7 @@ def source(w: Writer) -> str:
     w.lines[start:start] = vector.storage_lines(w) + vector.lanes_in(w) + faults.fault_lines(w)
     prelude = PRELUDE.format(boundscheck=boundscheck()) + (
         "from hpcad.backend.numba import mpi as hpcad_mpi\n" if w.uses_mpi else "")
-    if w.width > 1 and w.parallel:
+    if w.parallel:
         prelude += "from numba import get_thread_id\n"
     if any(op.name == "rt.progress" for op in walk(w.fn.body)):
         prelude += PROGRESS
@@ -279,6 +279,9 @@ def mem_store(w: Writer, op, depth):
 
 @rule("mem.accumulate")
 def mem_accumulate(w: Writer, op, depth):
+    if op.attrs.get("private"):
+        parallel.private_accumulate(w, op, depth)
+        return
     if op.attrs.get("atomic"):
         idx = [w.ref(v) for v in op.operands[2:]]
         if lanes(op.operands[1].type) == 1:

@@ -2,12 +2,16 @@
 reductions are written the way numba recognizes them (`s += e`, `s = max(s, e)`);
 `par.join` becomes a `prange` over its tasks, each task's results passing through a
 one-element array (variables assigned inside a prange body are private to it). Sums of
-vectors (batched derivatives) go through per-thread rows (vector.py)."""
+vectors (batched derivatives) go through per-thread rows (vector.py), and so do the
+accumulations of a loop whose race-free form is "private copies" (passes/race.py): each
+thread adds into its own zeroed copy of the array, the copies are added to it after the
+loop, in a parallel loop over its first axis and thread order (deterministic for a given
+thread count)."""
 from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from ...ir.core import Op
+from ...ir.core import Op, Value, walk
 from ...ir.dialects import join_arities, reduction_kinds
 from . import vector
 from .common import NP_TYPES, without_terminator
@@ -35,6 +39,7 @@ def par_parallel_for(w: Writer, op, depth):
         elif isinstance(update, Op) and update.parent is body:
             w.reduction_updates[update] = (carried[k], kind)
     w.assign(depth, carried, [w.ref(v) for v in op.operands[3:]])
+    copies = private_copies(w, op, depth)
     lb, ub, step = (w.ref(v) for v in op.operands[:3])
     iv = w.name(body.args[0])
     if step == "1":
@@ -44,10 +49,62 @@ def par_parallel_for(w: Writer, op, depth):
         w.emit(depth, f"for {number} in prange(_trips({lb}, {ub}, {step})):")
         w.emit(depth + 1, f"{iv} = {lb} + {number} * {step}")
     home = vector.enter_home(w, depth + 1)
+    if copies:
+        home["copies"] = copies
     w.region_body(body, depth + 1, carried)
     vector.leave_home(w, home)
     for var, part in parts:
         vector.reduce_rows(w, var, part, depth)
+    add_copies(w, copies, depth)
+
+
+def private_copies(w: Writer, op: Op, depth: int) -> dict[Value, str]:
+    """{array: its per-thread copies}, allocated (zeroed) before a loop in the "private
+    copies" form; {} for any other loop."""
+    if op.attrs.get("race_free") != "private copies":
+        return {}
+    arrays: list[Value] = []
+    for o in walk(op.regions[0]):
+        if o.attrs.get("private") and o.operands[1] not in arrays:
+            arrays.append(o.operands[1])
+    copies = {}
+    for arr in arrays:
+        rows = w.fresh(f"{w.ref(arr)}_rows")
+        w.emit(depth, f"{rows} = np.zeros((_nthreads,) + {w.ref(arr)}.shape, "
+                      f"{NP_TYPES[arr.type.dtype.name]})")
+        copies[arr] = rows
+    return copies
+
+
+def uses_private_copies(fn) -> bool:
+    """Whether a function has a loop in the "private copies" form: its code then takes the
+    most threads numba may run, `_nthreads` (numba.config.NUMBA_NUM_THREADS: a run-time
+    value, as numba's get_num_threads in compiled code keeps it from the disk cache)."""
+    return any(o.attrs.get("race_free") == "private copies" for o in walk(fn.body))
+
+
+def private_accumulate(w: Writer, op: Op, depth: int) -> None:
+    """array[index] += value into the running thread's copy (private_copies)."""
+    home = next(h for h in reversed(w.homes) if "copies" in h)
+    rows = home["copies"][op.operands[1]]
+    index = ", ".join([vector.thread_id(w, home)] + [w.ref(v) for v in op.operands[2:]])
+    w.emit(depth, f"{rows}[{index}] += {w.ref(op.operands[0])}")
+
+
+def add_copies(w: Writer, copies: dict, depth: int) -> None:
+    """Each array += its threads' copies (those of threads that did not run are zeros), in
+    thread order, in parallel over its first axis."""
+    for arr, rows in copies.items():
+        name = w.ref(arr)
+        axes = [w.fresh("k") for _ in range(arr.type.ndim)]
+        t = w.fresh("t")
+        w.emit(depth, f"for {axes[0]} in prange({name}.shape[0]):")
+        for k, axis in enumerate(axes[1:], 1):
+            w.emit(depth + k, f"for {axis} in range({name}.shape[{k}]):")
+        inner = depth + len(axes)
+        index = ", ".join(axes)
+        w.emit(inner, f"for {t} in range(_nthreads):")
+        w.emit(inner + 1, f"{name}[{index}] += {rows}[{t}, {index}]")
 
 
 def reduction_update(w: Writer, op: Op, depth: int) -> None:
