@@ -142,13 +142,13 @@ def _absorb(b: Builder, feeder: Op, j: Value, shift: int, guarded: bool) -> None
         b.op("scf.if", [inside], [], regions=[then, other])
 
 
-def _gather(s: Gather, b: Builder, acc: Accesses, fuse: bool) -> None:
+def _gather(s: Gather, b: Builder, acc: Accesses, fuse: bool) -> Op:
     """Emit, at b, the gather loops of stencil s (passes/gather_nest.py: a guarded head, the
     interior, a guarded tail) and remove its accumulations from the loop; with fuse, where
     that fits, the loop before them (_feeder) and what remains of the stencil's loop
     (_fuse_rest) run inside them, and the interior loop's loads of what its earlier
     iterations stored become carried values (passes/carry.py), which lets LLVM vectorize
-    it. Fusing saves passes over memory at every size."""
+    it. Fusing saves passes over memory at every size. Returns the interior loop."""
     cmin = s.span(0)[0]
     feeder = _feeder(s, acc, cmin) if fuse else None
     if feeder is not None:
@@ -161,6 +161,7 @@ def _gather(s: Gather, b: Builder, acc: Accesses, fuse: bool) -> None:
     if feeder is not None:
         _fuse_rest(s, interior, acc)
         carry_stored(interior, acc)
+    return interior
 
 
 def _fuse_rest(s: Gather, interior: Op, acc: Accesses) -> bool:
