@@ -9,15 +9,18 @@ the parallel loop's level, is a parallel loop again, each iteration writing only
 element (or row), one region; its guarded ends (a few elements) run serially. What is left
 of the loop (the zeroing of the adjoint it read, sums of parameter adjoints) stays a
 parallel loop after the gather, or, when it writes no memory, runs inside the gather's
-interior (its sums as the interior's reductions: one region in all).
+interior (its sums as the interior's reductions: one region in all). The interior says
+`race_free = "gathered"`.
 
 The gather passes' legality conditions are those of a sequential loop: a parallel loop
 whose only races are the accumulations being gathered is one (its iterations in any
 order give the same values, and the gather adds each element's terms in the ascending
-order). Every other access is untouched, and race analysis (passes/race.py) still runs
-afterwards on every parallel loop, the gather's interior included."""
+order). Every other access is untouched; race analysis (passes/race.py) runs afterwards
+on what is left of the loop, and checks here that each interior is race-free (an internal
+error if not)."""
 from __future__ import annotations
 
+from ..errors import DifferentiationError, where
 from ..ir.core import Builder, Function, Op, walk
 from ..ir.dialects import MEMORY_ACCESSES, in_parallel
 from .affine import perfect_nest
@@ -35,7 +38,7 @@ def _writes_memory(loop: Op) -> bool:
 def _parallel(loop: Op) -> None:
     """Make a sequential loop (of independent iterations, carrying sums) parallel."""
     loop.name = "par.parallel_for"
-    loop.attrs = {"reductions": ",".join(["add"] * len(loop.results))}
+    loop.attrs = {"reductions": ",".join(["add"] * len(loop.results)), "race_free": "gathered"}
 
 
 def _gather_loop(loop: Op, acc: Accesses) -> str | None:
@@ -93,4 +96,17 @@ def gather_parallel(fn: Function) -> bool:
         if done == "fused":
             loop.name, loop.attrs = "scf.for", {}
         changed |= done is not None
+    if changed:
+        _check_interiors(fn)
     return changed
+
+
+def _check_interiors(fn: Function) -> None:
+    """Each gather interior is race-free (by construction: it writes its own elements of
+    the gathered arrays only, which nothing else in it touches)."""
+    acc = Accesses(fn)
+    for loop in walk(fn.body):
+        if loop.attrs.get("race_free") == "gathered" and _loop_conflicts(loop, acc):
+            raise DifferentiationError(
+                f"{where(loop.loc)}: internal: the gather form of this parallel loop's "
+                f"adjoint would race; please report it")
