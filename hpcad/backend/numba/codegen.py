@@ -101,7 +101,7 @@ def source(w: Writer) -> str:
     w.lines[start:start] = vector.storage_lines(w) + vector.lanes_in(w) + faults.fault_lines(w)
     prelude = PRELUDE.format(boundscheck=boundscheck()) + (
         "from hpcad.backend.numba import mpi as hpcad_mpi\n" if w.uses_mpi else "")
-    if w.parallel:
+    if w.width > 1 and w.parallel:
         prelude += "from numba import get_thread_id\n"
     if any(op.name == "rt.progress" for op in walk(w.fn.body)):
         prelude += PROGRESS
