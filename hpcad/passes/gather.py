@@ -42,7 +42,7 @@ from ..ir.dialects import (
 from ..ir.types import i64
 from .affine import Access, Nest, along, movable, simple_body, slice_of, within
 from .carry import carry_stored
-from .gather_nest import Gather, has_race_free_form, emit_gather
+from .gather_nest import Gather, emit_gather, has_race_free_form
 from .race import Accesses
 
 

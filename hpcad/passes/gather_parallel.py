@@ -22,7 +22,8 @@ from __future__ import annotations
 
 from ..errors import DifferentiationError, where
 from ..ir.core import Builder, Function, Op, walk
-from ..ir.dialects import MEMORY_ACCESSES, in_parallel
+from ..ir.dialects import in_parallel
+from ..ir.effects import writes
 from .affine import perfect_nest
 from .gather import _fuse_rest as _fuse_rest_loop
 from .gather import _gather, _stencils
@@ -31,7 +32,7 @@ from .race import Accesses, _loop_conflicts
 
 
 def _writes_memory(loop: Op) -> bool:
-    return any(op.name in MEMORY_ACCESSES and op.name != "mem.load"
+    return any(op.name in ("mem.store", "mem.accumulate") or writes(op)
                for op in walk(loop.regions[0]))
 
 

@@ -2,8 +2,9 @@
 against finite differences of the plain Python function and by the dot-product test
 (tests/ad/harness.py), against the serial twin's derivatives, the refusal of product
 reductions, the tie rule of max/min reductions, the race-free form of each adjoint (own
-elements, gathered stencils, two-colour chunks, per-thread copies, atomic adds), and that gradients computed on two threads are the
-same run after run (bitwise unless the adjoint adds atomically or uses a parallel sum)."""
+elements, gathered stencils, two-colour chunks, per-thread copies, atomic adds), and that
+gradients computed on two threads are the same run after run (bitwise unless the adjoint
+adds atomically or uses a parallel sum)."""
 import copy
 import math
 import re
