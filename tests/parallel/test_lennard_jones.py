@@ -74,7 +74,7 @@ def test_energy_gradient_is_minus_the_forces():
 
 
 def test_gradient_is_the_same_run_after_run_on_two_threads():
-    """Per-thread copies added in thread order: no atomic adds, the same bits every run."""
+    """Copies per chunk of iterations, added in chunk order: the same bits every run."""
     x, weights, _ = _problem()
     with numba_threads(2):
         runs = [_gradient(lj_forces_prange, "numba", x, weights)[0] for _ in range(5)]
