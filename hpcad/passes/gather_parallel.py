@@ -24,7 +24,7 @@ from ..errors import DifferentiationError, where
 from ..ir.core import Builder, Function, Op, walk
 from ..ir.dialects import in_parallel
 from ..ir.effects import writes
-from .affine import perfect_nest
+from .affine import perfect_nest, simple_body
 from .gather import _fuse_rest as _fuse_rest_loop
 from .gather import _gather, _stencils
 from .gather_nest import _gathers, emit_gather
@@ -43,11 +43,12 @@ def _parallel(loop: Op) -> None:
 
 
 def _gather_loop(loop: Op, acc: Accesses) -> str | None:
-    """A single loop's stencils gathered (passes/gather.py), the rest fused into a lone
+    """A single loop's stencils gathered (passes/gather.py, under its conditions: a simple
+    body, no inner loops or private arrays), the rest fused into a lone
     gather's interior when it writes no memory. Returns None when nothing changed, else
     "fused" (what is left of the loop is its last few iterations: a serial loop) or
     "gathered"."""
-    stencils = _stencils(loop, acc)
+    stencils = _stencils(loop, acc) if simple_body(loop) else None
     if not stencils:
         return None
     b = Builder(loop.parent, loop.loc)

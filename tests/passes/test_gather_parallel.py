@@ -63,3 +63,54 @@ def test_gathered_gradient_matches_the_serial_kernel(serial, parallel, args, act
         return [np.atleast_1d(out)] + [a for a in flat[1::2] if isinstance(a, np.ndarray)]
     for a, b in zip(gradient(parallel), gradient(serial), strict=True):
         assert relative_error(a, b) <= 1e-12
+
+
+# A stencil read (u[i - 1]) through inner loops and a private scratch array per iteration
+# (found by tests/generative): the adjoint loop's body is not simple, so its accumulations
+# into d_u take another race-free form, never a gather whose recomputed terms would read the
+# iteration's scratch array from outside the loop.
+
+@ad.kernel
+def scratch_rows(u):
+    n = u.shape[0]
+    s = 0.0
+    tmp = np.zeros(n)
+    for i in ad.prange(1, n - 1):
+        scratch = np.zeros(3)
+        for j in range(3):
+            scratch[j] = u[i]
+        acc = 0.0
+        for j in range(3):
+            acc += scratch[j] * u[i - 1]
+        tmp[i] = acc
+        s += u[i]
+    for i in range(n):
+        s += u[i] * u[i] + 0.25 * tmp[i] * tmp[i]
+    return s
+
+
+@ad.kernel
+def scratch_rows_serial(u):
+    n = u.shape[0]
+    s = 0.0
+    tmp = np.zeros(n)
+    for i in range(1, n - 1):
+        scratch = np.zeros(3)
+        for j in range(3):
+            scratch[j] = u[i]
+        acc = 0.0
+        for j in range(3):
+            acc += scratch[j] * u[i - 1]
+        tmp[i] = acc
+        s += u[i]
+    for i in range(n):
+        s += u[i] * u[i] + 0.25 * tmp[i] * tmp[i]
+    return s
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_parallel_body_with_inner_loops_and_scratch_is_not_gathered(backend):
+    u = np.linspace(0.5, 1.5, 9)
+    got = ad.grad(scratch_rows, backend=backend)(u)
+    want = ad.grad(scratch_rows_serial, backend=backend)(u)
+    assert relative_error(got, want) <= 1e-12
