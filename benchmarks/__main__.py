@@ -16,7 +16,8 @@ CASES = ("heat", "jacobi", "heat3d", "coupled", "gmm", "gemm", "burgers", "scali
          "mpi_scaling", "checkpointing", "width", "planning", "numpy_style",
          "halo",
          "gradbench",
-         "overhead")
+         "overhead",
+         "parallel_adjoint")
 QUICK = {"heat": {"heat quick": (20_000, 20)}, "jacobi": {"jacobi quick": (100, 10)},
          "heat3d": {"heat3d quick": (24, 5)}, "coupled": {"coupled quick": (100, 10)},
          "gmm": {"gmm quick": (5, 5, 500)}, "gemm": {"gemm quick": (100,)},
@@ -35,7 +36,10 @@ QUICK = {"heat": {"heat quick": (20_000, 20)}, "jacobi": {"jacobi quick": (100, 
          "numpy_style": {"jacobi_2d quick": ("jacobi_2d", 60, 3), "gemm quick": ("gemm", 40, None)},
          "halo": {"halo quick": (16, 3, 2)},
          "gradbench": {"gradbench quick": "quick"},
-         "overhead": {"overhead quick": (50, 50, 5)}}
+         "overhead": {"overhead quick": (50, 50, 5)},
+         "parallel_adjoint": {"heat parallel quick": ("heat", (20_000, 5)),
+                              "jacobi parallel quick": ("jacobi", (60, 5)),
+                              "lennard-jones quick": ("lj", (64,))}}
 
 
 def ratios(row: dict) -> dict:
@@ -157,13 +161,19 @@ def _overhead_lines(rows: list[dict]) -> list[str]:
     return overhead_lines(rows)
 
 
+def _parallel_adjoint_lines(rows: list[dict]) -> list[str]:
+    from benchmarks.parallel_adjoint import parallel_adjoint_lines
+    return parallel_adjoint_lines(rows)
+
+
 # The cases with a table of their own, in the order the tables are printed and written; every
 # other case is a row of the ratio table ("ratios").
 TABLES = {"ratios": table_lines, "scaling": scaling_lines, "mpi_scaling": mpi_lines,
           "checkpointing": checkpoint_lines, "width": _width_lines, "planning": _planning_lines,
           "numpy_style": _numpy_style_lines, "halo": _halo_lines,
           "gradbench": _gradbench_lines,
-          "overhead": _overhead_lines}
+          "overhead": _overhead_lines,
+          "parallel_adjoint": _parallel_adjoint_lines}
 
 
 def _announce(name: str) -> None:

@@ -20,11 +20,11 @@ from .checkpoint.planner import plan_call, run_time_args
 from .errors import ArgumentError, GradientMismatch
 from .frontend.nested import NestedDerivative
 from .frontend.signature import typeof
+from .ir.activity import ACTIVE, CONST, DUP, SHADOW
 from .ir.core import walk
 from .ir.types import ArrayType, ScalarType
 from .kernel import Kernel, as_kernel, check_backend, fingerprint
 from .mpi_job import watch
-from .passes.activity import ACTIVE, CONST, DUP, SHADOW
 from .passes.replication import replication_types
 from .passes.replication_notes import describe
 

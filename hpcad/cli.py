@@ -14,10 +14,10 @@ from pathlib import Path
 from .ad.common import has_tangent
 from .doctor import run as run_doctor
 from .errors import HpcadError
+from .ir.activity import ACTIVE, CONST, DUP
 from .ir.printer import print_function
 from .ir.types import ArrayType, ScalarType, parse_type
 from .kernel import Kernel, Specialization
-from .passes.activity import ACTIVE, CONST, DUP
 from .passes.pipeline import optimize_module
 from .passes.replication import replication_types
 from .passes.replication_notes import describe, notes

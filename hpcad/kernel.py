@@ -17,11 +17,12 @@ from .checkpoint.plan import STORE_ALL, Plan
 from .errors import ArgumentError
 from .frontend.lower import lower_kernel
 from .frontend.signature import signature_of
+from .ir.activity import CONST, SHADOW
 from .ir.clone import clone_function
 from .ir.core import Function, Module, walk
 from .ir.verifier import verify_function
 from .mpi_job import collective
-from .passes.activity import CONST, SHADOW, analyze
+from .passes.activity import analyze
 from .passes.extrema import rewrite_extrema
 from .passes.pipeline import finish_derivative, optimize_module
 from .passes.race import check_races, refuse_racing_derivative

@@ -2,9 +2,9 @@
 arguments and results carry derivatives) and zero constants."""
 from __future__ import annotations
 
+from ..ir.activity import ACTIVE, DUP, SHADOW
 from ..ir.core import Builder, Value
 from ..ir.types import ArrayType, ScalarType, Type
-from ..passes.activity import ACTIVE, DUP, SHADOW
 
 
 def has_tangent(arg: Value, kind: str) -> bool:

@@ -5,10 +5,11 @@ k + offset beside slot k), in the same places, and restored beside it (the tape'
 ad/rules/tape.py)."""
 from __future__ import annotations
 
+from ..ir.activity import CONST, DUP, SHADOW
 from ..ir.clone import clone_op
 from ..ir.core import Function, walk
 from ..ir.types import ArrayType
-from ..passes.activity import CONST, DUP, SHADOW, analyze
+from ..passes.activity import analyze
 from .common import has_tangent
 
 

@@ -23,12 +23,13 @@ from ..checkpoint.segments import is_scratch
 from ..checkpoint.strategy import Strategy, run_args, strategy_args, time_loop_strategy
 from ..checkpoint.tape import TapeLayout
 from ..errors import DifferentiationError, where
+from ..ir.activity import SHADOW
 from ..ir.clone import clone_op
 from ..ir.core import Block, Builder, Function, Op, Value, walk
 from ..ir.dialects import is_pure
 from ..ir.effects import writes
 from ..ir.types import ArrayType, ScalarType, Type, i1, i64, with_width
-from ..passes.activity import SHADOW, Activity
+from ..passes.activity import Activity
 from ..passes.replication import replication_types
 from .common import array_type, derivative_name, differentiable_result, has_tangent, zero
 from .custom import RuleCalls

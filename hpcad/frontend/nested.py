@@ -11,6 +11,7 @@ import ast
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+from ..ir.activity import ACTIVE, CONST, DUP, SHADOW
 from ..ir.clone import clone_function
 from ..ir.core import Function, Value, walk
 from ..ir.effects import writes_within
@@ -84,7 +85,6 @@ def _literal(ctx: LoweringContext, node):
 def call_derivative(ctx: LoweringContext, df, node):
     """`df(*args)` for df = ad.grad(f, argnums) or ad.value_and_grad(f, argnums): the
     reverse derivative of f, seeded with 1.0, its float arrays' shadows zeros."""
-    from ..passes.activity import ACTIVE, CONST, DUP, SHADOW
     d: NestedDerivative = df.__hpcad_derivative__
     k = d.kernel
     args = expressions.kernel_arguments(ctx, k.py_func, node)
@@ -125,7 +125,6 @@ def call_derivative(ctx: LoweringContext, df, node):
 def call_jvp(ctx: LoweringContext, obj, node):
     """`ad.jvp(f, (x, y), (dx, None))`: the forward derivative of f, a tangent per float
     argument (None: a constant); -> (f's result, its tangent)."""
-    from ..passes.activity import ACTIVE, CONST, DUP, SHADOW
     if len(node.args) != 3 or node.keywords or \
             not all(isinstance(a, ast.Tuple) for a in node.args[1:]):
         ctx.unsupported(node, "this call of `ad.jvp` in a kernel",
@@ -203,7 +202,6 @@ def call_vjp(ctx: LoweringContext, obj, node):
 def call_pullback(ctx: LoweringContext, p: Pullback, node):
     """`vjp_fn(cotangent)`: one entry per argument of f (None for those without a
     derivative), by f's reverse derivative seeded with the cotangent."""
-    from ..passes.activity import ACTIVE, CONST, DUP
     if len(node.args) != 1 or node.keywords:
         ctx.unsupported(node, "calling a vjp_fn with other than one cotangent")
     spec = p.kernel.for_types(tuple(a.type for a in p.args))

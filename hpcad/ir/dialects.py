@@ -68,6 +68,7 @@ ATTRIBUTES: dict[str, AttrCheck] = {
     "disk": _is(bool),                     # mem.alloc: in a file (runtime/snapshots.py)
     "scratch": _is(bool),                  # mem.alloc: a scratch adjoint (ad/reverse.py)
     "atomic": _is(bool),                   # mem.accumulate: racy, made atomic (passes/race.py)
+    "private": _is(bool),                  # mem.accumulate: racy, into per-thread copies (race.py)
     "reverse": _is(bool),                  # loops: the range, backwards
     "reductions": _is(str),                # par.parallel_for: one kind per carried value
     "allow_races": _is(bool),              # par.parallel_for: the user's promise
@@ -535,7 +536,7 @@ _def("mem.load", "read", check=_check_load, operands=("array", "*index"), reads=
 _def("mem.store", "write", check=_check_store, operands=("value", "array", "*index"),
      results=(), writes=("array",))
 _def("mem.accumulate", "write", check=_check_store, operands=("value", "array", "*index"),
-     results=(), reads=("array",), writes=("array",), attrs=("atomic",))
+     results=(), reads=("array",), writes=("array",), attrs=("atomic", "private"))
 _def("mem.shape", check=_check_shape, operands=("array",), attrs=("axis",))
 # a[lo:hi, j]: NumPy basic slicing, unit steps
 _def("mem.view", check=_check_view, operands=("array", "*bounds"), attrs=("dims",))

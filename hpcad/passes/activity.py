@@ -14,14 +14,12 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from ..errors import DifferentiationError, where
+from ..ir.activity import ACTIVE, CONST, DUP, SHADOW
 from ..ir.core import Function, Op, Value, walk
 from ..ir.dialects import MPI_MATCHES, MPI_OPERANDS
 from ..ir.effects import writes
 from ..ir.types import ArrayType, ScalarType
 from .aliases import UnionFind, variable_classes
-
-# argument activities understood here
-CONST, ACTIVE, DUP, SHADOW = "const", "active", "dup", "shadow"
 
 
 def _floatish(v: Value) -> bool:

@@ -16,7 +16,7 @@ in cache.) The elements of d_u receive the same terms in the same order as in th
 loop, so the result is bitwise the same. The gather loop's first and last few elements
 (where a neighbour lies outside [lo, hi)) are guarded; its interior is not, and vectorizes.
 The rest of the loop (other stores, reductions) stays where it was, or runs inside the
-gather loop (_gather: with the copy adjoint that precedes the stencil's adjoint fused in too,
+gather loop (to_gather_form: with the copy adjoint that precedes the stencil's adjoint fused in too,
 one pass over memory per step instead of three).
 
 `ascend_independent` drops the `reverse` attribute of loops whose iterations touch disjoint
@@ -42,7 +42,7 @@ from ..ir.dialects import (
 from ..ir.types import i64
 from .affine import Access, Nest, along, movable, simple_body, slice_of, within
 from .carry import carry_stored
-from .gather_nest import Gather, emit_gather
+from .gather_nest import Gather, emit_gather, has_race_free_form
 from .race import Accesses
 
 
@@ -51,7 +51,7 @@ def _offsets(g: Gather) -> list[tuple[int, Op]]:
     return [(c[0], op) for c, op in g.terms]
 
 
-def _stencils(loop: Op, acc: Accesses) -> list[Gather] | None:
+def scatter_stencils(loop: Op, acc: Accesses) -> list[Gather] | None:
     """The loop's scatter stencils that can take gather form (at least one term off the
     diagonal), or None when the loop does not fit."""
     body = loop.regions[0]
@@ -64,7 +64,7 @@ def _stencils(loop: Op, acc: Accesses) -> list[Gather] | None:
         if found is None:
             continue
         d, c, rest = found
-        if op.attrs.get("atomic"):
+        if has_race_free_form(op):
             return None
         key = (op.operands[1], d, rest)
         index = tuple((0, c) if e == d else None for e in range(len(rest) + 1))
@@ -142,13 +142,13 @@ def _absorb(b: Builder, feeder: Op, j: Value, shift: int, guarded: bool) -> None
         b.op("scf.if", [inside], [], regions=[then, other])
 
 
-def _gather(s: Gather, b: Builder, acc: Accesses, fuse: bool) -> None:
+def to_gather_form(s: Gather, b: Builder, acc: Accesses, fuse: bool) -> Op:
     """Emit, at b, the gather loops of stencil s (passes/gather_nest.py: a guarded head, the
     interior, a guarded tail) and remove its accumulations from the loop; with fuse, where
     that fits, the loop before them (_feeder) and what remains of the stencil's loop
-    (_fuse_rest) run inside them, and the interior loop's loads of what its earlier
+    (fuse_rest) run inside them, and the interior loop's loads of what its earlier
     iterations stored become carried values (passes/carry.py), which lets LLVM vectorize
-    it. Fusing saves passes over memory at every size."""
+    it. Fusing saves passes over memory at every size. Returns the interior loop."""
     cmin = s.span(0)[0]
     feeder = _feeder(s, acc, cmin) if fuse else None
     if feeder is not None:
@@ -159,11 +159,12 @@ def _gather(s: Gather, b: Builder, acc: Accesses, fuse: bool) -> None:
     for _, op in s.terms:
         s.nest.inner.ops.remove(op)
     if feeder is not None:
-        _fuse_rest(s, interior, acc)
+        fuse_rest(s, interior, acc)
         carry_stored(interior, acc)
+    return interior
 
 
-def _fuse_rest(s: Gather, interior: Op, acc: Accesses) -> bool:
+def fuse_rest(s: Gather, interior: Op, acc: Accesses) -> bool:
     """Run what is left of the stencil's loop (the zeroing of d_tmp and the sums of scalar
     adjoints, after its accumulations went into the gather loops) inside the gather's
     interior loop: its iteration j - cmax at the end of the interior's iteration j, the
@@ -215,21 +216,21 @@ def _fuse_rest(s: Gather, interior: Op, acc: Accesses) -> bool:
 def gather_stencils(fn: Function) -> bool:
     """Rewrite scatter stencils of sequential loops into gather form (see the module
     docstring); the loops before and after them run inside them where that fits
-    (_gather).
+    (to_gather_form).
     Returns whether anything changed."""
     acc = Accesses(fn)
     changed = False
     for loop in [op for op in walk(fn.body) if op.name == "scf.for"]:
         if not simple_body(loop):
             continue
-        stencils = _stencils(loop, acc)
+        stencils = scatter_stencils(loop, acc)
         if not stencils:
             continue
         b = Builder(loop.parent)
         b.index = loop.parent.ops.index(loop)
         b.loc = loop.loc
         for s in stencils:   # (a feeder is fused into a lone stencil only)
-            _gather(s, b, acc, len(stencils) == 1)
+            to_gather_form(s, b, acc, len(stencils) == 1)
             b.index = loop.parent.ops.index(loop)
         changed = True
     return changed

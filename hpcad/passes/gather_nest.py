@@ -72,13 +72,19 @@ class Gather:
                                    strict=True)]
 
 
+def has_race_free_form(op: Op) -> bool:
+    """Whether an accumulation has a race-free form of its own (passes/race.py: atomic, or
+    into per-thread copies), which a gather loop would lose."""
+    return bool(op.attrs.get("atomic") or op.attrs.get("private"))
+
+
 def _shape(a: Access) -> tuple:
     """Which level each component follows, or the invariant value itself."""
     return tuple(comp[0] if comp is not None else v
                  for comp, v in zip(a.index, access_index(a.op), strict=True))
 
 
-def _gathers(nest: Nest, acc: Accesses) -> list[Gather]:
+def nest_gathers(nest: Nest, acc: Accesses) -> list[Gather]:
     """The gathers of the nest's arrays that take gather form (module docstring)."""
     accesses = nest.accesses()
     if accesses is None:
@@ -89,7 +95,7 @@ def _gathers(nest: Nest, acc: Accesses) -> list[Gather]:
             continue
         offsets = a.offsets(nest.depth)
         g = found.get(a.array, Gather(nest, a))
-        if g is None or offsets is None or a.op.attrs.get("atomic") \
+        if g is None or offsets is None or has_race_free_form(a.op) \
                 or _shape(a) != _shape(g.template):
             found[a.array] = None
             continue
@@ -262,12 +268,12 @@ def emit_gather(b: Builder, gathers: list[Gather]) -> Op:
     return interior
 
 
-def _fuse_rest(nest: Nest, g: Gather, interior: Op, acc: Accesses) -> bool:
+def fuse_rest(nest: Nest, g: Gather, interior: Op, acc: Accesses) -> bool:
     """Run outer index r of what is left of the nest at the end of the gather's interior
     outer index r + c_max (the outer indices it does not reach there, after the gather),
     when the rest moves no tape, its iterations are independent (each array it writes is
     accessed only at one index, at outer offset 0) and it touches nothing the gathers
-    write (_gathers): the gather reads what the rest writes only at the scatter's own
+    write (nest_gathers): the gather reads what the rest writes only at the scatter's own
     element (_term_movable), at outer index i2 - c for its terms' c, so outer index r
     last at r + c_max. Returns whether it fused."""
     inner = nest.inner
@@ -309,7 +315,7 @@ def gather_nests(fn: Function) -> bool:
         if nest is None or nest.depth < 2 or in_parallel(outer):
             continue
         spans: dict[tuple, list[Gather]] = {}
-        for g in _gathers(nest, acc):   # gathers over the same span share one nest
+        for g in nest_gathers(nest, acc):   # gathers over the same span share one nest
             spans.setdefault(tuple(g.span(lv) for lv in range(nest.depth)), []).append(g)
         interior = None
         for gathers in spans.values():
@@ -320,6 +326,6 @@ def gather_nests(fn: Function) -> bool:
                 for _, op in g.terms:
                     nest.inner.ops.remove(op)
         if interior is not None:
-            _fuse_rest(nest, gathers[0], interior, acc)
+            fuse_rest(nest, gathers[0], interior, acc)
             changed = True
     return changed

@@ -8,6 +8,7 @@ from .dce import dce
 from .fusion import fuse_loops, fuse_peeled, fuse_shifted
 from .gather import ascend_independent, gather_stencils
 from .gather_nest import gather_nests
+from .gather_parallel import gather_parallel
 from .inline import inline_calls
 from .licm import licm
 from .memory import forward_memory
@@ -35,7 +36,8 @@ def optimize_module(module: Module) -> Function:
 
 
 def finish_derivative(fn: Function) -> Function:
-    """A derivative as AD built it -> the code to compile: optimized, parallel loops made
+    """A derivative as AD built it -> the code to compile: optimized, adjoint stencils of
+    parallel loops in gather form (passes/gather_parallel.py), parallel loops made
     race-free (passes/race.py), then sequential reverse loops made vectorizable (tape
     slots indexed by iteration of their loop nest: passes/tape.py; gather form of scatter
     stencils over loop nests of depth 2 and more: passes/gather_nest.py, then of single
@@ -46,6 +48,8 @@ def finish_derivative(fn: Function) -> Function:
     and after."""
     verify_function(fn)
     fn = optimize(fn)
+    if gather_parallel(fn):
+        fn = optimize(fn)
     make_race_free(fn)
     fn = optimize(fn)
     if index_tape(fn) | gather_nests(fn) | gather_stencils(fn) | ascend_independent(fn):

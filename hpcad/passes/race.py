@@ -17,8 +17,11 @@ allocated inside the loop (or task) are private.
 
 `check_races` rejects racy primal code (unless the loop says allow_races=True);
 `refuse_racing_derivative` rejects derivatives of loops that race on purpose;
-`make_race_free` marks the accumulations of an adjoint that several iterations or tasks may
-hit as atomic (the race-free form the backends implement with an atomic float add)."""
+`make_race_free` gives the accumulations of an adjoint that several iterations or tasks may
+hit a race-free form: two-colour chunks for stencils (passes/coloring.py), private copies
+when they sit in loops of the parallel body (each thread accumulates into its own copy of
+the array with plain adds, the copies added to the array once after the loop: a force loop's
+`d_x[j] += ...` over all pairs), atomic float adds otherwise."""
 from __future__ import annotations
 
 import functools
@@ -26,9 +29,9 @@ from collections.abc import Callable
 
 from ..errors import DifferentiationError, HpcadError, where
 from ..ir.core import Block, Function, Op, Value, walk
-from ..ir.dialects import int_const, iv_offset, lower_bounds
+from ..ir.dialects import in_parallel, int_const, iv_offset, lower_bounds
 from ..ir.effects import reads, writes
-from ..ir.types import ArrayType
+from ..ir.types import ArrayType, lanes
 from .aliases import variable_classes
 from .coloring import color, colorable
 
@@ -175,7 +178,7 @@ def _owns_slice(related, arr: Value, iv: Value) -> bool:
     return bool(axes)
 
 
-def _loop_conflicts(loop: Op, acc: Accesses):
+def loop_conflicts(loop: Op, acc: Accesses):
     """Groups of accesses that different iterations of the parallel loop may race on."""
     iv = loop.regions[0].args[0]
     accesses = acc.collect(loop.regions[0])
@@ -215,7 +218,7 @@ def _conflicts(fn: Function):
     acc = Accesses(fn)
     for op in walk(fn.body):
         if op.name == "par.parallel_for":
-            yield op, _loop_conflicts(op, acc)
+            yield op, loop_conflicts(op, acc)
         elif op.name == "par.join":
             yield op, _join_conflicts(op, acc)
 
@@ -289,6 +292,47 @@ def make_race_free(fn: Function) -> None:
         width = colorable(par, racing) if par.name == "par.parallel_for" else None
         if width is not None:
             color(par, width)
+        elif _privatizable(par, racing):
+            par.attrs["race_free"] = "private copies"
+            for op in racing:
+                op.attrs["private"] = True
         else:
             for op in racing:
                 op.attrs["atomic"] = True
+
+
+def _in_inner_loop(op: Op, par: Op) -> bool:
+    """Whether a loop of par's body encloses op (op runs many times per iteration)."""
+    block = op.parent
+    while block is not None and block.parent is not par:
+        if block.parent.name in ("scf.for", "scf.while"):
+            return True
+        block = block.parent.parent
+    return False
+
+
+def _privatizable(par: Op, racing: list[Op]) -> bool:
+    """Whether the racing accumulations of a parallel loop may go into per-thread copies of
+    their arrays (module docstring): a loop not itself inside parallel code, accumulations
+    into float arrays of one lane made outside the loop, at least one of them in an inner
+    loop (else the copies, zeroed and added up, cost more than atomic adds), arrays of at
+    least one axis."""
+    if par.name != "par.parallel_for" or in_parallel(par):
+        return False
+    inside = {o for o in walk(par.regions[0])}
+    for op in racing:
+        arr = op.operands[1]
+        if op.name != "mem.accumulate" or lanes(arr.type) != 1 or arr.type.ndim == 0 \
+                or not arr.type.dtype.is_float or arr.owner in inside \
+                or (isinstance(arr.owner, Block) and _within(arr.owner, par)):
+            return False
+    return any(_in_inner_loop(op, par) for op in racing)
+
+
+def _within(block: Block, par: Op) -> bool:
+    """Whether the block is par's body or nested in it."""
+    while block is not None:
+        if block.parent is par:
+            return True
+        block = block.parent.parent if block.parent is not None else None
+    return False

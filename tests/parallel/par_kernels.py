@@ -15,9 +15,11 @@ import hpcad as ad
 
 # How the reverse sweep keeps its accumulations into shadow arrays race-free (docs/architecture.md):
 OWN = "own"            # each iteration (task) accumulates only into its own elements
-COLORED = "colored"    # stencil-shaped: two-colour chunked loop, plain +=, deterministic
+GATHERED = "gathered"  # stencil-shaped: each element computed once by an iteration of its own
+COLORED = "colored"    # stencil-shaped, where no gather fits: two-colour chunks, plain +=
+PRIVATE = "private"    # irregular, in inner loops: per-thread copies, added after the loop
 ATOMIC = "atomic"      # irregular or shared between tasks: atomic float adds, any order
-ADJOINT_FORMS = (OWN, COLORED, ATOMIC)
+ADJOINT_FORMS = (OWN, GATHERED, COLORED, PRIVATE, ATOMIC)
 
 
 @dataclass(frozen=True)
@@ -749,9 +751,9 @@ CASES: list[ParallelCase] = [
                               0.3, 2), adjoint=COLORED),
     # cutoff 2.5 at spacing 1: every pair distance is at least 0.25 from it
     ParallelCase("cutoff_pairs", cutoff_pairs, cutoff_pairs_serial,
-                 lambda rng: (lattice(rng, 14, 1.0), 6.25), adjoint=ATOMIC, eps=1e-7),
+                 lambda rng: (lattice(rng, 14, 1.0), 6.25), adjoint=PRIVATE, eps=1e-7),
     ParallelCase("stencil1d", stencil1d, stencil1d_serial,
-                 lambda rng: (rng.uniform(-1.0, 1.0, 40), 0.7), adjoint=COLORED),
+                 lambda rng: (rng.uniform(-1.0, 1.0, 40), 0.7), adjoint=GATHERED),
     ParallelCase("stencil2d_rows", stencil2d_rows, stencil2d_rows_serial,
                  lambda rng: (rng.uniform(0.0, 1.0, (8, 7)), 0.2), adjoint=COLORED),
     ParallelCase("gather_repeated", gather_repeated, gather_repeated_serial,
@@ -769,7 +771,7 @@ CASES: list[ParallelCase] = [
                  lambda rng: (rng.uniform(-1.0, 1.0, (6, 9)), rng.uniform(0.5, 1.5, 9)),
                  adjoint=ATOMIC),
     ParallelCase("heat_prange", heat_prange, heat_prange_serial,
-                 lambda rng: (rng.uniform(0.5, 1.5, 24), 0.2, 15), adjoint=COLORED),
+                 lambda rng: (rng.uniform(0.5, 1.5, 24), 0.2, 15), adjoint=GATHERED),
     ParallelCase("join_two", join_two, join_two_serial,
                  lambda rng: (rng.standard_normal(20), rng.standard_normal(20), 0.9),
                  adjoint=ATOMIC),
@@ -786,7 +788,7 @@ CASES: list[ParallelCase] = [
     ParallelCase("join_outputs", join_outputs, join_outputs_serial,
                  lambda rng: (rng.uniform(-0.3, 1.0, 20), 0.7), adjoint=ATOMIC),
     ParallelCase("heat_energy", heat_energy, heat_energy_serial,
-                 lambda rng: (rng.uniform(0.5, 1.5, 20), 0.2, 6), adjoint=COLORED,
+                 lambda rng: (rng.uniform(0.5, 1.5, 20), 0.2, 6), adjoint=GATHERED,
                  sum_in_gradient=True),
 ]
 
@@ -1034,12 +1036,12 @@ INNER_LOOP_CASES: list[ParallelCase] = [
                  lambda rng: (rng.uniform(0.0, 1.0, (7, 6)), 0.15, 3), adjoint=COLORED),
     ParallelCase("dense_tanh", dense_tanh, dense_tanh_serial,
                  lambda rng: (rng.uniform(-0.5, 0.5, (3, 4)), rng.uniform(-0.5, 0.5, 3),
-                              rng.uniform(-1.0, 1.0, (9, 4))), adjoint=ATOMIC),
+                              rng.uniform(-1.0, 1.0, (9, 4))), adjoint=PRIVATE),
     ParallelCase("md_forces", md_forces, md_forces_serial,
-                 lambda rng: (np.sort(rng.uniform(0.0, 4.0, 11)), 0.5), adjoint=ATOMIC),
-    ParallelCase("csr_tanh", csr_tanh, csr_tanh_serial, _csr_args, adjoint=ATOMIC),
+                 lambda rng: (np.sort(rng.uniform(0.0, 4.0, 11)), 0.5), adjoint=PRIVATE),
+    ParallelCase("csr_tanh", csr_tanh, csr_tanh_serial, _csr_args, adjoint=PRIVATE),
     ParallelCase("csr_horner", csr_horner, csr_horner_serial,
-                 lambda rng: _with_scalar(_csr_args(rng), 2, 0.7), adjoint=ATOMIC),
+                 lambda rng: _with_scalar(_csr_args(rng), 2, 0.7), adjoint=PRIVATE),
     ParallelCase("nested_prange_iterated", nested_prange_iterated,
                  nested_prange_iterated_serial,
                  lambda rng: (rng.uniform(-1.0, 1.0, (5, 4)), 0.6), adjoint=OWN),

@@ -2,8 +2,9 @@
 against finite differences of the plain Python function and by the dot-product test
 (tests/ad/harness.py), against the serial twin's derivatives, the refusal of product
 reductions, the tie rule of max/min reductions, the race-free form of each adjoint (own
-elements, two-colour chunks, atomic adds), and that gradients computed on two threads are the
-same run after run (bitwise unless the adjoint adds atomically or uses a parallel sum)."""
+elements, gathered stencils, two-colour chunks, per-thread copies, atomic adds), and that
+gradients computed on two threads are the same run after run (bitwise unless the adjoint
+adds atomically or uses a parallel sum)."""
 import copy
 import math
 import re
@@ -31,14 +32,24 @@ from tests.ad.harness import (
     slow_unless,
 )
 from tests.parallel import par_kernels as pk
-from tests.parallel.par_kernels import ADJOINT_FORMS, ATOMIC, CASES, COLORED, OWN, ParallelCase
+from tests.parallel.par_kernels import (
+    ADJOINT_FORMS,
+    ATOMIC,
+    CASES,
+    COLORED,
+    GATHERED,
+    OWN,
+    PRIVATE,
+    ParallelCase,
+)
 
 CASE_BY_NAME = {case.name: case for case in CASES}
 cases = pytest.mark.parametrize("case", CASES, ids=[case.name for case in CASES])
 backends = pytest.mark.parametrize("backend", BACKENDS)
-# one case of each race-free adjoint form (own elements, two-colour chunks, atomic adds) is
-# compiled by numba in the fast tier; the rest of the numba runs are in the slow one
-FAST_ON_NUMBA = ("elementwise", "stencil1d", "gather_repeated")
+# one case of each race-free adjoint form (own elements, gathered stencil, two-colour chunks,
+# per-thread copies, atomic adds) is compiled by numba in the fast tier; the rest of the numba
+# runs are in the slow one
+FAST_ON_NUMBA = ("elementwise", "stencil1d", "red_black", "cutoff_pairs", "gather_repeated")
 
 TWIN_RTOL = 1e-12        # parallel vs serial derivatives: the same sums in another order
 SMOOTHNESS_RTOL = 1e-7   # FD at h and 10 h, tenfold below the 1e-6 the checks demand
@@ -220,6 +231,10 @@ def adjoint_forms(ir: str) -> set:
         forms.add(ATOMIC)
     if re.search(r'race_free = "colored chunks"', ir):
         forms.add(COLORED)
+    if re.search(r'race_free = "gathered"', ir):
+        forms.add(GATHERED)
+    if re.search(r'race_free = "private copies"', ir):
+        forms.add(PRIVATE)
     return forms
 
 
@@ -228,15 +243,25 @@ def test_gather_with_repeats_scatters_atomically():
     assert scatters and all("atomic = true" in line for line in scatters), scatters
 
 
-def test_overlapping_stencil_reads_accumulate_in_coloured_chunks():
+def test_overlapping_stencil_reads_accumulate_in_one_parallel_gather():
     ir = reverse_ir(CASE_BY_NAME["stencil1d"])
-    # inside each chunk the three scattered terms are gathered (passes/gather.py): one
-    # loop for the chunk's interior and one guarded loop over both its edges
+    # the three scattered terms are gathered (passes/gather_parallel.py): one parallel loop
+    # over the interior elements and one guarded serial loop over both edges
     # (passes/gather_nest.py, emit_gather), each storing d_u[j] once with the three terms
-    # added in the scatter's order
+    # added in the scatter's order; no two-colour chunks (two parallel regions)
     stores = [line for line in ir.splitlines() if re.search(r"mem\.store %[\w.]+, %d_u,", line)]
     assert len(stores) == 2 and not accumulations_into(ir, "d_u"), ir
-    assert adjoint_forms(ir) == {COLORED}
+    assert adjoint_forms(ir) == {GATHERED}
+    # the primal's loop, the gather, and what is left of the adjoint loop (the zeroing of
+    # d_out, which the gather reads at neighbouring elements, and the sum of d_c)
+    assert ir.count("par.parallel_for") == 3, ir
+
+
+def test_force_loop_adjoint_accumulates_into_per_thread_copies():
+    ir = reverse_ir(CASE_BY_NAME["cutoff_pairs"])
+    scatters = accumulations_into(ir, "d_x")
+    assert scatters and all("private = true" in line for line in scatters), scatters
+    assert adjoint_forms(ir) == {PRIVATE}
 
 
 def test_own_element_adjoint_has_no_atomics():

@@ -20,8 +20,9 @@ ROOT = Path(__file__).resolve().parents[2]   # the child imports tests.parallel 
 LAYERS = ["omp", "tbb", "workqueue"]
 TIMEOUT_S = 240
 SEED = 3
-# One adjoint of each race-free form: own elements, two-colour chunks, atomic adds.
-NAMES = ("elementwise", "stencil1d", "gather_repeated")
+# One adjoint of each race-free form: own elements, gathered stencil, two-colour chunks,
+# per-thread copies (rows by numba's thread id), atomic adds.
+NAMES = ("elementwise", "stencil1d", "red_black", "cutoff_pairs", "gather_repeated")
 
 # Gradients w.r.t. every float argument, at the arguments each case draws from SEED.
 CHILD = """

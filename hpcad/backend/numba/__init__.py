@@ -166,6 +166,11 @@ class Compiled:
             self.vector_args = (width,) + ((numba.config.NUMBA_NUM_THREADS,)
                                            if "_nthreads" in header else ())
             sig = sig + (types.int64,) * len(self.vector_args)
+        elif "_nthreads" in header:   # per-thread copies of adjoints (parallel.py)
+            import numba
+            from numba import types
+            self.vector_args = (numba.config.NUMBA_NUM_THREADS,)
+            sig = sig + (types.int64,)
         with cache.entry(f"{self.py_name}_{key}", self.source) as entry:
             module = entry.module(f"hpcad_cache_{key}")
             self.dispatcher = getattr(module, self.py_name)

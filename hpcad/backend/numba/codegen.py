@@ -92,8 +92,8 @@ def source(w: Writer) -> str:
         params.append("mpi_handles")
     if w.width > 1:
         params.append("_lanes")      # the width, at run time (vector.py)
-    if w.width > 1 and w.parallel:
-        params.append("_nthreads")   # rows of per-thread vectors (vector.py)
+    if w.parallel and (w.width > 1 or parallel.uses_private_copies(w.fn)):
+        params.append("_nthreads")   # rows of per-thread vectors or copies (parallel.py)
     w.emit(0, "@njit(parallel=True, **OPTIONS)" if w.parallel else "@njit(**OPTIONS)")
     w.emit(0, f"def {w.py_name}({', '.join(params)}):")
     start = len(w.lines)
@@ -279,6 +279,9 @@ def mem_store(w: Writer, op, depth):
 
 @rule("mem.accumulate")
 def mem_accumulate(w: Writer, op, depth):
+    if op.attrs.get("private"):
+        parallel.private_accumulate(w, op, depth)
+        return
     if op.attrs.get("atomic"):
         idx = [w.ref(v) for v in op.operands[2:]]
         if lanes(op.operands[1].type) == 1:

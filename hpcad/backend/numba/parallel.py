@@ -2,12 +2,17 @@
 reductions are written the way numba recognizes them (`s += e`, `s = max(s, e)`);
 `par.join` becomes a `prange` over its tasks, each task's results passing through a
 one-element array (variables assigned inside a prange body are private to it). Sums of
-vectors (batched derivatives) go through per-thread rows (vector.py)."""
+vectors (batched derivatives) go through per-thread rows (vector.py), and so do the
+accumulations of a loop whose race-free form is "private copies" (passes/race.py): the
+loop runs as a prange over chunks of iterations, as many as numba may run threads, each
+adding into its own zeroed copy of the array; the copies are added to it after the loop,
+in a parallel loop over its first axis, in chunk order (deterministic for a given
+NUMBA_NUM_THREADS, whatever the layer and its scheduling)."""
 from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from ...ir.core import Op
+from ...ir.core import Op, Value, walk
 from ...ir.dialects import join_arities, reduction_kinds
 from . import vector
 from .common import NP_TYPES, without_terminator
@@ -35,19 +40,93 @@ def par_parallel_for(w: Writer, op, depth):
         elif isinstance(update, Op) and update.parent is body:
             w.reduction_updates[update] = (carried[k], kind)
     w.assign(depth, carried, [w.ref(v) for v in op.operands[3:]])
+    copies = private_copies(w, op, depth)
     lb, ub, step = (w.ref(v) for v in op.operands[:3])
     iv = w.name(body.args[0])
-    if step == "1":
+    inner = depth + 1
+    if copies:
+        inner = chunked_loop(w, copies, lb, ub, step, iv, depth)
+    elif step == "1":
         w.emit(depth, f"for {iv} in prange({lb}, {ub}):")
     else:   # numba's prange takes unit steps only: run over iteration numbers
         number = w.fresh(f"{iv}_number")
         w.emit(depth, f"for {number} in prange(_trips({lb}, {ub}, {step})):")
         w.emit(depth + 1, f"{iv} = {lb} + {number} * {step}")
-    home = vector.enter_home(w, depth + 1)
-    w.region_body(body, depth + 1, carried)
+    home = vector.enter_home(w, inner)
+    if copies:
+        home["copies"] = copies
+    w.region_body(body, inner, carried)
     vector.leave_home(w, home)
     for var, part in parts:
         vector.reduce_rows(w, var, part, depth)
+    add_copies(w, copies, depth)
+
+
+def private_copies(w: Writer, op: Op, depth: int) -> dict[Value, str]:
+    """{array: its per-thread copies}, allocated (zeroed) before a loop in the "private
+    copies" form; {} for any other loop."""
+    if op.attrs.get("race_free") != "private copies":
+        return {}
+    arrays: list[Value] = []
+    for o in walk(op.regions[0]):
+        if o.attrs.get("private") and o.operands[1] not in arrays:
+            arrays.append(o.operands[1])
+    copies = {}
+    for arr in arrays:
+        rows = w.fresh(f"{w.ref(arr)}_rows")
+        w.emit(depth, f"{rows} = np.zeros((_nthreads,) + {w.ref(arr)}.shape, "
+                      f"{NP_TYPES[arr.type.dtype.name]})")
+        copies[arr] = rows
+    return copies
+
+
+def uses_private_copies(fn) -> bool:
+    """Whether a function has a loop in the "private copies" form: its code then takes the
+    most threads numba may run, `_nthreads` (numba.config.NUMBA_NUM_THREADS, the number of
+    chunks: a run-time value, as numba's get_num_threads in compiled code keeps it from the
+    disk cache)."""
+    return any(o.attrs.get("race_free") == "private copies" for o in walk(fn.body))
+
+
+def chunked_loop(w: Writer, copies: dict, lb: str, ub: str, step: str, iv: str,
+                 depth: int) -> int:
+    """The loop header of the "private copies" form: a prange over as many chunks of
+    consecutive iterations as copies, each running its chunk in order; returns the depth
+    of the body. Chunk c, not the thread that runs it, picks the copy: the sums are the
+    same whichever thread runs which chunk (and on every threading layer)."""
+    trips, chunk, number = w.fresh("trips"), w.fresh("chunk"), w.fresh(f"{iv}_number")
+    w.emit(depth, f"{trips} = _trips({lb}, {ub}, {step})")
+    w.emit(depth, f"for {chunk} in prange(_nthreads):")
+    w.emit(depth + 1, f"for {number} in range({chunk} * {trips} // _nthreads, "
+                      f"({chunk} + 1) * {trips} // _nthreads):")
+    w.emit(depth + 2, f"{iv} = {lb} + {number} * {step}")
+    copies[None] = chunk
+    return depth + 2
+
+
+def private_accumulate(w: Writer, op: Op, depth: int) -> None:
+    """array[index] += value into the running chunk's copy (private_copies)."""
+    home = next(h for h in reversed(w.homes) if "copies" in h)
+    rows = home["copies"][op.operands[1]]
+    index = ", ".join([home["copies"][None]] + [w.ref(v) for v in op.operands[2:]])
+    w.emit(depth, f"{rows}[{index}] += {w.ref(op.operands[0])}")
+
+
+def add_copies(w: Writer, copies: dict, depth: int) -> None:
+    """Each array += its copies, in chunk order, in parallel over its first axis."""
+    for arr, rows in copies.items():
+        if arr is None:
+            continue
+        name = w.ref(arr)
+        axes = [w.fresh("k") for _ in range(arr.type.ndim)]
+        t = w.fresh("t")
+        w.emit(depth, f"for {axes[0]} in prange({name}.shape[0]):")
+        for k, axis in enumerate(axes[1:], 1):
+            w.emit(depth + k, f"for {axis} in range({name}.shape[{k}]):")
+        inner = depth + len(axes)
+        index = ", ".join(axes)
+        w.emit(inner, f"for {t} in range(_nthreads):")
+        w.emit(inner + 1, f"{name}[{index}] += {rows}[{t}, {index}]")
 
 
 def reduction_update(w: Writer, op: Op, depth: int) -> None:
