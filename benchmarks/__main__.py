@@ -14,7 +14,7 @@ from benchmarks.common import compile_times, write_json
 
 CASES = ("heat", "jacobi", "heat3d", "coupled", "gmm", "gemm", "burgers", "scaling",
          "mpi_scaling", "checkpointing", "width", "planning", "numpy_style",
-         "halo")
+         "halo", "compile")
 QUICK = {"heat": {"heat quick": (20_000, 20)}, "jacobi": {"jacobi quick": (100, 10)},
          "heat3d": {"heat3d quick": (24, 5)}, "coupled": {"coupled quick": (100, 10)},
          "gmm": {"gmm quick": (5, 5, 500)}, "gemm": {"gemm quick": (100,)},
@@ -29,7 +29,8 @@ QUICK = {"heat": {"heat quick": (20_000, 20)}, "jacobi": {"jacobi quick": (100, 
                    "gmm width quick": ("gmm", (3, 4, 200))},
          "planning": {"planning quick": (10**3, 10**5)},
          "numpy_style": {"jacobi_2d quick": ("jacobi_2d", 60, 3), "gemm quick": ("gemm", 40, None)},
-         "halo": {"halo quick": (16, 3, 2)}}
+         "halo": {"halo quick": (16, 3, 2)},
+         "compile": {"compile quick": ("heat", ("primal", "grad"))}}
 
 
 def ratios(row: dict) -> dict:
@@ -141,11 +142,17 @@ def _halo_lines(rows: list[dict]) -> list[str]:
     return halo_lines(rows)
 
 
+def _compile_lines(rows: list[dict]) -> list[str]:
+    from benchmarks.compile import table_lines
+    return table_lines(rows)
+
+
 # The cases with a table of their own, in the order the tables are printed and written; every
 # other case is a row of the ratio table ("ratios").
 TABLES = {"ratios": table_lines, "scaling": scaling_lines, "mpi_scaling": mpi_lines,
           "checkpointing": checkpoint_lines, "width": _width_lines, "planning": _planning_lines,
-          "numpy_style": _numpy_style_lines, "halo": _halo_lines}
+          "numpy_style": _numpy_style_lines, "halo": _halo_lines,
+          "compile": _compile_lines}
 
 
 def _announce(name: str) -> None:
