@@ -269,9 +269,11 @@ _SCRIPT = "import json; from benchmarks.compile import probe; " \
 
 
 def measure(name: str, mode: str) -> dict:
-    """probe(name, mode) in a fresh process with a fresh cache directory."""
+    """probe(name, mode) in a fresh process with fresh cache directories: hpcad's, and
+    numba's for the functions hpcad's generated code calls (sizes.py), as a new user has."""
     with tempfile.TemporaryDirectory(prefix="hpcad-compile-") as cache:
-        env = dict(os.environ, HPCAD_CACHE_DIR=cache, PYTHONPATH=str(ROOT))
+        env = dict(os.environ, HPCAD_CACHE_DIR=cache, NUMBA_CACHE_DIR=f"{cache}/numba",
+                   PYTHONPATH=str(ROOT))
         out = subprocess.run([sys.executable, "-c", _SCRIPT.format(name=name, mode=mode)],
                              capture_output=True, text=True, env=env, timeout=900,
                              cwd=str(ROOT))
