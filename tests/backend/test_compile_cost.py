@@ -1,0 +1,46 @@
+"""What a cold compile compiles: the numba functions a derivative's generated code calls are
+compiled once per argument type, not once per call site (a numba function called with
+literal arguments, such as each tape buffer's message, is compiled again for each)."""
+import math
+
+import numpy as np
+from numba.core import dispatcher
+
+import hpcad as ad
+from hpcad.backend.numba import sizes
+
+
+@ad.kernel
+def four_tapes(x, y):
+    """Four loops, each saving its exp() for the reverse sweep: four tape buffers, sized
+    with four messages (their lines)."""
+    s = 0.0
+    for i in range(x.shape[0]):
+        s += math.exp(x[i]) * y[i]
+    for i in range(x.shape[0]):
+        s += math.exp(2.0 * x[i]) * y[i]
+    for i in range(x.shape[0]):
+        s += math.exp(3.0 * x[i]) * y[i]
+    for i in range(x.shape[0]):
+        s += math.exp(4.0 * x[i]) * y[i]
+    return s
+
+
+def test_tape_sizes_compile_once_however_many_buffers(tmp_path, monkeypatch):
+    monkeypatch.setenv("HPCAD_CACHE_DIR", str(tmp_path))
+    compiled = []
+    original = dispatcher.Dispatcher.compile
+
+    def compile(self, sig):
+        if self.py_func.__module__ == sizes.__name__:
+            compiled.append(sig)
+        return original(self, sig)
+    monkeypatch.setattr(dispatcher.Dispatcher, "compile", compile)
+    x, y = np.linspace(0.0, 1.0, 5), np.linspace(1.0, 2.0, 5)
+    g = ad.grad(four_tapes, argnums=(0, 1))(x, y)
+    sources = "".join(p.read_text() for p in tmp_path.glob("*.py"))
+    assert sources.count("_buffer_size(") >= 4
+    assert len({str(sig) for sig in compiled}) <= 1
+    expected = sum(k * np.exp(k * x) * y for k in range(1, 5))
+    np.testing.assert_allclose(g[0], expected, rtol=1e-12)
+
