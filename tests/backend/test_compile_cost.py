@@ -44,3 +44,29 @@ def test_tape_sizes_compile_once_however_many_buffers(tmp_path, monkeypatch):
     expected = sum(k * np.exp(k * x) * y for k in range(1, 5))
     np.testing.assert_allclose(g[0], expected, rtol=1e-12)
 
+
+
+def test_generated_functions_carry_only_the_wrappers_they_need(tmp_path, monkeypatch):
+    """The derivative is called from Python: it has numba's CPython wrapper; the loops
+    compiled in functions of their own (heat's derivative has some) are called from it
+    alone: no wrapper; and none has a C-callable wrapper (first-class function use)."""
+    import sys
+
+    from hpcad.kernels.stencils import heat
+    monkeypatch.setenv("HPCAD_CACHE_DIR", str(tmp_path))
+    u = np.linspace(0.0, 1.0, 16)
+    ad.grad(heat, argnums=(0, 1))(u.copy(), 0.2, 3)
+    module = next(m for name, m in sys.modules.items() if name.startswith("hpcad_cache_")
+                  and hasattr(m, "heat_rev"))
+    loops = [getattr(module, n) for n in vars(module) if n.startswith("heat_rev_loop")]
+    assert loops
+
+    def wrappers(function) -> set[str]:
+        """The wrappers numba defined for the function (not for functions linked in)."""
+        defined = [line for cres in function.overloads.values()
+                   for line in cres.library.get_llvm_str().splitlines()
+                   if line.startswith("define") and "linkonce_odr" not in line]
+        return {kind for kind, symbol in (("cpython", "@_ZN7cpython"), ("cfunc", "cfunc."))
+                if any(symbol in d for d in defined)}
+    assert wrappers(module.heat_rev) == {"cpython"}
+    assert all(wrappers(loop) == set() for loop in loops)
