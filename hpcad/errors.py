@@ -93,7 +93,8 @@ class BufferMemoryError(HpcadError, MemoryError):
             return super().__str__()
         what, itemsize, extents = self.args
         counts = " x ".join(str(max(0, (ub - lb + step - (1 if step > 0 else -1)) // step))
-                            for lb, ub, step in extents)   # len(range()), past 2**63 too
+                            for lb, ub, step in extents    # len(range()), past 2**63 too
+                            if (lb, ub, step) != (0, 1, 1))  # the padding of compiled calls
         return (f"{what} {counts} entries of {itemsize} bytes, more than 2**63 bytes: a "
                 f"loop's bounds are far larger than its iterations, or wrong (run with "
                 f"backend='interp' to check)")

@@ -13,7 +13,7 @@ from hpcad.backend.numba import sizes
 @ad.kernel
 def four_tapes(x, y):
     """Four loops, each saving its exp() for the reverse sweep: four tape buffers, sized
-    with four messages (their lines)."""
+    with four messages (their lines), the last one from two loops' counts."""
     s = 0.0
     for i in range(x.shape[0]):
         s += math.exp(x[i]) * y[i]
@@ -22,7 +22,8 @@ def four_tapes(x, y):
     for i in range(x.shape[0]):
         s += math.exp(3.0 * x[i]) * y[i]
     for i in range(x.shape[0]):
-        s += math.exp(4.0 * x[i]) * y[i]
+        for j in range(y.shape[0]):
+            s += math.exp(x[i] * y[j])
     return s
 
 
@@ -41,8 +42,11 @@ def test_tape_sizes_compile_once_however_many_buffers(tmp_path, monkeypatch):
     sources = "".join(p.read_text() for p in tmp_path.glob("*.py"))
     assert sources.count("_buffer_size(") >= 4
     assert len({str(sig) for sig in compiled}) <= 1
-    expected = sum(k * np.exp(k * x) * y for k in range(1, 5))
+    outer = np.exp(np.outer(x, y))
+    expected = sum(k * np.exp(k * x) * y for k in range(1, 4)) + outer @ y
     np.testing.assert_allclose(g[0], expected, rtol=1e-12)
+    dy = sum(np.exp(k * x) for k in range(1, 4)) + x @ outer
+    np.testing.assert_allclose(g[1], dy, rtol=1e-12)
 
 
 
