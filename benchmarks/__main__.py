@@ -17,7 +17,8 @@ CASES = ("heat", "jacobi", "heat3d", "coupled", "gmm", "gemm", "burgers", "scali
          "halo",
          "gradbench",
          "overhead",
-         "parallel_adjoint")
+         "parallel_adjoint",
+         "compile")
 QUICK = {"heat": {"heat quick": (20_000, 20)}, "jacobi": {"jacobi quick": (100, 10)},
          "heat3d": {"heat3d quick": (24, 5)}, "coupled": {"coupled quick": (100, 10)},
          "gmm": {"gmm quick": (5, 5, 500)}, "gemm": {"gemm quick": (100,)},
@@ -39,7 +40,8 @@ QUICK = {"heat": {"heat quick": (20_000, 20)}, "jacobi": {"jacobi quick": (100, 
          "overhead": {"overhead quick": (50, 50, 5)},
          "parallel_adjoint": {"heat parallel quick": ("heat", (20_000, 5)),
                               "jacobi parallel quick": ("jacobi", (60, 5)),
-                              "lennard-jones quick": ("lj", (64,))}}
+                              "lennard-jones quick": ("lj", (64,))},
+         "compile": {"compile quick": ("heat", ("primal", "grad"))}}
 
 
 def ratios(row: dict) -> dict:
@@ -166,6 +168,11 @@ def _parallel_adjoint_lines(rows: list[dict]) -> list[str]:
     return parallel_adjoint_lines(rows)
 
 
+def _compile_lines(rows: list[dict]) -> list[str]:
+    from benchmarks.compile import table_lines
+    return table_lines(rows)
+
+
 # The cases with a table of their own, in the order the tables are printed and written; every
 # other case is a row of the ratio table ("ratios").
 TABLES = {"ratios": table_lines, "scaling": scaling_lines, "mpi_scaling": mpi_lines,
@@ -173,7 +180,8 @@ TABLES = {"ratios": table_lines, "scaling": scaling_lines, "mpi_scaling": mpi_li
           "numpy_style": _numpy_style_lines, "halo": _halo_lines,
           "gradbench": _gradbench_lines,
           "overhead": _overhead_lines,
-          "parallel_adjoint": _parallel_adjoint_lines}
+          "parallel_adjoint": _parallel_adjoint_lines,
+          "compile": _compile_lines}
 
 
 def _announce(name: str) -> None:

@@ -83,6 +83,23 @@ class KernelAssertionError(HpcadError, AssertionError):
     while it ran: the message names the kernel's file:line (both backends raise it)."""
 
 
+class BufferMemoryError(HpcadError, MemoryError):
+    """A tape or snapshot buffer would need more than 2**63 bytes. Raised by compiled code
+    as (what: the buffer and its kernel's file:line, itemsize, ((lb, ub, step), ...): the
+    loops' extents); the message, with the count of each, is made when it is read."""
+
+    def __str__(self) -> str:
+        if len(self.args) != 3:
+            return super().__str__()
+        what, itemsize, extents = self.args
+        counts = " x ".join(str(max(0, (ub - lb + step - (1 if step > 0 else -1)) // step))
+                            for lb, ub, step in extents    # len(range()), past 2**63 too
+                            if (lb, ub, step) != (0, 1, 1))  # the padding of compiled calls
+        return (f"{what} {counts} entries of {itemsize} bytes, more than 2**63 bytes: a "
+                f"loop's bounds are far larger than its iterations, or wrong (run with "
+                f"backend='interp' to check)")
+
+
 class GradientMismatch(HpcadError):
     """check_grad found a derivative that disagrees with finite differences."""
 

@@ -105,3 +105,22 @@ def test_gradbench_benchmark_has_a_row_per_eval_function(tmp_path):
         assert {("kmeans", "cost"), ("kmeans", "dir")} <= {
             (r["eval"], r["function"]) for r in rows if r.get("jax_s")}
     assert "| kmeans | dir |" in run.stdout
+
+
+@pytest.mark.slow
+def test_compile_benchmark_measures_cold_compiles_in_fresh_processes(tmp_path):
+    """The compile case (quick: heat's primal and gradient) writes each mode's cold compile
+    seconds, split into hpcad / numba / LLVM, and the generated source's lines."""
+    out = tmp_path / "bench.json"
+    run = subprocess.run([sys.executable, "-m", "benchmarks", "--quick", "--cases", "compile",
+                          "--out", str(out)], capture_output=True, text=True, cwd=ROOT,
+                         timeout=600, check=False)
+    assert run.returncode == 0, run.stderr
+    assert "| compile quick |" in run.stdout
+    row = json.loads(out.read_text())["rows"][0]
+    for mode in ("primal", "grad"):
+        got = row[mode]
+        assert got["compile_s"] > 0 and got["compiled"] >= 1, got
+        assert got["source_lines"] > 0 and got["llvm_s"] > 0
+    assert row["grad"]["source_lines"] > row["primal"]["source_lines"]
+    assert row["grad"]["over_primal"] > 0

@@ -66,7 +66,12 @@ from numba import njit, prange
 from hpcad.backend.numba.intrinsics import add_any_order, atomic_add
 from hpcad.backend.numba.sizes import buffer_size as _buffer_size
 
-OPTIONS = dict(error_model="numpy", nogil=True, boundscheck={boundscheck})
+# no C-callable wrapper (numba makes one for first-class function use, which hpcad has not);
+# functions only generated code calls need no wrapper for Python callers either: both cost
+# compile time and nothing at run time
+OPTIONS = dict(error_model="numpy", nogil=True, boundscheck={boundscheck},
+               no_cfunc_wrapper=True)
+INNER_OPTIONS = dict(OPTIONS, no_cpython_wrapper=True)
 
 
 @njit(inline="always", **OPTIONS)
@@ -76,7 +81,7 @@ def _trips(lb, ub, step):
     return n if n > 0 else 0
 
 
-@njit(**OPTIONS)
+@njit(**INNER_OPTIONS)
 def _grow(buf, needed):
     """A larger copy of a tape buffer (for loops whose trip count is only known at run time)."""
     new = np.empty(max(2 * buf.shape[0], needed, 64), buf.dtype)

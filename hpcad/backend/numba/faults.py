@@ -105,12 +105,12 @@ def _nonzero_step(step, code, faults):
 
 # `_faults` is made and read in functions of their own: made by np.zeros in the kernel, a
 # prange's writes to it (in a call) went unseen by the test after the loop
-@njit(**OPTIONS)
+@njit(**INNER_OPTIONS)
 def _new_faults():
     return np.zeros(1, np.int64)
 
 
-@njit(**OPTIONS)
+@njit(**INNER_OPTIONS)
 def _check_faults(faults):
     if faults[0] != 0:
         _fault(faults[0])
@@ -231,4 +231,4 @@ def fault_prelude(w: Writer) -> str:
     raises = "".join(f"    if code == {code}:\n        raise {cls}({message!r})\n"
                      for code, (cls, message) in enumerate(w.faults, 1))
     return (f"from hpcad.errors import {', '.join(classes)}\n" + HELPERS
-            + f"\n\n@njit(**OPTIONS)\ndef _fault(code):\n{raises}")
+            + f"\n\n@njit(**INNER_OPTIONS)\ndef _fault(code):\n{raises}")

@@ -22,6 +22,9 @@ from .rules import rule
 if TYPE_CHECKING:
     from .writer import Writer
 
+EXTENTS_PER_CALL = 4
+_ONE_TRIP = (0, 1, 1)     # padding: a count of 1 (BufferMemoryError leaves it out)
+
 
 def tape_setup(w: Writer, s: TapeSlot, depth: int) -> None:
     if s.extents is not None:
@@ -50,13 +53,16 @@ def tape_setup(w: Writer, s: TapeSlot, depth: int) -> None:
 def buffer_size(w: Writer, counts: list[tuple], dtype: ScalarType, what: str) -> str:
     """Source computing the entries of a buffer of dtype elements: the product of
     len(range(lb, ub, step)) over counts (values or ints), checked for overflow
-    (sizes.py: a MemoryError saying `what` and the counts); 1 without counts."""
+    (sizes.py: a MemoryError saying `what` and the counts); 1 without counts. The counts
+    are padded with one-trip ranges to a multiple of EXTENTS_PER_CALL: sizes.py's
+    function is compiled once per number of extents in a process (~0.1 s each)."""
     if not counts:
         return "1"
     def int64(v) -> str:
         if isinstance(v, int):
             return str(v)
         return w.ref(v) if v.type.name == "i64" else f"np.int64({w.ref(v)})"
+    counts = list(counts) + [_ONE_TRIP] * (-len(counts) % EXTENTS_PER_CALL)
     extents = "".join(f"({', '.join(int64(v) for v in c)}), " for c in counts)
     itemsize = np.dtype(dtype.np_dtype).itemsize
     return f"_buffer_size(({extents}), {itemsize}, {what!r})"

@@ -23,7 +23,7 @@ from .vector import is_vector
 
 _RESERVED = {"math", "np", "njit", "range", "abs", "float", "int", "len", "min", "max", "True",
              "False", "None", "_trips", "_grow", "objmode", "_sweep", "_progress",
-             "_disk_buffer", "_buffer_size"} | \
+             "_disk_buffer", "_buffer_size", "OPTIONS", "INNER_OPTIONS"} | \
     {f"_disk_{t.removeprefix('np.')}" for t in NP_TYPES.values()}
 _RESERVED |= {f"arena_{k}" for k in range(64)} | FAULT_NAMES
 
@@ -246,7 +246,7 @@ class Writer:
         params = free_names(inner, carried)
         name = f"{self.py_name}_loop{len(self.outlined)}"
         out = "".join(v + ", " for v in carried)
-        self.outlined += ["@njit(**OPTIONS)",
+        self.outlined += ["@njit(**INNER_OPTIONS)",
                           f"def {name}({', '.join(params)}):", *inner, f"    return ({out})",
                           "", ""]
         self.emit(depth, f"{out + '= ' if out else ''}{name}({', '.join(params)})")
@@ -258,7 +258,7 @@ def free_names(lines: list[str], local: list[str]) -> list[str]:
     code = "def _block():\n" + "\n".join(lines) + "\n    return (" + "".join(
         v + ", " for v in local) + ")\n"
     table = symtable.symtable(code, "<generated>", "exec").get_children()[0]
-    module = _RESERVED | set(dir(builtins)) | {"prange", "atomic_add", "add_any_order", "OPTIONS"}
+    module = _RESERVED | set(dir(builtins)) | {"prange", "atomic_add", "add_any_order"}
     return sorted(sym.get_name() for sym in table.get_symbols()
                   if sym.is_referenced() and not sym.is_assigned()
                   and sym.get_name() not in module)
