@@ -25,6 +25,7 @@ from .api import (
 from .custom import CustomKernel, custom_jvp, custom_vjp
 from .errors import (
                   ArgumentError,
+                  BufferMemoryError,
                   CollectiveError,
                   DifferentiationError,
                   GradientMismatch,
@@ -53,6 +54,6 @@ __all__ = ["Active", "Const", "Dual", "Duplicated", "DuplicatedNoNeed", "autodif
            "DifferentiationError", "GradientMismatch", "HpcadError", "HpcadWarning",
            "IndexOutOfBounds", "IntegerConversionError", "IntegerDivisionByZero",
            "IRParseError", "IRVerifyError", "KernelAssertionError", "KernelTypeError",
-           "CollectiveError", "MpiError", "PlanMismatch",
+           "BufferMemoryError", "CollectiveError", "MpiError", "PlanMismatch",
            "UnsupportedConstruct", "Kernel", "kernel", "join", "par_map", "par_sum", "prange",
            "register_marker", "spawn", "sync"]
