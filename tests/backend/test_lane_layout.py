@@ -3,6 +3,7 @@ width-W forward derivative holds no transposes of its arrays of vectors, tangent
 memory is lanes last reach it as views (no copy), and (W, *shape) C-contiguous ones are
 copied once, back only where the code writes them."""
 import numpy as np
+import pytest
 
 import hpcad as ad
 from hpcad.backend.numba.codegen import generate
@@ -51,3 +52,57 @@ def test_lanes_first_tangents_are_copied_back_only_when_written():
     back = layout.to_code(args)
     assert [view.base is out_tangent or np.shares_memory(view, out_tangent)
             for _, view in back] == [True]     # d_out only: d_x and d_y are only read
+
+
+@ad.kernel
+def smooth_in_place(u, alpha, steps):
+    """An in-place stencil: its tangent is read and written in place."""
+    for t in range(steps):
+        prev = u[0]
+        for i in range(1, u.shape[0] - 1):
+            new = u[i] + alpha * (prev - 2.0 * u[i] + u[i + 1])
+            prev = u[i]
+            u[i] = new
+    s = 0.0
+    for i in range(u.shape[0]):
+        s += u[i] * u[i]
+    return s
+
+
+def _smooth_forward(width: int):
+    spec = smooth_in_place.specialize((np.zeros(6), 0.1, 2))
+    return spec.derivative("forward", ("dup", "active", "const"), True, width=width)
+
+
+def test_read_and_written_tangent_gets_a_private_buffer_with_constant_lanes():
+    """The code copies a tangent it reads and writes in place into a (*shape, W) buffer of
+    its own (constant last extent, which LLVM vectorizes; the caller's array, in place, it
+    did not: heat forward at W = 8 ran 2.4x slower) and back; read-only or write-only
+    tangents stay in place (scaled_square above)."""
+    fn = _smooth_forward(3)
+    source, _ = generate(fn, "f")
+    assert "def f(u, d_u_in, alpha, d_alpha, steps, _lanes):" in source
+    assert "d_u = np.empty((d_u_in.shape[0], 3), np.float64)" in source
+    assert "d_u_in[...] = d_u" in source
+
+
+@pytest.mark.parametrize("backend", ["numba", "interp"])
+@pytest.mark.parametrize("lanes_last", [True, False])
+def test_in_place_tangents_match_central_differences(backend, lanes_last):
+    width, n, alpha, steps = 3, 9, 0.2, 4
+    rng = np.random.default_rng(1)
+    u0, du, dalpha = rng.standard_normal(n), rng.standard_normal((width, n)), \
+        rng.standard_normal(width)
+    tangent = np.moveaxis(np.ascontiguousarray(np.moveaxis(du, 0, -1)), -1, 0) \
+        if lanes_last else du.copy()
+    df = ad.autodiff(smooth_in_place, mode="forward", width=width, backend=backend,
+                     activity=(ad.Duplicated, ad.Dual, ad.Const))
+    u = u0.copy()
+    _, ds = df(u, tangent, alpha, dalpha, steps)
+    primal = smooth_in_place.py_func
+    h = 1e-6
+    for k in range(width):
+        up, um = u0 + h * du[k], u0 - h * du[k]
+        sp, sm = primal(up, alpha + h * dalpha[k], steps), primal(um, alpha - h * dalpha[k], steps)
+        np.testing.assert_allclose(ds[k], (sp - sm) / (2 * h), rtol=1e-6)
+        np.testing.assert_allclose(tangent[k], (up - um) / (2 * h), rtol=1e-5, atol=1e-8)

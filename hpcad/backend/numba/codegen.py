@@ -91,7 +91,7 @@ def _grow(buf, needed):
 
 
 def source(w: Writer) -> str:
-    params = [w.name(a) for a in w.fn.args] + \
+    params = [vector.parameter(w, a) for a in w.fn.args] + \
         [s.buffer for s in w.slots + w.arena]
     if w.uses_mpi:
         params.append("mpi_handles")
@@ -103,7 +103,8 @@ def source(w: Writer) -> str:
     w.emit(0, f"def {w.py_name}({', '.join(params)}):")
     start = len(w.lines)
     w.block(w.fn.body, 1)
-    w.lines[start:start] = vector.storage_lines(w) + faults.fault_lines(w)
+    w.lines[start:start] = vector.storage_lines(w) + vector.private_in(w) + \
+        faults.fault_lines(w)
     prelude = PRELUDE.format(boundscheck=boundscheck()) + (
         "from hpcad.backend.numba import mpi as hpcad_mpi\n" if w.uses_mpi else "")
     if w.width > 1 and w.parallel:
@@ -389,6 +390,7 @@ def rt_assert(w: Writer, op, depth):
 
 @rule("func.return")
 def func_return(w: Writer, op, depth):
+    vector.private_out(w, depth)
     values = [w.ref(v) for v in op.operands] + \
         [s.buffer for s in w.slots + w.arena]
     w.emit(depth, f"return ({', '.join(values)}{',' if len(values) == 1 else ''})")

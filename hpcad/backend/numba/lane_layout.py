@@ -5,7 +5,13 @@ argument whose memory already is in the code's layout (a lanes-last one is
 `np.moveaxis(t, -1, 0)` of a C-contiguous (*shape, W) array, as `hpcad.jacobian` makes
 its tangents) is passed as a view, with no copy; any other is transposed
 once into a contiguous copy before the call, and back after it when the code writes it.
-A returned array of vectors comes back as a (W, *shape) view of the code's array."""
+A returned array of vectors comes back as a (W, *shape) view of the code's array.
+
+One exception, measured (heat forward at W = 8: 2.4x slower in place): an argument the code
+both reads and writes, lanes last, is copied by the code into a private (*shape, W) buffer
+at entry and back at exit (`private_args`). Its last extent is then the constant W in the
+compiled code, which lets LLVM vectorize the in-place lane loops; the caller's array, whose
+extents are only known at run time, does not, whether it is a view or a fresh copy."""
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -13,7 +19,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from ...ir.core import Function, Op, walk
-from ...ir.effects import writes
+from ...ir.effects import reads, writes
 from ...ir.lanes import is_lane_array, lane_outer_loops
 
 _VIEWS = ("mem.view", "mem.reshape", "mem.bitcast", "vec.lane")
@@ -66,19 +72,30 @@ def lane_layout(fn: Function) -> LaneLayout | None:
     if not arrays and not returned:
         return None
     last = not lane_outer_loops(fn.body)
-    written = _written_args(fn)
+    written = _touched_args(fn, writes)
     args = tuple(LaneArg(k, fn.args[k].type.layout == "C", written is None or k in written)
                  for k in arrays)
     return LaneLayout(last, args, tuple(returned) if last else ())
 
 
-def _written_args(fn: Function) -> set[int] | None:
-    """The positions of the arguments fn writes (through views too); None when a written
-    array cannot be traced to one (then every one counts as written)."""
+def private_args(fn: Function) -> set[int]:
+    """The positions of the lanes-last arrays of vectors the code both reads and writes: it
+    copies them into private (*shape, W) buffers (see the module docstring)."""
+    if lane_outer_loops(fn.body):
+        return set()
+    arrays = {k for k, a in enumerate(fn.args) if is_lane_array(a)}
+    read, written = _touched_args(fn, reads), _touched_args(fn, writes)
+    return arrays & (arrays if read is None else read) & (arrays if written is None else written)
+
+
+def _touched_args(fn: Function, effect) -> set[int] | None:
+    """The positions of the arguments fn reads or writes (effect: ir.effects.reads or
+    writes), through views too; None when an array cannot be traced to one (then every
+    one counts)."""
     position = {a: k for k, a in enumerate(fn.args)}
     out: set[int] = set()
     for op in walk(fn.body):
-        for arr in writes(op):
+        for arr in effect(op):
             while isinstance(arr.owner, Op) and arr.owner.name in _VIEWS:
                 arr = arr.owner.operands[0]
             if arr in position:

@@ -30,6 +30,7 @@ from ...ir.dialects import MEMORY_ACCESSES, accessed_array
 from ...ir.lanes import is_lane_array, is_vector, lane_op, lane_outer_loops
 from ...ir.types import lanes
 from .common import NP_TYPES
+from .lane_layout import private_args
 from .rules import rule
 
 if TYPE_CHECKING:
@@ -70,6 +71,9 @@ def plan(w: Writer) -> None:
     for a in w.fn.args:
         if lanes(a.type) > 1:
             w.vector_names.add(w.name(a))
+    for k in sorted(private_args(w.fn)):
+        a = w.fn.args[k]
+        w.private[a] = w.fresh(f"{w.name(a)}_in")
 
 
 def lanes_first(w: Writer) -> bool:
@@ -347,3 +351,26 @@ def with_lane(w: Writer, index: list[str], lane: str) -> list[str]:
 def lane_axis(w: Writer, axis: int) -> int:
     """The array axis of an array of vectors' element axis."""
     return axis + 1 if lanes_first(w) else axis
+
+
+def parameter(w: Writer, a: Value) -> str:
+    """The parameter name of argument a: the caller's array of a private one."""
+    return w.private.get(a) or w.name(a)
+
+
+def private_in(w: Writer) -> list[str]:
+    """The private (*shape, W) buffers of the arrays of vectors read and written in place
+    (lane_layout.private_args), filled from the caller's arrays."""
+    lines = []
+    for a, caller in w.private.items():
+        dims = "".join(f"{caller}.shape[{k}], " for k in range(a.type.ndim))
+        name = w.name(a)
+        lines += [f"{name} = np.empty(({dims}{w.width}), {NP_TYPES[a.type.dtype.name]})",
+                  f"{name}[...] = {caller}"]
+    return ["    " + line for line in lines]
+
+
+def private_out(w: Writer, depth: int) -> None:
+    """The private buffers back into the caller's arrays (before the return)."""
+    for a, caller in w.private.items():
+        w.emit(depth, f"{caller}[...] = {w.name(a)}")

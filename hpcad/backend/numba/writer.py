@@ -88,6 +88,7 @@ class Writer:
         self.local: set[Value] = set()          # vectors that live within one lane loop
         self.vector_names: set[str] = set()     # locals that hold a length-W array
         self.storage: dict[str, tuple] = {}     # name -> (dtype, parallel home or None)
+        self.private: dict[Value, str] = {}     # array of vectors -> the caller's (its copy)
         self.homes: list[dict] = []             # enclosing parallel bodies being written
         self.vector_reductions: dict[Op, tuple[str, bool]] = {}
         self.outer: set[Op] = set()             # lane-outer loops
