@@ -49,6 +49,24 @@ def plain_numba(kernel, parallel: bool = False):
     return numba.njit(clone, error_model="numpy", parallel=parallel)
 
 
+def autodiff_setups(args, activity):
+    """(copies, flat): setups for median_time of a primal taking fresh copies of `args`, and of
+    `ad.autodiff` with `activity` taking them with a zero shadow after each Duplicated one."""
+    import hpcad as ad
+
+    def copies():
+        return tuple(a.copy() if isinstance(a, np.ndarray) else a for a in args)
+
+    def flat():
+        out = []
+        for a, act in zip(copies(), activity, strict=True):
+            out.append(a)
+            if act is ad.Duplicated:
+                out.append(np.zeros_like(a))
+        return tuple(out)
+    return copies, flat
+
+
 def machine_info() -> dict:
     import numba
     info = {"python": sys.version.split()[0], "numpy": np.__version__,

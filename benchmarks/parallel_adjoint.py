@@ -9,7 +9,7 @@ import numba
 import numpy as np
 
 import hpcad as ad
-from benchmarks.common import median_time, plain_numba
+from benchmarks.common import autodiff_setups, median_time, plain_numba
 from hpcad.kernels import particles, stencils
 
 SIZES = {"heat n=2e5 x50": ("heat", (200_000, 50)),
@@ -47,17 +47,7 @@ def _timings(kernel, parallel: bool, args, activity) -> tuple[float, float]:
     """Median seconds of the primal (plain numba) and of the gradient (hpcad, numba)."""
     primal = plain_numba(kernel, parallel=parallel)
     rev = ad.autodiff(kernel, activity=activity)
-
-    def copies():
-        return tuple(a.copy() if isinstance(a, np.ndarray) else a for a in args)
-
-    def flat():
-        out = []
-        for a, act in zip(copies(), activity, strict=True):
-            out.append(a)
-            if act is ad.Duplicated:
-                out.append(np.zeros_like(a))
-        return tuple(out)
+    copies, flat = autodiff_setups(args, activity)
     return median_time(lambda *a: primal(*a), copies), median_time(lambda *a: rev(*a), flat)
 
 

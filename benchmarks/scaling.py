@@ -10,7 +10,7 @@ import numba
 import numpy as np
 
 import hpcad as ad
-from benchmarks.common import median_time, plain_numba
+from benchmarks.common import autodiff_setups, median_time, plain_numba
 from hpcad.kernels.stencils import heat_prange as heat
 from hpcad.kernels.stencils import jacobi_prange as jacobi
 
@@ -40,17 +40,7 @@ def run(size) -> dict:
     kernel, args, activity = _case(name, shape)
     primal = plain_numba(kernel, parallel=True)
     rev = ad.autodiff(kernel, activity=activity)
-
-    def copies():
-        return tuple(a.copy() if isinstance(a, np.ndarray) else a for a in args)
-
-    def flat():
-        out = []
-        for a, act in zip(copies(), activity, strict=True):
-            out.append(a)
-            if act is ad.Duplicated:
-                out.append(np.zeros_like(a))
-        return tuple(out)
+    copies, flat = autodiff_setups(args, activity)
 
     row = {"threading_layer": None, "threads": {}}
     for t in thread_counts():
