@@ -17,6 +17,7 @@ GRADBENCH_DIR = "HPCAD_GRADBENCH_DIR"
 @pytest.hookimpl(trylast=True)   # after -m / -k have deselected
 def pytest_collection_modifyitems(config, items):
     deselect_gradbench(config, items)
+    scale_time_limits(config, items)
     if config.option.collectonly or "--with-mpi" in sys.argv:
         return
     ids = [item.callspec.params["run_id"] for item in items
@@ -24,6 +25,21 @@ def pytest_collection_modifyitems(config, items):
     if ids:
         from tests.test_mpi_launch import LAUNCHER
         LAUNCHER.start(ids)
+
+
+def scale_time_limits(config, items) -> None:
+    """Every test's time limit (its timeout mark, else pyproject's) times
+    $HPCAD_TEST_TIME_SCALE: tests/test_mpi_launch.py runs tests/mpi beside the serial tests,
+    sharing the cores, so their compiles take longer; a hang still fails, later."""
+    scale = float(os.environ.get("HPCAD_TEST_TIME_SCALE", "1"))
+    if scale == 1:
+        return
+    default = float(config.getini("timeout") or 0)
+    for item in items:
+        marker = item.get_closest_marker("timeout")
+        limit = marker.args[0] if marker is not None and marker.args else default
+        if limit:
+            item.add_marker(pytest.mark.timeout(limit * scale), append=False)
 
 
 def deselect_gradbench(config, items) -> None:
