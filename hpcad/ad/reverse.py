@@ -532,8 +532,12 @@ class ReverseEngine:
             avail={body.args[0]: rev.args[0]} if is_for else None,
             shadows={carried_args[k]: refs_before[j] for j, k in enumerate(arrays)})
         self.close_windows(inner, ctx)
+        # the adjoint loop runs the primal's iterations the other way round: descending for
+        # an ascending loop, ascending for one that already descends (an adjoint loop of a
+        # derivative taken inside the kernel, frontend/nested.py)
         loop = self.b.op("scf.for", bounds + init_adj, [v.type for v in init_adj],
-                         attrs={"reverse": True}, regions=[rev])
+                         attrs={} if op.attrs.get("reverse") else {"reverse": True},
+                         regions=[rev])
         res = loop.results
         for k, r in zip(slots, res[:n_s], strict=True):
             self.adj.pop(op.results[k], None)
