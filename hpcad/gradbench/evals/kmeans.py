@@ -20,32 +20,74 @@ import numpy as np
 import hpcad as ad
 from hpcad.gradbench.protocol import evaluation
 
-BLOCK = 256   # points whose products with every centroid are computed at once (in cache)
+BLOCK = 200   # points at a time: their coordinates, a row per coordinate, stay in L1 cache
+TILE = 4      # centroids whose distances to the block's points one pass computes (and columns)
 
 
 @ad.kernel
 def cost(points, centroids):
-    n, k = points.shape[0], centroids.shape[0]
+    n, k, d = points.shape[0], centroids.shape[0], points.shape[1]
     norms = np.zeros(k)
+    scaled = np.empty((k, d))   # -2 C: |p - c|^2 - |p|^2 = |c|^2 + p.(-2 c)
     for j in range(k):
-        for col in range(centroids.shape[1]):
+        for col in range(d):
             norms[j] += centroids[j, col] * centroids[j, col]
+            scaled[j, col] = -2.0 * centroids[j, col]
     nearest = np.zeros(n, dtype=np.int64)
+    rows = np.empty((d, BLOCK))   # the block's points, a row per coordinate
+    dist = np.empty((TILE, BLOCK))
+    closest = np.empty(BLOCK)
+    best = np.zeros(BLOCK, dtype=np.int64)
+    wide = d - d % TILE   # columns taken four at a time; the rest one at a time
     for start in range(0, n, BLOCK):
-        stop = min(start + BLOCK, n)
-        cross = centroids @ points[start:stop].T   # (k, block): a centroid's products in a row
-        closest = np.full(stop - start, math.inf)
-        best = np.zeros(stop - start, dtype=np.int64)
-        for j in range(k):
-            for i in range(stop - start):   # independent points: a vector loop
-                dist = norms[j] - 2.0 * cross[j, i]   # |p - c|^2 - |p|^2
-                better = dist < closest[i]
-                best[i] = j if better else best[i]
-                closest[i] = dist if better else closest[i]
-        nearest[start:stop] = best
+        m = min(start + BLOCK, n) - start
+        for col in range(d):
+            for i in range(m):
+                rows[col, i] = points[start + i, col]
+        for i in range(m):
+            closest[i] = math.inf
+            best[i] = 0
+        for first in range(0, k, TILE):
+            # four centroids (the last repeated where k runs out): their distances to every
+            # point of the block, four columns at a time, in loops over the points (vectors)
+            j0, j1 = first, min(first + 1, k - 1)
+            j2, j3 = min(first + 2, k - 1), min(first + 3, k - 1)
+            for i in range(m):
+                dist[0, i] = norms[j0]
+                dist[1, i] = norms[j1]
+                dist[2, i] = norms[j2]
+                dist[3, i] = norms[j3]
+            for col in range(0, wide, TILE):
+                a0, a1, a2, a3 = scaled[j0, col], scaled[j0, col + 1], scaled[j0, col + 2], scaled[j0, col + 3]
+                b0, b1, b2, b3 = scaled[j1, col], scaled[j1, col + 1], scaled[j1, col + 2], scaled[j1, col + 3]
+                c0, c1, c2, c3 = scaled[j2, col], scaled[j2, col + 1], scaled[j2, col + 2], scaled[j2, col + 3]
+                e0, e1, e2, e3 = scaled[j3, col], scaled[j3, col + 1], scaled[j3, col + 2], scaled[j3, col + 3]
+                for i in range(m):
+                    q0, q1, q2, q3 = rows[col, i], rows[col + 1, i], rows[col + 2, i], rows[col + 3, i]
+                    dist[0, i] += a0 * q0 + a1 * q1 + a2 * q2 + a3 * q3
+                    dist[1, i] += b0 * q0 + b1 * q1 + b2 * q2 + b3 * q3
+                    dist[2, i] += c0 * q0 + c1 * q1 + c2 * q2 + c3 * q3
+                    dist[3, i] += e0 * q0 + e1 * q1 + e2 * q2 + e3 * q3
+            for col in range(wide, d):
+                a0, b0, c0, e0 = scaled[j0, col], scaled[j1, col], scaled[j2, col], scaled[j3, col]
+                for i in range(m):
+                    q0 = rows[col, i]
+                    dist[0, i] += a0 * q0
+                    dist[1, i] += b0 * q0
+                    dist[2, i] += c0 * q0
+                    dist[3, i] += e0 * q0
+            for i in range(m):   # the first of equal distances stays
+                near, low = best[i], closest[i]
+                for r in range(TILE):
+                    better = dist[r, i] < low
+                    near = min(first + r, k - 1) if better else near
+                    low = dist[r, i] if better else low
+                best[i], closest[i] = near, low
+        for i in range(m):
+            nearest[start + i] = best[i]
     total = 0.0
     for i in range(n):
-        for col in range(points.shape[1]):
+        for col in range(d):
             diff = points[i, col] - centroids[nearest[i], col]
             total += diff * diff
     return total
