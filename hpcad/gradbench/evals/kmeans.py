@@ -86,10 +86,12 @@ def cost(points, centroids):
         for i in range(m):
             nearest[start + i] = best[i]
     total = 0.0
-    for i in range(n):
+    for i in range(n):   # a sum per point first: the points' sums overlap, not one long chain
+        near = 0.0
         for col in range(d):
             diff = points[i, col] - centroids[nearest[i], col]
-            total += diff * diff
+            near += diff * diff
+        total += near
     return total
 
 
