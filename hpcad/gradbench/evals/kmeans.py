@@ -41,7 +41,13 @@ def cost(points, centroids):
     wide = d - d % TILE   # columns taken four at a time; the rest one at a time
     for start in range(0, n, BLOCK):
         m = min(start + BLOCK, n) - start
-        for col in range(d):
+        for col in range(0, wide, TILE):
+            for i in range(m):
+                rows[col, i] = points[start + i, col]
+                rows[col + 1, i] = points[start + i, col + 1]
+                rows[col + 2, i] = points[start + i, col + 2]
+                rows[col + 3, i] = points[start + i, col + 3]
+        for col in range(wide, d):
             for i in range(m):
                 rows[col, i] = points[start + i, col]
         for i in range(m):
