@@ -119,7 +119,7 @@ def log_posterior(alpha, mu, q, lower, x, gamma, m):
             xt[j, i] = x[i, j]
     y0 = np.zeros(n)
     y1 = np.zeros(n)
-    beta = np.zeros((n_comp, n))        # log(phi_k) + log det Q_k - |Q_k (x_i - mu_k)|^2 / 2
+    beta = np.zeros((n_comp, n))        # alpha_k + log det Q_k - |Q_k (x_i - mu_k)|^2 / 2
     for k in range(n_comp):
         base = alpha[k] + sum_q[k]
         for i in range(n):
