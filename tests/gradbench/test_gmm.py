@@ -107,3 +107,14 @@ def test_one_dimension_has_no_lower_part():
     assert raw["l"] == [[], []]
     assert gmm.objective(raw) == pytest.approx(reference(raw, *params(raw)), rel=1e-10)
     assert gmm.jacobian(raw)["l"] == [[], []]
+
+
+@pytest.mark.parametrize("d", [5, 6, 9])
+def test_several_column_blocks(d):
+    """d past one block of four columns (padded rows and columns, blocks off the diagonal):
+    objective and jacobian against the reference and its central differences."""
+    raw = make_input(6 + d, d=d, k=3, n=7, m=1)
+    assert gmm.objective(raw) == pytest.approx(reference(raw, *params(raw)), rel=1e-10)
+    got = gmm.jacobian(raw)
+    for name, fd in zip(("alpha", "mu", "q", "l"), fd_gradient(raw), strict=True):
+        np.testing.assert_allclose(np.array(got[name]), fd, rtol=1e-6, atol=1e-7)

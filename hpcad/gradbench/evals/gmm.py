@@ -3,9 +3,12 @@ its precision matrices (`objective`) and its gradient with respect to alpha, mu,
 (`jacobian`), as GradBench's evals/gmm/README.md defines them.
 
 Component k's precision matrix is Q_k^T Q_k, with Q_k lower triangular: diagonal exp(q[k]) and
-the strictly lower part l[k] filled column by column. The kernel unpacks l into one square
-matrix per component (rows of the transposed factor, so that the inner loop runs along
-memory), then applies Q_k to each centered point in place, one column at a time.
+the strictly lower part l[k] filled column by column. The kernel works on all points at once,
+with the point index innermost, so that every loop over points runs along memory and
+vectorizes without reordering a sum: the points are transposed into columns, Q_k x_i - Q_k mu_k
+is built two rows at a time from blocks of four columns of Q_k (each load of a point's
+coordinate serves eight products, in the reverse sweep too, where those products become sums
+over the points), and the log-sum-exp over components runs over rows of per-point arrays.
 """
 from __future__ import annotations
 
@@ -32,40 +35,99 @@ def logsumexp(v):
 
 
 @ad.kernel
+def unpack(fq, qdiag, lower):
+    """fq[k] = Q_k (zero outside it): exp(q[k]) on the diagonal, l[k] below it by columns."""
+    n_comp, d = qdiag.shape
+    for k in range(n_comp):
+        p = 0
+        for c in range(d):
+            fq[k, c, c] = qdiag[k, c]
+            for r in range(c + 1, d):
+                fq[k, r, c] = lower[k, p]
+                p += 1
+
+
+@ad.kernel
+def add_distances(beta_k, fq_k, qmu_k, xt, y0, y1):
+    """beta_k[i] -= |Q_k x_i - Q_k mu_k|^2 / 2 for all points (y0, y1: scratch)."""
+    dp, n = xt.shape
+    for r in range(0, dp, 2):
+        for i in range(n):
+            y0[i] = -qmu_k[r]
+            y1[i] = -qmu_k[r + 1]
+        for c in range(0, r + 2, 4):    # columns c .. c + 3 of rows r and r + 1
+            a0 = fq_k[r, c]
+            a1 = fq_k[r, c + 1]
+            a2 = fq_k[r, c + 2]
+            a3 = fq_k[r, c + 3]
+            b0 = fq_k[r + 1, c]
+            b1 = fq_k[r + 1, c + 1]
+            b2 = fq_k[r + 1, c + 2]
+            b3 = fq_k[r + 1, c + 3]
+            for i in range(n):
+                x0 = xt[c, i]
+                x1 = xt[c + 1, i]
+                x2 = xt[c + 2, i]
+                x3 = xt[c + 3, i]
+                y0[i] += a0 * x0 + a1 * x1 + a2 * x2 + a3 * x3
+                y1[i] += b0 * x0 + b1 * x1 + b2 * x2 + b3 * x3
+        for i in range(n):
+            beta_k[i] -= 0.5 * (y0[i] * y0[i] + y1[i] * y1[i])
+
+
+@ad.kernel
+def sum_logsumexp(beta):
+    """The sum over points i of log sum_k exp(beta[k, i]), all points at once."""
+    n_comp, n = beta.shape
+    top = np.zeros(n)
+    for i in range(n):
+        top[i] = beta[0, i]
+    for k in range(1, n_comp):
+        for i in range(n):
+            if beta[k, i] > top[i]:
+                top[i] = beta[k, i]
+    s = np.zeros(n)
+    for k in range(n_comp):
+        for i in range(n):
+            s[i] += math.exp(beta[k, i] - top[i])
+    total = 0.0
+    for i in range(n):
+        total += top[i] + math.log(s[i])
+    return total
+
+
+@ad.kernel
 def log_posterior(alpha, mu, q, lower, x, gamma, m):
     """The log posterior less its constant terms (see `constant`)."""
     n, d = x.shape
     n_comp = len(alpha)
+    dp = (d + 3) // 4 * 4               # d padded to whole blocks of 4 columns
     qdiag = np.exp(q)
     sum_q = np.sum(q, axis=1)
-    # lt[k, c, r] = Q_k[r, c] below the diagonal: lower[k] (GradBench's l[k]) unpacked
-    lt = np.zeros((n_comp, d, d))
+    fq = np.zeros((n_comp, dp, dp))
+    unpack(fq, qdiag, lower)
+    qmu = np.zeros((n_comp, dp))        # Q_k mu_k
     for k in range(n_comp):
-        p = 0
-        for c in range(d):
-            for r in range(c + 1, d):
-                lt[k, c, r] = lower[k, p]
-                p += 1
-    xc = np.zeros(d)
-    qxc = np.zeros(d)
-    beta = np.zeros(n_comp)
-    slse = 0.0
+        for r in range(d):
+            v = 0.0
+            for c in range(r + 1):
+                v += fq[k, r, c] * mu[k, c]
+            qmu[k, r] = v
+    xt = np.zeros((dp, n))              # the points as columns, zero rows below d
     for i in range(n):
-        for k in range(n_comp):
-            for j in range(d):
-                xc[j] = x[i, j] - mu[k, j]
-                qxc[j] = qdiag[k, j] * xc[j]
-            for c in range(d):          # qxc = Q_k xc, one column of Q_k at a time
-                for r in range(c + 1, d):
-                    qxc[r] += lt[k, c, r] * xc[c]
-            sqnorm = 0.0
-            for j in range(d):
-                sqnorm += qxc[j] * qxc[j]
-            beta[k] = alpha[k] + sum_q[k] - 0.5 * sqnorm
-        slse += logsumexp(beta)
+        for j in range(d):
+            xt[j, i] = x[i, j]
+    y0 = np.zeros(n)
+    y1 = np.zeros(n)
+    beta = np.zeros((n_comp, n))        # alpha_k + log det Q_k - |Q_k (x_i - mu_k)|^2 / 2
+    for k in range(n_comp):
+        base = alpha[k] + sum_q[k]
+        for i in range(n):
+            beta[k, i] = base
+        add_distances(beta[k], fq[k], qmu[k], xt, y0, y1)
     frob = np.sum(qdiag * qdiag) + np.sum(lower * lower)
     prior = -0.5 * gamma * gamma * frob + m * np.sum(sum_q)
-    return slse - n * logsumexp(alpha) + prior
+    return sum_logsumexp(beta) - n * logsumexp(alpha) + prior
 
 
 def log_multigamma(a: float, p: int) -> float:
