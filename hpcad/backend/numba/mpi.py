@@ -12,15 +12,11 @@ from numba.core import cgutils
 from numba.extending import intrinsic
 
 from ...errors import CollectiveError, HpcadError, MpiError
+from .common import HANDLE_NAMES
 
 _C_INT = ir.IntType(32)
 _VOID_P = ir.IntType(8).as_pointer()
 STATUS_IGNORE = 1          # MPICH: (MPI_Status *) 1
-HANDLE_NAMES = ("DOUBLE", "FLOAT", "INT64_T", "INT32_T", "C_BOOL", "SUM", "MAX", "MIN",
-                "COMM_WORLD")
-DTYPE_SLOT = {"f64": 0, "f32": 1, "i64": 2, "i32": 3, "i1": 4}
-OP_SLOT = {"sum": 5, "max": 6, "min": 7}
-WORLD_SLOT = 8
 PROC_NULL = -1             # MPICH's MPI_PROC_NULL
 
 

@@ -10,7 +10,7 @@ from ...errors import HpcadError, where
 from ...ir.dialects import MPI_WHOLE_BUFFERS, cart_ndim
 from ...ir.types import lanes
 from . import vector
-from .mpi import DTYPE_SLOT, OP_SLOT, WORLD_SLOT
+from .common import DTYPE_SLOT, OP_SLOT, WORLD_SLOT
 from .rules import rule
 from .vector import is_vector
 

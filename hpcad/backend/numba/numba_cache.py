@@ -1,6 +1,14 @@
 """numba's cache of the functions of a generated module, kept in the module's verified cache
 entry (cache.py): numba's index and machine code are read only as bytes the entry checked
-against its manifest, and written through the entry (random name, rename, manifest)."""
+against its manifest, and written through the entry (random name, rename, manifest).
+
+Loading machine code needs less of numba than compiling: the runtime (NRT) and the symbols
+the code calls. numba's own load first refreshes its whole target context, which imports
+every lowering registry (and, for BLAS, scipy.linalg): most of a warm start. hpcad starts
+the runtime only, and links code whose outside symbols LLVM already knows; code calling
+anything else (a symbol a registry registers on import) gets numba's full refresh first,
+as does every compilation (numba's compiler refreshes the context itself). An unknown
+symbol is never linked as is: LLVM would bind it to address 0."""
 from __future__ import annotations
 
 import hashlib
@@ -10,9 +18,27 @@ import pickle
 import sys
 from contextlib import contextmanager
 
+import llvmlite.binding as ll
 from numba.core import caching
+from numba.core.runtime import rtsys
 
 from .cache import warn
+
+
+def unknown_symbols(libdata) -> list[str] | None:
+    """The names that numba's serialized machine code (`libdata`: name, 'object', (object
+    code, its module's bitcode)) takes from outside itself and LLVM cannot resolve now
+    (LLVM's intrinsics aside); None if libdata is not in that form."""
+    try:
+        _name, kind, (_code, bitcode) = libdata
+    except (TypeError, ValueError):
+        return None
+    if kind != "object" or not isinstance(bitcode, bytes):
+        return None
+    module = ll.parse_bitcode(bitcode)
+    return [g.name for g in (*module.functions, *module.global_variables)
+            if g.is_declaration and not g.name.startswith("llvm.")
+            and not ll.address_of_symbol(g.name)]
 
 
 class _Locator(caching._CacheLocator):
@@ -45,6 +71,14 @@ class _Impl(caching.CompileResultCacheImpl):
         self._locator = _Locator(py_func, entry)
         self._filename_base = self.get_filename_base(f"{entry.name}.{py_func.__qualname__}",
                                                      getattr(sys, "abiflags", ""))
+
+    def rebuild(self, target_context, payload):
+        """numba's compile result from its cached payload, linked once LLVM knows every
+        symbol its code calls: after numba's full refresh where the runtime alone is not
+        enough (the module docstring)."""
+        if unknown_symbols(payload[0]) != []:
+            target_context.refresh()
+        return super().rebuild(target_context, payload)
 
 
 class _VerifiedFiles(caching.IndexDataCacheFile):
@@ -92,8 +126,12 @@ class EntryCache(caching.FunctionCache):
         self.enable()
 
     def load_overload(self, sig, target_context):
+        """numba's load_overload, starting the runtime instead of refreshing the whole
+        target context (the module docstring; _Impl.rebuild refreshes it where needed)."""
+        rtsys.initialize(target_context)
         try:
-            return super().load_overload(sig, target_context)
+            with self._guard_against_spurious_io_errors():
+                return self._load_overload(sig, target_context)
         except (pickle.UnpicklingError, EOFError, ValueError) as e:
             warn(f"hpcad ignores numba's cache of {self._entry.path} ({e}): it recompiles")
             return None
