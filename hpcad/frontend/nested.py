@@ -14,7 +14,6 @@ from typing import TYPE_CHECKING, Any
 from ..ir.activity import ACTIVE, CONST, DUP, SHADOW
 from ..ir.clone import clone_function
 from ..ir.core import Function, Value, walk
-from ..ir.effects import writes_within
 from ..ir.types import ArrayType, ScalarType, i64
 from . import construct, expressions
 
@@ -90,7 +89,7 @@ def call_derivative(ctx: LoweringContext, df, node):
     args = expressions.kernel_arguments(ctx, k.py_func, node)
     spec = _specialization(ctx, k, args, node)
     nums = _argnums(ctx, k, d.argnums, args, node)
-    written = _written_args(spec.primal)
+    written = spec.written
     kinds = []
     for i, a in enumerate(args):
         if i in nums:
@@ -141,7 +140,7 @@ def call_jvp(ctx: LoweringContext, obj, node):
     ast.copy_location(call, node)
     args = expressions.kernel_arguments(ctx, k.py_func, call)
     spec = _specialization(ctx, k, args, node)
-    written = _written_args(spec.primal)
+    written = spec.written
     kinds, operands = [], []
     for i, a in enumerate(args):
         t = tangents[i] if i < len(tangents) else None
@@ -192,7 +191,7 @@ def call_vjp(ctx: LoweringContext, obj, node):
                               f"return one float or one float array", "return one")
     frozen = tuple(_copy(ctx, a, node) for a in args)
     callee = ctx.program.function_for(k.py_func, [a.type for a in args], ctx.loc_of(node))
-    written = _written_args(spec.primal)
+    written = spec.written
     operands = [_copy(ctx, a, node) if i in written else a for i, a in enumerate(frozen)]
     out = ctx.builder.op("func.call", operands, list(callee.result_types),
                          {"callee": callee.name}).results[0]
@@ -218,7 +217,7 @@ def call_pullback(ctx: LoweringContext, p: Pullback, node):
         seed = ctx.coerce(seed, result)
     kinds = tuple(DUP if _float_array(a) else ACTIVE if _float(a) else CONST for a in p.args)
     fn = spec.derivative("reverse", kinds, True)
-    written = _written_args(spec.primal)
+    written = spec.written
     operands, shadows = [], {}
     for i, (a, kind) in enumerate(zip(p.args, kinds)):
         operands.append(_copy(ctx, a, node) if i in written else a)
@@ -279,12 +278,6 @@ def _float(v: Value) -> bool:
 
 def _float_array(v: Value) -> bool:
     return isinstance(v.type, ArrayType) and v.type.dtype.is_float
-
-
-def _written_args(fn: Function) -> set[int]:
-    """The positions of the arguments fn writes (the derivative writes them too)."""
-    written = {id(a) for op in fn.body.ops for a in writes_within(op)}
-    return {i for i, a in enumerate(fn.args) if id(a) in written}
 
 
 def _zeros_like(ctx: LoweringContext, a: Value) -> Value:

@@ -1,0 +1,72 @@
+"""Nested AD on kernels written as a user writes them (not the shapes of test_nested.py):
+an inner kernel that writes its scratch argument through a view of it, whose caller reads
+that argument afterwards. Inputs of a derivative taken in a kernel are never modified, as
+in the Python API; checked against analytic formulas on both backends."""
+import numpy as np
+import pytest
+
+import hpcad as ad
+from tests.ad.harness import BACKENDS
+
+
+@ad.kernel
+def cube_sum_via_view(x, work):
+    """sum(x**3), with x**2 kept in work[1:] (written through a view of work)."""
+    w = work[1:]
+    for i in range(x.shape[0]):
+        w[i] = x[i] * x[i]
+    s = 0.0
+    for i in range(x.shape[0]):
+        s += w[i] * x[i]
+    return s
+
+
+@ad.kernel
+def grad_then_read_work(x, work):
+    g = ad.grad(cube_sum_via_view)(x, work)
+    t = 0.0
+    for i in range(x.shape[0]):
+        t += g[i] * work[i + 1]
+    return t
+
+
+@ad.kernel
+def jvp_then_read_work(x, work, dx):
+    _, d = ad.jvp(cube_sum_via_view, (x, work), (dx, None))
+    return d * work[1] + work[2]
+
+
+@ad.kernel
+def vjp_then_read_work(x, work):
+    _, pullback = ad.vjp(cube_sum_via_view, x, work)
+    g = pullback(1.0)[0]
+    return g[0] * work[1] + work[2]
+
+
+X = np.array([0.3, -1.2, 0.8, 1.5, -0.4])
+WORK = np.arange(6.0)
+
+
+def _kernel(k, backend):
+    return ad.kernel(k.py_func, backend=backend)
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_grad_in_a_kernel_leaves_an_argument_written_through_a_view_alone(backend):
+    work = WORK.copy()
+    value = _kernel(grad_then_read_work, backend)(X, work)
+    assert value == pytest.approx(np.sum(3 * X**2 * WORK[1:]), rel=1e-13)
+    assert np.array_equal(work, WORK)
+    dx, dwork = ad.grad(grad_then_read_work, argnums=(0, 1), backend=backend)(X, WORK.copy())
+    np.testing.assert_allclose(dx, 6 * X * WORK[1:], rtol=1e-13)
+    np.testing.assert_allclose(dwork, np.r_[0.0, 3 * X**2], rtol=1e-13)
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_jvp_and_vjp_in_a_kernel_leave_an_argument_written_through_a_view_alone(backend):
+    dx = np.array([1.0, 0.5, -2.0, 0.25, 3.0])
+    expected = np.sum(3 * X**2 * dx) * WORK[1] + WORK[2]
+    assert _kernel(jvp_then_read_work, backend)(X, WORK.copy(), dx) == \
+        pytest.approx(expected, rel=1e-13)
+    assert _kernel(vjp_then_read_work, backend)(X, WORK.copy()) == \
+        pytest.approx(3 * X[0]**2 * WORK[1] + WORK[2], rel=1e-13)
