@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Any
 
 from ..ir.activity import ACTIVE, CONST, DUP, SHADOW
 from ..ir.clone import clone_function
-from ..ir.core import Function, Value, walk
+from ..ir.core import Function, Op, Value, walk
 from ..ir.types import ArrayType, ScalarType, i64
 from . import construct, expressions
 
@@ -90,6 +90,7 @@ def call_derivative(ctx: LoweringContext, df, node):
     spec = _specialization(ctx, k, args, node)
     nums = _argnums(ctx, k, d.argnums, args, node)
     written = spec.written
+    _refuse_written_overlap(ctx, k, args, written, node)
     kinds = []
     for i, a in enumerate(args):
         if i in nums:
@@ -141,6 +142,7 @@ def call_jvp(ctx: LoweringContext, obj, node):
     args = expressions.kernel_arguments(ctx, k.py_func, call)
     spec = _specialization(ctx, k, args, node)
     written = spec.written
+    _refuse_written_overlap(ctx, k, args, written, node)
     kinds, operands = [], []
     for i, a in enumerate(args):
         t = tangents[i] if i < len(tangents) else None
@@ -189,6 +191,7 @@ def call_vjp(ctx: LoweringContext, obj, node):
                                 else types[0]).is_float):
         ctx.unsupported(node, f"ad.vjp of kernel '{k.__name__}' in a kernel: it does not "
                               f"return one float or one float array", "return one")
+    _refuse_written_overlap(ctx, k, args, spec.written, node)
     frozen = tuple(_copy(ctx, a, node) for a in args)
     callee = ctx.program.function_for(k.py_func, [a.type for a in args], ctx.loc_of(node))
     written = spec.written
@@ -269,6 +272,28 @@ def _argnums(ctx: LoweringContext, k, argnums, args: list[Value], node) -> tuple
                                   f"float scalar or float array")
         out.append(n % len(args))
     return tuple(out)
+
+
+def _base(v: Value) -> Value:
+    """The array v is a view of (v itself if it is none)."""
+    while isinstance(v.owner, Op) and v.owner.name in ("mem.view", "mem.reshape",
+                                                       "mem.bitcast"):
+        v = v.owner.operands[0]
+    return v
+
+
+def _refuse_written_overlap(ctx: LoweringContext, k, args: list[Value], written, node):
+    """An array the inner kernel writes passed again as another argument (or a view of the
+    same array): its call updates in place, while its derivative takes the arguments as
+    distinct copies and would differentiate another function (as the Python API refuses)."""
+    for i in written:
+        for j, b in enumerate(args):
+            if j != i and isinstance(b.type, ArrayType) and _base(b) is _base(args[i]):
+                ctx.unsupported(node, f"a derivative of kernel '{k.__name__}' whose argument "
+                                      f"'{k.arg_names[i]}', which it writes, is the same array "
+                                      f"as (or a view of the array of) '{k.arg_names[j]}'",
+                                f"pass a copy for one of them (e.g. "
+                                f"{k.arg_names[j]}.copy())")
 
 
 def _float(v: Value) -> bool:
