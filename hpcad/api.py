@@ -988,6 +988,9 @@ def grad_and_hvp(f, argnums=0, backend: str | None = None):
         *given, v = args_and_v
         args = k.bind(tuple(given))
         nums = _normalize_argnums(k, argnums, args)
+        if len(set(nums)) != len(nums):
+            raise ArgumentError(f"hvp: argnums {argnums!r} names an argument twice; each "
+                                f"direction moves one argument: name each argument once")
         directions = v if isinstance(argnums, tuple) else (v,)
         if len(directions) != len(nums):
             raise ArgumentError(f"hvp: {len(nums)} arguments to differentiate but "
