@@ -91,6 +91,21 @@ def _check_no_overlap(named_arrays) -> None:
                                     f"array arguments and shadows are distinct buffers")
 
 
+def _check_written_apart(k: Kernel, args, written) -> None:
+    """Refuse a call in which an array the kernel writes (positions `written`) overlaps
+    another argument (`f(u, u)` for `f(u, out)` writing `out`): derivatives take the
+    arguments as distinct buffers, so they would differentiate another function than the
+    one the call computes. The same array passed twice and only read is fine."""
+    for i in written:
+        for j, b in enumerate(args):
+            if j != i and isinstance(b, np.ndarray) and np.may_share_memory(args[i], b):
+                raise ArgumentError(
+                    f"arrays '{k.arg_names[i]}' and '{k.arg_names[j]}' of kernel "
+                    f"'{k.__name__}' overlap in memory and the kernel writes "
+                    f"'{k.arg_names[i]}': hpcad differentiates array arguments as distinct "
+                    f"buffers; pass a copy for one of them (e.g. {k.arg_names[j]}.copy())")
+
+
 def _check_shadow(name: str, primal, shadow, width: int = 1) -> None:
     if not isinstance(shadow, np.ndarray):
         raise ArgumentError(f"shadow of '{name}' must be a NumPy array, got "
@@ -563,6 +578,7 @@ def _value_and_grad(k: Kernel, given: tuple, argnums, backend, params, site):
     replicated = _param_positions(k, params, args)
     spec = k.specialize(args)
     _check_scalar_result(k, spec, "grad")
+    _check_written_apart(k, args, _written_by(spec.primal))
     kinds = spec.without_dead_shadows(tuple(float_kinds(k, args, set(nums))))
     shadows = _zero_shadows(args, kinds)
     spec, fn, flat, plan = _reverse_setup(k, args, kinds, shadows, [1.0], params=replicated,
@@ -643,6 +659,7 @@ class _GradCall:
         self.k, self.spec, self.kinds, self.full = k, spec, kinds, full
         self.fn = fn if _plan_fixed(k, spec, kinds, fn) else None   # None: plan per call
         self.written = _written(spec, fn, kinds)
+        self.apart = tuple(_written_by(spec.primal))   # _check_written_apart's
         self.backend, self.kernel_backend = backend, k.backend
         self.result, self.policy = result, k.last_policy
         # per argument, its shadow: None (none), its dtype (C-contiguous) or False (another
@@ -658,6 +675,8 @@ class _GradCall:
         k = self.k
         if self.spec.stale or k.backend is not self.kernel_backend:
             return self.full(args)
+        if self.apart:
+            _check_written_apart(k, args, self.apart)
         flat, shadows = [], {}
         for i, (a, dtype) in enumerate(zip(args, self.shadows)):
             flat.append(a)
@@ -756,7 +775,9 @@ def jvp(f, primals, tangents, backend: str | None = None):
     if len(tangents) != len(primals):
         raise ArgumentError(f"jvp: {len(primals)} primals but {len(tangents)} tangents; pass "
                             f"one tangent per primal (None for constant arguments)")
-    args = _copy_args(k.bind(primals))
+    args = k.bind(primals)
+    _check_written_apart(k, args, _written_by(k.specialize(args).primal))
+    args = _copy_args(args)
     kinds, tans = [], {}
     for i, (name, a, t) in enumerate(zip(k.arg_names, args, tangents + (None,) * len(args))):
         ty = typeof(a, name)
@@ -967,12 +988,16 @@ def grad_and_hvp(f, argnums=0, backend: str | None = None):
         *given, v = args_and_v
         args = k.bind(tuple(given))
         nums = _normalize_argnums(k, argnums, args)
+        if len(set(nums)) != len(nums):
+            raise ArgumentError(f"hvp: argnums {argnums!r} names an argument twice; each "
+                                f"direction moves one argument: name each argument once")
         directions = v if isinstance(argnums, tuple) else (v,)
         if len(directions) != len(nums):
             raise ArgumentError(f"hvp: {len(nums)} arguments to differentiate but "
                                 f"{len(directions)} directions")
         spec = k.specialize(args)
         _check_scalar_result(k, spec, "hvp")
+        _check_written_apart(k, args, _written_by(spec.primal))
         kinds = _unwritten_constant(spec.primal, float_kinds(k, args, set(nums)))
         tangent = dict(zip(nums, directions))
         flat, adjoints, shadows, given_at = [], {}, {}, set()

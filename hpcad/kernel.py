@@ -72,6 +72,12 @@ class Specialization:
         """Whether the kernel calls MPI (then its derivative calls are collective)."""
         return any(op.dialect == "mpi" for op in walk(self.primal.body))
 
+    @cached_property
+    def written(self) -> frozenset[int]:
+        """Positions of the array arguments the primal may write, through any alias (a
+        view of one too): a derivative taken in a kernel copies them (frontend/nested.py)."""
+        return frozenset(written_arguments(self.primal))
+
     def without_dead_shadows(self, activity: tuple[str, ...]) -> tuple[str, ...]:
         """activity (reverse mode, result active) with SHADOW made CONST for each float array
         no active value can reach: the kernel never writes it (through any alias) and its

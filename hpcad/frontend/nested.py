@@ -13,8 +13,7 @@ from typing import TYPE_CHECKING, Any
 
 from ..ir.activity import ACTIVE, CONST, DUP, SHADOW
 from ..ir.clone import clone_function
-from ..ir.core import Function, Value, walk
-from ..ir.effects import writes_within
+from ..ir.core import Function, Op, Value, walk
 from ..ir.types import ArrayType, ScalarType, i64
 from . import construct, expressions
 
@@ -90,7 +89,8 @@ def call_derivative(ctx: LoweringContext, df, node):
     args = expressions.kernel_arguments(ctx, k.py_func, node)
     spec = _specialization(ctx, k, args, node)
     nums = _argnums(ctx, k, d.argnums, args, node)
-    written = _written_args(spec.primal)
+    written = spec.written
+    _refuse_written_overlap(ctx, k, args, written, node)
     kinds = []
     for i, a in enumerate(args):
         if i in nums:
@@ -141,7 +141,8 @@ def call_jvp(ctx: LoweringContext, obj, node):
     ast.copy_location(call, node)
     args = expressions.kernel_arguments(ctx, k.py_func, call)
     spec = _specialization(ctx, k, args, node)
-    written = _written_args(spec.primal)
+    written = spec.written
+    _refuse_written_overlap(ctx, k, args, written, node)
     kinds, operands = [], []
     for i, a in enumerate(args):
         t = tangents[i] if i < len(tangents) else None
@@ -190,9 +191,10 @@ def call_vjp(ctx: LoweringContext, obj, node):
                                 else types[0]).is_float):
         ctx.unsupported(node, f"ad.vjp of kernel '{k.__name__}' in a kernel: it does not "
                               f"return one float or one float array", "return one")
+    _refuse_written_overlap(ctx, k, args, spec.written, node)
     frozen = tuple(_copy(ctx, a, node) for a in args)
     callee = ctx.program.function_for(k.py_func, [a.type for a in args], ctx.loc_of(node))
-    written = _written_args(spec.primal)
+    written = spec.written
     operands = [_copy(ctx, a, node) if i in written else a for i, a in enumerate(frozen)]
     out = ctx.builder.op("func.call", operands, list(callee.result_types),
                          {"callee": callee.name}).results[0]
@@ -218,7 +220,7 @@ def call_pullback(ctx: LoweringContext, p: Pullback, node):
         seed = ctx.coerce(seed, result)
     kinds = tuple(DUP if _float_array(a) else ACTIVE if _float(a) else CONST for a in p.args)
     fn = spec.derivative("reverse", kinds, True)
-    written = _written_args(spec.primal)
+    written = spec.written
     operands, shadows = [], {}
     for i, (a, kind) in enumerate(zip(p.args, kinds)):
         operands.append(_copy(ctx, a, node) if i in written else a)
@@ -272,6 +274,28 @@ def _argnums(ctx: LoweringContext, k, argnums, args: list[Value], node) -> tuple
     return tuple(out)
 
 
+def _base(v: Value) -> Value:
+    """The array v is a view of (v itself if it is none)."""
+    while isinstance(v.owner, Op) and v.owner.name in ("mem.view", "mem.reshape",
+                                                       "mem.bitcast"):
+        v = v.owner.operands[0]
+    return v
+
+
+def _refuse_written_overlap(ctx: LoweringContext, k, args: list[Value], written, node):
+    """An array the inner kernel writes passed again as another argument (or a view of the
+    same array): its call updates in place, while its derivative takes the arguments as
+    distinct copies and would differentiate another function (as the Python API refuses)."""
+    for i in written:
+        for j, b in enumerate(args):
+            if j != i and isinstance(b.type, ArrayType) and _base(b) is _base(args[i]):
+                ctx.unsupported(node, f"a derivative of kernel '{k.__name__}' whose argument "
+                                      f"'{k.arg_names[i]}', which it writes, is the same array "
+                                      f"as (or a view of the array of) '{k.arg_names[j]}'",
+                                f"pass a copy for one of them (e.g. "
+                                f"{k.arg_names[j]}.copy())")
+
+
 def _float(v: Value) -> bool:
     t = v.type
     return (t.dtype if isinstance(t, ArrayType) else t).is_float
@@ -279,12 +303,6 @@ def _float(v: Value) -> bool:
 
 def _float_array(v: Value) -> bool:
     return isinstance(v.type, ArrayType) and v.type.dtype.is_float
-
-
-def _written_args(fn: Function) -> set[int]:
-    """The positions of the arguments fn writes (the derivative writes them too)."""
-    written = {id(a) for op in fn.body.ops for a in writes_within(op)}
-    return {i for i, a in enumerate(fn.args) if id(a) in written}
 
 
 def _zeros_like(ctx: LoweringContext, a: Value) -> Value:

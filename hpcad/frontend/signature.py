@@ -26,6 +26,10 @@ def typeof(value, arg_name: str):
         except ValueError:
             raise ArgumentError(f"argument '{arg_name}': arrays of dtype {value.dtype} are not "
                                 f"supported; use float64, float32, int64, int32 or bool") from None
+        if not value.dtype.isnative:
+            raise ArgumentError(f"argument '{arg_name}': arrays of non-native byte order "
+                                f"({value.dtype.str}) are not supported; pass "
+                                f"{arg_name}.astype({value.dtype.name!r}) instead")
         layout = "C" if value.flags.c_contiguous else "A"
         return ArrayType(dtype, value.ndim, layout)
     if _is_communicator(value):

@@ -234,7 +234,7 @@ def check_races(fn: Function) -> None:
                             f"{where(o.loc)}: MPI communication inside a parallel loop or "
                             f"task ({where(par.loc)}); communicate outside it")
     for par, conflicts in _conflicts(fn):
-        if par.attrs.get("allow_races") or not conflicts:
+        if par.attrs.get("allow_races") or not conflicts or _made_race_free(conflicts):
             continue
         op, related = conflicts[0]
         arr = _written_in(op, related)
@@ -247,6 +247,14 @@ def check_races(fn: Function) -> None:
         raise RaceError(
             f"{where(par.loc)}: tasks of this fork-join race on array '{arr.name}' (written "
             f"at {where(op.loc)} and touched by another task); give each task its own arrays")
+
+
+def _made_race_free(conflicts) -> bool:
+    """Whether every racing access is an accumulation a derivative made race-free (atomic
+    adds, private copies: make_race_free), as in a derivative taken inside a kernel and
+    inlined there (frontend/nested.py)."""
+    return all(kind == "accumulate" and (o.attrs.get("atomic") or o.attrs.get("private"))
+               for _, related in conflicts for o, _, _, kind in related)
 
 
 def _written_in(op: Op, related) -> Value:
