@@ -11,12 +11,11 @@ from dataclasses import replace
 import numpy as np
 
 from .ad.common import has_tangent
-from .ad.custom import written_arguments
 from .backend import interp
 from .checkpoint.budget import parse_bytes
 from .checkpoint.cost import INTERMEDIATES
 from .checkpoint.plan import STORE_ALL, Kind, Plan
-from .checkpoint.planner import plan_call, run_time_args
+from .checkpoint.planner import call_key, plan_call, reusable, run_time_args
 from .errors import ArgumentError, GradientMismatch
 from .frontend.nested import NestedDerivative
 from .frontend.signature import typeof
@@ -154,26 +153,16 @@ def _reverse_setup(k: Kernel, args, activity, shadows, seeds, width: int = 1,
 
 
 def _written(spec, fn, activity) -> frozenset[int]:
-    """Positions of k's arguments that the reverse derivative fn writes (ir/effects.py,
-    through any alias), from its flat arguments: each argument, then its shadow if any."""
-    return _facts(spec, fn, activity)[0]
-
-
-def _facts(spec, fn, activity) -> tuple[frozenset[int], bool]:
-    """(_written, whether fn keeps a tape), found once per derivative."""
-    known = spec.writes.get(id(fn))
-    if known is not None and known[0] is fn:
-        return known[1]
+    """Positions of k's arguments that the reverse derivative fn writes, from those of its
+    flat arguments it writes (Specialization.written): each argument, then its shadow if
+    any."""
     flat_of = []
     for i, (a, kind) in enumerate(zip(spec.primal.args, activity)):
         flat_of.append(i)
         if has_tangent(a, kind) and isinstance(a.type, ArrayType):
             flat_of.append(None)   # the shadow
-    written = frozenset(flat_of[j] for j in written_arguments(fn)
-                        if j < len(flat_of) and flat_of[j] is not None)
-    tape = any(op.name == "tape.push" for op in walk(fn.body))
-    spec.writes[id(fn)] = (fn, (written, tape))
-    return written, tape
+    return frozenset(flat_of[j] for j in spec.written(fn)
+                     if j < len(flat_of) and flat_of[j] is not None)
 
 
 def _with_shadows(spec, args, activity, shadows) -> list:
@@ -488,28 +477,10 @@ def float_kinds(k, args, wanted):
     return kinds
 
 
-_WRITTEN: dict[int, tuple] = {}   # id(fn) -> (fn, its written_arguments)
-
-
-def _written_by(fn) -> list[int]:
-    """Positions of fn's arguments that fn may write (ad/custom.written_arguments), cached."""
-    if id(fn) not in _WRITTEN:
-        _WRITTEN[id(fn)] = (fn, written_arguments(fn))
-    return _WRITTEN[id(fn)][1]
-
-
-def _unwritten_constant(primal, kinds) -> tuple:
-    """kinds, a float array the primal never writes constant rather than SHADOW: it cannot
-    receive active values, so it needs no shadow (nor its tangent, adjoint...)."""
-    written = set(_written_by(primal))
-    return tuple(CONST if kind == SHADOW and i not in written else kind
-                 for i, kind in enumerate(kinds))
-
-
-def _copy_written(fn, flat: list, given: set[int]) -> list:
+def _copy_written(spec, fn, flat: list, given: set[int]) -> list:
     """flat, fn's arguments, with a copy of each caller's array (at a position in `given`)
-    that fn may write: inputs stay as they were given."""
-    written = set(_written_by(fn)) & given
+    that fn (a derivative of spec's) may write: inputs stay as they were given."""
+    written = spec.written(fn) & given
     return [a.copy() if i in written and isinstance(a, np.ndarray) else a
             for i, a in enumerate(flat)]
 
@@ -606,12 +577,12 @@ def _plan_fixed(k: Kernel, spec, kinds, fn) -> bool:
     """Whether every later call with arguments of these types gets fn's plan: a kernel
     without a pinned plan or budget of its own whose store-all derivative keeps no tape
     (its estimated bytes, 0, fit any budget, and no segments can keep a tape in cache:
-    checkpoint/planner.py). Else each call plans (its sizes may change the plan)."""
+    checkpoint/planner.py). Else the plan is kept per call_key."""
     if k.pinned is not None or k.budget != "auto":
         return False
     store_all = spec.derivative("reverse", tuple(kinds), True,
                                 replace(STORE_ALL, intermediates=k.intermediates))
-    return fn is store_all and not _facts(spec, fn, kinds)[1]
+    return fn is store_all and not any(op.name == "tape.push" for op in walk(fn.body))
 
 
 class _GradResult:
@@ -634,17 +605,23 @@ class _GradResult:
 class _GradCall:
     """value_and_grad for arguments of one key: what the full path decided for them, kept
     (argument checks, activity, which arguments get shadows), so that a call allocates
-    the shadows, copies the arguments the derivative writes and runs it. The plan is
-    kept where the key fixes it (_plan_fixed), else made per call as the full path makes
-    it. It takes the full path where that can change: the kernel's rules changed (a
-    stale specialization), its compiled code was dropped, or its backend changed."""
+    the shadows, copies the arguments the derivative writes and runs it. The plan (its
+    derivative, the arguments that writes, its run-time arguments, the policy) is kept
+    once where the key fixes it (_plan_fixed), else per call_key (checkpoint/planner.py:
+    what the planner reads of a call), planned the first time as the full path plans; a
+    plan that is not reusable (snapshots in files) is planned every call. It takes the
+    full path where more can change: the kernel's rules changed (a stale specialization),
+    its compiled code was dropped, or its backend changed."""
+
+    KEPT = 64   # plans kept per key (past these, for new shapes, it starts afresh)
 
     def __init__(self, k, spec, kinds, fn, backend, result, full):
         self.k, self.spec, self.kinds, self.full = k, spec, kinds, full
-        self.fn = fn if _plan_fixed(k, spec, kinds, fn) else None   # None: plan per call
-        self.written = _written(spec, fn, kinds)
+        self.fixed = (fn, _written(spec, fn, kinds), (), k.last_policy) \
+            if _plan_fixed(k, spec, kinds, fn) else None
+        self.plans: dict[tuple, tuple] = {}   # call_key -> a plan as self.fixed
         self.backend, self.kernel_backend = backend, k.backend
-        self.result, self.policy = result, k.last_policy
+        self.result = result
         # per argument, its shadow: None (none), its dtype (C-contiguous) or False (another
         # layout: np.zeros_like keeps it)
         self.shadows = tuple((a.type.dtype.np_dtype if a.type.layout == "C" else False)
@@ -666,17 +643,10 @@ class _GradCall:
                     np.zeros_like(a)
                 flat.append(s)
         flat.append(1.0)
-        fn, written = self.fn, self.written
-        if fn is None:
-            plan = _plan_call(k, self.spec, self.kinds, True, args, flat)
-            fn = self.spec.derivative("reverse", self.kinds, True, plan)
-            written = _written(self.spec, fn, self.kinds)
-            if fn.run_args is not None:
-                flat.extend(run_time_args(fn.run_args, plan.snapshots, args))
-        else:
-            k.last_policy = self.policy
+        fn, written, run_args, k.last_policy = self.fixed or self.planned(args, flat)
         for i in written:
             flat[self.places[i]] = args[i].copy()
+        flat.extend(run_args)
         if self.backend == "interp":
             out = interp.run_function(fn, flat)
         else:
@@ -685,6 +655,25 @@ class _GradCall:
                 return self.full(args)
             out = entry[1](*flat)
         return self.result.pick(out[0], out[self.n:], shadows)
+
+    def planned(self, args, flat) -> tuple:
+        """The plan of this call, as self.fixed: kept under its call_key, else planned
+        (flat: the derivative's leading arguments, which size its tape)."""
+        key = call_key(self.spec, args)
+        kept = self.plans.get(key)
+        if kept is not None:
+            return kept
+        k, spec = self.k, self.spec
+        plan = _plan_call(k, spec, self.kinds, True, args, flat)
+        fn = spec.derivative("reverse", self.kinds, True, plan)
+        run_args = () if fn.run_args is None else \
+            run_time_args(fn.run_args, plan.snapshots, args)
+        made = (fn, _written(spec, fn, self.kinds), run_args, k.last_policy)
+        if reusable(plan):
+            if len(self.plans) >= self.KEPT:
+                self.plans.clear()
+            self.plans[key] = made
+        return made
 
 
 def _check_scalar_result(k, spec, what: str) -> None:
@@ -973,7 +962,7 @@ def grad_and_hvp(f, argnums=0, backend: str | None = None):
                                 f"{len(directions)} directions")
         spec = k.specialize(args)
         _check_scalar_result(k, spec, "hvp")
-        kinds = _unwritten_constant(spec.primal, float_kinds(k, args, set(nums)))
+        kinds = spec.without_dead_shadows(tuple(float_kinds(k, args, set(nums))))
         tangent = dict(zip(nums, directions))
         flat, adjoints, shadows, given_at = [], {}, {}, set()
         for i, (a, kind) in enumerate(zip(args, kinds)):
@@ -993,7 +982,7 @@ def grad_and_hvp(f, argnums=0, backend: str | None = None):
                 flat.append(a)
         flat.append(1.0)   # the seed
         fn = spec.derivative("hvp", kinds, True)
-        out = k.run(fn, _copy_written(fn, flat, given_at), backend)
+        out = k.run(fn, _copy_written(spec, fn, flat, given_at), backend)
         # results: the primal value, the scalar adjoints; then their tangents
         n_active = sum(1 for kind in kinds if kind == ACTIVE)
         scalar_adjoint, scalar_product = iter(out[1:1 + n_active]), iter(out[2 + n_active:])

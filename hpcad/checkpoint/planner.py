@@ -4,17 +4,18 @@ kernel's own plan where `hpcad.checkpoint` pinned one (a snapshot count, "store_
 (`hpcad.checkpoint(f, budget=...)` or HPCAD_MEMORY_BUDGET; none: any), from this call's
 tape and time-loop sizes (checkpoint/budget.py), agreed over the ranks of a kernel that
 calls MPI. Also the run-time arguments a checkpointed derivative takes: its snapshot count
-and, for revolve, the action table for the call's step count."""
+and, for revolve, the action table for the call's step count; and `call_key`, everything of a
+call that the plan and those arguments are computed from (a caller may keep them per key)."""
 from __future__ import annotations
 
 import functools
+import os
 from dataclasses import replace
 from typing import Any, Protocol
 
-import numpy as np
-
 from ..errors import HpcadError
-from ..ir.core import Function
+from ..ir.core import Function, walk
+from ..ir.types import ArrayType, ScalarType
 from ..runtime.snapshots import free_bytes, share
 from .budget import (
     Choice,
@@ -33,13 +34,15 @@ from .revolve import NotRestartable, longest_recording, schedule_actions
 class Derivatives(Protocol):
     """What the planner needs of a kernel's specialization (kernel.Specialization)."""
     primal: Function
+    size_inputs: tuple[tuple[int, bool], ...]   # size_inputs(primal, ...), kept
 
     def derivative(self, mode: str, activity: tuple[str, ...], ret_active: bool,
                    plan: Plan = ..., width: int = ...) -> Function: ...
 
 
 class Policy(Protocol):
-    """What the planner reads and records on a kernel (kernel.Kernel)."""
+    """What the planner reads and records on a kernel (kernel.Kernel): a change of the
+    first four drops what was planned with them (policies, and the kernel's kept calls)."""
     pinned: Plan | None            # hpcad.checkpoint with a snapshot count or "store_all"
     budget: int | str | None       # bytes, "auto" (HPCAD_MEMORY_BUDGET) or None
     intermediates: str
@@ -58,9 +61,7 @@ def plan_call(k: Policy, spec: Derivatives, activity: tuple[str, ...], ret_activ
         k.last_policy = None     # a pinned plan
         return k.pinned or replace(STORE_ALL, intermediates=k.intermediates)
     assert not isinstance(budget, str)
-    key = (id(spec), activity, ret_active, budget is None,
-           tuple(a.shape if isinstance(a, np.ndarray) else a for a in args
-                 if isinstance(a, (np.ndarray, int, np.integer))))
+    key = (id(spec), activity, ret_active, budget, call_key(spec, args))
     sizes = k.policies.get(key)
     if sizes is None:
         sizes = k.policies[key] = _sizes(k, spec, activity, ret_active, args, flat, budget)
@@ -95,6 +96,56 @@ def _sizes(k: Policy, spec: Derivatives, activity: tuple[str, ...], ret_active: 
         restartable(spec, activity, ret_active)
     disk = free_bytes() if budget is not None and k.disk else 0
     return tapes, time_loop(spec.primal, args), cache_bytes(), restart, disk
+
+
+def size_inputs(primal: Function, rules: bool) -> tuple[tuple[int, bool], ...]:
+    """(position, is an array) of each argument whose shape (arrays) or value (scalars) the
+    planner may read: the size estimates evaluate integer arithmetic from the arguments
+    (budget.tape_bytes, budget.time_loop: shapes, integer and boolean scalars, and a float
+    argument only where an op turns it into a non-float, int(t) or t > 0) and a revolve's
+    time-loop range. With custom rules (rules: their derivatives' code is not in the
+    primal) every float scalar counts. Communicators do not count."""
+    converted = {v for op in walk(primal.body) for v in op.operands
+                 if any(not _is_float_scalar(r.type) for r in op.results)}
+    return tuple((i, isinstance(a.type, ArrayType)) for i, a in enumerate(primal.args)
+                 if isinstance(a.type, ArrayType) or isinstance(a.type, ScalarType) and
+                 (not a.type.is_float or rules or a in converted))
+
+
+def _is_float_scalar(t: object) -> bool:
+    return isinstance(t, ScalarType) and t.is_float
+
+
+def _environment_reader(names: tuple[str, ...]) -> Any:
+    """A function returning the raw values of the environment variables `names` (None where
+    unset), cheap enough for every call: os.environ's own dict read directly (its get of an
+    unset variable raises and catches a KeyError, about 1 us each), else os.environ.get."""
+    encode = getattr(os.environ, "encodekey", None)
+    if isinstance(getattr(os.environ, "_data", None), dict) and callable(encode):
+        keys = tuple(encode(n) for n in names)
+        return lambda: tuple(map(os.environ._data.get, keys))  # type: ignore[attr-defined]
+    return lambda: tuple(map(os.environ.get, names))
+
+
+# what the planner reads of the environment: budget.env_budget, budget.cache_bytes
+_environment = _environment_reader(("HPCAD_MEMORY_BUDGET", "HPCAD_CACHE_BYTES"))
+
+
+def call_key(spec: Derivatives, args: tuple[Any, ...]) -> tuple[Any, ...]:
+    """Everything of a call of spec's kernel that plan_call and run_time_args read beyond
+    the kernel's policy (Policy: pinned, budget, intermediates, disk), its activity and a
+    communicator: the environment's budget and cache size, and the shapes and values of
+    size_inputs. Equal keys give equal plans and run-time arguments, but for a plan with
+    its snapshots in files (reusable), which also reads the free disk space."""
+    return (*_environment(), *[args[i].shape if is_array else args[i]
+                               for i, is_array in spec.size_inputs])
+
+
+def reusable(plan: Plan) -> bool:
+    """Whether plan_call gives this plan again for a call with an equal call_key (and no
+    communicator): budget.choose reads the free disk space only in its branches that put
+    the snapshots in files."""
+    return not plan.disk
 
 
 def restartable(spec: Derivatives, activity: tuple[str, ...], ret_active: bool) -> bool:
