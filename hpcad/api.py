@@ -15,7 +15,7 @@ from .backend import interp
 from .checkpoint.budget import parse_bytes
 from .checkpoint.cost import INTERMEDIATES
 from .checkpoint.plan import STORE_ALL, Kind, Plan
-from .checkpoint.planner import call_key, plan_call, reusable, run_time_args
+from .checkpoint.planner import plan_call, reusable, run_time_args
 from .errors import ArgumentError, GradientMismatch
 from .frontend.nested import NestedDerivative
 from .frontend.signature import typeof
@@ -577,7 +577,7 @@ def _plan_fixed(k: Kernel, spec, kinds, fn) -> bool:
     """Whether every later call with arguments of these types gets fn's plan: a kernel
     without a pinned plan or budget of its own whose store-all derivative keeps no tape
     (its estimated bytes, 0, fit any budget, and no segments can keep a tape in cache:
-    checkpoint/planner.py). Else the plan is kept per call_key."""
+    checkpoint/planner.py). Else the plan is kept per call key."""
     if k.pinned is not None or k.budget != "auto":
         return False
     store_all = spec.derivative("reverse", tuple(kinds), True,
@@ -607,11 +607,11 @@ class _GradCall:
     (argument checks, activity, which arguments get shadows), so that a call allocates
     the shadows, copies the arguments the derivative writes and runs it. The plan (its
     derivative, the arguments that writes, its run-time arguments, the policy) is kept
-    once where the key fixes it (_plan_fixed), else per call_key (checkpoint/planner.py:
-    what the planner reads of a call), planned the first time as the full path plans; a
-    plan that is not reusable (snapshots in files) is planned every call. It takes the
-    full path where more can change: the kernel's rules changed (a stale specialization),
-    its compiled code was dropped, or its backend changed."""
+    once where the key fixes it (_plan_fixed), else per call key (what the planner reads
+    of a call: checkpoint/planner.key_function), planned the first time as the full path
+    plans; a plan that is not reusable (snapshots in files) is planned every call. It
+    takes the full path where more can change: the kernel's rules changed (a stale
+    specialization), its compiled code was dropped, or its backend changed."""
 
     KEPT = 64   # plans kept per key (past these, for new shapes, it starts afresh)
 
@@ -619,7 +619,7 @@ class _GradCall:
         self.k, self.spec, self.kinds, self.full = k, spec, kinds, full
         self.fixed = (fn, _written(spec, fn, kinds), (), k.last_policy) \
             if _plan_fixed(k, spec, kinds, fn) else None
-        self.plans: dict[tuple, tuple] = {}   # call_key -> a plan as self.fixed
+        self.plans: dict[tuple, tuple] = {}   # call key -> a plan as self.fixed
         self.backend, self.kernel_backend = backend, k.backend
         self.result = result
         # per argument, its shadow: None (none), its dtype (C-contiguous) or False (another
@@ -657,9 +657,9 @@ class _GradCall:
         return self.result.pick(out[0], out[self.n:], shadows)
 
     def planned(self, args, flat) -> tuple:
-        """The plan of this call, as self.fixed: kept under its call_key, else planned
+        """The plan of this call, as self.fixed: kept under its call key, else planned
         (flat: the derivative's leading arguments, which size its tape)."""
-        key = call_key(self.spec, args)
+        key = self.spec.call_key(args)
         kept = self.plans.get(key)
         if kept is not None:
             return kept

@@ -14,7 +14,7 @@ from .ad.reverse import reverse
 from .backend import interp
 from .checkpoint.budget import Choice
 from .checkpoint.plan import STORE_ALL, Plan
-from .checkpoint.planner import size_inputs
+from .checkpoint.planner import key_function
 from .errors import ArgumentError
 from .frontend.lower import lower_kernel
 from .frontend.signature import signature_of
@@ -74,10 +74,10 @@ class Specialization:
         return any(op.dialect == "mpi" for op in walk(self.primal.body))
 
     @cached_property
-    def size_inputs(self) -> tuple[tuple[int, bool], ...]:
-        """The arguments whose shapes or values the checkpoint planner reads
-        (checkpoint/planner.py: call_key)."""
-        return size_inputs(self.primal, self.rules is not None)
+    def call_key(self):
+        """The function giving a call's key: what the checkpoint planner reads of the call
+        (checkpoint/planner.py: key_function)."""
+        return key_function(self.primal, self.rules is not None)
 
     def written(self, fn: Function) -> frozenset[int]:
         """Positions of fn's arguments that fn may write, through any alias

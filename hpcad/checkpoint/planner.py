@@ -4,12 +4,14 @@ kernel's own plan where `hpcad.checkpoint` pinned one (a snapshot count, "store_
 (`hpcad.checkpoint(f, budget=...)` or HPCAD_MEMORY_BUDGET; none: any), from this call's
 tape and time-loop sizes (checkpoint/budget.py), agreed over the ranks of a kernel that
 calls MPI. Also the run-time arguments a checkpointed derivative takes: its snapshot count
-and, for revolve, the action table for the call's step count; and `call_key`, everything of a
-call that the plan and those arguments are computed from (a caller may keep them per key)."""
+and, for revolve, the action table for the call's step count; and a call's key, everything
+of the call that the plan and those arguments are computed from (key_function: a caller
+may keep them per key)."""
 from __future__ import annotations
 
 import functools
 import os
+from collections.abc import Callable
 from dataclasses import replace
 from typing import Any, Protocol
 
@@ -34,7 +36,7 @@ from .revolve import NotRestartable, longest_recording, schedule_actions
 class Derivatives(Protocol):
     """What the planner needs of a kernel's specialization (kernel.Specialization)."""
     primal: Function
-    size_inputs: tuple[tuple[int, bool], ...]   # size_inputs(primal, ...), kept
+    call_key: Callable[[tuple[Any, ...]], tuple[Any, ...]]   # key_function(primal, ...)
 
     def derivative(self, mode: str, activity: tuple[str, ...], ret_active: bool,
                    plan: Plan = ..., width: int = ...) -> Function: ...
@@ -61,7 +63,7 @@ def plan_call(k: Policy, spec: Derivatives, activity: tuple[str, ...], ret_activ
         k.last_policy = None     # a pinned plan
         return k.pinned or replace(STORE_ALL, intermediates=k.intermediates)
     assert not isinstance(budget, str)
-    key = (id(spec), activity, ret_active, budget, call_key(spec, args))
+    key = (id(spec), activity, ret_active, budget, spec.call_key(args))
     sizes = k.policies.get(key)
     if sizes is None:
         sizes = k.policies[key] = _sizes(k, spec, activity, ret_active, args, flat, budget)
@@ -116,33 +118,39 @@ def _is_float_scalar(t: object) -> bool:
     return isinstance(t, ScalarType) and t.is_float
 
 
-def _environment_reader(names: tuple[str, ...]) -> Any:
-    """A function returning the raw values of the environment variables `names` (None where
-    unset), cheap enough for every call: os.environ's own dict read directly (its get of an
-    unset variable raises and catches a KeyError, about 1 us each), else os.environ.get."""
-    encode = getattr(os.environ, "encodekey", None)
-    if isinstance(getattr(os.environ, "_data", None), dict) and callable(encode):
-        keys = tuple(encode(n) for n in names)
-        return lambda: tuple(map(os.environ._data.get, keys))  # type: ignore[attr-defined]
-    return lambda: tuple(map(os.environ.get, names))
+def _environment_get() -> tuple[Callable[[Any], Any], Any, Any]:
+    """(get, budget, cache): get(budget) and get(cache) are the raw values of
+    HPCAD_MEMORY_BUDGET and HPCAD_CACHE_BYTES (budget.env_budget, budget.cache_bytes read
+    them), None where unset, cheap enough for every call: a lookup in os.environ's own
+    dict (its get of an unset variable raises and catches a KeyError, about 1 us), else
+    os.environ.get."""
+    names = ("HPCAD_MEMORY_BUDGET", "HPCAD_CACHE_BYTES")
+    data, encode = getattr(os.environ, "_data", None), getattr(os.environ, "encodekey", None)
+    if isinstance(data, dict) and callable(encode):
+        return data.get, *map(encode, names)
+    return os.environ.get, *names
 
 
-# what the planner reads of the environment: budget.env_budget, budget.cache_bytes
-_environment = _environment_reader(("HPCAD_MEMORY_BUDGET", "HPCAD_CACHE_BYTES"))
+_get, _BUDGET, _CACHE = _environment_get()
 
 
-def call_key(spec: Derivatives, args: tuple[Any, ...]) -> tuple[Any, ...]:
-    """Everything of a call of spec's kernel that plan_call and run_time_args read beyond
-    the kernel's policy (Policy: pinned, budget, intermediates, disk), its activity and a
-    communicator: the environment's budget and cache size, and the shapes and values of
-    size_inputs. Equal keys give equal plans and run-time arguments, but for a plan with
-    its snapshots in files (reusable), which also reads the free disk space."""
-    return (*_environment(), *[args[i].shape if is_array else args[i]
-                               for i, is_array in spec.size_inputs])
+def key_function(primal: Function, rules: bool) -> Callable[[tuple[Any, ...]], tuple[Any, ...]]:
+    """The call key of a call of primal's kernel: everything of the call that plan_call
+    and run_time_args read beyond the kernel's policy (Policy: pinned, budget,
+    intermediates, disk), its activity and a communicator: the environment's budget and
+    cache size, and the shapes and values of size_inputs(primal, rules). Equal keys give
+    equal plans and run-time arguments, but for a plan with its snapshots in files
+    (reusable), which also reads the free disk space."""
+    inputs = size_inputs(primal, rules)
+
+    def call_key(args: tuple[Any, ...]) -> tuple[Any, ...]:
+        return (_get(_BUDGET), _get(_CACHE),
+                *[args[i].shape if is_array else args[i] for i, is_array in inputs])
+    return call_key
 
 
 def reusable(plan: Plan) -> bool:
-    """Whether plan_call gives this plan again for a call with an equal call_key (and no
+    """Whether plan_call gives this plan again for a call with an equal call key (and no
     communicator): budget.choose reads the free disk space only in its branches that put
     the snapshots in files."""
     return not plan.disk

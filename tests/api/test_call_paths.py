@@ -4,8 +4,8 @@ copies only the arguments its derivative writes (the caller's arrays are never m
 those it reads are passed as they are), a float array not differentiated and never reached
 by an active value gets no shadow, and a new dtype, rank, layout or scalar type, new rules
 or a new backend never reuse what an earlier call decided. A kernel with a tape plans its
-checkpointing once per call key (checkpoint/planner.call_key): new array sizes, a new trip
-count, a new HPCAD_MEMORY_BUDGET or HPCAD_CACHE_BYTES or a new policy on the kernel plan
+checkpointing once per call key (checkpoint/planner.key_function): new array sizes, a new
+trip count, a new HPCAD_MEMORY_BUDGET or HPCAD_CACHE_BYTES or a new policy on the kernel plan
 again, as a fresh kernel does. Both backends."""
 import numpy as np
 import pytest
