@@ -597,8 +597,8 @@ class _GradResult:
         self.as_tuple = as_tuple
 
     def pick(self, value, adjoints, shadows):
-        g = tuple(shadows[j] if is_shadow else float(adjoints[j])
-                  for is_shadow, j in self.picks)
+        g = tuple([shadows[j] if is_shadow else float(adjoints[j])
+                   for is_shadow, j in self.picks])
         return value, (g if self.as_tuple else g[0])
 
 
@@ -611,7 +611,9 @@ class _GradCall:
     of a call: checkpoint/planner.key_function), planned the first time as the full path
     plans; a plan that is not reusable (snapshots in files) is planned every call. It
     takes the full path where more can change: the kernel's rules changed (a stale
-    specialization), its compiled code was dropped, or its backend changed."""
+    specialization: another kernel that shares it forgot it) or its compiled code was
+    dropped. (A new backend or checkpointing policy on the kernel drops its kept calls:
+    kernel._Setting.)"""
 
     KEPT = 64   # plans kept per key (past these, for new shapes, it starts afresh)
 
@@ -620,29 +622,28 @@ class _GradCall:
         self.fixed = (fn, _written(spec, fn, kinds), (), k.last_policy) \
             if _plan_fixed(k, spec, kinds, fn) else None
         self.plans: dict[tuple, tuple] = {}   # call key -> a plan as self.fixed
-        self.backend, self.kernel_backend = backend, k.backend
-        self.result = result
-        # per argument, its shadow: None (none), its dtype (C-contiguous) or False (another
-        # layout: np.zeros_like keeps it)
-        self.shadows = tuple((a.type.dtype.np_dtype if a.type.layout == "C" else False)
-                             if has_tangent(a, kind) and isinstance(a.type, ArrayType)
-                             else None for a, kind in zip(spec.primal.args, kinds))
-        places = itertools.accumulate((1 + (d is not None) for d in self.shadows), initial=0)
+        self.backend, self.result = backend, result
+        # per argument with a shadow, last first (the flat arguments are the arguments, the
+        # seed, and each shadow inserted after its argument): its position and the dtype of
+        # its shadow (C-contiguous), or False (another layout: np.zeros_like keeps it)
+        self.shadows = tuple((i, a.type.dtype.np_dtype if a.type.layout == "C" else False)
+                             for i, (a, kind) in enumerate(zip(spec.primal.args, kinds))
+                             if has_tangent(a, kind) and isinstance(a.type, ArrayType))[::-1]
+        shadowed = {i for i, _ in self.shadows}
+        places = itertools.accumulate((1 + (i in shadowed) for i in range(len(kinds))),
+                                      initial=0)
         self.places = tuple(places)[:-1]   # where each argument is in the flat arguments
         self.n = len(spec.primal.result_types)
 
     def __call__(self, args):
         k = self.k
-        if self.spec.stale or k.backend is not self.kernel_backend:
+        if self.spec.stale:
             return self.full(args)
-        flat, shadows = [], {}
-        for i, (a, dtype) in enumerate(zip(args, self.shadows)):
-            flat.append(a)
-            if dtype is not None:
-                s = shadows[i] = np.zeros(a.shape, dtype) if dtype is not False else \
-                    np.zeros_like(a)
-                flat.append(s)
-        flat.append(1.0)
+        flat, shadows = [*args, 1.0], {}
+        for i, dtype in self.shadows:
+            s = shadows[i] = np.zeros(args[i].shape, dtype) if dtype is not False else \
+                np.zeros_like(args[i])
+            flat.insert(i + 1, s)
         fn, written, run_args, k.last_policy = self.fixed or self.planned(args, flat)
         for i in written:
             flat[self.places[i]] = args[i].copy()
