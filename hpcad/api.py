@@ -510,25 +510,37 @@ def value_and_grad(f, argnums=0, backend: str | None = None, params=()):
     named in `params` (names or positions) are replicated parameters, the same on every
     rank: their gradients come back complete on every rank, summed over the ranks by one
     allreduce per call (README, MPI); the others' are each rank's share."""
-    k = as_kernel(f)
-    site = _call_site("value_and_grad", argnums, backend, params)
+    return _gradient_function(f, "value_and_grad", argnums, backend, params)
 
-    def vg(*args):
+
+def grad(f, argnums=0, backend: str | None = None, params=()):
+    """-> function returning d f / d args[argnums] (a tuple if argnums is a tuple); `params`
+    as value_and_grad's."""
+    return _gradient_function(f, "grad", argnums, backend, params)
+
+
+def _gradient_function(f, transform: str, argnums, backend, params):
+    """value_and_grad's or grad's function (transform): a call with arguments whose
+    fingerprints an earlier call had takes the _GradCall that call kept."""
+    k = as_kernel(f)
+    site = _call_site(transform, argnums, backend, params)
+
+    def gradient_fn(*args):
         try:   # a signature called before (_GradCall)
             call = k.calls[(site, *map(fingerprint, args))]
         except Exception:   # a new one, or an argument without a fingerprint
-            return _value_and_grad(k, args, argnums, backend, params, site)
+            return _value_and_grad(k, args, argnums, backend, params, site, transform)
         return call(args)
 
-    vg.__hpcad_derivative__ = NestedDerivative(k, "value_and_grad", argnums)
-    return vg
+    gradient_fn.__hpcad_derivative__ = NestedDerivative(k, transform, argnums)
+    return gradient_fn
 
 
-def _value_and_grad(k: Kernel, given: tuple, argnums, backend, params, site):
-    """value_and_grad's full path: every check, then (where the key fixes all it decided) a
-    _GradCall in k.calls for the next call with arguments of these types. Copies only the
-    arguments the derivative writes; a float array not differentiated gets no shadow where
-    no active value reaches it (Specialization.without_dead_shadows)."""
+def _value_and_grad(k: Kernel, given: tuple, argnums, backend, params, site, transform):
+    """value_and_grad's (or grad's) full path: every check, then (where the key fixes all
+    it decided) a _GradCall in k.calls for the next call with arguments of these types.
+    Copies only the arguments the derivative writes; a float array not differentiated gets
+    no shadow where no active value reaches it (Specialization.without_dead_shadows)."""
     args = k.bind(given)
     nums = _normalize_argnums(k, argnums, args)
     replicated = _param_positions(k, params, args)
@@ -540,12 +552,12 @@ def _value_and_grad(k: Kernel, given: tuple, argnums, backend, params, site):
                                           fresh=True)
     out = k.run(fn, flat, backend)
     n = len(spec.primal.result_types)
-    result = _GradResult(kinds, nums, isinstance(argnums, tuple))
+    result = _GradResult(kinds, nums, isinstance(argnums, tuple), transform == "grad")
     key = _key(site, given) if len(given) == len(k.arg_names) else None
     if key is not None and not spec.communicates:
         k.calls[key] = _GradCall(k, spec, kinds, fn, check_backend(backend or k.backend),
                                  result, lambda a: _value_and_grad(k, a, argnums, backend,
-                                                                   params, site))
+                                                                   params, site, transform))
     return result.pick(out[0], out[n:], shadows)
 
 
@@ -587,19 +599,21 @@ def _plan_fixed(k: Kernel, spec, kinds, fn) -> bool:
 
 class _GradResult:
     """Where value_and_grad's gradients come from: the shadows of DUP arguments, the
-    scalar adjoints of ACTIVE ones (in argument order among the results)."""
+    scalar adjoints of ACTIVE ones (in argument order among the results); grad's without
+    the value (alone)."""
 
-    def __init__(self, kinds, nums, as_tuple: bool):
+    def __init__(self, kinds, nums, as_tuple: bool, alone: bool = False):
         adjoint = {i: j for j, i in enumerate(i for i, kind in enumerate(kinds)
                                                if kind == ACTIVE)}
         self.picks = tuple((kinds[n] == DUP, n if kinds[n] == DUP else adjoint[n])
                            for n in nums)
-        self.as_tuple = as_tuple
+        self.as_tuple, self.alone = as_tuple, alone
 
     def pick(self, value, adjoints, shadows):
         g = tuple([shadows[j] if is_shadow else float(adjoints[j])
                    for is_shadow, j in self.picks])
-        return value, (g if self.as_tuple else g[0])
+        g = g if self.as_tuple else g[0]
+        return g if self.alone else (value, g)
 
 
 class _GradCall:
@@ -644,7 +658,8 @@ class _GradCall:
             s = shadows[i] = np.zeros(args[i].shape, dtype) if dtype is not False else \
                 np.zeros_like(args[i])
             flat.insert(i + 1, s)
-        fn, written, run_args, k.last_policy = self.fixed or self.planned(args, flat)
+        fn, written, run_args, k.last_policy = self.fixed or \
+            self.plans.get(self.spec.call_key(args)) or self.planned(args, flat)
         for i in written:
             flat[self.places[i]] = args[i].copy()
         flat.extend(run_args)
@@ -658,13 +673,9 @@ class _GradCall:
         return self.result.pick(out[0], out[self.n:], shadows)
 
     def planned(self, args, flat) -> tuple:
-        """The plan of this call, as self.fixed: kept under its call key, else planned
+        """The plan of this call, as self.fixed, where none is kept under its call key
         (flat: the derivative's leading arguments, which size its tape)."""
-        key = self.spec.call_key(args)
-        kept = self.plans.get(key)
-        if kept is not None:
-            return kept
-        k, spec = self.k, self.spec
+        k, spec, key = self.k, self.spec, self.spec.call_key(args)
         plan = _plan_call(k, spec, self.kinds, True, args, flat)
         fn = spec.derivative("reverse", self.kinds, True, plan)
         run_args = () if fn.run_args is None else \
@@ -690,18 +701,6 @@ def _check_scalar_result(k, spec, what: str) -> None:
                             f"for a tangent of the array)")
     raise ArgumentError(f"{what} needs kernel '{k.__name__}' to return one float; it returns "
                         f"{got}; use vjp or jacobian")
-
-
-def grad(f, argnums=0, backend: str | None = None, params=()):
-    """-> function returning d f / d args[argnums] (a tuple if argnums is a tuple); `params`
-    as value_and_grad's."""
-    vg = value_and_grad(f, argnums, backend, params)
-
-    def g(*args):
-        return vg(*args)[1]
-
-    g.__hpcad_derivative__ = replace(vg.__hpcad_derivative__, transform="grad")
-    return g
 
 
 def vjp(f, *primals, backend: str | None = None, params=()):
