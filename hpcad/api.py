@@ -610,9 +610,10 @@ class _GradResult:
         self.as_tuple, self.alone = as_tuple, alone
 
     def pick(self, value, adjoints, shadows):
-        g = tuple([shadows[j] if is_shadow else float(adjoints[j])
-                   for is_shadow, j in self.picks])
-        g = g if self.as_tuple else g[0]
+        g = []   # (a loop: a comprehension is a call of its own, on every grad call)
+        for is_shadow, j in self.picks:
+            g.append(shadows[j] if is_shadow else float(adjoints[j]))
+        g = tuple(g) if self.as_tuple else g[0]
         return g if self.alone else (value, g)
 
 

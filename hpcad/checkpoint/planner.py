@@ -140,13 +140,14 @@ def key_function(primal: Function, rules: bool) -> Callable[[tuple[Any, ...]], t
     intermediates, disk), its activity and a communicator: the environment's budget and
     cache size, and the shapes and values of size_inputs(primal, rules). Equal keys give
     equal plans and run-time arguments, but for a plan with its snapshots in files
-    (reusable), which also reads the free disk space."""
-    inputs = size_inputs(primal, rules)
-
-    def call_key(args: tuple[Any, ...]) -> tuple[Any, ...]:
-        return (_get(_BUDGET), _get(_CACHE),
-                *[args[i].shape if is_array else args[i] for i, is_array in inputs])
-    return call_key
+    (reusable), which also reads the free disk space. Written out as a lambda of the
+    positions (every taping grad call makes a key: a loop over them costs twice as much)."""
+    parts = "".join(f", args[{i}].shape" if is_array else f", args[{i}]"
+                    for i, is_array in size_inputs(primal, rules))
+    key: Callable[[tuple[Any, ...]], tuple[Any, ...]] = eval(
+        f"lambda args: (get(budget), get(cache){parts})",
+        {"get": _get, "budget": _BUDGET, "cache": _CACHE})
+    return key
 
 
 def reusable(plan: Plan) -> bool:
