@@ -630,7 +630,7 @@ class _GradCall:
     dropped. (A new backend or checkpointing policy on the kernel drops its kept calls:
     kernel._Setting.)"""
 
-    KEPT = 64   # plans kept per key (past these, for new shapes, it starts afresh)
+    KEPT = 64   # plans kept (past these, a new call key starts the dict afresh)
 
     def __init__(self, k, spec, kinds, fn, backend, result, full):
         self.k, self.spec, self.kinds, self.full = k, spec, kinds, full
