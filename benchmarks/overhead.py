@@ -3,7 +3,7 @@ batches of calls) of the kernel's source under plain numba.njit, the hpcad kerne
 `ad.grad` call, and the compiled reverse derivative called directly (its numba dispatcher
 with ready arguments: shadows, seed and tape buffers), so that the kernel call's overhead is
 hpcad call - numba call and grad's is grad call - compiled derivative. `dot` keeps no tape;
-`heat` (a time loop that overwrites its state) keeps one, so its grad plans every call.
+`heat` (a time loop that overwrites its state) keeps one: its grad plans once per call key.
 Then the warm start: new processes, with the disk cache already holding the kernel and its
 gradient, import hpcad (timed on its own) and call the kernel and its grad once (medians over
 WARM_PROCESSES processes, wall and CPU seconds), beside numba's own cached warm start.

@@ -11,12 +11,11 @@ from dataclasses import replace
 import numpy as np
 
 from .ad.common import has_tangent
-from .ad.custom import written_arguments
 from .backend import interp
 from .checkpoint.budget import parse_bytes
 from .checkpoint.cost import INTERMEDIATES
 from .checkpoint.plan import STORE_ALL, Kind, Plan
-from .checkpoint.planner import plan_call, run_time_args
+from .checkpoint.planner import plan_call, reusable, run_time_args
 from .errors import ArgumentError, GradientMismatch
 from .frontend.nested import NestedDerivative
 from .frontend.signature import typeof
@@ -169,26 +168,16 @@ def _reverse_setup(k: Kernel, args, activity, shadows, seeds, width: int = 1,
 
 
 def _written(spec, fn, activity) -> frozenset[int]:
-    """Positions of k's arguments that the reverse derivative fn writes (ir/effects.py,
-    through any alias), from its flat arguments: each argument, then its shadow if any."""
-    return _facts(spec, fn, activity)[0]
-
-
-def _facts(spec, fn, activity) -> tuple[frozenset[int], bool]:
-    """(_written, whether fn keeps a tape), found once per derivative."""
-    known = spec.writes.get(id(fn))
-    if known is not None and known[0] is fn:
-        return known[1]
+    """Positions of k's arguments that the reverse derivative fn writes, from those of its
+    flat arguments it writes (Specialization.written): each argument, then its shadow if
+    any."""
     flat_of = []
     for i, (a, kind) in enumerate(zip(spec.primal.args, activity)):
         flat_of.append(i)
         if has_tangent(a, kind) and isinstance(a.type, ArrayType):
             flat_of.append(None)   # the shadow
-    written = frozenset(flat_of[j] for j in written_arguments(fn)
-                        if j < len(flat_of) and flat_of[j] is not None)
-    tape = any(op.name == "tape.push" for op in walk(fn.body))
-    spec.writes[id(fn)] = (fn, (written, tape))
-    return written, tape
+    return frozenset(flat_of[j] for j in spec.written(fn)
+                     if j < len(flat_of) and flat_of[j] is not None)
 
 
 def _with_shadows(spec, args, activity, shadows) -> list:
@@ -503,28 +492,10 @@ def float_kinds(k, args, wanted):
     return kinds
 
 
-_WRITTEN: dict[int, tuple] = {}   # id(fn) -> (fn, its written_arguments)
-
-
-def _written_by(fn) -> list[int]:
-    """Positions of fn's arguments that fn may write (ad/custom.written_arguments), cached."""
-    if id(fn) not in _WRITTEN:
-        _WRITTEN[id(fn)] = (fn, written_arguments(fn))
-    return _WRITTEN[id(fn)][1]
-
-
-def _unwritten_constant(primal, kinds) -> tuple:
-    """kinds, a float array the primal never writes constant rather than SHADOW: it cannot
-    receive active values, so it needs no shadow (nor its tangent, adjoint...)."""
-    written = set(_written_by(primal))
-    return tuple(CONST if kind == SHADOW and i not in written else kind
-                 for i, kind in enumerate(kinds))
-
-
-def _copy_written(fn, flat: list, given: set[int]) -> list:
+def _copy_written(spec, fn, flat: list, given: set[int]) -> list:
     """flat, fn's arguments, with a copy of each caller's array (at a position in `given`)
-    that fn may write: inputs stay as they were given."""
-    written = set(_written_by(fn)) & given
+    that fn (a derivative of spec's) may write: inputs stay as they were given."""
+    written = spec.written(fn) & given
     return [a.copy() if i in written and isinstance(a, np.ndarray) else a
             for i, a in enumerate(flat)]
 
@@ -554,43 +525,55 @@ def value_and_grad(f, argnums=0, backend: str | None = None, params=()):
     named in `params` (names or positions) are replicated parameters, the same on every
     rank: their gradients come back complete on every rank, summed over the ranks by one
     allreduce per call (README, MPI); the others' are each rank's share."""
-    k = as_kernel(f)
-    site = _call_site("value_and_grad", argnums, backend, params)
+    return _gradient_function(f, "value_and_grad", argnums, backend, params)
 
-    def vg(*args):
+
+def grad(f, argnums=0, backend: str | None = None, params=()):
+    """-> function returning d f / d args[argnums] (a tuple if argnums is a tuple); `params`
+    as value_and_grad's."""
+    return _gradient_function(f, "grad", argnums, backend, params)
+
+
+def _gradient_function(f, transform: str, argnums, backend, params):
+    """value_and_grad's or grad's function (transform): a call with arguments whose
+    fingerprints an earlier call had takes the _GradCall that call kept."""
+    k = as_kernel(f)
+    site = _call_site(transform, argnums, backend, params)
+
+    def gradient_fn(*args):
         try:   # a signature called before (_GradCall)
             call = k.calls[(site, *map(fingerprint, args))]
         except Exception:   # a new one, or an argument without a fingerprint
-            return _value_and_grad(k, args, argnums, backend, params, site)
+            return _value_and_grad(k, args, argnums, backend, params, site, transform)
         return call(args)
 
-    vg.__hpcad_derivative__ = NestedDerivative(k, "value_and_grad", argnums)
-    return vg
+    gradient_fn.__hpcad_derivative__ = NestedDerivative(k, transform, argnums)
+    return gradient_fn
 
 
-def _value_and_grad(k: Kernel, given: tuple, argnums, backend, params, site):
-    """value_and_grad's full path: every check, then (where the key fixes all it decided) a
-    _GradCall in k.calls for the next call with arguments of these types. Copies only the
-    arguments the derivative writes; a float array not differentiated gets no shadow where
-    no active value reaches it (Specialization.without_dead_shadows)."""
+def _value_and_grad(k: Kernel, given: tuple, argnums, backend, params, site, transform):
+    """value_and_grad's (or grad's) full path: every check, then (where the key fixes all
+    it decided) a _GradCall in k.calls for the next call with arguments of these types.
+    Copies only the arguments the derivative writes; a float array not differentiated gets
+    no shadow where no active value reaches it (Specialization.without_dead_shadows)."""
     args = k.bind(given)
     nums = _normalize_argnums(k, argnums, args)
     replicated = _param_positions(k, params, args)
     spec = k.specialize(args)
     _check_scalar_result(k, spec, "grad")
-    _check_written_apart(k, args, _written_by(spec.primal))
+    _check_written_apart(k, args, spec.written(spec.primal))
     kinds = spec.without_dead_shadows(tuple(float_kinds(k, args, set(nums))))
     shadows = _zero_shadows(args, kinds)
     spec, fn, flat, plan = _reverse_setup(k, args, kinds, shadows, [1.0], params=replicated,
                                           fresh=True)
     out = k.run(fn, flat, backend)
     n = len(spec.primal.result_types)
-    result = _GradResult(kinds, nums, isinstance(argnums, tuple))
+    result = _GradResult(kinds, nums, isinstance(argnums, tuple), transform == "grad")
     key = _key(site, given) if len(given) == len(k.arg_names) else None
     if key is not None and not spec.communicates:
         k.calls[key] = _GradCall(k, spec, kinds, fn, check_backend(backend or k.backend),
                                  result, lambda a: _value_and_grad(k, a, argnums, backend,
-                                                                   params, site))
+                                                                   params, site, transform))
     return result.pick(out[0], out[n:], shadows)
 
 
@@ -622,80 +605,84 @@ def _plan_fixed(k: Kernel, spec, kinds, fn) -> bool:
     """Whether every later call with arguments of these types gets fn's plan: a kernel
     without a pinned plan or budget of its own whose store-all derivative keeps no tape
     (its estimated bytes, 0, fit any budget, and no segments can keep a tape in cache:
-    checkpoint/planner.py). Else each call plans (its sizes may change the plan)."""
+    checkpoint/planner.py). Else the plan is kept per call key."""
     if k.pinned is not None or k.budget != "auto":
         return False
     store_all = spec.derivative("reverse", tuple(kinds), True,
                                 replace(STORE_ALL, intermediates=k.intermediates))
-    return fn is store_all and not _facts(spec, fn, kinds)[1]
+    return fn is store_all and not any(op.name == "tape.push" for op in walk(fn.body))
 
 
 class _GradResult:
     """Where value_and_grad's gradients come from: the shadows of DUP arguments, the
-    scalar adjoints of ACTIVE ones (in argument order among the results)."""
+    scalar adjoints of ACTIVE ones (in argument order among the results); grad's without
+    the value (alone)."""
 
-    def __init__(self, kinds, nums, as_tuple: bool):
+    def __init__(self, kinds, nums, as_tuple: bool, alone: bool = False):
         adjoint = {i: j for j, i in enumerate(i for i, kind in enumerate(kinds)
                                                if kind == ACTIVE)}
         self.picks = tuple((kinds[n] == DUP, n if kinds[n] == DUP else adjoint[n])
                            for n in nums)
-        self.as_tuple = as_tuple
+        self.as_tuple, self.alone = as_tuple, alone
 
     def pick(self, value, adjoints, shadows):
-        g = tuple(shadows[j] if is_shadow else float(adjoints[j])
-                  for is_shadow, j in self.picks)
-        return value, (g if self.as_tuple else g[0])
+        g = []   # (a loop: a comprehension is a call of its own, on every grad call)
+        for is_shadow, j in self.picks:
+            g.append(shadows[j] if is_shadow else float(adjoints[j]))
+        g = tuple(g) if self.as_tuple else g[0]
+        return g if self.alone else (value, g)
 
 
 class _GradCall:
     """value_and_grad for arguments of one key: what the full path decided for them, kept
     (argument checks, activity, which arguments get shadows), so that a call allocates
-    the shadows, copies the arguments the derivative writes and runs it. The plan is
-    kept where the key fixes it (_plan_fixed), else made per call as the full path makes
-    it. It takes the full path where that can change: the kernel's rules changed (a
-    stale specialization), its compiled code was dropped, or its backend changed."""
+    the shadows, copies the arguments the derivative writes and runs it. The plan (its
+    derivative, the arguments that writes, its run-time arguments, the policy) is kept
+    once where the key fixes it (_plan_fixed), else per call key (what the planner reads
+    of a call: checkpoint/planner.key_function), planned the first time as the full path
+    plans; a plan that is not reusable (snapshots in files) is planned every call. It
+    takes the full path where more can change: the kernel's rules changed (a stale
+    specialization: another kernel that shares it forgot it) or its compiled code was
+    dropped. (A new backend or checkpointing policy on the kernel drops its kept calls:
+    kernel._Setting.)"""
+
+    KEPT = 64   # plans kept (past these, a new call key starts the dict afresh)
 
     def __init__(self, k, spec, kinds, fn, backend, result, full):
         self.k, self.spec, self.kinds, self.full = k, spec, kinds, full
-        self.fn = fn if _plan_fixed(k, spec, kinds, fn) else None   # None: plan per call
-        self.written = _written(spec, fn, kinds)
-        self.apart = tuple(_written_by(spec.primal))   # _check_written_apart's
-        self.backend, self.kernel_backend = backend, k.backend
-        self.result, self.policy = result, k.last_policy
-        # per argument, its shadow: None (none), its dtype (C-contiguous) or False (another
-        # layout: np.zeros_like keeps it)
-        self.shadows = tuple((a.type.dtype.np_dtype if a.type.layout == "C" else False)
-                             if has_tangent(a, kind) and isinstance(a.type, ArrayType)
-                             else None for a, kind in zip(spec.primal.args, kinds))
-        places = itertools.accumulate((1 + (d is not None) for d in self.shadows), initial=0)
+        self.fixed = (fn, _written(spec, fn, kinds), (), k.last_policy) \
+            if _plan_fixed(k, spec, kinds, fn) else None
+        self.plans: dict[tuple, tuple] = {}   # call key -> a plan as self.fixed
+        self.apart = tuple(spec.written(spec.primal))   # _check_written_apart's
+        self.backend, self.result = backend, result
+        # per argument with a shadow, last first (the flat arguments are the arguments, the
+        # seed, and each shadow inserted after its argument): its position and the dtype of
+        # its shadow (C-contiguous), or False (another layout: np.zeros_like keeps it)
+        self.shadows = tuple((i, a.type.dtype.np_dtype if a.type.layout == "C" else False)
+                             for i, (a, kind) in enumerate(zip(spec.primal.args, kinds))
+                             if has_tangent(a, kind) and isinstance(a.type, ArrayType))[::-1]
+        shadowed = {i for i, _ in self.shadows}
+        places = itertools.accumulate((1 + (i in shadowed) for i in range(len(kinds))),
+                                      initial=0)
         self.places = tuple(places)[:-1]   # where each argument is in the flat arguments
         self.n = len(spec.primal.result_types)
 
     def __call__(self, args):
         k = self.k
-        if self.spec.stale or k.backend is not self.kernel_backend:
+        if self.spec.stale:
             return self.full(args)
         if self.apart:
             _check_written_apart(k, args, self.apart)
-        flat, shadows = [], {}
-        for i, (a, dtype) in enumerate(zip(args, self.shadows)):
-            flat.append(a)
-            if dtype is not None:
-                s = shadows[i] = np.zeros(a.shape, dtype) if dtype is not False else \
-                    np.zeros_like(a)
-                flat.append(s)
-        flat.append(1.0)
-        fn, written = self.fn, self.written
-        if fn is None:
-            plan = _plan_call(k, self.spec, self.kinds, True, args, flat)
-            fn = self.spec.derivative("reverse", self.kinds, True, plan)
-            written = _written(self.spec, fn, self.kinds)
-            if fn.run_args is not None:
-                flat.extend(run_time_args(fn.run_args, plan.snapshots, args))
-        else:
-            k.last_policy = self.policy
+        flat, shadows = [*args, 1.0], {}
+        for i, dtype in self.shadows:
+            s = shadows[i] = np.zeros(args[i].shape, dtype) if dtype is not False else \
+                np.zeros_like(args[i])
+            flat.insert(i + 1, s)
+        fn, written, run_args, k.last_policy = self.fixed or \
+            self.plans.get(self.spec.call_key(args)) or self.planned(args, flat)
         for i in written:
             flat[self.places[i]] = args[i].copy()
+        flat.extend(run_args)
         if self.backend == "interp":
             out = interp.run_function(fn, flat)
         else:
@@ -704,6 +691,21 @@ class _GradCall:
                 return self.full(args)
             out = entry[1](*flat)
         return self.result.pick(out[0], out[self.n:], shadows)
+
+    def planned(self, args, flat) -> tuple:
+        """The plan of this call, as self.fixed, where none is kept under its call key
+        (flat: the derivative's leading arguments, which size its tape)."""
+        k, spec, key = self.k, self.spec, self.spec.call_key(args)
+        plan = _plan_call(k, spec, self.kinds, True, args, flat)
+        fn = spec.derivative("reverse", self.kinds, True, plan)
+        run_args = () if fn.run_args is None else \
+            run_time_args(fn.run_args, plan.snapshots, args)
+        made = (fn, _written(spec, fn, self.kinds), run_args, k.last_policy)
+        if reusable(plan):
+            if len(self.plans) >= self.KEPT:
+                self.plans.clear()
+            self.plans[key] = made
+        return made
 
 
 def _check_scalar_result(k, spec, what: str) -> None:
@@ -719,18 +721,6 @@ def _check_scalar_result(k, spec, what: str) -> None:
                             f"for a tangent of the array)")
     raise ArgumentError(f"{what} needs kernel '{k.__name__}' to return one float; it returns "
                         f"{got}; use vjp or jacobian")
-
-
-def grad(f, argnums=0, backend: str | None = None, params=()):
-    """-> function returning d f / d args[argnums] (a tuple if argnums is a tuple); `params`
-    as value_and_grad's."""
-    vg = value_and_grad(f, argnums, backend, params)
-
-    def g(*args):
-        return vg(*args)[1]
-
-    g.__hpcad_derivative__ = replace(vg.__hpcad_derivative__, transform="grad")
-    return g
 
 
 def vjp(f, *primals, backend: str | None = None, params=()):
@@ -776,7 +766,8 @@ def jvp(f, primals, tangents, backend: str | None = None):
         raise ArgumentError(f"jvp: {len(primals)} primals but {len(tangents)} tangents; pass "
                             f"one tangent per primal (None for constant arguments)")
     args = k.bind(primals)
-    _check_written_apart(k, args, _written_by(k.specialize(args).primal))
+    spec = k.specialize(args)
+    _check_written_apart(k, args, spec.written(spec.primal))
     args = _copy_args(args)
     kinds, tans = [], {}
     for i, (name, a, t) in enumerate(zip(k.arg_names, args, tangents + (None,) * len(args))):
@@ -997,8 +988,8 @@ def grad_and_hvp(f, argnums=0, backend: str | None = None):
                                 f"{len(directions)} directions")
         spec = k.specialize(args)
         _check_scalar_result(k, spec, "hvp")
-        _check_written_apart(k, args, _written_by(spec.primal))
-        kinds = _unwritten_constant(spec.primal, float_kinds(k, args, set(nums)))
+        _check_written_apart(k, args, spec.written(spec.primal))
+        kinds = spec.without_dead_shadows(tuple(float_kinds(k, args, set(nums))))
         tangent = dict(zip(nums, directions))
         flat, adjoints, shadows, given_at = [], {}, {}, set()
         for i, (a, kind) in enumerate(zip(args, kinds)):
@@ -1018,7 +1009,7 @@ def grad_and_hvp(f, argnums=0, backend: str | None = None):
                 flat.append(a)
         flat.append(1.0)   # the seed
         fn = spec.derivative("hvp", kinds, True)
-        out = k.run(fn, _copy_written(fn, flat, given_at), backend)
+        out = k.run(fn, _copy_written(spec, fn, flat, given_at), backend)
         # results: the primal value, the scalar adjoints; then their tangents
         n_active = sum(1 for kind in kinds if kind == ACTIVE)
         scalar_adjoint, scalar_product = iter(out[1:1 + n_active]), iter(out[2 + n_active:])

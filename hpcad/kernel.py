@@ -14,6 +14,7 @@ from .ad.reverse import reverse
 from .backend import interp
 from .checkpoint.budget import Choice
 from .checkpoint.plan import STORE_ALL, Plan
+from .checkpoint.planner import key_function
 from .errors import ArgumentError
 from .frontend.lower import lower_kernel
 from .frontend.signature import signature_of
@@ -64,7 +65,7 @@ class Specialization:
     derivatives: dict = field(default_factory=dict)
     rules: RuleCalls | None = None   # calls to kernels with custom derivative rules
     constants: dict = field(default_factory=dict)   # activity -> without_dead_shadows
-    writes: dict = field(default_factory=dict)   # id(derivative) -> (it, written positions)
+    writes: dict = field(default_factory=dict)   # id(function) -> (it, written positions)
     stale: bool = False   # its kernel's rules changed: fast calls must not use it (forget)
 
     @cached_property
@@ -73,10 +74,19 @@ class Specialization:
         return any(op.dialect == "mpi" for op in walk(self.primal.body))
 
     @cached_property
-    def written(self) -> frozenset[int]:
-        """Positions of the array arguments the primal may write, through any alias (a
-        view of one too): a derivative taken in a kernel copies them (frontend/nested.py)."""
-        return frozenset(written_arguments(self.primal))
+    def call_key(self):
+        """The function giving a call's key: what the checkpoint planner reads of the call
+        (checkpoint/planner.py: key_function)."""
+        return key_function(self.primal, self.rules is not None)
+
+    def written(self, fn: Function) -> frozenset[int]:
+        """Positions of fn's arguments that fn may write, through any alias
+        (ad/custom.written_arguments), found once per function: this specialization's
+        primal or one of its derivatives."""
+        known = self.writes.get(id(fn))
+        if known is None or known[0] is not fn:
+            known = self.writes[id(fn)] = (fn, frozenset(written_arguments(fn)))
+        return known[1]
 
     def without_dead_shadows(self, activity: tuple[str, ...]) -> tuple[str, ...]:
         """activity (reverse mode, result active) with SHADOW made CONST for each float array
@@ -143,9 +153,29 @@ class Specialization:
         return fn
 
 
+class _Setting:
+    """A Kernel attribute that what it plans and keeps per call depends on (the backend,
+    and the checkpointing policy the planner reads: checkpoint/planner.py): setting it
+    drops that (Kernel.policies, and Kernel.calls, whose grad calls keep their plans).
+    Kept in a plain attribute of its own, `_name` (a write to the instance's __dict__
+    would make every attribute lookup of the kernel a dict lookup: +0.03 us a call)."""
+
+    def __set_name__(self, owner: type, name: str) -> None:
+        self.name = "_" + name
+
+    def __get__(self, k: Kernel | None, owner: type | None = None):
+        return self if k is None else getattr(k, self.name)
+
+    def __set__(self, k: Kernel, value) -> None:
+        setattr(k, self.name, value)
+        k.policies, k.calls = {}, {}
+
+
 class Kernel:
     """A numba-style Python function that hpcad can run and differentiate."""
     __hpcad_kernel__ = True
+    backend = _Setting()
+    pinned, budget, intermediates, disk = _Setting(), _Setting(), _Setting(), _Setting()
 
     def __init__(self, py_func, backend: str | None = None, pinned: Plan | None = None,
                  budget: int | str | None = "auto", intermediates: str = "auto",
@@ -166,26 +196,17 @@ class Kernel:
         self.specializations: dict[tuple, Specialization] = {}
         self.compiled: dict[int, tuple] = {}   # id(IR function) -> (function, compiled code)
         # fast dispatch: (call site, argument fingerprints) -> a call that needs no checks
-        # beyond the key (see __call__ and api.value_and_grad); cleared with the backend
+        # beyond the key (see __call__ and api.value_and_grad); cleared with a _Setting
         self.calls: dict[tuple, object] = {}
         self.__name__ = py_func.__name__
         self.__doc__ = py_func.__doc__
-
-    @property
-    def backend(self) -> str | None:
-        return self._backend
-
-    @backend.setter
-    def backend(self, backend: str | None) -> None:
-        self._backend = backend
-        self.calls = {}
 
     def forget(self) -> None:
         """Drop every specialization (its derivatives are stale: the rules changed)."""
         for spec in self.specializations.values():
             spec.stale = True
         self.specializations.clear()
-        self.calls = {}
+        self.policies, self.calls = {}, {}
 
     def bind(self, args: tuple, keywords: dict | None = None) -> tuple:
         """The arguments in parameter order with defaults filled in; an ArgumentError if they

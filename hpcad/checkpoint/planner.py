@@ -4,17 +4,20 @@ kernel's own plan where `hpcad.checkpoint` pinned one (a snapshot count, "store_
 (`hpcad.checkpoint(f, budget=...)` or HPCAD_MEMORY_BUDGET; none: any), from this call's
 tape and time-loop sizes (checkpoint/budget.py), agreed over the ranks of a kernel that
 calls MPI. Also the run-time arguments a checkpointed derivative takes: its snapshot count
-and, for revolve, the action table for the call's step count."""
+and, for revolve, the action table for the call's step count; and a call's key, everything
+of the call that the plan and those arguments are computed from (key_function: a caller
+may keep them per key)."""
 from __future__ import annotations
 
 import functools
+import os
+from collections.abc import Callable
 from dataclasses import replace
 from typing import Any, Protocol
 
-import numpy as np
-
 from ..errors import HpcadError
-from ..ir.core import Function
+from ..ir.core import Function, walk
+from ..ir.types import ArrayType, ScalarType
 from ..runtime.snapshots import free_bytes, share
 from .budget import (
     Choice,
@@ -33,13 +36,15 @@ from .revolve import NotRestartable, longest_recording, schedule_actions
 class Derivatives(Protocol):
     """What the planner needs of a kernel's specialization (kernel.Specialization)."""
     primal: Function
+    call_key: Callable[[tuple[Any, ...]], tuple[Any, ...]]   # key_function(primal, ...)
 
     def derivative(self, mode: str, activity: tuple[str, ...], ret_active: bool,
                    plan: Plan = ..., width: int = ...) -> Function: ...
 
 
 class Policy(Protocol):
-    """What the planner reads and records on a kernel (kernel.Kernel)."""
+    """What the planner reads and records on a kernel (kernel.Kernel): a change of the
+    first four drops what was planned with them (policies, and the kernel's kept calls)."""
     pinned: Plan | None            # hpcad.checkpoint with a snapshot count or "store_all"
     budget: int | str | None       # bytes, "auto" (HPCAD_MEMORY_BUDGET) or None
     intermediates: str
@@ -58,9 +63,7 @@ def plan_call(k: Policy, spec: Derivatives, activity: tuple[str, ...], ret_activ
         k.last_policy = None     # a pinned plan
         return k.pinned or replace(STORE_ALL, intermediates=k.intermediates)
     assert not isinstance(budget, str)
-    key = (id(spec), activity, ret_active, budget is None,
-           tuple(a.shape if isinstance(a, np.ndarray) else a for a in args
-                 if isinstance(a, (np.ndarray, int, np.integer))))
+    key = (id(spec), activity, ret_active, budget, spec.call_key(args))
     sizes = k.policies.get(key)
     if sizes is None:
         sizes = k.policies[key] = _sizes(k, spec, activity, ret_active, args, flat, budget)
@@ -95,6 +98,63 @@ def _sizes(k: Policy, spec: Derivatives, activity: tuple[str, ...], ret_active: 
         restartable(spec, activity, ret_active)
     disk = free_bytes() if budget is not None and k.disk else 0
     return tapes, time_loop(spec.primal, args), cache_bytes(), restart, disk
+
+
+def size_inputs(primal: Function, rules: bool) -> tuple[tuple[int, bool], ...]:
+    """(position, is an array) of each argument whose shape (arrays) or value (scalars) the
+    planner may read: the size estimates evaluate integer arithmetic from the arguments
+    (budget.tape_bytes, budget.time_loop: shapes, integer and boolean scalars, and a float
+    argument only where an op turns it into a non-float, int(t) or t > 0) and a revolve's
+    time-loop range. With custom rules (rules: their derivatives' code is not in the
+    primal) every float scalar counts. Communicators do not count."""
+    converted = {v for op in walk(primal.body) for v in op.operands
+                 if any(not _is_float_scalar(r.type) for r in op.results)}
+    return tuple((i, isinstance(a.type, ArrayType)) for i, a in enumerate(primal.args)
+                 if isinstance(a.type, ArrayType) or isinstance(a.type, ScalarType) and
+                 (not a.type.is_float or rules or a in converted))
+
+
+def _is_float_scalar(t: object) -> bool:
+    return isinstance(t, ScalarType) and t.is_float
+
+
+def _environment_get() -> tuple[Callable[[Any], Any], Any, Any]:
+    """(get, budget, cache): get(budget) and get(cache) are the raw values of
+    HPCAD_MEMORY_BUDGET and HPCAD_CACHE_BYTES (budget.env_budget, budget.cache_bytes read
+    them), None where unset, cheap enough for every call: a lookup in os.environ's own
+    dict (its get of an unset variable raises and catches a KeyError, about 1 us), else
+    os.environ.get."""
+    names = ("HPCAD_MEMORY_BUDGET", "HPCAD_CACHE_BYTES")
+    data, encode = getattr(os.environ, "_data", None), getattr(os.environ, "encodekey", None)
+    if isinstance(data, dict) and callable(encode):
+        return data.get, *map(encode, names)
+    return os.environ.get, *names
+
+
+_get, _BUDGET, _CACHE = _environment_get()
+
+
+def key_function(primal: Function, rules: bool) -> Callable[[tuple[Any, ...]], tuple[Any, ...]]:
+    """The call key of a call of primal's kernel: everything of the call that plan_call
+    and run_time_args read beyond the kernel's policy (Policy: pinned, budget,
+    intermediates, disk), its activity and a communicator: the environment's budget and
+    cache size, and the shapes and values of size_inputs(primal, rules). Equal keys give
+    equal plans and run-time arguments, but for a plan with its snapshots in files
+    (reusable), which also reads the free disk space. Written out as a lambda of the
+    positions (every taping grad call makes a key: a loop over them costs twice as much)."""
+    parts = "".join(f", args[{i}].shape" if is_array else f", args[{i}]"
+                    for i, is_array in size_inputs(primal, rules))
+    key: Callable[[tuple[Any, ...]], tuple[Any, ...]] = eval(
+        f"lambda args: (get(budget), get(cache){parts})",
+        {"get": _get, "budget": _BUDGET, "cache": _CACHE})
+    return key
+
+
+def reusable(plan: Plan) -> bool:
+    """Whether plan_call gives this plan again for a call with an equal call key (and no
+    communicator): budget.choose reads the free disk space only in its branches that put
+    the snapshots in files."""
+    return not plan.disk
 
 
 def restartable(spec: Derivatives, activity: tuple[str, ...], ret_active: bool) -> bool:

@@ -89,7 +89,7 @@ def call_derivative(ctx: LoweringContext, df, node):
     args = expressions.kernel_arguments(ctx, k.py_func, node)
     spec = _specialization(ctx, k, args, node)
     nums = _argnums(ctx, k, d.argnums, args, node)
-    written = spec.written
+    written = spec.written(spec.primal)
     _refuse_written_overlap(ctx, k, args, written, node)
     kinds = []
     for i, a in enumerate(args):
@@ -141,7 +141,7 @@ def call_jvp(ctx: LoweringContext, obj, node):
     ast.copy_location(call, node)
     args = expressions.kernel_arguments(ctx, k.py_func, call)
     spec = _specialization(ctx, k, args, node)
-    written = spec.written
+    written = spec.written(spec.primal)
     _refuse_written_overlap(ctx, k, args, written, node)
     kinds, operands = [], []
     for i, a in enumerate(args):
@@ -191,10 +191,10 @@ def call_vjp(ctx: LoweringContext, obj, node):
                                 else types[0]).is_float):
         ctx.unsupported(node, f"ad.vjp of kernel '{k.__name__}' in a kernel: it does not "
                               f"return one float or one float array", "return one")
-    _refuse_written_overlap(ctx, k, args, spec.written, node)
+    _refuse_written_overlap(ctx, k, args, spec.written(spec.primal), node)
     frozen = tuple(_copy(ctx, a, node) for a in args)
     callee = ctx.program.function_for(k.py_func, [a.type for a in args], ctx.loc_of(node))
-    written = spec.written
+    written = spec.written(spec.primal)
     operands = [_copy(ctx, a, node) if i in written else a for i, a in enumerate(frozen)]
     out = ctx.builder.op("func.call", operands, list(callee.result_types),
                          {"callee": callee.name}).results[0]
@@ -220,7 +220,7 @@ def call_pullback(ctx: LoweringContext, p: Pullback, node):
         seed = ctx.coerce(seed, result)
     kinds = tuple(DUP if _float_array(a) else ACTIVE if _float(a) else CONST for a in p.args)
     fn = spec.derivative("reverse", kinds, True)
-    written = spec.written
+    written = spec.written(spec.primal)
     operands, shadows = [], {}
     for i, (a, kind) in enumerate(zip(p.args, kinds)):
         operands.append(_copy(ctx, a, node) if i in written else a)

@@ -3,30 +3,19 @@ the fingerprints of an earlier call skips the checks that key fixes, and nothing
 copies only the arguments its derivative writes (the caller's arrays are never modified,
 those it reads are passed as they are), a float array not differentiated and never reached
 by an active value gets no shadow, and a new dtype, rank, layout or scalar type, new rules
-or a new backend never reuse what an earlier call decided. Both backends."""
+or a new backend never reuse what an earlier call decided. A kernel with a tape plans its
+checkpointing once per call key (checkpoint/planner.key_function): new array sizes, a new
+trip count, a new HPCAD_MEMORY_BUDGET or HPCAD_CACHE_BYTES or a new policy on the kernel plan
+again, as a fresh kernel does. Both backends."""
 import numpy as np
 import pytest
 
 import hpcad as ad
+import hpcad.api as api
+from benchmarks.overhead import dot, heat
 from hpcad.backend import interp
 
 BACKENDS = ("numba", "interp")
-
-
-@ad.kernel
-def dot(x, w, n):
-    s = 0.0
-    for i in range(n):
-        s += w[i] * x[i] * x[i]
-    return s
-
-
-@ad.kernel
-def heat(u, alpha, steps):
-    for t in range(steps):
-        for i in range(1, u.shape[0] - 1):
-            u[i] = u[i] + alpha * (u[i - 1] - 2.0 * u[i] + u[i + 1])
-    return np.sum(u * u)
 
 
 @ad.kernel
@@ -257,3 +246,152 @@ def test_vjp_fn_called_twice_leaves_inputs_and_its_linearization_point_unmodifie
         du, d_alpha, d_steps = vjp_fn(1.0)
         np.testing.assert_allclose(du, expected, rtol=1e-6, atol=1e-8)
         assert d_steps is None
+
+
+@ad.kernel
+def heat_until(u, alpha, t):
+    """heat whose step count is a float argument's integer part."""
+    for _step in range(int(t)):
+        for i in range(1, u.shape[0] - 1):
+            u[i] = u[i] + alpha * (u[i - 1] - 2.0 * u[i] + u[i + 1])
+    return np.sum(u * u)
+
+
+class Planner:
+    """Counts the checkpoint planner's runs for kernel k (api._plan_call)."""
+
+    def __init__(self, k, monkeypatch):
+        self.runs = 0
+        plan = api._plan_call
+
+        def counted(kernel, *args):
+            self.runs += kernel is k
+            return plan(kernel, *args)
+        monkeypatch.setattr(api, "_plan_call", counted)
+
+
+def _heat_gradient(u, alpha, steps):
+    """(d/du, d/dalpha) of heat by central differences."""
+    d_alpha = (_heat_numpy(u, alpha + 1e-6, steps) - _heat_numpy(u, alpha - 1e-6, steps)) / 2e-6
+    return _central(lambda v: _heat_numpy(v, alpha, steps), u), d_alpha
+
+
+def _fresh_policy(k, args):
+    """The checkpointing a fresh kernel (nothing kept) picks for grad(argnums=(0, 1))."""
+    fresh = ad.kernel(k.py_func, backend="interp")
+    ad.plan(fresh, *args)
+    return fresh.last_policy
+
+
+def _check_calls(k, g, calls, steps_of=int):
+    """Each call of g (grad of heat or heat_until) matches central differences and
+    checkpoints as a fresh kernel would."""
+    for args in calls:
+        du, d_alpha = g(*args)
+        want_u, want_alpha = _heat_gradient(args[0], args[1], steps_of(args[2]))
+        np.testing.assert_allclose(du, want_u, rtol=1e-6, atol=1e-8)
+        assert d_alpha == pytest.approx(want_alpha, rel=1e-6)
+        assert k.last_policy == _fresh_policy(k, args)
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_a_taping_grad_plans_once_per_key(backend, monkeypatch):
+    """heat keeps a tape, so its plan depends on the call (sizes, budget); the same key
+    plans once: the first call (full path) and the second (its kept plan is made). alpha
+    changes nothing the planner reads, so a new alpha keeps the plan."""
+    monkeypatch.delenv("HPCAD_MEMORY_BUDGET", raising=False)
+    k = _fresh(heat)
+    g = ad.grad(k, argnums=(0, 1), backend=backend)
+    planner = Planner(k, monkeypatch)
+    u = np.linspace(0.0, 1.0, 12)
+    for alpha in (0.1, 0.2, 0.3, 0.1, 0.25):
+        du, d_alpha = g(u, alpha, 3)
+        np.testing.assert_allclose(du, _heat_gradient(u, alpha, 3)[0], rtol=1e-6, atol=1e-8)
+    assert planner.runs == 2
+    assert len(k.calls) == 1
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_new_array_sizes_plan_again(backend, monkeypatch):
+    """Under a 1500-byte budget 40 steps of 12 points take segments, of 40 points revolve."""
+    monkeypatch.setenv("HPCAD_MEMORY_BUDGET", "1500")
+    k = _fresh(heat)
+    g = ad.grad(k, argnums=(0, 1), backend=backend)
+    rng = np.random.default_rng(5)
+    small, large = rng.random(12), rng.random(40)
+    _check_calls(k, g, [(small, 0.1, 40), (large, 0.1, 40), (small, 0.1, 40),
+                        (large, 0.1, 40), (large, 0.1, 40)])
+    assert k.last_policy.plan.describe() == "revolve (lean), 3 snapshots"
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_a_new_trip_count_plans_again(backend, monkeypatch):
+    """Under an 800-byte budget 3 steps store all, 40 revolve: a revolve kept for another
+    step count would run another schedule."""
+    monkeypatch.setenv("HPCAD_MEMORY_BUDGET", "800")
+    k = _fresh(heat)
+    g = ad.grad(k, argnums=(0, 1), backend=backend)
+    u = np.random.default_rng(6).random(12)
+    _check_calls(k, g, [(u, 0.1, 3), (u, 0.1, 40), (u, 0.1, 3), (u, 0.1, 40),
+                        (u, 0.1, 25), (u, 0.1, 40)])
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_a_new_memory_budget_plans_again(backend, monkeypatch):
+    k = _fresh(heat)
+    g = ad.grad(k, argnums=(0, 1), backend=backend)
+    u = np.random.default_rng(7).random(12)
+    for budget in (None, "3000", "800", None, "3000", "800", "800"):
+        if budget is None:
+            monkeypatch.delenv("HPCAD_MEMORY_BUDGET", raising=False)
+        else:
+            monkeypatch.setenv("HPCAD_MEMORY_BUDGET", budget)
+        _check_calls(k, g, [(u, 0.1, 40)])
+    assert k.last_policy.plan.describe() == "revolve, 6 snapshots"
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_a_float_that_sets_the_trip_count_is_part_of_the_key(backend, monkeypatch):
+    """int(t) steps: with a 1000-byte cache, 3 steps store all and 40 take segments that
+    keep the tape in cache; a new cache size plans again too."""
+    monkeypatch.delenv("HPCAD_MEMORY_BUDGET", raising=False)
+    monkeypatch.setenv("HPCAD_CACHE_BYTES", "1000")
+    k = _fresh(heat_until)
+    g = ad.grad(k, argnums=(0, 1), backend=backend)
+    u = np.random.default_rng(8).random(12)
+    calls = [(u, 0.1, 3.0), (u, 0.1, 40.0), (u, 0.1, 3.0), (u, 0.1, 40.0)]
+    _check_calls(k, g, calls)
+    assert k.last_policy.plan.describe() == "segments, 14 snapshots"
+    monkeypatch.setenv("HPCAD_CACHE_BYTES", "1GB")
+    _check_calls(k, g, calls[-1:])
+    assert k.last_policy.plan.describe() == "store all"
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_a_new_policy_on_the_kernel_plans_again(backend, monkeypatch):
+    monkeypatch.delenv("HPCAD_MEMORY_BUDGET", raising=False)
+    k = _fresh(heat)
+    g = ad.grad(k, argnums=(0, 1), backend=backend)
+    u = np.random.default_rng(9).random(12)
+    for _ in range(3):
+        g(u, 0.1, 40)
+    assert k.last_policy.plan.describe() == "store all"
+    k.budget = 800
+    expected = _heat_gradient(u, 0.1, 40)
+    for _ in range(2):
+        du, d_alpha = g(u, 0.1, 40)
+        assert k.last_policy.plan.describe() == "revolve, 6 snapshots"
+        np.testing.assert_allclose(du, expected[0], rtol=1e-6, atol=1e-8)
+        assert d_alpha == pytest.approx(expected[1], rel=1e-6)
+
+
+def test_snapshots_in_files_are_planned_every_call(monkeypatch):
+    """The free disk space a plan with its snapshots in files reads is not in the key."""
+    monkeypatch.setenv("HPCAD_MEMORY_BUDGET", "400")
+    k = _fresh(heat)
+    g = ad.grad(k, argnums=(0, 1), backend="interp")
+    planner = Planner(k, monkeypatch)
+    u = np.random.default_rng(10).random(40)
+    _check_calls(k, g, [(u, 0.1, 3)] * 3)
+    assert k.last_policy.plan.disk
+    assert planner.runs == 3
