@@ -27,7 +27,7 @@ from ..ir.types import ScalarType
 from ..runtime.snapshots import file_system, share
 from ..runtime.tape import tape_slots
 from .plan import Kind, Plan
-from .revolve import forward_steps
+from .revolve import bound_source, forward_steps
 from .segments import choose_time_loop, state_arrays
 from .tape import array_type
 
@@ -191,6 +191,8 @@ def _data_dependent(v: Value, memo: dict[Value, bool] | None = None) -> bool:
 class TimeLoop:
     steps: int
     state_bytes: int     # one snapshot of the arrays the loop writes
+    computed_range: str = ""   # where its range is computed in the kernel (file:line), so
+    #                            that no revolve schedule can be given it; "" where it is not
 
 
 def time_loop(primal: Function, args: tuple[Any, ...]) -> TimeLoop | None:
@@ -213,7 +215,8 @@ def time_loop(primal: Function, args: tuple[Any, ...]) -> TimeLoop | None:
                 return None
     except _Unknown:
         return None
-    return TimeLoop(len(range(lb, ub, step)), state)
+    static = all(bound_source(primal, x) is not None for x in op.operands[:3])
+    return TimeLoop(len(range(lb, ub, step)), state, "" if static else where(op.loc))
 
 
 def cache_bytes() -> int:
@@ -247,8 +250,9 @@ def agree(comm: Any, tapes: Tapes, loop: TimeLoop | None, cache: int, restart: b
     bytes over the ranks that share its file system, disk.share), over the ranks of comm
     (collective), so that every rank chooses the same checkpointing and recomputed steps
     communicate alike. A size unknown on any rank is unknown on all."""
-    where = file_system()     # ranks on one host and device share its free space
-    mine = (tapes, None if loop is None else (loop.steps, loop.state_bytes), cache, disk, where)
+    # (ranks on one host and device share its free space: file_system)
+    mine = (tapes, None if loop is None else (loop.steps, loop.state_bytes, loop.computed_range),
+            cache, disk, file_system())
     everyone = comm.allgather(mine)
     def largest(k: int) -> int | None:
         return None if any(t[k] is None for t, *_ in everyone) else \
@@ -260,8 +264,8 @@ def agree(comm: Any, tapes: Tapes, loop: TimeLoop | None, cache: int, restart: b
     loops = [lp for _, lp, _, _, _ in everyone]
     if None in loops:
         return tapes, None, cache, restart, disk
-    return (tapes, TimeLoop(max(lp[0] for lp in loops), max(lp[1] for lp in loops)), cache,
-            restart, disk)
+    return (tapes, TimeLoop(max(lp[0] for lp in loops), max(lp[1] for lp in loops),
+                            max(lp[2] for lp in loops)), cache, restart, disk)
 
 
 @dataclass(frozen=True)
@@ -337,12 +341,16 @@ def choose(budget: int | None, tapes: Tapes, loop: TimeLoop | None,
                             f"{unsized}, so the tape cannot be sized before it runs, and it "
                             f"has no time loop to checkpoint. {_GROWING}"))
     n, p = loop.steps, loop.state_bytes
+    fits = _segments(n, p, least, budget) if least is not None else None
+    if fits is not None:
+        return fits
+    if loop.computed_range:
+        raise HpcadError(f"{loop.computed_range}: a memory budget of {budget} bytes needs a "
+                         f"revolve schedule for this time loop, and revolve needs the loop's "
+                         f"range to come from the kernel's arguments or constants; pass the "
+                         f"step count as an int argument (range(nsteps)), or raise the budget")
     if least is None:
         return _without_tape(budget, n, p, restart, disk, unsized)
-    for s in _segment_counts(n):
-        est = -(-n // s) * least // n + (s + 1) * p
-        if est <= budget:
-            return Choice(Plan(Kind.SEGMENTS, s), est, f"segments of {-(-n // s)} steps fit", True)
     if restart:
         choice = _restarting(n, p, budget // max(p, 1))
         if choice is not None:
@@ -396,6 +404,16 @@ def _segment_counts(n: int) -> Iterator[int]:
         if length == 1:
             return
         s = -(-n // (length - 1))
+
+
+def _segments(n: int, p: int, tape: int, budget: int) -> Choice | None:
+    """Segments (S snapshots of p bytes, the tape of n // S steps) that fit the budget,
+    the fewest snapshots first; None where none do."""
+    for s in _segment_counts(n):
+        est = -(-n // s) * tape // n + (s + 1) * p
+        if est <= budget:
+            return Choice(Plan(Kind.SEGMENTS, s), est, f"segments of {-(-n // s)} steps fit", True)
+    return None
 
 
 def _without_tape(budget: int, n: int, p: int, restart: bool, disk: int,

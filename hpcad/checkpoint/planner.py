@@ -94,10 +94,11 @@ def _sizes(k: Policy, spec: Derivatives, activity: tuple[str, ...], ret_active: 
     own = tape_of(k.intermediates)
     # without a budget only the kernel's own plan matters (cache-sized segments or not)
     tapes = (own, own if budget is None else tape_of("recompute"))
+    loop = time_loop(spec.primal, args)
     restart = budget is not None and (own is None or own > budget) and \
-        restartable(spec, activity, ret_active)
+        (loop is None or not loop.computed_range) and restartable(spec, activity, ret_active)
     disk = free_bytes() if budget is not None and k.disk else 0
-    return tapes, time_loop(spec.primal, args), cache_bytes(), restart, disk
+    return tapes, loop, cache_bytes(), restart, disk
 
 
 def size_inputs(primal: Function, rules: bool) -> tuple[tuple[int, bool], ...]:

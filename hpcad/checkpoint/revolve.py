@@ -502,17 +502,22 @@ def _first_writes(act: Any, loop: Op) -> dict[Any, int]:
     return first
 
 
+def bound_source(fn: Function, v: Value) -> tuple[str, int] | None:
+    """Where a bound of the revolve loop's range comes from when the derivative is called:
+    fn's argument (its index) or a constant; None where it is computed in the kernel."""
+    if v in fn.args:
+        return ("arg", fn.args.index(v))
+    if isinstance(v.owner, Op) and v.owner.name == "arith.const":
+        return ("const", int(v.owner.attrs["value"]))
+    return None
+
+
 def static_bounds(fn: Function, loop: Op) -> tuple[tuple[str, int], ...]:
     """How to find the revolve loop's range when the derivative is called: per bound, an
     argument's index or a constant."""
-    out = []
-    for v in loop.operands[:3]:
-        if v in fn.args:
-            out.append(("arg", fn.args.index(v)))
-        elif isinstance(v.owner, Op) and v.owner.name == "arith.const":
-            out.append(("const", int(v.owner.attrs["value"])))
-        else:
-            raise DifferentiationError(
-                f"{where(loop.loc)}: a revolve schedule needs the time loop's range to come "
-                f"from the kernel's arguments or constants (e.g. range(nsteps))")
-    return tuple(out)
+    out = [bound_source(fn, v) for v in loop.operands[:3]]
+    if None in out:
+        raise DifferentiationError(
+            f"{where(loop.loc)}: a revolve schedule needs the time loop's range to come "
+            f"from the kernel's arguments or constants (e.g. range(nsteps))")
+    return tuple(b for b in out if b is not None)

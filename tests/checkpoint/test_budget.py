@@ -437,3 +437,38 @@ def test_budget_refusal_names_the_data_dependent_loop():
     with pytest.raises(HpcadError, match=rf"{re.escape(__file__)}:{line}: the trip count of "
                                          r"this while loop is data-dependent.*store_all"):
         ad.grad(k, argnums=(0, 1))(np.linspace(0.5, 1.5, 8), 0.7, 5)
+
+
+@ad.kernel
+def heat_for(u, alpha, t):
+    """heat whose step count is a float argument's integer part (a range computed in the
+    kernel, which a revolve schedule cannot be given)."""
+    for _step in range(int(t)):
+        for i in range(1, u.shape[0] - 1):
+            u[i] = u[i] + alpha * (u[i - 1] - 2.0 * u[i] + u[i + 1])
+    return np.sum(u * u)
+
+
+def _heat_for_fd(u, alpha, t, h=1e-6):
+    def f(a):
+        v = u.copy()
+        heat_for.py_func(v, a, t)   # (in place, as the kernel: u[i-1] is already new)
+        return np.sum(v * v)
+    return (f(alpha + h) - f(alpha - h)) / (2 * h)
+
+
+@pytest.mark.parametrize("backend", ["interp", "numba"])
+def test_a_computed_time_range_takes_segments_or_says_why_not(backend, monkeypatch):
+    """range(int(t)) under a budget: segments where they fit (the planner had asked for a
+    revolve derivative first, which raised); where only revolve would fit, an error that
+    names the loop and what to do."""
+    k = ad.kernel(heat_for.py_func, backend=backend)
+    u = np.random.default_rng(3).random(12)
+    monkeypatch.setenv("HPCAD_MEMORY_BUDGET", "1500")
+    _, d_alpha = ad.grad(k, argnums=(0, 1))(u, 0.1, 40.0)
+    assert k.last_policy.plan.kind is Kind.SEGMENTS
+    assert d_alpha == pytest.approx(_heat_for_fd(u, 0.1, 40.0), rel=1e-6)
+    monkeypatch.setenv("HPCAD_MEMORY_BUDGET", "800")
+    with pytest.raises(HpcadError, match=r"test_budget\.py:\d+: a memory budget of 800 bytes "
+                       r"needs a revolve schedule.*range\(nsteps\)"):
+        ad.grad(k, argnums=(0, 1))(u, 0.1, 40.0)
