@@ -26,7 +26,7 @@ from .mpi_job import collective
 from .passes.activity import analyze
 from .passes.extrema import rewrite_extrema
 from .passes.pipeline import finish_derivative, optimize_module
-from .passes.race import check_races, refuse_racing_derivative
+from .passes.race import check_races, guard_parallel_starts, refuse_racing_derivative
 
 BACKENDS = ("numba", "interp")
 DEFAULT_BACKEND = "numba"
@@ -229,6 +229,7 @@ class Kernel:
             module = self.lower(types)
             rules = RuleCalls(module) if module.rules else None   # before inlining
             fn = optimize_module(module)
+            guard_parallel_starts(fn)
             verify_function(fn)
             check_races(fn)
             spec = Specialization(fn, self.arg_names, rules=rules)

@@ -15,6 +15,9 @@ one writes an array element that another reads or writes. A write is safe when
 In a `par.join`, an array a task writes must not be touched by another task. Arrays
 allocated inside the loop (or task) are private.
 
+`guard_parallel_starts` gives a parallel loop whose start is not known to be >= 0, and
+which races only because its indices might then be negative, a run-time check of its start
+(`prange(lo, hi)` with lo an argument);
 `check_races` rejects racy primal code (unless the loop says allow_races=True);
 `refuse_racing_derivative` rejects derivatives of loops that race on purpose;
 `make_race_free` gives the accumulations of an adjoint that several iterations or tasks may
@@ -28,10 +31,10 @@ import functools
 from collections.abc import Callable
 
 from ..errors import DifferentiationError, HpcadError, where
-from ..ir.core import Block, Function, Op, Value, walk
+from ..ir.core import Block, Builder, Function, Op, Value, walk
 from ..ir.dialects import in_parallel, int_const, iv_offset, lower_bounds
 from ..ir.effects import reads, writes
-from ..ir.types import ArrayType, lanes
+from ..ir.types import ArrayType, i1, lanes
 from .aliases import variable_classes
 from .coloring import color, colorable
 
@@ -221,6 +224,41 @@ def _conflicts(fn: Function):
             yield op, loop_conflicts(op, acc)
         elif op.name == "par.join":
             yield op, _join_conflicts(op, acc)
+
+
+def guard_parallel_starts(fn: Function) -> bool:
+    """Each parallel loop with a positive constant step whose start has no known lower bound,
+    and whose iterations race only because an index i + c might be negative (counting from
+    the array's end, where another iteration may be), starts at max(start, 0) after a
+    run-time check that start >= 0: the same iterations wherever the check passes, and a
+    KernelAssertionError at the loop otherwise. Loops that race whatever their start are
+    left to check_races."""
+    changed = False
+    for loop in [op for op in walk(fn.body) if op.name == "par.parallel_for"]:
+        lb, step = loop.operands[0], loop.operands[2]
+        acc = Accesses(fn)
+        if (int_const(step) or 0) <= 0 or lb in acc.low or not loop_conflicts(loop, acc):
+            continue
+        acc.low[lb] = 0     # as if checked
+        if not loop_conflicts(loop, acc):
+            _start_checked(loop)
+            changed = True
+    return changed
+
+
+def _start_checked(loop: Op) -> None:
+    """Before loop: assert start >= 0; the loop then starts at max(start, 0), which
+    ir.dialects.lower_bounds knows is >= 0."""
+    assert loop.parent is not None
+    lb = loop.operands[0]
+    b = Builder(loop.parent, loop.loc)
+    b.index = loop.parent.ops.index(loop)
+    zero = b.op1("arith.const", [], lb.type, {"value": 0})
+    b.op("rt.assert", [b.op1("arith.cmp", [lb, zero], i1, {"pred": "ge"})], [],
+         {"what": "this parallel loop's start is negative, where its indices would count "
+                  "from the arrays' ends and iterations could touch the same elements; "
+                  "start it at 0 or above"})
+    loop.operands[0] = b.op1("arith.max", [lb, zero], lb.type)
 
 
 def check_races(fn: Function) -> None:

@@ -252,3 +252,59 @@ def test_allowed_race_on_an_array_without_derivative_is_differentiated(backend):
     count = np.zeros(3, dtype=np.int64)
     du = ad.grad(histogram_then_weights, argnums=2, backend=backend)(count, idx, u)
     np.testing.assert_allclose(du, 2 * u * np.bincount(idx))
+
+
+@ad.kernel
+def squares_between(x, y, lo, hi):
+    """prange(lo, hi) with lo an argument: y[i] is iteration i's own element only where
+    lo >= 0 (a negative i counts from the end)."""
+    for i in ad.prange(lo, hi):
+        y[i] = x[i] * x[i]
+    return np.sum(y)
+
+
+@ad.kernel
+def rows_between(a, out, lo, hi):
+    for i in ad.prange(lo, hi):
+        for j in range(a.shape[1]):
+            out[i, j] = np.sin(a[i, j]) * a[i, j]
+    return np.sum(out * out)
+
+
+@backends
+def test_a_loop_from_an_argument_runs_with_its_start_checked(backend):
+    """The loop runs (primal and reverse) where its start is >= 0, and stops with a
+    KernelAssertionError naming its line where the start is negative (it would race)."""
+    k = ad.kernel(squares_between.py_func, parallel=True, backend=backend)
+    x = np.arange(10.0)
+    assert k(x, np.zeros(10), 2, 8) == pytest.approx(np.sum(x[2:8] ** 2))
+    g = ad.grad(k)(x, np.zeros(10), 2, 8)
+    np.testing.assert_allclose(g, np.where((x >= 2) & (x < 8), 2 * x, 0.0))
+    line = inspect.getsourcelines(squares_between.py_func)[1] + 4   # the prange line
+    with pytest.raises(ad.KernelAssertionError,
+                       match=rf"test_races\.py:{line}: this parallel loop's start is negative"):
+        k(x, np.zeros(10), -1, 8)
+    with pytest.raises(ad.KernelAssertionError, match="start it at 0 or above"):
+        ad.grad(k)(x, np.zeros(10), -1, 8)
+
+
+@backends
+def test_a_nest_from_an_argument_is_differentiated_with_its_start_checked(backend):
+    k = ad.kernel(rows_between.py_func, parallel=True, backend=backend)
+    a = np.random.default_rng(4).random((6, 3))
+    g = ad.grad(k)(a, np.zeros((6, 3)), 1, 5)
+    want = np.zeros_like(a)
+    f = np.sin(a[1:5]) * a[1:5]
+    want[1:5] = 2 * f * (np.cos(a[1:5]) * a[1:5] + np.sin(a[1:5]))
+    np.testing.assert_allclose(g, want, rtol=1e-12)
+
+
+@backends
+def test_a_loop_from_an_argument_that_races_anyway_is_refused(backend):
+    @ad.kernel(parallel=True, backend=backend)
+    def shifted_between(out, lo, hi):
+        for i in ad.prange(lo, hi):
+            out[i + 1] = out[i] * 0.5
+        return out[0]
+    with pytest.raises(RaceError, match="race on array 'out'"):
+        shifted_between(np.ones(5), 0, 4)
