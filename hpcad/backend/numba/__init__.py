@@ -128,6 +128,8 @@ class Compiled:
     def __init__(self, fn: Function):
         self.comm_args = [k for k, a in enumerate(fn.args) if isinstance(a.type, OpaqueType)]
         self.lanes = lane_layout(fn)   # arrays of vectors: the caller's and the code's layout
+        self.strided_sig = None        # its variant for arrays of vectors of any strides, once made
+        self.fn = fn
         self.where = f"{where(fn.loc)}: {fn.name}" if fn.loc else fn.name
         self.py_name = "".join(c if c.isalnum() else "_" for c in fn.name)
         with progress(2, f"hpcad: compiling {fn.name}") as steps:
@@ -171,7 +173,8 @@ class Compiled:
             from numba import types
             self.vector_args = (numba.config.NUMBA_NUM_THREADS,)
             sig = sig + (types.int64,)
-        with cache.entry(f"{self.py_name}_{key}", self.source) as entry:
+        self.sig, self.entry_name = sig, f"{self.py_name}_{key}"
+        with cache.entry(self.entry_name, self.source) as entry:
             module = entry.module(f"hpcad_cache_{key}")
             self.dispatcher = getattr(module, self.py_name)
             if not self.dispatcher.signatures:
@@ -217,9 +220,28 @@ class Compiled:
                 args[k] = comm_handle(args[k])
         if self.lanes is not None:   # arrays of vectors in the compiled code's layout
             args = list(args)
-            back = self.lanes.to_code(args)
+            back, strided = self.lanes.to_code(args)
+            if strided and self.strided_sig is None:
+                self._compile_strided()
             return self.lanes.to_caller(tuple(self._with_buffers(args)), back)
         return self._with_buffers(args)
+
+    def _compile_strided(self) -> None:
+        """The variant of the code that takes its arrays of vectors with any strides
+        (lane_layout.py: lanes first in the caller's memory, read in place), compiled on the
+        first call that needs it (most callers never do), kept in the disk cache entry
+        beside the contiguous variant (numba's index holds both)."""
+        from .numba_cache import EntryCache
+        strided = set(self.lanes.strided)
+        sig = tuple(t.copy(layout="A") if k in strided else t for k, t in enumerate(self.sig))
+        with cache.entry(self.entry_name, self.source) as entry:
+            if entry.store is not None:
+                self.dispatcher._cache = EntryCache(self.dispatcher.py_func, entry)
+            misses = self.dispatcher.stats.cache_misses.copy()
+            with _refusals_reported(self.fn, self.py_name, entry.path, self.source):
+                self.dispatcher.compile(sig)
+            STATS["compiled" if self.dispatcher.stats.cache_misses != misses else "loaded"] += 1
+        self.strided_sig = sig
 
     def _with_buffers(self, args) -> tuple:
         """The results of a call with this function's tape and snapshot buffers, MPI handles

@@ -1,10 +1,20 @@
 """Where the caller's arrays of vectors meet the compiled code's layout. Callers hold the W
 directions of a shadow as (W, *shape); the generated code reads them lanes last,
-(*shape, W), or lanes first where its loops run lane-outer (vector.py, ir/lanes.py). An
-argument whose memory already is in the code's layout (a lanes-last one is
-`np.moveaxis(t, -1, 0)` of a C-contiguous (*shape, W) array, as `hpcad.jacobian` makes
-its tangents) is passed as a view, with no copy; any other is transposed
-once into a contiguous copy before the call, and back after it when the code writes it.
+(*shape, W), or lanes first where its loops run lane-outer (vector.py, ir/lanes.py).
+The rule, per argument, for arrays of any rank:
+- its memory already is in the code's layout (a lanes-last one is `np.moveaxis(t, -1, 0)`
+  of a C-contiguous (*shape, W) array, as `hpcad.jacobian` makes its tangents): passed as
+  a view, no copy;
+- lanes-last code, any other writable array (e.g. (W, *shape) C-contiguous): passed in
+  place too, as the strided view (*shape, W) of the caller's memory, to the code's variant
+  compiled for arrays of any strides (`strided`; numba/__init__.py compiles it on the first
+  such call). Each lane loop reads and writes one element of each of the W directions, so
+  every direction's memory is streamed once, as W width-1 calls would; a transposed copy
+  cost 2-3 more passes over it (measured, stream n=2e6: 3.9-5.3x W width-1 calls with
+  NumPy's transpose, 1.3-3.5x in place; bundle adjustment 0.7-1.2x against 0.5-0.6x);
+- lanes-first code (lane-outer loops), or a read-only array: transposed once into a
+  contiguous copy before the call, and back after it when the code writes it (a lane-outer
+  loop over a lanes-last array in place would read all W directions' memory per lane).
 A returned array of vectors comes back as a (W, *shape) view of the code's array.
 
 One exception, measured (heat forward at W = 8: 2.4x slower in place): an argument the code
@@ -39,20 +49,30 @@ class LaneLayout:
     args: tuple[LaneArg, ...]
     results: tuple[int, ...]   # returned arrays of vectors, lanes last in the code
 
-    def to_code(self, args: list) -> list:
+    @property
+    def strided(self) -> tuple[int, ...]:
+        """The positions of the arguments the code's variant for any strides takes with any
+        strides (lanes-last code: those its contiguous variant takes C-contiguous)."""
+        return tuple(a.position for a in self.args if a.contiguous) if self.lanes_last else ()
+
+    def to_code(self, args: list) -> tuple[list, bool]:
         """args with each array of vectors in the code's layout (args is changed); the
-        (code's copy, caller's view) pairs to copy back after the call."""
-        back = []
+        (code's copy, caller's view) pairs to copy back after the call, and whether an
+        argument is passed strided (then the code's variant for any strides runs)."""
+        back, strided = [], False
         for a in self.args:
             view = np.moveaxis(args[a.position], 0, -1) if self.lanes_last else \
                 args[a.position]
             if a.contiguous and not view.flags.c_contiguous:
-                copy = np.ascontiguousarray(view)
-                if a.written:
-                    back.append((copy, view))
-                view = copy
+                if self.lanes_last and view.flags.writeable:
+                    strided = True
+                else:
+                    copy = np.ascontiguousarray(view)
+                    if a.written:
+                        back.append((copy, view))
+                    view = copy
             args[a.position] = view
-        return back
+        return back, strided
 
     def to_caller(self, out: tuple, back: list) -> tuple:
         for copy, view in back:
