@@ -128,7 +128,7 @@ class Compiled:
     def __init__(self, fn: Function):
         self.comm_args = [k for k, a in enumerate(fn.args) if isinstance(a.type, OpaqueType)]
         self.lanes = lane_layout(fn)   # arrays of vectors: the caller's and the code's layout
-        self.strided_sig = None        # its variant for arrays of vectors of any strides, once made
+        self.strided = None    # the code's variant for arrays of vectors of any strides, once made
         self.fn = fn
         self.where = f"{where(fn.loc)}: {fn.name}" if fn.loc else fn.name
         self.py_name = "".join(c if c.isalnum() else "_" for c in fn.name)
@@ -221,16 +221,18 @@ class Compiled:
         if self.lanes is not None:   # arrays of vectors in the compiled code's layout
             args = list(args)
             back, strided = self.lanes.to_code(args)
-            if strided and self.strided_sig is None:
-                self._compile_strided()
-            return self.lanes.to_caller(tuple(self._with_buffers(args)), back)
+            code = (self.strided or self._compile_strided()) if strided else self.dispatcher
+            return self.lanes.to_caller(tuple(self._with_buffers(args, code)), back)
         return self._with_buffers(args)
 
-    def _compile_strided(self) -> None:
+    def _compile_strided(self):
         """The variant of the code that takes its arrays of vectors with any strides
         (lane_layout.py: lanes first in the caller's memory, read in place), compiled on the
         first call that needs it (most callers never do), kept in the disk cache entry
-        beside the contiguous variant (numba's index holds both)."""
+        beside the contiguous variant (numba's index holds both). Called directly, not
+        through the dispatcher, which would compile one more variant for each mix of
+        contiguous and strided arguments; its arguments are those of the contiguous one,
+        of the types the dispatcher checks there."""
         from .numba_cache import EntryCache
         strided = set(self.lanes.strided)
         sig = tuple(t.copy(layout="A") if k in strided else t for k, t in enumerate(self.sig))
@@ -241,27 +243,29 @@ class Compiled:
             with _refusals_reported(self.fn, self.py_name, entry.path, self.source):
                 self.dispatcher.compile(sig)
             STATS["compiled" if self.dispatcher.stats.cache_misses != misses else "loaded"] += 1
-        self.strided_sig = sig
+        self.strided = self.dispatcher.overloads[sig].entry_point
+        return self.strided
 
-    def _with_buffers(self, args) -> tuple:
+    def _with_buffers(self, args, code=None) -> tuple:
         """The results of a call with this function's tape and snapshot buffers, MPI handles
         and thread turn (none of them: straight to numba)."""
         if not self.slots and self.mpi_handles is None and self.turn is None:
-            return self._run(args, ())
+            return self._run(args, (), code)
         extra = [] if self.mpi_handles is None else [self.mpi_handles]
         held = self.buffers.take()
         try:
             with self.turn or nullcontext():
-                out = self._run(args, held + extra)
+                out = self._run(args, held + extra, code)
             held = list(out[self.n_results:])
         finally:
             self.buffers.give(held)
         return out[:self.n_results]
 
-    def _run(self, args, buffers) -> tuple:
-        """The dispatcher's results for args followed by buffers (and the vector width)."""
+    def _run(self, args, buffers, code=None) -> tuple:
+        """The results of the dispatcher (or `code`, a variant of it) for args followed by
+        buffers (and the vector width)."""
         try:
-            return self.dispatcher(*args, *buffers, *self.vector_args)
+            return (code or self.dispatcher)(*args, *buffers, *self.vector_args)
         except (IndexError, SystemError) as e:
             # numba's bounds check raises IndexError; inside a prange it surfaces as a
             # SystemError whose cause is that IndexError (faults.py raises hpcad's own)
