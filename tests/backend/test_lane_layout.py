@@ -11,7 +11,7 @@ import pytest
 
 import hpcad as ad
 from hpcad.backend.numba.codegen import generate
-from hpcad.backend.numba.lane_layout import lane_layout
+from hpcad.backend.numba.lane_layout import _IN_PLACE_BYTES, lane_layout
 
 
 @ad.kernel
@@ -42,35 +42,38 @@ def test_lanes_last_tangents_are_passed_in_place():
     args = [np.zeros(n), tangents[0], np.zeros(n), tangents[1], np.zeros(n), tangents[2],
             1.0, np.ones(width)]
     back, strided = layout.to_code(args)
-    assert back == [] and not strided
+    assert back == [] and strided == ()
     for k, t in zip((1, 3, 5), tangents):
         assert args[k].shape == (n, width) and np.shares_memory(args[k], t)
 
 
-def test_lanes_first_tangents_are_passed_in_place_strided():
-    """(W, n) C-contiguous tangents reach lanes-last code as (n, W) views of the caller's
-    memory (each direction one contiguous stream), not as transposed copies."""
-    width, n = 4, 5
+BIG = _IN_PLACE_BYTES // (4 * 8)     # a (4, BIG) float64 array is just large enough
+
+
+def test_large_lanes_first_tangents_are_passed_in_place_strided():
+    """Large (W, n) C-contiguous tangents reach lanes-last code as (n, W) views of the
+    caller's memory (each direction one contiguous stream), not as transposed copies; a
+    small one is copied (below _IN_PLACE_BYTES)."""
+    width = 4
     layout = lane_layout(_forward(width))
-    tangents = [np.ones((width, n)) for _ in range(3)]
-    args = [np.zeros(n), tangents[0], np.zeros(n), tangents[1], np.zeros(n), tangents[2],
-            1.0, np.ones(width)]
+    tangents = [np.ones((width, BIG)), np.ones((width, BIG - 1)), np.ones((width, BIG))]
+    args = [np.zeros(BIG), tangents[0], np.zeros(BIG), tangents[1], np.zeros(BIG),
+            tangents[2], 1.0, np.ones(width)]
     back, strided = layout.to_code(args)
-    assert back == [] and strided and layout.strided == (1, 3, 5)
+    assert strided == (1, 5) and back == []       # d_y, small and only read: no copy back
     for k, t in zip((1, 3, 5), tangents):
-        assert args[k].shape == (n, width) and np.shares_memory(args[k], t)
+        assert args[k].shape == t.shape[::-1] and np.shares_memory(args[k], t) == (k != 3)
 
 
 def test_read_only_lanes_first_tangents_are_copied_back_only_when_written():
-    width, n = 4, 5
+    width = 4
     layout = lane_layout(_forward(width))
-    args = [np.zeros(n), np.ones((width, n)), np.zeros(n), np.ones((width, n)), np.zeros(n),
-            np.ones((width, n)), 1.0, np.ones(width)]
-    for k in (1, 3, 5):
-        args[k].flags.writeable = False
+    args = [np.zeros(BIG), np.ones((width, BIG)), np.zeros(BIG), np.ones((width, BIG)),
+            np.zeros(BIG), np.ones((width, BIG)), 1.0, np.ones(width)]
+    args[1].flags.writeable = False
     out_tangent = args[5]
     back, strided = layout.to_code(args)
-    assert not strided and all(args[k].flags.c_contiguous for k in (1, 3, 5))
+    assert strided == () and all(args[k].flags.c_contiguous for k in (1, 3, 5))
     assert [np.shares_memory(view, out_tangent) for _, view in back] == [True]
 
 
@@ -161,7 +164,8 @@ def test_batched_tangents_of_any_layout_match_width1_calls_and_differences(backe
     call), equal W width-1 calls and central differences; the written tangent reaches the
     caller's array whatever its layout. (The API takes C-contiguous or lanes-last shadows of
     C-contiguous arrays; the compiled code, run directly, takes any strides.)"""
-    width, shape, s = 3, (4, 5), 0.7
+    width, s = 3, 0.7
+    shape = (150, 150) if backend == "numba" else (4, 5)    # numba: large enough in place
     rng = np.random.default_rng(2)
     a, b = rng.standard_normal(shape), rng.standard_normal(shape)
     da, db, ds = rng.standard_normal((width,) + shape), rng.standard_normal((width,) + shape), \
@@ -189,13 +193,14 @@ def test_batched_tangents_of_any_layout_match_width1_calls_and_differences(backe
 
 def test_the_variant_for_any_strides_is_compiled_once():
     """Calls with lanes-last, lanes-first and mixed tangents run two compiled variants (the
-    contiguous one and the one for any strides), not one per combination of layouts."""
-    width, shape = 2, (3, 4)
+    contiguous one and the one for these arguments in place), not one per combination of
+    their strides."""
+    width, shape = 2, (200, 200)
     a = np.ones(shape)
     fn = blend.specialize((a, a, a, 1.0)).derivative("forward", ("dup", "dup", "dup", "active"),
                                                       True, width=width)
     for layouts in (("lanes_last",) * 3, ("lanes_first",) * 3,
-                    ("lanes_first", "lanes_last", "strided_rows")):
+                    ("strided_rows", "transposed", "lanes_first")):
         tangents = [LAYOUTS[name](np.ones((width,) + shape)) for name in layouts]
         blend.run(fn, (a, tangents[0], a, tangents[1], a.copy(), tangents[2], 1.0,
                        np.ones(width)), "numba")

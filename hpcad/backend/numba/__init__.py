@@ -128,7 +128,7 @@ class Compiled:
     def __init__(self, fn: Function):
         self.comm_args = [k for k, a in enumerate(fn.args) if isinstance(a.type, OpaqueType)]
         self.lanes = lane_layout(fn)   # arrays of vectors: the caller's and the code's layout
-        self.strided = None    # the code's variant for arrays of vectors of any strides, once made
+        self.strided = {}      # the code's variants for arrays of vectors of any strides
         self.fn = fn
         self.where = f"{where(fn.loc)}: {fn.name}" if fn.loc else fn.name
         self.py_name = "".join(c if c.isalnum() else "_" for c in fn.name)
@@ -221,20 +221,20 @@ class Compiled:
         if self.lanes is not None:   # arrays of vectors in the compiled code's layout
             args = list(args)
             back, strided = self.lanes.to_code(args)
-            code = (self.strided or self._compile_strided()) if strided else self.dispatcher
+            code = (self.strided.get(strided) or self._compile_strided(strided)) if strided \
+                else self.dispatcher
             return self.lanes.to_caller(tuple(self._with_buffers(args, code)), back)
         return self._with_buffers(args)
 
-    def _compile_strided(self):
-        """The variant of the code that takes its arrays of vectors with any strides
-        (lane_layout.py: lanes first in the caller's memory, read in place), compiled on the
-        first call that needs it (most callers never do), kept in the disk cache entry
-        beside the contiguous variant (numba's index holds both). Called directly, not
-        through the dispatcher, which would compile one more variant for each mix of
-        contiguous and strided arguments; its arguments are those of the contiguous one,
-        of the types the dispatcher checks there."""
+    def _compile_strided(self, strided: tuple[int, ...]):
+        """The variant of the code that takes the arrays of vectors at positions `strided`
+        with any strides (lane_layout.py: lanes first in the caller's memory, read in
+        place), compiled on the first call that passes those so (most callers never do),
+        kept in the disk cache entry beside the contiguous variant (numba's index holds
+        all). Called directly, not through the dispatcher, which would compile one more
+        variant for each mix of C-contiguous and other strides; its arguments are those of
+        the contiguous one, of the types the dispatcher checks there."""
         from .numba_cache import EntryCache
-        strided = set(self.lanes.strided)
         sig = tuple(t.copy(layout="A") if k in strided else t for k, t in enumerate(self.sig))
         with cache.entry(self.entry_name, self.source) as entry:
             if entry.store is not None:
@@ -243,8 +243,8 @@ class Compiled:
             with _refusals_reported(self.fn, self.py_name, entry.path, self.source):
                 self.dispatcher.compile(sig)
             STATS["compiled" if self.dispatcher.stats.cache_misses != misses else "loaded"] += 1
-        self.strided = self.dispatcher.overloads[sig].entry_point
-        return self.strided
+        self.strided[strided] = self.dispatcher.overloads[sig].entry_point
+        return self.strided[strided]
 
     def _with_buffers(self, args, code=None) -> tuple:
         """The results of a call with this function's tape and snapshot buffers, MPI handles
