@@ -217,3 +217,60 @@ def test_overlapping_lanes_first_tangents_are_refused():
     with pytest.raises(ad.ArgumentError, match="overlap in memory"):
         df(np.ones(n), both, np.ones(n), np.ones((width, n)), np.zeros(n), both, 1.0,
            np.ones(width))
+
+
+@ad.kernel
+def flat_scale(a, out, s):
+    """A reshape of a tangent: numba reshapes C-contiguous arrays only."""
+    f = a.reshape(a.shape[0] * a.shape[1])
+    for i in range(f.shape[0]):
+        out[i] = s * f[i] * f[i]
+
+
+def test_tangents_numba_takes_contiguous_only_are_copied():
+    """Where numba refuses the strided variant (a reshape of a tangent), the large
+    (W, *shape) tangents are copied as before, and the derivative is the analytic one."""
+    width, shape, s = 3, (200, 200), 1.5
+    rng = np.random.default_rng(3)
+    a, da, ds = rng.standard_normal(shape), rng.standard_normal((width,) + shape), \
+        rng.standard_normal(width)
+    out, dout = np.zeros(a.size), np.zeros((width, a.size))
+    df = ad.autodiff(flat_scale, mode="forward", width=width,
+                     activity=(ad.Duplicated, ad.Duplicated, ad.Dual))
+    df(a, da, out, dout, s, ds)
+    flat = a.ravel()
+    np.testing.assert_allclose(dout, ds[:, None] * flat ** 2
+                               + 2 * s * flat * da.reshape(width, -1), rtol=1e-13)
+    fn = flat_scale.specialize((a, out, s)).derivative("forward", ("dup", "dup", "active"),
+                                                       True, width=width)
+    assert flat_scale.compiled[id(fn)][1].strided == {(1, 3): None}
+
+
+@ad.kernel
+def energy(a, b, s):
+    e = 0.0
+    for i in range(a.shape[0]):
+        for j in range(a.shape[1]):
+            e += s * a[i, j] * b[i, j] + math.sin(a[i, j])
+    return e
+
+
+@pytest.mark.parametrize("backend", ["numba", "interp"])
+def test_large_lanes_first_adjoints_match_the_analytic_gradient(backend):
+    """Reverse mode, W seeds: (W, *shape) shadows large enough to be accumulated in place
+    (numba) hold seed_k times the analytic gradient, added to what they held."""
+    width, s = 3, 0.4
+    shape = (150, 150) if backend == "numba" else (4, 5)
+    rng = np.random.default_rng(4)
+    a, b, seed = rng.standard_normal(shape), rng.standard_normal(shape), \
+        rng.standard_normal(width)
+    held = rng.standard_normal((width,) + shape)
+    da, db = held.copy(), np.zeros((width,) + shape)
+    df = ad.autodiff(energy, width=width, backend=backend,
+                     activity=(ad.Duplicated, ad.Duplicated, ad.Active))
+    _, ds = df(a, da, b, db, s, seed=seed)
+    for k in range(width):
+        np.testing.assert_allclose(da[k], held[k] + seed[k] * (s * b + np.cos(a)),
+                                   rtol=1e-12, atol=1e-14)
+        np.testing.assert_allclose(db[k], seed[k] * s * a, rtol=1e-12)
+        np.testing.assert_allclose(ds[k], seed[k] * np.sum(a * b), rtol=1e-10)

@@ -129,7 +129,6 @@ class Compiled:
         self.comm_args = [k for k, a in enumerate(fn.args) if isinstance(a.type, OpaqueType)]
         self.lanes = lane_layout(fn)   # arrays of vectors: the caller's and the code's layout
         self.strided = {}      # the code's variants for arrays of vectors of any strides
-        self.fn = fn
         self.where = f"{where(fn.loc)}: {fn.name}" if fn.loc else fn.name
         self.py_name = "".join(c if c.isalnum() else "_" for c in fn.name)
         with progress(2, f"hpcad: compiling {fn.name}") as steps:
@@ -219,10 +218,17 @@ class Compiled:
             for k in self.comm_args:
                 args[k] = comm_handle(args[k])
         if self.lanes is not None:   # arrays of vectors in the compiled code's layout
-            args = list(args)
+            given, args = args, list(args)
             back, strided = self.lanes.to_code(args)
-            code = (self.strided.get(strided) or self._compile_strided(strided)) if strided \
-                else self.dispatcher
+            code = self.dispatcher
+            if strided:
+                if strided not in self.strided:
+                    self.strided[strided] = self._compile_strided(strided)
+                code = self.strided[strided]
+                if code is None:        # numba takes these arrays contiguous only: copies
+                    args = list(given)
+                    back, _ = self.lanes.to_code(args, in_place=False)
+                    code = self.dispatcher
             return self.lanes.to_caller(tuple(self._with_buffers(args, code)), back)
         return self._with_buffers(args)
 
@@ -231,20 +237,24 @@ class Compiled:
         with any strides (lane_layout.py: lanes first in the caller's memory, read in
         place), compiled on the first call that passes those so (most callers never do),
         kept in the disk cache entry beside the contiguous variant (numba's index holds
-        all). Called directly, not through the dispatcher, which would compile one more
-        variant for each mix of C-contiguous and other strides; its arguments are those of
-        the contiguous one, of the types the dispatcher checks there."""
+        all); None where numba refuses them strided (e.g. a reshape of one). Called
+        directly, not through the dispatcher, which would compile one more variant for
+        each mix of C-contiguous and other strides; its arguments are those of the
+        contiguous one, of the types the dispatcher checks there."""
+        from numba.core.errors import NumbaError
+
         from .numba_cache import EntryCache
         sig = tuple(t.copy(layout="A") if k in strided else t for k, t in enumerate(self.sig))
         with cache.entry(self.entry_name, self.source) as entry:
             if entry.store is not None:
                 self.dispatcher._cache = EntryCache(self.dispatcher.py_func, entry)
             misses = self.dispatcher.stats.cache_misses.copy()
-            with _refusals_reported(self.fn, self.py_name, entry.path, self.source):
+            try:
                 self.dispatcher.compile(sig)
+            except NumbaError:
+                return None
             STATS["compiled" if self.dispatcher.stats.cache_misses != misses else "loaded"] += 1
-        self.strided[strided] = self.dispatcher.overloads[sig].entry_point
-        return self.strided[strided]
+        return self.dispatcher.overloads[sig].entry_point
 
     def _with_buffers(self, args, code=None) -> tuple:
         """The results of a call with this function's tape and snapshot buffers, MPI handles

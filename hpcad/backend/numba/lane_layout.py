@@ -54,14 +54,15 @@ class LaneLayout:
     args: tuple[LaneArg, ...]
     results: tuple[int, ...]   # returned arrays of vectors, lanes last in the code
 
-    def to_code(self, args: list) -> tuple[list, tuple[int, ...]]:
+    def to_code(self, args: list, in_place: bool = True) -> tuple[list, tuple[int, ...]]:
         """args with each array of vectors in the code's layout (args is changed); the
         (code's copy, caller's view) pairs to copy back after the call, and the positions
-        of the arguments passed strided (the code's variant for those runs)."""
+        of the arguments passed strided (the code's variant for those runs; none when not
+        in_place)."""
         back, strided = [], []
         # the variant is called without the dispatcher's type checks: its arrays are writable
-        in_place = self.lanes_last and all(x.flags.writeable for x in args
-                                           if isinstance(x, np.ndarray))
+        in_place = in_place and self.lanes_last and all(x.flags.writeable for x in args
+                                                        if isinstance(x, np.ndarray))
         for a in self.args:
             view = np.moveaxis(args[a.position], 0, -1) if self.lanes_last else \
                 args[a.position]
