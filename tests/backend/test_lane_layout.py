@@ -4,7 +4,12 @@ memory is lanes last reach it as views (no copy), and so do (W, *shape) ones of 
 strides, through the code's variant for any strides (compiled once); read-only ones are
 copied, back only where the code writes them. Every layout gives the derivatives of W
 width-1 calls and of central differences, on both backends."""
+import json
 import math
+import os
+import subprocess
+import sys
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -12,6 +17,8 @@ import pytest
 import hpcad as ad
 from hpcad.backend.numba.codegen import generate
 from hpcad.backend.numba.lane_layout import _IN_PLACE_BYTES, lane_layout
+
+ROOT = Path(__file__).parent.parent.parent
 
 
 @ad.kernel
@@ -274,3 +281,35 @@ def test_large_lanes_first_adjoints_match_the_analytic_gradient(backend):
                                    rtol=1e-12, atol=1e-14)
         np.testing.assert_allclose(db[k], seed[k] * s * a, rtol=1e-12)
         np.testing.assert_allclose(ds[k], seed[k] * np.sum(a * b), rtol=1e-10)
+
+
+STRIDED_SCRIPT = """
+import json
+import numpy as np
+import hpcad as ad
+from hpcad.backend.numba import STATS
+from tests.backend.test_lane_layout import scaled_square
+n, width = 1 << 17, 4
+df = ad.autodiff(scaled_square, mode="forward", width=width,
+                 activity=(ad.Duplicated, ad.Duplicated, ad.Duplicated, ad.Dual))
+dout = np.zeros((width, n))
+df(np.ones(n), np.ones((width, n)), np.ones(n), np.ones((width, n)), np.zeros(n), dout, 2.0,
+   np.ones(width))
+print(json.dumps(dict(STATS, dout=float(dout.sum()))))
+"""
+
+
+def test_the_strided_variant_is_kept_in_the_disk_cache(tmp_path):
+    """A second process with the same HPCAD_CACHE_DIR loads both variants, compiles none."""
+    env = dict(os.environ, HPCAD_CACHE_DIR=str(tmp_path),
+               PYTHONPATH=os.pathsep.join([str(ROOT), os.environ.get("PYTHONPATH", "")]))
+    runs = []
+    for _ in range(2):
+        out = subprocess.run([sys.executable, "-c", STRIDED_SCRIPT], capture_output=True,
+                             text=True, env=env, timeout=300, cwd=ROOT)
+        assert out.returncode == 0, out.stderr
+        runs.append(json.loads(out.stdout.strip().splitlines()[-1]))
+    assert runs[0]["compiled"] == 2
+    assert runs[0]["dout"] == (1.0 + 2 * 2.0 + 1.0) * 4 * (1 << 17)   # d_a x^2 + 2 a x d_x + d_y
+    assert runs[1]["compiled"] == 0 and runs[1]["loaded"] == 2
+    assert runs[1]["dout"] == runs[0]["dout"]
