@@ -128,6 +128,7 @@ class Compiled:
     def __init__(self, fn: Function):
         self.comm_args = [k for k, a in enumerate(fn.args) if isinstance(a.type, OpaqueType)]
         self.lanes = lane_layout(fn)   # arrays of vectors: the caller's and the code's layout
+        self.strided = {}      # the code's variants for arrays of vectors of any strides
         self.where = f"{where(fn.loc)}: {fn.name}" if fn.loc else fn.name
         self.py_name = "".join(c if c.isalnum() else "_" for c in fn.name)
         with progress(2, f"hpcad: compiling {fn.name}") as steps:
@@ -171,7 +172,8 @@ class Compiled:
             from numba import types
             self.vector_args = (numba.config.NUMBA_NUM_THREADS,)
             sig = sig + (types.int64,)
-        with cache.entry(f"{self.py_name}_{key}", self.source) as entry:
+        self.sig, self.entry_name = sig, f"{self.py_name}_{key}"
+        with cache.entry(self.entry_name, self.source) as entry:
             module = entry.module(f"hpcad_cache_{key}")
             self.dispatcher = getattr(module, self.py_name)
             if not self.dispatcher.signatures:
@@ -216,30 +218,64 @@ class Compiled:
             for k in self.comm_args:
                 args[k] = comm_handle(args[k])
         if self.lanes is not None:   # arrays of vectors in the compiled code's layout
-            args = list(args)
-            back = self.lanes.to_code(args)
-            return self.lanes.to_caller(tuple(self._with_buffers(args)), back)
+            given, args = args, list(args)
+            back, strided = self.lanes.to_code(args)
+            code = self.dispatcher
+            if strided:
+                if strided not in self.strided:
+                    self.strided[strided] = self._compile_strided(strided)
+                code = self.strided[strided]
+                if code is None:        # numba takes these arrays contiguous only: copies
+                    args = list(given)
+                    back, _ = self.lanes.to_code(args, in_place=False)
+                    code = self.dispatcher
+            return self.lanes.to_caller(tuple(self._with_buffers(args, code)), back)
         return self._with_buffers(args)
 
-    def _with_buffers(self, args) -> tuple:
+    def _compile_strided(self, strided: tuple[int, ...]):
+        """The variant of the code that takes the arrays of vectors at positions `strided`
+        with any strides (lane_layout.py: lanes first in the caller's memory, read in
+        place), compiled on the first call that passes those so (most callers never do),
+        kept in the disk cache entry beside the contiguous variant (numba's index holds
+        all); None where numba refuses them strided (e.g. a reshape of one). Called
+        directly, not through the dispatcher, which would compile one more variant for
+        each mix of C-contiguous and other strides; its arguments are those of the
+        contiguous one, of the types the dispatcher checks there."""
+        from numba.core.errors import NumbaError
+
+        from .numba_cache import EntryCache
+        sig = tuple(t.copy(layout="A") if k in strided else t for k, t in enumerate(self.sig))
+        with cache.entry(self.entry_name, self.source) as entry:
+            if entry.store is not None:
+                self.dispatcher._cache = EntryCache(self.dispatcher.py_func, entry)
+            misses = self.dispatcher.stats.cache_misses.copy()
+            try:
+                self.dispatcher.compile(sig)
+            except NumbaError:
+                return None
+            STATS["compiled" if self.dispatcher.stats.cache_misses != misses else "loaded"] += 1
+        return self.dispatcher.overloads[sig].entry_point
+
+    def _with_buffers(self, args, code=None) -> tuple:
         """The results of a call with this function's tape and snapshot buffers, MPI handles
         and thread turn (none of them: straight to numba)."""
         if not self.slots and self.mpi_handles is None and self.turn is None:
-            return self._run(args, ())
+            return self._run(args, (), code)
         extra = [] if self.mpi_handles is None else [self.mpi_handles]
         held = self.buffers.take()
         try:
             with self.turn or nullcontext():
-                out = self._run(args, held + extra)
+                out = self._run(args, held + extra, code)
             held = list(out[self.n_results:])
         finally:
             self.buffers.give(held)
         return out[:self.n_results]
 
-    def _run(self, args, buffers) -> tuple:
-        """The dispatcher's results for args followed by buffers (and the vector width)."""
+    def _run(self, args, buffers, code=None) -> tuple:
+        """The results of the dispatcher (or `code`, a variant of it) for args followed by
+        buffers (and the vector width)."""
         try:
-            return self.dispatcher(*args, *buffers, *self.vector_args)
+            return (code or self.dispatcher)(*args, *buffers, *self.vector_args)
         except (IndexError, SystemError) as e:
             # numba's bounds check raises IndexError; inside a prange it surfaces as a
             # SystemError whose cause is that IndexError (faults.py raises hpcad's own)

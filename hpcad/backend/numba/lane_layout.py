@@ -1,10 +1,24 @@
 """Where the caller's arrays of vectors meet the compiled code's layout. Callers hold the W
 directions of a shadow as (W, *shape); the generated code reads them lanes last,
-(*shape, W), or lanes first where its loops run lane-outer (vector.py, ir/lanes.py). An
-argument whose memory already is in the code's layout (a lanes-last one is
-`np.moveaxis(t, -1, 0)` of a C-contiguous (*shape, W) array, as `hpcad.jacobian` makes
-its tangents) is passed as a view, with no copy; any other is transposed
-once into a contiguous copy before the call, and back after it when the code writes it.
+(*shape, W), or lanes first where its loops run lane-outer (vector.py, ir/lanes.py).
+The rule, per argument, for arrays of any rank:
+- its memory already is in the code's layout (a lanes-last one is `np.moveaxis(t, -1, 0)`
+  of a C-contiguous (*shape, W) array, as `hpcad.jacobian` makes its tangents): passed as
+  a view, no copy;
+- lanes-last code, any other writable array of at least _IN_PLACE_BYTES (e.g. a large
+  (W, *shape) C-contiguous one): passed in place too, as the strided view (*shape, W) of
+  the caller's memory, to the code's variant compiled with those arguments of any strides
+  (numba/__init__.py compiles it on the first call that passes that set of arguments so).
+  Each lane loop reads and writes one element of each of the W directions, so every
+  direction's memory is streamed once, as W width-1 calls would; a transposed copy cost
+  2-3 more passes over it (measured, process time: stream n=2e6, 4.0-5.3x W width-1 calls
+  with NumPy's transpose, 0.85-2.7x in place; bundle adjustment 0.7-1.0x against 0.4-0.6x);
+- any other (lanes-first code, whose lane-outer loops would read all W directions' memory
+  per lane in place; every array of a call with a read-only array; a small one, which
+  fits in cache, where the code may read each element many times and reads a copy with
+  unit strides faster: GMM forward at W = 8 took 0.38x 8 width-1 calls so, 0.66x in
+  place): transposed once into a contiguous copy before the call, and back after it when
+  the code writes it.
 A returned array of vectors comes back as a (W, *shape) view of the code's array.
 
 One exception, measured (heat forward at W = 8: 2.4x slower in place): an argument the code
@@ -23,6 +37,7 @@ from ...ir.effects import reads, writes
 from ...ir.lanes import is_lane_array, lane_outer_loops
 
 _VIEWS = ("mem.view", "mem.reshape", "mem.bitcast", "vec.lane")
+_IN_PLACE_BYTES = 1 << 19    # about a core's L2 cache: smaller arrays of vectors are copied
 
 
 @dataclass(frozen=True)
@@ -39,20 +54,28 @@ class LaneLayout:
     args: tuple[LaneArg, ...]
     results: tuple[int, ...]   # returned arrays of vectors, lanes last in the code
 
-    def to_code(self, args: list) -> list:
+    def to_code(self, args: list, in_place: bool = True) -> tuple[list, tuple[int, ...]]:
         """args with each array of vectors in the code's layout (args is changed); the
-        (code's copy, caller's view) pairs to copy back after the call."""
-        back = []
+        (code's copy, caller's view) pairs to copy back after the call, and the positions
+        of the arguments passed strided (the code's variant for those runs; none when not
+        in_place)."""
+        back, strided = [], []
+        # the variant is called without the dispatcher's type checks: its arrays are writable
+        in_place = in_place and self.lanes_last and all(x.flags.writeable for x in args
+                                                        if isinstance(x, np.ndarray))
         for a in self.args:
             view = np.moveaxis(args[a.position], 0, -1) if self.lanes_last else \
                 args[a.position]
             if a.contiguous and not view.flags.c_contiguous:
-                copy = np.ascontiguousarray(view)
-                if a.written:
-                    back.append((copy, view))
-                view = copy
+                if in_place and view.nbytes >= _IN_PLACE_BYTES:
+                    strided.append(a.position)
+                else:
+                    copy = np.ascontiguousarray(view)
+                    if a.written:
+                        back.append((copy, view))
+                    view = copy
             args[a.position] = view
-        return back
+        return back, tuple(strided)
 
     def to_caller(self, out: tuple, back: list) -> tuple:
         for copy, view in back:
