@@ -60,6 +60,9 @@ class Gather:
         self.nest, self.array, self.template = nest, template.array, template
         self.terms: list[tuple[tuple[int, ...], Op]] = []
         self.prologue = prologue
+        # when it holds, each element of the nest's domain reads as zero (a zeroing
+        # deferred to this gather, passes/gather_deferred.py)
+        self.zeroed: Value | None = None
 
     def span(self, level: int) -> tuple[int, int]:
         cs = [c[level] for c, _ in self.terms]
@@ -82,6 +85,12 @@ def _shape(a: Access) -> tuple:
     """Which level each component follows, or the invariant value itself."""
     return tuple(comp[0] if comp is not None else v
                  for comp, v in zip(a.index, access_index(a.op), strict=True))
+
+
+def index_levels(g: Gather) -> tuple:
+    """Which level each component of the gathered array's index follows (or the invariant
+    value itself)."""
+    return _shape(g.template)
 
 
 def nest_gathers(nest: Nest, acc: Accesses) -> list[Gather]:
@@ -158,6 +167,8 @@ def _emit_one(b: Builder, g: Gather, terms: list, at: list[Value], guarded: set)
     # one load, the terms added one by one, one store: the scatter's association
     # ((x + a) + b) + c exactly (merged accumulations would add a + b + c first)
     total = b.op1("mem.load", [arr, *idx], arr.type.dtype)
+    if g.zeroed is not None:
+        total = _read_as_zero(b, g, at, guarded, total)
     for offsets, op in terms:
         it = [before(b, at[level], c) for level, c in enumerate(offsets)]
         guards = [within(b, it[level], *nest.bounds(level)) for level in sorted(guarded)]
@@ -176,6 +187,21 @@ def _emit_one(b: Builder, g: Gather, terms: list, at: list[Value], guarded: set)
         vb.op("scf.yield", [vb.op1("arith.add", [total, term], total.type)])
         total = b.op("scf.if", [inside], [total.type], regions=[then, other]).results[0]
     b.op("mem.store", [total, arr, *idx])
+
+
+def _read_as_zero(b: Builder, g: Gather, at: list[Value], guarded: set,
+                  loaded: Value) -> Value:
+    """Zero in place of the element's loaded value where g.zeroed holds and the element is
+    in the nest's domain (tested on the levels where the gather position may leave it:
+    the guarded ones, and any whose span does not hold offset 0)."""
+    inside = g.zeroed
+    for level in range(g.nest.depth):
+        c_min, c_max = g.span(level)
+        if level in guarded or not c_min <= 0 <= c_max:
+            inside = b.op1("arith.and", [inside, within(b, at[level], *g.nest.bounds(level))],
+                           i1)
+    zero = b.op1("arith.const", [], loaded.type, {"value": 0.0})
+    return b.op1("arith.select", [inside, zero, loaded], loaded.type)
 
 
 def _loop(b: Builder, lb: Value, ub: Value, loc, body: Callable[[Builder, Value], None],
