@@ -9,8 +9,10 @@ the parallel loop's level, is a parallel loop again, each iteration writing only
 element (or row), one region; its guarded ends (a few elements) run serially. What is left
 of the loop (the zeroing of the adjoint it read, sums of parameter adjoints) stays a
 parallel loop after the gather, or, when it writes no memory, runs inside the gather's
-interior (its sums as the interior's reductions: one region in all). The interior says
-`race_free = "gathered"`.
+interior (its sums as the interior's reductions: one region in all). When it is the
+zeroing of the adjoint a time step's sweep overwrote, and the next step's gather
+accumulates into that array, it runs in that gather instead (passes/gather_deferred.py:
+one region per step). The interior says `race_free = "gathered"`.
 
 The gather passes' legality conditions are those of a sequential loop: a parallel loop
 whose only races are the accumulations being gathered is one (its iterations in any
