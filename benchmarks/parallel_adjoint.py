@@ -2,12 +2,15 @@
 Lennard-Jones force loop, written once with `range` and once with numba.prange: the serial
 primal and gradient, and the parallel primal and gradient at 1 and 2 threads. Primals are the
 kernels' own source under plain numba.njit. Target: (parallel grad / parallel primal) /
-(serial grad / serial primal) <= 1.2 at every thread count. The four run interleaved,
-round after round, on a shared machine; the table gives medians, the quartiles of the
-per-round quotient and of the parallel primal (the spread), and the parallel regions per
-time step of the primal and of the gradient's reverse sweep."""
+(serial grad / serial primal) <= 1.2 at every thread count. All six (serial primal and
+gradient, parallel ones at 1 and 2 threads) run interleaved, one round after another in a
+rotated order, so that a slow spell on a shared machine falls on all of a round; the table
+gives medians, the median and quartiles of the per-round quotient and of the parallel
+primal (the spread), the load average before and after, and the parallel regions per time
+step of the primal and of the gradient's reverse sweep."""
 from __future__ import annotations
 
+import os
 import time
 
 import numba
@@ -50,39 +53,43 @@ def _lj(size):
 CASES = {"heat": _heat, "jacobi": _jacobi, "lj": _lj}
 
 
-ROUNDS = max(3 * REPEATS, 15)
+ROUNDS = max(8 * REPEATS, 41)
 
 
-def _variants(kernels, args, activity) -> dict:
-    """{name: (fn, setup)}: the serial primal and gradient, the parallel ones."""
+def _variants(kernels, args, activity, threads) -> dict:
+    """{name: (fn, setup, threads)}: the serial primal and gradient (at one thread), the
+    parallel ones at each of `threads`."""
     copies, flat = autodiff_setups(args, activity)
     out = {}
     for label, kernel, parallel in (("serial", kernels[0], False), ("parallel", kernels[1], True)):
         primal = plain_numba(kernel, parallel=parallel)
         rev = ad.autodiff(kernel, activity=activity)
-        out[f"{label}_primal"] = (lambda *a, f=primal: f(*a), copies)
-        out[f"{label}_grad"] = (lambda *a, f=rev: f(*a), flat)
+        for t in threads if parallel else (1,):
+            key = f"{label}@{t}" if parallel else label
+            out[f"{key}_primal"] = (lambda *a, f=primal: f(*a), copies, t)
+            out[f"{key}_grad"] = (lambda *a, f=rev: f(*a), flat, t)
     return out
 
 
-def _time_once(fn, setup) -> float:
+def _time_once(fn, setup, threads) -> float:
     args = setup()
+    numba.set_num_threads(threads)
     t0 = time.perf_counter()
     fn(*args)
     return time.perf_counter() - t0
 
 
-def _interleaved(variants: dict, threads: int) -> dict[str, np.ndarray]:
-    """Seconds of each variant over ROUNDS rounds, each round running the four once in a
-    rotated order (the parallel ones at `threads` threads, the serial ones at one): a slow
-    spell on the shared machine falls on all four of a round, not on one variant's repeats."""
+def _interleaved(variants: dict) -> dict[str, np.ndarray]:
+    """Seconds of each variant over ROUNDS rounds, each round running every variant once,
+    in an order rotated from round to round: a slow spell on the shared machine falls on
+    all the variants of a round, serial and parallel, not on one variant's repeats."""
     names = list(variants)
     times = {n: [] for n in names}
-    for fn, setup in variants.values():
-        fn(*setup())
+    for n in names:
+        _time_once(*variants[n])
     for r in range(ROUNDS):
-        for n in names[r % 4:] + names[:r % 4]:
-            numba.set_num_threads(threads if n.startswith("parallel") else 1)
+        k = r % len(names)
+        for n in names[k:] + names[:k]:
             times[n].append(_time_once(*variants[n]))
     return {n: np.array(t) for n, t in times.items()}
 
@@ -104,22 +111,24 @@ def _regions(kernels, args) -> dict:
 def run(spec) -> dict:
     name, size = spec
     kernels, args, activity = CASES[name](size)
-    variants = _variants(kernels, args, activity)
     top = numba.config.NUMBA_NUM_THREADS
-    row = {"rounds": ROUNDS, "regions_per_step": _regions(kernels, args), "threads": {}}
-    for t in [t for t in THREADS if t <= top]:
-        s = _interleaved(variants, t)
-        per_round = (s["parallel_grad"] / s["parallel_primal"]) \
-            / (s["serial_grad"] / s["serial_primal"])
-        medians = {n: float(np.median(x)) for n, x in s.items()}
-        row["threads"][t] = dict(
-            medians, ratio=medians["parallel_grad"] / medians["parallel_primal"],
-            serial_ratio=medians["serial_grad"] / medians["serial_primal"],
-            quotient=(medians["parallel_grad"] / medians["parallel_primal"])
-            / (medians["serial_grad"] / medians["serial_primal"]),
-            quotient_quartiles=_quartiles(per_round),
-            spread={n: _quartiles(x) for n, x in s.items()})
+    threads = [t for t in THREADS if t <= top]
+    load = os.getloadavg()[0]
+    s = _interleaved(_variants(kernels, args, activity, threads))
     numba.set_num_threads(top)
+    med = {n: float(np.median(x)) for n, x in s.items()}
+    row = {"rounds": ROUNDS, "regions_per_step": _regions(kernels, args),
+           "serial_primal_s": med["serial_primal"], "serial_grad_s": med["serial_grad"],
+           "serial_ratio": med["serial_grad"] / med["serial_primal"],
+           "load_average": [load, os.getloadavg()[0]], "threads": {}}
+    for t in threads:
+        primal, grad = f"parallel@{t}_primal", f"parallel@{t}_grad"
+        per_round = (s[grad] / s[primal]) / (s["serial_grad"] / s["serial_primal"])
+        ratio = med[grad] / med[primal]
+        row["threads"][t] = {"primal_s": med[primal], "grad_s": med[grad], "ratio": ratio,
+                             "quotient": ratio / row["serial_ratio"],
+                             "per_round_quotient": _quartiles(per_round),
+                             "spread_s": {n: _quartiles(x) for n, x in s.items()}}
     row["threading_layer"] = numba.threading_layer()
     return row
 
@@ -127,21 +136,21 @@ def run(spec) -> dict:
 HEADER = ("case", "threads", "regions/step primal", "regions/step reverse",
           "serial primal ms", "serial grad ms", "serial grad/primal", "parallel primal ms",
           "parallel grad ms", "parallel grad/primal", f"quotient (target <= {TARGET})",
-          "per-round quotient q25-q75", "parallel primal q25-q75 ms")
+          "per-round quotient median [q25-q75]", "parallel primal q25-q75 ms", "load")
 
 
 def parallel_adjoint_lines(rows: list[dict]) -> list[str]:
     lines = ["| " + " | ".join(HEADER) + " |", "|" + "---|" * len(HEADER)]
     for r in rows:
         for t, x in r["threads"].items():
-            q25, _, q75 = x["quotient_quartiles"]
-            p25, _, p75 = x["spread"]["parallel_primal"]
+            q25, q50, q75 = x["per_round_quotient"]
+            p25, _, p75 = x["spread_s"][f"parallel@{t}_primal"]
             cells = (r["name"], str(t), str(r["regions_per_step"]["primal"]),
                      str(r["regions_per_step"]["reverse"]),
-                     f"{1e3 * x['serial_primal']:.2f}", f"{1e3 * x['serial_grad']:.2f}",
-                     f"{x['serial_ratio']:.2f}", f"{1e3 * x['parallel_primal']:.2f}",
-                     f"{1e3 * x['parallel_grad']:.2f}", f"{x['ratio']:.2f}",
-                     f"{x['quotient']:.2f}", f"{q25:.2f}-{q75:.2f}",
-                     f"{1e3 * p25:.2f}-{1e3 * p75:.2f}")
+                     f"{1e3 * r['serial_primal_s']:.2f}", f"{1e3 * r['serial_grad_s']:.2f}",
+                     f"{r['serial_ratio']:.2f}", f"{1e3 * x['primal_s']:.2f}",
+                     f"{1e3 * x['grad_s']:.2f}", f"{x['ratio']:.2f}", f"{x['quotient']:.2f}",
+                     f"{q50:.2f} [{q25:.2f}-{q75:.2f}]", f"{1e3 * p25:.2f}-{1e3 * p75:.2f}",
+                     "-".join(f"{a:.1f}" for a in r["load_average"]))
             lines.append("| " + " | ".join(cells) + " |")
     return lines
