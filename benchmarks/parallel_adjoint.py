@@ -6,7 +6,8 @@ kernels' own source under plain numba.njit. Target: (parallel grad / parallel pr
 gradient, parallel ones at 1 and 2 threads) run interleaved, one round after another in a
 rotated order, so that a slow spell on a shared machine falls on all of a round; the table
 gives medians, the median and quartiles of the per-round quotient and of the parallel
-primal (the spread), the load average before and after, and the parallel regions per time
+primal (the spread), the quotient by CPU time (robust to waiting for a core; at two
+threads it counts a spinning worker too), the load average before and after, and the parallel regions per time
 step of the primal and of the gradient's reverse sweep."""
 from __future__ import annotations
 
@@ -71,18 +72,20 @@ def _variants(kernels, args, activity, threads) -> dict:
     return out
 
 
-def _time_once(fn, setup, threads) -> float:
+def _time_once(fn, setup, threads) -> tuple[float, float]:
+    """Wall seconds and CPU seconds (all the process's threads) of one call."""
     args = setup()
     numba.set_num_threads(threads)
-    t0 = time.perf_counter()
+    t0, c0 = time.perf_counter(), time.process_time()
     fn(*args)
-    return time.perf_counter() - t0
+    return time.perf_counter() - t0, time.process_time() - c0
 
 
-def _interleaved(variants: dict) -> dict[str, np.ndarray]:
-    """Seconds of each variant over ROUNDS rounds, each round running every variant once,
-    in an order rotated from round to round: a slow spell on the shared machine falls on
-    all the variants of a round, serial and parallel, not on one variant's repeats."""
+def _interleaved(variants: dict) -> tuple[dict[str, np.ndarray], dict[str, np.ndarray]]:
+    """Wall and CPU seconds of each variant over ROUNDS rounds, each round running every
+    variant once, in an order rotated from round to round: a slow spell on the shared
+    machine falls on all the variants of a round, serial and parallel, not on one
+    variant's repeats."""
     names = list(variants)
     times = {n: [] for n in names}
     for n in names:
@@ -91,7 +94,8 @@ def _interleaved(variants: dict) -> dict[str, np.ndarray]:
         k = r % len(names)
         for n in names[k:] + names[:k]:
             times[n].append(_time_once(*variants[n]))
-    return {n: np.array(t) for n, t in times.items()}
+    wall = {n: np.array([w for w, _ in t]) for n, t in times.items()}
+    return wall, {n: np.array([c for _, c in t]) for n, t in times.items()}
 
 
 def _quartiles(x: np.ndarray) -> list[float]:
@@ -114,9 +118,10 @@ def run(spec) -> dict:
     top = numba.config.NUMBA_NUM_THREADS
     threads = [t for t in THREADS if t <= top]
     load = os.getloadavg()[0]
-    s = _interleaved(_variants(kernels, args, activity, threads))
+    s, cpu = _interleaved(_variants(kernels, args, activity, threads))
     numba.set_num_threads(top)
     med = {n: float(np.median(x)) for n, x in s.items()}
+    cpu_med = {n: float(np.median(x)) for n, x in cpu.items()}
     row = {"rounds": ROUNDS, "regions_per_step": _regions(kernels, args),
            "serial_primal_s": med["serial_primal"], "serial_grad_s": med["serial_grad"],
            "serial_ratio": med["serial_grad"] / med["serial_primal"],
@@ -128,6 +133,12 @@ def run(spec) -> dict:
         row["threads"][t] = {"primal_s": med[primal], "grad_s": med[grad], "ratio": ratio,
                              "quotient": ratio / row["serial_ratio"],
                              "per_round_quotient": _quartiles(per_round),
+                             # CPU time: what the work costs, not how long the thread
+                             # waited for a core (a worker that spins counts, though)
+                             "cpu_quotient": (cpu_med[grad] / cpu_med[primal])
+                             / (cpu_med["serial_grad"] / cpu_med["serial_primal"]),
+                             "cpu_s": {n: cpu_med[n] for n in (primal, grad, "serial_primal",
+                                                               "serial_grad")},
                              "spread_s": {n: _quartiles(x) for n, x in s.items()}}
     row["threading_layer"] = numba.threading_layer()
     return row
@@ -136,7 +147,8 @@ def run(spec) -> dict:
 HEADER = ("case", "threads", "regions/step primal", "regions/step reverse",
           "serial primal ms", "serial grad ms", "serial grad/primal", "parallel primal ms",
           "parallel grad ms", "parallel grad/primal", f"quotient (target <= {TARGET})",
-          "per-round quotient median [q25-q75]", "parallel primal q25-q75 ms", "load")
+          "per-round quotient median [q25-q75]", "parallel primal q25-q75 ms",
+          "quotient by CPU time", "load")
 
 
 def parallel_adjoint_lines(rows: list[dict]) -> list[str]:
@@ -151,6 +163,7 @@ def parallel_adjoint_lines(rows: list[dict]) -> list[str]:
                      f"{r['serial_ratio']:.2f}", f"{1e3 * x['primal_s']:.2f}",
                      f"{1e3 * x['grad_s']:.2f}", f"{x['ratio']:.2f}", f"{x['quotient']:.2f}",
                      f"{q50:.2f} [{q25:.2f}-{q75:.2f}]", f"{1e3 * p25:.2f}-{1e3 * p75:.2f}",
+                     f"{x['cpu_quotient']:.2f}",
                      "-".join(f"{a:.1f}" for a in r["load_average"]))
             lines.append("| " + " | ".join(cells) + " |")
     return lines
