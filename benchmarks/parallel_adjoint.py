@@ -7,8 +7,8 @@ gradient, parallel ones at 1 and 2 threads) run interleaved, one round after ano
 rotated order, so that a slow spell on a shared machine falls on all of a round; the table
 gives medians, the median and quartiles of the per-round quotient and of the parallel
 primal (the spread), the quotient by CPU time (robust to waiting for a core; at two
-threads it counts a spinning worker too), the load average before and after, and the parallel regions per time
-step of the primal and of the gradient's reverse sweep."""
+threads it counts a spinning worker too), the load average before and after, and the
+parallel regions per time step of the primal and of the gradient's reverse sweep."""
 from __future__ import annotations
 
 import os
@@ -20,8 +20,8 @@ import numpy as np
 import hpcad as ad
 from benchmarks.common import REPEATS, autodiff_setups, plain_numba
 from hpcad.cli import default_activity
-from hpcad.passes.regions import regions_per_step
 from hpcad.kernels import particles, stencils
+from hpcad.passes.regions import regions_per_step
 
 SIZES = {"heat n=2e5 x50": ("heat", (200_000, 50)),
          "jacobi 500^2 x20": ("jacobi", (500, 20)),

@@ -10,8 +10,8 @@ step is not the first), and the zeroing itself runs once, after the time loop, f
 last step.
 
 Legality, for a time loop T (a counted sequential loop with step 1, outside parallel code)
-and a parallel loop or nest N, of any depth, that is the last op of T's body, whose array A (a value T carries)
-takes gather form (passes/gather_nest.py) into a gather G:
+and a parallel loop or nest N, of any depth, that is the last op of T's body, whose array
+A (a value T carries) takes gather form (passes/gather_nest.py) into a gather G:
 - what N keeps besides G's terms writes one thing: the constant 0 into an array B, a
   value T carries, at N's own element (iv_0, ..., iv_{D-1}); its other ops only read
   memory or compute (no tape, no communication) and it carries no value (no sums);
