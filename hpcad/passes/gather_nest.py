@@ -60,6 +60,10 @@ class Gather:
         self.nest, self.array, self.template = nest, template.array, template
         self.terms: list[tuple[tuple[int, ...], Op]] = []
         self.prologue = prologue
+        # when it holds, each element of the nest's domain reads as zero (a zeroing
+        # deferred to this gather, passes/gather_deferred.py); True inside the branch of
+        # a loop versioned on it (_versioned)
+        self.zeroed: Value | bool | None = None
 
     def span(self, level: int) -> tuple[int, int]:
         cs = [c[level] for c, _ in self.terms]
@@ -82,6 +86,12 @@ def _shape(a: Access) -> tuple:
     """Which level each component follows, or the invariant value itself."""
     return tuple(comp[0] if comp is not None else v
                  for comp, v in zip(a.index, access_index(a.op), strict=True))
+
+
+def index_levels(g: Gather) -> tuple:
+    """Which level each component of the gathered array's index follows (or the invariant
+    value itself)."""
+    return _shape(g.template)
 
 
 def nest_gathers(nest: Nest, acc: Accesses) -> list[Gather]:
@@ -157,7 +167,7 @@ def _emit_one(b: Builder, g: Gather, terms: list, at: list[Value], guarded: set)
     idx = g.element(at)
     # one load, the terms added one by one, one store: the scatter's association
     # ((x + a) + b) + c exactly (merged accumulations would add a + b + c first)
-    total = b.op1("mem.load", [arr, *idx], arr.type.dtype)
+    total = _first_value(b, g, at, guarded, idx)
     for offsets, op in terms:
         it = [before(b, at[level], c) for level, c in enumerate(offsets)]
         guards = [within(b, it[level], *nest.bounds(level)) for level in sorted(guarded)]
@@ -176,6 +186,40 @@ def _emit_one(b: Builder, g: Gather, terms: list, at: list[Value], guarded: set)
         vb.op("scf.yield", [vb.op1("arith.add", [total, term], total.type)])
         total = b.op("scf.if", [inside], [total.type], regions=[then, other]).results[0]
     b.op("mem.store", [total, arr, *idx])
+
+
+def _first_value(b: Builder, g: Gather, at: list[Value], guarded: set,
+                 idx: list[Value]) -> Value:
+    """The element's value before its terms: loaded, or zero where g.zeroed holds and the
+    element is in the nest's domain (tested on the levels where the gather position may
+    leave it: the guarded ones, and any whose span does not hold offset 0); no load where
+    both are known."""
+    dtype = g.array.type.dtype
+    inside = None if g.zeroed is None or g.zeroed is True else g.zeroed
+    for level in range(g.nest.depth):
+        c_min, c_max = g.span(level)
+        if g.zeroed is not None and (level in guarded or not c_min <= 0 <= c_max):
+            test = within(b, at[level], *g.nest.bounds(level))
+            inside = test if inside is None else b.op1("arith.and", [inside, test], i1)
+    zero = b.op1("arith.const", [], dtype, {"value": 0.0}) if g.zeroed is not None else None
+    if g.zeroed is True and inside is None:
+        return zero
+    loaded = b.op1("mem.load", [g.array, *idx], dtype)
+    return loaded if zero is None else b.op1("arith.select", [inside, zero, loaded], dtype)
+
+
+def _versioned(b: Builder, g: Gather, loc, emit: Callable[[Builder], None]) -> None:
+    """emit() twice, under `if g.zeroed` (where it is known to hold: no load, no test) and
+    its else (where it is known not to): the flag is the same for every element."""
+    flag = g.zeroed
+    then, other = Block(), Block()
+    for block, known in ((then, True), (other, None)):
+        g.zeroed = known
+        vb = Builder(block, loc)
+        emit(vb)
+        vb.op("scf.yield", [])
+    g.zeroed = flag
+    b.op("scf.if", [flag], [], regions=[then, other])
 
 
 def _loop(b: Builder, lb: Value, ub: Value, loc, body: Callable[[Builder, Value], None],
@@ -226,8 +270,9 @@ def _full(b: Builder, g: Gather, groups: list, at: list[Value], guarded: set) ->
 def _interior(b: Builder, g: Gather, groups: list, at: list[Value]) -> Op | None:
     """From level len(at) down: its guarded ends (_edges; with a prologue, a loop before
     and one after the interior, _ends), then its interior, unguarded on this level,
-    recursing; a nest's innermost interior loop is outlined. Returns the loop over this
-    level's interior (None below the innermost level)."""
+    recursing; a nest's innermost interior loop is outlined (and versioned on a deferred
+    zeroing's flag). Returns the loop over this level's interior (None from the innermost
+    level of a nest and below)."""
     level = len(at)
     if level == g.nest.depth:
         _emit_element(b, g, groups, at, set())
@@ -238,8 +283,17 @@ def _interior(b: Builder, g: Gather, groups: list, at: list[Value]) -> Op | None
     if c_min != c_max and ends is None:
         _edges(b, g, level, lambda eb, x: _full(eb, g, groups, [*at, x], {level}))
     attrs = {"outline": True} if level == g.nest.depth - 1 > 0 else None
-    interior = _loop(b, shifted(b, lo, c_max), shifted(b, hi, c_min), g.nest.loops[level].loc,
+    loc = g.nest.loops[level].loc
+
+    def emit(eb: Builder) -> Op:
+        return _loop(eb, shifted(eb, lo, c_max), shifted(eb, hi, c_min), loc,
                      lambda lb, x: _interior(lb, g, groups, [*at, x]), attrs)
+    flagged = [gg for gg, _ in groups if isinstance(gg.zeroed, Value)]
+    if attrs is not None and flagged:
+        # (the innermost loop, sequential: its value is not the nest's interior loop)
+        _versioned(b, flagged[0], loc, emit)
+        return None
+    interior = emit(b)
     if ends is not None:
         ends()
     return interior

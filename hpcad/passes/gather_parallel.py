@@ -9,8 +9,10 @@ the parallel loop's level, is a parallel loop again, each iteration writing only
 element (or row), one region; its guarded ends (a few elements) run serially. What is left
 of the loop (the zeroing of the adjoint it read, sums of parameter adjoints) stays a
 parallel loop after the gather, or, when it writes no memory, runs inside the gather's
-interior (its sums as the interior's reductions: one region in all). The interior says
-`race_free = "gathered"`.
+interior (its sums as the interior's reductions: one region in all). When it is the
+zeroing of the adjoint a time step's sweep overwrote, and the next step's gather
+accumulates into that array, it runs in that gather instead (passes/gather_deferred.py:
+one region per step). The interior says `race_free = "gathered"`.
 
 The gather passes' legality conditions are those of a sequential loop: a parallel loop
 whose only races are the accumulations being gathered is one (its iterations in any
@@ -27,6 +29,7 @@ from ..ir.effects import writes
 from .affine import perfect_nest, simple_body
 from .gather import fuse_rest as fuse_rest_loop
 from .gather import scatter_stencils, to_gather_form
+from .gather_deferred import deferrable, not_first_step, zero_after
 from .gather_nest import emit_gather, nest_gathers
 from .race import Accesses, loop_conflicts
 
@@ -51,14 +54,19 @@ def _gather_loop(loop: Op, acc: Accesses) -> str | None:
     stencils = scatter_stencils(loop, acc) if simple_body(loop) else None
     if not stencils:
         return None
+    deferral = deferrable(stencils[0].nest, stencils, acc)
     b = Builder(loop.parent, loop.loc)
     fused = False
     for s in stencils:
         b.index = loop.parent.ops.index(loop)
+        if deferral is not None and deferral.gather is s:
+            s.zeroed = not_first_step(b, deferral.time_loop)
         interior = to_gather_form(s, b, acc, False)
         if len(stencils) == 1 and not _writes_memory(loop):
             fused = fuse_rest_loop(s, interior, acc)
         _parallel(interior)
+    if deferral is not None:
+        zero_after(deferral, loop)
     return "fused" if fused else "gathered"
 
 
@@ -67,16 +75,22 @@ def _gather_nest(loop: Op, acc: Accesses) -> bool:
     nest = perfect_nest(loop)
     if nest is None or nest.depth < 2:
         return False
+    found = nest_gathers(nest, acc)
+    deferral = deferrable(nest, found, acc)
     spans: dict[tuple, list] = {}
-    for g in nest_gathers(nest, acc):
+    for g in found:
         spans.setdefault(tuple(g.span(lv) for lv in range(nest.depth)), []).append(g)
     for gathers in spans.values():
         b = Builder(loop.parent, loop.loc)
         b.index = loop.parent.ops.index(loop)
+        if deferral is not None and deferral.gather in gathers:
+            deferral.gather.zeroed = not_first_step(b, deferral.time_loop)
         _parallel(emit_gather(b, gathers))
         for g in gathers:
             for _, op in g.terms:
                 nest.inner.ops.remove(op)
+    if deferral is not None:
+        zero_after(deferral, loop)
     return bool(spans)
 
 

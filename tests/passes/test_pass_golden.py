@@ -1,6 +1,7 @@
 """One IR-in/IR-out test per loop rewrite: tests/passes/golden/PASS.CASE.in.ir is a small
 function of the shape the rewrite is for (a 2-D and a 3-D scatter nest, two arrays in one
-nest, a 1-D stencil after its copy adjoint, a tape slot in a nest, ...), PASS.CASE.out.ir
+nest, a 1-D stencil after its copy adjoint, a tape slot in a nest, a parallel nest in a time
+loop, ...), PASS.CASE.out.ir
 what the pass makes of it. Each test fails if the rewrite does nothing. Regenerate the
 outputs after an intended change with HPCAD_UPDATE_GOLDEN=1 and review the diff."""
 import os
@@ -13,6 +14,7 @@ from hpcad.ir.verifier import verify_function
 from hpcad.passes.fusion import fuse_shifted
 from hpcad.passes.gather import ascend_independent, gather_stencils
 from hpcad.passes.gather_nest import gather_nests
+from hpcad.passes.gather_parallel import gather_parallel
 from hpcad.passes.overwrite import sink_overwritten, sink_scratch_stores
 from hpcad.passes.simplify import simplify
 from hpcad.passes.tape import index_tape
@@ -21,7 +23,8 @@ GOLDEN = Path(__file__).parent / "golden"
 PASSES = {"gather_stencils": gather_stencils, "gather_nests": gather_nests,
           "ascend_independent": ascend_independent, "index_tape": index_tape,
           "fuse_shifted": fuse_shifted, "sink_overwritten": sink_overwritten,
-          "sink_scratch_stores": sink_scratch_stores, "simplify": simplify}
+          "sink_scratch_stores": sink_scratch_stores, "simplify": simplify,
+          "gather_parallel": gather_parallel}
 CASES = sorted(p.name[:-len(".in.ir")] for p in GOLDEN.glob("*.in.ir"))
 
 
