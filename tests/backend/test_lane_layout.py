@@ -16,7 +16,7 @@ import pytest
 
 import hpcad as ad
 from hpcad.backend.numba.codegen import generate
-from hpcad.backend.numba.lane_layout import _IN_PLACE_BYTES, lane_layout
+from hpcad.backend.numba.lane_layout import IN_PLACE_BYTES, lane_layout
 
 ROOT = Path(__file__).parent.parent.parent
 
@@ -54,13 +54,13 @@ def test_lanes_last_tangents_are_passed_in_place():
         assert args[k].shape == (n, width) and np.shares_memory(args[k], t)
 
 
-BIG = _IN_PLACE_BYTES // (4 * 8)     # a (4, BIG) float64 array is just large enough
+BIG = IN_PLACE_BYTES // (4 * 8)     # a (4, BIG) float64 array is just large enough
 
 
 def test_large_lanes_first_tangents_are_passed_in_place_strided():
     """Large (W, n) C-contiguous tangents reach lanes-last code as (n, W) views of the
     caller's memory (each direction one contiguous stream), not as transposed copies; a
-    small one is copied (below _IN_PLACE_BYTES)."""
+    small one is copied (below IN_PLACE_BYTES)."""
     width = 4
     layout = lane_layout(_forward(width))
     tangents = [np.ones((width, BIG)), np.ones((width, BIG - 1)), np.ones((width, BIG))]

@@ -5,7 +5,7 @@ The rule, per argument, for arrays of any rank:
 - its memory already is in the code's layout (a lanes-last one is `np.moveaxis(t, -1, 0)`
   of a C-contiguous (*shape, W) array, as `hpcad.jacobian` makes its tangents): passed as
   a view, no copy;
-- lanes-last code, any other writable array of at least _IN_PLACE_BYTES (e.g. a large
+- lanes-last code, any other writable array of at least IN_PLACE_BYTES (e.g. a large
   (W, *shape) C-contiguous one): passed in place too, as the strided view (*shape, W) of
   the caller's memory, to the code's variant compiled with those arguments of any strides
   (numba/__init__.py compiles it on the first call that passes that set of arguments so).
@@ -37,7 +37,7 @@ from ...ir.effects import reads, writes
 from ...ir.lanes import is_lane_array, lane_outer_loops
 
 _VIEWS = ("mem.view", "mem.reshape", "mem.bitcast", "vec.lane")
-_IN_PLACE_BYTES = 1 << 19    # about a core's L2 cache: smaller arrays of vectors are copied
+IN_PLACE_BYTES = 1 << 19    # about a core's L2 cache: smaller arrays of vectors are copied
 
 
 @dataclass(frozen=True)
@@ -67,7 +67,7 @@ class LaneLayout:
             view = np.moveaxis(args[a.position], 0, -1) if self.lanes_last else \
                 args[a.position]
             if a.contiguous and not view.flags.c_contiguous:
-                if in_place and view.nbytes >= _IN_PLACE_BYTES:
+                if in_place and view.nbytes >= IN_PLACE_BYTES:
                     strided.append(a.position)
                 else:
                     copy = np.ascontiguousarray(view)
