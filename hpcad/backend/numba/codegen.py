@@ -83,9 +83,13 @@ def _trips(lb, ub, step):
 
 @njit(**INNER_OPTIONS)
 def _grow(buf, needed):
-    """A larger copy of a tape buffer (for loops whose trip count is only known at run time)."""
+    """A larger copy of a tape buffer (for loops whose trip count is only known at run time);
+    copied element by element: a slice assignment (`new[:n] = buf`) makes numba compile its
+    shape-mismatch message, string formatting that took over a second of the first such
+    derivative's compile in each process."""
     new = np.empty(max(2 * buf.shape[0], needed, 64), buf.dtype)
-    new[:buf.shape[0]] = buf
+    for k in range(buf.shape[0]):
+        new[k] = buf[k]
     return new
 '''
 
