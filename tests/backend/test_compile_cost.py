@@ -95,21 +95,20 @@ def test_generated_functions_carry_only_the_wrappers_they_need(tmp_path, monkeyp
 
 
 @ad.kernel
-def two_stages(x, y, steps):
+def two_stages(x, y):
     """Two stages of the same update, written twice (as a Runge-Kutta step is): their
     adjoint loops are the same but for the arrays they read and write."""
     n = x.shape[0]
     k1 = np.zeros(n)
     k2 = np.zeros(n)
-    for _ in range(steps):
-        for i in range(1, n):
-            k1[i] = x[i] * y[i - 1] + math.sin(x[i - 1])
-        for i in range(n):
-            y[i] += 0.1 * k1[i]
-        for i in range(1, n):
-            k2[i] = x[i] * y[i - 1] + math.sin(x[i - 1])
-        for i in range(n):
-            y[i] += 0.05 * k2[i]
+    for i in range(1, n):
+        k1[i] = x[i] * y[i - 1] + math.sin(x[i - 1])
+    for i in range(n):
+        y[i] += 0.1 * k1[i]
+    for i in range(1, n):
+        k2[i] = x[i] * y[i - 1] + math.sin(x[i - 1])
+    for i in range(n):
+        y[i] += 0.05 * k2[i]
     s = 0.0
     for i in range(n):
         s += y[i] * y[i]
@@ -131,8 +130,8 @@ def test_repeated_loops_share_one_function(tmp_path, monkeypatch, backend):
     place (backend/numba/shared.py); the gradient is right on both backends."""
     monkeypatch.setenv("HPCAD_CACHE_DIR", str(tmp_path))
     x, y = np.linspace(0.2, 0.9, 7), np.linspace(1.0, 1.5, 7)
-    g = ad.grad(two_stages, argnums=0, backend=backend)(x, y.copy(), 3)
-    expected = _central_differences(lambda v: two_stages.py_func(v, y.copy(), 3), x)
+    g = ad.grad(two_stages, argnums=0, backend=backend)(x, y.copy())
+    expected = _central_differences(lambda v: two_stages.py_func(v, y.copy()), x)
     np.testing.assert_allclose(g, expected, rtol=1e-6, atol=1e-8)
     if backend == "numba":
         source = "".join(p.read_text() for p in tmp_path.glob("two_stages_rev*.py"))

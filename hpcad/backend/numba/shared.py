@@ -23,7 +23,9 @@ if TYPE_CHECKING:
 # buffers, arena buffers, fault codes, lanes, communication): a loop holding one stays put
 _STATEFUL = ("tape.", "par.", "mpi.", "rt.", "func.")
 _SMALLEST = 5          # ops in a loop worth a function of its own
-_DEEPEST = 1           # enclosing loops: a shared loop is called once per outer iteration
+# enclosing loops: none, so that a shared loop is called once per call of the function (in
+# a loop, a call per outer iteration of a short inner loop cost GMM's gradient 5-10%)
+_DEEPEST = 0
 
 
 def shareable(w: Writer, op: Op) -> bool:
