@@ -121,6 +121,8 @@ def source(w: Writer) -> str:
     if disk:
         prelude += DISK + "".join(DISK_BUFFER.format(name=NP_TYPES[t].removeprefix("np."))
                                   for t in disk)
+    if w.buffer_whats:   # tape.buffer_size: what each sized buffer is for
+        prelude += f"\n_BUFFERS = {tuple(w.buffer_whats)!r}\n"
     lines = w.outlined + w.lines
     first = (prelude + "\n\n").count("\n") + 1
     w.line_locs = {first + k: line.loc for k, line in enumerate(lines)
