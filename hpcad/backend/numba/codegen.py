@@ -14,7 +14,7 @@ from .cache import boundscheck
 from .common import NP_TYPES, without_terminator
 from .rules import rule
 from .vector import is_vector
-from .writer import Writer, literal
+from .writer import Writer
 
 # the modules whose rules (rules.py) the writer needs besides this one's
 RULE_MODULES = (tape, parallel, mpi_codegen, vector, linalg)
@@ -196,16 +196,11 @@ def mem_alloc(w: Writer, op, depth):
         w.emit(depth, f"{w.name(op.results[0])} = {buf}[:{size}].reshape(("
                       f"{', '.join(dims)},))")
         return
+    fill = "np.zeros" if op.attrs.get("fill") == "zeros" else "np.empty"
     dims = [w.ref(v) for v in op.operands]
     dims = ", ".join(vector.with_lane(w, dims, str(lanes(t))) if lanes(t) > 1 else dims)
-    arr = op.results[0]
-    w.emit(depth, f"{w.name(arr)} = np.empty(({dims},), {NP_TYPES[t.dtype.name]})")
-    if op.attrs.get("fill") == "zeros":
-        # zeroed by a loop (LLVM makes it a memset): numba's np.zeros costs a compile of
-        # its own for each number of dimensions (~0.1 s each in a process), np.empty of
-        # the same type is compiled for the tape buffers already
-        zero = literal(0, ScalarType(t.dtype.name))
-        elementwise(w, arr, depth, lambda i: f"{w.ref(arr)}[{i}] = {zero}")
+    w.emit(depth, f"{w.name(op.results[0])} = {fill}(({dims},), "
+                  f"{NP_TYPES[t.dtype.name]})")
 
 
 def element(w: Writer, arr: Value, idx: list[Value]) -> str:
