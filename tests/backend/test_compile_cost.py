@@ -43,6 +43,10 @@ def test_tape_sizes_compile_once_however_many_buffers(tmp_path, monkeypatch):
     g = ad.grad(four_tapes, argnums=(0, 1))(x, y)
     sources = "".join(p.read_text() for p in tmp_path.glob("*.py"))
     assert sources.count("_buffer_size(") >= 4
+    # each buffer's text is passed as its number in _BUFFERS: a string raised from compiled
+    # code linked ~500 lines of LLVM IR into every derivative
+    assert len(re.findall(r"_buffer_size\(.*, \d+\)$", sources, re.M)) >= 4
+    assert "_BUFFERS = (" in sources
     assert len({str(sig) for sig in compiled}) <= 1
     outer = np.exp(np.outer(x, y))
     expected = sum(k * np.exp(k * x) * y for k in range(1, 4)) + outer @ y
