@@ -3,7 +3,10 @@ derivative (jvp) and forward derivative at width 28, each in a fresh process wit
 cache directory, with the generated source's lines and where the time went (hpcad's own
 passes and code generation, numba's typing and lowering, LLVM). The kernels are the
 project's stencils and GMM, and small GradBench-shaped kernels written here from GradBench's
-specs (lse, llsq, ode, det, kmeans, lstm)."""
+specs (lse, llsq, ode, det, kmeans, lstm); and GradBench's nested-AD evals (saddle, particle),
+whose four variants (outer and inner derivative each forward or reverse) are kernels taking
+derivatives of kernels: their compile is a primal compile of the solver with the derivatives
+inlined."""
 from __future__ import annotations
 
 import json
@@ -202,8 +205,19 @@ def _flat(args, activity, width: int) -> list:
     return flat
 
 
+# nested-AD eval -> its module in hpcad.gradbench.evals and the argument of one run
+NESTED = {"saddle": ("saddle", lambda: np.array([1.0, 1.0])),
+          "particle": ("particle", lambda: 0.0)}
+NESTED_MODES = ("ff", "fr", "rf", "rr")
+
+
 def _call(name: str, mode: str):
-    """A function that runs kernel `name` in `mode` once."""
+    """A function that runs kernel `name` in `mode` once (a nested eval: its variant)."""
+    if name in NESTED:
+        import importlib
+        module, arg = NESTED[name]
+        ev = importlib.import_module(f"hpcad.gradbench.evals.{module}").FUNCTIONS[mode]
+        return lambda: ev.run(arg())
     k, make = KERNELS[name]
     args = make()
     if mode == "primal":
@@ -246,6 +260,13 @@ def probe(name: str, mode: str) -> dict:
     numba_t = _Timer(dispatcher.Dispatcher, "compile")
     llvm = [_Timer(codegen.CPUCodeLibrary, m) for m in
             ("_optimize_functions", "_optimize_final_module", "_finalize_final_module")]
+    libraries = []
+    finalize = codegen.CPUCodeLibrary.finalize
+
+    def kept(self):
+        libraries.append(self)
+        return finalize(self)
+    codegen.CPUCodeLibrary.finalize = kept
     run = _call(name, mode)
     t = time.process_time()
     run()
@@ -259,9 +280,12 @@ def probe(name: str, mode: str) -> dict:
     llvm_s = sum(x.total for x in llvm)
     cache = Path(os.environ["HPCAD_CACHE_DIR"])
     lines = sum(len(p.read_text().splitlines()) for p in cache.glob("*.py"))
+    ir = sum(len(lib.get_llvm_str().splitlines()) for lib in libraries
+             if getattr(lib, "_final_module", None) is not None)
     return {"kernel": name, "mode": mode, "compile_s": total,
             "hpcad_s": total - numba_t.total, "numba_s": numba_t.total - llvm_s,
-            "llvm_s": llvm_s, "source_lines": lines, "compiled": STATS["compiled"]}
+            "llvm_s": llvm_s, "source_lines": lines, "llvm_lines": ir,
+            "compiled": STATS["compiled"]}
 
 
 _SCRIPT = "import json; from benchmarks.compile import probe; " \
@@ -286,7 +310,7 @@ def run(size) -> dict:
     """One kernel (size: (kernel name, modes)): every mode's cold compile, and the ratios
     of the derivatives' to the primal's."""
     name, modes = size
-    row = {m: measure(name, m) for m in modes}
+    row = {m: measure(name, m) for m in modes if m in MODES + NESTED_MODES}
     primal = row.get("primal", {}).get("compile_s")
     for m in modes:
         if primal and "compile_s" in row[m]:
@@ -294,10 +318,20 @@ def run(size) -> dict:
     return row
 
 
-SIZES = {name: (name, MODES) for name in KERNELS}
+SIZES = {**{name: (name, MODES) for name in KERNELS},
+         **{name: (name, NESTED_MODES) for name in NESTED}}
 
 HEADER = ("kernel", "primal s", "grad s", "jvp s", "fwd28 s", "grad/primal",
-          "grad hpcad/numba/llvm s", "lines primal", "lines grad", "lines jvp", "lines fwd28")
+          "grad hpcad/numba/llvm s", "lines primal", "lines grad", "lines jvp", "lines fwd28",
+          "IR lines primal", "IR lines grad")
+NESTED_HEADER = ("nested eval", *(f"{m} s" for m in NESTED_MODES), "all s",
+                 *(f"{m} hpcad/numba/llvm s" for m in NESTED_MODES),
+                 *(f"lines {m}" for m in NESTED_MODES))
+
+
+def _split(got: dict) -> str:
+    return "/".join(f"{got[k]:.2f}" for k in ("hpcad_s", "numba_s", "llvm_s")) \
+        if "hpcad_s" in got else "-"
 
 
 def table_lines(rows: list[dict]) -> list[str]:
@@ -305,12 +339,18 @@ def table_lines(rows: list[dict]) -> list[str]:
         got = r.get(mode, {})
         return fmt.format(got[key]) if key in got else got.get("error", "-")[:30]
     lines = ["| " + " | ".join(HEADER) + " |", "|" + "---|" * len(HEADER)]
+    nested = ["| " + " | ".join(NESTED_HEADER) + " |", "|" + "---|" * len(NESTED_HEADER)]
     for r in rows:
-        g = r.get("grad", {})
-        split = "/".join(f"{g[k]:.2f}" for k in ("hpcad_s", "numba_s", "llvm_s")) \
-            if "hpcad_s" in g else "-"
+        if r["name"] in NESTED:
+            total = sum(r[m].get("compile_s", math.nan) for m in NESTED_MODES if m in r)
+            cells = (r["name"], *(cell(r, m, "compile_s") for m in NESTED_MODES),
+                     f"{total:.2f}", *(_split(r.get(m, {})) for m in NESTED_MODES),
+                     *(cell(r, m, "source_lines", "{}") for m in NESTED_MODES))
+            nested.append("| " + " | ".join(cells) + " |")
+            continue
         cells = (r["name"], *(cell(r, m, "compile_s") for m in MODES),
-                 cell(r, "grad", "over_primal"), split,
-                 *(cell(r, m, "source_lines", "{}") for m in MODES))
+                 cell(r, "grad", "over_primal"), _split(r.get("grad", {})),
+                 *(cell(r, m, "source_lines", "{}") for m in MODES),
+                 *(cell(r, m, "llvm_lines", "{}") for m in ("primal", "grad")))
         lines.append("| " + " | ".join(cells) + " |")
-    return lines
+    return lines + ([""] + nested if len(nested) > 2 else [])

@@ -2,8 +2,10 @@
 compiled once per argument type, not once per call site (a numba function called with
 literal arguments, such as each tape buffer's message, is compiled again for each)."""
 import math
+import re
 
 import numpy as np
+import pytest
 from numba.core import dispatcher
 
 import hpcad as ad
@@ -41,6 +43,10 @@ def test_tape_sizes_compile_once_however_many_buffers(tmp_path, monkeypatch):
     g = ad.grad(four_tapes, argnums=(0, 1))(x, y)
     sources = "".join(p.read_text() for p in tmp_path.glob("*.py"))
     assert sources.count("_buffer_size(") >= 4
+    # each buffer's text is passed as its number in _BUFFERS: a string raised from compiled
+    # code linked ~500 lines of LLVM IR into every derivative
+    assert len(re.findall(r"_buffer_size\(.*, \d+\)$", sources, re.M)) >= 4
+    assert "_BUFFERS = (" in sources
     assert len({str(sig) for sig in compiled}) <= 1
     outer = np.exp(np.outer(x, y))
     expected = sum(k * np.exp(k * x) * y for k in range(1, 4)) + outer @ y
@@ -90,3 +96,80 @@ def test_generated_functions_carry_only_the_wrappers_they_need(tmp_path, monkeyp
                 if any(symbol in d for d in defined)}
     assert wrappers(module.wrapped_heat_rev) == {"cpython"}
     assert all(wrappers(loop) == set() for loop in loops)
+
+
+@ad.kernel
+def two_stages(x, y):
+    """Two stages of the same update, written twice (as a Runge-Kutta step is): their
+    adjoint loops are the same but for the arrays they read and write."""
+    n = x.shape[0]
+    k1 = np.zeros(n)
+    k2 = np.zeros(n)
+    for i in range(1, n):
+        k1[i] = x[i] * y[i - 1] + math.sin(x[i - 1])
+    for i in range(n):
+        y[i] += 0.1 * k1[i]
+    for i in range(1, n):
+        k2[i] = x[i] * y[i - 1] + math.sin(x[i - 1])
+    for i in range(n):
+        y[i] += 0.05 * k2[i]
+    s = 0.0
+    for i in range(n):
+        s += y[i] * y[i]
+    return s
+
+
+def _central_differences(f, x, h=1e-6):
+    g = np.zeros_like(x)
+    for k in range(x.size):
+        e = np.zeros_like(x)
+        e[k] = h
+        g[k] = (f(x + e) - f(x - e)) / (2 * h)
+    return g
+
+
+@pytest.mark.parametrize("backend", ["numba", "interp"])
+def test_repeated_loops_share_one_function(tmp_path, monkeypatch, backend):
+    """The numba backend writes a loop that repeats once, as a function called from each
+    place (backend/numba/shared.py); the gradient is right on both backends."""
+    monkeypatch.setenv("HPCAD_CACHE_DIR", str(tmp_path))
+    x, y = np.linspace(0.2, 0.9, 7), np.linspace(1.0, 1.5, 7)
+    g = ad.grad(two_stages, argnums=0, backend=backend)(x, y.copy())
+    expected = _central_differences(lambda v: two_stages.py_func(v, y.copy()), x)
+    np.testing.assert_allclose(g, expected, rtol=1e-6, atol=1e-8)
+    if backend == "numba":
+        source = "".join(p.read_text() for p in tmp_path.glob("two_stages_rev*.py"))
+        shared = re.findall(r"^def (two_stages_rev_shared\d+)\(", source, re.M)
+        assert shared
+        assert all(source.count(f"{name}(") >= 3 for name in shared)   # def + 2 calls
+
+
+@ad.kernel
+def until_small(x):
+    """A while loop: its trip count is known only as it runs, so the tape grows (_grow)."""
+    s = x[0]
+    k = 0
+    while s > 1e-3:
+        s = 0.5 * s * math.cos(x[1] * s)
+        k += 1
+    return s + k * x[1]
+
+
+def test_growing_tape_compiles_no_slice_assignment(tmp_path, monkeypatch):
+    """The tape of a loop whose trips are known only as it runs grows by copying: element by
+    element, since a slice assignment made numba compile its shape-mismatch message (string
+    formatting: over a second of each process's first such derivative)."""
+    monkeypatch.setenv("HPCAD_CACHE_DIR", str(tmp_path))
+    compiled = []
+    original = dispatcher.Dispatcher.compile
+
+    def compile(self, sig):
+        compiled.append(self.py_func.__qualname__)
+        return original(self, sig)
+    monkeypatch.setattr(dispatcher.Dispatcher, "compile", compile)
+    x = np.array([3.0, 0.7])
+    g = ad.grad(until_small, argnums=0)(x)
+    assert "= _grow(" in "".join(p.read_text() for p in tmp_path.glob("until_small*.py"))
+    assert not [n for n in compiled if "shape_context" in n]
+    expected = _central_differences(lambda v: until_small.py_func(v), x)
+    np.testing.assert_allclose(g, expected, rtol=1e-5)

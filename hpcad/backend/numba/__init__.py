@@ -10,7 +10,13 @@ from contextlib import contextmanager, nullcontext
 
 import numpy as np
 
-from ...errors import HpcadError, IndexOutOfBounds, UnsupportedConstruct, where
+from ...errors import (
+    BufferMemoryError,
+    HpcadError,
+    IndexOutOfBounds,
+    UnsupportedConstruct,
+    where,
+)
 from ...ir.core import Function
 from ...ir.printer import print_function
 from ...ir.types import ArrayType, OpaqueType, ScalarType, lanes
@@ -176,6 +182,7 @@ class Compiled:
         with cache.entry(self.entry_name, self.source) as entry:
             module = entry.module(f"hpcad_cache_{key}")
             self.dispatcher = getattr(module, self.py_name)
+            self.buffer_whats = getattr(module, "_BUFFERS", ())
             if not self.dispatcher.signatures:
                 misses = self.dispatcher.stats.cache_misses.copy()
                 with _refusals_reported(fn, self.py_name, entry.path, self.source):
@@ -276,6 +283,10 @@ class Compiled:
         buffers (and the vector width)."""
         try:
             return (code or self.dispatcher)(*args, *buffers, *self.vector_args)
+        except BufferMemoryError as e:   # raised with the buffer's number (sizes.py)
+            if len(e.args) != 3 or not isinstance(e.args[0], int):
+                raise
+            raise BufferMemoryError(self.buffer_whats[e.args[0]], *e.args[1:]) from None
         except (IndexError, SystemError) as e:
             # numba's bounds check raises IndexError; inside a prange it surfaces as a
             # SystemError whose cause is that IndexError (faults.py raises hpcad's own)

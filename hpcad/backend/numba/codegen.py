@@ -83,9 +83,13 @@ def _trips(lb, ub, step):
 
 @njit(**INNER_OPTIONS)
 def _grow(buf, needed):
-    """A larger copy of a tape buffer (for loops whose trip count is only known at run time)."""
+    """A larger copy of a tape buffer (for loops whose trip count is only known at run time);
+    copied element by element: a slice assignment (`new[:n] = buf`) makes numba compile its
+    shape-mismatch message, string formatting that took over a second of the first such
+    derivative's compile in each process."""
     new = np.empty(max(2 * buf.shape[0], needed, 64), buf.dtype)
-    new[:buf.shape[0]] = buf
+    for k in range(buf.shape[0]):
+        new[k] = buf[k]
     return new
 '''
 
@@ -117,6 +121,8 @@ def source(w: Writer) -> str:
     if disk:
         prelude += DISK + "".join(DISK_BUFFER.format(name=NP_TYPES[t].removeprefix("np."))
                                   for t in disk)
+    if w.buffer_whats:   # tape.buffer_size: what each sized buffer is for
+        prelude += f"\n_BUFFERS = {tuple(w.buffer_whats)!r}\n"
     lines = w.outlined + w.lines
     first = (prelude + "\n\n").count("\n") + 1
     w.line_locs = {first + k: line.loc for k, line in enumerate(lines)
@@ -311,6 +317,8 @@ def scf_for(w: Writer, op, depth):
     if op in w.outer:
         vector.write_lane_outer(w, op, depth)
         return
+    if w.share_loop(op, depth):
+        return
     w.write_for(op, depth, vector.carried_names(w, op.results))
 
 
@@ -413,17 +421,30 @@ def cast(x: str, src, dst) -> str:
     return f"{NP_TYPES[dst.name]}({x})"
 
 
+def write(fn: Function, py_name: str) -> tuple[Writer, str]:
+    """The writer of fn and the source it wrote: written once finding the loops that repeat
+    (shared.py), and again, sharing them, if any do."""
+    w = Writer(fn, py_name)
+    text = source(w)
+    copies: dict[str, list] = {}
+    for op, t in w.texts.items():
+        copies.setdefault(t, []).append(op)
+    repeated = {op: ops for ops in copies.values() if len(ops) > 1 for op in ops}
+    if not repeated:
+        return w, text
+    w = Writer(fn, py_name, repeated)
+    return w, source(w)
+
+
 def generate(fn: Function, py_name: str) -> tuple[str, list]:
     """Python source defining `py_name` (an njit function) for fn, and the buffers it takes
     and returns after its own arguments and results: tape slots, then arena buffers."""
-    w = Writer(fn, py_name)
-    return source(w), w.slots + w.arena
+    w, text = write(fn, py_name)
+    return text, w.slots + w.arena
 
 
 def source_loc(fn: Function, py_name: str, line: int):
     """The kernel location of the op that line `line` of generate(fn, py_name)'s source was
     written for (None where it was written for none): asked only when numba refuses a line,
     so the source is written again rather than its map kept for every function."""
-    w = Writer(fn, py_name)
-    source(w)
-    return w.line_locs.get(line)
+    return write(fn, py_name)[0].line_locs.get(line)

@@ -2,8 +2,9 @@
 are sized from loop trip counts and array dimensions that the caller controls, and an int64
 product that wraps around would allocate a short buffer which the kernel then writes past.
 `buffer_size` counts len(range(...)) of each extent exactly (in unsigned arithmetic) and
-raises a MemoryError (hpcad's BufferMemoryError) naming the buffer and the counts when
-their product, in bytes, would not fit in an int64."""
+raises a MemoryError (hpcad's BufferMemoryError) with the buffer's number in its module's
+_BUFFERS and the counts when their product, in bytes, would not fit in an int64; the caller
+of the compiled code puts the buffer's text in place of its number (backend/numba)."""
 from __future__ import annotations
 
 import numpy as np
@@ -30,9 +31,9 @@ def _count(lb, ub, step) -> np.uint64:
 
 def buffer_size(extents, itemsize, what):
     """The product of len(range(lb, ub, step)) over extents ((lb, ub, step) each): the
-    entries a buffer of `itemsize`-byte elements needs. A BufferMemoryError saying `what`
-    (the buffer and its kernel's file:line) and the counts when the bytes pass 2**63 - 1.
-    Compiled code only (_buffer_size)."""
+    entries a buffer of `itemsize`-byte elements needs. A BufferMemoryError with `what`
+    (the buffer's number in _BUFFERS: its text names the kernel's file:line) and the counts
+    when the bytes pass 2**63 - 1. Compiled code only (_buffer_size)."""
     raise TypeError("buffer_size is called from numba-compiled code only")
 
 

@@ -55,7 +55,10 @@ def buffer_size(w: Writer, counts: list[tuple], dtype: ScalarType, what: str) ->
     len(range(lb, ub, step)) over counts (values or ints), checked for overflow
     (sizes.py: a MemoryError saying `what` and the counts); 1 without counts. The counts
     are padded with one-trip ranges to a multiple of EXTENTS_PER_CALL: sizes.py's
-    function is compiled once per number of extents in a process (~0.1 s each)."""
+    function is compiled once per number of extents in a process (~0.1 s each). `what`
+    goes to the compiled code as its index in w.buffer_whats, which the generated module
+    holds as _BUFFERS (the caller raises the error with the text: a string raised from
+    compiled code added ~500 lines of LLVM IR to every derivative)."""
     if not counts:
         return "1"
     def int64(v) -> str:
@@ -65,7 +68,8 @@ def buffer_size(w: Writer, counts: list[tuple], dtype: ScalarType, what: str) ->
     counts = list(counts) + [_ONE_TRIP] * (-len(counts) % EXTENTS_PER_CALL)
     extents = "".join(f"({', '.join(int64(v) for v in c)}), " for c in counts)
     itemsize = np.dtype(dtype.np_dtype).itemsize
-    return f"_buffer_size(({extents}), {itemsize}, {what!r})"
+    w.buffer_whats.append(what)
+    return f"_buffer_size(({extents}), {itemsize}, {len(w.buffer_whats) - 1})"
 
 
 def factors(w: Writer, v: Value, counts: bool = False) -> list[Value]:

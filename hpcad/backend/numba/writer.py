@@ -15,7 +15,7 @@ from ...ir.core import Block, Function, Op, Value, walk
 from ...ir.dialects import int_const, lower_bounds, plain_body, sum_update
 from ...ir.types import ScalarType
 from ...runtime.tape import TapeSlot, tape_slots
-from . import faults, parallel, tape, vector
+from . import faults, parallel, shared, tape, vector
 from .common import NP_TYPES, without_terminator
 from .faults import NAMES as FAULT_NAMES
 from .rules import rule_for
@@ -23,9 +23,11 @@ from .vector import is_vector
 
 _RESERVED = {"math", "np", "njit", "range", "abs", "float", "int", "len", "min", "max", "True",
              "False", "None", "_trips", "_grow", "objmode", "_sweep", "_progress",
-             "_disk_buffer", "_buffer_size", "OPTIONS", "INNER_OPTIONS"} | \
+             "_disk_buffer", "_buffer_size", "_BUFFERS", "OPTIONS", "INNER_OPTIONS"} | \
     {f"_disk_{t.removeprefix('np.')}" for t in NP_TYPES.values()}
 _RESERVED |= {f"arena_{k}" for k in range(64)} | FAULT_NAMES
+# the names generated code reads from its module (no parameters of a function of its own)
+_MODULE = _RESERVED | set(dir(builtins)) | {"prange", "atomic_add", "add_any_order"}
 
 
 class SourceLine(str):
@@ -51,7 +53,8 @@ class Writer:
     each op of a block through op(), which finds the op's rule in rules.RULES. The rules
     read and extend this state; the comments say which module uses a field."""
 
-    def __init__(self, fn: Function, py_name: str):
+    def __init__(self, fn: Function, py_name: str,
+                 repeated: dict[Op, list[Op]] | None = None):
         self.fn = fn
         self.py_name = py_name
         self.lines: list[str] = []
@@ -68,12 +71,19 @@ class Writer:
         self.arena_of = {op: ArenaBuffer(k, op.results[0].type.dtype)
                          for k, op in enumerate(allocs)}
         self.arena = list(self.arena_of.values())
+        self.buffer_whats: list[str] = []   # tape.buffer_size: what each buffer is for
         self.by_slot = {s.slot: s for s in self.slots}
         self.by_anchor: dict[Op, list[TapeSlot]] = {}
         for s in self.slots:
             self.by_anchor.setdefault(s.anchor, []).append(s)
         self.plain_ivs: set[Value] = set()   # forward range() variables numba indexes well
         self.outlined: list[str] = []        # loops in functions of their own (outline_loop)
+        # shared.py: the loops to write as shared functions, each with its copies (None:
+        # find them, their texts in `texts`); the functions written, canonical text -> name
+        self.repeated = repeated
+        self.texts: dict[Op, str] = {}
+        self.bounds: dict[Op, tuple[str, str]] = {}   # a shared loop's bounds: parameters
+        self.shared: dict[str, str] = {}
         self.any_order: set[Op] = set()      # the adds of its sums (fadd reassoc)
         self.in_outlined = False             # writing an outlined loop: every non-negative
                                              # range() variable indexes unsigned
@@ -198,6 +208,7 @@ class Writer:
             self.names[arg] = var
         self.assign(depth, carried, [self.ref(v) for v in op.operands[3:]])
         lb, ub, step = (self.ref(v) for v in op.operands[:3])
+        lb, ub = self.bounds.get(op, (lb, ub))
         if op.attrs.get("reverse"):
             # range(lb, ub, step) backwards: from its last element down to lb
             if step == "1":
@@ -235,23 +246,68 @@ class Writer:
         reassociate (their adds only: everything else keeps IEEE order) and whose indices
         are unsigned where they are non-negative: LLVM vectorizes such a loop, where in the
         whole derivative it would not."""
-        saved, self.lines = self.lines, []
-        self.any_order = {a for k in range(len(op.results)) if (a := sum_update(op, k))}
-        self.in_outlined = True
         if carried is None:
             carried = vector.carried_names(self, op.results)
+        inner = self.function_body(op, carried, any_order=True)
+        self.call_function(depth, inner, carried, "loop")
+
+    def call_function(self, depth: int, inner: list[str], carried: list[str], kind: str,
+                      given: dict[str, str] | None = None) -> None:
+        """A call of the function of the lines `inner` (function_body), defined here
+        unless an earlier loop made one of the same text (shared.py); its parameters
+        in order of first use, each passed as `given` says (else the local of its
+        name)."""
+        text, order = shared.canonical(inner, _MODULE)
+        free = set(free_names(inner, carried))
+        params = [n for n in order if n in free]
+        name = self.shared.get(text)
+        if name is None:
+            name = self.shared[text] = f"{self.py_name}_{kind}{len(self.shared)}"
+            self.outlined += ["@njit(**INNER_OPTIONS)",
+                              f"def {name}({', '.join(params)}):", *inner, "", ""]
+        given = given or {}
+        out = "".join(v + ", " for v in carried)
+        self.emit(depth, f"{out + '= ' if out else ''}{name}("
+                         f"{', '.join(given.get(n, n) for n in params)})")
+
+    def function_body(self, op: Op, carried: list[str], any_order: bool) -> list[str]:
+        """The lines of a function running the loop (indented one level), its carried
+        values in the locals `carried`; its sums reassociated if `any_order`."""
+        saved, self.lines = self.lines, []
+        if any_order:
+            self.any_order = {a for k in range(len(op.results)) if (a := sum_update(op, k))}
+        self.in_outlined = True
         try:
             self.write_for(op, 1, carried)
         finally:
             self.any_order, self.in_outlined = set(), False
         inner, self.lines = self.lines, saved
-        params = free_names(inner, carried)
-        name = f"{self.py_name}_loop{len(self.outlined)}"
-        out = "".join(v + ", " for v in carried)
-        self.outlined += ["@njit(**INNER_OPTIONS)",
-                          f"def {name}({', '.join(params)}):", *inner, f"    return ({out})",
-                          "", ""]
-        self.emit(depth, f"{out + '= ' if out else ''}{name}({', '.join(params)})")
+        return inner + [f"    return ({''.join(v + ', ' for v in carried)})"]
+
+    def share_loop(self, op: Op, depth: int) -> bool:
+        """Write a loop that repeats (shared.py) as a call of the function its text makes,
+        written the first time; False, writing nothing, where the loop is not one of those.
+        Asked to find them (self.repeated None), record the loop's text and return False."""
+        if self.repeated is not None and op not in self.repeated or \
+                not shared.shareable(self, op):
+            return False
+        carried = vector.carried_names(self, op.results)
+        kept = list(self.faults), self.uses_integer_ops, set(self.fault_checks), self.lower
+        self.bounds[op] = names = (self.fresh("lb"), self.fresh("ub"))
+        if self.repeated is not None:
+            self.lower = shared.merged_lower(self, op, self.repeated[op])
+        try:
+            inner = self.function_body(op, carried, any_order=False)
+        finally:
+            del self.bounds[op]
+            self.lower = kept[-1]
+        if self.repeated is None:   # only looking: leave the writer as it was
+            self.faults, self.uses_integer_ops, self.fault_checks = kept[:3]
+            self.texts[op] = shared.canonical(inner, _MODULE, loose=True)[0]
+            return False
+        self.call_function(depth, inner, carried, "shared",
+                           dict(zip(names, (self.ref(v) for v in op.operands[:2]))))
+        return True
 
 
 def free_names(lines: list[str], local: list[str]) -> list[str]:
@@ -260,10 +316,9 @@ def free_names(lines: list[str], local: list[str]) -> list[str]:
     code = "def _block():\n" + "\n".join(lines) + "\n    return (" + "".join(
         v + ", " for v in local) + ")\n"
     table = symtable.symtable(code, "<generated>", "exec").get_children()[0]
-    module = _RESERVED | set(dir(builtins)) | {"prange", "atomic_add", "add_any_order"}
     return sorted(sym.get_name() for sym in table.get_symbols()
                   if sym.is_referenced() and not sym.is_assigned()
-                  and sym.get_name() not in module)
+                  and sym.get_name() not in _MODULE)
 
 
 def literal(value, t) -> str:
