@@ -17,8 +17,14 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from ...ir.core import Op, Value, walk
-from ...ir.dialects import (in_parallel, join_arities, lower_bounds, plain_body,
-                             reduction_kinds, sum_update)
+from ...ir.dialects import (
+    in_parallel,
+    join_arities,
+    lower_bounds,
+    plain_body,
+    reduction_kinds,
+    sum_update,
+)
 from . import vector
 from .common import NP_TYPES, without_terminator
 from .rules import rule
@@ -126,8 +132,8 @@ def chunked_sums_loop(w: Writer, op: Op, depth: int) -> None:
     w.emit(depth, f"{trips} = _trips({lb}, {ub}, {step})")
     w.emit(depth, f"for {chunk} in prange(_nthreads):")
     scale = "" if step == "1" else f" * {step}"
-    w.emit(depth + 1, f"{first} = {lb} + {chunk} * {trips} // _nthreads{scale}")
-    w.emit(depth + 1, f"{end} = {lb} + ({chunk} + 1) * {trips} // _nthreads{scale}")
+    for var, number in zip((first, end), chunk_range(chunk, trips), strict=True):
+        w.emit(depth + 1, f"{var} = {lb} + {number}{scale}")
     partial = [w.fresh(f"{var}_part") for var in carried]
     bound_body(w, op)
     zeros = [literal(0.0, r.type) for r in op.results]
@@ -149,11 +155,17 @@ def chunked_loop(w: Writer, copies: dict, lb: str, ub: str, step: str, iv: str,
     trips, chunk, number = w.fresh("trips"), w.fresh("chunk"), w.fresh(f"{iv}_number")
     w.emit(depth, f"{trips} = _trips({lb}, {ub}, {step})")
     w.emit(depth, f"for {chunk} in prange(_nthreads):")
-    w.emit(depth + 1, f"for {number} in range({chunk} * {trips} // _nthreads, "
-                      f"({chunk} + 1) * {trips} // _nthreads):")
+    w.emit(depth + 1, f"for {number} in range({', '.join(chunk_range(chunk, trips))}):")
     w.emit(depth + 2, f"{iv} = {lb} + {number} * {step}")
     copies[None] = chunk
     return depth + 2
+
+
+def chunk_range(chunk: str, trips: str) -> tuple[str, str]:
+    """The first and past-the-last iteration numbers of chunk `chunk` of `_nthreads`
+    chunks of consecutive iterations out of `trips`: they depend on NUMBA_NUM_THREADS only,
+    not on how many threads run nor which runs which chunk."""
+    return f"{chunk} * {trips} // _nthreads", f"({chunk} + 1) * {trips} // _nthreads"
 
 
 def bound_body(w: Writer, op: Op) -> None:
