@@ -1,10 +1,11 @@
-"""A parallel loop that carries float sums, with a plain body (a user's prange reduction, the
-gather's interior summing a parameter's adjoint), runs on numba as a prange over
-`_nthreads` chunks, each chunk's iterations in an outlined function whose sums LLVM may
-reorder (it vectorizes them; as numba prange reductions it did not: heat 1-D's parallel
-gradient), the partial sums added in chunk order after the loop. The source has that form;
-gradients agree with central differences on both backends; and on numba the results at 1
-and 2 threads are bitwise equal (the chunks depend on NUMBA_NUM_THREADS only)."""
+"""A parallel loop with a plain body that carries float sums or nothing (a user's prange
+reduction, the gather's interior summing a parameter's adjoint, heat's stencil loops) runs
+on numba as a prange over `_nthreads` chunks, each chunk's iterations in an outlined
+function whose sums LLVM may reorder and whose indices are unsigned (it vectorizes them; in
+numba's parfor body it did not: heat 1-D's parallel gradient), the partial sums added in
+chunk order after the loop. The source has that form; gradients agree with central
+differences on both backends; and on numba the results at 1 and 2 threads are bitwise
+equal (the chunks depend on NUMBA_NUM_THREADS only)."""
 import math
 import re
 
@@ -70,16 +71,21 @@ def _source(kernel, args, which: str) -> str:
 
 
 def _chunk_calls(source: str, which: str) -> list[str]:
-    """The outlined functions called in the body of a prange over `_nthreads` chunks whose
-    results go to arrays of partial sums."""
-    found = re.findall(r"for (\w+) in prange\(_nthreads\):\n(?:.*\n){2}\s+(\w+), (?:\w+, )*= "
-                       rf"({which}_loop\d+)\(.*\n\s+\w+\[\1\] = \2\n", source)
-    return [name for _, _, name in found]
+    """The outlined functions called in the body of a prange over `_nthreads` chunks."""
+    return re.findall(r"for \w+ in prange\(_nthreads\):\n(?:.*\n){2}\s+(?:(?:\w+, )+= )?"
+                      rf"({which}_loop\d+)\(", source)
+
+
+def _stores_partial_sums(source: str) -> bool:
+    """Whether chunks store partial sums, added in chunk order after the loop."""
+    return bool(re.search(r"(\w+_parts)\[chunk\w*\] = \w+\n\s+for (\w+) in range\(_nthreads\):"
+                          r"\n(?:\s+\w+ \+= \w+_parts\[\2\]\n)+", source))
 
 
 def test_user_prange_sums_run_as_outlined_chunks():
     source = _source(two_sums, (_x(8), _x(8)), "primal")
     assert _chunk_calls(source, "primal"), source
+    assert _stores_partial_sums(source), source
     assert re.search(r"^def primal_loop\d+\(", source, re.M), source
 
 
@@ -88,8 +94,17 @@ def test_gather_parameter_sum_runs_as_outlined_chunks():
     source = _source(stencils.heat_prange, _heat_args(40), "grad")
     calls = _chunk_calls(source, "grad")
     assert len(calls) >= 2, source      # the primal's sum of squares and alpha's adjoint
-    gather = [c for c in calls if "alpha" in source.split(f"def {c}(")[1].split(")")[0]]
+    gather = [c for c in calls if "alpha" in source.split(f"def {c}(")[1].split(")")[0]
+              and "d_tmp" in source.split(f"def {c}(")[1].split(")")[0]]
     assert gather, source
+    assert _stores_partial_sums(source), source
+
+
+def test_plain_parallel_loops_without_sums_run_as_outlined_chunks():
+    """heat 1-D's primal loops (no sums): each a prange over chunks of an outlined loop."""
+    source = _source(stencils.heat_prange, _heat_args(40), "primal")
+    assert len(_chunk_calls(source, "primal")) == 3, source
+    assert "prange(1," not in source, source
 
 
 @pytest.mark.parametrize("backend", BACKENDS)

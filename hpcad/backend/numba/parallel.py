@@ -7,11 +7,12 @@ accumulations of a loop whose race-free form is "private copies" (passes/race.py
 loop runs as a prange over chunks of iterations, as many as numba may run threads, each
 adding into its own zeroed copy of the array; the copies are added to it after the loop,
 in a parallel loop over its first axis, in chunk order (deterministic for a given
-NUMBA_NUM_THREADS, whatever the layer and its scheduling). A loop that carries float sums
-and whose body is plain (chunked_sums) runs over the same chunks, each chunk's iterations
-in a function of its own whose sums LLVM may reorder (Writer.outline_loop: it vectorizes
-them, where in numba's parfor body, as a prange reduction, it does not); the chunks'
-partial sums are added after the loop, in chunk order (deterministic the same way)."""
+NUMBA_NUM_THREADS, whatever the layer and its scheduling). A loop whose body is plain and
+which carries float sums or nothing (outlined_chunks) runs over the same chunks, each
+chunk's iterations in a function of its own, whose sums LLVM may reorder and whose indices
+are unsigned (Writer.outline_loop): LLVM vectorizes it, where in numba's parfor body (sums
+as prange reductions) it did not. The chunks' partial sums are added after the loop, in
+chunk order (deterministic the same way)."""
 from __future__ import annotations
 
 from typing import TYPE_CHECKING
@@ -36,8 +37,8 @@ if TYPE_CHECKING:
 
 @rule("par.parallel_for")
 def par_parallel_for(w: Writer, op, depth):
-    if chunked_sums(op, w.width):
-        chunked_sums_loop(w, op, depth)
+    if outlined_chunks(op, w.width):
+        outlined_chunks_loop(w, op, depth)
         return
     body = op.regions[0]
     carried = vector.carried_names(w, op.results)
@@ -95,32 +96,32 @@ def private_copies(w: Writer, op: Op, depth: int) -> dict[Value, str]:
 
 
 def uses_chunks(fn, width: int) -> bool:
-    """Whether a function has a loop in the "private copies" form or one of chunked sums:
+    """Whether a function has a loop in the "private copies" form or outlined chunks:
     its code then takes the most threads numba may run, `_nthreads`
     (numba.config.NUMBA_NUM_THREADS, the number of chunks: a run-time value, as numba's
     get_num_threads in compiled code keeps it from the disk cache)."""
-    return any(o.attrs.get("race_free") == "private copies" or chunked_sums(o, width)
+    return any(o.attrs.get("race_free") == "private copies" or outlined_chunks(o, width)
                for o in walk(fn.body))
 
 
-def chunked_sums(op: Op, width: int) -> bool:
+def outlined_chunks(op: Op, width: int) -> bool:
     """Whether a parallel loop runs as chunks of a function of its own, each returning its
-    partial sums (module docstring): one outside other parallel code, at width 1, whose
-    carried values are all float sums (each iteration adds one value: sum_update) and whose
-    body is plain (no nested loops, no tape position moved)."""
+    partial sums if any (module docstring): one outside other parallel code, at width 1,
+    whose carried values, if any, are float sums (each iteration adds one value:
+    sum_update) and whose body is plain (no nested loops, no tape position moved)."""
     kinds = reduction_kinds(op)
-    return (op.name == "par.parallel_for" and width == 1 and bool(kinds)
+    return (op.name == "par.parallel_for" and width == 1
             and all(k == "add" for k in kinds) and not in_parallel(op)
             and op.attrs.get("race_free") != "private copies"
             and all(sum_update(op, k) for k in range(len(kinds)))
             and plain_body(op, ("tape.push", "tape.pop")))
 
 
-def chunked_sums_loop(w: Writer, op: Op, depth: int) -> None:
-    """A loop of chunked sums: a prange over `_nthreads` chunks of consecutive iterations
-    (as chunked_loop), each running its chunk from zero sums in an outlined function and
-    storing its partial sums in its element of an array per sum; after the loop, each sum
-    += its partials in chunk order."""
+def outlined_chunks_loop(w: Writer, op: Op, depth: int) -> None:
+    """A loop in outlined chunks: a prange over `_nthreads` chunks of consecutive
+    iterations (as chunked_loop), each running its chunk from zero sums in an outlined
+    function and storing its partial sums in its element of an array per sum; after the
+    loop, each sum += its partials in chunk order."""
     from .writer import literal
     carried = vector.carried_names(w, op.results)
     w.assign(depth, carried, [w.ref(v) for v in op.operands[3:]])
@@ -140,6 +141,8 @@ def chunked_sums_loop(w: Writer, op: Op, depth: int) -> None:
     w.outline_loop(op, depth + 1, partial, (first, end, zeros))
     for var, part in zip(parts, partial, strict=True):
         w.emit(depth + 1, f"{var}[{chunk}] = {part}")
+    if not carried:
+        return
     t = w.fresh("t")
     w.emit(depth, f"for {t} in range(_nthreads):")
     for var, part in zip(carried, parts, strict=True):
