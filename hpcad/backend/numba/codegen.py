@@ -98,7 +98,7 @@ def source(w: Writer) -> str:
     if w.width > 1:
         params.append("_lanes")      # the width, at run time (vector.py)
     if w.parallel and (w.width > 1 or parallel.uses_chunks(w.fn, w.width)):
-        params.append("_nthreads")   # rows of per-thread vectors or copies (parallel.py)
+        params.append("_nthreads")   # per-thread rows, copies or chunks (parallel.py)
     w.emit(0, "@njit(parallel=True, **OPTIONS)" if w.parallel else "@njit(**OPTIONS)")
     w.emit(0, f"def {w.py_name}({', '.join(params)}):")
     start = len(w.lines)
