@@ -101,8 +101,8 @@ def source(w: Writer) -> str:
         params.append("mpi_handles")
     if w.width > 1:
         params.append("_lanes")      # the width, at run time (vector.py)
-    if w.parallel and (w.width > 1 or parallel.uses_private_copies(w.fn)):
-        params.append("_nthreads")   # rows of per-thread vectors or copies (parallel.py)
+    if w.parallel and (w.width > 1 or parallel.uses_chunks(w.fn, w.width)):
+        params.append("_nthreads")   # per-thread rows, copies or chunks (parallel.py)
     w.emit(0, "@njit(parallel=True, **OPTIONS)" if w.parallel else "@njit(**OPTIONS)")
     w.emit(0, f"def {w.py_name}({', '.join(params)}):")
     start = len(w.lines)

@@ -7,13 +7,25 @@ accumulations of a loop whose race-free form is "private copies" (passes/race.py
 loop runs as a prange over chunks of iterations, as many as numba may run threads, each
 adding into its own zeroed copy of the array; the copies are added to it after the loop,
 in a parallel loop over its first axis, in chunk order (deterministic for a given
-NUMBA_NUM_THREADS, whatever the layer and its scheduling)."""
+NUMBA_NUM_THREADS, whatever the layer and its scheduling). A loop whose body is plain and
+which carries float sums or nothing (outlined_chunks) runs over the same chunks, each
+chunk's iterations in a function of its own, whose sums LLVM may reorder and whose indices
+are unsigned (Writer.outline_loop): LLVM vectorizes it, where in numba's parfor body (sums
+as prange reductions) it did not. The chunks' partial sums are added after the loop, in
+chunk order (deterministic the same way)."""
 from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
 from ...ir.core import Op, Value, walk
-from ...ir.dialects import join_arities, reduction_kinds
+from ...ir.dialects import (
+    in_parallel,
+    join_arities,
+    lower_bounds,
+    plain_body,
+    reduction_kinds,
+    sum_update,
+)
 from . import vector
 from .common import NP_TYPES, without_terminator
 from .rules import rule
@@ -25,6 +37,9 @@ if TYPE_CHECKING:
 
 @rule("par.parallel_for")
 def par_parallel_for(w: Writer, op, depth):
+    if outlined_chunks(op, w.width):
+        outlined_chunks_loop(w, op, depth)
+        return
     body = op.regions[0]
     carried = vector.carried_names(w, op.results)
     for arg, var in zip(body.args[1:], carried, strict=True):
@@ -80,12 +95,58 @@ def private_copies(w: Writer, op: Op, depth: int) -> dict[Value, str]:
     return copies
 
 
-def uses_private_copies(fn) -> bool:
-    """Whether a function has a loop in the "private copies" form: its code then takes the
-    most threads numba may run, `_nthreads` (numba.config.NUMBA_NUM_THREADS, the number of
-    chunks: a run-time value, as numba's get_num_threads in compiled code keeps it from the
-    disk cache)."""
-    return any(o.attrs.get("race_free") == "private copies" for o in walk(fn.body))
+def uses_chunks(fn, width: int) -> bool:
+    """Whether a function has a loop in the "private copies" form or outlined chunks:
+    its code then takes the most threads numba may run, `_nthreads`
+    (numba.config.NUMBA_NUM_THREADS, the number of chunks: a run-time value, as numba's
+    get_num_threads in compiled code keeps it from the disk cache)."""
+    return any(o.attrs.get("race_free") == "private copies" or outlined_chunks(o, width)
+               for o in walk(fn.body))
+
+
+def outlined_chunks(op: Op, width: int) -> bool:
+    """Whether a parallel loop runs as chunks of a function of its own, each returning its
+    partial sums if any (module docstring): one outside other parallel code, at width 1,
+    whose carried values, if any, are float sums (each iteration adds one value:
+    sum_update) and whose body is plain (no nested loops, no tape position moved)."""
+    kinds = reduction_kinds(op)
+    return (op.name == "par.parallel_for" and width == 1
+            and all(k == "add" for k in kinds) and not in_parallel(op)
+            and op.attrs.get("race_free") != "private copies"
+            and all(sum_update(op, k) for k in range(len(kinds)))
+            and plain_body(op, ("tape.push", "tape.pop")))
+
+
+def outlined_chunks_loop(w: Writer, op: Op, depth: int) -> None:
+    """A loop in outlined chunks: a prange over `_nthreads` chunks of consecutive
+    iterations (as chunked_loop), each running its chunk from zero sums in an outlined
+    function and storing its partial sums in its element of an array per sum; after the
+    loop, each sum += its partials in chunk order."""
+    from .writer import literal
+    carried = vector.carried_names(w, op.results)
+    w.assign(depth, carried, [w.ref(v) for v in op.operands[3:]])
+    parts = [w.fresh(f"{var}_parts") for var in carried]
+    for var, r in zip(parts, op.results, strict=True):
+        w.emit(depth, f"{var} = np.empty(_nthreads, {NP_TYPES[r.type.name]})")
+    lb, ub, step = (w.ref(v) for v in op.operands[:3])
+    trips, chunk, first, end = (w.fresh(h) for h in ("trips", "chunk", "first", "end"))
+    w.emit(depth, f"{trips} = _trips({lb}, {ub}, {step})")
+    w.emit(depth, f"for {chunk} in prange(_nthreads):")
+    scale = "" if step == "1" else f" * {step}"
+    for var, number in zip((first, end), chunk_range(chunk, trips), strict=True):
+        w.emit(depth + 1, f"{var} = {lb} + {number}{scale}")
+    partial = [w.fresh(f"{var}_part") for var in carried]
+    bound_body(w, op)
+    zeros = [literal(0.0, r.type) for r in op.results]
+    w.outline_loop(op, depth + 1, partial, (first, end, zeros))
+    for var, part in zip(parts, partial, strict=True):
+        w.emit(depth + 1, f"{var}[{chunk}] = {part}")
+    if not carried:
+        return
+    t = w.fresh("t")
+    w.emit(depth, f"for {t} in range(_nthreads):")
+    for var, part in zip(carried, parts, strict=True):
+        w.emit(depth + 1, f"{var} += {part}[{t}]")
 
 
 def chunked_loop(w: Writer, copies: dict, lb: str, ub: str, step: str, iv: str,
@@ -97,11 +158,29 @@ def chunked_loop(w: Writer, copies: dict, lb: str, ub: str, step: str, iv: str,
     trips, chunk, number = w.fresh("trips"), w.fresh("chunk"), w.fresh(f"{iv}_number")
     w.emit(depth, f"{trips} = _trips({lb}, {ub}, {step})")
     w.emit(depth, f"for {chunk} in prange(_nthreads):")
-    w.emit(depth + 1, f"for {number} in range({chunk} * {trips} // _nthreads, "
-                      f"({chunk} + 1) * {trips} // _nthreads):")
+    w.emit(depth + 1, f"for {number} in range({', '.join(chunk_range(chunk, trips))}):")
     w.emit(depth + 2, f"{iv} = {lb} + {number} * {step}")
     copies[None] = chunk
     return depth + 2
+
+
+def chunk_range(chunk: str, trips: str) -> tuple[str, str]:
+    """The first and past-the-last iteration numbers of chunk `chunk` of `_nthreads`
+    chunks of consecutive iterations out of `trips`: they depend on NUMBA_NUM_THREADS only,
+    not on how many threads run nor which runs which chunk."""
+    return f"{chunk} * {trips} // _nthreads", f"({chunk} + 1) * {trips} // _nthreads"
+
+
+def bound_body(w: Writer, op: Op) -> None:
+    """The lower bounds of the integers in a parallel loop's body, its variable bounded as a
+    range()'s (lower_bounds bounds those of scf.for only; the outlined chunk is one): its
+    indices proven non-negative are unsigned there, which LLVM needs to vectorize."""
+    name, op.name = op.name, "scf.for"
+    try:
+        low = lower_bounds(w.fn)
+    finally:
+        op.name = name
+    w.lower.update({v: b for v, b in low.items() if v not in w.lower})
 
 
 def private_accumulate(w: Writer, op: Op, depth: int) -> None:

@@ -201,14 +201,20 @@ class Writer:
             self.emit(depth, "pass")
 
     # -- loops (scf.for, and the lane-outer and outlined forms of it) -----------------------
-    def write_for(self, op: Op, depth: int, carried: list[str]) -> None:
-        """The loop, its carried values in the locals `carried`."""
+    def write_for(self, op: Op, depth: int, carried: list[str],
+                  chunk: tuple[str, str, list[str]] | None = None) -> None:
+        """The loop, its carried values in the locals `carried`; with `chunk` (first, end,
+        starts), its iterations from `first` to `end` only, its carried values starting
+        from `starts` (parallel.py: a chunk of a parallel loop's sums)."""
         body = op.regions[0]
         for arg, var in zip(body.args[1:], carried, strict=True):
             self.names[arg] = var
-        self.assign(depth, carried, [self.ref(v) for v in op.operands[3:]])
         lb, ub, step = (self.ref(v) for v in op.operands[:3])
         lb, ub = self.bounds.get(op, (lb, ub))
+        starts = [self.ref(v) for v in op.operands[3:]]
+        if chunk is not None:
+            lb, ub, starts = chunk
+        self.assign(depth, carried, starts)
         if op.attrs.get("reverse"):
             # range(lb, ub, step) backwards: from its last element down to lb
             if step == "1":
@@ -221,7 +227,7 @@ class Writer:
             # (LLVM proves a variable from a constant start non-negative; one from a computed
             # start, as in a triangular `range(c + 1, d)`, it does not: that one is passed
             # unsigned where it is provably non-negative)
-            if step == "1" and (int_const(op.operands[0]) or -1) >= 0:
+            if step == "1" and chunk is None and (int_const(op.operands[0]) or -1) >= 0:
                 self.plain_ivs.add(body.args[0])
         self.emit(depth, f"for {self.name(body.args[0])} in {rng}:")
         self.region_body(body, depth + 1, carried)
@@ -241,14 +247,15 @@ class Writer:
             return False    # its lanes run inner, in lane loops of the function itself
         return plain_body(op, ("tape.push", "tape.pop"))
 
-    def outline_loop(self, op: Op, depth: int, carried: list[str] | None = None) -> None:
-        """The loop as a function of its own, called in place, whose sums LLVM may
-        reassociate (their adds only: everything else keeps IEEE order) and whose indices
-        are unsigned where they are non-negative: LLVM vectorizes such a loop, where in the
-        whole derivative it would not."""
+    def outline_loop(self, op: Op, depth: int, carried: list[str] | None = None,
+                     chunk: tuple[str, str, list[str]] | None = None) -> None:
+        """The loop (or a chunk of it: write_for) as a function of its own, called in
+        place, whose sums LLVM may reassociate (their adds only: everything else keeps IEEE
+        order) and whose indices are unsigned where they are non-negative: LLVM vectorizes
+        such a loop, where in the whole derivative it would not."""
         if carried is None:
             carried = vector.carried_names(self, op.results)
-        inner = self.function_body(op, carried, any_order=True)
+        inner = self.function_body(op, carried, any_order=True, chunk=chunk)
         self.call_function(depth, inner, carried, "loop")
 
     def call_function(self, depth: int, inner: list[str], carried: list[str], kind: str,
@@ -270,15 +277,17 @@ class Writer:
         self.emit(depth, f"{out + '= ' if out else ''}{name}("
                          f"{', '.join(given.get(n, n) for n in params)})")
 
-    def function_body(self, op: Op, carried: list[str], any_order: bool) -> list[str]:
-        """The lines of a function running the loop (indented one level), its carried
-        values in the locals `carried`; its sums reassociated if `any_order`."""
+    def function_body(self, op: Op, carried: list[str], any_order: bool,
+                      chunk: tuple[str, str, list[str]] | None = None) -> list[str]:
+        """The lines of a function running the loop (or a chunk of it: write_for, indented
+        one level), its carried values in the locals `carried`; its sums reassociated if
+        `any_order`."""
         saved, self.lines = self.lines, []
         if any_order:
             self.any_order = {a for k in range(len(op.results)) if (a := sum_update(op, k))}
         self.in_outlined = True
         try:
-            self.write_for(op, 1, carried)
+            self.write_for(op, 1, carried, chunk)
         finally:
             self.any_order, self.in_outlined = set(), False
         inner, self.lines = self.lines, saved
