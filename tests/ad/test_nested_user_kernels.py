@@ -8,6 +8,9 @@ import pytest
 import hpcad as ad
 from hpcad.errors import UnsupportedConstruct
 from tests.ad.harness import BACKENDS
+from tests.api.test_aliased_arguments import (
+    smooth,  # writes out: smooth(v, v, alpha) updates v in place
+)
 
 
 @ad.kernel
@@ -71,17 +74,6 @@ def test_jvp_and_vjp_in_a_kernel_leave_an_argument_written_through_a_view_alone(
         pytest.approx(expected, rel=1e-13)
     assert _kernel(vjp_then_read_work, backend)(X, WORK.copy()) == \
         pytest.approx(3 * X[0]**2 * WORK[1] + WORK[2], rel=1e-13)
-
-
-@ad.kernel
-def smooth(u, out, alpha):
-    """Writes out; called as smooth(v, v, alpha) it updates v in place."""
-    for i in range(1, u.shape[0] - 1):
-        out[i] = u[i] + alpha * (u[i - 1] - 2.0 * u[i] + u[i + 1])
-    s = 0.0
-    for i in range(u.shape[0]):
-        s += out[i] * out[i]
-    return s
 
 
 @ad.kernel
