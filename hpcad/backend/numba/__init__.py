@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import re
 import threading
-from contextlib import contextmanager, nullcontext
+from contextlib import contextmanager
 
 import numpy as np
 
@@ -90,21 +90,21 @@ class Buffers:
 
     def __init__(self, slots: list):
         self.slots = slots
-        self.lock = threading.Lock()
-        self.idle = [self.empty()]
+        self.idle = [self.empty()]   # (list.pop and list.append are atomic: no lock)
 
     def empty(self) -> list[np.ndarray]:
         return [np.empty(0, s.dtype.np_dtype) for s in self.slots]
 
     def take(self) -> list[np.ndarray]:
         """A set of buffers for one call: an idle one, else a new one."""
-        with self.lock:
-            return self.idle.pop() if self.idle else self.empty()
+        try:
+            return self.idle.pop()
+        except IndexError:
+            return self.empty()
 
     def give(self, held: list[np.ndarray]) -> None:
         """A set back after its call (grown by it, or as taken when the call failed)."""
-        with self.lock:
-            self.idle.append(held)
+        self.idle.append(held)
 
     @contextmanager
     def checkout(self):
@@ -118,13 +118,12 @@ class Buffers:
 
     def sets(self) -> list[list[np.ndarray]]:
         """The sets not in use by a call now."""
-        with self.lock:
-            return list(self.idle)
+        return list(self.idle)
 
     def release(self) -> None:
-        """Drop every idle set's memory (the next call allocates again)."""
-        with self.lock:
-            self.idle = [self.empty()]
+        """Drop every idle set's memory (the next call allocates again; a set given back
+        by a call still running goes with the old list)."""
+        self.idle = [self.empty()]
 
 
 class Compiled:
@@ -271,8 +270,11 @@ class Compiled:
         extra = [] if self.mpi_handles is None else [self.mpi_handles]
         held = self.buffers.take()
         try:
-            with self.turn or nullcontext():
+            if self.turn is None:
                 out = self._run(args, held + extra, code)
+            else:
+                with self.turn:
+                    out = self._run(args, held + extra, code)
             held = list(out[self.n_results:])
         finally:
             self.buffers.give(held)
