@@ -539,14 +539,16 @@ class ReverseEngine:
                          attrs={} if op.attrs.get("reverse") else {"reverse": True},
                          regions=[rev])
         res = loop.results
+        # the free values' adjoints first: an init that is also a free value (`s = a`
+        # before a loop reading a) then gets the carried adjoint added, not overwritten
+        for f, r in zip(free, res[n_s:n_s + n_f], strict=True):
+            self.adj[f] = r
         for k, r in zip(slots, res[:n_s], strict=True):
             self.adj.pop(op.results[k], None)
             if carry_out is not None:
                 carry_out[k] = r
             else:
                 self.add_adjoint(inits[k], r)
-        for f, r in zip(free, res[n_s:n_s + n_f], strict=True):
-            self.adj[f] = r
         return None
 
     def loop_bounds(self, op: Op, ctx: Region) -> list[Value]:

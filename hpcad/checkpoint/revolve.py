@@ -357,11 +357,11 @@ class Revolve:
         res = self.run_actions(engine, b, op, self.forward_actions, total, scalars, tape=True,
                                adjoint=adjoint, adjoint_inits=carried_adj)
         adjs = res[len(inits):]
+        for f, r in zip(free, adjs[len(slots):], strict=True):   # first: an init may be one
+            engine.adj[f] = r
         for k, r in zip(slots, adjs[:len(slots)], strict=True):
             engine.adj.pop(op.results[k], None)
             engine.add_adjoint(inits[k], r)
-        for f, r in zip(free, adjs[len(slots):], strict=True):
-            engine.adj[f] = r
 
     def _reverse_steps(self, engine: Engine, op: Op, ctx: Any, bb: Builder,
                        steps: list[Value], adjs: list[Value], slot: Value) -> list[Value]:

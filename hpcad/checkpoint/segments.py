@@ -241,11 +241,11 @@ class Segments:
 
         loop = _counted_loop(b, zero, self.count, carried, segment, reverse=True)
         res = loop.results
+        for f, r in zip(free, res[len(slots):], strict=True):   # first: an init may be one
+            engine.adj[f] = r
         for k, r in zip(slots, res[:len(slots)], strict=True):
             engine.adj.pop(op.results[k], None)
             engine.add_adjoint(inits[k], r)
-        for f, r in zip(free, res[len(slots):], strict=True):
-            engine.adj[f] = r
         for a, fin in zip(self.state, self.finals, strict=True):
             b.op("mem.copy", [fin, a])
 

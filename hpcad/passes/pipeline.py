@@ -13,7 +13,7 @@ from .inline import inline_calls
 from .licm import licm
 from .memory import forward_memory
 from .overwrite import sink_overwritten, sink_scratch_stores
-from .race import make_race_free
+from .race import guard_adjoint_starts, make_race_free
 from .simplify import simplify
 from .tape import index_tape, prune_tape
 
@@ -37,7 +37,8 @@ def optimize_module(module: Module) -> Function:
 
 def finish_derivative(fn: Function) -> Function:
     """A derivative as AD built it -> the code to compile: optimized, adjoint stencils of
-    parallel loops in gather form (passes/gather_parallel.py), parallel loops made
+    parallel loops in gather form (passes/gather_parallel.py; their starts checked first
+    where unknown: guard_adjoint_starts), parallel loops made
     race-free (passes/race.py), then sequential reverse loops made vectorizable (tape
     slots indexed by iteration of their loop nest: passes/tape.py; gather form of scatter
     stencils over loop nests of depth 2 and more: passes/gather_nest.py, then of single
@@ -48,6 +49,7 @@ def finish_derivative(fn: Function) -> Function:
     and after."""
     verify_function(fn)
     fn = optimize(fn)
+    guard_adjoint_starts(fn)
     if gather_parallel(fn):
         fn = optimize(fn)
     make_race_free(fn)

@@ -18,6 +18,7 @@ allocated inside the loop (or task) are private.
 `guard_parallel_starts` gives a parallel loop whose start is not known to be >= 0, and
 which races only because its indices might then be negative, a run-time check of its start
 (`prange(lo, hi)` with lo an argument);
+`guard_adjoint_starts` does the same for a derivative's loops that conflict;
 `check_races` rejects racy primal code (unless the loop says allow_races=True);
 `refuse_racing_derivative` rejects derivatives of loops that race on purpose;
 `make_race_free` gives the accumulations of an adjoint that several iterations or tasks may
@@ -241,6 +242,26 @@ def guard_parallel_starts(fn: Function) -> bool:
             continue
         acc.low[lb] = 0     # as if checked
         if not loop_conflicts(loop, acc):
+            _start_checked(loop)
+            changed = True
+    return changed
+
+
+def guard_adjoint_starts(fn: Function) -> bool:
+    """In a derivative, each parallel loop outside parallel code with a positive constant
+    step whose start has no known lower bound and whose iterations conflict (an adjoint's
+    scatter `d_x[i + c] += ...` of a loop reading x[i + c] with `prange(lo, hi)`) starts at
+    max(start, 0) after a run-time check that start >= 0, as guard_parallel_starts does for
+    primal loops: its race-free forms (passes/gather_parallel.py) need non-negative indices,
+    and a negative start stops the derivative with a KernelAssertionError at the loop."""
+    changed = False
+    for loop in [op for op in walk(fn.body) if op.name == "par.parallel_for"]:
+        lb, step = loop.operands[0], loop.operands[2]
+        if in_parallel(loop) or loop.attrs.get("allow_races") or loop.attrs.get("race_free") \
+                or (int_const(step) or 0) <= 0:
+            continue
+        acc = Accesses(fn)
+        if lb not in acc.low and loop_conflicts(loop, acc):
             _start_checked(loop)
             changed = True
     return changed

@@ -308,3 +308,34 @@ def test_a_loop_from_an_argument_that_races_anyway_is_refused(backend):
         return out[0]
     with pytest.raises(RaceError, match="race on array 'out'"):
         shifted_between(np.ones(5), 0, 4)
+
+
+@ad.kernel
+def neighbour_products_from(x, lo):
+    """A sum over prange(lo, n) reading x[i - 1] and x[i]: the primal reads only (no race
+    at any start), but its adjoint scatters into d_x[i - 1] and d_x[i], whose gather form
+    needs i - 1 >= -1, i.e. a start known to be >= 0."""
+    s = 0.0
+    for i in ad.prange(lo, x.shape[0]):
+        s += x[i - 1] * x[i] * x[i]
+    return s
+
+
+@backends
+@pytest.mark.parametrize("lo", [0, 1, 4])
+def test_a_sum_from_an_argument_reading_neighbours_is_differentiated(backend, lo):
+    """Its gradient (gather form after a run-time check of the start) is the analytic one;
+    it was refused with 'internal: the gather form of this parallel loop's adjoint would
+    race'. A negative start stops the gradient with a KernelAssertionError (the primal,
+    which only reads, runs)."""
+    k = ad.kernel(neighbour_products_from.py_func, backend=backend)
+    x = np.linspace(0.3, 1.7, 9)
+    g = ad.grad(k)(x, lo)
+    want = np.zeros_like(x)
+    for i in range(lo, x.shape[0]):
+        want[i - 1] += x[i] * x[i]
+        want[i] += 2.0 * x[i - 1] * x[i]
+    np.testing.assert_allclose(g, want, rtol=1e-12)
+    assert k(x, -2) == pytest.approx(neighbour_products_from.py_func(x, -2))
+    with pytest.raises(ad.KernelAssertionError, match="start it at 0 or above"):
+        ad.grad(k)(x, -2)

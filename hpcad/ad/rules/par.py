@@ -107,13 +107,13 @@ def vjp_parallel_for(ctx: ReverseContext, op: Op, region: Region) -> None:
     loop = b.op("par.parallel_for", bounds + outer_totals, [t.type for t in outer_totals],
                 attrs={"reductions": ",".join(["add"] * len(free)), "reverse": True},
                 regions=[rev])
+    for f, r in zip(free, loop.results, strict=True):   # first: an init may be one
+        ctx.adj[f] = r
     for k in slots:
         ctx.adj.pop(op.results[k], None)
         g = seeds[k]
         if g is not None:
             ctx.add_adjoint(inits[k], g)
-    for f, r in zip(free, loop.results, strict=True):
-        ctx.adj[f] = r
 
 
 def vjp_join(ctx: ReverseContext, op: Op, region: Region) -> None:
