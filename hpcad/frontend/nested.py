@@ -13,9 +13,9 @@ from typing import TYPE_CHECKING, Any
 
 from ..ir.activity import ACTIVE, CONST, DUP, SHADOW
 from ..ir.clone import clone_function
-from ..ir.core import Function, Op, Value, walk
+from ..ir.core import Function, Value, walk
 from ..ir.types import ArrayType, ScalarType, i64
-from . import construct, expressions
+from . import arrays, construct, expressions
 
 if TYPE_CHECKING:
     from .context import LoweringContext
@@ -274,21 +274,13 @@ def _argnums(ctx: LoweringContext, k, argnums, args: list[Value], node) -> tuple
     return tuple(out)
 
 
-def _base(v: Value) -> Value:
-    """The array v is a view of (v itself if it is none)."""
-    while isinstance(v.owner, Op) and v.owner.name in ("mem.view", "mem.reshape",
-                                                       "mem.bitcast"):
-        v = v.owner.operands[0]
-    return v
-
-
 def _refuse_written_overlap(ctx: LoweringContext, k, args: list[Value], written, node):
     """An array the inner kernel writes passed again as another argument (or a view of the
     same array): its call updates in place, while its derivative takes the arguments as
     distinct copies and would differentiate another function (as the Python API refuses)."""
     for i in written:
         for j, b in enumerate(args):
-            if j != i and isinstance(b.type, ArrayType) and _base(b) is _base(args[i]):
+            if j != i and isinstance(b.type, ArrayType) and arrays.root(b) is arrays.root(args[i]):
                 ctx.unsupported(node, f"a derivative of kernel '{k.__name__}' whose argument "
                                       f"'{k.arg_names[i]}', which it writes, is the same array "
                                       f"as (or a view of the array of) '{k.arg_names[j]}'",
