@@ -234,37 +234,41 @@ def guard_parallel_starts(fn: Function) -> bool:
     run-time check that start >= 0: the same iterations wherever the check passes, and a
     KernelAssertionError at the loop otherwise. Loops that race whatever their start are
     left to check_races."""
-    changed = False
-    for loop in [op for op in walk(fn.body) if op.name == "par.parallel_for"]:
-        lb, step = loop.operands[0], loop.operands[2]
-        acc = Accesses(fn)
-        if (int_const(step) or 0) <= 0 or lb in acc.low or not loop_conflicts(loop, acc):
-            continue
-        acc.low[lb] = 0     # as if checked
-        if not loop_conflicts(loop, acc):
-            _start_checked(loop)
-            changed = True
-    return changed
+    return _guard_starts(fn, _races_only_below_zero)
 
 
 def guard_adjoint_starts(fn: Function) -> bool:
-    """In a derivative, each parallel loop outside parallel code with a positive constant
-    step whose start has no known lower bound and whose iterations conflict (an adjoint's
-    scatter `d_x[i + c] += ...` of a loop reading x[i + c] with `prange(lo, hi)`) starts at
-    max(start, 0) after a run-time check that start >= 0, as guard_parallel_starts does for
-    primal loops: its race-free forms (passes/gather_parallel.py) need non-negative indices,
-    and a negative start stops the derivative with a KernelAssertionError at the loop."""
+    """In a derivative, each such loop outside parallel code whose iterations conflict (an
+    adjoint's scatter `d_x[i + c] += ...` of a loop reading x[i + c] with `prange(lo, hi)`)
+    gets the same check, as guard_parallel_starts gives primal loops: its race-free forms
+    (passes/gather_parallel.py) need non-negative indices, and a negative start stops the
+    derivative with a KernelAssertionError at the loop."""
+    return _guard_starts(fn, _adjoint_to_make_race_free)
+
+
+def _guard_starts(fn: Function, needs_check: Callable[[Op, Accesses], bool]) -> bool:
+    """The start check (_start_checked) for each parallel loop with a positive constant step,
+    a start of no known lower bound and conflicting iterations, where needs_check says so."""
     changed = False
     for loop in [op for op in walk(fn.body) if op.name == "par.parallel_for"]:
-        lb, step = loop.operands[0], loop.operands[2]
-        if in_parallel(loop) or loop.attrs.get("allow_races") or loop.attrs.get("race_free") \
-                or (int_const(step) or 0) <= 0:
+        if (int_const(loop.operands[2]) or 0) <= 0:
             continue
-        acc = Accesses(fn)
-        if lb not in acc.low and loop_conflicts(loop, acc):
+        acc = Accesses(fn)   # (afresh: a check made earlier adds values)
+        if loop.operands[0] not in acc.low and loop_conflicts(loop, acc) \
+                and needs_check(loop, acc):
             _start_checked(loop)
             changed = True
     return changed
+
+
+def _races_only_below_zero(loop: Op, acc: Accesses) -> bool:
+    acc.low[loop.operands[0]] = 0     # as if checked
+    return not loop_conflicts(loop, acc)
+
+
+def _adjoint_to_make_race_free(loop: Op, acc: Accesses) -> bool:
+    return not (in_parallel(loop) or loop.attrs.get("allow_races")
+                or loop.attrs.get("race_free"))
 
 
 def _start_checked(loop: Op) -> None:
