@@ -24,12 +24,15 @@ def _mpiexec() -> str:
     return str(found) if found.exists() else shutil.which("mpiexec")
 
 
-def _environment(ranks: int) -> dict:
+def _environment(ranks: int, base: dict | None = None) -> dict:
     """One numba thread per rank; more processes than cores (the ranks and the serial tests
     beside them): MPICH's waits yield the core (MPIR_CVAR_ENABLE_HEAVY_YIELD) instead of
     spinning on it while the process they wait for needs it (the fast tier at 8 ranks on 2
-    busy cores: 140 s spinning, 79 s yielding)."""
-    env = dict(os.environ, NUMBA_NUM_THREADS="1")
+    busy cores: 140 s spinning, 79 s yielding). base: the environment to start from, by
+    default this process's now; a background run passes the one taken when collection
+    ended, since a serial test beside it may have set a variable for itself
+    (monkeypatch.setenv("HPCAD_MEMORY_BUDGET", ...)) at the moment the run starts."""
+    env = dict(os.environ if base is None else base, NUMBA_NUM_THREADS="1")
     if ranks + 1 > (os.cpu_count() or 1):
         env.setdefault("MPIR_CVAR_ENABLE_HEAVY_YIELD", "1")
     return env
@@ -45,11 +48,11 @@ RUNS = {"2-fast": (2, ["-m", "not slow"]), "2": (2, []), "3": (3, []),
 BESIDE = 3
 
 
-def _run(ranks: int, selection: list[str], started: list,
-         beside: bool = False) -> subprocess.CompletedProcess:
+def _run(ranks: int, selection: list[str], started: list, beside: bool = False,
+         base: dict | None = None) -> subprocess.CompletedProcess:
     cmd = [_mpiexec(), "-n", str(ranks), sys.executable, "-m", "pytest", "-q", "--with-mpi",
            "-p", "no:cacheprovider", "-x", *selection, str(ROOT / "tests" / "mpi")]
-    env = _environment(ranks)
+    env = _environment(ranks, base)
     if beside:
         env["HPCAD_TEST_TIME_SCALE"] = str(BESIDE)
     proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
@@ -79,11 +82,12 @@ class Launcher:
         ids = [i for i in ids if i in RUNS and i not in self.done]
         for i in ids:
             self.done[i] = threading.Event()
+        base = dict(os.environ)
 
         def work() -> None:
             for i in ids:
                 try:
-                    self.results[i] = _run(*RUNS[i], self.procs, beside=True)
+                    self.results[i] = _run(*RUNS[i], self.procs, beside=True, base=base)
                 finally:
                     self.done[i].set()
         threading.Thread(target=work, name="tests/mpi runs", daemon=True).start()
