@@ -544,6 +544,8 @@ def _gradient_function(f, transform: str, argnums, backend, params):
         try:   # a signature called before (_GradCall)
             call = k.calls[(site, *map(fingerprint, args))]
         except Exception:   # a new one, or an argument without a fingerprint
+            call = None
+        if call is None:   # (outside the except: its errors come without the KeyError)
             return _value_and_grad(k, args, argnums, backend, params, site, transform)
         return call(args)
 

@@ -33,6 +33,14 @@ class IterationLocal:
         self.name, self.loc = name, loc
 
 
+class BranchConflict:
+    """What a name holds after an if whose branches bound it to things that cannot be merged
+    into one (two kernels' pullbacks, a pullback and a number): nothing usable."""
+
+    def __init__(self, name: str, loc):
+        self.name, self.loc = name, loc
+
+
 class LoopContext:
     """The names of a loop's `break` and `continue` flags (None: the body has none)."""
 
@@ -234,6 +242,12 @@ class LoweringContext:
                                    f"{v.loc[1]} that gives it a new array in every iteration",
                              f"make '{node.id}' before the loop and write into it, "
                              f"e.g. {node.id}[:] = ...")
+        if isinstance(v, BranchConflict):
+            self.unsupported(node, f"using '{node.id}' after the if at line {v.loc[1]} whose "
+                                   f"branches give it different kinds of values",
+                             f"give '{node.id}' the same kind of value on every branch (the "
+                             f"same kernel's ad.vjp, numbers, arrays of one type), or use it "
+                             f"inside each branch")
         if v is None:
             obj = self.global_object(node)
             if obj is None:
@@ -392,19 +406,36 @@ class LoweringContext:
                 self.stmts(stmts)
             branches.append((block, self.env))
         self.env = before
-        merged = merge_names(before, [e for _, e in branches])
-        types = [self.unify([e[n] for _, e in branches], n, node) for n in merged]
-        for block, env in branches:
+        envs = [e for _, e in branches]
+        names = merge_names(before, envs)
+        merged, conflicts = [], []
+        leaves: list[list[Value]] = [[] for _ in envs]
+        for n in names:
+            parts = [branch_parts(e[n]) for e in envs]
+            if any(p is None for p in parts) or len({p[0] for p in parts}) != 1:
+                conflicts.append(n)
+                continue
+            merged.append((n, parts[0][2], len(parts[0][1])))
+            for acc, p in zip(leaves, parts, strict=True):
+                acc.extend(p[1])
+        labels = [n for n, _, count in merged for _ in range(count)]
+        types = [self.unify([lv[i] for lv in leaves], n, node) for i, n in enumerate(labels)]
+        for (block, _), values in zip(branches, leaves, strict=True):
             with self.at(block):
-                self.builder.op("scf.yield", [self.coerce(env[n], t)
-                                             for n, t in zip(merged, types, strict=True)])
+                self.builder.op("scf.yield", [self.coerce(v, t)
+                                             for v, t in zip(values, types, strict=True)])
         op = self.builder.op("scf.if", [cond], types, regions=[b for b, _ in branches])
         self.env = dict(before)
-        for n, r in zip(merged, op.results, strict=True):
-            r.name = display_name(n)
-            self.env[n] = r
+        results = iter(op.results)
+        for n, rebuild, count in merged:
+            values = [next(results) for _ in range(count)]
+            for r in values:
+                r.name = display_name(n)
+            self.env[n] = rebuild(values)
+        for n in conflicts:
+            self.env[n] = BranchConflict(n, self.loc_of(node))
         for n in list(self.env):
-            if n not in merged and any(n not in e for _, e in branches):
+            if n not in names and any(n not in e for e in envs):
                 del self.env[n]
 
     def unify(self, values, name, node):
@@ -435,7 +466,38 @@ def merge_names(before, envs) -> list[str]:
         for n, v in e.items():
             if n not in names and (before.get(n) is not v) and all(n in x for x in envs):
                 names.append(n)
-    return [n for n in names if isinstance(envs[0][n], Value)]
+    return names
+
+
+def branch_parts(entry):
+    """What a variable holds at the end of a branch, for merging after the if: (its kind, the
+    SSA values it is made of, a function that makes it again from the merged values), or None
+    where it cannot be merged. A number or array is one value; a tuple, its items'; a pullback
+    (`ad.vjp`'s vjp_fn, Static), the kernel and types its kind, its primals its values. Two
+    branches merge where their kinds are equal."""
+    if isinstance(entry, Value):
+        return ("value",), [entry], lambda vs: vs[0]
+    if entry is None:
+        return ("none",), [], lambda vs: None
+    if isinstance(entry, tuple):
+        parts = [branch_parts(e) for e in entry]
+        if any(p is None for p in parts):
+            return None
+        counts = [len(p[1]) for p in parts]
+
+        def rebuild(vs):
+            out, k = [], 0
+            for p, c in zip(parts, counts, strict=True):
+                out.append(p[2](vs[k:k + c]))
+                k += c
+            return tuple(out)
+        return (("tuple",) + tuple(p[0] for p in parts), [v for p in parts for v in p[1]],
+                rebuild)
+    obj = getattr(entry, "obj", None)
+    if isinstance(entry, Static) and hasattr(obj, "branch_values"):
+        return (("static", obj.branch_key()), list(obj.branch_values()),
+                lambda vs: Static(obj.with_branch_values(tuple(vs))))
+    return None
 
 
 def display_name(name: str) -> str:

@@ -172,6 +172,17 @@ class Pullback:
     kernel: Any
     args: tuple[Value, ...]
 
+    # merged after an if whose branches both made a pullback of the same kernel and types
+    # (context.branch_parts)
+    def branch_key(self) -> tuple:
+        return (id(self.kernel),) + tuple(str(a.type) for a in self.args)
+
+    def branch_values(self) -> tuple[Value, ...]:
+        return self.args
+
+    def with_branch_values(self, values: tuple[Value, ...]) -> Pullback:
+        return Pullback(self.kernel, values)
+
 
 def call_vjp(ctx: LoweringContext, obj, node):
     """`ad.vjp(f, x, y)`: (f(x, y), its pullback); f returns one float or float array."""

@@ -435,3 +435,62 @@ def test_reverse_over_an_inner_reverse_loop_matches_the_analytic_gradient(backen
     g = 4.0 * w * x ** 3 - 2.0 * x
     np.testing.assert_allclose(gx, 2.0 * g * (12.0 * w * x ** 2 - 2.0), rtol=1e-12)
     np.testing.assert_allclose(gw, np.sum(2.0 * g * 4.0 * x ** 3), rtol=1e-12)
+
+
+@ad.kernel
+def cubes(x):
+    s = 0.0
+    for i in range(x.shape[0]):
+        s += x[i] * x[i] * x[i]
+    return s
+
+
+@ad.kernel
+def pullback_from_either_branch(x, flag):
+    """vjp_fn made on both branches of an if (of the same kernel, other primals), used after."""
+    if flag > 0:
+        out, vjp_fn = ad.vjp(cubes, x)
+    else:
+        out, vjp_fn = ad.vjp(cubes, 2.0 * x)
+    (g,) = vjp_fn(1.0)
+    return out + g[0] * g[1]
+
+
+def pullback_from_either_branch_py(x, flag):
+    z = x if flag > 0 else 2.0 * x
+    return np.sum(z ** 3) + 9.0 * z[0] ** 2 * z[1] ** 2
+
+
+@pytest.mark.parametrize("flag", [1, -1])
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_a_pullback_made_on_both_branches_of_an_if(flag, backend):
+    """Runs, and its tangent matches differences; its reverse is refused (the primals the
+    pullback keeps are arrays the branch chooses)."""
+    x, d = np.array([0.7, 1.3, -0.4]), np.array([0.3, -1.1, 0.8])
+    assert ad.kernel(pullback_from_either_branch.py_func, backend=backend)(x, flag) == \
+        pytest.approx(pullback_from_either_branch_py(x, flag), rel=1e-13)
+    _, tangent = ad.jvp(pullback_from_either_branch, (x, flag), (d, None), backend=backend)
+    assert tangent == pytest.approx(
+        d @ fd_gradient(pullback_from_either_branch_py, [x, flag], 0), rel=1e-7)
+    with pytest.raises(DifferentiationError, match="an array chosen by a branch"):
+        ad.grad(pullback_from_either_branch, backend=backend)(x, flag)
+
+
+@ad.kernel
+def pullbacks_of_two_kernels(x, flag):
+    if flag > 0:
+        out, vjp_fn = ad.vjp(cubes, x)
+    else:
+        out, vjp_fn = ad.vjp(global_sum_of_squares, x)
+    return out + vjp_fn(1.0)[0][0]
+
+
+@ad.kernel
+def global_sum_of_squares(x):
+    return np.sum(x * x)
+
+
+def test_pullbacks_of_two_kernels_on_the_branches_of_an_if_are_refused():
+    with pytest.raises(UnsupportedConstruct, match=r"test_nested.py:\d+: using 'vjp_fn' after "
+                       r"the if at line \d+ whose branches give it different kinds of values"):
+        pullbacks_of_two_kernels(np.ones(3), 1)

@@ -317,3 +317,26 @@ def unpack_three_from_zip(x):
     for i, (a, b, c) in enumerate(zip(x, x)):
         s += a * b * c
     return s
+
+
+@ad.kernel
+def tuple_from_either_branch(x, c):
+    """A tuple bound on both branches of an if (an int on one, a float on the other)."""
+    s = 0.0
+    for i in range(x.shape[0]):
+        if x[i] > 0.0:
+            t = (x[i], c)
+        else:
+            t = (c * x[i], 2)
+        a, b = t
+        s += a * b
+    return s
+
+
+@ad.kernel
+def tuple_or_number(x, c):
+    if c > 0.0:
+        t = (x[0], c)
+    else:
+        t = x[0]
+    return t[0]

@@ -55,7 +55,8 @@ CASES = [Case("sum_over_elements", ck.sum_over_elements, _vector),
          Case("sum_over_planes", ck.sum_over_planes,
               lambda rng: (rng.uniform(-1.0, 1.0, (3, 2, 4)), 0.8)),
          Case("loops_over_slices", ck.loops_over_slices, _vector_matrix_scale),
-         Case("writes_through_a_slice", ck.writes_through_a_slice, lambda rng: _vector(rng)[:1])]
+         Case("writes_through_a_slice", ck.writes_through_a_slice, lambda rng: _vector(rng)[:1]),
+         Case("tuple_from_either_branch", ck.tuple_from_either_branch, _vector)]
 
 
 @pytest.mark.parametrize("backend", BACKENDS)
@@ -114,3 +115,13 @@ def test_a_zero_range_step_in_enumerate_is_an_error_when_it_runs(backend):
     assert run_on(ck.enumerate_range_with_step, backend, (x, -2)) == 0.0
     with pytest.raises(ad.KernelAssertionError, match="range\\(\\) step must not be zero"):
         run_on(ck.enumerate_range_with_step, backend, (x, 0))
+
+
+def test_a_name_bound_to_a_tuple_and_a_number_by_the_branches_is_an_error_where_used():
+    with pytest.raises(ad.UnsupportedConstruct) as info:
+        ck.tuple_or_number(np.ones(3), 1.0)
+    text = str(info.value)
+    assert text.startswith(_line_of(ck.tuple_or_number, "return t[0]") + ": using 't' after "
+                           "the if at line " + _line_of(ck.tuple_or_number, "if c").split(":")[-1]
+                           + " whose branches give it different kinds of values"), text
+    assert "give 't' the same kind of value on every branch" in text, text
