@@ -238,8 +238,8 @@ class LoweringContext:
     def lookup(self, node: ast.Name):
         v = self.env.get(node.id)
         if isinstance(v, IterationLocal):
-            self.unsupported(node, f"using array '{node.id}' after the loop at line "
-                                   f"{v.loc[1]} that gives it a new array in every iteration",
+            self.unsupported(node, f"using '{node.id}' after the loop at line "
+                                   f"{v.loc[1]} that gives it a new value in every iteration",
                              f"make '{node.id}' before the loop and write into it, "
                              f"e.g. {node.id}[:] = ...")
         if isinstance(v, BranchConflict):
@@ -275,27 +275,40 @@ class LoweringContext:
             bounds.append(self.const(1, i64))
         return bounds
 
-    def carried(self, body, exclude=None, extra=()) -> list[str]:
+    def carried(self, body, exclude=None, extra=(), parallel=False) -> list[str]:
         """The variables a loop over `body` carries from one iteration to the next. An
         array the body rebinds before reading it (`un = u.copy()` each iteration) is not
         carried: its value stays inside its iteration, and after the loop the name is
         unusable (the loop that follows, structured_loop, takes these from the stack). An
-        array the body only updates in place (`a += b`) is not carried either."""
+        array the body only updates in place (`a += b`) is not carried either. A tuple or a
+        vjp_fn is carried item by item (structured_loop), except where the body rebinds it
+        before reading it and it holds arrays, or the loop is parallel: then, as such an
+        array, it stays inside its iteration."""
         rebound = syntax.rebound_names(body)
-        names = [n for n in ordered_assigned(body) if n in self.env and n != exclude
-                 and isinstance(self.env[n], Value)
-                 and (n in rebound or not isinstance(self.env[n].type, ArrayType))]
-        local = [n for n in names if isinstance(self.env[n].type, ArrayType)
-                 and syntax.rebound_before_use(body, n)]
+        names, local = [], []
+        for n in ordered_assigned(body):
+            v = self.env.get(n)
+            if v is None or n == exclude:
+                continue
+            if isinstance(v, Value):
+                if not isinstance(v.type, ArrayType):
+                    names.append(n)
+                elif n in rebound:
+                    (local if syntax.rebound_before_use(body, n) else names).append(n)
+            elif (parallel or holds_arrays(v)) and \
+                    syntax.rebound_before_use(body, n, unpacking=True):
+                local.append(n)
+            else:
+                names.append(n)
         self.iteration_arrays.append(local)
-        carried = [n for n in names if n not in local]
-        fresh = [n for n in carried if isinstance(self.env[n].type, ArrayType)
+        fresh = [n for n in names if isinstance(self.env[n], Value)
+                 and isinstance(self.env[n].type, ArrayType)
                  and n not in self.buffers and syntax.rebound_afresh(body, n, self.pure_call)]
         for n in fresh:
             self.double_buffer(n)
         self.new_buffers.append(fresh)
-        return list(extra) + [m for n in carried for m in ([n, self.buffers[n]]
-                                                           if n in self.buffers else [n])]
+        return list(extra) + [m for n in names for m in ([n, self.buffers[n]]
+                                                         if n in self.buffers else [n])]
 
     def double_buffer(self, name: str) -> None:
         """A loop rebinds array `name` to a new array each iteration (`p = r + beta * p`)
@@ -345,36 +358,53 @@ class LoweringContext:
             self.loops.pop()
 
     def structured_loop(self, node, names, leading_args, body_fn, make_op, before_fn=None):
-        """Lower a loop whose body reassigns `names`: block args carry them, the body yields
-        them. If the body changes a variable's type (int -> float), redo with the promoted
-        type so that iter_args keep one type."""
+        """Lower a loop whose body reassigns `names`: block args carry them (a tuple or a
+        vjp_fn, item by item: branch_parts), the body yields them. If the body changes a
+        variable's type (int -> float), redo with the promoted type so that iter_args keep
+        one type."""
         local = self.iteration_arrays.pop() if self.iteration_arrays else []
         buffered = self.new_buffers.pop() if self.new_buffers else []
         outer = dict(self.env)
-        types = [outer[n].type for n in names]
+        shapes = [self.carried_parts(node, n, outer[n]) for n in names]
+        labels = [display_name(n) for n, (_, leaves, _) in zip(names, shapes, strict=True)
+                  for _ in leaves]
+        firsts = [v for _, leaves, _ in shapes for v in leaves]
+        types = [v.type for v in firsts]
+
+        def bind(values) -> None:
+            k = 0
+            for n, (_, leaves, rebuild) in zip(names, shapes, strict=True):
+                self.env[n] = rebuild(list(values[k:k + len(leaves)]))
+                k += len(leaves)
+
         for _ in range(4):
-            blocks, yields = [], None
+            blocks, yields = [], []
             lead = leading_args(types)
-            carried = [(display_name(n), t) for n, t in zip(names, types, strict=True)]
+            carried = list(zip(labels, types, strict=True))
             if before_fn is not None:
                 before = Block([Value(t, n) for n, t in carried])
                 self.env = dict(outer)
-                self.env.update(zip(names, before.args, strict=True))
+                bind(before.args)
                 with self.at(before):
                     before_fn(before.args)
                 blocks.append(before)
             block = Block(lead + [Value(t, n) for n, t in carried])
             self.env = dict(outer)
-            self.env.update(zip(names, block.args[len(lead):], strict=True))
+            bind(block.args[len(lead):])
             with self.at(block):
                 body_fn(block.args)
-            yields = [self.env.get(n) for n in names]
-            for n, y in zip(names, yields, strict=True):
-                if not isinstance(y, Value):
+            for n, (kind, _, _) in zip(names, shapes, strict=True):
+                parts = branch_parts(self.env[n]) if n in self.env else None
+                if parts is None or parts[0] != kind:
                     self.unsupported(node, f"variable '{display_name(n)}' becoming undefined "
-                                           f"in a loop")
+                                           f"in a loop" if n not in self.env else
+                                     f"variable '{display_name(n)}' holding a different kind "
+                                     f"of value after an iteration of the loop",
+                                     "give it the same kind of value (a number, an array of "
+                                     "one type, a tuple of those) in every iteration")
+                yields.extend(parts[1])
             new_types = [self.unify([y, Value(t)], n, node)
-                         for n, y, t in zip(names, yields, types, strict=True)]
+                         for n, y, t in zip(labels, yields, types, strict=True)]
             if new_types == types:
                 break
             types = new_types
@@ -383,17 +413,29 @@ class LoweringContext:
                                           for y, t in zip(yields, types, strict=True)])
         blocks.append(block)
         self.env = outer
-        inits = [self.coerce(outer[n], t) for n, t in zip(names, types, strict=True)]
+        inits = [self.coerce(v, t) for v, t in zip(firsts, types, strict=True)]
         self.builder.loc = self.loc_of(node)   # the loop's own line, not its last statement's
         op = make_op(inits, blocks)
-        for n, r in zip(names, op.results, strict=True):
-            r.name = display_name(n)
-            self.env[n] = r
+        for n, r in zip(labels, op.results, strict=True):
+            r.name = n
+        bind(op.results)
         for n in local:
             self.env[n] = IterationLocal(n, self.loc_of(node))
         for n in buffered:
             self.env.pop(self.buffers.pop(n), None)
         return op
+
+    def carried_parts(self, node, name: str, entry):
+        """branch_parts of what a loop carries in `name`; a tuple or vjp_fn holding arrays,
+        which would be carried from one iteration to the next, is refused."""
+        parts = branch_parts(entry)
+        if parts is None or not isinstance(entry, Value) and holds_arrays(entry):
+            self.unsupported(node, f"a loop that carries '{display_name(name)}' (a tuple "
+                                   f"holding arrays, an ad.vjp's vjp_fn or an MPI request) "
+                                   f"from one iteration to the next",
+                             f"rebind '{display_name(name)}' at the top of each iteration, "
+                             f"before reading it, or keep its arrays in names of their own")
+        return parts
 
     # -- branches: environments merged after an if (also a loop's early exit) -------------
     def if_stmts(self, cond: Value, then_stmts, else_stmts, node) -> None:
@@ -498,6 +540,12 @@ def branch_parts(entry):
         return (("static", obj.branch_key()), list(obj.branch_values()),
                 lambda vs: Static(obj.with_branch_values(tuple(vs))))
     return None
+
+
+def holds_arrays(entry) -> bool:
+    """Whether a tuple or vjp_fn holds arrays (or is not made of numbers and arrays)."""
+    parts = branch_parts(entry)
+    return parts is None or any(isinstance(v.type, ArrayType) for v in parts[1])
 
 
 def display_name(name: str) -> str:

@@ -53,9 +53,13 @@ def parallel_for(ctx: LoweringContext, s, marker):
                         "iterations of a prange loop cannot stop the others")
     refuse_array_reductions(ctx, s.body)
     bounds = ctx.range_bounds(call)
-    names = ctx.carried(s.body, exclude=s.target.id)
+    names = ctx.carried(s.body, exclude=s.target.id, parallel=True)
     kinds = []
     for n in names:
+        if not isinstance(ctx.env[n], Value):
+            ctx.unsupported(s, f"rebinding '{n}', a tuple or an ad.vjp's vjp_fn, inside a "
+                               f"parallel loop, where the loop reads it",
+                            "give each iteration its own, assigned before it is read")
         if isinstance(ctx.env[n].type, ArrayType):
             ctx.unsupported(s, f"rebinding array '{n}' inside a parallel loop",
                             f"write into it in place ({n}[...] = e), or use a name of its own "

@@ -92,15 +92,17 @@ def _refers_to(expr, name: str) -> bool:
     return False
 
 
-def rebound_before_use(stmts, name: str) -> bool:
+def rebound_before_use(stmts, name: str, unpacking: bool = False) -> bool:
     """Whether the first statement mentioning `name` is a plain `name = expr` at this level
-    whose expr does not read it: the value the name had before the statements is dead."""
+    (with unpacking, also `a, name = expr`) whose expr does not read it: the value the name
+    had before the statements is dead."""
     for s in stmts:
         mentions = [n for n in ast.walk(s) if isinstance(n, ast.Name) and n.id == name]
         if not mentions:
             continue
-        if isinstance(s, ast.Assign) and len(s.targets) == 1 and \
-                isinstance(s.targets[0], ast.Name) and s.targets[0].id == name:
+        if isinstance(s, ast.Assign) and len(s.targets) == 1 and (
+                isinstance(s.targets[0], ast.Name) and s.targets[0].id == name
+                or unpacking and isinstance(s.targets[0], ast.Tuple)):
             return not any(isinstance(n, ast.Name) and n.id == name for n in ast.walk(s.value))
         return False
     return False

@@ -494,3 +494,57 @@ def test_pullbacks_of_two_kernels_on_the_branches_of_an_if_are_refused():
     with pytest.raises(UnsupportedConstruct, match=r"test_nested.py:\d+: using 'vjp_fn' after "
                        r"the if at line \d+ whose branches give it different kinds of values"):
         pullbacks_of_two_kernels(np.ones(3), 1)
+
+
+@ad.kernel
+def pullback_rebound_in_a_loop(x, n):
+    out, vjp_fn = ad.vjp(cubes, x)
+    s = out
+    for k in range(n):
+        out, vjp_fn = ad.vjp(cubes, (k + 1.0) * x)
+        (g,) = vjp_fn(1.0)
+        s += out + g[0]
+    return s
+
+
+def pullback_rebound_in_a_loop_py(x, n):
+    s = np.sum(x ** 3)
+    for k in range(n):
+        s += np.sum(((k + 1.0) * x) ** 3) + 3.0 * ((k + 1.0) * x[0]) ** 2
+    return s
+
+
+@ad.kernel
+def pullback_read_after_the_loop(x, n):
+    out, vjp_fn = ad.vjp(cubes, x)
+    for k in range(n):
+        out, vjp_fn = ad.vjp(cubes, (k + 1.0) * x)
+    return vjp_fn(1.0)[0][0]
+
+
+@ad.kernel
+def pullback_carried_by_a_loop(x, n):
+    out, vjp_fn = ad.vjp(cubes, x)
+    for _ in range(n):
+        (g,) = vjp_fn(1.0)
+        out, vjp_fn = ad.vjp(cubes, g)
+    return out
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_a_pullback_rebound_in_each_iteration_of_a_loop(backend):
+    x = np.array([0.7, 1.3, -0.4])
+    assert ad.kernel(pullback_rebound_in_a_loop.py_func, backend=backend)(x, 3) == \
+        pytest.approx(pullback_rebound_in_a_loop_py(x, 3), rel=1e-13)
+    (got,) = ad.grad(pullback_rebound_in_a_loop, argnums=(0,), backend=backend)(x, 3)
+    assert np.allclose(got, fd_gradient(pullback_rebound_in_a_loop_py, [x, 3], 0), rtol=1e-7)
+
+
+@pytest.mark.parametrize("kernel, message", [
+    (pullback_read_after_the_loop, "using 'vjp_fn' after the loop at line \\d+ that gives it "
+     "a new value in every iteration"),
+    (pullback_carried_by_a_loop, "a loop that carries 'vjp_fn' \\(a tuple holding arrays, an "
+     "ad.vjp's vjp_fn or an MPI request\\) from one iteration to the next")])
+def test_a_pullback_a_loop_would_carry_or_leave_behind_is_refused(kernel, message):
+    with pytest.raises(UnsupportedConstruct, match=r"test_nested.py:\d+: " + message):
+        kernel(np.ones(3), 2)

@@ -340,3 +340,28 @@ def tuple_or_number(x, c):
     else:
         t = x[0]
     return t[0]
+
+
+@ad.kernel
+def tuple_carried_by_loops(x, c):
+    """A tuple of numbers rebound from itself in a for loop and in a while loop, read after
+    each (its last value)."""
+    t = (x[0], c)
+    for i in range(1, x.shape[0]):
+        t = (t[1], c * t[0] + x[i] * t[1])
+    k = 0
+    u = (t[0], 1)
+    while k < 3:
+        u = (u[0] * 0.5 + u[1], u[0])
+        k += 1
+    return t[0] * t[1] + u[0]
+
+
+@ad.kernel
+def tuple_in_prange(x, c):
+    out = np.zeros(x.shape[0])
+    t = (0.0, 0.0)
+    for i in numba.prange(x.shape[0]):
+        t = (x[i] * c, x[i])
+        out[i] = t[0] * t[1]
+    return np.sum(out)

@@ -56,7 +56,9 @@ CASES = [Case("sum_over_elements", ck.sum_over_elements, _vector),
               lambda rng: (rng.uniform(-1.0, 1.0, (3, 2, 4)), 0.8)),
          Case("loops_over_slices", ck.loops_over_slices, _vector_matrix_scale),
          Case("writes_through_a_slice", ck.writes_through_a_slice, lambda rng: _vector(rng)[:1]),
-         Case("tuple_from_either_branch", ck.tuple_from_either_branch, _vector)]
+         Case("tuple_from_either_branch", ck.tuple_from_either_branch, _vector),
+         Case("tuple_carried_by_loops", ck.tuple_carried_by_loops, _vector),
+         Case("tuple_in_prange", ck.tuple_in_prange, _vector)]
 
 
 @pytest.mark.parametrize("backend", BACKENDS)
