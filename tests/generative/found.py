@@ -175,6 +175,25 @@ def main(u, w, c, nt):
     return s
 ''')
 
+found("tuple_rebound_in_loop", "tuple_state",
+      "a tuple a loop rebinds from itself: after the loop it held its value from before the "
+      "loop (primal and derivatives silently wrong)", '''\
+@kernel
+def main(u, w, c, nt):
+    n = u.shape[0]
+    s = 0.0
+    pair1 = (c, 0.5)
+    for i in range(n):
+        pair1 = (pair1[1], pair1[0] + c * math.tanh(u[i] * pair1[1]))
+        if w[i] > 0.3:
+            pair1 = (pair1[0], 0.5 * pair1[1])
+    first2, second3 = pair1
+    s += first2 * second3
+    for i in range(n):
+        s += u[i] * u[i] + 0.5 * w[i]
+    return s
+''')
+
 MPI_PROLOGUE = '''\
 @kernel
 def main(u, w, c, nt, comm):

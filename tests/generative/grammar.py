@@ -31,6 +31,7 @@ FEATURES: dict[str, bool] = {
     "forkjoin": True,          # ad.join, ad.spawn/ad.sync, ad.par_map, ad.par_sum
     "forkjoin_ranged_tape": True,   # a task's loop over range(lo, hi) that saves values
     "pow_at_zero": True,       # (x * x) ** (1.0 + c), a variable exponent (x == 0.0 too)
+    "tuple_state": True,       # a tuple of numbers rebound by a loop (and by its branches)
     # MPI (tests/mpi/test_generated_mpi.py)
     "mpi_halo": True,          # Sendrecv halo exchange (PROC_NULL ends) before a stencil
     "mpi_nonblocking": True,   # Isend/Irecv + Wait / Waitall halo exchange
@@ -338,12 +339,28 @@ def block_forkjoin(ctx: Ctx) -> list[str]:
                     f"s += {r1} * {r2} + {r2}"]
 
 
+def block_tuple(ctx: Ctx) -> list[str]:
+    """A tuple of two numbers a loop rebinds from itself each iteration (in a branch too),
+    read after the loop."""
+    ctx.use("tuple_state")
+    p, src = ctx.fresh("pair"), ctx.pick(["u", "w"])
+    leaves = [f"{p}[0]", f"{p}[1]", f"{src}[i]"]
+    lines = [f"{p} = (c, 0.5)", "for i in range(n):",
+             f"    {p} = ({p}[1], {p}[0] + {bounded(ctx, leaves)})"]
+    if ctx.coin():
+        lines += [f"    if {src}[i] > 0.3:", f"        {p} = ({p}[0], 0.5 * {p}[1])"]
+    first, second = ctx.fresh("first"), ctx.fresh("second")
+    return lines + [f"{first}, {second} = {p}", f"s += {first} * {second}"]
+
+
 BLOCKS = {"loop": block_loop, "nested": block_nested, "while": block_while,
           "time": block_time, "call": block_call, "prange": block_prange,
-          "forkjoin": block_forkjoin}
+          "forkjoin": block_forkjoin, "tuple": block_tuple}
 
 
 def block_enabled(name: str) -> bool:
+    if name == "tuple":
+        return FEATURES["tuple_state"]
     if name == "time":
         return any(FEATURES[k] for k in ("time_swap", "time_swap_args", "time_inplace"))
     return FEATURES[name]
