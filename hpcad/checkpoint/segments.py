@@ -28,11 +28,14 @@ def _root(arr: Value) -> Value:
 
 
 def _written(op: Op) -> list[Value]:
-    """The arrays (their roots, not views) the time loop's body writes: ir/effects.py."""
+    """The arrays (their roots, not views) the time loop's body writes (ir/effects.py) that
+    live across its steps: an array allocated inside the body is new in every step (the
+    step's scratch, re-made when a step runs again), no state."""
+    inside = {r for o in walk(op.regions[0]) for r in o.results}
     out = []
     for a in writes_within(op):
         r = _root(a)
-        if r not in out:
+        if r not in out and r not in inside:
             out.append(r)
     return out
 
