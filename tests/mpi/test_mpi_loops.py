@@ -1,6 +1,8 @@
 """MPI calls inside time loops under mpiexec (2 and 3 ranks, tests/test_mpi_launch.py):
 forward and reverse mode against central finite differences of the global loss (the sum of
 the ranks' results), on both backends."""
+import warnings
+
 import numpy as np
 import pytest
 from mpi4py import MPI
@@ -56,3 +58,37 @@ def test_loop_calls_match_finite_differences(case, backend):
     fwd = COMM.allreduce(float(tan))
     assert _rel(rev, fd) < 1e-6, (rev, fd)
     assert _rel(fwd, fd) < 1e-6, (fwd, fd)
+
+
+CHECKPOINTS = {
+    "segments": lambda k: ad.checkpoint(k, snapshots=2),
+    "revolve": lambda k: ad.checkpoint(k, snapshots=2, schedule="revolve"),
+    "budget": lambda k: ad.checkpoint(k, budget=400),
+}
+
+
+@pytest.mark.mpi(min_size=2)
+@pytest.mark.timeout(240)
+@pytest.mark.parametrize(("policy", "backend"),
+                         case_backends(sorted(CHECKPOINTS), on_numba={"revolve"}))
+def test_scratch_in_loop_is_checkpointed(policy, backend):
+    """Sendrecv_replace copies through a buffer allocated in every step: no state, so the
+    loop is checkpointed (no 'no time loop' warning) and its gradient is the store-all one,
+    bitwise, which agrees with finite differences."""
+    rng = np.random.default_rng(900 + COMM.rank)
+    u = rng.random(5) + 0.5
+    k = ad.kernel(lk.replace_halo.py_func, backend=backend)
+    ref = ad.grad(k, argnums=(0, 1))(u.copy(), 0.3, 6, COMM)
+    d = rng.standard_normal(5)
+    h = 1e-6
+    fd = (lk.replace_halo.py_func(u + h * d, 0.3, 6, COMM)
+          - lk.replace_halo.py_func(u - h * d, 0.3, 6, COMM)) / (2 * h)
+    assert _rel(COMM.allreduce(float(ref[0] @ d)), fd) < 1e-6
+    checkpointed = CHECKPOINTS[policy](ad.kernel(lk.replace_halo.py_func, backend=backend))
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", ad.HpcadWarning)
+        got = ad.grad(checkpointed, argnums=(0, 1))(u.copy(), 0.3, 6, COMM)
+    np.testing.assert_array_equal(got[0], ref[0])
+    assert got[1] == ref[1]
+    if policy == "budget":
+        assert checkpointed.last_policy.plan.checkpoints
