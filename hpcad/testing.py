@@ -18,6 +18,7 @@ import numpy as np
 from .api import jvp, value_and_grad, vjp
 from .errors import ArgumentError, DerivativeTestFailure
 from .frontend.signature import typeof
+from .ir.core import Op
 from .ir.types import ArrayType, ScalarType
 from .kernel import Kernel, as_kernel
 from .passes.replication import replication_types
@@ -77,12 +78,11 @@ class _Setup:
         return (np.random.default_rng((self.seed, purpose, 0)),
                 np.random.default_rng((self.seed, purpose, 1 + self.rank)))
 
-    def total(self, mine: float, shared: float = 0.0) -> float:
-        """mine summed over the ranks plus shared once (rank 0's), the same on every rank."""
+    def total(self, mine: float) -> float:
+        """mine summed over the ranks, the same on every rank."""
         if self.comm is None:
-            return mine + shared
-        local = mine + (shared if self.rank == 0 else 0.0)
-        return float(self.comm.bcast(self.comm.reduce(local, root=0), root=0))
+            return mine
+        return float(self.comm.bcast(self.comm.reduce(mine, root=0), root=0))
 
 
 def dot_test(kernel: Callable[..., Any], args: Sequence[Any],
@@ -104,9 +104,8 @@ def dot_test(kernel: Callable[..., Any], args: Sequence[Any],
     cotangents = _cotangents(s, outputs, results)
     adjoints = pullback(tuple(cotangents.values()) if len(results) != 1
                         else cotangents[0])
-    mine = sum(_pair(dots[j], w) for j, w in cotangents.items() if not outputs[j])
-    shared = sum(_pair(dots[j], w) for j, w in cotangents.items() if outputs[j])
-    forward = s.total(mine, shared)
+    forward = s.total(sum(_pair(dots[j], w) for j, w in cotangents.items()
+                          if _counted_here(outputs[j])))
     reverse = s.total(sum(_pair(adjoints[i], v) for i, v in directions.items()))
     err = abs(forward - reverse) / max(abs(forward), abs(reverse), np.finfo(float).tiny)
     result = DotTestResult(forward, reverse, err, rtol)
@@ -134,9 +133,9 @@ def taylor_test(kernel: Callable[..., Any], args: Sequence[Any],
     value, grads = value_and_grad(s.kernel, argnums=s.nums, backend=backend)(
         *_copies(s.args))
     spec = s.kernel.specialize(s.args)
-    counts_once = _outputs(s, spec)[0]
+    group = _outputs(s, spec)[0]
     slope = s.total(sum(_pair(g, directions[i]) for i, g in zip(s.nums, grads)))
-    loss = _loss(s, counts_once)
+    loss = _loss(s, group)
     base = loss(value)
     hs = tuple(h / 2.0 ** k for k in range(steps))
     values = [_run(s, spec, directions, step, backend) for step in hs]
@@ -240,36 +239,56 @@ def _copies(args: tuple) -> tuple:
 
 
 # -- outputs and inner products --------------------------------------------------------------
-def _outputs(s: _Setup, spec) -> dict[int, bool]:
-    """{result index: whether it counts once} for each float result: a scalar the same on
-    every rank counts once; any other, and a returned array, is this rank's part."""
+def _outputs(s: _Setup, spec) -> dict[int, Any]:
+    """{result index: its group} for each float result: for a scalar the same on every rank
+    of a communicator, that communicator (the value counts once per group of its ranks, as
+    ad.grad seeds it: once in all for COMM_WORLD, once per group for one from Split); None
+    for any other, and a returned array: this rank's part."""
     kinds = replication_types(spec.primal).results
-    out = {}
+    out: dict[int, Any] = {}
     for j, (t, kind) in enumerate(zip(spec.primal.result_types, kinds)):
         if isinstance(t, ScalarType) and t.is_float:
-            out[j] = kind.one_global_output and s.comm is not None
+            out[j] = _group(s, spec, kind.comm) \
+                if kind.one_global_output and s.comm is not None else None
         elif isinstance(t, ArrayType) and t.dtype.is_float:
-            out[j] = False
+            out[j] = None
     if not out:
         raise ArgumentError(f"'{s.kernel.__name__}' returns no float value to test")
     return out
 
 
-def _cotangents(s: _Setup, outputs: dict[int, bool], results: tuple) -> dict[int, object]:
-    """A random cotangent per float result, the same on every rank for one counted once."""
+def _group(s: _Setup, spec, comm) -> Any:
+    """The communicator object behind the IR value `comm`: an argument of the kernel, or
+    COMM_WORLD (numba-mpi's calls)."""
+    if comm in spec.primal.args:
+        return s.args[spec.primal.args.index(comm)]
+    from mpi4py import MPI
+    return MPI.COMM_WORLD if isinstance(comm.owner, Op) and comm.owner.name == "mpi.world" \
+        else s.comm
+
+
+def _counted_here(group: Any) -> bool:
+    """Whether this rank adds an output of this group into the global loss: every rank its
+    own part; a replicated value only its group's first rank."""
+    return group is None or group.Get_rank() == 0
+
+
+def _cotangents(s: _Setup, outputs: dict[int, Any], results: tuple) -> dict[int, object]:
+    """A random cotangent per float result, the same on every rank for a replicated one."""
     shared, own = s.draws(1)
-    return {j: (shared if once else own).standard_normal(np.shape(results[j]))
-            if np.ndim(results[j]) else float((shared if once else own).standard_normal())
-            for j, once in outputs.items()}
+    return {j: (own if g is None else shared).standard_normal(np.shape(results[j]))
+            if np.ndim(results[j]) else float((own if g is None else shared).standard_normal())
+            for j, g in outputs.items()}
 
 
 def _pair(a, b) -> float:
     return float(np.sum(np.asarray(a, dtype=np.float64) * np.asarray(b, dtype=np.float64)))
 
 
-def _loss(s: _Setup, counts_once: bool):
+def _loss(s: _Setup, group: Any):
     """The global loss from this rank's result (a collective under MPI)."""
-    return (lambda f: s.total(0.0, f)) if counts_once else (lambda f: s.total(f))
+    here = _counted_here(group)
+    return lambda f: s.total(f if here else 0.0)
 
 
 def _epsilon(s: _Setup) -> float:

@@ -11,10 +11,11 @@ import os
 from collections.abc import Callable
 from typing import Any
 
+from ..errors import where
 from ..ir.clone import clone_op
 from ..ir.core import Block, Builder, Function, Op, Value, walk
 from ..ir.dialects import unit_step
-from ..ir.effects import writes_within
+from ..ir.effects import reads_within, writes, writes_within
 from ..ir.types import ArrayType, i1, i64
 from .engine import Engine
 from .tape import array_type, scalar_type, trip_count
@@ -28,11 +29,14 @@ def _root(arr: Value) -> Value:
 
 
 def _written(op: Op) -> list[Value]:
-    """The arrays (their roots, not views) the time loop's body writes: ir/effects.py."""
+    """The arrays (their roots, not views) the time loop's body writes (ir/effects.py) that
+    live across its steps: an array allocated inside the body is new in every step (the
+    step's scratch, re-made when a step runs again), no state."""
+    inside = {r for o in walk(op.regions[0]) for r in o.results}
     out = []
     for a in writes_within(op):
         r = _root(a)
-        if r not in out:
+        if r not in out and r not in inside:
             out.append(r)
     return out
 
@@ -80,9 +84,21 @@ def state_arrays(fn: Function, loop: Op) -> list[Value]:
 
 def choose_time_loop(fn: Function) -> Op | None:
     """The top-level for loop to checkpoint: one that runs other loops and writes arrays
-    defined outside it (a time loop), steps by +1 and carries no arrays; the biggest such."""
-    top = set(fn.args) | {r for op in fn.body.ops for r in op.results}
+    defined outside it (a time loop), steps by +1, carries no arrays, and none of whose
+    arrays a later op writes (rewritten_after); the biggest such."""
     best, size = None, 0
+    for op in _candidates(fn):
+        if rewritten_after(fn, op) is None:
+            n = sum(1 for _ in walk(op.regions[0]))
+            if n > size:
+                best, size = op, n
+    return best
+
+
+def _candidates(fn: Function) -> list[Op]:
+    """The top-level loops that look like time loops (choose_time_loop), in order."""
+    top = set(fn.args) | {r for op in fn.body.ops for r in op.results}
+    out = []
     for op in fn.body.ops:
         if op.name != "scf.for" or any(isinstance(r.type, ArrayType) for r in op.results):
             continue
@@ -91,10 +107,38 @@ def choose_time_loop(fn: Function) -> Op | None:
         nested = any(o.name in ("scf.for", "par.parallel_for") for o in walk(op.regions[0]))
         state = _written(op)
         if nested and state and all(a in top for a in state):
-            n = sum(1 for _ in walk(op.regions[0]))
-            if n > size:
-                best, size = op, n
-    return best
+            out.append(op)
+    return out
+
+
+def rewritten_after(fn: Function, loop: Op) -> tuple[Value, Op] | None:
+    """An array the top-level loop reads or writes that an op after it writes, with that
+    op; None where there is none. The reverse sweep re-runs the loop's steps after the
+    reverse of what follows it, when such an array holds its later values (and the loop's
+    state would end with the values it had at the loop's end), so such a loop is not
+    checkpointed."""
+    used = {_root(a) for a in reads_within(loop) + writes_within(loop)}
+    for op in fn.body.ops[fn.body.ops.index(loop) + 1:]:
+        for o in [op, *(x for r in op.regions for x in walk(r))]:
+            for a in writes(o):
+                if _root(a) in used:
+                    return _root(a), o
+    return None
+
+
+def unchecked_reason(fn: Function) -> str:
+    """Why fn's time loop is not checkpointed, for messages: an array written after it
+    (rewritten_after), or what a time loop is."""
+    for loop in _candidates(fn):
+        found = rewritten_after(fn, loop)
+        if found is not None:
+            arr, op = found
+            return (f"{where(op.loc)} writes `{arr.name or 'an array'}` after the time loop "
+                    f"at {short_loc(loop.loc)}, which uses it, and checkpointing would run "
+                    f"the loop's steps again after that write (write the later values into "
+                    f"another array)")
+    return ("it has no time loop hpcad can checkpoint (a top-level loop with step 1 that "
+            "runs inner loops and carries no arrays)")
 
 
 def alloc_snapshots(b: Builder, slots: Value, state: list[Value], scalars: list[Value],

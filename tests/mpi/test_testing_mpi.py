@@ -141,5 +141,32 @@ def test_readme_example_passes():
     namespace["test_heat_derivatives"]()
 
 
+@ad.kernel
+def group_energy(x, w, comm, sub):
+    """A value the same on every rank of a communicator from Split (one per group); the
+    tests run over comm, the kernel's first communicator."""
+    comm.Barrier()
+    s = 0.0
+    for i in range(x.shape[0]):
+        s += math.sin(w * x[i]) * x[i]
+    return sub.allreduce(s, op=MPI.SUM)
+
+
+@pytest.mark.mpi(min_size=2)
+@pytest.mark.timeout(120)
+def test_tests_count_a_split_communicator_value_once_per_group():
+    """ad.grad counts a value replicated over a Split communicator once per group; the tests
+    judge it by the same global loss (they took it once in all: the dot test failed)."""
+    sub = COMM.Split(COMM.rank % 2, COMM.rank)
+    x = np.random.default_rng(30 + COMM.rank).standard_normal(4)
+    dot = dot_test(group_energy, (x, 0.8, COMM, sub), backend="interp")
+    assert dot.relative_error <= 1e-10 and dot.forward != 0.0
+    taylor = taylor_test(group_energy, (x, 0.8, COMM, sub), argnums=0, backend="interp")
+    assert all(abs(rate - 2.0) < 0.1 for rate in taylor.rates), taylor
+    mine = group_energy.py_func(x.copy(), 0.8, COMM, sub)
+    assert taylor.value == pytest.approx(COMM.allreduce(mine if sub.rank == 0 else 0.0))
+    sub.Free()
+
+
 def _copies(args):
     return tuple(a.copy() if isinstance(a, np.ndarray) else a for a in args)

@@ -73,12 +73,14 @@ class Adjoint:
         sb, rb = op.operands[0], op.operands[1]
         self.d_rb = ctx.shadow(rb, region)
         self.d_sb = ctx.shadow(sb, region) if ctx.act.shadowed(sb) else None
-        # the send buffer's values are not needed, its shape is its adjoint's
+        # neither buffer's values are needed, only their shapes: the send buffer's is its
+        # adjoint's and the receive buffer's its adjoint's (a buffer allocated inside a loop
+        # is not kept for the reverse sweep)
         send = self.d_sb if self.d_sb is not None else ctx.primal(sb, region)
         for v in op.operands[2:]:
             if isinstance(v.type, ArrayType):
                 kept_as_read(ctx, op, v, region)
-        self.args = [send] + [ctx.primal(v, region) for v in op.operands[1:]]
+        self.args = [send, self.d_rb] + [ctx.primal(v, region) for v in op.operands[2:]]
         self.comm = comm if comm is not None else self.args[-1]
 
     def call(self, kind: str, operands: list[Value]) -> None:

@@ -1,0 +1,106 @@
+"""Distributed kernels whose MPI calls sit inside a time loop (tests/mpi/test_mpi_loops.py)."""
+import numpy as np
+from mpi4py import MPI
+
+import hpcad as ad
+
+
+@ad.kernel
+def allgather_fresh(u, nsteps, comm):
+    """Allgather into a buffer allocated afresh in every step."""
+    size = comm.Get_size()
+    n = u.shape[0]
+    for t in range(nsteps):
+        allx = np.zeros(n * size)
+        comm.Allgather(u, allx)
+        for i in range(n):
+            u[i] = 0.5 * u[i] + 0.1 * allx[i] * allx[n * size - 1 - i]
+    s = 0.0
+    for i in range(n):
+        s += u[i] * u[i]
+    return s
+
+
+@ad.kernel
+def allgatherv_fresh(u, nsteps, counts, displs, comm):
+    """Allgatherv into a buffer allocated afresh in every step."""
+    size = comm.Get_size()
+    n = u.shape[0]
+    total = 0
+    for r in range(size):
+        total += counts[r]
+    for t in range(nsteps):
+        allx = np.zeros(total)
+        comm.Allgatherv(u, [allx, counts, displs, MPI.DOUBLE])
+        for i in range(n):
+            u[i] = 0.5 * u[i] + 0.1 * allx[i] * allx[total - 1 - i]
+    s = 0.0
+    for i in range(n):
+        s += u[i] * u[i]
+    return s
+
+
+@ad.kernel
+def prod_in_loop(u, nsteps, comm):
+    """A PROD Allreduce in every step (hpcad gathers the factors into a scratch buffer)."""
+    n = u.shape[0]
+    for t in range(nsteps):
+        tot = np.zeros(n)
+        comm.Allreduce(u, tot, op=MPI.PROD)
+        for i in range(n):
+            u[i] = 0.5 * u[i] + 0.1 * tot[i]
+    s = 0.0
+    for i in range(n):
+        s += u[i] * u[i]
+    return s
+
+
+@ad.kernel
+def scan_in_loop(u, nsteps, comm):
+    """A Scan in every step (a gather and a sum in rank order)."""
+    n = u.shape[0]
+    for t in range(nsteps):
+        tot = np.zeros(n)
+        comm.Scan(u, tot)
+        for i in range(n):
+            u[i] = 0.5 * u[i] + 0.1 * tot[i] * u[i]
+    s = 0.0
+    for i in range(n):
+        s += u[i] * u[i]
+    return s
+
+
+@ad.kernel
+def replace_halo(u, alpha, nsteps, comm):
+    """A ring exchange by Sendrecv_replace (a scratch copy inside the loop) in every step."""
+    rank = comm.Get_rank()
+    size = comm.Get_size()
+    n = u.shape[0]
+    buf = np.zeros(2)
+    tmp = np.zeros(n)
+    for t in range(nsteps):
+        buf[0] = u[0] * u[1]
+        buf[1] = u[n - 1]
+        comm.Sendrecv_replace(buf, (rank + 1) % size, 4, (rank - 1 + size) % size, 4)
+        for i in range(n):
+            tmp[i] = u[i] + alpha * buf[i % 2] * np.cos(u[i])
+        for i in range(n):
+            u[i] = tmp[i]
+    s = 0.0
+    for i in range(n):
+        s += u[i] * u[i]
+    return comm.allreduce(s)
+
+
+def _counts(size):
+    return np.full(size, 3, dtype=np.int64), np.arange(size, dtype=np.int64) * 3
+
+
+# name -> (kernel, arguments without the communicator from a random generator and the size)
+CASES = {
+    "allgather_fresh": (allgather_fresh, lambda rng, size: (rng.random(3) + 0.5, 3)),
+    "allgatherv_fresh": (allgatherv_fresh,
+                         lambda rng, size: (rng.random(3) + 0.5, 3, *_counts(size))),
+    "prod_in_loop": (prod_in_loop, lambda rng, size: (rng.random(3) + 0.5, 3)),
+    "scan_in_loop": (scan_in_loop, lambda rng, size: (rng.random(3) + 0.5, 3)),
+}
