@@ -129,6 +129,20 @@ def _check_shadow(name: str, primal, shadow, width: int = 1) -> None:
                                f"{primal.shape + (width,)} array a)" if width > 1 else ""))
 
 
+def _direction(what: str, name: str, primal, given) -> np.ndarray:
+    """`given`, a tangent (jvp) or direction (hvp) for the float array argument `name`, as
+    an array of `primal`'s shape and real numbers. Its layout and writability do not matter
+    (a Fortran-ordered, strided or read-only `np.broadcast_to` one is fine): the callers copy
+    it into an array of their own."""
+    got = np.asarray(given)
+    if got.shape != primal.shape:
+        raise ArgumentError(f"{what} for '{name}' has shape {got.shape}, expected "
+                            f"{primal.shape} (the shape of '{name}')")
+    if got.dtype.kind not in "biuf":
+        raise ArgumentError(f"{what} for '{name}' has dtype {got.dtype}; pass real numbers")
+    return got
+
+
 def _reverse_call(k: Kernel, args, activity, shadows, seeds, backend, width: int = 1,
                   params: tuple[int, ...] = ()):
     """Run the adjoint of k. shadows: {arg index: array}; seeds: float per float result (a
@@ -781,9 +795,9 @@ def jvp(f, primals, tangents, backend: str | None = None):
             else:
                 kinds.append(CONST)
         elif _is_float_array(ty):
-            _check_shadow(f"tangent {name}", a, np.asarray(t, dtype=a.dtype))
             kinds.append(DUP)
-            tans[i] = np.array(t, dtype=a.dtype, order="C" if a.flags.c_contiguous else "K")
+            tans[i] = np.array(_direction("tangent", name, a, t), dtype=a.dtype,
+                               order="C" if a.flags.c_contiguous else "K")
         elif _is_float_scalar(ty):
             kinds.append(ACTIVE)
             tans[i] = type(a)(t) if isinstance(a, np.floating) else float(t)
@@ -1001,9 +1015,7 @@ def grad_and_hvp(f, argnums=0, backend: str | None = None):
             elif kind in (DUP, SHADOW):
                 t = np.zeros_like(a)
                 if kind == DUP:
-                    _check_shadow(f"direction for {k.arg_names[i]}", a,
-                                  np.asarray(tangent[i], dtype=a.dtype))
-                    t[...] = tangent[i]
+                    t[...] = _direction("direction", k.arg_names[i], a, tangent[i])
                 adjoints[i] = np.zeros_like(a)  # the gradient on return
                 shadows[i] = np.zeros_like(a)   # the shadow's tangent: H v on return
                 flat += [a, t, adjoints[i], shadows[i]]

@@ -10,7 +10,8 @@ import inspect
 import math
 from typing import TYPE_CHECKING
 
-from ..ir.core import Block, Op, Value
+from ..ir.core import Block, Op, Value, walk
+from ..ir.effects import writes
 from ..ir.types import SCALARS, ArrayType, f64, i1, i64, promote
 from . import (
     arrays,
@@ -502,7 +503,8 @@ def bitcast(ctx: LoweringContext, arr: Value, node) -> Value:
 
 
 def call_kernel(ctx: LoweringContext, kernel, node):
-    args = kernel_arguments(ctx, kernel.py_func, node)
+    views: dict[Value, arrays.ArrayExpr] = {}
+    args = kernel_arguments(ctx, kernel.py_func, node, views)
     callee = ctx.program.function_for(kernel.py_func, [a.type for a in args],
                                       ctx.loc_of(node))
     attrs = {"callee": callee.name}
@@ -510,21 +512,63 @@ def call_kernel(ctx: LoweringContext, kernel, node):
         attrs["custom"] = callee.name
         ctx.program.module.rules[callee.name] = kernel
     op = ctx.builder.op("func.call", args, list(callee.result_types), attrs)
+    written = may_write(callee) if views else set()
+    for k, a in enumerate(args):
+        if k in written and a in views:
+            write_back(ctx, views[a], a, node)
     if not op.results:
         return None
     return op.results[0] if len(op.results) == 1 else tuple(op.results)
 
 
-def kernel_arguments(ctx: LoweringContext, py_func, node) -> list[Value]:
+def may_write(fn) -> set[int]:
+    """Positions of fn's array arguments it may write: those whose memory a store (or a call)
+    in its body reaches; every array argument where a write reaches memory of unknown
+    origin (an array carried by a loop, returned by a call)."""
+    roots = {arrays.root(a) for o in walk(fn.body) for a in writes(o)}
+    if any(r not in fn.args and not (isinstance(r.owner, Op) and r.owner.name == "mem.alloc")
+           for r in roots):
+        return {k for k, a in enumerate(fn.args) if isinstance(a.type, ArrayType)}
+    return {k for k, a in enumerate(fn.args) if a in roots}
+
+
+def write_back(ctx: LoweringContext, view: arrays.ArrayExpr, arr: Value, node) -> None:
+    """A kernel called on a view hpcad passes as a copy (a slice with a step, a transpose,
+    np.flip) wrote into that copy: store it back into the viewed elements, so that the call
+    writes what NumPy's view would have (`scale(y[::2], c)` scales every other element of
+    y)."""
+    src: arrays.ArrayExpr = arrays.Ref(arr)
+    inner = view
+    while isinstance(inner, (linalg.Transposed, arrays.Flipped)):
+        src = linalg.Transposed(src, None) if isinstance(inner, linalg.Transposed) else \
+            arrays.Flipped(src)
+        inner = inner.inner
+    if isinstance(inner, arrays.Ref):
+        inner = arrays.whole(ctx, inner.arr)
+    if not isinstance(inner, arrays.Sliced) or any(a[0] == "n" for a in inner.axes):
+        ctx.unsupported(node, "passing this array expression to a kernel that writes it",
+                        "pass a named array or a slice of one")
+    arrays.fill(ctx, inner, src, node)
+
+
+def kernel_arguments(ctx: LoweringContext, py_func, node,
+                     views: dict | None = None) -> list[Value]:
     """The callee's arguments in parameter order, bound as Python binds a call:
-    positional, then keywords, then the parameters' defaults."""
+    positional, then keywords, then the parameters' defaults. An array expression is
+    passed as a new array; where it is a view in NumPy (a slice with a step, a transpose,
+    np.flip), `views` gets that array -> the expression, for call_kernel's write-back."""
     if any(isinstance(a, ast.Starred) for a in node.args) or \
             any(kw.arg is None for kw in node.keywords):
         ctx.unsupported(node, "*args or **kwargs in a call to a kernel",
                         "pass the arguments by position or by name")
     def argument(a):     # an array expression is passed as a new array, as NumPy would
         v = ctx.expr(a)
-        return arrays.as_array_value(ctx, v, a) if isinstance(v, arrays.ArrayExpr) else v
+        if not isinstance(v, arrays.ArrayExpr):
+            return v
+        arr = arrays.as_array_value(ctx, v, a)
+        if views is not None and numpy_view(v):
+            views[arr] = v
+        return arr
     given = [(a, argument(a)) for a in node.args]
     named = {kw.arg: (kw.value, argument(kw.value)) for kw in node.keywords}
     signature = inspect.signature(py_func)
@@ -545,6 +589,13 @@ def kernel_arguments(ctx: LoweringContext, py_func, node) -> list[Value]:
                             "kernel arguments are numbers and arrays")
         args.append(v)
     return args
+
+
+def numpy_view(e: arrays.ArrayExpr) -> bool:
+    """Whether NumPy would give this array expression as a view of an array's memory."""
+    while isinstance(e, (linalg.Transposed, arrays.Flipped)):
+        e = e.inner
+    return isinstance(e, (arrays.Sliced, arrays.Ref))
 
 
 # intrinsic functions (intrinsics.py) -> the rule lowering a call of one

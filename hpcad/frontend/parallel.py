@@ -48,7 +48,7 @@ def parallel_for(ctx: LoweringContext, s, marker):
         allow_races = kw.value.value
     if not 1 <= len(call.args) <= 3:
         ctx.unsupported(s, f"{marker.call} with {len(call.args)} arguments")
-    if s.orelse or any(isinstance(n, ast.Break) for n in ast.walk(ast.Module(s.body, []))):
+    if s.orelse or syntax.exits_loop(s.body, ast.Break):
         ctx.unsupported(s, "`break` or `else` in a parallel loop",
                         "iterations of a prange loop cannot stop the others")
     refuse_array_reductions(ctx, s.body)
@@ -106,9 +106,13 @@ def refuse_array_reductions(ctx: LoweringContext, stmts) -> None:
 
 
 def reduction_kind(ctx: LoweringContext, stmts, name: str, node) -> str:
-    """How the loop body updates `name`: only s += e / s -= e (add), s *= e (mul),
-    s = max(s, e), s = min(s, e) are reductions."""
+    """How the loop body updates `name`: only s += e / s -= e / s = s + e / s = e + s /
+    s = s - e (add), s *= e / s = s * e / s = e * s (mul), s = max(s, e), s = min(s, e) are
+    reductions, with `e` not reading `s`, and nothing else in the body may read `s`: each
+    iteration starts it from the operator's identity, so such a read would see a partial
+    value (numba's threads see one of their own), not the value of the serial loop."""
     kinds = set()
+    accumulators = set()   # the loads of `name` that are the updates' own operand
     for n in ast.walk(ast.Module(stmts, [])):
         if isinstance(n, ast.AugAssign) and isinstance(n.target, ast.Name) \
                 and n.target.id == name:
@@ -117,13 +121,43 @@ def reduction_kind(ctx: LoweringContext, stmts, name: str, node) -> str:
         elif isinstance(n, (ast.Assign, ast.AnnAssign)):
             targets = n.targets if isinstance(n, ast.Assign) else [n.target]
             if any(isinstance(t, ast.Name) and t.id == name for t in targets):
-                kinds.add(minmax_update(ctx, n.value, name))
+                kind, acc = update_kind(ctx, n.value, name)
+                kinds.add(kind)
+                accumulators.add(id(acc))
     if len(kinds) != 1 or None in kinds:
         ctx.unsupported(node, f"variable '{name}' carried across iterations of a parallel "
                               f"loop that is not a reduction",
                         "update it only as s += e, s -= e, s *= e, s = max(s, e) or "
                         "s = min(s, e), or make it local to the iteration")
+    for n in ast.walk(ast.Module(stmts, [])):
+        if isinstance(n, ast.Name) and n.id == name and isinstance(n.ctx, ast.Load) \
+                and id(n) not in accumulators:
+            ctx.unsupported(n, f"reading the reduction variable '{name}' inside its parallel "
+                               f"loop (line {ctx.loc_of(node)[1]}) other than in its update",
+                            f"each iteration sees a partial value of '{name}' there, not "
+                            f"the serial loop's; read it after the loop, or make the loop a "
+                            f"range")
     return kinds.pop()
+
+
+_BINARY_UPDATES = {ast.Add: "add", ast.Sub: "add", ast.Mult: "mul"}
+
+
+def update_kind(ctx: LoweringContext, value, name: str):
+    """(kind, the accumulator's Name node) of `name = value` as a reduction update, kind
+    None where it is none: s = s + e, s = e + s, s = s - e, s = s * e, s = e * s,
+    s = max(s, e) or min (either order)."""
+    def is_acc(v):
+        return isinstance(v, ast.Name) and v.id == name
+    if isinstance(value, ast.BinOp) and type(value.op) in _BINARY_UPDATES:
+        if is_acc(value.left):
+            return _BINARY_UPDATES[type(value.op)], value.left
+        if is_acc(value.right) and not isinstance(value.op, ast.Sub):
+            return _BINARY_UPDATES[type(value.op)], value.right
+        return None, None
+    accs = [a for a in getattr(value, "args", ()) if is_acc(a)]
+    kind = minmax_update(ctx, value, name)
+    return (kind, accs[0]) if kind is not None else (None, None)
 
 
 def minmax_update(ctx: LoweringContext, value, name: str):

@@ -66,5 +66,5 @@ def test_hvp_needs_one_float_result():
 
 def test_hvp_direction_shape_is_checked():
     heat = CASE_BY_NAME["heat1d_explicit"].kernel
-    with pytest.raises(ad.ArgumentError, match="direction for u"):
+    with pytest.raises(ad.ArgumentError, match="direction for 'u' has shape"):
         ad.hvp(heat)(np.ones(6), 0.1, 2, np.ones(5))

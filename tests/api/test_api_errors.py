@@ -85,7 +85,7 @@ def test_grad_of_int_argument():
 
 
 def test_jvp_tangent_shape():
-    with pytest.raises(ad.ArgumentError, match="shadow of 'tangent u' has shape"):
+    with pytest.raises(ad.ArgumentError, match="tangent for 'u' has shape"):
         ad.jvp(scale_sum, (np.ones(4), 2.0, 4), (np.ones(5), 1.0, None))
 
 

@@ -1,0 +1,118 @@
+"""Scalars carried across the iterations of a prange loop (frontend/parallel.py): the update
+forms numba takes as reductions (`s = s + e` as well as `s += e`) give the serial loop's value
+and derivatives; a body that reads the reduction variable anywhere but in its update sees a
+partial value (each iteration starts from the operator's identity) and is refused at its
+line instead of answering something the serial loop never computes; a `break` of a loop
+nested in the prange body is that loop's, not the prange's."""
+import math
+
+import numba
+import numpy as np
+import pytest
+
+import hpcad as ad
+from hpcad.errors import UnsupportedConstruct
+from tests.ad.harness import BACKENDS
+
+backends = pytest.mark.parametrize("backend", BACKENDS)
+
+
+def written_out_sums(x):
+    s = 0.0
+    s2 = 1.0
+    d = 0.0
+    for i in numba.prange(x.shape[0]):
+        v = 1.5 * x[i]
+        s = s + v
+        s2 = v * v + s2
+        d = d - math.exp(v)
+    return s * s2 + d
+
+
+def written_out_product(x):
+    p = 1.0
+    for i in numba.prange(x.shape[0]):
+        p = (1.0 + 0.1 * x[i]) * p
+    return p
+
+
+def reads_own_update(x):
+    s = 0.0
+    for i in numba.prange(x.shape[0]):
+        s += 0.5 * s + x[i]
+    return s
+
+
+def reads_in_max(x):
+    m = 0.0
+    for i in numba.prange(x.shape[0]):
+        m = max(m, x[i] + m)
+    return m
+
+
+def reads_in_condition(x):
+    s = 1.0
+    for i in numba.prange(x.shape[0]):
+        if x[i] > s:
+            s += x[i]
+    return s
+
+
+def reads_into_array(x, out):
+    s = 0.0
+    for i in numba.prange(x.shape[0]):
+        out[i] = s
+        s += x[i]
+    return s + np.sum(out)
+
+
+def inner_break(x, out):
+    for i in numba.prange(x.shape[0]):
+        acc = 0.0
+        for j in range(20):
+            acc += x[i] * j
+            if acc * acc > 4.0:
+                break
+        out[i] = acc
+    return np.sum(out)
+
+
+def fd_gradient(f, x, h=1e-6):
+    g = np.zeros_like(x)
+    for k in range(x.size):
+        e = np.zeros_like(x)
+        e[k] = h
+        g[k] = (f(x + e) - f(x - e)) / (2 * h)
+    return g
+
+
+@backends
+def test_written_out_updates_are_reductions(backend):
+    x = np.linspace(-0.7, 0.9, 11)
+    k = ad.kernel(written_out_sums, parallel=True, backend=backend)
+    assert np.isclose(k(x), written_out_sums(x), rtol=1e-12)
+    g = ad.grad(k, backend=backend)(x)
+    assert np.allclose(g, fd_gradient(written_out_sums, x), rtol=1e-6, atol=1e-8)
+    prod = ad.kernel(written_out_product, parallel=True, backend=backend)
+    assert np.isclose(prod(x), written_out_product(x), rtol=1e-12)
+
+
+@backends
+@pytest.mark.parametrize("fn, args", [
+    (reads_own_update, 1), (reads_in_max, 1), (reads_in_condition, 1),
+    (reads_into_array, 2)], ids=lambda v: getattr(v, "__name__", str(v)))
+def test_reading_a_reduction_variable_in_the_body_is_refused(fn, args, backend):
+    x = np.arange(1.0, 9.0)
+    k = ad.kernel(fn, parallel=True, backend=backend)
+    with pytest.raises(UnsupportedConstruct, match=r"test_prange_reduction_forms\.py:\d+: "
+                                                   r"reading the reduction variable"):
+        k(*(x, np.zeros(8))[:args])
+
+
+@backends
+def test_break_of_an_inner_loop_runs_in_a_prange(backend):
+    x = np.linspace(-1.0, 1.2, 9)
+    out, ref = np.zeros(9), np.zeros(9)
+    k = ad.kernel(inner_break, parallel=True, backend=backend)
+    assert k(x, out) == pytest.approx(inner_break(x, ref), rel=1e-14)
+    assert np.array_equal(out, ref)
