@@ -26,11 +26,12 @@ if TYPE_CHECKING:
 
 
 class IterationLocal:
-    """What a name holds after a loop that rebinds it to a new array in every iteration
+    """What a name holds after a loop that rebinds it to a new array (or tuple holding arrays,
+    or, in a parallel loop, anything) in every iteration before reading it
     (LoweringContext.carried): nothing usable."""
 
-    def __init__(self, name: str, loc):
-        self.name, self.loc = name, loc
+    def __init__(self, name: str, loc, array: bool = True):
+        self.name, self.loc, self.array = name, loc, array
 
 
 class BranchConflict:
@@ -241,7 +242,8 @@ class LoweringContext:
             self.unsupported(node, f"using '{node.id}' after the loop at line "
                                    f"{v.loc[1]} that gives it a new value in every iteration",
                              f"make '{node.id}' before the loop and write into it, "
-                             f"e.g. {node.id}[:] = ...")
+                             f"e.g. {node.id}[:] = ..." if v.array else
+                             "use it inside the loop, or keep the value you need in an array")
         if isinstance(v, BranchConflict):
             self.unsupported(node, f"using '{node.id}' after the if at line {v.loc[1]} whose "
                                    f"branches give it different kinds of values",
@@ -283,7 +285,8 @@ class LoweringContext:
         array the body only updates in place (`a += b`) is not carried either. A tuple or a
         vjp_fn is carried item by item (structured_loop), except where the body rebinds it
         before reading it and it holds arrays, or the loop is parallel: then, as such an
-        array, it stays inside its iteration."""
+        array, it stays inside its iteration. So does a number a parallel loop's body
+        rebinds before reading it (private to each iteration, as in numba)."""
         rebound = syntax.rebound_names(body)
         names, local = [], []
         for n in ordered_assigned(body):
@@ -292,7 +295,8 @@ class LoweringContext:
                 continue
             if isinstance(v, Value):
                 if not isinstance(v.type, ArrayType):
-                    names.append(n)
+                    (local if parallel and syntax.rebound_before_use(body, n)
+                     else names).append(n)
                 elif n in rebound:
                     (local if syntax.rebound_before_use(body, n) else names).append(n)
             elif (parallel or holds_arrays(v)) and \
@@ -420,7 +424,8 @@ class LoweringContext:
             r.name = n
         bind(op.results)
         for n in local:
-            self.env[n] = IterationLocal(n, self.loc_of(node))
+            self.env[n] = IterationLocal(n, self.loc_of(node), array=isinstance(
+                outer[n], Value) and isinstance(outer[n].type, ArrayType))
         for n in buffered:
             self.env.pop(self.buffers.pop(n), None)
         return op

@@ -365,3 +365,24 @@ def tuple_in_prange(x, c):
         t = (x[i] * c, x[i])
         out[i] = t[0] * t[1]
     return np.sum(out)
+
+
+@ad.kernel
+def private_scalar_in_prange(x, c):
+    """A number made before the prange and rebound first thing in each iteration: private."""
+    out = np.zeros(x.shape[0])
+    tmp = 0.0
+    for i in numba.prange(x.shape[0]):
+        tmp = c * x[i]
+        tmp += x[i] * x[i]
+        out[i] = tmp * x[i]
+    return np.sum(out)
+
+
+@ad.kernel
+def private_scalar_read_after_prange(x, c):
+    tmp = 0.0
+    for i in numba.prange(x.shape[0]):
+        tmp = c * x[i]
+        x[i] = tmp
+    return tmp

@@ -58,7 +58,8 @@ CASES = [Case("sum_over_elements", ck.sum_over_elements, _vector),
          Case("writes_through_a_slice", ck.writes_through_a_slice, lambda rng: _vector(rng)[:1]),
          Case("tuple_from_either_branch", ck.tuple_from_either_branch, _vector),
          Case("tuple_carried_by_loops", ck.tuple_carried_by_loops, _vector),
-         Case("tuple_in_prange", ck.tuple_in_prange, _vector)]
+         Case("tuple_in_prange", ck.tuple_in_prange, _vector),
+         Case("private_scalar_in_prange", ck.private_scalar_in_prange, _vector)]
 
 
 @pytest.mark.parametrize("backend", BACKENDS)
@@ -127,3 +128,12 @@ def test_a_name_bound_to_a_tuple_and_a_number_by_the_branches_is_an_error_where_
                            "the if at line " + _line_of(ck.tuple_or_number, "if c").split(":")[-1]
                            + " whose branches give it different kinds of values"), text
     assert "give 't' the same kind of value on every branch" in text, text
+
+
+def test_a_number_private_to_each_prange_iteration_is_an_error_after_the_loop():
+    with pytest.raises(ad.UnsupportedConstruct) as info:
+        ck.private_scalar_read_after_prange(np.ones(3), 1.0)
+    text = str(info.value)
+    assert text.startswith(_line_of(ck.private_scalar_read_after_prange, "return tmp")
+                           + ": using 'tmp' after the loop at line "), text
+    assert "use it inside the loop, or keep the value you need in an array" in text, text
