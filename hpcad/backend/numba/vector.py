@@ -19,7 +19,12 @@ vector in it a plain local. Its lanes do not interact and it changes no scalar s
 the tape position, which each lane starts from afresh, so the order is free; each lane then
 streams over its own contiguous row of the shadows, which stays in cache across time
 steps, where lanes last the W rows together would not. When every loop that streams over
-arrays of vectors is such a loop, the arrays are laid out lanes first (W, n)."""
+arrays of vectors is such a loop, the arrays are laid out lanes first (W, n).
+
+Blocked lane loops (ir/lanes.py blocked_lane_loops), in the variant of lanes-last code that
+reads (W, *shape) tangents in place (lane_layout.py): an innermost loop runs block by block,
+its scalar work over the block first, then each lane's work over the block, so that each
+lane streams its own contiguous run of the caller's memory (write_blocked)."""
 from __future__ import annotations
 
 from typing import TYPE_CHECKING
@@ -172,7 +177,7 @@ def write_blocked(w: Writer, loop: Op, depth: int) -> None:
     iv, args = body.args[0], body.args[1:]
     defined = set(args) | {r for o in ops if not lane_op(o) for r in o.results}
     kept = [v for v in dict.fromkeys(x for o in lanes_ops for x in o.operands)
-            if v in defined and not is_vector(v)]
+            if v in defined and not is_vector(v) and not is_constant(v)]
     carried = carried_names(w, loop.results)
     vectors = [k for k, r in enumerate(loop.results) if is_vector(r)]
     scalars = [k for k in range(len(carried)) if k not in vectors]
