@@ -448,9 +448,8 @@ def generate(fn: Function, py_name: str, blocking: bool = False) -> tuple[str, l
     return text, w.slots + w.arena
 
 
-def source_loc(fn: Function, py_name: str, line: int, blocking: bool = False):
-    """The kernel location of the op that line `line` of generate(fn, py_name, blocking)'s
-    source was written for (None where it was written for none): asked only when numba
-    refuses a line, so the source is written again rather than its map kept for every
-    function."""
-    return write(fn, py_name, blocking)[0].line_locs.get(line)
+def source_loc(fn: Function, py_name: str, line: int):
+    """The kernel location of the op that line `line` of generate(fn, py_name)'s source was
+    written for (None where it was written for none): asked only when numba refuses a line,
+    so the source is written again rather than its map kept for every function."""
+    return write(fn, py_name)[0].line_locs.get(line)
