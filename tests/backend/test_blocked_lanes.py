@@ -1,10 +1,11 @@
 """Blocked lane loops (ir/lanes.py blocked_lane_loops, backend/numba/vector.py write_blocked):
 the code's variant for (W, *shape) tangents read in place runs each innermost loop that may
 so in blocks, its scalar work once per block, then each lane's work over the block. Which
-loops may (and which keep the current code: branches, reversed loops, vectors read by
-scalar ops, parallel loops), and the derivatives of kernels with stores, reductions,
-loop-carried values, indirect gathers and scatters, nests and partial blocks, at several
-widths in both tangent layouts, against W width-1 calls and central differences."""
+loops may (and which keep the current code: branches, reversed loops, parallel loops,
+tangents the code reads and writes, which it copies lanes last), and the derivatives of
+kernels with stores, reductions, loop-carried values, indirect gathers and scatters,
+recurrences through memory, nests and partial blocks, at several widths in both tangent
+layouts, against W width-1 calls and central differences."""
 import math
 
 import numpy as np
@@ -15,7 +16,7 @@ from hpcad.backend.numba.codegen import generate
 from hpcad.backend.numba.lane_layout import IN_PLACE_BYTES
 from hpcad.backend.numba.vector import BLOCK
 from hpcad.ir.core import walk
-from hpcad.ir.lanes import blocked_lane_loops
+from hpcad.ir.lanes import blocked_lane_loops, is_lane_array
 from tests.ad.width_check import check_forward, check_reverse, lane_error
 
 N = 16 * BLOCK + 17     # full blocks and a partial one; at W = 4 read in place
@@ -25,7 +26,7 @@ N = 16 * BLOCK + 17     # full blocks and a partial one; at W = 4 read in place
 def axpy_square(x, y, out, a):
     for i in range(x.shape[0]):
         out[i] = a * x[i] * x[i] + y[i]
-    return out[x.shape[0] - 1]
+    return a * y[x.shape[0] - 1]
 
 
 @ad.kernel
@@ -39,23 +40,38 @@ def dot_and_scale(x, y, out, a):
 
 
 @ad.kernel
-def recurrence(x, out, a):
-    """Loop-carried through memory and through a value: out[i] reads out[i - 1]."""
+def carried(x, out, a):
+    """A value carried from iteration to iteration (read by the lanes)."""
     prev = 0.0
-    out[0] = x[0]
     for i in range(1, x.shape[0]):
-        out[i] = a * out[i - 1] + x[i] * prev
+        out[i] = a * x[i - 1] + x[i] * prev
         prev = math.sin(x[i])
     return prev
 
 
 @ad.kernel
-def gather_scatter(x, idx, out, acc):
-    """Indirect reads and a scatter with repeated indices."""
+def recurrence(x, out, a):
+    """Loop-carried through memory: out[i] reads out[i - 1] (the code reads and writes
+    out's tangent: lanes last, not blocked)."""
+    out[0] = x[0]
+    for i in range(1, x.shape[0]):
+        out[i] = a * out[i - 1] + x[i] * x[i - 1]
+    return out[x.shape[0] - 1]
+
+
+@ad.kernel
+def gather(x, idx, out):
+    """Indirect reads."""
     for i in range(x.shape[0]):
-        j = idx[i]
-        out[i] = x[j] * x[i]
-        acc[j] += x[i] * x[i]
+        out[i] = x[idx[i]] * x[i]
+    return x[0]
+
+
+@ad.kernel
+def scatter(x, idx, acc):
+    """A scatter with repeated indices (reads and writes acc's tangent: not blocked)."""
+    for i in range(x.shape[0]):
+        acc[idx[i]] += x[i] * x[i]
     return acc[0]
 
 
@@ -65,7 +81,7 @@ def offset_rows(u, out, c):
     for i in range(u.shape[0]):
         for j in range(1, u.shape[1]):
             out[i, j] = c * u[i, j] * u[i, j - 1]
-    return out[0, 1]
+    return c * u[0, 1]
 
 
 @ad.kernel
@@ -85,18 +101,20 @@ def _rng_args(name, rng):
         return axpy_square, (rng.standard_normal(n), rng.standard_normal(n), np.zeros(n), 0.7)
     if name == "dot_and_scale":
         return dot_and_scale, (rng.standard_normal(n), rng.standard_normal(n), np.zeros(n), 1.3)
-    if name == "recurrence":
-        return recurrence, (rng.standard_normal(n), np.zeros(n), 0.5)
-    if name == "gather_scatter":
+    if name in ("carried", "recurrence"):
+        return KERNELS[name], (rng.standard_normal(n), np.zeros(n), 0.5)
+    if name in ("gather", "scatter"):
         idx = rng.integers(0, n // 3, n).astype(np.int64)
-        return gather_scatter, (rng.standard_normal(n), idx, np.zeros(n), np.zeros(n))
+        return KERNELS[name], (rng.standard_normal(n), idx, np.zeros(n))
     if name == "offset_rows":
         shape = (8, 2 * BLOCK + 52)
         return offset_rows, (rng.standard_normal(shape), np.zeros(shape), 0.9)
     return branchy, (rng.standard_normal(n), np.zeros(n))
 
 
-BLOCKED = ("axpy_square", "dot_and_scale", "recurrence", "gather_scatter", "offset_rows")
+BLOCKED = ("axpy_square", "dot_and_scale", "carried", "gather", "offset_rows")
+KEPT = ("branchy", "recurrence", "scatter")
+KERNELS = {"carried": carried, "recurrence": recurrence, "gather": gather, "scatter": scatter}
 
 
 def _forward_fn(kernel, args, width):
@@ -105,10 +123,12 @@ def _forward_fn(kernel, args, width):
     return kernel.specialize(args).derivative("forward", acts, True, width=width)
 
 
-@pytest.mark.parametrize("name", BLOCKED + ("branchy",))
+@pytest.mark.parametrize("name", BLOCKED + KEPT)
 def test_which_loops_are_blocked(name):
-    """Every innermost element loop of the kernels above is blocked, except the one with a
-    branch in its body; the blocked source writes it so, the contiguous one does not."""
+    """Every innermost element loop of the kernels above may be blocked but the one with a
+    branch in its body; the variant for in-place tangents writes it so where the code
+    keeps none of the loop's tangents lanes last (it copies a tangent it reads and
+    writes), the contiguous variant never."""
     kernel, args = _rng_args(name, np.random.default_rng(0))
     fn = _forward_fn(kernel, args, 4)
     loops = blocked_lane_loops(fn.body)
@@ -117,9 +137,10 @@ def test_which_loops_are_blocked(name):
              and any(o.name == "mem.load" for o in walk(op.regions[0]))]
     assert (len(loops) >= 1) == (name != "branchy")
     assert loops <= set(inner)
-    blocked, _ = generate(fn, "f", blocking=True)
+    tangents = tuple(k for k, a in enumerate(fn.args) if is_lane_array(a))
+    blocked, _ = generate(fn, "f", blocking=tangents)
     plain, _ = generate(fn, "f")
-    assert ("block_end" in blocked) == (name != "branchy")
+    assert ("block_end" in blocked) == (name in BLOCKED)
     assert "block_end" not in plain
 
 
@@ -144,7 +165,7 @@ def _lanes_last(t):
 
 
 @pytest.mark.parametrize("width", [4, 15])
-@pytest.mark.parametrize("name", BLOCKED + ("branchy",))
+@pytest.mark.parametrize("name", BLOCKED + KEPT)
 def test_blocked_forward_equals_width1_calls(name, width):
     """(W, *shape) tangents, large enough to be read in place by the blocked variant, give
     each lane's width-1 derivative (forward), and the reverse at the same width is
@@ -154,7 +175,7 @@ def test_blocked_forward_equals_width1_calls(name, width):
     assert width * args[0].nbytes >= IN_PLACE_BYTES
     check_forward(kernel, args, width, "numba", rng)
     compiled = [c for fn, c in kernel.compiled.values() if c.strided and fn.name.endswith("fwd")]
-    assert compiled and all(bool(c.blocked) == (name != "branchy") for c in compiled)
+    assert compiled and all(bool(c.blocked) == (name in BLOCKED) for c in compiled)
     if width == 4:
         check_reverse(kernel, args, width, "numba", rng, rtol=1e-10)
 

@@ -252,7 +252,7 @@ class Compiled:
         for each mix of C-contiguous and other strides; its arguments are those of the
         contiguous one, of the types the dispatcher checks there."""
         sig = tuple(t.copy(layout="A") if k in strided else t for k, t in enumerate(self.sig))
-        source, _ = generate(self.fn, self.py_name, blocking=True)
+        source, _ = generate(self.fn, self.py_name, blocking=strided)
         if source != self.source:
             key = cache.entry_key(print_function(self.fn) + source)
             code = self._compile_variant(f"{self.py_name}_{key}", source, sig, key)

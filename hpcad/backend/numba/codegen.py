@@ -424,10 +424,12 @@ def cast(x: str, src, dst) -> str:
     return f"{NP_TYPES[dst.name]}({x})"
 
 
-def write(fn: Function, py_name: str, blocking: bool = False) -> tuple[Writer, str]:
+def write(fn: Function, py_name: str,
+          blocking: tuple[int, ...] = ()) -> tuple[Writer, str]:
     """The writer of fn and the source it wrote: written once finding the loops that repeat
-    (shared.py), and again, sharing them, if any do. `blocking`: its lane loops that may
-    are written blocked (vector.write_blocked), for arrays of vectors of any strides."""
+    (shared.py), and again, sharing them, if any do. `blocking`: the positions of the
+    arrays of vectors passed in place with any strides, whose lane loops that may are
+    written blocked (vector.write_blocked)."""
     w = Writer(fn, py_name, blocking=blocking)
     text = source(w)
     copies: dict[str, list] = {}
@@ -440,10 +442,11 @@ def write(fn: Function, py_name: str, blocking: bool = False) -> tuple[Writer, s
     return w, source(w)
 
 
-def generate(fn: Function, py_name: str, blocking: bool = False) -> tuple[str, list]:
+def generate(fn: Function, py_name: str,
+             blocking: tuple[int, ...] = ()) -> tuple[str, list]:
     """Python source defining `py_name` (an njit function) for fn, and the buffers it takes
     and returns after its own arguments and results: tape slots, then arena buffers.
-    `blocking`: the variant for arrays of vectors of any strides (write)."""
+    `blocking`: the variant for these arrays of vectors of any strides (write)."""
     w, text = write(fn, py_name, blocking)
     return text, w.slots + w.arena
 

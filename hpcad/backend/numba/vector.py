@@ -75,8 +75,7 @@ def plan(w: Writer) -> None:
     plan_lanes(w, w.fn.body)
     w.outer = lane_outer_loops(w.fn.body)
     if w.blocking:
-        w.blocked = {loop for loop in blocked_lane_loops(w.fn.body)
-                     if not any(o in w.by_anchor for o in walk(loop.regions[0]))}
+        w.blocked = {loop for loop in blocked_lane_loops(w.fn.body) if streams_in_place(w, loop)}
     for loop in w.outer | w.blocked:   # every vector in such a loop is a plain local
         for block in [loop.regions[0]] + [r for o in walk(loop.regions[0])
                                           for r in o.regions]:
@@ -165,6 +164,47 @@ def write_lane_outer(w: Writer, loop: Op, depth: int) -> None:
             w.emit(depth + 1, f"{stored(w, r)}[{lane}] = {local}")
 
 
+def streams_in_place(w: Writer, loop: Op) -> bool:
+    """Whether every array of vectors the loop touches is (a view of) an argument passed
+    in place with any strides (w.blocking), not one the code keeps lanes last (a private
+    copy, an allocation), where a lane's run of a block would be W elements apart; and no
+    tape slot is set up in it."""
+    in_place = {w.fn.args[k] for k in set(w.blocking) - private_args(w.fn)}
+    for op in walk(loop.regions[0]):
+        if op in w.by_anchor:
+            return False
+        if op.name in MEMORY_ACCESSES and is_lane_array(accessed_array(op)):
+            arr = accessed_array(op)
+            while isinstance(arr.owner, Op) and arr.owner.name in ("mem.view", "mem.reshape"):
+                arr = arr.owner.operands[0]
+            if arr not in in_place:
+                return False
+    return True
+
+
+def recomputed(body: Block, v: Value) -> bool:
+    """Whether a lane op's scalar operand v is index arithmetic a blocked loop's lanes
+    compute again (integer add, sub, mul of the induction variable, constants and values
+    from outside the loop), rather than keep: their indices stay affine."""
+    op = v.owner
+    if not isinstance(op, Op) or op.parent is not body:
+        return False
+    if op.name not in ("arith.add", "arith.sub", "arith.mul") or v.type.is_float:
+        return False
+    return all(x is body.args[0] or is_constant(x) or _outside(x, body) or recomputed(body, x)
+               for x in op.operands)
+
+
+def _outside(v: Value, body: Block) -> bool:
+    owner = v.owner
+    block = owner.parent if isinstance(owner, Op) else owner
+    while isinstance(block, Block):
+        if block is body:
+            return False
+        block = block.parent.parent if block.parent is not None else None
+    return True
+
+
 def write_blocked(w: Writer, loop: Op, depth: int) -> None:
     """A blocked lane loop (ir/lanes.py blocked_lane_loops): block after block of BLOCK
     iterations, its scalar ops over the block, keeping each scalar value a lane op reads
@@ -176,8 +216,11 @@ def write_blocked(w: Writer, loop: Op, depth: int) -> None:
     lanes_ops = [o for o in ops if lane_op(o)]
     iv, args = body.args[0], body.args[1:]
     defined = set(args) | {r for o in ops if not lane_op(o) for r in o.results}
-    kept = [v for v in dict.fromkeys(x for o in lanes_ops for x in o.operands)
+    read = [v for v in dict.fromkeys(x for o in lanes_ops for x in o.operands)
             if v in defined and not is_vector(v) and not is_constant(v)]
+    again = [o for o in ops if any(recomputed(body, r) and r in read for r in o.results)]
+    again = [o for o in ops if o in _chains(again)]
+    kept = [v for v in read if not recomputed(body, v)]
     carried = carried_names(w, loop.results)
     vectors = [k for k, r in enumerate(loop.results) if is_vector(r)]
     scalars = [k for k in range(len(carried)) if k not in vectors]
@@ -225,6 +268,8 @@ def write_blocked(w: Writer, loop: Op, depth: int) -> None:
     w.lane = w.outer_lane = lane
     w.in_outlined = True
     try:
+        for op in again:
+            w.op(op, depth + 3)
         for op in lanes_ops:
             w.op(op, depth + 3)
         w.assign(depth + 3, locals_, [w.ref(term.operands[k]) for k in vectors])
@@ -234,6 +279,19 @@ def write_blocked(w: Writer, loop: Op, depth: int) -> None:
         w.names.update(pass1)
     for k, local in zip(vectors, locals_, strict=True):
         w.emit(depth + 2, f"{carried[k]}[{lane}] = {local}")
+
+
+def _chains(ops: list[Op]) -> set[Op]:
+    """The ops and the ops in the loop body their recomputed operands come from."""
+    out: set[Op] = set()
+    todo = list(ops)
+    while todo:
+        op = todo.pop()
+        if op not in out:
+            out.add(op)
+            todo += [x.owner for x in op.operands if isinstance(x.owner, Op)
+                     and x.owner.parent is op.parent and not is_constant(x)]
+    return out
 
 
 def block_buffer_lines(w: Writer) -> list[str]:
