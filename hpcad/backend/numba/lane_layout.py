@@ -9,7 +9,8 @@ The rule, per argument, for arrays of any rank:
   (W, *shape) C-contiguous one): passed in place too, as the strided view (*shape, W) of
   the caller's memory, to the code's variant compiled with those arguments of any strides
   (numba/__init__.py compiles it on the first call that passes that set of arguments so).
-  Its source writes the innermost lane loops that may so in blocks (vector.write_blocked:
+  Its source writes the innermost lane loops that may, and whose arrays of vectors are
+  all passed so, in blocks (vector.write_blocked:
   each lane streams its own run of the block in each direction's memory, where a lane loop
   per element touches W places at once, too many streams for the prefetcher at large W), so
   every direction's memory is streamed once, as W width-1 calls would; a transposed copy

@@ -22,9 +22,10 @@ steps, where lanes last the W rows together would not. When every loop that stre
 arrays of vectors is such a loop, the arrays are laid out lanes first (W, n).
 
 Blocked lane loops (ir/lanes.py blocked_lane_loops), in the variant of lanes-last code that
-reads (W, *shape) tangents in place (lane_layout.py): an innermost loop runs block by block,
-its scalar work over the block first, then each lane's work over the block, so that each
-lane streams its own contiguous run of the caller's memory (write_blocked)."""
+reads (W, *shape) tangents in place (lane_layout.py): an innermost loop whose arrays of
+vectors are all such tangents (streams_in_place) runs block by block, its scalar work over
+the block first, then each lane's work over the block, so that each lane streams its own
+contiguous run of the caller's memory (write_blocked)."""
 from __future__ import annotations
 
 from typing import TYPE_CHECKING
