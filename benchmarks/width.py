@@ -6,7 +6,8 @@ Target: width-8 reverse <= 0.5x the time of 8 separate reverse calls.
 The cost of W forward directions (W = 1, 4, 15, 28) on a memory-bound kernel and on bundle
 adjustment's residuals (hpcad/gradbench/evals/ba.py): time of one width-W call / (W x one
 width-1 call), with tangents lanes last in memory and (W, *shape) C-contiguous, both read
-in place (the latter by the code's variant for any strides, backend/numba/lane_layout.py).
+in place (the latter by the code's variant for any strides, backend/numba/lane_layout.py,
+its lane loops blocked where they may be: backend/numba/vector.py write_blocked).
 Target: <= 1 (W directions cost at most W single-direction sweeps)."""
 from __future__ import annotations
 

@@ -12,7 +12,7 @@ where elsewhere a carried vector costs a copy of W lanes per iteration."""
 from __future__ import annotations
 
 from .core import Block, Op, Value, walk
-from .dialects import MEMORY_ACCESSES, access_index, is_pure
+from .dialects import MEMORY_ACCESSES, access_index, int_const, is_pure
 from .types import ArrayType, ScalarType, lanes
 
 # scalar work per lane op in the lane-outer loops of a function above which they keep
@@ -124,3 +124,47 @@ def _depends(v: Value, varying: set[Value], depth: int) -> bool:
     if depth == 0:
         return True        # too far to tell: assume it does
     return any(_depends(x, varying, depth - 1) for x in v.owner.operands)
+
+
+def blocked_lane_loops(body: Block) -> set[Op]:
+    """The loops of a function (its body) whose lanes may run outside their iterations in
+    blocks: `for i in block: (scalar work of i)`, then `for w: for i in block: (lane ops
+    of i, lane w)`, block after block. Each lane then streams its own run of every array
+    of vectors in the block, where `for i: for w:` touches W places of memory per
+    iteration (one per lane); the scalar work runs once, and the scalar values the lane
+    ops read are kept per iteration of the block.
+
+    Legality, for a forward unit-step `scf.for` at any depth of a nest whose body has no
+    regions (the innermost loop of a nest), with lane ops that read or write an array of
+    vectors: every other op of the body neither reads nor makes a vector or an array of
+    vectors (its terminator may carry vectors) and is pure, a scalar memory access or a
+    run-time check. Then the scalar ops depend on no lane op and keep their order; a lane
+    op reads scalar values only as the values of its own iteration (kept per iteration),
+    and memory only in lane w of arrays of vectors, which no scalar op touches; lanes do
+    not interact, and each lane runs its ops in their order, its carried vectors carried
+    from block to block. Not in functions with parallel loops (the kept values would need
+    one copy per thread), with lane views of arrays of vectors (`vec.lane`: a scalar array
+    whose memory is a lane's), or whose loops run lane-outer (lane_outer_loops: the
+    arrays of vectors are laid out lanes first there)."""
+    if any(op.dialect == "par" or op.name == "vec.lane" for op in walk(body)) \
+            or lane_outer_loops(body):
+        return set()
+    return {op for op in walk(body) if op.name == "scf.for" and _blockable(op)}
+
+
+def _blockable(loop: Op) -> bool:
+    if loop.attrs.get("reverse") or int_const(loop.operands[2]) != 1:
+        return False
+    body = loop.regions[0]
+    streams = False
+    for op in body.ops[:-1]:
+        if op.regions or op.attrs.get("atomic") or op.dialect in ("vec", "tape"):
+            return False
+        if lane_op(op):
+            streams = streams or op.name in MEMORY_ACCESSES
+            continue
+        if any(is_vector(v) or is_lane_array(v) for v in op.operands + op.results):
+            return False
+        if not (is_pure(op) or op.name in MEMORY_ACCESSES or op.name == "rt.assert"):
+            return False
+    return streams

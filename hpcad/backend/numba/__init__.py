@@ -134,6 +134,8 @@ class Compiled:
         self.comm_args = [k for k, a in enumerate(fn.args) if isinstance(a.type, OpaqueType)]
         self.lanes = lane_layout(fn)   # arrays of vectors: the caller's and the code's layout
         self.strided = {}      # the code's variants for arrays of vectors of any strides
+        self.blocked: set[tuple[int, ...]] = set()   # those with blocked lane loops
+        self.fn = fn if self.lanes is not None else None   # (their source is written then)
         self.where = f"{where(fn.loc)}: {fn.name}" if fn.loc else fn.name
         self.py_name = "".join(c if c.isalnum() else "_" for c in fn.name)
         with progress(2, f"hpcad: compiling {fn.name}") as steps:
@@ -241,26 +243,43 @@ class Compiled:
     def _compile_strided(self, strided: tuple[int, ...]):
         """The variant of the code that takes the arrays of vectors at positions `strided`
         with any strides (lane_layout.py: lanes first in the caller's memory, read in
-        place), compiled on the first call that passes those so (most callers never do),
-        kept in the disk cache entry beside the contiguous variant (numba's index holds
-        all); None where numba refuses them strided (e.g. a reshape of one). Called
-        directly, not through the dispatcher, which would compile one more variant for
-        each mix of C-contiguous and other strides; its arguments are those of the
+        place), compiled on the first call that passes those so (most callers never do);
+        None where numba refuses them strided (e.g. a reshape of one). Its source writes
+        the lane loops that may be blocked so (vector.write_blocked: each lane streams
+        its own run of the caller's memory); where none may, it is the contiguous
+        variant's source, kept in the same disk cache entry (numba's index holds all).
+        Called directly, not through a dispatcher, which would compile one more variant
+        for each mix of C-contiguous and other strides; its arguments are those of the
         contiguous one, of the types the dispatcher checks there."""
+        sig = tuple(t.copy(layout="A") if k in strided else t for k, t in enumerate(self.sig))
+        source, _ = generate(self.fn, self.py_name, blocking=strided)
+        if source != self.source:
+            key = cache.entry_key(print_function(self.fn) + source)
+            code = self._compile_variant(f"{self.py_name}_{key}", source, sig, key)
+            if code is not None:
+                self.blocked.add(strided)
+                return code
+        return self._compile_variant(self.entry_name, self.source, sig)
+
+    def _compile_variant(self, name: str, source: str, sig: tuple, key: str | None = None):
+        """The entry point of `source` (cache entry `name`; its module made afresh when
+        `key` is given, else the contiguous variant's dispatcher) compiled for sig, None
+        where numba refuses it."""
         from numba.core.errors import NumbaError
 
         from .numba_cache import EntryCache
-        sig = tuple(t.copy(layout="A") if k in strided else t for k, t in enumerate(self.sig))
-        with cache.entry(self.entry_name, self.source) as entry:
+        with cache.entry(name, source) as entry:
+            dispatcher = self.dispatcher if key is None else \
+                getattr(entry.module(f"hpcad_cache_{key}"), self.py_name)
             if entry.store is not None:
-                self.dispatcher._cache = EntryCache(self.dispatcher.py_func, entry)
-            misses = self.dispatcher.stats.cache_misses.copy()
+                dispatcher._cache = EntryCache(dispatcher.py_func, entry)
+            misses = dispatcher.stats.cache_misses.copy()
             try:
-                self.dispatcher.compile(sig)
+                dispatcher.compile(sig)
             except NumbaError:
                 return None
-            STATS["compiled" if self.dispatcher.stats.cache_misses != misses else "loaded"] += 1
-        return self.dispatcher.overloads[sig].entry_point
+            STATS["compiled" if dispatcher.stats.cache_misses != misses else "loaded"] += 1
+        return dispatcher.overloads[sig].entry_point
 
     def _with_buffers(self, args, code=None) -> tuple:
         """The results of a call with this function's tape and snapshot buffers, MPI handles

@@ -107,8 +107,8 @@ def source(w: Writer) -> str:
     w.emit(0, f"def {w.py_name}({', '.join(params)}):")
     start = len(w.lines)
     w.block(w.fn.body, 1)
-    w.lines[start:start] = vector.storage_lines(w) + vector.private_in(w) + \
-        faults.fault_lines(w)
+    w.lines[start:start] = vector.storage_lines(w) + vector.block_buffer_lines(w) + \
+        vector.private_in(w) + faults.fault_lines(w)
     prelude = PRELUDE.format(boundscheck=boundscheck()) + (
         "from hpcad.backend.numba import mpi as hpcad_mpi\n" if w.uses_mpi else "")
     if w.width > 1 and w.parallel:
@@ -317,6 +317,9 @@ def scf_for(w: Writer, op, depth):
     if op in w.outer:
         vector.write_lane_outer(w, op, depth)
         return
+    if op in w.blocked:
+        vector.write_blocked(w, op, depth)
+        return
     if w.share_loop(op, depth):
         return
     w.write_for(op, depth, vector.carried_names(w, op.results))
@@ -421,10 +424,13 @@ def cast(x: str, src, dst) -> str:
     return f"{NP_TYPES[dst.name]}({x})"
 
 
-def write(fn: Function, py_name: str) -> tuple[Writer, str]:
+def write(fn: Function, py_name: str,
+          blocking: tuple[int, ...] = ()) -> tuple[Writer, str]:
     """The writer of fn and the source it wrote: written once finding the loops that repeat
-    (shared.py), and again, sharing them, if any do."""
-    w = Writer(fn, py_name)
+    (shared.py), and again, sharing them, if any do. `blocking`: the positions of the
+    arrays of vectors passed in place with any strides, whose lane loops that may are
+    written blocked (vector.write_blocked)."""
+    w = Writer(fn, py_name, blocking=blocking)
     text = source(w)
     copies: dict[str, list] = {}
     for op, t in w.texts.items():
@@ -432,14 +438,16 @@ def write(fn: Function, py_name: str) -> tuple[Writer, str]:
     repeated = {op: ops for ops in copies.values() if len(ops) > 1 for op in ops}
     if not repeated:
         return w, text
-    w = Writer(fn, py_name, repeated)
+    w = Writer(fn, py_name, repeated, blocking)
     return w, source(w)
 
 
-def generate(fn: Function, py_name: str) -> tuple[str, list]:
+def generate(fn: Function, py_name: str,
+             blocking: tuple[int, ...] = ()) -> tuple[str, list]:
     """Python source defining `py_name` (an njit function) for fn, and the buffers it takes
-    and returns after its own arguments and results: tape slots, then arena buffers."""
-    w, text = write(fn, py_name)
+    and returns after its own arguments and results: tape slots, then arena buffers.
+    `blocking`: the variant for these arrays of vectors of any strides (write)."""
+    w, text = write(fn, py_name, blocking)
     return text, w.slots + w.arena
 
 

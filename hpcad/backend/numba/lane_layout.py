@@ -9,10 +9,14 @@ The rule, per argument, for arrays of any rank:
   (W, *shape) C-contiguous one): passed in place too, as the strided view (*shape, W) of
   the caller's memory, to the code's variant compiled with those arguments of any strides
   (numba/__init__.py compiles it on the first call that passes that set of arguments so).
-  Each lane loop reads and writes one element of each of the W directions, so every
-  direction's memory is streamed once, as W width-1 calls would; a transposed copy cost
-  2-3 more passes over it (measured, process time: stream n=2e6, 4.0-5.3x W width-1 calls
-  with NumPy's transpose, 0.85-2.7x in place; bundle adjustment 0.7-1.0x against 0.4-0.6x);
+  Its source writes the innermost lane loops that may, and whose arrays of vectors are
+  all passed so, in blocks (vector.write_blocked: each lane streams its own run of the
+  block in each direction's memory, where a lane loop per element touches W places at
+  once, too many streams for the prefetcher at large W), so every direction's memory is
+  streamed once, as W width-1 calls would; a transposed copy
+  cost 2-3 more passes over it (measured, process time: stream n=2e6, 4.0-5.3x W width-1
+  calls with NumPy's transpose, 0.85-2.7x in place per element, 0.5-0.6x blocked; bundle
+  adjustment 0.7-1.0x against 0.4-0.6x);
 - any other (lanes-first code, whose lane-outer loops would read all W directions' memory
   per lane in place; every array of a call with a read-only array; a small one, which
   fits in cache, where the code may read each element many times and reads a copy with

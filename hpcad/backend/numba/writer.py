@@ -54,7 +54,8 @@ class Writer:
     read and extend this state; the comments say which module uses a field."""
 
     def __init__(self, fn: Function, py_name: str,
-                 repeated: dict[Op, list[Op]] | None = None):
+                 repeated: dict[Op, list[Op]] | None = None,
+                 blocking: tuple[int, ...] = ()):
         self.fn = fn
         self.py_name = py_name
         self.lines: list[str] = []
@@ -104,6 +105,9 @@ class Writer:
         self.outer: set[Op] = set()             # lane-outer loops
         self.outer_lane: str | None = None      # the lane variable while writing one
         self.rows: dict[Value, str] = {}        # and its row of each array of vectors
+        self.blocking = blocking                # the arrays of vectors passed strided in
+        self.blocked: set[Op] = set()           # place; the lane loops written blocked
+        self.block_buffers: list[tuple[str, str]] = []   # and their buffers
         # faults (faults.py): the codes of integer, cast and index faults
         self.faults: list[tuple[str, str]] = []   # code - 1 -> (error class, message)
         self.fault_checks: set[Op] = set()        # parallel ops checking `_faults` after
