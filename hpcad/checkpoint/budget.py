@@ -309,8 +309,7 @@ def cache_segments(own: int | None, loop: TimeLoop | None, cache: int) -> Choice
 @functools.lru_cache(maxsize=256)
 def choose(budget: int | None, tapes: Tapes, loop: TimeLoop | None,
            cache: int = 32 * 2**20, restart: bool = False, disk: int = 0,
-           unsized: str = UNSIZED,
-           no_loop: str = "it has no time loop to checkpoint") -> Choice:
+           unsized: str = UNSIZED) -> Choice:
     """The fastest policy whose estimated bytes of memory fit the budget (None: no limit).
     tapes: the store-all tape under the kernel's own plan for intermediates, then under the
     fewest-bytes plan (equal when they are the same plan). restart: whether each step of
@@ -337,10 +336,10 @@ def choose(budget: int | None, tapes: Tapes, loop: TimeLoop | None,
                                                "intermediates recomputed", True)
     if loop is None or loop.steps < 2:
         raise HpcadError(f"memory budget of {budget} bytes cannot be planned: "
-                         + (f"{no_loop}. Raise the budget, or use "
+                         + ("it has no time loop to checkpoint. Raise the budget, or use "
                             "hpcad.checkpoint(f, 'store_all')" if least is not None else
-                            f"{unsized}, so the tape cannot be sized before it runs, and "
-                            f"{no_loop}. {_GROWING}"))
+                            f"{unsized}, so the tape cannot be sized before it runs, and it "
+                            f"has no time loop to checkpoint. {_GROWING}"))
     n, p = loop.steps, loop.state_bytes
     fits = _segments(n, p, least, budget) if least is not None else None
     if fits is not None:

@@ -31,7 +31,6 @@ from .budget import (
 )
 from .plan import STORE_ALL, Kind, Plan, RunArgs
 from .revolve import NotRestartable, longest_recording, schedule_actions
-from .segments import unchecked_reason
 
 
 class Derivatives(Protocol):
@@ -75,10 +74,7 @@ def plan_call(k: Policy, spec: Derivatives, activity: tuple[str, ...], ret_activ
     unsized = unsized_loop(spec.derivative("reverse", activity, ret_active,
                                            Plan(intermediates="recompute"))) \
         if budget is not None and sizes[0][1] is None else ""
-    no_loop = f"in '{spec.primal.name}' {unchecked_reason(spec.primal)}" \
-        if budget is not None and sizes[1] is None else ""
-    c = k.last_policy = choose(budget, *sizes, unsized, no_loop) if no_loop else \
-        choose(budget, *sizes, unsized)
+    c = k.last_policy = choose(budget, *sizes, unsized)
     return _with_intermediates(c.plan, "recompute" if c.fewest_bytes else k.intermediates)
 
 
