@@ -92,3 +92,37 @@ def test_scratch_in_loop_is_checkpointed(policy, backend):
     assert got[1] == ref[1]
     if policy == "budget":
         assert checkpointed.last_policy.plan.checkpoints
+
+
+@pytest.mark.mpi(min_size=2)
+@pytest.mark.timeout(240)
+@pytest.mark.parametrize(("policy", "backend"),
+                         case_backends(sorted(CHECKPOINTS), on_numba={"segments"}))
+def test_exchange_after_the_loop(policy, backend):
+    """A halo exchange after the checkpointed loop writes the state's ghost cells: the
+    reverse sweep runs the loop's steps with the state's values at the loop's end, and the
+    state ends with the primal's final values (its ghost cells had the loop's end values)."""
+    rng = np.random.default_rng(950 + COMM.rank)
+    u0 = rng.random(6) + 0.5
+    kinds = (ad.Duplicated, ad.Active, ad.Const, ad.Const)
+
+    def reverse(k):
+        u, du = u0.copy(), np.zeros(6)
+        loss, da = ad.autodiff(k, activity=kinds, backend=backend)(u, du, 0.2, 5, COMM)
+        return loss, da, du, u
+
+    ref = reverse(ad.kernel(lk.heat_final_halo.py_func))
+    final = u0.copy()
+    lk.heat_final_halo.py_func(final, 0.2, 5, COMM)
+    np.testing.assert_array_equal(ref[3], final)
+    h = 1e-6
+    fd = (lk.heat_final_halo.py_func(u0.copy(), 0.2 + h, 5, COMM)
+          - lk.heat_final_halo.py_func(u0.copy(), 0.2 - h, 5, COMM)) / (2 * h)
+    assert _rel(COMM.allreduce(ref[1]), fd) < 1e-6
+    checkpointed = CHECKPOINTS[policy](ad.kernel(lk.heat_final_halo.py_func))
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", ad.HpcadWarning)
+        got = reverse(checkpointed)
+    assert got[:2] == ref[:2]
+    np.testing.assert_array_equal(got[2], ref[2])
+    np.testing.assert_array_equal(got[3], final)
