@@ -89,6 +89,8 @@ def _evaluate(v: Value, env: dict[Value, Any]) -> int:
     elif op.name == "arith.select":
         c, a, b = (_evaluate(x, env) for x in op.operands)
         out = a if c else b
+    elif op.name in ("mpi.rank", "mpi.size"):
+        out = _comm_query(op, env)
     elif op.name in _INTEGER:
         try:
             out = int(_INTEGER[op.name](*(_evaluate(a, env) for a in op.operands)))
@@ -98,6 +100,20 @@ def _evaluate(v: Value, env: dict[Value, Any]) -> int:
         raise _Unknown()
     env[v] = out
     return out
+
+
+def _comm_query(op: Op, env: dict[Value, Any]) -> int:
+    """This rank's rank or the size of a communicator: an argument, or COMM_WORLD (the
+    communicator of numba-mpi's calls). Under MPI each rank sizes its own tape and the
+    ranks agree on the largest (planner.plan_call)."""
+    comm = op.operands[-1]
+    obj: Any = env.get(comm)
+    if obj is None and isinstance(comm.owner, Op) and comm.owner.name == "mpi.world":
+        from mpi4py import MPI
+        obj = MPI.COMM_WORLD
+    if not (hasattr(obj, "Get_rank") and hasattr(obj, "Get_size")):
+        raise _Unknown()
+    return int(obj.Get_rank() if op.name == "mpi.rank" else obj.Get_size())
 
 
 def _extent(a: Value, axis: int, env: dict[Value, Any]) -> int:

@@ -145,6 +145,12 @@ def key_function(primal: Function, rules: bool) -> Callable[[tuple[Any, ...]], t
     positions (every taping grad call makes a key: a loop over them costs twice as much)."""
     parts = "".join(f", args[{i}].shape" if is_array else f", args[{i}]"
                     for i, is_array in size_inputs(primal, rules))
+    # the rank and size of a communicator argument the kernel asks for (trip counts may
+    # depend on them: budget._comm_query)
+    queried = {op.operands[-1] for op in walk(primal.body) if op.name in ("mpi.rank",
+                                                                            "mpi.size")}
+    parts += "".join(f", args[{i}].Get_rank(), args[{i}].Get_size()"
+                     for i, a in enumerate(primal.args) if a in queried)
     key: Callable[[tuple[Any, ...]], tuple[Any, ...]] = eval(
         f"lambda args: (get(budget), get(cache){parts})",
         {"get": _get, "budget": _BUDGET, "cache": _CACHE})
