@@ -19,7 +19,7 @@ from ..checkpoint import windows
 from ..checkpoint.cost import is_expensive
 from ..checkpoint.mincut import RegionPlan, plan_region
 from ..checkpoint.plan import STORE_ALL, Plan
-from ..checkpoint.segments import is_scratch, keep_rewritten, swap_rewritten
+from ..checkpoint.segments import is_scratch, keep_rewritten, rewritten_after, swap_rewritten
 from ..checkpoint.strategy import Strategy, run_args, strategy_args, time_loop_strategy
 from ..checkpoint.tape import TapeLayout
 from ..errors import DifferentiationError, where
@@ -64,6 +64,7 @@ class ReverseEngine:
         # arrays the time loop uses that a later op writes: (array, values at the loop's
         # end, later values) (checkpoint/segments.py keep_rewritten)
         self.rewritten: list[tuple[Value, Value, Value]] = []
+        self.later_written: set[Any] | None = None   # their alias classes (unchanged_after)
         self.plans: list[tuple[Region, RegionPlan]] = []   # for `hpcad plan`
         self.b = Builder()
         self.tape = TapeLayout()
@@ -184,6 +185,14 @@ class ReverseEngine:
         writes them."""
         top = self.position(op, self.fn.body)
         last = [self.last_write.get(self.act.key(a), -1) for a in arrays]
+        if self.strategy is not None and self.fn.body.ops[top] is self.strategy.loop:
+            # during the loop's reverse, an array a later op writes holds its values at the
+            # loop's end (swap_rewritten): no write after the loop counts
+            if self.later_written is None:
+                self.later_written = {self.act.key(x)
+                                      for x in rewritten_after(self.fn, self.strategy.loop)}
+            last = [min(w, top) if self.act.key(a) in self.later_written else w
+                    for a, w in zip(arrays, last, strict=True)]
         if all(w < top for w in last):
             return True
         return self.strategy is not None and not any(w > top for w in last) and \

@@ -82,3 +82,46 @@ def test_loop_rewritten_after_is_checkpointed_right(name, policy, backend):
     assert got[0] == ref[0] and got[1] == ref[1]
     for a, b in zip(got[2:], ref[2:], strict=True):   # adjoints, then the final arrays
         np.testing.assert_array_equal(a, b)
+
+
+@ad.kernel
+def heat_kappa_rewritten(u, kappa, nsteps):
+    n = u.shape[0]
+    tmp = np.zeros(n)
+    for t in range(nsteps):
+        for i in range(1, n - 1):
+            tmp[i] = u[i] + kappa[i] * (u[i - 1] - 2.0 * u[i] + u[i + 1])
+        for i in range(1, n - 1):
+            u[i] = tmp[i]
+    for i in range(n):
+        kappa[i] = kappa[i] * 3.0 + u[i]
+    s = 0.0
+    for i in range(n):
+        s += u[i] ** 2 + kappa[i] * u[i]
+    return s
+
+
+@pytest.mark.parametrize("backend", ["interp", pytest.param("numba", marks=pytest.mark.slow)])
+def test_restarting_steps_read_the_loop_end_values(backend):
+    """Each step reversed from its restored state reads kappa, which a later op rescales:
+    the restart schedule is allowed (kappa holds its loop-end values during the loop's
+    reverse; it was NotRestartable) and gives the store-all adjoints."""
+    u0, k0 = np.linspace(0.5, 1.5, 8), np.linspace(0.05, 0.2, 8)
+    kinds = (ad.Duplicated, ad.Duplicated, ad.Const)
+
+    def reverse(k):
+        u, kappa, du, dk = u0.copy(), k0.copy(), np.zeros(8), np.zeros(8)
+        loss = ad.autodiff(k, activity=kinds, backend=backend)(u, du, kappa, dk, 7)
+        return loss, du, dk, u, kappa
+
+    ref = reverse(ad.kernel(heat_kappa_rewritten.py_func))
+    got = reverse(ad.checkpoint(ad.kernel(heat_kappa_rewritten.py_func), snapshots=2,
+                                schedule="restart"))
+    assert got[0] == ref[0]
+    for a, b in zip(got[1:], ref[1:], strict=True):
+        np.testing.assert_array_equal(a, b)
+    d = np.random.default_rng(4).standard_normal(8)
+    h = 1e-6
+    fd = (heat_kappa_rewritten.py_func(u0.copy(), k0 + h * d, 7)
+          - heat_kappa_rewritten.py_func(u0.copy(), k0 - h * d, 7)) / (2 * h)
+    assert float(ref[2] @ d) == pytest.approx(fd, rel=1e-7)
