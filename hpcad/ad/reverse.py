@@ -19,7 +19,7 @@ from ..checkpoint import windows
 from ..checkpoint.cost import is_expensive
 from ..checkpoint.mincut import RegionPlan, plan_region
 from ..checkpoint.plan import STORE_ALL, Plan
-from ..checkpoint.segments import is_scratch
+from ..checkpoint.segments import is_scratch, keep_rewritten, rewritten_after, swap_rewritten
 from ..checkpoint.strategy import Strategy, run_args, strategy_args, time_loop_strategy
 from ..checkpoint.tape import TapeLayout
 from ..errors import DifferentiationError, where
@@ -61,6 +61,10 @@ class ReverseEngine:
         # MPI request -> (shadow request, buffer)
         self.requests: dict[Value, tuple[Value, Value | None]] = {}
         self.strategy: Strategy | None = None    # the checkpointed time loop's (checkpoint/)
+        # arrays the time loop uses that a later op writes: (array, values at the loop's
+        # end, later values) (checkpoint/segments.py keep_rewritten)
+        self.rewritten: list[tuple[Value, Value, Value]] = []
+        self.later_written: set[Any] | None = None   # their alias classes (unchanged_after)
         self.plans: list[tuple[Region, RegionPlan]] = []   # for `hpcad plan`
         self.b = Builder()
         self.tape = TapeLayout()
@@ -84,6 +88,7 @@ class ReverseEngine:
                 continue
             if self.strategy is not None and op is self.strategy.loop:
                 self.strategy.augment(self, op, new)
+                self.rewritten = keep_rewritten(Builder(new), self.fn, op, self.vmap)
                 continue
             c = Op(op.name, [self.vmap.get(v, v) for v in op.operands],
                    [r.type for r in op.results], op.attrs, loc=op.loc,
@@ -180,6 +185,14 @@ class ReverseEngine:
         writes them."""
         top = self.position(op, self.fn.body)
         last = [self.last_write.get(self.act.key(a), -1) for a in arrays]
+        if self.strategy is not None and self.fn.body.ops[top] is self.strategy.loop:
+            # during the loop's reverse, an array a later op writes holds its values at the
+            # loop's end (swap_rewritten): no write after the loop counts
+            if self.later_written is None:
+                self.later_written = {self.act.key(x)
+                                      for x in rewritten_after(self.fn, self.strategy.loop)}
+            last = [min(w, top) if self.act.key(a) in self.later_written else w
+                    for a, w in zip(arrays, last, strict=True)]
         if all(w < top for w in last):
             return True
         return self.strategy is not None and not any(w > top for w in last) and \
@@ -497,7 +510,11 @@ class ReverseEngine:
         segment); with `carry_out`, the adjoints reaching the loop's carried inputs are put
         there (for the previous segment) instead of onto the inputs."""
         if self.strategy is not None and op is self.strategy.loop and bounds is None:
-            return self.strategy.reverse(self, op, ctx)
+            # arrays a later op writes hold their values at the loop's end meanwhile
+            swap_rewritten(self.b, self.rewritten, back=False)
+            self.strategy.reverse(self, op, ctx)
+            swap_rewritten(self.b, self.rewritten, back=True)
+            return None
         is_for = op.name == "scf.for"
         body = op.regions[0] if is_for else op.regions[1]
         if not is_for:

@@ -89,6 +89,8 @@ def _evaluate(v: Value, env: dict[Value, Any]) -> int:
     elif op.name == "arith.select":
         c, a, b = (_evaluate(x, env) for x in op.operands)
         out = a if c else b
+    elif op.name in ("mpi.rank", "mpi.size"):
+        out = _comm_query(op, env)
     elif op.name in _INTEGER:
         try:
             out = int(_INTEGER[op.name](*(_evaluate(a, env) for a in op.operands)))
@@ -98,6 +100,20 @@ def _evaluate(v: Value, env: dict[Value, Any]) -> int:
         raise _Unknown()
     env[v] = out
     return out
+
+
+def _comm_query(op: Op, env: dict[Value, Any]) -> int:
+    """This rank's rank or the size of a communicator: an argument, or COMM_WORLD (the
+    communicator of numba-mpi's calls). Under MPI each rank sizes its own tape and the
+    ranks agree on the largest (planner.plan_call)."""
+    comm = op.operands[-1]
+    obj: Any = env.get(comm)
+    if obj is None and isinstance(comm.owner, Op) and comm.owner.name == "mpi.world":
+        from mpi4py import MPI
+        obj = MPI.COMM_WORLD
+    if not (hasattr(obj, "Get_rank") and hasattr(obj, "Get_size")):
+        raise _Unknown()
+    return int(obj.Get_rank() if op.name == "mpi.rank" else obj.Get_size())
 
 
 def _extent(a: Value, axis: int, env: dict[Value, Any]) -> int:
@@ -309,8 +325,7 @@ def cache_segments(own: int | None, loop: TimeLoop | None, cache: int) -> Choice
 @functools.lru_cache(maxsize=256)
 def choose(budget: int | None, tapes: Tapes, loop: TimeLoop | None,
            cache: int = 32 * 2**20, restart: bool = False, disk: int = 0,
-           unsized: str = UNSIZED,
-           no_loop: str = "it has no time loop to checkpoint") -> Choice:
+           unsized: str = UNSIZED) -> Choice:
     """The fastest policy whose estimated bytes of memory fit the budget (None: no limit).
     tapes: the store-all tape under the kernel's own plan for intermediates, then under the
     fewest-bytes plan (equal when they are the same plan). restart: whether each step of
@@ -337,10 +352,10 @@ def choose(budget: int | None, tapes: Tapes, loop: TimeLoop | None,
                                                "intermediates recomputed", True)
     if loop is None or loop.steps < 2:
         raise HpcadError(f"memory budget of {budget} bytes cannot be planned: "
-                         + (f"{no_loop}. Raise the budget, or use "
+                         + ("it has no time loop to checkpoint. Raise the budget, or use "
                             "hpcad.checkpoint(f, 'store_all')" if least is not None else
-                            f"{unsized}, so the tape cannot be sized before it runs, and "
-                            f"{no_loop}. {_GROWING}"))
+                            f"{unsized}, so the tape cannot be sized before it runs, and it "
+                            f"has no time loop to checkpoint. {_GROWING}"))
     n, p = loop.steps, loop.state_bytes
     fits = _segments(n, p, least, budget) if least is not None else None
     if fits is not None:

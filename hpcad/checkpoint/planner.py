@@ -31,7 +31,6 @@ from .budget import (
 )
 from .plan import STORE_ALL, Kind, Plan, RunArgs
 from .revolve import NotRestartable, longest_recording, schedule_actions
-from .segments import unchecked_reason
 
 
 class Derivatives(Protocol):
@@ -75,10 +74,7 @@ def plan_call(k: Policy, spec: Derivatives, activity: tuple[str, ...], ret_activ
     unsized = unsized_loop(spec.derivative("reverse", activity, ret_active,
                                            Plan(intermediates="recompute"))) \
         if budget is not None and sizes[0][1] is None else ""
-    no_loop = f"in '{spec.primal.name}' {unchecked_reason(spec.primal)}" \
-        if budget is not None and sizes[1] is None else ""
-    c = k.last_policy = choose(budget, *sizes, unsized, no_loop) if no_loop else \
-        choose(budget, *sizes, unsized)
+    c = k.last_policy = choose(budget, *sizes, unsized)
     return _with_intermediates(c.plan, "recompute" if c.fewest_bytes else k.intermediates)
 
 
@@ -149,6 +145,12 @@ def key_function(primal: Function, rules: bool) -> Callable[[tuple[Any, ...]], t
     positions (every taping grad call makes a key: a loop over them costs twice as much)."""
     parts = "".join(f", args[{i}].shape" if is_array else f", args[{i}]"
                     for i, is_array in size_inputs(primal, rules))
+    # the rank and size of a communicator argument the kernel asks for (trip counts may
+    # depend on them: budget._comm_query)
+    queried = {op.operands[-1] for op in walk(primal.body) if op.name in ("mpi.rank",
+                                                                            "mpi.size")}
+    parts += "".join(f", args[{i}].Get_rank(), args[{i}].Get_size()"
+                     for i, a in enumerate(primal.args) if a in queried)
     key: Callable[[tuple[Any, ...]], tuple[Any, ...]] = eval(
         f"lambda args: (get(budget), get(cache){parts})",
         {"get": _get, "budget": _BUDGET, "cache": _CACHE})

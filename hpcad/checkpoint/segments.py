@@ -11,11 +11,10 @@ import os
 from collections.abc import Callable
 from typing import Any
 
-from ..errors import where
 from ..ir.clone import clone_op
 from ..ir.core import Block, Builder, Function, Op, Value, walk
 from ..ir.dialects import unit_step
-from ..ir.effects import reads_within, writes, writes_within
+from ..ir.effects import reads_within, writes_within
 from ..ir.types import ArrayType, i1, i64
 from .engine import Engine
 from .tape import array_type, scalar_type, trip_count
@@ -84,21 +83,9 @@ def state_arrays(fn: Function, loop: Op) -> list[Value]:
 
 def choose_time_loop(fn: Function) -> Op | None:
     """The top-level for loop to checkpoint: one that runs other loops and writes arrays
-    defined outside it (a time loop), steps by +1, carries no arrays, and none of whose
-    arrays a later op writes (rewritten_after); the biggest such."""
-    best, size = None, 0
-    for op in _candidates(fn):
-        if rewritten_after(fn, op) is None:
-            n = sum(1 for _ in walk(op.regions[0]))
-            if n > size:
-                best, size = op, n
-    return best
-
-
-def _candidates(fn: Function) -> list[Op]:
-    """The top-level loops that look like time loops (choose_time_loop), in order."""
+    defined outside it (a time loop), steps by +1 and carries no arrays; the biggest such."""
     top = set(fn.args) | {r for op in fn.body.ops for r in op.results}
-    out = []
+    best, size = None, 0
     for op in fn.body.ops:
         if op.name != "scf.for" or any(isinstance(r.type, ArrayType) for r in op.results):
             continue
@@ -107,38 +94,54 @@ def _candidates(fn: Function) -> list[Op]:
         nested = any(o.name in ("scf.for", "par.parallel_for") for o in walk(op.regions[0]))
         state = _written(op)
         if nested and state and all(a in top for a in state):
-            out.append(op)
+            n = sum(1 for _ in walk(op.regions[0]))
+            if n > size:
+                best, size = op, n
+    return best
+
+
+def rewritten_after(fn: Function, loop: Op) -> list[Value]:
+    """The arrays (roots) the top-level loop reads or writes that an op after it writes.
+    The reverse sweep runs the loop's steps again after the reverse of what follows the
+    loop, when such an array holds its later values: keep_rewritten keeps their values at
+    the loop's end, which they hold during the loop's reverse (swap_rewritten)."""
+    used = {_root(a) for a in reads_within(loop) + writes_within(loop)}
+    out: list[Value] = []
+    for op in fn.body.ops[fn.body.ops.index(loop) + 1:]:
+        for a in writes_within(op):
+            r = _root(a)
+            if r in used and r not in out:
+                out.append(r)
     return out
 
 
-def rewritten_after(fn: Function, loop: Op) -> tuple[Value, Op] | None:
-    """An array the top-level loop reads or writes that an op after it writes, with that
-    op; None where there is none. The reverse sweep re-runs the loop's steps after the
-    reverse of what follows it, when such an array holds its later values (and the loop's
-    state would end with the values it had at the loop's end), so such a loop is not
-    checkpointed."""
-    used = {_root(a) for a in reads_within(loop) + writes_within(loop)}
-    for op in fn.body.ops[fn.body.ops.index(loop) + 1:]:
-        for o in [op, *(x for r in op.regions for x in walk(r))]:
-            for a in writes(o):
-                if _root(a) in used:
-                    return _root(a), o
-    return None
+def keep_rewritten(b: Builder, fn: Function, loop: Op,
+                   vmap: dict[Value, Value]) -> list[tuple[Value, Value, Value]]:
+    """Right after the checkpointed loop's forward copy: for each array of
+    rewritten_after, (the array, a copy of its values at the loop's end, a buffer for its
+    later values), the buffers in the arena (kept between calls, as snapshots are)."""
+    arena = {"fill": "empty", "arena": True}
+    out = []
+    for a in rewritten_after(fn, loop):
+        x = vmap.get(a, a)
+        t = array_type(x)
+        dims = [b.op1("mem.shape", [x], i64, {"axis": k}) for k in range(t.ndim)]
+        kept, later = (b.op1("mem.alloc", dims, ArrayType(t.dtype, t.ndim, "C"), arena,
+                             name_hint=hint) for hint in ("at_loop_end", "later"))
+        b.op("mem.copy", [x, kept])
+        out.append((x, kept, later))
+    return out
 
 
-def unchecked_reason(fn: Function) -> str:
-    """Why fn's time loop is not checkpointed, for messages: an array written after it
-    (rewritten_after), or what a time loop is."""
-    for loop in _candidates(fn):
-        found = rewritten_after(fn, loop)
-        if found is not None:
-            arr, op = found
-            return (f"{where(op.loc)} writes `{arr.name or 'an array'}` after the time loop "
-                    f"at {short_loc(loop.loc)}, which uses it, and checkpointing would run "
-                    f"the loop's steps again after that write (write the later values into "
-                    f"another array)")
-    return ("it has no time loop hpcad can checkpoint (a top-level loop with step 1 that "
-            "runs inner loops and carries no arrays)")
+def swap_rewritten(b: Builder, kept: list[tuple[Value, Value, Value]], back: bool) -> None:
+    """Before the loop's reverse (back=False): each kept array's later values aside and its
+    values at the loop's end back in place; after it (back=True): the later values back."""
+    for x, at_end, later in kept:
+        if back:
+            b.op("mem.copy", [later, x])
+        else:
+            b.op("mem.copy", [x, later])
+            b.op("mem.copy", [at_end, x])
 
 
 def alloc_snapshots(b: Builder, slots: Value, state: list[Value], scalars: list[Value],

@@ -92,6 +92,57 @@ def replace_halo(u, alpha, nsteps, comm):
     return comm.allreduce(s)
 
 
+@ad.kernel
+def heat_final_halo(u, alpha, nsteps, comm):
+    """Heat with halo exchanges in every step and once more after the loop (the loss reads
+    the ghost cells)."""
+    rank = comm.Get_rank()
+    size = comm.Get_size()
+    left = rank - 1 if rank > 0 else MPI.PROC_NULL
+    right = rank + 1 if rank < size - 1 else MPI.PROC_NULL
+    n = u.shape[0]
+    tmp = np.zeros(n)
+    for step in range(nsteps):
+        comm.Sendrecv(u[n - 2:n - 1], right, 0, u[0:1], left, 0)
+        comm.Sendrecv(u[1:2], left, 1, u[n - 1:n], right, 1)
+        for i in range(1, n - 1):
+            tmp[i] = u[i] + alpha * (u[i - 1] - 2.0 * u[i] + u[i + 1]) * u[i]
+        for i in range(1, n - 1):
+            u[i] = tmp[i]
+    comm.Sendrecv(u[n - 2:n - 1], right, 0, u[0:1], left, 0)
+    comm.Sendrecv(u[1:2], left, 1, u[n - 1:n], right, 1)
+    s = 0.0
+    for i in range(n - 1):
+        s += (u[i + 1] - u[i]) ** 2
+    return comm.allreduce(s)
+
+
+@ad.kernel
+def rank_sweeps(u, w, nsteps, comm):
+    """Each step: rank r smooths its part r + 1 times, then a ring exchange, then a sum
+    over one value per rank (trip counts from the rank and the size)."""
+    rank = comm.Get_rank()
+    size = comm.Get_size()
+    n = u.shape[0]
+    got = np.zeros(n)
+    every = np.zeros(size)
+    for t in range(nsteps):
+        for k in range(rank + 1):
+            for i in range(n):
+                u[i] = u[i] + 0.1 * w * np.sin(u[i])
+        comm.Sendrecv(u, (rank + 1) % size, 9, got, (rank - 1 + size) % size, 9)
+        comm.Allgather(u[0:1], every)
+        m = 0.0
+        for r in range(size):
+            m += every[r] * every[r]
+        for i in range(n):
+            u[i] = 0.7 * u[i] + 0.3 * got[i] + 0.01 * m
+    s = 0.0
+    for i in range(n):
+        s += u[i] ** 2
+    return comm.allreduce(s)
+
+
 def _counts(size):
     return np.full(size, 3, dtype=np.int64), np.arange(size, dtype=np.int64) * 3
 

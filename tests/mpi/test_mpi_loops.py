@@ -92,3 +92,62 @@ def test_scratch_in_loop_is_checkpointed(policy, backend):
     assert got[1] == ref[1]
     if policy == "budget":
         assert checkpointed.last_policy.plan.checkpoints
+
+
+@pytest.mark.mpi(min_size=2)
+@pytest.mark.timeout(240)
+@pytest.mark.parametrize(("policy", "backend"),
+                         case_backends(sorted(CHECKPOINTS), on_numba={"segments"}))
+def test_exchange_after_the_loop(policy, backend):
+    """A halo exchange after the checkpointed loop writes the state's ghost cells: the
+    reverse sweep runs the loop's steps with the state's values at the loop's end, and the
+    state ends with the primal's final values (its ghost cells had the loop's end values)."""
+    rng = np.random.default_rng(950 + COMM.rank)
+    u0 = rng.random(6) + 0.5
+    kinds = (ad.Duplicated, ad.Active, ad.Const, ad.Const)
+
+    def reverse(k):
+        u, du = u0.copy(), np.zeros(6)
+        loss, da = ad.autodiff(k, activity=kinds, backend=backend)(u, du, 0.2, 5, COMM)
+        return loss, da, du, u
+
+    ref = reverse(ad.kernel(lk.heat_final_halo.py_func))
+    final = u0.copy()
+    lk.heat_final_halo.py_func(final, 0.2, 5, COMM)
+    np.testing.assert_array_equal(ref[3], final)
+    h = 1e-6
+    fd = (lk.heat_final_halo.py_func(u0.copy(), 0.2 + h, 5, COMM)
+          - lk.heat_final_halo.py_func(u0.copy(), 0.2 - h, 5, COMM)) / (2 * h)
+    assert _rel(COMM.allreduce(ref[1]), fd) < 1e-6
+    checkpointed = CHECKPOINTS[policy](ad.kernel(lk.heat_final_halo.py_func))
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", ad.HpcadWarning)
+        got = reverse(checkpointed)
+    assert got[:2] == ref[:2]
+    np.testing.assert_array_equal(got[2], ref[2])
+    np.testing.assert_array_equal(got[3], final)
+
+
+@pytest.mark.mpi(min_size=2)
+@pytest.mark.timeout(240)
+@pytest.mark.parametrize("backend", ["interp", pytest.param("numba", marks=pytest.mark.slow)])
+def test_budget_sizes_loops_over_ranks(backend):
+    """Loops whose trip counts come from the rank or the communicator's size are sized
+    for a budget (each rank its own, the largest decides): a budget below the store-all
+    tape checkpoints (it was refused: 'trip counts are only known while it runs'), with
+    the store-all gradient."""
+    rng = np.random.default_rng(990 + COMM.rank)
+    u = rng.random(4) + 0.5
+    k = ad.kernel(lk.rank_sweeps.py_func, backend=backend)
+    ref = ad.grad(k, argnums=(0, 1))(u.copy(), 0.3, 6, COMM)
+    d = rng.standard_normal(4)
+    h = 1e-6
+    fd = (lk.rank_sweeps.py_func(u + h * d, 0.3, 6, COMM)
+          - lk.rank_sweeps.py_func(u - h * d, 0.3, 6, COMM)) / (2 * h)
+    assert _rel(COMM.allreduce(float(ref[0] @ d)), fd) < 1e-6
+    checkpointed = ad.checkpoint(ad.kernel(lk.rank_sweeps.py_func, backend=backend),
+                                 budget=300)
+    got = ad.grad(checkpointed, argnums=(0, 1))(u.copy(), 0.3, 6, COMM)
+    assert checkpointed.last_policy.plan.checkpoints
+    np.testing.assert_array_equal(got[0], ref[0])
+    assert got[1] == ref[1]
