@@ -186,7 +186,10 @@ def mem_alloc(w: Writer, op, depth):
         w.emit(depth, f"{w.name(op.results[0])} = {buf}[:{size}].reshape(("
                       f"{', '.join(dims)},))")
         return
-    fill = "_zeros" if op.attrs.get("fill") == "zeros" else "_empty"   # helpers.py
+    # through helpers.py's functions (compiled once per machine), except in a parallel
+    # function: numba's parfor passes turn np.zeros into a parallel loop and know the shape
+    fill = "zeros" if op.attrs.get("fill") == "zeros" else "empty"
+    fill = f"np.{fill}" if w.parallel else f"_{fill}"
     dims = [w.ref(v) for v in op.operands]
     dims = ", ".join(vector.with_lane(w, dims, str(lanes(t))) if lanes(t) > 1 else dims)
     w.emit(depth, f"{w.name(op.results[0])} = {fill}(({dims},), "
