@@ -80,7 +80,8 @@ def attacker(cache: Path, script: str) -> None:
 
 
 def entry_name(cache: Path) -> str:
-    [source] = cache.glob("*.py")
+    """The kernel's entry (not those of the helpers every generated module calls)."""
+    [source] = [p for p in cache.glob("*.py") if not p.name.startswith("helper_")]
     return source.stem
 
 

@@ -9,7 +9,7 @@ import pytest
 from numba.core import dispatcher
 
 import hpcad as ad
-from hpcad.backend.numba import sizes
+from hpcad.backend.numba import helpers
 
 
 @ad.kernel
@@ -35,7 +35,7 @@ def test_tape_sizes_compile_once_however_many_buffers(tmp_path, monkeypatch):
     original = dispatcher.Dispatcher.compile
 
     def compile(self, sig):
-        if self.py_func.__module__ == sizes.__name__:
+        if self.py_func.__module__ == helpers.__name__ and self.py_func.__name__ == "buffer_size":
             compiled.append(sig)
         return original(self, sig)
     monkeypatch.setattr(dispatcher.Dispatcher, "compile", compile)
@@ -173,3 +173,51 @@ def test_growing_tape_compiles_no_slice_assignment(tmp_path, monkeypatch):
     assert not [n for n in compiled if "shape_context" in n]
     expected = _central_differences(lambda v: until_small.py_func(v), x)
     np.testing.assert_allclose(g, expected, rtol=1e-5)
+
+
+_HELPER_RUN = """
+import json
+import numpy as np
+import hpcad as ad
+from hpcad.backend.numba import helpers
+from tests.backend.test_compile_cost import four_tapes
+x, y = np.linspace(0.0, 1.0, 5), np.linspace(1.0, 2.0, 5)
+g = ad.grad(four_tapes, argnums=(0, 1))(x, y)
+stats = [h.stats for h in (helpers.buffer_size, helpers.empty, helpers.zeros, helpers.grow)]
+print(json.dumps({"misses": sum(sum(s.cache_misses.values()) for s in stats),
+                  "hits": sum(sum(s.cache_hits.values()) for s in stats),
+                  "g": [list(map(float, g[0])), list(map(float, g[1]))]}))
+"""
+
+
+def test_helpers_compile_once_per_machine(tmp_path):
+    """The functions every generated module calls (tape sizes, buffers) are compiled by the
+    first process and kept in the disk cache: a later process that compiles a derivative
+    anew (its own entry gone) loads them instead of compiling them again."""
+    import json
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[2]
+    env = dict(os.environ, HPCAD_CACHE_DIR=str(tmp_path / "cache"), PYTHONPATH=str(root))
+
+    def run() -> dict:
+        out = subprocess.run([sys.executable, "-c", _HELPER_RUN], env=env, cwd=root,
+                             capture_output=True, text=True, timeout=600, check=True)
+        return json.loads(out.stdout.strip().splitlines()[-1])
+    first = run()
+    assert first["misses"] >= 2 and first["hits"] == 0       # buffer_size, empty
+    kernels = [p for p in (tmp_path / "cache").iterdir()
+               if p.name != ".key" and not p.name.startswith("helper_")]
+    assert kernels and any(p.name.startswith("helper_") for p in (tmp_path / "cache").iterdir())
+    for p in kernels:
+        p.unlink()
+    second = run()
+    assert second["misses"] == 0 and second["hits"] >= 2
+    x, y = np.linspace(0.0, 1.0, 5), np.linspace(1.0, 2.0, 5)
+    outer = np.exp(np.outer(x, y))
+    expected = sum(k * np.exp(k * x) * y for k in range(1, 4)) + outer @ y
+    for got in (first, second):
+        np.testing.assert_allclose(got["g"][0], expected, rtol=1e-12)

@@ -304,7 +304,7 @@ class Compiled:
         buffers (and the vector width)."""
         try:
             return (code or self.dispatcher)(*args, *buffers, *self.vector_args)
-        except BufferMemoryError as e:   # raised with the buffer's number (sizes.py)
+        except BufferMemoryError as e:   # raised with the buffer's number (helpers.py)
             if len(e.args) != 3 or not isinstance(e.args[0], int):
                 raise
             raise BufferMemoryError(self.buffer_whats[e.args[0]], *e.args[1:]) from None

@@ -64,7 +64,8 @@ import numpy as np
 from numba import njit, prange
 
 from hpcad.backend.numba.intrinsics import add_any_order, atomic_add
-from hpcad.backend.numba.sizes import buffer_size as _buffer_size
+from hpcad.backend.numba.helpers import buffer_size as _buffer_size, empty as _empty, \
+    grow as _grow, zeros as _zeros
 
 # no C-callable wrapper (numba makes one for first-class function use, which hpcad has not);
 # functions only generated code calls need no wrapper for Python callers either: both cost
@@ -80,17 +81,6 @@ def _trips(lb, ub, step):
     n = (ub - lb + step - (1 if step > 0 else -1)) // step
     return n if n > 0 else 0
 
-
-@njit(**INNER_OPTIONS)
-def _grow(buf, needed):
-    """A larger copy of a tape buffer (for loops whose trip count is only known at run time);
-    copied element by element: a slice assignment (`new[:n] = buf`) makes numba compile its
-    shape-mismatch message, string formatting that took over a second of the first such
-    derivative's compile in each process."""
-    new = np.empty(max(2 * buf.shape[0], needed, 64), buf.dtype)
-    for k in range(buf.shape[0]):
-        new[k] = buf[k]
-    return new
 '''
 
 
@@ -192,11 +182,14 @@ def mem_alloc(w: Writer, op, depth):
         w.emit(depth, f"if {buf}.shape[0] < {size}:")
         np_type = NP_TYPES[t.dtype.name]
         w.emit(depth + 1, f"{buf} = _disk_{np_type.removeprefix('np.')}({size})"
-               if op.attrs.get("disk") else f"{buf} = np.empty({size}, {np_type})")
+               if op.attrs.get("disk") else f"{buf} = _empty({size}, {np_type})")
         w.emit(depth, f"{w.name(op.results[0])} = {buf}[:{size}].reshape(("
                       f"{', '.join(dims)},))")
         return
-    fill = "np.zeros" if op.attrs.get("fill") == "zeros" else "np.empty"
+    # through helpers.py's functions (compiled once per machine), except in a parallel
+    # function: numba's parfor passes turn np.zeros into a parallel loop and know the shape
+    fill = "zeros" if op.attrs.get("fill") == "zeros" else "empty"
+    fill = f"np.{fill}" if w.parallel else f"_{fill}"
     dims = [w.ref(v) for v in op.operands]
     dims = ", ".join(vector.with_lane(w, dims, str(lanes(t))) if lanes(t) > 1 else dims)
     w.emit(depth, f"{w.name(op.results[0])} = {fill}(({dims},), "

@@ -139,3 +139,45 @@ class EntryCache(caching.FunctionCache):
     def save_overload(self, sig, data):
         if self._entry.writable:
             super().save_overload(sig, data)
+
+
+class HelperCache(caching.NullCache):
+    """numba's cache of one of the functions every generated module calls (helpers.py),
+    kept in a verified cache entry of its own, named after the function and keyed by the
+    text of its module and of this backend (cache.entry_key): a fresh process loads it for
+    each signature compiled before on this machine. Each load and each save opens the
+    entry for that moment only (its lock, verification and manifest as for a kernel's
+    entry): numba loads or compiles a helper while it types a kernel, with the kernel's
+    own entry held, and the helper's lock is never held while waiting for another."""
+
+    def __init__(self, py_func, module_file: str):
+        self._py_func, self._module_file = py_func, module_file
+        self._entry_name: tuple[str, str] | None = None
+
+    @property
+    def cache_path(self):
+        from .cache import cache_path
+        return str(cache_path())
+
+    def _named(self) -> tuple[str, str]:
+        """(the entry's name, its source: the helpers' module)."""
+        if self._entry_name is None:
+            from pathlib import Path
+
+            from .cache import entry_key
+            text = Path(self._module_file).read_text()
+            self._entry_name = (f"helper_{self._py_func.__name__}_{entry_key(text)}", text)
+        return self._entry_name
+
+    def load_overload(self, sig, target_context):
+        from .cache import entry
+        with entry(*self._named()) as found:
+            if found.store is None or not found.verified:
+                return None
+            return EntryCache(self._py_func, found).load_overload(sig, target_context)
+
+    def save_overload(self, sig, data):
+        from .cache import entry
+        with entry(*self._named()) as found:
+            if found.writable:
+                EntryCache(self._py_func, found).save_overload(sig, data)

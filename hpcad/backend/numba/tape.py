@@ -3,7 +3,7 @@ and pop at the position; indexed slots (parallel loops, see checkpoint/tape.py; 
 runtime/tape.py) read and
 write entry `position + k` and move the position with tape.advance/retreat. Buffers are
 allocated before the outermost loop that fills them, sized from the loops' trip counts when
-those are known there (their product checked for overflow: sizes.py; else they grow by
+those are known there (their product checked for overflow: helpers.py; else they grow by
 doubling). A slot used inside a fork-join task keeps
 its position in a one-element array: variables a numba prange body assigns are private."""
 from __future__ import annotations
@@ -38,23 +38,39 @@ def tape_setup(w: Writer, s: TapeSlot, depth: int) -> None:
                     if low == 0 else [(low, ub, 1)]
         what = f"{where(s.anchor.loc)}: the tape of the values the loops here save for " \
                f"the reverse sweep needs"
-        size = w.fresh("tape_size")
-        w.emit(depth, f"{size} = {buffer_size(w, counts, s.dtype, what)}")
+        # the buffers set up at one point with the same counts and element size share one
+        # computed size: one call of the compiled size function, not one per buffer
+        text = buffer_size(w, counts, s.dtype, what)
+        size = w.tape_sizes.get((_point(s.anchor), text))
+        if size is None:
+            size = w.tape_sizes[(_point(s.anchor), text)] = w.fresh("tape_size")
+            w.emit(depth, f"{size} = {text}")
     else:
         size = "1024"
     w.emit(depth, f"if {s.buffer}.shape[0] < {size}:")
-    w.emit(depth + 1, f"{s.buffer} = np.empty({size}, {NP_TYPES[s.dtype.name]})")
+    w.emit(depth + 1, f"{s.buffer} = _empty({size}, {NP_TYPES[s.dtype.name]})")
     if s.in_task:
-        w.emit(depth, f"tp_{s.slot} = np.zeros(1, np.int64)")
+        w.emit(depth, f"tp_{s.slot} = _zeros(1, np.int64)")
     else:
         w.emit(depth, f"{s.position} = 0")
+
+
+def _point(anchor: Op) -> Op:
+    """The op before which the buffers anchored at `anchor` are set up, past the
+    tape.reserve ops in front of it: those change no value a buffer's size reads (the
+    same size source before any of them computes the same value)."""
+    ops = anchor.parent.ops
+    k = ops.index(anchor)
+    while ops[k].name == "tape.reserve" and k + 1 < len(ops):
+        k += 1
+    return ops[k]
 
 
 def buffer_size(w: Writer, counts: list[tuple], dtype: ScalarType, what: str) -> str:
     """Source computing the entries of a buffer of dtype elements: the product of
     len(range(lb, ub, step)) over counts (values or ints), checked for overflow
-    (sizes.py: a MemoryError saying `what` and the counts); 1 without counts. The counts
-    are padded with one-trip ranges to a multiple of EXTENTS_PER_CALL: sizes.py's
+    (helpers.py: a MemoryError saying `what` and the counts); 1 without counts. The counts
+    are padded with one-trip ranges to a multiple of EXTENTS_PER_CALL: helpers.py's
     function is compiled once per number of extents in a process (~0.1 s each). `what`
     goes to the compiled code as its index in w.buffer_whats, which the generated module
     holds as _BUFFERS (the caller raises the error with the text: a string raised from
@@ -68,8 +84,9 @@ def buffer_size(w: Writer, counts: list[tuple], dtype: ScalarType, what: str) ->
     counts = list(counts) + [_ONE_TRIP] * (-len(counts) % EXTENTS_PER_CALL)
     extents = "".join(f"({', '.join(int64(v) for v in c)}), " for c in counts)
     itemsize = np.dtype(dtype.np_dtype).itemsize
-    w.buffer_whats.append(what)
-    return f"_buffer_size(({extents}), {itemsize}, {len(w.buffer_whats) - 1})"
+    if what not in w.buffer_whats:
+        w.buffer_whats.append(what)
+    return f"_buffer_size(({extents}), {itemsize}, {w.buffer_whats.index(what)})"
 
 
 def factors(w: Writer, v: Value, counts: bool = False) -> list[Value]:
