@@ -46,6 +46,13 @@ def right(result: dict, expected) -> bool:
     return np.allclose(result["grad"], expected, rtol=1e-12, atol=0)
 
 
+def victim_files(cache: Path, pattern: str = "*") -> list[Path]:
+    """The files of the victim's own entry (not of the helpers every derivative calls,
+    `helper_*` entries of backend/numba/helpers.py, which the same cache holds)."""
+    return [p for p in cache.glob(pattern) if not p.name.startswith("helper_")
+            and p.name != ".key"]
+
+
 def debris(cache: Path) -> list[Path]:
     return [p for p in cache.rglob("*") if p.name.endswith(".tmp")]
 
@@ -67,7 +74,7 @@ def test_a_new_cache_is_private_and_loads_what_it_wrote(filled, expected):
 
 
 def test_a_damaged_index_is_recompiled_once(filled, expected):
-    for index in filled.glob("*.nbi"):
+    for index in victim_files(filled, "*.nbi"):
         index.write_bytes(index.read_bytes()[:len(index.read_bytes()) // 2])
     damaged = run(filled)
     assert right(damaged, expected) and damaged["compiled"] == 1
@@ -78,8 +85,27 @@ def test_a_damaged_index_is_recompiled_once(filled, expected):
 
 
 @pytest.mark.slow
+def test_garbage_at_a_helpers_files_is_never_unpickled(filled, expected):
+    """The helpers' entries (tape sizes, allocation), which a derivative compiled afresh
+    loads, are verified as a kernel's are."""
+    helper = [f for f in filled.glob("helper_*") if f.suffix in (".nbi", ".nbc")]
+    assert helper
+    for f in helper:
+        f.write_bytes(b"\x80\x04garbage")
+    for f in victim_files(filled):
+        f.unlink()
+    result = run(filled)
+    assert right(result, expected) and result["compiled"] == 1
+    assert "UnpicklingError" not in result["stderr"]
+    warnings = cache_warnings(result)
+    assert warnings and all("helper_" in w and "differs from what hpcad wrote" in w
+                            for w in warnings), warnings
+    assert not cache_warnings(run(filled))
+
+
+@pytest.mark.slow
 def test_garbage_at_numba_files_is_never_unpickled(filled, expected):
-    for f in [*filled.glob("*.nbi"), *filled.glob("*.nbc")]:
+    for f in [*victim_files(filled, "*.nbi"), *victim_files(filled, "*.nbc")]:
         f.write_bytes(b"\x80\x04garbage")
     result = run(filled)
     assert right(result, expected) and result["compiled"] == 1
@@ -90,9 +116,8 @@ def test_garbage_at_numba_files_is_never_unpickled(filled, expected):
 def test_an_entry_signed_with_another_key_is_recompiled(filled, tmp_path, expected):
     other = tmp_path / "other"
     run(other)
-    for f in filled.iterdir():
-        if f.name != ".key":
-            shutil.copy(f, other / f.name)      # same files, other cache's key
+    for f in victim_files(filled):
+        shutil.copy(f, other / f.name)      # same files, other cache's key
     result = run(other)
     assert right(result, expected) and result["compiled"] == 1
     [warning] = cache_warnings(result)
@@ -172,7 +197,7 @@ def test_a_full_cache_compiles_in_memory_and_leaves_no_debris(tmp_path, expected
 def test_a_link_at_a_lock_name_is_not_followed(filled, tmp_path, expected):
     precious = tmp_path / "precious.txt"
     precious.write_text("precious")
-    [lock] = filled.glob("*.lock")
+    [lock] = victim_files(filled, "*.lock")
     lock.unlink()
     lock.symlink_to(precious)
     result = run(filled)
@@ -184,7 +209,7 @@ def test_a_link_at_a_lock_name_is_not_followed(filled, tmp_path, expected):
 
 @pytest.mark.slow
 def test_a_stuck_lock_holder_is_reported_and_bypassed(filled, expected):
-    [lock] = filled.glob("*.lock")
+    [lock] = victim_files(filled, "*.lock")
     holder = subprocess.Popen(
         [sys.executable, "-c", ("import fcntl, os, time\n"
                                 f"fd = os.open({str(lock)!r}, os.O_RDWR)\n"
@@ -224,7 +249,7 @@ def _doctor_problems(cache: Path, monkeypatch) -> list[str]:
 
 def test_doctor_reports_an_open_cache_and_entries_that_do_not_verify(filled, monkeypatch):
     assert _doctor_problems(filled, monkeypatch) == []
-    [index, *_] = filled.glob("*.nbi")
+    [index, *_] = victim_files(filled, "*.nbi")
     index.write_bytes(b"garbage")
     [problem] = _doctor_problems(filled, monkeypatch)
     assert "1 entries of the compile cache" in problem and "do not verify" in problem
