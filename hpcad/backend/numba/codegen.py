@@ -63,7 +63,7 @@ PRELUDE = '''import math
 import numpy as np
 from numba import njit, prange
 
-from hpcad.backend.numba.intrinsics import add_any_order, atomic_add
+from hpcad.backend.numba.intrinsics import add_any_order, atomic_add, parallel_fence
 from hpcad.backend.numba.sizes import buffer_size as _buffer_size
 
 # no C-callable wrapper (numba makes one for first-class function use, which hpcad has not);
