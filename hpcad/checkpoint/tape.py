@@ -273,8 +273,9 @@ def _most_trips(b: Builder, home: Region, loop: Op, rv: Engine) -> Value:
 # a while loop's iterations are not counted before it runs; a fork-join task's tape is a
 # stack (backend/numba/tape.py). What the user can do instead, per kind.
 _UNCOUNTED = {
-    "scf.while": ("a while loop",
-                  "write it as a for loop over a bounded range (break out early with a flag)"),
+    "scf.while": ("a while loop (or a for loop with `break`, which runs as one)",
+                  "write it as a for loop over a bounded range without `break`, skipping the "
+                  "rest once done with a flag (`if not done: ...`)"),
     "par.join": ("a fork-join task", "call the tasks one after the other (plain calls)"),
 }
 

@@ -186,6 +186,11 @@ class LoweringContext:
         if isinstance(v, ArrayExpr):
             self.unsupported(node, "using an array expression where a scalar is expected",
                              "index it to get one element, or reduce it, e.g. np.sum(...)")
+        if isinstance(getattr(v, "obj", None), np.ndarray):
+            self.unsupported(node, "using a global NumPy array in a kernel",
+                             "pass it to the kernel as an array argument (numba would freeze "
+                             "its values at compile time; hpcad kernels take arrays as "
+                             "arguments)")
         if not isinstance(v, Value) or not isinstance(v.type, ScalarType):
             what = "an array" if isinstance(getattr(v, "type", None), ArrayType) else \
                 words.value(getattr(v, "obj", v))

@@ -10,6 +10,8 @@ import inspect
 import math
 from typing import TYPE_CHECKING
 
+import numpy as np
+
 from ..ir.core import Block, Op, Value, walk
 from ..ir.effects import writes
 from ..ir.types import SCALARS, ArrayType, f64, i1, i64, promote
@@ -212,10 +214,30 @@ def is_view(ctx: LoweringContext, node, base) -> bool:
         or len(nodes) < base.type.ndim)
 
 
+def refuse_subscript(ctx: LoweringContext, node, arr):
+    """Say why `arr[...]` cannot be indexed: a view hpcad holds as an expression (a slice
+    with a step, a transpose, np.flip, an array expression), a global array or tuple (numba
+    freezes them as constants; hpcad takes arrays as arguments), or no array at all."""
+    text = ast.unparse(node.value)
+    if isinstance(arr, arrays.ArrayExpr):
+        ctx.unsupported(node, f"indexing `{text}` (a slice with a step, a transpose or an "
+                              f"array expression) again",
+                        "index the array itself in one subscript (y[::2][k] is y[2 * k], "
+                        "A.T[i, j] is A[j, i]), or copy it into a named array first")
+    obj = getattr(arr, "obj", None)
+    if isinstance(obj, (np.ndarray, tuple, list)):
+        kind = "array" if isinstance(obj, np.ndarray) else "tuple" if \
+            isinstance(obj, tuple) else "list"
+        ctx.unsupported(node, f"indexing the global {kind} `{text}`",
+                        "pass its values to the kernel as an array argument (numba would "
+                        "freeze them at compile time; hpcad kernels take arrays as arguments)")
+    ctx.unsupported(node, "indexing something that is not an array")
+
+
 def subscript_parts(ctx: LoweringContext, node, base=None):
     arr = ctx.expr(node.value) if base is None else base
     if not isinstance(arr, Value) or not isinstance(arr.type, ArrayType):
-        ctx.unsupported(node, "indexing something that is not an array")
+        refuse_subscript(ctx, node, arr)
     index_nodes = arrays.index_nodes(node)
     indices = [ctx.expr(i) for i in index_nodes]
     if any(arrays.is_array(i) for i in indices):

@@ -64,7 +64,9 @@ def returned(ctx: LoweringContext, v, s) -> Value:
 
 def stmt_assign(ctx: LoweringContext, s):
     value = ctx.expr(s.value)
-    if getattr(value, "view_like", False):
+    # a name bound to a transpose or flip holds a copy; a store into a subscript
+    # (`B[:, :] = B.T`) reads all of it first where it overlaps the target (arrays.fill)
+    if getattr(value, "view_like", False) and any(isinstance(t, ast.Name) for t in s.targets):
         copied_view_is_safe(ctx, s)
     for target in s.targets:
         assign(ctx, target, value)

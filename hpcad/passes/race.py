@@ -1,7 +1,9 @@
 """Race analysis of parallel code. Within a `par.parallel_for`, two iterations conflict if
 one writes an array element that another reads or writes. A write is safe when
 - every access to that array in the loop uses one index tuple that determines the
-  iteration: a component is the loop variable i plus a constant, or two components are
+  iteration: a component is the loop variable i plus a constant (or k * i + c for a
+  constant k >= 1 and c the same in every iteration: an array statement storing into
+  `a[first::k]`), or two components are
   i // m and i % m for one m (a flattened 2-D index; legal when the loop's lower bound is
   at least 0, its step positive, m >= 0 and its upper bound a product with m: m = 0 then
   runs no iteration, and for m > 0 the pair is a non-negative index that gives back
@@ -97,11 +99,62 @@ class Accesses:
 
 
 def _owns(idx: tuple, loop: Op, low: dict[Value, int]) -> bool:
-    """The index tuple names an element only iteration iv touches: a component is iv itself
-    or iv plus a constant, never negative (a negative index counts from the end, where
-    another iteration may be: `prange(-1, n)` writing `a[i]` meets itself at a[n - 1])."""
+    """The index tuple names an element only iteration iv touches: a component is iv itself,
+    iv plus a constant, or k * iv + c for constants k >= 1 and c (distinct for distinct
+    iterations), never negative (a negative index counts from the end, where another
+    iteration may be: `prange(-1, n)` writing `a[i]` meets itself at a[n - 1])."""
     iv = loop.regions[0].args[0]
-    return any(_never_negative(iv_offset(v, iv), loop, low) for v in idx)
+    return any(_never_negative(iv_offset(v, iv), loop, low) or _strided_owner(v, iv, loop, low)
+               for v in idx)
+
+
+def _strided_owner(index: Value, iv: Value, loop: Op, low: dict[Value, int]) -> bool:
+    """index is k * iv + c (a constant k >= 1; c a sum of constants and values defined
+    outside the loop with known lower bounds: `first + k * iv` of an array statement storing
+    into a[first::k]) and k * i + c >= 0 for every iteration i, the step positive (the
+    smallest i is then the lower bound)."""
+    form = _scaled(index, iv, loop, low)
+    if form is None or form[0] < 1 or (int_const(loop.operands[2]) or 0) <= 0:
+        return False
+    first = low.get(loop.operands[0])
+    return first is not None and form[0] * first + form[1] >= 0
+
+
+def _scaled(index: Value, iv: Value, loop: Op, low: dict[Value, int]) -> tuple[int, int] | None:
+    """(k, least c) when index is k * iv + c for a constant k and a c that every iteration
+    shares (constants, and values defined outside the loop, at their lower bound), else
+    None."""
+    if index is iv:
+        return 1, 0
+    op = index.owner
+    if not isinstance(op, Op) or len(op.operands) != 2:
+        return None
+    a, b = op.operands
+    if op.name == "arith.mul":
+        k = int_const(b) if a is iv else int_const(a) if b is iv else None
+        return None if k is None else (k, 0)
+    if op.name not in ("arith.add", "arith.sub"):
+        return None
+    for inner, other in ((a, b), (b, a)):
+        least = _invariant_least(other, loop, low)
+        if least is None or (op.name == "arith.sub" and (other is a or int_const(b) is None)):
+            continue
+        form = _scaled(inner, iv, loop, low)
+        if form is not None:
+            return form[0], form[1] + (least if op.name == "arith.add" else -least)
+    return None
+
+
+def _invariant_least(v: Value, loop: Op, low: dict[Value, int]) -> int | None:
+    """The least value of an integer every iteration of the loop shares: a constant, or a
+    value defined outside the loop with a known lower bound; else None."""
+    c = int_const(v)
+    if c is not None:
+        return c
+    block = v.owner.parent if isinstance(v.owner, Op) else v.owner
+    if block is None or _within(block, loop) or v not in low:
+        return None
+    return low[v]
 
 
 def _never_negative(c: int | None, loop: Op, low: dict[Value, int]) -> bool:

@@ -197,3 +197,49 @@ def test_unsupported_mpi_call_is_named_with_what_is_supported(fn, name):
 def test_call_on_a_global_communicator_says_to_pass_it():
     _check(mpi_on_a_global_communicator, (MPI.COMM_WORLD, np.ones(3)),
            "pass the communicator to the kernel")
+
+
+GLOBAL_WEIGHTS = np.arange(8.0)
+GLOBAL_TABLE = (0.5, 0.25, 0.25)
+
+
+def _index_strided_again(y):
+    y[::2][1] = 5.0  # error here
+    return y[2]
+
+
+def _index_transpose_again(A):
+    A.T[0, 1] = 7.0  # error here
+    return A[1, 0]
+
+
+def _index_global_array(x):
+    s = 0.0
+    for i in range(x.shape[0]):
+        s += GLOBAL_WEIGHTS[i] * x[i]  # error here
+    return s
+
+
+def _index_global_tuple(x):
+    s = 0.0
+    for i in range(3):
+        s += GLOBAL_TABLE[i] * x[i]  # error here
+    return s
+
+
+def _global_array_in_expression(x):
+    return np.sum(GLOBAL_WEIGHTS * x)  # error here
+
+
+@pytest.mark.parametrize("fn, args, fragment", [
+    (_index_strided_again, (np.ones(8),), "indexing `y[::2]` (a slice with a step"),
+    (_index_transpose_again, (np.ones((2, 3)),), "indexing `A.T` (a slice with a step"),
+    (_index_global_array, (np.ones(8),), "indexing the global array `GLOBAL_WEIGHTS`"),
+    (_index_global_tuple, (np.ones(8),), "indexing the global tuple `GLOBAL_TABLE`"),
+    (_global_array_in_expression, (np.ones(8),), "using a global NumPy array"),
+], ids=lambda v: getattr(v, "__name__", "_"))
+def test_indexing_what_is_no_array_value_says_what_it_is(fn, args, fragment):
+    """These were all 'indexing something that is not an array' (or 'using a Python ndarray
+    object where a scalar is expected ... index it'), which named neither the view nor the
+    global."""
+    _check(fn, args, fragment)

@@ -116,3 +116,15 @@ def test_break_of_an_inner_loop_runs_in_a_prange(backend):
     k = ad.kernel(inner_break, parallel=True, backend=backend)
     assert k(x, out) == pytest.approx(inner_break(x, ref), rel=1e-14)
     assert np.array_equal(out, ref)
+
+
+def test_derivative_of_an_inner_break_says_the_for_loop_runs_as_a_while_loop():
+    """Its primal runs (above); its reverse sweep needs a tape block per iteration that a
+    loop with `break` cannot size. The refusal said "a while loop ... write it as a for loop
+    (break out early with a flag)", which is what the kernel already was."""
+    x = np.linspace(-1.0, 1.2, 9)
+    k = ad.kernel(inner_break, parallel=True, backend="interp")
+    with pytest.raises(ad.DifferentiationError,
+                       match=r"a for loop with `break`, which runs as one\) inside the "
+                             r"parallel loop.*without `break`"):
+        ad.grad(k)(x, np.zeros(9))

@@ -63,7 +63,7 @@ PRELUDE = '''import math
 import numpy as np
 from numba import njit, prange
 
-from hpcad.backend.numba.intrinsics import add_any_order, atomic_add
+from hpcad.backend.numba.intrinsics import add_any_order, atomic_add, parallel_fence
 from hpcad.backend.numba.helpers import buffer_size as _buffer_size, empty as _empty, \
     grow as _grow, zeros as _zeros
 

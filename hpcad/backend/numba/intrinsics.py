@@ -1,7 +1,8 @@
 """What numba lacks, written as llvmlite intrinsics: an atomic float add into an array
-element (the race-free form of an adjoint accumulation that several threads may hit), and a
+element (the race-free form of an adjoint accumulation that several threads may hit), a
 float add that LLVM may reassociate (the update of a sum that may be taken in any order:
-LLVM vectorizes such a sum, while every other instruction keeps IEEE order)."""
+LLVM vectorizes such a sum, while every other instruction keeps IEEE order), and a fence
+that keeps numba's parfor pass from moving statements across a parallel loop."""
 from __future__ import annotations
 
 from numba import types
@@ -49,3 +50,17 @@ def add_any_order(typingctx, a, b):
 
 
 __all__ = ["add_any_order", "atomic_add"]
+
+
+@intrinsic
+def parallel_fence(typingctx):
+    """Nothing at run time; written after every parallel loop (backend/numba/parallel.py).
+    numba's parfor pass moves a parallel loop down past the statements after it that it
+    believes independent of the loop (to fuse it with the next one), judging by the loop
+    body's item stores only: a call in the body that writes an array (an outlined chunk, an
+    atomic add) is invisible to it, so `out[0]` read after the loop was read before it (a
+    stale value), and two loops could be fused. A call numba does not know is a side effect
+    that nothing moves across."""
+    def codegen(context, builder, sig, args):
+        return context.get_dummy_value()
+    return types.none(), codegen

@@ -72,9 +72,16 @@ def par_parallel_for(w: Writer, op, depth):
         home["copies"] = copies
     w.region_body(body, inner, carried)
     vector.leave_home(w, home)
+    fence(w, depth)
     for var, part in parts:
         vector.reduce_rows(w, var, part, depth)
     add_copies(w, copies, depth)
+
+
+def fence(w: Writer, depth: int) -> None:
+    """After a parallel loop: nothing numba's parfor pass moves across (intrinsics.py,
+    parallel_fence), so the statements after the loop see what it wrote."""
+    w.emit(depth, "parallel_fence()")
 
 
 def private_copies(w: Writer, op: Op, depth: int) -> dict[Value, str]:
@@ -141,12 +148,12 @@ def outlined_chunks_loop(w: Writer, op: Op, depth: int) -> None:
     w.outline_loop(op, depth + 1, partial, (first, end, zeros))
     for var, part in zip(parts, partial, strict=True):
         w.emit(depth + 1, f"{var}[{chunk}] = {part}")
-    if not carried:
-        return
-    t = w.fresh("t")
-    w.emit(depth, f"for {t} in range(_nthreads):")
-    for var, part in zip(carried, parts, strict=True):
-        w.emit(depth + 1, f"{var} += {part}[{t}]")
+    if carried:
+        t = w.fresh("t")
+        w.emit(depth, f"for {t} in range(_nthreads):")
+        for var, part in zip(carried, parts, strict=True):
+            w.emit(depth + 1, f"{var} += {part}[{t}]")
+    fence(w, depth)
 
 
 def chunked_loop(w: Writer, copies: dict, lb: str, ub: str, step: str, iv: str,
@@ -206,6 +213,7 @@ def add_copies(w: Writer, copies: dict, depth: int) -> None:
         index = ", ".join(axes)
         w.emit(inner, f"for {t} in range(_nthreads):")
         w.emit(inner + 1, f"{name}[{index}] += {rows}[{t}, {index}]")
+        fence(w, depth)
 
 
 def reduction_update(w: Writer, op: Op, depth: int) -> None:
@@ -252,6 +260,7 @@ def par_join(w: Writer, op, depth):
             w.emit(depth + 2, "pass")
         start += n
     vector.leave_home(w, home)
+    fence(w, depth)
     for r, buf in zip(op.results, buffers, strict=True):
         if not is_vector(r):
             w.emit(depth, f"{w.name(r)} = {buf}[0]")

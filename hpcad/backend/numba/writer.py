@@ -28,7 +28,8 @@ _RESERVED = {"math", "np", "njit", "range", "abs", "float", "int", "len", "min",
     {f"_disk_{t.removeprefix('np.')}" for t in NP_TYPES.values()}
 _RESERVED |= {f"arena_{k}" for k in range(64)} | FAULT_NAMES
 # the names generated code reads from its module (no parameters of a function of its own)
-_MODULE = _RESERVED | set(dir(builtins)) | {"prange", "atomic_add", "add_any_order"}
+_MODULE = _RESERVED | set(dir(builtins)) | {"prange", "atomic_add", "add_any_order",
+                                               "parallel_fence"}
 
 
 class SourceLine(str):
