@@ -129,7 +129,8 @@ def nested_data_dependent(data, indptr):
 def test_while_loop_saving_values_inside_a_prange_is_refused(backend):
     u = np.linspace(0.1, 1.0, 8)
     with pytest.raises(DifferentiationError, match=r"test_prange_inner_loops\.py:\d+: a while "
-                                                   r"loop inside the parallel loop"):
+                                                   r"loop \(or a for loop with `break`, which "
+                                                   r"runs as one\) inside the parallel loop"):
         ad.grad(while_in_prange, backend=backend)(u, 0.5)
 
 
