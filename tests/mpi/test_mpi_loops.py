@@ -145,8 +145,10 @@ def test_budget_sizes_loops_over_ranks(backend):
     fd = (lk.rank_sweeps.py_func(u + h * d, 0.3, 6, COMM)
           - lk.rank_sweeps.py_func(u - h * d, 0.3, 6, COMM)) / (2 * h)
     assert _rel(COMM.allreduce(float(ref[0] @ d)), fd) < 1e-6
+    # (the largest rank's step tape grows with the size: 100 B per rank stays below the
+    # store-all tape and above one step's at 2, 3 and 8 ranks)
     checkpointed = ad.checkpoint(ad.kernel(lk.rank_sweeps.py_func, backend=backend),
-                                 budget=300)
+                                 budget=100 * (COMM.size + 1))
     got = ad.grad(checkpointed, argnums=(0, 1))(u.copy(), 0.3, 6, COMM)
     assert checkpointed.last_policy.plan.checkpoints
     np.testing.assert_array_equal(got[0], ref[0])
