@@ -439,7 +439,8 @@ class LoweringContext:
         """branch_parts of what a loop carries in `name`; a tuple or vjp_fn holding arrays,
         which would be carried from one iteration to the next, is refused."""
         parts = branch_parts(entry)
-        if parts is None or not isinstance(entry, Value) and holds_arrays(entry):
+        if parts is None or not isinstance(entry, Value) and any(
+                isinstance(v.type, ArrayType) for v in parts[1]):
             self.unsupported(node, f"a loop that carries '{display_name(name)}' (a tuple "
                                    f"holding arrays, an ad.vjp's vjp_fn or an MPI request) "
                                    f"from one iteration to the next",
