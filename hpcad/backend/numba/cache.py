@@ -268,7 +268,7 @@ def _lock_timeout() -> float:
         return float(text) if text else LOCK_TIMEOUT_DEFAULT_S
     except ValueError:
         raise HpcadError(f"{LOCK_TIMEOUT}={text!r} is not a number of seconds: set it to how "
-                         f"long to wait for another process compiling the same kernel "
+                         f"long to wait for another process or thread compiling the same kernel "
                          f"(default {LOCK_TIMEOUT_DEFAULT_S:.0f})") from None
 
 
@@ -306,13 +306,14 @@ def _acquire(fd: int, path: Path) -> bool:
             pass
         waited = time.monotonic() - start
         if waited >= timeout:
-            warn(f"waited {waited:.0f} s for the lock {path} (another process compiling the "
-                  f"same kernel): hpcad compiles it in memory ({LOCK_TIMEOUT} sets the wait)")
+            warn(f"waited {waited:.0f} s for the lock {path} (another process or thread "
+                  f"compiling the same kernel): hpcad compiles it in memory ({LOCK_TIMEOUT} "
+                  f"sets the wait)")
             return False
         if not told and waited >= LOCK_NOTICE_S:
-            print(f"hpcad: waiting for the lock {path}: another process is compiling the "
-                  f"same kernel (at most {LOCK_TIMEOUT}={timeout:.0f} s, then compiling in "
-                  f"memory)", file=sys.stderr, flush=True)
+            print(f"hpcad: waiting for the lock {path}: another process or thread is "
+                  f"compiling the same kernel (at most {LOCK_TIMEOUT}={timeout:.0f} s, then "
+                  f"compiling in memory)", file=sys.stderr, flush=True)
             told = True
         time.sleep(0.05)
 
