@@ -7,7 +7,8 @@ that fit 2 cores (SIZES below; `--quick`: tiny ones). With a GradBench checkout 
 $HPCAD_GRADBENCH_DIR the manual tool runs through GradBench's own eval driver at the same
 sizes (hpcad/gradbench/run.py; `--no-validation` where the driver has it) and its timings are
 read from the protocol; an eval without a generator here takes the inputs that driver sent.
-hpcad's and JAX's times are of the compiled work only: inputs are parsed before timing."""
+hpcad's and JAX's times are of the compiled work only: inputs are parsed before timing;
+both run on one thread (BLAS and XLA: see below and gradbench_jax.one_thread_client)."""
 from __future__ import annotations
 
 import itertools
@@ -20,6 +21,11 @@ from pathlib import Path
 import numpy as np
 
 from benchmarks.common import REPEATS, median_time
+
+# one thread for BLAS (hpcad's matrix products, e.g. kmeans'), as for XLA (gradbench_jax.py):
+# only effective before the BLAS library numba calls is loaded, i.e. before the first product
+# in this process (`--cases gradbench` alone, or first)
+os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
 
 SIZES = {"gradbench": "default"}
 # eval -> size set -> the eval driver's size options (GradBench's defaults that fit 2 cores)

@@ -1,5 +1,6 @@
 """JAX versions of GradBench evals, written here from the evals' specs (evals/<eval>/README.md
-in GradBench), for the `gradbench` benchmark: jax.jit, float64, single-threaded XLA.
+in GradBench), for the `gradbench` benchmark: jax.jit, float64, single-threaded XLA
+(`one_thread_client`).
 
     JAX[eval][function] = (prepare(input) -> args, run(*args) -> result, blocking until ready)
 
@@ -12,9 +13,9 @@ from functools import partial
 
 import numpy as np
 
-# one thread for XLA, as for numba; only effective before jax is first imported
-os.environ.setdefault("XLA_FLAGS", "--xla_cpu_multi_thread_eigen=false "
-                      "intra_op_parallelism_threads=1")
+# one thread for XLA, as for numba; only effective before jax is first imported (this flag
+# keeps Eigen's kernels on the calling thread; one_thread_client below does the rest)
+os.environ.setdefault("XLA_FLAGS", "--xla_cpu_multi_thread_eigen=false")
 
 try:
     import jax
@@ -23,6 +24,36 @@ try:
     jax.config.update("jax_enable_x64", True)
 except ImportError:   # jax is in the bench extra; the benchmark leaves its rows empty
     jax = jnp = None
+
+
+def _threads() -> set[int]:
+    return {int(t) for t in os.listdir("/proc/self/task")}
+
+
+def one_thread_client() -> None:
+    """Make XLA's CPU client now, with one thread for its computations. The client sizes the
+    thread pool that runs a computation's operations by the CPUs the calling thread may use
+    when it is made, so it is made while this thread is held to one CPU; the threads it starts
+    are then let run on any CPU again, as this one is. Without this, the flag above still
+    leaves that pool one thread per CPU, and independent operations run side by side (CPU
+    time above wall time). Only effective before jax's CPU client is first made in this
+    process (`python -m benchmarks --cases gradbench` alone); a no-op off Linux."""
+    if jax is None or not hasattr(os, "sched_setaffinity"):
+        return
+    allowed, before = os.sched_getaffinity(0), _threads()
+    os.sched_setaffinity(0, {min(allowed)})
+    try:
+        jax.devices("cpu")
+    finally:
+        os.sched_setaffinity(0, allowed)
+        for tid in _threads() - before:
+            try:
+                os.sched_setaffinity(tid, allowed)
+            except OSError:   # a thread that has ended since
+                pass
+
+
+one_thread_client()
 
 
 def blocking(fn):

@@ -4,10 +4,11 @@ which is diagonal, so H's diagonal is H times ones. One forward-over-reverse cal
 (`ad.grad_and_hvp`) gives J and H ones together.
 
 The cost first finds each point's nearest centroid (`nearest_centroids`), from |c|^2 - 2 p.c
-(|p - c|^2 less the |p|^2 all centroids share), for a block of points at a time held a row per
-coordinate in L1 cache: four centroids' distances to all the block's points, four coordinates
-at a time, in loops over the points (vector loops whose sums stay in cache), each tile reduced
-at once to the nearest so far, so no k x n table of products is ever written (JAX's matrix
+(|p - c|^2 less the |p|^2 all centroids share), for a block of points at a time: the block,
+held a row per coordinate with a row of ones under them, times [-2 C | |C|^2] is one matrix
+product (BLAS) giving every centroid's value for every point of the block in a table that
+stays in cache, a row per centroid, and a vector loop over the points reduces four rows of it
+at a time to the nearest so far, so no k x n table is ever written to memory (JAX's matrix
 product writes one). Then it adds each point's squared distance to its nearest centroid
 computed exactly from the index: the minimum's value, and a derivative that follows only the
 nearest centroid (an integer index carries none), not all k distances."""
@@ -20,14 +21,14 @@ import numpy as np
 import hpcad as ad
 from hpcad.gradbench.protocol import evaluation
 
-BLOCK = 200   # points at a time, a row per coordinate: 200 (not 256) keeps the rows' addresses
-              # from sharing their low 12 bits, which stalls loads behind the stores to them
-TILE = 4      # centroids per pass over a block, and coordinates per step of that pass
+BLOCK = 200   # points at a time: the block's table (a row of BLOCK per centroid) stays in cache
+TILE = 4      # rows of the table reduced per pass over the block's points
 
 
 @ad.kernel
-def transpose_block(points, start, m, rows):
-    """rows[:, :m] = points[start:start + m].T, four coordinates per pass over the points."""
+def block_rows(points, start, m, rows):
+    """rows[:d, :m] = points[start:start + m].T (rows[d] stays ones), four coordinates per
+    pass over the points."""
     d = points.shape[1]
     wide = d - d % TILE
     for col in range(0, wide, TILE):
@@ -42,71 +43,51 @@ def transpose_block(points, start, m, rows):
 
 
 @ad.kernel
-def tile_distances(rows, m, norms, scaled, j0, j1, j2, j3, dist):
-    """dist[r, :m] = |c|^2 - 2 p.c for centroid jr and the block's points: a vector loop over
-    the points per four coordinates, its sixteen factors held in registers."""
-    d = rows.shape[0]
-    wide = d - d % TILE
+def nearest_in_block(table, m, best, closest):
+    """best[i], closest[i] = the first j of the least table[j, i] and that value, i < m: a
+    vector loop over the points per four rows of the table."""
+    k = table.shape[0]
     for i in range(m):
-        dist[0, i] = norms[j0]
-        dist[1, i] = norms[j1]
-        dist[2, i] = norms[j2]
-        dist[3, i] = norms[j3]
-    for col in range(0, wide, TILE):
-        a0, a1, a2, a3 = scaled[j0, col], scaled[j0, col + 1], scaled[j0, col + 2], \
-            scaled[j0, col + 3]
-        b0, b1, b2, b3 = scaled[j1, col], scaled[j1, col + 1], scaled[j1, col + 2], \
-            scaled[j1, col + 3]
-        c0, c1, c2, c3 = scaled[j2, col], scaled[j2, col + 1], scaled[j2, col + 2], \
-            scaled[j2, col + 3]
-        e0, e1, e2, e3 = scaled[j3, col], scaled[j3, col + 1], scaled[j3, col + 2], \
-            scaled[j3, col + 3]
-        for i in range(m):
-            q0, q1, q2, q3 = rows[col, i], rows[col + 1, i], rows[col + 2, i], rows[col + 3, i]
-            dist[0, i] += a0 * q0 + a1 * q1 + a2 * q2 + a3 * q3
-            dist[1, i] += b0 * q0 + b1 * q1 + b2 * q2 + b3 * q3
-            dist[2, i] += c0 * q0 + c1 * q1 + c2 * q2 + c3 * q3
-            dist[3, i] += e0 * q0 + e1 * q1 + e2 * q2 + e3 * q3
-    for col in range(wide, d):
-        a0, b0, c0, e0 = scaled[j0, col], scaled[j1, col], scaled[j2, col], scaled[j3, col]
-        for i in range(m):
-            q0 = rows[col, i]
-            dist[0, i] += a0 * q0
-            dist[1, i] += b0 * q0
-            dist[2, i] += c0 * q0
-            dist[3, i] += e0 * q0
+        closest[i] = math.inf
+        best[i] = 0
+    for first in range(0, k, TILE):   # where k runs out, the last row again
+        j1, j2, j3 = min(first + 1, k - 1), min(first + 2, k - 1), min(first + 3, k - 1)
+        for i in range(m):   # independent points: a vector loop; equals keep the first
+            near, low = best[i], closest[i]
+            value = table[first, i]
+            near = first if value < low else near
+            low = value if value < low else low
+            value = table[j1, i]
+            near = j1 if value < low else near
+            low = value if value < low else low
+            value = table[j2, i]
+            near = j2 if value < low else near
+            low = value if value < low else low
+            value = table[j3, i]
+            near = j3 if value < low else near
+            low = value if value < low else low
+            best[i], closest[i] = near, low
 
 
 @ad.kernel
 def nearest_centroids(points, centroids, nearest):
     """nearest[i] = the first j of the least |C_j - P_i|^2 (up to rounding)."""
     n, k, d = points.shape[0], centroids.shape[0], points.shape[1]
-    norms = np.zeros(k)
-    scaled = np.empty((k, d))   # -2 C: |p - c|^2 - |p|^2 = |c|^2 + p.(-2 c)
+    weights = np.empty((k, d + 1))   # [-2 C | |C|^2]: |p - c|^2 - |p|^2 = (p, 1) . (-2 c, |c|^2)
     for j in range(k):
+        norm = 0.0
         for col in range(d):
-            norms[j] += centroids[j, col] * centroids[j, col]
-            scaled[j, col] = -2.0 * centroids[j, col]
-    rows = np.empty((d, BLOCK))
-    dist = np.empty((TILE, BLOCK))
+            norm += centroids[j, col] * centroids[j, col]
+            weights[j, col] = -2.0 * centroids[j, col]
+        weights[j, d] = norm
+    rows = np.ones((d + 1, BLOCK))   # a last block's columns past its points: finite, unread
     closest = np.empty(BLOCK)
     best = np.zeros(BLOCK, dtype=np.int64)
     for start in range(0, n, BLOCK):
         m = min(start + BLOCK, n) - start
-        transpose_block(points, start, m, rows)
-        for i in range(m):
-            closest[i] = math.inf
-            best[i] = 0
-        for first in range(0, k, TILE):   # where k runs out, the last centroid again
-            tile_distances(rows, m, norms, scaled, first, min(first + 1, k - 1),
-                           min(first + 2, k - 1), min(first + 3, k - 1), dist)
-            for i in range(m):   # independent points: a vector loop; equals keep the first
-                near, low = best[i], closest[i]
-                for r in range(TILE):
-                    better = dist[r, i] < low
-                    near = min(first + r, k - 1) if better else near
-                    low = dist[r, i] if better else low
-                best[i], closest[i] = near, low
+        block_rows(points, start, m, rows)
+        table = weights @ rows
+        nearest_in_block(table, m, best, closest)
         for i in range(m):
             nearest[start + i] = best[i]
 
