@@ -10,11 +10,13 @@ is built two rows at a time from blocks of four columns of Q_k (each load of a p
 coordinate serves eight products, in the reverse sweep too, where those products become sums
 over the points), and the log-sum-exp over components runs over rows of per-point arrays.
 
-The log-sum-exp leaves out the terms below exp(SMALLEST_TERM), about 1e-261 times the point's
-largest: its sum also holds the largest term, exp(0) = 1, so they cannot change it nor the
-value, and their share of the gradient is as small. Far from most components (large d) many
-terms underflow to subnormal numbers, each of which, carried through the products of the
-reverse sweep, costs the CPU many times a normal operation.
+The log-sum-exp takes its exponents no lower than LOWEST_EXPONENT: exp(LOWEST_EXPONENT),
+about 1e-261, and anything smaller are far below the rounding of a point's sum, which also
+holds its largest term, exp(0) = 1, so the value does not change; those terms' share of the
+gradient (zero now) was as small. Far from most components (large d) many terms would
+underflow to subnormal numbers, each of which, carried through the products of the reverse
+sweep, costs the CPU many times a normal operation. `max` rather than a branch keeps both
+sweeps of that loop free of branches and the reverse one indexed by (k, i).
 """
 from __future__ import annotations
 
@@ -26,8 +28,8 @@ import hpcad as ad
 from hpcad.gradbench.protocol import evaluation
 
 LOG_2PI = math.log(2.0 * math.pi)
-SMALLEST_TERM = -600.0   # exp(-600) ~ 1e-261: below half an ulp of 1 by far, yet its products
-                         # in the reverse sweep stay clear of the subnormal range (< 2.2e-308)
+LOWEST_EXPONENT = -600.0   # exp(-600) ~ 1e-261: below half an ulp of 1 by far, yet its
+                           # products in the reverse sweep stay clear of subnormals (< 2.2e-308)
 
 
 @ad.kernel
@@ -85,8 +87,9 @@ def add_distances(beta_k, fq_k, qmu_k, xt, y0, y1):
 
 @ad.kernel
 def sum_logsumexp(beta):
-    """The sum over points i of log sum_k exp(beta[k, i]), all points at once; terms below
-    exp(SMALLEST_TERM) times the point's largest are left out (the module's docstring)."""
+    """The sum over points i of log sum_k exp(beta[k, i]), all points at once; exponents below
+    LOWEST_EXPONENT (relative to the point's largest) count as LOWEST_EXPONENT (the module's
+    docstring)."""
     n_comp, n = beta.shape
     top = np.zeros(n)
     for i in range(n):
@@ -98,9 +101,7 @@ def sum_logsumexp(beta):
     s = np.zeros(n)
     for k in range(n_comp):
         for i in range(n):
-            z = beta[k, i] - top[i]
-            if z > SMALLEST_TERM:
-                s[i] += math.exp(z)
+            s[i] += math.exp(max(beta[k, i] - top[i], LOWEST_EXPONENT))
     total = 0.0
     for i in range(n):
         total += top[i] + math.log(s[i])
