@@ -15,7 +15,7 @@ about 1e-261, and anything smaller are far below the rounding of a point's sum, 
 holds its largest term, exp(0) = 1, so the value does not change; those terms' share of the
 gradient (zero now) was as small. Far from most components (large d) many terms would
 underflow to subnormal numbers, each of which, carried through the products of the reverse
-sweep, costs the CPU many times a normal operation. `max` rather than a branch keeps both
+sweep, costs many CPUs many times a normal operation. `max` rather than a branch keeps both
 sweeps of that loop free of branches and the reverse one indexed by (k, i).
 """
 from __future__ import annotations
