@@ -118,3 +118,25 @@ def test_several_column_blocks(d):
     got = gmm.jacobian(raw)
     for name, fd in zip(("alpha", "mu", "q", "l"), fd_gradient(raw), strict=True):
         np.testing.assert_allclose(np.array(got[name]), fd, rtol=1e-6, atol=1e-7)
+
+
+def test_terms_below_the_smallest_term():
+    """A component far from most points: their terms of the log-sum-exp lie below
+    gmm.LOWEST_EXPONENT (raised to it by the kernel), those of the point beside it do not;
+    objective and jacobian against the reference (every term as it is) and its central
+    differences."""
+    raw = make_input(21, d=2, k=3, n=6, m=1)
+    x = np.array(raw["x"])
+    x[5] = [40.0, 40.5]
+    mu = np.array(raw["mu"])
+    mu[2] = [40.2, 40.1]
+    raw["x"], raw["mu"] = x.tolist(), mu.tolist()
+    args, _ = gmm.prepare(raw)
+    terms = np.array([[a - 0.5 * np.sum((factor(qk, lk, 2) @ (xi - mk)) ** 2) + np.sum(qk)
+                       for xi in x] for a, mk, qk, lk in zip(*args[:4], strict=True)])
+    below = terms - terms.max(axis=0) < gmm.LOWEST_EXPONENT
+    assert below.any() and not below.all(axis=1).any()
+    assert gmm.objective(raw) == pytest.approx(reference(raw, *params(raw)), rel=1e-10)
+    got = gmm.jacobian(raw)
+    for name, fd in zip(("alpha", "mu", "q", "l"), fd_gradient(raw), strict=True):
+        np.testing.assert_allclose(np.array(got[name]), fd, rtol=1e-6, atol=1e-7)

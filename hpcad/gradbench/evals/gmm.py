@@ -9,6 +9,14 @@ vectorizes without reordering a sum: the points are transposed into columns, Q_k
 is built two rows at a time from blocks of four columns of Q_k (each load of a point's
 coordinate serves eight products, in the reverse sweep too, where those products become sums
 over the points), and the log-sum-exp over components runs over rows of per-point arrays.
+
+The log-sum-exp takes its exponents no lower than LOWEST_EXPONENT: exp(LOWEST_EXPONENT),
+about 1e-261, and anything smaller are far below the rounding of a point's sum, which also
+holds its largest term, exp(0) = 1, so the value does not change; those terms' share of the
+gradient (zero now) was as small. Far from most components (large d) many terms would
+underflow to subnormal numbers, each of which, carried through the products of the reverse
+sweep, costs many CPUs many times a normal operation. `max` rather than a branch keeps both
+sweeps of that loop free of branches and the reverse one indexed by (k, i).
 """
 from __future__ import annotations
 
@@ -20,6 +28,8 @@ import hpcad as ad
 from hpcad.gradbench.protocol import evaluation
 
 LOG_2PI = math.log(2.0 * math.pi)
+LOWEST_EXPONENT = -600.0   # exp(-600) ~ 1e-261: below half an ulp of 1 by far, yet its
+                           # products in the reverse sweep stay clear of subnormals (< 2.2e-308)
 
 
 @ad.kernel
@@ -77,7 +87,9 @@ def add_distances(beta_k, fq_k, qmu_k, xt, y0, y1):
 
 @ad.kernel
 def sum_logsumexp(beta):
-    """The sum over points i of log sum_k exp(beta[k, i]), all points at once."""
+    """The sum over points i of log sum_k exp(beta[k, i]), all points at once; exponents below
+    LOWEST_EXPONENT (relative to the point's largest) count as LOWEST_EXPONENT (the module's
+    docstring)."""
     n_comp, n = beta.shape
     top = np.zeros(n)
     for i in range(n):
@@ -89,7 +101,7 @@ def sum_logsumexp(beta):
     s = np.zeros(n)
     for k in range(n_comp):
         for i in range(n):
-            s[i] += math.exp(beta[k, i] - top[i])
+            s[i] += math.exp(max(beta[k, i] - top[i], LOWEST_EXPONENT))
     total = 0.0
     for i in range(n):
         total += top[i] + math.log(s[i])
