@@ -1,5 +1,5 @@
-"""Benchmark: call overhead on 50-element kernels. Per kernel, the median per-call time (over
-batches of calls) of the kernel's source under plain numba.njit, the hpcad kernel call, the
+"""Benchmark: call overhead on 50-element kernels. Per kernel, the median per-call CPU time
+(over batches of calls) of the kernel's source under plain numba.njit, the hpcad kernel call, the
 `ad.grad` call, and the compiled reverse derivative called directly (its numba dispatcher
 with ready arguments: shadows, seed and tape buffers), so that the kernel call's overhead is
 hpcad call - numba call and grad's is grad call - compiled derivative. `dot` keeps no tape;
@@ -55,14 +55,16 @@ KERNELS = {"dot": (dot, 0), "heat": (heat, (0, 1))}
 
 
 def per_call(fn, calls: int, batches: int) -> float:
-    """Median over batches of the mean seconds of one fn() in a batch of `calls`."""
+    """Median over batches of the mean CPU seconds (time.process_time) of one fn() in a
+    batch of `calls`: on a shared machine the wall time of a few microseconds' call
+    counts the other processes' turns too (with 4-5 processes per core, 4-5x)."""
     fn()
     times = []
     for _ in range(batches):
-        t0 = time.perf_counter()
+        t0 = time.process_time()
         for _ in range(calls):
             fn()
-        times.append((time.perf_counter() - t0) / calls)
+        times.append((time.process_time() - t0) / calls)
     return float(np.median(times))
 
 
