@@ -16,13 +16,13 @@ from .checkpoint.budget import parse_bytes
 from .checkpoint.cost import INTERMEDIATES
 from .checkpoint.plan import STORE_ALL, Kind, Plan
 from .checkpoint.planner import plan_call, reusable, run_time_args
-from .errors import ArgumentError, GradientMismatch
+from .errors import ArgumentError, GradientMismatch, NoOverload
 from .frontend.nested import NestedDerivative
 from .frontend.signature import typeof
 from .ir.activity import ACTIVE, CONST, DUP, SHADOW
 from .ir.core import walk
 from .ir.types import ArrayType, ScalarType
-from .kernel import Kernel, as_kernel, check_backend, fingerprint
+from .kernel import MISS, Kernel, as_kernel, check_backend, fingerprint, no_direct
 from .mpi_job import watch
 from .passes.replication import replication_types
 from .passes.replication_notes import describe
@@ -554,13 +554,19 @@ def _gradient_function(f, transform: str, argnums, backend, params):
     k = as_kernel(f)
     site = _call_site(transform, argnums, backend, params)
 
+    last = [no_direct]   # the direct call of the _GradCall that ran last (_GradCall.direct)
+
     def gradient_fn(*args):
+        out = last[0](args)
+        if out is not MISS:
+            return out
         try:   # a signature called before (_GradCall)
             call = k.calls[(site, *map(fingerprint, args))]
         except Exception:   # a new one, or an argument without a fingerprint
             call = None
         if call is None:   # (outside the except: its errors come without the KeyError)
             return _value_and_grad(k, args, argnums, backend, params, site, transform)
+        last[0] = call.direct
         return call(args)
 
     gradient_fn.__hpcad_derivative__ = NestedDerivative(k, transform, argnums)
@@ -589,7 +595,8 @@ def _value_and_grad(k: Kernel, given: tuple, argnums, backend, params, site, tra
     if key is not None and not spec.communicates:
         k.calls[key] = _GradCall(k, spec, kinds, fn, check_backend(backend or k.backend),
                                  result, lambda a: _value_and_grad(k, a, argnums, backend,
-                                                                   params, site, transform))
+                                                                   params, site, transform),
+                                 key[1:])
     return result.pick(out[0], out[n:], shadows)
 
 
@@ -640,13 +647,13 @@ class _GradResult:
         self.picks = tuple((kinds[n] == DUP, n if kinds[n] == DUP else adjoint[n])
                            for n in nums)
         self.as_tuple, self.alone = as_tuple, alone
-
-    def pick(self, value, adjoints, shadows):
-        g = []   # (a loop: a comprehension is a call of its own, on every grad call)
-        for is_shadow, j in self.picks:
-            g.append(shadows[j] if is_shadow else float(adjoints[j]))
-        g = tuple(g) if self.as_tuple else g[0]
-        return g if self.alone else (value, g)
+        # pick written out as a lambda of the picks (on every grad call: a loop over them
+        # costs twice as much)
+        g = [f"shadows[{j}]" if is_shadow else f"float(adjoints[{j}])"
+             for is_shadow, j in self.picks]
+        g_text = f"({', '.join(g)},)" if as_tuple else g[0]
+        self.pick = eval(f"lambda value, adjoints, shadows: "
+                         f"{g_text if alone else f'(value, {g_text})'}")
 
 
 class _GradCall:
@@ -660,17 +667,14 @@ class _GradCall:
     takes the full path where more can change: the kernel's rules changed (a stale
     specialization: another kernel that shares it forgot it) or its compiled code was
     dropped. (A new backend or checkpointing policy on the kernel drops its kept calls:
-    kernel._Setting.)"""
+    kernel._Setting.) `direct` does the same without the key, where numba checks the
+    types."""
 
     KEPT = 64   # plans kept (past these, a new call key starts the dict afresh)
 
-    def __init__(self, k, spec, kinds, fn, backend, result, full):
+    def __init__(self, k, spec, kinds, fn, backend, result, full, prints=()):
         self.k, self.spec, self.kinds, self.full = k, spec, kinds, full
-        self.fixed = (fn, _written(spec, fn, kinds), (), k.last_policy) \
-            if _plan_fixed(k, spec, kinds, fn) else None
-        self.plans: dict[tuple, tuple] = {}   # call key -> a plan as self.fixed
-        self.apart = tuple(spec.written(spec.primal))   # _check_written_apart's
-        self.backend, self.result = backend, result
+        self.n = len(spec.primal.result_types)
         # per argument with a shadow, last first (the flat arguments are the arguments, the
         # seed, and each shadow inserted after its argument): its position and the dtype of
         # its shadow (C-contiguous), or False (another layout: np.zeros_like keeps it)
@@ -681,23 +685,40 @@ class _GradCall:
         places = itertools.accumulate((1 + (i in shadowed) for i in range(len(kinds))),
                                       initial=0)
         self.places = tuple(places)[:-1]   # where each argument is in the flat arguments
-        self.n = len(spec.primal.result_types)
+        self.fixed = (fn, self.copied(fn), (), k.last_policy) \
+            if _plan_fixed(k, spec, kinds, fn) else None
+        self.plans: dict[tuple, tuple] = {}   # call key -> a plan as self.fixed
+        self.apart = tuple(spec.written(spec.primal))   # _check_written_apart's
+        # the pairs it compares: a written array and another array argument (the key
+        # fixes which arguments are arrays)
+        self.pairs = tuple((i, j) for i in self.apart for j, a in enumerate(spec.primal.args)
+                           if j != i and isinstance(a.type, ArrayType))
+        self.backend, self.result = backend, result
+        self.prints, self.calls = prints, k.calls   # (direct)
+        if backend == "interp":   # (its types are checked by the key only)
+            self.direct = no_direct
+
+    def copied(self, fn) -> tuple[tuple[int, int], ...]:
+        """(place in the flat arguments, position) of each argument fn writes (a copy of
+        it is passed)."""
+        return tuple((self.places[i], i) for i in sorted(_written(self.spec, fn, self.kinds)))
 
     def __call__(self, args):
         k = self.k
         if self.spec.stale:
             return self.full(args)
-        if self.apart:
-            _check_written_apart(k, args, self.apart)
+        for i, j in self.pairs:
+            if np.may_share_memory(args[i], args[j]):
+                _check_written_apart(k, args, self.apart)
         flat, shadows = [*args, 1.0], {}
         for i, dtype in self.shadows:
             s = shadows[i] = np.zeros(args[i].shape, dtype) if dtype is not False else \
                 np.zeros_like(args[i])
             flat.insert(i + 1, s)
-        fn, written, run_args, k.last_policy = self.fixed or \
+        fn, copied, run_args, k.last_policy = self.fixed or \
             self.plans.get(self.spec.call_key(args)) or self.planned(args, flat)
-        for i in written:
-            flat[self.places[i]] = args[i].copy()
+        for place, i in copied:
+            flat[place] = args[i].copy()
         flat.extend(run_args)
         if self.backend == "interp":
             out = interp.run_function(fn, flat)
@@ -708,6 +729,47 @@ class _GradCall:
             out = entry[1](*flat)
         return self.result.pick(out[0], out[self.n:], shadows)
 
+    def direct(self, args):
+        """__call__ for arguments whose key is not known, or MISS (the caller then finds
+        the key): their numba types are checked by the compiled derivative's dispatcher
+        before it runs anything (backend/numba Compiled.exact), and the fingerprints of
+        those it writes (it gets copies) are compared with the key's. So MISS for
+        another key, a plan not kept for this call key, overlapping arrays (the full
+        path says what is wrong), the interpreter, compiled code dropped or replaced,
+        or the kernel's rules or settings changed; what it does before the run reads
+        the arguments and nothing else (any error there: MISS)."""
+        k = self.k
+        if self.spec.stale or k.calls is not self.calls:
+            return MISS
+        try:
+            for i, j in self.pairs:
+                if np.may_share_memory(args[i], args[j]):
+                    return MISS
+            flat, shadows = [*args, 1.0], {}
+            for i, dtype in self.shadows:
+                s = shadows[i] = np.zeros(args[i].shape, dtype) if dtype is not False else \
+                    np.zeros_like(args[i])
+                flat.insert(i + 1, s)
+            plan = self.fixed or self.plans.get(self.spec.call_key(args))
+            if plan is None:
+                return MISS
+            fn, copied, run_args, policy = plan
+            for place, i in copied:
+                if fingerprint(args[i]) != self.prints[i]:
+                    return MISS
+                flat[place] = args[i].copy()
+            flat.extend(run_args)
+            entry = k.compiled.get(id(fn))
+            exact = entry[1].exact
+        except Exception:
+            return MISS
+        try:
+            out = exact(*flat)
+        except NoOverload:
+            return MISS
+        k.last_policy = policy
+        return self.result.pick(out[0], out[self.n:], shadows)
+
     def planned(self, args, flat) -> tuple:
         """The plan of this call, as self.fixed, where none is kept under its call key
         (flat: the derivative's leading arguments, which size its tape)."""
@@ -716,7 +778,7 @@ class _GradCall:
         fn = spec.derivative("reverse", self.kinds, True, plan)
         run_args = () if fn.run_args is None else \
             run_time_args(fn.run_args, plan.snapshots, args)
-        made = (fn, _written(spec, fn, self.kinds), run_args, k.last_policy)
+        made = (fn, self.copied(fn), run_args, k.last_policy)
         if reusable(plan):
             if len(self.plans) >= self.KEPT:
                 self.plans.clear()

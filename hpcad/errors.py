@@ -118,3 +118,10 @@ def where(loc) -> str:
     if loc is None:
         return "<unknown location>"
     return f"{loc[0]}:{loc[1]}"
+
+
+class NoOverload(Exception):
+    """Not an error of the user's: a compiled function's numba dispatcher was called with
+    arguments of numba types it has no code for, and raised this before running anything
+    (backend/numba Compiled.no_compiling); the fast call paths that let numba check the
+    types take another path then."""

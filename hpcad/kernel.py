@@ -15,7 +15,7 @@ from .backend import interp
 from .checkpoint.budget import Choice
 from .checkpoint.plan import STORE_ALL, Plan
 from .checkpoint.planner import key_function
-from .errors import ArgumentError
+from .errors import ArgumentError, NoOverload
 from .frontend.lower import lower_kernel
 from .frontend.signature import signature_of
 from .ir.activity import CONST, SHADOW
@@ -168,7 +168,7 @@ class _Setting:
 
     def __set__(self, k: Kernel, value) -> None:
         setattr(k, self.name, value)
-        k.policies, k.calls = {}, {}
+        k.policies, k.calls, k.direct = {}, {}, no_direct
 
 
 class Kernel:
@@ -198,6 +198,9 @@ class Kernel:
         # fast dispatch: (call site, argument fingerprints) -> a call that needs no checks
         # beyond the key (see __call__ and api.value_and_grad); cleared with a _Setting
         self.calls: dict[tuple, object] = {}
+        # faster still: the last specialization's compiled code where numba's dispatcher
+        # can check the types (direct_call)
+        self.direct = no_direct
         self.__name__ = py_func.__name__
         self.__doc__ = py_func.__doc__
 
@@ -206,7 +209,7 @@ class Kernel:
         for spec in self.specializations.values():
             spec.stale = True
         self.specializations.clear()
-        self.policies, self.calls = {}, {}
+        self.policies, self.calls, self.direct = {}, {}, no_direct
 
     def bind(self, args: tuple, keywords: dict | None = None) -> tuple:
         """The arguments in parameter order with defaults filled in; an ArgumentError if they
@@ -254,6 +257,9 @@ class Kernel:
 
     def __call__(self, *args, **keywords):
         if not keywords:
+            out = self.direct(args)   # (direct_call)
+            if out is not MISS:
+                return out
             try:   # a signature called before, as a key of fingerprints (fast_call)
                 call = self.calls[(None, *map(fingerprint, args))]
             except Exception:   # a new one, or an argument without a fingerprint
@@ -269,7 +275,39 @@ class Kernel:
             except Exception:   # an argument without a fingerprint: always the full path
                 return out
             self.calls[key] = self.fast_call(spec)
+            self.direct = self.direct_call(spec)
         return out
+
+    def direct_call(self, spec: Specialization):
+        """A call of spec's primal for the arguments of a call that took the full path,
+        or MISS, where numba's dispatcher checks the arguments' types: its compiled
+        code is plain (backend/numba Compiled.plain: no buffers, communicators, lanes or
+        thread turn) and its dispatcher runs it only for arguments of the numba types of
+        calls that reached it before (the full path's, of spec's IR types: equal numba
+        types give equal IR types, frontend/signature.py), else raises NoOverload
+        (Compiled.no_compiling). MISS for another number of arguments, where the
+        compiled code was dropped or replaced (tests and benchmarks clear or wrap
+        `compiled`), or another backend; the caller then takes fast_call's path."""
+        fid, compiled = id(spec.primal), self.compiled
+        entry = compiled.get(fid)
+        if spec.communicates or check_backend(self.backend) != "numba" or entry is None \
+                or not getattr(entry[1], "plain", False):
+            return no_direct
+        code, n, one = entry[1], len(self.arg_names), len(spec.primal.result_types) == 1
+        dispatcher = code.dispatcher
+
+        def call(args):
+            if len(args) != n or compiled.get(fid) is not entry:
+                return MISS
+            try:
+                out = dispatcher(*args)
+            except NoOverload:
+                return MISS
+            except Exception as e:
+                code.failed(e)
+                raise
+            return out[0] if one else _unpack(out)
+        return call
 
     def fast_call(self, spec: Specialization):
         """A call of spec's primal for arguments of the key's types, doing what __call__'s
@@ -290,6 +328,13 @@ class Kernel:
 
     def __repr__(self) -> str:
         return f"<hpcad.kernel {self.__name__}>"
+
+
+MISS = object()   # (direct_call: these arguments take another path)
+
+
+def no_direct(args):
+    return MISS
 
 
 def _unpack(out: tuple):

@@ -7,6 +7,8 @@ or a new backend never reuse what an earlier call decided. A kernel with a tape 
 checkpointing once per call key (checkpoint/planner.key_function): new array sizes, a new
 trip count, a new HPCAD_MEMORY_BUDGET or HPCAD_CACHE_BYTES or a new policy on the kernel plan
 again, as a fresh kernel does. Both backends."""
+import importlib
+
 import numpy as np
 import pytest
 
@@ -14,6 +16,8 @@ import hpcad as ad
 import hpcad.api as api
 from benchmarks.overhead import dot, heat
 from hpcad.backend import interp
+
+kernel_module = importlib.import_module("hpcad.kernel")   # (hpcad.kernel: the decorator)
 
 BACKENDS = ("numba", "interp")
 
@@ -395,3 +399,116 @@ def test_snapshots_in_files_are_planned_every_call(monkeypatch):
     _check_calls(k, g, [(u, 0.1, 3)] * 3)
     assert k.last_policy.plan.disk
     assert planner.runs == 3
+
+
+class Fingerprints:
+    """Counts the fingerprints the call paths take (kernel.py's and api.py's): a call on
+    the direct path (Kernel.direct_call, api._GradCall.direct) makes no key."""
+
+    def __init__(self, monkeypatch):
+        self.count = 0
+        real = kernel_module.fingerprint
+
+        def counted(value):
+            self.count += 1
+            return real(value)
+        monkeypatch.setattr(kernel_module, "fingerprint", counted)
+        monkeypatch.setattr(api, "fingerprint", counted)
+
+
+def test_a_repeated_call_makes_no_key(monkeypatch):
+    """After a call of the same types, a kernel call and a grad of a kernel without a tape
+    take the direct path (numba's dispatcher checks the types); heat's grad takes the
+    fingerprint of the state it copies, and nothing else."""
+    rng = np.random.default_rng(11)
+    x, w = rng.random(8), rng.random(8)
+    k, h = _fresh(dot), _fresh(heat)
+    g, gh = ad.grad(k), ad.grad(h, argnums=(0, 1))
+    u = rng.random(8)
+    for _ in range(2):   # the full path, then the key's
+        k(x, w, 8), g(x, w, 8), h(u.copy(), 0.1, 3), gh(u, 0.1, 3)
+    prints = Fingerprints(monkeypatch)
+    assert k(x, w, 8) == pytest.approx(float(np.sum(w * x * x)), rel=1e-14)
+    np.testing.assert_allclose(g(x, w, 8), 2.0 * w * x, rtol=1e-14)
+    assert h(u.copy(), 0.1, 3) == pytest.approx(_heat_numpy(u, 0.1, 3), rel=1e-13)
+    du, d_alpha = gh(u, 0.1, 3)
+    want_u, want_alpha = _heat_gradient(u, 0.1, 3)
+    np.testing.assert_allclose(du, want_u, rtol=1e-6, atol=1e-8)
+    assert d_alpha == pytest.approx(want_alpha, rel=1e-6)
+    assert prints.count == 1
+
+
+def _layouts(n: int):
+    """Arrays of n values of a type numba or hpcad tells apart from the one before
+    (numba's dispatcher types an unaligned one as an aligned one)."""
+    base = np.random.default_rng(12).random(2 * n)
+    readonly = base[:n].copy()
+    readonly.flags.writeable = False
+    return [base[:n].copy(), readonly, base[::2], base[:n].astype(np.float32),
+            np.frombuffer(bytearray(b"\0" + base[:n].tobytes()), np.float64, n, 1),  # unaligned
+            base[:n].copy()]
+
+
+@ad.kernel
+def weighted_cubes(x, w, n):
+    """dot's body under a name of its own: its compiled module is this test's alone."""
+    s = 0.0
+    for i in range(n):
+        s += w[i] * x[i] * x[i]
+    return s
+
+
+def test_direct_calls_check_every_argument_type():
+    """Each call differs from the one before in a type numba's dispatcher sees (read-only,
+    strided, float32) or in a scalar type: the direct path must not run the code
+    compiled for the previous call's types. A type numba tells apart and hpcad does not
+    (read-only) gets code compiled for it, of the same specialization."""
+    k = weighted_cubes
+    g = ad.grad(k, argnums=1)
+    for _ in range(2):
+        for a in _layouts(6):
+            for n in (6, np.int32(6), 6):
+                want = float(np.sum(a.astype(np.float64) ** 3))
+                assert k(a, a, n) == pytest.approx(want, rel=1e-6)
+                np.testing.assert_allclose(g(a, a, n), a.astype(np.float64) ** 2, rtol=1e-6)
+    assert len(k.specializations) == 6   # C, strided, float32 arrays; int or int32 n
+    (spec,) = [s for types, s in k.specializations.items()
+               if types[0].layout == "C" and types[0].dtype.name == "f64"
+               and types[2].name == "i64"]
+    (fn, compiled), = [(f, c) for f, c in k.compiled.values() if f is spec.primal]
+    assert len(compiled.dispatcher.signatures) == 2   # as given, and read-only
+
+
+@pytest.mark.parametrize("written", ["strided", "read-only"])
+def test_direct_grad_copies_a_written_argument_of_another_layout_as_the_full_path(written):
+    """heat writes u (grad passes a copy): a u of another layout or writability has other
+    fingerprints, so the direct path leaves it to the full one, whose gradient it is."""
+    k = _fresh(heat)
+    g = ad.grad(k, argnums=(0, 1))
+    base = np.random.default_rng(13).random(24)
+    u = base[:12].copy()
+    other = base[::2] if written == "strided" else u.copy()
+    other.flags.writeable = written == "strided"
+    for arg in (u, u, other, other, u, other):
+        keep = arg.copy()
+        du, d_alpha = g(arg, 0.2, 3)
+        want_u, want_alpha = _heat_gradient(keep, 0.2, 3)
+        np.testing.assert_allclose(du, want_u, rtol=1e-6, atol=1e-8)
+        assert d_alpha == pytest.approx(want_alpha, rel=1e-6)
+        np.testing.assert_array_equal(arg, keep)
+    assert len(k.calls) == 2
+
+
+def test_overlapping_arguments_are_refused_after_direct_calls():
+    @ad.kernel
+    def smooth(u, out):
+        for i in range(1, u.shape[0] - 1):
+            out[i] = 0.5 * (u[i - 1] + u[i + 1])
+        return np.sum(out * out)
+
+    g = ad.grad(smooth)
+    u, out = np.linspace(0.0, 1.0, 9), np.zeros(9)
+    for _ in range(3):
+        g(u, out)
+    with pytest.raises(ad.ArgumentError, match="overlap in memory"):
+        g(u, u)

@@ -14,6 +14,7 @@ from ...errors import (
     BufferMemoryError,
     HpcadError,
     IndexOutOfBounds,
+    NoOverload,
     UnsupportedConstruct,
     where,
 )
@@ -92,17 +93,17 @@ class Buffers:
         self.slots = slots
         self.idle = [self.empty()]   # (list.pop and list.append are atomic: no lock)
 
-    def empty(self) -> list[np.ndarray]:
-        return [np.empty(0, s.dtype.np_dtype) for s in self.slots]
+    def empty(self) -> tuple[np.ndarray, ...]:
+        return tuple(np.empty(0, s.dtype.np_dtype) for s in self.slots)
 
-    def take(self) -> list[np.ndarray]:
+    def take(self) -> tuple[np.ndarray, ...]:
         """A set of buffers for one call: an idle one, else a new one."""
         try:
             return self.idle.pop()
         except IndexError:
             return self.empty()
 
-    def give(self, held: list[np.ndarray]) -> None:
+    def give(self, held: tuple[np.ndarray, ...]) -> None:
         """A set back after its call (grown by it, or as taken when the call failed)."""
         self.idle.append(held)
 
@@ -116,7 +117,7 @@ class Buffers:
         finally:
             self.give(held[0])
 
-    def sets(self) -> list[list[np.ndarray]]:
+    def sets(self) -> list[tuple[np.ndarray, ...]]:
         """The sets not in use by a call now."""
         return list(self.idle)
 
@@ -191,9 +192,23 @@ class Compiled:
                 compiled = self.dispatcher.stats.cache_misses != misses
                 STATS["compiled" if compiled else "loaded"] += 1
         self.path = entry.path
+        self.no_compiling()
+        # no communicators, arrays of vectors, MPI handles or turn to wait for: exact calls
+        self.direct = not (self.comm_args or self.lanes is not None
+                           or self.mpi_handles is not None or self.turn is not None)
+        self.plain = self.direct and not (self.slots or self.vector_args)   # nor buffers
+
+    def no_compiling(self) -> None:
+        """A call of the dispatcher with arguments of numba types it has no code for
+        raises NoOverload rather than compiling (numba's dispatcher looks its
+        `_compile_for_args` up on the instance), before running anything: callers that
+        dispatch on numba's own type check (Kernel.__call__) take their full path then,
+        and _run compiles for them. Its code for the arguments' exact types is found
+        in C, with no conversion (numba converts only where it may not compile)."""
+        self.dispatcher._compile_for_args = _no_overload
 
     @property
-    def tapes(self) -> list[np.ndarray]:
+    def tapes(self) -> tuple[np.ndarray, ...]:
         """The buffers the next call from a single thread uses."""
         return self.buffers.sets()[-1]
 
@@ -218,8 +233,16 @@ class Compiled:
 
     def __call__(self, *args):
         """The results of fn for args (a tuple); on the hot path of every kernel and
-        derivative call, so a function without buffers, communicators or a turn to wait
-        for calls its dispatcher and nothing else."""
+        derivative call, so a plain function (no buffers, communicators, lanes or turn to
+        wait for) calls its dispatcher and nothing else."""
+        if self.plain:
+            try:
+                return self.dispatcher(*args)
+            except NoOverload:   # (raised before the code ran: _run compiles and runs it)
+                return self._run(args, ())
+            except Exception as e:
+                self.failed(e)
+                raise
         if self.comm_args:
             from .mpi import comm_handle
             args = list(args)
@@ -239,6 +262,35 @@ class Compiled:
                     code = self.dispatcher
             return self.lanes.to_caller(tuple(self._with_buffers(args, code)), back)
         return self._with_buffers(args)
+
+    def exact(self, *args) -> tuple:
+        """__call__ for arguments of the numba types of earlier calls; NoOverload, before
+        anything runs, for others or where the function takes more than buffers
+        (not `direct`)."""
+        if self.plain:
+            try:
+                return self.dispatcher(*args)
+            except NoOverload:
+                raise
+            except Exception as e:
+                self.failed(e)
+                raise
+        if not self.direct:
+            raise NoOverload
+        idle = self.buffers.idle   # (Buffers.take and give, inline: a call each)
+        try:
+            held = idle.pop()
+        except IndexError:
+            held = self.buffers.empty()
+        try:
+            out = self.dispatcher(*args, *held, *self.vector_args)
+        except BaseException as e:
+            idle.append(held)
+            if isinstance(e, Exception) and not isinstance(e, NoOverload):
+                self.failed(e)
+            raise
+        idle.append(out[self.n_results:])
+        return out[:self.n_results]
 
     def _compile_strided(self, strided: tuple[int, ...]):
         """The variant of the code that takes the arrays of vectors at positions `strided`
@@ -286,38 +338,54 @@ class Compiled:
         and thread turn (none of them: straight to numba)."""
         if not self.slots and self.mpi_handles is None and self.turn is None:
             return self._run(args, (), code)
-        extra = [] if self.mpi_handles is None else [self.mpi_handles]
         held = self.buffers.take()
         try:
+            buffers = held if self.mpi_handles is None else (*held, self.mpi_handles)
             if self.turn is None:
-                out = self._run(args, held + extra, code)
+                out = self._run(args, buffers, code)
             else:
                 with self.turn:
-                    out = self._run(args, held + extra, code)
-            held = list(out[self.n_results:])
+                    out = self._run(args, buffers, code)
+            held = out[self.n_results:]
         finally:
             self.buffers.give(held)
         return out[:self.n_results]
 
     def _run(self, args, buffers, code=None) -> tuple:
         """The results of the dispatcher (or `code`, a variant of it) for args followed by
-        buffers (and the vector width)."""
+        buffers (and the vector width). Arguments of numba types the dispatcher has no
+        code for (of this function's IR types still: a read-only or unaligned array, an
+        F-ordered one) get code compiled for them, as numba's own dispatcher does."""
         try:
-            return (code or self.dispatcher)(*args, *buffers, *self.vector_args)
-        except BufferMemoryError as e:   # raised with the buffer's number (helpers.py)
-            if len(e.args) != 3 or not isinstance(e.args[0], int):
-                raise
+            try:
+                return (code or self.dispatcher)(*args, *buffers, *self.vector_args)
+            except NoOverload:
+                full = (*args, *buffers, *self.vector_args)
+                return type(self.dispatcher)._compile_for_args(self.dispatcher, *full)(*full)
+        except Exception as e:
+            self.failed(e)
+            raise
+
+    def failed(self, e: Exception) -> None:
+        """Raise the error of a failed call of the compiled code as hpcad reports it (a
+        buffer that could not grow, an index out of bounds), else return (the caller
+        raises e itself)."""
+        if isinstance(e, BufferMemoryError) and len(e.args) == 3 and \
+                isinstance(e.args[0], int):   # raised with the buffer's number (helpers.py)
             raise BufferMemoryError(self.buffer_whats[e.args[0]], *e.args[1:]) from None
-        except (IndexError, SystemError) as e:
-            # numba's bounds check raises IndexError; inside a prange it surfaces as a
-            # SystemError whose cause is that IndexError (faults.py raises hpcad's own)
-            if isinstance(e, HpcadError) or not isinstance(e, IndexError) \
-                    and not isinstance(e.__cause__, IndexError):
-                raise
-            raise IndexOutOfBounds(
-                f"{self.where}: an array index is out of bounds in the compiled code "
-                f"({self.path.name}, checked because {cache.BOUNDSCHECK}=1); run the kernel "
-                "with backend='interp' to see the index, the array's shape and its line") from e
+        # numba's bounds check raises IndexError; inside a prange it surfaces as a
+        # SystemError whose cause is that IndexError (faults.py raises hpcad's own)
+        if isinstance(e, HpcadError) or not isinstance(e, (IndexError, SystemError)) or \
+                not isinstance(e, IndexError) and not isinstance(e.__cause__, IndexError):
+            return
+        raise IndexOutOfBounds(
+            f"{self.where}: an array index is out of bounds in the compiled code "
+            f"({self.path.name}, checked because {cache.BOUNDSCHECK}=1); run the kernel "
+            "with backend='interp' to see the index, the array's shape and its line") from e
+
+
+def _no_overload(*args, **keywords):
+    raise NoOverload
 
 
 def compile_function(fn: Function) -> Compiled:
