@@ -225,17 +225,34 @@ def _params_communicator(spec, args):
 
 
 def _checked_params(k: Kernel, spec, args, params: tuple[int, ...]) -> tuple[int, ...]:
-    """params, once every rank is shown to hold the same values of them (one allgather of
-    a digest per call; HPCAD_CHECK_PARAMS=0 trusts the caller), or () without a
-    communicator. Ranks that differ are an ArgumentError on every rank."""
-    comm = _params_communicator(spec, args) if params else None
+    """The positions of the arguments that are the same on every rank of the kernel's
+    communicator (replicated: passes/replication.py), or () without a communicator: the
+    declared `params`, once every rank is shown to hold the same values of them
+    (HPCAD_CHECK_PARAMS=0 trusts the caller), and each integer or boolean argument whose
+    value is the same on every rank (a trip count, a switch: not differentiable, so it can
+    only steer which values are replicated; one that differs stays per-rank). One allgather
+    per call compares both. Ranks whose declared values differ are an ArgumentError on
+    every rank."""
+    comm = _params_communicator(spec, args)
     if comm is None:
         return ()
-    if os.environ.get(CHECK_PARAMS, "1").strip() == "0" or comm.Get_size() == 1:
+    ints = [n for n, a in enumerate(spec.primal.args) if n not in params
+            and isinstance(a.type, ScalarType) and not a.type.is_float]
+    if comm.Get_size() == 1:
+        return tuple(sorted((*params, *ints)))
+    check = params if os.environ.get(CHECK_PARAMS, "1").strip() != "0" else ()
+    if not check and not ints:
         return params
     watch()
-    mine = tuple(_digest(args[n]) for n in params)
+    mine = (tuple(_digest(args[n]) for n in check), tuple(int(args[n]) for n in ints))
     everyone = comm.allgather(mine)
+    _refuse_differing(k, check, [d for d, _ in everyone], mine[0])
+    same = [n for j, n in enumerate(ints) if all(v[j] == mine[1][j] for _, v in everyone)]
+    return tuple(sorted((*params, *same)))
+
+
+def _refuse_differing(k: Kernel, params: tuple[int, ...], everyone: list, mine: tuple) -> None:
+    """An ArgumentError naming the declared parameters whose digests differ between ranks."""
     differ = [k.arg_names[n] for j, n in enumerate(params)
               if any(d[j] != mine[j] for d in everyone)]
     if differ:
@@ -249,7 +266,6 @@ def _checked_params(k: Kernel, spec, args, params: tuple[int, ...]) -> tuple[int
                             f"the same values everywhere (e.g. comm.Bcast them from one "
                             f"rank), or leave them out of params= to get each rank's share "
                             f"of their gradient")
-    return params
 
 
 def _digest(value) -> str:
@@ -945,8 +961,9 @@ def _jacobian_columns(k, args, nums, blocks, n_out, as_tuple, batch, backend):
     on all."""
     spec = k.specialize(args)
     comm = _communicator(args) if spec.communicates else None
+    same = _checked_params(k, spec, args, ())   # (integers the same on every rank)
     replicated = np.array([r.one_global_output for r, t in
-                           zip(replication_types(spec.primal).results,
+                           zip(replication_types(spec.primal, same).results,
                                spec.primal.result_types)
                            if _is_float_scalar(t)], dtype=bool).reshape(n_out, 1)
     rank = comm.rank if comm is not None else 0
@@ -1164,7 +1181,7 @@ def plan(f, *args, snapshots: int | None = None, budget: int | str | None = None
     args = k.bind(args)
     spec = k.specialize(args)
     kinds = tuple(float_kinds(k, args, set(range(len(args)))))
-    replicated = _param_positions(k, params, args)
+    replicated = _checked_params(k, spec, args, _param_positions(k, params, args))
     chosen, head = Plan(Kind.SEGMENTS, snapshots, intermediates=k.intermediates), ""
     if snapshots is None:
         if budget is not None:

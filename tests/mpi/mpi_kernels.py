@@ -311,6 +311,25 @@ def allreduce_buffer_steps(x, comm):
 
 
 @ad.kernel
+def allreduce_trip_count(x, nsteps, flip, comm):
+    """A value read from an Allreduce's buffer, carried through `for t in range(nsteps)`
+    and a branch on `flip`, plain integer and boolean arguments: where they are the same on
+    every rank the result is too (one global loss), where nsteps differs it is each rank's
+    part of a sum."""
+    loc = np.zeros(1)
+    glob = np.zeros(1)
+    for i in range(x.shape[0]):
+        loc[0] += x[i] * x[i]
+    comm.Allreduce(loc, glob, op=MPI.SUM)
+    s = glob[0]
+    for t in range(nsteps):
+        s = 0.5 * s + 0.1 * s * s
+    if flip:
+        s = -s
+    return s
+
+
+@ad.kernel
 def allreduce_buffer_while(x, comm):
     """CG's loop: iterate while the reduced residual, read from the buffer, is large."""
     loc = np.zeros(1)
@@ -422,4 +441,5 @@ CASES = {
 
 # the cases whose result differs between ranks (each rank's counts in the global loss);
 # the others return a value that is the same on every rank (counted once)
-PER_RANK = {"scalar_allreduce_local", "allreduce_buffer_local", "allgather_own_entry"}
+PER_RANK = {"scalar_allreduce_local", "allreduce_buffer_local", "allgather_own_entry",
+            "allreduce_trip_count_per_rank"}

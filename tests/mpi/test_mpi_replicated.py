@@ -27,6 +27,13 @@ CASES = {
                                lambda r, rank: (r.standard_normal(3 + rank % 2) / 2, COMM), 0),
     "allreduce_buffer_local": (mk.allreduce_buffer_local,
                                lambda r, rank: (r.standard_normal(3 + rank % 2), COMM), 0),
+    # a trip count and a switch passed as plain integers: the same on every rank (the result
+    # is one global loss), or a trip count that differs (each rank's result counts)
+    "allreduce_trip_count": (mk.allreduce_trip_count,
+                             lambda r, rank: (r.standard_normal(3) / 2, 3, True, COMM), 0),
+    "allreduce_trip_count_per_rank": (mk.allreduce_trip_count,
+                                      lambda r, rank: (r.standard_normal(3) / 2, 2 + rank,
+                                                       False, COMM), 0),
     "allgather_sum": (mk.allgather_sum, lambda r, rank: (r.standard_normal(3), COMM), 0),
     "allgather_own_entry": (mk.allgather_own_entry,
                             lambda r, rank: (r.standard_normal(3), COMM), 0),
