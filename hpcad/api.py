@@ -24,7 +24,7 @@ from .ir.core import walk
 from .ir.types import ArrayType, ScalarType
 from .kernel import Kernel, as_kernel, check_backend, fingerprint
 from .mpi_job import watch
-from .passes.replication import replication_types
+from .passes.replication import comparable_arguments, replication_types
 from .passes.replication_notes import describe
 
 
@@ -161,7 +161,7 @@ def _reverse_setup(k: Kernel, args, activity, shadows, seeds, width: int = 1,
     plan). fresh: the arguments the derivative writes are copies (grad: inputs are not
     modified; those it only reads are passed as they are)."""
     spec = k.specialize(args)
-    params = _checked_params(k, spec, args, params)
+    params, uniform = _checked_params(k, spec, args, params)
     flat = _with_shadows(spec, args, activity, shadows)
     lead = len(flat)
     n_float = sum(1 for t in spec.primal.result_types if _has_derivative(t))
@@ -171,7 +171,8 @@ def _reverse_setup(k: Kernel, args, activity, shadows, seeds, width: int = 1,
                                 f"got {len(seeds)} seeds")
         flat.extend(seeds)
     plan = _plan_call(k, spec, tuple(activity), seeds is not None, args, flat)
-    fn = spec.derivative("reverse", tuple(activity), seeds is not None, plan, width, params)
+    fn = spec.derivative("reverse", tuple(activity), seeds is not None, plan, width, params,
+                         uniform)
     if fresh:
         written = _written(spec, fn, activity)
         args = tuple(a.copy() if i in written else a for i, a in enumerate(args))
@@ -224,31 +225,32 @@ def _params_communicator(spec, args):
     return comm if comm is not None or not spec.communicates else MPI.COMM_WORLD
 
 
-def _checked_params(k: Kernel, spec, args, params: tuple[int, ...]) -> tuple[int, ...]:
-    """The positions of the arguments that are the same on every rank of the kernel's
-    communicator (replicated: passes/replication.py), or () without a communicator: the
-    declared `params`, once every rank is shown to hold the same values of them
-    (HPCAD_CHECK_PARAMS=0 trusts the caller), and each integer or boolean argument whose
-    value is the same on every rank (a trip count, a switch: not differentiable, so it can
-    only steer which values are replicated; one that differs stays per-rank). One allgather
-    per call compares both. Ranks whose declared values differ are an ArgumentError on
-    every rank."""
+def _checked_params(k: Kernel, spec, args,
+                   params: tuple[int, ...]) -> tuple[tuple[int, ...], tuple[int, ...]]:
+    """(params, uniform) over the kernel's communicator (passes/replication.py), ((), ())
+    without one: the declared `params`, once every rank is shown to hold the same values of
+    them (HPCAD_CHECK_PARAMS=0 trusts the caller), and the positions of the other integer
+    and boolean arguments whose values, and array arguments whose shapes, are the same on
+    every rank (a trip count, a switch, a local size: not differentiable, they only steer
+    which values are replicated; one that differs stays per-rank). One allgather per call
+    compares both. Ranks whose declared values differ are an ArgumentError on every rank."""
     comm = _params_communicator(spec, args)
     if comm is None:
-        return ()
-    ints = [n for n, a in enumerate(spec.primal.args) if n not in params
-            and isinstance(a.type, ScalarType) and not a.type.is_float]
+        return (), ()
+    candidates = comparable_arguments(spec.primal, params)
     if comm.Get_size() == 1:
-        return tuple(sorted((*params, *ints)))
+        return params, candidates
     check = params if os.environ.get(CHECK_PARAMS, "1").strip() != "0" else ()
-    if not check and not ints:
-        return params
+    if not check and not candidates:
+        return params, ()
     watch()
-    mine = (tuple(_digest(args[n]) for n in check), tuple(int(args[n]) for n in ints))
+    mine = (tuple(_digest(args[n]) for n in check),
+            tuple(np.shape(args[n]) if isinstance(args[n], np.ndarray) else int(args[n])
+                  for n in candidates))
     everyone = comm.allgather(mine)
     _refuse_differing(k, check, [d for d, _ in everyone], mine[0])
-    same = [n for j, n in enumerate(ints) if all(v[j] == mine[1][j] for _, v in everyone)]
-    return tuple(sorted((*params, *same)))
+    return params, tuple(n for j, n in enumerate(candidates)
+                         if all(v[j] == mine[1][j] for _, v in everyone))
 
 
 def _refuse_differing(k: Kernel, params: tuple[int, ...], everyone: list, mine: tuple) -> None:
@@ -961,9 +963,9 @@ def _jacobian_columns(k, args, nums, blocks, n_out, as_tuple, batch, backend):
     on all."""
     spec = k.specialize(args)
     comm = _communicator(args) if spec.communicates else None
-    same = _checked_params(k, spec, args, ())   # (integers the same on every rank)
+    same = _checked_params(k, spec, args, ())   # (sizes the same on every rank)
     replicated = np.array([r.one_global_output for r, t in
-                           zip(replication_types(spec.primal, same).results,
+                           zip(replication_types(spec.primal, *same).results,
                                spec.primal.result_types)
                            if _is_float_scalar(t)], dtype=bool).reshape(n_out, 1)
     rank = comm.rank if comm is not None else 0
@@ -1181,7 +1183,7 @@ def plan(f, *args, snapshots: int | None = None, budget: int | str | None = None
     args = k.bind(args)
     spec = k.specialize(args)
     kinds = tuple(float_kinds(k, args, set(range(len(args)))))
-    replicated = _checked_params(k, spec, args, _param_positions(k, params, args))
+    replicated, uniform = _checked_params(k, spec, args, _param_positions(k, params, args))
     chosen, head = Plan(Kind.SEGMENTS, snapshots, intermediates=k.intermediates), ""
     if snapshots is None:
         if budget is not None:
@@ -1194,10 +1196,10 @@ def plan(f, *args, snapshots: int | None = None, budget: int | str | None = None
             files = f" (and {c.disk} bytes of snapshots in files)" if c.disk else ""
             head = f"policy: {c.plan.describe()} ({c.reason}); estimated {c.estimate} bytes " \
                 f"per rank{files}\n"
-    fn = spec.derivative("reverse", kinds, True, chosen, params=replicated)
+    fn = spec.derivative("reverse", kinds, True, chosen, params=replicated, uniform=uniform)
     if fn.run_args is not None:
         head += f"checkpointing: {chosen.describe()}\n"
     summed = [k.arg_names[n] for n in replicated if kinds[n] in (ACTIVE, DUP)]
-    lines = describe(replication_types(spec.primal, replicated), k.arg_names, summed)
+    lines = describe(replication_types(spec.primal, replicated, uniform), k.arg_names, summed)
     text = head + "\n".join(lines + fn.plan) + "\n"
     return text + f"plan hash {hashlib.sha256(text.encode()).hexdigest()[:16]}\n"

@@ -119,13 +119,14 @@ class Specialization:
 
     def derivative(self, mode: str, activity: tuple[str, ...], ret_active: bool,
                    plan: Plan = STORE_ALL, width: int = 1,
-                   params: tuple[int, ...] = ()) -> Function:
+                   params: tuple[int, ...] = (), uniform: tuple[int, ...] = ()) -> Function:
         """The derivative function of this mode and activity, built once per plan shape:
         a checkpointed one takes its snapshot count at run time (checkpoint/plan.py), so a
         new problem size, whatever snapshot count it is planned with, reuses it. A reverse
-        one sums the adjoints of the replicated parameters `params` over the ranks."""
+        one sums the adjoints of the replicated parameters `params` over the ranks; the
+        arguments at `uniform` have the same value or shape on every rank (ad/reverse.py)."""
         plan = plan.shape
-        key = (mode, activity, ret_active, plan, width, params)
+        key = (mode, activity, ret_active, plan, width, params, uniform)
         fn = self.derivatives.get(key)
         if fn is None:
             primal = self.primal_for(mode)
@@ -145,7 +146,7 @@ class Specialization:
             else:
                 nested.refuse_reverse_over_tape(primal)
                 fn = reverse(primal, list(activity), act, ret_active, plan, self.rules, width,
-                             params)
+                             params, uniform)
             if self.rules is not None:
                 fn = self.rules.inline(fn)
             fn = finish_derivative(fn)

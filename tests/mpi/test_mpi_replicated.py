@@ -34,6 +34,13 @@ CASES = {
     "allreduce_trip_count_per_rank": (mk.allreduce_trip_count,
                                       lambda r, rank: (r.standard_normal(3) / 2, 2 + rank,
                                                        False, COMM), 0),
+    # sizes from array shapes: the same on every rank (one global loss) or uneven
+    "global_mean_square": (mk.global_mean_square,
+                           lambda r, rank: (r.standard_normal(3), COMM), 0),
+    "global_mean_square_uneven": (mk.global_mean_square,
+                                  lambda r, rank: (r.standard_normal(3 + rank % 2), COMM), 0),
+    "allgather_all_entries": (mk.allgather_all_entries,
+                              lambda r, rank: (r.standard_normal(3), COMM), 0),
     "allgather_sum": (mk.allgather_sum, lambda r, rank: (r.standard_normal(3), COMM), 0),
     "allgather_own_entry": (mk.allgather_own_entry,
                             lambda r, rank: (r.standard_normal(3), COMM), 0),
