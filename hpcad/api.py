@@ -253,6 +253,14 @@ def _checked_params(k: Kernel, spec, args,
                          if all(v[j] == mine[1][j] for _, v in everyone))
 
 
+def uniform_arguments(k: Kernel, args) -> tuple[int, ...]:
+    """The positions of k's integer and boolean arguments, and array arguments' shapes, that
+    are the same on every rank of its communicator, as a gradient call finds them
+    (collective where k has a communicator): hpcad/testing.py counts k's results as
+    ad.grad does."""
+    return _checked_params(k, k.specialize(args), args, ())[1]
+
+
 def _refuse_differing(k: Kernel, params: tuple[int, ...], everyone: list, mine: tuple) -> None:
     """An ArgumentError naming the declared parameters whose digests differ between ranks."""
     differ = [k.arg_names[n] for j, n in enumerate(params)
@@ -1041,7 +1049,8 @@ def grad_and_hvp(f, argnums=0, backend: str | None = None):
             else:
                 flat.append(a)
         flat.append(1.0)   # the seed
-        fn = spec.derivative("hvp", kinds, True)
+        _, uniform = _checked_params(k, spec, args, ())
+        fn = spec.derivative("hvp", kinds, True, uniform=uniform)
         out = k.run(fn, _copy_written(spec, fn, flat, given_at), backend)
         # results: the primal value, the scalar adjoints; then their tangents
         n_active = sum(1 for kind in kinds if kind == ACTIVE)

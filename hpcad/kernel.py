@@ -132,7 +132,7 @@ class Specialization:
             primal = self.primal_for(mode)
             if mode == "hvp":   # forward over reverse (ad/hvp.py)
                 from .ad.hvp import forward_over_reverse
-                rev = self.derivative("reverse", activity, True)
+                rev = self.derivative("reverse", activity, True, uniform=uniform)
                 fn, _ = forward_over_reverse(rev, primal, activity)
                 fn = finish_derivative(fn)
                 self.derivatives[key] = fn

@@ -138,3 +138,23 @@ def test_buffer_loss_has_the_gradient_of_the_scalar_allreduce_loss(backend):
     scalar = ad.grad(mk.scalar_allreduce_loss, backend=backend)(x, COMM)
     _assert_everywhere(_mismatches(buffered, scalar, "Allreduce-buffer loss gradient") +
                        _mismatches(buffered, 2 * x, "Allreduce-buffer loss gradient"))
+
+
+@pytest.mark.mpi(min_size=2)
+@pytest.mark.timeout(300)
+@pytest.mark.parametrize("case", ["allreduce_trip_count", "global_mean_square",
+                                  "allreduce_buffer_loss", "allreduce_trip_count_per_rank"])
+def test_hvp_is_the_derivative_of_the_gradient(case):
+    """grad_and_hvp's gradient is grad's (checked against finite differences above), and
+    its H v the central difference of grad along v, every rank moving its own inputs: one
+    global loss, whether the ranks' integer arguments and shapes make the result
+    replicated or per-rank."""
+    kernel, make, _ = CASES[case]
+    args = make(np.random.default_rng(300 + COMM.rank), COMM.rank)
+    v = np.random.default_rng(400 + COMM.rank).standard_normal(args[0].shape)
+    grad = ad.grad(kernel, backend="interp")
+    _, g, hv = ad.grad_and_hvp(kernel, backend="interp")(*args, v)
+    h = 1e-6
+    fd = (grad(args[0] + h * v, *args[1:]) - grad(args[0] - h * v, *args[1:])) / (2 * h)
+    _assert_everywhere(_mismatches(g, grad(*args), "grad_and_hvp's gradient") +
+                       _mismatches(hv, fd, "H v"))
