@@ -237,7 +237,8 @@ def _checked_params(k: Kernel, spec, args,
     comm = _params_communicator(spec, args)
     if comm is None:
         return (), ()
-    candidates = comparable_arguments(spec.primal, params)
+    # (a kernel that calls no MPI has no collective per call to add: nothing to compare)
+    candidates = comparable_arguments(spec.primal, params) if spec.communicates else ()
     if comm.Get_size() == 1:
         return params, candidates
     check = params if os.environ.get(CHECK_PARAMS, "1").strip() != "0" else ()
