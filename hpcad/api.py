@@ -6,6 +6,8 @@ from __future__ import annotations
 import hashlib
 import itertools
 import os
+import sys
+import warnings
 from dataclasses import replace
 
 import numpy as np
@@ -16,7 +18,7 @@ from .checkpoint.budget import parse_bytes
 from .checkpoint.cost import INTERMEDIATES
 from .checkpoint.plan import STORE_ALL, Kind, Plan
 from .checkpoint.planner import plan_call, reusable, run_time_args
-from .errors import ArgumentError, GradientMismatch
+from .errors import ArgumentError, GradientMismatch, HpcadWarning
 from .frontend.nested import NestedDerivative
 from .frontend.signature import typeof
 from .ir.activity import ACTIVE, CONST, DUP, SHADOW
@@ -242,16 +244,56 @@ def _checked_params(k: Kernel, spec, args,
     if comm.Get_size() == 1:
         return params, candidates
     check = params if os.environ.get(CHECK_PARAMS, "1").strip() != "0" else ()
-    if not check and not candidates:
+    floats = tuple(n for n, a in enumerate(spec.primal.args) if spec.communicates and
+                   n not in params and isinstance(a.type, ScalarType) and a.type.is_float)
+    if not check and not candidates and not floats:
         return params, ()
     watch()
     mine = (tuple(_digest(args[n]) for n in check),
             tuple(np.shape(args[n]) if isinstance(args[n], np.ndarray) else int(args[n])
-                  for n in candidates))
+                  for n in candidates) + tuple(float(args[n]) for n in floats))
     everyone = comm.allgather(mine)
     _refuse_differing(k, check, [d for d, _ in everyone], mine[0])
-    return params, tuple(n for j, n in enumerate(candidates)
-                         if all(v[j] == mine[1][j] for _, v in everyone))
+    same = [n for j, n in enumerate(candidates + floats)
+            if all(v[j] == mine[1][j] for _, v in everyone)]
+    uniform = tuple(n for n in same if n not in floats)
+    _warn_per_rank_floats(k, spec, params, uniform, tuple(n for n in same if n in floats))
+    return params, uniform
+
+
+def _warn_per_rank_floats(k: Kernel, spec, params: tuple[int, ...], uniform: tuple[int, ...],
+                          floats: tuple[int, ...]) -> None:
+    """An HpcadWarning where a result is per-rank (summed over the ranks) only because of
+    float arguments, not compared (a float is per-rank unless declared in params=), that
+    hold the same value on every rank in this call: the user may see that result as one
+    value for all ranks. Names the floats it needs (all of them if none alone)."""
+    if not floats:
+        return
+    def flips(extra: tuple[int, ...]) -> bool:
+        base = spec.global_outputs(params, uniform)
+        alt = spec.global_outputs(tuple(sorted(params + extra)), uniform)
+        return any(b and not a for a, b in zip(base, alt, strict=True))
+    if not flips(floats):
+        return
+    needed = [n for n in floats if not flips(tuple(m for m in floats if m != n))] or floats
+    names = ", ".join(repr(k.arg_names[n]) for n in needed)
+    warnings.warn(f"kernel '{k.__name__}': a result is each rank's part of a sum over the "
+                  f"ranks (the global loss adds them up) because it depends on the float "
+                  f"argument(s) {names}, which are per-rank unless declared; they hold the "
+                  f"same value on every rank here, and declared the result would be one "
+                  f"value for all ranks, counted once. If that is the loss you mean, pass "
+                  f"params=({names},) (their gradients then come back summed over the "
+                  f"ranks); README, MPI", HpcadWarning, stacklevel=_outside_hpcad())
+
+
+def _outside_hpcad() -> int:
+    """warnings.warn's stacklevel, from its caller, of the first frame outside the
+    hpcad package (the user's call)."""
+    package = os.path.dirname(os.path.abspath(__file__))
+    frame, level = sys._getframe(1), 1
+    while frame is not None and frame.f_code.co_filename.startswith(package):
+        frame, level = frame.f_back, level + 1
+    return level
 
 
 def uniform_arguments(k: Kernel, args) -> tuple[int, ...]:

@@ -27,6 +27,7 @@ from .passes.activity import analyze
 from .passes.extrema import rewrite_extrema
 from .passes.pipeline import finish_derivative, optimize_module
 from .passes.race import check_races, guard_parallel_starts, refuse_racing_derivative
+from .passes.replication import replication_types
 
 BACKENDS = ("numba", "interp")
 DEFAULT_BACKEND = "numba"
@@ -67,6 +68,20 @@ class Specialization:
     constants: dict = field(default_factory=dict)   # activity -> without_dead_shadows
     writes: dict = field(default_factory=dict)   # id(function) -> (it, written positions)
     stale: bool = False   # its kernel's rules changed: fast calls must not use it (forget)
+    replicated: dict = field(default_factory=dict)   # (params, uniform) -> global outputs
+
+    def global_outputs(self, params: tuple[int, ...],
+                       uniform: tuple[int, ...]) -> tuple[bool, ...]:
+        """Which results are one global output (passes/replication.py) with the arguments
+        at `params` replicated and those at `uniform` of equal value or shape on every rank
+        (once per pair)."""
+        key = (params, uniform)
+        got = self.replicated.get(key)
+        if got is None:
+            got = self.replicated[key] = tuple(
+                r.one_global_output
+                for r in replication_types(self.primal, params, uniform).results)
+        return got
 
     @cached_property
     def communicates(self) -> bool:

@@ -357,6 +357,17 @@ def allgather_all_entries(x, comm):
 
 
 @ad.kernel
+def scaled_allreduce_loss(x, dt, comm):
+    """glob[0] times a float argument: per-rank unless dt is declared in params=."""
+    loc = np.zeros(1)
+    for i in range(x.shape[0]):
+        loc[0] += x[i] * x[i]
+    glob = np.zeros(1)
+    comm.Allreduce(loc, glob, op=MPI.SUM)
+    return dt * glob[0]
+
+
+@ad.kernel
 def allreduce_buffer_while(x, comm):
     """CG's loop: iterate while the reduced residual, read from the buffer, is large."""
     loc = np.zeros(1)

@@ -4,6 +4,8 @@ entry is perturbed on the rank that owns it, and the global loss is the result i
 where it is the same on every rank (a value read from a collective's receive buffer, as
 from `comm.allreduce`), else the sum of the ranks' results."""
 
+import warnings
+
 import numpy as np
 import pytest
 from mpi4py import MPI
@@ -158,3 +160,23 @@ def test_hvp_is_the_derivative_of_the_gradient(case):
     fd = (grad(args[0] + h * v, *args[1:]) - grad(args[0] - h * v, *args[1:])) / (2 * h)
     _assert_everywhere(_mismatches(g, grad(*args), "grad_and_hvp's gradient") +
                        _mismatches(hv, fd, "H v"))
+
+
+@pytest.mark.mpi(min_size=2)
+@pytest.mark.timeout(120)
+def test_equal_float_argument_that_keeps_the_result_per_rank_is_named():
+    """dt * glob[0], dt a float argument (per-rank unless declared) with the same value on
+    every rank: the result is summed over the ranks (size times the loss every rank
+    prints), and a warning names dt and params=. Declared, the loss counts once; a dt
+    that differs between ranks warns of nothing."""
+    kernel = mk.scaled_allreduce_loss
+    x = np.random.default_rng(COMM.rank).standard_normal(3)
+    with pytest.warns(ad.HpcadWarning, match=r"float argument\(s\) 'dt'.*params=\('dt',\)"):
+        summed = ad.grad(kernel, backend="interp")(x, 0.3, COMM)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", ad.HpcadWarning)
+        once = ad.grad(kernel, backend="interp", params=("dt",))(x, 0.3, COMM)
+        ad.grad(kernel, backend="interp")(x, 0.3 + COMM.rank, COMM)
+    fd = _fd_gradient(kernel, (x, 0.3, COMM), 0, per_rank=False)
+    _assert_everywhere(_mismatches(summed, COMM.size * fd, "per-rank dt * glob[0]") +
+                       _mismatches(once, fd, "declared dt * glob[0]"))
