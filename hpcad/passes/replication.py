@@ -8,7 +8,9 @@ dual of its value's (`Replication.adjoint`, as JAX's sharding AD): a replicated 
 adjoint is partial until a reduction sums it (the adjoint of the collective that replicated
 it, or params='s one deferred allreduce: ad/params.py).
 
-Replicated are: constants; arguments declared replicated; what an MPI call declares it
+Replicated are: constants; arguments declared replicated; the values of integer and
+boolean arguments and the shapes of array arguments that the call found the same on every
+rank (`uniform`: api.py); what an MPI call declares it
 makes the same everywhere (ir/dialects.py MPI_REPLICATES: `mpi.size` and a scalar
 allreduce's result, the receive buffers of Allreduce, Allgather, Bcast and Allgatherv, the
 latter where what its blocks leave alone was replicated too and its counts and
@@ -122,8 +124,8 @@ def replication_types(fn: Function, params: Iterable[int] = (),
 def comparable_arguments(fn: Function, params: Iterable[int] = ()) -> tuple[int, ...]:
     """Positions of fn's arguments other than `params` whose value (an integer or boolean)
     or shape (an array) a call can compare over the ranks, to pass them as `uniform` where
-    they are equal: none of them has a derivative, so they only steer which values are
-    replicated."""
+    they are equal: neither an integer nor a shape has a derivative, so they only steer
+    which values are replicated."""
     skip = set(params)
     return tuple(n for n, a in enumerate(fn.args) if n not in skip and (
         isinstance(a.type, ArrayType) or isinstance(a.type, ScalarType) and not a.type.is_float))
