@@ -6,6 +6,8 @@ from __future__ import annotations
 import hashlib
 import itertools
 import os
+import sys
+import warnings
 from dataclasses import replace
 
 import numpy as np
@@ -16,7 +18,7 @@ from .checkpoint.budget import parse_bytes
 from .checkpoint.cost import INTERMEDIATES
 from .checkpoint.plan import STORE_ALL, Kind, Plan
 from .checkpoint.planner import plan_call, reusable, run_time_args
-from .errors import ArgumentError, GradientMismatch, NoOverload
+from .errors import ArgumentError, GradientMismatch, HpcadWarning, NoOverload
 from .frontend.nested import NestedDerivative
 from .frontend.signature import typeof
 from .ir.activity import ACTIVE, CONST, DUP, SHADOW
@@ -24,7 +26,7 @@ from .ir.core import walk
 from .ir.types import ArrayType, ScalarType
 from .kernel import MISS, Kernel, as_kernel, check_backend, fingerprint, no_direct
 from .mpi_job import watch
-from .passes.replication import replication_types
+from .passes.replication import comparable_arguments, replication_types
 from .passes.replication_notes import describe
 
 
@@ -161,7 +163,7 @@ def _reverse_setup(k: Kernel, args, activity, shadows, seeds, width: int = 1,
     plan). fresh: the arguments the derivative writes are copies (grad: inputs are not
     modified; those it only reads are passed as they are)."""
     spec = k.specialize(args)
-    params = _checked_params(k, spec, args, params)
+    params, uniform = _checked_params(k, spec, args, params)
     flat = _with_shadows(spec, args, activity, shadows)
     lead = len(flat)
     n_float = sum(1 for t in spec.primal.result_types if _has_derivative(t))
@@ -171,7 +173,8 @@ def _reverse_setup(k: Kernel, args, activity, shadows, seeds, width: int = 1,
                                 f"got {len(seeds)} seeds")
         flat.extend(seeds)
     plan = _plan_call(k, spec, tuple(activity), seeds is not None, args, flat)
-    fn = spec.derivative("reverse", tuple(activity), seeds is not None, plan, width, params)
+    fn = spec.derivative("reverse", tuple(activity), seeds is not None, plan, width, params,
+                         uniform)
     if fresh:
         written = _written(spec, fn, activity)
         args = tuple(a.copy() if i in written else a for i, a in enumerate(args))
@@ -224,18 +227,85 @@ def _params_communicator(spec, args):
     return comm if comm is not None or not spec.communicates else MPI.COMM_WORLD
 
 
-def _checked_params(k: Kernel, spec, args, params: tuple[int, ...]) -> tuple[int, ...]:
-    """params, once every rank is shown to hold the same values of them (one allgather of
-    a digest per call; HPCAD_CHECK_PARAMS=0 trusts the caller), or () without a
-    communicator. Ranks that differ are an ArgumentError on every rank."""
-    comm = _params_communicator(spec, args) if params else None
+def _checked_params(k: Kernel, spec, args,
+                   params: tuple[int, ...]) -> tuple[tuple[int, ...], tuple[int, ...]]:
+    """(params, uniform) over the kernel's communicator (passes/replication.py), ((), ())
+    without one: the declared `params`, once every rank is shown to hold the same values of
+    them (HPCAD_CHECK_PARAMS=0 trusts the caller), and the positions of the other integer
+    and boolean arguments whose values, and array arguments whose shapes, are the same on
+    every rank (a trip count, a switch, a local size: not differentiable, they only steer
+    which values are replicated; one that differs stays per-rank). One allgather per call
+    compares both. Ranks whose declared values differ are an ArgumentError on every rank."""
+    comm = _params_communicator(spec, args)
     if comm is None:
-        return ()
-    if os.environ.get(CHECK_PARAMS, "1").strip() == "0" or comm.Get_size() == 1:
-        return params
+        return (), ()
+    # (a kernel that calls no MPI has no collective per call to add: nothing to compare)
+    candidates = comparable_arguments(spec.primal, params) if spec.communicates else ()
+    if comm.Get_size() == 1:
+        return params, candidates
+    check = params if os.environ.get(CHECK_PARAMS, "1").strip() != "0" else ()
+    floats = tuple(n for n, a in enumerate(spec.primal.args) if spec.communicates and
+                   n not in params and isinstance(a.type, ScalarType) and a.type.is_float)
+    if not check and not candidates and not floats:
+        return params, ()
     watch()
-    mine = tuple(_digest(args[n]) for n in params)
+    mine = (tuple(_digest(args[n]) for n in check),
+            tuple(np.shape(args[n]) if isinstance(args[n], np.ndarray) else int(args[n])
+                  for n in candidates) + tuple(float(args[n]) for n in floats))
     everyone = comm.allgather(mine)
+    _refuse_differing(k, check, [d for d, _ in everyone], mine[0])
+    same = [n for j, n in enumerate(candidates + floats)
+            if all(v[j] == mine[1][j] for _, v in everyone)]
+    uniform = tuple(n for n in same if n not in floats)
+    _warn_per_rank_floats(k, spec, params, uniform, tuple(n for n in same if n in floats))
+    return params, uniform
+
+
+def _warn_per_rank_floats(k: Kernel, spec, params: tuple[int, ...], uniform: tuple[int, ...],
+                          floats: tuple[int, ...]) -> None:
+    """An HpcadWarning where a result is per-rank (summed over the ranks) only because of
+    float arguments, not compared (a float is per-rank unless declared in params=), that
+    hold the same value on every rank in this call: the user may see that result as one
+    value for all ranks. Names the floats it needs (all of them if none alone)."""
+    if not floats:
+        return
+    def flips(extra: tuple[int, ...]) -> bool:
+        base = spec.global_outputs(params, uniform)
+        alt = spec.global_outputs(tuple(sorted(params + extra)), uniform)
+        return any(b and not a for a, b in zip(base, alt, strict=True))
+    if not flips(floats):
+        return
+    needed = [n for n in floats if not flips(tuple(m for m in floats if m != n))] or floats
+    names = ", ".join(repr(k.arg_names[n]) for n in needed)
+    warnings.warn(f"kernel '{k.__name__}': a result is each rank's part of a sum over the "
+                  f"ranks (the global loss adds them up) because it depends on the float "
+                  f"argument(s) {names}, which are per-rank unless declared; they hold the "
+                  f"same value on every rank here, and declared the result would be one "
+                  f"value for all ranks, counted once. If that is the loss you mean, pass "
+                  f"params=({names},) (their gradients then come back summed over the "
+                  f"ranks); README, MPI", HpcadWarning, stacklevel=_outside_hpcad())
+
+
+def _outside_hpcad() -> int:
+    """warnings.warn's stacklevel, from its caller, of the first frame outside the
+    hpcad package (the user's call)."""
+    package = os.path.dirname(os.path.abspath(__file__))
+    frame, level = sys._getframe(1), 1
+    while frame is not None and frame.f_code.co_filename.startswith(package):
+        frame, level = frame.f_back, level + 1
+    return level
+
+
+def uniform_arguments(k: Kernel, args) -> tuple[int, ...]:
+    """The positions of k's integer and boolean arguments, and array arguments' shapes, that
+    are the same on every rank of its communicator, as a gradient call finds them
+    (collective where k has a communicator): hpcad/testing.py counts k's results as
+    ad.grad does."""
+    return _checked_params(k, k.specialize(args), args, ())[1]
+
+
+def _refuse_differing(k: Kernel, params: tuple[int, ...], everyone: list, mine: tuple) -> None:
+    """An ArgumentError naming the declared parameters whose digests differ between ranks."""
     differ = [k.arg_names[n] for j, n in enumerate(params)
               if any(d[j] != mine[j] for d in everyone)]
     if differ:
@@ -249,7 +319,6 @@ def _checked_params(k: Kernel, spec, args, params: tuple[int, ...]) -> tuple[int
                             f"the same values everywhere (e.g. comm.Bcast them from one "
                             f"rank), or leave them out of params= to get each rank's share "
                             f"of their gradient")
-    return params
 
 
 def _digest(value) -> str:
@@ -1007,8 +1076,9 @@ def _jacobian_columns(k, args, nums, blocks, n_out, as_tuple, batch, backend):
     on all."""
     spec = k.specialize(args)
     comm = _communicator(args) if spec.communicates else None
+    same = _checked_params(k, spec, args, ())   # (sizes the same on every rank)
     replicated = np.array([r.one_global_output for r, t in
-                           zip(replication_types(spec.primal).results,
+                           zip(replication_types(spec.primal, *same).results,
                                spec.primal.result_types)
                            if _is_float_scalar(t)], dtype=bool).reshape(n_out, 1)
     rank = comm.rank if comm is not None else 0
@@ -1084,7 +1154,8 @@ def grad_and_hvp(f, argnums=0, backend: str | None = None):
             else:
                 flat.append(a)
         flat.append(1.0)   # the seed
-        fn = spec.derivative("hvp", kinds, True)
+        _, uniform = _checked_params(k, spec, args, ())
+        fn = spec.derivative("hvp", kinds, True, uniform=uniform)
         out = k.run(fn, _copy_written(spec, fn, flat, given_at), backend)
         # results: the primal value, the scalar adjoints; then their tangents
         n_active = sum(1 for kind in kinds if kind == ACTIVE)
@@ -1226,7 +1297,7 @@ def plan(f, *args, snapshots: int | None = None, budget: int | str | None = None
     args = k.bind(args)
     spec = k.specialize(args)
     kinds = tuple(float_kinds(k, args, set(range(len(args)))))
-    replicated = _param_positions(k, params, args)
+    replicated, uniform = _checked_params(k, spec, args, _param_positions(k, params, args))
     chosen, head = Plan(Kind.SEGMENTS, snapshots, intermediates=k.intermediates), ""
     if snapshots is None:
         if budget is not None:
@@ -1239,10 +1310,10 @@ def plan(f, *args, snapshots: int | None = None, budget: int | str | None = None
             files = f" (and {c.disk} bytes of snapshots in files)" if c.disk else ""
             head = f"policy: {c.plan.describe()} ({c.reason}); estimated {c.estimate} bytes " \
                 f"per rank{files}\n"
-    fn = spec.derivative("reverse", kinds, True, chosen, params=replicated)
+    fn = spec.derivative("reverse", kinds, True, chosen, params=replicated, uniform=uniform)
     if fn.run_args is not None:
         head += f"checkpointing: {chosen.describe()}\n"
     summed = [k.arg_names[n] for n in replicated if kinds[n] in (ACTIVE, DUP)]
-    lines = describe(replication_types(spec.primal, replicated), k.arg_names, summed)
+    lines = describe(replication_types(spec.primal, replicated, uniform), k.arg_names, summed)
     text = head + "\n".join(lines + fn.plan) + "\n"
     return text + f"plan hash {hashlib.sha256(text.encode()).hexdigest()[:16]}\n"

@@ -3,7 +3,9 @@ prints a kernel's optimized IR or its derivative's (a kernel that communicates w
 replication types as comments); `hpcad show-code` the numba source; `hpcad plan` what the
 reverse sweep stores and, under MPI, each argument's and result's replication and where the
 adjoint reduces over the ranks; `hpcad doctor` checks the installation. `--params a,b`
-declares replicated parameters (README, MPI)."""
+declares replicated parameters (README, MPI). The command sees types, not values: it takes
+integer arguments and array shapes as the same on every rank (as a run does where they
+are: api.py compares them)."""
 from __future__ import annotations
 
 import argparse
@@ -19,7 +21,7 @@ from .ir.printer import print_function
 from .ir.types import ArrayType, ScalarType, parse_type
 from .kernel import Kernel, Specialization
 from .passes.pipeline import optimize_module
-from .passes.replication import replication_types
+from .passes.replication import comparable_arguments, replication_types
 from .passes.replication_notes import describe, notes
 
 
@@ -92,9 +94,11 @@ def default_activity(spec: Specialization) -> tuple[str, ...]:
 def cmd_show_ir(args) -> int:
     spec, fn = _selected_function(args)
     params = _params(spec, args.params)
+    uniform = comparable_arguments(spec.primal, params)
     if args.grad or args.fwd:   # the declared arguments where the derivative takes them
         params = _derivative_positions(spec, default_activity(spec), params, args.fwd)
-    types = replication_types(fn, params)
+        uniform = _derivative_positions(spec, default_activity(spec), uniform, args.fwd)
+    types = replication_types(fn, params, uniform)
     sys.stdout.write(print_function(fn, locs=args.locs, notes=notes(types, params)
                                     if types.communicator is not None else None))
     return 0
@@ -180,10 +184,11 @@ def cmd_plan(args) -> int:
                   intermediates=kernel.intermediates)
     activity = default_activity(spec)
     params = _params(spec, args.params)
-    fn = spec.derivative("reverse", activity, True, chosen, params=params)
+    uniform = comparable_arguments(spec.primal, params)
+    fn = spec.derivative("reverse", activity, True, chosen, params=params, uniform=uniform)
     head = "" if fn.run_args is None else f"checkpointing: {chosen.describe()}\n"
     summed = [spec.arg_names[k] for k in params if has_tangent(spec.primal.args[k], activity[k])]
-    lines = describe(replication_types(spec.primal, params), spec.arg_names, summed)
+    lines = describe(replication_types(spec.primal, params, uniform), spec.arg_names, summed)
     text = head + "\n".join(lines + fn.plan) + "\n"
     sys.stdout.write(text)
     print(f"plan hash {hashlib.sha256(text.encode()).hexdigest()[:16]}")
@@ -194,8 +199,10 @@ def _selected_function(args) -> tuple[Specialization, object]:
     spec = specialization(load_kernel(args.target), args.sig)
     if args.grad or args.fwd:
         params = _params(spec, getattr(args, "params", None)) if args.grad else ()
+        uniform = comparable_arguments(spec.primal, params) if args.grad else ()
         return spec, spec.derivative("reverse" if args.grad else "forward",
-                                     default_activity(spec), True, params=params)
+                                     default_activity(spec), True, params=params,
+                                     uniform=uniform)
     return spec, spec.primal
 
 

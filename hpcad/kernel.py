@@ -27,6 +27,7 @@ from .passes.activity import analyze
 from .passes.extrema import rewrite_extrema
 from .passes.pipeline import finish_derivative, optimize_module
 from .passes.race import check_races, guard_parallel_starts, refuse_racing_derivative
+from .passes.replication import replication_types
 
 BACKENDS = ("numba", "interp")
 DEFAULT_BACKEND = "numba"
@@ -67,6 +68,20 @@ class Specialization:
     constants: dict = field(default_factory=dict)   # activity -> without_dead_shadows
     writes: dict = field(default_factory=dict)   # id(function) -> (it, written positions)
     stale: bool = False   # its kernel's rules changed: fast calls must not use it (forget)
+    replicated: dict = field(default_factory=dict)   # (params, uniform) -> global outputs
+
+    def global_outputs(self, params: tuple[int, ...],
+                       uniform: tuple[int, ...]) -> tuple[bool, ...]:
+        """Which results are one global output (passes/replication.py) with the arguments
+        at `params` replicated and those at `uniform` of equal value or shape on every rank
+        (once per pair)."""
+        key = (params, uniform)
+        got = self.replicated.get(key)
+        if got is None:
+            got = self.replicated[key] = tuple(
+                r.one_global_output
+                for r in replication_types(self.primal, params, uniform).results)
+        return got
 
     @cached_property
     def communicates(self) -> bool:
@@ -119,19 +134,20 @@ class Specialization:
 
     def derivative(self, mode: str, activity: tuple[str, ...], ret_active: bool,
                    plan: Plan = STORE_ALL, width: int = 1,
-                   params: tuple[int, ...] = ()) -> Function:
+                   params: tuple[int, ...] = (), uniform: tuple[int, ...] = ()) -> Function:
         """The derivative function of this mode and activity, built once per plan shape:
         a checkpointed one takes its snapshot count at run time (checkpoint/plan.py), so a
         new problem size, whatever snapshot count it is planned with, reuses it. A reverse
-        one sums the adjoints of the replicated parameters `params` over the ranks."""
+        one sums the adjoints of the replicated parameters `params` over the ranks; the
+        arguments at `uniform` have the same value or shape on every rank (ad/reverse.py)."""
         plan = plan.shape
-        key = (mode, activity, ret_active, plan, width, params)
+        key = (mode, activity, ret_active, plan, width, params, uniform)
         fn = self.derivatives.get(key)
         if fn is None:
             primal = self.primal_for(mode)
             if mode == "hvp":   # forward over reverse (ad/hvp.py)
                 from .ad.hvp import forward_over_reverse
-                rev = self.derivative("reverse", activity, True)
+                rev = self.derivative("reverse", activity, True, uniform=uniform)
                 fn, _ = forward_over_reverse(rev, primal, activity)
                 fn = finish_derivative(fn)
                 self.derivatives[key] = fn
@@ -145,7 +161,7 @@ class Specialization:
             else:
                 nested.refuse_reverse_over_tape(primal)
                 fn = reverse(primal, list(activity), act, ret_active, plan, self.rules, width,
-                             params)
+                             params, uniform)
             if self.rules is not None:
                 fn = self.rules.inline(fn)
             fn = finish_derivative(fn)

@@ -2,7 +2,8 @@
 `dot_test` (forward and reverse mode agree, <J v, w> = <v, J^T w>) and `taylor_test` (the
 gradient's Taylor remainder shrinks at second order). Each rank draws random directions for
 the arguments it holds; inner products are summed over the ranks, an output the same on every
-rank (passes/replication.py) counting once; arguments named in `params` (the same on every
+rank (passes/replication.py, with the integers and shapes the call finds equal on every
+rank, as ad.grad) counting once; arguments named in `params` (the same on every
 rank, as for ad.grad) get the same direction on every rank. Both return their figures, or
 raise DerivativeTestFailure (an AssertionError) with them; the figures are rank 0's,
 broadcast, so every rank passes or fails alike."""
@@ -15,7 +16,7 @@ from typing import Any
 
 import numpy as np
 
-from .api import jvp, value_and_grad, vjp
+from .api import jvp, uniform_arguments, value_and_grad, vjp
 from .errors import ArgumentError, DerivativeTestFailure
 from .frontend.signature import typeof
 from .ir.core import Op
@@ -244,7 +245,7 @@ def _outputs(s: _Setup, spec) -> dict[int, Any]:
     of a communicator, that communicator (the value counts once per group of its ranks, as
     ad.grad seeds it: once in all for COMM_WORLD, once per group for one from Split); None
     for any other, and a returned array: this rank's part."""
-    kinds = replication_types(spec.primal).results
+    kinds = replication_types(spec.primal, (), uniform_arguments(s.kernel, s.args)).results
     out: dict[int, Any] = {}
     for j, (t, kind) in enumerate(zip(spec.primal.result_types, kinds)):
         if isinstance(t, ScalarType) and t.is_float:

@@ -677,7 +677,8 @@ def scratch_adjoints(fn: Function) -> tuple[set[Op], set[Op]]:
 
 def reverse(fn: Function, arg_activity: list[str], act: Activity, ret_active: bool,
             plan: Plan = STORE_ALL, rules: RuleCalls | None = None,
-            width: int = 1, params: tuple[int, ...] = ()) -> Function:
+            width: int = 1, params: tuple[int, ...] = (),
+            uniform: tuple[int, ...] = ()) -> Function:
     """The adjoint function. Args: each primal arg followed by its shadow (shadowed arrays),
     then one seed per float result (if ret_active; for a returned float array, an array of
     its shape holding its cotangent, added into its shadow first), then what the plan's
@@ -687,7 +688,8 @@ def reverse(fn: Function, arg_activity: list[str], act: Activity, ret_active: bo
     return. With `width` W, seeds, adjoints and shadows carry W directions (vector types);
     the primal and the tape are one. The arguments at positions `params` are the same on
     every rank (passes/replication.py); their adjoints are summed over the ranks at the end,
-    in one message (ad/params.py)."""
+    in one message (ad/params.py). Those at positions `uniform` have the same value (a
+    scalar) or shape (an array) on every rank, and nothing is summed for them."""
     rv = ReverseEngine(fn, act, plan.intermediates, rules, width)
     rv.strategy = time_loop_strategy(fn, plan, act)
     args, shadows = [], {}
@@ -711,7 +713,7 @@ def reverse(fn: Function, arg_activity: list[str], act: Activity, ret_active: bo
     top.shadows.update(shadows)
     rv.top = top
     rv.b.block = rev
-    types = replication_types(fn, params)
+    types = replication_types(fn, params, uniform)
     returned = dict(zip(ret.operands, types.results, strict=False))
     rv.b.loc = ret.loc
     for k, (v, s) in enumerate(zip(float_rets, seeds, strict=False)):

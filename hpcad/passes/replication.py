@@ -8,7 +8,9 @@ dual of its value's (`Replication.adjoint`, as JAX's sharding AD): a replicated 
 adjoint is partial until a reduction sums it (the adjoint of the collective that replicated
 it, or params='s one deferred allreduce: ad/params.py).
 
-Replicated are: constants; arguments declared replicated; what an MPI call declares it
+Replicated are: constants; arguments declared replicated; the values of integer and
+boolean arguments and the shapes of array arguments that the call found the same on every
+rank (`uniform`: api.py); what an MPI call declares it
 makes the same everywhere (ir/dialects.py MPI_REPLICATES: `mpi.size` and a scalar
 allreduce's result, the receive buffers of Allreduce, Allgather, Bcast and Allgatherv, the
 latter where what its blocks leave alone was replicated too and its counts and
@@ -30,7 +32,7 @@ from enum import Enum
 from ..ir.core import Block, Function, Op, Value, walk
 from ..ir.dialects import MPI_OPERANDS, MPI_REPLICATES, MPI_SUMS
 from ..ir.effects import writes
-from ..ir.types import ArrayType, OpaqueType
+from ..ir.types import ArrayType, OpaqueType, ScalarType
 from .aliases import variable_classes
 
 REPLICATED_ANYWHERE = "constant"   # the same on every rank of every communicator
@@ -95,10 +97,13 @@ def meet(*kinds):
     return comms.pop() if comms else REPLICATED_ANYWHERE
 
 
-def replication_types(fn: Function, params: Iterable[int] = ()) -> ReplicationTypes:
+def replication_types(fn: Function, params: Iterable[int] = (),
+                      uniform: Iterable[int] = ()) -> ReplicationTypes:
     """The replication types of fn, whose arguments at positions `params` are the same on
-    every rank of the kernel's communicator (where fn has none, of every communicator)."""
-    walker = _Replicated(fn, tuple(params))
+    every rank of the kernel's communicator (where fn has none, of every communicator), and
+    those at positions `uniform` have the same value (a scalar) or shape (an array, whose
+    contents may differ) on every rank (api.py compares them at each call)."""
+    walker = _Replicated(fn, tuple(params), tuple(uniform))
     end = walker.block(fn.body, walker.entry_contents(), uniform=True)
     values = {v: _typed(k) for v, k in walker.kind.items() if k is not None}
     values.update((v, Replication(Kind.PARTIAL, c)) for v, c in walker.partial.items())
@@ -114,6 +119,16 @@ def replication_types(fn: Function, params: Iterable[int] = ()) -> ReplicationTy
                         if isinstance(a.type, ArrayType) else walker.kind.get(a))
                  for a in fn.args]
     return ReplicationTypes(fn, values, buffers, arguments, results, walker.comm)
+
+
+def comparable_arguments(fn: Function, params: Iterable[int] = ()) -> tuple[int, ...]:
+    """Positions of fn's arguments other than `params` whose value (an integer or boolean)
+    or shape (an array) a call can compare over the ranks, to pass them as `uniform` where
+    they are equal: neither an integer nor a shape has a derivative, so they only steer
+    which values are replicated."""
+    skip = set(params)
+    return tuple(n for n, a in enumerate(fn.args) if n not in skip and (
+        isinstance(a.type, ArrayType) or isinstance(a.type, ScalarType) and not a.type.is_float))
 
 
 def _started(op: Op) -> Op:
@@ -184,7 +199,7 @@ class _Replicated:
     element; `contents` (per alias class of arrays, at the current point) likewise; every
     `mpi.world` stands for one communicator, the first."""
 
-    def __init__(self, fn: Function, params: tuple[int, ...]):
+    def __init__(self, fn: Function, params: tuple[int, ...], uniform: tuple[int, ...] = ()):
         self.kind: dict[Value, object] = {}
         self.partial: dict[Value, object] = {}   # scalar shares of a sum -> communicator
         self.buffers: dict[Op, dict[Value, object]] = {}
@@ -204,7 +219,7 @@ class _Replicated:
                           if (b := collective_buffer(op)) is not None}
         self.kind.update(self.same_size)
         declared = REPLICATED_ANYWHERE if self.comm is None else self.comm
-        for k in params:
+        for k in params + uniform:   # (an array's kind is its shape's: contents apart)
             self.kind[fn.args[k]] = declared
 
     def comm_of(self, op: Op) -> Value:

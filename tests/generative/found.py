@@ -227,6 +227,34 @@ found("array_allreduce_loss", "mpi_array_loss",
     return total[0]
 ''')
 
+found("uniform_integer_loss", "mpi_uniform_loss",
+      "total[0] of an array Allreduce carried through range(nt), nt an integer argument the "
+      "same on every rank: reverse gradient summed over the ranks (<v, grad> = ranks x jvp)",
+      MPI_PROLOGUE + '''\
+    for i in range(n):
+        s += u[i] * u[i] + 0.5 * w[i]
+    part = np.zeros(1)
+    part[0] = s
+    total = np.zeros(1)
+    comm.Allreduce(part, total, op=MPI.SUM)
+    r = total[0]
+    for t in range(nt):
+        r = 0.9 * r + 0.05 * math.tanh(r)
+    return r
+''', nt=3)
+
+found("uniform_shape_loss", "mpi_uniform_loss",
+      "the mean total[0] / (n * size), n = u.shape[0] the same on every rank: reverse "
+      "gradient summed over the ranks", MPI_PROLOGUE + '''\
+    for i in range(n):
+        s += u[i] * u[i] + 0.5 * w[i]
+    part = np.zeros(1)
+    part[0] = s
+    total = np.zeros(1)
+    comm.Allreduce(part, total, op=MPI.SUM)
+    return total[0] / (n * comm.Get_size())
+''')
+
 SERIAL = {k: v for k, v in FOUND.items() if not v[0].startswith("mpi_")}
 MPI_CASES = {k: v for k, v in FOUND.items() if v[0].startswith("mpi_")}
 

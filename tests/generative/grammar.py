@@ -39,6 +39,7 @@ FEATURES: dict[str, bool] = {
     "mpi_recv_in_loop": True,       # Allreduce(loc, glob) / Sendrecv buffers read inside loops
     "mpi_array_loss": True,         # the loss is glob[0] of an array Allreduce
     "mpi_local_loss": True,         # per-rank loss (gradient of the sum over ranks)
+    "mpi_uniform_loss": True,       # glob[0] carried through range(nt), or over n * size
 }
 
 # HPCAD_GENERATIVE_FEATURES=call_kwargs,prange_inner (or "all") switches constructs on for a run.
@@ -477,19 +478,30 @@ MPI_BLOCK_FEATURES = {"stencil": ("mpi_halo", "mpi_nonblocking"),
 
 
 def mpi_loss(ctx: Ctx) -> tuple[list[str], bool]:
-    """The loss: the local sum's allreduce (replicated), the local sum itself (per rank), or
-    glob[0] of an array Allreduce (replicated)."""
-    kinds = ["scalar"] + [k for k, f in (("local", "mpi_local_loss"), ("array", "mpi_array_loss"))
-                          if FEATURES[f]]
+    """The loss: the local sum's allreduce (replicated), the local sum itself (per rank),
+    glob[0] of an array Allreduce (replicated), or that value carried through a loop over
+    the integer argument nt or divided by n * size, n an array's shape (replicated: both
+    are the same on every rank)."""
+    kinds = ["scalar"] + [k for k, f in (("local", "mpi_local_loss"), ("array", "mpi_array_loss"),
+                                         ("carried", "mpi_uniform_loss"),
+                                         ("mean", "mpi_uniform_loss")) if FEATURES[f]]
     kind = ctx.pick(kinds)
     lines = ["for i in range(n):", "    s += u[i] * u[i] + 0.5 * w[i]"]
     if kind == "local":
         ctx.use("mpi_local_loss")
         return lines + ["return s"], False
+    reduced = ["part = np.zeros(1)", "part[0] = s", "total = np.zeros(1)",
+               "comm.Allreduce(part, total, op=MPI.SUM)"]
     if kind == "array":
         ctx.use("mpi_array_loss")
-        return lines + ["part = np.zeros(1)", "part[0] = s", "total = np.zeros(1)",
-                        "comm.Allreduce(part, total, op=MPI.SUM)", "return total[0]"], True
+        return lines + reduced + ["return total[0]"], True
+    if kind == "carried":
+        ctx.use("mpi_uniform_loss")
+        return lines + reduced + ["r = total[0]", "for t in range(nt):",
+                                  "    r = 0.9 * r + 0.05 * math.tanh(r)", "return r"], True
+    if kind == "mean":
+        ctx.use("mpi_uniform_loss")
+        return lines + reduced + ["return total[0] / (n * size)"], True
     return lines + ["return comm.allreduce(s, op=MPI.SUM)"], True
 
 

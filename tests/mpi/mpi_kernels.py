@@ -311,6 +311,63 @@ def allreduce_buffer_steps(x, comm):
 
 
 @ad.kernel
+def allreduce_trip_count(x, nsteps, flip, comm):
+    """A value read from an Allreduce's buffer, carried through `for t in range(nsteps)`
+    and a branch on `flip`, plain integer and boolean arguments: where they are the same on
+    every rank the result is too (one global loss), where nsteps differs it is each rank's
+    part of a sum."""
+    loc = np.zeros(1)
+    glob = np.zeros(1)
+    for i in range(x.shape[0]):
+        loc[0] += x[i] * x[i]
+    comm.Allreduce(loc, glob, op=MPI.SUM)
+    s = glob[0]
+    for t in range(nsteps):
+        s = 0.5 * s + 0.1 * s * s
+    if flip:
+        s = -s
+    return s
+
+
+@ad.kernel
+def global_mean_square(x, comm):
+    """The mean of x**2 over all ranks' entries, n = x.shape[0] on each: the same on every
+    rank where the ranks' shapes are (one global loss), else each rank's part of a sum."""
+    n = x.shape[0]
+    size = comm.Get_size()
+    loc = np.zeros(1)
+    for i in range(n):
+        loc[0] += x[i] * x[i]
+    glob = np.zeros(1)
+    comm.Allreduce(loc, glob, op=MPI.SUM)
+    return glob[0] / (n * size)
+
+
+@ad.kernel
+def allgather_all_entries(x, comm):
+    """A loop over all n * size entries of an Allgather's buffer (n = x.shape[0])."""
+    n = x.shape[0]
+    size = comm.Get_size()
+    allx = np.zeros(n * size)
+    comm.Allgather(x, allx)
+    s = 0.0
+    for i in range(n * size):
+        s += math.cos(allx[i]) * (i + 1.0)
+    return s
+
+
+@ad.kernel
+def scaled_allreduce_loss(x, dt, comm):
+    """glob[0] times a float argument: per-rank unless dt is declared in params=."""
+    loc = np.zeros(1)
+    for i in range(x.shape[0]):
+        loc[0] += x[i] * x[i]
+    glob = np.zeros(1)
+    comm.Allreduce(loc, glob, op=MPI.SUM)
+    return dt * glob[0]
+
+
+@ad.kernel
 def allreduce_buffer_while(x, comm):
     """CG's loop: iterate while the reduced residual, read from the buffer, is large."""
     loc = np.zeros(1)
@@ -422,4 +479,5 @@ CASES = {
 
 # the cases whose result differs between ranks (each rank's counts in the global loss);
 # the others return a value that is the same on every rank (counted once)
-PER_RANK = {"scalar_allreduce_local", "allreduce_buffer_local", "allgather_own_entry"}
+PER_RANK = {"scalar_allreduce_local", "allreduce_buffer_local", "allgather_own_entry",
+            "allreduce_trip_count_per_rank", "global_mean_square_uneven"}

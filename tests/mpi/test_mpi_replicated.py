@@ -4,6 +4,8 @@ entry is perturbed on the rank that owns it, and the global loss is the result i
 where it is the same on every rank (a value read from a collective's receive buffer, as
 from `comm.allreduce`), else the sum of the ranks' results."""
 
+import warnings
+
 import numpy as np
 import pytest
 from mpi4py import MPI
@@ -27,6 +29,20 @@ CASES = {
                                lambda r, rank: (r.standard_normal(3 + rank % 2) / 2, COMM), 0),
     "allreduce_buffer_local": (mk.allreduce_buffer_local,
                                lambda r, rank: (r.standard_normal(3 + rank % 2), COMM), 0),
+    # a trip count and a switch passed as plain integers: the same on every rank (the result
+    # is one global loss), or a trip count that differs (each rank's result counts)
+    "allreduce_trip_count": (mk.allreduce_trip_count,
+                             lambda r, rank: (r.standard_normal(3) / 2, 3, True, COMM), 0),
+    "allreduce_trip_count_per_rank": (mk.allreduce_trip_count,
+                                      lambda r, rank: (r.standard_normal(3) / 2, 2 + rank,
+                                                       False, COMM), 0),
+    # sizes from array shapes: the same on every rank (one global loss) or uneven
+    "global_mean_square": (mk.global_mean_square,
+                           lambda r, rank: (r.standard_normal(3), COMM), 0),
+    "global_mean_square_uneven": (mk.global_mean_square,
+                                  lambda r, rank: (r.standard_normal(3 + rank % 2), COMM), 0),
+    "allgather_all_entries": (mk.allgather_all_entries,
+                              lambda r, rank: (r.standard_normal(3), COMM), 0),
     "allgather_sum": (mk.allgather_sum, lambda r, rank: (r.standard_normal(3), COMM), 0),
     "allgather_own_entry": (mk.allgather_own_entry,
                             lambda r, rank: (r.standard_normal(3), COMM), 0),
@@ -124,3 +140,43 @@ def test_buffer_loss_has_the_gradient_of_the_scalar_allreduce_loss(backend):
     scalar = ad.grad(mk.scalar_allreduce_loss, backend=backend)(x, COMM)
     _assert_everywhere(_mismatches(buffered, scalar, "Allreduce-buffer loss gradient") +
                        _mismatches(buffered, 2 * x, "Allreduce-buffer loss gradient"))
+
+
+@pytest.mark.mpi(min_size=2)
+@pytest.mark.timeout(300)
+@pytest.mark.parametrize("case", ["allreduce_trip_count", "global_mean_square",
+                                  "allreduce_buffer_loss", "allreduce_trip_count_per_rank"])
+def test_hvp_is_the_derivative_of_the_gradient(case):
+    """grad_and_hvp's gradient is grad's (checked against finite differences above), and
+    its H v the central difference of grad along v, every rank moving its own inputs: one
+    global loss, whether the ranks' integer arguments and shapes make the result
+    replicated or per-rank."""
+    kernel, make, _ = CASES[case]
+    args = make(np.random.default_rng(300 + COMM.rank), COMM.rank)
+    v = np.random.default_rng(400 + COMM.rank).standard_normal(args[0].shape)
+    grad = ad.grad(kernel, backend="interp")
+    _, g, hv = ad.grad_and_hvp(kernel, backend="interp")(*args, v)
+    h = 1e-6
+    fd = (grad(args[0] + h * v, *args[1:]) - grad(args[0] - h * v, *args[1:])) / (2 * h)
+    _assert_everywhere(_mismatches(g, grad(*args), "grad_and_hvp's gradient") +
+                       _mismatches(hv, fd, "H v"))
+
+
+@pytest.mark.mpi(min_size=2)
+@pytest.mark.timeout(120)
+def test_equal_float_argument_that_keeps_the_result_per_rank_is_named():
+    """dt * glob[0], dt a float argument (per-rank unless declared) with the same value on
+    every rank: the result is summed over the ranks (size times the loss every rank
+    prints), and a warning names dt and params=. Declared, the loss counts once; a dt
+    that differs between ranks warns of nothing."""
+    kernel = mk.scaled_allreduce_loss
+    x = np.random.default_rng(COMM.rank).standard_normal(3)
+    with pytest.warns(ad.HpcadWarning, match=r"float argument\(s\) 'dt'.*params=\('dt',\)"):
+        summed = ad.grad(kernel, backend="interp")(x, 0.3, COMM)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", ad.HpcadWarning)
+        once = ad.grad(kernel, backend="interp", params=("dt",))(x, 0.3, COMM)
+        ad.grad(kernel, backend="interp")(x, 0.3 + COMM.rank, COMM)
+    fd = _fd_gradient(kernel, (x, 0.3, COMM), 0, per_rank=False)
+    _assert_everywhere(_mismatches(summed, COMM.size * fd, "per-rank dt * glob[0]") +
+                       _mismatches(once, fd, "declared dt * glob[0]"))

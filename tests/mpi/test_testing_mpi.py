@@ -98,6 +98,31 @@ def test_per_rank_alpha_is_tested_as_each_rank_own_input():
 
 @pytest.mark.mpi(min_size=2)
 @pytest.mark.timeout(120)
+@pytest.mark.parametrize("case", ["trip_count", "mean", "mean_uneven"])
+def test_results_count_as_ad_grad_counts_them(case):
+    """A result made replicated by an integer argument or array shapes the same on every
+    rank (ad.grad's verdict, compared at the call) counts once in the tests' loss too, and
+    where the shapes differ it is each rank's part: both tests pass, the loss is the
+    global one."""
+    from tests.mpi import mpi_kernels as mk
+    rng = np.random.default_rng(50 + COMM.rank)
+    kernel, args, replicated = {
+        "trip_count": (mk.allreduce_trip_count, (rng.standard_normal(3) / 2, 3, True, COMM),
+                       True),
+        "mean": (mk.global_mean_square, (rng.standard_normal(3), COMM), True),
+        "mean_uneven": (mk.global_mean_square, (rng.standard_normal(3 + COMM.rank % 2), COMM),
+                        False)}[case]
+    dot = dot_test(kernel, args, argnums=0, backend="interp")
+    assert dot.relative_error <= 1e-10 and dot.forward != 0.0
+    taylor = taylor_test(kernel, args, argnums=0, backend="interp")
+    assert all(abs(rate - 2.0) < 0.1 for rate in taylor.rates), taylor
+    value = kernel.py_func(*_copies(args))
+    assert taylor.value == pytest.approx(value if replicated else COMM.allreduce(value),
+                                         rel=1e-12)
+
+
+@pytest.mark.mpi(min_size=2)
+@pytest.mark.timeout(120)
 @pytest.mark.parametrize("backend", interp_unless_all())
 def test_dot_test_fails_on_a_wrong_custom_adjoint(backend):
     x = np.random.default_rng(10 + COMM.rank).standard_normal(5)
