@@ -543,7 +543,9 @@ def _gradient_function(f, transform: str, argnums, backend, params):
     k = as_kernel(f)
     site = _call_site(transform, argnums, backend, params)
 
-    def gradient_fn(*args):
+    def gradient_fn(*args, **keywords):
+        if keywords:   # as positional arguments (argnums count the kernel's parameters)
+            args = k.bind(args, keywords)
         try:   # a signature called before (_GradCall)
             call = k.calls[(site, *map(fingerprint, args))]
         except Exception:   # a new one, or an argument without a fingerprint
