@@ -24,7 +24,15 @@ from .frontend.signature import typeof
 from .ir.activity import ACTIVE, CONST, DUP, SHADOW
 from .ir.core import walk
 from .ir.types import ArrayType, ScalarType
-from .kernel import MISS, Kernel, as_kernel, check_backend, fingerprint, no_direct
+from .kernel import (
+    MISS,
+    Kernel,
+    as_kernel,
+    check_backend,
+    check_written_apart,
+    fingerprint,
+    no_direct,
+)
 from .mpi_job import watch
 from .passes.replication import comparable_arguments, replication_types
 from .passes.replication_notes import describe
@@ -93,18 +101,7 @@ def _check_no_overlap(named_arrays) -> None:
 
 
 def _check_written_apart(k: Kernel, args, written) -> None:
-    """Refuse a call in which an array the kernel writes (positions `written`) overlaps
-    another argument (`f(u, u)` for `f(u, out)` writing `out`): derivatives take the
-    arguments as distinct buffers, so they would differentiate another function than the
-    one the call computes. The same array passed twice and only read is fine."""
-    for i in written:
-        for j, b in enumerate(args):
-            if j != i and isinstance(b, np.ndarray) and np.may_share_memory(args[i], b):
-                raise ArgumentError(
-                    f"arrays '{k.arg_names[i]}' and '{k.arg_names[j]}' of kernel "
-                    f"'{k.__name__}' overlap in memory and the kernel writes "
-                    f"'{k.arg_names[i]}': hpcad differentiates array arguments as distinct "
-                    f"buffers; pass a copy for one of them (e.g. {k.arg_names[j]}.copy())")
+    check_written_apart(k.__name__, k.arg_names, args, written)
 
 
 def _check_shadow(name: str, primal, shadow, width: int = 1) -> None:
@@ -625,7 +622,9 @@ def _gradient_function(f, transform: str, argnums, backend, params):
 
     last = [no_direct]   # the direct call of the _GradCall that ran last (_GradCall.direct)
 
-    def gradient_fn(*args):
+    def gradient_fn(*args, **keywords):
+        if keywords:   # as positional arguments (argnums count the kernel's parameters)
+            args = k.bind(args, keywords)
         out = last[0](args)
         if out is not MISS:
             return out

@@ -7,6 +7,8 @@ import inspect
 from dataclasses import dataclass, field
 from functools import cached_property
 
+import numpy as np
+
 from .ad import nested
 from .ad.custom import RuleCalls, written_arguments
 from .ad.forward import forward
@@ -21,6 +23,7 @@ from .frontend.signature import signature_of
 from .ir.activity import CONST, SHADOW
 from .ir.clone import clone_function
 from .ir.core import Function, Module, walk
+from .ir.types import ArrayType
 from .ir.verifier import verify_function
 from .mpi_job import collective
 from .passes.activity import analyze
@@ -49,6 +52,36 @@ def _fingerprint_function():
 
 
 fingerprint = _fingerprint_function()
+
+
+def overlap(a, b) -> bool:
+    """Whether two arrays share memory: their extents meet (np.may_share_memory) and, for
+    strided views, an element too (np.shares_memory, bounded work; too hard counts as
+    shared), so that `z[::2]` and `z[1::2]` are apart."""
+    if not np.may_share_memory(a, b):
+        return False
+    try:
+        return bool(np.shares_memory(a, b, max_work=10_000))
+    except np.exceptions.TooHardError:
+        return True
+
+
+def check_written_apart(name: str, arg_names, args, written) -> None:
+    """Refuse a call in which an array the kernel writes (positions `written`) overlaps
+    another argument (`f(u, u)` for `f(u, out)` writing `out`, or two overlapping slices of
+    one array): hpcad compiles and differentiates array arguments as distinct buffers (it
+    fuses loops and reuses loaded values across stores to other arguments, as Fortran
+    compilers do), so the call would compute another function than the Python one. The same
+    array passed twice and only read is fine."""
+    for i in written:
+        for j, b in enumerate(args):
+            if j != i and isinstance(b, np.ndarray) and overlap(args[i], b):
+                raise ArgumentError(
+                    f"arrays '{arg_names[i]}' and '{arg_names[j]}' of kernel '{name}' overlap "
+                    f"in memory and the kernel writes '{arg_names[i]}': hpcad compiles and "
+                    f"differentiates array arguments as distinct buffers; pass a copy for one "
+                    f"of them (e.g. {arg_names[j]}.copy()), or pass the array once and slice "
+                    f"it inside the kernel")
 
 
 def check_backend(backend: str | None) -> str:
@@ -284,6 +317,7 @@ class Kernel:
                 return call(args)
         bound = self.bind(args, keywords)
         spec = self.specialize(bound)
+        check_written_apart(self.__name__, self.arg_names, bound, spec.written(spec.primal))
         out = _unpack(self.run(spec.primal, bound))
         if not keywords and len(args) == len(self.arg_names):
             try:
@@ -301,7 +335,8 @@ class Kernel:
         thread turn) and its dispatcher runs it only for arguments of the numba types of
         calls that reached it before (the full path's, of spec's IR types: equal numba
         types give equal IR types, frontend/signature.py), else raises NoOverload
-        (Compiled.no_compiling). MISS for another number of arguments, where the
+        (Compiled.no_compiling). MISS for another number of arguments, an array it
+        writes that may overlap another argument (fast_call checks it), where the
         compiled code was dropped or replaced (tests and benchmarks clear or wrap
         `compiled`), or another backend; the caller then takes fast_call's path."""
         fid, compiled = id(spec.primal), self.compiled
@@ -310,11 +345,16 @@ class Kernel:
                 or not getattr(entry[1], "plain", False):
             return no_direct
         code, n, one = entry[1], len(self.arg_names), len(spec.primal.result_types) == 1
-        dispatcher = code.dispatcher
+        dispatcher, may_share = code.dispatcher, np.may_share_memory
+        arrays = [j for j, a in enumerate(spec.primal.args) if isinstance(a.type, ArrayType)]
+        pairs = tuple((i, j) for i in spec.written(spec.primal) for j in arrays if j != i)
 
         def call(args):
             if len(args) != n or compiled.get(fid) is not entry:
                 return MISS
+            for i, j in pairs:   # a written array that may overlap another: fast_call says
+                if may_share(args[i], args[j]):
+                    return MISS
             try:
                 out = dispatcher(*args)
             except NoOverload:
@@ -327,9 +367,27 @@ class Kernel:
 
     def fast_call(self, spec: Specialization):
         """A call of spec's primal for arguments of the key's types, doing what __call__'s
-        full path does past binding and typing them: a kernel that calls MPI keeps that
-        path (its collective checks); the compiled code is looked up every call (tests
-        and benchmarks clear `compiled` to start afresh)."""
+        full path does past binding and typing them: the check that an array it writes
+        overlaps no other argument; a kernel that calls MPI keeps that path (its collective
+        checks)."""
+        fn, call = spec.primal, self.fast_run(spec)
+        written = spec.written(fn)
+        arrays = [j for j, a in enumerate(fn.args) if isinstance(a.type, ArrayType)]
+        pairs = tuple((i, j) for i in written for j in arrays if j != i)
+        if not pairs:
+            return call
+        name, arg_names, may_share = self.__name__, self.arg_names, np.may_share_memory
+
+        def checked(args):
+            for i, j in pairs:
+                if may_share(args[i], args[j]):
+                    check_written_apart(name, arg_names, args, written)
+            return call(args)
+        return checked
+
+    def fast_run(self, spec: Specialization):
+        """spec's primal run on the arguments; the compiled code is looked up every call
+        (tests and benchmarks clear `compiled` to start afresh)."""
         fn, backend = spec.primal, check_backend(self.backend)
         if spec.communicates:
             return lambda args: _unpack(self.run(fn, args))

@@ -69,6 +69,7 @@ class LoweringContext:
         self.iteration_arrays: list[list[str]] = []   # carried() -> structured_loop()
         self.buffers: dict[str, str] = {}   # array name -> its spare (double_buffer)
         self.new_buffers: list[list[str]] = []   # carried() -> structured_loop()
+        self.ended_targets: dict[str, int] = {}   # a for loop's variable -> the loop's line
         body = Block([Value(t, n) for t, n in zip(arg_types, source.arg_names, strict=True)])
         self.fn = Function(name, body, [], list(source.arg_names), self.loc_of(source.fdef))
         for n, v in zip(source.arg_names, body.args, strict=True):
@@ -257,6 +258,12 @@ class LoweringContext:
                              f"inside each branch")
         if v is None:
             obj = self.global_object(node)
+            if obj is None and node.id in self.ended_targets:
+                self.unsupported(node, f"using the loop variable '{node.id}' after its for "
+                                       f"loop at line {self.ended_targets[node.id]}",
+                                 f"hpcad ends a loop variable with its loop; keep the value "
+                                 f"you need in another variable (`last = {node.id}` inside "
+                                 f"the loop, `last` assigned before it too)")
             if obj is None:
                 self.unsupported(node, f"using '{node.id}' where it may be undefined",
                                  "assign it before the loop or branch that sets it")
@@ -269,6 +276,12 @@ class LoweringContext:
         return Static(obj)
 
     # -- loops (also parallel.py's) ----------------------------------------------------------
+    def end_targets(self, node, names) -> None:
+        """A for loop at `node` is over: its variables `names` are gone (lookup says so)."""
+        for n in names:
+            self.env.pop(n, None)
+            self.ended_targets[n] = self.loc_of(node)[1]
+
     def loop_context(self, has_break: bool, has_continue: bool) -> LoopContext:
         """The flags of a new innermost loop (see LoopContext)."""
         return LoopContext(len(self.loops), has_break, has_continue)

@@ -266,6 +266,10 @@ def expr_attribute(ctx: LoweringContext, node):
         return tuple(extent(ctx, base, k) for k in range(base.type.ndim))
     if arrays.is_array(base) and node.attr in construct.ATTRIBUTES:
         return construct.attribute(ctx, base, node.attr, node)
+    if node.attr == "astype" and arrays.is_array(base):
+        ctx.unsupported(node, "`astype`", "make an array of the dtype you want and fill it in a "
+                                          "loop: b = np.empty(a.shape, np.int64); "
+                                          "b[i] = int(a[i])")
     ctx.unsupported(node, f"the attribute `{node.attr}`")
 
 
@@ -533,14 +537,48 @@ def call_kernel(ctx: LoweringContext, kernel, node):
     if getattr(kernel, "is_custom", False):   # AD uses its rules, not its body (ad/custom.py)
         attrs["custom"] = callee.name
         ctx.program.module.rules[callee.name] = kernel
-    op = ctx.builder.op("func.call", args, list(callee.result_types), attrs)
     written = may_write(callee) if views else set()
+    if views:
+        refuse_copied_view_aliases(ctx, kernel.py_func, args, views, written, node)
+    op = ctx.builder.op("func.call", args, list(callee.result_types), attrs)
     for k, a in enumerate(args):
         if k in written and a in views:
             write_back(ctx, views[a], a, node)
     if not op.results:
         return None
     return op.results[0] if len(op.results) == 1 else tuple(op.results)
+
+
+def view_base(e: arrays.ArrayExpr) -> Value:
+    """The array a view expression (numpy_view) shows."""
+    while isinstance(e, (linalg.Transposed, arrays.Flipped)):
+        e = e.inner
+    return e.arr if isinstance(e, arrays.Ref) else e.base
+
+
+def refuse_copied_view_aliases(ctx: LoweringContext, py_func, args, views, written,
+                               node) -> None:
+    """A view hpcad passes as a copy (a slice with a step, a transpose, np.flip: `views`)
+    of an array that another argument of the same call shows too, where the callee writes
+    either: in NumPy the callee sees its writes through one in the other at once; the copy
+    would not (`smooth(z, z[::-1])` read z's old elements). Refused."""
+    names = list(inspect.signature(py_func).parameters)
+    def memory(a):
+        return arrays.root(view_base(views[a]) if a in views else a)
+    for k, a in enumerate(args):
+        if a not in views:
+            continue
+        for j, b in enumerate(args):
+            if j != k and isinstance(b, Value) and isinstance(b.type, ArrayType) and \
+                    (k in written or j in written) and memory(b) is memory(a):
+                ctx.unsupported(node, f"calling kernel '{py_func.__name__}' with '{names[k]}' a "
+                                      f"slice with a step, a transpose or np.flip of an array "
+                                      f"that '{names[j]}' shows too, where the kernel writes "
+                                      f"'{names[k if k in written else j]}'",
+                                "hpcad passes such a view as a copy, which would not see the "
+                                "call's writes through the other argument; pass the array "
+                                "once and index it in the kernel, or pass a copy "
+                                "(e.g. z[::-1].copy())")
 
 
 def may_write(fn) -> set[int]:

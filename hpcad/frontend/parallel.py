@@ -84,7 +84,7 @@ def parallel_for(ctx: LoweringContext, s, marker):
     op.attrs["reductions"] = ",".join(kinds)
     if allow_races:
         op.attrs["allow_races"] = True
-    ctx.env.pop(s.target.id, None)
+    ctx.end_targets(s, [s.target.id])
 
 
 def refuse_array_reductions(ctx: LoweringContext, stmts) -> None:

@@ -231,7 +231,8 @@ def stmt_for(ctx: LoweringContext, s):
     """`for` over range(), an array, enumerate() or zip(): an `scf.for` over indices, the
     target bound at the top of the body (iteration.py); with `break`, a while loop."""
     if s.orelse:
-        ctx.unsupported(s, "`for ... else`")
+        ctx.unsupported(s, "`for ... else`", "set a flag before the loop, change it where "
+                                              "the loop breaks, and test it after the loop")
     marker = parallel.marker_call(ctx, s.iter)
     if marker is not None and marker.construct == "parallel_for":
         parallel.parallel_for(ctx, s, marker)
@@ -253,8 +254,7 @@ def stmt_for(ctx: LoweringContext, s):
                         body, lambda inits, blocks: ctx.builder.op(
                             "scf.for", bounds + inits, [v.type for v in inits],
                             regions=blocks))
-    for n in targets:
-        ctx.env.pop(n, None)
+    ctx.end_targets(s, targets)
 
 
 def loop_space(ctx: LoweringContext, s):
@@ -363,8 +363,9 @@ def for_with_break(ctx: LoweringContext, s, bounds, loop, bind):
         ctx.env[iv_name] = ctx.builder.op1("arith.add", [ctx.env[iv_name], step], i64)
 
     while_loop(ctx, s, names, in_range, loop, s.body, lambda: bind(ctx.env[iv_name]), advance)
-    for n in (iv_name, loop.brk, *targets):
+    for n in (iv_name, loop.brk):
         ctx.env.pop(n, None)
+    ctx.end_targets(s, targets)
 
 
 def stmt_break(ctx: LoweringContext, s):

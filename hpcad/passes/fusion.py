@@ -1,8 +1,10 @@
 """Loop fusion: two adjacent `scf.for` loops over the same range become one when that cannot
 change what any iteration reads. The test is deliberately simple: every pair of accesses to
-the same array class, one of them a write, must use the same index tuple and that tuple must
-contain the induction variable itself, so iteration i of the second loop only touches what
-iteration i of the first touched, after it.
+the same array class, one of them a write, must use the same index tuple, on the same array
+or on names of the buffer that neither slices nor reshapes it (`a = z[1:]` and `z` index
+one element at i + 1 and i), and that tuple must contain the induction variable itself, so
+iteration i of the second loop only touches what iteration i of the first touched, after
+it.
 
 `fuse_peeled` fuses two loops whose ranges differ by a few elements at either end, when they
 share nothing but arrays both only read: the first loop's iterations outside the second's
@@ -34,17 +36,18 @@ from ..ir.types import i64
 from .affine import along
 from .aliases import variable_classes
 from .carry import carry_stored, last_iterations, stored_window
-from .race import Accesses
+from .race import Accesses, same_indexing
 
 
 def _accesses(body: Block, iv: Value, rename: Value, key):
-    """(class, index tuple with iv renamed, is_write) of every memory access in the body."""
+    """(class, index tuple with iv renamed, is_write, array) of every memory access in the
+    body."""
     out = []
     for op in walk(body):
         if op.name in MEMORY_ACCESSES:
-            out.append((key(accessed_array(op)),
-                        tuple(rename if v is iv else v for v in access_index(op)),
-                        op.name != "mem.load"))
+            arr = accessed_array(op)
+            out.append((key(arr), tuple(rename if v is iv else v for v in access_index(op)),
+                        op.name != "mem.load", arr))
     return out
 
 
@@ -62,10 +65,11 @@ def _fusable(a: Op, b: Op, key) -> bool:
     iv = a.regions[0].args[0]
     first = _accesses(a.regions[0], iv, iv, key)
     second = _accesses(b.regions[0], b.regions[0].args[0], iv, key)
-    for cls_a, idx_a, write_a in first:
-        for cls_b, idx_b, write_b in second:
-            if cls_a == cls_b and (write_a or write_b) and (idx_a != idx_b or iv not in idx_a):
-                return False
+    for cls_a, idx_a, write_a, arr_a in first:
+        for cls_b, idx_b, write_b, arr_b in second:
+            if cls_a == cls_b and (write_a or write_b) and (
+                    idx_a != idx_b or iv not in idx_a or not same_indexing(arr_a, arr_b)):
+                return False   # (views at other offsets: z[1:][i] is z[:-1][i + 1])
     return True
 
 
@@ -142,7 +146,8 @@ def _disjoint(a: Op, b: Op, key) -> bool:
         return False
     first = _accesses(a.regions[0], None, None, key)
     second = _accesses(b.regions[0], None, None, key)
-    return not any(ca == cb and (wa or wb) for ca, _, wa in first for cb, _, wb in second)
+    return not any(ca == cb and (wa or wb)
+               for ca, _, wa, _ in first for cb, _, wb, _ in second)
 
 
 def _peel(b: Builder, loop: Op, lb: Value, ub: Value) -> Op:

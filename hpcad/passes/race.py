@@ -213,7 +213,7 @@ def _lanes_of(arr: Value) -> Value:
     return arr
 
 
-def _same_indexing(x: Value, y: Value) -> bool:
+def same_indexing(x: Value, y: Value) -> bool:
     """Whether one index tuple names the same element of x and of y: the same array (or
     lanes of it), or two names of a buffer that neither slices nor reshapes (u[1:][i] is
     u[i + 1], a.reshape(m, n)[i, j] is not a[i, j])."""
@@ -244,7 +244,7 @@ def loop_conflicts(loop: Op, acc: Accesses):
         if kind == "read":
             continue
         related = [a for a in accesses if acc.may_alias(a[1], arr)]
-        same = all(a[2] == idx and _same_indexing(a[1], arr) for a in related)
+        same = all(a[2] == idx and same_indexing(a[1], arr) for a in related)
         if same and (_owns(idx, loop, acc.low) or _flattened(idx, loop, acc.low)):
             continue
         if _owns_slice(related, arr, iv) and _never_negative(0, loop, acc.low):

@@ -1,8 +1,10 @@
 """An array a kernel writes, passed again as another argument (`smooth(u, u, alpha)` for a
-kernel writing its second argument): the call computes an in-place update, while
-derivatives take the arguments as distinct buffers, so they differentiate another function.
-Every derivative refuses that call, on its first call and on a later (fast-path) one; the
-same array passed twice and only read stays allowed, with the right gradient."""
+kernel writing its second argument): hpcad compiles and differentiates array arguments as
+distinct buffers (loop fusion and load forwarding assume it), so such a call would compute
+another function than the Python one. The kernel call and every derivative refuse it, on
+the first call and on a later (fast-path) one; the same array passed twice and only read
+stays allowed, with the right gradient, and so do two strided views of one array that share
+no element."""
 import numpy as np
 import pytest
 
@@ -63,3 +65,41 @@ def test_the_same_array_passed_twice_and_only_read_is_differentiated(backend):
         g = ad.grad(dot, argnums=(0, 1), backend=backend)(x, x)
         np.testing.assert_allclose(g[0], x * x, rtol=1e-14)
         np.testing.assert_allclose(g[1], 2 * x * x, rtol=1e-14)
+
+
+@ad.kernel
+def update_then_read(a, b):
+    for i in range(a.shape[0]):
+        b[i] = b[i] * 0.5 + a[i] ** 2
+    s = 0.0
+    for i in range(a.shape[0]):
+        s += a[i] * b[i]
+    return s
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_a_kernel_call_with_a_written_array_passed_twice_is_refused(backend):
+    """The loops are fused and a[i] is loaded once, before the store to b[i]: called as
+    f(z, z) the value would be 43.0 for Python's 137.5 (the second loop reads the updated
+    z)."""
+    k = ad.kernel(update_then_read.py_func, backend=backend)
+    x = np.array([1.0, 2.0, 3.0])
+    assert k(x.copy(), x.copy()) == update_then_read.py_func(x.copy(), x.copy())
+    for _ in range(2):   # the full path, then the fast one
+        for pair in (lambda z: (z, z), lambda z: (z[:-1], z[1:])):
+            z = np.arange(1.0, 9.0)
+            with pytest.raises(ad.ArgumentError, match="'b' and 'a' of kernel "
+                               "'update_then_read' overlap in memory and the kernel writes 'b'"):
+                k(*pair(z))
+            assert np.array_equal(z, np.arange(1.0, 9.0))
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_strided_views_of_one_array_that_share_no_element_are_apart(backend):
+    k = ad.kernel(update_then_read.py_func, backend=backend)
+    for _ in range(2):
+        z, zp = np.arange(10.0), np.arange(10.0)
+        assert k(z[::2], z[1::2]) == update_then_read.py_func(zp[::2], zp[1::2])
+        np.testing.assert_array_equal(z, zp)
+        g = ad.grad(k, argnums=0)(z[::2], z[1::2])
+        np.testing.assert_allclose(g, 0.5 * z[1::2] + 3.0 * z[::2] ** 2, rtol=1e-14)

@@ -512,3 +512,33 @@ def test_overlapping_arguments_are_refused_after_direct_calls():
         g(u, out)
     with pytest.raises(ad.ArgumentError, match="overlap in memory"):
         g(u, u)
+
+
+@ad.kernel
+def scaled_squares(a, c=2.0, d=0.5):
+    s = 0.0
+    for i in range(a.shape[0]):
+        s += (a[i] * c + d * a[i] ** 2) ** 2
+    return s
+
+
+@pytest.mark.parametrize("backend", ["interp", "numba"])
+def test_grad_and_value_and_grad_take_keyword_arguments(backend):
+    """Keywords bind as the kernel's own call binds them (defaults filled in); argnums count
+    the kernel's parameters. They used to be a TypeError of grad's inner function."""
+    x = np.array([0.5, -1.0, 2.0])
+
+    def analytic(c, d):
+        inner = x * c + d * x ** 2
+        return 2 * inner * (c + 2 * d * x), np.sum(2 * inner * x), np.sum(2 * inner * x ** 2)
+
+    for _ in range(2):   # the full path, then the fast one
+        dc = ad.grad(scaled_squares, argnums=1, backend=backend)(x, d=0.3, c=1.5)
+        np.testing.assert_allclose(dc, analytic(1.5, 0.3)[1], rtol=1e-13)
+        v, (da, dd) = ad.value_and_grad(scaled_squares, argnums=(0, 2),
+                                        backend=backend)(x, d=0.3)
+        np.testing.assert_allclose(v, scaled_squares.py_func(x, d=0.3), rtol=1e-13)
+        np.testing.assert_allclose(da, analytic(2.0, 0.3)[0], rtol=1e-13)
+        np.testing.assert_allclose(dd, analytic(2.0, 0.3)[2], rtol=1e-13)
+    with pytest.raises(ad.ArgumentError, match="scaled_squares"):
+        ad.grad(scaled_squares)(x, e=1.0)

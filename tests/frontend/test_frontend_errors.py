@@ -42,6 +42,35 @@ def early_return(a):
     return 0.0
 
 
+def loop_variable_after_its_loop(a):
+    i = 0   # (assigned before the loop too: the loop's variable still ends with it)
+    for i in range(1, a.shape[0]):
+        a[i] += a[i - 1]
+    return a[i]  # error here
+
+
+def loop_variable_after_break(a):
+    for i in range(a.shape[0]):
+        if a[i] > 0.5:
+            break
+    return a[i]  # error here
+
+
+def for_else(a):
+    s = 0.0
+    for i in range(a.shape[0]):  # error here
+        if a[i] > 2.0:
+            break
+    else:
+        s = 1.0
+    return s
+
+
+def astype(a):
+    b = a.astype(np.int64)  # error here
+    return b[0] * 1.0
+
+
 def list_literal(a):
     xs = [1.0, 2.0]  # error here
     return a[0]
@@ -98,6 +127,11 @@ def type_clash(a, flag):
     (loop_over_tuple, (np.ones(4),), "a `for` loop over a tuple"),
     (while_else, (4.0,), "while ... else"),
     (undefined_after_branch, (1.0,), "'y'"),
+    (loop_variable_after_its_loop, (np.ones(4),), "using the loop variable 'i' after its for "
+                                                  "loop at line"),
+    (loop_variable_after_break, (np.ones(4),), "keep the value you need in another variable"),
+    (for_else, (np.ones(4),), "set a flag before the loop"),
+    (astype, (np.ones(4),), "b = np.empty(a.shape, np.int64)"),
 ])
 def test_unsupported_construct_names_file_line(fn, args, fragment):
     _check(fn, args, fragment)

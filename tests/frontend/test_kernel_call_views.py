@@ -3,6 +3,8 @@ slice, a transpose, np.flip) writes through to the viewed elements, as NumPy's v
 the calling kernel's value equals its plain Python function's, and its gradient central
 finite differences. Those writes were lost (the callee wrote a temporary), a silent wrong
 value and gradient."""
+import inspect
+
 import numpy as np
 import pytest
 
@@ -86,3 +88,43 @@ def test_writes_through_a_copied_view_reach_the_array(kernel, shape, backend):
     fx, fc = fd_gradient(kernel.py_func, x, 0.7)
     assert np.allclose(gx, fx, rtol=1e-6, atol=1e-7)
     assert gc == pytest.approx(fc, rel=1e-6)
+
+
+@ad.kernel
+def smooth_into(a, b):
+    for i in range(1, a.shape[0] - 1):
+        b[i] = 0.25 * a[i - 1] + 0.5 * a[i] + 0.25 * a[i + 1]
+
+
+def smooth_into_own_reversal(z):
+    smooth_into(z, z[::-1])   # error here
+    return z[0]
+
+
+def read_reversal_write_array(z):
+    smooth_into(z[::-2], z)   # error here
+    return z[0]
+
+
+def copied_views_read_only(z):
+    return weighted(z[::-1]) + weighted(z[::2]) * weighted(z)
+
+
+@pytest.mark.parametrize("fn", [smooth_into_own_reversal, read_reversal_write_array])
+def test_a_copied_view_of_an_array_another_argument_shows_is_refused_where_written(fn):
+    """In NumPy the callee reads its own writes through the other argument at once; the
+    copy hpcad passes would not (smooth_into(z, z[::-1]) gave Python's value only by
+    chance: another value and gradient, silently)."""
+    lines, start = inspect.getsourcelines(fn)
+    line = start + next(k for k, text in enumerate(lines) if "# error here" in text)
+    with pytest.raises(ad.UnsupportedConstruct, match=rf"{__file__}:{line}: calling kernel "
+                       "'smooth_into' with '[ab]' a slice with a step, a transpose or "
+                       "np.flip of an array that '[ab]' shows too, where the kernel writes "
+                       "'b'.*pass a copy"):
+        ad.kernel(fn, backend="interp")(np.linspace(0.0, 1.0, 9))
+
+
+def test_copied_views_of_one_array_only_read_stay_allowed():
+    z = np.linspace(0.0, 1.0, 9)
+    k = ad.kernel(copied_views_read_only, backend="interp")
+    assert k(z) == pytest.approx(copied_views_read_only(z), rel=1e-14)

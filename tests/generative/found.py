@@ -194,6 +194,25 @@ def main(u, w, c, nt):
     return s
 ''')
 
+found("offset_views_fused", "offset_views",
+      "loops through two views of one array at other offsets (lo = u[:n - 1], hi = u[1:]) "
+      "were fused as if lo[i] and hi[i] were one element: the second loop read u[i + 1] "
+      "before the first wrote it (primal and derivatives silently wrong)", '''\
+@kernel
+def main(u, w, c, nt):
+    n = u.shape[0]
+    s = 0.0
+    lo1 = u[:n - 1]
+    hi2 = u[1:]
+    for i in range(n - 1):
+        lo1[i] = lo1[i] + c * math.tanh(hi2[i])
+    for i in range(n - 1):
+        s += lo1[i] * hi2[i]
+    for i in range(n):
+        s += u[i] * u[i] + 0.5 * w[i]
+    return s
+''')
+
 MPI_PROLOGUE = '''\
 @kernel
 def main(u, w, c, nt, comm):

@@ -32,6 +32,7 @@ FEATURES: dict[str, bool] = {
     "forkjoin_ranged_tape": True,   # a task's loop over range(lo, hi) that saves values
     "pow_at_zero": True,       # (x * x) ** (1.0 + c), a variable exponent (x == 0.0 too)
     "tuple_state": True,       # a tuple of numbers rebound by a loop (and by its branches)
+    "offset_views": True,      # lo = a[:n - k], hi = a[k:] named, loops writing one, reading both
     # MPI (tests/mpi/test_generated_mpi.py)
     "mpi_halo": True,          # Sendrecv halo exchange (PROC_NULL ends) before a stencil
     "mpi_nonblocking": True,   # Isend/Irecv + Wait / Waitall halo exchange
@@ -354,14 +355,34 @@ def block_tuple(ctx: Ctx) -> list[str]:
     return lines + [f"{first}, {second} = {p}", f"s += {first} * {second}"]
 
 
+def block_views(ctx: Ctx) -> list[str]:
+    """Two named views of one array at other offsets (`lo = a[:n - k]`, `hi = a[k:]`: lo[i]
+    and hi[i] are a[i] and a[i + k]), then loops over their length that write one and read
+    both, one after the other (what the first loop writes at i + k the second reads at i)."""
+    ctx.use("offset_views")
+    a = ctx.pick(["u", "w"] + ctx.locals)
+    k = ctx.pick([1, 2])
+    lo, hi = ctx.fresh("lo"), ctx.fresh("hi")
+    lines = [f"{lo} = {a}[:n - {k}]", f"{hi} = {a}[{k}:]"]
+    reads = [f"{lo}[i]", f"{hi}[i]"]
+    for _ in range(ctx.draw(st.integers(1, 2))):
+        target = ctx.pick([lo, hi])
+        lines += [f"for i in range(n - {k}):",
+                  f"    {target}[i] = {target}[i] + {bounded(ctx, reads)}"]
+    lines += [f"for i in range(n - {k}):", f"    s += {expr(ctx, reads, 1)}"]
+    return lines
+
+
 BLOCKS = {"loop": block_loop, "nested": block_nested, "while": block_while,
           "time": block_time, "call": block_call, "prange": block_prange,
-          "forkjoin": block_forkjoin, "tuple": block_tuple}
+          "forkjoin": block_forkjoin, "tuple": block_tuple, "views": block_views}
 
 
 def block_enabled(name: str) -> bool:
     if name == "tuple":
         return FEATURES["tuple_state"]
+    if name == "views":
+        return FEATURES["offset_views"]
     if name == "time":
         return any(FEATURES[k] for k in ("time_swap", "time_swap_args", "time_inplace"))
     return FEATURES[name]

@@ -50,6 +50,50 @@ def test_shifted_dependence_is_not_fused():
 
 
 @ad.kernel
+def through_views(z):
+    """The first loop writes z[i] (through b) and reads z[i + 1] (through a); the second
+    reads z[i + 1] after the first loop's iteration i + 1 wrote it. One index, `[i]`, names
+    different elements of the two views."""
+    a = z[1:]
+    b = z[:-1]
+    for i in range(a.shape[0]):
+        b[i] = a[i] * 2.0
+    s = 0.0
+    for i in range(a.shape[0]):
+        s += a[i] * b[i]
+    return s
+
+
+@ad.kernel
+def through_row_views(m):
+    a = m[1:, :]
+    b = m[:-1, :]
+    for i in range(a.shape[0]):
+        b[i, 0] = a[i, 0] * 2.0
+    s = 0.0
+    for i in range(a.shape[0]):
+        s += a[i, 0] * b[i, 0]
+    return s
+
+
+@pytest.mark.parametrize("backend", ["interp", "numba"])
+@pytest.mark.parametrize("kernel, arg", [(through_views, np.array([1.0, 2.0, 3.0, 0.5, 0.25])),
+                                         (through_row_views, np.arange(12.0).reshape(4, 3))])
+def test_views_of_one_array_at_other_offsets_are_not_fused(kernel, arg, backend):
+    assert _loops(kernel, (arg,)) == 2
+    expected, after = kernel.py_func(arg.copy()), arg.copy()
+    kernel.py_func(after)
+    z = arg.copy()
+    assert ad.kernel(kernel.py_func, backend=backend)(z) == expected
+    np.testing.assert_array_equal(z, after)
+    h = 1e-6
+    fd = np.array([(kernel.py_func(arg + h * e) - kernel.py_func(arg - h * e)) / (2 * h)
+                   for e in np.eye(arg.size).reshape(arg.size, *arg.shape)]).reshape(arg.shape)
+    np.testing.assert_allclose(ad.grad(kernel, backend=backend)(arg.copy()), fd, rtol=1e-7,
+                               atol=1e-7)
+
+
+@ad.kernel
 def overlapping(a, b, c):
     n = a.shape[0]
     for i in range(n):
