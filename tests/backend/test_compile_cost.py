@@ -99,6 +99,53 @@ def test_generated_functions_carry_only_the_wrappers_they_need(tmp_path, monkeyp
 
 
 @ad.kernel
+def heat_once(u, alpha, nsteps):
+    """wrapped_heat again, under a name of its own: compiled in this test, not earlier."""
+    n = u.shape[0]
+    tmp = np.zeros(n)
+    for t in range(nsteps):
+        for i in range(1, n - 1):
+            tmp[i] = u[i] + alpha * (u[i - 1] - 2.0 * u[i] + u[i + 1])
+        for i in range(1, n - 1):
+            u[i] = tmp[i]
+    s = 0.0
+    for i in range(n):
+        s += u[i] * u[i]
+    return s
+
+
+def test_loop_functions_compile_once_and_statements_fold(tmp_path, monkeypatch):
+    """Each loop compiled in a function of its own is compiled for one signature: a tape
+    position passed to it is int64 from the start (as the literal 0 it was compiled a
+    second time, for the literal's type); and the generated source writes a value used
+    once inside its user's expression, bools combined with `&` (`and` branches): fewer
+    statements for numba. The gradient is that of central differences."""
+    monkeypatch.setenv("HPCAD_CACHE_DIR", str(tmp_path))
+    compiled = []
+    original = dispatcher.Dispatcher.compile
+
+    def compile(self, sig):
+        compiled.append((self.py_func.__name__, str(sig)))
+        return original(self, sig)
+    monkeypatch.setattr(dispatcher.Dispatcher, "compile", compile)
+    u = np.linspace(0.0, 1.0, 16) ** 2
+    g, _ = ad.grad(heat_once, argnums=(0, 1))(u.copy(), 0.2, 3)
+    signatures: dict[str, set[str]] = {}
+    for name, sig in compiled:
+        if name.startswith("heat_once_rev_loop"):
+            signatures.setdefault(name, set()).add(sig)
+    assert signatures
+    assert all(len(sigs) == 1 for sigs in signatures.values()), signatures
+    source = "".join(p.read_text() for p in tmp_path.glob("heat_once_rev*.py"))
+    assert re.search(r"^ +(\w+ = |if ).* & ", source, re.M)
+    assert not re.search(r"^ +(\w+ = |if ).* (and|or) ", source, re.M)
+    # u[i - 1] - 2.0 * u[i] + u[i + 1], its loads aside, as one statement
+    assert re.search(r"= \(\w+ - \(2\.0 \* \w+\)\) \+ \w+$", source, re.M)
+    expected = _central_differences(lambda v: heat_once.py_func(v, 0.2, 3), u)
+    np.testing.assert_allclose(g, expected, rtol=1e-6, atol=1e-8)
+
+
+@ad.kernel
 def two_stages(x, y):
     """Two stages of the same update, written twice (as a Runge-Kutta step is): their
     adjoint loops are the same but for the arrays they read and write."""

@@ -26,7 +26,10 @@ _BINARY = {"arith.add": "+", "arith.sub": "-", "arith.mul": "*", "arith.div": "/
 _FORMS = {**{name: f"{{0}} {symbol} {{1}}" for name, symbol in _BINARY.items()},
           "arith.neg": "-{0}", "arith.min": "{1} if {1} < {0} else {0}",
           "arith.max": "{1} if {1} > {0} else {0}", "arith.select": "{1} if {0} else {2}"}
-_LOGIC = {"arith.and": "{0} and {1}", "arith.or": "{0} or {1}", "arith.not": "not {0}"}
+# on two bools `&` and `|` give the bool of `and` and `or`, as one instruction: `and` and `or`
+# branch (Python's short circuit), and numba types, lowers and LLVM optimizes the blocks of
+# every branch (the guards of an adjoint stencil's edge loops are most of them)
+_LOGIC = {"arith.and": "{0} & {1}", "arith.or": "{0} | {1}", "arith.not": "not {0}"}
 _CMP = {"eq": "==", "ne": "!=", "lt": "<", "le": "<=", "gt": ">", "ge": ">="}
 _MATH = {"floor": "np.floor", "ceil": "np.ceil", "abs": "abs", "rint": "np.rint"}
 
@@ -128,8 +131,51 @@ def arith_const(w: Writer, op: Op, depth: int) -> None:
 @rule(*_FORMS, *_LOGIC, "arith.cmp", "arith.cast",
       *(f"math.{n}" for n in (*MATH_FUNCS, *MATH_BINARY)), "mem.load", "mem.shape")
 def write_value(w: Writer, op: Op, depth: int) -> None:
-    """An op computing one value from its operands: `x = <expression>`."""
-    w.emit(depth, f"{vector.target(w, op.results[0])} = {expression(w, op)}")
+    """An op computing one value from its operands: `x = <expression>`, or nothing where
+    the value is folded into its user's expression (fold)."""
+    text = expression(w, op)
+    if fold(w, op):
+        w.folded[op.results[0]] = f"({text})"
+        return
+    w.emit(depth, f"{vector.target(w, op.results[0])} = {text}")
+
+
+# integer ops that faults.integer_op may write through a helper reporting a fault
+_CHECKED = ("arith.floordiv", "arith.mod", "arith.pow", "arith.shl", "arith.shr")
+# ops written by write_value whose text names each operand once (min and max name one twice)
+_ONCE = {*_BINARY, "arith.neg", "arith.select", *_LOGIC, "arith.cmp", "arith.cast",
+         "mem.load", *(f"math.{n}" for n in (*MATH_FUNCS, *MATH_BINARY))}
+
+
+def fold(w: Writer, op: Op) -> bool:
+    """Whether op's value is written inside the expression of its one user instead of as a
+    local of its own: numba types and lowers each statement, and a local costs one more
+    (an assignment) than a part of an expression. So where the value is a scalar computed
+    without reading memory or raising (arithmetic, comparisons, logic, casts, math; not an
+    integer op or cast checked through a helper, nor a sum reassociated), has one use, by
+    an op of the same block (evaluated later in the same iteration: never moved into a
+    loop) that is a value op naming it once (_ONCE), a store or plain accumulation, or an
+    if's condition; not the values a body passes on (computed at the end of a loop's body,
+    the next value of a recurrence kept LLVM from vectorizing it). Its operands still hold
+    the values they held at op then: a local is reassigned only where its own op (a loop's
+    or an if's results), or the end of its body, is. Not in a function with vectors or
+    parallel loops (their writers keep each value a local)."""
+    if w.width > 1 or w.parallel or op.name in ("mem.load", "arith.min", "arith.max") \
+            or op in w.any_order or len(op.results) != 1 or is_vector(op.results[0]):
+        return False
+    users = w.users.get(op.results[0], [])
+    if len(users) != 1 or users[0].parent is not op.parent:
+        return False
+    user = users[0]
+    if not (user.name in _ONCE or user.name in ("mem.store", "mem.accumulate")
+            and not user.attrs or user.name == "scf.if" and user.operands[0] is op.results[0]):
+        return False
+    t = op.results[0].type
+    if not isinstance(t, ScalarType):
+        return False
+    if op.name == "arith.cast":
+        return not (op.operands[0].type.is_float and not t.is_float and not t.is_bool)
+    return t.is_float or t.is_bool or op.name not in _CHECKED
 
 
 def expression(w: Writer, op: Op) -> str:

@@ -52,7 +52,9 @@ def tape_setup(w: Writer, s: TapeSlot, depth: int) -> None:
     if s.in_task:
         w.emit(depth, f"tp_{s.slot} = _zeros(1, np.int64)")
     else:
-        w.emit(depth, f"{s.position} = 0")
+        # not the literal 0: numba would type a loop function that takes the position first
+        # with the literal's type, and again once the position moves (two compiles of it)
+        w.emit(depth, f"{s.position} = np.int64(0)")
 
 
 def _point(anchor: Op) -> Op:

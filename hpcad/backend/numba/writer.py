@@ -116,6 +116,13 @@ class Writer:
         self.fault_checks: set[Op] = set()        # parallel ops checking `_faults` after
         self.uses_integer_ops = False
         self.taken.add("_faults")
+        # codegen.fold: values written inside the expression of their one user, not as
+        # locals of their own (each op -> its users, while writing: value -> its text)
+        self.users: dict[Value, list[Op]] = {}
+        for o in walk(fn.body):
+            for v in o.operands:
+                self.users.setdefault(v, []).append(o)
+        self.folded: dict[Value, str] = {}
         vector.plan(self)
 
     # -- names -----------------------------------------------------------------------------
@@ -143,10 +150,13 @@ class Writer:
         return got
 
     def ref(self, v: Value) -> str:
-        """How an operand is written: a literal for a constant, else its local."""
+        """How an operand is written: a literal for a constant, the expression of a folded
+        value (codegen.fold), else its local."""
         op = v.owner
         if isinstance(op, Op) and op.name == "arith.const":
             return literal(op.attrs["value"], v.type)
+        if v in self.folded:
+            return self.folded[v]
         if is_vector(v):
             return vector.lane_ref(self, v, self.name(v))
         return self.name(v)
