@@ -219,6 +219,8 @@ def _params_communicator(spec, args):
     """The communicator replicated parameters are the same over: the kernel's first
     communicator argument, else COMM_WORLD where it calls MPI; None for a kernel without
     one (then each rank's gradient is already complete: params= changes nothing)."""
+    if not spec.communicates and "mpi4py.MPI" not in sys.modules:
+        return None   # (no argument is a communicator where mpi4py is not loaded)
     from mpi4py import MPI
     comm = next((a for a in args if isinstance(a, MPI.Comm)), None)
     return comm if comm is not None or not spec.communicates else MPI.COMM_WORLD
@@ -251,8 +253,10 @@ def _checked_params(k: Kernel, spec, args,
                   for n in candidates) + tuple(float(args[n]) for n in floats))
     everyone = comm.allgather(mine)
     _refuse_differing(k, check, [d for d, _ in everyone], mine[0])
+    # (ranks that called other kernels send other lengths: nothing is the same, and the
+    # plan's check says what differs)
     same = [n for j, n in enumerate(candidates + floats)
-            if all(v[j] == mine[1][j] for _, v in everyone)]
+            if all(len(v) == len(mine[1]) and v[j] == mine[1][j] for _, v in everyone)]
     uniform = tuple(n for n in same if n not in floats)
     _warn_per_rank_floats(k, spec, params, uniform, tuple(n for n in same if n in floats))
     return params, uniform
