@@ -213,6 +213,47 @@ def main(u, w, c, nt):
     return s
 ''')
 
+# found by test_nested_generated.py: checked there (nested kernels, forward over them)
+NESTED: dict[str, tuple[str, str, Generated]] = {}
+
+
+def found_nested(name: str, feature: str, symptom: str, source: str, **sizes) -> None:
+    found(name, feature, symptom, source, **sizes)
+    NESTED[name] = FOUND.pop(name)
+
+
+found_nested("nested_tangent_tape_unbalanced", "tuple_state",
+             "forward over a kernel taking ad.grad of this one: the float argument c starts "
+             "a loop-carried tuple, so its class is varied; a value saved from c alone had "
+             "no tangent pushed but one popped (interp: 'tape slot 9 popped while empty', "
+             "numba: KeyError)", '''\
+@kernel
+def main(u, w, c, nt):
+    n = u.shape[0]
+    s = 0.0
+    pair1 = (c, 0.5)
+    for i in range(n):
+        pair1 = (pair1[1], pair1[0] + c * math.tanh(u[i]))
+    first2, second3 = pair1
+    s += first2 * second3
+    cur4 = np.zeros(n)
+    for i in range(n):
+        cur4[i] = u[i]
+    nxt5 = np.zeros(n)
+    for t in range(nt):
+        for i in range(1, n - 1):
+            nxt5[i] = cur4[i] + c * math.tanh(cur4[i - 1])
+        cur4, nxt5 = nxt5, cur4
+    for i in range(n):
+        s += cur4[i] * cur4[i]
+    for i in range(n):
+        if u[i] > 0.3:
+            s += u[i]
+        else:
+            s -= (w[i] * w[i]) ** (1.0 + c)
+    return s
+''')
+
 MPI_PROLOGUE = '''\
 @kernel
 def main(u, w, c, nt, comm):

@@ -11,7 +11,7 @@ from hypothesis import assume, given
 
 import hpcad as ad
 from hpcad.errors import DifferentiationError, UnsupportedConstruct
-from tests.generative import checks, grammar, profiles
+from tests.generative import checks, found, grammar, profiles
 from tests.generative.profiles import generative
 
 NUMBA_EVERY = 25
@@ -127,3 +127,11 @@ def test_nested_derivatives_of_generated_kernels_match_the_python_api(gen):
     gen = _nested(gen)
     for backend in ["interp"] + (["numba"] if checks.on_numba_too(gen, NUMBA_EVERY) else []):
         _check(gen, backend)
+
+
+@pytest.mark.parametrize("name", sorted(found.NESTED))
+def test_found_nested_kernels_match_the_python_api_and_finite_differences(name, request):
+    feature, _, gen = found.NESTED[name]
+    found.expect_known_bug(request, feature)
+    for backend in ("interp", "numba"):
+        _check(_nested(gen), backend)

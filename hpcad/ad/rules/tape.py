@@ -18,10 +18,14 @@ def tangent_slot(ctx: ForwardContext, op: Op) -> dict[str, Any]:
 
 
 def jvp_push(ctx: ForwardContext, op: Op) -> None:
+    """A slot's pushes and pops are one variable (passes/aliases.tape_groups), so activity
+    says alike for all of them whether the slot has a tangent twin: a push whose own value
+    has no tangent (its class is active through another of the slot's values, or through a
+    loop-carried value it shares a class with) pushes a zero, so every pop finds one."""
     new = ctx.clone(op)
-    t = ctx.tan.get(op.operands[0])
-    if t is not None:
-        ctx.b.op("tape.push", [t] + new.operands[1:], attrs=tangent_slot(ctx, op))
+    if ctx.act.active(op.operands[0]):
+        ctx.b.op("tape.push", [ctx.tangent_or_zero(op.operands[0])] + new.operands[1:],
+                 attrs=tangent_slot(ctx, op))
         ctx.taped.add(op.attrs["slot"])
 
 
