@@ -775,6 +775,16 @@ class _GradCall:
         it is passed)."""
         return tuple((self.places[i], i) for i in sorted(_written(self.spec, fn, self.kinds)))
 
+    def with_shadows(self, args) -> tuple[list, dict]:
+        """The derivative's leading arguments (each shadowed argument followed by its new
+        zero shadow, then the seed 1.0) and the shadows by argument position."""
+        flat, shadows = [*args, 1.0], {}
+        for i, dtype in self.shadows:
+            s = shadows[i] = np.zeros(args[i].shape, dtype) if dtype is not False else \
+                np.zeros_like(args[i])
+            flat.insert(i + 1, s)
+        return flat, shadows
+
     def __call__(self, args):
         k = self.k
         if self.spec.stale:
@@ -782,11 +792,7 @@ class _GradCall:
         for i, j in self.pairs:
             if np.may_share_memory(args[i], args[j]):
                 _check_written_apart(k, args, self.apart)
-        flat, shadows = [*args, 1.0], {}
-        for i, dtype in self.shadows:
-            s = shadows[i] = np.zeros(args[i].shape, dtype) if dtype is not False else \
-                np.zeros_like(args[i])
-            flat.insert(i + 1, s)
+        flat, shadows = self.with_shadows(args)
         fn, copied, run_args, k.last_policy = self.fixed or \
             self.plans.get(self.spec.call_key(args)) or self.planned(args, flat)
         for place, i in copied:
@@ -817,11 +823,7 @@ class _GradCall:
             for i, j in self.pairs:
                 if np.may_share_memory(args[i], args[j]):
                     return MISS
-            flat, shadows = [*args, 1.0], {}
-            for i, dtype in self.shadows:
-                s = shadows[i] = np.zeros(args[i].shape, dtype) if dtype is not False else \
-                    np.zeros_like(args[i])
-                flat.insert(i + 1, s)
+            flat, shadows = self.with_shadows(args)
             plan = self.fixed or self.plans.get(self.spec.call_key(args))
             if plan is None:
                 return MISS
