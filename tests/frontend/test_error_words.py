@@ -271,3 +271,32 @@ def test_returning_a_python_object_names_it_in_words():
         ad.kernel(returns_a_module, backend="interp")(np.ones(3))
     msg = str(info.value)
     assert f":{_marked_line(returns_a_module)}: returning a module from `np`" in msg, msg
+
+
+def scatter_add_at(x, idx, out):
+    np.add.at(out, idx, x)  # error here
+    return np.sum(out * out)
+
+
+def scatter_add_loop(x, idx, out):
+    for i in range(idx.shape[0]):
+        out[idx[i]] += x[i]
+    return np.sum(out * out)
+
+
+def test_ufunc_at_is_named_as_written_and_the_loop_it_suggests_is_np_add_at():
+    """np.add.at was refused as "calling `at`"; it is named as written, and the loop the
+    hint gives accumulates repeated indices as np.add.at does (value and gradient)."""
+    x, idx = np.array([0.5, -1.0, 2.0, 0.25]), np.array([1, 1, 0, 1])
+    with pytest.raises(ad.UnsupportedConstruct) as info:
+        ad.kernel(scatter_add_at, backend="interp")(x, idx, np.ones(3))
+    where = f"{inspect.getsourcefile(scatter_add_at)}:{_marked_line(scatter_add_at)}: "
+    assert str(info.value).startswith(where + "calling `np.add.at` is not supported in hpcad "
+                                      "kernels; write it as a loop over the indices"), info.value
+    assert "out[idx[i]] += x[i]" in str(info.value)
+    loop = ad.kernel(scatter_add_loop, backend="interp")
+    assert loop(x, idx, np.ones(3)) == pytest.approx(scatter_add_at(x, idx, np.ones(3)))
+    g = ad.grad(loop)(x, idx, np.ones(3))
+    out = np.ones(3)
+    np.add.at(out, idx, x)
+    assert g == pytest.approx(2.0 * out[idx])   # d sum(out^2) / d x[i] = 2 out[idx[i]]
