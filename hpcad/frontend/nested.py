@@ -100,7 +100,8 @@ def call_derivative(ctx: LoweringContext, df, node):
     types = spec.primal.result_types
     if len(types) != 1 or not (isinstance(types[0], ScalarType) and types[0].is_float):
         ctx.unsupported(node, f"ad.{d.transform} of kernel '{k.__name__}', which does not "
-                              f"return one float", "return one float from it")
+                              f"return one float,",
+                        "return one float from it, or use ad.vjp of it for an array result")
     fn = spec.derivative("reverse", tuple(kinds), True)
     if fn.run_args is not None:
         ctx.unsupported(node, f"ad.{d.transform} of kernel '{k.__name__}' in a kernel: its "
@@ -200,8 +201,10 @@ def call_vjp(ctx: LoweringContext, obj, node):
     types = spec.primal.result_types
     if len(types) != 1 or not ((types[0].dtype if isinstance(types[0], ArrayType)
                                 else types[0]).is_float):
-        ctx.unsupported(node, f"ad.vjp of kernel '{k.__name__}' in a kernel: it does not "
-                              f"return one float or one float array", "return one")
+        ctx.unsupported(node, f"ad.vjp of kernel '{k.__name__}', which does not return one "
+                              f"float or one float array,",
+                        "return one result from each kernel (a kernel per result of a tuple), "
+                        "or call ad.vjp of it from Python")
     _refuse_written_overlap(ctx, k, args, spec.written(spec.primal), node)
     frozen = tuple(_copy(ctx, a, node) for a in args)
     callee = ctx.program.function_for(k.py_func, [a.type for a in args], ctx.loc_of(node))

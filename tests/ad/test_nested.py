@@ -293,11 +293,27 @@ def returns_array(x):
     return x * 2.0
 
 
+@ad.kernel
+def returns_tuple(x):
+    return np.sum(x * 2.0), np.sum(x * x)
+
+
+@ad.kernel
+def vjp_of_tuple_result(x):
+    out, vjp_fn = ad.vjp(returns_tuple, x)
+    return vjp_fn((1.0, 0.5))[0][0]
+
+
 @pytest.mark.parametrize("kernel, message", [
     (grad_of_parallel, "has a parallel loop"),
     (grad_of_int_argument, "with respect to 'n'.*not a float"),
     (argnums_not_literal, "argnums that is not a literal"),
-    (grad_of_array_result, "does not return one float"),
+    (grad_of_array_result, "ad.grad of kernel 'returns_array', which does not return one "
+                           "float, is not supported in hpcad kernels; return one float from it, "
+                           "or use ad.vjp"),
+    (vjp_of_tuple_result, "ad.vjp of kernel 'returns_tuple', which does not return one float "
+                          "or one float array, is not supported in hpcad kernels; return one "
+                          "result from each kernel"),
 ])
 def test_unsupported_nested_derivatives_are_refused(kernel, message):
     with pytest.raises(UnsupportedConstruct, match=r"test_nested.py:\d+: .*" + message):
