@@ -195,6 +195,11 @@ def expr_subscript(ctx: LoweringContext, node):
         if k is None:
             ctx.unsupported(node, "indexing a tuple with a non-constant index")
         return base[k]
+    if isinstance(base, arrays.Sliced):   # not a plain view (a step, np.newaxis)
+        ctx.unsupported(node, f"indexing `{ast.unparse(node.value)}`, a slice with a step or "
+                              f"np.newaxis,",
+                        "write the two slices as one slice of the array (x[::-1][:-1] is "
+                        "x[:0:-1]), or copy the first: v = x[::-1].copy()")
     if isinstance(base, arrays.ArrayExpr):
         ctx.unsupported(node, "indexing the result of an array expression",
                         "give the expression a name first, or index its operands")
