@@ -220,7 +220,7 @@ def call_pullback(ctx: LoweringContext, p: Pullback, node):
     derivative), by f's reverse derivative seeded with the cotangent."""
     if len(node.args) != 1 or node.keywords:
         ctx.unsupported(node, "calling a vjp_fn with other than one cotangent")
-    spec = p.kernel.for_types(tuple(a.type for a in p.args))
+    spec = p.kernel.for_types(tuple(a.type for a in p.args), current=True)
     result = spec.primal.result_types[0]
     seed = ctx.expr(node.args[0])
     if isinstance(result, ArrayType):
@@ -263,7 +263,7 @@ def _specialization(ctx: LoweringContext, k, args: list[Value], node):
     if any(not isinstance(a.type, (ArrayType, ScalarType)) for a in args):
         ctx.unsupported(node, f"a derivative of kernel '{k.__name__}' taking a communicator "
                               f"in a kernel", "take the derivative from Python")
-    spec = k.for_types(tuple(a.type for a in args))
+    spec = k.for_types(tuple(a.type for a in args), current=True)
     for op in walk(spec.primal.body):
         if op.dialect == "mpi" or op.name == "par.parallel_for":
             what = "calls MPI" if op.dialect == "mpi" else "has a parallel loop (prange)"

@@ -564,3 +564,36 @@ def test_a_pullback_rebound_in_each_iteration_of_a_loop(backend):
 def test_a_pullback_a_loop_would_carry_or_leave_behind_is_refused(kernel, message):
     with pytest.raises(UnsupportedConstruct, match=r"test_nested.py:\d+: " + message):
         kernel(np.ones(3), 2)
+
+
+NESTED_SCALE = 1.0
+
+
+def _scaled_square(x):
+    return NESTED_SCALE * np.sum(x * x)
+
+
+def _vjp_of_scaled(x):
+    out, vjp_fn = ad.vjp(SCALED, x)
+    return out + np.sum(vjp_fn(1.0)[0]) + SCALED(x)
+
+
+SCALED = ad.kernel(_scaled_square, backend="interp")
+
+
+def test_a_nested_derivative_sees_the_module_numbers_its_caller_sees(monkeypatch):
+    """A kernel lowered (from Python) before a module-level number it reads changed: a
+    kernel lowered after the change that calls it and its vjp took the call from a new
+    lowering (NESTED_SCALE 2) and the vjp from the kept one (NESTED_SCALE 1), so its value
+    and derivative mixed both (23 for 32). Both come from one lowering now; calls from
+    Python keep the first, as numba's."""
+    inner = ad.kernel(_scaled_square, backend="interp")
+    monkeypatch.setitem(globals(), "SCALED", inner)
+    x = np.array([1.0, 2.0])
+    assert inner(x) == 5.0
+    monkeypatch.setitem(globals(), "NESTED_SCALE", 2.0)
+    outer = ad.kernel(_vjp_of_scaled, backend="interp")
+    s = 2.0   # outer = s |x|^2 + sum(2 s x) + s |x|^2
+    assert outer(x) == pytest.approx(2 * s * np.sum(x * x) + 2 * s * np.sum(x))
+    np.testing.assert_allclose(ad.grad(outer)(x), 4 * s * x + 2 * s)
+    assert inner(x) == 5.0
