@@ -7,7 +7,8 @@ import pytest
 
 import hpcad as ad
 from hpcad.errors import DifferentiationError, UnsupportedConstruct
-from tests.ad.harness import BACKENDS
+from hpcad.passes.race import RaceError
+from tests.ad.harness import BACKENDS, INTERP_FAST
 
 
 @ad.kernel
@@ -597,3 +598,44 @@ def test_a_nested_derivative_sees_the_module_numbers_its_caller_sees(monkeypatch
     assert outer(x) == pytest.approx(2 * s * np.sum(x * x) + 2 * s * np.sum(x))
     np.testing.assert_allclose(ad.grad(outer)(x), 4 * s * x + 2 * s)
     assert inner(x) == 5.0
+
+
+@ad.kernel
+def _relax_in_place(w, c):
+    """Writes its argument in place (a loop whose reverse sweep keeps a tape)."""
+    for k in range(w.shape[0]):
+        w[k] = w[k] * c + 0.1 * np.sin(w[k])
+    return np.sum(w * w)
+
+
+def _grad_rows_in_prange(X, cs, out):
+    for j in ad.prange(X.shape[0]):
+        g = ad.grad(_relax_in_place, argnums=1)(X[j], cs[j])
+        out[j] = g
+    return np.sum(out)
+
+
+def _jvp_rows_in_prange(X, cs, out):
+    for j in ad.prange(X.shape[0]):
+        _, d = ad.jvp(_relax_in_place, (X[j], cs[j]), (None, 1.0))
+        out[j] = d
+    return np.sum(out)
+
+
+@pytest.mark.parametrize("backend", INTERP_FAST)
+def test_a_taped_reverse_derivative_in_a_parallel_loop_is_refused(backend):
+    """ad.grad of a kernel whose reverse sweep keeps a tape, taken in a prange body: the
+    iterations shared one tape (numba: 'Use of reduction variable tp_3 other than in a
+    supported reduction function'; a race where it compiles). Refused at the prange's
+    line; the ad.jvp it suggests gives the derivative per row."""
+    X = np.random.default_rng(0).standard_normal((6, 5))
+    cs = np.linspace(0.5, 1.0, 6)
+    line = _grad_rows_in_prange.__code__.co_firstlineno + 1
+    with pytest.raises(RaceError, match=rf"test_nested.py:{line}: a reverse derivative "
+                                           rf"taken in this parallel loop .* saves values on "
+                                           rf"a tape .* take it with ad.jvp"):
+        ad.kernel(_grad_rows_in_prange, backend=backend)(X.copy(), cs, np.zeros(6))
+    out = np.zeros(6)
+    ad.kernel(_jvp_rows_in_prange, backend=backend)(X.copy(), cs, out)
+    w = X * cs[:, None] + 0.1 * np.sin(X)
+    np.testing.assert_allclose(out, np.sum(2.0 * w * X, axis=1), rtol=1e-12)
