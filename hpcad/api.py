@@ -600,8 +600,24 @@ def _normalize_argnums(k, argnums, args):
         t = typeof(args[n], k.arg_names[n])
         if not (_is_float_scalar(t) or _is_float_array(t)):
             raise ArgumentError(f"cannot differentiate with respect to '{k.arg_names[n]}': it "
-                                f"is {t}, not a float scalar or float array")
+                                f"is {t}, not a float scalar or float array"
+                                + _hinted("; {}", _float_hint(args[n], k.arg_names[n])))
     return nums
+
+
+def _float_hint(value, name: str) -> str:
+    """What to pass instead of an integer where a derivative is asked for ("" if nothing)."""
+    if isinstance(value, (bool, np.bool_)):
+        return ""
+    if isinstance(value, (int, np.integer)):
+        return f"pass it as a float ({name}={float(value)!r}, not {value!r})"
+    if isinstance(value, np.ndarray) and value.dtype.kind in "iu":
+        return f"pass a float array ({name}.astype(np.float64))"
+    return ""
+
+
+def _hinted(form: str, hint: str) -> str:
+    return form.format(hint) if hint else ""
 
 
 def value_and_grad(f, argnums=0, backend: str | None = None, params=()):
@@ -938,7 +954,8 @@ def jvp(f, primals, tangents, backend: str | None = None):
             kinds.append(ACTIVE)
             tans[i] = type(a)(t) if isinstance(a, np.floating) else float(t)
         else:
-            raise ArgumentError(f"jvp: argument '{name}' is {ty}; its tangent must be None")
+            raise ArgumentError(f"jvp: argument '{name}' is {ty}; its tangent must be None"
+                                + _hinted(" (or {})", _float_hint(a, name)))
     _check_no_overlap(list(zip(k.arg_names, args)) + [(f"tangent {k.arg_names[i]}", t)
                                                       for i, t in tans.items()])
     spec = k.specialize(args)

@@ -18,7 +18,7 @@ from .checkpoint.budget import Choice
 from .checkpoint.plan import STORE_ALL, Plan
 from .checkpoint.planner import key_function
 from .errors import ArgumentError, NoOverload
-from .frontend.lower import lower_kernel
+from .frontend.lower import global_numbers, globals_changed, lower_kernel
 from .frontend.signature import signature_of
 from .ir.activity import CONST, SHADOW
 from .ir.clone import clone_function
@@ -102,6 +102,7 @@ class Specialization:
     writes: dict = field(default_factory=dict)   # id(function) -> (it, written positions)
     stale: bool = False   # its kernel's rules changed: fast calls must not use it (forget)
     replicated: dict = field(default_factory=dict)   # (params, uniform) -> global outputs
+    global_reads: tuple = ()   # the numbers read from module globals when it was lowered
 
     def global_outputs(self, params: tuple[int, ...],
                        uniform: tuple[int, ...]) -> tuple[bool, ...]:
@@ -243,6 +244,7 @@ class Kernel:
         self.signature = inspect.signature(py_func)
         self.arg_names = list(self.signature.parameters)
         self.specializations: dict[tuple, Specialization] = {}
+        self.fresh: dict[tuple, Specialization] = {}   # for_types(current=True), when stale
         self.compiled: dict[int, tuple] = {}   # id(IR function) -> (function, compiled code)
         # fast dispatch: (call site, argument fingerprints) -> a call that needs no checks
         # beyond the key (see __call__ and api.value_and_grad); cleared with a _Setting
@@ -255,9 +257,10 @@ class Kernel:
 
     def forget(self) -> None:
         """Drop every specialization (its derivatives are stale: the rules changed)."""
-        for spec in self.specializations.values():
+        for spec in [*self.specializations.values(), *self.fresh.values()]:
             spec.stale = True
         self.specializations.clear()
+        self.fresh.clear()
         self.policies, self.calls, self.direct = {}, {}, no_direct
 
     def bind(self, args: tuple, keywords: dict | None = None) -> tuple:
@@ -273,20 +276,32 @@ class Kernel:
     def specialize(self, args: tuple) -> Specialization:
         return self.for_types(signature_of(args, self.arg_names))
 
-    def for_types(self, types: tuple) -> Specialization:
+    def for_types(self, types: tuple, current: bool = False) -> Specialization:
         """The specialization for argument types `types` (a kernel calling a derivative of
-        this one knows only the types: frontend/nested.py)."""
+        this one knows only the types: frontend/nested.py). Lowering freezes the numbers
+        the kernel reads from module globals; current: lowered with their values now,
+        as a caller lowered now inlines the kernel's calls (the one kept for calls from
+        Python stays frozen at its first lowering, as numba's)."""
         spec = self.specializations.get(types)
+        if spec is not None and current and globals_changed(spec.global_reads):
+            spec = self.fresh.get(types)
+            if spec is not None and globals_changed(spec.global_reads):
+                spec = None
+            if spec is None:
+                spec = self.fresh[types] = self._specialization(types)
         if spec is None:
-            module = self.lower(types)
-            rules = RuleCalls(module) if module.rules else None   # before inlining
-            fn = optimize_module(module)
-            guard_parallel_starts(fn)
-            verify_function(fn)
-            check_races(fn)
-            spec = Specialization(fn, self.arg_names, rules=rules)
-            self.specializations[types] = spec
+            spec = self.specializations[types] = self._specialization(types)
         return spec
+
+    def _specialization(self, types: tuple) -> Specialization:
+        reads = global_numbers(self.py_func)
+        module = self.lower(types)
+        rules = RuleCalls(module) if module.rules else None   # before inlining
+        fn = optimize_module(module)
+        guard_parallel_starts(fn)
+        verify_function(fn)
+        check_races(fn)
+        return Specialization(fn, self.arg_names, rules=rules, global_reads=reads)
 
     def lower(self, types) -> Module:
         """This kernel's IR module for argument `types` (callees included)."""

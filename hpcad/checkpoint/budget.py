@@ -23,7 +23,7 @@ import numpy as np
 
 from ..errors import ArgumentError, HpcadError, where
 from ..ir.core import Block, Function, Op, Value, walk
-from ..ir.types import ScalarType
+from ..ir.types import ArrayType, ScalarType
 from ..runtime.snapshots import file_system, share
 from ..runtime.tape import tape_slots
 from .plan import Kind, Plan
@@ -162,15 +162,41 @@ def unsized_loop(fn: Function) -> str:
     """Why fn's tape cannot be sized before it runs (tape_bytes is None), as a reason for
     messages: the outermost loop around a saved value whose trip count is data-dependent,
     'file:line: ...', or a general reason where there is none."""
+    memo: dict[Value, Op | None] = {}
     for push in (op for op in walk(fn.body) if op.name == "tape.push"):
         for loop in reversed(_enclosing(push)):
             if loop.name == "scf.while":
-                return f"{where(loop.loc)}: the trip count of this while loop is data-dependent"
-            if loop.name in ("scf.for", "par.parallel_for") and \
-                    any(_data_dependent(v) for v in loop.operands[:3]):
+                return (f"{where(loop.loc)}: the trip count of this loop (a `while` loop, or a "
+                        f"`for` loop with `break`) is data-dependent")
+            if loop.name not in ("scf.for", "par.parallel_for"):
+                continue
+            if any(_data_dependent(v) for v in loop.operands[:3]):
                 return (f"{where(loop.loc)}: the trip count of this loop is data-dependent "
                         f"(its bounds are read from an array or computed in a loop or branch)")
+            carrier = next((c for c in (_carried_shape(v, memo) for v in loop.operands[:3])
+                            if c is not None), None)
+            if carrier is not None:
+                return (f"{where(loop.loc)}: the bounds of this loop take the shape of an array "
+                        f"that the loop at {where(carrier.loc)} swaps or rotates (take the "
+                        f"shape before that loop, n = u.shape[0], and use n)")
     return UNSIZED
+
+
+def _carried_shape(v: Value, memo: dict[Value, Op | None]) -> Op | None:
+    """The loop carrying an array (buffers it swaps or rotates) whose shape integer v is
+    computed from, or None: the extent of a carried array is not known before it runs."""
+    if v not in memo:
+        memo[v] = None
+        owner = v.owner
+        if isinstance(owner, Block):
+            loop = owner.parent
+            if isinstance(v.type, ArrayType) and getattr(loop, "name", None) in (
+                    "scf.for", "scf.while", "par.parallel_for"):
+                memo[v] = loop
+        else:
+            memo[v] = next((c for c in (_carried_shape(x, memo) for x in owner.operands)
+                            if c is not None), None)
+    return memo[v]
 
 
 def _enclosing(op: Op) -> list[Op]:

@@ -195,6 +195,11 @@ def expr_subscript(ctx: LoweringContext, node):
         if k is None:
             ctx.unsupported(node, "indexing a tuple with a non-constant index")
         return base[k]
+    if isinstance(base, arrays.Sliced):   # not a plain view (a step, np.newaxis)
+        ctx.unsupported(node, f"indexing `{ast.unparse(node.value)}`, a slice with a step or "
+                              f"np.newaxis,",
+                        "write the two slices as one slice of the array (x[::-1][:-1] is "
+                        "x[:0:-1]), or copy the first: v = x[::-1].copy()")
     if isinstance(base, arrays.ArrayExpr):
         ctx.unsupported(node, "indexing the result of an array expression",
                         "give the expression a name first, or index its operands")
@@ -311,11 +316,7 @@ def expr_call(ctx: LoweringContext, node):
                                  if getattr(comm, "Get_rank", None) is not None else "")
     handler = intrinsic_rule(obj)
     if handler is None:
-        name = getattr(obj, "__name__", repr(obj))
-        hint = ("decorate it with @hpcad.kernel so hpcad can inline it"
-                if callable(obj) and hasattr(obj, "__code__") else
-                "see the supported-construct list in the README")
-        ctx.unsupported(node, f"calling `{name}`", hint)
+        ctx.unsupported(node, f"calling `{ast.unparse(node.func)}`", _no_rule_hint(obj))
     if node.keywords and handler not in TAKE_KEYWORDS:
         ctx.unsupported(node, "keyword arguments in this call")
     return handler(ctx, obj, node)
@@ -695,3 +696,15 @@ EXPRESSIONS = {
     ast.Call: expr_call,
     ast.List: mpi.request_list,   # a list of MPI requests only
 }
+
+
+def _no_rule_hint(obj) -> str:
+    """What to do about a call hpcad has no rule for: a Python function can be a kernel; a
+    ufunc's unbuffered `at` is a loop of accumulations."""
+    if callable(obj) and hasattr(obj, "__code__"):
+        return "decorate it with @hpcad.kernel so hpcad can inline it"
+    if isinstance(getattr(obj, "__self__", None), np.ufunc) and obj.__name__ == "at":
+        return ("write it as a loop over the indices, for np.add.at(out, idx, x): "
+                "`for i in range(idx.shape[0]): out[idx[i]] += x[i]` (repeated indices "
+                "accumulate, as with np.add.at)")
+    return "see the supported-construct list in the README"

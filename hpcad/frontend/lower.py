@@ -9,6 +9,9 @@ from __future__ import annotations
 import ast
 import inspect
 import textwrap
+import types
+
+import numpy as np
 
 from ..errors import UnsupportedConstruct
 from ..ir.core import Function, Module
@@ -92,3 +95,40 @@ def lower_kernel(py_func, arg_types, parallel: bool = False) -> Module:
     entry = prog.function_for(py_func, arg_types, ("<call>", 0))
     prog.module.entry = entry.name
     return prog.module
+
+
+_NUMBER = (bool, int, float, complex, np.number)
+_MISSING = object()
+GlobalReads = tuple[tuple[dict, str, object], ...]
+
+
+def global_numbers(py_func, seen: set | None = None) -> GlobalReads:
+    """The numbers a kernel reads from module globals (`ALPHA`, `cfg.ALPHA`), its callee
+    kernels' included, as (namespace, name, value now): lowering freezes them, so a
+    lowering made before one changed differs from one made after (globals_changed)."""
+    seen = set() if seen is None else seen
+    if py_func in seen:
+        return ()
+    seen.add(py_func)
+    names = py_func.__code__.co_names
+    out: list[tuple[dict, str, object]] = []
+    for name in names:
+        v = py_func.__globals__.get(name, _MISSING)
+        if isinstance(v, _NUMBER):
+            out.append((py_func.__globals__, name, v))
+        elif isinstance(v, types.ModuleType):
+            space = vars(v)   # (not getattr: no module __getattr__ runs)
+            out.extend((space, a, space[a]) for a in names
+                       if isinstance(space.get(a), _NUMBER))
+        elif getattr(v, "__hpcad_kernel__", False) and hasattr(v, "py_func"):
+            out.extend(global_numbers(v.py_func, seen))
+    return tuple(out)
+
+
+def globals_changed(reads: GlobalReads) -> bool:
+    """Whether a number global_numbers recorded has another value now."""
+    for namespace, name, value in reads:
+        now = namespace.get(name, _MISSING)
+        if now is not value and not (type(now) is type(value) and now == value):
+            return True
+    return False

@@ -100,7 +100,8 @@ def call_derivative(ctx: LoweringContext, df, node):
     types = spec.primal.result_types
     if len(types) != 1 or not (isinstance(types[0], ScalarType) and types[0].is_float):
         ctx.unsupported(node, f"ad.{d.transform} of kernel '{k.__name__}', which does not "
-                              f"return one float", "return one float from it")
+                              f"return one float,",
+                        "return one float from it, or use ad.vjp of it for an array result")
     fn = spec.derivative("reverse", tuple(kinds), True)
     if fn.run_args is not None:
         ctx.unsupported(node, f"ad.{d.transform} of kernel '{k.__name__}' in a kernel: its "
@@ -200,8 +201,10 @@ def call_vjp(ctx: LoweringContext, obj, node):
     types = spec.primal.result_types
     if len(types) != 1 or not ((types[0].dtype if isinstance(types[0], ArrayType)
                                 else types[0]).is_float):
-        ctx.unsupported(node, f"ad.vjp of kernel '{k.__name__}' in a kernel: it does not "
-                              f"return one float or one float array", "return one")
+        ctx.unsupported(node, f"ad.vjp of kernel '{k.__name__}', which does not return one "
+                              f"float or one float array,",
+                        "return one result from each kernel (a kernel per result of a tuple), "
+                        "or call ad.vjp of it from Python")
     _refuse_written_overlap(ctx, k, args, spec.written(spec.primal), node)
     frozen = tuple(_copy(ctx, a, node) for a in args)
     callee = ctx.program.function_for(k.py_func, [a.type for a in args], ctx.loc_of(node))
@@ -217,7 +220,7 @@ def call_pullback(ctx: LoweringContext, p: Pullback, node):
     derivative), by f's reverse derivative seeded with the cotangent."""
     if len(node.args) != 1 or node.keywords:
         ctx.unsupported(node, "calling a vjp_fn with other than one cotangent")
-    spec = p.kernel.for_types(tuple(a.type for a in p.args))
+    spec = p.kernel.for_types(tuple(a.type for a in p.args), current=True)
     result = spec.primal.result_types[0]
     seed = ctx.expr(node.args[0])
     if isinstance(result, ArrayType):
@@ -260,7 +263,7 @@ def _specialization(ctx: LoweringContext, k, args: list[Value], node):
     if any(not isinstance(a.type, (ArrayType, ScalarType)) for a in args):
         ctx.unsupported(node, f"a derivative of kernel '{k.__name__}' taking a communicator "
                               f"in a kernel", "take the derivative from Python")
-    spec = k.for_types(tuple(a.type for a in args))
+    spec = k.for_types(tuple(a.type for a in args), current=True)
     for op in walk(spec.primal.body):
         if op.dialect == "mpi" or op.name == "par.parallel_for":
             what = "calls MPI" if op.dialect == "mpi" else "has a parallel loop (prange)"

@@ -349,6 +349,13 @@ def check_races(fn: Function) -> None:
                         raise RaceError(
                             f"{where(o.loc)}: MPI communication inside a parallel loop or "
                             f"task ({where(par.loc)}); communicate outside it")
+                    if o.dialect == "tape":   # a nested reverse derivative's (one stack)
+                        raise RaceError(
+                            f"{where(par.loc)}: a reverse derivative taken in this parallel "
+                            f"loop or task (ad.grad, ad.value_and_grad or a vjp_fn) saves "
+                            f"values on a tape (at {where(o.loc)}) that the iterations "
+                            f"would share; take it in a serial loop, or take it with ad.jvp "
+                            f"(forward mode saves none)")
     for par, conflicts in _conflicts(fn):
         if par.attrs.get("allow_races") or not conflicts or _made_race_free(conflicts):
             continue

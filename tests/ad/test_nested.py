@@ -7,7 +7,8 @@ import pytest
 
 import hpcad as ad
 from hpcad.errors import DifferentiationError, UnsupportedConstruct
-from tests.ad.harness import BACKENDS
+from hpcad.passes.race import RaceError
+from tests.ad.harness import BACKENDS, INTERP_FAST
 
 
 @ad.kernel
@@ -293,11 +294,27 @@ def returns_array(x):
     return x * 2.0
 
 
+@ad.kernel
+def returns_tuple(x):
+    return np.sum(x * 2.0), np.sum(x * x)
+
+
+@ad.kernel
+def vjp_of_tuple_result(x):
+    out, vjp_fn = ad.vjp(returns_tuple, x)
+    return vjp_fn((1.0, 0.5))[0][0]
+
+
 @pytest.mark.parametrize("kernel, message", [
     (grad_of_parallel, "has a parallel loop"),
     (grad_of_int_argument, "with respect to 'n'.*not a float"),
     (argnums_not_literal, "argnums that is not a literal"),
-    (grad_of_array_result, "does not return one float"),
+    (grad_of_array_result, "ad.grad of kernel 'returns_array', which does not return one "
+                           "float, is not supported in hpcad kernels; return one float from it, "
+                           "or use ad.vjp"),
+    (vjp_of_tuple_result, "ad.vjp of kernel 'returns_tuple', which does not return one float "
+                          "or one float array, is not supported in hpcad kernels; return one "
+                          "result from each kernel"),
 ])
 def test_unsupported_nested_derivatives_are_refused(kernel, message):
     with pytest.raises(UnsupportedConstruct, match=r"test_nested.py:\d+: .*" + message):
@@ -548,3 +565,77 @@ def test_a_pullback_rebound_in_each_iteration_of_a_loop(backend):
 def test_a_pullback_a_loop_would_carry_or_leave_behind_is_refused(kernel, message):
     with pytest.raises(UnsupportedConstruct, match=r"test_nested.py:\d+: " + message):
         kernel(np.ones(3), 2)
+
+
+NESTED_SCALE = 1.0
+
+
+def _scaled_square(x):
+    return NESTED_SCALE * np.sum(x * x)
+
+
+def _vjp_of_scaled(x):
+    out, vjp_fn = ad.vjp(SCALED, x)
+    return out + np.sum(vjp_fn(1.0)[0]) + SCALED(x)
+
+
+SCALED = ad.kernel(_scaled_square, backend="interp")
+
+
+def test_a_nested_derivative_sees_the_module_numbers_its_caller_sees(monkeypatch):
+    """A kernel lowered (from Python) before a module-level number it reads changed: a
+    kernel lowered after the change that calls it and its vjp took the call from a new
+    lowering (NESTED_SCALE 2) and the vjp from the kept one (NESTED_SCALE 1), so its value
+    and derivative mixed both (23 for 32). Both come from one lowering now; calls from
+    Python keep the first, as numba's."""
+    inner = ad.kernel(_scaled_square, backend="interp")
+    monkeypatch.setitem(globals(), "SCALED", inner)
+    x = np.array([1.0, 2.0])
+    assert inner(x) == 5.0
+    monkeypatch.setitem(globals(), "NESTED_SCALE", 2.0)
+    outer = ad.kernel(_vjp_of_scaled, backend="interp")
+    s = 2.0   # outer = s |x|^2 + sum(2 s x) + s |x|^2
+    assert outer(x) == pytest.approx(2 * s * np.sum(x * x) + 2 * s * np.sum(x))
+    np.testing.assert_allclose(ad.grad(outer)(x), 4 * s * x + 2 * s)
+    assert inner(x) == 5.0
+
+
+@ad.kernel
+def _relax_in_place(w, c):
+    """Writes its argument in place (a loop whose reverse sweep keeps a tape)."""
+    for k in range(w.shape[0]):
+        w[k] = w[k] * c + 0.1 * np.sin(w[k])
+    return np.sum(w * w)
+
+
+def _grad_rows_in_prange(X, cs, out):
+    for j in ad.prange(X.shape[0]):
+        g = ad.grad(_relax_in_place, argnums=1)(X[j], cs[j])
+        out[j] = g
+    return np.sum(out)
+
+
+def _jvp_rows_in_prange(X, cs, out):
+    for j in ad.prange(X.shape[0]):
+        _, d = ad.jvp(_relax_in_place, (X[j], cs[j]), (None, 1.0))
+        out[j] = d
+    return np.sum(out)
+
+
+@pytest.mark.parametrize("backend", INTERP_FAST)
+def test_a_taped_reverse_derivative_in_a_parallel_loop_is_refused(backend):
+    """ad.grad of a kernel whose reverse sweep keeps a tape, taken in a prange body: the
+    iterations shared one tape (numba: 'Use of reduction variable tp_3 other than in a
+    supported reduction function'; a race where it compiles). Refused at the prange's
+    line; the ad.jvp it suggests gives the derivative per row."""
+    X = np.random.default_rng(0).standard_normal((6, 5))
+    cs = np.linspace(0.5, 1.0, 6)
+    line = _grad_rows_in_prange.__code__.co_firstlineno + 1
+    with pytest.raises(RaceError, match=rf"test_nested.py:{line}: a reverse derivative "
+                                           rf"taken in this parallel loop .* saves values on "
+                                           rf"a tape .* take it with ad.jvp"):
+        ad.kernel(_grad_rows_in_prange, backend=backend)(X.copy(), cs, np.zeros(6))
+    out = np.zeros(6)
+    ad.kernel(_jvp_rows_in_prange, backend=backend)(X.copy(), cs, out)
+    w = X * cs[:, None] + 0.1 * np.sin(X)
+    np.testing.assert_allclose(out, np.sum(2.0 * w * X, axis=1), rtol=1e-12)

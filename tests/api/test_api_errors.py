@@ -139,3 +139,29 @@ def test_check_grad_refuses_a_non_finite_finite_difference(backend):
     with pytest.raises(ad.GradientMismatch, match=r"finite difference along coordinate 0 of "
                                                   r"'cliff' w.r.t. 'x' is not finite"):
         ad.check_grad(cliff, 1.0 - 1e-7, backend=backend)
+
+
+def _linear_in_alpha(x, alpha, n):
+    s = 0.0
+    for t in range(n):
+        for i in range(x.shape[0]):
+            s += alpha * x[i] * x[i]
+    return s
+
+
+def test_an_integer_where_a_derivative_is_asked_for_says_to_pass_a_float():
+    """alpha=1 (an int, as numba users often pass it) with argnums naming it was refused as
+    'it is i64, not a float scalar or float array'; it says what to pass, and that gives the
+    derivative."""
+    k = ad.kernel(_linear_in_alpha, backend="interp")
+    x = np.array([1.0, 2.0])
+    with pytest.raises(ad.ArgumentError, match=r"'alpha': it is i64, not a float scalar or "
+                                               r"float array; pass it as a float "
+                                               r"\(alpha=1.0, not 1\)"):
+        ad.grad(k, argnums=1)(x, 1, 2)
+    with pytest.raises(ad.ArgumentError, match=r"pass a float array \(x.astype\(np.float64\)\)"):
+        ad.grad(k, argnums=0)(np.array([1, 2]), 1.0, 2)
+    with pytest.raises(ad.ArgumentError, match=r"its tangent must be None \(or pass it as a "
+                                               r"float \(alpha=1.0, not 1\)\)"):
+        ad.jvp(k, (x, 1, 2), (None, 1.0, None))
+    assert ad.grad(k, argnums=1)(x, 1.0, 2) == pytest.approx(2 * np.sum(x * x))

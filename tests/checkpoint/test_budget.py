@@ -435,8 +435,70 @@ def test_budget_refusal_names_the_data_dependent_loop():
     line = _iterated.__code__.co_firstlineno + 4
     k = ad.checkpoint(ad.kernel(_iterated), budget="1GB")
     with pytest.raises(HpcadError, match=rf"{re.escape(__file__)}:{line}: the trip count of "
-                                         r"this while loop is data-dependent.*store_all"):
+                                         r"this loop \(a `while` loop.*\) is "
+                                         r"data-dependent.*store_all"):
         ad.grad(k, argnums=(0, 1))(np.linspace(0.5, 1.5, 8), 0.7, 5)
+
+
+def _stops_early(u, a, n):
+    for t in range(n):
+        for i in range(u.shape[0]):
+            u[i] = u[i] * (1.0 + a * u[i])
+        if np.max(np.abs(u)) > 5.0:
+            break
+    return np.sum(u * u)
+
+
+def test_budget_refusal_of_a_for_loop_with_break_says_so():
+    """A `for` time loop with `break` is a while loop in the IR: the refusal named it 'this
+    while loop' at the `for` line."""
+    line = _stops_early.__code__.co_firstlineno + 1
+    k = ad.checkpoint(ad.kernel(_stops_early, backend="interp"), budget="1GB")
+    with pytest.raises(HpcadError, match=rf"{re.escape(__file__)}:{line}: the trip count of "
+                                         r"this loop \(a `while` loop, or a `for` loop with "
+                                         r"`break`\) is data-dependent"):
+        ad.grad(k, argnums=1)(np.linspace(0.1, 0.5, 8), 0.8, 40)
+
+
+def _rotated(u, a, n):
+    b = u.copy()
+    c = u * 0.5
+    for t in range(n):
+        for i in range(1, u.shape[0] - 1):
+            c[i] = b[i] + a * (u[i - 1] - 2.0 * b[i] + u[i + 1]) * b[i]
+        u, b, c = b, c, u
+    return np.sum(u * u) + np.sum(b * c)
+
+
+def _rotated_hoisted(u, a, n):
+    b = u.copy()
+    c = u * 0.5
+    m = u.shape[0]
+    for t in range(n):
+        for i in range(1, m - 1):
+            c[i] = b[i] + a * (u[i - 1] - 2.0 * b[i] + u[i + 1]) * b[i]
+        u, b, c = b, c, u
+    return np.sum(u * u) + np.sum(b * c)
+
+
+def test_budget_refusal_names_the_loop_bounded_by_a_rotated_buffer():
+    """Three buffers rotated by the time loop (u, b, c = b, c, u) and an inner loop bounded
+    by u.shape[0]: the refusal named no loop ('its loops' trip counts are only known while
+    it runs'); it names the inner loop and the rotating one and says to take the shape
+    before. Taken before, the budget plans and the gradient is the FD one."""
+    first = _rotated.__code__.co_firstlineno
+    k = ad.checkpoint(ad.kernel(_rotated, backend="interp"), budget="1MB")
+    u = np.linspace(0.1, 0.5, 40)
+    with pytest.raises(HpcadError, match=rf"{re.escape(__file__)}:{first + 4}: the bounds of "
+                                         rf"this loop take the shape of an array that the loop "
+                                         rf"at {re.escape(__file__)}:{first + 3} swaps or "
+                                         rf"rotates \(take the shape before"):
+        ad.grad(k, argnums=1)(u.copy(), 0.1, 6)
+    hoisted = ad.checkpoint(ad.kernel(_rotated_hoisted, backend="interp"), budget="1MB")
+    g = ad.grad(hoisted, argnums=1)(u.copy(), 0.1, 6)
+    h = 1e-6
+    fd = (_rotated_hoisted(u.copy(), 0.1 + h, 6) - _rotated_hoisted(u.copy(), 0.1 - h, 6)) / (2 * h)
+    assert g == pytest.approx(fd, rel=1e-6)
 
 
 @ad.kernel

@@ -271,3 +271,61 @@ def test_returning_a_python_object_names_it_in_words():
         ad.kernel(returns_a_module, backend="interp")(np.ones(3))
     msg = str(info.value)
     assert f":{_marked_line(returns_a_module)}: returning a module from `np`" in msg, msg
+
+
+def scatter_add_at(x, idx, out):
+    np.add.at(out, idx, x)  # error here
+    return np.sum(out * out)
+
+
+def scatter_add_loop(x, idx, out):
+    for i in range(idx.shape[0]):
+        out[idx[i]] += x[i]
+    return np.sum(out * out)
+
+
+def test_ufunc_at_is_named_as_written_and_the_loop_it_suggests_is_np_add_at():
+    """np.add.at was refused as "calling `at`"; it is named as written, and the loop the
+    hint gives accumulates repeated indices as np.add.at does (value and gradient)."""
+    x, idx = np.array([0.5, -1.0, 2.0, 0.25]), np.array([1, 1, 0, 1])
+    with pytest.raises(ad.UnsupportedConstruct) as info:
+        ad.kernel(scatter_add_at, backend="interp")(x, idx, np.ones(3))
+    where = f"{inspect.getsourcefile(scatter_add_at)}:{_marked_line(scatter_add_at)}: "
+    assert str(info.value).startswith(where + "calling `np.add.at` is not supported in hpcad "
+                                      "kernels; write it as a loop over the indices"), info.value
+    assert "out[idx[i]] += x[i]" in str(info.value)
+    loop = ad.kernel(scatter_add_loop, backend="interp")
+    assert loop(x, idx, np.ones(3)) == pytest.approx(scatter_add_at(x, idx, np.ones(3)))
+    g = ad.grad(loop)(x, idx, np.ones(3))
+    out = np.ones(3)
+    np.add.at(out, idx, x)
+    assert g == pytest.approx(2.0 * out[idx])   # d sum(out^2) / d x[i] = 2 out[idx[i]]
+
+
+def slice_of_reversed(x):
+    x[1:] = x[::-1][:-1] + x[1:]  # error here
+    return np.sum(x * x)
+
+
+def slice_of_reversed_as_one(x):
+    x[1:] = x[:0:-1] + x[1:]
+    return np.sum(x * x)
+
+
+def test_a_slice_of_a_stepped_slice_says_how_to_write_it():
+    """x[::-1][:-1] was refused as 'indexing the result of an array expression ... give the
+    expression a name first', and naming a stepped slice is refused too; the message names
+    the slice and gives the one-slice form, which computes what NumPy does."""
+    with pytest.raises(ad.UnsupportedConstruct) as info:
+        ad.kernel(slice_of_reversed, backend="interp")(np.ones(4))
+    where = f"{inspect.getsourcefile(slice_of_reversed)}:{_marked_line(slice_of_reversed)}: "
+    assert str(info.value).startswith(where + "indexing `x[::-1]`, a slice with a step or "
+                                      "np.newaxis, is not supported in hpcad kernels; write "
+                                      "the two slices as one slice"), info.value
+    x = np.array([0.5, -1.0, 2.0, 0.25])
+    ref = x.copy()
+    ref[1:] = ref[::-1][:-1] + ref[1:]
+    k = ad.kernel(slice_of_reversed_as_one, backend="interp")
+    y = x.copy()
+    assert k(y) == pytest.approx(np.sum(ref * ref))
+    np.testing.assert_allclose(y, ref)
