@@ -340,6 +340,8 @@ def unit_step(loop: Op) -> bool:
 
 
 MEMORY_ACCESSES = ("mem.load", "mem.store", "mem.accumulate")
+# ops whose result is a view of their first operand's memory (writes through it reach it)
+VIEWS = ("mem.view", "mem.reshape", "mem.bitcast", "vec.lane")
 
 
 def accessed_array(op: Op) -> Value:

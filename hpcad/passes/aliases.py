@@ -5,6 +5,7 @@ arguments), but an array carried or swapped by a loop may be any of its sources.
 from __future__ import annotations
 
 from ..ir.core import Function, Op, Value, walk
+from ..ir.dialects import VIEWS
 
 
 class UnionFind:
@@ -52,7 +53,7 @@ def is_const(v: Value) -> bool:
 def variable_classes(fn: Function) -> UnionFind:
     uf = UnionFind()
     for op in walk(fn.body):
-        if op.name in ("mem.view", "mem.reshape", "mem.bitcast", "vec.lane"):   # a view: its base
+        if op.name in VIEWS:   # a view: its base
             uf.union(op.operands[0], op.results[0])
     for group in carried_groups(fn):
         # constants are shared by CSE between unrelated variables: never merge through them

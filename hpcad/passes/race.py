@@ -35,7 +35,7 @@ from collections.abc import Callable
 
 from ..errors import DifferentiationError, HpcadError, where
 from ..ir.core import Block, Builder, Function, Op, Value, walk
-from ..ir.dialects import in_parallel, int_const, iv_offset, lower_bounds
+from ..ir.dialects import VIEWS, in_parallel, int_const, iv_offset, lower_bounds
 from ..ir.effects import reads, writes
 from ..ir.types import ArrayType, i1, lanes
 from .aliases import variable_classes
@@ -83,9 +83,11 @@ class Accesses:
     @staticmethod
     def collect(region: Block) -> list[tuple[Op, Value, tuple, str]]:
         """(op, array, index tuple, kind) of the region's accesses to arrays from outside."""
-        private = {r for o in walk(region) if o.name == "mem.alloc" for r in o.results}
+        private: set[Value] = set()   # allocated in the region, or views of those
         out = []
         for o in walk(region):
+            if o.name == "mem.alloc" or (o.name in VIEWS and o.operands[0] in private):
+                private.update(o.results)
             if o.name == "mem.load":
                 found = [(o.operands[0], tuple(o.operands[1:]), "read")]
             elif o.name in ("mem.store", "mem.accumulate"):
@@ -364,11 +366,11 @@ def check_races(fn: Function) -> None:
         if par.name == "par.parallel_for":
             raise RaceError(
                 f"{where(par.loc)}: iterations of this parallel loop race on array "
-                f"'{arr.name}' (written at {where(op.loc)} and touched elsewhere at other "
+                f"'{shown_name(arr)}' (written at {where(op.loc)} and touched elsewhere at other "
                 f"elements); give each iteration its own elements, or pass allow_races=True "
                 f"to hpcad.prange if this is intended")
         raise RaceError(
-            f"{where(par.loc)}: tasks of this fork-join race on array '{arr.name}' (written "
+            f"{where(par.loc)}: tasks of this fork-join race on array '{shown_name(arr)}' (written "
             f"at {where(op.loc)} and touched by another task); give each task its own arrays")
 
 
@@ -385,6 +387,14 @@ def _written_in(op: Op, related) -> Value:
     return next(arr for o, arr, _, kind in related if o is op and kind != "read")
 
 
+def shown_name(arr: Value) -> str:
+    """The name a message gives an array: its own, or a view's base's (`b` for `b[1:]`,
+    a slice passed to an inlined kernel: the view has none of its own)."""
+    while arr.name is None and isinstance(arr.owner, Op) and arr.owner.name in VIEWS:
+        arr = arr.owner.operands[0]
+    return arr.name or "an array made in the kernel"
+
+
 def refuse_racing_derivative(fn: Function, shadowed: Callable[[Value], bool]) -> None:
     """A loop that races on purpose (allow_races=True) has no derivative where it races on
     an array that carries one (`shadowed`): the order of the racing iterations decides the
@@ -395,10 +405,11 @@ def refuse_racing_derivative(fn: Function, shadowed: Callable[[Value], bool]) ->
         for op, related in conflicts:
             arr = _written_in(op, related)
             if shadowed(arr):
+                name = shown_name(arr)
                 raise DifferentiationError(
-                    f"{where(op.loc)}: cannot differentiate this write to '{arr.name}': its "
+                    f"{where(op.loc)}: cannot differentiate this write to '{name}': its "
                     f"parallel loop ({where(par.loc)}) says allow_races=True and its "
-                    f"iterations may touch the same elements of '{arr.name}', so their order "
+                    f"iterations may touch the same elements of '{name}', so their order "
                     f"decides the result; differentiate a version where the loop is a "
                     f"range(), or where each iteration writes its own elements (then drop "
                     f"allow_races)")
@@ -418,7 +429,8 @@ def make_race_free(fn: Function) -> None:
             if any(kind != "accumulate" for _, _, _, kind in related):
                 raise DifferentiationError(
                     f"{where(op.loc)}: internal: the derivative of this parallel code would "
-                    f"race on '{_written_in(op, related).name}' and cannot be made race-free")
+                    f"race on '{shown_name(_written_in(op, related))}' and cannot be made "
+                    f"race-free")
             racing += [o for o, _, _, _ in related if o not in racing]
         width = colorable(par, racing) if par.name == "par.parallel_for" else None
         if width is not None:

@@ -30,13 +30,12 @@ from dataclasses import dataclass
 from enum import Enum
 
 from ..ir.core import Block, Function, Op, Value, walk
-from ..ir.dialects import MPI_OPERANDS, MPI_REPLICATES, MPI_SUMS
+from ..ir.dialects import MPI_OPERANDS, MPI_REPLICATES, MPI_SUMS, VIEWS
 from ..ir.effects import writes
 from ..ir.types import ArrayType, OpaqueType, ScalarType
 from .aliases import variable_classes
 
 REPLICATED_ANYWHERE = "constant"   # the same on every rank of every communicator
-_VIEWS = ("mem.view", "mem.reshape", "mem.bitcast", "vec.lane")
 
 
 class Kind(Enum):
@@ -328,7 +327,7 @@ class _Replicated:
     def of_view(self, arr: Value):
         """Whether a view selects the same elements on every rank (a whole array does)."""
         kinds = [REPLICATED_ANYWHERE]
-        while isinstance(arr.owner, Op) and arr.owner.name in _VIEWS:
+        while isinstance(arr.owner, Op) and arr.owner.name in VIEWS:
             kinds += [self.of(v) for v in arr.owner.operands[1:]]
             arr = arr.owner.operands[0]
         return meet(*kinds)
@@ -464,7 +463,7 @@ class _Replicated:
 
 def _base(arr: Value) -> Value:
     """The array a view (or reinterpretation) of arr is part of."""
-    while isinstance(arr.owner, Op) and arr.owner.name in _VIEWS:
+    while isinstance(arr.owner, Op) and arr.owner.name in VIEWS:
         arr = arr.owner.operands[0]
     return arr
 

@@ -37,10 +37,10 @@ from dataclasses import dataclass
 import numpy as np
 
 from ...ir.core import Function, Op, walk
+from ...ir.dialects import VIEWS
 from ...ir.effects import reads, writes
 from ...ir.lanes import is_lane_array, lane_outer_loops
 
-_VIEWS = ("mem.view", "mem.reshape", "mem.bitcast", "vec.lane")
 IN_PLACE_BYTES = 1 << 19    # about a core's L2 cache: smaller arrays of vectors are copied
 
 
@@ -123,7 +123,7 @@ def _touched_args(fn: Function, effect) -> set[int] | None:
     out: set[int] = set()
     for op in walk(fn.body):
         for arr in effect(op):
-            while isinstance(arr.owner, Op) and arr.owner.name in _VIEWS:
+            while isinstance(arr.owner, Op) and arr.owner.name in VIEWS:
                 arr = arr.owner.operands[0]
             if arr in position:
                 out.add(position[arr])
