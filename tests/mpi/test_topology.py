@@ -135,6 +135,28 @@ def test_any_source_receive_is_not_differentiated(kernel, mode):
 
 @pytest.mark.mpi(min_size=2)
 @pytest.mark.timeout(120)
+@pytest.mark.parametrize("kernel", [tk.recv_any_tag, tk.irecv_any_tag])
+def test_any_tag_receive_has_tangents_and_no_adjoint(kernel):
+    """Forward mode: the tangent follows its value from the named source (checked against
+    central differences); reverse mode is refused on every rank at the receive's line (it
+    sent the adjoint with tag -1: an MPI invalid-tag error on one rank)."""
+    one = kernel is tk.recv_any_tag
+    rng = np.random.default_rng(40 + COMM.rank)
+    x, y, d = rng.standard_normal(2), rng.standard_normal(2), rng.standard_normal(2)
+    args = (x, COMM) if one else (x, y, COMM)
+    tangents = (d, None) if one else (d, np.zeros(2), None)
+
+    def at(h):
+        return kernel.py_func(*((x + h * d, COMM) if one else (x + h * d, y.copy(), COMM)))
+    fd = (at(1e-6) - at(-1e-6)) / 2e-6
+    _, tangent = ad.jvp(kernel, args, tangents, backend="interp")
+    assert abs(tangent - fd) <= 1e-6 * max(1.0, abs(fd))
+    with pytest.raises(DifferentiationError, match="ANY_TAG cannot be differentiated"):
+        ad.vjp(kernel, *args, backend="interp")[1](1.0)
+
+
+@pytest.mark.mpi(min_size=2)
+@pytest.mark.timeout(120)
 def test_intercommunicators_and_windows_are_refused():
     local = COMM.Split(COMM.rank % 2, COMM.rank)
     inter = local.Create_intercomm(0, COMM, 1 - COMM.rank % 2, tag=7)

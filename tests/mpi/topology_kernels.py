@@ -117,6 +117,23 @@ def recv_any(x, comm):
 
 
 @ad.kernel
+def recv_any_tag(x, comm):
+    if comm.Get_rank() == 0:
+        comm.Send(x, 1, 5)
+    elif comm.Get_rank() == 1:
+        comm.Recv(x, 0, MPI.ANY_TAG)
+    return x[0] * x[0]
+
+
+@ad.kernel
+def irecv_any_tag(x, y, comm):
+    req = comm.Irecv(y, (comm.Get_rank() - 1) % comm.Get_size(), tag=MPI.ANY_TAG)
+    comm.Send(x, (comm.Get_rank() + 1) % comm.Get_size(), 3)
+    req.Wait()
+    return y[0] * x[0]
+
+
+@ad.kernel
 def irecv_any(x, y, comm):
     req = comm.Irecv(y, MPI.ANY_SOURCE, 0)
     comm.Send(x, (comm.Get_rank() + 1) % comm.Get_size(), 0)

@@ -191,6 +191,7 @@ def vjp_recv(ctx: ReverseContext, op: Op, region: Region, comm: Value) -> None:
     buf, source, tag = op.operands[:3]
     if ctx.act.shadowed(buf):
         _named_source(op, source)
+        _named_tag(op, tag)
         ctx.b.op("mpi.send", [ctx.shadow(buf, region), ctx.primal(source, region),
                                ctx.primal(tag, region), comm])
         _zero_if_received(ctx, buf, source, region)
@@ -226,6 +227,7 @@ def vjp_wait(ctx: ReverseContext, op: Op, region: Region) -> None:
     peer, tag = ctx.primal(peer, region), ctx.primal(tag, region)
     if start.name == "mpi.irecv":
         _named_source(start, start.operands[1])
+        _named_tag(start, start.operands[2])
         shadow_request = ctx.b.op1("mpi.isend", [d_buf, peer, tag, comm],
                                     request.type, name_hint="adj_request")
         ctx.requests[request] = (shadow_request, None)
@@ -632,6 +634,17 @@ def _named_source(op: Op, source: Value) -> None:
             f"{where(op.loc)}: receiving from ANY_SOURCE cannot be differentiated: the "
             f"derivative must travel along the same pair of ranks as the value; name the "
             f"source rank")
+
+
+def _named_tag(op: Op, tag: Value) -> None:
+    """The adjoint of a receive goes back with the message's tag, which the sender's
+    adjoint receive names: a receive with ANY_TAG does not say which tag that was (sent with
+    MPI's ANY_TAG, -1, it failed as an invalid tag on the receiving rank)."""
+    if _is_any_tag(tag):
+        raise DifferentiationError(
+            f"{where(op.loc)}: receiving with tag ANY_TAG cannot be differentiated in reverse "
+            f"mode: the adjoint goes back with the message's tag, which the sender's "
+            f"derivative receives; name the tag the sender uses")
 
 
 defrule("mpi.neighbor_alltoall", "mpi.neighbor_allgather", jvp=jvp_neighbourhood,
