@@ -157,6 +157,26 @@ def test_any_tag_receive_has_tangents_and_no_adjoint(kernel):
 
 @pytest.mark.mpi(min_size=2)
 @pytest.mark.timeout(120)
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_sendrecv_any_tag_with_differing_send_tags(backend):
+    """A Sendrecv received with ANY_TAG from a peer whose send tag differs from this rank's:
+    the reverse sweep hung (each rank waited for its adjoint with its own send tag, the
+    peer sent it with the peer's); forward and reverse against central differences of the
+    summed loss."""
+    rng = np.random.default_rng(60 + COMM.rank)
+    x, d = rng.standard_normal(3), rng.standard_normal(3)
+    k = tk.sendrecv_any_tag
+    fd = (k.py_func(x + 1e-6 * d, COMM) - k.py_func(x - 1e-6 * d, COMM)) / 2e-6
+    _, tangent = ad.jvp(k, (x, COMM), (d, None), backend=backend)
+    assert abs(tangent - fd) <= 1e-6 * max(1.0, abs(fd))
+    _, pullback = ad.vjp(k, x, COMM, backend=backend)
+    total = COMM.allreduce(float(np.dot(pullback(1.0)[0], d)))
+    expected = COMM.allreduce(fd)
+    assert abs(total - expected) <= 1e-6 * max(1.0, abs(expected))
+
+
+@pytest.mark.mpi(min_size=2)
+@pytest.mark.timeout(120)
 def test_intercommunicators_and_windows_are_refused():
     local = COMM.Split(COMM.rank % 2, COMM.rank)
     inter = local.Create_intercomm(0, COMM, 1 - COMM.rank % 2, tag=7)

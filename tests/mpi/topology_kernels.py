@@ -134,6 +134,19 @@ def irecv_any_tag(x, y, comm):
 
 
 @ad.kernel
+def sendrecv_any_tag(x, comm):
+    """A ring Sendrecv whose send tag differs between ranks, received with mpi4py's
+    default recvtag (ANY_TAG), twice."""
+    r, n = comm.Get_rank(), comm.Get_size()
+    b = np.zeros_like(x)
+    comm.Sendrecv(x, (r + 1) % n, r + 10, b, (r - 1) % n)
+    c = np.zeros_like(x)
+    e = b + x
+    comm.Sendrecv(e, (r - 1) % n, 2 * r + 1, c, (r + 1) % n, MPI.ANY_TAG)
+    return np.sum(b * b * x) + np.sum(c * c * c)
+
+
+@ad.kernel
 def irecv_any(x, y, comm):
     req = comm.Irecv(y, MPI.ANY_SOURCE, 0)
     comm.Send(x, (comm.Get_rank() + 1) % comm.Get_size(), 0)

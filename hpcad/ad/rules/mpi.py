@@ -159,11 +159,15 @@ def vjp_sendrecv(ctx: ReverseContext, op: Op, region: Region, comm: Value) -> No
     back = _zeros_like(ctx.b, ctx.shadow(sb, region) if ctx.act.shadowed(sb)
                        else ctx.primal(sb, region))
     # each adjoint travels with its forward message's tag: the one received (the receive's
-    # tag; the send's where that is ANY_TAG) goes back, the one sent comes back
+    # tag; the send's where that is ANY_TAG) goes back, the one sent comes back (with any
+    # tag where this call received with ANY_TAG: the peer's send tag may differ from ours,
+    # and its adjoint then goes back with that one; waiting for ours hung)
     sent = ctx.primal(stag, region)
-    got = sent if _is_any_tag(rtag) else ctx.primal(rtag, region)
+    any_tag = _is_any_tag(rtag)
+    got = sent if any_tag else ctx.primal(rtag, region)
+    back_tag = ctx.primal(rtag, region) if any_tag else sent
     ctx.b.op("mpi.sendrecv", [d_rb, ctx.primal(source, region), got, back,
-                               ctx.primal(dest, region), sent, comm])
+                               ctx.primal(dest, region), back_tag, comm])
     if ctx.act.shadowed(sb):
         ctx.b.op("mem.add_into", [back, ctx.shadow(sb, region)])
     _zero_if_received(ctx, rb, source, region)
