@@ -35,6 +35,17 @@ def _reduction_name(obj) -> str | None:
     return None
 
 
+def _mpi_op_name(obj) -> str | None:
+    """The name of an mpi4py reduction operation (MPI.MAXLOC), None for anything else."""
+    try:
+        from mpi4py import MPI
+    except ImportError:
+        return None
+    if not isinstance(obj, MPI.Op):
+        return None
+    return next((n for n in dir(MPI) if getattr(MPI, n) is obj), None)
+
+
 def _is_in_place(obj) -> bool:
     try:
         from mpi4py import MPI
@@ -127,6 +138,12 @@ def mpi_argument(ctx: LoweringContext, node, call_node):
     if reduction is not None:
         return reduction
     if static is not None and not isinstance(static, (int, float, bool)):
+        op = _mpi_op_name(static)
+        if op is not None:
+            ctx.unsupported(call_node, f"the reduction MPI.{op}",
+                            "reduce with MPI.SUM, MAX, MIN or PROD (for MAXLOC/MINLOC: "
+                            "the MAX/MIN value, then the lowest rank holding it by a MIN "
+                            "allreduce of the rank, or size where it does not hold it)")
         ctx.unsupported(call_node, f"the MPI argument {static!r}")
     value = ctx.expr(node)
     return value

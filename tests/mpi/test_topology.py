@@ -113,6 +113,7 @@ def test_wtime_is_a_constant(backend):
     (tk.waited_outside, (np.ones(2), 2), "not started in the same block"),
     (tk.alltoall_on_plain, (np.ones(2), np.ones(2)), "without a Cartesian topology"),
     (tk.start_plain_request, (np.ones(2),), "Start applies to persistent requests"),
+    (tk.max_location, (np.ones(2),), "the reduction MPI.MAXLOC is not supported"),
     (tk.processor_name, (), "returns a string")])
 def test_refused_with_the_reason(kernel, args, why):
     with pytest.raises(UnsupportedConstruct, match=why):

@@ -100,6 +100,12 @@ def waited_outside(x, nsteps, comm):
 
 
 @ad.kernel
+def max_location(x, comm):
+    value, owner = comm.allreduce((x[0], comm.Get_rank()), op=MPI.MAXLOC)
+    return value
+
+
+@ad.kernel
 def start_plain_request(x, comm):
     req = comm.Isend(x, comm.Get_rank(), 0)
     req.Start()
