@@ -4,6 +4,7 @@ Shared by the call lowerings (mpi.py, mpi_topology.py, mpi_persistent.py); impor
 from __future__ import annotations
 
 import ast
+import sys
 from typing import TYPE_CHECKING
 
 from ..ir.core import Value
@@ -28,10 +29,21 @@ def _reduction_name(obj) -> str | None:
                 return name.lower()
     except ImportError:
         pass
-    name = getattr(obj, "name", None)
-    if isinstance(name, str) and name in ("SUM", "MAX", "MIN"):
-        return name.lower()
+    numba_mpi = sys.modules.get("numba_mpi")   # loaded where a kernel names its Operator
+    if numba_mpi is not None and isinstance(obj, numba_mpi.Operator):
+        return str(obj.name).lower()
     return None
+
+
+def _mpi_op_name(obj) -> str | None:
+    """The name of an mpi4py reduction operation (MPI.MAXLOC), None for anything else."""
+    try:
+        from mpi4py import MPI
+    except ImportError:
+        return None
+    if not isinstance(obj, MPI.Op):
+        return None
+    return next((n for n in dir(MPI) if getattr(MPI, n) is obj), None)
 
 
 def _is_in_place(obj) -> bool:
@@ -121,11 +133,18 @@ def mpi_argument(ctx: LoweringContext, node, call_node):
     static = ctx.static_value(node) if isinstance(node, (ast.Name, ast.Attribute)) else None
     if static is not None and _is_in_place(static):
         return IN_PLACE
-    if static is not None and not isinstance(static, (int, float, bool)):
-        reduction = _reduction_name(static)
-        if reduction is None:
-            ctx.unsupported(call_node, f"the MPI argument {static!r}")
+    # numba-mpi's Operator members are integers (an IntEnum): look for a reduction first
+    reduction = _reduction_name(static) if static is not None else None
+    if reduction is not None:
         return reduction
+    if static is not None and not isinstance(static, (int, float, bool)):
+        op = _mpi_op_name(static)
+        if op is not None:
+            ctx.unsupported(call_node, f"the reduction MPI.{op}",
+                            "reduce with MPI.SUM, MAX, MIN or PROD (for MAXLOC/MINLOC: "
+                            "the MAX/MIN value, then the lowest rank holding it by a MIN "
+                            "allreduce of the rank, or size where it does not hold it)")
+        ctx.unsupported(call_node, f"the MPI argument {static!r}")
     value = ctx.expr(node)
     return value
 

@@ -132,6 +132,24 @@ def numba_mpi_collectives(x, w):
     return s
 
 
+@ad.kernel
+def numba_mpi_extrema(x):
+    """numba-mpi's allreduce and reduce with Operator.MAX and MIN (integers to Python: an
+    IntEnum, once lowered as a rank operand)."""
+    top = np.zeros_like(x)
+    numba_mpi.allreduce(x, top, numba_mpi.Operator.MAX)
+    low = np.zeros_like(x)
+    numba_mpi.allreduce(x, low, operator=numba_mpi.Operator.MIN)
+    high = np.zeros_like(x)
+    numba_mpi.reduce(x, high, numba_mpi.Operator.MAX, numba_mpi.size() - 1)
+    s = 0.0
+    for i in range(x.shape[0]):
+        s += (i + 1.0) * top[i] * x[i] + low[i] * low[i] * (i + 3.0)
+    if numba_mpi.rank() == numba_mpi.size() - 1:
+        s += high[0] * high[1] + math.sin(high[2])
+    return s
+
+
 # name -> (kernel, its arguments before the communicator, from a generator)
 CASES = {
     "in_place": (in_place, lambda rng: (rng.standard_normal(4),), True),
@@ -139,6 +157,7 @@ CASES = {
     "scans": (scans, lambda rng: (rng.standard_normal(4),), True),
     "scalars": (scalars, lambda rng: (rng.standard_normal(3),), True),
     "numba_mpi": (numba_mpi_collectives, lambda rng: (rng.standard_normal(3), 0.7), False),
+    "numba_mpi_extrema": (numba_mpi_extrema, lambda rng: (rng.standard_normal(4),), False),
 }
 
 

@@ -1,6 +1,7 @@
 """Reductions and scalar collectives under mpiexec (2 and 3 ranks, tests/test_mpi_launch.py):
 MPI.IN_PLACE, None buffers, array MAX/MIN/PROD, Scan/Exscan, Sendrecv_replace, lower-case
-bcast/reduce/gather/allgather/scatter/scan/exscan and numba-mpi's gather/scatter/allgather,
+bcast/reduce/gather/allgather/scatter/scan/exscan and numba-mpi's gather/scatter/allgather
+and allreduce/reduce with Operator.MAX/MIN,
 forward and reverse against central finite differences of the global function on both
 backends, and at width 3; MAX/MIN ties against the hand-written owner (the lowest rank),
 PROD with zero entries against the product of the others."""

@@ -113,6 +113,7 @@ def test_wtime_is_a_constant(backend):
     (tk.waited_outside, (np.ones(2), 2), "not started in the same block"),
     (tk.alltoall_on_plain, (np.ones(2), np.ones(2)), "without a Cartesian topology"),
     (tk.start_plain_request, (np.ones(2),), "Start applies to persistent requests"),
+    (tk.max_location, (np.ones(2),), "the reduction MPI.MAXLOC is not supported"),
     (tk.processor_name, (), "returns a string")])
 def test_refused_with_the_reason(kernel, args, why):
     with pytest.raises(UnsupportedConstruct, match=why):
@@ -131,6 +132,48 @@ def test_any_source_receive_is_not_differentiated(kernel, mode):
                                        for a in args), backend="interp")
         else:
             ad.vjp(kernel, *args, backend="interp")[1](1.0)
+
+
+@pytest.mark.mpi(min_size=2)
+@pytest.mark.timeout(120)
+@pytest.mark.parametrize("kernel", [tk.recv_any_tag, tk.irecv_any_tag])
+def test_any_tag_receive_has_tangents_and_no_adjoint(kernel):
+    """Forward mode: the tangent follows its value from the named source (checked against
+    central differences); reverse mode is refused on every rank at the receive's line (it
+    sent the adjoint with tag -1: an MPI invalid-tag error on one rank)."""
+    one = kernel is tk.recv_any_tag
+    rng = np.random.default_rng(40 + COMM.rank)
+    x, y, d = rng.standard_normal(2), rng.standard_normal(2), rng.standard_normal(2)
+    args = (x, COMM) if one else (x, y, COMM)
+    tangents = (d, None) if one else (d, np.zeros(2), None)
+
+    def at(h):
+        return kernel.py_func(*((x + h * d, COMM) if one else (x + h * d, y.copy(), COMM)))
+    fd = (at(1e-6) - at(-1e-6)) / 2e-6
+    _, tangent = ad.jvp(kernel, args, tangents, backend="interp")
+    assert abs(tangent - fd) <= 1e-6 * max(1.0, abs(fd))
+    with pytest.raises(DifferentiationError, match="ANY_TAG cannot be differentiated"):
+        ad.vjp(kernel, *args, backend="interp")[1](1.0)
+
+
+@pytest.mark.mpi(min_size=2)
+@pytest.mark.timeout(120)
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_sendrecv_any_tag_with_differing_send_tags(backend):
+    """A Sendrecv received with ANY_TAG from a peer whose send tag differs from this rank's:
+    the reverse sweep hung (each rank waited for its adjoint with its own send tag, the
+    peer sent it with the peer's); forward and reverse against central differences of the
+    summed loss."""
+    rng = np.random.default_rng(60 + COMM.rank)
+    x, d = rng.standard_normal(3), rng.standard_normal(3)
+    k = tk.sendrecv_any_tag
+    fd = (k.py_func(x + 1e-6 * d, COMM) - k.py_func(x - 1e-6 * d, COMM)) / 2e-6
+    _, tangent = ad.jvp(k, (x, COMM), (d, None), backend=backend)
+    assert abs(tangent - fd) <= 1e-6 * max(1.0, abs(fd))
+    _, pullback = ad.vjp(k, x, COMM, backend=backend)
+    total = COMM.allreduce(float(np.dot(pullback(1.0)[0], d)))
+    expected = COMM.allreduce(fd)
+    assert abs(total - expected) <= 1e-6 * max(1.0, abs(expected))
 
 
 @pytest.mark.mpi(min_size=2)

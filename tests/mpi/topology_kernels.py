@@ -100,6 +100,12 @@ def waited_outside(x, nsteps, comm):
 
 
 @ad.kernel
+def max_location(x, comm):
+    value, owner = comm.allreduce((x[0], comm.Get_rank()), op=MPI.MAXLOC)
+    return value
+
+
+@ad.kernel
 def start_plain_request(x, comm):
     req = comm.Isend(x, comm.Get_rank(), 0)
     req.Start()
@@ -114,6 +120,36 @@ def recv_any(x, comm):
     elif comm.Get_rank() == 1:
         comm.Recv(x, MPI.ANY_SOURCE, 0)
     return x[0] * x[0]
+
+
+@ad.kernel
+def recv_any_tag(x, comm):
+    if comm.Get_rank() == 0:
+        comm.Send(x, 1, 5)
+    elif comm.Get_rank() == 1:
+        comm.Recv(x, 0, MPI.ANY_TAG)
+    return x[0] * x[0]
+
+
+@ad.kernel
+def irecv_any_tag(x, y, comm):
+    req = comm.Irecv(y, (comm.Get_rank() - 1) % comm.Get_size(), tag=MPI.ANY_TAG)
+    comm.Send(x, (comm.Get_rank() + 1) % comm.Get_size(), 3)
+    req.Wait()
+    return y[0] * x[0]
+
+
+@ad.kernel
+def sendrecv_any_tag(x, comm):
+    """A ring Sendrecv whose send tag differs between ranks, received with mpi4py's
+    default recvtag (ANY_TAG), twice."""
+    r, n = comm.Get_rank(), comm.Get_size()
+    b = np.zeros_like(x)
+    comm.Sendrecv(x, (r + 1) % n, r + 10, b, (r - 1) % n)
+    c = np.zeros_like(x)
+    e = b + x
+    comm.Sendrecv(e, (r - 1) % n, 2 * r + 1, c, (r + 1) % n, MPI.ANY_TAG)
+    return np.sum(b * b * x) + np.sum(c * c * c)
 
 
 @ad.kernel

@@ -159,11 +159,15 @@ def vjp_sendrecv(ctx: ReverseContext, op: Op, region: Region, comm: Value) -> No
     back = _zeros_like(ctx.b, ctx.shadow(sb, region) if ctx.act.shadowed(sb)
                        else ctx.primal(sb, region))
     # each adjoint travels with its forward message's tag: the one received (the receive's
-    # tag; the send's where that is ANY_TAG) goes back, the one sent comes back
+    # tag; the send's where that is ANY_TAG) goes back, the one sent comes back (with any
+    # tag where this call received with ANY_TAG: the peer's send tag may differ from ours,
+    # and its adjoint then goes back with that one; waiting for ours hung)
     sent = ctx.primal(stag, region)
-    got = sent if _is_any_tag(rtag) else ctx.primal(rtag, region)
+    any_tag = _is_any_tag(rtag)
+    got = sent if any_tag else ctx.primal(rtag, region)
+    back_tag = ctx.primal(rtag, region) if any_tag else sent
     ctx.b.op("mpi.sendrecv", [d_rb, ctx.primal(source, region), got, back,
-                               ctx.primal(dest, region), sent, comm])
+                               ctx.primal(dest, region), back_tag, comm])
     if ctx.act.shadowed(sb):
         ctx.b.op("mem.add_into", [back, ctx.shadow(sb, region)])
     _zero_if_received(ctx, rb, source, region)
@@ -191,6 +195,7 @@ def vjp_recv(ctx: ReverseContext, op: Op, region: Region, comm: Value) -> None:
     buf, source, tag = op.operands[:3]
     if ctx.act.shadowed(buf):
         _named_source(op, source)
+        _named_tag(op, tag)
         ctx.b.op("mpi.send", [ctx.shadow(buf, region), ctx.primal(source, region),
                                ctx.primal(tag, region), comm])
         _zero_if_received(ctx, buf, source, region)
@@ -226,6 +231,7 @@ def vjp_wait(ctx: ReverseContext, op: Op, region: Region) -> None:
     peer, tag = ctx.primal(peer, region), ctx.primal(tag, region)
     if start.name == "mpi.irecv":
         _named_source(start, start.operands[1])
+        _named_tag(start, start.operands[2])
         shadow_request = ctx.b.op1("mpi.isend", [d_buf, peer, tag, comm],
                                     request.type, name_hint="adj_request")
         ctx.requests[request] = (shadow_request, None)
@@ -632,6 +638,17 @@ def _named_source(op: Op, source: Value) -> None:
             f"{where(op.loc)}: receiving from ANY_SOURCE cannot be differentiated: the "
             f"derivative must travel along the same pair of ranks as the value; name the "
             f"source rank")
+
+
+def _named_tag(op: Op, tag: Value) -> None:
+    """The adjoint of a receive goes back with the message's tag, which the sender's
+    adjoint receive names: a receive with ANY_TAG does not say which tag that was (sent with
+    MPI's ANY_TAG, -1, it failed as an invalid tag on the receiving rank)."""
+    if _is_any_tag(tag):
+        raise DifferentiationError(
+            f"{where(op.loc)}: receiving with tag ANY_TAG cannot be differentiated in reverse "
+            f"mode: the adjoint goes back with the message's tag, which the sender's "
+            f"derivative receives; name the tag the sender uses")
 
 
 defrule("mpi.neighbor_alltoall", "mpi.neighbor_allgather", jvp=jvp_neighbourhood,
