@@ -61,10 +61,22 @@ def _distinct_groups(fn: Function) -> dict[Value, int]:
     return groups
 
 
+_MERGING = ("scf.for", "scf.while", "scf.if", "par.join", "par.parallel_for")
+
+
+def _merged(v: Value) -> bool:
+    """A value a loop or branch merges from others (a result, or a loop's block argument)."""
+    owner = v.owner
+    if isinstance(owner, Block):
+        owner = owner.parent
+    return isinstance(owner, Op) and owner.name in _MERGING
+
+
 class Accesses:
     def __init__(self, fn: Function):
         self.fn = fn
-        self.key = variable_classes(fn).find
+        self.classes = variable_classes(fn)
+        self.key = self.classes.find
         self.groups = _distinct_groups(fn)
 
     @functools.cached_property
@@ -80,14 +92,32 @@ class Accesses:
         gx, gy = self.groups.get(x), self.groups.get(y)
         return gx is None or gx != gy
 
-    @staticmethod
-    def collect(region: Block) -> list[tuple[Op, Value, tuple, str]]:
+    @functools.cached_property
+    def members(self) -> dict[Value, list[Value]]:
+        """The values of each alias class with more than one (by its representative)."""
+        out: dict[Value, list[Value]] = {}
+        for v in list(self.classes.parent):
+            out.setdefault(self.key(v), []).append(v)
+        return out
+
+    def made_in(self, region: Block) -> set[Value]:
+        """The arrays of the alias classes the region alone makes: each value of the class is
+        allocated in it, a view of one, or merged from those by its loops and branches
+        (`cur, nxt = nxt, cur`). Each iteration or task has its own."""
+        made = {r for o in walk(region) if o.name == "mem.alloc" or o.name in VIEWS
+                for r in o.results}
+        out: set[Value] = set()
+        for root in {self.key(v) for v in made}:
+            group = self.members.get(root, [root])
+            if all(v in made or _merged(v) for v in group):
+                out.update(group)
+        return out
+
+    def collect(self, region: Block) -> list[tuple[Op, Value, tuple, str]]:
         """(op, array, index tuple, kind) of the region's accesses to arrays from outside."""
-        private: set[Value] = set()   # allocated in the region, or views of those
+        private = self.made_in(region)
         out = []
         for o in walk(region):
-            if o.name == "mem.alloc" or (o.name in VIEWS and o.operands[0] in private):
-                private.update(o.results)
             if o.name == "mem.load":
                 found = [(o.operands[0], tuple(o.operands[1:]), "read")]
             elif o.name in ("mem.store", "mem.accumulate"):
