@@ -373,10 +373,17 @@ def test_slices_of_an_array_made_in_the_iteration_are_its_own(backend):
     got = k(x.copy(), np.zeros(4))
     want = np.array([np.sum(row[1:-1]) + np.sum(row[1:-1] ** 2) for row in x])
     assert np.allclose(got, want, rtol=1e-13)
+    _check_rows_gradient(k, x, ())
+
+
+def _check_rows_gradient(k, x, rest) -> None:
+    """<vjp of k's rows (k(x, out, *rest) -> out) at weights w, d> against central
+    differences of <k(x), w> along d."""
+    w = np.arange(1.0, x.shape[0] + 1.0)
 
     def loss(xx):
-        return float(np.sum(k(xx, np.zeros(4)) * np.arange(1.0, 5.0)))
-    g = ad.vjp(k, x.copy(), np.zeros(4))[1](np.arange(1.0, 5.0))[0]
+        return float(np.sum(k(xx, np.zeros(x.shape[0]), *rest) * w))
+    g = ad.vjp(k, x.copy(), np.zeros(x.shape[0]), *rest)[1](w)[0]
     d = np.random.default_rng(6).standard_normal(x.shape)
     fd = (loss(x + 1e-6 * d) - loss(x - 1e-6 * d)) / 2e-6
     assert abs(np.sum(g * d) - fd) < 1e-6 * max(1.0, abs(fd))
@@ -414,11 +421,4 @@ def test_buffers_made_in_the_iteration_and_swapped_by_its_loop_are_its_own(backe
     want = np.zeros(3)
     rows_with_swapped_scratch.py_func(x.copy(), want, 0.2, 3)
     assert np.allclose(got, want, rtol=1e-13)
-    w = np.arange(1.0, 4.0)
-    g = ad.vjp(k, x.copy(), np.zeros(3), 0.2, 3)[1](w)[0]
-    d = np.random.default_rng(8).standard_normal(x.shape)
-
-    def loss(xx):
-        return float(np.sum(k(xx, np.zeros(3), 0.2, 3) * w))
-    fd = (loss(x + 1e-6 * d) - loss(x - 1e-6 * d)) / 2e-6
-    assert abs(np.sum(g * d) - fd) < 1e-6 * max(1.0, abs(fd))
+    _check_rows_gradient(k, x, (0.2, 3))
