@@ -164,9 +164,10 @@ def test_nested_derivatives_of_generated_kernels_match_the_python_api(gen):
         _check(gen, backend)
 
 
+@pytest.mark.parametrize("backend", ["interp", pytest.param("numba", marks=pytest.mark.slow)])
 @pytest.mark.parametrize("name", sorted(found.NESTED))
-def test_found_nested_kernels_match_the_python_api_and_finite_differences(name, request):
+def test_found_nested_kernels_match_the_python_api_and_finite_differences(name, backend,
+                                                                          request):
     feature, _, gen = found.NESTED[name]
     found.expect_known_bug(request, feature)
-    for backend in ("interp", "numba"):
-        _check(_nested(gen), backend)
+    _check(_nested(gen), backend)

@@ -12,6 +12,9 @@ from hpcad.passes.race import RaceError
 
 BACKENDS = ["interp", "numba"]
 backends = pytest.mark.parametrize("backend", BACKENDS)
+# (numba's compile of a gradient of a parallel loop takes seconds: in the slow tier)
+backends_numba_slow = pytest.mark.parametrize(
+    "backend", ["interp", pytest.param("numba", marks=pytest.mark.slow)])
 
 
 @ad.kernel
@@ -362,7 +365,7 @@ def rows_through_a_scratch_slice(x, out):
     return out
 
 
-@backends
+@backends_numba_slow
 def test_slices_of_an_array_made_in_the_iteration_are_its_own(backend):
     """Writes through a view of an array allocated in the body (a slice passed to an
     inlined kernel) touch that iteration's memory only: no race (they were refused as a
@@ -410,7 +413,7 @@ def rows_with_swapped_scratch(x, out, c, nt):
     return out
 
 
-@backends
+@backends_numba_slow
 def test_buffers_made_in_the_iteration_and_swapped_by_its_loop_are_its_own(backend):
     """Arrays allocated in the body and swapped by a loop inside it (one variable of the
     iteration's own: its alias class holds nothing else) are no race (they were refused as
