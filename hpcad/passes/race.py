@@ -15,7 +15,9 @@ one writes an array element that another reads or writes. A write is safe when
   apart, so they never meet: red-black sweeps, `range(1 + colour, n - 1, 2)`), with
   i + c >= 0 for every iteration (a negative index would count from the end).
 In a `par.join`, an array a task writes must not be touched by another task. Arrays
-allocated inside the loop (or task) are private.
+allocated inside the loop (or task) are private, and so are their views and the buffers
+its inner loops swap among them (`Accesses.made_in`: an alias class that holds nothing
+else).
 
 `guard_parallel_starts` gives a parallel loop whose start is not known to be >= 0, and
 which races only because its indices might then be negative, a run-time check of its start
