@@ -28,6 +28,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass
 from enum import Enum
+from functools import partial
 
 from ..ir.core import Block, Function, Op, Value, walk
 from ..ir.dialects import MPI_OPERANDS, MPI_REPLICATES, MPI_SUMS, VIEWS
@@ -88,9 +89,13 @@ class ReplicationTypes:
         return self.values.get(v, PER_RANK)
 
 
-def meet(*kinds):
-    """Replicated over one communicator if each kind is (constants go with any)."""
+def meet(*kinds, world: Value | None = None):
+    """Replicated over one communicator if each kind is (constants go with any). A value
+    replicated over `world` (MPI.COMM_WORLD, numba-mpi's communicator) is the same on every
+    process, so on the ranks of any other communicator too: with one, it goes with that."""
     comms = set(kinds) - {REPLICATED_ANYWHERE}
+    if world is not None and len(comms - {world}) == 1:
+        comms.discard(world)
     if None in comms or len(comms) > 1:
         return None
     return comms.pop() if comms else REPLICATED_ANYWHERE
@@ -213,6 +218,7 @@ class _Replicated:
         self.members = members
         self.comm = kernel_communicator(fn)
         self.world = next((op.result for op in walk(fn.body) if op.name == "mpi.world"), None)
+        self.meet = partial(meet, world=self.world)
         # collective receive buffers: the same size on every rank
         self.same_size = {b: self.comm_of(op) for op in walk(fn.body)
                           if (b := collective_buffer(op)) is not None}
@@ -265,7 +271,7 @@ class _Replicated:
             self.set_results(op, self.comm_of(op))
             return contents
         if op.dialect in ("arith", "math") and not op.regions:
-            self.set_results(op, meet(*map(self.of, op.operands)))
+            self.set_results(op, self.meet(*map(self.of, op.operands)))
         elif op.regions:
             contents = self.divergent_regions(op, contents)
             self.set_results(op, None)
@@ -305,9 +311,9 @@ class _Replicated:
             if arr is buffer and uniform:   # (a Bcast's root is the same on every rank)
                 scalars = [self.of(v) for v in call.operands[:-1]
                            if not isinstance(v.type, ArrayType)]
-                kind = meet(self.comm_of(call), *scalars)
+                kind = self.meet(self.comm_of(call), *scalars)
                 if _has_gaps(call):   # the elements no block covers keep what they held
-                    kind = meet(kind, contents.get(self.classes.find(arr)),
+                    kind = self.meet(kind, contents.get(self.classes.find(arr)),
                                 *(contents.get(self.classes.find(v)) for v in _layout(call)))
                 out = self.update(out, arr, kind)
             else:
@@ -321,7 +327,7 @@ class _Replicated:
         whole = _base(arr) is arr and \
             all(_base(m) is arr for m in self.members.get(root, {arr}))
         out = dict(contents)
-        out[root] = kind if whole else meet(contents.get(root), kind, self.of_view(arr))
+        out[root] = kind if whole else self.meet(contents.get(root), kind, self.of_view(arr))
         return out
 
     def of_view(self, arr: Value):
@@ -330,7 +336,7 @@ class _Replicated:
         while isinstance(arr.owner, Op) and arr.owner.name in VIEWS:
             kinds += [self.of(v) for v in arr.owner.operands[1:]]
             arr = arr.owner.operands[0]
-        return meet(*kinds)
+        return self.meet(*kinds)
 
     # -- values -------------------------------------------------------------------------
     def op_arith_const(self, op, contents, uniform):
@@ -340,7 +346,7 @@ class _Replicated:
 
     def op_mem_load(self, op, contents, uniform):
         arr = op.operands[0]
-        self.set_results(op, meet(contents.get(self.classes.find(arr)), self.of_view(arr),
+        self.set_results(op, self.meet(contents.get(self.classes.find(arr)), self.of_view(arr),
                                   *map(self.of, op.operands[1:])))
         return contents
 
@@ -350,7 +356,7 @@ class _Replicated:
 
     def op_mem_alloc(self, op, contents, uniform):
         arr = op.results[0]
-        self.kind[arr] = self.same_size.get(arr, meet(*map(self.of, op.operands)))
+        self.kind[arr] = self.same_size.get(arr, self.meet(*map(self.of, op.operands)))
         zeros = op.attrs.get("fill", "zeros") == "zeros"
         out = dict(contents)
         out[self.classes.find(arr)] = None
@@ -358,7 +364,7 @@ class _Replicated:
 
     def op_mem_view(self, op, contents, uniform):
         self.kind[op.results[0]] = self.same_size.get(op.results[0],
-                                                      meet(*map(self.of, op.operands)))
+                                                      self.meet(*map(self.of, op.operands)))
         return contents
 
     op_mem_reshape = op_mem_view
@@ -370,7 +376,7 @@ class _Replicated:
             return self.written(op, contents, uniform)
         out = dict(contents)
         root = self.classes.find(arr)
-        out[root] = meet(contents.get(root), self.of(value), *map(self.of, index),
+        out[root] = self.meet(contents.get(root), self.of(value), *map(self.of, index),
                          self.of_view(arr))
         return out
 
@@ -386,7 +392,7 @@ class _Replicated:
         src, dst = op.operands
         if not uniform:
             return self.written(op, contents, uniform)
-        return self.update(contents, dst, meet(contents.get(self.classes.find(src)),
+        return self.update(contents, dst, self.meet(contents.get(self.classes.find(src)),
                                                self.of_view(src)))
 
     def op_mem_add_into(self, op, contents, uniform):
@@ -395,7 +401,7 @@ class _Replicated:
             return self.written(op, contents, uniform)
         root = self.classes.find(dst)
         out = dict(contents)
-        out[root] = meet(contents.get(root), contents.get(self.classes.find(src)),
+        out[root] = self.meet(contents.get(root), contents.get(self.classes.find(src)),
                          self.of_view(src), self.of_view(dst))
         return out
 
@@ -405,21 +411,21 @@ class _Replicated:
         ends = [self.block(r, contents, inner) for r in op.regions]
         for k, res in enumerate(op.results):
             yields = [r.ops[-1].operands[k] for r in op.regions]
-            self.kind[res] = meet(*map(self.of, yields)) if inner else None
-        return _meet_contents(*ends)
+            self.kind[res] = self.meet(*map(self.of, yields)) if inner else None
+        return _meet_contents(self.world, *ends)
 
     def op_scf_for(self, op, contents, uniform):
-        inner = uniform and meet(*map(self.of, op.operands[:3])) is not None
+        inner = uniform and self.meet(*map(self.of, op.operands[:3])) is not None
         body = op.regions[0]
-        self.kind[body.args[0]] = meet(*map(self.of, op.operands[:3])) if inner else None
+        self.kind[body.args[0]] = self.meet(*map(self.of, op.operands[:3])) if inner else None
         carried = [self.of(v) if inner else None for v in op.operands[3:]]
         entry = contents
         while True:   # to a fixpoint: each round can only lose replication
             for a, k in zip(body.args[1:], carried):
                 self.kind[a] = k
             end = self.block(body, entry, inner)
-            again = [meet(k, self.of(y)) for k, y in zip(carried, body.ops[-1].operands)]
-            merged = _meet_contents(entry, end)
+            again = [self.meet(k, self.of(y)) for k, y in zip(carried, body.ops[-1].operands)]
+            merged = _meet_contents(self.world, entry, end)
             if again == carried and merged == entry:
                 break
             carried, entry = again, merged
@@ -440,8 +446,8 @@ class _Replicated:
                 for a, v in zip(after.args, cond.operands[1:]):
                     self.kind[a] = self.of(v) if inner else None
                 end = self.block(after, mid, inner)
-                again = [meet(k, self.of(y)) for k, y in zip(carried, after.ops[-1].operands)]
-                merged = _meet_contents(entry, end)
+                again = [self.meet(k, self.of(y)) for k, y in zip(carried, after.ops[-1].operands)]
+                merged = _meet_contents(self.world, entry, end)
                 if again == carried and merged == entry:
                     break
                 carried, entry = again, merged
@@ -457,7 +463,7 @@ class _Replicated:
         for r in op.regions:
             for a in r.args:
                 self.kind[a] = None
-            contents = _meet_contents(contents, self.block(r, contents, False))
+            contents = _meet_contents(self.world, contents, self.block(r, contents, False))
         return contents
 
 
@@ -468,9 +474,9 @@ def _base(arr: Value) -> Value:
     return arr
 
 
-def _meet_contents(*states: dict) -> dict:
+def _meet_contents(world: Value | None, *states: dict) -> dict:
     """The contents on joining paths (per-rank, absent, where any path has them per-rank)."""
     keys = set().union(*states)
-    got = {k: meet(*(s.get(k) for s in states)) for k in keys}
+    got = {k: meet(*(s.get(k) for s in states), world=world) for k in keys}
     return {k: v for k, v in got.items() if v is not None}
 

@@ -176,6 +176,19 @@ def numba_mpi_calls(x, w):
 
 
 @ad.kernel
+def numba_mpi_and_comm(x, comm):
+    """numba-mpi's allreduce (COMM_WORLD) and the communicator argument's in one loss: both
+    values are the same on every rank, so their sum is one global output (it counted once per
+    rank, size times the gradient, when the two replications did not combine)."""
+    part = np.zeros(1)
+    for i in range(x.shape[0]):
+        part[0] += x[i] * x[i] * x[i]
+    total = np.zeros(1)
+    numba_mpi.allreduce(part, total)
+    return total[0] + comm.allreduce(math.sin(x[0]), op=MPI.SUM)
+
+
+@ad.kernel
 def halo_buffer_steps(x, w, nsteps, comm):
     """Each step receives the left neighbour's x into a buffer that only the receive writes,
     then reads it nonlinearly: the reverse sweep must not re-read the buffer (it holds the

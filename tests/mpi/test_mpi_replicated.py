@@ -51,6 +51,9 @@ CASES = {
                      (0, 1)),
     "numba_mpi_calls": (mk.numba_mpi_calls, lambda r, rank: (r.standard_normal(4), 0.6),
                         (0, 1)),
+    # numba-mpi's COMM_WORLD and the communicator argument replicate one value together
+    "numba_mpi_and_comm": (mk.numba_mpi_and_comm, lambda r, rank: (r.standard_normal(3), COMM),
+                           0),
     "scalar_allreduce_local": (mk.scalar_allreduce_local,
                                lambda r, rank: (r.standard_normal(3 + rank % 2) + 2, COMM), 0),
     "ring_sendrecv": (mk.ring_sendrecv, lambda r, rank: (r.standard_normal(4), 0.7, COMM),
