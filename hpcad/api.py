@@ -240,13 +240,14 @@ def _checked_params(k: Kernel, spec, args,
         return (), ()
     # (a kernel that calls no MPI has no collective per call to add: nothing to compare)
     candidates = comparable_arguments(spec.primal, params) if spec.communicates else ()
+    alike = _same_ranks_communicators(comm, args)
     if comm.Get_size() == 1:
-        return params, candidates
+        return params, tuple(sorted(candidates + alike))
     check = params if os.environ.get(CHECK_PARAMS, "1").strip() != "0" else ()
     floats = tuple(n for n, a in enumerate(spec.primal.args) if spec.communicates and
                    n not in params and isinstance(a.type, ScalarType) and a.type.is_float)
     if not check and not candidates and not floats:
-        return params, ()
+        return params, alike
     watch()
     mine = (tuple(_digest(args[n]) for n in check),
             tuple(np.shape(args[n]) if isinstance(args[n], np.ndarray) else int(args[n])
@@ -257,9 +258,20 @@ def _checked_params(k: Kernel, spec, args,
     # plan's check says what differs)
     same = [n for j, n in enumerate(candidates + floats)
             if all(len(v) == len(mine[1]) and v[j] == mine[1][j] for _, v in everyone)]
-    uniform = tuple(n for n in same if n not in floats)
+    uniform = tuple(sorted([n for n in same if n not in floats] + list(alike)))
     _warn_per_rank_floats(k, spec, params, uniform, tuple(n for n in same if n in floats))
     return params, uniform
+
+
+def _same_ranks_communicators(comm, args) -> tuple[int, ...]:
+    """Positions of the communicator arguments after the first (`comm`) that hold the same
+    processes (MPI.Comm.Compare: IDENT, CONGRUENT or SIMILAR; a local call), as a Cartesian
+    communicator made from comm does: a value the same on every rank of one is the same on
+    every rank of the other (passes/replication.py takes them as one communicator)."""
+    from mpi4py import MPI
+    same = (MPI.IDENT, MPI.CONGRUENT, MPI.SIMILAR)
+    return tuple(n for n, a in enumerate(args) if isinstance(a, MPI.Comm) and a is not comm
+                 and not a.Is_inter() and MPI.Comm.Compare(comm, a) in same)
 
 
 def _warn_per_rank_floats(k: Kernel, spec, params: tuple[int, ...], uniform: tuple[int, ...],

@@ -106,7 +106,8 @@ def replication_types(fn: Function, params: Iterable[int] = (),
     """The replication types of fn, whose arguments at positions `params` are the same on
     every rank of the kernel's communicator (where fn has none, of every communicator), and
     those at positions `uniform` have the same value (a scalar) or shape (an array, whose
-    contents may differ) on every rank (api.py compares them at each call)."""
+    contents may differ) on every rank, or hold the kernel communicator's processes (a
+    communicator) (api.py compares them at each call)."""
     walker = _Replicated(fn, tuple(params), tuple(uniform))
     end = walker.block(fn.body, walker.entry_contents(), uniform=True)
     values = {v: _typed(k) for v, k in walker.kind.items() if k is not None}
@@ -143,11 +144,17 @@ def _started(op: Op) -> Op:
     return op
 
 
+def _is_comm(v: Value) -> bool:
+    """v is a communicator (`!comm`, or `!cart<ndim>` for a Cartesian one)."""
+    return isinstance(v.type, OpaqueType) and (v.type.name == "comm" or
+                                               v.type.name.startswith("cart"))
+
+
 def kernel_communicator(fn: Function) -> Value | None:
     """The communicator a kernel runs on (as api.py's): its first communicator argument,
     else MPI.COMM_WORLD where it calls numba-mpi (`mpi.world`), else none."""
     for a in fn.args:
-        if isinstance(a.type, OpaqueType) and a.type.name == "comm":
+        if _is_comm(a):
             return a
     return next((op.result for op in walk(fn.body) if op.name == "mpi.world"), None)
 
@@ -219,18 +226,23 @@ class _Replicated:
         self.comm = kernel_communicator(fn)
         self.world = next((op.result for op in walk(fn.body) if op.name == "mpi.world"), None)
         self.meet = partial(meet, world=self.world)
+        # communicator arguments at `uniform` hold the kernel communicator's processes
+        self.alike = {fn.args[k] for k in uniform if _is_comm(fn.args[k])}
         # collective receive buffers: the same size on every rank
         self.same_size = {b: self.comm_of(op) for op in walk(fn.body)
                           if (b := collective_buffer(op)) is not None}
         self.kind.update(self.same_size)
         declared = REPLICATED_ANYWHERE if self.comm is None else self.comm
         for k in params + uniform:   # (an array's kind is its shape's: contents apart)
-            self.kind[fn.args[k]] = declared
+            if not _is_comm(fn.args[k]):
+                self.kind[fn.args[k]] = declared
 
     def comm_of(self, op: Op) -> Value:
         """op's communicator (each `mpi.world` is the first)."""
         comm = op.operands[-1]
         owner = comm.owner
+        if comm in self.alike:
+            return self.comm
         return self.world if isinstance(owner, Op) and owner.name == "mpi.world" else comm
 
     def entry_contents(self) -> dict:

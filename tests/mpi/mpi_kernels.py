@@ -189,6 +189,17 @@ def numba_mpi_and_comm(x, comm):
 
 
 @ad.kernel
+def two_communicators(x, comm, cart):
+    """Allreduces over two communicator arguments that hold the same processes (a Cartesian
+    communicator made from the other): their product is one global output (it counted once
+    per rank, size times the gradient, when the two were taken as unrelated)."""
+    s = 0.0
+    for i in range(x.shape[0]):
+        s += x[i] * x[i]
+    return comm.allreduce(s, op=MPI.SUM) * cart.allreduce(math.sin(s), op=MPI.SUM)
+
+
+@ad.kernel
 def halo_buffer_steps(x, w, nsteps, comm):
     """Each step receives the left neighbour's x into a buffer that only the receive writes,
     then reads it nonlinearly: the reverse sweep must not re-read the buffer (it holds the

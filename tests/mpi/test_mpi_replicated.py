@@ -14,6 +14,7 @@ import hpcad as ad
 from tests.mpi import mpi_kernels as mk
 
 COMM = MPI.COMM_WORLD
+RING = COMM.Create_cart([COMM.size], periods=[True])   # COMM's processes, another communicator
 # numba compiles each derivative on every rank (seconds apiece): the fast tier runs these on
 # the interpreter, and numba under MPI through the examples (tests/test_mpi_launch.py)
 BACKENDS = ["interp", pytest.param("numba", marks=pytest.mark.slow)]
@@ -54,6 +55,8 @@ CASES = {
     # numba-mpi's COMM_WORLD and the communicator argument replicate one value together
     "numba_mpi_and_comm": (mk.numba_mpi_and_comm, lambda r, rank: (r.standard_normal(3), COMM),
                            0),
+    "two_communicators": (mk.two_communicators,
+                          lambda r, rank: (r.standard_normal(3), COMM, RING), 0),
     "scalar_allreduce_local": (mk.scalar_allreduce_local,
                                lambda r, rank: (r.standard_normal(3 + rank % 2) + 2, COMM), 0),
     "ring_sendrecv": (mk.ring_sendrecv, lambda r, rank: (r.standard_normal(4), 0.7, COMM),
