@@ -75,6 +75,10 @@ def request_method(ctx: LoweringContext, req: Value, name: str, node):
 def request_list(ctx: LoweringContext, node):
     """A list literal of MPI requests (`reqs = [r1, r2]`): the tuple of them; any other
     list literal is not supported."""
+    if not node.elts:   # (filled by reqs.append(comm.Irecv(...)), as mpi4py codes do)
+        ctx.unsupported(node, "an empty list (a list of requests filled by append)",
+                        "write the requests in one list literal, reqs = [comm.Irecv(...), "
+                        "comm.Isend(...)], and complete them with MPI.Request.Waitall(reqs)")
     items = tuple(ctx.expr(e) for e in node.elts
                   if isinstance(e, (ast.Name, ast.Call, ast.Attribute)))
     if not items or len(items) != len(node.elts) or \

@@ -257,6 +257,18 @@ def list_of_numbers(x, comm):
 
 
 @ad.kernel
+def requests_appended(x, comm):
+    rank = comm.Get_rank()
+    size = comm.Get_size()
+    got = np.zeros(1)
+    reqs = []   # error here
+    reqs.append(comm.Irecv(got, (rank - 1 + size) % size, 5))
+    reqs.append(comm.Isend(x, (rank + 1) % size, 5))
+    MPI.Request.Waitall(reqs)
+    return got[0] * x[0]
+
+
+@ad.kernel
 def iallreduce_max(x, comm):
     b = np.zeros(1)
     r = comm.Iallreduce(x, b, op=MPI.MAX)
@@ -284,6 +296,7 @@ def isend_waited_in_branch(x, comm):
     (waitany_in_branch, UnsupportedConstruct, "waitany in a loop or branch that its requests"),
     (waited_in_branch_then_again, UnsupportedConstruct, "may have completed already"),
     (list_of_numbers, UnsupportedConstruct, "a list literal"),
+    (requests_appended, UnsupportedConstruct, "a list of requests filled by append"),
     (wait_in_loop, UnsupportedConstruct, "wait in a loop that its request's call is outside"),
     (wait_in_branch_in_loop, UnsupportedConstruct, "wait in a loop that its request's call"),
     (polling_loop, DifferentiationError, "would complete the request again"),
