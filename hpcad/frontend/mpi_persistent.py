@@ -66,8 +66,9 @@ def describe(ctx: LoweringContext, call: MpiCall, comm: Value, node) -> Persiste
                 for name in ("buf", "dest" if call.op == "send_init" else "source", "tag")]
     if operands[0].type.layout != "C":
         ctx.unsupported(node, "a persistent request on a non-contiguous array (a strided "
-                              "slice such as u[:, 1]): MPI reads or writes it after Start "
-                              "returns", "use a contiguous array and copy into or out of it")
+                              "slice such as u[:, 1], which MPI reads or writes after Start "
+                              "returns)", "use a contiguous array and copy into or out of "
+                              "it: buf = np.empty(n); buf[:] = u[:, 1]")
     return Persistent(call.op, operands + [comm])
 
 

@@ -264,6 +264,12 @@ def strided_irecv(u, comm):
     return 0.0
 
 
+def strided_send_init(u, comm):
+    r = comm.Send_init(u[:, 1], 0, 0)  # error here
+    r.Free()
+    return 0.0
+
+
 def stepped_send(u, comm):
     comm.Send(u[::2], 0, 0)  # error here
     return 0.0
@@ -280,6 +286,8 @@ def _marked_line(fn) -> int:
 @pytest.mark.parametrize("fn, shape, words", [
     (strided_isend, (4, 5), "a non-blocking send of a non-contiguous array"),
     (strided_irecv, (4, 5), "a non-blocking receive into a non-contiguous array"),
+    (strided_send_init, (4, 5), "a persistent request on a non-contiguous array (a strided "
+                                "slice such as u[:, 1], which MPI reads"),
     (stepped_send, (6,), "a slice with a step as an MPI buffer")])
 def test_buffer_mpi_cannot_use_is_refused_at_its_line(fn, shape, words, backend):
     """A non-contiguous slice cannot be a non-blocking buffer (MPI reads or writes it after
