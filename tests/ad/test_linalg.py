@@ -208,6 +208,26 @@ def test_operand_overwritten_later_in_its_loop(case, backend):
 
 
 @ad.kernel
+def two_layers_per_sample(W1, W2, X):
+    """A new hidden array each sample (made in the loop body), read by the second product:
+    the reverse of W2's adjoint reads each sample's own (a history, as for linear_steps)."""
+    loss = 0.0
+    for b in range(X.shape[0]):
+        h = np.tanh(W1 @ X[b])
+        loss += np.sum(np.sin(W2 @ h))
+    return loss
+
+
+TWO_LAYERS = Case("two_layers_per_sample", two_layers_per_sample,
+                  _normal((5, 4), (3, 5), (6, 4)))
+
+
+@on_backends([TWO_LAYERS], fast_on_numba=("two_layers_per_sample",))
+def test_operand_made_in_the_loop_body(case, backend):
+    check_case(case, backend)
+
+
+@ad.kernel
 def overwritten_in_inner_loop(A, u, v, steps):
     s = 0.0
     for t in range(steps):
