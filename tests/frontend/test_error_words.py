@@ -4,8 +4,10 @@ file:line (the line marked `# error here` below) and the nearest supported way t
 import ast
 import inspect
 import math
+import random
 import re
 
+import numba
 import numpy as np
 import pytest
 
@@ -282,6 +284,42 @@ def scatter_add_loop(x, idx, out):
     for i in range(idx.shape[0]):
         out[idx[i]] += x[i]
     return np.sum(out * out)
+
+
+@numba.njit
+def njit_square(x):
+    return x * x
+
+
+def calls_njit(a):
+    return njit_square(a[0])  # error here
+
+
+def numpy_random(a):
+    return a[0] * np.random.standard_normal()  # error here
+
+
+def generator_random(a):
+    return a[0] + np.random.default_rng(0).normal()  # error here
+
+
+def python_random(a):
+    return a[0] * random.random()  # error here
+
+
+@pytest.mark.parametrize("fn, hint", [
+    (calls_njit, "decorate the Python function with @hpcad.kernel instead"),
+    (numpy_random, "draw them before the call"), (generator_random, "draw them before the call"),
+    (python_random, "draw them before the call")],
+    ids=["njit", "np.random", "generator", "random"])
+def test_calls_hpcad_cannot_inline_say_what_to_do(fn, hint):
+    """A numba.njit function and random numbers were refused with "decorate it with
+    @hpcad.kernel so hpcad can inline it" (np.random's functions have Python code)."""
+    with pytest.raises(ad.UnsupportedConstruct) as info:
+        ad.kernel(fn, backend="interp")(np.ones(3))
+    msg = str(info.value)
+    assert msg.startswith(f"{inspect.getsourcefile(fn)}:{_marked_line(fn)}: calling `"), msg
+    assert hint in msg and "so hpcad can inline it" not in msg, msg
 
 
 def test_ufunc_at_is_named_as_written_and_the_loop_it_suggests_is_np_add_at():
