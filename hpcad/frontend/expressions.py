@@ -714,6 +714,10 @@ def _no_rule_hint(obj) -> str:
         return ("it is compiled by numba (@numba.njit), and hpcad cannot see inside compiled "
                 "code: decorate the Python function with @hpcad.kernel instead (hpcad compiles "
                 "it with numba itself)")
+    known = words.FUNCTIONS.get(f"{getattr(obj, '__module__', None)}."
+                                f"{getattr(obj, '__name__', None)}")
+    if known is not None:
+        return known
     if callable(obj) and hasattr(obj, "__code__"):
         return "decorate it with @hpcad.kernel so hpcad can inline it"
     if isinstance(getattr(obj, "__self__", None), np.ufunc) and obj.__name__ == "at":
