@@ -71,7 +71,7 @@ def _kept_calls(stmts, pure_call) -> set[int]:
             kept.add(id(expr))
             if isinstance(expr.func, ast.Attribute):
                 mark(expr.func.value)
-            for a in expr.args:
+            for a in expr.args + [k.value for k in expr.keywords]:
                 mark(a)
         elif isinstance(expr, (ast.Subscript, ast.Attribute)):
             mark(expr.value)

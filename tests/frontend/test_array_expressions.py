@@ -3,12 +3,15 @@ numba.njit of the same source, and its derivatives pass the harness's three chec
 (jvp and vjp against central finite differences of the plain NumPy function, jvp against
 vjp), on both backends; plus the NumPy semantics that a fused loop could get wrong
 (overlapping slices, views, new names) and the errors for what stays unsupported."""
+import ast
+
 import numba
 import numpy as np
 import pytest
 
 import hpcad as ad
 from hpcad.errors import HpcadError, KernelAssertionError, UnsupportedConstruct
+from hpcad.frontend import syntax
 from tests.ad.harness import INTERP_FAST, check_case, on_backends, relative_error
 from tests.ad.kernels import Case
 
@@ -400,3 +403,18 @@ def test_literals_keep_float32_arrays_float32(backend):
         assert got == want and np.array_equal(mine, theirs)
     np.testing.assert_allclose(mine, theirs, rtol=4e-7)
     np.testing.assert_allclose(mine, jitted, rtol=4e-7)
+
+
+@pytest.mark.parametrize("source, fresh", [
+    ("matvec(A, p, Ap)\na = rs / dot(p, Ap)\np = r + a * p", True),
+    ("q = f(p)\np = r + p", False),
+    ("q = g(x=f(p))\np = r + p", False),          # g may return its keyword argument
+    ("q = (f(p), 1.0)\np = r + p", False),
+    ("for row in f(p):\n    s += row[0]\np = r + p", False),
+])
+def test_which_kernel_calls_keep_an_array_from_being_double_buffered(source, fresh):
+    """syntax.rebound_afresh with every call a kernel: a call whose result nothing keeps
+    (a statement, a number in an expression) lets `p` be double-buffered; one whose result,
+    or a call taking it, is bound or iterated may be p's memory."""
+    body = ast.parse(source).body
+    assert syntax.rebound_afresh(body, "p", lambda f: False, lambda f: True) is fresh
