@@ -45,7 +45,11 @@ def typeof(value, arg_name: str):
 
 
 def _instead(value, arg_name: str) -> str:
-    """How to pass a function or a sequence, which kernels do not take as arguments."""
+    """How to pass a function, a random generator or a sequence, which kernels do not take
+    as arguments."""
+    if isinstance(value, (np.random.Generator, np.random.RandomState)):
+        return (f" (draw the random numbers before the call, z = {arg_name}.standard_normal("
+                f"(n, m)), and pass the array: a derivative must see the numbers the kernel saw)")
     if callable(value):
         return (f" (a function is not an argument: call the kernel by its name in the kernel, "
                 f"or make the kernel in a function that takes '{arg_name}', "

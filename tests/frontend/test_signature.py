@@ -96,6 +96,8 @@ def test_a_function_argument_says_how_to_pass_it_and_the_way_it_gives_works():
         _euler_taking_rhs(_decay, y0, 0.5)
     with pytest.raises(ad.ArgumentError, match=r"np\.array\(rhs\)"):
         _euler_taking_rhs((1.0, 2.0), y0, 0.5)
+    with pytest.raises(ad.ArgumentError, match=r"draw the random numbers before the call"):
+        _euler_taking_rhs(np.random.default_rng(0), y0, 0.5)
     euler = _make_euler(_decay)
     assert abs(euler(y0, 0.5, 0.1, 10) - 3 * 0.95 ** 10) < 1e-14
     assert abs(ad.grad(euler, argnums=1, backend="interp")(y0, 0.5, 0.1, 10)
