@@ -222,7 +222,28 @@ TWO_LAYERS = Case("two_layers_per_sample", two_layers_per_sample,
                   _normal((5, 4), (3, 5), (6, 4)))
 
 
-@on_backends([TWO_LAYERS], fast_on_numba=("two_layers_per_sample",))
+@ad.kernel
+def full_batch_training(W1, W2, X, Y, lr, steps):
+    """Gradient descent written with products, the weights updated in place: each step's
+    H, G and GH are new arrays that later products read (per-iteration histories)."""
+    nb = X.shape[0]
+    for _ in range(steps):
+        H = np.tanh(X @ W1.T)
+        G = (H @ W2.T - Y) / nb
+        GH = (G @ W2) * (1.0 - H * H)
+        W2 -= lr * (G.T @ H)
+        W1 -= lr * (GH.T @ X)
+    R = np.tanh(X @ W1.T) @ W2.T - Y
+    return np.sum(R * R)
+
+
+def _training_args(rng):
+    return (rng.standard_normal((5, 4)) * 0.5, rng.standard_normal((3, 5)) * 0.5,
+            rng.standard_normal((6, 4)), rng.standard_normal((6, 3)), 0.3, 4)
+
+
+@on_backends([TWO_LAYERS, Case("full_batch_training", full_batch_training, _training_args)],
+             fast_on_numba=("two_layers_per_sample",))
 def test_operand_made_in_the_loop_body(case, backend):
     check_case(case, backend)
 
