@@ -265,7 +265,13 @@ class Kernel:
 
     def bind(self, args: tuple, keywords: dict | None = None) -> tuple:
         """The arguments in parameter order with defaults filled in; an ArgumentError if they
-        don't fit."""
+        don't fit. One argument per parameter, keyword-only ones included, is taken in
+        parameter order (what bind returns, bound again: argnums, jvp's primals)."""
+        params = list(self.signature.parameters.values())
+        if not keywords and len(args) == len(params) and \
+                any(q.kind == q.KEYWORD_ONLY for q in params):
+            keywords = {q.name: a for q, a in zip(params, args) if q.kind == q.KEYWORD_ONLY}
+            args = tuple(a for q, a in zip(params, args) if q.kind != q.KEYWORD_ONLY)
         try:
             bound = self.signature.bind(*args, **(keywords or {}))
         except TypeError as e:

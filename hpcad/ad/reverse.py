@@ -604,7 +604,12 @@ class ReverseEngine:
             if src not in carried_args or carried_args.index(src) not in arrays:
                 raise DifferentiationError(
                     f"{where(op.loc)}: a loop carries array '{op.results[k].name}' but does not "
-                    f"just swap or pass it through; allocate buffers before the loop and swap")
+                    f"just swap or pass it through (where the loop rebinds the name, hpcad "
+                    f"cannot tell that no other name, such as the result of a kernel call "
+                    f"given the array, still refers to the old array); write the new values "
+                    f"into the array "
+                    f"({op.results[k].name}[:] = ...), or allocate a second buffer before the "
+                    f"loop, write into it and swap the two names")
             perm.append(arrays.index(carried_args.index(src)))
         if sorted(perm) != list(range(len(perm))):
             raise DifferentiationError(f"{where(op.loc)}: loop-carried arrays are not a "

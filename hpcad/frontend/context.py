@@ -324,8 +324,8 @@ class LoweringContext:
                 names.append(n)
         self.iteration_arrays.append(local)
         fresh = [n for n in names if isinstance(self.env[n], Value)
-                 and isinstance(self.env[n].type, ArrayType)
-                 and n not in self.buffers and syntax.rebound_afresh(body, n, self.pure_call)]
+                 and isinstance(self.env[n].type, ArrayType) and n not in self.buffers
+                 and syntax.rebound_afresh(body, n, self.pure_call, self.kernel_call)]
         for n in fresh:
             self.double_buffer(n)
         self.new_buffers.append(fresh)
@@ -359,6 +359,10 @@ class LoweringContext:
         cur, new = self.env[name], self.env[spare]
         arrays.fill(self, arrays.whole(self, new), value, node)
         self.env[name], self.env[spare] = new, cur
+
+    def kernel_call(self, func) -> bool:
+        """Whether func (a syntax node) is another kernel, which the call inlines."""
+        return bool(getattr(self.static_value(func), "__hpcad_kernel__", False))
 
     def pure_call(self, func) -> bool:
         """Whether a call of func (a syntax node) cannot keep or return its array

@@ -8,6 +8,7 @@ import ast
 import builtins
 import inspect
 import math
+import random
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -699,8 +700,24 @@ EXPRESSIONS = {
 
 
 def _no_rule_hint(obj) -> str:
-    """What to do about a call hpcad has no rule for: a Python function can be a kernel; a
-    ufunc's unbuffered `at` is a loop of accumulations."""
+    """What to do about a call hpcad has no rule for: random numbers are drawn before the
+    kernel; a numba.njit function is made a kernel instead; a Python function can be a
+    kernel; a ufunc's unbuffered `at` is a loop of accumulations."""
+    owner = getattr(obj, "__self__", None)
+    if (getattr(obj, "__module__", None) or "").startswith("numpy.random") or \
+            isinstance(owner, (random.Random, np.random.Generator, np.random.RandomState)):
+        return ("random numbers are not drawn inside hpcad kernels (a derivative must see the "
+                "numbers the kernel saw): draw them before the call, "
+                "`z = np.random.default_rng(seed).standard_normal((n, m))`, and pass the array "
+                "as an argument")
+    if hasattr(obj, "py_func") and hasattr(obj, "signatures"):
+        return ("it is compiled by numba (@numba.njit), and hpcad cannot see inside compiled "
+                "code: decorate the Python function with @hpcad.kernel instead (hpcad compiles "
+                "it with numba itself)")
+    known = words.FUNCTIONS.get(f"{getattr(obj, '__module__', None)}."
+                                f"{getattr(obj, '__name__', None)}")
+    if known is not None:
+        return known
     if callable(obj) and hasattr(obj, "__code__"):
         return "decorate it with @hpcad.kernel so hpcad can inline it"
     if isinstance(getattr(obj, "__self__", None), np.ufunc) and obj.__name__ == "at":

@@ -40,7 +40,23 @@ def typeof(value, arg_name: str):
                             f"target rank to carry its adjoint back; use Sendrecv or "
                             f"Isend/Irecv")
     raise ArgumentError(f"argument '{arg_name}': values of type {type(value).__name__} are not "
-                        f"supported; pass floats, ints, bools or NumPy arrays")
+                        f"supported; pass floats, ints, bools or NumPy arrays"
+                        f"{_instead(value, arg_name)}")
+
+
+def _instead(value, arg_name: str) -> str:
+    """How to pass a function, a random generator or a sequence, which kernels do not take
+    as arguments."""
+    if isinstance(value, (np.random.Generator, np.random.RandomState)):
+        return (f" (draw the random numbers before the call, z = {arg_name}.standard_normal("
+                f"(n, m)), and pass the array: a derivative must see the numbers the kernel saw)")
+    if callable(value):
+        return (f" (a function is not an argument: call the kernel by its name in the kernel, "
+                f"or make the kernel in a function that takes '{arg_name}', "
+                f"`def make(rhs): @hpcad.kernel def step(y): ... rhs(y) ...; return step`)")
+    if isinstance(value, (tuple, list)):
+        return f" (np.array({arg_name}) for a sequence of numbers)"
+    return ""
 
 
 def _is_communicator(value) -> bool:

@@ -29,12 +29,15 @@ def rebound_names(stmts) -> set[str]:
 _VIEW_METHODS = {"reshape", "ravel", "view", "transpose", "T", "swapaxes", "squeeze"}
 
 
-def rebound_afresh(stmts, name: str, pure_call) -> bool:
+def rebound_afresh(stmts, name: str, pure_call, kernel_call=None) -> bool:
     """Whether a loop body over `stmts` binds array `name` only by plain `name = expr`
     statements at its top level and never lets another name, a loop target or a call other
     than pure_call(func node) refer to the array `name` holds (no `q = name`, `q = name[1:]`,
-    `q = name.T`, `for row in name`, `f(name)` for a kernel f): so the value it had before a
-    binding is never seen again once the binding is done, and its memory may be reused."""
+    `q = name.T`, `for row in name`, `q = f(name)` for a kernel f): so the value it had before
+    a binding is never seen again once the binding is done, and its memory may be reused.
+    A call of a kernel (kernel_call(func node)) whose result no name, loop or other call can
+    keep (`matvec(A, name, out)`, `s = rs / dot(name, q)`) lets nothing refer to its
+    arguments once it returns, so it may take `name`."""
     for s in stmts:
         binds = [n for n in ast.walk(s) if isinstance(n, ast.Name) and n.id == name
                  and isinstance(n.ctx, ast.Store)]
@@ -48,10 +51,49 @@ def rebound_afresh(stmts, name: str, pure_call) -> bool:
             return False
         if isinstance(node, (ast.For, ast.comprehension)) and _refers_to(node.iter, name):
             return False
+    kept = _kept_calls(stmts, pure_call)
+    for node in walk_stmts(stmts):
         if isinstance(node, ast.Call) and not pure_call(node.func) and any(
-                _refers_to(a, name) for a in node.args + [k.value for k in node.keywords]):
+                _refers_to(a, name) for a in node.args + [k.value for k in node.keywords]) \
+                and (id(node) in kept or kernel_call is None or not kernel_call(node.func)):
             return False
     return True
+
+
+def _kept_calls(stmts, pure_call) -> set[int]:
+    """The ids of the calls in `stmts` whose result, or a view of it, may be bound to a name
+    or a loop target, or passed to a call other than pure_call(func node): the positions
+    _refers_to follows, under an assignment's value, a loop's iterable or such an argument."""
+    kept: set[int] = set()
+
+    def mark(expr) -> None:
+        if isinstance(expr, ast.Call):
+            kept.add(id(expr))
+            if isinstance(expr.func, ast.Attribute):
+                mark(expr.func.value)
+            for a in expr.args + [k.value for k in expr.keywords]:
+                mark(a)
+        elif isinstance(expr, (ast.Subscript, ast.Attribute)):
+            mark(expr.value)
+        elif isinstance(expr, (ast.Tuple, ast.List)):
+            for e in expr.elts:
+                mark(e)
+        elif isinstance(expr, ast.IfExp):
+            mark(expr.body)
+            mark(expr.orelse)
+        elif isinstance(expr, ast.NamedExpr):
+            mark(expr.value)
+
+    for node in walk_stmts(stmts):
+        if isinstance(node, (ast.Assign, ast.AnnAssign, ast.NamedExpr)) \
+                and node.value is not None:
+            mark(node.value)
+        elif isinstance(node, (ast.For, ast.comprehension)):
+            mark(node.iter)
+        elif isinstance(node, ast.Call) and not pure_call(node.func):
+            for a in node.args + [k.value for k in node.keywords]:
+                mark(a)
+    return kept
 
 
 def _may_be_existing(expr, pure_call) -> bool:

@@ -170,6 +170,31 @@ def describe(node, table: dict | None = None) -> tuple[str, str]:
     return ("this construct", "rewrite it with loops over arrays and scalar arithmetic")
 
 
+# a library function kernels do not have, by module.name -> how to write it with what they have
+FUNCTIONS = {
+    "numpy.roll": "read neighbours with a wrapped index in a loop, `u[(i - 1) % n]`, or "
+                  "join two slices: np.roll(u, 1) is np.concatenate((u[-1:], u[:-1]))",
+    "numpy.diff": "subtract slices: np.diff(u) is u[1:] - u[:-1]",
+    "numpy.gradient": "take differences of slices: (u[2:] - u[:-2]) / (2 * h) inside, "
+                      "(u[1] - u[0]) / h and (u[-1] - u[-2]) / h at the ends",
+    "numpy.trapezoid": "sum the slices: h * (np.sum(u) - 0.5 * (u[0] + u[-1]))",
+    "numpy.trapz": "sum the slices: h * (np.sum(u) - 0.5 * (u[0] + u[-1]))",
+    "numpy.sort": "sort " + _CALLER + " and pass the order as an integer array "
+                  "(order = np.argsort(x)), reading x[order[k]] in the kernel",
+    "numpy.argsort": "sort " + _CALLER + " and pass the order as an integer array "
+                     "(order = np.argsort(x)), reading x[order[k]] in the kernel",
+    "numpy.bincount": "count in a loop: c = np.zeros(m, np.int64), then "
+                      "`for i in range(n): c[idx[i]] += 1`",
+    "numpy.searchsorted": "find the index with a loop (or a bisection in a while loop) over "
+                          "the sorted array",
+    "numpy.interp": "find each point's interval with a loop over the sorted abscissae and "
+                    "interpolate the two values",
+    "numpy.linalg.solve": "write the solve as loops (Gaussian elimination; the Thomas "
+                          "algorithm for a tridiagonal matrix), or a conjugate-gradient loop",
+    "numpy.linalg.inv": "solve with loops instead of inverting (Gaussian elimination)",
+    "math.copysign": "write `abs(x) if y >= 0.0 else -abs(x)`",
+}
+
 def target(node) -> tuple[str, str]:
     """What assigning to `node` is called, and how to write it instead."""
     if type(node).__name__ in TARGETS:

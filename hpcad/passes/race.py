@@ -10,10 +10,11 @@ one writes an array element that another reads or writes. A write is safe when
   i = m * (i // m) + i % m);
 - or every access indexes one same axis by the loop variable itself (each iteration owns
   that slice);
-- or, pairwise, the write and each access index one same axis by i + c1 and i + c2 where
-  c1 - c2 is not a nonzero multiple of the loop's constant step s (iterations are s
-  apart, so they never meet: red-black sweeps, `range(1 + colour, n - 1, 2)`), with
-  i + c >= 0 for every iteration (a negative index would count from the end).
+- or, pairwise, the write and each access index one same axis by k * i + c1 and
+  k * i + c2 (constants, k >= 1) where c1 - c2 is not a nonzero multiple of k * s, s the
+  loop's constant step (iterations are s apart, so they never meet: red-black sweeps,
+  `range(1 + colour, n - 1, 2)`, or `i = 2 * k + 1` over `prange(m)`), with the index
+  >= 0 for every iteration (a negative index would count from the end).
 In a `par.join`, an array a task writes must not be touched by another task. Arrays
 allocated inside the loop (or task) are private, and so are their views and the buffers
 its inner loops swap among them (`Accesses.made_in`: an alias class that holds nothing
@@ -226,17 +227,44 @@ def _flattened(idx: tuple, loop: Op, low: dict[Value, int]) -> bool:
 
 
 def _apart(idx: tuple, other: tuple, loop: Op, low: dict[Value, int]) -> bool:
-    """Iterations never meet at these two index tuples: along one axis they are i + c1 and
-    i + c2, both >= 0, with c1 - c2 not a nonzero multiple of the loop's step s > 0."""
+    """Iterations never meet at these two index tuples: along one axis they are k * i + c1
+    and k * i + c2 for constants k >= 1, c1 and c2, both >= 0 for every iteration, with
+    c1 - c2 not a nonzero multiple of k * s, s > 0 the loop's step (iterations i != i'
+    meet only where k (i - i') = c2 - c1, and i - i' is a multiple of s)."""
     iv, s = loop.regions[0].args[0], int_const(loop.operands[2]) or 0
     if s <= 0:
         return False
+    first = low.get(loop.operands[0])
     for a, b in zip(idx, other, strict=False):
-        c1, c2 = iv_offset(a, iv), iv_offset(b, iv)
-        if c1 is not None and c2 is not None and _never_negative(min(c1, c2), loop, low) and \
-                (c1 == c2 or (c1 - c2) % s != 0):
+        fa, fb = _strided(a, iv), _strided(b, iv)
+        if fa is None or fb is None or fa[0] != fb[0] or fa[0] < 1 or first is None \
+                or fa[0] * first + min(fa[1], fb[1]) < 0:
+            continue
+        if fa[1] == fb[1] or (fa[1] - fb[1]) % (fa[0] * s) != 0:
             return True
     return False
+
+
+def _strided(index: Value, iv: Value) -> tuple[int, int] | None:
+    """(k, c) when index is exactly k * iv + c for integer constants k and c (`i + 1`,
+    `2 * i + 1`, `(2 * i + 1) - 1`), else None."""
+    c = iv_offset(index, iv)
+    if c is not None:
+        return 1, c
+    op = index.owner
+    if not isinstance(op, Op) or len(op.operands) != 2:
+        return None
+    a, b = op.operands
+    if op.name == "arith.mul":
+        k = int_const(b) if a is iv else int_const(a) if b is iv else None
+        return None if k is None else (k, 0)
+    pairs = ((a, b), (b, a)) if op.name == "arith.add" else ((a, b),) \
+        if op.name == "arith.sub" else ()
+    for inner, constant in pairs:
+        c, form = int_const(constant), _strided(inner, iv)
+        if c is not None and form is not None:
+            return form[0], form[1] + (c if op.name == "arith.add" else -c)
+    return None
 
 
 def _lanes_of(arr: Value) -> Value:

@@ -208,6 +208,47 @@ def test_operand_overwritten_later_in_its_loop(case, backend):
 
 
 @ad.kernel
+def two_layers_per_sample(W1, W2, X):
+    """A new hidden array each sample (made in the loop body), read by the second product:
+    the reverse of W2's adjoint reads each sample's own (a history, as for linear_steps)."""
+    loss = 0.0
+    for b in range(X.shape[0]):
+        h = np.tanh(W1 @ X[b])
+        loss += np.sum(np.sin(W2 @ h))
+    return loss
+
+
+TWO_LAYERS = Case("two_layers_per_sample", two_layers_per_sample,
+                  _normal((5, 4), (3, 5), (6, 4)))
+
+
+@ad.kernel
+def full_batch_training(W1, W2, X, Y, lr, steps):
+    """Gradient descent written with products, the weights updated in place: each step's
+    H, G and GH are new arrays that later products read (per-iteration histories)."""
+    nb = X.shape[0]
+    for _ in range(steps):
+        H = np.tanh(X @ W1.T)
+        G = (H @ W2.T - Y) / nb
+        GH = (G @ W2) * (1.0 - H * H)
+        W2 -= lr * (G.T @ H)
+        W1 -= lr * (GH.T @ X)
+    R = np.tanh(X @ W1.T) @ W2.T - Y
+    return np.sum(R * R)
+
+
+def _training_args(rng):
+    return (rng.standard_normal((5, 4)) * 0.5, rng.standard_normal((3, 5)) * 0.5,
+            rng.standard_normal((6, 4)), rng.standard_normal((6, 3)), 0.3, 4)
+
+
+@on_backends([TWO_LAYERS, Case("full_batch_training", full_batch_training, _training_args)],
+             fast_on_numba=("two_layers_per_sample",))
+def test_operand_made_in_the_loop_body(case, backend):
+    check_case(case, backend)
+
+
+@ad.kernel
 def overwritten_in_inner_loop(A, u, v, steps):
     s = 0.0
     for t in range(steps):

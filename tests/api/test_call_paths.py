@@ -542,3 +542,25 @@ def test_grad_and_value_and_grad_take_keyword_arguments(backend):
         np.testing.assert_allclose(dd, analytic(2.0, 0.3)[2], rtol=1e-13)
     with pytest.raises(ad.ArgumentError, match="scaled_squares"):
         ad.grad(scaled_squares)(x, e=1.0)
+
+
+@ad.kernel
+def keyword_only(u, alpha=0.3, *, gamma=1.5):
+    return np.sum(alpha * u ** 2) + gamma * u[0]
+
+
+@pytest.mark.parametrize("backend", ["interp", "numba"])
+def test_keyword_only_parameters_in_grad_jvp_and_hvp(backend):
+    """A kernel with a keyword-only parameter: grad with keywords bound them twice, the
+    second time from the parameter-order tuple ("too many positional arguments"), and jvp
+    and hvp, which take one argument per parameter in order, refused them the same way."""
+    u = np.array([1.0, 2.0, 3.0])
+    for _ in range(2):   # the full path, then the fast one
+        assert ad.grad(keyword_only, argnums=(1, 2), backend=backend)(u, gamma=2.0) == \
+            (np.sum(u ** 2), 1.0)
+    _, tangent = ad.jvp(keyword_only, (u, 0.3, 1.5), (np.zeros(3), 1.0, 2.0), backend=backend)
+    np.testing.assert_allclose(tangent, np.sum(u ** 2) + 2.0 * u[0], rtol=1e-14)
+    np.testing.assert_allclose(ad.hvp(keyword_only, backend=backend)(u, 0.3, 1.5, np.ones(3)),
+                               0.6 * np.ones(3), rtol=1e-14)
+    with pytest.raises(ad.ArgumentError, match="keyword_only"):
+        ad.grad(keyword_only)(u, 0.3, 1.5, 2.0)

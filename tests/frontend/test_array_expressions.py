@@ -3,12 +3,15 @@ numba.njit of the same source, and its derivatives pass the harness's three chec
 (jvp and vjp against central finite differences of the plain NumPy function, jvp against
 vjp), on both backends; plus the NumPy semantics that a fused loop could get wrong
 (overlapping slices, views, new names) and the errors for what stays unsupported."""
+import ast
+
 import numba
 import numpy as np
 import pytest
 
 import hpcad as ad
 from hpcad.errors import HpcadError, KernelAssertionError, UnsupportedConstruct
+from hpcad.frontend import syntax
 from tests.ad.harness import INTERP_FAST, check_case, on_backends, relative_error
 from tests.ad.kernels import Case
 
@@ -137,6 +140,34 @@ def cg_rebinding(A, b, iters):
     return np.dot(x, x)
 
 
+@ad.kernel
+def matvec_into(A, x, out):
+    for i in range(x.shape[0]):
+        out[i] = np.dot(A[i], x)
+
+
+@ad.kernel
+def dot_kernel(x, y):
+    return np.sum(x * y)
+
+
+def cg_calling_kernels(A, b, iters):
+    x = np.zeros(b.shape[0])
+    r = b.copy()
+    p = r.copy()
+    Ap = np.zeros(b.shape[0])
+    rs = dot_kernel(r, r)
+    for _ in range(iters):          # p, passed to kernels that keep nothing: double-buffered
+        matvec_into(A, p, Ap)
+        alpha = rs / dot_kernel(p, Ap)
+        x += alpha * p
+        r -= alpha * Ap
+        rs_new = dot_kernel(r, r)
+        p = r + (rs_new / rs) * p
+        rs = rs_new
+    return np.dot(x, x) + x[0]
+
+
 def _spd(rng):
     m = rng.uniform(0.1, 0.9, (5, 5))
     return m @ m.T + 5.0 * np.eye(5)
@@ -187,13 +218,15 @@ CASES = [
     Case("masked", ad.kernel(masked), lambda r: (_rand(9)(r), _rand(9)(r))),
     Case("fresh_each_step", ad.kernel(fresh_each_step), lambda r: (_rand(9)(r), 3)),
     Case("cg_rebinding", ad.kernel(cg_rebinding), lambda r: (_spd(r), _rand(5)(r), 3)),
+    Case("cg_calling_kernels", ad.kernel(cg_calling_kernels),
+         lambda r: (_spd(r), _rand(5)(r), 4)),
     Case("column_broadcast_and_call", ad.kernel(column_broadcast_and_call),
          lambda r: (_rand(4, 3)(r), _rand(4, 3)(r))),
     Case("eye_hstack_flip", ad.kernel(eye_hstack_flip), lambda r: (_rand(5)(r), _rand(5)(r))),
     Case("bound_transpose", ad.kernel(bound_transpose), lambda r: (_rand(3, 3)(r), _rand(3)(r))),
 ]
 FAST = ("jacobi_2d",)
-CALLS_KERNELS = ("column_broadcast_and_call",)
+CALLS_KERNELS = ("column_broadcast_and_call", "cg_calling_kernels")
 
 
 @pytest.mark.parametrize("case", CASES, ids=[c.name for c in CASES])
@@ -297,6 +330,31 @@ def test_rebinding_to_an_existing_array_is_not_double_buffered():
         ad.grad(k)(np.ones(3), np.ones(3), 2)
 
 
+@ad.kernel
+def head_view(x):
+    return x[:]
+
+
+def rebinding_beside_a_kept_view(b, iters):
+    p = b.copy()
+    s = 0.0
+    for _ in range(iters):
+        q = head_view(p)            # may be p's memory: p is not double-buffered
+        p = p * 0.5 + 1.0
+        s += q[0] * p[1]
+    return s
+
+
+def test_rebinding_beside_a_kernel_result_keeps_the_old_array():
+    """A kernel call whose result is bound (it may be its argument's memory) keeps `p` out
+    of the double buffers: the primal reads the old array, and reverse mode says what to do."""
+    k = ad.kernel(rebinding_beside_a_kept_view, backend="interp")
+    b = np.array([1.0, 2.0])
+    assert k(b, 3) == rebinding_beside_a_kept_view(b, 3)
+    with pytest.raises(ad.DifferentiationError, match=r"p\[:\] = \.\.\."):
+        ad.grad(k)(b, 3)
+
+
 def array_as_scalar(u):
     r = 0.0
     if u > 0.5:
@@ -345,3 +403,18 @@ def test_literals_keep_float32_arrays_float32(backend):
         assert got == want and np.array_equal(mine, theirs)
     np.testing.assert_allclose(mine, theirs, rtol=4e-7)
     np.testing.assert_allclose(mine, jitted, rtol=4e-7)
+
+
+@pytest.mark.parametrize("source, fresh", [
+    ("matvec(A, p, Ap)\na = rs / dot(p, Ap)\np = r + a * p", True),
+    ("q = f(p)\np = r + p", False),
+    ("q = g(x=f(p))\np = r + p", False),          # g may return its keyword argument
+    ("q = (f(p), 1.0)\np = r + p", False),
+    ("for row in f(p):\n    s += row[0]\np = r + p", False),
+])
+def test_which_kernel_calls_keep_an_array_from_being_double_buffered(source, fresh):
+    """syntax.rebound_afresh with every call a kernel: a call whose result nothing keeps
+    (a statement, a number in an expression) lets `p` be double-buffered; one whose result,
+    or a call taking it, is bound or iterated may be p's memory."""
+    body = ast.parse(source).body
+    assert syntax.rebound_afresh(body, "p", lambda f: False, lambda f: True) is fresh

@@ -4,8 +4,10 @@ file:line (the line marked `# error here` below) and the nearest supported way t
 import ast
 import inspect
 import math
+import random
 import re
 
+import numba
 import numpy as np
 import pytest
 
@@ -282,6 +284,82 @@ def scatter_add_loop(x, idx, out):
     for i in range(idx.shape[0]):
         out[idx[i]] += x[i]
     return np.sum(out * out)
+
+
+@numba.njit
+def njit_square(x):
+    return x * x
+
+
+def calls_njit(a):
+    return njit_square(a[0])  # error here
+
+
+def numpy_random(a):
+    return a[0] * np.random.standard_normal()  # error here
+
+
+def generator_random(a):
+    return a[0] + np.random.default_rng(0).normal()  # error here
+
+
+def python_random(a):
+    return a[0] * random.random()  # error here
+
+
+@pytest.mark.parametrize("fn, hint", [
+    (calls_njit, "decorate the Python function with @hpcad.kernel instead"),
+    (numpy_random, "draw them before the call"), (generator_random, "draw them before the call"),
+    (python_random, "draw them before the call")],
+    ids=["njit", "np.random", "generator", "random"])
+def test_calls_hpcad_cannot_inline_say_what_to_do(fn, hint):
+    """A numba.njit function and random numbers were refused with "decorate it with
+    @hpcad.kernel so hpcad can inline it" (np.random's functions have Python code)."""
+    with pytest.raises(ad.UnsupportedConstruct) as info:
+        ad.kernel(fn, backend="interp")(np.ones(3))
+    msg = str(info.value)
+    assert msg.startswith(f"{inspect.getsourcefile(fn)}:{_marked_line(fn)}: calling `"), msg
+    assert hint in msg and "so hpcad can inline it" not in msg, msg
+
+
+def calls_roll(a):
+    return np.sum(np.roll(a, 1) * a)  # error here
+
+
+def calls_diff(a):
+    return np.sum(np.diff(a))  # error here
+
+
+def calls_solve(a):
+    return np.sum(np.linalg.solve(np.eye(3), a))  # error here
+
+
+def calls_copysign(a):
+    return math.copysign(a[0], a[1])  # error here
+
+
+@pytest.mark.parametrize("fn, name", [
+    (calls_roll, "numpy.roll"), (calls_diff, "numpy.diff"), (calls_solve, "numpy.linalg.solve"),
+    (calls_copysign, "math.copysign")], ids=["roll", "diff", "solve", "copysign"])
+def test_common_library_functions_say_how_to_write_them(fn, name):
+    """np.roll, np.diff, np.linalg.solve, math.copysign... said "see the supported-construct
+    list in the README"; each now gives the way to write it with what kernels have."""
+    with pytest.raises(ad.UnsupportedConstruct) as info:
+        ad.kernel(fn, backend="interp")(np.array([0.5, -1.0, 2.0]))
+    msg = str(info.value)
+    assert msg.startswith(f"{inspect.getsourcefile(fn)}:{_marked_line(fn)}: calling `"), msg
+    assert msg.endswith(words.FUNCTIONS[name]) and "README" not in msg, msg
+
+
+def rolled_as_hinted(u):
+    d = u[1:] - u[:-1]
+    return np.concatenate((u[-1:], u[:-1])) * u + d[0]
+
+
+def test_the_roll_and_diff_hints_compute_what_numpy_does():
+    u = np.array([0.5, -1.0, 2.0, 0.25])
+    want = np.roll(u, 1) * u + np.diff(u)[0]
+    assert np.array_equal(ad.kernel(rolled_as_hinted, backend="interp")(u), want)
 
 
 def test_ufunc_at_is_named_as_written_and_the_loop_it_suggests_is_np_add_at():

@@ -142,9 +142,19 @@ def through_a_reshaped_view(a):
     return a[0, 0]
 
 
+@ad.kernel
+def scaled_rows_collision(U, w):
+    for k in ad.prange((U.shape[0] - 2) // 2):
+        i = 2 * k + 1
+        for j in range(U.shape[1]):
+            U[i, j] = U[i + 2, j] * w     # row 2k + 3 is the next iteration's row
+    return U[0, 0]
+
+
 # (kernel, its arguments, the construct's line(s): a group of spawns may be named by any of
 # its spawn statements)
 RACY = [
+    (scaled_rows_collision, lambda: (np.ones((7, 3)), 0.5), ["prange("]),
     (shifted_write, lambda: (np.ones(8),), ["prange("]),
     (shared_slot, lambda: (np.ones(8), np.zeros(1)), ["prange("]),
     (strided_collision, lambda: (np.ones(8),), ["prange("]),
@@ -425,3 +435,37 @@ def test_buffers_made_in_the_iteration_and_swapped_by_its_loop_are_its_own(backe
     rows_with_swapped_scratch.py_func(x.copy(), want, 0.2, 3)
     assert np.allclose(got, want, rtol=1e-13)
     _check_rows_gradient(k, x, (0.2, 3))
+
+
+@ad.kernel(parallel=True)
+def red_rows(U0, w, sweeps):
+    U = U0.copy()
+    m, n = U.shape
+    for _ in range(sweeps):
+        for k in ad.prange((m - 1) // 2):
+            i = 2 * k + 1
+            for j in range(1, n - 1):
+                U[i, j] = (1 - w) * U[i, j] + w * 0.25 * (U[i, j - 1] + U[i, j + 1]
+                                                          + U[i - 1, j] + U[i + 1, j])
+        for k in ad.prange((m - 2) // 2):
+            i = 2 * k + 2
+            for j in range(1, n - 1):
+                U[i, j] = (1 - w) * U[i, j] + w * 0.25 * (U[i, j - 1] + U[i, j + 1]
+                                                          + U[i - 1, j] + U[i + 1, j])
+    return np.sum(U * U)
+
+
+@backends_numba_slow
+def test_rows_two_apart_by_a_scaled_index_are_not_a_race(backend):
+    """A red-black sweep over rows i = 2 * k + 1 (then 2 * k + 2) of prange(k) reads rows
+    i - 1 and i + 1, which no other iteration writes (2k + 1 and 2k' differ in parity): it
+    was refused as a race on 'U'. Value against plain Python; the gradient w.r.t. w, whose
+    adjoint accumulates into rows other iterations read, against central differences."""
+    U0 = np.random.default_rng(1).uniform(0.0, 1.0, (7, 6))
+    k = ad.kernel(red_rows.py_func, backend=backend, parallel=True)
+    assert abs(k(U0, 1.3, 2) - red_rows.py_func(U0.copy(), 1.3, 2)) < 1e-12
+    g = ad.grad(k, argnums=1)(U0, 1.3, 2)
+    h = 1e-6
+    fd = (red_rows.py_func(U0.copy(), 1.3 + h, 2) - red_rows.py_func(U0.copy(), 1.3 - h, 2)) \
+        / (2 * h)
+    assert abs(g - fd) <= 1e-7 * abs(fd)

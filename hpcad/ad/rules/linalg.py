@@ -160,21 +160,24 @@ def _accumulate_outer(b: Builder, x: Value, y: Value, target: Value) -> None:
 
 
 def _read_again(ctx: ReverseContext, op: Op, arr: Value, region: Region) -> Value:
-    """arr as op read it, for the reverse sweep: arr itself when nothing writes it after op,
-    else (op at top level) a copy made just before op in the forward sweep."""
+    """arr as op read it, for the reverse sweep: arr itself when nothing writes it after op
+    and op's loop body did not make it, else (op at top level) a copy made just before op in
+    the forward sweep, or (op in a top-level loop) a history."""
     later = _later_write(ctx, op, arr)
-    if later is None:
+    if later is None and _allocated_beside(op, arr) is None:
         return _visible(ctx, arr, region)
     if op.parent is ctx.fn.body:
         return _snapshot(ctx, op, arr, region)
     history = _history(ctx, op, arr, region)
-    if history is None:
-        raise DifferentiationError(
-            f"{where(op.loc)}: the reverse sweep of this matrix product needs the values "
-            f"'{arr.name or 'its operand'}' had here, but {where(later.loc)} overwrites it "
-            f"later in the same loop; compute the product into a new array, or write the "
-            f"changed values to another array")
-    return history
+    if history is not None:
+        return history
+    if later is None:
+        return _visible(ctx, arr, region)     # (refuses an array made in the loop)
+    raise DifferentiationError(
+        f"{where(op.loc)}: the reverse sweep of this matrix product needs the values "
+        f"'{arr.name or 'its operand'}' had here, but {where(later.loc)} overwrites it "
+        f"later in the same loop; compute the product into a new array, or write the "
+        f"changed values to another array")
 
 
 def _later_write(ctx: ReverseContext, op: Op, arr: Value) -> Op | None:
@@ -222,12 +225,23 @@ def _snapshot(ctx: ReverseContext, op: Op, arr: Value, region: Region) -> Value:
     return copy
 
 
+def _allocated_beside(op: Op, arr: Value) -> Op | None:
+    """The allocation of arr where it is made in the loop body op is in (a new array each
+    iteration), else None."""
+    owner = arr.owner
+    if isinstance(owner, Op) and owner.name == "mem.alloc" and owner.parent is op.parent \
+            and op.parent is not None and isinstance(op.parent.parent, Op):
+        return owner
+    return None
+
+
 def _history(ctx: ReverseContext, op: Op, arr: Value, region: Region) -> Value | None:
     """For op in the body of a top-level for loop (not a checkpointed time loop) and arr an
-    array from outside the loop, or one the loop carries (swapped buffers, of the shape of
-    the one it starts from: checked): a history of arr, one copy per iteration (allocated
-    before the loop, each filled just before op's copy in the forward sweep); the reverse of
-    an iteration reads its own. None where that does not apply."""
+    array from outside the loop, one the loop carries (swapped buffers, of the shape of the
+    one it starts from: checked), or one the body allocates with a shape known before the
+    loop: a history of arr, one copy per iteration (allocated before the loop, each filled
+    just before op's copy in the forward sweep); the reverse of an iteration reads its own.
+    None where that does not apply."""
     loop = op.parent.parent if op.parent is not None else None
     strategy = getattr(ctx, "strategy", None)
     top = region.parent
@@ -235,7 +249,10 @@ def _history(ctx: ReverseContext, op: Op, arr: Value, region: Region) -> Value |
             or getattr(strategy, "loop", None) is loop or top is None or not top.top:
         return None
     carried = arr.owner is loop.regions[0]
-    if not (carried or ctx.region_of(arr, region).top):
+    alloc = _allocated_beside(op, arr)
+    if alloc is not None and not all(ctx.region_of(d, region).top for d in alloc.operands):
+        return None
+    if not (carried or alloc is not None or ctx.region_of(arr, region).top):
         return None
     fwd_loop = next(c for c in top.fwd.ops if c.regions and c.regions[0] is region.fwd)
     lb, ub, step = fwd_loop.operands[:3]
@@ -243,7 +260,8 @@ def _history(ctx: ReverseContext, op: Op, arr: Value, region: Region) -> Value |
     b.index = top.fwd.ops.index(fwd_loop)
     t = array_type(arr)
     first = loop.operands[2 + loop.regions[0].args.index(arr)] if carried else arr
-    dims = [b.op1("mem.shape", [ctx.vmap[first]], i64, {"axis": k}) for k in range(t.ndim)]
+    dims = [ctx.vmap[d] for d in alloc.operands] if alloc is not None else \
+        [b.op1("mem.shape", [ctx.vmap[first]], i64, {"axis": k}) for k in range(t.ndim)]
     history = b.op1("mem.alloc", [trip_count(b, lb, ub, step), *dims],
                     ArrayType(t.dtype, t.ndim + 1, "C"), {"fill": "empty"})
     fb = _forward_copy(ctx, op, region)
