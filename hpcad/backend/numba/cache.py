@@ -5,7 +5,8 @@ Every file is written under a random name and renamed into place; a manifest sig
 cache's key (HMAC-SHA256) lists the hash of each, and nothing is loaded unless it matches:
 hpcad runs its own copy of the source (never a `.pyc`) and unpickles only verified bytes.
 An entry that does not verify is ignored with one warning and recompiled; a cache that is
-unsafe, read-only, full or locked too long makes hpcad compile in memory, with a warning.
+unsafe, read-only, full or locked too long makes hpcad compile in memory, with a warning;
+on a file system that cannot lock files hpcad loads what the cache holds and writes nothing.
 
 Layout of a cache directory (made 0700): `.key` (the HMAC key, 0600), and per entry
 NAME_KEY.py, NAME_KEY.manifest, NAME_KEY.lock (held while one process compiles it; the
@@ -27,7 +28,7 @@ import time
 import types
 import warnings
 from contextlib import contextmanager, nullcontext
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 from ...errors import HpcadError, HpcadWarning
@@ -274,29 +275,38 @@ def _lock_timeout() -> float:
 
 @contextmanager
 def _locked(store: Store, name: str):
-    """Hold the entry's lock; yields False (after one warning) when the lock cannot be
-    trusted or is held longer than HPCAD_LOCK_TIMEOUT."""
+    """Hold the entry's lock and yield the store to use for it: `store` itself; a read-only
+    copy where the file system has no locks (no process writes then, so reading is safe);
+    None (after one warning) when the lock cannot be trusted or is held longer than
+    HPCAD_LOCK_TIMEOUT."""
     path = store.root / f"{name}.lock"
     try:
         fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW | os.O_NONBLOCK, 0o600)
     except OSError as e:
         warn(f"the lock {path} cannot be opened safely ({e.strerror}): hpcad compiles this "
               f"kernel in memory; remove the lock file if it is a link")
-        yield False
+        yield None
         return
     try:
         st = os.fstat(fd)
         why = store.why_unloadable(st)
         if why:
             warn(f"the lock {path} {why}: hpcad compiles this kernel in memory")
-            yield False
+            yield None
         else:
-            yield _acquire(fd, path)
+            held = _acquire(fd, path)
+            if held is None:
+                yield replace(store, writable=False)
+            else:
+                yield store if held else None
     finally:
         os.close(fd)        # releases the lock
 
 
-def _acquire(fd: int, path: Path) -> bool:
+def _acquire(fd: int, path: Path) -> bool | None:
+    """True once the lock is held; False if another process holds it past the timeout;
+    None (after one warning) if the file system cannot lock files (Lustre mounted without
+    `flock`, some NFS set-ups)."""
     start, timeout, told = time.monotonic(), _lock_timeout(), False
     while True:
         try:
@@ -304,6 +314,13 @@ def _acquire(fd: int, path: Path) -> bool:
             return True
         except BlockingIOError:
             pass
+        except OSError as e:
+            warn(f"the file system of the compile cache {path.parent} cannot lock files "
+                  f"({e.strerror}): hpcad loads the kernels the cache holds and compiles the "
+                  f"others in memory, writing nothing there; set HPCAD_CACHE_DIR to a "
+                  f"directory on a file system with locks (a local disk, or Lustre mounted "
+                  f"with -o flock) to keep new kernels")
+            return None
         waited = time.monotonic() - start
         if waited >= timeout:
             warn(f"waited {waited:.0f} s for the lock {path} (another process or thread "
@@ -448,8 +465,8 @@ def entry(name: str, source: str):
     in memory when the cache cannot be used. Leaves the disk alone after the block."""
     found = store()
     writing = found is not None and found.writable
-    with _locked(found, name) if writing else nullcontext(True) as held:
-        current = Entry(found if held else None, name, source)
+    with _locked(found, name) if writing else nullcontext(found) as usable:
+        current = Entry(usable, name, source)
         if current.store is not None:
             current.open()
         try:

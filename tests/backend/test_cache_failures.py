@@ -1,0 +1,38 @@
+"""The compile cache under the failures of a shared cluster: file systems without locks,
+processes killed while they write an entry, links of other users on the way to the cache,
+no home directory. hpcad keeps computing right answers (from the cache where it can be
+trusted, else compiling in memory, with one CacheWarning) and never crashes or waits
+forever. Each test works on cache entries directly (no numba compile), in a fresh
+directory."""
+import errno
+import os
+
+import pytest
+
+from hpcad.backend.numba import cache
+from hpcad.backend.numba.cache import CacheWarning
+
+SOURCE = "def f(x):\n    return x + 1\n"
+
+
+@pytest.fixture
+def cache_dir(tmp_path, monkeypatch):
+    root = tmp_path / "cache"
+    monkeypatch.setenv("HPCAD_CACHE_DIR", str(root))
+    monkeypatch.delenv(cache.SHARED, raising=False)
+    return root
+
+
+def test_a_file_system_without_locks_reads_the_cache_and_writes_nothing(cache_dir,
+                                                                       monkeypatch):
+    with cache.entry("kept_1", SOURCE) as found:
+        assert found.writable
+    def no_locks(fd, operation):
+        raise OSError(errno.ENOLCK, os.strerror(errno.ENOLCK))
+    monkeypatch.setattr(cache.fcntl, "flock", no_locks)
+    with pytest.warns(CacheWarning, match="cannot lock files"):
+        with cache.entry("kept_1", SOURCE) as found:
+            assert not found.writable and found.read("kept_1.py") == SOURCE.encode()
+    with cache.entry("new_2", SOURCE) as found:
+        assert found.store is None          # compiled in memory
+    assert not (cache_dir / "new_2.py").exists() and not (cache_dir / "new_2.manifest").exists()
