@@ -36,3 +36,14 @@ def test_a_file_system_without_locks_reads_the_cache_and_writes_nothing(cache_di
     with cache.entry("new_2", SOURCE) as found:
         assert found.store is None          # compiled in memory
     assert not (cache_dir / "new_2.py").exists() and not (cache_dir / "new_2.manifest").exists()
+
+
+def test_no_home_directory_compiles_in_memory(monkeypatch):
+    for name in ("HPCAD_CACHE_DIR", "XDG_CACHE_HOME", "HOME"):
+        monkeypatch.delenv(name, raising=False)
+    def no_user(uid):
+        raise KeyError(uid)
+    monkeypatch.setattr("pwd.getpwuid", no_user)     # a uid with no passwd entry
+    with pytest.warns(CacheWarning, match="HOME is unset.*set HPCAD_CACHE_DIR"):
+        with cache.entry("homeless_1", SOURCE) as found:
+            assert found.store is None

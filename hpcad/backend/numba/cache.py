@@ -13,6 +13,7 @@ NAME_KEY.py, NAME_KEY.manifest, NAME_KEY.lock (held while one process compiles i
 others wait and load) and numba's NAME_KEY.<function>-<line>.pyXY.nbi / .N.nbc."""
 from __future__ import annotations
 
+import errno
 import fcntl
 import functools
 import hashlib
@@ -85,10 +86,18 @@ CODEGEN_VERSION = _codegen_version()
 
 
 def cache_path() -> Path:
-    """HPCAD_CACHE_DIR, else $XDG_CACHE_HOME/hpcad, else ~/.cache/hpcad."""
+    """HPCAD_CACHE_DIR, else $XDG_CACHE_HOME/hpcad, else ~/.cache/hpcad; OSError when none
+    is set and the user has no home directory (HOME unset, no passwd entry: a container)."""
     path = os.environ.get("HPCAD_CACHE_DIR")
-    return Path(path) if path else Path(os.environ.get("XDG_CACHE_HOME",
-                                                       Path.home() / ".cache")) / "hpcad"
+    if path:
+        return Path(path)
+    if os.environ.get("XDG_CACHE_HOME"):
+        return Path(os.environ["XDG_CACHE_HOME"]) / "hpcad"
+    try:
+        return Path.home() / ".cache" / "hpcad"
+    except RuntimeError:
+        raise OSError(errno.ENOENT, "HOME is unset and this user has no home directory; "
+                                    "set HPCAD_CACHE_DIR") from None
 
 
 def cache_dir() -> Path:
@@ -260,7 +269,12 @@ def _key(store: Store) -> bytes | None:
 
 def store() -> Store | None:
     """The cache this process uses now (HPCAD_CACHE_DIR, HPCAD_CACHE_SHARED), or None."""
-    return _store(cache_path().absolute(), shared(), os.geteuid())
+    try:
+        path = cache_path()
+    except OSError as e:
+        warn(f"hpcad has no compile cache directory ({e.strerror}): it compiles in memory")
+        return None
+    return _store(path.absolute(), shared(), os.geteuid())
 
 
 def _lock_timeout() -> float:

@@ -157,7 +157,10 @@ class HelperCache(caching.NullCache):
     @property
     def cache_path(self):
         from .cache import cache_path
-        return str(cache_path())
+        try:
+            return str(cache_path())
+        except OSError:             # no home directory: nothing is cached
+            return None
 
     def _named(self) -> tuple[str, str]:
         """(the entry's name, its source: the helpers' module)."""
