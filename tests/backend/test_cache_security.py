@@ -199,3 +199,26 @@ def test_a_shared_cache_of_a_trusted_user_is_read_never_written(scene, expected)
     alone = victim(cache)
     assert alone["compiled"] == 1 and any("not to you" in w for w in alone["warnings"])
     assert {p.name: p.stat().st_mtime_ns for p in cache.iterdir()} == before
+
+
+def test_a_cache_reached_through_another_users_link_is_left_alone(tmp_path, monkeypatch):
+    """A link that another user planted (in /tmp, say) on the way to HPCAD_CACHE_DIR decides
+    which of your directories hpcad writes to: hpcad does not use such a path, however deep
+    the link (kernels without fs.protected_symlinks follow it)."""
+    from hpcad.backend.numba import cache
+    mine = tmp_path / "mine"
+    mine.mkdir(mode=0o700)
+    planted = tmp_path / "planted"
+    planted.symlink_to(mine)
+    os.lchown(planted, NOBODY, NOBODY)
+    own = tmp_path / "own"
+    own.symlink_to(planted)                 # my link to theirs: theirs still decides
+    monkeypatch.delenv(cache.SHARED, raising=False)
+    for path in (planted, own, planted / "sub"):
+        monkeypatch.setenv("HPCAD_CACHE_DIR", str(path))
+        with pytest.warns(cache.CacheWarning, match=f"the link {planted} .*uid {NOBODY}"):
+            assert cache.store() is None
+    assert not any(mine.iterdir())
+    monkeypatch.setenv("HPCAD_CACHE_DIR", str(tmp_path / "link-of-mine"))
+    (tmp_path / "link-of-mine").symlink_to(mine)
+    assert cache.store() is not None        # links of your own (or root's) are followed

@@ -209,11 +209,19 @@ def _user(uid: int) -> str:
 def _store(root: Path, is_shared: bool, euid: int) -> Store | None:
     """The store at root, or None (with one warning) when it must not or cannot be used."""
     try:
-        root.mkdir(mode=0o700, parents=True, exist_ok=True)
+        link = _foreign_link(root, euid)        # before making anything at its target
+        if link is None:
+            root.mkdir(mode=0o700, parents=True, exist_ok=True)
+            link = _foreign_link(root, euid)
         st = os.stat(root)
     except OSError as e:
         warn(f"the compile cache directory {root} cannot be made ({e.strerror}): hpcad "
               f"compiles in memory; set HPCAD_CACHE_DIR to a directory you can write")
+        return None
+    if link is not None:
+        warn(f"hpcad does not use the compile cache {root}: the link {link[0]} on its path "
+              f"belongs to {_user(link[1])}, who decides where it leads; it compiles in "
+              f"memory. Use a path without other users' links")
         return None
     if st.st_mode & UNSAFE_MODE:
         warn(f"hpcad does not use the compile cache {root}: it is writable by others (mode "
@@ -244,6 +252,38 @@ def _store(root: Path, is_shared: bool, euid: int) -> Store | None:
               + ("loads what it holds and compiles the rest in memory" if key else
                  "compiles in memory"))
     return Store(root, writable, euid, key) if key else None
+
+
+def _foreign_link(path: Path, euid: int) -> tuple[Path, int] | None:
+    """The first symbolic link on the way to the absolute `path` (links followed as the
+    system does) that belongs to neither euid nor root, with its owner's uid; None if
+    there is none (nor beyond a part that does not exist yet). Whoever owns such a link
+    (say one planted in /tmp) picks the directory hpcad would use."""
+    here, parts, hops = Path(path.anchor), list(path.parts[1:]), 0
+    while parts:
+        part = parts.pop(0)
+        if part in ("", "."):
+            continue
+        if part == "..":
+            here = here.parent
+            continue
+        try:
+            st = os.lstat(here / part)
+        except FileNotFoundError:
+            return None
+        if not stat.S_ISLNK(st.st_mode):
+            here = here / part
+            continue
+        if st.st_uid not in (euid, 0):
+            return here / part, st.st_uid
+        hops += 1
+        if hops > 40:
+            raise OSError(errno.ELOOP, os.strerror(errno.ELOOP))
+        target = Path(os.readlink(here / part))
+        if target.is_absolute():
+            here = Path(target.anchor)
+        parts[:0] = target.parts[1:] if target.is_absolute() else target.parts
+    return None
 
 
 def _key(store: Store) -> bytes | None:
