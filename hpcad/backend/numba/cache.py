@@ -213,7 +213,7 @@ def _store(root: Path, is_shared: bool, euid: int) -> Store | None:
         if link is None:
             root.mkdir(mode=0o700, parents=True, exist_ok=True)
             link = _foreign_link(root, euid)
-        st = os.stat(root)
+            st = os.stat(root)
     except OSError as e:
         warn(f"the compile cache directory {root} cannot be made ({e.strerror}): hpcad "
               f"compiles in memory; set HPCAD_CACHE_DIR to a directory you can write")
