@@ -47,3 +47,18 @@ def test_no_home_directory_compiles_in_memory(monkeypatch):
     with pytest.warns(CacheWarning, match="HOME is unset.*set HPCAD_CACHE_DIR"):
         with cache.entry("homeless_1", SOURCE) as found:
             assert found.store is None
+
+
+def test_a_writer_killed_mid_write_leaves_no_garbage_for_long(cache_dir):
+    """A process killed between writing a file under its temporary name and renaming it
+    (SIGKILL, the end of a batch job's time) leaves that file; the next process that
+    writes the entry, under its lock, removes it, and leaves other entries' alone."""
+    with cache.entry("other_1", SOURCE):
+        pass
+    left = cache_dir / ".killed_1.killed_1.f-1.py311.1.nbc.a1b2c3.tmp"
+    other = cache_dir / ".other_1.py.d4e5f6.tmp"
+    left.write_bytes(b"half of numba's machine code")
+    other.write_bytes(b"")
+    with cache.entry("killed_1", SOURCE) as found:
+        assert found.writable and found.read("killed_1.py") == SOURCE.encode()
+    assert not left.exists() and other.exists()

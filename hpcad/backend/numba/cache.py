@@ -1,8 +1,10 @@
 """The on-disk cache of compiled code, private to the user who writes it. An entry is the
 generated source of one IR function (keyed by the IR, the hpcad/numba/Python versions, a hash
 of this backend's source and HPCAD_BOUNDSCHECK) and numba's index and machine code for it.
-Every file is written under a random name and renamed into place; a manifest signed with the
-cache's key (HMAC-SHA256) lists the hash of each, and nothing is loaded unless it matches:
+Every file is written under a random name and renamed into place (a process killed before
+the rename leaves that file, which the next writer of the entry removes); a manifest signed
+with the cache's key (HMAC-SHA256) lists the hash of each, and nothing is loaded unless it
+matches:
 hpcad runs its own copy of the source (never a `.pyc`) and unpickles only verified bytes.
 An entry that does not verify is ignored with one warning and recompiled; a cache that is
 unsafe, read-only, full or locked too long makes hpcad compile in memory, with a warning;
@@ -443,8 +445,18 @@ class Entry:
         if not self.writable:
             self.store = None
             return
+        self.sweep()
         self.files, self.verified = {}, {}
         self.write(f"{self.name}.py", self.source.encode())
+
+    def sweep(self) -> None:
+        """Remove the temporary files that a process killed while writing this entry left
+        (under the entry's lock, which the caller holds, no other process writes them)."""
+        for tmp in self.store.root.glob(f".{self.name}.*.tmp"):
+            try:
+                tmp.unlink()
+            except OSError:
+                pass
 
     def verify(self) -> bool:
         """Whether the entry exists and every file its manifest lists matches it; Untrusted
