@@ -62,3 +62,23 @@ def test_a_writer_killed_mid_write_leaves_no_garbage_for_long(cache_dir):
     with cache.entry("killed_1", SOURCE) as found:
         assert found.writable and found.read("killed_1.py") == SOURCE.encode()
     assert not left.exists() and other.exists()
+
+
+def test_a_full_cache_warns_once_for_all_its_entries(cache_dir, monkeypatch):
+    """No inodes left (the lock files cannot be made) is the same one warning as no room
+    left for an entry's files, not a warning per kernel about links."""
+    with cache.entry("first_1", SOURCE):
+        pass
+    real_open = os.open
+    def full(path, flags, *mode):
+        if str(path).endswith(".lock") or str(path).endswith(".tmp"):
+            raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+        return real_open(path, flags, *mode)
+    monkeypatch.setattr(cache.os, "open", full)
+    with pytest.warns(CacheWarning) as caught:
+        for name in ("full_1", "full_2", "full_3"):
+            with cache.entry(name, SOURCE) as found:
+                assert found.store is None
+    assert [str(w.message) for w in caught] == [
+        f"hpcad cannot write to the compile cache {cache_dir} (No space left on device): it "
+        f"compiles in memory"]

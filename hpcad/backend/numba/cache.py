@@ -65,6 +65,12 @@ def warn(message: str) -> None:
         warnings.warn(message, CacheWarning, stacklevel=4)
 
 
+def cannot_write(root: Path, e: OSError) -> None:
+    """One warning per cache and cause (full, quota, read-only) for all its entries."""
+    warn(f"hpcad cannot write to the compile cache {root} ({e.strerror}): it compiles in "
+         f"memory")
+
+
 def boundscheck() -> bool:
     """Whether generated code checks every index (HPCAD_BOUNDSCHECK=1): an index out of
     bounds then raises instead of reading or writing outside the array."""
@@ -246,8 +252,7 @@ def _store(root: Path, is_shared: bool, euid: int) -> Store | None:
               f"Remove {root / KEY_FILE} (hpcad makes a new one)")
         return None
     except OSError as e:
-        warn(f"hpcad cannot write to the compile cache {root} ({e.strerror}): it compiles "
-              f"in memory")
+        cannot_write(root, e)
         return None
     if key is None or not writable:
         warn(f"the compile cache {root} is read-only: hpcad "
@@ -339,8 +344,11 @@ def _locked(store: Store, name: str):
     try:
         fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW | os.O_NONBLOCK, 0o600)
     except OSError as e:
-        warn(f"the lock {path} cannot be opened safely ({e.strerror}): hpcad compiles this "
-              f"kernel in memory; remove the lock file if it is a link")
+        if e.errno == errno.ELOOP:      # O_NOFOLLOW met a link
+            warn(f"the lock {path} cannot be opened safely ({e.strerror}): hpcad compiles "
+                  f"this kernel in memory; remove the lock file if it is a link")
+        else:                           # no room or no inodes left, quota, read-only
+            cannot_write(store.root, e)
         yield None
         return
     try:
@@ -486,8 +494,7 @@ class Entry:
             self.store.write(f"{self.name}.manifest",
                              json.dumps(manifest, sort_keys=True).encode())
         except OSError as e:
-            warn(f"hpcad cannot write to the compile cache {self.store.root} ({e.strerror}): "
-                  f"it compiles in memory")
+            cannot_write(self.store.root, e)
             self.store = None
             return
         self.files = files
