@@ -82,3 +82,15 @@ def test_a_full_cache_warns_once_for_all_its_entries(cache_dir, monkeypatch):
     assert [str(w.message) for w in caught] == [
         f"hpcad cannot write to the compile cache {cache_dir} (No space left on device): it "
         f"compiles in memory"]
+
+
+@pytest.mark.parametrize("value", ["nan", "-1", "soon"])
+def test_a_lock_timeout_that_bounds_no_wait_is_refused(cache_dir, monkeypatch, value):
+    """HPCAD_LOCK_TIMEOUT=nan would wait forever behind a stuck lock holder (no wait is ever
+    >= nan): refused like a word, before any wait."""
+    from hpcad.errors import HpcadError
+    monkeypatch.setenv("HPCAD_LOCK_TIMEOUT", value)
+    with pytest.raises(HpcadError, match=f"HPCAD_LOCK_TIMEOUT='{value}' is not a number of "
+                                         f"seconds \\(0 or more\\)"):
+        with cache.entry("timed_1", SOURCE):
+            pass

@@ -325,13 +325,19 @@ def store() -> Store | None:
 
 
 def _lock_timeout() -> float:
+    """HPCAD_LOCK_TIMEOUT in seconds (`inf`: wait as long as it takes); `nan` and negative
+    numbers are refused (a wait that `nan` bounds would never end)."""
     text = os.environ.get(LOCK_TIMEOUT, "").strip()
     try:
-        return float(text) if text else LOCK_TIMEOUT_DEFAULT_S
+        seconds = float(text) if text else LOCK_TIMEOUT_DEFAULT_S
+        if not seconds >= 0:
+            raise ValueError(text)
+        return seconds
     except ValueError:
-        raise HpcadError(f"{LOCK_TIMEOUT}={text!r} is not a number of seconds: set it to how "
-                         f"long to wait for another process or thread compiling the same kernel "
-                         f"(default {LOCK_TIMEOUT_DEFAULT_S:.0f})") from None
+        raise HpcadError(f"{LOCK_TIMEOUT}={text!r} is not a number of seconds (0 or more): "
+                         f"set it to how long to wait for another process or thread compiling "
+                         f"the same kernel (default {LOCK_TIMEOUT_DEFAULT_S:.0f}, inf: no "
+                         f"limit)") from None
 
 
 @contextmanager
