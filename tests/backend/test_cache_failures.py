@@ -94,3 +94,41 @@ def test_a_lock_timeout_that_bounds_no_wait_is_refused(cache_dir, monkeypatch, v
                                          f"seconds \\(0 or more\\)"):
         with cache.entry("timed_1", SOURCE):
             pass
+
+
+def test_cache_file_names_stay_short_and_distinct():
+    names = ["k" * 200 + "_rev", "k" * 200 + "_rev_loop0", "k" * 200 + "_rev_loop1", "f_rev"]
+    short = [cache.short_name(n) for n in names]
+    assert len(set(short)) == len(names) and short[-1] == "f_rev"
+    assert all(len(s) <= cache.NAME_CHARS for s in short)
+
+
+@pytest.mark.slow
+def test_a_kernel_with_a_long_name_is_cached(cache_dir, tmp_path, monkeypatch):
+    """A kernel named with 150 characters: numba's files of its derivative's entry (named
+    after the entry and each function) were longer than 255 bytes, so it was compiled again
+    in every process, with a warning (File name too long)."""
+    import importlib
+    import sys
+    import warnings
+
+    import numpy as np
+
+    import hpcad as ad
+    from hpcad.backend.numba import STATS
+    name = "sum_of_squares_" + "with_a_very_long_descriptive_name_" * 4
+    (tmp_path / "long_named.py").write_text(
+        f"import hpcad as ad\n\n\n@ad.kernel\ndef {name}(u, a):\n    s = 0.0\n"
+        f"    for i in range(u.shape[0]):\n        s += a * u[i] * u[i]\n    return s\n")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    module = importlib.import_module("long_named")
+    try:
+        compiled = STATS["compiled"]
+        with warnings.catch_warnings():
+            warnings.simplefilter("error", CacheWarning)
+            g = ad.grad(getattr(module, name), argnums=0)(np.arange(3.0), 2.0)
+        assert list(g) == [0.0, 4.0, 8.0] and STATS["compiled"] == compiled + 1
+        assert max(len(p.name) for p in cache_dir.iterdir()) < 200
+        assert list(cache_dir.glob("*.nbc"))    # numba's machine code is in the cache
+    finally:
+        sys.modules.pop("long_named", None)

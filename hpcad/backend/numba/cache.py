@@ -43,6 +43,7 @@ LOCK_TIMEOUT_DEFAULT_S = 300.0
 LOCK_NOTICE_S = 5.0        # a wait this long is announced once on stderr
 KEY_FILE = ".key"
 KEY_BYTES = 32
+NAME_CHARS = 40
 UNSAFE_MODE = stat.S_IWGRP | stat.S_IWOTH
 
 
@@ -126,6 +127,16 @@ def entry_key(ir_text: str) -> str:
         h.update(part.encode())
         h.update(b"\0")
     return h.hexdigest()[:24]
+
+
+def short_name(name: str) -> str:
+    """`name` for a cache file name: as it is up to NAME_CHARS characters, else its start and
+    a hash of all of it (distinct names stay distinct), so that an entry's files (numba's
+    name them after the entry and the function) stay within the 255 bytes file systems
+    allow, for kernels of any name."""
+    if len(name) <= NAME_CHARS:
+        return name
+    return f"{name[:NAME_CHARS - 9]}_{_sha256(name.encode())[:8]}"
 
 
 def _sha256(data: bytes) -> str:
