@@ -66,6 +66,12 @@ def warn(message: str) -> None:
         warnings.warn(message, CacheWarning, stacklevel=4)
 
 
+# why a file cannot be made in a cache directory of yours: no room or inodes, quota,
+# read-only, no permission, a name too long
+NO_WRITE = (errno.ENOSPC, errno.EDQUOT, errno.EROFS, errno.EACCES, errno.EPERM,
+            errno.ENAMETOOLONG)
+
+
 def cannot_write(root: Path, e: OSError) -> None:
     """One warning per cache and cause (full, quota, read-only) for all its entries."""
     warn(f"hpcad cannot write to the compile cache {root} ({e.strerror}): it compiles in "
@@ -361,11 +367,11 @@ def _locked(store: Store, name: str):
     try:
         fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW | os.O_NONBLOCK, 0o600)
     except OSError as e:
-        if e.errno == errno.ELOOP:      # O_NOFOLLOW met a link
+        if e.errno in NO_WRITE:
+            cannot_write(store.root, e)
+        else:                           # a link (O_NOFOLLOW), a folder, ...
             warn(f"the lock {path} cannot be opened safely ({e.strerror}): hpcad compiles "
                   f"this kernel in memory; remove the lock file if it is a link")
-        else:                           # no room or no inodes left, quota, read-only
-            cannot_write(store.root, e)
         yield None
         return
     try:
