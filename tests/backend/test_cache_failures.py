@@ -132,3 +132,15 @@ def test_a_kernel_with_a_long_name_is_cached(cache_dir, tmp_path, monkeypatch):
         assert list(cache_dir.glob("*.nbc"))    # numba's machine code is in the cache
     finally:
         sys.modules.pop("long_named", None)
+
+
+def test_doctor_reports_a_file_system_without_locks(cache_dir, monkeypatch):
+    with cache.entry("kept_1", SOURCE):
+        pass
+    assert not [p for p in cache.audit(cache_dir) if "lock" in p]
+    def no_locks(fd, operation):
+        raise OSError(errno.ENOSYS, os.strerror(errno.ENOSYS))
+    monkeypatch.setattr(cache.fcntl, "flock", no_locks)
+    [problem] = cache.audit(cache_dir)
+    assert problem.startswith(f"the file system of the compile cache {cache_dir} cannot lock "
+                              f"files (Function not implemented)")

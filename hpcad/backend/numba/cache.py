@@ -583,11 +583,36 @@ def _odd_files(store: Store):
                 yield path, why
 
 
+def _cannot_lock(root: Path) -> str | None:
+    """Why the file system of the directory root cannot lock files (as entries' locks do),
+    or None; tried on the directory itself, which creates nothing."""
+    try:
+        fd = os.open(root, os.O_RDONLY | os.O_DIRECTORY)
+    except OSError:
+        return None                 # unreadable: other checks say so
+    try:
+        fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
+    except BlockingIOError:
+        return None
+    except OSError as e:
+        return e.strerror
+    finally:
+        os.close(fd)
+    return None
+
+
 def audit(root: Path) -> list[str]:
     """What makes the cache at root unsafe or unused, for `hpcad doctor`: who may write to
-    it, files of other users in it, and entries that do not verify."""
+    it, files of other users in it, entries that do not verify, and a file system that
+    cannot lock files."""
     st = os.stat(root)
     euid, problems = os.geteuid(), []
+    why = _cannot_lock(root)
+    if why:
+        problems.append(f"the file system of the compile cache {root} cannot lock files "
+                        f"({why}): hpcad loads what the cache holds but compiles new kernels "
+                        f"in memory in every process; put HPCAD_CACHE_DIR on a file system "
+                        f"with locks (a local disk, or Lustre mounted with -o flock)")
     if st.st_mode & UNSAFE_MODE:
         problems.append(f"the compile cache {root} is writable by others (mode "
                         f"{stat.S_IMODE(st.st_mode):o}): whoever writes there could run code "
