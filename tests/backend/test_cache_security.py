@@ -62,8 +62,12 @@ def scene():
 
 def victim(cache: Path, **env) -> dict:
     import json
+    # the hpcad of this checkout (a script's folder, not the working directory, starts
+    # sys.path: the installed hpcad would be tested instead)
+    path = os.pathsep.join([str(VICTIM.parents[2]), os.environ.get("PYTHONPATH", "")])
     out = subprocess.run([sys.executable, str(VICTIM)], capture_output=True, text=True,
-                         timeout=300, env=dict(os.environ, HPCAD_CACHE_DIR=str(cache), **env))
+                         timeout=300, env=dict(os.environ, HPCAD_CACHE_DIR=str(cache),
+                                               PYTHONPATH=path, **env))
     assert out.returncode == 0, out.stderr
     return json.loads(out.stdout.strip().splitlines()[-1])
 
@@ -222,3 +226,4 @@ def test_a_cache_reached_through_another_users_link_is_left_alone(tmp_path, monk
     monkeypatch.setenv("HPCAD_CACHE_DIR", str(tmp_path / "link-of-mine"))
     (tmp_path / "link-of-mine").symlink_to(mine)
     assert cache.store() is not None        # links of your own (or root's) are followed
+
