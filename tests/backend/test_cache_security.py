@@ -227,3 +227,24 @@ def test_a_cache_reached_through_another_users_link_is_left_alone(tmp_path, monk
     (tmp_path / "link-of-mine").symlink_to(mine)
     assert cache.store() is not None        # links of your own (or root's) are followed
 
+
+def test_a_shared_cache_may_be_reached_through_its_owners_link(tmp_path, monkeypatch):
+    """With HPCAD_CACHE_SHARED=1 the user whose cache you read may also own the link to it
+    (a site-wide cache's usual path); a third user's link is still refused."""
+    from hpcad.backend.numba import cache
+    theirs = tmp_path / "theirs"
+    theirs.mkdir(mode=0o755)
+    os.chown(theirs, NOBODY, NOBODY)
+    site = tmp_path / "site-cache"
+    site.symlink_to(theirs)
+    os.lchown(site, NOBODY, NOBODY)
+    monkeypatch.setenv(cache.SHARED, "1")
+    monkeypatch.setenv("HPCAD_CACHE_DIR", str(site))
+    found = cache.store()
+    assert found is not None and found.owner == NOBODY and not found.writable
+    third = tmp_path / "third"
+    third.symlink_to(site)
+    os.lchown(third, 12345, 12345)
+    monkeypatch.setenv("HPCAD_CACHE_DIR", str(third))
+    with pytest.warns(cache.CacheWarning, match=f"the link {third} .*uid 12345"):
+        assert cache.store() is None

@@ -234,10 +234,13 @@ def _user(uid: int) -> str:
 def _store(root: Path, is_shared: bool, euid: int) -> Store | None:
     """The store at root, or None (with one warning) when it must not or cannot be used."""
     try:
-        link = _foreign_link(root, euid)        # before making anything at its target
+        link = _foreign_link(root, {euid, 0})     # before making anything at its target
         if link is None:
             root.mkdir(mode=0o700, parents=True, exist_ok=True)
-            link = _foreign_link(root, euid)
+            link = _foreign_link(root, {euid, 0})
+        if link is not None and is_shared:     # the user you trust may own the way to it
+            link = _foreign_link(root, {euid, 0, os.stat(root).st_uid})
+        if link is None:
             st = os.stat(root)
     except OSError as e:
         warn(f"the compile cache directory {root} cannot be made ({e.strerror}): hpcad "
@@ -278,9 +281,9 @@ def _store(root: Path, is_shared: bool, euid: int) -> Store | None:
     return Store(root, writable, euid, key) if key else None
 
 
-def _foreign_link(path: Path, euid: int) -> tuple[Path, int] | None:
+def _foreign_link(path: Path, trusted: set[int]) -> tuple[Path, int] | None:
     """The first symbolic link on the way to the absolute `path` (links followed as the
-    system does) that belongs to neither euid nor root, with its owner's uid; None if
+    system does) that belongs to no `trusted` uid, with its owner's uid; None if
     there is none (nor beyond a part that does not exist yet). Whoever owns such a link
     (say one planted in /tmp) picks the directory hpcad would use."""
     here, parts, hops = Path(path.anchor), list(path.parts[1:]), 0
@@ -298,7 +301,7 @@ def _foreign_link(path: Path, euid: int) -> tuple[Path, int] | None:
         if not stat.S_ISLNK(st.st_mode):
             here = here / part
             continue
-        if st.st_uid not in (euid, 0):
+        if st.st_uid not in trusted:
             return here / part, st.st_uid
         hops += 1
         if hops > 40:
