@@ -62,6 +62,12 @@ def test_a_writer_killed_mid_write_leaves_no_garbage_for_long(cache_dir):
     with cache.entry("killed_1", SOURCE) as found:
         assert found.writable and found.read("killed_1.py") == SOURCE.encode()
     assert not left.exists() and other.exists()
+    # killed while adding machine code to an entry that exists: swept at the next addition
+    left.write_bytes(b"half of numba's machine code")
+    with cache.entry("killed_1", SOURCE) as found:
+        assert found.verified and left.exists()     # a load scans nothing
+        found.write("killed_1.f-1.py311.nbi", b"an index")
+    assert not left.exists()
 
 
 def test_a_full_cache_warns_once_for_all_its_entries(cache_dir, monkeypatch):

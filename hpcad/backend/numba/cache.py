@@ -461,6 +461,7 @@ class Entry:
         self.path = (store.root if store else Path("<in memory>")) / f"{name}.py"
         self.files: dict[str, str] = {}         # file name -> sha256, as in the manifest
         self.verified: dict[str, bytes] = {}    # numba's files, read once and checked
+        self.swept = False                      # of a killed writer's temporary files
 
     @property
     def writable(self) -> bool:
@@ -479,13 +480,14 @@ class Entry:
         if not self.writable:
             self.store = None
             return
-        self.sweep()
         self.files, self.verified = {}, {}
         self.write(f"{self.name}.py", self.source.encode())
 
     def sweep(self) -> None:
         """Remove the temporary files that a process killed while writing this entry left
-        (under the entry's lock, which the caller holds, no other process writes them)."""
+        (under the entry's lock, which the caller holds, no other process writes them);
+        done before this process's first write to it, so loading costs no directory scan."""
+        self.swept = True
         for tmp in self.store.root.glob(f".{self.name}.*.tmp"):
             try:
                 tmp.unlink()
@@ -513,6 +515,8 @@ class Entry:
         leaves the entry in memory, with one warning."""
         if not self.writable:
             return
+        if not self.swept:
+            self.sweep()
         try:
             self.store.write(name, data)
             files = dict(self.files, **{name: _sha256(data)})
