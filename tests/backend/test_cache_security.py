@@ -62,8 +62,12 @@ def scene():
 
 def victim(cache: Path, **env) -> dict:
     import json
+    # the hpcad of this checkout (a script's folder, not the working directory, starts
+    # sys.path: the installed hpcad would be tested instead)
+    path = os.pathsep.join([str(VICTIM.parents[2]), os.environ.get("PYTHONPATH", "")])
     out = subprocess.run([sys.executable, str(VICTIM)], capture_output=True, text=True,
-                         timeout=300, env=dict(os.environ, HPCAD_CACHE_DIR=str(cache), **env))
+                         timeout=300, env=dict(os.environ, HPCAD_CACHE_DIR=str(cache),
+                                               PYTHONPATH=path, **env))
     assert out.returncode == 0, out.stderr
     return json.loads(out.stdout.strip().splitlines()[-1])
 
@@ -199,3 +203,48 @@ def test_a_shared_cache_of_a_trusted_user_is_read_never_written(scene, expected)
     alone = victim(cache)
     assert alone["compiled"] == 1 and any("not to you" in w for w in alone["warnings"])
     assert {p.name: p.stat().st_mtime_ns for p in cache.iterdir()} == before
+
+
+def test_a_cache_reached_through_another_users_link_is_left_alone(tmp_path, monkeypatch):
+    """A link that another user planted (in /tmp, say) on the way to HPCAD_CACHE_DIR decides
+    which of your directories hpcad writes to: hpcad does not use such a path, however deep
+    the link (kernels without fs.protected_symlinks follow it)."""
+    from hpcad.backend.numba import cache
+    mine = tmp_path / "mine"
+    mine.mkdir(mode=0o700)
+    planted = tmp_path / "planted"
+    planted.symlink_to(mine)
+    os.lchown(planted, NOBODY, NOBODY)
+    own = tmp_path / "own"
+    own.symlink_to(planted)                 # my link to theirs: theirs still decides
+    monkeypatch.delenv(cache.SHARED, raising=False)
+    for path in (planted, own, planted / "sub"):
+        monkeypatch.setenv("HPCAD_CACHE_DIR", str(path))
+        with pytest.warns(cache.CacheWarning, match=f"the link {planted} .*uid {NOBODY}"):
+            assert cache.store() is None
+    assert not any(mine.iterdir())
+    monkeypatch.setenv("HPCAD_CACHE_DIR", str(tmp_path / "link-of-mine"))
+    (tmp_path / "link-of-mine").symlink_to(mine)
+    assert cache.store() is not None        # links of your own (or root's) are followed
+
+
+def test_a_shared_cache_may_be_reached_through_its_owners_link(tmp_path, monkeypatch):
+    """With HPCAD_CACHE_SHARED=1 the user whose cache you read may also own the link to it
+    (a site-wide cache's usual path); a third user's link is still refused."""
+    from hpcad.backend.numba import cache
+    theirs = tmp_path / "theirs"
+    theirs.mkdir(mode=0o755)
+    os.chown(theirs, NOBODY, NOBODY)
+    site = tmp_path / "site-cache"
+    site.symlink_to(theirs)
+    os.lchown(site, NOBODY, NOBODY)
+    monkeypatch.setenv(cache.SHARED, "1")
+    monkeypatch.setenv("HPCAD_CACHE_DIR", str(site))
+    found = cache.store()
+    assert found is not None and found.owner == NOBODY and not found.writable
+    third = tmp_path / "third"
+    third.symlink_to(site)
+    os.lchown(third, 12345, 12345)
+    monkeypatch.setenv("HPCAD_CACHE_DIR", str(third))
+    with pytest.warns(cache.CacheWarning, match=f"the link {third} .*uid 12345"):
+        assert cache.store() is None

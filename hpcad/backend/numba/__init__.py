@@ -180,7 +180,7 @@ class Compiled:
             from numba import types
             self.vector_args = (numba.config.NUMBA_NUM_THREADS,)
             sig = sig + (types.int64,)
-        self.sig, self.entry_name = sig, f"{self.py_name}_{key}"
+        self.sig, self.entry_name = sig, f"{cache.short_name(self.py_name)}_{key}"
         with cache.entry(self.entry_name, self.source) as entry:
             module = entry.module(f"hpcad_cache_{key}")
             self.dispatcher = getattr(module, self.py_name)
@@ -307,7 +307,8 @@ class Compiled:
         source, _ = generate(self.fn, self.py_name, blocking=strided)
         if source != self.source:
             key = cache.entry_key(print_function(self.fn) + source)
-            code = self._compile_variant(f"{self.py_name}_{key}", source, sig, key)
+            code = self._compile_variant(f"{cache.short_name(self.py_name)}_{key}", source,
+                                         sig, key)
             if code is not None:
                 self.blocked.add(strided)
                 return code

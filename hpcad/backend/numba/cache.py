@@ -1,17 +1,21 @@
 """The on-disk cache of compiled code, private to the user who writes it. An entry is the
 generated source of one IR function (keyed by the IR, the hpcad/numba/Python versions, a hash
 of this backend's source and HPCAD_BOUNDSCHECK) and numba's index and machine code for it.
-Every file is written under a random name and renamed into place; a manifest signed with the
-cache's key (HMAC-SHA256) lists the hash of each, and nothing is loaded unless it matches:
+Every file is written under a random name and renamed into place (a process killed before
+the rename leaves that file, which the next writer of the entry removes); a manifest signed
+with the cache's key (HMAC-SHA256) lists the hash of each, and nothing is loaded unless it
+matches:
 hpcad runs its own copy of the source (never a `.pyc`) and unpickles only verified bytes.
 An entry that does not verify is ignored with one warning and recompiled; a cache that is
-unsafe, read-only, full or locked too long makes hpcad compile in memory, with a warning.
+unsafe, read-only, full or locked too long makes hpcad compile in memory, with a warning;
+on a file system that cannot lock files hpcad loads what the cache holds and writes nothing.
 
 Layout of a cache directory (made 0700): `.key` (the HMAC key, 0600), and per entry
 NAME_KEY.py, NAME_KEY.manifest, NAME_KEY.lock (held while one process compiles it; the
 others wait and load) and numba's NAME_KEY.<function>-<line>.pyXY.nbi / .N.nbc."""
 from __future__ import annotations
 
+import errno
 import fcntl
 import functools
 import hashlib
@@ -27,7 +31,7 @@ import time
 import types
 import warnings
 from contextlib import contextmanager, nullcontext
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 from ...errors import HpcadError, HpcadWarning
@@ -39,6 +43,7 @@ LOCK_TIMEOUT_DEFAULT_S = 300.0
 LOCK_NOTICE_S = 5.0        # a wait this long is announced once on stderr
 KEY_FILE = ".key"
 KEY_BYTES = 32
+NAME_CHARS = 40
 UNSAFE_MODE = stat.S_IWGRP | stat.S_IWOTH
 
 
@@ -59,6 +64,18 @@ def warn(message: str) -> None:
     if message not in _warned:
         _warned.add(message)
         warnings.warn(message, CacheWarning, stacklevel=4)
+
+
+# why a file cannot be made in a cache directory of yours: no room or inodes, quota,
+# read-only, no permission, a name too long
+NO_WRITE = (errno.ENOSPC, errno.EDQUOT, errno.EROFS, errno.EACCES, errno.EPERM,
+            errno.ENAMETOOLONG)
+
+
+def cannot_write(root: Path, e: OSError) -> None:
+    """One warning per cache and cause (full, quota, read-only) for all its entries."""
+    warn(f"hpcad cannot write to the compile cache {root} ({e.strerror}): it compiles in "
+         f"memory")
 
 
 def boundscheck() -> bool:
@@ -84,10 +101,18 @@ CODEGEN_VERSION = _codegen_version()
 
 
 def cache_path() -> Path:
-    """HPCAD_CACHE_DIR, else $XDG_CACHE_HOME/hpcad, else ~/.cache/hpcad."""
+    """HPCAD_CACHE_DIR, else $XDG_CACHE_HOME/hpcad, else ~/.cache/hpcad; OSError when none
+    is set and the user has no home directory (HOME unset, no passwd entry: a container)."""
     path = os.environ.get("HPCAD_CACHE_DIR")
-    return Path(path) if path else Path(os.environ.get("XDG_CACHE_HOME",
-                                                       Path.home() / ".cache")) / "hpcad"
+    if path:
+        return Path(path)
+    if os.environ.get("XDG_CACHE_HOME"):
+        return Path(os.environ["XDG_CACHE_HOME"]) / "hpcad"
+    try:
+        return Path.home() / ".cache" / "hpcad"
+    except RuntimeError:
+        raise OSError(errno.ENOENT, "HOME is unset and this user has no home directory; "
+                                    "set HPCAD_CACHE_DIR") from None
 
 
 def cache_dir() -> Path:
@@ -108,6 +133,16 @@ def entry_key(ir_text: str) -> str:
         h.update(part.encode())
         h.update(b"\0")
     return h.hexdigest()[:24]
+
+
+def short_name(name: str) -> str:
+    """`name` for a cache file name: as it is up to NAME_CHARS characters, else its start and
+    a hash of all of it (distinct names stay distinct), so that an entry's files (numba's
+    name them after the entry and the function) stay within the 255 bytes file systems
+    allow, for kernels of any name."""
+    if len(name) <= NAME_CHARS:
+        return name
+    return f"{name[:NAME_CHARS - 9]}_{_sha256(name.encode())[:8]}"
 
 
 def _sha256(data: bytes) -> str:
@@ -199,11 +234,22 @@ def _user(uid: int) -> str:
 def _store(root: Path, is_shared: bool, euid: int) -> Store | None:
     """The store at root, or None (with one warning) when it must not or cannot be used."""
     try:
-        root.mkdir(mode=0o700, parents=True, exist_ok=True)
-        st = os.stat(root)
+        link = _foreign_link(root, {euid, 0})     # before making anything at its target
+        if link is None:
+            root.mkdir(mode=0o700, parents=True, exist_ok=True)
+            link = _foreign_link(root, {euid, 0})
+        if link is not None and is_shared:     # the user you trust may own the way to it
+            link = _foreign_link(root, {euid, 0, os.stat(root).st_uid})
+        if link is None:
+            st = os.stat(root)
     except OSError as e:
         warn(f"the compile cache directory {root} cannot be made ({e.strerror}): hpcad "
               f"compiles in memory; set HPCAD_CACHE_DIR to a directory you can write")
+        return None
+    if link is not None:
+        warn(f"hpcad does not use the compile cache {root}: the link {link[0]} on its path "
+              f"belongs to {_user(link[1])}, who decides where it leads; it compiles in "
+              f"memory. Use a path without other users' links")
         return None
     if st.st_mode & UNSAFE_MODE:
         warn(f"hpcad does not use the compile cache {root}: it is writable by others (mode "
@@ -226,14 +272,45 @@ def _store(root: Path, is_shared: bool, euid: int) -> Store | None:
               f"Remove {root / KEY_FILE} (hpcad makes a new one)")
         return None
     except OSError as e:
-        warn(f"hpcad cannot write to the compile cache {root} ({e.strerror}): it compiles "
-              f"in memory")
+        cannot_write(root, e)
         return None
     if key is None or not writable:
         warn(f"the compile cache {root} is read-only: hpcad "
               + ("loads what it holds and compiles the rest in memory" if key else
                  "compiles in memory"))
     return Store(root, writable, euid, key) if key else None
+
+
+def _foreign_link(path: Path, trusted: set[int]) -> tuple[Path, int] | None:
+    """The first symbolic link on the way to the absolute `path` (links followed as the
+    system does) that belongs to no `trusted` uid, with its owner's uid; None if
+    there is none (nor beyond a part that does not exist yet). Whoever owns such a link
+    (say one planted in /tmp) picks the directory hpcad would use."""
+    here, parts, hops = Path(path.anchor), list(path.parts[1:]), 0
+    while parts:
+        part = parts.pop(0)
+        if part in ("", "."):
+            continue
+        if part == "..":
+            here = here.parent
+            continue
+        try:
+            st = os.lstat(here / part)
+        except FileNotFoundError:
+            return None
+        if not stat.S_ISLNK(st.st_mode):
+            here = here / part
+            continue
+        if st.st_uid not in trusted:
+            return here / part, st.st_uid
+        hops += 1
+        if hops > 40:
+            raise OSError(errno.ELOOP, os.strerror(errno.ELOOP))
+        target = Path(os.readlink(here / part))
+        if target.is_absolute():
+            here = Path(target.anchor)
+        parts[:0] = target.parts[1:] if target.is_absolute() else target.parts
+    return None
 
 
 def _key(store: Store) -> bytes | None:
@@ -259,44 +336,67 @@ def _key(store: Store) -> bytes | None:
 
 def store() -> Store | None:
     """The cache this process uses now (HPCAD_CACHE_DIR, HPCAD_CACHE_SHARED), or None."""
-    return _store(cache_path().absolute(), shared(), os.geteuid())
+    try:
+        path = cache_path()
+    except OSError as e:
+        warn(f"hpcad has no compile cache directory ({e.strerror}): it compiles in memory")
+        return None
+    return _store(path.absolute(), shared(), os.geteuid())
 
 
 def _lock_timeout() -> float:
+    """HPCAD_LOCK_TIMEOUT in seconds (`inf`: wait as long as it takes); `nan` and negative
+    numbers are refused (a wait that `nan` bounds would never end)."""
     text = os.environ.get(LOCK_TIMEOUT, "").strip()
     try:
-        return float(text) if text else LOCK_TIMEOUT_DEFAULT_S
+        seconds = float(text) if text else LOCK_TIMEOUT_DEFAULT_S
+        if not seconds >= 0:
+            raise ValueError(text)
+        return seconds
     except ValueError:
-        raise HpcadError(f"{LOCK_TIMEOUT}={text!r} is not a number of seconds: set it to how "
-                         f"long to wait for another process or thread compiling the same kernel "
-                         f"(default {LOCK_TIMEOUT_DEFAULT_S:.0f})") from None
+        raise HpcadError(f"{LOCK_TIMEOUT}={text!r} is not a number of seconds (0 or more): "
+                         f"set it to how long to wait for another process or thread compiling "
+                         f"the same kernel (default {LOCK_TIMEOUT_DEFAULT_S:.0f}, inf: no "
+                         f"limit)") from None
 
 
 @contextmanager
 def _locked(store: Store, name: str):
-    """Hold the entry's lock; yields False (after one warning) when the lock cannot be
-    trusted or is held longer than HPCAD_LOCK_TIMEOUT."""
+    """Hold the entry's lock and yield the store to use for it: `store` itself; a read-only
+    copy where the file system has no locks (no process writes then, so reading is safe);
+    None (after one warning) when the lock cannot be trusted or is held longer than
+    HPCAD_LOCK_TIMEOUT."""
     path = store.root / f"{name}.lock"
     try:
         fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW | os.O_NONBLOCK, 0o600)
     except OSError as e:
-        warn(f"the lock {path} cannot be opened safely ({e.strerror}): hpcad compiles this "
-              f"kernel in memory; remove the lock file if it is a link")
-        yield False
+        if e.errno in NO_WRITE:
+            cannot_write(store.root, e)
+        else:                           # a link (O_NOFOLLOW), a folder, ...
+            warn(f"the lock {path} cannot be opened safely ({e.strerror}): hpcad compiles "
+                  f"this kernel in memory; remove the lock file if it is a link")
+        yield None
         return
     try:
         st = os.fstat(fd)
         why = store.why_unloadable(st)
         if why:
             warn(f"the lock {path} {why}: hpcad compiles this kernel in memory")
-            yield False
+            yield None
         else:
-            yield _acquire(fd, path)
+            held = _acquire(fd, path)
+            if held is None:
+                yield replace(store, writable=False)
+            else:
+                yield store if held else None
     finally:
         os.close(fd)        # releases the lock
 
 
-def _acquire(fd: int, path: Path) -> bool:
+def _acquire(fd: int, path: Path) -> bool | None:
+    """True once the lock is held; False if another process holds it past the timeout;
+    None (after one warning) if the file system cannot lock files (Lustre mounted without
+    `flock`, some NFS set-ups)."""
     start, timeout, told = time.monotonic(), _lock_timeout(), False
     while True:
         try:
@@ -304,6 +404,13 @@ def _acquire(fd: int, path: Path) -> bool:
             return True
         except BlockingIOError:
             pass
+        except OSError as e:
+            warn(f"the file system of the compile cache {path.parent} cannot lock files "
+                  f"({e.strerror}): hpcad loads the kernels the cache holds and compiles the "
+                  f"others in memory, writing nothing there; set HPCAD_CACHE_DIR to a "
+                  f"directory on a file system with locks (a local disk, or Lustre mounted "
+                  f"with -o flock) to keep new kernels")
+            return None
         waited = time.monotonic() - start
         if waited >= timeout:
             warn(f"waited {waited:.0f} s for the lock {path} (another process or thread "
@@ -354,6 +461,7 @@ class Entry:
         self.path = (store.root if store else Path("<in memory>")) / f"{name}.py"
         self.files: dict[str, str] = {}         # file name -> sha256, as in the manifest
         self.verified: dict[str, bytes] = {}    # numba's files, read once and checked
+        self.swept = False                      # of a killed writer's temporary files
 
     @property
     def writable(self) -> bool:
@@ -374,6 +482,17 @@ class Entry:
             return
         self.files, self.verified = {}, {}
         self.write(f"{self.name}.py", self.source.encode())
+
+    def sweep(self) -> None:
+        """Remove the temporary files that a process killed while writing this entry left
+        (under the entry's lock, which the caller holds, no other process writes them);
+        done before this process's first write to it, so loading costs no directory scan."""
+        self.swept = True
+        for tmp in self.store.root.glob(f".{self.name}.*.tmp"):
+            try:
+                tmp.unlink()
+            except OSError:
+                pass
 
     def verify(self) -> bool:
         """Whether the entry exists and every file its manifest lists matches it; Untrusted
@@ -396,6 +515,8 @@ class Entry:
         leaves the entry in memory, with one warning."""
         if not self.writable:
             return
+        if not self.swept:
+            self.sweep()
         try:
             self.store.write(name, data)
             files = dict(self.files, **{name: _sha256(data)})
@@ -403,8 +524,7 @@ class Entry:
             self.store.write(f"{self.name}.manifest",
                              json.dumps(manifest, sort_keys=True).encode())
         except OSError as e:
-            warn(f"hpcad cannot write to the compile cache {self.store.root} ({e.strerror}): "
-                  f"it compiles in memory")
+            cannot_write(self.store.root, e)
             self.store = None
             return
         self.files = files
@@ -448,8 +568,8 @@ def entry(name: str, source: str):
     in memory when the cache cannot be used. Leaves the disk alone after the block."""
     found = store()
     writing = found is not None and found.writable
-    with _locked(found, name) if writing else nullcontext(True) as held:
-        current = Entry(found if held else None, name, source)
+    with _locked(found, name) if writing else nullcontext(found) as usable:
+        current = Entry(usable, name, source)
         if current.store is not None:
             current.open()
         try:
@@ -470,11 +590,36 @@ def _odd_files(store: Store):
                 yield path, why
 
 
+def _cannot_lock(root: Path) -> str | None:
+    """Why the file system of the directory root cannot lock files (as entries' locks do),
+    or None; tried on the directory itself, which creates nothing."""
+    try:
+        fd = os.open(root, os.O_RDONLY | os.O_DIRECTORY)
+    except OSError:
+        return None                 # unreadable: other checks say so
+    try:
+        fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
+    except BlockingIOError:
+        return None
+    except OSError as e:
+        return e.strerror
+    finally:
+        os.close(fd)
+    return None
+
+
 def audit(root: Path) -> list[str]:
     """What makes the cache at root unsafe or unused, for `hpcad doctor`: who may write to
-    it, files of other users in it, and entries that do not verify."""
+    it, files of other users in it, entries that do not verify, and a file system that
+    cannot lock files."""
     st = os.stat(root)
     euid, problems = os.geteuid(), []
+    why = _cannot_lock(root)
+    if why:
+        problems.append(f"the file system of the compile cache {root} cannot lock files "
+                        f"({why}): hpcad loads what the cache holds but compiles new kernels "
+                        f"in memory in every process; put HPCAD_CACHE_DIR on a file system "
+                        f"with locks (a local disk, or Lustre mounted with -o flock)")
     if st.st_mode & UNSAFE_MODE:
         problems.append(f"the compile cache {root} is writable by others (mode "
                         f"{stat.S_IMODE(st.st_mode):o}): whoever writes there could run code "

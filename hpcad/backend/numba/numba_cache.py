@@ -22,7 +22,7 @@ import llvmlite.binding as ll
 from numba.core import caching
 from numba.core.runtime import rtsys
 
-from .cache import warn
+from .cache import short_name, warn
 
 
 def unknown_symbols(libdata) -> list[str] | None:
@@ -69,8 +69,8 @@ class _Impl(caching.CompileResultCacheImpl):
         # not numba's __init__, which would try its own locators (or NUMBA_CACHE_LOCATOR_CLASSES)
         self._lineno = py_func.__code__.co_firstlineno
         self._locator = _Locator(py_func, entry)
-        self._filename_base = self.get_filename_base(f"{entry.name}.{py_func.__qualname__}",
-                                                     getattr(sys, "abiflags", ""))
+        self._filename_base = self.get_filename_base(
+            f"{entry.name}.{short_name(py_func.__qualname__)}", getattr(sys, "abiflags", ""))
 
     def rebuild(self, target_context, payload):
         """numba's compile result from its cached payload, linked once LLVM knows every
@@ -157,7 +157,10 @@ class HelperCache(caching.NullCache):
     @property
     def cache_path(self):
         from .cache import cache_path
-        return str(cache_path())
+        try:
+            return str(cache_path())
+        except OSError:             # no home directory: nothing is cached
+            return None
 
     def _named(self) -> tuple[str, str]:
         """(the entry's name, its source: the helpers' module)."""
