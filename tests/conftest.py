@@ -2,6 +2,9 @@
 a plain `pytest` run does not collect it, rather than reporting it skipped. The MPI runs a
 session selects start in the background as soon as collection ends, beside the serial tests.
 
+Tests listed in tests/slow_tests.txt (measured: tests/tiers.py) are marked slow as they are
+collected, before `-m` selects.
+
 Tests marked `gradbench` run GradBench's validators from a checkout in
 $HPCAD_GRADBENCH_DIR: without one they are deselected, saying so in one line, unless the
 marker expression asks for them (`-m gradbench`), when they fail saying how to get one."""
@@ -10,8 +13,17 @@ import sys
 
 import pytest
 
+from tests.tiers import listed
+
 collect_ignore = [] if "--with-mpi" in sys.argv else ["mpi"]
 GRADBENCH_DIR = "HPCAD_GRADBENCH_DIR"
+MEASURED_SLOW = listed()
+
+
+def pytest_itemcollected(item):
+    """A test the fast tier leaves to the full tier by measurement (tests/tiers.py)."""
+    if item.nodeid in MEASURED_SLOW:
+        item.add_marker(pytest.mark.slow)
 
 
 @pytest.hookimpl(trylast=True)   # after -m / -k have deselected
