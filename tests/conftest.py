@@ -29,6 +29,7 @@ def pytest_itemcollected(item):
 @pytest.hookimpl(trylast=True)   # after -m / -k have deselected
 def pytest_collection_modifyitems(config, items):
     deselect_gradbench(config, items)
+    drop_subset_runs(config, items)
     scale_time_limits(config, items)
     if config.option.collectonly or "--with-mpi" in sys.argv:
         return
@@ -37,6 +38,16 @@ def pytest_collection_modifyitems(config, items):
     if ids:
         from tests.test_mpi_launch import LAUNCHER
         LAUNCHER.start(ids)
+
+
+def drop_subset_runs(config, items) -> None:
+    """The MPI run of the fast tier at 2 ranks ("2-fast") runs a part of the full run at 2
+    ranks ("2"): where a session selects both, only the full one runs."""
+    runs = {item.callspec.params["run_id"]: item for item in items
+            if getattr(item, "originalname", "") == "test_mpi_suite"}
+    if "2" in runs and "2-fast" in runs:
+        config.hook.pytest_deselected(items=[runs["2-fast"]])
+        items.remove(runs["2-fast"])
 
 
 def scale_time_limits(config, items) -> None:
