@@ -161,13 +161,10 @@ def _scaled(index: Value, iv: Value, loop: Op, low: dict[Value, int]) -> tuple[i
     None."""
     if index is iv:
         return 1, 0
-    op = index.owner
-    if not isinstance(op, Op) or len(op.operands) != 2:
-        return None
+    op = _binary(index)
+    if op is None or op.name == "arith.mul":
+        return None if op is None else _iv_times(op, iv)
     a, b = op.operands
-    if op.name == "arith.mul":
-        k = int_const(b) if a is iv else int_const(a) if b is iv else None
-        return None if k is None else (k, 0)
     if op.name not in ("arith.add", "arith.sub"):
         return None
     for inner, other in ((a, b), (b, a)):
@@ -251,13 +248,10 @@ def _strided(index: Value, iv: Value) -> tuple[int, int] | None:
     c = iv_offset(index, iv)
     if c is not None:
         return 1, c
-    op = index.owner
-    if not isinstance(op, Op) or len(op.operands) != 2:
-        return None
+    op = _binary(index)
+    if op is None or op.name == "arith.mul":
+        return None if op is None else _iv_times(op, iv)
     a, b = op.operands
-    if op.name == "arith.mul":
-        k = int_const(b) if a is iv else int_const(a) if b is iv else None
-        return None if k is None else (k, 0)
     pairs = ((a, b), (b, a)) if op.name == "arith.add" else ((a, b),) \
         if op.name == "arith.sub" else ()
     for inner, constant in pairs:
@@ -265,6 +259,19 @@ def _strided(index: Value, iv: Value) -> tuple[int, int] | None:
         if c is not None and form is not None:
             return form[0], form[1] + (c if op.name == "arith.add" else -c)
     return None
+
+
+def _binary(index: Value) -> Op | None:
+    """The op computing index from two operands, else None."""
+    op = index.owner
+    return op if isinstance(op, Op) and len(op.operands) == 2 else None
+
+
+def _iv_times(op: Op, iv: Value) -> tuple[int, int] | None:
+    """(k, 0) when op multiplies iv by an integer constant k, else None."""
+    a, b = op.operands
+    k = int_const(b) if a is iv else int_const(a) if b is iv else None
+    return None if k is None else (k, 0)
 
 
 def _lanes_of(arr: Value) -> Value:
