@@ -617,6 +617,34 @@ def _normalize_argnums(k, argnums, args):
     return nums
 
 
+def _negative(argnums) -> bool:
+    """Whether argnums holds a negative position (_check_negative_argnums)."""
+    nums = argnums if isinstance(argnums, tuple) else (argnums,)
+    return any(isinstance(n, int) and n < 0 for n in nums)
+
+
+def _check_negative_argnums(k, argnums, given: int) -> None:
+    """A negative position in argnums counts from the end of the kernel's parameters; JAX
+    counts it from the end of the positional arguments passed. Where a call passes fewer
+    positionally (`given`) than the kernel has parameters (the rest by keyword or default)
+    the two differ: refused, never guessed."""
+    n = len(k.arg_names)
+    if given == n or not _negative(argnums):
+        return
+    nums = argnums if isinstance(argnums, tuple) else (argnums,)
+    first = next(m for m in nums if isinstance(m, int) and m < 0)
+    if first < -n:   # (out of range: _normalize_argnums says so)
+        return
+    ours = k.arg_names[first % n]
+    theirs = k.arg_names[first % given] if -given <= first < 0 and given else "none"
+    raise ArgumentError(f"argnums {argnums!r}: a negative position counts from the end of "
+                        f"kernel '{k.__name__}''s {n} parameters ({', '.join(k.arg_names)}), "
+                        f"but this call passes {given} of them positionally and the rest by "
+                        f"keyword or default, so {first} could mean '{ours}' (the parameter) "
+                        f"or '{theirs}' (the positional argument): give argnums as positions "
+                        f"from the start (0 for '{k.arg_names[0]}')")
+
+
 def _float_hint(value, name: str) -> str:
     """What to pass instead of an integer where a derivative is asked for ("" if nothing)."""
     if isinstance(value, (bool, np.bool_)):
@@ -653,8 +681,11 @@ def _gradient_function(f, transform: str, argnums, backend, params):
     site = _call_site(transform, argnums, backend, params)
 
     last = [no_direct]   # the direct call of the _GradCall that ran last (_GradCall.direct)
+    negative = _negative(argnums)
 
     def gradient_fn(*args, **keywords):
+        if negative:
+            _check_negative_argnums(k, argnums, len(args))
         if keywords:   # as positional arguments (argnums count the kernel's parameters)
             args = k.bind(args, keywords)
         out = last[0](args)
@@ -992,6 +1023,7 @@ def jacobian(f, argnums=0, mode: str = "rev", batch=None, backend: str | None = 
         raise ArgumentError(f"jacobian batch must be a positive int, got {batch!r}")
 
     def jac(*args):
+        _check_negative_argnums(k, argnums, len(args))
         args = k.bind(args)
         nums = _normalize_argnums(k, argnums, args)
         _check_no_overlap(zip(k.arg_names, args))
@@ -1159,6 +1191,7 @@ def grad_and_hvp(f, argnums=0, backend: str | None = None):
         if not args_and_v:
             raise ArgumentError("hvp_fn(*args, v): the direction v comes last")
         *given, v = args_and_v
+        _check_negative_argnums(k, argnums, len(given))
         args = k.bind(tuple(given))
         nums = _normalize_argnums(k, argnums, args)
         if len(set(nums)) != len(nums):

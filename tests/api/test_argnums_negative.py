@@ -1,0 +1,52 @@
+"""A negative argnum counts from the end of the kernel's parameters; JAX counts it from the
+end of the positional arguments passed. Where a call passes fewer positionally (the rest by
+keyword or default) the two name different arguments, and the derivative would silently be
+with respect to another one: refused."""
+import numpy as np
+import pytest
+
+import hpcad as ad
+
+
+@ad.kernel
+def weighted(x, a, b=1.0):
+    s = 0.0
+    for i in range(x.shape[0]):
+        s += a * b * x[i] * x[i]
+    return s
+
+
+X = np.linspace(0.1, 1.0, 5)
+
+
+def test_all_positional_counts_from_the_last_parameter():
+    # d/db of a * b * sum(x^2) is a * sum(x^2); d/da is b * sum(x^2)
+    g = ad.grad(weighted, argnums=-1, backend="interp")(X, 0.7, 2.0)
+    assert g == pytest.approx(0.7 * np.sum(X * X), rel=1e-12)
+    ga = ad.grad(weighted, argnums=-2, backend="interp")(X, 0.7, 2.0)
+    assert ga == pytest.approx(2.0 * np.sum(X * X), rel=1e-12)
+
+
+@pytest.mark.parametrize("transform", [ad.grad, ad.value_and_grad])
+def test_default_filled_in_is_refused(transform):
+    with pytest.raises(ad.ArgumentError, match=r"could mean 'b' \(the parameter\) or 'a'"):
+        transform(weighted, argnums=-1, backend="interp")(X, 0.7)
+
+
+def test_keyword_is_refused():
+    with pytest.raises(ad.ArgumentError, match=r"argnums \(0, -1\): a negative position"):
+        ad.grad(weighted, argnums=(0, -1), backend="interp")(X, 0.7, b=2.0)
+
+
+def test_positive_argnums_with_defaults_still_work():
+    g = ad.grad(weighted, argnums=1, backend="interp")(X, 0.7)
+    assert g == pytest.approx(np.sum(X * X), rel=1e-12)
+
+
+def test_jacobian_and_hvp_refuse_too():
+    with pytest.raises(ad.ArgumentError, match="negative position"):
+        ad.jacobian(weighted, argnums=-1, backend="interp")(X, 0.7)
+    with pytest.raises(ad.ArgumentError, match="negative position"):
+        ad.hvp(weighted, argnums=-1, backend="interp")(X, 0.7, 1.0)
+    # all parameters passed: -1 is b; H_bb of a * b * sum(x^2) is 0
+    assert ad.hvp(weighted, argnums=-1, backend="interp")(X, 0.7, 2.0, 1.0) == 0.0
