@@ -520,16 +520,27 @@ def _array_seed(k, j: int, t: ArrayType, seed, width: int, shape: tuple | None):
         want = f"shape {lead + shape}" if shape is not None else \
             f"{len(lead) + t.ndim} dimensions" + (f", the first of length {width}" if lead
                                                   else "")
-        what = f"an array of shape {got.shape}" if got is not None else type(seed).__name__
+        what = f"an array of shape {got.shape} and dtype {got.dtype}" if got is not None \
+            else type(seed).__name__
         raise ArgumentError(f"kernel '{k.__name__}' returns an array ({t}) as result {j}; "
                             f"its cotangent must be a float array of {want}, got {what}")
     return np.array(got, dtype=t.dtype.np_dtype)
 
 
+def _real(value, what: str) -> float:
+    """`value`, a derivative direction or cotangent of a float scalar, as a float; an
+    ArgumentError where it is not one real number."""
+    if np.ndim(value) != 0 or np.asarray(value).dtype.kind not in "biuf":
+        got = f"an array of shape {np.shape(value)} and dtype {np.asarray(value).dtype}" \
+            if isinstance(value, np.ndarray) else f"{type(value).__name__} {value!r:.60}"
+        raise ArgumentError(f"{what} must be one real number, got {got}")
+    return float(value)
+
+
 def _seed(s, width: int):
     """One result's seed: a float, or at width W a length-W array (a float applies to all)."""
     if width == 1:
-        return float(s)
+        return _real(s, "the cotangent of a float result")
     got = np.asarray(s, dtype=np.float64)
     if got.shape not in ((), (width,)):
         raise ArgumentError(f"a seed at width {width} is a float or a length-{width} array, "
@@ -995,7 +1006,8 @@ def jvp(f, primals, tangents, backend: str | None = None):
                                order="C" if a.flags.c_contiguous else "K")
         elif _is_float_scalar(ty):
             kinds.append(ACTIVE)
-            tans[i] = type(a)(t) if isinstance(a, np.floating) else float(t)
+            t = _real(t, f"jvp: the tangent of float '{name}'")
+            tans[i] = type(a)(t) if isinstance(a, np.floating) else t
         else:
             raise ArgumentError(f"jvp: argument '{name}' is {ty}; its tangent must be None"
                                 + _hinted(" (or {})", _float_hint(a, name)))
@@ -1030,6 +1042,7 @@ def jacobian(f, argnums=0, mode: str = "rev", batch=None, backend: str | None = 
         spec = k.specialize(args)
         if _returns_array(spec):
             return _array_jacobian(k, spec, args, nums, mode, batch, backend, argnums)
+        _check_float_results(k, spec)
         n_out = sum(1 for t in spec.primal.result_types if _is_float_scalar(t))
         as_tuple = _returns_tuple(spec)
         out_shape = (n_out,) if as_tuple else ()
@@ -1039,6 +1052,19 @@ def jacobian(f, argnums=0, mode: str = "rev", batch=None, backend: str | None = 
         return tuple(blocks) if isinstance(argnums, tuple) else blocks[0]
 
     return jac
+
+
+def _check_float_results(k, spec) -> None:
+    """jacobian of float scalars: every result a float (row j of the Jacobian is result j;
+    an integer, a boolean or no result at all has no row to give)."""
+    types = spec.primal.result_types
+    if types and all(_is_float_scalar(t) for t in types):
+        return
+    got = f"({', '.join(map(str, types))})"
+    raise ArgumentError(f"jacobian needs kernel '{k.__name__}' to return floats (one, a tuple "
+                        f"of them, or one float array); it returns {got}, which has no "
+                        f"derivative to give: return the float values only (or use "
+                        f"hpcad.jvp, which gives None for a result that is not a float)")
 
 
 def _array_jacobian(k, spec, args, nums, mode, batch, backend, argnums):
@@ -1210,7 +1236,8 @@ def grad_and_hvp(f, argnums=0, backend: str | None = None):
         for i, (a, kind) in enumerate(zip(args, kinds)):
             given_at.add(len(flat))
             if kind == ACTIVE:
-                flat += [a, float(tangent[i])]
+                flat += [a, _real(tangent[i], f"hvp: the direction for float "
+                                             f"'{k.arg_names[i]}'")]
             elif kind in (DUP, SHADOW):
                 t = np.zeros_like(a)
                 if kind == DUP:
