@@ -274,7 +274,17 @@ def _specialization(ctx: LoweringContext, k, args: list[Value], node):
 
 
 def _argnums(ctx: LoweringContext, k, argnums, args: list[Value], node) -> tuple[int, ...]:
+    """argnums as positions among k's parameters. A negative one counts from the last
+    parameter, as in the Python API (api._check_negative_argnums): where the call passes
+    some by keyword or default, JAX's count from the last positional argument differs, so
+    it is refused."""
     nums = argnums if isinstance(argnums, tuple) else (argnums,)
+    if any(n < 0 for n in nums) and (len(node.args) != len(args) or node.keywords):
+        ctx.unsupported(node, f"argnums {argnums!r} (counting from the end) for kernel "
+                              f"'{k.__name__}' called with {len(node.args)} of its "
+                              f"{len(args)} parameters positionally",
+                        "it could mean the last parameter or the last argument passed: "
+                        "give argnums as positions from the start")
     out = []
     for n in nums:
         if not -len(args) <= n < len(args):

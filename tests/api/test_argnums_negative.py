@@ -50,3 +50,22 @@ def test_jacobian_and_hvp_refuse_too():
         ad.hvp(weighted, argnums=-1, backend="interp")(X, 0.7, 1.0)
     # all parameters passed: -1 is b; H_bb of a * b * sum(x^2) is 0
     assert ad.hvp(weighted, argnums=-1, backend="interp")(X, 0.7, 2.0, 1.0) == 0.0
+
+
+@ad.kernel
+def inner_default(x, a):
+    return ad.grad(weighted, argnums=-1)(x, a)
+
+
+@ad.kernel
+def inner_full(x, a):
+    return ad.grad(weighted, argnums=-1)(x, a, 2.0)
+
+
+def test_nested_default_filled_in_is_refused():
+    with pytest.raises(ad.HpcadError, match=r"argnums -1 \(counting from the end\)"):
+        inner_default(X, 0.7)
+
+
+def test_nested_all_positional_counts_from_the_last_parameter():
+    assert inner_full(X, 0.7) == pytest.approx(0.7 * np.sum(X * X), rel=1e-12)
