@@ -1126,7 +1126,9 @@ def _zeros_width(width: int, shape: tuple, dtype=np.float64, lanes_last=False):
 
 
 def _chunks(count: int, batch) -> tuple[int, list[range]]:
-    width = min(batch or 8, count)
+    """The width and the ranges of `count` rows or columns, `batch` (default 8) at a time
+    (none for a count of 0: an argument or result of size 0)."""
+    width = max(1, min(batch or 8, count))
     return width, [range(lo, min(lo + width, count)) for lo in range(0, count, width)]
 
 

@@ -74,3 +74,24 @@ def test_array_tangent_of_a_float_is_refused():
 def test_array_direction_of_a_float_is_refused():
     with pytest.raises(ad.ArgumentError, match="direction for float 'a' must be one real"):
         ad.hvp(scaled_sum, argnums=1, backend="interp")(X, 2.0, np.ones(4))
+
+
+@ad.kernel
+def scaled_copy(x, a):
+    out = np.empty_like(x)
+    for i in range(x.shape[0]):
+        out[i] = a * x[i]
+    return out
+
+
+@pytest.mark.parametrize("mode", ["rev", "fwd"])
+def test_jacobian_of_size_zero(mode):
+    """An argument or result of size 0: an empty Jacobian (was range()'s ValueError)."""
+    z = np.zeros(0)
+    assert ad.jacobian(scaled_sum, mode=mode, backend="interp")(z, 2.0).shape == (0,)
+    assert ad.jacobian(scaled_copy, mode=mode, backend="interp")(z, 2.0).shape == (0, 0)
+    assert ad.jacobian(scaled_copy, argnums=1, mode=mode, backend="interp")(z, 2.0).shape \
+        == (0,)
+    jac = ad.jacobian(scaled_copy, argnums=(0, 1), mode=mode, backend="interp")(X, 2.0)
+    np.testing.assert_allclose(jac[0], 2.0 * np.eye(4), rtol=1e-12)   # analytic
+    np.testing.assert_allclose(jac[1], X, rtol=1e-12)
