@@ -264,6 +264,7 @@ def _specialization(ctx: LoweringContext, k, args: list[Value], node):
         ctx.unsupported(node, f"a derivative of kernel '{k.__name__}' taking a communicator "
                               f"in a kernel", "take the derivative from Python")
     spec = k.for_types(tuple(a.type for a in args), current=True)
+    ctx.program.module.derived.append(k)
     for op in walk(spec.primal.body):
         if op.dialect == "mpi" or op.name == "par.parallel_for":
             what = "calls MPI" if op.dialect == "mpi" else "has a parallel loop (prange)"
