@@ -1034,9 +1034,9 @@ def jacobian(f, argnums=0, mode: str = "rev", batch=None, backend: str | None = 
                               or batch < 1):
         raise ArgumentError(f"jacobian batch must be a positive int, got {batch!r}")
 
-    def jac(*args):
+    def jac(*args, **keywords):
         _check_negative_argnums(k, argnums, len(args))
-        args = k.bind(args)
+        args = k.bind(args, keywords)
         nums = _normalize_argnums(k, argnums, args)
         _check_no_overlap(zip(k.arg_names, args))
         spec = k.specialize(args)
@@ -1204,9 +1204,10 @@ def hvp(f, argnums=0, backend: str | None = None):
     """-> function `hvp_fn(*args, v)` returning H v, the Hessian of f's float result w.r.t.
     args[argnums] times v (v shaped like that argument; a tuple of directions, and of
     results, when argnums is a tuple). Forward over reverse: the reverse derivative's IR,
-    differentiated in forward mode, in one call. Inputs are not modified."""
+    differentiated in forward mode, in one call. Inputs are not modified. Keyword arguments
+    are taken as the kernel does (`hvp_fn(x, v, alpha=0.5)`: v is the last positional one)."""
     both = grad_and_hvp(f, argnums, backend)
-    return lambda *args_and_v: both(*args_and_v)[2]
+    return lambda *args_and_v, **keywords: both(*args_and_v, **keywords)[2]
 
 
 def grad_and_hvp(f, argnums=0, backend: str | None = None):
@@ -1215,12 +1216,12 @@ def grad_and_hvp(f, argnums=0, backend: str | None = None):
     differentiates leaves the gradient in its shadows (k-means' Newton step needs both)."""
     k = as_kernel(f)
 
-    def grad_and_hvp_fn(*args_and_v):
+    def grad_and_hvp_fn(*args_and_v, **keywords):
         if not args_and_v:
             raise ArgumentError("hvp_fn(*args, v): the direction v comes last")
         *given, v = args_and_v
         _check_negative_argnums(k, argnums, len(given))
-        args = k.bind(tuple(given))
+        args = k.bind(tuple(given), keywords)
         nums = _normalize_argnums(k, argnums, args)
         if len(set(nums)) != len(nums):
             raise ArgumentError(f"hvp: argnums {argnums!r} names an argument twice; each "

@@ -69,3 +69,15 @@ def test_nested_default_filled_in_is_refused():
 
 def test_nested_all_positional_counts_from_the_last_parameter():
     assert inner_full(X, 0.7) == pytest.approx(0.7 * np.sum(X * X), rel=1e-12)
+
+
+def test_jacobian_and_hvp_take_keywords():
+    """As grad does (they raised Python's TypeError); analytic values of a * b * sum(x^2)."""
+    jac = ad.jacobian(weighted, argnums=(0, 1), backend="interp")(X, 0.7, b=2.0)
+    np.testing.assert_allclose(jac[0], 2.0 * 0.7 * 2.0 * X, rtol=1e-12)
+    assert jac[1] == pytest.approx(2.0 * np.sum(X * X), rel=1e-12)
+    hv = ad.hvp(weighted, backend="interp")(X, np.ones(5), a=0.7, b=2.0)
+    np.testing.assert_allclose(hv, np.full(5, 2.0 * 0.7 * 2.0), rtol=1e-12)
+    value, _, hv_a = ad.grad_and_hvp(weighted, argnums=1, backend="interp")(X, 0.7, 1.0, b=2.0)
+    assert value == pytest.approx(0.7 * 2.0 * np.sum(X * X), rel=1e-12)
+    assert hv_a == 0.0   # linear in a
