@@ -85,6 +85,17 @@ def check_written_apart(name: str, arg_names, args, written) -> None:
                     f"it inside the kernel")
 
 
+def check_writable(name: str, arg_names, args, written) -> None:
+    """Refuse a call that would write a read-only array (`x.setflags(write=False)`,
+    `np.broadcast_to`): said by name, before numba's typing error or NumPy's."""
+    for i in written:
+        a = args[i]
+        if isinstance(a, np.ndarray) and not a.flags.writeable:
+            raise ArgumentError(f"kernel '{name}' writes its argument '{arg_names[i]}', which is "
+                                f"a read-only array: pass a writable one "
+                                f"({arg_names[i]}.copy())")
+
+
 def check_backend(backend: str | None) -> str:
     backend = backend or DEFAULT_BACKEND
     if backend not in BACKENDS:
@@ -350,6 +361,7 @@ class Kernel:
         bound = self.bind(args, keywords)
         spec = self.specialize(bound)
         check_written_apart(self.__name__, self.arg_names, bound, spec.written(spec.primal))
+        check_writable(self.__name__, self.arg_names, bound, spec.written(spec.primal))
         out = _unpack(self.run(spec.primal, bound))
         if not keywords and len(args) == len(self.arg_names):
             try:
