@@ -628,6 +628,17 @@ def _normalize_argnums(k, argnums, args):
     return nums
 
 
+def _argnums_given(argnums):
+    """argnums as given, in the form the transformations read: a list (or other sequence)
+    of positions as a tuple and NumPy integers as ints, as JAX takes them; anything else
+    unchanged (_normalize_argnums says what is wrong with it)."""
+    if isinstance(argnums, (list, range)):
+        argnums = tuple(argnums)
+    if isinstance(argnums, tuple):
+        return tuple(int(n) if isinstance(n, np.integer) else n for n in argnums)
+    return int(argnums) if isinstance(argnums, np.integer) else argnums
+
+
 def _negative(argnums) -> bool:
     """Whether argnums holds a negative position (_check_negative_argnums)."""
     nums = argnums if isinstance(argnums, tuple) else (argnums,)
@@ -689,6 +700,7 @@ def _gradient_function(f, transform: str, argnums, backend, params):
     """value_and_grad's or grad's function (transform): a call with arguments whose
     fingerprints an earlier call had takes the _GradCall that call kept."""
     k = as_kernel(f)
+    argnums = _argnums_given(argnums)
     site = _call_site(transform, argnums, backend, params)
 
     last = [no_direct]   # the direct call of the _GradCall that ran last (_GradCall.direct)
@@ -1028,6 +1040,7 @@ def jacobian(f, argnums=0, mode: str = "rev", batch=None, backend: str | None = 
     derivatives of the global result(s) with respect to its own inputs (README's MPI
     section: a per-rank result is summed over the ranks, a replicated one counts once)."""
     k = as_kernel(f)
+    argnums = _argnums_given(argnums)
     if mode not in ("rev", "fwd"):
         raise ArgumentError(f"jacobian mode must be 'rev' or 'fwd', got {mode!r}")
     if batch is not None and (not isinstance(batch, int) or isinstance(batch, bool)
@@ -1215,6 +1228,7 @@ def grad_and_hvp(f, argnums=0, backend: str | None = None):
     hvp give them, from ONE forward-over-reverse call: the reverse sweep that H v
     differentiates leaves the gradient in its shadows (k-means' Newton step needs both)."""
     k = as_kernel(f)
+    argnums = _argnums_given(argnums)
 
     def grad_and_hvp_fn(*args_and_v, **keywords):
         if not args_and_v:

@@ -81,3 +81,19 @@ def test_jacobian_and_hvp_take_keywords():
     value, _, hv_a = ad.grad_and_hvp(weighted, argnums=1, backend="interp")(X, 0.7, 1.0, b=2.0)
     assert value == pytest.approx(0.7 * 2.0 * np.sum(X * X), rel=1e-12)
     assert hv_a == 0.0   # linear in a
+
+
+def test_argnums_as_list_and_numpy_integers():
+    """As JAX takes them (a list was 'out of range', a NumPy integer too)."""
+    expected = (2.0 * 0.7 * 2.0 * X, 2.0 * np.sum(X * X))   # analytic
+    for argnums in ([0, 1], (np.int64(0), np.int32(1)), range(2)):
+        got = ad.grad(weighted, argnums=argnums, backend="interp")(X, 0.7, 2.0)
+        assert isinstance(got, tuple) and len(got) == 2
+        np.testing.assert_allclose(got[0], expected[0], rtol=1e-12)
+        assert got[1] == pytest.approx(expected[1], rel=1e-12)
+    assert ad.grad(weighted, argnums=np.int64(1), backend="interp")(X, 0.7, 2.0) == \
+        pytest.approx(expected[1], rel=1e-12)
+    jac = ad.jacobian(weighted, argnums=[1], backend="interp")(X, 0.7, 2.0)
+    assert jac[0] == pytest.approx(expected[1], rel=1e-12)
+    hv = ad.hvp(weighted, argnums=np.int64(0), backend="interp")(X, 0.7, 2.0, np.ones(5))
+    np.testing.assert_allclose(hv, np.full(5, 2.0 * 0.7 * 2.0), rtol=1e-12)
