@@ -520,16 +520,27 @@ def _array_seed(k, j: int, t: ArrayType, seed, width: int, shape: tuple | None):
         want = f"shape {lead + shape}" if shape is not None else \
             f"{len(lead) + t.ndim} dimensions" + (f", the first of length {width}" if lead
                                                   else "")
-        what = f"an array of shape {got.shape}" if got is not None else type(seed).__name__
+        what = f"an array of shape {got.shape} and dtype {got.dtype}" if got is not None \
+            else type(seed).__name__
         raise ArgumentError(f"kernel '{k.__name__}' returns an array ({t}) as result {j}; "
                             f"its cotangent must be a float array of {want}, got {what}")
     return np.array(got, dtype=t.dtype.np_dtype)
 
 
+def _real(value, what: str) -> float:
+    """`value`, a derivative direction or cotangent of a float scalar, as a float; an
+    ArgumentError where it is not one real number."""
+    if np.ndim(value) != 0 or np.asarray(value).dtype.kind not in "biuf":
+        got = f"an array of shape {np.shape(value)} and dtype {np.asarray(value).dtype}" \
+            if isinstance(value, np.ndarray) else f"{type(value).__name__} {value!r:.60}"
+        raise ArgumentError(f"{what} must be one real number, got {got}")
+    return float(value)
+
+
 def _seed(s, width: int):
     """One result's seed: a float, or at width W a length-W array (a float applies to all)."""
     if width == 1:
-        return float(s)
+        return _real(s, "the cotangent of a float result")
     got = np.asarray(s, dtype=np.float64)
     if got.shape not in ((), (width,)):
         raise ArgumentError(f"a seed at width {width} is a float or a length-{width} array, "
@@ -617,6 +628,45 @@ def _normalize_argnums(k, argnums, args):
     return nums
 
 
+def _argnums_given(argnums):
+    """argnums as given, in the form the transformations read: a list (or other sequence)
+    of positions as a tuple and NumPy integers as ints, as JAX takes them; anything else
+    unchanged (_normalize_argnums says what is wrong with it)."""
+    if isinstance(argnums, (list, range)):
+        argnums = tuple(argnums)
+    if isinstance(argnums, tuple):
+        return tuple(int(n) if isinstance(n, np.integer) else n for n in argnums)
+    return int(argnums) if isinstance(argnums, np.integer) else argnums
+
+
+def _negative(argnums) -> bool:
+    """Whether argnums holds a negative position (_check_negative_argnums)."""
+    nums = argnums if isinstance(argnums, tuple) else (argnums,)
+    return any(isinstance(n, int) and n < 0 for n in nums)
+
+
+def _check_negative_argnums(k, argnums, given: int) -> None:
+    """A negative position in argnums counts from the end of the kernel's parameters; JAX
+    counts it from the end of the positional arguments passed. Where a call passes fewer
+    positionally (`given`) than the kernel has parameters (the rest by keyword or default)
+    the two differ: refused, never guessed."""
+    n = len(k.arg_names)
+    if given == n or not _negative(argnums):
+        return
+    nums = argnums if isinstance(argnums, tuple) else (argnums,)
+    first = next(m for m in nums if isinstance(m, int) and m < 0)
+    if first < -n:   # (out of range: _normalize_argnums says so)
+        return
+    ours = k.arg_names[first % n]
+    theirs = k.arg_names[first % given] if -given <= first < 0 and given else "none"
+    raise ArgumentError(f"argnums {argnums!r}: a negative position counts from the end of "
+                        f"kernel '{k.__name__}''s {n} parameters ({', '.join(k.arg_names)}), "
+                        f"but this call passes {given} of them positionally and the rest by "
+                        f"keyword or default, so {first} could mean '{ours}' (the parameter) "
+                        f"or '{theirs}' (the positional argument): give argnums as positions "
+                        f"from the start (0 for '{k.arg_names[0]}')")
+
+
 def _float_hint(value, name: str) -> str:
     """What to pass instead of an integer where a derivative is asked for ("" if nothing)."""
     if isinstance(value, (bool, np.bool_)):
@@ -650,11 +700,15 @@ def _gradient_function(f, transform: str, argnums, backend, params):
     """value_and_grad's or grad's function (transform): a call with arguments whose
     fingerprints an earlier call had takes the _GradCall that call kept."""
     k = as_kernel(f)
+    argnums = _argnums_given(argnums)
     site = _call_site(transform, argnums, backend, params)
 
     last = [no_direct]   # the direct call of the _GradCall that ran last (_GradCall.direct)
+    negative = _negative(argnums)
 
     def gradient_fn(*args, **keywords):
+        if negative:
+            _check_negative_argnums(k, argnums, len(args))
         if keywords:   # as positional arguments (argnums count the kernel's parameters)
             args = k.bind(args, keywords)
         out = last[0](args)
@@ -964,7 +1018,8 @@ def jvp(f, primals, tangents, backend: str | None = None):
                                order="C" if a.flags.c_contiguous else "K")
         elif _is_float_scalar(ty):
             kinds.append(ACTIVE)
-            tans[i] = type(a)(t) if isinstance(a, np.floating) else float(t)
+            t = _real(t, f"jvp: the tangent of float '{name}'")
+            tans[i] = type(a)(t) if isinstance(a, np.floating) else t
         else:
             raise ArgumentError(f"jvp: argument '{name}' is {ty}; its tangent must be None"
                                 + _hinted(" (or {})", _float_hint(a, name)))
@@ -985,19 +1040,22 @@ def jacobian(f, argnums=0, mode: str = "rev", batch=None, backend: str | None = 
     derivatives of the global result(s) with respect to its own inputs (README's MPI
     section: a per-rank result is summed over the ranks, a replicated one counts once)."""
     k = as_kernel(f)
+    argnums = _argnums_given(argnums)
     if mode not in ("rev", "fwd"):
         raise ArgumentError(f"jacobian mode must be 'rev' or 'fwd', got {mode!r}")
     if batch is not None and (not isinstance(batch, int) or isinstance(batch, bool)
                               or batch < 1):
         raise ArgumentError(f"jacobian batch must be a positive int, got {batch!r}")
 
-    def jac(*args):
-        args = k.bind(args)
+    def jac(*args, **keywords):
+        _check_negative_argnums(k, argnums, len(args))
+        args = k.bind(args, keywords)
         nums = _normalize_argnums(k, argnums, args)
         _check_no_overlap(zip(k.arg_names, args))
         spec = k.specialize(args)
         if _returns_array(spec):
             return _array_jacobian(k, spec, args, nums, mode, batch, backend, argnums)
+        _check_float_results(k, spec)
         n_out = sum(1 for t in spec.primal.result_types if _is_float_scalar(t))
         as_tuple = _returns_tuple(spec)
         out_shape = (n_out,) if as_tuple else ()
@@ -1007,6 +1065,19 @@ def jacobian(f, argnums=0, mode: str = "rev", batch=None, backend: str | None = 
         return tuple(blocks) if isinstance(argnums, tuple) else blocks[0]
 
     return jac
+
+
+def _check_float_results(k, spec) -> None:
+    """jacobian of float scalars: every result a float (row j of the Jacobian is result j;
+    an integer, a boolean or no result at all has no row to give)."""
+    types = spec.primal.result_types
+    if types and all(_is_float_scalar(t) for t in types):
+        return
+    got = f"({', '.join(map(str, types))})"
+    raise ArgumentError(f"jacobian needs kernel '{k.__name__}' to return floats (one, a tuple "
+                        f"of them, or one float array); it returns {got}, which has no "
+                        f"derivative to give: return the float values only (or use "
+                        f"hpcad.jvp, which gives None for a result that is not a float)")
 
 
 def _array_jacobian(k, spec, args, nums, mode, batch, backend, argnums):
@@ -1068,7 +1139,9 @@ def _zeros_width(width: int, shape: tuple, dtype=np.float64, lanes_last=False):
 
 
 def _chunks(count: int, batch) -> tuple[int, list[range]]:
-    width = min(batch or 8, count)
+    """The width and the ranges of `count` rows or columns, `batch` (default 8) at a time
+    (none for a count of 0: an argument or result of size 0)."""
+    width = max(1, min(batch or 8, count))
     return width, [range(lo, min(lo + width, count)) for lo in range(0, count, width)]
 
 
@@ -1144,9 +1217,10 @@ def hvp(f, argnums=0, backend: str | None = None):
     """-> function `hvp_fn(*args, v)` returning H v, the Hessian of f's float result w.r.t.
     args[argnums] times v (v shaped like that argument; a tuple of directions, and of
     results, when argnums is a tuple). Forward over reverse: the reverse derivative's IR,
-    differentiated in forward mode, in one call. Inputs are not modified."""
+    differentiated in forward mode, in one call. Inputs are not modified. Keyword arguments
+    are taken as the kernel does (`hvp_fn(x, v, alpha=0.5)`: v is the last positional one)."""
     both = grad_and_hvp(f, argnums, backend)
-    return lambda *args_and_v: both(*args_and_v)[2]
+    return lambda *args_and_v, **keywords: both(*args_and_v, **keywords)[2]
 
 
 def grad_and_hvp(f, argnums=0, backend: str | None = None):
@@ -1154,12 +1228,14 @@ def grad_and_hvp(f, argnums=0, backend: str | None = None):
     hvp give them, from ONE forward-over-reverse call: the reverse sweep that H v
     differentiates leaves the gradient in its shadows (k-means' Newton step needs both)."""
     k = as_kernel(f)
+    argnums = _argnums_given(argnums)
 
-    def grad_and_hvp_fn(*args_and_v):
+    def grad_and_hvp_fn(*args_and_v, **keywords):
         if not args_and_v:
             raise ArgumentError("hvp_fn(*args, v): the direction v comes last")
         *given, v = args_and_v
-        args = k.bind(tuple(given))
+        _check_negative_argnums(k, argnums, len(given))
+        args = k.bind(tuple(given), keywords)
         nums = _normalize_argnums(k, argnums, args)
         if len(set(nums)) != len(nums):
             raise ArgumentError(f"hvp: argnums {argnums!r} names an argument twice; each "
@@ -1177,7 +1253,8 @@ def grad_and_hvp(f, argnums=0, backend: str | None = None):
         for i, (a, kind) in enumerate(zip(args, kinds)):
             given_at.add(len(flat))
             if kind == ACTIVE:
-                flat += [a, float(tangent[i])]
+                flat += [a, _real(tangent[i], f"hvp: the direction for float "
+                                             f"'{k.arg_names[i]}'")]
             elif kind in (DUP, SHADOW):
                 t = np.zeros_like(a)
                 if kind == DUP:

@@ -4,6 +4,7 @@ demand (cached by mode and activity) and runs them on a backend."""
 from __future__ import annotations
 
 import inspect
+import weakref
 from dataclasses import dataclass, field
 from functools import cached_property
 
@@ -82,6 +83,17 @@ def check_written_apart(name: str, arg_names, args, written) -> None:
                     f"differentiates array arguments as distinct buffers; pass a copy for one "
                     f"of them (e.g. {arg_names[j]}.copy()), or pass the array once and slice "
                     f"it inside the kernel")
+
+
+def check_writable(name: str, arg_names, args, written) -> None:
+    """Refuse a call that would write a read-only array (`x.setflags(write=False)`,
+    `np.broadcast_to`): said by name, before numba's typing error or NumPy's."""
+    for i in written:
+        a = args[i]
+        if isinstance(a, np.ndarray) and not a.flags.writeable:
+            raise ArgumentError(f"kernel '{name}' writes its argument '{arg_names[i]}', which is "
+                                f"a read-only array: pass a writable one "
+                                f"({arg_names[i]}.copy())")
 
 
 def check_backend(backend: str | None) -> str:
@@ -245,6 +257,9 @@ class Kernel:
         self.arg_names = list(self.signature.parameters)
         self.specializations: dict[tuple, Specialization] = {}
         self.fresh: dict[tuple, Specialization] = {}   # for_types(current=True), when stale
+        # the kernels whose specializations call this one's custom rules (inlined into
+        # their derivatives): they forget theirs when these rules change (forget)
+        self.dependents: weakref.WeakSet[Kernel] = weakref.WeakSet()
         self.compiled: dict[int, tuple] = {}   # id(IR function) -> (function, compiled code)
         # fast dispatch: (call site, argument fingerprints) -> a call that needs no checks
         # beyond the key (see __call__ and api.value_and_grad); cleared with a _Setting
@@ -256,12 +271,16 @@ class Kernel:
         self.__doc__ = py_func.__doc__
 
     def forget(self) -> None:
-        """Drop every specialization (its derivatives are stale: the rules changed)."""
+        """Drop every specialization (its derivatives are stale: the rules changed), and
+        those of the kernels that call this one's rules (dependents), which inlined them."""
         for spec in [*self.specializations.values(), *self.fresh.values()]:
             spec.stale = True
         self.specializations.clear()
         self.fresh.clear()
         self.policies, self.calls, self.direct = {}, {}, no_direct
+        dependents, self.dependents = list(self.dependents), weakref.WeakSet()
+        for caller in dependents:
+            caller.forget()
 
     def bind(self, args: tuple, keywords: dict | None = None) -> tuple:
         """The arguments in parameter order with defaults filled in; an ArgumentError if they
@@ -303,6 +322,9 @@ class Kernel:
         reads = global_numbers(self.py_func)
         module = self.lower(types)
         rules = RuleCalls(module) if module.rules else None   # before inlining
+        for callee in [*module.rules.values(), *module.derived]:
+            if callee is not self:
+                callee.dependents.add(self)
         fn = optimize_module(module)
         guard_parallel_starts(fn)
         verify_function(fn)
@@ -339,6 +361,7 @@ class Kernel:
         bound = self.bind(args, keywords)
         spec = self.specialize(bound)
         check_written_apart(self.__name__, self.arg_names, bound, spec.written(spec.primal))
+        check_writable(self.__name__, self.arg_names, bound, spec.written(spec.primal))
         out = _unpack(self.run(spec.primal, bound))
         if not keywords and len(args) == len(self.arg_names):
             try:

@@ -264,6 +264,7 @@ def _specialization(ctx: LoweringContext, k, args: list[Value], node):
         ctx.unsupported(node, f"a derivative of kernel '{k.__name__}' taking a communicator "
                               f"in a kernel", "take the derivative from Python")
     spec = k.for_types(tuple(a.type for a in args), current=True)
+    ctx.program.module.derived.append(k)
     for op in walk(spec.primal.body):
         if op.dialect == "mpi" or op.name == "par.parallel_for":
             what = "calls MPI" if op.dialect == "mpi" else "has a parallel loop (prange)"
@@ -274,7 +275,17 @@ def _specialization(ctx: LoweringContext, k, args: list[Value], node):
 
 
 def _argnums(ctx: LoweringContext, k, argnums, args: list[Value], node) -> tuple[int, ...]:
+    """argnums as positions among k's parameters. A negative one counts from the last
+    parameter, as in the Python API (api._check_negative_argnums): where the call passes
+    some by keyword or default, JAX's count from the last positional argument differs, so
+    it is refused."""
     nums = argnums if isinstance(argnums, tuple) else (argnums,)
+    if any(n < 0 for n in nums) and (len(node.args) != len(args) or node.keywords):
+        ctx.unsupported(node, f"argnums {argnums!r} (counting from the end) for kernel "
+                              f"'{k.__name__}' called with {len(node.args)} of its "
+                              f"{len(args)} parameters positionally",
+                        "it could mean the last parameter or the last argument passed: "
+                        "give argnums as positions from the start")
     out = []
     for n in nums:
         if not -len(args) <= n < len(args):

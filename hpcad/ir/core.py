@@ -107,6 +107,9 @@ class Module:
     entry: str | None = None
     # callee name -> its custom rules (hpcad/custom.py)
     rules: dict[str, Any] = field(default_factory=dict)
+    # kernels whose derivatives this module inlines (frontend/nested.py): it is stale when
+    # their rules change (Kernel.forget)
+    derived: list[Any] = field(default_factory=list)
 
     def add(self, fn: Function) -> Function:
         self.functions[fn.name] = fn

@@ -165,3 +165,25 @@ def test_an_integer_where_a_derivative_is_asked_for_says_to_pass_a_float():
                                                r"float \(alpha=1.0, not 1\)\)"):
         ad.jvp(k, (x, 1, 2), (None, 1.0, None))
     assert ad.grad(k, argnums=1)(x, 1.0, 2) == pytest.approx(2 * np.sum(x * x))
+
+
+@ad.kernel
+def scale_in_place(x, a):
+    for i in range(x.shape[0]):
+        x[i] = a * x[i]
+
+
+@pytest.mark.parametrize("backend", ["interp", "numba"])
+def test_writing_a_read_only_array_is_named(backend):
+    """(was numba's typing error, or NumPy's 'assignment destination is read-only')"""
+    k = ad.kernel(scale_in_place.py_func, backend=backend)
+    x = np.ones(3)
+    k(x, 2.0)                                   # a writable one first: its fast paths
+    np.testing.assert_array_equal(x, 2.0)
+    x.setflags(write=False)
+    for _ in range(2):
+        with pytest.raises(ad.ArgumentError, match="writes its argument 'x', which is a "
+                                                   "read-only array"):
+            k(x, 2.0)
+    dx = ad.grad(scale_sum)(x, 2.0, 3)          # a derivative copies what it writes
+    np.testing.assert_allclose(dx, 2.0 * 2.0 * x)
