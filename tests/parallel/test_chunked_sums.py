@@ -138,3 +138,59 @@ def test_sums_on_one_and_two_threads_are_bitwise_equal():
                                      backend="numba")(heat[0].copy(), *heat[1:])))
     for a, b in zip(*results, strict=True):
         assert np.array_equal(a, b)
+
+
+@ad.kernel
+def inner_loop_sums(x, c, steps):
+    """Sums whose iterations run an inner loop (no outlined chunk): numba's own prange
+    reduction added its threads' partial sums in the order tbb's scheduling picked."""
+    s = 0.0
+    q = 0.0
+    for i in numba.prange(x.shape[0]):
+        y = x[i]
+        for _ in range(steps):
+            y = y * math.cos(c * y) + 0.1
+        s += y * y
+        q += math.sin(y) * c
+    return s * q
+
+
+def _inner_args(n: int) -> tuple:
+    return (np.sin(np.linspace(0.0, 7.0, n)) + 0.3, 0.7, 3)
+
+
+def test_prange_sums_around_inner_loops_run_in_chunks():
+    source = _source(inner_loop_sums, _inner_args(8), "primal")
+    assert _stores_partial_sums(source), source
+    assert re.search(r"for chunk\w* in prange\(_nthreads\):", source), source
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_prange_sums_around_inner_loops_match_central_differences(backend):
+    args = _inner_args(17)
+    got = ad.grad(inner_loop_sums, argnums=(0, 1), backend=backend)(*args)
+    want = _central_gradient(inner_loop_sums.py_func, args, (0, 1))
+    for a, b in zip(got, want, strict=True):
+        assert relative_error(a, b) <= FD_RTOL
+
+
+def test_prange_sums_around_inner_loops_are_the_same_on_every_thread_count_and_call():
+    """The value and gradient on 1 and 2 threads, and from 4 Python threads calling at
+    once (each call of several sizes), are bitwise the serial ones."""
+    from concurrent.futures import ThreadPoolExecutor
+    threads = min(2, numba.config.NUMBA_NUM_THREADS)
+    vag = ad.value_and_grad(inner_loop_sums, argnums=(0, 1), backend="numba")
+    sizes = [4001, 37, 2500, 999] * 3
+
+    def run(n):
+        value, (dx, dc) = vag(*_inner_args(n))
+        return np.concatenate([[value, dc], dx])
+    results = []
+    for k in (1, threads):
+        with numba_threads(k):
+            results.append([run(n) for n in sizes])
+    with ThreadPoolExecutor(4) as pool:
+        results.append(list(pool.map(run, sizes)))
+    for other in results[1:]:
+        for a, b in zip(results[0], other, strict=True):
+            assert np.array_equal(a, b)

@@ -42,7 +42,10 @@ def par_parallel_for(w: Writer, op, depth):
         return
     body = op.regions[0]
     carried = vector.carried_names(w, op.results)
-    for arg, var in zip(body.args[1:], carried, strict=True):
+    w.assign(depth, carried, [w.ref(v) for v in op.operands[3:]])
+    sums = chunk_sums(w, op, carried, depth)
+    own = [sums[k][0] if k in sums else var for k, var in enumerate(carried)]
+    for arg, var in zip(body.args[1:], own, strict=True):
         w.names[arg] = var
     parts = []
     for k, kind in enumerate(reduction_kinds(op)):
@@ -53,14 +56,15 @@ def par_parallel_for(w: Writer, op, depth):
             if part is not None:
                 parts.append((carried[k], part))
         elif isinstance(update, Op) and update.parent is body:
-            w.reduction_updates[update] = (carried[k], kind)
-    w.assign(depth, carried, [w.ref(v) for v in op.operands[3:]])
+            w.reduction_updates[update] = (own[k], kind)
     copies = private_copies(w, op, depth)
+    if sums and not copies:
+        copies = {None: ""}   # chunked, with no arrays to copy
     lb, ub, step = (w.ref(v) for v in op.operands[:3])
     iv = w.name(body.args[0])
     inner = depth + 1
     if copies:
-        inner = chunked_loop(w, copies, lb, ub, step, iv, depth)
+        inner = chunked_loop(w, copies, lb, ub, step, iv, depth, sums)
     elif step == "1":
         w.emit(depth, f"for {iv} in prange({lb}, {ub}):")
     else:   # numba's prange takes unit steps only: run over iteration numbers
@@ -70,8 +74,13 @@ def par_parallel_for(w: Writer, op, depth):
     home = vector.enter_home(w, inner)
     if copies:
         home["copies"] = copies
-    w.region_body(body, inner, carried)
+    w.region_body(body, inner, own)
     vector.leave_home(w, home)
+    if sums:
+        chunk = copies[None]
+        for local, part in sums.values():
+            w.emit(inner - 1, f"{part}[{chunk}] = {local}")
+    add_sums(w, carried, sums, depth)
     fence(w, depth)
     for var, part in parts:
         vector.reduce_rows(w, var, part, depth)
@@ -108,7 +117,14 @@ def uses_chunks(fn, width: int) -> bool:
     (numba.config.NUMBA_NUM_THREADS, the number of chunks: a run-time value, as numba's
     get_num_threads in compiled code keeps it from the disk cache)."""
     return any(o.attrs.get("race_free") == "private copies" or outlined_chunks(o, width)
-               for o in walk(fn.body))
+               or chunked_sums(o, width) for o in walk(fn.body))
+
+
+def chunked_sums(op: Op, width: int) -> bool:
+    """Whether a parallel loop runs in chunks for its float sums (chunk_sums)."""
+    return (op.name == "par.parallel_for" and width == 1 and not in_parallel(op)
+            and any(k == "add" and sum_update(op, j) is not None
+                    for j, k in enumerate(reduction_kinds(op))))
 
 
 def outlined_chunks(op: Op, width: int) -> bool:
@@ -156,15 +172,52 @@ def outlined_chunks_loop(w: Writer, op: Op, depth: int) -> None:
     fence(w, depth)
 
 
+def chunk_sums(w: Writer, op: Op, carried: list[str], depth: int) -> dict[int, tuple[str, str]]:
+    """{k: (the chunk's own sum, the array of the chunks' sums)} for a parallel loop's
+    float sums, each iteration adding one value (sum_update), when the loop runs in chunks
+    for them: one outside other parallel code, at width 1. numba's own prange reduction adds
+    its threads' partial sums in an order the threading layer's scheduling picks (tbb's work
+    stealing), so the same call could round differently from run to run and between calls
+    made at once from several Python threads; chunks of consecutive iterations, each summed
+    in order from zero and added after the loop in chunk order, give the same sum on every
+    run and layer for a given NUMBA_NUM_THREADS (as outlined_chunks does for plain bodies).
+    The arrays are allocated here; {} where the loop keeps numba's reductions."""
+    kinds = reduction_kinds(op)
+    if w.width != 1 or in_parallel(op) or "add" not in kinds:
+        return {}
+    sums = {}
+    for k, kind in enumerate(kinds):
+        if kind != "add" or sum_update(op, k) is None or is_vector(op.results[k]):
+            continue
+        local, part = w.fresh(f"{carried[k]}_own"), w.fresh(f"{carried[k]}_parts")
+        w.emit(depth, f"{part} = np.empty(_nthreads, {NP_TYPES[op.results[k].type.name]})")
+        sums[k] = (local, part)
+    return sums
+
+
+def add_sums(w: Writer, carried: list[str], sums: dict[int, tuple[str, str]],
+             depth: int) -> None:
+    """Each chunked sum += its chunks' sums, in chunk order (chunk_sums)."""
+    if not sums:
+        return
+    t = w.fresh("t")
+    w.emit(depth, f"for {t} in range(_nthreads):")
+    for k, (_, part) in sums.items():
+        w.emit(depth + 1, f"{carried[k]} += {part}[{t}]")
+
+
 def chunked_loop(w: Writer, copies: dict, lb: str, ub: str, step: str, iv: str,
-                 depth: int) -> int:
-    """The loop header of the "private copies" form: a prange over as many chunks of
-    consecutive iterations as copies, each running its chunk in order; returns the depth
-    of the body. Chunk c, not the thread that runs it, picks the copy: the sums are the
-    same whichever thread runs which chunk (and on every threading layer)."""
+                 depth: int, sums: dict[int, tuple[str, str]] | None = None) -> int:
+    """The loop header of the "private copies" form (and of chunked sums: chunk_sums): a
+    prange over as many chunks of consecutive iterations as copies, each running its chunk
+    in order, its own sums starting from zero; returns the depth of the body. Chunk c, not
+    the thread that runs it, picks the copy: the sums are the same whichever thread runs
+    which chunk (and on every threading layer)."""
     trips, chunk, number = w.fresh("trips"), w.fresh("chunk"), w.fresh(f"{iv}_number")
     w.emit(depth, f"{trips} = _trips({lb}, {ub}, {step})")
     w.emit(depth, f"for {chunk} in prange(_nthreads):")
+    for local, part in (sums or {}).values():
+        w.emit(depth + 1, f"{local} = {part}.dtype.type(0.0)")
     w.emit(depth + 1, f"for {number} in range({', '.join(chunk_range(chunk, trips))}):")
     w.emit(depth + 2, f"{iv} = {lb} + {number} * {step}")
     copies[None] = chunk
