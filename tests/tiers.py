@@ -29,8 +29,10 @@ HEADER = ("# Tests the fast tier leaves to the full tier: each took a second or 
           "# tests/conftest.py). One pytest node id per line.\n")
 
 
-def listed(path: Path = LISTED) -> set[str]:
-    """The node ids in the list (comments and blank lines apart)."""
+def listed(path: Path | None = None) -> set[str]:
+    """The node ids in the list at path, by default LISTED (comments and blank lines
+    apart)."""
+    path = LISTED if path is None else path
     if not path.exists():
         return set()
     lines = (line.strip() for line in path.read_text().splitlines())
