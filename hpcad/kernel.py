@@ -360,8 +360,9 @@ class Kernel:
                 return call(args)
         bound = self.bind(args, keywords)
         spec = self.specialize(bound)
-        check_written_apart(self.__name__, self.arg_names, bound, spec.written(spec.primal))
-        check_writable(self.__name__, self.arg_names, bound, spec.written(spec.primal))
+        written = spec.written(spec.primal)
+        check_written_apart(self.__name__, self.arg_names, bound, written)
+        check_writable(self.__name__, self.arg_names, bound, written)
         out = _unpack(self.run(spec.primal, bound))
         if not keywords and len(args) == len(self.arg_names):
             try:
