@@ -2,18 +2,22 @@
 prints a kernel's optimized IR or its derivative's (a kernel that communicates with its
 replication types as comments); `hpcad show-code` the numba source; `hpcad plan` what the
 reverse sweep stores and, under MPI, each argument's and result's replication and where the
-adjoint reduces over the ranks; `hpcad doctor` checks the installation. `--params a,b`
-declares replicated parameters (README, MPI). The command sees types, not values: it takes
-integer arguments and array shapes as the same on every rank (as a run does where they
-are: api.py compares them)."""
+adjoint reduces over the ranks; `hpcad doctor` checks the installation; `hpcad cache` says
+what the compile cache holds and `hpcad cache clear [--older-than DAYS]` removes entries.
+`--params a,b` declares replicated parameters (README, MPI). The command sees types, not
+values: it takes integer arguments and array shapes as the same on every rank (as a run
+does where they are: api.py compares them)."""
 from __future__ import annotations
 
 import argparse
 import importlib.util
+import os
 import sys
+import time
 from pathlib import Path
 
 from .ad.common import has_tangent
+from .backend.numba import cache
 from .doctor import run as run_doctor
 from .errors import HpcadError
 from .ir.activity import ACTIVE, CONST, DUP
@@ -218,6 +222,48 @@ def _add_kernel_arguments(p) -> None:
                    "ranks once (README, MPI)")
 
 
+def _ago(then: float, now: float) -> str:
+    days = (now - then) / 86400
+    return f"{days:.0f} days ago" if days >= 2 else f"{days * 24:.0f} hours ago" \
+        if days * 24 >= 2 else f"{(now - then) / 60:.0f} minutes ago"
+
+
+def cmd_cache(args) -> int:
+    """What the compile cache holds; `clear` removes the entries no process holds now (all,
+    or those last written more than --older-than days ago). Only its owner may clear it."""
+    try:
+        root = cache.cache_path().absolute()
+    except OSError as e:
+        raise HpcadError(f"no compile cache: {e.strerror}") from None
+    if not root.is_dir():
+        print(f"compile cache {root}: empty (the directory does not exist yet)")
+        return 0
+    held, others = cache.held_entries(root)
+    now = time.time()
+    megabytes = sum(h.size for h in held) / 1e6
+    span = f"; written from {_ago(held[0].written, now)} to {_ago(held[-1].written, now)}" \
+        if held else ""
+    print(f"compile cache {root}: {len(held)} entries, {megabytes:.1f} MB{span}")
+    if args.action != "clear":
+        return 0
+    store = cache.store()
+    if store is None or not store.writable or store.owner != os.geteuid():
+        raise HpcadError(f"hpcad cannot clear the compile cache {root}: it is read-only or "
+                         f"not yours (only its owner clears it; hpcad doctor says why)")
+    cutoff = now - args.older_than * 86400 if args.older_than is not None else now
+    old = [h for h in held if h.written < cutoff or args.older_than is None]
+    removed = [h for h in old if cache.remove_entry(store, h)]
+    kept = [f"{len(old) - len(removed)} that running processes hold"] \
+        if len(removed) < len(old) else []
+    if args.older_than is not None:
+        kept.append(f"{len(held) - len(old)} written in the last {args.older_than:g} days")
+    if others:
+        kept.append(f"{others} other files (.key, files not hpcad's) as they were")
+    print(f"removed {len(removed)} entries ({sum(h.size for h in removed) / 1e6:.1f} MB)"
+          + (f"; kept {', '.join(kept)}" if kept else ""))
+    return 0
+
+
 def _version() -> str:
     """hpcad's version and those of what it compiles with (a bug report's first line)."""
     import numba
@@ -258,6 +304,12 @@ def main(argv=None) -> int:
                                            "layers, compile cache: what to check when "
                                            "something is off (run it under mpiexec too)")
     doctor.set_defaults(run=lambda args: run_doctor())
+    held = sub.add_parser("cache", help="what the compile cache holds; `hpcad cache clear` "
+                                        "removes entries no running process holds")
+    held.add_argument("action", nargs="?", choices=("info", "clear"), default="info")
+    held.add_argument("--older-than", type=float, default=None, metavar="DAYS",
+                      help="clear only the entries last written more than DAYS days ago")
+    held.set_defaults(run=cmd_cache)
     args = parser.parse_args(argv)
     try:
         return args.run(args)

@@ -12,7 +12,9 @@ on a file system that cannot lock files hpcad loads what the cache holds and wri
 
 Layout of a cache directory (made 0700): `.key` (the HMAC key, 0600), and per entry
 NAME_KEY.py, NAME_KEY.manifest, NAME_KEY.lock (held while one process compiles it; the
-others wait and load) and numba's NAME_KEY.<function>-<line>.pyXY.nbi / .N.nbc."""
+others wait and load) and numba's NAME_KEY.<function>-<line>.pyXY.nbi / .N.nbc. Nothing is
+removed by itself: `hpcad cache clear` (held_entries, remove_entry) removes entries no process
+holds."""
 from __future__ import annotations
 
 import errno
@@ -24,6 +26,7 @@ import json
 import linecache
 import os
 import pwd
+import re
 import stat
 import sys
 import tempfile
@@ -31,7 +34,7 @@ import time
 import types
 import warnings
 from contextlib import contextmanager, nullcontext
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from ...errors import HpcadError, HpcadWarning
@@ -652,3 +655,69 @@ def audit(root: Path) -> list[str]:
                         + "; ".join(failing[:3]) + "): hpcad ignores and recompiles them; "
                         "remove them")
     return problems
+
+
+# a file of an entry: NAME_KEY.<anything>, or a writer's temporary .NAME_KEY.<random>.tmp
+_ENTRY_FILE = re.compile(r"\.?(?P<name>[^./]+_[0-9a-f]{24})\.")
+
+
+@dataclass
+class Held:
+    """An entry as it is on disk: its files, their bytes, the last time one was written."""
+    name: str
+    files: list[str] = field(default_factory=list)
+    size: int = 0
+    written: float = 0.0
+
+
+def held_entries(root: Path) -> tuple[list[Held], int]:
+    """The entries whose files are in root, oldest first, and how many other files it holds
+    (`.key`, files that are not hpcad's: never removed). Links are no entry's files."""
+    found: dict[str, Held] = {}
+    others = 0
+    for path in root.iterdir():
+        match = _ENTRY_FILE.match(path.name)
+        st = path.lstat()
+        if match is None or not stat.S_ISREG(st.st_mode):
+            others += 1
+            continue
+        held = found.setdefault(match["name"], Held(match["name"]))
+        held.files.append(path.name)
+        held.size += st.st_size
+        held.written = max(held.written, st.st_mtime)
+    return sorted(found.values(), key=lambda h: h.written), others
+
+
+def remove_entry(store: Store, held: Held) -> bool:
+    """Remove an entry's files, holding its lock: those listed, and those its manifest names
+    now (a writer may have added some since); the manifest first, so that a reader who finds
+    the rest half gone sees no entry and compiles afresh. False, removing nothing, when a
+    process holds the lock (it compiles or loads the entry now)."""
+    lock = store.root / f"{held.name}.lock"
+    try:
+        fd = os.open(lock, os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW | os.O_NONBLOCK, 0o600)
+    except OSError:
+        return False
+    try:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            return False
+        except OSError:
+            pass    # no locks on this file system: no process writes there (_acquire)
+        names = {*held.files, f"{held.name}.py", f"{held.name}.lock"}
+        try:
+            manifest = json.loads(store.read(f"{held.name}.manifest") or b"{}")
+            names.update(f for f in manifest.get("files", ()) if isinstance(f, str)
+                         and (m := _ENTRY_FILE.match(f)) and m["name"] == held.name)
+        except (Untrusted, ValueError, AttributeError):
+            pass
+        for name in [f"{held.name}.manifest", *sorted(names - {f"{held.name}.lock"}),
+                     f"{held.name}.lock"]:
+            try:
+                os.unlink(store.root / name)
+            except FileNotFoundError:
+                pass
+        return True
+    finally:
+        os.close(fd)
