@@ -159,21 +159,37 @@ def _scaled(index: Value, iv: Value, loop: Op, low: dict[Value, int]) -> tuple[i
     """(k, least c) when index is k * iv + c for a constant k and a c that every iteration
     shares (constants, and values defined outside the loop, at their lower bound), else
     None."""
+    return _affine(index, iv, lambda v: _invariant_least(v, loop, low))
+
+
+def _strided(index: Value, iv: Value) -> tuple[int, int] | None:
+    """(k, c) when index is exactly k * iv + c for integer constants k and c (`i + 1`,
+    `2 * i + 1`, `(2 * i + 1) - 1`), else None."""
+    return _affine(index, iv, int_const)
+
+
+def _affine(index: Value, iv: Value, least: Callable[[Value], int | None]) \
+        -> tuple[int, int] | None:
+    """(k, c) when index is k * iv plus or minus terms, k an integer constant: c sums
+    least(term) of the terms added (None: not such a term) and the integer constants
+    subtracted (a value subtracted at its least would bound c from above, not below)."""
     if index is iv:
         return 1, 0
-    op = _binary(index)
-    if op is None or op.name == "arith.mul":
-        return None if op is None else _iv_times(op, iv)
-    a, b = op.operands
-    if op.name not in ("arith.add", "arith.sub"):
+    op = index.owner
+    if not isinstance(op, Op) or len(op.operands) != 2:
         return None
-    for inner, other in ((a, b), (b, a)):
-        least = _invariant_least(other, loop, low)
-        if least is None or (op.name == "arith.sub" and (other is a or int_const(b) is None)):
-            continue
-        form = _scaled(inner, iv, loop, low)
+    a, b = op.operands
+    if op.name == "arith.mul":
+        k = int_const(b) if a is iv else int_const(a) if b is iv else None
+        return None if k is None else (k, 0)
+    terms = ((a, b, least), (b, a, least)) if op.name == "arith.add" else \
+        ((a, b, int_const),) if op.name == "arith.sub" else ()
+    sign = 1 if op.name == "arith.add" else -1
+    for inner, term, value in terms:
+        c = value(term)
+        form = None if c is None else _affine(inner, iv, least)
         if form is not None:
-            return form[0], form[1] + (least if op.name == "arith.add" else -least)
+            return form[0], form[1] + sign * c
     return None
 
 
@@ -240,38 +256,6 @@ def _apart(idx: tuple, other: tuple, loop: Op, low: dict[Value, int]) -> bool:
         if fa[1] == fb[1] or (fa[1] - fb[1]) % (fa[0] * s) != 0:
             return True
     return False
-
-
-def _strided(index: Value, iv: Value) -> tuple[int, int] | None:
-    """(k, c) when index is exactly k * iv + c for integer constants k and c (`i + 1`,
-    `2 * i + 1`, `(2 * i + 1) - 1`), else None."""
-    c = iv_offset(index, iv)
-    if c is not None:
-        return 1, c
-    op = _binary(index)
-    if op is None or op.name == "arith.mul":
-        return None if op is None else _iv_times(op, iv)
-    a, b = op.operands
-    pairs = ((a, b), (b, a)) if op.name == "arith.add" else ((a, b),) \
-        if op.name == "arith.sub" else ()
-    for inner, constant in pairs:
-        c, form = int_const(constant), _strided(inner, iv)
-        if c is not None and form is not None:
-            return form[0], form[1] + (c if op.name == "arith.add" else -c)
-    return None
-
-
-def _binary(index: Value) -> Op | None:
-    """The op computing index from two operands, else None."""
-    op = index.owner
-    return op if isinstance(op, Op) and len(op.operands) == 2 else None
-
-
-def _iv_times(op: Op, iv: Value) -> tuple[int, int] | None:
-    """(k, 0) when op multiplies iv by an integer constant k, else None."""
-    a, b = op.operands
-    k = int_const(b) if a is iv else int_const(a) if b is iv else None
-    return None if k is None else (k, 0)
 
 
 def _lanes_of(arr: Value) -> Value:
