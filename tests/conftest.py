@@ -7,9 +7,16 @@ collected, before `-m` selects.
 
 Tests marked `gradbench` run GradBench's validators from a checkout in
 $HPCAD_GRADBENCH_DIR: without one they are deselected, saying so in one line, unless the
-marker expression asks for them (`-m gradbench`), when they fail saying how to get one."""
+marker expression asks for them (`-m gradbench`), when they fail saying how to get one.
+
+Under pytest-xdist (`pytest -n 2`, as CI runs) the controller, which runs no test, starts
+the MPI runs once the first worker has collected, and the worker that runs a test_mpi_suite
+reads its result from a file (tests/test_mpi_launch.py)."""
 import os
+import re
+import shutil
 import sys
+import tempfile
 
 import pytest
 
@@ -31,7 +38,8 @@ def pytest_collection_modifyitems(config, items):
     deselect_gradbench(config, items)
     drop_subset_runs(config, items)
     scale_time_limits(config, items)
-    if config.option.collectonly or "--with-mpi" in sys.argv:
+    if config.option.collectonly or "--with-mpi" in sys.argv \
+            or hasattr(config, "workerinput"):     # an xdist worker: the controller starts
         return
     ids = [item.callspec.params["run_id"] for item in items
            if getattr(item, "originalname", "") == "test_mpi_suite"]
@@ -88,3 +96,32 @@ def pytest_sessionfinish(session):
     launch = sys.modules.get("tests.test_mpi_launch")
     if launch is not None:
         launch.LAUNCHER.stop()
+    folder = getattr(session.config, "hpcad_mpi_results", None)
+    if folder:
+        shutil.rmtree(folder, ignore_errors=True)
+
+
+MPI_SUITE = re.compile(r"tests/test_mpi_launch\.py::test_mpi_suite\[(.+)\]")
+
+
+@pytest.hookimpl(optionalhook=True)
+def pytest_configure_node(node):
+    """xdist's controller: the folder where it writes the MPI runs' results, for every
+    worker."""
+    config = node.config
+    if not hasattr(config, "hpcad_mpi_results"):
+        config.hpcad_mpi_results = tempfile.mkdtemp(prefix="hpcad-mpi-runs-")
+    from tests.test_mpi_launch import RESULTS
+    node.workerinput[RESULTS] = config.hpcad_mpi_results
+
+
+@pytest.hookimpl(optionalhook=True)
+def pytest_xdist_node_collection_finished(node, ids):
+    """xdist's controller: start the MPI runs the workers selected (after -m, -k and
+    drop_subset_runs), as soon as the first worker has collected."""
+    runs = [m[1] for m in map(MPI_SUITE.fullmatch, ids) if m]
+    if runs:
+        from pathlib import Path
+
+        from tests.test_mpi_launch import LAUNCHER
+        LAUNCHER.start(runs, Path(node.config.hpcad_mpi_results))

@@ -2,12 +2,16 @@
 bugs), each with a time limit so that a communication mismatch fails instead of hanging.
 The fast tier runs tests/mpi's tests not marked slow at 2 ranks; the full tier runs all of
 them at 2 and at 3 ranks, and those not marked slow at 8 (for correctness at scale: uneven
-and tiny local parts, equal plan hashes on every rank; oversubscribed where cores are few)."""
+and tiny local parts, equal plan hashes on every rank; oversubscribed where cores are few).
+Under pytest-xdist (`-n 2`) the controller, which runs no test, starts the runs and writes
+each result to a file the worker running its test_mpi_suite waits for (tests/conftest.py)."""
+import json
 import os
 import shutil
 import subprocess
 import sys
 import threading
+import time
 from pathlib import Path
 
 import pytest
@@ -78,7 +82,9 @@ class Launcher:
         self.done: dict[str, threading.Event] = {}
         self.procs: list[subprocess.Popen] = []
 
-    def start(self, ids: list[str]) -> None:
+    def start(self, ids: list[str], folder: Path | None = None) -> None:
+        """Start the runs `ids` one after another in a background thread; folder: also
+        write each result there (`<id>.json`) for the xdist worker that waits for it."""
         ids = [i for i in ids if i in RUNS and i not in self.done]
         for i in ids:
             self.done[i] = threading.Event()
@@ -89,10 +95,16 @@ class Launcher:
                 try:
                     self.results[i] = _run(*RUNS[i], self.procs, beside=True, base=base)
                 finally:
+                    if folder is not None:
+                        _write_result(folder, i, self.results.get(i))
                     self.done[i].set()
         threading.Thread(target=work, name="tests/mpi runs", daemon=True).start()
 
-    def result(self, run_id: str) -> subprocess.CompletedProcess:
+    def result(self, run_id: str, folder: Path | None = None) -> subprocess.CompletedProcess:
+        """The run's result: from the controller's file (folder: an xdist worker), from the
+        background run, or run now."""
+        if folder is not None:
+            return _read_result(folder, run_id)
         if run_id not in self.done:
             return _run(*RUNS[run_id], self.procs)
         self.done[run_id].wait()
@@ -108,6 +120,28 @@ class Launcher:
 
 
 LAUNCHER = Launcher()
+RESULTS = "hpcad_mpi_results"    # xdist's workerinput key: the folder of the runs' results
+
+
+def _write_result(folder: Path, run_id: str, out: subprocess.CompletedProcess | None) -> None:
+    data = {"returncode": None, "stdout": "", "stderr": "the run ended without a result"} \
+        if out is None else {"returncode": out.returncode, "stdout": out.stdout,
+                             "stderr": out.stderr}
+    tmp = folder / f".{run_id}.json"
+    tmp.write_text(json.dumps(data))
+    tmp.rename(folder / f"{run_id}.json")          # whole, or not there
+
+
+def _read_result(folder: Path, run_id: str) -> subprocess.CompletedProcess:
+    path, end = folder / f"{run_id}.json", time.monotonic() + SUITE_TIMEOUT + 30
+    while not path.exists():
+        if time.monotonic() > end:
+            pytest.fail(f"no result of the MPI run {run_id} from the xdist controller after "
+                        f"{SUITE_TIMEOUT + 30} s")
+        time.sleep(1.0)
+    data = json.loads(path.read_text())
+    return subprocess.CompletedProcess(["mpiexec", run_id], data["returncode"], data["stdout"],
+                                       data["stderr"])
 
 
 @pytest.mark.parametrize("run_id", [
@@ -116,8 +150,9 @@ LAUNCHER = Launcher()
     pytest.param("3", marks=pytest.mark.slow),
     pytest.param("8-fast", marks=pytest.mark.slow)])
 @pytest.mark.timeout(SUITE_TIMEOUT + 60)
-def test_mpi_suite(run_id):
-    out = LAUNCHER.result(run_id)
+def test_mpi_suite(run_id, pytestconfig):
+    folder = getattr(pytestconfig, "workerinput", {}).get(RESULTS)
+    out = LAUNCHER.result(run_id, Path(folder) if folder else None)
     assert out.returncode == 0, out.stdout[-4000:] + out.stderr[-4000:]
     assert " passed" in out.stdout and "failed" not in out.stdout
 
