@@ -640,13 +640,14 @@ def _argnums_given(argnums):
 
 
 def _negative(argnums) -> bool:
-    """Whether argnums holds a negative position (_check_negative_argnums)."""
+    """Whether argnums holds a negative position (check_negative_argnums)."""
     nums = argnums if isinstance(argnums, tuple) else (argnums,)
     return any(isinstance(n, int) and n < 0 for n in nums)
 
 
-def _check_negative_argnums(k, argnums, given: int) -> None:
-    """A negative position in argnums counts from the end of the kernel's parameters; JAX
+def check_negative_argnums(k, argnums, given: int) -> None:
+    """(Also hpcad.testing's.) A negative position in argnums counts from the end of the
+    kernel's parameters; JAX
     counts it from the end of the positional arguments passed. Where a call passes fewer
     positionally (`given`) than the kernel has parameters (the rest by keyword or default)
     the two differ: refused, never guessed."""
@@ -708,7 +709,7 @@ def _gradient_function(f, transform: str, argnums, backend, params):
 
     def gradient_fn(*args, **keywords):
         if negative:
-            _check_negative_argnums(k, argnums, len(args))
+            check_negative_argnums(k, argnums, len(args))
         if keywords:   # as positional arguments (argnums count the kernel's parameters)
             args = k.bind(args, keywords)
         out = last[0](args)
@@ -1048,7 +1049,7 @@ def jacobian(f, argnums=0, mode: str = "rev", batch=None, backend: str | None = 
         raise ArgumentError(f"jacobian batch must be a positive int, got {batch!r}")
 
     def jac(*args, **keywords):
-        _check_negative_argnums(k, argnums, len(args))
+        check_negative_argnums(k, argnums, len(args))
         args = k.bind(args, keywords)
         nums = _normalize_argnums(k, argnums, args)
         _check_no_overlap(zip(k.arg_names, args))
@@ -1234,7 +1235,7 @@ def grad_and_hvp(f, argnums=0, backend: str | None = None):
         if not args_and_v:
             raise ArgumentError("hvp_fn(*args, v): the direction v comes last")
         *given, v = args_and_v
-        _check_negative_argnums(k, argnums, len(given))
+        check_negative_argnums(k, argnums, len(given))
         args = k.bind(tuple(given), keywords)
         nums = _normalize_argnums(k, argnums, args)
         if len(set(nums)) != len(nums):

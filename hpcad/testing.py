@@ -16,7 +16,7 @@ from typing import Any
 
 import numpy as np
 
-from .api import jvp, uniform_arguments, value_and_grad, vjp
+from .api import check_negative_argnums, jvp, uniform_arguments, value_and_grad, vjp
 from .errors import ArgumentError, DerivativeTestFailure
 from .frontend.signature import typeof
 from .ir.core import Op
@@ -162,6 +162,9 @@ def taylor_test(kernel: Callable[..., Any], args: Sequence[Any],
 # -- arguments and directions ----------------------------------------------------------------
 def _setup(kernel, args, argnums, params, comm, seed: int) -> _Setup:
     k = as_kernel(kernel)
+    if argnums is not None:   # before defaults fill the call (api.check_negative_argnums)
+        check_negative_argnums(k, tuple(argnums) if isinstance(argnums, (list, range))
+                               else argnums, len(args))
     args = k.bind(tuple(args))
     floats = tuple(i for i, (n, a) in enumerate(zip(k.arg_names, args)) if _is_float(a, n))
     nums = floats if argnums is None else _indices(k, argnums, "argnums")

@@ -127,3 +127,23 @@ def test_arguments_it_cannot_perturb_are_refused():
         taylor_test(wave_energy, (_u(), 0.3, 5), argnums=("u", "speed"), backend="interp")
     with pytest.raises(ad.ArgumentError, match="steps >= 2"):
         taylor_test(wave_energy, (_u(), 0.3, 5), steps=1, backend="interp")
+
+
+@ad.kernel
+def scaled_energy(u, c, scale=2.0):
+    s = 0.0
+    for i in range(u.shape[0]):
+        s += scale * c * u[i] * u[i]
+    return s
+
+
+def test_a_negative_argnum_with_a_default_filled_in_is_refused():
+    """argnums=-1 for (u, c) with `scale` left to its default: the last argument passed (c,
+    as in JAX) or the last parameter (scale)? Refused, never guessed; with every argument
+    given, -1 is scale, whose derivative is checked."""
+    with pytest.raises(ad.ArgumentError, match="could mean 'scale'.*or 'c'"):
+        taylor_test(scaled_energy, (_u(), 0.5), argnums=-1, backend="interp")
+    with pytest.raises(ad.ArgumentError, match="could mean 'scale'.*or 'c'"):
+        dot_test(scaled_energy, (_u(), 0.5), argnums=[0, -1], backend="interp")
+    assert dot_test(scaled_energy, (_u(), 0.5, 2.0), argnums=-1, backend="interp")
+    taylor_test(scaled_energy, (_u(), 0.5), argnums=1, backend="interp")

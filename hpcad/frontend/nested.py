@@ -276,7 +276,7 @@ def _specialization(ctx: LoweringContext, k, args: list[Value], node):
 
 def _argnums(ctx: LoweringContext, k, argnums, args: list[Value], node) -> tuple[int, ...]:
     """argnums as positions among k's parameters. A negative one counts from the last
-    parameter, as in the Python API (api._check_negative_argnums): where the call passes
+    parameter, as in the Python API (api.check_negative_argnums): where the call passes
     some by keyword or default, JAX's count from the last positional argument differs, so
     it is refused."""
     nums = argnums if isinstance(argnums, tuple) else (argnums,)
