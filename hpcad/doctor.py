@@ -151,7 +151,8 @@ def cache_directory(report: Report, comm) -> None:
         kernels = len(list(directory.glob("*.py")))
         megabytes = sum(p.stat().st_size for p in files) / 1e6
         report.add("compile cache", "size", f"{megabytes:.1f} MB in {len(files)} files, "
-                                            f"{kernels} compiled functions")
+                                            f"{kernels} compiled functions (hpcad removes "
+                                            f"none by itself: `hpcad cache clear`)")
         if not os.access(directory, os.W_OK):
             report.problems.append(f"the cache directory {directory} is not writable: set "
                                    f"HPCAD_CACHE_DIR to a directory you can write")
