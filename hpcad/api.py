@@ -23,7 +23,7 @@ from .frontend.nested import NestedDerivative
 from .frontend.signature import typeof
 from .ir.activity import ACTIVE, CONST, DUP, SHADOW
 from .ir.core import walk
-from .ir.types import ArrayType, ScalarType
+from .ir.types import ArrayType, ScalarType, spoken
 from .kernel import (
     MISS,
     Kernel,
@@ -357,8 +357,8 @@ def _param_positions(k: Kernel, params, args) -> tuple[int, ...]:
                                 f"replicated parameters or give their positions")
         t = typeof(args[n], k.arg_names[n])
         if not isinstance(t, (ScalarType, ArrayType)):
-            raise ArgumentError(f"params=: argument '{k.arg_names[n]}' is {t}; only numbers "
-                                f"and arrays can be replicated parameters")
+            raise ArgumentError(f"params=: argument '{k.arg_names[n]}' is {spoken(t)}; only "
+                                f"numbers and arrays can be replicated parameters")
         out.add(n)
     return tuple(sorted(out))
 
@@ -466,12 +466,12 @@ def _split_flat(k, activity: tuple, flat: tuple, width: int):
         elif a in (Active, Dual):
             if not _is_float_scalar(t):
                 raise ArgumentError(f"argument '{name}' is {a.__name__} but is not a float "
-                                    f"scalar ({t}); arrays are Duplicated")
+                                    f"scalar ({spoken(t)}); arrays are Duplicated")
             inner.append(ACTIVE)
         else:
             if not _is_float_array(t):
                 raise ArgumentError(f"argument '{name}' is {a.__name__} but is not a float "
-                                    f"array ({t})")
+                                    f"array ({spoken(t)})")
             inner.append(DUP)
         if a in (Duplicated, DuplicatedNoNeed, Dual):
             shadow = flat[pos]
@@ -522,7 +522,7 @@ def _array_seed(k, j: int, t: ArrayType, seed, width: int, shape: tuple | None):
                                                   else "")
         what = f"an array of shape {got.shape} and dtype {got.dtype}" if got is not None \
             else type(seed).__name__
-        raise ArgumentError(f"kernel '{k.__name__}' returns an array ({t}) as result {j}; "
+        raise ArgumentError(f"kernel '{k.__name__}' returns {spoken(t)} as result {j}; "
                             f"its cotangent must be a float array of {want}, got {what}")
     return np.array(got, dtype=t.dtype.np_dtype)
 
@@ -623,7 +623,7 @@ def _normalize_argnums(k, argnums, args):
         t = typeof(args[n], k.arg_names[n])
         if not (_is_float_scalar(t) or _is_float_array(t)):
             raise ArgumentError(f"cannot differentiate with respect to '{k.arg_names[n]}': it "
-                                f"is {t}, not a float scalar or float array"
+                                f"is {spoken(t)}, not a float scalar or float array"
                                 + _hinted("; {}", _float_hint(args[n], k.arg_names[n])))
     return nums
 

@@ -20,7 +20,7 @@ from ..frontend.lower import ProgramLowering
 from ..ir.clone import clone_function
 from ..ir.core import Block, Builder, Function, Module, Op, Value, walk
 from ..ir.effects import writes
-from ..ir.types import ArrayType, ScalarType, Type, element, i64, is_float, with_width
+from ..ir.types import ArrayType, ScalarType, Type, element, i64, is_float, spoken, with_width
 from ..passes.aliases import variable_classes
 from ..passes.inline import inline_calls
 from ..passes.pipeline import optimize
@@ -59,8 +59,9 @@ def _float_array(t: Type) -> bool:
     return isinstance(t, ArrayType) and t.dtype.is_float
 
 
-def _types(types: Iterable[object]) -> str:
-    return ", ".join(map(str, types))
+def _types(types: Iterable[Type | str]) -> str:
+    """Types in a user's words ("a float64, a 1-D float64 array")."""
+    return ", ".join(t if isinstance(t, str) else spoken(t) for t in types)
 
 
 def written_arguments(fn: Function) -> list[int]:

@@ -15,7 +15,7 @@ import numpy as np
 
 from ..errors import KernelTypeError, UnsupportedConstruct
 from ..ir.core import Block, Builder, Function, Module, Op, Value
-from ..ir.types import ArrayType, ScalarType, f32, f64, i1, i64, promote
+from ..ir.types import ArrayType, ScalarType, f32, f64, i1, i64, promote, spoken
 from . import arrays, parallel, syntax, words
 from .arrays import ArrayExpr
 from .expressions import EXPRESSIONS, Static
@@ -517,8 +517,9 @@ class LoweringContext:
             for t in types:
                 out = promote(out, t) if out != t else out
             return out
-        self.type_error(node, f"variable '{display_name(name)}' holds values of incompatible types "
-                             f"{', '.join(sorted(str(t) for t in types))} on different paths")
+        self.type_error(node, f"variable '{display_name(name)}' holds values of incompatible "
+                             f"types on different paths: "
+                             f"{' and '.join(sorted(spoken(t) for t in types))}")
 
     def not_exited(self, node) -> Value:
         loop = self.loops[-1]

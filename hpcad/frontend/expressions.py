@@ -15,7 +15,7 @@ import numpy as np
 
 from ..ir.core import Block, Op, Value, walk
 from ..ir.effects import writes
-from ..ir.types import SCALARS, ArrayType, f64, i1, i64, promote
+from ..ir.types import SCALARS, ArrayType, f64, i1, i64, promote, spoken
 from . import (
     arrays,
     construct,
@@ -94,7 +94,8 @@ def bitop(ctx: LoweringContext, kind, a, b, node) -> Value:
     if a.type.is_bool and b.type.is_bool and kind in ("bitand", "bitor"):
         return ctx.builder.op1("arith.and" if kind == "bitand" else "arith.or", [a, b], i1)
     if a.type.is_float or b.type.is_float:
-        ctx.type_error(node, f"bit operations need integers, got {a.type} and {b.type}; "
+        ctx.type_error(node, f"bit operations need integers, got {spoken(a.type)} and "
+                             f"{spoken(b.type)}; "
                              f"reinterpret float bits with an array view, "
                              f"e.g. a.view(np.int32)")
     t = promote(a.type, b.type)

@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any
 from ..ir.activity import ACTIVE, CONST, DUP, SHADOW
 from ..ir.clone import clone_function
 from ..ir.core import Function, Value, walk
-from ..ir.types import ArrayType, ScalarType, i64
+from ..ir.types import ArrayType, ScalarType, i64, spoken
 from . import arrays, construct, expressions
 
 if TYPE_CHECKING:
@@ -150,7 +150,7 @@ def call_jvp(ctx: LoweringContext, obj, node):
         none = t is None or isinstance(t, ast.Constant) and t.value is None
         if not none and not _float(a):
             ctx.unsupported(t, f"a tangent of argument '{k.arg_names[i]}' of kernel "
-                               f"'{k.__name__}', which is {a.type}", "pass None for it")
+                               f"'{k.__name__}', which is {spoken(a.type)}", "pass None for it")
         kinds.append(CONST if none and not (i in written and _float_array(a)) else
                      SHADOW if none else DUP if isinstance(a.type, ArrayType) else ACTIVE)
         operands.append(_copy(ctx, a, node) if i in written else a)
@@ -293,7 +293,7 @@ def _argnums(ctx: LoweringContext, k, argnums, args: list[Value], node) -> tuple
                                   f"{len(args)} arguments")
         if not _float(args[n % len(args)]):
             ctx.unsupported(node, f"a derivative with respect to '{k.arg_names[n]}' of "
-                                  f"kernel '{k.__name__}': it is {args[n].type}, not a "
+                                  f"kernel '{k.__name__}': it is {spoken(args[n].type)}, not a "
                                   f"float scalar or float array")
         out.append(n % len(args))
     return tuple(out)

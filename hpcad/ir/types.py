@@ -70,6 +70,19 @@ class OpaqueType:
     is_float = False
 
 
+def spoken(t: ScalarType | ArrayType | OpaqueType) -> str:
+    """A type in a user's words, for messages: "an int64", "a 2-D float64 array" (the IR's
+    `i64`, `f64[:, ::1]`)."""
+    if isinstance(t, ArrayType):
+        return f"a {t.ndim}-D {_NP_NAMES[t.dtype.name]} array"
+    if isinstance(t, ScalarType):
+        name = _NP_NAMES[t.name]
+        return (f"an {name}" if name[0] == "i" else f"a {name}") if t.width == 1 else \
+            f"a {name} vector of {t.width} lanes"
+    return "an MPI Cartesian communicator" if t.name.startswith("cart") else \
+        f"an MPI {'communicator' if t.name == 'comm' else t.name}"
+
+
 f64 = ScalarType("f64")
 f32 = ScalarType("f32")
 i64 = ScalarType("i64")

@@ -157,10 +157,11 @@ def test_rule_with_wrong_parameter_count_is_refused_when_defined():
     (dict(vjp=(ck.doubled_sin_fwd, bwd_missing_residual)),
      r"bwd rule 'bwd_missing_residual' .* takes 2 parameters, but the call at .* gives it 3"),
     (dict(vjp=(fwd_wrong_type, ck.doubled_sin_bwd)),
-     r"fwd rule 'fwd_wrong_type' .* returns \(i64, f64\); it must return the kernel's results "
-     r"\(f64\)"),
+     r"fwd rule 'fwd_wrong_type' .* returns \(an int64, a float64\); it must return the "
+     r"kernel's results \(a float64\)"),
     (dict(vjp=(ck.doubled_sin_fwd, bwd_two_cotangents)),
-     r"bwd rule 'bwd_two_cotangents' .* returns \(f64, f64\); it must return one cotangent"),
+     r"bwd rule 'bwd_two_cotangents' .* returns \(a float64, a float64\); it must return one "
+     r"cotangent"),
 ])
 def test_rule_not_fitting_the_convention_is_an_error_naming_it(rules, message):
     f = _rules(**rules)
@@ -171,7 +172,8 @@ def test_rule_not_fitting_the_convention_is_an_error_naming_it(rules, message):
 def test_jvp_rule_returning_too_little_is_an_error_naming_it():
     f = _rules(jvp=jvp_no_tangent)
     with pytest.raises(ad.DifferentiationError,
-                       match=r"test_custom.py:\d+: jvp rule 'jvp_no_tangent' .* returns \(f64\)"):
+                       match=r"test_custom.py:\d+: jvp rule 'jvp_no_tangent' .* "
+                             r"returns \(a float64\)"):
         ad.jvp(f, (0.3,), (1.0,), backend="interp")
 
 

@@ -80,7 +80,7 @@ def test_grad_argnums_out_of_range():
 
 
 def test_grad_of_int_argument():
-    with pytest.raises(ad.ArgumentError, match="'n': it is i64"):
+    with pytest.raises(ad.ArgumentError, match="'n': it is an int64"):
         ad.grad(scale_sum, argnums=2)(np.ones(4), 2.0, 4)
 
 
@@ -155,7 +155,7 @@ def test_an_integer_where_a_derivative_is_asked_for_says_to_pass_a_float():
     derivative."""
     k = ad.kernel(_linear_in_alpha, backend="interp")
     x = np.array([1.0, 2.0])
-    with pytest.raises(ad.ArgumentError, match=r"'alpha': it is i64, not a float scalar or "
+    with pytest.raises(ad.ArgumentError, match=r"'alpha': it is an int64, not a float scalar or "
                                                r"float array; pass it as a float "
                                                r"\(alpha=1.0, not 1\)"):
         ad.grad(k, argnums=1)(x, 1, 2)

@@ -52,7 +52,7 @@ def test_params_in_a_kernel_without_a_communicator_are_harmless():
 @pytest.mark.parametrize("params, message", [
     (("phi",), "'phi' is not an argument of kernel 'fit_loss'"),
     ((7,), "7 is not an argument"),
-    (("comm",), "argument 'comm' is !comm; only numbers and arrays"),
+    (("comm",), "argument 'comm' is an MPI communicator; only numbers and arrays"),
 ])
 def test_bad_params_are_argument_errors(params, message):
     with pytest.raises(ad.ArgumentError, match=message):
