@@ -31,7 +31,7 @@ from .passes.activity import analyze
 from .passes.extrema import rewrite_extrema
 from .passes.pipeline import finish_derivative, optimize_module
 from .passes.race import check_races, guard_parallel_starts, refuse_racing_derivative
-from .passes.replication import replication_types
+from .passes.replication import refuse_mixed, replication_types
 
 BACKENDS = ("numba", "interp")
 DEFAULT_BACKEND = "numba"
@@ -124,9 +124,9 @@ class Specialization:
         key = (params, uniform)
         got = self.replicated.get(key)
         if got is None:
-            got = self.replicated[key] = tuple(
-                r.one_global_output
-                for r in replication_types(self.primal, params, uniform).results)
+            types = replication_types(self.primal, params, uniform)
+            refuse_mixed(types, range(len(types.results)))
+            got = self.replicated[key] = tuple(r.one_global_output for r in types.results)
         return got
 
     @cached_property
