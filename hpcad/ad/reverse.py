@@ -30,7 +30,7 @@ from ..ir.dialects import is_pure
 from ..ir.effects import writes
 from ..ir.types import ArrayType, ScalarType, Type, i1, i64, with_width
 from ..passes.activity import Activity
-from ..passes.replication import refuse_mixed, replication_types
+from ..passes.replication import replication_types
 from .common import array_type, derivative_name, differentiable_result, has_tangent, zero
 from .custom import RuleCalls
 from .params import reduce_parameters
@@ -719,7 +719,6 @@ def reverse(fn: Function, arg_activity: list[str], act: Activity, ret_active: bo
     rv.top = top
     rv.b.block = rev
     types = replication_types(fn, params, uniform)
-    refuse_mixed(types, [n for n, v in enumerate(ret.operands) if v in float_rets])
     returned = dict(zip(ret.operands, types.results, strict=False))
     rv.b.loc = ret.loc
     for k, (v, s) in enumerate(zip(float_rets, seeds, strict=False)):
