@@ -153,7 +153,9 @@ def refuse_mixed(types: ReplicationTypes, positions: Iterable[int]) -> None:
                 f"value counts in the global loss (once per rank, or once per group of "
                 f"ranks), and will not guess. Return one value reduced over one "
                 f"communicator (e.g. {comms[-1].name or 'comm'}.allreduce(share) of each "
-                f"rank's share), or a per-rank value the ranks' sum of which is the loss")
+                f"rank's share), or a per-rank value the ranks' sum of which is the loss. (A "
+                f"gradient call compares its communicator arguments with MPI.Comm.Compare; "
+                f"`hpcad plan` and `show-ir` take them as different unless named in --alike)")
 
 
 def _mixed_comms(walker: _Replicated, v: Value, seen: set) -> tuple[Value, ...]:
