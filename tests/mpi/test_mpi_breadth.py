@@ -4,8 +4,9 @@ Scatterv/Gatherv to a non-zero root, MPI.IN_PLACE, lower-case allreduce with op=
 Iallreduce with its Wait, persistent requests. Reverse and forward mode match central
 differences of the global loss computed by the plain Python function on mpi4py (ties
 apart). At ties, the derivative of a MAX or MIN goes whole to the lowest rank holding the
-extremum (README), also for lower-case allreduce and Reduce to a non-zero root. Probe with a Status (receives sized by
-Get_count) and derived datatypes are refused at their line."""
+extremum (README), also for lower-case allreduce and Reduce to a non-zero root. Probe
+with a Status (receives sized by Get_count) and derived datatypes are refused at their
+line."""
 import numpy as np
 import pytest
 from mpi4py import MPI
