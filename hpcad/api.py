@@ -238,6 +238,15 @@ def _checked_params(k: Kernel, spec, args,
     comm = _params_communicator(spec, args)
     if comm is None:
         return (), ()
+    params, uniform = _compared_params(k, spec, args, params, comm)
+    if spec.communicates:   # (a result counted in the global loss hpcad cannot tell how)
+        spec.refuse_uncounted(params, uniform)
+    return params, uniform
+
+
+def _compared_params(k: Kernel, spec, args, params: tuple[int, ...],
+                     comm) -> tuple[tuple[int, ...], tuple[int, ...]]:
+    """_checked_params's comparison over `comm`."""
     # (a kernel that calls no MPI has no collective per call to add: nothing to compare)
     candidates = comparable_arguments(spec.primal, params) if spec.communicates else ()
     alike = _same_ranks_communicators(comm, args)

@@ -21,8 +21,9 @@ from .backend.numba import cache
 from .doctor import run as run_doctor
 from .errors import HpcadError
 from .ir.activity import ACTIVE, CONST, DUP
+from .ir.dialects import cart_ndim
 from .ir.printer import print_function
-from .ir.types import ArrayType, ScalarType, parse_type
+from .ir.types import ArrayType, OpaqueType, ScalarType, parse_type
 from .kernel import Kernel, Specialization
 from .passes.pipeline import optimize_module
 from .passes.replication import comparable_arguments, replication_types
@@ -98,7 +99,7 @@ def default_activity(spec: Specialization) -> tuple[str, ...]:
 def cmd_show_ir(args) -> int:
     spec, fn = _selected_function(args)
     params = _params(spec, args.params)
-    uniform = comparable_arguments(spec.primal, params)
+    uniform = _uniform(spec, params, args.alike)
     if args.grad or args.fwd:   # the declared arguments where the derivative takes them
         params = _derivative_positions(spec, default_activity(spec), params, args.fwd)
         uniform = _derivative_positions(spec, default_activity(spec), uniform, args.fwd)
@@ -116,6 +117,25 @@ def _params(spec: Specialization, given: str | None) -> tuple[int, ...]:
         raise HpcadError(f"--params names {', '.join(unknown)}, which are not arguments of "
                          f"the kernel ({', '.join(spec.arg_names)})")
     return tuple(sorted(spec.arg_names.index(n) for n in names))
+
+
+def _uniform(spec: Specialization, params: tuple[int, ...],
+             alike: str | None) -> tuple[int, ...]:
+    """The arguments a call would find the same on every rank, as far as types tell: the
+    integers and shapes (comparable_arguments), and the communicator arguments --alike
+    names as holding the kernel communicator's processes (a call compares them with
+    MPI.Comm.Compare; without --alike they are taken as different)."""
+    names = [n.strip() for n in (alike or "").split(",") if n.strip()]
+    comms = [k for k, a in enumerate(spec.primal.args) if isinstance(a.type, OpaqueType)
+             and (a.type.name == "comm" or cart_ndim(a.type) is not None)]
+    wrong = [n for n in names if n not in spec.arg_names or
+             spec.arg_names.index(n) not in comms]
+    if wrong:
+        have = ", ".join(spec.arg_names[k] for k in comms) or "none"
+        raise HpcadError(f"--alike names {', '.join(wrong)}, which are not communicator "
+                         f"arguments of the kernel (it has: {have})")
+    same = {spec.arg_names.index(n) for n in names} - set(comms[:1])
+    return tuple(sorted(set(comparable_arguments(spec.primal, params)) | same))
 
 
 def _derivative_positions(spec: Specialization, activity: tuple[str, ...],
@@ -188,7 +208,8 @@ def cmd_plan(args) -> int:
                   intermediates=kernel.intermediates)
     activity = default_activity(spec)
     params = _params(spec, args.params)
-    uniform = comparable_arguments(spec.primal, params)
+    uniform = _uniform(spec, params, args.alike)
+    spec.refuse_uncounted(params, uniform)
     fn = spec.derivative("reverse", activity, True, chosen, params=params, uniform=uniform)
     head = "" if fn.run_args is None else f"checkpointing: {chosen.describe()}\n"
     summed = [spec.arg_names[k] for k in params if has_tangent(spec.primal.args[k], activity[k])]
@@ -203,11 +224,19 @@ def _selected_function(args) -> tuple[Specialization, object]:
     spec = specialization(load_kernel(args.target), args.sig)
     if args.grad or args.fwd:
         params = _params(spec, getattr(args, "params", None)) if args.grad else ()
-        uniform = comparable_arguments(spec.primal, params) if args.grad else ()
+        uniform = _uniform(spec, params, getattr(args, "alike", None)) if args.grad else ()
+        if args.grad:
+            spec.refuse_uncounted(params, uniform)
         return spec, spec.derivative("reverse" if args.grad else "forward",
                                      default_activity(spec), True, params=params,
                                      uniform=uniform)
     return spec, spec.primal
+
+
+_ALIKE_HELP = ("communicator arguments that hold the same processes as the kernel's "
+               "(its first), e.g. \"cart\" for a Cartesian communicator made from it: a call "
+               "finds them by MPI.Comm.Compare, these commands only see types and take "
+               "them as different unless named (README, MPI)")
 
 
 def _add_kernel_arguments(p) -> None:
@@ -220,6 +249,7 @@ def _add_kernel_arguments(p) -> None:
     p.add_argument("--params", default=None, help="replicated parameters, e.g. "
                    "\"theta,kappa\": the same on every rank, their gradient summed over the "
                    "ranks once (README, MPI)")
+    p.add_argument("--alike", default=None, help=_ALIKE_HELP)
 
 
 def _ago(then: float, now: float) -> str:
@@ -297,6 +327,7 @@ def main(argv=None) -> int:
                       "the checkpointing that fits, and its estimated bytes")
     plan.add_argument("--params", default=None, help="replicated parameters, e.g. "
                       "\"theta,kappa\" (README, MPI)")
+    plan.add_argument("--alike", default=None, help=_ALIKE_HELP)
     plan.add_argument("--intermediates", choices=("auto", "recompute", "store"), default=None,
                       help="store or recompute the values inside a step (default auto)")
     plan.set_defaults(run=cmd_plan)

@@ -31,7 +31,7 @@ from .passes.activity import analyze
 from .passes.extrema import rewrite_extrema
 from .passes.pipeline import finish_derivative, optimize_module
 from .passes.race import check_races, guard_parallel_starts, refuse_racing_derivative
-from .passes.replication import replication_types
+from .passes.replication import ReplicationTypes, refuse_mixed, replication_types
 
 BACKENDS = ("numba", "interp")
 DEFAULT_BACKEND = "numba"
@@ -113,7 +113,7 @@ class Specialization:
     constants: dict = field(default_factory=dict)   # activity -> without_dead_shadows
     writes: dict = field(default_factory=dict)   # id(function) -> (it, written positions)
     stale: bool = False   # its kernel's rules changed: fast calls must not use it (forget)
-    replicated: dict = field(default_factory=dict)   # (params, uniform) -> global outputs
+    replicated: dict = field(default_factory=dict)   # (params, uniform) -> replication types
     global_reads: tuple = ()   # the numbers read from module globals when it was lowered
 
     def global_outputs(self, params: tuple[int, ...],
@@ -121,13 +121,21 @@ class Specialization:
         """Which results are one global output (passes/replication.py) with the arguments
         at `params` replicated and those at `uniform` of equal value or shape on every rank
         (once per pair)."""
+        return tuple(r.one_global_output for r in self.replication(params, uniform).results)
+
+    def replication(self, params: tuple[int, ...],
+                    uniform: tuple[int, ...]) -> ReplicationTypes:
+        """The primal's replication types (passes/replication.py), once per pair."""
         key = (params, uniform)
         got = self.replicated.get(key)
         if got is None:
-            got = self.replicated[key] = tuple(
-                r.one_global_output
-                for r in replication_types(self.primal, params, uniform).results)
+            got = self.replicated[key] = replication_types(self.primal, params, uniform)
         return got
+
+    def refuse_uncounted(self, params: tuple[int, ...], uniform: tuple[int, ...]) -> None:
+        """A DifferentiationError where a float result's count in the global loss is
+        unknown (values replicated over different communicators: passes/replication.py)."""
+        refuse_mixed(self.replication(params, uniform), range(len(self.primal.result_types)))
 
     @cached_property
     def communicates(self) -> bool:

@@ -69,8 +69,9 @@ def scale_time_limits(config, items) -> None:
     for item in items:
         marker = item.get_closest_marker("timeout")
         limit = marker.args[0] if marker is not None and marker.args else default
+        kwargs = dict(marker.kwargs) if marker is not None else {}   # (method="thread")
         if limit:
-            item.add_marker(pytest.mark.timeout(limit * scale), append=False)
+            item.add_marker(pytest.mark.timeout(limit * scale, **kwargs), append=False)
 
 
 def deselect_gradbench(config, items) -> None:

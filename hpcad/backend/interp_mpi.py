@@ -75,9 +75,13 @@ def _wait(op, comm, args):
 
 
 def _sendrecv(op, comm, args):
+    """The received message's tag (0 where the source is PROC_NULL: no message)."""
+    from mpi4py import MPI
     sendbuf, dest, sendtag, recvbuf, source, recvtag = args[:6]
+    status = MPI.Status()
     _receive_into(recvbuf, lambda b: comm.Sendrecv(_contiguous(sendbuf), dest, sendtag, b,
-                                                    source, recvtag))
+                                                    source, recvtag, status))
+    return 0 if source == MPI.PROC_NULL else int(status.Get_tag())
 
 
 def _send(op, comm, args):

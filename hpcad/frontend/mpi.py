@@ -35,7 +35,9 @@ _RESULTS = {"isend": (OpaqueType("request"),), "irecv": (OpaqueType("request"),)
             "rank": (i64,), "size": (i64,), "cart_shift": (i64, i64),
             "iallreduce": (OpaqueType("request"),), "ibcast": (OpaqueType("request"),),
             "ireduce": (OpaqueType("request"),), "iallgather": (OpaqueType("request"),),
-            "cart_ndim": (i64,), "wtime": (f64,)}
+            "cart_ndim": (i64,), "wtime": (f64,), "sendrecv": (i64,)}
+# results the IR keeps that the Python call does not return (Sendrecv's received tag)
+_HIDDEN = ("sendrecv",)
 _ICOLLECTIVES = ("iallreduce", "ibcast", "ireduce", "iallgather")
 
 
@@ -222,6 +224,8 @@ def emit_mpi(ctx: LoweringContext, kind: str, values: dict, attrs: dict, comm: V
     op = ctx.builder.op(f"mpi.{kind}", operands, result, attrs)
     if result == [OpaqueType("request")]:
         _LOOP_DEPTH.setdefault(ctx, {})[op] = len(ctx.loops)
+    if kind in _HIDDEN:
+        return None
     if len(op.results) > 1:
         return tuple(op.results)
     return op.results[0] if op.results else None

@@ -737,7 +737,10 @@ MPI_WHOLE_BUFFERS = ("gather", "scatter", "allgather", "alltoall", "neighbor_all
 MPI_SUMS = {"allreduce": "sendbuf", "allreduce_scalar": "sendobj", "reduce": "sendbuf",
             "iallreduce": "sendbuf", "ireduce": "sendbuf", "reduce_scatter": "sendbuf",
             "reduce_scatter_block": "sendbuf"}
+# sendrecv's i64: the received message's tag (0 where the source is PROC_NULL), which its
+# derivatives' messages travel with, so that none is received with ANY_TAG
 _MPI_RESULTS = {"allreduce_scalar": "operand", "rank": "i64", "size": "i64", "cart_shift": "i64x2",
+                "sendrecv": "i64",
                 "isend": "request", "irecv": "request",
                 "iallreduce": "request", "ibcast": "request", "ireduce": "request",
                 "iallgather": "request",

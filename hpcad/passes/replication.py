@@ -26,10 +26,11 @@ op is sum and the contribution is not replicated). Anything else is per-rank."""
 from __future__ import annotations
 
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from enum import Enum
 from functools import partial
 
+from ..errors import DifferentiationError, where
 from ..ir.core import Block, Function, Op, Value, walk
 from ..ir.dialects import MPI_OPERANDS, MPI_REPLICATES, MPI_SUMS, VIEWS
 from ..ir.effects import writes
@@ -84,6 +85,10 @@ class ReplicationTypes:
     arguments: list[Replication]   # on entry (an array: its contents)
     results: list[Replication]     # on return (an array: its contents)
     communicator: Value | None     # the kernel's: its first communicator argument, else world
+    # per-rank returned scalars made, by arithmetic, of values each replicated over one of
+    # several communicators not known to hold the same processes (result position -> the
+    # communicators): how often such a value counts in the global loss is unknown
+    mixed: dict[int, tuple[Value, ...]] = field(default_factory=dict)
 
     def of(self, v: Value) -> Replication:
         return self.values.get(v, PER_RANK)
@@ -123,7 +128,56 @@ def replication_types(fn: Function, params: Iterable[int] = (),
     arguments = [_typed(walker.contents_of(walker.entry_contents(), a)
                         if isinstance(a.type, ArrayType) else walker.kind.get(a))
                  for a in fn.args]
-    return ReplicationTypes(fn, values, buffers, arguments, results, walker.comm)
+    mixed = {n: comms for n, v in enumerate(ret.operands)
+             if results[n].kind is Kind.PER_RANK and isinstance(v.type, ScalarType)
+             and v.type.is_float
+             and len(comms := _mixed_comms(walker, v, set())) > 1}
+    return ReplicationTypes(fn, values, buffers, arguments, results, walker.comm, mixed)
+
+
+def refuse_mixed(types: ReplicationTypes, positions: Iterable[int]) -> None:
+    """A DifferentiationError where a result at `positions` is in `types.mixed`: the
+    global loss would count it once per rank, where it may be one value per group of ranks
+    of some communicator (a derivative would guess)."""
+    ret = types.fn.body.ops[-1]
+    for n in positions:
+        comms = types.mixed.get(n)
+        if comms:
+            owner = ret.operands[n].owner
+            loc = owner.loc if isinstance(owner, Op) else ret.loc
+            names = " and ".join(f"'{c.name or 'comm'}'" for c in comms)
+            raise DifferentiationError(
+                f"{where(loc)}: the returned value adds up (or multiplies) values that are "
+                f"each the same on every rank of a different communicator ({names}), which "
+                f"hpcad cannot show to hold the same processes: it cannot tell how often the "
+                f"value counts in the global loss (once per rank, or once per group of "
+                f"ranks), and will not guess. Return one value reduced over one "
+                f"communicator (e.g. {comms[-1].name or 'comm'}.allreduce(share) of each "
+                f"rank's share), or a per-rank value the ranks' sum of which is the loss. (A "
+                f"gradient call compares its communicator arguments with MPI.Comm.Compare; "
+                f"`hpcad plan` and `show-ir` take them as different unless named in --alike)")
+
+
+def _mixed_comms(walker: _Replicated, v: Value, seen: set) -> tuple[Value, ...]:
+    """The communicators that the replicated values scalar arithmetic made v of are
+    replicated over, where v is made only of such values (else ())."""
+    kind = walker.kind.get(v)
+    if kind is not None:
+        return () if kind == REPLICATED_ANYWHERE else (kind,)
+    owner = v.owner
+    if not isinstance(owner, Op) or owner.dialect != "arith" or owner in seen \
+            or not owner.operands:
+        return ()
+    seen.add(owner)
+    comms: list[Value] = []
+    for operand in owner.operands:
+        if walker.kind.get(operand) == REPLICATED_ANYWHERE:
+            continue
+        got = _mixed_comms(walker, operand, seen)
+        if not got:
+            return ()
+        comms += [c for c in got if c not in comms]
+    return tuple(comms)
 
 
 def comparable_arguments(fn: Function, params: Iterable[int] = ()) -> tuple[int, ...]:

@@ -43,9 +43,12 @@ def jvp_sendrecv(ctx: ForwardContext, op: Op) -> None:
         return
     ops = new.operands
     # a constant's tangent is zero, sent as a message all the same: the elements a
-    # short message (or one from PROC_NULL) does not reach keep their tangents
+    # short message (or one from PROC_NULL) does not reach keep their tangents. The tangent
+    # is received with the tag its value came with (never ANY_TAG: it could match another
+    # message from the same peer)
     d_sb = ctx.shadow_of(sb) if ctx.act.shadowed(sb) else _zeros_like(ctx.b, ops[0])
-    ctx.b.op("mpi.sendrecv", [d_sb] + ops[1:3] + [ctx.shadow_of(rb)] + ops[4:])
+    ctx.b.op("mpi.sendrecv", [d_sb] + ops[1:3] + [ctx.shadow_of(rb), ops[4], new.results[0],
+                                                  ops[-1]], [i64])
 
 
 def jvp_allreduce(ctx: ForwardContext, op: Op) -> None:
@@ -148,7 +151,7 @@ def vjp_sendrecv(ctx: ReverseContext, op: Op, region: Region, comm: Value) -> No
     """The received adjoint goes back whole, also where the send buffer is constant (then
     the sender drops it): a forward message shorter than its receive buffer then fails
     as a truncated message on the sender rather than giving a wrong gradient."""
-    sb, dest, stag, rb, source, rtag = op.operands[:6]
+    sb, dest, stag, rb, source = op.operands[:5]
     if not ctx.act.shadowed(rb):
         return
     d_rb = ctx.shadow(rb, region)
@@ -158,16 +161,13 @@ def vjp_sendrecv(ctx: ReverseContext, op: Op, region: Region, comm: Value) -> No
             f"adjoint must be sent back to the sender; name the source rank")
     back = _zeros_like(ctx.b, ctx.shadow(sb, region) if ctx.act.shadowed(sb)
                        else ctx.primal(sb, region))
-    # each adjoint travels with its forward message's tag: the one received (the receive's
-    # tag; the send's where that is ANY_TAG) goes back, the one sent comes back (with any
-    # tag where this call received with ANY_TAG: the peer's send tag may differ from ours,
-    # and its adjoint then goes back with that one; waiting for ours hung)
-    sent = ctx.primal(stag, region)
-    any_tag = _is_any_tag(rtag)
-    got = sent if any_tag else ctx.primal(rtag, region)
-    back_tag = ctx.primal(rtag, region) if any_tag else sent
+    # each adjoint travels with its forward message's tag, named exactly on both sides (an
+    # ANY_TAG receive could match another message from the same peer): the one received
+    # goes back with the tag it came with (the call's result, also where it received with
+    # ANY_TAG), the one sent comes back with the send tag
+    got = ctx.primal(op.results[0], region)
     ctx.b.op("mpi.sendrecv", [d_rb, ctx.primal(source, region), got, back,
-                               ctx.primal(dest, region), back_tag, comm])
+                               ctx.primal(dest, region), ctx.primal(stag, region), comm], [i64])
     if ctx.act.shadowed(sb):
         ctx.b.op("mem.add_into", [back, ctx.shadow(sb, region)])
     _zero_if_received(ctx, rb, source, region)

@@ -17,6 +17,8 @@ from .common import HANDLE_NAMES
 _C_INT = ir.IntType(32)
 _VOID_P = ir.IntType(8).as_pointer()
 STATUS_IGNORE = 1          # MPICH: (MPI_Status *) 1
+STATUS_INTS = 5            # MPICH's MPI_Status: 5 C ints (checked by load_library)
+STATUS_TAG = 3             # ... of which MPI_TAG is the fourth
 PROC_NULL = -1             # MPICH's MPI_PROC_NULL
 
 
@@ -31,13 +33,26 @@ def load_library() -> None:
     if _loaded:
         return
     from mpi4py import MPI
-    if MPI._sizeof(MPI.Comm) != 4 or MPI.PROC_NULL != PROC_NULL:
+    if MPI._sizeof(MPI.Comm) != 4 or MPI.PROC_NULL != PROC_NULL or not _status_layout():
         raise HpcadError("the numba backend calls MPI through the MPICH ABI (int handles); "
                          "this MPI library uses another ABI: use backend='interp'")
     import llvmlite.binding as ll
     from numba_mpi.common import LIB
     ll.load_library_permanently(LIB)
     _loaded = True
+
+
+def _status_layout() -> bool:
+    """Whether MPI_Status is MPICH's (STATUS_INTS ints, the tag at STATUS_TAG)."""
+    import ctypes
+
+    from mpi4py import MPI
+    status = MPI.Status()
+    status.Set_tag(12345)
+    if MPI._sizeof(MPI.Status) != 4 * STATUS_INTS:
+        return False
+    ints = (ctypes.c_int * STATUS_INTS).from_address(MPI._addressof(status))
+    return bool(ints[STATUS_TAG] == 12345)
 
 
 def _signed(handle: int) -> int:
@@ -155,12 +170,15 @@ def barrier(comm, site):
 
 @njit(**OPTIONS)
 def sendrecv(sendbuf, dest, sendtag, recvbuf, source, recvtag, comm, dtype, site):
+    """The received message's tag (0 where the source is PROC_NULL: no message)."""
     send = np.ascontiguousarray(sendbuf)
     recv = _receivable(recvbuf)
+    status = np.zeros(STATUS_INTS, np.int32)
     _check(_sendrecv(send.ctypes.data, send.size, dtype, dest, sendtag,
                      recv.ctypes.data, recv.size, dtype, source, recvtag, comm,
-                     STATUS_IGNORE), "MPI_Sendrecv", site)
+                     status.ctypes.data), "MPI_Sendrecv", site)
     _received(recvbuf, recv)
+    return np.int64(0) if source == PROC_NULL else np.int64(status[STATUS_TAG])
 
 
 @njit(**OPTIONS)
