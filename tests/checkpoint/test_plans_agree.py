@@ -212,3 +212,30 @@ def test_two_processes_with_snapshots_in_one_directory(tmp_path):
     for j in range(2):
         np.testing.assert_array_equal(np.load(tmp_path / f"g{j}.npy"), want)
     assert os.listdir(snapdir) == []
+
+
+def test_hvp_under_a_policy_says_it_keeps_the_whole_tape(monkeypatch):
+    """Forward over reverse is not checkpointed: under a pinned plan, a budget or
+    HPCAD_MEMORY_BUDGET, hvp warns that the policy does not bound its memory, and H v is
+    the store-all one (which matches central FD of the gradient)."""
+    kernel = plan_kernels.hashed
+    u, w, c, nt = arguments()
+    v = np.random.default_rng(3).standard_normal(u.shape)
+    def hvp(k):
+        return ad.grad_and_hvp(k, argnums=0, backend="interp")(u.copy(), w.copy(), c, nt, v)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", ad.HpcadWarning)
+        ref = hvp(checks.planned(kernel))           # store-all: no warning
+    grad = ad.grad(kernel, argnums=0, backend="interp")
+    h = 1e-6
+    fd = (grad(u + h * v, w.copy(), c, nt) - grad(u - h * v, w.copy(), c, nt)) / (2 * h)
+    np.testing.assert_allclose(ref[2], fd, rtol=1e-6, atol=1e-8)
+    for k in (checks.planned(kernel, checks.PLANS[0]), checks.planned(kernel, budget=300)):
+        with pytest.warns(ad.HpcadWarning, match="keeps the whole tape.*not bounded"):
+            got = hvp(k)
+        np.testing.assert_array_equal(got[1], ref[1])
+        np.testing.assert_array_equal(got[2], ref[2])
+    monkeypatch.setenv("HPCAD_MEMORY_BUDGET", "300")
+    with pytest.warns(ad.HpcadWarning, match="memory budget of 300 bytes"):
+        got = hvp(ad.kernel(kernel.py_func))
+    np.testing.assert_array_equal(got[2], ref[2])
