@@ -291,11 +291,16 @@ def agree(comm: Any, tapes: Tapes, loop: TimeLoop | None, cache: int, restart: b
     """The largest tapes and state, and the smallest cache and share of free disk (its free
     bytes over the ranks that share its file system, disk.share), over the ranks of comm
     (collective), so that every rank chooses the same checkpointing and recomputed steps
-    communicate alike. A size unknown on any rank is unknown on all."""
+    communicate alike. A size unknown on any rank is unknown on all. restart: whether the
+    time loop's steps can restart, which a rank whose own tape fits the budget does not ask
+    (planner._sizes) while a larger rank does: true where any rank found it (the ranks run
+    one kernel: hpcad/mpi_job.py checks it), so that they choose alike."""
     # (ranks on one host and device share its free space: file_system)
     mine = (tapes, None if loop is None else (loop.steps, loop.state_bytes, loop.computed_range),
-            cache, disk, file_system())
+            cache, disk, file_system(), restart)
     everyone = comm.allgather(mine)
+    restart = any(r[-1] for r in everyone)
+    everyone = [r[:-1] for r in everyone]
     def largest(k: int) -> int | None:
         return None if any(t[k] is None for t, *_ in everyone) else \
             max(t[k] for t, *_ in everyone)

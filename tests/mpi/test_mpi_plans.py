@@ -126,3 +126,45 @@ def test_every_plan_and_budget_gives_the_store_all_gradient(kernel, backend):
     pairing = COMM.allreduce(float(np.sum(grads[0] * v[0]) + np.sum(grads[1] * v[1])
                                    + grads[2] * v[2]))
     assert pairing == pytest.approx(fd, rel=1e-6, abs=1e-8)
+
+
+@ad.kernel
+def local_heat(u, c, nt, comm):
+    """A time loop with no communication (each step restartable from its state), the loss
+    an allreduce."""
+    n = u.shape[0]
+    tmp = np.zeros(n)
+    for t in range(nt):
+        for i in range(1, n - 1):
+            tmp[i] = u[i] + c * (u[i - 1] - 2.0 * u[i] + u[i + 1])
+        for i in range(1, n - 1):
+            u[i] = tmp[i]
+    s = 0.0
+    for i in range(n):
+        s += u[i] * u[i]
+    return comm.allreduce(s, op=MPI.SUM)
+
+
+@pytest.mark.mpi(min_size=2)
+@pytest.mark.timeout(300)
+@pytest.mark.parametrize("backend", ["interp", pytest.param("numba", marks=pytest.mark.slow)])
+def test_a_budget_between_the_ranks_tapes_plans_alike(backend):
+    """A budget that one rank's store-all tape fits and another's does not: the smaller rank
+    never asked whether the steps can restart, the larger did; they chose different plans
+    (restarting revolve on one, revolve with a tape on the other: a PlanMismatch on every
+    rank). Now the ranks agree on it: one plan, the store-all gradient."""
+    def tape(n):
+        k = ad.checkpoint(local_heat, budget=10**12)
+        ad.grad(k, argnums=(0, 1), backend=backend)(np.linspace(0.0, 1.0, n), 0.3, 6,
+                                                    MPI.COMM_SELF)
+        return k.last_policy.estimate
+    small, large = tape(6), tape(12)
+    u = np.linspace(0.0, 1.0, 6 if COMM.rank % 2 == 0 else 12) + 0.1 * COMM.rank
+    ref = ad.grad(local_heat, argnums=(0, 1), backend=backend)(u.copy(), 0.3, 6, COMM)
+    for budget in (small, (small + large) // 2, large - 8):
+        k = ad.checkpoint(local_heat, budget=budget)
+        got = ad.grad(k, argnums=(0, 1), backend=backend)(u.copy(), 0.3, 6, COMM)
+        np.testing.assert_array_equal(got[0], ref[0])
+        assert got[1] == ref[1]
+        plans = COMM.allgather(k.last_policy.plan)
+        assert all(p == plans[0] for p in plans) and plans[0].checkpoints, plans
