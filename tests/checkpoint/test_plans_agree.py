@@ -245,3 +245,23 @@ def test_hvp_under_a_policy_says_it_keeps_the_whole_tape(monkeypatch):
     with pytest.warns(ad.HpcadWarning, match="memory budget of 300 bytes"):
         got = hvp(ad.kernel(kernel.py_func))
     np.testing.assert_array_equal(got[2], ref[2])
+
+
+def test_a_restart_that_needs_only_recomputed_intermediates_says_so():
+    """heat_array's step restarts from its state once its tanh is recomputed: a pinned
+    restarting schedule with the default intermediates (which stores the tanh) is refused
+    naming intermediates='recompute', and with it gives the store-all gradient; a step that
+    cannot restart either way (hashed) is not told to try it."""
+    args = arguments(8, 6, seed=3)
+    k = ad.checkpoint(heat_array, 2, schedule="restart")
+    with pytest.raises(ad.DifferentiationError, match=r"restored state.*intermediates='auto' "
+                                                      r"stores.*intermediates='recompute'"):
+        ad.jacobian(k, argnums=0, backend="interp")(*checks.copies(args))
+    k = ad.checkpoint(heat_array, 2, schedule="restart", intermediates="recompute")
+    got = ad.jacobian(k, argnums=0, backend="interp")(*checks.copies(args))
+    ref = ad.jacobian(checks.planned(heat_array), argnums=0, backend="interp")(*checks.copies(args))
+    np.testing.assert_array_equal(got, ref)
+    k = ad.checkpoint(plan_kernels.hashed, 2, schedule="restart", intermediates="recompute")
+    with pytest.raises(ad.DifferentiationError, match="restored state") as e:
+        checks.planned_run(k, "interp", arguments())
+    assert "intermediates" not in str(e.value)
