@@ -320,3 +320,19 @@ KERNELS = [overwritten_in_step, swapped, swapped_args, hashed, while_in_step, pr
            carried_scalar, break_in_time, continue_in_time, index_in_step, offset_range,
            partial_scratch, conditional_fill, rewritten_after_loop, views_in_step, call_in_step,
            two_d_state, reshaped_state, int_state]
+
+
+@ad.kernel
+def loop_after_time_loop(u, w, c, nt, mt):
+    """A time loop, then a loop of mt steps whose tape checkpointing keeps whole."""
+    n = u.shape[0]
+    for t in range(nt):
+        for i in range(n):
+            u[i] = u[i] + c * math.tanh(w[i] * u[(i + 1) % n])
+    s = 0.0
+    for t in range(mt):
+        for i in range(n):
+            s += math.tanh(u[i] * s * 0.01 + w[i] * t)
+    for i in range(n):
+        s += u[i] * u[i]
+    return s
