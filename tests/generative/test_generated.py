@@ -49,8 +49,12 @@ def test_parallel_kernels_match_python_and_repeat_bitwise(gen):
 
 
 def check_planned(gen, numba: bool) -> None:
+    """The planner check; on the interpreter also the primal and the store-all derivatives
+    (a store-all gradient that numba refuses leaves its plans nothing to compare)."""
     args = checks.make_args(gen)
     with checks.reporting(gen):
+        checks.check_primal(gen, "interp", args)
+        checks.check_derivatives(gen, "interp", args)
         for backend in ["interp"] + (["numba"] if numba else []):
             checks.check_plans(gen, backend, args)
 
