@@ -14,7 +14,7 @@ import numpy as np
 
 from .ad.common import has_tangent
 from .backend import interp
-from .checkpoint.budget import parse_bytes
+from .checkpoint.budget import env_budget, parse_bytes
 from .checkpoint.cost import INTERMEDIATES
 from .checkpoint.plan import STORE_ALL, Kind, Plan
 from .checkpoint.planner import plan_call, reusable, run_time_args
@@ -1257,6 +1257,7 @@ def grad_and_hvp(f, argnums=0, backend: str | None = None):
         spec = k.specialize(args)
         _check_scalar_result(k, spec, "hvp")
         _check_written_apart(k, args, spec.written(spec.primal))
+        _warn_unplanned(k)
         kinds = spec.without_dead_shadows(tuple(float_kinds(k, args, set(nums))))
         tangent = dict(zip(nums, directions))
         flat, adjoints, shadows, given_at = [], {}, {}, set()
@@ -1294,6 +1295,23 @@ def grad_and_hvp(f, argnums=0, backend: str | None = None):
         return float(out[0]), g, hv
 
     return grad_and_hvp_fn
+
+
+def _warn_unplanned(k: Kernel) -> None:
+    """An HpcadWarning where the kernel's checkpointing policy (a snapshot count, a memory
+    budget, HPCAD_MEMORY_BUDGET) would checkpoint or limit its reverse sweep: forward over
+    reverse keeps the whole tape (and its tangents) whatever the policy; its results are the
+    same, its memory is not bounded by the budget."""
+    budget = env_budget() if k.budget == "auto" else k.budget
+    pinned = k.pinned is not None and k.pinned.checkpoints
+    if not pinned and budget is None:
+        return
+    policy = k.pinned.describe() if pinned and k.pinned is not None else \
+        f"a memory budget of {budget} bytes"
+    warnings.warn(f"hvp of '{k.__name__}': forward over reverse keeps the whole tape and its "
+                  f"tangents; the kernel's checkpointing ({policy}) applies to reverse-mode "
+                  f"calls (grad, vjp, jacobian) only, and the memory of this call is not "
+                  f"bounded by it", HpcadWarning, stacklevel=_outside_hpcad())
 
 
 def check_grad(f, *args, argnums=None, eps: float = 1e-6, rtol: float = 1e-6,

@@ -130,13 +130,20 @@ def _extent(a: Value, axis: int, env: dict[Value, Any]) -> int:
     raise _Unknown()
 
 
-def tape_bytes(fn: Function, flat_args: list[Any]) -> int | None:
+def tape_bytes(fn: Function, flat_args: list[Any], outside: object = None) -> int | None:
     """A bound on the bytes fn's tape holds for these arguments (flat, as the derivative
-    takes them), or None when a slot's size is only known while it runs."""
+    takes them), or None when a slot's size is only known while it runs. outside: the
+    location of the primal's time loop: then only the bytes of the slots filled outside
+    that loop (which checkpointing keeps whole), counting a slot as the loop's (its buffer
+    set up before the loop's forward copy or the tape.reserve made for it) only where one
+    top-level loop of fn has that location."""
     env = dict(zip(fn.args, flat_args))
     total = 0
+    one = sum(op.name == "scf.for" and op.loc == outside for op in fn.body.ops) == 1
     try:
         for s in tape_slots(fn, {}):
+            if outside is not None and one and s.anchor.loc == outside:
+                continue
             if s.extents is None:
                 return None
             count = 1
@@ -235,6 +242,9 @@ class TimeLoop:
     state_bytes: int     # one snapshot of the arrays the loop writes
     computed_range: str = ""   # where its range is computed in the kernel (file:line), so
     #                            that no revolve schedule can be given it; "" where it is not
+    outside: int | None = 0    # bytes of the fewest-bytes tape filled outside the loop (other
+    #                            loops: kept whole however the loop is checkpointed); None:
+    #                            unknown before it runs
 
 
 def time_loop(primal: Function, args: tuple[Any, ...]) -> TimeLoop | None:
@@ -259,6 +269,12 @@ def time_loop(primal: Function, args: tuple[Any, ...]) -> TimeLoop | None:
         return None
     static = all(bound_source(primal, x) is not None for x in op.operands[:3])
     return TimeLoop(len(range(lb, ub, step)), state, "" if static else where(op.loc))
+
+
+def time_loop_location(primal: Function) -> object:
+    """The location of the loop checkpointing would split (tape_bytes' `outside`)."""
+    op = choose_time_loop(primal)
+    return None if op is None else op.loc
 
 
 def cache_bytes() -> int:
@@ -291,11 +307,17 @@ def agree(comm: Any, tapes: Tapes, loop: TimeLoop | None, cache: int, restart: b
     """The largest tapes and state, and the smallest cache and share of free disk (its free
     bytes over the ranks that share its file system, disk.share), over the ranks of comm
     (collective), so that every rank chooses the same checkpointing and recomputed steps
-    communicate alike. A size unknown on any rank is unknown on all."""
+    communicate alike. A size unknown on any rank is unknown on all. restart: whether the
+    time loop's steps can restart, which a rank whose own tape fits the budget does not ask
+    (planner._sizes) while a larger rank does: true where any rank found it (the ranks run
+    one kernel: hpcad/mpi_job.py checks it), so that they choose alike."""
     # (ranks on one host and device share its free space: file_system)
-    mine = (tapes, None if loop is None else (loop.steps, loop.state_bytes, loop.computed_range),
-            cache, disk, file_system())
+    mine = (tapes, None if loop is None else (loop.steps, loop.state_bytes, loop.computed_range,
+                                              loop.outside),
+            cache, disk, file_system(), restart)
     everyone = comm.allgather(mine)
+    restart = any(r[-1] for r in everyone)
+    everyone = [r[:-1] for r in everyone]
     def largest(k: int) -> int | None:
         return None if any(t[k] is None for t, *_ in everyone) else \
             max(t[k] for t, *_ in everyone)
@@ -306,8 +328,9 @@ def agree(comm: Any, tapes: Tapes, loop: TimeLoop | None, cache: int, restart: b
     loops = [lp for _, lp, _, _, _ in everyone]
     if None in loops:
         return tapes, None, cache, restart, disk
+    outside = None if any(lp[3] is None for lp in loops) else max(lp[3] for lp in loops)
     return (tapes, TimeLoop(max(lp[0] for lp in loops), max(lp[1] for lp in loops),
-                            max(lp[2] for lp in loops)), cache, restart, disk)
+                            max(lp[2] for lp in loops), outside), cache, restart, disk)
 
 
 @dataclass(frozen=True)
@@ -382,22 +405,35 @@ def choose(budget: int | None, tapes: Tapes, loop: TimeLoop | None,
                             "hpcad.checkpoint(f, 'store_all')" if least is not None else
                             f"{unsized}, so the tape cannot be sized before it runs, and it "
                             f"has no time loop to checkpoint. {_GROWING}"))
-    n, p = loop.steps, loop.state_bytes
-    fits = _segments(n, p, least, budget) if least is not None else None
+    return _checkpointed(budget, least, loop, restart, disk, unsized)
+
+
+def _checkpointed(budget: int, least: int | None, loop: TimeLoop, restart: bool, disk: int,
+                  unsized: str) -> Choice:
+    """choose's checkpointing plans of the time loop, whose estimates count the tape filled
+    outside the loop (loop.outside), which every plan keeps whole."""
+    n, p, rest = loop.steps, loop.state_bytes, loop.outside
+    if rest is None:
+        raise HpcadError(f"memory budget of {budget} bytes cannot be planned: {unsized}, "
+                         f"outside the time loop that checkpointing splits, so that part of "
+                         f"the tape cannot be sized before it runs. {_GROWING}")
+    inner = None if least is None else least - rest
+    fits = _segments(n, p, inner, budget - rest) if inner is not None else None
     if fits is not None:
-        return fits
+        return _plus(fits, rest)
     if loop.computed_range:
         raise HpcadError(f"{loop.computed_range}: a memory budget of {budget} bytes needs a "
                          f"revolve schedule for this time loop, and revolve needs the loop's "
                          f"range to come from the kernel's arguments or constants; pass the "
                          f"step count as an int argument (range(nsteps)), or raise the budget")
-    if least is None:
-        return _without_tape(budget, n, p, restart, disk, unsized)
+    if inner is None:
+        return _plus(_without_tape(budget - rest, n, p, restart, disk if rest <= budget else 0,
+                                   unsized, budget), rest)
     if restart:
-        choice = _restarting(n, p, budget // max(p, 1))
+        choice = _restarting(n, p, (budget - rest) // max(p, 1))
         if choice is not None:
-            return choice
-    one_step = -(-least // n)
+            return _plus(choice, rest)
+    one_step = rest + -(-inner // n)
     # revolve keeps s schedule snapshots and one of the state before the forward sweep's
     # last steps, from which it also restores the final state; lean revolve keeps the s
     # only and runs forward from one of them instead (checkpoint/revolve.py). Of the two,
@@ -412,9 +448,9 @@ def choose(budget: int | None, tapes: Tapes, loop: TimeLoop | None,
                       "from one)" * lean, True)
     # below one copy of the state in memory: snapshots of every step in files, as many
     # as half the free disk holds
-    fits = _restarting_on_disk(n, p, disk) if restart else None
+    fits = _restarting_on_disk(n, p, disk) if restart and rest <= budget else None
     if fits is not None:
-        return fits
+        return _plus(fits, rest)
     on_disk = min(n + 2, disk // 2 // max(p, 1))
     if not restart and on_disk >= 1 and one_step <= budget:
         s = min(n, on_disk)
@@ -425,7 +461,7 @@ def choose(budget: int | None, tapes: Tapes, loop: TimeLoop | None,
         raise HpcadError(f"memory budget of {budget} bytes is below the least this gradient "
                          f"needs ({one_step} bytes: one step's tape, with the snapshots in "
                          f"files); raise the budget")
-    need = (0 if restart else one_step) + p
+    need = (rest if restart else one_step) + p
     where = f"; the snapshot directory ({disk} bytes free, half of it usable) holds too " \
         f"few copies of the state" if disk else ""
     raise HpcadError(f"memory budget of {budget} bytes is below the least this gradient "
@@ -433,6 +469,13 @@ def choose(budget: int | None, tapes: Tapes, loop: TimeLoop | None,
                      + f"a copy of the {p}-byte state{where}); raise the budget"
                      + ("" if disk else ", or allow snapshots on disk (hpcad.checkpoint("
                         "f, disk=True) or HPCAD_SNAPSHOT_DIR)"))
+
+
+def _plus(choice: Choice, rest: int) -> Choice:
+    """choice with `rest` more bytes of tape in its estimate."""
+    if not rest or choice.estimate is None:
+        return choice
+    return replace(choice, estimate=choice.estimate + rest)
 
 
 def _segment_counts(n: int) -> Iterator[int]:
@@ -459,9 +502,10 @@ def _segments(n: int, p: int, tape: int, budget: int) -> Choice | None:
 
 
 def _without_tape(budget: int, n: int, p: int, restart: bool, disk: int,
-                  unsized: str) -> Choice:
+                  unsized: str, given: int | None = None) -> Choice:
     """A budget for a gradient whose tape cannot be sized before it runs: revolve with each
-    step reversed from its restored state (no tape), the snapshots in memory or in files."""
+    step reversed from its restored state (no tape), the snapshots in memory or in files.
+    given: the budget as the user gave it (budget is what the loop may use of it)."""
     if restart:
         choice = _restarting(n, p, budget // max(p, 1))
         if choice is not None:
@@ -472,8 +516,8 @@ def _without_tape(budget: int, n: int, p: int, restart: bool, disk: int,
     why = ("its time loop's steps cannot be reversed from a restored state without a tape"
            if not restart else f"not one {p}-byte copy of the state fits, in memory or in "
            f"files")
-    raise HpcadError(f"memory budget of {budget} bytes cannot be planned: {unsized}, so "
-                     f"the tape cannot be sized before it runs, and {why}. {_GROWING}")
+    raise HpcadError(f"memory budget of {given or budget} bytes cannot be planned: {unsized}, "
+                     f"so the tape cannot be sized before it runs, and {why}. {_GROWING}")
 
 
 def _restarting_on_disk(n: int, p: int, disk: int) -> Choice | None:

@@ -27,6 +27,7 @@ from .budget import (
     env_budget,
     tape_bytes,
     time_loop,
+    time_loop_location,
     unsized_loop,
 )
 from .plan import STORE_ALL, Kind, Plan, RunArgs
@@ -95,6 +96,11 @@ def _sizes(k: Policy, spec: Derivatives, activity: tuple[str, ...], ret_active: 
     # without a budget only the kernel's own plan matters (cache-sized segments or not)
     tapes = (own, own if budget is None else tape_of("recompute"))
     loop = time_loop(spec.primal, args)
+    if loop is not None and budget is not None:   # the tape of the loops around it
+        outside = tape_bytes(spec.derivative("reverse", activity, ret_active,
+                                             Plan(intermediates="recompute")), flat,
+                             time_loop_location(spec.primal))
+        loop = replace(loop, outside=outside)
     restart = budget is not None and (own is None or own > budget) and \
         (loop is None or not loop.computed_range) and restartable(spec, activity, ret_active)
     disk = free_bytes() if budget is not None and k.disk else 0

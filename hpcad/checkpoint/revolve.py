@@ -408,10 +408,15 @@ class Revolve:
     def finish(self) -> None:
         """A restarting plan whose step still needs a tape: NotRestartable."""
         if self.plan.restart and any(o.dialect == "tape" for o in walk(self.template)):
-            raise NotRestartable(f"{where(self.loop.loc)}: a step of this time loop cannot "
-                                 f"be reversed from its restored state: its reverse needs "
-                                 f"values the step computes after overwriting them; use "
-                                 f"schedule='revolve' (a one-step tape)")
+            stored = self.plan.intermediates != "recompute"
+            raise NotRestartable(
+                f"{where(self.loop.loc)}: a step of this time loop cannot be reversed from its "
+                f"restored state: its reverse needs values the step computes after overwriting "
+                f"them" + (f", or values intermediates='{self.plan.intermediates}' stores "
+                           f"instead of recomputing them" if stored else "")
+                + "; use schedule='revolve' (a one-step tape)"
+                + (", or intermediates='recompute' (hpcad.checkpoint(f, S, "
+                   "schedule='restart', intermediates='recompute'))" if stored else ""))
 
 
 Adjoint = Callable[[Builder, Value, Value, list[Value], Value], list[Value]]

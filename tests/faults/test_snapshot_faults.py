@@ -87,7 +87,7 @@ class _Ranks:
         self.others = others
 
     def allgather(self, mine):
-        return [mine] + [(*mine[:3], free, where) for free, where in self.others]
+        return [mine] + [(*mine[:3], free, where, *mine[5:]) for free, where in self.others]
 
 
 def test_ranks_on_one_file_system_share_its_free_space(slack):

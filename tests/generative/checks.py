@@ -1,7 +1,8 @@
 """Runs a generated kernel (grammar.Generated) three ways and compares them: as plain Python
 (the undecorated source run by CPython with numpy, `prange` = range), on hpcad's interpreter
 and on its numba backend; derivatives by the dot test (jvp against vjp), against central
-finite differences of the plain Python function, and threaded runs bit for bit. The module
+finite differences of the plain Python function, threaded runs bit for bit, and the gradient
+under every checkpointing plan and memory budget against the store-all one. The module
 is written to a file so that hpcad reads its source and reports file:line. Every failure
 message carries the kernel's source."""
 from __future__ import annotations
@@ -11,12 +12,14 @@ import importlib.util
 import os
 import sys
 import tempfile
+import warnings
 from contextlib import contextmanager
 from pathlib import Path
 
 import numpy as np
 
 import hpcad as ad
+from hpcad.checkpoint.plan import Kind, Plan
 
 HEADER = {   # same line count, so file:line is the same in both modules
     "hpcad": "kernel = ad.kernel\n",
@@ -196,3 +199,129 @@ def check_repeatable(gen, args, runs: int = 3) -> None:
             first = flat
         elif not np.array_equal(flat.view(np.int64), first.view(np.int64)):
             fail(gen, f"threaded numba runs differ bitwise: {first} vs {flat}")
+
+
+# --- (5) the planner never changes the answer -------------------------------------------------
+
+# Plans pinned on the kernel (hpcad.checkpoint; lean, restart and disk set on the pinned plan),
+# each compared with store-all: segments, revolve plain and lean, restarting (no tape), the
+# snapshots in files, and the store-all tape with other intermediates. A kernel without a
+# time loop hpcad can checkpoint stores all (a warning), and a plan it cannot run is refused.
+PLANS = (Plan(Kind.SEGMENTS, 2), Plan(Kind.SEGMENTS, 3), Plan(Kind.REVOLVE, 1),
+         Plan(Kind.REVOLVE, 3), Plan(Kind.REVOLVE, 2, lean=True, intermediates="recompute"),
+         Plan(Kind.REVOLVE, 2, restart=True), Plan(Kind.REVOLVE, 3, lean=True, restart=True),
+         Plan(Kind.REVOLVE, 2, lean=True, disk=True),
+         Plan(Kind.REVOLVE, 2, restart=True, disk=True, intermediates="store"),
+         Plan(intermediates="recompute"), Plan(intermediates="store"))
+NUMBA_PLANS = (PLANS[1], PLANS[4], PLANS[8])    # each plan compiles a derivative on numba
+# budgets as fractions of the store-all tape: between store-all and tight (where the planner
+# checkpoints, recomputes, puts snapshots in files or refuses)
+BUDGET_FRACTIONS = (0.75, 0.5, 0.25, 0.1, 0.02)
+NUMBA_BUDGET_FRACTIONS = (0.5, 0.1)
+PLAN_RTOL = 1e-12     # the bar where recomputation is not the same operations (numba's sums)
+# a refusal must say what to do; these words mark an error that is hpcad's, not a refusal
+NOT_A_REFUSAL = ("internal", "please report")
+STORES_ALL = "has no time loop hpcad can checkpoint"    # a pinned plan's warning: stores all
+
+
+def planned(main, plan: Plan | None = None, budget: int | None = None):
+    """main under a pinned plan, or under a memory budget (the planner chooses)."""
+    if budget is not None:
+        return ad.checkpoint(main, budget=budget)
+    if plan is None or not plan.checkpoints:
+        return ad.checkpoint(main, "store_all", intermediates=(plan or Plan()).intermediates)
+    k = ad.checkpoint(main, plan.snapshots, schedule="revolve" if plan.kind is Kind.REVOLVE
+                      else "segments")
+    k.pinned = plan
+    return k
+
+
+def planned_run(k, backend: str, args, extra=()):
+    """(adjoints of u, w and c; u and w as the call left them) by the in-place reverse
+    derivative, every float argument active."""
+    a = copies(args)
+    du, dw = np.zeros_like(a[0]), np.zeros_like(a[1])
+    activity = (ad.Duplicated, ad.Duplicated, ad.Active) + (ad.Const,) * (1 + len(extra))
+    _, dc = ad.autodiff(k, activity=activity, backend=backend)(a[0], du, a[1], dw, *a[2:],
+                                                                 *extra)
+    return (du, dw, float(dc)), (a[0], a[1])
+
+
+def store_all_bytes(k_store, backend: str, args, extra=()) -> int | None:
+    """The store-all tape's estimated bytes (a budget planned for it), None where the tape
+    cannot be sized before it runs."""
+    k = ad.checkpoint(k_store, budget=10**15)
+    try:
+        planned_run(k, backend, args, extra)
+    except ad.HpcadError:
+        return None
+    return None if k.last_policy is None else k.last_policy.estimate
+
+
+def plan_outcomes(main, backend: str, args, extra=(), plans=None, fractions=None):
+    """For each plan and budget (default: PLANS and BUDGET_FRACTIONS, fewer on numba):
+    (what, the plan chosen or None, the gradient or the refusal, the arrays after the call),
+    and the store-all reference (gradient, arrays), for kernel `main`; (None, []) where the
+    store-all gradient itself is refused with an HpcadError (the primal checks report it:
+    check_derivatives)."""
+    numba = backend == "numba"
+    plans = (NUMBA_PLANS if numba else PLANS) if plans is None else plans
+    fractions = (NUMBA_BUDGET_FRACTIONS if numba else BUDGET_FRACTIONS) if fractions is None \
+        else fractions
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ad.HpcadWarning)   # "no time loop: stores all"
+        try:
+            ref = planned_run(planned(main), backend, args, extra)
+        except ad.HpcadError as e:   # refused store-all: nothing to compare with
+            if any(w in str(e).lower() for w in NOT_A_REFUSAL):
+                raise
+            return None, []
+        runs = [(p.describe() + f" [{p.intermediates}]", planned(main, p)) for p in plans]
+        total = store_all_bytes(main, backend, args, extra) if fractions else None
+        runs += [(f"budget {max(1, int(f * total))} bytes ({f} of store-all)",
+                  planned(main, budget=max(1, int(f * total)))) for f in fractions if total]
+        out = []
+        for what, k in runs:
+            with warnings.catch_warnings(record=True) as caught:
+                warnings.simplefilter("always", ad.HpcadWarning)
+                try:
+                    got = planned_run(k, backend, args, extra)
+                except ad.HpcadError as e:
+                    if any(w in str(e).lower() for w in NOT_A_REFUSAL):
+                        raise
+                    out.append((what, None, e, None))
+                    continue
+            chosen = k.last_policy.plan if k.last_policy is not None else k.pinned
+            if any(STORES_ALL in str(w.message) for w in caught):
+                chosen = Plan(intermediates=chosen.intermediates)
+            out.append((what, chosen, got[0], got[1]))
+    return ref, out
+
+
+def plan_differences(ref, out, backend: str) -> list[str]:
+    """What differs from store-all in plan_outcomes' results: the gradient beyond PLAN_RTOL,
+    the arrays' final values at all."""
+    (grads, arrays), found = ref, []
+    for what, chosen, got, after in out:
+        if chosen is None:
+            continue
+        errs = [rel(a, b) for a, b in zip(got, grads, strict=True)]
+        if max(errs) > PLAN_RTOL:
+            found.append(f"gradient on {backend} under {what} (planned: {chosen.describe()}, "
+                         f"intermediates {chosen.intermediates}) differs from store-all's: "
+                         f"relative errors (u, w, c) {errs}")
+        if not all(np.array_equal(a, b) for a, b in zip(after, arrays, strict=True)):
+            found.append(f"arrays after the gradient on {backend} under {what} differ from "
+                         f"store-all's: {after} vs {arrays}")
+    return found
+
+
+def check_plans(gen, backend: str, args, extra=()) -> list:
+    """(5) the gradient and the arrays' final values under every plan and budget equal the
+    store-all ones (to PLAN_RTOL; the arrays bit for bit); a refusal is an HpcadError.
+    Returns the outcomes (plan_outcomes)."""
+    ref, out = plan_outcomes(load(gen, "hpcad").main, backend, args, extra)
+    found = plan_differences(ref, out, backend)
+    if found:
+        fail(gen, "\n".join(found))
+    return out

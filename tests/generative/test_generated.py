@@ -1,15 +1,18 @@
 """Generated kernels (grammar.py) checked against plain Python and finite differences
 (checks.py): every kernel on the interpreter, a sample on numba (its compile time is the cost),
-and prange/fork-join kernels also for bitwise-repeatable threaded runs. The profile is "ci"
-unless HPCAD_GENERATIVE=long (profiles.py)."""
+and prange/fork-join kernels also for bitwise-repeatable threaded runs; kernels whose body is
+a time loop (stepped.py) give the store-all gradient under every checkpointing plan and
+memory budget (checks.check_plans). The profile is "ci" unless HPCAD_GENERATIVE=long
+(profiles.py)."""
 
 import pytest
 from hypothesis import assume, given
 
-from tests.generative import checks, found, grammar, profiles
+from tests.generative import checks, found, grammar, profiles, stepped
 from tests.generative.profiles import generative
 
 NUMBA_EVERY = 20    # one kernel in NUMBA_EVERY also runs on numba (each compiles 3-20 s)
+PLANNED_NUMBA_EVERY = 4   # the planner check on numba: 3 plans and 2 budgets, each compiled
 
 
 def usable(gen) -> bool:
@@ -43,6 +46,35 @@ def test_serial_kernels_match_python_and_finite_differences(gen):
 def test_parallel_kernels_match_python_and_repeat_bitwise(gen):
     assume(usable(gen))
     check_all(gen, numba=checks.on_numba_too(gen, NUMBA_EVERY))
+
+
+def check_planned(gen, numba: bool) -> None:
+    """The planner check; on the interpreter also the primal and the store-all derivatives
+    (a store-all gradient that numba refuses leaves its plans nothing to compare)."""
+    args = checks.make_args(gen)
+    with checks.reporting(gen):
+        checks.check_primal(gen, "interp", args)
+        checks.check_derivatives(gen, "interp", args)
+        for backend in ["interp"] + (["numba"] if numba else []):
+            checks.check_plans(gen, backend, args)
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(profiles.time_limit(600, per_example=60))
+@generative(ci_examples=8)
+@given(gen=stepped.stepped_kernels())
+def test_stepped_kernels_give_the_store_all_gradient_under_any_plan(gen):
+    assume(usable(gen))
+    check_planned(gen, numba=checks.on_numba_too(gen, PLANNED_NUMBA_EVERY))
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(profiles.time_limit(600, per_example=60))
+@generative(ci_examples=6)
+@given(gen=stepped.stepped_kernels(parallel=True))
+def test_parallel_stepped_kernels_give_the_store_all_gradient_under_any_plan(gen):
+    assume(usable(gen))
+    check_planned(gen, numba=checks.on_numba_too(gen, PLANNED_NUMBA_EVERY))
 
 
 # the two found kernels that take seconds to compile run in the slow tier

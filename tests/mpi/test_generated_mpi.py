@@ -4,7 +4,11 @@ loops, receive buffers read in loops, replicated and per-rank losses. The primal
 backend equals the plain Python function run under mpi4py on the same ranks; the reverse
 gradient of the global loss (the replicated value once, per-rank values summed) equals the
 forward tangent (dot test) and central finite differences. Every rank reaches the same
-verdict (outcomes are gathered), so hypothesis generates and shrinks in step on all ranks."""
+verdict (outcomes are gathered), so hypothesis generates and shrinks in step on all ranks.
+Under every checkpointing plan and memory budget the gradient is the store-all one, and
+every rank plans alike."""
+
+from dataclasses import replace
 
 import numpy as np
 import pytest
@@ -96,3 +100,29 @@ def test_found_mpi_kernels_match_python_and_finite_differences(name, request):
 def test_generated_mpi_kernels_match_python_and_finite_differences(gen):
     assume(usable(gen))
     check_all(gen, numba=checks.on_numba_too(gen, NUMBA_EVERY))
+
+
+PLAN_STEPS = 4    # the generated time loops run 1-3 steps: more, for checkpointing to split
+
+
+def check_plans(gen, backend, args) -> None:
+    """checks.check_plans on every rank, and every rank chose the same plan (or refused) for
+    each budget."""
+    out = checks.check_plans(gen, backend, args, extra=(COMM,))
+    mine = [(what, "refused" if chosen is None else chosen) for what, chosen, _, _ in out]
+    everyone = COMM.allgather(mine)
+    if any(theirs != mine for theirs in everyone):
+        checks.fail(gen, f"rank {COMM.rank}: the ranks planned differently: {everyone}")
+
+
+@pytest.mark.slow
+@pytest.mark.mpi(min_size=2)
+@pytest.mark.timeout(profiles.time_limit(600, per_example=60))
+@generative(ci_examples=6, agree=COMM.bcast)
+@given(gen=grammar.mpi_kernels())
+def test_generated_mpi_kernels_give_the_store_all_gradient_under_any_plan(gen):
+    gen = replace(gen, nt=PLAN_STEPS)
+    assume(usable(gen))
+    args = rank_args(gen)
+    for backend in ["interp"] + (["numba"] if checks.on_numba_too(gen, 2 * NUMBA_EVERY) else []):
+        agree(outcome(check_plans, gen, backend, args))
