@@ -20,6 +20,10 @@ def usable(gen) -> bool:
 def check_all(gen, numba: bool) -> None:
     args = checks.make_args(gen)
     with checks.reporting(gen):
+        if gen.refused:
+            for backend in ["interp"] + (["numba"] if numba else []):
+                checks.check_refused(gen, backend, args)
+            return
         for backend in ["interp"] + (["numba"] if numba else []):
             checks.check_primal(gen, backend, args)
             checks.check_derivatives(gen, backend, args)
@@ -29,7 +33,7 @@ def check_all(gen, numba: bool) -> None:
 
 @pytest.mark.slow
 @pytest.mark.timeout(profiles.time_limit(1200))
-@generative(ci_examples=160)
+@generative(ci_examples=130)
 @given(gen=grammar.serial_kernels())
 def test_serial_kernels_match_python_and_finite_differences(gen):
     assume(usable(gen))
@@ -38,9 +42,20 @@ def test_serial_kernels_match_python_and_finite_differences(gen):
 
 @pytest.mark.slow
 @pytest.mark.timeout(profiles.time_limit(1200))
-@generative(ci_examples=100)
+@generative(ci_examples=80)
 @given(gen=grammar.serial_kernels(parallel=True))
 def test_parallel_kernels_match_python_and_repeat_bitwise(gen):
+    assume(usable(gen))
+    check_all(gen, numba=checks.on_numba_too(gen, NUMBA_EVERY))
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(profiles.time_limit(1200))
+@generative(ci_examples=50)
+@given(gen=grammar.serial_kernels(arrays=True))
+def test_array_kernels_match_python_and_finite_differences(gen):
+    """Kernels with at least one block of shapes.py: NumPy array syntax, a matrix argument,
+    index arrays (a race in a prange must be refused)."""
     assume(usable(gen))
     check_all(gen, numba=checks.on_numba_too(gen, NUMBA_EVERY))
 
