@@ -170,9 +170,13 @@ def check_primal(gen, backend: str, args, extra=()) -> None:
 
 
 def gradient(gen, backend: str, args, extra=()):
-    """d loss / d (u, w, c[, A]) by reverse mode."""
+    """d loss / d (u, w, c[, A]) by reverse mode, at the arguments' positions (None at nt
+    and the index arrays)."""
     k = load(gen, "hpcad").main
-    return ad.grad(k, argnums=differentiable(gen), backend=backend)(*copies(args), *extra)
+    nums = differentiable(gen)
+    g = dict(zip(nums, ad.grad(k, argnums=nums, backend=backend)(*copies(args), *extra),
+                 strict=True))
+    return tuple(g.get(i) for i in range(max(nums) + 1))
 
 
 def tangent(gen, backend: str, args, v, extra=()) -> float:
@@ -183,9 +187,9 @@ def tangent(gen, backend: str, args, v, extra=()) -> float:
 
 
 def pair(g, v) -> float:
-    """<g, v> over the float arguments (v is None at the others)."""
-    v = [np.asarray(d, dtype=float) for d in v if d is not None]
-    return float(sum(np.sum(np.asarray(x, dtype=float) * d) for x, d in zip(g, v, strict=True)))
+    """<g, v> over the float arguments, position by position (v is None at the others)."""
+    return float(sum(np.sum(np.asarray(x, dtype=float) * np.asarray(d, dtype=float))
+                     for x, d in zip(g, v) if d is not None))
 
 
 def finite_difference(gen, args, v, h: float, extra=()) -> float:
@@ -231,7 +235,8 @@ def check_repeatable(gen, args, runs: int = 3) -> None:
     first = None
     for _ in range(runs):
         out = (k(*copies(args)),) + tuple(gradient(gen, "numba", args))
-        flat = np.concatenate([np.ravel(np.asarray(x, dtype=float)) for x in out])
+        flat = np.concatenate([np.ravel(np.asarray(x, dtype=float)) for x in out
+                               if x is not None])
         if first is None:
             first = flat
         elif not np.array_equal(flat.view(np.int64), first.view(np.int64)):

@@ -415,6 +415,9 @@ BLOCKS = {"loop": block_loop, "nested": block_nested, "while": block_while,
           **shapes.BLOCKS}
 
 
+NEEDS_EXTRAS = ("matrix", "gather", "edges")   # blocks that add arguments to main
+
+
 def block_enabled(name: str) -> bool:
     if name == "tuple":
         return FEATURES["tuple_state"]
@@ -441,11 +444,14 @@ def module_source(ctx: Ctx, params: str, body: list[str], parallel: bool = False
 
 
 @st.composite
-def serial_kernels(draw, parallel: bool = False, arrays: bool = False) -> Generated:
+def serial_kernels(draw, parallel: bool = False, arrays: bool = False,
+                   plain: bool = False) -> Generated:
     """A kernel of 1-4 blocks; `parallel`: at least one prange or fork-join block; `arrays`:
-    at least one block of shapes.py (array syntax, matrix, index arrays)."""
+    at least one block of shapes.py (array syntax, matrix, index arrays); `plain`: main's
+    arguments are float64 u, w, c, nt only, and hpcad must run it (no extra arguments, no
+    float32, no refusal: for checks that call main(u, w, c, nt) themselves)."""
     ctx = Ctx(draw)
-    names = [b for b in BLOCKS if block_enabled(b)]
+    names = [b for b in BLOCKS if block_enabled(b) and not (plain and b in NEEDS_EXTRAS)]
     body = ["n = u.shape[0]", "s = 0.0"]
     count = draw(st.integers(1, 4))
     chosen = draw(st.lists(st.sampled_from(names), min_size=count, max_size=count))
@@ -453,13 +459,13 @@ def serial_kernels(draw, parallel: bool = False, arrays: bool = False) -> Genera
         chosen.insert(draw(st.integers(0, len(chosen))),
                       draw(st.sampled_from([b for b in ("prange", "forkjoin") if FEATURES[b]])))
     if arrays:
-        chosen.insert(draw(st.integers(0, len(chosen))),
-                      draw(st.sampled_from([b for b in shapes.BLOCKS if FEATURES[b]])))
+        chosen.insert(draw(st.integers(0, len(chosen))), draw(st.sampled_from(
+            [b for b in shapes.BLOCKS if FEATURES[b] and not (plain and b in NEEDS_EXTRAS)])))
     for name in chosen:
         body += BLOCKS[name](ctx)
     body += loss_lines(ctx)
     zeros = draw(st.booleans())
-    float32 = FEATURES["float32"] and draw(st.integers(0, 3)) == 0
+    float32 = FEATURES["float32"] and not plain and draw(st.integers(0, 3)) == 0
     if float32:
         ctx.use("float32")
     extras = tuple(name for name in EXTRAS if name in ctx.extras)
