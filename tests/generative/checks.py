@@ -63,19 +63,23 @@ def on_numba_too(gen, every: int) -> bool:
 
 def make_args(gen, rank: int = 0) -> tuple:
     """u, w uniform in [-1, 1] (u with exact zeros when gen.zeros), c, nt, then gen.extras:
-    A uniform in [-1, 1] of shape (n, m), idx with n indices in [0, n), edges (n + 2 pairs
-    of two different nodes in [0, n)); float32 arrays where gen.float32."""
+    A uniform in [-1, 1] of shape (n, m) (in Fortran order for one seed in three), idx with
+    n indices in [0, n), edges (n + 2 pairs of two different nodes in [0, n)), both int32
+    for odd seeds; float32 arrays where gen.float32."""
     rng = np.random.default_rng([gen.seed, rank])
     u = rng.uniform(-1.0, 1.0, gen.n)
     w = rng.uniform(-1.0, 1.0, gen.n)
     if gen.zeros:
         u[::3] = 0.0
     more = np.random.default_rng([gen.seed, rank, 3])
-    made = {"A": lambda: more.uniform(-1.0, 1.0, (gen.n, gen.m)),
-            "idx": lambda: more.integers(0, gen.n, gen.n),
-            "edges": lambda: _edges(more, gen.n)}
+    index = np.int32 if gen.seed % 2 else np.int64
+    made = {"A": lambda: more.uniform(-1.0, 1.0, (gen.n, gen.m),
+                                      ).copy(order="F" if gen.seed % 3 == 0 else "C"),
+            "idx": lambda: more.integers(0, gen.n, gen.n).astype(index),
+            "edges": lambda: _edges(more, gen.n).astype(index)}
     args = (u, w, gen.c, gen.nt) + tuple(made[name]() for name in gen.extras)
-    return tuple(a.astype(np.float32) if gen.float32 and _floats(a) else a for a in args)
+    return tuple(a.astype(np.float32, order="K") if gen.float32 and _floats(a) else a
+                 for a in args)
 
 
 def _edges(rng, n: int):
@@ -109,7 +113,8 @@ def tolerances(gen) -> tuple[float, float, float]:
 
 
 def copies(args) -> list:
-    return [a.copy() if isinstance(a, np.ndarray) else a for a in args]
+    """Copies of the arrays in their own memory order (a Fortran-order A stays one)."""
+    return [a.copy(order="K") if isinstance(a, np.ndarray) else a for a in args]
 
 
 def rel(a, b) -> float:
