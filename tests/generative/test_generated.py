@@ -33,7 +33,7 @@ def check_all(gen, numba: bool) -> None:
 
 @pytest.mark.slow
 @pytest.mark.timeout(profiles.time_limit(1200))
-@generative(ci_examples=130)
+@generative(ci_examples=120)
 @given(gen=grammar.serial_kernels())
 def test_serial_kernels_match_python_and_finite_differences(gen):
     assume(usable(gen))
@@ -42,7 +42,7 @@ def test_serial_kernels_match_python_and_finite_differences(gen):
 
 @pytest.mark.slow
 @pytest.mark.timeout(profiles.time_limit(1200))
-@generative(ci_examples=80)
+@generative(ci_examples=70)
 @given(gen=grammar.serial_kernels(parallel=True))
 def test_parallel_kernels_match_python_and_repeat_bitwise(gen):
     assume(usable(gen))
@@ -51,7 +51,7 @@ def test_parallel_kernels_match_python_and_repeat_bitwise(gen):
 
 @pytest.mark.slow
 @pytest.mark.timeout(profiles.time_limit(1200))
-@generative(ci_examples=50)
+@generative(ci_examples=40)
 @given(gen=grammar.serial_kernels(arrays=True))
 def test_array_kernels_match_python_and_finite_differences(gen):
     """Kernels with at least one block of shapes.py: NumPy array syntax, a matrix argument,
