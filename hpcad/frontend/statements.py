@@ -6,6 +6,7 @@ and `continue` flags guarding the rest of the body; a `prange` loop is parallel.
 from __future__ import annotations
 
 import ast
+import types
 from typing import TYPE_CHECKING
 
 from ..ir.core import Op, Value
@@ -80,16 +81,105 @@ _READING_METHODS = {"sum", "prod", "max", "min", "mean", "argmin", "argmax", "co
 
 def copied_view_is_safe(ctx: LoweringContext, s) -> None:
     """`At = A.T` binds a copy (NumPy binds a view): refuse unless nothing in the kernel
-    writes into the new name or into any array the right side names, so the copy cannot be
-    told from a view."""
-    names = {t.id for t in s.targets if isinstance(t, ast.Name)} | {
-        n.id for n in ast.walk(s.value) if isinstance(n, ast.Name)}
+    writes into the new name, into any array the right side names, or into another name of
+    their memory (`V = A`, `V = A[1:, :]`, `for row in A`), so the copy cannot be told from
+    a view."""
+    names = aliases(ctx, {t.id for t in s.targets if isinstance(t, ast.Name)} | {
+        n.id for n in ast.walk(s.value) if isinstance(n, ast.Name) and not global_code(ctx, n)})
     for node in ast.walk(ctx.src.fdef):
         if writes_into(ctx, node, names):
             ctx.unsupported(s, "giving a name to a transposed array that the kernel also "
                                f"writes into (line {ctx.loc_of(node)[1]})",
                             "use the transpose directly in expressions (A.T @ x), or make a "
                             "separate array: At = A.T.copy()")
+
+
+def global_code(ctx: LoweringContext, name: ast.Name) -> bool:
+    """A name of a module or function of the kernel's globals (`np` in `np.flip(u)`): no
+    array, so `np.sin(...)` elsewhere writes into nothing of it."""
+    if name.id in ctx.env:
+        return False
+    obj = ctx.global_object(name)
+    return isinstance(obj, types.ModuleType) or callable(obj)
+
+
+# what a name bound to `f(A)` may share A's memory through: views and reshapes
+_VIEW_METHODS = {"reshape", "ravel", "view", "transpose", "swapaxes", "squeeze"}
+_VIEW_ATTRIBUTES = {"T", "real", "imag", "flat"}
+
+
+def aliases(ctx: LoweringContext, names: set[str]) -> set[str]:
+    """`names` and every name of the kernel that may hold the same memory as one of them:
+    bound to one (`V = A`, in a tuple too), to a view of one (a subscript, `.T`, a reshape),
+    to a kernel call's result taking one (it may return its argument), or a loop's target
+    over one (`for row in A`); to a fixpoint."""
+    found = set(names)
+    while True:
+        more = {t for target, value in _bindings(ctx.src.fdef) if _shares(ctx, value, found)
+                for t in _target_names(target)} - found
+        if not more:
+            return found
+        found |= more
+
+
+def _bindings(fdef):
+    """(target, value) syntax pairs of the kernel's assignments (tuples element by element)
+    and for loops (target, iterable)."""
+    for node in ast.walk(fdef):
+        if isinstance(node, ast.Assign):
+            for target in node.targets:
+                yield from _paired(target, node.value)
+        elif isinstance(node, (ast.AnnAssign, ast.NamedExpr)) and node.value is not None:
+            yield node.target, node.value
+        elif isinstance(node, ast.For):
+            yield node.target, node.iter
+
+
+def _paired(target, value):
+    if isinstance(target, ast.Tuple) and isinstance(value, ast.Tuple) and \
+            len(target.elts) == len(value.elts):
+        for t, v in zip(target.elts, value.elts):
+            yield from _paired(t, v)
+    else:
+        yield target, value
+
+
+def _target_names(target) -> set[str]:
+    return {n.id for n in ast.walk(target) if isinstance(n, ast.Name)}
+
+
+def _shares(ctx: LoweringContext, value, names: set[str]) -> bool:
+    """Whether the value expression may be (a view of) an array named in `names`."""
+    while True:
+        if isinstance(value, ast.Name):
+            return value.id in names
+        if isinstance(value, ast.Subscript) or isinstance(value, ast.Attribute) and \
+                value.attr in _VIEW_ATTRIBUTES:
+            value = value.value
+        elif isinstance(value, ast.Tuple):   # a tuple holding the array
+            return any(_shares(ctx, e, names) for e in value.elts)
+        elif isinstance(value, ast.IfExp):
+            return _shares(ctx, value.body, names) or _shares(ctx, value.orelse, names)
+        elif isinstance(value, ast.Call):
+            return _call_shares(ctx, value, names)
+        else:
+            return False
+
+
+def _call_shares(ctx: LoweringContext, call, names: set[str]) -> bool:
+    """A view method or NumPy view function of an array in `names`, or any call that is not
+    NumPy or math (a kernel may return its argument) taking one."""
+    func = call.func
+    if isinstance(func, ast.Attribute) and func.attr in _VIEW_METHODS and \
+            _shares(ctx, func.value, names):
+        return True
+    fn = ctx.static_value(func)
+    module = getattr(fn, "__module__", None) or ""
+    numpy = module.split(".")[0] in ("numpy", "math", "builtins") or fn in (len, range)
+    args = call.args + [k.value for k in call.keywords]
+    if numpy and getattr(fn, "__name__", "") not in _VIEW_METHODS | {"asarray", "flip"}:
+        return False
+    return any(_shares(ctx, a, names) for a in args)
 
 
 def writes_into(ctx: LoweringContext, node, names: set[str]) -> bool:

@@ -314,6 +314,70 @@ def written_transpose(A, x):
     return At[0, 0] + x[0]
 
 
+def transpose_written_through_a_view(A, x):
+    V = A[:, :]
+    At = A.T
+    V[0, 1] = 5.0 * x[0]
+    return At[1, 0] + x[0]
+
+
+def transpose_written_through_an_alias(A, x):
+    V = A
+    At = A.T
+    V[0, :] *= 3.0
+    return np.sum(At @ x)
+
+
+def transpose_written_through_rows(A, x):
+    At = A.T
+    for row in A:
+        row[0] = x[0]
+    return At[0, 1]
+
+
+@ad.kernel
+def same(a):
+    return a
+
+
+def transpose_written_through_a_call(A, x):
+    At = A.T
+    B = same(A)
+    B[1, 0] = 2.0
+    return At[0, 1] + x[0]
+
+
+@pytest.mark.parametrize("fn", [transpose_written_through_a_view,
+                                transpose_written_through_an_alias,
+                                transpose_written_through_rows,
+                                transpose_written_through_a_call])
+def test_transpose_written_through_another_name_is_refused(fn):
+    """`At = A.T` is a copy in hpcad: a write into A through another name of its memory
+    (a view, an alias, a loop's rows, a kernel's result) after it would leave At stale (the
+    primal and the gradient were silently wrong): refused, naming the write's line."""
+    args = (np.arange(4.0).reshape(2, 2), np.ones(2))
+    with pytest.raises(UnsupportedConstruct, match=r"transposed array that the kernel also "
+                                                   r"writes into \(line \d+\)") as e:
+        ad.kernel(fn, backend="interp")(*args)
+    assert "test_array_expressions.py:" in str(e.value)
+
+
+def flipped_beside_numpy_calls(u, w):
+    r = np.flip(u)
+    return np.sum(np.sin(r) * w) + np.dot(np.tanh(u), w)
+
+
+def test_named_flip_beside_numpy_calls_is_not_refused():
+    """The module `np` on the right of `r = np.flip(u)` is no array: calls like np.sin(...)
+    elsewhere are no writes into it (they were taken for ones, and the kernel refused)."""
+    u, w = np.linspace(-1.0, 1.0, 5), np.linspace(0.5, 2.0, 5)
+    k = ad.kernel(flipped_beside_numpy_calls, backend="interp")
+    assert k(u, w) == pytest.approx(flipped_beside_numpy_calls(u, w), rel=1e-14)
+    g = ad.grad(k, argnums=0)(u, w)
+    want = np.flip(np.cos(np.flip(u)) * w) + w / np.cosh(u) ** 2
+    assert np.allclose(g, want, rtol=1e-12)
+
+
 def rebinding_to_existing(a, b, n):
     for _ in range(n):
         b[0] += a[0]

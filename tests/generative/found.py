@@ -213,6 +213,22 @@ def main(u, w, c, nt):
     return s
 ''')
 
+found("transpose_stale_through_alias", "matrix",
+      "a named transpose At = A.T (a copy in hpcad) read after A was written through a view "
+      "V = A[:, :]: At stale, primal and gradient silently wrong; now refused", '''\
+@kernel
+def main(u, w, c, nt, A):
+    n = u.shape[0]
+    s = 0.0
+    V = A[:, :]
+    At = A.T
+    V[0, 1] = c * u[0]
+    s += np.sum(At[1, :] * u)
+    for i in range(n):
+        s += u[i] * u[i] + 0.5 * w[i]
+    return s
+''', extras=("A",), m=3, refused="transposed array that the kernel also writes into")
+
 # found by test_nested_generated.py: checked there (nested kernels, forward over them)
 NESTED: dict[str, tuple[str, str, Generated]] = {}
 

@@ -2,7 +2,9 @@
 (a kernel `main` plus the kernels it calls) built from blocks of loops (nested, strided,
 reversed, while with break/continue), data branches, in-place updates, buffer swaps, local
 arrays, calls to other kernels, prange loops and fork-join tasks, and MPI halo exchanges and
-collectives. Every kernel is valid by construction: indices stay in bounds, math stays finite.
+collectives; shapes.py adds NumPy array syntax, a matrix argument A, index arrays (idx,
+edges), non-smooth math, float32 and parallel=True. Every kernel is valid by construction:
+indices stay in bounds, math stays finite.
 
 FEATURES switches each construct on or off; KNOWN_BUGS names the switches that are off
 because the construct currently meets an hpcad bug (turn one on with its line below once the
@@ -13,6 +15,8 @@ import os
 from dataclasses import dataclass, field
 
 from hypothesis import strategies as st
+
+from tests.generative import shapes
 
 # One line per construct; False: not generated. Those at False name their bug in KNOWN_BUGS.
 FEATURES: dict[str, bool] = {
@@ -33,6 +37,20 @@ FEATURES: dict[str, bool] = {
     "pow_at_zero": True,       # (x * x) ** (1.0 + c), a variable exponent (x == 0.0 too)
     "tuple_state": True,       # a tuple of numbers rebound by a loop (and by its branches)
     "offset_views": True,      # lo = a[:n - k], hi = a[k:] named, loops writing one, reading both
+    # shapes.py: NumPy array syntax, a matrix argument, index arrays, non-smooth math
+    "array_expr": True,        # v = u * c + np.sin(w), a[:] = ..., a += ..., np.where
+    "slices": True,            # u[1:] - u[:-1], a[1:-1] += c * (b[2:] - 2 * b[1:-1] + b[:-2])
+    "named_views": True,       # v = a[1:-1] then v *= ..., v += ..., v[:] = ...
+    "reductions": True,        # np.sum/dot/mean/max/min/argmax/linalg.norm, .sum(), a @ b
+    "array_calls": True,       # helper kernels returning arrays (and array, sum tuples)
+    "matrix": True,            # A (n, m): row/column loops, A[i, :], A @ x, A.T, axis sums
+    "gather": True,            # u[idx[i]], scatter-adds v[idx[i]] += ..., gathers in prange
+    "prange_scatter": True,    # v[idx[i]] += ... in a prange: hpcad must refuse the race
+    "edges": True,             # edge loops: r[p] += flux, r[q] -= flux (unstructured mesh)
+    "nonsmooth": True,         # abs, min/max, clip, np.where on values, ** 4, ** -2, argmax
+    "int_trips": True,         # nt as a trip count, slice bound and local array length
+    "float32": True,           # u, w (and A) float32, compared within float32's rounding
+    "parallel_arrays": True,   # @kernel(parallel=True) on main: array statements in parallel
     # MPI (tests/mpi/test_generated_mpi.py)
     "mpi_halo": True,          # Sendrecv halo exchange (PROC_NULL ends) before a stencil
     "mpi_nonblocking": True,   # Isend/Irecv + Wait / Waitall halo exchange
@@ -52,6 +70,7 @@ FEATURES.update({name: True for name in FEATURES if _ASKED == "all" or name in _
 KNOWN_BUGS: dict[str, str] = {}
 
 SIZES = (6, 7, 8, 9)
+EXTRAS = ("A", "idx", "edges")   # the arguments after nt, in this order, where blocks use them
 NEIGHBOURS = ["a[i]", "a[(i + 1) % a.shape[0]]"]   # what a task at i reads: its element, the next
 
 
@@ -68,10 +87,15 @@ class Generated:
     features: frozenset = field(default_factory=frozenset)
     prange: bool = False
     replicated: bool = True     # MPI: the loss is the same on every rank
+    extras: tuple = ()          # arguments after nt, by name: "A", "idx", "edges" (EXTRAS)
+    m: int = 0                  # A's columns
+    float32: bool = False       # u, w (and A) are float32
+    refused: str = ""           # the kernel must be refused with an error saying this
 
     def __repr__(self) -> str:
         return (f"Generated(n={self.n}, nt={self.nt}, c={self.c}, seed={self.seed}, "
-                f"zeros={self.zeros}, features={sorted(self.features)})\n{self.source}")
+                f"zeros={self.zeros}, features={sorted(self.features)}, m={self.m}, "
+                f"float32={self.float32}, extras={self.extras})\n{self.source}")
 
 
 class Ctx:
@@ -84,6 +108,14 @@ class Ctx:
         self.features: set[str] = set()
         self.counter = 0
         self.prange = False
+        self.extras: set[str] = set()    # arguments after nt the blocks read (shapes.py)
+        self.refused = ""                # words of the error hpcad must refuse the kernel with
+
+    def expr(self, leaves: list[str], depth: int = 2) -> str:
+        return expr(self, leaves, depth)
+
+    def bounded(self, leaves: list[str]) -> str:
+        return bounded(self, leaves)
 
     def fresh(self, stem: str) -> str:
         self.counter += 1
@@ -114,9 +146,13 @@ def unary(ctx: Ctx, a: str) -> str:
              "math.cos({a})", "{a} ** 2", "{a} ** 3", "({a} * {a}) ** 1.5"]
     if ctx.on("pow_at_zero"):
         forms.append("({a} * {a}) ** (1.0 + c)")
+    if ctx.on("nonsmooth"):
+        forms += shapes.KINKED_SCALAR
     form = ctx.pick(forms)
     if "** (" in form:
         ctx.use("pow_at_zero")
+    if form in shapes.KINKED_SCALAR:
+        ctx.use("nonsmooth")
     return form.format(a=a)
 
 
@@ -375,7 +411,11 @@ def block_views(ctx: Ctx) -> list[str]:
 
 BLOCKS = {"loop": block_loop, "nested": block_nested, "while": block_while,
           "time": block_time, "call": block_call, "prange": block_prange,
-          "forkjoin": block_forkjoin, "tuple": block_tuple, "views": block_views}
+          "forkjoin": block_forkjoin, "tuple": block_tuple, "views": block_views,
+          **shapes.BLOCKS}
+
+
+NEEDS_EXTRAS = ("matrix", "gather", "edges")   # blocks that add arguments to main
 
 
 def block_enabled(name: str) -> bool:
@@ -391,33 +431,59 @@ def block_enabled(name: str) -> bool:
 def loss_lines(ctx: Ctx) -> list[str]:
     terms = " + ".join(["u[i] * u[i]", "0.5 * w[i]"] + [f"0.25 * {a}[i] * {a}[i]"
                                                          for a in ctx.locals])
-    return ["for i in range(n):", f"    s += {terms}", "return s"]
+    matrix = ["for i in range(n):", "    for j in range(A.shape[1]):",
+              "        s += 0.1 * A[i, j] * A[i, j]"] if "A" in ctx.extras else []
+    return matrix + ["for i in range(n):", f"    s += {terms}", "return s"]
 
 
-def module_source(ctx: Ctx, params: str, body: list[str]) -> str:
-    main = "\n".join(["@kernel", f"def main({params}):"] + indent(body))
+def module_source(ctx: Ctx, params: str, body: list[str], parallel: bool = False) -> str:
+    """Helpers, then main (`@kernel(parallel=True)`: array statements as parallel loops)."""
+    decorator = "@kernel(parallel=True)" if parallel else "@kernel"
+    main = "\n".join([decorator, f"def main({params}):"] + indent(body))
     return "\n\n\n".join(ctx.helpers + [main]) + "\n"
 
 
 @st.composite
-def serial_kernels(draw, parallel: bool = False) -> Generated:
-    """A kernel of 1-4 blocks; `parallel`: at least one prange or fork-join block."""
+def serial_kernels(draw, parallel: bool = False, arrays: bool = False,
+                   plain: bool = False) -> Generated:
+    """A kernel of 1-4 blocks; `parallel`: at least one prange or fork-join block; `arrays`:
+    at least one block of shapes.py (array syntax, matrix, index arrays); `plain`: main's
+    arguments are float64 u, w, c, nt only, and hpcad must run it (no extra arguments, no
+    float32, no refusal: for checks that call main(u, w, c, nt) themselves)."""
     ctx = Ctx(draw)
-    names = [b for b in BLOCKS if block_enabled(b)]
+    names = [b for b in BLOCKS if block_enabled(b) and not (plain and b in NEEDS_EXTRAS)]
     body = ["n = u.shape[0]", "s = 0.0"]
     count = draw(st.integers(1, 4))
     chosen = draw(st.lists(st.sampled_from(names), min_size=count, max_size=count))
     if parallel:
         chosen.insert(draw(st.integers(0, len(chosen))),
                       draw(st.sampled_from([b for b in ("prange", "forkjoin") if FEATURES[b]])))
+    if arrays:
+        chosen.insert(draw(st.integers(0, len(chosen))), draw(st.sampled_from(
+            [b for b in shapes.BLOCKS if FEATURES[b] and not (plain and b in NEEDS_EXTRAS)])))
     for name in chosen:
         body += BLOCKS[name](ctx)
     body += loss_lines(ctx)
     zeros = draw(st.booleans())
-    return Generated(module_source(ctx, "u, w, c, nt", body), n=draw(st.sampled_from(SIZES)),
+    float32 = FEATURES["float32"] and not plain and draw(st.integers(0, 3)) == 0
+    if float32:
+        ctx.use("float32")
+    extras = tuple(name for name in EXTRAS if name in ctx.extras)
+    params = ", ".join(("u", "w", "c", "nt") + extras)
+    # not with swapped arguments: hpcad cannot tell u from w after `u, w = w, u` and refuses
+    # `u[:] = 0.5 * (u + w[::-1])` in parallel as a race (a needless refusal, not a bug)
+    syntax = ctx.features & {"array_expr", "slices", "reductions", "matrix"}
+    threaded = FEATURES["parallel_arrays"] and bool(syntax) and \
+        "time_swap_args" not in ctx.features and draw(st.booleans())
+    if threaded:
+        ctx.use("parallel_arrays")
+        ctx.prange = True
+    return Generated(module_source(ctx, params, body, threaded), n=draw(st.sampled_from(SIZES)),
                      nt=draw(st.integers(1, 3)), c=draw(st.sampled_from([0.2, 0.35, 0.5])),
                      seed=draw(st.integers(0, 2**16)), zeros=zeros,
-                     features=frozenset(ctx.features), prange=ctx.prange)
+                     features=frozenset(ctx.features), prange=ctx.prange, extras=extras,
+                     m=shapes.draw_m(draw) if "A" in extras else 0, float32=float32,
+                     refused=ctx.refused)
 
 
 # --- MPI --------------------------------------------------------------------------------------

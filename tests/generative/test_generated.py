@@ -23,6 +23,10 @@ def usable(gen) -> bool:
 def check_all(gen, numba: bool) -> None:
     args = checks.make_args(gen)
     with checks.reporting(gen):
+        if gen.refused:
+            for backend in ["interp"] + (["numba"] if numba else []):
+                checks.check_refused(gen, backend, args)
+            return
         for backend in ["interp"] + (["numba"] if numba else []):
             checks.check_primal(gen, backend, args)
             checks.check_derivatives(gen, backend, args)
@@ -32,7 +36,7 @@ def check_all(gen, numba: bool) -> None:
 
 @pytest.mark.slow
 @pytest.mark.timeout(profiles.time_limit(1200))
-@generative(ci_examples=160)
+@generative(ci_examples=120)
 @given(gen=grammar.serial_kernels())
 def test_serial_kernels_match_python_and_finite_differences(gen):
     assume(usable(gen))
@@ -41,7 +45,7 @@ def test_serial_kernels_match_python_and_finite_differences(gen):
 
 @pytest.mark.slow
 @pytest.mark.timeout(profiles.time_limit(1200))
-@generative(ci_examples=100)
+@generative(ci_examples=70)
 @given(gen=grammar.serial_kernels(parallel=True))
 def test_parallel_kernels_match_python_and_repeat_bitwise(gen):
     assume(usable(gen))
@@ -75,6 +79,17 @@ def test_stepped_kernels_give_the_store_all_gradient_under_any_plan(gen):
 def test_parallel_stepped_kernels_give_the_store_all_gradient_under_any_plan(gen):
     assume(usable(gen))
     check_planned(gen, numba=checks.on_numba_too(gen, PLANNED_NUMBA_EVERY))
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(profiles.time_limit(1200))
+@generative(ci_examples=40)
+@given(gen=grammar.serial_kernels(arrays=True))
+def test_array_kernels_match_python_and_finite_differences(gen):
+    """Kernels with at least one block of shapes.py: NumPy array syntax, a matrix argument,
+    index arrays (a race in a prange must be refused)."""
+    assume(usable(gen))
+    check_all(gen, numba=checks.on_numba_too(gen, NUMBA_EVERY))
 
 
 # the two found kernels that take seconds to compile run in the slow tier

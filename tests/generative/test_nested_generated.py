@@ -156,7 +156,7 @@ def _check_second_order(gen, k, backend, args, v, du):
 @pytest.mark.slow
 @pytest.mark.timeout(profiles.time_limit(1200))
 @generative(ci_examples=60)
-@given(gen=grammar.serial_kernels())
+@given(gen=grammar.serial_kernels(plain=True))
 def test_nested_derivatives_of_generated_kernels_match_the_python_api(gen):
     assume(checks.usable(checks.plain_run(gen, checks.make_args(gen))[0]))
     gen = _nested(gen)
