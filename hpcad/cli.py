@@ -266,7 +266,9 @@ def cmd_cache(args) -> int:
     except OSError as e:
         raise HpcadError(f"no compile cache: {e.strerror}") from None
     if not root.is_dir():
-        print(f"compile cache {root}: empty (the directory does not exist yet)")
+        print(f"compile cache {root}: " + ("not a directory (hpcad compiles in memory)"
+                                           if root.exists() else
+                                           "empty (the directory does not exist yet)"))
         return 0
     held, others = cache.held_entries(root)
     now = time.time()
