@@ -106,6 +106,10 @@ def global_code(ctx: LoweringContext, name: ast.Name) -> bool:
 # what a name bound to `f(A)` may share A's memory through: views and reshapes
 _VIEW_METHODS = {"reshape", "ravel", "view", "transpose", "swapaxes", "squeeze"}
 _VIEW_ATTRIBUTES = {"T", "real", "imag", "flat"}
+# NumPy functions whose result may be (a view of) their argument's memory
+_VIEW_FUNCTIONS = {"asarray", "flip", "fliplr", "flipud", "ascontiguousarray", "asfortranarray",
+                   "atleast_1d", "atleast_2d", "atleast_3d", "moveaxis", "expand_dims",
+                   "rot90", "diagonal"}
 
 
 def aliases(ctx: LoweringContext, names: set[str]) -> set[str]:
@@ -177,7 +181,7 @@ def _call_shares(ctx: LoweringContext, call, names: set[str]) -> bool:
     module = getattr(fn, "__module__", None) or ""
     numpy = module.split(".")[0] in ("numpy", "math", "builtins") or fn in (len, range)
     args = call.args + [k.value for k in call.keywords]
-    if numpy and getattr(fn, "__name__", "") not in _VIEW_METHODS | {"asarray", "flip"}:
+    if numpy and getattr(fn, "__name__", "") not in _VIEW_METHODS | _VIEW_FUNCTIONS:
         return False
     return any(_shares(ctx, a, names) for a in args)
 
