@@ -282,8 +282,8 @@ def cmd_cache(args) -> int:
     if store is None or not store.writable or store.owner != os.geteuid():
         raise HpcadError(f"hpcad cannot clear the compile cache {root}: it is read-only or "
                          f"not yours (only its owner clears it; hpcad doctor says why)")
-    cutoff = now - args.older_than * 86400 if args.older_than is not None else now
-    old = [h for h in held if h.written < cutoff or args.older_than is None]
+    old = held if args.older_than is None else \
+        [h for h in held if h.written < now - args.older_than * 86400]
     removed = [h for h in old if cache.remove_entry(store, h)]
     kept = [f"{len(old) - len(removed)} that running processes hold"] \
         if len(removed) < len(old) else []
