@@ -38,8 +38,8 @@ def slicing(a):
 def early_return(a):
     for i in range(len(a)):
         if a[i] > 0:
-            return a[i]  # error here
-    return 0.0
+            return a  # error here
+    return a
 
 
 def loop_variable_after_its_loop(a):
@@ -121,7 +121,7 @@ def type_clash(a, flag):
 
 @pytest.mark.parametrize("fn,args,fragment", [
     (slicing, (np.ones(4),), "a slice with a step"),
-    (early_return, (np.ones(4),), "`return` before the end"),
+    (early_return, (np.ones(4),), "returning an array from a kernel that may return before"),
     (list_literal, (np.ones(4),), "a list literal"),
     (plain_call, (np.ones(4),), "@hpcad.kernel"),
     (loop_over_tuple, (np.ones(4),), "a `for` loop over a tuple"),
