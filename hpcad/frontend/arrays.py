@@ -148,8 +148,13 @@ class Sliced(ArrayExpr):
 
     @property
     def plain_view(self) -> bool:
-        """Whether mem.view can express it (unit steps, no new axes)."""
+        """Whether it is a unit-step view (unit steps, no new axes)."""
         return all(a[0] == "i" or (a[0] == "s" and a[2] == 1) for a in self.axes)
+
+    @property
+    def viewable(self) -> bool:
+        """Whether mem.view can express it (no new axes; steps are fine)."""
+        return all(a[0] != "n" for a in self.axes)
 
 
 class Map(ArrayExpr):
@@ -424,33 +429,38 @@ def as_array_value(ctx: LoweringContext, v, node) -> Value:
 
 
 def bind(ctx: LoweringContext, v, node):
-    """What a name holds after `name = v`: a view for a plain slice, a new array for any
-    other array expression (NumPy semantics), v itself otherwise."""
+    """What a name holds after `name = v`: a view for a slice (with steps too: `r =
+    u[::-1]` is u's memory, writes through r reach u), a new array for any other array
+    expression (NumPy semantics), v itself otherwise."""
     if not isinstance(v, ArrayExpr):
         return v
     if isinstance(v, Sliced):
-        if not v.plain_view:
-            ctx.unsupported(node, "giving a name to a slice with a step or np.newaxis",
+        if not v.viewable:
+            ctx.unsupported(node, "giving a name to a slice with np.newaxis",
                             "use it directly in an expression, or copy it: "
-                            "v = u[::2].copy()")
+                            "v = u[:, np.newaxis].copy()")
         return view_of(ctx, v)
     return materialize(ctx, v, node)
 
 
 def view_of(ctx: LoweringContext, s: Sliced) -> Value:
-    """The view a unit-step slice names; expressions reading it read its base directly."""
+    """The view a slice names; expressions reading it read its base directly."""
     view = plain_view(ctx, s)
     ctx.array_views[view] = s
     return view
 
 
 def plain_view(ctx: LoweringContext, s: Sliced) -> Value:
-    """The mem.view of a unit-step slice (dims 's'/'i', bounds [first, first + length))."""
+    """The mem.view of a slice without new axes: dims 'i' for an index, 's' for a unit
+    step (bounds [first, first + length)), 't' for another step (first, step, length)."""
     operands, dims = [s.base], ""
     for a in s.axes:
         if a[0] == "i":
             operands.append(a[1])
             dims += "i"
+        elif a[2] != 1:
+            operands += [a[1], ctx.const(a[2], i64), a[3].value]
+            dims += "t"
         else:
             operands += [a[1], ctx.builder.op1("arith.add", [a[1], a[3].value], i64)]
             dims += "s"
@@ -460,10 +470,10 @@ def plain_view(ctx: LoweringContext, s: Sliced) -> Value:
 
 
 def contiguous_axes(s: Sliced) -> bool:
-    """Whether a unit-step slice of a C array is C-contiguous: fixed indices then slices,
+    """Whether a slice of a C array is C-contiguous: fixed indices then unit-step slices,
     every slice after the first taking its whole axis."""
     kinds = [a[0] for a in s.axes]
-    if "s" not in kinds:
+    if "s" not in kinds or not s.plain_view:
         return False
     first = kinds.index("s")
     return all(k == "s" for k in kinds[first:]) and all(

@@ -59,12 +59,12 @@ def stmt_return(ctx: LoweringContext, s):
 
 
 def returned(ctx: LoweringContext, v, s) -> Value:
-    """One returned value: a scalar or an array value as is, a unit-step slice as a view of
-    its base, any other array expression materialized."""
-    if isinstance(v, arrays.Sliced) and not v.plain_view:
-        ctx.unsupported(s, "returning a slice with a step or np.newaxis (numba returns a "
-                        "strided view of the array)", "copy it into a new array and return "
-                        "that: out = np.empty(m); out[:] = u[::2]")
+    """One returned value: a scalar or an array value as is, a slice as a view of its base
+    (with a step too, as numba returns it), any other array expression materialized."""
+    if isinstance(v, arrays.Sliced) and not v.viewable:
+        ctx.unsupported(s, "returning a slice with np.newaxis (numba returns a view of the "
+                        "array)", "copy it into a new array and return that: "
+                        "out = np.empty((m, 1)); out[:] = u[:, np.newaxis]")
     if arrays.is_array(v):
         return arrays.bind(ctx, v, s)
     if not isinstance(v, Value):
