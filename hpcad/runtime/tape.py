@@ -63,6 +63,10 @@ def tape_slots(fn: Function, lower: dict[Value, int]) -> list[TapeSlot]:
         s = slots[slot]
         s.in_task = True
         if s.extents is None:
+            if uses.push_count[slot] > 1:   # room for one push's loops would not do
+                raise HpcadError(f"{where(s.anchor.loc)}: the numba backend cannot size the "
+                                 f"values a fork-join task saves here in several loops; use "
+                                 f"backend='interp', or please report this kernel")
             s.join, s.join_trips = _task_trips(*uses.pushes[slot])
     return sorted(slots.values(), key=lambda s: s.slot)
 
@@ -112,6 +116,7 @@ class _TapeUses:
         self.reserved: dict[int, tuple[Op, list[Op]]] = {}
         self.loops: dict[int, set[Op | None]] = {}   # innermost loops around its pushes
         self.in_tasks: set[int] = set()
+        self.push_count: dict[int, int] = {}
         self.visit(fn.body, [])
 
     def visit(self, block: Block, chain: list[Op]) -> None:
@@ -131,6 +136,7 @@ class _TapeUses:
             self.reserved.setdefault(slot, (op, chain))
         if op.name == "tape.push":
             self.pushes[slot] = (op, chain)
+            self.push_count[slot] = self.push_count.get(slot, 0) + 1
             inner = next((c for c in reversed(chain) if c.name in _LOOPS), None)
             self.loops.setdefault(slot, set()).add(inner)
         elif op.name == "tape.pop":
