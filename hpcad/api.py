@@ -418,7 +418,7 @@ def autodiff(f, mode: str = "reverse", activity=(), ret=Active, width: int = 1,
                                 f"({layout}), got {len(flat)}")
         args, inner, shadows, named = _split_flat(k, activity, flat, width)
         _check_no_overlap(named)
-        args = k.bind(tuple(args))
+        args = k.bind_in_order(tuple(args))
         spec = k.specialize(args)
         as_tuple = _returns_tuple(spec)
         if mode == "forward":
@@ -719,7 +719,7 @@ def _gradient_function(f, transform: str, argnums, backend, params):
     def gradient_fn(*args, **keywords):
         if negative:
             check_negative_argnums(k, argnums, len(args))
-        if keywords:   # as positional arguments (argnums count the kernel's parameters)
+        if keywords or k.keyword_only:   # in parameter order (argnums count parameters)
             args = k.bind(args, keywords)
         out = last[0](args)
         if out is not MISS:
@@ -742,7 +742,7 @@ def _value_and_grad(k: Kernel, given: tuple, argnums, backend, params, site, tra
     it decided) a _GradCall in k.calls for the next call with arguments of these types.
     Copies only the arguments the derivative writes; a float array not differentiated gets
     no shadow where no active value reaches it (Specialization.without_dead_shadows)."""
-    args = k.bind(given)
+    args = k.bind_in_order(given)
     nums = _normalize_argnums(k, argnums, args)
     replicated = _param_positions(k, params, args)
     spec = k.specialize(args)
@@ -973,7 +973,7 @@ def vjp(f, *primals, backend: str | None = None, params=()):
     tuple): a float, or an array of a returned array's shape. Inputs are never modified.
     `params` as value_and_grad's."""
     k = as_kernel(f)
-    args = k.bind(primals)
+    args = k.bind_in_order(primals)
     replicated = _param_positions(k, params, args)
     _check_no_overlap(zip(k.arg_names, args))
     kinds = float_kinds(k, args, set(range(len(args))))
@@ -1009,7 +1009,7 @@ def jvp(f, primals, tangents, backend: str | None = None):
     if len(tangents) != len(primals):
         raise ArgumentError(f"jvp: {len(primals)} primals but {len(tangents)} tangents; pass "
                             f"one tangent per primal (None for constant arguments)")
-    args = k.bind(primals)
+    args = k.bind_in_order(primals)
     spec = k.specialize(args)
     _check_written_apart(k, args, spec.written(spec.primal))
     args = _copy_args(args)
@@ -1321,7 +1321,7 @@ def check_grad(f, *args, argnums=None, eps: float = 1e-6, rtol: float = 1e-6,
     error; raises GradientMismatch if it exceeds rtol or a gradient entry or finite
     difference is NaN or inf."""
     k = as_kernel(f)
-    args = k.bind(args)
+    args = k.bind_in_order(tuple(args))
     if argnums is None:
         argnums = tuple(i for i, (n, a) in enumerate(zip(k.arg_names, args))
                         if _is_float_scalar(typeof(a, n)) or _is_float_array(typeof(a, n)))
@@ -1433,7 +1433,7 @@ def plan(f, *args, snapshots: int | None = None, budget: int | str | None = None
     A kernel with a communicator: first each argument's and result's replication type
     (`params` as value_and_grad's) and where the adjoint sums over the ranks."""
     k = as_kernel(f)
-    args = k.bind(args)
+    args = k.bind_in_order(tuple(args))
     spec = k.specialize(args)
     kinds = tuple(float_kinds(k, args, set(range(len(args)))))
     replicated, uniform = _checked_params(k, spec, args, _param_positions(k, params, args))
