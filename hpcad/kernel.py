@@ -201,7 +201,8 @@ class Specialization:
             primal = self.primal_for(mode)
             if mode == "hvp":   # forward over reverse (ad/hvp.py)
                 from .ad.hvp import forward_over_reverse
-                rev = self.derivative("reverse", activity, True, uniform=uniform)
+                rev = self.derivative("reverse", activity, True, params=params,
+                                      uniform=uniform)
                 fn, _ = forward_over_reverse(rev, primal, activity)
                 fn = finish_derivative(fn)
                 self.derivatives[key] = fn
