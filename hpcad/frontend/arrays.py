@@ -212,6 +212,30 @@ class Flipped(ArrayExpr):
         return [(arr, ("flipped", key)) for arr, key in self.inner.reads()]
 
 
+def reversed_slice(ctx: LoweringContext, e: ArrayExpr) -> Sliced | None:
+    """e with every axis reversed, as a slice of its base: np.flip of an array or of a
+    slice without new axes is a[::-1, ::-1, ...] of its memory (a view, as in NumPy); None
+    for another expression (Flipped reads it reversed)."""
+    if isinstance(e, Ref):
+        base, axes = e.arr, [("s", ctx.const(0, i64), 1, d, True) for d in e.dims(ctx)]
+    elif isinstance(e, Sliced) and e.viewable:
+        base, axes = e.base, e.axes
+    else:
+        return None
+    out, key = [], []
+    for a in axes:
+        if a[0] == "i":
+            out.append(a)
+            key.append(("i", const_or_value(a[1])))
+            continue
+        _, first, step, dim, _ = a
+        span = ctx.builder.op1("arith.sub", [dim.value, ctx.const(1, i64)], i64)
+        last = affine(ctx, first, step, span)   # the axis's last element comes first
+        out.append(("s", last, -step, dim, False))
+        key.append(("s", const_or_value(last), -step, dim.key if dim.key is not None else dim))
+    return Sliced(base, out, (base, tuple(key)))
+
+
 # -- building blocks ------------------------------------------------------------------------
 def root(arr: Value) -> Value:
     """The array whose memory arr is (a view's or bitcast's base, followed to the end)."""

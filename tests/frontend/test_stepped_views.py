@@ -1,4 +1,5 @@
-"""A slice with a step given a name (`r = u[::-1]`, `r = u[1::3]`, `b = a[::2, ::-1]`), sliced
+"""A slice with a step given a name (`r = u[::-1]`, `r = u[1::3]`, `b = a[::2, ::-1]`, and
+`r = np.flip(u)`, which is `u[::-1]`), sliced
 or indexed again (`x[::-1][1:]`), looped over by rows, passed to a kernel or written
 through, is a view of its base's memory, as in NumPy and numba: the primal equals numba.njit
 of the same source, forward and reverse derivatives match central finite differences and
@@ -83,6 +84,17 @@ def parallel_over_the_view(u, w):
     return np.sum(out * out)
 
 
+@ad.kernel
+def named_flips(u, A, c):
+    r = np.flip(u)           # u's memory reversed, as NumPy's view
+    r[0] = r[0] * c          # writes u[-1]
+    B = np.flip(A[1:, :])    # a flip of a slice: A[:0:-1, ::-1]
+    B[0, 1] += c
+    s = np.sum(r * np.arange(1.0, u.shape[0] + 1)) + np.sum(B * B)
+    u[1:] = np.flip(u[:-1]) * 0.5 + u[1:]   # reads u reversed while writing it
+    return s + np.sum(u * u) + np.sum(A * A * A)
+
+
 def _vector(rng):
     return rng.uniform(-1.0, 1.0, 8), 0.7
 
@@ -94,6 +106,8 @@ CASES = [Case("reversed_read", reversed_read, _vector),
          Case("rows_of_a_stepped_slice", rows_of_a_stepped_slice,
               lambda rng: (rng.uniform(-1.0, 1.0, (5, 3)), rng.uniform(-1.0, 1.0, 3))),
          Case("kernel_writes_the_view", kernel_writes_the_view, _vector),
+         Case("named_flips", named_flips, lambda rng: (rng.uniform(-1.0, 1.0, 6),
+                                                       rng.uniform(-1.0, 1.0, (4, 3)), 0.7)),
          Case("parallel_over_the_view", parallel_over_the_view,
               lambda rng: (rng.uniform(-1.0, 1.0, 9), rng.uniform(-1.0, 1.0, 9)))]
 
