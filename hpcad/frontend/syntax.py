@@ -178,11 +178,15 @@ def returns_in(stmts) -> bool:
 
 def always_returns(stmts) -> bool:
     """Whether every path through the statements ends at a `return`: the last statement is
-    one, or an `if` both of whose branches always return."""
+    one, an `if` both of whose branches always return, or a `while True` loop without
+    `break` (it leaves only by a return)."""
     if not stmts:
         return False
     last = stmts[-1]
     if isinstance(last, ast.Return):
+        return True
+    if isinstance(last, ast.While) and isinstance(last.test, ast.Constant) and \
+            last.test.value is True and not exits_loop(last.body, ast.Break):
         return True
     return isinstance(last, ast.If) and always_returns(last.body) and \
         always_returns(last.orelse)

@@ -192,3 +192,22 @@ def test_early_returns_hpcad_cannot_follow_are_refused_at_their_line(fn, message
     text = str(info.value)
     assert text.startswith(_line_of(fn, "refused here") + ": ") and message in text, text
     assert hint in text, text
+
+
+@ad.kernel
+def newton_sqrt(a, x0):
+    x = x0
+    k = 0
+    while True:   # leaves only by a return
+        fx = x * x - a
+        if abs(fx) < 1e-13 or k == 30:
+            return x
+        x = x - fx / (2.0 * x)
+        k += 1
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_a_while_true_loop_left_by_return(backend):
+    assert run_on(newton_sqrt, backend, (2.0, 1.0)) == pytest.approx(np.sqrt(2.0), rel=1e-15)
+    check_construct(Case("newton_sqrt", newton_sqrt, lambda rng: (2.0 + rng.uniform(), 1.0),
+                         fd_rtol=1e-5), backend)
