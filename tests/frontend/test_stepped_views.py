@@ -95,6 +95,14 @@ def named_flips(u, A, c):
     return s + np.sum(u * u) + np.sum(A * A * A)
 
 
+@ad.kernel
+def products_of_stepped_views(M, x):
+    r = x[::-1]
+    N = M[::2, ::-1]
+    y = N @ r                 # matrix products copy what they cannot prove contiguous
+    return np.sum(y * y) + r @ x
+
+
 def _vector(rng):
     return rng.uniform(-1.0, 1.0, 8), 0.7
 
@@ -108,10 +116,13 @@ CASES = [Case("reversed_read", reversed_read, _vector),
          Case("kernel_writes_the_view", kernel_writes_the_view, _vector),
          Case("named_flips", named_flips, lambda rng: (rng.uniform(-1.0, 1.0, 6),
                                                        rng.uniform(-1.0, 1.0, (4, 3)), 0.7)),
+         Case("products_of_stepped_views", products_of_stepped_views,
+              lambda rng: (rng.uniform(-1.0, 1.0, (5, 4)), rng.uniform(-1.0, 1.0, 4))),
          Case("parallel_over_the_view", parallel_over_the_view,
               lambda rng: (rng.uniform(-1.0, 1.0, 9), rng.uniform(-1.0, 1.0, 9)))]
 
 
+@pytest.mark.filterwarnings("ignore::numba.NumbaPerformanceWarning")   # numba's, on views
 @pytest.mark.parametrize("backend", BACKENDS)
 @pytest.mark.parametrize("case", CASES, ids=[c.name for c in CASES])
 def test_named_stepped_slice_matches_numba_and_differentiates(case, backend):
