@@ -150,3 +150,21 @@ def test_the_adjoint_of_a_parallel_loop_over_a_view_and_its_base_is_not_coloured
     spec = parallel_over_the_view.specialize((np.ones(9), np.ones(9)))
     text = print_function(spec.derivative("reverse", ("dup", "dup"), True))
     assert "colored chunks" not in text and "atomic = true" in text
+
+
+def test_stepped_views_and_early_returns_print_parse_and_verify():
+    """The 't' axes of mem.view (first, step, length) and an early return's flags go
+    through the IR's text form and verifier, in the primal and both derivatives."""
+    from hpcad.ir import parse_function, verify_function
+    from tests.frontend.test_early_return import inner_loop_return
+    for k, args in [(both_axes, (np.ones((5, 4)), 0.7)), (inner_loop_return, (np.ones((4, 3)),
+                                                                              1.3))]:
+        spec = k.specialize(k.bind(args))
+        fns = [spec.primal] + [spec.derivative(mode, ("dup", "active"), True)
+                               for mode in ("forward", "reverse")]
+        for fn in fns:
+            text = print_function(fn)
+            again = parse_function(text)
+            verify_function(again)
+            assert print_function(again) == text
+    assert 'dims = "tt"' in print_function(both_axes.specialize((np.ones((5, 4)), 0.7)).primal)
