@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 
 import hpcad as ad
+from tests.ad.harness import INTERP_FAST
 
 
 @ad.kernel
@@ -25,7 +26,7 @@ def _fd_grad(theta, u, c, h=1e-6):
     return out
 
 
-@pytest.mark.parametrize("backend", ["interp", "numba"])
+@pytest.mark.parametrize("backend", INTERP_FAST)
 def test_params_on_jacobian_and_hvp_match_finite_differences(backend):
     theta, u, c, v = np.array([0.4, -0.7]), np.linspace(-1.0, 1.0, 5), 0.3, np.array([1.0, 2.0])
     for params in (("theta",), (0,), "theta"):

@@ -75,11 +75,19 @@ def _fd(args, eps=1e-6):
 
 
 @pytest.mark.parametrize("snapshots", ["store_all", 2])
+def test_tasks_saving_in_loops_over_ranges_set_each_step_match_finite_differences(snapshots):
+    small = _args(12, 4)
+    got = ad.grad(ad.checkpoint(ad.kernel(evolve.py_func, backend="interp"), snapshots))(
+        *copy.deepcopy(small))
+    np.testing.assert_allclose(got, _fd(small), rtol=1e-6, atol=1e-9)
+
+
+@pytest.mark.slow   # (numba compiles the derivative: seconds)
+@pytest.mark.parametrize("snapshots", ["store_all", 2])
 def test_tasks_saving_in_loops_over_ranges_set_each_step_compile_and_match(snapshots):
     small = _args(12, 4)
     want = ad.grad(ad.checkpoint(ad.kernel(evolve.py_func, backend="interp"), snapshots))(
         *copy.deepcopy(small))
-    np.testing.assert_allclose(want, _fd(small), rtol=1e-6, atol=1e-9)
     numba_k = ad.checkpoint(ad.kernel(evolve.py_func, backend="numba"), snapshots)
     got = ad.grad(numba_k)(*copy.deepcopy(small))
     np.testing.assert_allclose(got, want, rtol=1e-12, atol=1e-15)
