@@ -418,7 +418,7 @@ def autodiff(f, mode: str = "reverse", activity=(), ret=Active, width: int = 1,
                                 f"({layout}), got {len(flat)}")
         args, inner, shadows, named = _split_flat(k, activity, flat, width)
         _check_no_overlap(named)
-        args = k.bind(tuple(args))
+        args = k.bind_in_order(tuple(args))
         spec = k.specialize(args)
         as_tuple = _returns_tuple(spec)
         if mode == "forward":
@@ -719,7 +719,7 @@ def _gradient_function(f, transform: str, argnums, backend, params):
     def gradient_fn(*args, **keywords):
         if negative:
             check_negative_argnums(k, argnums, len(args))
-        if keywords:   # as positional arguments (argnums count the kernel's parameters)
+        if keywords or k.keyword_only:   # in parameter order (argnums count parameters)
             args = k.bind(args, keywords)
         out = last[0](args)
         if out is not MISS:
@@ -742,7 +742,7 @@ def _value_and_grad(k: Kernel, given: tuple, argnums, backend, params, site, tra
     it decided) a _GradCall in k.calls for the next call with arguments of these types.
     Copies only the arguments the derivative writes; a float array not differentiated gets
     no shadow where no active value reaches it (Specialization.without_dead_shadows)."""
-    args = k.bind(given)
+    args = k.bind_in_order(given)
     nums = _normalize_argnums(k, argnums, args)
     replicated = _param_positions(k, params, args)
     spec = k.specialize(args)
@@ -973,7 +973,7 @@ def vjp(f, *primals, backend: str | None = None, params=()):
     tuple): a float, or an array of a returned array's shape. Inputs are never modified.
     `params` as value_and_grad's."""
     k = as_kernel(f)
-    args = k.bind(primals)
+    args = k.bind_in_order(primals)
     replicated = _param_positions(k, params, args)
     _check_no_overlap(zip(k.arg_names, args))
     kinds = float_kinds(k, args, set(range(len(args))))
@@ -1009,7 +1009,7 @@ def jvp(f, primals, tangents, backend: str | None = None):
     if len(tangents) != len(primals):
         raise ArgumentError(f"jvp: {len(primals)} primals but {len(tangents)} tangents; pass "
                             f"one tangent per primal (None for constant arguments)")
-    args = k.bind(primals)
+    args = k.bind_in_order(primals)
     spec = k.specialize(args)
     _check_written_apart(k, args, spec.written(spec.primal))
     args = _copy_args(args)
@@ -1041,14 +1041,17 @@ def jvp(f, primals, tangents, backend: str | None = None):
     return _structure(out, as_tuple), _float_structure(spec, dots, as_tuple)
 
 
-def jacobian(f, argnums=0, mode: str = "rev", batch=None, backend: str | None = None):
+def jacobian(f, argnums=0, mode: str = "rev", batch=None, backend: str | None = None,
+             params=()):
     """-> function returning the Jacobian of f's float result(s) w.r.t. args[argnums]: shape
     out_shape + in_shape, out_shape () for one result, (m,) for a tuple of m, the array's
     shape for one float array (not under MPI, not in a tuple). Rows (mode
     "rev") or columns ("fwd") come `batch` at a time from one batched derivative call
     (width = batch; default min(count, 8)). Under MPI each rank gets, in either mode, the
     derivatives of the global result(s) with respect to its own inputs (README's MPI
-    section: a per-rank result is summed over the ranks, a replicated one counts once)."""
+    section: a per-rank result is summed over the ranks, a replicated one counts once);
+    `params` as value_and_grad's: with respect to a replicated parameter, the same on
+    every rank, the complete derivative, on every rank."""
     k = as_kernel(f)
     argnums = _argnums_given(argnums)
     if mode not in ("rev", "fwd"):
@@ -1061,6 +1064,7 @@ def jacobian(f, argnums=0, mode: str = "rev", batch=None, backend: str | None = 
         check_negative_argnums(k, argnums, len(args))
         args = k.bind(args, keywords)
         nums = _normalize_argnums(k, argnums, args)
+        replicated = _param_positions(k, params, args)
         _check_no_overlap(zip(k.arg_names, args))
         spec = k.specialize(args)
         if _returns_array(spec):
@@ -1071,7 +1075,7 @@ def jacobian(f, argnums=0, mode: str = "rev", batch=None, backend: str | None = 
         out_shape = (n_out,) if as_tuple else ()
         blocks = [np.zeros(out_shape + np.shape(args[n])) for n in nums]
         fill = _jacobian_rows if mode == "rev" else _jacobian_columns
-        fill(k, args, nums, blocks, n_out, as_tuple, batch, backend)
+        fill(k, args, nums, blocks, n_out, as_tuple, batch, backend, replicated)
         return tuple(blocks) if isinstance(argnums, tuple) else blocks[0]
 
     return jac
@@ -1165,8 +1169,9 @@ def _units(width: int, entries, shape: tuple, lanes_last=False):
     return t if width > 1 or shape else float(t)
 
 
-def _jacobian_rows(k, args, nums, blocks, n_out, as_tuple, batch, backend):
-    """Reverse mode: W output rows per call, seeded with W unit cotangents."""
+def _jacobian_rows(k, args, nums, blocks, n_out, as_tuple, batch, backend, params):
+    """Reverse mode: W output rows per call, seeded with W unit cotangents; the adjoints of
+    the replicated parameters `params` summed over the ranks (as grad's)."""
     kinds = float_kinds(k, args, set(nums))
     width, chunks = _chunks(max(n_out, 1), batch)
     for rows in chunks:
@@ -1175,7 +1180,7 @@ def _jacobian_rows(k, args, nums, blocks, n_out, as_tuple, batch, backend):
                    for i, (a, kind) in enumerate(zip(run, kinds)) if kind in (DUP, SHADOW)}
         seeds = [_units(width, [(lane, 0) for lane, r in enumerate(rows) if r == j], ())
                  for j in range(n_out)]
-        _, adjoints = _reverse_call(k, run, kinds, shadows, seeds, backend, width)
+        _, adjoints = _reverse_call(k, run, kinds, shadows, seeds, backend, width, params)
         scalar = dict(zip([i for i, kind in enumerate(kinds) if kind == ACTIVE], adjoints))
         for blk, n in zip(blocks, nums):
             got = shadows[n] if kinds[n] == DUP else np.asarray(_lanes(scalar[n], width))
@@ -1184,16 +1189,17 @@ def _jacobian_rows(k, args, nums, blocks, n_out, as_tuple, batch, backend):
                 blk[(row,) if as_tuple else ()] = got[lane]
 
 
-def _jacobian_columns(k, args, nums, blocks, n_out, as_tuple, batch, backend):
+def _jacobian_columns(k, args, nums, blocks, n_out, as_tuple, batch, backend, params):
     """Forward mode: W input columns per call, along W unit tangents. Under MPI each rank's
     arguments are its own inputs (a parameter passed to every rank too): a column is one
-    entry on one rank, whose lane only that rank seeds. The global loss sums the per-rank
-    results over the ranks and counts a replicated one once (passes/replication.py), so a
-    per-rank result's tangents are summed over the ranks, a replicated one's is the same
-    on all."""
+    entry on one rank, whose lane only that rank seeds; a replicated parameter's (declared
+    in `params`, the same on every rank) is one entry moved on every rank at once. The
+    global loss sums the per-rank results over the ranks and counts a replicated one once
+    (passes/replication.py), so a per-rank result's tangents are summed over the ranks, a
+    replicated one's is the same on all."""
     spec = k.specialize(args)
     comm = _communicator(args) if spec.communicates else None
-    same = _checked_params(k, spec, args, ())   # (sizes the same on every rank)
+    same = _checked_params(k, spec, args, params)   # (sizes the same on every rank)
     replicated = np.array([r.one_global_output for r, t in
                            zip(replication_types(spec.primal, *same).results,
                                spec.primal.result_types)
@@ -1202,8 +1208,10 @@ def _jacobian_columns(k, args, nums, blocks, n_out, as_tuple, batch, backend):
     for blk, n in zip(blocks, nums):
         shape = np.shape(args[n])
         count = int(np.prod(shape, dtype=int))
-        counts = comm.allgather(count) if comm is not None else [count]
+        counts = comm.allgather(count) if comm is not None and n not in same[0] else [count]
         columns = [(r, j) for r, c in enumerate(counts) for j in range(c)]
+        if comm is not None and n in same[0]:   # every rank moves the parameter
+            columns = [(rank, j) for _, j in columns]
         width, chunks = _chunks(len(columns), batch)
         for chunk in chunks:
             mine = [(lane, columns[c][1]) for lane, c in enumerate(chunk)
@@ -1223,20 +1231,23 @@ def _jacobian_columns(k, args, nums, blocks, n_out, as_tuple, batch, backend):
                 flat[:, j] = dots[:, lane]
 
 
-def hvp(f, argnums=0, backend: str | None = None):
+def hvp(f, argnums=0, backend: str | None = None, params=()):
     """-> function `hvp_fn(*args, v)` returning H v, the Hessian of f's float result w.r.t.
     args[argnums] times v (v shaped like that argument; a tuple of directions, and of
     results, when argnums is a tuple). Forward over reverse: the reverse derivative's IR,
     differentiated in forward mode, in one call. Inputs are not modified. Keyword arguments
-    are taken as the kernel does (`hvp_fn(x, v, alpha=0.5)`: v is the last positional one)."""
-    both = grad_and_hvp(f, argnums, backend)
+    are taken as the kernel does (`hvp_fn(x, v, alpha=0.5)`: v is the last positional one).
+    `params` as value_and_grad's: H v's entries for the replicated parameters come back
+    complete on every rank (the tangent of their gradient's sum over the ranks)."""
+    both = grad_and_hvp(f, argnums, backend, params)
     return lambda *args_and_v, **keywords: both(*args_and_v, **keywords)[2]
 
 
-def grad_and_hvp(f, argnums=0, backend: str | None = None):
+def grad_and_hvp(f, argnums=0, backend: str | None = None, params=()):
     """-> function `fn(*args, v)` returning (f(*args), gradient, H v), as value_and_grad and
     hvp give them, from ONE forward-over-reverse call: the reverse sweep that H v
-    differentiates leaves the gradient in its shadows (k-means' Newton step needs both)."""
+    differentiates leaves the gradient in its shadows (k-means' Newton step needs both).
+    `params` as value_and_grad's (for the gradient and H v alike)."""
     k = as_kernel(f)
     argnums = _argnums_given(argnums)
 
@@ -1247,6 +1258,7 @@ def grad_and_hvp(f, argnums=0, backend: str | None = None):
         check_negative_argnums(k, argnums, len(given))
         args = k.bind(tuple(given), keywords)
         nums = _normalize_argnums(k, argnums, args)
+        replicated = _param_positions(k, params, args)
         if len(set(nums)) != len(nums):
             raise ArgumentError(f"hvp: argnums {argnums!r} names an argument twice; each "
                                 f"direction moves one argument: name each argument once")
@@ -1276,8 +1288,8 @@ def grad_and_hvp(f, argnums=0, backend: str | None = None):
             else:
                 flat.append(a)
         flat.append(1.0)   # the seed
-        _, uniform = _checked_params(k, spec, args, ())
-        fn = spec.derivative("hvp", kinds, True, uniform=uniform)
+        replicated, uniform = _checked_params(k, spec, args, replicated)
+        fn = spec.derivative("hvp", kinds, True, params=replicated, uniform=uniform)
         out = k.run(fn, _copy_written(spec, fn, flat, given_at), backend)
         # results: the primal value, the scalar adjoints; then their tangents
         n_active = sum(1 for kind in kinds if kind == ACTIVE)
@@ -1321,7 +1333,7 @@ def check_grad(f, *args, argnums=None, eps: float = 1e-6, rtol: float = 1e-6,
     error; raises GradientMismatch if it exceeds rtol or a gradient entry or finite
     difference is NaN or inf."""
     k = as_kernel(f)
-    args = k.bind(args)
+    args = k.bind_in_order(tuple(args))
     if argnums is None:
         argnums = tuple(i for i, (n, a) in enumerate(zip(k.arg_names, args))
                         if _is_float_scalar(typeof(a, n)) or _is_float_array(typeof(a, n)))
@@ -1433,7 +1445,7 @@ def plan(f, *args, snapshots: int | None = None, budget: int | str | None = None
     A kernel with a communicator: first each argument's and result's replication type
     (`params` as value_and_grad's) and where the adjoint sums over the ranks."""
     k = as_kernel(f)
-    args = k.bind(args)
+    args = k.bind_in_order(tuple(args))
     spec = k.specialize(args)
     kinds = tuple(float_kinds(k, args, set(range(len(args)))))
     replicated, uniform = _checked_params(k, spec, args, _param_positions(k, params, args))

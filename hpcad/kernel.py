@@ -201,7 +201,8 @@ class Specialization:
             primal = self.primal_for(mode)
             if mode == "hvp":   # forward over reverse (ad/hvp.py)
                 from .ad.hvp import forward_over_reverse
-                rev = self.derivative("reverse", activity, True, uniform=uniform)
+                rev = self.derivative("reverse", activity, True, params=params,
+                                      uniform=uniform)
                 fn, _ = forward_over_reverse(rev, primal, activity)
                 fn = finish_derivative(fn)
                 self.derivatives[key] = fn
@@ -263,6 +264,8 @@ class Kernel:
         self.last_policy: Choice | None = None   # the planner's last choice
         self.signature = inspect.signature(py_func)
         self.arg_names = list(self.signature.parameters)
+        self.keyword_only = [q.name for q in self.signature.parameters.values()
+                             if q.kind == q.KEYWORD_ONLY]
         self.specializations: dict[tuple, Specialization] = {}
         self.fresh: dict[tuple, Specialization] = {}   # for_types(current=True), when stale
         # the kernels whose specializations call this one's custom rules (inlined into
@@ -291,20 +294,36 @@ class Kernel:
             caller.forget()
 
     def bind(self, args: tuple, keywords: dict | None = None) -> tuple:
-        """The arguments in parameter order with defaults filled in; an ArgumentError if they
-        don't fit. One argument per parameter, keyword-only ones included, is taken in
-        parameter order (what bind returns, bound again: argnums, jvp's primals)."""
-        params = list(self.signature.parameters.values())
-        if not keywords and len(args) == len(params) and \
-                any(q.kind == q.KEYWORD_ONLY for q in params):
-            keywords = {q.name: a for q, a in zip(params, args) if q.kind == q.KEYWORD_ONLY}
-            args = tuple(a for q, a in zip(params, args) if q.kind != q.KEYWORD_ONLY)
+        """The arguments of a call `f(*args, **keywords)` in parameter order with defaults
+        filled in, bound as Python binds them (inspect.Signature.bind): a keyword-only
+        parameter only by its keyword. An ArgumentError naming the argument if they don't
+        fit."""
         try:
             bound = self.signature.bind(*args, **(keywords or {}))
         except TypeError as e:
+            positional = len(self.arg_names) - len(self.keyword_only)
+            if self.keyword_only and len(args) > positional:
+                names = ", ".join(f"'{n}'" for n in self.keyword_only)
+                raise ArgumentError(
+                    f"kernel '{self.__name__}' takes {positional} positional arguments, "
+                    f"{len(args)} given: {names} "
+                    f"{'is' if len(self.keyword_only) == 1 else 'are'} keyword-only; pass "
+                    f"{self.keyword_only[0]}=... by name") from None
             raise ArgumentError(f"kernel '{self.__name__}': {e}") from None
         bound.apply_defaults()
         return tuple(bound.arguments.values())
+
+    def bind_in_order(self, args: tuple) -> tuple:
+        """A tuple with one argument per parameter in parameter order, keyword-only ones
+        included (what bind returns; jvp's and vjp's primals, autodiff's arguments), or
+        fewer where defaults follow: bound again, defaults filled in."""
+        n = len(self.arg_names)
+        if len(args) > n:
+            raise ArgumentError(f"kernel '{self.__name__}' takes {n} arguments "
+                                f"({', '.join(self.arg_names)}), {len(args)} given")
+        keywords = {q: a for q, a in zip(self.arg_names, args) if q in self.keyword_only}
+        return self.bind(tuple(a for q, a in zip(self.arg_names, args)
+                               if q not in self.keyword_only), keywords)
 
     def specialize(self, args: tuple) -> Specialization:
         return self.for_types(signature_of(args, self.arg_names))
@@ -356,7 +375,7 @@ class Kernel:
             return entry[1](*args)
 
     def __call__(self, *args, **keywords):
-        if not keywords:
+        if not keywords and not self.keyword_only:   # (else bind says how they may come)
             out = self.direct(args)   # (direct_call)
             if out is not MISS:
                 return out

@@ -165,7 +165,7 @@ def _setup(kernel, args, argnums, params, comm, seed: int) -> _Setup:
     if argnums is not None:   # before defaults fill the call (api.check_negative_argnums)
         check_negative_argnums(k, tuple(argnums) if isinstance(argnums, (list, range))
                                else argnums, len(args))
-    args = k.bind(tuple(args))
+    args = k.bind_in_order(tuple(args))
     floats = tuple(i for i, (n, a) in enumerate(zip(k.arg_names, args)) if _is_float(a, n))
     nums = floats if argnums is None else _indices(k, argnums, "argnums")
     for i in nums:

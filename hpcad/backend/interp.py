@@ -524,11 +524,21 @@ def _view(c: _Compiler, op: Op) -> Step:
     bounds = c.slots_of(op.operands[1:])
     lead = _lane_index(op.operands[0].type)
 
-    def view(r):
+    def view(r):   # a 't' slice: from first by step to the end, then its first `length`
         it = iter(bounds)
-        key = lead + tuple(slice(r[next(it)], r[next(it)]) if d == "s" else r[next(it)]
-                           for d in dims)
-        r[out] = r[arr][key]
+        key, cut = list(lead), list(lead)
+        for d in dims:
+            if d == "s":
+                key.append(slice(r[next(it)], r[next(it)]))
+                cut.append(slice(None))
+            elif d == "t":
+                key.append(slice(r[next(it)], None, r[next(it)]))
+                cut.append(slice(None, r[next(it)]))
+            else:
+                key.append(r[next(it)])
+        r[out] = r[arr][tuple(key)]
+        if "t" in dims:
+            r[out] = r[out][tuple(cut)]
     return view
 
 

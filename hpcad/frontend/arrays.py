@@ -148,8 +148,13 @@ class Sliced(ArrayExpr):
 
     @property
     def plain_view(self) -> bool:
-        """Whether mem.view can express it (unit steps, no new axes)."""
+        """Whether it is a unit-step view (unit steps, no new axes)."""
         return all(a[0] == "i" or (a[0] == "s" and a[2] == 1) for a in self.axes)
+
+    @property
+    def viewable(self) -> bool:
+        """Whether mem.view can express it (no new axes; steps are fine)."""
+        return all(a[0] != "n" for a in self.axes)
 
 
 class Map(ArrayExpr):
@@ -205,6 +210,30 @@ class Flipped(ArrayExpr):
 
     def reads(self):   # never the positions a store into the inner array writes
         return [(arr, ("flipped", key)) for arr, key in self.inner.reads()]
+
+
+def reversed_slice(ctx: LoweringContext, e: ArrayExpr) -> Sliced | None:
+    """e with every axis reversed, as a slice of its base: np.flip of an array or of a
+    slice without new axes is a[::-1, ::-1, ...] of its memory (a view, as in NumPy); None
+    for another expression (Flipped reads it reversed)."""
+    if isinstance(e, Ref):
+        base, axes = e.arr, [("s", ctx.const(0, i64), 1, d, True) for d in e.dims(ctx)]
+    elif isinstance(e, Sliced) and e.viewable:
+        base, axes = e.base, e.axes
+    else:
+        return None
+    out, key = [], []
+    for a in axes:
+        if a[0] == "i":
+            out.append(a)
+            key.append(("i", const_or_value(a[1])))
+            continue
+        _, first, step, dim, _ = a
+        span = ctx.builder.op1("arith.sub", [dim.value, ctx.const(1, i64)], i64)
+        last = affine(ctx, first, step, span)   # the axis's last element comes first
+        out.append(("s", last, -step, dim, False))
+        key.append(("s", const_or_value(last), -step, dim.key if dim.key is not None else dim))
+    return Sliced(base, out, (base, tuple(key)))
 
 
 # -- building blocks ------------------------------------------------------------------------
@@ -424,33 +453,38 @@ def as_array_value(ctx: LoweringContext, v, node) -> Value:
 
 
 def bind(ctx: LoweringContext, v, node):
-    """What a name holds after `name = v`: a view for a plain slice, a new array for any
-    other array expression (NumPy semantics), v itself otherwise."""
+    """What a name holds after `name = v`: a view for a slice (with steps too: `r =
+    u[::-1]` is u's memory, writes through r reach u), a new array for any other array
+    expression (NumPy semantics), v itself otherwise."""
     if not isinstance(v, ArrayExpr):
         return v
     if isinstance(v, Sliced):
-        if not v.plain_view:
-            ctx.unsupported(node, "giving a name to a slice with a step or np.newaxis",
+        if not v.viewable:
+            ctx.unsupported(node, "giving a name to a slice with np.newaxis",
                             "use it directly in an expression, or copy it: "
-                            "v = u[::2].copy()")
+                            "v = u[:, np.newaxis].copy()")
         return view_of(ctx, v)
     return materialize(ctx, v, node)
 
 
 def view_of(ctx: LoweringContext, s: Sliced) -> Value:
-    """The view a unit-step slice names; expressions reading it read its base directly."""
+    """The view a slice names; expressions reading it read its base directly."""
     view = plain_view(ctx, s)
     ctx.array_views[view] = s
     return view
 
 
 def plain_view(ctx: LoweringContext, s: Sliced) -> Value:
-    """The mem.view of a unit-step slice (dims 's'/'i', bounds [first, first + length))."""
+    """The mem.view of a slice without new axes: dims 'i' for an index, 's' for a unit
+    step (bounds [first, first + length)), 't' for another step (first, step, length)."""
     operands, dims = [s.base], ""
     for a in s.axes:
         if a[0] == "i":
             operands.append(a[1])
             dims += "i"
+        elif a[2] != 1:
+            operands += [a[1], ctx.const(a[2], i64), a[3].value]
+            dims += "t"
         else:
             operands += [a[1], ctx.builder.op1("arith.add", [a[1], a[3].value], i64)]
             dims += "s"
@@ -460,10 +494,10 @@ def plain_view(ctx: LoweringContext, s: Sliced) -> Value:
 
 
 def contiguous_axes(s: Sliced) -> bool:
-    """Whether a unit-step slice of a C array is C-contiguous: fixed indices then slices,
+    """Whether a slice of a C array is C-contiguous: fixed indices then unit-step slices,
     every slice after the first taking its whole axis."""
     kinds = [a[0] for a in s.axes]
-    if "s" not in kinds:
+    if "s" not in kinds or not s.plain_view:
         return False
     first = kinds.index("s")
     return all(k == "s" for k in kinds[first:]) and all(

@@ -13,7 +13,15 @@ import numpy as np
 
 from ..ir.core import Block, Op, Value
 from ..ir.types import ArrayType, ScalarType, f64, i1, i64, promote, scalar_from_dtype
-from .arrays import ArrayExpr, Flipped, as_array_value, as_expr, loop_nest, materialize
+from .arrays import (
+    ArrayExpr,
+    Flipped,
+    as_array_value,
+    as_expr,
+    loop_nest,
+    materialize,
+    reversed_slice,
+)
 
 if TYPE_CHECKING:
     from .context import LoweringContext
@@ -415,11 +423,13 @@ def call_stack(ctx: LoweringContext, obj, node) -> Value:
 
 # -- np.cumsum --------------------------------------------------------------------------------
 def call_flip(ctx: LoweringContext, obj, node) -> ArrayExpr:
-    """np.flip(a): every axis reversed, read lazily (a view in NumPy; binding it to a name
-    makes a copy only where nothing can tell, as for a transpose)."""
+    """np.flip(a): every axis reversed, read lazily; of an array or a slice, the slice
+    a[::-1, ...] (a view when named, as in NumPy), of another expression a Flipped (a name
+    bound to it holds a copy, as NumPy's view of a temporary)."""
     if len(node.args) != 1 or node.keywords:
         ctx.unsupported(node, "np.flip with an axis", "reverse one axis with a slice: a[::-1]")
-    return Flipped(array_arg(ctx, node.args[0], "np.flip"))
+    inner = array_arg(ctx, node.args[0], "np.flip")
+    return reversed_slice(ctx, inner) or Flipped(inner)
 
 
 def call_cumsum(ctx: LoweringContext, obj, node) -> Value:

@@ -19,7 +19,7 @@ from ..ir.types import ArrayType, ScalarType, f32, f64, i1, i64, promote, spoken
 from . import arrays, parallel, syntax, words
 from .arrays import ArrayExpr
 from .expressions import EXPRESSIONS, Static
-from .statements import STATEMENTS
+from .statements import RETURNED, STATEMENTS
 
 if TYPE_CHECKING:
     from .lower import KernelSource
@@ -43,11 +43,13 @@ class BranchConflict:
 
 
 class LoopContext:
-    """The names of a loop's `break` and `continue` flags (None: the body has none)."""
+    """The names of a loop's `break` and `continue` flags and of the kernel's returned flag
+    where its body may return (None: the body has none)."""
 
-    def __init__(self, depth: int, has_break: bool, has_continue: bool):
+    def __init__(self, depth: int, has_break: bool, has_continue: bool, returns: bool = False):
         self.brk = f".brk{depth}" if has_break else None
         self.cont = f".cont{depth}" if has_continue else None
+        self.ret = RETURNED if returns else None
 
 
 class LoweringContext:
@@ -64,6 +66,9 @@ class LoweringContext:
         self.env: dict[str, Value | tuple] = {}
         self.loops: list[LoopContext] = []
         self.ret_arity: int | None = None
+        self.early = False                  # the kernel may return early (start_early_returns)
+        self.returned_types: list[set] = []   # per returned value, the types its returns gave
+        self.retyped: list | None = None    # lower() again with these placeholder types
         self.pending_tasks: list = []
         self.array_views: dict = {}   # a slice's view -> how it indexes its base (arrays.py)
         self.iteration_arrays: list[list[str]] = []   # carried() -> structured_loop()
@@ -98,18 +103,18 @@ class LoweringContext:
             self.builder.block = saved
 
     # -- the function and its statements (STATEMENTS) ----------------------------------------
-    def lower(self) -> Function:
+    def lower(self, ret_types=None) -> Function:
+        """The kernel's function. ret_types: the types of the placeholders of an early
+        return's values (start_early_returns), where a first lowering found them."""
         fdef = self.src.fdef
         a = fdef.args
         if a.vararg or a.kwarg:
             self.unsupported(fdef, "a kernel with *args or **kwargs parameters",
                              "name each parameter (defaults and keyword-only parameters "
                              "are fine)")
-        bad = syntax.misplaced_return(fdef.body)
-        if bad is not None:
-            self.unsupported(bad, "a `return` before the end of the kernel",
-                             "assign the result to a variable and return it at the end")
         self.builder.block = self.fn.body
+        if syntax.misplaced_return(fdef.body) is not None:
+            self.start_early_returns(fdef, ret_types)
         self.stmts(fdef.body)
         rets = []
         if self.ret_arity is not None:
@@ -122,7 +127,42 @@ class LoweringContext:
         self.builder.loc = self.loc_of(fdef)
         self.builder.op("func.return", rets)
         self.fn.result_types = [v.type for v in rets]
+        if self.early and ret_types is None:
+            wanted = [self.unify([Value(t) for t in ts], f"ret{k}", fdef)
+                      for k, ts in enumerate(self.returned_types)]
+            if wanted != self.fn.result_types:
+                self.retyped = wanted
         return self.fn
+
+    def start_early_returns(self, fdef, ret_types) -> None:
+        """A kernel with a `return` before its end (in a loop, or in an `if` with statements
+        after it). Every `return` sets the flag RETURNED and the returned values, held in
+        `.ret0`, `.ret1`, ... from the start: a loop whose body may return stops when the
+        flag is set (a while loop, as with `break`, statements.stmt_for) and the statements
+        after one that may return run only where it is not (stmts). The values start as
+        placeholders that no path returns: every path ends at a `return` (or none returns a
+        value). Their type is the returned values' (ret_types), else bool, which merging
+        promotes to that type except for integers narrower than 64 bits: then lower() sets
+        `retyped` and function_for lowers the kernel again with ret_types."""
+        returns = [n for n in syntax.walk_stmts(fdef.body) if isinstance(n, ast.Return)]
+        arity = syntax.return_arity(returns[0])
+        for r in returns:
+            if syntax.return_arity(r) != arity:
+                self.unsupported(r, "returning different numbers of values on different paths")
+        if arity and not syntax.always_returns(fdef.body):
+            self.unsupported(fdef, "a kernel where some paths return a value and some do not",
+                             "return a value on every path, also after the loops that "
+                             "return early")
+        self.early, self.ret_arity = True, arity
+        self.returned_types = [set() for _ in range(arity)]
+        self.env[RETURNED] = self.const(False, i1)
+        for k in range(arity):
+            t = ret_types[k] if ret_types is not None else i1
+            self.env[f".ret{k}"] = self.const(0, t)
+
+    def return_slots(self) -> list[str]:
+        """What a loop whose body may return carries besides its own variables."""
+        return [RETURNED] + [f".ret{k}" for k in range(self.ret_arity or 0)]
 
     def stmts(self, stmts) -> None:
         for k, s in enumerate(stmts):
@@ -133,7 +173,7 @@ class LoweringContext:
             parallel.flush_tasks(self)
             self.stmt(s)
             rest = stmts[k + 1:]
-            if rest and self.loops and syntax.may_exit(s):
+            if rest and (self.loops and syntax.may_exit(s) or syntax.returns_in([s])):
                 self.if_stmts(self.not_exited(s), rest, [], s)
                 return
         parallel.flush_tasks(self)
@@ -282,9 +322,10 @@ class LoweringContext:
             self.env.pop(n, None)
             self.ended_targets[n] = self.loc_of(node)[1]
 
-    def loop_context(self, has_break: bool, has_continue: bool) -> LoopContext:
+    def loop_context(self, has_break: bool, has_continue: bool,
+                     returns: bool = False) -> LoopContext:
         """The flags of a new innermost loop (see LoopContext)."""
-        return LoopContext(len(self.loops), has_break, has_continue)
+        return LoopContext(len(self.loops), has_break, has_continue, returns)
 
     def range_bounds(self, call) -> list[Value]:
         """lb, ub, step of range(...)-style arguments, as i64."""
@@ -522,8 +563,12 @@ class LoweringContext:
                              f"{' and '.join(sorted(spoken(t) for t in types))}")
 
     def not_exited(self, node) -> Value:
-        loop = self.loops[-1]
-        flags = [self.env[f] for f in (loop.brk, loop.cont) if f and f in self.env]
+        """Whether the statements after `node` run: the innermost loop has not left its
+        iteration (break, continue) and the kernel has not returned."""
+        names = [self.loops[-1].brk, self.loops[-1].cont] if self.loops else []
+        if syntax.returns_in([node]):
+            names.append(RETURNED)
+        flags = [self.env[f] for f in names if f and f in self.env]
         left = flags[0]
         for f in flags[1:]:
             left = self.builder.op1("arith.or", [left, f], i1)

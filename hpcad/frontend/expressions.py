@@ -197,11 +197,12 @@ def expr_subscript(ctx: LoweringContext, node):
         if k is None:
             ctx.unsupported(node, "indexing a tuple with a non-constant index")
         return base[k]
-    if isinstance(base, arrays.Sliced):   # not a plain view (a step, np.newaxis)
-        ctx.unsupported(node, f"indexing `{ast.unparse(node.value)}`, a slice with a step or "
-                              f"np.newaxis,",
-                        "write the two slices as one slice of the array (x[::-1][:-1] is "
-                        "x[:0:-1]), or copy the first: v = x[::-1].copy()")
+    if isinstance(base, arrays.Sliced):   # not a unit-step view (a step, np.newaxis)
+        if not base.viewable:
+            ctx.unsupported(node, f"indexing `{ast.unparse(node.value)}`, a slice with "
+                                  f"np.newaxis,", "index the array itself, or copy the slice "
+                                                  "first: v = x[:, np.newaxis].copy()")
+        base = arrays.view_of(ctx, base)   # x[::-1][:-1]: a slice of the stepped view
     if isinstance(base, arrays.ArrayExpr):
         ctx.unsupported(node, "indexing the result of an array expression",
                         "give the expression a name first, or index its operands")
@@ -227,10 +228,10 @@ def refuse_subscript(ctx: LoweringContext, node, arr):
     freezes them as constants; hpcad takes arrays as arguments), or no array at all."""
     text = ast.unparse(node.value)
     if isinstance(arr, arrays.ArrayExpr):
-        ctx.unsupported(node, f"indexing `{text}` (a slice with a step, a transpose or an "
-                              f"array expression) again",
-                        "index the array itself in one subscript (y[::2][k] is y[2 * k], "
-                        "A.T[i, j] is A[j, i]), or copy it into a named array first")
+        ctx.unsupported(node, f"indexing `{text}` (a transpose, np.flip or an array "
+                              f"expression) again",
+                        "index the array itself in one subscript (A.T[i, j] is A[j, i]), "
+                        "or copy it into a named array first")
     obj = getattr(arr, "obj", None)
     if isinstance(obj, (np.ndarray, tuple, list)):
         kind = "array" if isinstance(obj, np.ndarray) else "tuple" if \

@@ -187,10 +187,11 @@ def source(ctx: LoweringContext, node: ast.AST) -> Source:
     value = ctx.expr(node)
     if isinstance(value, arrays.ArrayExpr):
         if isinstance(value, arrays.Sliced) and not value.plain_view:
-            if value.ndim != 1:
-                ctx.unsupported(node, "a `for` loop over the rows of a slice with a step or "
-                                      "np.newaxis", "loop over range() and index the array")
-            return StridedSource(value)
+            if value.ndim == 1:
+                return StridedSource(value)
+            if not value.viewable:
+                ctx.unsupported(node, "a `for` loop over the rows of a slice with np.newaxis",
+                                "loop over range() and index the array")
         value = arrays.bind(ctx, value, node)   # a slice's view, an expression's new array
     if isinstance(value, Value) and isinstance(value.type, ArrayType):
         return ArraySource(value)

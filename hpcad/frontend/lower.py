@@ -78,7 +78,11 @@ class ProgramLowering:
                 raise UnsupportedConstruct(f"{node_loc[0]}:{node_loc[1]}: '{base}' takes "
                                            f"{len(src.arg_names)} arguments, "
                                            f"{len(arg_types)} given")
-            fn = LoweringContext(src, arg_types, self.module, name, self).lower()
+            ctx = LoweringContext(src, arg_types, self.module, name, self)
+            fn = ctx.lower()
+            if ctx.retyped is not None:   # an early return's type, known now (context.py)
+                fn = LoweringContext(src, arg_types, self.module, name, self).lower(
+                    ctx.retyped)
         except BaseException:
             del self.done[key]
             raise

@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING
 from ..ir.core import Value
 from ..ir.dialects import cart_ndim
 from ..ir.types import ArrayType, OpaqueType, ScalarType, i64
-from .arrays import ArrayExpr, Sliced
+from .arrays import ArrayExpr, Sliced, view_of
 from .mpi_buffers import buffer_spec, fill_displacements, index_array, is_spec
 from .mpi_reductions import IN_PLACE, NONE
 
@@ -108,10 +108,12 @@ def mpi_operand(ctx: LoweringContext, name: str, v, node) -> Value:
                             "[buf, counts, displs, MPI.DOUBLE]")
         return v
     if name.endswith("buf"):
-        if isinstance(v, Sliced):
-            ctx.unsupported(node, "a slice with a step as an MPI buffer",
-                            "copy it into a contiguous array (buf = np.empty(k); "
-                            "buf[:] = u[::2]) and send or receive that")
+        if isinstance(v, Sliced):   # a slice with a step: its view (blocking calls pack it)
+            if not v.viewable:
+                ctx.unsupported(node, "a slice with np.newaxis as an MPI buffer",
+                                "send or receive the array itself (a new axis adds no "
+                                "element)")
+            v = view_of(ctx, v)
         if isinstance(v, ArrayExpr):
             ctx.unsupported(node, "an array expression as an MPI buffer",
                             "store it into an array first: buf = np.empty(n); buf[:] = expr")

@@ -51,6 +51,11 @@ def parallel_for(ctx: LoweringContext, s, marker):
     if s.orelse or syntax.exits_loop(s.body, ast.Break):
         ctx.unsupported(s, "`break` or `else` in a parallel loop",
                         "iterations of a prange loop cannot stop the others")
+    if syntax.returns_in(s.body):
+        ctx.unsupported(s, "a `return` inside a parallel loop",
+                        "iterations of a prange loop cannot stop the others: find the "
+                        "answer with a serial loop, or record per iteration what it finds "
+                        "and return after the loop")
     refuse_array_reductions(ctx, s.body)
     bounds = ctx.range_bounds(call)
     names = ctx.carried(s.body, exclude=s.target.id, parallel=True)

@@ -17,6 +17,8 @@ from .mpi_persistent import Persistent
 if TYPE_CHECKING:
     from .context import LoweringContext
 
+RETURNED = ".returned"   # set by a `return` in a kernel that may return early
+
 
 def stmt_pass(ctx: LoweringContext, s):
     pass
@@ -43,17 +45,26 @@ def stmt_return(ctx: LoweringContext, s):
     if ctx.ret_arity is not None and ctx.ret_arity != len(vals):
         ctx.unsupported(s, "returning different numbers of values on different paths")
     ctx.ret_arity = len(vals)
+    if ctx.early:
+        for v in vals:
+            if isinstance(v.type, ArrayType):
+                ctx.unsupported(s, "returning an array from a kernel that may return before "
+                                   "its end", "return numbers there, or assign the array to "
+                                   "a variable and return it at the end")
+        for k, v in enumerate(vals):
+            ctx.returned_types[k].add(v.type)
+        ctx.env[RETURNED] = ctx.const(True, i1)
     for k, v in enumerate(vals):
         ctx.env[f".ret{k}"] = v
 
 
 def returned(ctx: LoweringContext, v, s) -> Value:
-    """One returned value: a scalar or an array value as is, a unit-step slice as a view of
-    its base, any other array expression materialized."""
-    if isinstance(v, arrays.Sliced) and not v.plain_view:
-        ctx.unsupported(s, "returning a slice with a step or np.newaxis (numba returns a "
-                        "strided view of the array)", "copy it into a new array and return "
-                        "that: out = np.empty(m); out[:] = u[::2]")
+    """One returned value: a scalar or an array value as is, a slice as a view of its base
+    (with a step too, as numba returns it), any other array expression materialized."""
+    if isinstance(v, arrays.Sliced) and not v.viewable:
+        ctx.unsupported(s, "returning a slice with np.newaxis (numba returns a view of the "
+                        "array)", "copy it into a new array and return that: "
+                        "out = np.empty((m, 1)); out[:] = u[:, np.newaxis]")
     if arrays.is_array(v):
         return arrays.bind(ctx, v, s)
     if not isinstance(v, Value):
@@ -323,7 +334,8 @@ def stmt_if(ctx: LoweringContext, s):
 
 def stmt_for(ctx: LoweringContext, s):
     """`for` over range(), an array, enumerate() or zip(): an `scf.for` over indices, the
-    target bound at the top of the body (iteration.py); with `break`, a while loop."""
+    target bound at the top of the body (iteration.py); with `break` or `return`, a while
+    loop."""
     if s.orelse:
         ctx.unsupported(s, "`for ... else`", "set a flag before the loop, change it where "
                                               "the loop breaks, and test it after the loop")
@@ -333,8 +345,9 @@ def stmt_for(ctx: LoweringContext, s):
         return
     bounds, bind = loop_space(ctx, s)
     has_break = syntax.exits_loop(s.body, ast.Break)
-    loop = ctx.loop_context(has_break, syntax.exits_loop(s.body, ast.Continue))
-    if has_break:
+    returns = syntax.returns_in(s.body)
+    loop = ctx.loop_context(has_break, syntax.exits_loop(s.body, ast.Continue), returns)
+    if has_break or returns:
         for_with_break(ctx, s, bounds, loop, bind)
         return
     targets = target_names(s.target)
@@ -398,11 +411,11 @@ def stmt_while(ctx: LoweringContext, s):
     if s.orelse:
         ctx.unsupported(s, "`while ... else`")
     loop = ctx.loop_context(syntax.exits_loop(s.body, ast.Break),
-                            syntax.exits_loop(s.body, ast.Continue))
-    extra = []
+                            syntax.exits_loop(s.body, ast.Continue), syntax.returns_in(s.body))
+    extra = ctx.return_slots() if loop.ret else []
     if loop.brk:
         ctx.env[loop.brk] = ctx.const(False, i1)
-        extra = [loop.brk]
+        extra = [loop.brk] + extra
     names = ctx.carried(s.body, extra=extra)
     while_loop(ctx, s, names, lambda: ctx.condition(s.test), loop, s.body)
     if loop.brk:
@@ -429,21 +442,29 @@ def while_loop(ctx: LoweringContext, node, names, test_fn, loop, body_stmts, pro
 
 
 def guarded_test(ctx: LoweringContext, test_fn, loop) -> Value:
-    """The loop test, evaluated only while the loop has not executed `break`."""
-    if not loop.brk:
+    """The loop test, evaluated only while the loop has not executed `break` (or
+    `return`)."""
+    flags = [ctx.env[f] for f in (loop.brk, loop.ret) if f]
+    if not flags:
         return test_fn()
-    not_broken = ctx.builder.op1("arith.not", [ctx.env[loop.brk]], i1)
+    left = flags[0] if len(flags) == 1 else ctx.builder.op1("arith.or", flags, i1)
+    not_broken = ctx.builder.op1("arith.not", [left], i1)
     return expressions.short_circuit(ctx, not_broken, test_fn, is_and=True)
 
 
 def for_with_break(ctx: LoweringContext, s, bounds, loop, bind):
-    """`for` with `break`: a while loop over an explicit induction variable."""
+    """`for` with `break` or `return`: a while loop over an explicit induction variable."""
     lb, ub, step = bounds
     iv_name = f".iv{len(ctx.loops)}"
     ctx.env[iv_name] = lb
-    ctx.env[loop.brk] = ctx.const(False, i1)
+    extra = [iv_name]
+    if loop.brk:
+        ctx.env[loop.brk] = ctx.const(False, i1)
+        extra.append(loop.brk)
+    if loop.ret:
+        extra.extend(ctx.return_slots())
     targets = target_names(s.target)
-    names = [n for n in ctx.carried(s.body, extra=[iv_name, loop.brk]) if n not in targets]
+    names = [n for n in ctx.carried(s.body, extra=extra) if n not in targets]
 
     def in_range():
         iv = ctx.env[iv_name]
@@ -458,7 +479,8 @@ def for_with_break(ctx: LoweringContext, s, bounds, loop, bind):
 
     while_loop(ctx, s, names, in_range, loop, s.body, lambda: bind(ctx.env[iv_name]), advance)
     for n in (iv_name, loop.brk):
-        ctx.env.pop(n, None)
+        if n:
+            ctx.env.pop(n, None)
     ctx.end_targets(s, targets)
 
 

@@ -1,6 +1,7 @@
 """Syntactic facts about kernel source the lowering needs before it emits a region: which
 names a statement list assigns, whether it breaks or continues the enclosing loop, and
-whether every `return` sits in tail position (hpcad lowers returns as the region's result)."""
+whether every `return` sits in tail position (else the kernel may return early:
+context.LoweringContext.start_early_returns)."""
 from __future__ import annotations
 
 import ast
@@ -168,6 +169,34 @@ def exits_loop(stmts, kind) -> bool:
 
 def may_exit(stmt) -> bool:
     return exits_loop([stmt], ast.Break) or exits_loop([stmt], ast.Continue)
+
+
+def returns_in(stmts) -> bool:
+    """Whether a `return` sits anywhere in the statements (nested blocks and loops too)."""
+    return any(isinstance(n, ast.Return) for n in walk_stmts(stmts))
+
+
+def always_returns(stmts) -> bool:
+    """Whether every path through the statements ends at a `return`: the last statement is
+    one, an `if` both of whose branches always return, or a `while True` loop without
+    `break` (it leaves only by a return)."""
+    if not stmts:
+        return False
+    last = stmts[-1]
+    if isinstance(last, ast.Return):
+        return True
+    if isinstance(last, ast.While) and isinstance(last.test, ast.Constant) and \
+            last.test.value is True and not exits_loop(last.body, ast.Break):
+        return True
+    return isinstance(last, ast.If) and always_returns(last.body) and \
+        always_returns(last.orelse)
+
+
+def return_arity(node: ast.Return) -> int:
+    """How many values a `return` gives, as written: none, a tuple's items, else one."""
+    if node.value is None:
+        return 0
+    return len(node.value.elts) if isinstance(node.value, ast.Tuple) else 1
 
 
 def misplaced_return(stmts, tail: bool = True):

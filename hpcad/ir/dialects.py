@@ -62,7 +62,7 @@ ATTRIBUTES: dict[str, AttrCheck] = {
     "value": _is(numbers.Number, bool),        # arith.const
     "pred": _one_of("eq", "ne", "lt", "le", "gt", "ge"),
     "axis": _integer,                      # mem.shape
-    "dims": _is(str),                      # mem.view: 's' (slice) or 'i' (index) per axis
+    "dims": _is(str),                      # mem.view: 's', 't' (slices), 'i' (index) per axis
     "fill": _one_of("zeros", "empty", "ones"),   # mem.alloc: initial contents
     "arena": _is(bool),                    # mem.alloc: kept between calls (numba backend)
     "disk": _is(bool),                     # mem.alloc: in a file (runtime/snapshots.py)
@@ -236,12 +236,14 @@ def _check_view(op: Op) -> str | None:
     dims = op.attrs.get("dims", "")
     arr = op.operands[0].type if op.operands else None
     t = op.results[0].type if op.results else None
-    if not isinstance(arr, ArrayType) or len(dims) != arr.ndim or set(dims) - {"s", "i"}:
-        return "expects an array and a dims attribute of 's'/'i' per dimension"
-    if len(op.operands) != 1 + 2 * dims.count("s") + dims.count("i") \
+    if not isinstance(arr, ArrayType) or len(dims) != arr.ndim or set(dims) - {"s", "t", "i"}:
+        return "expects an array and a dims attribute of 's'/'t'/'i' per dimension"
+    if len(op.operands) != 1 + 2 * dims.count("s") + 3 * dims.count("t") + dims.count("i") \
             or any(v.type != i64 for v in op.operands[1:]):
-        return "expects i64 (lo, hi) per slice and an i64 index per indexed dimension"
-    if not isinstance(t, ArrayType) or t.dtype != arr.dtype or t.ndim != dims.count("s"):
+        return "expects i64 (lo, hi) per 's' slice, (first, step, length) per 't' slice " \
+               "and an i64 index per indexed dimension"
+    slices = dims.count("s") + dims.count("t")
+    if not isinstance(t, ArrayType) or t.dtype != arr.dtype or t.ndim != slices:
         return "result must be an array of the same dtype with one dimension per slice"
     return None
 
@@ -540,7 +542,8 @@ _def("mem.store", "write", check=_check_store, operands=("value", "array", "*ind
 _def("mem.accumulate", "write", check=_check_store, operands=("value", "array", "*index"),
      results=(), reads=("array",), writes=("array",), attrs=("atomic", "private"))
 _def("mem.shape", check=_check_shape, operands=("array",), attrs=("axis",))
-# a[lo:hi, j]: NumPy basic slicing, unit steps
+# a[lo:hi, j], a[::-2]: NumPy basic slicing, per axis 's' a unit-step slice (lo, hi), 't' a
+# slice with a step (first, step, length: elements first, first + step, ...), 'i' an index
 _def("mem.view", check=_check_view, operands=("array", "*bounds"), attrs=("dims",))
 # a.reshape(n, m): the same elements of a C-contiguous array in C order, other extents
 _def("mem.reshape", check=_check_reshape, operands=("array", "*extent"))

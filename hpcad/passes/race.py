@@ -483,7 +483,11 @@ def make_race_free(fn: Function) -> None:
                     f"race on '{shown_name(_written_in(op, related))}' and cannot be made "
                     f"race-free")
             racing += [o for o, _, _, _ in related if o not in racing]
-        width = colorable(par, racing) if par.name == "par.parallel_for" else None
+        # colouring compares index offsets, so only of accesses that index one memory alike
+        # (not u[i] beside a view's v[i], v = u[8:] or u[::-1]: that element is u[i + 8])
+        alike = all(same_indexing(a[1], b[1]) for _, related in conflicts
+                    for a in related for b in related)
+        width = colorable(par, racing) if par.name == "par.parallel_for" and alike else None
         if width is not None:
             color(par, width)
         elif _privatizable(par, racing):

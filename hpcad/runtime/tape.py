@@ -25,6 +25,10 @@ class TapeSlot:
                                  # ("trips", lb, ub, step), ("at_most", ub, low): ub - low,
                                  # ("reserved", count, 0): a tape.reserve's count
     in_task: bool = False        # used inside a par.join task: position kept in an array
+    join: Op | None = None       # an in-task slot of unknown size: the outermost par.join
+    join_trips: list[tuple[Any, ...]] | None = None   # around it, before which its buffer
+                                 # grows to hold the task's pushes: ("trips", lb, ub, step) of
+                                 # each loop in the task around them, bounds from outside
 
     @property
     def buffer(self) -> str:
@@ -59,10 +63,48 @@ def tape_slots(fn: Function, lower: dict[Value, int]) -> list[TapeSlot]:
         s = slots[slot]
         s.in_task = True
         if s.extents is None:
-            raise HpcadError(f"{where(s.anchor.loc)}: a fork-join task saves values in a loop "
-                             f"whose trip count is unknown before it runs; the numba backend "
-                             f"cannot size that tape")
+            if uses.push_count[slot] > 1:   # room for one push's loops would not do
+                raise HpcadError(f"{where(s.anchor.loc)}: the numba backend cannot size the "
+                                 f"values a fork-join task saves here in several loops; use "
+                                 f"backend='interp', or please report this kernel")
+            s.join, s.join_trips = _task_trips(*uses.pushes[slot])
     return sorted(slots.values(), key=lambda s: s.slot)
+
+
+def _task_trips(push: Op, chain: list[Op]) -> tuple[Op, list[tuple[Any, ...]]]:
+    """The outermost par.join around a push whose tape size is unknown before the
+    outermost loop (a task inside a time loop, its range computed in each step) and the
+    trip counts of the task's loops around the push, which the numba backend makes room
+    for before the join starts (a task cannot grow a buffer the other tasks share): each
+    must be a range whose bounds are known before the join."""
+    k = next(i for i, c in enumerate(chain) if c.name == "par.join")
+    join = chain[k]
+    inside: set[Value] = set()
+    for r in join.regions:
+        _defined_in(r, inside)
+    trips = []
+    for loop in chain[k + 1:]:
+        if loop.name not in _LOOPS:
+            continue
+        bounds = loop.operands[:3] if loop.name != "scf.while" else None
+        if bounds is None or any(v in inside for v in bounds):
+            raise HpcadError(
+                f"{where(loop.loc)}: this loop of a spawned task saves values for the reverse "
+                f"sweep, and its number of iterations is only known inside the task; the "
+                f"numba backend makes room for a task's saved values before the tasks "
+                f"start: compute the loop's range before the spawn and pass it to the task "
+                f"(h = spawn(f, x, lo, hi) with `for i in range(lo, hi)` in f), or use "
+                f"backend='interp'")
+        trips.append(("trips", *bounds))
+    return join, trips
+
+
+def _defined_in(block: Block, out: set[Value]) -> None:
+    out.update(block.args)
+    for op in block.ops:
+        out.update(op.results)
+        for r in op.regions:
+            _defined_in(r, out)
 
 
 class _TapeUses:
@@ -74,6 +116,7 @@ class _TapeUses:
         self.reserved: dict[int, tuple[Op, list[Op]]] = {}
         self.loops: dict[int, set[Op | None]] = {}   # innermost loops around its pushes
         self.in_tasks: set[int] = set()
+        self.push_count: dict[int, int] = {}
         self.visit(fn.body, [])
 
     def visit(self, block: Block, chain: list[Op]) -> None:
@@ -93,6 +136,7 @@ class _TapeUses:
             self.reserved.setdefault(slot, (op, chain))
         if op.name == "tape.push":
             self.pushes[slot] = (op, chain)
+            self.push_count[slot] = self.push_count.get(slot, 0) + 1
             inner = next((c for c in reversed(chain) if c.name in _LOOPS), None)
             self.loops.setdefault(slot, set()).add(inner)
         elif op.name == "tape.pop":

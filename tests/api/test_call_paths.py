@@ -552,15 +552,42 @@ def keyword_only(u, alpha=0.3, *, gamma=1.5):
 @pytest.mark.parametrize("backend", ["interp", "numba"])
 def test_keyword_only_parameters_in_grad_jvp_and_hvp(backend):
     """A kernel with a keyword-only parameter: grad with keywords bound them twice, the
-    second time from the parameter-order tuple ("too many positional arguments"), and jvp
-    and hvp, which take one argument per parameter in order, refused them the same way."""
+    second time from the parameter-order tuple ("too many positional arguments"), and jvp,
+    which takes one argument per parameter in order, refused them the same way. hvp_fn takes
+    the kernel's arguments as the kernel does (gamma by keyword), then the direction."""
     u = np.array([1.0, 2.0, 3.0])
     for _ in range(2):   # the full path, then the fast one
         assert ad.grad(keyword_only, argnums=(1, 2), backend=backend)(u, gamma=2.0) == \
             (np.sum(u ** 2), 1.0)
     _, tangent = ad.jvp(keyword_only, (u, 0.3, 1.5), (np.zeros(3), 1.0, 2.0), backend=backend)
     np.testing.assert_allclose(tangent, np.sum(u ** 2) + 2.0 * u[0], rtol=1e-14)
-    np.testing.assert_allclose(ad.hvp(keyword_only, backend=backend)(u, 0.3, 1.5, np.ones(3)),
+    np.testing.assert_allclose(ad.hvp(keyword_only, backend=backend)(u, 0.3, np.ones(3),
+                                                                      gamma=1.5),
                                0.6 * np.ones(3), rtol=1e-14)
     with pytest.raises(ad.ArgumentError, match="keyword_only"):
         ad.grad(keyword_only)(u, 0.3, 1.5, 2.0)
+
+
+@pytest.mark.parametrize("backend", ["interp", "numba"])
+def test_keyword_only_parameters_are_bound_as_python_binds_them(backend):
+    """A keyword-only parameter given by position was taken (when every parameter was
+    given), where Python raises a TypeError: a kernel call, grad, jacobian and hvp_fn now
+    bind as Python does, also after a call that took the fast paths, and say which
+    parameter is keyword-only."""
+    k = ad.kernel(keyword_only.py_func, backend=backend)
+    u = np.array([1.0, 2.0, 3.0])
+    for _ in range(2):   # after the full path, the fast one
+        assert k(u, 0.3, gamma=2.0) == pytest.approx(keyword_only.py_func(u, 0.3, gamma=2.0))
+        ad.grad(k)(u, 0.3, gamma=2.0)
+    with pytest.raises(TypeError):
+        keyword_only.py_func(u, 0.3, 2.0)   # Python's own binding
+    calls = [lambda: k(u, 0.3, 2.0), lambda: ad.grad(k)(u, 0.3, 2.0),
+             lambda: ad.value_and_grad(k)(u, 0.3, 2.0),
+             lambda: ad.jacobian(k)(u, 0.3, 2.0), lambda: ad.hvp(k)(u, 0.3, 2.0, np.ones(3))]
+    for call in calls:
+        with pytest.raises(ad.ArgumentError, match="'gamma' is keyword-only; pass gamma="):
+            call()
+    with pytest.raises(ad.ArgumentError, match="missing a required argument: 'u'"):
+        k(alpha=0.3)
+    with pytest.raises(ad.ArgumentError, match="unexpected keyword argument 'beta'"):
+        k(u, beta=0.3)

@@ -148,8 +148,14 @@ def parallel_out(u, a):
 
 
 @ad.kernel
-def every_other(u):
-    return u[::2]
+def every_other(u, c):
+    u[1:] *= c
+    return u[::-2]
+
+
+@ad.kernel
+def with_new_axis(u):
+    return u[:, np.newaxis]
 
 
 def _rng():
@@ -169,6 +175,7 @@ CASES = {
     "ping_pong": (ping_pong, lambda r: (r.standard_normal(8), 0.3, 5)),
     "buffer_and_result": (buffer_and_result, lambda r: (r.standard_normal(7), 0.7)),
     "parallel_out": (parallel_out, lambda r: (r.standard_normal(40), 1.3)),
+    "every_other": (every_other, lambda r: (r.standard_normal(7), 0.6)),
 }
 
 
@@ -284,10 +291,19 @@ def test_returned_slice_is_a_view_of_the_argument_as_in_numba(backend):
     assert u[1] == 7.0
 
 
-def test_returning_a_stepped_slice_is_refused():
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_returned_stepped_slice_is_a_view_of_the_argument_as_in_numba(backend):
+    u = np.linspace(0.5, 1.5, 7)
+    got = ad.kernel(every_other.py_func, backend=backend)(u, 2.0)
+    assert np.shares_memory(got, u) and got.shape == (4,)
+    got[1] = 9.0
+    assert u[4] == 9.0
+
+
+def test_returning_a_slice_with_a_new_axis_is_refused():
     with pytest.raises(ad.UnsupportedConstruct, match=r"test_return_arrays.py:\d+: returning "
-                                                      r"a slice with a step.*out\[:\] = "):
-        every_other(np.ones(4))
+                                                      r"a slice with np.newaxis.*out\[:\] = "):
+        with_new_axis(np.ones(4))
 
 
 @pytest.mark.parametrize("backend", BACKENDS)

@@ -100,9 +100,9 @@ def test_constant_range_steps_leave_no_check_in_the_ir():
      "variables", "of zip(a, b) (item of a, item of b)"),
     (ck.enumerate_with_keyword, (np.ones(3),), "this call of enumerate()",
      "enumerate(a, start), start by position"),
-    (ck.rows_of_a_strided_slice, (np.ones((4, 2)),), "the rows of a slice with a step",
+    (ck.rows_of_a_new_axis_slice, (np.ones((4, 2)),), "the rows of a slice with np.newaxis",
      "loop over range() and index the array"),
-], ids=["tuple", "number", "unpacking", "unpacking-zip", "enumerate-keyword", "strided-rows"])
+], ids=["tuple", "number", "unpacking", "unpacking-zip", "enumerate-keyword", "new-axis-rows"])
 def test_unsupported_loops_are_errors_at_their_line(kernel, args, message, hint):
     with pytest.raises(ad.UnsupportedConstruct) as info:
         kernel(*args)

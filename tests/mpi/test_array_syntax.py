@@ -270,8 +270,14 @@ def strided_send_init(u, comm):
     return 0.0
 
 
-def stepped_send(u, comm):
-    comm.Send(u[::2], 0, 0)  # error here
+def new_axis_send(u, comm):
+    comm.Send(u[:, np.newaxis], 0, 0)  # error here
+    return 0.0
+
+
+def stepped_isend(u, comm):
+    req = comm.Isend(u[::2], 0, 0)  # error here
+    req.Wait()
     return 0.0
 
 
@@ -288,13 +294,64 @@ def _marked_line(fn) -> int:
     (strided_irecv, (4, 5), "a non-blocking receive into a non-contiguous array"),
     (strided_send_init, (4, 5), "a persistent request on a non-contiguous array (a strided "
                                 "slice such as u[:, 1], which MPI reads"),
-    (stepped_send, (6,), "a slice with a step as an MPI buffer")])
+    (new_axis_send, (6,), "a slice with np.newaxis as an MPI buffer"),
+    (stepped_isend, (6,), "a non-blocking send of a non-contiguous array")])
 def test_buffer_mpi_cannot_use_is_refused_at_its_line(fn, shape, words, backend):
-    """A non-contiguous slice cannot be a non-blocking buffer (MPI reads or writes it after
-    the call returns, so it cannot be packed); a stepped slice is no view at all. Both are
-    refused while lowering, on every rank, before any message is posted."""
+    """A non-contiguous slice (a stepped one too) cannot be a non-blocking buffer (MPI
+    reads or writes it after the call returns, so it cannot be packed); a slice with a new
+    axis is no buffer at all. Both are refused while lowering, on every rank, before any
+    message is posted."""
     with pytest.raises(ad.UnsupportedConstruct) as info:
         ad.kernel(fn, backend=backend)(np.zeros(shape), COMM)
     msg = str(info.value)
     assert msg.startswith(f"{__file__}:{_marked_line(fn)}: {words}"), msg
     assert "; " in msg, msg
+
+
+@ad.kernel
+def stepped_exchange(u, c, comm):
+    right, left = (comm.rank + 1) % comm.size, (comm.rank - 1) % comm.size
+    recv = np.zeros(u.shape[0] // 2)
+    comm.Sendrecv(u[::-2], right, 0, recv, left, 0)        # a reversed stepped slice, packed
+    u[::2] = u[::2] + c * recv * recv
+    comm.Sendrecv(u[::2], right, 1, u[1::2], left, 1)      # received into a stepped view
+    return comm.allreduce(np.sum(u * u * u), op=MPI.SUM)
+
+
+def _stepped_exchange_mpi4py(u, c, comm):
+    """stepped_exchange as mpi4py takes it: contiguous copies in, a copy out."""
+    right, left = (comm.rank + 1) % comm.size, (comm.rank - 1) % comm.size
+    recv = np.zeros(u.shape[0] // 2)
+    comm.Sendrecv(u[::-2].copy(), right, 0, recv, left, 0)
+    u[::2] = u[::2] + c * recv * recv
+    odd = np.zeros(u.shape[0] // 2)
+    comm.Sendrecv(u[::2].copy(), right, 1, odd, left, 1)
+    u[1::2] = odd
+    return comm.allreduce(np.sum(u * u * u), op=MPI.SUM)
+
+
+@pytest.mark.mpi(min_size=2)
+@pytest.mark.timeout(120)
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_stepped_slices_as_blocking_buffers_match_mpi4py_and_finite_differences(backend):
+    """A slice with a step as a blocking call's buffer (sent reversed, received into every
+    other element) is its view, packed around the call, as a strided column is: the
+    primal is mpi4py's on copies, each rank's gradient the finite differences of the
+    global loss in its own elements."""
+    u = np.linspace(0.2, 1.0, 6) + 0.1 * COMM.rank
+    k = ad.kernel(stepped_exchange.py_func, backend=backend)
+    mine, ref = u.copy(), u.copy()
+    assert k(mine, 0.3, COMM) == pytest.approx(_stepped_exchange_mpi4py(ref, 0.3, COMM),
+                                               rel=1e-14)
+    np.testing.assert_allclose(mine, ref, rtol=1e-14)
+    grad = ad.grad(k)(u.copy(), 0.3, COMM)
+    h, fd = 1e-6, np.zeros((COMM.size, u.shape[0]))
+    for who in range(COMM.size):
+        for i in range(u.shape[0]):
+            plus, minus = u.copy(), u.copy()
+            if COMM.rank == who:
+                plus[i] += h
+                minus[i] -= h
+            fd[who, i] = (_stepped_exchange_mpi4py(plus, 0.3, COMM) -
+                          _stepped_exchange_mpi4py(minus, 0.3, COMM)) / (2 * h)
+    np.testing.assert_allclose(grad, fd[COMM.rank], rtol=1e-6, atol=1e-9)

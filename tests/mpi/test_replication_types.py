@@ -176,3 +176,67 @@ def test_check_params_switch_trusts_the_caller(monkeypatch):
     # times the declared loss, which is one global output
     expected = COMM.allreduce(share) / COMM.size
     assert _rel(summed, expected) <= 1e-12
+
+
+@pytest.mark.mpi(min_size=2)
+@pytest.mark.timeout(120)
+@pytest.mark.parametrize("mode", ["rev", "fwd"])
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_jacobian_with_params_gives_the_complete_derivative(mode, backend):
+    """jacobian's params= as grad's: the replicated parameters' rows (reverse: their
+    adjoints summed over the ranks) and columns (forward: moved on every rank at once)
+    are the one-process derivative on every rank."""
+    theta, kappa, u0, target, nt = _fitting_problem()
+    jac = ad.jacobian(rk.fit_loss, argnums=(0, 1, 2), mode=mode, backend=backend,
+                      params=("theta", "kappa"))
+    dtheta, dkappa, du0 = jac(theta, kappa, _mine(u0), _mine(target), nt, COMM)
+    ref = ad.grad(rk.fit_loss, argnums=(0, 1, 2), backend="interp")(
+        theta, kappa, u0, target, nt, MPI.COMM_SELF)
+    assert _rel(dtheta, ref[0]) <= 1e-12, (COMM.rank, dtheta, ref[0])
+    assert _rel(dkappa, ref[1]) <= 1e-12, (COMM.rank, dkappa, ref[1])
+    assert _rel(du0, _mine(ref[2])) <= 1e-12
+    assert _same_on_every_rank(dtheta) and _same_on_every_rank(dkappa)
+
+
+def _directions():
+    rng = np.random.default_rng(5)
+    return rng.standard_normal(3), 0.7, rng.standard_normal(N)
+
+
+@pytest.mark.mpi(min_size=2)
+@pytest.mark.timeout(120)
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_hvp_with_params_gives_the_complete_product(backend):
+    """hvp's and grad_and_hvp's params= as grad's: H v's entries for the replicated
+    parameters (the tangent of their summed gradient) and the gradient are the
+    one-process ones on every rank; the per-rank entries are this rank's share."""
+    theta, kappa, u0, target, nt = _fitting_problem()
+    vt, vk, vu = _directions()
+    args = (theta, kappa, _mine(u0), _mine(target), nt, COMM)
+    fn = ad.grad_and_hvp(rk.fit_loss, argnums=(0, 1, 2), backend=backend,
+                         params=("theta", "kappa"))
+    _, g, hv = fn(*args, (vt, vk, _mine(vu)))
+    hv_only = ad.hvp(rk.fit_loss, argnums=(0, 1, 2), backend=backend,
+                     params=(0, 1))(*args, (vt, vk, _mine(vu)))
+    one = (theta, kappa, u0, target, nt, MPI.COMM_SELF)
+    _, ref_g, ref_hv = ad.grad_and_hvp(rk.fit_loss, argnums=(0, 1, 2), backend="interp")(
+        *one, (vt, vk, vu))
+    for got in (hv, hv_only):
+        assert _rel(got[0], ref_hv[0]) <= 1e-12, (COMM.rank, got[0], ref_hv[0])
+        assert _rel(got[1], ref_hv[1]) <= 1e-12, (COMM.rank, got[1], ref_hv[1])
+        assert _rel(got[2], _mine(ref_hv[2])) <= 1e-12
+        assert _same_on_every_rank(got[0]) and _same_on_every_rank(got[1])
+    assert _rel(g[0], ref_g[0]) <= 1e-12 and _rel(g[1], ref_g[1]) <= 1e-12
+
+
+def test_one_process_hvp_matches_finite_differences_of_the_gradient():
+    theta, kappa, u0, target, nt = _fitting_problem()
+    vt, vk, vu = _directions()
+    grad = ad.grad(rk.fit_loss, argnums=(0, 1, 2), backend="interp")
+    hv = ad.hvp(rk.fit_loss, argnums=(0, 1, 2), backend="interp")(
+        theta, kappa, u0, target, nt, MPI.COMM_SELF, (vt, vk, vu))
+    h = 1e-5
+    up = grad(theta + h * vt, kappa + h * vk, u0 + h * vu, target, nt, MPI.COMM_SELF)
+    down = grad(theta - h * vt, kappa - h * vk, u0 - h * vu, target, nt, MPI.COMM_SELF)
+    for j in range(3):
+        assert _rel(hv[j], (np.asarray(up[j]) - np.asarray(down[j])) / (2 * h)) <= 1e-6

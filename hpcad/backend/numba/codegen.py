@@ -269,12 +269,23 @@ def element(w: Writer, arr: Value, idx: list[Value]) -> str:
 
 @rule("mem.view")
 def mem_view(w: Writer, op, depth):
+    """A 't' slice (first, step, length) is a[first::step] cut to its first `length`."""
     it = iter(w.ref(v) for v in op.operands[1:])
-    parts = [f"{next(it)}:{next(it)}" if d == "s" else next(it) for d in op.attrs["dims"]]
+    parts, cut = [], []
+    for d in op.attrs["dims"]:
+        if d == "s":
+            parts.append(f"{next(it)}:{next(it)}")
+            cut.append(":")
+        elif d == "t":
+            parts.append(f"{next(it)}::{next(it)}")
+            cut.append(f":{next(it)}")
+        else:
+            parts.append(next(it))
     if lanes(op.operands[0].type) > 1:
-        parts = vector.with_lane(w, parts, ":")
+        parts, cut = vector.with_lane(w, parts, ":"), vector.with_lane(w, cut, ":")
+    tail = f"[{', '.join(cut)}]" if "t" in op.attrs["dims"] else ""
     w.emit(depth, f"{w.name(op.results[0])} = {w.ref(op.operands[0])}"
-                  f"[{', '.join(parts)}]")
+                  f"[{', '.join(parts)}]{tail}")
 
 
 @rule("mem.reshape")

@@ -29,6 +29,7 @@ from ...ir.dialects import (
 from . import vector
 from .common import NP_TYPES, without_terminator
 from .rules import rule
+from .tape import reserve_for_tasks
 from .vector import is_vector
 
 if TYPE_CHECKING:
@@ -287,6 +288,7 @@ def reduction_update(w: Writer, op: Op, depth: int) -> None:
 
 @rule("par.join")
 def par_join(w: Writer, op, depth):
+    reserve_for_tasks(w, op, depth)
     buffers = []
     for r in op.results:
         if is_vector(r):   # tasks write their vectors' lanes straight into the results

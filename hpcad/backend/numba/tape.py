@@ -112,7 +112,7 @@ def tape_push(w: Writer, op, depth):
         entry = f"np.uint64({s.position} + {w.ref(op.operands[1])})"
         w.emit(depth, f"{s.buffer}[{entry}] = {value}")
         return
-    if s.extents is None:
+    if s.extents is None and s.join is None:
         w.emit(depth, f"if {s.position} == {s.buffer}.shape[0]:")
         w.emit(depth + 1, f"{s.buffer} = _grow({s.buffer}, {s.position} + 1)")
     w.emit(depth, f"{s.buffer}[np.uint64({s.position})] = {value}")
@@ -129,6 +129,21 @@ def tape_pop(w: Writer, op, depth):
         return
     w.emit(depth, f"{s.position} -= 1")
     w.emit(depth, f"{target} = {s.buffer}[np.uint64({s.position})]")
+
+
+def reserve_for_tasks(w: Writer, join: Op, depth: int) -> None:
+    """Before a par.join: room in each buffer its tasks push to beyond what was sized
+    before the outermost loop (TapeSlot.join_trips), since a task cannot grow a buffer."""
+    for s in w.slots:
+        if s.join is not join:
+            continue
+        assert s.join_trips is not None
+        what = f"{where(join.loc)}: the tape of the values a spawned task here saves needs"
+        count = buffer_size(w, [tuple(vals) for _, *vals in s.join_trips], s.dtype, what)
+        needed = w.fresh("tape_needed")
+        w.emit(depth, f"{needed} = {s.position} + {count}")
+        w.emit(depth, f"if {needed} > {s.buffer}.shape[0]:")
+        w.emit(depth + 1, f"{s.buffer} = _grow({s.buffer}, {needed})")
 
 
 @rule("tape.reserve")
