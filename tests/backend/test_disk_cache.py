@@ -52,3 +52,17 @@ def test_ranks_starting_together_share_one_compilation(tmp_path):
         results.append(json.loads(out.strip().splitlines()[-1]))
     assert sum(r["compiled"] for r in results) == 1
     assert len({r["dalpha"] for r in results}) == 1
+
+
+def test_numba_optimisation_level_is_part_of_the_key(monkeypatch):
+    """A run with NUMBA_OPT=0 (debugging, or a quick test run) writes entries that a later
+    run at numba's default level must not load: the level is in the entry's key."""
+    from numba.core import config
+
+    from hpcad.backend.numba import cache
+    text = "func @k() {}"
+    default = cache.entry_key(text)
+    monkeypatch.setattr(config, "OPT", config._OptLevel(0))
+    assert cache.entry_key(text) != default
+    monkeypatch.setattr(config, "OPT", config._OptLevel(3))
+    assert cache.entry_key(text) == default

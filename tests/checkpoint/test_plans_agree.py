@@ -81,11 +81,30 @@ def test_every_plan_and_budget_gives_the_store_all_gradient(kernel):
         assert not checkpointed, out
 
 
+def numba_share(kernel) -> tuple[tuple, tuple]:
+    """The numba plans and budget fractions a kernel runs (each compiles a derivative): one of
+    each, taken in turn along plan_kernels.KERNELS, so that every numba plan and fraction runs
+    on several kernels of different kinds, and the interpreter runs them all on every kernel
+    (test_every_plan_and_budget_gives_the_store_all_gradient)."""
+    k = plan_kernels.KERNELS.index(kernel)
+    return ((checks.NUMBA_PLANS[k % len(checks.NUMBA_PLANS)],),
+            (checks.NUMBA_BUDGET_FRACTIONS[k % len(checks.NUMBA_BUDGET_FRACTIONS)],))
+
+
 @pytest.mark.slow
 @pytest.mark.timeout(900)
 @pytest.mark.parametrize("kernel", plan_kernels.KERNELS, ids=lambda k: k.__name__)
 def test_every_plan_gives_the_store_all_gradient_on_numba(kernel):
-    outcomes(kernel, "numba")
+    plans, fractions = numba_share(kernel)
+    outcomes(kernel, "numba", plans=plans, fractions=fractions)
+
+
+def test_numba_runs_every_numba_plan_and_fraction_on_several_kernels():
+    shares = [numba_share(k) for k in plan_kernels.KERNELS]
+    for plan in checks.NUMBA_PLANS:
+        assert sum(plan in p for p, _ in shares) >= 3
+    for fraction in checks.NUMBA_BUDGET_FRACTIONS:
+        assert sum(fraction in f for _, f in shares) >= 3
 
 
 SIZES = [(9, 5), (15, 7), (6, 3), (15, 2), (9, 5), (30, 11)]
@@ -151,9 +170,11 @@ def heat_array(u, w, c, nt):
 
 
 @pytest.mark.timeout(900)
-@pytest.mark.parametrize("backend", ["interp", pytest.param("numba", marks=pytest.mark.slow)])
-@pytest.mark.parametrize("kernel", [heat_rows, pytest.param(heat_array, marks=pytest.mark.slow)],
-                         ids=lambda k: k.__name__)
+@pytest.mark.parametrize("kernel, backend", [
+    (heat_rows, "interp"), pytest.param(heat_rows, "numba", marks=pytest.mark.slow),
+    # an array result on numba under plans: tests/api/test_return_arrays.py
+    pytest.param(heat_array, "interp", marks=pytest.mark.slow)],
+    ids=lambda k: getattr(k, "__name__", k))
 def test_reverse_jacobian_at_any_width_under_plans_and_budgets(kernel, backend):
     """Rows of the reverse Jacobian, 1, 3 and 8 at a time, under pinned plans and budgets:
     the store-all Jacobian, which equals the forward one (columns) to rounding; forward

@@ -126,13 +126,22 @@ def cache_dir() -> Path:
     return base
 
 
+def numba_settings() -> str:
+    """numba's settings that change the machine code of a kernel without changing its
+    source: the optimisation level (NUMBA_OPT: a run at 0 must not leave unoptimised code
+    for later runs at 3 to load) and numba's own bounds-check override (NUMBA_BOUNDSCHECK)."""
+    from numba.core import config
+    return f"opt={config.OPT};boundscheck={config.BOUNDSCHECK}"
+
+
 def entry_key(ir_text: str) -> str:
     import numba
 
     from ... import __version__
     h = hashlib.sha256()
     checked = f"{BOUNDSCHECK}={int(boundscheck())}"
-    for part in (ir_text, __version__, numba.__version__, CODEGEN_VERSION, sys.version, checked):
+    for part in (ir_text, __version__, numba.__version__, CODEGEN_VERSION, sys.version, checked,
+                 numba_settings()):
         h.update(part.encode())
         h.update(b"\0")
     return h.hexdigest()[:24]
