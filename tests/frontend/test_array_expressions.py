@@ -199,6 +199,12 @@ def eye_hstack_flip(x, y):
     return np.dot(w, w)
 
 
+def triangles(m, x, y, k):
+    pe = np.sum(np.triu(-(m[:, np.newaxis] * m[np.newaxis, :]) * x, 1))   # nbody's energy
+    y[:] = np.tril(y, k=k) + 0.5 * np.triu(y, -k)       # in place, the same positions read
+    return pe + np.sum(y * y)
+
+
 def _rand(*shape):
     return lambda rng: rng.uniform(0.1, 0.9, shape)
 
@@ -224,6 +230,8 @@ CASES = [
          lambda r: (_rand(4, 3)(r), _rand(4, 3)(r))),
     Case("eye_hstack_flip", ad.kernel(eye_hstack_flip), lambda r: (_rand(5)(r), _rand(5)(r))),
     Case("bound_transpose", ad.kernel(bound_transpose), lambda r: (_rand(3, 3)(r), _rand(3)(r))),
+    Case("triangles", ad.kernel(triangles),
+         lambda r: (_rand(4)(r), _rand(4, 4)(r), _rand(4, 6)(r), 1)),
 ]
 FAST = ("jacobi_2d",)
 CALLS_KERNELS = ("column_broadcast_and_call", "cg_calling_kernels")
