@@ -6,7 +6,8 @@ slice `np.dot(A[i + 1:, i], B[i + 1:, j])` in `prange(j)`.
 For the parallel loop `for i in prange(lb, ub, s)` (s a positive constant), every integer
 value its body computes gets a range [L, H] of linear forms in i and in values defined
 outside the loop (the same in every iteration), L or H None where not known:
-- i is [i, i]; a value from outside the loop v is [v, v]; a constant c is [c, c];
+- i is [i, i]; a value from outside the loop v is [v, v], or its form where the rules below
+  give it one exactly (`n - 1`, a clamp they decide); a constant c is [c, c];
 - a loop variable of a loop in the body with a positive constant step runs over
   [L(its start), H(its stop) - 1] (an iteration that does not run touches nothing);
 - sums, differences and products by a constant combine the bounds; min, max, select and
@@ -116,9 +117,13 @@ class LoopRanges:
                 return self.of(parent.operands[0])[0], \
                     _combine(self.of(parent.operands[1])[1], ((), 1), -1)
             return _UNKNOWN
-        if not isinstance(owner, Op) or owner not in self.inside:
+        if not isinstance(owner, Op):
             return _exact(v)
         rule = _RULES.get(owner.name)
+        if owner not in self.inside:    # one value in every iteration: itself, or a sum
+            got = rule(self, owner) if rule is not None else None
+            return got if got is not None and got[0] is not None and got[0] == got[1] \
+                else _exact(v)
         return rule(self, owner) if rule is not None else _UNKNOWN
 
     # -- constant bounds of a form over the loop's iterations -------------------------------
@@ -161,7 +166,8 @@ class LoopRanges:
     def access(self, arr: Value, idx: tuple[Value, ...]) -> tuple[Value, list[Range]] | None:
         """(base array, range per axis) of an access (idx empty: the whole array), None where
         the access cannot be mapped (a whole array that is no slice view)."""
-        ranges: list[Range] | None = [self.of(v) for v in idx] if idx else None
+        ranges: list[Range] | None = \
+            [self.index(v, arr, k) for k, v in enumerate(idx)] if idx else None
         while isinstance(arr.owner, Op):
             view = arr.owner
             if view.name == "vec.lane":
@@ -173,15 +179,33 @@ class LoopRanges:
                 break
         return None if ranges is None else (arr, ranges)
 
+    def index(self, v: Value, arr: Value, axis: int) -> Range:
+        """The range of v, an index of arr's axis that names an element (or the start of a
+        slice that has one): where v is min(a, n) + k, n the axis's length and k >= 0, it is
+        a + k (were a >= n, the index would be past the axis; a slice's start is clamped
+        so, NumPy's and numba's)."""
+        op = v.owner
+        if isinstance(op, Op) and op.name in ("arith.min", "arith.add"):
+            pairs = [(v, None)] if op.name == "arith.min" else \
+                [(op.operands[0], op.operands[1]), (op.operands[1], op.operands[0])]
+            for clamp, rest in pairs:
+                a = _clamped(clamp, arr, axis)
+                k = self.of(rest) if rest is not None else _const(0)
+                if a is not None and self.nonnegative(k[0]):
+                    r = self.of(a)
+                    return _combine(r[0], k[0], 1), _combine(r[1], k[1], 1)
+        return self.of(v)
+
     def _through_view(self, view: Op, ranges: list[Range] | None) -> list[Range]:
         bounds = iter(view.operands[1:])
         inner = iter(ranges) if ranges is not None else None
         out: list[Range] = []
-        for d in view.attrs["dims"]:
+        base = view.operands[0]
+        for axis, d in enumerate(view.attrs["dims"]):
             if d == "i":
-                out.append(self.of(next(bounds)))
+                out.append(self.index(next(bounds), base, axis))
                 continue
-            lo, hi = self.of(next(bounds)), self.of(next(bounds))
+            lo, hi = self.index(next(bounds), base, axis), self.of(next(bounds))
             k = next(inner) if inner is not None else None
             if not self.nonnegative(lo[0]):        # a negative start counts from the end
                 out.append(_UNKNOWN)
@@ -234,6 +258,25 @@ class LoopRanges:
             return None
         rest = _combine(above, below, -1)
         return None if rest is None or rest[0] else (kb, rest[1])
+
+
+def _clamped(v: Value, arr: Value, axis: int) -> Value | None:
+    """a where v is min(a, n) (either order) and n is arr's length along axis: its shape,
+    or the extent it was allocated with."""
+    op = v.owner
+    if not isinstance(op, Op) or op.name != "arith.min":
+        return None
+    for a, n in (op.operands, reversed(op.operands)):
+        if _is_length(n, arr, axis):
+            return a
+    return None
+
+
+def _is_length(n: Value, arr: Value, axis: int) -> bool:
+    op, made = n.owner, arr.owner
+    return (isinstance(op, Op) and op.name == "mem.shape" and op.operands[0] is arr
+            and op.attrs.get("axis") == axis) or \
+        (isinstance(made, Op) and made.name == "mem.alloc" and made.operands[axis] is n)
 
 
 def _allocated_before(loop: Op) -> set[Value]:

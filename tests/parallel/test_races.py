@@ -172,7 +172,7 @@ def sums_of_later_rows(B):
 def product_reading_other_columns(A, B):
     for i in range(B.shape[0]):
         for j in ad.prange(B.shape[1] - 1):
-            B[i, j] += np.dot(A[i + 1:, i], B[i + 1:, j + 1])   # column j + 1: iteration j + 1's
+            B[i, j] += np.dot(A[i:, i], B[i:, j + 1])   # B[i, j + 1]: iteration j + 1's
     return B[0, 0]
 
 
