@@ -12,7 +12,7 @@ reverse derivative w.r.t. each float array and float scalar argument is checked 
 central finite differences of numba's primal along a random direction of that argument
 (steps from 1e-7 to 1e-1). An argument whose derivative and differences are both at rounding
 level is checked again at inputs moved by 3% (a derivative zero only at the benchmark's
-inputs), and named as a zero derivative where it is flat there too. A kernel that updates
+inputs), and named as at rounding level where it is flat there too. A kernel that updates
 arrays in place gets random cotangents for their exit values (hpcad.autodiff); one that returns
 arrays gets a random cotangent for them (hpcad.vjp). float32 inputs, and the arrays a kernel
 makes as float32 (`dtype=np.float32` in its source), are float64 for the derivative check
@@ -247,7 +247,7 @@ def gradient_check(kern, ref, args: list, names: list[str]) -> tuple[str, str]:
     """(status, detail): each float argument's reverse derivative against central
     differences of numba's primal along a random direction of that argument alone; one whose
     two sides are both at rounding level ('flat') is checked again at inputs moved a little,
-    and called a zero derivative only where it is flat there too."""
+    and named as at rounding level (not checked) only where it is flat there too."""
     args = promoted(args)
     floats = [k for k, a in enumerate(args) if is_float_array(a) or is_float_scalar(a)]
     if not floats:
@@ -272,7 +272,7 @@ def gradient_check(kern, ref, args: list, names: list[str]) -> tuple[str, str]:
     zero = [names[k] for k in floats if verdicts[k][0] == "flat"]
     checked = [names[k] for k in floats if verdicts[k][0] == "ok"]
     detail = f"FD per argument: {', '.join(checked) or 'none'}" + \
-        (f"; zero derivative: {', '.join(zero)}" if zero else "")
+        (f"; at rounding level (no check): {', '.join(zero)}" if zero else "")
     return ("works" if checked else "flat"), detail
 
 
