@@ -309,7 +309,8 @@ def check_one(npbench: Path, info: dict, variant_file: Path, backend: str | None
                 ref, kern = in_float64(variant_file, Path(tmp), info["func_name"], backend)
             status, detail = gradient_check(kern, ref, args, info["input_args"])
         except Exception as e:   # the row records it; nothing is hidden
-            first = (str(e).strip().splitlines() or [""])[0].replace(f"{tmp}/", "")
+            first = (str(e).strip().splitlines() or [""])[0]
+            first = first.replace(f"{tmp}/float64/", "").replace(f"{tmp}/", "")
             return {"status": "error", "stage": stage, "detail": f"{type(e).__name__}: {first}"}
     return {"status": status, "stage": "gradient", "detail": detail}
 
