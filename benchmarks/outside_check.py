@@ -8,15 +8,21 @@ decorator: every `@nb.jit(...)`/`@numba.njit` line becomes `@hpcad.kernel`.
 For each benchmark and numba variant, in a fresh process (a crash or a hang costs one row):
 the inputs come from the benchmark's own `initialize` at small sizes; the primal is compared
 with numba's on the same inputs (returned values and arrays updated in place); then the
-reverse derivative w.r.t. every float array and float scalar argument is checked against
-central finite differences of numba's primal along a random direction. A kernel that updates
+reverse derivative w.r.t. each float array and float scalar argument is checked against
+central finite differences of numba's primal along a random direction of that argument
+(steps from 1e-7 to 1e-1). An argument whose derivative and differences are both at rounding
+level is checked again at inputs moved by 3% (a derivative zero only at the benchmark's
+inputs), and named as at rounding level where it is flat there too. A kernel that updates
 arrays in place gets random cotangents for their exit values (hpcad.autodiff); one that returns
-arrays gets a random cotangent for them (hpcad.vjp). float32 inputs are promoted to float64
-for the derivative check (finite differences in float32 say little).
+arrays gets a random cotangent for them (hpcad.vjp). float32 inputs, and the arrays a kernel
+makes as float32 (`dtype=np.float32` in its source), are float64 for the derivative check
+(finite differences of a function rounded to float32 say little).
 
-Each row reads `works`, `wrong` (a silent wrong answer: the primal or the derivative disagrees),
-`error` (the exception's type and first line), `no grad` (nothing float to differentiate),
-`timeout` or `skip` (the file has no function of the benchmark's name)."""
+Each row reads `works` (the detail names the arguments checked), `wrong` (a silent wrong
+answer: the primal or the derivative disagrees), `error` (the exception's type and first
+line), `flat` (every derivative zero, at both points), `no grad` (nothing float to
+differentiate), `timeout` or `skip` (the file has no function of the benchmark's name, or
+numba's own kernel fails on the inputs)."""
 from __future__ import annotations
 
 import argparse
@@ -41,7 +47,11 @@ SIZES = {"stockham_fft": {"R": 2, "K": 4}, "lenet": {"N": 2, "H": 28, "W": 28},
          "conv2d_bias": {"N": 2, "C_in": 3, "C_out": 4, "K": 2, "H": 8, "W": 8},
          "mlp": {"C_in": 3, "N": 4, "S0": 16, "S1": 16, "S2": 16}}
 PRIMAL_RTOL = 1e-9                    # numba's fastmath may reassociate; hpcad does not
+PRIMAL_RTOL_F32 = 1e-5                # float32 results: the interpreter's NumPy rounds otherwise
 GRAD_RTOL = 1e-5
+STEPS = (1e-6, 1e-5, 1e-7, 1e-4, 1e-3, 1e-2, 1e-1)   # of finite differences, in this order
+FLAT = 1e-8                           # both sides below this times |L| + 1: 'flat'
+FLOAT32 = re.compile(r"\bfloat32\b")
 DECORATOR = re.compile(r"^(\s*)@(?:nb|numba)\.(?:jit|njit)\b(\(.*\))?\s*$", re.M)
 
 
@@ -125,7 +135,7 @@ def primal_error(fn, ref, args: list) -> str | None:
               if isinstance(w, np.ndarray)]
     for what, g, w in pairs:
         err = mismatch(g, w)
-        if not err <= PRIMAL_RTOL:
+        if not err <= (PRIMAL_RTOL_F32 if np.asarray(w).dtype == np.float32 else PRIMAL_RTOL):
             return f"{what} differs from numba's by {err:.1e} (relative)"
     return None
 
@@ -159,6 +169,7 @@ class Probe:
                          for o in out]
         self.arg_seed = [rng.standard_normal(a.shape) if is_float_array(a) and
                          not self.returns_arrays else None for a in args]
+        self.scale = abs(self.loss(args)) + 1.0
 
     def wanted(self, o) -> bool:
         floating = np.asarray(o).dtype.kind == "f"
@@ -171,15 +182,39 @@ class Probe:
         return total + sum(float(np.sum(s * x)) for s, x in zip(self.arg_seed, a)
                            if s is not None)
 
-    def finite_difference(self, eps: float) -> float:
+    def finite_difference(self, eps: float, only: int) -> float:
+        """Central differences of L along the direction of argument `only`."""
         def moved(sign):
-            return [a + sign * eps * d if d is not None else a
-                    for a, d in zip(self.args, self.direction)]
+            return [a + sign * eps * d if k == only else a
+                    for k, (a, d) in enumerate(zip(self.args, self.direction))]
         return (self.loss(moved(1.0)) - self.loss(moved(-1.0))) / (2 * eps)
 
-    def pairing(self, grads: list) -> float:
-        return sum(float(np.sum(g * d)) for g, d in zip(grads, self.direction)
-                   if g is not None and d is not None)
+    def check(self, grads: list, k: int) -> tuple[str, str]:
+        """('ok' | 'bad' | 'flat', figures) for argument k: hpcad's <gradient, direction>
+        against central differences at several steps (agreement to GRAD_RTOL at any step is
+        no coincidence); 'flat' where both are at the level of L's rounding, so the comparison
+        says nothing."""
+        exact = float(np.sum(grads[k] * self.direction[k]))
+        flat = FLAT * self.scale
+        fds = []
+        for eps in STEPS:
+            fds.append(self.finite_difference(eps, k))
+            if abs(exact) <= flat and abs(fds[-1]) <= flat:   # (two zeros agree: no check)
+                return "flat", f"{exact:.1e} vs {fds[-1]:.1e}"
+            if abs(exact - fds[-1]) <= GRAD_RTOL * max(abs(fds[-1]), abs(exact), 1e-12):
+                return "ok", ""
+        err = min(abs(exact - f) / max(abs(f), abs(exact), 1e-12) for f in fds)
+        return "bad", f"{exact:.6e} vs finite differences {fds[0]:.6e} " \
+                      f"(relative error {err:.1e})"
+
+
+def moved_inputs(args: list) -> list:
+    """The float arguments moved by a few percent of their magnitude in a random direction:
+    a point where a derivative that is zero at the benchmark's inputs (a correlation of
+    columns that are multiples of one another) is not."""
+    rng = np.random.default_rng(11)
+    return [a + 0.03 * (float(np.mean(np.abs(a))) + 1e-3) * rng.standard_normal(a.shape)
+            if is_float_array(a) else a for a in args]
 
 
 def reverse_grads(kern, probe: Probe) -> list:
@@ -208,22 +243,37 @@ def reverse_grads(kern, probe: Probe) -> list:
             next(scalar_grads) if act is ad.Active else None for act in activity]
 
 
-def gradient_error(kern, ref, args: list) -> str | None:
+def gradient_check(kern, ref, args: list, names: list[str]) -> tuple[str, str]:
+    """(status, detail): each float argument's reverse derivative against central
+    differences of numba's primal along a random direction of that argument alone; one whose
+    two sides are both at rounding level ('flat') is checked again at inputs moved a little,
+    and named as at rounding level (not checked) only where it is flat there too."""
     args = promoted(args)
-    if not any(is_float_array(a) or is_float_scalar(a) for a in args):
-        return "no grad"
+    floats = [k for k, a in enumerate(args) if is_float_array(a) or is_float_scalar(a)]
+    if not floats:
+        return "no grad", ""
     probe = Probe(ref, args)
     if not any(s is not None for s in probe.out_seed + probe.arg_seed):
-        return "no grad"
+        return "no grad", ""
     grads = reverse_grads(kern, probe)
-    exact = probe.pairing(grads)
-    errs = []
-    for eps in (1e-6, 1e-5, 1e-7):
-        fd = probe.finite_difference(eps)
-        errs.append(abs(exact - fd) / max(abs(fd), abs(exact), 1e-12))
-        if errs[-1] <= GRAD_RTOL:
-            return None
-    return f"derivative {exact:.6e} vs finite differences (relative error {min(errs):.1e})"
+    verdicts = {k: probe.check(grads, k) for k in floats}
+    flat = [k for k in floats if verdicts[k][0] == "flat"]
+    where = ""
+    if flat:
+        again = Probe(ref, moved_inputs(args))
+        grads_again = reverse_grads(kern, again)
+        where = " (at inputs moved by 3%)"
+        verdicts.update({k: again.check(grads_again, k) for k in flat})
+    bad = [k for k in floats if verdicts[k][0] == "bad"]
+    if bad:
+        k = bad[0]
+        return "wrong", f"derivative w.r.t. {names[k]}{where if k in flat else ''}: " \
+                        f"{verdicts[k][1]}"
+    zero = [names[k] for k in floats if verdicts[k][0] == "flat"]
+    checked = [names[k] for k in floats if verdicts[k][0] == "ok"]
+    detail = f"FD per argument: {', '.join(checked) or 'none'}" + \
+        (f"; at rounding level (no check): {', '.join(zero)}" if zero else "")
+    return ("works" if checked else "flat"), detail
 
 
 def check_one(npbench: Path, info: dict, variant_file: Path, backend: str | None) -> dict:
@@ -236,6 +286,12 @@ def check_one(npbench: Path, info: dict, variant_file: Path, backend: str | None
     if not isinstance(ref, numba.core.dispatcher.Dispatcher):   # its decorator line lost '@'
         ref = numba.njit(ref)
     args = inputs(npbench, info)
+    try:
+        ref(*copies(args))
+    except Exception as e:
+        first = (str(e).strip().splitlines() or [""])[0]
+        return {"status": "skip", "stage": "numba",
+                "detail": f"numba's own kernel fails: {type(e).__name__}: {first}"}
     with tempfile.TemporaryDirectory() as tmp:
         path = Path(tmp) / variant_file.name      # same name and lines in hpcad's messages
         path.write_text(kernel_source(variant_file.read_text(), backend))
@@ -249,13 +305,31 @@ def check_one(npbench: Path, info: dict, variant_file: Path, backend: str | None
             if err:
                 return {"status": "wrong", "stage": stage, "detail": err}
             stage = "gradient"
-            err = gradient_error(kern, ref, args)
+            if FLOAT32.search(variant_file.read_text()):
+                ref, kern = in_float64(variant_file, Path(tmp), info["func_name"], backend)
+            status, detail = gradient_check(kern, ref, args, info["input_args"])
         except Exception as e:   # the row records it; nothing is hidden
-            first = (str(e).strip().splitlines() or [""])[0].replace(f"{tmp}/", "")
+            first = (str(e).strip().splitlines() or [""])[0]
+            first = first.replace(f"{tmp}/float64/", "").replace(f"{tmp}/", "")
             return {"status": "error", "stage": stage, "detail": f"{type(e).__name__}: {first}"}
-    if err == "no grad":
-        return {"status": "no grad", "stage": "gradient", "detail": ""}
-    return {"status": "wrong" if err else "works", "stage": "gradient", "detail": err or ""}
+    return {"status": status, "stage": "gradient", "detail": detail}
+
+
+def in_float64(variant_file: Path, tmp: Path, name: str, backend: str | None):
+    """numba's and hpcad's kernel with the kernel's own float32 arrays made float64 (as the
+    inputs are, for the derivative check: finite differences of a function rounded to
+    float32 say little)."""
+    import hpcad
+    source = FLOAT32.sub("float64", variant_file.read_text())
+    path = tmp / "float64" / variant_file.name
+    path.parent.mkdir()
+    path.write_text(source)
+    ref = getattr(load_module(path, "npbench_numba64"), name)
+    path.write_text(kernel_source(source, backend))
+    kern = getattr(load_module(path, "npbench_hpcad64", hpcad=hpcad), name)
+    if not isinstance(ref, numba.core.dispatcher.Dispatcher):
+        ref = numba.njit(ref)
+    return ref, kern if isinstance(kern, hpcad.Kernel) else hpcad.kernel(kern)
 
 
 # -- the driver ---------------------------------------------------------------------------------
@@ -296,7 +370,7 @@ def table(rows: list[dict]) -> list[str]:
         detail = r["detail"].replace("|", "\\|")[:160]
         lines.append(f"| {r['kernel']} | {r['variant']} | {mark} | {r['stage']} | {detail} |")
     counts = {s: sum(r["status"] == s for r in rows) for s in
-              ("works", "wrong", "error", "no grad", "timeout", "skip")}
+              ("works", "wrong", "error", "flat", "no grad", "timeout", "skip")}
     lines.append("")
     lines.append(", ".join(f"{n} {s}" for s, n in counts.items()))
     return lines

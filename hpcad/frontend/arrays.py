@@ -670,6 +670,48 @@ def store_masked(ctx: LoweringContext, arr: Value, mask, value, node,
     fill(ctx, target, elementwise(ctx, select, [m, target], node), node)
 
 
+def masked_values(ctx: LoweringContext, arr: Value, mask, node) -> Value:
+    """arr[mask] read, for a 1-D array and a boolean array mask of its length (NumPy boolean
+    indexing; numba reads through 1-D masks only): a new array of the elements where mask
+    holds, in order. One loop counts them (a sum), a serial one stores each selected element
+    at the next position."""
+    m = as_expr(ctx, mask, node)
+    src = Ref(arr)
+    if m is None or m.ndim != arr.type.ndim:
+        ctx.unsupported(node, "a boolean mask of another rank than the array it indexes")
+    if m.ndim != 1:   # as numba, whose reads through a mask take one axis
+        ctx.unsupported(node, "reading through a boolean mask of more than one axis",
+                        "read the flattened array: a.ravel()[mask.ravel()]")
+    dims = src.dims(ctx)
+    for k, (a, b) in enumerate(zip(dims, m.dims(ctx), strict=True)):
+        check_same_length(ctx, a, b, node, f"axis {k} of the array and its mask")
+    extents = [d.value for d in dims]
+    zero, one = ctx.const(0, i64), ctx.const(1, i64)
+
+    def hit(ivs) -> tuple[Value, Value]:
+        cond = ctx.truth(m.element(ctx, ivs), node)
+        return cond, ctx.builder.op1("arith.select", [cond, one, zero], i64)
+
+    def count(ivs, accs):
+        return [ctx.builder.op1("arith.add", [accs[0], hit(ivs)[1]], i64)]
+    total = loop_nest(ctx, extents, count, node, [zero], kinds=["add"])[0]
+    out = ctx.builder.op1("mem.alloc", [total], ArrayType(arr.type.dtype, 1, "C"),
+                          {"fill": "empty"})
+
+    def place(ivs, accs):
+        cond, step = hit(ivs)
+        then, other = Block(), Block()
+        with ctx.at(then):
+            ctx.builder.op("mem.store", [src.element(ctx, ivs), out, accs[0]])
+            ctx.builder.op("scf.yield", [])
+        with ctx.at(other):
+            ctx.builder.op("scf.yield", [])
+        ctx.builder.op("scf.if", [cond], [], regions=[then, other])
+        return [ctx.builder.op1("arith.add", [accs[0], step], i64)]
+    loop_nest(ctx, extents, place, node, [zero])
+    return out
+
+
 def whole(ctx: LoweringContext, arr: Value) -> Sliced:
     """arr[...] over every axis (the target of `a[:] = ...` and `a += ...`)."""
     axes = [("s", ctx.const(0, i64), 1, d, True) for d in Ref(arr).dims(ctx)]

@@ -1,9 +1,9 @@
 """Array construction and views in kernels: np.empty/zeros/ones/full and their `*_like`
 forms, np.arange, np.linspace, copies (np.copy, a.copy(), a.flatten()), reshaped views
 (a.reshape, a.ravel(): one `mem.reshape` of a C-contiguous base), joins (np.concatenate,
-np.stack) and np.cumsum. Everything but the views allocates a fresh C-contiguous array
-(`mem.alloc`) and fills it with a loop nest of loads and stores, so derivatives flow
-through them with no rule of their own."""
+np.stack), np.cumsum and np.triu/np.tril (lazy, as np.flip). Everything but the views and
+the lazy ones allocates a fresh C-contiguous array (`mem.alloc`) and fills it with a loop
+nest of loads and stores, so derivatives flow through them with no rule of their own."""
 from __future__ import annotations
 
 import ast
@@ -432,6 +432,49 @@ def call_flip(ctx: LoweringContext, obj, node) -> ArrayExpr:
     return reversed_slice(ctx, inner) or Flipped(inner)
 
 
+class Triangle(ArrayExpr):
+    """np.triu(a, k) / np.tril(a, k): a's element where the last two indices (i, j) have
+    j - i >= k (upper) or j - i <= k (lower), else 0; read lazily, element by element (a
+    select, so derivatives flow to the kept elements only)."""
+
+    def __init__(self, inner: ArrayExpr, k: Value, upper: bool):
+        self.inner, self.k, self.upper = inner, k, upper
+        self.dtype, self.ndim = inner.dtype, inner.ndim
+
+    def dims(self, ctx):
+        return self.inner.dims(ctx)
+
+    def one(self, axis):
+        return self.inner.one(axis)
+
+    def element(self, ctx, idx):
+        b = ctx.builder
+        offset = b.op1("arith.sub", [idx[-1], idx[-2]], i64)
+        kept = b.op1("arith.cmp", [offset, self.k], i1, {"pred": "ge" if self.upper else "le"})
+        return b.op1("arith.select", [kept, self.inner.element(ctx, idx),
+                                      ctx.const(0, self.dtype)], self.dtype)
+
+    def reads(self):   # element idx reads the inner array's element idx, as a Map
+        return self.inner.reads()
+
+
+def call_triangle(ctx: LoweringContext, obj, node) -> ArrayExpr:
+    """np.triu(m, k=0), np.tril(m, k=0) of an array of two or more axes (the last two)."""
+    what = f"np.{obj.__name__}"
+    given = keywords(ctx, node, ("k",), what)
+    if not 1 <= len(node.args) <= 2 or (len(node.args) == 2 and "k" in given):
+        ctx.unsupported(node, f"{what} with {len(node.args)} positional arguments",
+                        f"write {what}(m) or {what}(m, k)")
+    arr = array_arg(ctx, node.args[0], what)
+    if arr.ndim < 2:
+        ctx.unsupported(node, f"{what} of an array with fewer than two axes")
+    k_node = node.args[1] if len(node.args) == 2 else given.get("k")
+    k = ctx.const(0, i64) if k_node is None else ctx.scalar(ctx.expr(k_node), node)
+    if k.type != i64:
+        ctx.unsupported(k_node, f"the offset k of {what} that is not an integer")
+    return Triangle(arr, k, obj is np.triu)
+
+
 def call_cumsum(ctx: LoweringContext, obj, node) -> Value:
     """np.cumsum(a): the running sums of a's elements in C order (a 1-D result);
     np.cumsum(a, axis=k): running sums along axis k, a's shape."""
@@ -497,7 +540,7 @@ INTRINSICS = [(ALLOC, call_alloc), (ALLOC_LIKE, call_alloc), ({np.arange}, call_
               ({np.ravel}, call_ravel), ({np.reshape}, call_reshape),
               ({np.concatenate}, call_concatenate), ({np.stack}, call_stack),
               ({np.cumsum}, call_cumsum), ({np.hstack}, call_hstack), ({np.eye}, call_eye),
-              ({np.flip}, call_flip)]
+              ({np.flip}, call_flip), ({np.triu, np.tril}, call_triangle)]
 # array method -> its rule(ctx, array or array expression, call node)
 METHODS = {"copy": method_copy, "reshape": method_reshape, "ravel": method_ravel,
            "flatten": method_flatten}

@@ -206,11 +206,24 @@ def expr_subscript(ctx: LoweringContext, node):
     if isinstance(base, arrays.ArrayExpr):
         ctx.unsupported(node, "indexing the result of an array expression",
                         "give the expression a name first, or index its operands")
+    mask = boolean_index(ctx, node, base)
+    if mask is not None:
+        return arrays.masked_values(ctx, base, mask, node)
     if is_view(ctx, node, base):
         sliced = arrays.subscript(ctx, base, node)
         return arrays.view_of(ctx, sliced) if sliced.plain_view else sliced
     arr, idx = subscript_parts(ctx, node, base)
     return ctx.builder.op1("mem.load", [arr] + idx, arr.type.dtype)
+
+
+def boolean_index(ctx: LoweringContext, node, base):
+    """The boolean array of an array read `a[mask]` (NumPy boolean indexing), else None."""
+    if not (isinstance(base, Value) and isinstance(base.type, ArrayType)) \
+            or isinstance(node.slice, (ast.Slice, ast.Tuple)) or arrays.is_newaxis(ctx, node.slice):
+        return None
+    index = ctx.expr(node.slice)
+    e = arrays.as_expr(ctx, index, node) if arrays.is_array(index) else None
+    return index if e is not None and e.dtype.is_bool else None
 
 
 def is_view(ctx: LoweringContext, node, base) -> bool:

@@ -948,6 +948,13 @@ _LOWER_BOUNDS: dict[str, Callable[[Op, dict[Value, int]], int | None]] = {
 }
 
 
+def lower_bound_rule(op: Op, low: dict[Value, int]) -> int | None:
+    """The lower bound of op's integer result from the known ones of its operands, by the
+    rule lower_bounds applies (None: no rule, or not known)."""
+    rule = _LOWER_BOUNDS.get(op.name)
+    return rule(op, low) if rule is not None else None
+
+
 def _bound_loop_variable(loop: Op, low: dict[Value, int]) -> None:
     lb, ub, step = loop.operands[:3]
     c = int_const(step)

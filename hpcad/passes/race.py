@@ -43,6 +43,7 @@ from ..ir.effects import reads, writes
 from ..ir.types import ArrayType, i1, lanes
 from .aliases import variable_classes
 from .coloring import color, colorable
+from .index_ranges import LoopRanges
 
 
 class RaceError(HpcadError):
@@ -288,11 +289,19 @@ def _owns_slice(related, arr: Value, iv: Value) -> bool:
     return bool(axes)
 
 
+def _ranges_apart(ranges: LoopRanges, p: tuple[Value, tuple], q: tuple[Value, tuple]) -> bool:
+    """Iterations never meet at these two accesses (array, index tuple), by the ranges of
+    the elements each may touch in the array both are views of (passes/index_ranges.py)."""
+    a, b = ranges.access(*p), ranges.access(*q)
+    return a is not None and b is not None and a[0] is b[0] and ranges.apart(a[1], b[1])
+
+
 def loop_conflicts(loop: Op, acc: Accesses):
     """Groups of accesses that different iterations of the parallel loop may race on."""
     iv = loop.regions[0].args[0]
     accesses = acc.collect(loop.regions[0])
     conflicts = []
+    ranges = functools.cache(lambda: LoopRanges(loop, acc.low))
     for op, arr, idx, kind in accesses:
         if kind == "read":
             continue
@@ -302,8 +311,9 @@ def loop_conflicts(loop: Op, acc: Accesses):
             continue
         if _owns_slice(related, arr, iv) and _never_negative(0, loop, acc.low):
             continue
-        racing = [a for a in related if _lanes_of(a[1]) is not _lanes_of(arr)
-                  or not _apart(idx, a[2], loop, acc.low)]
+        racing = [a for a in related if (_lanes_of(a[1]) is not _lanes_of(arr)
+                  or not _apart(idx, a[2], loop, acc.low))
+                  and not _ranges_apart(ranges(), (arr, idx), (a[1], a[2]))]
         if racing:
             conflicts.append((op, racing if any(a[0] is op for a in racing)
                               else racing + [(op, arr, idx, kind)]))

@@ -199,6 +199,21 @@ def eye_hstack_flip(x, y):
     return np.dot(w, w)
 
 
+def triangles(m, x, y, k):
+    pe = np.sum(np.triu(-(m[:, np.newaxis] * m[np.newaxis, :]) * x, 1))   # nbody's energy
+    y[:] = np.tril(y, k=k) + 0.5 * np.triu(y, -k)       # in place, the same positions read
+    return pe + np.sum(y * y)
+
+
+def masked_reads(x, r, A):
+    s = 0.0
+    for i in range(3):   # azimint_naive's bins: the values whose radius falls in each
+        sel = x[np.logical_and(i / 3.0 <= r, r < (i + 1) / 3.0)]
+        s += sel.mean() * (i + 1.0)
+    a = A.ravel()
+    return s + np.sum(a[a > 0.5] ** 2) + np.sum(x[r > 2.0])   # a view; an empty selection
+
+
 def _rand(*shape):
     return lambda rng: rng.uniform(0.1, 0.9, shape)
 
@@ -224,6 +239,10 @@ CASES = [
          lambda r: (_rand(4, 3)(r), _rand(4, 3)(r))),
     Case("eye_hstack_flip", ad.kernel(eye_hstack_flip), lambda r: (_rand(5)(r), _rand(5)(r))),
     Case("bound_transpose", ad.kernel(bound_transpose), lambda r: (_rand(3, 3)(r), _rand(3)(r))),
+    Case("triangles", ad.kernel(triangles),
+         lambda r: (_rand(4)(r), _rand(4, 4)(r), _rand(4, 6)(r), 1)),
+    Case("masked_reads", ad.kernel(masked_reads),
+         lambda r: (_rand(30)(r), r.uniform(0.0, 1.0, 30), _rand(4, 5)(r))),
 ]
 FAST = ("jacobi_2d",)
 CALLS_KERNELS = ("column_broadcast_and_call", "cg_calling_kernels")
@@ -430,7 +449,7 @@ def array_as_scalar(u):
     (new_axis_name, (np.ones(4),), "giving a name to a slice with np.newaxis"),
     (fancy, (np.ones(4), np.zeros(2, dtype=np.int64)), "indexing with an array"),
     (array_as_scalar, (np.ones(4),), "where a scalar is expected"),
-    (compacting_mask, (np.ones(4), np.ones(4)), "boolean indexing"),
+    (compacting_mask, (np.ones(4), np.ones(4)), "an array through a boolean mask"),
     (last_fresh_array, (np.ones(4), 2), "after the loop at line"),
     (written_transpose, (np.ones((2, 2)), np.ones(2)), "transposed array that the kernel also"),
 ])

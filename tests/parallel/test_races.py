@@ -151,6 +151,31 @@ def scaled_rows_collision(U, w):
     return U[0, 0]
 
 
+@ad.kernel
+def triangle_off_by_one(x):
+    m = x.shape[1]
+    c = np.zeros((m, m))
+    for i in ad.prange(m - 1):
+        c[i:m, i] = x[i:m, 0]           # column i from row i down
+        c[i + 1, i:m] = x[i:m, 1]       # (i + 1, i + 1) is also iteration i + 1's column
+    return c
+
+
+@ad.kernel
+def sums_of_later_rows(B):
+    for j in ad.prange(B.shape[0]):
+        B[j, 0] += np.sum(B[j + 1:, 0])    # rows below j: other iterations write them
+    return B[0, 0]
+
+
+@ad.kernel
+def product_reading_other_columns(A, B):
+    for i in range(B.shape[0]):
+        for j in ad.prange(B.shape[1] - 1):
+            B[i, j] += np.dot(A[i:, i], B[i:, j + 1])   # B[i, j + 1]: iteration j + 1's
+    return B[0, 0]
+
+
 # (kernel, its arguments, the construct's line(s): a group of spawns may be named by any of
 # its spawn statements)
 RACY = [
@@ -166,6 +191,9 @@ RACY = [
     (spawn_same_array, lambda: (np.zeros(6),), ["h1 = ad.spawn(", "h2 = ad.spawn("]),
     (through_a_shifted_view, lambda: (np.ones(6),), ["prange("]),
     (through_a_reshaped_view, lambda: (np.ones((3, 4)),), ["prange("]),
+    (triangle_off_by_one, lambda: (np.ones((5, 4)),), ["prange("]),
+    (sums_of_later_rows, lambda: (np.ones((5, 2)),), ["prange("]),
+    (product_reading_other_columns, lambda: (np.ones((4, 4)), np.ones((4, 3))), ["prange("]),
 ]
 
 
@@ -469,3 +497,64 @@ def test_rows_two_apart_by_a_scaled_index_are_not_a_race(backend):
     fd = (red_rows.py_func(U0.copy(), 1.3 + h, 2) - red_rows.py_func(U0.copy(), 1.3 - h, 2)) \
         / (2 * h)
     assert abs(g - fd) <= 1e-7 * abs(fd)
+
+
+@ad.kernel
+def product_of_rows_below(A, B):
+    """Iteration j reads and writes column j of B only, rows below i through slices."""
+    for i in range(B.shape[0]):
+        for j in ad.prange(B.shape[1]):
+            B[i, j] += np.dot(A[i + 1:, i], B[i + 1:, j])
+    return B
+
+
+@ad.kernel
+def symmetric_from_triangle(x):
+    """Iteration i writes column i and row i from the diagonal on: (k, i) and (i, k) for
+    k >= i, which no other iteration writes."""
+    m = x.shape[1]
+    c = np.zeros((m, m))
+    for i in ad.prange(m):
+        c[i:m, i] = c[i, i:m] = x[i:m, 0] * x[i, 1]
+    return c
+
+
+@ad.kernel
+def strided_triangle(x):
+    """Iterations i = 0, 2, 4, ... write rows and columns from the diagonal, each an element
+    k >= i of its own: odd rows and columns are never written twice either."""
+    m = x.shape[1]
+    c = np.zeros((m, m))
+    for i in ad.prange(0, m, 2):
+        c[i:m, i] = x[i:m, 0]
+        c[i, i + 1:m] = x[i + 1:m, 1]
+    return c
+
+
+RANGED = [(product_of_rows_below, lambda rng: (rng.standard_normal((5, 5)),
+                                               rng.standard_normal((5, 4)))),
+          (symmetric_from_triangle, lambda rng: (rng.standard_normal((6, 4)),)),
+          (strided_triangle, lambda rng: (rng.standard_normal((5, 5)),))]
+
+
+@backends_numba_slow
+@pytest.mark.parametrize("kernel, make_args", RANGED, ids=[k.__name__ for k, _ in RANGED])
+def test_slices_each_iteration_owns_by_range_are_no_race(kernel, make_args, backend):
+    """Accesses through slices whose elements lie in ranges no two iterations share (a
+    column read below a row, a triangle from the diagonal) were refused as races: the
+    values are plain Python's, the reverse derivative finite differences'."""
+    rng = np.random.default_rng(3)
+    args = make_args(rng)
+    k = ad.kernel(kernel.py_func, backend=backend)
+    want = kernel.py_func(*[a.copy() for a in args])
+    got = k(*[a.copy() for a in args])
+    assert np.allclose(got, want, rtol=1e-13)
+    w = rng.standard_normal(want.shape)
+    grads = ad.vjp(k, *[a.copy() for a in args])[1](w)
+    dirs = [rng.standard_normal(a.shape) for a in args]
+
+    def loss(t):
+        return float(np.sum(w * kernel.py_func(*[a + t * d for a, d in zip(args, dirs)])))
+    fd = (loss(1e-6) - loss(-1e-6)) / 2e-6
+    exact = sum(float(np.sum(g * d)) for g, d in zip(grads, dirs))
+    assert abs(exact - fd) < 1e-6 * max(1.0, abs(fd)), (exact, fd)
