@@ -14,7 +14,8 @@ outside the loop (the same in every iteration), L or H None where not known:
   comparisons are decided where the ranges decide them (i <= ub - 1 and the known lower
   bounds of outside values, ir.dialects.lower_bounds), else take a bound of either side.
 An access is mapped to its base array through slice views (`mem.view`, element k of a slice
-from lo is element lo + k of the array, for lo and k >= 0; a whole view covers [lo, hi - 1])
+from lo is element lo + k of the array, for lo and k >= 0; a whole view covers [lo, hi - 1];
+element k of a slice with a constant step s from first is first + s * k)
 and lane views; other views (reshape, bitcast) are a base of their own.
 
 Two accesses to one base array, in iterations i and i' != i, name one element only if, on
@@ -205,6 +206,12 @@ class LoopRanges:
             if d == "i":
                 out.append(self.index(next(bounds), base, axis))
                 continue
+            if d == "t":     # (first, step, length): element k is first + step * k
+                first, step, length = next(bounds), next(bounds), next(bounds)
+                k = next(inner) if inner is not None else \
+                    (((), 0), _combine(self.of(length)[1], ((), 1), -1))
+                out.append(self._stepped(self.index(first, base, axis), int_const(step), k))
+                continue
             lo, hi = self.index(next(bounds), base, axis), self.of(next(bounds))
             k = next(inner) if inner is not None else None
             if not self.nonnegative(lo[0]):        # a negative start counts from the end
@@ -217,6 +224,16 @@ class LoopRanges:
             else:
                 out.append(_UNKNOWN)
         return out
+
+    def _stepped(self, first: Range, step: int | None, k: Range) -> Range:
+        """The elements first + step * k of a slice with a constant step, k in its range
+        (k >= 0); unknown where the step is not a constant or a bound is not known to be
+        >= 0 (a negative first element counts from the end)."""
+        if step is None or step == 0 or not (self.nonnegative(first[0])
+                                             and self.nonnegative(k[0])):
+            return _UNKNOWN
+        low, high = (k[0], k[1]) if step > 0 else (k[1], k[0])
+        return _combine(first[0], _scale(low, step), 1), _combine(first[1], _scale(high, step), 1)
 
     # -- the test -------------------------------------------------------------------------
     def apart(self, p: list[Range], q: list[Range]) -> bool:

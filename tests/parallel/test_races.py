@@ -176,6 +176,22 @@ def product_reading_other_columns(A, B):
     return B[0, 0]
 
 
+@ad.kernel
+def through_a_stepped_view(u, w):
+    r = u[0::2]
+    for i in ad.prange(4):
+        u[i] = r[i] * w[i]        # r[i] is u[2 i]: iteration 2 i writes it
+    return u[0]
+
+
+@ad.kernel
+def through_a_reversed_view(u, w):
+    r = u[::-1]
+    for i in ad.prange(4):
+        u[i + 4] = r[i] * w[i]    # r[i] is u[7 - i]: iteration 3 - i writes it
+    return u[0]
+
+
 # (kernel, its arguments, the construct's line(s): a group of spawns may be named by any of
 # its spawn statements)
 RACY = [
@@ -194,6 +210,8 @@ RACY = [
     (triangle_off_by_one, lambda: (np.ones((5, 4)),), ["prange("]),
     (sums_of_later_rows, lambda: (np.ones((5, 2)),), ["prange("]),
     (product_reading_other_columns, lambda: (np.ones((4, 4)), np.ones((4, 3))), ["prange("]),
+    (through_a_stepped_view, lambda: (np.ones(8), np.ones(8)), ["prange("]),
+    (through_a_reversed_view, lambda: (np.ones(8), np.ones(8)), ["prange("]),
 ]
 
 
@@ -529,6 +547,24 @@ def strided_triangle(x):
         c[i:m, i] = x[i:m, 0]
         c[i, i + 1:m] = x[i + 1:m, 1]
     return c
+
+
+@ad.kernel
+def odd_read_even_written(u, w):
+    r = u[1::2]
+    for i in ad.prange(u.shape[0] // 2):
+        u[2 * i] = np.sin(r[i]) * w[i] + u[2 * i]     # r[i] is u[2 i + 1]: no one writes it
+    return u.copy()
+
+
+@backends
+def test_a_stepped_view_read_where_no_iteration_writes_is_no_race(backend):
+    """Odd elements read through u[1::2], even ones written: the primal runs and is plain
+    Python's (element k of a slice with step s from f is f + s k for the ranges)."""
+    rng = np.random.default_rng(5)
+    u, w = rng.standard_normal(8), rng.standard_normal(4)
+    got = ad.kernel(odd_read_even_written.py_func, backend=backend)(u.copy(), w)
+    np.testing.assert_allclose(got, odd_read_even_written.py_func(u.copy(), w), rtol=1e-14)
 
 
 RANGED = [(product_of_rows_below, lambda rng: (rng.standard_normal((5, 5)),
