@@ -1,7 +1,9 @@
 """The race analysis against brute force on two families of prange loops that write and read
 through slices (passes/index_ranges.py): a triangle `c[i + a1:m, i + b1] = ...;
 c[i + a2, i + b2:m] = ...` over `prange(lo, m - 1, s)`, and a column product `B[i, j + b0] +=
-np.dot(A[i + a1:, i], B[i + a1:, j + b1])` over `prange(lo, n - 1, s)` inside a serial loop.
+np.dot(A[i + a1:, i], B[i + a1:, j + b1])` over `prange(lo, n - 1, s)` inside a serial loop,
+and a write beside a read through a view with a step (`r = u[first::step]; u[a i + b] =
+r[i + c]`, steps of 2, 3, -1 and -2).
 For every offset in -1..1, hpcad must refuse each loop that races for some array size
 (two iterations touch one element, one of them writing, negative indices counting from the
 end), and it accepts most of those that do not (a floor, so that the test fails if the range
@@ -63,6 +65,33 @@ def product_races(a1, b0, b1, lo, s) -> bool:
     return False
 
 
+STEPPED = ((0, 2), (1, 2), (0, 3), (-1, -1), (-1, -2), (-2, -1))     # r = u[first::step]
+
+
+def stepped_races(first, step, a, b, c) -> bool:
+    """`r = u[first::step]; for i in prange(3): u[a * i + b] = r[i + c]`, n from 12 to 15."""
+    for n in range(12, 16):
+        elements = list(range(n))[first::step]
+        touched = [({a * i + b}, {elements[i + c]}) for i in range(3)]
+        if _racy(touched):
+            return True
+    return False
+
+
+def _stepped_source(lines, cases) -> None:
+    for (first, step), a, b, c in itertools.product(STEPPED, (1, 2), (0, 1, 2), (0, 1)):
+        name = f"step_{first + 2}{step + 2}_{a}{b}{c}"
+        cases.append((name, stepped_races(first, step, a, b, c), "step"))
+        lines.append(textwrap.dedent(f"""
+            @ad.kernel
+            def {name}(u):
+                r = u[{first}::{step}]
+                for i in ad.prange(3):
+                    u[{a} * i + {b}] = r[i + {c}] + 1.0
+                return u[0]
+            """))
+
+
 def _source(tmp_path: Path):
     lines = ["import numpy as np", "import hpcad as ad", ""]
     cases = []
@@ -91,6 +120,7 @@ def _source(tmp_path: Path):
                             B[i, j + {b0}] += np.dot(A[i + {a1}:, i], B[i + {a1}:, j + {b1}])
                     return B[0, 0]
                 """))
+    _stepped_source(lines, cases)
     path = tmp_path / "race_family.py"
     path.write_text("\n".join(lines))
     return path, cases
@@ -102,10 +132,11 @@ def test_loops_through_slices_are_refused_exactly_when_they_may_race(tmp_path):
     spec = importlib.util.spec_from_file_location("race_family", path)
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
-    unsound, accepted, race_free = [], 0, 0
+    unsound, accepted, race_free, stepped_accepted = [], 0, 0, 0
     for name, races, family in cases:
         k = ad.kernel(getattr(module, name).py_func, backend="interp")
-        args = (np.zeros((6, 6)),) if family == "tri" else (np.ones((6, 6)), np.ones((6, 5)))
+        args = {"tri": (np.zeros((6, 6)),), "dot": (np.ones((6, 6)), np.ones((6, 5))),
+                "step": (np.zeros(13),)}[family]
         try:
             k(*args)
             ok = True
@@ -113,9 +144,15 @@ def test_loops_through_slices_are_refused_exactly_when_they_may_race(tmp_path):
             ok = False
         if ok and races:
             unsound.append(name)
+        if family == "step":    # (no floor: the ranges decide positive steps from a constant)
+            stepped_accepted += ok
+            continue
         accepted += ok
         race_free += not races
     assert not unsound, f"racing loops accepted: {unsound}"
+    stepped = [(name, races) for name, races, family in cases if family == "step"]
+    assert any(races for _, races in stepped) and not all(races for _, races in stepped)
+    assert stepped_accepted >= 8, stepped_accepted     # 9 when written
     # 104 of 137 when written: the others index -1 at the first iteration, or need a
     # relation between two axes' lengths
     assert accepted >= 0.7 * race_free, (accepted, race_free)
