@@ -150,7 +150,8 @@ def _reversed_owner(index: Value, iv: Value, loop: Op, low: dict[Value, int]) ->
     outside the loop and a constant: `n - 1 - i`, a reversed view `u[::-1]`'s element i)
     and it is >= 0 at the loop's last iteration, which the loop's upper bound X (or
     max(m, X) for a constant m <= 0, which runs no iteration unless X > 0) bounds: i <= X - 1,
-    so c - k * (X - 1) must reduce to a constant >= 0. The lower bound >= 0 and the step
+    so c - k * (X - 1) must reduce to a constant >= 0 (X = Y // k, a view `u[::-k]`'s
+    length: k * i <= Y - k, so c - Y + k). The lower bound >= 0 and the step
     positive; distinct iterations then touch distinct, non-negative indices."""
     lb, ub, step = loop.operands[:3]
     if (int_const(step) or 0) <= 0 or low.get(lb, -1) < 0:
@@ -164,11 +165,16 @@ def _reversed_owner(index: Value, iv: Value, loop: Op, low: dict[Value, int]) ->
         least = [v for v in bound.operands if _at_most_zero(int_const(v))]
         if least:
             ub = next(v for v in bound.operands if v is not least[0])
+    scale = k
+    bound = ub.owner
+    if isinstance(bound, Op) and bound.name == "arith.floordiv" and \
+            int_const(bound.operands[1]) == k:
+        ub, scale = bound.operands[0], 1   # i <= Y // k - 1: k * i <= Y - k
     last = _linear(ub)
     if any(v is not None and _inside(v, loop) for v in last):
         return False
-    for v, coeff in last.items():     # index at i = X - 1: c - k * X + k
-        form[v] = form.get(v, 0) - k * coeff
+    for v, coeff in last.items():     # index at the last i: c - k * X + k (c - Y + k)
+        form[v] = form.get(v, 0) - scale * coeff
     form[None] = form.get(None, 0) + k
     return all(coeff == 0 for v, coeff in form.items() if v is not None) and form[None] >= 0
 

@@ -35,6 +35,9 @@ def reversed_in_place(B, c):
     r *= 1.0 + c * np.tanh(B[::-1] * r)
     q = np.flip(B[1:])
     q[:] = q * c + 0.5 * q * q
+    t = B[::-2]
+    t *= 1.0 + c * np.sin(t)
+    B[-2::-3] = B[-2::-3] * c + 0.25
     return np.sum(B * B * B)
 
 
@@ -58,6 +61,13 @@ def reversed_over_another_length(B, m, c):
     n = B.shape[0]
     for i in numba.prange(m):
         B[n - 1 - i] = B[n - 1 - i] * c     # m > n: indices below 0
+    return np.sum(B)
+
+
+def reversed_strided_too_far(B, c):
+    n = B.shape[0]
+    for i in numba.prange((n + 3) // 2):
+        B[n - 1 - 2 * i] = B[n - 1 - 2 * i] * c    # the last i stores below 0
     return np.sum(B)
 
 
@@ -103,3 +113,5 @@ def test_reversed_stores_below_zero_or_past_the_loop_still_race():
         ad.kernel(reversed_past_the_start, backend="interp")(np.ones(8), 0.5)
     with pytest.raises(RaceError, match="race on array 'B'"):
         ad.kernel(reversed_over_another_length, backend="interp")(np.ones(8), 10, 0.5)
+    with pytest.raises(RaceError, match="race on array 'B'"):
+        ad.kernel(reversed_strided_too_far, backend="interp")(np.ones(8), 0.5)
