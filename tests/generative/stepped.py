@@ -11,8 +11,7 @@ from hypothesis import strategies as st
 from tests.generative import grammar
 
 # blocks inside a step ("time" is the loop itself)
-STEP_BLOCKS = ("loop", "nested", "while", "call", "prange", "forkjoin", "tuple", "views",
-               "early_return")
+STEP_BLOCKS = ("loop", "nested", "while", "call", "prange", "forkjoin", "tuple", "views")
 
 
 def step_update(ctx: grammar.Ctx) -> list[str]:
