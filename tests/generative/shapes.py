@@ -303,6 +303,9 @@ STEPPED = ["{a}[::-1]", "{a}[1::2]", "{a}[::-2]", "{a}[n - 2::-3]", "{a}[n + 3:-
            "{a}[2:1:-1]", "{a}[1:n - 1][::-2]"]
 
 
+WHOLE = ["{a}[::-1]", "{a}[::-2]", "{a}[1::2]", "{a}[1::3]"]
+
+
 def block_stepped(ctx) -> list[str]:
     """A named slice with a step (a view, as in NumPy) written through in a loop that reads
     it, its base and another array, or by whole-view statements; or a 2-D local array
@@ -323,8 +326,12 @@ def block_stepped(ctx) -> list[str]:
                 f"    for j in range({r}.shape[1]):",
                 f"        {r}[i, j] = {r}[i, j] + c * np.tanh({read})",
                 f"s += np.sum({g} * {g}) + 0.5 * np.sum({r})"]
-    lines = [f"{r} = {ctx.pick(STEPPED).format(a=a)}"]
-    if ctx.coin():
+    loop = ctx.coin()
+    # whole-view statements (parallel loops under parallel=True) only on views whose
+    # stores the race check proves each iteration's own: an explicit start of a reversed
+    # view (`a[2:1:-1]`, its length a min/max of n) is refused there, a needless refusal
+    lines = [f"{r} = {ctx.pick(STEPPED if loop else WHOLE).format(a=a)}"]
+    if loop:
         reads = [f"{r}[i]", f"{a}[i]", f"{b}[i]", f"{r}[i - 1]"]
         lines += [f"for i in range(1, {r}.shape[0]):",
                   f"    {r}[i] = {r}[i] + c * np.tanh({ctx.expr(reads, 1)})"]
