@@ -14,7 +14,9 @@ one writes an array element that another reads or writes. A write is safe when
   k * i + c2 (constants, k >= 1) where c1 - c2 is not a nonzero multiple of k * s, s the
   loop's constant step (iterations are s apart, so they never meet: red-black sweeps,
   `range(1 + colour, n - 1, 2)`, or `i = 2 * k + 1` over `prange(m)`), with the index
-  >= 0 for every iteration (a negative index would count from the end).
+  >= 0 for every iteration (a negative index would count from the end);
+- or a component is c - k * i (k >= 1, c invariant: a reversed view's element i) that the
+  loop's bounds keep >= 0 at its last iteration (_reversed_owner).
 In a `par.join`, an array a task writes must not be touched by another task. Arrays
 allocated inside the loop (or task) are private, and so are their views and the buffers
 its inner loops swap among them (`Accesses.made_in`: an alias class that holds nothing
@@ -141,7 +143,78 @@ def _owns(idx: tuple, loop: Op, low: dict[Value, int]) -> bool:
     iteration may be: `prange(-1, n)` writing `a[i]` meets itself at a[n - 1])."""
     iv = loop.regions[0].args[0]
     return any(_never_negative(iv_offset(v, iv), loop, low) or _strided_owner(v, iv, loop, low)
-               for v in idx)
+               or _reversed_owner(v, iv, loop, low) for v in idx)
+
+
+def _reversed_owner(index: Value, iv: Value, loop: Op, low: dict[Value, int]) -> bool:
+    """index is c - k * iv (a constant k >= 1; c a sum of multiples of values defined
+    outside the loop and a constant: `n - 1 - i`, a reversed view `u[::-1]`'s element i)
+    and it is >= 0 at the loop's last iteration, which the loop's upper bound X (or
+    max(m, X) for a constant m <= 0, which runs no iteration unless X > 0) bounds: i <= X - 1,
+    so c - k * (X - 1) must reduce to a constant >= 0 (X = Y // k, a view `u[::-k]`'s
+    length: k * i <= Y - k, so c - Y + k). The lower bound >= 0 and the step
+    positive; distinct iterations then touch distinct, non-negative indices."""
+    lb, ub, step = loop.operands[:3]
+    if (int_const(step) or 0) <= 0 or low.get(lb, -1) < 0:
+        return False
+    form = _linear(index)
+    k = -form.pop(iv, 0)
+    if k < 1 or any(v is not None and _inside(v, loop) for v in form):
+        return False
+    bound = ub.owner
+    if isinstance(bound, Op) and bound.name == "arith.max":
+        least = [v for v in bound.operands if _at_most_zero(int_const(v))]
+        if least:
+            ub = next(v for v in bound.operands if v is not least[0])
+    scale = k
+    bound = ub.owner
+    if isinstance(bound, Op) and bound.name == "arith.floordiv" and \
+            int_const(bound.operands[1]) == k:
+        ub, scale = bound.operands[0], 1   # i <= Y // k - 1: k * i <= Y - k
+    last = _linear(ub)
+    if any(v is not None and _inside(v, loop) for v in last):
+        return False
+    for v, coeff in last.items():     # index at the last i: c - k * X + k (c - Y + k)
+        form[v] = form.get(v, 0) - scale * coeff
+    form[None] = form.get(None, 0) + k
+    return all(coeff == 0 for v, coeff in form.items() if v is not None) and form[None] >= 0
+
+
+def _at_most_zero(c: int | None) -> bool:
+    return c is not None and c <= 0
+
+
+def _linear(v: Value, depth: int = 8) -> dict[Value | None, int]:
+    """v as a sum of integer multiples of values plus a constant (the key None), through
+    integer add, sub, neg and multiplication by a constant (depth levels deep)."""
+    c = int_const(v)
+    if c is not None:
+        return {None: c}
+    op = v.owner
+    if depth == 0 or not isinstance(op, Op) or op.name not in (
+            "arith.add", "arith.sub", "arith.neg", "arith.mul") or v.type.name != "i64":
+        return {v: 1}
+    if op.name == "arith.mul":
+        for x, y in (op.operands, op.operands[::-1]):
+            m = int_const(y)
+            if m is not None:
+                return {w: m * coeff for w, coeff in _linear(x, depth - 1).items()}
+        return {v: 1}
+    sign = -1 if op.name == "arith.sub" else 1
+    parts = [(1, op.operands[0])] if op.name != "arith.neg" else [(-1, op.operands[0])]
+    if op.name != "arith.neg":
+        parts.append((sign, op.operands[1]))
+    out: dict[Value | None, int] = {}
+    for factor, x in parts:
+        for w, coeff in _linear(x, depth - 1).items():
+            out[w] = out.get(w, 0) + factor * coeff
+    return out
+
+
+def _inside(v: Value, loop: Op) -> bool:
+    """Whether v is made inside the loop (its variable or an op of its body)."""
+    block = v.owner.parent if isinstance(v.owner, Op) else v.owner
+    return block is None or _within(block, loop)
 
 
 def _strided_owner(index: Value, iv: Value, loop: Op, low: dict[Value, int]) -> bool:

@@ -200,23 +200,30 @@ def pair(g, v) -> float:
                      for x, d in zip(g, v) if d is not None))
 
 
-def finite_difference(gen, args, v, h: float, extra=()) -> float:
-    """Central FD of plain Python along v; float32 arguments are widened to float64 first
-    (the same function, rounded less: FD of float32 would be noise)."""
+def finite_difference(gen, args, v, h: float, extra=(), ahead: bool = False) -> float:
+    """Central FD of plain Python along v (ahead: the one-sided (f(x + h v) - f(x)) / h);
+    float32 arguments are widened to float64 first (the same function, rounded less: FD of
+    float32 would be noise)."""
     if gen.float32:
         args = [a.astype(np.float64) if _floats(a) else a for a in args]
         v = [d.astype(np.float64) if isinstance(d, np.ndarray) else d for d in v]
     plus = [a + h * d if d is not None else a for a, d in zip(copies(args), v, strict=True)]
+    if ahead:
+        return (plain_run(gen, plus, extra)[0] - plain_run(gen, copies(args), extra)[0]) / h
     minus = [a - h * d if d is not None else a for a, d in zip(copies(args), v, strict=True)]
     return (plain_run(gen, plus, extra)[0] - plain_run(gen, minus, extra)[0]) / (2 * h)
 
 
 def smooth_fd(gen, args, v, extra=()) -> float | None:
     """Central FD along v, or None where the kernel is not smooth at args (a branch, a break
-    or an extremum flips within the step: FD at h and 10h then disagree)."""
+    or an extremum flips within the step: FD at h and 10h then disagree; or args sit on a
+    kink, such as abs(abs(x - a) - a) at x = 0 exactly, which central differences straddle
+    symmetrically at every step: the one-sided FD then disagrees)."""
     fd = finite_difference(gen, args, v, FD_STEP, extra)
     coarse = finite_difference(gen, args, v, 10 * FD_STEP, extra)
     if not np.isfinite(fd) or rel(fd, coarse) > 1e-4:
+        return None
+    if rel(fd, finite_difference(gen, args, v, FD_STEP, extra, ahead=True)) > 1e-4:
         return None
     return fd
 

@@ -1,6 +1,7 @@
 """A hypothesis grammar of hpcad kernels as users write them: the Python source of a module
 (a kernel `main` plus the kernels it calls) built from blocks of loops (nested, strided,
-reversed, while with break/continue), data branches, in-place updates, buffer swaps, local
+reversed, while with break/continue, a `return` from inside a loop nest), data branches,
+in-place updates, buffer swaps, local
 arrays, calls to other kernels, prange loops and fork-join tasks, and MPI halo exchanges and
 collectives; shapes.py adds NumPy array syntax, a matrix argument A, index arrays (idx,
 edges), non-smooth math, float32 and parallel=True. Every kernel is valid by construction:
@@ -37,10 +38,12 @@ FEATURES: dict[str, bool] = {
     "pow_at_zero": True,       # (x * x) ** (1.0 + c), a variable exponent (x == 0.0 too)
     "tuple_state": True,       # a tuple of numbers rebound by a loop (and by its branches)
     "offset_views": True,      # lo = a[:n - k], hi = a[k:] named, loops writing one, reading both
+    "early_return": True,      # `return` from inside a loop nest after in-place updates
     # shapes.py: NumPy array syntax, a matrix argument, index arrays, non-smooth math
     "array_expr": True,        # v = u * c + np.sin(w), a[:] = ..., a += ..., np.where
     "slices": True,            # u[1:] - u[:-1], a[1:-1] += c * (b[2:] - 2 * b[1:-1] + b[:-2])
     "named_views": True,       # v = a[1:-1] then v *= ..., v += ..., v[:] = ...
+    "stepped_views": True,     # r = a[::-1], a[1::3], a[n + 3:-n - 5:-2], a[::-1][1:], g[::2, ::-1]
     "reductions": True,        # np.sum/dot/mean/max/min/argmax/linalg.norm, .sum(), a @ b
     "array_calls": True,       # helper kernels returning arrays (and array, sum tuples)
     "matrix": True,            # A (n, m): row/column loops, A[i, :], A @ x, A.T, axis sums
@@ -409,13 +412,39 @@ def block_views(ctx: Ctx) -> list[str]:
     return lines
 
 
+def block_early_return(ctx: Ctx) -> list[str]:
+    """A loop (or a loop nest) that updates an array in place and returns from inside once
+    the running sum passes a threshold, with a loss of the arrays as they are then; what
+    follows the block runs only when no iteration returned."""
+    ctx.use("early_return")
+    a = ctx.pick(arrays(ctx))
+    src = ctx.pick(["u", "w"])
+    limit = ctx.pick(["0.8765", "1.7654", "3.1234"])
+    terms = " + ".join(["np.sum(u * u)", "0.5 * np.sum(w)"] +
+                       [f"0.25 * np.sum({x} * {x})" for x in ctx.locals])
+    inner = ctx.pick(["range(3)", "range(i, n)", "range(n - 1, i - 1, -2)"])
+    nest = ctx.coin()
+    j = "j" if nest else "i"
+    reads = [f"{src}[{j}]", f"{a}[i]", f"{src}[(i + {j}) % n]" if nest else f"{a}[i]"]
+    body = [f"{a}[i] = {a}[i] + {bounded(ctx, reads)}", f"s += {expr(ctx, reads, 1)}",
+            f"if s > {limit}:", f"    return {ctx.pick(['s', '0.5 * s', 's * s'])} + {terms}"]
+    if nest:
+        return ["for i in range(n):", f"    for j in {inner}:"] + indent(body, 2)
+    return ["for i in range(n):"] + indent(body)
+
+
 BLOCKS = {"loop": block_loop, "nested": block_nested, "while": block_while,
           "time": block_time, "call": block_call, "prange": block_prange,
           "forkjoin": block_forkjoin, "tuple": block_tuple, "views": block_views,
-          **shapes.BLOCKS}
+          "early_return": block_early_return, **shapes.BLOCKS}
 
 
 NEEDS_EXTRAS = ("matrix", "gather", "edges")   # blocks that add arguments to main
+# blocks put before an early return: after one (the rest of the kernel then runs in an
+# `if`), a matrix product whose operand is made there is refused, a needless refusal
+# ("... needs the values 'x1' had here, but ... overwrites it later in the same loop":
+# ad/rules/linalg.py _read_again takes the `if` for a loop)
+RETURN_BEFORE = ("matrix",)
 
 
 def block_enabled(name: str) -> bool:
@@ -461,6 +490,8 @@ def serial_kernels(draw, parallel: bool = False, arrays: bool = False,
     if arrays:
         chosen.insert(draw(st.integers(0, len(chosen))), draw(st.sampled_from(
             [b for b in shapes.BLOCKS if FEATURES[b] and not (plain and b in NEEDS_EXTRAS)])))
+    if "early_return" in chosen:   # matrix products after a return: see RETURN_BEFORE
+        chosen.sort(key=lambda name: name not in RETURN_BEFORE)
     for name in chosen:
         body += BLOCKS[name](ctx)
     body += loss_lines(ctx)

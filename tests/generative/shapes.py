@@ -1,6 +1,8 @@
 """Blocks of the grammar (grammar.py) in the shapes numba codes have besides index loops:
 NumPy array syntax (whole-array expressions, slice arithmetic, in-place updates of slices and
-of named views, reductions, np.where, helper kernels returning arrays), a 2-D argument `A`
+of named views, named slices with a step (views: negative steps, bounds past either end,
+empty ones, views of views, 2-D), reductions, np.where, helper kernels returning arrays), a
+2-D argument `A`
 of shape (n, m) (row and column loops in both orders, `A[i, :]` slices, `A @ x`, `np.dot`,
 transposes), integer index arrays (`idx`: gathers, serial scatter-adds, and the scatter in a
 prange that hpcad must refuse as a race; `edges`: an unstructured mesh's edge loop),
@@ -294,9 +296,55 @@ def block_int_trips(ctx) -> list[str]:
             f"    {h}[j] = {ctx.expr([f'{a}[j]', f'{b}[j + 1]'])}", f"s += np.sum({h} * {h})"]
 
 
+# 1-D stepped views of an array of length n: negative steps, starts and stops past either
+# end (clipped as NumPy clips them), empty ones, views of views
+STEPPED = ["{a}[::-1]", "{a}[1::2]", "{a}[::-2]", "{a}[n - 2::-3]", "{a}[n + 3:-n - 5:-2]",
+           "{a}[-100:100:3]", "{a}[::-1][1:]", "{a}[::2][::-1]", "{a}[1::3][::-1]",
+           "{a}[2:1:-1]", "{a}[1:n - 1][::-2]"]
+
+
+WHOLE = ["{a}[::-1]", "{a}[::-2]", "{a}[1::2]", "{a}[1::3]"]
+
+
+def block_stepped(ctx) -> list[str]:
+    """A named slice with a step (a view, as in NumPy) written through in a loop that reads
+    it, its base and another array, or by whole-view statements; or a 2-D local array
+    filled from u and w and written through g[::2, ::-1] (or g[::2][:, ::-1]). The sum of
+    the base's squares then sees what the view wrote."""
+    ctx.use("stepped_views")
+    a = ctx.pick(vectors(ctx))
+    b = ctx.pick([x for x in vectors(ctx) if x != a])
+    r = ctx.fresh("r")
+    if ctx.coin():
+        g = ctx.fresh("g")
+        form = ctx.pick(["{g}[::2, ::-1]", "{g}[::2][:, ::-1]", "{g}[::-1, 1:]",
+                         "{g}[n - 1::-2, ::2]"]).format(g=g)
+        read = ctx.expr([f"{a}[i]", f"{b}[(i + j) % n]", f"{r}[i, j]"], 1)
+        return [f"{g} = np.zeros((n, 3))", "for i in range(n):", "    for j in range(3):",
+                f"        {g}[i, j] = {ctx.expr([f'{a}[i]', f'{b}[(i + j) % n]'], 1)}",
+                f"{r} = {form}", f"for i in range({r}.shape[0]):",
+                f"    for j in range({r}.shape[1]):",
+                f"        {r}[i, j] = {r}[i, j] + c * np.tanh({read})",
+                f"s += np.sum({g} * {g}) + 0.5 * np.sum({r})"]
+    loop = ctx.coin()
+    # whole-view statements (parallel loops under parallel=True) only on views whose
+    # stores the race check proves each iteration's own: an explicit start of a reversed
+    # view (`a[2:1:-1]`, its length a min/max of n) is refused there, a needless refusal
+    lines = [f"{r} = {ctx.pick(STEPPED if loop else WHOLE).format(a=a)}"]
+    if loop:
+        reads = [f"{r}[i]", f"{a}[i]", f"{b}[i]", f"{r}[i - 1]"]
+        lines += [f"for i in range(1, {r}.shape[0]):",
+                  f"    {r}[i] = {r}[i] + c * np.tanh({ctx.expr(reads, 1)})"]
+    else:
+        lines.append(ctx.pick([f"{r} *= 1.0 + c * np.tanh({b}[:{r}.shape[0]])",
+                               f"{r} += c * np.sin({r} * {b}[n - {r}.shape[0]:])",
+                               f"{r}[:] = {r} + c * np.tanh({r} * {r})"]))
+    return lines + [f"s += np.sum({a} * {a}) + np.sum({r} * {r}) + 0.1 * {r}.shape[0]"]
+
+
 BLOCKS = {"array_expr": block_array_expr, "slices": block_slices, "reductions": block_reduce,
           "array_calls": block_array_call, "matrix": block_matrix, "gather": block_gather,
-          "edges": block_edges, "int_trips": block_int_trips}
+          "edges": block_edges, "int_trips": block_int_trips, "stepped_views": block_stepped}
 
 # scalar forms added to grammar.unary under "nonsmooth": kinks at odd constants
 KINKED_SCALAR = ["abs({a} - 0.0617)", "max({a}, 0.1234)", "min({a}, -0.2345)",

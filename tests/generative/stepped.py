@@ -11,7 +11,8 @@ from hypothesis import strategies as st
 from tests.generative import grammar
 
 # blocks inside a step ("time" is the loop itself)
-STEP_BLOCKS = ("loop", "nested", "while", "call", "prange", "forkjoin", "tuple", "views")
+STEP_BLOCKS = ("loop", "nested", "while", "call", "prange", "forkjoin", "tuple", "views",
+               "early_return")
 
 
 def step_update(ctx: grammar.Ctx) -> list[str]:

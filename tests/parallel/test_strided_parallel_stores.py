@@ -3,7 +3,10 @@ free (passes/race.py: _strided_owner): array statements into strided slices unde
 `@kernel(parallel=True)` (`B[::2] = B[::2] * c`, `B[1::3] = ...`, rows of a prange's
 `B[i, ::2] = ...`) were refused as races of hpcad's own loops. Values against the plain
 Python function, gradients against central differences; a loop whose iterations do meet
-(`out[2 * i]` and `out[i]`) is still refused."""
+(`out[2 * i]` and `out[i]`) is still refused. So is a store at c - k * i (_reversed_owner:
+a reversed view written in place, `r = B[::-1]; r *= c`, a flip, `B[n - 1 - i]` in a prange),
+which was refused, unless an iteration's index can go below 0 (`B[n - 2 - i]` over
+range(n) meets iteration 0 at B[-1]) or the loop's length is not tied to the index."""
 import numba
 import numpy as np
 import pytest
@@ -27,6 +30,47 @@ def strided_rows(A, c):
     return np.sum(B * B)
 
 
+def reversed_in_place(B, c):
+    r = B[::-1]
+    r *= 1.0 + c * np.tanh(B[::-1] * r)
+    q = np.flip(B[1:])
+    q[:] = q * c + 0.5 * q * q
+    t = B[::-2]
+    t *= 1.0 + c * np.sin(t)
+    B[-2::-3] = B[-2::-3] * c + 0.25
+    return np.sum(B * B * B)
+
+
+def reversed_prange(B, c):
+    n = B.shape[0]
+    for i in numba.prange(n):
+        B[n - 1 - i] = B[n - 1 - i] * c + 0.3 * B[n - 1 - i] ** 2
+    for i in numba.prange(1, n + 1):
+        B[n - i] += c * B[n - i] ** 3
+    return np.sum(B * B * B)
+
+
+def reversed_past_the_start(B, c):
+    n = B.shape[0]
+    for i in numba.prange(n):
+        B[n - 2 - i] = B[n - 2 - i] * c      # i = n - 1 stores B[-1], iteration 0's element
+    return np.sum(B)
+
+
+def reversed_over_another_length(B, m, c):
+    n = B.shape[0]
+    for i in numba.prange(m):
+        B[n - 1 - i] = B[n - 1 - i] * c     # m > n: indices below 0
+    return np.sum(B)
+
+
+def reversed_strided_too_far(B, c):
+    n = B.shape[0]
+    for i in numba.prange((n + 3) // 2):
+        B[n - 1 - 2 * i] = B[n - 1 - 2 * i] * c    # the last i stores below 0
+    return np.sum(B)
+
+
 def meeting(x, out):
     for i in numba.prange(x.shape[0] // 2):
         out[2 * i] = x[i]
@@ -43,7 +87,8 @@ def fd_gradient(f, x, c, h=1e-6):
     return g
 
 
-CASES = [(every_other, (11,)), (strided_rows, (4, 7))]
+CASES = [(every_other, (11,)), (strided_rows, (4, 7)), (reversed_in_place, (9,)),
+         (reversed_prange, (8,))]
 
 
 @pytest.mark.parametrize("backend", BACKENDS)
@@ -61,3 +106,12 @@ def test_strided_stores_of_own_elements_run_in_parallel(fn, shape, backend):
 def test_iterations_meeting_at_a_strided_store_still_race():
     with pytest.raises(RaceError, match="race on array 'out'"):
         ad.kernel(meeting, backend="interp")(np.ones(8), np.zeros(8))
+
+
+def test_reversed_stores_below_zero_or_past_the_loop_still_race():
+    with pytest.raises(RaceError, match="race on array 'B'"):
+        ad.kernel(reversed_past_the_start, backend="interp")(np.ones(8), 0.5)
+    with pytest.raises(RaceError, match="race on array 'B'"):
+        ad.kernel(reversed_over_another_length, backend="interp")(np.ones(8), 10, 0.5)
+    with pytest.raises(RaceError, match="race on array 'B'"):
+        ad.kernel(reversed_strided_too_far, backend="interp")(np.ones(8), 0.5)

@@ -37,6 +37,30 @@ def evolve(u, splits, c, nsteps):
 
 
 @ad.kernel
+def rows(a, lo, hi, c):
+    s = 0.1
+    for i in range(lo, hi):
+        for j in range(a.shape[1]):      # an inner loop: its pushes reserved per row
+            s += math.sin(c * a[i, j] * s)
+    return s
+
+
+@ad.kernel
+def evolve_rows(a, splits, c, nsteps):
+    n = a.shape[0]
+    acc = 0.0
+    for t in range(nsteps):
+        mid = splits[t]
+        h1 = ad.spawn(rows, a, 0, mid, c)
+        h2 = ad.spawn(rows, a, mid, n, c)
+        acc = acc + ad.sync(h1) * ad.sync(h2)
+        for i in range(n):
+            for j in range(a.shape[1]):
+                a[i, j] = a[i, j] * 0.9 + 0.01 * acc * math.cos(a[i, j])
+    return acc
+
+
+@ad.kernel
 def until_large(u, c):
     s = 0.1
     k = 0
@@ -97,6 +121,26 @@ def test_tasks_saving_in_loops_over_ranges_set_each_step_compile_and_match(snaps
     np.testing.assert_allclose(ad.grad(numba_k)(*copy.deepcopy(large)),
                                ad.grad(interp_k)(*copy.deepcopy(large)), rtol=1e-12,
                                atol=1e-15)
+
+
+@pytest.mark.slow   # (numba compiles the derivative: seconds)
+def test_a_task_loop_nest_inside_a_time_loop_compiles_and_matches_finite_differences():
+    """The inner loop of a task's nest reserves room for its pushes before each row; the
+    buffer grew before the join to hold them all, so the reservation inside the task is
+    no grow (a task rebinding a buffer the tasks share did not compile: numba's 'Use of
+    reduction variable tape_1 in an unsupported reduction function')."""
+    rng = np.random.default_rng(5)
+    args = (rng.uniform(0.1, 1.0, (8, 3)), np.array([2, 5, 3], dtype=np.int64), 0.3, 3)
+    got = ad.grad(ad.kernel(evolve_rows.py_func, backend="numba"))(*copy.deepcopy(args))
+    want = ad.grad(ad.kernel(evolve_rows.py_func, backend="interp"))(*copy.deepcopy(args))
+    np.testing.assert_allclose(got, want, rtol=1e-12, atol=1e-15)
+    fd = np.empty_like(args[0])
+    for k in np.ndindex(fd.shape):
+        hi, lo = copy.deepcopy(args), copy.deepcopy(args)
+        hi[0][k] += 1e-6
+        lo[0][k] -= 1e-6
+        fd[k] = (evolve_rows.py_func(*hi) - evolve_rows.py_func(*lo)) / 2e-6
+    np.testing.assert_allclose(got, fd, rtol=1e-6, atol=1e-9)
 
 
 def test_a_task_loop_whose_length_only_the_task_knows_is_refused_at_its_line():

@@ -148,8 +148,13 @@ def reserve_for_tasks(w: Writer, join: Op, depth: int) -> None:
 
 @rule("tape.reserve")
 def tape_reserve(w: Writer, op, depth):
+    """Room for a loop's pushes before it starts, in a buffer sized only at run time. Not
+    inside a spawned task (s.join): its buffer grew before the join to hold all the task's
+    pushes (reserve_for_tasks, the trips of every task loop around them), and a task that
+    rebinds a buffer the other tasks share does not compile (numba takes it for a
+    reduction variable)."""
     s = w.by_slot[op.attrs["slot"]]
-    if s.extents is None:
+    if s.extents is None and s.join is None:
         what = f"{where(op.loc)}: the tape of the values the parallel loop here saves needs"
         count = buffer_size(w, [(0, f, 1) for f in factors(w, op.operands[0], True)],
                                s.dtype, what)
