@@ -273,8 +273,7 @@ def _invariant_least(v: Value, loop: Op, low: dict[Value, int]) -> int | None:
     c = int_const(v)
     if c is not None:
         return c
-    block = v.owner.parent if isinstance(v.owner, Op) else v.owner
-    if block is None or _within(block, loop) or v not in low:
+    if _inside(v, loop) or v not in low:
         return None
     return low[v]
 
