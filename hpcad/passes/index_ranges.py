@@ -16,7 +16,11 @@ outside the loop (the same in every iteration), L or H None where not known:
 An access is mapped to its base array through slice views (`mem.view`, element k of a slice
 from lo is element lo + k of the array, for lo and k >= 0; a whole view covers [lo, hi - 1];
 element k of a slice with a constant step s from first is first + s * k)
-and lane views; other views (reshape, bitcast) are a base of their own.
+and lane views; other views (reshape, bitcast) are a base of their own. A slice's start
+min(a, n) is a where n is the axis's length: the shape of an array of the same shape
+(`same_shape`: a derivative's shadow has its primal's shape, Function.alike, and a view of a
+shadow its primal view's), so a derivative's accesses through views of shadows get the
+ranges its primal's got.
 
 Two accesses to one base array, in iterations i and i' != i, name one element only if, on
 every axis, their ranges meet: L_p(i) <= H_q(i') and L_q(i') <= H_p(i). Where the two bounds
@@ -27,7 +31,7 @@ lower bounds are >= 0 in every iteration (a negative index counts from the end).
 from __future__ import annotations
 
 import math
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 
 from ..ir.core import Block, Op, Value
 from ..ir.dialects import int_const, lower_bound_rule
@@ -69,8 +73,10 @@ def _scale(a: Bound, k: int) -> Bound:
 class LoopRanges:
     """The ranges of the integer values of one parallel loop's body (module docstring)."""
 
-    def __init__(self, loop: Op, low: dict[Value, int]):
+    def __init__(self, loop: Op, low: dict[Value, int],
+                 alike: Mapping[Value, Value] | None = None):
         self.loop = loop
+        self.alike = alike or {}
         self.iv = loop.regions[0].args[0]
         self.step = int_const(loop.operands[2]) or 0
         self.memo: dict[Value, Range] = {}
@@ -190,7 +196,7 @@ class LoopRanges:
             pairs = [(v, None)] if op.name == "arith.min" else \
                 [(op.operands[0], op.operands[1]), (op.operands[1], op.operands[0])]
             for clamp, rest in pairs:
-                a = _clamped(clamp, arr, axis)
+                a = self._clamped(clamp, arr, axis)
                 k = self.of(rest) if rest is not None else _const(0)
                 if a is not None and self.nonnegative(k[0]):
                     r = self.of(a)
@@ -235,6 +241,23 @@ class LoopRanges:
         low, high = (k[0], k[1]) if step > 0 else (k[1], k[0])
         return _combine(first[0], _scale(low, step), 1), _combine(first[1], _scale(high, step), 1)
 
+    def _clamped(self, v: Value, arr: Value, axis: int) -> Value | None:
+        """a where v is min(a, n) (either order) and n is arr's length along axis: the shape
+        of an array of arr's shape (same_shape), or the extent one was allocated with."""
+        op = v.owner
+        if not isinstance(op, Op) or op.name != "arith.min":
+            return None
+        for a, n in (op.operands, reversed(op.operands)):
+            length = n.owner
+            if isinstance(length, Op) and length.name == "mem.shape" \
+                    and length.attrs.get("axis") == axis \
+                    and same_shape(length.operands[0], arr, self.alike):
+                return a
+            made = _root(arr, self.alike).owner
+            if isinstance(made, Op) and made.name == "mem.alloc" and made.operands[axis] is n:
+                return a
+        return None
+
     # -- the test -------------------------------------------------------------------------
     def apart(self, p: list[Range], q: list[Range]) -> bool:
         """Whether iterations i != i' never touch one element with p (in i) and q (in i')."""
@@ -277,23 +300,37 @@ class LoopRanges:
         return None if rest is None or rest[0] else (kb, rest[1])
 
 
-def _clamped(v: Value, arr: Value, axis: int) -> Value | None:
-    """a where v is min(a, n) (either order) and n is arr's length along axis: its shape,
-    or the extent it was allocated with."""
-    op = v.owner
-    if not isinstance(op, Op) or op.name != "arith.min":
-        return None
-    for a, n in (op.operands, reversed(op.operands)):
-        if _is_length(n, arr, axis):
-            return a
-    return None
+def _root(arr: Value, alike: Mapping[Value, Value]) -> Value:
+    seen = 0
+    while arr in alike and seen < len(alike):
+        arr, seen = alike[arr], seen + 1
+    return arr
 
 
-def _is_length(n: Value, arr: Value, axis: int) -> bool:
-    op, made = n.owner, arr.owner
-    return (isinstance(op, Op) and op.name == "mem.shape" and op.operands[0] is arr
-            and op.attrs.get("axis") == axis) or \
-        (isinstance(made, Op) and made.name == "mem.alloc" and made.operands[axis] is n)
+def same_shape(a: Value, b: Value, alike: Mapping[Value, Value]) -> bool:
+    """Whether arrays a and b have one shape: one array (or lanes of it), an argument and the
+    one its function says has its shape (a derivative's shadow and its primal:
+    Function.alike), views or reshapes of such arrays by one op with the same operands
+    (the shadow of a view is that view of the shadow), arrays allocated with the same
+    extents."""
+    a, b = _root(_lanes_of(a), alike), _root(_lanes_of(b), alike)
+    if a is b:
+        return True
+    x, y = a.owner, b.owner
+    if not (isinstance(x, Op) and isinstance(y, Op)) or x.name != y.name \
+            or len(x.operands) != len(y.operands):
+        return False
+    if x.name == "mem.alloc":
+        return all(p is q for p, q in zip(x.operands, y.operands))
+    return x.name in ("mem.view", "mem.reshape") and x.attrs == y.attrs \
+        and all(p is q for p, q in zip(x.operands[1:], y.operands[1:])) \
+        and same_shape(x.operands[0], y.operands[0], alike)
+
+
+def _lanes_of(arr: Value) -> Value:
+    while isinstance(arr.owner, Op) and arr.owner.name == "vec.lane":
+        arr = arr.owner.operands[0]
+    return arr
 
 
 def _allocated_before(loop: Op) -> set[Value]:

@@ -373,7 +373,7 @@ def loop_conflicts(loop: Op, acc: Accesses):
     iv = loop.regions[0].args[0]
     accesses = acc.collect(loop.regions[0])
     conflicts = []
-    ranges = functools.cache(lambda: LoopRanges(loop, acc.low))
+    ranges = functools.cache(lambda: LoopRanges(loop, acc.low, acc.fn.alike))
     for op, arr, idx, kind in accesses:
         if kind == "read":
             continue
