@@ -13,9 +13,16 @@ outside the loop (the same in every iteration), L or H None where not known:
 - sums, differences and products by a constant combine the bounds; min, max, select and
   comparisons are decided where the ranges decide them (i <= ub - 1 and the known lower
   bounds of outside values, ir.dialects.lower_bounds), else take a bound of either side.
+A form's least or greatest value over the iterations puts i at an end of its range and
+each outside value at its lower bound, with two facts more: a quotient q = Y // k (k a
+positive constant) satisfies Y - k + 1 <= k q <= Y, so that `n - 2 * (n // 2)` is >= 0
+(LoopRanges._split_quotient); and where an iteration runs, ub >= lb + 1 (`prange(n // 3)`
+touches nothing unless n // 3 >= 1).
 An access is mapped to its base array through slice views (`mem.view`, element k of a slice
 from lo is element lo + k of the array, for lo and k >= 0; a whole view covers [lo, hi - 1];
-element k of a slice with a constant step s from first is first + s * k)
+element k of a slice with a constant step s from first is first + s * k: the frontend
+clips first into the axis wherever the view has an element, and for a negative step the
+start it clips with max(v, -1) is v there, the view being empty otherwise)
 and lane views; other views (reshape, bitcast) are a base of their own. A slice's start
 min(a, n) is a where n is the axis's length: the shape of an array of the same shape
 (`same_shape`: a derivative's shadow has its primal's shape, Function.alike, and a view of a
@@ -26,8 +33,12 @@ Two accesses to one base array, in iterations i and i' != i, name one element on
 every axis, their ranges meet: L_p(i) <= H_q(i') and L_q(i') <= H_p(i). Where the two bounds
 of an inequality have one coefficient k of the loop variable and differ by a constant C,
 it says k (i - i') <= C; intersected over the axes, these bound d = i - i'. If no nonzero
-multiple of s is left, the iterations never meet there. An axis counts only where both
-lower bounds are >= 0 in every iteration (a negative index counts from the end)."""
+multiple of s is left, the iterations never meet there. Where the coefficients differ
+(`i` against a reversed view's `n - 1 - i'`), an inequality that fails with i and i' at the
+ends of the loop's range that favour it most fails for every pair (for coefficients k and
+-k, with i and i' a step apart: only distinct iterations matter), and the iterations never
+meet there either. An axis counts only where both lower bounds are >= 0 in every iteration
+(a negative index counts from the end)."""
 from __future__ import annotations
 
 import math
@@ -142,23 +153,79 @@ class LoopRanges:
         return self._extreme(f, lower=False)
 
     def _extreme(self, f: Bound, lower: bool) -> int | None:
+        f = self._iv_extreme(f, lower)
         if f is None:
             return None
-        k = dict(f[0]).get(self.iv, 0)
-        if k:        # lb <= i <= ub - 1, in forms of values from outside the loop
-            bound = self.of(self.loop.operands[0])[0] if (k > 0) == lower else \
-                _combine(self.of(self.loop.operands[1])[1], ((), 1), -1)
-            if bound is None or any(v is self.iv for v, _ in bound[0]):
-                return None
-            f = _combine(_form({v: c for v, c in f[0] if v is not self.iv}, f[1]), bound, k)
-            assert f is not None
+        terms: dict[Value, int] = {}
         total = f[1]
         for v, c in f[0]:
-            least = self.lowest(v) if (c > 0) == lower else None
+            total += self._split_quotient(v, c, lower, terms)
+        for v, c in terms.items():
+            if c == 0:
+                continue
+            least = self._least_running(v) if (c > 0) == lower else None
             if least is None:
                 return None
             total += c * least
         return total
+
+    def _least_running(self, v: Value) -> int | None:
+        """A lower bound of v from outside the loop where an iteration runs (which every
+        access the ranges describe is in): lowest(v), and, where the loop's upper bound is
+        v + c, lb + step - c at least (`prange(n // 3)` runs only where n // 3 >= 1)."""
+        least = self.lowest(v)
+        ub = self.of(self.loop.operands[1])
+        if ub[0] is None or ub[0] != ub[1] or ub[0][0] != ((v, 1),) or self.step <= 0:
+            return least
+        first = self._plain_least(self.of(self.loop.operands[0])[0])
+        if first is None:
+            return least
+        running = first + 1 - ub[0][1]
+        return running if least is None else max(least, running)
+
+    def _plain_least(self, f: Bound) -> int | None:
+        """The least value of a form of values from outside the loop, by their lower bounds."""
+        if f is None or any(c < 0 or self.lowest(v) is None for v, c in f[0]):
+            return None
+        return f[1] + sum(c * (self.lowest(v) or 0) for v, c in f[0])
+
+    def _iv_extreme(self, f: Bound, lower: bool) -> Bound:
+        """f with the loop variable at the end of its range that makes f least (lower) or
+        most: lb <= i <= ub - 1, forms of values from outside the loop (None: not known)."""
+        if f is None:
+            return None
+        k = dict(f[0]).get(self.iv, 0)
+        if not k:
+            return f
+        bound = self.of(self.loop.operands[0])[0] if (k > 0) == lower else \
+            _combine(self.of(self.loop.operands[1])[1], ((), 1), -1)
+        if bound is None or any(v is self.iv for v, _ in bound[0]):
+            return None
+        return _combine(_form({v: c for v, c in f[0] if v is not self.iv}, f[1]), bound, k)
+
+    def _split_quotient(self, v: Value, c: int, lower: bool, terms: dict[Value, int]) -> int:
+        """Adds c * v's terms to `terms` and returns a constant, bounding c * v from below
+        (lower) or above where v = Y // k (k a positive constant, floor division: Y - k + 1
+        <= k * v <= Y): c = m * k + r with r between 0 and k - 1 (below) or between
+        1 - k and 0 (above), m * k * v bounded through Y, r * v left as it is (its sign
+        then takes v's lower bound: `n - 2 * (n // 2) >= 0`, `n - n // 2 >= 0`)."""
+        op = v.owner
+        k = int_const(op.operands[1]) if isinstance(op, Op) and op.name == "arith.floordiv" \
+            else None
+        if k is None or k <= 0:
+            terms[v] = terms.get(v, 0) + c
+            return 0
+        m = c // k if lower else -(-c // k)
+        r = c - m * k
+        y = op.operands[0]
+        exact = self.of(y)      # (Y by its form where it has one exactly: `(n - 1) // 2`)
+        form = exact[0] if exact[0] is not None and exact[0] == exact[1] else (((y, 1),), 0)
+        for x, kx in form[0]:
+            terms[x] = terms.get(x, 0) + m * kx
+        if r:
+            terms[v] = terms.get(v, 0) + r
+        # m * k * v >= m * Y - m * (k - 1) where m > 0 (below), <= it where m < 0 (above)
+        return m * form[1] + (-m * (k - 1) if (m > 0) == lower and m != 0 else 0)
 
     def nonnegative(self, f: Bound) -> bool:
         least = self.least(f)
@@ -216,7 +283,9 @@ class LoopRanges:
                 first, step, length = next(bounds), next(bounds), next(bounds)
                 k = next(inner) if inner is not None else \
                     (((), 0), _combine(self.of(length)[1], ((), 1), -1))
-                out.append(self._stepped(self.index(first, base, axis), int_const(step), k))
+                start = self._nonempty_start(first, int_const(step)) or \
+                    self.index(first, base, axis)
+                out.append(self._stepped(start, int_const(step), k))
                 continue
             lo, hi = self.index(next(bounds), base, axis), self.of(next(bounds))
             k = next(inner) if inner is not None else None
@@ -231,12 +300,31 @@ class LoopRanges:
                 out.append(_UNKNOWN)
         return out
 
+    def _nonempty_start(self, first: Value, step: int | None) -> Range | None:
+        """The first element of a view with a negative step where the view has one: the
+        frontend clips a start v to min(max(v, -1), n - 1) (frontend/arrays.py `bound`), -1
+        where v < -1, which leaves the view empty; so wherever an element is accessed, the
+        start is min(v, n - 1). None where first is not so clipped."""
+        op = first.owner
+        if step is None or step >= 0 or not isinstance(op, Op) or op.name != "arith.min":
+            return None
+        for clipped, high in (op.operands, reversed(op.operands)):
+            inner = clipped.owner
+            if isinstance(inner, Op) and inner.name == "arith.max":
+                for v, low in (inner.operands, reversed(inner.operands)):
+                    if int_const(low) == -1:
+                        a, b = self.of(v), self.of(high)
+                        return a if _below(self, a, b) else b if _below(self, b, a) else None
+        return None
+
     def _stepped(self, first: Range, step: int | None, k: Range) -> Range:
         """The elements first + step * k of a slice with a constant step, k in its range
-        (k >= 0); unknown where the step is not a constant or a bound is not known to be
-        >= 0 (a negative first element counts from the end)."""
-        if step is None or step == 0 or not (self.nonnegative(first[0])
-                                             and self.nonnegative(k[0])):
+        (k >= 0); unknown where the step is not a constant or k is not known to be >= 0 (a
+        negative k counts from the view's end). The first element needs no test: the
+        frontend clips it to the axis (frontend/arrays.py `bound`) wherever the view has an
+        element, and the backends then start the view at first + 0 (numba's a[first::step],
+        where a negative first would count from the end, is then cut to length 0)."""
+        if step is None or step == 0 or not self.nonnegative(k[0]):
             return _UNKNOWN
         low, high = (k[0], k[1]) if step > 0 else (k[1], k[0])
         return _combine(first[0], _scale(low, step), 1), _combine(first[1], _scale(high, step), 1)
@@ -270,6 +358,8 @@ class LoopRanges:
             for below, above, sign in ((pl, qh, 1), (ql, ph, -1)):
                 got = self._inequality(below, above)
                 if got is None:
+                    if self._never_below(below, above):
+                        return True
                     continue
                 k, c = got         # k * x <= c, x = sign * d
                 if k == 0:
@@ -286,6 +376,22 @@ class LoopRanges:
         first = -(-lo // self.step) if lo != -math.inf else -math.inf
         last = hi // self.step if hi != math.inf else math.inf
         return first > last or first == last == 0
+
+    def _never_below(self, below: Bound, above: Bound) -> bool:
+        """Whether below(i) > above(i') for every two iterations i != i' (each at the end
+        of the loop's range that makes it least or most): where the loop variable's
+        coefficients differ (`i` against `n - 1 - i'`), so that their difference is no
+        function of i - i'. Where they are k and -k, the difference is k (i + i') plus
+        outside values, and two distinct iterations are at least a step apart: its least
+        is |k| * step above the one at i = i' (`i` against `n - 2 - i'` over n // 2)."""
+        low, high = self._iv_extreme(below, True), self._iv_extreme(above, False)
+        least = self.least(_combine(low, high, -1))
+        if least is None or below is None or above is None:
+            return False
+        kb, ka = dict(below[0]).get(self.iv, 0), dict(above[0]).get(self.iv, 0)
+        if kb == -ka:
+            least += abs(kb) * self.step
+        return least > 0
 
     def _inequality(self, below: Bound, above: Bound) -> tuple[int, int] | None:
         """below(i) <= above(i') as k * (i - i') <= C: (k, C) where both forms have one

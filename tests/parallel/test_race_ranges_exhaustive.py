@@ -2,8 +2,9 @@
 through slices (passes/index_ranges.py): a triangle `c[i + a1:m, i + b1] = ...;
 c[i + a2, i + b2:m] = ...` over `prange(lo, m - 1, s)`, and a column product `B[i, j + b0] +=
 np.dot(A[i + a1:, i], B[i + a1:, j + b1])` over `prange(lo, n - 1, s)` inside a serial loop,
-and a write beside a read through a view with a step (`r = u[first::step]; u[a i + b] =
-r[i + c]`, steps of 2, 3, -1 and -2).
+a write beside a read through a view with a step (`r = u[first::step]; u[a i + b] =
+r[i + c]`, steps of 2, 3, -1 and -2), and the same through a view from the array's end
+(`u[::-1]`, `u[-2::-2]`) over loops whose length is a fraction of n (`prange(n // 2)`).
 For every offset in -1..1, hpcad must refuse each loop that races for some array size
 (two iterations touch one element, one of them writing, negative indices counting from the
 end), and it accepts most of those that do not (a floor, so that the test fails if the range
@@ -15,6 +16,7 @@ from pathlib import Path
 import numpy as np
 
 import hpcad as ad
+from hpcad.errors import IndexOutOfBounds
 from hpcad.passes.race import RaceError
 
 OFFSETS = (-1, 0, 1)
@@ -92,6 +94,42 @@ def _stepped_source(lines, cases) -> None:
             """))
 
 
+REVERSED = ("", "-2")          # r = u[first::step] from the end (first omitted) or from -2
+REVERSED_STEPS = (-1, -2)
+TRIPS = ("n // 2", "(n + 1) // 2", "n // 2 + 1", "(n - 1) // 2", "n // 3")
+
+
+def reversed_races(first, step, trips, a, b, c) -> bool:
+    """`r = u[first::step]; for i in prange(trips): u[a * i + b] = r[i + c]`, n from 0 to
+    17; accesses past either end touch no element of u (numba does not check them)."""
+    for n in range(18):
+        elements = list(range(n))[(int(first) if first else None)::step]
+        touched = []
+        for i in range(eval(trips, {"n": n})):
+            w = {a * i + b} if a * i + b < n else set()
+            r = {elements[i + c]} if i + c < len(elements) else set()
+            touched.append((w, r))
+        if _racy(touched):
+            return True
+    return False
+
+
+def _reversed_source(lines, cases) -> None:
+    for k, (first, step, trips, a, b, c) in enumerate(itertools.product(
+            REVERSED, REVERSED_STEPS, TRIPS, (1, 2), (0, 1), (0, 1))):
+        name = f"rev_{k}"
+        cases.append((name, reversed_races(first, step, trips, a, b, c), "rev"))
+        lines.append(textwrap.dedent(f"""
+            @ad.kernel
+            def {name}(u):
+                n = u.shape[0]
+                r = u[{first}::{step}]
+                for i in ad.prange({trips}):
+                    u[{a} * i + {b}] = r[i + {c}] + 1.0
+                return u[0]
+            """))
+
+
 def _source(tmp_path: Path):
     lines = ["import numpy as np", "import hpcad as ad", ""]
     cases = []
@@ -121,6 +159,7 @@ def _source(tmp_path: Path):
                     return B[0, 0]
                 """))
     _stepped_source(lines, cases)
+    _reversed_source(lines, cases)
     path = tmp_path / "race_family.py"
     path.write_text("\n".join(lines))
     return path, cases
@@ -133,19 +172,26 @@ def test_loops_through_slices_are_refused_exactly_when_they_may_race(tmp_path):
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     unsound, accepted, race_free, stepped_accepted = [], 0, 0, 0
+    reversed_accepted = reversed_free = 0
     for name, races, family in cases:
         k = ad.kernel(getattr(module, name).py_func, backend="interp")
         args = {"tri": (np.zeros((6, 6)),), "dot": (np.ones((6, 6)), np.ones((6, 5))),
-                "step": (np.zeros(13),)}[family]
+                "step": (np.zeros(13),), "rev": (np.zeros(13),)}[family]
         try:
             k(*args)
             ok = True
         except RaceError:
             ok = False
+        except IndexOutOfBounds:    # (the race check passed; the interpreter checks bounds)
+            ok = True
         if ok and races:
             unsound.append(name)
         if family == "step":    # (no floor: the ranges decide positive steps from a constant)
             stepped_accepted += ok
+            continue
+        if family == "rev":
+            reversed_accepted += ok
+            reversed_free += not races
             continue
         accepted += ok
         race_free += not races
@@ -153,6 +199,9 @@ def test_loops_through_slices_are_refused_exactly_when_they_may_race(tmp_path):
     stepped = [(name, races) for name, races, family in cases if family == "step"]
     assert any(races for _, races in stepped) and not all(races for _, races in stepped)
     assert stepped_accepted >= 8, stepped_accepted     # 9 when written
+    # 26 of 32 when written: the bounds the ranges take (each iteration at an end of the
+    # loop, n // k through n) leave the others undecided
+    assert reversed_accepted >= 0.8 * reversed_free, (reversed_accepted, reversed_free)
     # 104 of 137 when written: the others index -1 at the first iteration, or need a
     # relation between two axes' lengths
     assert accepted >= 0.7 * race_free, (accepted, race_free)

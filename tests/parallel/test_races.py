@@ -574,36 +574,61 @@ def _numba_threads(n: int):
     return previous
 
 
+@ad.kernel
+def mirrored_half(u, w):
+    r = u[::-1]
+    for i in ad.prange(u.shape[0] // 2):
+        u[i] = np.sin(r[i]) * w[i] + u[i]      # r[i] is u[n - 1 - i]: in the other half
+    return u.copy()
+
+
+@ad.kernel
+def mirrored_third(u, w):
+    r = u[-2::-2]
+    for i in ad.prange(u.shape[0] // 3):
+        u[i] = r[i] * w[i]                    # r[i] is u[n - 2 - 2 i]: past the first third
+    return u.copy()
+
+
+VIEWED = [odd_read_even_written, mirrored_half, mirrored_third]
+
+
 @backends_numba_slow
-def test_the_derivative_of_a_stepped_view_read_beside_its_base_is_no_race(backend):
-    """The adjoint of odd_read_even_written accumulates into d_r = d_u[1::2] beside d_u[2 i]:
+@pytest.mark.parametrize("kernel", VIEWED, ids=[k.__name__ for k in VIEWED])
+def test_the_derivative_of_a_stepped_view_read_beside_its_base_is_no_race(kernel, backend):
+    """odd_read_even_written's adjoint accumulates into d_r = d_u[1::2] beside d_u[2 i]:
     the elements the primal's accesses touch, and as apart. It was refused ('internal: the
     derivative ... would race on d_u'): the ranges could not tell that the shadow d_u has
-    u's length, which clamps d_r's start. Reverse and forward mode against central
-    differences; on numba, the gradient at 1 and 2 threads bitwise alike."""
+    u's length, which clamps d_r's start. The mirrored kernels read a reversed view from
+    the end, beside writes to the first half or third: refused as races, for the ranges
+    could not relate n - 1 - i' to i over prange(n // 2). Values against plain Python,
+    reverse and forward mode against central differences; on numba, the gradient at 1 and
+    2 threads bitwise alike."""
     rng = np.random.default_rng(7)
-    u, w = rng.standard_normal(9), rng.standard_normal(4)
-    k = ad.kernel(odd_read_even_written.py_func, backend=backend)
-    cot = rng.standard_normal(9)
-    du, dw = rng.standard_normal(9), rng.standard_normal(4)
+    for n in (8, 9):
+        u, w = rng.standard_normal(n), rng.standard_normal(n // 2)
+        k = ad.kernel(kernel.py_func, backend=backend)
+        np.testing.assert_allclose(k(u.copy(), w), kernel.py_func(u.copy(), w), rtol=1e-14)
+        cot = rng.standard_normal(n)
+        du, dw = rng.standard_normal(n), rng.standard_normal(n // 2)
 
-    def loss(t):
-        return float(np.dot(cot, odd_read_even_written.py_func(u + t * du, w + t * dw)))
-    fd = (loss(1e-6) - loss(-1e-6)) / 2e-6
-    _, pullback = ad.vjp(k, u.copy(), w)
-    gu, gw = pullback(cot)
-    assert abs(np.dot(gu, du) + np.dot(gw, dw) - fd) < 1e-7 * max(1.0, abs(fd))
-    _, tangent = ad.jvp(k, (u.copy(), w), (du, dw))
-    assert abs(np.dot(cot, tangent) - fd) < 1e-7 * max(1.0, abs(fd))
-    if backend == "numba":
-        previous = _numba_threads(1)
-        try:
-            one = pullback(cot)
-            _numba_threads(2)
-            two = pullback(cot)
-        finally:
-            _numba_threads(previous)
-        assert all(np.array_equal(a, b) for a, b in zip(one, two))
+        def loss(t, u=u, w=w, du=du, dw=dw, cot=cot):
+            return float(np.dot(cot, kernel.py_func(u + t * du, w + t * dw)))
+        fd = (loss(1e-6) - loss(-1e-6)) / 2e-6
+        _, pullback = ad.vjp(k, u.copy(), w)
+        gu, gw = pullback(cot)
+        assert abs(np.dot(gu, du) + np.dot(gw, dw) - fd) < 1e-7 * max(1.0, abs(fd))
+        _, tangent = ad.jvp(k, (u.copy(), w), (du, dw))
+        assert abs(np.dot(cot, tangent) - fd) < 1e-7 * max(1.0, abs(fd))
+        if backend == "numba":
+            previous = _numba_threads(1)
+            try:
+                one = pullback(cot)
+                _numba_threads(2)
+                two = pullback(cot)
+            finally:
+                _numba_threads(previous)
+            assert all(np.array_equal(a, b) for a, b in zip(one, two))
 
 
 RANGED = [(product_of_rows_below, lambda rng: (rng.standard_normal((5, 5)),
