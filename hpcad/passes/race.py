@@ -16,7 +16,8 @@ one writes an array element that another reads or writes. A write is safe when
   `range(1 + colour, n - 1, 2)`, or `i = 2 * k + 1` over `prange(m)`), with the index
   >= 0 for every iteration (a negative index would count from the end);
 - or a component is c - k * i (k >= 1, c invariant: a reversed view's element i) that the
-  loop's bounds keep >= 0 at its last iteration (_reversed_owner).
+  loop's bounds keep >= 0 at its last iteration, by the lower bounds of the values left
+  (_reversed_owner: `t[2:1:-1]`'s last index is min(1, n - 1) + 1).
 In a `par.join`, an array a task writes must not be touched by another task. Arrays
 allocated inside the loop (or task) are private, and so are their views and the buffers
 its inner loops swap among them (`Accesses.made_in`: an alias class that holds nothing
@@ -151,8 +152,10 @@ def _reversed_owner(index: Value, iv: Value, loop: Op, low: dict[Value, int]) ->
     outside the loop and a constant: `n - 1 - i`, a reversed view `u[::-1]`'s element i)
     and it is >= 0 at the loop's last iteration, which the loop's upper bound X (or
     max(m, X) for a constant m <= 0, which runs no iteration unless X > 0) bounds: i <= X - 1,
-    so c - k * (X - 1) must reduce to a constant >= 0 (X = Y // k, a view `u[::-k]`'s
-    length: k * i <= Y - k, so c - Y + k). The lower bound >= 0 and the step
+    so c - k * (X - 1) must be >= 0: a constant, plus values with positive coefficients
+    and known lower bounds (X = Y // k, a view `u[::-k]`'s length: k * i <= Y - k, so
+    c - Y + k; `t[2:1:-1]`, from min(2, n - 1) down to above min(1, n - 1), leaves
+    min(1, n - 1) + 1 >= 0). The lower bound >= 0 and the step
     positive; distinct iterations then touch distinct, non-negative indices."""
     lb, ub, step = loop.operands[:3]
     if (int_const(step) or 0) <= 0 or low.get(lb, -1) < 0:
@@ -176,8 +179,13 @@ def _reversed_owner(index: Value, iv: Value, loop: Op, low: dict[Value, int]) ->
         return False
     for v, coeff in last.items():     # index at the last i: c - k * X + k (c - Y + k)
         form[v] = form.get(v, 0) - scale * coeff
-    form[None] = form.get(None, 0) + k
-    return all(coeff == 0 for v, coeff in form.items() if v is not None) and form[None] >= 0
+    least = form.get(None, 0) + k
+    for v, coeff in form.items():     # at least: the values left at their lower bounds
+        if v is not None and coeff != 0:
+            if coeff < 0 or v not in low:
+                return False
+            least += coeff * low[v]
+    return least >= 0
 
 
 def _at_most_zero(c: int | None) -> bool:
