@@ -1,7 +1,9 @@
 """Which elements an access of a parallel loop's iteration may touch, as ranges in the loop
 variable: the race analysis's test for accesses that are not one index tuple per iteration
 (passes/race.py), such as a triangle `a[i:, i] = ...; a[i, i:] = ...` or a row read through a
-slice `np.dot(A[i + 1:, i], B[i + 1:, j])` in `prange(j)`.
+slice `np.dot(A[i + 1:, i], B[i + 1:, j])` in `prange(j)`; and for the tasks of a fork-join
+(a par.join: no loop variable), whose accesses are apart where, on an axis, one's range
+ends below the other's start (`out[:h]` and `out[h:]`: LoopRanges.disjoint).
 
 For the parallel loop `for i in prange(lb, ub, s)` (s a positive constant), every integer
 value its body computes gets a range [L, H] of linear forms in i and in values defined
@@ -10,6 +12,8 @@ outside the loop (the same in every iteration), L or H None where not known:
   give it one exactly (`n - 1`, a clamp they decide); a constant c is [c, c];
 - a loop variable of a loop in the body with a positive constant step runs over
   [L(its start), H(its stop) - 1] (an iteration that does not run touches nothing);
+- a view's length along an axis is hi - lo (a unit-step slice) or the length it states
+  (a slice with a step): every view hpcad makes lies within its base or is empty;
 - sums, differences and products by a constant combine the bounds; min, max, select and
   comparisons are decided where the ranges decide them (i <= ub - 1 and the known lower
   bounds of outside values, ir.dialects.lower_bounds), else take a bound of either side.
@@ -46,6 +50,7 @@ from collections.abc import Callable, Mapping
 
 from ..ir.core import Block, Op, Value
 from ..ir.dialects import int_const, lower_bound_rule
+from ..ir.types import i64
 
 Form = tuple[tuple[tuple[Value, int], ...], int]      # ((value, coefficient), ...), constant
 Bound = Form | None
@@ -88,8 +93,9 @@ class LoopRanges:
                  alike: Mapping[Value, Value] | None = None):
         self.loop = loop
         self.alike = alike or {}
-        self.iv = loop.regions[0].args[0]
-        self.step = int_const(loop.operands[2]) or 0
+        # (a fork-join's tasks have no loop variable: a value none of their forms holds)
+        self.iv = loop.regions[0].args[0] if loop.name == "par.parallel_for" else Value(i64)
+        self.step = (int_const(loop.operands[2]) or 0) if loop.name == "par.parallel_for" else 0
         self.memo: dict[Value, Range] = {}
         self.inside = _region_ops(loop)
         self.known = dict(low)
@@ -174,6 +180,8 @@ class LoopRanges:
         access the ranges describe is in): lowest(v), and, where the loop's upper bound is
         v + c, lb + step - c at least (`prange(n // 3)` runs only where n // 3 >= 1)."""
         least = self.lowest(v)
+        if self.step <= 0:
+            return least
         ub = self.of(self.loop.operands[1])
         if ub[0] is None or ub[0] != ub[1] or ub[0][0] != ((v, 1),) or self.step <= 0:
             return least
@@ -393,6 +401,21 @@ class LoopRanges:
             least += abs(kb) * self.step
         return least > 0
 
+    def disjoint(self, p: list[Range], q: list[Range]) -> bool:
+        """Whether p and q, the ranges of two tasks' accesses to one array (in values the
+        same for every task: LoopRanges of a par.join), never name one element: on an axis
+        where both lower bounds are >= 0, one range ends below the other's start."""
+        if len(p) != len(q):
+            return False
+        for (pl, ph), (ql, qh) in zip(p, q):
+            if not (self.nonnegative(pl) and self.nonnegative(ql)):
+                continue
+            for start, end in ((ql, ph), (pl, qh)):
+                least = self.least(_combine(start, end, -1))
+                if least is not None and least > 0:
+                    return True
+        return False
+
     def _inequality(self, below: Bound, above: Bound) -> tuple[int, int] | None:
         """below(i) <= above(i') as k * (i - i') <= C: (k, C) where both forms have one
         coefficient k of the loop variable and differ by a constant C, else None."""
@@ -560,7 +583,35 @@ def _select(r: LoopRanges, op: Op) -> Range:
     return _lower_of_two(r, ra[0], rb[0]), _upper_of_two(r, ra[1], rb[1])
 
 
+def _shape(r: LoopRanges, op: Op) -> Range:
+    """The length of a view's axis: hi - lo for a unit-step slice, the length a slice with a
+    step states (every view hpcad makes lies within its base, or is empty with hi = lo:
+    frontend/arrays.py `slice_axis`); unknown for other arrays."""
+    view, axis = op.operands[0].owner, op.attrs.get("axis")
+    if not isinstance(view, Op) or view.name != "mem.view":
+        return _UNKNOWN
+    bounds = iter(view.operands[1:])
+    kept = -1
+    for d in view.attrs["dims"]:
+        if d == "i":
+            next(bounds)
+            continue
+        kept += 1
+        if d == "t":
+            next(bounds)
+            next(bounds)
+            length = next(bounds)
+            if kept == axis:
+                return r.of(length)
+            continue
+        lo, hi = next(bounds), next(bounds)
+        if kept == axis:
+            a, b = r.of(hi), r.of(lo)
+            return _combine(a[0], b[1], -1), _combine(a[1], b[0], -1)
+    return _UNKNOWN
+
+
 _RULES: dict[str, Callable[[LoopRanges, Op], Range]] = {
     "arith.add": _add, "arith.sub": _sub, "arith.mul": _mul, "arith.min": _min,
-    "arith.max": _max, "arith.select": _select,
+    "arith.max": _max, "arith.select": _select, "mem.shape": _shape,
 }

@@ -18,7 +18,9 @@ one writes an array element that another reads or writes. A write is safe when
 - or a component is c - k * i (k >= 1, c invariant: a reversed view's element i) that the
   loop's bounds keep >= 0 at its last iteration, by the lower bounds of the values left
   (_reversed_owner: `t[2:1:-1]`'s last index is min(1, n - 1) + 1).
-In a `par.join`, an array a task writes must not be touched by another task. Arrays
+In a `par.join`, an element a task writes must not be touched by another task: accesses
+to one array are apart where the ranges of elements they may touch never meet (`out[:h]`
+and `out[h:]`; passes/index_ranges.py). Arrays
 allocated inside the loop (or task) are private, and so are their views and the buffers
 its inner loops swap among them (`Accesses.made_in`: an alias class that holds nothing
 else).
@@ -376,6 +378,13 @@ def _ranges_apart(ranges: LoopRanges, p: tuple[Value, tuple], q: tuple[Value, tu
     return a is not None and b is not None and a[0] is b[0] and ranges.apart(a[1], b[1])
 
 
+def _tasks_apart(ranges: LoopRanges, p: tuple[Value, tuple], q: tuple[Value, tuple]) -> bool:
+    """Two tasks' accesses (array, index tuple) never touch one element of the array both
+    are views of (passes/index_ranges.py, LoopRanges.disjoint)."""
+    a, b = ranges.access(*p), ranges.access(*q)
+    return a is not None and b is not None and a[0] is b[0] and ranges.disjoint(a[1], b[1])
+
+
 def loop_conflicts(loop: Op, acc: Accesses):
     """Groups of accesses that different iterations of the parallel loop may race on."""
     iv = loop.regions[0].args[0]
@@ -401,14 +410,19 @@ def loop_conflicts(loop: Op, acc: Accesses):
 
 
 def _join_conflicts(join: Op, acc: Accesses):
+    """Accesses of other tasks that may touch an element a task writes: to one array, and
+    not proven apart by the ranges of elements each may touch (passes/index_ranges.py:
+    `out[:h]` and `out[h:]`, or loops over 0..h - 1 and h..n - 1)."""
     per_task = [acc.collect(r) for r in join.regions]
     conflicts = []
+    ranges = functools.cache(lambda: LoopRanges(join, acc.low, acc.fn.alike))
     for t, accesses in enumerate(per_task):
         for op, arr, idx, kind in accesses:
             if kind == "read":
                 continue
             related = [a for u, other in enumerate(per_task) if u != t
-                       for a in other if acc.may_alias(a[1], arr)]
+                       for a in other if acc.may_alias(a[1], arr)
+                       and not _tasks_apart(ranges(), (arr, idx), (a[1], a[2]))]
             if related:
                 conflicts.append((op, related + [(op, arr, idx, kind)]))
     return conflicts

@@ -5,7 +5,9 @@ np.dot(A[i + a1:, i], B[i + a1:, j + b1])` over `prange(lo, n - 1, s)` inside a 
 a write beside a read through a view with a step (`r = u[first::step]; u[a i + b] =
 r[i + c]`, steps of 2, 3, -1 and -2), and the same through a view from the array's end
 (`u[::-1]`, `u[-2::-2]`) over loops whose length is a fraction of n (`prange(n // 2)`),
-a store at `start - k * i` (a reversed slice's element, `t[2:1:-1] *= ...`).
+a store at `start - k * i` (a reversed slice's element, `t[2:1:-1] *= ...`), and two
+fork-join tasks writing `out[:h + b]` and `out[h + a:]` (through those views, or by loops
+over the index ranges).
 For every offset in -1..1, hpcad must refuse each loop that races for some array size
 (two iterations touch one element, one of them writing, negative indices counting from the
 end), and it accepts most of those that do not (a floor, so that the test fails if the range
@@ -165,6 +167,58 @@ def _reversed_store_source(lines, cases) -> None:
             """))
 
 
+HALVES = ("n // 2", "(n + 1) // 2")
+TASK_HELPERS = """
+@ad.kernel
+def fill(u, a, c):
+    for i in range(a.shape[0]):
+        a[i] = c * u[i]
+    return 1.0
+
+
+@ad.kernel
+def fill_range(u, a, lo, hi, c):
+    for i in range(lo, hi):
+        a[i] = c * u[i]
+    return 1.0
+"""
+
+
+def task_races(form, h, a, b) -> bool:
+    """Two tasks writing out[:h + b] and out[h + a:] (form "view": through the views; form
+    "range": loops over range(0, h + b) and range(h + a, n)), n from 0 to 17."""
+    for n in range(18):
+        m = eval(h, {"n": n})
+        if form == "view":
+            first, second = set(range(n)[:m + b]), set(range(n)[m + a:])
+        else:
+            first, second = ({i + n if i < 0 else i for i in range(lo, hi) if -n <= i < n}
+                             for lo, hi in ((0, m + b), (m + a, n)))
+        if first & second:
+            return True
+    return False
+
+
+def _task_source(lines, cases) -> None:
+    lines.append(TASK_HELPERS)
+    for j, (form, h, a, b) in enumerate(itertools.product(("view", "range"), HALVES,
+                                                          OFFSETS, OFFSETS)):
+        name = f"tasks_{j}"
+        cases.append((name, task_races(form, h, a, b), "tasks"))
+        calls = f"fill, (u[:h + {b}], out[:h + {b}], 1.0), fill, (u[h + {a}:], out[h + {a}:], " \
+            f"2.0)" if form == "view" else \
+            f"fill_range, (u, out, 0, h + {b}, 1.0), fill_range, (u, out, h + {a}, n, 2.0)"
+        lines.append(textwrap.dedent(f"""
+            @ad.kernel
+            def {name}(u):
+                n = u.shape[0]
+                h = {h}
+                out = np.zeros(n)
+                r, s = ad.join({calls})
+                return r + s + out[0]
+            """))
+
+
 def _source(tmp_path: Path):
     lines = ["import numpy as np", "import hpcad as ad", ""]
     cases = []
@@ -196,6 +250,7 @@ def _source(tmp_path: Path):
     _stepped_source(lines, cases)
     _reversed_source(lines, cases)
     _reversed_store_source(lines, cases)
+    _task_source(lines, cases)
     path = tmp_path / "race_family.py"
     path.write_text("\n".join(lines))
     return path, cases
@@ -209,11 +264,12 @@ def test_loops_through_slices_are_refused_exactly_when_they_may_race(tmp_path):
     spec.loader.exec_module(module)
     unsound, accepted, race_free, stepped_accepted = [], 0, 0, 0
     reversed_accepted = reversed_free = down_accepted = down_free = 0
+    task_accepted = task_free = 0
     for name, races, family in cases:
         k = ad.kernel(getattr(module, name).py_func, backend="interp")
         args = {"tri": (np.zeros((6, 6)),), "dot": (np.ones((6, 6)), np.ones((6, 5))),
                 "step": (np.zeros(13),), "rev": (np.zeros(13),),
-                "down": (np.zeros(13),)}[family]
+                "down": (np.zeros(13),), "tasks": (np.ones(13),)}[family]
         try:
             k(*args)
             ok = True
@@ -234,6 +290,10 @@ def test_loops_through_slices_are_refused_exactly_when_they_may_race(tmp_path):
             down_accepted += ok
             down_free += not races
             continue
+        if family == "tasks":
+            task_accepted += ok
+            task_free += not races
+            continue
         accepted += ok
         race_free += not races
     assert not unsound, f"racing loops accepted: {unsound}"
@@ -246,6 +306,10 @@ def test_loops_through_slices_are_refused_exactly_when_they_may_race(tmp_path):
     # 17 of 55 when written (16 before t[2:1:-1]'s form was proven): most others are free
     # only as negative indices wrap to elements no other iteration writes, or run once
     assert down_accepted >= 17, (down_accepted, down_free)
+    # 12 of 24 when written (0 before): the others' bounds may be negative (`out[:h - 1]`
+    # counts from the end where h = 0) or are clipped by a length the ranges cannot relate
+    # to (n + 1) // 2
+    assert task_accepted >= 12, (task_accepted, task_free)
     # 104 of 137 when written: the others index -1 at the first iteration, or need a
     # relation between two axes' lengths
     assert accepted >= 0.7 * race_free, (accepted, race_free)

@@ -658,3 +658,71 @@ def test_slices_each_iteration_owns_by_range_are_no_race(kernel, make_args, back
     fd = (loss(1e-6) - loss(-1e-6)) / 2e-6
     exact = sum(float(np.sum(g * d)) for g, d in zip(grads, dirs))
     assert abs(exact - fd) < 1e-6 * max(1.0, abs(fd)), (exact, fd)
+
+
+@ad.kernel
+def scaled_sines(u, a, c):
+    for i in range(a.shape[0]):
+        a[i] = c * np.sin(u[i])
+    return 1.0
+
+
+@ad.kernel
+def scaled_sines_over(u, a, lo, hi, c):
+    for i in range(lo, hi):
+        a[i] = c * np.sin(u[i]) * u[i]
+    return 1.0
+
+
+@ad.kernel
+def tasks_on_halves(u, c):
+    n = u.shape[0]
+    h = n // 2
+    out = np.zeros(n)
+    r, s = ad.join(scaled_sines, (u[:h], out[:h], c), scaled_sines, (u[h:], out[h:], 2.0 * c))
+    return np.sum(out * out) + r + s
+
+
+@ad.kernel
+def tasks_on_index_ranges(u, c):
+    n = u.shape[0]
+    h = n // 2
+    out = np.zeros(n)
+    r, s = ad.join(scaled_sines_over, (u, out, 0, h, c),
+                   scaled_sines_over, (u, out, h, n, 2.0 * c))
+    return np.sum(out * out) + r + s
+
+
+@ad.kernel
+def tasks_on_overlapping_halves(u, c):
+    n = u.shape[0]
+    h = n // 2
+    out = np.zeros(n)
+    r, s = ad.join(scaled_sines, (u[:h + 1], out[:h + 1], c),
+                   scaled_sines, (u[h:], out[h:], 2.0 * c))
+    return np.sum(out * out) + r + s
+
+
+TASKED = [tasks_on_halves, tasks_on_index_ranges]
+
+
+@backends_numba_slow
+@pytest.mark.parametrize("kernel", TASKED, ids=[k.__name__ for k in TASKED])
+def test_tasks_writing_disjoint_parts_of_one_array_are_no_race(kernel, backend):
+    """Two fork-join tasks writing out[:h] and out[h:] (through those views, or by loops
+    over 0..h - 1 and h..n - 1) were refused as a race on 'out': tasks had to write arrays
+    of their own. The ranges of the elements each may touch now tell them apart. Values
+    against plain Python, the gradient against central differences; tasks writing
+    out[:h + 1] beside out[h:] stay refused."""
+    rng = np.random.default_rng(11)
+    k = ad.kernel(kernel.py_func, backend=backend)
+    for n in (8, 9):
+        u = rng.standard_normal(n)
+        assert k(u.copy(), 0.7) == pytest.approx(kernel.py_func(u.copy(), 0.7), rel=1e-14)
+        gu, gc = ad.grad(k, argnums=(0, 1))(u.copy(), 0.7)
+        d = rng.standard_normal(n)
+        fd = (kernel.py_func(u + 1e-6 * d, 0.7 + 1e-6)
+              - kernel.py_func(u - 1e-6 * d, 0.7 - 1e-6)) / 2e-6
+        assert abs(np.dot(gu, d) + gc - fd) < 1e-7 * max(1.0, abs(fd))
+    with pytest.raises(RaceError, match="tasks of this fork-join race on array 'out'"):
+        ad.kernel(tasks_on_overlapping_halves.py_func, backend=backend)(np.ones(8), 0.7)
