@@ -631,6 +631,28 @@ def test_the_derivative_of_a_stepped_view_read_beside_its_base_is_no_race(kernel
             assert all(np.array_equal(a, b) for a, b in zip(one, two))
 
 
+@ad.kernel
+def odd_read_even_written_cubed(u, w):
+    r = u[1::2]
+    for i in ad.prange(u.shape[0] // 2):
+        u[2 * i] = np.sin(r[i]) * w[i]
+    return np.sum(u * u * u)
+
+
+@backends_numba_slow
+def test_forward_over_reverse_through_a_stepped_view_beside_its_base(backend):
+    """H v of odd_read_even_written_cubed (forward mode over the reverse sweep: the tangent
+    of the shadow d_u has u's shape too, Function.alike through both engines) against
+    central differences of the gradient."""
+    rng = np.random.default_rng(4)
+    u, w, v = rng.standard_normal(8), rng.standard_normal(4), rng.standard_normal(8)
+    k = ad.kernel(odd_read_even_written_cubed.py_func, backend=backend)
+    hv = ad.hvp(k, argnums=0)(u.copy(), w, v)
+    grad = ad.grad(ad.kernel(odd_read_even_written_cubed.py_func, backend="interp"))
+    fd = (grad(u + 1e-6 * v, w) - grad(u - 1e-6 * v, w)) / 2e-6
+    assert np.allclose(hv, fd, rtol=1e-6, atol=1e-8)
+
+
 RANGED = [(product_of_rows_below, lambda rng: (rng.standard_normal((5, 5)),
                                                rng.standard_normal((5, 4)))),
           (symmetric_from_triangle, lambda rng: (rng.standard_normal((6, 4)),)),
