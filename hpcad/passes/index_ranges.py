@@ -20,8 +20,9 @@ outside the loop (the same in every iteration), L or H None where not known:
 A form's least or greatest value over the iterations puts i at an end of its range and
 each outside value at its lower bound, with two facts more: a quotient q = Y // k (k a
 positive constant) satisfies Y - k + 1 <= k q <= Y, so that `n - 2 * (n // 2)` is >= 0
-(LoopRanges._split_quotient); and where an iteration runs, ub >= lb + 1 (`prange(n // 3)`
-touches nothing unless n // 3 >= 1).
+(LoopRanges._split_quotient), also bounded through a multiple of the form where a
+quotient's coefficient is no multiple of k (`(n + 1) // 2 - n <= 0`); and where an
+iteration runs, ub >= lb + 1 (`prange(n // 3)` touches nothing unless n // 3 >= 1).
 An access is mapped to its base array through slice views (`mem.view`, element k of a slice
 from lo is element lo + k of the array, for lo and k >= 0; a whole view covers [lo, hi - 1];
 element k of a slice with a constant step s from first is first + s * k: the frontend
@@ -162,10 +163,19 @@ class LoopRanges:
         f = self._iv_extreme(f, lower)
         if f is None:
             return None
+        divisors = [_divisor(v) for v, _ in f[0]]
+        scales = {1, math.lcm(*(k for k in divisors if k is not None))}
+        got = [b for b in (self._scaled_extreme(f, lower, k) for k in scales) if b is not None]
+        return None if not got else max(got) if lower else min(got)
+
+    def _scaled_extreme(self, f: Form, lower: bool, scale: int) -> int | None:
+        """The least (lower) or greatest value of the form, bounded through scale times it
+        (each quotient's coefficient then a multiple of its divisor: `(n + 1) // 2 - n`
+        is at most (n + 1 - 2 n) / 2, so at most 0 for n >= 0), divided back."""
         terms: dict[Value, int] = {}
-        total = f[1]
+        total = f[1] * scale
         for v, c in f[0]:
-            total += self._split_quotient(v, c, lower, terms)
+            total += self._split_quotient(v, c * scale, lower, terms)
         for v, c in terms.items():
             if c == 0:
                 continue
@@ -173,7 +183,7 @@ class LoopRanges:
             if least is None:
                 return None
             total += c * least
-        return total
+        return -(-total // scale) if lower else total // scale
 
     def _least_running(self, v: Value) -> int | None:
         """A lower bound of v from outside the loop where an iteration runs (which every
@@ -217,10 +227,8 @@ class LoopRanges:
         <= k * v <= Y): c = m * k + r with r between 0 and k - 1 (below) or between
         1 - k and 0 (above), m * k * v bounded through Y, r * v left as it is (its sign
         then takes v's lower bound: `n - 2 * (n // 2) >= 0`, `n - n // 2 >= 0`)."""
-        op = v.owner
-        k = int_const(op.operands[1]) if isinstance(op, Op) and op.name == "arith.floordiv" \
-            else None
-        if k is None or k <= 0:
+        op, k = v.owner, _divisor(v)
+        if k is None or not isinstance(op, Op):
             terms[v] = terms.get(v, 0) + c
             return 0
         m = c // k if lower else -(-c // k)
@@ -427,6 +435,14 @@ class LoopRanges:
             return None
         rest = _combine(above, below, -1)
         return None if rest is None or rest[0] else (kb, rest[1])
+
+
+def _divisor(v: Value) -> int | None:
+    """k where v is Y // k for a positive constant k."""
+    op = v.owner
+    k = int_const(op.operands[1]) if isinstance(op, Op) and op.name == "arith.floordiv" \
+        else None
+    return k if k is not None and k > 0 else None
 
 
 def _root(arr: Value, alike: Mapping[Value, Value]) -> Value:

@@ -716,6 +716,15 @@ def tasks_on_index_ranges(u, c):
 
 
 @ad.kernel
+def tasks_on_upper_halves(u, c):
+    n = u.shape[0]
+    h = (n + 1) // 2       # (out[:h] clips h by n: the ranges must see h <= n)
+    out = np.zeros(n)
+    r, s = ad.join(scaled_sines, (u[:h], out[:h], c), scaled_sines, (u[h:], out[h:], 2.0 * c))
+    return np.sum(out * out) + r + s
+
+
+@ad.kernel
 def tasks_on_overlapping_halves(u, c):
     n = u.shape[0]
     h = n // 2
@@ -725,7 +734,7 @@ def tasks_on_overlapping_halves(u, c):
     return np.sum(out * out) + r + s
 
 
-TASKED = [tasks_on_halves, tasks_on_index_ranges]
+TASKED = [tasks_on_halves, tasks_on_upper_halves, tasks_on_index_ranges]
 
 
 @backends_numba_slow
