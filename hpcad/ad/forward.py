@@ -156,6 +156,8 @@ def forward(fn: Function, arg_activity: list[str], act: Activity, rules: RuleCal
     results, then one tangent per float result (an array for a float array result)."""
     fw = ForwardEngine(act, rules, width, tape_offset)
     args = []
+    # a shadow has its primal's shape, and so has its tangent (forward over reverse)
+    alike: dict[Value, Value] = {}
     for a, kind in zip(fn.args, arg_activity, strict=False):
         na = Value(a.type, a.name)
         fw.vmap[a] = na
@@ -164,11 +166,14 @@ def forward(fn: Function, arg_activity: list[str], act: Activity, rules: RuleCal
             d = Value(fw.dtype(a), derivative_name(a, "d_"))
             (fw.shadow if isinstance(a.type, ArrayType) else fw.tan)[a] = d
             args.append(d)
+            if isinstance(a.type, ArrayType):
+                alike[d] = na
     body = Block(args)
     ret = fw.region(fn.body, body)
     fw.b.block = body
     outs = [fw.vmap.get(v, v) for v in ret.operands]
     dots = [fw.result_tangent(v) for v in ret.operands if differentiable_result(v)]
     fw.b.op("func.return", outs + dots)
-    return Function(fn.name + ".fwd", body, [v.type for v in outs + dots],
-                    loc=fn.loc)
+    out = Function(fn.name + ".fwd", body, [v.type for v in outs + dots], loc=fn.loc)
+    out.alike = {fw.vmap[s]: fw.vmap[p] for s, p in fn.alike.items()} | alike
+    return out

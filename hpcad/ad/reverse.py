@@ -745,6 +745,7 @@ def reverse(fn: Function, arg_activity: list[str], act: Activity, ret_active: bo
     Builder(body).op("func.return", list(fwd_ret.operands) + outs)
     out = Function(fn.name + ".rev", body, [v.type for v in fwd_ret.operands + outs], loc=fn.loc)
     out.plan = describe_plan(rv)
+    out.alike = {d: rv.vmap[a] for a, d in shadows.items()}
     if rv.strategy is not None:
         rv.strategy.finish()
     out.run_args = run_args(fn, rv.strategy, plan)

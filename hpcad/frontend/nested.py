@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any
 from ..ir.activity import ACTIVE, CONST, DUP, SHADOW
 from ..ir.clone import clone_function
 from ..ir.core import Function, Value, walk
-from ..ir.types import ArrayType, ScalarType, i64, spoken
+from ..ir.types import ArrayType, ScalarType, i1, i64, spoken
 from . import arrays, construct, expressions
 
 if TYPE_CHECKING:
@@ -157,7 +157,7 @@ def call_jvp(ctx: LoweringContext, obj, node):
         if kinds[-1] == SHADOW:
             operands.append(_zeros_like(ctx, a))
         elif kinds[-1] in (DUP, ACTIVE):
-            operands.append(_tangent(ctx, a, t, i in written))
+            operands.append(_tangent(ctx, a, t, i in written, k.arg_names[i]))
     fn = spec.derivative("forward", tuple(kinds), True)
     results = _call(ctx, fn, operands, node)
     n = len(spec.primal.result_types)
@@ -246,7 +246,9 @@ def call_pullback(ctx: LoweringContext, p: Pullback, node):
                  for i, kind in enumerate(kinds))
 
 
-def _tangent(ctx: LoweringContext, a: Value, node, written: bool) -> Value:
+def _tangent(ctx: LoweringContext, a: Value, node, written: bool, name: str) -> Value:
+    """The tangent `node` of argument a (named `name`): an array of a's dtype and rank, and,
+    checked when it runs, of its shape (the derivative reads it at a's indices)."""
     t = ctx.expr(node)
     if isinstance(a.type, ArrayType):
         if not isinstance(t, Value) or t.type != a.type and not (
@@ -254,6 +256,11 @@ def _tangent(ctx: LoweringContext, a: Value, node, written: bool) -> Value:
                 and t.type.ndim == a.type.ndim):
             ctx.unsupported(node, f"a tangent that is not a {a.type.dtype} array of "
                                   f"{a.type.ndim} dimensions like its primal")
+        for axis in range(a.type.ndim):
+            dims = [ctx.builder.op1("mem.shape", [x], i64, {"axis": axis}) for x in (t, a)]
+            ctx.runtime_check(ctx.builder.op1("arith.cmp", dims, i1, {"pred": "eq"}),
+                              f"the tangent of argument '{name}' must have that argument's "
+                              f"shape", node)
         return _copy(ctx, t, node) if written else t
     return ctx.coerce(t, a.type)
 

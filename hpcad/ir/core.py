@@ -95,6 +95,10 @@ class Function:
     loc: Loc | None = None
     plan: list[Any] = field(default_factory=list)  # reverse mode: what is saved or recomputed
     run_args: Any = None   # checkpointed reverse mode: its run-time arguments (checkpoint/plan.py)
+    # array arguments whose shape is another argument's: a derivative's shadow -> its primal
+    # (every caller checks it: api.py `_check_shadow`, frontend/nested.py); analyses that
+    # read it (passes/index_ranges.py) only miss facts where a rewrite drops it
+    alike: dict[Value, Value] = field(default_factory=dict)
 
     @property
     def args(self) -> list[Value]:

@@ -1,7 +1,9 @@
 """Which elements an access of a parallel loop's iteration may touch, as ranges in the loop
 variable: the race analysis's test for accesses that are not one index tuple per iteration
 (passes/race.py), such as a triangle `a[i:, i] = ...; a[i, i:] = ...` or a row read through a
-slice `np.dot(A[i + 1:, i], B[i + 1:, j])` in `prange(j)`.
+slice `np.dot(A[i + 1:, i], B[i + 1:, j])` in `prange(j)`; and for the tasks of a fork-join
+(a par.join: no loop variable), whose accesses are apart where, on an axis, one's range
+ends below the other's start (`out[:h]` and `out[h:]`: LoopRanges.disjoint).
 
 For the parallel loop `for i in prange(lb, ub, s)` (s a positive constant), every integer
 value its body computes gets a range [L, H] of linear forms in i and in values defined
@@ -10,27 +12,46 @@ outside the loop (the same in every iteration), L or H None where not known:
   give it one exactly (`n - 1`, a clamp they decide); a constant c is [c, c];
 - a loop variable of a loop in the body with a positive constant step runs over
   [L(its start), H(its stop) - 1] (an iteration that does not run touches nothing);
+- a view's length along an axis is hi - lo (a unit-step slice) or the length it states
+  (a slice with a step): every view hpcad makes lies within its base or is empty;
 - sums, differences and products by a constant combine the bounds; min, max, select and
   comparisons are decided where the ranges decide them (i <= ub - 1 and the known lower
   bounds of outside values, ir.dialects.lower_bounds), else take a bound of either side.
+A form's least or greatest value over the iterations puts i at an end of its range and
+each outside value at its lower bound, with two facts more: a quotient q = Y // k (k a
+positive constant) satisfies Y - k + 1 <= k q <= Y, so that `n - 2 * (n // 2)` is >= 0
+(LoopRanges._split_quotient), also bounded through a multiple of the form where a
+quotient's coefficient is no multiple of k (`(n + 1) // 2 - n <= 0`); and where an
+iteration runs, ub >= lb + 1 (`prange(n // 3)` touches nothing unless n // 3 >= 1).
 An access is mapped to its base array through slice views (`mem.view`, element k of a slice
 from lo is element lo + k of the array, for lo and k >= 0; a whole view covers [lo, hi - 1];
-element k of a slice with a constant step s from first is first + s * k)
-and lane views; other views (reshape, bitcast) are a base of their own.
+element k of a slice with a constant step s from first is first + s * k: the frontend
+clips first into the axis wherever the view has an element, and for a negative step the
+start it clips with max(v, -1) is v there, the view being empty otherwise)
+and lane views; other views (reshape, bitcast) are a base of their own. A slice's start
+min(a, n) is a where n is the axis's length: the shape of an array of the same shape
+(`same_shape`: a derivative's shadow has its primal's shape, Function.alike, and a view of a
+shadow its primal view's), so a derivative's accesses through views of shadows get the
+ranges its primal's got.
 
 Two accesses to one base array, in iterations i and i' != i, name one element only if, on
 every axis, their ranges meet: L_p(i) <= H_q(i') and L_q(i') <= H_p(i). Where the two bounds
 of an inequality have one coefficient k of the loop variable and differ by a constant C,
 it says k (i - i') <= C; intersected over the axes, these bound d = i - i'. If no nonzero
-multiple of s is left, the iterations never meet there. An axis counts only where both
-lower bounds are >= 0 in every iteration (a negative index counts from the end)."""
+multiple of s is left, the iterations never meet there. Where the coefficients differ
+(`i` against a reversed view's `n - 1 - i'`), an inequality that fails with i and i' at the
+ends of the loop's range that favour it most fails for every pair (for coefficients k and
+-k, with i and i' a step apart: only distinct iterations matter), and the iterations never
+meet there either. An axis counts only where both lower bounds are >= 0 in every iteration
+(a negative index counts from the end)."""
 from __future__ import annotations
 
 import math
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 
 from ..ir.core import Block, Op, Value
 from ..ir.dialects import int_const, lower_bound_rule
+from ..ir.types import i64
 
 Form = tuple[tuple[tuple[Value, int], ...], int]      # ((value, coefficient), ...), constant
 Bound = Form | None
@@ -69,10 +90,13 @@ def _scale(a: Bound, k: int) -> Bound:
 class LoopRanges:
     """The ranges of the integer values of one parallel loop's body (module docstring)."""
 
-    def __init__(self, loop: Op, low: dict[Value, int]):
+    def __init__(self, loop: Op, low: dict[Value, int],
+                 alike: Mapping[Value, Value] | None = None):
         self.loop = loop
-        self.iv = loop.regions[0].args[0]
-        self.step = int_const(loop.operands[2]) or 0
+        self.alike = alike or {}
+        # (a fork-join's tasks have no loop variable: a value none of their forms holds)
+        self.iv = loop.regions[0].args[0] if loop.name == "par.parallel_for" else Value(i64)
+        self.step = (int_const(loop.operands[2]) or 0) if loop.name == "par.parallel_for" else 0
         self.memo: dict[Value, Range] = {}
         self.inside = _region_ops(loop)
         self.known = dict(low)
@@ -136,23 +160,88 @@ class LoopRanges:
         return self._extreme(f, lower=False)
 
     def _extreme(self, f: Bound, lower: bool) -> int | None:
+        f = self._iv_extreme(f, lower)
         if f is None:
             return None
-        k = dict(f[0]).get(self.iv, 0)
-        if k:        # lb <= i <= ub - 1, in forms of values from outside the loop
-            bound = self.of(self.loop.operands[0])[0] if (k > 0) == lower else \
-                _combine(self.of(self.loop.operands[1])[1], ((), 1), -1)
-            if bound is None or any(v is self.iv for v, _ in bound[0]):
-                return None
-            f = _combine(_form({v: c for v, c in f[0] if v is not self.iv}, f[1]), bound, k)
-            assert f is not None
-        total = f[1]
+        divisors = [_divisor(v) for v, _ in f[0]]
+        scales = {1, math.lcm(*(k for k in divisors if k is not None))}
+        got = [b for b in (self._scaled_extreme(f, lower, k) for k in scales) if b is not None]
+        return None if not got else max(got) if lower else min(got)
+
+    def _scaled_extreme(self, f: Form, lower: bool, scale: int) -> int | None:
+        """The least (lower) or greatest value of the form, bounded through scale times it
+        (each quotient's coefficient then a multiple of its divisor: `(n + 1) // 2 - n`
+        is at most (n + 1 - 2 n) / 2, so at most 0 for n >= 0), divided back."""
+        terms: dict[Value, int] = {}
+        total = f[1] * scale
         for v, c in f[0]:
-            least = self.lowest(v) if (c > 0) == lower else None
+            total += self._split_quotient(v, c * scale, lower, terms)
+        for v, c in terms.items():
+            if c == 0:
+                continue
+            least = self._least_running(v) if (c > 0) == lower else None
             if least is None:
                 return None
             total += c * least
-        return total
+        return -(-total // scale) if lower else total // scale
+
+    def _least_running(self, v: Value) -> int | None:
+        """A lower bound of v from outside the loop where an iteration runs (which every
+        access the ranges describe is in): lowest(v), and, where the loop's upper bound is
+        v + c, lb + step - c at least (`prange(n // 3)` runs only where n // 3 >= 1)."""
+        least = self.lowest(v)
+        if self.step <= 0:
+            return least
+        ub = self.of(self.loop.operands[1])
+        if ub[0] is None or ub[0] != ub[1] or ub[0][0] != ((v, 1),) or self.step <= 0:
+            return least
+        first = self._plain_least(self.of(self.loop.operands[0])[0])
+        if first is None:
+            return least
+        running = first + 1 - ub[0][1]
+        return running if least is None else max(least, running)
+
+    def _plain_least(self, f: Bound) -> int | None:
+        """The least value of a form of values from outside the loop, by their lower bounds."""
+        if f is None or any(c < 0 or self.lowest(v) is None for v, c in f[0]):
+            return None
+        return f[1] + sum(c * (self.lowest(v) or 0) for v, c in f[0])
+
+    def _iv_extreme(self, f: Bound, lower: bool) -> Bound:
+        """f with the loop variable at the end of its range that makes f least (lower) or
+        most: lb <= i <= ub - 1, forms of values from outside the loop (None: not known)."""
+        if f is None:
+            return None
+        k = dict(f[0]).get(self.iv, 0)
+        if not k:
+            return f
+        bound = self.of(self.loop.operands[0])[0] if (k > 0) == lower else \
+            _combine(self.of(self.loop.operands[1])[1], ((), 1), -1)
+        if bound is None or any(v is self.iv for v, _ in bound[0]):
+            return None
+        return _combine(_form({v: c for v, c in f[0] if v is not self.iv}, f[1]), bound, k)
+
+    def _split_quotient(self, v: Value, c: int, lower: bool, terms: dict[Value, int]) -> int:
+        """Adds c * v's terms to `terms` and returns a constant, bounding c * v from below
+        (lower) or above where v = Y // k (k a positive constant, floor division: Y - k + 1
+        <= k * v <= Y): c = m * k + r with r between 0 and k - 1 (below) or between
+        1 - k and 0 (above), m * k * v bounded through Y, r * v left as it is (its sign
+        then takes v's lower bound: `n - 2 * (n // 2) >= 0`, `n - n // 2 >= 0`)."""
+        op, k = v.owner, _divisor(v)
+        if k is None or not isinstance(op, Op):
+            terms[v] = terms.get(v, 0) + c
+            return 0
+        m = c // k if lower else -(-c // k)
+        r = c - m * k
+        y = op.operands[0]
+        exact = self.of(y)      # (Y by its form where it has one exactly: `(n - 1) // 2`)
+        form = exact[0] if exact[0] is not None and exact[0] == exact[1] else (((y, 1),), 0)
+        for x, kx in form[0]:
+            terms[x] = terms.get(x, 0) + m * kx
+        if r:
+            terms[v] = terms.get(v, 0) + r
+        # m * k * v >= m * Y - m * (k - 1) where m > 0 (below), <= it where m < 0 (above)
+        return m * form[1] + (-m * (k - 1) if (m > 0) == lower and m != 0 else 0)
 
     def nonnegative(self, f: Bound) -> bool:
         least = self.least(f)
@@ -190,7 +279,7 @@ class LoopRanges:
             pairs = [(v, None)] if op.name == "arith.min" else \
                 [(op.operands[0], op.operands[1]), (op.operands[1], op.operands[0])]
             for clamp, rest in pairs:
-                a = _clamped(clamp, arr, axis)
+                a = self._clamped(clamp, arr, axis)
                 k = self.of(rest) if rest is not None else _const(0)
                 if a is not None and self.nonnegative(k[0]):
                     r = self.of(a)
@@ -210,7 +299,9 @@ class LoopRanges:
                 first, step, length = next(bounds), next(bounds), next(bounds)
                 k = next(inner) if inner is not None else \
                     (((), 0), _combine(self.of(length)[1], ((), 1), -1))
-                out.append(self._stepped(self.index(first, base, axis), int_const(step), k))
+                start = self._nonempty_start(first, int_const(step)) or \
+                    self.index(first, base, axis)
+                out.append(self._stepped(start, int_const(step), k))
                 continue
             lo, hi = self.index(next(bounds), base, axis), self.of(next(bounds))
             k = next(inner) if inner is not None else None
@@ -225,15 +316,51 @@ class LoopRanges:
                 out.append(_UNKNOWN)
         return out
 
+    def _nonempty_start(self, first: Value, step: int | None) -> Range | None:
+        """The first element of a view with a negative step where the view has one: the
+        frontend clips a start v to min(max(v, -1), n - 1) (frontend/arrays.py `bound`), -1
+        where v < -1, which leaves the view empty; so wherever an element is accessed, the
+        start is min(v, n - 1). None where first is not so clipped."""
+        op = first.owner
+        if step is None or step >= 0 or not isinstance(op, Op) or op.name != "arith.min":
+            return None
+        for clipped, high in (op.operands, reversed(op.operands)):
+            inner = clipped.owner
+            if isinstance(inner, Op) and inner.name == "arith.max":
+                for v, low in (inner.operands, reversed(inner.operands)):
+                    if int_const(low) == -1:
+                        a, b = self.of(v), self.of(high)
+                        return a if _below(self, a, b) else b if _below(self, b, a) else None
+        return None
+
     def _stepped(self, first: Range, step: int | None, k: Range) -> Range:
         """The elements first + step * k of a slice with a constant step, k in its range
-        (k >= 0); unknown where the step is not a constant or a bound is not known to be
-        >= 0 (a negative first element counts from the end)."""
-        if step is None or step == 0 or not (self.nonnegative(first[0])
-                                             and self.nonnegative(k[0])):
+        (k >= 0); unknown where the step is not a constant or k is not known to be >= 0 (a
+        negative k counts from the view's end). The first element needs no test: the
+        frontend clips it to the axis (frontend/arrays.py `bound`) wherever the view has an
+        element, and the backends then start the view at first + 0 (numba's a[first::step],
+        where a negative first would count from the end, is then cut to length 0)."""
+        if step is None or step == 0 or not self.nonnegative(k[0]):
             return _UNKNOWN
         low, high = (k[0], k[1]) if step > 0 else (k[1], k[0])
         return _combine(first[0], _scale(low, step), 1), _combine(first[1], _scale(high, step), 1)
+
+    def _clamped(self, v: Value, arr: Value, axis: int) -> Value | None:
+        """a where v is min(a, n) (either order) and n is arr's length along axis: the shape
+        of an array of arr's shape (same_shape), or the extent one was allocated with."""
+        op = v.owner
+        if not isinstance(op, Op) or op.name != "arith.min":
+            return None
+        for a, n in (op.operands, reversed(op.operands)):
+            length = n.owner
+            if isinstance(length, Op) and length.name == "mem.shape" \
+                    and length.attrs.get("axis") == axis \
+                    and same_shape(length.operands[0], arr, self.alike):
+                return a
+            made = _root(arr, self.alike).owner
+            if isinstance(made, Op) and made.name == "mem.alloc" and made.operands[axis] is n:
+                return a
+        return None
 
     # -- the test -------------------------------------------------------------------------
     def apart(self, p: list[Range], q: list[Range]) -> bool:
@@ -247,6 +374,8 @@ class LoopRanges:
             for below, above, sign in ((pl, qh, 1), (ql, ph, -1)):
                 got = self._inequality(below, above)
                 if got is None:
+                    if self._never_below(below, above):
+                        return True
                     continue
                 k, c = got         # k * x <= c, x = sign * d
                 if k == 0:
@@ -264,6 +393,37 @@ class LoopRanges:
         last = hi // self.step if hi != math.inf else math.inf
         return first > last or first == last == 0
 
+    def _never_below(self, below: Bound, above: Bound) -> bool:
+        """Whether below(i) > above(i') for every two iterations i != i' (each at the end
+        of the loop's range that makes it least or most): where the loop variable's
+        coefficients differ (`i` against `n - 1 - i'`), so that their difference is no
+        function of i - i'. Where they are k and -k, the difference is k (i + i') plus
+        outside values, and two distinct iterations are at least a step apart: its least
+        is |k| * step above the one at i = i' (`i` against `n - 2 - i'` over n // 2)."""
+        low, high = self._iv_extreme(below, True), self._iv_extreme(above, False)
+        least = self.least(_combine(low, high, -1))
+        if least is None or below is None or above is None:
+            return False
+        kb, ka = dict(below[0]).get(self.iv, 0), dict(above[0]).get(self.iv, 0)
+        if kb == -ka:
+            least += abs(kb) * self.step
+        return least > 0
+
+    def disjoint(self, p: list[Range], q: list[Range]) -> bool:
+        """Whether p and q, the ranges of two tasks' accesses to one array (in values the
+        same for every task: LoopRanges of a par.join), never name one element: on an axis
+        where both lower bounds are >= 0, one range ends below the other's start."""
+        if len(p) != len(q):
+            return False
+        for (pl, ph), (ql, qh) in zip(p, q):
+            if not (self.nonnegative(pl) and self.nonnegative(ql)):
+                continue
+            for start, end in ((ql, ph), (pl, qh)):
+                least = self.least(_combine(start, end, -1))
+                if least is not None and least > 0:
+                    return True
+        return False
+
     def _inequality(self, below: Bound, above: Bound) -> tuple[int, int] | None:
         """below(i) <= above(i') as k * (i - i') <= C: (k, C) where both forms have one
         coefficient k of the loop variable and differ by a constant C, else None."""
@@ -277,23 +437,45 @@ class LoopRanges:
         return None if rest is None or rest[0] else (kb, rest[1])
 
 
-def _clamped(v: Value, arr: Value, axis: int) -> Value | None:
-    """a where v is min(a, n) (either order) and n is arr's length along axis: its shape,
-    or the extent it was allocated with."""
+def _divisor(v: Value) -> int | None:
+    """k where v is Y // k for a positive constant k."""
     op = v.owner
-    if not isinstance(op, Op) or op.name != "arith.min":
-        return None
-    for a, n in (op.operands, reversed(op.operands)):
-        if _is_length(n, arr, axis):
-            return a
-    return None
+    k = int_const(op.operands[1]) if isinstance(op, Op) and op.name == "arith.floordiv" \
+        else None
+    return k if k is not None and k > 0 else None
 
 
-def _is_length(n: Value, arr: Value, axis: int) -> bool:
-    op, made = n.owner, arr.owner
-    return (isinstance(op, Op) and op.name == "mem.shape" and op.operands[0] is arr
-            and op.attrs.get("axis") == axis) or \
-        (isinstance(made, Op) and made.name == "mem.alloc" and made.operands[axis] is n)
+def _root(arr: Value, alike: Mapping[Value, Value]) -> Value:
+    seen = 0
+    while arr in alike and seen < len(alike):
+        arr, seen = alike[arr], seen + 1
+    return arr
+
+
+def same_shape(a: Value, b: Value, alike: Mapping[Value, Value]) -> bool:
+    """Whether arrays a and b have one shape: one array (or lanes of it), an argument and the
+    one its function says has its shape (a derivative's shadow and its primal:
+    Function.alike), views or reshapes of such arrays by one op with the same operands
+    (the shadow of a view is that view of the shadow), arrays allocated with the same
+    extents."""
+    a, b = _root(_lanes_of(a), alike), _root(_lanes_of(b), alike)
+    if a is b:
+        return True
+    x, y = a.owner, b.owner
+    if not (isinstance(x, Op) and isinstance(y, Op)) or x.name != y.name \
+            or len(x.operands) != len(y.operands):
+        return False
+    if x.name == "mem.alloc":
+        return all(p is q for p, q in zip(x.operands, y.operands))
+    return x.name in ("mem.view", "mem.reshape") and x.attrs == y.attrs \
+        and all(p is q for p, q in zip(x.operands[1:], y.operands[1:])) \
+        and same_shape(x.operands[0], y.operands[0], alike)
+
+
+def _lanes_of(arr: Value) -> Value:
+    while isinstance(arr.owner, Op) and arr.owner.name == "vec.lane":
+        arr = arr.owner.operands[0]
+    return arr
 
 
 def _allocated_before(loop: Op) -> set[Value]:
@@ -417,7 +599,35 @@ def _select(r: LoopRanges, op: Op) -> Range:
     return _lower_of_two(r, ra[0], rb[0]), _upper_of_two(r, ra[1], rb[1])
 
 
+def _shape(r: LoopRanges, op: Op) -> Range:
+    """The length of a view's axis: hi - lo for a unit-step slice, the length a slice with a
+    step states (every view hpcad makes lies within its base, or is empty with hi = lo:
+    frontend/arrays.py `slice_axis`); unknown for other arrays."""
+    view, axis = op.operands[0].owner, op.attrs.get("axis")
+    if not isinstance(view, Op) or view.name != "mem.view":
+        return _UNKNOWN
+    bounds = iter(view.operands[1:])
+    kept = -1
+    for d in view.attrs["dims"]:
+        if d == "i":
+            next(bounds)
+            continue
+        kept += 1
+        if d == "t":
+            next(bounds)
+            next(bounds)
+            length = next(bounds)
+            if kept == axis:
+                return r.of(length)
+            continue
+        lo, hi = next(bounds), next(bounds)
+        if kept == axis:
+            a, b = r.of(hi), r.of(lo)
+            return _combine(a[0], b[1], -1), _combine(a[1], b[0], -1)
+    return _UNKNOWN
+
+
 _RULES: dict[str, Callable[[LoopRanges, Op], Range]] = {
     "arith.add": _add, "arith.sub": _sub, "arith.mul": _mul, "arith.min": _min,
-    "arith.max": _max, "arith.select": _select,
+    "arith.max": _max, "arith.select": _select, "mem.shape": _shape,
 }

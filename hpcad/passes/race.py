@@ -16,8 +16,11 @@ one writes an array element that another reads or writes. A write is safe when
   `range(1 + colour, n - 1, 2)`, or `i = 2 * k + 1` over `prange(m)`), with the index
   >= 0 for every iteration (a negative index would count from the end);
 - or a component is c - k * i (k >= 1, c invariant: a reversed view's element i) that the
-  loop's bounds keep >= 0 at its last iteration (_reversed_owner).
-In a `par.join`, an array a task writes must not be touched by another task. Arrays
+  loop's bounds keep >= 0 at its last iteration, by the lower bounds of the values left
+  (_reversed_owner: `t[2:1:-1]`'s last index is min(1, n - 1) + 1).
+In a `par.join`, an element a task writes must not be touched by another task: accesses
+to one array are apart where the ranges of elements they may touch never meet (`out[:h]`
+and `out[h:]`; passes/index_ranges.py). Arrays
 allocated inside the loop (or task) are private, and so are their views and the buffers
 its inner loops swap among them (`Accesses.made_in`: an alias class that holds nothing
 else).
@@ -151,8 +154,10 @@ def _reversed_owner(index: Value, iv: Value, loop: Op, low: dict[Value, int]) ->
     outside the loop and a constant: `n - 1 - i`, a reversed view `u[::-1]`'s element i)
     and it is >= 0 at the loop's last iteration, which the loop's upper bound X (or
     max(m, X) for a constant m <= 0, which runs no iteration unless X > 0) bounds: i <= X - 1,
-    so c - k * (X - 1) must reduce to a constant >= 0 (X = Y // k, a view `u[::-k]`'s
-    length: k * i <= Y - k, so c - Y + k). The lower bound >= 0 and the step
+    so c - k * (X - 1) must be >= 0: a constant, plus values with positive coefficients
+    and known lower bounds (X = Y // k, a view `u[::-k]`'s length: k * i <= Y - k, so
+    c - Y + k; `t[2:1:-1]`, from min(2, n - 1) down to above min(1, n - 1), leaves
+    min(1, n - 1) + 1 >= 0). The lower bound >= 0 and the step
     positive; distinct iterations then touch distinct, non-negative indices."""
     lb, ub, step = loop.operands[:3]
     if (int_const(step) or 0) <= 0 or low.get(lb, -1) < 0:
@@ -176,8 +181,13 @@ def _reversed_owner(index: Value, iv: Value, loop: Op, low: dict[Value, int]) ->
         return False
     for v, coeff in last.items():     # index at the last i: c - k * X + k (c - Y + k)
         form[v] = form.get(v, 0) - scale * coeff
-    form[None] = form.get(None, 0) + k
-    return all(coeff == 0 for v, coeff in form.items() if v is not None) and form[None] >= 0
+    least = form.get(None, 0) + k
+    for v, coeff in form.items():     # at least: the values left at their lower bounds
+        if v is not None and coeff != 0:
+            if coeff < 0 or v not in low:
+                return False
+            least += coeff * low[v]
+    return least >= 0
 
 
 def _at_most_zero(c: int | None) -> bool:
@@ -368,12 +378,19 @@ def _ranges_apart(ranges: LoopRanges, p: tuple[Value, tuple], q: tuple[Value, tu
     return a is not None and b is not None and a[0] is b[0] and ranges.apart(a[1], b[1])
 
 
+def _tasks_apart(ranges: LoopRanges, p: tuple[Value, tuple], q: tuple[Value, tuple]) -> bool:
+    """Two tasks' accesses (array, index tuple) never touch one element of the array both
+    are views of (passes/index_ranges.py, LoopRanges.disjoint)."""
+    a, b = ranges.access(*p), ranges.access(*q)
+    return a is not None and b is not None and a[0] is b[0] and ranges.disjoint(a[1], b[1])
+
+
 def loop_conflicts(loop: Op, acc: Accesses):
     """Groups of accesses that different iterations of the parallel loop may race on."""
     iv = loop.regions[0].args[0]
     accesses = acc.collect(loop.regions[0])
     conflicts = []
-    ranges = functools.cache(lambda: LoopRanges(loop, acc.low))
+    ranges = functools.cache(lambda: LoopRanges(loop, acc.low, acc.fn.alike))
     for op, arr, idx, kind in accesses:
         if kind == "read":
             continue
@@ -393,14 +410,19 @@ def loop_conflicts(loop: Op, acc: Accesses):
 
 
 def _join_conflicts(join: Op, acc: Accesses):
+    """Accesses of other tasks that may touch an element a task writes: to one array, and
+    not proven apart by the ranges of elements each may touch (passes/index_ranges.py:
+    `out[:h]` and `out[h:]`, or loops over 0..h - 1 and h..n - 1)."""
     per_task = [acc.collect(r) for r in join.regions]
     conflicts = []
+    ranges = functools.cache(lambda: LoopRanges(join, acc.low, acc.fn.alike))
     for t, accesses in enumerate(per_task):
         for op, arr, idx, kind in accesses:
             if kind == "read":
                 continue
             related = [a for u, other in enumerate(per_task) if u != t
-                       for a in other if acc.may_alias(a[1], arr)]
+                       for a in other if acc.may_alias(a[1], arr)
+                       and not _tasks_apart(ranges(), (arr, idx), (a[1], a[2]))]
             if related:
                 conflicts.append((op, related + [(op, arr, idx, kind)]))
     return conflicts

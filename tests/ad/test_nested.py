@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 import hpcad as ad
-from hpcad.errors import DifferentiationError, UnsupportedConstruct
+from hpcad.errors import DifferentiationError, KernelAssertionError, UnsupportedConstruct
 from hpcad.passes.race import RaceError
 from tests.ad.harness import BACKENDS, INTERP_FAST
 
@@ -406,6 +406,28 @@ def test_vjp_of_an_array_result_in_a_kernel(backend):
         pytest.approx(np.sum((2 * u * w) ** 2) + 1.0, rel=1e-14)
     _, tangent = ad.jvp(pulls_back_an_array, (u, w), (np.ones(3), None), backend=backend)
     assert tangent == pytest.approx(np.sum(8 * u * w * w) + 2 * u[0], rel=1e-13)
+
+
+@ad.kernel
+def sum_of_squares(x):
+    return np.sum(x * x)
+
+
+@ad.kernel
+def jvp_along(x, t):
+    return ad.jvp(sum_of_squares, (x,), (t,))[1]
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_a_nested_tangent_of_another_shape_is_refused_when_it_runs(backend):
+    """A tangent shorter than its primal was read past its end (numba: a number from
+    whatever memory followed; the interpreter: an index error inside the inner kernel)."""
+    k = ad.kernel(jvp_along.py_func, backend=backend)
+    x = np.arange(6.0)
+    assert k(x, np.ones(6)) == pytest.approx(2 * np.sum(x), rel=1e-14)
+    with pytest.raises(KernelAssertionError, match=r"test_nested.py:\d+: the tangent of "
+                                                   r"argument 'x' must have"):
+        k(x, np.ones(3))
 
 
 @ad.kernel

@@ -303,8 +303,6 @@ STEPPED = ["{a}[::-1]", "{a}[1::2]", "{a}[::-2]", "{a}[n - 2::-3]", "{a}[n + 3:-
            "{a}[2:1:-1]", "{a}[1:n - 1][::-2]"]
 
 
-WHOLE = ["{a}[::-1]", "{a}[::-2]", "{a}[1::2]", "{a}[1::3]"]
-
 
 def block_stepped(ctx) -> list[str]:
     """A named slice with a step (a view, as in NumPy) written through in a loop that reads
@@ -327,10 +325,9 @@ def block_stepped(ctx) -> list[str]:
                 f"        {r}[i, j] = {r}[i, j] + c * np.tanh({read})",
                 f"s += np.sum({g} * {g}) + 0.5 * np.sum({r})"]
     loop = ctx.coin()
-    # whole-view statements (parallel loops under parallel=True) only on views whose
-    # stores the race check proves each iteration's own: an explicit start of a reversed
-    # view (`a[2:1:-1]`, its length a min/max of n) is refused there, a needless refusal
-    lines = [f"{r} = {ctx.pick(STEPPED if loop else WHOLE).format(a=a)}"]
+    # (whole-view statements are parallel loops under parallel=True: the race check proves
+    # each iteration's stores its own, `a[2:1:-1]` too, whose length is a min/max of n)
+    lines = [f"{r} = {ctx.pick(STEPPED).format(a=a)}"]
     if loop:
         reads = [f"{r}[i]", f"{a}[i]", f"{b}[i]", f"{r}[i - 1]"]
         lines += [f"for i in range(1, {r}.shape[0]):",

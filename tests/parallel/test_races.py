@@ -567,6 +567,92 @@ def test_a_stepped_view_read_where_no_iteration_writes_is_no_race(backend):
     np.testing.assert_allclose(got, odd_read_even_written.py_func(u.copy(), w), rtol=1e-14)
 
 
+def _numba_threads(n: int):
+    import numba
+    previous = numba.get_num_threads()
+    numba.set_num_threads(n)
+    return previous
+
+
+@ad.kernel
+def mirrored_half(u, w):
+    r = u[::-1]
+    for i in ad.prange(u.shape[0] // 2):
+        u[i] = np.sin(r[i]) * w[i] + u[i]      # r[i] is u[n - 1 - i]: in the other half
+    return u.copy()
+
+
+@ad.kernel
+def mirrored_third(u, w):
+    r = u[-2::-2]
+    for i in ad.prange(u.shape[0] // 3):
+        u[i] = r[i] * w[i]                    # r[i] is u[n - 2 - 2 i]: past the first third
+    return u.copy()
+
+
+VIEWED = [odd_read_even_written, mirrored_half, mirrored_third]
+
+
+@backends_numba_slow
+@pytest.mark.parametrize("kernel", VIEWED, ids=[k.__name__ for k in VIEWED])
+def test_the_derivative_of_a_stepped_view_read_beside_its_base_is_no_race(kernel, backend):
+    """odd_read_even_written's adjoint accumulates into d_r = d_u[1::2] beside d_u[2 i]:
+    the elements the primal's accesses touch, and as apart. It was refused ('internal: the
+    derivative ... would race on d_u'): the ranges could not tell that the shadow d_u has
+    u's length, which clamps d_r's start. The mirrored kernels read a reversed view from
+    the end, beside writes to the first half or third: refused as races, for the ranges
+    could not relate n - 1 - i' to i over prange(n // 2). Values against plain Python,
+    reverse and forward mode against central differences; on numba, the gradient at 1 and
+    2 threads bitwise alike."""
+    rng = np.random.default_rng(7)
+    for n in (8, 9):
+        u, w = rng.standard_normal(n), rng.standard_normal(n // 2)
+        k = ad.kernel(kernel.py_func, backend=backend)
+        np.testing.assert_allclose(k(u.copy(), w), kernel.py_func(u.copy(), w), rtol=1e-14)
+        cot = rng.standard_normal(n)
+        du, dw = rng.standard_normal(n), rng.standard_normal(n // 2)
+
+        def loss(t, u=u, w=w, du=du, dw=dw, cot=cot):
+            return float(np.dot(cot, kernel.py_func(u + t * du, w + t * dw)))
+        fd = (loss(1e-6) - loss(-1e-6)) / 2e-6
+        _, pullback = ad.vjp(k, u.copy(), w)
+        gu, gw = pullback(cot)
+        assert abs(np.dot(gu, du) + np.dot(gw, dw) - fd) < 1e-7 * max(1.0, abs(fd))
+        _, tangent = ad.jvp(k, (u.copy(), w), (du, dw))
+        assert abs(np.dot(cot, tangent) - fd) < 1e-7 * max(1.0, abs(fd))
+        if backend == "numba":
+            previous = _numba_threads(1)
+            try:
+                one = pullback(cot)
+                _numba_threads(2)
+                two = pullback(cot)
+            finally:
+                _numba_threads(previous)
+            assert all(np.array_equal(a, b) for a, b in zip(one, two))
+
+
+@ad.kernel
+def odd_read_even_written_cubed(u, w):
+    r = u[1::2]
+    for i in ad.prange(u.shape[0] // 2):
+        u[2 * i] = np.sin(r[i]) * w[i]
+    return np.sum(u * u * u)
+
+
+@backends_numba_slow
+def test_forward_over_reverse_through_a_stepped_view_beside_its_base(backend):
+    """H v of odd_read_even_written_cubed (forward mode over the reverse sweep: the tangent
+    of the shadow d_u has u's shape too, Function.alike through both engines) against
+    central differences of the gradient."""
+    rng = np.random.default_rng(4)
+    u, w, v = rng.standard_normal(8), rng.standard_normal(4), rng.standard_normal(8)
+    k = ad.kernel(odd_read_even_written_cubed.py_func, backend=backend)
+    hv = ad.hvp(k, argnums=0)(u.copy(), w, v)
+    grad = ad.grad(ad.kernel(odd_read_even_written_cubed.py_func, backend="interp"))
+    fd = (grad(u + 1e-6 * v, w) - grad(u - 1e-6 * v, w)) / 2e-6
+    assert np.allclose(hv, fd, rtol=1e-6, atol=1e-8)
+
+
 RANGED = [(product_of_rows_below, lambda rng: (rng.standard_normal((5, 5)),
                                                rng.standard_normal((5, 4)))),
           (symmetric_from_triangle, lambda rng: (rng.standard_normal((6, 4)),)),
@@ -594,3 +680,80 @@ def test_slices_each_iteration_owns_by_range_are_no_race(kernel, make_args, back
     fd = (loss(1e-6) - loss(-1e-6)) / 2e-6
     exact = sum(float(np.sum(g * d)) for g, d in zip(grads, dirs))
     assert abs(exact - fd) < 1e-6 * max(1.0, abs(fd)), (exact, fd)
+
+
+@ad.kernel
+def scaled_sines(u, a, c):
+    for i in range(a.shape[0]):
+        a[i] = c * np.sin(u[i])
+    return 1.0
+
+
+@ad.kernel
+def scaled_sines_over(u, a, lo, hi, c):
+    for i in range(lo, hi):
+        a[i] = c * np.sin(u[i]) * u[i]
+    return 1.0
+
+
+@ad.kernel
+def tasks_on_halves(u, c):
+    n = u.shape[0]
+    h = n // 2
+    out = np.zeros(n)
+    r, s = ad.join(scaled_sines, (u[:h], out[:h], c), scaled_sines, (u[h:], out[h:], 2.0 * c))
+    return np.sum(out * out) + r + s
+
+
+@ad.kernel
+def tasks_on_index_ranges(u, c):
+    n = u.shape[0]
+    h = n // 2
+    out = np.zeros(n)
+    r, s = ad.join(scaled_sines_over, (u, out, 0, h, c),
+                   scaled_sines_over, (u, out, h, n, 2.0 * c))
+    return np.sum(out * out) + r + s
+
+
+@ad.kernel
+def tasks_on_upper_halves(u, c):
+    n = u.shape[0]
+    h = (n + 1) // 2       # (out[:h] clips h by n: the ranges must see h <= n)
+    out = np.zeros(n)
+    r, s = ad.join(scaled_sines, (u[:h], out[:h], c), scaled_sines, (u[h:], out[h:], 2.0 * c))
+    return np.sum(out * out) + r + s
+
+
+@ad.kernel
+def tasks_on_overlapping_halves(u, c):
+    n = u.shape[0]
+    h = n // 2
+    out = np.zeros(n)
+    r, s = ad.join(scaled_sines, (u[:h + 1], out[:h + 1], c),
+                   scaled_sines, (u[h:], out[h:], 2.0 * c))
+    return np.sum(out * out) + r + s
+
+
+TASKED = [tasks_on_halves, tasks_on_upper_halves, tasks_on_index_ranges]
+
+
+@backends_numba_slow
+@pytest.mark.parametrize("kernel", TASKED, ids=[k.__name__ for k in TASKED])
+def test_tasks_writing_disjoint_parts_of_one_array_are_no_race(kernel, backend):
+    """Two fork-join tasks writing out[:h] and out[h:] (through those views, or by loops
+    over 0..h - 1 and h..n - 1) were refused as a race on 'out': tasks had to write arrays
+    of their own. The ranges of the elements each may touch now tell them apart. Values
+    against plain Python, the gradient against central differences; tasks writing
+    out[:h + 1] beside out[h:] stay refused."""
+    rng = np.random.default_rng(11)
+    k = ad.kernel(kernel.py_func, backend=backend)
+    for n in (8, 9):
+        u = rng.standard_normal(n)
+        assert k(u.copy(), 0.7) == pytest.approx(kernel.py_func(u.copy(), 0.7), rel=1e-14)
+        gu, gc = ad.grad(k, argnums=(0, 1))(u.copy(), 0.7)
+        d = rng.standard_normal(n)
+        fd = (kernel.py_func(u + 1e-6 * d, 0.7 + 1e-6)
+              - kernel.py_func(u - 1e-6 * d, 0.7 - 1e-6)) / 2e-6
+        assert abs(np.dot(gu, d) + gc - fd) < 1e-7 * max(1.0, abs(fd))
+    with pytest.raises(RaceError, match="tasks of this fork-join race on array 'out'"):
+        ad.kernel(tasks_on_overlapping_halves.py_func, backend=backend)(np.ones(8), 0.7)

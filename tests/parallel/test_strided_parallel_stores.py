@@ -5,8 +5,10 @@ free (passes/race.py: _strided_owner): array statements into strided slices unde
 Python function, gradients against central differences; a loop whose iterations do meet
 (`out[2 * i]` and `out[i]`) is still refused. So is a store at c - k * i (_reversed_owner:
 a reversed view written in place, `r = B[::-1]; r *= c`, a flip, `B[n - 1 - i]` in a prange),
-which was refused, unless an iteration's index can go below 0 (`B[n - 2 - i]` over
-range(n) meets iteration 0 at B[-1]) or the loop's length is not tied to the index."""
+which was refused (also a slice with explicit bounds: `t[2:1:-1] *= c`, whose index at
+the last iteration is min(1, n - 1) + 1), unless an iteration's index can go below 0
+(`B[n - 2 - i]` over range(n) meets iteration 0 at B[-1]) or the loop's length is not tied
+to the index."""
 import numba
 import numpy as np
 import pytest
@@ -87,8 +89,19 @@ def fd_gradient(f, x, c, h=1e-6):
     return g
 
 
+def reversed_with_bounds(B, c):
+    """Reversed slices with explicit bounds: from min(2, n - 1) down to above min(1, n - 1)
+    (the lengths are differences of clipped bounds, the index at the last element one of
+    them plus 1)."""
+    t = B * 1.0
+    t[2:1:-1] *= c
+    t[-2:1:-1] = t[-2:1:-1] * c + 0.5
+    t[7:0:-3] *= 1.0 + c * np.sin(t[7:0:-3])
+    return np.sum(t * t * B)
+
+
 CASES = [(every_other, (11,)), (strided_rows, (4, 7)), (reversed_in_place, (9,)),
-         (reversed_prange, (8,))]
+         (reversed_prange, (8,)), (reversed_with_bounds, (9,))]
 
 
 @pytest.mark.parametrize("backend", BACKENDS)
