@@ -25,7 +25,7 @@ from ...progress import progress
 from ...runtime.snapshots import file_backed
 from ...runtime.tape import TapeSlot
 from . import cache, threads
-from .codegen import generate, source_loc
+from .codegen import PARALLEL_DECORATOR, generate, source_loc
 from .lane_layout import lane_layout
 
 STATS = {"compiled": 0, "loaded": 0}   # numba compilations vs. loads from the disk cache
@@ -150,7 +150,7 @@ class Compiled:
         """Everything after code generation: tape buffers, the numba signature, and the
         dispatcher (numba compiles the generated source, or loads it from the disk cache)."""
         self.n_results = len(fn.result_types)
-        self.threading_layer = threads.start() if "parallel=True" in self.source else None
+        self.threading_layer = threads.start() if PARALLEL_DECORATOR in self.source else None
         self.turn = _WORKQUEUE if self.threading_layer == "workqueue" else None
         self.buffers = Buffers(self.slots)
         sig = tuple(_numba_type(a.type) for a in fn.args) + tuple(

@@ -65,6 +65,7 @@ def _disk_{name}(size):
 PRELUDE = '''import math
 import numpy as np
 from numba import njit, prange
+from numba.core.cpu import ParallelOptions
 
 from hpcad.backend.numba.intrinsics import add_any_order, atomic_add, parallel_fence
 from hpcad.backend.numba.helpers import buffer_size as _buffer_size, empty as _empty, \
@@ -76,6 +77,15 @@ from hpcad.backend.numba.helpers import buffer_size as _buffer_size, empty as _e
 OPTIONS = dict(error_model="numpy", nogil=True, boundscheck={boundscheck},
                no_cfunc_wrapper=True)
 INNER_OPTIONS = dict(OPTIONS, no_cpython_wrapper=True)
+# numba's parallel options: hpcad writes every parallel loop as a prange itself (from
+# par.parallel_for, the regions fenced apart) and leaves no work to numba's other conversions,
+# which then cost only compile time: NumPy calls (np.zeros would become a parallel fill, a
+# gufunc compiled of its own), slice stores, stencils, functools.reduce, comprehensions, and
+# the fusion of adjacent parallel loops (the fences already stop it). An instance, not a dict:
+# numba empties a dict of options as it reads it, at each compile of the function.
+PARALLEL = ParallelOptions(dict(prange=True, numpy=False, setitem=False, stencil=False,
+                                reduction=False, comprehension=False, inplace_binop=False,
+                                fusion=False))
 
 
 @njit(inline="always", **OPTIONS)
@@ -87,6 +97,10 @@ def _trips(lb, ub, step):
 '''
 
 
+# a generated function with parallel loops (the backend starts numba's threads for it)
+PARALLEL_DECORATOR = "@njit(parallel=PARALLEL, **OPTIONS)"
+
+
 def source(w: Writer) -> str:
     params = [vector.parameter(w, a) for a in w.fn.args] + \
         [s.buffer for s in w.slots + w.arena]
@@ -96,7 +110,7 @@ def source(w: Writer) -> str:
         params.append("_lanes")      # the width, at run time (vector.py)
     if w.parallel and (w.width > 1 or parallel.uses_chunks(w.fn, w.width)):
         params.append("_nthreads")   # per-thread rows, copies or chunks (parallel.py)
-    w.emit(0, "@njit(parallel=True, **OPTIONS)" if w.parallel else "@njit(**OPTIONS)")
+    w.emit(0, PARALLEL_DECORATOR if w.parallel else "@njit(**OPTIONS)")
     w.emit(0, f"def {w.py_name}({', '.join(params)}):")
     start = len(w.lines)
     w.block(w.fn.body, 1)
