@@ -15,7 +15,7 @@ import numpy as np
 
 from ..ir.core import Block, Op, Value, walk
 from ..ir.effects import writes
-from ..ir.types import SCALARS, ArrayType, f64, i1, i64, promote, spoken
+from ..ir.types import SCALARS, ArrayType, f32, f64, i1, i32, i64, promote, spoken
 from . import (
     arrays,
     construct,
@@ -68,27 +68,38 @@ def expr_binop(ctx: LoweringContext, node):
     return binop(ctx, node.op, ctx.expr(node.left), ctx.expr(node.right), node)
 
 
-def binop(ctx: LoweringContext, op, a, b, node) -> Value:
+def binop(ctx: LoweringContext, op, a, b, node, element: bool = False) -> Value:
+    """`a op b`. On scalars (element False) integers compute in int64, as numba's do
+    (`x * y` of two int32 numbers does not wrap at 2**31); element by element in an array
+    expression or a NumPy ufunc (element True) int32 stays int32, as NumPy's arrays do."""
     if isinstance(op, ast.MatMult):
         return linalg.product(ctx, a, b, node)
     if arrays.is_array(a) or arrays.is_array(b):
-        return arrays.elementwise(ctx, lambda c, vs: binop(c, op, vs[0], vs[1], node), [a, b],
-                                  node)
+        return arrays.elementwise(
+            ctx, lambda c, vs: binop(c, op, vs[0], vs[1], node, element=True), [a, b], node)
     if type(op) in _BITOPS:
-        return bitop(ctx, _BITOPS[type(op)], a, b, node)
+        return bitop(ctx, _BITOPS[type(op)], a, b, node, element)
     kind = _BINOPS.get(type(op))
     if kind is None:
         ctx.unsupported(node, *words.describe(op, words.OPERATORS))
     a, b = ctx.scalar(a, node), ctx.scalar(b, node)
-    t = promote(a.type, b.type)
+    t = scalar_int(promote(a.type, b.type), element)
     if kind == "div" and not t.is_float:
         t = f64
     if kind == "pow" and b.type.is_float and not t.is_float:
         t = f64
+    if kind == "pow" and a.type == f32 and not b.type.is_float:
+        t = f32     # float32 ** an integer stays float32, in numba and NumPy
     return ctx.builder.op1(f"arith.{kind}", [ctx.coerce(a, t), ctx.coerce(b, t)], t)
 
 
-def bitop(ctx: LoweringContext, kind, a, b, node) -> Value:
+def scalar_int(t, element: bool):
+    """The type an integer op on scalars computes in: int64 for int32 operands, as numba
+    (whose integer arithmetic is at least 64 bits wide), unless element by element."""
+    return i64 if t == i32 and not element else t
+
+
+def bitop(ctx: LoweringContext, kind, a, b, node, element: bool = False) -> Value:
     """Integer shifts and bitwise logic (`&`, `|` of two bools are logical and/or)."""
     a, b = ctx.scalar(a, node), ctx.scalar(b, node)
     if a.type.is_bool and b.type.is_bool and kind in ("bitand", "bitor"):
@@ -98,7 +109,7 @@ def bitop(ctx: LoweringContext, kind, a, b, node) -> Value:
                              f"{spoken(b.type)}; "
                              f"reinterpret float bits with an array view, "
                              f"e.g. a.view(np.int32)")
-    t = promote(a.type, b.type)
+    t = scalar_int(promote(a.type, b.type), element)
     return ctx.builder.op1(f"arith.{kind}", [ctx.coerce(a, t), ctx.coerce(b, t)], t)
 
 
@@ -106,16 +117,17 @@ def expr_unaryop(ctx: LoweringContext, node):
     return unaryop(ctx, node.op, ctx.expr(node.operand), node)
 
 
-def unaryop(ctx: LoweringContext, op, v, node):
+def unaryop(ctx: LoweringContext, op, v, node, element: bool = False):
     if arrays.is_array(v):
-        return arrays.elementwise(ctx, lambda c, vs: unaryop(c, op, vs[0], node), [v], node)
+        return arrays.elementwise(ctx, lambda c, vs: unaryop(c, op, vs[0], node, True), [v],
+                                  node)
     v = ctx.scalar(v, node)
     if isinstance(op, ast.Not):
         return ctx.builder.op1("arith.not", [ctx.truth(v, node)], i1)
     if isinstance(op, ast.UAdd):
         return v
     if isinstance(op, ast.USub):
-        if v.type.is_bool:
+        if v.type.is_bool or scalar_int(v.type, element) != v.type:
             v = ctx.coerce(v, i64)
         return ctx.builder.op1("arith.neg", [v], v.type)
     if isinstance(op, ast.Invert) and v.type.is_bool:
@@ -415,7 +427,7 @@ def power(ctx: LoweringContext, obj, vals, node):
     x, y = vals
     if obj is math.pow:
         x, y = float_of(ctx, x), float_of(ctx, y)
-    return binop(ctx, ast.Pow(), x, y, node)
+    return binop(ctx, ast.Pow(), x, y, node, element=obj is np.power)
 
 
 def binary_math(ctx: LoweringContext, obj, vals, node):
@@ -497,7 +509,7 @@ def sign(ctx: LoweringContext, obj, vals, node):
 
 
 def square(ctx: LoweringContext, obj, vals, node):
-    return binop(ctx, ast.Mult(), vals[0], vals[0], node)
+    return binop(ctx, ast.Mult(), vals[0], vals[0], node, element=True)
 
 
 def logical(ctx: LoweringContext, obj, vals, node):

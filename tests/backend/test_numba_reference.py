@@ -1,0 +1,96 @@
+"""Values a numba user relies on: each kernel runs as `numba.njit` and as an hpcad kernel on
+both backends, on copies of the same inputs, and the results must be equal (NaN equal to
+NaN, arrays of the same dtype). Integers: numba's scalar integer arithmetic is 64 bits wide,
+int32 operands included, while array expressions keep int32; float32 ** an integer stays
+float32."""
+import math
+
+import numba
+import numpy as np
+import pytest
+
+import hpcad as ad
+
+BACKENDS = ("interp", "numba")
+
+
+def i32_scalar_ops(a):
+    x = a[0]
+    y = a[1]
+    return x + y, x - y, x * y, -x, x // y, x % y, x & y, x | y, x ^ y, pow(x, 2)
+
+
+def i32_argument(x):
+    return x * x
+
+
+def i32_accumulate(a):
+    s = a[0]
+    for i in range(1, a.shape[0]):
+        s = s * a[i] + a[i]
+    return s
+
+
+def i32_store_wraps(a):
+    for i in range(a.shape[0]):
+        a[i] = a[i] * 3 + 7
+    return a
+
+
+def i32_arrays_stay_int32(a):
+    return a + a, a * a[0], -a, np.square(a), np.power(a, a[1])
+
+
+def f32_power(x):
+    return x[0] ** 2, x[0] ** 3, pow(x[1], 2)
+
+
+def f32_accumulate_powers(x):
+    s = np.float32(0.0)
+    for i in range(x.shape[0]):
+        s += x[i] ** 2
+    return s
+
+
+CASES = [
+    (i32_scalar_ops, (np.array([100000, -30000], np.int32),)),
+    (i32_scalar_ops, (np.array([2 ** 31 - 1, 2 ** 31 - 1], np.int32),)),
+    (i32_argument, (np.int32(100000),)),
+    (i32_accumulate, (np.array([65536, 65536, 3, 2 ** 31 - 1], np.int32),)),
+    (i32_store_wraps, (np.array([2 ** 31 - 1, -5, 2 ** 30], np.int32),)),
+    (i32_arrays_stay_int32, (np.array([2 ** 30, 5, -2 ** 31], np.int32),)),
+    (f32_power, (np.array([1.1, 1.3], np.float32),)),
+    (f32_accumulate_powers, (np.linspace(0.0, 1.0, 100).astype(np.float32),)),
+]
+
+
+def copies(args):
+    return tuple(a.copy() if isinstance(a, np.ndarray) else a for a in args)
+
+
+def assert_same(got, expected, what):
+    if isinstance(expected, tuple):
+        assert isinstance(got, tuple) and len(got) == len(expected), (what, got, expected)
+        for k, (g, e) in enumerate(zip(got, expected, strict=True)):
+            assert_same(g, e, f"{what}[{k}]")
+    elif isinstance(expected, np.ndarray):
+        assert isinstance(got, np.ndarray) and got.dtype == expected.dtype, \
+            (what, got, expected)
+        assert np.array_equal(got, expected, equal_nan=True), (what, got, expected)
+    else:
+        assert type(got) is type(expected) or float(got) == float(expected), \
+            (what, got, expected)
+        assert got == expected or math.isnan(got) and math.isnan(expected), \
+            (what, got, expected)
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+@pytest.mark.parametrize("fn,args", CASES, ids=lambda x: getattr(x, "__name__", ""))
+def test_the_same_values_as_numba(fn, args, backend):
+    expected_args = copies(args)
+    expected = numba.njit(fn)(*expected_args)
+    got_args = copies(args)
+    got = ad.kernel(fn, backend=backend)(*got_args)
+    assert_same(got, expected, fn.__name__)
+    for k, (g, e) in enumerate(zip(got_args, expected_args, strict=True)):
+        assert_same(g, e, f"{fn.__name__} argument {k}")
