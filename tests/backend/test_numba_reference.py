@@ -2,7 +2,7 @@
 both backends, on copies of the same inputs, and the results must be equal (NaN equal to
 NaN, arrays of the same dtype). Integers: numba's scalar integer arithmetic is 64 bits wide,
 int32 operands included, while array expressions keep int32; float32 ** an integer stays
-float32."""
+float32, and a scalar of a lower kind next to arrays takes their type."""
 import math
 
 import numba
@@ -52,6 +52,18 @@ def f32_accumulate_powers(x):
     return s
 
 
+def f32_times_int(x, k):
+    return x * k
+
+
+def f32_power_int(x, k):
+    return x ** k
+
+
+def i32_plus_bool(a, flag):
+    return a + flag
+
+
 CASES = [
     (i32_scalar_ops, (np.array([100000, -30000], np.int32),)),
     (i32_scalar_ops, (np.array([2 ** 31 - 1, 2 ** 31 - 1], np.int32),)),
@@ -61,6 +73,9 @@ CASES = [
     (i32_arrays_stay_int32, (np.array([2 ** 30, 5, -2 ** 31], np.int32),)),
     (f32_power, (np.array([1.1, 1.3], np.float32),)),
     (f32_accumulate_powers, (np.linspace(0.0, 1.0, 100).astype(np.float32),)),
+    (f32_times_int, (np.array([1.1, 2.2], np.float32), 3)),
+    (f32_power_int, (np.array([1.1, 2.2], np.float32), 3)),
+    (i32_plus_bool, (np.array([7, -3], np.int32), True)),
 ]
 
 
