@@ -415,12 +415,23 @@ def call_minmax(ctx: LoweringContext, obj, node):
 
 
 def minmax(ctx: LoweringContext, obj, vals, node):
+    """min/max as Python's (a NaN counts only as the first argument), np.minimum/np.maximum
+    (a NaN on either side is the answer) and np.fmin/np.fmax (a NaN loses to a number)."""
     kind = "min" if obj in intr.MIN else "max"
     acc = vals[0]
     for v in vals[1:]:
         t = promote(acc.type, v.type) if acc.type != v.type else acc.type
-        acc = ctx.builder.op1(f"arith.{kind}", [ctx.coerce(acc, t), ctx.coerce(v, t)], t)
+        a, b = ctx.coerce(acc, t), ctx.coerce(v, t)
+        acc = ctx.builder.op1(f"arith.{kind}", [a, b], t)    # b if b > a else a
+        if t.is_float and obj in (np.minimum, np.maximum):
+            acc = ctx.builder.op1("arith.select", [is_nan(ctx, b), b, acc], t)
+        elif t.is_float and obj in (np.fmin, np.fmax):
+            acc = ctx.builder.op1("arith.select", [is_nan(ctx, a), b, acc], t)
     return acc
+
+
+def is_nan(ctx: LoweringContext, x: Value) -> Value:
+    return ctx.builder.op1("arith.cmp", [x, x], i1, {"pred": "ne"})
 
 
 def power(ctx: LoweringContext, obj, vals, node):
@@ -505,7 +516,10 @@ def sign(ctx: LoweringContext, obj, vals, node):
     zero = ctx.const(0, x.type)
     pos = ctx.coerce(ctx.builder.op1("arith.cmp", [x, zero], i1, {"pred": "gt"}), t)
     neg = ctx.coerce(ctx.builder.op1("arith.cmp", [x, zero], i1, {"pred": "lt"}), t)
-    return ctx.builder.op1("arith.sub", [pos, neg], t)
+    s = ctx.builder.op1("arith.sub", [pos, neg], t)
+    if not t.is_float:
+        return s
+    return ctx.builder.op1("arith.select", [is_nan(ctx, x), x, s], t)   # sign(nan) is nan
 
 
 def square(ctx: LoweringContext, obj, vals, node):

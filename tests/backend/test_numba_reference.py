@@ -2,7 +2,8 @@
 both backends, on copies of the same inputs, and the results must be equal (NaN equal to
 NaN, arrays of the same dtype). Integers: numba's scalar integer arithmetic is 64 bits wide,
 int32 operands included, while array expressions keep int32; float32 ** an integer stays
-float32, and a scalar of a lower kind next to arrays takes their type."""
+float32, and a scalar of a lower kind next to arrays takes their type. NaN: np.minimum and
+np.maximum propagate it from either side, np.fmin and np.fmax drop it, np.sign(nan) is nan."""
 import math
 
 import numba
@@ -12,6 +13,7 @@ import pytest
 import hpcad as ad
 
 BACKENDS = ("interp", "numba")
+NAN = math.nan
 
 
 def i32_scalar_ops(a):
@@ -64,6 +66,22 @@ def i32_plus_bool(a, flag):
     return a + flag
 
 
+def nan_minmax(x, y):
+    return np.minimum(x, y), np.maximum(x, y), np.fmin(x, y), np.fmax(x, y)
+
+
+def nan_minmax_arrays(x, y):
+    return np.minimum(x, y), np.maximum(x, y), np.fmin(x, y), np.fmax(x, y)
+
+
+def builtin_minmax(x, y):
+    return min(x, y), max(x, y)
+
+
+def nan_sign(x):
+    return np.sign(x)
+
+
 CASES = [
     (i32_scalar_ops, (np.array([100000, -30000], np.int32),)),
     (i32_scalar_ops, (np.array([2 ** 31 - 1, 2 ** 31 - 1], np.int32),)),
@@ -76,6 +94,15 @@ CASES = [
     (f32_times_int, (np.array([1.1, 2.2], np.float32), 3)),
     (f32_power_int, (np.array([1.1, 2.2], np.float32), 3)),
     (i32_plus_bool, (np.array([7, -3], np.int32), True)),
+    (nan_minmax, (1.0, NAN)),
+    (nan_minmax, (NAN, 1.0)),
+    (nan_minmax, (NAN, NAN)),
+    (nan_minmax, (-1.0, 2.0)),
+    (nan_minmax_arrays, (np.array([1.0, NAN, NAN, 2.0]), np.array([NAN, 1.0, NAN, -2.0]))),
+    (builtin_minmax, (1.0, NAN)),
+    (builtin_minmax, (NAN, 1.0)),
+    (nan_sign, (NAN,)),
+    (nan_sign, (np.array([NAN, -2.0, 0.0, 3.0]),)),
 ]
 
 
@@ -109,3 +136,25 @@ def test_the_same_values_as_numba(fn, args, backend):
     assert_same(got, expected, fn.__name__)
     for k, (g, e) in enumerate(zip(got_args, expected_args, strict=True)):
         assert_same(g, e, f"{fn.__name__} argument {k}")
+
+
+def maximum_loss(x, y):
+    return np.sum(np.maximum(x, y) * np.fmin(x, 2.0 * y) + np.sign(x) * y)
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_nan_aware_minmax_keeps_its_derivative(backend):
+    """Away from NaN the select that np.maximum and np.fmin add changes no derivative:
+    reverse mode against central differences (no ties among the points)."""
+    rng = np.random.default_rng(3)
+    x, y = rng.normal(size=8), rng.normal(size=8)
+    gx, gy = ad.grad(ad.kernel(maximum_loss, backend=backend), argnums=(0, 1))(x, y)
+    h = 1e-6
+    for arr, g, k in ((x, gx, 0), (y, gy, 1)):
+        fd = np.empty_like(arr)
+        for i in range(arr.size):
+            up, down = [x.copy(), y.copy()], [x.copy(), y.copy()]
+            up[k][i] += h
+            down[k][i] -= h
+            fd[i] = (maximum_loss(*up) - maximum_loss(*down)) / (2 * h)
+        assert np.allclose(g, fd, rtol=1e-6, atol=1e-8), (k, g, fd)
