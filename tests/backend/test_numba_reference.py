@@ -3,7 +3,8 @@ both backends, on copies of the same inputs, and the results must be equal (NaN 
 NaN, arrays of the same dtype). Integers: numba's scalar integer arithmetic is 64 bits wide,
 int32 operands included, while array expressions keep int32; float32 ** an integer stays
 float32, and a scalar of a lower kind next to arrays takes their type. NaN: np.minimum and
-np.maximum propagate it from either side, np.fmin and np.fmax drop it, np.sign(nan) is nan."""
+np.maximum propagate it from either side, np.fmin and np.fmax drop it, np.sign(nan) is nan.
+Numbers come back as Python's int, float and bool on both backends, as numba's do."""
 import math
 
 import numba
@@ -31,6 +32,10 @@ def i32_accumulate(a):
     for i in range(1, a.shape[0]):
         s = s * a[i] + a[i]
     return s
+
+
+def narrow_numbers(a, x, m):
+    return a[0], abs(a[1]), min(a[0], a[1]), x[0], x[0] * x[1], m[0]
 
 
 def i32_store_wraps(a):
@@ -87,6 +92,8 @@ CASES = [
     (i32_scalar_ops, (np.array([2 ** 31 - 1, 2 ** 31 - 1], np.int32),)),
     (i32_argument, (np.int32(100000),)),
     (i32_accumulate, (np.array([65536, 65536, 3, 2 ** 31 - 1], np.int32),)),
+    (narrow_numbers, (np.array([7, -3], np.int32), np.array([1.1, 3.3], np.float32),
+                       np.array([True, False]))),
     (i32_store_wraps, (np.array([2 ** 31 - 1, -5, 2 ** 30], np.int32),)),
     (i32_arrays_stay_int32, (np.array([2 ** 30, 5, -2 ** 31], np.int32),)),
     (f32_power, (np.array([1.1, 1.3], np.float32),)),
@@ -120,8 +127,7 @@ def assert_same(got, expected, what):
             (what, got, expected)
         assert np.array_equal(got, expected, equal_nan=True), (what, got, expected)
     else:
-        assert type(got) is type(expected) or float(got) == float(expected), \
-            (what, got, expected)
+        assert type(got) is type(expected), (what, got, expected)   # int, float, bool
         assert got == expected or math.isnan(got) and math.isnan(expected), \
             (what, got, expected)
 
