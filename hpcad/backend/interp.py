@@ -94,16 +94,17 @@ def _max(a, b):
     return b if b > a else a
 
 
+# (a zero result keeps x's sign, as NumPy's and numba's: np.ceil(-0.5) is -0.0)
 def _floor_f64(x: float) -> float:
-    return float(math.floor(x))
+    return math.copysign(float(math.floor(x)), x)
 
 
 def _ceil_f64(x: float) -> float:
-    return float(math.ceil(x))
+    return math.copysign(float(math.ceil(x)), x)
 
 
 def _rint_f64(x: float) -> float:
-    return float(round(x))   # halves to even; inf and nan raise: np.rint answers them
+    return math.copysign(float(round(x)), x)   # halves to even; inf and nan raise: np.rint
 
 
 _MATH_FAST = {"abs": abs, "floor": _floor_f64, "ceil": _ceil_f64, "rint": _rint_f64}

@@ -514,12 +514,16 @@ def sign(ctx: LoweringContext, obj, vals, node):
     (x,) = vals
     t = x.type if not x.type.is_bool else i64
     zero = ctx.const(0, x.type)
-    pos = ctx.coerce(ctx.builder.op1("arith.cmp", [x, zero], i1, {"pred": "gt"}), t)
-    neg = ctx.coerce(ctx.builder.op1("arith.cmp", [x, zero], i1, {"pred": "lt"}), t)
-    s = ctx.builder.op1("arith.sub", [pos, neg], t)
+    gt = ctx.builder.op1("arith.cmp", [x, zero], i1, {"pred": "gt"})
+    lt = ctx.builder.op1("arith.cmp", [x, zero], i1, {"pred": "lt"})
+    s = ctx.builder.op1("arith.sub", [ctx.coerce(gt, t), ctx.coerce(lt, t)], t)
     if not t.is_float:
         return s
-    return ctx.builder.op1("arith.select", [is_nan(ctx, x), x, s], t)   # sign(nan) is nan
+    # nan and the zeros are their own sign, as numba's np.sign gives them (x * 0.0: that
+    # value, with derivative 0)
+    nonzero = ctx.builder.op1("arith.or", [gt, lt], i1)
+    itself = ctx.builder.op1("arith.mul", [x, zero], t)
+    return ctx.builder.op1("arith.select", [nonzero, s, itself], t)
 
 
 def square(ctx: LoweringContext, obj, vals, node):

@@ -3,7 +3,8 @@ both backends, on copies of the same inputs, and the results must be equal (NaN 
 NaN, arrays of the same dtype). Integers: numba's scalar integer arithmetic is 64 bits wide,
 int32 operands included, while array expressions keep int32; float32 ** an integer stays
 float32, and a scalar of a lower kind next to arrays takes their type. NaN: np.minimum and
-np.maximum propagate it from either side, np.fmin and np.fmax drop it, np.sign(nan) is nan.
+np.maximum propagate it from either side, np.fmin and np.fmax drop it, np.sign(nan) is nan
+(and np.sign(-0.0) is -0.0; rounding to a zero keeps the sign, as numba's).
 Numbers come back as Python's int, float and bool on both backends, as numba's do."""
 import math
 
@@ -87,6 +88,10 @@ def nan_sign(x):
     return np.sign(x)
 
 
+def signed_zeros(x):
+    return np.sign(x), np.ceil(x - 0.5), np.rint(x - 0.4), np.floor(x), round(x - 0.4, 0)
+
+
 CASES = [
     (i32_scalar_ops, (np.array([100000, -30000], np.int32),)),
     (i32_scalar_ops, (np.array([2 ** 31 - 1, 2 ** 31 - 1], np.int32),)),
@@ -110,6 +115,9 @@ CASES = [
     (builtin_minmax, (NAN, 1.0)),
     (nan_sign, (NAN,)),
     (nan_sign, (np.array([NAN, -2.0, 0.0, 3.0]),)),
+    (signed_zeros, (-0.0,)),
+    (signed_zeros, (0.0,)),
+    (nan_sign, (np.array([-0.0, 0.0]),)),
 ]
 
 
@@ -126,10 +134,12 @@ def assert_same(got, expected, what):
         assert isinstance(got, np.ndarray) and got.dtype == expected.dtype, \
             (what, got, expected)
         assert np.array_equal(got, expected, equal_nan=True), (what, got, expected)
+        assert np.array_equal(np.signbit(got), np.signbit(expected)), (what, got, expected)
     else:
         assert type(got) is type(expected), (what, got, expected)   # int, float, bool
         assert got == expected or math.isnan(got) and math.isnan(expected), \
             (what, got, expected)
+        assert np.signbit(got) == np.signbit(expected), (what, got, expected)   # -0.0
 
 
 @pytest.mark.parametrize("backend", BACKENDS)
@@ -164,3 +174,16 @@ def test_nan_aware_minmax_keeps_its_derivative(backend):
             down[k][i] -= h
             fd[i] = (maximum_loss(*up) - maximum_loss(*down)) / (2 * h)
         assert np.allclose(g, fd, rtol=1e-6, atol=1e-8), (k, g, fd)
+
+
+def sign_plus_line(x):
+    return np.sign(x) + 2.0 * x
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+@pytest.mark.parametrize("x", [0.0, -0.0, 1.5])
+def test_sign_has_derivative_zero_at_zero_too(x, backend):
+    """np.sign keeps a zero's sign through x * 0.0, which adds nothing to the derivative."""
+    k = ad.kernel(sign_plus_line, backend=backend)
+    assert ad.grad(k)(x) == 2.0
+    assert ad.jvp(k, (x,), (1.0,))[1] == 2.0
