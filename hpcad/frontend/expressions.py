@@ -299,10 +299,6 @@ def expr_attribute(ctx: LoweringContext, node):
         return tuple(extent(ctx, base, k) for k in range(base.type.ndim))
     if arrays.is_array(base) and node.attr in construct.ATTRIBUTES:
         return construct.attribute(ctx, base, node.attr, node)
-    if node.attr == "astype" and arrays.is_array(base):
-        ctx.unsupported(node, "`astype`", "make an array of the dtype you want and fill it in a "
-                                          "loop: b = np.empty(a.shape, np.int64); "
-                                          "b[i] = int(a[i])")
     ctx.unsupported(node, f"the attribute `{node.attr}`")
 
 

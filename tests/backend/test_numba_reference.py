@@ -176,6 +176,35 @@ def test_nan_aware_minmax_keeps_its_derivative(backend):
         assert np.allclose(g, fd, rtol=1e-6, atol=1e-8), (k, g, fd)
 
 
+def conversions(a):
+    return a.astype(np.int32), a.astype(np.float32), (a * 2.0).astype(np.int64), \
+        a.astype(np.bool_), a[::-1].astype(a.dtype)
+
+
+def astype_loss(x):
+    y = x.astype(np.float32)
+    return np.sum(y * y) + np.sum(x.astype(np.int64))
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+@pytest.mark.parametrize("a", [np.array([-1.7, 2.5, 0.0, 3.9]),
+                               np.array([[-7, 2], [0, 5]], np.int32), np.array([True, False])],
+                         ids=["f64", "i32", "bool"])
+def test_astype_converts_as_numba(a, backend):
+    """a.astype(dtype): a new array of the converted elements (floats to integers truncate
+    toward zero), against numba.njit."""
+    assert_same(ad.kernel(conversions, backend=backend)(a.copy()), numba.njit(conversions)(a),
+                "astype")
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_astype_differentiates_through_float_conversions(backend):
+    """d/dx of sum(float32(x)**2) + sum(int64(x)): 2 float32(x), the integer part adding 0."""
+    x = np.array([0.3, -1.2, 2.7])
+    g = ad.grad(ad.kernel(astype_loss, backend=backend))(x)
+    assert np.allclose(g, 2.0 * x, rtol=1e-6), g
+
+
 def sign_plus_line(x):
     return np.sign(x) + 2.0 * x
 
