@@ -132,6 +132,9 @@ def unaryop(ctx: LoweringContext, op, v, node, element: bool = False):
         return ctx.builder.op1("arith.neg", [v], v.type)
     if isinstance(op, ast.Invert) and v.type.is_bool:
         return ctx.builder.op1("arith.not", [v], i1)
+    if isinstance(op, ast.Invert) and v.type.is_int:     # ~x == -x - 1 == x ^ -1
+        t = scalar_int(v.type, element)
+        return ctx.builder.op1("arith.bitxor", [ctx.coerce(v, t), ctx.const(-1, t)], t)
     ctx.unsupported(node, *words.describe(op, words.OPERATORS))
 
 
@@ -475,6 +478,44 @@ def call_round(ctx: LoweringContext, obj, node):
     return round_digits(ctx, x, digits)
 
 
+def call_np_round(ctx: LoweringContext, obj, node):
+    """np.round(x, decimals=0) (np.around): element by element, halves to even; a float
+    stays a float (round_digits: numba's formula), an integer is unchanged."""
+    keywords = {k.arg: k.value for k in node.keywords}
+    if not 1 <= len(node.args) <= 2 or set(keywords) - {"decimals"} or (
+            len(node.args) == 2 and keywords):
+        ctx.unsupported(node, "this call of np.round", "write np.round(x) or np.round(x, 2)")
+    given = node.args[1] if len(node.args) == 2 else keywords.get("decimals")
+    digits = 0 if given is None else arrays.static_int(given)
+    if digits is None:
+        ctx.unsupported(node, "np.round with a number of decimals that is not a constant",
+                        "round to a literal number of digits, e.g. np.round(x, 2)")
+
+    def rule(c: LoweringContext, vals):
+        (x,) = vals
+        if not x.type.is_float:
+            if digits < 0:
+                c.unsupported(node, "np.round of integers to negative decimals",
+                              "round a float: np.round(x * 1.0, -1)")
+            return x
+        if digits == 0:
+            return c.builder.op1("math.rint", [x], x.type)
+        return round_digits(c, x, digits)
+    return arrays.elementwise(ctx, rule, [ctx.expr(node.args[0])], node)
+
+
+def trunc(ctx: LoweringContext, obj, vals, node):
+    """math.trunc (an int) and np.trunc (a float): toward zero, ceil below 0, floor above."""
+    (x,) = vals
+    if not x.type.is_float:
+        return x if obj is np.trunc else ctx.coerce(x, i64)
+    b = ctx.builder
+    below = b.op1("arith.cmp", [x, ctx.const(0.0, x.type)], i1, {"pred": "lt"})
+    r = b.op1("arith.select", [below, b.op1("math.ceil", [x], x.type),
+                               b.op1("math.floor", [x], x.type)], x.type)
+    return r if obj is np.trunc else ctx.coerce(r, i64)
+
+
 def round_digits(ctx: LoweringContext, x: Value, digits: int) -> Value:
     b, t = ctx.builder, x.type
     if digits < 0:
@@ -714,11 +755,13 @@ INTRINSICS = [(intr.UNARY_MATH, elementwise_call(1, unary_math)),
               (intr.LOGICAL_NOT, elementwise_call(1, logical)),
               (intr.LOGICAL_BINARY, elementwise_call(2, logical)),
               (intr.CASTS, elementwise_call(1, cast)), ({builtins.len}, call_len),
-              (intr.ROUND, call_round), (linalg.FUNCTIONS, linalg.call),
+              (intr.ROUND, call_round), (intr.NP_ROUND, call_np_round),
+              (intr.TRUNC, elementwise_call(1, trunc)), (linalg.FUNCTIONS, linalg.call),
               *construct.INTRINSICS, *reductions.INTRINSICS]
 
 # the rules that read keyword arguments themselves (dtype=, axis=, ...)
-TAKE_KEYWORDS = {rule for _, rule in [*construct.INTRINSICS, *reductions.INTRINSICS]}
+TAKE_KEYWORDS = {rule for _, rule in [*construct.INTRINSICS, *reductions.INTRINSICS]} | {
+    call_np_round}
 
 # array method name -> the rule lowering a.name(...) (the array or array expression, the call)
 ARRAY_METHODS = {**construct.METHODS, **reductions.METHODS}

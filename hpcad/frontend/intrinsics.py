@@ -36,6 +36,8 @@ BINARY_MATH = {math.atan2: "atan2", np.arctan2: "atan2", math.hypot: "hypot", np
 FLOAT_CLASS = {math.isnan: "isnan", np.isnan: "isnan", math.isinf: "isinf", np.isinf: "isinf",
                math.isfinite: "isfinite", np.isfinite: "isfinite"}
 ROUND = {builtins.round}
+NP_ROUND = {np.round, np.around}
+TRUNC = {math.trunc, np.trunc}
 
 WHERE = {np.where}
 CLIP = {np.clip}

@@ -205,6 +205,34 @@ def test_astype_differentiates_through_float_conversions(backend):
     assert np.allclose(g, 2.0 * x, rtol=1e-6), g
 
 
+def rounding(x):
+    return (np.round(x), np.round(x, 1), np.around(x, decimals=2), np.round(x, -1),
+            np.trunc(x), math.trunc(x), ~math.trunc(x))
+
+
+def rounding_arrays(a):
+    return np.round(a * 0.25, 1), np.round(a), np.trunc(a * -1.5), ~a, ~(a > 0)
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+@pytest.mark.parametrize("x", [2.5, -2.5, 0.15, -0.45, -0.3, 125.0])
+def test_np_round_trunc_and_invert_as_numba(x, backend):
+    assert_same(ad.kernel(rounding, backend=backend)(x), numba.njit(rounding)(x), "rounding")
+    a = np.array([5, -3, 7], np.int32)
+    assert_same(ad.kernel(rounding_arrays, backend=backend)(a),
+                numba.njit(rounding_arrays)(a), "rounding_arrays")
+
+
+def rounded_loss(x):
+    return np.sum(np.round(x, 1) + np.trunc(x) + x * x)
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_rounding_has_derivative_zero(backend):
+    x = np.array([0.37, -1.21, 2.5])
+    assert np.allclose(ad.grad(ad.kernel(rounded_loss, backend=backend))(x), 2.0 * x)
+
+
 def sign_plus_line(x):
     return np.sign(x) + 2.0 * x
 
