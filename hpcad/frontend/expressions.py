@@ -39,6 +39,7 @@ _BINOPS = {ast.Add: "add", ast.Sub: "sub", ast.Mult: "mul", ast.Div: "div",
            ast.FloorDiv: "floordiv", ast.Mod: "mod", ast.Pow: "pow"}
 _BITOPS = {ast.LShift: "shl", ast.RShift: "shr", ast.BitAnd: "bitand", ast.BitOr: "bitor",
            ast.BitXor: "bitxor"}
+_BOOL_ARRAY_OPS = {"add": "arith.or", "mul": "arith.and"}
 _CMPOPS = {ast.Eq: "eq", ast.NotEq: "ne", ast.Lt: "lt", ast.LtE: "le", ast.Gt: "gt",
            ast.GtE: "ge"}
 
@@ -83,6 +84,9 @@ def binop(ctx: LoweringContext, op, a, b, node, element: bool = False) -> Value:
     if kind is None:
         ctx.unsupported(node, *words.describe(op, words.OPERATORS))
     a, b = ctx.scalar(a, node), ctx.scalar(b, node)
+    if element and a.type.is_bool and b.type.is_bool and kind in _BOOL_ARRAY_OPS:
+        # NumPy's and numba's bool arrays: m1 + m2 is m1 or m2, m1 * m2 is m1 and m2
+        return ctx.builder.op1(_BOOL_ARRAY_OPS[kind], [a, b], i1)
     t = scalar_int(promote(a.type, b.type), element)
     if kind == "div" and not t.is_float:
         t = f64
@@ -104,6 +108,8 @@ def bitop(ctx: LoweringContext, kind, a, b, node, element: bool = False) -> Valu
     a, b = ctx.scalar(a, node), ctx.scalar(b, node)
     if a.type.is_bool and b.type.is_bool and kind in ("bitand", "bitor"):
         return ctx.builder.op1("arith.and" if kind == "bitand" else "arith.or", [a, b], i1)
+    if a.type.is_bool and b.type.is_bool and kind == "bitxor":    # a bool, as in Python
+        return ctx.builder.op1("arith.cmp", [a, b], i1, {"pred": "ne"})
     if a.type.is_float or b.type.is_float:
         ctx.type_error(node, f"bit operations need integers, got {spoken(a.type)} and "
                              f"{spoken(b.type)}; "

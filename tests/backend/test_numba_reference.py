@@ -5,7 +5,8 @@ int32 operands included, while array expressions keep int32; float32 ** an integ
 float32, and a scalar of a lower kind next to arrays takes their type. NaN: np.minimum and
 np.maximum propagate it from either side, np.fmin and np.fmax drop it, np.sign(nan) is nan
 (and np.sign(-0.0) is -0.0; rounding to a zero keeps the sign, as numba's).
-Numbers come back as Python's int, float and bool on both backends, as numba's do."""
+Bool arrays: `m1 + m2` is their or, `m1 * m2` their and, `^` a bool. Numbers come back as
+Python's int, float and bool on both backends, as numba's do."""
 import math
 
 import numba
@@ -72,6 +73,13 @@ def i32_plus_bool(a, flag):
     return a + flag
 
 
+def bool_arrays(m, k):
+    both = m * m[::-1]
+    either = m + m[::-1]
+    return either, both, m ^ m[::-1], m + True, np.sum(m + m), m[0] ^ m[1], m[0] + m[1], \
+        m * k
+
+
 def nan_minmax(x, y):
     return np.minimum(x, y), np.maximum(x, y), np.fmin(x, y), np.fmax(x, y)
 
@@ -106,6 +114,7 @@ CASES = [
     (f32_times_int, (np.array([1.1, 2.2], np.float32), 3)),
     (f32_power_int, (np.array([1.1, 2.2], np.float32), 3)),
     (i32_plus_bool, (np.array([7, -3], np.int32), True)),
+    (bool_arrays, (np.array([True, False, False]), 3)),
     (nan_minmax, (1.0, NAN)),
     (nan_minmax, (NAN, 1.0)),
     (nan_minmax, (NAN, NAN)),
