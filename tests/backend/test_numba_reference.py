@@ -80,6 +80,12 @@ def bool_arrays(m, k):
         m * k
 
 
+def any_all(x):
+    m = x > 0.5
+    return m.any(), m.all(), np.any(x), np.all(x), x[:0].any(), x[:0].all(), \
+        np.any(x.reshape(2, 2) > 0.8)
+
+
 def nan_minmax(x, y):
     return np.minimum(x, y), np.maximum(x, y), np.fmin(x, y), np.fmax(x, y)
 
@@ -115,6 +121,8 @@ CASES = [
     (f32_power_int, (np.array([1.1, 2.2], np.float32), 3)),
     (i32_plus_bool, (np.array([7, -3], np.int32), True)),
     (bool_arrays, (np.array([True, False, False]), 3)),
+    (any_all, (np.array([0.1, 0.7, 0.9, 0.0]),)),
+    (any_all, (np.array([0.6, 0.7, 0.9, NAN]),)),
     (nan_minmax, (1.0, NAN)),
     (nan_minmax, (NAN, 1.0)),
     (nan_minmax, (NAN, NAN)),
