@@ -510,6 +510,26 @@ def call_np_round(ctx: LoweringContext, obj, node):
     return arrays.elementwise(ctx, rule, [ctx.expr(node.args[0])], node)
 
 
+def ufunc_operator(ctx: LoweringContext, obj, vals, node):
+    """np.add(a, b), np.mod(a, b), ...: the operator, element by element (NumPy's types)."""
+    return binop(ctx, getattr(ast, intr.UFUNC_OPERATORS[obj])(), vals[0], vals[1], node,
+                 element=True)
+
+
+def negative(ctx: LoweringContext, obj, vals, node):
+    return unaryop(ctx, ast.USub(), vals[0], node, element=True)
+
+
+def call_divmod(ctx: LoweringContext, obj, node):
+    """divmod(a, b) of numbers: (a // b, a % b), as Python's and numba's."""
+    if len(node.args) != 2:
+        ctx.unsupported(node, "divmod() without exactly two arguments")
+    a, b = (ctx.expr(n) for n in node.args)
+    if arrays.is_array(a) or arrays.is_array(b):
+        ctx.unsupported(node, "divmod() of arrays", "write (a // b, a % b)")
+    return (binop(ctx, ast.FloorDiv(), a, b, node), binop(ctx, ast.Mod(), a, b, node))
+
+
 def trunc(ctx: LoweringContext, obj, vals, node):
     """math.trunc (an int) and np.trunc (a float): toward zero, ceil below 0, floor above."""
     (x,) = vals
@@ -763,6 +783,8 @@ INTRINSICS = [(intr.UNARY_MATH, elementwise_call(1, unary_math)),
               (intr.CASTS, elementwise_call(1, cast)), ({builtins.len}, call_len),
               (intr.ROUND, call_round), (intr.NP_ROUND, call_np_round),
               (intr.TRUNC, elementwise_call(1, trunc)), (linalg.FUNCTIONS, linalg.call),
+              (intr.UFUNC_OPERATORS, elementwise_call(2, ufunc_operator)),
+              (intr.NEGATIVE, elementwise_call(1, negative)), (intr.DIVMOD, call_divmod),
               *construct.INTRINSICS, *reductions.INTRINSICS]
 
 # the rules that read keyword arguments themselves (dtype=, axis=, ...)

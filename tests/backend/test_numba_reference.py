@@ -86,6 +86,17 @@ def any_all(x):
         np.any(x.reshape(2, 2) > 0.8)
 
 
+def ufunc_operators(a):
+    return np.mod(a, 3), np.remainder(a * 1.5, -2.0), np.floor_divide(a, 2), np.add(a, a), \
+        np.multiply(a, 2.5), np.subtract(a[0], 1), np.true_divide(a, 2), np.negative(a)
+
+
+def divmods(x, y):
+    q, r = divmod(x, y)
+    t = divmod(-7, 2)
+    return q, r, t[0], t[1]
+
+
 def nan_minmax(x, y):
     return np.minimum(x, y), np.maximum(x, y), np.fmin(x, y), np.fmax(x, y)
 
@@ -123,6 +134,10 @@ CASES = [
     (bool_arrays, (np.array([True, False, False]), 3)),
     (any_all, (np.array([0.1, 0.7, 0.9, 0.0]),)),
     (any_all, (np.array([0.6, 0.7, 0.9, NAN]),)),
+    (ufunc_operators, (np.array([7, -7], np.int32),)),
+    (ufunc_operators, (np.array([7.5, -7.25]),)),
+    (divmods, (-7, 2)),
+    (divmods, (-7.5, 2.0)),
     (nan_minmax, (1.0, NAN)),
     (nan_minmax, (NAN, 1.0)),
     (nan_minmax, (NAN, NAN)),
