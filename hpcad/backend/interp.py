@@ -94,16 +94,17 @@ def _max(a, b):
     return b if b > a else a
 
 
+# (a zero result keeps x's sign, as NumPy's and numba's: np.ceil(-0.5) is -0.0)
 def _floor_f64(x: float) -> float:
-    return float(math.floor(x))
+    return math.copysign(float(math.floor(x)), x)
 
 
 def _ceil_f64(x: float) -> float:
-    return float(math.ceil(x))
+    return math.copysign(float(math.ceil(x)), x)
 
 
 def _rint_f64(x: float) -> float:
-    return float(round(x))   # halves to even; inf and nan raise: np.rint answers them
+    return math.copysign(float(round(x)), x)   # halves to even; inf and nan raise: np.rint
 
 
 _MATH_FAST = {"abs": abs, "floor": _floor_f64, "ceil": _ceil_f64, "rint": _rint_f64}
@@ -880,10 +881,12 @@ def _compile(fn: Function) -> _Program:
 def run_function(fn: Function, args: Sequence, module: Module | None = None) -> tuple:
     """Run `fn` on `args` (scalars are converted to their type's representation, arrays and
     opaque values are passed as they are) and return the values of its `func.return`.
-    `module` resolves `func.call`; tape stacks start empty on each call."""
+    `module` resolves `func.call`; tape stacks start empty on each call. Numbers come back
+    as Python's (a float32 or int32 one too), as numba returns them."""
     if len(args) != len(fn.args):
         raise ArgumentError(f"@{fn.name} takes {len(fn.args)} arguments "
                             f"({', '.join(fn.arg_names)}), got {len(args)}")
     values = [_convert(p.type)(a) if isinstance(p.type, ScalarType) else a
               for p, a in zip(fn.args, args)]
-    return _compile(fn).invoke(_Run(module), values)
+    out = _compile(fn).invoke(_Run(module), values)
+    return tuple(v.item() if isinstance(v, np.generic) else v for v in out)

@@ -24,7 +24,7 @@ from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING
 
 from ..ir.core import Block, Op, Value
-from ..ir.types import ArrayType, ScalarType, f32, i1, i64
+from ..ir.types import ArrayType, ScalarType, f32, i1, i32, i64
 
 if TYPE_CHECKING:
     from .context import LoweringContext
@@ -354,13 +354,21 @@ def elementwise(ctx: LoweringContext, fn: Callable, args: list, node):
 
 
 def weak_literals(ctx: LoweringContext, operands: list) -> list:
-    """A number written in the source takes the float type of the arrays it meets, as in
-    NumPy and numba (`x32 * 0.5` stays float32): a literal next to float32 arrays only."""
-    floats = {o.dtype for o in operands if isinstance(o, ArrayExpr) and o.dtype.is_float}
-    if floats != {f32}:
-        return operands
-    return [ctx.const(const_of(o), f32) if isinstance(o, Value) and
-            const_of(o) is not None and not o.type.is_bool else o for o in operands]
+    """A scalar next to arrays takes their type where it is of a lower kind, as in numba
+    and NumPy: an integer or bool scalar next to float32 arrays is float32 (`x32 * n`
+    stays float32), a bool scalar next to int32 arrays int32. A number written in the
+    source next to float32 arrays is float32 too (`x32 * 0.5`), as in NumPy 2 (numba
+    computes that one in float64)."""
+    dtypes = {o.dtype for o in operands if isinstance(o, ArrayExpr)}
+    if {t for t in dtypes if t.is_float} == {f32}:
+        return [ctx.const(const_of(o), f32) if isinstance(o, Value) and
+                const_of(o) is not None and not o.type.is_bool else
+                ctx.coerce(o, f32) if isinstance(o, Value) and not o.type.is_float else o
+                for o in operands]
+    if dtypes == {i32}:
+        return [ctx.coerce(o, i32) if isinstance(o, Value) and o.type.is_bool else o
+                for o in operands]
+    return operands
 
 
 def inside_parallel(ctx: LoweringContext) -> bool:

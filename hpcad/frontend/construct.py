@@ -16,6 +16,7 @@ from ..ir.types import ArrayType, ScalarType, f64, i1, i64, promote, scalar_from
 from .arrays import (
     ArrayExpr,
     Flipped,
+    Map,
     as_array_value,
     as_expr,
     loop_nest,
@@ -271,6 +272,18 @@ def method_ravel(ctx: LoweringContext, arr, node) -> Value:
     if node.args or node.keywords:
         ctx.unsupported(node, "a.ravel() with arguments")
     return ravel(ctx, arr, node)
+
+
+def method_astype(ctx: LoweringContext, arr, node) -> Value:
+    """a.astype(dtype): a new array of a's elements converted to dtype, as NumPy's; a float
+    converted to an integer type truncates toward zero, and one that is nan, infinite or
+    outside the type raises, as int(x) does (numba leaves that value undefined)."""
+    if len(node.args) != 1 or node.keywords:
+        ctx.unsupported(node, "a.astype() with other than one dtype argument",
+                        "write a.astype(np.float64)")
+    t = dtype_of(ctx, node.args[0])
+    e = as_expr(ctx, arr, node)
+    return materialize(ctx, Map(lambda c, vs: c.coerce(vs[0], t), [e], t, node), node)
 
 
 def method_flatten(ctx: LoweringContext, arr, node) -> Value:
@@ -543,5 +556,5 @@ INTRINSICS = [(ALLOC, call_alloc), (ALLOC_LIKE, call_alloc), ({np.arange}, call_
               ({np.flip}, call_flip), ({np.triu, np.tril}, call_triangle)]
 # array method -> its rule(ctx, array or array expression, call node)
 METHODS = {"copy": method_copy, "reshape": method_reshape, "ravel": method_ravel,
-           "flatten": method_flatten}
+           "flatten": method_flatten, "astype": method_astype}
 ATTRIBUTES = ("shape", "ndim", "size", "dtype")

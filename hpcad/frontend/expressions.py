@@ -15,7 +15,7 @@ import numpy as np
 
 from ..ir.core import Block, Op, Value, walk
 from ..ir.effects import writes
-from ..ir.types import SCALARS, ArrayType, f64, i1, i64, promote, spoken
+from ..ir.types import SCALARS, ArrayType, f32, f64, i1, i32, i64, promote, spoken
 from . import (
     arrays,
     construct,
@@ -39,6 +39,7 @@ _BINOPS = {ast.Add: "add", ast.Sub: "sub", ast.Mult: "mul", ast.Div: "div",
            ast.FloorDiv: "floordiv", ast.Mod: "mod", ast.Pow: "pow"}
 _BITOPS = {ast.LShift: "shl", ast.RShift: "shr", ast.BitAnd: "bitand", ast.BitOr: "bitor",
            ast.BitXor: "bitxor"}
+_BOOL_ARRAY_OPS = {"add": "arith.or", "mul": "arith.and"}
 _CMPOPS = {ast.Eq: "eq", ast.NotEq: "ne", ast.Lt: "lt", ast.LtE: "le", ast.Gt: "gt",
            ast.GtE: "ge"}
 
@@ -68,37 +69,53 @@ def expr_binop(ctx: LoweringContext, node):
     return binop(ctx, node.op, ctx.expr(node.left), ctx.expr(node.right), node)
 
 
-def binop(ctx: LoweringContext, op, a, b, node) -> Value:
+def binop(ctx: LoweringContext, op, a, b, node, element: bool = False) -> Value:
+    """`a op b`. On scalars (element False) integers compute in int64, as numba's do
+    (`x * y` of two int32 numbers does not wrap at 2**31); element by element in an array
+    expression or a NumPy ufunc (element True) int32 stays int32, as NumPy's arrays do."""
     if isinstance(op, ast.MatMult):
         return linalg.product(ctx, a, b, node)
     if arrays.is_array(a) or arrays.is_array(b):
-        return arrays.elementwise(ctx, lambda c, vs: binop(c, op, vs[0], vs[1], node), [a, b],
-                                  node)
+        return arrays.elementwise(
+            ctx, lambda c, vs: binop(c, op, vs[0], vs[1], node, element=True), [a, b], node)
     if type(op) in _BITOPS:
-        return bitop(ctx, _BITOPS[type(op)], a, b, node)
+        return bitop(ctx, _BITOPS[type(op)], a, b, node, element)
     kind = _BINOPS.get(type(op))
     if kind is None:
         ctx.unsupported(node, *words.describe(op, words.OPERATORS))
     a, b = ctx.scalar(a, node), ctx.scalar(b, node)
-    t = promote(a.type, b.type)
+    if element and a.type.is_bool and b.type.is_bool and kind in _BOOL_ARRAY_OPS:
+        # NumPy's and numba's bool arrays: m1 + m2 is m1 or m2, m1 * m2 is m1 and m2
+        return ctx.builder.op1(_BOOL_ARRAY_OPS[kind], [a, b], i1)
+    t = scalar_int(promote(a.type, b.type), element)
     if kind == "div" and not t.is_float:
         t = f64
     if kind == "pow" and b.type.is_float and not t.is_float:
         t = f64
+    if kind == "pow" and a.type == f32 and not b.type.is_float:
+        t = f32     # float32 ** an integer stays float32, in numba and NumPy
     return ctx.builder.op1(f"arith.{kind}", [ctx.coerce(a, t), ctx.coerce(b, t)], t)
 
 
-def bitop(ctx: LoweringContext, kind, a, b, node) -> Value:
+def scalar_int(t, element: bool):
+    """The type an integer op on scalars computes in: int64 for int32 operands, as numba
+    (whose integer arithmetic is at least 64 bits wide), unless element by element."""
+    return i64 if t == i32 and not element else t
+
+
+def bitop(ctx: LoweringContext, kind, a, b, node, element: bool = False) -> Value:
     """Integer shifts and bitwise logic (`&`, `|` of two bools are logical and/or)."""
     a, b = ctx.scalar(a, node), ctx.scalar(b, node)
     if a.type.is_bool and b.type.is_bool and kind in ("bitand", "bitor"):
         return ctx.builder.op1("arith.and" if kind == "bitand" else "arith.or", [a, b], i1)
+    if a.type.is_bool and b.type.is_bool and kind == "bitxor":    # a bool, as in Python
+        return ctx.builder.op1("arith.cmp", [a, b], i1, {"pred": "ne"})
     if a.type.is_float or b.type.is_float:
         ctx.type_error(node, f"bit operations need integers, got {spoken(a.type)} and "
                              f"{spoken(b.type)}; "
                              f"reinterpret float bits with an array view, "
                              f"e.g. a.view(np.int32)")
-    t = promote(a.type, b.type)
+    t = scalar_int(promote(a.type, b.type), element)
     return ctx.builder.op1(f"arith.{kind}", [ctx.coerce(a, t), ctx.coerce(b, t)], t)
 
 
@@ -106,20 +123,24 @@ def expr_unaryop(ctx: LoweringContext, node):
     return unaryop(ctx, node.op, ctx.expr(node.operand), node)
 
 
-def unaryop(ctx: LoweringContext, op, v, node):
+def unaryop(ctx: LoweringContext, op, v, node, element: bool = False):
     if arrays.is_array(v):
-        return arrays.elementwise(ctx, lambda c, vs: unaryop(c, op, vs[0], node), [v], node)
+        return arrays.elementwise(ctx, lambda c, vs: unaryop(c, op, vs[0], node, True), [v],
+                                  node)
     v = ctx.scalar(v, node)
     if isinstance(op, ast.Not):
         return ctx.builder.op1("arith.not", [ctx.truth(v, node)], i1)
     if isinstance(op, ast.UAdd):
         return v
     if isinstance(op, ast.USub):
-        if v.type.is_bool:
+        if v.type.is_bool or scalar_int(v.type, element) != v.type:
             v = ctx.coerce(v, i64)
         return ctx.builder.op1("arith.neg", [v], v.type)
     if isinstance(op, ast.Invert) and v.type.is_bool:
         return ctx.builder.op1("arith.not", [v], i1)
+    if isinstance(op, ast.Invert) and v.type.is_int:     # ~x == -x - 1 == x ^ -1
+        t = scalar_int(v.type, element)
+        return ctx.builder.op1("arith.bitxor", [ctx.coerce(v, t), ctx.const(-1, t)], t)
     ctx.unsupported(node, *words.describe(op, words.OPERATORS))
 
 
@@ -287,10 +308,6 @@ def expr_attribute(ctx: LoweringContext, node):
         return tuple(extent(ctx, base, k) for k in range(base.type.ndim))
     if arrays.is_array(base) and node.attr in construct.ATTRIBUTES:
         return construct.attribute(ctx, base, node.attr, node)
-    if node.attr == "astype" and arrays.is_array(base):
-        ctx.unsupported(node, "`astype`", "make an array of the dtype you want and fill it in a "
-                                          "loop: b = np.empty(a.shape, np.int64); "
-                                          "b[i] = int(a[i])")
     ctx.unsupported(node, f"the attribute `{node.attr}`")
 
 
@@ -403,19 +420,30 @@ def call_minmax(ctx: LoweringContext, obj, node):
 
 
 def minmax(ctx: LoweringContext, obj, vals, node):
+    """min/max as Python's (a NaN counts only as the first argument), np.minimum/np.maximum
+    (a NaN on either side is the answer) and np.fmin/np.fmax (a NaN loses to a number)."""
     kind = "min" if obj in intr.MIN else "max"
     acc = vals[0]
     for v in vals[1:]:
         t = promote(acc.type, v.type) if acc.type != v.type else acc.type
-        acc = ctx.builder.op1(f"arith.{kind}", [ctx.coerce(acc, t), ctx.coerce(v, t)], t)
+        a, b = ctx.coerce(acc, t), ctx.coerce(v, t)
+        acc = ctx.builder.op1(f"arith.{kind}", [a, b], t)    # b if b > a else a
+        if t.is_float and obj in (np.minimum, np.maximum):
+            acc = ctx.builder.op1("arith.select", [is_nan(ctx, b), b, acc], t)
+        elif t.is_float and obj in (np.fmin, np.fmax):
+            acc = ctx.builder.op1("arith.select", [is_nan(ctx, a), b, acc], t)
     return acc
+
+
+def is_nan(ctx: LoweringContext, x: Value) -> Value:
+    return ctx.builder.op1("arith.cmp", [x, x], i1, {"pred": "ne"})
 
 
 def power(ctx: LoweringContext, obj, vals, node):
     x, y = vals
     if obj is math.pow:
         x, y = float_of(ctx, x), float_of(ctx, y)
-    return binop(ctx, ast.Pow(), x, y, node)
+    return binop(ctx, ast.Pow(), x, y, node, element=obj is np.power)
 
 
 def binary_math(ctx: LoweringContext, obj, vals, node):
@@ -456,6 +484,64 @@ def call_round(ctx: LoweringContext, obj, node):
     return round_digits(ctx, x, digits)
 
 
+def call_np_round(ctx: LoweringContext, obj, node):
+    """np.round(x, decimals=0) (np.around): element by element, halves to even; a float
+    stays a float (round_digits: numba's formula), an integer is unchanged."""
+    keywords = {k.arg: k.value for k in node.keywords}
+    if not 1 <= len(node.args) <= 2 or set(keywords) - {"decimals"} or (
+            len(node.args) == 2 and keywords):
+        ctx.unsupported(node, "this call of np.round", "write np.round(x) or np.round(x, 2)")
+    given = node.args[1] if len(node.args) == 2 else keywords.get("decimals")
+    digits = 0 if given is None else arrays.static_int(given)
+    if digits is None:
+        ctx.unsupported(node, "np.round with a number of decimals that is not a constant",
+                        "round to a literal number of digits, e.g. np.round(x, 2)")
+
+    def rule(c: LoweringContext, vals):
+        (x,) = vals
+        if not x.type.is_float:
+            if digits < 0:
+                c.unsupported(node, "np.round of integers to negative decimals",
+                              "round a float: np.round(x * 1.0, -1)")
+            return x
+        if digits == 0:
+            return c.builder.op1("math.rint", [x], x.type)
+        return round_digits(c, x, digits)
+    return arrays.elementwise(ctx, rule, [ctx.expr(node.args[0])], node)
+
+
+def ufunc_operator(ctx: LoweringContext, obj, vals, node):
+    """np.add(a, b), np.mod(a, b), ...: the operator, element by element (NumPy's types)."""
+    return binop(ctx, getattr(ast, intr.UFUNC_OPERATORS[obj])(), vals[0], vals[1], node,
+                 element=True)
+
+
+def negative(ctx: LoweringContext, obj, vals, node):
+    return unaryop(ctx, ast.USub(), vals[0], node, element=True)
+
+
+def call_divmod(ctx: LoweringContext, obj, node):
+    """divmod(a, b) of numbers: (a // b, a % b), as Python's and numba's."""
+    if len(node.args) != 2:
+        ctx.unsupported(node, "divmod() without exactly two arguments")
+    a, b = (ctx.expr(n) for n in node.args)
+    if arrays.is_array(a) or arrays.is_array(b):
+        ctx.unsupported(node, "divmod() of arrays", "write (a // b, a % b)")
+    return (binop(ctx, ast.FloorDiv(), a, b, node), binop(ctx, ast.Mod(), a, b, node))
+
+
+def trunc(ctx: LoweringContext, obj, vals, node):
+    """math.trunc (an int) and np.trunc (a float): toward zero, ceil below 0, floor above."""
+    (x,) = vals
+    if not x.type.is_float:
+        return x if obj is np.trunc else ctx.coerce(x, i64)
+    b = ctx.builder
+    below = b.op1("arith.cmp", [x, ctx.const(0.0, x.type)], i1, {"pred": "lt"})
+    r = b.op1("arith.select", [below, b.op1("math.ceil", [x], x.type),
+                               b.op1("math.floor", [x], x.type)], x.type)
+    return r if obj is np.trunc else ctx.coerce(r, i64)
+
+
 def round_digits(ctx: LoweringContext, x: Value, digits: int) -> Value:
     b, t = ctx.builder, x.type
     if digits < 0:
@@ -491,13 +577,20 @@ def sign(ctx: LoweringContext, obj, vals, node):
     (x,) = vals
     t = x.type if not x.type.is_bool else i64
     zero = ctx.const(0, x.type)
-    pos = ctx.coerce(ctx.builder.op1("arith.cmp", [x, zero], i1, {"pred": "gt"}), t)
-    neg = ctx.coerce(ctx.builder.op1("arith.cmp", [x, zero], i1, {"pred": "lt"}), t)
-    return ctx.builder.op1("arith.sub", [pos, neg], t)
+    gt = ctx.builder.op1("arith.cmp", [x, zero], i1, {"pred": "gt"})
+    lt = ctx.builder.op1("arith.cmp", [x, zero], i1, {"pred": "lt"})
+    s = ctx.builder.op1("arith.sub", [ctx.coerce(gt, t), ctx.coerce(lt, t)], t)
+    if not t.is_float:
+        return s
+    # nan and the zeros are their own sign, as numba's np.sign gives them (x * 0.0: that
+    # value, with derivative 0)
+    nonzero = ctx.builder.op1("arith.or", [gt, lt], i1)
+    itself = ctx.builder.op1("arith.mul", [x, zero], t)
+    return ctx.builder.op1("arith.select", [nonzero, s, itself], t)
 
 
 def square(ctx: LoweringContext, obj, vals, node):
-    return binop(ctx, ast.Mult(), vals[0], vals[0], node)
+    return binop(ctx, ast.Mult(), vals[0], vals[0], node, element=True)
 
 
 def logical(ctx: LoweringContext, obj, vals, node):
@@ -688,11 +781,15 @@ INTRINSICS = [(intr.UNARY_MATH, elementwise_call(1, unary_math)),
               (intr.LOGICAL_NOT, elementwise_call(1, logical)),
               (intr.LOGICAL_BINARY, elementwise_call(2, logical)),
               (intr.CASTS, elementwise_call(1, cast)), ({builtins.len}, call_len),
-              (intr.ROUND, call_round), (linalg.FUNCTIONS, linalg.call),
+              (intr.ROUND, call_round), (intr.NP_ROUND, call_np_round),
+              (intr.TRUNC, elementwise_call(1, trunc)), (linalg.FUNCTIONS, linalg.call),
+              (intr.UFUNC_OPERATORS, elementwise_call(2, ufunc_operator)),
+              (intr.NEGATIVE, elementwise_call(1, negative)), (intr.DIVMOD, call_divmod),
               *construct.INTRINSICS, *reductions.INTRINSICS]
 
 # the rules that read keyword arguments themselves (dtype=, axis=, ...)
-TAKE_KEYWORDS = {rule for _, rule in [*construct.INTRINSICS, *reductions.INTRINSICS]}
+TAKE_KEYWORDS = {rule for _, rule in [*construct.INTRINSICS, *reductions.INTRINSICS]} | {
+    call_np_round}
 
 # array method name -> the rule lowering a.name(...) (the array or array expression, the call)
 ARRAY_METHODS = {**construct.METHODS, **reductions.METHODS}

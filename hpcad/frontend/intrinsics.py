@@ -36,6 +36,14 @@ BINARY_MATH = {math.atan2: "atan2", np.arctan2: "atan2", math.hypot: "hypot", np
 FLOAT_CLASS = {math.isnan: "isnan", np.isnan: "isnan", math.isinf: "isinf", np.isinf: "isinf",
                math.isfinite: "isfinite", np.isfinite: "isfinite"}
 ROUND = {builtins.round}
+# NumPy ufuncs that are Python operators: np.add(a, b) is a + b element by element
+UFUNC_OPERATORS = {np.add: "Add", np.subtract: "Sub", np.multiply: "Mult", np.divide: "Div",
+                   np.true_divide: "Div", np.floor_divide: "FloorDiv", np.mod: "Mod",
+                   np.remainder: "Mod"}
+NEGATIVE = {np.negative}
+DIVMOD = {builtins.divmod}
+NP_ROUND = {np.round, np.around}
+TRUNC = {math.trunc, np.trunc}
 
 WHERE = {np.where}
 CLIP = {np.clip}

@@ -1,10 +1,11 @@
 """Reductions in kernels: np.sum, np.prod, np.min/np.max (np.amin/np.amax), np.argmin/
-np.argmax, np.mean and np.linalg.norm, as functions and as array methods, over arrays and
-lazy array expressions (nothing is allocated for `np.sum(x * y)`). A whole-array reduction
-is one loop nest carrying its accumulator, of reduction kind add/mul/min/max so that a
-parallel=True kernel runs it as a parallel reduction; with `axis=` the result is a fresh
-array, each element reduced by an inner loop. min/max follow numba: a NaN anywhere is the
-answer; argmin/argmax give the first occurrence (the first NaN, if any)."""
+np.argmax, np.mean, np.any/np.all and np.linalg.norm, as functions and as array methods,
+over arrays and lazy array expressions (nothing is allocated for `np.sum(x * y)`). A
+whole-array reduction is one loop nest carrying its accumulator, of reduction kind
+add/mul/min/max so that a parallel=True kernel runs it as a parallel reduction; with
+`axis=` the result is a fresh array, each element reduced by an inner loop. min/max follow
+numba: a NaN anywhere is the answer; argmin/argmax give the first occurrence (the first
+NaN, if any)."""
 from __future__ import annotations
 
 import ast
@@ -255,9 +256,23 @@ def lower_reduction(ctx: LoweringContext, name: str, expr, given: dict, node) ->
             arg_axis(ctx, expr, kind, axis, node)
     if name == "mean":
         return mean(ctx, expr, axis, node)
+    if name in ("any", "all"):
+        return any_all(ctx, name, expr, axis, node)
     r = REDUCERS[name]
     return reduce_all(ctx, expr, r, node) if axis is None else \
         reduce_axis(ctx, expr, r, axis, node)
+
+
+def any_all(ctx: LoweringContext, name: str, expr, axis: int | None, node) -> Value:
+    """np.any/np.all of every element (a NaN is true, no element: False/True), as numba's:
+    the count of true elements, compared with 0 or with the element count."""
+    if axis is not None:
+        ctx.unsupported(node, f"np.{name} with axis=", f"loop over the other axis and call "
+                                                       f"np.{name} on each slice")
+    count = reduce_all(ctx, _Mapped(expr, i1, lambda v: v), REDUCERS["sum"], node)
+    total = ctx.const(0, i64) if name == "any" else element_count(ctx, expr.extents(ctx))
+    return ctx.builder.op1("arith.cmp", [count, total], i1,
+                           {"pred": "gt" if name == "any" else "eq"})
 
 
 def mean(ctx: LoweringContext, expr, axis: int | None, node) -> Value:
@@ -343,9 +358,10 @@ class _Mapped:
 
 
 FUNCTIONS = {np.sum: "sum", np.prod: "prod", np.min: "min", np.max: "max", np.amin: "min",
-             np.amax: "max", np.argmin: "argmin", np.argmax: "argmax", np.mean: "mean"}
+             np.amax: "max", np.argmin: "argmin", np.argmax: "argmax", np.mean: "mean",
+             np.any: "any", np.all: "all"}
 METHOD_NAMES = {"sum": "sum", "prod": "prod", "min": "min", "max": "max", "mean": "mean",
-                "argmin": "argmin", "argmax": "argmax"}
+                "argmin": "argmin", "argmax": "argmax", "any": "any", "all": "all"}
 # function -> the rule lowering a call of it (expressions.INTRINSICS)
 INTRINSICS = [(FUNCTIONS, call_reduction), ({np.linalg.norm}, call_norm)]
 # array method -> its rule(ctx, array or array expression, call node)

@@ -110,7 +110,7 @@ OPERATORS = {
     "BitAnd": ("the operator `&`", "use `and` on conditions, `&` on integers"),
     "BitOr": ("the operator `|`", "use `or` on conditions, `|` on integers"),
     "BitXor": ("the operator `^`", "use != on conditions, `^` on integers"),
-    "Invert": ("the bitwise not `~`", "use `not c` on a condition, -x - 1 on an integer"),
+    "Invert": ("the bitwise not `~` of a float", "use `not c` on a condition, `~` on integers"),
     "Not": ("`not`", "use not on a scalar condition"),
     "UAdd": ("unary `+`", "leave it out"),
     "USub": ("unary `-`", "negate numbers or arrays"),

@@ -67,7 +67,7 @@ def for_else(a):
 
 
 def astype(a):
-    b = a.astype(np.int64)  # error here
+    b = a.astype(np.int64, copy=False)  # error here
     return b[0] * 1.0
 
 
@@ -131,7 +131,7 @@ def type_clash(a, flag):
                                                   "loop at line"),
     (loop_variable_after_break, (np.ones(4),), "keep the value you need in another variable"),
     (for_else, (np.ones(4),), "set a flag before the loop"),
-    (astype, (np.ones(4),), "b = np.empty(a.shape, np.int64)"),
+    (astype, (np.ones(4),), "write a.astype(np.float64)"),
 ])
 def test_unsupported_construct_names_file_line(fn, args, fragment):
     _check(fn, args, fragment)

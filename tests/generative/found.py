@@ -331,6 +331,22 @@ found("uniform_shape_loss", "mpi_uniform_loss",
     return total[0] / (n * comm.Get_size())
 ''')
 
+found("bool_array_sum", "bool_masks",
+      "m = (u > k) + (w < j) of bool arrays was an int64 array of 0, 1, 2 (NumPy's is their "
+      "or): np.sum(m) counted twice, u[m] was refused as fancy indexing", '''\
+@kernel
+def main(u, w, c, nt):
+    n = u.shape[0]
+    s = 0.0
+    m1 = (u > 0.1234) + (w < -0.0617)
+    s += c * np.sum(m1) + np.sum(m1 * u)
+    m2 = (u > 0.1234) * (w < -0.0617)
+    u[m2] += c
+    for i in range(n):
+        s += u[i] * u[i] + 0.5 * w[i]
+    return s
+''')
+
 SERIAL = {k: v for k, v in FOUND.items() if not v[0].startswith("mpi_")}
 MPI_CASES = {k: v for k, v in FOUND.items() if v[0].startswith("mpi_")}
 

@@ -54,6 +54,7 @@ FEATURES: dict[str, bool] = {
     "int_trips": True,         # nt as a trip count, slice bound and local array length
     "float32": True,           # u, w (and A) float32, compared within float32's rounding
     "parallel_arrays": True,   # @kernel(parallel=True) on main: array statements in parallel
+    "bool_masks": True,        # m = (u > k) + (w < j) (or; * and, ^, ~), np.sum(m), a[m] += c
     # MPI (tests/mpi/test_generated_mpi.py)
     "mpi_halo": True,          # Sendrecv halo exchange (PROC_NULL ends) before a stencil
     "mpi_nonblocking": True,   # Isend/Irecv + Wait / Waitall halo exchange

@@ -296,6 +296,22 @@ def block_int_trips(ctx) -> list[str]:
             f"    {h}[j] = {ctx.expr([f'{a}[j]', f'{b}[j + 1]'])}", f"s += np.sum({h} * {h})"]
 
 
+def block_masks(ctx) -> list[str]:
+    """Bool arrays from comparisons at odd constants, combined as NumPy combines them (`+` is
+    or, `*` and, `^` xor, `~` not), then counted, weighed, used in np.where or as a mask."""
+    ctx.use("bool_masks")
+    a, b = ctx.pick(vectors(ctx)), ctx.pick(vectors(ctx))
+    m = ctx.fresh("m")
+    first = ctx.pick([f"({a} > 0.1234)", f"~({a} > 0.1234)"])
+    lines = [f"{m} = {first} {ctx.pick(['+', '*', '^', '|', '&'])} ({b} < -0.0617)"]
+    use = ctx.pick(["count", "where", "mask"])
+    if use == "count":
+        return lines + [f"s += c * np.sum({m}) + np.sum({m} * {a})"]
+    if use == "where":
+        return lines + [f"s += np.sum(np.where({m}, {a}, 0.5 * {b}))"]
+    return lines + [f"{a}[{m}] += c"]
+
+
 # 1-D stepped views of an array of length n: negative steps, starts and stops past either
 # end (clipped as NumPy clips them), empty ones, views of views
 STEPPED = ["{a}[::-1]", "{a}[1::2]", "{a}[::-2]", "{a}[n - 2::-3]", "{a}[n + 3:-n - 5:-2]",
@@ -341,7 +357,8 @@ def block_stepped(ctx) -> list[str]:
 
 BLOCKS = {"array_expr": block_array_expr, "slices": block_slices, "reductions": block_reduce,
           "array_calls": block_array_call, "matrix": block_matrix, "gather": block_gather,
-          "edges": block_edges, "int_trips": block_int_trips, "stepped_views": block_stepped}
+          "edges": block_edges, "int_trips": block_int_trips, "stepped_views": block_stepped,
+          "bool_masks": block_masks}
 
 # scalar forms added to grammar.unary under "nonsmooth": kinks at odd constants
 KINKED_SCALAR = ["abs({a} - 0.0617)", "max({a}, 0.1234)", "min({a}, -0.2345)",
