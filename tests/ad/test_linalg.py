@@ -18,6 +18,7 @@ from tests.ad.harness import (
     INTERP_FAST,
     case_rng,
     check_case,
+    njit_of,
     on_backends,
     relative_error,
 )
@@ -125,27 +126,38 @@ CASES = [
          _normal((3, 3), (3, 4), (3,), (4,))),
 ]
 FAST_ON_NUMBA = ("gemm_nt",)
+# The cases each test compiles with numba (harness.ALL_KERNELS: all): together they run every
+# line of the numba backend's code generation that all the cases run in that test (traced,
+# 2026-12): products and their transposes (gemm_nt), products between parallel loops
+# (prange_around_product), an operand overwritten after its product (tape of its old values:
+# overwritten_after_product), views with steps as operands (view_operands), A.T @ A and
+# products of products (gram_and_square), np.outer (outer_product), np.matmul (matmul_function).
+PRIMAL_ON_NUMBA = ("gemm_nt", "prange_around_product", "gram_and_square", "view_operands",
+                   "outer_product")
+FD_ON_NUMBA = ("gemm_nt", "overwritten_after_product", "prange_around_product",
+               "view_operands", "outer_product", "matmul_function", "gram_and_square")
+WIDTH_ON_NUMBA = ("gemm_nt", "prange_around_product", "overwritten_after_product",
+                  "view_operands", "gram_and_square", "matmul_function")
 NUMPY_ONLY = ("matmul_function",)   # numba.njit has no np.matmul: compared with NumPy
 
 
 @pytest.mark.filterwarnings("ignore::numba.NumbaPerformanceWarning")   # numba's, on views
-@pytest.mark.parametrize("backend", INTERP_FAST)
-@pytest.mark.parametrize("case", [pytest.param(c, id=c.name) for c in CASES])
+@on_backends(CASES, numba=PRIMAL_ON_NUMBA)
 def test_primal_equals_numba_njit(case, backend):
     args = case.make_args(case_rng(case))
     reference = case.kernel.py_func if case.name in NUMPY_ONLY else \
-        numba.njit(case.kernel.py_func)
+        njit_of(case.kernel.py_func)
     expected = reference(*[np.copy(a) for a in args])
     got = _on(case.kernel, backend)(*[np.copy(a) for a in args])
     assert relative_error(got, expected) <= 1e-12
 
 
-@on_backends(CASES, fast_on_numba=FAST_ON_NUMBA)
+@on_backends(CASES, fast_on_numba=FAST_ON_NUMBA, numba=FD_ON_NUMBA)
 def test_derivatives_match_finite_differences(case, backend):
     check_case(case, backend)
 
 
-@on_backends(CASES)
+@on_backends(CASES, numba=WIDTH_ON_NUMBA)
 def test_width_3_equals_three_calls(case, backend):
     rng = case_rng(case)
     args = case.make_args(rng)
@@ -199,7 +211,7 @@ LINEAR_STEPS = Case("linear_steps", linear_steps,
 @on_backends([LINEAR_STEPS], fast_on_numba=("linear_steps",))
 def test_operand_overwritten_later_in_its_loop(case, backend):
     args = case.make_args(case_rng(case))
-    expected = numba.njit(linear_steps.py_func)(np.copy(args[0]), *args[1:])
+    expected = njit_of(linear_steps.py_func)(np.copy(args[0]), *args[1:])
     assert relative_error(_on(linear_steps, backend)(np.copy(args[0]), *args[1:]),
                           expected) <= 1e-12
     check_case(case, backend)
@@ -283,7 +295,7 @@ def test_parallel_true_kernel(backend):
     kernel = ad.kernel(mlp_layer.py_func, parallel=True)
     case = Case("mlp_layer_parallel", kernel, _normal((5, 3), (3,), (5,), (5,)))
     args = case.make_args(case_rng(case))
-    expected = numba.njit(mlp_layer.py_func, parallel=True)(*args)
+    expected = njit_of(mlp_layer.py_func, parallel=True)(*args)
     assert relative_error(_on(kernel, backend)(*args), expected) <= 1e-12
     primal = specialization(kernel, "f64[:,::1], f64[::1], f64[::1], f64[::1]").primal
     assert any(op.name == "par.parallel_for" for op in walk(primal.body))
