@@ -28,8 +28,8 @@ CASE_BY_NAME = {case.name: case for case in CASES}
 ON_NUMBA = ("heat1d_explicit", "exp_series_while", "gather_repeated", "data_dependent_step",
             "break_continue", "float32_inplace_relax", "powers", "jacobi2d_swap", "softplus",
             "scatter_into_argument")
-# W=8 generates the source of W=3 (the lane loops run to a run-time width): numba compiles
-# it at W=8 for lanes first, lanes last and float32 lanes
+# the numba source at W=8 differs from W=3's only in the sizes it allocates (the lane loops
+# run to a run-time width): numba compiles it at W=8 for lanes first, lanes last and float32
 NUMBA_W8 = ("heat1d_explicit", "exp_series_while", "float32_inplace_relax")
 
 

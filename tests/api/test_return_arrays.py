@@ -540,8 +540,8 @@ def _fd_jacobian(k, args, n, eps=1e-6):
 
 
 # on numba, reverse mode's rows all at once (batch None) generates the code of two rows at a
-# time (the lanes run to a run-time width): that variant runs on the interpreter only
-# (harness.ALL_KERNELS: on numba too)
+# time but for the sizes it allocates (the lanes run to a run-time width): that variant runs
+# on the interpreter only (harness.ALL_KERNELS: on numba too)
 JACOBIANS_ON_NUMBA = ("fwd-None", "rev-2", "fwd-1")
 @pytest.mark.parametrize("name, mode, batch, backend", [
     pytest.param(name, mode, batch, backend, id=f"{name}-{mode}-{batch}-{backend}",
