@@ -28,6 +28,7 @@ ROOT = os.path.realpath(os.path.join(os.path.dirname(__file__), "..", "hpcad", "
                                      "numba"))
 CALLED = re.compile(r"[A-Za-z_][A-Za-z_0-9.]*(?=\()|\b(?:prange|while|break|continue|with|"
                     r"parallel=True)\b")
+STRING = re.compile(r"'(?:[^'\\\n]|\\.)*'|\"(?:[^\"\\\n]|\\.)*\"")   # messages name no calls
 LOCAL = re.compile(r"^(f|_?[a-z]\d*|[a-z]+_\d+)$")   # generated names of values and loops
 
 
@@ -56,7 +57,7 @@ def traced(fn) -> set:
         lane_layout(fn)
     finally:
         sys.settrace(None)
-    for name in set(CALLED.findall(source)):
+    for name in set(CALLED.findall(STRING.sub("''", source))):
         name = re.sub(r"\d+", "N", re.sub(r"^\w+_parts", "parts", name))
         if not LOCAL.match(name):
             hits.add(("calls", name))

@@ -127,8 +127,11 @@ CASES = [
 ]
 FAST_ON_NUMBA = ("gemm_nt",)
 # The cases each test compiles with numba (harness.ALL_KERNELS: all): together they run every
-# line of the numba backend's code generation that all the cases run in that test (traced,
-# 2026-12): products and their transposes (gemm_nt), products between parallel loops
+# line of the numba backend's code generation, and call every function in the generated
+# code, that all the cases do in that test (`python -m tests.numba_cover
+# tests.ad.test_linalg:CASES --only primal`, `--only derivatives`, `--widths 1 3`), but
+# math.tanh and math.exp (mlp_layer, transpose_in_expression), which tests/ad/test_kernels.py
+# compiles: products and their transposes (gemm_nt), products between parallel loops
 # (prange_around_product), an operand overwritten after its product (tape of its old values:
 # overwritten_after_product), views with steps as operands (view_operands), A.T @ A and
 # products of products (gram_and_square), np.outer (outer_product), np.matmul (matmul_function).

@@ -255,7 +255,7 @@ CASES = [
 FAST = ("jacobi_2d",)
 # The cases each test compiles with numba (harness.ALL_KERNELS: all): together they run every
 # line of the numba backend's code generation, and call every function in the generated
-# code, that all the cases do in that test (traced, 2026-12). The others run on the
+# code, that all the cases do in that test (tests/numba_cover.py). The others run on the
 # interpreter; kernels calling kernels compile on numba in tests/ad/test_kernels.py.
 PRIMAL_ON_NUMBA = ("jacobi_2d", "in_prange", "eye_hstack_flip", "masked_reads", "ufuncs",
                    "outer_broadcast", "steps_and_ends", "cg_calling_kernels", "overlapping")

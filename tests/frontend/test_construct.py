@@ -138,7 +138,7 @@ NUMPY_CASES = [
 
 # The cases numba compiles (harness.ALL_KERNELS: all): together they run every line of the
 # numba backend's code generation, and call every function in the generated code, that all
-# the cases do (traced, 2026-12); copies and running sums generate nothing these do not.
+# the cases do (tests/numba_cover.py); copies and running sums generate nothing these do not.
 ON_NUMBA = ("allocations", "reshaped_views", "construction_in_prange", "parallel_construction",
             "ranges", "joins")
 

@@ -64,7 +64,7 @@ CASES = [Case("sum_over_elements", ck.sum_over_elements, _vector),
 
 # The cases numba compiles (harness.ALL_KERNELS: all): together they run every line of the
 # numba backend's code generation, and call every function in the generated code, that all
-# the cases do (traced, 2026-12). The others lower to the same loops.
+# the cases do (tests/numba_cover.py). The others lower to the same loops.
 ON_NUMBA = ("loops_in_prange_body", "element_loop_with_break", "tuple_in_prange",
             "loops_over_slices", "writes_through_a_slice", "tuple_from_either_branch",
             "sum_over_rows", "weighted_by_position", "tuple_carried_by_loops")

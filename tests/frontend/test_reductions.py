@@ -136,7 +136,7 @@ NUMPY_CASES = [
 
 # The cases numba compiles (harness.ALL_KERNELS: all): together they run every line of the
 # numba backend's code generation, and call every function in the generated code, that all
-# the cases do (traced, 2026-12): sums of expressions (sum_of_product), parallel sum, min and
+# the cases do (tests/numba_cover.py): sums of expressions (sum_of_product), parallel sum, min and
 # max reductions (parallel_reductions), reductions in a prange body (reductions_in_prange),
 # sums along axes (sums_along_axes), norms (norms). The others lower to the same loops.
 ON_NUMBA = ("sum_of_product", "parallel_reductions", "reductions_in_prange",

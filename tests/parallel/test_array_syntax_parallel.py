@@ -160,7 +160,7 @@ CASES = [
 FAST_ON_NUMBA = ("rows_exp",)
 # The cases numba compiles (harness.ALL_KERNELS: all): with rows_exp they run every line of
 # the numba backend's code generation, and call every function in the generated code, that
-# all six do (traced, 2026-12): parallel=True array statements with atomic adjoints
+# all six do (tests/numba_cover.py): parallel=True array statements with atomic adjoints
 # (broadcast_update), a time loop of parallel=True statements (jacobi_steps), a parallel
 # sum in the gradient (rows_weighted). rows_stencil and rows_dot run on the interpreter.
 ON_NUMBA = FAST_ON_NUMBA + ("broadcast_update", "jacobi_steps", "rows_weighted")

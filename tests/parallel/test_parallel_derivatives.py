@@ -52,7 +52,7 @@ backends = pytest.mark.parametrize("backend", BACKENDS)
 FAST_ON_NUMBA = ("elementwise", "stencil1d", "red_black", "cutoff_pairs", "gather_repeated")
 # The cases numba compiles at all (harness.ALL_KERNELS: all of them): with the fast ones they
 # run every line of the numba backend's code generation, and call every function in the
-# generated code, that all the cases do (traced, 2026-12): joins of tasks writing outputs
+# generated code, that all the cases do (tests/numba_cover.py): joins of tasks writing outputs
 # (join_outputs), min and max reductions and their adjoints (min_reduction, max_reduction),
 # flattened 2-D indices (flattened2d), two-colour rows (red_black_rows), a time loop around
 # prange (heat_prange), math functions in a map (par_map). The others (sum and parallel-sum

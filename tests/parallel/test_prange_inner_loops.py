@@ -43,7 +43,7 @@ backends = pytest.mark.parametrize("backend", BACKENDS)
 FAST_ON_NUMBA = ()   # each case compiles on numba for seconds: those runs are in the slow tier
 # The cases numba compiles (harness.ALL_KERNELS: all): together they run every line of the
 # numba backend's code generation, and call every function in the generated code, that all
-# six do (traced, 2026-12): tape blocks of a prange's inner loops (heat2d_nonlinear), a force
+# six do (tests/numba_cover.py): tape blocks of a prange's inner loops (heat2d_nonlinear), a force
 # gather (md_forces), a dense layer (dense_tanh). The CSR rows and the iterated nested prange
 # generate nothing these do not, and run on the interpreter.
 ON_NUMBA = ("heat2d_nonlinear", "md_forces", "dense_tanh")

@@ -11,10 +11,11 @@ from tests.parallel.par_kernels import CASES
 
 WIDE = ("heat_prange", "sum_reduction", "join_two", "stencil2d_inner")
 # numba compiles the WIDE cases and three more at W=1 and W=3: together they run every line
-# of the numba backend's lane code generation that all the cases run at W=3 (traced,
-# 2026-12): vector min reductions (min_reduction), lane ops in a task's region
-# (join_outputs), lane ops nested in a branch (cutoff_pairs); what the others add (faults and
-# steps in a prange, max) is not lane code, and compiles in test_parallel_derivatives.py.
+# of the numba backend's lane code generation that all the cases run at W=3
+# (`python -m tests.numba_cover tests.parallel.par_kernels:CASES --widths 3`): vector min
+# reductions (min_reduction), lane ops in a task's region (join_outputs), lane ops nested in
+# a branch (cutoff_pairs); what the others add (faults and steps in a prange, max,
+# math.tanh) is not lane code, and compiles in test_parallel_derivatives.py.
 # The source at W=8 differs from W=3's only in the sizes it allocates: numba runs
 # heat_prange at W=8 (HPCAD_ALL_KERNELS=1: every case on numba at every width).
 ON_NUMBA = WIDE + ("min_reduction", "join_outputs", "cutoff_pairs")
