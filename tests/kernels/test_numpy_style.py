@@ -44,7 +44,8 @@ PRIMAL_RTOL = 1e-12
 # generation, and call every function in the generated code, that the derivatives of all the
 # kernels do (`python -m tests.numba_cover "tests.kernels.test_numpy_style:[case(n) for n in
 # KERNELS]"`), but for math functions, a float cast, an empty block's `pass` and a prelude
-# without fault helpers, which tests/ad/test_kernels.py compiles: stencils (jacobi_2d), a
+# without fault helpers, which tests/ad/test_kernels.py compiles (math.atan2:
+# tests/frontend/test_array_expressions.py's ufuncs): stencils (jacobi_2d), a
 # tridiagonal solve (vertical_advection), products (gemm, mlp), a solver with rebound arrays
 # (conjugate_gradient), a product of a non-contiguous operand (power_iteration). Their primals
 # compile too, with nbody's (views with steps). The others run on the interpreter;
