@@ -140,8 +140,11 @@ PRIMAL_ON_NUMBA = ("gemm_nt", "prange_around_product", "gram_and_square", "view_
                    "outer_product")
 FD_ON_NUMBA = ("gemm_nt", "overwritten_after_product", "prange_around_product",
                "view_operands", "outer_product", "matmul_function", "gram_and_square")
-WIDTH_ON_NUMBA = ("gemm_nt", "prange_around_product", "overwritten_after_product",
-                  "view_operands", "gram_and_square", "matmul_function")
+# At W=3 (test_width_3_equals_three_calls) the products' lane code: gemm_nt's and
+# view_operands'. The other cases' W=3 code adds nothing to what their W=1 runs above and the
+# lane cases of tests/ad/test_width.py and tests/parallel/test_width_parallel.py generate
+# (numba_cover --widths 1 3 with those cases among these).
+WIDTH_ON_NUMBA = ("gemm_nt", "view_operands")
 # Beside those and the fast tier's linear_steps and two_layers_per_sample, the training loop,
 # the parallel=True layer and the fused products add no product code to numba's: casts, an
 # outlined loop, an if passing a value on, math.exp (numba_cover with them among the cases),
