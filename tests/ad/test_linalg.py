@@ -132,14 +132,15 @@ FAST_ON_NUMBA = ("gemm_nt",)
 # code, that all the cases do in that test (`python -m tests.numba_cover
 # tests.ad.test_linalg:CASES --only primal`, `--only derivatives`, `--widths 1 3`), but
 # math.tanh and math.exp (mlp_layer, transpose_in_expression), which tests/ad/test_kernels.py
-# compiles: products and their transposes (gemm_nt), products between parallel loops
-# (prange_around_product), an operand overwritten after its product (tape of its old values:
-# overwritten_after_product), views with steps as operands (view_operands), A.T @ A and
-# products of products (gram_and_square), np.outer (outer_product), np.matmul (matmul_function).
-PRIMAL_ON_NUMBA = ("gemm_nt", "prange_around_product", "gram_and_square", "view_operands",
-                   "outer_product")
-FD_ON_NUMBA = ("gemm_nt", "overwritten_after_product", "prange_around_product",
-               "view_operands", "outer_product", "matmul_function", "gram_and_square")
+# compiles, and what products between parallel loops and products of products generate
+# (prange_around_product, gram_and_square), which the kept numba cases here and of other
+# files generate too (numba_cover over them): products and their transposes (gemm_nt), an
+# operand overwritten after its product (tape of its old values: overwritten_after_product),
+# views with steps as operands (view_operands), np.outer (outer_product), np.matmul
+# (matmul_function).
+PRIMAL_ON_NUMBA = ("gemm_nt", "view_operands", "outer_product")
+FD_ON_NUMBA = ("gemm_nt", "overwritten_after_product", "view_operands", "outer_product",
+               "matmul_function")
 # At W=3 (test_width_3_equals_three_calls) the products' lane code: gemm_nt's and
 # view_operands'. The other cases' W=3 code adds nothing to what their W=1 runs above and the
 # lane cases of tests/ad/test_width.py and tests/parallel/test_width_parallel.py generate

@@ -41,12 +41,12 @@ from tests.parallel.test_parallel_derivatives import (
 cases = pytest.mark.parametrize("case", INNER_LOOP_CASES, ids=[c.name for c in INNER_LOOP_CASES])
 backends = pytest.mark.parametrize("backend", BACKENDS)
 FAST_ON_NUMBA = ()   # each case compiles on numba for seconds: those runs are in the slow tier
-# The cases numba compiles (harness.ALL_KERNELS: all): together they run every line of the
-# numba backend's code generation, and call every function in the generated code, that all
-# six do (tests/numba_cover.py): tape blocks of a prange's inner loops (heat2d_nonlinear), a force
-# gather (md_forces), a dense layer (dense_tanh). The CSR rows and the iterated nested prange
-# generate nothing these do not, and run on the interpreter.
-ON_NUMBA = ("heat2d_nonlinear", "md_forces", "dense_tanh")
+# The cases numba compiles (harness.ALL_KERNELS: all): tape blocks of a prange's inner loops
+# with a force gather (md_forces) and a dense layer (dense_tanh). With the kept numba cases of
+# other files they run every line of the numba backend's code generation, and call every
+# function in the generated code, that all six do (tests/numba_cover.py); the 2-D heat step
+# compiles on numba under checkpointing below. The others run on the interpreter.
+ON_NUMBA = ("md_forces", "dense_tanh")
 REPEATS = 5
 
 
