@@ -12,7 +12,12 @@ the case that adds most that the chosen ones do not run, with what it adds.
     python -m tests.numba_cover "tests.kernels.test_numpy_style:[case(n) for n in KERNELS]"
 
 The expression after the colon is evaluated in the module and gives objects with `name`,
-`kernel` and `make_args(rng)` (tests/ad/kernels.Case). `--only primal` or `--only derivatives`
+`kernel` and `make_args(rng)` (tests/ad/kernels.Case); it may add other files' cases, to
+weigh a case against the kept numba cases of the suite (names must differ):
+
+    python -m tests.numba_cover "tests.ad.test_linalg:CASES + [c for c in
+        __import__('tests.frontend.test_construct', fromlist=['_']).CASES]" --keep ...
+ `--only primal` or `--only derivatives`
 restricts what is counted (a test of primals only, or of derivatives only). Code generation
 that depends on run-time strides (lane_layout's variants) and numba's own compile are not
 traced: a case kept for its lines is kept; one left out adds nothing that generation shows."""
