@@ -3,6 +3,8 @@ differences of the kernel's plain Python function along random directions, ad.jv
 ad.vjp by the dot-product test <J v, w> == <v, J^T w>, and that neither touched its inputs.
 Input: a kernels.Case and a backend name; failures are assertion errors naming the case."""
 import copy
+import functools
+import os
 import zlib
 
 import numpy as np
@@ -16,22 +18,47 @@ SLOW = pytest.mark.slow
 INTERP_FAST = ["interp", pytest.param("numba", marks=SLOW)]
 
 
-def on_backends(cases, fast_on_numba=()):
-    """Parametrize a test by (case, backend): every case on both backends. numba compiles
-    each case's derivatives (seconds apiece), so only the cases named in fast_on_numba run
-    on numba in the fast tier (`pytest -m "not slow"`); the others there are marked slow."""
+# The interpreter and numba share everything up to the backend, so a file of many cases
+# compiles with numba (seconds to tens of seconds a case, cold) only the cases that its
+# ON_NUMBA tuple names, each for numba code no other of its cases generates; the others run on
+# the interpreter. HPCAD_ALL_KERNELS=1 runs every case of every such file on numba too.
+ALL_KERNELS = os.environ.get("HPCAD_ALL_KERNELS", "") not in ("", "0")
+
+
+def on_numba(name: str, chosen) -> bool:
+    """Whether the case called name runs on numba: it is in chosen (None: every case), or
+    HPCAD_ALL_KERNELS=1."""
+    return ALL_KERNELS or chosen is None or name in chosen
+
+
+def on_backends(cases, fast_on_numba=(), numba=None):
+    """Parametrize a test by (case, backend): every case on the interpreter, and on numba
+    those that on_numba(name, numba) takes. numba compiles each case's derivatives (seconds
+    apiece), so only the cases named in fast_on_numba run on numba in the fast tier
+    (`pytest -m "not slow"`); the others there are marked slow."""
     return pytest.mark.parametrize("case, backend", [
         pytest.param(case, backend, id=f"{case.name}-{backend}",
                      marks=SLOW if backend == "numba" and case.name not in fast_on_numba
                      else ())
-        for case in cases for backend in BACKENDS])
+        for case in cases for backend in BACKENDS
+        if backend == "interp" or on_numba(case.name, numba)])
 
 
-def slow_unless(cases, fast=()):
-    """Parametrize a test by case, the cases not named in `fast` marked slow."""
+@functools.cache
+def njit_of(py_func, parallel: bool = False):
+    """numba.njit of a plain Python function, the reference that tests on both backends
+    compare hpcad's results with: compiled once per process (each numba.njit call would
+    compile it again)."""
+    import numba
+    return numba.njit(parallel=parallel)(py_func)
+
+
+def slow_unless(cases, fast=(), numba=None):
+    """Parametrize a test (one that runs on numba) by case, the cases not named in `fast`
+    marked slow, those that on_numba(name, numba) does not take left out."""
     return pytest.mark.parametrize("case", [
         pytest.param(case, id=case.name, marks=() if case.name in fast else SLOW)
-        for case in cases])
+        for case in cases if on_numba(case.name, numba)])
 
 # relative_error(a, b) = |a - b| / max(|a|, |b|, TINY). TINY only keeps 0/0 out: a derivative
 # that is exactly zero on both sides counts as a match, anything else is measured relative to

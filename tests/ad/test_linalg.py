@@ -15,9 +15,11 @@ from hpcad.cli import default_activity, specialization
 from hpcad.errors import DifferentiationError, KernelAssertionError
 from hpcad.ir.core import walk
 from tests.ad.harness import (
+    ALL_KERNELS,
     INTERP_FAST,
     case_rng,
     check_case,
+    njit_of,
     on_backends,
     relative_error,
 )
@@ -125,27 +127,50 @@ CASES = [
          _normal((3, 3), (3, 4), (3,), (4,))),
 ]
 FAST_ON_NUMBA = ("gemm_nt",)
+# The cases each test compiles with numba (harness.ALL_KERNELS: all): together they run every
+# line of the numba backend's code generation, and call every function in the generated
+# code, that all the cases do in that test (`python -m tests.numba_cover
+# tests.ad.test_linalg:CASES --only primal`, `--only derivatives`, `--widths 1 3`), but
+# math.tanh and math.exp (mlp_layer, transpose_in_expression), which tests/ad/test_kernels.py
+# compiles, and what products between parallel loops and products of products generate
+# (prange_around_product, gram_and_square), which the kept numba cases here and of other
+# files generate too (numba_cover over them): products and their transposes (gemm_nt), an
+# operand overwritten after its product (tape of its old values: overwritten_after_product),
+# views with steps as operands (view_operands), np.outer (outer_product), np.matmul
+# (matmul_function).
+PRIMAL_ON_NUMBA = ("gemm_nt", "view_operands", "outer_product")
+FD_ON_NUMBA = ("gemm_nt", "overwritten_after_product", "view_operands", "outer_product",
+               "matmul_function")
+# At W=3 (test_width_3_equals_three_calls) the products' lane code: gemm_nt's and
+# view_operands'. The other cases' W=3 code adds nothing to what their W=1 runs above and the
+# lane cases of tests/ad/test_width.py and tests/parallel/test_width_parallel.py generate
+# (numba_cover --widths 1 3 with those cases among these).
+WIDTH_ON_NUMBA = ("gemm_nt", "view_operands")
+# Beside those and the fast tier's linear_steps and two_layers_per_sample, the training loop,
+# the parallel=True layer and the fused products add no product code to numba's: casts, an
+# outlined loop, an if passing a value on, math.exp (numba_cover with them among the cases),
+# which tests/ad/test_kernels.py compiles. They run on the interpreter (ALL_KERNELS: numba).
+INTERP_UNLESS_ALL = ["interp"] + (["numba"] if ALL_KERNELS else [])
 NUMPY_ONLY = ("matmul_function",)   # numba.njit has no np.matmul: compared with NumPy
 
 
 @pytest.mark.filterwarnings("ignore::numba.NumbaPerformanceWarning")   # numba's, on views
-@pytest.mark.parametrize("backend", INTERP_FAST)
-@pytest.mark.parametrize("case", [pytest.param(c, id=c.name) for c in CASES])
+@on_backends(CASES, numba=PRIMAL_ON_NUMBA)
 def test_primal_equals_numba_njit(case, backend):
     args = case.make_args(case_rng(case))
     reference = case.kernel.py_func if case.name in NUMPY_ONLY else \
-        numba.njit(case.kernel.py_func)
+        njit_of(case.kernel.py_func)
     expected = reference(*[np.copy(a) for a in args])
     got = _on(case.kernel, backend)(*[np.copy(a) for a in args])
     assert relative_error(got, expected) <= 1e-12
 
 
-@on_backends(CASES, fast_on_numba=FAST_ON_NUMBA)
+@on_backends(CASES, fast_on_numba=FAST_ON_NUMBA, numba=FD_ON_NUMBA)
 def test_derivatives_match_finite_differences(case, backend):
     check_case(case, backend)
 
 
-@on_backends(CASES)
+@on_backends(CASES, numba=WIDTH_ON_NUMBA)
 def test_width_3_equals_three_calls(case, backend):
     rng = case_rng(case)
     args = case.make_args(rng)
@@ -199,7 +224,7 @@ LINEAR_STEPS = Case("linear_steps", linear_steps,
 @on_backends([LINEAR_STEPS], fast_on_numba=("linear_steps",))
 def test_operand_overwritten_later_in_its_loop(case, backend):
     args = case.make_args(case_rng(case))
-    expected = numba.njit(linear_steps.py_func)(np.copy(args[0]), *args[1:])
+    expected = njit_of(linear_steps.py_func)(np.copy(args[0]), *args[1:])
     assert relative_error(_on(linear_steps, backend)(np.copy(args[0]), *args[1:]),
                           expected) <= 1e-12
     check_case(case, backend)
@@ -243,7 +268,7 @@ def _training_args(rng):
 
 
 @on_backends([TWO_LAYERS, Case("full_batch_training", full_batch_training, _training_args)],
-             fast_on_numba=("two_layers_per_sample",))
+             fast_on_numba=("two_layers_per_sample",), numba=("two_layers_per_sample",))
 def test_operand_made_in_the_loop_body(case, backend):
     check_case(case, backend)
 
@@ -276,14 +301,14 @@ def test_mismatched_inner_axes_stop_the_kernel(backend):
         _on(gemm_nt, backend)(A, B, u, v)
 
 
-@pytest.mark.parametrize("backend", INTERP_FAST)
+@pytest.mark.parametrize("backend", INTERP_UNLESS_ALL)
 def test_parallel_true_kernel(backend):
     """@ad.kernel(parallel=True): the vector dots and element-wise parts become parallel
     loops around the products."""
     kernel = ad.kernel(mlp_layer.py_func, parallel=True)
     case = Case("mlp_layer_parallel", kernel, _normal((5, 3), (3,), (5,), (5,)))
     args = case.make_args(case_rng(case))
-    expected = numba.njit(mlp_layer.py_func, parallel=True)(*args)
+    expected = njit_of(mlp_layer.py_func, parallel=True)(*args)
     assert relative_error(_on(kernel, backend)(*args), expected) <= 1e-12
     primal = specialization(kernel, "f64[:,::1], f64[::1], f64[::1], f64[::1]").primal
     assert any(op.name == "par.parallel_for" for op in walk(primal.body))
@@ -346,7 +371,7 @@ FUSED = Case("fused_products", ad.kernel(_fused_products),
              lambda rng: (rng.random(5), rng.random(5), 3))
 
 
-@pytest.mark.parametrize("backend", INTERP_FAST)
+@pytest.mark.parametrize("backend", INTERP_UNLESS_ALL)
 def test_products_with_expressions_fuse(backend):
     check_case(FUSED, backend)
     spec = FUSED.kernel.specialize(FUSED.kernel.bind(FUSED.make_args(np.random.default_rng(0))))

@@ -12,21 +12,35 @@ from hpcad.ir.core import walk
 from hpcad.ir.lanes import lane_outer_loops, lane_work
 from hpcad.ir.parser import parse_module
 from hpcad.ir.printer import print_function, print_module
-from tests.ad.harness import BACKENDS, SLOW, case_rng
+from tests.ad.harness import BACKENDS, SLOW, case_rng, on_numba
 from tests.ad.kernels import CASES
 from tests.ad.width_check import check_forward, check_reverse
 
 CASE_BY_NAME = {case.name: case for case in CASES}
-# numba compiles every (kernel, width, mode): every kernel at W=3, a spread of them at W=8
-NUMBA_W8 = ("heat1d_explicit", "jacobi2d_swap", "while_break", "scatter_repeated",
-            "float32_inplace_relax", "lotka_volterra_rk4", "gmm_objective", "ba_objective")
+# The kernels whose batched derivatives numba compiles, at W=1 and W=3 (the check compiles
+# width 1 too): together they run every line of the numba backend's code generation, and
+# call every function in the generated code, that all the kernels here do at W=3 or W=8
+# (`python -m tests.numba_cover tests.ad.test_width:CASES --widths 3`): lanes first over
+# rows (heat), math functions and integer ops (math_functions), vectors carried through
+# while loops (exp_series_while), guarded division (gather_repeated), a data-dependent step
+# (data_dependent_step), break and continue (break_continue), float32 lanes
+# (float32_inplace_relax), pow's guard (powers), rebound arrays (jacobi2d_swap), an integer
+# index cast (scatter_into_argument). The others run on the interpreter (HPCAD_ALL_KERNELS=1:
+# numba).
+ON_NUMBA = ("heat1d_explicit", "math_functions", "exp_series_while", "gather_repeated",
+            "data_dependent_step", "break_continue", "float32_inplace_relax", "powers",
+            "jacobi2d_swap", "scatter_into_argument")
+# the numba source at W=8 differs from W=3's only in the sizes it allocates (the lane loops
+# run to a run-time width): numba runs the heat kernel at W=8
+NUMBA_W8 = ("heat1d_explicit",)
 
 
 def _runs():
     for case in CASES:
         for width in (1, 3, 8):
             for backend in BACKENDS:
-                if backend == "numba" and width == 8 and case.name not in NUMBA_W8:
+                if backend == "numba" and not on_numba(
+                        case.name, NUMBA_W8 if width == 8 else ON_NUMBA):
                     continue
                 yield pytest.param(case, width, backend, id=f"{case.name}-W{width}-{backend}",
                                    marks=() if _fast(case.name, width, backend) else SLOW)

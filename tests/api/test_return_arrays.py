@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 import hpcad as ad
-from tests.ad.harness import INTERP_FAST
+from tests.ad.harness import INTERP_FAST, njit_of, on_numba
 
 BACKENDS = INTERP_FAST
 
@@ -232,7 +232,7 @@ def test_primal_matches_numba(name, backend):
     k, make = CASES[name]
     args = make(_rng())
     got = ad.kernel(k.py_func, backend=backend)(*_copies(args))
-    want = numba.njit(k.py_func)(*_copies(args))
+    want = njit_of(k.py_func)(*_copies(args))
     for g, w in zip(got if isinstance(got, tuple) else (got,),
                     want if isinstance(want, tuple) else (want,)):
         np.testing.assert_allclose(g, w, rtol=1e-12, atol=1e-14)
@@ -351,12 +351,21 @@ def test_array_chosen_in_a_branch_runs_and_its_derivative_is_refused(backend):
         vjp_fn(np.ones(3))
 
 
-@pytest.mark.parametrize("backend", BACKENDS)
-@pytest.mark.parametrize("policy", [
-    dict(snapshots=2), dict(snapshots=3, schedule="revolve"),
-    dict(snapshots=2, schedule="restart"), dict(snapshots="recompute_all"),
-    dict(budget="200B"), dict(budget="60B")],   # 60 B: snapshots in files
-    ids=["segments", "revolve", "restart", "recompute_all", "budget", "budget_in_files"])
+POLICIES = {"segments": dict(snapshots=2), "revolve": dict(snapshots=3, schedule="revolve"),
+            "restart": dict(snapshots=2, schedule="restart"),
+            "recompute_all": dict(snapshots="recompute_all"), "budget": dict(budget="200B"),
+            "budget_in_files": dict(budget="60B")}   # 60 B: snapshots in files
+# numba compiles the array result under a plan with snapshots in memory and one with them in
+# files (harness.ALL_KERNELS: every policy); every plan compiles on numba in
+# tests/checkpoint/test_plans_agree.py
+POLICIES_ON_NUMBA = ("segments", "budget_in_files")
+
+
+@pytest.mark.parametrize("policy, backend", [
+    pytest.param(policy, backend, id=f"{name}-{backend}", marks=pytest.mark.slow
+                 if backend == "numba" else ())
+    for name, policy in POLICIES.items() for backend in ("interp", "numba")
+    if backend == "interp" or on_numba(name, POLICIES_ON_NUMBA)])
 def test_time_loop_returning_its_state_under_checkpointing(policy, backend):
     """Segments, revolve (restarting too), recompute-all and plans within a budget (which
     put the snapshots in files below one copy of the state) all give the store-all
@@ -530,9 +539,17 @@ def _fd_jacobian(k, args, n, eps=1e-6):
     return jac
 
 
-@pytest.mark.parametrize("backend", BACKENDS)
-@pytest.mark.parametrize("mode, batch", [("rev", None), ("fwd", None), ("rev", 2), ("fwd", 1)])
-@pytest.mark.parametrize("name", ["outer2d", "heat_state"])
+# on numba, reverse mode's rows all at once (batch None) generates the code of two rows at a
+# time but for the sizes it allocates (the lanes run to a run-time width): that variant runs
+# on the interpreter only (harness.ALL_KERNELS: on numba too)
+JACOBIANS_ON_NUMBA = ("fwd-None", "rev-2", "fwd-1")
+@pytest.mark.parametrize("name, mode, batch, backend", [
+    pytest.param(name, mode, batch, backend, id=f"{name}-{mode}-{batch}-{backend}",
+                 marks=pytest.mark.slow if backend == "numba" else ())
+    for name in ("outer2d", "heat_state")
+    for mode, batch in (("rev", None), ("fwd", None), ("rev", 2), ("fwd", 1))
+    for backend in ("interp", "numba")
+    if backend == "interp" or on_numba(f"{mode}-{batch}", JACOBIANS_ON_NUMBA)])
 def test_jacobian_of_an_array_result(name, mode, batch, backend):
     k, make = CASES[name]
     args = make(_rng())

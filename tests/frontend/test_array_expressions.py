@@ -12,7 +12,16 @@ import pytest
 import hpcad as ad
 from hpcad.errors import HpcadError, KernelAssertionError, UnsupportedConstruct
 from hpcad.frontend import syntax
-from tests.ad.harness import INTERP_FAST, check_case, on_backends, relative_error
+from tests.ad.harness import (
+    ALL_KERNELS,
+    BACKENDS,
+    INTERP_FAST,
+    check_case,
+    njit_of,
+    on_backends,
+    on_numba,
+    relative_error,
+)
 from tests.ad.kernels import Case
 
 
@@ -245,11 +254,23 @@ CASES = [
          lambda r: (_rand(30)(r), r.uniform(0.0, 1.0, 30), _rand(4, 5)(r))),
 ]
 FAST = ("jacobi_2d",)
+# The cases each test compiles with numba (harness.ALL_KERNELS: all): together they run every
+# line of the numba backend's code generation, and call every function in the generated
+# code, that all the cases do in that test (tests/numba_cover.py), but for cg_rebinding's,
+# which the kept numba cases of other files generate too (numba_cover over them). The others
+# run on the interpreter; kernels calling kernels compile on numba in tests/ad/test_kernels.py.
+PRIMAL_ON_NUMBA = ("jacobi_2d", "in_prange", "eye_hstack_flip", "masked_reads", "ufuncs",
+                   "outer_broadcast", "steps_and_ends", "cg_calling_kernels", "overlapping")
+DERIVATIVES_ON_NUMBA = ("jacobi_2d", "in_prange", "masked_reads", "ufuncs", "steps_and_ends",
+                        "overlapping", "masked", "new_names_and_views")
 CALLS_KERNELS = ("column_broadcast_and_call", "cg_calling_kernels")
 
 
-@pytest.mark.parametrize("case", CASES, ids=[c.name for c in CASES])
-@pytest.mark.parametrize("backend", INTERP_FAST)
+@pytest.mark.parametrize("backend, case", [
+    pytest.param(backend, case, id=f"{backend}-{case.name}",
+                 marks=pytest.mark.slow if backend == "numba" else ())
+    for case in CASES for backend in BACKENDS
+    if backend == "interp" or on_numba(case.name, PRIMAL_ON_NUMBA)])
 def test_primal_equals_numba(case, backend):
     rng = np.random.default_rng(1)
     args = case.make_args(rng)
@@ -258,7 +279,7 @@ def test_primal_equals_numba(case, backend):
     got = ad.kernel(case.kernel.py_func, backend=backend)(*mine)
     # numba cannot call an hpcad kernel: there, plain NumPy is the reference
     reference = case.kernel.py_func if case.name in CALLS_KERNELS else \
-        numba.njit(case.kernel.py_func)
+        njit_of(case.kernel.py_func)
     want = reference(*theirs)
     assert relative_error(got, want) <= 1e-12
     for m, t in zip(mine, theirs):
@@ -266,12 +287,14 @@ def test_primal_equals_numba(case, backend):
             assert relative_error(m, t) <= 1e-12
 
 
-@on_backends(CASES, fast_on_numba=FAST)
+@on_backends(CASES, fast_on_numba=FAST, numba=DERIVATIVES_ON_NUMBA)
 def test_derivatives(case, backend):
     check_case(case, backend)
 
 
-@pytest.mark.parametrize("backend", INTERP_FAST)
+# jacobi_2d with parallel=True generates no numba code that the cases above do not (numba_cover
+# with it among the cases): the interpreter (harness.ALL_KERNELS: numba too)
+@pytest.mark.parametrize("backend", ["interp"] + (["numba"] if ALL_KERNELS else []))
 def test_parallel_true_is_parallel_and_agrees(backend):
     serial = ad.kernel(jacobi_2d, backend=backend)
     par = ad.kernel(jacobi_2d, backend=backend, parallel=True)

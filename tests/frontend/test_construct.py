@@ -136,12 +136,19 @@ NUMPY_CASES = [
 ]
 
 
-@on_backends(CASES, fast_on_numba=("allocations", "reshaped_views"))
+# The cases numba compiles (harness.ALL_KERNELS: all): together they run every line of the
+# numba backend's code generation, and call every function in the generated code, that all
+# the cases do (tests/numba_cover.py); copies and running sums generate nothing these do not.
+ON_NUMBA = ("allocations", "reshaped_views", "construction_in_prange", "parallel_construction",
+            "ranges", "joins")
+
+
+@on_backends(CASES, fast_on_numba=("allocations", "reshaped_views"), numba=ON_NUMBA)
 def test_construct_matches_numba_and_finite_differences(case, backend):
     check_construct(case, backend)
 
 
-@on_backends(NUMPY_CASES)
+@on_backends(NUMPY_CASES, numba=ON_NUMBA)
 def test_construct_matches_numpy_and_finite_differences(case, backend):
     args = case.make_args(np.random.default_rng(3))
     got = as_outputs(run_on(case.kernel, backend, args))

@@ -11,7 +11,7 @@ import pytest
 
 import hpcad as ad
 from hpcad.ir.printer import print_function
-from tests.ad.harness import INTERP_FAST
+from tests.ad.harness import INTERP_FAST, on_backends
 from tests.ad.kernels import Case
 from tests.frontend import construct_kernels as ck
 from tests.frontend.construct_check import check_construct, run_on
@@ -62,8 +62,15 @@ CASES = [Case("sum_over_elements", ck.sum_over_elements, _vector),
          Case("private_scalar_in_prange", ck.private_scalar_in_prange, _vector)]
 
 
-@pytest.mark.parametrize("backend", BACKENDS)
-@pytest.mark.parametrize("case", CASES, ids=[c.name for c in CASES])
+# The cases numba compiles (harness.ALL_KERNELS: all): together they run every line of the
+# numba backend's code generation, and call every function in the generated code, that all
+# the cases do (tests/numba_cover.py). The others lower to the same loops.
+ON_NUMBA = ("loops_in_prange_body", "element_loop_with_break", "tuple_in_prange",
+            "loops_over_slices", "writes_through_a_slice", "tuple_from_either_branch",
+            "sum_over_rows", "weighted_by_position", "tuple_carried_by_loops")
+
+
+@on_backends(CASES, numba=ON_NUMBA)
 def test_loop_construct_matches_numba_and_differentiates(case, backend):
     check_construct(case, backend)
 

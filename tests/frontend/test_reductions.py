@@ -134,12 +134,21 @@ NUMPY_CASES = [
 ]
 
 
-@on_backends(CASES, fast_on_numba=("sum_of_product",))
+# The cases numba compiles (harness.ALL_KERNELS: all): together they run every line of the
+# numba backend's code generation, and call every function in the generated code, that all
+# the cases do (tests/numba_cover.py): sums of expressions (sum_of_product), parallel sum, min and
+# max reductions (parallel_reductions), reductions in a prange body (reductions_in_prange),
+# sums along axes (sums_along_axes), norms (norms). The others lower to the same loops.
+ON_NUMBA = ("sum_of_product", "parallel_reductions", "reductions_in_prange",
+            "sums_along_axes", "norms")
+
+
+@on_backends(CASES, fast_on_numba=("sum_of_product",), numba=ON_NUMBA)
 def test_reduction_matches_numba_and_finite_differences(case, backend):
     check_construct(case, backend)
 
 
-@on_backends(NUMPY_CASES)
+@on_backends(NUMPY_CASES, numba=ON_NUMBA)
 def test_reduction_matches_numpy_and_finite_differences(case, backend):
     args = case.make_args(np.random.default_rng(3))
     got = as_outputs(run_on(case.kernel, backend, args))

@@ -7,7 +7,6 @@ The fast tier runs the interpreter on tiny sizes against NumPy; numba.njit (seco
 per kernel), hpcad's numba backend and parallel=True are slow."""
 import copy
 import functools
-import os
 
 import numba
 import numpy as np
@@ -18,6 +17,7 @@ from hypothesis import strategies as st
 import hpcad as ad
 from hpcad.kernels.numpy_style import KERNELS
 from tests.ad.harness import (
+    ALL_KERNELS,
     BACKENDS,
     SLOW,
     central_difference,
@@ -40,13 +40,21 @@ PRIMAL_RTOL = 1e-12
 
 
 # The kernels whose derivatives the full suite also compiles with numba (each takes tens of
-# seconds to compile on two cores): every shape of kernel once (stencils, a tridiagonal
-# solve, products, a solver with rebound arrays, broadcasting, reductions). The others run
-# on the interpreter; HPCAD_ALL_KERNELS=1 compiles all of them.
-ON_NUMBA = set(KERNELS) if os.environ.get("HPCAD_ALL_KERNELS") else {
-    "jacobi_2d", "horizontal_diffusion", "vertical_advection", "gemm", "conjugate_gradient",
-    "mlp"}
-ON_PARALLEL = set(KERNELS) if os.environ.get("HPCAD_ALL_KERNELS") else {
+# seconds to compile on two cores): together they run every line of the numba backend's code
+# generation, and call every function in the generated code, that the derivatives of all the
+# kernels do (`python -m tests.numba_cover "tests.kernels.test_numpy_style:[case(n) for n in
+# KERNELS]"`), but for math functions, a float cast, an empty block's `pass` and a prelude
+# without fault helpers, which tests/ad/test_kernels.py compiles (math.atan2:
+# tests/frontend/test_array_expressions.py's ufuncs), and what the tridiagonal solve and the
+# MLP (vertical_advection, mlp) generate, which the kept numba cases of tests/frontend and
+# tests/ad generate too (numba_cover over them): stencils (jacobi_2d), products (gemm), a
+# solver with rebound arrays (conjugate_gradient), a product of a non-contiguous operand
+# (power_iteration). Their primals compile too, with nbody's (views with steps). The others
+# run on the interpreter; HPCAD_ALL_KERNELS=1 compiles all of them.
+ON_NUMBA = set(KERNELS) if ALL_KERNELS else {
+    "jacobi_2d", "gemm", "conjugate_gradient", "power_iteration"}
+PRIMAL_ON_NUMBA = ON_NUMBA | {"nbody"}
+ON_PARALLEL = set(KERNELS) if ALL_KERNELS else {
     "jacobi_2d", "softmax"}
 
 
@@ -114,8 +122,9 @@ def test_interpreter_matches_numpy(name):
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("backend", BACKENDS)
-@pytest.mark.parametrize("name", KERNELS)
+@pytest.mark.parametrize("name, backend", [
+    pytest.param(name, backend, id=f"{name}-{backend}") for name in KERNELS
+    for backend in BACKENDS if backend == "interp" or name in PRIMAL_ON_NUMBA])
 def test_primal_matches_numba_njit(name, backend):
     args = inputs(name)
     got = run(hpcad_kernel(name, backend=backend), args)

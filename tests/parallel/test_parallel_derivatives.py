@@ -50,6 +50,18 @@ backends = pytest.mark.parametrize("backend", BACKENDS)
 # per-thread copies, atomic adds) is compiled by numba in the fast tier; the rest of the numba
 # runs are in the slow one
 FAST_ON_NUMBA = ("elementwise", "stencil1d", "red_black", "cutoff_pairs", "gather_repeated")
+# The cases numba compiles at all (harness.ALL_KERNELS: all of them): with the fast ones they
+# run every line of the numba backend's code generation, and call every function in the
+# generated code, that all the cases do (`python -m tests.numba_cover
+# tests.parallel.par_kernels:CASES`), but `max` (max_reduction, min_reduction's twin) and
+# math.tanh (par_map), which tests/frontend/test_reductions.py (parallel_reductions) and
+# tests/ad/test_kernels.py compile: joins of tasks writing
+# outputs (join_outputs), min reductions and their adjoints (min_reduction), flattened 2-D
+# indices (flattened2d), two-colour rows (red_black_rows), a time loop around prange
+# (heat_prange). The others (sum and parallel-sum reductions, nested prange, task spawns,
+# private scratch, 2-D stencils) generate nothing these do not, and run on the interpreter.
+ON_NUMBA = FAST_ON_NUMBA + ("join_outputs", "min_reduction", "flattened2d", "red_black_rows",
+                            "heat_prange")
 
 TWIN_RTOL = 1e-12        # parallel vs serial derivatives: the same sums in another order
 SMOOTHNESS_RTOL = 1e-7   # FD at h and 10 h, tenfold below the 1e-6 the checks demand
@@ -91,7 +103,7 @@ def test_finite_differences_are_smooth(case):
 
 # -- derivatives --------------------------------------------------------------------------------
 
-@on_backends(CASES, FAST_ON_NUMBA)
+@on_backends(CASES, FAST_ON_NUMBA, numba=ON_NUMBA)
 def test_derivatives_match_finite_differences_and_dot_product(case, backend):
     check_case(case, backend)
 
@@ -121,7 +133,7 @@ def assert_matches_serial_twin(case: ParallelCase, backend: str) -> None:
             f"{case.name}: cotangent of argument {k}: {a} vs serial {b} ({err:.2e})"
 
 
-@on_backends(CASES, FAST_ON_NUMBA)
+@on_backends(CASES, FAST_ON_NUMBA, numba=ON_NUMBA)
 def test_derivatives_match_serial_twin(case, backend):
     assert_matches_serial_twin(case, backend)
 
@@ -321,7 +333,7 @@ def repeat_tolerances(case: ParallelCase, args: tuple) -> list:
             for k in active_argnums(args)]
 
 
-@slow_unless(CASES, FAST_ON_NUMBA)
+@slow_unless(CASES, FAST_ON_NUMBA, numba=ON_NUMBA)
 def test_repeated_gradients_on_two_threads_agree(case):
     args = case.make_args(case_rng(case))
     assert_all_agree(repeated_gradients(case.kernel, args), repeat_tolerances(case, args))

@@ -20,6 +20,7 @@ from tests.ad.harness import (
     case_rng,
     check_case,
     on_backends,
+    on_numba,
     relative_error,
     slow_unless,
 )
@@ -40,15 +41,21 @@ from tests.parallel.test_parallel_derivatives import (
 cases = pytest.mark.parametrize("case", INNER_LOOP_CASES, ids=[c.name for c in INNER_LOOP_CASES])
 backends = pytest.mark.parametrize("backend", BACKENDS)
 FAST_ON_NUMBA = ()   # each case compiles on numba for seconds: those runs are in the slow tier
+# The cases numba compiles (harness.ALL_KERNELS: all): tape blocks of a prange's inner loops
+# with a force gather (md_forces) and a dense layer (dense_tanh). With the kept numba cases of
+# other files they run every line of the numba backend's code generation, and call every
+# function in the generated code, that all six do (tests/numba_cover.py); the 2-D heat step
+# compiles on numba under checkpointing below. The others run on the interpreter.
+ON_NUMBA = ("md_forces", "dense_tanh")
 REPEATS = 5
 
 
-@on_backends(INNER_LOOP_CASES, FAST_ON_NUMBA)
+@on_backends(INNER_LOOP_CASES, FAST_ON_NUMBA, numba=ON_NUMBA)
 def test_derivatives_match_finite_differences_and_dot_product(case, backend):
     check_case(case, backend)
 
 
-@on_backends(INNER_LOOP_CASES, FAST_ON_NUMBA)
+@on_backends(INNER_LOOP_CASES, FAST_ON_NUMBA, numba=ON_NUMBA)
 def test_derivatives_match_serial_twin(case, backend):
     assert_matches_serial_twin(case, backend)
 
@@ -58,7 +65,7 @@ def test_adjoint_takes_the_expected_race_free_form(case):
     assert adjoint_forms(reverse_ir(case)) == {case.adjoint} - {OWN}
 
 
-@slow_unless(INNER_LOOP_CASES, FAST_ON_NUMBA)
+@slow_unless(INNER_LOOP_CASES, FAST_ON_NUMBA, numba=ON_NUMBA)
 def test_repeated_gradients_on_two_threads_agree_with_the_serial_twin(case):
     """Bitwise from run to run where no atomic add or parallel sum reaches the gradient
     (test_parallel_derivatives.repeat_tolerances); equal to the serial twin's to 1e-12."""
@@ -142,11 +149,17 @@ def test_loop_range_that_cannot_be_counted_before_the_prange_is_refused(backend)
         ad.grad(nested_data_dependent, backend=backend)(data + 1.5, indptr)
 
 
-SCHEDULES = [{"snapshots": 2}, {"snapshots": 2, "schedule": "revolve"}]
+SCHEDULES = {"segments": {"snapshots": 2}, "revolve": {"snapshots": 2, "schedule": "revolve"}}
+# on numba, revolve's derivative adds to segments' only an if/else (traced), which kernels
+# with branches compile; every plan compiles on numba in tests/checkpoint/test_plans_agree.py
+SCHEDULES_ON_NUMBA = ("segments",)
 
 
-@pytest.mark.parametrize("backend", ["interp", pytest.param("numba", marks=SLOW)])
-@pytest.mark.parametrize("schedule", SCHEDULES, ids=["segments", "revolve"])
+@pytest.mark.parametrize("schedule, backend", [
+    pytest.param(schedule, backend, id=f"{name}-{backend}",
+                 marks=SLOW if backend == "numba" else ())
+    for name, schedule in SCHEDULES.items() for backend in BACKENDS
+    if backend == "interp" or on_numba(name, SCHEDULES_ON_NUMBA)])
 def test_checkpointed_heat_step_matches_the_serial_store_all_gradient(schedule, backend):
     """The tape blocks of a prange inside a checkpointed time loop, replayed per segment
     or per revolve step (the serial twin's gradient is checked against FD above)."""

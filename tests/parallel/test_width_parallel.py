@@ -5,21 +5,39 @@ sum reductions)."""
 import numpy as np
 import pytest
 
-from tests.ad.harness import BACKENDS, SLOW
+from tests.ad.harness import ALL_KERNELS, BACKENDS, SLOW
 from tests.ad.width_check import check_forward, check_reverse
 from tests.parallel.par_kernels import CASES
 
 WIDE = ("heat_prange", "sum_reduction", "join_two", "stencil2d_inner")
+# numba compiles these at W=1 and W=3: together they run every line of the numba backend's
+# lane code generation that all the cases run at W=3 (`python -m tests.numba_cover
+# tests.parallel.par_kernels:CASES --widths 3`): lanes over a time loop around prange
+# (heat_prange), vector sum and min reductions (sum_reduction, min_reduction), lane ops in
+# tasks (join_two, join_outputs); lane ops nested in a branch (cutoff_pairs) compile in
+# tests/ad/test_width.py (break_continue). What the others add (integer-op guards and steps
+# in a prange: stencil2d_inner, red_black_rows, flattened2d; max; math.tanh) is not lane
+# code, and compiles in test_parallel_derivatives.py. The source at W=8 differs from W=3's
+# only in the sizes it allocates: numba runs heat_prange at W=8 (HPCAD_ALL_KERNELS=1: every
+# case on numba at every width; cutoff_pairs at W=3 then fails in numba's parfor pass,
+# "unexpected cycle in lookup()", an open defect of the lane code in a prange).
+ON_NUMBA = ("heat_prange", "sum_reduction", "min_reduction", "join_two", "join_outputs")
+NUMBA_W8 = ("heat_prange",)
 
 
 def _runs():
-    """Every case at W=3 on the interpreter; numba (a parallel compile per width and mode)
-    on the WIDE cases at every width. The fast tier keeps the WIDE cases at W=3 on the
-    interpreter (numba at width runs in tests/ad/test_width.py's fast tier)."""
+    """Every case at W=3 on the interpreter, the WIDE cases at every width; numba (a parallel
+    compile per width and mode) as ON_NUMBA and NUMBA_W8 say. The fast tier keeps the WIDE
+    cases at W=3 on the interpreter (numba at width runs in tests/ad/test_width.py's fast
+    tier)."""
     for case in CASES:
         for width in (1, 3, 8):
             for backend in BACKENDS:
-                if case.name in WIDE or (width == 3 and backend == "interp"):
+                if backend == "numba":
+                    run = ALL_KERNELS or case.name in (NUMBA_W8 if width == 8 else ON_NUMBA)
+                else:
+                    run = case.name in WIDE or width == 3
+                if run:
                     fast = width == 3 and backend == "interp" and case.name in WIDE
                     yield pytest.param(case, width, backend,
                                        id=f"{case.name}-W{width}-{backend}",
