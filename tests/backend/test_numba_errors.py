@@ -36,3 +36,27 @@ def test_numba_refusal_of_a_line_without_a_location_names_the_kernel_definition(
     msg = str(info.value)
     assert msg.startswith(f"{__file__}:{_line(huge_constant.py_func, 'def huge_constant')}: "), msg
     assert "kernel 'huge_constant'" in msg, msg
+
+
+def _tiny(x):
+    return x * 3.0 + 1.0
+
+
+def test_a_failure_inside_numbas_compiler_is_an_hpcad_error_that_says_so(monkeypatch,
+                                                                         tmp_path):
+    """An exception numba does not word for users (an assertion inside one of its passes,
+    as its parfor pass raised on lane code before codegen.scf_if's fix) comes as an hpcad
+    error at the kernel's def that says whose defect it is and what runs the kernel."""
+    from numba.core import typed_passes
+
+    def broken(self, state):
+        raise AssertionError("unexpected cycle in lookup()")
+
+    monkeypatch.setenv("HPCAD_CACHE_DIR", str(tmp_path))     # compiled afresh
+    monkeypatch.setattr(typed_passes.NopythonTypeInference, "run_pass", broken)
+    with pytest.raises(ad.HpcadError) as info:
+        ad.kernel(_tiny, backend="numba")(2.0)
+    msg = str(info.value)
+    assert msg.startswith(f"{__file__}:{_line(_tiny, 'def _tiny')}: "), msg
+    assert "numba failed inside its compiler" in msg and "unexpected cycle" in msg, msg
+    assert "backend='interp'" in msg and "not of your kernel" in msg, msg

@@ -52,7 +52,8 @@ def _numba_type(t):
 @contextmanager
 def _refusals_reported(fn: Function, py_name: str, path, source: str):
     """A numba error compiling fn's generated source as an hpcad error at the kernel's
-    file:line of the op whose line numba refused (else at the kernel's `def`)."""
+    file:line of the op whose line numba refused (else at the kernel's `def`); a failure
+    inside numba's compiler as an hpcad error that says so."""
     from numba.core.errors import NumbaError
     try:
         yield
@@ -68,6 +69,16 @@ def _refusals_reported(fn: Function, py_name: str, path, source: str):
             f"{where(loc or fn.loc)}: the numba backend cannot compile {what}: "
             f"{_numba_reason(text)}{code}; rewrite it, or run the kernel with "
             f"backend='interp' (`hpcad show-code` prints the generated source)") from None
+    except MemoryError:
+        raise
+    except Exception as e:
+        # not a refusal numba words for users (an assertion inside its parfor pass, say): a
+        # defect of the code hpcad wrote or of numba, never of the kernel as written
+        raise HpcadError(
+            f"{where(fn.loc)}: numba failed inside its compiler on the code hpcad generated "
+            f"for kernel '{fn.name.split('.')[0]}' ({type(e).__name__}: {e}); this is a "
+            f"defect of hpcad or numba, not of your kernel: please report it with the "
+            f"output of `hpcad show-code`; backend='interp' runs the kernel") from e
 
 
 def _numba_reason(text: str) -> str:

@@ -414,24 +414,26 @@ def scf_while(w: Writer, op, depth):
 
 @rule("scf.if")
 def scf_if(w: Writer, op, depth):
-    """A branch that only passes values on becomes their assignment before the `if`:
-    numba's parfor pass finds a cycle of copies in an `else:` that only copies a loop's
-    carried values, inside a prange with a reduction, and fails to compile it."""
+    """A branch that only passes values on becomes the assignment of its numbers before the
+    `if`: numba's parfor pass finds a cycle of copies in an `else:` that only copies a loop's
+    carried values, inside a prange with a reduction, and fails to compile it. Its vectors
+    (lane buffers, which the other branch may still read) are copied in the branch."""
     results = vector.carried_names(w, op.results)
     cond = w.ref(op.operands[0])
     then_body, else_body = op.regions
     passing = passing_branch(w, op)
     if passing is not None:
-        # `r = a` before the if rather than in a branch of its own: numba's parfor pass
-        # follows copies back from a reduction and fails ("unexpected cycle in lookup()")
-        # on a loop-carried value copied through an `else` that only passes it on
-        w.assign(depth, results, [w.ref(v) for v in passing.ops[-1].operands])
-        if passing is else_body:
-            w.emit(depth, f"if {cond}:")
-            w.region_body(then_body, depth + 1, results)
-        else:
-            w.emit(depth, f"if not ({cond}):")
-            w.region_body(else_body, depth + 1, results)
+        passed = [w.ref(v) for v in passing.ops[-1].operands]
+        lanes = [is_vector(r) for r in op.results]
+        w.assign(depth, [t for t, v in zip(results, lanes) if not v],
+                 [x for x, v in zip(passed, lanes) if not v])
+        other = then_body if passing is else_body else else_body
+        w.emit(depth, f"if {cond}:" if passing is else_body else f"if not ({cond}):")
+        w.region_body(other, depth + 1, results)
+        moved = [(t, x) for t, x, v in zip(results, passed, lanes) if v and t != x]
+        if moved:
+            w.emit(depth, "else:")
+            w.assign(depth + 1, [t for t, _ in moved], [x for _, x in moved])
         return
     w.emit(depth, f"if {cond}:")
     w.region_body(then_body, depth + 1, results)
@@ -441,9 +443,9 @@ def scf_if(w: Writer, op, depth):
 
 
 def passing_branch(w: Writer, op: Op) -> Block | None:
-    """The branch of an if with scalar results that only passes values on (the else
+    """The branch of an if with number results that only passes values on (the else
     first), if any."""
-    if not op.results or any(is_vector(r) for r in op.results):
+    if all(is_vector(r) for r in op.results):
         return None
     return next((b for b in reversed(op.regions) if len(b.ops) == 1), None)
 
