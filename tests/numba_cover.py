@@ -32,7 +32,7 @@ import numpy as np
 ROOT = os.path.realpath(os.path.join(os.path.dirname(__file__), "..", "hpcad", "backend",
                                      "numba"))
 CALLED = re.compile(r"[A-Za-z_][A-Za-z_0-9.]*(?=\()|\b(?:prange|while|break|continue|with|"
-                    r"parallel=True)\b")
+                    r"parallel=PARALLEL)\b")
 STRING = re.compile(r"'(?:[^'\\\n]|\\.)*'|\"(?:[^\"\\\n]|\\.)*\"")   # messages name no calls
 LOCAL = re.compile(r"^(f|_?[a-z]\d*|[a-z]+_\d+)$")   # generated names of values and loops
 

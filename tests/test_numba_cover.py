@@ -38,7 +38,7 @@ def test_features_name_the_code_generation_and_the_calls_of_each_case():
     assert ("calls", "math.sin") in got and ("calls", "math.cos") in got   # and its derivative
     assert any(f == "codegen.py" for f, _ in got)
     parallel = case_features(squares, [1], None)
-    assert ("calls", "parallel=True") in parallel and ("calls", "parallel=True") not in got
+    assert ("calls", "parallel=PARALLEL") in parallel and ("calls", "parallel=PARALLEL") not in got
     assert any(f == "parallel.py" for f, _ in parallel - got)
     assert case_features(sines, [1], "primal") < got
     wide = case_features(sines, [3], "derivatives")
