@@ -60,3 +60,18 @@ def test_a_failure_inside_numbas_compiler_is_an_hpcad_error_that_says_so(monkeyp
     assert msg.startswith(f"{__file__}:{_line(_tiny, 'def _tiny')}: "), msg
     assert "numba failed inside its compiler" in msg and "unexpected cycle" in msg, msg
     assert "backend='interp'" in msg and "not of your kernel" in msg, msg
+
+
+def test_an_hpcad_error_raised_while_numba_compiles_keeps_its_words(monkeypatch, tmp_path):
+    """hpcad's own refusals raised during the compile (the MPI ABI check, say) are not
+    reported as numba's internal failures."""
+    from numba.core import typed_passes
+
+    def refusing(self, state):
+        raise ad.HpcadError("this MPI library uses another ABI: use backend='interp'")
+
+    monkeypatch.setenv("HPCAD_CACHE_DIR", str(tmp_path))
+    monkeypatch.setattr(typed_passes.NopythonTypeInference, "run_pass", refusing)
+    with pytest.raises(ad.HpcadError, match="^this MPI library uses another ABI") as info:
+        ad.kernel(_tiny, backend="numba")(3.0)
+    assert "numba failed inside its compiler" not in str(info.value)

@@ -69,8 +69,8 @@ def _refusals_reported(fn: Function, py_name: str, path, source: str):
             f"{where(loc or fn.loc)}: the numba backend cannot compile {what}: "
             f"{_numba_reason(text)}{code}; rewrite it, or run the kernel with "
             f"backend='interp' (`hpcad show-code` prints the generated source)") from None
-    except MemoryError:
-        raise
+    except (HpcadError, MemoryError):
+        raise       # hpcad's own words (an MPI library of another ABI, say), or no memory
     except Exception as e:
         # not a refusal numba words for users (an assertion inside its parfor pass, say): a
         # defect of the code hpcad wrote or of numba, never of the kernel as written
