@@ -24,41 +24,71 @@ class UnionFind:
             self.parent[r] = roots[0]
 
 
+def _carried(op: Op):
+    """Tuples of values that are one variable carried or merged by op (a loop, a branch or a
+    join)."""
+    if op.name in ("scf.for", "par.parallel_for"):
+        body = op.regions[0]
+        for k, res in enumerate(op.results):
+            yield (op.operands[3 + k], body.args[1 + k], body.ops[-1].operands[k], res)
+    elif op.name == "scf.while":
+        before, after = op.regions
+        cond = before.ops[-1]
+        for k, res in enumerate(op.results):
+            yield (op.operands[k], before.args[k], cond.operands[1 + k], after.args[k],
+                   after.ops[-1].operands[k], res)
+    elif op.name == "scf.if":
+        for k, res in enumerate(op.results):
+            yield (res,) + tuple(r.ops[-1].operands[k] for r in op.regions)
+    elif op.name == "par.join":
+        yields = [v for r in op.regions for v in r.ops[-1].operands]
+        for res, y in zip(op.results, yields):
+            yield (res, y)
+
+
 def carried_groups(fn: Function):
     """Tuples of values that are one loop-carried or branch-merged variable."""
     for op in walk(fn.body):
-        if op.name in ("scf.for", "par.parallel_for"):
-            body = op.regions[0]
-            for k, res in enumerate(op.results):
-                yield (op.operands[3 + k], body.args[1 + k], body.ops[-1].operands[k], res)
-        elif op.name == "scf.while":
-            before, after = op.regions
-            cond = before.ops[-1]
-            for k, res in enumerate(op.results):
-                yield (op.operands[k], before.args[k], cond.operands[1 + k], after.args[k],
-                       after.ops[-1].operands[k], res)
-        elif op.name == "scf.if":
-            for k, res in enumerate(op.results):
-                yield (res,) + tuple(r.ops[-1].operands[k] for r in op.regions)
-        elif op.name == "par.join":
-            yields = [v for r in op.regions for v in r.ops[-1].operands]
-            for res, y in zip(op.results, yields):
-                yield (res, y)
+        yield from _carried(op)
 
 
 def is_const(v: Value) -> bool:
     return isinstance(v.owner, Op) and v.owner.name == "arith.const"
 
 
+def _add_to_slot(op: Op, slots: dict[int, list[Value]]) -> None:
+    if op.name == "tape.push":
+        slots.setdefault(op.attrs["slot"], []).append(op.operands[0])
+    elif op.name == "tape.pop":
+        slots.setdefault(op.attrs["slot"], []).append(op.results[0])
+
+
+def _slot_groups(slots: dict[int, list[Value]]) -> list[list[Value]]:
+    return [group for group in slots.values() if not any(is_const(v) for v in group)]
+
+
 def variable_classes(fn: Function) -> UnionFind:
-    uf = UnionFind()
+    """Views with their bases, then carried_groups, then tape_groups (in that order, which
+    picks each class's representative), gathered in one walk of fn."""
+    views: list[Op] = []
+    carried: list[Op] = []
+    slots: dict[int, list[Value]] = {}
     for op in walk(fn.body):
-        if op.name in VIEWS:   # a view: its base
-            uf.union(op.operands[0], op.results[0])
-    for group in carried_groups(fn):
-        # constants are shared by CSE between unrelated variables: never merge through them
-        uf.union(*[v for v in group if not is_const(v)])
-    for group in tape_groups(fn):
+        if op.name in VIEWS:
+            views.append(op)
+        elif op.regions:
+            carried.append(op)
+        else:
+            _add_to_slot(op, slots)
+    uf = UnionFind()
+    for op in views:      # a view: its base
+        uf.union(op.operands[0], op.results[0])
+    for op in carried:
+        for group in _carried(op):
+            # constants are shared by CSE between unrelated variables: never merge through
+            # them
+            uf.union(*[v for v in group if not is_const(v)])
+    for group in _slot_groups(slots):
         uf.union(*group)
     return uf
 
@@ -68,8 +98,5 @@ def tape_groups(fn: Function):
     one variable stored across the sweeps (differentiating a derivative follows it)."""
     slots: dict[int, list[Value]] = {}
     for op in walk(fn.body):
-        if op.name == "tape.push":
-            slots.setdefault(op.attrs["slot"], []).append(op.operands[0])
-        elif op.name == "tape.pop":
-            slots.setdefault(op.attrs["slot"], []).append(op.results[0])
-    return [group for group in slots.values() if not any(is_const(v) for v in group)]
+        _add_to_slot(op, slots)
+    return _slot_groups(slots)

@@ -12,15 +12,27 @@ from ..ir.effects import writes
 _EFFECTS = ("tape", "comm", "io", "terminator")   # besides writing memory (ir/effects.py)
 
 
-def _has_effect(op: Op) -> bool:
-    if OPS[op.name].effect in _EFFECTS or writes(op) or op.name == "func.call":
-        return True   # (a kept call's callee may communicate)
-    return any(_has_effect(o) for r in op.regions for o in r.ops)
+def _effectful(block: Block, into: set[Op]) -> bool:
+    """Adds to `into` the ops of block (nested ones included) that have an effect, each
+    found once, and says whether block has one: an op has one if it writes memory, is a
+    call (a kept call's callee may communicate), has an effect of _EFFECTS, or holds an op
+    that has one. Found once per dce: the liveness fixpoint asks about the same ops again
+    and again, and removing ops without effect, all dce does, changes no op's answer."""
+    found = False
+    for op in block.ops:
+        nested = False
+        for r in op.regions:
+            nested |= _effectful(r, into)
+        if nested or OPS[op.name].effect in _EFFECTS or writes(op) or op.name == "func.call":
+            into.add(op)
+            found = True
+    return found
 
 
 class _Liveness:
-    def __init__(self):
+    def __init__(self, effectful: set[Op]):
         self.live: set[Value] = set()
+        self.effectful = effectful
 
     def block(self, block: Block) -> None:
         for op in reversed(block.ops):
@@ -31,12 +43,12 @@ class _Liveness:
         if op.name in ("scf.for", "par.parallel_for"):
             self.loop_for(op)
         elif op.name == "par.join":
-            if _has_effect(op) or any(r in live for r in op.results):
+            if op in self.effectful or any(r in live for r in op.results):
                 for region in op.regions:
                     live.update(region.ops[-1].operands)
                     self.block(region)
         elif op.name == "scf.if":
-            if _has_effect(op) or any(r in live for r in op.results):
+            if op in self.effectful or any(r in live for r in op.results):
                 live.add(op.operands[0])
                 for region in op.regions:
                     term = region.ops[-1]
@@ -44,19 +56,19 @@ class _Liveness:
                                 if r in live)
                     self.block(region)
         elif op.name == "scf.while":
-            if _has_effect(op) or any(r in live for r in op.results):
+            if op in self.effectful or any(r in live for r in op.results):
                 self.mark_all(op)
         elif op.name in ("scf.yield", "scf.condition"):
             if op.name == "scf.condition":
                 live.add(op.operands[0])
-        elif _has_effect(op) or any(r in live for r in op.results):
+        elif op in self.effectful or any(r in live for r in op.results):
             live.update(op.operands)
 
     def loop_for(self, op: Op) -> None:
         body = op.regions[0]
         term = body.ops[-1]
         args = body.args[1:]
-        if not (_has_effect(op) or any(r in self.live for r in op.results)):
+        if not (op in self.effectful or any(r in self.live for r in op.results)):
             return
         self.live.update(op.operands[:3])
         while True:
@@ -86,20 +98,18 @@ class _Liveness:
                 break
 
 
-def _sweep(block: Block, live: set[Value]) -> bool:
+def _sweep(block: Block, live: set[Value], effectful: set[Op]) -> bool:
     changed = False
     kept = []
     for op in block.ops:
-        effect = OPS[op.name].effect
-        if op.name in ("scf.for", "par.parallel_for") and (op.results or _has_effect(op)):
+        has_effect = op in effectful
+        if op.name in ("scf.for", "par.parallel_for") and (op.results or has_effect):
             changed |= _prune_for(op, live)
         elif op.name == "scf.if":
             changed |= _prune_if(op, live)
-        keep = (effect in _EFFECTS or _has_effect(op)
-                or any(r in live for r in op.results))
-        if keep:
+        if has_effect or any(r in live for r in op.results):
             for r in op.regions:
-                changed |= _sweep(r, live)
+                changed |= _sweep(r, live, effectful)
             kept.append(op)
         else:
             changed = True
@@ -162,6 +172,8 @@ def _drop_unread_arrays(fn: Function) -> bool:
 
 def dce(fn: Function) -> bool:
     changed = _drop_unread_arrays(fn)
-    lv = _Liveness()
+    effectful: set[Op] = set()
+    _effectful(fn.body, effectful)
+    lv = _Liveness(effectful)
     lv.block(fn.body)
-    return _sweep(fn.body, lv.live) | changed
+    return _sweep(fn.body, lv.live, effectful) | changed

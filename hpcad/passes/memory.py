@@ -9,14 +9,9 @@ class ends what is known about it. Nested regions start afresh."""
 from __future__ import annotations
 
 from ..ir.core import Block, Function, Op, Value
-from ..ir.effects import reads_within, writes_within
+from ..ir.effects import reads, writes
 from .aliases import is_const, variable_classes
 from .rewrite import resolve
-
-
-def _accessed_classes(op: Op, key) -> tuple[set, set]:
-    """The array classes op (and the ops in its regions) reads and writes: ir/effects.py."""
-    return {key(a) for a in reads_within(op)}, {key(a) for a in writes_within(op)}
 
 
 def _is_zero(v: Value) -> bool:
@@ -40,17 +35,23 @@ class _BlockState:
                         if self.key(e[0]) != cls or e == keep}
 
 
-def _forward_block(block: Block, key, replace: dict[Value, Value]) -> bool:
+def _forward_block(block: Block, key, replace: dict[Value, Value]) -> tuple[bool, set, set]:
+    """Forwards within block and each nested region; whether anything changed, and the
+    array classes the block's ops (nested ones included) read and write afterwards (as
+    ir/effects.py's reads_within and writes_within, gathered on the way up)."""
     st = _BlockState(key)
     changed = False
     kept: list[Op] = []
     dropped: set[int] = set()
+    nested: dict[Op, tuple[set, set]] = {}
     for op in block.ops:
         op.operands = [resolve(replace, v) for v in op.operands]
-        for r in op.regions:
-            changed |= _forward_block(r, key, replace)
+        if op.regions:
+            changed |= _forward_regions(op, key, replace, nested)
         if op.name not in ("mem.load", "mem.store", "mem.accumulate"):
-            read, written = _accessed_classes(op, key)
+            read, written = nested.get(op, ((), ()))
+            read = {key(a) for a in reads(op)}.union(read)
+            written = {key(a) for a in writes(op)}.union(written)
             for cls in written:
                 st.forget(cls)
             for cls in read:
@@ -97,9 +98,34 @@ def _forward_block(block: Block, key, replace: dict[Value, Value]) -> bool:
                 st.pending[element] = (op, held)
         kept.append(op)
     block.ops = [op for op in kept if id(op) not in dropped]
+    return (changed, *_accessed(block.ops, key, nested))
+
+
+def _forward_regions(op: Op, key, replace: dict[Value, Value],
+                     nested: dict[Op, tuple[set, set]]) -> bool:
+    """Forwards in op's regions; nested[op]: the classes their ops read and write."""
+    changed, read, written = False, set(), set()
+    for r in op.regions:
+        changed_r, read_r, written_r = _forward_block(r, key, replace)
+        changed |= changed_r
+        read |= read_r
+        written |= written_r
+    nested[op] = read, written
     return changed
+
+
+def _accessed(ops: list[Op], key, nested: dict[Op, tuple[set, set]]) -> tuple[set, set]:
+    """The classes ops read and write, those of their regions' ops (nested) included."""
+    read, written = set(), set()
+    for op in ops:
+        read.update(key(a) for a in reads(op))
+        written.update(key(a) for a in writes(op))
+        if op in nested:
+            read |= nested[op][0]
+            written |= nested[op][1]
+    return read, written
 
 
 def forward_memory(fn: Function) -> bool:
     key = variable_classes(fn).find
-    return _forward_block(fn.body, key, {})
+    return _forward_block(fn.body, key, {})[0]
