@@ -33,6 +33,10 @@ class _Liveness:
     def __init__(self, effectful: set[Op]):
         self.live: set[Value] = set()
         self.effectful = effectful
+        # per loop, the size of `live` when its fixpoint last ended: `live` only grows, so at
+        # the same size it is the same set, and the loop's fixpoint holds (an outer loop's
+        # fixpoint would otherwise redo each inner one: twice per level of nesting)
+        self.settled: dict[Op, int] = {}
 
     def block(self, block: Block) -> None:
         for op in reversed(block.ops):
@@ -68,7 +72,8 @@ class _Liveness:
         body = op.regions[0]
         term = body.ops[-1]
         args = body.args[1:]
-        if not (op in self.effectful or any(r in self.live for r in op.results)):
+        if not (op in self.effectful or any(r in self.live for r in op.results)) \
+                or self.settled.get(op) == len(self.live):
             return
         self.live.update(op.operands[:3])
         while True:
@@ -82,9 +87,12 @@ class _Liveness:
         for k, (arg, res) in enumerate(zip(args, op.results, strict=False)):
             if arg in self.live or res in self.live:
                 self.live.add(op.operands[3 + k])
+        self.settled[op] = len(self.live)
 
     def mark_all(self, op: Op) -> None:
         """A while loop is kept whole: its carried values all stay live."""
+        if self.settled.get(op) == len(self.live):
+            return
         self.live.update(op.operands)
         self.live.update(op.results)
         for region in op.regions:
@@ -96,6 +104,7 @@ class _Liveness:
                 self.block(region)
             if len(self.live) == before:
                 break
+        self.settled[op] = len(self.live)
 
 
 def _sweep(block: Block, live: set[Value], effectful: set[Op]) -> bool:
