@@ -379,11 +379,15 @@ def _communicator(args):
     return next((a for a in args if isinstance(a, MPI.Comm)), MPI.COMM_WORLD)
 
 
-def _forward_call(k: Kernel, args, activity, tangents, backend, width: int = 1):
+def _forward_call(k: Kernel, args, activity, tangents, backend, width: int = 1,
+                  same: tuple = ((), ())):
     """Run the tangent function of k. tangents: {arg index: tangent} (`width` directions
-    each). Returns (primal results, tangents of float results)."""
+    each); `same`: (params, uniform) where the caller counts the results by their
+    replication types (passes/replication.py), which the derivative then checks.
+    Returns (primal results, tangents of float results)."""
     spec = k.specialize(args)
-    fn = spec.derivative("forward", tuple(activity), True, width=width)
+    fn = spec.derivative("forward", tuple(activity), True, width=width, params=same[0],
+                         uniform=same[1])
     flat = []
     for i, (a, kind) in enumerate(zip(args, activity)):
         flat.append(a)
@@ -1221,7 +1225,8 @@ def _jacobian_columns(k, args, nums, blocks, n_out, as_tuple, batch, backend, pa
             tangents = {i: _zeros_width(width, a.shape, a.dtype, lanes_last=True)
                         for i, (a, kind) in enumerate(zip(run, kinds)) if kind == SHADOW}
             tangents[n] = _units(width, mine, shape, lanes_last=True)
-            _, dots = _forward_call(k, run, kinds, tangents, backend, width)
+            _, dots = _forward_call(k, run, kinds, tangents, backend, width,
+                                    same if comm is not None else ((), ()))
             dots = np.asarray([_lanes(d, width) for d in dots],
                               dtype=np.float64).reshape(n_out, width)
             if comm is not None:

@@ -31,10 +31,11 @@ from enum import Enum
 from functools import partial
 
 from ..errors import DifferentiationError, where
-from ..ir.core import Block, Function, Op, Value, walk
+from ..ir.clone import clone_block
+from ..ir.core import Block, Builder, Function, Op, Value, walk
 from ..ir.dialects import MPI_OPERANDS, MPI_REPLICATES, MPI_SUMS, VIEWS
 from ..ir.effects import writes
-from ..ir.types import ArrayType, OpaqueType, ScalarType
+from ..ir.types import ArrayType, OpaqueType, ScalarType, i1
 from .aliases import variable_classes
 
 REPLICATED_ANYWHERE = "constant"   # the same on every rank of every communicator
@@ -89,6 +90,10 @@ class ReplicationTypes:
     # several communicators not known to hold the same processes (result position -> the
     # communicators): how often such a value counts in the global loss is unknown
     mixed: dict[int, tuple[Value, ...]] = field(default_factory=dict)
+    # loops (scf.for with bounds the same on every rank) that these types take to run at
+    # least once: a result is replicated only after one of their iterations, so the
+    # derivative asserts that they run (assert_loops_run)
+    assumed: tuple[Op, ...] = ()
 
     def of(self, v: Value) -> Replication:
         return self.values.get(v, PER_RANK)
@@ -112,8 +117,37 @@ def replication_types(fn: Function, params: Iterable[int] = (),
     every rank of the kernel's communicator (where fn has none, of every communicator), and
     those at positions `uniform` have the same value (a scalar) or shape (an array, whose
     contents may differ) on every rank, or hold the kernel communicator's processes (a
-    communicator) (api.py compares them at each call)."""
-    walker = _Replicated(fn, tuple(params), tuple(uniform))
+    communicator) (api.py compares them at each call).
+
+    A loop whose bounds are the same on every rank runs the same number of times on every
+    rank, maybe none: what it leaves is, in general, what its iterations leave or what came
+    in. Where that makes a result per-rank, but the result is replicated after any run of
+    the loop (an argument overwritten by a collective in a time loop, `comm.Bcast(p)` in
+    `for t in range(nsteps)`), the types take such loops to run at least once and list
+    them in `assumed`: the derivative checks at run time that they do (assert_loops_run),
+    so that a result the user sees the same on every rank counts once."""
+    params, uniform = tuple(params), tuple(uniform)
+    types = _replication_types(fn, params, uniform, assume=frozenset())
+    def counted(t: ReplicationTypes) -> tuple:   # how the results count in the global loss
+        return tuple(r.one_global_output for r in t.results), t.mixed
+    if all(once for once in counted(types)[0]):
+        return types
+    hopeful = _replication_types(fn, params, uniform, assume=None)
+    if counted(hopeful) == counted(types):
+        return types
+    needed = hopeful.assumed   # the fewest loops (one at a time) that count so
+    for loop in hopeful.assumed:
+        fewer = frozenset(needed) - {loop}
+        if counted(_replication_types(fn, params, uniform, fewer)) == counted(hopeful):
+            needed = tuple(lp for lp in needed if lp is not loop)
+    return _replication_types(fn, params, uniform, assume=frozenset(needed))
+
+
+def _replication_types(fn: Function, params: tuple[int, ...], uniform: tuple[int, ...],
+                       assume: frozenset[Op] | None) -> ReplicationTypes:
+    """The types, taking the loops in `assume` (None: every loop of uniform bounds) to run
+    at least once."""
+    walker = _Replicated(fn, params, uniform, assume)
     end = walker.block(fn.body, walker.entry_contents(), uniform=True)
     values = {v: _typed(k) for v, k in walker.kind.items() if k is not None}
     values.update((v, Replication(Kind.PARTIAL, c)) for v, c in walker.partial.items())
@@ -132,7 +166,52 @@ def replication_types(fn: Function, params: Iterable[int] = (),
              if results[n].kind is Kind.PER_RANK and isinstance(v.type, ScalarType)
              and v.type.is_float
              and len(comms := _mixed_comms(walker, v, set())) > 1}
-    return ReplicationTypes(fn, values, buffers, arguments, results, walker.comm, mixed)
+    return ReplicationTypes(fn, values, buffers, arguments, results, walker.comm, mixed,
+                            tuple(dict.fromkeys(walker.assumed)))
+
+
+def assert_loops_run(fn: Function, types: ReplicationTypes) -> Function:
+    """fn, or a copy of it whose loops in types.assumed first assert that they run at least
+    once (a KernelAssertionError at the loop's line otherwise): the derivative that counts
+    a result as one value for all ranks on that assumption is then never wrong."""
+    if not types.assumed:
+        return fn
+    vmap: dict[Value, Value] = {}
+    copy = Function(fn.name, clone_block(fn.body, vmap), list(fn.result_types),
+                    list(fn.arg_names), fn.loc)
+    copy.alike = {vmap.get(d, d): vmap.get(a, a) for d, a in fn.alike.items()}
+    loops = set(types.assumed)
+    pairs = list(zip(walk(fn.body), walk(copy.body), strict=True))
+    for old, new in pairs:
+        if old in loops:
+            _assert_runs(new)
+    return copy
+
+
+def _assert_runs(loop: Op) -> None:
+    assert loop.parent is not None
+    lo, hi, step = loop.operands[:3]
+    b = Builder(loop.parent, loop.loc)
+    b.index = loop.parent.ops.index(loop)
+    def cmp(x: Value, y: Value, pred: str) -> Value:
+        return b.op1("arith.cmp", [x, y], i1, {"pred": pred})
+    const = step.owner.attrs.get("value") if isinstance(step.owner, Op) and \
+        step.owner.name == "arith.const" else None
+    up, down = cmp(lo, hi, "lt"), cmp(lo, hi, "gt")
+    if const is not None:
+        runs = up if const > 0 else down
+    else:
+        zero = b.op1("arith.const", [], step.type, {"value": 0})
+        runs = b.op1("arith.or", [
+            b.op1("arith.and", [cmp(step, zero, "gt"), up], i1),
+            b.op1("arith.and", [cmp(step, zero, "lt"), down], i1)], i1)
+    b.op("rt.assert", [runs], [], {
+        "what": "this loop runs no iteration in this call, but the derivative counts the "
+                "kernel's result as one value for all ranks (counted once in the global "
+                "loss) because this loop makes it the same on every rank (a collective in "
+                "it); without an iteration it is each rank's own value. Differentiate "
+                "with at least one iteration, or make the value the same on every rank "
+                "before the loop too"})
 
 
 def refuse_mixed(types: ReplicationTypes, positions: Iterable[int]) -> None:
@@ -264,7 +343,10 @@ class _Replicated:
     element; `contents` (per alias class of arrays, at the current point) likewise; every
     `mpi.world` stands for one communicator, the first."""
 
-    def __init__(self, fn: Function, params: tuple[int, ...], uniform: tuple[int, ...] = ()):
+    def __init__(self, fn: Function, params: tuple[int, ...], uniform: tuple[int, ...] = (),
+                 assume: frozenset[Op] | None = frozenset()):
+        self.assume = assume   # loops of uniform bounds taken to run (None: all of them)
+        self.assumed: list[Op] = []      # those whose exit that made better
         self.kind: dict[Value, object] = {}
         self.partial: dict[Value, object] = {}   # scalar shares of a sum -> communicator
         self.buffers: dict[Op, dict[Value, object]] = {}
@@ -495,6 +577,11 @@ class _Replicated:
             if again == carried and merged == entry:
                 break
             carried, entry = again, merged
+        if inner and (self.assume is None or op in self.assume):   # run: its end
+            ran = [self.of(y) for y in body.ops[-1].operands]
+            if ran != carried or end != entry:
+                self.assumed.append(op)
+                carried, entry = ran, end
         for res, k in zip(op.results, carried):
             self.kind[res] = k
         return entry
