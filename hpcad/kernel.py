@@ -213,7 +213,12 @@ class Specialization:
                 self.derivatives[key] = fn
                 return fn
             # results counted once only where loops run: the derivative asserts that they do
-            primal = assert_loops_run(primal, replication_types(primal, params, uniform))
+            checked = assert_loops_run(primal, replication_types(primal, params, uniform))
+            if mode == "forward" and checked is primal and (params or uniform):
+                fn = self.derivatives[key] = self.derivative(mode, activity, ret_active,
+                                                             plan, width)
+                return fn   # (a forward derivative sums nothing: params change nothing)
+            primal = checked
             act = analyze(primal, list(activity), ret_active)
             refuse_racing_derivative(primal, act.shadowed)
             if mode == "forward":
