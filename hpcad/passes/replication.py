@@ -16,8 +16,9 @@ allreduce's result, the receive buffers of Allreduce, Allgather, Bcast and Allga
 latter where what its blocks leave alone was replicated too and its counts and
 displacements are replicated); values loaded,
 at a replicated index, from an array whose contents are replicated at that point (after
-such a collective receive into it, or while it holds zeros); and arithmetic on replicated
-values. Flow-sensitively, an array's contents stop being replicated when anything else
+such a collective receive into it, or while it holds zeros), or, at constant indices inside
+its bounds, from a slice such a receive filled (`comm.Bcast(theta[0:2], root=0)`, then
+`theta[0]`; until anything else writes the array); and arithmetic on replicated values. Flow-sensitively, an array's contents stop being replicated when anything else
 writes it, or when it is written under control flow that differs between ranks (a branch on
 a per-rank condition, a loop with per-rank bounds). A collective's receive buffer has the
 same size on every rank (MPI's matching counts), so its shape is replicated too. Partial
@@ -465,6 +466,7 @@ class _Replicated:
                                 *(contents.get(self.classes.find(v)) for v in _layout(call)))
                 out = self.update(out, arr, kind)
             else:
+                out = self.drop_views(out, arr)
                 out[self.classes.find(arr)] = None
         return out
 
@@ -474,9 +476,29 @@ class _Replicated:
         root = self.classes.find(arr)
         whole = _base(arr) is arr and \
             all(_base(m) is arr for m in self.members.get(root, {arr}))
-        out = dict(contents)
+        out = self.drop_views(contents, arr)
         out[root] = kind if whole else self.meet(contents.get(root), kind, self.of_view(arr))
+        if not whole and out[root] is None and kind is not None:
+            out[(VIEW, arr)] = kind   # the view's elements hold `kind` (loads: in_view)
         return out
+
+    def drop_views(self, contents: dict, arr: Value) -> dict:
+        """contents without the replicated views of arr's class (arr is written)."""
+        root = self.classes.find(arr)
+        return {key: k for key, k in contents.items()
+                if not (isinstance(key, tuple) and self.classes.find(key[1]) is root)}
+
+    def from_views(self, contents: dict, arr: Value, index: list[Value]):
+        """The kind of arr[index] where the class's contents are per-rank but a view that a
+        collective (or a fill, a copy) made replicated holds that element."""
+        root = self.classes.find(arr)
+        for key, k in contents.items():
+            if isinstance(key, tuple) and self.classes.find(key[1]) is root \
+                    and _in_view(key[1], arr, index):
+                got = self.meet(k, *map(self.of, index))
+                if got is not None:
+                    return got
+        return None
 
     def of_view(self, arr: Value):
         """Whether a view selects the same elements on every rank (a whole array does)."""
@@ -494,8 +516,11 @@ class _Replicated:
 
     def op_mem_load(self, op, contents, uniform):
         arr = op.operands[0]
-        self.set_results(op, self.meet(contents.get(self.classes.find(arr)), self.of_view(arr),
-                                  *map(self.of, op.operands[1:])))
+        kind = self.meet(contents.get(self.classes.find(arr)), self.of_view(arr),
+                         *map(self.of, op.operands[1:]))
+        if kind is None:
+            kind = self.from_views(contents, arr, list(op.operands[1:]))
+        self.set_results(op, kind)
         return contents
 
     def op_mem_shape(self, op, contents, uniform):
@@ -506,7 +531,7 @@ class _Replicated:
         arr = op.results[0]
         self.kind[arr] = self.same_size.get(arr, self.meet(*map(self.of, op.operands)))
         zeros = op.attrs.get("fill", "zeros") == "zeros"
-        out = dict(contents)
+        out = self.drop_views(contents, arr)
         out[self.classes.find(arr)] = None
         return self.update(out, arr, REPLICATED_ANYWHERE) if zeros and uniform else out
 
@@ -522,7 +547,7 @@ class _Replicated:
         value, arr, *index = op.operands
         if not uniform:
             return self.written(op, contents, uniform)
-        out = dict(contents)
+        out = self.drop_views(contents, arr)
         root = self.classes.find(arr)
         out[root] = self.meet(contents.get(root), self.of(value), *map(self.of, index),
                          self.of_view(arr))
@@ -548,7 +573,7 @@ class _Replicated:
         if not uniform:
             return self.written(op, contents, uniform)
         root = self.classes.find(dst)
-        out = dict(contents)
+        out = self.drop_views(contents, dst)
         out[root] = self.meet(contents.get(root), contents.get(self.classes.find(src)),
                          self.of_view(src), self.of_view(dst))
         return out
@@ -618,6 +643,68 @@ class _Replicated:
                 self.kind[a] = None
             contents = _meet_contents(self.world, contents, self.block(r, contents, False))
         return contents
+
+
+VIEW = "view"   # contents key (VIEW, view): the kind of the view's elements
+_INF = float("inf")
+
+
+def _in_view(view: Value, arr: Value, index: list[Value]) -> bool:
+    """Whether arr[index] is an element of `view`: a load through the view itself (in
+    bounds, or it fails), or a load of the array it slices (`theta[0:2]`, `theta[0, :]`)
+    at constant indices inside the slice's bounds, which interval arithmetic bounds with
+    every extent of arr above the load's index on its axis (else the load fails)."""
+    if arr is view:
+        return True
+    op = view.owner
+    if not isinstance(op, Op) or op.name != "mem.view" or op.operands[0] is not arr:
+        return False
+    consts = [_const(v) for v in index]
+    extents = {axis: (c + 1 if c is not None and c >= 0 else 0, _INF)
+               for axis, c in enumerate(consts)}
+    bounds = iter(op.operands[1:])
+    for axis, dim in enumerate(op.attrs["dims"]):
+        if dim == "i":
+            at = next(bounds)
+            if at is not index[axis] and (consts[axis] is None or _const(at) != consts[axis]):
+                return False
+        elif dim == "s":
+            lo, hi = next(bounds), next(bounds)
+            c = consts[axis]
+            if c is None or _interval(lo, arr, extents)[1] > c \
+                    or _interval(hi, arr, extents)[0] <= c:
+                return False
+        else:   # a strided slice: not followed
+            return False
+    return True
+
+
+def _const(v: Value):
+    op = v.owner
+    if isinstance(op, Op) and op.name == "arith.const" and isinstance(op.attrs.get("value"), int):
+        return op.attrs["value"]
+    return None
+
+
+def _interval(v: Value, arr: Value, extents: dict) -> tuple[float, float]:
+    """Bounds of the integer v, made of constants, arr's extents (in `extents`), min, max,
+    add and sub; anything else is unbounded."""
+    op = v.owner
+    if not isinstance(op, Op):
+        return (-_INF, _INF)
+    if op.name == "arith.const" and isinstance(op.attrs.get("value"), int):
+        return (op.attrs["value"], op.attrs["value"])
+    if op.name == "mem.shape" and op.operands[0] is arr:
+        return extents.get(op.attrs.get("axis"), (0, _INF))
+    if op.name in ("arith.min", "arith.max", "arith.add", "arith.sub") and len(op.operands) == 2:
+        (a, b), (c, d) = (_interval(x, arr, extents) for x in op.operands)
+        if op.name == "arith.min":
+            return (min(a, c), min(b, d))
+        if op.name == "arith.max":
+            return (max(a, c), max(b, d))
+        got = (a + c, b + d) if op.name == "arith.add" else (a - d, b - c)
+        return (-_INF, _INF) if got[0] != got[0] or got[1] != got[1] else got   # (nan)
+    return (-_INF, _INF)
 
 
 def _base(arr: Value) -> Value:

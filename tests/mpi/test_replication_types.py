@@ -300,3 +300,27 @@ def test_the_derivative_refuses_a_zero_step_call_that_would_count_otherwise(monk
         with pytest.raises(ad.KernelAssertionError, match="runs no iteration in this call"):
             ad.jacobian(k, argnums=1, mode=mode, backend="interp")(u.copy(), p.copy(), 0,
                                                                    COMM)
+
+
+@ad.kernel
+def _slice_broadcast(x, theta, comm):
+    comm.Bcast(theta[0:2], root=0)
+    return comm.allreduce(np.sum(x * x)) * theta[0] + theta[1] ** 2
+
+
+@pytest.mark.mpi(min_size=2)
+@pytest.mark.timeout(120)
+def test_a_result_read_from_a_broadcast_slice_counts_once():
+    """theta[0:2] broadcast from rank 0 (theta[2] left as each rank has it): the result reads
+    only the broadcast elements, so it is one value for all ranks and counts once; the
+    gradient of the whole program along a random direction matches central differences
+    (it was summed over the ranks: `size` times)."""
+    rng = np.random.default_rng(60 + COMM.rank)
+    x, theta = rng.random(3 + COMM.rank), rng.random(3)
+    dx, dt = rng.standard_normal(x.shape), rng.standard_normal(3)
+    k, h = _slice_broadcast, 1e-6
+    fd = (k(x + h * dx, theta + h * dt, COMM) - k(x - h * dx, theta - h * dt, COMM)) / (2 * h)
+    assert _same_on_every_rank(fd)
+    gx, gt = ad.grad(k, argnums=(0, 1), backend="interp")(x, theta, COMM)
+    total = COMM.allreduce(float(np.sum(gx * dx) + np.sum(gt * dt)))
+    assert abs(total - fd) <= 1e-6 * max(1.0, abs(fd)), (COMM.rank, total, fd)

@@ -237,6 +237,50 @@ def test_a_scalar_a_loop_replicates_is_replicated_after_it():
     assert types.results[0].one_global_output and len(types.assumed) == 1
 
 
+@ad.kernel
+def broadcast_slice_read(x, theta, comm):
+    comm.Bcast(theta[0:2], root=0)
+    return comm.allreduce(x[0]) * theta[0] + theta[1]
+
+
+@ad.kernel
+def broadcast_row_read(x, theta, comm):
+    comm.Bcast(theta[0, :], root=0)
+    return comm.allreduce(x[0]) * theta[0, 2]
+
+
+@ad.kernel
+def broadcast_slice_read_outside(x, theta, comm):
+    comm.Bcast(theta[0:2], root=0)
+    return comm.allreduce(x[0]) * theta[2]
+
+
+@ad.kernel
+def broadcast_row_read_elsewhere(x, theta, comm):
+    comm.Bcast(theta[0, :], root=0)
+    return comm.allreduce(x[0]) * theta[1, 0]
+
+
+@ad.kernel
+def broadcast_slice_then_written(x, theta, comm):
+    comm.Bcast(theta[0:2], root=0)
+    theta[1] = x[0]
+    return comm.allreduce(x[0]) * theta[0]
+
+
+@pytest.mark.parametrize("kernel, replicated", [
+    (broadcast_slice_read, True), (broadcast_row_read, True),
+    (broadcast_slice_read_outside, False), (broadcast_row_read_elsewhere, False),
+    (broadcast_slice_then_written, False)], ids=lambda k: getattr(k, "__name__", str(k)))
+def test_elements_of_a_broadcast_slice_are_replicated(kernel, replicated):
+    """A collective into a slice of an argument (`comm.Bcast(theta[0:2], root=0)`) makes
+    the slice's elements replicated: a load at constant indices inside its bounds is, one
+    outside them, or after another write to the array, is not."""
+    theta = np.ones((2, 3)) if "row" in kernel.__name__ else np.ones(3)
+    spec = kernel.specialize((np.ones(3), theta, MPI.COMM_WORLD))
+    assert replication_types(spec.primal).results[0].one_global_output is replicated
+
+
 def test_an_adjoints_kind_is_the_dual_of_its_values():
     comm = shares_summed.specialize((np.ones(3), np.ones(2), 3, MPI.COMM_WORLD)).primal.args[-1]
     replicated, partial = Replication(Kind.REPLICATED, comm), Replication(Kind.PARTIAL, comm)
