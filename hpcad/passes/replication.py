@@ -19,7 +19,8 @@ at a replicated index, from an array whose contents are replicated at that point
 such a collective receive into it, or while it holds zeros), or, at constant indices inside
 its bounds, from a slice such a receive filled (`comm.Bcast(theta[0:2], root=0)`, then
 `theta[0]`; until anything else writes the array); and arithmetic on replicated values.
-Flow-sensitively, an array's contents stop being replicated when anything else writes it, or when it is written under control flow that differs between ranks (a branch on
+Flow-sensitively, an array's contents stop being replicated when anything else writes it,
+or when it is written under control flow that differs between ranks (a branch on
 a per-rank condition, a loop with per-rank bounds). A collective's receive buffer has the
 same size on every rank (MPI's matching counts), so its shape is replicated too. Partial
 is what a rank contributes to a sum that a call declares (ir/dialects.py MPI_SUMS, when its
