@@ -495,7 +495,7 @@ class _Replicated:
         root = self.classes.find(arr)
         for key, k in contents.items():
             if isinstance(key, tuple) and self.classes.find(key[1]) is root \
-                    and _in_view(key[1], arr, index):
+                    and _in_view(key[1], arr, index, self.of_view(key[1]) is not None):
                 got = self.meet(k, *map(self.of, index))
                 if got is not None:
                     return got
@@ -650,15 +650,17 @@ VIEW = "view"   # contents key (VIEW, view): the kind of the view's elements
 _INF = float("inf")
 
 
-def _in_view(view: Value, arr: Value, index: list[Value]) -> bool:
-    """Whether arr[index] is an element of `view`: a load through the view itself (in
-    bounds, or it fails), or a load of the array it slices (`theta[0:2]`, `theta[0, :]`)
-    at constant indices inside the slice's bounds, which interval arithmetic bounds with
-    every extent of arr above the load's index on its axis (else the load fails)."""
+def _in_view(view: Value, arr: Value, index: list[Value], same_bounds: bool) -> bool:
+    """Whether arr[index] is the same element of `view` on every rank: a load through the
+    view itself (in bounds, or it fails), or, where the view's bounds are the same on every
+    rank (`same_bounds`), a load of the array it slices (`theta[0:2]`, `theta[0, :]`) at
+    constant indices inside the slice's bounds, which interval arithmetic bounds with every
+    extent of arr above the load's index on its axis (else the load fails)."""
     if arr is view:
         return True
     op = view.owner
-    if not isinstance(op, Op) or op.name != "mem.view" or op.operands[0] is not arr:
+    if not same_bounds or not isinstance(op, Op) or op.name != "mem.view" \
+            or op.operands[0] is not arr:
         return False
     consts = [_const(v) for v in index]
     extents = {axis: (c + 1 if c is not None and c >= 0 else 0, _INF)
