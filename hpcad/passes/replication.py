@@ -652,15 +652,15 @@ _INF = float("inf")
 
 def _in_view(view: Value, arr: Value, index: list[Value], same_bounds: bool) -> bool:
     """Whether arr[index] is the same element of `view` on every rank: a load through the
-    view itself (in bounds, or it fails), or, where the view's bounds are the same on every
-    rank (`same_bounds`), a load of the array it slices (`theta[0:2]`, `theta[0, :]`) at
-    constant indices inside the slice's bounds, which interval arithmetic bounds with every
-    extent of arr above the load's index on its axis (else the load fails)."""
+    view itself (in bounds, or it fails), or a load of the array it slices (`theta[0:2]`,
+    `theta[0, :]`) at constant indices inside the slice's bounds, which interval arithmetic
+    bounds with every extent of arr above the load's index on its axis (else the load
+    fails), where each slice starts at the same index on every rank (one constant, or
+    `same_bounds`: the view's bounds are replicated)."""
     if arr is view:
         return True
     op = view.owner
-    if not same_bounds or not isinstance(op, Op) or op.name != "mem.view" \
-            or op.operands[0] is not arr:
+    if not isinstance(op, Op) or op.name != "mem.view" or op.operands[0] is not arr:
         return False
     consts = [_const(v) for v in index]
     extents = {axis: (c + 1 if c is not None and c >= 0 else 0, _INF)
@@ -673,9 +673,9 @@ def _in_view(view: Value, arr: Value, index: list[Value], same_bounds: bool) -> 
                 return False
         elif dim == "s":
             lo, hi = next(bounds), next(bounds)
-            c = consts[axis]
-            if c is None or _interval(lo, arr, extents)[1] > c \
-                    or _interval(hi, arr, extents)[0] <= c:
+            c, start = consts[axis], _interval(lo, arr, extents)
+            if c is None or start[1] > c or _interval(hi, arr, extents)[0] <= c \
+                    or start[0] != start[1] and not same_bounds:   # (c - lo: the same?)
                 return False
         else:   # a strided slice: not followed
             return False
