@@ -324,3 +324,31 @@ def test_a_result_read_from_a_broadcast_slice_counts_once():
     gx, gt = ad.grad(k, argnums=(0, 1), backend="interp")(x, theta, COMM)
     total = COMM.allreduce(float(np.sum(gx * dx) + np.sum(gt * dt)))
     assert abs(total - fd) <= 1e-6 * max(1.0, abs(fd)), (COMM.rank, total, fd)
+
+
+@ad.kernel
+def _broadcast_if_asked(x, p, sync, comm):
+    if sync:
+        comm.Bcast(p, root=0)
+    return comm.allreduce(np.sum(x * x)) * p[0]
+
+
+@pytest.mark.mpi(min_size=2)
+@pytest.mark.timeout(120)
+@pytest.mark.xfail(strict=True, reason="a branch on a condition the same on every rank "
+                   "(sync, compared by the call) that makes p replicated is joined with "
+                   "the path that does not: p after it is per-rank, and the result, the "
+                   "same on every rank when sync is True, is summed over the ranks (size "
+                   "times the gradient). Needs the analysis to follow the branch the "
+                   "compared value takes (a derivative per outcome), or a seed scaled at "
+                   "run time")
+def test_a_result_replicated_by_a_collective_under_a_flag_counts_once():
+    rng = np.random.default_rng(70 + COMM.rank)
+    x, p = rng.random(3), rng.random(2)
+    dx, dp = rng.standard_normal(3), rng.standard_normal(2)
+    k, h = _broadcast_if_asked, 1e-6
+    fd = (k(x + h * dx, p + h * dp, True, COMM) - k(x - h * dx, p - h * dp, True, COMM)) / (2 * h)
+    assert _same_on_every_rank(fd)
+    gx, gp = ad.grad(k, argnums=(0, 1), backend="interp")(x, p, True, COMM)
+    total = COMM.allreduce(float(np.sum(gx * dx) + np.sum(gp * dp)))
+    assert abs(total - fd) <= 1e-6 * max(1.0, abs(fd)), (COMM.rank, total, fd)
