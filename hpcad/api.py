@@ -258,9 +258,11 @@ def _compared_params(k: Kernel, spec, args, params: tuple[int, ...],
     if not check and not candidates and not floats:
         return params, alike
     watch()
+    counts = _counting_contents(spec, params, candidates)
     mine = (tuple(_digest(args[n]) for n in check),
             tuple(np.shape(args[n]) if isinstance(args[n], np.ndarray) else int(args[n])
-                  for n in candidates) + tuple(float(args[n]) for n in floats))
+                  for n in candidates) + tuple(float(args[n]) for n in floats)
+            + tuple(_digest(args[n]) for n in counts))
     everyone = comm.allgather(mine)
     _refuse_differing(k, check, [d for d, _ in everyone], mine[0])
     # (ranks that called other kernels send other lengths: nothing is the same, and the
@@ -268,8 +270,30 @@ def _compared_params(k: Kernel, spec, args, params: tuple[int, ...],
     same = [n for j, n in enumerate(candidates + floats)
             if all(len(v) == len(mine[1]) and v[j] == mine[1][j] for _, v in everyone)]
     uniform = tuple(sorted([n for n in same if n not in floats] + list(alike)))
+    # integer arrays of the same contents everywhere count as declared (no derivative)
+    at = len(candidates) + len(floats)
+    params = tuple(sorted(params + tuple(
+        n for j, n in enumerate(counts, at) if n in uniform
+        and all(len(v) == len(mine[1]) and v[j] == mine[1][j] for _, v in everyone))))
     _warn_per_rank_floats(k, spec, params, uniform, tuple(n for n in same if n in floats))
     return params, uniform
+
+
+def _counting_contents(spec, params: tuple[int, ...],
+                       candidates: tuple[int, ...]) -> tuple[int, ...]:
+    """Positions of the integer and boolean array arguments whose contents, the same on
+    every rank, would make a result one value for all ranks (a v-form collective's counts
+    and displacements passed as arguments: `Allgatherv(x, [buf, counts, displs, ...])`):
+    a call compares them (a digest in its allgather) and, where they are equal, takes them
+    as declared parameters. Only where declaring them changes how a result counts, so
+    that index arrays that do not are not hashed at every call."""
+    ints = tuple(n for n in candidates if isinstance(t := spec.primal.args[n].type, ArrayType)
+                 and not t.dtype.is_float)
+    if not ints:
+        return ()
+    base = spec.global_outputs(params, candidates)
+    alt = spec.global_outputs(tuple(sorted(params + ints)), candidates)
+    return ints if base != alt else ()
 
 
 def _same_ranks_communicators(comm, args) -> tuple[int, ...]:
@@ -318,12 +342,13 @@ def _outside_hpcad() -> int:
     return level
 
 
-def uniform_arguments(k: Kernel, args) -> tuple[int, ...]:
-    """The positions of k's integer and boolean arguments, and array arguments' shapes, that
-    are the same on every rank of its communicator, as a gradient call finds them
+def compared_arguments(k: Kernel, args) -> tuple[tuple[int, ...], tuple[int, ...]]:
+    """(params, uniform) as a gradient call finds them without declared parameters: the
+    integer arrays of the same contents on every rank, and the positions of k's integer and
+    boolean arguments, and array arguments' shapes, that are the same on every rank
     (collective where k has a communicator): hpcad/testing.py counts k's results as
     ad.grad does."""
-    return _checked_params(k, k.specialize(args), args, ())[1]
+    return _checked_params(k, k.specialize(args), args, ())
 
 
 def _refuse_differing(k: Kernel, params: tuple[int, ...], everyone: list, mine: tuple) -> None:
@@ -379,11 +404,15 @@ def _communicator(args):
     return next((a for a in args if isinstance(a, MPI.Comm)), MPI.COMM_WORLD)
 
 
-def _forward_call(k: Kernel, args, activity, tangents, backend, width: int = 1):
+def _forward_call(k: Kernel, args, activity, tangents, backend, width: int = 1,
+                  same: tuple = ((), ())):
     """Run the tangent function of k. tangents: {arg index: tangent} (`width` directions
-    each). Returns (primal results, tangents of float results)."""
+    each); `same`: (params, uniform) where the caller counts the results by their
+    replication types (passes/replication.py), which the derivative then checks.
+    Returns (primal results, tangents of float results)."""
     spec = k.specialize(args)
-    fn = spec.derivative("forward", tuple(activity), True, width=width)
+    fn = spec.derivative("forward", tuple(activity), True, width=width, params=same[0],
+                         uniform=same[1])
     flat = []
     for i, (a, kind) in enumerate(zip(args, activity)):
         flat.append(a)
@@ -1221,7 +1250,8 @@ def _jacobian_columns(k, args, nums, blocks, n_out, as_tuple, batch, backend, pa
             tangents = {i: _zeros_width(width, a.shape, a.dtype, lanes_last=True)
                         for i, (a, kind) in enumerate(zip(run, kinds)) if kind == SHADOW}
             tangents[n] = _units(width, mine, shape, lanes_last=True)
-            _, dots = _forward_call(k, run, kinds, tangents, backend, width)
+            _, dots = _forward_call(k, run, kinds, tangents, backend, width,
+                                    same if comm is not None else ((), ()))
             dots = np.asarray([_lanes(d, width) for d in dots],
                               dtype=np.float64).reshape(n_out, width)
             if comm is not None:

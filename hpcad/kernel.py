@@ -31,7 +31,12 @@ from .passes.activity import analyze
 from .passes.extrema import rewrite_extrema
 from .passes.pipeline import finish_derivative, optimize_module
 from .passes.race import check_races, guard_parallel_starts, refuse_racing_derivative
-from .passes.replication import ReplicationTypes, refuse_mixed, replication_types
+from .passes.replication import (
+    ReplicationTypes,
+    assert_loops_run,
+    refuse_mixed,
+    replication_types,
+)
 
 BACKENDS = ("numba", "interp")
 DEFAULT_BACKEND = "numba"
@@ -207,6 +212,13 @@ class Specialization:
                 fn = finish_derivative(fn)
                 self.derivatives[key] = fn
                 return fn
+            # results counted once only where loops run: the derivative asserts that they do
+            checked = assert_loops_run(primal, replication_types(primal, params, uniform))
+            if mode == "forward" and checked is primal and (params or uniform):
+                fn = self.derivatives[key] = self.derivative(mode, activity, ret_active,
+                                                             plan, width)
+                return fn   # (a forward derivative sums nothing: params change nothing)
+            primal = checked
             act = analyze(primal, list(activity), ret_active)
             refuse_racing_derivative(primal, act.shadowed)
             if mode == "forward":

@@ -16,7 +16,7 @@ from typing import Any
 
 import numpy as np
 
-from .api import check_negative_argnums, jvp, uniform_arguments, value_and_grad, vjp
+from .api import check_negative_argnums, compared_arguments, jvp, value_and_grad, vjp
 from .errors import ArgumentError, DerivativeTestFailure
 from .frontend.signature import typeof
 from .ir.core import Op
@@ -248,7 +248,7 @@ def _outputs(s: _Setup, spec) -> dict[int, Any]:
     of a communicator, that communicator (the value counts once per group of its ranks, as
     ad.grad seeds it: once in all for COMM_WORLD, once per group for one from Split); None
     for any other, and a returned array: this rank's part."""
-    kinds = replication_types(spec.primal, (), uniform_arguments(s.kernel, s.args)).results
+    kinds = replication_types(spec.primal, *compared_arguments(s.kernel, s.args)).results
     out: dict[int, Any] = {}
     for j, (t, kind) in enumerate(zip(spec.primal.result_types, kinds)):
         if isinstance(t, ScalarType) and t.is_float:

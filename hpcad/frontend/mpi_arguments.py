@@ -142,10 +142,14 @@ def mpi_argument(ctx: LoweringContext, node, call_node):
     if static is not None and not isinstance(static, (int, float, bool)):
         op = _mpi_op_name(static)
         if op is not None:
+            logical = {"LAND": "MIN", "LOR": "MAX"}.get(op)
+            hint = (f"for MPI.{op} of a condition, reduce it as an integer with "
+                    f"MPI.{logical}: `comm.allreduce(int(cond), op=MPI.{logical}) == 1`"
+                    if logical else "for MAXLOC/MINLOC: the MAX/MIN value, then the lowest "
+                    "rank holding it by a MIN allreduce of the rank, or size where it does "
+                    "not hold it")
             ctx.unsupported(call_node, f"the reduction MPI.{op}",
-                            "reduce with MPI.SUM, MAX, MIN or PROD (for MAXLOC/MINLOC: "
-                            "the MAX/MIN value, then the lowest rank holding it by a MIN "
-                            "allreduce of the rank, or size where it does not hold it)")
+                            f"reduce with MPI.SUM, MAX, MIN or PROD ({hint})")
         ctx.unsupported(call_node, f"the MPI argument {static!r}")
     value = ctx.expr(node)
     return value

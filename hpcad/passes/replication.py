@@ -16,9 +16,11 @@ allreduce's result, the receive buffers of Allreduce, Allgather, Bcast and Allga
 latter where what its blocks leave alone was replicated too and its counts and
 displacements are replicated); values loaded,
 at a replicated index, from an array whose contents are replicated at that point (after
-such a collective receive into it, or while it holds zeros); and arithmetic on replicated
-values. Flow-sensitively, an array's contents stop being replicated when anything else
-writes it, or when it is written under control flow that differs between ranks (a branch on
+such a collective receive into it, or while it holds zeros), or, at constant indices inside
+its bounds, from a slice such a receive filled (`comm.Bcast(theta[0:2], root=0)`, then
+`theta[0]`; until anything else writes the array); and arithmetic on replicated values.
+Flow-sensitively, an array's contents stop being replicated when anything else writes it,
+or when it is written under control flow that differs between ranks (a branch on
 a per-rank condition, a loop with per-rank bounds). A collective's receive buffer has the
 same size on every rank (MPI's matching counts), so its shape is replicated too. Partial
 is what a rank contributes to a sum that a call declares (ir/dialects.py MPI_SUMS, when its
@@ -31,10 +33,11 @@ from enum import Enum
 from functools import partial
 
 from ..errors import DifferentiationError, where
-from ..ir.core import Block, Function, Op, Value, walk
+from ..ir.clone import clone_block
+from ..ir.core import Block, Builder, Function, Op, Value, walk
 from ..ir.dialects import MPI_OPERANDS, MPI_REPLICATES, MPI_SUMS, VIEWS
 from ..ir.effects import writes
-from ..ir.types import ArrayType, OpaqueType, ScalarType
+from ..ir.types import ArrayType, OpaqueType, ScalarType, i1
 from .aliases import variable_classes
 
 REPLICATED_ANYWHERE = "constant"   # the same on every rank of every communicator
@@ -89,6 +92,10 @@ class ReplicationTypes:
     # several communicators not known to hold the same processes (result position -> the
     # communicators): how often such a value counts in the global loss is unknown
     mixed: dict[int, tuple[Value, ...]] = field(default_factory=dict)
+    # loops (scf.for with bounds the same on every rank) that these types take to run at
+    # least once: a result is replicated only after one of their iterations, so the
+    # derivative asserts that they run (assert_loops_run)
+    assumed: tuple[Op, ...] = ()
 
     def of(self, v: Value) -> Replication:
         return self.values.get(v, PER_RANK)
@@ -112,8 +119,37 @@ def replication_types(fn: Function, params: Iterable[int] = (),
     every rank of the kernel's communicator (where fn has none, of every communicator), and
     those at positions `uniform` have the same value (a scalar) or shape (an array, whose
     contents may differ) on every rank, or hold the kernel communicator's processes (a
-    communicator) (api.py compares them at each call)."""
-    walker = _Replicated(fn, tuple(params), tuple(uniform))
+    communicator) (api.py compares them at each call).
+
+    A loop whose bounds are the same on every rank runs the same number of times on every
+    rank, maybe none: what it leaves is, in general, what its iterations leave or what came
+    in. Where that makes a result per-rank, but the result is replicated after any run of
+    the loop (an argument overwritten by a collective in a time loop, `comm.Bcast(p)` in
+    `for t in range(nsteps)`), the types take such loops to run at least once and list
+    them in `assumed`: the derivative checks at run time that they do (assert_loops_run),
+    so that a result the user sees the same on every rank counts once."""
+    params, uniform = tuple(params), tuple(uniform)
+    types = _replication_types(fn, params, uniform, assume=frozenset())
+    def counted(t: ReplicationTypes) -> tuple:   # how the results count in the global loss
+        return tuple(r.one_global_output for r in t.results), t.mixed
+    if all(once for once in counted(types)[0]):
+        return types
+    hopeful = _replication_types(fn, params, uniform, assume=None)
+    if counted(hopeful) == counted(types):
+        return types
+    needed = hopeful.assumed   # the fewest loops (one at a time) that count so
+    for loop in hopeful.assumed:
+        fewer = frozenset(needed) - {loop}
+        if counted(_replication_types(fn, params, uniform, fewer)) == counted(hopeful):
+            needed = tuple(lp for lp in needed if lp is not loop)
+    return _replication_types(fn, params, uniform, assume=frozenset(needed))
+
+
+def _replication_types(fn: Function, params: tuple[int, ...], uniform: tuple[int, ...],
+                       assume: frozenset[Op] | None) -> ReplicationTypes:
+    """The types, taking the loops in `assume` (None: every loop of uniform bounds) to run
+    at least once."""
+    walker = _Replicated(fn, params, uniform, assume)
     end = walker.block(fn.body, walker.entry_contents(), uniform=True)
     values = {v: _typed(k) for v, k in walker.kind.items() if k is not None}
     values.update((v, Replication(Kind.PARTIAL, c)) for v, c in walker.partial.items())
@@ -132,7 +168,52 @@ def replication_types(fn: Function, params: Iterable[int] = (),
              if results[n].kind is Kind.PER_RANK and isinstance(v.type, ScalarType)
              and v.type.is_float
              and len(comms := _mixed_comms(walker, v, set())) > 1}
-    return ReplicationTypes(fn, values, buffers, arguments, results, walker.comm, mixed)
+    return ReplicationTypes(fn, values, buffers, arguments, results, walker.comm, mixed,
+                            tuple(dict.fromkeys(walker.assumed)))
+
+
+def assert_loops_run(fn: Function, types: ReplicationTypes) -> Function:
+    """fn, or a copy of it whose loops in types.assumed first assert that they run at least
+    once (a KernelAssertionError at the loop's line otherwise): the derivative that counts
+    a result as one value for all ranks on that assumption is then never wrong."""
+    if not types.assumed:
+        return fn
+    vmap: dict[Value, Value] = {}
+    copy = Function(fn.name, clone_block(fn.body, vmap), list(fn.result_types),
+                    list(fn.arg_names), fn.loc)
+    copy.alike = {vmap.get(d, d): vmap.get(a, a) for d, a in fn.alike.items()}
+    loops = set(types.assumed)
+    pairs = list(zip(walk(fn.body), walk(copy.body), strict=True))
+    for old, new in pairs:
+        if old in loops:
+            _assert_runs(new)
+    return copy
+
+
+def _assert_runs(loop: Op) -> None:
+    assert loop.parent is not None
+    lo, hi, step = loop.operands[:3]
+    b = Builder(loop.parent, loop.loc)
+    b.index = loop.parent.ops.index(loop)
+    def cmp(x: Value, y: Value, pred: str) -> Value:
+        return b.op1("arith.cmp", [x, y], i1, {"pred": pred})
+    const = step.owner.attrs.get("value") if isinstance(step.owner, Op) and \
+        step.owner.name == "arith.const" else None
+    up, down = cmp(lo, hi, "lt"), cmp(lo, hi, "gt")
+    if const is not None:
+        runs = up if const > 0 else down
+    else:
+        zero = b.op1("arith.const", [], step.type, {"value": 0})
+        runs = b.op1("arith.or", [
+            b.op1("arith.and", [cmp(step, zero, "gt"), up], i1),
+            b.op1("arith.and", [cmp(step, zero, "lt"), down], i1)], i1)
+    b.op("rt.assert", [runs], [], {
+        "what": "this loop runs no iteration in this call, but the derivative counts the "
+                "kernel's result as one value for all ranks (counted once in the global "
+                "loss) because this loop makes it the same on every rank (a collective in "
+                "it); without an iteration it is each rank's own value. Differentiate "
+                "with at least one iteration, or make the value the same on every rank "
+                "before the loop too"})
 
 
 def refuse_mixed(types: ReplicationTypes, positions: Iterable[int]) -> None:
@@ -264,7 +345,10 @@ class _Replicated:
     element; `contents` (per alias class of arrays, at the current point) likewise; every
     `mpi.world` stands for one communicator, the first."""
 
-    def __init__(self, fn: Function, params: tuple[int, ...], uniform: tuple[int, ...] = ()):
+    def __init__(self, fn: Function, params: tuple[int, ...], uniform: tuple[int, ...] = (),
+                 assume: frozenset[Op] | None = frozenset()):
+        self.assume = assume   # loops of uniform bounds taken to run (None: all of them)
+        self.assumed: list[Op] = []      # those whose exit that made better
         self.kind: dict[Value, object] = {}
         self.partial: dict[Value, object] = {}   # scalar shares of a sum -> communicator
         self.buffers: dict[Op, dict[Value, object]] = {}
@@ -383,6 +467,7 @@ class _Replicated:
                                 *(contents.get(self.classes.find(v)) for v in _layout(call)))
                 out = self.update(out, arr, kind)
             else:
+                out = self.drop_views(out, arr)
                 out[self.classes.find(arr)] = None
         return out
 
@@ -392,9 +477,29 @@ class _Replicated:
         root = self.classes.find(arr)
         whole = _base(arr) is arr and \
             all(_base(m) is arr for m in self.members.get(root, {arr}))
-        out = dict(contents)
+        out = self.drop_views(contents, arr)
         out[root] = kind if whole else self.meet(contents.get(root), kind, self.of_view(arr))
+        if not whole and out[root] is None and kind is not None:
+            out[(VIEW, arr)] = kind   # the view's elements hold `kind` (loads: in_view)
         return out
+
+    def drop_views(self, contents: dict, arr: Value) -> dict:
+        """contents without the replicated views of arr's class (arr is written)."""
+        root = self.classes.find(arr)
+        return {key: k for key, k in contents.items()
+                if not (isinstance(key, tuple) and self.classes.find(key[1]) is root)}
+
+    def from_views(self, contents: dict, arr: Value, index: list[Value]):
+        """The kind of arr[index] where the class's contents are per-rank but a view that a
+        collective (or a fill, a copy) made replicated holds that element."""
+        root = self.classes.find(arr)
+        for key, k in contents.items():
+            if isinstance(key, tuple) and self.classes.find(key[1]) is root \
+                    and _in_view(key[1], arr, index, self.of_view(key[1]) is not None):
+                got = self.meet(k, *map(self.of, index))
+                if got is not None:
+                    return got
+        return None
 
     def of_view(self, arr: Value):
         """Whether a view selects the same elements on every rank (a whole array does)."""
@@ -412,8 +517,11 @@ class _Replicated:
 
     def op_mem_load(self, op, contents, uniform):
         arr = op.operands[0]
-        self.set_results(op, self.meet(contents.get(self.classes.find(arr)), self.of_view(arr),
-                                  *map(self.of, op.operands[1:])))
+        kind = self.meet(contents.get(self.classes.find(arr)), self.of_view(arr),
+                         *map(self.of, op.operands[1:]))
+        if kind is None:
+            kind = self.from_views(contents, arr, list(op.operands[1:]))
+        self.set_results(op, kind)
         return contents
 
     def op_mem_shape(self, op, contents, uniform):
@@ -424,7 +532,7 @@ class _Replicated:
         arr = op.results[0]
         self.kind[arr] = self.same_size.get(arr, self.meet(*map(self.of, op.operands)))
         zeros = op.attrs.get("fill", "zeros") == "zeros"
-        out = dict(contents)
+        out = self.drop_views(contents, arr)
         out[self.classes.find(arr)] = None
         return self.update(out, arr, REPLICATED_ANYWHERE) if zeros and uniform else out
 
@@ -440,7 +548,7 @@ class _Replicated:
         value, arr, *index = op.operands
         if not uniform:
             return self.written(op, contents, uniform)
-        out = dict(contents)
+        out = self.drop_views(contents, arr)
         root = self.classes.find(arr)
         out[root] = self.meet(contents.get(root), self.of(value), *map(self.of, index),
                          self.of_view(arr))
@@ -466,7 +574,7 @@ class _Replicated:
         if not uniform:
             return self.written(op, contents, uniform)
         root = self.classes.find(dst)
-        out = dict(contents)
+        out = self.drop_views(contents, dst)
         out[root] = self.meet(contents.get(root), contents.get(self.classes.find(src)),
                          self.of_view(src), self.of_view(dst))
         return out
@@ -495,6 +603,11 @@ class _Replicated:
             if again == carried and merged == entry:
                 break
             carried, entry = again, merged
+        if inner and (self.assume is None or op in self.assume):   # run: its end
+            ran = [self.of(y) for y in body.ops[-1].operands]
+            if ran != carried or end != entry:
+                self.assumed.append(op)
+                carried, entry = ran, end
         for res, k in zip(op.results, carried):
             self.kind[res] = k
         return entry
@@ -531,6 +644,70 @@ class _Replicated:
                 self.kind[a] = None
             contents = _meet_contents(self.world, contents, self.block(r, contents, False))
         return contents
+
+
+VIEW = "view"   # contents key (VIEW, view): the kind of the view's elements
+_INF = float("inf")
+
+
+def _in_view(view: Value, arr: Value, index: list[Value], same_bounds: bool) -> bool:
+    """Whether arr[index] is the same element of `view` on every rank: a load through the
+    view itself (in bounds, or it fails), or a load of the array it slices (`theta[0:2]`,
+    `theta[0, :]`) at constant indices inside the slice's bounds, which interval arithmetic
+    bounds with every extent of arr above the load's index on its axis (else the load
+    fails), where each slice starts at the same index on every rank (one constant, or
+    `same_bounds`: the view's bounds are replicated)."""
+    if arr is view:
+        return True
+    op = view.owner
+    if not isinstance(op, Op) or op.name != "mem.view" or op.operands[0] is not arr:
+        return False
+    consts = [_const(v) for v in index]
+    extents = {axis: (c + 1 if c is not None and c >= 0 else 0, _INF)
+               for axis, c in enumerate(consts)}
+    bounds = iter(op.operands[1:])
+    for axis, dim in enumerate(op.attrs["dims"]):
+        if dim == "i":
+            at = next(bounds)
+            if at is not index[axis] and (consts[axis] is None or _const(at) != consts[axis]):
+                return False
+        elif dim == "s":
+            lo, hi = next(bounds), next(bounds)
+            c, start = consts[axis], _interval(lo, arr, extents)
+            if c is None or start[1] > c or _interval(hi, arr, extents)[0] <= c \
+                    or start[0] != start[1] and not same_bounds:   # (c - lo: the same?)
+                return False
+        else:   # a strided slice: not followed
+            return False
+    return True
+
+
+def _const(v: Value):
+    op = v.owner
+    if isinstance(op, Op) and op.name == "arith.const" and isinstance(op.attrs.get("value"), int):
+        return op.attrs["value"]
+    return None
+
+
+def _interval(v: Value, arr: Value, extents: dict) -> tuple[float, float]:
+    """Bounds of the integer v, made of constants, arr's extents (in `extents`), min, max,
+    add and sub; anything else is unbounded."""
+    op = v.owner
+    if not isinstance(op, Op):
+        return (-_INF, _INF)
+    if op.name == "arith.const" and isinstance(op.attrs.get("value"), int):
+        return (op.attrs["value"], op.attrs["value"])
+    if op.name == "mem.shape" and op.operands[0] is arr:
+        return extents.get(op.attrs.get("axis"), (0, _INF))
+    if op.name in ("arith.min", "arith.max", "arith.add", "arith.sub") and len(op.operands) == 2:
+        (a, b), (c, d) = (_interval(x, arr, extents) for x in op.operands)
+        if op.name == "arith.min":
+            return (min(a, c), min(b, d))
+        if op.name == "arith.max":
+            return (max(a, c), max(b, d))
+        got = (a + c, b + d) if op.name == "arith.add" else (a - d, b - c)
+        return (-_INF, _INF) if got[0] != got[0] or got[1] != got[1] else got   # (nan)
+    return (-_INF, _INF)
 
 
 def _base(arr: Value) -> Value:

@@ -228,3 +228,32 @@ def test_counts_changed_after_the_call_are_a_differentiation_error():
     with pytest.raises(DifferentiationError, match=r"test_mpi_vforms.py:\d+: the counts"):
         _, pullback = ad.vjp(counts_changed_in_loop, np.ones(3), COMM, backend="interp")
         pullback(1.0)
+
+
+@ad.kernel
+def allgatherv_given_counts(x, counts, displs, comm):
+    full = np.zeros(displs[-1] + counts[-1])
+    comm.Allgatherv(x, [full, counts, displs, MPI.DOUBLE])
+    s = 0.0
+    for i in range(full.shape[0]):
+        s += np.cos(full[i]) * (i + 1)
+    return s
+
+
+@pytest.mark.mpi(min_size=2)
+@pytest.mark.timeout(120)
+def test_counts_passed_as_arguments_make_a_result_that_counts_once():
+    """The counts and displacements of an Allgatherv passed as integer-array arguments, as
+    mpi4py programs compute them outside: the call finds their contents the same on every
+    rank, so the result, the same on every rank, is one global output (it was summed over
+    the ranks: `size` times its derivative)."""
+    counts = np.array([2 + r % 2 for r in range(COMM.size)], dtype=np.int64)
+    displs = np.concatenate([[0], np.cumsum(counts)[:-1]]).astype(np.int64)
+    rng = np.random.default_rng(300 + COMM.rank)
+    x, d = rng.standard_normal(counts[COMM.rank]), rng.standard_normal(counts[COMM.rank])
+    k, h = allgatherv_given_counts, 1e-6
+    fd = (k(x + h * d, counts, displs, COMM) - k(x - h * d, counts, displs, COMM)) / (2 * h)
+    assert COMM.allgather(fd) == [fd] * COMM.size   # one value for all ranks
+    g = ad.grad(k, backend="interp")(x, counts, displs, COMM)
+    total = COMM.allreduce(float(np.sum(g * d)))
+    assert _rel(total, fd) <= 1e-6, (COMM.rank, total, fd)

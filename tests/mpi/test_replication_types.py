@@ -240,3 +240,115 @@ def test_one_process_hvp_matches_finite_differences_of_the_gradient():
     down = grad(theta - h * vt, kappa - h * vk, u0 - h * vu, target, nt, MPI.COMM_SELF)
     for j in range(3):
         assert _rel(hv[j], (np.asarray(up[j]) - np.asarray(down[j])) / (2 * h)) <= 1e-6
+
+
+def _root_problem():
+    rng = np.random.default_rng(40 + COMM.rank)
+    u = rng.random(4 + COMM.rank)   # uneven on purpose
+    p = np.array([0.5, 0.3]) if COMM.rank == 0 else np.array([7.0, -2.0])
+    return u, p
+
+
+@pytest.mark.mpi(min_size=2)
+@pytest.mark.timeout(120)
+def test_a_result_replicated_by_a_collective_in_a_time_loop_counts_once():
+    """p, an argument that differs between ranks on entry, is broadcast from rank 0 in
+    every step, so the result is the same on every rank and counts once: reverse and
+    forward Jacobians of the whole program against its central differences (rank 0's u
+    and p perturbed, then each other rank's u). Before the analysis took the loop to run,
+    p after it was per-rank (what came in, had the loop not run), the result counted once
+    per rank, and every derivative came out `size` times too large."""
+    u, p = _root_problem()
+    k = rk.root_updates_parameters
+    value = k(u.copy(), p.copy(), 3, COMM)
+    assert _same_on_every_rank(value)
+    ju = ad.jacobian(k, argnums=0, backend="interp")(u.copy(), p.copy(), 3, COMM)
+    jp = ad.jacobian(k, argnums=1, backend="interp")(u.copy(), p.copy(), 3, COMM)
+    jp_fwd = ad.jacobian(k, argnums=1, mode="fwd", backend="interp")(u.copy(), p.copy(), 3,
+                                                                    COMM)
+    np.testing.assert_allclose(jp_fwd, jp, rtol=1e-12, atol=1e-15)
+    h, wrong = 1e-6, []
+    for owner in range(COMM.size):
+        for name, got, x in (("u", ju, u), ("p", jp, p)):
+            if name == "p" and owner != 0:   # only rank 0's p reaches the result
+                continue
+            for j in range(COMM.bcast(x.shape[0], root=owner)):
+                up, down = u.copy(), u.copy()
+                pu, pd = p.copy(), p.copy()
+                if COMM.rank == owner:
+                    (up if name == "u" else pu)[j] += h
+                    (down if name == "u" else pd)[j] -= h
+                fd = (k(up, pu, 3, COMM) - k(down, pd, 3, COMM)) / (2 * h)
+                if COMM.rank == owner and abs(got[j] - fd) > 1e-7 * max(1.0, abs(fd)):
+                    wrong.append((COMM.rank, name, j, got[j], fd))
+    if COMM.rank != 0 and np.any(jp != 0.0):   # their entry p is overwritten unread
+        wrong.append((COMM.rank, "p", jp))
+    wrong = sum(COMM.allgather(wrong), [])   # (every rank fails together)
+    assert not wrong, wrong
+
+
+@pytest.mark.mpi(min_size=2)
+@pytest.mark.timeout(120)
+def test_the_derivative_refuses_a_zero_step_call_that_would_count_otherwise(monkeypatch):
+    """With no step, p is each rank's own and the result per-rank: the derivative, built
+    for a loop that runs, stops at the loop's line on every rank; the kernel itself runs."""
+    monkeypatch.setenv("HPCAD_MPI_ABORT", "0")   # every rank fails the assertion
+    u, p = _root_problem()
+    k = rk.root_updates_parameters
+    k(u.copy(), p.copy(), 0, COMM)
+    for mode in ("rev", "fwd"):
+        with pytest.raises(ad.KernelAssertionError, match="runs no iteration in this call"):
+            ad.jacobian(k, argnums=1, mode=mode, backend="interp")(u.copy(), p.copy(), 0,
+                                                                   COMM)
+
+
+@ad.kernel
+def _slice_broadcast(x, theta, comm):
+    comm.Bcast(theta[0:2], root=0)
+    return comm.allreduce(np.sum(x * x)) * theta[0] + theta[1] ** 2
+
+
+@pytest.mark.mpi(min_size=2)
+@pytest.mark.timeout(120)
+def test_a_result_read_from_a_broadcast_slice_counts_once():
+    """theta[0:2] broadcast from rank 0 (theta[2] left as each rank has it): the result reads
+    only the broadcast elements, so it is one value for all ranks and counts once; the
+    gradient of the whole program along a random direction matches central differences
+    (it was summed over the ranks: `size` times)."""
+    rng = np.random.default_rng(60 + COMM.rank)
+    x, theta = rng.random(3 + COMM.rank), rng.random(3)
+    dx, dt = rng.standard_normal(x.shape), rng.standard_normal(3)
+    k, h = _slice_broadcast, 1e-6
+    fd = (k(x + h * dx, theta + h * dt, COMM) - k(x - h * dx, theta - h * dt, COMM)) / (2 * h)
+    assert _same_on_every_rank(fd)
+    gx, gt = ad.grad(k, argnums=(0, 1), backend="interp")(x, theta, COMM)
+    total = COMM.allreduce(float(np.sum(gx * dx) + np.sum(gt * dt)))
+    assert abs(total - fd) <= 1e-6 * max(1.0, abs(fd)), (COMM.rank, total, fd)
+
+
+@ad.kernel
+def _broadcast_if_asked(x, p, sync, comm):
+    if sync:
+        comm.Bcast(p, root=0)
+    return comm.allreduce(np.sum(x * x)) * p[0]
+
+
+@pytest.mark.mpi(min_size=2)
+@pytest.mark.timeout(120)
+@pytest.mark.xfail(strict=True, reason="a branch on a condition the same on every rank "
+                   "(sync, compared by the call) that makes p replicated is joined with "
+                   "the path that does not: p after it is per-rank, and the result, the "
+                   "same on every rank when sync is True, is summed over the ranks (size "
+                   "times the gradient). Needs the analysis to follow the branch the "
+                   "compared value takes (a derivative per outcome), or a seed scaled at "
+                   "run time")
+def test_a_result_replicated_by_a_collective_under_a_flag_counts_once():
+    rng = np.random.default_rng(70 + COMM.rank)
+    x, p = rng.random(3), rng.random(2)
+    dx, dp = rng.standard_normal(3), rng.standard_normal(2)
+    k, h = _broadcast_if_asked, 1e-6
+    fd = (k(x + h * dx, p + h * dp, True, COMM) - k(x - h * dx, p - h * dp, True, COMM)) / (2 * h)
+    assert _same_on_every_rank(fd)
+    gx, gp = ad.grad(k, argnums=(0, 1), backend="interp")(x, p, True, COMM)
+    total = COMM.allreduce(float(np.sum(gx * dx) + np.sum(gp * dp)))
+    assert abs(total - fd) <= 1e-6 * max(1.0, abs(fd)), (COMM.rank, total, fd)

@@ -114,6 +114,8 @@ def test_wtime_is_a_constant(backend):
     (tk.alltoall_on_plain, (np.ones(2), np.ones(2)), "without a Cartesian topology"),
     (tk.start_plain_request, (np.ones(2),), "Start applies to persistent requests"),
     (tk.max_location, (np.ones(2),), "the reduction MPI.MAXLOC is not supported"),
+    (tk.all_converged, (np.ones(2),),
+     r"MPI.LAND is not supported .* as an integer with MPI.MIN"),
     (tk.processor_name, (), "returns a string")])
 def test_refused_with_the_reason(kernel, args, why):
     with pytest.raises(UnsupportedConstruct, match=why):

@@ -197,6 +197,90 @@ def test_declared_parameters_are_replicated_and_so_is_what_they_compute():
     assert glob is _op(fn, "mpi.allreduce").operands[1]
 
 
+@ad.kernel
+def broadcast_each_step(u, p, nsteps, comm):
+    for t in range(nsteps):
+        if comm.Get_rank() == 0:
+            p[0] = p[0] * 0.9
+        comm.Bcast(p, root=0)
+        for i in range(u.shape[0]):
+            u[i] = u[i] * p[0]
+    return comm.allreduce(u[0]) + p[0]
+
+
+def test_a_loop_that_replicates_a_result_is_taken_to_run_and_listed():
+    """p is per-rank on entry and replicated after any step: with the trip count the same
+    on every rank the result is one global output on the assumption that the time loop
+    runs (the derivative asserts it: tests/mpi/test_replication_types.py), and only that
+    loop is listed (the inner loop's bounds are the same on every rank too, but what it
+    leaves changes nothing counted); with a per-rank trip count nothing is assumed."""
+    spec = broadcast_each_step.specialize((np.ones(3), np.ones(1), 2, MPI.COMM_WORLD))
+    fn = spec.primal
+    types = replication_types(fn, (), uniform=(0, 2))
+    time_loop = [op for op in fn.body.ops if op.name == "scf.for"]
+    assert types.results[0].one_global_output and list(types.assumed) == time_loop
+    types = replication_types(fn)
+    assert not types.results[0].one_global_output and types.assumed == ()
+
+
+@ad.kernel
+def reduced_each_step(x, nsteps, comm):
+    m = x[0]
+    for t in range(nsteps):
+        m = comm.allreduce(m * 0.5 + x[1], op=MPI.MAX)
+    return m
+
+
+def test_a_scalar_a_loop_replicates_is_replicated_after_it():
+    spec = reduced_each_step.specialize((np.ones(3), 2, MPI.COMM_WORLD))
+    types = replication_types(spec.primal, (), uniform=(1,))
+    assert types.results[0].one_global_output and len(types.assumed) == 1
+
+
+@ad.kernel
+def broadcast_slice_read(x, theta, comm):
+    comm.Bcast(theta[0:2], root=0)
+    return comm.allreduce(x[0]) * theta[0] + theta[1]
+
+
+@ad.kernel
+def broadcast_row_read(x, theta, comm):
+    comm.Bcast(theta[0, :], root=0)
+    return comm.allreduce(x[0]) * theta[0, 2]
+
+
+@ad.kernel
+def broadcast_slice_read_outside(x, theta, comm):
+    comm.Bcast(theta[0:2], root=0)
+    return comm.allreduce(x[0]) * theta[2]
+
+
+@ad.kernel
+def broadcast_row_read_elsewhere(x, theta, comm):
+    comm.Bcast(theta[0, :], root=0)
+    return comm.allreduce(x[0]) * theta[1, 0]
+
+
+@ad.kernel
+def broadcast_slice_then_written(x, theta, comm):
+    comm.Bcast(theta[0:2], root=0)
+    theta[1] = x[0]
+    return comm.allreduce(x[0]) * theta[0]
+
+
+@pytest.mark.parametrize("kernel, replicated", [
+    (broadcast_slice_read, True), (broadcast_row_read, True),
+    (broadcast_slice_read_outside, False), (broadcast_row_read_elsewhere, False),
+    (broadcast_slice_then_written, False)], ids=lambda k: getattr(k, "__name__", str(k)))
+def test_elements_of_a_broadcast_slice_are_replicated(kernel, replicated):
+    """A collective into a slice of an argument (`comm.Bcast(theta[0:2], root=0)`) makes
+    the slice's elements replicated: a load at constant indices inside its bounds is, one
+    outside them, or after another write to the array, is not."""
+    theta = np.ones((2, 3)) if "row" in kernel.__name__ else np.ones(3)
+    spec = kernel.specialize((np.ones(3), theta, MPI.COMM_WORLD))
+    assert replication_types(spec.primal).results[0].one_global_output is replicated
+
+
 def test_an_adjoints_kind_is_the_dual_of_its_values():
     comm = shares_summed.specialize((np.ones(3), np.ones(2), 3, MPI.COMM_WORLD)).primal.args[-1]
     replicated, partial = Replication(Kind.REPLICATED, comm), Replication(Kind.PARTIAL, comm)
