@@ -39,9 +39,11 @@ def _shr(a, b):
 
 @njit(inline="always", **OPTIONS)
 def _report(code, faults):
-    """Outside prange loops (faults is None) raise the error of code, inside record it."""
+    """Outside prange loops (faults is None) raise the error of code, inside record it.
+    (code is a constant where the kernel calls this: as np.int64, `_fault` compiles once,
+    where numba would compile it again for each constant.)"""
     if faults is None:
-        _fault(code)
+        _fault(np.int64(code))
     else:
         faults[0] = code
 
