@@ -6,7 +6,7 @@ grows by doubling), and passed in and out so that a caller can reuse it across c
 from __future__ import annotations
 
 from ...errors import where
-from ...ir.core import Block, Function, Op, Value, walk
+from ...ir.core import Block, Function, Op, Value
 from ...ir.dialects import MATH_BINARY, MATH_FUNCS
 from ...ir.types import ScalarType, lanes
 from . import faults, linalg, mpi_codegen, parallel, tape, vector
@@ -37,7 +37,9 @@ _MATH = {"floor": "np.floor", "ceil": "np.ceil", "abs": "abs", "rint": "np.rint"
 # itself, in the verified cache entry (numba's own cache would load unverified pickles).
 
 # rt.progress: an object-mode block in a function of its own, which holds the GIL (the
-# kernels are nogil); numba compiles the block in each process at its first call
+# kernels are nogil); numba compiles the block in each process at its first call. What the
+# sweep is goes in as its index in _PROGRESS (an np.int64: numba would compile the function
+# again for each constant string or number).
 PROGRESS = """from numba import objmode
 from hpcad.progress import sweep as _sweep
 
@@ -45,7 +47,7 @@ from hpcad.progress import sweep as _sweep
 @njit
 def _progress(done, total, what):
     with objmode():
-        _sweep(done, total, what)
+        _sweep(done, total, _PROGRESS[what])
 """
 
 # mem.alloc {arena, disk}: a buffer backed by a mapped file (runtime/snapshots.py), made in
@@ -120,8 +122,8 @@ def source(w: Writer) -> str:
         "from hpcad.backend.numba import mpi as hpcad_mpi\n" if w.uses_mpi else "")
     if w.width > 1 and w.parallel:
         prelude += "from numba import get_thread_id\n"
-    if any(op.name == "rt.progress" for op in walk(w.fn.body)):
-        prelude += PROGRESS
+    if w.progress_whats:
+        prelude += PROGRESS + f"\n_PROGRESS = {tuple(w.progress_whats)!r}\n"
     prelude += faults.fault_prelude(w)
     disk = sorted({op.results[0].type.dtype.name for op in w.arena_of
                    if op.attrs.get("disk")})
@@ -454,7 +456,10 @@ def passing_branch(w: Writer, op: Op) -> Block | None:
 def rt_progress(w: Writer, op, depth):
     """A call back into Python: hpcad.progress.sweep, through PROGRESS."""
     done, total = (w.ref(v) for v in op.operands)
-    w.emit(depth, f"_progress({done}, {total}, {op.attrs['what']!r})")
+    if op.attrs["what"] not in w.progress_whats:
+        w.progress_whats.append(op.attrs["what"])
+    w.emit(depth, f"_progress({done}, {total}, "
+                  f"np.int64({w.progress_whats.index(op.attrs['what'])}))")
 
 
 @rule("rt.assert")

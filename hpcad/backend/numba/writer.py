@@ -23,7 +23,7 @@ from .vector import is_vector
 
 _RESERVED = {"math", "np", "njit", "range", "abs", "float", "int", "len", "min", "max", "True",
              "False", "None", "_trips", "_grow", "objmode", "_sweep", "_progress",
-             "_disk_buffer", "_buffer_size", "_empty", "_zeros", "_BUFFERS", "OPTIONS",
+             "_disk_buffer", "_buffer_size", "_empty", "_zeros", "_BUFFERS", "_PROGRESS", "OPTIONS",
              "INNER_OPTIONS"} | \
     {f"_disk_{t.removeprefix('np.')}" for t in NP_TYPES.values()}
 _RESERVED |= {f"arena_{k}" for k in range(64)} | FAULT_NAMES
@@ -75,6 +75,7 @@ class Writer:
                          for k, op in enumerate(allocs)}
         self.arena = list(self.arena_of.values())
         self.buffer_whats: list[str] = []   # tape.buffer_size: what each buffer is for
+        self.progress_whats: list[str] = []   # rt.progress: what each sweep is
         self.tape_sizes: dict[tuple, str] = {}   # tape.tape_setup: sizes computed per anchor
         self.by_slot = {s.slot: s for s in self.slots}
         self.by_anchor: dict[Op, list[TapeSlot]] = {}
