@@ -578,3 +578,22 @@ def test_returning_a_row_gives_a_view_of_it(backend):
     _, vjp_fn = ad.vjp(first_row, a, backend=backend)
     np.testing.assert_array_equal(vjp_fn(np.array([1.0, 2.0, 3.0]))[0],
                                   [[1.0, 2.0, 3.0], [0.0, 0.0, 0.0]])
+
+
+@pytest.mark.slow
+def test_cotangents_of_any_layout_run_the_one_compiled_derivative():
+    """A returned array's cotangent is typed in any layout: the derivative numba compiled for
+    that takes C-contiguous, F-ordered and strided cotangents as they come (it was compiled
+    a second time, whole, for the C-contiguous ones callers pass), and each gives the
+    interpreter's adjoints."""
+    r = _rng()
+    u, v = r.standard_normal(4), r.standard_normal(3)
+    wide = r.standard_normal((4, 6))
+    for ct in (wide[:, ::2].copy(), np.asfortranarray(wide[:, 1::2]), wide[:, ::2]):
+        _, back = ad.vjp(outer2d, u.copy(), v.copy(), backend="numba")
+        _, want = ad.vjp(outer2d, u.copy(), v.copy(), backend="interp")
+        for g, w in zip(back(ct), want(ct)):
+            np.testing.assert_allclose(g, w, rtol=1e-14)
+    reverse = [c for fn, c in outer2d.compiled.values() if fn.name.endswith(".rev")]
+    assert len(reverse) == 1 and len(reverse[0].dispatcher.overloads) == 1, \
+        [list(c.dispatcher.overloads) for c in reverse]

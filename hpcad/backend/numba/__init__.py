@@ -373,10 +373,34 @@ class Compiled:
                 return (code or self.dispatcher)(*args, *buffers, *self.vector_args)
             except NoOverload:
                 full = (*args, *buffers, *self.vector_args)
+                if code is None and self._take_as_compiled(full):
+                    return self.dispatcher(*full)
                 return type(self.dispatcher)._compile_for_args(self.dispatcher, *full)(*full)
         except Exception as e:
             self.failed(e)
             raise
+
+    def _take_as_compiled(self, full: tuple) -> bool:
+        """Whether the code compiled for the IR's signature takes these arguments: their
+        numba types differ from it only in the layout of arrays it takes in any layout
+        (a returned array's cotangent, for one, which callers pass C-contiguous). If so,
+        the dispatcher is told to run that code for these types from now on, as numba's
+        own does where it may not compile (a conversion), instead of compiling the whole
+        function again for them."""
+        from numba import types
+        if self.sig not in self.dispatcher.overloads or len(full) != len(self.sig):
+            return False
+        given = tuple(self.dispatcher.typeof_pyval(a) for a in full)
+        for g, t in zip(given, self.sig):
+            if g != t and not (isinstance(g, types.Array) and isinstance(t, types.Array)
+                               and t.layout == "A" and g.dtype == t.dtype
+                               and g.ndim == t.ndim and g.mutable == t.mutable
+                               and g.aligned == t.aligned):
+                return False
+        compiled = self.dispatcher.overloads[self.sig]
+        self.dispatcher._insert([g._code for g in given], compiled.entry_point,
+                                compiled.objectmode)
+        return True
 
     def failed(self, e: Exception) -> None:
         """Raise the error of a failed call of the compiled code as hpcad reports it (a
