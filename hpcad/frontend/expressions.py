@@ -29,7 +29,13 @@ from . import (
     words,
 )
 from . import intrinsics as intr
-from .markers import marker_of, mpi_framework_of, mpi_function
+from .markers import (
+    NumbaFunction,
+    marker_of,
+    mpi_framework_of,
+    mpi_function,
+    numba_python_function,
+)
 from .syntax import has_side_effect_free_shape
 
 if TYPE_CHECKING:
@@ -360,7 +366,14 @@ def kernel_call_rule(obj):
     kernel code (nested.py), else None."""
     if getattr(obj, "__hpcad_kernel__", False):
         return call_kernel
+    if numba_python_function(obj) is not None:
+        return call_numba_function
     return nested.call_rule(obj)
+
+
+def call_numba_function(ctx: LoweringContext, dispatcher, node):
+    """A call of a `numba.njit` function: its Python function inlined as a kernel's."""
+    return call_kernel(ctx, NumbaFunction(numba_python_function(dispatcher)), node)
 
 
 def intrinsic_rule(obj):

@@ -6,6 +6,7 @@ naming one imports nothing (a kernel's framework is imported by the kernel's mod
 other callable is made a construct from Python code (register_marker)."""
 from __future__ import annotations
 
+import inspect
 import os
 import sys
 from dataclasses import dataclass
@@ -192,6 +193,30 @@ def marker_table() -> dict:
                                                 tuple(entry.get("options", ())), str(file)))
     table.update(_registered)
     return table
+
+
+def numba_python_function(obj):
+    """The Python function of a `numba.njit` function (a numba dispatcher), else None: a
+    kernel calling one inlines that function as it inlines another kernel, and a kernel made
+    from one (`hpcad.kernel(f)`) is made from it; hpcad compiles and differentiates the
+    Python code, never numba's machine code. Nothing is imported: a dispatcher exists only
+    where numba is."""
+    module = sys.modules.get("numba.core.dispatcher")
+    if module is None or not isinstance(obj, module.Dispatcher):
+        return None
+    fn = getattr(obj, "py_func", None)
+    return fn if inspect.isfunction(fn) else None
+
+
+class NumbaFunction:
+    """A `numba.njit` function called in a kernel, as the call rules of kernels take it:
+    inlined from its Python function, with no derivative rules of its own."""
+    __hpcad_kernel__ = True
+    is_custom = False
+
+    def __init__(self, py_func):
+        self.py_func = py_func
+        self.__name__ = py_func.__name__
 
 
 def marker_of(obj) -> Marker | None:

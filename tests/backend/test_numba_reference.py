@@ -117,6 +117,18 @@ def signed_zeros(x):
     return np.sign(x), np.ceil(x - 0.5), np.rint(x - 0.4), np.floor(x), round(x - 0.4, 0)
 
 
+@numba.njit
+def njit_cube(x):
+    return x * x * x
+
+
+def calls_njit_helper(a):
+    s = 0.0
+    for i in range(a.shape[0]):
+        s += njit_cube(a[i]) - a[i]
+    return s, njit_cube(a[0])
+
+
 CASES = [
     (i32_scalar_ops, (np.array([100000, -30000], np.int32),)),
     (i32_scalar_ops, (np.array([2 ** 31 - 1, 2 ** 31 - 1], np.int32),)),
@@ -150,6 +162,7 @@ CASES = [
     (signed_zeros, (-0.0,)),
     (signed_zeros, (0.0,)),
     (nan_sign, (np.array([-0.0, 0.0]),)),
+    (calls_njit_helper, (np.array([0.5, -1.25, 3.0]),)),
 ]
 
 

@@ -7,7 +7,6 @@ import math
 import random
 import re
 
-import numba
 import numpy as np
 import pytest
 
@@ -286,15 +285,6 @@ def scatter_add_loop(x, idx, out):
     return np.sum(out * out)
 
 
-@numba.njit
-def njit_square(x):
-    return x * x
-
-
-def calls_njit(a):
-    return njit_square(a[0])  # error here
-
-
 def numpy_random(a):
     return a[0] * np.random.standard_normal()  # error here
 
@@ -308,13 +298,13 @@ def python_random(a):
 
 
 @pytest.mark.parametrize("fn, hint", [
-    (calls_njit, "decorate the Python function with @hpcad.kernel instead"),
     (numpy_random, "draw them before the call"), (generator_random, "draw them before the call"),
     (python_random, "draw them before the call")],
-    ids=["njit", "np.random", "generator", "random"])
+    ids=["np.random", "generator", "random"])
 def test_calls_hpcad_cannot_inline_say_what_to_do(fn, hint):
-    """A numba.njit function and random numbers were refused with "decorate it with
-    @hpcad.kernel so hpcad can inline it" (np.random's functions have Python code)."""
+    """Random numbers were refused with "decorate it with @hpcad.kernel so hpcad can inline
+    it" (np.random's functions have Python code). (A numba.njit function is inlined:
+    test_numba_functions.py.)"""
     with pytest.raises(ad.UnsupportedConstruct) as info:
         ad.kernel(fn, backend="interp")(np.ones(3))
     msg = str(info.value)
