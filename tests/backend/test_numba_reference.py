@@ -129,6 +129,12 @@ def calls_njit_helper(a):
     return s, njit_cube(a[0])
 
 
+def array_literals(a, f, x):
+    return np.array([a[0], a[1]]), np.array([f[0], 1.5]), np.array([a[0], f[0]]), \
+        np.array([f[0], f[1]]), np.array([True, False]), np.array([True, 2]), \
+        np.array([[x, 0.0], [1, x * x]]), np.array([1, 2], dtype=np.float32)
+
+
 CASES = [
     (i32_scalar_ops, (np.array([100000, -30000], np.int32),)),
     (i32_scalar_ops, (np.array([2 ** 31 - 1, 2 ** 31 - 1], np.int32),)),
@@ -163,6 +169,7 @@ CASES = [
     (signed_zeros, (0.0,)),
     (nan_sign, (np.array([-0.0, 0.0]),)),
     (calls_njit_helper, (np.array([0.5, -1.25, 3.0]),)),
+    (array_literals, (np.array([3, -4], np.int32), np.array([1.5, 2.5], np.float32), 0.75)),
 ]
 
 
