@@ -267,7 +267,35 @@ def _training_args(rng):
             rng.standard_normal((6, 4)), rng.standard_normal((6, 3)), 0.3, 4)
 
 
-@on_backends([TWO_LAYERS, Case("full_batch_training", full_batch_training, _training_args)],
+@ad.kernel
+def kalman_filter(F, Q, zs, x0, r):
+    """The state and covariance rebound to new products every step (x = F @ x, P = F @ P @
+    F.T + Q): the products read arrays the body makes with extents taken from the arrays
+    the loop carries (their histories are sized by the arrays those start from)."""
+    x = x0.copy()
+    P = np.eye(x0.shape[0])
+    ll = 0.0
+    for k in range(zs.shape[0]):
+        x = F @ x
+        P = F @ P @ F.T + Q
+        S = P[0, 0] + r
+        K = P[:, 0] / S
+        y = zs[k] - x[0]
+        x = x + K * y
+        P = P - np.outer(K, P[0, :])
+        ll -= 0.5 * (math.log(S) + y * y / S)
+    return ll
+
+
+def _kalman_args(rng):
+    A = rng.standard_normal((2, 2))
+    return (np.array([[1.0, 0.1], [0.0, 1.0]]) + 0.05 * rng.standard_normal((2, 2)),
+            0.02 * np.eye(2) + 0.005 * A @ A.T, rng.standard_normal(5),
+            rng.standard_normal(2), 0.5)
+
+
+@on_backends([TWO_LAYERS, Case("full_batch_training", full_batch_training, _training_args),
+              Case("kalman_filter", kalman_filter, _kalman_args)],
              fast_on_numba=("two_layers_per_sample",), numba=("two_layers_per_sample",))
 def test_operand_made_in_the_loop_body(case, backend):
     check_case(case, backend)
