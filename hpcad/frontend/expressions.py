@@ -93,6 +93,10 @@ def binop(ctx: LoweringContext, op, a, b, node, element: bool = False) -> Value:
     if element and a.type.is_bool and b.type.is_bool and kind in _BOOL_ARRAY_OPS:
         # NumPy's and numba's bool arrays: m1 + m2 is m1 or m2, m1 * m2 is m1 and m2
         return ctx.builder.op1(_BOOL_ARRAY_OPS[kind], [a, b], i1)
+    if kind == "pow" and not element and a.type.is_float:
+        n = int_constant(b)
+        if n is not None and abs(n) <= 0x10000:
+            return integer_power(ctx, a, n)
     t = scalar_int(promote(a.type, b.type), element)
     if kind == "div" and not t.is_float:
         t = f64
@@ -101,6 +105,39 @@ def binop(ctx: LoweringContext, op, a, b, node, element: bool = False) -> Value:
     if kind == "pow" and a.type == f32 and not b.type.is_float:
         t = f32     # float32 ** an integer stays float32, in numba and NumPy
     return ctx.builder.op1(f"arith.{kind}", [ctx.coerce(a, t), ctx.coerce(b, t)], t)
+
+
+def int_constant(v: Value) -> int | None:
+    """The value of an integer constant (or of its negation: `-2`), else None."""
+    owner = v.owner
+    if not isinstance(owner, Op) or v.type.is_float or v.type.is_bool:
+        return None
+    if owner.name == "arith.const":
+        return int(owner.attrs["value"])
+    if owner.name == "arith.neg":
+        inner = int_constant(owner.operands[0])
+        return None if inner is None else -inner
+    return None
+
+
+def integer_power(ctx: LoweringContext, x: Value, n: int) -> Value:
+    """x ** n of a float number and an integer constant as numba computes it (and its
+    `x ** k` of an integer variable): multiplications by squaring, `x ** 3` is
+    `x * (x * x)`, and 1 / that for a negative n, which rounds differently from the C
+    library's pow in the last bit for many x. Its derivative is the multiplications'."""
+    b = ctx.builder
+    result, square, e = None, x, abs(n)
+    while e:
+        if e & 1:
+            result = square if result is None else b.op1("arith.mul", [result, square], x.type)
+        e >>= 1
+        if e:
+            square = b.op1("arith.mul", [square, square], x.type)
+    if result is None:
+        result = ctx.const(1.0, x.type)
+    if n < 0:
+        result = b.op1("arith.div", [ctx.const(1.0, x.type), result], x.type)
+    return result
 
 
 def scalar_int(t, element: bool):
