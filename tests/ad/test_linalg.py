@@ -317,8 +317,51 @@ def test_operand_overwritten_around_an_inner_loop_is_a_clear_error(backend):
     args = _normal((3, 4), (3,), (4,))(np.random.default_rng(1)) + (2,)
     with pytest.raises(DifferentiationError, match=r"test_linalg.py:\d+: the reverse sweep "
                                                   r"of this matrix product needs the values "
-                                                  r"'A' had here"):
+                                                  r"'A' had here, .* not in a nested "
+                                                  r"one"):
         ad.grad(overwritten_in_inner_loop, argnums=2, backend=backend)(*args)   # v's needs A
+
+
+@ad.kernel
+def power_iteration_while(A, v0, tol):
+    v = v0 / np.linalg.norm(v0)
+    lam, diff = 0.0, 1.0
+    while diff > tol:
+        w = A @ v
+        lam_new = np.dot(v, w)
+        v = w / np.linalg.norm(w)
+        diff = abs(lam_new - lam)
+        lam = lam_new
+    return lam
+
+
+@ad.kernel
+def power_iteration_break(A, v0, tol):
+    v = v0 / np.linalg.norm(v0)
+    lam = 0.0
+    for _ in range(100):
+        w = A @ v
+        lam_new = np.dot(v, w)
+        v = w / np.linalg.norm(w)
+        if abs(lam_new - lam) < tol:
+            break
+        lam = lam_new
+    return lam
+
+
+@pytest.mark.parametrize("kernel", [power_iteration_while, power_iteration_break],
+                         ids=["while", "break"])
+def test_operand_overwritten_in_a_loop_without_a_count_says_what_to_write(kernel):
+    """A power iteration in a while loop, or a for loop with break (a while loop in the IR),
+    said 'compute the product into a new array', which it does; now the error says why
+    (no trip count before the loop) and to write the product as loops."""
+    rng = np.random.default_rng(4)
+    M = rng.standard_normal((4, 4))
+    with pytest.raises(DifferentiationError, match=r"test_linalg.py:\d+: the reverse sweep "
+                                                  r"of this matrix product needs the values "
+                                                  r"'v' had here, .* has no trip count before "
+                                                  r"it runs, .* write the product as loops"):
+        ad.grad(ad.kernel(kernel.py_func, backend="interp"))(M + M.T, rng.random(4), 1e-12)
 
 
 @pytest.mark.parametrize("backend", INTERP_FAST)

@@ -180,8 +180,28 @@ def _read_again(ctx: ReverseContext, op: Op, arr: Value, region: Region) -> Valu
     raise DifferentiationError(
         f"{where(op.loc)}: the reverse sweep of this matrix product needs the values "
         f"'{arr.name or 'its operand'}' had here, but {where(later.loc)} overwrites it "
-        f"later in the same loop; compute the product into a new array, or write the "
-        f"changed values to another array")
+        f"later in the same loop; {_history_hint(ctx, op)}")
+
+
+def _history_hint(ctx: ReverseContext, op: Op) -> str:
+    """What to do where no history of a product's operand can be kept: the loops that keep
+    none say why (no count known before them, or nested), others ask for a new array."""
+    loops = []
+    at: Op | None = op
+    while at is not None and at.parent is not None and isinstance(at.parent.parent, Op):
+        at = at.parent.parent
+        loops.append(at)
+    written = ("write the product as loops over its elements (`for i ...: for j ...: "
+               "s += A[i, j] * v[j]`), whose reads the reverse sweep keeps")
+    if any(loop.name == "scf.while" for loop in loops):
+        return (f"a `while` loop, or a `for` loop with `break` or `return`, has no trip "
+                f"count before it runs, so hpcad keeps no copy per iteration of a product's "
+                f"operands there: {written}")
+    if len(loops) > 1:
+        return (f"hpcad keeps a copy per iteration of a product's operands only in a loop "
+                f"at the kernel's top level, not in a nested one: {written}")
+    return ("compute the product into a new array, or write the changed values to another "
+            "array")
 
 
 def _view_of_history(ctx: ReverseContext, op: Op, arr: Value, region: Region) -> Value | None:
