@@ -5,7 +5,8 @@ int32 operands included, while array expressions keep int32; float32 ** an integ
 float32, and a scalar of a lower kind next to arrays takes their type. NaN: np.minimum and
 np.maximum propagate it from either side, np.fmin and np.fmax drop it, np.sign(nan) is nan
 (and np.sign(-0.0) is -0.0; rounding to a zero keeps the sign, as numba's). A float to a
-constant integer power is numba's multiplications, not the C library's pow.
+constant integer power is numba's multiplications, not the C library's pow; float32 math
+functions are the C library's float ones (expf), as numba's, not NumPy's float32 ufuncs.
 Bool arrays: `m1 + m2` is their or, `m1 * m2` their and, `^` a bool. Numbers come back as
 Python's int, float and bool on both backends, as numba's do."""
 import math
@@ -155,6 +156,22 @@ def f32_integer_powers(x):
     return x[0] ** 3, x[1] ** -3, x[2] ** 5, x[3] ** 2
 
 
+def f32_math(x, y):
+    out = np.empty((x.shape[0], 9), np.float32)
+    for i in range(x.shape[0]):
+        v, w = x[i], y[i]
+        out[i, 0] = math.exp(v)
+        out[i, 1] = math.log(w)
+        out[i, 2] = math.tanh(v)
+        out[i, 3] = math.sin(v) + math.cos(w)
+        out[i, 4] = math.atan2(v, w)
+        out[i, 5] = w ** v
+        out[i, 6] = math.erf(v)
+        out[i, 7] = math.log1p(w) + math.expm1(v)
+        out[i, 8] = math.sqrt(w)
+    return out
+
+
 CASES = [
     (i32_scalar_ops, (np.array([100000, -30000], np.int32),)),
     (i32_scalar_ops, (np.array([2 ** 31 - 1, 2 ** 31 - 1], np.int32),)),
@@ -192,6 +209,8 @@ CASES = [
     (array_literals, (np.array([3, -4], np.int32), np.array([1.5, 2.5], np.float32), 0.75)),
     (integer_powers, (np.linspace(0.05, 3.0, 40),)),
     (f32_integer_powers, (np.array([1.1, 0.7, 1.3, 2.9], np.float32),)),
+    (f32_math, (np.linspace(-2.0, 2.0, 40).astype(np.float32),
+                np.linspace(0.1, 3.0, 40).astype(np.float32))),
 ]
 
 
