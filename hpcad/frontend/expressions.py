@@ -872,6 +872,10 @@ def _no_rule_hint(obj) -> str:
                 "numbers the kernel saw): draw them before the call, "
                 "`z = np.random.default_rng(seed).standard_normal((n, m))`, and pass the array "
                 "as an argument")
+    if type(obj).__name__ == "DUFunc" and type(obj).__module__.startswith("numba."):
+        return ("it is a @numba.vectorize ufunc, which hpcad does not inline: decorate its "
+                "scalar function with @numba.njit (or @hpcad.kernel) instead and call it on "
+                "the elements in a loop, `for i in range(x.shape[0]): out[i] = f(x[i])`")
     if hasattr(obj, "py_func") and hasattr(obj, "signatures"):
         return ("it is compiled by numba (@numba.njit), and hpcad cannot see inside compiled "
                 "code: decorate the Python function with @hpcad.kernel instead (hpcad compiles "
