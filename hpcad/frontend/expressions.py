@@ -34,6 +34,7 @@ from .markers import (
     marker_of,
     mpi_framework_of,
     mpi_function,
+    numba_declared_types,
     numba_python_function,
 )
 from .syntax import has_side_effect_free_shape
@@ -410,7 +411,43 @@ def kernel_call_rule(obj):
 
 def call_numba_function(ctx: LoweringContext, dispatcher, node):
     """A call of a `numba.njit` function: its Python function inlined as a kernel's."""
-    return call_kernel(ctx, NumbaFunction(numba_python_function(dispatcher)), node)
+    return call_kernel(ctx, NumbaFunction(numba_python_function(dispatcher),
+                                          numba_declared_types(dispatcher)), node)
+
+
+# numba's names of the scalar types, as hpcad's
+_NUMBA_TYPE_NAMES = {"float64": "f64", "float32": "f32", "int64": "i64", "int32": "i32",
+                     "bool": "i1"}
+
+
+def check_declared_types(ctx: LoweringContext, kernel, args, node) -> None:
+    """A call of a numba.njit function compiled for declared signatures only: the arguments
+    must have one signature's types (numba would convert others; the inlined Python code
+    would compute with them as they are)."""
+    declared = getattr(kernel, "declared", ())
+    if not declared:
+        return
+
+    def fits(sig) -> bool:
+        if len(sig) != len(args):
+            return False
+        for (kind, name, ndim), a in zip(sig, args, strict=True):
+            t = a.type
+            if kind == "array" and not (isinstance(t, ArrayType) and t.ndim == ndim
+                                        and t.dtype.name == _NUMBA_TYPE_NAMES.get(name)):
+                return False
+            if kind == "scalar" and not (not isinstance(t, ArrayType)
+                                         and t.name == _NUMBA_TYPE_NAMES.get(name)):
+                return False
+        return True
+    if not any(fits(sig) for sig in declared):
+        given = ", ".join(spoken(a.type) for a in args)
+        ctx.unsupported(node, f"calling the @numba.njit function `{kernel.__name__}`, "
+                              f"compiled for declared signatures only, with arguments of other "
+                              f"types ({given})",
+                        "pass arguments of a declared signature's types (numba would convert "
+                        "them; hpcad inlines the Python code for the types it is given), or "
+                        "declare no signature")
 
 
 def intrinsic_rule(obj):
@@ -691,6 +728,7 @@ def bitcast(ctx: LoweringContext, arr: Value, node) -> Value:
 def call_kernel(ctx: LoweringContext, kernel, node):
     views: dict[Value, arrays.ArrayExpr] = {}
     args = kernel_arguments(ctx, kernel.py_func, node, views)
+    check_declared_types(ctx, kernel, args, node)
     callee = ctx.program.function_for(kernel.py_func, [a.type for a in args],
                                       ctx.loc_of(node))
     attrs = {"callee": callee.name}

@@ -210,13 +210,29 @@ def numba_python_function(obj):
 
 class NumbaFunction:
     """A `numba.njit` function called in a kernel, as the call rules of kernels take it:
-    inlined from its Python function, with no derivative rules of its own."""
+    inlined from its Python function, with no derivative rules of its own. `declared`: the
+    argument types of the signatures it was compiled for eagerly (`@numba.njit("f8(f8)")`),
+    as (kind, dtype name, ndim) per argument, numba converting other arguments to them;
+    empty where it takes any."""
     __hpcad_kernel__ = True
     is_custom = False
 
-    def __init__(self, py_func):
+    def __init__(self, py_func, declared: tuple = ()):
         self.py_func = py_func
+        self.declared = declared
         self.__name__ = py_func.__name__
+
+
+def numba_declared_types(dispatcher) -> tuple:
+    """The argument types of a numba dispatcher's eager signatures (NumbaFunction.declared):
+    per signature, per argument ("array", dtype name, ndim) or ("scalar", name, 0)."""
+    if getattr(dispatcher, "_can_compile", True):
+        return ()
+    out = []
+    for sig in getattr(dispatcher, "signatures", ()):
+        out.append(tuple(("array", str(t.dtype), t.ndim) if hasattr(t, "ndim")
+                         and hasattr(t, "dtype") else ("scalar", str(t), 0) for t in sig))
+    return tuple(out)
 
 
 def marker_of(obj) -> Marker | None:

@@ -125,3 +125,28 @@ def test_a_numba_function_is_a_kernel_of_its_python_function():
     p = ad.kernel(njit_parallel_sum, backend="interp")
     assert p.parallel
     assert ad.grad(p)(x) == pytest.approx(np.sin(x) + x * np.cos(x), rel=1e-14)
+
+
+@numba.njit("float64(float64)")
+def declared_square(x):
+    return x * x
+
+
+def squares_a_float(x):
+    return declared_square(x[0]) + declared_square(2.5)
+
+
+def squares_an_int(n):
+    return declared_square(n)
+
+
+def test_a_numba_function_with_declared_types_takes_only_those():
+    """numba converts the arguments of a function compiled for declared signatures (an int
+    2**40 squared as a float is 2**80); the inlined Python code would square the int, wrapping
+    at 2**64. Arguments of the declared types are inlined, others refused naming the call."""
+    x = np.array([1.5])
+    assert ad.kernel(squares_a_float, backend="interp")(x) == numba.njit(squares_a_float)(x)
+    with pytest.raises(ad.UnsupportedConstruct, match=r"test_numba_functions.py:\d+: calling "
+                       r"the @numba.njit function `declared_square`, compiled for declared "
+                       r"signatures only, with arguments of other types \(an int64\)"):
+        ad.kernel(squares_an_int, backend="interp")(2 ** 40)
