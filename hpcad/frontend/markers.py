@@ -200,9 +200,13 @@ def numba_python_function(obj):
     kernel calling one inlines that function as it inlines another kernel, and a kernel made
     from one (`hpcad.kernel(f)`) is made from it; hpcad compiles and differentiates the
     Python code, never numba's machine code. Nothing is imported: a dispatcher exists only
-    where numba is."""
+    where numba is. A function a marker file names, or one of an MPI framework's (numba_mpi's
+    functions are numba.njit functions), is not one: the frontend lowers it as that."""
     module = sys.modules.get("numba.core.dispatcher")
     if module is None or not isinstance(obj, module.Dispatcher):
+        return None
+    if marker_of(obj) is not None or mpi_function(obj) is not None or \
+            mpi_framework_of(obj) is not None:
         return None
     fn = getattr(obj, "py_func", None)
     return fn if inspect.isfunction(fn) else None
