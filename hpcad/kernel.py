@@ -20,6 +20,7 @@ from .checkpoint.plan import STORE_ALL, Plan
 from .checkpoint.planner import key_function
 from .errors import ArgumentError, NoOverload
 from .frontend.lower import global_numbers, globals_changed, lower_kernel
+from .frontend.markers import numba_python_function
 from .frontend.signature import signature_of
 from .ir.activity import CONST, SHADOW
 from .ir.clone import clone_function
@@ -509,13 +510,26 @@ def kernel(fn=None, *, backend: str | None = None, parallel: bool = False):
     if backend is not None:
         check_backend(backend)
     if fn is None:
-        return lambda f: Kernel(f, backend, parallel=parallel)
-    return Kernel(fn, backend, parallel=parallel)
+        return lambda f: kernel(f, backend=backend, parallel=parallel)
+    py_func, parallel = _python_function(fn, parallel)
+    return Kernel(py_func, backend, parallel=parallel)
+
+
+def _python_function(fn, parallel: bool) -> tuple:
+    """(the Python function, parallel) of a kernel made from fn: a `numba.njit` function's
+    Python function, parallel where numba's was (`parallel=True`), else fn itself."""
+    py_func = numba_python_function(fn)
+    if py_func is None:
+        return fn, parallel
+    return py_func, parallel or bool(getattr(fn, "targetoptions", {}).get("parallel"))
 
 
 def as_kernel(f) -> Kernel:
     if isinstance(f, Kernel):
         return f
+    if numba_python_function(f) is not None:
+        py_func, parallel = _python_function(f, False)
+        return Kernel(py_func, parallel=parallel)
     if callable(f) and hasattr(f, "__code__"):
         return Kernel(f)
     raise ArgumentError(f"expected a kernel (a function decorated with @hpcad.kernel), "

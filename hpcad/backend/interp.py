@@ -7,8 +7,12 @@ run compiles the functions it reaches into closures over a register file (a list
 value); nothing is cached across runs, as passes rewrite functions in place."""
 from __future__ import annotations
 
+import ctypes
+import ctypes.util
+import functools
 import math
 import operator
+import sys
 from collections import defaultdict
 from collections.abc import Callable, Sequence
 
@@ -71,6 +75,44 @@ def _numpy32(ufunc) -> Callable:
     return call
 
 
+@functools.cache
+def _libm() -> ctypes.CDLL | None:
+    """The C math library, whose float32 functions (expf, logf, ...) numba's compiled code
+    calls; None where it cannot be found."""
+    names = ["libm.so.6"] if sys.platform.startswith("linux") else []
+    names.append(ctypes.util.find_library("m") or "")
+    for name in names:
+        try:
+            return ctypes.CDLL(name) if name else None
+        except OSError:
+            continue
+    return None
+
+
+@functools.cache
+def _libm32_function(name: str, arity: int) -> Callable | None:
+    """The C library's float32 function `name` + "f", None where there is none."""
+    lib = _libm()
+    fn = getattr(lib, name + "f", None) if lib is not None else None
+    if fn is None:
+        return None
+    fn.restype = ctypes.c_float
+    fn.argtypes = [ctypes.c_float] * arity
+    return fn
+
+
+def _libm32(name: str, fallback: Callable, arity: int = 1) -> Callable:
+    """A float32 math function as numba computes it: the C library's float function (sinf,
+    expf, powf, ...), whose last bit NumPy's float32 ufuncs often do not give; `fallback`
+    where the library or the function is missing. The library is loaded at the first call."""
+    def call(*xs):
+        fn = _libm32_function(name, arity)
+        if fn is None:
+            return fallback(*xs)
+        return np.float32(fn(*map(float, xs)))
+    return call
+
+
 def _as_f32(f64_op: Callable) -> Callable:
     # The double result of + - * / rounded once to single equals the single-precision IEEE
     # result (53 >= 2*24 + 2 bits), so float32 arithmetic can reuse the float64 rules.
@@ -109,7 +151,7 @@ def _rint_f64(x: float) -> float:
 
 _MATH_FAST = {"abs": abs, "floor": _floor_f64, "ceil": _ceil_f64, "rint": _rint_f64}
 _MATH_UFUNC = {"abs": "fabs", "atan": "arctan", "asin": "arcsin", "acos": "arccos",
-               "atan2": "arctan2"}
+               "atan2": "arctan2", "asinh": "arcsinh", "acosh": "arccosh", "atanh": "arctanh"}
 # functions NumPy has no ufunc of (they never raise): math's, float32 rounded once
 _MATH_ONLY = {"erf": math.erf, "erfc": math.erfc}
 _MATH_NAMES = MATH_FUNCS + tuple(MATH_BINARY)
@@ -138,9 +180,14 @@ _F64.update({f"math.{n}": _guarded(_MATH_FAST.get(n) or getattr(math, n), _ufunc
 _F32 = {name: _as_f32(_F64[name])
         for name in ("arith.add", "arith.sub", "arith.mul", "arith.div")}
 _F32.update({"arith.neg": operator.neg, "arith.floordiv": _numpy32(np.floor_divide),
-             "arith.mod": _numpy32(np.mod), "arith.pow": _numpy32(np.power)})
+             "arith.mod": _numpy32(np.mod),
+             "arith.pow": _libm32("pow", _numpy32(np.power), 2)})
 _F32.update({f"math.{n}": _numpy32(_ufunc(n)) for n in _MATH_NAMES})
 _F32.update({f"math.{n}": _as_f32(fn) for n, fn in _MATH_ONLY.items()})
+# the rest as numba's code computes them: the C library's float functions (exact ones, such
+# as sqrt and floor, are NumPy's)
+_F32.update({f"math.{n}": _libm32(n, _F32[f"math.{n}"], 2 if n in MATH_BINARY else 1)
+             for n in _MATH_NAMES if n not in ("abs", "floor", "ceil", "rint", "sqrt")})
 
 
 def _scalar_rules() -> dict[str, dict[str, Callable]]:

@@ -1,9 +1,10 @@
 """Array construction and views in kernels: np.empty/zeros/ones/full and their `*_like`
 forms, np.arange, np.linspace, copies (np.copy, a.copy(), a.flatten()), reshaped views
 (a.reshape, a.ravel(): one `mem.reshape` of a C-contiguous base), joins (np.concatenate,
-np.stack), np.cumsum and np.triu/np.tril (lazy, as np.flip). Everything but the views and
-the lazy ones allocates a fresh C-contiguous array (`mem.alloc`) and fills it with a loop
-nest of loads and stores, so derivatives flow through them with no rule of their own."""
+np.stack), np.array of numbers written out, np.cumsum and np.triu/np.tril (lazy, as
+np.flip). Everything but the views and the lazy ones allocates a fresh C-contiguous array
+(`mem.alloc`) and fills it with a loop nest of loads and stores (np.array: a store per
+number), so derivatives flow through them with no rule of their own."""
 from __future__ import annotations
 
 import ast
@@ -217,6 +218,73 @@ def call_linspace(ctx: LoweringContext, obj, node) -> Value:
         b.op("scf.yield", [])
     b.op("scf.if", [several], [], regions=[last, other])
     return arr
+
+
+# -- np.array ---------------------------------------------------------------------------------
+def call_array(ctx: LoweringContext, obj, node) -> Value:
+    """np.array of numbers written out as a list or tuple (`[a, b]`, `[[1.0, 0.0], [0.0,
+    1.0]]`: up to three levels, each item of a level of the same length) or of a tuple
+    variable, as numba's: a new C-contiguous array of the numbers' common type (all bool:
+    bool; else NumPy's promotion) or `dtype=`; np.array(a) of an array is a copy."""
+    given = keywords(ctx, node, ("dtype",), "np.array")
+    if len(node.args) != 1:
+        ctx.unsupported(node, f"np.array with {len(node.args)} positional arguments",
+                        "write np.array([...]) or np.array([...], dtype=np.float64)")
+    src = node.args[0]
+    if isinstance(src, (ast.List, ast.Tuple)):
+        values, shape = _written_out(ctx, src, node)
+    else:
+        v = ctx.expr(src)
+        if not isinstance(v, tuple):
+            copy = materialize(ctx, array_arg(ctx, src, "np.array"), node)
+            if "dtype" not in given or dtype_of(ctx, given["dtype"]) == copy.type.dtype:
+                return copy
+            out = alloc(ctx, [ctx.builder.op1("mem.shape", [copy], i64, {"axis": k})
+                              for k in range(copy.type.ndim)], dtype_of(ctx, given["dtype"]))
+            copy_into(ctx, as_expr(ctx, copy, node), out, node)
+            return out
+        values = [_number(ctx, x, src) for x in v]
+        shape = (len(values),)
+    if not values:
+        ctx.unsupported(node, "np.array of an empty list", "use np.empty(0) or np.zeros(0)")
+    if "dtype" in given:
+        dtype = dtype_of(ctx, given["dtype"])
+    elif all(x.type.is_bool for x in values):
+        dtype = i1
+    else:
+        dtype = values[0].type if not values[0].type.is_bool else i64
+        for x in values[1:]:
+            dtype = promote(dtype, x.type)
+    out = alloc(ctx, [ctx.const(d, i64) for d in shape], dtype)
+    for k, x in enumerate(values):
+        at = [ctx.const(int(i), i64) for i in np.unravel_index(k, shape)]
+        ctx.builder.op("mem.store", [ctx.coerce(x, dtype), out, *at])
+    return out
+
+
+def _written_out(ctx: LoweringContext, src, node) -> tuple[list[Value], tuple[int, ...]]:
+    """The numbers of a nested list or tuple written in the source, in C order, and its
+    shape; an error for a ragged one, an array among them, or more than three levels."""
+    if not isinstance(src, (ast.List, ast.Tuple)):
+        return [_number(ctx, ctx.expr(src), src)], ()
+    if not src.elts:
+        return [], (0,)
+    parts = [_written_out(ctx, e, node) for e in src.elts]
+    inner = parts[0][1]
+    if any(p[1] != inner for p in parts):
+        ctx.unsupported(src, "np.array of a ragged list (items of different lengths)",
+                        "give every row the same number of items")
+    if len(inner) + 1 > 3:
+        ctx.unsupported(src, "np.array of a list nested more than three levels deep")
+    return [x for p in parts for x in p[0]], (len(parts), *inner)
+
+
+def _number(ctx: LoweringContext, v, node) -> Value:
+    """An item of np.array's list: a number (an array or array expression is refused)."""
+    if isinstance(v, (ArrayExpr, tuple)) or isinstance(getattr(v, "type", None), ArrayType):
+        ctx.unsupported(node, "np.array of a list holding arrays or tuples",
+                        "write the numbers out, or use np.stack((a, b)) for arrays")
+    return ctx.scalar(v, node)
 
 
 # -- copies and reshaped views ----------------------------------------------------------------
@@ -553,7 +621,8 @@ INTRINSICS = [(ALLOC, call_alloc), (ALLOC_LIKE, call_alloc), ({np.arange}, call_
               ({np.ravel}, call_ravel), ({np.reshape}, call_reshape),
               ({np.concatenate}, call_concatenate), ({np.stack}, call_stack),
               ({np.cumsum}, call_cumsum), ({np.hstack}, call_hstack), ({np.eye}, call_eye),
-              ({np.flip}, call_flip), ({np.triu, np.tril}, call_triangle)]
+              ({np.flip}, call_flip), ({np.triu, np.tril}, call_triangle),
+              ({np.array}, call_array)]
 # array method -> its rule(ctx, array or array expression, call node)
 METHODS = {"copy": method_copy, "reshape": method_reshape, "ravel": method_ravel,
            "flatten": method_flatten, "astype": method_astype}

@@ -19,6 +19,7 @@ from ..ir.types import ArrayType, ScalarType, f32, f64, i1, i64, promote, spoken
 from . import arrays, parallel, syntax, words
 from .arrays import ArrayExpr
 from .expressions import EXPRESSIONS, Static
+from .markers import numba_python_function
 from .statements import RETURNED, STATEMENTS
 
 if TYPE_CHECKING:
@@ -402,8 +403,11 @@ class LoweringContext:
         self.env[name], self.env[spare] = new, cur
 
     def kernel_call(self, func) -> bool:
-        """Whether func (a syntax node) is another kernel, which the call inlines."""
-        return bool(getattr(self.static_value(func), "__hpcad_kernel__", False))
+        """Whether func (a syntax node) is another kernel (or a numba.njit function), which
+        the call inlines."""
+        obj = self.static_value(func)
+        return bool(getattr(obj, "__hpcad_kernel__", False)) or \
+            numba_python_function(obj) is not None
 
     def pure_call(self, func) -> bool:
         """Whether a call of func (a syntax node) cannot keep or return its array

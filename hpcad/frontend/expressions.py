@@ -29,7 +29,14 @@ from . import (
     words,
 )
 from . import intrinsics as intr
-from .markers import marker_of, mpi_framework_of, mpi_function
+from .markers import (
+    NumbaFunction,
+    marker_of,
+    mpi_framework_of,
+    mpi_function,
+    numba_declared_types,
+    numba_python_function,
+)
 from .syntax import has_side_effect_free_shape
 
 if TYPE_CHECKING:
@@ -87,6 +94,10 @@ def binop(ctx: LoweringContext, op, a, b, node, element: bool = False) -> Value:
     if element and a.type.is_bool and b.type.is_bool and kind in _BOOL_ARRAY_OPS:
         # NumPy's and numba's bool arrays: m1 + m2 is m1 or m2, m1 * m2 is m1 and m2
         return ctx.builder.op1(_BOOL_ARRAY_OPS[kind], [a, b], i1)
+    if kind == "pow" and not element and a.type.is_float:
+        n = int_constant(b)
+        if n is not None and abs(n) <= 0x10000:
+            return integer_power(ctx, a, n)
     t = scalar_int(promote(a.type, b.type), element)
     if kind == "div" and not t.is_float:
         t = f64
@@ -95,6 +106,39 @@ def binop(ctx: LoweringContext, op, a, b, node, element: bool = False) -> Value:
     if kind == "pow" and a.type == f32 and not b.type.is_float:
         t = f32     # float32 ** an integer stays float32, in numba and NumPy
     return ctx.builder.op1(f"arith.{kind}", [ctx.coerce(a, t), ctx.coerce(b, t)], t)
+
+
+def int_constant(v: Value) -> int | None:
+    """The value of an integer constant (or of its negation: `-2`), else None."""
+    owner = v.owner
+    if not isinstance(owner, Op) or v.type.is_float or v.type.is_bool:
+        return None
+    if owner.name == "arith.const":
+        return int(owner.attrs["value"])
+    if owner.name == "arith.neg":
+        inner = int_constant(owner.operands[0])
+        return None if inner is None else -inner
+    return None
+
+
+def integer_power(ctx: LoweringContext, x: Value, n: int) -> Value:
+    """x ** n of a float number and an integer constant as numba computes it (and its
+    `x ** k` of an integer variable): multiplications by squaring, `x ** 3` is
+    `x * (x * x)`, and 1 / that for a negative n, which rounds differently from the C
+    library's pow in the last bit for many x. Its derivative is the multiplications'."""
+    b = ctx.builder
+    result, square, e = None, x, abs(n)
+    while e:
+        if e & 1:
+            result = square if result is None else b.op1("arith.mul", [result, square], x.type)
+        e >>= 1
+        if e:
+            square = b.op1("arith.mul", [square, square], x.type)
+    if result is None:
+        result = ctx.const(1.0, x.type)
+    if n < 0:
+        result = b.op1("arith.div", [ctx.const(1.0, x.type), result], x.type)
+    return result
 
 
 def scalar_int(t, element: bool):
@@ -360,7 +404,50 @@ def kernel_call_rule(obj):
     kernel code (nested.py), else None."""
     if getattr(obj, "__hpcad_kernel__", False):
         return call_kernel
+    if numba_python_function(obj) is not None:
+        return call_numba_function
     return nested.call_rule(obj)
+
+
+def call_numba_function(ctx: LoweringContext, dispatcher, node):
+    """A call of a `numba.njit` function: its Python function inlined as a kernel's."""
+    return call_kernel(ctx, NumbaFunction(numba_python_function(dispatcher),
+                                          numba_declared_types(dispatcher)), node)
+
+
+# numba's names of the scalar types, as hpcad's
+_NUMBA_TYPE_NAMES = {"float64": "f64", "float32": "f32", "int64": "i64", "int32": "i32",
+                     "bool": "i1"}
+
+
+def check_declared_types(ctx: LoweringContext, kernel, args, node) -> None:
+    """A call of a numba.njit function compiled for declared signatures only: the arguments
+    must have one signature's types (numba would convert others; the inlined Python code
+    would compute with them as they are)."""
+    declared = getattr(kernel, "declared", ())
+    if not declared:
+        return
+
+    def fits(sig) -> bool:
+        if len(sig) != len(args):
+            return False
+        for (kind, name, ndim), a in zip(sig, args, strict=True):
+            t = a.type
+            if kind == "array" and not (isinstance(t, ArrayType) and t.ndim == ndim
+                                        and t.dtype.name == _NUMBA_TYPE_NAMES.get(name)):
+                return False
+            if kind == "scalar" and not (not isinstance(t, ArrayType)
+                                         and t.name == _NUMBA_TYPE_NAMES.get(name)):
+                return False
+        return True
+    if not any(fits(sig) for sig in declared):
+        given = ", ".join(spoken(a.type) for a in args)
+        ctx.unsupported(node, f"calling the @numba.njit function `{kernel.__name__}`, "
+                              f"compiled for declared signatures only, with arguments of other "
+                              f"types ({given})",
+                        "pass arguments of a declared signature's types (numba would convert "
+                        "them; hpcad inlines the Python code for the types it is given), or "
+                        "declare no signature")
 
 
 def intrinsic_rule(obj):
@@ -641,6 +728,7 @@ def bitcast(ctx: LoweringContext, arr: Value, node) -> Value:
 def call_kernel(ctx: LoweringContext, kernel, node):
     views: dict[Value, arrays.ArrayExpr] = {}
     args = kernel_arguments(ctx, kernel.py_func, node, views)
+    check_declared_types(ctx, kernel, args, node)
     callee = ctx.program.function_for(kernel.py_func, [a.type for a in args],
                                       ctx.loc_of(node))
     attrs = {"callee": callee.name}
@@ -822,6 +910,10 @@ def _no_rule_hint(obj) -> str:
                 "numbers the kernel saw): draw them before the call, "
                 "`z = np.random.default_rng(seed).standard_normal((n, m))`, and pass the array "
                 "as an argument")
+    if type(obj).__name__ == "DUFunc" and type(obj).__module__.startswith("numba."):
+        return ("it is a @numba.vectorize ufunc, which hpcad does not inline: decorate its "
+                "scalar function with @numba.njit (or @hpcad.kernel) instead and call it on "
+                "the elements in a loop, `for i in range(x.shape[0]): out[i] = f(x[i])`")
     if hasattr(obj, "py_func") and hasattr(obj, "signatures"):
         return ("it is compiled by numba (@numba.njit), and hpcad cannot see inside compiled "
                 "code: decorate the Python function with @hpcad.kernel instead (hpcad compiles "

@@ -14,13 +14,15 @@ for _name, _op in [("sin", "sin"), ("cos", "cos"), ("tan", "tan"), ("exp", "exp"
                    ("log", "log"), ("log1p", "log1p"), ("expm1", "expm1"), ("sqrt", "sqrt"),
                    ("tanh", "tanh"), ("atan", "atan"), ("asin", "asin"), ("acos", "acos"),
                    ("sinh", "sinh"), ("cosh", "cosh"), ("log10", "log10"), ("log2", "log2"),
-                   ("fabs", "abs"), ("erf", "erf"), ("erfc", "erfc")]:
+                   ("fabs", "abs"), ("erf", "erf"), ("erfc", "erfc"), ("asinh", "asinh"),
+                   ("acosh", "acosh"), ("atanh", "atanh")]:
     UNARY_MATH[getattr(math, _name)] = _op
 for _name, _op in [("sin", "sin"), ("cos", "cos"), ("tan", "tan"), ("exp", "exp"),
                    ("log", "log"), ("log1p", "log1p"), ("expm1", "expm1"), ("sqrt", "sqrt"),
                    ("tanh", "tanh"), ("arctan", "atan"), ("arcsin", "asin"), ("arccos", "acos"),
                    ("sinh", "sinh"), ("cosh", "cosh"), ("log10", "log10"), ("log2", "log2"),
-                   ("fabs", "abs"), ("floor", "floor"), ("ceil", "ceil"), ("rint", "rint")]:
+                   ("fabs", "abs"), ("floor", "floor"), ("ceil", "ceil"), ("rint", "rint"),
+                   ("arcsinh", "asinh"), ("arccosh", "acosh"), ("arctanh", "atanh")]:
     UNARY_MATH[getattr(np, _name)] = _op
 
 # functions returning an int in Python (math.floor(2.5) == 2) but computed in float math

@@ -16,6 +16,7 @@ import numpy as np
 from ..errors import UnsupportedConstruct
 from ..ir.core import Function, Module
 from .context import LoweringContext
+from .markers import numba_python_function
 
 
 class KernelSource:
@@ -126,6 +127,8 @@ def global_numbers(py_func, seen: set | None = None) -> GlobalReads:
                        if isinstance(space.get(a), _NUMBER))
         elif getattr(v, "__hpcad_kernel__", False) and hasattr(v, "py_func"):
             out.extend(global_numbers(v.py_func, seen))
+        elif numba_python_function(v) is not None:
+            out.extend(global_numbers(numba_python_function(v), seen))
     return tuple(out)
 
 

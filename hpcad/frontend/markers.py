@@ -6,6 +6,7 @@ naming one imports nothing (a kernel's framework is imported by the kernel's mod
 other callable is made a construct from Python code (register_marker)."""
 from __future__ import annotations
 
+import inspect
 import os
 import sys
 from dataclasses import dataclass
@@ -192,6 +193,50 @@ def marker_table() -> dict:
                                                 tuple(entry.get("options", ())), str(file)))
     table.update(_registered)
     return table
+
+
+def numba_python_function(obj):
+    """The Python function of a `numba.njit` function (a numba dispatcher), else None: a
+    kernel calling one inlines that function as it inlines another kernel, and a kernel made
+    from one (`hpcad.kernel(f)`) is made from it; hpcad compiles and differentiates the
+    Python code, never numba's machine code. Nothing is imported: a dispatcher exists only
+    where numba is. A function a marker file names, or one of an MPI framework's (numba_mpi's
+    functions are numba.njit functions), is not one: the frontend lowers it as that."""
+    module = sys.modules.get("numba.core.dispatcher")
+    if module is None or not isinstance(obj, module.Dispatcher):
+        return None
+    if marker_of(obj) is not None or mpi_function(obj) is not None or \
+            mpi_framework_of(obj) is not None:
+        return None
+    fn = getattr(obj, "py_func", None)
+    return fn if inspect.isfunction(fn) else None
+
+
+class NumbaFunction:
+    """A `numba.njit` function called in a kernel, as the call rules of kernels take it:
+    inlined from its Python function, with no derivative rules of its own. `declared`: the
+    argument types of the signatures it was compiled for eagerly (`@numba.njit("f8(f8)")`),
+    as (kind, dtype name, ndim) per argument, numba converting other arguments to them;
+    empty where it takes any."""
+    __hpcad_kernel__ = True
+    is_custom = False
+
+    def __init__(self, py_func, declared: tuple = ()):
+        self.py_func = py_func
+        self.declared = declared
+        self.__name__ = py_func.__name__
+
+
+def numba_declared_types(dispatcher) -> tuple:
+    """The argument types of a numba dispatcher's eager signatures (NumbaFunction.declared):
+    per signature, per argument ("array", dtype name, ndim) or ("scalar", name, 0)."""
+    if getattr(dispatcher, "_can_compile", True):
+        return ()
+    out = []
+    for sig in getattr(dispatcher, "signatures", ()):
+        out.append(tuple(("array", str(t.dtype), t.ndim) if hasattr(t, "ndim")
+                         and hasattr(t, "dtype") else ("scalar", str(t), 0) for t in sig))
+    return tuple(out)
 
 
 def marker_of(obj) -> Marker | None:

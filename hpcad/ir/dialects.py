@@ -527,7 +527,7 @@ for _n in ("shl", "shr", "bitand", "bitor", "bitxor"):   # integers: << >> & | ^
 # rint: to the nearest integer, halves to even (Python's and numba's round)
 MATH_FUNCS = ("sin", "cos", "tan", "exp", "log", "log1p", "expm1", "sqrt", "tanh", "abs",
               "floor", "ceil", "atan", "asin", "acos", "sinh", "cosh", "log10", "log2",
-              "erf", "erfc", "rint")
+              "erf", "erfc", "rint", "asinh", "acosh", "atanh")
 for _n in MATH_FUNCS:
     _def(f"math.{_n}", check=_nary(1), operands=("x",))
 MATH_BINARY = {"atan2": ("y", "x"), "hypot": ("x", "y")}   # name -> its operands

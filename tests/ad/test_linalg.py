@@ -267,7 +267,35 @@ def _training_args(rng):
             rng.standard_normal((6, 4)), rng.standard_normal((6, 3)), 0.3, 4)
 
 
-@on_backends([TWO_LAYERS, Case("full_batch_training", full_batch_training, _training_args)],
+@ad.kernel
+def kalman_filter(F, Q, zs, x0, r):
+    """The state and covariance rebound to new products every step (x = F @ x, P = F @ P @
+    F.T + Q): the products read arrays the body makes with extents taken from the arrays
+    the loop carries (their histories are sized by the arrays those start from)."""
+    x = x0.copy()
+    P = np.eye(x0.shape[0])
+    ll = 0.0
+    for k in range(zs.shape[0]):
+        x = F @ x
+        P = F @ P @ F.T + Q
+        S = P[0, 0] + r
+        K = P[:, 0] / S
+        y = zs[k] - x[0]
+        x = x + K * y
+        P = P - np.outer(K, P[0, :])
+        ll -= 0.5 * (math.log(S) + y * y / S)
+    return ll
+
+
+def _kalman_args(rng):
+    A = rng.standard_normal((2, 2))
+    return (np.array([[1.0, 0.1], [0.0, 1.0]]) + 0.05 * rng.standard_normal((2, 2)),
+            0.02 * np.eye(2) + 0.005 * A @ A.T, rng.standard_normal(5),
+            rng.standard_normal(2), 0.5)
+
+
+@on_backends([TWO_LAYERS, Case("full_batch_training", full_batch_training, _training_args),
+              Case("kalman_filter", kalman_filter, _kalman_args)],
              fast_on_numba=("two_layers_per_sample",), numba=("two_layers_per_sample",))
 def test_operand_made_in_the_loop_body(case, backend):
     check_case(case, backend)
@@ -289,8 +317,51 @@ def test_operand_overwritten_around_an_inner_loop_is_a_clear_error(backend):
     args = _normal((3, 4), (3,), (4,))(np.random.default_rng(1)) + (2,)
     with pytest.raises(DifferentiationError, match=r"test_linalg.py:\d+: the reverse sweep "
                                                   r"of this matrix product needs the values "
-                                                  r"'A' had here"):
+                                                  r"'A' had here, .* not in a nested "
+                                                  r"one"):
         ad.grad(overwritten_in_inner_loop, argnums=2, backend=backend)(*args)   # v's needs A
+
+
+@ad.kernel
+def power_iteration_while(A, v0, tol):
+    v = v0 / np.linalg.norm(v0)
+    lam, diff = 0.0, 1.0
+    while diff > tol:
+        w = A @ v
+        lam_new = np.dot(v, w)
+        v = w / np.linalg.norm(w)
+        diff = abs(lam_new - lam)
+        lam = lam_new
+    return lam
+
+
+@ad.kernel
+def power_iteration_break(A, v0, tol):
+    v = v0 / np.linalg.norm(v0)
+    lam = 0.0
+    for _ in range(100):
+        w = A @ v
+        lam_new = np.dot(v, w)
+        v = w / np.linalg.norm(w)
+        if abs(lam_new - lam) < tol:
+            break
+        lam = lam_new
+    return lam
+
+
+@pytest.mark.parametrize("kernel", [power_iteration_while, power_iteration_break],
+                         ids=["while", "break"])
+def test_operand_overwritten_in_a_loop_without_a_count_says_what_to_write(kernel):
+    """A power iteration in a while loop, or a for loop with break (a while loop in the IR),
+    said 'compute the product into a new array', which it does; now the error says why
+    (no trip count before the loop) and to write the product as loops."""
+    rng = np.random.default_rng(4)
+    M = rng.standard_normal((4, 4))
+    with pytest.raises(DifferentiationError, match=r"test_linalg.py:\d+: the reverse sweep "
+                                                  r"of this matrix product needs the values "
+                                                  r"'v' had here, .* has no trip count before "
+                                                  r"it runs, .* write the product as loops"):
+        ad.grad(ad.kernel(kernel.py_func, backend="interp"))(M + M.T, rng.random(4), 1e-12)
 
 
 @pytest.mark.parametrize("backend", INTERP_FAST)

@@ -4,7 +4,9 @@ NaN, arrays of the same dtype). Integers: numba's scalar integer arithmetic is 6
 int32 operands included, while array expressions keep int32; float32 ** an integer stays
 float32, and a scalar of a lower kind next to arrays takes their type. NaN: np.minimum and
 np.maximum propagate it from either side, np.fmin and np.fmax drop it, np.sign(nan) is nan
-(and np.sign(-0.0) is -0.0; rounding to a zero keeps the sign, as numba's).
+(and np.sign(-0.0) is -0.0; rounding to a zero keeps the sign, as numba's). A float to a
+constant integer power is numba's multiplications, not the C library's pow; float32 math
+functions are the C library's float ones (expf), as numba's, not NumPy's float32 ufuncs.
 Bool arrays: `m1 + m2` is their or, `m1 * m2` their and, `^` a bool. Numbers come back as
 Python's int, float and bool on both backends, as numba's do."""
 import math
@@ -117,6 +119,59 @@ def signed_zeros(x):
     return np.sign(x), np.ceil(x - 0.5), np.rint(x - 0.4), np.floor(x), round(x - 0.4, 0)
 
 
+@numba.njit
+def njit_cube(x):
+    return x * x * x
+
+
+def calls_njit_helper(a):
+    s = 0.0
+    for i in range(a.shape[0]):
+        s += njit_cube(a[i]) - a[i]
+    return s, njit_cube(a[0])
+
+
+def array_literals(a, f, x):
+    return np.array([a[0], a[1]]), np.array([f[0], 1.5]), np.array([a[0], f[0]]), \
+        np.array([f[0], f[1]]), np.array([True, False]), np.array([True, 2]), \
+        np.array([[x, 0.0], [1, x * x]]), np.array([1, 2], dtype=np.float32)
+
+
+def integer_powers(x):
+    out = np.empty((x.shape[0], 7))
+    for i in range(x.shape[0]):
+        v = x[i]
+        n = 3
+        out[i, 0] = v ** 3
+        out[i, 1] = v ** 4
+        out[i, 2] = v ** -2
+        out[i, 3] = v ** 9
+        out[i, 4] = pow(v, 5)
+        out[i, 5] = v ** 0 + v ** 1
+        out[i, 6] = v ** n
+    return out
+
+
+def f32_integer_powers(x):
+    return x[0] ** 3, x[1] ** -3, x[2] ** 5, x[3] ** 2
+
+
+def f32_math(x, y):
+    out = np.empty((x.shape[0], 9), np.float32)
+    for i in range(x.shape[0]):
+        v, w = x[i], y[i]
+        out[i, 0] = math.exp(v)
+        out[i, 1] = math.log(w)
+        out[i, 2] = math.tanh(v)
+        out[i, 3] = math.sin(v) + math.cos(w)
+        out[i, 4] = math.atan2(v, w)
+        out[i, 5] = w ** v
+        out[i, 6] = math.erf(v)
+        out[i, 7] = math.log1p(w) + math.expm1(v)
+        out[i, 8] = math.sqrt(w)
+    return out
+
+
 CASES = [
     (i32_scalar_ops, (np.array([100000, -30000], np.int32),)),
     (i32_scalar_ops, (np.array([2 ** 31 - 1, 2 ** 31 - 1], np.int32),)),
@@ -150,6 +205,12 @@ CASES = [
     (signed_zeros, (-0.0,)),
     (signed_zeros, (0.0,)),
     (nan_sign, (np.array([-0.0, 0.0]),)),
+    (calls_njit_helper, (np.array([0.5, -1.25, 3.0]),)),
+    (array_literals, (np.array([3, -4], np.int32), np.array([1.5, 2.5], np.float32), 0.75)),
+    (integer_powers, (np.linspace(0.05, 3.0, 40),)),
+    (f32_integer_powers, (np.array([1.1, 0.7, 1.3, 2.9], np.float32),)),
+    (f32_math, (np.linspace(-2.0, 2.0, 40).astype(np.float32),
+                np.linspace(0.1, 3.0, 40).astype(np.float32))),
 ]
 
 
@@ -206,6 +267,25 @@ def test_nan_aware_minmax_keeps_its_derivative(backend):
             down[k][i] -= h
             fd[i] = (maximum_loss(*up) - maximum_loss(*down)) / (2 * h)
         assert np.allclose(g, fd, rtol=1e-6, atol=1e-8), (k, g, fd)
+
+
+def power_loss(x):
+    s = 0.0
+    for i in range(x.shape[0]):
+        s += x[i] ** 3 + x[i] ** -2 + 0.5 * x[i] ** 4
+    return s
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_integer_powers_differentiate(backend):
+    """x ** n of a constant n is multiplications (numba's order): the derivative is n x^(n-1)
+    in reverse and forward mode."""
+    x = np.array([0.3, -1.7, 2.2, 0.9])
+    k = ad.kernel(power_loss, backend=backend)
+    expected = 3.0 * x ** 2 - 2.0 * x ** -3.0 + 2.0 * x ** 3
+    np.testing.assert_allclose(ad.grad(k)(x), expected, rtol=1e-14)
+    v = np.array([1.0, -0.5, 0.25, 2.0])
+    assert ad.jvp(k, (x,), (v,))[1] == pytest.approx(expected @ v, rel=1e-14)
 
 
 def conversions(a):

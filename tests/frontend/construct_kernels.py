@@ -205,6 +205,14 @@ def special_functions(x, c):
 
 
 @ad.kernel
+def inverse_hyperbolic(x, c):
+    s = 0.0
+    for v in x:
+        s += math.asinh(c * v) + math.acosh(1.5 + v * v) + 2.0 * math.atanh(0.5 * v)
+    return s + np.sum(np.arcsinh(x) * np.arctanh(0.3 * x) + np.arccosh(2.0 + x))
+
+
+@ad.kernel
 def skips_bad_values(x, c):
     s = 0.0
     for v in x:

@@ -110,6 +110,18 @@ def construction_in_prange(a, x):
     return np.sum(out * out)
 
 
+@ad.kernel
+def written_arrays(x, c):
+    m = np.array([[1.0, c], [0.5 * c, 2.0]])
+    w = np.array([-1.0, 16.0, -30.0, 16.0, -1.0]) / 12.0
+    v = np.array((x[0], x[1] * c, 3))
+    t = (c, x[2])
+    e = np.array(t)
+    k = np.array([[[x[3], 1], [2, c]]], dtype=np.float64)
+    return np.sum(m @ v[:2]) + np.sum(w * x[:5]) + np.sum(v * v) + np.sum(e * x[:2]) \
+        + np.sum(k * k)
+
+
 def _vector_and_scalar(rng):
     return rng.standard_normal(6), float(rng.uniform(0.5, 1.5))
 
@@ -125,6 +137,7 @@ CASES = [
          lambda rng: (rng.standard_normal(6), rng.standard_normal((2, 3)))),
     Case("construction_in_prange", construction_in_prange,
          lambda rng: (rng.standard_normal((4, 5)), rng.standard_normal(5))),
+    Case("written_arrays", written_arrays, _vector_and_scalar),
 ]
 # numba.njit does not compile np.cumsum with axis= nor the parallel=True decorator's
 # kernels as hpcad kernels: their primal is checked against NumPy's
@@ -210,7 +223,17 @@ def concatenate_mismatch(a, b):
     return np.sum(np.concatenate((a, b), axis=0))
 
 
+def ragged_array(x):
+    return np.sum(np.array([[x[0], 1.0], [2.0]]))
+
+
+def array_of_arrays(x):
+    return np.sum(np.array([x, x]))
+
+
 @pytest.mark.parametrize("fn, args, error, fragment", [
+    (ragged_array, (np.ones(2),), ad.UnsupportedConstruct, "give every row the same number"),
+    (array_of_arrays, (np.ones(2),), ad.UnsupportedConstruct, "np.stack((a, b))"),
     (reshape_of_a_strided_view, (np.ones((4, 3)),), ad.UnsupportedConstruct,
      "may not be C-contiguous"),
     (reshape_of_a_column_view, (np.ones((4, 3)),), ad.UnsupportedConstruct,

@@ -286,15 +286,6 @@ def scatter_add_loop(x, idx, out):
     return np.sum(out * out)
 
 
-@numba.njit
-def njit_square(x):
-    return x * x
-
-
-def calls_njit(a):
-    return njit_square(a[0])  # error here
-
-
 def numpy_random(a):
     return a[0] * np.random.standard_normal()  # error here
 
@@ -307,14 +298,25 @@ def python_random(a):
     return a[0] * random.random()  # error here
 
 
+@numba.vectorize(["float64(float64)"])
+def sigmoid(v):
+    return 1.0 / (1.0 + math.exp(-v))
+
+
+def calls_vectorize(a):
+    return np.sum(sigmoid(a))  # error here
+
+
 @pytest.mark.parametrize("fn, hint", [
-    (calls_njit, "decorate the Python function with @hpcad.kernel instead"),
     (numpy_random, "draw them before the call"), (generator_random, "draw them before the call"),
-    (python_random, "draw them before the call")],
-    ids=["njit", "np.random", "generator", "random"])
+    (python_random, "draw them before the call"),
+    (calls_vectorize, "@numba.vectorize ufunc, which hpcad does not inline: decorate its "
+                      "scalar function with @numba.njit")],
+    ids=["np.random", "generator", "random", "vectorize"])
 def test_calls_hpcad_cannot_inline_say_what_to_do(fn, hint):
-    """A numba.njit function and random numbers were refused with "decorate it with
-    @hpcad.kernel so hpcad can inline it" (np.random's functions have Python code)."""
+    """Random numbers were refused with "decorate it with @hpcad.kernel so hpcad can inline
+    it" (np.random's functions have Python code), a @numba.vectorize ufunc with "see the
+    supported-construct list". (A numba.njit function is inlined: test_numba_functions.py.)"""
     with pytest.raises(ad.UnsupportedConstruct) as info:
         ad.kernel(fn, backend="interp")(np.ones(3))
     msg = str(info.value)

@@ -1,8 +1,8 @@
-"""math.erf, math.erfc, math.hypot/np.hypot, math.isnan/isinf/isfinite (and NumPy's), round(x)
-and round(x, n) in kernels: values equal numba.njit of the same source (round: halves to
-even, numba's formula for digits), derivatives (erf' = 2/sqrt(pi) exp(-x**2), hypot's x/h and
-y/h; round and the tests have none) against finite differences and forward against reverse,
-on both backends."""
+"""math.erf, math.erfc, math.hypot/np.hypot, math.asinh/acosh/atanh (np.arcsinh, ...),
+math.isnan/isinf/isfinite (and NumPy's), round(x) and round(x, n) in kernels: values equal
+numba.njit of the same source (round: halves to even, numba's formula for digits),
+derivatives (erf' = 2/sqrt(pi) exp(-x**2), hypot's x/h and y/h; round and the tests have
+none) against finite differences and forward against reverse, on both backends."""
 import math
 
 import numpy as np
@@ -33,7 +33,8 @@ def _x_y(rng):
 
 CASES = [Case("special_functions", ck.special_functions, _x_c),
          Case("skips_bad_values", ck.skips_bad_values, _x_c),
-         Case("hypot_of_arrays", ck.hypot_of_arrays, _x_y)]
+         Case("hypot_of_arrays", ck.hypot_of_arrays, _x_y),
+         Case("inverse_hyperbolic", ck.inverse_hyperbolic, _x_c)]
 
 
 @pytest.mark.parametrize("backend", BACKENDS)

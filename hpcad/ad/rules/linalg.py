@@ -5,8 +5,9 @@ into B̄ (an outer product where an operand is a vector) and zeroes C̄, which t
 overwrote. The reverse sweep reads A and B as the product read them: the arrays as they
 are when nothing writes them afterwards; else a copy taken in the forward sweep beside a
 top-level product, or, in the body of a top-level for loop, a history with one copy per
-iteration (as the tape keeps one value per iteration of a load). Anything else whose
-operands change later (nested or while loops, checkpointed time loops) is refused."""
+iteration (as the tape keeps one value per iteration of a load) of the operand or of the
+array it is a view of. Anything else whose operands change later (nested or while loops,
+checkpointed time loops) is refused."""
 from __future__ import annotations
 
 from collections.abc import Callable
@@ -171,13 +172,52 @@ def _read_again(ctx: ReverseContext, op: Op, arr: Value, region: Region) -> Valu
     history = _history(ctx, op, arr, region)
     if history is not None:
         return history
+    seen = _view_of_history(ctx, op, arr, region)
+    if seen is not None:
+        return seen
     if later is None:
         return _visible(ctx, arr, region)     # (refuses an array made in the loop)
     raise DifferentiationError(
         f"{where(op.loc)}: the reverse sweep of this matrix product needs the values "
         f"'{arr.name or 'its operand'}' had here, but {where(later.loc)} overwrites it "
-        f"later in the same loop; compute the product into a new array, or write the "
-        f"changed values to another array")
+        f"later in the same loop; {_history_hint(ctx, op)}")
+
+
+def _history_hint(ctx: ReverseContext, op: Op) -> str:
+    """What to do where no history of a product's operand can be kept: the loops that keep
+    none say why (no count known before them, or nested), others ask for a new array."""
+    loops = []
+    at: Op | None = op
+    while at is not None and at.parent is not None and isinstance(at.parent.parent, Op):
+        at = at.parent.parent
+        loops.append(at)
+    written = ("write the product as loops over its elements (`for i ...: for j ...: "
+               "s += A[i, j] * v[j]`), whose reads the reverse sweep keeps")
+    if any(loop.name == "scf.while" for loop in loops):
+        return (f"a `while` loop, or a `for` loop with `break` or `return`, has no trip "
+                f"count before it runs, so hpcad keeps no copy per iteration of a product's "
+                f"operands there: {written}")
+    if len(loops) > 1:
+        return (f"hpcad keeps a copy per iteration of a product's operands only in a loop "
+                f"at the kernel's top level, not in a nested one: {written}")
+    return ("compute the product into a new array, or write the changed values to another "
+            "array")
+
+
+def _view_of_history(ctx: ReverseContext, op: Op, arr: Value, region: Region) -> Value | None:
+    """arr a view (`P[0, :]`) of an array that _history keeps: the same view of the
+    iteration's copy, else None."""
+    owner = arr.owner
+    if not (isinstance(owner, Op) and owner.name in ("mem.view", "mem.bitcast")):
+        return None
+    base = owner.operands[0]
+    kept = _history(ctx, op, base, region)
+    if kept is None:
+        kept = _view_of_history(ctx, op, base, region)
+    if kept is None:
+        return None
+    return ctx.b.op1(owner.name, [kept] + [ctx.primal(v, region) for v in owner.operands[1:]],
+                     arr.type, owner.attrs)
 
 
 def _later_write(ctx: ReverseContext, op: Op, arr: Value) -> Op | None:
@@ -250,7 +290,8 @@ def _history(ctx: ReverseContext, op: Op, arr: Value, region: Region) -> Value |
         return None
     carried = arr.owner is loop.regions[0]
     alloc = _allocated_beside(op, arr)
-    if alloc is not None and not all(ctx.region_of(d, region).top for d in alloc.operands):
+    if alloc is not None and not all(_extent_before(ctx, loop, d, region, None) for d in
+                                     alloc.operands):
         return None
     if not (carried or alloc is not None or ctx.region_of(arr, region).top):
         return None
@@ -260,13 +301,15 @@ def _history(ctx: ReverseContext, op: Op, arr: Value, region: Region) -> Value |
     b.index = top.fwd.ops.index(fwd_loop)
     t = array_type(arr)
     first = loop.operands[2 + loop.regions[0].args.index(arr)] if carried else arr
-    dims = [ctx.vmap[d] for d in alloc.operands] if alloc is not None else \
+    dims = [_extent_before(ctx, loop, d, region, b) or d for d in alloc.operands] \
+        if alloc is not None else \
         [b.op1("mem.shape", [ctx.vmap[first]], i64, {"axis": k}) for k in range(t.ndim)]
     history = b.op1("mem.alloc", [trip_count(b, lb, ub, step), *dims],
                     ArrayType(t.dtype, t.ndim + 1, "C"), {"fill": "empty"})
     fb = _forward_copy(ctx, op, region)
     source = ctx.vmap[arr]
-    if carried:
+    if carried or alloc is not None and not all(ctx.region_of(d, region).top
+                                                for d in alloc.operands):
         for k, d in enumerate(dims):
             same = fb.op1("arith.cmp", [fb.op1("mem.shape", [source], i64, {"axis": k}), d],
                           i1, {"pred": "eq"})
@@ -277,6 +320,34 @@ def _history(ctx: ReverseContext, op: Op, arr: Value, region: Region) -> Value |
     iv, lb, step = (ctx.primal(v, region) for v in (loop.regions[0].args[0], loop.operands[0],
                                                     loop.operands[2]))
     return _entry(ctx.b, history, iv, lb, step, dims)
+
+
+def _extent_before(ctx: ReverseContext, loop: Op, d: Value, region: Region,
+                   b: Builder | None) -> Value | None:
+    """An extent d of loop's body as a value made before the loop (with b, in the forward
+    sweep; b None: only whether it can be, answered by d or None), else None: d itself where
+    it is made before the loop, a constant, the extent of an array the loop carries (that of
+    the array it starts from: the caller checks that they agree in every iteration) or of
+    one its body allocates (that allocation's extent, told again the same way)."""
+    if ctx.region_of(d, region).top:
+        return ctx.vmap[d] if b is not None else d
+    owner = d.owner
+    if not isinstance(owner, Op):
+        return None
+    if owner.name == "arith.const":
+        return b.op1("arith.const", [], d.type, dict(owner.attrs)) if b is not None else d
+    if owner.name != "mem.shape":
+        return None
+    arr, axis = owner.operands[0], owner.attrs["axis"]
+    body = loop.regions[0]
+    if arr.owner is body:
+        first = loop.operands[2 + body.args.index(arr)]
+        return b.op1("mem.shape", [ctx.vmap[first]], i64, {"axis": axis}) if b is not None \
+            else d
+    made = arr.owner
+    if isinstance(made, Op) and made.name == "mem.alloc" and made.parent is body:
+        return _extent_before(ctx, loop, made.operands[axis], region, b)
+    return None
 
 
 def _entry(b: Builder, history: Value, iv: Value, lb: Value, step: Value,
