@@ -46,30 +46,20 @@ def _carried(op: Op):
             yield (res, y)
 
 
-def carried_groups(fn: Function):
-    """Tuples of values that are one loop-carried or branch-merged variable."""
-    for op in walk(fn.body):
-        yield from _carried(op)
-
-
 def is_const(v: Value) -> bool:
     return isinstance(v.owner, Op) and v.owner.name == "arith.const"
 
 
-def _add_to_slot(op: Op, slots: dict[int, list[Value]]) -> None:
-    if op.name == "tape.push":
-        slots.setdefault(op.attrs["slot"], []).append(op.operands[0])
-    elif op.name == "tape.pop":
-        slots.setdefault(op.attrs["slot"], []).append(op.results[0])
-
-
 def _slot_groups(slots: dict[int, list[Value]]) -> list[list[Value]]:
+    """Per tape slot of a derivative function, the values saved and the values restored:
+    one variable stored across the sweeps (differentiating a derivative follows it)."""
     return [group for group in slots.values() if not any(is_const(v) for v in group)]
 
 
 def variable_classes(fn: Function) -> UnionFind:
-    """Views with their bases, then carried_groups, then tape_groups (in that order, which
-    picks each class's representative), gathered in one walk of fn."""
+    """Views with their bases, then loop-carried and branch-merged values (_carried), then
+    tape slots (_slot_groups), unioned in that order (which picks each class's
+    representative), gathered in one walk of fn."""
     views: list[Op] = []
     carried: list[Op] = []
     slots: dict[int, list[Value]] = {}
@@ -78,8 +68,10 @@ def variable_classes(fn: Function) -> UnionFind:
             views.append(op)
         elif op.regions:
             carried.append(op)
-        else:
-            _add_to_slot(op, slots)
+        elif op.name == "tape.push":
+            slots.setdefault(op.attrs["slot"], []).append(op.operands[0])
+        elif op.name == "tape.pop":
+            slots.setdefault(op.attrs["slot"], []).append(op.results[0])
     uf = UnionFind()
     for op in views:      # a view: its base
         uf.union(op.operands[0], op.results[0])
@@ -91,12 +83,3 @@ def variable_classes(fn: Function) -> UnionFind:
     for group in _slot_groups(slots):
         uf.union(*group)
     return uf
-
-
-def tape_groups(fn: Function):
-    """Per tape slot of a derivative function, the values saved and the values restored:
-    one variable stored across the sweeps (differentiating a derivative follows it)."""
-    slots: dict[int, list[Value]] = {}
-    for op in walk(fn.body):
-        _add_to_slot(op, slots)
-    return _slot_groups(slots)

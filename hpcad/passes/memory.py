@@ -43,15 +43,17 @@ def _forward_block(block: Block, key, replace: dict[Value, Value]) -> tuple[bool
     changed = False
     kept: list[Op] = []
     dropped: set[int] = set()
-    nested: dict[Op, tuple[set, set]] = {}
+    accessed: dict[Op, tuple[set, set]] = {}   # an op of the block, its regions' included
     for op in block.ops:
         op.operands = [resolve(replace, v) for v in op.operands]
-        if op.regions:
-            changed |= _forward_regions(op, key, replace, nested)
+        read, written = {key(a) for a in reads(op)}, {key(a) for a in writes(op)}
+        for r in op.regions:
+            changed_r, read_r, written_r = _forward_block(r, key, replace)
+            changed |= changed_r
+            read |= read_r
+            written |= written_r
+        accessed[op] = read, written
         if op.name not in ("mem.load", "mem.store", "mem.accumulate"):
-            read, written = nested.get(op, ((), ()))
-            read = {key(a) for a in reads(op)}.union(read)
-            written = {key(a) for a in writes(op)}.union(written)
             for cls in written:
                 st.forget(cls)
             for cls in read:
@@ -98,32 +100,13 @@ def _forward_block(block: Block, key, replace: dict[Value, Value]) -> tuple[bool
                 st.pending[element] = (op, held)
         kept.append(op)
     block.ops = [op for op in kept if id(op) not in dropped]
-    return (changed, *_accessed(block.ops, key, nested))
-
-
-def _forward_regions(op: Op, key, replace: dict[Value, Value],
-                     nested: dict[Op, tuple[set, set]]) -> bool:
-    """Forwards in op's regions; nested[op]: the classes their ops read and write."""
-    changed, read, written = False, set(), set()
-    for r in op.regions:
-        changed_r, read_r, written_r = _forward_block(r, key, replace)
-        changed |= changed_r
-        read |= read_r
-        written |= written_r
-    nested[op] = read, written
-    return changed
-
-
-def _accessed(ops: list[Op], key, nested: dict[Op, tuple[set, set]]) -> tuple[set, set]:
-    """The classes ops read and write, those of their regions' ops (nested) included."""
     read, written = set(), set()
-    for op in ops:
-        read.update(key(a) for a in reads(op))
-        written.update(key(a) for a in writes(op))
-        if op in nested:
-            read |= nested[op][0]
-            written |= nested[op][1]
-    return read, written
+    for op in block.ops:    # (a sum or merged store made here: its own accesses)
+        op_read, op_written = accessed.get(op) or ({key(a) for a in reads(op)},
+                                                   {key(a) for a in writes(op)})
+        read |= op_read
+        written |= op_written
+    return changed, read, written
 
 
 def forward_memory(fn: Function) -> bool:

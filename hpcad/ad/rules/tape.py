@@ -18,7 +18,7 @@ def tangent_slot(ctx: ForwardContext, op: Op) -> dict[str, Any]:
 
 
 def jvp_push(ctx: ForwardContext, op: Op) -> None:
-    """A slot's pushes and pops are one variable (passes/aliases.tape_groups), so activity
+    """A slot's pushes and pops are one variable (passes/aliases.variable_classes), so activity
     says alike for all of them whether the slot has a tangent twin: a push whose own value
     has no tangent (its class is active through another of the slot's values, or through a
     loop-carried value it shares a class with) pushes a zero, so every pop finds one."""
