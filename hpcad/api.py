@@ -169,6 +169,8 @@ def _reverse_setup(k: Kernel, args, activity, shadows, seeds, width: int = 1,
             raise ArgumentError(f"kernel '{k.__name__}' returns {n_float} float values; "
                                 f"got {len(seeds)} seeds")
         flat.extend(seeds)
+    if seeds is not None and spec.communicates:
+        _warn_replicated_arrays(k, spec, params, uniform, _params_communicator(spec, args))
     plan = _plan_call(k, spec, tuple(activity), seeds is not None, args, flat)
     fn = spec.derivative("reverse", tuple(activity), seeds is not None, plan, width, params,
                          uniform)
@@ -330,6 +332,31 @@ def _warn_per_rank_floats(k: Kernel, spec, params: tuple[int, ...], uniform: tup
                   f"value for all ranks, counted once. If that is the loss you mean, pass "
                   f"params=({names},) (their gradients then come back summed over the "
                   f"ranks); README, MPI", HpcadWarning, stacklevel=_outside_hpcad())
+
+
+def _warn_replicated_arrays(k: Kernel, spec, params: tuple[int, ...],
+                            uniform: tuple[int, ...], comm) -> None:
+    """An HpcadWarning where a cotangent is given for a returned float array that the
+    replication types show to be the same on every rank: a returned array is each rank's
+    part of the global loss, however it is made, so its cotangents are summed over the
+    ranks, and the same cotangent on every rank gives `size` times the gradient of one loss
+    of that array. (Only a returned float counts once where replicated: whether an array is
+    replicated depends on how precisely the analysis follows its elements, and a result's
+    meaning must not.)"""
+    if comm is None or comm.Get_size() == 1:
+        return
+    kinds = spec.replication(params, uniform).results
+    same = [j for j, (t, r) in enumerate(zip(spec.primal.result_types, kinds, strict=False))
+            if isinstance(t, ArrayType) and t.dtype.is_float and r.one_global_output]
+    if same:
+        which = ", ".join(str(j) for j in same)
+        warnings.warn(f"kernel '{k.__name__}' returns an array that is the same on every "
+                      f"rank (result {which}); a returned array counts as each rank's own "
+                      f"part of the global loss, so the cotangents given on the ranks are "
+                      f"summed: the same cotangent on all {comm.Get_size()} ranks gives "
+                      f"{comm.Get_size()} times the gradient of one loss of that array. Pass "
+                      f"it on one rank (zeros on the others), or divided by the number of "
+                      f"ranks; README, MPI", HpcadWarning, stacklevel=_outside_hpcad())
 
 
 def _outside_hpcad() -> int:

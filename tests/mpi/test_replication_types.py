@@ -352,3 +352,29 @@ def test_a_result_replicated_by_a_collective_under_a_flag_counts_once():
     gx, gp = ad.grad(k, argnums=(0, 1), backend="interp")(x, p, True, COMM)
     total = COMM.allreduce(float(np.sum(gx * dx) + np.sum(gp * dp)))
     assert abs(total - fd) <= 1e-6 * max(1.0, abs(fd)), (COMM.rank, total, fd)
+
+
+@ad.kernel
+def _summed_array(x, comm):
+    g = np.empty_like(x)
+    comm.Allreduce(x, g, op=MPI.SUM)
+    return g
+
+
+@pytest.mark.mpi(min_size=2)
+@pytest.mark.timeout(120)
+def test_a_returned_array_the_same_on_every_rank_is_each_ranks_part_with_a_warning():
+    """A returned array counts as each rank's part even where it is the same on every rank
+    (README, MPI): vjp sums the ranks' cotangents, which central differences of the global
+    pairing sum_r <ct_r, f(x)_r> confirm, and hpcad warns that the same cotangent on every
+    rank gives `size` times the gradient of one loss of the array."""
+    rng = np.random.default_rng(80 + COMM.rank)
+    x, dx, ct = rng.random(4), rng.standard_normal(4), rng.standard_normal(4)
+    k, h = _summed_array, 1e-6
+    fd = COMM.allreduce(float(np.sum(ct * (k(x + h * dx, COMM) - k(x - h * dx, COMM)))) / (2 * h))
+    _, pullback = ad.vjp(k, x, COMM, backend="interp")
+    with pytest.warns(ad.HpcadWarning, match=rf"same cotangent on all {COMM.size} ranks gives "
+                      rf"{COMM.size} times the gradient"):
+        gx, _ = pullback(ct)
+    total = COMM.allreduce(float(np.sum(gx * dx)))
+    assert abs(total - fd) <= 1e-6 * max(1.0, abs(fd)), (COMM.rank, total, fd)
