@@ -1209,9 +1209,12 @@ def _zeros_width(width: int, shape: tuple, dtype=np.float64, lanes_last=False):
 
 
 def _chunks(count: int, batch) -> tuple[int, list[range]]:
-    """The width and the ranges of `count` rows or columns, `batch` (default 8) at a time
-    (none for a count of 0: an argument or result of size 0)."""
-    width = max(1, min(batch or 8, count))
+    """The width and the ranges of `count` rows or columns, `batch` at a time (none for a
+    count of 0: an argument or result of size 0). By default the width is the power of two
+    at or above the count, at most 8: derivatives compiled for widths 1, 2, 4 and 8 serve
+    every count (the lanes of a chunk past its entries carry zero directions), where one
+    width per count would compile a derivative for each size of the arguments."""
+    width = max(1, min(batch, count)) if batch else min(8, 1 << max(count - 1, 0).bit_length())
     return width, [range(lo, min(lo + width, count)) for lo in range(0, count, width)]
 
 
