@@ -28,7 +28,7 @@ op is sum and the contribution is not replicated). Anything else is per-rank."""
 from __future__ import annotations
 
 from collections.abc import Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from enum import Enum
 from functools import partial
 
@@ -96,6 +96,11 @@ class ReplicationTypes:
     # least once: a result is replicated only after one of their iterations, so the
     # derivative asserts that they run (assert_loops_run)
     assumed: tuple[Op, ...] = ()
+    # the `if`s whose condition is the same on every rank
+    uniform_ifs: tuple[Op, ...] = ()
+    # one of them where the branch that runs decides whether a result counts once or is
+    # summed over the ranks (one derivative serves both: refuse_mixed refuses it)
+    decided_by: Op | None = None
 
     def of(self, v: Value) -> Replication:
         return self.values.get(v, PER_RANK)
@@ -130,26 +135,48 @@ def replication_types(fn: Function, params: Iterable[int] = (),
     so that a result the user sees the same on every rank counts once."""
     params, uniform = tuple(params), tuple(uniform)
     types = _replication_types(fn, params, uniform, assume=frozenset())
-    def counted(t: ReplicationTypes) -> tuple:   # how the results count in the global loss
-        return tuple(r.one_global_output for r in t.results), t.mixed
-    if all(once for once in counted(types)[0]):
+    if all(once for once in _counted(types)[0]):
         return types
     hopeful = _replication_types(fn, params, uniform, assume=None)
-    if counted(hopeful) == counted(types):
-        return types
+    if _counted(hopeful) == _counted(types):
+        return _branches(fn, params, uniform, types, frozenset())
     needed = hopeful.assumed   # the fewest loops (one at a time) that count so
     for loop in hopeful.assumed:
         fewer = frozenset(needed) - {loop}
-        if counted(_replication_types(fn, params, uniform, fewer)) == counted(hopeful):
+        if _counted(_replication_types(fn, params, uniform, fewer)) == _counted(hopeful):
             needed = tuple(lp for lp in needed if lp is not loop)
-    return _replication_types(fn, params, uniform, assume=frozenset(needed))
+    return _branches(fn, params, uniform,
+                     _replication_types(fn, params, uniform, assume=frozenset(needed)),
+                     frozenset(needed))
+
+
+def _counted(t: ReplicationTypes) -> tuple:
+    """How the results count in the global loss."""
+    return tuple(r.one_global_output for r in t.results), t.mixed
+
+
+def _branches(fn: Function, params: tuple[int, ...], uniform: tuple[int, ...],
+              types: ReplicationTypes, assume: frozenset[Op]) -> ReplicationTypes:
+    """types, with `decided_by` the first `if` on a condition the same on every rank where
+    taking one of its branches (every time it runs) counts a result otherwise than the types
+    do, which join both branches: a collective under `if sync:` makes the result the same on
+    every rank when sync is true, and the join takes it as each rank's part. One derivative
+    serves both outcomes, so the call is refused rather than counted either way."""
+    for op in types.uniform_ifs:
+        for k in range(len(op.regions)):
+            forced = _replication_types(fn, params, uniform, assume, force={op: k})
+            if _counted(forced) != _counted(types):
+                return replace(types, decided_by=op)
+    return types
 
 
 def _replication_types(fn: Function, params: tuple[int, ...], uniform: tuple[int, ...],
-                       assume: frozenset[Op] | None) -> ReplicationTypes:
+                       assume: frozenset[Op] | None,
+                       force: dict[Op, int] | None = None) -> ReplicationTypes:
     """The types, taking the loops in `assume` (None: every loop of uniform bounds) to run
-    at least once."""
-    walker = _Replicated(fn, params, uniform, assume)
+    at least once, and the `if`s in `force` (of conditions the same on every rank) to take
+    the branch given."""
+    walker = _Replicated(fn, params, uniform, assume, force or {})
     end = walker.block(fn.body, walker.entry_contents(), uniform=True)
     values = {v: _typed(k) for v, k in walker.kind.items() if k is not None}
     values.update((v, Replication(Kind.PARTIAL, c)) for v, c in walker.partial.items())
@@ -169,7 +196,8 @@ def _replication_types(fn: Function, params: tuple[int, ...], uniform: tuple[int
              and v.type.is_float
              and len(comms := _mixed_comms(walker, v, set())) > 1}
     return ReplicationTypes(fn, values, buffers, arguments, results, walker.comm, mixed,
-                            tuple(dict.fromkeys(walker.assumed)))
+                            tuple(dict.fromkeys(walker.assumed)),
+                            tuple(dict.fromkeys(walker.uniform_ifs)))
 
 
 def assert_loops_run(fn: Function, types: ReplicationTypes) -> Function:
@@ -221,6 +249,15 @@ def refuse_mixed(types: ReplicationTypes, positions: Iterable[int]) -> None:
     global loss would count it once per rank, where it may be one value per group of ranks
     of some communicator (a derivative would guess)."""
     ret = types.fn.body.ops[-1]
+    if types.decided_by is not None:
+        raise DifferentiationError(
+            f"{where(types.decided_by.loc)}: whether the returned value is one value for all "
+            f"ranks (counted once in the global loss) or each rank's part of a sum depends on "
+            f"which branch of this `if` runs: its condition is the same on every rank, and "
+            f"the branches leave the result replicated on one side (a collective there) and "
+            f"per-rank on the other. One derivative serves both, and hpcad will not guess "
+            f"how the result counts. Make the result the same kind on both branches (run the "
+            f"collective on both, or after the `if`), or write one kernel per branch")
     for n in positions:
         comms = types.mixed.get(n)
         if comms:
@@ -346,9 +383,12 @@ class _Replicated:
     `mpi.world` stands for one communicator, the first."""
 
     def __init__(self, fn: Function, params: tuple[int, ...], uniform: tuple[int, ...] = (),
-                 assume: frozenset[Op] | None = frozenset()):
+                 assume: frozenset[Op] | None = frozenset(),
+                 force: dict[Op, int] | None = None):
         self.assume = assume   # loops of uniform bounds taken to run (None: all of them)
         self.assumed: list[Op] = []      # those whose exit that made better
+        self.force = force or {}   # ifs of uniform conditions taken to run one branch
+        self.uniform_ifs: list[Op] = []
         self.kind: dict[Value, object] = {}
         self.partial: dict[Value, object] = {}   # scalar shares of a sum -> communicator
         self.buffers: dict[Op, dict[Value, object]] = {}
@@ -582,9 +622,14 @@ class _Replicated:
     # -- control flow -------------------------------------------------------------------
     def op_scf_if(self, op, contents, uniform):
         inner = uniform and self.of(op.operands[0]) is not None
-        ends = [self.block(r, contents, inner) for r in op.regions]
+        regions = op.regions
+        if inner:
+            self.uniform_ifs.append(op)
+            if op in self.force:
+                regions = [op.regions[self.force[op]]]
+        ends = [self.block(r, contents, inner) for r in regions]
         for k, res in enumerate(op.results):
-            yields = [r.ops[-1].operands[k] for r in op.regions]
+            yields = [r.ops[-1].operands[k] for r in regions]
             self.kind[res] = self.meet(*map(self.of, yields)) if inner else None
         return _meet_contents(self.world, *ends)
 

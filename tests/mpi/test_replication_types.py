@@ -335,23 +335,54 @@ def _broadcast_if_asked(x, p, sync, comm):
 
 @pytest.mark.mpi(min_size=2)
 @pytest.mark.timeout(120)
-@pytest.mark.xfail(strict=True, reason="a branch on a condition the same on every rank "
-                   "(sync, compared by the call) that makes p replicated is joined with "
-                   "the path that does not: p after it is per-rank, and the result, the "
-                   "same on every rank when sync is True, is summed over the ranks (size "
-                   "times the gradient). Needs the analysis to follow the branch the "
-                   "compared value takes (a derivative per outcome), or a seed scaled at "
-                   "run time")
-def test_a_result_replicated_by_a_collective_under_a_flag_counts_once():
+def test_a_result_replicated_by_a_collective_under_a_flag_is_refused():
+    """`if sync: comm.Bcast(p)` with sync the same on every rank: the result is one value
+    for all ranks when sync is true and each rank's part when it is false, and one
+    derivative serves both, so the gradient is refused at the `if` on every rank, whatever
+    sync holds (it was summed over the ranks when sync was true: `size` times the
+    gradient). The same kernel without the branch's collective counts as FD says."""
     rng = np.random.default_rng(70 + COMM.rank)
     x, p = rng.random(3), rng.random(2)
+    for sync in (True, False):
+        with pytest.raises(ad.DifferentiationError, match=r"test_replication_types.py:\d+: "
+                           r"whether the returned value is one value for all ranks"):
+            ad.grad(_broadcast_if_asked, argnums=(0, 1), backend="interp")(x, p, sync, COMM)
     dx, dp = rng.standard_normal(3), rng.standard_normal(2)
-    k, h = _broadcast_if_asked, 1e-6
-    fd = (k(x + h * dx, p + h * dp, True, COMM) - k(x - h * dx, p - h * dp, True, COMM)) / (2 * h)
+    k, h = _broadcast_always, 1e-6
+    fd = (k(x + h * dx, p + h * dp, COMM) - k(x - h * dx, p - h * dp, COMM)) / (2 * h)
     assert _same_on_every_rank(fd)
-    gx, gp = ad.grad(k, argnums=(0, 1), backend="interp")(x, p, True, COMM)
+    gx, gp = ad.grad(k, argnums=(0, 1), backend="interp")(x, p, COMM)
     total = COMM.allreduce(float(np.sum(gx * dx) + np.sum(gp * dp)))
     assert abs(total - fd) <= 1e-6 * max(1.0, abs(fd)), (COMM.rank, total, fd)
+
+
+@ad.kernel
+def _broadcast_always(x, p, comm):
+    comm.Bcast(p, root=0)
+    return comm.allreduce(np.sum(x * x)) * p[0]
+
+
+@ad.kernel
+def _allreduce_on_some_steps(x, nsteps, comm):
+    g = np.zeros(2)
+    for step in range(nsteps):
+        g[0] += x[step % x.shape[0]]
+        if step % 3 == 0:
+            comm.Allreduce(MPI.IN_PLACE, g, op=MPI.SUM)
+    return g[0] * g[1] + g[0]
+
+
+@pytest.mark.mpi(min_size=2)
+@pytest.mark.timeout(120)
+def test_a_collective_on_some_steps_of_a_time_loop_is_refused():
+    """An Allreduce every third step: the result is the same on every rank when the last
+    step reduced (nsteps = 4) and per-rank otherwise (nsteps = 5); the derivative cannot
+    count it both ways, and refuses at the `if` (it summed it over the ranks: `size` times
+    the gradient for nsteps = 4)."""
+    x = np.random.default_rng(90 + COMM.rank).random(3)
+    for nsteps in (4, 5):
+        with pytest.raises(ad.DifferentiationError, match="depends on which branch"):
+            ad.grad(_allreduce_on_some_steps, backend="interp")(x, nsteps, COMM)
 
 
 @ad.kernel
