@@ -334,9 +334,15 @@ class Kernel:
         if len(args) > n:
             raise ArgumentError(f"kernel '{self.__name__}' takes {n} arguments "
                                 f"({', '.join(self.arg_names)}), {len(args)} given")
+        return self.bind(*self.as_call(args))
+
+    def as_call(self, args: tuple) -> tuple[tuple, dict]:
+        """Arguments in parameter order (one per parameter, keyword-only ones included, or
+        fewer) as a Python call passes them: (positional ones, keyword-only ones by name),
+        for `self(*pos, **keywords)` and the functions grad returns."""
         keywords = {q: a for q, a in zip(self.arg_names, args) if q in self.keyword_only}
-        return self.bind(tuple(a for q, a in zip(self.arg_names, args)
-                               if q not in self.keyword_only), keywords)
+        return tuple(a for q, a in zip(self.arg_names, args)
+                     if q not in self.keyword_only), keywords
 
     def specialize(self, args: tuple) -> Specialization:
         return self.for_types(signature_of(args, self.arg_names))

@@ -131,8 +131,9 @@ def taylor_test(kernel: Callable[..., Any], args: Sequence[Any],
         raise ArgumentError(f"taylor_test needs steps >= 2 to measure a rate, got {steps}")
     s = _setup(kernel, args, argnums, params, comm, seed)
     directions = _directions(s)
+    positional, keywords = s.kernel.as_call(_copies(s.args))
     value, grads = value_and_grad(s.kernel, argnums=s.nums, backend=backend)(
-        *_copies(s.args))
+        *positional, **keywords)
     spec = s.kernel.specialize(s.args)
     group = _outputs(s, spec)[0]
     slope = s.total(sum(_pair(g, directions[i]) for i, g in zip(s.nums, grads)))
