@@ -523,21 +523,35 @@ def _split_flat(k, activity: tuple, flat: tuple, width: int):
     return args, inner, shadows, named
 
 
-def _seeds(k, spec, seed, as_tuple, width: int = 1, out=None):
-    """The seeds of k's float results from the caller's `seed`: a float per float scalar, a
-    cotangent array per float array (of the shape of that result in `out`, the primal
-    results, when given; else the derivative checks it when it runs: ad/reverse.py); a
-    kernel that returns nothing takes none (seed None or ())."""
-    n_float = sum(1 for t in spec.primal.result_types if _has_derivative(t))
-    if not spec.primal.result_types:
+def _seeds(k, spec, seed, as_tuple, width: int = 1, out=None, what: str = "seed"):
+    """The seeds of k's float results from the caller's `seed` (`what`: "seed", autodiff's,
+    or "cotangent", vjp_fn's): a float per float scalar, a cotangent array per float array
+    (of the shape of that result in `out`, the primal results, when given; else the
+    derivative checks it when it runs: ad/reverse.py); a kernel that returns nothing takes
+    none (seed None or ()). A tuple seeds the float results of a tuple, or every result with
+    None for those that are not float (as jvp returns their tangents)."""
+    types = spec.primal.result_types
+    n_float = sum(1 for t in types if _has_derivative(t))
+    if not types:
         if seed is not None and not (isinstance(seed, (tuple, list)) and not seed):
             raise ArgumentError(f"kernel '{k.__name__}' returns nothing, so there is nothing "
                                 f"to seed: leave seed out (got seed={seed!r})")
         return []
     if as_tuple:
+        if isinstance(seed, (tuple, list)) and len(seed) == len(types) != n_float and all(
+                s is None for s, t in zip(seed, types) if not _has_derivative(t)):
+            seed = [s for s, t in zip(seed, types) if _has_derivative(t)]
         if not isinstance(seed, (tuple, list)) or len(seed) != n_float:
-            raise ArgumentError(f"kernel '{k.__name__}' returns a tuple with {n_float} float "
-                                f"values: pass seed=(s1, ..., s{n_float})")
+            form = f"seed=(s1, ..., s{n_float})" if what == "seed" else \
+                f"a tuple of {n_float} cotangent{'s' * (n_float != 1)}"
+            others = "" if n_float == len(types) else \
+                ", or one per result with None for the others"
+            got = f"a tuple of {len(seed)}" if isinstance(seed, (tuple, list)) else \
+                type(seed).__name__
+            raise ArgumentError(f"kernel '{k.__name__}' returns a tuple of {len(types)} "
+                                f"({', '.join(spoken(t) for t in types)}) with {n_float} float "
+                                f"value{'s' * (n_float != 1)}: pass {form}, one per float "
+                                f"result{others} (got {got})")
     elif n_float == 0:
         raise ArgumentError(f"kernel '{k.__name__}' returns no float value to seed; use "
                             f"ret=hpcad.Const")
@@ -1012,7 +1026,7 @@ def vjp(f, *primals, backend: str | None = None, params=()):
     frozen = _copy_args(args)   # the point of linearization, whatever the caller does next
 
     def vjp_fn(cotangent):
-        seeds = _seeds(k, spec, cotangent, as_tuple, out=out)
+        seeds = _seeds(k, spec, cotangent, as_tuple, out=out, what="cotangent")
         shadows = _zero_shadows(frozen, kinds)
         _, fn, flat, _ = _reverse_setup(k, frozen, kinds, shadows, seeds, params=replicated,
                                         fresh=True)   # copies what the derivative writes
