@@ -219,6 +219,38 @@ def test_reverse_over_a_taped_inner_reverse_sweep_is_refused():
         ad.grad(recurrence_gradient_product, backend="interp")(np.array([0.4, 0.3]), 4)
 
 
+@ad.kernel
+def babylonian(x, a):
+    y = x
+    while abs(y * y - a) > 1e-12:   # its reverse sweep tapes y
+        y = 0.5 * (y + a / y)
+    return y * x
+
+
+@ad.kernel
+def sqrt_sensitivities(v, a):
+    s = 0.0
+    for i in range(v.shape[0]):
+        s += ad.grad(babylonian, argnums=1)(v[i], a) * v[i]
+    return s
+
+
+def test_the_refusal_names_the_line_of_an_inner_while_loop():
+    """The tape ops of a while loop have no location of their own; the message gave
+    '<unknown location>'."""
+    v = np.array([1.0, 2.0])
+    _, tangent = ad.jvp(sqrt_sensitivities, (v, 2.0), (None, 1.0), backend="interp")
+    assert tangent == pytest.approx(-np.sum(v * v) / (4 * 2.0 ** 1.5), rel=1e-8)   # analytic
+    line = babylonian.py_func.__code__.co_firstlineno + 3
+    with pytest.raises(DifferentiationError, match=rf"test_nested.py:{line}: reverse mode over "
+                                                   rf"a reverse derivative taken inside the "
+                                                   rf"kernel is not supported: the reverse "
+                                                   rf"sweep of an ad.grad, ad.value_and_grad "
+                                                   rf"or vjp_fn called in kernel code saves "
+                                                   rf"values of the loop here on a tape"):
+        ad.grad(sqrt_sensitivities, backend="interp")(v, 2.0)
+
+
 def test_batched_forward_over_a_taped_inner_reverse_sweep_is_refused():
     with pytest.raises(DifferentiationError, match=r"forward mode at width 2 over a reverse "
                                                    r"derivative taken inside"):
