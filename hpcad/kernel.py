@@ -536,6 +536,14 @@ def as_kernel(f) -> Kernel:
     if numba_python_function(f) is not None:
         py_func, parallel = _python_function(f, False)
         return Kernel(py_func, parallel=parallel)
+    made = getattr(f, "__hpcad_derivative__", None)
+    if made is not None:   # ad.grad(g): a Python function of *args, not a kernel
+        name = made.kernel.__name__
+        raise ArgumentError(
+            f"expected a kernel, got the function ad.{made.transform}({name}) returns; to "
+            f"differentiate a derivative, call it in a kernel (@hpcad.kernel def d_{name}"
+            f"(...): return ad.{made.transform}({name}, argnums=...)(...)) and pass that "
+            f"kernel (ad.hvp({name}) gives Hessian-vector products directly)")
     if callable(f) and hasattr(f, "__code__"):
         return Kernel(f)
     raise ArgumentError(f"expected a kernel (a function decorated with @hpcad.kernel), "

@@ -693,3 +693,38 @@ def test_a_taped_reverse_derivative_in_a_parallel_loop_is_refused(backend):
     ad.kernel(_jvp_rows_in_prange, backend=backend)(X.copy(), cs, out)
     w = X * cs[:, None] + 0.1 * np.sin(X)
     np.testing.assert_allclose(out, np.sum(2.0 * w * X, axis=1), rtol=1e-12)
+
+
+@ad.kernel
+def weighted_squares(x, y):
+    return np.sum(x * x * y)
+
+
+@ad.kernel
+def d_weighted_squares(x, y):
+    return ad.grad(weighted_squares)(x, y)
+
+
+@ad.kernel
+def jvp_of_a_gradient_function(x, y, v):
+    _, t = ad.jvp(ad.grad(weighted_squares), (x, y), (v, None))
+    return t
+
+
+def test_a_derivative_of_a_gradient_function_says_to_wrap_it_in_a_kernel():
+    """ad.jvp(ad.grad(f), ...) (JAX's composition) from Python or in a kernel: refused, saying
+    to call the gradient in a kernel of its own (it said 'argument args: values of type tuple
+    are not supported' from Python, and 'decorate the function' in a kernel)."""
+    x, y, v = np.array([1.0, 2.0]), np.array([0.5, 3.0]), np.array([1.0, -1.0])
+    hint = (r"call it in a kernel \(@hpcad.kernel def d_weighted_squares\(...\): return "
+            r"ad.grad\(weighted_squares, argnums=...\)\(...\)\)")
+    with pytest.raises(ad.ArgumentError, match=r"expected a kernel, got the function "
+                                               r"ad.grad\(weighted_squares\) returns; to "
+                                               r"differentiate a derivative, " + hint):
+        ad.jvp(ad.grad(weighted_squares), (x, y), (v, None), backend="interp")
+    with pytest.raises(UnsupportedConstruct, match=r"`ad.jvp` of a derivative function "
+                                                   r"\(ad.grad of 'weighted_squares'\) is not "
+                                                   r"supported in hpcad kernels; " + hint):
+        ad.jvp(jvp_of_a_gradient_function, (x, y, v), (v, None, None), backend="interp")
+    _, hv = ad.jvp(d_weighted_squares, (x, y), (v, None), backend="interp")
+    np.testing.assert_allclose(hv, 2.0 * y * v, rtol=1e-14)   # H = diag(2 y)
