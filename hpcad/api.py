@@ -757,13 +757,14 @@ def _gradient_function(f, transform: str, argnums, backend, params):
     site = _call_site(transform, argnums, backend, params)
 
     last = [no_direct]   # the direct call of the _GradCall that ran last (_GradCall.direct)
+    n_params = len(k.arg_names)
     negative = _negative(argnums)
 
     def gradient_fn(*args, **keywords):
         if negative:
             check_negative_argnums(k, argnums, len(args))
-        if keywords or k.keyword_only:   # in parameter order (argnums count parameters)
-            args = k.bind(args, keywords)
+        if keywords or k.keyword_only or len(args) != n_params:   # in parameter order
+            args = k.bind(args, keywords)   # (argnums count parameters), defaults filled in
         out = last[0](args)
         if out is not MISS:
             return out
