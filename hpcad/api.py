@@ -1014,14 +1014,15 @@ def _check_scalar_result(k, spec, what: str) -> None:
 def vjp(f, *primals, backend: str | None = None, params=()):
     """-> (f(*primals), vjp_fn); vjp_fn(cotangent) gives one entry per primal (None for
     constant arguments). The cotangent has one entry per float result (a tuple for a
-    tuple): a float, or an array of a returned array's shape. Inputs are never modified.
+    tuple, or one entry per result with None for those that are not float): a float, or
+    an array of a returned array's shape. Inputs are never modified.
     `params` as value_and_grad's."""
     k = as_kernel(f)
     args = k.bind_in_order(primals)
     replicated = _param_positions(k, params, args)
-    _check_no_overlap(zip(k.arg_names, args))
-    kinds = float_kinds(k, args, set(range(len(args))))
     spec = k.specialize(args)
+    _check_written_apart(k, args, spec.written(spec.primal))   # (read twice: fine)
+    kinds = float_kinds(k, args, set(range(len(args))))
     as_tuple = _returns_tuple(spec)
     out = k.run(spec.primal, _copy_args(args), backend)   # (an array result may be a view)
     frozen = _copy_args(args)   # the point of linearization, whatever the caller does next
@@ -1109,8 +1110,8 @@ def jacobian(f, argnums=0, mode: str = "rev", batch=None, backend: str | None = 
         args = k.bind(args, keywords)
         nums = _normalize_argnums(k, argnums, args)
         replicated = _param_positions(k, params, args)
-        _check_no_overlap(zip(k.arg_names, args))
         spec = k.specialize(args)
+        _check_written_apart(k, args, spec.written(spec.primal))   # (read twice: fine)
         if _returns_array(spec):
             return _array_jacobian(k, spec, args, nums, mode, batch, backend, argnums)
         _check_float_results(k, spec)
