@@ -261,6 +261,9 @@ def expr_subscript(ctx: LoweringContext, node):
         k = arrays.static_int(node.slice)
         if k is None:
             ctx.unsupported(node, "indexing a tuple with a non-constant index")
+        if not -len(base) <= k < len(base):
+            ctx.type_error(node, f"tuple index {k} out of range: `{ast.unparse(node.value)}` "
+                                 f"holds {len(base)} item{'s' * (len(base) != 1)}")
         return base[k]
     if isinstance(base, arrays.Sliced):   # not a unit-step view (a step, np.newaxis)
         if not base.viewable:

@@ -242,6 +242,9 @@ def call_pullback(ctx: LoweringContext, p: Pullback, node):
                                   f"'{p.kernel.__name__}'")
         seed = _copy(ctx, seed, node)
     else:
+        if not isinstance(seed, Value) or not isinstance(seed.type, ScalarType):
+            ctx.unsupported(node, f"a cotangent that is not one number for the float result "
+                                  f"of '{p.kernel.__name__}'", "pass a float")
         seed = ctx.coerce(seed, result)
     kinds = tuple(DUP if _float_array(a) else ACTIVE if _float(a) else CONST for a in p.args)
     fn = spec.derivative("reverse", kinds, True)

@@ -337,7 +337,15 @@ def vjp_of_tuple_result(x):
     return vjp_fn((1.0, 0.5))[0][0]
 
 
+@ad.kernel
+def pullback_of_an_array(x):
+    out, vjp_fn = ad.vjp(recurrence, x, 4)
+    return vjp_fn(x)[0][0]   # an array as the cotangent of a float (an AssertionError)
+
+
 @pytest.mark.parametrize("kernel, message", [
+    (pullback_of_an_array, "a cotangent that is not one number for the float result of "
+                           "'recurrence' is not supported in hpcad kernels; pass a float"),
     (grad_of_parallel, "has a parallel loop"),
     (grad_of_int_argument, "with respect to 'n'.*not a float"),
     (argnums_not_literal, "argnums that is not a literal"),

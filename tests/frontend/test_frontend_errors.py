@@ -271,3 +271,14 @@ def test_indexing_what_is_no_array_value_says_what_it_is(fn, args, fragment):
     object where a scalar is expected ... index it'), which named neither the view nor the
     global."""
     _check(fn, args, fragment)
+
+
+def _tuple_past_its_end(x):
+    t = (x[0], x[1])
+    return t[2]  # error here
+
+
+def test_a_tuple_indexed_past_its_end_names_the_line():
+    """It was Python's IndexError 'tuple index out of range', with no line."""
+    _check(_tuple_past_its_end, (np.ones(3),), "tuple index 2 out of range: `t` holds 2 items",
+           error=ad.KernelTypeError)
