@@ -158,6 +158,16 @@ def lambda_free(a):
     return 1.0
 
 
+def test_a_masked_array_is_refused_on_both_backends():
+    """The interpreter read the masked elements as numbers (a sum of 14.0 where NumPy's is
+    10.0) and numba raised its own NumbaTypeError."""
+    m = np.ma.array([1.0, 2.0, 3.0], mask=[False, True, False])
+    for backend in ("interp", "numba"):
+        with pytest.raises(ad.ArgumentError, match=r"argument 'a': masked arrays are not "
+                                                   r"supported .* pass a.filled\(value\)"):
+            ad.kernel(lambda_free, backend=backend)(m)
+
+
 @ad.kernel
 def scaled(v, scale=2.0):
     return scale * v
