@@ -666,6 +666,9 @@ def _zero_shadows(args, kinds):
 
 def _normalize_argnums(k, argnums, args):
     nums = argnums if isinstance(argnums, tuple) else (argnums,)
+    if not nums:
+        raise ArgumentError(f"argnums=() names no argument of kernel '{k.__name__}' to "
+                            f"differentiate; give a position, or a tuple of them")
     for n in nums:
         if not isinstance(n, int) or not -len(args) <= n < len(args):
             raise ArgumentError(f"argnums {argnums!r} out of range for kernel "
@@ -1385,6 +1388,10 @@ def check_grad(f, *args, argnums=None, eps: float = 1e-6, rtol: float = 1e-6,
     if argnums is None:
         argnums = tuple(i for i, (n, a) in enumerate(zip(k.arg_names, args))
                         if _is_float_scalar(typeof(a, n)) or _is_float_array(typeof(a, n)))
+        if not argnums:
+            raise ArgumentError(f"check_grad: kernel '{k.__name__}' has no float argument to "
+                                f"differentiate ({', '.join(k.arg_names)}); pass floats or "
+                                f"float arrays")
     argnums = _argnums_given(argnums)
     check_negative_argnums(k, argnums, given)
     argnums = _normalize_argnums(k, argnums, args)   # (positions from the start, a tuple)

@@ -187,3 +187,18 @@ def test_writing_a_read_only_array_is_named(backend):
             k(x, 2.0)
     dx = ad.grad(scale_sum)(x, 2.0, 3)          # a derivative copies what it writes
     np.testing.assert_allclose(dx, 2.0 * 2.0 * x)
+
+
+def test_empty_argnums_and_no_float_argument_are_refused():
+    """argnums=() (and check_grad of a kernel without a float argument, whose default is
+    every float argument) raised Python's SyntaxError from the result picker."""
+    u = np.ones(3)
+    for call in (lambda: ad.grad(scale_sum, argnums=(), backend="interp")(u, 2.0, 3),
+                 lambda: ad.jacobian(scale_sum, argnums=(), backend="interp")(u, 2.0, 3),
+                 lambda: ad.hvp(scale_sum, argnums=(), backend="interp")(u, 2.0, 3, ())):
+        with pytest.raises(ad.ArgumentError, match=r"argnums=\(\) names no argument of "
+                                                   r"kernel 'scale_sum'"):
+            call()
+    with pytest.raises(ad.ArgumentError, match="check_grad: kernel 'scale_sum' has no float "
+                                               r"argument to differentiate \(u, alpha, n\)"):
+        ad.check_grad(scale_sum, np.ones(3, dtype=np.int64), 2, 3, backend="interp")
