@@ -670,7 +670,11 @@ def _normalize_argnums(k, argnums, args):
         raise ArgumentError(f"argnums=() names no argument of kernel '{k.__name__}' to "
                             f"differentiate; give a position, or a tuple of them")
     for n in nums:
-        if not isinstance(n, int) or not -len(args) <= n < len(args):
+        if not isinstance(n, int) or isinstance(n, bool):
+            raise ArgumentError(f"argnums {argnums!r}: argument positions are ints (0 for "
+                                f"'{k.arg_names[0]}' of kernel '{k.__name__}'), or a tuple "
+                                f"of them")
+        if not -len(args) <= n < len(args):
             raise ArgumentError(f"argnums {argnums!r} out of range for kernel "
                                 f"'{k.__name__}' with {len(args)} arguments")
     nums = tuple(n % len(args) for n in nums)

@@ -202,3 +202,11 @@ def test_empty_argnums_and_no_float_argument_are_refused():
     with pytest.raises(ad.ArgumentError, match="check_grad: kernel 'scale_sum' has no float "
                                                r"argument to differentiate \(u, alpha, n\)"):
         ad.check_grad(scale_sum, np.ones(3, dtype=np.int64), 2, 3, backend="interp")
+
+
+def test_argnums_that_are_not_positions_say_so():
+    """A name, a float or None was 'out of range', which they are not."""
+    for argnums in ("alpha", 1.0, None, (0, "alpha")):
+        with pytest.raises(ad.ArgumentError, match=r"argument positions are ints \(0 for 'u' "
+                                                   r"of kernel 'scale_sum'\)"):
+            ad.grad(scale_sum, argnums=argnums, backend="interp")(np.ones(3), 2.0, 3)
