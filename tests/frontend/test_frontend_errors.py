@@ -119,7 +119,16 @@ def type_clash(a, flag):
     return 0.0
 
 
+def array_conditional(a):
+    t = a[1:] if a[0] > 0.0 else a[:-1]  # error here
+    return np.sum(t)
+
+
 @pytest.mark.parametrize("fn,args,fragment", [
+    (array_conditional, (np.ones(4),), "a conditional expression choosing between arrays is "
+                                       "not supported in hpcad kernels; write it as an if "
+                                       "statement (if a[0] > 0.0: t = a[1:] / else: t = "
+                                       "a[:-1])"),   # (it said to index or reduce a scalar)
     (slicing, (np.ones(4),), "giving a name to a slice with np.newaxis"),
     (early_return, (np.ones(4),), "returning an array from a kernel that may return before"),
     (list_literal, (np.ones(4),), "a list literal"),
