@@ -1315,6 +1315,11 @@ def grad_and_hvp(f, argnums=0, backend: str | None = None, params=()):
         if len(set(nums)) != len(nums):
             raise ArgumentError(f"hvp: argnums {argnums!r} names an argument twice; each "
                                 f"direction moves one argument: name each argument once")
+        if isinstance(argnums, tuple) and not isinstance(v, (tuple, list)) and \
+                (np.ndim(v) == 0 or len(v) != len(nums)):
+            raise ArgumentError(f"hvp with argnums={argnums!r} takes a tuple of directions, "
+                                f"one per argument ({', '.join(k.arg_names[n] for n in nums)})"
+                                f", as its last argument; got {type(v).__name__}")
         directions = v if isinstance(argnums, tuple) else (v,)
         if len(directions) != len(nums):
             raise ArgumentError(f"hvp: {len(nums)} arguments to differentiate but "

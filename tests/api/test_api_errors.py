@@ -210,3 +210,16 @@ def test_argnums_that_are_not_positions_say_so():
         with pytest.raises(ad.ArgumentError, match=r"argument positions are ints \(0 for 'u' "
                                                    r"of kernel 'scale_sum'\)"):
             ad.grad(scale_sum, argnums=argnums, backend="interp")(np.ones(3), 2.0, 3)
+
+
+def test_hvp_of_several_arguments_takes_a_tuple_of_directions():
+    """A float direction was Python's TypeError (len() of a float), an array of another
+    length 'n arguments to differentiate but m directions'."""
+    hvp_fn = ad.hvp(scale_sum, argnums=(0, 1), backend="interp")
+    for v in (1.0, np.ones(3)):
+        with pytest.raises(ad.ArgumentError, match=r"hvp with argnums=\(0, 1\) takes a tuple of "
+                                                   r"directions, one per argument \(u, alpha\)"):
+            hvp_fn(np.ones(3), 2.0, 3, v)
+    hu, halpha = hvp_fn(np.ones(3), 2.0, 3, (np.ones(3), 1.0))   # f = alpha sum u^2: analytic
+    np.testing.assert_allclose(hu, 2 * 2.0 * np.ones(3) + 2 * np.ones(3), rtol=1e-15)
+    assert halpha == pytest.approx(2 * 3.0, rel=1e-15)
