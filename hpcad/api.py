@@ -550,21 +550,35 @@ def _split_flat(k, activity: tuple, flat: tuple, width: int):
     return args, inner, shadows, named
 
 
-def _seeds(k, spec, seed, as_tuple, width: int = 1, out=None):
-    """The seeds of k's float results from the caller's `seed`: a float per float scalar, a
-    cotangent array per float array (of the shape of that result in `out`, the primal
-    results, when given; else the derivative checks it when it runs: ad/reverse.py); a
-    kernel that returns nothing takes none (seed None or ())."""
-    n_float = sum(1 for t in spec.primal.result_types if _has_derivative(t))
-    if not spec.primal.result_types:
+def _seeds(k, spec, seed, as_tuple, width: int = 1, out=None, what: str = "seed"):
+    """The seeds of k's float results from the caller's `seed` (`what`: "seed", autodiff's,
+    or "cotangent", vjp_fn's): a float per float scalar, a cotangent array per float array
+    (of the shape of that result in `out`, the primal results, when given; else the
+    derivative checks it when it runs: ad/reverse.py); a kernel that returns nothing takes
+    none (seed None or ()). A tuple seeds the float results of a tuple, or every result with
+    None for those that are not float (as jvp returns their tangents)."""
+    types = spec.primal.result_types
+    n_float = sum(1 for t in types if _has_derivative(t))
+    if not types:
         if seed is not None and not (isinstance(seed, (tuple, list)) and not seed):
             raise ArgumentError(f"kernel '{k.__name__}' returns nothing, so there is nothing "
                                 f"to seed: leave seed out (got seed={seed!r})")
         return []
     if as_tuple:
+        if isinstance(seed, (tuple, list)) and len(seed) == len(types) != n_float and all(
+                s is None for s, t in zip(seed, types) if not _has_derivative(t)):
+            seed = [s for s, t in zip(seed, types) if _has_derivative(t)]
         if not isinstance(seed, (tuple, list)) or len(seed) != n_float:
-            raise ArgumentError(f"kernel '{k.__name__}' returns a tuple with {n_float} float "
-                                f"values: pass seed=(s1, ..., s{n_float})")
+            form = f"seed=(s1, ..., s{n_float})" if what == "seed" else \
+                f"a tuple of {n_float} cotangent{'s' * (n_float != 1)}"
+            others = "" if n_float == len(types) else \
+                ", or one per result with None for the others"
+            got = f"a tuple of {len(seed)}" if isinstance(seed, (tuple, list)) else \
+                type(seed).__name__
+            raise ArgumentError(f"kernel '{k.__name__}' returns a tuple of {len(types)} "
+                                f"({', '.join(spoken(t) for t in types)}) with {n_float} float "
+                                f"value{'s' * (n_float != 1)}: pass {form}, one per float "
+                                f"result{others} (got {got})")
     elif n_float == 0:
         raise ArgumentError(f"kernel '{k.__name__}' returns no float value to seed; use "
                             f"ret=hpcad.Const")
@@ -679,8 +693,15 @@ def _zero_shadows(args, kinds):
 
 def _normalize_argnums(k, argnums, args):
     nums = argnums if isinstance(argnums, tuple) else (argnums,)
+    if not nums:
+        raise ArgumentError(f"argnums=() names no argument of kernel '{k.__name__}' to "
+                            f"differentiate; give a position, or a tuple of them")
     for n in nums:
-        if not isinstance(n, int) or not -len(args) <= n < len(args):
+        if not isinstance(n, int) or isinstance(n, bool):
+            raise ArgumentError(f"argnums {argnums!r}: argument positions are ints (0 for "
+                                f"'{k.arg_names[0]}' of kernel '{k.__name__}'), or a tuple "
+                                f"of them")
+        if not -len(args) <= n < len(args):
             raise ArgumentError(f"argnums {argnums!r} out of range for kernel "
                                 f"'{k.__name__}' with {len(args)} arguments")
     nums = tuple(n % len(args) for n in nums)
@@ -770,13 +791,14 @@ def _gradient_function(f, transform: str, argnums, backend, params):
     site = _call_site(transform, argnums, backend, params)
 
     last = [no_direct]   # the direct call of the _GradCall that ran last (_GradCall.direct)
+    n_params = len(k.arg_names)
     negative = _negative(argnums)
 
     def gradient_fn(*args, **keywords):
         if negative:
             check_negative_argnums(k, argnums, len(args))
-        if keywords or k.keyword_only:   # in parameter order (argnums count parameters)
-            args = k.bind(args, keywords)
+        if keywords or k.keyword_only or len(args) != n_params:   # in parameter order
+            args = k.bind(args, keywords)   # (argnums count parameters), defaults filled in
         out = last[0](args)
         if out is not MISS:
             return out
@@ -1026,20 +1048,21 @@ def _check_scalar_result(k, spec, what: str) -> None:
 def vjp(f, *primals, backend: str | None = None, params=()):
     """-> (f(*primals), vjp_fn); vjp_fn(cotangent) gives one entry per primal (None for
     constant arguments). The cotangent has one entry per float result (a tuple for a
-    tuple): a float, or an array of a returned array's shape. Inputs are never modified.
+    tuple, or one entry per result with None for those that are not float): a float, or
+    an array of a returned array's shape. Inputs are never modified.
     `params` as value_and_grad's."""
     k = as_kernel(f)
     args = k.bind_in_order(primals)
     replicated = _param_positions(k, params, args)
-    _check_no_overlap(zip(k.arg_names, args))
-    kinds = float_kinds(k, args, set(range(len(args))))
     spec = k.specialize(args)
+    _check_written_apart(k, args, spec.written(spec.primal))   # (read twice: fine)
+    kinds = float_kinds(k, args, set(range(len(args))))
     as_tuple = _returns_tuple(spec)
     out = k.run(spec.primal, _copy_args(args), backend)   # (an array result may be a view)
     frozen = _copy_args(args)   # the point of linearization, whatever the caller does next
 
     def vjp_fn(cotangent):
-        seeds = _seeds(k, spec, cotangent, as_tuple, out=out)
+        seeds = _seeds(k, spec, cotangent, as_tuple, out=out, what="cotangent")
         shadows = _zero_shadows(frozen, kinds)
         _, fn, flat, _ = _reverse_setup(k, frozen, kinds, shadows, seeds, params=replicated,
                                         fresh=True)   # copies what the derivative writes
@@ -1121,8 +1144,8 @@ def jacobian(f, argnums=0, mode: str = "rev", batch=None, backend: str | None = 
         args = k.bind(args, keywords)
         nums = _normalize_argnums(k, argnums, args)
         replicated = _param_positions(k, params, args)
-        _check_no_overlap(zip(k.arg_names, args))
         spec = k.specialize(args)
+        _check_written_apart(k, args, spec.written(spec.primal))   # (read twice: fine)
         if _returns_array(spec):
             return _array_jacobian(k, spec, args, nums, mode, batch, backend, argnums)
         _check_float_results(k, spec)
@@ -1322,6 +1345,11 @@ def grad_and_hvp(f, argnums=0, backend: str | None = None, params=()):
         if len(set(nums)) != len(nums):
             raise ArgumentError(f"hvp: argnums {argnums!r} names an argument twice; each "
                                 f"direction moves one argument: name each argument once")
+        if isinstance(argnums, tuple) and not isinstance(v, (tuple, list)) and \
+                (np.ndim(v) == 0 or len(v) != len(nums)):
+            raise ArgumentError(f"hvp with argnums={argnums!r} takes a tuple of directions, "
+                                f"one per argument ({', '.join(k.arg_names[n] for n in nums)})"
+                                f", as its last argument; got {type(v).__name__}")
         directions = v if isinstance(argnums, tuple) else (v,)
         if len(directions) != len(nums):
             raise ArgumentError(f"hvp: {len(nums)} arguments to differentiate but "
@@ -1388,17 +1416,32 @@ def _warn_unplanned(k: Kernel) -> None:
 
 def check_grad(f, *args, argnums=None, eps: float = 1e-6, rtol: float = 1e-6,
                backend: str | None = None) -> float:
-    """Compare `grad` of f against central finite differences of f (along every coordinate
-    for small inputs, along 4 random directions for large ones). Returns the largest relative
+    """Compare `grad` of f against central finite differences of f, the kernel run on the
+    same backend (along every coordinate for small inputs, along 4 random directions for
+    large ones); args one per parameter, in order. Returns the largest relative
     error; raises GradientMismatch if it exceeds rtol or a gradient entry or finite
     difference is NaN or inf."""
     k = as_kernel(f)
+    given = len(args)
     args = k.bind_in_order(tuple(args))
     if argnums is None:
         argnums = tuple(i for i, (n, a) in enumerate(zip(k.arg_names, args))
                         if _is_float_scalar(typeof(a, n)) or _is_float_array(typeof(a, n)))
-    argnums = argnums if isinstance(argnums, tuple) else (argnums,)
-    grads = grad(k, argnums=argnums, backend=backend)(*args)
+        if not argnums:
+            raise ArgumentError(f"check_grad: kernel '{k.__name__}' has no float argument to "
+                                f"differentiate ({', '.join(k.arg_names)}); pass floats or "
+                                f"float arrays")
+    argnums = _argnums_given(argnums)
+    check_negative_argnums(k, argnums, given)
+    argnums = _normalize_argnums(k, argnums, args)   # (positions from the start, a tuple)
+    positional, keywords = k.as_call(args)
+    grads = grad(k, argnums=argnums, backend=backend)(*positional, **keywords)
+
+    def value(at: list) -> float:
+        """The kernel's result at `at`, on the backend of the gradient: the same function
+        (hpcad's integer arithmetic, kernels called inside on overlapping views, keyword-only
+        parameters), where the Python function would compute another."""
+        return float(k.run(k.specialize(tuple(at)).primal, at, backend)[0])
     rng = np.random.default_rng(0)
     worst = 0.0
     for n, g in zip(argnums, grads):
@@ -1414,7 +1457,7 @@ def check_grad(f, *args, argnums=None, eps: float = 1e-6, rtol: float = 1e-6,
             minus[n] = minus[n] - h * d
             if not isinstance(args[n], np.ndarray):
                 plus[n], minus[n] = float(plus[n]), float(minus[n])
-            numeric = (k.py_func(*plus) - k.py_func(*minus)) / (2 * h)
+            numeric = (value(plus) - value(minus)) / (2 * h)
             _check_finite(k, n, numeric, f"finite difference along "
                           f"{'coordinate' if size <= 32 else 'random direction'} {j}")
             err = abs(analytic - numeric) / max(abs(analytic), abs(numeric), 1e-8)

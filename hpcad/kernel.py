@@ -334,9 +334,15 @@ class Kernel:
         if len(args) > n:
             raise ArgumentError(f"kernel '{self.__name__}' takes {n} arguments "
                                 f"({', '.join(self.arg_names)}), {len(args)} given")
+        return self.bind(*self.as_call(args))
+
+    def as_call(self, args: tuple) -> tuple[tuple, dict]:
+        """Arguments in parameter order (one per parameter, keyword-only ones included, or
+        fewer) as a Python call passes them: (positional ones, keyword-only ones by name),
+        for `self(*pos, **keywords)` and the functions grad returns."""
         keywords = {q: a for q, a in zip(self.arg_names, args) if q in self.keyword_only}
-        return self.bind(tuple(a for q, a in zip(self.arg_names, args)
-                               if q not in self.keyword_only), keywords)
+        return tuple(a for q, a in zip(self.arg_names, args)
+                     if q not in self.keyword_only), keywords
 
     def specialize(self, args: tuple) -> Specialization:
         return self.for_types(signature_of(args, self.arg_names))
@@ -530,6 +536,14 @@ def as_kernel(f) -> Kernel:
     if numba_python_function(f) is not None:
         py_func, parallel = _python_function(f, False)
         return Kernel(py_func, parallel=parallel)
+    made = getattr(f, "__hpcad_derivative__", None)
+    if made is not None:   # ad.grad(g): a Python function of *args, not a kernel
+        name = made.kernel.__name__
+        raise ArgumentError(
+            f"expected a kernel, got the function ad.{made.transform}({name}) returns; to "
+            f"differentiate a derivative, call it in a kernel (@hpcad.kernel def d_{name}"
+            f"(...): return ad.{made.transform}({name}, argnums=...)(...)) and pass that "
+            f"kernel (ad.hvp({name}) gives Hessian-vector products directly)")
     if callable(f) and hasattr(f, "__code__"):
         return Kernel(f)
     raise ArgumentError(f"expected a kernel (a function decorated with @hpcad.kernel), "

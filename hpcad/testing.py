@@ -21,7 +21,7 @@ from .errors import ArgumentError, DerivativeTestFailure
 from .frontend.signature import typeof
 from .ir.core import Op
 from .ir.types import ArrayType, ScalarType
-from .kernel import Kernel, as_kernel
+from .kernel import Kernel, as_kernel, check_written_apart
 from .passes.replication import replication_types
 
 __all__ = ["DerivativeTestFailure", "DotTestResult", "TaylorTestResult", "dot_test",
@@ -131,8 +131,9 @@ def taylor_test(kernel: Callable[..., Any], args: Sequence[Any],
         raise ArgumentError(f"taylor_test needs steps >= 2 to measure a rate, got {steps}")
     s = _setup(kernel, args, argnums, params, comm, seed)
     directions = _directions(s)
+    positional, keywords = s.kernel.as_call(_copies(s.args))
     value, grads = value_and_grad(s.kernel, argnums=s.nums, backend=backend)(
-        *_copies(s.args))
+        *positional, **keywords)
     spec = s.kernel.specialize(s.args)
     group = _outputs(s, spec)[0]
     slope = s.total(sum(_pair(g, directions[i]) for i, g in zip(s.nums, grads)))
@@ -173,6 +174,8 @@ def _setup(kernel, args, argnums, params, comm, seed: int) -> _Setup:
             raise ArgumentError(f"cannot perturb argument '{k.arg_names[i]}' of "
                                 f"'{k.__name__}': it is not a float scalar or float array")
     shared = frozenset(_indices(k, params, "params"))
+    spec = k.specialize(args)   # the call tested is the call made: f(u, u) writing u refused
+    check_written_apart(k.__name__, k.arg_names, args, spec.written(spec.primal))
     comm = comm if comm is not None else _communicator(k, args)
     s = _Setup(k, args, nums, shared, comm, seed)
     _check_replicated(s)

@@ -147,3 +147,32 @@ def test_a_negative_argnum_with_a_default_filled_in_is_refused():
         dot_test(scaled_energy, (_u(), 0.5), argnums=[0, -1], backend="interp")
     assert dot_test(scaled_energy, (_u(), 0.5, 2.0), argnums=-1, backend="interp")
     taylor_test(scaled_energy, (_u(), 0.5), argnums=1, backend="interp")
+
+
+@ad.kernel
+def accumulate(dst, src, a):
+    for i in range(dst.shape[0]):
+        dst[i] = a * src[i] + dst[i] * src[i]
+    return np.sum(dst * dst)
+
+
+@ad.kernel
+def penalized(u, c, *, weight=0.5):
+    s = 0.0
+    for i in range(u.shape[0]):
+        s += c * u[i] * u[i] + weight * math.sin(u[i])
+    return s
+
+
+def test_the_call_tested_is_the_call_made():
+    """An array the kernel writes passed twice (f(u, u)) is refused, as a kernel call and
+    ad.grad refuse it (dot_test passed on copies of the two: another function); a
+    keyword-only parameter comes in order, as README says (taylor_test raised)."""
+    u = _u()
+    for test in (dot_test, taylor_test):
+        with pytest.raises(ad.ArgumentError, match="'dst' and 'src' of kernel 'accumulate' "
+                                                   "overlap in memory"):
+            test(accumulate, (u, u, 0.5), backend="interp")
+    assert dot_test(accumulate, (u, u.copy(), 0.5), backend="interp")
+    assert min(taylor_test(penalized, (u, 0.3, 0.25), backend="interp").rates) > 1.9
+    assert dot_test(penalized, (u, 0.3, 0.25), backend="interp")

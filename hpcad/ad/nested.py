@@ -5,7 +5,7 @@ for Hessian-vector products, ad/hvp.py); reverse mode over such a tape is refuse
 from __future__ import annotations
 
 from ..errors import DifferentiationError, where
-from ..ir.core import Function, walk
+from ..ir.core import Function, Op, walk
 from .hvp import reserve_tangent_slots, slot_count
 
 
@@ -14,8 +14,9 @@ def tape_offset(primal: Function, width: int) -> int:
     offset = slot_count(primal)
     if offset and width != 1:
         raise DifferentiationError(f"{_taped_at(primal)}: forward mode at width {width} over "
-                                   f"a reverse derivative taken inside this kernel that keeps "
-                                   f"a tape; use width 1 (jacobian batch=1), or ad.jvp for "
+                                   f"a reverse derivative taken inside the kernel, whose "
+                                   f"sweep saves values of the loop here on a tape, is not "
+                                   f"supported; use width 1 (jacobian batch=1), or ad.jvp for "
                                    f"the inner derivative")
     return offset
 
@@ -29,12 +30,22 @@ def refuse_reverse_over_tape(primal: Function) -> None:
     """Reverse mode would have to run the inner sweep's tape backwards: refused."""
     if slot_count(primal):
         raise DifferentiationError(
-            f"{_taped_at(primal)}: reverse mode over a reverse derivative taken inside this "
-            f"kernel (ad.grad or ad.value_and_grad of a kernel whose loop saves values on a "
-            f"tape) is not supported; take the inner derivative with ad.jvp (forward mode), "
-            f"or differentiate the outer kernel in forward mode (ad.jvp, "
-            f"ad.jacobian(mode='fwd'))")
+            f"{_taped_at(primal)}: reverse mode over a reverse derivative taken inside the "
+            f"kernel is not supported: the reverse sweep of an ad.grad, ad.value_and_grad or "
+            f"vjp_fn called in kernel code saves values of the loop here on a tape; take that "
+            f"inner derivative with ad.jvp (forward mode), or differentiate the outer kernel "
+            f"in forward mode (ad.jvp, ad.jacobian(mode='fwd'))")
 
 
 def _taped_at(fn: Function) -> str:
-    return where(next(op.loc for op in walk(fn.body) if op.dialect == "tape"))
+    """file:line of the first tape op that has one, or of the innermost op around it that
+    has one (a `while` loop's tape ops, an early return's, carry none)."""
+    for op in walk(fn.body):
+        if op.dialect != "tape":
+            continue
+        at: Op | None = op
+        while at is not None and at.loc is None:
+            at = at.parent.parent if at.parent is not None else None
+        if at is not None:
+            return where(at.loc)
+    return where(None)

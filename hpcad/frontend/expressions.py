@@ -246,7 +246,14 @@ def expr_ifexp(ctx: LoweringContext, node):
     for branch in (node.body, node.orelse):
         b = Block()
         with ctx.at(b):
-            vals.append(ctx.scalar(ctx.expr(branch), branch))
+            v = ctx.expr(branch)
+            if isinstance(v, (arrays.Sliced, arrays.ArrayExpr)) or \
+                    isinstance(v, Value) and isinstance(v.type, ArrayType):
+                ctx.unsupported(node, "a conditional expression choosing between arrays",
+                                f"write it as an if statement (if {ast.unparse(node.test)}: "
+                                f"t = {ast.unparse(node.body)} / else: t = "
+                                f"{ast.unparse(node.orelse)}), or index the arrays")
+            vals.append(ctx.scalar(v, branch))
         blocks.append(b)
     t = vals[0].type if vals[0].type == vals[1].type else promote(vals[0].type, vals[1].type)
     for b, v in zip(blocks, vals, strict=True):
@@ -261,6 +268,9 @@ def expr_subscript(ctx: LoweringContext, node):
         k = arrays.static_int(node.slice)
         if k is None:
             ctx.unsupported(node, "indexing a tuple with a non-constant index")
+        if not -len(base) <= k < len(base):
+            ctx.type_error(node, f"tuple index {k} out of range: `{ast.unparse(node.value)}` "
+                                 f"holds {len(base)} item{'s' * (len(base) != 1)}")
         return base[k]
     if isinstance(base, arrays.Sliced):   # not a unit-step view (a step, np.newaxis)
         if not base.viewable:

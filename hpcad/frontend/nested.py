@@ -57,12 +57,27 @@ def make_transform(ctx: LoweringContext, obj, node):
                         f"argnums an int or a tuple of ints")
     target = ctx.expr(node.args[0])
     kernel = getattr(target, "obj", None)
-    if not getattr(kernel, "__hpcad_kernel__", False):
-        ctx.unsupported(node, f"`ad.{obj.__name__}` of something that is not a kernel",
-                        "decorate the function with @hpcad.kernel")
+    _check_kernel(ctx, node, obj.__name__, kernel)
     argnums = node.args[1] if len(node.args) == 2 else \
         next((k.value for k in node.keywords), None)
     return expressions.Static(obj(kernel, argnums=_literal(ctx, argnums)))
+
+
+def _check_kernel(ctx: LoweringContext, node, transform: str, target) -> None:
+    """The function a transform in kernel code differentiates must be a kernel; a
+    derivative made by ad.grad/ad.value_and_grad is one only inside a kernel of its own."""
+    if getattr(target, "__hpcad_kernel__", False):
+        return
+    made = getattr(target, "__hpcad_derivative__", None)
+    if made is not None:
+        name = made.kernel.__name__
+        ctx.unsupported(node, f"`ad.{transform}` of a derivative function (ad.{made.transform} "
+                              f"of '{name}')",
+                        f"call it in a kernel (@hpcad.kernel def d_{name}(...): return "
+                        f"ad.{made.transform}({name}, argnums=...)(...)) and take "
+                        f"ad.{transform} of that kernel")
+    ctx.unsupported(node, f"`ad.{transform}` of something that is not a kernel",
+                    "decorate the function with @hpcad.kernel")
 
 
 def _literal(ctx: LoweringContext, node):
@@ -131,9 +146,7 @@ def call_jvp(ctx: LoweringContext, obj, node):
         ctx.unsupported(node, "this call of `ad.jvp` in a kernel",
                         "write ad.jvp(f, (x, y), (dx, None)) with tuples written out")
     k = getattr(ctx.expr(node.args[0]), "obj", None)
-    if not getattr(k, "__hpcad_kernel__", False):
-        ctx.unsupported(node, "`ad.jvp` of something that is not a kernel",
-                        "decorate the function with @hpcad.kernel")
+    _check_kernel(ctx, node, "jvp", k)
     primals, tangents = node.args[1].elts, node.args[2].elts
     if len(primals) != len(tangents):
         ctx.unsupported(node, f"ad.jvp with {len(primals)} primals and {len(tangents)} "
@@ -191,9 +204,7 @@ def call_vjp(ctx: LoweringContext, obj, node):
         ctx.unsupported(node, "this call of `ad.vjp` in a kernel",
                         "write out, vjp_fn = ad.vjp(f, x, y) with f a kernel")
     k = getattr(ctx.expr(node.args[0]), "obj", None)
-    if not getattr(k, "__hpcad_kernel__", False):
-        ctx.unsupported(node, "`ad.vjp` of something that is not a kernel",
-                        "decorate the function with @hpcad.kernel")
+    _check_kernel(ctx, node, "vjp", k)
     call = ast.copy_location(ast.Call(func=node.args[0], args=node.args[1:], keywords=[]),
                              node)
     args = expressions.kernel_arguments(ctx, k.py_func, call)
@@ -231,6 +242,9 @@ def call_pullback(ctx: LoweringContext, p: Pullback, node):
                                   f"'{p.kernel.__name__}'")
         seed = _copy(ctx, seed, node)
     else:
+        if not isinstance(seed, Value) or not isinstance(seed.type, ScalarType):
+            ctx.unsupported(node, f"a cotangent that is not one number for the float result "
+                                  f"of '{p.kernel.__name__}'", "pass a float")
         seed = ctx.coerce(seed, result)
     kinds = tuple(DUP if _float_array(a) else ACTIVE if _float(a) else CONST for a in p.args)
     fn = spec.derivative("reverse", kinds, True)

@@ -18,6 +18,12 @@ def typeof(value, arg_name: str):
     if t is not None:
         return t
     if isinstance(value, np.ndarray):
+        if isinstance(value, np.ma.MaskedArray):
+            raise ArgumentError(f"argument '{arg_name}': masked arrays are not supported (a "
+                                f"kernel would read the masked elements as numbers; numba "
+                                f"refuses them too); pass {arg_name}.filled(value) with the "
+                                f"value the masked elements should take, or the mask as a "
+                                f"bool array argument")
         if value.ndim == 0:
             raise ArgumentError(f"argument '{arg_name}': 0-d arrays are not supported; "
                                 f"pass a Python or NumPy scalar instead")

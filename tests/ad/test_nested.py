@@ -219,6 +219,38 @@ def test_reverse_over_a_taped_inner_reverse_sweep_is_refused():
         ad.grad(recurrence_gradient_product, backend="interp")(np.array([0.4, 0.3]), 4)
 
 
+@ad.kernel
+def babylonian(x, a):
+    y = x
+    while abs(y * y - a) > 1e-12:   # its reverse sweep tapes y
+        y = 0.5 * (y + a / y)
+    return y * x
+
+
+@ad.kernel
+def sqrt_sensitivities(v, a):
+    s = 0.0
+    for i in range(v.shape[0]):
+        s += ad.grad(babylonian, argnums=1)(v[i], a) * v[i]
+    return s
+
+
+def test_the_refusal_names_the_line_of_an_inner_while_loop():
+    """The tape ops of a while loop have no location of their own; the message gave
+    '<unknown location>'."""
+    v = np.array([1.0, 2.0])
+    _, tangent = ad.jvp(sqrt_sensitivities, (v, 2.0), (None, 1.0), backend="interp")
+    assert tangent == pytest.approx(-np.sum(v * v) / (4 * 2.0 ** 1.5), rel=1e-8)   # analytic
+    line = babylonian.py_func.__code__.co_firstlineno + 3
+    with pytest.raises(DifferentiationError, match=rf"test_nested.py:{line}: reverse mode over "
+                                                   rf"a reverse derivative taken inside the "
+                                                   rf"kernel is not supported: the reverse "
+                                                   rf"sweep of an ad.grad, ad.value_and_grad "
+                                                   rf"or vjp_fn called in kernel code saves "
+                                                   rf"values of the loop here on a tape"):
+        ad.grad(sqrt_sensitivities, backend="interp")(v, 2.0)
+
+
 def test_batched_forward_over_a_taped_inner_reverse_sweep_is_refused():
     with pytest.raises(DifferentiationError, match=r"forward mode at width 2 over a reverse "
                                                    r"derivative taken inside"):
@@ -305,7 +337,15 @@ def vjp_of_tuple_result(x):
     return vjp_fn((1.0, 0.5))[0][0]
 
 
+@ad.kernel
+def pullback_of_an_array(x):
+    out, vjp_fn = ad.vjp(recurrence, x, 4)
+    return vjp_fn(x)[0][0]   # an array as the cotangent of a float (an AssertionError)
+
+
 @pytest.mark.parametrize("kernel, message", [
+    (pullback_of_an_array, "a cotangent that is not one number for the float result of "
+                           "'recurrence' is not supported in hpcad kernels; pass a float"),
     (grad_of_parallel, "has a parallel loop"),
     (grad_of_int_argument, "with respect to 'n'.*not a float"),
     (argnums_not_literal, "argnums that is not a literal"),
@@ -661,3 +701,38 @@ def test_a_taped_reverse_derivative_in_a_parallel_loop_is_refused(backend):
     ad.kernel(_jvp_rows_in_prange, backend=backend)(X.copy(), cs, out)
     w = X * cs[:, None] + 0.1 * np.sin(X)
     np.testing.assert_allclose(out, np.sum(2.0 * w * X, axis=1), rtol=1e-12)
+
+
+@ad.kernel
+def weighted_squares(x, y):
+    return np.sum(x * x * y)
+
+
+@ad.kernel
+def d_weighted_squares(x, y):
+    return ad.grad(weighted_squares)(x, y)
+
+
+@ad.kernel
+def jvp_of_a_gradient_function(x, y, v):
+    _, t = ad.jvp(ad.grad(weighted_squares), (x, y), (v, None))
+    return t
+
+
+def test_a_derivative_of_a_gradient_function_says_to_wrap_it_in_a_kernel():
+    """ad.jvp(ad.grad(f), ...) (JAX's composition) from Python or in a kernel: refused, saying
+    to call the gradient in a kernel of its own (it said 'argument args: values of type tuple
+    are not supported' from Python, and 'decorate the function' in a kernel)."""
+    x, y, v = np.array([1.0, 2.0]), np.array([0.5, 3.0]), np.array([1.0, -1.0])
+    hint = (r"call it in a kernel \(@hpcad.kernel def d_weighted_squares\(...\): return "
+            r"ad.grad\(weighted_squares, argnums=...\)\(...\)\)")
+    with pytest.raises(ad.ArgumentError, match=r"expected a kernel, got the function "
+                                               r"ad.grad\(weighted_squares\) returns; to "
+                                               r"differentiate a derivative, " + hint):
+        ad.jvp(ad.grad(weighted_squares), (x, y), (v, None), backend="interp")
+    with pytest.raises(UnsupportedConstruct, match=r"`ad.jvp` of a derivative function "
+                                                   r"\(ad.grad of 'weighted_squares'\) is not "
+                                                   r"supported in hpcad kernels; " + hint):
+        ad.jvp(jvp_of_a_gradient_function, (x, y, v), (v, None, None), backend="interp")
+    _, hv = ad.jvp(d_weighted_squares, (x, y), (v, None), backend="interp")
+    np.testing.assert_allclose(hv, 2.0 * y * v, rtol=1e-14)   # H = diag(2 y)

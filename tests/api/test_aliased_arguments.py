@@ -4,7 +4,7 @@ distinct buffers (loop fusion and load forwarding assume it), so such a call wou
 another function than the Python one. The kernel call and every derivative refuse it, on
 the first call and on a later (fast-path) one; the same array passed twice and only read
 stays allowed, with the right gradient, and so do two strided views of one array that share
-no element."""
+no element (vjp and jacobian alike)."""
 import numpy as np
 import pytest
 
@@ -65,6 +65,24 @@ def test_the_same_array_passed_twice_and_only_read_is_differentiated(backend):
         g = ad.grad(dot, argnums=(0, 1), backend=backend)(x, x)
         np.testing.assert_allclose(g[0], x * x, rtol=1e-14)
         np.testing.assert_allclose(g[1], 2 * x * x, rtol=1e-14)
+
+
+def test_vjp_and_jacobian_take_an_array_read_twice_and_refuse_one_written():
+    """They refused the same array passed twice and only read (which grad, jvp and hvp
+    take) with a message naming neither kernel nor write."""
+    x = np.array([0.5, -1.0, 2.0])
+    dx, dy = ad.vjp(dot, x, x, backend="interp")[1](1.0)
+    np.testing.assert_allclose(dx, x * x, rtol=1e-14)   # analytic
+    np.testing.assert_allclose(dy, 2 * x * x, rtol=1e-14)
+    for mode in ("rev", "fwd"):
+        jx, jy = ad.jacobian(dot, argnums=(0, 1), mode=mode, backend="interp")(x, x)
+        np.testing.assert_allclose(jx, x * x, rtol=1e-14)
+        np.testing.assert_allclose(jy, 2 * x * x, rtol=1e-14)
+    u = U.copy()
+    with pytest.raises(ad.ArgumentError, match=OVERLAP):
+        ad.vjp(smooth, u, u[::-1], 0.3, backend="interp")
+    with pytest.raises(ad.ArgumentError, match=OVERLAP):
+        ad.jacobian(smooth, argnums=2, backend="interp")(u, u, 0.3)
 
 
 @ad.kernel

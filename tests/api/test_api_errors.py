@@ -187,3 +187,39 @@ def test_writing_a_read_only_array_is_named(backend):
             k(x, 2.0)
     dx = ad.grad(scale_sum)(x, 2.0, 3)          # a derivative copies what it writes
     np.testing.assert_allclose(dx, 2.0 * 2.0 * x)
+
+
+def test_empty_argnums_and_no_float_argument_are_refused():
+    """argnums=() (and check_grad of a kernel without a float argument, whose default is
+    every float argument) raised Python's SyntaxError from the result picker."""
+    u = np.ones(3)
+    for call in (lambda: ad.grad(scale_sum, argnums=(), backend="interp")(u, 2.0, 3),
+                 lambda: ad.jacobian(scale_sum, argnums=(), backend="interp")(u, 2.0, 3),
+                 lambda: ad.hvp(scale_sum, argnums=(), backend="interp")(u, 2.0, 3, ())):
+        with pytest.raises(ad.ArgumentError, match=r"argnums=\(\) names no argument of "
+                                                   r"kernel 'scale_sum'"):
+            call()
+    with pytest.raises(ad.ArgumentError, match="check_grad: kernel 'scale_sum' has no float "
+                                               r"argument to differentiate \(u, alpha, n\)"):
+        ad.check_grad(scale_sum, np.ones(3, dtype=np.int64), 2, 3, backend="interp")
+
+
+def test_argnums_that_are_not_positions_say_so():
+    """A name, a float or None was 'out of range', which they are not."""
+    for argnums in ("alpha", 1.0, None, (0, "alpha")):
+        with pytest.raises(ad.ArgumentError, match=r"argument positions are ints \(0 for 'u' "
+                                                   r"of kernel 'scale_sum'\)"):
+            ad.grad(scale_sum, argnums=argnums, backend="interp")(np.ones(3), 2.0, 3)
+
+
+def test_hvp_of_several_arguments_takes_a_tuple_of_directions():
+    """A float direction was Python's TypeError (len() of a float), an array of another
+    length 'n arguments to differentiate but m directions'."""
+    hvp_fn = ad.hvp(scale_sum, argnums=(0, 1), backend="interp")
+    for v in (1.0, np.ones(3)):
+        with pytest.raises(ad.ArgumentError, match=r"hvp with argnums=\(0, 1\) takes a tuple of "
+                                                   r"directions, one per argument \(u, alpha\)"):
+            hvp_fn(np.ones(3), 2.0, 3, v)
+    hu, halpha = hvp_fn(np.ones(3), 2.0, 3, (np.ones(3), 1.0))   # f = alpha sum u^2: analytic
+    np.testing.assert_allclose(hu, 2 * 2.0 * np.ones(3) + 2 * np.ones(3), rtol=1e-15)
+    assert halpha == pytest.approx(2 * 3.0, rel=1e-15)

@@ -38,6 +38,25 @@ def total(a):
     return np.sum(a * a)
 
 
+@ad.kernel
+def weighted(x, w=2.0):
+    return w * np.sum(x * x)
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_a_parameter_left_to_its_default_after_calls_that_pass_it(backend):
+    """grad(f)(x) after grad(f)(x, 2.0): the direct path took the short call as a full one
+    (numba: TypeError 'not enough arguments')."""
+    x = np.array([0.5, -1.0])
+    g, vg = ad.grad(weighted, backend=backend), ad.value_and_grad(weighted, backend=backend)
+    for args in [(x, 2.0), (x, 2.0), (x,), (x,), (x, 3.0), (x,)]:
+        w = args[1] if len(args) == 2 else 2.0
+        np.testing.assert_allclose(g(*args), 2 * w * x, rtol=1e-15)   # analytic
+        value, dx = vg(*args)
+        assert value == pytest.approx(w * 1.25, rel=1e-15)
+        np.testing.assert_allclose(dx, 2 * w * x, rtol=1e-15)
+
+
 def _heat_numpy(u, alpha, steps):
     u = u.copy()
     for _ in range(steps):

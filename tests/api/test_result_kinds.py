@@ -66,6 +66,21 @@ def test_cotangents_in_the_wrong_order():
     assert da == pytest.approx(np.sum(X * X), rel=1e-12)
 
 
+def test_a_tuple_with_an_integer_takes_a_cotangent_per_result_with_none():
+    """vjp_fn of (count, sum) takes (None, g), as jvp returns (None, tangent), or the float
+    result's alone, (g,); anything else says which form (it asked for seed=(s1, ..., s1))."""
+    (n, s), vjp_fn = ad.vjp(sum_and_count, X, backend="interp")
+    assert n == 4 and ad.jvp(sum_and_count, (X,), (X,), backend="interp")[1][0] is None
+    np.testing.assert_array_equal(vjp_fn((None, 2.0))[0], np.full(4, 2.0))   # d(2 sum x)
+    np.testing.assert_array_equal(vjp_fn((2.0,))[0], np.full(4, 2.0))
+    for wrong, got in [((0, 2.0), "a tuple of 2"), (2.0, "float")]:
+        with pytest.raises(ad.ArgumentError, match=rf"'sum_and_count' returns a tuple of 2 \(an "
+                           rf"int64, a float64\) with 1 float value: pass a tuple of 1 "
+                           rf"cotangent, one per float result, or one per result with None "
+                           rf"for the others \(got {got}\)"):
+            vjp_fn(wrong)
+
+
 def test_array_tangent_of_a_float_is_refused():
     with pytest.raises(ad.ArgumentError, match="tangent of float 'a' must be one real number"):
         ad.jvp(pair, (X, 2.0), (X, np.ones(3)), backend="interp")

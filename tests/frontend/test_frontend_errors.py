@@ -119,7 +119,16 @@ def type_clash(a, flag):
     return 0.0
 
 
+def array_conditional(a):
+    t = a[1:] if a[0] > 0.0 else a[:-1]  # error here
+    return np.sum(t)
+
+
 @pytest.mark.parametrize("fn,args,fragment", [
+    (array_conditional, (np.ones(4),), "a conditional expression choosing between arrays is "
+                                       "not supported in hpcad kernels; write it as an if "
+                                       "statement (if a[0] > 0.0: t = a[1:] / else: t = "
+                                       "a[:-1])"),   # (it said to index or reduce a scalar)
     (slicing, (np.ones(4),), "giving a name to a slice with np.newaxis"),
     (early_return, (np.ones(4),), "returning an array from a kernel that may return before"),
     (list_literal, (np.ones(4),), "a list literal"),
@@ -156,6 +165,16 @@ def test_bad_argument_type_names_argument():
 
 def lambda_free(a):
     return 1.0
+
+
+def test_a_masked_array_is_refused_on_both_backends():
+    """The interpreter read the masked elements as numbers (a sum of 14.0 where NumPy's is
+    10.0) and numba raised its own NumbaTypeError."""
+    m = np.ma.array([1.0, 2.0, 3.0], mask=[False, True, False])
+    for backend in ("interp", "numba"):
+        with pytest.raises(ad.ArgumentError, match=r"argument 'a': masked arrays are not "
+                                                   r"supported .* pass a.filled\(value\)"):
+            ad.kernel(lambda_free, backend=backend)(m)
 
 
 @ad.kernel
@@ -271,3 +290,14 @@ def test_indexing_what_is_no_array_value_says_what_it_is(fn, args, fragment):
     object where a scalar is expected ... index it'), which named neither the view nor the
     global."""
     _check(fn, args, fragment)
+
+
+def _tuple_past_its_end(x):
+    t = (x[0], x[1])
+    return t[2]  # error here
+
+
+def test_a_tuple_indexed_past_its_end_names_the_line():
+    """It was Python's IndexError 'tuple index out of range', with no line."""
+    _check(_tuple_past_its_end, (np.ones(3),), "tuple index 2 out of range: `t` holds 2 items",
+           error=ad.KernelTypeError)
