@@ -374,7 +374,7 @@ def cache_segments(own: int | None, loop: TimeLoop | None, cache: int) -> Choice
 @functools.lru_cache(maxsize=256)
 def choose(budget: int | None, tapes: Tapes, loop: TimeLoop | None,
            cache: int = 32 * 2**20, restart: bool = False, disk: int = 0,
-           unsized: str = UNSIZED) -> Choice:
+           unsized: str = UNSIZED, no_files: str = "") -> Choice:
     """The fastest policy whose estimated bytes of memory fit the budget (None: no limit).
     tapes: the store-all tape under the kernel's own plan for intermediates, then under the
     fewest-bytes plan (equal when they are the same plan). restart: whether each step of
@@ -386,7 +386,9 @@ def choose(budget: int | None, tapes: Tapes, loop: TimeLoop | None,
     restarting each step from its state with as many snapshots as fit (no tape), revolve
     with a one-step tape (lean where that recomputes less), and the same two with the
     snapshots on disk. Where the tape cannot be sized before it runs (tapes None; unsized
-    says why), only the revolve that keeps no tape. An HpcadError when none fits."""
+    says why), only the revolve that keeps no tape. no_files: why disk is 0 where snapshot
+    files are allowed ("": they are not). An HpcadError when none fits (NoTimeLoop where
+    there is no time loop)."""
     own, least = tapes
     fast = cache_segments(own, loop, cache)
     if fast is not None and (budget is None or fast.estimate is not None
@@ -400,16 +402,36 @@ def choose(budget: int | None, tapes: Tapes, loop: TimeLoop | None,
         return Choice(Plan(), least, "store-all fits with cheap and expensive "
                                                "intermediates recomputed", True)
     if loop is None or loop.steps < 2:
-        raise HpcadError(f"memory budget of {budget} bytes cannot be planned: "
-                         + ("it has no time loop to checkpoint. Raise the budget, or use "
-                            "hpcad.checkpoint(f, 'store_all')" if least is not None else
-                            f"{unsized}, so the tape cannot be sized before it runs, and it "
-                            f"has no time loop to checkpoint. {_GROWING}"))
-    return _checkpointed(budget, least, loop, restart, disk, unsized)
+        head = f"memory budget of {budget} bytes cannot be planned: "
+        tail = (f". Raise the budget to the {least} bytes of the whole tape, or use "
+                f"hpcad.checkpoint(f, 'store_all')" if least is not None else
+                ". Use hpcad.checkpoint(f, 'store_all'): its tape grows as it runs")
+        if least is None:
+            head += f"{unsized}, so the tape cannot be sized before it runs, and "
+        if loop is None:
+            raise NoTimeLoop(head, tail)
+        raise HpcadError(f"{head}its time loop runs {loop.steps} step"
+                         f"{'s' * (loop.steps != 1)} for these arguments, too few to "
+                         f"checkpoint{tail}")
+    return _checkpointed(budget, least, loop, restart, disk, unsized, no_files)
+
+
+class NoTimeLoop(HpcadError):
+    """choose's refusal of a budget below the whole tape for a kernel with no time loop to
+    checkpoint; `because` words it with why (segments.no_time_loop: the planner has the
+    kernel's IR, choose only its sizes)."""
+
+    def __init__(self, head: str, tail: str, why: str = "it has no time loop to checkpoint"):
+        super().__init__(f"{head}{why}{tail}")
+        self.head, self.tail = head, tail
+
+    def because(self, why: str) -> NoTimeLoop:
+        return NoTimeLoop(self.head, self.tail, f"it has no time loop hpcad can checkpoint "
+                                                f"({why})")
 
 
 def _checkpointed(budget: int, least: int | None, loop: TimeLoop, restart: bool, disk: int,
-                  unsized: str) -> Choice:
+                  unsized: str, no_files: str = "") -> Choice:
     """choose's checkpointing plans of the time loop, whose estimates count the tape filled
     outside the loop (loop.outside), which every plan keeps whole."""
     n, p, rest = loop.steps, loop.state_bytes, loop.outside
@@ -467,8 +489,10 @@ def _checkpointed(budget: int, least: int | None, loop: TimeLoop, restart: bool,
     raise HpcadError(f"memory budget of {budget} bytes is below the least this gradient "
                      f"needs ({need} bytes: " + ("" if restart else "one step's tape and ")
                      + f"a copy of the {p}-byte state{where}); raise the budget"
-                     + ("" if disk else ", or allow snapshots on disk (hpcad.checkpoint("
-                        "f, disk=True) or HPCAD_SNAPSHOT_DIR)"))
+                     + ("" if disk else f", or set HPCAD_SNAPSHOT_DIR to a directory with "
+                        f"room for snapshot files ({no_files})" if no_files else
+                        ", or allow snapshots on disk (hpcad.checkpoint(f, disk=True) or "
+                        "HPCAD_SNAPSHOT_DIR)"))
 
 
 def _plus(choice: Choice, rest: int) -> Choice:

@@ -536,3 +536,58 @@ def test_a_computed_time_range_takes_segments_or_says_why_not(backend, monkeypat
     with pytest.raises(HpcadError, match=r"test_budget\.py:\d+: a memory budget of 800 bytes "
                        r"needs a revolve schedule.*range\(nsteps\)"):
         ad.grad(k, argnums=(0, 1))(u, 0.1, 40.0)
+
+
+def _swapping(u, a, n):
+    m = u.shape[0]
+    b = np.zeros(m)
+    for t in range(n):
+        for i in range(1, m - 1):
+            b[i] = u[i] + a * (u[i - 1] - 2.0 * u[i] + u[i + 1]) * u[i]
+        u, b = b, u
+    return np.sum(u * u)
+
+
+def test_no_checkpointable_time_loop_says_which_loop_and_why():
+    """A time loop that swaps its buffers by rebinding (u, b = b, u) is not checkpointed.
+    A budget below its tape was refused with 'it has no time loop to checkpoint', naming no
+    loop and no reason, and a pinned snapshot count warned 'carries no arrays'; both now
+    name the loop's line and say that it rebinds arrays and what to write instead. A `for`
+    loop with `break` says it leaves early, with no snapshot count suggested (one would
+    store all too), and a time loop of one step says so."""
+    path, line = re.escape(__file__), _swapping.__code__.co_firstlineno + 3
+    u = np.linspace(0.1, 0.5, 12)
+    k = ad.checkpoint(ad.kernel(_swapping, backend="interp"), budget=64)
+    with pytest.raises(HpcadError, match=rf"{path}:{line}: this time loop rebinds array names "
+                                         rf"from step to step.*write each step's new values "
+                                         rf"into the same arrays.*Raise the budget to the \d+ "
+                                         rf"bytes of the whole tape"):
+        ad.grad(k, argnums=1)(u.copy(), 0.1, 6)
+    k = ad.checkpoint(ad.kernel(_swapping, backend="interp"), snapshots=2)
+    with pytest.warns(ad.HpcadWarning, match=rf"no time loop hpcad can checkpoint \({path}:"
+                                             rf"{line}: this time loop rebinds array names"):
+        ad.grad(k, argnums=1)(u.copy(), 0.1, 6)
+    k = ad.checkpoint(ad.kernel(_stops_early, backend="interp"), budget="1GB")
+    with pytest.raises(HpcadError, match=r"no time loop hpcad can checkpoint \(.*:"
+                                         rf"{_stops_early.__code__.co_firstlineno + 1}: this "
+                                         r"time loop is a `while` loop, or a `for` loop that "
+                                         r"leaves early") as e:
+        ad.grad(k, argnums=1)(np.linspace(0.1, 0.5, 8), 0.8, 40)
+    assert "snapshot count" not in str(e.value)
+    k = ad.checkpoint(ad.kernel(heat_misfit.py_func, backend="interp"), budget=64)
+    with pytest.raises(HpcadError, match="its time loop runs 1 step for these arguments, too "
+                                         "few to checkpoint"):
+        ad.grad(k, argnums=(0, 2))(ARGS[0].copy(), ARGS[1], ARGS[2], 1)
+
+
+def test_a_missing_snapshot_directory_is_named(monkeypatch, tmp_path):
+    """A budget below one copy of the state, with HPCAD_SNAPSHOT_DIR naming no directory:
+    the refusal said to allow snapshots on disk (they were allowed); it names the
+    directory."""
+    missing = tmp_path / "missing"
+    monkeypatch.setenv("HPCAD_SNAPSHOT_DIR", str(missing))
+    k = ad.checkpoint(ad.kernel(heat_misfit.py_func, backend="interp"), budget=100)
+    with pytest.raises(HpcadError, match=r"set HPCAD_SNAPSHOT_DIR to a directory with room "
+                                         rf"for snapshot files \({re.escape(str(missing))} is "
+                                         r"not a directory\)"):
+        ad.grad(k, argnums=(0, 2))(ARGS[0].copy(), *ARGS[1:])
