@@ -403,31 +403,41 @@ def choose(budget: int | None, tapes: Tapes, loop: TimeLoop | None,
                                                "intermediates recomputed", True)
     if loop is None or loop.steps < 2:
         head = f"memory budget of {budget} bytes cannot be planned: "
-        tail = (f". Raise the budget to the {least} bytes of the whole tape, or use "
-                f"hpcad.checkpoint(f, 'store_all')" if least is not None else
-                ". Use hpcad.checkpoint(f, 'store_all'): its tape grows as it runs")
         if least is None:
             head += f"{unsized}, so the tape cannot be sized before it runs, and "
         if loop is None:
-            raise NoTimeLoop(head, tail)
+            raise NoTimeLoop(head, least)
         raise HpcadError(f"{head}its time loop runs {loop.steps} step"
                          f"{'s' * (loop.steps != 1)} for these arguments, too few to "
-                         f"checkpoint{tail}")
+                         f"checkpoint{_no_loop_advice(least, False)}")
     return _checkpointed(budget, least, loop, restart, disk, unsized, no_files)
 
 
 class NoTimeLoop(HpcadError):
-    """choose's refusal of a budget below the whole tape for a kernel with no time loop to
-    checkpoint; `because` words it with why (segments.no_time_loop: the planner has the
-    kernel's IR, choose only its sizes)."""
+    """choose's refusal of a budget below the whole tape where it has no time loop for the
+    call; `because` words it with why (segments.no_time_loop: the planner has the kernel's
+    IR, choose only its sizes)."""
 
-    def __init__(self, head: str, tail: str, why: str = "it has no time loop to checkpoint"):
-        super().__init__(f"{head}{why}{tail}")
-        self.head, self.tail = head, tail
+    def __init__(self, head: str, least: int | None,
+                 why: str = "it has no time loop to checkpoint", pinnable: bool = False):
+        super().__init__(f"{head}{why}{_no_loop_advice(least, pinnable)}")
+        self.head, self.least = head, least
 
-    def because(self, why: str) -> NoTimeLoop:
-        return NoTimeLoop(self.head, self.tail, f"it has no time loop hpcad can checkpoint "
-                                                f"({why})")
+    def because(self, why: str, pinnable: bool) -> NoTimeLoop:
+        """why: segments.no_time_loop; pinnable: whether a snapshot count checkpoints the
+        loop all the same (choose_time_loop takes it, its sizes only are unknown)."""
+        return NoTimeLoop(self.head, self.least,
+                          f"it has no time loop hpcad can checkpoint ({why})", pinnable)
+
+
+def _no_loop_advice(least: int | None, pinnable: bool) -> str:
+    """What to do where a budget finds no time loop to checkpoint: a budget the whole tape
+    fits, else store-all (or a snapshot count, where one checkpoints the loop)."""
+    if least is not None:
+        return (f". Raise the budget to the {least} bytes of the whole tape, or use "
+                f"hpcad.checkpoint(f, 'store_all')")
+    return f". {_GROWING}" if pinnable else \
+        ". Use hpcad.checkpoint(f, 'store_all'): its tape grows as it runs"
 
 
 def _checkpointed(budget: int, least: int | None, loop: TimeLoop, restart: bool, disk: int,

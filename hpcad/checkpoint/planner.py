@@ -33,7 +33,7 @@ from .budget import (
 )
 from .plan import STORE_ALL, Kind, Plan, RunArgs
 from .revolve import NotRestartable, longest_recording, schedule_actions
-from .segments import no_time_loop
+from .segments import choose_time_loop, no_time_loop
 
 
 class Derivatives(Protocol):
@@ -82,7 +82,8 @@ def plan_call(k: Policy, spec: Derivatives, activity: tuple[str, ...], ret_activ
     try:
         c = k.last_policy = choose(budget, *sizes, unsized, no_files)
     except NoTimeLoop as e:    # (with why, which only the kernel's IR tells)
-        raise e.because(no_time_loop(spec.primal)) from None
+        raise e.because(no_time_loop(spec.primal),
+                        choose_time_loop(spec.primal) is not None) from None
     return _with_intermediates(c.plan, "recompute" if c.fewest_bytes else k.intermediates)
 
 

@@ -107,7 +107,13 @@ _LOOPS = ("scf.for", "scf.while", "par.parallel_for")
 def no_time_loop(fn: Function) -> str:
     """Why choose_time_loop takes no loop of fn, for messages: what keeps the top-level loop
     that comes closest (the biggest one that runs other loops) from being checkpointed,
-    'file:line: ...', or that fn has no such loop."""
+    'file:line: ...', or that fn has no such loop. Where choose_time_loop does take one
+    (the planner found no time loop for a call's arguments: budget.time_loop), that its
+    size is not known before it runs."""
+    chosen = choose_time_loop(fn)
+    if chosen is not None:
+        return (f"{where(chosen.loc)}: the step count of this time loop, or the size of the "
+                f"arrays it writes, is not known from the arguments before it runs")
     loops = [op for op in fn.body.ops if op.name in ("scf.for", "scf.while")
              and any(o.name in _LOOPS for r in op.regions for o in walk(r))]
     if not loops:

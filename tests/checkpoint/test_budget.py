@@ -580,6 +580,37 @@ def test_no_checkpointable_time_loop_says_which_loop_and_why():
         ad.grad(k, argnums=(0, 2))(ARGS[0].copy(), ARGS[1], ARGS[2], 1)
 
 
+def _data_sized(u, a, n):
+    m = int(abs(u[0])) + 3
+    v = np.zeros(m)
+    for t in range(n):
+        for i in range(m):
+            v[i] = v[i] * 0.5 + a * u[i]
+        for i in range(u.shape[0]):
+            u[i] = u[i] + a * np.tanh(v[i % m])
+    return np.sum(u * u)
+
+
+def test_a_time_loop_sized_only_as_it_runs_is_named():
+    """A time loop whose state's size comes from the data: the budget finds no time loop
+    for the call and says which loop and that its size is not known before it runs, and
+    that a snapshot count checkpoints it (it does: the gradient is FD's)."""
+    line = _data_sized.__code__.co_firstlineno + 3
+    u = np.linspace(0.1, 0.5, 8)
+    k = ad.checkpoint(ad.kernel(_data_sized, backend="interp"), budget=64)
+    with pytest.raises(HpcadError, match=r"no time loop hpcad can checkpoint \("
+                                         rf"{re.escape(__file__)}:{line}: the step count of "
+                                         r"this time loop, or the size of the arrays it "
+                                         r"writes, is not known from the arguments before it "
+                                         r"runs\).*a snapshot count"):
+        ad.grad(k, argnums=1)(u.copy(), 0.3, 5)
+    g = ad.grad(ad.checkpoint(ad.kernel(_data_sized, backend="interp"), 2), argnums=1)(
+        u.copy(), 0.3, 5)
+    h = 1e-6
+    fd = (_data_sized(u.copy(), 0.3 + h, 5) - _data_sized(u.copy(), 0.3 - h, 5)) / (2 * h)
+    assert g == pytest.approx(fd, rel=1e-6)
+
+
 def test_a_missing_snapshot_directory_is_named(monkeypatch, tmp_path):
     """A budget below one copy of the state, with HPCAD_SNAPSHOT_DIR naming no directory:
     the refusal said to allow snapshots on disk (they were allowed); it names the
