@@ -28,7 +28,7 @@ from ..runtime.snapshots import file_system, share
 from ..runtime.tape import tape_slots
 from .plan import Kind, Plan
 from .revolve import bound_source, forward_steps
-from .segments import choose_time_loop, state_arrays
+from .segments import choose_time_loop, rewritten_after, state_arrays
 from .tape import array_type
 
 _UNITS = {"": 1, "b": 1, "kb": 10**3, "mb": 10**6, "gb": 10**9, "tb": 10**12,
@@ -245,30 +245,38 @@ class TimeLoop:
     outside: int | None = 0    # bytes of the fewest-bytes tape filled outside the loop (other
     #                            loops: kept whole however the loop is checkpointed); None:
     #                            unknown before it runs
+    kept: int = 0    # the two copies every checkpointing keeps of each array that the loop
+    #                  uses and a later statement writes (segments.keep_rewritten)
 
 
 def time_loop(primal: Function, args: tuple[Any, ...]) -> TimeLoop | None:
-    """The loop checkpointing would split (segments.choose_time_loop), its step count and
-    the size of one snapshot of its state, for these arguments."""
+    """The loop checkpointing would split (segments.choose_time_loop), its step count, the
+    size of one snapshot of its state and of the copies kept of arrays rewritten after it,
+    for these arguments."""
     op = choose_time_loop(primal)
     if op is None:
         return None
     env = dict(zip(primal.args, args))
+    def size(a: Value) -> int | None:
+        if a in env:
+            return int(env[a].nbytes)
+        if isinstance(a.owner, Op) and a.owner.name == "mem.alloc":
+            dims = [_evaluate(x, env) for x in a.owner.operands]
+            return math.prod(dims) * array_type(a).dtype.np_dtype.itemsize
+        return None
     try:
         lb, ub, step = (_evaluate(x, env) for x in op.operands[:3])
-        state = 0
-        for a in state_arrays(primal, op):
-            if a in env:
-                state += env[a].nbytes
-            elif isinstance(a.owner, Op) and a.owner.name == "mem.alloc":
-                dims = [_evaluate(x, env) for x in a.owner.operands]
-                state += math.prod(dims) * array_type(a).dtype.np_dtype.itemsize
-            else:
-                return None
+        sizes = [size(a) for a in state_arrays(primal, op)]
+        if None in sizes:
+            return None
+        state = sum(s for s in sizes if s is not None)
+        # (an array whose size is not known here is left out of the count)
+        kept = 2 * sum(s or 0 for s in map(size, rewritten_after(primal, op)))
     except _Unknown:
         return None
     static = all(bound_source(primal, x) is not None for x in op.operands[:3])
-    return TimeLoop(len(range(lb, ub, step)), state, "" if static else where(op.loc))
+    return TimeLoop(len(range(lb, ub, step)), state, "" if static else where(op.loc),
+                    kept=kept)
 
 
 def time_loop_location(primal: Function) -> object:
