@@ -269,7 +269,9 @@ def time_loop(primal: Function, args: tuple[Any, ...]) -> TimeLoop | None:
         sizes = [size(a) for a in state_arrays(primal, op)]
         if None in sizes:
             return None
-        state = sum(s for s in sizes if s is not None)
+        # the carried scalars are snapshotted beside the arrays, in memory
+        state = sum(s for s in sizes if s is not None) + sum(
+            v.type.np_dtype.itemsize for v in op.operands[3:] if isinstance(v.type, ScalarType))
         # (an array whose size is not known here is left out of the count)
         kept = 2 * sum(s or 0 for s in map(size, rewritten_after(primal, op)))
     except _Unknown:
@@ -321,7 +323,7 @@ def agree(comm: Any, tapes: Tapes, loop: TimeLoop | None, cache: int, restart: b
     one kernel: hpcad/mpi_job.py checks it), so that they choose alike."""
     # (ranks on one host and device share its free space: file_system)
     mine = (tapes, None if loop is None else (loop.steps, loop.state_bytes, loop.computed_range,
-                                              loop.outside),
+                                              loop.outside, loop.kept),
             cache, disk, file_system(), restart)
     everyone = comm.allgather(mine)
     restart = any(r[-1] for r in everyone)
@@ -338,7 +340,8 @@ def agree(comm: Any, tapes: Tapes, loop: TimeLoop | None, cache: int, restart: b
         return tapes, None, cache, restart, disk
     outside = None if any(lp[3] is None for lp in loops) else max(lp[3] for lp in loops)
     return (tapes, TimeLoop(max(lp[0] for lp in loops), max(lp[1] for lp in loops),
-                            max(lp[2] for lp in loops), outside), cache, restart, disk)
+                            max(lp[2] for lp in loops), outside, max(lp[4] for lp in loops)),
+            cache, restart, disk)
 
 
 @dataclass(frozen=True)
@@ -451,13 +454,15 @@ def _no_loop_advice(least: int | None, pinnable: bool) -> str:
 def _checkpointed(budget: int, least: int | None, loop: TimeLoop, restart: bool, disk: int,
                   unsized: str, no_files: str = "") -> Choice:
     """choose's checkpointing plans of the time loop, whose estimates count the tape filled
-    outside the loop (loop.outside), which every plan keeps whole."""
-    n, p, rest = loop.steps, loop.state_bytes, loop.outside
-    if rest is None:
+    outside the loop (loop.outside), which every plan keeps whole, and the copies of arrays
+    rewritten after it (loop.kept), which every plan makes."""
+    n, p, outside = loop.steps, loop.state_bytes, loop.outside
+    if outside is None:
         raise HpcadError(f"memory budget of {budget} bytes cannot be planned: {unsized}, "
                          f"outside the time loop that checkpointing splits, so that part of "
                          f"the tape cannot be sized before it runs. {_GROWING}")
-    inner = None if least is None else least - rest
+    inner = None if least is None else least - outside    # the loop's own tape
+    rest = outside + loop.kept
     fits = _segments(n, p, inner, budget - rest) if inner is not None else None
     if fits is not None:
         return _plus(fits, rest)

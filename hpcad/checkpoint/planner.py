@@ -108,7 +108,7 @@ def _sizes(k: Policy, spec: Derivatives, activity: tuple[str, ...], ret_active: 
         outside = tape_bytes(spec.derivative("reverse", activity, ret_active,
                                              Plan(intermediates="recompute")), flat,
                              time_loop_location(spec.primal))
-        loop = replace(loop, outside=None if outside is None else outside + loop.kept)
+        loop = replace(loop, outside=outside)
     restart = budget is not None and (own is None or own > budget) and \
         (loop is None or not loop.computed_range) and restartable(spec, activity, ret_active)
     disk = free_bytes() if budget is not None and k.disk else 0
