@@ -110,7 +110,7 @@ def _sizes(k: Policy, spec: Derivatives, activity: tuple[str, ...], ret_active: 
                              time_loop_location(spec.primal))
         loop = replace(loop, outside=outside)
     restart = budget is not None and (own is None or own > budget) and \
-        (loop is None or not loop.computed_range) and restartable(spec, activity, ret_active)
+        loop is not None and not loop.computed_range and restartable(spec, activity, ret_active)
     disk = free_bytes() if budget is not None and k.disk else 0
     return tapes, loop, cache_bytes(), restart, disk
 

@@ -2,6 +2,7 @@
 estimate equals the tape the compiled store-all derivative allocates, the chosen policy's
 tape fits the budget, and the gradient is the store-all one."""
 import re
+import warnings
 
 import numpy as np
 import pytest
@@ -139,9 +140,14 @@ def test_recompute_all_is_lean_revolve_with_one_snapshot(backend):
 
 
 def test_budget_without_a_time_loop_says_so():
+    """Refused, without the warning of a revolve plan nobody asked for (the planner asked
+    whether the steps of a time loop that is not there could restart, and that warned
+    "checkpointing (revolve) was asked for")."""
     k = ad.checkpoint(ad.kernel(_no_loop), budget=8)
-    with pytest.raises(HpcadError, match="no time loop"):
-        ad.grad(k)(np.linspace(0.0, 1.0, 50))
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", ad.HpcadWarning)
+        with pytest.raises(HpcadError, match="no time loop"):
+            ad.grad(k)(np.linspace(0.0, 1.0, 50))
 
 
 def _no_loop(x):
