@@ -28,7 +28,7 @@ from ..runtime.snapshots import file_system, share
 from ..runtime.tape import tape_slots
 from .plan import Kind, Plan
 from .revolve import bound_source, forward_steps
-from .segments import choose_time_loop, state_arrays
+from .segments import choose_time_loop, rewritten_after, state_arrays
 from .tape import array_type
 
 _UNITS = {"": 1, "b": 1, "kb": 10**3, "mb": 10**6, "gb": 10**9, "tb": 10**12,
@@ -245,30 +245,40 @@ class TimeLoop:
     outside: int | None = 0    # bytes of the fewest-bytes tape filled outside the loop (other
     #                            loops: kept whole however the loop is checkpointed); None:
     #                            unknown before it runs
+    kept: int = 0    # the two copies every checkpointing keeps of each array that the loop
+    #                  uses and a later statement writes (segments.keep_rewritten)
 
 
 def time_loop(primal: Function, args: tuple[Any, ...]) -> TimeLoop | None:
-    """The loop checkpointing would split (segments.choose_time_loop), its step count and
-    the size of one snapshot of its state, for these arguments."""
+    """The loop checkpointing would split (segments.choose_time_loop), its step count, the
+    size of one snapshot of its state and of the copies kept of arrays rewritten after it,
+    for these arguments."""
     op = choose_time_loop(primal)
     if op is None:
         return None
     env = dict(zip(primal.args, args))
+    def size(a: Value) -> int | None:
+        if a in env:
+            return int(env[a].nbytes)
+        if isinstance(a.owner, Op) and a.owner.name == "mem.alloc":
+            dims = [_evaluate(x, env) for x in a.owner.operands]
+            return math.prod(dims) * array_type(a).dtype.np_dtype.itemsize
+        return None
     try:
         lb, ub, step = (_evaluate(x, env) for x in op.operands[:3])
-        state = 0
-        for a in state_arrays(primal, op):
-            if a in env:
-                state += env[a].nbytes
-            elif isinstance(a.owner, Op) and a.owner.name == "mem.alloc":
-                dims = [_evaluate(x, env) for x in a.owner.operands]
-                state += math.prod(dims) * array_type(a).dtype.np_dtype.itemsize
-            else:
-                return None
+        sizes = [size(a) for a in state_arrays(primal, op)]
+        if None in sizes:
+            return None
+        # the carried scalars are snapshotted beside the arrays, in memory
+        state = sum(s for s in sizes if s is not None) + sum(
+            v.type.np_dtype.itemsize for v in op.operands[3:] if isinstance(v.type, ScalarType))
+        # (an array whose size is not known here is left out of the count)
+        kept = 2 * sum(s or 0 for s in map(size, rewritten_after(primal, op)))
     except _Unknown:
         return None
     static = all(bound_source(primal, x) is not None for x in op.operands[:3])
-    return TimeLoop(len(range(lb, ub, step)), state, "" if static else where(op.loc))
+    return TimeLoop(len(range(lb, ub, step)), state, "" if static else where(op.loc),
+                    kept=kept)
 
 
 def time_loop_location(primal: Function) -> object:
@@ -313,7 +323,7 @@ def agree(comm: Any, tapes: Tapes, loop: TimeLoop | None, cache: int, restart: b
     one kernel: hpcad/mpi_job.py checks it), so that they choose alike."""
     # (ranks on one host and device share its free space: file_system)
     mine = (tapes, None if loop is None else (loop.steps, loop.state_bytes, loop.computed_range,
-                                              loop.outside),
+                                              loop.outside, loop.kept),
             cache, disk, file_system(), restart)
     everyone = comm.allgather(mine)
     restart = any(r[-1] for r in everyone)
@@ -330,7 +340,8 @@ def agree(comm: Any, tapes: Tapes, loop: TimeLoop | None, cache: int, restart: b
         return tapes, None, cache, restart, disk
     outside = None if any(lp[3] is None for lp in loops) else max(lp[3] for lp in loops)
     return (tapes, TimeLoop(max(lp[0] for lp in loops), max(lp[1] for lp in loops),
-                            max(lp[2] for lp in loops), outside), cache, restart, disk)
+                            max(lp[2] for lp in loops), outside, max(lp[4] for lp in loops)),
+            cache, restart, disk)
 
 
 @dataclass(frozen=True)
@@ -374,7 +385,7 @@ def cache_segments(own: int | None, loop: TimeLoop | None, cache: int) -> Choice
 @functools.lru_cache(maxsize=256)
 def choose(budget: int | None, tapes: Tapes, loop: TimeLoop | None,
            cache: int = 32 * 2**20, restart: bool = False, disk: int = 0,
-           unsized: str = UNSIZED) -> Choice:
+           unsized: str = UNSIZED, no_files: str = "") -> Choice:
     """The fastest policy whose estimated bytes of memory fit the budget (None: no limit).
     tapes: the store-all tape under the kernel's own plan for intermediates, then under the
     fewest-bytes plan (equal when they are the same plan). restart: whether each step of
@@ -386,7 +397,9 @@ def choose(budget: int | None, tapes: Tapes, loop: TimeLoop | None,
     restarting each step from its state with as many snapshots as fit (no tape), revolve
     with a one-step tape (lean where that recomputes less), and the same two with the
     snapshots on disk. Where the tape cannot be sized before it runs (tapes None; unsized
-    says why), only the revolve that keeps no tape. An HpcadError when none fits."""
+    says why), only the revolve that keeps no tape. no_files: why disk is 0 where snapshot
+    files are allowed ("": they are not). An HpcadError when none fits (NoTimeLoop where
+    there is no time loop)."""
     own, least = tapes
     fast = cache_segments(own, loop, cache)
     if fast is not None and (budget is None or fast.estimate is not None
@@ -400,24 +413,56 @@ def choose(budget: int | None, tapes: Tapes, loop: TimeLoop | None,
         return Choice(Plan(), least, "store-all fits with cheap and expensive "
                                                "intermediates recomputed", True)
     if loop is None or loop.steps < 2:
-        raise HpcadError(f"memory budget of {budget} bytes cannot be planned: "
-                         + ("it has no time loop to checkpoint. Raise the budget, or use "
-                            "hpcad.checkpoint(f, 'store_all')" if least is not None else
-                            f"{unsized}, so the tape cannot be sized before it runs, and it "
-                            f"has no time loop to checkpoint. {_GROWING}"))
-    return _checkpointed(budget, least, loop, restart, disk, unsized)
+        head = f"memory budget of {budget} bytes cannot be planned: "
+        if least is None:
+            head += f"{unsized}, so the tape cannot be sized before it runs, and "
+        if loop is None:
+            raise NoTimeLoop(head, least)
+        raise HpcadError(f"{head}its time loop runs {loop.steps} step"
+                         f"{'s' * (loop.steps != 1)} for these arguments, too few to "
+                         f"checkpoint{_no_loop_advice(least, False)}")
+    return _checkpointed(budget, least, loop, restart, disk, unsized, no_files)
+
+
+class NoTimeLoop(HpcadError):
+    """choose's refusal of a budget below the whole tape where it has no time loop for the
+    call; `because` words it with why (segments.no_time_loop: the planner has the kernel's
+    IR, choose only its sizes)."""
+
+    def __init__(self, head: str, least: int | None,
+                 why: str = "it has no time loop to checkpoint", pinnable: bool = False):
+        super().__init__(f"{head}{why}{_no_loop_advice(least, pinnable)}")
+        self.head, self.least = head, least
+
+    def because(self, why: str, pinnable: bool) -> NoTimeLoop:
+        """why: segments.no_time_loop; pinnable: whether a snapshot count checkpoints the
+        loop all the same (choose_time_loop takes it, its sizes only are unknown)."""
+        return NoTimeLoop(self.head, self.least,
+                          f"it has no time loop hpcad can checkpoint ({why})", pinnable)
+
+
+def _no_loop_advice(least: int | None, pinnable: bool) -> str:
+    """What to do where a budget finds no time loop to checkpoint: a budget the whole tape
+    fits, else store-all (or a snapshot count, where one checkpoints the loop)."""
+    if least is not None:
+        return (f". Raise the budget to the {least} bytes of the whole tape, or use "
+                f"hpcad.checkpoint(f, 'store_all')")
+    return f". {_GROWING}" if pinnable else \
+        ". Use hpcad.checkpoint(f, 'store_all'): its tape grows as it runs"
 
 
 def _checkpointed(budget: int, least: int | None, loop: TimeLoop, restart: bool, disk: int,
-                  unsized: str) -> Choice:
+                  unsized: str, no_files: str = "") -> Choice:
     """choose's checkpointing plans of the time loop, whose estimates count the tape filled
-    outside the loop (loop.outside), which every plan keeps whole."""
-    n, p, rest = loop.steps, loop.state_bytes, loop.outside
-    if rest is None:
+    outside the loop (loop.outside), which every plan keeps whole, and the copies of arrays
+    rewritten after it (loop.kept), which every plan makes."""
+    n, p, outside = loop.steps, loop.state_bytes, loop.outside
+    if outside is None:
         raise HpcadError(f"memory budget of {budget} bytes cannot be planned: {unsized}, "
                          f"outside the time loop that checkpointing splits, so that part of "
                          f"the tape cannot be sized before it runs. {_GROWING}")
-    inner = None if least is None else least - rest
+    inner = None if least is None else least - outside    # the loop's own tape
+    rest = outside + loop.kept
     fits = _segments(n, p, inner, budget - rest) if inner is not None else None
     if fits is not None:
         return _plus(fits, rest)
@@ -467,8 +512,10 @@ def _checkpointed(budget: int, least: int | None, loop: TimeLoop, restart: bool,
     raise HpcadError(f"memory budget of {budget} bytes is below the least this gradient "
                      f"needs ({need} bytes: " + ("" if restart else "one step's tape and ")
                      + f"a copy of the {p}-byte state{where}); raise the budget"
-                     + ("" if disk else ", or allow snapshots on disk (hpcad.checkpoint("
-                        "f, disk=True) or HPCAD_SNAPSHOT_DIR)"))
+                     + ("" if disk else f", or set HPCAD_SNAPSHOT_DIR to a directory with "
+                        f"room for snapshot files ({no_files})" if no_files else
+                        ", or allow snapshots on disk (hpcad.checkpoint(f, disk=True) or "
+                        "HPCAD_SNAPSHOT_DIR)"))
 
 
 def _plus(choice: Choice, rest: int) -> Choice:

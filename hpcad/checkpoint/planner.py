@@ -18,9 +18,10 @@ from typing import Any, Protocol
 from ..errors import HpcadError
 from ..ir.core import Function, walk
 from ..ir.types import ArrayType, ScalarType
-from ..runtime.snapshots import free_bytes, share
+from ..runtime.snapshots import free_bytes, share, snapshot_dir
 from .budget import (
     Choice,
+    NoTimeLoop,
     agree,
     cache_bytes,
     choose,
@@ -32,6 +33,7 @@ from .budget import (
 )
 from .plan import STORE_ALL, Kind, Plan, RunArgs
 from .revolve import NotRestartable, longest_recording, schedule_actions
+from .segments import choose_time_loop, no_time_loop
 
 
 class Derivatives(Protocol):
@@ -75,7 +77,13 @@ def plan_call(k: Policy, spec: Derivatives, activity: tuple[str, ...], ret_activ
     unsized = unsized_loop(spec.derivative("reverse", activity, ret_active,
                                            Plan(intermediates="recompute"))) \
         if budget is not None and sizes[0][1] is None else ""
-    c = k.last_policy = choose(budget, *sizes, unsized)
+    no_files = "" if budget is None or not k.disk or sizes[-1] else \
+        _no_snapshot_files(comm is not None)
+    try:
+        c = k.last_policy = choose(budget, *sizes, unsized, no_files)
+    except NoTimeLoop as e:    # (with why, which only the kernel's IR tells)
+        raise e.because(no_time_loop(spec.primal),
+                        choose_time_loop(spec.primal) is not None) from None
     return _with_intermediates(c.plan, "recompute" if c.fewest_bytes else k.intermediates)
 
 
@@ -102,9 +110,20 @@ def _sizes(k: Policy, spec: Derivatives, activity: tuple[str, ...], ret_active: 
                              time_loop_location(spec.primal))
         loop = replace(loop, outside=outside)
     restart = budget is not None and (own is None or own > budget) and \
-        (loop is None or not loop.computed_range) and restartable(spec, activity, ret_active)
+        loop is not None and not loop.computed_range and restartable(spec, activity, ret_active)
     disk = free_bytes() if budget is not None and k.disk else 0
     return tapes, loop, cache_bytes(), restart, disk
+
+
+def _no_snapshot_files(mpi: bool) -> str:
+    """Why a kernel that may put snapshots in files has no room for them (the planner's
+    share of the snapshot directory is 0), for messages."""
+    where = snapshot_dir()
+    if not os.path.isdir(where):
+        return f"{where} is not a directory"
+    if share(free_bytes()) == 0:
+        return f"{where} has {free_bytes()} bytes free"
+    return f"{where} is full on another rank" if mpi else f"{where} is full"
 
 
 def size_inputs(primal: Function, rules: bool) -> tuple[tuple[int, bool], ...]:

@@ -11,6 +11,7 @@ import os
 from collections.abc import Callable
 from typing import Any
 
+from ..errors import where
 from ..ir.clone import clone_op
 from ..ir.core import Block, Builder, Function, Op, Value, walk
 from ..ir.dialects import unit_step
@@ -98,6 +99,41 @@ def choose_time_loop(fn: Function) -> Op | None:
             if n > size:
                 best, size = op, n
     return best
+
+
+_LOOPS = ("scf.for", "scf.while", "par.parallel_for")
+
+
+def no_time_loop(fn: Function) -> str:
+    """Why choose_time_loop takes no loop of fn, for messages: what keeps the top-level loop
+    that comes closest (the biggest one that runs other loops) from being checkpointed,
+    'file:line: ...', or that fn has no such loop. Where choose_time_loop does take one
+    (the planner found no time loop for a call's arguments: budget.time_loop), that its
+    size is not known before it runs."""
+    chosen = choose_time_loop(fn)
+    if chosen is not None:
+        return (f"{where(chosen.loc)}: the step count of this time loop, or the size of the "
+                f"arrays it writes, is not known from the arguments before it runs")
+    loops = [op for op in fn.body.ops if op.name in ("scf.for", "scf.while")
+             and any(o.name in _LOOPS for r in op.regions for o in walk(r))]
+    if not loops:
+        return ("no loop in the kernel's own body (not inside a branch or a loop) runs "
+                "other loops or array statements in its steps")
+    op = max(loops, key=lambda o: sum(1 for r in o.regions for _ in walk(r)))
+    at = where(op.loc)
+    if op.name == "scf.while":
+        return (f"{at}: this time loop is a `while` loop, or a `for` loop that leaves early "
+                f"(`break` or `return`), so its step count is only known when it ends; "
+                f"hpcad checkpoints a `for` loop that runs all its steps")
+    if any(isinstance(r.type, ArrayType) for r in op.results):
+        return (f"{at}: this time loop rebinds array names from step to step (`a, b = b, a`, "
+                f"or `p = p + ...`), so the arrays a snapshot would hold change with the "
+                f"step; write each step's new values into the same arrays (`a[:] = b`, or a "
+                f"loop) to have it checkpointed")
+    if not unit_step(op):
+        return f"{at}: this time loop does not step by 1 (range(nt) or range(a, b) does)"
+    return (f"{at}: this time loop writes no array that lasts from one step to the next "
+            f"(nothing for a snapshot to hold)")
 
 
 def rewritten_after(fn: Function, loop: Op) -> list[Value]:

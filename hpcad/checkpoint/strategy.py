@@ -13,7 +13,7 @@ from ..ir.core import Function, Value
 from ..ir.types import ArrayType, i64
 from .plan import Kind, Plan, RunArgs
 from .revolve import Revolve, static_bounds
-from .segments import Segments, choose_time_loop
+from .segments import Segments, choose_time_loop, no_time_loop
 
 Strategy = Segments | Revolve
 
@@ -26,9 +26,8 @@ def time_loop_strategy(fn: Function, plan: Plan, act: object) -> Strategy | None
     loop = choose_time_loop(fn)
     if loop is None:
         warnings.warn(f"{where(fn.loc)}: checkpointing ({plan.kind.value}) was asked for, but "
-                      f"'{fn.name}' has no time loop hpcad can checkpoint (a top-level loop "
-                      f"with step 1 that runs inner loops and carries no arrays); the whole "
-                      f"tape is stored", HpcadWarning, stacklevel=3)
+                      f"'{fn.name}' has no time loop hpcad can checkpoint ({no_time_loop(fn)}); "
+                      f"the whole tape is stored", HpcadWarning, stacklevel=3)
         return None
     if plan.kind is Kind.REVOLVE:
         static_bounds(fn, loop)   # (an error where the range is not the arguments')

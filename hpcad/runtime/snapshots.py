@@ -45,10 +45,13 @@ SLACK_BLOCKS = 16
 
 
 def free_bytes() -> int:
-    """Free bytes in the snapshot directory (0 when it does not exist), for all processes
-    that share it: see `share`."""
+    """Free bytes in the snapshot directory (0 when it is not a directory), for all
+    processes that share it: see `share`."""
+    where = snapshot_dir()
+    if not os.path.isdir(where):
+        return 0
     try:
-        return shutil.disk_usage(snapshot_dir()).free
+        return shutil.disk_usage(where).free
     except OSError:
         return 0
 

@@ -79,7 +79,34 @@ def reduced_in_step(u, w, c, nt, comm):
     return s
 
 
-REPLICATED = {"halo_heat": True, "nonblocking_heat": False, "reduced_in_step": False}
+@ad.kernel
+def cfl_heat(u, w, c, nt, comm):
+    """Each step's dt from a global maximum (allreduce MAX), after a halo exchange."""
+    n = u.shape[0]
+    rank = comm.Get_rank()
+    size = comm.Get_size()
+    left = rank - 1 if rank > 0 else MPI.PROC_NULL
+    right = rank + 1 if rank < size - 1 else MPI.PROC_NULL
+    tmp = np.zeros(n)
+    for t in range(nt):
+        comm.Sendrecv(u[n - 2:n - 1], right, 1, u[0:1], left, 1)
+        comm.Sendrecv(u[1:2], left, 2, u[n - 1:n], right, 2)
+        m = 0.0
+        for i in range(n):
+            m = max(m, abs(u[i]))
+        dt = 0.3 / (1.0 + comm.allreduce(m, op=MPI.MAX))
+        for i in range(1, n - 1):
+            tmp[i] = u[i] + dt * c * (u[i - 1] - 2.0 * u[i] + u[i + 1]) * w[i]
+        for i in range(1, n - 1):
+            u[i] = tmp[i]
+    s = 0.0
+    for i in range(1, n - 1):
+        s += u[i] * u[i] + w[i]
+    return comm.allreduce(s, op=MPI.SUM)
+
+
+REPLICATED = {"halo_heat": True, "nonblocking_heat": False, "reduced_in_step": False,
+              "cfl_heat": True, "converging_heat": True}
 
 
 def arguments():
@@ -96,9 +123,10 @@ def global_loss(kernel, args) -> float:
 
 @pytest.mark.mpi(min_size=2)
 @pytest.mark.timeout(600)
-@pytest.mark.parametrize("backend", ["interp", pytest.param("numba", marks=pytest.mark.slow)])
-@pytest.mark.parametrize("kernel", [halo_heat, nonblocking_heat, reduced_in_step],
-                         ids=lambda k: k.__name__)
+@pytest.mark.parametrize("kernel, backend", [
+    (k, b) if b == "interp" else pytest.param(k, b, marks=pytest.mark.slow)
+    for k in (halo_heat, nonblocking_heat, reduced_in_step) for b in ("interp", "numba")]
+    + [(cfl_heat, "interp")], ids=lambda x: getattr(x, "__name__", x))
 def test_every_plan_and_budget_gives_the_store_all_gradient(kernel, backend):
     args = arguments()
     ref, out = checks.plan_outcomes(kernel, backend, args, extra=(COMM,))
@@ -168,3 +196,63 @@ def test_a_budget_between_the_ranks_tapes_plans_alike(backend):
         assert got[1] == ref[1]
         plans = COMM.allgather(k.last_policy.plan)
         assert all(p == plans[0] for p in plans) and plans[0].checkpoints, plans
+
+
+@ad.kernel
+def converging_heat(u, w, c, nt, comm):
+    """A time loop that stops when a global residual (allreduce) is small."""
+    n = u.shape[0]
+    rank = comm.Get_rank()
+    size = comm.Get_size()
+    left = rank - 1 if rank > 0 else MPI.PROC_NULL
+    right = rank + 1 if rank < size - 1 else MPI.PROC_NULL
+    tmp = np.zeros(n)
+    for t in range(nt):
+        comm.Sendrecv(u[n - 2:n - 1], right, 1, u[0:1], left, 1)
+        comm.Sendrecv(u[1:2], left, 2, u[n - 1:n], right, 2)
+        r = 0.0
+        for i in range(1, n - 1):
+            tmp[i] = u[i] + c * math.tanh(u[i - 1] - 2.0 * u[i] + u[i + 1]) * w[i]
+            r += (tmp[i] - u[i]) ** 2
+        for i in range(1, n - 1):
+            u[i] = tmp[i]
+        if comm.allreduce(r, op=MPI.SUM) < 0.05:
+            break
+    s = 0.0
+    for i in range(1, n - 1):
+        s += u[i] * u[i] + w[i]
+    return comm.allreduce(s, op=MPI.SUM)
+
+
+@pytest.mark.mpi(min_size=2)
+@pytest.mark.timeout(300)
+def test_a_time_loop_stopped_by_a_global_residual_stores_all_on_every_rank():
+    """`break` on an allreduce of the residual: the loop's step count is only known when it
+    ends, so it is not checkpointed. A snapshot count stores all with a warning naming the
+    loop and the store-all gradient (FD's) on every rank; a budget is refused on every rank,
+    naming the loop and saying it leaves early."""
+    args = arguments()
+    ref = checks.planned_run(checks.planned(converging_heat), "interp", args, (COMM,))
+    line = converging_heat.py_func.__code__.co_firstlineno + 9   # (the decorator's line)
+    k = ad.checkpoint(converging_heat, 3, schedule="revolve")
+    with pytest.warns(ad.HpcadWarning, match=rf"no time loop hpcad can checkpoint \(.*:{line}: "
+                                             r"this time loop is a `while` loop, or a `for` "
+                                             r"loop that leaves early"):
+        got = checks.planned_run(k, "interp", args, (COMM,))
+    assert all(np.array_equal(a, b) for a, b in zip(got[0], ref[0], strict=True))
+    k = ad.checkpoint(converging_heat, budget=64)
+    with pytest.raises(ad.HpcadError, match=rf":{line}: this time loop is a `while` loop, or "
+                                            r"a `for` loop that leaves early") as e:
+        checks.planned_run(k, "interp", args, (COMM,))
+    assert all(m == str(e.value) for m in COMM.allgather(str(e.value)))
+    rng = np.random.default_rng(60 + COMM.rank)
+    v = (rng.standard_normal(args[0].shape), rng.standard_normal(args[1].shape), 0.7)
+    h = 1e-6
+    def moved(sign):
+        return (args[0] + sign * h * v[0], args[1] + sign * h * v[1], args[2] + sign * h * v[2],
+                args[3])
+    fd = (global_loss(converging_heat, moved(1)) - global_loss(converging_heat, moved(-1))) \
+        / (2 * h)
+    pairing = COMM.allreduce(float(np.sum(ref[0][0] * v[0]) + np.sum(ref[0][1] * v[1])
+                                   + ref[0][2] * v[2]))
+    assert pairing == pytest.approx(fd, rel=1e-6, abs=1e-8)
