@@ -1414,13 +1414,18 @@ def _warn_unplanned(k: Kernel) -> None:
                   f"bounded by it", HpcadWarning, stacklevel=_outside_hpcad())
 
 
-def check_grad(f, *args, argnums=None, eps: float = 1e-6, rtol: float = 1e-6,
+def check_grad(f, *args, argnums=None, eps: float | None = None, rtol: float | None = None,
                backend: str | None = None) -> float:
     """Compare `grad` of f against central finite differences of f, the kernel run on the
     same backend (along every coordinate for small inputs, along 4 random directions for
     large ones); args one per parameter, in order. Returns the largest relative
     error; raises GradientMismatch if it exceeds rtol or a gradient entry or finite
-    difference is NaN or inf."""
+    difference is NaN or inf. The step (eps, relative to the argument's largest magnitude)
+    and rtol default to 1e-6 and 1e-6 where the arguments differentiated are float64, 1e-3
+    and 1e-2 where one is float32 (whose rounding a step of 1e-6 would swamp); a perturbed
+    argument keeps its dtype, and the gradient is paired with the step as rounded. An error is
+    the difference of the two derivatives less what the result's rounding makes of a
+    difference quotient (4 eps |f| over the step), relative to the larger of them."""
     k = as_kernel(f)
     given = len(args)
     args = k.bind_in_order(tuple(args))
@@ -1436,12 +1441,21 @@ def check_grad(f, *args, argnums=None, eps: float = 1e-6, rtol: float = 1e-6,
     argnums = _normalize_argnums(k, argnums, args)   # (positions from the start, a tuple)
     positional, keywords = k.as_call(args)
     grads = grad(k, argnums=argnums, backend=backend)(*positional, **keywords)
+    single = any(np.result_type(args[n]) == np.float32 for n in argnums)
+    eps = eps if eps is not None else (1e-3 if single else 1e-6)
+    rtol = rtol if rtol is not None else (1e-2 if single else 1e-6)
 
     def value(at: list) -> float:
         """The kernel's result at `at`, on the backend of the gradient: the same function
         (hpcad's integer arithmetic, kernels called inside on overlapping views, keyword-only
         parameters), where the Python function would compute another."""
         return float(k.run(k.specialize(tuple(at)).primal, at, backend)[0])
+    primal = k.specialize(args).primal
+    result = k.run(primal, list(_copy_args(args)), backend)[0]
+    # the result's rounding: a difference quotient is off by about ulp(f) / h (more where the
+    # kernel's own sums round), which an error need not go below
+    dtype = primal.result_types[0].np_dtype
+    rounding = float(np.finfo(dtype).eps) * abs(float(result))
     rng = np.random.default_rng(0)
     worst = 0.0
     for n, g in zip(argnums, grads):
@@ -1450,17 +1464,21 @@ def check_grad(f, *args, argnums=None, eps: float = 1e-6, rtol: float = 1e-6,
         directions = [np.eye(size)[j].reshape(np.shape(args[n])) for j in range(size)] \
             if size <= 32 else [rng.standard_normal(np.shape(args[n])) for _ in range(4)]
         for j, d in enumerate(directions):
-            analytic = float(np.sum(np.asarray(g) * d))
             h = eps * max(1.0, float(np.max(np.abs(args[n]))))
             plus, minus = list(_copy_args(args)), list(_copy_args(args))
-            plus[n] = plus[n] + h * d
-            minus[n] = minus[n] - h * d
-            if not isinstance(args[n], np.ndarray):
-                plus[n], minus[n] = float(plus[n]), float(minus[n])
+            if isinstance(args[n], np.ndarray):   # (in its dtype: the kernel as called)
+                plus[n] = (plus[n] + h * d).astype(args[n].dtype)
+                minus[n] = (minus[n] - h * d).astype(args[n].dtype)
+                step = (plus[n].astype(np.float64) - minus[n]) / (2 * h)   # d, as rounded
+            else:
+                plus[n], minus[n] = float(plus[n] + h * d), float(minus[n] - h * d)
+                step = d
+            analytic = float(np.sum(np.asarray(g, dtype=np.float64) * step))
             numeric = (value(plus) - value(minus)) / (2 * h)
             _check_finite(k, n, numeric, f"finite difference along "
                           f"{'coordinate' if size <= 32 else 'random direction'} {j}")
-            err = abs(analytic - numeric) / max(abs(analytic), abs(numeric), 1e-8)
+            err = max(0.0, abs(analytic - numeric) - 4.0 * rounding / h) / \
+                max(abs(analytic), abs(numeric), 1e-8)
             worst = max(worst, err)
             if err > rtol:
                 raise GradientMismatch(

@@ -95,3 +95,20 @@ def squares(u):
 def test_a_wrong_custom_rule_still_fails():
     with pytest.raises(ad.GradientMismatch, match="w.r.t. 'u' disagrees"):
         ad.check_grad(squares, np.array([0.3, -0.4]), backend="interp")
+
+
+@ad.kernel
+def update_and_norm(dst, src, a):
+    for i in range(dst.shape[0]):
+        dst[i] = a * src[i] + dst[i] * src[i]
+    return np.sum(dst * dst)
+
+
+def test_float32_arguments_get_a_step_and_tolerance_of_their_precision():
+    """A right float32 gradient passes at the defaults (a float32 result's rounding swamped
+    a step of 1e-6: relative errors of 0.5 on a right gradient), and a wrong rule still
+    fails in float32."""
+    u = np.linspace(0.1, 0.9, 6).astype(np.float32)
+    assert ad.check_grad(update_and_norm, u, 2 * u, 0.7, backend="interp") < 1e-2
+    with pytest.raises(ad.GradientMismatch, match="w.r.t. 'u' disagrees"):
+        ad.check_grad(squares, u[:3], backend="interp")
