@@ -1152,7 +1152,9 @@ def jacobian(f, argnums=0, mode: str = "rev", batch=None, backend: str | None = 
         n_out = sum(1 for t in spec.primal.result_types if _is_float_scalar(t))
         as_tuple = _returns_tuple(spec)
         out_shape = (n_out,) if as_tuple else ()
-        blocks = [np.zeros(out_shape + np.shape(args[n])) for n in nums]
+        outs = [t.np_dtype for t in spec.primal.result_types if _is_float_scalar(t)]
+        blocks = [np.zeros(out_shape + np.shape(args[n]), np.result_type(args[n], *outs))
+                  for n in nums]
         fill = _jacobian_rows if mode == "rev" else _jacobian_columns
         fill(k, args, nums, blocks, n_out, as_tuple, batch, backend, replicated)
         return tuple(blocks) if isinstance(argnums, tuple) else blocks[0]
@@ -1184,13 +1186,15 @@ def _array_jacobian(k, spec, args, nums, mode, batch, backend, argnums):
                             f"one float array (not in a tuple, not under MPI) or float "
                             f"scalars; use hpcad.vjp (one row per cotangent) or hpcad.jvp "
                             f"(one column per tangent)")
-    out_shape = k.run(spec.primal, _copy_args(args), backend)[0].shape
+    out = k.run(spec.primal, _copy_args(args), backend)[0]
+    out_shape = out.shape
     m = int(np.prod(out_shape, dtype=int))
     blocks = []
     for n in nums:
         in_shape = np.shape(args[n])
         count = m if mode == "rev" else int(np.prod(in_shape, dtype=int))
-        flat = np.zeros((m, int(np.prod(in_shape, dtype=int))))
+        flat = np.zeros((m, int(np.prod(in_shape, dtype=int))),   # (grad's dtype, jvp's)
+                        np.result_type(args[n], out.dtype))
         width, chunks = _chunks(count, batch)
         for chunk in chunks:
             units = list(enumerate(chunk))

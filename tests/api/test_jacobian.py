@@ -131,3 +131,18 @@ def test_jacobian_modes_agree_where_results_do_not_depend_on_an_argument(backend
         for mode in ("rev", "fwd"):
             np.testing.assert_allclose(got[mode][n], expected, rtol=1e-7, atol=1e-9,
                                        err_msg=f"mode {mode}, argument {n}")
+
+
+@ad.kernel
+def _scaled_squares(u, c):
+    return u * u * c
+
+
+def test_float32_jacobian_keeps_float32():
+    """A Jacobian of float32 arrays is float32, as grad's, vjp's and jvp's results are (it
+    was float64), and equals the analytic one."""
+    u = np.linspace(0.1, 0.9, 4).astype(np.float32)
+    for mode in ("rev", "fwd"):
+        jac = ad.jacobian(_scaled_squares, mode=mode, backend="interp")(u, np.float32(0.5))
+        assert jac.dtype == np.float32
+        np.testing.assert_allclose(jac, np.diag(u), rtol=1e-6)
