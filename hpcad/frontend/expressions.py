@@ -246,7 +246,14 @@ def expr_ifexp(ctx: LoweringContext, node):
     for branch in (node.body, node.orelse):
         b = Block()
         with ctx.at(b):
-            vals.append(ctx.scalar(ctx.expr(branch), branch))
+            v = ctx.expr(branch)
+            if isinstance(v, (arrays.ArrayExpr, arrays.Sliced)) or \
+                    isinstance(getattr(v, "type", None), ArrayType):
+                ctx.unsupported(node, "choosing an array with a conditional expression "
+                                      "(`a if c else b`)",
+                                "write it as an if statement, which may bind an array on "
+                                "each branch: `if c:` `x = a` `else:` `x = b`")
+            vals.append(ctx.scalar(v, branch))
         blocks.append(b)
     t = vals[0].type if vals[0].type == vals[1].type else promote(vals[0].type, vals[1].type)
     for b, v in zip(blocks, vals, strict=True):
