@@ -112,6 +112,18 @@ def recursive(x, n):
     return x
 
 
+def array_if_expression(a, flag):
+    b = np.zeros(a.shape[0])
+    v = a if flag > 0 else b  # error here
+    for i in range(1, a.shape[0]):
+        v[i] = v[i - 1] + a[i]
+    return v[a.shape[0] - 1]
+
+
+def array_if_expression_in_call(a, b, flag):
+    return np.sum(a[1:] if flag > 0 else b)  # error here
+
+
 def type_clash(a, flag):
     v = a
     if flag > 0:  # error here
@@ -141,6 +153,8 @@ def array_conditional(a):
     (loop_variable_after_break, (np.ones(4),), "keep the value you need in another variable"),
     (for_else, (np.ones(4),), "set a flag before the loop"),
     (astype, (np.ones(4),), "write a.astype(np.float64)"),
+    (array_if_expression, (np.ones(4), 1), "a conditional expression choosing between arrays"),
+    (array_if_expression_in_call, (np.ones(4), np.ones(3), 1), "write it as an if statement"),
 ])
 def test_unsupported_construct_names_file_line(fn, args, fragment):
     _check(fn, args, fragment)

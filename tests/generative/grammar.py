@@ -1,6 +1,7 @@
 """A hypothesis grammar of hpcad kernels as users write them: the Python source of a module
 (a kernel `main` plus the kernels it calls) built from blocks of loops (nested, strided,
-reversed, while with break/continue, a `return` from inside a loop nest), data branches,
+reversed, triangular and skewed, bounds read from an int array, in-place recurrences, while
+with break/continue, a `return` from inside a loop nest), data branches,
 in-place updates, buffer swaps, local
 arrays, calls to other kernels, prange loops and fork-join tasks, and MPI halo exchanges and
 collectives; shapes.py adds NumPy array syntax, a matrix argument A, index arrays (idx,
@@ -39,6 +40,12 @@ FEATURES: dict[str, bool] = {
     "tuple_state": True,       # a tuple of numbers rebound by a loop (and by its branches)
     "offset_views": True,      # lo = a[:n - k], hi = a[k:] named, loops writing one, reading both
     "early_return": True,      # `return` from inside a loop nest after in-place updates
+    "recurrence": True,        # a[i] from a[i - k] (k = 1-3) the loop wrote, steps 1-3, up and down
+    "skewed_nests": True,      # inner loops range(i, n), range(n - 1, i, -1), ... writing a[j];
+                               # bounds read from an int array, range(ptr[i], ptr[i + 1])
+    "prange_reductions": True,  # several reductions in one prange: +=, -=, min, max
+    "prange_carried": True,    # t = u[i]; for k in range(K): t = f(t) in a prange (saved values)
+    "nested_prange": True,     # a prange over j inside a prange over i, writing grid[i, j]
     # shapes.py: NumPy array syntax, a matrix argument, index arrays, non-smooth math
     "array_expr": True,        # v = u * c + np.sin(w), a[:] = ..., a += ..., np.where
     "slices": True,            # u[1:] - u[:-1], a[1:-1] += c * (b[2:] - 2 * b[1:-1] + b[:-2])
@@ -254,6 +261,54 @@ def block_nested(ctx: Ctx) -> list[str]:
             f"    {target}[i] = {target}[i] + c * math.tanh({acc})"]
 
 
+def block_recurrence(ctx: Ctx) -> list[str]:
+    """An in-place recurrence: each iteration reads the element k (1-3) behind it in the
+    direction the loop runs, which the loop itself wrote k iterations earlier, with steps of
+    1-3 (a[i] = 0.5 * a[i - k] + ..., or from a[i + k] running down); or reads the element k
+    ahead, which it writes later (a[i] += ... a[i + k] ...)."""
+    ctx.use("recurrence")
+    a = ctx.pick(arrays(ctx))
+    src = ctx.pick(["u", "w"])
+    k = ctx.pick([1, 2, 3])
+    step = ctx.pick([1, 2, 3])
+    kind = ctx.pick(["behind_up", "behind_down", "ahead"])
+    if kind == "behind_up":
+        header, prev = f"range({k}, n, {step})", f"{a}[i - {k}]"
+    elif kind == "behind_down":
+        header, prev = f"range(n - 1 - {k}, -1, -{step})", f"{a}[i + {k}]"
+    else:
+        header, prev = f"range(0, n - {k}, {step})", f"{a}[i + {k}]"
+    reads = [prev, f"{a}[i]", f"{src}[i]"]
+    update = f"0.5 * {prev} + {bounded(ctx, reads)}" if kind != "ahead" else \
+        f"{a}[i] + {bounded(ctx, reads)}"
+    return [f"for i in {header}:", f"    {a}[i] = {update}", f"    s += {expr(ctx, reads, 1)}"]
+
+
+def block_skewed(ctx: Ctx) -> list[str]:
+    """Triangular and skewed nests whose inner loop updates a[j] in place from a[i] (which
+    an earlier outer iteration's inner loop may have written), over range(i, n),
+    range(n - 1, i, -1), range(i + 1), range(1, i, 2) or range(i % 3, n, 3); or bounds read
+    from an int array (ptr[i]: a running sum of 0-2 per row, as in compressed sparse rows)."""
+    ctx.use("skewed_nests")
+    a = ctx.pick(arrays(ctx))
+    src = ctx.pick(["u", "w"])
+    if ctx.coin():
+        ptr, acc = ctx.fresh("ptr"), ctx.fresh("acc")
+        reads = [f"{src}[q % n]", f"{a}[i]", f"{a}[(q + i) % n]"]
+        return [f"{ptr} = np.zeros(n + 1, dtype=np.int64)", "for i in range(n):",
+                f"    {ptr}[i + 1] = {ptr}[i] + (i * {ctx.pick([1, 5, 7])} + 1) % 3",
+                "for i in range(n):", f"    {acc} = 0.0",
+                f"    for q in range({ptr}[i], {ptr}[i + 1]):",
+                f"        {acc} += {expr(ctx, reads)}",
+                f"    {a}[i] = {a}[i] + c * math.tanh({acc})"]
+    inner = ctx.pick(["range(i, n)", "range(n - 1, i, -1)", "range(i + 1)", "range(1, i, 2)",
+                      "range(i % 3, n, 3)"])
+    reads = [f"{a}[i]", f"{a}[j]", f"{src}[j]", f"{src}[i]"]
+    return ["for i in range(n):", f"    for j in {inner}:",
+            f"        {a}[j] = {a}[j] + {bounded(ctx, reads)}",
+            f"        s += {expr(ctx, reads, 1)}"]
+
+
 def block_while(ctx: Ctx) -> list[str]:
     ctx.use("while")
     k = ctx.fresh("k")
@@ -327,21 +382,45 @@ def block_prange(ctx: Ctx) -> list[str]:
     if stencil:
         reads += [f"{a}[i - 1]" for a in srcs] + [f"{a}[i + 1]" for a in srcs]
     body = []
-    if ctx.on("prange_inner") and ctx.coin():
+    forms = ["plain"] + [f for f in ("prange_inner", "prange_carried", "nested_prange")
+                         if ctx.on(f)]
+    form = ctx.pick(forms)
+    if form == "prange_inner":
         ctx.use("prange_inner")
         scratch, acc = ctx.fresh("scratch"), ctx.fresh("acc")
         body += [f"{scratch} = np.zeros(3)", "for j in range(3):",
                  f"    {scratch}[j] = {expr(ctx, reads + ['0.5 * j'])}", f"{acc} = 0.0",
                  "for j in range(3):", f"    {acc} += {scratch}[j] * {expr(ctx, reads, 1)}",
                  f"{out}[i] = {acc}"]
+    elif form == "prange_carried":     # a value carried through a nonlinear inner loop
+        ctx.use("prange_carried")
+        t = ctx.fresh("t")
+        body += [f"{t} = {ctx.pick(reads)}",
+                 f"for k in range({ctx.pick([2, 3])}):",
+                 f"    {t} = 0.5 * {t} + {bounded(ctx, reads + [t])}", f"{out}[i] = {t}"]
+    elif form == "nested_prange":      # row i of a grid, its columns in an inner prange
+        ctx.use("nested_prange")
+        grid = ctx.fresh("grid")
+        lines.append(f"{grid} = np.zeros((n, 3))")
+        body += [f"for j in {marker}(3):",
+                 f"    {grid}[i, j] = {expr(ctx, reads + ['u[(i + j) % n]', '0.5 * j'])}",
+                 f"{out}[i] = {grid}[i, 0] * {grid}[i, 1] + {grid}[i, 2]"]
     else:
         body.append(f"{out}[i] = {expr(ctx, reads)}")
+    after = []
+    if ctx.on("prange_reductions") and ctx.coin():   # more reductions of values of i
+        ctx.use("prange_reductions")
+        lo, hi, d = ctx.fresh("lo"), ctx.fresh("hi"), ctx.fresh("d")
+        lines += [f"{lo} = 1e30", f"{hi} = -1e30", f"{d} = 0.0"]
+        body += [f"{lo} = min({lo}, {expr(ctx, reads)})", f"{hi} = max({hi}, {expr(ctx, reads)})",
+                 f"{d} -= {expr(ctx, reads, 1)}"]
+        after = [f"s += {lo} * {hi} + c * {d}"]
     if ctx.coin():
         cond = ctx.pick([r for r in reads if "-" not in r and "+" not in r])
         body += [f"if {cond} > 0.3:", f"    s += {expr(ctx, reads + [f'{out}[i]'])}"]
     else:
         body.append(f"s += {expr(ctx, reads + [f'{out}[i]'], 1)}")
-    return lines + [f"for i in {header}:"] + indent(body)
+    return lines + [f"for i in {header}:"] + indent(body) + after
 
 
 def task_kernel(ctx: Ctx, params: str, body: list[str]) -> str:
@@ -437,7 +516,8 @@ def block_early_return(ctx: Ctx) -> list[str]:
 BLOCKS = {"loop": block_loop, "nested": block_nested, "while": block_while,
           "time": block_time, "call": block_call, "prange": block_prange,
           "forkjoin": block_forkjoin, "tuple": block_tuple, "views": block_views,
-          "early_return": block_early_return, **shapes.BLOCKS}
+          "early_return": block_early_return, "recurrence": block_recurrence,
+          "skewed_nests": block_skewed, **shapes.BLOCKS}
 
 
 NEEDS_EXTRAS = ("matrix", "gather", "edges")   # blocks that add arguments to main

@@ -12,7 +12,7 @@ from tests.generative import grammar
 
 # blocks inside a step ("time" is the loop itself)
 STEP_BLOCKS = ("loop", "nested", "while", "call", "prange", "forkjoin", "tuple", "views",
-               "early_return")
+               "early_return", "recurrence", "skewed_nests")
 
 
 def step_update(ctx: grammar.Ctx) -> list[str]:
