@@ -1,8 +1,9 @@
 """The MPI tests, run under `mpiexec -n 2` and `-n 3` (an odd count catches neighbour
 bugs), each with a time limit so that a communication mismatch fails instead of hanging.
 The fast tier runs tests/mpi's tests not marked slow at 2 ranks; the full tier runs all of
-them at 2 and at 3 ranks, and those not marked slow at 8 (for correctness at scale: uneven
-and tiny local parts, equal plan hashes on every rank; oversubscribed where cores are few).
+them at 2 and at 3 ranks, and at 8 those not marked slow of the files where how the ranks
+divide the work matters most (AT_SCALE: 2-D process grids, uneven and tiny local parts,
+equal plan hashes on every rank; oversubscribed where cores are few).
 Under pytest-xdist (`-n 2`) the controller, which runs no test, starts the runs and writes
 each result to a file the worker running its test_mpi_suite waits for (tests/conftest.py)."""
 import json
@@ -43,9 +44,17 @@ def _environment(ranks: int, base: dict | None = None) -> dict:
     return env
 
 
-# the runs of tests/mpi: id -> (ranks, pytest selection)
-RUNS = {"2-fast": (2, ["-m", "not slow"]), "2": (2, []), "3": (3, []),
-        "8-fast": (8, ["-m", "not slow"])}
+# the files whose outcome depends most on how the ranks divide the work: decompositions and
+# process grids (a 4 x 2 grid has ranks with neighbours on both sides in one dimension and
+# one in the other, which 2 and 3 ranks, one process column, never have), halo and v-form
+# exchanges, split communicators, plans and budgets that every rank must agree on
+AT_SCALE = ["test_halo_variants.py", "test_uneven_decomposition.py", "test_topology.py",
+            "test_mpi_derivatives.py", "test_mpi_vforms.py", "test_generated_mpi.py",
+            "test_mpi_split_world.py", "test_mpi_tags.py", "test_mpi_plans.py",
+            "test_mpi_loops.py"]
+# the runs of tests/mpi: id -> (ranks, pytest selection, files (default: all of tests/mpi))
+RUNS = {"2-fast": (2, ["-m", "not slow"], None), "2": (2, [], None), "3": (3, [], None),
+        "8-scale": (8, ["-m", "not slow"], AT_SCALE)}
 
 
 # how much longer a test of tests/mpi may take in a run beside the serial tests (they share
@@ -53,10 +62,12 @@ RUNS = {"2-fast": (2, ["-m", "not slow"]), "2": (2, []), "3": (3, []),
 BESIDE = 3
 
 
-def _run(ranks: int, selection: list[str], started: list, beside: bool = False,
-         base: dict | None = None) -> subprocess.CompletedProcess:
+def _run(ranks: int, selection: list[str], files: list[str] | None, started: list,
+         beside: bool = False, base: dict | None = None) -> subprocess.CompletedProcess:
+    folder = ROOT / "tests" / "mpi"
+    paths = [str(folder)] if files is None else [str(folder / f) for f in files]
     cmd = [_mpiexec(), "-n", str(ranks), sys.executable, "-m", "pytest", "-q", "--with-mpi",
-           "-p", "no:cacheprovider", "-x", *selection, str(ROOT / "tests" / "mpi")]
+           "-p", "no:cacheprovider", "-x", *selection, *paths]
     env = _environment(ranks, base)
     if beside:
         env["HPCAD_TEST_TIME_SCALE"] = str(BESIDE)
@@ -149,7 +160,7 @@ def _read_result(folder: Path, run_id: str) -> subprocess.CompletedProcess:
     pytest.param("2-fast"),
     pytest.param("2", marks=pytest.mark.slow),
     pytest.param("3", marks=pytest.mark.slow),
-    pytest.param("8-fast", marks=pytest.mark.slow)])
+    pytest.param("8-scale", marks=pytest.mark.slow)])
 @pytest.mark.timeout(SUITE_TIMEOUT + 60)
 def test_mpi_suite(run_id, pytestconfig):
     folder = getattr(pytestconfig, "workerinput", {}).get(RESULTS)

@@ -108,12 +108,13 @@ def test_numba_runs_every_numba_plan_and_fraction_on_several_kernels():
 
 
 SIZES = [(9, 5), (15, 7), (6, 3), (15, 2), (9, 5), (30, 11)]
+SIZED = ("hashed", "partial_scratch", "prange_in_step")   # kernels called at those sizes
 
 
 @pytest.mark.timeout(900)
 @pytest.mark.parametrize("backend", ["interp", pytest.param("numba", marks=pytest.mark.slow)])
-@pytest.mark.parametrize("name", ["hashed", pytest.param("partial_scratch", marks=pytest.mark.slow),
-                                  pytest.param("prange_in_step", marks=pytest.mark.slow)])
+@pytest.mark.parametrize("name", [n if n == "hashed" else pytest.param(n, marks=pytest.mark.slow)
+                                  for n in SIZED])
 def test_calls_at_other_sizes_reuse_the_derivative_and_agree(name, backend, tmp_path,
                                                               monkeypatch):
     """One kernel object per plan called at sizes and step counts that grow and shrink
@@ -121,10 +122,14 @@ def test_calls_at_other_sizes_reuse_the_derivative_and_agree(name, backend, tmp_
     monkeypatch.setenv("HPCAD_SNAPSHOT_DIR", str(tmp_path))
     kernel = getattr(plan_kernels, name)
     refs = {s: checks.planned_run(checks.planned(kernel), backend, arguments(*s)) for s in SIZES}
-    numba = backend == "numba"     # (each plan compiles a derivative)
-    plans = [checks.planned(kernel, p) for p in checks.NUMBA_PLANS
-             + (() if numba else checks.PLANS[2:4])]
-    plans += [checks.planned(kernel, budget=b) for b in ((800,) if numba else (2000, 800, 300))]
+    if backend == "numba":   # (each plan compiles a derivative: one numba plan per kernel,
+        # each of NUMBA_PLANS on one of them, and the budget on the first; all on interp)
+        j = SIZED.index(name)
+        plans = [checks.planned(kernel, checks.NUMBA_PLANS[j % len(checks.NUMBA_PLANS)])]
+        plans += [checks.planned(kernel, budget=800)] if j == 0 else []
+    else:
+        plans = [checks.planned(kernel, p) for p in checks.NUMBA_PLANS + checks.PLANS[2:4]]
+        plans += [checks.planned(kernel, budget=b) for b in (2000, 800, 300)]
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", ad.HpcadWarning)
         for k in plans:
