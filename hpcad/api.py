@@ -1454,12 +1454,10 @@ def check_grad(f, *args, argnums=None, eps: float | None = None, rtol: float | N
         (hpcad's integer arithmetic, kernels called inside on overlapping views, keyword-only
         parameters), where the Python function would compute another."""
         return float(k.run(k.specialize(tuple(at)).primal, at, backend)[0])
-    primal = k.specialize(args).primal
-    result = k.run(primal, list(_copy_args(args)), backend)[0]
     # the result's rounding: a difference quotient is off by about ulp(f) / h (more where the
     # kernel's own sums round), which an error need not go below
-    dtype = primal.result_types[0].np_dtype
-    rounding = float(np.finfo(dtype).eps) * abs(float(result))
+    dtype = k.specialize(args).primal.result_types[0].np_dtype
+    rounding = float(np.finfo(dtype).eps) * abs(value(list(_copy_args(args))))
     rng = np.random.default_rng(0)
     worst = 0.0
     for n, g in zip(argnums, grads):

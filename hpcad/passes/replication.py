@@ -176,7 +176,7 @@ def _replication_types(fn: Function, params: tuple[int, ...], uniform: tuple[int
     """The types, taking the loops in `assume` (None: every loop of uniform bounds) to run
     at least once, and the `if`s in `force` (of conditions the same on every rank) to take
     the branch given."""
-    walker = _Replicated(fn, params, uniform, assume, force or {})
+    walker = _Replicated(fn, params, uniform, assume, force)
     end = walker.block(fn.body, walker.entry_contents(), uniform=True)
     values = {v: _typed(k) for v, k in walker.kind.items() if k is not None}
     values.update((v, Replication(Kind.PARTIAL, c)) for v, c in walker.partial.items())
