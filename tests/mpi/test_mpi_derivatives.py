@@ -12,6 +12,7 @@ import hpcad as ad
 from hpcad.checkpoint.plan import Kind, Plan
 from hpcad.kernels.mpi_stencils import heat_local, split
 from hpcad.testing import dot_test, taylor_test
+from tests.mpi import case_backends
 from tests.mpi import mpi_kernels as mk
 
 COMM = MPI.COMM_WORLD
@@ -19,6 +20,12 @@ COMM = MPI.COMM_WORLD
 # the interpreter, and numba under MPI through the examples (tests/test_mpi_launch.py)
 BACKENDS = ["interp", pytest.param("numba", marks=pytest.mark.slow)]
 CASES = mk.CASES
+# The cases numba compiles (slow tier; all under HPCAD_ALL_MPI=1): together their primals
+# and derivatives run every line of the numba backend's code generation, and call every
+# function in the generated code, that all the cases do (python -m tests.numba_cover); the
+# interpreter runs every case.
+ON_NUMBA = ("halo_buffer_steps", "heat_nonblocking", "gather_scatter", "blocking_pairs",
+            "halo_python_loops", "bcast_reduce", "array_allreduce", "scalar_allreduce_local")
 
 
 def _args(case):
@@ -54,8 +61,7 @@ def _rel(a, b):
 
 @pytest.mark.mpi(min_size=2)
 @pytest.mark.timeout(120)
-@pytest.mark.parametrize("backend", BACKENDS)
-@pytest.mark.parametrize("case", sorted(CASES))
+@pytest.mark.parametrize("case, backend", case_backends(sorted(CASES), ON_NUMBA))
 def test_primal_equals_plain_python(case, backend):
     """The kernel's value on every rank is what CPython computes running it undecorated
     (catches a load of a receive buffer moved above the MPI call that writes it)."""
@@ -71,8 +77,7 @@ def test_primal_equals_plain_python(case, backend):
 
 @pytest.mark.mpi(min_size=2)
 @pytest.mark.timeout(120)
-@pytest.mark.parametrize("backend", BACKENDS)
-@pytest.mark.parametrize("case", sorted(CASES))
+@pytest.mark.parametrize("case, backend", case_backends(sorted(CASES), ON_NUMBA))
 def test_forward_matches_finite_differences(case, backend):
     """The tangent of this rank's output along everyone's direction is the central finite
     difference of the plain Python function (run undecorated on every rank)."""
@@ -85,8 +90,7 @@ def test_forward_matches_finite_differences(case, backend):
 
 @pytest.mark.mpi(min_size=2)
 @pytest.mark.timeout(120)
-@pytest.mark.parametrize("backend", BACKENDS)
-@pytest.mark.parametrize("case", sorted(CASES))
+@pytest.mark.parametrize("case, backend", case_backends(sorted(CASES), ON_NUMBA))
 def test_reverse_is_the_adjoint_of_forward(case, backend):
     """<J v, w> = <v, J^T w> summed over the ranks (hpcad.testing.dot_test): reverse mode,
     with its seeding of per-rank and replicated outputs, transposes the forward mode that
@@ -97,8 +101,7 @@ def test_reverse_is_the_adjoint_of_forward(case, backend):
 
 @pytest.mark.mpi(min_size=2)
 @pytest.mark.timeout(120)
-@pytest.mark.parametrize("backend", BACKENDS)
-@pytest.mark.parametrize("case", sorted(CASES))
+@pytest.mark.parametrize("case, backend", case_backends(sorted(CASES), ON_NUMBA))
 def test_gradient_of_the_global_loss_passes_taylor_test(case, backend):
     """The gradient is that of the global loss: the ranks' results summed, a result the same
     on every rank counted once (mk.PER_RANK says which, by hand); its Taylor remainder is

@@ -10,6 +10,7 @@ from mpi4py import MPI
 
 from hpcad.kernels.mpi_stencils import heat_local, split
 from tests.ad.width_check import check_forward, check_reverse  # noqa: E402
+from tests.mpi import case_backends
 from tests.mpi import mpi_kernels as mk
 
 COMM = MPI.COMM_WORLD
@@ -19,6 +20,12 @@ BACKENDS = ["interp", pytest.param("numba", marks=pytest.mark.slow)]
 # blocking and collective communication (non-blocking calls on halo views need contiguous
 # buffers, which the lanes of a view are not)
 CASES = {name: case for name, case in mk.CASES.items() if name != "heat_nonblocking"}
+# The cases numba compiles at width 3 (slow tier; all under HPCAD_ALL_MPI=1): together their
+# batched derivatives run every line of the numba backend's code generation, and call every
+# function in the generated code, that all the cases' do (python -m tests.numba_cover
+# --widths 3 --only derivatives); the interpreter runs every case.
+ON_NUMBA = ("reduce_loop", "gather_scatter", "halo_views", "irecv_wait_loop", "blocking_pairs",
+            "allreduce_buffer_steps", "halo_python_loops", "scalar_allreduce_local")
 
 
 @pytest.mark.mpi(min_size=2)
@@ -38,8 +45,7 @@ def test_batched_distributed_heat_equals_separate_calls(width, backend):
 
 @pytest.mark.mpi(min_size=2)
 @pytest.mark.timeout(120)
-@pytest.mark.parametrize("backend", BACKENDS)
-@pytest.mark.parametrize("case", sorted(CASES))
+@pytest.mark.parametrize("case, backend", case_backends(sorted(CASES), ON_NUMBA))
 def test_batched_mpi_kernel_equals_separate_calls(case, backend):
     kernel, make = CASES[case]
     rng = np.random.default_rng(400 + COMM.rank)
