@@ -517,6 +517,34 @@ def index_nodes(node) -> list:
     return list(node.slice.elts) if isinstance(node.slice, ast.Tuple) else [node.slice]
 
 
+def element_of(ctx: LoweringContext, e: ArrayExpr, node) -> Value:
+    """One element of an array expression, `(a * b)[i, j]`, `np.diff(u)[0]`: its value at
+    integer indices (a negative one counts from the end, as in NumPy), computed where it is
+    read; nothing is allocated."""
+    nodes = index_nodes(node)
+    if len(nodes) != e.ndim or any(isinstance(n, ast.Slice) or is_newaxis(ctx, n)
+                                   for n in nodes):
+        ctx.unsupported(node, "slicing the result of an array expression, or indexing it "
+                              "with fewer indices than it has axes",
+                        "give the expression a name first, or slice its operands")
+    b, idx = ctx.builder, []
+    for n, d in zip(nodes, e.dims(ctx), strict=True):
+        v = ctx.expr(n)
+        if is_array(v):
+            ctx.unsupported(node, "indexing with an array (fancy or boolean indexing)",
+                            "use np.where(mask, a, b), or a loop over the indices")
+        v = ctx.coerce_index(v, n)
+        c = const_of(v)
+        if c is not None and c < 0:
+            v = b.op1("arith.add", [d.value, v], i64)
+        elif c is None:
+            negative = b.op1("arith.cmp", [v, ctx.const(0, i64)], i1, {"pred": "lt"})
+            v = b.op1("arith.select", [negative, b.op1("arith.add", [d.value, v], i64), v],
+                      i64)
+        idx.append(v)
+    return e.element(ctx, idx)
+
+
 def is_newaxis(ctx: LoweringContext, n) -> bool:
     return (isinstance(n, ast.Constant) and n.value is None) or (
         isinstance(n, ast.Attribute) and n.attr == "newaxis" and ctx.static_value(n) is None)

@@ -16,8 +16,10 @@ from ..ir.core import Block, Op, Value
 from ..ir.types import ArrayType, ScalarType, f64, i1, i64, promote, scalar_from_dtype
 from .arrays import (
     ArrayExpr,
+    Dim,
     Flipped,
     Map,
+    affine,
     as_array_value,
     as_expr,
     loop_nest,
@@ -556,6 +558,130 @@ def call_triangle(ctx: LoweringContext, obj, node) -> ArrayExpr:
     return Triangle(arr, k, obj is np.triu)
 
 
+class Difference(ArrayExpr):
+    """np.diff(a, axis=k) of an array expression, read lazily: element idx is a's element
+    one further along the axis less a's element at idx (the stencil `a[1:] - a[:-1]`); the
+    axis is one shorter (empty where it had at most one element)."""
+
+    def __init__(self, inner: ArrayExpr, axis: int):
+        self.inner, self.axis = inner, axis
+        self.dtype, self.ndim = inner.dtype, inner.ndim
+        self._dims: list[Dim] | None = None
+
+    def dims(self, ctx):
+        if self._dims is None:
+            dims = list(self.inner.dims(ctx))
+            d, b = dims[self.axis], ctx.builder
+            shorter = b.op1("arith.sub", [d.value, ctx.const(1, i64)], i64)
+            length = b.op1("arith.max", [ctx.const(0, i64), shorter], i64)
+            if isinstance(d.key, tuple) and len(d.key) == 4 and d.key[0] == "len":
+                key = d.key[:3] + (d.key[3] - 1,)      # the key of a[..., 1:] and a[..., :-1]
+            else:
+                key = None if d.key is None else ("diff", d.key)
+            dims[self.axis] = Dim(length, key)
+            self._dims = dims
+        return self._dims
+
+    def one(self, axis):
+        return axis != self.axis and self.inner.one(axis)
+
+    def element(self, ctx, idx):
+        ahead = list(idx)
+        ahead[self.axis] = affine(ctx, ctx.const(1, i64), 1, idx[self.axis])
+        return ctx.builder.op1("arith.sub", [self.inner.element(ctx, ahead),
+                                             self.inner.element(ctx, idx)], self.dtype)
+
+    def reads(self):   # two positions of the inner arrays: never only the one a store writes
+        return [(arr, ("diff", key)) for arr, key in self.inner.reads()]
+
+
+def call_diff(ctx: LoweringContext, obj, node) -> ArrayExpr:
+    """np.diff(a, n=1, axis=-1): the n-th differences along the axis (n and axis integer
+    literals), read lazily: n nested Differences."""
+    given = dict(zip(("a", "n", "axis"), node.args))
+    given.update(keywords(ctx, node, ("n", "axis"), "np.diff"))
+    if not 1 <= len(node.args) <= 3:
+        ctx.unsupported(node, f"np.diff with {len(node.args)} positional arguments",
+                        "write np.diff(a), np.diff(a, n) or np.diff(a, axis=k)")
+    arr = array_arg(ctx, node.args[0], "np.diff")
+    n = int_literal(given["n"]) if "n" in given else 1
+    axis = int_literal(given["axis"]) if "axis" in given else -1
+    if not isinstance(n, int) or n < 1:
+        ctx.unsupported(node, "np.diff with an order n that is not an integer literal of at "
+                              "least 1", "write the order as a literal: np.diff(a, 2)")
+    if not isinstance(axis, int):
+        ctx.unsupported(node, "np.diff with an axis that is not an integer literal")
+    if arr.dtype == i1:
+        ctx.unsupported(node, "np.diff of a boolean array (NumPy compares neighbours with !=)",
+                        "write the comparison of two slices: m[1:] != m[:-1]")
+    axis = normal_axis(ctx, axis, arr.ndim, node)
+    out: ArrayExpr = arr
+    for _ in range(n):
+        out = Difference(out, axis)
+    return out
+
+
+class Rolled(ArrayExpr):
+    """np.roll(a, shift, axis=k) read lazily: element i along the axis is a's element
+    (i - shift) mod the axis's length; `start` is shift mod the length, taken once."""
+
+    def __init__(self, inner: ArrayExpr, axis: int, start: Value):
+        self.inner, self.axis, self.start = inner, axis, start
+        self.dtype, self.ndim = inner.dtype, inner.ndim
+
+    def dims(self, ctx):
+        return self.inner.dims(ctx)
+
+    def one(self, axis):
+        return self.inner.one(axis)
+
+    def element(self, ctx, idx):
+        b = ctx.builder
+        length = self.inner.dims(ctx)[self.axis].value
+        back = b.op1("arith.sub", [idx[self.axis], self.start], i64)
+        wraps = b.op1("arith.cmp", [back, ctx.const(0, i64)], i1, {"pred": "lt"})
+        at = list(idx)
+        at[self.axis] = b.op1("arith.select", [wraps, b.op1("arith.add", [back, length], i64),
+                                               back], i64)
+        return self.inner.element(ctx, at)
+
+    def reads(self):   # other positions of the inner arrays than a store at idx writes
+        return [(arr, ("rolled", key)) for arr, key in self.inner.reads()]
+
+
+def call_roll(ctx: LoweringContext, obj, node) -> ArrayExpr:
+    """np.roll(a, shift) of a vector, np.roll(a, shift, axis=k) of any array (an integer
+    shift, the axis an integer literal)."""
+    given = dict(zip(("a", "shift", "axis"), node.args))
+    given.update(keywords(ctx, node, ("shift", "axis"), "np.roll"))
+    if not 1 <= len(node.args) <= 3 or "shift" not in given:
+        ctx.unsupported(node, "np.roll without an array and a shift",
+                        "write np.roll(a, shift) or np.roll(a, shift, axis=k)")
+    arr = array_arg(ctx, node.args[0], "np.roll")
+    axis_node = given.get("axis")
+    if axis_node is None or (isinstance(axis_node, ast.Constant) and axis_node.value is None):
+        if arr.ndim != 1:
+            ctx.unsupported(node, f"np.roll of a {arr.ndim}-D array without an axis (it "
+                                  f"rolls the flattened array)",
+                            "pass axis=k, or roll the flattened copy: np.roll(a.ravel(), s)")
+        axis = 0
+    else:
+        literal = int_literal(axis_node)
+        if not isinstance(literal, int):
+            ctx.unsupported(node, "np.roll with an axis that is not an integer literal "
+                                  "(several axes at once included)")
+        axis = normal_axis(ctx, literal, arr.ndim, node)
+    shift = ctx.scalar(ctx.expr(given["shift"]), node)
+    if not (isinstance(shift.type, ScalarType) and shift.type.is_int):
+        ctx.unsupported(given["shift"], "a shift of np.roll that is not an integer",
+                        "pass an integer shift (several axes: one np.roll per axis)")
+    b = ctx.builder
+    length = arr.dims(ctx)[axis].value
+    nonzero = b.op1("arith.max", [length, ctx.const(1, i64)], i64)   # (an empty axis)
+    start = b.op1("arith.mod", [ctx.coerce(shift, i64), nonzero], i64)
+    return Rolled(arr, axis, start)
+
+
 def call_cumsum(ctx: LoweringContext, obj, node) -> Value:
     """np.cumsum(a): the running sums of a's elements in C order (a 1-D result);
     np.cumsum(a, axis=k): running sums along axis k, a's shape."""
@@ -622,7 +748,7 @@ INTRINSICS = [(ALLOC, call_alloc), (ALLOC_LIKE, call_alloc), ({np.arange}, call_
               ({np.concatenate}, call_concatenate), ({np.stack}, call_stack),
               ({np.cumsum}, call_cumsum), ({np.hstack}, call_hstack), ({np.eye}, call_eye),
               ({np.flip}, call_flip), ({np.triu, np.tril}, call_triangle),
-              ({np.array}, call_array)]
+              ({np.array}, call_array), ({np.diff}, call_diff), ({np.roll}, call_roll)]
 # array method -> its rule(ctx, array or array expression, call node)
 METHODS = {"copy": method_copy, "reshape": method_reshape, "ravel": method_ravel,
            "flatten": method_flatten, "astype": method_astype}

@@ -279,8 +279,7 @@ def expr_subscript(ctx: LoweringContext, node):
                                                   "first: v = x[:, np.newaxis].copy()")
         base = arrays.view_of(ctx, base)   # x[::-1][:-1]: a slice of the stepped view
     if isinstance(base, arrays.ArrayExpr):
-        ctx.unsupported(node, "indexing the result of an array expression",
-                        "give the expression a name first, or index its operands")
+        return arrays.element_of(ctx, base, node)
     mask = boolean_index(ctx, node, base)
     if mask is not None:
         return arrays.masked_values(ctx, base, mask, node)

@@ -172,9 +172,6 @@ def describe(node, table: dict | None = None) -> tuple[str, str]:
 
 # a library function kernels do not have, by module.name -> how to write it with what they have
 FUNCTIONS = {
-    "numpy.roll": "read neighbours with a wrapped index in a loop, `u[(i - 1) % n]`, or "
-                  "join two slices: np.roll(u, 1) is np.concatenate((u[-1:], u[:-1]))",
-    "numpy.diff": "subtract slices: np.diff(u) is u[1:] - u[:-1]",
     "numpy.gradient": "take differences of slices: (u[2:] - u[:-2]) / (2 * h) inside, "
                       "(u[1] - u[0]) / h and (u[-1] - u[-2]) / h at the ends",
     "numpy.trapezoid": "sum the slices: h * (np.sum(u) - 0.5 * (u[0] + u[-1]))",
