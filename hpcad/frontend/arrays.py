@@ -382,15 +382,16 @@ def inside_parallel(ctx: LoweringContext) -> bool:
 
 def loop_nest(ctx: LoweringContext, extents: Sequence[Value], body: Callable, node,
               carried: Sequence[Value] = (), kinds: Sequence[str] | None = None,
-              starts: Sequence[int] | None = None) -> list[Value]:
+              starts: Sequence[int] | None = None, serial: bool = False) -> list[Value]:
     """Nested loops over extents (row-major); body(ivs, accs) -> new accs runs innermost.
     Returns the carried values after the nest. In a parallel=True kernel the outermost loop
-    is parallel when its carried values are reductions of the given kinds. starts: a
-    constant first index per loop (the loop runs over [start, start + extent)); the body
-    still gets 0-based positions (iv - start, which index arithmetic folds away)."""
+    is parallel when its carried values are reductions of the given kinds, unless `serial`
+    (a body whose iterations write the same elements). starts: a constant first index per
+    loop (the loop runs over [start, start + extent)); the body still gets 0-based
+    positions (iv - start, which index arithmetic folds away)."""
     starts = list(starts or [0] * len(extents))
     parallel = bool(ctx.program.parallel and not inside_parallel(ctx) and extents and
-                    (not carried or kinds is not None))
+                    not serial and (not carried or kinds is not None))
     kinds = list(kinds or ())
     zero, one = ctx.const(0, i64), ctx.const(1, i64)
     ivs: list[Value] = []

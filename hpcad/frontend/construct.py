@@ -8,6 +8,7 @@ number), so derivatives flow through them with no rule of their own."""
 from __future__ import annotations
 
 import ast
+from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -197,6 +198,12 @@ def call_linspace(ctx: LoweringContext, obj, node) -> Value:
                    for k in ("start", "stop"))
     num = ctx.coerce_index(ctx.scalar(ctx.expr(given["num"]), node), node) \
         if "num" in given else ctx.const(50, i64)
+    return call_linspace_values(ctx, start, stop, num, node)
+
+
+def call_linspace_values(ctx: LoweringContext, start: Value, stop: Value, num: Value,
+                         node) -> Value:
+    """np.linspace(start, stop, num) of f64 ends and an i64 count."""
     b = ctx.builder
     one = ctx.const(1, i64)
     div = b.op1("arith.max", [b.op1("arith.sub", [num, one], i64), one], i64)
@@ -682,6 +689,85 @@ def call_roll(ctx: LoweringContext, obj, node) -> ArrayExpr:
     return Rolled(arr, axis, start)
 
 
+def call_histogram(ctx: LoweringContext, obj, node) -> tuple[Value, Value]:
+    """np.histogram(a, bins, range=(lo, hi)) with a count of equal bins, as numba's: the
+    tuple (counts, edges). Without a range the bins span a's smallest to largest element
+    (NaNs skipped). Element v goes to bin floor((v - lo) * bins / (hi - lo)) where that is
+    a bin, v == hi to the last one; nothing is counted when hi == lo. The counts are int64,
+    with no derivative; the edges are np.linspace(lo, hi, bins + 1), which differentiates
+    through lo and hi."""
+    given = dict(zip(("a", "bins", "range"), node.args))
+    given.update(keywords(ctx, node, ("bins", "range"), "np.histogram"))
+    if not 1 <= len(node.args) <= 3:
+        ctx.unsupported(node, f"np.histogram with {len(node.args)} positional arguments")
+    arr = array_arg(ctx, node.args[0], "np.histogram")
+    b = ctx.builder
+    bins = ctx.expr(given["bins"]) if "bins" in given else ctx.const(10, i64)
+    if not isinstance(bins, Value) or not isinstance(bins.type, ScalarType) or \
+            not bins.type.is_int:
+        ctx.unsupported(given.get("bins", node), "np.histogram with bins that are not a "
+                                                 "count (an array of edges)",
+                        "pass the number of equal bins, and a range=(lo, hi) if needed")
+    bins = ctx.coerce(bins, i64)
+    ctx.runtime_check(b.op1("arith.cmp", [bins, ctx.const(0, i64)], i1, {"pred": "gt"}),
+                      "np.histogram with a count of bins that is not positive", node)
+    dims = arr.extents(ctx)
+
+    def value(ivs) -> Value:
+        return ctx.coerce(arr.element(ctx, ivs), f64)
+    span = given.get("range")
+    if span is not None and not (isinstance(span, ast.Constant) and span.value is None):
+        ends = ctx.expr(span)
+        if not isinstance(ends, tuple) or len(ends) != 2:
+            ctx.unsupported(span, "a range of np.histogram that is not a pair (lo, hi)")
+        lo, hi = (ctx.coerce(ctx.scalar(e, span), f64) for e in ends)
+    else:
+        lo, hi = loop_nest(ctx, dims, lambda ivs, accs: [
+            b.op1("arith.min", [accs[0], value(ivs)], f64),
+            b.op1("arith.max", [accs[1], value(ivs)], f64)], node,
+            [ctx.const(float("inf"), f64), ctx.const(float("-inf"), f64)], ["min", "max"])
+    ctx.runtime_check(b.op1("arith.cmp", [lo, hi], i1, {"pred": "le"}),
+                      "np.histogram's range: its low end is above its high end (or the "
+                      "array is empty, or all NaN)", node)
+    counts = alloc(ctx, [bins], i64, fill="zeros")
+    last = b.op1("arith.sub", [bins, ctx.const(1, i64)], i64)
+    nbins = ctx.coerce(bins, f64)
+
+    def count(at: Value) -> None:
+        old = b.op1("mem.load", [counts, at], i64)
+        b.op("mem.store", [b.op1("arith.add", [old, ctx.const(1, i64)], i64), counts, at])
+
+    def branch(cond: Value, then: Callable, other: Callable | None = None) -> None:
+        blocks = []
+        for fill in (then, other):
+            block = Block()
+            with ctx.at(block):
+                if fill is not None:
+                    fill()
+                b.op("scf.yield", [])
+            blocks.append(block)
+        b.op("scf.if", [cond], [], regions=blocks)
+
+    def counted() -> None:
+        ratio = b.op1("arith.div", [nbins, b.op1("arith.sub", [hi, lo], f64)], f64)
+
+        def body(ivs, accs):
+            v = value(ivs)
+            at = b.op1("math.floor", [b.op1("arith.mul", [
+                b.op1("arith.sub", [v, lo], f64), ratio], f64)], f64)
+            inside = b.op1("arith.and", [
+                b.op1("arith.cmp", [at, ctx.const(0.0, f64)], i1, {"pred": "ge"}),
+                b.op1("arith.cmp", [at, nbins], i1, {"pred": "lt"})], i1)
+            branch(inside, lambda: count(ctx.coerce(at, i64)), lambda: branch(
+                b.op1("arith.cmp", [v, hi], i1, {"pred": "eq"}), lambda: count(last)))
+            return []
+        loop_nest(ctx, dims, body, node, serial=True)
+    branch(b.op1("arith.cmp", [hi, lo], i1, {"pred": "gt"}), counted)
+    edges = call_linspace_values(ctx, lo, hi, b.op1("arith.add", [bins, ctx.const(1, i64)],
+                                                   i64), node)
+    return counts, edges
+
+
 def call_cumsum(ctx: LoweringContext, obj, node) -> Value:
     """np.cumsum(a): the running sums of a's elements in C order (a 1-D result);
     np.cumsum(a, axis=k): running sums along axis k, a's shape."""
@@ -748,7 +834,8 @@ INTRINSICS = [(ALLOC, call_alloc), (ALLOC_LIKE, call_alloc), ({np.arange}, call_
               ({np.concatenate}, call_concatenate), ({np.stack}, call_stack),
               ({np.cumsum}, call_cumsum), ({np.hstack}, call_hstack), ({np.eye}, call_eye),
               ({np.flip}, call_flip), ({np.triu, np.tril}, call_triangle),
-              ({np.array}, call_array), ({np.diff}, call_diff), ({np.roll}, call_roll)]
+              ({np.array}, call_array), ({np.diff}, call_diff), ({np.roll}, call_roll),
+              ({np.histogram}, call_histogram)]
 # array method -> its rule(ctx, array or array expression, call node)
 METHODS = {"copy": method_copy, "reshape": method_reshape, "ravel": method_ravel,
            "flatten": method_flatten, "astype": method_astype}
