@@ -880,6 +880,7 @@ INTRINSICS = [(intr.UNARY_MATH, elementwise_call(1, unary_math)),
               (intr.CASTS, elementwise_call(1, cast)), ({builtins.len}, call_len),
               (intr.ROUND, call_round), (intr.NP_ROUND, call_np_round),
               (intr.TRUNC, elementwise_call(1, trunc)), (linalg.FUNCTIONS, linalg.call),
+              ({np.linalg.cholesky}, linalg.call_cholesky),
               (intr.UFUNC_OPERATORS, elementwise_call(2, ufunc_operator)),
               (intr.NEGATIVE, elementwise_call(1, negative)), (intr.DIVMOD, call_divmod),
               *construct.INTRINSICS, *reductions.INTRINSICS]
