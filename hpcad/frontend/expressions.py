@@ -19,6 +19,7 @@ from ..ir.types import SCALARS, ArrayType, f32, f64, i1, i32, i64, promote, spok
 from . import (
     arrays,
     construct,
+    library,
     linalg,
     mpi,
     mpi_arguments,
@@ -880,14 +881,14 @@ INTRINSICS = [(intr.UNARY_MATH, elementwise_call(1, unary_math)),
               (intr.CASTS, elementwise_call(1, cast)), ({builtins.len}, call_len),
               (intr.ROUND, call_round), (intr.NP_ROUND, call_np_round),
               (intr.TRUNC, elementwise_call(1, trunc)), (linalg.FUNCTIONS, linalg.call),
-              ({np.linalg.cholesky}, linalg.call_cholesky),
+              ({np.linalg.cholesky}, linalg.call_cholesky), ({np.interp}, library.call_interp),
               (intr.UFUNC_OPERATORS, elementwise_call(2, ufunc_operator)),
               (intr.NEGATIVE, elementwise_call(1, negative)), (intr.DIVMOD, call_divmod),
               *construct.INTRINSICS, *reductions.INTRINSICS]
 
 # the rules that read keyword arguments themselves (dtype=, axis=, ...)
 TAKE_KEYWORDS = {rule for _, rule in [*construct.INTRINSICS, *reductions.INTRINSICS]} | {
-    call_np_round}
+    call_np_round, library.call_interp}
 
 # array method name -> the rule lowering a.name(...) (the array or array expression, the call)
 ARRAY_METHODS = {**construct.METHODS, **reductions.METHODS}

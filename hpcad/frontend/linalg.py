@@ -6,18 +6,16 @@ reduction. A transpose is a lazy `Transposed` array expression: a product reads 
 array through the op's transpose flag (no copy), anything else reads its elements with the
 indices swapped. Operands that are other array expressions are computed into arrays first.
 The Cholesky factor
-is the Python function `cholesky` below, written with loops, inlined as a call of a kernel:
-it compiles, parallelizes and differentiates as any kernel code does."""
+is a function written with loops (library.py), inlined as a call of a kernel."""
 from __future__ import annotations
 
-import math
 from typing import TYPE_CHECKING
 
 import numpy as np
 
 from ..ir.core import Value
 from ..ir.types import ArrayType, f64, i1, i64, promote
-from . import arrays
+from . import arrays, library
 
 if TYPE_CHECKING:
     from .context import LoweringContext
@@ -222,28 +220,6 @@ FUNCTIONS = {
 _ARITY = {np.matmul: 2, np.dot: 2, np.outer: 2, np.transpose: 1}
 
 
-def cholesky(a):
-    """The lower-triangular L with L @ L.T == a, for a symmetric positive definite a, from
-    its lower triangle (LAPACK's potrf reads that triangle too); and whether every pivot
-    was positive (the caller checks it, at the user's line)."""
-    n = a.shape[0]
-    factor = np.zeros((n, n), a.dtype)
-    positive = True
-    for j in range(n):
-        s = a[j, j]
-        for k in range(j):
-            s -= factor[j, k] * factor[j, k]
-        positive = positive and s > 0.0
-        d = math.sqrt(s) if s > 0.0 else 1.0
-        factor[j, j] = d
-        for i in range(j + 1, n):
-            t = a[i, j]
-            for k in range(j):
-                t -= factor[i, k] * factor[j, k]
-            factor[i, j] = t / d
-    return factor, positive
-
-
 def call_cholesky(ctx: LoweringContext, obj, node) -> Value:
     """np.linalg.cholesky(a) of a square float matrix: a call of `cholesky`, inlined."""
     if len(node.args) != 1 or node.keywords:
@@ -260,9 +236,7 @@ def call_cholesky(ctx: LoweringContext, obj, node) -> Value:
     rows, cols = arrays.as_expr(ctx, arr, node).dims(ctx)
     square = ctx.builder.op1("arith.cmp", [rows.value, cols.value], i1, {"pred": "eq"})
     ctx.runtime_check(square, "np.linalg.cholesky of a matrix that is not square", node)
-    callee = ctx.program.function_for(cholesky, [arr.type], ctx.loc_of(node))
-    factor, positive = ctx.builder.op("func.call", [arr], list(callee.result_types),
-                                      {"callee": callee.name}).results
+    factor, positive = library.inline(ctx, library.cholesky, [arr], node)
     ctx.runtime_check(positive, "np.linalg.cholesky: the matrix is not positive definite",
                       node)
     return factor

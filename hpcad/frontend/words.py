@@ -184,8 +184,6 @@ FUNCTIONS = {
                       "`for i in range(n): c[idx[i]] += 1`",
     "numpy.searchsorted": "find the index with a loop (or a bisection in a while loop) over "
                           "the sorted array",
-    "numpy.interp": "find each point's interval with a loop over the sorted abscissae and "
-                    "interpolate the two values",
     "numpy.linalg.solve": "write the solve as loops (Gaussian elimination; the Thomas "
                           "algorithm for a tridiagonal matrix), or a conjugate-gradient loop",
     "numpy.linalg.inv": "solve with loops instead of inverting (Gaussian elimination)",

@@ -1,0 +1,151 @@
+"""NumPy functions that hpcad writes as Python functions with loops, inlined where a kernel
+calls them as a call of another kernel is (`inline`): they compile, parallelize and
+differentiate as any kernel code does, with no rule of their own. Each function's `ok`
+result says whether its input was valid; the call site checks it (`rt.assert`) so that an
+error names the user's line. np.linalg.cholesky (linalg.py) and np.interp (`call_interp`)."""
+from __future__ import annotations
+
+import math
+from typing import TYPE_CHECKING
+
+import numpy as np
+
+from ..ir.core import Value
+from ..ir.types import ArrayType, ScalarType, f64
+from . import arrays
+
+if TYPE_CHECKING:
+    from .context import LoweringContext
+
+
+def inline(ctx: LoweringContext, py_func, args: list[Value], node) -> tuple[Value, ...]:
+    """The results of py_func(*args), lowered as a kernel and called (inlined later)."""
+    callee = ctx.program.function_for(py_func, [a.type for a in args], ctx.loc_of(node))
+    return tuple(ctx.builder.op("func.call", args, list(callee.result_types),
+                                {"callee": callee.name}).results)
+
+
+def cholesky(a):
+    """The lower-triangular L with L @ L.T == a, for a symmetric positive definite a, from
+    its lower triangle (LAPACK's potrf reads that triangle too); and whether every pivot
+    was positive."""
+    n = a.shape[0]
+    factor = np.zeros((n, n), a.dtype)
+    positive = True
+    for j in range(n):
+        s = a[j, j]
+        for k in range(j):
+            s -= factor[j, k] * factor[j, k]
+        positive = positive and s > 0.0
+        d = math.sqrt(s) if s > 0.0 else 1.0
+        factor[j, j] = d
+        for i in range(j + 1, n):
+            t = a[i, j]
+            for k in range(j):
+                t -= factor[i, k] * factor[j, k]
+            factor[i, j] = t / d
+    return factor, positive
+
+
+class Helper:
+    """A library function that other library functions call: inlined as a kernel call."""
+    __hpcad_kernel__ = True
+    is_custom = False
+
+    def __init__(self, py_func):
+        self.py_func, self.__name__ = py_func, py_func.__name__
+
+
+def _interp_point(x, xp, fp):
+    """NumPy's (and numba's) np.interp at one point: fp[0] left of xp[0], fp[-1] right of
+    xp[-1], fp[j] at a sample point, else the line through the bracketing samples (j the
+    last sample at or left of x), from the right sample where that from the left is NaN."""
+    n = xp.shape[0]
+    if n == 1:
+        return fp[0]
+    if x > xp[n - 1]:
+        return fp[n - 1]
+    if x < xp[0]:
+        return fp[0]
+    lo = 0
+    hi = n - 1
+    for _ in range(int(math.log2(n)) + 2):   # bisection, bounded: no tape of a while loop
+        if hi - lo > 1:
+            mid = (lo + hi) // 2
+            if xp[mid] <= x:
+                lo = mid
+            else:
+                hi = mid
+    if x == xp[n - 1]:
+        return fp[n - 1]
+    if xp[lo] == x:
+        return fp[lo]
+    slope = (fp[lo + 1] - fp[lo]) / (xp[lo + 1] - xp[lo])
+    r = slope * (x - xp[lo]) + fp[lo]
+    if math.isnan(r):
+        r = slope * (x - xp[lo + 1]) + fp[lo + 1]
+        if math.isnan(r) and fp[lo] == fp[lo + 1]:
+            r = fp[lo]
+    return r
+
+
+interp_point = Helper(_interp_point)
+
+
+def interp_scalar(x, xp, fp):
+    """np.interp of one point, and whether the samples were valid."""
+    ok = xp.shape[0] > 0 and xp.shape[0] == fp.shape[0]
+    return (interp_point(x, xp, fp) if ok else 0.0), ok
+
+
+def interp_array(x, xp, fp):
+    """np.interp of a vector of points, and whether the samples were valid."""
+    out = np.empty(x.shape[0])
+    ok = xp.shape[0] > 0 and xp.shape[0] == fp.shape[0]
+    if ok:
+        for i in range(x.shape[0]):
+            out[i] = interp_point(x[i], xp, fp)
+    return out, ok
+
+
+def call_interp(ctx: LoweringContext, obj, node):
+    """np.interp(x, xp, fp) of a number or a vector x, with vectors xp (increasing, as NumPy
+    assumes and does not check) and fp of the same length: float64 values."""
+    if len(node.args) != 3 or node.keywords:
+        ctx.unsupported(node, "np.interp with left=, right=, period= or other than three "
+                              "arguments", "write np.interp(x, xp, fp) and clip the ends "
+                                           "with np.where if needed")
+    x = ctx.expr(node.args[0])
+    samples = []
+    for n in node.args[1:]:
+        v = arrays.as_array_value(ctx, ctx.expr(n), n)
+        if v.type.ndim != 1:
+            ctx.unsupported(n, f"np.interp with a {v.type.ndim}-D array of samples",
+                            "pass vectors xp and fp")
+        samples.append(v)
+    if arrays.is_array(x):
+        xs = arrays.as_array_value(ctx, x, node)
+        if xs.type.ndim != 1:
+            ctx.unsupported(node, f"np.interp at a {xs.type.ndim}-D array of points",
+                            "interpolate its flattened copy (x.ravel()) and reshape")
+        args, fn = [xs, *samples], interp_array
+    else:
+        args, fn = [ctx.scalar(x, node), *samples], interp_scalar
+    args = [_as_f64(ctx, a, node) for a in args]
+    value, ok = inline(ctx, fn, args, node)
+    ctx.runtime_check(ok, "np.interp: the sample points are empty, or xp and fp differ in "
+                          "length", node)
+    return value
+
+
+def _as_f64(ctx: LoweringContext, v: Value, node) -> Value:
+    """v as float64 (NumPy interpolates in float64): a number converted, an array copied."""
+    if isinstance(v.type, ScalarType):
+        return ctx.coerce(v, f64)
+    assert isinstance(v.type, ArrayType)
+    if v.type.dtype == f64:
+        return v
+    return arrays.materialize(ctx, arrays.elementwise(
+        ctx, lambda c, vs: c.coerce(vs[0], f64), [v], node), node)
+
+
