@@ -2,7 +2,8 @@
 calls them as a call of another kernel is (`inline`): they compile, parallelize and
 differentiate as any kernel code does, with no rule of their own. Each function's `ok`
 result says whether its input was valid; the call site checks it (`rt.assert`) so that an
-error names the user's line. np.linalg.cholesky (linalg.py) and np.interp (`call_interp`)."""
+error names the user's line. np.linalg.cholesky (linalg.py), np.interp (`call_interp`) and
+np.cov (`call_cov`)."""
 from __future__ import annotations
 
 import math
@@ -149,3 +150,33 @@ def _as_f64(ctx: LoweringContext, v: Value, node) -> Value:
         ctx, lambda c, vs: c.coerce(vs[0], f64), [v], node), node)
 
 
+
+
+def cov_rows(m):
+    """np.cov(m) of a matrix whose rows are the variables: the centred rows' products over
+    n - 1 observations, as numba's (the reciprocal multiplied)."""
+    rows = m.shape[0]
+    n = m.shape[1]
+    centred = np.empty((rows, n))
+    for i in range(rows):
+        s = 0.0
+        for j in range(n):
+            s += m[i, j]
+        mean = s / n
+        for j in range(n):
+            centred[i, j] = m[i, j] - mean
+    product = centred @ centred.T
+    return product * (1.0 / (n - 1))
+
+
+def call_cov(ctx: LoweringContext, obj, node) -> Value:
+    """np.cov(m) of a matrix (each row a variable, each column an observation)."""
+    if len(node.args) != 1 or node.keywords:
+        ctx.unsupported(node, "np.cov with y, rowvar=, bias=, ddof= or other arguments",
+                        "pass the matrix alone, its rows the variables (np.cov(a.T) for "
+                        "columns)")
+    m = arrays.as_array_value(ctx, ctx.expr(node.args[0]), node)
+    if m.type.ndim != 2:
+        ctx.unsupported(node, f"np.cov of a {m.type.ndim}-D array",
+                        "pass a matrix whose rows are the variables")
+    return inline(ctx, cov_rows, [_as_f64(ctx, m, node)], node)[0]
