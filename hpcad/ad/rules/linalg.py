@@ -6,19 +6,21 @@ overwrote. The reverse sweep reads A and B as the product read them: the arrays 
 are when nothing writes them afterwards; else a copy taken in the forward sweep beside a
 top-level product, or, in the body of a top-level for loop, a history with one copy per
 iteration (as the tape keeps one value per iteration of a load) of the operand or of the
-array it is a view of. Anything else whose operands change later (nested or while loops,
-checkpointed time loops) is refused."""
+array it is a view of; in a nest of for loops of any depth whose bounds are known before
+it, a history with one copy per iteration of the nest of an array from before the nest or
+of a view of one. Anything else whose operands change later (while loops, triangular
+nests, checkpointed time loops) is refused."""
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from ...checkpoint.tape import trip_count
 from ...errors import DifferentiationError, where
 from ...ir.core import Block, Builder, Op, Value, walk
 from ...ir.dialects import in_parallel
 from ...ir.effects import writes
-from ...ir.types import ArrayType, element, i1, i64, lanes
+from ...ir.types import ArrayType, ScalarType, element, i1, i64, lanes
 from ..common import array_type, zero
 from ..custom import array_like
 from .registry import defrule
@@ -175,6 +177,9 @@ def _read_again(ctx: ReverseContext, op: Op, arr: Value, region: Region) -> Valu
     seen = _view_of_history(ctx, op, arr, region)
     if seen is not None:
         return seen
+    nested = _nest_history(ctx, op, arr, region)
+    if nested is not None:
+        return nested
     if later is None:
         return _visible(ctx, arr, region)     # (refuses an array made in the loop)
     raise DifferentiationError(
@@ -198,8 +203,10 @@ def _history_hint(ctx: ReverseContext, op: Op) -> str:
                 f"count before it runs, so hpcad keeps no copy per iteration of a product's "
                 f"operands there: {written}")
     if len(loops) > 1:
-        return (f"hpcad keeps a copy per iteration of a product's operands only in a loop "
-                f"at the kernel's top level, not in a nested one: {written}")
+        return (f"hpcad keeps a copy per iteration of a product's operands in a nest of for "
+                f"loops whose bounds are all known before the nest (not a triangular one, "
+                f"nor one with an `if` around the product), of an array from before the "
+                f"nest or a view of one: {written}")
     return ("compute the product into a new array, or write the changed values to another "
             "array")
 
@@ -320,6 +327,134 @@ def _history(ctx: ReverseContext, op: Op, arr: Value, region: Region) -> Value |
     iv, lb, step = (ctx.primal(v, region) for v in (loop.regions[0].args[0], loop.operands[0],
                                                     loop.operands[2]))
     return _entry(ctx.b, history, iv, lb, step, dims)
+
+
+def _nest_history(ctx: ReverseContext, op: Op, arr: Value, region: Region) -> Value | None:
+    """For op in a nest of for loops (any depth; the outermost at top level, not a
+    checkpointed time loop) whose bounds are the same in every iteration, and arr an array
+    from before the nest, a view of one, or an array the nest allocates, with lengths the
+    same in every iteration: a history of arr with one copy per iteration of the whole nest
+    (allocated before the nest, each filled just before op's copy in the forward sweep); the
+    reverse of an iteration reads its own. None where that does not apply."""
+    loops: list[Op] = []
+    regions: list[Region] = []
+    at, r = op, region   # type: Op, Region | None
+    while at.parent is not None and isinstance(at.parent.parent, Op):
+        at = at.parent.parent
+        if at.name != "scf.for" or r is None or r.old is not at.regions[0]:
+            return None
+        loops.append(at)
+        regions.append(r)
+        r = r.parent
+    outer = loops[-1] if loops else None
+    if outer is None or outer.parent is not ctx.fn.body or r is None or not r.top or \
+            getattr(getattr(ctx, "strategy", None), "loop", None) is outer:
+        return None
+    owner = arr.owner if isinstance(arr.owner, Op) else None
+    lengths: list[Value] | None = None
+    if ctx.region_of(arr, region).top:
+        pass
+    elif owner is not None and owner.name == "mem.view" and \
+            ctx.region_of(owner.operands[0], region).top:
+        lengths = _view_lengths(owner)
+        if lengths is None:
+            return None
+    elif owner is not None and owner.name == "mem.alloc" and _inside(owner, outer):
+        lengths = list(owner.operands)
+    else:
+        return None
+    fixed = [v for loop in loops for v in loop.operands[:3]] + (lengths or [])
+    if not all(_invariant(ctx, v, region, None) is not None for v in fixed):
+        return None
+    top = r
+    fwd_outer = next(c for c in top.fwd.ops if c.regions and c.regions[0] is regions[-1].fwd)
+    b = Builder(top.fwd, outer.loc)
+    b.index = top.fwd.ops.index(fwd_outer)
+    bounds = [[_invariant(ctx, v, region, b) for v in loop.operands[:3]] for loop in loops]
+    trips = [trip_count(b, lb, ub, step) for lb, ub, step in bounds]
+    t = array_type(arr)
+    dims = [b.op1("mem.shape", [ctx.vmap[arr]], i64, {"axis": k}) for k in range(t.ndim)] \
+        if lengths is None else [_invariant(ctx, d, region, b) for d in lengths]
+    history = b.op1("mem.alloc", [*trips[::-1], *dims],
+                    ArrayType(t.dtype, len(trips) + t.ndim, "C"), {"fill": "empty"})
+    fb = _forward_copy(ctx, op, region)
+    fb.op("mem.copy", [ctx.vmap[arr], _slot(fb, history, [rg.fwd.args[0] for rg in regions],
+                                            bounds, dims)])
+    return _slot(ctx.b, history, [ctx.primal(loop.regions[0].args[0], region)
+                                  for loop in loops], bounds, dims)
+
+
+def _inside(op: Op, loop: Op) -> bool:
+    """Whether op is in loop's body (at any depth)."""
+    at: Op | None = op
+    while at is not None and at.parent is not None and isinstance(at.parent.parent, Op):
+        at = at.parent.parent
+        if at is loop:
+            return True
+    return False
+
+
+# integer ops computed again before a nest from operands made before it (none can fail)
+_INVARIANT_OPS = ("arith.add", "arith.sub", "arith.mul", "arith.max", "arith.min",
+                  "arith.cmp", "arith.select", "arith.cast", "arith.neg")
+
+
+def _invariant(ctx: ReverseContext, v: Value, region: Region, b: Builder | None) -> Any:
+    """v as a value made before the top-level loop around region (with b, in the forward
+    sweep; b None: only whether it can be, v or None): v itself where it is made at top
+    level, a constant, or integer arithmetic of such values (floordiv and mod by a nonzero
+    constant too), made again with b."""
+    if ctx.region_of(v, region).top:
+        return ctx.vmap[v] if b is not None else v
+    owner = v.owner
+    if not isinstance(owner, Op) or owner.regions or not isinstance(v.type, ScalarType) or \
+            (not v.type.is_int and owner.name != "arith.cmp"):
+        return None
+    if owner.name == "arith.const":
+        return b.op1("arith.const", [], v.type, dict(owner.attrs)) if b is not None else v
+    divisor = owner.operands[1].owner if owner.name in ("arith.floordiv", "arith.mod") \
+        else None
+    if owner.name not in _INVARIANT_OPS and not (
+            isinstance(divisor, Op) and divisor.name == "arith.const" and
+            divisor.attrs.get("value")):
+        return None
+    operands = [_invariant(ctx, x, region, b) for x in owner.operands]
+    if any(x is None for x in operands):
+        return None
+    return b.op1(owner.name, operands, v.type, dict(owner.attrs)) if b is not None else v
+
+
+def _view_lengths(view: Op) -> list[Value] | None:
+    """The lengths of a mem.view's axes, from its operands, or None."""
+    it = iter(view.operands[1:])
+    out = []
+    for d in view.attrs["dims"]:
+        if d == "i":
+            next(it)
+        elif d == "s":
+            next(it)
+            out.append(next(it))
+        elif d == "t":
+            next(it)
+            next(it)
+            out.append(next(it))
+        else:
+            return None
+    return out
+
+
+def _slot(b: Builder, history: Value, ivs: list[Value], bounds: list[list[Value]],
+          dims: list[Value]) -> Value:
+    """history[k_outer, ..., k_inner] (k = (iv - lb) // step of each loop, ivs innermost
+    first), a view of one iteration's copy."""
+    index = [b.op1("arith.floordiv", [b.op1("arith.sub", [iv, lb], i64), step], i64)
+             for iv, (lb, _, step) in zip(ivs, bounds, strict=True)][::-1]
+    zero_i = b.op1("arith.const", [], i64, {"value": 0})
+    t = array_type(history)
+    entry: Value = b.op1("mem.view", [history, *index, *[x for d in dims for x in (zero_i, d)]],
+                         ArrayType(t.dtype, len(dims), "C"),
+                         {"dims": "i" * len(index) + "s" * len(dims)})
+    return entry
 
 
 def _extent_before(ctx: ReverseContext, loop: Op, d: Value, region: Region,
