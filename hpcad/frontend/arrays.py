@@ -37,11 +37,13 @@ COMBINE = {"add": "arith.add", "mul": "arith.mul", "max": "arith.max", "min": "a
 
 class Dim:
     """One axis's length: its i64 value and a key equal for lengths known to be equal
-    (None: known to equal nothing else); `one` for a static length-1 (broadcast) axis."""
-    __slots__ = ("value", "key", "one")
+    (None: known to equal nothing else); `one` for a static length-1 (broadcast) axis, or
+    (`exact` False) one of at most one element, a slice `a[:, 0:1]`, `a[i:i + 1]`, which
+    broadcasts once a run-time check has found its element there."""
+    __slots__ = ("value", "key", "one", "exact")
 
-    def __init__(self, value: Value, key=None, one: bool = False):
-        self.value, self.key, self.one = value, key, one
+    def __init__(self, value: Value, key=None, one: bool = False, exact: bool = True):
+        self.value, self.key, self.one, self.exact = value, key, one, exact
 
     def same(self, other: Dim) -> bool:
         return self is other or (self.key is not None and self.key == other.key)
@@ -119,7 +121,8 @@ class Sliced(ArrayExpr):
                 for a in self._out_axes()]
 
     def one(self, axis):
-        return self._out_axes()[axis][0] == "n"
+        a = self._out_axes()[axis]
+        return a[0] == "n" or (a[0] == "s" and a[3].one)
 
     def index(self, ctx, idx) -> list[Value]:
         """The base array's index of the element at idx."""
@@ -308,8 +311,22 @@ def broadcast_dims(ctx: LoweringContext, operands, ndim: int, node) -> list[Dim]
             continue
         for d in real[1:]:
             check_same_length(ctx, real[0], d, node, f"axis {axis}")
+        for d in dims:
+            check_one(ctx, d, real[0], node)
         out.append(real[0])
     return out
+
+
+def check_one(ctx: LoweringContext, d: Dim, other: Dim, node) -> None:
+    """A slice of at most one element (Dim.exact False) next to an axis of length `other`:
+    a run-time check that NumPy broadcasts it, its length 1 or other's."""
+    if d.one and not d.exact:
+        b = ctx.builder
+        ok = b.op1("arith.or", [
+            b.op1("arith.cmp", [d.value, ctx.const(1, i64)], i1, {"pred": "eq"}),
+            b.op1("arith.cmp", [d.value, other.value], i1, {"pred": "eq"})], i1)
+        ctx.runtime_check(ok, "a slice of one element (like a[:, 0:1] or a[i:i + 1]) is empty "
+                              "here, so it cannot broadcast against the other operand", node)
 
 
 def check_same_length(ctx: LoweringContext, a: Dim, b: Dim, node, where: str) -> None:
@@ -317,8 +334,9 @@ def check_same_length(ctx: LoweringContext, a: Dim, b: Dim, node, where: str) ->
         return
     same = ctx.builder.op1("arith.cmp", [a.value, b.value], i1, {"pred": "eq"})
     ctx.runtime_check(same, f"array operands have different lengths along {where} "
-                            f"(NumPy would broadcast only a length-1 axis; hpcad broadcasts "
-                            f"only axes made with np.newaxis)", node)
+                            f"(NumPy would broadcast a length-1 axis; hpcad broadcasts those "
+                            f"it knows have one element: np.newaxis, a constant length 1, a "
+                            f"slice like a[:, 0:1])", node)
 
 
 def is_array(v) -> bool:
@@ -616,7 +634,22 @@ def slice_axis(ctx: LoweringContext, arr: Value, axis: int, n: ast.Slice, node) 
         span = b.op1("arith.floordiv", [b.op1("arith.add", [span, ctx.const(k - 1, i64)], i64),
                                         ctx.const(k, i64)], i64)
     length = b.op1("arith.max", [ctx.const(0, i64), span], i64)
-    return ("s", lo, step, Dim(length), whole)
+    return ("s", lo, step, Dim(length, one=step == 1 and at_most_one(n, lo_c, hi_c),
+                               exact=False), whole)
+
+
+def at_most_one(n: ast.Slice, lo: int | None, hi: int | None) -> bool:
+    """Whether a unit-step slice holds at most one element whatever the axis's length:
+    `k:k + 1` of constants of one sign, `-1:`, `:1`, or `e:e + 1` of the same expression."""
+    if lo is not None and hi is not None:
+        return hi - lo == 1 and (lo >= 0) == (hi > 0)
+    if n.upper is None:
+        return lo == -1
+    if n.lower is None:
+        return hi == 1
+    up = n.upper
+    return isinstance(up, ast.BinOp) and isinstance(up.op, ast.Add) and \
+        static_int(up.right) == 1 and ast.dump(up.left) == ast.dump(n.lower)
 
 
 def bound(ctx: LoweringContext, n, size: Value, step: int, is_lower: bool) -> Value:
@@ -670,6 +703,7 @@ def fill(ctx: LoweringContext, target: Sliced, value, node) -> None:
             if not d.one:
                 check_same_length(ctx, dims[target.ndim - src.ndim + k], d, node,
                                   f"axis {target.ndim - src.ndim + k}")
+            check_one(ctx, d, dims[target.ndim - src.ndim + k], node)
     else:
         value = ctx.scalar(value, node)
     dtype = target.dtype
