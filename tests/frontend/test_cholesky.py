@@ -28,8 +28,9 @@ def _spd(rng, n, dtype=np.float64):
     return (m @ m.T + n * np.eye(n)).astype(dtype)
 
 
-@pytest.mark.parametrize("backend", INTERP_FAST)
-@pytest.mark.parametrize("dtype, rtol", [(np.float64, 1e-12), (np.float32, 1e-5)])
+@pytest.mark.parametrize("dtype, rtol, backend", [
+    (np.float64, 1e-12, "interp"), (np.float32, 1e-5, "interp"),
+    pytest.param(np.float64, 1e-12, "numba", marks=pytest.mark.slow)])
 def test_the_factor_equals_numbas(backend, dtype, rtol):
     a = _spd(np.random.default_rng(4), 6, dtype)
     got, want = a.copy(), a.copy()

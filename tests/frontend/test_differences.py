@@ -77,7 +77,8 @@ def test_differences_and_rolls_match_numba_and_finite_differences(case, backend)
     check_construct(case, backend)
 
 
-@on_backends(NUMPY_CASES, numba=("parallel_shifts",))
+# (numba: rolls above; the parallel loops are those tests/parallel compiles)
+@on_backends(NUMPY_CASES, numba=())
 def test_along_axes_and_in_parallel_match_numpy_and_finite_differences(case, backend):
     args = case.make_args(np.random.default_rng(5))
     got = as_outputs(run_on(case.kernel, backend, args))

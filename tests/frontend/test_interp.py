@@ -33,8 +33,9 @@ POINTS = np.concatenate([_RNG.uniform(-2.0, 12.0, 12), _XP, [1.0, 2.0, 3.0],
                          [np.nan, -np.inf, np.inf]])
 
 
-@pytest.mark.parametrize("backend", INTERP_FAST)
-@pytest.mark.parametrize("name", sorted(SAMPLES))
+@pytest.mark.parametrize("name, backend", [
+    *((name, "interp") for name in sorted(SAMPLES)),
+    *(pytest.param(name, "numba", marks=pytest.mark.slow) for name in ("increasing", "one"))])
 def test_values_equal_numbas(name, backend):
     xp, fp = SAMPLES[name]
     got = ad.kernel(at_points, backend=backend)(POINTS, xp, fp)
@@ -67,7 +68,9 @@ CASES = [Case("table_loss", table_loss, lambda rng: (*_tables(rng), 4.3)),
          Case("parallel_lookups", parallel_lookups, _tables)]
 
 
-@on_backends(CASES, numba=("parallel_lookups",))
+# numba compiles the serial case (the parallel one's code is the same loops in a prange body,
+# which tests/parallel compiles)
+@on_backends(CASES, numba=("table_loss",))
 def test_derivatives_match_finite_differences(case, backend):
     check_case(case, backend)
 
