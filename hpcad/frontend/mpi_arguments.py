@@ -54,6 +54,15 @@ def _is_in_place(obj) -> bool:
     return obj is MPI.IN_PLACE
 
 
+def is_world(obj) -> bool:
+    """Whether obj is mpi4py's MPI.COMM_WORLD (named in a kernel's body)."""
+    try:
+        from mpi4py import MPI
+    except ImportError:
+        return False
+    return obj is MPI.COMM_WORLD
+
+
 def is_comm(ctx: LoweringContext, v) -> bool:
     return isinstance(v, Value) and isinstance(v.type, OpaqueType) \
         and (v.type.name == "comm" or cart_ndim(v.type) is not None)
