@@ -5,7 +5,8 @@ so values equal the plain function's on mpi4py and the gradient of the global lo
 the same on every rank once, one the same over a Split communicator once per group, any
 other summed over the ranks) equals central differences of it. A kernel that makes a
 communicator (comm.Split, comm.Create_cart, MPI.Compute_dims) is refused at the call's line
-with what to do: make it outside and pass it in."""
+with what to do: make it outside and pass it in; one that makes a derived datatype says to
+pass a strided slice or a contiguous copy."""
 import inspect
 
 import numpy as np
@@ -93,6 +94,11 @@ def makes_a_grid(x):
     return cart.allreduce(x[0])
 
 
+def makes_a_datatype(x, comm):
+    MPI.DOUBLE.Create_vector(3, 1, 4).Commit()  # error here
+    return x[0]
+
+
 def computes_dims(x, comm):
     dims = MPI.Compute_dims(comm.Get_size(), 2)  # error here
     return x[0] * dims[0]
@@ -105,12 +111,14 @@ def computes_dims(x, comm):
     (splits, (), "a kernel cannot make a communicator: make it before calling the kernel"),
     (makes_a_grid, (), "a kernel cannot make a communicator: make it before calling the "
                        "kernel"),
-    (computes_dims, (COMM,), "compute the process grid before calling the kernel")])
-def test_making_a_communicator_in_a_kernel_says_to_pass_it_in(fn, args, fragment, backend):
+    (computes_dims, (COMM,), "compute the process grid before calling the kernel"),
+    (makes_a_datatype, (COMM,), "derived datatypes: hpcad sends a buffer's elements in its "
+                                "own dtype; pass a strided slice")])
+def test_making_a_communicator_or_datatype_in_a_kernel_says_what_to_do(fn, args, fragment,
+                                                                      backend):
     lines, start = inspect.getsourcelines(fn)
     line = start + next(k for k, text in enumerate(lines) if "# error here" in text)
     with pytest.raises(ad.UnsupportedConstruct) as info:
         ad.kernel(fn, backend=backend)(np.ones(3), *args)
     assert f"{__file__}:{line}" in str(info.value), str(info.value)
     assert fragment in str(info.value), str(info.value)
-    assert "to the kernel as an argument" in str(info.value), str(info.value)
