@@ -16,10 +16,11 @@ import numpy as np
 from ..errors import KernelTypeError, UnsupportedConstruct
 from ..ir.core import Block, Builder, Function, Module, Op, Value
 from ..ir.types import ArrayType, ScalarType, f32, f64, i1, i64, promote, spoken
-from . import arrays, parallel, syntax, words
+from . import arrays, mpi, parallel, syntax, words
 from .arrays import ArrayExpr
 from .expressions import EXPRESSIONS, Static
 from .markers import numba_python_function
+from .mpi_arguments import is_world
 from .statements import RETURNED, STATEMENTS
 
 if TYPE_CHECKING:
@@ -314,6 +315,8 @@ class LoweringContext:
     def wrap_static(self, obj, node):
         if isinstance(obj, (bool, int, float, np.number, np.bool_)):
             return self.python_const(obj)
+        if is_world(obj):   # MPI.COMM_WORLD named in the body: the communicator numba-mpi uses
+            return mpi.world(self)
         return Static(obj)
 
     # -- loops (also parallel.py's) ----------------------------------------------------------

@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING
 from ..ir.core import Value
 from ..ir.dialects import cart_ndim
 from ..ir.types import ArrayType, OpaqueType, ScalarType, i64
-from .arrays import ArrayExpr, Sliced, view_of
+from .arrays import ArrayExpr, Sliced, materialize, view_of
 from .mpi_buffers import buffer_spec, fill_displacements, index_array, is_spec
 from .mpi_reductions import IN_PLACE, NONE
 
@@ -52,6 +52,15 @@ def _is_in_place(obj) -> bool:
     except ImportError:
         return False
     return obj is MPI.IN_PLACE
+
+
+def is_world(obj) -> bool:
+    """Whether obj is mpi4py's MPI.COMM_WORLD (named in a kernel's body)."""
+    try:
+        from mpi4py import MPI
+    except ImportError:
+        return False
+    return obj is MPI.COMM_WORLD
 
 
 def is_comm(ctx: LoweringContext, v) -> bool:
@@ -96,6 +105,14 @@ def bind_arguments(ctx: LoweringContext, call: MpiCall, node) -> dict[str, objec
     return values
 
 
+def _nonblocking(node) -> bool:
+    """Whether the call at node is non-blocking or persistent (comm.Iallreduce, Isend,
+    numba_mpi.isend, Send_init): MPI reads its buffers after it returns."""
+    func = getattr(node, "func", None)
+    attr = func.attr if isinstance(func, ast.Attribute) else ""
+    return attr[:1] in ("I", "i") or attr.endswith("_init")
+
+
 def mpi_operand(ctx: LoweringContext, name: str, v, node) -> Value:
     """Operand `name` of an MPI op: a buffer (an array or a view), a lower-case reduction's
     scalar, an integer array (counts, displacements) or an integer (a rank, a tag)."""
@@ -114,6 +131,10 @@ def mpi_operand(ctx: LoweringContext, name: str, v, node) -> Value:
                                 "send or receive the array itself (a new axis adds no "
                                 "element)")
             v = view_of(ctx, v)
+        if isinstance(v, ArrayExpr) and name == "sendbuf" and not _nonblocking(node):
+            # a blocking collective's or Sendrecv's send buffer (`comm.Allreduce(x * x, g)`):
+            # MPI only reads it during the call, so a fresh array of its elements serves
+            v = materialize(ctx, v, node)
         if isinstance(v, ArrayExpr):
             ctx.unsupported(node, "an array expression as an MPI buffer",
                             "store it into an array first: buf = np.empty(n); buf[:] = expr")

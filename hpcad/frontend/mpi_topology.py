@@ -31,6 +31,22 @@ _FAMILIES = {"Win": " (one-sided communication: a Put or Get has no matching cal
                                  "the other group)",
              "Start": " (Start applies to persistent requests, made by comm.Send_init or "
                       "comm.Recv_init)"}
+# calls that make a communicator: a kernel takes its communicators as arguments
+_MAKE_COMM = (" (a kernel cannot make a communicator: make it before calling the kernel, "
+              "cart = comm.Create_cart(dims, periods=periods) or sub = comm.Split(color, "
+              "key), and pass it to the kernel as an argument)")
+_FAMILIES.update({word: _MAKE_COMM for word in (
+    "Split", "Split_type", "Create_cart", "Create_graph", "Create_dist_graph",
+    "Create_dist_graph_adjacent", "Create", "Create_group", "Dup", "Clone", "Idup", "Sub")})
+_FAMILIES.update({word: (" (derived datatypes: hpcad sends a buffer's elements in its own dtype; "
+                          "pass a strided slice such as u[:, 1] to a blocking call, which "
+                          "hpcad packs, or copy it into a contiguous array first)")
+                   for word in ("Create_contiguous", "Create_vector", "Create_hvector",
+                                "Create_indexed", "Create_indexed_block", "Create_subarray",
+                                "Create_struct", "Create_resized", "Commit")})
+_FAMILIES["Compute_dims"] = (" (compute the process grid before calling the kernel: cart = "
+                             "comm.Create_cart(MPI.Compute_dims(size, 2), periods=periods), "
+                             "and pass cart to the kernel as an argument)")
 
 
 def refusal(name: str) -> str:

@@ -3,9 +3,10 @@
 reversed, triangular and skewed, bounds read from an int array, in-place recurrences, while
 with break/continue, a `return` from inside a loop nest), data branches,
 in-place updates, buffer swaps, local
-arrays, calls to other kernels, prange loops and fork-join tasks, and MPI halo exchanges and
-collectives; shapes.py adds NumPy array syntax, a matrix argument A, index arrays (idx,
-edges), non-smooth math, float32 and parallel=True. Every kernel is valid by construction:
+arrays, calls to other kernels, prange loops and fork-join tasks, and MPI halo exchanges,
+collectives (sum, MAX/MIN/PROD, root Reduce + Bcast, gathers, scans) and losses;
+shapes.py adds NumPy array syntax, a matrix argument A, index arrays (idx, edges), non-smooth
+math, float32 and parallel=True. Every kernel is valid by construction:
 indices stay in bounds, math stays finite.
 
 FEATURES switches each construct on or off; KNOWN_BUGS names the switches that are off
@@ -70,6 +71,13 @@ FEATURES: dict[str, bool] = {
     "mpi_array_loss": True,         # the loss is glob[0] of an array Allreduce
     "mpi_local_loss": True,         # per-rank loss (gradient of the sum over ranks)
     "mpi_uniform_loss": True,       # glob[0] carried through range(nt), or over n * size
+    "mpi_wait_order": True,    # Isend/Irecv waited in another order than posted, Waitall(reqs)
+    "mpi_world_body": True,    # MPI.COMM_WORLD named in the body (world = MPI.COMM_WORLD)
+    "mpi_root_bcast": True,    # Reduce to root 0, a value computed on the root, Bcast, per step
+    "mpi_minmax": True,        # Allreduce / allreduce with MPI.MAX, MIN, PROD
+    "mpi_gather": True,        # Allgather of per-rank blocks, Gather + Scatter through root 0
+    "mpi_scan": True,          # Scan / Exscan (rank 0's Exscan result set to 0) of a buffer
+    "mpi_root_loss": True,     # the loss reduced to root 0 and returned there (0 elsewhere)
 }
 
 # HPCAD_GENERATIVE_FEATURES=call_kwargs,prange_inner (or "all") switches constructs on for a run.
@@ -614,6 +622,13 @@ def halo_exchange(ctx: Ctx, a: str, tag: int) -> list[str]:
                  f"{r[1]} = comm.Irecv({a}[n - 1:n], right, {tag + 1})",
                  f"{r[2]} = comm.Isend({a}[n - 2:n - 1], right, {tag})",
                  f"{r[3]} = comm.Isend({a}[1:2], left, {tag + 1})"]
+        if ctx.on("mpi_wait_order") and ctx.coin():   # waited in another order than posted
+            ctx.use("mpi_wait_order")
+            order = ctx.draw(st.permutations(r))
+            if ctx.coin():
+                reqs = ctx.fresh("reqs")
+                return lines + [f"{reqs} = [{', '.join(order)}]", f"MPI.Request.Waitall({reqs})"]
+            return lines + [f"{q}.Wait()" for q in order]
         if ctx.coin():
             return lines + [f"MPI.Request.Waitall([{', '.join(r)}])"]
         return lines + [f"{q}.Wait()" for q in r]
@@ -637,14 +652,93 @@ def mpi_block_stencil(ctx: Ctx) -> list[str]:
     return lines
 
 
+def communicator(ctx: Ctx) -> str:
+    """The kernel's communicator argument, or COMM_WORLD named in the body (the tests pass
+    COMM_WORLD), directly or through `world = MPI.COMM_WORLD` (MPI_PROLOGUE)."""
+    if ctx.on("mpi_world_body") and ctx.coin():
+        ctx.use("mpi_world_body")
+        return ctx.pick(["MPI.COMM_WORLD", "world"])
+    return "comm"
+
+
 def mpi_block_collective(ctx: Ctx) -> list[str]:
     """A scalar allreduce inside a time loop, its value used in the next loop."""
     ctx.use("mpi_collective_loop")
     g = ctx.fresh("g")
     return ["for t in range(nt):", f"    {g} = 0.0", "    for i in range(n):",
             f"        {g} += {expr(ctx, ['u[i]', 'w[i]'], 1)}",
-            f"    {g} = comm.allreduce({g}, op=MPI.SUM)", "    for i in range(n):",
+            f"    {g} = {communicator(ctx)}.allreduce({g}, op=MPI.SUM)", "    for i in range(n):",
             f"        w[i] = w[i] + c * math.tanh({g} * u[i])"]
+
+
+def mpi_block_root_bcast(ctx: Ctx) -> list[str]:
+    """Per step: a sum Reduce to rank 0, a value computed there from it, Bcast to all, read
+    by the next loop."""
+    ctx.use("mpi_root_bcast")
+    loc, tot = ctx.fresh("loc"), ctx.fresh("tot")
+    return [f"{loc} = np.zeros(2)", f"{tot} = np.zeros(2)", "for t in range(nt):",
+            f"    {loc}[0] = 0.0", f"    {loc}[1] = 0.0", "    for i in range(n):",
+            f"        {loc}[0] += {expr(ctx, ['u[i]', 'w[i]'], 1)}",
+            f"        {loc}[1] += u[i] * w[i]",
+            f"    {communicator(ctx)}.Reduce({loc}, {tot}, op=MPI.SUM, root=0)",
+            "    if rank == 0:", f"        {tot}[0] = math.tanh({tot}[0]) + {tot}[1] * c",
+            f"    {communicator(ctx)}.Bcast({tot}, root=0)", "    for i in range(n):",
+            f"        u[i] = u[i] + c * math.sin({tot}[0] * w[i] + {tot}[1])"]
+
+
+def mpi_block_minmax(ctx: Ctx) -> list[str]:
+    """A MAX/MIN/PROD reduction of per-rank sums (distinct on every rank: no ties), as an
+    array Allreduce or a scalar allreduce, read by the next loop."""
+    ctx.use("mpi_minmax")
+    op = ctx.pick(["MAX", "MIN", "PROD"])
+    g = ctx.fresh("g")
+    lines = [f"{g} = 0.0", "for i in range(n):", f"    {g} += {expr(ctx, ['u[i]', 'w[i]'], 1)}",
+             f"{g} = 1.0 + 0.5 * math.tanh({g} + 0.1 * rank)"]
+    if ctx.coin():
+        lines += [f"{g} = {communicator(ctx)}.allreduce({g}, op=MPI.{op})"]
+    else:
+        loc, glob = ctx.fresh("loc"), ctx.fresh("glob")
+        lines += [f"{loc} = np.zeros(1)", f"{loc}[0] = {g}", f"{glob} = np.zeros(1)",
+                  f"{communicator(ctx)}.Allreduce({loc}, {glob}, op=MPI.{op})",
+                  f"{g} = {glob}[0]"]
+    return lines + ["for i in range(n):", f"    w[i] = w[i] + c * math.tanh({g} * u[i])"]
+
+
+def mpi_block_gather(ctx: Ctx) -> list[str]:
+    """Two values per rank gathered: Allgather into every rank's array of 2 * size, or
+    Gather to rank 0, a map there, Scatter back; then read by a loop."""
+    ctx.use("mpi_gather")
+    mine, every, back = ctx.fresh("mine"), ctx.fresh("every"), ctx.fresh("back")
+    lines = [f"{mine} = np.zeros(2)", "for i in range(n):",
+             f"    {mine}[0] += {expr(ctx, ['u[i]', 'w[i]'], 1)}", f"    {mine}[1] += u[i] * w[i]",
+             f"{every} = np.zeros(2 * size)"]
+    if ctx.coin():
+        lines += [f"{communicator(ctx)}.Allgather({mine}, {every})", "for i in range(n):",
+                  "    for j in range(2 * size):",
+                  f"        u[i] = u[i] + c * 0.1 * math.sin({every}[j] * w[i] + j)"]
+        return lines
+    return lines + [f"{communicator(ctx)}.Gather({mine}, {every}, root=0)", "if rank == 0:",
+                    "    for j in range(2 * size):",
+                    f"        {every}[j] = math.tanh({every}[j]) * (j + 1)",
+                    f"{back} = np.zeros(2)",
+                    f"{communicator(ctx)}.Scatter({every}, {back}, root=0)",
+                    "for i in range(n):",
+                    f"    w[i] = w[i] + c * math.sin({back}[0] * u[i] + {back}[1])"]
+
+
+def mpi_block_scan(ctx: Ctx) -> list[str]:
+    """A prefix sum over the ranks (Scan, or Exscan with rank 0's result set to 0, as MPI
+    leaves it undefined), read by the next loop."""
+    ctx.use("mpi_scan")
+    loc, pre = ctx.fresh("loc"), ctx.fresh("pre")
+    lines = [f"{loc} = np.zeros(1)", "for i in range(n):",
+             f"    {loc}[0] += {expr(ctx, ['u[i]', 'w[i]'], 1)}", f"{pre} = np.zeros(1)"]
+    if ctx.coin():
+        lines += [f"{communicator(ctx)}.Scan({loc}, {pre}, op=MPI.SUM)"]
+    else:
+        lines += [f"{communicator(ctx)}.Exscan({loc}, {pre}, op=MPI.SUM)", "if rank == 0:",
+                  f"    {pre}[0] = 0.0"]
+    return lines + ["for i in range(n):", f"    u[i] = u[i] + c * math.tanh({pre}[0] * w[i])"]
 
 
 def mpi_block_recv_loop(ctx: Ctx) -> list[str]:
@@ -670,10 +764,14 @@ def mpi_block_recv_loop(ctx: Ctx) -> list[str]:
 
 
 MPI_BLOCKS = {"stencil": mpi_block_stencil, "collective": mpi_block_collective,
-              "recv_loop": mpi_block_recv_loop, "loop": block_loop}
+              "recv_loop": mpi_block_recv_loop, "loop": block_loop,
+              "root_bcast": mpi_block_root_bcast, "minmax": mpi_block_minmax,
+              "gather": mpi_block_gather, "scan": mpi_block_scan}
 MPI_BLOCK_FEATURES = {"stencil": ("mpi_halo", "mpi_nonblocking"),
                       "collective": ("mpi_collective_loop",),
-                      "recv_loop": ("mpi_recv_in_loop",), "loop": ("loop",)}
+                      "recv_loop": ("mpi_recv_in_loop",), "loop": ("loop",),
+                      "root_bcast": ("mpi_root_bcast",), "minmax": ("mpi_minmax",),
+                      "gather": ("mpi_gather",), "scan": ("mpi_scan",)}
 
 
 def mpi_loss(ctx: Ctx) -> tuple[list[str], bool]:
@@ -683,12 +781,21 @@ def mpi_loss(ctx: Ctx) -> tuple[list[str], bool]:
     are the same on every rank)."""
     kinds = ["scalar"] + [k for k, f in (("local", "mpi_local_loss"), ("array", "mpi_array_loss"),
                                          ("carried", "mpi_uniform_loss"),
-                                         ("mean", "mpi_uniform_loss")) if FEATURES[f]]
+                                         ("mean", "mpi_uniform_loss"),
+                                         ("root", "mpi_root_loss")) if FEATURES[f]]
     kind = ctx.pick(kinds)
     lines = ["for i in range(n):", "    s += u[i] * u[i] + 0.5 * w[i]"]
     if kind == "local":
         ctx.use("mpi_local_loss")
         return lines + ["return s"], False
+    if kind == "root":   # rank 0's total, 0 elsewhere: summed over the ranks, counted once
+        ctx.use("mpi_root_loss")
+        if ctx.coin():
+            return lines + [f"t = {communicator(ctx)}.reduce(s, op=MPI.SUM, root=0)",
+                            "if rank == 0:", "    return t", "return 0.0"], False
+        return lines + ["part = np.zeros(1)", "part[0] = s", "total = np.zeros(1)",
+                        f"{communicator(ctx)}.Reduce(part, total, op=MPI.SUM, root=0)",
+                        "return total[0]"], False
     reduced = ["part = np.zeros(1)", "part[0] = s", "total = np.zeros(1)",
                "comm.Allreduce(part, total, op=MPI.SUM)"]
     if kind == "array":
@@ -706,10 +813,11 @@ def mpi_loss(ctx: Ctx) -> tuple[list[str], bool]:
 
 @st.composite
 def mpi_kernels(draw) -> Generated:
-    """`main(u, w, c, nt, comm)`: 1-3 blocks of halo stencils, collectives and loops."""
+    """`main(u, w, c, nt, comm)`: 1-3 blocks of halo stencils, collectives and loops (comm
+is COMM_WORLD: blocks may name MPI.COMM_WORLD instead)."""
     ctx = Ctx(draw)
     names = [b for b, fs in MPI_BLOCK_FEATURES.items() if any(FEATURES[f] for f in fs)]
-    body = list(MPI_PROLOGUE)
+    body = MPI_PROLOGUE + (["world = MPI.COMM_WORLD"] if FEATURES["mpi_world_body"] else [])
     for name in draw(st.lists(st.sampled_from(names), min_size=1, max_size=3)):
         body += MPI_BLOCKS[name](ctx)
     loss, replicated = mpi_loss(ctx)

@@ -355,3 +355,58 @@ def test_stepped_slices_as_blocking_buffers_match_mpi4py_and_finite_differences(
             fd[who, i] = (_stepped_exchange_mpi4py(plus, 0.3, COMM) -
                           _stepped_exchange_mpi4py(minus, 0.3, COMM)) / (2 * h)
     np.testing.assert_allclose(grad, fd[COMM.rank], rtol=1e-6, atol=1e-9)
+
+
+@ad.kernel
+def expression_sends(x, comm):
+    """Array expressions as send buffers, as mpi4py takes them (a temporary array)."""
+    right, left = (comm.rank + 1) % comm.size, (comm.rank - 1) % comm.size
+    g = np.zeros(x.shape[0])
+    comm.Allreduce(x * x + np.sin(x), g)
+    m = np.zeros(x.shape[0])
+    comm.Allreduce(2.0 * x[::-1], m, op=MPI.MAX)
+    got = np.zeros(x.shape[0])
+    comm.Sendrecv(x ** 2, right, 1, got, left, 1)
+    every = np.zeros(x.shape[0] * comm.size)
+    comm.Allgather(np.cos(x), every)
+    return np.sum(g * x) + np.sum(m * m) + np.sum(got * x) + np.sum(every * every) * x[0]
+
+
+def expression_receive(x, comm):
+    g = np.zeros(x.shape[0])
+    comm.Allreduce(x, g + 1.0)  # error here
+    return g[0]
+
+
+def expression_nonblocking(x, comm):
+    g = np.zeros(x.shape[0])
+    req = comm.Iallreduce(x * x, g)  # error here
+    req.Wait()
+    return g[0]
+
+
+@pytest.mark.mpi(min_size=2)
+@pytest.mark.timeout(120)
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_expressions_as_send_buffers_match_mpi4py_and_finite_differences(backend):
+    """An array expression as a collective's or Sendrecv's send buffer is a fresh array of
+    its elements: the primal is mpi4py's, the gradient the finite differences of the sum of
+    the ranks' losses; an expression as a receive buffer is refused (nothing could read
+    what MPI writes there), and so is one as a non-blocking call's buffer (MPI reads it after
+    the call returns)."""
+    x = np.linspace(0.2, 1.0, 5) + 0.37 * COMM.rank
+    k = ad.kernel(expression_sends.py_func, backend=backend)
+    assert k(x.copy(), COMM) == pytest.approx(expression_sends.py_func(x.copy(), COMM),
+                                              rel=1e-14)
+    v = np.random.default_rng(60 + COMM.rank).standard_normal(5)
+    h = 1e-6
+    fd = (COMM.allreduce(expression_sends.py_func(x + h * v, COMM)) -
+          COMM.allreduce(expression_sends.py_func(x - h * v, COMM))) / (2 * h)
+    grad = ad.grad(k)(x.copy(), COMM)
+    assert COMM.allreduce(float(grad @ v)) == pytest.approx(fd, rel=1e-6)
+    for refused in (expression_receive, expression_nonblocking):
+        with pytest.raises(ad.UnsupportedConstruct) as info:
+            ad.kernel(refused, backend=backend)(x.copy(), COMM)
+        msg = str(info.value)
+        assert msg.startswith(f"{__file__}:{_marked_line(refused)}: an array expression as "
+                              f"an MPI buffer"), msg

@@ -1,6 +1,8 @@
 """Generated distributed kernels (tests/generative/grammar.py, `mpi_kernels`) under mpiexec
-at 2 and 3 ranks: halo exchanges (Sendrecv, Isend/Irecv with Wait/Waitall), collectives in
-loops, receive buffers read in loops, replicated and per-rank losses. The primal on each
+at 2 and 3 ranks: halo exchanges (Sendrecv, Isend/Irecv with Wait/Waitall, waited in any
+order), collectives in loops (sum, MAX/MIN/PROD, Reduce to a root then Bcast, Allgather,
+Gather/Scatter, Scan/Exscan), on the communicator argument or MPI.COMM_WORLD named in the
+body, receive buffers read in loops, replicated, per-rank and root-only losses. The primal on each
 backend equals the plain Python function run under mpi4py on the same ranks; the reverse
 gradient of the global loss (the replicated value once, per-rank values summed) equals the
 forward tangent (dot test) and central finite differences. Every rank reaches the same
