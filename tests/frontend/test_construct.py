@@ -284,12 +284,16 @@ def test_what_numpy_refuses_is_refused_clearly(fn, args, error, fragment, backen
 
 
 @pytest.mark.parametrize("backend", INTERP_FAST)
-def test_batched_tangents_through_reshaped_views_match_reverse(backend):
-    """At width 3 a reshape's shadow is an array of vectors reshaped with its lanes."""
+@pytest.mark.parametrize("kernel", [reshaped_views, flat_views_of_slices],
+                         ids=["reshaped_views", "flat_views_of_slices"])
+def test_batched_tangents_through_reshaped_views_match_reverse(backend, kernel):
+    """At width 3 a reshape's shadow is an array of vectors reshaped with its lanes (on
+    numba, a slice of one reshaped too: `w[1:5].reshape(2, 2)`)."""
     rng = np.random.default_rng(0)
-    args = (rng.standard_normal((3, 4)), rng.standard_normal(6))
-    forward = ad.jacobian(reshaped_views, argnums=(0, 1), mode="fwd", batch=3,
+    args = (rng.standard_normal((3, 4)) if kernel is reshaped_views
+            else rng.standard_normal((4, 3)), rng.standard_normal(6))
+    forward = ad.jacobian(kernel, argnums=(0, 1), mode="fwd", batch=3,
                           backend=backend)(*args)
-    reverse = ad.jacobian(reshaped_views, argnums=(0, 1), mode="rev", backend=backend)(*args)
+    reverse = ad.jacobian(kernel, argnums=(0, 1), mode="rev", backend=backend)(*args)
     for f, r in zip(forward, reverse, strict=True):
         np.testing.assert_allclose(f, r, rtol=1e-12, atol=1e-12)
