@@ -176,7 +176,7 @@ def _reverse_setup(k: Kernel, args, activity, shadows, seeds, width: int = 1,
                          uniform)
     if fresh:
         written = _written(spec, fn, activity)
-        args = tuple(a.copy() if i in written else a for i, a in enumerate(args))
+        args = tuple(_copy(a) if i in written else a for i, a in enumerate(args))
         flat = _with_shadows(spec, args, activity, shadows) + flat[lead:]
     if fn.run_args is not None:   # a checkpointed time loop: its snapshot count, ...
         flat.extend(run_time_args(fn.run_args, plan.snapshots, args))
@@ -659,8 +659,22 @@ def _float_structure(spec, values, as_tuple, width: int = 1):
 
 
 # -- functional interface --------------------------------------------------------------------
-def _copy_args(args):
-    return tuple(a.copy() if isinstance(a, np.ndarray) else a for a in args)
+def copy_args(args):
+    return tuple(_copy(a) if isinstance(a, np.ndarray) else a for a in args)
+
+
+def _copy(a: np.ndarray) -> np.ndarray:
+    """A copy of the caller's array of the same layout type: C-contiguous where `a` is, and
+    not C-contiguous where `a` is not, since a kernel's meaning can depend on it (`a.ravel()`
+    and `a.reshape(...)` are views of a C-contiguous array and copies of any other, as in
+    NumPy). `a.copy()` would make every copy C-contiguous."""
+    if a.flags.c_contiguous:
+        return a.copy()
+    out = a.copy(order="K")     # an F-contiguous array stays one
+    if out.flags.c_contiguous:  # a strided view: a copy with a gap after each element
+        out = np.empty(a.shape + (2,), a.dtype)[..., 0]
+        out[...] = a
+    return out
 
 
 def float_kinds(k, args, wanted):
@@ -682,7 +696,7 @@ def _copy_written(spec, fn, flat: list, given: set[int]) -> list:
     """flat, fn's arguments, with a copy of each caller's array (at a position in `given`)
     that fn (a derivative of spec's) may write: inputs stay as they were given."""
     written = spec.written(fn) & given
-    return [a.copy() if i in written and isinstance(a, np.ndarray) else a
+    return [_copy(a) if i in written and isinstance(a, np.ndarray) else a
             for i, a in enumerate(flat)]
 
 
@@ -966,7 +980,7 @@ class _GradCall:
         fn, copied, run_args, k.last_policy = self.fixed or \
             self.plans.get(self.spec.call_key(args)) or self.planned(args, flat)
         for place, i in copied:
-            flat[place] = args[i].copy()
+            flat[place] = _copy(args[i])
         flat.extend(run_args)
         if self.backend == "interp":
             out = interp.run_function(fn, flat)
@@ -1001,7 +1015,7 @@ class _GradCall:
             for place, i in copied:
                 if fingerprint(args[i]) != self.prints[i]:
                     return MISS
-                flat[place] = args[i].copy()
+                flat[place] = _copy(args[i])
             flat.extend(run_args)
             entry = k.compiled.get(id(fn))
             exact = entry[1].exact
@@ -1058,8 +1072,8 @@ def vjp(f, *primals, backend: str | None = None, params=()):
     _check_written_apart(k, args, spec.written(spec.primal))   # (read twice: fine)
     kinds = float_kinds(k, args, set(range(len(args))))
     as_tuple = _returns_tuple(spec)
-    out = k.run(spec.primal, _copy_args(args), backend)   # (an array result may be a view)
-    frozen = _copy_args(args)   # the point of linearization, whatever the caller does next
+    out = k.run(spec.primal, copy_args(args), backend)   # (an array result may be a view)
+    frozen = copy_args(args)   # the point of linearization, whatever the caller does next
 
     def vjp_fn(cotangent):
         seeds = _seeds(k, spec, cotangent, as_tuple, out=out, what="cotangent")
@@ -1091,7 +1105,7 @@ def jvp(f, primals, tangents, backend: str | None = None):
     args = k.bind_in_order(primals)
     spec = k.specialize(args)
     _check_written_apart(k, args, spec.written(spec.primal))
-    args = _copy_args(args)
+    args = copy_args(args)
     kinds, tans = [], {}
     for i, (name, a, t) in enumerate(zip(k.arg_names, args, tangents + (None,) * len(args))):
         ty = typeof(a, name)
@@ -1186,7 +1200,7 @@ def _array_jacobian(k, spec, args, nums, mode, batch, backend, argnums):
                             f"one float array (not in a tuple, not under MPI) or float "
                             f"scalars; use hpcad.vjp (one row per cotangent) or hpcad.jvp "
                             f"(one column per tangent)")
-    out = k.run(spec.primal, _copy_args(args), backend)[0]
+    out = k.run(spec.primal, copy_args(args), backend)[0]
     out_shape = out.shape
     m = int(np.prod(out_shape, dtype=int))
     blocks = []
@@ -1198,7 +1212,7 @@ def _array_jacobian(k, spec, args, nums, mode, batch, backend, argnums):
         width, chunks = _chunks(count, batch)
         for chunk in chunks:
             units = list(enumerate(chunk))
-            run = _copy_args(args)
+            run = copy_args(args)
             if mode == "rev":
                 kinds = float_kinds(k, run, {n})
                 shadows = _zero_shadows_width(run, kinds, width)
@@ -1261,7 +1275,7 @@ def _jacobian_rows(k, args, nums, blocks, n_out, as_tuple, batch, backend, param
     kinds = float_kinds(k, args, set(nums))
     width, chunks = _chunks(max(n_out, 1), batch)
     for rows in chunks:
-        run = _copy_args(args)
+        run = copy_args(args)
         shadows = {i: np.zeros((width,) * (width > 1) + a.shape, a.dtype)
                    for i, (a, kind) in enumerate(zip(run, kinds)) if kind in (DUP, SHADOW)}
         seeds = [_units(width, [(lane, 0) for lane, r in enumerate(rows) if r == j], ())
@@ -1302,7 +1316,7 @@ def _jacobian_columns(k, args, nums, blocks, n_out, as_tuple, batch, backend, pa
         for chunk in chunks:
             mine = [(lane, columns[c][1]) for lane, c in enumerate(chunk)
                     if columns[c][0] == rank]
-            run = _copy_args(args)
+            run = copy_args(args)
             kinds = float_kinds(k, run, {n})
             tangents = {i: _zeros_width(width, a.shape, a.dtype, lanes_last=True)
                         for i, (a, kind) in enumerate(zip(run, kinds)) if kind == SHADOW}
@@ -1457,7 +1471,7 @@ def check_grad(f, *args, argnums=None, eps: float | None = None, rtol: float | N
     # the result's rounding: a difference quotient is off by about ulp(f) / h (more where the
     # kernel's own sums round), which an error need not go below
     dtype = k.specialize(args).primal.result_types[0].np_dtype
-    rounding = float(np.finfo(dtype).eps) * abs(value(list(_copy_args(args))))
+    rounding = float(np.finfo(dtype).eps) * abs(value(list(copy_args(args))))
     rng = np.random.default_rng(0)
     worst = 0.0
     for n, g in zip(argnums, grads):
@@ -1467,10 +1481,10 @@ def check_grad(f, *args, argnums=None, eps: float | None = None, rtol: float | N
             if size <= 32 else [rng.standard_normal(np.shape(args[n])) for _ in range(4)]
         for j, d in enumerate(directions):
             h = eps * max(1.0, float(np.max(np.abs(args[n]))))
-            plus, minus = list(_copy_args(args)), list(_copy_args(args))
+            plus, minus = list(copy_args(args)), list(copy_args(args))
             if isinstance(args[n], np.ndarray):   # (in its dtype: the kernel as called)
-                plus[n] = (plus[n] + h * d).astype(args[n].dtype)
-                minus[n] = (minus[n] - h * d).astype(args[n].dtype)
+                plus[n][...] = plus[n] + h * d    # (in the copies: their layout kept)
+                minus[n][...] = minus[n] - h * d
                 step = (plus[n].astype(np.float64) - minus[n]) / (2 * h)   # d, as rounded
             else:
                 plus[n], minus[n] = float(plus[n] + h * d), float(minus[n] - h * d)

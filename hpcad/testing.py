@@ -16,7 +16,7 @@ from typing import Any
 
 import numpy as np
 
-from .api import check_negative_argnums, compared_arguments, jvp, value_and_grad, vjp
+from .api import check_negative_argnums, compared_arguments, copy_args, jvp, value_and_grad, vjp
 from .errors import ArgumentError, DerivativeTestFailure
 from .frontend.signature import typeof
 from .ir.core import Op
@@ -242,7 +242,9 @@ def _directions(s: _Setup) -> dict[int, object]:
 
 
 def _copies(args: tuple) -> tuple:
-    return tuple(a.copy() if isinstance(a, np.ndarray) else a for a in args)
+    """Copies of the arrays of the same layout type (api._copy: a kernel's meaning can
+    depend on whether an array is C-contiguous)."""
+    return copy_args(args)
 
 
 # -- outputs and inner products --------------------------------------------------------------

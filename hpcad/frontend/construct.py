@@ -20,12 +20,14 @@ from .arrays import (
     Dim,
     Flipped,
     Map,
+    Sliced,
     affine,
     as_array_value,
     as_expr,
     loop_nest,
     materialize,
     reversed_slice,
+    view_of,
 )
 
 if TYPE_CHECKING:
@@ -311,12 +313,11 @@ def method_copy(ctx: LoweringContext, arr, node) -> Value:
 
 def reshape(ctx: LoweringContext, arr, dims: list[Value], node) -> Value:
     """A C-contiguous array viewed with other extents (one of them may be -1: inferred);
-    writes through the view reach the base, like NumPy's. An array expression is
-    computed into a new array first."""
-    arr = as_array_value(ctx, arr, node)
-    owner = arr.owner
-    if arr.type.layout != "C" or (isinstance(owner, Op) and owner.name == "mem.view"
-                                  and arr.type.ndim > 1):
+    writes through the view reach the base, like NumPy's (a slice is the view it names:
+    `u[2:6].reshape(2, 2)` is u's memory). An array expression is computed into a new array
+    first."""
+    arr = as_array_value(ctx, as_view(ctx, arr), node)
+    if arr.type.layout != "C" or _nd_view(arr):
         ctx.unsupported(node, "reshaping an array that may not be C-contiguous (a slice or "
                               "a strided view)",
                         "reshape a copy: x.copy().reshape(...), as numba requires too")
@@ -335,12 +336,48 @@ def method_reshape(ctx: LoweringContext, arr, node) -> Value:
     return reshape(ctx, arr, dims, node)
 
 
+def as_view(ctx: LoweringContext, arr):
+    """A slice as the view it names (C-contiguous where its axes are: `B[1:, :]`, `T[k]`),
+    a C-contiguous one of more than one axis as a 1-D view of its base's flat memory (which
+    reshapes on every backend); anything else as it is."""
+    if isinstance(arr, Value) and arr in ctx.array_views:    # a name bound to a slice
+        arr = ctx.array_views[arr]
+    if not (isinstance(arr, Sliced) and arr.viewable):
+        return arr
+    view = view_of(ctx, arr)
+    base = arr.base
+    if view.type.ndim < 2 or view.type.layout != "C" or (
+            isinstance(base.owner, Op) and base.owner.name == "mem.view"):
+        return view
+    b = ctx.builder
+    start, size = ctx.const(0, i64), ctx.const(1, i64)
+    for k, axis in enumerate(arr.axes):    # offset of the first element, row-major
+        extent = b.op1("mem.shape", [base], i64, {"axis": k})
+        start = b.op1("arith.add", [b.op1("arith.mul", [start, extent], i64), axis[1]], i64)
+        if axis[0] == "s":
+            size = b.op1("arith.mul", [size, axis[3].value], i64)
+    flat = b.op1("mem.reshape", [base, ctx.const(-1, i64)], ArrayType(base.type.dtype, 1, "C"))
+    end = b.op1("arith.add", [start, size], i64)
+    return b.op1("mem.view", [flat, start, end], ArrayType(base.type.dtype, 1, "C"),
+                 {"dims": "s"})
+
+
+def _nd_view(arr: Value) -> bool:
+    """A view of more than one axis that as_view could not make a flat one (numba
+    reshapes none of them; NumPy's ravel would give a view where it is C-contiguous)."""
+    return isinstance(arr.owner, Op) and arr.owner.name == "mem.view" and arr.type.ndim > 1 \
+        and arr.type.layout == "C"
+
+
 def ravel(ctx: LoweringContext, arr, node) -> Value:
-    """A 1-D view of a C-contiguous array (numba's ravel copies any other layout, and
-    so does hpcad: an array expression or a strided view is copied)."""
-    arr = as_array_value(ctx, arr, node)
-    if arr.type.layout != "C" or (isinstance(arr.owner, Op) and arr.owner.name == "mem.view"
-                                  and arr.type.ndim > 1):
+    """A 1-D view of a C-contiguous array, a slice of one included (`B[1:, :].ravel()`
+    writes B, as NumPy's); any other layout is copied, as numba and NumPy copy it (an array
+    expression, a strided view)."""
+    arr = as_array_value(ctx, as_view(ctx, arr), node)
+    if _nd_view(arr):
+        ctx.unsupported(node, "a.ravel() of this view of more than one axis",
+                        "ravel a copy, x.copy().ravel(), or the array the view is of")
+    if arr.type.layout != "C":
         arr = materialize(ctx, arr, node)
     return arr if arr.type.ndim == 1 else reshape(ctx, arr, [ctx.const(-1, i64)], node)
 

@@ -139,9 +139,27 @@ CASES = [
          lambda rng: (rng.standard_normal((4, 5)), rng.standard_normal(5))),
     Case("written_arrays", written_arrays, _vector_and_scalar),
 ]
+@ad.kernel
+def flat_views_of_slices(a, w):
+    """NumPy's views: the ravel of a block of whole rows, of a row of a 3-D array, the
+    reshape of a unit-step slice, unnamed and named (numba refuses these reshapes)."""
+    b = a[1:, :].ravel()
+    b[2] = w[0] * b[3]              # writes a[1, 2]
+    t = a.reshape(2, 2, 3)
+    r = t[1].ravel()
+    r[0] += w[1] * r[4]             # writes a[2, 0]
+    q = w[1:5].reshape(2, 2)
+    q[1, 0] = q[0, 1] * a[0, 0]     # writes w[3]
+    z = a[2]
+    z.reshape(3, 1)[1, 0] *= w[2]   # writes a[2, 1]
+    return np.sum(a * a) + np.sum(w * w) + np.sum(b * r[1])
+
+
 # numba.njit does not compile np.cumsum with axis= nor the parallel=True decorator's
-# kernels as hpcad kernels: their primal is checked against NumPy's
+# kernels as hpcad kernels, nor reshapes of slices: their primal is checked against NumPy's
 NUMPY_CASES = [
+    Case("flat_views_of_slices", flat_views_of_slices,
+         lambda rng: (rng.standard_normal((4, 3)), rng.standard_normal(6))),
     Case("running_sums_along_axes", running_sums_along_axes,
          lambda rng: (rng.standard_normal((3, 4)), rng.standard_normal((3, 4)))),
     Case("parallel_construction", parallel_construction,
@@ -153,7 +171,7 @@ NUMPY_CASES = [
 # numba backend's code generation, and call every function in the generated code, that all
 # the cases do (tests/numba_cover.py); copies and running sums generate nothing these do not.
 ON_NUMBA = ("allocations", "reshaped_views", "construction_in_prange", "parallel_construction",
-            "ranges", "joins")
+            "ranges", "joins", "flat_views_of_slices")
 
 
 @on_backends(CASES, fast_on_numba=("allocations", "reshaped_views"), numba=ON_NUMBA)
@@ -206,8 +224,20 @@ def test_integer_construction_matches_numba(n, k, backend):
 
 
 def reshape_of_a_strided_view(a):
-    v = a[1:3, :]
+    v = a[::2, :]
     return np.sum(v.reshape(-1))
+
+
+def reshape_of_a_stepped_slice(x):
+    x[::2].reshape(2, 2)[0, 1] = 1.0     # NumPy: a view of x; numba refuses it
+    return np.sum(x)
+
+
+def ravel_of_a_view_of_a_view(a):
+    v = a[1:, :]
+    r = v[1:, :].ravel()                   # NumPy: a view, hpcad cannot say
+    r[0] = 1.0
+    return np.sum(a)
 
 
 def reshape_of_a_column_view(a):
@@ -238,6 +268,10 @@ def array_of_arrays(x):
      "may not be C-contiguous"),
     (reshape_of_a_column_view, (np.ones((4, 3)),), ad.UnsupportedConstruct,
      "x.copy().reshape"),
+    (reshape_of_a_stepped_slice, (np.ones(8),), ad.UnsupportedConstruct,
+     "may not be C-contiguous"),
+    (ravel_of_a_view_of_a_view, (np.ones((4, 3)),), ad.UnsupportedConstruct,
+     "x.copy().ravel()"),
     (arange_step_zero, (4, 0), ad.KernelAssertionError, "step of 0"),
     (concatenate_mismatch, (np.ones((2, 3)), np.ones((2, 4))), ad.KernelAssertionError,
      "lengths along axis 1 differ"),
@@ -250,12 +284,16 @@ def test_what_numpy_refuses_is_refused_clearly(fn, args, error, fragment, backen
 
 
 @pytest.mark.parametrize("backend", INTERP_FAST)
-def test_batched_tangents_through_reshaped_views_match_reverse(backend):
-    """At width 3 a reshape's shadow is an array of vectors reshaped with its lanes."""
+@pytest.mark.parametrize("kernel", [reshaped_views, flat_views_of_slices],
+                         ids=["reshaped_views", "flat_views_of_slices"])
+def test_batched_tangents_through_reshaped_views_match_reverse(backend, kernel):
+    """At width 3 a reshape's shadow is an array of vectors reshaped with its lanes (on
+    numba, a slice of one reshaped too: `w[1:5].reshape(2, 2)`)."""
     rng = np.random.default_rng(0)
-    args = (rng.standard_normal((3, 4)), rng.standard_normal(6))
-    forward = ad.jacobian(reshaped_views, argnums=(0, 1), mode="fwd", batch=3,
+    args = (rng.standard_normal((3, 4)) if kernel is reshaped_views
+            else rng.standard_normal((4, 3)), rng.standard_normal(6))
+    forward = ad.jacobian(kernel, argnums=(0, 1), mode="fwd", batch=3,
                           backend=backend)(*args)
-    reverse = ad.jacobian(reshaped_views, argnums=(0, 1), mode="rev", backend=backend)(*args)
+    reverse = ad.jacobian(kernel, argnums=(0, 1), mode="rev", backend=backend)(*args)
     for f, r in zip(forward, reverse, strict=True):
         np.testing.assert_allclose(f, r, rtol=1e-12, atol=1e-12)

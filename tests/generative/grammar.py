@@ -5,8 +5,10 @@ with break/continue, a `return` from inside a loop nest), data branches,
 in-place updates, buffer swaps, local
 arrays, calls to other kernels, prange loops and fork-join tasks, and MPI halo exchanges,
 collectives (sum, MAX/MIN/PROD, root Reduce + Bcast, gathers, scans) and losses;
-shapes.py adds NumPy array syntax, a matrix argument A, index arrays (idx, edges), non-smooth
-math, float32 and parallel=True. Every kernel is valid by construction:
+shapes.py adds NumPy array syntax, a matrix argument A, index arrays (idx, edges), 3-D
+local arrays and their flat views, NumPy's construction functions, indices the kernel
+computes, non-smooth math, math functions (log1p, atan2, erf, pow, floor, ...), float32 and
+parallel=True. Every kernel is valid by construction:
 indices stay in bounds, math stays finite.
 
 FEATURES switches each construct on or off; KNOWN_BUGS names the switches that are off
@@ -63,6 +65,14 @@ FEATURES: dict[str, bool] = {
     "float32": True,           # u, w (and A) float32, compared within float32's rounding
     "parallel_arrays": True,   # @kernel(parallel=True) on main: array statements in parallel
     "bool_masks": True,        # m = (u > k) + (w < j) (or; * and, ^, ~), np.sum(m), a[m] += c
+    "cube": True,              # a 3-D local t[i, j, k]: axis sums/max/min, 3-D slice updates,
+                               # t[1:].ravel() / a[1:5].reshape(2, 2) written, t[k] to a kernel
+    "construct": True,         # np.cumsum (axis=), np.concatenate, np.outer, np.copy, np.full,
+                               # np.linspace/np.arange weights, (n, 1) * (1, k), np.clip
+    "int_indices": True,       # a[(3 * i + 1) % n], a[i // 2], a[-1], a[i - n], an int array
+                               # from argmax and %, a scatter-add through it
+    "math_funcs": True,        # log1p, expm1, atan2, hypot, erf, pow (int/float exponents),
+                               # floor/ceil inside expressions (math.* and np.*)
     # MPI (tests/mpi/test_generated_mpi.py)
     "mpi_halo": True,          # Sendrecv halo exchange (PROC_NULL ends) before a stencil
     "mpi_nonblocking": True,   # Isend/Irecv + Wait / Waitall halo exchange
@@ -159,6 +169,13 @@ def indent(lines: list[str], by: int = 1) -> list[str]:
 
 # --- expressions ------------------------------------------------------------------------------
 
+# under "math_funcs": floor/ceil jump at odd points only (derivative 0 there, as README says)
+MATH_SCALAR = ["math.log1p({a} * {a})", "math.expm1(0.5 * {a})", "math.atan2({a}, 1.5)",
+               "math.hypot({a}, 0.7)", "math.erf({a})", "math.pow(1.0 + {a} * {a}, 0.75)",
+               "(1.0 + {a} * {a}) ** -3", "{a} + 0.1 * math.floor(3.0 * {a} + 0.0617)",
+               "{a} * math.ceil({a} - 0.1234)"]
+
+
 def unary(ctx: Ctx, a: str) -> str:
     forms = ["math.sin({a})", "math.tanh({a})", "math.exp(0.3 * math.tanh({a}))",
              "math.exp(-0.5 * {a} * {a})", "math.sqrt(1.0 + {a} * {a})", "{a} / (1.0 + {a} * {a})",
@@ -167,7 +184,11 @@ def unary(ctx: Ctx, a: str) -> str:
         forms.append("({a} * {a}) ** (1.0 + c)")
     if ctx.on("nonsmooth"):
         forms += shapes.KINKED_SCALAR
+    if ctx.on("math_funcs"):
+        forms += MATH_SCALAR
     form = ctx.pick(forms)
+    if form in MATH_SCALAR:
+        ctx.use("math_funcs")
     if "** (" in form:
         ctx.use("pow_at_zero")
     if form in shapes.KINKED_SCALAR:

@@ -6,11 +6,15 @@ empty ones, views of views, 2-D), reductions, np.where, helper kernels returning
 of shape (n, m) (row and column loops in both orders, `A[i, :]` slices, `A @ x`, `np.dot`,
 transposes), integer index arrays (`idx`: gathers, serial scatter-adds, and the scatter in a
 prange that hpcad must refuse as a race; `edges`: an unstructured mesh's edge loop),
-non-smooth math (abs, min/max, clip) and the integer argument nt as a trip count and a slice
-bound. Each block is valid by construction: indices in bounds, math finite, and the points
-where a non-smooth function has a kink are odd constants (0.0617, 0.1234, ...) that the
-random inputs and the grammar's numbers (c, 0.5, exact zeros of u) never reach exactly, so
-finite differences are meaningful (checks.smooth_fd skips a kink crossed within its step).
+non-smooth math (abs, min/max, clip), the integer argument nt as a trip count and a slice
+bound, 3-D local arrays (axis reductions, 3-D slices, flat views written through, 2-D views
+passed to kernels), NumPy's construction functions (cumsum, concatenate, outer, copy, full,
+linspace, arange, broadcasting) and indices the kernel computes (%, //, negative, an int
+array from argmax). Each block is valid by construction: indices in bounds, math finite,
+and the points where a non-smooth function has a kink are odd constants (0.0617, 0.1234,
+...) that the random inputs and the grammar's numbers (c, 0.5, exact zeros of u) never
+reach exactly, so finite differences are meaningful (checks.smooth_fd skips a kink crossed
+within its step).
 
 A block is `block(ctx) -> lines of main`; ctx is grammar.Ctx (its `expr`, `bounded`, the
 local arrays of length n in `ctx.locals`, the extra arguments it needs in `ctx.extras`)."""
@@ -28,6 +32,9 @@ def indent(lines: list[str], by: int = 1) -> list[str]:
 SMOOTH = ["np.sin({a})", "np.tanh({a})", "np.exp(0.3 * np.tanh({a}))", "np.sqrt(1.0 + {a} * {a})",
           "{a} / (1.0 + {a} * {a})", "np.cos({a})", "{a} ** 2", "np.square({a})",
           "np.log(1.0 + {a} * {a})"]
+# under "math_funcs" (grammar.MATH_SCALAR holds the scalar ones)
+MATH_ARRAY = ["np.log1p({a} * {a})", "np.expm1(0.5 * {a})", "np.arctan2({a}, 1.5)",
+              "np.hypot({a}, 0.7)", "np.tanh({a}) ** 3", "np.power(1.0 + {a} * {a}, 0.75)"]
 KINKED = ["np.abs({a} - 0.0617)", "np.maximum({a}, 0.1234)", "np.minimum({a}, -0.2345)",
           "np.clip({a}, -0.4321, 0.3123)", "np.where({a} > 0.3123, {a}, 0.5 * {a})"]
 
@@ -39,10 +46,13 @@ def aexpr(ctx, leaves: list[str], depth: int = 2, top: bool = True) -> str:
     if kind == "leaf":
         return ctx.pick(leaves if top else leaves * 3 + ["c", "0.5"])
     if kind == "unary":
-        forms = SMOOTH + (KINKED if ctx.on("nonsmooth") else [])
+        forms = SMOOTH + (KINKED if ctx.on("nonsmooth") else []) + \
+            (MATH_ARRAY if ctx.on("math_funcs") else [])
         form = ctx.pick(forms)
         if form in KINKED:
             ctx.use("nonsmooth")
+        if form in MATH_ARRAY:
+            ctx.use("math_funcs")
         return form.format(a=aexpr(ctx, leaves, depth - 1, top))
     op = ctx.pick(["+", "-", "*"])
     return f"({aexpr(ctx, leaves, depth - 1, top)} {op} {aexpr(ctx, leaves, depth - 1, False)})"
@@ -355,10 +365,103 @@ def block_stepped(ctx) -> list[str]:
     return lines + [f"s += np.sum({a} * {a}) + np.sum({r} * {r}) + 0.1 * {r}.shape[0]"]
 
 
+# --- 3-D arrays, NumPy's construction functions, indices computed in the kernel -------------
+
+def block_cube(ctx) -> list[str]:
+    """A 3-D local array t (n, 3, 2) filled by a triple loop, then one of: axis reductions
+    (np.sum/.max/.min with axis=), an in-place update of 3-D slices, a flat view of a block
+    of whole rows written through (t[1:].ravel(), t[k].ravel(), a unit-step slice reshaped),
+    or a helper kernel called on a 2-D view (t[k], or the strided t[:, j, :]) that writes
+    it. The sum of t's squares then sees every write."""
+    ctx.use("cube")
+    a = ctx.pick(vectors(ctx))
+    b = ctx.pick(vectors(ctx))
+    t = ctx.fresh("t")
+    fill = ctx.expr([f"{a}[i]", f"{b}[(i + j + k) % n]", "(j - k) * 0.5"], 2)
+    lines = [f"{t} = np.zeros((n, 3, 2))", "for i in range(n):", "    for j in range(3):",
+             "        for k in range(2):", f"            {t}[i, j, k] = {fill}"]
+    kind = ctx.pick(["axis", "slices", "flat", "call"])
+    if kind == "axis":
+        low = ctx.fresh("low")
+        lines += [f"s += np.sum(np.tanh(np.sum({t}, axis=1)) * {t}[:, 0, :])",
+                  f"{low} = {t}.min(axis=0)",
+                  ctx.pick([f"s += np.sum({t}.max(axis=2) * {low}[1, 0])",
+                            f"s += np.sum(np.mean({t}, axis=0) ** 2) + np.sum({t}.sum(axis=2))"])]
+    elif kind == "slices":
+        lines.append(ctx.pick([f"{t}[1:, 1, :] += c * np.tanh({t}[:-1, 2, :])",
+                               f"{t}[:, :, 1] = {t}[:, :, 0] * c + np.sin({t}[:, :, 1])"]))
+    elif kind == "flat":
+        r, q = ctx.fresh("r"), ctx.fresh("q")
+        view = ctx.pick([f"{t}[1:].ravel()", f"{t}[n - 1].ravel()", f"{t}[2:, :, :].ravel()",
+                         f"{t}.reshape(n * 3, 2)[3:].ravel()"])
+        lines += [f"{r} = {view}", f"for i in range(1, {r}.shape[0]):",
+                  f"    {r}[i] = {r}[i] + c * np.tanh({r}[i - 1])",
+                  f"{q} = {a}[1:5].reshape(2, 2)", f"{q}[1, 0] = {q}[1, 0] * c + {q}[0, 1]"]
+    else:
+        name = ctx.fresh("smooth")
+        ctx.helpers.append("\n".join(["@kernel", f"def {name}(M, c):"] + indent(
+            ["for i in range(1, M.shape[0]):", "    for j in range(M.shape[1]):",
+             "        M[i, j] = M[i, j] + c * np.tanh(M[i - 1, j])"])))
+        lines.append(f"{name}({ctx.pick([f'{t}[1]', f'{t}[:, 2, :]', f'{t}[:, :, 1]'])}, c)")
+    return lines + [f"s += np.sum({t} * {t})"]
+
+
+def block_construct(ctx) -> list[str]:
+    """NumPy's construction functions in expressions: np.cumsum, np.concatenate, np.outer
+    (and np.cumsum of it along an axis), np.copy written, np.full, np.linspace and np.arange
+    as weights, broadcasting of an (n, 1) with a (1, k) array, np.clip."""
+    ctx.use("construct")
+    a = ctx.pick(vectors(ctx))
+    b = ctx.pick(vectors(ctx))
+    x = ctx.fresh("x")
+    kind = ctx.pick(["cumsum", "concatenate", "outer", "copy", "weights", "broadcast"])
+    if kind == "cumsum":
+        return [f"{x} = np.cumsum({a} * c) - np.cumsum({b})[n - 1]",
+                f"s += np.sum(np.tanh({x}) * {b})"]
+    if kind == "concatenate":
+        return [f"{x} = np.concatenate(({a}, {b}[1:] * c, {a}[:2]))",
+                f"s += np.sum(np.sin({x}) * {x}) + {x}[n + 1]"]
+    if kind == "outer":
+        return [f"{x} = np.outer({a}, np.tanh({b}[:3]))",
+                ctx.pick([f"s += np.sum(np.cumsum({x}, axis=0) * {x})",
+                          f"s += np.sum(np.cumsum({x}, axis=1)[:, 2] * {a})"])]
+    if kind == "copy":
+        ctx.locals.append(x)
+        return [f"{x} = np.copy({a})", f"{x}[0] = {x}[1] * c + np.full(n, c)[2] * {b}[0]",
+                f"{x}[1:] += np.full(n - 1, 0.5) * {b}[:-1]"]
+    if kind == "weights":
+        return [f"s += np.sum({a} * np.linspace(0.0, 1.0, n)) + c * np.sum(np.arange(n) * {b})",
+                f"s += np.sum(np.clip({a} * np.arange(1.0, n + 1.0), -0.4321, 0.3123) * {b})"]
+    return [f"{x} = {a}.reshape(n, 1) * {b}[:4].reshape(1, 4) + "
+            f"{a}[:, np.newaxis] - c * {b}[np.newaxis, 1:5]",
+            f"s += np.sum(np.tanh({x}))"]
+
+
+def block_int_index(ctx) -> list[str]:
+    """Indices the kernel computes: (3 * i + 1) % n, i // 2, negative indices (a[-1],
+    a[i - n]), an int array of (5 * i + k) % n with k an argmax, a scatter-add through it."""
+    ctx.use("int_indices")
+    a = ctx.pick(vectors(ctx))
+    b = ctx.pick(vectors(ctx))
+    p, v = ctx.fresh("p"), ctx.fresh("v")
+    read = ctx.expr([f"{a}[(3 * i + 1) % n]", f"{b}[i // 2]", f"{a}[-1]", f"{b}[i - n]",
+                     f"{a}[-(i % 3) - 1]"], 2)
+    lines = ["for i in range(n):", f"    s += {read}"]
+    if ctx.coin():
+        ctx.locals.append(v)
+        lines += [f"{p} = np.zeros(n, dtype=np.int64)", f"{p}[0] = np.argmax({a})",
+                  "for i in range(1, n):", f"    {p}[i] = (5 * i + {p}[0]) % n",
+                  f"{v} = np.zeros(n)", "for i in range(n):",
+                  f"    {v}[{p}[i]] += {ctx.expr([f'{a}[i]', f'{b}[{p}[i]]'], 1)}",
+                  f"    {v}[i // 2 - n] += c * {b}[{p}[-1 - i]]"]
+    return lines
+
+
 BLOCKS = {"array_expr": block_array_expr, "slices": block_slices, "reductions": block_reduce,
           "array_calls": block_array_call, "matrix": block_matrix, "gather": block_gather,
           "edges": block_edges, "int_trips": block_int_trips, "stepped_views": block_stepped,
-          "bool_masks": block_masks}
+          "bool_masks": block_masks, "cube": block_cube, "construct": block_construct,
+          "int_indices": block_int_index}
 
 # scalar forms added to grammar.unary under "nonsmooth": kinks at odd constants
 KINKED_SCALAR = ["abs({a} - 0.0617)", "max({a}, 0.1234)", "min({a}, -0.2345)",

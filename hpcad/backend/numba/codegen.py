@@ -299,6 +299,8 @@ def mem_view(w: Writer, op, depth):
             parts.append(next(it))
     if lanes(op.operands[0].type) > 1:
         parts, cut = vector.with_lane(w, parts, ":"), vector.with_lane(w, cut, ":")
+        while len(parts) > 1 and parts[-1] == ":" and "t" not in op.attrs["dims"]:
+            parts.pop()   # x[a:b] of a C array is typed C by numba, x[a:b, :] is not
     tail = f"[{', '.join(cut)}]" if "t" in op.attrs["dims"] else ""
     w.emit(depth, f"{w.name(op.results[0])} = {w.ref(op.operands[0])}"
                   f"[{', '.join(parts)}]{tail}")
