@@ -191,9 +191,9 @@ class Map(ArrayExpr):
         return [r for o in self.operands if isinstance(o, ArrayExpr) for r in o.reads()]
 
 
-class Flipped(ArrayExpr):
-    """An array expression with every axis reversed (np.flip)."""
-    view_like = True   # NumPy binds a view; a name bound to one holds a copy (statements.py)
+class SameShape(ArrayExpr):
+    """An array expression of another's shape and type whose elements it computes from
+    that one's (np.flip, np.triu/np.tril, np.roll): `element` says how."""
 
     def __init__(self, inner: ArrayExpr):
         self.inner, self.dtype, self.ndim = inner, inner.dtype, inner.ndim
@@ -203,6 +203,11 @@ class Flipped(ArrayExpr):
 
     def one(self, axis):
         return self.inner.one(axis)
+
+
+class Flipped(SameShape):
+    """An array expression with every axis reversed (np.flip)."""
+    view_like = True   # NumPy binds a view; a name bound to one holds a copy (statements.py)
 
     def element(self, ctx, idx):
         b, last = ctx.builder, []

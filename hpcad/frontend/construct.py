@@ -20,6 +20,7 @@ from .arrays import (
     Dim,
     Flipped,
     Map,
+    SameShape,
     Sliced,
     affine,
     as_array_value,
@@ -559,20 +560,14 @@ def call_flip(ctx: LoweringContext, obj, node) -> ArrayExpr:
     return reversed_slice(ctx, inner) or Flipped(inner)
 
 
-class Triangle(ArrayExpr):
+class Triangle(SameShape):
     """np.triu(a, k) / np.tril(a, k): a's element where the last two indices (i, j) have
     j - i >= k (upper) or j - i <= k (lower), else 0; read lazily, element by element (a
     select, so derivatives flow to the kept elements only)."""
 
     def __init__(self, inner: ArrayExpr, k: Value, upper: bool):
-        self.inner, self.k, self.upper = inner, k, upper
-        self.dtype, self.ndim = inner.dtype, inner.ndim
-
-    def dims(self, ctx):
-        return self.inner.dims(ctx)
-
-    def one(self, axis):
-        return self.inner.one(axis)
+        super().__init__(inner)
+        self.k, self.upper = k, upper
 
     def element(self, ctx, idx):
         b = ctx.builder
@@ -665,19 +660,13 @@ def call_diff(ctx: LoweringContext, obj, node) -> ArrayExpr:
     return out
 
 
-class Rolled(ArrayExpr):
+class Rolled(SameShape):
     """np.roll(a, shift, axis=k) read lazily: element i along the axis is a's element
     (i - shift) mod the axis's length; `start` is shift mod the length, taken once."""
 
     def __init__(self, inner: ArrayExpr, axis: int, start: Value):
-        self.inner, self.axis, self.start = inner, axis, start
-        self.dtype, self.ndim = inner.dtype, inner.ndim
-
-    def dims(self, ctx):
-        return self.inner.dims(ctx)
-
-    def one(self, axis):
-        return self.inner.one(axis)
+        super().__init__(inner)
+        self.axis, self.start = axis, start
 
     def element(self, ctx, idx):
         b = ctx.builder
