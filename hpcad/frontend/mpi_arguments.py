@@ -55,12 +55,11 @@ def _is_in_place(obj) -> bool:
 
 
 def is_world(obj) -> bool:
-    """Whether obj is mpi4py's MPI.COMM_WORLD (named in a kernel's body)."""
-    try:
-        from mpi4py import MPI
-    except ImportError:
-        return False
-    return obj is MPI.COMM_WORLD
+    """Whether obj is mpi4py's MPI.COMM_WORLD (named in a kernel's body). Without mpi4py
+    imported nothing can be (and a process without MPI does not import it: importing
+    mpi4py initializes MPI)."""
+    mpi = sys.modules.get("mpi4py.MPI")
+    return mpi is not None and obj is getattr(mpi, "COMM_WORLD", None)
 
 
 def is_comm(ctx: LoweringContext, v) -> bool:
