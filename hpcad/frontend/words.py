@@ -188,6 +188,21 @@ FUNCTIONS = {
                           "algorithm for a tridiagonal matrix), or a conjugate-gradient loop",
     "numpy.linalg.inv": "solve with loops instead of inverting (Gaussian elimination)",
     "math.copysign": "write `abs(x) if y >= 0.0 else -abs(x)`",
+    "math.fmod": "write `x - y * np.trunc(x / y)` (the remainder with the sign of x)",
+    "numpy.fmod": "write `x - y * np.trunc(x / y)` (the remainder with the sign of x)",
+    "numpy.cbrt": "write `np.sign(x) * np.abs(x) ** (1.0 / 3.0)`",
+    "math.degrees": "multiply: `x * (180.0 / math.pi)`",
+    "math.radians": "multiply: `x * (math.pi / 180.0)`",
+    "numpy.degrees": "multiply: `x * (180.0 / np.pi)`",
+    "numpy.rad2deg": "multiply: `x * (180.0 / np.pi)`",
+    "numpy.radians": "multiply: `x * (np.pi / 180.0)`",
+    "numpy.deg2rad": "multiply: `x * (np.pi / 180.0)`",
+    "numpy.logaddexp": "write `m + math.log(math.exp(a - m) + math.exp(b - m))` with "
+                       "`m = max(a, b)`",
+    "math.lgamma": "compute it before the call and pass the values in, or write a series "
+                   "for it in the kernel (Stirling's, for large arguments)",
+    "math.gamma": "compute it before the call and pass the values in, or write a series "
+                  "for it in the kernel (Stirling's, for large arguments)",
 }
 
 def target(node) -> tuple[str, str]:

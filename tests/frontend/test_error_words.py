@@ -340,10 +340,19 @@ def calls_copysign(a):
     return math.copysign(a[0], a[1])  # error here
 
 
+def calls_fmod(a):
+    return np.sum(np.fmod(a, 0.7))  # error here
+
+
+def calls_degrees(a):
+    return math.degrees(a[0])  # error here
+
+
 @pytest.mark.parametrize("fn, name", [
     (calls_gradient, "numpy.gradient"), (calls_sort, "numpy.sort"),
-    (calls_solve, "numpy.linalg.solve"), (calls_copysign, "math.copysign")],
-    ids=["gradient", "sort", "solve", "copysign"])
+    (calls_solve, "numpy.linalg.solve"), (calls_copysign, "math.copysign"),
+    (calls_fmod, "numpy.fmod"), (calls_degrees, "math.degrees")],
+    ids=["gradient", "sort", "solve", "copysign", "fmod", "degrees"])
 def test_common_library_functions_say_how_to_write_them(fn, name):
     """np.gradient, np.sort, np.linalg.solve, math.copysign... said "see the supported-construct
     list in the README"; each now gives the way to write it with what kernels have."""
