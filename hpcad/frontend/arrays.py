@@ -477,6 +477,28 @@ def materialize(ctx: LoweringContext, v, node) -> Value:
     return arr
 
 
+def when(ctx: LoweringContext, cond: Value, then: Callable[[], object],
+         other: Callable[[], object] | None = None) -> None:
+    """An `if` with no results: then() emits its statements, other() (if any) the else's."""
+    blocks = []
+    for fill in (then, other):
+        block = Block()
+        with ctx.at(block):
+            if fill is not None:
+                fill()
+            ctx.builder.op("scf.yield", [])
+        blocks.append(block)
+    ctx.builder.op("scf.if", [cond], [], regions=blocks)
+
+
+def converted(ctx: LoweringContext, arr: Value, t: ScalarType, node) -> Value:
+    """arr, or a new array of its elements converted to the type t."""
+    if arr.type.dtype == t:
+        return arr
+    return materialize(ctx, elementwise(ctx, lambda c, vs: c.coerce(vs[0], t), [arr], node),
+                       node)
+
+
 def as_array_value(ctx: LoweringContext, v, node) -> Value:
     """An array Value as is, an ArrayExpr materialized."""
     if isinstance(v, Value) and isinstance(v.type, ArrayType):
@@ -551,22 +573,30 @@ def element_of(ctx: LoweringContext, e: ArrayExpr, node) -> Value:
         ctx.unsupported(node, "slicing the result of an array expression, or indexing it "
                               "with fewer indices than it has axes",
                         "give the expression a name first, or slice its operands")
-    b, idx = ctx.builder, []
-    for n, d in zip(nodes, e.dims(ctx), strict=True):
-        v = ctx.expr(n)
-        if is_array(v):
-            ctx.unsupported(node, "indexing with an array (fancy or boolean indexing)",
-                            "use np.where(mask, a, b), or a loop over the indices")
-        v = ctx.coerce_index(v, n)
-        c = const_of(v)
-        if c is not None and c < 0:
-            v = b.op1("arith.add", [d.value, v], i64)
-        elif c is None:
-            negative = b.op1("arith.cmp", [v, ctx.const(0, i64)], i1, {"pred": "lt"})
-            v = b.op1("arith.select", [negative, b.op1("arith.add", [d.value, v], i64), v],
-                      i64)
-        idx.append(v)
+    idx = [integer_index(ctx, n, node, lambda d=d: d.value, variable_from_end=True)
+           for n, d in zip(nodes, e.dims(ctx), strict=True)]
     return e.element(ctx, idx)
+
+
+def integer_index(ctx: LoweringContext, n, node, length: Callable[[], Value],
+                  variable_from_end: bool = False) -> Value:
+    """The integer index `n` of an axis of length `length()` (asked only where needed): a
+    negative constant counts from the end (a[-1]); with variable_from_end, a variable that
+    is negative at run time too (where the consumer does not wrap it, as a load does)."""
+    v = ctx.expr(n)
+    if is_array(v):
+        ctx.unsupported(node, "indexing with an array (fancy or boolean indexing)",
+                        "use np.where(mask, a, b), or a loop over the indices")
+    v = ctx.coerce_index(v, n)
+    c = const_of(v)
+    b = ctx.builder
+    if c is not None and c < 0:
+        return b.op1("arith.add", [length(), v], i64)
+    if c is None and variable_from_end:
+        negative = b.op1("arith.cmp", [v, ctx.const(0, i64)], i1, {"pred": "lt"})
+        return b.op1("arith.select", [negative, b.op1("arith.add", [length(), v], i64), v],
+                     i64)
+    return v
 
 
 def is_newaxis(ctx: LoweringContext, n) -> bool:
@@ -595,15 +625,8 @@ def subscript(ctx: LoweringContext, arr: Value, node, allow_newaxis: bool = True
             key.append(("s", const_or_value(a[1]), a[2],
                         a[3].key if a[3].key is not None else a[3]))
         else:
-            v = ctx.expr(n)
-            if is_array(v):
-                ctx.unsupported(node, "indexing with an array (fancy or boolean indexing)",
-                                "use np.where(mask, a, b), or a loop over the indices")
-            v = ctx.coerce_index(v, n)
-            c = const_of(v)
-            if c is not None and c < 0:     # a[-1]: the last element, counted from the end
-                v = ctx.builder.op1("arith.add", [ctx.builder.op1(
-                    "mem.shape", [arr], i64, {"axis": axis}), v], i64)
+            v = integer_index(ctx, n, node, lambda k=axis: ctx.builder.op1(
+                "mem.shape", [arr], i64, {"axis": k}))
             axes.append(("i", v))
             key.append(("i", const_or_value(v)))
         axis += 1
@@ -776,13 +799,8 @@ def masked_values(ctx: LoweringContext, arr: Value, mask, node) -> Value:
 
     def place(ivs, accs):
         cond, step = hit(ivs)
-        then, other = Block(), Block()
-        with ctx.at(then):
-            ctx.builder.op("mem.store", [src.element(ctx, ivs), out, accs[0]])
-            ctx.builder.op("scf.yield", [])
-        with ctx.at(other):
-            ctx.builder.op("scf.yield", [])
-        ctx.builder.op("scf.if", [cond], [], regions=[then, other])
+        when(ctx, cond, lambda: ctx.builder.op("mem.store", [src.element(ctx, ivs), out,
+                                                            accs[0]]))
         return [ctx.builder.op1("arith.add", [accs[0], step], i64)]
     loop_nest(ctx, extents, place, node, [zero])
     return out

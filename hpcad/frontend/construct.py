@@ -8,12 +8,11 @@ number), so derivatives flow through them with no rule of their own."""
 from __future__ import annotations
 
 import ast
-from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 import numpy as np
 
-from ..ir.core import Block, Op, Value
+from ..ir.core import Op, Value
 from ..ir.types import ArrayType, ScalarType, f64, i1, i64, promote, scalar_from_dtype
 from .arrays import (
     ArrayExpr,
@@ -29,6 +28,7 @@ from .arrays import (
     materialize,
     reversed_slice,
     view_of,
+    when,
 )
 
 if TYPE_CHECKING:
@@ -220,15 +220,8 @@ def call_linspace_values(ctx: LoweringContext, start: Value, stop: Value, num: V
         b.op("mem.store", [v, arr, ivs[0]])
         return []
     loop_nest(ctx, [num], body, node)
-    several = b.op1("arith.cmp", [num, one], i1, {"pred": "gt"})
-    last = Block()
-    with ctx.at(last):
-        b.op("mem.store", [stop, arr, b.op1("arith.sub", [num, one], i64)])
-        b.op("scf.yield", [])
-    other = Block()
-    with ctx.at(other):
-        b.op("scf.yield", [])
-    b.op("scf.if", [several], [], regions=[last, other])
+    when(ctx, b.op1("arith.cmp", [num, one], i1, {"pred": "gt"}),
+         lambda: b.op("mem.store", [stop, arr, b.op1("arith.sub", [num, one], i64)]))
     return arr
 
 
@@ -763,17 +756,6 @@ def call_histogram(ctx: LoweringContext, obj, node) -> tuple[Value, Value]:
         old = b.op1("mem.load", [counts, at], i64)
         b.op("mem.store", [b.op1("arith.add", [old, ctx.const(1, i64)], i64), counts, at])
 
-    def branch(cond: Value, then: Callable, other: Callable | None = None) -> None:
-        blocks = []
-        for fill in (then, other):
-            block = Block()
-            with ctx.at(block):
-                if fill is not None:
-                    fill()
-                b.op("scf.yield", [])
-            blocks.append(block)
-        b.op("scf.if", [cond], [], regions=blocks)
-
     def counted() -> None:
         ratio = b.op1("arith.div", [nbins, b.op1("arith.sub", [hi, lo], f64)], f64)
 
@@ -784,11 +766,11 @@ def call_histogram(ctx: LoweringContext, obj, node) -> tuple[Value, Value]:
             inside = b.op1("arith.and", [
                 b.op1("arith.cmp", [at, ctx.const(0.0, f64)], i1, {"pred": "ge"}),
                 b.op1("arith.cmp", [at, nbins], i1, {"pred": "lt"})], i1)
-            branch(inside, lambda: count(ctx.coerce(at, i64)), lambda: branch(
+            when(ctx, inside, lambda: count(ctx.coerce(at, i64)), lambda: when(ctx,
                 b.op1("arith.cmp", [v, hi], i1, {"pred": "eq"}), lambda: count(last)))
             return []
         loop_nest(ctx, dims, body, node, serial=True)
-    branch(b.op1("arith.cmp", [hi, lo], i1, {"pred": "gt"}), counted)
+    when(ctx, b.op1("arith.cmp", [hi, lo], i1, {"pred": "gt"}), counted)
     edges = call_linspace_values(ctx, lo, hi, b.op1("arith.add", [bins, ctx.const(1, i64)],
                                                    i64), node)
     return counts, edges

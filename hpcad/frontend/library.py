@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from ..ir.core import Value
-from ..ir.types import ArrayType, ScalarType, f64
+from ..ir.types import ScalarType, f64
 from . import arrays
 
 if TYPE_CHECKING:
@@ -143,13 +143,7 @@ def _as_f64(ctx: LoweringContext, v: Value, node) -> Value:
     """v as float64 (NumPy interpolates in float64): a number converted, an array copied."""
     if isinstance(v.type, ScalarType):
         return ctx.coerce(v, f64)
-    assert isinstance(v.type, ArrayType)
-    if v.type.dtype == f64:
-        return v
-    return arrays.materialize(ctx, arrays.elementwise(
-        ctx, lambda c, vs: c.coerce(vs[0], f64), [v], node), node)
-
-
+    return arrays.converted(ctx, v, f64, node)
 
 
 def cov_rows(m):

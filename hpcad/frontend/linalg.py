@@ -67,7 +67,7 @@ def product(ctx: LoweringContext, a, b, node, what: str = "a matrix product (@)"
         return fused
     (x, ta), (y, tb) = _operand(ctx, a, node, what), _operand(ctx, b, node, what)
     t = _float_type(x, y)
-    x, y = _as_type(ctx, x, t, node), _as_type(ctx, y, t, node)
+    x, y = arrays.converted(ctx, x, t, node), arrays.converted(ctx, y, t, node)
     rows, inner_a = _axes(ctx, x, ta, left=True)
     inner_b, cols = _axes(ctx, y, tb, left=False)
     _check_inner(ctx, inner_a, inner_b, node)
@@ -102,7 +102,7 @@ def outer(ctx: LoweringContext, a, b, node):
         ctx.unsupported(node, "np.outer of arrays that are not 1-D",
                         "pass vectors, e.g. np.outer(a.ravel(), b.ravel())")
     t = _float_type(x, y)
-    x, y = _as_type(ctx, x, t, node), _as_type(ctx, y, t, node)
+    x, y = arrays.converted(ctx, x, t, node), arrays.converted(ctx, y, t, node)
     shape = [ctx.builder.op1("mem.shape", [v], i64, {"axis": 0}) for v in (x, y)]
     out = ctx.builder.op1("mem.alloc", shape, ArrayType(t, 2, "C"), {"fill": "empty"})
     ctx.builder.op("linalg.outer", [x, y, out], [])
@@ -166,14 +166,6 @@ def _operand(ctx: LoweringContext, v, node, what: str) -> tuple[Value, bool]:
 def _float_type(x: Value, y: Value):
     t = promote(x.type.dtype, y.type.dtype)
     return t if t.is_float else f64
-
-
-def _as_type(ctx: LoweringContext, arr: Value, t, node) -> Value:
-    """arr, or a copy of it converted to the float type t."""
-    if arr.type.dtype == t:
-        return arr
-    return arrays.materialize(ctx, arrays.elementwise(
-        ctx, lambda c, vs: c.coerce(vs[0], t), [arr], node), node)
 
 
 def _axes(ctx: LoweringContext, arr: Value, transposed: bool, left: bool):
