@@ -21,7 +21,7 @@ import numpy as np
 from ..errors import ArgumentError, HpcadError, where
 from ..ir.core import Block, Function, Module, Op, Value
 from ..ir.dialects import MATH_BINARY, MATH_FUNCS, MPI_WHOLE_BUFFERS, join_arities
-from ..ir.types import ScalarType, lanes
+from ..ir.types import ScalarType, lanes, spoken
 from ..progress import sweep
 from . import semantics
 from .interp_mpi import RUN, run_mpi
@@ -414,7 +414,7 @@ def _cast(c: _Compiler, op: Op) -> Step:
         def float_to_int(r):
             value = semantics.to_int(r[a], dst.name)
             if value is None:
-                raise fault("cast", op.loc, type=dst.name)
+                raise fault("cast", op.loc, type=spoken(dst))
             r[k] = convert(value)
         return float_to_int
 

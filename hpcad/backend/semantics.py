@@ -32,8 +32,8 @@ FAULTS: dict[str, tuple[type, str]] = {
                  "to a negative power); make the divisor non-zero, or divide floats (float "
                  "division by zero gives inf or nan)"),
     "cast": (IntegerConversionError,
-             "a float converted to {type} is nan, infinite or out of its range; check the "
-             "value before converting, or keep it a float"),
+             "a float converted to {type} is nan, infinite or outside the integer's "
+             "range; check the value before converting (math.isfinite), or keep it a float"),
     "step": (HpcadError, "range() step must not be zero; give the loop a non-zero step"),
     "index": (IndexOutOfBounds,
               "an array index is out of bounds{detail}; check the index (negative indices "

@@ -64,5 +64,6 @@ def test_round_is_numbas_round(backend):
 
 @pytest.mark.parametrize("backend", BACKENDS)
 def test_round_of_nan_to_an_int_is_an_error(backend):
-    with pytest.raises(ad.IntegerConversionError, match="nan, infinite or out of its range"):
+    with pytest.raises(ad.IntegerConversionError,
+                       match="converted to an int64 is nan, infinite or outside"):
         run_on(ck.round_to_int, backend, (math.nan,))

@@ -12,6 +12,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from ...ir.core import Op
+from ...ir.types import spoken
 from ..semantics import FAULTS, FLOAT_RANGE, fault_message, literal_overflow
 from .cache import boundscheck
 
@@ -189,7 +190,7 @@ def integer_cast(w: Writer, op: Op, x: str) -> str | None:
     src, dst = op.operands[0].type, op.results[0].type
     if not (src.is_float and dst.name in _INTS):
         return None
-    return f"_to_{dst.name}({x}, {fault_args(w, op, 'cast', type=dst.name)})"
+    return f"_to_{dst.name}({x}, {fault_args(w, op, 'cast', type=spoken(dst))})"
 
 
 def checked_index(w: Writer, op: Op | None, arr: str, k: int, index: str) -> str:
