@@ -728,7 +728,7 @@ def bitcast(ctx: LoweringContext, arr: Value, node) -> Value:
         ctx.unsupported(node, "view() without exactly one dtype argument")
     dtype = construct.dtype_of(ctx, node.args[0])
     if dtype.bits != arr.type.dtype.bits or dtype.is_bool or arr.type.dtype.is_bool:
-        ctx.unsupported(node, f"viewing a {arr.type.dtype} array as {dtype}",
+        ctx.unsupported(node, f"viewing a {arr.type.dtype.np_dtype} array as {dtype.np_dtype}",
                         "view as a dtype of the same width (float32 <-> int32, "
                         "float64 <-> int64)")
     t = ArrayType(dtype, arr.type.ndim, arr.type.layout)

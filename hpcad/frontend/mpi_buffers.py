@@ -127,5 +127,5 @@ def _check_datatype(ctx: LoweringContext, op: str, buf, datatype: str, call_node
         return   # mpi_operand says what the buffer must be
     if buf.type.dtype.name != DATATYPES[datatype]:
         ctx.type_error(call_node, f"the buffer specification of an MPI {op} names "
-                                  f"MPI.{datatype} for an array of {buf.type.dtype.name}; "
+                                  f"MPI.{datatype} for an array of {buf.type.dtype.np_dtype}; "
                                   f"name the array's own datatype or convert the array")

@@ -268,7 +268,7 @@ def _tangent(ctx: LoweringContext, a: Value, node, written: bool, name: str) -> 
         if not isinstance(t, Value) or t.type != a.type and not (
                 isinstance(t.type, ArrayType) and t.type.dtype == a.type.dtype
                 and t.type.ndim == a.type.ndim):
-            ctx.unsupported(node, f"a tangent that is not a {a.type.dtype} array of "
+            ctx.unsupported(node, f"a tangent that is not a {a.type.dtype.np_dtype} array of "
                                   f"{a.type.ndim} dimensions like its primal")
         for axis in range(a.type.ndim):
             dims = [ctx.builder.op1("mem.shape", [x], i64, {"axis": axis}) for x in (t, a)]

@@ -404,3 +404,28 @@ def test_a_slice_of_a_stepped_slice_is_a_slice_of_its_view():
         y = x.copy()
         assert k(y) == pytest.approx(np.sum(ref * ref))
         np.testing.assert_allclose(y, ref)
+
+
+def view_of_another_width(a):
+    b = a.view(np.int32)  # error here
+    return b[0] * 1.0
+
+
+def float_to_int(a):
+    return a[0] + int(a[1] * math.inf)  # error here
+
+
+IR_TYPE_NAMES = re.compile(r"\b[fi](?:64|32)\b|\bi1\b")
+
+
+@pytest.mark.parametrize("fn", [view_of_another_width, float_to_int])
+def test_types_are_named_as_numpy_names_them(fn):
+    """Messages that name an element type say NumPy's name (float64, int64), never the IR's
+    (f64, i64); the conversion fault says the same on both back ends."""
+    for backend in ("interp", "numba") if fn is float_to_int else ("interp",):
+        with pytest.raises(ad.HpcadError) as info:
+            ad.kernel(fn, backend=backend)(np.ones(3))
+        msg = str(info.value)
+        assert f"{inspect.getsourcefile(fn)}:{_marked_line(fn)}: " in msg, msg
+        assert re.search(r"\b(float64|int64|int32)\b", msg), msg
+        assert not IR_TYPE_NAMES.search(msg), msg
