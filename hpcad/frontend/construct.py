@@ -30,6 +30,7 @@ from .arrays import (
     view_of,
     when,
 )
+from .words import REQUESTS
 
 if TYPE_CHECKING:
     from .context import LoweringContext
@@ -66,6 +67,9 @@ def fill_array(ctx: LoweringContext, arr: Value, dims: list[Value], value: Value
 def dtype_of(ctx: LoweringContext, node) -> ScalarType:
     """The dtype a `dtype=` argument names: np.float64, float, int, bool, or `a.dtype`."""
     obj = ctx.static_value(node)
+    if isinstance(node, ast.Attribute) and node.attr == "RequestType" and \
+            getattr(ctx.static_value(node.value), "__name__", None) == "numba_mpi":
+        ctx.unsupported(node, "an array of MPI requests (numba_mpi.RequestType)", REQUESTS)
     if obj is None:
         v = ctx.expr(node)
         obj = None if isinstance(v, (Value, tuple)) else getattr(v, "obj", None)

@@ -15,7 +15,7 @@ import numpy as np
 
 from ..errors import KernelTypeError, UnsupportedConstruct
 from ..ir.core import Block, Builder, Function, Module, Op, Value
-from ..ir.types import ArrayType, ScalarType, f32, f64, i1, i64, promote, spoken
+from ..ir.types import ArrayType, OpaqueType, ScalarType, f32, f64, i1, i64, promote, spoken
 from . import arrays, mpi, parallel, syntax, words
 from .arrays import ArrayExpr
 from .expressions import EXPRESSIONS, Static
@@ -234,6 +234,9 @@ class LoweringContext:
                              "pass it to the kernel as an array argument (numba would freeze "
                              "its values at compile time; hpcad kernels take arrays as "
                              "arguments)")
+        if isinstance(v, Value) and isinstance(v.type, OpaqueType):
+            self.unsupported(node, f"using {spoken(v.type)} where a number is expected",
+                             words.REQUESTS if v.type.name == "request" else "")
         if not isinstance(v, Value) or not isinstance(v.type, ScalarType):
             what = "an array" if isinstance(getattr(v, "type", None), ArrayType) else \
                 words.value(getattr(v, "obj", v))

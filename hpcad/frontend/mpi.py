@@ -103,9 +103,7 @@ def _requests(ctx: LoweringContext, call: MpiCall, node) -> list[Value]:
         got = ctx.expr(arg)
     if not isinstance(got, tuple) or not all(is_request(ctx, r) for r in got):
         ctx.unsupported(node, f"MPI {call.op} of something that is not a list or tuple of "
-                              f"requests", "keep each request in a variable and pass "
-                              "[r1, r2], or a name bound to such a list (arrays of "
-                              "requests, as numba_mpi allows, are not supported)")
+                              f"requests", words.REQUESTS)
     return list(got)
 
 
@@ -113,6 +111,12 @@ def complete(ctx: LoweringContext, call: MpiCall, reqs: list[Value], node):
     """A wait for each request the call completes (COMPLETIONS), and its results."""
     done = []
     for k, req in enumerate(reqs):
+        if not (isinstance(req.owner, Op) and req.owner.dialect == "mpi"):
+            ctx.unsupported(node, f"`{ast.unparse(node.func)}` of a request that an `if` or a loop "
+                                  f"above chose among several nonblocking calls",
+                            "post the call and complete it in the same branch (each `if` "
+                            "arm with its Isend/Irecv and their Wait), or make one call "
+                            "whose peer and tag are computed before it (peer = 1 - rank)")
         depth = _LOOP_DEPTH.get(ctx, {}).get(req.owner)   # (None: made by other lowering)
         if depth is not None and depth < len(ctx.loops):
             ctx.unsupported(node, f"MPI {call.op} in a loop that its request's call is "

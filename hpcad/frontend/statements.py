@@ -10,7 +10,7 @@ import types
 from typing import TYPE_CHECKING
 
 from ..ir.core import Op, Value
-from ..ir.types import ArrayType, ScalarType, i1, i64
+from ..ir.types import ArrayType, i1, i64
 from . import arrays, expressions, iteration, nested, parallel, syntax, words
 from .mpi_persistent import Persistent
 
@@ -310,9 +310,10 @@ def assign(ctx: LoweringContext, target, value) -> None:
 
 
 def store(ctx: LoweringContext, arr, idx, value, node):
-    if not isinstance(value, Value) or not isinstance(value.type, ScalarType):
+    if isinstance(value, arrays.ArrayExpr) or isinstance(getattr(value, "type", None), ArrayType):
         ctx.unsupported(node, "storing an array into one array element",
                         "select several elements with a slice, e.g. a[i, :] = row")
+    value = ctx.scalar(value, node)   # (what else it is, in words)
     ctx.builder.op("mem.store", [ctx.coerce(value, arr.type.dtype)] + [arr] + idx)
 
 

@@ -10,6 +10,11 @@ _LOOP_FILL = "allocate the result (np.empty(n)) and fill it in a for loop"
 _CALLER = "in the Python code that calls the kernel"
 _OUTSIDE = "do that " + _CALLER
 _ARGUMENT = "pass the value in as an argument, or write results into an output array argument"
+# how a kernel keeps MPI requests (each in a variable: hpcad completes each at a point it
+# knows when compiling, which an array of request handles would hide)
+REQUESTS = ("keep each request in its own variable, `status, r1 = numba_mpi.isend(...)` or "
+            "`r1 = comm.Isend(...)`, and complete them with numba_mpi.waitall((r1, r2)) or "
+            "MPI.Request.Waitall([r1, r2]); arrays of request handles are not supported")
 
 # statement class -> (what the user wrote, the nearest supported way to write it)
 STATEMENTS = {

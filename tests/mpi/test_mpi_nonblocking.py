@@ -6,6 +6,7 @@ differences, forward and reverse, on both backends, and at width 3; hpcad's dete
 completion order; the errors for what it cannot complete at a known point."""
 import math
 
+import numba_mpi
 import numpy as np
 import pytest
 from mpi4py import MPI
@@ -269,6 +270,39 @@ def requests_appended(x, comm):
 
 
 @ad.kernel
+def requests_chosen_by_branch(x, comm):
+    got = np.zeros_like(x)
+    if comm.Get_rank() == 0:
+        r1 = comm.Isend(x, 1, 11)
+        r2 = comm.Irecv(got, 1, 22)
+    else:
+        r1 = comm.Isend(x, 0, 22)
+        r2 = comm.Irecv(got, 0, 11)
+    MPI.Request.Waitall([r1, r2])  # error here
+    return got[0] * x[0]
+
+
+@ad.kernel
+def numba_mpi_request_array(x, comm):
+    got = np.zeros_like(x)
+    reqs = np.zeros((2,), dtype=numba_mpi.RequestType)  # error here
+    status, reqs[0:1] = numba_mpi.isend(x, 1 - numba_mpi.rank(), 11)
+    status, reqs[1:2] = numba_mpi.irecv(got, 1 - numba_mpi.rank(), 11)
+    numba_mpi.waitall(reqs)
+    return got[0] * x[0]
+
+
+@ad.kernel
+def request_stored_in_an_int_array(x, comm):
+    got = np.zeros_like(x)
+    reqs = np.zeros(2, dtype=np.int32)
+    status, r = numba_mpi.irecv(got, 1 - numba_mpi.rank(), 11)
+    reqs[0] = r  # error here
+    numba_mpi.wait(r)
+    return got[0] * x[0]
+
+
+@ad.kernel
 def iallreduce_max(x, comm):
     b = np.zeros(1)
     r = comm.Iallreduce(x, b, op=MPI.MAX)
@@ -300,6 +334,12 @@ def isend_waited_in_branch(x, comm):
     (wait_in_loop, UnsupportedConstruct, "wait in a loop that its request's call is outside"),
     (wait_in_branch_in_loop, UnsupportedConstruct, "wait in a loop that its request's call"),
     (polling_loop, DifferentiationError, "would complete the request again"),
+    (requests_chosen_by_branch, UnsupportedConstruct,
+     "`MPI.Request.Waitall` of a request that an `if` or a loop above chose"),
+    (numba_mpi_request_array, UnsupportedConstruct,
+     "an array of MPI requests (numba_mpi.RequestType)"),
+    (request_stored_in_an_int_array, UnsupportedConstruct,
+     "using an MPI request where a number is expected"),
     (iallreduce_max, DifferentiationError, "max-reduction is not supported"),
     (isend_waited_in_branch, DifferentiationError, "wait is in another block (a branch)"),
 ])
