@@ -15,7 +15,7 @@ from ..ir.types import OpaqueType, f64, i1, i64
 from . import mpi_topology, words
 from .markers import MpiCall, mpi_frameworks, mpi_table
 from .mpi_arguments import bind_arguments, is_request, mpi_operand
-from .mpi_reductions import LOWERINGS, Site
+from .mpi_reductions import LOWERINGS, Site, elements
 
 if TYPE_CHECKING:
     from .context import LoweringContext
@@ -39,6 +39,20 @@ _RESULTS = {"isend": (OpaqueType("request"),), "irecv": (OpaqueType("request"),)
 # results the IR keeps that the Python call does not return (Sendrecv's received tag)
 _HIDDEN = ("sendrecv",)
 _ICOLLECTIVES = ("iallreduce", "ibcast", "ireduce", "iallgather")
+# collectives whose buffers' sizes the call's counts come from: (the larger buffer, the
+# other, how many of the other's size the larger holds: "ranks" or 1, whether only the root's
+# buffers count). Both back ends take the counts from the sizes, as mpi4py does, and check
+# these at run time (mpi4py raises where they do not hold; MPI would read or write past a
+# buffer, or place the blocks elsewhere)
+_SIZES = {"allreduce": ("recvbuf", "sendbuf", 1, False),
+          "iallreduce": ("recvbuf", "sendbuf", 1, False),
+          "reduce": ("recvbuf", "sendbuf", 1, True),
+          "ireduce": ("recvbuf", "sendbuf", 1, True),
+          "gather": ("recvbuf", "sendbuf", "ranks", True),
+          "scatter": ("sendbuf", "recvbuf", "ranks", True),
+          "allgather": ("recvbuf", "sendbuf", "ranks", False),
+          "iallgather": ("recvbuf", "sendbuf", "ranks", False),
+          "alltoall": ("recvbuf", "sendbuf", 1, False)}
 
 
 def unsupported_mpi(ctx: LoweringContext, node, what: str = "call", hint: str = ""):
@@ -221,6 +235,9 @@ def emit_mpi(ctx: LoweringContext, kind: str, values: dict, attrs: dict, comm: V
                               f"slice such as u[:, 1])", _NONBLOCKING_HINT[kind])
     if kind in _ICOLLECTIVES:
         _check_contiguous(ctx, kind, operands, node)
+    if kind in _SIZES:
+        _check_sizes(ctx, kind, dict(zip(MPI_OPERANDS[kind], operands, strict=False)), comm,
+                     node)
     if kind == "allreduce_scalar":
         result = [operands[0].type]
     else:
@@ -233,6 +250,32 @@ def emit_mpi(ctx: LoweringContext, kind: str, values: dict, attrs: dict, comm: V
     if len(op.results) > 1:
         return tuple(op.results)
     return op.results[0] if op.results else None
+
+
+def _check_sizes(ctx: LoweringContext, kind: str, named: dict, comm: Value, node):
+    """A run-time check of the buffer sizes a collective's counts come from (_SIZES)."""
+    large, small, times, rooted = _SIZES[kind]
+    b = ctx.builder
+    n_small = elements(ctx, named[small])
+    ranks = b.op1("mpi.size", [comm], i64)
+    want = b.op1("arith.mul", [n_small, ranks], i64) if times == "ranks" else n_small
+    ok = b.op1("arith.cmp", [elements(ctx, named[large]), want], i1, {"pred": "eq"})
+    if kind == "alltoall":   # (one block per rank from each buffer)
+        whole = b.op1("arith.cmp", [b.op1("arith.mod", [n_small, ranks], i64),
+                                    ctx.const(0, i64)], i1, {"pred": "eq"})
+        ok = b.op1("arith.and", [ok, whole], i1)
+    if rooted:
+        rank = b.op1("mpi.rank", [comm], i64)
+        elsewhere = b.op1("arith.cmp", [rank, named["root"]], i1, {"pred": "ne"})
+        ok = b.op1("arith.or", [ok, elsewhere], i1)
+    written = ast.unparse(node.func) if isinstance(node, ast.Call) else kind
+    names = {"recvbuf": "receive buffer", "sendbuf": "send buffer"}
+    need = ("one block of the send buffer's elements per rank" if kind == "alltoall" else
+            f"the number of ranks times the {names[small]}'s elements" if times == "ranks"
+            else f"as many elements as the {names[small]}")
+    ctx.runtime_check(ok, f"`{written}`: the {names[large]}{' on the root' if rooted else ''}"
+                          f" must hold {need} (MPI takes the counts from the buffers' sizes)",
+                      node)
 
 
 def _check_contiguous(ctx: LoweringContext, kind: str, operands: list[Value], node):

@@ -20,8 +20,9 @@ changed by the time the reverse sweep runs (loops read their operands through th
   allreduce with PROD): one-element arrays around the upper-case call. Where mpi4py returns
   None (reduce and gather off the root, exscan on rank 0), the value is NaN (an integer's:
   -2**63), never a plausible number.
-- numba-mpi's gather/scatter/allgather take a count: checked at run time against the
-  buffers' sizes, which the calls use."""
+- numba-mpi's gather/scatter/allgather take a count: checked at run time against the size
+  of the buffer it counts; of the other (1-D) buffer the call uses the first count x ranks
+  elements, as numba-mpi does (a view of them)."""
 from __future__ import annotations
 
 from collections.abc import Callable
@@ -343,23 +344,39 @@ def lower_exscan_object(s: Site, values: dict, attrs: dict):
 
 
 # -- numba-mpi's counted gather, scatter, allgather -------------------------------------------
-def _elements(s: Site, arr: Value) -> Value:
-    n = s.ctx.const(1, i64)
-    for d in s.shape(arr):
-        n = s.op1("arith.mul", [n, d], i64)
+def elements(ctx: LoweringContext, arr: Value) -> Value:
+    """The number of elements of an array, an i64."""
+    n = ctx.const(1, i64)
+    for k in range(arr.type.ndim):
+        d = ctx.builder.op1("mem.shape", [arr], i64, {"axis": k})
+        n = ctx.builder.op1("arith.mul", [n, d], i64)
     return n
+
+
+def _leading(s: Site, arr: Value, n: Value) -> Value:
+    """The view of a 1-D array's first n elements (all of them where it has fewer)."""
+    length = s.shape(arr)[0]
+    fewer = s.op1("arith.cmp", [length, n], i1, {"pred": "lt"})
+    end = s.op1("arith.select", [fewer, length, n], i64)
+    return s.op1("mem.view", [arr, s.ctx.const(0, i64), end], arr.type, {"dims": "s"})
 
 
 def _counted(kind: str, counted: str, root: bool):
     """numba_mpi.<kind>(send, recv, count[, root]): count must be the size of the buffer
-    `counted` (the elements per rank, which the call takes from it)."""
+    `counted` (the elements per rank, which the call takes from it); of the other buffer the
+    call uses the first count x ranks elements (where it is 1-D: a view of those; else it
+    must have that size, the op's check)."""
     def lower(s: Site, values: dict, attrs: dict):
         count = s.ctx.coerce_index(values.pop("count"), s.node)
         ops = {k: _buffer(s, values, k) for k in ("sendbuf", "recvbuf")}
-        same = s.op1("arith.cmp", [count, _elements(s, ops[counted])], i1, {"pred": "eq"})
+        same = s.op1("arith.cmp", [count, elements(s.ctx, ops[counted])], i1,
+                     {"pred": "eq"})
         s.ctx.runtime_check(same, f"numba_mpi.{kind}'s count must be the size of "
                                   f"{'send_data' if counted == 'sendbuf' else 'recv_data'}"
                                   f" (hpcad sends whole buffers)", s.node)
+        other = "recvbuf" if counted == "sendbuf" else "sendbuf"
+        if ops[other].type.ndim == 1:
+            ops[other] = _leading(s, ops[other], s.op1("arith.mul", [count, s.size()], i64))
         if root:
             ops["root"] = values["root"]
         return s.emit(kind, ops, {})

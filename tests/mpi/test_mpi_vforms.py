@@ -147,7 +147,7 @@ def counts_for_plain_call(x, comm):
 @pytest.mark.mpi(min_size=2)
 @pytest.mark.timeout(60)
 def test_buffer_specification_errors_name_the_line():
-    with pytest.raises(KernelTypeError, match=r"test_mpi_vforms.py:\d+: .*MPI.FLOAT.* f64"):
+    with pytest.raises(KernelTypeError, match=r"test_mpi_vforms.py:\d+: .*MPI.FLOAT.* float64"):
         _run(wrong_datatype, np.ones(2), "interp")
     with pytest.raises(UnsupportedConstruct, match=r"test_mpi_vforms.py:\d+: counts"):
         _run(counts_for_plain_call, np.ones(2), "interp")

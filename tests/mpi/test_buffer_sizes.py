@@ -1,0 +1,173 @@
+"""Collective calls take their counts from the sizes of their buffers (mpi4py) or from a
+count argument (numba-mpi). numba-mpi's gather and allgather fill only the first
+count x ranks elements of a larger receive buffer (its scatter sends the first count x ranks
+of a larger send buffer): values equal numba.njit's of the same function, and derivatives
+central differences of it. Buffers whose sizes do not match (mpi4py raises, MPI would read
+or write past a buffer or place blocks elsewhere) stop the kernel at the call's line, on
+both back ends; the per-rank checks run on MPI.COMM_SELF, where every rank is the root."""
+import numba
+import numba_mpi
+import numpy as np
+import pytest
+from mpi4py import MPI
+
+import hpcad as ad
+
+COMM = MPI.COMM_WORLD
+
+
+def gather_into_larger(x, out):
+    send = x[0:2] * x[1:3]
+    recv = np.full(2 * numba_mpi.size() + 3, 0.5)
+    numba_mpi.gather(send, recv, 2, 0)
+    out[0:recv.shape[0]] = recv
+    s = np.zeros(1)
+    s[0] = np.sum(recv * recv * np.arange(recv.shape[0]))
+    total = np.zeros(1)
+    numba_mpi.allreduce(s, total)
+    return total[0]
+
+
+def allgather_into_larger(x, out):
+    recv = np.full(3 * numba_mpi.size() + 2, 0.25)
+    numba_mpi.allgather(x[0:3] * 2.0, recv, 3)
+    out[0:recv.shape[0]] = recv
+    s = np.zeros(1)
+    s[0] = np.sum(recv * recv) * (numba_mpi.rank() + 1.0)
+    total = np.zeros(1)
+    numba_mpi.allreduce(s, total)
+    return total[0]
+
+
+def scatter_from_larger(x, out):
+    send = np.zeros(2 * numba_mpi.size() + 3)
+    for i in range(send.shape[0]):
+        send[i] = x[i % x.shape[0]] * (i + 1.0)
+    recv = np.zeros(2)
+    numba_mpi.scatter(send, recv, 2, 0)
+    out[0:2] = recv
+    s = np.zeros(1)
+    s[0] = np.sum(np.sin(recv)) * (numba_mpi.rank() + 1.0)
+    total = np.zeros(1)
+    numba_mpi.allreduce(s, total)
+    return total[0]
+
+
+CASES = {f.__name__: f for f in (gather_into_larger, allgather_into_larger, scatter_from_larger)}
+
+
+@pytest.mark.mpi(min_size=2)
+@pytest.mark.timeout(240, method="thread")
+@pytest.mark.parametrize("name, backend", [
+    (n, "interp") for n in sorted(CASES)] + [
+    pytest.param("gather_into_larger", "numba", marks=pytest.mark.slow)])
+def test_numba_mpi_counts_fill_the_first_blocks(name, backend):
+    fn = CASES[name]
+    rng = np.random.default_rng(70 + COMM.rank)
+    x, v = rng.standard_normal(5), rng.standard_normal(5)
+    expected, got = np.full(12, -1.0), np.full(12, -1.0)
+    value = numba.njit(fn)(x.copy(), expected)
+    k = ad.kernel(fn, backend=backend)
+    assert k(x.copy(), got) == value
+    np.testing.assert_array_equal(got, expected)
+    g = ad.grad(k, argnums=0)(x.copy(), np.zeros(12))
+    h = 1e-6
+    fd = (fn(x + h * v, np.zeros(12)) - fn(x - h * v, np.zeros(12))) / (2 * h)
+    assert COMM.allreduce(float(g @ v)) == pytest.approx(fd, rel=1e-6, abs=1e-9)
+
+
+@ad.kernel
+def allreduce_into_smaller(x, comm):
+    r = np.zeros(2)
+    comm.Allreduce(x[0:3], r)  # error here
+    return r[0]
+
+
+@ad.kernel
+def reduce_into_larger(x, comm):
+    r = np.zeros(5)
+    comm.Reduce(x[0:3], r, MPI.SUM, 0)  # error here
+    return r[4]
+
+
+@ad.kernel
+def gather_into_smaller(x, comm):
+    r = np.zeros(2 * comm.Get_size() - 1)
+    comm.Gather(x[0:2], r, 0)  # error here
+    return r[0]
+
+
+@ad.kernel
+def gather_into_larger_mpi4py(x, comm):
+    r = np.zeros(2 * comm.Get_size() + 2)
+    comm.Gather(x[0:2], r, 0)  # error here
+    return r[1]
+
+
+@ad.kernel
+def allgather_into_larger_mpi4py(x, comm):
+    r = np.zeros(2 * comm.Get_size() + 2)
+    comm.Allgather(x[0:2], r)  # error here
+    return r[1]
+
+
+@ad.kernel
+def scatter_from_smaller(x, comm):
+    r = np.zeros(2)
+    comm.Scatter(x[0:2 * comm.Get_size() - 1], r, 0)  # error here
+    return r[0]
+
+
+@ad.kernel
+def alltoall_uneven(x, comm):
+    r = np.zeros(2 * comm.Get_size() + 1)
+    comm.Alltoall(x[0:2 * comm.Get_size()], r)  # error here
+    return r[0]
+
+
+@ad.kernel
+def numba_mpi_gather_into_smaller(x, comm):
+    r = np.zeros(2 * numba_mpi.size() - 1)
+    numba_mpi.gather(x[0:2] * 1.0, r, 2, 0)  # error here
+    return r[0]
+
+
+MISMATCHED = [(allreduce_into_smaller, "receive buffer must hold as many elements as the send"),
+              (reduce_into_larger, "receive buffer on the root must hold as many elements"),
+              (gather_into_smaller, "receive buffer on the root must hold the number of ranks"),
+              (gather_into_larger_mpi4py, "on the root must hold the number of ranks times"),
+              (allgather_into_larger_mpi4py, "receive buffer must hold the number of ranks"),
+              (scatter_from_smaller, "send buffer on the root must hold the number of ranks"),
+              (alltoall_uneven, "must hold one block of the send buffer's elements per rank"),
+              (numba_mpi_gather_into_smaller, "on the root must hold the number of ranks")]
+
+
+def _marked_line(fn) -> int:
+    import inspect
+    lines, start = inspect.getsourcelines(fn)
+    return start + next(k for k, line in enumerate(lines) if "# error here" in line)
+
+
+ON_NUMBA = ("gather_into_smaller", "alltoall_uneven")   # (the check is frontend IR)
+
+
+@pytest.mark.mpi(min_size=2)
+@pytest.mark.timeout(240, method="thread")
+@pytest.mark.parametrize("kernel, words, backend", [
+    pytest.param(k, w, b, id=f"{k.__name__}-{b}", marks=[pytest.mark.slow] * (b == "numba"))
+    for k, w in MISMATCHED for b in ("interp", "numba")
+    if b == "interp" or k.__name__ in ON_NUMBA])
+def test_mismatched_buffer_sizes_stop_at_the_call(kernel, words, backend, monkeypatch):
+    """On MPI.COMM_SELF every rank is the root, so every rank stops. numba-mpi's calls use
+    COMM_WORLD: that kernel runs on rank 0 alone, the root, which stops before its call
+    (no other rank posts a message that would stay unmatched)."""
+    monkeypatch.setenv("HPCAD_MPI_ABORT", "0")   # every rank that runs it fails the check
+    world = kernel is numba_mpi_gather_into_smaller
+    if world and COMM.rank != 0:
+        return
+    with pytest.raises(ad.KernelAssertionError) as info:
+        ad.kernel(kernel.py_func, backend=backend)(np.arange(1.0, 9.0),
+                                                   COMM if world else MPI.COMM_SELF)
+    msg = str(info.value)
+    assert msg.startswith(f"{__file__}:{_marked_line(kernel.py_func)}: `"), msg
+    assert words in msg, msg
