@@ -9,6 +9,7 @@ from ..errors import CollectiveError, HpcadError, MpiError, where
 from ..ir.core import Op
 from ..ir.dialects import MPI_OPERANDS
 from ..ir.types import lanes
+from .semantics import fault, fortran_ordered
 
 CALLS = {"rank": "MPI_Comm_rank", "size": "MPI_Comm_size", "cart_shift": "MPI_Cart_shift",
          "barrier": "MPI_Barrier", "sendrecv": "MPI_Sendrecv", "send": "MPI_Send",
@@ -51,6 +52,9 @@ def run_mpi(op: Op, args: list):
     """Execute one mpi op on its operand values; returns its result or None."""
     from mpi4py import MPI
     kind = op.name.split(".", 1)[1]
+    if any(isinstance(a, np.ndarray) and lanes(v.type) == 1 and fortran_ordered(a)
+           for v, a in zip(op.operands, args, strict=False)):   # (a primal's buffer)
+        raise fault("order", op.loc)
     try:
         return _run(op, kind, args)
     except MPI.Exception as e:

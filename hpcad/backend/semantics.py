@@ -39,7 +39,20 @@ FAULTS: dict[str, tuple[type, str]] = {
               "an array index is out of bounds{detail}; check the index (negative indices "
               "count from the end, down to -length)"),
     "assert": (KernelAssertionError, "{what}"),   # rt.assert: its message
+    "order": (UnsupportedConstruct,
+              "an MPI buffer is a Fortran-ordered array (an argument made with "
+              "np.asfortranarray or order='F', or a transpose a.T): mpi4py sends such an "
+              "array's memory in the order it lies in, numba-mpi and hpcad in index order, "
+              "so the program's answer would depend on which; pass a C-ordered array "
+              "(np.ascontiguousarray(a) before the call, a.copy() in the kernel)"),
 }
+
+
+def fortran_ordered(a) -> bool:
+    """Whether an MPI buffer's memory order differs from its index order, so that mpi4py
+    (memory order) and numba-mpi (index order) would send its elements differently: an array
+    of two or more axes that is Fortran- but not C-contiguous."""
+    return a.ndim >= 2 and a.flags.f_contiguous and not a.flags.c_contiguous
 
 
 def fault_message(kind: str, loc, **fill) -> str:

@@ -30,6 +30,7 @@ from .arrays import (
     view_of,
     when,
 )
+from .linalg import memory_transposed
 from .words import REQUESTS
 
 if TYPE_CHECKING:
@@ -245,7 +246,7 @@ def call_array(ctx: LoweringContext, obj, node) -> Value:
     else:
         v = ctx.expr(src)
         if not isinstance(v, tuple):
-            copy = materialize(ctx, array_arg(ctx, src, "np.array"), node)
+            copy = _k_order_copy(ctx, array_arg(ctx, src, "np.array"), node)
             if "dtype" not in given or dtype_of(ctx, given["dtype"]) == copy.type.dtype:
                 return copy
             out = alloc(ctx, [ctx.builder.op1("mem.shape", [copy], i64, {"axis": k})
@@ -300,7 +301,16 @@ def _number(ctx: LoweringContext, v, node) -> Value:
 def call_copy(ctx: LoweringContext, obj, node) -> Value:
     if len(node.args) != 1 or node.keywords:
         ctx.unsupported(node, "np.copy with other than one argument")
-    return materialize(ctx, array_arg(ctx, node.args[0], "np.copy"), node)
+    return _k_order_copy(ctx, array_arg(ctx, node.args[0], "np.copy"), node)
+
+
+def _k_order_copy(ctx: LoweringContext, v, node) -> Value:
+    """np.copy(v), np.array(v): a copy in index order, which NumPy's order='K' copy of a
+    transpose is not in memory (ctx.transposed_copies)."""
+    copy = materialize(ctx, v, node)
+    if memory_transposed(v):
+        ctx.transposed_copies.add(copy)
+    return copy
 
 
 def method_copy(ctx: LoweringContext, arr, node) -> Value:

@@ -73,6 +73,9 @@ class LoweringContext:
         self.retyped: list | None = None    # lower() again with these placeholder types
         self.pending_tasks: list = []
         self.array_views: dict = {}   # a slice's view -> how it indexes its base (arrays.py)
+        # arrays bound to a name from a transpose of two or more axes (NumPy binds a view in
+        # Fortran order, hpcad a copy in C order: MPI would send them differently)
+        self.transposed_copies: set = set()
         self.iteration_arrays: list[list[str]] = []   # carried() -> structured_loop()
         self.buffers: dict[str, str] = {}   # array name -> its spare (double_buffer)
         self.new_buffers: list[list[str]] = []   # carried() -> structured_loop()

@@ -44,6 +44,14 @@ class Transposed(arrays.ArrayExpr):
         return [(arr, ("transposed", key)) for arr, key in self.inner.reads()]
 
 
+def memory_transposed(v) -> bool:
+    """Whether NumPy would lay an array expression of two or more axes out in Fortran order
+    (a transpose, or an element-wise expression of one, which NumPy gives its operands'
+    order): its memory order is not its index order."""
+    return isinstance(v, arrays.ArrayExpr) and v.ndim >= 2 and any(
+        isinstance(key, tuple) and key[:1] == ("transposed",) for _, key in v.reads())
+
+
 def transpose(ctx: LoweringContext, v, node):
     """`v.T`, `np.transpose(v)`: a vector as it is, else the axes reversed (lazily)."""
     e = arrays.as_expr(ctx, v, node)

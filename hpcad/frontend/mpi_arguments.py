@@ -11,6 +11,7 @@ from ..ir.core import Value
 from ..ir.dialects import cart_ndim
 from ..ir.types import ArrayType, OpaqueType, ScalarType, i64
 from .arrays import ArrayExpr, Sliced, materialize, view_of
+from .linalg import memory_transposed
 from .mpi_buffers import buffer_spec, fill_displacements, index_array, is_spec
 from .mpi_reductions import IN_PLACE, NONE
 
@@ -124,6 +125,12 @@ def mpi_operand(ctx: LoweringContext, name: str, v, node) -> Value:
                             "[buf, counts, displs, MPI.DOUBLE]")
         return v
     if name.endswith("buf"):
+        if memory_transposed(v) or (isinstance(v, Value) and v in ctx.transposed_copies):
+            ctx.unsupported(node, "a transposed array (a.T, np.transpose(a), or an "
+                                  "expression of one) as an MPI buffer",
+                            "NumPy lays it out in Fortran order, which mpi4py sends as "
+                            "it lies in memory, not in index order; send a C-ordered "
+                            "copy, a.T.copy()")
         if isinstance(v, Sliced):   # a slice with a step: its view (blocking calls pack it)
             if not v.viewable:
                 ctx.unsupported(node, "a slice with np.newaxis as an MPI buffer",

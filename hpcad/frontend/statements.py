@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING
 
 from ..ir.core import Op, Value
 from ..ir.types import ArrayType, i1, i64
-from . import arrays, expressions, iteration, nested, parallel, syntax, words
+from . import arrays, expressions, iteration, linalg, nested, parallel, syntax, words
 from .mpi_persistent import Persistent
 
 if TYPE_CHECKING:
@@ -282,7 +282,10 @@ def assign(ctx: LoweringContext, target, value) -> None:
     if isinstance(target, ast.Name) and target.id in ctx.buffers:
         ctx.rebind_buffered(target.id, value, target)
     elif isinstance(target, ast.Name):
+        transposed = linalg.memory_transposed(value)
         value = arrays.bind(ctx, value, target)
+        if transposed:
+            ctx.transposed_copies.add(value)
         if isinstance(value, Value) and value.name is None and isinstance(value.owner, Op):
             value.name = target.id
         pullback = isinstance(getattr(value, "obj", None), nested.Pullback)   # ad.vjp's

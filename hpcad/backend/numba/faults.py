@@ -12,7 +12,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from ...ir.core import Op
-from ...ir.types import spoken
+from ...ir.types import ArrayType, lanes, spoken
 from ..semantics import FAULTS, FLOAT_RANGE, fault_message, literal_overflow
 from .cache import boundscheck
 
@@ -235,3 +235,14 @@ def fault_prelude(w: Writer) -> str:
                      for code, (cls, message) in enumerate(w.faults, 1))
     return (f"from hpcad.errors import {', '.join(classes)}\n" + HELPERS
             + f"\n\n@njit(**INNER_OPTIONS)\ndef _fault(code):\n{raises}")
+
+
+def check_memory_order(w: Writer, op: Op, depth: int) -> None:
+    """Before an MPI call, each buffer of two or more axes not known to be C-contiguous is
+    checked where the call runs: a Fortran-ordered one stops the kernel
+    (semantics.fortran_ordered; the interpreter checks the same)."""
+    for v in op.operands:
+        t = v.type
+        if isinstance(t, ArrayType) and t.ndim >= 2 and t.layout != "C" and lanes(t) == 1:
+            w.emit(depth, f"hpcad_mpi.memory_order({w.ref(v)}, "
+                          f"{fault_message('order', op.loc or w.fn.loc)!r})")

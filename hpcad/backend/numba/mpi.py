@@ -11,7 +11,7 @@ from numba import njit, types
 from numba.core import cgutils
 from numba.extending import intrinsic
 
-from ...errors import CollectiveError, HpcadError, MpiError
+from ...errors import CollectiveError, HpcadError, MpiError, UnsupportedConstruct
 from .common import HANDLE_NAMES
 
 _C_INT = ir.IntType(32)
@@ -133,6 +133,14 @@ def _receivable(buf):
     else a copy of its current values, so that elements no message reaches (a short message,
     a receive from PROC_NULL) keep them, as with mpi4py."""
     return np.ascontiguousarray(buf)
+
+
+@njit(**OPTIONS)
+def memory_order(buf, message):
+    """Stop where mpi4py and numba-mpi would send buf's elements in different orders
+    (semantics.fortran_ordered)."""
+    if buf.ndim >= 2 and buf.flags.f_contiguous and not buf.flags.c_contiguous:
+        raise UnsupportedConstruct(message)
 
 
 @njit(**OPTIONS)

@@ -187,6 +187,8 @@ class Writer:
         outer, self.writing = self.writing, op
         try:
             faults.check_step(self, op, depth)
+            if op.dialect == "mpi":
+                faults.check_memory_order(self, op, depth)
             self.write_op(op, depth)
         finally:
             self.at, self.writing = saved, outer

@@ -4,7 +4,11 @@ count x ranks elements of a larger receive buffer (its scatter sends the first c
 of a larger send buffer): values equal numba.njit's of the same function, and derivatives
 central differences of it. Buffers whose sizes do not match (mpi4py raises, MPI would read
 or write past a buffer or place blocks elsewhere) stop the kernel at the call's line, on
-both back ends; the per-rank checks run on MPI.COMM_SELF, where every rank is the root."""
+both back ends; the per-rank checks run on MPI.COMM_SELF, where every rank is the root.
+mpi4py sends a Fortran-ordered array (np.asfortranarray, a.T) as it lies in memory, numba-mpi
+and hpcad in index order: such buffers stop the kernel (arguments, when the call runs) or are
+refused where the kernel makes them (a.T, np.copy(a.T), a.T * 2), while a C-ordered copy
+(a.T.copy()) sends what mpi4py sends."""
 import numba
 import numba_mpi
 import numpy as np
@@ -171,3 +175,68 @@ def test_mismatched_buffer_sizes_stop_at_the_call(kernel, words, backend, monkey
     msg = str(info.value)
     assert msg.startswith(f"{__file__}:{_marked_line(kernel.py_func)}: `"), msg
     assert words in msg, msg
+
+
+def sendrecv_argument(a, b, comm):
+    comm.Sendrecv(a, comm.Get_rank(), 1, b, comm.Get_rank(), 1)  # error here
+    return b[0, 1]
+
+
+def allreduce_transpose(a, b, comm):
+    comm.Allreduce(a.T, b)  # error here
+    return b[0, 1]
+
+
+def allreduce_copy_of_transpose(a, b, comm):
+    comm.Allreduce(np.copy(a.T), b)  # error here
+    return b[0, 1]
+
+
+def allreduce_expression_of_transpose(a, b, comm):
+    comm.Allreduce(a.T * 2.0, b)  # error here
+    return b[0, 1]
+
+
+def allreduce_c_copy_of_transpose(a, b, comm):
+    comm.Allreduce(a.T.copy(), b)
+    return b[0, 1]
+
+
+@pytest.mark.mpi(min_size=2)
+@pytest.mark.timeout(240, method="thread")
+@pytest.mark.parametrize("backend", ["interp", pytest.param("numba", marks=pytest.mark.slow)])
+def test_a_fortran_ordered_argument_buffer_stops_the_call(backend, monkeypatch):
+    monkeypatch.setenv("HPCAD_MPI_ABORT", "0")
+    a = np.asfortranarray(np.arange(6.0).reshape(2, 3))
+    with pytest.raises(ad.UnsupportedConstruct) as info:
+        ad.kernel(sendrecv_argument, backend=backend)(a, np.zeros((2, 3)), MPI.COMM_SELF)
+    msg = str(info.value)
+    assert msg.startswith(f"{__file__}:{_marked_line(sendrecv_argument)}: an MPI buffer is "
+                          f"a Fortran-ordered array"), msg
+    b = np.zeros((2, 3))   # a C-ordered argument sends as mpi4py does
+    ad.kernel(sendrecv_argument, backend=backend)(np.ascontiguousarray(a), b, MPI.COMM_SELF)
+    expected = np.zeros((2, 3))
+    sendrecv_argument(np.ascontiguousarray(a), expected, MPI.COMM_SELF)
+    np.testing.assert_array_equal(b, expected)
+
+
+@pytest.mark.mpi(min_size=2)
+@pytest.mark.timeout(240, method="thread")
+@pytest.mark.parametrize("fn", [allreduce_transpose, allreduce_copy_of_transpose,
+                                allreduce_expression_of_transpose])
+def test_a_transposed_buffer_made_in_the_kernel_is_refused(fn):
+    with pytest.raises(ad.UnsupportedConstruct) as info:
+        ad.kernel(fn, backend="interp")(np.arange(6.0).reshape(2, 3), np.zeros((3, 2)),
+                                        MPI.COMM_SELF)
+    msg = str(info.value)
+    assert msg.startswith(f"{__file__}:{_marked_line(fn)}: a transposed array"), msg
+
+
+@pytest.mark.mpi(min_size=2)
+@pytest.mark.timeout(240, method="thread")
+def test_a_c_ordered_copy_of_a_transpose_sends_what_mpi4py_sends():
+    a = np.arange(6.0).reshape(2, 3)
+    expected, b = np.zeros((3, 2)), np.zeros((3, 2))
+    allreduce_c_copy_of_transpose(a, expected, MPI.COMM_SELF)
+    ad.kernel(allreduce_c_copy_of_transpose, backend="interp")(a, b, MPI.COMM_SELF)
+    np.testing.assert_array_equal(b, expected)
