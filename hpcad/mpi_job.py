@@ -31,24 +31,33 @@ def _world():
     return MPI.COMM_WORLD
 
 
-def _calls(fn) -> bool:
+def _calls(fn) -> tuple[bool, bool]:
+    """Whether fn calls MPI, and whether on COMM_WORLD (numba-mpi's calls, the name
+    MPI.COMM_WORLD in its body)."""
     entry = _calls_mpi.get(id(fn))
     if entry is None or entry[0] is not fn:
         from .ir.core import walk
-        entry = _calls_mpi[id(fn)] = (fn, any(op.dialect == "mpi" for op in walk(fn.body)))
+        names = {op.name for op in walk(fn.body) if op.dialect == "mpi"}
+        entry = _calls_mpi[id(fn)] = (fn, (bool(names), "mpi.world" in names))
     return entry[1]
 
 
 def communicator(fn, args):
     """The communicator fn runs on (its first, else COMM_WORLD) where fn calls MPI in a job of
-    more than one rank; else None (then nothing here costs anything)."""
-    if not _calls(fn):
+    more than one rank, with another rank (a kernel on communicators of one rank each,
+    MPI.COMM_SELF, waits for nobody and keeps nobody waiting); else None (then nothing here
+    costs anything)."""
+    calls, on_world = _calls(fn)
+    if not calls:
         return None
     from mpi4py import MPI
     if MPI.COMM_WORLD.Get_size() == 1:
         return None
+    comms = [a for a in args if isinstance(a, MPI.Comm)]
+    if comms and not on_world and all(c.Get_size() == 1 for c in comms):
+        return None
     watch()
-    return next((a for a in args if isinstance(a, MPI.Comm)), MPI.COMM_WORLD)
+    return comms[0] if comms else MPI.COMM_WORLD
 
 
 def watch() -> None:
