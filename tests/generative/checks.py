@@ -20,6 +20,7 @@ import numpy as np
 
 import hpcad as ad
 from hpcad.checkpoint.plan import Kind, Plan
+from tests.generative.profiles import LONG
 
 HEADER = {   # same line count, so file:line is the same in both modules
     "hpcad": "kernel = ad.kernel\n",
@@ -373,11 +374,23 @@ def plan_differences(ref, out, backend: str) -> list[str]:
     return found
 
 
-def check_plans(gen, backend: str, args, extra=()) -> list:
+def numba_plan_share(gen) -> dict:
+    """The plans and budget fractions a kernel's planner check compiles with numba (each a
+    derivative): all of NUMBA_PLANS and NUMBA_BUDGET_FRACTIONS in a long run; in the CI
+    sample one of each, chosen by a hash of the kernel's source (every plan runs on numba in
+    tests/checkpoint/test_plans_agree.py), the interpreter running them all."""
+    if LONG:
+        return {}
+    k = int(hashlib.sha1(gen.source.encode()).hexdigest(), 16) // 7
+    return {"plans": (NUMBA_PLANS[k % len(NUMBA_PLANS)],),
+            "fractions": (NUMBA_BUDGET_FRACTIONS[k % len(NUMBA_BUDGET_FRACTIONS)],)}
+
+
+def check_plans(gen, backend: str, args, extra=(), plans=None, fractions=None) -> list:
     """(5) the gradient and the arrays' final values under every plan and budget equal the
     store-all ones (to PLAN_RTOL; the arrays bit for bit); a refusal is an HpcadError.
     Returns the outcomes (plan_outcomes)."""
-    ref, out = plan_outcomes(load(gen, "hpcad").main, backend, args, extra)
+    ref, out = plan_outcomes(load(gen, "hpcad").main, backend, args, extra, plans, fractions)
     found = plan_differences(ref, out, backend)
     if found:
         fail(gen, "\n".join(found))

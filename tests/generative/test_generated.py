@@ -59,8 +59,9 @@ def check_planned(gen, numba: bool) -> None:
     with checks.reporting(gen):
         checks.check_primal(gen, "interp", args)
         checks.check_derivatives(gen, "interp", args)
-        for backend in ["interp"] + (["numba"] if numba else []):
-            checks.check_plans(gen, backend, args)
+        checks.check_plans(gen, "interp", args)
+        if numba:
+            checks.check_plans(gen, "numba", args, **checks.numba_plan_share(gen))
 
 
 @pytest.mark.slow
