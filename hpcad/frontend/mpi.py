@@ -13,6 +13,7 @@ from ..ir.core import Op, Value, walk
 from ..ir.dialects import MPI_OPERANDS
 from ..ir.types import OpaqueType, f64, i1, i64
 from . import mpi_topology, words
+from .arrays import ArrayExpr, Sliced
 from .markers import MpiCall, mpi_frameworks, mpi_table
 from .mpi_arguments import bind_arguments, is_request, mpi_operand
 from .mpi_reductions import LOWERINGS, Site, elements
@@ -228,6 +229,10 @@ def lower_mpi(ctx: LoweringContext, call: MpiCall, comm: Value, node):
 
 def emit_mpi(ctx: LoweringContext, kind: str, values: dict, attrs: dict, comm: Value, node):
     """One `mpi.<kind>` op on the values of its operands (by name); its result, if any."""
+    if kind == "send" and isinstance(values.get("buf"), ArrayExpr) \
+            and not isinstance(values["buf"], Sliced):   # `comm.Send(x * 2, ...)` (a slice
+        # sends its view): a blocking send reads it as a collective's send buffer
+        values = {**values, "buf": mpi_operand(ctx, "sendbuf", values["buf"], node)}
     operands = [mpi_operand(ctx, name, values.get(name), node)
                 for name in MPI_OPERANDS[kind]] + [comm]
     if kind in _NONBLOCKING and operands[0].type.layout != "C":

@@ -166,6 +166,23 @@ def persistent(x, comm):
     return s
 
 @ad.kernel
+def send_expression(x, comm):
+    """comm.Send of an array expression (a fresh array of its elements, as mpi4py sends
+    NumPy's temporary), even ranks to the next odd one."""
+    rank = comm.Get_rank()
+    size = comm.Get_size()
+    got = np.zeros(x.shape[0])
+    if rank % 2 == 0:
+        if rank + 1 < size:
+            comm.Send(x * x + 1.0, rank + 1, 4)
+    else:
+        comm.Recv(got, rank - 1, 4)
+    s = 0.0
+    for i in range(x.shape[0]):
+        s += got[i] * x[i] + x[i]
+    return s
+
+@ad.kernel
 def probe_count(x, comm):
     rank = comm.Get_rank()
     size = comm.Get_size()
@@ -196,7 +213,7 @@ def _cases():
             "scatterv_gatherv_root": (scatterv_gatherv_root, n * (n + 1) // 2),
             "bcast_root": (bcast_root, 3), "in_place": (in_place, 3),
             "lower_max": (lower_max, 3), "iallreduce_wait": (iallreduce_wait, 3),
-            "persistent": (persistent, 3)}
+            "persistent": (persistent, 3), "send_expression": (send_expression, 3)}
 
 
 def _global(kernel, x):
