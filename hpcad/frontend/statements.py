@@ -238,14 +238,14 @@ def stmt_augassign(ctx: LoweringContext, s):
                         s)
             return
         assign(ctx, s.target, expressions.binop(ctx, s.op, cur, ctx.expr(s.value), s))
-    elif isinstance(s.target, ast.Subscript) and is_slicing(ctx, s.target):
-        arr = array_of(ctx, s.target)
-        target = arrays.subscript(ctx, arr, s.target, allow_newaxis=False)
-        arrays.fill(ctx, target, expressions.binop(ctx, s.op, target, ctx.expr(s.value), s), s)
     elif isinstance(s.target, ast.Subscript) and mask_of(ctx, s.target) is not None:
         arrays.store_masked(ctx, array_of(ctx, s.target), mask_of(ctx, s.target),
                             ctx.expr(s.value), s,
                             lambda c, cur, v: expressions.binop(c, s.op, cur, v, s))
+    elif isinstance(s.target, ast.Subscript) and is_slicing(ctx, s.target):
+        arr = array_of(ctx, s.target)
+        target = arrays.subscript(ctx, arr, s.target, allow_newaxis=False)
+        arrays.fill(ctx, target, expressions.binop(ctx, s.op, target, ctx.expr(s.value), s), s)
     elif isinstance(s.target, ast.Subscript):
         arr, idx = expressions.subscript_parts(ctx, s.target)
         cur = ctx.builder.op1("mem.load", [arr] + idx, arr.type.dtype, name_hint=None)
@@ -298,10 +298,11 @@ def assign(ctx: LoweringContext, target, value) -> None:
                             "length")
         for t, v in zip(target.elts, value, strict=True):
             assign(ctx, t, v)
+    elif isinstance(target, ast.Subscript) and mask_of(ctx, target) is not None:
+        # (before slicing: a mask of a 2-D array is one index of fewer than its axes)
+        arrays.store_masked(ctx, array_of(ctx, target), mask_of(ctx, target), value, target)
     elif isinstance(target, ast.Subscript) and is_slicing(ctx, target):
         arrays.store_into(ctx, array_of(ctx, target), target, value, target)
-    elif isinstance(target, ast.Subscript) and mask_of(ctx, target) is not None:
-        arrays.store_masked(ctx, array_of(ctx, target), mask_of(ctx, target), value, target)
     elif isinstance(target, ast.Subscript):
         arr, idx = expressions.subscript_parts(ctx, target)
         store(ctx, arr, idx, value, target)
