@@ -25,10 +25,11 @@ makes as float32 (`dtype=np.float32` in its source), are float64 for the derivat
 (finite differences of a function rounded to float32 say little).
 
 Each row reads `works` (the detail names the arguments checked), `wrong` (a silent wrong
-answer: the primal or the derivative disagrees), `error` (the exception's type and first
-line), `flat` (every derivative zero, at both points), `no grad` (nothing float to
-differentiate), `timeout` or `skip` (the file has no function of the benchmark's name, or
-numba's own kernel fails on the inputs).
+answer: the primal or the derivative disagrees; a derivative's detail says whether it
+agrees at inputs moved by 3%, as where the function jumps at the benchmark's own inputs),
+`error` (the exception's type and first line), `flat` (every derivative zero, at both
+points), `no grad` (nothing float to differentiate), `timeout` or `skip` (the file has no
+function of the benchmark's name, or numba's own kernel fails on the inputs).
 
 For the numpy-benchmarks form, integer literals of the `#setup:` and `#run:` lines above CAP
 are made CAP (the sizes; SETUP_EDITS first rewrites the few lines whose sizes are tied to one
@@ -283,8 +284,14 @@ def gradient_check(kern, ref, args: list, names: list[str]) -> tuple[str, str]:
     bad = [k for k in floats if verdicts[k][0] == "bad"]
     if bad:
         k = bad[0]
+        note = ""
+        if k not in flat:   # a jump of the function at the inputs, or wrong everywhere?
+            again = Probe(ref, moved_inputs(args))
+            agrees = again.check(reverse_grads(kern, again), k)[0] != "bad"
+            note = "; at inputs moved by 3% they agree" if agrees else \
+                "; at inputs moved by 3% too"
         return "wrong", f"derivative w.r.t. {names[k]}{where if k in flat else ''}: " \
-                        f"{verdicts[k][1]}"
+                        f"{verdicts[k][1]}{note}"
     zero = [names[k] for k in floats if verdicts[k][0] == "flat"]
     checked = [names[k] for k in floats if verdicts[k][0] == "ok"]
     detail = f"FD per argument: {', '.join(checked) or 'none'}" + \

@@ -563,16 +563,20 @@ def index_nodes(node) -> list:
     return list(node.slice.elts) if isinstance(node.slice, ast.Tuple) else [node.slice]
 
 
+def is_element(ctx: LoweringContext, e: ArrayExpr, node) -> bool:
+    """Whether the subscript node picks one element of e: one index per axis, none a slice,
+    np.newaxis or an array (a boolean mask)."""
+    nodes = index_nodes(node)
+    return len(nodes) == e.ndim and not any(
+        isinstance(n, ast.Slice) or is_newaxis(ctx, n) or
+        (not isinstance(n, ast.Constant) and is_array(ctx.expr(n))) for n in nodes)
+
+
 def element_of(ctx: LoweringContext, e: ArrayExpr, node) -> Value:
     """One element of an array expression, `(a * b)[i, j]`, `np.diff(u)[0]`: its value at
     integer indices (a negative one counts from the end, as in NumPy), computed where it is
     read; nothing is allocated."""
     nodes = index_nodes(node)
-    if len(nodes) != e.ndim or any(isinstance(n, ast.Slice) or is_newaxis(ctx, n)
-                                   for n in nodes):
-        ctx.unsupported(node, "slicing the result of an array expression, or indexing it "
-                              "with fewer indices than it has axes",
-                        "give the expression a name first, or slice its operands")
     idx = [integer_index(ctx, n, node, lambda d=d: d.value, variable_from_end=True)
            for n, d in zip(nodes, e.dims(ctx), strict=True)]
     return e.element(ctx, idx)

@@ -280,7 +280,11 @@ def expr_subscript(ctx: LoweringContext, node):
                                                   "first: v = x[:, np.newaxis].copy()")
         base = arrays.view_of(ctx, base)   # x[::-1][:-1]: a slice of the stepped view
     if isinstance(base, arrays.ArrayExpr):
-        return arrays.element_of(ctx, base, node)
+        if arrays.is_element(ctx, base, node):
+            return arrays.element_of(ctx, base, node)
+        # sliced, masked or indexed with fewer indices than axes, `(a - b)[:, 1:]`: NumPy's
+        # temporary, as a name bound to the expression would hold it
+        base = arrays.materialize(ctx, base, node)
     mask = boolean_index(ctx, node, base)
     if mask is not None:
         return arrays.masked_values(ctx, base, mask, node)
@@ -613,6 +617,11 @@ def ufunc_operator(ctx: LoweringContext, obj, vals, node):
                  element=True)
 
 
+def ufunc_comparison(ctx: LoweringContext, obj, vals, node):
+    """np.less(a, b), np.equal(a, b), ...: the comparison, element by element."""
+    return compare(ctx, getattr(ast, intr.UFUNC_COMPARISONS[obj])(), vals[0], vals[1], node)
+
+
 def negative(ctx: LoweringContext, obj, vals, node):
     return unaryop(ctx, ast.USub(), vals[0], node, element=True)
 
@@ -884,6 +893,7 @@ INTRINSICS = [(intr.UNARY_MATH, elementwise_call(1, unary_math)),
               ({np.linalg.cholesky}, linalg.call_cholesky), ({np.interp}, library.call_interp),
               ({np.cov}, library.call_cov),
               (intr.UFUNC_OPERATORS, elementwise_call(2, ufunc_operator)),
+              (intr.UFUNC_COMPARISONS, elementwise_call(2, ufunc_comparison)),
               (intr.NEGATIVE, elementwise_call(1, negative)), (intr.DIVMOD, call_divmod),
               *construct.INTRINSICS, *reductions.INTRINSICS]
 
