@@ -240,7 +240,7 @@ def reverse_grads(kern, probe: Probe) -> list:
     args = copies(probe.args)
     if probe.returns_arrays:
         _, vjp_fn = ad.vjp(kern, *args)
-        seeds = [s if s is not None else 0.0 for s in probe.out_seed]
+        seeds = list(probe.out_seed)      # None for an integer result (no cotangent)
         return list(vjp_fn(tuple(seeds) if len(seeds) > 1 else seeds[0]))
     activity = [ad.Duplicated if is_float_array(a) else ad.Active if is_float_scalar(a)
                 else ad.Const for a in args]

@@ -559,6 +559,22 @@ def contiguous_axes(s: Sliced) -> bool:
 
 
 # -- subscripts -----------------------------------------------------------------------------
+def spread_tuple_index(ctx: LoweringContext, node):
+    """a[t] for a name t bound to a tuple of indices (an np.ndindex loop's) as a[t[0], t[1],
+    ...], as NumPy and numba read it; any other subscript as it is."""
+    if not (isinstance(node, ast.Subscript) and isinstance(node.slice, ast.Name)):
+        return node
+    t = ctx.expr(node.slice)
+    if not isinstance(t, tuple):
+        return node
+    items = [ast.copy_location(ast.Subscript(value=node.slice, slice=ast.Constant(k),
+                                             ctx=ast.Load()), node.slice)
+             for k in range(len(t))]
+    spread = ast.Subscript(value=node.value, slice=ast.copy_location(
+        ast.Tuple(elts=items, ctx=ast.Load()), node.slice), ctx=node.ctx)
+    return ast.copy_location(spread, node)
+
+
 def index_nodes(node) -> list:
     return list(node.slice.elts) if isinstance(node.slice, ast.Tuple) else [node.slice]
 

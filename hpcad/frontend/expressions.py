@@ -264,8 +264,18 @@ def expr_ifexp(ctx: LoweringContext, node):
 
 
 def expr_subscript(ctx: LoweringContext, node):
+    node = arrays.spread_tuple_index(ctx, node)
     base = ctx.expr(node.value)
     if isinstance(base, tuple):
+        if isinstance(node.slice, ast.Slice):   # a.shape[:2]
+            bounds = [None if b is None else arrays.static_int(b)
+                      for b in (node.slice.lower, node.slice.upper, node.slice.step)]
+            if any(b is None and n is not None for b, n in zip(
+                    bounds, (node.slice.lower, node.slice.upper, node.slice.step))) \
+                    or bounds[2] == 0:
+                ctx.unsupported(node, "slicing a tuple with bounds that are not integer "
+                                      "constants", "write the bounds as numbers: t[:2]")
+            return base[slice(*bounds)]
         k = arrays.static_int(node.slice)
         if k is None:
             ctx.unsupported(node, "indexing a tuple with a non-constant index")

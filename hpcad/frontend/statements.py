@@ -228,6 +228,9 @@ def stmt_annassign(ctx: LoweringContext, s):
 
 
 def stmt_augassign(ctx: LoweringContext, s):
+    spread = arrays.spread_tuple_index(ctx, s.target)    # a[idx] += v, idx a tuple
+    if spread is not s.target:
+        s = ast.copy_location(ast.AugAssign(target=spread, op=s.op, value=s.value), s)
     if isinstance(s.target, ast.Name):
         cur = ctx.lookup(s.target)
         if arrays.is_array(cur):     # in place, as NumPy's a += b
@@ -279,6 +282,7 @@ def array_of(ctx: LoweringContext, node) -> Value:
 
 
 def assign(ctx: LoweringContext, target, value) -> None:
+    target = arrays.spread_tuple_index(ctx, target)     # a[idx] = v, idx a tuple
     if isinstance(target, ast.Name) and target.id in ctx.buffers:
         ctx.rebind_buffered(target.id, value, target)
     elif isinstance(target, ast.Name):
