@@ -579,31 +579,33 @@ def index_nodes(node) -> list:
     return list(node.slice.elts) if isinstance(node.slice, ast.Tuple) else [node.slice]
 
 
-def is_element(ctx: LoweringContext, e: ArrayExpr, node) -> bool:
-    """Whether the subscript node picks one element of e: one index per axis, none a slice,
-    np.newaxis or an array (a boolean mask)."""
+def element_indices(ctx: LoweringContext, e: ArrayExpr, node) -> list | None:
+    """The values of the subscript node's indices where it has one per axis of e and none
+    is a slice or np.newaxis (evaluated once, here), else None."""
     nodes = index_nodes(node)
-    return len(nodes) == e.ndim and not any(
-        isinstance(n, ast.Slice) or is_newaxis(ctx, n) or
-        (not isinstance(n, ast.Constant) and is_array(ctx.expr(n))) for n in nodes)
+    if len(nodes) != e.ndim or any(isinstance(n, ast.Slice) or is_newaxis(ctx, n)
+                                   for n in nodes):
+        return None
+    return [ctx.expr(n) for n in nodes]
 
 
-def element_of(ctx: LoweringContext, e: ArrayExpr, node) -> Value:
+def element_of(ctx: LoweringContext, e: ArrayExpr, node, values: list) -> Value:
     """One element of an array expression, `(a * b)[i, j]`, `np.diff(u)[0]`: its value at
-    integer indices (a negative one counts from the end, as in NumPy), computed where it is
-    read; nothing is allocated."""
+    the integer indices `values` (element_indices; a negative one counts from the end, as in
+    NumPy), computed where it is read; nothing is allocated."""
     nodes = index_nodes(node)
-    idx = [integer_index(ctx, n, node, lambda d=d: d.value, variable_from_end=True)
-           for n, d in zip(nodes, e.dims(ctx), strict=True)]
+    idx = [integer_index(ctx, n, node, lambda d=d: d.value, variable_from_end=True, value=v)
+           for n, d, v in zip(nodes, e.dims(ctx), values, strict=True)]
     return e.element(ctx, idx)
 
 
 def integer_index(ctx: LoweringContext, n, node, length: Callable[[], Value],
-                  variable_from_end: bool = False) -> Value:
-    """The integer index `n` of an axis of length `length()` (asked only where needed): a
-    negative constant counts from the end (a[-1]); with variable_from_end, a variable that
-    is negative at run time too (where the consumer does not wrap it, as a load does)."""
-    v = ctx.expr(n)
+                  variable_from_end: bool = False, value=None) -> Value:
+    """The integer index `n` (its value, where already evaluated) of an axis of length
+    `length()` (asked only where needed): a negative constant counts from the end (a[-1]);
+    with variable_from_end, a variable that is negative at run time too (where the consumer
+    does not wrap it, as a load does)."""
+    v = ctx.expr(n) if value is None else value
     if is_array(v):
         ctx.unsupported(node, "indexing with an array (fancy or boolean indexing)",
                         "use np.where(mask, a, b), or a loop over the indices")

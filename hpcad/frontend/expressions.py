@@ -290,9 +290,14 @@ def expr_subscript(ctx: LoweringContext, node):
                                                   "first: v = x[:, np.newaxis].copy()")
         base = arrays.view_of(ctx, base)   # x[::-1][:-1]: a slice of the stepped view
     if isinstance(base, arrays.ArrayExpr):
-        if arrays.is_element(ctx, base, node):
-            return arrays.element_of(ctx, base, node)
-        # sliced, masked or indexed with fewer indices than axes, `(a - b)[:, 1:]`: NumPy's
+        values = arrays.element_indices(ctx, base, node)
+        if values is not None and len(values) == 1 and arrays.is_array(values[0]) and \
+                arrays.as_expr(ctx, values[0], node).dtype.is_bool:   # np.exp(a)[a > 0]
+            return arrays.masked_values(ctx, arrays.materialize(ctx, base, node), values[0],
+                                        node)
+        if values is not None:
+            return arrays.element_of(ctx, base, node, values)
+        # sliced or indexed with fewer indices than axes, `(a - b)[:, 1:]`: NumPy's
         # temporary, as a name bound to the expression would hold it
         base = arrays.materialize(ctx, base, node)
     mask = boolean_index(ctx, node, base)
