@@ -14,7 +14,7 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from ...ir.core import Block, Builder, Op, Value
-from ...ir.types import Type, i1, lanes
+from ...ir.types import Type, i1
 from ..common import derivative_name
 from .registry import constant_jvp, constant_vjp, defrule
 
@@ -144,14 +144,6 @@ PARTIALS: dict[str, tuple[Callable[..., Partial], ...]] = {
     "math.hypot": (lambda b, x, y, r: _over_norm(b, x, r), lambda b, x, y, r: _over_norm(b, y, r)),
 }
 
-# Ops with a partial that is infinite or undefined where the result is finite (sqrt and
-# x**y of x = 0, asin/acos of +-1, acosh of 1, atan2 at the origin): a zero tangent or
-# adjoint times that partial is zero, not the NaN of 0 * inf, so that an element with no
-# effect on the result (overwritten, masked out, multiplied by 0) adds nothing. One lane
-# only: a batched derivative (width W) multiplies as it is.
-ZERO_STAYS_ZERO = frozenset({"math.sqrt", "arith.pow", "math.asin", "math.acos", "math.acosh",
-                             "math.atan2"})
-
 # Ops whose results never carry a derivative: constants, comparisons, logic, bit operations.
 NON_DIFFERENTIABLE = ("arith.const", "arith.cmp", "arith.and", "arith.or", "arith.not",
                       "arith.bitand", "arith.bitor", "arith.bitxor", "arith.shl", "arith.shr")
@@ -187,15 +179,6 @@ def _scale(rb: RuleBuilder, t: Value, p: Value | float, result_type: Type) -> Va
     return rb.mul(t, p)
 
 
-def _zero_where_zero(rb: RuleBuilder, term: Value, factor: Value) -> Value:
-    """term, or 0 where the tangent or adjoint factor it was scaled from is 0 (one lane)."""
-    if lanes(term.type) != 1 or lanes(factor.type) != 1:
-        return term
-    if factor.type != term.type:
-        factor = rb.b.op1("arith.cast", [factor], term.type)
-    return rb.where("eq", factor, rb.const(0.0, factor), 0.0, term)
-
-
 def jvp_elementwise(ctx: ForwardContext, op: Op) -> None:
     """The tangent of the result: the partials contracted with the operands' tangents."""
     new = ctx.clone(op)
@@ -211,8 +194,6 @@ def jvp_elementwise(ctx: ForwardContext, op: Op) -> None:
         if p is None:
             continue
         term = _scale(rb, t, p, ctx.dtype(new.results[0]))
-        if op.name in ZERO_STAYS_ZERO:
-            term = _zero_where_zero(rb, term, t)
         total = term if total is None else rb.add(total, term)
     if total is not None:
         total.name = derivative_name(new.results[0], "d_")
@@ -248,8 +229,6 @@ def vjp_elementwise(ctx: ReverseContext, op: Op, region: Region) -> None:
             term = rb.neg(g)
         else:
             term = rb.mul(g, p)
-        if op.name in ZERO_STAYS_ZERO:
-            term = _zero_where_zero(rb, term, g)
         ctx.add_adjoint(v, term)
 
 
