@@ -739,8 +739,18 @@ def store_into(ctx: LoweringContext, arr: Value, node, value, where) -> None:
 
 
 def fill(ctx: LoweringContext, target: Sliced, value, node) -> None:
-    """Store value (a scalar or an array expression, broadcast) into target's elements."""
+    """Store value (a scalar, an array expression or a tuple of numbers, as NumPy's array of
+    them, broadcast) into target's elements: `force[0] = 0.0, 0.0`."""
     dims = target.dims(ctx)
+    if isinstance(value, tuple) and value and not any(is_array(v) or isinstance(v, tuple)
+                                                      for v in value):
+        items = [ctx.scalar(v, node) for v in value]
+        vector = ctx.builder.op1("mem.alloc", [ctx.const(len(items), i64)],
+                                 ArrayType(target.dtype, 1, "C"), {"fill": "empty"})
+        for k, v in enumerate(items):
+            ctx.builder.op("mem.store", [ctx.coerce(v, target.dtype), vector,
+                                         ctx.const(k, i64)])
+        value = vector
     src = as_expr(ctx, value, node)
     if src is not None:
         if src.ndim > target.ndim:

@@ -281,6 +281,20 @@ def array_of(ctx: LoweringContext, node) -> Value:
     return arr
 
 
+def vector_items(ctx: LoweringContext, value, count: int, node) -> tuple:
+    """The elements of a 1-D array (expression) unpacked into `count` names, its length
+    checked when the kernel runs (NumPy raises ValueError for another)."""
+    e = arrays.as_expr(ctx, value, node)
+    if e.ndim != 1:
+        ctx.unsupported(node, f"unpacking a {e.ndim}-D array into names",
+                        "unpack a vector (a row a[i]), or index the array")
+    length = e.extents(ctx)[0]
+    same = ctx.builder.op1("arith.cmp", [length, ctx.const(count, i64)], i1, {"pred": "eq"})
+    ctx.runtime_check(same, f"unpacking a vector into {count} names: its length is not "
+                            f"{count}", node)
+    return tuple(e.element(ctx, [ctx.const(k, i64)]) for k in range(count))
+
+
 def assign(ctx: LoweringContext, target, value) -> None:
     target = arrays.spread_tuple_index(ctx, target)     # a[idx] = v, idx a tuple
     if isinstance(target, ast.Name) and target.id in ctx.buffers:
@@ -297,6 +311,8 @@ def assign(ctx: LoweringContext, target, value) -> None:
     elif isinstance(target, ast.Tuple):
         for starred in (t for t in target.elts if isinstance(t, ast.Starred)):
             ctx.unsupported(starred, *words.target(starred))
+        if arrays.is_array(value):       # dx, dy = p[i] - p[i - 1]: a vector's elements
+            value = vector_items(ctx, value, len(target.elts), target)
         if not isinstance(value, tuple) or len(value) != len(target.elts):
             ctx.unsupported(target, "unpacking a value that is not a tuple of the same "
                             "length")

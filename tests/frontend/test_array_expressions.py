@@ -329,13 +329,26 @@ def compacting_mask(a, b):
     return a[0] + a[-1] * a[2]
 
 
-# numba reads through 1-D masks only: NumPy is the reference
+def springs(pos, k):
+    """numpy-benchmarks' wave: a difference of rows unpacked into two numbers, a tuple of
+    numbers stored into rows (chained)."""
+    force = np.zeros_like(pos)
+    for i in range(1, pos.shape[0]):
+        dx, dy = pos[i] - pos[i - 1]
+        dist = np.sqrt(dx * dx + dy * dy)
+        force[i - 1] += k * dist * np.array([dx, dy])
+    force[0] = force[-1] = 0.0, k
+    return np.sum(force * pos)
+
+
+# numba reads through 1-D masks only, and stores no tuple into a row: NumPy is the reference
 MASK_CASES = [
     Case("masks_of_matrices", ad.kernel(masks_of_matrices),
          lambda r: (r.uniform(-3.0, 3.0, (4, 5)), _rand(4, 5)(r), 2.0)),
     Case("compacting_mask", ad.kernel(compacting_mask),
          lambda r: (np.array([0.1, 0.9, 0.15, 0.6, 0.7, 0.3, 0.05, 0.4]),
-                    r.uniform(0.25, 0.45, 8)))]
+                    r.uniform(0.25, 0.45, 8))),
+    Case("springs", ad.kernel(springs), lambda r: (r.uniform(0.0, 1.0, (5, 2)), 1.5))]
 
 
 @on_backends(MASK_CASES, numba=("masks_of_matrices",))
@@ -353,6 +366,20 @@ def test_masks_of_matrices_and_arrays_through_masks_match_numpy(case, backend):
 
 def too_many_values(a, b):
     a[a > 0.5] = b
+
+
+def unpacked(v):
+    x, y = v * 2.0
+    return x + y
+
+
+def test_a_vector_of_another_length_unpacked_stops_the_kernel():
+    with pytest.raises(ValueError):
+        unpacked(np.ones(3))
+    assert ad.kernel(unpacked, backend="interp")(np.array([1.0, 2.0])) == 6.0
+    with pytest.raises(KernelAssertionError, match="its length is not 2") as e:
+        ad.kernel(unpacked, backend="interp")(np.ones(3))
+    assert f"test_array_expressions.py:{unpacked.__code__.co_firstlineno + 1}:" in str(e.value)
 
 
 def test_a_vector_of_another_length_through_a_mask_stops_the_kernel():
