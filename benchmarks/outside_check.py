@@ -1,9 +1,15 @@
-"""Outside check: third-party numba kernels (a checkout of NPBench, github.com/spcl/npbench,
-passed as a path; none of its code lives here) run under hpcad as written, apart from the
-decorator: every `@nb.jit(...)`/`@numba.njit` line becomes `@hpcad.kernel`.
+"""Outside check: third-party kernels run under hpcad as written, from a checkout passed as a
+path (none of their code lives here). Two forms of corpus:
+- NPBench (github.com/spcl/npbench, a folder with `bench_info/`): every `@nb.jit(...)`/
+  `@numba.njit` line of its numba variants becomes `@hpcad.kernel`;
+- a folder of plain NumPy files of the numpy-benchmarks form
+  (github.com/serge-sans-paille/numpy-benchmarks, its `benchmarks/` folder): each file's
+  `#setup: ...` line makes the inputs, its `#run: f(...)` line names the function, which is
+  made a kernel with `hpcad.kernel(f)`; the reference is the plain Python function itself.
 
     python -m benchmarks.outside_check /tmp/npbench [--only gemm,atax] [--variants n,np,npr]
         [--backend numba|interp] [--timeout 300] [--out /tmp/outside.json]
+    python -m benchmarks.outside_check /tmp/numpy-benchmarks/benchmarks [--only rosen] ...
 
 For each benchmark and numba variant, in a fresh process (a crash or a hang costs one row):
 the inputs come from the benchmark's own `initialize` at small sizes; the primal is compared
@@ -19,13 +25,21 @@ makes as float32 (`dtype=np.float32` in its source), are float64 for the derivat
 (finite differences of a function rounded to float32 say little).
 
 Each row reads `works` (the detail names the arguments checked), `wrong` (a silent wrong
-answer: the primal or the derivative disagrees), `error` (the exception's type and first
-line), `flat` (every derivative zero, at both points), `no grad` (nothing float to
-differentiate), `timeout` or `skip` (the file has no function of the benchmark's name, or
-numba's own kernel fails on the inputs)."""
+answer: the primal or the derivative disagrees; a derivative's detail says whether it
+agrees at inputs moved by 3%, as where the function jumps at the benchmark's own inputs),
+`error` (the exception's type and first line), `flat` (every derivative zero, at both
+points), `no grad` (nothing float to differentiate), `timeout` or `skip` (the file has no
+function of the benchmark's name, or numba's own kernel fails on the inputs).
+
+For the numpy-benchmarks form, integer literals of the `#setup:` and `#run:` lines above CAP
+are made CAP (the sizes; SETUP_EDITS first rewrites the few lines whose sizes are tied to one
+another, SIZES_KEPT names sizes the function itself needs), and the primal and the finite
+differences are those of the plain Python function on the same inputs; everything else is as
+above."""
 from __future__ import annotations
 
 import argparse
+import ast
 import importlib.util
 import json
 import re
@@ -114,29 +128,32 @@ def as_tuple(out) -> tuple:
 
 
 def mismatch(got, want) -> float:
-    """Largest relative difference of two values (inf where shapes or kinds differ)."""
+    """Largest relative difference of two values (inf where shapes or kinds differ; booleans
+    and integers: 0 where equal, else inf)."""
     got, want = np.asarray(got), np.asarray(want)
     if got.shape != want.shape:
         return float("inf")
     if got.size == 0:
         return 0.0
+    if want.dtype.kind in "biu":
+        return 0.0 if np.array_equal(got, want) else float("inf")
     scale = max(float(np.max(np.abs(want))), 1e-300)
     return float(np.max(np.abs(got.astype(want.dtype) - want))) / scale
 
 
-def primal_error(fn, ref, args: list) -> str | None:
+def primal_error(fn, ref, args: list, whose: str = "numba's") -> str | None:
     """None when fn agrees with ref on args (results and arrays updated in place)."""
     a, b = copies(args), copies(args)
     got, want = as_tuple(fn(*a)), as_tuple(ref(*b))
     if len(got) != len(want):
-        return f"returns {len(got)} values, numba {len(want)}"
+        return f"returns {len(got)} values, {whose[:-2]} {len(want)}"
     pairs = [(f"result {i}", g, w) for i, (g, w) in enumerate(zip(got, want))]
     pairs += [(f"argument {i}", g, w) for i, (g, w) in enumerate(zip(a, b))
               if isinstance(w, np.ndarray)]
     for what, g, w in pairs:
         err = mismatch(g, w)
         if not err <= (PRIMAL_RTOL_F32 if np.asarray(w).dtype == np.float32 else PRIMAL_RTOL):
-            return f"{what} differs from numba's by {err:.1e} (relative)"
+            return f"{what} differs from {whose} by {err:.1e} (relative)"
     return None
 
 
@@ -223,7 +240,7 @@ def reverse_grads(kern, probe: Probe) -> list:
     args = copies(probe.args)
     if probe.returns_arrays:
         _, vjp_fn = ad.vjp(kern, *args)
-        seeds = [s if s is not None else 0.0 for s in probe.out_seed]
+        seeds = list(probe.out_seed)      # None for an integer result (no cotangent)
         return list(vjp_fn(tuple(seeds) if len(seeds) > 1 else seeds[0]))
     activity = [ad.Duplicated if is_float_array(a) else ad.Active if is_float_scalar(a)
                 else ad.Const for a in args]
@@ -267,8 +284,14 @@ def gradient_check(kern, ref, args: list, names: list[str]) -> tuple[str, str]:
     bad = [k for k in floats if verdicts[k][0] == "bad"]
     if bad:
         k = bad[0]
+        note = ""
+        if k not in flat:   # a jump of the function at the inputs, or wrong everywhere?
+            again = Probe(ref, moved_inputs(args))
+            agrees = again.check(reverse_grads(kern, again), k)[0] != "bad"
+            note = "; at inputs moved by 3% they agree" if agrees else \
+                "; at inputs moved by 3% too"
         return "wrong", f"derivative w.r.t. {names[k]}{where if k in flat else ''}: " \
-                        f"{verdicts[k][1]}"
+                        f"{verdicts[k][1]}{note}"
     zero = [names[k] for k in floats if verdicts[k][0] == "flat"]
     checked = [names[k] for k in floats if verdicts[k][0] == "ok"]
     detail = f"FD per argument: {', '.join(checked) or 'none'}" + \
@@ -315,21 +338,125 @@ def check_one(npbench: Path, info: dict, variant_file: Path, backend: str | None
     return {"status": status, "stage": "gradient", "detail": detail}
 
 
-def in_float64(variant_file: Path, tmp: Path, name: str, backend: str | None):
-    """numba's and hpcad's kernel with the kernel's own float32 arrays made float64 (as the
-    inputs are, for the derivative check: finite differences of a function rounded to
-    float32 say little)."""
+def in_float64(variant_file: Path, tmp: Path, name: str, backend: str | None,
+               numba_form: bool = True):
+    """The reference (numba's, or the plain function's) and hpcad's kernel with the kernel's
+    own float32 arrays made float64 (as the inputs are, for the derivative check: finite
+    differences of a function rounded to float32 say little)."""
     import hpcad
     source = FLOAT32.sub("float64", variant_file.read_text())
     path = tmp / "float64" / variant_file.name
     path.parent.mkdir()
     path.write_text(source)
-    ref = getattr(load_module(path, "npbench_numba64"), name)
+    ref = getattr(load_module(path, "outside_ref64"), name)
+    if not numba_form:
+        kern = getattr(load_module(path, "outside_hpcad64"), name)
+        return ref, hpcad.kernel(kern, backend=backend)
     path.write_text(kernel_source(source, backend))
     kern = getattr(load_module(path, "npbench_hpcad64", hpcad=hpcad), name)
     if not isinstance(ref, numba.core.dispatcher.Dispatcher):
         ref = numba.njit(ref)
     return ref, kern if isinstance(kern, hpcad.Kernel) else hpcad.kernel(kern)
+
+
+# -- the numpy-benchmarks form: `#setup:` and `#run:` lines, a plain NumPy function ------------
+SETUP = re.compile(r"^#\s*setup:(.*)$", re.M)
+RUN = re.compile(r"^#\s*run:(.*)$", re.M)
+# setups whose sizes are tied to one another: the rewrite keeps NumPy's meaning at full size,
+# and capping then keeps the sizes consistent; grayscott's arrays are the function's own
+# n = 280 (kept), so it runs two of its steps (the interpreter takes seconds for one)
+SETUP_EDITS = {"pairwise": [("20000", "200*100")],      # linspace(0, 10, 20000).reshape(200, 100)
+               "grayscott": [("grayscott(40,", "grayscott(2,")]}
+SIZES_KEPT = {"grayscott": {280},                        # the function makes arrays of n = 280
+              "local_maxima": {120}}                     # arange(120).reshape(5, 4, 3, 2)
+
+
+class _Capped(ast.NodeTransformer):
+    """Integer literals above CAP made CAP, except those kept."""
+
+    def __init__(self, kept: set):
+        self.kept = kept
+
+    def visit_Constant(self, node: ast.Constant) -> ast.AST:
+        v = node.value
+        if type(v) is int and v > CAP and v not in self.kept:
+            return ast.copy_location(ast.Constant(CAP), node)
+        return node
+
+
+def numpy_case(file: Path) -> tuple[str, list]:
+    """(the function's name, its arguments) from a numpy-benchmarks file's `#setup:` and
+    `#run:` lines, sizes capped."""
+    text = file.read_text()
+    setup, run = SETUP.search(text), RUN.search(text)
+    if run is None:
+        raise ValueError("no '#run:' line")
+    setup_src, run_src = (setup.group(1).strip() if setup else ""), run.group(1).strip()
+    for old, new in SETUP_EDITS.get(file.stem, []):
+        setup_src, run_src = setup_src.replace(old, new), run_src.replace(old, new)
+    kept = SIZES_KEPT.get(file.stem, set())
+    namespace: dict = {}
+    exec(compile(_Capped(kept).visit(ast.parse(setup_src)), f"{file.name}#setup", "exec"),
+         namespace)
+    call = _Capped(kept).visit(ast.parse(run_src, mode="eval")).body
+    if not isinstance(call, ast.Call) or not isinstance(call.func, ast.Name) or call.keywords:
+        raise ValueError(f"the '#run:' line is not a call f(a, b, *c): {run_src!r}")
+
+    def value(node: ast.expr):
+        return eval(compile(ast.Expression(node), f"{file.name}#run", "eval"), namespace)
+
+    args: list = []
+    for a in call.args:
+        if isinstance(a, ast.Starred):
+            args.extend(value(a.value))
+        else:
+            args.append(value(a))
+    return call.func.id, args
+
+
+def argument_names(fn, count: int) -> list[str]:
+    """The names of fn's first `count` positional parameters (those *args fills: its name
+    with the position)."""
+    import inspect
+    names: list[str] = []
+    for p in inspect.signature(fn).parameters.values():
+        if p.kind is p.VAR_POSITIONAL:
+            names += [f"{p.name}[{i}]" for i in range(count - len(names))]
+        elif p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD):
+            names.append(p.name)
+    return (names + [f"argument {i}" for i in range(len(names), count)])[:count]
+
+
+def check_numpy(file: Path, backend: str | None) -> dict:
+    """Runs in the child process: the row of one numpy-benchmarks file."""
+    import hpcad
+    try:
+        name, args = numpy_case(file)
+        ref = getattr(load_module(file, "outside_ref"), name)
+        ref(*copies(args))
+    except Exception as e:
+        first = (str(e).strip().splitlines() or [""])[0]
+        return {"status": "skip", "stage": "reference",
+                "detail": f"the plain function fails: {type(e).__name__}: {first}"}
+    names = argument_names(ref, len(args))
+    with tempfile.TemporaryDirectory() as tmp:
+        stage = "load"
+        try:
+            kern = hpcad.kernel(getattr(load_module(file, "outside_hpcad"), name),
+                                backend=backend)
+            stage = "primal"
+            err = primal_error(kern, ref, args, "NumPy's")
+            if err:
+                return {"status": "wrong", "stage": stage, "detail": err}
+            stage = "gradient"
+            if FLOAT32.search(file.read_text()):
+                ref, kern = in_float64(file, Path(tmp), name, backend, numba_form=False)
+            status, detail = gradient_check(kern, ref, args, names)
+        except Exception as e:   # the row records it; nothing is hidden
+            first = (str(e).strip().splitlines() or [""])[0]
+            first = first.replace(f"{tmp}/float64/", "").replace(f"{tmp}/", "")
+            return {"status": "error", "stage": stage, "detail": f"{type(e).__name__}: {first}"}
+    return {"status": status, "stage": "gradient", "detail": detail}
 
 
 # -- the driver ---------------------------------------------------------------------------------
@@ -348,10 +475,9 @@ def variants_of(npbench: Path, info: dict, wanted: tuple) -> list[Path]:
     return files
 
 
-def run_child(npbench: Path, info_file: Path, variant: Path, backend: str | None,
-              timeout: int) -> dict:
-    cmd = [sys.executable, "-m", "benchmarks.outside_check", str(npbench), "--child",
-           str(info_file), str(variant)] + (["--backend", backend] if backend else [])
+def run_child(corpus: Path, child: list[str], backend: str | None, timeout: int) -> dict:
+    cmd = [sys.executable, "-m", "benchmarks.outside_check", str(corpus), *child] + \
+        (["--backend", backend] if backend else [])
     try:
         out = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout, cwd=ROOT)
     except subprocess.TimeoutExpired:
@@ -387,27 +513,41 @@ def benchmarks_info(npbench: Path, only: set[str] | None) -> list[tuple[Path, di
 
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(prog="python -m benchmarks.outside_check")
-    p.add_argument("npbench", type=Path, help="a checkout of github.com/spcl/npbench")
+    p.add_argument("corpus", type=Path, help="a checkout of github.com/spcl/npbench, or a "
+                   "folder of numpy-benchmarks files (#setup: and #run: lines)")
     p.add_argument("--only", help="comma-separated benchmark names")
     p.add_argument("--variants", default=",".join(VARIANTS))
     p.add_argument("--backend", choices=("numba", "interp"))
     p.add_argument("--timeout", type=int, default=300)
     p.add_argument("--out", type=Path)
     p.add_argument("--child", nargs=2, type=Path, help=argparse.SUPPRESS)
+    p.add_argument("--child-numpy", type=Path, help=argparse.SUPPRESS)
     a = p.parse_args(argv)
+    corpus = a.corpus.resolve()
     if a.child:
         info = json.loads(a.child[0].read_text())["benchmark"]
-        print(json.dumps(check_one(a.npbench.resolve(), info, a.child[1], a.backend)))
+        print(json.dumps(check_one(corpus, info, a.child[1], a.backend)))
         return 0
-    rows = []
+    if a.child_numpy:
+        print(json.dumps(check_numpy(a.child_numpy, a.backend)))
+        return 0
     only = set(a.only.split(",")) if a.only else None
-    for info_file, info in benchmarks_info(a.npbench.resolve(), only):
-        for variant in variants_of(a.npbench.resolve(), info, tuple(a.variants.split(","))):
-            name = variant.stem.rsplit("_", 1)[1]
-            print(f"{info_file.stem} {name} ...", file=sys.stderr, flush=True)
-            row = run_child(a.npbench.resolve(), info_file, variant, a.backend, a.timeout)
-            rows.append({"kernel": info_file.stem, "variant": name, **row})
-            print(f"  {row['status']}: {row['detail']}", file=sys.stderr, flush=True)
+    cases: list[tuple[str, str, list[str]]] = []
+    if (corpus / "bench_info").is_dir():
+        for info_file, info in benchmarks_info(corpus, only):
+            for variant in variants_of(corpus, info, tuple(a.variants.split(","))):
+                cases.append((info_file.stem, variant.stem.rsplit("_", 1)[1],
+                              ["--child", str(info_file), str(variant)]))
+    else:
+        for f in sorted(corpus.glob("*.py")):
+            if RUN.search(f.read_text()) and (only is None or f.stem in only):
+                cases.append((f.stem, "numpy", ["--child-numpy", str(f)]))
+    rows = []
+    for kernel, variant, child in cases:
+        print(f"{kernel} {variant} ...", file=sys.stderr, flush=True)
+        row = run_child(corpus, child, a.backend, a.timeout)
+        rows.append({"kernel": kernel, "variant": variant, **row})
+        print(f"  {row['status']}: {row['detail']}", file=sys.stderr, flush=True)
     print("\n".join(table(rows)))
     if a.out:
         a.out.write_text(json.dumps(rows, indent=2))

@@ -18,7 +18,7 @@ from .backend import interp
 from .checkpoint.budget import Choice
 from .checkpoint.plan import STORE_ALL, Plan
 from .checkpoint.planner import key_function
-from .errors import ArgumentError, NoOverload
+from .errors import ArgumentError, NoOverload, UnsupportedConstruct
 from .frontend.lower import global_numbers, globals_changed, lower_kernel
 from .frontend.markers import numba_python_function
 from .frontend.signature import signature_of
@@ -523,11 +523,35 @@ def kernel(fn=None, *, backend: str | None = None, parallel: bool = False):
 
 def _python_function(fn, parallel: bool) -> tuple:
     """(the Python function, parallel) of a kernel made from fn: a `numba.njit` function's
-    Python function, parallel where numba's was (`parallel=True`), else fn itself."""
+    Python function, parallel where numba's was (`parallel=True`), else fn itself (not a
+    ufunc or a built-in function)."""
     py_func = numba_python_function(fn)
     if py_func is None:
+        if _numba_ufunc(fn) or isinstance(fn, np.ufunc) or inspect.isbuiltin(fn):
+            raise UnsupportedConstruct(
+                f"hpcad.kernel takes a Python function (def) or a numba.njit function, not "
+                f"{_what_it_is(fn)}; "
+                + ("write its scalar body as a function and loop over the elements in a "
+                   "kernel (or use np.where for a choice per element)"
+                   if _numba_ufunc(fn) else
+                   "call it inside a kernel instead"))
         return fn, parallel
     return py_func, parallel or bool(getattr(fn, "targetoptions", {}).get("parallel"))
+
+
+def _numba_ufunc(fn) -> bool:
+    """Whether fn is a numba.vectorize or numba.guvectorize function."""
+    return type(fn).__module__.startswith("numba.np.ufunc")
+
+
+def _what_it_is(fn) -> str:
+    """fn in the user's words: a numba ufunc, a NumPy ufunc or a built-in function."""
+    name = getattr(fn, "__name__", type(fn).__name__)
+    if _numba_ufunc(fn):
+        return f"the numba.vectorize or guvectorize function {name!r}"
+    if isinstance(fn, np.ufunc):
+        return f"NumPy's ufunc {name!r}"
+    return f"the built-in function {name!r}"
 
 
 def as_kernel(f) -> Kernel:

@@ -559,31 +559,53 @@ def contiguous_axes(s: Sliced) -> bool:
 
 
 # -- subscripts -----------------------------------------------------------------------------
+def spread_tuple_index(ctx: LoweringContext, node):
+    """a[t] for a name t bound to a tuple of indices (an np.ndindex loop's) as a[t[0], t[1],
+    ...], as NumPy and numba read it; any other subscript as it is."""
+    if not (isinstance(node, ast.Subscript) and isinstance(node.slice, ast.Name)):
+        return node
+    t = ctx.expr(node.slice)
+    if not isinstance(t, tuple):
+        return node
+    items = [ast.copy_location(ast.Subscript(value=node.slice, slice=ast.Constant(k),
+                                             ctx=ast.Load()), node.slice)
+             for k in range(len(t))]
+    spread = ast.Subscript(value=node.value, slice=ast.copy_location(
+        ast.Tuple(elts=items, ctx=ast.Load()), node.slice), ctx=node.ctx)
+    return ast.copy_location(spread, node)
+
+
 def index_nodes(node) -> list:
     return list(node.slice.elts) if isinstance(node.slice, ast.Tuple) else [node.slice]
 
 
-def element_of(ctx: LoweringContext, e: ArrayExpr, node) -> Value:
-    """One element of an array expression, `(a * b)[i, j]`, `np.diff(u)[0]`: its value at
-    integer indices (a negative one counts from the end, as in NumPy), computed where it is
-    read; nothing is allocated."""
+def element_indices(ctx: LoweringContext, e: ArrayExpr, node) -> list | None:
+    """The values of the subscript node's indices where it has one per axis of e and none
+    is a slice or np.newaxis (evaluated once, here), else None."""
     nodes = index_nodes(node)
     if len(nodes) != e.ndim or any(isinstance(n, ast.Slice) or is_newaxis(ctx, n)
                                    for n in nodes):
-        ctx.unsupported(node, "slicing the result of an array expression, or indexing it "
-                              "with fewer indices than it has axes",
-                        "give the expression a name first, or slice its operands")
-    idx = [integer_index(ctx, n, node, lambda d=d: d.value, variable_from_end=True)
-           for n, d in zip(nodes, e.dims(ctx), strict=True)]
+        return None
+    return [ctx.expr(n) for n in nodes]
+
+
+def element_of(ctx: LoweringContext, e: ArrayExpr, node, values: list) -> Value:
+    """One element of an array expression, `(a * b)[i, j]`, `np.diff(u)[0]`: its value at
+    the integer indices `values` (element_indices; a negative one counts from the end, as in
+    NumPy), computed where it is read; nothing is allocated."""
+    nodes = index_nodes(node)
+    idx = [integer_index(ctx, n, node, lambda d=d: d.value, variable_from_end=True, value=v)
+           for n, d, v in zip(nodes, e.dims(ctx), values, strict=True)]
     return e.element(ctx, idx)
 
 
 def integer_index(ctx: LoweringContext, n, node, length: Callable[[], Value],
-                  variable_from_end: bool = False) -> Value:
-    """The integer index `n` of an axis of length `length()` (asked only where needed): a
-    negative constant counts from the end (a[-1]); with variable_from_end, a variable that
-    is negative at run time too (where the consumer does not wrap it, as a load does)."""
-    v = ctx.expr(n)
+                  variable_from_end: bool = False, value=None) -> Value:
+    """The integer index `n` (its value, where already evaluated) of an axis of length
+    `length()` (asked only where needed): a negative constant counts from the end (a[-1]);
+    with variable_from_end, a variable that is negative at run time too (where the consumer
+    does not wrap it, as a load does)."""
+    v = ctx.expr(n) if value is None else value
     if is_array(v):
         ctx.unsupported(node, "indexing with an array (fancy or boolean indexing)",
                         "use np.where(mask, a, b), or a loop over the indices")
@@ -717,8 +739,18 @@ def store_into(ctx: LoweringContext, arr: Value, node, value, where) -> None:
 
 
 def fill(ctx: LoweringContext, target: Sliced, value, node) -> None:
-    """Store value (a scalar or an array expression, broadcast) into target's elements."""
+    """Store value (a scalar, an array expression or a tuple of numbers, as NumPy's array of
+    them, broadcast) into target's elements: `force[0] = 0.0, 0.0`."""
     dims = target.dims(ctx)
+    if isinstance(value, tuple) and value and not any(is_array(v) or isinstance(v, tuple)
+                                                      for v in value):
+        items = [ctx.scalar(v, node) for v in value]
+        vector = ctx.builder.op1("mem.alloc", [ctx.const(len(items), i64)],
+                                 ArrayType(target.dtype, 1, "C"), {"fill": "empty"})
+        for k, v in enumerate(items):
+            ctx.builder.op("mem.store", [ctx.coerce(v, target.dtype), vector,
+                                         ctx.const(k, i64)])
+        value = vector
     src = as_expr(ctx, value, node)
     if src is not None:
         if src.ndim > target.ndim:
@@ -747,19 +779,19 @@ def fill(ctx: LoweringContext, target: Sliced, value, node) -> None:
 def store_masked(ctx: LoweringContext, arr: Value, mask, value, node,
                  update: Callable | None = None) -> None:
     """arr[mask] = value (or arr[mask] op= value: update(ctx, element, value)) for a boolean
-    array mask of arr's shape and a scalar value: where mask holds, the element changes.
-    An array right side (NumPy pairs it with the selected elements in order) is refused."""
+    array mask of arr's shape: where mask holds, the element changes. A scalar value goes
+    to every selected element; a vector's elements (NumPy's pairing) to the selected ones
+    in C order, by store_masked_vector."""
     m = as_expr(ctx, mask, node)
-    if m.ndim != arr.type.ndim:
+    if m is None or m.ndim != arr.type.ndim:
         ctx.unsupported(node, "a boolean mask of another rank than the array it indexes")
-    if is_array(value):
-        ctx.unsupported(node, "assigning an array through a boolean mask",
-                        "assign a scalar (a[mask] = 0.0), or use np.where: "
-                        "a[:] = np.where(mask, b, a)")
-    value = ctx.scalar(value, node)
     target = as_expr(ctx, arr, node)
     if not isinstance(target, Sliced):
         target = whole(ctx, arr)
+    if is_array(value):
+        store_masked_vector(ctx, target, m, as_expr(ctx, value, node), node, update)
+        return
+    value = ctx.scalar(value, node)
 
     def select(c, vs):
         cond, cur = vs
@@ -769,18 +801,59 @@ def store_masked(ctx: LoweringContext, arr: Value, mask, value, node,
     fill(ctx, target, elementwise(ctx, select, [m, target], node), node)
 
 
+def store_masked_vector(ctx: LoweringContext, target: Sliced, m: ArrayExpr, v: ArrayExpr,
+                        node, update: Callable | None) -> None:
+    """target[m] = v (or op= v) for a vector v with one element per selected element, as
+    NumPy pairs them: the k-th selected element (C order) gets v[k]. The mask and the
+    values are read in full before any store (they may read the target), their lengths
+    compared when the kernel runs; one serial loop carries the count of elements placed."""
+    if v.ndim != 1:
+        ctx.unsupported(node, f"assigning a {v.ndim}-D array through a boolean mask",
+                        "assign a vector of the selected elements, a[mask] = b[mask], or "
+                        "use np.where: a[:] = np.where(mask, b, a)")
+    dims = target.dims(ctx)
+    for k, (a, b) in enumerate(zip(dims, m.dims(ctx), strict=True)):
+        check_same_length(ctx, a, b, node, f"axis {k} of the array and its mask")
+    extents = [d.value for d in dims]
+    flags = Ref(materialize(ctx, m, node))
+    values = Ref(materialize(ctx, v, node)) if v.reads() else v
+    zero, one = ctx.const(0, i64), ctx.const(1, i64)
+
+    def hit(ivs) -> tuple[Value, Value]:
+        cond = ctx.truth(flags.element(ctx, ivs), node)
+        return cond, ctx.builder.op1("arith.select", [cond, one, zero], i64)
+
+    def count(ivs, accs):
+        return [ctx.builder.op1("arith.add", [accs[0], hit(ivs)[1]], i64)]
+    total = loop_nest(ctx, extents, count, node, [zero], kinds=["add"])[0]
+    same = ctx.builder.op1("arith.cmp", [total, values.extents(ctx)[0]], i1, {"pred": "eq"})
+    ctx.runtime_check(same, "assigning through a boolean mask: the array on the right has "
+                            "not one element for each selected element", node)
+    dtype = target.dtype
+
+    def place(ivs, accs):
+        cond, step = hit(ivs)
+
+        def store():
+            new = values.element(ctx, [accs[0]])
+            if update is not None:
+                new = update(ctx, target.element(ctx, ivs), new)
+            ctx.builder.op("mem.store", [ctx.coerce(new, dtype), target.base,
+                                         *target.index(ctx, ivs)])
+        when(ctx, cond, store)
+        return [ctx.builder.op1("arith.add", [accs[0], step], i64)]
+    loop_nest(ctx, extents, place, node, [zero])
+
+
 def masked_values(ctx: LoweringContext, arr: Value, mask, node) -> Value:
-    """arr[mask] read, for a 1-D array and a boolean array mask of its length (NumPy boolean
-    indexing; numba reads through 1-D masks only): a new array of the elements where mask
-    holds, in order. One loop counts them (a sum), a serial one stores each selected element
+    """arr[mask] read, for a boolean array mask of arr's shape (NumPy boolean indexing;
+    numba reads through 1-D masks only): a new vector of the elements where mask holds, in
+    C order. One loop nest counts them (a sum), a serial one stores each selected element
     at the next position."""
     m = as_expr(ctx, mask, node)
     src = Ref(arr)
     if m is None or m.ndim != arr.type.ndim:
         ctx.unsupported(node, "a boolean mask of another rank than the array it indexes")
-    if m.ndim != 1:   # as numba, whose reads through a mask take one axis
-        ctx.unsupported(node, "reading through a boolean mask of more than one axis",
-                        "read the flattened array: a.ravel()[mask.ravel()]")
     dims = src.dims(ctx)
     for k, (a, b) in enumerate(zip(dims, m.dims(ctx), strict=True)):
         check_same_length(ctx, a, b, node, f"axis {k} of the array and its mask")

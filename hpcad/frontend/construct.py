@@ -24,6 +24,8 @@ from .arrays import (
     affine,
     as_array_value,
     as_expr,
+    const_of,
+    is_array,
     loop_nest,
     materialize,
     reversed_slice,
@@ -722,6 +724,149 @@ def call_roll(ctx: LoweringContext, obj, node) -> ArrayExpr:
     return Rolled(arr, axis, start)
 
 
+class Tiled(ArrayExpr):
+    """np.tile(a, reps) read lazily: a's axes (padded with length-1 axes on the left to the
+    result's rank) each repeated reps[k] times; element idx is a's element at idx mod a's
+    lengths along a's axes (the leading axes of the result that a lacks only count)."""
+
+    def __init__(self, inner: ArrayExpr, reps: list[Value]):
+        self.inner, self.dtype = inner, inner.dtype
+        self.ndim = max(inner.ndim, len(reps))
+        self.reps = [None] * (self.ndim - len(reps)) + list(reps)   # None: once
+        self.lead = self.ndim - inner.ndim
+        self._dims: list[Dim] | None = None
+
+    def dims(self, ctx):
+        if self._dims is None:
+            inner = self.inner.dims(ctx)
+            dims = []
+            for k, rep in enumerate(self.reps):
+                d = inner[k - self.lead] if k >= self.lead else None
+                if rep is None or const_of(rep) == 1:
+                    dims.append(d or Dim(ctx.const(1, i64), ("const", 1), one=True))
+                elif d is None:
+                    dims.append(Dim(rep, ("const", const_of(rep)) if const_of(rep) is not None
+                                    else None))
+                else:
+                    dims.append(Dim(ctx.builder.op1("arith.mul", [d.value, rep], i64)))
+            self._dims = dims
+        return self._dims
+
+    def one(self, axis):
+        rep = self.reps[axis]
+        once = rep is None or const_of(rep) == 1
+        return once and (axis < self.lead or self.inner.one(axis - self.lead))
+
+    def element(self, ctx, idx):
+        inner = self.inner.dims(ctx)
+        at = []
+        for k in range(self.inner.ndim):
+            i, rep = idx[k + self.lead], self.reps[k + self.lead]
+            once = rep is None or const_of(rep) == 1
+            at.append(i if once else ctx.builder.op1("arith.mod", [i, inner[k].value], i64))
+        return self.inner.element(ctx, at)
+
+    def reads(self):   # other positions of the inner arrays than a store at idx writes
+        return [(arr, ("tiled", key)) for arr, key in self.inner.reads()]
+
+
+def call_tile(ctx: LoweringContext, obj, node) -> ArrayExpr:
+    """np.tile(a, reps) of an array (expression), reps an integer or a tuple of integers."""
+    given = dict(zip(("A", "reps"), node.args))
+    given.update(keywords(ctx, node, ("A", "reps"), "np.tile"))
+    if len(node.args) > 2 or set(given) != {"A", "reps"}:
+        ctx.unsupported(node, "np.tile without an array and the repetitions",
+                        "write np.tile(a, reps), reps an integer or a tuple of integers")
+    arr = array_arg(ctx, given["A"], "np.tile")
+    reps = _counts(ctx, ctx.expr(given["reps"]), given["reps"], "np.tile", node)
+    return Tiled(arr, reps)
+
+
+def _counts(ctx: LoweringContext, v, reps_node, what: str, node) -> list[Value]:
+    """The integer repetition counts v (an integer or a tuple of integers), each checked not
+    negative when the kernel runs, as NumPy's ValueError."""
+    counts = []
+    for r in (list(v) if isinstance(v, tuple) else [v]):
+        r = ctx.scalar(r, reps_node)
+        if not (isinstance(r.type, ScalarType) and r.type.is_int):
+            ctx.unsupported(reps_node, f"repetitions of {what} that are not integers",
+                            "pass an integer or a tuple of integers")
+        r = ctx.coerce(r, i64)
+        if const_of(r) is None or const_of(r) < 0:
+            ctx.runtime_check(ctx.builder.op1("arith.cmp", [r, ctx.const(0, i64)], i1,
+                                              {"pred": "ge"}),
+                              f"{what}: a negative count of repetitions", node)
+        counts.append(r)
+    return counts
+
+
+class Repeated(ArrayExpr):
+    """np.repeat(a, r, axis=k) read lazily: each element of a along the axis r times in a
+    row, element idx reading a's at idx[k] // r; without an axis, of a's elements in C
+    order (a vector)."""
+
+    def __init__(self, inner: ArrayExpr, r: Value, axis: int | None):
+        self.inner, self.r, self.axis, self.dtype = inner, r, axis, inner.dtype
+        self.ndim = 1 if axis is None else inner.ndim
+        self._dims: list[Dim] | None = None
+
+    def dims(self, ctx):
+        if self._dims is None:
+            b = ctx.builder
+            inner = self.inner.extents(ctx)
+            if self.axis is None:
+                n = inner[0]
+                for e in inner[1:]:
+                    n = b.op1("arith.mul", [n, e], i64)
+                self._dims = [Dim(b.op1("arith.mul", [n, self.r], i64))]
+            else:
+                dims = list(self.inner.dims(ctx))
+                dims[self.axis] = Dim(b.op1("arith.mul", [dims[self.axis].value, self.r],
+                                            i64))
+                self._dims = dims
+        return self._dims
+
+    def element(self, ctx, idx):
+        b = ctx.builder
+        axis = 0 if self.axis is None else self.axis
+        source = b.op1("arith.floordiv", [idx[axis], self.r], i64)
+        if self.axis is not None:
+            return self.inner.element(ctx, [*idx[:axis], source, *idx[axis + 1:]])
+        at = []
+        for e in reversed(self.inner.extents(ctx)[1:]):   # the C-order element number
+            at.append(b.op1("arith.mod", [source, e], i64))
+            source = b.op1("arith.floordiv", [source, e], i64)
+        return self.inner.element(ctx, [source, *at[::-1]])
+
+    def reads(self):   # other positions of the inner arrays than a store at idx writes
+        return [(arr, ("repeated", key)) for arr, key in self.inner.reads()]
+
+
+def call_repeat(ctx: LoweringContext, obj, node) -> ArrayExpr:
+    """np.repeat(a, repeats) (a's elements in C order, each repeated) and
+    np.repeat(a, repeats, axis=k) (k an integer literal), repeats an integer."""
+    given = dict(zip(("a", "repeats", "axis"), node.args))
+    given.update(keywords(ctx, node, ("repeats", "axis"), "np.repeat"))
+    if not 2 <= len(given) <= 3 or "repeats" not in given or "a" not in given:
+        ctx.unsupported(node, "np.repeat without an array and a count",
+                        "write np.repeat(a, r) or np.repeat(a, r, axis=k)")
+    arr = array_arg(ctx, given["a"], "np.repeat")
+    v = ctx.expr(given["repeats"])
+    if isinstance(v, tuple) or is_array(v):
+        ctx.unsupported(given["repeats"], "np.repeat with a count per element",
+                        "repeat by one integer, or write the loop")
+    r, = _counts(ctx, v, given["repeats"], "np.repeat", node)
+    axis_node = given.get("axis")
+    axis = None
+    if axis_node is not None and not (isinstance(axis_node, ast.Constant)
+                                      and axis_node.value is None):
+        literal = int_literal(axis_node)
+        if not isinstance(literal, int):
+            ctx.unsupported(axis_node, "np.repeat with an axis that is not an integer literal")
+        axis = normal_axis(ctx, literal, arr.ndim, node)
+    return Repeated(arr, r, axis)
+
+
 def call_histogram(ctx: LoweringContext, obj, node) -> tuple[Value, Value]:
     """np.histogram(a, bins, range=(lo, hi)) with a count of equal bins, as numba's: the
     tuple (counts, edges). Without a range the bins span a's smallest to largest element
@@ -857,7 +1002,8 @@ INTRINSICS = [(ALLOC, call_alloc), (ALLOC_LIKE, call_alloc), ({np.arange}, call_
               ({np.cumsum}, call_cumsum), ({np.hstack}, call_hstack), ({np.eye}, call_eye),
               ({np.flip}, call_flip), ({np.triu, np.tril}, call_triangle),
               ({np.array}, call_array), ({np.diff}, call_diff), ({np.roll}, call_roll),
-              ({np.histogram}, call_histogram)]
+              ({np.histogram}, call_histogram), ({np.tile}, call_tile),
+              ({np.repeat}, call_repeat)]
 # array method -> its rule(ctx, array or array expression, call node)
 METHODS = {"copy": method_copy, "reshape": method_reshape, "ravel": method_ravel,
            "flatten": method_flatten, "astype": method_astype}

@@ -264,8 +264,18 @@ def expr_ifexp(ctx: LoweringContext, node):
 
 
 def expr_subscript(ctx: LoweringContext, node):
+    node = arrays.spread_tuple_index(ctx, node)
     base = ctx.expr(node.value)
     if isinstance(base, tuple):
+        if isinstance(node.slice, ast.Slice):   # a.shape[:2]
+            bounds = [None if b is None else arrays.static_int(b)
+                      for b in (node.slice.lower, node.slice.upper, node.slice.step)]
+            if any(b is None and n is not None for b, n in zip(
+                    bounds, (node.slice.lower, node.slice.upper, node.slice.step))) \
+                    or bounds[2] == 0:
+                ctx.unsupported(node, "slicing a tuple with bounds that are not integer "
+                                      "constants", "write the bounds as numbers: t[:2]")
+            return base[slice(*bounds)]
         k = arrays.static_int(node.slice)
         if k is None:
             ctx.unsupported(node, "indexing a tuple with a non-constant index")
@@ -280,7 +290,16 @@ def expr_subscript(ctx: LoweringContext, node):
                                                   "first: v = x[:, np.newaxis].copy()")
         base = arrays.view_of(ctx, base)   # x[::-1][:-1]: a slice of the stepped view
     if isinstance(base, arrays.ArrayExpr):
-        return arrays.element_of(ctx, base, node)
+        values = arrays.element_indices(ctx, base, node)
+        if values is not None and len(values) == 1 and arrays.is_array(values[0]) and \
+                arrays.as_expr(ctx, values[0], node).dtype.is_bool:   # np.exp(a)[a > 0]
+            return arrays.masked_values(ctx, arrays.materialize(ctx, base, node), values[0],
+                                        node)
+        if values is not None:
+            return arrays.element_of(ctx, base, node, values)
+        # sliced or indexed with fewer indices than axes, `(a - b)[:, 1:]`: NumPy's
+        # temporary, as a name bound to the expression would hold it
+        base = arrays.materialize(ctx, base, node)
     mask = boolean_index(ctx, node, base)
     if mask is not None:
         return arrays.masked_values(ctx, base, mask, node)
@@ -613,6 +632,11 @@ def ufunc_operator(ctx: LoweringContext, obj, vals, node):
                  element=True)
 
 
+def ufunc_comparison(ctx: LoweringContext, obj, vals, node):
+    """np.less(a, b), np.equal(a, b), ...: the comparison, element by element."""
+    return compare(ctx, getattr(ast, intr.UFUNC_COMPARISONS[obj])(), vals[0], vals[1], node)
+
+
 def negative(ctx: LoweringContext, obj, vals, node):
     return unaryop(ctx, ast.USub(), vals[0], node, element=True)
 
@@ -884,6 +908,7 @@ INTRINSICS = [(intr.UNARY_MATH, elementwise_call(1, unary_math)),
               ({np.linalg.cholesky}, linalg.call_cholesky), ({np.interp}, library.call_interp),
               ({np.cov}, library.call_cov),
               (intr.UFUNC_OPERATORS, elementwise_call(2, ufunc_operator)),
+              (intr.UFUNC_COMPARISONS, elementwise_call(2, ufunc_comparison)),
               (intr.NEGATIVE, elementwise_call(1, negative)), (intr.DIVMOD, call_divmod),
               *construct.INTRINSICS, *reductions.INTRINSICS]
 

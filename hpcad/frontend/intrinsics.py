@@ -42,6 +42,9 @@ ROUND = {builtins.round}
 UFUNC_OPERATORS = {np.add: "Add", np.subtract: "Sub", np.multiply: "Mult", np.divide: "Div",
                    np.true_divide: "Div", np.floor_divide: "FloorDiv", np.mod: "Mod",
                    np.remainder: "Mod"}
+# NumPy ufuncs that are Python comparisons: np.less(a, b) is a < b element by element
+UFUNC_COMPARISONS = {np.less: "Lt", np.less_equal: "LtE", np.greater: "Gt",
+                     np.greater_equal: "GtE", np.equal: "Eq", np.not_equal: "NotEq"}
 NEGATIVE = {np.negative}
 DIVMOD = {builtins.divmod}
 NP_ROUND = {np.round, np.around}

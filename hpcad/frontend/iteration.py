@@ -1,7 +1,8 @@
 """What a `for` loop iterates over, as numba's nopython mode allows: range(), arrays (the
 elements of a 1-D array, the sub-array views a[k] of an n-D one; a slice iterates over its
 view, an array expression over its value computed before the loop, as in NumPy),
-enumerate() and zip() of those, nested. Each is a `Source`: a length (i64, computed before
+enumerate() and zip() of those, nested; np.ndindex(shape) (index tuples) and `a.flat` (the
+elements of any array, C order). Each is a `Source`: a length (i64, computed before
 the loop) and the item at position k (emitted in the body), so every such loop lowers to the
 plain `scf.for` over k in [0, length) that statements.stmt_for builds, and AD, parallel
 loops and the passes see nothing new. To add an iterable: a Source class and a row in CALLS
@@ -12,6 +13,8 @@ import ast
 import builtins
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
+
+import numpy as np
 
 from ..ir.core import Value
 from ..ir.dialects import int_const
@@ -143,6 +146,57 @@ class ZipSource(Source):
         return tuple(s.item(ctx, k) for s in self.sources)
 
 
+@dataclass
+class NdindexSource(Source):
+    """np.ndindex(shape): the index tuples of an array of that shape in C order, the item at
+    k being k unravelled (its last index varies fastest)."""
+    dims: list[Value]
+
+    def length(self, ctx: LoweringContext) -> Value:
+        n = ctx.const(1, i64)
+        for d in self.dims:
+            n = ctx.builder.op1("arith.mul", [n, d], i64)
+        return n
+
+    def item(self, ctx: LoweringContext, k: Value) -> Item:
+        idx = []
+        for d in reversed(self.dims[1:]):
+            idx.append(ctx.builder.op1("arith.mod", [k, d], i64))
+            k = ctx.builder.op1("arith.floordiv", [k, d], i64)
+        return tuple([k, *idx[::-1]]) if self.dims else ()
+
+
+@dataclass
+class FlatSource(Source):
+    """a.flat: the elements of an array of any rank in C order, read in the loop."""
+    expr: arrays.ArrayExpr
+
+    def length(self, ctx: LoweringContext) -> Value:
+        return NdindexSource(self.expr.extents(ctx)).length(ctx)
+
+    def item(self, ctx: LoweringContext, k: Value) -> Item:
+        idx = NdindexSource(self.expr.extents(ctx)).item(ctx, k)
+        assert isinstance(idx, tuple)
+        return self.expr.element(ctx, list(idx))
+
+
+def _ndindex(ctx: LoweringContext, node: ast.Call) -> Source:
+    """np.ndindex(shape) or np.ndindex(n0, n1, ...)."""
+    if node.keywords or not node.args:
+        ctx.unsupported(node, "this call of np.ndindex()",
+                        "write np.ndindex(a.shape) or np.ndindex(n, m)")
+    values = [ctx.expr(a) for a in node.args]
+    if len(values) == 1 and isinstance(values[0], tuple):
+        values = list(values[0])
+    dims = []
+    for v in values:
+        v = ctx.scalar(v, node)
+        if not (isinstance(v.type, ScalarType) and v.type.is_int):
+            ctx.unsupported(node, "np.ndindex of lengths that are not integers")
+        dims.append(ctx.coerce(v, i64))
+    return NdindexSource(dims)
+
+
 def _range(ctx: LoweringContext, node: ast.Call) -> Source:
     if node.keywords or not 1 <= len(node.args) <= 3:
         ctx.unsupported(node, "range() with keywords or more than 3 arguments")
@@ -175,7 +229,8 @@ def _zip(ctx: LoweringContext, node: ast.Call) -> Source:
 
 
 # the built-ins a loop may iterate over -> how to read their call
-CALLS = {builtins.range: _range, builtins.enumerate: _enumerate, builtins.zip: _zip}
+CALLS = {builtins.range: _range, builtins.enumerate: _enumerate, builtins.zip: _zip,
+         np.ndindex: _ndindex}
 
 
 def source(ctx: LoweringContext, node: ast.AST) -> Source:
@@ -184,6 +239,10 @@ def source(ctx: LoweringContext, node: ast.AST) -> Source:
         read = CALLS.get(ctx.static_value(node.func))
         if read is not None:
             return read(ctx, node)
+    if isinstance(node, ast.Attribute) and node.attr == "flat":   # for v in a.flat
+        base = ctx.expr(node.value)
+        if arrays.is_array(base):
+            return FlatSource(arrays.as_expr(ctx, base, node))
     value = ctx.expr(node)
     if isinstance(value, arrays.ArrayExpr):
         if isinstance(value, arrays.Sliced) and not value.plain_view:

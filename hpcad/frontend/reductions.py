@@ -1,5 +1,6 @@
 """Reductions in kernels: np.sum, np.prod, np.min/np.max (np.amin/np.amax), np.argmin/
-np.argmax, np.mean, np.any/np.all and np.linalg.norm, as functions and as array methods,
+np.argmax, np.mean (np.average without weights), np.var/np.std (with ddof=), np.any/np.all
+and np.linalg.norm, as functions and as array methods,
 over arrays and lazy array expressions (nothing is allocated for `np.sum(x * y)`). A
 whole-array reduction is one loop nest carrying its accumulator, of reduction kind
 add/mul/min/max so that a parallel=True kernel runs it as a parallel reduction; with
@@ -234,9 +235,11 @@ def parse_axis(ctx: LoweringContext, node, given: dict, ndim: int) -> int | None
     return normal_axis(ctx, axis, ndim, node)
 
 
-def operands(ctx: LoweringContext, node, what: str, params=("axis",), method=False) -> dict:
+def operands(ctx: LoweringContext, node, what: str, params=("axis",), method=False,
+             keyword_only: tuple[str, ...] = ()) -> dict:
     """{parameter: node} of np.<what>(a, axis) (`a` too) or of the method a.<what>(axis)."""
-    given = dict(keywords(ctx, node, params + (() if method else ("a",)), what))
+    given = dict(keywords(ctx, node, params + keyword_only + (() if method else ("a",)),
+                          what))
     args = list(node.args)
     if "a" not in given and not method:
         if not args:
@@ -250,11 +253,13 @@ def operands(ctx: LoweringContext, node, what: str, params=("axis",), method=Fal
 
 def lower_reduction(ctx: LoweringContext, name: str, expr, given: dict, node) -> Value:
     axis = parse_axis(ctx, node, given, expr.ndim)
+    if name in ("var", "std"):
+        return variance(ctx, expr, axis, ddof(ctx, given.get("ddof")), name == "std", node)
     if name in ("argmin", "argmax"):
         kind = name[3:]
         return arg_extreme(ctx, expr, kind, node) if axis is None else \
             arg_axis(ctx, expr, kind, axis, node)
-    if name == "mean":
+    if name in ("mean", "average"):
         return mean(ctx, expr, axis, node)
     if name in ("any", "all"):
         return any_all(ctx, name, expr, axis, node)
@@ -290,15 +295,83 @@ def mean(ctx: LoweringContext, expr, axis: int | None, node) -> Value:
                       lambda accs: b.op1("arith.div", [accs[0], count], t))
 
 
+def ddof(ctx: LoweringContext, node) -> int:
+    """The ddof= of np.var/np.std: an integer literal (0 when not given)."""
+    if node is None:
+        return 0
+    value = int_literal(node)
+    if not isinstance(value, int) or value < 0:
+        ctx.unsupported(node, "a ddof= that is not a non-negative integer literal",
+                        "write the number, e.g. ddof=1")
+    return value
+
+
+def variance(ctx: LoweringContext, expr, axis: int | None, dd: int, root: bool,
+             node) -> Value:
+    """np.var (np.std where root) as NumPy computes it: the mean first, then the sum of
+    squared deviations from it, divided by the count less ddof (nan where that is not
+    positive, as NumPy's with its warning)."""
+    t = expr.dtype if expr.dtype.is_float else f64
+    b = ctx.builder
+    m = mean(ctx, expr, axis, node)
+    if axis is None:
+        count = element_count(ctx, expr.extents(ctx))
+        deviations = _Mapped(expr, t, lambda v: _square(ctx, b.op1("arith.sub", [v, m], t)))
+        total = reduce_all(ctx, deviations, REDUCERS["sum"], node)
+        return _scaled(ctx, total, count, dd, root, t)
+    count = expr.extents(ctx)[axis]
+    deviations = _Deviations(expr, as_expr(ctx, m, node), axis, t)
+
+    def step(v, k, accs):
+        return [b.op1("arith.add", [accs[0], v], t)]
+    return along_axis(ctx, deviations, axis, t, node, step, [ctx.const(0, t)],
+                      lambda accs: _scaled(ctx, accs[0], count, dd, root, t))
+
+
+def _square(ctx: LoweringContext, v: Value) -> Value:
+    return ctx.builder.op1("arith.mul", [v, v], v.type)
+
+
+def _scaled(ctx: LoweringContext, total: Value, count: Value, dd: int, root: bool,
+            t: ScalarType) -> Value:
+    """total / (count - dd) where count > dd, else nan; its square root where root."""
+    b = ctx.builder
+    n = b.op1("arith.sub", [count, ctx.const(dd, i64)], i64)
+    positive = b.op1("arith.cmp", [n, ctx.const(0, i64)], i1, {"pred": "gt"})
+    v = b.op1("arith.div", [total, ctx.coerce(n, t)], t)
+    v = b.op1("arith.select", [positive, v, ctx.const(math.nan, t)], t)
+    return b.op1("math.sqrt", [v], t) if root else v
+
+
+class _Deviations:
+    """(expr - m)**2 where m holds expr's mean along axis (m's index: expr's without it)."""
+
+    def __init__(self, expr, m, axis: int, t: ScalarType):
+        self.expr, self.m, self.axis, self.dtype, self.ndim = expr, m, axis, t, expr.ndim
+
+    def extents(self, ctx: LoweringContext) -> list[Value]:
+        return self.expr.extents(ctx)
+
+    def element(self, ctx: LoweringContext, idx: list[Value]) -> Value:
+        v = ctx.coerce(self.expr.element(ctx, idx), self.dtype)
+        mean_here = self.m.element(ctx, idx[:self.axis] + idx[self.axis + 1:])
+        return _square(ctx, ctx.builder.op1("arith.sub", [v, mean_here], self.dtype))
+
+
 def call_reduction(ctx: LoweringContext, obj, node) -> Value:
     name = FUNCTIONS[obj]
-    given = operands(ctx, node, f"np.{obj.__name__}")
+    given = operands(ctx, node, f"np.{obj.__name__}", PARAMETERS.get(name, ("axis",)),
+                     keyword_only=KEYWORD_ONLY.get(name, ()))
+    if given.get("weights") is not None:
+        ctx.unsupported(given["weights"], "np.average with weights=",
+                        "compute np.sum(a * w) / np.sum(w)")
     return lower_reduction(ctx, name, source(ctx, ctx.expr(given["a"]), node), given, node)
 
 
 def method_reduction(ctx: LoweringContext, arr, node) -> Value:
     name = node.func.attr
-    given = operands(ctx, node, f"a.{name}()", method=True)
+    given = operands(ctx, node, f"a.{name}()", method=True,
+                     keyword_only=KEYWORD_ONLY.get(METHOD_NAMES[name], ()))
     return lower_reduction(ctx, METHOD_NAMES[name], source(ctx, arr, node), given, node)
 
 
@@ -359,9 +432,14 @@ class _Mapped:
 
 FUNCTIONS = {np.sum: "sum", np.prod: "prod", np.min: "min", np.max: "max", np.amin: "min",
              np.amax: "max", np.argmin: "argmin", np.argmax: "argmax", np.mean: "mean",
-             np.any: "any", np.all: "all"}
+             np.any: "any", np.all: "all", np.average: "average", np.var: "var", np.std: "std"}
 METHOD_NAMES = {"sum": "sum", "prod": "prod", "min": "min", "max": "max", "mean": "mean",
-                "argmin": "argmin", "argmax": "argmax", "any": "any", "all": "all"}
+                "argmin": "argmin", "argmax": "argmax", "any": "any", "all": "all",
+                "var": "var", "std": "std"}
+# the parameters a reduction takes besides the array, positional in this order (the others:
+# axis only), and those it takes as keywords only (NumPy's dtype= and out= come between)
+PARAMETERS = {"average": ("axis", "weights")}
+KEYWORD_ONLY = {"var": ("ddof",), "std": ("ddof",)}
 # function -> the rule lowering a call of it (expressions.INTRINSICS)
 INTRINSICS = [(FUNCTIONS, call_reduction), ({np.linalg.norm}, call_norm)]
 # array method -> its rule(ctx, array or array expression, call node)

@@ -228,6 +228,9 @@ def stmt_annassign(ctx: LoweringContext, s):
 
 
 def stmt_augassign(ctx: LoweringContext, s):
+    spread = arrays.spread_tuple_index(ctx, s.target)    # a[idx] += v, idx a tuple
+    if spread is not s.target:
+        s = ast.copy_location(ast.AugAssign(target=spread, op=s.op, value=s.value), s)
     if isinstance(s.target, ast.Name):
         cur = ctx.lookup(s.target)
         if arrays.is_array(cur):     # in place, as NumPy's a += b
@@ -238,14 +241,14 @@ def stmt_augassign(ctx: LoweringContext, s):
                         s)
             return
         assign(ctx, s.target, expressions.binop(ctx, s.op, cur, ctx.expr(s.value), s))
-    elif isinstance(s.target, ast.Subscript) and is_slicing(ctx, s.target):
-        arr = array_of(ctx, s.target)
-        target = arrays.subscript(ctx, arr, s.target, allow_newaxis=False)
-        arrays.fill(ctx, target, expressions.binop(ctx, s.op, target, ctx.expr(s.value), s), s)
     elif isinstance(s.target, ast.Subscript) and mask_of(ctx, s.target) is not None:
         arrays.store_masked(ctx, array_of(ctx, s.target), mask_of(ctx, s.target),
                             ctx.expr(s.value), s,
                             lambda c, cur, v: expressions.binop(c, s.op, cur, v, s))
+    elif isinstance(s.target, ast.Subscript) and is_slicing(ctx, s.target):
+        arr = array_of(ctx, s.target)
+        target = arrays.subscript(ctx, arr, s.target, allow_newaxis=False)
+        arrays.fill(ctx, target, expressions.binop(ctx, s.op, target, ctx.expr(s.value), s), s)
     elif isinstance(s.target, ast.Subscript):
         arr, idx = expressions.subscript_parts(ctx, s.target)
         cur = ctx.builder.op1("mem.load", [arr] + idx, arr.type.dtype, name_hint=None)
@@ -278,7 +281,22 @@ def array_of(ctx: LoweringContext, node) -> Value:
     return arr
 
 
+def vector_items(ctx: LoweringContext, value, count: int, node) -> tuple:
+    """The elements of a 1-D array (expression) unpacked into `count` names, its length
+    checked when the kernel runs (NumPy raises ValueError for another)."""
+    e = arrays.as_expr(ctx, value, node)
+    if e.ndim != 1:
+        ctx.unsupported(node, f"unpacking a {e.ndim}-D array into names",
+                        "unpack a vector (a row a[i]), or index the array")
+    length = e.extents(ctx)[0]
+    same = ctx.builder.op1("arith.cmp", [length, ctx.const(count, i64)], i1, {"pred": "eq"})
+    ctx.runtime_check(same, f"unpacking a vector into {count} names: its length is not "
+                            f"{count}", node)
+    return tuple(e.element(ctx, [ctx.const(k, i64)]) for k in range(count))
+
+
 def assign(ctx: LoweringContext, target, value) -> None:
+    target = arrays.spread_tuple_index(ctx, target)     # a[idx] = v, idx a tuple
     if isinstance(target, ast.Name) and target.id in ctx.buffers:
         ctx.rebind_buffered(target.id, value, target)
     elif isinstance(target, ast.Name):
@@ -296,15 +314,18 @@ def assign(ctx: LoweringContext, target, value) -> None:
     elif isinstance(target, ast.Tuple):
         for starred in (t for t in target.elts if isinstance(t, ast.Starred)):
             ctx.unsupported(starred, *words.target(starred))
+        if arrays.is_array(value):       # dx, dy = p[i] - p[i - 1]: a vector's elements
+            value = vector_items(ctx, value, len(target.elts), target)
         if not isinstance(value, tuple) or len(value) != len(target.elts):
             ctx.unsupported(target, "unpacking a value that is not a tuple of the same "
                             "length")
         for t, v in zip(target.elts, value, strict=True):
             assign(ctx, t, v)
+    elif isinstance(target, ast.Subscript) and mask_of(ctx, target) is not None:
+        # (before slicing: a mask of a 2-D array is one index of fewer than its axes)
+        arrays.store_masked(ctx, array_of(ctx, target), mask_of(ctx, target), value, target)
     elif isinstance(target, ast.Subscript) and is_slicing(ctx, target):
         arrays.store_into(ctx, array_of(ctx, target), target, value, target)
-    elif isinstance(target, ast.Subscript) and mask_of(ctx, target) is not None:
-        arrays.store_masked(ctx, array_of(ctx, target), mask_of(ctx, target), value, target)
     elif isinstance(target, ast.Subscript):
         arr, idx = expressions.subscript_parts(ctx, target)
         store(ctx, arr, idx, value, target)

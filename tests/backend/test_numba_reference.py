@@ -93,6 +93,12 @@ def ufunc_operators(a):
         np.multiply(a, 2.5), np.subtract(a[0], 1), np.true_divide(a, 2), np.negative(a)
 
 
+def ufunc_comparisons(a, b):
+    """np.less & co., zero suppression's `np.where(np.less(np.absolute(v), t), 0, v)`."""
+    return np.where(np.less(np.absolute(a), 1.0), 0, a), np.less_equal(a, b), \
+        np.greater(a, b[0]), np.greater_equal(a[1], b), np.equal(a, b), np.not_equal(a, 0.5)
+
+
 def divmods(x, y):
     q, r = divmod(x, y)
     t = divmod(-7, 2)
@@ -191,6 +197,7 @@ CASES = [
     (any_all, (np.array([0.6, 0.7, 0.9, NAN]),)),
     (ufunc_operators, (np.array([7, -7], np.int32),)),
     (ufunc_operators, (np.array([7.5, -7.25]),)),
+    (ufunc_comparisons, (np.array([0.5, -7.25, 2.0, np.nan]), np.array([0.5, 1.0, -3.0, 2.0]))),
     (divmods, (-7, 2)),
     (divmods, (-7.5, 2.0)),
     (nan_minmax, (1.0, NAN)),

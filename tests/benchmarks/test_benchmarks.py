@@ -126,3 +126,41 @@ def test_compile_benchmark_measures_cold_compiles_in_fresh_processes(tmp_path):
     assert row["grad"]["over_primal"] > 0
     warm = row["grad helpers cached"]     # helpers.py's functions in the cache, nothing else
     assert warm["compile_s"] > 0 and warm["compiled"] >= 1 and warm["over_primal"] > 0
+
+
+_RUN_FORM = '''#setup: import numpy as np ; np.random.seed(0) ; N = 1000 ; x = np.random.rand(N) ; \
+p = (2.0, 0.5)
+#run: scaled_rosen(x, *p)
+import numpy as np
+
+def scaled_rosen(x, a, b):
+    return a * np.sum(100.0 * (x[1:] - x[:-1] ** 2) ** 2) + b * np.sum((1 - x[:-1]) ** 2)
+'''
+
+
+def test_outside_check_reads_a_numpy_benchmarks_file(tmp_path):
+    """The numpy-benchmarks form: `#setup:` sizes above 32 capped, `#run:` arguments (a
+    starred tuple spread), the parameters named from the function's signature."""
+    from benchmarks.outside_check import argument_names, load_module, numpy_case
+    f = tmp_path / "scaled_rosen.py"
+    f.write_text(_RUN_FORM)
+    name, args = numpy_case(f)
+    assert name == "scaled_rosen" and args[0].shape == (32,) and args[1:] == [2.0, 0.5]
+    fn = getattr(load_module(f, "scaled_rosen_ref"), name)
+    assert argument_names(fn, 3) == ["x", "a", "b"]
+
+
+@pytest.mark.slow
+def test_outside_check_runs_a_numpy_benchmarks_folder(tmp_path):
+    (tmp_path / "scaled_rosen.py").write_text(_RUN_FORM)
+    (tmp_path / "complex_abs.py").write_text(
+        "#setup: import numpy as np ; z = np.ones(4) * 1j\n#run: complex_abs(z)\n"
+        "import numpy as np\n\ndef complex_abs(z):\n    return np.abs(z)\n")
+    run = subprocess.run([sys.executable, "-m", "benchmarks.outside_check", str(tmp_path),
+                          "--backend", "interp"], capture_output=True, text=True, cwd=ROOT,
+                         timeout=600)
+    assert run.returncode == 0, run.stderr
+    assert "| scaled_rosen | numpy | works | gradient | FD per argument: x, a, b |" \
+        in run.stdout
+    assert "| complex_abs | numpy | error | primal | ArgumentError: argument 'z': arrays of " \
+           "dtype complex128" in run.stdout

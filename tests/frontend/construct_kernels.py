@@ -241,6 +241,27 @@ def round_to_int(v):
 
 
 @ad.kernel
+def ndindex_and_flat(x, a, c):
+    """numba-examples' Lennard-Jones array version: rows summed through np.ndindex with the
+    index tuple as the subscript, the shape sliced, then `for v in d.flat`."""
+    b = a.reshape(2, 2, 3) * c
+    out = np.empty(b.shape[:2], dtype=b.dtype)
+    for i in np.ndindex(out.shape):
+        out[i] = b[i].sum()
+    for i in np.ndindex(2, 3):
+        out[i[0], 1] += b[1, i[0], i[1]] * x[i[1]]
+    for i in np.ndindex(out.shape[0], 2):
+        out[i] *= 1.5 + x[i[1]]
+    s = 0.0
+    for v in out.flat:
+        if v > 0.1:
+            s += v * v
+    for v in (a * x[:3]).flat:
+        s += math.sin(v)
+    return s
+
+
+@ad.kernel
 def loops_over_slices(x, a, c):
     s = 0.0
     for v in x[1:]:

@@ -315,6 +315,83 @@ def _ops(block):
             yield from _ops(r)
 
 
+def masks_of_matrices(d, y, L):
+    d[d > L / 2] = d[d > L / 2] - L      # the selected elements, paired in C order
+    d[d < -L / 2] += d[d < -L / 2] * 0.5 + L
+    y[y > 0.5] *= d[y > 0.5]
+    sel = d[d > 0.1]
+    return np.sum(sel * sel) + np.sum(d * y)
+
+
+def compacting_mask(a, b):
+    a[a > 0.5] = b[a > 0.5]
+    a[a < 0.2] -= b[:a.shape[0] - 5]       # the length only known at run time
+    return a[0] + a[-1] * a[2]
+
+
+def springs(pos, k):
+    """numpy-benchmarks' wave: a difference of rows unpacked into two numbers, a tuple of
+    numbers stored into rows (chained)."""
+    force = np.zeros_like(pos)
+    for i in range(1, pos.shape[0]):
+        dx, dy = pos[i] - pos[i - 1]
+        dist = np.sqrt(dx * dx + dy * dy)
+        force[i - 1] += k * dist * np.array([dx, dy])
+    force[0] = force[-1] = 0.0, k
+    return np.sum(force * pos)
+
+
+# numba reads through 1-D masks only, and stores no tuple into a row: NumPy is the reference
+MASK_CASES = [
+    Case("masks_of_matrices", ad.kernel(masks_of_matrices),
+         lambda r: (r.uniform(-3.0, 3.0, (4, 5)), _rand(4, 5)(r), 2.0)),
+    Case("compacting_mask", ad.kernel(compacting_mask),
+         lambda r: (np.array([0.1, 0.9, 0.15, 0.6, 0.7, 0.3, 0.05, 0.4]),
+                    r.uniform(0.25, 0.45, 8))),
+    Case("springs", ad.kernel(springs), lambda r: (r.uniform(0.0, 1.0, (5, 2)), 1.5))]
+
+
+@on_backends(MASK_CASES, numba=("masks_of_matrices",))
+def test_masks_of_matrices_and_arrays_through_masks_match_numpy(case, backend):
+    args = case.make_args(np.random.default_rng(4))
+    mine = [a.copy() if isinstance(a, np.ndarray) else a for a in args]
+    theirs = [a.copy() if isinstance(a, np.ndarray) else a for a in args]
+    assert relative_error(ad.kernel(case.kernel.py_func, backend=backend)(*mine),
+                          case.kernel.py_func(*theirs)) <= 1e-12
+    for m, t in zip(mine, theirs):
+        if isinstance(m, np.ndarray):
+            assert relative_error(m, t) <= 1e-12
+    check_case(case, backend)
+
+
+def too_many_values(a, b):
+    a[a > 0.5] = b
+
+
+def unpacked(v):
+    x, y = v * 2.0
+    return x + y
+
+
+def test_a_vector_of_another_length_unpacked_stops_the_kernel():
+    with pytest.raises(ValueError):
+        unpacked(np.ones(3))
+    assert ad.kernel(unpacked, backend="interp")(np.array([1.0, 2.0])) == 6.0
+    with pytest.raises(KernelAssertionError, match="its length is not 2") as e:
+        ad.kernel(unpacked, backend="interp")(np.ones(3))
+    assert f"test_array_expressions.py:{unpacked.__code__.co_firstlineno + 1}:" in str(e.value)
+
+
+def test_a_vector_of_another_length_through_a_mask_stops_the_kernel():
+    a, b = np.array([1.0, 0.0, 1.0]), np.ones(3)
+    with pytest.raises(ValueError, match="cannot assign 3 input values to the 2 output"):
+        too_many_values(a.copy(), b)
+    with pytest.raises(KernelAssertionError, match="not one element for each selected") as e:
+        ad.kernel(too_many_values, backend="interp")(a, b)
+    assert f"test_array_expressions.py:{too_many_values.__code__.co_firstlineno + 1}:" in \
+        str(e.value)
+
+
 def mismatched(a, b, out):
     out[:] = a + b
     return out[0]
@@ -338,8 +415,8 @@ def fancy(u, idx):
     return u[0]
 
 
-def compacting_mask(a, b):
-    a[a > 0.5] = b[a > 0.5]
+def matrix_through_mask(a, b):
+    a[a > 0.5] = b
     return a[0]
 
 
@@ -472,7 +549,7 @@ def array_as_scalar(u):
     (new_axis_name, (np.ones(4),), "giving a name to a slice with np.newaxis"),
     (fancy, (np.ones(4), np.zeros(2, dtype=np.int64)), "indexing with an array"),
     (array_as_scalar, (np.ones(4),), "where a scalar is expected"),
-    (compacting_mask, (np.ones(4), np.ones(4)), "an array through a boolean mask"),
+    (matrix_through_mask, (np.ones(4), np.ones((2, 2))), "a 2-D array through a boolean mask"),
     (last_fresh_array, (np.ones(4), 2), "after the loop at line"),
     (written_transpose, (np.ones((2, 2)), np.ones(2)), "transposed array that the kernel also"),
 ])

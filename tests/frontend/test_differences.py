@@ -52,6 +52,20 @@ def elements_of_expressions(u, w, k):
         + (u + 1.0)[2]
 
 
+@ad.kernel
+def slices_of_expressions(a, w):
+    """Slices, rows and masks of array expressions (harris's `(I[1:, :] - I[:-1, :])[:, 1:]`),
+    NumPy's temporaries, also in a loop."""
+    m, n = a.shape
+    dx = (a[1:, :] - a[:m - 1, :])[:, 1:]
+    dy = (a[:, 1:] - a[:, :n - 1])[1:, :]
+    s = np.sum(dx * dy) + np.sum((a * w[0])[1]) + np.sum(np.exp(a[0])[a[0] > 0.0]) \
+        + np.sum(np.diff(a)[::2, 1:] * w[1])
+    for k in range(2):
+        s += np.sum((a * w[k])[k:, ::-1] * a[k:, :])
+    return s
+
+
 def _two_vectors_and_shift(rng):
     return rng.standard_normal(7), rng.standard_normal(7), 9
 
@@ -62,6 +76,8 @@ CASES = [
     Case("rolls", rolls, _two_vectors_and_shift),
     Case("elements_of_expressions", elements_of_expressions,
          lambda rng: (rng.standard_normal(6), rng.standard_normal(6), -3)),
+    Case("slices_of_expressions", slices_of_expressions,
+         lambda rng: (rng.standard_normal((5, 4)), rng.standard_normal(2))),
 ]
 # numba's np.diff and np.roll take no axis: these compare with NumPy
 NUMPY_CASES = [

@@ -315,3 +315,21 @@ def test_a_tuple_indexed_past_its_end_names_the_line():
     """It was Python's IndexError 'tuple index out of range', with no line."""
     _check(_tuple_past_its_end, (np.ones(3),), "tuple index 2 out of range: `t` holds 2 items",
            error=ad.KernelTypeError)
+
+
+def test_a_kernel_is_made_of_a_python_function_only():
+    """hpcad.kernel of a numba.vectorize ufunc (numba-examples' zero suppression), of a NumPy
+    ufunc or of a built-in says what it was given and what to write; numba's ufunc raised an
+    AttributeError, NumPy's an error about an argument 'casting'."""
+    import numba
+
+    @numba.vectorize(nopython=True)
+    def suppressed(v, t):
+        return v if abs(v) >= t else 0.0
+
+    for fn, words in [(suppressed, "the numba.vectorize or guvectorize function 'suppressed'"),
+                      (np.sin, "NumPy's ufunc 'sin'"), (len, "the built-in function 'len'")]:
+        with pytest.raises(ad.UnsupportedConstruct, match="hpcad.kernel takes a Python "
+                                                          "function") as info:
+            ad.kernel(fn, backend="interp")
+        assert words in str(info.value)

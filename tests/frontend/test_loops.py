@@ -1,5 +1,6 @@
-"""`for` over arrays (elements of a 1-D array, rows of a 2-D one, planes of a 3-D one, slices
-and array expressions), enumerate() (of arrays and of range()), zip() (stopping at the
+"""`for` over arrays (elements of a 1-D array, rows of a 2-D one, planes of a 3-D one,
+slices and array expressions), np.ndindex() (the tuple as a subscript) and `a.flat`,
+enumerate() (of arrays and of range()), zip() (stopping at the
 shortest) and tuple unpacking in the target, also in a prange body and with break/continue:
 primal equal to numba.njit of the same source, forward and reverse derivatives against
 central finite differences and against each other, on both backends. What stays unsupported
@@ -59,7 +60,8 @@ CASES = [Case("sum_over_elements", ck.sum_over_elements, _vector),
          Case("tuple_from_either_branch", ck.tuple_from_either_branch, _vector),
          Case("tuple_carried_by_loops", ck.tuple_carried_by_loops, _vector),
          Case("tuple_in_prange", ck.tuple_in_prange, _vector),
-         Case("private_scalar_in_prange", ck.private_scalar_in_prange, _vector)]
+         Case("private_scalar_in_prange", ck.private_scalar_in_prange, _vector),
+         Case("ndindex_and_flat", ck.ndindex_and_flat, _vector_matrix_scale)]
 
 
 # The cases numba compiles (harness.ALL_KERNELS: all): together they run every line of the

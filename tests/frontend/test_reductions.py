@@ -1,8 +1,8 @@
 """Reductions written as numba users write them (np.sum, np.prod, np.min/max, np.argmin/
-argmax, np.mean, np.linalg.norm, with axis= and as array methods): the primal equals
-numba.njit of the same source (or NumPy's, where numba does not compile the call), and
-the derivatives match central finite differences, forward against reverse, on both
-backends; in a parallel=True kernel and inside a prange body too."""
+argmax, np.mean, np.average, np.var/np.std, np.linalg.norm, with axis= and as array
+methods): the primal equals numba.njit of the same source (or NumPy's, where numba does not
+compile the call), and the derivatives match central finite differences, forward against
+reverse, on both backends; in a parallel=True kernel and inside a prange body too."""
 import math
 
 import numba
@@ -92,6 +92,15 @@ def means_and_products_along_axis(a, b):
     return np.sum(m * m) + np.sum(p)
 
 
+@ad.kernel
+def variances(a, b):
+    rows = a.var(axis=1, ddof=1)
+    cols = np.std(a * b, axis=0)
+    return np.sum(rows * rows) + np.sum(cols) + np.var(a) + b.std(ddof=1) \
+        + np.average(a, axis=-1)[1] + np.average(b) \
+        + np.sum(np.var(a + b, 1) * np.std(a, -1, ddof=2))
+
+
 @ad.kernel(parallel=True)
 def parallel_reductions(a, b):
     s = np.sum(a * b)
@@ -130,6 +139,7 @@ CASES = [
 NUMPY_CASES = [
     Case("extremes_along_axis", extremes_along_axis, _matrix()),
     Case("means_and_products_along_axis", means_and_products_along_axis, _matrix()),
+    Case("variances", variances, _matrix()),
     Case("parallel_reductions", parallel_reductions, _matrix((6, 5))),
 ]
 
@@ -202,6 +212,14 @@ def matrix_two_norm(a):
     return np.linalg.norm(a, 2)
 
 
+def variable_ddof(a, k):
+    return np.var(a, ddof=k)
+
+
+def weighted_average(a, w):
+    return np.average(a, weights=w)
+
+
 def axis_out_of_bounds(a):
     return np.sum(a, axis=2)
 
@@ -215,11 +233,24 @@ def variable_axis(a, k):
     (matrix_two_norm, (np.ones((2, 3)),), "ord=2 of a 2-D array"),
     (axis_out_of_bounds, (np.ones((2, 3)),), "axis 2 is out of bounds"),
     (variable_axis, (np.ones((2, 3)), 1), "integer literal"),
+    (variable_ddof, (np.ones((2, 3)), 1), "ddof= that is not a non-negative integer literal"),
+    (weighted_average, (np.ones(3), np.ones(3)), "np.sum(a * w) / np.sum(w)"),
 ])
 def test_unsupported_reductions_are_refused_clearly(fn, args, fragment):
     with pytest.raises((ad.UnsupportedConstruct, ad.KernelTypeError)) as info:
         ad.kernel(fn, backend="interp")(*args)
     assert fragment in str(info.value) and "test_reductions.py:" in str(info.value)
+
+
+def too_few_for_ddof(x):
+    return np.var(x, ddof=1) + np.std(x[:3], axis=0, ddof=3)[0]
+
+
+def test_variance_with_too_few_elements_is_nan_as_numpys():
+    x = np.ones((1, 2))
+    with pytest.warns(RuntimeWarning):
+        assert math.isnan(too_few_for_ddof(x))
+    assert math.isnan(ad.kernel(too_few_for_ddof, backend="interp")(x))
 
 
 def max_of_empty(x):
