@@ -262,10 +262,11 @@ def _check_sizes(ctx: LoweringContext, kind: str, named: dict, comm: Value, node
     large, small, times, rooted = _SIZES[kind]
     b = ctx.builder
     n_small = elements(ctx, named[small])
-    ranks = b.op1("mpi.size", [comm], i64)
+    ranks = b.op1("mpi.size", [comm], i64) if times == "ranks" or kind == "alltoall" \
+        else None
     want = b.op1("arith.mul", [n_small, ranks], i64) if times == "ranks" else n_small
     ok = b.op1("arith.cmp", [elements(ctx, named[large]), want], i1, {"pred": "eq"})
-    if kind == "alltoall":   # (one block per rank from each buffer)
+    if ranks is not None and kind == "alltoall":   # (one block per rank from each buffer)
         whole = b.op1("arith.cmp", [b.op1("arith.mod", [n_small, ranks], i64),
                                     ctx.const(0, i64)], i1, {"pred": "eq"})
         ok = b.op1("arith.and", [ok, whole], i1)
