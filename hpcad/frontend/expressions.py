@@ -381,7 +381,8 @@ def expr_attribute(ctx: LoweringContext, node):
         return tuple(extent(ctx, base, k) for k in range(base.type.ndim))
     if arrays.is_array(base) and node.attr in construct.ATTRIBUTES:
         return construct.attribute(ctx, base, node.attr, node)
-    ctx.unsupported(node, f"the attribute `{node.attr}`")
+    ctx.unsupported(node, f"the attribute `{node.attr}`",
+                    words.ARRAY_METHODS.get(node.attr, "") if arrays.is_array(base) else "")
 
 
 def expr_call(ctx: LoweringContext, node):
@@ -917,7 +918,7 @@ TAKE_KEYWORDS = {rule for _, rule in [*construct.INTRINSICS, *reductions.INTRINS
     call_np_round, library.call_interp, library.call_cov}
 
 # array method name -> the rule lowering a.name(...) (the array or array expression, the call)
-ARRAY_METHODS = {**construct.METHODS, **reductions.METHODS}
+ARRAY_METHODS = {**construct.METHODS, **reductions.METHODS, **linalg.METHODS}
 
 # expression kind -> its rule (LoweringContext.expr)
 EXPRESSIONS = {

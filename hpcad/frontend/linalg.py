@@ -64,6 +64,17 @@ def transpose(ctx: LoweringContext, v, node):
     return Transposed(e, v if isinstance(v, Value) else None)
 
 
+def method_transpose(ctx: LoweringContext, v, node):
+    """`v.transpose()`, as `v.T`; with axes (`v.transpose(1, 0)`) refused."""
+    if node.args or node.keywords:
+        ctx.unsupported(node, "`transpose` with axes", "write a.T, which reverses all axes")
+    return transpose(ctx, v, node)
+
+
+# array methods (expressions.ARRAY_METHODS)
+METHODS = {"transpose": method_transpose}
+
+
 def product(ctx: LoweringContext, a, b, node, what: str = "a matrix product (@)"):
     """a @ b for arrays of one or two dimensions: a scalar for two vectors, else a new
     array."""

@@ -79,8 +79,11 @@ def parallel_for(ctx: LoweringContext, s, marker):
             ctx.env[n] = ctx.const(arrays.identity(kind, acc.type), acc.type)
         ctx.loop_body(s.body, loop)
         for n, kind, acc in zip(names, kinds, partials, strict=True):
-            local = ctx.coerce(ctx.env[n], acc.type)
-            ctx.env[n] = ctx.builder.op1(arrays.COMBINE[kind], [acc, local], acc.type)
+            # at the wider type of the two, as a serial loop's variable (`c = 0` then
+            # `c += x[i]` is a float): structured_loop then lowers the loop again with it
+            t = ctx.unify([ctx.env[n], acc], n, s)
+            local, total = ctx.coerce(ctx.env[n], t), ctx.coerce(acc, t)
+            ctx.env[n] = ctx.builder.op1(arrays.COMBINE[kind], [total, local], t)
 
     op = ctx.structured_loop(s, names, lambda types: [Value(i64, s.target.id)], body,
                              lambda inits, blocks: ctx.builder.op(

@@ -78,13 +78,21 @@ def _rewrite_one(loop: Op, k: int, kind: str, key) -> None:
             f"Write the update unconditionally as m = {kind}(m, e) with e computed from "
             f"the loop variable (use -inf/+inf for skipped iterations), or store the "
             f"values in an array first")
-    m, init = loop.results[k], loop.operands[3 + k]
+    loop_m, init = loop.results[k], loop.operands[3 + k]
     lb, ub, step = loop.operands[:3]
     parent = loop.parent
-    at = parent.ops.index(loop) + 1
+    # the loop reduces from the operator's identity and the initial value joins after it:
+    # the loop's own start is then a constant, and its result, which only comparisons read
+    # below, needs no derivative even where the initial value has one (m = x[0])
+    before = Builder(parent)
+    before.index = parent.ops.index(loop)
+    before.loc = loop.loc
+    loop.operands[3 + k] = before.op1("arith.const", [], loop_m.type,
+                                      {"value": float("-inf" if kind == "max" else "inf")})
     b = Builder(parent)
-    b.index = at
+    b.index = parent.ops.index(loop) + 1
     b.loc = loop.loc
+    m = b.op1(f"arith.{kind}", [init, loop_m], loop_m.type)
     none = b.op1("arith.const", [], i64, {"value": _NONE})
     # w = first iteration number (0, 1, ...) whose value equals m
     wbody = Block([Value(i64, "i"), Value(i64, "first")])
@@ -104,8 +112,8 @@ def _rewrite_one(loop: Op, k: int, kind: str, key) -> None:
     tb.op("scf.yield", [_recompute(tb, ops, body.args[0], iv, e)])
     Builder(other).op("scf.yield", [init])
     winner = b.op("scf.if", [found], [m.type], regions=[taken, other]).results[0]
-    winner.name = m.name
-    _replace_uses_after(parent, b.index, m, winner)
+    winner.name = loop_m.name
+    _replace_uses_after(parent, b.index, loop_m, winner)
 
 
 def _replace_uses_after(block: Block, start: int, old: Value, new: Value) -> None:

@@ -12,7 +12,8 @@ one writes an array element that another reads or writes. A write is safe when
   that slice);
 - or, pairwise, the write and each access index one same axis by k * i + c1 and
   k * i + c2 (constants, k >= 1) where c1 - c2 is not a nonzero multiple of k * s, s the
-  loop's constant step (iterations are s apart, so they never meet: red-black sweeps,
+  size of the loop's constant step, up or down (iterations are s apart, so they never
+  meet: red-black sweeps,
   `range(1 + colour, n - 1, 2)`, or `i = 2 * k + 1` over `prange(m)`), with the index
   >= 0 for every iteration (a negative index would count from the end);
 - or a component is c - k * i (k >= 1, c invariant: a reversed view's element i) that the
@@ -230,12 +231,12 @@ def _inside(v: Value, loop: Op) -> bool:
 def _strided_owner(index: Value, iv: Value, loop: Op, low: dict[Value, int]) -> bool:
     """index is k * iv + c (a constant k >= 1; c a sum of constants and values defined
     outside the loop with known lower bounds: `first + k * iv` of an array statement storing
-    into a[first::k]) and k * i + c >= 0 for every iteration i, the step positive (the
-    smallest i is then the lower bound)."""
+    into a[first::k]) and k * i + c >= 0 for every iteration i (at the smallest i,
+    _smallest)."""
     form = _scaled(index, iv, loop, low)
-    if form is None or form[0] < 1 or (int_const(loop.operands[2]) or 0) <= 0:
+    if form is None or form[0] < 1:
         return False
-    first = low.get(loop.operands[0])
+    first = _smallest(loop, low)
     return first is not None and form[0] * first + form[1] >= 0
 
 
@@ -293,10 +294,17 @@ def _never_negative(c: int | None, loop: Op, low: dict[Value, int]) -> bool:
     smallest i is not known)."""
     if c is None:
         return False
+    first = _smallest(loop, low)
+    return first is not None and first + c >= 0
+
+
+def _smallest(loop: Op, low: dict[Value, int]) -> int | None:
+    """A lower bound of the loop variable over the iterations (None where unknown or the
+    step is not a nonzero constant): the start's with a positive step, one above the
+    stop's with a negative step (range(hi, lo, -s) stays above lo)."""
     lb, ub, step = loop.operands[:3]
     s = int_const(step) or 0
-    first = low.get(lb) if s > 0 else (low[ub] + 1 if s < 0 and ub in low else None)
-    return first is not None and first + c >= 0
+    return low.get(lb) if s > 0 else (low[ub] + 1 if s < 0 and ub in low else None)
 
 
 def _flattened(idx: tuple, loop: Op, low: dict[Value, int]) -> bool:
@@ -325,12 +333,13 @@ def _flattened(idx: tuple, loop: Op, low: dict[Value, int]) -> bool:
 def _apart(idx: tuple, other: tuple, loop: Op, low: dict[Value, int]) -> bool:
     """Iterations never meet at these two index tuples: along one axis they are k * i + c1
     and k * i + c2 for constants k >= 1, c1 and c2, both >= 0 for every iteration, with
-    c1 - c2 not a nonzero multiple of k * s, s > 0 the loop's step (iterations i != i'
-    meet only where k (i - i') = c2 - c1, and i - i' is a multiple of s)."""
-    iv, s = loop.regions[0].args[0], int_const(loop.operands[2]) or 0
-    if s <= 0:
+    c1 - c2 not a nonzero multiple of k * s, s the loop's constant step's size, up or down
+    (iterations i != i' meet only where k (i - i') = c2 - c1, and i - i' is a multiple of
+    s)."""
+    iv, s = loop.regions[0].args[0], abs(int_const(loop.operands[2]) or 0)
+    if s == 0:
         return False
-    first = low.get(loop.operands[0])
+    first = _smallest(loop, low)
     for a, b in zip(idx, other, strict=False):
         fa, fb = _strided(a, iv), _strided(b, iv)
         if fa is None or fb is None or fa[0] != fb[0] or fa[0] < 1 or first is None \
@@ -521,9 +530,9 @@ def check_races(fn: Function) -> None:
         if par.name == "par.parallel_for":
             raise RaceError(
                 f"{where(par.loc)}: iterations of this parallel loop race on array "
-                f"'{shown_name(arr)}' (written at {where(op.loc)} and touched elsewhere at other "
-                f"elements); give each iteration its own elements, or pass allow_races=True "
-                f"to hpcad.prange if this is intended")
+                f"'{shown_name(arr)}' (an element one iteration writes at {where(op.loc)} "
+                f"may be read or written by another); give each iteration its own elements, "
+                f"or pass allow_races=True to hpcad.prange if this is intended")
         raise RaceError(
             f"{where(par.loc)}: tasks of this fork-join race on array '{shown_name(arr)}' (written "
             f"at {where(op.loc)} and touched by another task); give each task its own arrays")

@@ -363,6 +363,78 @@ def test_common_library_functions_say_how_to_write_them(fn, name):
     assert msg.endswith(words.FUNCTIONS[name]) and "README" not in msg, msg
 
 
+def calls_fill(a):
+    b = a.copy()
+    b.fill(2.0)  # error here
+    return np.sum(b * a)
+
+
+def calls_var(a):
+    return a.var()  # error here
+
+
+def calls_std(a):
+    return a.std()  # error here
+
+
+def calls_np_var(a):
+    return np.var(a)  # error here
+
+
+def written_var(a):
+    return np.mean((a - np.mean(a)) ** 2)
+
+
+def written_std(a):
+    return np.sqrt(np.mean((a - np.mean(a)) ** 2))
+
+
+@pytest.mark.parametrize("fn, hint, start, written, numpy_value", [
+    (calls_fill, words.ARRAY_METHODS["fill"], "the attribute `fill`", None, None),
+    (calls_var, words.ARRAY_METHODS["var"], "the attribute `var`", written_var, np.var),
+    (calls_std, words.ARRAY_METHODS["std"], "the attribute `std`", written_std, np.std),
+    (calls_np_var, words.FUNCTIONS["numpy.var"], "calling `np.var`", written_var, np.var)],
+    ids=["fill", "var", "std", "np.var"])
+def test_array_methods_kernels_lack_say_how_to_write_them(fn, hint, start, written,
+                                                          numpy_value):
+    """`a.fill(v)`, `a.var()`, `a.std()` (numba's parfor tests use them) said only "the
+    attribute `fill` is not supported"; each now says how to write it, and the written form
+    computes NumPy's value."""
+    a = np.array([0.5, -1.0, 2.0, 0.25])
+    with pytest.raises(ad.UnsupportedConstruct) as info:
+        ad.kernel(fn, backend="interp")(a)
+    msg = str(info.value)
+    assert msg.startswith(f"{inspect.getsourcefile(fn)}:{_marked_line(fn)}: {start} "), msg
+    assert msg.endswith("; " + hint), msg
+    if written is not None:
+        assert ad.kernel(written, backend="interp")(a) == pytest.approx(numpy_value(a),
+                                                                        rel=1e-15)
+
+
+def transposes(a, b):
+    return np.sum(a.transpose() * b) + a.transpose()[1, 0] * a.T.transpose()[0, 1]
+
+
+def transposes_with_axes(a):
+    return a.transpose(1, 0)[0, 0]  # error here
+
+
+def test_the_transpose_method_is_the_T_attribute():
+    """`a.transpose()` (numba's parfor tests use it) was refused as an attribute; it is
+    `a.T` now: values against NumPy, the gradient against central differences; with axes it
+    says to write a.T."""
+    rng = np.random.default_rng(2)
+    a, b = rng.standard_normal((3, 4)), rng.standard_normal((4, 3))
+    k = ad.kernel(transposes, backend="interp")
+    assert k(a, b) == pytest.approx(transposes(a, b), rel=1e-14)
+    g = ad.grad(k)(a, b)
+    d = rng.standard_normal(a.shape)
+    fd = (transposes(a + 1e-6 * d, b) - transposes(a - 1e-6 * d, b)) / 2e-6
+    assert np.sum(g * d) == pytest.approx(fd, rel=1e-7)
+    with pytest.raises(ad.UnsupportedConstruct, match="write a.T, which reverses all axes"):
+        ad.kernel(transposes_with_axes, backend="interp")(a)
+
+
 def test_ufunc_at_is_named_as_written_and_the_loop_it_suggests_is_np_add_at():
     """np.add.at was refused as "calling `at`"; it is named as written, and the loop the
     hint gives accumulates repeated indices as np.add.at does (value and gradient)."""

@@ -49,6 +49,11 @@ FEATURES: dict[str, bool] = {
     "prange_reductions": True,  # several reductions in one prange: +=, -=, min, max
     "prange_carried": True,    # t = u[i]; for k in range(K): t = f(t) in a prange (saved values)
     "nested_prange": True,     # a prange over j inside a prange over i, writing grid[i, j]
+    "prange_down": True,       # prange(n - 1, -1, -1) and prange(n - 2, 0, -1): negative steps
+    "prange_call": True,       # a prange body calling a helper kernel (its own loop) per i
+    "prange_slices": True,     # whole-array statements on a private array in a prange body:
+                               # t[:] = e, t[1:] += c * t[:-1], np.sum(t * t)
+    "prange_cond_write": True,  # `if u[i] > 0.3: out[i] = e` (no else: out keeps its value)
     # shapes.py: NumPy array syntax, a matrix argument, index arrays, non-smooth math
     "array_expr": True,        # v = u * c + np.sin(w), a[:] = ..., a += ..., np.where
     "slices": True,            # u[1:] - u[:-1], a[1:-1] += c * (b[2:] - 2 * b[1:-1] + b[:-2])
@@ -174,6 +179,11 @@ MATH_SCALAR = ["math.log1p({a} * {a})", "math.expm1(0.5 * {a})", "math.atan2({a}
                "math.hypot({a}, 0.7)", "math.erf({a})", "math.pow(1.0 + {a} * {a}, 0.75)",
                "(1.0 + {a} * {a}) ** -3", "{a} + 0.1 * math.floor(3.0 * {a} + 0.0617)",
                "{a} * math.ceil({a} - 0.1234)"]
+
+
+# elementwise functions of a whole array (prange_slices)
+ARRAY_UNARY = ["np.sin({a})", "np.tanh({a})", "{a} * {a}", "np.exp(-0.5 * {a} * {a})",
+               "{a} / (1.0 + {a} * {a})"]
 
 
 def unary(ctx: Ctx, a: str) -> str:
@@ -406,12 +416,16 @@ def block_prange(ctx: Ctx) -> list[str]:
     marker = ctx.pick(["ad.prange", "numba.prange"])
     stencil = ctx.coin()
     header = f"{marker}(1, n - 1)" if stencil else f"{marker}(n)"
+    if ctx.on("prange_down") and ctx.coin():     # the same iterations, counted down
+        ctx.use("prange_down")
+        header = f"{marker}(n - 2, 0, -1)" if stencil else f"{marker}(n - 1, -1, -1)"
     srcs = ["u", "w"] + [a for a in ctx.locals if a != out]
     reads = [f"{a}[i]" for a in srcs]
     if stencil:
         reads += [f"{a}[i - 1]" for a in srcs] + [f"{a}[i + 1]" for a in srcs]
     body = []
-    forms = ["plain"] + [f for f in ("prange_inner", "prange_carried", "nested_prange")
+    forms = ["plain"] + [f for f in ("prange_inner", "prange_carried", "nested_prange",
+                                     "prange_call", "prange_slices", "prange_cond_write")
                          if ctx.on(f)]
     form = ctx.pick(forms)
     if form == "prange_inner":
@@ -434,6 +448,24 @@ def block_prange(ctx: Ctx) -> list[str]:
         body += [f"for j in {marker}(3):",
                  f"    {grid}[i, j] = {expr(ctx, reads + ['u[(i + j) % n]', '0.5 * j'])}",
                  f"{out}[i] = {grid}[i, 0] * {grid}[i, 1] + {grid}[i, 2]"]
+    elif form == "prange_call":        # a helper kernel with a loop of its own, per i
+        ctx.use("prange_call")
+        cell = ctx.fresh("cell")
+        ctx.helpers.append("\n".join([
+            "@kernel", f"def {cell}(a, b, i, c):", "    t = a[i]", "    for k in range(3):",
+            f"        t = 0.5 * t + c * math.tanh({expr(ctx, ['t', 'b[i]', '0.1 * k'])})",
+            "    return t"]))
+        body.append(f"{out}[i] = {cell}({ctx.pick(srcs)}, {ctx.pick(srcs)}, i, c)")
+    elif form == "prange_slices":      # array syntax on an array private to the iteration
+        ctx.use("prange_slices")
+        t = ctx.fresh("row")
+        body += [f"{t} = np.zeros(3)", f"{t}[:] = {expr(ctx, reads)}",
+                 f"{t}[1:] += c * " + ctx.pick(ARRAY_UNARY).format(a=f"{t}[:-1]"),
+                 f"{out}[i] = np.sum({t} * {t})"]
+    elif form == "prange_cond_write":  # written where a condition holds, kept elsewhere
+        ctx.use("prange_cond_write")
+        cond = ctx.pick([r for r in reads if "-" not in r and "+" not in r])
+        body += [f"if {cond} > 0.3:", f"    {out}[i] = {expr(ctx, reads)}"]
     else:
         body.append(f"{out}[i] = {expr(ctx, reads)}")
     after = []

@@ -77,6 +77,34 @@ def inner_break(x, out):
     return np.sum(out)
 
 
+def integer_started(x):
+    c = 0                       # an int, then a float after the first update (Python, numba)
+    m = 0
+    r = 0
+    for i in numba.prange(x.shape[0]):
+        c += x[i] * x[i]
+        m = max(m, 0.9 * x[i])
+        for j in range(3):
+            r += 0.3 * j * x[i]
+    return c + m + r
+
+
+def integer_started_product(x):
+    p = 1
+    for i in numba.prange(x.shape[0]):
+        p *= 1.0 + 0.1 * x[i]
+    return p
+
+
+def extrema_from_an_element(x):
+    hi = x[0]                   # initial values the derivative reaches
+    lo = x[-1]
+    for i in numba.prange(1, x.shape[0]):
+        hi = max(hi, x[i] * x[i])
+        lo = min(math.sin(x[i - 1]), lo)
+    return hi * lo
+
+
 def fd_gradient(f, x, h=1e-6):
     g = np.zeros_like(x)
     for k in range(x.size):
@@ -95,6 +123,43 @@ def test_written_out_updates_are_reductions(backend):
     assert np.allclose(g, fd_gradient(written_out_sums, x), rtol=1e-6, atol=1e-8)
     prod = ad.kernel(written_out_product, parallel=True, backend=backend)
     assert np.isclose(prod(x), written_out_product(x), rtol=1e-12)
+
+
+@backends
+def test_a_reduction_started_from_an_integer_is_a_float_after_float_updates(backend):
+    """`c = 0` then `c += x[i] * x[i]` in a prange gave the sum of int(x[i] * x[i]) (each
+    iteration's value was converted to the initial value's type: 2 for x = [0.3, 0.4, 1.7],
+    where Python, numba and a serial loop give 3.14); the variable widens as in a serial
+    loop. Also for max, updates in an inner loop and products; the derivative against
+    central differences on the interpreter (the numba one compiles seconds)."""
+    x = np.array([0.3, 0.4, 1.7, 0.45, 0.9])
+    k = ad.kernel(integer_started, parallel=True, backend=backend)
+    assert k(x) == pytest.approx(integer_started(x), rel=1e-14)
+    product = ad.kernel(integer_started_product, parallel=True, backend=backend)
+    assert product(x) == pytest.approx(integer_started_product(x), rel=1e-14)
+    if backend == "interp":
+        g = ad.grad(k, backend=backend)(x)
+        assert np.allclose(g, fd_gradient(integer_started, x), rtol=1e-6, atol=1e-8)
+
+
+@pytest.mark.parametrize("backend", ["interp", pytest.param("numba", marks=pytest.mark.slow)])
+def test_max_and_min_reductions_from_an_element_of_the_input_are_differentiated(backend):
+    """`hi = x[0]` then `hi = max(hi, e)` in a prange: both modes refused it ("cannot
+    differentiate a 'max' reduction ...; accumulate a sum (e.g. of logarithms)"), as the
+    loop still carried the differentiable start. The gradient and a tangent against central
+    differences where the extremes are single; where the start ties, it wins (the serial
+    loop's `max(hi, e)` keeps it)."""
+    k = ad.kernel(extrema_from_an_element, parallel=True, backend=backend)
+    for x in (np.array([0.4, -1.3, 0.2, 0.9, -0.5, 0.7, 1.1]),     # hi at 1, lo at 0
+              np.array([1.6, 0.3, -0.2, 0.8, 0.5, 1.2, -0.9])):    # hi is x[0], lo x[-1]
+        fd = fd_gradient(extrema_from_an_element, x)
+        assert np.allclose(ad.grad(k, backend=backend)(x), fd, rtol=1e-6, atol=1e-8)
+        d = np.linspace(-1.0, 1.0, x.size)
+        assert ad.jvp(k, (x,), (d,), backend=backend)[1] == pytest.approx(fd @ d, rel=1e-6)
+    tie = np.array([0.25, 0.5, -0.2, 0.1, 0.3, 0.2, 0.4])     # hi: x[0] == x[1] ** 2
+    g = ad.grad(k, backend=backend)(tie)
+    lo = math.sin(-0.2)                                         # from x[2]
+    assert g[0] == pytest.approx(lo) and g[1] == 0.0
 
 
 @backends

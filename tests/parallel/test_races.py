@@ -757,3 +757,77 @@ def test_tasks_writing_disjoint_parts_of_one_array_are_no_race(kernel, backend):
         assert abs(np.dot(gu, d) + gc - fd) < 1e-7 * max(1.0, abs(fd))
     with pytest.raises(RaceError, match="tasks of this fork-join race on array 'out'"):
         ad.kernel(tasks_on_overlapping_halves.py_func, backend=backend)(np.ones(8), 0.7)
+
+
+@ad.kernel
+def downward_red_black(u, nt):
+    n = u.shape[0]
+    for t in range(nt):
+        for colour in range(2):
+            for i in ad.prange(n - 2 - colour, 0, -2):   # i and i - 2 never meet at i - 1
+                u[i] = 0.5 * (u[i - 1] + u[i + 1]) + 0.1 * u[i] * u[i]
+    return np.sum(u * u)
+
+
+@ad.kernel
+def downward_triples(x):
+    n = x.shape[0]
+    out = np.zeros(n)
+    for i in ad.prange(n - 1, 2, -3):    # elements i, i - 1, i - 2: three apart per step
+        out[i] = x[i] * x[i - 2]
+        out[i - 1] = x[i] + x[i - 2]
+        out[i - 2] = x[i - 1] * x[i - 1]
+    return np.sum(out * np.arange(n))
+
+
+@ad.kernel
+def downward_doubled(x):
+    n = x.shape[0]
+    out = np.zeros(2 * n)
+    for i in ad.prange(n - 1, -1, -1):   # 2 i and 2 i + 1: distinct, never negative
+        out[2 * i] = x[i] * x[i]
+        out[2 * i + 1] = np.sin(x[i])
+    return np.sum(out * np.arange(2 * n))
+
+
+@ad.kernel
+def downward_two_apart(out):
+    for i in ad.prange(out.shape[0] - 1, 1, -2):
+        out[i - 2] = out[i] * 0.5      # iteration i writes what iteration i - 2 reads
+    return out[0]
+
+
+@ad.kernel
+def downward_wraparound(out):
+    for i in ad.prange(out.shape[0] - 1, -1, -2):
+        out[i - 1] = out[i] + 1.0      # i = 0 writes out[-1], which the first iteration
+    return out[0]                      # reads when the length is odd
+
+
+DOWNWARD = [(downward_red_black, lambda n: (np.linspace(0.1, 0.6, n), 2)),
+            (downward_triples, lambda n: (np.linspace(0.5, 1.5, n),)),
+            (downward_doubled, lambda n: (np.linspace(0.5, 1.5, n),))]
+
+
+@backends_numba_slow
+@pytest.mark.parametrize("kernel, make_args", DOWNWARD, ids=[k.__name__ for k, _ in DOWNWARD])
+def test_downward_steps_touching_elements_apart_are_no_race(kernel, make_args, backend):
+    """A prange with a negative step whose iterations touch elements k * i + c apart (a
+    red-black sweep running down, elements i, i - 1, i - 2 with step -3, 2 i and 2 i + 1)
+    was refused as a race: the rule for steps other than 1 took positive steps only. Values
+    against plain Python, the gradient against central differences; writes a downward step
+    apart, or at -1, stay refused."""
+    k = ad.kernel(kernel.py_func, backend=backend)
+    rng = np.random.default_rng(3)
+    for n in (9, 10):
+        args = make_args(n)
+        copy = [a.copy() if isinstance(a, np.ndarray) else a for a in args]
+        assert k(*copy) == pytest.approx(kernel.py_func(*args), rel=1e-14)
+        g = ad.grad(k)(*make_args(n))
+        d = rng.standard_normal(n)
+        fd = (kernel.py_func(make_args(n)[0] + 1e-6 * d, *make_args(n)[1:])
+              - kernel.py_func(make_args(n)[0] - 1e-6 * d, *make_args(n)[1:])) / 2e-6
+        assert abs(np.dot(g, d) - fd) < 1e-7 * max(1.0, abs(fd))
+    for racy in (downward_two_apart, downward_wraparound):
+        with pytest.raises(RaceError, match="race on array 'out'"):
+            ad.kernel(racy.py_func, backend=backend)(np.ones(9))

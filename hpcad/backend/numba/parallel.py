@@ -7,7 +7,11 @@ accumulations of a loop whose race-free form is "private copies" (passes/race.py
 loop runs as a prange over chunks of iterations, as many as numba may run threads, each
 adding into its own zeroed copy of the array; the copies are added to it after the loop,
 in a parallel loop over its first axis, in chunk order (deterministic for a given
-NUMBA_NUM_THREADS, whatever the layer and its scheduling). A loop whose body is plain and
+NUMBA_NUM_THREADS, whatever the layer and its scheduling). A loop that carries scalar
+reductions (sums, products, min, max) runs over the same chunks, each from its own start,
+combined in chunk order after the loop (chunk_sums), so numba's parfor pass is never given a
+reduction to analyse; a prange inside parallel code, which numba runs serially, is written
+as a range. A loop whose body is plain and
 which carries float sums or nothing (outlined_chunks) runs over the same chunks, each
 chunk's iterations in a function of its own, whose sums LLVM may reorder and whose indices
 are unsigned (Writer.outline_loop): LLVM vectorizes it, where in numba's parfor body (sums
@@ -65,7 +69,12 @@ def par_parallel_for(w: Writer, op, depth):
     iv = w.name(body.args[0])
     inner = depth + 1
     if copies:
-        inner = chunked_loop(w, copies, lb, ub, step, iv, depth, sums)
+        inner = chunked_loop(w, copies, lb, ub, step, iv, depth, sums, carried)
+    elif carried and in_parallel(op):
+        # numba runs a prange inside parallel code serially; as a range, its carried values
+        # are plain serial updates, which numba's parfor reduction analysis never sees (it
+        # fails on a value carried through an inner loop: serial_inside)
+        w.emit(depth, f"for {iv} in {serial_range(lb, ub, step)}:")
     elif step == "1":
         w.emit(depth, f"for {iv} in prange({lb}, {ub}):")
     else:   # numba's prange takes unit steps only: run over iteration numbers
@@ -79,7 +88,7 @@ def par_parallel_for(w: Writer, op, depth):
     vector.leave_home(w, home)
     if sums:
         chunk = copies[None]
-        for local, part in sums.values():
+        for local, part, _ in sums.values():
             w.emit(inner - 1, f"{part}[{chunk}] = {local}")
     add_sums(w, carried, sums, depth)
     fence(w, depth)
@@ -122,10 +131,13 @@ def uses_chunks(fn, width: int) -> bool:
 
 
 def chunked_sums(op: Op, width: int) -> bool:
-    """Whether a parallel loop runs in chunks for its float sums (chunk_sums)."""
-    return (op.name == "par.parallel_for" and width == 1 and not in_parallel(op)
-            and any(k == "add" and sum_update(op, j) is not None
-                    for j, k in enumerate(reduction_kinds(op))))
+    """Whether a parallel loop runs in chunks for its reductions (chunk_sums)."""
+    return (op.name == "par.parallel_for" and not in_parallel(op)
+            and any(not is_vector(r) for r in op.results))
+
+
+def serial_range(lb: str, ub: str, step: str) -> str:
+    return f"range({lb}, {ub})" if step == "1" else f"range({lb}, {ub}, {step})"
 
 
 def outlined_chunks(op: Op, width: int) -> bool:
@@ -173,42 +185,61 @@ def outlined_chunks_loop(w: Writer, op: Op, depth: int) -> None:
     fence(w, depth)
 
 
-def chunk_sums(w: Writer, op: Op, carried: list[str], depth: int) -> dict[int, tuple[str, str]]:
-    """{k: (the chunk's own sum, the array of the chunks' sums)} for a parallel loop's
-    float sums, each iteration adding one value (sum_update), when the loop runs in chunks
-    for them: one outside other parallel code, at width 1. numba's own prange reduction adds
-    its threads' partial sums in an order the threading layer's scheduling picks (tbb's work
-    stealing), so the same call could round differently from run to run and between calls
-    made at once from several Python threads; chunks of consecutive iterations, each summed
-    in order from zero and added after the loop in chunk order, give the same sum on every
-    run and layer for a given NUMBA_NUM_THREADS (as outlined_chunks does for plain bodies).
-    The arrays are allocated here; {} where the loop keeps numba's reductions."""
-    kinds = reduction_kinds(op)
-    if w.width != 1 or in_parallel(op) or "add" not in kinds:
+def chunk_sums(w: Writer, op: Op, carried: list[str],
+               depth: int) -> dict[int, tuple[str, str, str]]:
+    """{k: (the chunk's own value, the array of the chunks' values, the reduction kind)} for
+    a parallel loop's scalar reductions (sums, products, min and max; float or integer; at
+    any width), when the loop runs in chunks for them: one outside other parallel code.
+    Each chunk runs its iterations in order from the operator's identity (min and max: from
+    the value before the loop), and the chunks' values are combined with it after the loop
+    in chunk order (add_sums). numba's own prange reduction adds its threads' partial sums
+    in an order the threading layer's scheduling picks (tbb's work stealing), so the same
+    call could round differently from run to run and between calls made at once from
+    several Python threads; chunks give the same value on every run and layer for a given
+    NUMBA_NUM_THREADS. And numba's parfor pass cannot analyse every reduction it is given:
+    one whose value was carried through an inner loop as a maximum or minimum there
+    (`best = max(best, a[i, j])` per row, written as a conditional expression, then
+    `tot *= best`) stops its compiler ("unexpected cycle in lookup()"); in chunks it is a
+    serial update. The arrays are allocated here; {} for a loop inside parallel code
+    (written as a serial range)."""
+    if in_parallel(op):
         return {}
     sums = {}
-    for k, kind in enumerate(kinds):
-        if kind != "add" or sum_update(op, k) is None or is_vector(op.results[k]):
+    for k, kind in enumerate(reduction_kinds(op)):
+        if is_vector(op.results[k]):
             continue
         local, part = w.fresh(f"{carried[k]}_own"), w.fresh(f"{carried[k]}_parts")
         w.emit(depth, f"{part} = np.empty(_nthreads, {NP_TYPES[op.results[k].type.name]})")
-        sums[k] = (local, part)
+        sums[k] = (local, part, kind)
     return sums
 
 
-def add_sums(w: Writer, carried: list[str], sums: dict[int, tuple[str, str]],
+def chunk_start(kind: str, part: str, carried: str) -> str:
+    """Where a chunk's value of a reduction starts: the identity of a sum or product, the
+    value before the loop for min and max (each chunk may start there: they are
+    idempotent)."""
+    return {"add": f"{part}.dtype.type(0)", "mul": f"{part}.dtype.type(1)"}.get(kind, carried)
+
+
+def add_sums(w: Writer, carried: list[str], sums: dict[int, tuple[str, str, str]],
              depth: int) -> None:
-    """Each chunked sum += its chunks' sums, in chunk order (chunk_sums)."""
+    """Each chunked reduction combined with its chunks' values, in chunk order
+    (chunk_sums)."""
     if not sums:
         return
     t = w.fresh("t")
     w.emit(depth, f"for {t} in range(_nthreads):")
-    for k, (_, part) in sums.items():
-        w.emit(depth + 1, f"{carried[k]} += {part}[{t}]")
+    for k, (_, part, kind) in sums.items():
+        var = carried[k]
+        if kind in ("add", "mul"):
+            w.emit(depth + 1, f"{var} {'+' if kind == 'add' else '*'}= {part}[{t}]")
+        else:
+            w.emit(depth + 1, f"{var} = {kind}({var}, {part}[{t}])")
 
 
 def chunked_loop(w: Writer, copies: dict, lb: str, ub: str, step: str, iv: str,
-                 depth: int, sums: dict[int, tuple[str, str]] | None = None) -> int:
+                 depth: int, sums: dict[int, tuple[str, str, str]] | None = None,
+                 carried: list[str] | None = None) -> int:
     """The loop header of the "private copies" form (and of chunked sums: chunk_sums): a
     prange over as many chunks of consecutive iterations as copies, each running its chunk
     in order, its own sums starting from zero; returns the depth of the body. Chunk c, not
@@ -217,8 +248,8 @@ def chunked_loop(w: Writer, copies: dict, lb: str, ub: str, step: str, iv: str,
     trips, chunk, number = w.fresh("trips"), w.fresh("chunk"), w.fresh(f"{iv}_number")
     w.emit(depth, f"{trips} = _trips({lb}, {ub}, {step})")
     w.emit(depth, f"for {chunk} in prange(_nthreads):")
-    for local, part in (sums or {}).values():
-        w.emit(depth + 1, f"{local} = {part}.dtype.type(0.0)")
+    for k, (local, part, kind) in (sums or {}).items():
+        w.emit(depth + 1, f"{local} = {chunk_start(kind, part, (carried or [])[k])}")
     w.emit(depth + 1, f"for {number} in range({', '.join(chunk_range(chunk, trips))}):")
     w.emit(depth + 2, f"{iv} = {lb} + {number} * {step}")
     copies[None] = chunk

@@ -473,7 +473,10 @@ def reduction_lane(w: Writer, op: Op, depth: int) -> None:
     part, minus = w.vector_reductions[op]
     acc = w.names[op.results[0]]
     other = op.operands[1] if w.names.get(op.operands[0]) == acc else op.operands[0]
-    tid = thread_id(w, w.homes[-1])
+    home = w.homes[-1]
+    # a loop in chunks (parallel.chunked_loop): the chunk's row, added in chunk order after
+    # the loop, the same sum whichever thread runs which chunk
+    tid = home["copies"][None] if home.get("copies") else thread_id(w, home)
     w.emit(depth, f"{part}[{tid}, {w.lane}] {'-' if minus else '+'}= "
                   f"{w.ref(other)}")
 
