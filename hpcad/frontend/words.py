@@ -213,14 +213,9 @@ FUNCTIONS = {
 # an array method or attribute kernels do not have -> how to write it with what they have
 ARRAY_METHODS = {
     "fill": "assign the value to every element: a[:] = value",
-    "var": "write the mean of the squared deviations: np.mean((a - np.mean(a)) ** 2)",
-    "std": "write the square root of the variance: "
-           "np.sqrt(np.mean((a - np.mean(a)) ** 2))",
     "sort": FUNCTIONS["numpy.sort"],
     "argsort": FUNCTIONS["numpy.argsort"],
 }
-FUNCTIONS["numpy.var"] = ARRAY_METHODS["var"]
-FUNCTIONS["numpy.std"] = ARRAY_METHODS["std"]
 
 
 def target(node) -> tuple[str, str]:
