@@ -193,3 +193,28 @@ def test_derivative_of_an_inner_break_says_the_for_loop_runs_as_a_while_loop():
                        match=r"a for loop with `break`, which runs as one\) inside the "
                              r"parallel loop.*without `break`"):
         ad.grad(k)(x, np.zeros(9))
+
+
+def product_in_prange(x):
+    p = 1.0
+    for i in numba.prange(x.shape[0]):
+        p *= x[i]
+    return p
+
+
+@pytest.mark.parametrize("mode", ["grad", "jvp"])
+def test_a_product_reduction_says_to_sum_logarithms(mode):
+    """A prange product runs (numba's form) but has no parallel derivative here; the
+    refusal names the kind and what to write, at the loop's line (it said "accumulate a sum
+    (e.g. of logarithms)" for max and min as well)."""
+    x = np.array([1.5, 2.0, 0.5])
+    k = ad.kernel(product_in_prange, parallel=True, backend="interp")
+    assert k(x) == pytest.approx(1.5)
+    with pytest.raises(ad.DifferentiationError,
+                       match=r"test_prange_reduction_forms.py:\d+: cannot differentiate a "
+                             r"'mul' reduction of a parallel loop; accumulate a sum of "
+                             r"logarithms instead"):
+        if mode == "grad":
+            ad.grad(k)(x)
+        else:
+            ad.jvp(k, (x,), (np.ones(3),))

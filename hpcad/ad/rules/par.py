@@ -21,12 +21,20 @@ if TYPE_CHECKING:
     from .context import ForwardContext, ReverseContext
 
 
+# what to write instead of a parallel reduction AD does not take, by its kind
+_INSTEAD = {"mul": "accumulate a sum of logarithms instead (the product is np.exp of it)",
+            "max": "write it as m = max(m, e), the form hpcad differentiates, or reduce in a "
+                   "serial loop",
+            "min": "write it as m = min(m, e), the form hpcad differentiates, or reduce in a "
+                   "serial loop"}
+
+
 def _sums_only(op: Op, kinds: list[str], slots: list[int]) -> None:
     for k in slots:
         if kinds[k] != "add":
             raise DifferentiationError(
                 f"{where(op.loc)}: cannot differentiate a '{kinds[k]}' reduction of a "
-                f"parallel loop; accumulate a sum (e.g. of logarithms) instead")
+                f"parallel loop; " + _INSTEAD.get(kinds[k], "accumulate a sum instead"))
 
 
 def jvp_parallel_for(ctx: ForwardContext, op: Op) -> None:
