@@ -812,20 +812,11 @@ def store_masked_vector(ctx: LoweringContext, target: Sliced, m: ArrayExpr, v: A
                         "assign a vector of the selected elements, a[mask] = b[mask], or "
                         "use np.where: a[:] = np.where(mask, b, a)")
     dims = target.dims(ctx)
-    for k, (a, b) in enumerate(zip(dims, m.dims(ctx), strict=True)):
-        check_same_length(ctx, a, b, node, f"axis {k} of the array and its mask")
-    extents = [d.value for d in dims]
+    _check_mask_shape(ctx, dims, m, node)
     flags = Ref(materialize(ctx, m, node))
     values = Ref(materialize(ctx, v, node)) if v.reads() else v
-    zero, one = ctx.const(0, i64), ctx.const(1, i64)
-
-    def hit(ivs) -> tuple[Value, Value]:
-        cond = ctx.truth(flags.element(ctx, ivs), node)
-        return cond, ctx.builder.op1("arith.select", [cond, one, zero], i64)
-
-    def count(ivs, accs):
-        return [ctx.builder.op1("arith.add", [accs[0], hit(ivs)[1]], i64)]
-    total = loop_nest(ctx, extents, count, node, [zero], kinds=["add"])[0]
+    extents, hit, total = _selected(ctx, dims, flags, node)
+    zero = ctx.const(0, i64)
     same = ctx.builder.op1("arith.cmp", [total, values.extents(ctx)[0]], i1, {"pred": "eq"})
     ctx.runtime_check(same, "assigning through a boolean mask: the array on the right has "
                             "not one element for each selected element", node)
@@ -845,6 +836,27 @@ def store_masked_vector(ctx: LoweringContext, target: Sliced, m: ArrayExpr, v: A
     loop_nest(ctx, extents, place, node, [zero])
 
 
+def _check_mask_shape(ctx: LoweringContext, dims: list[Dim], mask: ArrayExpr, node) -> None:
+    for k, (a, b) in enumerate(zip(dims, mask.dims(ctx), strict=True)):
+        check_same_length(ctx, a, b, node, f"axis {k} of the array and its mask")
+
+
+def _selected(ctx: LoweringContext, dims: list[Dim], mask: ArrayExpr, node):
+    """(the extents, hit(indices) -> (whether the mask holds there, 1 or 0 as an i64), how
+    many elements the mask selects: one loop nest summing the hits)."""
+    extents = [d.value for d in dims]
+    zero, one = ctx.const(0, i64), ctx.const(1, i64)
+
+    def hit(ivs) -> tuple[Value, Value]:
+        cond = ctx.truth(mask.element(ctx, ivs), node)
+        return cond, ctx.builder.op1("arith.select", [cond, one, zero], i64)
+
+    def count(ivs, accs):
+        return [ctx.builder.op1("arith.add", [accs[0], hit(ivs)[1]], i64)]
+    total = loop_nest(ctx, extents, count, node, [zero], kinds=["add"])[0]
+    return extents, hit, total
+
+
 def masked_values(ctx: LoweringContext, arr: Value, mask, node) -> Value:
     """arr[mask] read, for a boolean array mask of arr's shape (NumPy boolean indexing;
     numba reads through 1-D masks only): a new vector of the elements where mask holds, in
@@ -855,18 +867,9 @@ def masked_values(ctx: LoweringContext, arr: Value, mask, node) -> Value:
     if m is None or m.ndim != arr.type.ndim:
         ctx.unsupported(node, "a boolean mask of another rank than the array it indexes")
     dims = src.dims(ctx)
-    for k, (a, b) in enumerate(zip(dims, m.dims(ctx), strict=True)):
-        check_same_length(ctx, a, b, node, f"axis {k} of the array and its mask")
-    extents = [d.value for d in dims]
-    zero, one = ctx.const(0, i64), ctx.const(1, i64)
-
-    def hit(ivs) -> tuple[Value, Value]:
-        cond = ctx.truth(m.element(ctx, ivs), node)
-        return cond, ctx.builder.op1("arith.select", [cond, one, zero], i64)
-
-    def count(ivs, accs):
-        return [ctx.builder.op1("arith.add", [accs[0], hit(ivs)[1]], i64)]
-    total = loop_nest(ctx, extents, count, node, [zero], kinds=["add"])[0]
+    _check_mask_shape(ctx, dims, m, node)
+    extents, hit, total = _selected(ctx, dims, m, node)
+    zero = ctx.const(0, i64)
     out = ctx.builder.op1("mem.alloc", [total], ArrayType(arr.type.dtype, 1, "C"),
                           {"fill": "empty"})
 
