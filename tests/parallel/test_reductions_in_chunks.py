@@ -77,3 +77,31 @@ def test_width_3_forward_of_a_sum_of_row_log_sum_exps_matches_central_difference
         fd = (serial(X + h * dX[lane], mu + h * dmu[lane])
               - serial(X - h * dX[lane], mu - h * dmu[lane])) / (2 * h)
         assert relative_error(tangents[lane], fd) <= 1e-6
+
+
+def scaled_squares(x, c):
+    out = np.zeros(x.shape[0])
+    for i in numba.prange(x.shape[0]):
+        out[i] = c * x[i] * x[i]
+    r = np.zeros(3)
+    for i in range(x.shape[0]):
+        r[i % 3] += out[i] * out[i]
+    return r
+
+
+@pytest.mark.slow
+def test_lane_sums_of_a_batched_reverse_sweep_run_in_chunks():
+    """A width-3 reverse sweep (the Jacobian of three results) carries only the lanes of
+    c's adjoint through the prange's adjoint: it too runs in chunks, each adding into its
+    own row, the rows combined in chunk order (it used per-thread rows, whose iterations
+    numba's scheduling picks, before); the generated source shows the form, the Jacobian is
+    the analytic one."""
+    from hpcad.backend.numba.codegen import generate
+    x = np.linspace(0.5, 1.5, 11)
+    k = ad.kernel(scaled_squares, parallel=True, backend="numba")
+    fn = k.specialize((x, 0.7)).derivative("reverse", ("const", "active"), True, width=3)
+    source = generate(fn, "f")[0]
+    assert "prange(_nthreads)" in source and "get_thread_id()" not in source, source
+    J = ad.jacobian(k, argnums=1, mode="rev")(x, 0.7)
+    expected = [2.0 * 0.7 * np.sum(x[j::3] ** 4) for j in range(3)]
+    assert relative_error(np.ravel(J), np.array(expected)) <= 1e-13

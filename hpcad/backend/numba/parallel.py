@@ -63,8 +63,8 @@ def par_parallel_for(w: Writer, op, depth):
         elif isinstance(update, Op) and update.parent is body:
             w.reduction_updates[update] = (own[k], kind)
     copies = private_copies(w, op, depth)
-    if sums and not copies:
-        copies = {None: ""}   # chunked, with no arrays to copy
+    if (sums or parts) and not copies and not in_parallel(op):
+        copies = {None: ""}   # chunked, with no arrays to copy (vector sums: a chunk's row)
     lb, ub, step = (w.ref(v) for v in op.operands[:3])
     iv = w.name(body.args[0])
     inner = depth + 1

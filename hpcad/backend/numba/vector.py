@@ -451,8 +451,9 @@ def leave_home(w: Writer, home: dict) -> None:
 
 
 def vector_reduction(w: Writer, loop: Op, update: Op | None, var: str, depth: int) -> str | None:
-    """A sum reduction of a vector: each thread adds into its own row of a partial-sums
-    array; the rows are added to the result after the loop (see reduce_rows)."""
+    """A sum reduction of a vector: each chunk of a top-level parallel loop
+    (parallel.chunked_loop; else each thread) adds into its own row of a partial-sums array;
+    the rows are added to the result after the loop in order (see reduce_rows)."""
     body = loop.regions[0]
     if update is None:   # passed through unchanged: the result is the initial value
         return None
