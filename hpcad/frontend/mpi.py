@@ -266,7 +266,7 @@ def _check_sizes(ctx: LoweringContext, kind: str, named: dict, comm: Value, node
         else None
     want = b.op1("arith.mul", [n_small, ranks], i64) if times == "ranks" else n_small
     ok = b.op1("arith.cmp", [elements(ctx, named[large]), want], i1, {"pred": "eq"})
-    if ranks is not None and kind == "alltoall":   # (one block per rank from each buffer)
+    if kind == "alltoall":   # (one block per rank from each buffer)
         whole = b.op1("arith.cmp", [b.op1("arith.mod", [n_small, ranks], i64),
                                     ctx.const(0, i64)], i1, {"pred": "eq"})
         ok = b.op1("arith.and", [ok, whole], i1)

@@ -355,9 +355,7 @@ def elements(ctx: LoweringContext, arr: Value) -> Value:
 
 def _leading(s: Site, arr: Value, n: Value) -> Value:
     """The view of a 1-D array's first n elements (all of them where it has fewer)."""
-    length = s.shape(arr)[0]
-    fewer = s.op1("arith.cmp", [length, n], i1, {"pred": "lt"})
-    end = s.op1("arith.select", [fewer, length, n], i64)
+    end = s.op1("arith.min", [s.shape(arr)[0], n], i64)
     return s.op1("mem.view", [arr, s.ctx.const(0, i64), end], arr.type, {"dims": "s"})
 
 

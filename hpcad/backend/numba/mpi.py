@@ -12,6 +12,7 @@ from numba.core import cgutils
 from numba.extending import intrinsic
 
 from ...errors import CollectiveError, HpcadError, MpiError, UnsupportedConstruct
+from ..semantics import fortran_ordered
 from .common import HANDLE_NAMES
 
 _C_INT = ir.IntType(32)
@@ -135,11 +136,14 @@ def _receivable(buf):
     return np.ascontiguousarray(buf)
 
 
+_fortran_ordered = njit(**OPTIONS)(fortran_ordered)
+
+
 @njit(**OPTIONS)
 def memory_order(buf, message):
     """Stop where mpi4py and numba-mpi would send buf's elements in different orders
-    (semantics.fortran_ordered)."""
-    if buf.ndim >= 2 and buf.flags.f_contiguous and not buf.flags.c_contiguous:
+    (semantics.fortran_ordered, the interpreter's test too)."""
+    if _fortran_ordered(buf):
         raise UnsupportedConstruct(message)
 
 
