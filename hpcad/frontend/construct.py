@@ -13,7 +13,8 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from ..ir.core import Op, Value
-from ..ir.types import ArrayType, ScalarType, f64, i1, i64, promote, scalar_from_dtype
+from ..ir.types import SCALARS, ArrayType, ScalarType, f64, i1, i64, promote, scalar_from_dtype
+from . import intrinsics as intr
 from .arrays import (
     ArrayExpr,
     Dim,
@@ -78,6 +79,9 @@ def dtype_of(ctx: LoweringContext, node) -> ScalarType:
         obj = None if isinstance(v, (Value, tuple)) else getattr(v, "obj", None)
     if obj is None:
         ctx.unsupported(node, "a dtype that is not a NumPy type, float/int/bool or a.dtype")
+    named = intr.numba_scalar(obj)
+    if named is not None:
+        return SCALARS[named]
     try:
         return scalar_from_dtype(obj)
     except (TypeError, ValueError):

@@ -6,6 +6,7 @@ from __future__ import annotations
 import builtins
 import math
 
+import numba
 import numpy as np
 
 # unary float math: python object -> math dialect op
@@ -60,7 +61,19 @@ LOGICAL_BINARY = {np.logical_and, np.logical_or}
 
 
 # scalar conversions: callable -> target scalar type name
+# numba's scalar types, called as conversions (`numba.float64(i)`) or named as a dtype
+# (`np.zeros(n, dtype=numba.float32)`), as numba's own code writes them
+NUMBA_SCALARS = {numba.float64: "f64", numba.float32: "f32", numba.int64: "i64",
+                 numba.int32: "i32", numba.boolean: "i1"}
 CASTS = {builtins.float: "f64", builtins.int: "i64", builtins.bool: "i1", np.float64: "f64",
-         np.float32: "f32", np.int64: "i64", np.int32: "i32", np.bool_: "i1"}
+         np.float32: "f32", np.int64: "i64", np.int32: "i32", np.bool_: "i1", **NUMBA_SCALARS}
+
+
+def numba_scalar(obj) -> str | None:
+    """The IR scalar type name of one of numba's scalar types (NUMBA_SCALARS), else None."""
+    try:
+        return NUMBA_SCALARS.get(obj)
+    except TypeError:   # unhashable
+        return None
 
 CONSTANTS = {"pi": math.pi, "e": math.e, "inf": math.inf, "nan": math.nan}

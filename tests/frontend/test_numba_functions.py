@@ -150,3 +150,32 @@ def test_a_numba_function_with_declared_types_takes_only_those():
                        r"the @numba.njit function `declared_square`, compiled for declared "
                        r"signatures only, with arguments of other types \(an int64\)"):
         ad.kernel(squares_an_int, backend="interp")(2 ** 40)
+
+
+def numba_typed(x):
+    n = x.shape[0]
+    a = np.zeros(n, dtype=numba.float32)
+    b = np.empty(n, numba.types.float64)
+    k = np.zeros(2, dtype=numba.int64)
+    s = 0.0
+    for i in range(n):
+        a[i] = x[i]
+        b[i] = numba.float64(i) * x[i]
+        k[0] += numba.int64(x[i] * 3.0)
+        s += numba.float32(x[i]) * x[i]
+    return np.sum(a) + np.sum(b * b) + k[0] + s
+
+
+@pytest.mark.parametrize("backend", ["interp", pytest.param("numba", marks=pytest.mark.slow)])
+def test_numbas_scalar_types_convert_and_name_dtypes(backend):
+    """`numba.float64(i)` and `np.zeros(n, dtype=numba.float32)`, as numba's own code writes
+    them, were refused ("calling `numba.float64` is not supported"); they are numba's values
+    (float32 rounding included), and the gradient is the analytic one (the conversions pass
+    the derivative on, the integer part carries none)."""
+    x = np.array([0.3, 0.5, 0.9, 1.2])
+    got = ad.kernel(numba_typed, backend=backend)(x)
+    assert got == numba.njit(numba_typed)(x)
+    g = ad.grad(ad.kernel(numba_typed, backend=backend))(x)
+    i = np.arange(x.size)
+    x32 = x.astype(np.float32).astype(np.float64)
+    np.testing.assert_allclose(g, 1.0 + 2.0 * i * i * x + x32 + x, rtol=1e-7)
