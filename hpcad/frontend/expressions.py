@@ -907,7 +907,8 @@ INTRINSICS = [(intr.UNARY_MATH, elementwise_call(1, unary_math)),
               (intr.ROUND, call_round), (intr.NP_ROUND, call_np_round),
               (intr.TRUNC, elementwise_call(1, trunc)), (linalg.FUNCTIONS, linalg.call),
               ({np.linalg.cholesky}, linalg.call_cholesky), ({np.interp}, library.call_interp),
-              ({np.cov}, library.call_cov),
+              ({np.cov}, library.call_cov), ({np.sort}, library.call_sort),
+              ({np.argsort}, library.call_argsort), ({np.median}, library.call_median),
               (intr.UFUNC_OPERATORS, elementwise_call(2, ufunc_operator)),
               (intr.UFUNC_COMPARISONS, elementwise_call(2, ufunc_comparison)),
               (intr.NEGATIVE, elementwise_call(1, negative)), (intr.DIVMOD, call_divmod),
@@ -915,10 +916,12 @@ INTRINSICS = [(intr.UNARY_MATH, elementwise_call(1, unary_math)),
 
 # the rules that read keyword arguments themselves (dtype=, axis=, ...)
 TAKE_KEYWORDS = {rule for _, rule in [*construct.INTRINSICS, *reductions.INTRINSICS]} | {
-    call_np_round, library.call_interp, library.call_cov}
+    call_np_round, library.call_interp, library.call_cov, library.call_sort,
+    library.call_argsort, library.call_median}
 
 # array method name -> the rule lowering a.name(...) (the array or array expression, the call)
-ARRAY_METHODS = {**construct.METHODS, **reductions.METHODS, **linalg.METHODS}
+ARRAY_METHODS = {**construct.METHODS, **reductions.METHODS, **linalg.METHODS,
+                 **library.METHODS}
 
 # expression kind -> its rule (LoweringContext.expr)
 EXPRESSIONS = {

@@ -2,10 +2,12 @@
 calls them as a call of another kernel is (`inline`): they compile, parallelize and
 differentiate as any kernel code does, with no rule of their own. Each function's `ok`
 result says whether its input was valid; the call site checks it (`rt.assert`) so that an
-error names the user's line. np.linalg.cholesky (linalg.py), np.interp (`call_interp`) and
-np.cov (`call_cov`)."""
+error names the user's line. np.linalg.cholesky (linalg.py), np.interp (`call_interp`),
+np.cov (`call_cov`), and the sorts (`call_sort`, `call_argsort`, `call_median`, the methods
+a.sort() and a.argsort()): one merge sort of indices, `stable_order`."""
 from __future__ import annotations
 
+import ast
 import math
 from typing import TYPE_CHECKING
 
@@ -174,3 +176,182 @@ def call_cov(ctx: LoweringContext, obj, node) -> Value:
         ctx.unsupported(node, f"np.cov of a {m.type.ndim}-D array",
                         "pass a matrix whose rows are the variables")
     return inline(ctx, cov_rows, [_as_f64(ctx, m, node)], node)[0]
+
+
+# -- sorting -----------------------------------------------------------------------------------
+def stable_order(a):
+    """The order of a vector's elements NumPy's stable sort gives (`np.argsort(a,
+    kind="stable")`, NaN last), by a bottom-up merge sort of indices; and whether two
+    elements compare equal (two NaN too), where an unstable sort may order them otherwise.
+    Only integers move and only comparisons read `a`: a derivative flows through the
+    gather `a[order[k]]` of the caller, none through this function."""
+    n = a.shape[0]
+    order = np.empty(n, np.int64)
+    merged = np.empty(n, np.int64)
+    for k in range(n):
+        order[k] = k
+    for p in range(63):
+        width = 1 << p
+        if width >= n:
+            break
+        for lo in range(0, n, 2 * width):
+            mid = min(lo + width, n)
+            hi = min(lo + 2 * width, n)
+            i = lo
+            j = mid
+            for k in range(lo, hi):
+                left = True
+                if i >= mid:
+                    left = False
+                elif j < hi:
+                    x = a[order[i]]
+                    y = a[order[j]]
+                    # the right one goes first only if it sorts strictly before (stable)
+                    left = not (y < x or (x != x and y == y))
+                if left:
+                    merged[k] = order[i]
+                    i += 1
+                else:
+                    merged[k] = order[j]
+                    j += 1
+        for k in range(n):
+            order[k] = merged[k]
+    tied = False
+    for k in range(1, n):
+        x = a[order[k - 1]]
+        y = a[order[k]]
+        if x == y or (x != x and y != y):
+            tied = True
+    return order, tied
+
+
+sorted_order = Helper(stable_order)
+
+
+def sort_vector(a):
+    """np.sort of a vector: its elements gathered in sorted order."""
+    n = a.shape[0]
+    order, _ = sorted_order(a)
+    out = np.empty(n, a.dtype)
+    for k in range(n):
+        out[k] = a[order[k]]
+    return out
+
+
+sort_values = Helper(sort_vector)
+
+
+def median_vector(a):
+    """np.median of a vector's elements: the middle one of the sorted elements, or the
+    mean of the middle two; NaN if there is none (as numba's; NumPy's with a warning) or
+    an element is NaN (sorted last; as NumPy's, where numba's skips it)."""
+    n = a.shape[0]
+    if n == 0:
+        return math.nan
+    order, _ = sorted_order(a)
+    last = a[order[n - 1]]
+    if last != last:
+        return last
+    h = n // 2
+    if n % 2 == 1:
+        return a[order[h]]
+    return (a[order[h - 1]] + a[order[h]]) * 0.5
+
+
+_SORT_KINDS = ("quicksort", "mergesort", "heapsort", "stable")
+
+
+def _sort_arguments(ctx: LoweringContext, node, what: str, method_of=None):
+    """The vector a sort call sorts (`np.sort(a)`, `a.sort()`) and its `kind=` (a string
+    written in the call), refusing other arguments in the user's words."""
+    allowed = {"kind"} if method_of is not None else {"kind", "axis"}
+    for k in node.keywords:
+        if k.arg not in allowed:
+            ctx.unsupported(node, f"{what} with {k.arg}=")
+    args = list(node.args)
+    if method_of is None:
+        if len(args) != 1:
+            ctx.unsupported(node, f"{what} with {len(args)} positional arguments",
+                            f"write {what}(a) of a vector")
+        v = arrays.as_array_value(ctx, ctx.expr(args[0]), node)
+    else:
+        if args:
+            ctx.unsupported(node, f"{what} with positional arguments", "name kind=")
+        v = arrays.as_array_value(ctx, method_of, node)
+    kw = {k.arg: k.value for k in node.keywords}
+    if "axis" in kw and not (isinstance(kw["axis"], ast.Constant)
+                             and kw["axis"].value in (-1, 0)):
+        ctx.unsupported(node, f"{what} with axis={ast.unparse(kw['axis'])}",
+                        "sort a vector (axis=-1 or 0)")
+    kind = "quicksort"
+    if "kind" in kw:
+        if not (isinstance(kw["kind"], ast.Constant) and kw["kind"].value in _SORT_KINDS):
+            ctx.unsupported(node, f"{what} with kind={ast.unparse(kw['kind'])}",
+                            "write kind=\"mergesort\" or \"stable\" (or leave it out)")
+        kind = kw["kind"].value
+    if v.type.ndim != 1:
+        ctx.unsupported(node, f"{what} of a {v.type.ndim}-D array",
+                        "sort each row as a vector: `for i in range(m): out[i] = "
+                        "np.sort(a[i])`")
+    return v, kind
+
+
+def call_sort(ctx: LoweringContext, obj, node) -> Value:
+    """np.sort(a) of a vector: a new sorted vector (NaN last); its derivative reaches each
+    element's place (at equal elements, the stable order's)."""
+    v, _ = _sort_arguments(ctx, node, "np.sort")
+    return inline(ctx, sort_vector, [v], node)[0]
+
+
+def call_argsort(ctx: LoweringContext, obj, node) -> Value:
+    """np.argsort(a) of a vector: the stable order (NaN last). NumPy's and numba's default
+    quicksort may order equal elements otherwise, so without kind="mergesort"/"stable" two
+    equal elements stop the kernel at the call's line rather than give an order that
+    differs from numba's."""
+    v, kind = _sort_arguments(ctx, node, "np.argsort")
+    return _argsort(ctx, v, kind, node)
+
+
+def _argsort(ctx: LoweringContext, v: Value, kind: str, node) -> Value:
+    order, tied = inline(ctx, stable_order, [v], node)
+    if kind not in ("mergesort", "stable"):
+        ok = ctx.builder.op1("arith.not", [tied], tied.type)
+        ctx.runtime_check(ok, "np.argsort: two elements are equal, and NumPy's default "
+                              "sort (quicksort) may order equal elements either way; pass "
+                              "kind=\"mergesort\" (stable: equal elements keep their order)",
+                          node)
+    return order
+
+
+def sort_in_place(a):
+    """a.sort() of a vector: the sorted copy stored back."""
+    done = sort_values(a)
+    for k in range(a.shape[0]):
+        a[k] = done[k]
+    return True
+
+
+def method_sort(ctx: LoweringContext, arr, node) -> None:
+    """a.sort() of a vector, in place."""
+    v, _ = _sort_arguments(ctx, node, "a.sort", method_of=arr)
+    inline(ctx, sort_in_place, [v], node)
+
+
+def method_argsort(ctx: LoweringContext, arr, node) -> Value:
+    v, kind = _sort_arguments(ctx, node, "a.argsort", method_of=arr)
+    return _argsort(ctx, v, kind, node)
+
+
+def call_median(ctx: LoweringContext, obj, node) -> Value:
+    """np.median(a) of all of an array's elements (NumPy's axis=None), float64."""
+    if len(node.args) != 1 or node.keywords:
+        ctx.unsupported(node, "np.median with axis= or other arguments",
+                        "take the median of a vector (a row: np.median(a[i]))")
+    v = arrays.as_array_value(ctx, ctx.expr(node.args[0]), node)
+    if v.type.ndim != 1:
+        ctx.unsupported(node, f"np.median of a {v.type.ndim}-D array",
+                        "take the median of a vector (a row: np.median(a[i]))")
+    return inline(ctx, median_vector, [_as_f64(ctx, v, node)], node)[0]
+
+
+METHODS = {"sort": method_sort, "argsort": method_argsort}

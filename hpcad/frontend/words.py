@@ -181,10 +181,6 @@ FUNCTIONS = {
                       "(u[1] - u[0]) / h and (u[-1] - u[-2]) / h at the ends",
     "numpy.trapezoid": "sum the slices: h * (np.sum(u) - 0.5 * (u[0] + u[-1]))",
     "numpy.trapz": "sum the slices: h * (np.sum(u) - 0.5 * (u[0] + u[-1]))",
-    "numpy.sort": "sort " + _CALLER + " and pass the order as an integer array "
-                  "(order = np.argsort(x)), reading x[order[k]] in the kernel",
-    "numpy.argsort": "sort " + _CALLER + " and pass the order as an integer array "
-                     "(order = np.argsort(x)), reading x[order[k]] in the kernel",
     "numpy.bincount": "count in a loop: c = np.zeros(m, np.int64), then "
                       "`for i in range(n): c[idx[i]] += 1`",
     "numpy.searchsorted": "find the index with a loop (or a bisection in a while loop) over "
@@ -213,8 +209,6 @@ FUNCTIONS = {
 # an array method or attribute kernels do not have -> how to write it with what they have
 ARRAY_METHODS = {
     "fill": "assign the value to every element: a[:] = value",
-    "sort": FUNCTIONS["numpy.sort"],
-    "argsort": FUNCTIONS["numpy.argsort"],
 }
 
 

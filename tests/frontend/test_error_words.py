@@ -328,8 +328,8 @@ def calls_gradient(a):
     return np.sum(np.gradient(a) * a)  # error here
 
 
-def calls_sort(a):
-    return np.sum(np.sort(a))  # error here
+def calls_bincount(a):
+    return np.sum(np.bincount(a > 0.0) * 1.0)  # error here
 
 
 def calls_solve(a):
@@ -349,10 +349,10 @@ def calls_degrees(a):
 
 
 @pytest.mark.parametrize("fn, name", [
-    (calls_gradient, "numpy.gradient"), (calls_sort, "numpy.sort"),
+    (calls_gradient, "numpy.gradient"), (calls_bincount, "numpy.bincount"),
     (calls_solve, "numpy.linalg.solve"), (calls_copysign, "math.copysign"),
     (calls_fmod, "numpy.fmod"), (calls_degrees, "math.degrees")],
-    ids=["gradient", "sort", "solve", "copysign", "fmod", "degrees"])
+    ids=["gradient", "bincount", "solve", "copysign", "fmod", "degrees"])
 def test_common_library_functions_say_how_to_write_them(fn, name):
     """np.gradient, np.sort, np.linalg.solve, math.copysign... said "see the supported-construct
     list in the README"; each now gives the way to write it with what kernels have."""
