@@ -16,9 +16,9 @@ from .dialects import MEMORY_ACCESSES, access_index, int_const, is_pure
 from .types import ArrayType, ScalarType, lanes
 
 # scalar work per lane op in the lane-outer loops of a function above which they keep
-# their lanes inner, where the scalar work runs once for all lanes. Measured (width 8 vs
-# 8 width-1 calls): the heat adjoint (0.05) 0.50 lane-outer vs 1.3 inner, the GMM adjoint
-# (0.32) 0.67 lane-outer vs 0.33 inner
+# their lanes inner, where the scalar work runs once for all lanes: lane-outer loops stream
+# each direction's memory once but repeat the scalar work per lane, which wins where that
+# work is a small share (`python -m benchmarks --cases width` measures both sides)
 _SCALAR_SHARE = 0.25
 
 

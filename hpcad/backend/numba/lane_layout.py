@@ -14,18 +14,15 @@ The rule, per argument, for arrays of any rank:
   block in each direction's memory, where a lane loop per element touches W places at
   once, too many streams for the prefetcher at large W), so every direction's memory is
   streamed once, as W width-1 calls would; a transposed copy
-  cost 2-3 more passes over it (measured, process time: stream n=2e6, 4.0-5.3x W width-1
-  calls with NumPy's transpose, 0.85-2.7x in place per element, 0.5-0.6x blocked; bundle
-  adjustment 0.7-1.0x against 0.4-0.6x);
+  costs 2-3 more passes over it;
 - any other (lanes-first code, whose lane-outer loops would read all W directions' memory
   per lane in place; every array of a call with a read-only array; a small one, which
   fits in cache, where the code may read each element many times and reads a copy with
-  unit strides faster: GMM forward at W = 8 took 0.38x 8 width-1 calls so, 0.66x in
-  place): transposed once into a contiguous copy before the call, and back after it when
-  the code writes it.
+  unit strides faster): transposed once into a contiguous copy before the call, and back
+  after it when the code writes it.
 A returned array of vectors comes back as a (W, *shape) view of the code's array.
 
-One exception, measured (heat forward at W = 8: 2.4x slower in place): an argument the code
+One exception (in place, its lane loops run several times slower): an argument the code
 both reads and writes, lanes last, is copied by the code into a private (*shape, W) buffer
 at entry and back at exit (`private_args`). Its last extent is then the constant W in the
 compiled code, which lets LLVM vectorize the in-place lane loops; the caller's array, whose

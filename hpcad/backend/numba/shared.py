@@ -24,7 +24,7 @@ if TYPE_CHECKING:
 _STATEFUL = ("tape.", "par.", "mpi.", "rt.", "func.")
 _SMALLEST = 5          # ops in a loop worth a function of its own
 # enclosing loops: none, so that a shared loop is called once per call of the function (in
-# a loop, a call per outer iteration of a short inner loop cost GMM's gradient 5-10%)
+# a loop, a call per outer iteration of a short inner loop costs about what the loop does)
 _DEEPEST = 0
 
 

@@ -257,8 +257,8 @@ class Writer:
         order (passes/gather.py marks them; LLVM vectorizes a float sum only when it may
         reorder it) or marked `outline` (passes/gather_nest.py, passes/fusion.py), if it is
         innermost and moves no tape position (indexed pushes and pops do not); inside a
-        parallel loop too (a gather's interior row: 2x the CPU time of Jacobi 2-D's
-        gradient inline, where numba's parfor body keeps LLVM from vectorizing it). At
+        parallel loop too (a gather's interior row, which numba's parfor body keeps LLVM
+        from vectorizing where it is inline). At
         width > 1, a loop of lane ops only when it runs lane-outer (vector.py)."""
         if not (op.attrs.get("sums") == "any order" or op.attrs.get("outline")):
             return False

@@ -64,8 +64,7 @@ def residuals(cams, X, w, obs, feats, reproj, w_err):
 ACTIVITY = (ad.Duplicated, ad.Duplicated, ad.Duplicated, ad.Const, ad.Const,
             ad.Duplicated, ad.Duplicated)
 # directions per forward call: the 15 columns of a block in two calls of 8 (the second
-# with one zero lane); measured on 2 cores, 8 lanes run several times faster per lane
-# than 15 or 16 (see the report of issue 23)
+# with one zero lane): 8 lanes run several times faster per lane than 15 or 16
 LANES = 8
 residuals_fwd = ad.autodiff(residuals, mode="forward", activity=ACTIVITY, width=LANES)
 
