@@ -31,12 +31,13 @@ from . import (
 )
 from . import intrinsics as intr
 from .markers import (
-    NumbaFunction,
+    InlinedFunction,
     marker_of,
     mpi_framework_of,
     mpi_function,
     numba_declared_types,
     numba_python_function,
+    user_function,
 )
 from .syntax import has_side_effect_free_shape
 
@@ -421,12 +422,18 @@ def expr_call(ctx: LoweringContext, node):
         mpi.unsupported_mpi(ctx, node, hint=" on a communicator that is not a kernel argument; "
                                  "pass the communicator to the kernel"
                                  if getattr(comm, "Get_rank", None) is not None else "")
-    handler = intrinsic_rule(obj)
+    handler = intrinsic_rule(obj) or (call_user_function if user_function(obj) else None)
     if handler is None:
         ctx.unsupported(node, f"calling `{ast.unparse(node.func)}`", _no_rule_hint(obj))
     if node.keywords and handler not in TAKE_KEYWORDS:
         ctx.unsupported(node, "keyword arguments in this call")
     return handler(ctx, obj, node)
+
+
+def call_user_function(ctx: LoweringContext, fn, node):
+    """A call of a plain Python function of the user's code (markers.user_function): inlined
+    from its source as a kernel's."""
+    return call_kernel(ctx, InlinedFunction(fn), node)
 
 
 def kernel_call_rule(obj):
@@ -441,8 +448,8 @@ def kernel_call_rule(obj):
 
 def call_numba_function(ctx: LoweringContext, dispatcher, node):
     """A call of a `numba.njit` function: its Python function inlined as a kernel's."""
-    return call_kernel(ctx, NumbaFunction(numba_python_function(dispatcher),
-                                          numba_declared_types(dispatcher)), node)
+    return call_kernel(ctx, InlinedFunction(numba_python_function(dispatcher),
+                                            numba_declared_types(dispatcher)), node)
 
 
 # numba's names of the scalar types, as hpcad's
@@ -916,7 +923,7 @@ INTRINSICS = [(intr.UNARY_MATH, elementwise_call(1, unary_math)),
 
 # the rules that read keyword arguments themselves (dtype=, axis=, ...)
 TAKE_KEYWORDS = {rule for _, rule in [*construct.INTRINSICS, *reductions.INTRINSICS]} | {
-    call_np_round, library.call_interp, library.call_cov, library.call_sort,
+    call_np_round, call_user_function, library.call_interp, library.call_cov, library.call_sort,
     library.call_argsort, library.call_median}
 
 # array method name -> the rule lowering a.name(...) (the array or array expression, the call)
@@ -963,8 +970,12 @@ def _no_rule_hint(obj) -> str:
                                 f"{getattr(obj, '__name__', None)}")
     if known is not None:
         return known
+    if getattr(obj, "__name__", None) == "<lambda>":
+        return ("define it with `def` (hpcad inlines a function of your code from its "
+                "source, which a lambda shares with the line around it)")
     if callable(obj) and hasattr(obj, "__code__"):
-        return "decorate it with @hpcad.kernel so hpcad can inline it"
+        return ("it is a function of an installed library, which hpcad does not inline: "
+                "write what it computes in the kernel, or in a function of your own")
     if isinstance(getattr(obj, "__self__", None), np.ufunc) and obj.__name__ == "at":
         return ("write it as a loop over the indices, for np.add.at(out, idx, x): "
                 "`for i in range(idx.shape[0]): out[idx[i]] += x[i]` (repeated indices "

@@ -16,6 +16,7 @@ import numpy as np
 from ..ir.core import Value
 from ..ir.types import ScalarType, f64
 from . import arrays
+from .markers import InlinedFunction
 
 if TYPE_CHECKING:
     from .context import LoweringContext
@@ -48,15 +49,6 @@ def cholesky(a):
                 t -= factor[i, k] * factor[j, k]
             factor[i, j] = t / d
     return factor, positive
-
-
-class Helper:
-    """A library function that other library functions call: inlined as a kernel call."""
-    __hpcad_kernel__ = True
-    is_custom = False
-
-    def __init__(self, py_func):
-        self.py_func, self.__name__ = py_func, py_func.__name__
 
 
 def _interp_point(x, xp, fp):
@@ -92,7 +84,7 @@ def _interp_point(x, xp, fp):
     return r
 
 
-interp_point = Helper(_interp_point)
+interp_point = InlinedFunction(_interp_point)
 
 
 def interp_scalar(x, xp, fp):
@@ -225,7 +217,7 @@ def stable_order(a):
     return order, tied
 
 
-sorted_order = Helper(stable_order)
+sorted_order = InlinedFunction(stable_order)
 
 
 def sort_vector(a):
@@ -238,7 +230,7 @@ def sort_vector(a):
     return out
 
 
-sort_values = Helper(sort_vector)
+sort_values = InlinedFunction(sort_vector)
 
 
 def median_vector(a):

@@ -9,6 +9,7 @@ from __future__ import annotations
 import inspect
 import os
 import sys
+import sysconfig
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
@@ -212,12 +213,13 @@ def numba_python_function(obj):
     return fn if inspect.isfunction(fn) else None
 
 
-class NumbaFunction:
-    """A `numba.njit` function called in a kernel, as the call rules of kernels take it:
-    inlined from its Python function, with no derivative rules of its own. `declared`: the
-    argument types of the signatures it was compiled for eagerly (`@numba.njit("f8(f8)")`),
-    as (kind, dtype name, ndim) per argument, numba converting other arguments to them;
-    empty where it takes any."""
+class InlinedFunction:
+    """A Python function a kernel calls that is not a kernel, as the call rules of kernels
+    take it: inlined from its source, with no derivative rules of its own. A `numba.njit`
+    function's (`declared`: the argument types of the signatures it was compiled for
+    eagerly, `@numba.njit("f8(f8)")`, as (kind, dtype name, ndim) per argument, numba
+    converting other arguments to them; empty where it takes any), a plain function of the
+    user's code (`user_function`) or one of hpcad's library (frontend/library.py)."""
     __hpcad_kernel__ = True
     is_custom = False
 
@@ -228,7 +230,7 @@ class NumbaFunction:
 
 
 def numba_declared_types(dispatcher) -> tuple:
-    """The argument types of a numba dispatcher's eager signatures (NumbaFunction.declared):
+    """The argument types of a numba dispatcher's eager signatures (InlinedFunction.declared):
     per signature, per argument ("array", dtype name, ndim) or ("scalar", name, 0)."""
     if getattr(dispatcher, "_can_compile", True):
         return ()
@@ -237,6 +239,31 @@ def numba_declared_types(dispatcher) -> tuple:
         out.append(tuple(("array", str(t.dtype), t.ndim) if hasattr(t, "ndim")
                          and hasattr(t, "dtype") else ("scalar", str(t), 0) for t in sig))
     return tuple(out)
+
+
+def user_function(obj) -> bool:
+    """Whether obj is a plain Python function of the user's code, which a kernel inlines as
+    it inlines another kernel: a `def` (not a lambda, whose source is part of a line) whose
+    source file lies outside the Python installation's libraries, its installed packages and
+    hpcad. A library's function is not inlined: its source is not the user's to change."""
+    if not inspect.isfunction(obj) or obj.__name__ == "<lambda>":
+        return False
+    try:
+        file = inspect.getsourcefile(obj)
+    except TypeError:
+        return False
+    if file is None:
+        return False
+    path = os.path.realpath(file)
+    return not any(path.startswith(root + os.sep) for root in _library_roots())
+
+
+@lru_cache(maxsize=1)
+def _library_roots() -> tuple[str, ...]:
+    paths = sysconfig.get_paths()
+    roots = {os.path.realpath(paths[k]) for k in ("stdlib", "platstdlib", "purelib", "platlib")}
+    roots.add(os.path.dirname(os.path.dirname(os.path.realpath(__file__))))   # hpcad
+    return tuple(sorted(roots))
 
 
 def marker_of(obj) -> Marker | None:

@@ -181,6 +181,8 @@ FUNCTIONS = {
                       "(u[1] - u[0]) / h and (u[-1] - u[-2]) / h at the ends",
     "numpy.trapezoid": "sum the slices: h * (np.sum(u) - 0.5 * (u[0] + u[-1]))",
     "numpy.trapz": "sum the slices: h * (np.sum(u) - 0.5 * (u[0] + u[-1]))",
+    "builtins.print": "kernels compute numbers; print " + _CALLER + " (return or store "
+                      "what you want to see)",
     "numpy.bincount": "count in a loop: c = np.zeros(m, np.int64), then "
                       "`for i in range(n): c[idx[i]] += 1`",
     "numpy.searchsorted": "find the index with a loop (or a bisection in a while loop) over "
