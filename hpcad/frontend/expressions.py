@@ -18,6 +18,7 @@ from ..ir.effects import writes
 from ..ir.types import SCALARS, ArrayType, f32, f64, i1, i32, i64, promote, spoken
 from . import (
     arrays,
+    closures,
     construct,
     library,
     linalg,
@@ -441,6 +442,8 @@ def kernel_call_rule(obj):
     kernel code (nested.py), else None."""
     if getattr(obj, "__hpcad_kernel__", False):
         return call_kernel
+    if isinstance(obj, closures.LocalFunction):
+        return closures.call_local
     if numba_python_function(obj) is not None:
         return call_numba_function
     return nested.call_rule(obj)
@@ -944,6 +947,7 @@ EXPRESSIONS = {
     ast.Attribute: expr_attribute,
     ast.Call: expr_call,
     ast.List: mpi.request_list,   # a list of MPI requests only
+    ast.Lambda: closures.expr_lambda,
 }
 
 

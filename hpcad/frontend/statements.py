@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING
 
 from ..ir.core import Op, Value
 from ..ir.types import ArrayType, i1, i64
-from . import arrays, expressions, iteration, linalg, nested, parallel, syntax, words
+from . import arrays, closures, expressions, iteration, linalg, nested, parallel, syntax, words
 from .mpi_persistent import Persistent
 
 if TYPE_CHECKING:
@@ -306,7 +306,8 @@ def assign(ctx: LoweringContext, target, value) -> None:
             ctx.transposed_copies.add(value)
         if isinstance(value, Value) and value.name is None and isinstance(value.owner, Op):
             value.name = target.id
-        pullback = isinstance(getattr(value, "obj", None), nested.Pullback)   # ad.vjp's
+        pullback = isinstance(getattr(value, "obj", None),   # ad.vjp's, a local function
+                              (nested.Pullback, closures.LocalFunction))
         if not isinstance(value, (Value, tuple, Persistent)) and not pullback:
             ctx.unsupported(target, f"assigning {words.value(getattr(value, 'obj', value))} to a "
                                     f"variable", "use the value directly where it is needed")
@@ -537,4 +538,5 @@ STATEMENTS = {
     ast.While: stmt_while,
     ast.Break: stmt_break,
     ast.Continue: stmt_continue,
+    ast.FunctionDef: closures.stmt_def,
 }

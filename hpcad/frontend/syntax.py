@@ -5,6 +5,7 @@ context.LoweringContext.start_early_returns)."""
 from __future__ import annotations
 
 import ast
+from collections import deque
 
 
 def assigned_names(stmts) -> set[str]:
@@ -49,6 +50,10 @@ def rebound_afresh(stmts, name: str, pure_call, kernel_call=None) -> bool:
     for node in walk_stmts(stmts):
         if isinstance(node, (ast.Assign, ast.AnnAssign)) and node.value is not None and \
                 _refers_to(node.value, name):
+            return False
+    for node in ast.walk(ast.Module(list(stmts), [])):
+        if isinstance(node, ast.FunctionDef) and any(
+                isinstance(r, ast.Return) and _refers_to(r.value, name) for r in node.body):
             return False
         if isinstance(node, (ast.For, ast.comprehension)) and _refers_to(node.iter, name):
             return False
@@ -132,6 +137,8 @@ def _refers_to(expr, name: str) -> bool:
         return any(_refers_to(e, name) for e in expr.elts)
     if isinstance(expr, ast.IfExp):
         return _refers_to(expr.body, name) or _refers_to(expr.orelse, name)
+    if isinstance(expr, ast.Lambda):   # a local function may return the array or a view
+        return _refers_to(expr.body, name)
     return False
 
 
@@ -152,8 +159,19 @@ def rebound_before_use(stmts, name: str, unpacking: bool = False) -> bool:
 
 
 def walk_stmts(stmts):
+    """Every node of the statements, each statement's in ast.walk's order; a function
+    defined in them (closures.py) gives its defaults and the expression it returns, not its
+    `return`, which is the local function's, not the kernel's."""
     for s in stmts:
-        yield from ast.walk(s)
+        todo = deque([s])
+        while todo:
+            node = todo.popleft()
+            if isinstance(node, ast.FunctionDef):
+                todo.extend(node.args.defaults)
+                todo.extend(r.value for r in node.body if isinstance(r, ast.Return) and r.value)
+                continue
+            yield node
+            todo.extend(ast.iter_child_nodes(node))
 
 
 def exits_loop(stmts, kind) -> bool:

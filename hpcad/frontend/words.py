@@ -5,7 +5,7 @@ message shows an AST class name. Data only: the lowering rules decide what is su
 and look a construct up here (`describe`) only when they refuse it."""
 from __future__ import annotations
 
-_DEF_HINT = "define it at module level with @hpcad.kernel and call it; hpcad inlines kernel calls"
+_DEF_HINT = "define it at module level (a `def` of your code is inlined where a kernel calls it)"
 _LOOP_FILL = "allocate the result (np.empty(n)) and fill it in a for loop"
 _CALLER = "in the Python code that calls the kernel"
 _OUTSIDE = "do that " + _CALLER

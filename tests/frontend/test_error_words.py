@@ -45,7 +45,7 @@ def set_literal(a):
 
 
 def a_lambda(a):
-    return (lambda x: x * 2.0)(a[0])  # error here
+    return (lambda *x: x[0] * 2.0)(a[0])  # error here
 
 
 def f_string(a):
@@ -121,8 +121,9 @@ def import_inside(a):
 
 def nested_def(a):
     def twice(x):  # error here
-        return 2.0 * x
-    return a[0]
+        y = 2.0 * x
+        return y
+    return twice(a[0])
 
 
 def nested_class(a):
@@ -167,7 +168,8 @@ CASES = [
     (list_comprehension, "a list comprehension"),
     (dict_literal, "a dict literal"),
     (set_literal, "a set literal"),
-    (a_lambda, "a `lambda`"),
+    (a_lambda, "a function defined in a kernel with *args, **kwargs, positional-only or "
+               "keyword-only parameters"),
     (f_string, "an f-string"),
     (with_block, "a `with` block"),
     (try_block, "a `try` statement"),
@@ -180,7 +182,8 @@ CASES = [
     (starred_argument, "a starred expression (`*x`)"),
     (delete, "`del`"),
     (import_inside, "an `import` inside a kernel"),
-    (nested_def, "a function defined inside a kernel"),
+    (nested_def, "a function defined inside a kernel whose body is more than one `return` "
+                 "of an expression"),
     (nested_class, "a class defined inside a kernel"),
     (membership, "the membership test `in`"),
     (identity, "the identity test `is`"),
