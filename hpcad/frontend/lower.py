@@ -15,6 +15,7 @@ import numpy as np
 
 from ..errors import UnsupportedConstruct
 from ..ir.core import Function, Module
+from . import closures
 from .context import LoweringContext
 from .markers import numba_python_function
 
@@ -36,6 +37,7 @@ class KernelSource:
         self.file = inspect.getsourcefile(py_func) or "<unknown>"
         self.line_offset = start - 1
         self.fdef.decorator_list = []
+        self.local_functions = closures.annotate_reads(self.fdef)
         self.globals = dict(py_func.__globals__)
         closure = inspect.getclosurevars(py_func)
         self.globals.update(closure.nonlocals)

@@ -306,6 +306,8 @@ def assign(ctx: LoweringContext, target, value) -> None:
             ctx.transposed_copies.add(value)
         if isinstance(value, Value) and value.name is None and isinstance(value.owner, Op):
             value.name = target.id
+        if isinstance(getattr(value, "obj", None), closures.LocalFunction):
+            closures.check_binding(ctx, target.id, target)
         pullback = isinstance(getattr(value, "obj", None),   # ad.vjp's, a local function
                               (nested.Pullback, closures.LocalFunction))
         if not isinstance(value, (Value, tuple, Persistent)) and not pullback:

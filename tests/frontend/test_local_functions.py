@@ -51,6 +51,16 @@ def defined_in_a_loop(x):
     return s
 
 
+def read_before_rebinding(x):
+    t = x * 0.0
+    f = lambda k: t[k]   # noqa: E731
+    s = 0.0
+    for i in range(1, x.shape[0]):
+        s += f(i - 1) * x[i]     # the t of the iteration before: a read the loop must carry
+        t = x * i
+    return s
+
+
 @ad.kernel(parallel=True)
 def in_a_prange(x, out):
     f = lambda a, b: a * np.exp(-b * b)   # noqa: E731
@@ -95,6 +105,18 @@ def test_values_and_gradients_are_plain_pythons(fn, args):
     np.testing.assert_allclose(g, _fd(fn, args), rtol=1e-6, atol=1e-8)
 
 
+def test_a_read_inside_a_local_function_counts_where_it_is_called():
+    """closures.annotate_reads: without it the loop took `t = x * i` for the first use of t
+    in each iteration and read the t from before the loop (0.0, where plain Python gives
+    the sum over i of (i - 1) x[i - 1] x[i]); the gradient of an array the loop rebinds is
+    refused as it is without the local function."""
+    x = np.array([1.0, 2.0, 3.0, 4.0])
+    k = ad.kernel(read_before_rebinding, backend="interp")
+    assert k(x) == read_before_rebinding(x) == 30.0
+    with pytest.raises(ad.DifferentiationError, match="a loop carries array 't'"):
+        ad.grad(k)(x)
+
+
 @pytest.mark.slow
 def test_on_numba():
     x, out = RNG.standard_normal(6), np.zeros(6)
@@ -129,14 +151,40 @@ def lambda_in_a_lambda(x):
     return f(x[0])
 
 
+def reduction_read(x):
+    s = 0.0
+    f = lambda: s * 2.0   # noqa: E731
+    for i in ad.prange(x.shape[0]):
+        s += x[i]
+        x[i] = f()
+    return s
+
+
+def rebound_name(x):
+    f = lambda v: v * 2.0   # noqa: E731
+    y = f(x[0])
+    f = 3.0
+    return y * f
+
+
+def passed_on(x):
+    f = lambda v: v * 2.0   # noqa: E731
+    g = lambda h, v: h(v)   # noqa: E731
+    return g(f, x[0])
+
+
 @pytest.mark.parametrize("fn, words", [
+    (reduction_read, r"reading the reduction variable 's' inside its parallel loop"),
+    (rebound_name, r"binding a function defined in the kernel to 'f', which the kernel binds "
+                   r"to other values too"),
+    (passed_on, r"passing a local function to `<lambda>`"),
     (recursive, r"a recursive call of `<lambda>`.*write it as a loop"),
     (two_statements, r"a function defined inside a kernel whose body is more than one "
                      r"`return`.*define it at module level"),
     (star_args, r"\*args"),
     (lambda_in_a_lambda, r"a lambda inside a function defined in a kernel")],
-    ids=["recursive", "statements", "star", "nested"])
+    ids=["reduction", "rebound", "passed", "recursive", "statements", "star", "nested"])
 def test_other_local_functions_are_refused_at_their_line(fn, words):
     with pytest.raises(ad.UnsupportedConstruct, match=r"test_local_functions.py:\d+: .*"
                        + words):
-        ad.kernel(fn, backend="interp")(np.array([0.5, 2.0]))
+        ad.kernel(fn, backend="interp", parallel=fn is reduction_read)(np.array([0.5, 2.0]))
