@@ -29,6 +29,7 @@ from .ir.types import ArrayType
 from .ir.verifier import verify_function
 from .mpi_job import collective
 from .passes.activity import analyze
+from .passes.branch_allocs import branch_allocations, hoist_branch_allocations
 from .passes.extrema import rewrite_extrema
 from .passes.pipeline import finish_derivative, optimize_module
 from .passes.race import check_races, guard_parallel_starts, refuse_racing_derivative
@@ -185,11 +186,16 @@ class Specialization:
 
     def primal_for(self, mode: str) -> Function:
         """The primal a derivative of this mode is built from: custom rules' calls for the
-        mode, max/min reductions of parallel loops rewritten to reach the winner."""
+        mode, max/min reductions of parallel loops rewritten to reach the winner, for a
+        reverse sweep the arrays of top-level ifs allocated before them
+        (passes/branch_allocs.py)."""
         primal = self.primal if self.rules is None else self.rules.for_mode(mode)
         if any(op.name == "par.parallel_for" for op in walk(primal.body)):
             primal = clone_function(primal)
             rewrite_extrema(primal)   # max/min reductions: derivative to the winner
+        if mode != "forward" and branch_allocations(primal):
+            primal = clone_function(primal)
+            hoist_branch_allocations(primal)   # arrays of top-level ifs: seen by the reverse
         return primal
 
     def derivative(self, mode: str, activity: tuple[str, ...], ret_active: bool,

@@ -497,3 +497,43 @@ def test_products_with_expressions_fuse(backend):
     check_case(FUSED, backend)
     spec = FUSED.kernel.specialize(FUSED.kernel.bind(FUSED.make_args(np.random.default_rng(0))))
     assert not any(op.name == "linalg.matmul" for op in walk(spec.primal.body))
+
+
+@ad.kernel
+def products_after_returns(u, w, m):
+    s = 0.0
+    for i in range(u.shape[0]):
+        s += u[i] * u[i]
+        if s > 50.0:
+            return s
+    t = np.tanh(u[:m])
+    for j in range(w.shape[0]):
+        s += w[j]
+        if s > 60.0:
+            return s * 2.0
+    A = np.outer(t, w)
+    B = A.T @ A
+    t[0] = 5.0        # after the products that read t
+    return s + np.sum(B) + t @ np.tanh(u[:m])
+
+
+def _return_args(scale):
+    def make(rng):
+        return rng.standard_normal(6) * scale, rng.standard_normal(6), 4
+    return make
+
+
+AFTER_RETURNS = [Case("products_after_returns", products_after_returns, _return_args(1.0)),
+                 Case("products_after_returns_taken", products_after_returns,
+                      _return_args(20.0))]
+
+
+@on_backends(AFTER_RETURNS, numba=("products_after_returns",))
+def test_products_after_an_early_return(case, backend):
+    """The statements after a loop that may `return` run inside an `if`; the arrays they
+    made there were out of the reverse sweep's reach, and every product reading one was
+    refused ("... overwrites it later in the same loop", naming the product's own line:
+    the fill before it counted as a later write). They are allocated before the `if` for
+    the reverse sweep (passes/branch_allocs.py), and only writes after the product count.
+    Both paths: the tail runs, and a return is taken."""
+    check_case(case, backend)

@@ -171,6 +171,9 @@ def _read_again(ctx: ReverseContext, op: Op, arr: Value, region: Region) -> Valu
         return _visible(ctx, arr, region)
     if op.parent is ctx.fn.body:
         return _snapshot(ctx, op, arr, region)
+    kept = _snapshot_in_branch(ctx, op, arr, region)
+    if kept is not None:
+        return kept
     history = _history(ctx, op, arr, region)
     if history is not None:
         return history
@@ -228,12 +231,23 @@ def _view_of_history(ctx: ReverseContext, op: Op, arr: Value, region: Region) ->
 
 
 def _later_write(ctx: ReverseContext, op: Op, arr: Value) -> Op | None:
-    """An op that writes arr (its alias class) from op's top-level op on, but op itself."""
-    body, key = ctx.fn.body, ctx.act.key
-    for top in body.ops[ctx.position(op, body):]:
-        for o in [top, *(x for r in top.regions for x in walk(r))]:
-            if o is not op and any(key(w) == key(arr) for w in writes(o)):
-                return o
+    """An op that may write arr (its alias class) after op runs, but op itself: those after
+    op in its block and in each enclosing block, the whole body of an enclosing loop (its
+    next iteration) or of any other op with regions but an `if` (whose other branch does not
+    run after this one)."""
+    key = ctx.act.key
+    at = op
+    while at.parent is not None:
+        block = at.parent
+        owner = block.parent if block is not ctx.fn.body else None
+        repeats = owner is not None and owner.name != "scf.if"
+        for top in block.ops if repeats else block.ops[block.ops.index(at) + 1:]:
+            for o in [top, *(x for r in top.regions for x in walk(r))]:
+                if o is not op and any(key(w) == key(arr) for w in writes(o)):
+                    return o
+        if owner is None:
+            return None
+        at = owner
     return None
 
 
@@ -269,6 +283,30 @@ def _snapshot(ctx: ReverseContext, op: Op, arr: Value, region: Region) -> Value:
     b = _forward_copy(ctx, op, region)
     copy = array_like(b, ctx.vmap[arr], fill="empty")
     b.op("mem.copy", [ctx.vmap[arr], copy])
+    return copy
+
+
+def _snapshot_in_branch(ctx: ReverseContext, op: Op, arr: Value,
+                        region: Region) -> Value | None:
+    """For op inside `if`s only (no loop around it) and arr an array the whole reverse
+    sweep sees: a copy of arr allocated before the outermost `if` in the forward sweep and
+    filled just before op's copy there, else None."""
+    r = region
+    while r.parent is not None:
+        owner = r.old.parent if r.old is not None else None
+        if owner is None or owner.name != "scf.if":
+            return None
+        if r.parent.top:
+            break
+        r = r.parent
+    if r.parent is None or not ctx.region_of(arr, region).top:
+        return None
+    top = r.parent
+    outer = next(c for c in top.fwd.ops if any(b is r.fwd for b in c.regions))
+    b = Builder(top.fwd, op.loc)
+    b.index = top.fwd.ops.index(outer)
+    copy = array_like(b, ctx.vmap[arr], fill="empty")
+    _forward_copy(ctx, op, region).op("mem.copy", [ctx.vmap[arr], copy])
     return copy
 
 
