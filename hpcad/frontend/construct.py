@@ -26,6 +26,7 @@ from .arrays import (
     as_array_value,
     as_expr,
     const_of,
+    converted,
     is_array,
     loop_nest,
     materialize,
@@ -304,6 +305,24 @@ def _number(ctx: LoweringContext, v, node) -> Value:
 
 
 # -- copies and reshaped views ----------------------------------------------------------------
+def call_asarray(ctx: LoweringContext, obj, node) -> Value:
+    """np.asarray(a) of an array is a itself, as NumPy's (an array expression or view the
+    same as written without np.asarray); of numbers written out, np.array's; with a dtype=
+    other than the array's, a converted copy."""
+    given = keywords(ctx, node, ("dtype",), "np.asarray")
+    if len(node.args) != 1 or isinstance(node.args[0], (ast.List, ast.Tuple)):
+        return call_array(ctx, obj, node)
+    v = ctx.expr(node.args[0])
+    if not is_array(v):
+        ctx.unsupported(node, "np.asarray of something that is not an array",
+                        "write np.array([...]) of numbers")
+    if "dtype" not in given:
+        return v
+    dtype = dtype_of(ctx, given["dtype"])
+    arr = as_array_value(ctx, v, node)
+    return arr if arr.type.dtype == dtype else converted(ctx, arr, dtype, node)
+
+
 def call_copy(ctx: LoweringContext, obj, node) -> Value:
     if len(node.args) != 1 or node.keywords:
         ctx.unsupported(node, "np.copy with other than one argument")
@@ -939,41 +958,49 @@ def call_histogram(ctx: LoweringContext, obj, node) -> tuple[Value, Value]:
     return counts, edges
 
 
-def call_cumsum(ctx: LoweringContext, obj, node) -> Value:
-    """np.cumsum(a): the running sums of a's elements in C order (a 1-D result);
-    np.cumsum(a, axis=k): running sums along axis k, a's shape."""
-    given = keywords(ctx, node, ("axis",), "np.cumsum")
+def call_cumulative(ctx: LoweringContext, obj, node) -> Value:
+    """np.cumsum(a) / np.cumprod(a): the running sums (products) of a's elements in C order
+    (a 1-D result); with axis=k, along axis k, a's shape."""
+    name = f"np.{obj.__name__}"
+    given = keywords(ctx, node, ("axis",), name)
     if len(node.args) == 2:
         given["axis"] = node.args[1]
     elif len(node.args) != 1:
-        ctx.unsupported(node, "np.cumsum without exactly an array and an optional axis")
-    arr = array_arg(ctx, node.args[0], "np.cumsum")
+        ctx.unsupported(node, f"{name} without exactly an array and an optional axis")
+    arr = array_arg(ctx, node.args[0], name)
     dtype = arr.dtype if arr.dtype.is_float else i64
+    combine = _RUNNING[obj]
     if "axis" not in given or (isinstance(given["axis"], ast.Constant)
                                and given["axis"].value is None):
         src = arr if arr.ndim == 1 else as_expr(ctx, ravel(ctx, arr, node), node)
-        return running_sums(ctx, src, 0, dtype, node)
+        return running(ctx, src, 0, dtype, combine, node)
     axis = int_literal(given["axis"])
     if not isinstance(axis, int):
-        ctx.unsupported(node, "np.cumsum with an axis that is not an integer literal")
-    return running_sums(ctx, arr, normal_axis(ctx, axis, arr.ndim, node), dtype, node)
+        ctx.unsupported(node, f"{name} with an axis that is not an integer literal")
+    return running(ctx, arr, normal_axis(ctx, axis, arr.ndim, node), dtype, combine, node)
 
 
-def running_sums(ctx: LoweringContext, src: ArrayExpr, axis: int, dtype: ScalarType,
-                 node) -> Value:
-    """out[..., i, ...] = src[..., 0, ...] + ... + src[..., i, ...] along axis: a serial
-    loop along axis inside a (parallel) nest over the other axes."""
+# the running function -> (its op, its start)
+_RUNNING = {np.cumsum: ("arith.add", 0), np.cumprod: ("arith.mul", 1)}
+
+
+def running(ctx: LoweringContext, src: ArrayExpr, axis: int, dtype: ScalarType, combine,
+            node) -> Value:
+    """out[..., i, ...] = src[..., 0, ...] (op) ... (op) src[..., i, ...] along axis, `combine`
+    its (op, start): a serial loop along axis inside a (parallel) nest over the other
+    axes."""
     dims = src.extents(ctx)
     out = alloc(ctx, dims, dtype)
     b = ctx.builder
+    name, start = combine
 
     def lane(ivs, accs):
         def step(inner, sums):
             at = ivs[:axis] + inner + ivs[axis:]
-            s = b.op1("arith.add", [sums[0], ctx.coerce(src.element(ctx, at), dtype)], dtype)
+            s = b.op1(name, [sums[0], ctx.coerce(src.element(ctx, at), dtype)], dtype)
             b.op("mem.store", [s, out] + at)
             return [s]
-        loop_nest(ctx, [dims[axis]], step, node, [ctx.const(0, dtype)])
+        loop_nest(ctx, [dims[axis]], step, node, [ctx.const(start, dtype)])
         return []
     loop_nest(ctx, dims[:axis] + dims[axis + 1:], lane, node)
     return out
@@ -1003,7 +1030,8 @@ INTRINSICS = [(ALLOC, call_alloc), (ALLOC_LIKE, call_alloc), ({np.arange}, call_
               ({np.linspace}, call_linspace), ({np.copy}, call_copy),
               ({np.ravel}, call_ravel), ({np.reshape}, call_reshape),
               ({np.concatenate}, call_concatenate), ({np.stack}, call_stack),
-              ({np.cumsum}, call_cumsum), ({np.hstack}, call_hstack), ({np.eye}, call_eye),
+              ({np.cumsum, np.cumprod}, call_cumulative), ({np.hstack}, call_hstack),
+              ({np.eye}, call_eye), ({np.asarray}, call_asarray),
               ({np.flip}, call_flip), ({np.triu, np.tril}, call_triangle),
               ({np.array}, call_array), ({np.diff}, call_diff), ({np.roll}, call_roll),
               ({np.histogram}, call_histogram), ({np.tile}, call_tile),

@@ -89,6 +89,24 @@ def running_sums_along_axes(a, b):
     return np.sum(c0 * c1) + np.sum(np.cumsum(b, axis=-1) * a)
 
 
+@ad.kernel
+def running_products(x, a):
+    """np.cumprod (numba has no axis= for it: compared with NumPy); x holds a zero."""
+    c = np.cumprod(x * x + 0.5)
+    return np.sum(c * x) + np.sum(np.cumprod(a, axis=1)[:, 2]) + np.sum(np.cumprod(a * x[0]))
+
+
+@ad.kernel
+def as_arrays(x, a):
+    """np.asarray of an array is the array (a write through it reaches x, read after by the
+    expression of the same-dtype np.asarray), of an expression the expression."""
+    v = np.asarray(x)
+    w = np.asarray(x * 2.0)
+    c = np.asarray(x, dtype=np.float64)
+    v[0] = a[0, 0]
+    return np.sum(w * c) + np.sum(np.asarray(a.T) * a.T)
+
+
 @ad.kernel(parallel=True)
 def parallel_construction(a, x):
     z = np.zeros_like(a)
@@ -164,6 +182,10 @@ NUMPY_CASES = [
          lambda rng: (rng.standard_normal((3, 4)), rng.standard_normal((3, 4)))),
     Case("parallel_construction", parallel_construction,
          lambda rng: (rng.standard_normal((3, 4)), rng.standard_normal(5))),
+    Case("running_products", running_products,
+         lambda rng: (np.append(rng.standard_normal(4), 0.0), rng.standard_normal((4, 5)))),
+    Case("as_arrays", as_arrays,
+         lambda rng: (rng.standard_normal(4), rng.standard_normal((3, 2)))),
 ]
 
 
