@@ -133,6 +133,18 @@ def call_interp(ctx: LoweringContext, obj, node):
     return value
 
 
+def sole_array(ctx: LoweringContext, node, what: str, ndim: int, alone: str,
+               other_ndim: str) -> Value:
+    """The one array argument of a library call `what(a)`, of `ndim` dimensions: other
+    arguments are refused saying `alone`, an array of another rank saying `other_ndim`."""
+    if len(node.args) != 1 or node.keywords:
+        ctx.unsupported(node, f"{what} with these arguments", alone)
+    arr = arrays.as_array_value(ctx, ctx.expr(node.args[0]), node)
+    if arr.type.ndim != ndim:
+        ctx.unsupported(node, f"{what} of a {arr.type.ndim}-D array", other_ndim)
+    return arr
+
+
 def _as_f64(ctx: LoweringContext, v: Value, node) -> Value:
     """v as float64 (NumPy interpolates in float64): a number converted, an array copied."""
     if isinstance(v.type, ScalarType):
@@ -159,14 +171,9 @@ def cov_rows(m):
 
 def call_cov(ctx: LoweringContext, obj, node) -> Value:
     """np.cov(m) of a matrix (each row a variable, each column an observation)."""
-    if len(node.args) != 1 or node.keywords:
-        ctx.unsupported(node, "np.cov with y, rowvar=, bias=, ddof= or other arguments",
-                        "pass the matrix alone, its rows the variables (np.cov(a.T) for "
-                        "columns)")
-    m = arrays.as_array_value(ctx, ctx.expr(node.args[0]), node)
-    if m.type.ndim != 2:
-        ctx.unsupported(node, f"np.cov of a {m.type.ndim}-D array",
-                        "pass a matrix whose rows are the variables")
+    m = sole_array(ctx, node, "np.cov", 2, "pass the matrix alone, its rows the variables "
+                   "(np.cov(a.T) for columns); no y, rowvar=, bias= or ddof=",
+                   "pass a matrix whose rows are the variables")
     return inline(ctx, cov_rows, [_as_f64(ctx, m, node)], node)[0]
 
 
@@ -336,13 +343,8 @@ def method_argsort(ctx: LoweringContext, arr, node) -> Value:
 
 def call_median(ctx: LoweringContext, obj, node) -> Value:
     """np.median(a) of all of an array's elements (NumPy's axis=None), float64."""
-    if len(node.args) != 1 or node.keywords:
-        ctx.unsupported(node, "np.median with axis= or other arguments",
-                        "take the median of a vector (a row: np.median(a[i]))")
-    v = arrays.as_array_value(ctx, ctx.expr(node.args[0]), node)
-    if v.type.ndim != 1:
-        ctx.unsupported(node, f"np.median of a {v.type.ndim}-D array",
-                        "take the median of a vector (a row: np.median(a[i]))")
+    v = sole_array(ctx, node, "np.median", 1, "take the median of a vector alone, no axis=",
+                   "take the median of a vector (a row: np.median(a[i]))")
     return inline(ctx, median_vector, [_as_f64(ctx, v, node)], node)[0]
 
 

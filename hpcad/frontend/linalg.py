@@ -233,13 +233,9 @@ _ARITY = {np.matmul: 2, np.dot: 2, np.outer: 2, np.transpose: 1}
 
 def call_cholesky(ctx: LoweringContext, obj, node) -> Value:
     """np.linalg.cholesky(a) of a square float matrix: a call of `cholesky`, inlined."""
-    if len(node.args) != 1 or node.keywords:
-        ctx.unsupported(node, "np.linalg.cholesky with these arguments",
-                        "pass the matrix alone (the lower factor is returned)")
-    arr = arrays.as_array_value(ctx, ctx.expr(node.args[0]), node)
-    if arr.type.ndim != 2:
-        ctx.unsupported(node, f"np.linalg.cholesky of a {arr.type.ndim}-D array",
-                        "factor each 2-D matrix in a loop")
+    arr = library.sole_array(ctx, node, "np.linalg.cholesky", 2,
+                             "pass the matrix alone (the lower factor is returned)",
+                             "factor each 2-D matrix in a loop")
     if not arr.type.dtype.is_float:
         name = arr.type.dtype.np_dtype.name
         ctx.unsupported(node, f"np.linalg.cholesky of a matrix of {name} (numba takes float "

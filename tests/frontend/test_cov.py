@@ -51,8 +51,9 @@ def of_a_vector(m):
     return np.cov(m[0])
 
 
-@pytest.mark.parametrize("fn, words", [(with_ddof, "np.cov with y, rowvar=, bias=, ddof="),
-                                       (of_a_vector, "np.cov of a 1-D array")])
+@pytest.mark.parametrize("fn, words", [
+    (with_ddof, "np.cov with these arguments.*no y, rowvar=, bias= or ddof="),
+    (of_a_vector, "np.cov of a 1-D array")])
 def test_other_forms_are_refused_at_their_line(fn, words):
     with pytest.raises(ad.UnsupportedConstruct, match=words) as info:
         ad.kernel(fn, backend="interp")(np.ones((2, 3)))
