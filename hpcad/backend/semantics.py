@@ -45,6 +45,13 @@ FAULTS: dict[str, tuple[type, str]] = {
               "array's memory in the order it lies in, numba-mpi and hpcad in index order, "
               "so the program's answer would depend on which; pass a C-ordered array "
               "(np.ascontiguousarray(a) before the call, a.copy() in the kernel)"),
+    "alias": (UnsupportedConstruct,
+              "the send and receive buffers of a Sendrecv overlap in memory (slices of one "
+              "array that share elements, or the same array twice): MPI requires them to be "
+              "disjoint, and how much of the message is read before it is overwritten "
+              "depends on the MPI library and the message size; use "
+              "comm.Sendrecv_replace(buf, ...) to send and receive in one buffer, or receive "
+              "into a separate array"),
 }
 
 
@@ -53,6 +60,29 @@ def fortran_ordered(a) -> bool:
     (memory order) and numba-mpi (index order) would send its elements differently: an array
     of two or more axes that is Fortran- but not C-contiguous."""
     return a.ndim >= 2 and a.flags.f_contiguous and not a.flags.c_contiguous
+
+
+def buffers_overlap(a, b) -> bool:
+    """Whether the byte ranges that two non-empty MPI buffers' elements span meet (two views
+    of one array whose elements interleave without sharing one count as overlapping): the
+    test of a Sendrecv's send and receive buffers, which MPI requires to be disjoint."""
+    if a.size == 0 or b.size == 0:
+        return False
+    a_lo = a_hi = a.ctypes.data
+    for k in range(a.ndim):
+        span = (a.shape[k] - 1) * a.strides[k]
+        if span < 0:
+            a_lo += span
+        else:
+            a_hi += span
+    b_lo = b_hi = b.ctypes.data
+    for k in range(b.ndim):
+        span = (b.shape[k] - 1) * b.strides[k]
+        if span < 0:
+            b_lo += span
+        else:
+            b_hi += span
+    return a_lo < b_hi + b.itemsize and b_lo < a_hi + a.itemsize
 
 
 def fault_message(kind: str, loc, **fill) -> str:

@@ -241,3 +241,67 @@ def test_a_c_ordered_copy_of_a_transpose_sends_what_mpi4py_sends():
     allreduce_c_copy_of_transpose(a, expected, MPI.COMM_SELF)
     ad.kernel(allreduce_c_copy_of_transpose, backend="interp")(a, b, MPI.COMM_SELF)
     np.testing.assert_array_equal(b, expected)
+
+
+def sendrecv_onto_itself(u, comm):
+    right, left = (comm.rank + 1) % comm.size, (comm.rank - 1) % comm.size
+    comm.Sendrecv(u, right, 1, u, left, 1)  # error here
+    return np.sum(u * u)
+
+
+def sendrecv_overlapping_slices(u, comm):
+    right, left = (comm.rank + 1) % comm.size, (comm.rank - 1) % comm.size
+    comm.Sendrecv(u[0:2], right, 1, u[1:3], left, 1)  # error here
+    return np.sum(u * u * np.arange(1.0, u.shape[0] + 1.0))
+
+
+def sendrecv_disjoint_slices(u, comm):
+    comm.Sendrecv(u[u.shape[0] - 2:], comm.Get_rank(), 1, u[0:2], comm.Get_rank(), 1)
+    comm.Sendrecv(u[1:2], comm.Get_rank(), 2, u[::-3][0:1], comm.Get_rank(), 2)
+    return np.sum(u * u * np.arange(1.0, u.shape[0] + 1.0))
+
+
+@pytest.mark.mpi(min_size=2)
+@pytest.mark.timeout(240, method="thread")
+@pytest.mark.parametrize("fn, backend", [
+    (sendrecv_onto_itself, "interp"), (sendrecv_overlapping_slices, "interp"),
+    pytest.param(sendrecv_overlapping_slices, "numba", marks=pytest.mark.slow)])
+def test_a_sendrecv_whose_buffers_overlap_stops_at_the_call(fn, backend, monkeypatch):
+    """MPI requires a Sendrecv's buffers to be disjoint (MPICH checks only a message to the
+    rank itself): how much of the message is read before the receive overwrites it depends
+    on the library and the message size, and the derivative took the two as distinct (its
+    gradient was zero for the same array twice, wrong for overlapping slices). A ring on
+    COMM_WORLD: every rank stops before its call, so no message stays unmatched; the
+    kernel's derivative stops in its primal part too."""
+    monkeypatch.setenv("HPCAD_MPI_ABORT", "0")   # (raised on every rank together)
+    u = np.arange(1.0, 6.0) + COMM.rank
+    kernel = ad.kernel(fn, backend=backend)
+    for call in (lambda: kernel(u.copy(), COMM), lambda: ad.grad(kernel)(u.copy(), COMM)):
+        with pytest.raises(ad.UnsupportedConstruct) as info:
+            call()
+        msg = str(info.value)
+        assert msg.startswith(f"{__file__}:{_marked_line(fn)}: the send and receive buffers "
+                              f"of a Sendrecv overlap in memory"), msg
+        assert "Sendrecv_replace" in msg, msg
+
+
+@pytest.mark.mpi(min_size=2)
+@pytest.mark.timeout(240, method="thread")
+def test_a_sendrecv_between_disjoint_slices_of_one_array_runs():
+    """Slices of one array that share no element (the two ends of a halo exchange, the
+    first element of a reversed view) send as mpi4py does, and the gradient is central
+    differences' of the function run by mpi4py."""
+    u = np.linspace(0.5, 2.0, 7)
+    kernel = ad.kernel(sendrecv_disjoint_slices, backend="interp")
+    got, expected = u.copy(), u.copy()
+    value = kernel(got, MPI.COMM_SELF)
+    assert value == sendrecv_disjoint_slices(expected, MPI.COMM_SELF)
+    np.testing.assert_array_equal(got, expected)
+    grad = ad.grad(kernel)(u.copy(), MPI.COMM_SELF)
+    h = 1e-6
+    for k in range(u.shape[0]):
+        e = np.zeros_like(u)
+        e[k] = h
+        fd = (sendrecv_disjoint_slices(u + e, MPI.COMM_SELF)
+              - sendrecv_disjoint_slices(u - e, MPI.COMM_SELF)) / (2 * h)
+        assert abs(grad[k] - fd) <= 1e-6 * max(1.0, abs(fd)), (k, grad[k], fd)
