@@ -9,7 +9,8 @@ from typing import TYPE_CHECKING
 
 from ..ir.core import Value
 from ..ir.dialects import cart_ndim
-from ..ir.types import ArrayType, OpaqueType, ScalarType, i64
+from ..ir.types import ArrayType, OpaqueType, ScalarType, i64, spoken
+from . import words
 from .arrays import ArrayExpr, Sliced, materialize, view_of
 from .linalg import memory_transposed
 from .mpi_buffers import buffer_spec, fill_displacements, index_array, is_spec
@@ -153,6 +154,13 @@ def mpi_operand(ctx: LoweringContext, name: str, v, node) -> Value:
             ctx.unsupported(node, "a lower-case reduction of a non-scalar",
                             "use Allreduce on arrays")
         return v if v.type.is_float or v.type.is_bool else ctx.coerce(v, i64)
+    if not isinstance(v, Value) or not isinstance(v.type, ScalarType) or v.type.is_float:
+        got = spoken(v.type) if isinstance(v, Value) else \
+            "an array" if isinstance(v, ArrayExpr) else words.value(getattr(v, "obj", v))
+        called = ast.unparse(node.func) if isinstance(node, ast.Call) else "this call"
+        ctx.type_error(node, f"the MPI argument `{name}` of `{called}` must be an integer "
+                             f"(a rank, a tag, a root or a count), got {got}; check the "
+                             f"order of the call's arguments")
     return ctx.coerce_index(v, node)
 
 

@@ -319,3 +319,22 @@ def test_a_sendrecv_between_disjoint_slices_of_one_array_runs():
         fd = (disjoint_slices_by_mpi4py(u + e, MPI.COMM_SELF)
               - disjoint_slices_by_mpi4py(u - e, MPI.COMM_SELF)) / (2 * h)
         assert abs(grad[k] - fd) <= 1e-6 * max(1.0, abs(fd)), (k, grad[k], fd)
+
+
+def numba_mpi_sendrecv_arguments_swapped(u):
+    numba_mpi.sendrecv(u[2:3], u[0:1], 0, 0)  # error here
+    return u[0]
+
+
+@pytest.mark.mpi(min_size=2)
+@pytest.mark.timeout(240, method="thread")
+def test_an_array_where_an_mpi_call_takes_a_rank_names_the_argument():
+    """numba_mpi.sendrecv(senddata, dest, recvdata, source) with its receive buffer passed
+    second: the refusal names the argument and the call (it spoke of indices and range()
+    bounds)."""
+    with pytest.raises(ad.KernelTypeError) as info:
+        ad.kernel(numba_mpi_sendrecv_arguments_swapped, backend="interp")(np.ones(4))
+    msg = str(info.value)
+    assert msg.startswith(f"{__file__}:{_marked_line(numba_mpi_sendrecv_arguments_swapped)}: "
+                          f"the MPI argument `dest` of `numba_mpi.sendrecv` must be an "
+                          f"integer"), msg
