@@ -15,7 +15,7 @@ from ..ir.types import OpaqueType, f64, i1, i64
 from . import mpi_topology, words
 from .arrays import ArrayExpr, Sliced
 from .markers import MpiCall, mpi_frameworks, mpi_table
-from .mpi_arguments import bind_arguments, is_request, mpi_operand
+from .mpi_arguments import bind_arguments, is_request, mpi_operand, refuse_pending_access
 from .mpi_persistent import is_persistent
 from .mpi_reductions import LOWERINGS, Site, elements
 
@@ -152,6 +152,7 @@ def complete(ctx: LoweringContext, call: MpiCall, reqs: list[Value], node):
                                   "that made the requests, or use MPI.Request.Waitall")
         if _completed(ctx, req, node) or (call.op in _LOWEST and done):
             continue
+        refuse_pending_access(ctx, req, node)
         ctx.builder.op("mpi.wait", [req])
         done.append(k)
     values = {"status": lambda: ctx.const(0, i64), "flag": lambda: ctx.const(True, i1),
