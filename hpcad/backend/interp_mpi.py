@@ -9,7 +9,7 @@ from ..errors import CollectiveError, HpcadError, MpiError, where
 from ..ir.core import Op
 from ..ir.dialects import MPI_OPERANDS
 from ..ir.types import lanes
-from .semantics import fault, fortran_ordered
+from .semantics import buffers_overlap, fault, fortran_ordered
 
 CALLS = {"rank": "MPI_Comm_rank", "size": "MPI_Comm_size", "cart_shift": "MPI_Cart_shift",
          "barrier": "MPI_Barrier", "sendrecv": "MPI_Sendrecv", "send": "MPI_Send",
@@ -55,6 +55,9 @@ def run_mpi(op: Op, args: list):
     if any(isinstance(a, np.ndarray) and lanes(v.type) == 1 and fortran_ordered(a)
            for v, a in zip(op.operands, args, strict=False)):   # (a primal's buffer)
         raise fault("order", op.loc)
+    if kind == "sendrecv" and lanes(op.operands[0].type) == 1 \
+            and buffers_overlap(args[0], args[3]):
+        raise fault("alias", op.loc)
     try:
         return _run(op, kind, args)
     except MPI.Exception as e:

@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import operator
 
+import numpy as np
+
 from ..errors import (
     HpcadError,
     IndexOutOfBounds,
@@ -45,6 +47,13 @@ FAULTS: dict[str, tuple[type, str]] = {
               "array's memory in the order it lies in, numba-mpi and hpcad in index order, "
               "so the program's answer would depend on which; pass a C-ordered array "
               "(np.ascontiguousarray(a) before the call, a.copy() in the kernel)"),
+    "alias": (UnsupportedConstruct,
+              "the send and receive buffers of a Sendrecv share elements (the same array "
+              "twice, or overlapping slices of one array): MPI requires them to be "
+              "disjoint, and how much of the message is read before it is overwritten "
+              "depends on the MPI library and the message size; use "
+              "comm.Sendrecv_replace(buf, ...) to send and receive in one buffer, or receive "
+              "into a separate array"),
 }
 
 
@@ -53,6 +62,59 @@ def fortran_ordered(a) -> bool:
     (memory order) and numba-mpi (index order) would send its elements differently: an array
     of two or more axes that is Fortran- but not C-contiguous."""
     return a.ndim >= 2 and a.flags.f_contiguous and not a.flags.c_contiguous
+
+
+def buffers_overlap(a, b) -> bool:
+    """Whether two MPI buffers share an element: the test of a Sendrecv's send and receive
+    buffers, which MPI requires to be disjoint. Views whose byte ranges do not meet are
+    disjoint; otherwise each element of `a` is looked up in `b`, whose axes, sorted by
+    stride, decompose an address greedily (as any slice of a C- or Fortran-ordered array's
+    do: each stride exceeds the span of the axes with smaller ones). Buffers of different
+    item sizes, or a `b` whose strides do not nest, count as overlapping where their ranges
+    meet."""
+    if a.size == 0 or b.size == 0:
+        return False
+    a_lo = a_hi = a.ctypes.data
+    for k in range(a.ndim):
+        a_lo += min((a.shape[k] - 1) * a.strides[k], 0)
+        a_hi += max((a.shape[k] - 1) * a.strides[k], 0)
+    b_lo = b_hi = b.ctypes.data
+    for k in range(b.ndim):
+        b_lo += min((b.shape[k] - 1) * b.strides[k], 0)
+        b_hi += max((b.shape[k] - 1) * b.strides[k], 0)
+    if not (a_lo < b_hi + b.itemsize and b_lo < a_hi + a.itemsize):
+        return False
+    if a.itemsize != b.itemsize:
+        return True
+    # b's axes by decreasing stride, each as (count, positive stride) from its lowest address
+    counts = np.zeros(b.ndim, np.int64)
+    strides = np.zeros(b.ndim, np.int64)
+    used = np.zeros(b.ndim, np.bool_)
+    for k in range(b.ndim):
+        best = -1
+        for m in range(b.ndim):
+            best = m if not used[m] and (best < 0 or abs(b.strides[m]) > abs(
+                b.strides[best])) else best
+        used[best] = True
+        counts[k] = b.shape[best]
+        strides[k] = abs(b.strides[best])
+    inner = b.itemsize
+    for k in range(b.ndim - 1, -1, -1):
+        if counts[k] > 1 and strides[k] < inner:
+            return True   # (strides that do not nest: no greedy decomposition)
+        inner += (counts[k] - 1) * strides[k]
+    for idx in np.ndindex(a.shape):
+        address = a.ctypes.data
+        for k in range(a.ndim):
+            address += idx[k] * a.strides[k]
+        rest = address - b_lo
+        for k in range(b.ndim):
+            step = rest // strides[k] if strides[k] > 0 else 0
+            step = min(max(step, 0), counts[k] - 1)
+            rest -= step * strides[k]
+        if rest == 0:
+            return True
+    return False
 
 
 def fault_message(kind: str, loc, **fill) -> str:

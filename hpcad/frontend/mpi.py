@@ -15,7 +15,8 @@ from ..ir.types import OpaqueType, f64, i1, i64
 from . import mpi_topology, words
 from .arrays import ArrayExpr, Sliced
 from .markers import MpiCall, mpi_frameworks, mpi_table
-from .mpi_arguments import bind_arguments, is_request, mpi_operand
+from .mpi_arguments import bind_arguments, is_request, mpi_operand, refuse_pending_access
+from .mpi_persistent import is_persistent
 from .mpi_reductions import LOWERINGS, Site, elements
 
 if TYPE_CHECKING:
@@ -98,6 +99,11 @@ def request_list(ctx: LoweringContext, node):
                         "comm.Isend(...)], and complete them with MPI.Request.Waitall(reqs)")
     items = tuple(ctx.expr(e) for e in node.elts
                   if isinstance(e, (ast.Name, ast.Call, ast.Attribute)))
+    if items and len(items) == len(node.elts) and any(is_persistent(v) for v in items):
+        ctx.unsupported(node, "a list of persistent requests bound to a name",
+                        "name each request (r1 = comm.Recv_init(...), r2 = "
+                        "comm.Send_init(...)) and list the names in each call: "
+                        "MPI.Prequest.Startall([r1, r2]), MPI.Request.Waitall([r1, r2])")
     if not items or len(items) != len(node.elts) or \
             not all(is_request(ctx, v) for v in items):
         ctx.unsupported(node, *words.describe(node, words.EXPRESSIONS))
@@ -146,6 +152,7 @@ def complete(ctx: LoweringContext, call: MpiCall, reqs: list[Value], node):
                                   "that made the requests, or use MPI.Request.Waitall")
         if _completed(ctx, req, node) or (call.op in _LOWEST and done):
             continue
+        refuse_pending_access(ctx, req, node)
         ctx.builder.op("mpi.wait", [req])
         done.append(k)
     values = {"status": lambda: ctx.const(0, i64), "flag": lambda: ctx.const(True, i1),

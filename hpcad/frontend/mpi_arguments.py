@@ -7,10 +7,13 @@ import ast
 import sys
 from typing import TYPE_CHECKING
 
-from ..ir.core import Value
+from ..errors import UnsupportedConstruct
+from ..ir.core import Op, Value, walk
 from ..ir.dialects import cart_ndim
-from ..ir.types import ArrayType, OpaqueType, ScalarType, i64
-from .arrays import ArrayExpr, Sliced, materialize, view_of
+from ..ir.effects import reads, writes
+from ..ir.types import ArrayType, OpaqueType, ScalarType, i64, spoken
+from . import words
+from .arrays import ArrayExpr, Sliced, materialize, root, view_of
 from .linalg import memory_transposed
 from .mpi_buffers import buffer_spec, fill_displacements, index_array, is_spec
 from .mpi_reductions import IN_PLACE, NONE
@@ -153,6 +156,13 @@ def mpi_operand(ctx: LoweringContext, name: str, v, node) -> Value:
             ctx.unsupported(node, "a lower-case reduction of a non-scalar",
                             "use Allreduce on arrays")
         return v if v.type.is_float or v.type.is_bool else ctx.coerce(v, i64)
+    if not isinstance(v, Value) or not isinstance(v.type, ScalarType) or v.type.is_float:
+        got = spoken(v.type) if isinstance(v, Value) else \
+            "an array" if isinstance(v, ArrayExpr) else words.value(getattr(v, "obj", v))
+        called = ast.unparse(node.func) if isinstance(node, ast.Call) else "this call"
+        ctx.type_error(node, f"the MPI argument `{name}` of `{called}` must be an integer "
+                             f"(a rank, a tag, a root or a count), got {got}; check the "
+                             f"order of the call's arguments")
     return ctx.coerce_index(v, node)
 
 
@@ -192,3 +202,38 @@ def mpi_default(ctx: LoweringContext, text: str):
         return reduction
     from mpi4py import MPI
     return ctx.const(int(getattr(MPI, text)), i64)
+
+
+def refuse_pending_access(ctx: LoweringContext, request: Value, node) -> None:
+    """Before the wait of `request`: an op between its call and here that reads or writes
+    the array a nonblocking receive fills (the receive buffer itself, or the array whose
+    whole memory it is) is refused at that op's line. MPI fills the buffer at some time
+    before the wait returns, so what such a read sees depends on the library and the
+    message size, while hpcad's derivative takes the message to arrive at the wait. (A
+    receive into a slice leaves the rest of its array free to use meanwhile; the waits of
+    other nonblocking calls on the same array are not looked at.)"""
+    call = request.owner
+    if not isinstance(call, Op) or call.parent is None:
+        return
+    received = writes(call)
+    if not received:
+        return
+    ops = call.parent.ops
+    after = ops[ops.index(call) + 1:] if call in ops else []
+    blocks_ops = list(after) + ([o for o in ctx.builder.block.ops]
+                                if ctx.builder.block is not call.parent else [])
+    for top in blocks_ops:
+        for op in [top, *(o for r in top.regions for o in walk(r))]:
+            if any(getattr(v.type, "name", "") == "request" for v in op.operands):
+                continue   # (a wait: what other pending calls read is MPI's to order)
+            for a in [*reads(op), *writes(op)]:
+                for b in received:
+                    if a is b or (b is root(b) and root(a) is b):
+                        file, line = op.loc or ctx.loc_of(node)
+                        raise UnsupportedConstruct(
+                            f"{file}:{line}: reading or writing the receive buffer of a "
+                            f"nonblocking call before its wait (line {ctx.loc_of(node)[1]}) "
+                            f"is not supported in hpcad kernels; MPI fills it at some time "
+                            f"before the wait returns, so what the kernel sees depends on "
+                            f"the MPI library and the message size: use it after the wait, "
+                            f"or receive into a separate array")

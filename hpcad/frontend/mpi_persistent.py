@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING
 
 from ..ir.core import Block, Value
 from ..ir.types import OpaqueType
-from .mpi_arguments import bind_arguments, is_request, mpi_operand
+from .mpi_arguments import bind_arguments, is_request, mpi_operand, refuse_pending_access
 
 if TYPE_CHECKING:
     from .context import LoweringContext
@@ -105,6 +105,7 @@ def wait(ctx: LoweringContext, req, node) -> None:
     if persistent.request is None or persistent.block is not ctx.builder.block:
         ctx.unsupported(node, "waiting for a persistent request not started in the same "
                               "block (the same loop body or branch)", _HINT)
+    refuse_pending_access(ctx, persistent.request, node)
     ctx.builder.op("mpi.wait", [persistent.request])
     persistent.request = persistent.block = None
 

@@ -148,7 +148,11 @@ TARGETS = {
 CONSTANTS = {
     "str": ("a string", "kernels compute numbers; keep text " + _CALLER),
     "bytes": ("a bytes literal", "kernels compute numbers; keep bytes " + _CALLER),
-    "NoneType": ("`None`", "use a number or a flag (e.g. -1 or False) for 'no value'"),
+    "NoneType": ("`None`", "use a number or a flag (e.g. -1 or False) for 'no value'; an "
+                           "MPI buffer that only the root uses (`recvbuf = None`, then "
+                           "`if rank == 0: recvbuf = np.empty(...)`) is allocated on every "
+                           "rank instead (MPI ignores it on the others), or written as None "
+                           "in the call itself"),
     "complex": ("a complex number",
                 "carry the real and imaginary parts as two float variables"),
     "ellipsis": ("`...` in an index", "write the slices out: a[:, :] or a[i, :]"),

@@ -142,6 +142,13 @@ def identity(a):
     return x
 
 
+def root_only_buffer(a):
+    recvbuf = None  # error here
+    if a.shape[0] > 2:
+        recvbuf = np.empty(3)
+    return recvbuf[0]
+
+
 def string_constant(a):
     s = "text"  # error here
     return s
@@ -188,6 +195,7 @@ CASES = [
     (membership, "the membership test `in`"),
     (identity, "the identity test `is`"),
     (string_constant, "a string"),
+    (root_only_buffer, "`None`"),
     (match_stmt, "a `match` statement"),
     (generator_expression, "a generator expression"),
     (attribute_target, "assigning to an attribute (`obj.x = ...`)"),
@@ -206,6 +214,14 @@ def test_unsupported_construct_is_named_in_words_with_location_and_hint(fn, phra
     hint = text.split("; ", 1)[1]
     assert len(hint.split()) >= 2, msg
     assert _ast_names_in(text) == [], msg
+
+
+def test_none_as_a_buffer_only_the_root_allocates_says_to_allocate_it_everywhere():
+    """mpi4py's tutorial sets a Gather's receive buffer to None and allocates it on the root
+    only; the kernel's refusal says how to write that."""
+    with pytest.raises(ad.UnsupportedConstruct) as info:
+        ad.kernel(root_only_buffer, backend="interp")(np.ones(3))
+    assert "is allocated on every rank instead" in str(info.value), str(info.value)
 
 
 def _concrete(base):

@@ -278,3 +278,23 @@ def test_probe_and_derived_datatypes_are_refused_at_their_line(kernel, call):
     with pytest.raises(UnsupportedConstruct,
                        match=rf"test_mpi_breadth.py:\d+: MPI call `{call}` is not supported"):
         ad.grad(kernel)(np.ones(4), COMM)
+
+
+def persistent_request_list(u, comm):
+    right, left = (comm.rank + 1) % comm.size, (comm.rank - 1) % comm.size
+    got = np.zeros(1)
+    reqs = [comm.Recv_init(got, source=left, tag=0), comm.Send_init(u[0:1], dest=right, tag=0)]
+    MPI.Prequest.Startall(reqs)
+    MPI.Request.Waitall(reqs)
+    return got[0] * u[0]
+
+
+@pytest.mark.mpi(min_size=2)
+@pytest.mark.timeout(120, method="thread")
+def test_a_named_list_of_persistent_requests_says_to_list_the_names_in_each_call():
+    """mpi4py codes keep persistent requests in one list; hpcad takes the requests' names
+    listed in each Startall and Waitall (it spoke of a list literal and a tuple of numbers)."""
+    with pytest.raises(UnsupportedConstruct,
+                       match=r"test_mpi_breadth.py:\d+: a list of persistent requests bound to "
+                             r"a name is not supported .*MPI.Prequest.Startall\(\[r1, r2\]\)"):
+        ad.kernel(persistent_request_list, backend="interp")(np.ones(2), COMM)

@@ -246,3 +246,12 @@ def check_memory_order(w: Writer, op: Op, depth: int) -> None:
         if isinstance(t, ArrayType) and t.ndim >= 2 and t.layout != "C" and lanes(t) == 1:
             w.emit(depth, f"hpcad_mpi.memory_order({w.ref(v)}, "
                           f"{fault_message('order', op.loc or w.fn.loc)!r})")
+
+
+def check_disjoint(w: Writer, op: Op, depth: int) -> None:
+    """Before a Sendrecv of a primal, its send and receive buffers are checked where the call
+    runs: overlapping ones stop the kernel (semantics.buffers_overlap; the interpreter checks
+    the same)."""
+    if op.name == "mpi.sendrecv" and lanes(op.operands[0].type) == 1:
+        w.emit(depth, f"hpcad_mpi.disjoint({w.ref(op.operands[0])}, {w.ref(op.operands[3])}, "
+                      f"{fault_message('alias', op.loc or w.fn.loc)!r})")

@@ -12,7 +12,7 @@ from numba.core import cgutils
 from numba.extending import intrinsic
 
 from ...errors import CollectiveError, HpcadError, MpiError, UnsupportedConstruct
-from ..semantics import fortran_ordered
+from ..semantics import buffers_overlap, fortran_ordered
 from .common import HANDLE_NAMES
 
 _C_INT = ir.IntType(32)
@@ -144,6 +144,17 @@ def memory_order(buf, message):
     """Stop where mpi4py and numba-mpi would send buf's elements in different orders
     (semantics.fortran_ordered, the interpreter's test too)."""
     if _fortran_ordered(buf):
+        raise UnsupportedConstruct(message)
+
+
+_buffers_overlap = njit(**OPTIONS)(buffers_overlap)
+
+
+@njit(**OPTIONS)
+def disjoint(sendbuf, recvbuf, message):
+    """Stop where a Sendrecv's send and receive buffers overlap (semantics.buffers_overlap,
+    the interpreter's test too)."""
+    if _buffers_overlap(sendbuf, recvbuf):
         raise UnsupportedConstruct(message)
 
 

@@ -189,6 +189,7 @@ class Writer:
             faults.check_step(self, op, depth)
             if op.dialect == "mpi":
                 faults.check_memory_order(self, op, depth)
+                faults.check_disjoint(self, op, depth)
             self.write_op(op, depth)
         finally:
             self.at, self.writing = saved, outer
