@@ -347,6 +347,26 @@ def main(u, w, c, nt):
     return s
 ''')
 
+found("product_after_return", "early_return",
+      "DifferentiationError: the reverse sweep of this matrix product needs the values 'its "
+      "operand' had here, but (the product's own line) overwrites it later in the same loop: "
+      "the statements after a loop that may return run in an if", '''\
+@kernel
+def main(u, w, c, nt):
+    n = u.shape[0]
+    s = 0.0
+    for i in range(n):
+        u[i] = u[i] + c * math.tanh(u[i])
+        s += u[i]
+        if s > 100.0:
+            return s
+    x4 = np.outer(w, np.tanh(u[:3]))
+    s += np.sum(np.cumsum(x4, axis=0) * x4)
+    for i in range(n):
+        s += u[i] * u[i] + 0.5 * w[i]
+    return s
+''')
+
 SERIAL = {k: v for k, v in FOUND.items() if not v[0].startswith("mpi_")}
 MPI_CASES = {k: v for k, v in FOUND.items() if v[0].startswith("mpi_")}
 

@@ -35,6 +35,9 @@ FEATURES: dict[str, bool] = {
     "local_arrays": True,      # np.zeros(n), np.empty_like(u) (filled before read), 2-D zeros
     "call": True,              # another kernel called with whole arrays and with slices
     "call_kwargs": True,       # the same with keyword arguments
+    "call_plain": True,        # the same helper undecorated (a plain def, inlined as a kernel)
+    "local_function": True,    # f = lambda v: ... / def f(v): return ... in main, reading c
+                               # and the running sum s when called (late binding), in a loop
     "prange": True,            # prange loops: own-element writes, stencil reads, reductions
     "prange_inner": True,      # prange with nonlinear inner loops and private scratch arrays
     "forkjoin": True,          # ad.join, ad.spawn/ad.sync, ad.par_map, ad.par_sum
@@ -389,8 +392,12 @@ def block_time(ctx: Ctx) -> list[str]:
 def block_call(ctx: Ctx) -> list[str]:
     ctx.use("call")
     name = ctx.fresh("inner")
+    plain = ctx.on("call_plain") and ctx.coin()
+    if plain:
+        ctx.use("call_plain")
     ctx.helpers.append("\n".join([
-        "@kernel", f"def {name}(a, b, c):", "    s = 0.0", "    for i in range(a.shape[0]):",
+        *([] if plain else ["@kernel"]), f"def {name}(a, b, c):", "    s = 0.0",
+        "    for i in range(a.shape[0]):",
         f"        b[i] = {expr(ctx, ['a[i]', 'b[i]'])}",
         f"        s += {expr(ctx, ['a[i]', 'b[i]'], 1)}",
         "    return s"]))
@@ -407,6 +414,22 @@ def block_call(ctx: Ctx) -> list[str]:
         ctx.use("call_kwargs")
         lines.append(f"s += {name}({src}, b={out}, c=c)")
     return lines
+
+
+def block_local_function(ctx: Ctx) -> list[str]:
+    """A function defined in main, its free names read when it is called: c, and s, which
+    the loop calling it updates."""
+    ctx.use("local_function")
+    name = ctx.fresh("f")
+    body = f"{expr(ctx, ['v', 'x'], 1)} + 0.01 * s"
+    if ctx.coin():
+        lines = [f"{name} = lambda v, x: {body}"]
+    else:
+        lines = [f"def {name}(v, x):", f"    return {body}"]
+    a = ctx.pick(arrays(ctx))
+    src = ctx.pick(["u", "w"])
+    return lines + ["for i in range(n):",
+                    f"    s += c * math.tanh({name}({src}[i], {a}[i]))"]
 
 
 def block_prange(ctx: Ctx) -> list[str]:
@@ -578,15 +601,11 @@ BLOCKS = {"loop": block_loop, "nested": block_nested, "while": block_while,
           "time": block_time, "call": block_call, "prange": block_prange,
           "forkjoin": block_forkjoin, "tuple": block_tuple, "views": block_views,
           "early_return": block_early_return, "recurrence": block_recurrence,
-          "skewed_nests": block_skewed, **shapes.BLOCKS}
+          "skewed_nests": block_skewed, "local_function": block_local_function,
+          **shapes.BLOCKS}
 
 
 NEEDS_EXTRAS = ("matrix", "gather", "edges")   # blocks that add arguments to main
-# blocks put before an early return: after one (the rest of the kernel then runs in an
-# `if`), a matrix product whose operand is made there is refused, a needless refusal
-# ("... needs the values 'x1' had here, but ... overwrites it later in the same loop":
-# ad/rules/linalg.py _read_again takes the `if` for a loop)
-RETURN_BEFORE = ("matrix",)
 
 
 def block_enabled(name: str) -> bool:
@@ -632,8 +651,6 @@ def serial_kernels(draw, parallel: bool = False, arrays: bool = False,
     if arrays:
         chosen.insert(draw(st.integers(0, len(chosen))), draw(st.sampled_from(
             [b for b in shapes.BLOCKS if FEATURES[b] and not (plain and b in NEEDS_EXTRAS)])))
-    if "early_return" in chosen:   # matrix products after a return: see RETURN_BEFORE
-        chosen.sort(key=lambda name: name not in RETURN_BEFORE)
     for name in chosen:
         body += BLOCKS[name](ctx)
     body += loss_lines(ctx)
