@@ -71,13 +71,17 @@ class _Licm:
 
 
 def _speculate(block: Block, inside: set, hoisted: list[Op]) -> None:
-    """Moves the pure, non-trapping ops of a branch (and of the branches nested in it)
-    whose operands are defined outside the loop to `hoisted`: running them whether or not
-    the branch is taken costs a few integer ops once, and lets what they compute (tape
-    sizes, say) be known before the loop."""
+    """Moves the pure, non-trapping integer and boolean ops of a branch (and of the branches
+    nested in it) whose operands are defined outside the loop to `hoisted`: running them
+    whether or not the branch is taken costs a few integer ops once, and lets what they
+    compute (tape sizes, say) be known before the loop. Float ops stay in their branch: one
+    run where the program would not run it (`a ** -g` under `if a != 0.0`) may be infinite
+    or NaN, and a reverse sweep multiplies its partials by its adjoint, zero there, which
+    gives NaN (0 * inf)."""
     kept = []
     for op in block.ops:
         if not op.regions and is_pure(op) and not _may_trap(op) and \
+                not any(r.type.is_float for r in op.results) and \
                 not any(v in inside for v in op.operands):
             op.parent = None
             hoisted.append(op)
