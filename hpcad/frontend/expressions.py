@@ -907,7 +907,7 @@ INTRINSICS = [(intr.UNARY_MATH, elementwise_call(1, unary_math)),
               (intr.ROUND, call_round), (intr.NP_ROUND, call_np_round),
               (intr.TRUNC, elementwise_call(1, trunc)), (linalg.FUNCTIONS, linalg.call),
               ({np.linalg.cholesky}, linalg.call_cholesky), ({np.interp}, library.call_interp),
-              ({np.cov}, library.call_cov),
+              ({np.cov}, library.call_cov), ({np.searchsorted}, library.call_searchsorted),
               (intr.UFUNC_OPERATORS, elementwise_call(2, ufunc_operator)),
               (intr.UFUNC_COMPARISONS, elementwise_call(2, ufunc_comparison)),
               (intr.NEGATIVE, elementwise_call(1, negative)), (intr.DIVMOD, call_divmod),
@@ -915,7 +915,7 @@ INTRINSICS = [(intr.UNARY_MATH, elementwise_call(1, unary_math)),
 
 # the rules that read keyword arguments themselves (dtype=, axis=, ...)
 TAKE_KEYWORDS = {rule for _, rule in [*construct.INTRINSICS, *reductions.INTRINSICS]} | {
-    call_np_round, library.call_interp, library.call_cov}
+    call_np_round, library.call_interp, library.call_cov, library.call_searchsorted}
 
 # array method name -> the rule lowering a.name(...) (the array or array expression, the call)
 ARRAY_METHODS = {**construct.METHODS, **reductions.METHODS, **linalg.METHODS}

@@ -38,8 +38,8 @@ STATEMENTS = {
     "AsyncWith": ("an `async with` block", "kernels have no context managers; " + _OUTSIDE),
     "Match": ("a `match` statement", "use if/elif/else"),
     "Raise": ("a `raise` statement",
-              "check the inputs before calling the kernel, or guard the computation "
-              "with if"),
+              "stop the kernel with `assert cond, \"message\"` (a KernelAssertionError "
+              "naming this line when cond fails), or check the inputs before calling it"),
     "Try": ("a `try` statement", "kernels cannot catch exceptions; test the condition with if "
                                  "before the operation that could fail"),
     "TryStar": ("a `try ... except*` statement", "kernels cannot catch exceptions; test the "
@@ -187,8 +187,6 @@ FUNCTIONS = {
                      "(order = np.argsort(x)), reading x[order[k]] in the kernel",
     "numpy.bincount": "count in a loop: c = np.zeros(m, np.int64), then "
                       "`for i in range(n): c[idx[i]] += 1`",
-    "numpy.searchsorted": "find the index with a loop (or a bisection in a while loop) over "
-                          "the sorted array",
     "numpy.linalg.solve": "write the solve as loops (Gaussian elimination; the Thomas "
                           "algorithm for a tridiagonal matrix), or a conjugate-gradient loop",
     "numpy.linalg.inv": "solve with loops instead of inverting (Gaussian elimination)",
