@@ -30,6 +30,7 @@ from . import (
     words,
 )
 from . import intrinsics as intr
+from .lambdas import LocalLambda
 from .markers import (
     NumbaFunction,
     marker_of,
@@ -430,13 +431,19 @@ def expr_call(ctx: LoweringContext, node):
 
 
 def kernel_call_rule(obj):
-    """The rule lowering a call of another kernel, or of a derivative of one taken in
-    kernel code (nested.py), else None."""
+    """The rule lowering a call of another kernel, of a derivative of one taken in kernel
+    code (nested.py) or of a lambda bound in the kernel (lambdas.py), else None."""
+    if isinstance(obj, LocalLambda):
+        return call_lambda
     if getattr(obj, "__hpcad_kernel__", False):
         return call_kernel
     if numba_python_function(obj) is not None:
         return call_numba_function
     return nested.call_rule(obj)
+
+
+def call_lambda(ctx: LoweringContext, obj: LocalLambda, node):
+    return obj.call(ctx, node)
 
 
 def call_numba_function(ctx: LoweringContext, dispatcher, node):

@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING
 
 from ..ir.core import Op, Value
 from ..ir.types import ArrayType, i1, i64
-from . import arrays, expressions, iteration, linalg, nested, parallel, syntax, words
+from . import arrays, expressions, iteration, lambdas, linalg, nested, parallel, syntax, words
 from .mpi_persistent import Persistent
 
 if TYPE_CHECKING:
@@ -75,6 +75,9 @@ def returned(ctx: LoweringContext, v, s) -> Value:
 
 
 def stmt_assign(ctx: LoweringContext, s):
+    if isinstance(s.value, ast.Lambda):
+        lambdas.bind_lambda(ctx, s)
+        return
     value = ctx.expr(s.value)
     # a name bound to a transpose or flip holds a copy; a store into a subscript
     # (`B[:, :] = B.T`) reads all of it first where it overlaps the target (arrays.fill)

@@ -64,7 +64,9 @@ EXPRESSIONS = {
                   "assign on a line of its own first (x = e), then use x"),
     "BinOp": ("this arithmetic", "combine numbers or arrays with + - * / // % **"),
     "UnaryOp": ("this unary operation", "use -x or not x"),
-    "Lambda": ("a `lambda`", _DEF_HINT),
+    "Lambda": ("a `lambda` other than `name = lambda ...` in the kernel's body",
+               "bind it to a name at the top of the kernel (f = lambda x: ...) and call "
+               "f(...), or " + _DEF_HINT),
     "IfExp": ("this conditional expression (`a if c else b`)",
               "use it on scalars, or np.where(c, a, b) on arrays"),
     "Dict": ("a dict literal", "use an array indexed by integers, or separate variables"),

@@ -167,7 +167,7 @@ CASES = [
     (list_comprehension, "a list comprehension"),
     (dict_literal, "a dict literal"),
     (set_literal, "a set literal"),
-    (a_lambda, "a `lambda`"),
+    (a_lambda, "a `lambda` other than `name = lambda ...` in the kernel's body"),
     (f_string, "an f-string"),
     (with_block, "a `with` block"),
     (try_block, "a `try` statement"),
