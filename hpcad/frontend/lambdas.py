@@ -1,10 +1,8 @@
 """`name = lambda x, y: expression` in a kernel's body, called by that name (numba compiles
 such lambdas as closures): each call lowers the expression where it is made, the
 parameters bound to the call's arguments and every other name read as it is there, as
-Python reads a lambda's free names when it runs. Refused where that could differ from
-numba's closure (which keeps the values of its free names from its definition): a lambda
-inside a loop or an `if`, a name bound to one more than once, a free name the kernel
-assigns after the lambda; and defaults, `*args`, keyword arguments."""
+Python and numba read a lambda's free names when it runs. Refused: a lambda inside a loop
+or an `if`, a name bound to one more than once, defaults, `*args` and keyword arguments."""
 from __future__ import annotations
 
 import ast
@@ -63,19 +61,11 @@ def bind_lambda(ctx: LoweringContext, s: ast.Assign) -> None:
                            "**kwargs", "give it plain parameters: lambda x, y: ...")
     if any(isinstance(n, ast.Lambda) for n in ast.walk(lam.body)):
         ctx.unsupported(s, "a `lambda` inside a `lambda`", "write the inner one out")
-    params = {p.arg for p in a.args}
-    free = {n.id for n in ast.walk(lam.body) if isinstance(n, ast.Name)} - params
     for node in ast.walk(fdef):
         for t in _assigned_names(node):
             if t.id == name and node is not s:
                 ctx.unsupported(node, f"binding '{name}' again after the lambda at line "
                                       f"{s.lineno}", "give the lambda a name of its own")
-            if t.id in free and node.lineno > s.lineno:
-                ctx.unsupported(node, f"assigning '{t.id}', which the lambda '{name}' at line "
-                                      f"{s.lineno} reads, after the lambda (Python reads "
-                                      f"the new value, numba's closure the old one)",
-                                "give the new value another name, or pass it to the lambda "
-                                "as a parameter")
     from .expressions import Static
     ctx.env[name] = Static(LocalLambda(lam, name))
 

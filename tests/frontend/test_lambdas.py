@@ -2,8 +2,8 @@
 numba compiles it (QuantEcon's lectures write `v = lambda x: np.interp(x, grid, v_array)`
 and `u_prime = lambda c: c ** (-gamma)`): values equal numba.njit's of the same source,
 gradients equal central differences, a parameter hides an outer name only inside the
-lambda; refused at the user's line where Python's reading of free names could differ from
-numba's closure, or the call is not one a plain lambda takes."""
+lambda, a free name is read as it is at the call (as numba reads it); refused at the
+user's line where the lambda or its call is not a plain one."""
 import numba
 import numpy as np
 import pytest
@@ -40,6 +40,14 @@ def shadowing(a):
     return triple(a[0]) + x + triple(x)
 
 
+def free_name_assigned_after(a):
+    c = 2.0
+    f = lambda t: t * c                           # noqa: E731
+    s = f(a[0])
+    c = 3.0 * a[1]
+    return s + f(a[0])   # reads c as it is at the call, as Python and numba do
+
+
 def _growth_args():
     rng = np.random.default_rng(0)
     grid = np.linspace(0.01, 4.0, 9)
@@ -55,7 +63,9 @@ def _euler_args():
 
 CASES = {"expected_value": (expected_value, _growth_args, (0, 2, 5)),
          "euler_update": (euler_update, _euler_args, (0, 1, 7)),
-         "shadowing": (shadowing, lambda: [np.array([1.5, 2.0])], (0,))}
+         "shadowing": (shadowing, lambda: [np.array([1.5, 2.0])], (0,)),
+         "free_name_assigned_after": (free_name_assigned_after,
+                                      lambda: [np.array([1.5, 2.0])], (0,))}
 
 
 # one numba case: lowering a lambda is the frontend's alone
@@ -96,13 +106,6 @@ def in_a_loop(a):
     return s
 
 
-def free_name_assigned_after(a):
-    c = 2.0
-    f = lambda t: t * c                           # noqa: E731
-    c = 3.0
-    return f(a[0])
-
-
 def bound_twice(a):
     f = lambda t: t * 2.0                         # noqa: E731
     f = lambda t: t * 3.0                         # noqa: E731
@@ -125,7 +128,6 @@ def passed_along(a):
 
 @pytest.mark.parametrize("fn, words", [
     (in_a_loop, "inside a loop or an `if`"),
-    (free_name_assigned_after, "assigning 'c', which the lambda 'f'"),
     (bound_twice, "binding 'f' again"),
     (with_default, "defaults"),
     (wrong_count, "of 1 parameter"),
