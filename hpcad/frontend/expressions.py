@@ -915,6 +915,7 @@ INTRINSICS = [(intr.UNARY_MATH, elementwise_call(1, unary_math)),
               (intr.TRUNC, elementwise_call(1, trunc)), (linalg.FUNCTIONS, linalg.call),
               ({np.linalg.cholesky}, linalg.call_cholesky), ({np.interp}, library.call_interp),
               ({np.cov}, library.call_cov), ({np.searchsorted}, library.call_searchsorted),
+              ({np.trace}, library.call_trace),
               (intr.UFUNC_OPERATORS, elementwise_call(2, ufunc_operator)),
               (intr.UFUNC_COMPARISONS, elementwise_call(2, ufunc_comparison)),
               (intr.NEGATIVE, elementwise_call(1, negative)), (intr.DIVMOD, call_divmod),
@@ -922,7 +923,8 @@ INTRINSICS = [(intr.UNARY_MATH, elementwise_call(1, unary_math)),
 
 # the rules that read keyword arguments themselves (dtype=, axis=, ...)
 TAKE_KEYWORDS = {rule for _, rule in [*construct.INTRINSICS, *reductions.INTRINSICS]} | {
-    call_np_round, library.call_interp, library.call_cov, library.call_searchsorted}
+    call_np_round, library.call_interp, library.call_cov, library.call_searchsorted,
+    library.call_trace}
 
 # array method name -> the rule lowering a.name(...) (the array or array expression, the call)
 ARRAY_METHODS = {**construct.METHODS, **reductions.METHODS, **linalg.METHODS}

@@ -3,7 +3,8 @@ calls them as a call of another kernel is (`inline`): they compile, parallelize 
 differentiate as any kernel code does, with no rule of their own. The `ok` result of each
 that can be given invalid input says whether it was valid; the call site checks it
 (`rt.assert`) so that an error names the user's line. np.linalg.cholesky (linalg.py),
-np.interp (`call_interp`), np.searchsorted (`call_searchsorted`) and np.cov (`call_cov`)."""
+np.interp (`call_interp`), np.searchsorted (`call_searchsorted`), np.trace (`call_trace`)
+and np.cov (`call_cov`)."""
 from __future__ import annotations
 
 import ast
@@ -13,7 +14,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from ..ir.core import Value
-from ..ir.types import ScalarType, f64
+from ..ir.types import ScalarType, f64, i64
 from . import arrays
 
 if TYPE_CHECKING:
@@ -240,6 +241,51 @@ def call_searchsorted(ctx: LoweringContext, obj, node) -> Value:
         return inline(ctx, fn, [a, vs], node)[0]
     fn = searchsorted_left if side == "left" else searchsorted_right
     return inline(ctx, fn, [a, ctx.scalar(v, args[1])], node)[0]
+
+
+def trace(a, k):
+    """numba's np.trace(a, offset=k): the sum of a's k-th diagonal, started from the
+    integer 0 as numba's is (so a float32 matrix sums in float64)."""
+    rows = a.shape[0]
+    cols = a.shape[1]
+    if k < 0:
+        rows = rows + k
+    if k > 0:
+        cols = cols - k
+    n = max(min(rows, cols), 0)
+    ret = 0
+    if k >= 0:
+        for i in range(n):
+            ret += a[i, k + i]
+    else:
+        for i in range(n):
+            ret += a[i - k, i]
+    return ret
+
+
+def call_trace(ctx: LoweringContext, obj, node) -> Value:
+    """np.trace(a) or np.trace(a, offset) of a matrix, as numba computes it."""
+    args = list(node.args)
+    for kw in node.keywords:
+        if kw.arg == "offset" and len(args) == 1:
+            args.append(kw.value)
+        else:
+            ctx.unsupported(node, f"np.trace with {kw.arg}=", "write np.trace(a) or "
+                                                              "np.trace(a, offset)")
+    if len(args) not in (1, 2):
+        ctx.unsupported(node, "np.trace with axis1, axis2, dtype or out",
+                        "write np.trace(a) or np.trace(a, offset) of a matrix")
+    a = arrays.as_array_value(ctx, ctx.expr(args[0]), args[0])
+    if a.type.ndim != 2:
+        ctx.unsupported(args[0], f"np.trace of a {a.type.ndim}-D array",
+                        "pass a matrix (sum the diagonal of each slice in a loop)")
+    k = ctx.scalar(ctx.expr(args[1]), args[1]) if len(args) == 2 else ctx.const(0, i64)
+    if k.type != i64:
+        if not k.type.is_int:
+            ctx.unsupported(args[1], "np.trace with an offset that is not an integer",
+                            "pass an integer offset")
+        k = ctx.coerce(k, i64)
+    return inline(ctx, trace, [a, k], node)[0]
 
 
 def cov_rows(m):
