@@ -11,6 +11,7 @@ from __future__ import annotations
 import operator
 
 from ..errors import (
+    RAISED,
     HpcadError,
     IndexOutOfBounds,
     IntegerConversionError,
@@ -46,6 +47,8 @@ FAULTS: dict[str, tuple[type, str]] = {
               "so the program's answer would depend on which; pass a C-ordered array "
               "(np.ascontiguousarray(a) before the call, a.copy() in the kernel)"),
 }
+# `raise SomeError("message")` in a kernel: a fault of kind "raise SomeError"
+FAULTS.update({f"raise {cls.__name__}": (raised, "{what}") for cls, raised in RAISED.items()})
 
 
 def fortran_ordered(a) -> bool:
@@ -53,6 +56,12 @@ def fortran_ordered(a) -> bool:
     (memory order) and numba-mpi (index order) would send its elements differently: an array
     of two or more axes that is Fortran- but not C-contiguous."""
     return a.ndim >= 2 and a.flags.f_contiguous and not a.flags.c_contiguous
+
+
+def fault_kind(op) -> str:
+    """The fault of a failed `rt.assert`: "assert", or "raise C" for a kernel's `raise C`."""
+    raises = op.attrs.get("raises")
+    return "assert" if raises is None else f"raise {raises}"
 
 
 def fault_message(kind: str, loc, **fill) -> str:

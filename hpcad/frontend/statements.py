@@ -9,6 +9,7 @@ import ast
 import types
 from typing import TYPE_CHECKING
 
+from ..errors import RAISED
 from ..ir.core import Op, Value
 from ..ir.types import ArrayType, i1, i64
 from . import arrays, expressions, iteration, lambdas, linalg, nested, parallel, syntax, words
@@ -356,6 +357,31 @@ def stmt_assert(ctx: LoweringContext, s):
     ctx.runtime_check(ctx.condition(s.test), what, s)
 
 
+def stmt_raise(ctx: LoweringContext, s):
+    """`raise ValueError("message")` (a built-in exception class of errors.RAISED, called
+    with a string literal or nothing, or named alone): stops the kernel when it runs (also in
+    its derivatives) with hpcad's subclass of that class (KernelValueError), naming the
+    statement's file:line, as numba raises the class."""
+    exc = s.exc
+    call = exc if isinstance(exc, ast.Call) else None
+    cls_node = call.func if call is not None else exc
+    cls = ctx.global_object(cls_node) if isinstance(cls_node, ast.Name) \
+        and cls_node.id not in ctx.env else None
+    message = None
+    if call is not None and not call.keywords and len(call.args) == 1 \
+            and isinstance(call.args[0], ast.Constant) and isinstance(call.args[0].value, str):
+        message = call.args[0].value
+    plain = call is None or (not call.args and not call.keywords) or message is not None
+    if s.cause is not None or not isinstance(cls, type) or cls not in RAISED or not plain:
+        ctx.unsupported(s, words.RAISE[0], words.RAISE[1])
+    saved = ctx.builder.loc
+    ctx.builder.loc = ctx.loc_of(s)
+    ctx.builder.op("rt.assert", [ctx.const(False, i1)], [], {
+        "what": message if message is not None else f"raise {cls.__name__}",
+        "raises": cls.__name__})
+    ctx.builder.loc = saved
+
+
 def stmt_if(ctx: LoweringContext, s):
     ctx.if_stmts(ctx.condition(s.test), s.body, s.orelse, s)
 
@@ -535,6 +561,7 @@ STATEMENTS = {
     ast.AnnAssign: stmt_annassign,
     ast.AugAssign: stmt_augassign,
     ast.Assert: stmt_assert,
+    ast.Raise: stmt_raise,
     ast.If: stmt_if,
     ast.For: stmt_for,
     ast.While: stmt_while,

@@ -5,6 +5,11 @@ message shows an AST class name. Data only: the lowering rules decide what is su
 and look a construct up here (`describe`) only when they refuse it."""
 from __future__ import annotations
 
+# a `raise` statement other than `raise ValueError("message")` (statements.stmt_raise)
+RAISE = ("a `raise` of other than a built-in exception (ValueError, RuntimeError, "
+         "ZeroDivisionError, ...) with a string literal or nothing, or with `from`",
+         "write `raise ValueError(\"what went wrong\")`, or stop the kernel with "
+         "`assert cond, \"message\"`")
 _DEF_HINT = "define it at module level with @hpcad.kernel and call it; hpcad inlines kernel calls"
 _LOOP_FILL = "allocate the result (np.empty(n)) and fill it in a for loop"
 _CALLER = "in the Python code that calls the kernel"
@@ -37,9 +42,7 @@ STATEMENTS = {
     "With": ("a `with` block", "kernels have no context managers; " + _OUTSIDE),
     "AsyncWith": ("an `async with` block", "kernels have no context managers; " + _OUTSIDE),
     "Match": ("a `match` statement", "use if/elif/else"),
-    "Raise": ("a `raise` statement",
-              "stop the kernel with `assert cond, \"message\"` (a KernelAssertionError "
-              "naming this line when cond fails), or check the inputs before calling it"),
+    "Raise": RAISE,
     "Try": ("a `try` statement", "kernels cannot catch exceptions; test the condition with if "
                                  "before the operation that could fail"),
     "TryStar": ("a `try ... except*` statement", "kernels cannot catch exceptions; test the "
