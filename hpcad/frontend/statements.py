@@ -405,7 +405,8 @@ def stmt_for(ctx: LoweringContext, s):
         for_with_break(ctx, s, bounds, loop, bind)
         return
     targets = target_names(s.target)
-    names = [n for n in ctx.carried(s.body) if n not in targets]
+    kept, fresh = kept_target(ctx, s, bounds)
+    names = [n for n in ctx.carried(s.body) if n not in targets] + kept
 
     def body(block_args):
         bind(block_args[0])
@@ -415,7 +416,60 @@ def stmt_for(ctx: LoweringContext, s):
                         body, lambda inits, blocks: ctx.builder.op(
                             "scf.for", bounds + inits, [v.type for v in inits],
                             regions=blocks))
-    ctx.end_targets(s, targets)
+    end_loop(ctx, s, targets, kept, fresh, bounds)
+
+
+def kept_target(ctx: LoweringContext, s, bounds) -> tuple[list[str], bool]:
+    """([i], fresh) for `for i in range(...)` whose variable the kernel reads after the loop
+    (a read later in the source): i is then carried by the loop, bound at the top of each
+    iteration, so after it i holds the value it had at the end of the last iteration (or at
+    its `break`), as in Python; fresh where i had no value before the loop (then bound to
+    the loop's start, and a loop that runs no iteration stops the kernel: Python raises
+    UnboundLocalError there, numba reads 0). Else ([], False)."""
+    if not (isinstance(s.target, ast.Name) and isinstance(s.iter, ast.Call)
+            and ctx.static_value(s.iter.func) is range):
+        return [], False
+    name = s.target.id
+    if not read_after(ctx.src.fdef, s, name):
+        return [], False
+    before = ctx.env.get(name)
+    if before is None:
+        ctx.env[name] = bounds[0]
+        return [name], True
+    if isinstance(before, Value) and before.type == i64:
+        return [name], False
+    return [], False
+
+
+def read_after(fdef, loop, name: str) -> bool:
+    """Whether the source after `loop` reads `name` other than inside a later for loop
+    whose target binds it (`for i in ...` again)."""
+    later = [n for n in ast.walk(fdef) if isinstance(n, ast.For) and n.lineno > loop.end_lineno
+             and name in target_names(n.target)]
+    return any(isinstance(n, ast.Name) and n.id == name and isinstance(n.ctx, ast.Load)
+               and n.lineno > loop.end_lineno
+               and not any(f.lineno <= n.lineno <= f.end_lineno for f in later)
+               for n in ast.walk(fdef))
+
+
+def runs(ctx: LoweringContext, bounds) -> Value:
+    """Whether a loop over range(lb, ub, step) runs at least once (its current lb)."""
+    lb, ub, step = bounds
+    up = ctx.builder.op1("arith.cmp", [lb, ub], i1, {"pred": "lt"})
+    down = ctx.builder.op1("arith.cmp", [lb, ub], i1, {"pred": "gt"})
+    positive = ctx.builder.op1("arith.cmp", [step, ctx.const(0, i64)], i1, {"pred": "gt"})
+    return ctx.builder.op1("arith.select", [positive, up, down], i1)
+
+
+def end_loop(ctx: LoweringContext, s, targets, kept, fresh, bounds) -> None:
+    """After a for loop: its variables end, but the one kept_target keeps; a fresh one is
+    checked to have been given a value (the loop ran)."""
+    if fresh:
+        ctx.runtime_check(runs(ctx, bounds),
+                          f"the loop variable '{kept[0]}' is read after its for loop, which "
+                          f"ran no iteration, and had no value before it (Python raises "
+                          f"UnboundLocalError); give it a value before the loop", s)
+    ctx.end_targets(s, [t for t in targets if t not in kept])
 
 
 def loop_space(ctx: LoweringContext, s):
@@ -518,7 +572,8 @@ def for_with_break(ctx: LoweringContext, s, bounds, loop, bind):
     if loop.ret:
         extra.extend(ctx.return_slots())
     targets = target_names(s.target)
-    names = [n for n in ctx.carried(s.body, extra=extra) if n not in targets]
+    kept, fresh = kept_target(ctx, s, bounds)
+    names = [n for n in ctx.carried(s.body, extra=extra) if n not in targets] + kept
 
     def in_range():
         iv = ctx.env[iv_name]
@@ -535,7 +590,7 @@ def for_with_break(ctx: LoweringContext, s, bounds, loop, bind):
     for n in (iv_name, loop.brk):
         if n:
             ctx.env.pop(n, None)
-    ctx.end_targets(s, targets)
+    end_loop(ctx, s, targets, kept, fresh, bounds)
 
 
 def stmt_break(ctx: LoweringContext, s):
