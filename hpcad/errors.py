@@ -83,6 +83,57 @@ class KernelAssertionError(HpcadError, AssertionError):
     while it ran: the message names the kernel's file:line (both backends raise it)."""
 
 
+class KernelRaise(HpcadError):
+    """A kernel's `raise SomeError("message")` ran: each built-in class a kernel may raise has
+    a subclass here that is also that class (KernelValueError is a ValueError), as numba
+    raises the class itself; the message names the kernel's file:line."""
+
+
+class KernelValueError(KernelRaise, ValueError):
+    """`raise ValueError(...)` in a kernel."""
+
+
+class KernelRuntimeError(KernelRaise, RuntimeError):
+    """`raise RuntimeError(...)` in a kernel."""
+
+
+class KernelArithmeticError(KernelRaise, ArithmeticError):
+    """`raise ArithmeticError(...)` in a kernel."""
+
+
+class KernelZeroDivisionError(KernelRaise, ZeroDivisionError):
+    """`raise ZeroDivisionError(...)` in a kernel."""
+
+
+class KernelOverflowError(KernelRaise, OverflowError):
+    """`raise OverflowError(...)` in a kernel."""
+
+
+class KernelFloatingPointError(KernelRaise, FloatingPointError):
+    """`raise FloatingPointError(...)` in a kernel."""
+
+
+class KernelIndexError(KernelRaise, IndexError):
+    """`raise IndexError(...)` in a kernel."""
+
+
+class KernelNotImplementedError(KernelRaise, NotImplementedError):
+    """`raise NotImplementedError(...)` in a kernel."""
+
+
+class KernelException(KernelRaise):
+    """`raise Exception(...)` in a kernel."""
+
+
+# the built-in exception class a kernel raises -> the class hpcad raises for it
+RAISED = {ValueError: KernelValueError, RuntimeError: KernelRuntimeError,
+          ArithmeticError: KernelArithmeticError,
+          ZeroDivisionError: KernelZeroDivisionError, OverflowError: KernelOverflowError,
+          FloatingPointError: KernelFloatingPointError, IndexError: KernelIndexError,
+          NotImplementedError: KernelNotImplementedError, Exception: KernelException,
+          AssertionError: KernelAssertionError}
+
+
 class BufferMemoryError(HpcadError, MemoryError):
     """A tape or snapshot buffer would need more than 2**63 bytes. Raised by compiled code
     as (what: the buffer and its kernel's file:line, itemsize, ((lb, ub, step), ...): the

@@ -25,7 +25,7 @@ from ..ir.types import ScalarType, lanes, spoken
 from ..progress import sweep
 from . import semantics
 from .interp_mpi import RUN, run_mpi
-from .semantics import fault, wrap64
+from .semantics import fault, fault_kind, wrap64
 
 Step = Callable[[list], None]
 
@@ -798,10 +798,11 @@ def _progress(c: _Compiler, op: Op) -> Step:
 @_rule("rt.assert")
 def _assert(c: _Compiler, op: Op) -> Step:
     cond, what = c.slot(op.operands[0]), op.attrs["what"]
+    kind = fault_kind(op)
 
     def check(r):
         if not r[cond]:
-            raise fault("assert", op.loc, what=what)
+            raise fault(kind, op.loc, what=what)
     return check
 
 

@@ -13,6 +13,7 @@ import operator
 import numpy as np
 
 from ..errors import (
+    RAISED,
     HpcadError,
     IndexOutOfBounds,
     IntegerConversionError,
@@ -55,6 +56,8 @@ FAULTS: dict[str, tuple[type, str]] = {
               "comm.Sendrecv_replace(buf, ...) to send and receive in one buffer, or receive "
               "into a separate array"),
 }
+# `raise SomeError("message")` in a kernel: a fault of kind "raise SomeError"
+FAULTS.update({f"raise {cls.__name__}": (raised, "{what}") for cls, raised in RAISED.items()})
 
 
 def fortran_ordered(a) -> bool:
@@ -115,6 +118,12 @@ def buffers_overlap(a, b) -> bool:
         if rest == 0:
             return True
     return False
+
+
+def fault_kind(op) -> str:
+    """The fault of a failed `rt.assert`: "assert", or "raise C" for a kernel's `raise C`."""
+    raises = op.attrs.get("raises")
+    return "assert" if raises is None else f"raise {raises}"
 
 
 def fault_message(kind: str, loc, **fill) -> str:

@@ -438,8 +438,8 @@ def call_user_function(ctx: LoweringContext, fn, node):
 
 
 def kernel_call_rule(obj):
-    """The rule lowering a call of another kernel, or of a derivative of one taken in
-    kernel code (nested.py), else None."""
+    """The rule lowering a call of another kernel, of a derivative of one taken in kernel
+    code (nested.py) or of a function defined in the kernel (closures.py), else None."""
     if getattr(obj, "__hpcad_kernel__", False):
         return call_kernel
     if isinstance(obj, closures.LocalFunction):
@@ -919,6 +919,7 @@ INTRINSICS = [(intr.UNARY_MATH, elementwise_call(1, unary_math)),
               ({np.linalg.cholesky}, linalg.call_cholesky), ({np.interp}, library.call_interp),
               ({np.cov}, library.call_cov), ({np.sort}, library.call_sort),
               ({np.argsort}, library.call_argsort), ({np.median}, library.call_median),
+              ({np.searchsorted}, library.call_searchsorted), ({np.trace}, library.call_trace),
               (intr.UFUNC_OPERATORS, elementwise_call(2, ufunc_operator)),
               (intr.UFUNC_COMPARISONS, elementwise_call(2, ufunc_comparison)),
               (intr.NEGATIVE, elementwise_call(1, negative)), (intr.DIVMOD, call_divmod),
@@ -926,8 +927,9 @@ INTRINSICS = [(intr.UNARY_MATH, elementwise_call(1, unary_math)),
 
 # the rules that read keyword arguments themselves (dtype=, axis=, ...)
 TAKE_KEYWORDS = {rule for _, rule in [*construct.INTRINSICS, *reductions.INTRINSICS]} | {
-    call_np_round, call_user_function, library.call_interp, library.call_cov, library.call_sort,
-    library.call_argsort, library.call_median}
+    call_np_round, call_user_function, library.call_interp, library.call_cov,
+    library.call_sort, library.call_argsort, library.call_median,
+    library.call_searchsorted, library.call_trace}
 
 # array method name -> the rule lowering a.name(...) (the array or array expression, the call)
 ARRAY_METHODS = {**construct.METHODS, **reductions.METHODS, **linalg.METHODS,

@@ -1,8 +1,9 @@
 """NumPy functions that hpcad writes as Python functions with loops, inlined where a kernel
 calls them as a call of another kernel is (`inline`): they compile, parallelize and
-differentiate as any kernel code does, with no rule of their own. Each function's `ok`
-result says whether its input was valid; the call site checks it (`rt.assert`) so that an
-error names the user's line. np.linalg.cholesky (linalg.py), np.interp (`call_interp`),
+differentiate as any kernel code does, with no rule of their own. The `ok` result of each
+that can be given invalid input says whether it was valid; the call site checks it
+(`rt.assert`) so that an error names the user's line. np.linalg.cholesky (linalg.py),
+np.interp (`call_interp`), np.searchsorted (`call_searchsorted`), np.trace (`call_trace`),
 np.cov (`call_cov`), and the sorts (`call_sort`, `call_argsort`, `call_median`, the methods
 a.sort() and a.argsort()): one merge sort of indices, `stable_order`."""
 from __future__ import annotations
@@ -14,7 +15,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from ..ir.core import Value
-from ..ir.types import ScalarType, f64
+from ..ir.types import ScalarType, f64, i64
 from . import arrays
 from .markers import InlinedFunction
 
@@ -150,6 +151,146 @@ def _as_f64(ctx: LoweringContext, v: Value, node) -> Value:
     if isinstance(v.type, ScalarType):
         return ctx.coerce(v, f64)
     return arrays.converted(ctx, v, f64, node)
+
+
+def _search_left(a, v):
+    """NumPy's (and numba's) np.searchsorted(a, v, side='left') of a sorted vector: the
+    first index whose element is not below v, NaN sorting after every number (a bisection
+    bounded by the length: no while loop for a derivative to tape)."""
+    lo = 0
+    hi = a.shape[0]
+    for _ in range(int(math.log2(hi + 1)) + 2):
+        if lo < hi:
+            mid = lo + ((hi - lo) >> 1)
+            m = a[mid]
+            if m < v or (v != v and m == m):
+                lo = mid + 1
+            else:
+                hi = mid
+    return lo
+
+
+def _search_right(a, v):
+    """np.searchsorted(a, v, side='right'): the first index whose element is above v."""
+    lo = 0
+    hi = a.shape[0]
+    for _ in range(int(math.log2(hi + 1)) + 2):
+        if lo < hi:
+            mid = lo + ((hi - lo) >> 1)
+            if v != v or a[mid] <= v:
+                lo = mid + 1
+            else:
+                hi = mid
+    return lo
+
+
+search_left, search_right = InlinedFunction(_search_left), InlinedFunction(_search_right)
+
+
+def searchsorted_left(a, v):
+    return search_left(a, v)
+
+
+def searchsorted_right(a, v):
+    return search_right(a, v)
+
+
+def searchsorted_left_array(a, v):
+    out = np.empty(v.shape[0], np.int64)
+    for i in range(v.shape[0]):
+        out[i] = search_left(a, v[i])
+    return out
+
+
+def searchsorted_right_array(a, v):
+    out = np.empty(v.shape[0], np.int64)
+    for i in range(v.shape[0]):
+        out[i] = search_right(a, v[i])
+    return out
+
+
+def call_searchsorted(ctx: LoweringContext, obj, node) -> Value:
+    """np.searchsorted(a, v, side='left') of a sorted vector `a` (sorted as NumPy assumes and
+    does not check) and a number or a vector `v`: an int64 index or vector of them."""
+    side = "left"
+    args = list(node.args)
+    if len(args) == 3:
+        side_node = args.pop()
+    else:
+        side_node = None
+    for k in node.keywords:
+        if k.arg == "side" and side_node is None:
+            side_node = k.value
+        else:
+            ctx.unsupported(node, f"np.searchsorted with {k.arg}=",
+                            "sort the array before the call and search it without sorter=")
+    if len(args) != 2:
+        ctx.unsupported(node, "np.searchsorted with other than two arrays or numbers",
+                        "write np.searchsorted(a, v) or np.searchsorted(a, v, side='right')")
+    if side_node is not None:
+        if not (isinstance(side_node, ast.Constant) and side_node.value in ("left", "right")):
+            ctx.unsupported(node, "np.searchsorted with a side that is not 'left' or 'right' "
+                                  "written out", "write side='left' or side='right'")
+        side = side_node.value
+    a = arrays.as_array_value(ctx, ctx.expr(args[0]), args[0])
+    if a.type.ndim != 1:
+        ctx.unsupported(args[0], f"np.searchsorted of a {a.type.ndim}-D array",
+                        "search a vector (a row a[i] of a matrix, say)")
+    v = ctx.expr(args[1])
+    if arrays.is_array(v):
+        vs = arrays.as_array_value(ctx, v, args[1])
+        if vs.type.ndim != 1:
+            ctx.unsupported(args[1], f"np.searchsorted of a {vs.type.ndim}-D array of values",
+                            "search the values of its flattened copy (v.ravel()) and reshape")
+        fn = searchsorted_left_array if side == "left" else searchsorted_right_array
+        return inline(ctx, fn, [a, vs], node)[0]
+    fn = searchsorted_left if side == "left" else searchsorted_right
+    return inline(ctx, fn, [a, ctx.scalar(v, args[1])], node)[0]
+
+
+def trace(a, k):
+    """numba's np.trace(a, offset=k): the sum of a's k-th diagonal, started from the
+    integer 0 as numba's is (so a float32 matrix sums in float64)."""
+    rows = a.shape[0]
+    cols = a.shape[1]
+    if k < 0:
+        rows = rows + k
+    if k > 0:
+        cols = cols - k
+    n = max(min(rows, cols), 0)
+    ret = 0
+    if k >= 0:
+        for i in range(n):
+            ret += a[i, k + i]
+    else:
+        for i in range(n):
+            ret += a[i - k, i]
+    return ret
+
+
+def call_trace(ctx: LoweringContext, obj, node) -> Value:
+    """np.trace(a) or np.trace(a, offset) of a matrix, as numba computes it."""
+    args = list(node.args)
+    for kw in node.keywords:
+        if kw.arg == "offset" and len(args) == 1:
+            args.append(kw.value)
+        else:
+            ctx.unsupported(node, f"np.trace with {kw.arg}=", "write np.trace(a) or "
+                                                              "np.trace(a, offset)")
+    if len(args) not in (1, 2):
+        ctx.unsupported(node, "np.trace with axis1, axis2, dtype or out",
+                        "write np.trace(a) or np.trace(a, offset) of a matrix")
+    a = arrays.as_array_value(ctx, ctx.expr(args[0]), args[0])
+    if a.type.ndim != 2:
+        ctx.unsupported(args[0], f"np.trace of a {a.type.ndim}-D array",
+                        "pass a matrix (sum the diagonal of each slice in a loop)")
+    k = ctx.scalar(ctx.expr(args[1]), args[1]) if len(args) == 2 else ctx.const(0, i64)
+    if k.type != i64:
+        if not k.type.is_int:
+            ctx.unsupported(args[1], "np.trace with an offset that is not an integer",
+                            "pass an integer offset")
+        k = ctx.coerce(k, i64)
+    return inline(ctx, trace, [a, k], node)[0]
 
 
 def cov_rows(m):

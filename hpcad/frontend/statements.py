@@ -9,6 +9,7 @@ import ast
 import types
 from typing import TYPE_CHECKING
 
+from ..errors import RAISED
 from ..ir.core import Op, Value
 from ..ir.types import ArrayType, i1, i64
 from . import arrays, closures, expressions, iteration, linalg, nested, parallel, syntax, words
@@ -356,6 +357,31 @@ def stmt_assert(ctx: LoweringContext, s):
     ctx.runtime_check(ctx.condition(s.test), what, s)
 
 
+def stmt_raise(ctx: LoweringContext, s):
+    """`raise ValueError("message")` (a built-in exception class of errors.RAISED, called
+    with a string literal or nothing, or named alone): stops the kernel when it runs (also in
+    its derivatives) with hpcad's subclass of that class (KernelValueError), naming the
+    statement's file:line, as numba raises the class."""
+    exc = s.exc
+    call = exc if isinstance(exc, ast.Call) else None
+    cls_node = call.func if call is not None else exc
+    cls = ctx.global_object(cls_node) if isinstance(cls_node, ast.Name) \
+        and cls_node.id not in ctx.env else None
+    message = None
+    if call is not None and not call.keywords and len(call.args) == 1 \
+            and isinstance(call.args[0], ast.Constant) and isinstance(call.args[0].value, str):
+        message = call.args[0].value
+    plain = call is None or (not call.args and not call.keywords) or message is not None
+    if s.cause is not None or not isinstance(cls, type) or cls not in RAISED or not plain:
+        ctx.unsupported(s, words.RAISE[0], words.RAISE[1])
+    saved = ctx.builder.loc
+    ctx.builder.loc = ctx.loc_of(s)
+    ctx.builder.op("rt.assert", [ctx.const(False, i1)], [], {
+        "what": message if message is not None else f"raise {cls.__name__}",
+        "raises": cls.__name__})
+    ctx.builder.loc = saved
+
+
 def stmt_if(ctx: LoweringContext, s):
     ctx.if_stmts(ctx.condition(s.test), s.body, s.orelse, s)
 
@@ -379,7 +405,8 @@ def stmt_for(ctx: LoweringContext, s):
         for_with_break(ctx, s, bounds, loop, bind)
         return
     targets = target_names(s.target)
-    names = [n for n in ctx.carried(s.body) if n not in targets]
+    kept, fresh = kept_target(ctx, s, bounds)
+    names = [n for n in ctx.carried(s.body) if n not in targets] + kept
 
     def body(block_args):
         bind(block_args[0])
@@ -389,7 +416,60 @@ def stmt_for(ctx: LoweringContext, s):
                         body, lambda inits, blocks: ctx.builder.op(
                             "scf.for", bounds + inits, [v.type for v in inits],
                             regions=blocks))
-    ctx.end_targets(s, targets)
+    end_loop(ctx, s, targets, kept, fresh, bounds)
+
+
+def kept_target(ctx: LoweringContext, s, bounds) -> tuple[list[str], bool]:
+    """([i], fresh) for `for i in range(...)` whose variable the kernel reads after the loop
+    (a read later in the source): i is then carried by the loop, bound at the top of each
+    iteration, so after it i holds the value it had at the end of the last iteration (or at
+    its `break`), as in Python; fresh where i had no value before the loop (then bound to
+    the loop's start, and a loop that runs no iteration stops the kernel: Python raises
+    UnboundLocalError there, numba reads 0). Else ([], False)."""
+    if not (isinstance(s.target, ast.Name) and isinstance(s.iter, ast.Call)
+            and ctx.static_value(s.iter.func) is range):
+        return [], False
+    name = s.target.id
+    if not read_after(ctx.src.fdef, s, name):
+        return [], False
+    before = ctx.env.get(name)
+    if before is None:
+        ctx.env[name] = bounds[0]
+        return [name], True
+    if isinstance(before, Value) and before.type == i64:
+        return [name], False
+    return [], False
+
+
+def read_after(fdef, loop, name: str) -> bool:
+    """Whether the source after `loop` reads `name` other than inside a later for loop
+    whose target binds it (`for i in ...` again)."""
+    later = [n for n in ast.walk(fdef) if isinstance(n, ast.For) and n.lineno > loop.end_lineno
+             and name in target_names(n.target)]
+    return any(isinstance(n, ast.Name) and n.id == name and isinstance(n.ctx, ast.Load)
+               and n.lineno > loop.end_lineno
+               and not any(f.lineno <= n.lineno <= f.end_lineno for f in later)
+               for n in ast.walk(fdef))
+
+
+def runs(ctx: LoweringContext, bounds) -> Value:
+    """Whether a loop over range(lb, ub, step) runs at least once (its current lb)."""
+    lb, ub, step = bounds
+    up = ctx.builder.op1("arith.cmp", [lb, ub], i1, {"pred": "lt"})
+    down = ctx.builder.op1("arith.cmp", [lb, ub], i1, {"pred": "gt"})
+    positive = ctx.builder.op1("arith.cmp", [step, ctx.const(0, i64)], i1, {"pred": "gt"})
+    return ctx.builder.op1("arith.select", [positive, up, down], i1)
+
+
+def end_loop(ctx: LoweringContext, s, targets, kept, fresh, bounds) -> None:
+    """After a for loop: its variables end, but the one kept_target keeps; a fresh one is
+    checked to have been given a value (the loop ran)."""
+    if fresh:
+        ctx.runtime_check(runs(ctx, bounds),
+                          f"the loop variable '{kept[0]}' is read after its for loop, which "
+                          f"ran no iteration, and had no value before it (Python raises "
+                          f"UnboundLocalError); give it a value before the loop", s)
+    ctx.end_targets(s, [t for t in targets if t not in kept])
 
 
 def loop_space(ctx: LoweringContext, s):
@@ -492,7 +572,8 @@ def for_with_break(ctx: LoweringContext, s, bounds, loop, bind):
     if loop.ret:
         extra.extend(ctx.return_slots())
     targets = target_names(s.target)
-    names = [n for n in ctx.carried(s.body, extra=extra) if n not in targets]
+    kept, fresh = kept_target(ctx, s, bounds)
+    names = [n for n in ctx.carried(s.body, extra=extra) if n not in targets] + kept
 
     def in_range():
         iv = ctx.env[iv_name]
@@ -509,7 +590,7 @@ def for_with_break(ctx: LoweringContext, s, bounds, loop, bind):
     for n in (iv_name, loop.brk):
         if n:
             ctx.env.pop(n, None)
-    ctx.end_targets(s, targets)
+    end_loop(ctx, s, targets, kept, fresh, bounds)
 
 
 def stmt_break(ctx: LoweringContext, s):
@@ -535,6 +616,7 @@ STATEMENTS = {
     ast.AnnAssign: stmt_annassign,
     ast.AugAssign: stmt_augassign,
     ast.Assert: stmt_assert,
+    ast.Raise: stmt_raise,
     ast.If: stmt_if,
     ast.For: stmt_for,
     ast.While: stmt_while,

@@ -5,6 +5,11 @@ message shows an AST class name. Data only: the lowering rules decide what is su
 and look a construct up here (`describe`) only when they refuse it."""
 from __future__ import annotations
 
+# a `raise` statement other than `raise ValueError("message")` (statements.stmt_raise)
+RAISE = ("a `raise` of other than a built-in exception (ValueError, RuntimeError, "
+         "ZeroDivisionError, ...) with a string literal or nothing, or with `from`",
+         "write `raise ValueError(\"what went wrong\")`, or stop the kernel with "
+         "`assert cond, \"message\"`")
 _DEF_HINT = "define it at module level (a `def` of your code is inlined where a kernel calls it)"
 _LOOP_FILL = "allocate the result (np.empty(n)) and fill it in a for loop"
 _CALLER = "in the Python code that calls the kernel"
@@ -37,9 +42,7 @@ STATEMENTS = {
     "With": ("a `with` block", "kernels have no context managers; " + _OUTSIDE),
     "AsyncWith": ("an `async with` block", "kernels have no context managers; " + _OUTSIDE),
     "Match": ("a `match` statement", "use if/elif/else"),
-    "Raise": ("a `raise` statement",
-              "check the inputs before calling the kernel, or guard the computation "
-              "with if"),
+    "Raise": RAISE,
     "Try": ("a `try` statement", "kernels cannot catch exceptions; test the condition with if "
                                  "before the operation that could fail"),
     "TryStar": ("a `try ... except*` statement", "kernels cannot catch exceptions; test the "
@@ -64,7 +67,9 @@ EXPRESSIONS = {
                   "assign on a line of its own first (x = e), then use x"),
     "BinOp": ("this arithmetic", "combine numbers or arrays with + - * / // % **"),
     "UnaryOp": ("this unary operation", "use -x or not x"),
-    "Lambda": ("a `lambda`", _DEF_HINT),
+    "Lambda": ("a `lambda` other than `name = lambda ...` in the kernel's body",
+               "bind it to a name at the top of the kernel (f = lambda x: ...) and call "
+               "f(...), or " + _DEF_HINT),
     "IfExp": ("this conditional expression (`a if c else b`)",
               "use it on scalars, or np.where(c, a, b) on arrays"),
     "Dict": ("a dict literal", "use an array indexed by integers, or separate variables"),
@@ -189,8 +194,6 @@ FUNCTIONS = {
                       "what you want to see)",
     "numpy.bincount": "count in a loop: c = np.zeros(m, np.int64), then "
                       "`for i in range(n): c[idx[i]] += 1`",
-    "numpy.searchsorted": "find the index with a loop (or a bisection in a while loop) over "
-                          "the sorted array",
     "numpy.linalg.solve": "write the solve as loops (Gaussian elimination; the Thomas "
                           "algorithm for a tridiagonal matrix), or a conjugate-gradient loop",
     "numpy.linalg.inv": "solve with loops instead of inverting (Gaussian elimination)",

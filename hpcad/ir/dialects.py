@@ -85,6 +85,7 @@ ATTRIBUTES: dict[str, AttrCheck] = {
     "op": _is(str),                        # mpi reductions: sum/max/min
     "slot": _integer,                      # tape ops
     "what": _is(str),                      # rt.progress: the title; rt.assert: the message
+    "raises": _is(str),                    # rt.assert of a `raise`: the class's name
     "transpose_a": _is(bool),              # linalg.matmul: the first operand, transposed
     "transpose_b": _is(bool),              # linalg.matmul: the second operand, transposed
 }
@@ -870,9 +871,11 @@ def _check_assert(op: Op) -> str | None:
 
 
 # stop the kernel with a KernelAssertionError saying `what` (at the op's file:line) unless
-# the condition holds: `assert` and the frontend's runtime checks (shapes that must agree)
+# the condition holds: `assert` and the frontend's runtime checks (shapes that must agree);
+# with `raises` (a built-in exception's name: a kernel's `raise`), the error of that class
+# (errors.RAISED)
 _def("rt.assert", "io", check=_check_assert, operands=("condition",), results=(),
-     attrs=("what",))
+     attrs=("what", "raises"))
 
 
 def spec(name: str) -> OpSpec:

@@ -69,7 +69,7 @@ def try_block(a):
 
 def raise_stmt(a):
     if a[0] < 0:
-        raise ValueError("negative")  # error here
+        raise ValueError(f"negative: {a[0]}")  # error here
     return a[0]
 
 
@@ -180,7 +180,7 @@ CASES = [
     (f_string, "an f-string"),
     (with_block, "a `with` block"),
     (try_block, "a `try` statement"),
-    (raise_stmt, "a `raise` statement"),
+    (raise_stmt, words.RAISE[0]),
     (global_stmt, "a `global` declaration"),
     (make_nonlocal(), "a `nonlocal` declaration"),
     (generator, "`yield`"),

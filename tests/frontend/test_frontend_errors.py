@@ -43,15 +43,15 @@ def early_return(a):
 
 
 def loop_variable_after_its_loop(a):
-    i = 0   # (assigned before the loop too: the loop's variable still ends with it)
-    for i in range(1, a.shape[0]):
-        a[i] += a[i - 1]
-    return a[i]  # error here
+    x = 0.0   # (assigned before the loop too: the loop's variable still ends with it)
+    for x in a:
+        a[0] += x
+    return x  # error here
 
 
 def loop_variable_after_break(a):
-    for i in range(a.shape[0]):
-        if a[i] > 0.5:
+    for i, x in enumerate(a):
+        if x > 0.5:
             break
     return a[i]  # error here
 
@@ -147,7 +147,7 @@ def array_conditional(a):
     (loop_over_tuple, (np.ones(4),), "a `for` loop over a tuple"),
     (while_else, (4.0,), "while ... else"),
     (undefined_after_branch, (1.0,), "'y'"),
-    (loop_variable_after_its_loop, (np.ones(4),), "using the loop variable 'i' after its for "
+    (loop_variable_after_its_loop, (np.ones(4),), "using the loop variable 'x' after its for "
                                                   "loop at line"),
     (loop_variable_after_break, (np.ones(4),), "keep the value you need in another variable"),
     (for_else, (np.ones(4),), "set a flag before the loop"),

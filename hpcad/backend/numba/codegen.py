@@ -9,6 +9,7 @@ from ...errors import where
 from ...ir.core import Block, Function, Op, Value
 from ...ir.dialects import MATH_BINARY, MATH_FUNCS
 from ...ir.types import ScalarType, lanes
+from ..semantics import fault_kind
 from . import faults, linalg, mpi_codegen, parallel, tape, vector
 from .cache import boundscheck
 from .common import NP_TYPES, without_terminator
@@ -469,7 +470,8 @@ def rt_assert(w: Writer, op, depth):
     """The interpreter's KernelAssertionError, raised through faults.py (recorded inside a
     prange loop, raised after it)."""
     w.emit(depth, f"if not {w.ref(op.operands[0])}:")
-    w.emit(depth + 1, f"_report({faults.fault_args(w, op, 'assert', what=op.attrs['what'])})")
+    kind = fault_kind(op)
+    w.emit(depth + 1, f"_report({faults.fault_args(w, op, kind, what=op.attrs['what'])})")
 
 
 @rule("func.return")
