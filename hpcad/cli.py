@@ -24,7 +24,7 @@ from .ir.activity import ACTIVE, CONST, DUP
 from .ir.dialects import cart_ndim
 from .ir.printer import print_function
 from .ir.types import ArrayType, OpaqueType, ScalarType, parse_type
-from .kernel import Kernel, Specialization
+from .kernel import Kernel, Specialization, kernel
 from .passes.pipeline import optimize_module
 from .passes.replication import comparable_arguments, replication_types
 from .passes.replication_notes import describe, notes
@@ -64,7 +64,7 @@ def load_kernel(target: str) -> Kernel:
     obj = getattr(module, name, None)
     if obj is None:
         raise HpcadError(f"{path} has no function '{name}'")
-    return obj if isinstance(obj, Kernel) else Kernel(obj)
+    return obj if isinstance(obj, Kernel) else kernel(obj)   # (a numba.njit one too)
 
 
 def _check_count(kernel: Kernel, parts: list) -> None:

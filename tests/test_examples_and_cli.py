@@ -38,6 +38,16 @@ def test_show_ir_prints_primal_and_derivatives():
     assert fwd.returncode == 0 and "func @heat_misfit.fwd(" in fwd.stdout
 
 
+def test_show_ir_of_a_numba_function(tmp_path):
+    """`hpcad show-ir f.py:f` of a @numba.njit function stopped with a TypeError
+    ("... got CPUDispatcher"); it shows the IR of its Python function, as hpcad.kernel(f)."""
+    source = tmp_path / "nj.py"
+    source.write_text("import numba\n\n\n@numba.njit\ndef f(x):\n    return x[0] * 2.0\n")
+    out = _hpcad("show-ir", f"{source}:f", "--sig", "float64[:]", "--grad")
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.startswith("func @f.rev(")
+
+
 def test_show_ir_reports_bad_signature():
     out = _hpcad("show-ir", f"{ROOT / 'examples' / 'heat.py'}:heat_misfit", "--sig", "float64")
     assert out.returncode == 2
