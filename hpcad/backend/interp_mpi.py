@@ -55,9 +55,9 @@ def run_mpi(op: Op, args: list):
     if any(isinstance(a, np.ndarray) and lanes(v.type) == 1 and fortran_ordered(a)
            for v, a in zip(op.operands, args, strict=False)):   # (a primal's buffer)
         raise fault("order", op.loc)
-    if kind == "sendrecv" and lanes(op.operands[0].type) == 1 \
-            and buffers_overlap(args[0], args[3]):
-        raise fault("alias", op.loc)
+    if kind == "sendrecv" and lanes(op.operands[0].type) == 1 and MPI.PROC_NULL not in \
+            (args[1], args[4]) and buffers_overlap(args[0], args[3]):
+        raise fault("alias", op.loc)   # (to or from PROC_NULL one buffer is not touched)
     try:
         return _run(op, kind, args)
     except MPI.Exception as e:

@@ -255,6 +255,41 @@ def sendrecv_overlapping_slices(u, comm):
     return np.sum(u * u * np.arange(1.0, u.shape[0] + 1.0))
 
 
+def sendrecv_one_side_null(u, comm):
+    """Halos along a line of ranks: the last rank sends its receive buffer on to nobody, and
+    receives from nobody into the buffer it sends (as an uneven decomposition's rank that
+    owns no cell does: its u[n:n + 1] is u[0:1])."""
+    last = comm.rank == comm.size - 1
+    right = MPI.PROC_NULL if last else comm.rank + 1
+    left = comm.rank - 1 if comm.rank > 0 else MPI.PROC_NULL
+    a = 0 if last else 2
+    comm.Sendrecv(u[a:a + 2], right, 0, u[0:2], left, 0)
+    b = 2 if last else 4
+    comm.Sendrecv(u[2:4], left, 1, u[b:b + 2], right, 1)
+    return np.sum(u * u * np.arange(1.0, u.shape[0] + 1.0))
+
+
+@pytest.mark.mpi(min_size=2)
+@pytest.mark.timeout(240, method="thread")
+def test_a_sendrecv_to_or_from_proc_null_touches_one_buffer_and_runs():
+    """The overlap check stopped tests/mpi/test_uneven_decomposition.py at 8 ranks (its last
+    rank owns no cell: u[n:n + 1] and u[0:1] are one element), where one side of each call
+    is PROC_NULL and MPI touches one buffer only. Values as mpi4py's, gradient central
+    differences' (summed over the ranks)."""
+    u = np.arange(1.0, 7.0) + COMM.rank
+    got = ad.kernel(sendrecv_one_side_null, backend="interp")(u.copy(), COMM)
+    assert got == sendrecv_one_side_null(u.copy(), COMM)
+    g = ad.grad(ad.kernel(sendrecv_one_side_null, backend="interp"))(u.copy(), COMM)
+    h, fd = 1e-6, np.zeros(u.size)
+    for k in range(u.size):
+        e = np.zeros(u.size)
+        e[k] = h
+        fd[k] = (COMM.allreduce(sendrecv_one_side_null(u + e, COMM))
+                 - COMM.allreduce(sendrecv_one_side_null(u - e, COMM))) / (2 * h)
+    # FD perturbs every rank's u[k] together: compare the sum of the ranks' gradients
+    np.testing.assert_allclose(COMM.allreduce(g), fd, rtol=1e-7)
+
+
 def sendrecv_disjoint_slices(u, comm):
     n = u.shape[1]
     comm.Sendrecv(u[0, n - 2:], comm.Get_rank(), 1, u[0, 0:2], comm.Get_rank(), 1)

@@ -253,5 +253,6 @@ def check_disjoint(w: Writer, op: Op, depth: int) -> None:
     runs: overlapping ones stop the kernel (semantics.buffers_overlap; the interpreter checks
     the same)."""
     if op.name == "mpi.sendrecv" and lanes(op.operands[0].type) == 1:
-        w.emit(depth, f"hpcad_mpi.disjoint({w.ref(op.operands[0])}, {w.ref(op.operands[3])}, "
+        send, dest, recv, source = (w.ref(op.operands[k]) for k in (0, 1, 3, 4))
+        w.emit(depth, f"hpcad_mpi.disjoint({send}, {dest}, {recv}, {source}, "
                       f"{fault_message('alias', op.loc or w.fn.loc)!r})")

@@ -151,10 +151,10 @@ _buffers_overlap = njit(**OPTIONS)(buffers_overlap)
 
 
 @njit(**OPTIONS)
-def disjoint(sendbuf, recvbuf, message):
+def disjoint(sendbuf, dest, recvbuf, source, message):
     """Stop where a Sendrecv's send and receive buffers overlap (semantics.buffers_overlap,
-    the interpreter's test too)."""
-    if _buffers_overlap(sendbuf, recvbuf):
+    the interpreter's test too) and both are used (to or from PROC_NULL one is not)."""
+    if dest != PROC_NULL and source != PROC_NULL and _buffers_overlap(sendbuf, recvbuf):
         raise UnsupportedConstruct(message)
 
 
