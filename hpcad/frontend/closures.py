@@ -11,12 +11,12 @@ import ast
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
+from .words import DEF_HINT
+
 if TYPE_CHECKING:
     from .context import LoweringContext
 
 READS = ".reads"   # the keyword annotate_reads gives a call of a local function
-_DEF_HINT = ("define it at module level (a `def` of your code is inlined where a kernel "
-             "calls it)")
 
 
 @dataclass(frozen=True, eq=False)
@@ -81,7 +81,7 @@ def _signature(ctx: LoweringContext, args: ast.arguments, node) -> tuple[tuple, 
     """The parameters of a local function and its defaults' values (evaluated now)."""
     if args.vararg or args.kwarg or args.posonlyargs or args.kwonlyargs:
         ctx.unsupported(node, "a function defined in a kernel with *args, **kwargs, "
-                              "positional-only or keyword-only parameters", _DEF_HINT)
+                              "positional-only or keyword-only parameters", DEF_HINT)
     params = tuple(a.arg for a in args.args)
     with_defaults = params[len(params) - len(args.defaults):]
     defaults = {p: ctx.expr(d) for p, d in zip(with_defaults, args.defaults, strict=True)}
@@ -92,7 +92,7 @@ def expr_lambda(ctx: LoweringContext, node: ast.Lambda):
     """`lambda x, c=1.0: ...`: a local function (a Static, as other functions are)."""
     from .expressions import Static
     if _frames:
-        ctx.unsupported(node, "a lambda inside a function defined in a kernel", _DEF_HINT)
+        ctx.unsupported(node, "a lambda inside a function defined in a kernel", DEF_HINT)
     params, defaults = _signature(ctx, node.args, node)
     return Static(LocalFunction("<lambda>", params, defaults, node.body))
 
@@ -104,10 +104,10 @@ def stmt_def(ctx: LoweringContext, s: ast.FunctionDef) -> None:
                           and isinstance(s.body[0].value, ast.Constant)
                           and isinstance(s.body[0].value.value, str)) else s.body
     if s.decorator_list:
-        ctx.unsupported(s, "a decorated function defined inside a kernel", _DEF_HINT)
+        ctx.unsupported(s, "a decorated function defined inside a kernel", DEF_HINT)
     if len(body) != 1 or not isinstance(body[0], ast.Return) or body[0].value is None:
         ctx.unsupported(s, "a function defined inside a kernel whose body is more than "
-                           "one `return` of an expression", _DEF_HINT)
+                           "one `return` of an expression", DEF_HINT)
     params, defaults = _signature(ctx, s.args, s)
     check_binding(ctx, s.name, s)
     ctx.env[s.name] = Static(LocalFunction(s.name, params, defaults, body[0].value))

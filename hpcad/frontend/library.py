@@ -468,7 +468,6 @@ def sort_in_place(a):
     done = sort_values(a)
     for k in range(a.shape[0]):
         a[k] = done[k]
-    return True
 
 
 def method_sort(ctx: LoweringContext, arr, node) -> None:

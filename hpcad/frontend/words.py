@@ -10,7 +10,8 @@ RAISE = ("a `raise` of other than a built-in exception (ValueError, RuntimeError
          "ZeroDivisionError, ...) with a string literal or nothing, or with `from`",
          "write `raise ValueError(\"what went wrong\")`, or stop the kernel with "
          "`assert cond, \"message\"`")
-_DEF_HINT = "define it at module level (a `def` of your code is inlined where a kernel calls it)"
+# what to write instead of a function a kernel cannot take (closures.py too)
+DEF_HINT = "define it at module level (a `def` of your code is inlined where a kernel calls it)"
 _LOOP_FILL = "allocate the result (np.empty(n)) and fill it in a for loop"
 _CALLER = "in the Python code that calls the kernel"
 _OUTSIDE = "do that " + _CALLER
@@ -23,8 +24,8 @@ REQUESTS = ("keep each request in its own variable, `status, r1 = numba_mpi.isen
 
 # statement class -> (what the user wrote, the nearest supported way to write it)
 STATEMENTS = {
-    "FunctionDef": ("a function defined inside a kernel", _DEF_HINT),
-    "AsyncFunctionDef": ("an async function defined inside a kernel", _DEF_HINT),
+    "FunctionDef": ("a function defined inside a kernel", DEF_HINT),
+    "AsyncFunctionDef": ("an async function defined inside a kernel", DEF_HINT),
     "ClassDef": ("a class defined inside a kernel",
                  "define classes outside and pass their numbers and arrays as arguments"),
     "Return": ("this `return`", "return scalars at the end of the kernel"),
@@ -69,7 +70,7 @@ EXPRESSIONS = {
     "UnaryOp": ("this unary operation", "use -x or not x"),
     "Lambda": ("a `lambda` other than `name = lambda ...` in the kernel's body",
                "bind it to a name at the top of the kernel (f = lambda x: ...) and call "
-               "f(...), or " + _DEF_HINT),
+               "f(...), or " + DEF_HINT),
     "IfExp": ("this conditional expression (`a if c else b`)",
               "use it on scalars, or np.where(c, a, b) on arrays"),
     "Dict": ("a dict literal", "use an array indexed by integers, or separate variables"),

@@ -11,13 +11,13 @@ from __future__ import annotations
 from ..ir.core import Block, Function, Op, Value, walk
 from ..ir.dialects import is_pure
 from ..ir.types import ScalarType
+from .licm import may_trap
 
 
 def _integer(op: Op) -> bool:
     """A pure op of integers and booleans that cannot trap (an extent's arithmetic)."""
-    return is_pure(op) and not op.regions and all(
-        isinstance(r.type, ScalarType) and not r.type.is_float for r in op.results) \
-        and op.name not in ("arith.floordiv", "arith.mod", "arith.div", "arith.pow")
+    return is_pure(op) and not op.regions and not may_trap(op) and all(
+        isinstance(r.type, ScalarType) and not r.type.is_float for r in op.results)
 
 
 def _never_negative(v: Value) -> bool:

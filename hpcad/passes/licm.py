@@ -34,7 +34,9 @@ _SMOOTH = {"arith.add", "arith.sub", "arith.mul", "arith.neg", "arith.min", "ari
            "math.rint"}
 
 
-def _may_trap(op: Op) -> bool:
+def may_trap(op: Op) -> bool:
+    """Whether op can raise where its operands are out of its domain (integer division,
+    an integer power): such an op must not run where the program would not run it."""
     return op.name in _TRAPPING and not op.results[0].type.is_float
 
 
@@ -43,7 +45,7 @@ def _speculable(op: Op) -> bool:
     partials are finite wherever its operands are, or no derivative goes through it (it
     has no float result, or its operands are computed from integers and constants alone:
     `math.log2(n)` of a length)."""
-    return not _may_trap(op) and (op.name in _SMOOTH
+    return not may_trap(op) and (op.name in _SMOOTH
                                   or not any(r.type.is_float for r in op.results)
                                   or all(_of_integers(v) for v in op.operands))
 
@@ -105,11 +107,11 @@ class _Licm:
             skip = _may_skip(loop, region)
             for op in region.ops:
                 invariant = not op.regions and not any(v in inside for v in op.operands)
-                if invariant and is_pure(op) and not _may_trap(op) \
+                if invariant and is_pure(op) and not may_trap(op) \
                         and (not skip or _speculable(op)):
                     hoisted.append(op)
                     inside.difference_update(op.results)
-                elif invariant and is_pure(op) and not _may_trap(op) \
+                elif invariant and is_pure(op) and not may_trap(op) \
                         and _at_safe_operands(loop, op, runs, hoisted):
                     inside.difference_update(op.results)
                 elif invariant and op.name == "mem.load" and region is loop.regions[0] \
