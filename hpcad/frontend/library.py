@@ -151,23 +151,23 @@ def _lu_solve_columns(lu, perm, b, x):
     n = lu.shape[0]
     m = b.shape[1]
     for i in range(n):
-        r = perm[i]
+        src = perm[i]
         for c in range(m):
-            x[i, c] = b[r, c]
+            x[i, c] = b[src, c]
         for j in range(i):
             f = lu[i, j]
             for c in range(m):
                 x[i, c] -= f * x[j, c]
     for s in range(n):
-        i = n - 1 - s
-        for j in range(i + 1, n):
-            f = lu[i, j]
+        r = n - 1 - s
+        for j in range(r + 1, n):
+            f = lu[r, j]
             for c in range(m):
-                x[i, c] -= f * x[j, c]
-        u = lu[i, i]
+                x[r, c] -= f * x[j, c]
+        u = lu[r, r]
         d = u if u != 0.0 else 1.0   # singular: the caller stops the kernel
         for c in range(m):
-            x[i, c] = x[i, c] / d
+            x[r, c] = x[r, c] / d
 
 
 lu_solve_columns = InlinedFunction(_lu_solve_columns)
@@ -186,12 +186,12 @@ def solve_vector(a, b):
             s -= lu[i, j] * x[j]
         x[i] = s
     for t in range(n):
-        i = n - 1 - t
-        s = x[i]
-        for j in range(i + 1, n):
-            s -= lu[i, j] * x[j]
-        u = lu[i, i]
-        x[i] = s / (u if u != 0.0 else 1.0)   # singular: the caller stops the kernel
+        r = n - 1 - t
+        s = x[r]
+        for j in range(r + 1, n):
+            s -= lu[r, j] * x[j]
+        u = lu[r, r]
+        x[r] = s / (u if u != 0.0 else 1.0)   # singular: the caller stops the kernel
     return x, not singular, finite
 
 
