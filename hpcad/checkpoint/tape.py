@@ -239,7 +239,8 @@ def _most_trips(b: Builder, home: Region, loop: Op, rv: Engine) -> Value:
             f"sized by the most iterations this loop runs; compute its range at the top of "
             f"the parallel loop's body from arrays the loop does not write, or from values "
             f"set before it")
-    nest, op = [], loop   # the loops between the body and `loop`, outermost first
+    nest: list[Op] = []   # the loops between the body and `loop`, outermost first
+    op = loop
     while op.parent is not body:
         owner = block_of(op).parent
         if owner is None or owner.name not in ("scf.for", "par.parallel_for"):
@@ -249,7 +250,8 @@ def _most_trips(b: Builder, home: Region, loop: Op, rv: Engine) -> Value:
         op = owner
     levels = [body] + [o.regions[0] for o in nest]   # the block of each of nest + [loop]
     written = {rv.act.key(a) for o in walk(body) for a in writes(o)}
-    needed, slices = set(loop.operands[:3]), [[] for _ in levels]
+    needed = set(loop.operands[:3])
+    slices: list[list[Op]] = [[] for _ in levels]
     for k in range(len(levels) - 1, -1, -1):
         block, stop = levels[k], (nest + [loop])[k]
         for op in reversed(block.ops[:block.ops.index(stop)]):
