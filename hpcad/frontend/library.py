@@ -246,6 +246,30 @@ def sign_log_determinant(a):
     return sign, total, finite
 
 
+def matrix_norm_sums(a, by_rows, largest):
+    """numba's np.linalg.norm(a, ord) of a matrix for ord=1 (the largest sum of |a| over a
+    column), -1 (the smallest), np.inf (the largest over a row) and -np.inf (the smallest),
+    in float64: 0.0 for an empty matrix (where NumPy may raise), a NaN sum passed over as
+    numba's comparisons pass it (the largest float64 where every sum is NaN and the
+    smallest is asked for); the derivative goes to the first extreme sum's elements."""
+    m = a.shape[0]
+    n = a.shape[1]
+    outer = m if by_rows else n
+    inner = n if by_rows else m
+    best = 0.0 if largest else 1.7976931348623157e308
+    if m == 0 or n == 0:
+        return 0.0
+    for i in range(outer):
+        total = 0.0
+        for j in range(inner):
+            r = i if by_rows else j
+            c = j if by_rows else i
+            total += abs(a[r, c])
+        if (total > best) if largest else (total < best):
+            best = total
+    return best
+
+
 def _interp_point(x, xp, fp):
     """NumPy's (and numba's) np.interp at one point: fp[0] left of xp[0], fp[-1] right of
     xp[-1], fp[j] at a sample point, else the line through the bracketing samples (j the
