@@ -1,16 +1,19 @@
 """np.linalg.solve, inv, det and slogdet in kernels (hpcad/frontend/linalg.py: LU with partial
-pivoting written as loops, library.lu_factor, inlined as a kernel call): values equal NumPy's
-and numba.njit's (LAPACK's) to rounding, for a matrix that needs row swaps, a 1x1 and a 0x0
-one, b as a vector and as a matrix, float64 and float32; derivatives match central finite
-differences and the analytic adjoints (dx = -A^-1 dA x, d det = det tr(A^-1 dA), the
-cofactors at a singular matrix), forward against reverse; a singular matrix stops solve and
-inv at the user's line and gives det 0; a batch of systems solved in a prange body gives on
-two threads what the serial loop gives."""
+pivoting written as loops, library.lu_factor, inlined as a kernel call): the factors and row
+order equal scipy's getrf (the first largest pivot where candidates tie); values equal NumPy's
+for a matrix that needs row swaps, a 1x1 and a 0x0 one, b as a vector and as a matrix,
+float64 and float32, and numba.njit's with its dtypes (det and slogdet float64); derivatives
+match central finite differences and the analytic adjoints (dx = -A^-1 dA x, d det = det
+tr(A^-1 dA), the cofactors at a singular matrix), forward against reverse; a singular matrix
+stops solve and inv at the user's line and gives det 0; a batch of systems solved in a
+prange body matches finite differences, and on two numba threads the serial loop."""
 import numba
 import numpy as np
 import pytest
+import scipy.linalg
 
 import hpcad as ad
+from hpcad.frontend import library
 from tests.ad.harness import INTERP_FAST, check_case, njit_of, on_backends, relative_error
 from tests.ad.kernels import Case
 from tests.parallel.test_parallel_derivatives import numba_threads
@@ -34,33 +37,54 @@ MATRICES = {"swaps": lambda rng: _swapping(rng, 5), "random": lambda rng: rng.st
     (6, 6)), "one": lambda rng: np.array([[-2.5]]), "empty": lambda rng: np.zeros((0, 0))}
 
 
-@pytest.mark.parametrize("dtype, rtol", [(np.float64, 1e-12), (np.float32, 2e-5)])
-@pytest.mark.parametrize("which", MATRICES)
-def test_values_equal_numpys_and_numbas(which, dtype, rtol):
+def _systems(which, dtype):
     rng = np.random.default_rng(7)
     a = MATRICES[which](rng).astype(dtype)
     n = a.shape[0]
-    b, c = rng.standard_normal(n).astype(dtype), rng.standard_normal((n, 3)).astype(dtype)
+    return a, rng.standard_normal(n).astype(dtype), rng.standard_normal((n, 3)).astype(dtype)
+
+
+@pytest.mark.parametrize("dtype, rtol", [(np.float64, 1e-12), (np.float32, 2e-5)])
+@pytest.mark.parametrize("which", MATRICES)
+def test_values_equal_numpys(which, dtype, rtol):
+    a, b, c = _systems(which, dtype)
     got = ad.kernel(everything, backend="interp")(a, b, c)
-    want = njit_of(everything)(a, b, c)
     lapack = (np.linalg.solve(a, b), np.linalg.solve(a, c), np.linalg.inv(a),
               np.linalg.det(a), *np.linalg.slogdet(a))
-    for k, (g, w, npy) in enumerate(zip(got, want, lapack, strict=True)):
-        assert np.asarray(g).dtype == np.asarray(w).dtype, k
-        np.testing.assert_allclose(g, w, rtol=rtol, atol=rtol, err_msg=str(k))
-        np.testing.assert_allclose(g, npy, rtol=rtol, atol=rtol, err_msg=str(k))
+    for k, (g, want) in enumerate(zip(got, lapack, strict=True)):
+        np.testing.assert_allclose(g, want, rtol=rtol, atol=rtol, err_msg=str(k))
+        if k < 3:
+            assert g.dtype == dtype and g.shape == want.shape, k
 
 
-def test_partial_pivoting_chooses_the_first_largest_magnitude():
-    """Ties in a column: the first row of the largest magnitude is the pivot (LAPACK's
-    idamax), which fixes the rounding of every later step; the LU's sign and values equal
-    LAPACK's also where the two candidates have opposite signs."""
-    a = np.array([[1.0, 2.0, 0.5], [-3.0, 1.0, 2.0], [3.0, 0.25, -1.0]])
-    b = np.array([1.0, -2.0, 0.5])
-    got = ad.kernel(everything, backend="interp")(a, b, np.eye(3))
-    want = njit_of(everything)(a, b, np.eye(3))
-    for g, w in zip(got, want, strict=True):
-        np.testing.assert_allclose(g, w, rtol=1e-15, atol=1e-15)
+# numba.njit compiles the LAPACK calls for seconds: float32, where numba's dtypes are not
+# NumPy's (det and slogdet in float64), in the fast tier
+@pytest.mark.parametrize("dtype, rtol", [
+    (np.float32, 2e-5), pytest.param(np.float64, 1e-12, marks=pytest.mark.slow)])
+def test_values_and_dtypes_equal_numbas(dtype, rtol):
+    a, b, c = _systems("swaps", dtype)
+    got = ad.kernel(everything, backend="interp")(a, b, c)
+    for k, (g, want) in enumerate(zip(got, njit_of(everything)(a, b, c), strict=True)):
+        assert np.asarray(g).dtype == np.asarray(want).dtype, k
+        np.testing.assert_allclose(g, want, rtol=rtol, atol=rtol, err_msg=str(k))
+
+
+@pytest.mark.parametrize("a", [
+    np.array([[1.0, 2.0, 0.5], [-3.0, 1.0, 2.0], [3.0, 0.25, -1.0]]),
+    np.array([[2.0, 1.0, 1.0], [2.0, 3.0, 1.0], [-2.0, 1.0, 4.0]]),
+    np.random.default_rng(5).standard_normal((6, 6))], ids=["tie", "three-way-tie", "random"])
+def test_the_lu_factors_are_lapacks(a):
+    """The pivot is the first row of the largest magnitude in its column (LAPACK's idamax),
+    also where candidates tie: the factors and the row order equal scipy's getrf."""
+    lu, perm, sign, singular, finite = ad.kernel(library.lu_factor, backend="interp")(a)
+    want, piv = scipy.linalg.lu_factor(a)
+    order = np.arange(a.shape[0])
+    for i, p in enumerate(piv):
+        order[[i, p]] = order[[p, i]]
+    np.testing.assert_array_equal(perm, order)
+    np.testing.assert_allclose(lu, want, rtol=1e-14, atol=1e-14)
+    assert sign == np.linalg.slogdet(a)[0] * np.prod(np.sign(np.diag(want)))
+    assert not singular and finite
 
 
 @pytest.mark.slow
