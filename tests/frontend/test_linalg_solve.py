@@ -57,10 +57,27 @@ def test_values_equal_numpys(which, dtype, rtol):
             assert g.dtype == dtype and g.shape == want.shape, k
 
 
-# numba.njit compiles the LAPACK calls for seconds: float32, where numba's dtypes are not
-# NumPy's (det and slogdet in float64), in the fast tier
-@pytest.mark.parametrize("dtype, rtol", [
-    (np.float32, 2e-5), pytest.param(np.float64, 1e-12, marks=pytest.mark.slow)])
+def determinants(a):
+    sign, logdet = np.linalg.slogdet(a)
+    return np.linalg.det(a), sign, logdet
+
+
+def test_determinants_of_float32_are_float64_as_numbas():
+    """numba's det and slogdet of a float32 matrix are float64 (NumPy's float32)."""
+    a = _systems("swaps", np.float32)[0]
+    kernel = ad.kernel(determinants, backend="interp")
+    got = kernel(a)
+    reference = njit_of(determinants)
+    for g, want in zip(got, reference(a), strict=True):
+        assert relative_error(g, want) <= 2e-5
+    (signature,) = reference.nopython_signatures
+    types = kernel.specialize(kernel.bind((a,))).primal.result_types
+    assert [t.np_dtype.name for t in types] == [str(t) for t in signature.return_type]
+
+
+# numba.njit compiles the LAPACK calls for seconds
+@pytest.mark.slow
+@pytest.mark.parametrize("dtype, rtol", [(np.float32, 2e-5), (np.float64, 1e-12)])
 def test_values_and_dtypes_equal_numbas(dtype, rtol):
     a, b, c = _systems("swaps", dtype)
     got = ad.kernel(everything, backend="interp")(a, b, c)
@@ -218,7 +235,7 @@ def test_a_singular_matrix_stops_solve_and_inv_at_the_users_line(backend):
     assert f"test_linalg_solve.py:{solve_in_place.__code__.co_firstlineno + 1}:" \
         in str(info.value)
     with pytest.raises(np.linalg.LinAlgError, match="singular"):
-        numba.njit(solve_in_place)(a, np.ones(2))
+        njit_of(solve_in_place)(a, np.ones(2))
     with pytest.raises(ad.KernelAssertionError, match="np.linalg.inv: the matrix is singular"):
         ad.kernel(inverse_of, backend="interp")(np.zeros((3, 3)))
 
@@ -309,8 +326,7 @@ def test_a_batch_solved_in_a_prange_body_on_two_threads_equals_the_serial_loop()
     parallel = ad.kernel(solve_each_prange, parallel=True, backend="numba")
     serial = ad.kernel(solve_each, backend="interp")
     with numba_threads(2):
-        value = parallel(a, b)
-        ga, gb = ad.grad(parallel, argnums=(0, 1))(a, b)
+        value, (ga, gb) = ad.value_and_grad(parallel, argnums=(0, 1))(a, b)
     sa, sb = ad.grad(serial, argnums=(0, 1))(a, b)
     assert relative_error(value, serial(a, b)) <= 1e-13
     assert relative_error(ga, sa) <= 1e-12 and relative_error(gb, sb) <= 1e-12
