@@ -224,9 +224,11 @@ def _defined_in(block: Block) -> set[Value]:
 
 def _most_trips(b: Builder, home: Region, loop: Op, rv: Engine) -> Value:
     """A counting pass before home's forward parallel loop: the most iterations `loop` (in
-    the loop body, its range computed there) runs in any iteration. Its range must be
-    computed unconditionally from the iteration number and values from outside, by pure
-    ops and loads of arrays the parallel loop does not write."""
+    the loop body, or in loops nested in it: its range computed there) runs in any
+    iteration of the parallel loop and of the loops around it there. The pass runs those
+    loops' ranges and the ops `loop`'s range needs, nothing else: the ranges must be
+    computed, outside branches, from the iteration numbers and values from outside, by
+    pure ops and loads of arrays the parallel loop does not write."""
     body: Block = home.old
     par: Op = home.old.parent
 
@@ -237,32 +239,64 @@ def _most_trips(b: Builder, home: Region, loop: Op, rv: Engine) -> Value:
             f"sized by the most iterations this loop runs; compute its range at the top of "
             f"the parallel loop's body from arrays the loop does not write, or from values "
             f"set before it")
-    if loop.parent is not body:
-        raise refuse("its range depends on the parallel iteration and it sits inside a "
-                     "branch or another loop")
+    nest: list[Op] = []   # the loops between the body and `loop`, outermost first
+    op = loop
+    while op.parent is not body:
+        owner = block_of(op).parent
+        if owner is None or owner.name not in ("scf.for", "par.parallel_for"):
+            raise refuse("its range depends on the parallel iteration and it sits inside "
+                         "a branch")
+        nest.insert(0, owner)
+        op = owner
+    levels = [body] + [o.regions[0] for o in nest]   # the block of each of nest + [loop]
     written = {rv.act.key(a) for o in walk(body) for a in writes(o)}
-    needed, slice_ops = set(loop.operands[:3]), []
-    for op in reversed(body.ops[:body.ops.index(loop)]):
-        if not needed.intersection(op.results):
-            continue
-        if op.regions or not (is_pure(op) or op.name == "mem.load"):
-            raise refuse(f"its range comes from '{op.name}' ({where(op.loc)})")
-        if op.name == "mem.load" and rv.act.key(op.operands[0]) in written:
-            raise refuse(f"its range is read from an array the parallel loop writes "
-                         f"({where(op.loc)})")
-        slice_ops.append(op)
-        needed.update(op.operands)
-    fwd_par = home.fwd.parent
-    counter = Block([Value(i64, body.args[0].name), Value(i64, "most")])
-    cb = Builder(counter, loop.loc)
-    vmap = {body.args[0]: counter.args[0]}
+    needed = set(loop.operands[:3])
+    slices: list[list[Op]] = [[] for _ in levels]
+    for k in range(len(levels) - 1, -1, -1):
+        block, stop = levels[k], (nest + [loop])[k]
+        for op in reversed(block.ops[:block.ops.index(stop)]):
+            if not needed.intersection(op.results):
+                continue
+            if op.regions or not (is_pure(op) or op.name == "mem.load"):
+                raise refuse(f"its range comes from '{op.name}' ({where(op.loc)})")
+            if op.name == "mem.load" and rv.act.key(op.operands[0]) in written:
+                raise refuse(f"its range is read from an array the parallel loop writes "
+                             f"({where(op.loc)})")
+            slices[k].append(op)
+            needed.update(op.operands)
+        if k > 0:
+            if needed.intersection(block.args[1:]):
+                raise refuse("its range depends on a value the loop around it carries "
+                             "from one iteration to the next")
+            needed.update(nest[k - 1].operands[:3])
     inside = _defined_in(body)
-    for op in reversed(slice_ops):
-        vmap.update((v, rv.vmap[v]) for v in op.operands if v not in inside)
-        cb.insert(clone_op(op, vmap))
-    bounds = [vmap[v] if v in inside else rv.vmap[v] for v in loop.operands[:3]]
-    trips = trip_count(cb, *bounds)
-    cb.op("scf.yield", [cb.op1("arith.max", [counter.args[1], trips], i64)])
+    vmap = {body.args[0]: Value(i64, body.args[0].name)}
+
+    def mapped(v: Value) -> Value:
+        return vmap[v] if v in inside else rv.vmap[v]
+
+    def count(k: int, cb: Builder, most: Value) -> Value:
+        """The ops of level k's slice, then its loop's trips (the innermost level) or the
+        counting loop of the next level: the most trips seen, from `most`."""
+        for op in reversed(slices[k]):
+            vmap.update((v, rv.vmap[v]) for v in op.operands if v not in inside)
+            cb.insert(clone_op(op, vmap))
+        if k == len(nest):
+            trips = trip_count(cb, *(mapped(v) for v in loop.operands[:3]))
+            return cb.op1("arith.max", [most, trips], i64)
+        iv = levels[k + 1].args[0]
+        inner = Block([Value(i64, iv.name), Value(i64, "most")])
+        vmap[iv] = inner.args[0]
+        ib = Builder(inner, loop.loc)
+        ib.op("scf.yield", [count(k + 1, ib, inner.args[1])])
+        found: Value = cb.op("scf.for", [mapped(v) for v in nest[k].operands[:3]] + [most],
+                             [i64], regions=[inner], name_hint="capacity").results[0]
+        return found
+
+    fwd_par = home.fwd.parent
+    counter = Block([vmap[body.args[0]], Value(i64, "most")])
+    cb = Builder(counter, loop.loc)
+    cb.op("scf.yield", [count(0, cb, counter.args[1])])
     zero = b.op1("arith.const", [], i64, {"value": 0})
     most: Value = b.op("scf.for", list(fwd_par.operands[:3]) + [zero], [i64],
                        regions=[counter], name_hint="capacity").results[0]

@@ -3,7 +3,8 @@ calls them as a call of another kernel is (`inline`): they compile, parallelize 
 differentiate as any kernel code does, with no rule of their own. The `ok` result of each
 that can be given invalid input says whether it was valid; the call site checks it
 (`rt.assert`) so that an error names the user's line. np.linalg.cholesky (linalg.py),
-np.interp (`call_interp`), np.searchsorted (`call_searchsorted`), np.trace (`call_trace`),
+np.linalg.solve, inv, det and slogdet (linalg.py, on `lu_factor`), np.interp (`call_interp`),
+np.searchsorted (`call_searchsorted`), np.trace (`call_trace`),
 np.cov (`call_cov`), and the sorts (`call_sort`, `call_argsort`, `call_median`, the methods
 a.sort() and a.argsort()): one merge sort of indices, `stable_order`."""
 from __future__ import annotations
@@ -50,6 +51,223 @@ def cholesky(a):
                 t -= factor[i, k] * factor[j, k]
             factor[i, j] = t / d
     return factor, positive
+
+
+# -- LU: np.linalg.solve, inv, det, slogdet (linalg.py) ------------------------------------
+# For a fixed order of pivots the LU formulas below are rational functions of the matrix equal
+# to A^-1 b and det(A) wherever the pivots are nonzero, so the derivative of the loops is the
+# true derivative, also where two pivot candidates tie (either order is such a formula); the
+# comparisons that choose the pivots carry no derivative.
+def lu_factor(a):
+    """The LU factorization with partial pivoting of a copy of a square matrix, as LAPACK's
+    getrf: at step k the row of the first largest magnitude in column k (LAPACK's idamax)
+    is swapped into row k; L's multipliers below the diagonal, U on and above it. Returns
+    (lu, perm, sign, singular, finite): row i of lu is row perm[i] of the matrix (with its
+    columns permuted where `singular`), sign is the permutations' sign (+1.0 or -1.0),
+    singular whether a column below the diagonal was all zero (LAPACK's info > 0: a zero
+    pivot), finite whether every element of `a` was. Where a column is all zero, the first
+    later column with a nonzero element there is swapped into its place (and the zero
+    column last), so that only the last pivot is zero unless the matrix has rank n - 2 or
+    less: its determinant's derivative is then the product's (its other pivots are nonzero),
+    or zero (two zero pivots), as the adjugate's."""
+    n = a.shape[0]
+    lu = np.empty((n, n), a.dtype)
+    perm = np.empty(n, np.int64)
+    finite = True
+    for i in range(n):
+        perm[i] = i
+        for j in range(n):
+            v = a[i, j]
+            finite = finite and math.isfinite(v)
+            lu[i, j] = v
+    sign = 1.0
+    singular = False
+    for k in range(n):
+        p, big = largest_below(lu, k, k)
+        c = k
+        if big == 0.0:
+            singular = True
+            c = next_nonzero_column(lu, k)
+            p, big = largest_below(lu, k, c)
+        if c != k:
+            sign = -sign
+        for i in range(n):   # c == k (no swap) unless the column was all zero
+            t = lu[i, k]
+            lu[i, k] = lu[i, c]
+            lu[i, c] = t
+        if p != k:
+            sign = -sign
+        q = perm[k]
+        perm[k] = perm[p]
+        perm[p] = q
+        for j in range(n):   # p == k: no swap
+            t = lu[k, j]
+            lu[k, j] = lu[p, j]
+            lu[p, j] = t
+        pivot = lu[k, k]
+        d = pivot if pivot != 0.0 else 1.0   # a zero pivot: the column below is zero too
+        for i in range(k + 1, n):
+            f = lu[i, k] / d
+            lu[i, k] = f
+            for j in range(k + 1, n):
+                lu[i, j] -= f * lu[k, j]
+    return lu, perm, sign, singular, finite
+
+
+lu_factored = InlinedFunction(lu_factor)
+
+
+def _largest_below(lu, k, c):
+    """The first row i >= k of the largest |lu[i, c]| (LAPACK's idamax), and that
+    magnitude."""
+    p = k
+    big = abs(lu[k, c])
+    for i in range(k + 1, lu.shape[0]):
+        m = abs(lu[i, c])
+        if m > big:
+            big = m
+            p = i
+    return p, big
+
+
+def _next_nonzero_column(lu, k):
+    """The first column after k with a nonzero element in row k or below; k if none."""
+    n = lu.shape[0]
+    c = k
+    for j in range(k + 1, n):
+        for i in range(k, n):
+            if c == k and lu[i, j] != 0.0:
+                c = j
+    return c
+
+
+largest_below = InlinedFunction(_largest_below)
+next_nonzero_column = InlinedFunction(_next_nonzero_column)
+
+
+def _lu_solve_columns(lu, perm, b, x):
+    """x = A^-1 b for the columns of a matrix b, from A's factors (lu_factor): forward
+    substitution with L (unit diagonal) of the permuted rows, back substitution with U."""
+    n = lu.shape[0]
+    m = b.shape[1]
+    for i in range(n):
+        src = perm[i]
+        for c in range(m):
+            x[i, c] = b[src, c]
+        for j in range(i):
+            f = lu[i, j]
+            for c in range(m):
+                x[i, c] -= f * x[j, c]
+    for s in range(n):
+        r = n - 1 - s
+        for j in range(r + 1, n):
+            f = lu[r, j]
+            for c in range(m):
+                x[r, c] -= f * x[j, c]
+        u = lu[r, r]
+        d = u if u != 0.0 else 1.0   # singular: the caller stops the kernel
+        for c in range(m):
+            x[r, c] = x[r, c] / d
+
+
+lu_solve_columns = InlinedFunction(_lu_solve_columns)
+
+
+def solve_vector(a, b):
+    """np.linalg.solve(a, b) of a vector b: x with a @ x == b; whether `a` was nonsingular
+    and whether a and b were finite."""
+    n = a.shape[0]
+    lu, perm, _, singular, finite = lu_factored(a)
+    x = np.empty(n, a.dtype)
+    for i in range(n):
+        s = b[perm[i]]
+        finite = finite and math.isfinite(b[i])
+        for j in range(i):
+            s -= lu[i, j] * x[j]
+        x[i] = s
+    for t in range(n):
+        r = n - 1 - t
+        s = x[r]
+        for j in range(r + 1, n):
+            s -= lu[r, j] * x[j]
+        u = lu[r, r]
+        x[r] = s / (u if u != 0.0 else 1.0)   # singular: the caller stops the kernel
+    return x, not singular, finite
+
+
+def solve_matrix(a, b):
+    """np.linalg.solve(a, b) of a matrix b (one system per column), as solve_vector."""
+    lu, perm, _, singular, finite = lu_factored(a)
+    for i in range(b.shape[0]):
+        for c in range(b.shape[1]):
+            finite = finite and math.isfinite(b[i, c])
+    x = np.empty((a.shape[0], b.shape[1]), a.dtype)
+    lu_solve_columns(lu, perm, b, x)
+    return x, not singular, finite
+
+
+def inverse(a):
+    """np.linalg.inv(a): the solve of a with the identity's columns; whether `a` was
+    nonsingular and finite."""
+    n = a.shape[0]
+    lu, perm, _, singular, finite = lu_factored(a)
+    eye = np.zeros((n, n), a.dtype)
+    for i in range(n):
+        eye[i, i] = 1.0
+    x = np.empty((n, n), a.dtype)
+    lu_solve_columns(lu, perm, eye, x)
+    return x, not singular, finite
+
+
+def determinant(a):
+    """np.linalg.det(a), float64 as numba's: the product of U's diagonal times the
+    permutations' sign (0 where a pivot is zero, with no error, as LAPACK's); whether `a`
+    was finite."""
+    lu, _, sign, _, finite = lu_factored(a)
+    det = sign
+    for k in range(a.shape[0]):
+        det = det * lu[k, k]
+    return det, finite
+
+
+def sign_log_determinant(a):
+    """np.linalg.slogdet(a) as numba's: (sign, log of |det|) in float64, (0.0, -inf) where
+    a pivot is zero; whether `a` was finite."""
+    lu, _, sign, singular, finite = lu_factored(a)
+    total = 0.0
+    for k in range(a.shape[0]):
+        u = lu[k, k]
+        if u < 0.0:
+            sign = -sign
+        total += math.log(abs(u) if u != 0.0 else 1.0)
+    if singular:
+        sign = 0.0
+        total = -math.inf
+    return sign, total, finite
+
+
+def matrix_norm_sums(a, by_rows, largest):
+    """numba's np.linalg.norm(a, ord) of a matrix for ord=1 (the largest sum of |a| over a
+    column), -1 (the smallest), np.inf (the largest over a row) and -np.inf (the smallest),
+    in float64: 0.0 for an empty matrix (where NumPy may raise), a NaN sum passed over as
+    numba's comparisons pass it (the largest float64 where every sum is NaN and the
+    smallest is asked for); the derivative goes to the first extreme sum's elements."""
+    m = a.shape[0]
+    n = a.shape[1]
+    outer = m if by_rows else n
+    inner = n if by_rows else m
+    best = 0.0 if largest else 1.7976931348623157e308
+    if m == 0 or n == 0:
+        return 0.0
+    for i in range(outer):
+        total = 0.0
+        for j in range(inner):
+            r = i if by_rows else j
+            c = j if by_rows else i
+            total += abs(a[r, c])
+        if (total > best) if largest else (total < best):
+            best = total
+    return best
 
 
 def _interp_point(x, xp, fp):

@@ -1,12 +1,14 @@
 """Linear algebra in kernels: `A @ B`, `np.matmul`, `np.dot`, `a.dot(b)`, `np.outer`, `.T`,
-`np.transpose` and `np.linalg.cholesky`. A product of matrices and vectors is one
+`np.transpose`, `np.linalg.cholesky`, `solve`, `inv`, `det` and `slogdet`. A product of
+matrices and vectors is one
 `linalg.matmul` op writing a fresh array (a BLAS call in the numba backend, a matrix product
 again in its derivatives: ad/rules/linalg.py); the dot of two vectors is a sum loop, like any
 reduction. A transpose is a lazy `Transposed` array expression: a product reads a transposed
 array through the op's transpose flag (no copy), anything else reads its elements with the
 indices swapped. Operands that are other array expressions are computed into arrays first.
 The Cholesky factor
-is a function written with loops (library.py), inlined as a call of a kernel."""
+and the LU factorization (solve, inv, det, slogdet) are functions written with loops
+(library.py), inlined as calls of kernels."""
 from __future__ import annotations
 
 from typing import TYPE_CHECKING
@@ -231,22 +233,115 @@ FUNCTIONS = {
 _ARITY = {np.matmul: 2, np.dot: 2, np.outer: 2, np.transpose: 1}
 
 
+def _square_float(ctx: LoweringContext, arr: Value, what: str, node) -> arrays.Dim:
+    """Refuses a matrix `arr` of integers or bools (numba's linear algebra takes float
+    matrices only) and stops the kernel where it is not square; its number of rows."""
+    if not arr.type.dtype.is_float:
+        name = arr.type.dtype.np_dtype.name
+        ctx.unsupported(node, f"{what} of a matrix of {name} (numba takes float matrices "
+                              f"only)", "convert it first: a * 1.0")
+    rows, cols = arrays.as_expr(ctx, arr, node).dims(ctx)
+    square = ctx.builder.op1("arith.cmp", [rows.value, cols.value], i1, {"pred": "eq"})
+    ctx.runtime_check(square, f"{what} of a matrix that is not square", node)
+    return rows
+
+
 def call_cholesky(ctx: LoweringContext, obj, node) -> Value:
     """np.linalg.cholesky(a) of a square float matrix: a call of `cholesky`, inlined."""
     arr = library.sole_array(ctx, node, "np.linalg.cholesky", 2,
                              "pass the matrix alone (the lower factor is returned)",
                              "factor each 2-D matrix in a loop")
-    if not arr.type.dtype.is_float:
-        name = arr.type.dtype.np_dtype.name
-        ctx.unsupported(node, f"np.linalg.cholesky of a matrix of {name} (numba takes float "
-                              f"matrices only)", "convert it first: a * 1.0")
-    rows, cols = arrays.as_expr(ctx, arr, node).dims(ctx)
-    square = ctx.builder.op1("arith.cmp", [rows.value, cols.value], i1, {"pred": "eq"})
-    ctx.runtime_check(square, "np.linalg.cholesky of a matrix that is not square", node)
+    _square_float(ctx, arr, "np.linalg.cholesky", node)
     factor, positive = library.inline(ctx, library.cholesky, [arr], node)
     ctx.runtime_check(positive, "np.linalg.cholesky: the matrix is not positive definite",
                       node)
     return factor
+
+
+def _finite_check(ctx: LoweringContext, finite: Value, what: str, node) -> None:
+    ctx.runtime_check(finite, f"{what}: an element is inf or NaN (numba raises "
+                              f"'Array must not contain infs or NaNs' here)", node)
+
+
+def _singular_check(ctx: LoweringContext, nonsingular: Value, what: str, node) -> None:
+    ctx.runtime_check(nonsingular, f"{what}: the matrix is singular (its LU factorization "
+                                   f"has a zero pivot; numba raises 'Matrix is singular to "
+                                   f"machine precision' here)", node)
+
+
+def call_solve(ctx: LoweringContext, obj, node) -> Value:
+    """np.linalg.solve(a, b) of a square float matrix and a vector or matrix b of its dtype
+    (numba's rules): LU with partial pivoting and substitution (library.lu_factor), inlined;
+    a singular matrix stops the kernel at the call's line, as numba raises there."""
+    what = "np.linalg.solve"
+    if len(node.args) != 2 or node.keywords:
+        ctx.unsupported(node, f"{what} with these arguments", "write np.linalg.solve(a, b)")
+    a, b = (arrays.as_array_value(ctx, ctx.expr(n), n) for n in node.args)
+    if a.type.ndim != 2:
+        ctx.unsupported(node, f"{what} of a {a.type.ndim}-D array",
+                        "solve with each 2-D matrix in a loop")
+    if b.type.ndim not in (1, 2):
+        ctx.unsupported(node, f"{what} with a {b.type.ndim}-D right-hand side",
+                        "pass a vector or a matrix (one system per column)")
+    rows = _square_float(ctx, a, what, node)
+    if b.type.dtype != a.type.dtype:
+        ctx.unsupported(node, f"{what} of a matrix of {a.type.dtype.np_dtype.name} and a "
+                              f"right-hand side of {b.type.dtype.np_dtype.name} (numba takes "
+                              f"one dtype)", "convert the right-hand side: b.astype(a.dtype)")
+    length = arrays.as_expr(ctx, b, node).dims(ctx)[0]
+    if not rows.same(length):
+        same = ctx.builder.op1("arith.cmp", [rows.value, length.value], i1, {"pred": "eq"})
+        ctx.runtime_check(same, f"{what}: the right-hand side's first axis is not as long "
+                                f"as the matrix's (numba: 'system is not dimensionally "
+                                f"valid')", node)
+    fn = library.solve_vector if b.type.ndim == 1 else library.solve_matrix
+    x, nonsingular, finite = library.inline(ctx, fn, [a, b], node)
+    _finite_check(ctx, finite, what, node)
+    _singular_check(ctx, nonsingular, what, node)
+    return x
+
+
+def call_inv(ctx: LoweringContext, obj, node) -> Value:
+    """np.linalg.inv(a) of a square float matrix: the solve with the identity's columns; a
+    singular matrix stops the kernel at the call's line."""
+    what = "np.linalg.inv"
+    arr = library.sole_array(ctx, node, what, 2, "pass the matrix alone",
+                             "invert each 2-D matrix in a loop")
+    _square_float(ctx, arr, what, node)
+    x, nonsingular, finite = library.inline(ctx, library.inverse, [arr], node)
+    _finite_check(ctx, finite, what, node)
+    _singular_check(ctx, nonsingular, what, node)
+    return x
+
+
+def call_det(ctx: LoweringContext, obj, node) -> Value:
+    """np.linalg.det(a) of a square float matrix, float64 as numba's: the product of the LU
+    factor's pivots times the permutation's sign; 0 for a singular matrix, with no error."""
+    what = "np.linalg.det"
+    arr = library.sole_array(ctx, node, what, 2, "pass the matrix alone",
+                             "take the determinant of each 2-D matrix in a loop")
+    _square_float(ctx, arr, what, node)
+    det, finite = library.inline(ctx, library.determinant, [arr], node)
+    _finite_check(ctx, finite, what, node)
+    return det
+
+
+def call_slogdet(ctx: LoweringContext, obj, node) -> tuple[Value, Value]:
+    """np.linalg.slogdet(a) of a square float matrix: (sign, log of |det|), float64 as
+    numba's; (0.0, -inf) for a singular matrix, with no error."""
+    what = "np.linalg.slogdet"
+    arr = library.sole_array(ctx, node, what, 2, "pass the matrix alone",
+                             "take the determinant of each 2-D matrix in a loop")
+    _square_float(ctx, arr, what, node)
+    sign, logabs, finite = library.inline(ctx, library.sign_log_determinant, [arr], node)
+    _finite_check(ctx, finite, what, node)
+    return sign, logabs
+
+
+# np.linalg functions written with loops (library.py) -> their rules (expressions.INTRINSICS)
+INTRINSICS = [({np.linalg.cholesky}, call_cholesky), ({np.linalg.solve}, call_solve),
+              ({np.linalg.inv}, call_inv), ({np.linalg.det}, call_det),
+              ({np.linalg.slogdet}, call_slogdet)]
 
 
 def call(ctx: LoweringContext, obj, node):

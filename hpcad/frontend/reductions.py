@@ -18,7 +18,8 @@ import numpy as np
 
 from ..ir.core import Value
 from ..ir.types import ScalarType, f64, i1, i64
-from .arrays import as_expr, loop_nest
+from . import library
+from .arrays import as_array_value, as_expr, loop_nest
 from .construct import alloc, int_literal, keywords, normal_axis
 
 if TYPE_CHECKING:
@@ -378,17 +379,24 @@ def method_reduction(ctx: LoweringContext, arr, node) -> Value:
 # -- np.linalg.norm ----------------------------------------------------------------------------
 def call_norm(ctx: LoweringContext, obj, node) -> Value:
     """np.linalg.norm(x): the 2-norm of a vector, the Frobenius norm of a matrix;
-    ord=1 and ord=np.inf of vectors."""
+    ord=1 and ord=np.inf of vectors; ord=1, -1, np.inf, -np.inf of matrices (the largest or
+    smallest column or row sum of |x|: library.matrix_norm_sums)."""
     given = operands(ctx, node, "np.linalg.norm", ("ord", "axis"))
     if "axis" in given:
         ctx.unsupported(given["axis"], "np.linalg.norm with axis=",
                         "compute np.sqrt(np.sum(x * x, axis=k))")
-    expr = source(ctx, ctx.expr(given["a"]), node)
+    value = ctx.expr(given["a"])
+    expr = source(ctx, value, node)
     order = norm_order(ctx, given.get("ord"), expr.ndim)
     b = ctx.builder
     t = expr.dtype if expr.dtype.is_float else f64
     if expr.ndim > 2:
         ctx.unsupported(node, f"np.linalg.norm of a {expr.ndim}-D array")
+    if isinstance(order, tuple):   # a matrix's largest or smallest row or column sum
+        matrix = as_array_value(ctx, value, node)
+        by_rows, largest = (ctx.const(flag, i1) for flag in order)
+        return library.inline(ctx, library.matrix_norm_sums, [matrix, by_rows, largest],
+                              node)[0]
     if order == "inf":
         return reduce_all(ctx, _Mapped(expr, t, lambda v: b.op1("math.abs", [v], t)),
                           REDUCERS["max"], node)
@@ -400,21 +408,42 @@ def call_norm(ctx: LoweringContext, obj, node) -> Value:
 
 
 def norm_order(ctx: LoweringContext, node, ndim: int):
-    """2 (also the Frobenius norm of a matrix), 1 or "inf"; an error for other orders."""
+    """2 (also the Frobenius norm of a matrix), 1 or "inf"; for a matrix's ord=1, -1, np.inf
+    or -np.inf, its _MATRIX_SUMS row; an error for other orders."""
     if node is None or (getattr(node, "value", 0) is None):
         return 2
-    value = ctx.static_value(node)
-    if value is None:
-        lit = int_literal(node)
-        value = lit if lit is not None else getattr(node, "value", None)
+    value = _order_value(ctx, node)
     if value == "fro" and ndim == 2:
         return 2
+    if ndim == 2 and not isinstance(value, str) and value in _MATRIX_SUMS:
+        return _MATRIX_SUMS[value]
     if ndim == 1 and value in (1, 2):
         return value
     if ndim == 1 and value == math.inf:
         return "inf"
-    ctx.unsupported(node, f"np.linalg.norm with ord={value!r} of a {ndim}-D array",
-                    "vectors take ord=None, 1, 2 or np.inf, matrices ord=None or 'fro'")
+    ctx.unsupported(node, f"np.linalg.norm with ord={ast.unparse(node)} of a {ndim}-D array",
+                    "vectors take ord=None, 1, 2 or np.inf, matrices ord=None, 'fro', 1, -1, "
+                    "np.inf or -np.inf (ord=2, -2 and 'nuc' need singular values, which "
+                    "kernels do not compute)")
+
+
+def _order_value(ctx: LoweringContext, node):
+    """The value of an ord= written in the call or known when compiling (`-np.inf` too),
+    else None."""
+    if isinstance(node, ast.UnaryOp) and isinstance(node.op, ast.USub):
+        inner = _order_value(ctx, node.operand)
+        return -inner if isinstance(inner, (int, float)) and not isinstance(inner, bool) \
+            else None
+    value = ctx.static_value(node)
+    if value is None:
+        lit = int_literal(node)
+        value = lit if lit is not None else getattr(node, "value", None)
+    return value
+
+
+# a matrix's ord= -> (summing rows, the largest sum): numba's np.linalg.norm
+_MATRIX_SUMS = {1: (False, True), -1: (False, False), math.inf: (True, True),
+                -math.inf: (True, False)}
 
 
 class _Mapped:

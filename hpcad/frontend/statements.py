@@ -442,14 +442,82 @@ def kept_target(ctx: LoweringContext, s, bounds) -> tuple[list[str], bool]:
 
 
 def read_after(fdef, loop, name: str) -> bool:
-    """Whether the source after `loop` reads `name` other than inside a later for loop
-    whose target binds it (`for i in ...` again)."""
-    later = [n for n in ast.walk(fdef) if isinstance(n, ast.For) and n.lineno > loop.end_lineno
-             and name in target_names(n.target)]
-    return any(isinstance(n, ast.Name) and n.id == name and isinstance(n.ctx, ast.Load)
-               and n.lineno > loop.end_lineno
-               and not any(f.lineno <= n.lineno <= f.end_lineno for f in later)
-               for n in ast.walk(fdef))
+    """Whether code after `loop` may read the value `name` has when the loop ends: the first
+    use of `name` after it (the rest of the loop's block, then of each block around it) is
+    a read, not an assignment made on every path (`i = n - 1 - s` in a later loop's body
+    reads no earlier `i`); a later `for` loop whose target binds `name` reads it in its
+    body only from its own binding."""
+    for rest in _blocks_after(fdef.body, loop) or []:
+        use = _first_use(rest, name)
+        if use is not None:
+            return use == "read"
+    return False
+
+
+def _blocks_after(stmts: list, target) -> list[list] | None:
+    """The statements after `target` in its block, then after the statement holding that
+    block in its own, and so on out to the function's body; None if target is not here."""
+    for k, st in enumerate(stmts):
+        if st is target:
+            return [stmts[k + 1:]]
+        blocks = [getattr(st, f) for f in ("body", "orelse", "finalbody")
+                  if isinstance(getattr(st, f, None), list)]
+        blocks += [h.body for h in getattr(st, "handlers", [])]
+        for block in blocks:
+            found = _blocks_after(block, target)
+            if found is not None:
+                return found + [stmts[k + 1:]]
+    return None
+
+
+def _reads(node, name: str) -> bool:
+    return node is not None and any(isinstance(n, ast.Name) and n.id == name
+                                    and isinstance(n.ctx, ast.Load) for n in ast.walk(node))
+
+
+def _binds(node, name: str) -> bool:
+    return any(isinstance(n, ast.Name) and n.id == name and isinstance(n.ctx, ast.Store)
+               for n in ast.walk(node))
+
+
+def _first_use(stmts: list, name: str) -> str | None:
+    """"read" where the statements may read `name` before assigning it, "write" where they
+    assign it on every path first, else None (they do neither, or assign it on some paths
+    only)."""
+    for st in stmts:
+        use = _use_in(st, name)
+        if use is not None:
+            return use
+    return None
+
+
+def _use_in(st, name: str) -> str | None:
+    if isinstance(st, (ast.Assign, ast.AnnAssign)):
+        targets = st.targets if isinstance(st, ast.Assign) else [st.target]
+        if _reads(st.value, name) or any(_reads(t, name) for t in targets):
+            return "read"
+        return "write" if any(_binds(t, name) for t in targets) else None
+    if isinstance(st, ast.AugAssign):
+        return "read" if _reads(st.value, name) or _binds(st.target, name) \
+            or _reads(st.target, name) else None
+    if isinstance(st, ast.For):
+        if _reads(st.iter, name):
+            return "read"
+        if _binds(st.target, name):   # the body reads the loop's own binding
+            return "read" if _first_use(st.orelse, name) == "read" else None
+        return "read" if "read" in (_first_use(st.body, name), _first_use(st.orelse, name)) \
+            else None
+    if isinstance(st, ast.While):
+        return "read" if _reads(st.test, name) or "read" in (
+            _first_use(st.body, name), _first_use(st.orelse, name)) else None
+    if isinstance(st, ast.If):
+        if _reads(st.test, name):
+            return "read"
+        uses = (_first_use(st.body, name), _first_use(st.orelse, name))
+        if "read" in uses:
+            return "read"
+        return "write" if uses == ("write", "write") else None
+    return "read" if _reads(st, name) else None
 
 
 def runs(ctx: LoweringContext, bounds) -> Value:

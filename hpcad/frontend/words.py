@@ -195,9 +195,12 @@ FUNCTIONS = {
                       "what you want to see)",
     "numpy.bincount": "count in a loop: c = np.zeros(m, np.int64), then "
                       "`for i in range(n): c[idx[i]] += 1`",
-    "numpy.linalg.solve": "write the solve as loops (Gaussian elimination; the Thomas "
-                          "algorithm for a tridiagonal matrix), or a conjugate-gradient loop",
-    "numpy.linalg.inv": "solve with loops instead of inverting (Gaussian elimination)",
+    "numpy.linalg.lstsq": "for a matrix a of full column rank, solve the normal equations: "
+                          "np.linalg.solve(a.T @ a, a.T @ b)",
+    "numpy.linalg.pinv": "for a matrix a of full column rank, write "
+                         "np.linalg.solve(a.T @ a, a.T); for a square one, np.linalg.inv(a)",
+    "numpy.linalg.matrix_power": "multiply in a loop (p = a.copy(); then p = p @ a), or "
+                                 "np.linalg.inv(a) first for a negative power",
     "math.copysign": "write `abs(x) if y >= 0.0 else -abs(x)`",
     "math.fmod": "write `x - y * np.trunc(x / y)` (the remainder with the sign of x)",
     "numpy.fmod": "write `x - y * np.trunc(x / y)` (the remainder with the sign of x)",

@@ -2,7 +2,8 @@
 read it (QuantEcon's bisect and Newton return `itr + 1` after `for itr in range(maxiter)`,
 with `itr += 1` before a `break`): the value at the end of the last iteration, or at the
 `break`, body changes included; a value given before a loop that runs no iteration stays;
-with none, a loop that runs no iteration stops the kernel at the loop's line (Python raises
+with none, a loop that runs no iteration stops the kernel at the loop's line unless every
+path assigns the variable again before reading it (Python raises
 UnboundLocalError, numba returns 0). Values equal numba.njit's; a derivative through a
 loop that also keeps its variable equals central differences."""
 import numba
@@ -44,8 +45,28 @@ def bisect(a, b, x, maxiter):
     return xa + 0.5 * (x - xa * xa) / xa, itr
 
 
+def assigned_again(n):
+    total = 0
+    for i in range(n):
+        total += i
+    for s in range(n):
+        i = n - 1 - s
+        total = 10 * total + i
+    return total
+
+
+def assigned_on_one_path(n, c):
+    for i in range(1, n):
+        pass
+    if c:
+        i = 5
+    return i
+
+
 CASES = [(last, (3,)), (changed_in_the_body, (6,)), (given_before, (4,)), (given_before, (0,)),
-         (bisect, (0.5, 2.5, 2.0, 100)), (bisect, (0.5, 2.5, 2.0, 5))]
+         (bisect, (0.5, 2.5, 2.0, 100)), (bisect, (0.5, 2.5, 2.0, 5)), (assigned_again, (3,)),
+         (assigned_again, (0,)), (assigned_on_one_path, (4, False)),
+         (assigned_on_one_path, (4, True))]
 
 
 @pytest.mark.parametrize("fn, args", CASES, ids=[f"{f.__name__}{a}" for f, a in CASES])
@@ -72,4 +93,6 @@ def test_a_loop_that_gives_it_no_value_stops_at_its_line():
     with pytest.raises(KernelAssertionError, match="loop variable 'i' is read after its for "
                                                    "loop, which ran no iteration") as e:
         ad.kernel(last, backend="interp")(0)
-    assert "test_loop_variable_after_loop.py:16" in str(e.value)
+    assert f"test_loop_variable_after_loop.py:{last.__code__.co_firstlineno + 1}" in str(e.value)
+    with pytest.raises(KernelAssertionError, match="loop variable 'i' is read after"):
+        ad.kernel(assigned_on_one_path, backend="interp")(1, False)

@@ -52,6 +52,12 @@ def norms(x, a):
 
 
 @ad.kernel
+def matrix_norms(a, b):
+    return np.linalg.norm(a, 1) + np.linalg.norm(a * b, -1) + np.linalg.norm(a.T, np.inf) \
+        + np.linalg.norm(a - b, ord=-np.inf)
+
+
+@ad.kernel
 def sums_along_axes(a, b):
     s0 = np.sum(a * b, axis=0)
     s1 = a.sum(axis=1)
@@ -129,6 +135,7 @@ CASES = [
     Case("extremes_2d", extremes_2d, _matrix()),
     Case("norms", norms, lambda rng: (rng.standard_normal(6), rng.standard_normal((3, 4)))),
     Case("sums_along_axes", sums_along_axes, _matrix()),
+    Case("matrix_norms", matrix_norms, _matrix()),
     Case("arg_extremes", arg_extremes, _vectors()),
     Case("args_along_axis", args_along_axis, _matrix()),
     Case("reductions_in_prange", reductions_in_prange,
@@ -212,6 +219,27 @@ def matrix_two_norm(a):
     return np.linalg.norm(a, 2)
 
 
+def vector_minus_one_norm(a):
+    return np.linalg.norm(a, -1)
+
+
+def each_matrix_norm(a):
+    return np.linalg.norm(a, 1), np.linalg.norm(a, -1), np.linalg.norm(a, np.inf), \
+        np.linalg.norm(a, -np.inf)
+
+
+@pytest.mark.parametrize("a", [
+    np.array([[1.0, -2.0, 0.5], [3.0, 4.0, -0.25]]), np.ones((3, 4), np.float32),
+    np.zeros((0, 3)), np.array([[math.nan, 1.0], [2.0, 3.0]]),
+    np.array([[math.nan, 1.0], [math.nan, 3.0]])],
+    ids=["float64", "float32", "empty", "nan", "nan-column"])
+def test_matrix_norms_of_each_order_equal_numbas(a):
+    """ord=1/-1: the largest/smallest column sum of |a|, np.inf/-np.inf: row sums, float64;
+    0 for an empty matrix and a NaN sum passed over, as numba's (NumPy raises or gives NaN)."""
+    got = ad.kernel(each_matrix_norm, backend="interp")(a)
+    np.testing.assert_array_equal(np.array(got), np.array(numba.njit(each_matrix_norm)(a)))
+
+
 def variable_ddof(a, k):
     return np.var(a, ddof=k)
 
@@ -231,6 +259,7 @@ def variable_axis(a, k):
 @pytest.mark.parametrize("fn, args, fragment", [
     (keepdims, (np.ones((2, 3)),), "keepdims"),
     (matrix_two_norm, (np.ones((2, 3)),), "ord=2 of a 2-D array"),
+    (vector_minus_one_norm, (np.ones(3),), "ord=-1 of a 1-D array"),
     (axis_out_of_bounds, (np.ones((2, 3)),), "axis 2 is out of bounds"),
     (variable_axis, (np.ones((2, 3)), 1), "integer literal"),
     (variable_ddof, (np.ones((2, 3)), 1), "ddof= that is not a non-negative integer literal"),

@@ -24,6 +24,7 @@ from tests.ad.harness import (
     relative_error,
     slow_unless,
 )
+from tests.ad.kernels import Case
 from tests.parallel import par_kernels as pk
 from tests.parallel.par_kernels import INNER_LOOP_CASES, OWN
 from tests.parallel.test_parallel_derivatives import (
@@ -147,6 +148,29 @@ def test_loop_range_that_cannot_be_counted_before_the_prange_is_refused(backend)
     with pytest.raises(DifferentiationError, match=r"test_prange_inner_loops\.py:\d+: cannot "
                                                    r"lay out the tape"):
         ad.grad(nested_data_dependent, backend=backend)(data + 1.5, indptr)
+
+
+@ad.kernel(parallel=True)
+def triangular_nest(a, b):
+    out = np.zeros(a.shape[0])
+    for i in ad.prange(a.shape[0]):
+        m = a[i]
+        n = m.shape[0]
+        s = b[i]
+        for t in range(n):
+            for j in range(t + 1, n):
+                s = s * m[t, j] + m[j, t]
+        out[i] = s
+    return np.sum(out * out)
+
+
+def test_a_loop_whose_range_depends_on_the_loop_around_it_has_its_tape_block():
+    """A triangular nest in a prange body over the rows of each iteration's view (the LU
+    loops of np.linalg.solve): the counting pass runs the outer loop's range to find the
+    inner one's most iterations."""
+    rng = np.random.default_rng(4)
+    args = (0.4 * rng.standard_normal((5, 4, 4)), rng.standard_normal(5))
+    check_case(Case("triangular_nest", triangular_nest, lambda rng: args), "interp")
 
 
 SCHEDULES = {"segments": {"snapshots": 2}, "revolve": {"snapshots": 2, "schedule": "revolve"}}
