@@ -197,6 +197,10 @@ def test_split_subcommunicator(backend):
     dot_test(kernel, args, backend=backend)   # (sums over the sub-communicator's ranks)
 
 
+# slow on both backends: its plain Python reference compiles numba-mpi's functions in every
+# process (seconds each; the 8-rank run on two cores spent half of this file's time
+# there); the full tier runs it at 2 and 3 ranks
+@pytest.mark.slow
 @pytest.mark.mpi(min_size=2)
 @pytest.mark.timeout(120)
 @pytest.mark.parametrize("backend", BACKENDS)

@@ -40,10 +40,16 @@ def _rel(a, b):
     return abs(a - b) / max(abs(a), abs(b), 1e-12)
 
 
+# The cases numba compiles (slow tier; all under HPCAD_ALL_MPI=1): together their primals
+# and derivatives run every line of the numba backend's code generation, and call every
+# function in the generated code, that all the cases do (python -m tests.numba_cover, at
+# width 1; extrema and numba_mpi add nothing to them; at width 3, extrema and scalars)
+ON_NUMBA = ("in_place", "numba_mpi_extrema", "scalars", "scans")
+
+
 @pytest.mark.mpi(min_size=2)
 @pytest.mark.timeout(120)
-@pytest.mark.parametrize("backend", BACKENDS)
-@pytest.mark.parametrize("case", sorted(rk.CASES))
+@pytest.mark.parametrize("case, backend", case_backends(sorted(rk.CASES), ON_NUMBA))
 def test_reductions_match_finite_differences(case, backend):
     """The primal equals plain Python's; the tangent equals this rank's central difference
     along every rank's direction; the cotangents, summed over ranks, the difference of the
