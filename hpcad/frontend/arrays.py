@@ -561,7 +561,12 @@ def contiguous_axes(s: Sliced) -> bool:
 # -- subscripts -----------------------------------------------------------------------------
 def spread_tuple_index(ctx: LoweringContext, node):
     """a[t] for a name t bound to a tuple of indices (an np.ndindex loop's) as a[t[0], t[1],
-    ...], as NumPy and numba read it; any other subscript as it is."""
+    ...], and `...` in an index as the whole slices it stands for (`u[..., k]` of a 3-D u is
+    u[:, :, k], `a[...]` is a[:]), as NumPy and numba read them; any other subscript as it
+    is."""
+    if isinstance(node, ast.Subscript) and any(
+            isinstance(n, ast.Constant) and n.value is Ellipsis for n in index_nodes(node)):
+        return _spread_ellipsis(ctx, node)
     if not (isinstance(node, ast.Subscript) and isinstance(node.slice, ast.Name)):
         return node
     t = ctx.expr(node.slice)
@@ -573,6 +578,31 @@ def spread_tuple_index(ctx: LoweringContext, node):
     spread = ast.Subscript(value=node.value, slice=ast.copy_location(
         ast.Tuple(elts=items, ctx=ast.Load()), node.slice), ctx=node.ctx)
     return ast.copy_location(spread, node)
+
+
+def _spread_ellipsis(ctx: LoweringContext, node: ast.Subscript) -> ast.Subscript:
+    nodes = index_nodes(node)
+    dots = [n for n in nodes if isinstance(n, ast.Constant) and n.value is Ellipsis]
+    if len(dots) > 1:
+        ctx.unsupported(node, "an index with more than one `...`",
+                        "write one `...` (NumPy allows one), or write the slices out")
+    base = ctx.expr(node.value)
+    if isinstance(base, Value) and isinstance(base.type, ArrayType):
+        ndim = base.type.ndim
+    elif isinstance(base, ArrayExpr):
+        ndim = base.ndim
+    else:
+        ctx.unsupported(node, "`...` in an index of something that is not an array")
+    real = sum(1 for n in nodes if n is not dots[0] and not is_newaxis(ctx, n))
+    if real > ndim:
+        ctx.unsupported(node, f"indexing a {ndim}-D array with {real} indices")
+    whole = [ast.copy_location(ast.Slice(None, None, None), dots[0])
+             for _ in range(ndim - real)]
+    k = nodes.index(dots[0])
+    items = nodes[:k] + whole + nodes[k + 1:]
+    index = items[0] if len(items) == 1 else ast.copy_location(
+        ast.Tuple(elts=items, ctx=ast.Load()), node.slice)
+    return ast.copy_location(ast.Subscript(value=node.value, slice=index, ctx=node.ctx), node)
 
 
 def index_nodes(node) -> list:
