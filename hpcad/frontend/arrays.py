@@ -736,11 +736,22 @@ def bound(ctx: LoweringContext, n, size: Value, step: int, is_lower: bool) -> Va
     """A slice bound normalized as Python does: negative counts from the end, then clipped
     to [0, size] (step > 0) or [-1, size - 1] (step < 0); omitted: the start or end."""
     b = ctx.builder
-    if n is None:
+    if n is None or isinstance(n, ast.Constant) and n.value is None:
         if is_lower:
             return ctx.const(0, i64) if step > 0 else b.op1(
                 "arith.sub", [size, ctx.const(1, i64)], i64)
         return size if step > 0 else ctx.const(-1, i64)
+    optional = _optional_bound(n)
+    if optional is not None:     # `-1 + k or None`, `e if c else None`
+        given, value = optional
+        chosen = ctx.condition(given) if value is not given else b.op1(
+            "arith.cmp", [ctx.coerce_index(ctx.scalar(ctx.expr(value), value), value),
+                          ctx.const(0, i64)], i1, {"pred": "ne"})
+        if isinstance(n, ast.IfExp) and _is_none(n.body):
+            value = n.orelse
+            chosen = b.op1("arith.not", [chosen], i1)
+        return b.op1("arith.select", [chosen, bound(ctx, value, size, step, is_lower),
+                                      bound(ctx, None, size, step, is_lower)], i64)
     v = ctx.coerce_index(ctx.scalar(ctx.expr(n), n), n)
     low = ctx.const(0 if step > 0 else -1, i64)
     high = size if step > 0 else b.op1("arith.sub", [size, ctx.const(1, i64)], i64)
@@ -748,6 +759,22 @@ def bound(ctx: LoweringContext, n, size: Value, step: int, is_lower: bool) -> Va
     negative = b.op1("arith.cmp", [v, ctx.const(0, i64)], i1, {"pred": "lt"})
     v = b.op1("arith.select", [negative, wrapped, v], i64)
     return b.op1("arith.min", [b.op1("arith.max", [v, low], i64), high], i64)
+
+
+def _is_none(n) -> bool:
+    return isinstance(n, ast.Constant) and n.value is None
+
+
+def _optional_bound(n) -> tuple | None:
+    """A slice bound that may be None, as NumPy code writes one that reaches the axis's end:
+    `e or None` (None where e is 0) gives (e, e); `e if c else None` and `None if c else e`
+    give (c, e) (the bound is e where c is true, resp. false). Else None."""
+    if isinstance(n, ast.BoolOp) and isinstance(n.op, ast.Or) and len(n.values) == 2 \
+            and _is_none(n.values[1]) and not _is_none(n.values[0]):
+        return n.values[0], n.values[0]
+    if isinstance(n, ast.IfExp) and _is_none(n.orelse) != _is_none(n.body):
+        return n.test, n.body
+    return None
 
 
 def static_int(node) -> int | None:

@@ -80,3 +80,19 @@ def implicit_mixing(tke, kappa, kbot, dt):
             d[ks:] = tke[i, j, ks:, 0]
             tke[i, j, ks:, 1] = solve_tridiag(a[ks:], b[ks:], c[ks:], d[ks:])
     return np.sum(tke[..., 1] * tke[..., 1])
+
+
+@ad.kernel
+def vertical_sums(drdT, dTdz, dzw):
+    """NumPy style: both vertical neighbours' weighted tapered slopes summed with slices
+    whose end is `-1 + kr or None` (the axis's end where kr is 1, also written with
+    conditional expressions), a start chosen by a conditional expression, and a local def."""
+    def damp(sx):
+        return 0.5 * (1.0 + np.tanh((SLOPE_C - np.abs(sx)) / SLOPE_C))
+
+    sumz = np.zeros_like(drdT)
+    for kr in range(2):
+        ki = 0 if kr == 1 else 1
+        s = drdT[:, ki:] * dTdz[:, : -1 + kr or None] * drdT[:, : None if kr else -1] * 1e-3
+        sumz[:, ki:] += dzw[np.newaxis, : -1 if kr == 0 else None] * np.maximum(0.2, damp(s)) * s
+    return np.sum(sumz * sumz[:, ::-1])
