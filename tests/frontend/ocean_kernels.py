@@ -1,8 +1,8 @@
 """Ocean-model kernels written as numba users write them (3-D stencils over 4-D fields with
 `[..., tau]`, loops over tuples of offsets, a tridiagonal solve per column in a numba.njit
 helper that compares shapes), for tests/frontend/test_ocean_kernels.py. They live outside
-the test module so that pytest does not rewrite their `assert`s (numba compiles the same
-functions to check the primal)."""
+the test module so that pytest does not rewrite their `assert`s (the plain functions are
+the primal's reference)."""
 import numba
 import numpy as np
 
