@@ -559,14 +559,15 @@ def contiguous_axes(s: Sliced) -> bool:
 
 
 # -- subscripts -----------------------------------------------------------------------------
-def spread_tuple_index(ctx: LoweringContext, node):
+def spread_tuple_index(ctx: LoweringContext, node, base=None):
     """a[t] for a name t bound to a tuple of indices (an np.ndindex loop's) as a[t[0], t[1],
     ...], and `...` in an index as the whole slices it stands for (`u[..., k]` of a 3-D u is
     u[:, :, k], `a[...]` is a[:]), as NumPy and numba read them; any other subscript as it
-    is."""
+    is. base: the subscripted value where the caller has evaluated it (a kernel call's result
+    must not be computed twice), else it is evaluated here for `...`."""
     if isinstance(node, ast.Subscript) and any(
             isinstance(n, ast.Constant) and n.value is Ellipsis for n in index_nodes(node)):
-        return _spread_ellipsis(ctx, node)
+        return _spread_ellipsis(ctx, node, ctx.expr(node.value) if base is None else base)
     if not (isinstance(node, ast.Subscript) and isinstance(node.slice, ast.Name)):
         return node
     t = ctx.expr(node.slice)
@@ -580,13 +581,12 @@ def spread_tuple_index(ctx: LoweringContext, node):
     return ast.copy_location(spread, node)
 
 
-def _spread_ellipsis(ctx: LoweringContext, node: ast.Subscript) -> ast.Subscript:
+def _spread_ellipsis(ctx: LoweringContext, node: ast.Subscript, base) -> ast.Subscript:
     nodes = index_nodes(node)
     dots = [n for n in nodes if isinstance(n, ast.Constant) and n.value is Ellipsis]
     if len(dots) > 1:
         ctx.unsupported(node, "an index with more than one `...`",
                         "write one `...` (NumPy allows one), or write the slices out")
-    base = ctx.expr(node.value)
     if isinstance(base, Value) and isinstance(base.type, ArrayType):
         ndim = base.type.ndim
     elif isinstance(base, ArrayExpr):

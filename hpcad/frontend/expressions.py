@@ -283,8 +283,8 @@ def expr_ifexp(ctx: LoweringContext, node):
 
 
 def expr_subscript(ctx: LoweringContext, node):
-    node = arrays.spread_tuple_index(ctx, node)
     base = ctx.expr(node.value)
+    node = arrays.spread_tuple_index(ctx, node, base)
     if isinstance(base, tuple):
         if isinstance(node.slice, ast.Slice):   # a.shape[:2]
             bounds = [None if b is None else arrays.static_int(b)
