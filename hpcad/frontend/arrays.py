@@ -581,6 +581,35 @@ def spread_tuple_index(ctx: LoweringContext, node, base=None):
     return ast.copy_location(spread, node)
 
 
+def evaluated_once(ctx: LoweringContext, target, base: bool = True) -> tuple:
+    """A subscript `f(u)[g(i)]` whose subscripted value (where base) or indices call
+    something, with those computed here, once, in Python's order (the value, then each
+    index), each named by its own text; and the names to drop after its use. (A store's
+    paths read the subscripted value and its indices more than once, and a read its index:
+    a kernel call there would run again each time.)"""
+    if not isinstance(target, ast.Subscript):
+        return target, []
+    names: list[str] = []
+
+    def once(node):
+        if isinstance(node, ast.Slice) or not any(isinstance(n, ast.Call)
+                                                  for n in ast.walk(node)):
+            return node
+        text = ast.unparse(node)
+        ctx.env[text] = ctx.expr(node)
+        names.append(text)
+        return ast.copy_location(ast.Name(id=text, ctx=ast.Load()), node)
+
+    value = once(target.value) if base else target.value
+    index = ast.copy_location(ast.Tuple(elts=[once(n) for n in target.slice.elts],
+                                        ctx=ast.Load()), target.slice) \
+        if isinstance(target.slice, ast.Tuple) else once(target.slice)
+    if not names:
+        return target, names
+    return ast.copy_location(ast.Subscript(value=value, slice=index, ctx=target.ctx),
+                             target), names
+
+
 def _spread_ellipsis(ctx: LoweringContext, node: ast.Subscript, base) -> ast.Subscript:
     nodes = index_nodes(node)
     dots = [n for n in nodes if isinstance(n, ast.Constant) and n.value is Ellipsis]

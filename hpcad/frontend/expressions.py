@@ -284,7 +284,15 @@ def expr_ifexp(ctx: LoweringContext, node):
 
 def expr_subscript(ctx: LoweringContext, node):
     base = ctx.expr(node.value)
-    node = arrays.spread_tuple_index(ctx, node, base)
+    node, names = arrays.evaluated_once(ctx, node, base=False)   # u[count(c)]: one call
+    try:
+        return _subscript_of(ctx, arrays.spread_tuple_index(ctx, node, base), base)
+    finally:
+        for n in names:
+            ctx.env.pop(n, None)
+
+
+def _subscript_of(ctx: LoweringContext, node, base):
     if isinstance(base, tuple):
         if isinstance(node.slice, ast.Slice):   # a.shape[:2]
             bounds = [None if b is None else arrays.static_int(b)

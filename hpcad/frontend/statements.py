@@ -228,37 +228,8 @@ def stmt_annassign(ctx: LoweringContext, s):
     assign(ctx, s.target, ctx.expr(s.value))
 
 
-def evaluated_once(ctx: LoweringContext, target) -> tuple:
-    """A store target `f(u)[g(i)] = v` whose subscripted value or indices call something,
-    with those computed here, once, in Python's order (the value, then each index), each
-    named by its own text; and the names to drop after the store. (The store's paths read
-    the subscripted value and its indices more than once: a kernel call there would run
-    again each time.)"""
-    if not isinstance(target, ast.Subscript):
-        return target, []
-    names: list[str] = []
-
-    def once(node):
-        if isinstance(node, ast.Slice) or not any(isinstance(n, ast.Call)
-                                                  for n in ast.walk(node)):
-            return node
-        text = ast.unparse(node)
-        ctx.env[text] = ctx.expr(node)
-        names.append(text)
-        return ast.copy_location(ast.Name(id=text, ctx=ast.Load()), node)
-
-    base = once(target.value)
-    index = ast.copy_location(ast.Tuple(elts=[once(n) for n in target.slice.elts],
-                                        ctx=ast.Load()), target.slice) \
-        if isinstance(target.slice, ast.Tuple) else once(target.slice)
-    if not names:
-        return target, names
-    return ast.copy_location(ast.Subscript(value=base, slice=index, ctx=target.ctx),
-                             target), names
-
-
 def stmt_augassign(ctx: LoweringContext, s):
-    once, names = evaluated_once(ctx, s.target)
+    once, names = arrays.evaluated_once(ctx, s.target)
     if names:
         try:
             stmt_augassign(ctx, ast.copy_location(
@@ -335,7 +306,7 @@ def vector_items(ctx: LoweringContext, value, count: int, node) -> tuple:
 
 
 def assign(ctx: LoweringContext, target, value) -> None:
-    once, names = evaluated_once(ctx, target)
+    once, names = arrays.evaluated_once(ctx, target)
     try:
         bind_target(ctx, once, value)
     finally:

@@ -1,8 +1,9 @@
 """A kernel call in a store target (`step(u)[0, 0] = v`, `u[count(c)] = v`,
-`u[bump(w) > 1.5] = v`, `op=` too) or in a subscripted value with `...`
-(`np.sum(step(u)[..., 0])`) runs once, in Python's order (the value stored, then the
-subscripted value, then each index), as the plain Python functions show: a store's paths
-read its target's parts more than once, and each read ran the call again."""
+`u[bump(w) > 1.5] = v`, `op=` too), in an index read (`u[count(c)]`) or in a subscripted
+value with `...` (`np.sum(step(u)[..., 0])`) runs once, in Python's order (the value
+stored, then the subscripted value, then each index), as the plain Python functions show:
+a store's paths read its target's parts more than once, a read its index, and each read
+ran the call again."""
 import numpy as np
 import pytest
 
@@ -52,6 +53,14 @@ def store_at_counted_rows(u, c):
     return np.sum(u) + 100.0 * c[0]
 
 
+def read_at_a_counted_row(u, c):
+    return np.sum(u[count(c)]) + 100.0 * c[0]
+
+
+def read_at_a_counted_index(u, c):
+    return u[:, 1][count(c)] + 100.0 * c[0]
+
+
 def store_under_a_called_mask(u, c):
     w = u[:, 0]
     w[bump_vector(w) > 1.5] = 7.0
@@ -60,7 +69,8 @@ def store_under_a_called_mask(u, c):
 
 @pytest.mark.parametrize("fn", [store_into_result, add_into_result, fill_through_ellipsis,
                                 read_through_ellipsis, store_at_counted_rows,
-                                store_under_a_called_mask], ids=lambda f: f.__name__)
+                                store_under_a_called_mask, read_at_a_counted_row,
+                                read_at_a_counted_index], ids=lambda f: f.__name__)
 def test_a_call_in_a_store_target_runs_once(fn):
     u = np.array([[0.0, 1.0], [1.0, 0.5], [0.2, 0.0], [1.0, 1.0]])
     c = np.zeros(1, dtype=np.int64)
