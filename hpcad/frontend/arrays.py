@@ -559,9 +559,15 @@ def contiguous_axes(s: Sliced) -> bool:
 
 
 # -- subscripts -----------------------------------------------------------------------------
-def spread_tuple_index(ctx: LoweringContext, node):
+def spread_tuple_index(ctx: LoweringContext, node, base=None):
     """a[t] for a name t bound to a tuple of indices (an np.ndindex loop's) as a[t[0], t[1],
-    ...], as NumPy and numba read it; any other subscript as it is."""
+    ...], and `...` in an index as the whole slices it stands for (`u[..., k]` of a 3-D u is
+    u[:, :, k], `a[...]` is a[:]), as NumPy and numba read them; any other subscript as it
+    is. base: the subscripted value where the caller has evaluated it (a kernel call's result
+    must not be computed twice), else it is evaluated here for `...`."""
+    if isinstance(node, ast.Subscript) and any(
+            isinstance(n, ast.Constant) and n.value is Ellipsis for n in index_nodes(node)):
+        return _spread_ellipsis(ctx, node, ctx.expr(node.value) if base is None else base)
     if not (isinstance(node, ast.Subscript) and isinstance(node.slice, ast.Name)):
         return node
     t = ctx.expr(node.slice)
@@ -573,6 +579,59 @@ def spread_tuple_index(ctx: LoweringContext, node):
     spread = ast.Subscript(value=node.value, slice=ast.copy_location(
         ast.Tuple(elts=items, ctx=ast.Load()), node.slice), ctx=node.ctx)
     return ast.copy_location(spread, node)
+
+
+def evaluated_once(ctx: LoweringContext, target, base: bool = True) -> tuple:
+    """A subscript `f(u)[g(i)]` whose subscripted value (where base) or indices call
+    something, with those computed here, once, in Python's order (the value, then each
+    index), each named by its own text; and the names to drop after its use. (A store's
+    paths read the subscripted value and its indices more than once, and a read its index:
+    a kernel call there would run again each time.)"""
+    if not isinstance(target, ast.Subscript):
+        return target, []
+    names: list[str] = []
+
+    def once(node):
+        if isinstance(node, ast.Slice) or not any(isinstance(n, ast.Call)
+                                                  for n in ast.walk(node)):
+            return node
+        text = ast.unparse(node)
+        ctx.env[text] = ctx.expr(node)
+        names.append(text)
+        return ast.copy_location(ast.Name(id=text, ctx=ast.Load()), node)
+
+    value = once(target.value) if base else target.value
+    index = ast.copy_location(ast.Tuple(elts=[once(n) for n in target.slice.elts],
+                                        ctx=ast.Load()), target.slice) \
+        if isinstance(target.slice, ast.Tuple) else once(target.slice)
+    if not names:
+        return target, names
+    return ast.copy_location(ast.Subscript(value=value, slice=index, ctx=target.ctx),
+                             target), names
+
+
+def _spread_ellipsis(ctx: LoweringContext, node: ast.Subscript, base) -> ast.Subscript:
+    nodes = index_nodes(node)
+    dots = [n for n in nodes if isinstance(n, ast.Constant) and n.value is Ellipsis]
+    if len(dots) > 1:
+        ctx.unsupported(node, "an index with more than one `...`",
+                        "write one `...` (NumPy allows one), or write the slices out")
+    if isinstance(base, Value) and isinstance(base.type, ArrayType):
+        ndim = base.type.ndim
+    elif isinstance(base, ArrayExpr):
+        ndim = base.ndim
+    else:
+        ctx.unsupported(node, "`...` in an index of something that is not an array")
+    real = sum(1 for n in nodes if n is not dots[0] and not is_newaxis(ctx, n))
+    if real > ndim:
+        ctx.unsupported(node, f"indexing a {ndim}-D array with {real} indices")
+    whole = [ast.copy_location(ast.Slice(None, None, None), dots[0])
+             for _ in range(ndim - real)]
+    k = nodes.index(dots[0])
+    items = nodes[:k] + whole + nodes[k + 1:]
+    index = items[0] if len(items) == 1 else ast.copy_location(
+        ast.Tuple(elts=items, ctx=ast.Load()), node.slice)
+    return ast.copy_location(ast.Subscript(value=node.value, slice=index, ctx=node.ctx), node)
 
 
 def index_nodes(node) -> list:
@@ -706,11 +765,22 @@ def bound(ctx: LoweringContext, n, size: Value, step: int, is_lower: bool) -> Va
     """A slice bound normalized as Python does: negative counts from the end, then clipped
     to [0, size] (step > 0) or [-1, size - 1] (step < 0); omitted: the start or end."""
     b = ctx.builder
-    if n is None:
+    if n is None or isinstance(n, ast.Constant) and n.value is None:
         if is_lower:
             return ctx.const(0, i64) if step > 0 else b.op1(
                 "arith.sub", [size, ctx.const(1, i64)], i64)
         return size if step > 0 else ctx.const(-1, i64)
+    optional = _optional_bound(n)
+    if optional is not None:     # `-1 + k or None`, `e if c else None`
+        given, value = optional
+        chosen = ctx.condition(given) if value is not given else b.op1(
+            "arith.cmp", [ctx.coerce_index(ctx.scalar(ctx.expr(value), value), value),
+                          ctx.const(0, i64)], i1, {"pred": "ne"})
+        if isinstance(n, ast.IfExp) and _is_none(n.body):
+            value = n.orelse
+            chosen = b.op1("arith.not", [chosen], i1)
+        return b.op1("arith.select", [chosen, bound(ctx, value, size, step, is_lower),
+                                      bound(ctx, None, size, step, is_lower)], i64)
     v = ctx.coerce_index(ctx.scalar(ctx.expr(n), n), n)
     low = ctx.const(0 if step > 0 else -1, i64)
     high = size if step > 0 else b.op1("arith.sub", [size, ctx.const(1, i64)], i64)
@@ -718,6 +788,22 @@ def bound(ctx: LoweringContext, n, size: Value, step: int, is_lower: bool) -> Va
     negative = b.op1("arith.cmp", [v, ctx.const(0, i64)], i1, {"pred": "lt"})
     v = b.op1("arith.select", [negative, wrapped, v], i64)
     return b.op1("arith.min", [b.op1("arith.max", [v, low], i64), high], i64)
+
+
+def _is_none(n) -> bool:
+    return isinstance(n, ast.Constant) and n.value is None
+
+
+def _optional_bound(n) -> tuple | None:
+    """A slice bound that may be None, as NumPy code writes one that reaches the axis's end:
+    `e or None` (None where e is 0) gives (e, e); `e if c else None` and `None if c else e`
+    give (c, e) (the bound is e where c is true, resp. false). Else None."""
+    if isinstance(n, ast.BoolOp) and isinstance(n.op, ast.Or) and len(n.values) == 2 \
+            and _is_none(n.values[1]) and not _is_none(n.values[0]):
+        return n.values[0], n.values[0]
+    if isinstance(n, ast.IfExp) and _is_none(n.orelse) != _is_none(n.body):
+        return n.test, n.body
+    return None
 
 
 def static_int(node) -> int | None:

@@ -209,6 +209,8 @@ def expr_compare(ctx: LoweringContext, node):
 
 
 def compare(ctx: LoweringContext, op, left, right, node):
+    if isinstance(left, tuple) and isinstance(right, tuple):
+        return _compare_tuples(ctx, op, left, right, node)
     if arrays.is_array(left) or arrays.is_array(right):
         return arrays.elementwise(ctx, lambda c, vs: compare(c, op, vs[0], vs[1], node),
                                   [left, right], node)
@@ -217,6 +219,21 @@ def compare(ctx: LoweringContext, op, left, right, node):
     t = promote(left.type, right.type) if left.type != right.type else left.type
     return ctx.builder.op1("arith.cmp", [ctx.coerce(left, t), ctx.coerce(right, t)],
                            i1, {"pred": pred})
+
+
+def _compare_tuples(ctx: LoweringContext, op, left: tuple, right: tuple, node) -> Value:
+    """`a.shape == b.shape`: tuples are equal where they have the same length and equal
+    items (compared as numbers, nested tuples item by item), as in Python and numba."""
+    if not isinstance(op, (ast.Eq, ast.NotEq)):
+        ctx.unsupported(node, "ordering tuples with < <= > >=",
+                        "compare their items one by one")
+    same = ctx.const(len(left) == len(right), i1)
+    if len(left) == len(right):
+        for a, b in zip(left, right):
+            same = ctx.builder.op1("arith.and", [same, compare(ctx, ast.Eq(), a, b, node)], i1)
+    if isinstance(op, ast.NotEq):
+        same = ctx.builder.op1("arith.not", [same], i1)
+    return same
 
 
 def expr_boolop(ctx: LoweringContext, node):
@@ -266,8 +283,16 @@ def expr_ifexp(ctx: LoweringContext, node):
 
 
 def expr_subscript(ctx: LoweringContext, node):
-    node = arrays.spread_tuple_index(ctx, node)
     base = ctx.expr(node.value)
+    node, names = arrays.evaluated_once(ctx, node, base=False)   # u[count(c)]: one call
+    try:
+        return _subscript_of(ctx, arrays.spread_tuple_index(ctx, node, base), base)
+    finally:
+        for n in names:
+            ctx.env.pop(n, None)
+
+
+def _subscript_of(ctx: LoweringContext, node, base):
     if isinstance(base, tuple):
         if isinstance(node.slice, ast.Slice):   # a.shape[:2]
             bounds = [None if b is None else arrays.static_int(b)

@@ -1,12 +1,12 @@
 """What a `for` loop iterates over, as numba's nopython mode allows: range(), arrays (the
 elements of a 1-D array, the sub-array views a[k] of an n-D one; a slice iterates over its
 view, an array expression over its value computed before the loop, as in NumPy),
-enumerate() and zip() of those, nested; np.ndindex(shape) (index tuples) and `a.flat` (the
-elements of any array, C order). Each is a `Source`: a length (i64, computed before
-the loop) and the item at position k (emitted in the body), so every such loop lowers to the
-plain `scf.for` over k in [0, length) that statements.stmt_for builds, and AD, parallel
-loops and the passes see nothing new. To add an iterable: a Source class and a row in CALLS
-(or a case in `source`)."""
+enumerate() and zip() of those, nested; np.ndindex(shape) (index tuples), `a.flat` (the
+elements of any array, C order) and tuples of numbers (`for kr in (0, 1)`). Each is a
+`Source`: a length (i64, computed before the loop) and the item at position k (emitted in
+the body), so every such loop lowers to the plain `scf.for` over k in [0, length) that
+statements.stmt_for builds, and AD, parallel loops and the passes see nothing new. To add
+an iterable: a Source class and a row in CALLS (or a case in `source`)."""
 from __future__ import annotations
 
 import ast
@@ -180,6 +180,64 @@ class FlatSource(Source):
         return self.expr.element(ctx, list(idx))
 
 
+@dataclass
+class TupleSource(Source):
+    """A tuple of numbers (or of tuples of numbers, all of one structure and item types):
+    `for kr in (0, 1)`, as numba iterates over a homogeneous tuple. Its items are evaluated
+    once, before the loop, as Python evaluates the tuple; the item at k is chosen from them
+    by comparing k with each position."""
+    items: tuple
+
+    def length(self, ctx: LoweringContext) -> Value:
+        return ctx.const(len(self.items), i64)
+
+    def item(self, ctx: LoweringContext, k: Value) -> Item:
+        return _choose(ctx, k, list(self.items))
+
+
+def _choose(ctx: LoweringContext, k: Value, items: list) -> Item:
+    """items[k], for items of one structure (numbers, or tuples of them)."""
+    if isinstance(items[0], tuple):
+        return tuple(_choose(ctx, k, [it[j] for it in items]) for j in range(len(items[0])))
+    chosen = items[-1]
+    for pos in range(len(items) - 2, -1, -1):
+        here = ctx.builder.op1("arith.cmp", [k, ctx.const(pos, i64)], i1, {"pred": "eq"})
+        chosen = ctx.builder.op1("arith.select", [here, items[pos], chosen], items[pos].type)
+    return chosen
+
+
+def _tuple_shape(item) -> object:
+    """The structure and item types of a tuple's item (None where it holds an array or an
+    object that is not a number)."""
+    if isinstance(item, tuple):
+        shapes = [_tuple_shape(i) for i in item]
+        return None if any(s is None for s in shapes) else tuple(shapes)
+    if isinstance(item, Value) and isinstance(item.type, ScalarType):
+        return item.type
+    return None
+
+
+def _type_words(shape) -> str:
+    """A tuple item's structure and types in NumPy's words: float64, (int64, float64)."""
+    if isinstance(shape, tuple):
+        return "(" + ", ".join(_type_words(s) for s in shape) + ")"
+    return str(shape.np_dtype)
+
+
+def _tuple_source(ctx: LoweringContext, node: ast.AST, items: tuple) -> Source:
+    shapes = [_tuple_shape(i) for i in items]
+    if not items or any(s is None for s in shapes):
+        ctx.unsupported(node, "a `for` loop over a tuple that is empty or holds arrays",
+                        "loop over range() and index the arrays, or put the numbers in a "
+                        "tuple")
+    if any(s != shapes[0] for s in shapes):
+        ctx.unsupported(node, "a `for` loop over a tuple whose items differ in type "
+                              f"({', '.join(_type_words(s) for s in shapes)})",
+                        "write the items with one type (all integers, or all floats: "
+                        "`(0.0, 1.0)`), as numba requires")
+    return TupleSource(items)
+
+
 def _ndindex(ctx: LoweringContext, node: ast.Call) -> Source:
     """np.ndindex(shape) or np.ndindex(n0, n1, ...)."""
     if node.keywords or not node.args:
@@ -255,9 +313,7 @@ def source(ctx: LoweringContext, node: ast.AST) -> Source:
     if isinstance(value, Value) and isinstance(value.type, ArrayType):
         return ArraySource(value)
     if isinstance(value, tuple):
-        ctx.unsupported(node, "a `for` loop over a tuple",
-                        "put the values in an array and loop over it, or index the tuple "
-                        "with constants")
+        return _tuple_source(ctx, node, value)
     what = "a number" if isinstance(value, Value) and isinstance(value.type, ScalarType) \
         else "this object"
     ctx.unsupported(node, f"a `for` loop over {what}",

@@ -229,6 +229,15 @@ def stmt_annassign(ctx: LoweringContext, s):
 
 
 def stmt_augassign(ctx: LoweringContext, s):
+    once, names = arrays.evaluated_once(ctx, s.target)
+    if names:
+        try:
+            stmt_augassign(ctx, ast.copy_location(
+                ast.AugAssign(target=once, op=s.op, value=s.value), s))
+        finally:
+            for n in names:
+                ctx.env.pop(n, None)
+        return
     spread = arrays.spread_tuple_index(ctx, s.target)    # a[idx] += v, idx a tuple
     if spread is not s.target:
         s = ast.copy_location(ast.AugAssign(target=spread, op=s.op, value=s.value), s)
@@ -297,6 +306,15 @@ def vector_items(ctx: LoweringContext, value, count: int, node) -> tuple:
 
 
 def assign(ctx: LoweringContext, target, value) -> None:
+    once, names = arrays.evaluated_once(ctx, target)
+    try:
+        bind_target(ctx, once, value)
+    finally:
+        for n in names:
+            ctx.env.pop(n, None)
+
+
+def bind_target(ctx: LoweringContext, target, value) -> None:
     target = arrays.spread_tuple_index(ctx, target)     # a[idx] = v, idx a tuple
     if isinstance(target, ast.Name) and target.id in ctx.buffers:
         ctx.rebind_buffered(target.id, value, target)

@@ -161,7 +161,9 @@ CONSTANTS = {
                            "in the call itself"),
     "complex": ("a complex number",
                 "carry the real and imaginary parts as two float variables"),
-    "ellipsis": ("`...` in an index", "write the slices out: a[:, :] or a[i, :]"),
+    "ellipsis": ("`...` other than in an array's index",
+                 "`...` stands for whole axes in an array's index (u[..., k]); elsewhere "
+                 "write what it stands for"),
 }
 
 # type of a Python object met where a number or an array is needed -> what it is called

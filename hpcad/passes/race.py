@@ -4,9 +4,10 @@ one writes an array element that another reads or writes. A write is safe when
   iteration: a component is the loop variable i plus a constant (or k * i + c for a
   constant k >= 1 and c the same in every iteration: an array statement storing into
   `a[first::k]`), or two components are
-  i // m and i % m for one m (a flattened 2-D index; legal when the loop's lower bound is
-  at least 0, its step positive, m >= 0 and its upper bound a product with m: m = 0 then
-  runs no iteration, and for m > 0 the pair is a non-negative index that gives back
+  i // m and i % m for one m, each plus a constant c >= 0 or not (a flattened 2-D index,
+  `out[2 + k // m, 2 + k % m]` inside a halo too; legal when the loop's lower bound is at
+  least 0, its step positive, m >= 0 and its upper bound a product with m: m = 0 then runs
+  no iteration, and for m > 0 the pair is a non-negative index that gives back
   i = m * (i // m) + i % m);
 - or every access indexes one same axis by the loop variable itself (each iteration owns
   that slice);
@@ -308,9 +309,10 @@ def _smallest(loop: Op, low: dict[Value, int]) -> int | None:
 
 
 def _flattened(idx: tuple, loop: Op, low: dict[Value, int]) -> bool:
-    """Two components of the index tuple are i // m and i % m for the loop variable i and
-    one m that is >= 0 and a factor of the loop's upper bound, the lower bound >= 0 and the
-    step positive: the pair names one element per iteration (module docstring)."""
+    """Two components of the index tuple are i // m and i % m (each plus a constant >= 0 or
+    not) for the loop variable i and one m that is >= 0 and a factor of the loop's upper
+    bound, the lower bound >= 0 and the step positive: the pair names one element per
+    iteration (module docstring)."""
     _, ub, step = loop.operands[:3]
     iv = loop.regions[0].args[0]
     if (int_const(step) or 0) <= 0 or not _never_negative(0, loop, low):
@@ -320,6 +322,12 @@ def _flattened(idx: tuple, loop: Op, low: dict[Value, int]) -> bool:
 
     def divisor(v: Value, name: str) -> Value | None:
         op = v.owner
+        if isinstance(op, Op) and op.name == "arith.add":   # i // m + c, c >= 0 constant
+            a, b = op.operands
+            c, v = (int_const(a), b) if int_const(a) is not None else (int_const(b), a)
+            if c is None or c < 0:
+                return None
+            op = v.owner
         if isinstance(op, Op) and op.name == name and op.operands[0] is iv:
             return op.operands[1]
         return None

@@ -136,10 +136,18 @@ def strict_zip(x, y):
 
 
 @ad.kernel
-def loop_over_shape(a):
-    s = 0
-    for n in a.shape:
-        s += n
+def loop_over_arrays(a):
+    s = 0.0
+    for v in (a, a):
+        s += v[0]
+    return s
+
+
+@ad.kernel
+def loop_over_mixed_tuple(a):
+    s = 0.0
+    for v in (1, 2.0):
+        s += v * a[0]
     return s
 
 
@@ -415,3 +423,22 @@ def private_scalar_read_after_prange(x, c):
         tmp = c * x[i]
         x[i] = tmp
     return tmp
+
+
+@ad.kernel
+def loops_over_tuples(x, c):
+    """A stencil's offsets as a tuple of integers (with `continue`), weights as a tuple of
+    floats read from the arguments, pairs as a tuple of tuples, and an array's shape."""
+    s = 0.0
+    n = x.shape[0]
+    for i in range(1, n - 1):
+        for off in (-1, 0, 1):
+            if i == 1 and off == -1:
+                continue
+            for wgt in (c, 0.5 * c, x[0]):
+                s += wgt * x[i + off] * x[i]
+    for a, b in ((0, 1.0), (2, -c)):
+        s += b * x[a] * x[a]
+    for m in x.shape:
+        s += m * x[-1]
+    return s

@@ -84,9 +84,9 @@ helper = lambda x: x * 2   # noqa: E731  (a def of the user's code would be inli
 
 
 def loop_over_tuple(a):
-    s = 0
-    for n in a.shape:  # error here
-        s += n
+    s = 0.0
+    for v in (a, 2.0 * a):  # error here
+        s += v[0]
     return s
 
 

@@ -61,7 +61,8 @@ CASES = [Case("sum_over_elements", ck.sum_over_elements, _vector),
          Case("tuple_carried_by_loops", ck.tuple_carried_by_loops, _vector),
          Case("tuple_in_prange", ck.tuple_in_prange, _vector),
          Case("private_scalar_in_prange", ck.private_scalar_in_prange, _vector),
-         Case("ndindex_and_flat", ck.ndindex_and_flat, _vector_matrix_scale)]
+         Case("ndindex_and_flat", ck.ndindex_and_flat, _vector_matrix_scale),
+         Case("loops_over_tuples", ck.loops_over_tuples, _vector)]
 
 
 # The cases numba compiles (harness.ALL_KERNELS: all): together they run every line of the
@@ -99,8 +100,10 @@ def test_constant_range_steps_leave_no_check_in_the_ir():
 
 
 @pytest.mark.parametrize("kernel, args, message, hint", [
-    (ck.loop_over_shape, (np.ones((2, 3)),), "a `for` loop over a tuple",
-     "put the values in an array"),
+    (ck.loop_over_arrays, (np.ones(3),), "a `for` loop over a tuple that is empty or holds "
+     "arrays", "loop over range() and index the arrays"),
+    (ck.loop_over_mixed_tuple, (np.ones(3),), "a `for` loop over a tuple whose items differ in "
+     "type (int64, float64)", "write the items with one type"),
     (ck.loop_over_number, (np.ones(3),), "a `for` loop over a number",
      "loop over range(), an array, enumerate() or zip() of those"),
     (ck.unpack_an_element, (np.ones(3),), "unpacking one value into 2 loop variables",
@@ -111,7 +114,8 @@ def test_constant_range_steps_leave_no_check_in_the_ir():
      "enumerate(a, start), start by position"),
     (ck.rows_of_a_new_axis_slice, (np.ones((4, 2)),), "the rows of a slice with np.newaxis",
      "loop over range() and index the array"),
-], ids=["tuple", "number", "unpacking", "unpacking-zip", "enumerate-keyword", "new-axis-rows"])
+], ids=["tuple-of-arrays", "mixed-tuple", "number", "unpacking", "unpacking-zip",
+        "enumerate-keyword", "new-axis-rows"])
 def test_unsupported_loops_are_errors_at_their_line(kernel, args, message, hint):
     with pytest.raises(ad.UnsupportedConstruct) as info:
         kernel(*args)

@@ -732,6 +732,36 @@ def repeated_indices(rng, size: int, count: int) -> np.ndarray:
     return rng.permutation(np.concatenate([np.arange(size), np.arange(size), extra]))
 
 
+@ad.kernel
+def flattened2d_halo(u, c):
+    """The flattened pair offset into the interior of a larger array (a halo)."""
+    n, m = u.shape
+    out = np.zeros((n + 2, m + 1))
+    for k in ad.prange(n * m):
+        i = k // m
+        j = k % m
+        out[2 + i, j + 1] = math.sin(c * u[i, j]) * u[i, j]
+    loss = 0.0
+    for i in range(n + 2):
+        for j in range(m + 1):
+            loss += (i + 1) * out[i, j] * out[i, j]
+    return loss
+
+
+@ad.kernel
+def flattened2d_halo_serial(u, c):
+    n, m = u.shape
+    out = np.zeros((n + 2, m + 1))
+    for i in range(n):
+        for j in range(m):
+            out[i + 2, j + 1] = math.sin(c * u[i, j]) * u[i, j]
+    loss = 0.0
+    for i in range(n + 2):
+        for j in range(m + 1):
+            loss += (i + 1) * out[i, j] * out[i, j]
+    return loss
+
+
 def spread(rng, count: int, lo: float, hi: float) -> np.ndarray:
     """count values in [lo, hi], shuffled, at least (hi - lo) / (2 count) apart: a max or min
     over them has one clear winner that an FD step cannot change."""
@@ -743,6 +773,8 @@ def spread(rng, count: int, lo: float, hi: float) -> np.ndarray:
 CASES: list[ParallelCase] = [
     ParallelCase("flattened2d", flattened2d, flattened2d_serial,
                  lambda rng: (rng.uniform(0.5, 1.5, (5, 7)), 0.7), adjoint=OWN),
+    ParallelCase("flattened2d_halo", flattened2d_halo, flattened2d_halo_serial,
+                 lambda rng: (rng.uniform(0.5, 1.5, (4, 5)), 0.7), adjoint=OWN),
     ParallelCase("red_black", red_black, red_black_serial,
                  lambda rng: (rng.uniform(-1.0, 1.0, 21), rng.uniform(-1.0, 1.0, 21), 0.3, 3),
                  adjoint=COLORED),

@@ -95,6 +95,14 @@ def flattened_rows(out, u):
     return out[0, 0]
 
 
+@ad.kernel
+def flattened_above_the_first_row(out, u):
+    n, m = u.shape
+    for k in ad.prange(n * m):
+        out[k // m - 1, k % m] = u[k // m, k % m]   # row -1 is the last row, another's
+    return out[0, 0]
+
+
 def line_of(kernel, text: str) -> int:
     """The line of this file, inside kernel's source, that contains text (exactly one)."""
     lines, first = inspect.getsourcelines(kernel.py_func)
@@ -201,6 +209,7 @@ RACY = [
     (strided_collision, lambda: (np.ones(8),), ["prange("]),
     (strided_wraparound, lambda: (np.ones(7),), ["prange("]),
     (flattened_rows, lambda: (np.zeros((3, 4)), np.ones((3, 4))), ["prange("]),
+    (flattened_above_the_first_row, lambda: (np.zeros((3, 4)), np.ones((3, 4))), ["prange("]),
     (negative_start, lambda: (np.ones(5),), ["prange("]),
     (negative_start_rows, lambda: (np.ones((4, 3)),), ["prange("]),
     (join_same_array, lambda: (np.zeros(6),), ["ad.join("]),
