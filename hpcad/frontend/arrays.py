@@ -763,25 +763,40 @@ def at_most_one(n: ast.Slice, lo: int | None, hi: int | None) -> bool:
 
 def bound(ctx: LoweringContext, n, size: Value, step: int, is_lower: bool) -> Value:
     """A slice bound normalized as Python does: negative counts from the end, then clipped
-    to [0, size] (step > 0) or [-1, size - 1] (step < 0); omitted: the start or end."""
+    to [0, size] (step > 0) or [-1, size - 1] (step < 0); omitted: the start or end. A bound
+    that may be None (`e or None`, `e if c else None`) evaluates what Python evaluates: `e`
+    once, and a conditional's `e` only where it is chosen."""
     b = ctx.builder
     if n is None or isinstance(n, ast.Constant) and n.value is None:
         if is_lower:
             return ctx.const(0, i64) if step > 0 else b.op1(
                 "arith.sub", [size, ctx.const(1, i64)], i64)
         return size if step > 0 else ctx.const(-1, i64)
-    optional = _optional_bound(n)
-    if optional is not None:     # `-1 + k or None`, `e if c else None`
-        given, value = optional
-        chosen = ctx.condition(given) if value is not given else b.op1(
-            "arith.cmp", [ctx.coerce_index(ctx.scalar(ctx.expr(value), value), value),
-                          ctx.const(0, i64)], i1, {"pred": "ne"})
-        if isinstance(n, ast.IfExp) and _is_none(n.body):
-            value = n.orelse
-            chosen = b.op1("arith.not", [chosen], i1)
-        return b.op1("arith.select", [chosen, bound(ctx, value, size, step, is_lower),
+    if isinstance(n, ast.BoolOp) and isinstance(n.op, ast.Or) and len(n.values) == 2 \
+            and _is_none(n.values[1]) and not _is_none(n.values[0]):   # `-1 + k or None`
+        v = _index_value(ctx, n.values[0])
+        given = b.op1("arith.cmp", [v, ctx.const(0, i64)], i1, {"pred": "ne"})
+        return b.op1("arith.select", [given, _normalized(ctx, v, size, step),
                                       bound(ctx, None, size, step, is_lower)], i64)
-    v = ctx.coerce_index(ctx.scalar(ctx.expr(n), n), n)
+    if isinstance(n, ast.IfExp) and _is_none(n.orelse) != _is_none(n.body):
+        cond = ctx.condition(n.test)   # `e if c else None`, `None if c else e`
+        blocks = []
+        for branch in (n.body, n.orelse):
+            block = Block()
+            with ctx.at(block):
+                ctx.builder.op("scf.yield", [bound(ctx, branch, size, step, is_lower)])
+            blocks.append(block)
+        return b.op("scf.if", [cond], [i64], regions=blocks).result
+    return _normalized(ctx, _index_value(ctx, n), size, step)
+
+
+def _index_value(ctx: LoweringContext, n) -> Value:
+    return ctx.coerce_index(ctx.scalar(ctx.expr(n), n), n)
+
+
+def _normalized(ctx: LoweringContext, v: Value, size: Value, step: int) -> Value:
+    """Bound v (an int64) counted from the end where negative, clipped as `bound` says."""
+    b = ctx.builder
     low = ctx.const(0 if step > 0 else -1, i64)
     high = size if step > 0 else b.op1("arith.sub", [size, ctx.const(1, i64)], i64)
     wrapped = b.op1("arith.add", [v, size], i64)
@@ -792,18 +807,6 @@ def bound(ctx: LoweringContext, n, size: Value, step: int, is_lower: bool) -> Va
 
 def _is_none(n) -> bool:
     return isinstance(n, ast.Constant) and n.value is None
-
-
-def _optional_bound(n) -> tuple | None:
-    """A slice bound that may be None, as NumPy code writes one that reaches the axis's end:
-    `e or None` (None where e is 0) gives (e, e); `e if c else None` and `None if c else e`
-    give (c, e) (the bound is e where c is true, resp. false). Else None."""
-    if isinstance(n, ast.BoolOp) and isinstance(n.op, ast.Or) and len(n.values) == 2 \
-            and _is_none(n.values[1]) and not _is_none(n.values[0]):
-        return n.values[0], n.values[0]
-    if isinstance(n, ast.IfExp) and _is_none(n.orelse) != _is_none(n.body):
-        return n.test, n.body
-    return None
 
 
 def static_int(node) -> int | None:

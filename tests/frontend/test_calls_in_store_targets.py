@@ -3,7 +3,9 @@
 value with `...` (`np.sum(step(u)[..., 0])`) runs once, in Python's order (the value
 stored, then the subscripted value, then each index), as the plain Python functions show:
 a store's paths read its target's parts more than once, a read its index, and each read
-ran the call again."""
+ran the call again. A slice bound that may be None runs what Python runs: `e or None` its
+`e` once, `e if c else None` its `e` only where c holds (an `e` that would divide by zero
+where it is not chosen stops nothing)."""
 import numpy as np
 import pytest
 
@@ -67,10 +69,26 @@ def store_under_a_called_mask(u, c):
     return np.sum(u)
 
 
+def sum_to_a_counted_end_or_none(u, c):
+    return np.sum(u[:count(c) - 1 or None, 0]) + 100.0 * c[0]
+
+
+def sum_to_a_counted_end_chosen_by_a_test(u, c):
+    first = np.sum(u[:count(c) if c[0] > 5 else None, 0])
+    return first + np.sum(u[1:None if c[0] < 5 else count(c), 1]) + 100.0 * c[0]
+
+
+def sum_to_a_quotient_or_the_end(u, c):
+    k = c[0]
+    return np.sum(u[:4 // k if k != 0 else None, 0]) + np.sum(u[4 // k if k else 0:, 1])
+
+
 @pytest.mark.parametrize("fn", [store_into_result, add_into_result, fill_through_ellipsis,
                                 read_through_ellipsis, store_at_counted_rows,
                                 store_under_a_called_mask, read_at_a_counted_row,
-                                read_at_a_counted_index], ids=lambda f: f.__name__)
+                                read_at_a_counted_index, sum_to_a_counted_end_or_none,
+                                sum_to_a_counted_end_chosen_by_a_test,
+                                sum_to_a_quotient_or_the_end], ids=lambda f: f.__name__)
 def test_a_call_in_a_store_target_runs_once(fn):
     u = np.array([[0.0, 1.0], [1.0, 0.5], [0.2, 0.0], [1.0, 1.0]])
     c = np.zeros(1, dtype=np.int64)
