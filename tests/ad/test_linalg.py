@@ -185,7 +185,7 @@ def test_float32_product(backend):
         return np.dot(u, (A @ B) @ v)
     rng = np.random.default_rng(0)
     args = _normal((4, 3), (3, 5), (4,), (5,), dtype=np.float32)(rng)
-    expected = numba.njit(gemm32.py_func)(*args)
+    expected = njit_of(gemm32.py_func)(*args)
     assert relative_error(_on(gemm32, backend)(*args), expected) <= 1e-6
     grads = ad.grad(gemm32, argnums=(0, 1), backend=backend)(*args)
     A, B, u, v = (a.astype(np.float64) for a in args)
@@ -448,7 +448,7 @@ def product_in_prange_body(A, X, out):
 def test_reverse_of_a_product_in_a_prange_body_is_a_clear_error(backend):
     rng = np.random.default_rng(3)
     args = (rng.standard_normal((3, 3)), rng.standard_normal((4, 3)), np.zeros(4))
-    expected = numba.njit(product_in_prange_body.py_func)(*[np.copy(a) for a in args])
+    expected = njit_of(product_in_prange_body.py_func)(*[np.copy(a) for a in args])
     assert relative_error(_on(product_in_prange_body, backend)(*args), expected) <= 1e-12
     with pytest.raises(DifferentiationError, match=r"test_linalg.py:\d+: a matrix product "
                                                   r"inside a parallel loop \(prange\)"):

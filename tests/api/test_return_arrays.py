@@ -585,7 +585,7 @@ def test_returning_a_row_gives_a_view_of_it(backend):
     """(Once refused as 'returning arrays'.)"""
     a = np.arange(6.0).reshape(2, 3)
     got = ad.kernel(first_row.py_func, backend=backend)(a)
-    np.testing.assert_array_equal(got, numba.njit(first_row.py_func)(a))
+    np.testing.assert_array_equal(got, njit_of(first_row.py_func)(a))
     assert np.shares_memory(got, a)
     _, vjp_fn = ad.vjp(first_row, a, backend=backend)
     np.testing.assert_array_equal(vjp_fn(np.array([1.0, 2.0, 3.0]))[0],

@@ -16,6 +16,7 @@ import numpy as np
 import pytest
 
 import hpcad as ad
+from tests.ad.harness import njit_of
 
 BACKENDS = ("interp", "numba")
 NAN = math.nan
@@ -246,7 +247,7 @@ def assert_same(got, expected, what):
 @pytest.mark.parametrize("fn,args", CASES, ids=lambda x: getattr(x, "__name__", ""))
 def test_the_same_values_as_numba(fn, args, backend):
     expected_args = copies(args)
-    expected = numba.njit(fn)(*expected_args)
+    expected = njit_of(fn)(*expected_args)
     got_args = copies(args)
     got = ad.kernel(fn, backend=backend)(*got_args)
     assert_same(got, expected, fn.__name__)
@@ -312,7 +313,7 @@ def astype_loss(x):
 def test_astype_converts_as_numba(a, backend):
     """a.astype(dtype): a new array of the converted elements (floats to integers truncate
     toward zero), against numba.njit."""
-    assert_same(ad.kernel(conversions, backend=backend)(a.copy()), numba.njit(conversions)(a),
+    assert_same(ad.kernel(conversions, backend=backend)(a.copy()), njit_of(conversions)(a),
                 "astype")
 
 
@@ -336,10 +337,10 @@ def rounding_arrays(a):
 @pytest.mark.parametrize("backend", BACKENDS)
 @pytest.mark.parametrize("x", [2.5, -2.5, 0.15, -0.45, -0.3, 125.0])
 def test_np_round_trunc_and_invert_as_numba(x, backend):
-    assert_same(ad.kernel(rounding, backend=backend)(x), numba.njit(rounding)(x), "rounding")
+    assert_same(ad.kernel(rounding, backend=backend)(x), njit_of(rounding)(x), "rounding")
     a = np.array([5, -3, 7], np.int32)
     assert_same(ad.kernel(rounding_arrays, backend=backend)(a),
-                numba.njit(rounding_arrays)(a), "rounding_arrays")
+                njit_of(rounding_arrays)(a), "rounding_arrays")
 
 
 def rounded_loss(x):

@@ -582,7 +582,7 @@ def test_literals_keep_float32_arrays_float32(backend):
     got = k(x, mine)
     want = float32_literals(x, theirs)
     jitted = np.zeros(9, np.float32)
-    numba.njit(float32_literals)(x, jitted)
+    njit_of(float32_literals)(x, jitted)
     on_interp = np.zeros(9, np.float32)
     ad.kernel(float32_literals, backend="interp")(x, on_interp)
     assert np.array_equal(mine, on_interp) and got == on_interp[1]

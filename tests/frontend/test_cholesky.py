@@ -3,12 +3,11 @@ kernel call): the factor equals numba.njit's (LAPACK's) to rounding, in float64 
 float32; its derivatives match central finite differences, forward against reverse, on
 both backends; a matrix that is not positive definite, or not square, stops the kernel
 with an error at the user's line, and other dtypes and ranks are refused there."""
-import numba
 import numpy as np
 import pytest
 
 import hpcad as ad
-from tests.ad.harness import INTERP_FAST, check_case, on_backends
+from tests.ad.harness import INTERP_FAST, check_case, njit_of, on_backends
 from tests.ad.kernels import Case
 
 
@@ -35,7 +34,7 @@ def test_the_factor_equals_numbas(backend, dtype, rtol):
     a = _spd(np.random.default_rng(4), 6, dtype)
     got, want = a.copy(), a.copy()
     ad.kernel(factor_in_place, backend=backend)(got)
-    numba.njit(factor_in_place)(want)
+    njit_of(factor_in_place)(want)
     assert got.dtype == dtype
     np.testing.assert_allclose(got, want, rtol=rtol, atol=rtol)
 

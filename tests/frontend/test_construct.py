@@ -9,7 +9,14 @@ import numpy as np
 import pytest
 
 import hpcad as ad
-from tests.ad.harness import INTERP_FAST, as_outputs, check_case, on_backends, relative_error
+from tests.ad.harness import (
+    INTERP_FAST,
+    as_outputs,
+    check_case,
+    njit_of,
+    on_backends,
+    relative_error,
+)
 from tests.ad.kernels import Case
 from tests.frontend.construct_check import check_construct, run_on
 
@@ -242,7 +249,7 @@ def int_results(n, k):
 @pytest.mark.parametrize("backend", INTERP_FAST)
 @pytest.mark.parametrize("n, k", [(5, 2), (1, 3), (7, 7)])
 def test_integer_construction_matches_numba(n, k, backend):
-    assert run_on(int_results, backend, (n, k)) == numba.njit(int_results.py_func)(n, k)
+    assert run_on(int_results, backend, (n, k)) == njit_of(int_results.py_func)(n, k)
 
 
 def reshape_of_a_strided_view(a):

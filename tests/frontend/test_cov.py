@@ -2,12 +2,11 @@
 numba.njit's (also of a transpose and of an integer matrix), its derivative matches central
 finite differences, forward against reverse, on both backends; other forms are refused at
 their line."""
-import numba
 import numpy as np
 import pytest
 
 import hpcad as ad
-from tests.ad.harness import INTERP_FAST, check_case, on_backends
+from tests.ad.harness import INTERP_FAST, check_case, njit_of, on_backends
 from tests.ad.kernels import Case
 
 
@@ -26,7 +25,7 @@ def of_rows(m):
     (of_rows, np.random.default_rng(2).integers(-4, 5, (2, 5)))], ids=["columns", "rows", "ints"])
 def test_the_covariance_equals_numbas(backend, fn, arg):
     got = ad.kernel(fn, backend=backend)(arg)
-    np.testing.assert_allclose(got, numba.njit(fn)(arg), rtol=1e-13, atol=1e-15)
+    np.testing.assert_allclose(got, njit_of(fn)(arg), rtol=1e-13, atol=1e-15)
 
 
 @ad.kernel

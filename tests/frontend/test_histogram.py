@@ -4,11 +4,11 @@ in the last bin, an integer or 2-D array, a range that leaves elements out), in 
 parallel=True kernels; the edges differentiate through the array's extremes and the counts
 are constants (central finite differences of a loss using both); what numba's does not take
 is refused at its line."""
-import numba
 import numpy as np
 import pytest
 
 import hpcad as ad
+from tests.ad.harness import njit_of
 
 
 def counts_and_edges(a, n):
@@ -37,7 +37,7 @@ def test_counts_and_edges_equal_numbas(name, backend):
     a = ARRAYS[name]
     for fn, args in ((counts_and_edges, (a, 7)), (in_range, (a, 4, -1.0, 2.0))):
         got = ad.kernel(fn, backend=backend)(*args)
-        want = numba.njit(fn)(*args)
+        want = njit_of(fn)(*args)
         assert got[0].dtype == want[0].dtype and np.array_equal(got[0], want[0]), (got, want)
         np.testing.assert_array_equal(got[1], want[1])
 

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 import hpcad as ad
-from tests.ad.harness import INTERP_FAST, check_case, on_backends
+from tests.ad.harness import INTERP_FAST, check_case, njit_of, on_backends
 from tests.ad.kernels import Case
 
 
@@ -39,10 +39,10 @@ POINTS = np.concatenate([_RNG.uniform(-2.0, 12.0, 12), _XP, [1.0, 2.0, 3.0],
 def test_values_equal_numbas(name, backend):
     xp, fp = SAMPLES[name]
     got = ad.kernel(at_points, backend=backend)(POINTS, xp, fp)
-    np.testing.assert_array_equal(got, numba.njit(at_points)(POINTS, xp, fp))
+    np.testing.assert_array_equal(got, njit_of(at_points)(POINTS, xp, fp))
     for t in (0.3, 2.0, float(_XP[2]), 20.0, -1.0):
         assert ad.kernel(at_numbers, backend=backend)(t, xp, fp) == \
-            numba.njit(at_numbers)(t, xp, fp)
+            njit_of(at_numbers)(t, xp, fp)
 
 
 @ad.kernel

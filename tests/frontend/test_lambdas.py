@@ -5,12 +5,12 @@ gradients equal central differences, a parameter hides an outer name only inside
 lambda, a free name is read as it is at the call (as numba reads it); refused at the
 user's line where a call does not fit the lambda (closures.py; tests/frontend/
 test_local_functions.py has the rest)."""
-import numba
 import numpy as np
 import pytest
 
 import hpcad as ad
 from hpcad.errors import UnsupportedConstruct
+from tests.ad.harness import njit_of
 
 
 def expected_value(c, y, v_array, grid, shocks, beta):
@@ -76,7 +76,7 @@ CASES = {"expected_value": (expected_value, _growth_args, (0, 2, 5)),
 def test_values_equal_numbas(name, backend):
     fn, make, _ = CASES[name]
     got = ad.kernel(fn, backend=backend)(*make())
-    np.testing.assert_allclose(got, numba.njit(fn)(*make()), rtol=1e-13)
+    np.testing.assert_allclose(got, njit_of(fn)(*make()), rtol=1e-13)
 
 
 @pytest.mark.parametrize("name", sorted(CASES))

@@ -289,7 +289,7 @@ def test_what_numba_refuses_is_refused_at_its_line(fn, arg, words):
         ad.kernel(fn, backend="interp")(arg)
     assert f"test_linalg_solve.py:{fn.__code__.co_firstlineno + 1}:" in str(info.value)
     with pytest.raises(numba.TypingError):
-        numba.njit(fn)(arg)
+        njit_of(fn)(arg)
 
 
 def solve_each(a, b):

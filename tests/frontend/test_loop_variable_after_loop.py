@@ -6,11 +6,11 @@ with none, a loop that runs no iteration stops the kernel at the loop's line unl
 path assigns the variable again before reading it (Python raises
 UnboundLocalError, numba returns 0). Values equal numba.njit's; a derivative through a
 loop that also keeps its variable equals central differences."""
-import numba
 import pytest
 
 import hpcad as ad
 from hpcad.errors import KernelAssertionError
+from tests.ad.harness import njit_of
 
 
 def last(n):
@@ -71,7 +71,7 @@ CASES = [(last, (3,)), (changed_in_the_body, (6,)), (given_before, (4,)), (given
 
 @pytest.mark.parametrize("fn, args", CASES, ids=[f"{f.__name__}{a}" for f, a in CASES])
 def test_values_equal_numbas(fn, args):
-    assert ad.kernel(fn, backend="interp")(*args) == numba.njit(fn)(*args)
+    assert ad.kernel(fn, backend="interp")(*args) == njit_of(fn)(*args)
 
 
 bisect_kernel = ad.kernel(bisect)

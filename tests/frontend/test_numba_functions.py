@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 
 import hpcad as ad
+from tests.ad.harness import njit_of
 
 
 @numba.njit
@@ -82,7 +83,7 @@ U = np.array([0.3, 1.1, 0.4, -0.2, 0.9, 1.7, 0.05])
                          ids=["rk2_lorenz", "limited_slopes"])
 def test_a_kernel_calling_numba_functions_computes_numbas_values(fn, args):
     """Refused before ("calling `lorenz_rhs` is not supported"); now bitwise numba's."""
-    expected = numba.njit(fn)(*args)
+    expected = njit_of(fn)(*args)
     got = ad.kernel(fn, backend="interp")(*args)
     assert np.array_equal(got, expected) and np.asarray(got).dtype == np.asarray(expected).dtype
 
@@ -91,7 +92,7 @@ def test_derivatives_through_a_numba_helper_agree_with_finite_differences():
     """d y(T) / d (y0, rho) of the RK2 Lorenz steps, lorenz_rhs being @numba.njit: reverse
     and forward mode against central differences of numba.njit of the same code."""
     k = ad.kernel(rk2_lorenz, backend="interp")
-    ref = numba.njit(rk2_lorenz)
+    ref = njit_of(rk2_lorenz)
     rng = np.random.default_rng(5)
     w, v = rng.normal(size=3), rng.normal(size=3)
     out, vjp_fn = ad.vjp(k, *LORENZ)
@@ -145,7 +146,7 @@ def test_a_numba_function_with_declared_types_takes_only_those():
     2**40 squared as a float is 2**80); the inlined Python code would square the int, wrapping
     at 2**64. Arguments of the declared types are inlined, others refused naming the call."""
     x = np.array([1.5])
-    assert ad.kernel(squares_a_float, backend="interp")(x) == numba.njit(squares_a_float)(x)
+    assert ad.kernel(squares_a_float, backend="interp")(x) == njit_of(squares_a_float)(x)
     with pytest.raises(ad.UnsupportedConstruct, match=r"test_numba_functions.py:\d+: calling "
                        r"the @numba.njit function `declared_square`, compiled for declared "
                        r"signatures only, with arguments of other types \(an int64\)"):
@@ -174,7 +175,7 @@ def test_numbas_scalar_types_convert_and_name_dtypes(backend):
     the derivative on, the integer part carries none)."""
     x = np.array([0.3, 0.5, 0.9, 1.2])
     got = ad.kernel(numba_typed, backend=backend)(x)
-    assert got == numba.njit(numba_typed)(x)
+    assert got == njit_of(numba_typed)(x)
     g = ad.grad(ad.kernel(numba_typed, backend=backend))(x)
     i = np.arange(x.size)
     x32 = x.astype(np.float32).astype(np.float64)

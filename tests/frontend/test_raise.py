@@ -10,6 +10,7 @@ import pytest
 
 import hpcad as ad
 from hpcad.errors import HpcadError, KernelRaise, UnsupportedConstruct
+from tests.ad.harness import njit_of
 
 
 def trapezoid_weights(n, a, b):
@@ -49,12 +50,12 @@ def in_prange(a):
 @pytest.mark.parametrize("backend", ["interp", pytest.param("numba", marks=pytest.mark.slow)])
 def test_raises_the_class_numba_raises_at_the_users_line(backend):
     k = ad.kernel(trapezoid_weights, backend=backend)
-    assert k(11, -1.0, 2.0) == pytest.approx(numba.njit(trapezoid_weights)(11, -1.0, 2.0),
+    assert k(11, -1.0, 2.0) == pytest.approx(njit_of(trapezoid_weights)(11, -1.0, 2.0),
                                              rel=1e-14)
     with pytest.raises(ValueError, match="n must be at least two") as e:
         k(1, -1.0, 2.0)
     with pytest.raises(ValueError, match="n must be at least two"):
-        numba.njit(trapezoid_weights)(1, -1.0, 2.0)
+        njit_of(trapezoid_weights)(1, -1.0, 2.0)
     assert isinstance(e.value, KernelRaise) and isinstance(e.value, HpcadError)
     assert "test_raise.py:" in str(e.value)
 

@@ -11,7 +11,14 @@ import pytest
 
 import hpcad as ad
 from hpcad.ir.core import walk
-from tests.ad.harness import INTERP_FAST, as_outputs, check_case, on_backends, relative_error
+from tests.ad.harness import (
+    INTERP_FAST,
+    as_outputs,
+    check_case,
+    njit_of,
+    on_backends,
+    relative_error,
+)
 from tests.ad.kernels import Case
 from tests.frontend.construct_check import check_construct, run_on
 
@@ -195,7 +202,7 @@ def test_nan_and_ties_follow_numba(values, backend):
     """A NaN anywhere is the min/max, the first NaN the argmin/argmax; ties: the first."""
     x = np.array(values)
     got = run_on(nan_extremes, backend, (x,))
-    expected = numba.njit(nan_extremes.py_func)(x)
+    expected = njit_of(nan_extremes.py_func)(x)
     np.testing.assert_array_equal(np.array(got), np.array(expected))
 
 
@@ -237,7 +244,7 @@ def test_matrix_norms_of_each_order_equal_numbas(a):
     """ord=1/-1: the largest/smallest column sum of |a|, np.inf/-np.inf: row sums, float64;
     0 for an empty matrix and a NaN sum passed over, as numba's (NumPy raises or gives NaN)."""
     got = ad.kernel(each_matrix_norm, backend="interp")(a)
-    np.testing.assert_array_equal(np.array(got), np.array(numba.njit(each_matrix_norm)(a)))
+    np.testing.assert_array_equal(np.array(got), np.array(njit_of(each_matrix_norm)(a)))
 
 
 def variable_ddof(a, k):
@@ -322,4 +329,4 @@ def integer_and_boolean_reductions(x, k):
 def test_integer_and_boolean_reductions_match_numba(backend):
     x = np.array([-1.0, 0.3, 0.7, -0.2, 2.0])
     got = run_on(integer_and_boolean_reductions, backend, (x, 5))
-    assert got == numba.njit(integer_and_boolean_reductions.py_func)(x, 5)
+    assert got == njit_of(integer_and_boolean_reductions.py_func)(x, 5)

@@ -5,12 +5,12 @@ an empty array, both sides, side given by position); a Markov chain's path drawn
 uniforms with it (QuantEcon's `_generate_sample_paths`); a piecewise-linear interpolation
 that finds its interval with it differentiates through the values (central differences);
 what numba's does not take is refused at its line."""
-import numba
 import numpy as np
 import pytest
 
 import hpcad as ad
 from hpcad.errors import UnsupportedConstruct
+from tests.ad.harness import njit_of
 
 
 def left(a, v):
@@ -33,7 +33,7 @@ VALUES = [-1.0, 0.0, 0.1, 0.4, 0.5, 0.9, 1.0, 3.0, 7.0, 20.0, np.nan, np.inf, -n
 @pytest.mark.parametrize("fn", [left, right, right_by_position])
 def test_indices_equal_numbas(fn):
     k = ad.kernel(fn, backend="interp")
-    want_fn = numba.njit(fn)
+    want_fn = njit_of(fn)
     for a in ARRAYS:
         for v in VALUES:
             assert k(a, v) == want_fn(a, v), (a, v)
@@ -67,7 +67,7 @@ def test_markov_paths_equal_numbas(backend):
     got = np.zeros((3, 31), np.int64)
     want = np.zeros((3, 31), np.int64)
     ad.kernel(sample_paths, backend=backend)(cdfs, init, uniforms, got)
-    numba.njit(sample_paths)(cdfs, init, uniforms, want)
+    njit_of(sample_paths)(cdfs, init, uniforms, want)
     np.testing.assert_array_equal(got, want)
 
 

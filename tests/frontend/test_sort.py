@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 import hpcad as ad
-from tests.ad.harness import check_case, on_backends
+from tests.ad.harness import check_case, njit_of, on_backends
 from tests.ad.kernels import Case
 
 
@@ -58,7 +58,7 @@ def test_values_equal_numbas(backend, fn):
     for name, x in VECTORS.items():
         if fn is by_order and x.size == 0:
             continue   # x[o[0]] of nothing
-        got, expected = ad.kernel(fn, backend=backend)(x.copy()), numba.njit(fn)(x.copy())
+        got, expected = ad.kernel(fn, backend=backend)(x.copy()), njit_of(fn)(x.copy())
         if fn is medians and name == "nan":
             expected = (np.nan, np.nan)   # NumPy's; numba's median skips a NaN (1.0, 1.25)
         for g, e in zip(*(np.atleast_1d(*v) if not isinstance(v, tuple) else v
@@ -78,7 +78,7 @@ def test_a_default_argsort_of_equal_elements_stops_at_its_line():
     distinct elements give numba's order, equal ones stop the kernel."""
     k = ad.kernel(default_order, backend="interp")
     x = np.array([0.3, -1.0, 2.0, 0.1])
-    assert k(x) == numba.njit(default_order)(x)
+    assert k(x) == njit_of(default_order)(x)
     with pytest.raises(ad.KernelAssertionError, match=r"test_sort.py:\d+: np.argsort: two "
                        r"elements are equal.*kind=\"mergesort\""):
         k(np.array([0.3, 1.0, 0.3]))

@@ -3,12 +3,12 @@ values equal numba.njit's of the same source for wide, tall, empty and float32 m
 offsets past either end (a float32 matrix sums in float64, as numba's starts from the integer
 0); the gradient of a loss through it equals central differences (QuantEcon's shorrocks
 index and quadratic sums call it); what numba's does not take is refused at its line."""
-import numba
 import numpy as np
 import pytest
 
 import hpcad as ad
 from hpcad.errors import UnsupportedConstruct
+from tests.ad.harness import njit_of
 
 
 def trace(a):
@@ -30,10 +30,10 @@ MATRICES = [np.arange(6.0).reshape(2, 3), np.arange(6.0).reshape(3, 2), np.zeros
 def test_values_equal_numbas():
     for a in MATRICES:
         got = ad.kernel(trace, backend="interp")(a)
-        want = numba.njit(trace)(a)
+        want = njit_of(trace)(a)
         assert got == want and type(got) is type(want)
         for k in (-4, -1, 0, 1, 2, 5):
-            want = numba.njit(trace_at)(a, k)
+            want = njit_of(trace_at)(a, k)
             assert ad.kernel(trace_at, backend="interp")(a, k) == want
             assert ad.kernel(trace_by_keyword, backend="interp")(a, k) == want
 

@@ -9,13 +9,13 @@ mpi4py sends a Fortran-ordered array (np.asfortranarray, a.T) as it lies in memo
 and hpcad in index order: such buffers stop the kernel (arguments, when the call runs) or are
 refused where the kernel makes them (a.T, np.copy(a.T), a.T * 2), while a C-ordered copy
 (a.T.copy()) sends what mpi4py sends."""
-import numba
 import numba_mpi
 import numpy as np
 import pytest
 from mpi4py import MPI
 
 import hpcad as ad
+from tests.ad.harness import njit_of
 
 COMM = MPI.COMM_WORLD
 
@@ -70,7 +70,7 @@ def test_numba_mpi_counts_fill_the_first_blocks(name, backend):
     rng = np.random.default_rng(70 + COMM.rank)
     x, v = rng.standard_normal(5), rng.standard_normal(5)
     expected, got = np.full(12, -1.0), np.full(12, -1.0)
-    value = numba.njit(fn)(x.copy(), expected)
+    value = njit_of(fn)(x.copy(), expected)
     k = ad.kernel(fn, backend=backend)
     assert k(x.copy(), got) == value
     np.testing.assert_array_equal(got, expected)
