@@ -246,6 +246,15 @@ def _square_float(ctx: LoweringContext, arr: Value, what: str, node) -> arrays.D
     return rows
 
 
+def _sole_square_matrix(ctx: LoweringContext, node, what: str, each: str) -> Value:
+    """The one argument of np.linalg's `what` (inv, det, slogdet): a square float matrix
+    (_square_float); each: what to write for a stack of matrices."""
+    arr = library.sole_array(ctx, node, what, 2, "pass the matrix alone",
+                             f"{each} each 2-D matrix in a loop")
+    _square_float(ctx, arr, what, node)
+    return arr
+
+
 def call_cholesky(ctx: LoweringContext, obj, node) -> Value:
     """np.linalg.cholesky(a) of a square float matrix: a call of `cholesky`, inlined."""
     arr = library.sole_array(ctx, node, "np.linalg.cholesky", 2,
@@ -305,9 +314,7 @@ def call_inv(ctx: LoweringContext, obj, node) -> Value:
     """np.linalg.inv(a) of a square float matrix: the solve with the identity's columns; a
     singular matrix stops the kernel at the call's line."""
     what = "np.linalg.inv"
-    arr = library.sole_array(ctx, node, what, 2, "pass the matrix alone",
-                             "invert each 2-D matrix in a loop")
-    _square_float(ctx, arr, what, node)
+    arr = _sole_square_matrix(ctx, node, what, "invert")
     x, nonsingular, finite = library.inline(ctx, library.inverse, [arr], node)
     _finite_check(ctx, finite, what, node)
     _singular_check(ctx, nonsingular, what, node)
@@ -318,9 +325,7 @@ def call_det(ctx: LoweringContext, obj, node) -> Value:
     """np.linalg.det(a) of a square float matrix, float64 as numba's: the product of the LU
     factor's pivots times the permutation's sign; 0 for a singular matrix, with no error."""
     what = "np.linalg.det"
-    arr = library.sole_array(ctx, node, what, 2, "pass the matrix alone",
-                             "take the determinant of each 2-D matrix in a loop")
-    _square_float(ctx, arr, what, node)
+    arr = _sole_square_matrix(ctx, node, what, "take the determinant of")
     det, finite = library.inline(ctx, library.determinant, [arr], node)
     _finite_check(ctx, finite, what, node)
     return det
@@ -330,9 +335,7 @@ def call_slogdet(ctx: LoweringContext, obj, node) -> tuple[Value, Value]:
     """np.linalg.slogdet(a) of a square float matrix: (sign, log of |det|), float64 as
     numba's; (0.0, -inf) for a singular matrix, with no error."""
     what = "np.linalg.slogdet"
-    arr = library.sole_array(ctx, node, what, 2, "pass the matrix alone",
-                             "take the determinant of each 2-D matrix in a loop")
-    _square_float(ctx, arr, what, node)
+    arr = _sole_square_matrix(ctx, node, what, "take the determinant of")
     sign, logabs, finite = library.inline(ctx, library.sign_log_determinant, [arr], node)
     _finite_check(ctx, finite, what, node)
     return sign, logabs
