@@ -7,8 +7,14 @@ from ..ir.dialects import is_pure
 from .rewrite import resolve
 
 
+def _attr(v) -> tuple:
+    """An attribute's value as a key: a float by its bits (0.0 == -0.0 in Python, but a
+    constant -0.0 merged into 0.0 changes x + c, 1 / c, np.copysign(1.0, c))."""
+    return ("float", v.hex()) if isinstance(v, float) else (type(v).__name__, v)
+
+
 def _key(op: Op):
-    attrs = tuple(sorted((k, (type(v).__name__, v)) for k, v in op.attrs.items()))
+    attrs = tuple(sorted((k, _attr(v)) for k, v in op.attrs.items()))
     return (op.name, tuple(id(v) for v in op.operands), attrs,
             tuple(r.type for r in op.results))
 

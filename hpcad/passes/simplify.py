@@ -1,9 +1,10 @@
 """Constant folding and algebraic simplification. Only rewrites that give bit-identical
-results on every backend (x*1 -> x, pow(x, 2.0) -> x*x, integer folding, branches on
-constants, checks that always hold); float constant folding is limited to exact IEEE
-operations."""
+results on every backend (x*1 -> x, x - 0.0 -> x but not x + 0.0, which is +0.0 where x is
+-0.0, pow(x, 2.0) -> x*x, integer folding, branches on constants, checks that always hold);
+float constant folding is limited to exact IEEE operations."""
 from __future__ import annotations
 
+import math
 import operator
 
 from ..ir.core import Block, Function, Op
@@ -55,16 +56,27 @@ def _folding(rule):
     return fold
 
 
+def _zero(v, t, negative: bool) -> bool:
+    """v is the constant 0; for a float type, the zero of the sign asked for: x + (-0.0) and
+    x - 0.0 are x for every x, but x + 0.0 and x - (-0.0) are +0.0 where x is -0.0."""
+    c = _const(v)
+    if c is None or isinstance(c, bool) or c != 0:
+        return False
+    if not t.is_float:
+        return True
+    return (math.copysign(1.0, c) < 0) == negative
+
+
 def _add(op, args, consts, t, new_ops):
-    if _is(args[1], 0):
+    if _zero(args[1], t, negative=True):
         return [args[0]]
-    if _is(args[0], 0):
+    if _zero(args[0], t, negative=True):
         return [args[1]]
     return None
 
 
 def _sub(op, args, consts, t, new_ops):
-    if _is(args[1], 0):
+    if _zero(args[1], t, negative=False):
         return [args[0]]
     if not t.is_float:
         inner = args[0].owner  # (a + c) - c == a in wrapping integer arithmetic
