@@ -223,10 +223,12 @@ def determinant(a):
     """np.linalg.det(a), float64 as numba's: the product of U's diagonal times the
     permutations' sign (0 where a pivot is zero, with no error, as LAPACK's); whether `a`
     was finite."""
-    lu, _, sign, _, finite = lu_factored(a)
+    lu, _, sign, singular, finite = lu_factored(a)
     det = sign
     for k in range(a.shape[0]):
         det = det * lu[k, k]
+    if singular:
+        det = det + 0.0   # +0.0 as numba's (a zero pivot returns 0), not -0.0 from the sign
     return det, finite
 
 

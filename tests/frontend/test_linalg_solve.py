@@ -206,8 +206,9 @@ def test_det_of_a_singular_matrix_is_zero_and_its_gradient_the_cofactors(a):
     """numba's det of a singular matrix is 0 and its slogdet (0, -inf), with no error; the
     gradient of det there is the cofactor matrix (the adjugate's transpose), whose entries
     are not zero where the rank is n - 1, also where the zero pivot comes before the last
-    step (where the loops swap the zero column last)."""
+    step (where the loops swap the zero column last). The zero is +0.0, as numba's."""
     assert determinant(a) == 0.0 == njit_of(determinant_of)(a)
+    assert not np.signbit(determinant(a)) and not np.signbit(njit_of(determinant_of)(a))
     assert ad.kernel(slogdet_of, backend="interp")(a) == (0.0, -np.inf) == njit_of(
         slogdet_of)(a)
     g = ad.grad(determinant, backend="interp")(a)
