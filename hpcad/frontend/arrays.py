@@ -20,7 +20,8 @@ parallel loops, width W, custom rules) applies unchanged.
 from __future__ import annotations
 
 import ast
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from typing import TYPE_CHECKING
 
 from ..ir.core import Block, Op, Value
@@ -581,14 +582,14 @@ def spread_tuple_index(ctx: LoweringContext, node, base=None):
     return ast.copy_location(spread, node)
 
 
-def evaluated_once(ctx: LoweringContext, target, base: bool = True) -> tuple:
-    """A subscript `f(u)[g(i)]` whose subscripted value (where base) or indices call
-    something, with those computed here, once, in Python's order (the value, then each
-    index), each named by its own text; and the names to drop after its use. (A store's
-    paths read the subscripted value and its indices more than once, and a read its index:
-    a kernel call there would run again each time.)"""
-    if not isinstance(target, ast.Subscript):
-        return target, []
+@contextmanager
+def evaluated_once(ctx: LoweringContext, target, base: bool = True) -> Iterator:
+    """`with evaluated_once(ctx, target) as once:` a subscript `f(u)[g(i)]` whose
+    subscripted value (where base) or indices call something, with those computed here,
+    once, in Python's order (the value, then each index), each named by its own text for
+    the body of the `with` (target itself where nothing calls). A store's paths read the
+    subscripted value and its indices more than once, and a read its index: a kernel call
+    there would run again each time."""
     names: list[str] = []
 
     def once(node):
@@ -600,14 +601,19 @@ def evaluated_once(ctx: LoweringContext, target, base: bool = True) -> tuple:
         names.append(text)
         return ast.copy_location(ast.Name(id=text, ctx=ast.Load()), node)
 
-    value = once(target.value) if base else target.value
-    index = ast.copy_location(ast.Tuple(elts=[once(n) for n in target.slice.elts],
-                                        ctx=ast.Load()), target.slice) \
-        if isinstance(target.slice, ast.Tuple) else once(target.slice)
-    if not names:
-        return target, names
-    return ast.copy_location(ast.Subscript(value=value, slice=index, ctx=target.ctx),
-                             target), names
+    try:
+        if isinstance(target, ast.Subscript):
+            value = once(target.value) if base else target.value
+            index = ast.copy_location(ast.Tuple(elts=[once(n) for n in target.slice.elts],
+                                                ctx=ast.Load()), target.slice) \
+                if isinstance(target.slice, ast.Tuple) else once(target.slice)
+            if names:
+                target = ast.copy_location(ast.Subscript(value=value, slice=index,
+                                                         ctx=target.ctx), target)
+        yield target
+    finally:
+        for n in names:
+            ctx.env.pop(n, None)
 
 
 def _spread_ellipsis(ctx: LoweringContext, node: ast.Subscript, base) -> ast.Subscript:

@@ -284,12 +284,8 @@ def expr_ifexp(ctx: LoweringContext, node):
 
 def expr_subscript(ctx: LoweringContext, node):
     base = ctx.expr(node.value)
-    node, names = arrays.evaluated_once(ctx, node, base=False)   # u[count(c)]: one call
-    try:
-        return _subscript_of(ctx, arrays.spread_tuple_index(ctx, node, base), base)
-    finally:
-        for n in names:
-            ctx.env.pop(n, None)
+    with arrays.evaluated_once(ctx, node, base=False) as once:   # u[count(c)]: one call
+        return _subscript_of(ctx, arrays.spread_tuple_index(ctx, once, base), base)
 
 
 def _subscript_of(ctx: LoweringContext, node, base):

@@ -229,15 +229,11 @@ def stmt_annassign(ctx: LoweringContext, s):
 
 
 def stmt_augassign(ctx: LoweringContext, s):
-    once, names = arrays.evaluated_once(ctx, s.target)
-    if names:
-        try:
+    with arrays.evaluated_once(ctx, s.target) as once:
+        if once is not s.target:
             stmt_augassign(ctx, ast.copy_location(
                 ast.AugAssign(target=once, op=s.op, value=s.value), s))
-        finally:
-            for n in names:
-                ctx.env.pop(n, None)
-        return
+            return
     spread = arrays.spread_tuple_index(ctx, s.target)    # a[idx] += v, idx a tuple
     if spread is not s.target:
         s = ast.copy_location(ast.AugAssign(target=spread, op=s.op, value=s.value), s)
@@ -306,12 +302,8 @@ def vector_items(ctx: LoweringContext, value, count: int, node) -> tuple:
 
 
 def assign(ctx: LoweringContext, target, value) -> None:
-    once, names = arrays.evaluated_once(ctx, target)
-    try:
+    with arrays.evaluated_once(ctx, target) as once:
         bind_target(ctx, once, value)
-    finally:
-        for n in names:
-            ctx.env.pop(n, None)
 
 
 def bind_target(ctx: LoweringContext, target, value) -> None:
