@@ -222,13 +222,20 @@ def _defined_in(block: Block) -> set[Value]:
     return inside
 
 
+def _governing(op: Op) -> list[Value]:
+    """The operands that decide whether and how often a loop's or a branch's body runs."""
+    return list(op.operands[:1] if op.name == "scf.if" else op.operands[:3])
+
+
 def _most_trips(b: Builder, home: Region, loop: Op, rv: Engine) -> Value:
     """A counting pass before home's forward parallel loop: the most iterations `loop` (in
     the loop body, or in loops nested in it: its range computed there) runs in any
     iteration of the parallel loop and of the loops around it there. The pass runs those
-    loops' ranges and the ops `loop`'s range needs, nothing else: the ranges must be
-    computed, outside branches, from the iteration numbers and values from outside, by
-    pure ops and loads of arrays the parallel loop does not write."""
+    loops' ranges, the conditions of the branches around them and the ops these need,
+    nothing else: a loop in a branch counts only where its branch is taken (where not, its
+    range may not even be computable: `if k >= 0: for t in range(k, n)`). The ranges and
+    conditions must be computed from the iteration numbers and values from outside, by pure
+    ops and loads of arrays the parallel loop does not write."""
     body: Block = home.old
     par: Op = home.old.parent
 
@@ -239,16 +246,17 @@ def _most_trips(b: Builder, home: Region, loop: Op, rv: Engine) -> Value:
             f"sized by the most iterations this loop runs; compute its range at the top of "
             f"the parallel loop's body from arrays the loop does not write, or from values "
             f"set before it")
-    nest: list[Op] = []   # the loops between the body and `loop`, outermost first
+    nest: list[Op] = []   # the loops and branches between the body and `loop`, outermost first
+    levels = [body]       # the block of each of nest + [loop]
     op = loop
     while op.parent is not body:
         owner = block_of(op).parent
-        if owner is None or owner.name not in ("scf.for", "par.parallel_for"):
+        if owner is None or owner.name not in ("scf.for", "par.parallel_for", "scf.if"):
             raise refuse("its range depends on the parallel iteration and it sits inside "
-                         "a branch")
+                         "a while loop or a task")
         nest.insert(0, owner)
+        levels.insert(1, block_of(op))
         op = owner
-    levels = [body] + [o.regions[0] for o in nest]   # the block of each of nest + [loop]
     written = {rv.act.key(a) for o in walk(body) for a in writes(o)}
     needed = set(loop.operands[:3])
     slices: list[list[Op]] = [[] for _ in levels]
@@ -268,7 +276,7 @@ def _most_trips(b: Builder, home: Region, loop: Op, rv: Engine) -> Value:
             if needed.intersection(block.args[1:]):
                 raise refuse("its range depends on a value the loop around it carries "
                              "from one iteration to the next")
-            needed.update(nest[k - 1].operands[:3])
+            needed.update(_governing(nest[k - 1]))
     inside = _defined_in(body)
     vmap = {body.args[0]: Value(i64, body.args[0].name)}
 
@@ -284,6 +292,17 @@ def _most_trips(b: Builder, home: Region, loop: Op, rv: Engine) -> Value:
         if k == len(nest):
             trips = trip_count(cb, *(mapped(v) for v in loop.operands[:3]))
             return cb.op1("arith.max", [most, trips], i64)
+        if nest[k].name == "scf.if":     # count in the branch on the path, where taken
+            branches = []
+            for block in nest[k].regions:
+                branch = Block()
+                bb = Builder(branch, loop.loc)
+                bb.op("scf.yield", [count(k + 1, bb, most) if block is levels[k + 1]
+                                    else most])
+                branches.append(branch)
+            taken: Value = cb.op("scf.if", [mapped(nest[k].operands[0])], [i64],
+                                 regions=branches).results[0]
+            return taken
         iv = levels[k + 1].args[0]
         inner = Block([Value(i64, iv.name), Value(i64, "most")])
         vmap[iv] = inner.args[0]

@@ -163,26 +163,74 @@ def _and_or(op, args, consts, t, new_ops):
     return None
 
 
-def _select(op, args, consts, t, new_ops):
-    if consts[0] is not None:
-        return [args[1] if consts[0] else args[2]]
-    if args[1] is args[2]:
-        return [args[1]]
+def _choice(cond, a, b, t, new_ops):
+    """`a if cond else b` without a select where one is not needed: a where both are a,
+    cond (not cond) where a and b are the booleans True and False (False and True)."""
+    if a is b:
+        return a
+    if t == i1 and {_const(a), _const(b)} == {True, False} \
+            and isinstance(_const(a), bool) and isinstance(_const(b), bool):
+        if _const(a):
+            return cond
+        neg = Op("arith.not", [cond], [i1])
+        new_ops.append(neg)
+        return neg.result
     return None
 
 
+def _select(op, args, consts, t, new_ops):
+    if consts[0] is not None:
+        return [args[1] if consts[0] else args[2]]
+    chosen = _choice(args[0], args[1], args[2], t, new_ops)
+    return None if chosen is None else [chosen]
+
+
 def _if(op, args, consts, t, new_ops):
+    """A branch on a constant is the branch taken; a branch whose two sides only yield
+    values computed before it (`continue` flags, conditional constants) is a choice of
+    those values, which later rules and passes see through."""
     if consts[0] is not None:
         return _splice(op.regions[0 if consts[0] else 1], new_ops)
+    if len(op.regions) == 2 and all(len(r.ops) == 1 for r in op.regions):
+        picked = []
+        for r, a, b in zip(op.results, op.regions[0].ops[0].operands,
+                           op.regions[1].ops[0].operands, strict=True):
+            chosen = _choice(args[0], a, b, r.type, new_ops)
+            if chosen is None:
+                sel = Op("arith.select", [args[0], a, b], [r.type])
+                new_ops.append(sel)
+                chosen = sel.result
+            picked.append(chosen)
+        return picked
     return None
 
 
 def _shape(op, args, consts, t, new_ops):
-    """A fresh array's length along an axis is the extent it was allocated with (loops
-    over it then have a range known before the array exists: tape layout needs that)."""
-    alloc = args[0].owner
-    if isinstance(alloc, Op) and alloc.name == "mem.alloc":
-        return [alloc.operands[op.attrs["axis"]]]
+    """A fresh array's length along an axis is the extent it was allocated with, and a
+    view's the length its bounds give: hi - lo for a unit-step slice, the length a slice
+    with a step states (every view hpcad makes lies within its base, or is empty with
+    hi = lo: frontend/arrays.py `slice_axis`; passes/index_ranges.py reads them so too).
+    Loops over such arrays then have a range known before the array exists, from the
+    values that made it: tape layout inside a parallel loop needs that."""
+    made, axis = args[0].owner, op.attrs["axis"]
+    if isinstance(made, Op) and made.name == "mem.alloc":
+        return [made.operands[axis]]
+    if isinstance(made, Op) and made.name == "mem.view":
+        bounds, kept = iter(made.operands[1:]), -1
+        for d in made.attrs["dims"]:
+            if d == "i":
+                next(bounds)
+                continue
+            kept += 1
+            first = (next(bounds), next(bounds))
+            if d == "t":
+                length = next(bounds)
+                if kept == axis:
+                    return [length]
+            elif kept == axis:
+                span = Op("arith.sub", [first[1], first[0]], [i64])
+                new_ops.append(span)
+                return [span.result]
     return None
 
 

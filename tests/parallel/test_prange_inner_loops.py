@@ -173,6 +173,60 @@ def test_a_loop_whose_range_depends_on_the_loop_around_it_has_its_tape_block():
     check_case(Case("triangular_nest", triangular_nest, lambda rng: args), "interp")
 
 
+@ad.kernel(parallel=True)
+def loops_in_branches(a, k):
+    out = np.zeros(a.shape[0])
+    for i in ad.prange(a.shape[0]):
+        s = a[i, 0]
+        for j in range(k.shape[1]):
+            if k[i, j] < 0:
+                continue
+            if k[i, j] > 0:
+                for t in range(a.shape[1] // k[i, j]):   # no range where k[i, j] == 0
+                    s = s * a[i, t] + 0.5
+            else:
+                for t in range(j, a.shape[1]):
+                    s = s * a[i, t] - 0.25
+        out[i] = s
+    return np.sum(out * out)
+
+
+def test_a_loop_in_a_branch_has_its_tape_block():
+    """Loops inside branches of a prange body (after a `continue`, in both sides of an
+    if/else), whose ranges are only computable where their branch is taken: the counting
+    pass runs the branches' conditions and counts each loop where its branch is taken."""
+    rng = np.random.default_rng(5)
+    k = np.array([[-1, 2, 0], [1, -1, 3], [0, 0, -1], [4, 1, 2]])
+    args = (0.5 * rng.standard_normal((4, 6)), k)
+    check_case(Case("loops_in_branches", loops_in_branches, lambda rng: args), "interp")
+
+
+@ad.kernel(parallel=True)
+def loops_over_scratch_views(a, first):
+    out = np.zeros(a.shape[0])
+    for i in ad.prange(a.shape[0]):
+        w = np.empty(a.shape[1])
+        w[:] = a[i, :]
+        v = w[first[i]:]
+        s = 1.0
+        for t in range(v.shape[0]):
+            s = s * v[t] + 0.25
+        for t in range(w[1:-1].shape[0]):
+            s = s + w[t] * w[t + 1]
+        out[i] = s
+    return np.sum(out * out)
+
+
+def test_a_loop_over_a_view_of_a_scratch_array_has_its_tape_block():
+    """A loop over a view of an array made inside the prange body (a column solve's
+    `a[ks:]`): the view's length is its bounds' difference, known before the array exists,
+    so the counting pass needs no array."""
+    rng = np.random.default_rng(6)
+    args = (0.6 * rng.standard_normal((5, 7)), np.array([0, 3, 6, 7, 1]))
+    check_case(Case("loops_over_scratch_views", loops_over_scratch_views, lambda rng: args),
+               "interp")
+
+
 SCHEDULES = {"segments": {"snapshots": 2}, "revolve": {"snapshots": 2, "schedule": "revolve"}}
 # on numba, revolve's derivative adds to segments' only an if/else (traced), which kernels
 # with branches compile; every plan compiles on numba in tests/checkpoint/test_plans_agree.py
