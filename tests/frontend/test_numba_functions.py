@@ -180,3 +180,38 @@ def test_numbas_scalar_types_convert_and_name_dtypes(backend):
     i = np.arange(x.size)
     x32 = x.astype(np.float32).astype(np.float64)
     np.testing.assert_allclose(g, 1.0 + 2.0 * i * i * x + x32 + x, rtol=1e-7)
+
+
+def dtypes_by_name(x):
+    """PyLops's Kirchhoff kernels write `(trav / dt).astype("int32")`."""
+    n = x.shape[0]
+    k = (x * 3.0).astype("int32")
+    a = np.zeros(n, dtype="float32")
+    b = np.empty(n, "f8")
+    for i in range(n):
+        a[i] = x[i] * k[i]
+        b[i] = x[i] - k[i]
+    return np.sum(a) + np.sum(b * b) + np.sum(k)
+
+
+def test_a_dtype_named_by_a_string_is_numpys():
+    """`a.astype("int32")`, `np.zeros(n, dtype="float32")`, `np.empty(n, "f8")`: numba takes
+    a string NumPy reads as a dtype; hpcad refused it ("a string is not supported"). Values
+    against numba.njit (the float32 rounding and int32 truncation included), the gradient
+    against the analytic one (the conversions to int carry none)."""
+    x = np.array([0.3, 0.5, 0.9, 1.2])
+    kernel = ad.kernel(dtypes_by_name, backend="interp")
+    assert kernel(x) == njit_of(dtypes_by_name)(x)
+    k = np.trunc(3.0 * x)
+    np.testing.assert_allclose(ad.grad(kernel)(x), k + 2.0 * (x - k), rtol=1e-7)
+
+
+def test_a_string_that_names_no_supported_dtype_is_refused():
+    def complex_zeros(x):
+        a = np.zeros(3, dtype="complex128")
+        return x + a[0].real
+
+    with pytest.raises(ad.UnsupportedConstruct, match=r"test_numba_functions.py:\d+: the dtype "
+                       r"'complex128' is not supported.*float64, float32"):
+        ad.kernel(complex_zeros, backend="interp")(1.0)
+
