@@ -393,6 +393,9 @@ def expr_attribute(ctx: LoweringContext, node):
                                         and node.value.id not in ctx.env) \
         else ctx.lookup(node.value)
     if isinstance(base, Static):
+        if node.attr == "type" and isinstance(base.obj, type) and \
+                issubclass(base.obj, np.generic):
+            return base   # `a.dtype` is held as its scalar type, whose dtype's .type it is
         if not hasattr(base.obj, node.attr):
             ctx.unsupported(node, f"the attribute `{node.attr}`")
         return ctx.wrap_static(getattr(base.obj, node.attr), node)

@@ -215,3 +215,40 @@ def test_a_string_that_names_no_supported_dtype_is_refused():
                        r"'complex128' is not supported.*float64, float32"):
         ad.kernel(complex_zeros, backend="interp")(1.0)
 
+
+def spray_like(m, sigma, alpha, out):
+    """PyLops's plane-wave sprayer names its dtype `ftype = sigma.dtype.type` and converts
+    with it (`ftype(alpha)`, `m.dtype.type(0.0)`)."""
+    nz, nx = m.shape
+    ftype = sigma.dtype.type
+    alpha = ftype(alpha)
+    for z0 in range(nz):
+        for x0 in range(nx):
+            if m[z0, x0] == m.dtype.type(0.0):
+                continue
+            amp = ftype(1.0)
+            if z0 % 2 == 0:
+                ftype = m.dtype.type
+            out[z0, x0] += amp * alpha * m[z0, x0] * ftype(sigma[z0, x0])
+
+
+def test_an_arrays_dtype_type_converts_and_is_held_in_a_variable():
+    """`a.dtype.type` is NumPy's scalar type of the array (hpcad refused `the attribute
+    type`, then binding it to a variable); called, it converts as np.float32(x) does (float32
+    rounding against numba.njit), also rebound on a branch to the same type. The derivative
+    in m is the product's, analytic."""
+    rng = np.random.default_rng(3)
+    m = rng.standard_normal((3, 4)).astype(np.float32)
+    sigma = rng.uniform(0.5, 1.5, (3, 4)).astype(np.float32)
+    got, ref = np.zeros((3, 4), np.float32), np.zeros((3, 4), np.float32)
+    ad.kernel(spray_like, backend="interp")(m, sigma, 0.7, got)
+    njit_of(spray_like)(m, sigma, 0.7, ref)
+    np.testing.assert_array_equal(got, ref)
+    m64, sigma64 = m.astype(np.float64), sigma.astype(np.float64)
+
+    def loss(m, sigma):
+        out = np.zeros((3, 4))
+        spray_like(m, sigma, 0.7, out)
+        return np.sum(out)
+    g = ad.grad(ad.kernel(loss, backend="interp"))(m64, sigma64)
+    np.testing.assert_allclose(g, 0.7 * sigma64, rtol=1e-12)
