@@ -909,6 +909,13 @@ def kernel_arguments(ctx: LoweringContext, py_func, node,
     for name, param in signature.parameters.items():
         arg_node, v = bound.arguments[name] if name in bound.arguments else \
             (node, ctx.wrap_static(param.default, node))
+        if isinstance(getattr(v, "obj", None), np.ndarray):
+            ctx.unsupported(arg_node, f"passing the array `{ast.unparse(arg_node)}` from "
+                                      f"outside the kernel (a global, or a variable of the "
+                                      f"function that made it: numba freezes it as a "
+                                      f"constant) as argument '{name}' of kernel "
+                                      f"'{py_func.__name__}'",
+                            "pass it to the kernel as an array argument")
         if not isinstance(v, Value):
             ctx.unsupported(arg_node, f"passing {words.value(getattr(v, 'obj', v))} "
                                       f"as argument '{name}' of kernel "
