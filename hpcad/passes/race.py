@@ -608,7 +608,9 @@ def check_races(fn: Function) -> None:
                 f"{where(par.loc)}: iterations of this parallel loop race on array "
                 f"'{shown_name(arr)}' (an element one iteration writes at {where(op.loc)} "
                 f"may be read or written by another); give each iteration its own elements, "
-                f"or pass allow_races=True to hpcad.prange if this is intended")
+                f"or pass allow_races=True to hpcad.prange if this is intended (numba runs a "
+                f"prange serially in a function compiled without parallel=True: write "
+                f"range() for such a loop)")
         raise RaceError(
             f"{where(par.loc)}: tasks of this fork-join race on array '{shown_name(arr)}' (written "
             f"at {where(op.loc)} and touched by another task); give each task its own arrays")

@@ -943,3 +943,11 @@ def test_a_prange_inside_another_runs_serially_and_adds_into_one_element(backend
                                rtol=1e-15)
     _, pullback = ad.vjp(kernel, x, np.zeros(3))
     np.testing.assert_allclose(pullback(np.ones(3))[0], 2.0 * x, rtol=1e-15)
+
+
+def test_a_race_error_says_numba_runs_prange_serially_without_parallel():
+    """PyLops's sprayer forward is @njit(parallel=False) with a prange whose iterations add
+    into the same elements: numba runs it serially; hpcad's message says to write range()."""
+    with pytest.raises(RaceError, match=r"without parallel=True: write range\(\) for such a "
+                                        r"loop"):
+        ad.kernel(shifted_write.py_func, backend="interp")(np.ones(8))
