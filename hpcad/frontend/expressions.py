@@ -1003,6 +1003,9 @@ def _no_rule_hint(obj) -> str:
         return ("it is compiled by numba (@numba.njit), and hpcad cannot see inside compiled "
                 "code: decorate the Python function with @hpcad.kernel instead (hpcad compiles "
                 "it with numba itself)")
+    if getattr(obj, "__module__", None) == "cmath":
+        return ("kernels compute real numbers: carry the real and imaginary parts as two "
+                "floats (cmath.exp(1j * t) is math.cos(t) + 1j * math.sin(t))")
     known = words.FUNCTIONS.get(f"{getattr(obj, '__module__', None)}."
                                 f"{getattr(obj, '__name__', None)}")
     if known is not None:

@@ -10,6 +10,7 @@ differences. Most run on the interpreter; the Kirchhoff kernels also on numba, i
 Where hpcad refuses what PyLops writes, the kernels here say what they change: `dims` (a
 tuple argument) is passed as its two numbers, and the spread kernels' `dindices`, bound
 only under `if interp:`, is bound on every path."""
+import cmath
 import copy
 import math
 from math import floor
@@ -469,6 +470,48 @@ def create_table(x, pxaxis, nt, npx, nx, interp):
     return table, dtable
 
 
+# -- pylops/signalprocessing/_fourierradon2d_numba.py -----------------------------------------
+# PyLops's kernels are complex (cmath.exp of X[ipx, ifr], complex128 arrays), which hpcad
+# refuses with a hint; the kernels below carry real and imaginary parts as its hint says.
+
+def radon_inner_2d(X, Y, f, px, h, flim0, flim1, npx, nh):
+    for ih in prange(nh):
+        for ifr in range(flim0, flim1):
+            for ipx in range(npx):
+                Y[ih, ifr] += X[ipx, ifr] * cmath.exp(-1j * 2 * math.pi * f[ifr] * px[ipx]
+                                                      * h[ih])
+
+
+def aradon_inner_2d(X, Y, f, px, h, flim0, flim1, npx, nh):
+    for ipx in prange(npx):
+        for ifr in range(flim0, flim1):
+            for ih in range(nh):
+                X[ipx, ifr] += Y[ih, ifr] * cmath.exp(1j * 2 * math.pi * f[ifr] * px[ipx]
+                                                      * h[ih])
+
+
+def radon_2d_parts(Xr, Xi, Yr, Yi, f, px, h, flim0, flim1, npx, nh):
+    for ih in prange(nh):
+        for ifr in range(flim0, flim1):
+            for ipx in range(npx):
+                phase = -2 * math.pi * f[ifr] * px[ipx] * h[ih]
+                c, s = math.cos(phase), math.sin(phase)
+                Yr[ih, ifr] += Xr[ipx, ifr] * c - Xi[ipx, ifr] * s
+                Yi[ih, ifr] += Xr[ipx, ifr] * s + Xi[ipx, ifr] * c
+    return Yr, Yi
+
+
+def aradon_2d_parts(Xr, Xi, Yr, Yi, f, px, h, flim0, flim1, npx, nh):
+    for ipx in prange(npx):
+        for ifr in range(flim0, flim1):
+            for ih in range(nh):
+                phase = 2 * math.pi * f[ifr] * px[ipx] * h[ih]
+                c, s = math.cos(phase), math.sin(phase)
+                Xr[ipx, ifr] += Yr[ih, ifr] * c - Yi[ih, ifr] * s
+                Xi[ipx, ifr] += Yr[ih, ifr] * s + Yi[ih, ifr] * c
+    return Xr, Xi
+
+
 # -- the operators' arguments -----------------------------------------------------------------
 
 class Operator:
@@ -555,6 +598,10 @@ def on_backends():
 
 
 def assert_close(got, want, what: str, tol: float = TOL) -> None:
+    """Relative error (harness.relative_error) of real arrays, or of complex ones' parts."""
+    got, want = np.asarray(got), np.asarray(want)
+    if np.iscomplexobj(got) or np.iscomplexobj(want):
+        got, want = np.stack([got.real, got.imag]), np.stack([want.real, want.imag])
     err = relative_error(got, want)
     assert err <= tol, f"{what}: relative error {err:.1e}"
 
@@ -653,3 +700,59 @@ def test_radon_table_is_pythons(interp):
     want = create_table(x, pxaxis, 9, 4, 7, interp)
     for g, w in zip(got, want, strict=True):
         assert g.dtype == w.dtype and np.array_equal(g, w, equal_nan=True)
+
+
+def zeros(shape):
+    """Two zeroed arrays: the parts of an output the kernel adds into."""
+    return np.zeros(shape), np.zeros(shape)
+
+
+def fourier_radon_case():
+    rng = np.random.default_rng(14)
+    npx, nh, nfft = 4, 5, 8
+    f, px, h = np.fft.rfftfreq(nfft, 0.004), np.linspace(-1e-3, 1e-3, npx), np.linspace(
+        -200.0, 200.0, nh)
+    X = rng.standard_normal((npx, 5)) + 1j * rng.standard_normal((npx, 5))
+    Y = rng.standard_normal((nh, 5)) + 1j * rng.standard_normal((nh, 5))
+    return X, Y, (f, px, h, 1, 4, npx, nh)
+
+
+def test_fourier_radon_in_real_and_imaginary_parts():
+    """The complex kernels run by Python are the reference: the split forward's values are
+    theirs; its vjp with cotangent (Re v, Im v) is (Re, Im) of the adjoint kernel's A^H v
+    (the transpose of a complex-linear map, as a real one), its jvp the forward's."""
+    X, Y, rest = fourier_radon_case()
+    kernel = ad.kernel(radon_2d_parts, backend="interp", parallel=True)
+    want = np.zeros(Y.shape, complex)
+    radon_inner_2d(X, want, *rest)
+    got = kernel(X.real.copy(), X.imag.copy(), *zeros(Y.shape), *rest)
+    assert_close(got[0] + 1j * got[1], want, "forward")
+    adjoint = np.zeros(X.shape, complex)
+    aradon_inner_2d(adjoint, Y, *rest)
+    _, pullback = ad.vjp(kernel, X.real.copy(), X.imag.copy(), *zeros(Y.shape), *rest)
+    dr, di = pullback((Y.real.copy(), Y.imag.copy()))[:2]
+    assert_close(dr + 1j * di, adjoint, "vjp against the adjoint")
+    dX = X[::-1].copy()
+    _, (tr, ti) = ad.jvp(kernel, (X.real.copy(), X.imag.copy(), *zeros(Y.shape), *rest),
+                         (dX.real.copy(), dX.imag.copy(), *zeros(Y.shape))
+                         + (None,) * len(rest))
+    want = np.zeros(Y.shape, complex)
+    radon_inner_2d(dX, want, *rest)
+    assert_close(tr + 1j * ti, want, "jvp")
+    got = ad.kernel(aradon_2d_parts, backend="interp", parallel=True)(
+        *zeros(X.shape), Y.real.copy(), Y.imag.copy(), *rest)
+    assert_close(got[0] + 1j * got[1], adjoint, "adjoint")
+
+
+def test_complex_kernels_are_refused_with_the_parts_to_pass():
+    X, Y, rest = fourier_radon_case()
+    with pytest.raises(ad.ArgumentError, match=r"complex128 are not supported.*X.real.copy\(\) "
+                                               r"and X.imag.copy\(\)"):
+        ad.kernel(radon_inner_2d, backend="interp")(X, np.zeros(Y.shape, complex), *rest)
+
+    def phase_of(t):
+        return cmath.exp(1j * t[0]).real
+
+    with pytest.raises(ad.UnsupportedConstruct, match=r"test_pylops_style.py:\d+: calling "
+                       r"`cmath.exp` is not supported.*two floats \(cmath.exp\(1j \* t\) is"):
+        ad.kernel(phase_of, backend="interp")(np.ones(2))
