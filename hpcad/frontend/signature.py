@@ -65,7 +65,10 @@ def _instead(value, arg_name: str) -> str:
                 f"or make the kernel in a function that takes '{arg_name}', "
                 f"`def make(rhs): @hpcad.kernel def step(y): ... rhs(y) ...; return step`)")
     if isinstance(value, (tuple, list)):
-        return f" (np.array({arg_name}) for a sequence of numbers)"
+        return (f" (a tuple of numbers such as a shape: pass its numbers as arguments of their "
+                f"own, f(..., *{arg_name}), and write the tuple of those parameters in the "
+                f"kernel, `x.reshape((d0, d1))`; or np.array({arg_name}) where the kernel "
+                f"only indexes it)")
     return ""
 
 
