@@ -70,8 +70,11 @@ def fill_array(ctx: LoweringContext, arr: Value, dims: list[Value], value: Value
 
 
 def dtype_of(ctx: LoweringContext, node) -> ScalarType:
-    """The dtype a `dtype=` argument names: np.float64, float, int, bool, or `a.dtype`."""
+    """The dtype a `dtype=` argument names: np.float64, float, int, bool, `a.dtype`, or a
+    string NumPy reads as one (`"int32"`, `"f8"`), as numba takes it."""
     obj = ctx.static_value(node)
+    if isinstance(node, ast.Constant) and isinstance(node.value, str):
+        obj = node.value
     if isinstance(node, ast.Attribute) and node.attr == "RequestType" and \
             getattr(ctx.static_value(node.value), "__name__", None) == "numba_mpi":
         ctx.unsupported(node, "an array of MPI requests (numba_mpi.RequestType)", REQUESTS)

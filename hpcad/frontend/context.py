@@ -16,7 +16,7 @@ import numpy as np
 from ..errors import KernelTypeError, UnsupportedConstruct
 from ..ir.core import Block, Builder, Function, Module, Op, Value
 from ..ir.types import ArrayType, OpaqueType, ScalarType, f32, f64, i1, i64, promote, spoken
-from . import arrays, mpi, parallel, syntax, words
+from . import arrays, intrinsics, mpi, parallel, syntax, words
 from .arrays import ArrayExpr
 from .expressions import EXPRESSIONS, Static
 from .markers import numba_python_function
@@ -623,6 +623,8 @@ def branch_parts(entry):
         return (("tuple",) + tuple(p[0] for p in parts), [v for p in parts for v in p[1]],
                 rebuild)
     obj = getattr(entry, "obj", None)
+    if isinstance(entry, Static) and intrinsics.is_scalar_type(obj):   # ftype = a.dtype.type
+        return ("scalar type", obj), [], lambda vs: entry
     if isinstance(entry, Static) and hasattr(obj, "branch_values"):
         return (("static", obj.branch_key()), list(obj.branch_values()),
                 lambda vs: Static(obj.with_branch_values(tuple(vs))))

@@ -393,6 +393,9 @@ def expr_attribute(ctx: LoweringContext, node):
                                         and node.value.id not in ctx.env) \
         else ctx.lookup(node.value)
     if isinstance(base, Static):
+        if node.attr == "type" and isinstance(base.obj, type) and \
+                issubclass(base.obj, np.generic):
+            return base   # `a.dtype` is held as its scalar type, whose dtype's .type it is
         if not hasattr(base.obj, node.attr):
             ctx.unsupported(node, f"the attribute `{node.attr}`")
         return ctx.wrap_static(getattr(base.obj, node.attr), node)
@@ -906,6 +909,13 @@ def kernel_arguments(ctx: LoweringContext, py_func, node,
     for name, param in signature.parameters.items():
         arg_node, v = bound.arguments[name] if name in bound.arguments else \
             (node, ctx.wrap_static(param.default, node))
+        if isinstance(getattr(v, "obj", None), np.ndarray):
+            ctx.unsupported(arg_node, f"passing the array `{ast.unparse(arg_node)}` from "
+                                      f"outside the kernel (a global, or a variable of the "
+                                      f"function that made it: numba freezes it as a "
+                                      f"constant) as argument '{name}' of kernel "
+                                      f"'{py_func.__name__}'",
+                            "pass it to the kernel as an array argument")
         if not isinstance(v, Value):
             ctx.unsupported(arg_node, f"passing {words.value(getattr(v, 'obj', v))} "
                                       f"as argument '{name}' of kernel "
@@ -993,6 +1003,9 @@ def _no_rule_hint(obj) -> str:
         return ("it is compiled by numba (@numba.njit), and hpcad cannot see inside compiled "
                 "code: decorate the Python function with @hpcad.kernel instead (hpcad compiles "
                 "it with numba itself)")
+    if getattr(obj, "__module__", None) == "cmath":
+        return ("kernels compute real numbers: carry the real and imaginary parts as two "
+                "floats (cmath.exp(1j * t) is math.cos(t) + 1j * math.sin(t))")
     known = words.FUNCTIONS.get(f"{getattr(obj, '__module__', None)}."
                                 f"{getattr(obj, '__name__', None)}")
     if known is not None:

@@ -69,6 +69,15 @@ CASTS = {builtins.float: "f64", builtins.int: "i64", builtins.bool: "i1", np.flo
          np.float32: "f32", np.int64: "i64", np.int32: "i32", np.bool_: "i1", **NUMBA_SCALARS}
 
 
+def is_scalar_type(obj) -> bool:
+    """Whether obj is a scalar type a kernel may hold in a variable and call as a conversion
+    (`ftype = a.dtype.type; ftype(x)`, as numba's code writes it; `numba.float32`)."""
+    try:
+        return obj in CASTS
+    except TypeError:   # unhashable
+        return False
+
+
 def numba_scalar(obj) -> str | None:
     """The IR scalar type name of one of numba's scalar types (NUMBA_SCALARS), else None."""
     try:

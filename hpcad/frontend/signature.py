@@ -30,8 +30,12 @@ def typeof(value, arg_name: str):
         try:
             dtype = scalar_from_dtype(value.dtype)
         except ValueError:
+            complex_parts = (f" (complex numbers: pass the real and imaginary parts as two "
+                             f"float arrays, {arg_name}.real.copy() and "
+                             f"{arg_name}.imag.copy())" if value.dtype.kind == "c" else "")
             raise ArgumentError(f"argument '{arg_name}': arrays of dtype {value.dtype} are not "
-                                f"supported; use float64, float32, int64, int32 or bool") from None
+                                f"supported; use float64, float32, int64, int32 or bool"
+                                f"{complex_parts}") from None
         if not value.dtype.isnative:
             raise ArgumentError(f"argument '{arg_name}': arrays of non-native byte order "
                                 f"({value.dtype.str}) are not supported; pass "
@@ -61,7 +65,10 @@ def _instead(value, arg_name: str) -> str:
                 f"or make the kernel in a function that takes '{arg_name}', "
                 f"`def make(rhs): @hpcad.kernel def step(y): ... rhs(y) ...; return step`)")
     if isinstance(value, (tuple, list)):
-        return f" (np.array({arg_name}) for a sequence of numbers)"
+        return (f" (a tuple of numbers such as a shape: pass its numbers as arguments of their "
+                f"own, f(..., *{arg_name}), and write the tuple of those parameters in the "
+                f"kernel, `x.reshape((d0, d1))`; or np.array({arg_name}) where the kernel "
+                f"only indexes it)")
     return ""
 
 

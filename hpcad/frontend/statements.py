@@ -13,6 +13,7 @@ from ..errors import RAISED
 from ..ir.core import Op, Value
 from ..ir.types import ArrayType, i1, i64
 from . import arrays, closures, expressions, iteration, linalg, nested, parallel, syntax, words
+from .intrinsics import is_scalar_type
 from .mpi_persistent import Persistent
 
 if TYPE_CHECKING:
@@ -321,7 +322,8 @@ def bind_target(ctx: LoweringContext, target, value) -> None:
             closures.check_binding(ctx, target.id, target)
         pullback = isinstance(getattr(value, "obj", None),   # ad.vjp's, a local function
                               (nested.Pullback, closures.LocalFunction))
-        if not isinstance(value, (Value, tuple, Persistent)) and not pullback:
+        scalar_type = is_scalar_type(getattr(value, "obj", None))
+        if not isinstance(value, (Value, tuple, Persistent)) and not (pullback or scalar_type):
             ctx.unsupported(target, f"assigning {words.value(getattr(value, 'obj', value))} to a "
                                     f"variable", "use the value directly where it is needed")
         ctx.env[target.id] = value

@@ -20,7 +20,14 @@ one writes an array element that another reads or writes. A write is safe when
 - or a component is c - k * i (k >= 1, c invariant: a reversed view's element i) that the
   loop's bounds keep >= 0 at its last iteration, by the lower bounds of the values left
   (_reversed_owner: `t[2:1:-1]`'s last index is min(1, n - 1) + 1).
-In a `par.join`, an element a task writes must not be touched by another task: accesses
+- or, pairwise, the write and each access index one same axis by m * i + j + c, m defined
+  outside the loop (or a constant), j the variable of a loop from a start >= 0 up to that
+  m, c one constant >= 0, and the loop's lower bound is >= 0: iteration i touches only
+  its block [m * i + c, m * i + c + m - 1] (`y[isrc * nr + irec]` for irec in range(nr);
+  _blocks_apart).
+A parallel loop or fork-join inside parallel code runs serially (as numba runs a prange in
+a prange): only the outermost are checked, their accesses including the inner ones'. In a
+`par.join`, an element a task writes must not be touched by another task: accesses
 to one array are apart where the ranges of elements they may touch never meet (`out[:h]`
 and `out[h:]`; passes/index_ranges.py). Arrays
 allocated inside the loop (or task) are private, and so are their views and the buffers
@@ -358,6 +365,62 @@ def _apart(idx: tuple, other: tuple, loop: Op, low: dict[Value, int]) -> bool:
     return False
 
 
+def _block(index: Value, iv: Value, loop: Op, low: dict[Value, int]) -> tuple | None:
+    """(m, c) when index is m * i + j + c: i the loop variable, m a value defined outside the
+    loop (or a constant k: k * i + j + c), j the variable of a `for` loop from a start >= 0
+    up to m (the same value, or k) with a positive constant step, c a constant >= 0; else
+    None. Such an index lies in [m * i + c, m * i + c + m - 1] (no j if m <= 0): iteration i's
+    own block of m elements (`y[isrc * nr + irec]` for irec in range(nr))."""
+    form = _linear(index)
+    c = form.pop(None, 0)
+    if c < 0 or len(form) != 2 or any(coeff < 1 for coeff in form.values()):
+        return None
+    for scaled, j in (tuple(form), tuple(form)[::-1]):
+        m = _multiplier(scaled, form[scaled], iv, loop)
+        if m is not None and form[j] == 1 and _runs_below(j, m, low):
+            return m, c
+    return None
+
+
+def _multiplier(term: Value, coeff: int, iv: Value, loop: Op):
+    """m where coeff * term is m * iv (m invariant in the loop, or a constant), else None."""
+    if term is iv:
+        return coeff
+    op = term.owner
+    if coeff != 1 or not isinstance(op, Op) or op.name != "arith.mul":
+        return None
+    a, b = op.operands
+    m = b if a is iv else a if b is iv else None
+    return None if m is None or _inside(m, loop) else m
+
+
+def _runs_below(j: Value, m, low: dict[Value, int]) -> bool:
+    """Whether j is the variable of a `for` loop from a start >= 0 up to m (a value, or a
+    constant) with a positive constant step."""
+    block = j.owner
+    op = block.parent if isinstance(block, Block) else None
+    if op is None or op.name != "scf.for" or op.regions[0].args[0] is not j:
+        return False
+    lb, ub, step = op.operands[:3]
+    return (int_const(step) or 0) > 0 and low.get(lb, -1) >= 0 and \
+        (ub is m or int_const(ub) == m)
+
+
+def _blocks_apart(idx: tuple, other: tuple, loop: Op, low: dict[Value, int]) -> bool:
+    """Iterations never meet at these two index tuples: along one axis both are m * i + j + c
+    for one m and one c (_block, the loop's lower bound >= 0), so iterations i != i' touch
+    [m * i + c, m * i + c + m - 1] and [m * i' + c, ...], which never meet."""
+    iv = loop.regions[0].args[0]
+    if not _never_negative(0, loop, low):
+        return False
+    for a, b in zip(idx, other, strict=False):
+        fa, fb = _block(a, iv, loop, low), _block(b, iv, loop, low)
+        if fa is not None and fb is not None and fa[1] == fb[1] and \
+                (fa[0] is fb[0] or (isinstance(fa[0], int) and fa[0] == fb[0])):
+            return True
+    return False
+
+
 def _lanes_of(arr: Value) -> Value:
     """The array of vectors a lane view (`vec.lane`) shows one lane of, else arr: the view
     indexes its elements as the array does."""
@@ -418,7 +481,8 @@ def loop_conflicts(loop: Op, acc: Accesses):
         if _owns_slice(related, arr, iv) and _never_negative(0, loop, acc.low):
             continue
         racing = [a for a in related if (_lanes_of(a[1]) is not _lanes_of(arr)
-                  or not _apart(idx, a[2], loop, acc.low))
+                  or not (_apart(idx, a[2], loop, acc.low)
+                          or _blocks_apart(idx, a[2], loop, acc.low)))
                   and not _ranges_apart(ranges(), (arr, idx), (a[1], a[2]))]
         if racing:
             conflicts.append((op, racing if any(a[0] is op for a in racing)
@@ -446,8 +510,12 @@ def _join_conflicts(join: Op, acc: Accesses):
 
 
 def _conflicts(fn: Function):
+    """The conflicts of each outermost parallel loop or fork-join: one inside parallel code
+    runs serially (as numba runs a prange in a prange), its accesses the outer one's."""
     acc = Accesses(fn)
     for op in walk(fn.body):
+        if in_parallel(op):
+            continue
         if op.name == "par.parallel_for":
             yield op, loop_conflicts(op, acc)
         elif op.name == "par.join":
@@ -540,7 +608,9 @@ def check_races(fn: Function) -> None:
                 f"{where(par.loc)}: iterations of this parallel loop race on array "
                 f"'{shown_name(arr)}' (an element one iteration writes at {where(op.loc)} "
                 f"may be read or written by another); give each iteration its own elements, "
-                f"or pass allow_races=True to hpcad.prange if this is intended")
+                f"or pass allow_races=True to hpcad.prange if this is intended (numba runs a "
+                f"prange serially in a function compiled without parallel=True: write "
+                f"range() for such a loop)")
         raise RaceError(
             f"{where(par.loc)}: tasks of this fork-join race on array '{shown_name(arr)}' (written "
             f"at {where(op.loc)} and touched by another task); give each task its own arrays")

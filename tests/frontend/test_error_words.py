@@ -171,6 +171,20 @@ def attribute_target(a):
     return a[0]
 
 
+def _first_of(x):
+    return x[0]
+
+
+def make_reading_a_captured_array():
+    """PyLops's on-the-fly Radon kernels call a helper with arrays of the function that
+    made the kernel, which numba freezes as constants."""
+    axis = np.linspace(0.0, 1.0, 3)
+
+    def reads_captured(a):
+        return a[0] * _first_of(axis)  # error here
+    return reads_captured
+
+
 CASES = [
     (list_comprehension, "a list comprehension"),
     (dict_literal, "a dict literal"),
@@ -199,6 +213,10 @@ CASES = [
     (match_stmt, "a `match` statement"),
     (generator_expression, "a generator expression"),
     (attribute_target, "assigning to an attribute (`obj.x = ...`)"),
+    (make_reading_a_captured_array(), "passing the array `axis` from outside the kernel (a "
+                                      "global, or a variable of the function that made it: "
+                                      "numba freezes it as a constant) as argument 'x' of "
+                                      "kernel '_first_of'"),
 ]
 
 

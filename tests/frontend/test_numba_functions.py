@@ -180,3 +180,75 @@ def test_numbas_scalar_types_convert_and_name_dtypes(backend):
     i = np.arange(x.size)
     x32 = x.astype(np.float32).astype(np.float64)
     np.testing.assert_allclose(g, 1.0 + 2.0 * i * i * x + x32 + x, rtol=1e-7)
+
+
+def dtypes_by_name(x):
+    """PyLops's Kirchhoff kernels write `(trav / dt).astype("int32")`."""
+    n = x.shape[0]
+    k = (x * 3.0).astype("int32")
+    a = np.zeros(n, dtype="float32")
+    b = np.empty(n, "f8")
+    for i in range(n):
+        a[i] = x[i] * k[i]
+        b[i] = x[i] - k[i]
+    return np.sum(a) + np.sum(b * b) + np.sum(k)
+
+
+def test_a_dtype_named_by_a_string_is_numpys():
+    """`a.astype("int32")`, `np.zeros(n, dtype="float32")`, `np.empty(n, "f8")`: numba takes
+    a string NumPy reads as a dtype; hpcad refused it ("a string is not supported"). Values
+    against numba.njit (the float32 rounding and int32 truncation included), the gradient
+    against the analytic one (the conversions to int carry none)."""
+    x = np.array([0.3, 0.5, 0.9, 1.2])
+    kernel = ad.kernel(dtypes_by_name, backend="interp")
+    assert kernel(x) == njit_of(dtypes_by_name)(x)
+    k = np.trunc(3.0 * x)
+    np.testing.assert_allclose(ad.grad(kernel)(x), k + 2.0 * (x - k), rtol=1e-7)
+
+
+def test_a_string_that_names_no_supported_dtype_is_refused():
+    def complex_zeros(x):
+        a = np.zeros(3, dtype="complex128")
+        return x + a[0].real
+
+    with pytest.raises(ad.UnsupportedConstruct, match=r"test_numba_functions.py:\d+: the dtype "
+                       r"'complex128' is not supported.*float64, float32"):
+        ad.kernel(complex_zeros, backend="interp")(1.0)
+
+
+def spray_like(m, sigma, alpha, out):
+    """PyLops's plane-wave sprayer names its dtype `ftype = sigma.dtype.type` and converts
+    with it (`ftype(alpha)`, `m.dtype.type(0.0)`)."""
+    nz, nx = m.shape
+    ftype = sigma.dtype.type
+    alpha = ftype(alpha)
+    for z0 in range(nz):
+        for x0 in range(nx):
+            if m[z0, x0] == m.dtype.type(0.0):
+                continue
+            amp = ftype(1.0)
+            if z0 % 2 == 0:
+                ftype = m.dtype.type
+            out[z0, x0] += amp * alpha * m[z0, x0] * ftype(sigma[z0, x0])
+
+
+def test_an_arrays_dtype_type_converts_and_is_held_in_a_variable():
+    """`a.dtype.type` is NumPy's scalar type of the array (hpcad refused `the attribute
+    type`, then binding it to a variable); called, it converts as np.float32(x) does (float32
+    rounding against numba.njit), also rebound on a branch to the same type. The derivative
+    in m is the product's, analytic."""
+    rng = np.random.default_rng(3)
+    m = rng.standard_normal((3, 4)).astype(np.float32)
+    sigma = rng.uniform(0.5, 1.5, (3, 4)).astype(np.float32)
+    got, ref = np.zeros((3, 4), np.float32), np.zeros((3, 4), np.float32)
+    ad.kernel(spray_like, backend="interp")(m, sigma, 0.7, got)
+    njit_of(spray_like)(m, sigma, 0.7, ref)
+    np.testing.assert_array_equal(got, ref)
+    m64, sigma64 = m.astype(np.float64), sigma.astype(np.float64)
+
+    def loss(m, sigma):
+        out = np.zeros((3, 4))
+        spray_like(m, sigma, 0.7, out)
+        return np.sum(out)
+    g = ad.grad(ad.kernel(loss, backend="interp"))(m64, sigma64)
+    np.testing.assert_allclose(g, 0.7 * sigma64, rtol=1e-12)

@@ -840,3 +840,114 @@ def test_downward_steps_touching_elements_apart_are_no_race(kernel, make_args, b
     for racy in (downward_two_apart, downward_wraparound):
         with pytest.raises(RaceError, match="race on array 'out'"):
             ad.kernel(racy.py_func, backend=backend)(np.ones(9))
+
+
+def blocks_of_rows(x, y, n, m, nt):
+    """PyLops's Kirchhoff modelling: iteration isrc writes rows isrc * m + irec, irec in
+    range(m), at two columns: its own block of m rows."""
+    for isrc in ad.prange(n):
+        for irec in range(m):
+            for it in range(nt - 1):
+                y[isrc * m + irec, it] += x[isrc, irec] * 0.25
+                y[isrc * m + irec, it + 1] += x[isrc, irec] * 0.75
+    return y
+
+
+def blocks_of_a_constant(x, y):
+    for i in ad.prange(x.shape[0]):
+        for j in range(3):
+            y[3 * i + j + 1] = x[i] * j
+    return y
+
+
+def block_one_too_long(x, y, n, m):
+    for i in ad.prange(n):
+        for j in range(m + 1):
+            y[i * m + j] += x[i]
+    return y
+
+
+def block_of_another_length(x, y, n, m, k):
+    for i in ad.prange(n):
+        for j in range(k):
+            y[i * m + j] += x[i]
+    return y
+
+
+def blocks_shifted(x, y, n, m):
+    for i in ad.prange(n):
+        for j in range(m):
+            y[i * m + j] += x[i]
+            y[i * m + j + 1] += x[i]
+    return y
+
+
+def sums_in_an_inner_prange(x, y):
+    """PyLops's Kirchhoff adjoint nests prange(ns) in prange(ni), both adding into y[ii]:
+    the inner one runs serially, as numba runs it."""
+    for i in ad.prange(x.shape[0]):
+        for k in ad.prange(x.shape[1]):
+            y[i] += x[i, k] * x[i, k]
+    return y
+
+
+def inner_prange_racing_with_other_rows(x, y):
+    for i in ad.prange(x.shape[0]):
+        for k in ad.prange(x.shape[1]):
+            y[k] += x[i, k]
+    return y
+
+
+@backends
+def test_each_iterations_block_of_a_flattened_index_is_not_a_race(backend):
+    """y[i * m + j] for j in range(m) (and k * i + j + c for a constant k) names elements
+    only iteration i touches; hpcad refused it as a race. Values against plain Python, the
+    gradient of a weighted sum against the analytic one (the loops' transpose)."""
+    rng = np.random.default_rng(0)
+    n, m, nt = 3, 4, 5
+    x = rng.standard_normal((n, m))
+    got = ad.kernel(blocks_of_rows, backend=backend)(x, np.zeros((n * m, nt)), n, m, nt)
+    want = blocks_of_rows(x, np.zeros((n * m, nt)), n, m, nt)
+    np.testing.assert_array_equal(got, want)
+    w = rng.standard_normal((n * m, nt))
+    _, pullback = ad.vjp(ad.kernel(blocks_of_rows, backend=backend),
+                         x, np.zeros((n * m, nt)), n, m, nt)
+    rows = (0.25 * w[:, :-1] + 0.75 * w[:, 1:]).sum(axis=1)
+    np.testing.assert_allclose(pullback(w)[0], rows.reshape(n, m), rtol=1e-13)
+    v = rng.standard_normal(4)
+    got = ad.kernel(blocks_of_a_constant, backend=backend)(v, np.zeros(13))
+    np.testing.assert_array_equal(got, blocks_of_a_constant(v, np.zeros(13)))
+
+
+@pytest.mark.parametrize("kernel, args", [
+    (block_one_too_long, (np.ones(3), np.zeros(20), 3, 4)),
+    (block_of_another_length, (np.ones(3), np.zeros(20), 3, 4, 4)),
+    (blocks_shifted, (np.ones(3), np.zeros(20), 3, 4)),
+    (inner_prange_racing_with_other_rows, (np.ones((3, 4)), np.zeros(4))),
+], ids=lambda p: getattr(p, "__name__", ""))
+def test_blocks_that_may_meet_are_still_races(kernel, args):
+    """j up to m (one past the block), j below another value than the multiplier (k may
+    exceed m), two blocks shifted by one: iterations may meet; an inner prange's writes race
+    with the outer loop's other iterations."""
+    with pytest.raises(RaceError, match="race on array 'y'"):
+        ad.kernel(kernel, backend="interp")(*args)
+
+
+@backends
+def test_a_prange_inside_another_runs_serially_and_adds_into_one_element(backend):
+    """The inner prange's iterations all add into y[i]: serial, as numba runs it, so no race
+    (hpcad refused it). Values against plain Python, the gradient against 2 x."""
+    x = np.random.default_rng(1).standard_normal((3, 5))
+    kernel = ad.kernel(sums_in_an_inner_prange, backend=backend)
+    np.testing.assert_allclose(kernel(x, np.zeros(3)), sums_in_an_inner_prange(x, np.zeros(3)),
+                               rtol=1e-15)
+    _, pullback = ad.vjp(kernel, x, np.zeros(3))
+    np.testing.assert_allclose(pullback(np.ones(3))[0], 2.0 * x, rtol=1e-15)
+
+
+def test_a_race_error_says_numba_runs_prange_serially_without_parallel():
+    """PyLops's sprayer forward is @njit(parallel=False) with a prange whose iterations add
+    into the same elements: numba runs it serially; hpcad's message says to write range()."""
+    with pytest.raises(RaceError, match=r"without parallel=True: write range\(\) for such a "
+                                        r"loop"):
+        ad.kernel(shifted_write.py_func, backend="interp")(np.ones(8))
