@@ -20,12 +20,12 @@ COMM = MPI.COMM_WORLD
 # the interpreter, and numba under MPI through the examples (tests/test_mpi_launch.py)
 BACKENDS = ["interp", pytest.param("numba", marks=pytest.mark.slow)]
 CASES = mk.CASES
-# The cases numba compiles (slow tier; all under HPCAD_ALL_MPI=1): together their primals
-# and derivatives run every line of the numba backend's code generation, and call every
-# function in the generated code, that all the cases do (python -m tests.numba_cover); the
-# interpreter runs every case.
-ON_NUMBA = ("halo_buffer_steps", "heat_nonblocking", "gather_scatter", "blocking_pairs",
-            "halo_python_loops", "bcast_reduce", "array_allreduce", "scalar_allreduce_local")
+# The cases numba compiles (slow tier; all under HPCAD_ALL_MPI=1): with the numba cases of
+# test_mpi_reductions and test_mpi_replicated, their primals and derivatives run every line
+# of the numba backend's code generation, and call every function in the generated code,
+# that all of those files' cases do (tests/mpi/numba_cases.py); the interpreter runs every
+# case.
+ON_NUMBA = ("heat_nonblocking", "gather_scatter", "blocking_pairs")
 
 
 def _args(case):

@@ -40,11 +40,13 @@ def _rel(a, b):
     return abs(a - b) / max(abs(a), abs(b), 1e-12)
 
 
-# The cases numba compiles (slow tier; all under HPCAD_ALL_MPI=1): together their primals
+# The cases numba compiles (slow tier; all under HPCAD_ALL_MPI=1): with the numba cases of
+# test_mpi_derivatives and test_mpi_replicated (at width 3: test_width_mpi's), their primals
 # and derivatives run every line of the numba backend's code generation, and call every
-# function in the generated code, that all the cases do (python -m tests.numba_cover, at
-# width 1; extrema and numba_mpi add nothing to them; at width 3, extrema and scalars)
-ON_NUMBA = ("in_place", "numba_mpi_extrema", "scalars", "scans")
+# function in the generated code, that all of those files' cases do
+# (tests/mpi/numba_cases.py)
+ON_NUMBA = ("in_place", "scalars")
+ON_NUMBA_AT_WIDTH_3 = ("scalars",)
 
 
 @pytest.mark.mpi(min_size=2)
@@ -77,7 +79,7 @@ def test_reductions_match_finite_differences(case, backend):
 @pytest.mark.mpi(min_size=2)
 @pytest.mark.timeout(120)
 @pytest.mark.parametrize("case, backend", case_backends(sorted(rk.CASES),
-                                                        ("extrema", "scalars")))
+                                                        ON_NUMBA_AT_WIDTH_3))
 def test_reductions_at_width_3(case, backend):
     kernel, args = _args(case)
     rng = np.random.default_rng(700 + COMM.rank)

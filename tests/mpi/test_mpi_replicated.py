@@ -119,13 +119,13 @@ def _assert_everywhere(mismatches: list[str]) -> None:
     everywhere = [m for ms in COMM.allgather(mismatches) for m in ms]
     assert not everywhere, "\n".join(everywhere)
 
-# The cases numba compiles (slow tier; all under HPCAD_ALL_MPI=1): together their gradients
-# and Jacobians run every line of the numba backend's code generation, and call every
-# function in the generated code, that all the cases' do (python -m tests.numba_cover
-# --widths 1 4 --only derivatives); the interpreter runs every case. Which results count
-# once is decided before code generation, the same for both backends.
-ON_NUMBA = ("ring_sendrecv", "allreduce_buffer_steps", "allreduce_buffer_while",
-            "allgather_all_entries", "bcast_reduce", "allreduce_trip_count", "numba_mpi_calls")
+# The cases numba compiles (slow tier; all under HPCAD_ALL_MPI=1): with the numba cases of
+# test_mpi_derivatives, test_mpi_reductions and test_width_mpi, their gradients and
+# Jacobians run every line of the numba backend's code generation, and call every function
+# in the generated code, that all of those files' cases do (tests/mpi/numba_cases.py,
+# widths 1 and 4); the interpreter runs every case. Which results count once is decided
+# before code generation, the same for both backends.
+ON_NUMBA = ("allreduce_buffer_while", "numba_mpi_calls")
 
 
 @pytest.mark.mpi(min_size=2)

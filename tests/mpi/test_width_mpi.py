@@ -20,12 +20,13 @@ BACKENDS = ["interp", pytest.param("numba", marks=pytest.mark.slow)]
 # blocking and collective communication (non-blocking calls on halo views need contiguous
 # buffers, which the lanes of a view are not)
 CASES = {name: case for name, case in mk.CASES.items() if name != "heat_nonblocking"}
-# The cases numba compiles at width 3 (slow tier; all under HPCAD_ALL_MPI=1): together their
-# batched derivatives run every line of the numba backend's code generation, and call every
-# function in the generated code, that all the cases' do (python -m tests.numba_cover
-# --widths 3 --only derivatives); the interpreter runs every case.
+# The cases numba compiles at width 3 (slow tier; all under HPCAD_ALL_MPI=1): with
+# test_mpi_reductions' case at width 3, their batched derivatives run every line of the
+# numba backend's code generation, and call every function in the generated code, that all
+# of those cases do (tests/mpi/numba_cases.py, --widths 3 --only derivatives); the
+# interpreter runs every case.
 ON_NUMBA = ("reduce_loop", "gather_scatter", "halo_views", "irecv_wait_loop", "blocking_pairs",
-            "allreduce_buffer_steps", "halo_python_loops", "scalar_allreduce_local")
+            "allreduce_buffer_steps", "scalar_allreduce_local")
 
 
 @pytest.mark.mpi(min_size=2)
