@@ -8,7 +8,7 @@ import math
 import operator
 
 from ..ir.core import Block, Function, Op
-from ..ir.types import f64, i1, i64
+from ..ir.types import ScalarType, f64, i1, i64
 from .rewrite import rewrite_block
 
 _FOLD = {"arith.add": operator.add, "arith.sub": operator.sub, "arith.mul": operator.mul}
@@ -187,11 +187,13 @@ def _select(op, args, consts, t, new_ops):
 
 def _if(op, args, consts, t, new_ops):
     """A branch on a constant is the branch taken; a branch whose two sides only yield
-    values computed before it (`continue` flags, conditional constants) is a choice of
-    those values, which later rules and passes see through."""
+    scalars computed before it (`continue` flags, conditional constants) is a choice of
+    those values, which later rules and passes see through (arrays a branch chooses stay a
+    branch: no backend selects arrays)."""
     if consts[0] is not None:
         return _splice(op.regions[0 if consts[0] else 1], new_ops)
-    if len(op.regions) == 2 and all(len(r.ops) == 1 for r in op.regions):
+    if len(op.regions) == 2 and all(len(r.ops) == 1 for r in op.regions) \
+            and all(isinstance(r.type, ScalarType) for r in op.results):
         picked = []
         for r, a, b in zip(op.results, op.regions[0].ops[0].operands,
                            op.regions[1].ops[0].operands, strict=True):
