@@ -81,14 +81,21 @@ ARGS = {
     "f32_literal": lambda: (_normal(10, 0, np.float32),),
     "mixed": lambda: (_normal(6, 0, np.float32), 3, _normal(2, 1)),
     "signs": lambda: (np.array([-3, 0, 2, -1]), np.array([-0.5, 0.0, 1.0, -0.0])),
+    "prange_array_reduction": lambda: (_normal(50),),
+    "two_d_array_reduction": lambda: (10,),
+    "row_sums": lambda: (_normal((40, 3)), _normal(3, 1)),
+    "view_reduction": lambda: (_normal(40), _normal(4, 1)),
+    "int_into_float": lambda: (np.arange(-20, 20), _normal(40)),
 }
 
 # numba's scalar types, not NumPy's: float32 * a Python float is float64, int32 * int32 int64
 NUMBA_REFERENCE = ("f32_sum", "int32_acc", "f32_literal", "mixed")
 # compiled with numba (seconds each: tests/slow_tests.txt): prange reductions (two of them, one
 # written s = s - e; an int one under an if), two pranges with a nested loop and a continue,
-# a prange with locals per iteration and an int array written
-ON_NUMBA = ("bug9518", "udt", "parallel_f", "assign")
+# a prange with locals per iteration and an int array written;
+# an array reduction of floats, one of ints, one into a named view
+ON_NUMBA = ("bug9518", "udt", "parallel_f", "assign", "row_sums", "two_d_array_reduction",
+            "view_reduction")
 
 DERIVATIVES = {   # the arguments differentiated; the others are held constant
     "sum_vector": (0,), "inner_array": (0,), "prange_maxmin": (0,), "prange_var": (0,),
@@ -100,6 +107,8 @@ DERIVATIVES = {   # the arguments differentiated; the others are held constant
     "iterate_rows": (0,), "reversed_loops": (0,), "block_cumsum": (0,), "aug_overlap": (0,),
     "shift_rows": (0,), "window_max": (0,), "diff_cumsum": (0,), "matvec_rows": (0, 1),
     "float_divmod": (0,), "periodic_shift": (0,), "masked_mean": (0,), "mask_sum": (0,),
+    "prange_array_reduction": (0,), "row_sums": (0, 1), "view_reduction": (0, 1),
+    "int_into_float": (1,),
 }
 
 
@@ -202,20 +211,23 @@ REFUSED = {   # kernel: (error, the text of the line it names, words of the mess
     "ifloordiv": (UnsupportedConstruct, "for i in prange", "'acc' carried across"),
     # numba takes these; hpcad refuses them (see the README's parallel kernels)
     "div_red": (UnsupportedConstruct, "for i in prange", "'c' carried across"),
-    "prange_array_reduction": (UnsupportedConstruct, "y += x[i]", "array reduction"),
-    "two_d_array_reduction": (UnsupportedConstruct, "result1 -= tmp[i]", "array reduction"),
     "detect_positive_split": (RaceError, "is_positive[j] = 0", "race on array 'is_positive'"),
     "uses_globals": (UnsupportedConstruct, "W_GLOBAL[i % 3]", "pass its values"),
     "mandel_c": (UnsupportedConstruct, "complex(x, y)", "calling `complex`"),
+    # array reductions hpcad does not make: the order would matter, or the rounding
+    "product_array_reduction": (UnsupportedConstruct, "acc *= x[i]", "only += and -="),
+    "f32_wider": (UnsupportedConstruct, "acc += x[i]", "float64 values into a float32"),
+    "read_inside": (RaceError, "for i in prange", "race on array 'acc'"),
 }
 
 REFUSED_ARGS = {
     "prange_wrong_result": (np.ones(50),), "prange_race_y0": (np.ones(50),),
     "prange_histogram": (_normal(100), -2.0, 2.0, 8), "prange_argmax": (_normal(12),),
     "if_max": (_normal(12),), "not_a_reduction": (_normal(5),), "ifloordiv": (4,),
-    "div_red": (10,), "prange_array_reduction": (_normal(50),), "two_d_array_reduction": (10,),
+    "div_red": (10,),
     "detect_positive_split": (_normal(20), np.zeros(20), 20), "uses_globals": (_normal(8),),
-    "mandel_c": (-0.5, 0.3, 100),
+    "mandel_c": (-0.5, 0.3, 100), "product_array_reduction": (_normal(10),),
+    "f32_wider": (_normal(10),), "read_inside": (_normal(10),),
 }
 
 

@@ -594,6 +594,55 @@ def signs(a, x):   # np.sign of ints and of signed zeros, abs of ints
     return s
 
 
+# --- numba's array reductions in a prange ------------------------------------------------------
+
+@ad.kernel
+def prange_array_reduction(x):   # SO 72594592: numba's whole-array reduction y += x[i]
+    n = x.shape[0]
+    y = np.zeros(4)
+    for i in prange(n):
+        y += x[i]
+    return y
+
+
+@ad.kernel
+def two_d_array_reduction(n):   # numba #4555: result1 -= tmp[i] of 2-D int arrays
+    shp = (10, 10)
+    result1 = np.zeros(shp, np.int_)
+    tmp_shp = (n, 10, 10)
+    tmp = np.ones(tmp_shp, np.int_)
+    for i in range(n):
+        tmp[i] = i
+    for i in prange(n):
+        result1 -= tmp[i]
+    return result1
+
+
+@ad.kernel
+def row_sums(a, w):   # weighted rows summed in a prange
+    acc = np.zeros(a.shape[1])
+    for i in prange(a.shape[0]):
+        acc += a[i] * w
+    return np.sum(acc * acc)
+
+
+@ad.kernel
+def view_reduction(x, y):   # a reduction into a named view of an argument
+    v = y[1:]
+    for i in prange(x.shape[0]):
+        v -= x[i] * x[i]
+    return np.sum(y * y)
+
+
+@ad.kernel
+def int_into_float(k, x):   # ints added and floats subtracted into a float array
+    acc = np.zeros(2)
+    for i in prange(k.shape[0]):
+        acc += k[i]
+        acc -= x[i]
+    return acc
+
+
 # --- refused: races the users asked about, and code numba takes that hpcad does not -------------
 
 @ad.kernel
@@ -670,28 +719,6 @@ def div_red(n):   # numba #4582: c /= 2 in a prange
 
 
 @ad.kernel
-def prange_array_reduction(x):   # SO 72594592: numba's whole-array reduction y += x[i]
-    n = x.shape[0]
-    y = np.zeros(4)
-    for i in prange(n):
-        y += x[i]
-    return y
-
-
-@ad.kernel
-def two_d_array_reduction(n):   # numba #4555: result1 -= tmp[i] of 2-D arrays
-    shp = (10, 10)
-    result1 = np.zeros(shp, np.int_)
-    tmp_shp = (n, 10, 10)
-    tmp = np.ones(tmp_shp, np.int_)
-    for i in range(n):
-        tmp[i] = i
-    for i in prange(n):
-        result1 -= tmp[i]
-    return result1
-
-
-@ad.kernel
 def detect_positive_split(x, is_positive, N):   # numba #2477: one prange iteration per half
     for i in prange(2):
         for j in range(i * N // 2, (i + 1) * N // 2):
@@ -718,3 +745,29 @@ def mandel_c(x, y, max_iters):   # the Mandelbrot escape count in complex number
         if (z.real * z.real + z.imag * z.imag) >= 4:
             return i
     return 255
+
+
+@ad.kernel
+def product_array_reduction(x):   # acc *= x[i]: numba takes it, hpcad does not
+    acc = np.ones(3)
+    for i in prange(x.shape[0]):
+        acc *= x[i]
+    return acc
+
+
+@ad.kernel
+def f32_wider(x):   # float64 values into a float32 array: NumPy adds in float64
+    acc = np.zeros(3, dtype=np.float32)
+    for i in prange(x.shape[0]):
+        acc += x[i]
+    return acc
+
+
+@ad.kernel
+def read_inside(x):   # the reduced array read inside the loop: a race
+    acc = np.zeros(3)
+    out = np.zeros(x.shape[0])
+    for i in prange(x.shape[0]):
+        acc += x[i]
+        out[i] = acc[0]
+    return out
