@@ -257,3 +257,15 @@ def test_product_reduction_has_no_derivative():
     message = str(caught.value)
     assert _line_of(kernel, "for i in prange") in message, message
     assert "sum of logarithms" in message, message
+
+
+def test_hessian_of_an_array_reduction_compiled_with_numba():
+    """Forward over reverse of an array reduction: the tangents of the reverse derivative's
+    primal accumulations go into per-thread copies too (they raced on `acc`'s tangent, 9-80%
+    off at 2 threads). loss = sum_k (w_k^2 S_k)^2, S_k = sum_i a[i, k]: H = diag(12 w^2 S^2)."""
+    rng = R(1)
+    a, w, v = rng.standard_normal((100000, 3)) / 300, rng.standard_normal(3), \
+        rng.standard_normal(3)
+    hv = ad.hvp(uq.squared_weighted_sums, argnums=1, backend="numba")(a, w, v)
+    expected = 12.0 * w ** 2 * a.sum(axis=0) ** 2 * v
+    assert relative_error(hv, expected) <= 1e-10, f"{hv} != {expected}"

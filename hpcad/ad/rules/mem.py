@@ -52,11 +52,15 @@ def jvp_store(ctx: ForwardContext, op: Op) -> None:
 
 
 def jvp_accumulate(ctx: ForwardContext, op: Op) -> None:
+    """The tangent accumulates where the value does, so it races where the value races and
+    takes the value's race-free form (private copies or atomic adds: passes/race.py), which
+    the parallel loop, cloned with its form, keeps (make_race_free passes it by)."""
     new = ctx.clone(op)
     arr = op.operands[1]
     t = ctx.tan.get(op.operands[0])
     if ctx.act.shadowed(arr) and t is not None:
-        ctx.b.op("mem.accumulate", [t, ctx.shadow_of(arr)] + new.operands[2:])
+        race_free = {k: v for k, v in op.attrs.items() if k in ("private", "atomic")}
+        ctx.b.op("mem.accumulate", [t, ctx.shadow_of(arr)] + new.operands[2:], race_free)
 
 
 def vjp_lazy_shadow(ctx: ReverseContext, op: Op, region: Region) -> None:
