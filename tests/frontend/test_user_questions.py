@@ -269,3 +269,14 @@ def test_hessian_of_an_array_reduction_compiled_with_numba():
     hv = ad.hvp(uq.squared_weighted_sums, argnums=1, backend="numba")(a, w, v)
     expected = 12.0 * w ** 2 * a.sum(axis=0) ** 2 * v
     assert relative_error(hv, expected) <= 1e-10, f"{hv} != {expected}"
+
+
+@pytest.mark.parametrize("batch", [1, 3])
+def test_forward_jacobian_of_an_array_reduction_compiled_with_numba(batch):
+    """The tangents of an array reduction, one direction at a time (per-thread copies) and
+    three at once (atomic adds): acc = sum_i a[i] * w has the Jacobian diag(sum_i a[i])."""
+    a, w = R(2).standard_normal((100000, 3)), R(3).standard_normal(3)
+    jac = ad.jacobian(uq.weighted_sums, argnums=1, mode="fwd", batch=batch,
+                      backend="numba")(a, w)
+    expected = np.diag(a.sum(axis=0))
+    assert relative_error(jac, expected) <= 1e-10, f"{jac} != {expected}"

@@ -627,6 +627,14 @@ def row_sums(a, w):   # weighted rows summed in a prange
 
 
 @ad.kernel
+def weighted_sums(a, w):   # its Jacobian in w, batched (test_user_questions)
+    acc = np.zeros(a.shape[1])
+    for i in prange(a.shape[0]):
+        acc += a[i] * w
+    return acc
+
+
+@ad.kernel
 def squared_weighted_sums(a, w):   # its Hessian in w (test_user_questions)
     acc = np.zeros(a.shape[1])
     for i in prange(a.shape[0]):
