@@ -25,7 +25,7 @@ from contextlib import contextmanager
 from typing import TYPE_CHECKING
 
 from ..ir.core import Block, Op, Value
-from ..ir.types import ArrayType, ScalarType, f32, i1, i32, i64
+from ..ir.types import ArrayType, ScalarType, f32, f64, i1, i32, i64
 
 if TYPE_CHECKING:
     from .context import LoweringContext
@@ -833,9 +833,10 @@ def store_into(ctx: LoweringContext, arr: Value, node, value, where) -> None:
     fill(ctx, target, value, where)
 
 
-def fill(ctx: LoweringContext, target: Sliced, value, node) -> None:
+def fill(ctx: LoweringContext, target: Sliced, value, node, add=None) -> None:
     """Store value (a scalar, an array expression or a tuple of numbers, as NumPy's array of
-    them, broadcast) into target's elements: `force[0] = 0.0, 0.0`."""
+    them, broadcast) into target's elements: `force[0] = 0.0, 0.0`; or, given add(element)
+    (accumulate), add what it makes of each element of value into target's element."""
     dims = target.dims(ctx)
     if isinstance(value, tuple) and value and not any(is_array(v) or isinstance(v, tuple)
                                                       for v in value):
@@ -865,10 +866,33 @@ def fill(ctx: LoweringContext, target: Sliced, value, node) -> None:
 
     def body(ivs, accs):
         v = src.element(ctx, operand_index(ctx, src, ivs)) if src is not None else value
-        ctx.builder.op("mem.store", [ctx.coerce(v, dtype), target.base,
-                                     *target.index(ctx, ivs)])
+        store = "mem.store" if add is None else "mem.accumulate"
+        v = ctx.coerce(v, dtype) if add is None else add(v)
+        ctx.builder.op(store, [v, target.base, *target.index(ctx, ivs)])
         return []
     loop_nest(ctx, [d.value for d in dims], body, node, starts=target.starts())
+
+
+def accumulate(ctx: LoweringContext, target: Sliced, value, node, subtract: bool) -> None:
+    """target += value (target -= value) as additions into target's elements (mem.accumulate),
+    which commute: a parallel loop's array reduction (parallel.array_reductions). NumPy adds
+    in the wider of the two types and rounds the sum to target's: the same as adding value's
+    element converted to target's type only where that conversion is exact for every value
+    (the same type; into float64; int32 or bool into int64), so other types are refused.
+    x - y is x + (-y) exactly, in floats and in wrapping integers."""
+    dtype = target.dtype
+
+    def add(v: Value) -> Value:
+        t = v.type
+        if not (t == dtype or dtype == f64 or (dtype.is_int and dtype.bits == 64
+                                               and (t.is_int or t.is_bool))):
+            ctx.unsupported(node, f"the array reduction `{ast.unparse(node)}` of "
+                                  f"{t.np_dtype.name} values into a {dtype.np_dtype.name} "
+                                  f"array across the iterations of a parallel loop",
+                            f"convert the values to {dtype.np_dtype.name} first")
+        v = ctx.coerce(v, dtype)
+        return ctx.builder.op1("arith.neg", [v], dtype) if subtract else v
+    fill(ctx, target, value, node, add)
 
 
 def store_masked(ctx: LoweringContext, arr: Value, mask, value, node,

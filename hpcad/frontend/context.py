@@ -76,6 +76,8 @@ class LoweringContext:
         # arrays bound to a name from a transpose of two or more axes (NumPy binds a view in
         # Fortran order, hpcad a copy in C order: MPI would send them differently)
         self.transposed_copies: set = set()
+        # `acc += e` statements of parallel loops that add into acc (parallel.array_reductions)
+        self.array_reductions: set[int] = set()
         self.iteration_arrays: list[list[str]] = []   # carried() -> structured_loop()
         self.buffers: dict[str, str] = {}   # array name -> its spare (double_buffer)
         self.new_buffers: list[list[str]] = []   # carried() -> structured_loop()

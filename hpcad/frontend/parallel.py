@@ -1,5 +1,6 @@
 """Lowering of the parallel markers (markers/*.toml): `prange` loops become
-`par.parallel_for` with their scalar reductions; `join`, and groups of consecutive `spawn`s,
+`par.parallel_for` with their scalar reductions (and array reductions as accumulations:
+array_reductions); `join`, and groups of consecutive `spawn`s,
 become `par.join` (one region per task; `sync` reads a task's results); `par_map` and
 `par_sum` become parallel loops calling a kernel."""
 from __future__ import annotations
@@ -56,7 +57,7 @@ def parallel_for(ctx: LoweringContext, s, marker):
                         "iterations of a prange loop cannot stop the others: find the "
                         "answer with a serial loop, or record per iteration what it finds "
                         "and return after the loop")
-    refuse_array_reductions(ctx, s.body)
+    ctx.array_reductions |= array_reductions(ctx, s.body)
     bounds = ctx.range_bounds(call)
     names = ctx.carried(s.body, exclude=s.target.id, parallel=True)
     kinds = []
@@ -95,10 +96,16 @@ def parallel_for(ctx: LoweringContext, s, marker):
     ctx.end_targets(s, [s.target.id])
 
 
-def refuse_array_reductions(ctx: LoweringContext, stmts) -> None:
-    """`acc += e` on an array from before the loop is numba's array reduction (a private copy
-    of acc per thread, added up after the loop), which hpcad does not make: in place, the
-    iterations would race on acc."""
+def array_reductions(ctx: LoweringContext, stmts) -> set[int]:
+    """The ids of the statements `acc += e` and `acc -= e` of a parallel loop's body, acc an
+    array from before the loop: numba's array reduction, which the loop adds into acc
+    element by element (mem.accumulate: arrays.fill), so that the iterations' additions
+    commute and passes/race.py gives them per-thread copies added up after the loop. Other
+    in-place operators on such an array (`acc *= e`: the iterations' order would decide
+    the result) are refused here; so is `acc += e` where e's type is wider than acc's
+    (NumPy computes acc + e in the wider type before rounding, an accumulation would round
+    e first)."""
+    found = set()
     for n in ast.walk(ast.Module(stmts, [])):
         if not (isinstance(n, ast.AugAssign) and isinstance(n.target, ast.Name)):
             continue
@@ -106,11 +113,14 @@ def refuse_array_reductions(ctx: LoweringContext, stmts) -> None:
         v = ctx.env.get(name)
         if isinstance(v, Value) and isinstance(v.type, ArrayType) and \
                 not syntax.rebound_before_use(stmts, name):
-            ctx.unsupported(n, f"the array reduction `{ast.unparse(n)}` "
-                               f"across the iterations of a parallel loop",
-                            f"give each element its own iteration (for j in prange(m): for i "
-                            f"in range(n): {name}[j] += a[i, j]), or write row i into a 2-D "
-                            f"array in the loop and reduce it after the loop")
+            if not isinstance(n.op, (ast.Add, ast.Sub)):
+                ctx.unsupported(n, f"the array reduction `{ast.unparse(n)}` "
+                                   f"across the iterations of a parallel loop",
+                                f"only += and -= of arrays are reductions; give each element "
+                                f"its own iteration (for j in prange(m): for i in range(n): "
+                                f"{name}[j] *= a[i, j])")
+            found.add(id(n))
+    return found
 
 
 def reduction_kind(ctx: LoweringContext, stmts, name: str, node) -> str:

@@ -244,6 +244,10 @@ def stmt_augassign(ctx: LoweringContext, s):
             target = arrays.as_expr(ctx, cur, s)
             if not isinstance(target, arrays.Sliced):
                 target = arrays.whole(ctx, cur)
+            if id(s) in ctx.array_reductions:   # a parallel loop's array reduction
+                arrays.accumulate(ctx, target, ctx.expr(s.value), s,
+                                  subtract=isinstance(s.op, ast.Sub))
+                return
             arrays.fill(ctx, target, expressions.binop(ctx, s.op, cur, ctx.expr(s.value), s),
                         s)
             return

@@ -38,7 +38,8 @@ else).
 which races only because its indices might then be negative, a run-time check of its start
 (`prange(lo, hi)` with lo an argument);
 `guard_adjoint_starts` does the same for a derivative's loops that conflict;
-`check_races` rejects racy primal code (unless the loop says allow_races=True);
+`check_races` rejects racy primal code (unless the loop says allow_races=True), but for
+accumulations alone (numba's array reductions, `acc += e`), which go into private copies;
 `refuse_racing_derivative` rejects derivatives of loops that race on purpose;
 `make_race_free` gives the accumulations of an adjoint that several iterations or tasks may
 hit a race-free form: two-colour chunks for stencils (passes/coloring.py), private copies
@@ -599,7 +600,10 @@ def check_races(fn: Function) -> None:
                             f"would share; take it in a serial loop, or take it with ad.jvp "
                             f"(forward mode saves none)")
     for par, conflicts in _conflicts(fn):
-        if par.attrs.get("allow_races") or not conflicts or _made_race_free(conflicts):
+        if not conflicts or _made_race_free(conflicts):
+            continue
+        _privatize_reductions(par, conflicts)
+        if par.attrs.get("allow_races") or _made_race_free(conflicts):
             continue
         op, related = conflicts[0]
         arr = _written_in(op, related)
@@ -614,6 +618,21 @@ def check_races(fn: Function) -> None:
         raise RaceError(
             f"{where(par.loc)}: tasks of this fork-join race on array '{shown_name(arr)}' (written "
             f"at {where(op.loc)} and touched by another task); give each task its own arrays")
+
+
+def _privatize_reductions(par: Op, conflicts) -> None:
+    """A primal parallel loop's racing accumulations (numba's array reductions `acc += e`:
+    frontend/parallel.py) go into per-thread copies of their arrays, added up after the
+    loop, where _privatizable allows: additions commute, so any order of the iterations
+    gives the serial sum (up to the rounding of floats, as a scalar reduction's). An
+    accumulation that races with a read or a store of the same array stays a race."""
+    racing = []
+    for _, related in conflicts:
+        racing += [o for o, _, _, kind in related if kind == "accumulate" and o not in racing]
+    if racing and not par.attrs.get("race_free") and _privatizable(par, racing):
+        par.attrs["race_free"] = "private copies"
+        for op in racing:
+            op.attrs["private"] = True
 
 
 def _made_race_free(conflicts) -> bool:
@@ -703,7 +722,7 @@ def _in_inner_loop(op: Op, par: Op) -> bool:
 def _privatizable(par: Op, racing: list[Op]) -> bool:
     """Whether the racing accumulations of a parallel loop may go into per-thread copies of
     their arrays (module docstring): a loop not itself inside parallel code, accumulations
-    into float arrays of one lane made outside the loop, at least one of them in an inner
+    into float or integer arrays of one lane made outside the loop, at least one of them in an inner
     loop (else the copies, zeroed and added up, cost more than atomic adds), arrays of at
     least one axis."""
     if par.name != "par.parallel_for" or in_parallel(par):
@@ -712,7 +731,8 @@ def _privatizable(par: Op, racing: list[Op]) -> bool:
     for op in racing:
         arr = op.operands[1]
         if op.name != "mem.accumulate" or lanes(arr.type) != 1 or arr.type.ndim == 0 \
-                or not arr.type.dtype.is_float or arr.owner in inside \
+                or not (arr.type.dtype.is_float or arr.type.dtype.is_int) \
+                or arr.owner in inside \
                 or (isinstance(arr.owner, Block) and _within(arr.owner, par)):
             return False
     return any(_in_inner_loop(op, par) for op in racing)

@@ -253,7 +253,14 @@ def _ops(block):
 def array_reduction(a, w):
     acc = np.zeros(a.shape[1])
     for i in numba.prange(a.shape[0]):
-        acc += a[i, :] * w  # error here
+        acc += a[i, :] * w
+    return acc[0]
+
+
+def array_product_reduction(a):
+    acc = np.ones(a.shape[1])
+    for i in numba.prange(a.shape[0]):
+        acc *= a[i, :]  # error here
     return acc[0]
 
 
@@ -269,15 +276,25 @@ def _marked_line(fn) -> int:
 
 
 @pytest.mark.parametrize("backend", BACKENDS)
-def test_array_reduction_across_iterations_is_refused_in_words(backend):
-    """numba makes per-thread copies of `acc` for `acc += ...` in a prange; hpcad says so
-    and how to write it, rather than racing on acc."""
+def test_array_reduction_across_iterations_equals_the_serial_loop(backend):
+    """numba makes per-thread copies of `acc` for `acc += ...` in a prange, and so does
+    hpcad (passes/race.py): the sum of the serial loop (the plain Python function)."""
+    a, w = np.random.default_rng(0).standard_normal((40, 3)), np.arange(1.0, 4.0)
+    got = ad.kernel(array_reduction, backend=backend)(a, w)
+    assert abs(got - array_reduction(a, w)) <= 1e-12 * abs(got)
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_array_product_reduction_is_refused_in_words(backend):
+    """Only += and -= of an array are reductions hpcad makes; it says how to write a
+    product, rather than racing on acc."""
     with pytest.raises(ad.UnsupportedConstruct) as info:
-        ad.kernel(array_reduction, backend=backend)(np.ones((4, 3)), np.ones(3))
+        ad.kernel(array_product_reduction, backend=backend)(np.ones((4, 3)))
     msg = str(info.value)
-    assert msg.startswith(f"{__file__}:{_marked_line(array_reduction)}: the array reduction "
-                          f"`acc += a[i, :] * w` across the iterations"), msg
-    assert "acc[j] += a[i, j]" in msg, msg
+    line = _marked_line(array_product_reduction)
+    assert msg.startswith(f"{__file__}:{line}: the array reduction `acc *= a[i, :]` across "
+                          f"the iterations"), msg
+    assert "acc[j] *= a[i, j]" in msg, msg
 
 
 @pytest.mark.parametrize("backend", BACKENDS)

@@ -9,6 +9,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from ...ir.core import Op
+from ...ir.types import lanes
 from ..common import array_type, derivative_name, zero
 from .registry import constant_jvp, constant_vjp, defrule, inert_jvp, inert_vjp
 
@@ -52,11 +53,20 @@ def jvp_store(ctx: ForwardContext, op: Op) -> None:
 
 
 def jvp_accumulate(ctx: ForwardContext, op: Op) -> None:
+    """The tangent accumulates where the value does, so it races where the value races and
+    takes the value's race-free form (private copies or atomic adds: passes/race.py), which
+    the parallel loop, cloned with its form, keeps (make_race_free passes it by); private
+    copies hold arrays of one lane (race._privatizable), so a batched tangent adds
+    atomically."""
     new = ctx.clone(op)
     arr = op.operands[1]
     t = ctx.tan.get(op.operands[0])
     if ctx.act.shadowed(arr) and t is not None:
-        ctx.b.op("mem.accumulate", [t, ctx.shadow_of(arr)] + new.operands[2:])
+        shadow = ctx.shadow_of(arr)
+        race_free = {k: v for k, v in op.attrs.items() if k in ("private", "atomic")}
+        if race_free and lanes(shadow.type) > 1:   # private copies hold one lane
+            race_free = {"atomic": True}
+        ctx.b.op("mem.accumulate", [t, shadow] + new.operands[2:], attrs=race_free)
 
 
 def vjp_lazy_shadow(ctx: ReverseContext, op: Op, region: Region) -> None:
