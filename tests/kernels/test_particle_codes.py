@@ -3,7 +3,8 @@
 math.floor, cutoffs and shifted potentials, linked cell lists walked by while loops, cell
 lists by counting sort, Verlet neighbour lists in integer arrays, Newton's third law
 scatters, helpers returning tuples, N-body with softening, bonds, SPH, Morse, Yukawa,
-velocity Verlet) under hpcad.kernel in place of numba.njit. Such codes carry an
+velocity Verlet, a while loop over time, a skin-triggered list rebuild, force matching)
+under hpcad.kernel in place of numba.njit. Such codes carry an
 independent reference for the gradient: the forces F = -dE/dx their authors write by hand.
 
 Each energy's value is checked against Python's, its gradient against minus the
@@ -11,9 +12,10 @@ hand-written forces where the code has them, and along a random direction agains
 differences; a few steps of velocity Verlet are differentiated in the initial positions and
 velocities (jvp against central differences, vjp against jvp), serial and prange. A prange
 whose iterations scatter into f[j] (Newton's third law, a pair list, a linked list) is
-refused as a race; the race-free forms (all j per i, private copies per iteration) give
-serial's answer. Most run on the interpreter; the prange forces and integrator also on
-numba at 2 threads (slow tier)."""
+refused as a race (one that says allow_races=True runs but is not differentiated); the
+race-free forms (all j per i, private copies per iteration) give serial's answer. The
+Jacobian of the forces is checked for symmetry (F = -grad E). Most run on the
+interpreter; the prange forces and integrator also on numba at 2 threads (slow tier)."""
 import math
 
 import numba
@@ -672,6 +674,106 @@ def rescaled_oscillators(x, v, dt, nsteps, T0):
     return np.sum(x * x) + np.sum(v)
 
 
+# -- force matching (the forces are the model), a while loop over time, a skin rebuild ------
+
+def forces_into(x, f, L, rc):
+    n = x.shape[0]
+    f[:] = 0.0
+    for i in range(n - 1):
+        for j in range(i + 1, n):
+            d = x[i] - x[j]
+            d -= L * np.round(d / L)
+            r2 = np.sum(d * d)
+            if r2 < rc * rc:
+                ir6 = 1.0 / r2 ** 3
+                ff = 24.0 * ir6 * (2.0 * ir6 - 1.0) / r2
+                f[i] += ff * d
+                f[j] -= ff * d
+
+
+def force_matching(x, fref, L, rc):
+    f = np.zeros_like(x)
+    forces_into(x, f, L, rc)
+    return np.sum((f - fref) ** 2)
+
+
+def forces_only(x, L, rc):
+    f = np.zeros_like(x)
+    forces_into(x, f, L, rc)
+    return f
+
+
+def while_md(x, v, dt, tmax, L, rc):
+    """Time as a float in a while loop; positions wrapped by while loops."""
+    f = np.zeros_like(x)
+    forces_into(x, f, L, rc)
+    t = 0.0
+    while t < tmax:
+        v += 0.5 * dt * f
+        x += dt * v
+        for i in range(x.shape[0]):
+            for k in range(x.shape[1]):
+                while x[i, k] >= L:
+                    x[i, k] -= L
+                while x[i, k] < 0.0:
+                    x[i, k] += L
+        forces_into(x, f, L, rc)
+        v += 0.5 * dt * f
+        t += dt
+    return np.sum(x * np.arange(x.size).reshape(x.shape)) + np.sum(v * v)
+
+
+def skin_md(x, v, dt, nsteps, L, rc, skin, nbr, nn):
+    """The neighbour list rebuilt when a particle has moved more than half the skin (at
+    steps 0, 2 and 4 of the case below)."""
+    n = x.shape[0]
+    x0 = x.copy()
+    f = np.zeros_like(x)
+    for s in range(nsteps):
+        disp = 0.0
+        for i in range(n):
+            d = x[i] - x0[i]
+            disp = max(disp, math.sqrt(d[0] ** 2 + d[1] ** 2))
+        if s == 0 or disp > 0.5 * skin:
+            for i in range(n):
+                nn[i] = 0
+                for j in range(n):
+                    if j != i:
+                        d = x[i] - x[j]
+                        d -= L * np.round(d / L)
+                        if d[0] ** 2 + d[1] ** 2 < (rc + skin) ** 2:
+                            nbr[i, nn[i]] = j
+                            nn[i] += 1
+            x0[:] = x
+        for i in range(n):
+            f[i] = 0.0
+            for m in range(nn[i]):
+                j = nbr[i, m]
+                d = x[i] - x[j]
+                d -= L * np.round(d / L)
+                r2 = d[0] ** 2 + d[1] ** 2
+                if r2 < rc * rc:
+                    ir6 = 1.0 / r2 ** 3
+                    f[i] += 24.0 * ir6 * (2.0 * ir6 - 1.0) / r2 * d
+        for i in range(n):
+            v[i] += dt * f[i]
+            x[i] += dt * v[i]
+    return np.sum(x[:, 0] * 0.5 - x[:, 1]) + np.sum(v ** 2)
+
+
+def newton_allowed_races(x, f):
+    """Newton's third law in a prange that says allow_races=True: runs, not differentiated."""
+    n = x.shape[0]
+    e = 0.0
+    for i in ad.prange(n, allow_races=True):
+        for j in range(i + 1, n):
+            d = x[i, 0] - x[j, 0]
+            e += d * d
+            f[i, 0] += 2.0 * d
+            f[j, 0] -= 2.0 * d
+    return e + np.sum(f * f)
+
+
 # -- the cases ----------------------------------------------------------------------------
 
 def lattice(n_side, L, dim, jitter, seed):
@@ -712,6 +814,7 @@ NBODY = RNG.standard_normal((8, 3))
 CHARGES = RNG.choice([-1.0, 1.0], 10)
 SPH_MASSES = RNG.uniform(0.5, 1.5, 8)
 CHAIN, BONDS = bonded_chain()
+FREF = RNG.standard_normal(X2.shape)
 
 # name: (energy kernel, its arguments, the argument differentiated, minus the hand-written
 # forces (d energy / d that argument) or None where the code writes none)
@@ -749,6 +852,9 @@ ENERGIES = {
                                    lambda x, L, rc: -rows_forces(x, L, rc)),
     "prange_scratch_branch_min_image": (scratch_energy, (X3, 3.2, 1.4), 0, None),
     "flattened_triangle_prange": (triangle_energy, (X25, 0.01), 0, None),
+    "force_matching_positions": (force_matching, (X2, FREF, 4.0, 2.5), 0, None),
+    "force_matching_reference": (force_matching, (X2, FREF, 4.0, 2.5), 1,
+                                 lambda x, fref, L, rc: -2.0 * (forces_only(x, L, rc) - fref)),
 }
 FORCES = [name for name, case in ENERGIES.items() if case[3] is not None]
 
@@ -816,11 +922,16 @@ INTEGRATORS = {
         X2.shape), 0.005, 4, 4.0, 2.5), (0, 1)),
     "verlet_wrapped_masses_list": (verlet_wrapped, (
         X25, 0.3 * np.random.default_rng(9).standard_normal(X25.shape),
-        np.random.default_rng(10).uniform(0.8, 1.2, 25), 0.005, 3, 5.0, 2.5,
+        np.random.default_rng(10).uniform(0.8, 1.2, 25), 0.005, 2, 5.0, 2.5,
         *full_list(X25, 5.0, 2.8)), (0, 1, 2)),
     "rescaled_oscillators": (rescaled_oscillators, (
         np.random.default_rng(11).standard_normal(5),
         np.random.default_rng(12).standard_normal(5), 0.05, 6, 1.3), (0, 1, 4)),
+    "while_time_loop_wrapped": (while_md, (X2, 0.3 * np.random.default_rng(14).standard_normal(
+        X2.shape), 0.01, 0.03, 4.0, 2.5), (0, 1)),
+    "skin_rebuilt_neighbour_list": (skin_md, (
+        X2, 0.3 * np.random.default_rng(15).standard_normal(X2.shape), 0.01, 5, 4.0, 2.5, 0.02,
+        np.zeros((16, 16), np.int64), np.zeros(16, np.int64)), (0, 1)),
 }
 
 
@@ -876,6 +987,32 @@ def test_scatter_into_other_particles_in_a_prange_is_refused_as_a_race(kernel, a
                        rf"parallel loop race on array 'f' \(an element one iteration writes at "
                        rf"\S*test_particle_codes.py:{write_line} "):
         ad.kernel(kernel, backend="interp")(*fresh(args))
+
+
+def test_the_jacobian_of_the_forces_is_minus_a_symmetric_hessian():
+    """d F / d x of the Newton-scatter forces: reverse and forward mode agree, the matrix is
+    symmetric (F = -grad E), and a column is the forces' central difference."""
+    compiled = ad.kernel(forces_only, backend="interp")
+    rev = ad.jacobian(compiled)(X2.copy(), 4.0, 2.5).reshape(32, 32)
+    fwd = ad.jacobian(compiled, mode="fwd")(X2.copy(), 4.0, 2.5).reshape(32, 32)
+    assert_close(rev, fwd, "reverse against forward")
+    assert_close(rev, rev.T, "symmetry")
+    h, plus, minus = 1e-6, X2.copy(), X2.copy()
+    plus[3, 1] += h
+    minus[3, 1] -= h
+    fd = (forces_only(plus, 4.0, 2.5) - forces_only(minus, 4.0, 2.5)).ravel() / (2 * h)
+    assert_close(rev[:, 7], fd, "a column", tol=FD_TOL)
+
+
+def test_allowed_races_run_but_are_not_differentiated():
+    x = np.random.default_rng(16).standard_normal((6, 1))
+    compiled = ad.kernel(newton_allowed_races, backend="interp")
+    assert_close(compiled(x.copy(), np.zeros((6, 1))),
+                 newton_allowed_races(x.copy(), np.zeros((6, 1))), "value")
+    with pytest.raises(ad.DifferentiationError, match=r"test_particle_codes.py:\d+: cannot "
+                       r"differentiate this write to 'f': its parallel loop .* says "
+                       r"allow_races=True"):
+        ad.grad(compiled)(x.copy(), np.zeros((6, 1)))
 
 
 # -- numba, 2 threads ---------------------------------------------------------------------
