@@ -674,6 +674,39 @@ def rescaled_oscillators(x, v, dt, nsteps, T0):
     return np.sum(x * x) + np.sum(v)
 
 
+def build_cells(x, L, nc, head, nxt):
+    lc = L / nc
+    head[:] = -1
+    for i in range(x.shape[0]):
+        c = (int(math.floor(x[i, 0] / lc)) % nc) * nc + int(math.floor(x[i, 1] / lc)) % nc
+        nxt[i] = head[c]
+        head[c] = i
+
+
+def cells_prange_while(x, L, rc, head, nxt, nc):
+    """A prange over particles, each walking its neighbour cells' linked lists."""
+    n = x.shape[0]
+    lc = L / nc
+    e = 0.0
+    for i in prange(n):
+        cx = int(math.floor(x[i, 0] / lc)) % nc
+        cy = int(math.floor(x[i, 1] / lc)) % nc
+        for ox in range(-1, 2):
+            for oy in range(-1, 2):
+                c2 = ((cx + ox) % nc) * nc + (cy + oy) % nc
+                j = head[c2]
+                while j != -1:
+                    if j != i:
+                        dx = x[i, 0] - x[j, 0]
+                        dy = x[i, 1] - x[j, 1]
+                        dx -= L * np.round(dx / L)
+                        dy -= L * np.round(dy / L)
+                        eij, fij = pair_lj(dx * dx + dy * dy, rc * rc)
+                        e += 0.5 * eij
+                    j = nxt[j]
+    return e
+
+
 # -- force matching (the forces are the model), a while loop over time, a skin rebuild ------
 
 def forces_into(x, f, L, rc):
@@ -1013,6 +1046,26 @@ def test_allowed_races_run_but_are_not_differentiated():
                        r"differentiate this write to 'f': its parallel loop .* says "
                        r"allow_races=True"):
         ad.grad(compiled)(x.copy(), np.zeros((6, 1)))
+
+
+def test_linked_lists_walked_in_a_prange_jvp_and_a_reverse_sweep_refused_with_a_hint():
+    """The value and jvp of a prange whose iterations walk linked lists are right; its
+    reverse sweep would need a tape block of unknown size per iteration: refused, saying
+    to bound the walk or make the outer loop sequential (cell_list_energy above: the
+    gradient of the serial form is checked)."""
+    head, nxt = np.zeros(9, np.int64), np.zeros(25, np.int64)
+    build_cells(X25, 5.0, 3, head, nxt)
+    args = (X25.copy(), 5.0, 1.6, head, nxt, 3)
+    compiled = ad.kernel(cells_prange_while, backend="interp")
+    assert_close(compiled(*fresh(args)), lj_rows(X25.copy(), np.zeros_like(X25), 5.0, 1.6),
+                 "value against all pairs")
+    direction = np.random.default_rng(17).standard_normal(X25.shape)
+    _, tangent = ad.jvp(compiled, fresh(args), (direction, 0.0, 0.0, None, None, None))
+    assert_close(tangent, np.sum(rows_forces(X25, 5.0, 1.6) * -direction), "jvp")
+    with pytest.raises(ad.DifferentiationError, match=r"test_particle_codes.py:\d+: a while "
+                       r"loop .* inside the parallel loop at .* write it as a for loop over "
+                       r"a bounded range .* or make the outer loop sequential"):
+        ad.grad(compiled)(*fresh(args))
 
 
 # -- numba, 2 threads ---------------------------------------------------------------------
