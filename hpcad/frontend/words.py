@@ -187,8 +187,17 @@ def describe(node, table: dict | None = None) -> tuple[str, str]:
     return ("this construct", "rewrite it with loops over arrays and scalar arithmetic")
 
 
+# numba's thread ids size and index per-thread copies (a particle code's forces), which a
+# kernel states per iteration instead: races and derivatives are reasoned per iteration
+_PER_ITERATION = ("write per iteration, not per thread: sum over every j and write only "
+                  "f[i], or give iteration i its own copy (fpriv[i, j] -= fij) and sum the "
+                  "copies after the loop (hpcad's parallel derivatives make their "
+                  "per-thread copies themselves)")
+
 # a library function kernels do not have, by module.name -> how to write it with what they have
 FUNCTIONS = {
+    "numba.np.ufunc.parallel.get_thread_id": _PER_ITERATION,
+    "numba.np.ufunc.parallel.get_num_threads": _PER_ITERATION,
     "numpy.gradient": "take differences of slices: (u[2:] - u[:-2]) / (2 * h) inside, "
                       "(u[1] - u[0]) / h and (u[-1] - u[-2]) / h at the ends",
     "numpy.trapezoid": "sum the slices: h * (np.sum(u) - 0.5 * (u[0] + u[-1]))",

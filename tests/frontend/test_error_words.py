@@ -385,14 +385,34 @@ def calls_degrees(a):
     return math.degrees(a[0])  # error here
 
 
+def per_thread_copies(a):
+    out = np.zeros((numba.get_num_threads(), 3))  # error here
+    for i in numba.prange(3):
+        out[numba.get_thread_id(), i] += a[i]
+    return np.sum(out)
+
+
+def per_thread_index(a):
+    s = 0.0
+    for i in numba.prange(3):
+        s += a[i] * numba.get_thread_id()  # error here
+    return s
+
+
 @pytest.mark.parametrize("fn, name", [
     (calls_gradient, "numpy.gradient"), (calls_bincount, "numpy.bincount"),
     (calls_lstsq, "numpy.linalg.lstsq"), (calls_copysign, "math.copysign"),
-    (calls_fmod, "numpy.fmod"), (calls_degrees, "math.degrees")],
-    ids=["gradient", "bincount", "lstsq", "copysign", "fmod", "degrees"])
+    (calls_fmod, "numpy.fmod"), (calls_degrees, "math.degrees"),
+    (per_thread_copies, "numba.np.ufunc.parallel.get_num_threads"),
+    (per_thread_index, "numba.np.ufunc.parallel.get_thread_id")],
+    ids=["gradient", "bincount", "lstsq", "copysign", "fmod", "degrees", "num_threads",
+         "thread_id"])
 def test_common_library_functions_say_how_to_write_them(fn, name):
     """np.gradient, np.sort, np.linalg.lstsq, math.copysign... said "see the supported-construct
-    list in the README"; each now gives the way to write it with what kernels have."""
+    list in the README"; each now gives the way to write it with what kernels have.
+    numba.get_thread_id / get_num_threads (a particle code's per-thread force copies) said
+    "write what it computes in the kernel", which no kernel can: now how to write the copies
+    per iteration."""
     with pytest.raises(ad.UnsupportedConstruct) as info:
         ad.kernel(fn, backend="interp")(np.array([0.5, -1.0, 2.0]))
     msg = str(info.value)
