@@ -21,6 +21,8 @@ from ..ir.effects import writes
 from ..ir.types import ArrayType, ScalarType, i1, i64
 
 if TYPE_CHECKING:
+    from collections.abc import Callable
+
     from .engine import Engine
 
 Region = Any   # the reverse engine's regions (ad/regions.py): old, fwd and rev blocks
@@ -227,25 +229,11 @@ def _governing(op: Op) -> list[Value]:
     return list(op.operands[:1] if op.name == "scf.if" else op.operands[:3])
 
 
-def _most_trips(b: Builder, home: Region, loop: Op, rv: Engine) -> Value:
-    """A counting pass before home's forward parallel loop: the most iterations `loop` (in
-    the loop body, or in loops nested in it: its range computed there) runs in any
-    iteration of the parallel loop and of the loops around it there. The pass runs those
-    loops' ranges, the conditions of the branches around them and the ops these need,
-    nothing else: a loop in a branch counts only where its branch is taken (where not, its
-    range may not even be computable: `if k >= 0: for t in range(k, n)`). The ranges and
-    conditions must be computed from the iteration numbers and values from outside, by pure
-    ops and loads of arrays the parallel loop does not write."""
-    body: Block = home.old
-    par: Op = home.old.parent
-
-    def refuse(why: str) -> DifferentiationError:
-        return DifferentiationError(
-            f"{where(loop.loc)}: cannot lay out the tape of this loop inside the parallel loop "
-            f"at {where(par.loc)}: {why}. hpcad gives each parallel iteration a tape block "
-            f"sized by the most iterations this loop runs; compute its range at the top of "
-            f"the parallel loop's body from arrays the loop does not write, or from values "
-            f"set before it")
+def _counting_slices(body: Block, loop: Op, rv: Engine, refuse: Callable[[str], Exception]
+                     ) -> tuple[list[Op], list[Block], list[list[Op]]]:
+    """For _most_trips: the loops and branches between the parallel body and `loop`
+    (outermost first), the block of each of them and of `loop`, and per block the ops
+    (last first) that the ranges and conditions below need."""
     nest: list[Op] = []   # the loops and branches between the body and `loop`, outermost first
     levels = [body]       # the block of each of nest + [loop]
     op = loop
@@ -277,6 +265,29 @@ def _most_trips(b: Builder, home: Region, loop: Op, rv: Engine) -> Value:
                 raise refuse("its range depends on a value the loop around it carries "
                              "from one iteration to the next")
             needed.update(_governing(nest[k - 1]))
+    return nest, levels, slices
+
+
+def _most_trips(b: Builder, home: Region, loop: Op, rv: Engine) -> Value:
+    """A counting pass before home's forward parallel loop: the most iterations `loop` (in
+    the loop body, or in loops nested in it: its range computed there) runs in any
+    iteration of the parallel loop and of the loops around it there. The pass runs those
+    loops' ranges, the conditions of the branches around them and the ops these need,
+    nothing else: a loop in a branch counts only where its branch is taken (where not, its
+    range may not even be computable: `if k >= 0: for t in range(k, n)`). The ranges and
+    conditions must be computed from the iteration numbers and values from outside, by pure
+    ops and loads of arrays the parallel loop does not write."""
+    body: Block = home.old
+    par: Op = home.old.parent
+
+    def refuse(why: str) -> DifferentiationError:
+        return DifferentiationError(
+            f"{where(loop.loc)}: cannot lay out the tape of this loop inside the parallel loop "
+            f"at {where(par.loc)}: {why}. hpcad gives each parallel iteration a tape block "
+            f"sized by the most iterations this loop runs; compute its range at the top of "
+            f"the parallel loop's body from arrays the loop does not write, or from values "
+            f"set before it")
+    nest, levels, slices = _counting_slices(body, loop, rv, refuse)
     inside = _defined_in(body)
     vmap = {body.args[0]: Value(i64, body.args[0].name)}
 

@@ -611,8 +611,11 @@ def check_races(fn: Function) -> None:
             raise RaceError(
                 f"{where(par.loc)}: iterations of this parallel loop race on array "
                 f"'{shown_name(arr)}' (an element one iteration writes at {where(op.loc)} "
-                f"may be read or written by another); give each iteration its own elements, "
-                f"or pass allow_races=True to hpcad.prange if this is intended (numba runs a "
+                f"may be read or written by another); give each iteration its own elements "
+                f"(for a scatter such as f[j] -= fij: let iteration i add every term of "
+                f"f[i] itself). allow_races=True on hpcad.prange runs the loop racing, as "
+                f"numba does: two threads adding into one element can lose an update, so "
+                f"pass it only where any outcome of the race is acceptable (numba runs a "
                 f"prange serially in a function compiled without parallel=True: write "
                 f"range() for such a loop)")
         raise RaceError(
