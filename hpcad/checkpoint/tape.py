@@ -229,6 +229,18 @@ def _governing(op: Op) -> list[Value]:
     return list(op.operands[:1] if op.name == "scf.if" else op.operands[:3])
 
 
+def _source_words(op: Op) -> str:
+    """What an op a loop's range needs is, in the user's words, where the counting pass
+    cannot run it."""
+    if op.regions:
+        return "a value computed in a loop or branch before it"
+    if op.name.startswith("mem."):
+        return "an array made or changed in the parallel loop's body"
+    if op.name.startswith("mpi."):
+        return "a message received in the parallel loop's body"
+    return "a value computed by a call with effects (a random number, I/O, a check)"
+
+
 def _counting_slices(body: Block, loop: Op, rv: Engine, refuse: Callable[[str], Exception]
                      ) -> tuple[list[Op], list[Block], list[list[Op]]]:
     """For _most_trips: the loops and branches between the parallel body and `loop`
@@ -254,7 +266,7 @@ def _counting_slices(body: Block, loop: Op, rv: Engine, refuse: Callable[[str], 
             if not needed.intersection(op.results):
                 continue
             if op.regions or not (is_pure(op) or op.name == "mem.load"):
-                raise refuse(f"its range comes from '{op.name}' ({where(op.loc)})")
+                raise refuse(f"its range comes from {_source_words(op)} ({where(op.loc)})")
             if op.name == "mem.load" and rv.act.key(op.operands[0]) in written:
                 raise refuse(f"its range is read from an array the parallel loop writes "
                              f"({where(op.loc)})")

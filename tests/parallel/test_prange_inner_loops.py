@@ -227,6 +227,31 @@ def test_a_loop_over_a_view_of_a_scratch_array_has_its_tape_block():
                "interp")
 
 
+@ad.kernel(parallel=True)
+def loop_over_a_reshaped_scratch_array(a, m):
+    out = np.zeros(a.shape[0])
+    for i in ad.prange(a.shape[0]):
+        q = np.empty((m + i % 2, 2))
+        q[:, 0] = a[i]
+        q[:, 1] = 2.0 * a[i]
+        v = q.reshape(-1)
+        s = 1.0
+        for t in range(v.shape[0]):
+            s = s * v[t] + 0.5
+        out[i] = s
+    return np.sum(out)
+
+
+def test_a_range_from_an_array_the_body_makes_is_refused_in_words():
+    """The length of a reshape(-1) of an array made in the body is known only once the
+    array exists: refused, naming what the range comes from in the user's words (it named
+    the IR op, 'mem.alloc')."""
+    with pytest.raises(DifferentiationError, match=r"its range comes from an array made or "
+                                                   r"changed in the parallel loop's body"):
+        ad.grad(loop_over_a_reshaped_scratch_array, argnums=0, backend="interp")(
+            np.linspace(0.1, 0.5, 4), 3)
+
+
 SCHEDULES = {"segments": {"snapshots": 2}, "revolve": {"snapshots": 2, "schedule": "revolve"}}
 # on numba, revolve's derivative adds to segments' only an if/else (traced), which kernels
 # with branches compile; every plan compiles on numba in tests/checkpoint/test_plans_agree.py
