@@ -249,6 +249,21 @@ def _check_view(op: Op) -> str | None:
     return None
 
 
+def view_axis_bounds(view: Op, axis: int) -> tuple[Value, ...] | None:
+    """What gives the length of a mem.view's result axis `axis`: (lo, hi) for an 's' slice
+    (hpcad makes every view within its base, or empty with hi = lo: frontend/arrays.py
+    `slice_axis`, so the length is hi - lo), (length,) for a 't' slice; None past the last
+    axis."""
+    bounds, kept = iter(view.operands[1:]), -1
+    for d in view.attrs["dims"]:
+        parts = tuple(next(bounds) for _ in range({"i": 1, "s": 2, "t": 3}[d]))
+        if d != "i":
+            kept += 1
+            if kept == axis:
+                return parts if d == "s" else parts[2:]
+    return None
+
+
 def _check_reshape(op: Op) -> str | None:
     arr = op.operands[0].type if op.operands else None
     t = op.results[0].type if len(op.results) == 1 else None

@@ -50,7 +50,7 @@ import math
 from collections.abc import Callable, Mapping
 
 from ..ir.core import Block, Op, Value
-from ..ir.dialects import int_const, lower_bound_rule
+from ..ir.dialects import int_const, lower_bound_rule, view_axis_bounds
 from ..ir.types import i64
 
 Form = tuple[tuple[tuple[Value, int], ...], int]      # ((value, coefficient), ...), constant
@@ -606,25 +606,13 @@ def _shape(r: LoopRanges, op: Op) -> Range:
     view, axis = op.operands[0].owner, op.attrs.get("axis")
     if not isinstance(view, Op) or view.name != "mem.view":
         return _UNKNOWN
-    bounds = iter(view.operands[1:])
-    kept = -1
-    for d in view.attrs["dims"]:
-        if d == "i":
-            next(bounds)
-            continue
-        kept += 1
-        if d == "t":
-            next(bounds)
-            next(bounds)
-            length = next(bounds)
-            if kept == axis:
-                return r.of(length)
-            continue
-        lo, hi = next(bounds), next(bounds)
-        if kept == axis:
-            a, b = r.of(hi), r.of(lo)
-            return _combine(a[0], b[1], -1), _combine(a[1], b[0], -1)
-    return _UNKNOWN
+    parts = view_axis_bounds(view, axis)
+    if parts is None:
+        return _UNKNOWN
+    if len(parts) == 1:
+        return r.of(parts[0])
+    a, b = r.of(parts[1]), r.of(parts[0])
+    return _combine(a[0], b[1], -1), _combine(a[1], b[0], -1)
 
 
 _RULES: dict[str, Callable[[LoopRanges, Op], Range]] = {

@@ -8,6 +8,7 @@ import math
 import operator
 
 from ..ir.core import Block, Function, Op
+from ..ir.dialects import view_axis_bounds
 from ..ir.types import ScalarType, f64, i1, i64
 from .rewrite import rewrite_block
 
@@ -217,23 +218,14 @@ def _shape(op, args, consts, t, new_ops):
     made, axis = args[0].owner, op.attrs["axis"]
     if isinstance(made, Op) and made.name == "mem.alloc":
         return [made.operands[axis]]
-    if isinstance(made, Op) and made.name == "mem.view":
-        bounds, kept = iter(made.operands[1:]), -1
-        for d in made.attrs["dims"]:
-            if d == "i":
-                next(bounds)
-                continue
-            kept += 1
-            first = (next(bounds), next(bounds))
-            if d == "t":
-                length = next(bounds)
-                if kept == axis:
-                    return [length]
-            elif kept == axis:
-                span = Op("arith.sub", [first[1], first[0]], [i64])
-                new_ops.append(span)
-                return [span.result]
-    return None
+    if not (isinstance(made, Op) and made.name == "mem.view"):
+        return None
+    parts = view_axis_bounds(made, axis)
+    if parts is None or len(parts) == 1:
+        return None if parts is None else [parts[0]]
+    span = Op("arith.sub", [parts[1], parts[0]], [i64])
+    new_ops.append(span)
+    return [span.result]
 
 
 def _assert(op, args, consts, t, new_ops):
