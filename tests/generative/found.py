@@ -367,6 +367,34 @@ def main(u, w, c, nt):
     return s
 ''')
 
+found("ravel_beside_parallel_loop", "cube",
+      "numba: a slice of t.ravel() in a function with a parallel loop had length 1 (numba's "
+      "parallel array analysis took reshape((-1,))'s -1 as the extent): wrong loss, a loop "
+      "past the slice corrupting memory", '''\
+@kernel
+def task1(i, a, c):
+    return a[(i + 1) % a.shape[0]] / (1.0 + a[(i + 1) % a.shape[0]] * a[(i + 1) % a.shape[0]])
+
+
+@kernel
+def main(u, w, c, nt):
+    n = u.shape[0]
+    s = 0.0
+    s += ad.par_sum(task1, n, u, c)
+    t2 = np.zeros((n, 3, 2))
+    for i in range(n):
+        for j in range(3):
+            for k in range(2):
+                t2[i, j, k] = u[i] * (j - k)
+    r3 = t2[2:, :, :].ravel()
+    for i in range(1, r3.shape[0]):
+        r3[i] = r3[i] + c * np.tanh(r3[i - 1])
+    s += np.sum(t2 * t2)
+    for i in range(n):
+        s += u[i] * u[i] + 0.5 * w[i]
+    return s
+''')
+
 SERIAL = {k: v for k, v in FOUND.items() if not v[0].startswith("mpi_")}
 MPI_CASES = {k: v for k, v in FOUND.items() if v[0].startswith("mpi_")}
 

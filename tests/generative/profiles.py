@@ -1,11 +1,13 @@
 """Hypothesis settings of the generative tests: "ci" (derandomized: the same kernels on every
 run and on every MPI rank) unless HPCAD_GENERATIVE=long, which draws HPCAD_GENERATIVE_N
 (default 2000) random kernels per test from HPCAD_GENERATIVE_SEED (default: a random seed,
-the same on every rank; hypothesis prints it with a failure)."""
+the same on every rank; hypothesis prints it with a failure). HPCAD_GENERATIVE_NOSHRINK=1
+reports the first failing kernel as drawn, unshrunk (for a failure that crashes the process
+while hypothesis shrinks it)."""
 import os
 import random
 
-from hypothesis import HealthCheck, seed, settings
+from hypothesis import HealthCheck, Phase, seed, settings
 
 LONG = os.environ.get("HPCAD_GENERATIVE") == "long"
 QUIET = [HealthCheck.too_slow, HealthCheck.data_too_large, HealthCheck.filter_too_much]
@@ -14,7 +16,9 @@ settings.register_profile("ci", derandomize=True, deadline=None, database=None,
                           print_blob=True, suppress_health_check=QUIET)
 settings.register_profile("long", derandomize=False, deadline=None, database=None,
                           print_blob=True, suppress_health_check=QUIET,
-                          max_examples=int(os.environ.get("HPCAD_GENERATIVE_N", "2000")))
+                          max_examples=int(os.environ.get("HPCAD_GENERATIVE_N", "2000")),
+                          **({"phases": [Phase.explicit, Phase.reuse, Phase.generate]}
+                             if os.environ.get("HPCAD_GENERATIVE_NOSHRINK") else {}))
 PROFILE = settings.get_profile("long" if LONG else "ci")
 
 

@@ -72,7 +72,7 @@ from numba.core.cpu import ParallelOptions
 
 from hpcad.backend.numba.intrinsics import add_any_order, atomic_add, parallel_fence
 from hpcad.backend.numba.helpers import buffer_size as _buffer_size, empty as _empty, \
-    grow as _grow, zeros as _zeros
+    grow as _grow, inferred_extent as _inferred_extent, zeros as _zeros
 
 # no C-callable wrapper (numba makes one for first-class function use, which hpcad has not);
 # functions only generated code calls need no wrapper for Python callers either: both cost
@@ -309,11 +309,21 @@ def mem_view(w: Writer, op, depth):
 
 @rule("mem.reshape")
 def mem_reshape(w: Writer, op, depth):
+    """An extent that may be negative (NumPy's -1: inferred) is given as the inferred one
+    (helpers.inferred_extent), in every function: numba's parallel array analysis takes the
+    tuple passed to reshape as the result's shape, a -1 included."""
+    arr = w.ref(op.operands[0])
     dims = [w.ref(v) for v in op.operands[1:]]
+    negative = {d for d, v in zip(dims, op.operands[1:])
+                if not d.isdigit() and w.lower.get(v, -1) < 0}
     if lanes(op.operands[0].type) > 1:
         dims = vector.with_lane(w, dims, str(lanes(op.operands[0].type)))
-    w.emit(depth, f"{w.name(op.results[0])} = {w.ref(op.operands[0])}"
-                  f".reshape(({', '.join(dims)},))")
+    if negative:
+        inferred = w.fresh("extent")
+        w.emit(depth, f"{inferred} = _inferred_extent({arr}.size, ({', '.join(dims)},))")
+        dims = [inferred if d == "-1" else f"({d} if {d} >= 0 else {inferred})"
+                if d in negative else d for d in dims]
+    w.emit(depth, f"{w.name(op.results[0])} = {arr}.reshape(({', '.join(dims)},))")
 
 
 @rule("mem.bitcast")

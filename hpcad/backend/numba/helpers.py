@@ -91,6 +91,27 @@ def zeros(shape, dtype):
 
 
 @helper
+def inferred_extent(size, extents):
+    """The extent NumPy's reshape infers for the one negative entry of `extents` (-1): `size`
+    over the product of the others; -1 where there is none to infer (no negative entry or
+    two, a zero extent beside it, a size the others do not divide), which numba's reshape
+    then refuses as NumPy's does. Generated code passes each reshape's extents through it
+    (mem.reshape): numba's parallel array analysis takes `a.reshape((-1,))`'s tuple as the
+    result's shape, -1 included, and then sizes slices of the result wrongly
+    (`a.reshape((-1,))[12:36].shape[0]` came out 1)."""
+    known = 1
+    negative = 0
+    for d in extents:
+        if d < 0:
+            negative += 1
+        else:
+            known *= d
+    if negative != 1 or known == 0 or size % known != 0:
+        return -1
+    return size // known
+
+
+@helper
 def grow(buf, needed):
     """A larger copy of a tape buffer (for loops whose trip count is only known at run time);
     copied element by element: a slice assignment (`new[:n] = buf`) makes numba compile its
