@@ -33,11 +33,18 @@ from ..errors import DifferentiationError, where
 from ..ir.clone import clone_op
 from ..ir.core import Block, Builder, Function, Op, Value, walk
 from ..ir.effects import writes
-from ..ir.types import i1, i64
+from ..ir.types import ArrayType, i1, i64
 from .binomial import binomial_recomputation, repetition_number, revolve_actions
 from .engine import Engine
 from .plan import Plan
-from .segments import alloc_snapshots, element_view, short_loc, state_arrays, sweep_title
+from .segments import (
+    alloc_snapshots,
+    array_root,
+    element_view,
+    short_loc,
+    state_arrays,
+    sweep_title,
+)
 from .tape import array_type, block_of
 
 FORWARD, REVERSE, RESTORE = 0, 1, 2
@@ -371,8 +378,14 @@ class Revolve:
         free = engine.free_adjoints(op)
         saved_block, saved_adj, saved_vmap = engine.b.block, engine.adj, dict(engine.vmap)
         if self.plan.from_slot:   # the step's state is read from its snapshot
-            for a, snap in zip(state_arrays(self.fn, op), self.snaps, strict=True):
-                engine.vmap[a] = element_view(bb, snap, slot, engine.vmap[a])
+            states = state_arrays(self.fn, op)
+            copy = _views_of_state_before(self.fn, op, states)
+            for a, snap in zip(states, self.snaps, strict=True):
+                view = element_view(bb, snap, slot, engine.vmap[a])
+                if copy:    # into the arrays, which views made before the loop follow
+                    bb.op("mem.copy", [view, engine.vmap[a]])
+                else:       # in their place: no copy
+                    engine.vmap[a] = view
         engine.b.block = bb.block
         engine.adj = dict(saved_adj)
         for k, a in zip(slots, adjs[:len(slots)], strict=True):
@@ -477,6 +490,28 @@ class _Actions:
                                             regions=[self.branch(self.forward),
                                                      self.branch(reverse)]).results))])
         return list(inner.results)
+
+
+def _views_of_state_before(fn: Function, loop: Op, states: list[Value]) -> bool:
+    """Whether the time loop's body uses an array made before the loop that views a state
+    array, or may (made by anything but an allocation): `w[1:n - 1]` passed to a call in
+    each step, which loop-invariant code motion takes out of the loop. A from-slot reverse
+    reads the step's state from its snapshot by putting the snapshot in the state arrays'
+    place (Revolve._reverse_steps), which such a view does not follow: it would read the
+    arrays as they are then, not the step's state. The reverse copies the snapshot into the
+    arrays instead (as RESTORE does; the table restores them again before any other read,
+    and a restarting step's reverse writes none of them)."""
+    inside = set(walk(loop.regions[0]))
+    for o in inside:
+        for v in o.operands:
+            if not isinstance(v.type, ArrayType) or v in states or v in fn.args \
+                    or not isinstance(v.owner, Op) or v.owner in inside:
+                continue
+            root = array_root(v)
+            made = isinstance(root.owner, Op) and root.owner.name == "mem.alloc"
+            if root in states or not (made or root in fn.args):
+                return True
+    return False
 
 
 def _const(b: Builder, k: int) -> Value:

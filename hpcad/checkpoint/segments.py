@@ -21,7 +21,8 @@ from .engine import Engine
 from .tape import array_type, scalar_type, trip_count
 
 
-def _root(arr: Value) -> Value:
+def array_root(arr: Value) -> Value:
+    """The array whose memory arr views (arr itself where it is no view)."""
     while isinstance(arr.owner, Op) and \
             arr.owner.name in ("mem.view", "mem.reshape", "mem.bitcast"):
         arr = arr.owner.operands[0]
@@ -35,7 +36,7 @@ def _written(op: Op) -> list[Value]:
     inside = {r for o in walk(op.regions[0]) for r in o.results}
     out = []
     for a in writes_within(op):
-        r = _root(a)
+        r = array_root(a)
         if r not in out and r not in inside:
             out.append(r)
     return out
@@ -141,11 +142,11 @@ def rewritten_after(fn: Function, loop: Op) -> list[Value]:
     The reverse sweep runs the loop's steps again after the reverse of what follows the
     loop, when such an array holds its later values: keep_rewritten keeps their values at
     the loop's end, which they hold during the loop's reverse (swap_rewritten)."""
-    used = {_root(a) for a in reads_within(loop) + writes_within(loop)}
+    used = {array_root(a) for a in reads_within(loop) + writes_within(loop)}
     out: list[Value] = []
     for op in fn.body.ops[fn.body.ops.index(loop) + 1:]:
         for a in writes_within(op):
-            r = _root(a)
+            r = array_root(a)
             if r in used and r not in out:
                 out.append(r)
     return out
