@@ -22,8 +22,9 @@ one writes an array element that another reads or writes. A write is safe when
   (_reversed_owner: `t[2:1:-1]`'s last index is min(1, n - 1) + 1).
 - or, pairwise, the write and each access index one same axis by m * i + j + c, m defined
   outside the loop (or a constant), j the variable of a loop (a `range`, or a `prange`
-  inside, which runs serially) from a start >= 0 up to that m, c one constant >= 0, and the loop's lower bound is >= 0: iteration i touches only
-  its block [m * i + c, m * i + c + m - 1] (`y[isrc * nr + irec]` for irec in range(nr);
+  inside, which runs serially) from a start >= 0 up to that m, c one constant >= 0, and
+  the loop's lower bound is >= 0: iteration i touches only its block
+  [m * i + c, m * i + c + m - 1] (`y[isrc * nr + irec]` for irec in range(nr);
   _blocks_apart).
 A parallel loop or fork-join inside parallel code runs serially (as numba runs a prange in
 a prange): only the outermost are checked, their accesses including the inner ones'. In a
