@@ -782,6 +782,8 @@ def call_len(ctx: LoweringContext, obj, node):
     arr = ctx.expr(node.args[0])
     if isinstance(arr, tuple):
         return ctx.const(len(arr), i64)
+    if isinstance(arr, arrays.ArrayExpr) and arr.ndim > 0:   # len(u[::2]), len(x[idx])
+        return arr.dims(ctx)[0].value
     if not isinstance(arr, Value) or not isinstance(arr.type, ArrayType):
         ctx.unsupported(node, "len() of something that is not an array")
     return extent(ctx, arr, 0)
