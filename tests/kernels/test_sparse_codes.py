@@ -581,6 +581,100 @@ def test_products_are_the_matrixs():
                  fv_two_phase(U0, EDGES, LENGTH), "cell gather")
 
 
+def colored_fluxes(u, edges, cstart, length):
+    """Edges sorted by colour, no two of a colour sharing a vertex: race-free as written,
+    but only the colouring says so."""
+    r = np.zeros_like(u)
+    for c in range(cstart.shape[0] - 1):
+        for e in prange(cstart[c], cstart[c + 1]):
+            i = edges[e, 0]
+            j = edges[e, 1]
+            f = length[e] * (u[i] * u[i] - u[j] * u[j])
+            r[i] -= f
+            r[j] += f
+    return r
+
+
+def colored_fluxes_racing(u, edges, cstart, length):
+    r = np.zeros_like(u)
+    for c in range(cstart.shape[0] - 1):
+        for e in ad.prange(cstart[c], cstart[c + 1], allow_races=True):
+            i = edges[e, 0]
+            j = edges[e, 1]
+            f = length[e] * (u[i] * u[i] - u[j] * u[j])
+            r[i] -= f
+            r[j] += f
+    return r
+
+
+def _colored_edges():
+    """EDGES sorted by a greedy colouring, and where each colour starts."""
+    colors = []
+    for i, j in EDGES:
+        c = 0
+        while any(colors[k] == c and {i, j} & set(EDGES[k]) for k in range(len(colors))):
+            c += 1
+        colors.append(c)
+    order = np.argsort(colors, kind="stable")
+    starts = np.searchsorted(np.sort(colors), np.arange(max(colors) + 2))
+    return EDGES[order], starts, LENGTH[order]
+
+
+def test_colored_edge_loops_are_refused_not_raced():
+    """hpcad cannot see a colouring: the prange over a colour's edges is refused as a race;
+    with allow_races=True it runs (numba's answer) and its derivative is refused."""
+    edges, starts, length = _colored_edges()
+    with pytest.raises(RaceError, match="race on array 'r'"):
+        ad.kernel(colored_fluxes, backend="interp")(U0, edges, starts, length)
+    k = ad.kernel(colored_fluxes_racing, backend="interp")
+    assert_close(k(U0, edges, starts, length), colored_fluxes(U0, edges, starts, length), "r")
+    with pytest.raises(ad.DifferentiationError, match="allow_races=True"):
+        ad.vjp(k, U0, edges, starts, length)[1](np.ones(N))
+
+
+def test_second_derivatives_are_the_matrices():
+    """The Hessian of the Laplacian energy is the Laplacian, of 0.5 |A x|^2 (a prange sum
+    over CSR rows) A^T A; the Jacobian of the CSR product is A, in both modes, batched."""
+    v = np.random.default_rng(5).standard_normal(N)
+    energy = ad.kernel(laplacian_energy, backend="interp")
+    assert_close(ad.hvp(energy)(X, EDGES, W_EDGE, v), _laplacian() @ v, "laplacian")
+    normal = ad.kernel(csr_energy, backend="interp")
+    assert_close(ad.hvp(normal, argnums=3)(PTR, COL, VAL, X, v), DENSE.T @ (DENSE @ v), "AtA")
+    product = ad.kernel(npbench_spmv, backend="interp")
+    for mode in ("fwd", "rev"):
+        assert_close(ad.jacobian(product, argnums=3, mode=mode, batch=4)(PTR, COL, VAL, X),
+                     DENSE, mode)
+
+
+def csr_energy(rowptr, colidx, val, x):
+    e = 0.0
+    for i in prange(rowptr.shape[0] - 1):
+        s = 0.0
+        for j in range(rowptr[i], rowptr[i + 1]):
+            s += val[j] * x[colidx[j]]
+        e += 0.5 * s * s
+    return e
+
+
+def parallel_gather(x, idx, w):
+    return x[idx] * w + np.sin(x[idx])
+
+
+@pytest.mark.parametrize("backend", ["interp", pytest.param("numba", marks=SLOW)])
+def test_gather_under_parallel_true_adds_into_repeated_elements(backend, two_threads):
+    """x[idx] * w under parallel=True is a parallel loop whose adjoint adds into x-bar at
+    repeated indices from different iterations: np.add.at's answer on every run."""
+    rng = np.random.default_rng(6)
+    idx = np.tile(np.array([0, -1, 3, 3, 3, 8, 2, -2, 5, 5, 5, 5]), 30)
+    w, ct = rng.standard_normal(len(idx)), rng.standard_normal(len(idx))
+    want = np.zeros(N)
+    np.add.at(want, idx, ct * (w + np.cos(X[idx])))
+    k = ad.kernel(parallel_gather, backend=backend, parallel=True)
+    assert_close(k(X, idx, w), parallel_gather(X, idx, w), "value")
+    for _ in range(3):
+        assert_close(ad.vjp(k, X, idx, w)[1](ct)[0], want, "vjp", tol=1e-14)
+
+
 @pytest.mark.parametrize("fn, args, array", [
     (csr_spmv_t_prange, (PTR, COL, VAL, X, N), "y"),
     (p1_assemble_prange, (XY, CONN, KAPPA, np.zeros((16, 16))), "K"),
