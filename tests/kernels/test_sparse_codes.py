@@ -259,6 +259,45 @@ def p1_assemble_prange(xy, conn, kappa, K):
     return K
 
 
+def p1_plane_ke(ec, E):
+    """A 6 x 6 element matrix of the P1 Laplacian on each of two displacement components."""
+    area = 0.5 * ((ec[1, 0] - ec[0, 0]) * (ec[2, 1] - ec[0, 1])
+                  - (ec[2, 0] - ec[0, 0]) * (ec[1, 1] - ec[0, 1]))
+    ke = np.zeros((6, 6))
+    for a in range(3):
+        for b in range(3):
+            ba = ec[(a + 1) % 3, 1] - ec[(a + 2) % 3, 1]
+            bb = ec[(b + 1) % 3, 1] - ec[(b + 2) % 3, 1]
+            ca = ec[(a + 2) % 3, 0] - ec[(a + 1) % 3, 0]
+            cb = ec[(b + 2) % 3, 0] - ec[(b + 1) % 3, 0]
+            for d in range(2):
+                ke[2 * a + d, 2 * b + d] = E * (ba * bb + ca * cb) / (4.0 * area)
+    return ke
+
+
+def assemble_symmetric(coords, connect, E):
+    """A course's global stiffness (rows of coords gathered by the element's nodes, a DOF
+    map, the upper triangle added and mirrored): the mirror `stiff[gc, gr] = stiff[gr, gc]`
+    overwrites through indices that meet on the diagonal."""
+    nd = 2
+    n = coords.shape[0]
+    stiff = np.zeros((n * nd, n * nd))
+    dof = np.empty(3 * nd, np.int64)
+    for eid in range(connect.shape[0]):
+        econn = connect[eid]
+        ke = p1_plane_ke(coords[econn], E[eid])
+        for a in range(3):
+            for d in range(nd):
+                dof[nd * a + d] = nd * econn[a] + d
+        for r in range(6):
+            gr = dof[r]
+            for c in range(r, 6):
+                gc = dof[c]
+                stiff[gr, gc] += ke[r, c]
+                stiff[gc, gr] = stiff[gr, gc]
+    return stiff
+
+
 def soft_hist(x, w, lo, width, nbins):
     h = np.zeros(nbins)
     for k in range(x.shape[0]):
@@ -435,6 +474,7 @@ CASES = {
     "fv_two_phase": (fv_two_phase, (U0, EDGES, LENGTH), (0, 2)),
     "fv_cell_gather": (fv_cell_gather, (U0, CPTR, CFACE, EDGES, LENGTH), (0, 4)),
     "p1_assembly": (p1_assemble, (XY, CONN, KAPPA, np.zeros((16, 16))), (0, 2)),
+    "assembly_mirrored_upper_triangle": (assemble_symmetric, (XY, CONN, KAPPA), (0, 2)),
     "linear_binning": (soft_hist, (_rng.uniform(0.0, 4.0, 20), _rng.uniform(0.5, 1.0, 20),
                                    0.0, 0.7, 7), (0, 1)),
     "gather_prange": (gather_prange, (X, IDX15, _rng.standard_normal(15)), (0, 2)),
@@ -537,6 +577,7 @@ TRANSPOSES = {
                                                * X[IDX15] * w, minlength=N)),
     "linear_binning": (1, lambda w: _binning_transpose(w)),
     "p1_assembly": (2, lambda w: _assembly_transpose(w)),
+    "assembly_mirrored_upper_triangle": (2, lambda w: _mirrored_transpose(w)),
 }
 
 
@@ -560,6 +601,18 @@ def _assembly_transpose(w):
         c = np.array([x2 - x1, x0 - x2, x1 - x0])
         out[el] = np.sum(w[np.ix_(nodes, nodes)] * (np.outer(b, b) + np.outer(c, c))
                          / (4.0 * area))
+    return out
+
+
+def _mirrored_transpose(w):
+    """d <w, K> / d E[el]: K's entries from element el are ke's upper triangle at (gr, gc)
+    and mirrored at (gc, gr), each ke[r, c] / E[el]; the diagonal once."""
+    out = np.empty(len(CONN))
+    for el, nodes in enumerate(CONN):
+        ke = p1_plane_ke(XY[nodes], 1.0)
+        dof = (2 * nodes[:, None] + np.arange(2)).ravel()
+        sym = np.triu(w[np.ix_(dof, dof)]) + np.triu(w[np.ix_(dof, dof)].T, 1)
+        out[el] = np.sum(np.triu(ke) * sym)
     return out
 
 
