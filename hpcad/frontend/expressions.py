@@ -968,6 +968,7 @@ INTRINSICS = [(intr.UNARY_MATH, elementwise_call(1, unary_math)),
               ({np.cov}, library.call_cov), ({np.sort}, library.call_sort),
               ({np.argsort}, library.call_argsort), ({np.median}, library.call_median),
               ({np.searchsorted}, library.call_searchsorted), ({np.trace}, library.call_trace),
+              ({np.bincount}, library.call_bincount),
               (intr.UFUNC_OPERATORS, elementwise_call(2, ufunc_operator)),
               (intr.UFUNC_COMPARISONS, elementwise_call(2, ufunc_comparison)),
               (intr.NEGATIVE, elementwise_call(1, negative)), (intr.DIVMOD, call_divmod),
@@ -977,7 +978,7 @@ INTRINSICS = [(intr.UNARY_MATH, elementwise_call(1, unary_math)),
 TAKE_KEYWORDS = {rule for _, rule in [*construct.INTRINSICS, *reductions.INTRINSICS]} | {
     call_np_round, call_user_function, library.call_interp, library.call_cov,
     library.call_sort, library.call_argsort, library.call_median,
-    library.call_searchsorted, library.call_trace}
+    library.call_searchsorted, library.call_trace, library.call_bincount}
 
 # array method name -> the rule lowering a.name(...) (the array or array expression, the call)
 ARRAY_METHODS = {**construct.METHODS, **reductions.METHODS, **linalg.METHODS,

@@ -359,6 +359,10 @@ def rank_cumsum(key, x):
     return out
 
 
+def segment_sums(idx, w, n):
+    return np.bincount(idx, weights=w * w, minlength=n)
+
+
 def scatter_assign(u, idx, a):
     for k in range(idx.shape[0]):
         u[idx[k]] = a * u[k] * u[k] + 0.5 * u[idx[k]]
@@ -482,6 +486,7 @@ CASES = {
     "argsort_gather": (sorted_weighted, (_rng.standard_normal(N), X,
                                          _rng.standard_normal(N)), (1, 2)),
     "argsort_unsort_scatter": (rank_cumsum, (_rng.standard_normal(N), X), (1,)),
+    "bincount_segment_sums": (segment_sums, (IDX15, _rng.standard_normal(15), N + 2), (1,)),
     "scatter_assign_repeated": (scatter_assign, (_rng.uniform(0.5, 1.0, N),
                                                  np.array([3, 1, 3, 0, 7, 1, 2]), 0.7), (0, 2)),
 }
@@ -577,6 +582,8 @@ TRANSPOSES = {
                                                * X[IDX15] * w, minlength=N)),
     "linear_binning": (1, lambda w: _binning_transpose(w)),
     "p1_assembly": (2, lambda w: _assembly_transpose(w)),
+    "bincount_segment_sums": (1, lambda w: 2.0 * CASES["bincount_segment_sums"][1][1]
+                              * w[IDX15]),
     "assembly_mirrored_upper_triangle": (2, lambda w: _mirrored_transpose(w)),
 }
 
@@ -760,6 +767,36 @@ def test_integer_array_index_reads_numpys_elements():
     assert_close(dM, want, "rows' vjp")
 
 
+def counts(idx, n):
+    return np.bincount(idx, minlength=n)
+
+
+def weighted(idx, w):
+    return np.bincount(idx, w)
+
+
+def test_bincount_is_numpys():
+    """np.bincount's counts and sums (bins up to max(x) or minlength, int32 values, none)
+    are NumPy's, types included; a negative value, weights of another length and a
+    negative minlength stop the kernel at its line, where NumPy raises."""
+    k, kw = ad.kernel(counts, backend="interp"), ad.kernel(weighted, backend="interp")
+    for idx, n in ((IDX15, 0), (IDX15, N + 3), (IDX15.astype(np.int32), 2),
+                   (np.zeros(0, np.int64), 0)):
+        got, want = k(idx, n), counts(idx, n)
+        assert got.dtype == want.dtype and np.array_equal(got, want)
+        w = np.arange(len(idx), dtype=np.float32)
+        got, want = kw(idx, w), weighted(idx, w).astype(np.float64)
+        # float64 sums as numba's (NumPy's of no values are int64)
+        assert got.dtype == want.dtype and np.array_equal(got, want)
+    for kernel, args in ((k, (np.array([1, -1]), 0)), (k, (IDX15, -1)),
+                         (kw, (IDX15, np.ones(3)))):
+        with pytest.raises(ad.KernelAssertionError, match="np.bincount") as e:
+            kernel(*args)
+        assert "test_sparse_codes.py:" in str(e.value)
+    with pytest.raises(ad.UnsupportedConstruct, match="vector of integers"):
+        k(IDX15 > 3, 0)   # numba counts integers only
+
+
 @pytest.fixture
 def two_threads():
     previous = numba.get_num_threads()
@@ -773,7 +810,7 @@ def two_threads():
 # the numba code their adjoints need: private copies of x-bar (an inner loop's scatter),
 # atomic adds (a scatter at the body's top), a prange in a prange, a gather by x[cols]
 ON_NUMBA = ["csr_spmv_prange", "gather_prange", "sell_spmv_nested_prange",
-            "npbench_spmv_fancy_index"]
+            "npbench_spmv_fancy_index", "bincount_segment_sums"]
 
 
 @SLOW
