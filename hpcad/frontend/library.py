@@ -480,8 +480,8 @@ def bincount_weighted(x, w, minlength):
         elif x[i] >= n:
             n = x[i] + 1
     out = np.zeros(max(n, 0))
-    if ok:
-        for i in range(x.shape[0]):
+    for i in range(min(x.shape[0], w.shape[0])):   # no loop in a branch: a prange body's
+        if x[i] >= 0:                              # tape is sized by this range
             out[x[i]] += w[i]
     return out, ok
 
@@ -498,8 +498,8 @@ def bincount_counts(x, minlength):
         elif x[i] >= n:
             n = x[i] + 1
     out = np.zeros(max(n, 0), np.int64)
-    if ok:
-        for i in range(x.shape[0]):
+    for i in range(x.shape[0]):
+        if x[i] >= 0:
             out[x[i]] += 1
     return out, ok
 

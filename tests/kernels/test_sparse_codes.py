@@ -363,6 +363,15 @@ def segment_sums(idx, w, n):
     return np.bincount(idx, weights=w * w, minlength=n)
 
 
+def bincount_per_segment(idx, w, seg, nb):
+    out = np.empty((seg.shape[0] - 1, nb))
+    for s in prange(seg.shape[0] - 1):
+        h = np.bincount(idx[seg[s]:seg[s + 1]], w[seg[s]:seg[s + 1]], nb)
+        for b in range(nb):
+            out[s, b] = h[b] * h[b]
+    return out
+
+
 def scatter_assign(u, idx, a):
     for k in range(idx.shape[0]):
         u[idx[k]] = a * u[k] * u[k] + 0.5 * u[idx[k]]
@@ -487,6 +496,8 @@ CASES = {
                                          _rng.standard_normal(N)), (1, 2)),
     "argsort_unsort_scatter": (rank_cumsum, (_rng.standard_normal(N), X), (1,)),
     "bincount_segment_sums": (segment_sums, (IDX15, _rng.standard_normal(15), N + 2), (1,)),
+    "bincount_per_segment_prange": (bincount_per_segment, (IDX15, _rng.standard_normal(15),
+                                                           np.array([0, 5, 9, 15]), N), (1,)),
     "scatter_assign_repeated": (scatter_assign, (_rng.uniform(0.5, 1.0, N),
                                                  np.array([3, 1, 3, 0, 7, 1, 2]), 0.7), (0, 2)),
 }
