@@ -672,8 +672,10 @@ def integer_index(ctx: LoweringContext, n, node, length: Callable[[], Value],
     does not wrap it, as a load does)."""
     v = ctx.expr(n) if value is None else value
     if is_array(v):
-        ctx.unsupported(node, "indexing with an array (fancy or boolean indexing)",
-                        "use np.where(mask, a, b), or a loop over the indices")
+        ctx.unsupported(node, "indexing with an array (fancy or boolean indexing) here",
+                        "read x[idx] with one vector of integers idx for the first axis, "
+                        "or a[mask] with a boolean mask of the array's shape; otherwise "
+                        "loop over the indices (x[idx[k]] = v[k])")
     v = ctx.coerce_index(v, n)
     c = const_of(v)
     b = ctx.builder
@@ -999,6 +1001,44 @@ def masked_values(ctx: LoweringContext, arr: Value, mask, node) -> Value:
         return [ctx.builder.op1("arith.add", [accs[0], step], i64)]
     loop_nest(ctx, extents, place, node, [zero])
     return out
+
+
+class Gathered(ArrayExpr):
+    """a[idx] read lazily for a 1-D integer array idx (NumPy's integer-array indexing of the
+    first axis; numba takes one such index): shape idx.shape + a.shape[1:], element
+    (k, *rest) being a's at (idx[k], *rest), a negative idx[k] counting from the end. A name
+    bound to it holds a copy (bind), as NumPy's result is one."""
+
+    def __init__(self, inner: ArrayExpr, index: ArrayExpr):
+        self.inner, self.index, self.dtype = inner, index, inner.dtype
+        self.ndim = inner.ndim
+
+    def dims(self, ctx):
+        return [self.index.dims(ctx)[0], *self.inner.dims(ctx)[1:]]
+
+    def element(self, ctx, idx):
+        b = ctx.builder
+        k = ctx.coerce(self.index.element(ctx, [idx[0]]), i64)
+        negative = b.op1("arith.cmp", [k, ctx.const(0, i64)], i1, {"pred": "lt"})
+        wrapped = b.op1("arith.add", [self.inner.dims(ctx)[0].value, k], i64)
+        row = k if const_of(k) is not None and const_of(k) >= 0 else \
+            b.op1("arith.select", [negative, wrapped, k], i64)
+        return self.inner.element(ctx, [row, *idx[1:]])
+
+    def reads(self):   # rows of the inner arrays other than a store at idx writes
+        return [(arr, ("gathered", key)) for arr, key in self.inner.reads()] + \
+            self.index.reads()
+
+
+def gathered(ctx: LoweringContext, arr: Value, index, node) -> Gathered:
+    """arr[index] for an integer array index (Gathered): one index of one axis only, a
+    vector, as numba takes it."""
+    e = as_expr(ctx, index, node)
+    if e is None or not e.dtype.is_int or e.ndim != 1:
+        ctx.unsupported(node, "indexing with an array other than a vector of integers or a "
+                              "boolean mask of the array's shape",
+                        "index with a 1-D integer array (x[cols]), or loop over the indices")
+    return Gathered(as_expr(ctx, arr, node), e)
 
 
 def whole(ctx: LoweringContext, arr: Value) -> Sliced:

@@ -326,11 +326,24 @@ def _subscript_of(ctx: LoweringContext, node, base):
     mask = boolean_index(ctx, node, base)
     if mask is not None:
         return arrays.masked_values(ctx, base, mask, node)
+    index = array_index(ctx, node, base)
+    if index is not None:
+        return arrays.gathered(ctx, base, index, node)
     if is_view(ctx, node, base):
         sliced = arrays.subscript(ctx, base, node)
         return arrays.view_of(ctx, sliced) if sliced.plain_view else sliced
     arr, idx = subscript_parts(ctx, node, base)
     return ctx.builder.op1("mem.load", [arr] + idx, arr.type.dtype)
+
+
+def array_index(ctx: LoweringContext, node, base):
+    """The array of an array read `a[idx]` by one array of indices (NumPy integer-array
+    indexing of the first axis), else None."""
+    if not (isinstance(base, Value) and isinstance(base.type, ArrayType)) \
+            or isinstance(node.slice, (ast.Slice, ast.Tuple)) or arrays.is_newaxis(ctx, node.slice):
+        return None
+    index = ctx.expr(node.slice)
+    return index if arrays.is_array(index) else None
 
 
 def boolean_index(ctx: LoweringContext, node, base):
@@ -379,8 +392,10 @@ def subscript_parts(ctx: LoweringContext, node, base=None):
     index_nodes = arrays.index_nodes(node)
     indices = [ctx.expr(i) for i in index_nodes]
     if any(arrays.is_array(i) for i in indices):
-        ctx.unsupported(node, "indexing with an array (fancy or boolean indexing)",
-                        "use np.where(mask, a, b), or a loop over the indices")
+        ctx.unsupported(node, "indexing with an array (fancy or boolean indexing) here",
+                        "read x[idx] with one vector of integers idx for the first axis, "
+                        "or a[mask] with a boolean mask of the array's shape; otherwise "
+                        "loop over the indices (x[idx[k]] = v[k])")
     if len(index_nodes) != arr.type.ndim:
         ctx.unsupported(node, f"indexing a {arr.type.ndim}-D array with "
                               f"{len(index_nodes)} indices",
@@ -767,6 +782,8 @@ def call_len(ctx: LoweringContext, obj, node):
     arr = ctx.expr(node.args[0])
     if isinstance(arr, tuple):
         return ctx.const(len(arr), i64)
+    if isinstance(arr, arrays.ArrayExpr) and arr.ndim > 0:   # len(u[::2]), len(x[idx])
+        return arr.dims(ctx)[0].value
     if not isinstance(arr, Value) or not isinstance(arr.type, ArrayType):
         ctx.unsupported(node, "len() of something that is not an array")
     return extent(ctx, arr, 0)
@@ -951,6 +968,7 @@ INTRINSICS = [(intr.UNARY_MATH, elementwise_call(1, unary_math)),
               ({np.cov}, library.call_cov), ({np.sort}, library.call_sort),
               ({np.argsort}, library.call_argsort), ({np.median}, library.call_median),
               ({np.searchsorted}, library.call_searchsorted), ({np.trace}, library.call_trace),
+              ({np.bincount}, library.call_bincount),
               (intr.UFUNC_OPERATORS, elementwise_call(2, ufunc_operator)),
               (intr.UFUNC_COMPARISONS, elementwise_call(2, ufunc_comparison)),
               (intr.NEGATIVE, elementwise_call(1, negative)), (intr.DIVMOD, call_divmod),
@@ -960,7 +978,7 @@ INTRINSICS = [(intr.UNARY_MATH, elementwise_call(1, unary_math)),
 TAKE_KEYWORDS = {rule for _, rule in [*construct.INTRINSICS, *reductions.INTRINSICS]} | {
     call_np_round, call_user_function, library.call_interp, library.call_cov,
     library.call_sort, library.call_argsort, library.call_median,
-    library.call_searchsorted, library.call_trace}
+    library.call_searchsorted, library.call_trace, library.call_bincount}
 
 # array method name -> the rule lowering a.name(...) (the array or array expression, the call)
 ARRAY_METHODS = {**construct.METHODS, **reductions.METHODS, **linalg.METHODS,

@@ -4,7 +4,7 @@ differentiate as any kernel code does, with no rule of their own. The `ok` resul
 that can be given invalid input says whether it was valid; the call site checks it
 (`rt.assert`) so that an error names the user's line. np.linalg.cholesky (linalg.py),
 np.linalg.solve, inv, det and slogdet (linalg.py, on `lu_factor`), np.interp (`call_interp`),
-np.searchsorted (`call_searchsorted`), np.trace (`call_trace`),
+np.searchsorted (`call_searchsorted`), np.bincount (`call_bincount`), np.trace (`call_trace`),
 np.cov (`call_cov`), and the sorts (`call_sort`, `call_argsort`, `call_median`, the methods
 a.sort() and a.argsort()): one merge sort of indices, `stable_order`."""
 from __future__ import annotations
@@ -466,6 +466,85 @@ def call_searchsorted(ctx: LoweringContext, obj, node) -> Value:
         return inline(ctx, fn, [a, vs], node)[0]
     fn = searchsorted_left if side == "left" else searchsorted_right
     return inline(ctx, fn, [a, ctx.scalar(v, args[1])], node)[0]
+
+
+def bincount_weighted(x, w, minlength):
+    """np.bincount(x, w, minlength): w[i] added into bin x[i], bins 0 to the larger of
+    max(x) and minlength - 1; and whether x has no negative value, w x's length and
+    minlength is not negative (NumPy's ValueErrors)."""
+    n = minlength
+    ok = minlength >= 0 and x.shape[0] == w.shape[0]
+    for i in range(x.shape[0]):
+        if x[i] < 0:
+            ok = False
+        elif x[i] >= n:
+            n = x[i] + 1
+    out = np.zeros(max(n, 0))
+    for i in range(min(x.shape[0], w.shape[0])):   # no loop in a branch: a prange body's
+        if x[i] >= 0:                              # tape is sized by this range
+            out[x[i]] += w[i]
+    return out, ok
+
+
+def bincount_counts(x, minlength):
+    """np.bincount(x, minlength=minlength): how many times each of 0 to the larger of max(x)
+    and minlength - 1 occurs in x; and whether x has no negative value and minlength is not
+    negative."""
+    n = minlength
+    ok = minlength >= 0
+    for i in range(x.shape[0]):
+        if x[i] < 0:
+            ok = False
+        elif x[i] >= n:
+            n = x[i] + 1
+    out = np.zeros(max(n, 0), np.int64)
+    for i in range(x.shape[0]):
+        if x[i] >= 0:
+            out[x[i]] += 1
+    return out, ok
+
+
+def call_bincount(ctx: LoweringContext, obj, node) -> Value:
+    """np.bincount(x, weights=None, minlength=0) of a vector of integers, as numba takes it:
+    int64 counts, or float64 sums of the weights (a vector of x's length), through
+    `bincount_counts` and `bincount_weighted`; the derivative of the sums gathers the bins'
+    cotangents into the weights."""
+    names = ("x", "weights", "minlength")
+    if len(node.args) > 3:
+        ctx.unsupported(node, "np.bincount with more than three arguments",
+                        "write np.bincount(x, weights=None, minlength=0)")
+    given = dict(zip(names, node.args))
+    for kw in node.keywords:
+        if kw.arg not in names or kw.arg in given:
+            ctx.unsupported(kw.value, f"the keyword `{kw.arg}=` of np.bincount",
+                            "write np.bincount(x, weights=None, minlength=0)")
+        given[kw.arg] = kw.value
+    if "x" not in given:
+        ctx.unsupported(node, "np.bincount without the values to count",
+                        "write np.bincount(x)")
+    x = arrays.as_array_value(ctx, ctx.expr(given["x"]), given["x"])
+    if x.type.ndim != 1 or not x.type.dtype.is_int:
+        ctx.unsupported(given["x"], "np.bincount of other than a vector of integers",
+                        "count a 1-D integer array (x.ravel().astype(np.int64))")
+    x = arrays.converted(ctx, x, i64, node)
+    weights = given.get("weights")
+    if isinstance(weights, ast.Constant) and weights.value is None:
+        weights = None
+    minlength = ctx.coerce(ctx.scalar(ctx.expr(given["minlength"]), given["minlength"]), i64) \
+        if "minlength" in given else ctx.const(0, i64)
+    if weights is None:
+        out, ok = inline(ctx, bincount_counts, [x, minlength], node)
+        what = "np.bincount: a negative value to count, or a negative minlength"
+    else:
+        w = arrays.as_array_value(ctx, ctx.expr(weights), weights)
+        if w.type.ndim != 1:
+            ctx.unsupported(weights, "np.bincount with weights that are not a vector",
+                            "pass one weight per value, a vector of x's length")
+        out, ok = inline(ctx, bincount_weighted, [x, _as_f64(ctx, w, node), minlength], node)
+        what = ("np.bincount: a negative value to count, weights of another length than "
+                "the values, or a negative minlength")
+    ctx.runtime_check(ok, what, node)
+    return out
 
 
 def trace(a, k):

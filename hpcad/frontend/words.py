@@ -204,8 +204,6 @@ FUNCTIONS = {
     "numpy.trapz": "sum the slices: h * (np.sum(u) - 0.5 * (u[0] + u[-1]))",
     "builtins.print": "kernels compute numbers; print " + _CALLER + " (return or store "
                       "what you want to see)",
-    "numpy.bincount": "count in a loop: c = np.zeros(m, np.int64), then "
-                      "`for i in range(n): c[idx[i]] += 1`",
     "numpy.linalg.lstsq": "for a matrix a of full column rank, solve the normal equations: "
                           "np.linalg.solve(a.T @ a, a.T @ b)",
     "numpy.linalg.pinv": "for a matrix a of full column rank, write "

@@ -21,9 +21,10 @@ one writes an array element that another reads or writes. A write is safe when
   loop's bounds keep >= 0 at its last iteration, by the lower bounds of the values left
   (_reversed_owner: `t[2:1:-1]`'s last index is min(1, n - 1) + 1).
 - or, pairwise, the write and each access index one same axis by m * i + j + c, m defined
-  outside the loop (or a constant), j the variable of a loop from a start >= 0 up to that
-  m, c one constant >= 0, and the loop's lower bound is >= 0: iteration i touches only
-  its block [m * i + c, m * i + c + m - 1] (`y[isrc * nr + irec]` for irec in range(nr);
+  outside the loop (or a constant), j the variable of a loop (a `range`, or a `prange`
+  inside, which runs serially) from a start >= 0 up to that m, c one constant >= 0, and
+  the loop's lower bound is >= 0: iteration i touches only its block
+  [m * i + c, m * i + c + m - 1] (`y[isrc * nr + irec]` for irec in range(nr);
   _blocks_apart).
 A parallel loop or fork-join inside parallel code runs serially (as numba runs a prange in
 a prange): only the outermost are checked, their accesses including the inner ones'. In a
@@ -397,10 +398,12 @@ def _multiplier(term: Value, coeff: int, iv: Value, loop: Op):
 
 def _runs_below(j: Value, m, low: dict[Value, int]) -> bool:
     """Whether j is the variable of a `for` loop from a start >= 0 up to m (a value, or a
-    constant) with a positive constant step."""
+    constant) with a positive constant step: a `range`, or a `prange` inside the parallel
+    loop, which runs serially in each of its iterations (module docstring)."""
     block = j.owner
     op = block.parent if isinstance(block, Block) else None
-    if op is None or op.name != "scf.for" or op.regions[0].args[0] is not j:
+    if op is None or op.name not in ("scf.for", "par.parallel_for") \
+            or op.regions[0].args[0] is not j:
         return False
     lb, ub, step = op.operands[:3]
     return (int_const(step) or 0) > 0 and low.get(lb, -1) >= 0 and \

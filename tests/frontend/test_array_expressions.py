@@ -604,3 +604,16 @@ def test_which_kernel_calls_keep_an_array_from_being_double_buffered(source, fre
     or a call taking it, is bound or iterated may be p's memory."""
     body = ast.parse(source).body
     assert syntax.rebound_afresh(body, "p", lambda f: False, lambda f: True) is fresh
+
+
+def lengths_of_expressions(u, idx):
+    return (len(u[::2]) + 10 * len(u[1:] * 2.0) + 100 * len(np.flip(u))
+            + 1000 * len(u[:, np.newaxis]) + 10000 * len(u[idx]))
+
+
+def test_len_of_an_array_expression_is_its_first_axis():
+    """len() of a stepped slice, an array expression, np.flip, a new axis and an
+    integer-array read, as numba gives it: hpcad said they were not arrays."""
+    u, idx = np.ones(7), np.array([0, 3, 3])
+    assert ad.kernel(lengths_of_expressions, backend="interp")(u, idx) == \
+        lengths_of_expressions(u, idx)

@@ -919,8 +919,39 @@ def test_each_iterations_block_of_a_flattened_index_is_not_a_race(backend):
     np.testing.assert_array_equal(got, blocks_of_a_constant(v, np.zeros(13)))
 
 
+def blocks_of_an_inner_prange(x, y, n, m):
+    """Sliced ELLPACK's SpMV as its authors write it: `for s in prange(slices): for r in
+    prange(height): ... y[s * height + r] = row`, the inner prange running serially."""
+    for s in ad.prange(n):
+        for r in ad.prange(m):
+            y[s * m + r] = x[s] * (r + 1.0)
+    return y
+
+
+def block_of_an_inner_prange_one_too_long(x, y, n, m):
+    for s in ad.prange(n):
+        for r in ad.prange(m + 1):
+            y[s * m + r] = x[s] * (r + 1.0)
+    return y
+
+
+def test_the_block_of_an_inner_prange_is_not_a_race():
+    """y[s * m + r] for r in an inner prange(m) is iteration s's own block as for r in
+    range(m) (the inner prange runs serially in it); hpcad refused it as a race. Values
+    against plain Python, the vjp against the loops' transpose."""
+    x = np.array([1.0, -2.0, 0.5])
+    k = ad.kernel(blocks_of_an_inner_prange, backend="interp")
+    np.testing.assert_array_equal(k(x, np.zeros(12), 3, 4),
+                                  blocks_of_an_inner_prange(x, np.zeros(12), 3, 4))
+    w = np.arange(12.0)
+    _, pullback = ad.vjp(k, x, np.zeros(12), 3, 4)
+    np.testing.assert_allclose(pullback(w)[0], w.reshape(3, 4) @ np.arange(1.0, 5.0),
+                               rtol=1e-15)
+
+
 @pytest.mark.parametrize("kernel, args", [
     (block_one_too_long, (np.ones(3), np.zeros(20), 3, 4)),
+    (block_of_an_inner_prange_one_too_long, (np.ones(3), np.zeros(20), 3, 4)),
     (block_of_another_length, (np.ones(3), np.zeros(20), 3, 4, 4)),
     (blocks_shifted, (np.ones(3), np.zeros(20), 3, 4)),
     (inner_prange_racing_with_other_rows, (np.ones((3, 4)), np.zeros(4))),
