@@ -30,7 +30,7 @@ from ...ir.dialects import (
     reduction_kinds,
     sum_update,
 )
-from . import vector
+from . import hoisting, vector
 from .common import NP_TYPES, without_terminator
 from .rules import rule
 from .tape import reserve_for_tasks
@@ -84,7 +84,9 @@ def par_parallel_for(w: Writer, op, depth):
     home = vector.enter_home(w, inner)
     if copies:
         home["copies"] = copies
+    outside = hoisting.own_views(w, [body], inner)
     w.region_body(body, inner, own)
+    hoisting.restore(w, outside)
     vector.leave_home(w, home)
     if sums:
         chunk = copies[None]
@@ -331,6 +333,7 @@ def par_join(w: Writer, op, depth):
     task = w.fresh("task")
     w.emit(depth, f"for {task} in prange({len(op.regions)}):")
     home = vector.enter_home(w, depth + 1)
+    outside = hoisting.own_views(w, op.regions, depth + 1)
     start = 0
     for k, (region, n) in enumerate(zip(op.regions, join_arities(op), strict=True)):
         w.emit(depth + 1, f"{'if' if k == 0 else 'elif'} {task} == {k}:")
@@ -345,6 +348,7 @@ def par_join(w: Writer, op, depth):
         if len(w.lines) == mark:
             w.emit(depth + 2, "pass")
         start += n
+    hoisting.restore(w, outside)
     vector.leave_home(w, home)
     fence(w, depth)
     for r, buf in zip(op.results, buffers, strict=True):
