@@ -39,18 +39,18 @@ PRIMAL_RTOL = 1e-12
 # harness's default tolerance (1e-6) holds for all of them.
 
 
-# The kernels whose derivatives the full suite also compiles with numba (each takes tens of
-# seconds to compile on two cores): together they run every line of the numba backend's code
-# generation, and call every function in the generated code, that the derivatives of all the
-# kernels do (`python -m tests.numba_cover "tests.kernels.test_numpy_style:[case(n) for n in
-# KERNELS]"`), but for math functions, a float cast, an empty block's `pass` and a prelude
-# without fault helpers, which tests/ad/test_kernels.py compiles (math.atan2:
-# tests/frontend/test_array_expressions.py's ufuncs), and what the tridiagonal solve and the
-# MLP (vertical_advection, mlp) generate, which the kept numba cases of tests/frontend and
-# tests/ad generate too (numba_cover over them): stencils (jacobi_2d), products (gemm), a
-# solver with rebound arrays (conjugate_gradient), a product of a non-contiguous operand
-# (power_iteration). Their primals compile too, with nbody's (views with steps). The others
-# run on the interpreter; HPCAD_ALL_KERNELS=1 compiles all of them.
+# The kernels whose derivatives the full suite also compiles with numba (each takes tens of seconds
+# to compile on two cores): together they run every line of the numba backend's code generation, and
+# call every function in the generated code, that the derivatives of all the kernels do (`python -m
+# tests.numba_cover "tests.kernels.test_numpy_style:[case(n) for n in KERNELS]"`), but for math
+# functions, a float cast, an empty block's `pass` and a prelude without fault helpers, which the
+# kept cases of the width-1 derivative tests compile (tests/numba_cases.py; math.atan2:
+# tests/frontend/test_array_expressions.py's ufuncs), and what the tridiagonal solve and the MLP
+# (vertical_advection, mlp) generate, which the kept numba cases of tests/frontend and tests/ad
+# generate too (numba_cover over them): stencils (jacobi_2d), products (gemm), a solver with rebound
+# arrays (conjugate_gradient), a product of a non-contiguous operand (power_iteration). Their
+# primals compile too, with nbody's (views with steps). The others run on the interpreter;
+# HPCAD_ALL_KERNELS=1 compiles all of them.
 ON_NUMBA = set(KERNELS) if ALL_KERNELS else {
     "jacobi_2d", "gemm", "conjugate_gradient", "power_iteration"}
 PRIMAL_ON_NUMBA = ON_NUMBA | {"nbody"}

@@ -55,7 +55,7 @@ FAST_ON_NUMBA = ("elementwise", "stencil1d", "red_black", "cutoff_pairs", "gathe
 # generated code, that all the cases do (`python -m tests.numba_cover
 # tests.parallel.par_kernels:CASES`), but `max` (max_reduction, min_reduction's twin) and
 # math.tanh (par_map), which tests/frontend/test_reductions.py (parallel_reductions) and
-# tests/ad/test_kernels.py compile: joins of tasks writing
+# tests/ad/test_kernels.py (float32_inplace_relax) compile: joins of tasks writing
 # outputs (join_outputs), min reductions and their adjoints (min_reduction), flattened 2-D
 # indices (flattened2d), two-colour rows (red_black_rows), a time loop around prange
 # (heat_prange). The others (sum and parallel-sum reductions, nested prange, task spawns,
