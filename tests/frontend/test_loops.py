@@ -65,12 +65,13 @@ CASES = [Case("sum_over_elements", ck.sum_over_elements, _vector),
          Case("loops_over_tuples", ck.loops_over_tuples, _vector)]
 
 
-# The cases numba compiles (harness.ALL_KERNELS: all): none. The loops they lower to generate
-# no numba code that the kept numba cases of the other width-1 derivative tests do not
-# (tests/numba_cases.py, `python -m tests.numba_cover "tests.numba_cases:cases()"`): loops in
-# a prange body are tests/parallel's, breaks and tuples carried by loops test_kernels'. Every
-# case runs on the interpreter, its primal against numba.njit.
-ON_NUMBA = ()
+# The cases numba compiles (harness.ALL_KERNELS: all): loops in a prange body writing an array
+# the kernel makes (loops_in_prange_body: what backend/numba/hoisting.py reads back through a
+# view of its own). The others' loops generate no numba code that it and the kept numba cases
+# of the other width-1 derivative tests do not (tests/numba_cases.py, `python -m
+# tests.numba_cover "tests.numba_cases:cases()"`): breaks and tuples carried by loops are
+# test_kernels'. Every case runs on the interpreter, its primal against numba.njit.
+ON_NUMBA = ("loops_in_prange_body",)
 
 
 @on_backends(CASES, numba=ON_NUMBA)
