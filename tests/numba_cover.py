@@ -18,7 +18,10 @@ weigh a case against the kept numba cases of the suite (names must differ):
     python -m tests.numba_cover "tests.ad.test_linalg:CASES + [c for c in
         __import__('tests.frontend.test_construct', fromlist=['_']).CASES]" --keep ...
  `--only primal` or `--only derivatives`
-restricts what is counted (a test of primals only, or of derivatives only). Code generation
+restricts what is counted (a test of primals only, or of derivatives only; a case's own `only`
+attribute, where it has one, says it for that case). `--was` names the cases kept before a
+change and prints what they run that the --keep cases do not (nothing: the new set may replace
+the old). Code generation
 that depends on run-time strides (lane_layout's variants) and numba's own compile are not
 traced: a case kept for its lines is kept; one left out adds nothing that generation shows."""
 import argparse
@@ -106,12 +109,19 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--widths", type=int, nargs="+", default=[1])
     parser.add_argument("--keep", default="", help="cases kept anyway (comma-separated)")
     parser.add_argument("--only", choices=["primal", "derivatives"])
+    parser.add_argument("--was", default="", help="cases kept before (comma-separated)")
     args = parser.parse_args(argv)
     module_name, expression = args.cases.split(":", 1)
     module = importlib.import_module(module_name)
     cases = eval(expression, vars(module))  # noqa: S307 (a command-line expression)
-    features = {c.name: case_features(c, args.widths, args.only) for c in cases}
+    features = {c.name: case_features(c, args.widths, getattr(c, "only", args.only))
+                for c in cases}
     keep = [k for k in args.keep.split(",") if k]
+    if args.was:
+        was = set().union(*(features[k] for k in args.was.split(",") if k))
+        lost = sorted(f"{f}:{n}" for f, n in was - set().union(*(features[k] for k in keep)))
+        print(f"the --was cases run {len(was)} lines and calls; the --keep cases miss "
+              f"{len(lost)}: {' '.join(lost)}")
     for name, added in cover(features, keep):
         lines = sorted(f"{f}:{n}" for f, n in added if f != "calls")
         calls = sorted(n for f, n in added if f == "calls")

@@ -127,17 +127,16 @@ CASES = [
          _normal((3, 3), (3, 4), (3,), (4,))),
 ]
 FAST_ON_NUMBA = ("gemm_nt",)
-# The cases each test compiles with numba (harness.ALL_KERNELS: all): together they run every
-# line of the numba backend's code generation, and call every function in the generated
-# code, that all the cases do in that test (`python -m tests.numba_cover
-# tests.ad.test_linalg:CASES --only primal`, `--only derivatives`, `--widths 1 3`), but
-# math.tanh and math.exp (mlp_layer, transpose_in_expression), which tests/ad/test_kernels.py
-# compiles, and what products between parallel loops and products of products generate
-# (prange_around_product, gram_and_square), which the kept numba cases here and of other
-# files generate too (numba_cover over them): products and their transposes (gemm_nt), an
-# operand overwritten after its product (tape of its old values: overwritten_after_product),
-# views with steps as operands (view_operands), np.outer (outer_product), np.matmul
-# (matmul_function).
+# The cases each test compiles with numba (harness.ALL_KERNELS: all): together they run every line
+# of the numba backend's code generation, and call every function in the generated code, that all
+# the cases do in that test (`python -m tests.numba_cover tests.ad.test_linalg:CASES --only primal`,
+# `--only derivatives`, `--widths 1 3`), but math.tanh and math.exp (mlp_layer,
+# transpose_in_expression), which tests/ad/test_kernels.py compiles (float32_inplace_relax,
+# math_functions), and what products between parallel loops and products of products generate
+# (prange_around_product, gram_and_square), which the kept numba cases here and of other files
+# generate too (numba_cover over them): products and their transposes (gemm_nt), an operand
+# overwritten after its product (tape of its old values: overwritten_after_product), views with
+# steps as operands (view_operands), np.outer (outer_product), np.matmul (matmul_function).
 PRIMAL_ON_NUMBA = ("gemm_nt", "view_operands", "outer_product")
 FD_ON_NUMBA = ("gemm_nt", "overwritten_after_product", "view_operands", "outer_product",
                "matmul_function")
@@ -149,7 +148,8 @@ WIDTH_ON_NUMBA = ("gemm_nt", "view_operands")
 # Beside those and the fast tier's linear_steps and two_layers_per_sample, the training loop,
 # the parallel=True layer and the fused products add no product code to numba's: casts, an
 # outlined loop, an if passing a value on, math.exp (numba_cover with them among the cases),
-# which tests/ad/test_kernels.py compiles. They run on the interpreter (ALL_KERNELS: numba).
+# which the kept cases of the width-1 derivative tests compile (tests/numba_cases.py). They
+# run on the interpreter (ALL_KERNELS: numba).
 INTERP_UNLESS_ALL = ["interp"] + (["numba"] if ALL_KERNELS else [])
 NUMPY_ONLY = ("matmul_function",)   # numba.njit has no np.matmul: compared with NumPy
 

@@ -21,15 +21,17 @@ CASE_BY_NAME = {case.name: case for case in CASES}
 # width 1 too): together they run every line of the numba backend's code generation, and
 # call every function in the generated code, that all the kernels here do at W=3 or W=8
 # (`python -m tests.numba_cover tests.ad.test_width:CASES --widths 3`): lanes first over
-# rows (heat), math functions and integer ops (math_functions), vectors carried through
-# while loops (exp_series_while), guarded division (gather_repeated), a data-dependent step
-# (data_dependent_step), break and continue (break_continue), float32 lanes
-# (float32_inplace_relax), pow's guard (powers), rebound arrays (jacobi2d_swap), an integer
-# index cast (scatter_into_argument). The others run on the interpreter (HPCAD_ALL_KERNELS=1:
-# numba).
-ON_NUMBA = ("heat1d_explicit", "math_functions", "exp_series_while", "gather_repeated",
-            "data_dependent_step", "break_continue", "float32_inplace_relax", "powers",
-            "jacobi2d_swap", "scatter_into_argument")
+# rows (heat), math functions and integer ops (math_functions), guarded division
+# (gather_repeated), a data-dependent step (data_dependent_step), break and continue
+# (break_continue), float32 lanes (float32_inplace_relax), pow's guard (powers), rebound
+# arrays (jacobi2d_swap), an integer index cast (scatter_into_argument). Vectors carried
+# through while loops (exp_series_while) generate nothing these and the lane cases of
+# tests/parallel/test_width_parallel.py and tests/ad/test_linalg.py do not (numba_cover
+# --widths 1 3 --only derivatives over the three files' cases). The others run on the
+# interpreter (HPCAD_ALL_KERNELS=1: numba).
+ON_NUMBA = ("heat1d_explicit", "math_functions", "gather_repeated", "data_dependent_step",
+            "break_continue", "float32_inplace_relax", "powers", "jacobi2d_swap",
+            "scatter_into_argument")
 # the numba source at W=8 differs from W=3's only in the sizes it allocates (the lane loops
 # run to a run-time width): numba runs the heat kernel at W=8
 NUMBA_W8 = ("heat1d_explicit",)

@@ -196,11 +196,13 @@ NUMPY_CASES = [
 ]
 
 
-# The cases numba compiles (harness.ALL_KERNELS: all): together they run every line of the
-# numba backend's code generation, and call every function in the generated code, that all
-# the cases do (tests/numba_cover.py); copies and running sums generate nothing these do not.
-ON_NUMBA = ("allocations", "reshaped_views", "construction_in_prange", "parallel_construction",
-            "ranges", "joins", "flat_views_of_slices")
+# The cases numba compiles (harness.ALL_KERNELS: all): with the kept numba cases of the other
+# width-1 derivative tests they run every line of the numba backend's code generation, and
+# call every function in the generated code, that all the cases do (tests/numba_cases.py,
+# `python -m tests.numba_cover "tests.numba_cases:cases()"`). Copies, running sums, joins and
+# construction in a prange body or under parallel=True generate nothing those do not (the
+# parallel loops are tests/parallel's); all run on the interpreter.
+ON_NUMBA = ("allocations", "reshaped_views", "ranges", "flat_views_of_slices")
 
 
 @on_backends(CASES, fast_on_numba=("allocations", "reshaped_views"), numba=ON_NUMBA)

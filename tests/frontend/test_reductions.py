@@ -158,13 +158,14 @@ NUMPY_CASES = [
 ]
 
 
-# The cases numba compiles (harness.ALL_KERNELS: all): together they run every line of the
-# numba backend's code generation, and call every function in the generated code, that all
-# the cases do (tests/numba_cover.py): sums of expressions (sum_of_product), parallel sum, min and
-# max reductions (parallel_reductions), reductions in a prange body (reductions_in_prange),
-# sums along axes (sums_along_axes), norms (norms). The others lower to the same loops.
-ON_NUMBA = ("sum_of_product", "parallel_reductions", "reductions_in_prange",
-            "sums_along_axes", "norms")
+# The cases numba compiles (harness.ALL_KERNELS: all): with the kept numba cases of the other
+# width-1 derivative tests they run every line of the numba backend's code generation, and
+# call every function in the generated code, that all the cases do (tests/numba_cases.py,
+# `python -m tests.numba_cover "tests.numba_cases:cases()"`): sums of expressions
+# (sum_of_product), parallel sum, min and max reductions (parallel_reductions). Reductions in
+# a prange body, sums along axes and norms generate nothing those and the kept cases of
+# tests/parallel, test_construct and test_kernels do not; all run on the interpreter.
+ON_NUMBA = ("sum_of_product", "parallel_reductions")
 
 
 @on_backends(CASES, fast_on_numba=("sum_of_product",), numba=ON_NUMBA)

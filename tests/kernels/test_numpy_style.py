@@ -39,18 +39,18 @@ PRIMAL_RTOL = 1e-12
 # harness's default tolerance (1e-6) holds for all of them.
 
 
-# The kernels whose derivatives the full suite also compiles with numba (each takes tens of
-# seconds to compile on two cores): together they run every line of the numba backend's code
-# generation, and call every function in the generated code, that the derivatives of all the
-# kernels do (`python -m tests.numba_cover "tests.kernels.test_numpy_style:[case(n) for n in
-# KERNELS]"`), but for math functions, a float cast, an empty block's `pass` and a prelude
-# without fault helpers, which tests/ad/test_kernels.py compiles (math.atan2:
-# tests/frontend/test_array_expressions.py's ufuncs), and what the tridiagonal solve and the
-# MLP (vertical_advection, mlp) generate, which the kept numba cases of tests/frontend and
-# tests/ad generate too (numba_cover over them): stencils (jacobi_2d), products (gemm), a
-# solver with rebound arrays (conjugate_gradient), a product of a non-contiguous operand
-# (power_iteration). Their primals compile too, with nbody's (views with steps). The others
-# run on the interpreter; HPCAD_ALL_KERNELS=1 compiles all of them.
+# The kernels whose derivatives the full suite also compiles with numba (each takes tens of seconds
+# to compile on two cores): together they run every line of the numba backend's code generation, and
+# call every function in the generated code, that the derivatives of all the kernels do (`python -m
+# tests.numba_cover "tests.kernels.test_numpy_style:[case(n) for n in KERNELS]"`), but for math
+# functions, a float cast, an empty block's `pass` and a prelude without fault helpers, which the
+# kept cases of the width-1 derivative tests compile (tests/numba_cases.py; math.atan2:
+# tests/frontend/test_array_expressions.py's ufuncs), and what the tridiagonal solve and the MLP
+# (vertical_advection, mlp) generate, which the kept numba cases of tests/frontend and tests/ad
+# generate too (numba_cover over them): stencils (jacobi_2d), products (gemm), a solver with rebound
+# arrays (conjugate_gradient), a product of a non-contiguous operand (power_iteration). Their
+# primals compile too, with nbody's (views with steps). The others run on the interpreter;
+# HPCAD_ALL_KERNELS=1 compiles all of them.
 ON_NUMBA = set(KERNELS) if ALL_KERNELS else {
     "jacobi_2d", "gemm", "conjugate_gradient", "power_iteration"}
 PRIMAL_ON_NUMBA = ON_NUMBA | {"nbody"}
@@ -166,7 +166,10 @@ def test_grad_wrt_argnums_matches_finite_differences(name, backend):
 @pytest.mark.parametrize("name", sorted(ON_PARALLEL))
 def test_parallel_true_gives_the_serial_results(name):
     """@hpcad.kernel(parallel=True): NumPy's primal, the serial gradient (reductions may sum
-    in another order: 1e-10). The reference is NumPy, not numba.njit(parallel=True): numba
+    in another order: 1e-10), which the interpreter computes (numba's parallel code is what
+    is checked; the serial gradient compiled with numba would be a derivative more to
+    compile, which test_derivatives_match_finite_differences_and_each_other checks where
+    ON_NUMBA says). The reference is NumPy, not numba.njit(parallel=True): numba
     0.68's parfors fuse `u[1:-1] += alpha * (u[:-2] - 2.0 * u[1:-1] + u[2:])` into one loop
     that reads neighbours it has already updated (heat_1d_inplace differs from NumPy there)."""
     spec = KERNELS[name]
@@ -174,7 +177,7 @@ def test_parallel_true_gives_the_serial_results(name):
     parallel = hpcad_kernel(name, parallel=True)
     assert_same_run(name, run(parallel, args), run(spec.function, args),
                     "hpcad (parallel=True)")
-    serial = ad.grad(hpcad_kernel(name), argnums=spec.argnums)(*args)
+    serial = ad.grad(hpcad_kernel(name, backend="interp"), argnums=spec.argnums)(*args)
     got = ad.grad(parallel, argnums=spec.argnums)(*args)
     for k, (a, b) in enumerate(zip(got, serial, strict=True)):
         err = relative_error(a, b)
