@@ -88,11 +88,13 @@ NUMPY_CASES = [
 ]
 
 
-# The cases numba compiles (harness.ALL_KERNELS: all): none. np.diff and np.roll lower to
-# loops over slices whose numba code the kept numba cases of the other width-1 derivative
-# tests generate (tests/numba_cases.py, `python -m tests.numba_cover
-# "tests.numba_cases:cases()"`). Every case runs on the interpreter against numba.njit.
-ON_NUMBA = ()
+# The cases numba compiles (harness.ALL_KERNELS: all): slices_of_expressions, the one case
+# of the width-1 derivative tests whose tape grows while it is written (numba tape.py's
+# `_grow` of a tape sized at run time); np.diff and np.roll otherwise lower to loops over
+# slices whose numba code the kept numba cases of the other width-1 derivative tests
+# generate (tests/numba_cases.py, `python -m tests.numba_cover "tests.numba_cases:cases()"`).
+# Every case runs on the interpreter against numba.njit.
+ON_NUMBA = ("slices_of_expressions",)
 
 
 @on_backends(CASES, fast_on_numba=(), numba=ON_NUMBA)

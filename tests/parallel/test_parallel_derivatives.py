@@ -58,10 +58,11 @@ FAST_ON_NUMBA = ("elementwise", "stencil1d", "red_black", "cutoff_pairs", "gathe
 # tests/ad/test_kernels.py (float32_inplace_relax) compile: joins of tasks writing
 # outputs (join_outputs), min reductions and their adjoints (min_reduction), flattened 2-D
 # indices (flattened2d), two-colour rows (red_black_rows), a time loop around prange
-# (heat_prange). The others (sum and parallel-sum reductions, nested prange, task spawns,
-# private scratch, 2-D stencils) generate nothing these do not, and run on the interpreter.
+# (heat_prange), a prange inside a prange (nested_prange: the inner one written as a serial
+# range). The others (sum and parallel-sum reductions, task spawns, private scratch, 2-D
+# stencils) generate nothing these do not, and run on the interpreter.
 ON_NUMBA = FAST_ON_NUMBA + ("join_outputs", "min_reduction", "flattened2d", "red_black_rows",
-                            "heat_prange")
+                            "heat_prange", "nested_prange")
 
 TWIN_RTOL = 1e-12        # parallel vs serial derivatives: the same sums in another order
 SMOOTHNESS_RTOL = 1e-7   # FD at h and 10 h, tenfold below the 1e-6 the checks demand
